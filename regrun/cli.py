@@ -1,0 +1,97 @@
+"""The `regrun` command: Hydra entry point, with user mistakes reported as one line."""
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from .config import compose, config_dir, group_options, register_resolvers
+from .errors import UserError
+
+EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
+USER_ERROR_EXIT = 2
+CHECKED_GROUPS = ("problem", "solver", "device", "experiment")
+
+
+def _error(message: str, code: int = USER_ERROR_EXIT) -> None:
+    print(f"regrun: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _overrides(argv: list[str]) -> list[str]:
+    return [a for a in argv if "=" in a and not a.startswith("-")]
+
+
+def _check_group_choices(overrides: list[str]) -> None:
+    """Unknown problem/solver/device/experiment names, caught before Hydra prints a page of search paths."""
+    for item in overrides:
+        key, value = item.split("=", 1)
+        key = key.lstrip("+~")
+        if key not in CHECKED_GROUPS or "(" in value:
+            continue
+        valid = group_options(key)
+        for choice in value.split(","):
+            if choice not in valid and choice != "null":
+                _error(f"unknown {key} {choice!r}; valid {key}s: {', '.join(valid)}")
+
+
+def _check_composes(overrides: list[str]) -> None:
+    """Compose once as Hydra will, so a typo in a key or value is one line, not Hydra's report."""
+    try:
+        compose(overrides)
+    except Exception as exc:  # Hydra raises several exception types for bad overrides; all are user input
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        _error("; ".join(lines[:2]) or type(exc).__name__)
+
+
+def _debug(cfg: DictConfig | None = None) -> bool:
+    return os.environ.get("REGRUN_DEBUG", "") not in ("", "0") or bool(cfg is not None and cfg.get("debug"))
+
+
+@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
+def _app(cfg: DictConfig):
+    from .run import run
+
+    hc = HydraConfig.get()
+    outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
+    multirun = str(hc.mode) == "RunMode.MULTIRUN"
+    if outcome.status == "completed":
+        width = max((len(k) for k in outcome.metrics), default=0)
+        paper = OmegaConf.to_container(cfg.paper) if cfg.paper else {}
+        for key, value in outcome.metrics.items():
+            ref = f"   (paper: {paper[key]:.4g})" if key in paper else ""
+            print(f"  {key:<{width}} = {value:.6g}{ref}")
+        print(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
+        return outcome
+    if outcome.user_error and _debug(cfg):
+        print(outcome.traceback, file=sys.stderr)
+    first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
+    print(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}", file=sys.stderr)
+    print(f"regrun: results file (status {outcome.status}): {outcome.results_path}", file=sys.stderr)
+    if not multirun:
+        sys.exit(USER_ERROR_EXIT if outcome.user_error else EXIT_CODES[outcome.status])
+    return outcome
+
+
+def main() -> None:
+    register_resolvers()
+    argv = sys.argv[1:]
+    overrides = _overrides(argv)
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    informational = any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion")
+                         or a.startswith("--info") for a in argv)
+    try:
+        if not informational:
+            _check_group_choices(overrides)
+            if not multirun:
+                _check_composes(overrides)
+    except UserError as exc:
+        _error(str(exc))
+    _app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Where the configs live, composing them outside the CLI, and the run id (hash of the resolved config)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def config_dir() -> Path:
+    """The configs shipped inside the package (a wheel install), else the source tree's top-level configs/."""
+    for candidate in (PACKAGE_DIR / "configs", PACKAGE_DIR.parent / "configs"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("regrun's configs/ folder was not found next to the package")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 of the resolved config without the hydra node: the identity of a run's inputs."""
+    body = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in ((k, cfg[k]) for k in cfg if k != "hydra")}
+    return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(body), sort_keys=True).encode()).hexdigest()
+
+
+def _run_id_resolver(*, _root_: DictConfig) -> str:
+    return config_hash(_root_)[:8]
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("run_id"):
+        OmegaConf.register_new_resolver("run_id", _run_id_resolver)
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """The config a `regrun OVERRIDES...` call would run, for tests and scripts (includes `hydra`)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides or []), return_hydra_config=True)
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))

@@ -1,0 +1,41 @@
+"""Cell-centred grids over a box domain omega = [lo1, hi1] x [lo2, hi2] (FAIR's convention)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Grid:
+    """m = (m1, m2) cells over omega = (lo1, hi1, lo2, hi2); array index [i, j] is cell (x1_i, x2_j)."""
+
+    omega: tuple[float, float, float, float]
+    m: tuple[int, int]
+
+    @property
+    def h(self) -> tuple[float, float]:
+        return ((self.omega[1] - self.omega[0]) / self.m[0], (self.omega[3] - self.omega[2]) / self.m[1])
+
+    @property
+    def cell_volume(self) -> float:
+        return self.h[0] * self.h[1]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (0.5 * (self.omega[0] + self.omega[1]), 0.5 * (self.omega[2] + self.omega[3]))
+
+    def centres(self, dtype=torch.float64, device=None) -> torch.Tensor:
+        """Cell centres, shape (m1, m2, 2)."""
+        h1, h2 = self.h
+        x1 = self.omega[0] + h1 * (torch.arange(self.m[0], dtype=dtype, device=device) + 0.5)
+        x2 = self.omega[2] + h2 * (torch.arange(self.m[1], dtype=dtype, device=device) + 0.5)
+        return torch.stack(torch.meshgrid(x1, x2, indexing="ij"), dim=-1)
+
+    def to_index(self, x: torch.Tensor) -> torch.Tensor:
+        """Domain points (..., 2) -> continuous 0-based cell indices, cell i's centre at index i."""
+        h1, h2 = self.h
+        return torch.stack(((x[..., 0] - self.omega[0]) / h1 - 0.5, (x[..., 1] - self.omega[2]) / h2 - 0.5), -1)
+
+    def refined(self, factor: int) -> "Grid":
+        return Grid(self.omega, (self.m[0] * factor, self.m[1] * factor))

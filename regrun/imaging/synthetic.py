@@ -1,0 +1,65 @@
+"""Synthetic registration pairs with known truth: a smooth phantom with fine texture, sampled by block
+averaging of a finer grid so that no interpolation model reproduces the data exactly."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .grid import Grid
+from .transforms import affine, affine_inverse
+
+
+def textured_phantom(generator: torch.Generator, n_blobs: int = 7, texture: float = 0.35):
+    """A random continuous image f(x) on [0, 1]^2 (points (..., 2) -> values): Gaussian blobs of different
+    sizes and orientations plus an oriented fine texture under a smooth envelope. The texture is what gives
+    a fine-scale registration objective its local minima."""
+    rand = lambda *s: torch.rand(*s, generator=generator, dtype=torch.float64)  # noqa: E731
+    centres = 0.22 + 0.56 * rand(n_blobs, 2)
+    widths = 0.05 + 0.12 * rand(n_blobs, 2)
+    angles = math.pi * rand(n_blobs)
+    heights = 0.4 + 0.6 * rand(n_blobs)
+    freq = 2 * math.pi * (10 + 4 * rand(2))
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        d = x[..., None, :] - centres
+        c, s = torch.cos(angles), torch.sin(angles)
+        u = (c * d[..., 0] + s * d[..., 1]) / widths[:, 0]
+        v = (-s * d[..., 0] + c * d[..., 1]) / widths[:, 1]
+        blobs = (heights * torch.exp(-0.5 * (u**2 + v**2))).sum(-1)
+        envelope = torch.exp(-((x - 0.5) ** 2).sum(-1) / (2 * 0.22**2))
+        fine = torch.sin(freq[0] * x[..., 0] + 0.6 * freq[1] * x[..., 1]) * torch.sin(freq[1] * x[..., 1])
+        return blobs + texture * envelope * fine
+
+    return f, centres
+
+
+def block_sample(f, grid: Grid, supersample: int = 4, pullback=None) -> torch.Tensor:
+    """Cell averages of f over the grid's cells, by `supersample`^2 points a cell. `pullback` maps the
+    sample points before f is applied (to sample a warped image)."""
+    fine = grid.refined(supersample)
+    x = fine.centres()
+    if pullback is not None:
+        x = pullback(x)
+    values = f(x)
+    m1, m2 = grid.m
+    return values.reshape(m1, supersample, m2, supersample).mean(dim=(1, 3))
+
+
+def synthetic_pair(grid: Grid, w_true: torch.Tensor, generator: torch.Generator, texture: float = 0.35,
+                   supersample: int = 4):
+    """(template, reference, reference landmarks, template landmarks) with T(y(x; w_true)) ~ R(x).
+
+    R(x) = f(x) and T(z) = f(y^-1(z)), each cell-averaged on the grid; the phantom lives on [0,1]^2 scaled
+    to omega. Landmarks are the blob centres in R and their images under y in T."""
+    lo1, hi1, lo2, hi2 = grid.omega
+    scale = torch.tensor([hi1 - lo1, hi2 - lo2], dtype=torch.float64)
+    origin = torch.tensor([lo1, lo2], dtype=torch.float64)
+    f_unit, centres = textured_phantom(generator, texture=texture)
+    f = lambda x: 100.0 * f_unit((x - origin) / scale)  # noqa: E731  (intensities of the order of FAIR's)
+    w_inv = affine_inverse(w_true)
+    reference = block_sample(f, grid, supersample)
+    template = block_sample(f, grid, supersample, pullback=lambda z: affine(w_inv, z))
+    ref_landmarks = origin + centres * scale
+    tmpl_landmarks = affine(w_true, ref_landmarks)
+    return template, reference, ref_landmarks, tmpl_landmarks

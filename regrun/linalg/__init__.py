@@ -1,0 +1,1 @@
+"""Matrix-free linear algebra: operators, the adjoint test, CG and its differentiation modes."""

@@ -1,0 +1,93 @@
+"""Newton's method with the exact Hessian inside SciPy's trust-region solvers (trust-exact, trust-ncg).
+
+The trust region is what keeps indefinite Hessians from producing non-descent steps.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from ..monitor import Monitor
+from .result import OptimResult
+
+SCIPY_METHODS = {"trust_exact": "trust-exact", "trust_ncg": "trust-ncg", "trust_krylov": "trust-krylov"}
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def trust_region_newton(
+    value_and_grad: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    hessian: Callable[[torch.Tensor], torch.Tensor],
+    w0: torch.Tensor,
+    *,
+    method: str = "trust_exact",
+    gtol: float = 1e-7,
+    max_iter: int = 200,
+    monitor: Monitor | None = None,
+) -> OptimResult:
+    """Minimise J with SciPy's trust-region Newton; derivatives come from torch (value_and_grad, hessian).
+    The result's extra["hessian"] is the Hessian at the last accepted iterate, for reuse by a predictor."""
+    dtype, device = w0.dtype, w0.device
+    cache: dict[bytes, tuple[float, np.ndarray]] = {}
+    hess_at: dict[str, np.ndarray] = {}
+
+    def as_tensor(x):
+        return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+    def fun(x):
+        key = np.asarray(x).tobytes()
+        if key not in cache:
+            v, g = value_and_grad(as_tensor(x))
+            cache.clear()
+            cache[key] = (float(v), g.detach().cpu().numpy().astype(np.float64))
+        return cache[key]
+
+    def hess(x):
+        h = hessian(as_tensor(x)).detach().cpu().numpy().astype(np.float64)
+        h = 0.5 * (h + h.T)
+        hess_at["x"], hess_at["h"] = np.array(x, copy=True), h
+        return h
+
+    n_iter = 0
+    last_x = {"x": None}
+
+    def callback(intermediate_result):
+        nonlocal n_iter
+        n_iter += 1
+        last_x["x"] = np.array(intermediate_result.x, copy=True)
+        v, g = fun(intermediate_result.x)
+        if monitor is not None and monitor.step(iter=n_iter, J=v, grad_norm=float(np.linalg.norm(g))):
+            raise _StopRequested
+
+    x0 = w0.detach().cpu().numpy().astype(np.float64)
+    v0, g0 = fun(x0)
+    if monitor is not None:
+        monitor.step(iter=0, J=v0, grad_norm=float(np.linalg.norm(g0)))
+    stopped = False
+    try:
+        res = scipy.optimize.minimize(
+            lambda x: fun(x)[0], x0, jac=lambda x: fun(x)[1], hess=hess, method=SCIPY_METHODS[method],
+            callback=callback, options={"gtol": gtol, "maxiter": max_iter},
+        )
+        x, success, msg = res.x, res.success, str(res.message)
+    except _StopRequested:
+        x, success, msg, stopped = last_x["x"], False, "stopped by a callback", True
+    v, g = fun(x)
+    grad_norm = float(np.linalg.norm(g))
+    if stopped:
+        status = "stopped"
+    elif success or grad_norm < gtol:
+        status = "converged"
+    elif n_iter >= max_iter:
+        status = "max_iter"
+    else:
+        status = "stopped"
+    if "x" not in hess_at or not np.array_equal(hess_at["x"], x):
+        hess(x)
+    return OptimResult(w=as_tensor(x), J=v, grad_norm=grad_norm, n_iter=n_iter, status=status, message=msg,
+                       extra={"hessian": as_tensor(hess_at["h"])})

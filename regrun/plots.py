@@ -1,0 +1,68 @@
+"""Figure helpers (matplotlib, Agg backend). Images are in FAIR's layout: [i, j] = (x1_i, x2_j)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def show_image(ax, image, omega=None, title="", cmap="gray", vmin=None, vmax=None, colorbar=False):
+    """Draw an image with x1 to the right and x2 upwards over its domain."""
+    image = np.asarray(image)
+    extent = None if omega is None else (omega[0], omega[1], omega[2], omega[3])
+    im = ax.imshow(image.T, origin="lower", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax,
+                   interpolation="nearest", aspect="equal")
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if colorbar:
+        plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
+
+
+def image_grid(panels: Sequence[dict], path: Path, ncols: int = 3, suptitle: str = "") -> Path:
+    """Save a grid of image panels; each panel is a dict of show_image keyword arguments plus optional
+    `points` (list of (array (n, 2), marker style dict)) to overlay."""
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, panel in zip(axes.flat, panels):
+        panel = dict(panel)
+        points = panel.pop("points", [])
+        show_image(ax, **panel)
+        for pts, style in points:
+            pts = np.asarray(pts)
+            ax.plot(pts[:, 0], pts[:, 1], linestyle="none", **style)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] = ("J", "grad_norm"),
+                title: str = "", xkey: str = "iter") -> Path:
+    """Semilog-y curves of history columns against iterations, one axis per key."""
+    keys = [k for k in keys if k in history]
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.5 * max(len(keys), 1), 3.4), squeeze=False)
+    x = history.get(xkey, np.arange(len(next(iter(history.values()), []))))
+    for ax, key in zip(axes.flat, keys):
+        y = np.asarray(history[key], dtype=float)
+        positive = np.all(y[np.isfinite(y)] > 0)
+        (ax.semilogy if positive else ax.plot)(x, y, marker="o", markersize=3)
+        ax.set_xlabel(xkey)
+        ax.set_ylabel(key)
+        ax.grid(True, which="both", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,36 @@
+"""The contract every problem fulfils."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..context import RunContext
+from ..solve_result import SolveResult
+
+
+class Problem:
+    """Builds data from its config section and judges a solution.
+
+    Subclasses set `offers` (capabilities solvers may need) and may set `paper` (reference values from the
+    paper, name -> number) so results and summaries can show them beside the measured ones.
+    """
+
+    name: str = "?"
+    offers: frozenset[str] = frozenset()
+
+    def __init__(self, cfg: Any, ctx: RunContext):
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """Input arrays small enough to store in the results file (/data)."""
+        return {}
+
+    def evaluate(self, result: SolveResult) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Final metrics (/metrics) and result arrays (/result) for a solution."""
+        raise NotImplementedError
+
+    def figures(self, result: SolveResult, metrics: dict[str, float], fig_dir: Path) -> list[Path]:
+        return []

@@ -1,0 +1,248 @@
+"""Affine registration of cubic-spline images at spline scale theta (seed 000, sections 2-3).
+
+J(w; theta) = h1 h2 || T_theta(y(x; w)) - R_theta(x) ||^2, y(x; w) = A x + b, no regulariser. Both images are
+splined with the same theta, so d/dtheta passes through R as well as T (the predictor-corrector needs it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import PACKAGE_DIR
+from ..errors import UserError, check_choice, check_float, check_int
+from ..imaging import spline
+from ..imaging.grid import Grid
+from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image
+from ..imaging.synthetic import synthetic_pair
+from ..imaging.transforms import affine, affine_about, affine_identity
+from ..plots import convergence, image_grid
+from ..registry import register_problem
+from ..solve_result import SolveResult
+from .base import Problem
+
+DATA_SOURCES = ("synthetic", "fair", "files")
+
+
+def resolve_data_path(path: str) -> Path:
+    """A relative path is looked up from the working directory, then from the source checkout's root."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    beside_repo = PACKAGE_DIR.parent / p
+    return beside_repo if beside_repo.exists() else p
+
+
+class ScaleObjective:
+    """J and the residual at one fixed theta, with the spline coefficients solved once."""
+
+    def __init__(self, problem: "MultiscaleAffine", theta: float):
+        self.problem = problem
+        self.theta = float(theta)
+        self.coef_t = spline.coefficients(problem.template, self.theta)
+        coef_r = spline.coefficients(problem.reference, self.theta)
+        self.r_values = spline.evaluate(coef_r, problem.grid, problem.x)
+        self.sqrt_vol = problem.grid.cell_volume ** 0.5
+
+    def warped(self, w: torch.Tensor) -> torch.Tensor:
+        return spline.evaluate(self.coef_t, self.problem.grid, affine(w, self.problem.x))
+
+    def residual(self, w: torch.Tensor) -> torch.Tensor:
+        return self.sqrt_vol * (self.warped(w) - self.r_values).reshape(-1)
+
+    def objective(self, w: torch.Tensor) -> torch.Tensor:
+        r = self.residual(w)
+        return r @ r
+
+
+@register_problem("multiscale_affine")
+class MultiscaleAffine(Problem):
+    offers = frozenset({"registration", "least_squares", "scale_path"})
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        check_choice("problem.data", cfg.data, DATA_SOURCES)
+        resize = cfg.get("resize")
+        if resize is not None:
+            check_int("problem.resize", resize, 4)
+        self.rotate_template = check_float("problem.rotate_template", cfg.get("rotate_template", 0.0))
+        self.w_true = None
+        self.ref_landmarks = self.tmpl_landmarks = None
+        if cfg.data == "synthetic":
+            self._load_synthetic(cfg.synthetic)
+        else:
+            self._load_images(cfg, resize)
+        if self.rotate_template:
+            self._rotate_template(self.rotate_template)
+        self.x = self.grid.centres(ctx.dtype, ctx.device)
+        self.identity = affine_identity(ctx.dtype, ctx.device)
+        self._scales: dict[float, ScaleObjective] = {}
+
+    # ---- data -------------------------------------------------------------------------------------------
+    def _omega(self, default):
+        omega = self.cfg.get("omega")
+        if omega is None:
+            return default
+        omega = tuple(float(v) for v in omega)
+        if len(omega) != 4 or omega[1] <= omega[0] or omega[3] <= omega[2]:
+            raise UserError(f"problem.omega={list(omega)} must be [lo1, hi1, lo2, hi2] with lo < hi")
+        return omega
+
+    def _load_synthetic(self, s):
+        n = check_int("problem.synthetic.size", s.size, 8)
+        self.grid = Grid(self._omega((0.0, float(n), 0.0, float(n))), (n, n))
+        c = self.grid.centre
+        span = self.grid.omega[1] - self.grid.omega[0]
+        self.w_true = affine_about(float(s.angle), tuple(s.scale), tuple(v * span for v in s.shift), c)
+        gen = torch.Generator().manual_seed(check_int("problem.synthetic.seed", s.seed, 0))
+        t, r, lr, lt = synthetic_pair(self.grid, self.w_true, gen, texture=check_float(
+            "problem.synthetic.texture", s.texture, 0.0))
+        noise = check_float("problem.synthetic.noise", s.noise, 0.0)
+        if noise > 0:
+            t = t + noise * r.std() * torch.randn(t.shape, generator=gen, dtype=t.dtype)
+            r = r + noise * r.std() * torch.randn(r.shape, generator=gen, dtype=r.dtype)
+        self.template = self.ctx.tensor(t)
+        self.reference = self.ctx.tensor(r)
+        self.ref_landmarks, self.tmpl_landmarks = self.ctx.tensor(lr), self.ctx.tensor(lt)
+        self.label = f"synthetic {n}x{n}"
+
+    def _load_images(self, cfg, resize):
+        if cfg.data == "fair":
+            check_choice("problem.pair", cfg.pair, FAIR_PAIRS)
+            data_dir = resolve_data_path(cfg.data_dir)
+            if not data_dir.is_dir():
+                raise UserError(f"problem.data_dir={cfg.data_dir!r}: folder not found (it should hold FAIR's "
+                                f"images, e.g. ../shared/fair_data)")
+            t_name, r_name = FAIR_PAIRS[cfg.pair]["files"]
+            t_path, r_path = data_dir / t_name, data_dir / r_name
+            default_omega = FAIR_PAIRS[cfg.pair]["omega"]
+            self.label = f"FAIR {cfg.pair}"
+        else:
+            if not cfg.get("template") or not cfg.get("reference"):
+                raise UserError("problem.data=files needs problem.template=PATH and problem.reference=PATH")
+            t_path, r_path = resolve_data_path(cfg.template), resolve_data_path(cfg.reference)
+            default_omega = None
+            self.label = f"{Path(t_path).name} -> {Path(r_path).name}"
+        t = read_image(t_path, resize)
+        r = read_image(r_path, resize)
+        if t.shape != r.shape:
+            raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
+                            f"{r.shape[0]}x{r.shape[1]}; use problem.resize=N to bring both to N x N")
+        m = t.shape
+        self.grid = Grid(self._omega(default_omega or (0.0, float(m[0]), 0.0, float(m[1]))), m)
+        self.template, self.reference = self.ctx.tensor(t), self.ctx.tensor(r)
+        if cfg.data == "fair" and cfg.pair == "hands" and cfg.get("omega") is None:
+            lm = self.ctx.tensor(HAND_LANDMARKS)
+            self.tmpl_landmarks, self.ref_landmarks = lm[:, :2], lm[:, 2:]
+
+    def _rotate_template(self, angle: float):
+        """Rotate the template image about the domain centre by resampling its exact spline; its landmarks
+        move with it. 180 degrees is an exact flip of the cell-centred grid."""
+        c = self.grid.centre
+        rot = affine_about(-angle, centre=c).to(self.template)  # T'(x) = T(R^-1 (x - c) + c)
+        coef = spline.coefficients(self.template, 0.0)
+        self.template = spline.evaluate(coef, self.grid, affine(rot, self.grid.centres(self.template.dtype)))
+        if self.tmpl_landmarks is not None:
+            self.tmpl_landmarks = affine(affine_about(angle, centre=c).to(self.template), self.tmpl_landmarks)
+        if self.w_true is not None:
+            # y_true maps reference points into the old template; the rotated template needs R(angle) after it.
+            a = affine_about(angle, centre=c)
+            A, b = a[:4].reshape(2, 2), a[4:]
+            W, v = self.w_true[:4].reshape(2, 2), self.w_true[4:]
+            self.w_true = torch.cat(((A @ W).reshape(4), A @ v + b))
+
+    # ---- objective --------------------------------------------------------------------------------------
+    def at_scale(self, theta: float) -> ScaleObjective:
+        key = float(theta)
+        if key not in self._scales:
+            if len(self._scales) > 64:
+                self._scales.clear()
+            self._scales[key] = ScaleObjective(self, key)
+        return self._scales[key]
+
+    def objective(self, w: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """J(w; theta) with the spline solves inside, differentiable in theta as well as w."""
+        coef_t = spline.coefficients(self.template, theta)
+        coef_r = spline.coefficients(self.reference, theta)
+        diff = spline.evaluate(coef_t, self.grid, affine(w, self.x)) - spline.evaluate(coef_r, self.grid, self.x)
+        return self.grid.cell_volume * (diff * diff).sum()
+
+    def tre(self, w: torch.Tensor) -> float:
+        """Mean distance between y(reference landmark) and the template landmark, in domain units."""
+        return float((affine(w, self.ref_landmarks) - self.tmpl_landmarks).norm(dim=-1).mean())
+
+    def displacement_rmse(self, w: torch.Tensor) -> float:
+        """RMS over the grid of |y(x; w) - y(x; w_true)|, in pixels (cell widths)."""
+        h = torch.tensor(self.grid.h, dtype=w.dtype, device=w.device)
+        d = (affine(w, self.x) - affine(self.w_true.to(w), self.x)) / h
+        return float((d**2).sum(-1).mean().sqrt())
+
+    # ---- reporting --------------------------------------------------------------------------------------
+    def inputs(self):
+        out = {"template": self.template.cpu().numpy(), "reference": self.reference.cpu().numpy(),
+               "omega": np.array(self.grid.omega), "m": np.array(self.grid.m)}
+        if self.ref_landmarks is not None:
+            out["landmarks_reference"] = self.ref_landmarks.cpu().numpy()
+            out["landmarks_template"] = self.tmpl_landmarks.cpu().numpy()
+        if self.w_true is not None:
+            out["w_true"] = self.w_true.cpu().numpy()
+        return out
+
+    def evaluate(self, result: SolveResult):
+        w = result.solution["w"].to(self.x)
+        theta = float(result.solution.get("theta", 0.0))
+        scale = self.at_scale(theta)
+        w_val = w.detach().requires_grad_(True)
+        J = scale.objective(w_val)
+        (g,) = torch.autograd.grad(J, w_val)
+        J = J.detach()
+        J0 = float(scale.objective(self.identity))
+        fine = self.at_scale(0.0)
+        metrics = {
+            "J": float(J), "J_initial": J0, "rel_reduction": (J0 - float(J)) / J0 if J0 > 0 else 0.0,
+            "grad_norm": float(g.norm()), "theta": theta,
+            "J_theta0": float(fine.objective(w)), "J_theta0_initial": float(fine.objective(self.identity)),
+        }
+        if self.ref_landmarks is not None:
+            metrics["tre"] = self.tre(w)
+            metrics["tre_initial"] = self.tre(self.identity)
+        if self.w_true is not None:
+            metrics["disp_rmse"] = self.displacement_rmse(w)
+            metrics["disp_rmse_initial"] = self.displacement_rmse(self.identity)
+        with torch.no_grad():
+            registered = fine.warped(w)
+        arrays = {"w": w.detach().cpu().numpy(), "registered": registered.cpu().numpy()}
+        self._registered = arrays["registered"]
+        return metrics, arrays
+
+    def figures(self, result, metrics, fig_dir: Path):
+        om = self.grid.omega
+        t, r = self.template.cpu().numpy(), self.reference.cpu().numpy()
+        reg = self._registered
+        t_on_grid = self.at_scale(0.0).warped(self.identity).detach().cpu().numpy()
+        lo, hi = float(min(t.min(), r.min())), float(max(t.max(), r.max()))
+        dmax = float(np.abs(t_on_grid - r).max()) or 1.0
+        lm_r = lm_t = []
+        if self.ref_landmarks is not None:
+            w = result.solution["w"].to(self.x)
+            lm_r = [(self.ref_landmarks.cpu().numpy(), {"marker": "o", "mfc": "none", "color": "tab:orange"})]
+            lm_t = [(self.tmpl_landmarks.cpu().numpy(), {"marker": "x", "color": "tab:cyan"})]
+            lm_y = [(affine(w, self.ref_landmarks).detach().cpu().numpy(),
+                     {"marker": "+", "color": "tab:red", "markersize": 9})]
+        tre = f", TRE {metrics['tre']:.3g} (from {metrics['tre_initial']:.3g})" if "tre" in metrics else ""
+        panels = [
+            dict(image=t, omega=om, title="template T", vmin=lo, vmax=hi, points=lm_t),
+            dict(image=r, omega=om, title="reference R", vmin=lo, vmax=hi, points=lm_r),
+            dict(image=reg, omega=om, title="registered T(y(x; w))", vmin=lo, vmax=hi),
+            dict(image=np.abs(t_on_grid - r), omega=om, title="|T - R| before", cmap="magma", vmin=0, vmax=dmax),
+            dict(image=np.abs(reg - r), omega=om, title="|T(y) - R| after", cmap="magma", vmin=0, vmax=dmax),
+        ]
+        if self.ref_landmarks is not None:
+            panels.append(dict(image=t, omega=om, title="y(ref. landmarks) (+) on T (x)", vmin=lo, vmax=hi,
+                               points=lm_t + lm_y))
+        paths = [image_grid(panels, fig_dir / "registration.png",
+                            suptitle=f"{self.label}: J reduced by {100 * metrics['rel_reduction']:.1f}%{tre}")]
+        if result.history:
+            paths.append(convergence(result.history, fig_dir / "convergence.png", title=self.label))
+        return paths

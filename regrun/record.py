@@ -1,0 +1,148 @@
+"""The HDF5 results file: one per run, versioned schema, written so a crash never looks complete.
+
+Layout (schema 1):
+  attrs             schema_version, regrun_version, status, problem, solver, device, dtype, seed, run_id,
+                    start_time, end_time, wall_time, git_commit, git_dirty, python/torch/numpy/scipy/h5py/
+                    hydra/omegaconf versions, message, error (on failure), out_dir
+  /config/resolved  the resolved config as YAML text;  /config/overrides  the command-line overrides
+  /history/<col>    1-D arrays in lockstep with /history/iter
+  /tables/<t>/<col> further tables (per level, per timing, ...)
+  /result/<name>    final arrays;  /metrics/<name>  final scalars;  /stats/<name>  solver statistics
+  /data/<name>      small inputs;  /paper/<name>    reference values from the paper, when a preset gives them
+
+While the run is going the file is `results.h5.partial` with status "running"; it is renamed to
+`results.h5` once its final status (completed / failed / interrupted / diverged) is written.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import __version__
+
+SCHEMA_VERSION = 1
+RUN_STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
+FILENAME = "results.h5"
+PARTIAL_SUFFIX = ".partial"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def git_state(path: Path) -> tuple[str, bool | None]:
+    """(commit, dirty) of the git checkout holding `path`, or ("unknown", None) outside one."""
+    try:
+        commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
+        return commit, dirty
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def library_versions() -> dict[str, str]:
+    import hydra
+    import omegaconf
+    import scipy
+    import torch
+
+    return {
+        "python_version": platform.python_version(),
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        "h5py_version": h5py.__version__,
+        "hydra_version": hydra.__version__,
+        "omegaconf_version": omegaconf.__version__,
+    }
+
+
+def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
+    group = f.require_group(name)
+    for key, value in items.items():
+        if key in group:
+            del group[key]
+        if isinstance(value, dict):
+            _write_group(f, f"{name}/{key}", value)
+        elif isinstance(value, str):
+            group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+        else:
+            arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+            if arr.dtype.kind in "OU":
+                group.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype())
+            else:
+                group.create_dataset(key, data=arr, compression="gzip" if arr.size > 1024 else None)
+
+
+class ResultsFile:
+    """Writes one run's results file under out_dir."""
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / FILENAME
+        self.partial = Path(out_dir) / (FILENAME + PARTIAL_SUFFIX)
+
+    def begin(self, attrs: dict[str, Any], resolved_yaml: str, overrides: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self.path.unlink()
+        with h5py.File(self.partial, "w") as f:
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["regrun_version"] = __version__
+            f.attrs["status"] = "running"
+            f.attrs["start_time"] = now_iso()
+            for key, value in {**library_versions(), **attrs}.items():
+                f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
+            _write_group(f, "config", {"resolved": resolved_yaml,
+                                       "overrides": np.array(overrides, dtype=object)})
+
+    def write(self, group: str, items: dict[str, Any]) -> None:
+        if items:
+            with h5py.File(self.partial, "a") as f:
+                _write_group(f, group, items)
+
+    def finish(self, status: str, wall_time: float, message: str = "", error: str = "") -> Path:
+        if status not in RUN_STATUSES[1:]:
+            raise ValueError(f"final status {status!r} not in {RUN_STATUSES[1:]}")
+        with h5py.File(self.partial, "a") as f:
+            f.attrs["status"] = status
+            f.attrs["end_time"] = now_iso()
+            f.attrs["wall_time"] = float(wall_time)
+            f.attrs["message"] = message
+            if error:
+                f.attrs["error"] = error
+        self.partial.replace(self.path)
+        return self.path
+
+
+def _read(node) -> Any:
+    if isinstance(node, h5py.Group):
+        return {key: _read(child) for key, child in node.items()}
+    value = node[()]
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Everything in a results file as a dict: {"attrs": {...}, "config": {...}, "history": {...}, ...}.
+    `path` may be the file or its run folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILENAME if (path / FILENAME).exists() else path / (FILENAME + PARTIAL_SUFFIX)
+    with h5py.File(path, "r") as f:
+        out = {"attrs": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}}
+        for key in f:
+            out[key] = _read(f[key])
+    return out

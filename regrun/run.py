@@ -1,0 +1,169 @@
+"""One run: resolve device/dtype/threads, seed, build problem and solver, solve, record, draw figures."""
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .config import config_hash
+from .context import RunContext
+from .errors import Diverged, UserError, check_choice, check_float, check_int
+from .monitor import DivergenceGuard, Monitor, ProgressBar, TimeLimit
+from .record import ResultsFile, git_state
+from .registry import check_pair
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    out_dir: Path
+    results_path: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    user_error: bool = False
+    wall_time: float = 0.0
+    traceback: str = ""
+
+
+class Interrupted(BaseException):
+    """Raised from the SIGTERM handler so a terminated run is recorded like a Ctrl-C."""
+
+
+def resolve_device(spec: DictConfig) -> torch.device:
+    name = spec.get("name", "cpu")
+    check_choice("device", name, DEVICES)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"device=cuda but CUDA is not available here (torch {torch.__version__}, "
+                f"built for CUDA: {torch.version.cuda or 'no'}); use device=cpu or device=auto"
+            )
+        index = check_int("device.index", spec.get("index", 0), 0)
+        if index >= torch.cuda.device_count():
+            raise UserError(f"device.index={index} but only {torch.cuda.device_count()} CUDA device(s) are visible")
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _validate_top_level(cfg: DictConfig) -> None:
+    check_int("seed", cfg.seed, 0)
+    check_int("threads", cfg.threads, 1)
+    check_choice("dtype", cfg.dtype, DTYPES)
+    check_float("time_limit", cfg.time_limit, 0.0)
+    if "cg_iters" in cfg:
+        check_int("cg_iters", cfg.cg_iters, 1)
+
+
+def _finite_metrics(metrics: dict[str, float]) -> bool:
+    return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
+
+
+def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> RunOutcome:
+    """Run one configured experiment into out_dir; never raises for failures of the run itself."""
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    body = OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"})
+    resolved_yaml = OmegaConf.to_yaml(body, resolve=True)
+    commit, dirty = git_state(Path(__file__).parent)
+    results = ResultsFile(out_dir)
+    results.begin(
+        {
+            "problem": str(cfg.problem.get("name", "?")),
+            "solver": str(cfg.solver.get("name", "?")),
+            "device": str(cfg.device.get("name", "?")),
+            "dtype": str(cfg.dtype),
+            "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
+            "run_id": config_hash(cfg),
+            "git_commit": commit,
+            "git_dirty": "unknown" if dirty is None else dirty,
+            "out_dir": str(out_dir.resolve()),
+        },
+        resolved_yaml,
+        list(overrides or []),
+    )
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        raise Interrupted("terminated by SIGTERM")
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not in the main thread (e.g. some launchers): Ctrl-C handling still applies
+        previous_sigterm = None
+
+    status, message, error, user_error, detail = "failed", "", "", False, ""
+    metrics: dict[str, float] = {}
+    monitor = None
+    try:
+        _validate_top_level(cfg)
+        problem_cls, solver_cls = check_pair(cfg.problem.name, cfg.solver.name)
+        device = resolve_device(cfg.device)
+        torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        ctx = RunContext(device=device, dtype=DTYPES[cfg.dtype], seed=cfg.seed, out_dir=out_dir)
+        solver = solver_cls(cfg.solver, ctx)
+        problem = problem_cls(cfg.problem, ctx)
+        results.write("data", problem.inputs())
+        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress)), DivergenceGuard(), TimeLimit(cfg.time_limit)])
+        result = solver.solve(problem, monitor)
+        monitor.close()
+        result.history = {**monitor.history.as_arrays(), **result.history}
+        metrics, arrays = problem.evaluate(result)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        results.write("history", result.history)
+        results.write("tables", result.tables)
+        results.write("result", arrays)
+        results.write("metrics", metrics)
+        results.write("stats", result.stats)
+        results.write("paper", {k: float(v) for k, v in OmegaConf.to_container(cfg.paper).items()})
+        if cfg.figures:
+            fig_dir = out_dir / "figures"
+            fig_dir.mkdir(parents=True, exist_ok=True)
+            problem.figures(result, metrics, fig_dir)
+        message = f"solver {result.status}: {result.message}"
+        if result.status == "diverged" or not _finite_metrics(metrics):
+            status = "diverged"
+        else:
+            status = "completed"
+    except UserError as exc:
+        error, user_error = str(exc), True
+        detail = traceback.format_exc()
+    except Diverged as exc:
+        status, error = "diverged", str(exc)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        status, error = "interrupted", str(exc) or "interrupted by Ctrl-C"
+    except Exception as exc:  # a bug or an unexpected failure: keep the traceback in the file
+        error = f"{type(exc).__name__}: {exc}"
+        detail = traceback.format_exc()
+    finally:
+        if monitor is not None:
+            monitor.close()
+            if status != "completed":
+                try:
+                    results.write("history", monitor.history.as_arrays())
+                except Exception:  # the partial history is a courtesy; the status must still be written
+                    pass
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        wall = time.perf_counter() - t0
+        path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
+    return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail)

@@ -1,0 +1,2 @@
+"""Built-in solvers; importing a module registers it."""
+from . import single_scale  # noqa: F401

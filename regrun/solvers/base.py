@@ -1,0 +1,27 @@
+"""The contract every solver fulfils."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import RunContext
+from ..monitor import Monitor
+from ..solve_result import SolveResult
+
+
+class Solver:
+    """Validates its config section on construction (so bad values fail before anything is computed) and
+    solves a problem, reporting each iteration to the monitor.
+
+    `needs`: capabilities the problem must offer. `problems`: if set, the only problems it serves.
+    """
+
+    name: str = "?"
+    needs: frozenset[str] = frozenset()
+    problems: tuple[str, ...] | None = None
+
+    def __init__(self, cfg: Any, ctx: RunContext):
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def solve(self, problem, monitor: Monitor) -> SolveResult:
+        raise NotImplementedError

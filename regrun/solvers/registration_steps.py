@@ -1,0 +1,42 @@
+"""One local minimisation of a registration objective at a fixed scale, by the configured optimizer.
+
+Shared by every registration solver (single scale here; multiscale and predictor-corrector call it per level).
+"""
+from __future__ import annotations
+
+import torch
+from torch.func import grad_and_value, hessian, jacfwd
+
+from ..errors import check_choice, check_float, check_int
+from ..monitor import Monitor
+from ..optim.levenberg_marquardt import levenberg_marquardt
+from ..optim.result import OptimResult
+from ..optim.trust_region import SCIPY_METHODS, trust_region_newton
+
+OPTIMIZERS = (*SCIPY_METHODS, "lm")
+
+
+def validate_local_options(cfg, prefix: str = "solver") -> None:
+    check_choice(f"{prefix}.optimizer", cfg.optimizer, OPTIMIZERS)
+    check_float(f"{prefix}.gtol", cfg.gtol, 0.0, strict=True)
+    check_int(f"{prefix}.max_iter", cfg.max_iter, 0)
+    if cfg.optimizer == "lm":
+        check_float(f"{prefix}.tau", cfg.tau, 0.0, strict=True)
+
+
+def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gtol=None, max_iter=None,
+                      extra_row=None) -> OptimResult:
+    """Minimise scale.objective (a ScaleObjective-like object with objective(w) and residual(w)) from w0."""
+    gtol = cfg.gtol if gtol is None else gtol
+    max_iter = cfg.max_iter if max_iter is None else max_iter
+    if cfg.optimizer == "lm":
+        jac = jacfwd(scale.residual)
+        return levenberg_marquardt(lambda w: (scale.residual(w), jac(w)), w0, max_iter=max_iter, gtol=gtol,
+                                   tau=cfg.tau, monitor=monitor, residual=scale.residual, extra_row=extra_row)
+
+    def value_and_grad(w):
+        g, v = grad_and_value(scale.objective)(w)
+        return v, g
+
+    return trust_region_newton(value_and_grad, hessian(scale.objective), w0, method=cfg.optimizer, gtol=gtol,
+                               max_iter=max_iter, monitor=monitor)
