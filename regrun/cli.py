@@ -1,6 +1,7 @@
 """The `regrun` command: Hydra entry point, with user mistakes reported as one line."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -44,6 +45,11 @@ def _check_composes(overrides: list[str]) -> None:
         compose(overrides)
     except Exception as exc:  # Hydra raises several exception types for bad overrides; all are user input
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        bad = next((o for o in overrides if lines and f"'{o.split('=', 1)[0].lstrip('+~')}'" in lines[0]), None)
+        if lines and lines[0].startswith("Could not override") and bad:
+            key = bad.split("=", 1)[0]
+            _error(f"unknown config key {key!r} in {bad!r} (`regrun --cfg job` lists the keys; "
+                   f"to add a new key write +{bad})")
         _error("; ".join(lines[:2]) or type(exc).__name__)
 
 
@@ -77,6 +83,7 @@ def _app(cfg: DictConfig):
 
 
 def main() -> None:
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     register_resolvers()
     argv = sys.argv[1:]
     overrides = _overrides(argv)

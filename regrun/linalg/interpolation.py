@@ -65,7 +65,7 @@ class Stencil:
 
     def gather(self, cflat: torch.Tensor) -> torch.Tensor:
         """cflat (..., P) -> values (..., *stencil batch, npts)."""
-        vals = cflat[..., self.index].unflatten(-1, self.weight.shape[-2:])
+        vals = cflat.index_select(-1, self.index.flatten()).unflatten(-1, self.weight.shape[:-1] + (16,))
         return (vals * self.weight).sum(-1)
 
     def scatter(self, y: torch.Tensor, size: int) -> torch.Tensor:
