@@ -29,6 +29,7 @@ def levenberg_marquardt(
     *,
     max_iter: int = 100,
     gtol: float = 1e-5,
+    xtol: float = 1e-10,
     tau: float = 1e-3,
     monitor: Monitor | None = None,
     residual: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -36,7 +37,8 @@ def levenberg_marquardt(
 ) -> OptimResult:
     """Minimise ||r(w)||^2. `residual_and_jacobian(w)` -> (r (n,), J (n, p)); `residual(w)` evaluates r alone
     for trial points (defaults to the first output of residual_and_jacobian). Stops when ||grad J|| =
-    2 ||J^T r|| < gtol, after max_iter attempted steps, when the monitor asks, or when damping blows up."""
+    2 ||J^T r|| < gtol or an accepted step is shorter than xtol (||w|| + xtol), after max_iter attempted
+    steps, when the monitor asks, or when damping blows up (no step reduces J any more)."""
     residual = residual or (lambda w: residual_and_jacobian(w)[0])
     w = w0.clone()
     r, jac = residual_and_jacobian(w)
@@ -77,6 +79,9 @@ def levenberg_marquardt(
         if monitor is not None:
             stop = monitor.step(iter=n_iter, J=loss, grad_norm=grad_norm, damping=damping,
                                 accepted=float(accepted), **(extra_row(w) if extra_row else {}))
+        if accepted and float(step.norm()) <= xtol * (float(w.norm()) + xtol):
+            status, message = "converged", f"step {float(step.norm()):.2e} below xtol = {xtol:g} (relative)"
+            break
         if damping > 1e16:
             status, message = "stopped", f"damping {damping:.1e} too large: no step reduces J"
             break

@@ -1,0 +1,104 @@
+"""The `regrun` command as a user types it, in a subprocess."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from regrun.record import load
+
+TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false"]
+
+
+def regrun(args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "regrun.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=180, **kw)
+
+
+def test_end_to_end_run_writes_results_and_figures(tmp_path):
+    proc = regrun(TINY, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = list((tmp_path / "outputs").glob("*/*_multiscale_affine_single_scale_*"))
+    assert len(runs) == 1
+    run_dir = runs[0]
+    assert str(run_dir) in proc.stdout and "rel_reduction" in proc.stdout
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (run_dir / "figures" / "registration.png").is_file()
+    res = load(run_dir / "results.h5")
+    assert res["attrs"]["status"] == "completed"
+    assert run_dir.name.endswith(res["attrs"]["run_id"][:8])
+
+
+def test_explicit_run_dir_and_two_runs_same_second_do_not_collide(tmp_path):
+    proc = regrun(TINY + [f"hydra.run.dir={tmp_path / 'mine'}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert load(tmp_path / "mine")["attrs"]["status"] == "completed"
+    a = regrun(TINY + ["seed=1", "solver.max_iter=1"], tmp_path)
+    b = regrun(TINY + ["seed=2", "solver.max_iter=1"], tmp_path)
+    assert a.returncode == b.returncode == 0
+    assert len(list((tmp_path / "outputs").glob("*/*"))) == 2
+
+
+BAD_INPUTS = [
+    (["problem=nope"], "unknown problem 'nope'; valid problems: "),
+    (["solver=nope"], "unknown solver 'nope'; valid solvers: "),
+    (["threads=-2"], "threads=-2 must be >= 1"),
+    (["solver.max_iter=-1"], "solver.max_iter=-1 must be >= 0"),
+    (["solver.optimizer=bfgs"], "solver.optimizer='bfgs' is not valid; allowed: trust_exact"),
+    (["device=cuda"], "device=cuda but CUDA is not available"),
+    (["problem.data=files", "problem.template=missing.png", "problem.reference=missing.png"],
+     "image file not found: missing.png"),
+    (["problem.data=fair", "problem.data_dir=no/such/dir"], "problem.data_dir='no/such/dir': folder not found"),
+    (["cg_iter=3"], "unknown config key 'cg_iter'"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS)
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    if args == ["device=cuda"]:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    proc = regrun(args + ["progress=false"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("regrun: error: ") and message in first, proc.stderr
+    # a run that got as far as its output folder records the failure there
+    for path in (tmp_path / "outputs").glob("*/*/results.h5"):
+        assert load(path)["attrs"]["status"] == "failed"
+
+
+def test_unreadable_image_file(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    proc = regrun(["problem.data=files", f"problem.template={bad}", f"problem.reference={bad}"], tmp_path)
+    assert proc.returncode == 2 and f"cannot read image {bad}" in proc.stderr
+
+
+def test_debug_switch_shows_the_traceback(tmp_path):
+    proc = regrun(["threads=-2", "debug=true"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_sigterm_leaves_status_interrupted(tmp_path):
+    # a problem large enough to still be iterating when the signal arrives
+    args = ["problem.synthetic.size=96", "solver.theta=0", "solver.gtol=1e-30", "solver.max_iter=100000",
+            "problem.synthetic.angle=40", "progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.Popen([sys.executable, "-m", "regrun.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "run" / "results.h5.partial"
+    deadline = time.time() + 60
+    while not partial.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    res = load(tmp_path / "run" / "results.h5")
+    assert res["attrs"]["status"] == "interrupted"
+    assert "SIGTERM" in res["attrs"]["error"]

@@ -1,0 +1,104 @@
+"""Cubic B-spline images: exact interpolation at theta = 0, smoothing for theta > 0, derivatives."""
+import torch
+
+from regrun.imaging import spline
+from regrun.imaging.grid import Grid
+from regrun.imaging.spline import SplineImage, bspline_kernel, coefficients, evaluate
+
+
+def _image(m=(14, 11), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(m, generator=g, dtype=torch.float64)
+
+
+def test_theta_zero_interpolates_exactly():
+    img = _image()
+    grid = Grid((0.0, 20.0, 0.0, 25.0), img.shape)
+    assert torch.allclose(SplineImage(img, grid, 0.0)(grid.centres()), img, atol=1e-12)
+
+
+def test_kernel_values_and_continuity():
+    t = torch.tensor([0.0, 1.0, -1.0, 2.0, 2.5], dtype=torch.float64)
+    assert torch.allclose(bspline_kernel(t), torch.tensor([4.0, 1.0, 1.0, 0.0, 0.0], dtype=torch.float64))
+    # C2 at the knot |t| = 1: left and right second derivatives agree
+    eps = 1e-4
+    k = lambda s: bspline_kernel(torch.tensor(s, dtype=torch.float64))  # noqa: E731
+    d2 = lambda s: (k(s + eps) - 2 * k(s) + k(s - eps)) / eps**2  # noqa: E731
+    assert abs(float(d2(1.0 - 2 * eps) - d2(1.0 + 2 * eps))) < 1e-2
+
+
+def test_smoothing_grows_with_theta():
+    img = _image((32, 32))
+    grid = Grid((0.0, 32.0, 0.0, 32.0), img.shape)
+    x = grid.centres()
+    roughness = []
+    for theta in (0.0, 1e-2, 1.0, 1e2):
+        v = SplineImage(img, grid, theta)(x)
+        roughness.append(float((v[1:] - v[:-1]).abs().mean() + (v[:, 1:] - v[:, :-1]).abs().mean()))
+    assert all(a > b for a, b in zip(roughness, roughness[1:])), roughness
+
+
+def test_smoothing_spares_smooth_content_in_the_interior():
+    # P penalises curvature (its interior rows annihilate linear coefficient sequences), so a linear ramp
+    # keeps its interior values while noise is flattened
+    grid = Grid((0.0, 32.0, 0.0, 32.0), (32, 32))
+    x = grid.centres()
+    ramp = 0.1 * x[..., 0] + 0.05 * x[..., 1]
+    v = SplineImage(ramp, grid, 1.0)(x)
+    assert float((v - ramp)[8:-8, 8:-8].abs().max()) < 0.05 * float(ramp.max())
+
+
+def test_zero_outside_the_domain():
+    img = _image()
+    grid = Grid((0.0, 20.0, 0.0, 25.0), img.shape)
+    far = torch.tensor([[-50.0, 3.0], [3.0, 90.0], [21.0 + 2 * grid.h[0], 5.0]], dtype=torch.float64)
+    assert torch.all(SplineImage(img, grid, 0.0)(far) == 0)
+
+
+def test_linear_in_the_image():
+    a, b = _image(seed=1), _image(seed=2)
+    grid = Grid((0.0, 14.0, 0.0, 11.0), a.shape)
+    x = torch.rand(50, 2, dtype=torch.float64) * 14
+    ev = lambda img: evaluate(coefficients(img, 0.3), grid, x)  # noqa: E731
+    assert torch.allclose(ev(2 * a - 3 * b), 2 * ev(a) - 3 * ev(b), atol=1e-12)
+
+
+def _taylor_orders(f, df, x0, v, hs):
+    """Slopes of |f(x+hv) - f(x)| and |f(x+hv) - f(x) - h df(x)v| in log-log."""
+    import math
+
+    e0, e1 = [], []
+    f0, d = f(x0), df(x0, v)
+    for h in hs:
+        fh = f(x0 + h * v)
+        e0.append(float((fh - f0).abs().max()))
+        e1.append(float((fh - f0 - h * d).abs().max()))
+    s0 = math.log(e0[0] / e0[-1]) / math.log(hs[0] / hs[-1])
+    s1 = math.log(e1[0] / e1[-1]) / math.log(hs[0] / hs[-1])
+    return s0, s1
+
+
+def test_taylor_in_points_and_theta():
+    img = _image((16, 16))
+    grid = Grid((0.0, 16.0, 0.0, 16.0), img.shape)
+    x0 = 1.0 + 14.0 * torch.rand(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    v = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    coef = coefficients(img, 0.5)
+    f = lambda x: evaluate(coef, grid, x)  # noqa: E731
+    df = lambda x, dx: torch.func.jvp(f, (x,), (dx,))[1]  # noqa: E731
+    hs = [1e-2, 5e-3, 2.5e-3]
+    s0, s1 = _taylor_orders(f, df, x0, v, hs)
+    assert 0.8 < s0 < 1.2 and 1.8 < s1 < 2.2, (s0, s1)
+
+    pts = grid.centres().reshape(-1, 2) * 0.97 + 0.2
+    g = lambda th: evaluate(coefficients(img, th), grid, pts)  # noqa: E731
+    dg = lambda th, dth: torch.func.jvp(g, (th,), (dth,))[1]  # noqa: E731
+    s0, s1 = _taylor_orders(g, dg, torch.tensor(0.7, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64),
+                            [1e-2, 5e-3, 2.5e-3])
+    assert 0.8 < s0 < 1.2 and 1.8 < s1 < 2.2, (s0, s1)
+
+
+def test_moments_matrix_bands():
+    p = spline.moments_matrix(8)
+    assert p[3, 3] == 96 and p[3, 4] == -54 and p[3, 2] == -54 and p[3, 6] == 6 and p[3, 5] == 0
+    assert torch.equal(p, p.T)
