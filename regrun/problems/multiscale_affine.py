@@ -210,6 +210,8 @@ class MultiscaleAffine(Problem):
         if self.w_true is not None:
             metrics["disp_rmse"] = self.displacement_rmse(w)
             metrics["disp_rmse_initial"] = self.displacement_rmse(self.identity)
+        # A solver may add its own metrics (continuation comparisons, timing factors).
+        metrics.update({k: float(v) for k, v in (result.solution.get("extra_metrics") or {}).items()})
         with torch.no_grad():
             registered = fine.warped(w)
         arrays = {"w": w.detach().cpu().numpy(), "registered": registered.cpu().numpy()}
@@ -245,4 +247,7 @@ class MultiscaleAffine(Problem):
                             suptitle=f"{self.label}: J reduced by {100 * metrics['rel_reduction']:.1f}%{tre}")]
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", title=self.label))
+        hook = result.solution.get("figure_hook")  # a solver's own figures (method comparisons, Fig. 3 curves)
+        if hook is not None:
+            paths.extend(hook(self, result, metrics, fig_dir))
         return paths
