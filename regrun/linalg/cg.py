@@ -5,9 +5,12 @@ A solve x(theta) of A(theta)^T A(theta) x = A(theta)^T b can be differentiated i
 
 - none:     x is treated as a constant (no derivative flows through the solve);
 - full:     AD through every CG iteration (unrolled; exact derivative of the inexact iterate);
-- tail:     the first (1 - p) N iterations run without derivatives, the last p N with them, continuing the
-            same run (x and the search direction carry over as constants; the residual is recomputed with
-            derivatives so that the dependence of A^T b and A^T A on theta enters);
+- tail:     the first (1 - p) N iterations run without derivatives, the last p N with them. By default the
+            same run continues (x, r and the search direction carry over as constants, so the derivative
+            of A^T b and of r_k never enters); with restart=True the differentiated part is a fresh CG from
+            the current x (the residual recomputed with derivatives, p = r), as the paper's code did.
+            (A third variant, continuing with the residual recomputed but the old search direction, gave
+            derivatives off by factors of 10^2-10^3 in our tests and is not offered.)
 - implicit: the derivative of the exact solution by the implicit function theorem, one more solve with the
             same matrix per tangent direction (`implicit_jvp`) or one per cotangent (`implicit_vjp`);
             nothing of the CG run is kept, so memory does not depend on the iteration count.
@@ -34,6 +37,7 @@ DIFF_MODES = ("none", "full", "tail", "implicit")
 class DiffMode:
     kind: str
     fraction: float = 1.0  # tail: the share of the iterations that are differentiated
+    restart: bool = False  # tail: restart CG for the differentiated part instead of continuing the run
 
     def split(self, iters: int) -> tuple[int, int]:
         """(iterations without derivatives, iterations with derivatives) out of `iters`."""
@@ -46,7 +50,7 @@ class DiffMode:
 
 
 def diff_mode(kind: str, fraction: float | None = None, name: str = "mode",
-              allowed: tuple[str, ...] = DIFF_MODES) -> DiffMode:
+              allowed: tuple[str, ...] = DIFF_MODES, restart: bool = False) -> DiffMode:
     """Validated differentiation mode; a bad value is a UserError naming what is allowed."""
     check_choice(name, kind, allowed)
     if kind == "tail":
@@ -55,7 +59,7 @@ def diff_mode(kind: str, fraction: float | None = None, name: str = "mode",
         fraction = check_float("diff_fraction", fraction, 0.0, strict=True)
         if fraction > 1:
             raise UserError(f"diff_fraction={fraction} must be in (0, 1]")
-        return DiffMode(kind, fraction)
+        return DiffMode(kind, fraction, bool(restart))
     return DiffMode(kind)
 
 
@@ -144,10 +148,10 @@ def solve_normal(op_of: OperatorOf, params: torch.Tensor, b: torch.Tensor, mode:
     op = op_of(params)
     if state is None:
         state = cg_start(op.normal(), op.rmatvec(b), x0)
+    elif mode.restart:
+        state = cg_start(op.normal(), op.rmatvec(b), state.x.detach())
     else:
-        # Continue the run: iterate and search direction carry over; the residual is recomputed so that its
-        # derivative (of A^T b - A^T A x) is present for the differentiated iterations.
-        state = cg_start(op.normal(), op.rmatvec(b), state.x.detach(), search=state.p.detach())
+        state = CGState(state.x.detach(), state.r.detach(), state.p.detach(), state.rr.detach())
     state, _ = cg_steps(op.normal(), state, n_tracked)
     return state.x
 
