@@ -1,2 +1,3 @@
 """Built-in problems; importing a module registers it."""
 from . import multiscale_affine  # noqa: F401
+from . import superres  # noqa: F401
