@@ -14,7 +14,13 @@ from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
 USER_ERROR_EXIT = 2
-CHECKED_GROUPS = ("problem", "solver", "device", "experiment")
+CHECKED_GROUPS = ("problem", "solver", "device", "experiment", "ci")
+# Launchers that come with the [sweep] extra: the module each needs, to say so in one line when it is missing.
+LAUNCHER_MODULES = {"joblib": "hydra_plugins.hydra_joblib_launcher", "slurm": "hydra_plugins.hydra_submitit_launcher"}
+
+# Parallel launchers run the task in fresh worker processes that import this module: the `${run_id:}`
+# resolver in the output folder pattern must exist there before Hydra names the job's folder.
+register_resolvers()
 
 
 def _error(message: str, code: int = USER_ERROR_EXIT) -> None:
@@ -39,10 +45,21 @@ def _check_group_choices(overrides: list[str]) -> None:
                 _error(f"unknown {key} {choice!r}; valid {key}s: {', '.join(valid)}")
 
 
-def _check_composes(overrides: list[str]) -> None:
+def _check_launcher(argv: list[str]) -> None:
+    import importlib.util
+
+    for item in argv:
+        if item.startswith("hydra/launcher="):
+            name = item.split("=", 1)[1]
+            module = LAUNCHER_MODULES.get(name)
+            if module and importlib.util.find_spec(module) is None:
+                _error(f"hydra/launcher={name} needs the sweep extra: pip install -e '.[sweep]'")
+
+
+def _check_composes(overrides: list[str]) -> DictConfig:
     """Compose once as Hydra will, so a typo in a key or value is one line, not Hydra's report."""
     try:
-        compose(overrides)
+        return compose(overrides)
     except Exception as exc:  # Hydra raises several exception types for bad overrides; all are user input
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         bad = next((o for o in overrides if lines and f"'{o.split('=', 1)[0].lstrip('+~')}'" in lines[0]), None)
@@ -57,13 +74,29 @@ def _debug(cfg: DictConfig | None = None) -> bool:
     return os.environ.get("REGRUN_DEBUG", "") not in ("", "0") or bool(cfg is not None and cfg.get("debug"))
 
 
-@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
-def _app(cfg: DictConfig):
+def _dry_run(cfg: DictConfig) -> None:
+    from .config import config_hash
+    from .sweep import validate
+
+    problem = validate(cfg)
+    if problem:
+        _error(problem)
+    print(f"regrun: dry run: {cfg.problem.name} x {cfg.solver.name} is valid (run id {config_hash(cfg)[:8]}); "
+          "nothing was run")
+    sys.exit(0)
+
+
+def _task(cfg: DictConfig):
+    """One job. A plain module-level function so that parallel launchers pickle it by reference."""
     from .run import run
 
     hc = HydraConfig.get()
-    outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
+    if multirun:
+        from .sweep import spread_over_gpus
+
+        spread_over_gpus(cfg, int(hc.job.num), list(hc.overrides.task))
+    outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
     if outcome.status == "completed":
         width = max((len(k) for k in outcome.metrics), default=0)
         paper = OmegaConf.to_container(cfg.paper) if cfg.paper else {}
@@ -82,9 +115,11 @@ def _app(cfg: DictConfig):
     return outcome
 
 
+_app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
+
+
 def main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    register_resolvers()
     argv = sys.argv[1:]
     overrides = _overrides(argv)
     multirun = any(a in ("-m", "--multirun") for a in argv)
@@ -93,11 +128,19 @@ def main() -> None:
     try:
         if not informational:
             _check_group_choices(overrides)
+            _check_launcher(argv)
             if not multirun:
-                _check_composes(overrides)
+                cfg = _check_composes(overrides)
+                if cfg.get("dry_run"):
+                    _dry_run(cfg)
     except UserError as exc:
         _error(str(exc))
     _app()
+    if multirun and not informational:
+        from . import sweep
+
+        # The sweeper (in this process) kept the report; the jobs themselves may have run elsewhere.
+        sys.exit(sweep.LAST_REPORT.exit_code() if sweep.LAST_REPORT is not None else 0)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ from omegaconf import DictConfig, OmegaConf
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+# Knobs that change how a run is shown or scheduled, not what it computes: a sweep re-run with another value
+# still finds its finished jobs, and parallel jobs may be spread over GPUs (device.index) without changing
+# their identity.
+NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index")
+
 
 def config_dir() -> Path:
     """The configs shipped inside the package (a wheel install), else the source tree's top-level configs/."""
@@ -18,9 +23,16 @@ def config_dir() -> Path:
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """sha256 of the resolved config without the hydra node: the identity of a run's inputs."""
+    """sha256 of the resolved config without the hydra node and NOT_HASHED: the identity of a run's inputs."""
     body = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
             for k, v in ((k, cfg[k]) for k in cfg if k != "hydra")}
+    for dotted in NOT_HASHED:
+        *parents, leaf = dotted.split(".")
+        node = body
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
     return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(body), sort_keys=True).encode()).hexdigest()
 
 

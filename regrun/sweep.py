@@ -1,0 +1,358 @@
+"""Sweeps (`regrun -m ...`): expand the overrides into jobs, skip those already completed (matched by config
+hash), launch the rest through Hydra's launcher (basic, joblib or Slurm), and report what happened.
+
+The Hydra plugin class in hydra_plugins/regrun_sweeper calls `run_sweep`; cli.py reads `LAST_REPORT` for the
+exit code. The results files on disk are the source of truth for each job's status: a launcher can lose its
+return values (a Slurm job killed at its time limit, a Ctrl-C), the files cannot lie about being complete.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .config import config_hash
+from .errors import UserError
+from .record import FILENAME, PARTIAL_SUFFIX
+
+SUMMARY_FILE = "sweep_summary.txt"
+
+
+@dataclass
+class Job:
+    index: int                   # position in the expanded sweep; names the job's folder `<index>_<id8>`
+    overrides: list[str]
+    run_id: str = ""
+    state: str = "pending"       # pending | skipped | invalid | not_run | a final run status
+    path: Path | None = None     # the job's run folder (for a skipped job: where it completed earlier)
+    error: str = ""
+    wall_time: float | None = None
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.index}_{self.run_id[:8]}"
+
+
+@dataclass
+class SweepReport:
+    sweep_dir: Path
+    jobs: list[Job] = field(default_factory=list)
+    dry_run: bool = False
+    interrupted: bool = False
+
+    def count(self, state: str) -> int:
+        return sum(j.state == state for j in self.jobs)
+
+    def exit_code(self) -> int:
+        if self.interrupted or self.count("interrupted"):
+            return 130
+        if self.count("invalid"):
+            return 2
+        if self.count("failed"):
+            return 1
+        return 0
+
+
+LAST_REPORT: SweepReport | None = None
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+def expand(arguments: Sequence[str], config_loader: Any) -> list[list[str]]:
+    """The cartesian product of the comma lists and range() sweeps, in Hydra's basic-sweeper order."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create(config_loader=config_loader)
+    return BasicSweeper.split_arguments(parser.parse_overrides(list(arguments)), None)[0]
+
+
+def validate(cfg: DictConfig) -> str:
+    """'' when the job's config would start: top-level knobs, problem/solver pair, device, solver options.
+    The problem is not built: that may load or synthesise data, which is the run's work."""
+    from .context import RunContext
+    from .registry import check_pair
+    from .run import DTYPES, _validate_top_level, resolve_device
+
+    try:
+        for key in cfg:
+            if key != "hydra" and OmegaConf.is_config(cfg[key]):
+                OmegaConf.to_container(cfg[key], resolve=True)
+        _validate_top_level(cfg)
+        _, solver_cls = check_pair(cfg.problem.name, cfg.solver.name)
+        device = resolve_device(cfg.device)
+        solver_cls(cfg.solver, RunContext(device=device, dtype=DTYPES[cfg.dtype], seed=cfg.seed, out_dir=Path(".")))
+    except UserError as exc:
+        return str(exc)
+    except Exception as exc:  # an interpolation error or a bug in a validator: still this job's problem
+        first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+        return f"{type(exc).__name__}: {first}"
+    return ""
+
+
+def completed_runs(roots: Sequence[Path]) -> dict[str, Path]:
+    """run_id -> folder of a completed results file under any of `roots` (earlier roots win)."""
+    import h5py
+
+    found: dict[str, Path] = {}
+    seen: set[Path] = set()
+    for root in roots:
+        if not root.is_dir():
+            continue
+        # Symlinked job folders (left by earlier resumes) point at folders found on their own, so links are
+        # not followed: that also keeps a link cycle from hanging the search.
+        for dirpath, _, filenames in os.walk(root):
+            if FILENAME not in filenames:
+                continue
+            folder = Path(dirpath).resolve()
+            if folder in seen:
+                continue
+            seen.add(folder)
+            try:
+                with h5py.File(folder / FILENAME, "r") as f:
+                    status, run_id = f.attrs.get("status"), f.attrs.get("run_id")
+            except OSError:  # a file another program is writing, or not HDF5: not evidence of completion
+                continue
+            if status == "completed" and run_id:
+                found.setdefault(str(run_id), folder)
+    return found
+
+
+def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tuple[list[Job], list[DictConfig]]:
+    """One Job (with its run id) and composed config per point of the sweep; a bad override raises UserError."""
+    from hydra.core.hydra_config import HydraConfig
+
+    jobs, cfgs = [], []
+    previous = HydraConfig.instance().cfg
+    try:
+        for index, overrides in enumerate(expand(arguments, config_loader)):
+            try:
+                cfg = config_loader.load_sweep_config(base, list(overrides))
+            except Exception as exc:  # Hydra's composition errors are all about the user's overrides
+                first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                raise UserError(f"job {index} ({' '.join(overrides)}): {first}") from exc
+            HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
+            jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
+            cfgs.append(cfg)
+    finally:
+        if previous is not None:
+            HydraConfig.instance().set_config(previous)
+    return jobs, cfgs
+
+
+# ---------------------------------------------------------------------------------------------- launching
+
+def parallelism(launcher_cfg: DictConfig) -> int:
+    """How many jobs the configured launcher runs at once."""
+    target = str(launcher_cfg.get("_target_", "")).lower()
+    if "joblib" in target:
+        n = int(launcher_cfg.get("n_jobs", -1) or 1)
+        return max(1, n if n > 0 else (os.cpu_count() or 1) + 1 + n)
+    if "submitit" in target:
+        return max(1, int(launcher_cfg.get("array_parallelism", 256)))
+    return 1
+
+
+def spread_over_gpus(cfg: DictConfig, job_num: int, overrides: Sequence[str]) -> int | None:
+    """Pick the CUDA device for a parallel sweep job: job number modulo the visible devices, unless the user
+    chose device.index. Returns the index picked, or None when there is nothing to spread over.
+    device.index is not part of the config hash, so where a job ran does not change its identity."""
+    if cfg.device.get("name") not in ("cuda", "auto") or any(o.startswith("device.index=") for o in overrides):
+        return None
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count < 2:
+        return None
+    index = job_num % count
+    with open_dict(cfg):
+        cfg.device.index = index
+    torch.cuda.set_device(index)  # device=auto resolves to plain "cuda", i.e. the current device
+    return index
+
+
+def _read_status(folder: Path) -> tuple[str, str, float | None] | None:
+    import h5py
+
+    for name in (FILENAME, FILENAME + PARTIAL_SUFFIX):
+        path = folder / name
+        if path.is_file():
+            try:
+                with h5py.File(path, "r") as f:
+                    status = str(f.attrs.get("status", "failed"))
+                    error = str(f.attrs.get("error", ""))
+                    wall = f.attrs.get("wall_time")
+            except OSError as exc:
+                return "failed", f"unreadable results file {path}: {exc}", None
+            # A file still marked running belongs to a job that was killed before it could say so.
+            return ("interrupted" if status == "running" else status), error, None if wall is None else float(wall)
+    return None
+
+
+def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
+    from hydra.core.utils import JobStatus
+
+    folder = sweep_dir / job.folder_name
+    value = getattr(ret, "_return_value", None)
+    if ret is not None and ret.status == JobStatus.COMPLETED and getattr(value, "out_dir", None):
+        folder = Path(value.out_dir)
+    job.path = folder
+    read = _read_status(folder)
+    if read is None:
+        why = (f"{type(value).__name__}: {value}" if isinstance(value, BaseException)
+               else launch_error or "the job left no results file")
+        job.state, job.error = "failed", why
+        return
+    job.state, error, job.wall_time = read
+    job.error = error.strip().splitlines()[0] if error.strip() else ""
+
+
+def _link(job: Job, sweep_dir: Path) -> None:
+    """Make a skipped job visible in this sweep's folder, so `regrun-collect <sweep dir>` sees every job."""
+    assert job.path is not None
+    if job.path.parent == sweep_dir.resolve():
+        return
+    link = sweep_dir / job.folder_name
+    if link.exists() or link.is_symlink():
+        return
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        link.symlink_to(job.path, target_is_directory=True)
+    except OSError:  # file systems without symlinks: the summary still names the earlier folder
+        pass
+
+
+def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fail_fast: bool,
+            report: SweepReport) -> None:
+    todo = [j for j in jobs if j.state == "pending"]
+    launched = 0
+    try:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            # Name each folder by the job's place in the whole sweep, not its place among the jobs left to run.
+            overrides = [j.overrides + [f"hydra.sweep.subdir={j.index}_${{run_id:}}"] for j in batch]
+            returns: Sequence[Any] = [None] * len(batch)
+            launch_error = ""
+            try:
+                returns = launcher.launch(overrides, initial_job_idx=launched)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # e.g. submitit raising for a job Slurm killed: the files say the rest
+                launch_error = f"launcher: {type(exc).__name__}: {exc}"
+            launched += len(batch)
+            for job, ret in zip(batch, returns):
+                _record(job, sweep_dir, ret, launch_error)
+            if any(j.state == "interrupted" for j in batch):
+                report.interrupted = True
+                break
+            if fail_fast and any(j.state == "failed" for j in batch):
+                break
+    except KeyboardInterrupt:
+        report.interrupted = True
+        for job in todo:
+            if job.state == "pending" and (sweep_dir / job.folder_name).is_dir():
+                _record(job, sweep_dir, None, "interrupted")
+    for job in todo:
+        if job.state == "pending":
+            job.state = "not_run"
+
+
+# ---------------------------------------------------------------------------------------------- reporting
+
+def _rel(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def format_report(report: SweepReport) -> str:
+    width = max((len(" ".join(j.overrides)) for j in report.jobs), default=0)
+    head = "plan" if report.dry_run else "status"
+    lines = [f"  {'#':>3}  {'run id':<8}  {head:<11} {'wall':>7}  {'overrides':<{width}}  notes"]
+    for j in report.jobs:
+        wall = f"{j.wall_time:.1f}s" if j.wall_time is not None else "-"
+        state = j.state
+        if report.dry_run:
+            state = {"pending": "run", "skipped": "skip"}.get(j.state, j.state)
+        if j.state == "skipped":
+            note = f"completed earlier in {_rel(j.path)}"
+        elif j.error:
+            note = f"error: {j.error}"
+        elif j.state in ("completed", "diverged"):
+            note = _rel(j.path)
+        else:
+            note = ""
+        lines.append(f"  {j.index:>3}  {j.run_id[:8]:<8}  {state:<11} {wall:>7}  "
+                     f"{' '.join(j.overrides):<{width}}  {note}".rstrip())
+    order = ("completed", "skipped", "diverged", "failed", "interrupted", "not_run", "invalid", "pending")
+    counts = ", ".join(f"{report.count(s)} {s.replace('_', ' ')}" for s in order if report.count(s))
+    if report.dry_run:
+        counts = counts.replace("pending", "to run").replace("skipped", "to skip (completed earlier)")
+        lines.insert(0, f"regrun: dry run, nothing was run: {len(report.jobs)} jobs for {_rel(report.sweep_dir)}")
+        lines.append(f"regrun: {counts}")
+    else:
+        lines.insert(0, f"regrun: sweep of {len(report.jobs)} jobs in {_rel(report.sweep_dir)}")
+        tail = " (interrupted: run the same command again to finish)" if report.interrupted else ""
+        lines.append(f"regrun: {counts}{tail}")
+        lines.append(f"regrun: tables and plots: regrun-collect {_rel(report.sweep_dir)}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- entry
+
+def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Sequence[str],
+              max_batch_size: int | None = None) -> SweepReport:
+    """Called by the Hydra sweeper plugin in the main process. Exits with one line on a bad override."""
+    global LAST_REPORT
+    sweep_dir = Path(str(base.hydra.sweep.dir))
+    try:
+        jobs, cfgs = plan(arguments, config_loader, base)
+    except UserError as exc:
+        print(f"regrun: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    first = cfgs[0] if cfgs else base
+    report = SweepReport(sweep_dir, jobs, dry_run=bool(first.get("dry_run", False)))
+    LAST_REPORT = report
+
+    if first.get("resume", True):
+        roots = [sweep_dir] + ([Path(str(first.resume_dir))] if first.get("resume_dir") else [])
+        done = completed_runs(roots)
+        for job in jobs:
+            if job.run_id in done:
+                job.state, job.path = "skipped", done[job.run_id]
+
+    if report.dry_run:
+        for job, cfg in zip(jobs, cfgs):
+            if job.state == "pending":
+                job.error = validate(cfg)
+                if job.error:
+                    job.state = "invalid"
+        print(format_report(report))
+        return report
+
+    for job in jobs:
+        if job.state == "skipped":
+            _link(job, sweep_dir)
+    if any(j.state == "pending" for j in jobs):
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(base, sweep_dir / "multirun.yaml")
+        fail_fast = bool(first.get("fail_fast", False))
+        width = parallelism(base.hydra.launcher)
+        if width == 1 or fail_fast:
+            batch = width  # sequential launchers go one job at a time so a Ctrl-C stops the sweep, not one job
+        else:
+            batch = max_batch_size or len(jobs)
+        _launch(launcher, jobs, sweep_dir, batch, fail_fast, report)
+
+    text = format_report(report)
+    print(text)
+    if sweep_dir.is_dir():
+        (sweep_dir / SUMMARY_FILE).write_text(text + "\n")
+    return report
