@@ -97,6 +97,9 @@ class ContinuationSolver(Solver):
 
     needs = frozenset({"registration", "scale_path"})
     predict = False
+    # Multiplies the Euler step. Only the Fig. 3 study changes it (to 2), to replay the original code's
+    # Gauss-Newton predictor, which paired H = J_r^T J_r with the mixed derivative of ||r||^2.
+    step_factor = 1.0
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
@@ -139,7 +142,7 @@ class ContinuationSolver(Solver):
             step = (math.log(theta_to) - math.log(theta_from)) * theta_from * v
         else:
             step = (theta_to - theta_from) * v
-        return out.w.detach() + step, lam_min
+        return out.w.detach() + self.step_factor * step, lam_min
 
     # ---- the level loop ----------------------------------------------------------------------------------
     def run_path(self, problem, monitor, predict: bool, w0: torch.Tensor | None = None,
@@ -147,7 +150,8 @@ class ContinuationSolver(Solver):
         cfg = self.cfg
         t_start = time.perf_counter()
         cols = ("level", "theta", "J_unpred", "grad_unpred", "J_pred", "grad_pred", "J_start", "grad_start",
-                "J", "grad_norm", "n_iter", "time", "time_predict", "lambda_min", "used_prediction")
+                "J", "grad_norm", "n_iter", "time", "time_predict", "lambda_min", "used_prediction",
+                "J_pred_old_theta", "grad_pred_old_theta")
         levels: dict[str, list] = {c: [] for c in cols}
         w = (problem.identity if w0 is None else w0).clone()
         prev_out, prev_theta = None, None
@@ -161,7 +165,8 @@ class ContinuationSolver(Solver):
             J_u, g_u = _value_and_grad_norm(scale, w)
             row.update(J_unpred=J_u, grad_unpred=g_u)
             w_start, used = w, 0.0
-            row.update(J_pred=math.nan, grad_pred=math.nan, lambda_min=math.nan)
+            row.update(J_pred=math.nan, grad_pred=math.nan, lambda_min=math.nan, J_pred_old_theta=math.nan,
+                       grad_pred_old_theta=math.nan)
             t_pred = 0.0
             if predict and prev_out is not None:
                 tp = time.perf_counter()
@@ -170,6 +175,8 @@ class ContinuationSolver(Solver):
                 t_pred = time.perf_counter() - tp
                 J_p, g_p = _value_and_grad_norm(scale, w_pred)
                 row.update(J_pred=J_p, grad_pred=g_p, lambda_min=lam_min)
+                # The original Fig. 3 code evaluated some quantities at the previous theta; kept to replay it.
+                row["J_pred_old_theta"], row["grad_pred_old_theta"] = _value_and_grad_norm(prev_scale, w_pred)
                 if math.isfinite(J_p) and (not self.safeguard or J_p <= J_u):
                     w_start, used = w_pred, 1.0
             row.update(time_predict=t_pred, used_prediction=used)

@@ -1,0 +1,139 @@
+"""Seed 000 Figure 3: does the Euler predictor help, with exact or with Gauss-Newton Hessians?
+
+Runs the predictor-corrector path twice (Newton with the exact AD Hessian; Levenberg-Marquardt with
+H = 2 J_r^T J_r) and, at each theta_i, compares the prediction with the unpredicted start w*(theta_{i-1}):
+
+    loss diff = (J(w*) - J(w_pred)) / J(w*),  grad diff = (||grad J(w*)|| - ||grad J(w_pred)||) / ||grad J(w*)||,
+
+both evaluated at the new theta_i (positive = the prediction helps). Optionally it also replays the original
+code's Gauss-Newton bookkeeping (notes sec. 6): Euler step doubled (H = J_r^T J_r against the mixed derivative
+of ||r||^2), reference J and gradient and the predicted gradient taken at the old theta_{i-1}.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from ..errors import UserError, check_choice
+from ..registry import register_solver
+from ..solve_result import SolveResult
+from .base import Solver
+from .continuation import STEP_IN, PredictorCorrector, parse_thetas
+from .registration_steps import validate_local_options
+
+
+def _branch_cfg(cfg, sub, hessian: str):
+    return OmegaConf.create({
+        "name": "predictor_corrector", "optimizer": sub.optimizer, "thetas": OmegaConf.to_container(cfg.thetas),
+        "gtol": sub.gtol, "gtol_first": sub.get("gtol_first"), "max_iter": sub.max_iter,
+        "tau": sub.get("tau", 1e-3), "step_in": cfg.step_in, "hessian": hessian,
+        "eig_floor": cfg.get("eig_floor", 1e-8), "mixed_derivative": "rev", "safeguard": False, "baselines": [],
+    })
+
+
+def _rel(ref, new):
+    ref, new = np.asarray(ref), np.asarray(new)
+    return (ref - new) / ref
+
+
+@register_solver("predictor_study")
+class PredictorStudy(Solver):
+    needs = frozenset({"registration", "scale_path"})
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        self.thetas = parse_thetas("solver.thetas", cfg.thetas)
+        if len(self.thetas) < 2:
+            raise UserError("solver.thetas needs at least two scales to compare predictions")
+        check_choice("solver.step_in", cfg.step_in, STEP_IN)
+        for key in ("newton", "gauss_newton"):
+            if key not in cfg:
+                raise UserError(f"solver.{key} (optimizer, gtol, max_iter) is missing")
+            validate_local_options(cfg[key], f"solver.{key}")
+        if cfg.newton.optimizer == "lm":
+            raise UserError("solver.newton.optimizer must be a Newton method (trust_exact, trust_ncg, trust_krylov)")
+        if cfg.gauss_newton.optimizer != "lm":
+            raise UserError("solver.gauss_newton.optimizer must be lm")
+        self.branches = {
+            "exact": PredictorCorrector(_branch_cfg(cfg, cfg.newton, "exact"), ctx),
+            "gn": PredictorCorrector(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), ctx),
+        }
+        if bool(cfg.get("as_coded", True)):
+            replay = PredictorCorrector(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), ctx)
+            replay.step_factor = 2.0
+            self.branches["gn_as_coded"] = replay
+
+    def solve(self, problem, monitor):
+        paths, tables, metrics = {}, {}, {}
+        offset = 0
+        for name, solver in self.branches.items():
+            paths[name] = path = solver.run_path(problem, monitor, predict=True, level_offset=offset)
+            offset += len(self.thetas)
+            tables[f"levels_{name}"] = {k: np.asarray(v) for k, v in path.levels.items()}
+            metrics[f"time_{name}"] = path.time
+        study = {"theta": np.asarray(self.thetas[1:])}
+        names = list(paths)
+        if "gn_as_coded" in paths:
+            names.insert(names.index("gn_as_coded"), "gn_old_theta")  # the old-theta bug alone, correct step
+        for name in names:
+            path = paths["gn" if name == "gn_old_theta" else name]
+            lv = {k: np.asarray(v) for k, v in path.levels.items()}
+            n = len(lv["theta"])
+            if n < len(self.thetas):
+                raise UserError(f"the {name} path stopped after {n} of {len(self.thetas)} levels; "
+                                f"raise time_limit or lower the number of thetas")
+            if name in ("gn_as_coded", "gn_old_theta"):
+                loss = _rel(lv["J"][:-1], lv["J_pred"][1:])
+                grad = _rel(lv["grad_norm"][:-1], lv["grad_pred_old_theta"][1:])
+            else:
+                loss = _rel(lv["J_unpred"][1:], lv["J_pred"][1:])
+                grad = _rel(lv["grad_unpred"][1:], lv["grad_pred"][1:])
+            study[f"loss_diff_{name}"], study[f"grad_diff_{name}"] = loss, grad
+            metrics[f"frac_loss_helps_{name}"] = float(np.mean(loss > 0))
+            metrics[f"frac_grad_helps_{name}"] = float(np.mean(grad > 0))
+            metrics[f"loss_diff_min_{name}"] = float(loss.min())
+            metrics[f"loss_diff_max_{name}"] = float(loss.max())
+            metrics[f"grad_diff_min_{name}"] = float(grad.min())
+            metrics[f"grad_diff_max_{name}"] = float(grad.max())
+            if name != "gn_old_theta":
+                metrics[f"iters_{name}"] = float(path.n_iter)
+        tables["study"] = study
+        main = paths["exact"]
+        return SolveResult(
+            solution={"w": main.w, "theta": self.thetas[-1], "extra_metrics": metrics, "figure_hook": _figure,
+                      "study": study},
+            status=main.status, message=main.message, n_iter=sum(p.n_iter for p in paths.values()),
+            tables=tables, stats={"n_iter": main.n_iter},
+        )
+
+
+def _figure(problem, result, metrics, fig_dir):
+    import matplotlib.pyplot as plt
+
+    study = result.solution["study"]
+    styles = {"exact": ("exact Hessian (Newton)", "tab:blue", "o"),
+              "gn": ("Gauss-Newton, corrected", "tab:orange", "s"),
+              "gn_old_theta": ("Gauss-Newton, reference at old theta", "tab:green", "^"),
+              "gn_as_coded": ("Gauss-Newton, as coded (also 2x step)", "tab:gray", "x")}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, kind, label in ((axes[0], "loss", "relative loss difference"),
+                            (axes[1], "grad", "relative gradient-norm difference")):
+        for name, (lab, color, marker) in styles.items():
+            key = f"{kind}_diff_{name}"
+            if key in study:
+                ax.plot(study["theta"], study[key], marker=marker, color=color, label=lab, markersize=4, lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_xlabel("theta")
+        ax.set_ylabel(label + " (> 0: prediction helps)")
+        ax.invert_xaxis()
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{problem.label}: Euler prediction vs. no prediction, both at the new theta")
+    fig.tight_layout()
+    path = fig_dir / "predictor_study.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
