@@ -1,4 +1,4 @@
 """Built-in solvers; importing a module registers it."""
 from . import single_scale  # noqa: F401
 from . import varpro_cg  # noqa: F401
-from . import continuation  # noqa: F401
+from . import continuation, predictor_study  # noqa: F401
