@@ -36,6 +36,18 @@ HESSIANS = ("exact", "gauss_newton")
 MIXED_MODES = ("rev", "fwd")
 
 
+def thetas_from_cfg(cfg, prefix: str = "solver") -> list[float]:
+    """`thetas` (an explicit list) when set, else `logspace: [start, stop, num]` (numpy.logspace). Two keys,
+    because Hydra cannot override a mapping with a list on the command line."""
+    if cfg.get("thetas") is not None:
+        return parse_thetas(f"{prefix}.thetas", cfg.thetas)
+    spec = cfg.get("logspace")
+    if not isinstance(spec, (list, tuple, ListConfig)) or len(spec) != 3:
+        raise UserError(f"{prefix}.logspace={spec!r} must be [start, stop, num] (exponents and a count), or set "
+                        f"{prefix}.thetas to an explicit list")
+    return parse_thetas(f"{prefix}.logspace", {"start": spec[0], "stop": spec[1], "num": spec[2]})
+
+
 def parse_thetas(name: str, spec) -> list[float]:
     """A list of scales, or {start, stop, num} meaning numpy.logspace(start, stop, num). Strictly decreasing,
     non-negative."""
@@ -104,7 +116,7 @@ class ContinuationSolver(Solver):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         validate_local_options(cfg)
-        self.thetas = parse_thetas("solver.thetas", cfg.thetas)
+        self.thetas = thetas_from_cfg(cfg)
         check_choice("solver.step_in", cfg.step_in, STEP_IN)
         check_choice("solver.hessian", cfg.hessian, HESSIANS)
         check_choice("solver.mixed_derivative", cfg.get("mixed_derivative", "rev"), MIXED_MODES)

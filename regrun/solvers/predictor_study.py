@@ -20,13 +20,13 @@ from ..errors import UserError, check_choice
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .continuation import STEP_IN, PredictorCorrector, parse_thetas
+from .continuation import STEP_IN, PredictorCorrector, thetas_from_cfg
 from .registration_steps import validate_local_options
 
 
 def _branch_cfg(cfg, sub, hessian: str):
     return OmegaConf.create({
-        "name": "predictor_corrector", "optimizer": sub.optimizer, "thetas": OmegaConf.to_container(cfg.thetas),
+        "name": "predictor_corrector", "optimizer": sub.optimizer, "thetas": thetas_from_cfg(cfg),
         "gtol": sub.gtol, "gtol_first": sub.get("gtol_first"), "max_iter": sub.max_iter,
         "tau": sub.get("tau", 1e-3), "step_in": cfg.step_in, "hessian": hessian,
         "eig_floor": cfg.get("eig_floor", 1e-8), "mixed_derivative": "rev", "safeguard": False, "baselines": [],
@@ -44,7 +44,7 @@ class PredictorStudy(Solver):
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
-        self.thetas = parse_thetas("solver.thetas", cfg.thetas)
+        self.thetas = thetas_from_cfg(cfg)
         if len(self.thetas) < 2:
             raise UserError("solver.thetas needs at least two scales to compare predictions")
         check_choice("solver.step_in", cfg.step_in, STEP_IN)
