@@ -1,0 +1,465 @@
+"""`regrun-collect DIR...`: every results file under the folders -> one table (CSV, markdown) and plots.
+
+Everything comes from the results files themselves (status, run id, resolved config, overrides, metrics,
+paper values, history); folder names and logs are never parsed, so runs and sweeps, resumed sweeps (whose
+finished jobs are symlinks to earlier folders) and hand-moved folders all collect the same way.
+
+Outputs (in --out, default DIR/collected):
+  runs.csv         one row per run: run id, status, problem, solver, the parameters that vary between runs
+                   (read from the resolved configs), wall time, final metrics, paper values, overrides, error
+  iterations.csv   with --iterations: one row per run and iteration, with every history column
+  summary.md       counts, the settings shared by all runs, the metrics table with paper values beside the
+                   measured ones, the failed runs with their errors, links to the plots
+  plots/           metrics_vs_<param>.png for each varying parameter; convergence_<solver>.png per solver
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import yaml
+
+from .config import NOT_HASHED
+from .record import FILENAME, _read
+
+# History columns that are axes or bookkeeping rather than convergence curves.
+NOT_CURVES = ("iter", "level", "time", "outer", "inner")
+MAX_PANELS = 12
+
+
+@dataclass
+class Run:
+    path: Path
+    attrs: dict[str, Any]
+    config: dict[str, Any]             # flattened resolved config: "solver.theta" -> 0.001
+    overrides: list[str]
+    metrics: dict[str, float]
+    paper: dict[str, float]
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.attrs.get("run_id", ""))
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status", "?"))
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out or ({prefix[:-1]: "{}"} if prefix else {})
+    if isinstance(node, list):
+        return {prefix[:-1]: str(node)}
+    return {prefix[:-1]: node}
+
+
+def find_results(roots: Sequence[Path]) -> list[Path]:
+    """Every results.h5 (and .partial of a run killed mid-way) under roots, once per real file."""
+    found, seen_dirs, seen_files = [], set(), set()
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen_dirs:  # a resumed sweep links to folders that may also be under root
+                dirnames[:] = []
+                continue
+            seen_dirs.add(real)
+            dirnames.sort()
+            for name in (FILENAME, FILENAME + ".partial"):
+                if name in filenames:
+                    target = os.path.realpath(os.path.join(dirpath, name))
+                    if target not in seen_files:
+                        seen_files.add(target)
+                        found.append(Path(dirpath) / name)
+                    break
+    return found
+
+
+def read_run(path: Path, with_history: bool) -> Run:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        config = f["config"] if "config" in f else {}
+        resolved = _read(config["resolved"]) if "resolved" in config else ""
+        overrides = _read(config["overrides"]) if "overrides" in config else []
+        groups = {g: (_read(f[g]) if g in f else {}) for g in ("metrics", "paper")}
+        history = _read(f["history"]) if with_history and "history" in f else {}
+    if path.name.endswith(".partial"):
+        attrs["status"] = "interrupted" if attrs.get("status") == "running" else attrs.get("status")
+    cfg = flatten(yaml.safe_load(resolved) or {}) if resolved else {}
+    return Run(path.parent, attrs, cfg, list(overrides or []), groups["metrics"], groups["paper"],
+               {k: np.asarray(v) for k, v in history.items() if np.ndim(v) == 1})
+
+
+def latest_per_run_id(runs: list[Run]) -> tuple[list[Run], int]:
+    """One run per config hash: a completed one if there is any, else the latest. Returns (runs, dropped)."""
+    best: dict[str, Run] = {}
+    order: list[str] = []
+    for run in runs:
+        key = run.run_id or str(run.path)
+        if key not in best:
+            best[key] = run
+            order.append(key)
+            continue
+        old = best[key]
+        rank = lambda r: (r.status == "completed", str(r.attrs.get("end_time", "")))  # noqa: E731
+        if rank(run) > rank(old):
+            best[key] = run
+    return [best[k] for k in order], len(runs) - len(order)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+def varying_params(runs: list[Run]) -> tuple[list[str], dict[str, Any]]:
+    """(keys whose value differs between runs, in config order; {key: value} shared by all)."""
+    keys: list[str] = []
+    for run in runs:
+        keys.extend(k for k in run.config if k not in keys)
+    # problem and solver names have their own columns; paper values are not inputs
+    skip = set(NOT_HASHED) | {"paper", "problem.name", "solver.name"}
+    keys = [k for k in keys if k not in skip and not k.startswith("paper.")]
+    varying, shared = [], {}
+    for key in keys:
+        values = {repr(run.config.get(key)) for run in runs}
+        if len(values) > 1:
+            varying.append(key)
+        else:
+            shared[key] = runs[0].config.get(key)
+    return varying, shared
+
+
+def metric_names(runs: list[Run], wanted: Sequence[str] | None) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        names.extend(k for k in run.metrics if k not in names)
+    if wanted:
+        missing = [m for m in wanted if m not in names]
+        if missing:
+            raise SystemExit(f"regrun-collect: error: no run has metric(s) {', '.join(missing)}; "
+                             f"metrics: {', '.join(names)}")
+        return list(wanted)
+    return names
+
+
+def _first_line(text: Any) -> str:
+    lines = [ln for ln in str(text or "").splitlines() if ln.strip()]
+    return lines[0].strip() if lines else ""
+
+
+def rows(runs: list[Run], params: list[str], metrics: list[str]) -> list[dict[str, Any]]:
+    paper_names = [m for m in metrics if any(m in r.paper for r in runs)]
+    out = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "run_id": run.run_id[:8], "status": run.status,
+            "problem": run.attrs.get("problem", ""), "solver": run.attrs.get("solver", ""),
+        }
+        row.update({p: run.config.get(p) for p in params})
+        row["wall_time"] = run.attrs.get("wall_time")
+        for m in metrics:
+            key = m if m not in row else f"metric.{m}"
+            row[key] = run.metrics.get(m)
+        row.update({f"paper.{m}": run.paper.get(m) for m in paper_names})
+        row.update({"overrides": " ".join(run.overrides), "error": _first_line(run.attrs.get("error")),
+                    "device": run.attrs.get("device", ""), "end_time": run.attrs.get("end_time", ""),
+                    "run_id_full": run.run_id, "path": str(run.path)})
+        out.append(row)
+    return out
+
+
+def write_csv(path: Path, table: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in table:
+        columns.extend(k for k in row if k not in columns)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in table:
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+
+
+def iteration_rows(runs: list[Run], params: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for run in runs:
+        if not run.history:
+            continue
+        n = max(len(v) for v in run.history.values())
+        base = {"run_id": run.run_id[:8], "status": run.status, "problem": run.attrs.get("problem", ""),
+                "solver": run.attrs.get("solver", ""), **{p: run.config.get(p) for p in params}}
+        for i in range(n):
+            row = dict(base)
+            row.update({k: (v[i].item() if i < len(v) else None) for k, v in run.history.items()})
+            out.append(row)
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value).replace("|", "\\|")
+
+
+def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[str], shared: dict[str, Any],
+             metrics: list[str], plots: list[Path], out_dir: Path) -> str:
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    lines = [f"# regrun-collect: {', '.join(str(r) for r in roots)}", "",
+             f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
+             f"collected {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}."]
+    if dropped:
+        lines.append(f"{dropped} older results file(s) of the same configs were left out (one row per config "
+                     "hash, a completed one first; `--all` keeps them).")
+    lines += ["", f"Varying: {', '.join(f'`{p}`' for p in params) or 'nothing'}."]
+    notable = {k: v for k, v in shared.items() if "." not in k or k in ("problem.name", "solver.name", "device.name")}
+    if notable:
+        lines.append("Shared: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in notable.items()) + ".")
+    paper = [m for m in metrics if any(m in r.paper for r in runs)]
+    header = ["run", "status", "solver"] + params + ["wall (s)"]
+    for m in metrics:
+        header += [m] + ([f"{m} (paper)"] if m in paper else [])
+    lines += ["", "## Runs", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        cells = [run.run_id[:8], run.status, str(run.attrs.get("solver", ""))]
+        cells += [_fmt(run.config.get(p)) for p in params] + [_fmt(run.attrs.get("wall_time"))]
+        for m in metrics:
+            cells.append(_fmt(run.metrics.get(m)))
+            if m in paper:
+                cells.append(_fmt(run.paper.get(m)))
+        lines.append("| " + " | ".join(cells) + " |")
+    bad = [r for r in runs if r.status not in ("completed",)]
+    if bad:
+        lines += ["", "## Not completed", "", "| run | status | error | folder |", "|---|---|---|---|"]
+        for run in bad:
+            lines.append(f"| {run.run_id[:8]} | {run.status} | {_fmt(_first_line(run.attrs.get('error')))} | "
+                         f"{_fmt(os.path.relpath(run.path, out_dir))} |")
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{p.stem}]({os.path.relpath(p, out_dir)})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- plots
+
+def _numeric(values: Iterable[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _label(run: Run, keys: Sequence[str], with_solver: bool = False) -> str:
+    parts = [str(run.attrs.get("solver", "?"))] if with_solver else []
+    parts += [f"{k.split('.')[-1]}={_fmt(run.config.get(k))}" for k in keys]
+    return ", ".join(parts) or run.run_id[:8]
+
+
+def _grid(n: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return plt, fig, list(axes.flat)
+
+
+def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_dir: Path) -> list[Path]:
+    """For each varying parameter: every final metric against it, one line per setting of the others."""
+    done = [r for r in runs if r.status == "completed" and r.metrics]
+    # a metric equal in every run (an initial value, a fixed setting echoed back) has nothing to show
+    metrics = [m for m in metrics
+               if len({r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)}) > 1][:MAX_PANELS]
+    paths = []
+    for param in params:
+        if not done or not metrics:
+            break
+        values = [r.config.get(param) for r in done]
+        numeric = _numeric(values)
+        categories = sorted({repr(v) for v in values}) if not numeric else []
+        others = [p for p in params if p != param]
+        several_solvers = len({r.attrs.get("solver") for r in done}) > 1
+        groups: dict[str, list[Run]] = {}
+        for run in done:
+            groups.setdefault(_label(run, others, several_solvers), []).append(run)
+        plt, fig, axes = _grid(len(metrics))
+        for ax, m in zip(axes, metrics):
+            for label, members in groups.items():
+                pts = [(r.config.get(param), r.metrics.get(m)) for r in members if r.metrics.get(m) is not None]
+                if numeric:
+                    pts.sort(key=lambda p: p[0])
+                    x = [p[0] for p in pts]
+                else:
+                    x = [categories.index(repr(p[0])) for p in pts]
+                ax.plot(x, [p[1] for p in pts], marker="o", linestyle="-" if numeric else "none", label=label)
+            if numeric:
+                xs = np.asarray([v for v in values], dtype=float)
+                if np.all(xs > 0) and xs.max() / xs.min() >= 100:
+                    ax.set_xscale("log")
+                elif np.all(xs >= 0) and xs.max() > 0 and np.any(xs == 0) and xs.max() / xs[xs > 0].min() >= 100:
+                    ax.set_xscale("symlog", linthresh=float(xs[xs > 0].min()))
+            else:
+                ax.set_xticks(range(len(categories)), [c.strip("'") for c in categories])
+            ys = np.asarray([r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)])
+            ys = ys[np.isfinite(ys)]
+            if ys.size and np.all(ys > 0) and ys.max() / ys.min() >= 100:
+                ax.set_yscale("log")
+            paper = {r.paper[m] for r in done if m in r.paper}
+            for value in paper:
+                ax.axhline(value, color="k", linestyle=":", linewidth=1, label="paper")
+            ax.set_xlabel(param)
+            ax.set_title(m, fontsize=10)
+        handles, labels = axes[0].get_legend_handles_labels() if metrics else ([], [])
+        if len(groups) > 1 or any("paper" == lb for lb in labels):
+            by_label = dict(zip(labels, handles))
+            fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
+                       fontsize=8, frameon=False)
+            fig.tight_layout(rect=(0, 0.08, 1, 1))
+        else:
+            fig.tight_layout()
+        path = plot_dir / f"metrics_vs_{param}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_convergence(runs: list[Run], params: list[str], plot_dir: Path) -> list[Path]:
+    """Per solver: each history column against the iteration, one curve per run."""
+    paths = []
+    for solver in sorted({str(r.attrs.get("solver", "?")) for r in runs}):
+        members = [r for r in runs if str(r.attrs.get("solver", "?")) == solver and r.history]
+        columns: list[str] = []
+        for run in members:
+            columns.extend(k for k in run.history if k not in columns and k not in NOT_CURVES
+                           and run.history[k].dtype.kind in "fiu")
+        columns = columns[:MAX_PANELS]
+        if not members or not columns:
+            continue
+        label_keys = [p for p in params if all(p in r.config for r in members)]
+        plt, fig, axes = _grid(len(columns))
+        for ax, column in zip(axes, columns):
+            positive = True
+            for run in members:
+                if column not in run.history:
+                    continue
+                y = run.history[column].astype(float)
+                x = run.history.get("iter", np.arange(len(y)))
+                style = "-" if run.status == "completed" else ":"
+                ax.plot(x[: len(y)], y, style, label=_label(run, label_keys) + ("" if style == "-" else
+                                                                                 f" ({run.status})"))
+                finite = y[np.isfinite(y)]
+                positive &= bool(finite.size) and bool(np.all(finite > 0))
+            if positive:
+                ax.set_yscale("log")
+            ax.set_xlabel("iteration")
+            ax.set_title(column, fontsize=10)
+        handles, labels = axes[0].get_legend_handles_labels()
+        if len(members) > 1:
+            by_label = dict(zip(labels, handles))
+            fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
+                       fontsize=8, frameon=False)
+            fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+        else:
+            fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig.suptitle(f"convergence: {solver}", fontsize=11)
+        path = plot_dir / f"convergence_{solver}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- entry
+
+def collect(roots: Sequence[Path], out_dir: Path, iterations: bool = False, keep_all: bool = False,
+            wanted_metrics: Sequence[str] | None = None, plots: bool = True) -> dict[str, Any]:
+    """Write runs.csv, summary.md, plots/ (and iterations.csv) into out_dir; returns what was written."""
+    files = find_results(roots)
+    if not files:
+        raise FileNotFoundError(f"no {FILENAME} under {', '.join(str(r) for r in roots)}")
+    runs, unreadable = [], []
+    for path in files:
+        try:
+            runs.append(read_run(path, with_history=iterations or plots))
+        except (OSError, KeyError) as exc:  # a file being written right now, or not one of ours
+            unreadable.append(f"{path}: {exc}")
+    if not runs:
+        raise FileNotFoundError(f"no readable {FILENAME} under {', '.join(str(r) for r in roots)}")
+    dropped = 0
+    if not keep_all:
+        runs, dropped = latest_per_run_id(runs)
+    params, shared = varying_params(runs)
+    metrics = metric_names(runs, wanted_metrics)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Any] = {"runs": runs, "params": params, "dropped": dropped, "unreadable": unreadable}
+    write_csv(out_dir / "runs.csv", rows(runs, params, metrics))
+    written["csv"] = out_dir / "runs.csv"
+    if iterations:
+        write_csv(out_dir / "iterations.csv", iteration_rows(runs, params))
+        written["iterations"] = out_dir / "iterations.csv"
+    figures: list[Path] = []
+    if plots:
+        plot_dir = out_dir / "plots"
+        plot_dir.mkdir(exist_ok=True)
+        figures = plot_metrics(runs, params, metrics, plot_dir) + plot_convergence(runs, params, plot_dir)
+    written["plots"] = figures
+    (out_dir / "summary.md").write_text(markdown(runs, dropped, roots, params, shared, metrics, figures, out_dir))
+    written["markdown"] = out_dir / "summary.md"
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="regrun-collect", description=(
+        "Collect every regrun results file under DIR (runs and sweeps alike) into runs.csv, summary.md and "
+        "plots/ (see docs/sweeps.md)."))
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    parser.add_argument("-o", "--out", type=Path, help="output folder (default: DIR/collected)")
+    parser.add_argument("--iterations", action="store_true", help="also write iterations.csv (one row per "
+                                                                  "run and iteration)")
+    parser.add_argument("--all", dest="keep_all", action="store_true",
+                        help="keep every results file, not one per config hash")
+    parser.add_argument("--metric", action="append", dest="metrics", metavar="NAME",
+                        help="only these final metrics in the table and plots (repeatable)")
+    parser.add_argument("--no-plots", dest="plots", action="store_false")
+    args = parser.parse_args(argv)
+    for d in args.dirs:
+        if not d.is_dir():
+            parser.exit(2, f"regrun-collect: error: {d} is not a folder\n")
+    out = args.out or (args.dirs[0] / "collected")
+    try:
+        written = collect(args.dirs, out, args.iterations, args.keep_all, args.metrics, args.plots)
+    except FileNotFoundError as exc:
+        parser.exit(2, f"regrun-collect: error: {exc}\n")
+    for line in written["unreadable"]:
+        print(f"regrun-collect: skipped unreadable {line}", file=sys.stderr)
+    runs = written["runs"]
+    done = sum(r.status == "completed" for r in runs)
+    print(f"regrun-collect: {len(runs)} runs ({done} completed) varying "
+          f"{', '.join(written['params']) or 'nothing'}")
+    for key in ("csv", "iterations", "markdown"):
+        if key in written:
+            print(f"  {written[key]}")
+    for path in written["plots"]:
+        print(f"  {path}")
+
+
+if __name__ == "__main__":
+    main()
