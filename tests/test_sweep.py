@@ -1,0 +1,164 @@
+"""Sweeps: failure summary and exit codes, fail-fast, resume by config hash, dry run, launchers, GPU spreading."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+from omegaconf import OmegaConf
+
+from regrun import sweep
+from regrun.config import compose, config_hash
+
+TINY = ["+ci=multiscale_affine__single_scale", "figures=false"]
+
+
+def regrun(args: list[str], cwd: Path, script: str = "regrun.cli") -> subprocess.CompletedProcess:
+    """The console script in a fresh process, as a user runs it (joblib workers must import regrun.cli)."""
+    code = f"import sys; from {script} import main; main()"
+    env = {**os.environ, "MPLBACKEND": "Agg", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def statuses(sweep_dir: Path) -> dict[str, str]:
+    out = {}
+    for folder in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
+        with h5py.File(folder / "results.h5", "r") as f:
+            out[folder.name] = str(f.attrs["status"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- units
+
+def test_hash_ignores_display_and_scheduling_knobs():
+    base = config_hash(compose(TINY))
+    same = ["progress=true", "figures=true", "debug=true", "fail_fast=true", "dry_run=true", "resume=false",
+            "resume_dir=elsewhere"]
+    assert config_hash(compose(TINY + same)) == base
+    on_gpu = config_hash(compose(TINY + ["device=cuda"]))
+    assert config_hash(compose(TINY + ["device=cuda", "device.index=3"])) == on_gpu != base
+    assert config_hash(compose(TINY + ["solver.theta=0.5"])) != base
+    assert config_hash(compose(TINY + ["seed=1"])) != base
+
+
+def test_parallelism_of_launchers():
+    conf = OmegaConf.create
+    assert sweep.parallelism(conf({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"})) == 1
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    assert sweep.parallelism(conf({"_target_": joblib, "n_jobs": 3})) == 3
+    assert sweep.parallelism(conf({"_target_": joblib, "n_jobs": -1})) == os.cpu_count()
+    slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert sweep.parallelism(conf({"_target_": slurm, "array_parallelism": 16})) == 16
+
+
+def test_spread_over_gpus(monkeypatch):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.setattr(torch.cuda, "set_device", calls.append)
+    cfg = compose(TINY + ["device=cuda"])
+    before = config_hash(cfg)
+    assert [sweep.spread_over_gpus(cfg, n, []) for n in range(5)] == [0, 1, 2, 0, 1]
+    assert cfg.device.index == 1 and calls == [0, 1, 2, 0, 1]
+    assert config_hash(cfg) == before, "where a job ran must not change its identity"
+    assert sweep.spread_over_gpus(compose(TINY + ["device=cuda"]), 4, ["device.index=0"]) is None
+    assert sweep.spread_over_gpus(compose(TINY), 4, []) is None  # device=cpu
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert sweep.spread_over_gpus(compose(TINY + ["device=cuda"]), 4, []) is None
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+
+def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *TINY, "solver.theta=1e-3,-1,1e-2", f"hydra.sweep.dir={sweep_dir}"]
+    first = regrun(args, tmp_path)
+    assert first.returncode == 1, first.stderr
+    found = statuses(sweep_dir)
+    assert sorted(found.values()) == ["completed", "completed", "failed"]
+    failed = next(name for name, status in found.items() if status == "failed")
+    assert failed.startswith("1_")
+    with h5py.File(sweep_dir / failed / "results.h5", "r") as f:
+        assert "solver.theta" in f.attrs["error"]
+    assert "2 completed, 1 failed" in first.stdout
+    assert "failed" in (sweep_dir / "sweep_summary.txt").read_text()
+
+    # The same command again: the completed jobs are found by hash and skipped, the failed one runs again.
+    mtimes = {n: (sweep_dir / n / "results.h5").stat().st_mtime_ns for n, s in found.items() if s == "completed"}
+    second = regrun(args, tmp_path)
+    assert second.returncode == 1
+    assert "2 skipped, 1 failed" in second.stdout
+    assert {n: (sweep_dir / n / "results.h5").stat().st_mtime_ns for n in mtimes} == mtimes
+
+    # Reordered values: jobs are matched by config hash, not by job number.
+    third = regrun(["-m", *TINY, "solver.theta=1e-2,1e-3", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "2 skipped" in third.stdout and "completed," not in third.stdout
+
+
+def test_resume_finds_jobs_of_an_earlier_timestamped_sweep_and_reruns_interrupted(tmp_path):
+    first_dir, second_dir = tmp_path / "multirun" / "a", tmp_path / "multirun" / "b"
+    args = ["-m", *TINY, "solver.theta=1e-3,1e-2"]
+    assert regrun(args + [f"hydra.sweep.dir={first_dir}"], tmp_path).returncode == 0
+    names = sorted(statuses(first_dir))
+    with h5py.File(first_dir / names[1] / "results.h5", "a") as f:  # as a Ctrl-C would have left it
+        f.attrs["status"] = "interrupted"
+
+    again = regrun(args + [f"hydra.sweep.dir={second_dir}"], tmp_path)  # resume_dir=multirun (the default)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 completed, 1 skipped" in again.stdout
+    link = second_dir / names[0]
+    assert link.is_symlink() and link.resolve() == (first_dir / names[0]).resolve()
+    assert statuses(second_dir) == {names[0]: "completed", names[1]: "completed"}
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = regrun(["-m", *TINY, "solver.theta=-1,1e-3", "fail_fast=true", f"hydra.sweep.dir={sweep_dir}"],
+                 tmp_path)
+    assert out.returncode == 1
+    assert list(statuses(sweep_dir).values()) == ["failed"]
+    assert "1 failed, 1 not run" in out.stdout
+
+
+def test_dry_run_validates_every_job_and_runs_nothing(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = regrun(["-m", *TINY, "solver.theta=1e-3,-1", "solver.optimizer=lm,nope", "dry_run=true",
+                  f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert not sweep_dir.exists()
+    lines = [ln for ln in out.stdout.splitlines() if "solver.theta=" in ln]
+    assert len(lines) == 4
+    assert sum(" run " in ln for ln in lines) == 1 and sum(" invalid " in ln for ln in lines) == 3
+    assert "dry run, nothing was run: 4 jobs" in out.stdout
+
+
+def test_bad_override_in_a_sweep_is_one_line(tmp_path):
+    out = regrun(["-m", *TINY, "solver.thetaa=1,2", f"hydra.sweep.dir={tmp_path / 's'}"], tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("regrun: error:") and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_joblib_sweep_in_parallel_then_collect(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = regrun(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY,
+                  "solver.optimizer=trust_exact,lm", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Joblib.Parallel" in out.stderr + out.stdout
+    assert sorted(statuses(sweep_dir).values()) == ["completed", "completed"]
+
+    collected = regrun([str(sweep_dir), "-o", str(tmp_path / "table")], tmp_path, script="regrun.collect")
+    assert collected.returncode == 0, collected.stderr
+    with open(tmp_path / "table" / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["solver.optimizer"] for r in rows) == ["lm", "trust_exact"]
+    assert all(r["status"] == "completed" and float(r["tre"]) < 1.0 for r in rows)
+    assert (tmp_path / "table" / "plots" / "metrics_vs_solver.optimizer.png").is_file()
