@@ -1,0 +1,119 @@
+"""regrun-collect on hand-written results files: rows, de-duplication, paper values, plots, iterations."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from regrun import collect
+from regrun.record import ResultsFile
+
+
+def write_run(folder: Path, run_id: str, status: str, theta: float, solver: str = "single_scale",
+              tre: float | None = None, paper: dict | None = None, error: str = "", n_iter: int = 4,
+              end: float = 1.0) -> Path:
+    config = {"problem": {"name": "multiscale_affine", "size": 16}, "solver": {"name": solver, "theta": theta},
+              "seed": 0, "progress": False, "paper": paper or {}}
+    results = ResultsFile(folder)
+    results.begin({"problem": "multiscale_affine", "solver": solver, "device": "cpu", "run_id": run_id},
+                  OmegaConf.to_yaml(OmegaConf.create(config)), [f"solver.theta={theta}", "progress=false"])
+    results.write("history", {"iter": np.arange(n_iter), "J": 10.0 ** -np.arange(n_iter) * (1 + theta),
+                              "time": np.linspace(0, 1, n_iter)})
+    if tre is not None:
+        results.write("metrics", {"tre": tre, "J": theta})
+    if paper:
+        results.write("paper", paper)
+    path = results.finish(status, wall_time=end, error=error)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """Two sweeps: b resumed a (a symlink), a failed job re-run in b, folder names that lie about the run id."""
+    a, b = tmp_path / "multirun" / "a", tmp_path / "multirun" / "b"
+    write_run(a / "0_aaaaaaaa", "1" * 64, "completed", 1e-3, tre=0.02, paper={"tre": 0.03})
+    write_run(a / "1_bbbbbbbb", "2" * 64, "failed", 1e-1, error="ValueError: boom\ntraceback...", end=0.5)
+    write_run(a / "2_cccccccc", "3" * 64, "completed", 1e-2, tre=0.05, paper={"tre": 0.03})
+    b.mkdir(parents=True)
+    (b / "0_whatever").symlink_to(a / "0_aaaaaaaa", target_is_directory=True)
+    write_run(b / "1_bbbbbbbb", "2" * 64, "completed", 1e-1, tre=0.4, paper={"tre": 0.03}, end=2.0)
+    write_run(b / "3_dddddddd", "4" * 64, "completed", 1e-2, solver="multiscale", tre=0.01)
+    return tmp_path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_row_per_config_hash_from_file_contents(tree):
+    out = tree / "out"
+    written = collect.collect([tree / "multirun"], out)
+    rows = read_csv(out / "runs.csv")
+    assert sorted(r["run_id_full"][0] for r in rows) == ["1", "2", "3", "4"]  # the symlink is not a 5th run
+    by_id = {r["run_id_full"][0]: r for r in rows}
+    assert by_id["2"]["status"] == "completed" and by_id["2"]["tre"] == "0.4"  # the re-run beats the failure
+    assert written["dropped"] == 1
+    assert by_id["4"]["solver"] == "multiscale" and by_id["1"]["solver.theta"] == "0.001"
+    assert by_id["1"]["paper.tre"] == "0.03" and by_id["4"]["paper.tre"] == ""
+    assert by_id["1"]["overrides"] == "solver.theta=0.001 progress=false"
+    assert written["params"] == ["solver.theta"]  # progress is not a parameter; names have own columns
+
+
+def test_all_keeps_every_file_and_reports_errors(tree):
+    out = tree / "out"
+    collect.collect([tree / "multirun"], out, keep_all=True)
+    rows = read_csv(out / "runs.csv")
+    assert len(rows) == 5
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["error"] == "ValueError: boom" and failed[0]["tre"] == ""
+    summary = (out / "summary.md").read_text()
+    assert "## Not completed" in summary and "ValueError: boom" in summary
+
+
+def test_summary_puts_paper_values_beside_measured(tree):
+    out = tree / "out"
+    collect.collect([tree / "multirun" / "a"], out)
+    summary = (out / "summary.md").read_text()
+    header = next(ln for ln in summary.splitlines() if ln.startswith("| run |"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[cells.index("tre") + 1] == "tre (paper)"
+    row = next(ln for ln in summary.splitlines() if ln.startswith("| 11111111 |"))
+    assert "| 0.02 | 0.03 |" in row
+
+
+def test_plots_and_iterations(tree):
+    out = tree / "out"
+    written = collect.collect([tree / "multirun"], out, iterations=True)
+    names = sorted(p.name for p in written["plots"])
+    assert names == ["convergence_multiscale.png", "convergence_single_scale.png", "metrics_vs_solver.theta.png"]
+    assert all(p.stat().st_size > 5000 for p in written["plots"])
+    rows = read_csv(out / "iterations.csv")
+    assert len(rows) == 4 * 4 and {r["iter"] for r in rows} == {"0", "1", "2", "3"}
+    assert "![metrics_vs_solver.theta]" in (out / "summary.md").read_text()
+
+
+def test_partial_file_counts_as_interrupted(tmp_path):
+    results = ResultsFile(tmp_path / "run")
+    results.begin({"problem": "p", "solver": "s", "run_id": "9" * 64}, "seed: 0\n", [])
+    rows_out = tmp_path / "out"
+    collect.collect([tmp_path / "run"], rows_out, plots=False)
+    assert read_csv(rows_out / "runs.csv")[0]["status"] == "interrupted"
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        collect.main([str(tmp_path / "missing")])
+    assert exc.value.code == 2 and "is not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        collect.main([str(tmp_path)])
+    assert exc.value.code == 2 and "no results.h5" in capsys.readouterr().err
+
+
+def test_cli_unknown_metric(tree):
+    with pytest.raises(SystemExit) as exc:
+        collect.main([str(tree / "multirun"), "--metric", "psnr", "-o", str(tree / "o")])
+    assert "psnr" in str(exc.value.code) and "tre" in str(exc.value.code)
