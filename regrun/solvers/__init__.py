@@ -1,4 +1,6 @@
 """Built-in solvers; importing a module registers it."""
 from . import single_scale  # noqa: F401
 from . import varpro_cg  # noqa: F401
+from . import two_stage  # noqa: F401
+from . import joint_gn  # noqa: F401
 from . import continuation, predictor_study  # noqa: F401
