@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", nargs="+", default=None, metavar="VARIANT",
                     help="run only the variants with these labels (e.g. '32x32 varpro_cg')")
+    ap.add_argument("--set", nargs="+", default=[], metavar="OVERRIDE",
+                    help="extra overrides for every variant (e.g. time_limit=480 problem.noise=0.1)")
     args = ap.parse_args()
     rows = []
     for study in args.studies:
@@ -65,15 +67,17 @@ def main() -> None:
             if args.only is not None and label not in args.only:
                 continue
             ov = ([f"+experiment={preset}"] if preset else []) + overrides + [
-                "progress=false", "figures=false", f"threads={args.threads}"]
+                "progress=false", "figures=false", f"threads={args.threads}", *args.set]
             out = Path(args.out) / study / label.replace(" ", "_").replace("%", "pct").replace("(", "").replace(")", "")
             outcome = run(compose(ov), out, ov)
             m = outcome.metrics
             ratio = _stat(outcome.results_path, "jacobian_over_residual")
+            n_iter = _n_iter(outcome.results_path)
             print(f"{label:24s} {paper:8.3f} " + " ".join(f"{m.get(c, NAN):12.4g}" for c in COLUMNS)
-                  + f"   {ratio:8.1f}  {outcome.wall_time:5.1f}s  {outcome.status}")
+                  + f"   {ratio:8.1f}  {outcome.wall_time:5.1f}s  {outcome.status} ({n_iter} solver steps)")
             rows.append({"study": study, "variant": label, "paper_rel_error": paper, "status": outcome.status,
-                         **{c: m.get(c, NAN) for c in COLUMNS}, "jacobian_over_residual": ratio,
+                         **{c: m.get(c, NAN) for c in COLUMNS}, "jacobian_over_residual": ratio, "n_iter": n_iter,
+                         "overrides": " ".join(ov),
                          "wall_s": outcome.wall_time, "out_dir": str(out)})
     if not rows:
         raise SystemExit(f"no variant matched --only {args.only}")
@@ -94,6 +98,15 @@ def _stat(results_path: Path, key: str) -> float:
             return float(fh["stats"].attrs.get(key, fh["stats"][key][()] if key in fh["stats"] else NAN))
     except Exception:  # a failed run has no stats; the table shows NaN
         return NAN
+
+
+def _n_iter(results_path: Path) -> int:
+    try:
+        from regrun.record import load
+
+        return int(max(load(results_path)["history"]["iter"]))
+    except Exception:  # a failed run has no results file; the table shows -1
+        return -1
 
 
 if __name__ == "__main__":
