@@ -227,7 +227,9 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
         lines.append(f"{dropped} older results file(s) of the same configs were left out (one row per config "
                      "hash, a completed one first; `--all` keeps them).")
     lines += ["", f"Varying: {', '.join(f'`{p}`' for p in params) or 'nothing'}."]
-    notable = {k: v for k, v in shared.items() if "." not in k or k in ("problem.name", "solver.name", "device.name")}
+    notable = {f"{k}.name": next(iter(names)) for k in ("problem", "solver")
+               if len(names := {r.attrs.get(k) for r in runs}) == 1}
+    notable.update({k: v for k, v in shared.items() if "." not in k or k == "device.name"})
     if notable:
         lines.append("Shared: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in notable.items()) + ".")
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
