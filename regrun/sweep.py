@@ -134,13 +134,14 @@ def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tupl
                 cfg = config_loader.load_sweep_config(base, list(overrides))
             except Exception as exc:  # Hydra's composition errors are all about the user's overrides
                 first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                if first.startswith("Could not override"):
+                    first += " (no such key in the selected configs; `regrun --cfg job ...` lists them)"
                 raise UserError(f"job {index} ({' '.join(overrides)}): {first}") from exc
             HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
             jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
             cfgs.append(cfg)
     finally:
-        if previous is not None:
-            HydraConfig.instance().set_config(previous)
+        HydraConfig.instance().cfg = previous
     return jobs, cfgs
 
 
@@ -337,12 +338,12 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
         print(format_report(report))
         return report
 
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(base, sweep_dir / "multirun.yaml")
     for job in jobs:
         if job.state == "skipped":
             _link(job, sweep_dir)
     if any(j.state == "pending" for j in jobs):
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(base, sweep_dir / "multirun.yaml")
         fail_fast = bool(first.get("fail_fast", False))
         width = parallelism(base.hydra.launcher)
         if width == 1 or fail_fast:
@@ -353,6 +354,5 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
 
     text = format_report(report)
     print(text)
-    if sweep_dir.is_dir():
-        (sweep_dir / SUMMARY_FILE).write_text(text + "\n")
+    (sweep_dir / SUMMARY_FILE).write_text(text + "\n")
     return report
