@@ -127,6 +127,7 @@ class ContinuationSolver(Solver):
                                       else cfg.gtol_first, 0.0, strict=True)
         check_float("solver.eig_floor", cfg.get("eig_floor", 1e-8), 0.0, strict=True)
         self.safeguard = bool(cfg.get("safeguard", False))
+        self.margin = check_int("solver.margin", cfg.get("margin", 0), 0)
         for b in cfg.get("baselines", []) or []:
             check_choice("solver.baselines[]", b, ("single_scale", "multiscale", "predictor_corrector"))
         if cfg.get("baselines"):
@@ -172,7 +173,7 @@ class ContinuationSolver(Solver):
         prev_scale = None
         for k, theta in enumerate(self.thetas):
             t0 = time.perf_counter()
-            scale = FastScale(problem, theta)
+            scale = FastScale(problem, theta, self.margin)
             row = dict(level=level_offset + k, theta=theta)
             J_u, g_u = _value_and_grad_norm(scale, w)
             row.update(J_unpred=J_u, grad_unpred=g_u)
@@ -224,7 +225,7 @@ class ContinuationSolver(Solver):
         """The paper's failing baseline: one minimisation at the finest theta from the identity."""
         t0 = time.perf_counter()
         theta = self.thetas[-1]
-        scale = FastScale(problem, theta)
+        scale = FastScale(problem, theta, self.margin)
         monitor.start(total=self.cfg.max_iter, desc=f"single scale theta={theta:g}")
         gtol = float(self.cfg.get("single_scale_gtol", self.cfg.gtol))
         out = minimise(scale, problem.identity.clone(), self.cfg, _LevelMonitor(monitor, level, theta), gtol=gtol)
