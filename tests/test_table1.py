@@ -1,0 +1,37 @@
+"""Table 1 timing solver and the neural-ODE transformation."""
+import torch
+from torch.func import jacfwd
+
+from regrun.config import compose
+from regrun.context import RunContext
+from regrun.imaging import neural_ode
+from regrun.monitor import Monitor
+from regrun.registry import PROBLEMS, SOLVERS
+
+CTX = RunContext(torch.device("cpu"), torch.float64, 0, "/tmp")
+
+
+def test_neural_ode_has_50_parameters_and_flows_constant_velocity():
+    assert neural_ode.n_params() == 50
+    w = torch.zeros(50, dtype=torch.float64)
+    w[-2:] = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    x = torch.rand(7, 2, dtype=torch.float64)
+    assert torch.allclose(neural_ode.flow(w, x), x + w[-2:])
+
+
+def test_ad_cost_jacobian_variants_agree_and_metrics_exist():
+    cfg = compose(["problem.synthetic.size=12", "solver=ad_cost", "solver.repeats=2"])
+    problem = PROBLEMS.get(cfg.problem.name)(cfg.problem, CTX)
+    solver = SOLVERS.get("ad_cost")(cfg.solver, CTX)
+    variants, sample, _ = solver.functions(problem, "node50")
+    w = sample()
+    j = variants["jacobian"]
+    assert torch.allclose(j["jacfwd"](w), j["vmap(grad)"](w), atol=1e-10)
+    h = variants["hessian"]
+    assert torch.allclose(h["jacrev(jacrev)"](w), h["jacfwd(jacrev)"](w), rtol=1e-8, atol=1e-6)
+    res = solver.solve(problem, Monitor())
+    m = res.solution["extra_metrics"]
+    for model in ("affine", "node50"):
+        for q in ("gradient", "hessian", "jacobian"):
+            assert m[f"factor_{q}_{model}"] > 0
+    assert len(res.tables["timing"]["quantity"]) == 16
