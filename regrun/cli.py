@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -93,10 +94,12 @@ def _task(cfg: DictConfig):
     hc = HydraConfig.get()
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
     if multirun:
-        from .sweep import spread_over_gpus
+        from .sweep import gpu_slot
 
-        spread_over_gpus(cfg, int(hc.job.num), list(hc.overrides.task))
-    outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
+        with gpu_slot(cfg, int(hc.job.num), list(hc.overrides.task), Path(hc.sweep.dir)):
+            outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
+    else:
+        outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
     if outcome.status == "completed":
         width = max((len(k) for k in outcome.metrics), default=0)
         paper = OmegaConf.to_container(cfg.paper) if cfg.paper else {}

@@ -7,15 +7,23 @@ return values (a Slurm job killed at its time limit, a Ctrl-C), the files cannot
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .config import config_hash
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: GPUs are then shared round robin by job number, without locks
+    fcntl = None
 from .errors import UserError
 from .record import FILENAME, PARTIAL_SUFFIX
 
@@ -158,22 +166,46 @@ def parallelism(launcher_cfg: DictConfig) -> int:
     return 1
 
 
-def spread_over_gpus(cfg: DictConfig, job_num: int, overrides: Sequence[str]) -> int | None:
-    """Pick the CUDA device for a parallel sweep job: job number modulo the visible devices, unless the user
-    chose device.index. Returns the index picked, or None when there is nothing to spread over.
-    device.index is not part of the config hash, so where a job ran does not change its identity."""
+@contextmanager
+def gpu_slot(cfg: DictConfig, job_num: int, overrides: Sequence[str], sweep_dir: Path) -> Iterator[int | None]:
+    """Hold a CUDA device for one parallel sweep job, so that concurrent jobs land on different GPUs.
+
+    Slots are lock files in a folder local to this machine (one per sweep): a job takes the first free
+    GPU starting from job_num mod count and keeps it locked while it runs; with more concurrent jobs than
+    GPUs it shares GPU job_num mod count. Yields the index, or None when there is nothing to spread over
+    (CPU, one GPU, or device.index chosen by the user). device.index is not part of the config hash, so
+    where a job ran does not change its identity."""
     if cfg.device.get("name") not in ("cuda", "auto") or any(o.startswith("device.index=") for o in overrides):
-        return None
+        yield None
+        return
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count < 2:
-        return None
-    index = job_num % count
+        yield None
+        return
+    key = hashlib.sha1(str(Path(sweep_dir).resolve()).encode()).hexdigest()[:12]
+    lock_dir = Path(tempfile.gettempdir()) / f"regrun-gpus-{key}"
+    lock_dir.mkdir(exist_ok=True)
+    held, index = None, job_num % count
+    for candidate in [(job_num + k) % count for k in range(count)] if fcntl is not None else []:
+        handle = open(lock_dir / f"{candidate}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        held, index = handle, candidate
+        break
     with open_dict(cfg):
         cfg.device.index = index
     torch.cuda.set_device(index)  # device=auto resolves to plain "cuda", i.e. the current device
-    return index
+    try:
+        yield index
+    finally:
+        if held is not None:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            held.close()
 
 
 def _read_status(folder: Path) -> tuple[str, str, float | None] | None:

@@ -56,22 +56,32 @@ def test_parallelism_of_launchers():
     assert sweep.parallelism(conf({"_target_": slurm, "array_parallelism": 16})) == 16
 
 
-def test_spread_over_gpus(monkeypatch):
+def test_gpu_slots_spread_concurrent_jobs(monkeypatch, tmp_path):
     import torch
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     monkeypatch.setattr(torch.cuda, "set_device", calls.append)
-    cfg = compose(TINY + ["device=cuda"])
+    cuda = lambda: compose(TINY + ["device=cuda"])  # noqa: E731
+    cfg = cuda()
     before = config_hash(cfg)
-    assert [sweep.spread_over_gpus(cfg, n, []) for n in range(5)] == [0, 1, 2, 0, 1]
-    assert cfg.device.index == 1 and calls == [0, 1, 2, 0, 1]
-    assert config_hash(cfg) == before, "where a job ran must not change its identity"
-    assert sweep.spread_over_gpus(compose(TINY + ["device=cuda"]), 4, ["device.index=0"]) is None
-    assert sweep.spread_over_gpus(compose(TINY), 4, []) is None  # device=cpu
+    with sweep.gpu_slot(cfg, 4, [], tmp_path) as index:
+        assert index == 1 and cfg.device.index == 1 and calls == [1]
+        assert config_hash(cfg) == before, "where a job ran must not change its identity"
+        # Jobs running meanwhile take the free GPUs, then share once all are taken.
+        with sweep.gpu_slot(cuda(), 1, [], tmp_path) as second, sweep.gpu_slot(cuda(), 7, [], tmp_path) as third:
+            assert (second, third) == (2, 0)
+            with sweep.gpu_slot(cuda(), 5, [], tmp_path) as fourth:
+                assert fourth == 2
+    with sweep.gpu_slot(cuda(), 1, [], tmp_path) as again:  # released: job 1 gets its own GPU back
+        assert again == 1
+    with sweep.gpu_slot(cuda(), 4, ["device.index=0"], tmp_path) as chosen, \
+            sweep.gpu_slot(compose(TINY), 4, [], tmp_path) as on_cpu:
+        assert chosen is None and on_cpu is None
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert sweep.spread_over_gpus(compose(TINY + ["device=cuda"]), 4, []) is None
+    with sweep.gpu_slot(cuda(), 4, [], tmp_path) as single:
+        assert single is None
 
 
 # ---------------------------------------------------------------------------------------------- sweeps
