@@ -128,7 +128,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         monitor.close()
         result.history = {**monitor.history.as_arrays(), **result.history}
         metrics, arrays = problem.evaluate(result)
-        metrics = {k: float(v) for k, v in metrics.items()}
+        metrics = {k: float(v) for k, v in {**metrics, **result.metrics}.items()}
         results.write("history", result.history)
         results.write("tables", result.tables)
         results.write("result", arrays)
@@ -139,6 +139,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
             fig_dir = out_dir / "figures"
             fig_dir.mkdir(parents=True, exist_ok=True)
             problem.figures(result, metrics, fig_dir)
+            if result.figures is not None:
+                result.figures(problem, result, metrics, fig_dir)
         message = f"solver {result.status}: {result.message}"
         if result.status == "diverged" or not _finite_metrics(metrics):
             status = "diverged"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,6 +15,9 @@ class SolveResult:
 
     `history` is filled by the run from the monitor (per-iteration rows, all columns the same length);
     `tables` holds further named tables (column -> 1-D array), e.g. one row per scale level or per timing.
+    `metrics` are final scalars only the solver knows (method comparisons, timing factors); they join the
+    problem's metrics. `figures(problem, result, metrics, fig_dir) -> [paths]` draws the solver's own figures
+    after the problem's.
     """
 
     solution: dict[str, Any]
@@ -24,6 +27,8 @@ class SolveResult:
     history: dict[str, np.ndarray] = field(default_factory=dict)
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     stats: dict[str, float | int | str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    figures: Callable | None = None
 
     def __post_init__(self):
         if self.status not in SOLVER_STATUSES:

@@ -42,7 +42,7 @@ def main(argv=None):
             problem = PROBLEMS.get("multiscale_affine")(cfg.problem, ctx)
             t0 = time.perf_counter()
             res = SOLVERS.get("multiscale")(cfg.solver, ctx).solve(problem, Monitor())
-            m = res.solution["extra_metrics"]
+            m = res.metrics
             row = {"angle": angle, "seed": seed, "err_single_px": m["disp_rmse_single_scale"],
                    "err_multiscale_px": m["disp_rmse_multiscale"], "time_single_s": m["time_single_scale"],
                    "time_multiscale_s": m["time_multiscale"], "wall_s": time.perf_counter() - t0}

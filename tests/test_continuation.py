@@ -8,11 +8,10 @@ from torch.func import grad
 from regrun.config import compose
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.imaging import spline
 from regrun.monitor import Monitor
 from regrun.registry import PROBLEMS, SOLVERS
 from regrun.solvers.continuation import modified_newton_solve, parse_thetas
-from regrun.solvers.fast_scale import FastScale, fast_evaluate, minimise, mixed_derivative, objective_theta
+from regrun.solvers.registration_steps import minimise_at_scale
 
 CTX = RunContext(torch.device("cpu"), torch.float64, 0, "/tmp")
 
@@ -28,24 +27,13 @@ def small():
     return problem
 
 
-def test_fast_evaluate_matches_spline_inside_and_outside(small):
-    coef = spline.coefficients(small.template, 0.5)
-    g = torch.Generator().manual_seed(1)
-    lo, hi = small.grid.omega[0] - 3, small.grid.omega[1] + 3
-    x = lo + (hi - lo) * torch.rand(500, 2, generator=g, dtype=torch.float64)
-    assert torch.allclose(fast_evaluate(coef, small.grid, x), spline.evaluate(coef, small.grid, x), atol=1e-12)
-    w = small.identity + 0.01
-    th = torch.tensor(0.5, dtype=torch.float64)
-    assert math.isclose(float(objective_theta(small, w, th)), float(small.objective(w, th)), rel_tol=1e-12)
-
-
 def test_mixed_derivative_taylor(small):
     """||g(theta + e) - g(theta) - e b|| must fall like e^2 (second-order Taylor remainder)."""
     w = small.identity + torch.tensor([0.02, -0.01, 0.01, 0.03, 0.2, -0.1], dtype=torch.float64)
     theta = 0.7
-    b = mixed_derivative(small, w, theta)
-    assert torch.allclose(b, mixed_derivative(small, w, theta, mode="fwd"), rtol=1e-9)
-    gw = grad(lambda w_, t_: objective_theta(small, w_, t_), argnums=0)
+    b = small.mixed_derivative(w, theta)
+    assert torch.allclose(b, small.mixed_derivative(w, theta, mode="fwd"), rtol=1e-9)
+    gw = grad(small.objective, argnums=0)
     t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     g0 = gw(w, t(theta))
     errs = [float((gw(w, t(theta + e)) - g0 - e * b).norm()) for e in (1e-1, 5e-2, 2.5e-2)]
@@ -54,15 +42,15 @@ def test_mixed_derivative_taylor(small):
 
 def _w_star(problem, theta, w0):
     cfg = compose(["solver.optimizer=trust_exact"]).solver
-    return minimise(FastScale(problem, theta), w0, cfg, None, gtol=1e-11, max_iter=200).w
+    return minimise_at_scale(problem.at_scale(theta), w0, cfg, None, gtol=1e-11, max_iter=200).w
 
 
 def test_predictor_direction_matches_finite_differences_of_w_star(small):
     """-H^-1 d/dtheta grad J at w*(theta) is dw*/dtheta; compare with central differences of converged w*."""
     theta, d = 1.0, 1e-3
     w = _w_star(small, theta, small.identity.clone())
-    scale = FastScale(small, theta)
-    v, lam_min = modified_newton_solve(scale.hessian(w), -mixed_derivative(small, w, theta))
+    scale = small.at_scale(theta)
+    v, lam_min = modified_newton_solve(scale.hessian(w), -small.mixed_derivative(w, theta))
     assert lam_min > 0  # at a minimiser the exact Hessian is positive definite: no modification happened
     fd = (_w_star(small, theta + d, w) - _w_star(small, theta - d, w)) / (2 * d)
     assert float((v - fd).norm() / fd.norm()) < 1e-3, (v, fd)
@@ -90,7 +78,7 @@ def test_multiscale_recovers_where_single_scale_fails(step_in):
                          "solver.logspace=[2, -3, 6]", "solver.gtol=1e-6", f"solver.step_in={step_in}",
                          "solver.baselines=[multiscale, single_scale]"])
     res = SOLVERS.get("predictor_corrector")(cfg.solver, CTX).solve(problem, Monitor())
-    m = res.solution["extra_metrics"]
+    m = res.metrics
     assert m["disp_rmse_multiscale"] < 0.05 and m["disp_rmse_predictor_corrector"] < 0.05
     assert m["disp_rmse_single_scale"] > 1.0
     assert m["single_scale_fails"] == 1.0

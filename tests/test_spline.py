@@ -102,3 +102,17 @@ def test_moments_matrix_bands():
     p = spline.moments_matrix(8)
     assert p[3, 3] == 96 and p[3, 4] == -54 and p[3, 2] == -54 and p[3, 6] == 6 and p[3, 5] == 0
     assert torch.equal(p, p.T)
+
+
+def test_evaluate_matches_the_direct_sum_inside_and_outside():
+    img = _image((9, 7), seed=5)
+    grid = Grid((0.0, 18.0, 0.0, 21.0), img.shape)
+    coef = coefficients(img, 0.3)
+    g = torch.Generator().manual_seed(1)
+    lo = torch.tensor([-8.0, -8.0], dtype=torch.float64)
+    x = lo + torch.tensor([34.0, 37.0], dtype=torch.float64) * torch.rand(400, 2, generator=g, dtype=torch.float64)
+    xi = grid.to_index(x)
+    i = torch.arange(9, dtype=torch.float64)
+    j = torch.arange(7, dtype=torch.float64)
+    direct = torch.einsum("pi,ij,pj->p", bspline_kernel(xi[:, :1] - i), coef, bspline_kernel(xi[:, 1:] - j))
+    assert torch.allclose(evaluate(coef, grid, x), direct, atol=1e-12)

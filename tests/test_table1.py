@@ -30,7 +30,7 @@ def test_ad_cost_jacobian_variants_agree_and_metrics_exist():
     h = variants["hessian"]
     assert torch.allclose(h["jacrev(jacrev)"](w), h["jacfwd(jacrev)"](w), rtol=1e-8, atol=1e-6)
     res = solver.solve(problem, Monitor())
-    m = res.solution["extra_metrics"]
+    m = res.metrics
     for model in ("affine", "node50"):
         for q in ("gradient", "hessian", "jacobian"):
             assert m[f"factor_{q}_{model}"] > 0

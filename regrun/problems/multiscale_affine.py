@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.func import grad, grad_and_value, jacfwd, jacrev
 
 from ..config import PACKAGE_DIR
 from ..errors import UserError, check_choice, check_float, check_int
@@ -35,18 +36,32 @@ def resolve_data_path(path: str) -> Path:
 
 
 class ScaleObjective:
-    """J and the residual at one fixed theta, with the spline coefficients solved once."""
+    """J, its residual and derivatives at one fixed theta, with the spline coefficients solved once.
 
-    def __init__(self, problem: "MultiscaleAffine", theta: float):
+    `margin` > 0 leaves a border of reference cells out of J. The spline template is zero outside omega, so
+    reference points that the true y maps outside omega pull the minimiser off the truth (0.014-0.03 px on
+    64x64 block-averaged pairs; 0.001-0.003 px with an 8-cell margin); ITK avoids this by dropping such points.
+    """
+
+    def __init__(self, problem: "MultiscaleAffine", theta: float, margin: int = 0):
         self.problem = problem
         self.theta = float(theta)
+        self.grid = problem.grid
         self.coef_t = spline.coefficients(problem.template, self.theta)
         coef_r = spline.coefficients(problem.reference, self.theta)
+        self.x = problem.x
         self.r_values = spline.evaluate(coef_r, problem.grid, problem.x)
+        if margin:
+            self.x = self.x[margin:-margin, margin:-margin]
+            self.r_values = self.r_values[margin:-margin, margin:-margin]
         self.sqrt_vol = problem.grid.cell_volume ** 0.5
+        # With 6 parameters and one scalar, two reverse sweeps beat forward-over-reverse's 6 tangents through
+        # every gather (11 ms against 60-90 ms on the 32x32 hands); the residual Jacobian is cheapest forward.
+        self._hessian = jacrev(jacrev(self.objective))
+        self._jacobian = jacfwd(self.residual)
 
     def warped(self, w: torch.Tensor) -> torch.Tensor:
-        return spline.evaluate(self.coef_t, self.problem.grid, affine(w, self.problem.x))
+        return spline.evaluate(self.coef_t, self.grid, affine(w, self.x))
 
     def residual(self, w: torch.Tensor) -> torch.Tensor:
         return self.sqrt_vol * (self.warped(w) - self.r_values).reshape(-1)
@@ -54,6 +69,16 @@ class ScaleObjective:
     def objective(self, w: torch.Tensor) -> torch.Tensor:
         r = self.residual(w)
         return r @ r
+
+    def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g, v = grad_and_value(self.objective)(w)
+        return v, g
+
+    def hessian(self, w: torch.Tensor) -> torch.Tensor:
+        return self._hessian(w)
+
+    def jacobian(self, w: torch.Tensor) -> torch.Tensor:
+        return self._jacobian(w)
 
 
 @register_problem("multiscale_affine")
@@ -153,12 +178,12 @@ class MultiscaleAffine(Problem):
             self.w_true = torch.cat(((A @ W).reshape(4), A @ v + b))
 
     # ---- objective --------------------------------------------------------------------------------------
-    def at_scale(self, theta: float) -> ScaleObjective:
-        key = float(theta)
+    def at_scale(self, theta: float, margin: int = 0) -> ScaleObjective:
+        key = (float(theta), int(margin))
         if key not in self._scales:
             if len(self._scales) > 64:
                 self._scales.clear()
-            self._scales[key] = ScaleObjective(self, key)
+            self._scales[key] = ScaleObjective(self, *key)
         return self._scales[key]
 
     def objective(self, w: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -167,6 +192,13 @@ class MultiscaleAffine(Problem):
         coef_r = spline.coefficients(self.reference, theta)
         diff = spline.evaluate(coef_t, self.grid, affine(w, self.x)) - spline.evaluate(coef_r, self.grid, self.x)
         return self.grid.cell_volume * (diff * diff).sum()
+
+    def mixed_derivative(self, w: torch.Tensor, theta: float, mode: str = "rev") -> torch.Tensor:
+        """d/dtheta grad_w J(w; theta) through the coefficient solves of both images. Reverse-over-reverse
+        measured ~3x faster than jacfwd-over-grad here: torch's forward mode through linalg.solve is slow."""
+        th = torch.tensor(float(theta), dtype=w.dtype, device=w.device)
+        transform = jacrev if mode == "rev" else jacfwd
+        return transform(grad(self.objective, argnums=0), argnums=1)(w.detach(), th)
 
     def tre(self, w: torch.Tensor) -> float:
         """Mean distance between y(reference landmark) and the template landmark, in domain units."""
@@ -210,8 +242,6 @@ class MultiscaleAffine(Problem):
         if self.w_true is not None:
             metrics["disp_rmse"] = self.displacement_rmse(w)
             metrics["disp_rmse_initial"] = self.displacement_rmse(self.identity)
-        # A solver may add its own metrics (continuation comparisons, timing factors).
-        metrics.update({k: float(v) for k, v in (result.solution.get("extra_metrics") or {}).items()})
         with torch.no_grad():
             registered = fine.warped(w)
         arrays = {"w": w.detach().cpu().numpy(), "registered": registered.cpu().numpy()}
@@ -247,7 +277,4 @@ class MultiscaleAffine(Problem):
                             suptitle=f"{self.label}: J reduced by {100 * metrics['rel_reduction']:.1f}%{tre}")]
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", title=self.label))
-        hook = result.solution.get("figure_hook")  # a solver's own figures (method comparisons, Fig. 3 curves)
-        if hook is not None:
-            paths.extend(hook(self, result, metrics, fig_dir))
         return paths

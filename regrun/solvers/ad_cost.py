@@ -23,7 +23,6 @@ from ..imaging.transforms import affine
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .fast_scale import fast_evaluate
 
 MODELS = ("affine", "node50")
 SAMPLES = ("near_identity", "normal")
@@ -82,10 +81,10 @@ class ADCost(Solver):
                 return neural_ode.flow(w, pts, self.steps)
             w0 = torch.zeros(neural_ode.n_params(), dtype=x.dtype, device=x.device)
         points = x.reshape(-1, 2)
-        pixel_grad = vmap(grad(lambda w, pt: fast_evaluate(coef_t, grid, transform(w, pt))), in_dims=(None, 0))
+        pixel_grad = vmap(grad(lambda w, pt: spline.evaluate(coef_t, grid, transform(w, pt))), in_dims=(None, 0))
 
         def forward(w):
-            return fast_evaluate(coef_t, grid, transform(w)).reshape(-1)
+            return spline.evaluate(coef_t, grid, transform(w)).reshape(-1)
 
         def loss(w):
             d = forward(w) - r_values.reshape(-1)
@@ -94,7 +93,7 @@ class ADCost(Solver):
         def loss_with_solves(w):  # the original scripts' set-up: both coefficient solves inside every call
             ct = spline.coefficients(problem.template, self.theta)
             cr = spline.coefficients(problem.reference, self.theta)
-            d = fast_evaluate(ct, grid, transform(w)) - fast_evaluate(cr, grid, x)
+            d = spline.evaluate(ct, grid, transform(w)) - spline.evaluate(cr, grid, x)
             return vol * (d * d).sum()
 
         gen = self.ctx.generator(17 if model == "affine" else 29)
@@ -156,7 +155,7 @@ class ADCost(Solver):
                               for k, v in samples.items()}}
         print(format_table(rows, self.repeats))
         return SolveResult(
-            solution={"w": problem.identity.clone(), "theta": self.theta, "extra_metrics": metrics},
+            solution={"w": problem.identity.clone(), "theta": self.theta}, metrics=metrics,
             status="converged", message=f"timed {len(rows['model'])} functions x {self.repeats} repeats",
             tables=tables, stats={"repeats": self.repeats, "threads": torch.get_num_threads()},
         )

@@ -28,8 +28,7 @@ from ..errors import UserError, check_choice, check_float, check_int
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .fast_scale import FastScale, minimise, mixed_derivative
-from .registration_steps import validate_local_options
+from .registration_steps import minimise_at_scale, validate_local_options
 
 STEP_IN = ("theta", "log_theta")
 HESSIANS = ("exact", "gauss_newton")
@@ -149,7 +148,7 @@ class ContinuationSolver(Solver):
 
     def euler_step(self, problem, scale, out, theta_from: float, theta_to: float):
         h = self.predictor_hessian(scale, out)
-        b = mixed_derivative(problem, out.w, theta_from, self.cfg.get("mixed_derivative", "rev"))
+        b = problem.mixed_derivative(out.w, theta_from, self.cfg.get("mixed_derivative", "rev"))
         v, lam_min = modified_newton_solve(h, -b, float(self.cfg.get("eig_floor", 1e-8)))  # dw*/dtheta
         if self.cfg.step_in == "log_theta":
             step = (math.log(theta_to) - math.log(theta_from)) * theta_from * v
@@ -173,7 +172,7 @@ class ContinuationSolver(Solver):
         prev_scale = None
         for k, theta in enumerate(self.thetas):
             t0 = time.perf_counter()
-            scale = FastScale(problem, theta, self.margin)
+            scale = problem.at_scale(theta, self.margin)
             row = dict(level=level_offset + k, theta=theta)
             J_u, g_u = _value_and_grad_norm(scale, w)
             row.update(J_unpred=J_u, grad_unpred=g_u)
@@ -197,7 +196,7 @@ class ContinuationSolver(Solver):
             row.update(J_start=J_s, grad_start=g_s)
             gtol = self.gtol_first if k == 0 else cfg.gtol
             monitor.start(total=cfg.max_iter, desc=f"level {k + 1}/{len(self.thetas)} theta={theta:.3g}")
-            out = minimise(scale, w_start, cfg, _LevelMonitor(monitor, level_offset + k, theta), gtol=gtol)
+            out = minimise_at_scale(scale, w_start, cfg, _LevelMonitor(monitor, level_offset + k, theta), gtol=gtol)
             w = out.w.detach()
             n_iter_total += out.n_iter
             row.update(J=out.J, grad_norm=out.grad_norm, n_iter=out.n_iter, time=time.perf_counter() - t0)
@@ -225,10 +224,10 @@ class ContinuationSolver(Solver):
         """The paper's failing baseline: one minimisation at the finest theta from the identity."""
         t0 = time.perf_counter()
         theta = self.thetas[-1]
-        scale = FastScale(problem, theta, self.margin)
+        scale = problem.at_scale(theta, self.margin)
         monitor.start(total=self.cfg.max_iter, desc=f"single scale theta={theta:g}")
         gtol = float(self.cfg.get("single_scale_gtol", self.cfg.gtol))
-        out = minimise(scale, problem.identity.clone(), self.cfg, _LevelMonitor(monitor, level, theta), gtol=gtol)
+        out = minimise_at_scale(scale, problem.identity.clone(), self.cfg, _LevelMonitor(monitor, level, theta), gtol=gtol)
         return PathResult(w=out.w.detach(), status=out.status, message=out.message, n_iter=out.n_iter,
                           levels={"J": [out.J], "grad_norm": [out.grad_norm], "n_iter": [out.n_iter]},
                           time=time.perf_counter() - t0)
@@ -255,8 +254,8 @@ class ContinuationSolver(Solver):
             extra_metrics.update(_compare(problem, theta, results))
         hook = _comparison_figure if len(results) > 1 else None
         return SolveResult(
-            solution={"w": main.w, "theta": theta, "extra_metrics": extra_metrics,
-                      "figure_hook": hook, "paths": {k: r.w for k, r in results.items()}},
+            solution={"w": main.w, "theta": theta, "paths": {k: r.w for k, r in results.items()}},
+            metrics=extra_metrics, figures=hook,
             status=main.status, message=main.message, n_iter=main.n_iter, tables=tables,
             stats={"n_iter": main.n_iter, "time_path": main.time},
         )
@@ -269,7 +268,7 @@ def _value_and_grad_norm(scale, w: torch.Tensor) -> tuple[float, float]:
 
 def _compare(problem, theta: float, results: dict[str, PathResult]) -> dict[str, float]:
     """Final J (at the finest theta), wall time and landmark/displacement error of every method run."""
-    scale = FastScale(problem, theta)
+    scale = problem.at_scale(theta)
     out = {}
     for name, res in results.items():
         out[f"J_{name}"], out[f"grad_{name}"] = _value_and_grad_norm(scale, res.w)

@@ -102,8 +102,7 @@ class PredictorStudy(Solver):
         tables["study"] = study
         main = paths["exact"]
         return SolveResult(
-            solution={"w": main.w, "theta": self.thetas[-1], "extra_metrics": metrics, "figure_hook": _figure,
-                      "study": study},
+            solution={"w": main.w, "theta": self.thetas[-1], "study": study}, metrics=metrics, figures=_figure,
             status=main.status, message=main.message, n_iter=sum(p.n_iter for p in paths.values()),
             tables=tables, stats={"n_iter": main.n_iter},
         )

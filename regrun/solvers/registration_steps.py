@@ -5,8 +5,6 @@ Shared by every registration solver (single scale here; multiscale and predictor
 from __future__ import annotations
 
 import torch
-from torch.func import grad_and_value, hessian, jacfwd
-
 from ..errors import check_choice, check_float, check_int
 from ..monitor import Monitor
 from ..optim.levenberg_marquardt import levenberg_marquardt
@@ -26,17 +24,12 @@ def validate_local_options(cfg, prefix: str = "solver") -> None:
 
 def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gtol=None, max_iter=None,
                       extra_row=None) -> OptimResult:
-    """Minimise scale.objective (a ScaleObjective-like object with objective(w) and residual(w)) from w0."""
+    """Minimise a ScaleObjective (residual, jacobian, value_and_grad, hessian) from w0."""
     gtol = cfg.gtol if gtol is None else gtol
     max_iter = cfg.max_iter if max_iter is None else max_iter
     if cfg.optimizer == "lm":
-        jac = jacfwd(scale.residual)
-        return levenberg_marquardt(lambda w: (scale.residual(w), jac(w)), w0, max_iter=max_iter, gtol=gtol,
-                                   tau=cfg.tau, monitor=monitor, residual=scale.residual, extra_row=extra_row)
-
-    def value_and_grad(w):
-        g, v = grad_and_value(scale.objective)(w)
-        return v, g
-
-    return trust_region_newton(value_and_grad, hessian(scale.objective), w0, method=cfg.optimizer, gtol=gtol,
+        return levenberg_marquardt(lambda w: (scale.residual(w), scale.jacobian(w)), w0, max_iter=max_iter,
+                                   gtol=gtol, tau=cfg.tau, monitor=monitor, residual=scale.residual,
+                                   extra_row=extra_row)
+    return trust_region_newton(scale.value_and_grad, scale.hessian, w0, method=cfg.optimizer, gtol=gtol,
                                max_iter=max_iter, monitor=monitor)
