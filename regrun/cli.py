@@ -121,8 +121,29 @@ def _task(cfg: DictConfig):
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
 
 
+def _implied_solver(overrides: list[str]) -> str | None:
+    """The solver a problem's config names as `default_solver`, when the command picks a problem but no
+    solver or experiment: `regrun problem=superres` then means superres with varpro_cg, not with the
+    top-level default solver (Hydra cannot let one config group choose another's option)."""
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    if "solver" in keys or "experiment" in keys:
+        return None
+    chosen = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "problem"]
+    if not chosen or "(" in chosen[-1]:
+        return None
+    defaults = set()
+    for name in chosen[-1].split(","):
+        path = config_dir() / "problem" / f"{name}.yaml"
+        defaults.add(OmegaConf.load(path).get("default_solver") if path.is_file() else None)
+    return defaults.pop() if len(defaults) == 1 else None
+
+
 def main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    overrides = _overrides(sys.argv[1:])
+    solver = _implied_solver(overrides)
+    if solver:
+        sys.argv.append(f"solver={solver}")
     argv = sys.argv[1:]
     overrides = _overrides(argv)
     multirun = any(a in ("-m", "--multirun") for a in argv)

@@ -102,3 +102,13 @@ def test_sigterm_leaves_status_interrupted(tmp_path):
     res = load(tmp_path / "run" / "results.h5")
     assert res["attrs"]["status"] == "interrupted"
     assert "SIGTERM" in res["attrs"]["error"]
+
+
+def test_problem_alone_implies_its_default_solver(tmp_path):
+    proc = regrun(["problem=superres", "dry_run=true"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "superres x varpro_cg is valid" in proc.stdout
+    # an explicit solver still wins, and a mismatch is named
+    proc = regrun(["problem=superres", "solver=single_scale"], tmp_path)
+    assert proc.returncode == 2 and "solver 'single_scale' does not fit problem 'superres'" in proc.stderr
+    assert "solvers that fit:" in proc.stderr and "varpro_cg" in proc.stderr
