@@ -3,7 +3,10 @@
 Every variant is an ordinary regrun run (the same code path as `regrun +experiment=...`), written under
 --out; the table prints measured beside the paper's values and is saved as CSV.
 
-    python scripts/reproduce_superres.py fig5 fig8 fig10 harder --out outputs/superres_repro
+    python scripts/reproduce_superres.py fig5 fig8 fig10 --out outputs/superres_repro
+    # the harder cases take minutes each on a CPU: one variant per process, optionally time-limited
+    python scripts/reproduce_superres.py harder --only "64x64 varpro_cg" --set time_limit=480 --out outputs/sr
+    python scripts/reproduce_superres.py harder_consistent --only "32x32 two_stage" "32x32 joint_gn"
 """
 from __future__ import annotations
 
