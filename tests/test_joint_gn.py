@@ -101,3 +101,18 @@ def test_reduces_objective():
 def test_bad_options(over, match):
     with pytest.raises(UserError, match=match):
         JointGN(solver_cfg(**over), CTX)
+
+
+def test_same_minimiser_as_varpro():
+    """joint_gn and varpro_cg minimise the same ||A(w) f - b||^2; on a tiny noisy case both reach the same
+    objective and motion (a cross-check of both solvers, independent of either's Jacobian)."""
+    from regrun.solvers.varpro_cg import VarProCG
+
+    p = problem()
+    jg = JointGN(solver_cfg(max_iter=12, inner_iters=100, cg_iters=100), CTX).solve(p, Monitor())
+    vcfg = OmegaConf.load(CONFIGS / "solver" / "varpro_cg.yaml")
+    vcfg.cg_iters, vcfg.jacobian, vcfg.max_iter = 100, "implicit", 8
+    vp = VarProCG(vcfg, CTX).solve(p, Monitor())
+    m_jg, m_vp = p.evaluate(jg)[0], p.evaluate(vp)[0]
+    assert abs(m_jg["objective"] - m_vp["objective"]) <= 1e-6 * m_vp["objective"]
+    assert abs(m_jg["motion_error"] - m_vp["motion_error"]) <= 1e-3 * m_vp["motion_error"]
