@@ -93,3 +93,15 @@ def test_rotating_the_template_moves_truth_and_landmarks(tmp_path):
     # the true transform is the half-turn about the centre, and it maps reference landmarks onto template ones
     assert rotated.tre(rotated.w_true) < 1e-9
     assert rotated.displacement_rmse(rotated.w_true) == 0.0
+
+
+@pytest.mark.parametrize("theta,margin", [(0.0, 0), (2.0, 3)])
+def test_structured_derivatives_equal_plain_autodiff(tmp_path, theta, margin):
+    """The pointwise-chain-rule Jacobian and Hessian of a ScaleObjective equal torch.func's over the whole map,
+    including at points that leave the domain."""
+    problem = make_problem(tmp_path)
+    scale = problem.at_scale(theta, margin)
+    w = problem.identity + torch.tensor([0.05, -0.1, 0.08, 0.03, 2.0, -1.5], dtype=torch.float64)
+    assert torch.allclose(scale.jacobian(w), jacfwd(scale.residual)(w), rtol=1e-10, atol=1e-10)
+    h_ref = hessian(scale.objective)(w)
+    assert torch.allclose(scale.hessian(w), h_ref, rtol=1e-9, atol=1e-9 * float(h_ref.abs().max()))
