@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
 import statistics
 import subprocess
 import sys

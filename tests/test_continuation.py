@@ -1,5 +1,4 @@
 """Multiscale and predictor-corrector registration: the scale-ODE predictor, mixed derivatives, options."""
-import math
 
 import pytest
 import torch

@@ -1,10 +1,8 @@
 """The `regrun` command as a user types it, in a subprocess."""
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

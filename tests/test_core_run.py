@@ -2,7 +2,6 @@
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from regrun.config import compose, config_dir, config_hash, group_options
 from regrun.errors import UserError

@@ -1,6 +1,5 @@
 """Table 1 timing solver and the neural-ODE transformation."""
 import torch
-from torch.func import jacfwd
 
 from regrun.config import compose
 from regrun.context import RunContext

@@ -97,7 +97,7 @@ class SuperResModel:
         mode) through the stencil weights."""
         stencil = Stencil.at(self.fine, self.warp_points(w))
         n1, n2 = self.fine.m
-        k, q = self.factor, self.q
+        k = self.factor
         h1, h2 = self.fine.h
         c_reg = self.lam * self.sqrt_hf
         size = self.coef.padded[0] * self.coef.padded[1]

@@ -17,7 +17,6 @@ unscaled CG would spend its iterations on the motion block only.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -25,6 +24,7 @@ import torch
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import cg
 from ..linalg.operator import LinearOperator
+from ..optim.levenberg_marquardt import lm_loop
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -80,6 +80,37 @@ class JointLSQ:
         return torch.cat(out)
 
 
+class ScaledCGLinearization:
+    """The matrix-free model of r at (w, f): steps by CG on the Jacobi-scaled damped normal equations
+    (Marquardt's scaled damping, D = diag(J^T J)); since the scaled J^T J has a unit diagonal, the damping
+    starts at tau itself, as tau * max diag does for the dense case."""
+
+    def __init__(self, r, jac: LinearOperator, s_inv: torch.Tensor, inner_iters: int, inner_tol: float, timers):
+        self.r, self.jac, self.s_inv = r, jac, s_inv
+        self.jtr = jac.rmatvec(r)
+        self.inner_iters, self.inner_tol, self.timers = inner_iters, inner_tol, timers
+        self.last_inner_iters = 0
+
+    def initial_damping(self, tau: float) -> float:
+        return tau
+
+    def step(self, damping: float) -> torch.Tensor:
+        ta = time.perf_counter()
+        s_inv, jac = self.s_inv, self.jac
+
+        def normal(t):
+            return s_inv * jac.rmatvec(jac.matvec(s_inv * t)) + damping * t
+
+        inner = cg(normal, -s_inv * self.jtr, iters=self.inner_iters, rtol=self.inner_tol)
+        self.last_inner_iters = inner.n_iter
+        self.timers["inner_cg_iters"] += inner.n_iter
+        self.timers["inner_cg_s"] += time.perf_counter() - ta
+        return s_inv * inner.x
+
+    def apply(self, s: torch.Tensor) -> torch.Tensor:
+        return self.jac.matvec(s)
+
+
 @register_solver("joint_gn")
 class JointGN(Solver):
     needs = frozenset({"separable"})
@@ -112,86 +143,33 @@ class JointGN(Solver):
         t_init = time.perf_counter() - t0
         init_motion_error = problem.motion_error(w)
         lsq = JointLSQ(model)
-        p = lsq.p
 
         # Pixel-column norms of A change little with the motion and cost n products to form, so they are
         # computed once; the motion-column norms come free with the motion block at every accepted point.
         d_img = lsq.image_column_norms2(w).clamp_min(torch.finfo(w.dtype).tiny)
 
-        def linearize(w, f):
+        timers = {"linearize_s": 0.0, "inner_cg_s": 0.0, "inner_cg_iters": 0}
+
+        def linearize(z):
+            tb = time.perf_counter()
+            w, f = lsq.split(z)
             jw = lsq.motion_block(w, f)
-            jac = lsq.jacobian(w, f, jw)
             d = torch.cat((jw.pow(2).sum(0).clamp_min(torch.finfo(w.dtype).tiny), d_img))
-            return jac, d.rsqrt()
+            lin = ScaledCGLinearization(lsq.residual(w, f), lsq.jacobian(w, f, jw), d.rsqrt(), self.inner_iters,
+                                        self.inner_tol, timers)
+            timers["linearize_s"] += time.perf_counter() - tb
+            return lin
 
-        r = lsq.residual(w, f)
-        jac, s_inv = linearize(w, f)
-        jtr = jac.rmatvec(r)
-        loss = float(r @ r)
-        grad_norm = 2 * float(jtr.norm())
-        # Scaled J^T J has unit diagonal, so tau is the damping relative to max diag, as in lsq_lma.
-        damping = self.tau
-        nu = 2.0
-        status, message = "max_iter", f"reached max_iter={self.max_iter}"
-        inner_total = 0
-        n_iter = 0
-        t_lin = t_inner = 0.0
-
-        def row(w, f):
-            return {"motion_error": problem.motion_error(w), "rel_error_cg": problem.rel_error(f)}
+        def row(z, lin):
+            w, f = lsq.split(z)
+            return {"motion_error": problem.motion_error(w), "rel_error_cg": problem.rel_error(f),
+                    "inner_cg_iters": lin.last_inner_iters}
 
         monitor.start(total=self.max_iter, desc="joint_gn")
-        monitor.step(iter=0, J=loss, grad_norm=grad_norm, damping=damping, accepted=1.0, inner_cg_iters=0,
-                     **row(w, f))
-        for n_iter in range(1, self.max_iter + 1):
-            if grad_norm < self.gtol:
-                status, message = "converged", f"||grad J|| = {grad_norm:.3e} < gtol = {self.gtol:g}"
-                n_iter -= 1
-                break
-            ta = time.perf_counter()
-            mu = damping
-
-            def normal(t, jac=jac, s_inv=s_inv, mu=mu):
-                return s_inv * jac.rmatvec(jac.matvec(s_inv * t)) + mu * t
-
-            inner = cg(normal, -s_inv * jtr, iters=self.inner_iters, rtol=self.inner_tol)
-            step = s_inv * inner.x
-            inner_total += inner.n_iter
-            t_inner += time.perf_counter() - ta
-            w_trial, f_trial = w + step[:p], f + step[p:]
-            r_trial = lsq.residual(w_trial, f_trial)
-            loss_trial = float(r_trial @ r_trial)
-            # ||r||^2 - ||r + J s||^2 for the step CG actually returned (it need not solve the system).
-            predicted = loss - float((r + jac.matvec(step)).pow(2).sum())
-            rho = (loss - loss_trial) / predicted if predicted > 0 else -1.0
-            accepted = rho > 0 and math.isfinite(loss_trial)
-            if accepted:
-                w, f, r, loss = w_trial, f_trial, r_trial, loss_trial
-                tb = time.perf_counter()
-                jac, s_inv = linearize(w, f)
-                t_lin += time.perf_counter() - tb
-                jtr = jac.rmatvec(r)
-                grad_norm = 2 * float(jtr.norm())
-                damping *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-                nu = 2.0
-            else:
-                damping *= nu
-                nu *= 2.0
-            stop = monitor.step(iter=n_iter, J=loss, grad_norm=grad_norm, damping=damping,
-                                accepted=float(accepted), inner_cg_iters=inner.n_iter, **row(w, f))
-            if accepted and float(step.norm()) <= self.xtol * (float(torch.cat((w, f)).norm()) + self.xtol):
-                status, message = "converged", f"step {float(step.norm()):.2e} below xtol = {self.xtol:g} (relative)"
-                break
-            if damping > 1e16:
-                status, message = "stopped", f"damping {damping:.1e} too large: no step reduces J"
-                break
-            if stop:
-                status, message = "stopped", "stopped by a callback"
-                break
-        else:
-            if grad_norm < self.gtol:
-                status, message = "converged", f"||grad J|| = {grad_norm:.3e} < gtol = {self.gtol:g}"
-        stats = {"init_s": t_init, "linearize_s": t_lin, "inner_cg_s": t_inner, "inner_cg_iters": inner_total,
-                 "init_motion_error": init_motion_error}
+        out = lm_loop(linearize, lambda z: lsq.residual(*lsq.split(z)), torch.cat((w, f)), max_iter=self.max_iter,
+                      gtol=self.gtol, xtol=self.xtol, tau=self.tau, monitor=monitor, extra_row=row)
+        w, f = lsq.split(out.w)
+        status, message, n_iter = out.status, out.message, out.n_iter
+        stats = {"init_s": t_init, **timers, "init_motion_error": init_motion_error}
         return SolveResult(solution={"w": w.cpu().numpy(), "f": f.cpu().numpy(), "label": self.label()},
                            status=status, message=message, n_iter=n_iter, stats=stats)

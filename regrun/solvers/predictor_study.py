@@ -11,7 +11,6 @@ of ||r||^2), reference J and gradient and the predicted gradient taken at the ol
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from omegaconf import OmegaConf
