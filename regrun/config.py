@@ -57,3 +57,12 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
 
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def config_section(group: str, name: str, **overrides) -> DictConfig:
+    """One config group file (e.g. ("solver", "varpro_cg")) with dotted-key overrides, for tests and scripts
+    that build a problem or solver without composing a whole run."""
+    cfg = OmegaConf.load(config_dir() / group / f"{name}.yaml")
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg

@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from regrun.config import PACKAGE_DIR
+from regrun.config import PACKAGE_DIR, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
@@ -18,19 +18,12 @@ CTX = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
 
 
 def problem(**over):
-    cfg = OmegaConf.load(CONFIGS / "problem" / "superres.yaml")
-    cfg.size, cfg.frames, cfg.noise = 12, 3, 0.01
-    for k, v in over.items():
-        OmegaConf.update(cfg, k, v)
-    return SuperRes(cfg, CTX)
+    base = dict(size=12, frames=3, noise=0.01)
+    return SuperRes(config_section("problem", "superres", **{**base, **over}), CTX)
 
 
 def solver_cfg(**over):
-    cfg = OmegaConf.load(CONFIGS / "solver" / "joint_gn.yaml")
-    cfg.cg_iters = 20
-    for k, v in over.items():
-        OmegaConf.update(cfg, k, v)
-    return cfg
+    return config_section("solver", "joint_gn", **{"cg_iters": 20, **over})
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from regrun.config import PACKAGE_DIR
+from regrun.config import PACKAGE_DIR, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.linalg.cg import diff_mode
@@ -22,19 +22,12 @@ HANDS = PACKAGE_DIR.parent.parent / "shared" / "fair_data" / "hands-R.jpg"
 
 
 def problem(**over):
-    cfg = OmegaConf.load(CONFIGS / "problem" / "superres.yaml")
-    cfg.size, cfg.frames = 12, 3
-    for k, v in over.items():
-        OmegaConf.update(cfg, k, v)
-    return SuperRes(cfg, CTX)
+    base = dict(size=12, frames=3)
+    return SuperRes(config_section("problem", "superres", **{**base, **over}), CTX)
 
 
 def solver_cfg(**over):
-    cfg = OmegaConf.load(CONFIGS / "solver" / "varpro_cg.yaml")
-    cfg.cg_iters = 20
-    for k, v in over.items():
-        OmegaConf.update(cfg, k, v)
-    return cfg
+    return config_section("solver", "varpro_cg", **{"cg_iters": 20, **over})
 
 
 @pytest.fixture(scope="module")
