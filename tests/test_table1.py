@@ -26,6 +26,7 @@ def test_ad_cost_jacobian_variants_agree_and_metrics_exist():
     w = sample()
     j = variants["jacobian"]
     assert torch.allclose(j["jacfwd"](w), j["vmap(grad)"](w), atol=1e-10)
+    assert torch.allclose(j["jacfwd"](w), j["pointwise"](w), atol=1e-10)
     h = variants["hessian"]
     assert torch.allclose(h["jacrev(jacrev)"](w), h["jacfwd(jacrev)"](w), rtol=1e-8, atol=1e-6)
     res = solver.solve(problem, Monitor())
@@ -33,4 +34,15 @@ def test_ad_cost_jacobian_variants_agree_and_metrics_exist():
     for model in ("affine", "node50"):
         for q in ("gradient", "hessian", "jacobian"):
             assert m[f"factor_{q}_{model}"] > 0
-    assert len(res.tables["timing"]["quantity"]) == 16
+    assert len(res.tables["timing"]["quantity"]) == 19  # every method of every quantity, both models
+
+
+def test_ad_cost_affine_variants_agree():
+    cfg = compose(["solver=ad_cost", "problem.synthetic.size=16"])
+    problem = PROBLEMS.get(cfg.problem.name)(cfg.problem, CTX)
+    variants, sample, _ = SOLVERS.get("ad_cost")(cfg.solver, CTX).functions(problem, "affine")
+    w = sample()
+    j, h = variants["jacobian"], variants["hessian"]
+    assert torch.allclose(j["jacfwd"](w), j["pointwise"](w), atol=1e-10)
+    h_ref = h["jacrev(jacrev)"](w)
+    assert torch.allclose(h["pointwise"](w), h_ref, rtol=1e-9, atol=1e-9 * float(h_ref.abs().max()))
