@@ -10,7 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import compose, config_dir, group_options, register_resolvers
+from .config import compose, config_dir, group_options, paper_values, register_resolvers
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -102,7 +102,7 @@ def _task(cfg: DictConfig):
         outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
     if outcome.status == "completed":
         width = max((len(k) for k in outcome.metrics), default=0)
-        paper = OmegaConf.to_container(cfg.paper) if cfg.paper else {}
+        paper = paper_values(cfg)
         for key, value in outcome.metrics.items():
             ref = f"   (paper: {paper[key]:.4g})" if key in paper else ""
             print(f"  {key:<{width}} = {value:.6g}{ref}")

@@ -66,3 +66,22 @@ def config_section(group: str, name: str, **overrides) -> DictConfig:
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value)
     return cfg
+
+
+def paper_values(cfg: DictConfig) -> dict[str, float]:
+    """The reference values a preset carries, by metric name. A value may depend on a swept setting:
+
+        paper:
+          rel_error: {by: solver.jacobian, values: {none: 0.2561, full: 0.1070}}
+
+    picks the entry for this run's solver.jacobian (none when the setting has no entry)."""
+    out = {}
+    for name, spec in (cfg.get("paper") or {}).items():
+        if isinstance(spec, DictConfig) and "by" in spec:
+            setting = OmegaConf.select(cfg, str(spec.by))
+            match = [v for k, v in spec["values"].items() if str(k) == str(setting)]
+            if match:
+                out[name] = float(match[0])
+        else:
+            out[name] = float(spec)
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .config import config_hash
+from .config import config_hash, paper_values
 from .context import RunContext
 from .errors import Diverged, UserError, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, TimeLimit
@@ -134,7 +134,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         results.write("result", arrays)
         results.write("metrics", metrics)
         results.write("stats", result.stats)
-        results.write("paper", {k: float(v) for k, v in OmegaConf.to_container(cfg.paper).items()})
+        results.write("paper", paper_values(cfg))
         if cfg.figures:
             fig_dir = out_dir / "figures"
             fig_dir.mkdir(parents=True, exist_ok=True)

@@ -128,3 +128,13 @@ def test_float32_runs(tmp_path):
     outcome = run(compose(TINY + ["dtype=float32"]), tmp_path / "f32")
     assert outcome.status == "completed", outcome.error
     assert load(outcome.results_path)["attrs"]["dtype"] == "float32"
+
+
+def test_paper_values_follow_the_swept_setting():
+    from regrun.config import paper_values
+
+    cfg = compose(["+experiment=superres_fig8", "solver.diff_fraction=0.95"])
+    assert paper_values(cfg) == {"rel_error": 0.117}
+    assert paper_values(compose(["+experiment=superres_fig8", "solver.diff_fraction=0.5"])) == {}
+    assert paper_values(compose(["+experiment=superres_fig10", "cg_iters=25"])) == {"rel_error": 0.110}
+    assert paper_values(compose(TINY + ["+paper.J=3"])) == {"J": 3.0}
