@@ -1,6 +1,8 @@
 """The contract every problem fulfils."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ from ..context import RunContext
 from ..solve_result import SolveResult
 
 
-class Problem:
+class Problem(ABC):
     """Builds data from its config section and judges a solution.
 
     Subclasses set `offers` (capabilities solvers may need) and may set `paper` (reference values from the
@@ -28,9 +30,9 @@ class Problem:
         """Input arrays small enough to store in the results file (/data)."""
         return {}
 
+    @abstractmethod
     def evaluate(self, result: SolveResult) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Final metrics (/metrics) and result arrays (/result) for a solution."""
-        raise NotImplementedError
 
     def figures(self, result: SolveResult, metrics: dict[str, float], fig_dir: Path) -> list[Path]:
         return []

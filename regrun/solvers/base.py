@@ -1,6 +1,8 @@
 """The contract every solver fulfils."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from typing import Any
 
 from ..context import RunContext
@@ -8,7 +10,7 @@ from ..monitor import Monitor
 from ..solve_result import SolveResult
 
 
-class Solver:
+class Solver(ABC):
     """Validates its config section on construction (so bad values fail before anything is computed) and
     solves a problem, reporting each iteration to the monitor.
 
@@ -23,5 +25,6 @@ class Solver:
         self.cfg = cfg
         self.ctx = ctx
 
+    @abstractmethod
     def solve(self, problem, monitor: Monitor) -> SolveResult:
-        raise NotImplementedError
+        """Solve the problem, calling monitor.step once per iteration; return a SolveResult."""
