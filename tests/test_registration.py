@@ -103,5 +103,8 @@ def test_structured_derivatives_equal_plain_autodiff(tmp_path, theta, margin):
     scale = problem.at_scale(theta, margin)
     w = problem.identity + torch.tensor([0.05, -0.1, 0.08, 0.03, 2.0, -1.5], dtype=torch.float64)
     assert torch.allclose(scale.jacobian(w), jacfwd(scale.residual)(w), rtol=1e-10, atol=1e-10)
+    value, g = scale.value_and_grad(w)
+    assert torch.allclose(value, scale.objective(w), rtol=1e-12)
+    assert torch.allclose(g, grad(scale.objective)(w), rtol=1e-10, atol=1e-10 * float(g.abs().max()))
     h_ref = hessian(scale.objective)(w)
     assert torch.allclose(scale.hessian(w), h_ref, rtol=1e-9, atol=1e-9 * float(h_ref.abs().max()))

@@ -34,7 +34,7 @@ def test_ad_cost_jacobian_variants_agree_and_metrics_exist():
     for model in ("affine", "node50"):
         for q in ("gradient", "hessian", "jacobian"):
             assert m[f"factor_{q}_{model}"] > 0
-    assert len(res.tables["timing"]["quantity"]) == 19  # every method of every quantity, both models
+    assert len(res.tables["timing"]["quantity"]) == 20  # every method of every quantity, both models
 
 
 def test_ad_cost_affine_variants_agree():
@@ -42,7 +42,8 @@ def test_ad_cost_affine_variants_agree():
     problem = PROBLEMS.get(cfg.problem.name)(cfg.problem, CTX)
     variants, sample, _ = SOLVERS.get("ad_cost")(cfg.solver, CTX).functions(problem, "affine")
     w = sample()
-    j, h = variants["jacobian"], variants["hessian"]
+    j, h, g = variants["jacobian"], variants["hessian"], variants["gradient"]
+    assert torch.allclose(g["pointwise"](w)[1], g["grad"](w), rtol=1e-9)
     assert torch.allclose(j["jacfwd"](w), j["pointwise"](w), atol=1e-10)
     h_ref = h["jacrev(jacrev)"](w)
     assert torch.allclose(h["pointwise"](w), h_ref, rtol=1e-9, atol=1e-9 * float(h_ref.abs().max()))

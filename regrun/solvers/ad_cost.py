@@ -110,13 +110,15 @@ class ADCost(Solver):
                 (gy,) = torch.autograd.grad(spline.evaluate(coef_t, grid, y).sum(), y)
             return torch.einsum("...k,...kp->...p", gy, jacfwd(transform)(w)).reshape(-1, w.numel())
 
+        gradients = {"grad": grad(loss)}
         hessians = {"jacrev(jacrev)": jacrev(jacrev(loss)), "jacfwd(jacrev)": jacfwd(jacrev(loss))}
-        if model == "affine":  # dy/dw is constant, so J's Hessian needs only the spatial Hessians of T
+        if model == "affine":  # dy/dw is constant, so J's derivatives need only the spatial ones of T
+            gradients["pointwise"] = base.value_and_grad
             hessians["pointwise"] = base.hessian
         variants = {
             "loss": {"direct": loss},
             "loss_with_solves": {"direct": loss_with_solves},
-            "gradient": {"grad": grad(loss)},
+            "gradient": gradients,
             "hessian": hessians,
             "forward": {"direct": forward},
             "jacobian": {"jacfwd": jacfwd(forward), "vmap(grad)": lambda w: pixel_grad(w, points),
