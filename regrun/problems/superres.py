@@ -101,6 +101,59 @@ class SuperResModel:
 
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
 
+    def normal_matrix(self, w: torch.Tensor) -> torch.Tensor:
+        """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram
+        matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
+        coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor))
+        gram = self.coarse.cell_volume * moved + self._fixed_gram()
+        return 0.5 * (gram + gram.T)
+
+    def _fixed_gram(self) -> torch.Tensor:
+        """hd K^T K + lambda_f^2 hf L^T L (dense, independent of w; computed once)."""
+        if getattr(self, "_fixed", None) is None:
+            n1, n2 = self.fine.m
+            h1, h2 = self.fine.h
+            eye = torch.eye(self.n, dtype=self.dtype, device=self.device).unflatten(-1, (n1, n2))
+            kt = pool(eye, self.factor).flatten(-2)  # K^T
+            l1, l2 = diff(eye, -2, h1).flatten(-2), diff(eye, -1, h2).flatten(-2)  # L^T blocks
+            self._fixed = (self.coarse.cell_volume * (kt @ kt.T)
+                           + (self.lam ** 2 * self.fine.cell_volume) * (l1 @ l1.T + l2 @ l2.T))
+        return self._fixed
+
+    def operator_derivatives(self, w: torch.Tensor, f: torch.Tensor, r: torch.Tensor):
+        """(dA f (rows, 6q), dA^T r (n, 6q)): the derivative of A(w) in each motion parameter applied to an
+        image f and, transposed, to a residual r. Exact, by the spline's gradient stencil and the chain rule
+        through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1, x1 e2, x2 e2, e1, e2]); frame j only depends on its
+        own 6 parameters, so both are block sparse and built frame by frame without any AD."""
+        w, f, r = w.detach(), f.detach(), r.detach()
+        stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
+        n1, n2 = self.fine.m
+        q, k, p = self.q, self.factor, self.n_params
+        size = self.coef.padded[0] * self.coef.padded[1]
+        x1, x2 = self.x[:, 0], self.x[:, 1]
+        one = torch.ones_like(x1)
+        # dy_d/dw_k for the 6 parameters of one frame: (6, npts, 2)
+        zero = torch.zeros_like(x1)
+        dy = torch.stack((torch.stack((x1, zero), -1), torch.stack((x2, zero), -1), torch.stack((zero, x1), -1),
+                          torch.stack((zero, x2), -1), torch.stack((one, zero), -1), torch.stack((zero, one), -1)))
+
+        grad = stencil.gather_gradient(self.coef.apply(f.reshape(n1, n2)))  # (q, npts, 2)
+        moved = (grad[:, None] * dy).sum(-1).unflatten(-1, (n1, n2))  # (q, 6, n1, n2)
+        blocks = self.sqrt_hd * pool(moved, k).flatten(-2)  # (q, 6, coarse points)
+        nc = blocks.shape[-1]
+        dA_f = torch.zeros(self.n_data + self.n_reg, p, dtype=self.dtype, device=self.device)
+        for j in range(q):
+            dA_f[(j + 1) * nc:(j + 2) * nc, 6 * j:6 * j + 6] = blocks[j].T
+
+        data = r[: self.n_data].unflatten(-1, tuple(self.frames.shape))
+        u = pool_adjoint(self.sqrt_hd * data, k)[1:].flatten(-2)  # (q, npts)
+        g = u[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
+        dAT_r = self.coef.adjoint(stencil.scatter_gradient(g, size))  # (6, q, n1, n2), frame j's own stencil
+        dAT_r = dAT_r.transpose(0, 1).reshape(p, self.n)
+        return dA_f, dAT_r.T
+
     def residual(self, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         return self.operator(w).matvec(f) - self.b
 
