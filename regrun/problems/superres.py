@@ -20,7 +20,7 @@ import torch
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
 from ..imaging.grid import Grid
-from ..imaging.io import read_image, resolve_data_path
+from ..imaging.io import FRAMES_KEY, read_frames, read_image, read_motion, read_truth, resolve_data_path
 from ..imaging.synthetic import block_sample, textured_phantom
 from ..imaging.registration import PointwiseObjective
 from ..imaging.transforms import Affine, affine, affine_about, affine_identity
@@ -197,7 +197,16 @@ class SuperRes(Problem):
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
-        self.n_frames = check_int("problem.frames", cfg.frames, 2)
+        data = str(cfg.data)
+        if data == "frames":
+            if not isinstance(cfg.frames, str):
+                raise UserError(f"problem.data=frames needs problem.frames=PATH (a folder of PNG/TIFF frames or a "
+                                f".npz/.h5 file with key '{FRAMES_KEY}'), not {cfg.frames!r}")
+        elif isinstance(cfg.frames, str):
+            raise UserError(f"problem.frames={cfg.frames!r} is a path: add problem.data=frames to read your frames "
+                            "(otherwise problem.frames is the number of frames to generate)")
+        else:
+            self.n_frames = check_int("problem.frames", cfg.frames, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
         self.lam = check_float("problem.lambda_f", cfg.lambda_f, 0.0)
         self.noise = check_float("problem.noise", cfg.noise, 0.0)
@@ -205,9 +214,10 @@ class SuperRes(Problem):
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
         size = cfg.size
-        data = str(cfg.data)
         self.gen = ctx.generator(int(cfg.data_seed))
-        if data == "synthetic":
+        if data == "frames":
+            truth, frames = self._user_frames(cfg)
+        elif data == "synthetic":
             size = check_int("problem.size", 32 if size is None else size, 4)
             self._check_size(size)
             self.label = f"synthetic {size}x{size}"
@@ -229,9 +239,37 @@ class SuperRes(Problem):
         if self.noise > 0:
             frames = frames + self.noise * frames.std() * torch.randn(frames.shape, generator=self.gen,
                                                                        dtype=torch.float64)
-        self.truth = ctx.tensor(truth)
-        self.w_true = ctx.tensor(self.w_true)
+        self.truth = None if truth is None else ctx.tensor(truth)
+        self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, self.lam)
+
+    def _user_frames(self, cfg):
+        """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the
+        frames; omega defaults to fine-pixel units, [0, factor m1] x [0, factor m2]. The truth (the fine
+        image) and the true motion are optional and only used to judge the result."""
+        frames = torch.as_tensor(read_frames(cfg.frames), dtype=torch.float64)
+        self.n_frames = frames.shape[0]
+        m1, m2 = (self.factor * s for s in frames.shape[1:])
+        if cfg.size is not None and cfg.size != m1:
+            raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
+                            f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
+        self.label = f"{Path(str(cfg.frames)).name}: {self.n_frames} frames, {m1}x{m2}"
+        self.omega = (0.0, float(m1), 0.0, float(m2)) if cfg.omega is None else tuple(float(v) for v in cfg.omega)
+        self.fine = Grid(self.omega, (m1, m2))
+        truth = None
+        if cfg.get("truth"):
+            truth = torch.as_tensor(read_truth(cfg.truth), dtype=torch.float64)
+            if tuple(truth.shape) != (m1, m2):
+                raise UserError(f"problem.truth is {truth.shape[1]}x{truth.shape[0]} pixels (width x height); "
+                                f"the frames at problem.factor={self.factor} give {m2}x{m1}")
+        self.w_true = None
+        if cfg.get("true_motion"):
+            w = torch.as_tensor(read_motion(cfg.true_motion), dtype=torch.float64).reshape(-1)
+            if w.numel() != 6 * (self.n_frames - 1):
+                raise UserError(f"problem.true_motion has {w.numel()} values; {self.n_frames} frames need "
+                                f"{6 * (self.n_frames - 1)} (6 per frame after frame 0)")
+            self.w_true = w
+        return truth, frames
 
     def _check_size(self, size: int) -> None:
         if size % self.factor:
@@ -285,48 +323,74 @@ class SuperRes(Problem):
 
     # --- judging a solution -------------------------------------------------------------------------
     def motion_error(self, w: torch.Tensor) -> float:
-        """RMS distance between estimated and true moved fine cell centres, over all frames (domain units)."""
+        """RMS distance between estimated and true moved fine cell centres, over all frames (domain units);
+        NaN when the true motion is unknown (a user's frames without problem.true_motion)."""
+        if self.w_true is None:
+            return math.nan
         d = self.model.warp_points(w.detach()) - self.model.warp_points(self.w_true)
         return float(d.pow(2).sum(-1).mean().sqrt())
 
     def rel_error(self, f: torch.Tensor) -> float:
+        """||f - truth|| / ||truth||; NaN without a truth."""
+        if self.truth is None:
+            return math.nan
         return float((f.reshape(-1) - self.truth.reshape(-1)).norm() / self.truth.norm())
 
     def inputs(self):
-        return {"frames": self.model.frames.cpu().numpy(), "reference": self.truth.cpu().numpy(),
-                "w_true": self.w_true.cpu().numpy()}
+        out = {"frames": self.model.frames.cpu().numpy()}
+        if self.truth is not None:
+            out["reference"] = self.truth.cpu().numpy()
+        if self.w_true is not None:
+            out["w_true"] = self.w_true.cpu().numpy()
+        return out
 
     def evaluate(self, result: SolveResult):
         w = torch.as_tensor(result.solution["w"], dtype=self.ctx.dtype, device=self.ctx.device)
         final = self.model.solve(w, self.final_iters, self.final_rtol)
         f_hat = final.x.reshape(self.fine.m)
-        est, tru = f_hat.cpu().numpy(), self.truth.cpu().numpy()
+        est = f_hat.cpu().numpy()
+        r = self.model.residual(w, final.x)
+        data_r = r[: self.model.n_data]
         metrics = {
-            "rel_error": self.rel_error(f_hat),
-            "psnr": psnr(est, tru),
-            "ssim": ssim(est, tru),
-            "motion_error": self.motion_error(w),
-            "w_error": float((w - self.w_true).norm() / self.w_true.norm()),
+            "objective": float(r @ r),
+            # the frames' misfit relative to the frames (data rows only, without the regulariser)
+            "data_rel_residual": float(data_r.norm() / self.model.b[: self.model.n_data].norm()),
             "final_cg_iters": float(final.n_iter),
             "final_cg_rel_residual": final.rel_residual,
         }
-        r = self.model.residual(w, final.x)
-        metrics["objective"] = float(r @ r)
-        if "f" in result.solution:
-            metrics["rel_error_solver_f"] = self.rel_error(torch.as_tensor(result.solution["f"]))
-        arrays = {"reconstruction": est, "error": est - tru, "w": w.cpu().numpy()}
+        arrays = {"reconstruction": est, "w": w.cpu().numpy(),
+                  "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
+        if self.w_true is not None:
+            metrics["motion_error"] = self.motion_error(w)
+            metrics["w_error"] = float((w - self.w_true).norm() / self.w_true.norm())
+        if self.truth is not None:
+            tru = self.truth.cpu().numpy()
+            metrics.update(rel_error=self.rel_error(f_hat), psnr=psnr(est, tru), ssim=ssim(est, tru))
+            if "f" in result.solution:
+                metrics["rel_error_solver_f"] = self.rel_error(torch.as_tensor(result.solution["f"],
+                                                                                device=self.truth.device))
+            arrays["error"] = est - tru
         self._evaluated = arrays
         return metrics, arrays
 
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         est = np.asarray(arrays["reconstruction"])
-        tru = self.truth.cpu().numpy()
-        vmin, vmax = float(tru.min()), float(tru.max())
-        panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
-                  dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
-                       title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
-                  dict(image=est - tru, omega=self.omega, title="error", cmap="RdBu_r", colorbar=True)]
+        if self.truth is not None:
+            tru = self.truth.cpu().numpy()
+            vmin, vmax = float(tru.min()), float(tru.max())
+            panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
+                      dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
+                           title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
+                      dict(image=est - tru, omega=self.omega, title="error", cmap="RdBu_r", colorbar=True)]
+        else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
+            vmin, vmax = float(est.min()), float(est.max())
+            res = np.asarray(arrays["data_residual"])
+            panels = [dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax, title="reconstruction"),
+                      dict(image=res[0], omega=self.omega, title="data residual, frame 0", cmap="RdBu_r",
+                           colorbar=True),
+                      dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
+                           cmap="RdBu_r", colorbar=True)]
         for j, d in enumerate(self.model.frames.cpu().numpy()[:6]):
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}", vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
