@@ -12,6 +12,7 @@ from regrun.errors import UserError
 from regrun.imaging.grid import Grid
 from regrun.linalg.cg import cg, diff_mode
 from regrun.linalg.direct import CholeskyLSQ, normal_matrix
+from regrun.linalg.dottest import dot_test
 from regrun.linalg.interpolation import SplineCoefficients, Stencil
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
@@ -56,9 +57,11 @@ def test_operator_derivatives_match_ad(case):
     m = p.model
     f = torch.randn(m.n, dtype=torch.float64, device=w.device)
     r = torch.randn(m.n_data + m.n_reg, dtype=torch.float64, device=w.device)
-    dA_f, dAT_r = m.operator_derivatives(w, f, r)
+    dA_f, dAT_r, AT_dA_f = m.operator_derivatives(w, f, r)
     ref_f = torch.func.jacfwd(lambda u: m.operator(u).matvec(f))(w)
     ref_r = torch.func.jacfwd(lambda u: m.operator(u).rmatvec(r))(w)
+    ref_at = m.operator(w).rmatvec(ref_f.T).T
+    assert float((AT_dA_f - ref_at).abs().max() / ref_at.abs().max()) < 1e-12
     assert float((dA_f - ref_f).abs().max() / ref_f.abs().max()) < 1e-12
     assert float((dAT_r - ref_r).abs().max() / ref_r.abs().max()) < 1e-12
 
@@ -69,6 +72,16 @@ def test_normal_matrix_matches_operator(case):
     ref = normal_matrix(p.model.operator(w), chunk=50)
     assert gram.device == w.device
     assert float((gram - ref).abs().max() / ref.abs().max()) < 1e-12
+
+
+def test_dense_operator_matches_operator(case):
+    p, w, _ = case
+    op, dense = p.model.operator(w), p.model.dense_operator(w)
+    assert dot_test(dense) < 1e-13
+    x = torch.randn(5, p.model.n, dtype=torch.float64, device=w.device)
+    y = torch.randn(5, op.shape[0], dtype=torch.float64, device=w.device)
+    assert float((dense.matvec(x) - op.matvec(x)).abs().max() / op.matvec(x).abs().max()) < 1e-13
+    assert float((dense.rmatvec(y) - op.rmatvec(y)).abs().max() / op.rmatvec(y).abs().max()) < 1e-13
 
 
 def test_cholesky_projection_equals_tight_cg(case):

@@ -53,9 +53,12 @@ class CholeskyLSQ:
         """argmin_f ||A f - b||^2."""
         return self.solve_normal(self.op.rmatvec(b))
 
-    def projection_jacobian(self, dA_f: torch.Tensor, dAT_r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(dr/dw (m, p), df/dw (n, p)) at the exact projection, from dA f (m, p) and dA^T r (n, p)."""
-        rhs = dAT_r.T + self.op.rmatvec(dA_f.T)  # (p, n)
+    def projection_jacobian(self, dA_f: torch.Tensor, dAT_r: torch.Tensor,
+                            AT_dA_f: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dr/dw (m, p), df/dw (n, p)) at the exact projection, from dA f (m, p) and dA^T r (n, p);
+        A^T dA f (n, p) when the caller has it cheaper than p products with A^T."""
+        AT_dA_f = self.op.rmatvec(dA_f.T).T if AT_dA_f is None else AT_dA_f
+        rhs = (dAT_r + AT_dA_f).T  # (p, n)
         df = -self.solve_normal(rhs)
         dr = dA_f + self.op.matvec(df).T
         return dr, df.T

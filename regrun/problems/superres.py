@@ -102,6 +102,36 @@ class SuperResModel:
 
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
 
+    def dense_operator(self, w: torch.Tensor) -> LinearOperator:
+        """A(w) as operator() defines it, with the moved frames' pooled interpolation K S_j held as a dense
+        matrix on the spline coefficients (q, coarse points, n): for blocks of many columns (the direct
+        solver's Jacobian) a matrix product is several times faster than the matrix-free gather."""
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
+        n1, n2 = self.fine.m
+        k, q = self.factor, self.q
+        h1, h2 = self.fine.h
+        c_reg = self.lam * self.sqrt_hf
+        nc = mats.shape[1]
+        s1, s2 = self.coef.s1, self.coef.s2
+
+        def matvec(f):
+            img = f.unflatten(-1, (n1, n2))
+            coef = (s1 @ img @ s2.T).flatten(-2)
+            moved = (coef.reshape(-1, self.n) @ mats.reshape(q * nc, self.n).T).reshape(*f.shape[:-1], q * nc)
+            return torch.cat((self.sqrt_hd * pool(img, k).flatten(-2), self.sqrt_hd * moved,
+                              c_reg * diff(img, -2, h1).flatten(-2), c_reg * diff(img, -1, h2).flatten(-2)), -1)
+
+        def rmatvec(y):
+            d0, dm, r1, r2 = torch.split(y, (nc, q * nc, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
+            coef = (dm.reshape(-1, q * nc) @ mats.reshape(q * nc, self.n)).reshape(*y.shape[:-1], n1, n2)
+            img = self.sqrt_hd * (pool_adjoint(d0.unflatten(-1, self.coarse.m), k) + s1.T @ coef @ s2)
+            reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
+                r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
+            return (img + c_reg * reg).flatten(-2)
+
+        return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+
     def normal_matrix(self, w: torch.Tensor) -> torch.Tensor:
         """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram
         matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
@@ -124,10 +154,11 @@ class SuperResModel:
         return self._fixed
 
     def operator_derivatives(self, w: torch.Tensor, f: torch.Tensor, r: torch.Tensor):
-        """(dA f (rows, 6q), dA^T r (n, 6q)): the derivative of A(w) in each motion parameter applied to an
-        image f and, transposed, to a residual r. Exact, by the spline's gradient stencil and the chain rule
-        through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1, x1 e2, x2 e2, e1, e2]); frame j only depends on its
-        own 6 parameters, so both are block sparse and built frame by frame without any AD."""
+        """(dA f (rows, 6q), dA^T r (n, 6q), A^T dA f (n, 6q)): the derivative of A(w) in each motion
+        parameter applied to an image f and, transposed, to a residual r, and A^T applied to the first. Exact,
+        by the spline's gradient stencil and the chain rule through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1,
+        x1 e2, x2 e2, e1, e2]); frame j only depends on its own 6 parameters, so all three are built frame by
+        frame (A^T of a column of frame j touches frame j's stencil only) without any AD."""
         w, f, r = w.detach(), f.detach(), r.detach()
         stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
         n1, n2 = self.fine.m
@@ -147,13 +178,16 @@ class SuperResModel:
         dA_f = torch.zeros(self.n_data + self.n_reg, p, dtype=self.dtype, device=self.device)
         for j in range(q):
             dA_f[(j + 1) * nc:(j + 2) * nc, 6 * j:6 * j + 6] = blocks[j].T
+        up = pool_adjoint(self.sqrt_hd * blocks.unflatten(-1, self.coarse.m), k).flatten(-2)  # (q, 6, npts)
+        at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (6, q, n1, n2)
+        at_da_f = at_da_f.transpose(0, 1).reshape(p, self.n)
 
         data = r[: self.n_data].unflatten(-1, tuple(self.frames.shape))
         u = pool_adjoint(self.sqrt_hd * data, k)[1:].flatten(-2)  # (q, npts)
         g = u[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
         dAT_r = self.coef.adjoint(stencil.scatter_gradient(g, size))  # (6, q, n1, n2), frame j's own stencil
         dAT_r = dAT_r.transpose(0, 1).reshape(p, self.n)
-        return dA_f, dAT_r.T
+        return dA_f, dAT_r.T, at_da_f.T
 
     def residual(self, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         return self.operator(w).matvec(f) - self.b

@@ -69,7 +69,7 @@ class DirectProjectedResidual:
     def factor(self, w: torch.Tensor) -> CholeskyLSQ:
         key, chol = self._cached
         if key is None or not torch.equal(key, w):
-            chol = CholeskyLSQ(self.model.operator(w), self.model.normal_matrix(w))
+            chol = CholeskyLSQ(self.model.dense_operator(w), self.model.normal_matrix(w))
             self._cached = (w.clone(), chol)
         return chol
 
@@ -93,8 +93,8 @@ class DirectProjectedResidual:
         chol = self.factor(w)
         f = chol.lstsq(self.model.b)
         r = chol.op.matvec(f) - self.model.b
-        dA_f, dAT_r = self.model.operator_derivatives(w, f, r)
-        jac = chol.projection_jacobian(dA_f, dAT_r)[0] if self.exact else dA_f
+        dA_f, dAT_r, AT_dA_f = self.model.operator_derivatives(w, f, r)
+        jac = chol.projection_jacobian(dA_f, dAT_r, AT_dA_f)[0] if self.exact else dA_f
         self.timing["jacobian_s"] += time.perf_counter() - t0
         self.timing["jacobian_n"] += 1
         self.last_f = f
