@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..errors import check_choice
@@ -86,7 +87,9 @@ class Transformation:
 
 
 def _broadcast_shape(w: torch.Tensor, x: torch.Tensor) -> tuple[int, ...]:
-    return torch.broadcast_shapes(w.shape[:-1], x.shape[:-1])
+    # numpy's rule, not torch.broadcast_shapes: its first call imports torch._refs, torch.fx's symbolic
+    # shapes and sympy (3-4 s), which was most of a first super-resolution solve.
+    return tuple(np.broadcast_shapes(tuple(w.shape[:-1]), tuple(x.shape[:-1])))
 
 
 class Translation(Transformation):
