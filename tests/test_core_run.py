@@ -16,7 +16,8 @@ TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false", "fig
 ROOT_ATTRS = [
     "schema_version", "regrun_version", "status", "problem", "solver", "device", "dtype", "seed", "run_id",
     "start_time", "end_time", "wall_time", "git_commit", "git_dirty", "python_version", "torch_version",
-    "numpy_version", "scipy_version", "h5py_version", "hydra_version", "omegaconf_version",
+    "numpy_version", "scipy_version", "h5py_version", "hydra_version", "omegaconf_version", "device_name",
+    "cuda_version", "cuda_driver_version",
 ]
 
 

@@ -14,7 +14,9 @@ import torch
 
 from regrun.config import compose, group_options
 from regrun.context import RunContext
+from regrun import record
 from regrun.monitor import Monitor
+from regrun.record import load
 from regrun.registry import PROBLEMS, SOLVERS
 from regrun.run import run
 
@@ -110,3 +112,36 @@ def test_same_final_metrics_on_every_device(name, device, cpu_metrics, tmp_path)
             continue
         got = outcome.metrics[key]
         assert abs(got - value) <= 1e-8 * max(abs(value), 1e-12), f"{key}: {got} on {device} vs {value} on cpu"
+
+
+def test_results_file_names_the_hardware(device, tmp_path):
+    outcome = run(compose(["+ci=multiscale_affine__single_scale", f"device={device.type}", "figures=false",
+                           "progress=false"]), tmp_path)
+    attrs = load(outcome.results_path)["attrs"]
+    assert attrs["device_name"] and attrs["device_name"] != "none"
+    if device.type == "cuda":
+        assert attrs["device_name"] == torch.cuda.get_device_name(0)
+        assert attrs["cuda_version"] == torch.version.cuda and attrs["cuda_driver_version"] != "none"
+        assert attrs["gpu_peak_memory_mb"] > 0
+    else:
+        assert attrs["cuda_version"] == attrs["cuda_driver_version"] == "none"
+        assert "gpu_peak_memory_mb" not in attrs
+
+
+def test_gpu_facts_without_nvidia_smi(monkeypatch):
+    """The CUDA branch on any machine, with torch.cuda faked: the driver falls back to torch's report, and the
+    peak memory is the allocator's maximum since the reset."""
+    resets = []
+    monkeypatch.setattr(record, "_nvidia_smi_driver", lambda: None)
+    monkeypatch.setattr(record, "_torch_driver", lambda torch: "12.4")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d=None: resets.append(d))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: 3 * 2**20)
+    gpu = torch.device("cuda", 0)
+    facts = record.device_facts(gpu)
+    assert facts["device_name"] == "Fake GPU" and facts["cuda_driver_version"] == "CUDA 12.4"
+    assert facts["gpu_count"] == 2 and facts["cuda_version"] == str(torch.version.cuda)
+    record.start_peak_memory(gpu)
+    assert resets == [gpu] and record.peak_memory_mb(gpu) == 3.0
+    assert record.peak_memory_mb(torch.device("cpu")) is None
