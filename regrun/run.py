@@ -68,7 +68,7 @@ def _validate_top_level(cfg: DictConfig) -> None:
     check_int("seed", cfg.seed, 0)
     check_int("threads", cfg.threads, 1)
     check_choice("dtype", cfg.dtype, DTYPES)
-    check_float("time_limit", cfg.time_limit, 0.0)
+    check_float("time_limit", cfg.time_limit, 0.0, allow_inf=True)
     if "cg_iters" in cfg:
         check_int("cg_iters", cfg.cg_iters, 1)
 

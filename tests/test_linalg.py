@@ -79,3 +79,12 @@ def test_full_and_implicit_match_exact_derivative():
 def test_none_blocks_forward_tangents():
     jac = torch.func.jacfwd(lambda t: solve_normal(parametric, t, B, diff_mode("none"), 3))(THETA)
     assert torch.count_nonzero(jac) == 0
+
+
+def test_diff_fraction_checked_in_every_mode():
+    for kind in ("none", "full", "implicit", "tail"):
+        with pytest.raises(UserError, match=r"solver.diff_fraction=2 must be in \(0, 1\]"):
+            diff_mode(kind, 2.0, name="solver.jacobian")
+        with pytest.raises(UserError, match="solver.diff_fraction=nan must be a finite number"):
+            diff_mode(kind, float("nan"), name="solver.jacobian")
+    assert diff_mode("none", 0.5, name="solver.jacobian").kind == "none"

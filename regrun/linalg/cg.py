@@ -53,12 +53,14 @@ def diff_mode(kind: str, fraction: float | None = None, name: str = "mode",
               allowed: tuple[str, ...] = DIFF_MODES, restart: bool = False) -> DiffMode:
     """Validated differentiation mode; a bad value is a UserError naming what is allowed."""
     check_choice(name, kind, allowed)
+    if fraction is not None:  # checked whatever the mode, so a bad value is never silently ignored
+        key = f"{name.rpartition('.')[0]}.diff_fraction".lstrip(".")  # solver.jacobian -> solver.diff_fraction
+        fraction = check_float(key, fraction, 0.0, strict=True)
+        if fraction > 1:
+            raise UserError(f"{key}={fraction:g} must be in (0, 1]")
     if kind == "tail":
         if fraction is None:
             raise UserError(f"{name}=tail needs a differentiated fraction in (0, 1]")
-        fraction = check_float("diff_fraction", fraction, 0.0, strict=True)
-        if fraction > 1:
-            raise UserError(f"diff_fraction={fraction} must be in (0, 1]")
         return DiffMode(kind, fraction, bool(restart))
     return DiffMode(kind)
 

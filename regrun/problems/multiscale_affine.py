@@ -123,6 +123,11 @@ class MultiscaleAffine(Problem):
             self._load_synthetic(cfg.synthetic)
         else:
             self._load_images(cfg, resize)
+        for which, image in (("template", self.template), ("reference", self.reference)):
+            # J would be constant in w: a "converged" result with nothing registered
+            if bool(image.max() == image.min()):
+                raise UserError(f"the {which} of {self.label} is constant (every pixel {float(image[0, 0]):g}): "
+                                f"there is nothing to register")
         if self.rotate_template:
             self._rotate_template(self.rotate_template)
         self.x = self.grid.centres(ctx.dtype, ctx.device)
