@@ -14,7 +14,6 @@ import torch
 from ..monitor import Monitor
 from .result import OptimResult
 
-_ROUNDOFF = 8 * torch.finfo(torch.float64).eps
 ResidualJacobian = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -71,6 +70,7 @@ def lm_loop(
     shorter than xtol (||x|| + xtol), or when a rejected step's predicted decrease is below the round-off of J;
     otherwise it ends at max_iter attempted steps, when the monitor asks, or when the damping blows up."""
     x = x0.clone()
+    roundoff = 8 * torch.finfo(x0.dtype).eps  # of J, in the run's dtype (float32 rounds 2^29 times coarser)
     lin = linearize(x)
     loss = float(lin.r @ lin.r)
     grad_norm = 2 * float(lin.jtr.norm())
@@ -115,7 +115,7 @@ def lm_loop(
         if accepted and float(step.norm()) <= xtol * (float(x.norm()) + xtol):
             status, message = "converged", f"step {float(step.norm()):.2e} below xtol = {xtol:g} (relative)"
             break
-        if not accepted and 0 <= predicted <= _ROUNDOFF * loss:
+        if not accepted and 0 <= predicted <= roundoff * loss:
             # the linear model promises less than J's own rounding error: nothing is left to gain
             status, message = "converged", f"predicted decrease {predicted:.1e} is below round-off of J = {loss:.3e}"
             break
