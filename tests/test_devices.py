@@ -95,8 +95,10 @@ def cpu_metrics(tmp_path_factory):
 
 
 PARITY = ["multiscale_affine__single_scale", "superres__varpro_cg"]
-# Metrics that are wall-clock times, not results.
-TIMINGS = ("time",)
+# Not compared: wall-clock times, and what is round-off by construction at the end of a solve (the gradient
+# norm at a converged point, CG's relative residual, and the iteration count that follows from it), which a
+# different summation order on another device changes by far more than 1e-8 relative without any bug.
+NOT_COMPARED = ("time", "grad_norm", "final_cg_rel_residual", "final_cg_iters")
 
 
 @pytest.mark.parametrize("name", PARITY)
@@ -108,7 +110,7 @@ def test_same_final_metrics_on_every_device(name, device, cpu_metrics, tmp_path)
     ref = cpu_metrics[name]
     assert set(outcome.metrics) == set(ref)
     for key, value in ref.items():
-        if key.startswith(TIMINGS):
+        if key.startswith(NOT_COMPARED):
             continue
         got = outcome.metrics[key]
         assert abs(got - value) <= 1e-8 * max(abs(value), 1e-12), f"{key}: {got} on {device} vs {value} on cpu"
