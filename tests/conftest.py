@@ -37,6 +37,7 @@ def fair_data():
 _REGRUN_DIR = str(REPO / "regrun") + os.sep
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent) + os.sep
 _FACTORIES = frozenset(_device_constructors())
+_CONVERSIONS = frozenset((torch.Tensor.to, torch.Tensor.type_as, torch.Tensor.copy_, torch.Tensor.__setitem__))
 
 
 def _caller() -> str | None:
@@ -70,8 +71,11 @@ class DeviceAudit(TorchFunctionMode):
       its device: on a GPU run it lands on the CPU and the next operation with a run tensor fails. Data made
       on purpose on the CPU (with a CPU generator, then moved by ctx.tensor) says device="cpu" or passes the
       generator. This is what would have caught both bugs of issue 8 on a CPU-only machine.
-    - With `strict`, a floating-point result of any torch operation that is not on `device` in `dtype`: a
-      value that left the run's dtype (float64 leaking into a float32 run) or device.
+    - With `strict`, an operation that mixes floating-point tensors of different dtypes (or devices): torch
+      promotes float32 with float64 silently, so a value that left the run's dtype shows where it meets one
+      that did not, just as a CPU tensor meeting a GPU one fails on a GPU. Explicit conversions (.to, type_as,
+      copy_) are not mixing, and neither are 0-d tensors (a CPU scalar may meet a GPU tensor), so deliberate
+      float64 bookkeeping (e.g. the batched LM's loss and damping) passes.
     """
 
     def __init__(self, device: torch.device, dtype: torch.dtype):
@@ -88,13 +92,15 @@ class DeviceAudit(TorchFunctionMode):
             where = _caller()
             if where:
                 self.breaches.setdefault(where, f"torch.{func.__name__}(...) without device=")
-        if self.strict and "generator" not in kwargs:
-            for t in _tensors(out):
-                if t.is_floating_point() and (t.dtype != self.dtype or t.device.type != self.device.type):
-                    where = _caller()
-                    if where:
-                        self.breaches.setdefault(where, f"{getattr(func, '__name__', func)} gave {t.dtype} on "
-                                                        f"{t.device} in a {self.dtype} run on {self.device}")
+        if self.strict and func not in _CONVERSIONS:
+            kinds = {(t.dtype, t.device.type) for a in (*args, *kwargs.values()) for t in _tensors(a)
+                     if t.is_floating_point() and t.dim() > 0}
+            if len(kinds) > 1:
+                where = _caller()
+                if where:
+                    mixed = " with ".join(f"{d} on {dev}" for d, dev in sorted(kinds, key=str))
+                    self.breaches.setdefault(where, f"{getattr(func, '__name__', func)} mixes {mixed} in a "
+                                                    f"{self.dtype} run on {self.device}")
         return out
 
     def report(self) -> str:

@@ -71,7 +71,7 @@ def test_problem_and_solver_stay_on_the_run_device_and_dtype(overrides, device, 
         with audit:
             solver = SOLVERS.get(cfg.solver.name)(cfg.solver, ctx)
             problem = PROBLEMS.get(cfg.problem.name)(cfg.problem, ctx)
-            audit.strict = True  # construction may make data on the CPU in float64; from here on nothing may
+            audit.strict = True  # construction may make data on the CPU in float64; from here on nothing mixes
             result = solver.solve(problem, Monitor())
             # what the problem holds before evaluate() makes the arrays to record (NumPy from there on)
             wrong = _misplaced(result.solution, device, torch.float32, "solution") + _misplaced(
