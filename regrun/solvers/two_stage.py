@@ -45,6 +45,6 @@ class TwoStage(Solver):
             stats = {"linear": "cg", "cg_iters": sol.n_iter, "cg_rel_residual": sol.rel_residual}
         r = model.residual(w, f)
         monitor.step(iter=0, J=float(r @ r), motion_error=problem.motion_error(w), rel_error_cg=problem.rel_error(f))
-        return SolveResult(solution={"w": w.cpu().numpy(), "f": f.cpu().numpy(), "label": "two_stage"},
+        return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": "two_stage"},
                            status="converged", message=message, n_iter=1,
                            stats={"register_s": t_reg, "solve_s": time.perf_counter() - t0 - t_reg, **stats})

@@ -208,6 +208,5 @@ class VarProCG(Solver):
                  "init_motion_error": problem.motion_error(w0), "linear": linear}
         f = rfun.project(res.w)
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, Cholesky projection"
-        return SolveResult(solution={"w": res.w.detach().cpu().numpy(), "f": f.cpu().numpy(),
-                                     "label": label},
+        return SolveResult(solution={"w": res.w.detach(), "f": f.detach(), "label": label},
                            status=res.status, message=res.message, n_iter=res.n_iter, stats=stats)
