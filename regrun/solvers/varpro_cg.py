@@ -76,28 +76,27 @@ class DirectProjectedResidual:
     def project(self, w: torch.Tensor) -> torch.Tensor:
         return self.factor(w.detach()).lstsq(self.model.b)
 
-    def residual(self, w: torch.Tensor) -> torch.Tensor:
-        t0 = time.perf_counter()
-        w = w.detach()
+    def _project(self, w: torch.Tensor):
         chol = self.factor(w)
         f = chol.lstsq(self.model.b)
-        r = chol.op.matvec(f) - self.model.b
+        self.last_f = f
+        return chol, f, chol.op.matvec(f) - self.model.b
+
+    def residual(self, w: torch.Tensor) -> torch.Tensor:
+        t0 = time.perf_counter()
+        _, _, r = self._project(w.detach())
         self.timing["residual_s"] += time.perf_counter() - t0
         self.timing["residual_n"] += 1
-        self.last_f = f
         return r
 
     def residual_and_jacobian(self, w: torch.Tensor):
         t0 = time.perf_counter()
         w = w.detach()
-        chol = self.factor(w)
-        f = chol.lstsq(self.model.b)
-        r = chol.op.matvec(f) - self.model.b
+        chol, f, r = self._project(w)
         dA_f, dAT_r, AT_dA_f = self.model.operator_derivatives(w, f, r)
         jac = chol.projection_jacobian(dA_f, dAT_r, AT_dA_f)[0] if self.exact else dA_f
         self.timing["jacobian_s"] += time.perf_counter() - t0
         self.timing["jacobian_n"] += 1
-        self.last_f = f
         return r, jac
 
 
