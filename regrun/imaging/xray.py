@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from abc import ABC, abstractmethod
 
 import torch
 
@@ -127,7 +128,58 @@ class RayGroup:
         return torch.stack(idx), torch.stack(wts)
 
 
-class XRayTransform:
+class Projector(ABC):
+    """What every projector backend shares: shapes from the geometry, differentiable products built on the
+    subclass's plain `project` / `backproject`, and the LinearOperator view."""
+
+    geometry: Geometry
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.geometry.volume.shape
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.geometry.sinogram_shape
+
+    @abstractmethod
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Volumes (..., *in_shape) -> sinograms (..., *out_shape), no autograd graph."""
+
+    @abstractmethod
+    def backproject(self, y: torch.Tensor) -> torch.Tensor:
+        """The transpose: sinograms (..., *out_shape) -> volumes (..., *in_shape), no autograd graph."""
+
+    def _flat(self, t: torch.Tensor, shape: tuple[int, ...], what: str):
+        """t (..., *shape) as (batch, prod(shape)), and the batch shape."""
+        if tuple(t.shape[t.ndim - len(shape):]) != shape:
+            raise ValueError(f"{what} of shape {tuple(t.shape)} does not end in {shape}")
+        batch = t.shape[:t.ndim - len(shape)]
+        return t.reshape(-1, math.prod(shape)), batch
+
+    # --- differentiable products --------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Project.apply(x, self)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return _Backproject.apply(y, self)
+
+    __call__ = forward
+
+    def operator(self, dtype=torch.float64, device=None) -> LinearOperator:
+        """The transform on flattened vectors (..., n_voxels) -> (..., n_rays), differentiable both ways."""
+        nv, nr = self.geometry.volume.size, self.geometry.n_rays
+
+        def matvec(x):
+            return self.forward(x.unflatten(-1, self.in_shape)).flatten(-len(self.out_shape))
+
+        def rmatvec(y):
+            return self.adjoint(y.unflatten(-1, self.out_shape)).flatten(-len(self.in_shape))
+
+        return LinearOperator((nr, nv), matvec, rmatvec, dtype, device)
+
+
+class XRayTransform(Projector):
     """The X-ray transform of `geometry`: volume (..., *volume.shape) -> sinogram (..., *sinogram_shape).
 
     `project` / `backproject` are the plain products (no autograd graph); calling the transform, `forward` and
@@ -149,14 +201,6 @@ class XRayTransform:
         corners = 2 ** (vol.ndim - 1)
         # Upper bound on the cached taps: values and column indices of A and of its transpose.
         self.cache_bytes_bound = geometry.n_rays * max(vol.shape) * corners * 2 * (8 + 8)
-
-    @property
-    def in_shape(self) -> tuple[int, ...]:
-        return self.geometry.volume.shape
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        return self.geometry.sinogram_shape
 
     # --- samples ------------------------------------------------------------------------------------------
     def _chunks(self, dtype, device):
@@ -217,11 +261,7 @@ class XRayTransform:
 
     # --- plain products -----------------------------------------------------------------------------------
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        nd = self.geometry.volume.ndim
-        if tuple(x.shape[x.ndim - nd:]) != self.in_shape:
-            raise ValueError(f"volume of shape {tuple(x.shape)} does not end in {self.in_shape}")
-        batch = x.shape[:x.ndim - nd]
-        xf = x.reshape(-1, self.geometry.volume.size)
+        xf, batch = self._flat(x, self.in_shape, "volume")
         with torch.no_grad():
             mats = self._matrices(x.dtype, x.device)
             if mats is not None:
@@ -236,11 +276,7 @@ class XRayTransform:
         return out.reshape(*batch, *self.out_shape)
 
     def backproject(self, y: torch.Tensor) -> torch.Tensor:
-        nd = len(self.out_shape)
-        if tuple(y.shape[y.ndim - nd:]) != self.out_shape:
-            raise ValueError(f"sinogram of shape {tuple(y.shape)} does not end in {self.out_shape}")
-        batch = y.shape[:y.ndim - nd]
-        yf = y.reshape(-1, self.geometry.n_rays)
+        yf, batch = self._flat(y, self.out_shape, "sinogram")
         with torch.no_grad():
             mats = self._matrices(y.dtype, y.device)
             if mats is not None:
@@ -253,27 +289,6 @@ class XRayTransform:
                         g.scatter(out, part[:, g.sel])
                 out = self._crop(out)
         return out.reshape(*batch, *self.in_shape)
-
-    # --- differentiable products --------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _Project.apply(x, self)
-
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return _Backproject.apply(y, self)
-
-    __call__ = forward
-
-    def operator(self, dtype=torch.float64, device=None) -> LinearOperator:
-        """The transform on flattened vectors (..., n_voxels) -> (..., n_rays), differentiable both ways."""
-        nv, nr = self.geometry.volume.size, self.geometry.n_rays
-
-        def matvec(x):
-            return self.forward(x.unflatten(-1, self.in_shape)).flatten(-len(self.out_shape))
-
-        def rmatvec(y):
-            return self.adjoint(y.unflatten(-1, self.out_shape)).flatten(-len(self.in_shape))
-
-        return LinearOperator((nr, nv), matvec, rmatvec, dtype, device)
 
 
 def _csr(rows, cols, vals, shape):

@@ -32,6 +32,7 @@ from .base import Problem
 DATA = ("synthetic", "file")
 NOISE = ("none", "gaussian", "poisson")
 TRUTHS = ("phantom", "dense_fbp", "none")
+PROJECTORS = ("torch", "astra")
 
 
 @register_problem("ct_fewview")
@@ -39,7 +40,8 @@ class CTFewView(Problem):
     """What solvers use (every tensor on ctx.device in ctx.dtype; the run's dtype is float64 unless
     `dtype=float32`, which is what the paper computed in):
 
-    - `A`: the XRayTransform of the scan. `A(x)` / `A.adjoint(y)` are differentiable (autograd's backward of one
+    - `A`: the projector of the scan (regrun.imaging.xray.Projector: the torch XRayTransform, or ASTRA's with
+      `projector=astra`). `A(x)` / `A.adjoint(y)` are differentiable (autograd's backward of one
       is the other), `A.project` / `A.backproject` are plain products, `A.operator(dtype, device)` is the
       LinearOperator on flattened vectors.
     - `geometry`: the scan (regrun.imaging.xray_geometry.Geometry); `shape`: the volume's shape.
@@ -75,7 +77,13 @@ class CTFewView(Problem):
         else:
             sino, truth = self._read_user_data()
             fine_truth = truth
-        self.A = XRayTransform(self.geometry, cache_mb=check_float("problem.cache_mb", cfg.cache_mb, 0.0))
+        check_choice("problem.projector", cfg.projector, PROJECTORS)
+        if cfg.projector == "astra":
+            from ..imaging.xray_astra import AstraTransform
+
+            self.A = AstraTransform(self.geometry)
+        else:
+            self.A = XRayTransform(self.geometry, cache_mb=check_float("problem.cache_mb", cfg.cache_mb, 0.0))
         self.sinogram = sino.to(dtype=dtype, device=device)
         self.mask = self._disk_mask(device)
         if cfg.truth == "dense_fbp" and cfg.data == "synthetic":
