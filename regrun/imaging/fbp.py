@@ -103,7 +103,7 @@ def weight_and_filter(geometry: Geometry, sino: torch.Tensor, window: str = "ram
     return filter_rows(sino, du, window, dim=1)
 
 
-def backproject_pixels(geometry: Geometry, q: torch.Tensor, max_values: int = 2**22) -> torch.Tensor:
+def backproject_pixels(geometry: Geometry, q: torch.Tensor, max_values: int = 2**21) -> torch.Tensor:
     """sum over views of U(x)^-2 * q(view, detector position of x), interpolated linearly on the detector
     (zero beyond it).
 

@@ -139,7 +139,10 @@ class CTFewView(Problem):
         device = self.ctx.device
         fn = phantom_function(str(cfg.phantom), int(cfg.phantom_seed))
         fine_shape = tuple(n * self.oversample for n in self.shape)
-        fine = render(fn, fine_shape, sub=2, device=device)
+        # cell averages of 2^ndim samples per fine voxel; in 3-D with oversample >= 2 the fine grid's own point
+        # samples (8 per reconstruction voxel) suffice and render 8 times faster
+        sub = 1 if len(self.shape) == 3 and self.oversample > 1 else 2
+        fine = render(fn, fine_shape, sub=sub, device=device)
         truth = fine
         for k in range(len(self.shape)):
             truth = truth.unflatten(k, (self.shape[k], self.oversample)).mean(k + 1)
@@ -241,8 +244,10 @@ class CTFewView(Problem):
         if tuple(x.shape) != self.shape:
             raise ValueError(f"solution of shape {tuple(x.shape)}, expected {self.shape}")
         metrics = {**self.quality(x), "residual": self.residual_norm(x)}
-        reference = self.fbp()
-        if result.solution.get("label") != "fbp":
+        if result.solution.get("label") == "fbp":
+            reference = x
+        else:
+            reference = self.fbp() * self.mask
             metrics.update(self.quality(reference, "_fbp"))
         arrays = {"reconstruction": x.detach().cpu().numpy(), "fbp": reference.cpu().numpy()}
         if self.truth is not None:
