@@ -1,8 +1,6 @@
 """The X-ray transform: exact adjoint, line integrals of a disk and a ball, autograd, FBP/FDK accuracy."""
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 

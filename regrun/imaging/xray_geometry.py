@@ -127,7 +127,8 @@ class Geometry:
         return origin, delta / length[:, None], length
 
 
-def _orbit(angles, sod: float, odd: float, ndim: int):
+def _orbit(angles, ndim: int):
+    """Angles (V,), the central ray direction d and the detector axis u per view (module docstring)."""
     a = torch.as_tensor(angles, dtype=torch.float64).reshape(-1)
     d = torch.stack((-torch.sin(a), torch.cos(a)), -1)
     u = torch.stack((torch.cos(a), torch.sin(a)), -1)
@@ -145,7 +146,7 @@ def uniform_angles(views: int, full_circle: bool) -> torch.Tensor:
 def parallel_beam(shape, angles, n_det: int, det_spacing: float = 1.0, voxel: float = 1.0,
                   det_offset: float = 0.0) -> Geometry:
     """2-D parallel beam; `det_offset` shifts the detector along u (a centre-of-rotation error)."""
-    a, d, u = _orbit(angles, 0.0, 0.0, 2)
+    a, d, u = _orbit(angles, 2)
     vectors = torch.cat((d, det_offset * u, det_spacing * u), -1)
     return Geometry("parallel", Volume(tuple(shape), voxel), (int(n_det),), vectors,
                     angles=tuple(a.tolist()))
@@ -156,7 +157,7 @@ def fan_beam(shape, angles, n_det: int, det_spacing: float, sod: float, odd: flo
     """2-D fan beam with a flat detector; source to rotation centre `sod`, rotation centre to detector `odd`."""
     if sod <= 0 or odd < -sod:
         raise UserError(f"fan beam needs source_origin > 0 and origin_detector > -source_origin, got {sod}, {odd}")
-    a, d, u = _orbit(angles, sod, odd, 2)
+    a, d, u = _orbit(angles, 2)
     vectors = torch.cat((-sod * d, odd * d + det_offset * u, det_spacing * u), -1)
     return Geometry("fan", Volume(tuple(shape), voxel), (int(n_det),), vectors, sod, odd, tuple(a.tolist()))
 
@@ -166,7 +167,7 @@ def cone_beam(shape, angles, det_shape, det_spacing, sod: float, odd: float, vox
     if sod <= 0 or odd < -sod:
         raise UserError(f"cone beam needs source_origin > 0 and origin_detector > -source_origin, got {sod}, {odd}")
     du, dv = (float(det_spacing),) * 2 if isinstance(det_spacing, (int, float)) else map(float, det_spacing)
-    a, d, u = _orbit(angles, sod, odd, 3)
+    a, d, u = _orbit(angles, 3)
     v = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(len(a), 3)
     vectors = torch.cat((-sod * d, odd * d, du * u, dv * v), -1)
     return Geometry("cone", Volume(tuple(shape), voxel), tuple(int(n) for n in det_shape), vectors, sod, odd,
