@@ -106,7 +106,7 @@ def bench_astra(name, geo, image, ours, repeats, rows):
         return
     n1, n2 = geo.volume.shape
     vol_geom = astra.create_vol_geom(n2, n1)  # rows, columns
-    vectors = geo.vectors.numpy()
+    vectors = np.asarray(geo.vectors)
     kind = "parallel_vec" if geo.kind == "parallel" else "fanflat_vec"
     proj_geom = astra.create_proj_geom(kind, geo.detector[0], vectors)
     img = np.ascontiguousarray(image.T.astype(np.float32))

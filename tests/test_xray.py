@@ -107,7 +107,8 @@ def test_vector_geometry_matches_the_circular_constructor_and_stays_adjoint(devi
     torch.testing.assert_close(XRayTransform(geo).project(x), XRayTransform(again).project(x))
     # a tilted, shifted detector and a wobbling source: still an exact adjoint
     gen = torch.Generator().manual_seed(3)
-    vec = geo.vectors.clone() + 0.3 * torch.randn(geo.vectors.shape, generator=gen, dtype=torch.float64)
+    vec = torch.tensor(geo.vectors, dtype=torch.float64)
+    vec = vec + 0.3 * torch.randn(vec.shape, generator=gen, dtype=torch.float64)
     tilted = from_vectors("cone", geo.volume.shape, vec, geo.detector)
     assert rel_dot_mismatch(XRayTransform(tilted, max_samples=300, cache_mb=0), torch.float64, device, gen) <= 1e-10
 

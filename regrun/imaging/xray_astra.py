@@ -45,7 +45,7 @@ class AstraTransform(Projector):
         # ASTRA's volume: rows along -x2 (row 0 at the top), columns along x1, centred, in voxel units
         vol_geom = astra.create_vol_geom(n2, n1, -n1 * voxel / 2, n1 * voxel / 2, -n2 * voxel / 2, n2 * voxel / 2)
         kind = "parallel_vec" if geometry.kind == "parallel" else "fanflat_vec"
-        proj_geom = astra.create_proj_geom(kind, geometry.detector[0], geometry.vectors.numpy())
+        proj_geom = astra.create_proj_geom(kind, geometry.detector[0], np.asarray(geometry.vectors))
         self._pid = astra.create_projector("linear" if geometry.kind == "parallel" else "line_fanflat", proj_geom,
                                            vol_geom)
         self._op = astra.OpTomo(self._pid)

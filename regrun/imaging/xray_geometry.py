@@ -53,14 +53,14 @@ class Volume:
 
 @dataclass(frozen=True)
 class Geometry:
-    """A scan: `kind`, the volume, the detector's pixel counts and one row of `vectors` per view (float64, CPU;
-    moved to the data's device when rays are made). `sod`/`odd` record the circular orbit a constructor built
+    """A scan: `kind`, the volume, the detector's pixel counts and one row of `vectors` per view (plain floats:
+    a geometry is a description, tied to no device; `parts` makes tensors on the data's device and dtype). `sod`/`odd` record the circular orbit a constructor built
     (0 for parallel and for user vectors): FBP and FDK need them."""
 
     kind: str
     volume: Volume
     detector: tuple[int, ...]  # (n_u,) or (n_u, n_v)
-    vectors: torch.Tensor
+    vectors: tuple[tuple[float, ...], ...]
     sod: float = 0.0
     odd: float = 0.0
     angles: tuple[float, ...] = ()
@@ -72,13 +72,13 @@ class Geometry:
         if (self.kind == "cone") != (ndim == 3) or ndim not in (2, 3):
             raise UserError(f"a {self.kind} beam needs a {'3' if self.kind == 'cone' else '2'}-D volume, "
                             f"got shape {self.volume.shape}")
-        if len(self.detector) != ndim - 1 or self.vectors.shape[-1] != ndim * (ndim + 1):
-            raise ValueError(f"detector {self.detector} / vectors {tuple(self.vectors.shape)} do not fit "
+        if len(self.detector) != ndim - 1 or any(len(row) != ndim * (ndim + 1) for row in self.vectors):
+            raise ValueError(f"detector {self.detector} / vectors of {len(self.vectors[0])} entries do not fit "
                              f"a {ndim}-D {self.kind} geometry")
 
     @property
     def views(self) -> int:
-        return self.vectors.shape[0]
+        return len(self.vectors)
 
     @property
     def sinogram_shape(self) -> tuple[int, ...]:
@@ -95,7 +95,7 @@ class Geometry:
     def parts(self, views: slice, dtype, device):
         """The vector rows of `views` split into (point, centre, u[, v]) tensors of shape (V, ndim)."""
         d = self.volume.ndim
-        vec = self.vectors[views].to(dtype=dtype, device=device)
+        vec = torch.tensor(self.vectors[views], dtype=dtype, device=device).reshape(-1, d * (d + 1))
         return [vec[:, k * d:(k + 1) * d] for k in range(d + 1)]
 
     def detector_points(self, views: slice, dtype, device) -> torch.Tensor:
@@ -129,7 +129,7 @@ class Geometry:
 
 def _orbit(angles, ndim: int):
     """Angles (V,), the central ray direction d and the detector axis u per view (module docstring)."""
-    a = torch.as_tensor(angles, dtype=torch.float64).reshape(-1)
+    a = torch.as_tensor(angles, dtype=torch.float64, device="cpu").reshape(-1)  # geometry bookkeeping
     d = torch.stack((-torch.sin(a), torch.cos(a)), -1)
     u = torch.stack((torch.cos(a), torch.sin(a)), -1)
     if ndim == 3:
@@ -140,7 +140,7 @@ def _orbit(angles, ndim: int):
 
 def uniform_angles(views: int, full_circle: bool) -> torch.Tensor:
     span = 2 * math.pi if full_circle else math.pi
-    return torch.arange(views, dtype=torch.float64) * (span / views)
+    return torch.arange(views, dtype=torch.float64, device="cpu") * (span / views)
 
 
 def parallel_beam(shape, angles, n_det: int, det_spacing: float = 1.0, voxel: float = 1.0,
@@ -148,7 +148,7 @@ def parallel_beam(shape, angles, n_det: int, det_spacing: float = 1.0, voxel: fl
     """2-D parallel beam; `det_offset` shifts the detector along u (a centre-of-rotation error)."""
     a, d, u = _orbit(angles, 2)
     vectors = torch.cat((d, det_offset * u, det_spacing * u), -1)
-    return Geometry("parallel", Volume(tuple(shape), voxel), (int(n_det),), vectors,
+    return Geometry("parallel", Volume(tuple(shape), voxel), (int(n_det),), _rows(vectors),
                     angles=tuple(a.tolist()))
 
 
@@ -159,7 +159,8 @@ def fan_beam(shape, angles, n_det: int, det_spacing: float, sod: float, odd: flo
         raise UserError(f"fan beam needs source_origin > 0 and origin_detector > -source_origin, got {sod}, {odd}")
     a, d, u = _orbit(angles, 2)
     vectors = torch.cat((-sod * d, odd * d + det_offset * u, det_spacing * u), -1)
-    return Geometry("fan", Volume(tuple(shape), voxel), (int(n_det),), vectors, sod, odd, tuple(a.tolist()))
+    return Geometry("fan", Volume(tuple(shape), voxel), (int(n_det),), _rows(vectors), sod, odd,
+                    tuple(a.tolist()))
 
 
 def cone_beam(shape, angles, det_shape, det_spacing, sod: float, odd: float, voxel: float = 1.0) -> Geometry:
@@ -168,16 +169,21 @@ def cone_beam(shape, angles, det_shape, det_spacing, sod: float, odd: float, vox
         raise UserError(f"cone beam needs source_origin > 0 and origin_detector > -source_origin, got {sod}, {odd}")
     du, dv = (float(det_spacing),) * 2 if isinstance(det_spacing, (int, float)) else map(float, det_spacing)
     a, d, u = _orbit(angles, 3)
-    v = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(len(a), 3)
+    v = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64, device="cpu").expand(len(a), 3)
     vectors = torch.cat((-sod * d, odd * d, du * u, dv * v), -1)
-    return Geometry("cone", Volume(tuple(shape), voxel), tuple(int(n) for n in det_shape), vectors, sod, odd,
+    return Geometry("cone", Volume(tuple(shape), voxel), tuple(int(n) for n in det_shape), _rows(vectors), sod, odd,
                     tuple(a.tolist()))
 
 
 def from_vectors(kind: str, shape, vectors, detector, voxel: float = 1.0) -> Geometry:
     """A geometry from ASTRA-style vector rows (see the module docstring for the layout)."""
     return Geometry(kind, Volume(tuple(shape), voxel), tuple(int(n) for n in detector),
-                    torch.as_tensor(vectors, dtype=torch.float64).reshape(-1, len(shape) * (len(shape) + 1)))
+                    _rows(torch.as_tensor(vectors, dtype=torch.float64, device="cpu").reshape(
+                        -1, len(shape) * (len(shape) + 1))))
+
+
+def _rows(vectors: torch.Tensor) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(row) for row in vectors.tolist())
 
 
 def covering_detector(shape, voxel: float, sod: float = 0.0, odd: float = 0.0) -> tuple[tuple[int, ...], float]:

@@ -73,10 +73,11 @@ class CTFewView(Problem):
             self.views = check_int("problem.views", cfg.views, 1)
             self.geometry = self._geometry(self.views, None)
             self.label = f"{cfg.phantom} {'x'.join(map(str, self.shape))}, {self.kind}, {self.views} views"
-            sino, truth, fine_truth = self._simulate()
+            sino, truth, fine = self._simulate()
+            phantom = truth
         else:
             sino, truth = self._read_user_data()
-            fine_truth = truth
+            phantom = fine = None
         check_choice("problem.projector", cfg.projector, PROJECTORS)
         if cfg.projector == "astra":
             from ..imaging.xray_astra import AstraTransform
@@ -87,11 +88,12 @@ class CTFewView(Problem):
         self.sinogram = sino.to(dtype=dtype, device=device)
         self.mask = self._disk_mask(device)
         if cfg.truth == "dense_fbp" and cfg.data == "synthetic":
-            truth = self._dense_fbp_truth()
+            truth = self._dense_fbp_truth(fine)
         elif cfg.truth == "none":
             truth = None
         self.truth = None if truth is None else (truth * self.mask).to(dtype=dtype, device=device)
-        self.phantom = None if fine_truth is None else fine_truth.to(dtype=dtype, device=device)
+        # the phantom's cell average on the reconstruction grid (synthetic data), for figures and comparisons
+        self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
 
     # --- set-up -------------------------------------------------------------------------------------------
     def _geometry(self, views: int, detector) -> Geometry:
@@ -132,7 +134,7 @@ class CTFewView(Problem):
 
     def _simulate(self):
         """Sinogram from the phantom on the fine grid (float64 on the run's device), plus noise; the truth is the
-        phantom's cell average on the reconstruction grid."""
+        phantom's cell average on the reconstruction grid. Returns (sinogram, truth, fine phantom)."""
         cfg = self.cfg
         check_choice("problem.phantom", cfg.phantom, PHANTOMS)
         self.oversample = check_int("problem.oversample", cfg.oversample, 1)
@@ -146,10 +148,7 @@ class CTFewView(Problem):
         truth = fine
         for k in range(len(self.shape)):
             truth = truth.unflatten(k, (self.shape[k], self.oversample)).mean(k + 1)
-        self._fine_phantom = fine
-        clean = self._project_fine(self.geometry, fine)
-        self.clean = clean
-        return self._add_noise(clean), truth, truth
+        return self._add_noise(self._project_fine(self.geometry, fine)), truth, fine
 
     def _project_fine(self, geometry: Geometry, fine: torch.Tensor) -> torch.Tensor:
         op = XRayTransform(self._fine(geometry, self.oversample), cache_mb=0)
@@ -173,11 +172,11 @@ class CTFewView(Problem):
         counts = torch.poisson(rate, generator=self.gen).clamp(min=1.0)
         return (-torch.log(counts / photons) / kappa).to(clean.device)
 
-    def _dense_fbp_truth(self) -> torch.Tensor:
+    def _dense_fbp_truth(self, fine: torch.Tensor) -> torch.Tensor:
         """FBP/FDK of a dense-view scan of the same phantom and noise model (the paper's ground truth)."""
         views = check_int("problem.dense_views", self.cfg.dense_views, 1)
         geo = self._geometry(views, list(self.geometry.detector))
-        sino = self._add_noise(self._project_fine(geo, self._fine_phantom))
+        sino = self._add_noise(self._project_fine(geo, fine))
         return fbp(geo, sino, str(self.cfg.truth_filter))
 
     def _read_user_data(self):
@@ -194,9 +193,9 @@ class CTFewView(Problem):
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:
             raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views")
-        keep = torch.round(torch.arange(self.views, dtype=torch.float64) * (total / self.views)).long()
-        self.geometry = Geometry(dense.kind, dense.volume, dense.detector, dense.vectors[keep], dense.sod,
-                                 dense.odd, tuple(dense.angles[int(k)] for k in keep))
+        keep = [int(round(k * total / self.views)) for k in range(self.views)]
+        self.geometry = Geometry(dense.kind, dense.volume, dense.detector, tuple(dense.vectors[k] for k in keep),
+                                 dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         truth = None
         if cfg.truth_file is not None:
@@ -307,4 +306,4 @@ def _read_array(path: Path, key: str, name: str) -> torch.Tensor:
             raise UserError(f"{name}: {path} is neither .npy nor .h5/.hdf5")
     except (OSError, ValueError) as exc:
         raise UserError(f"{name}: cannot read {path}: {exc}") from None
-    return torch.as_tensor(np.asarray(arr, dtype=np.float64))
+    return torch.as_tensor(np.asarray(arr, dtype=np.float64), device="cpu")  # moved to the run's device later
