@@ -13,6 +13,7 @@ from regrun.imaging.synthetic import textured_phantom
 from regrun.imaging.transforms import affine, affine_about
 from regrun.monitor import Monitor
 from regrun.problems.multiscale_affine import MultiscaleAffine
+from regrun.record import load
 from regrun.solvers.multilevel import Multilevel
 from regrun.solvers.registration_steps import minimise_at_scale
 
@@ -114,3 +115,40 @@ def test_smoothing_removes_the_interpolation_bias_on_detailed_data(tmp_path, dev
         out = minimise_at_scale(scale, p.w_true.to(p.identity), cfg, None)
         errs[smooth] = p.displacement_rmse(out.w)
     assert errs[0.75] < 0.6 * errs[0.0], errs
+
+
+def test_fit_quality_tells_a_failed_registration_from_a_good_one(tmp_path, device):
+    p = _problem(tmp_path, device, **{"synthetic.size": 24, "synthetic.angle": 40.0})
+    good, bad = p.fit_metrics(p.w_true.to(p.identity)), p.fit_metrics(p.identity)
+    assert good["fit_quality"] > 0.95 and good["residual_rms"] < good["residual_rms_initial"]
+    assert bad["fit_quality"] == 0.0
+    assert p.warnings(good) == []
+    assert any("poor fit" in w for w in p.warnings(bad))
+
+
+def test_user_files_default_to_the_pyramid_and_register_a_quarter_turn(tmp_path):
+    """`regrun problem.data=files problem.template=T problem.reference=R` picks solver=multilevel with the
+    user-data settings and recovers a 90-degree rotation; the CLI prints no warning for a good fit."""
+    from regrun.cli import _implied_solver
+    from regrun.config import compose
+    from regrun.run import run
+
+    assert _implied_solver(["problem.data=files", "problem.template=a.png"]) == "multilevel"
+    assert _implied_solver(["problem.data=files", "solver=single_scale"]) is None
+    assert _implied_solver([]) is None
+    n = 32
+    grid = Grid((0.0, float(n), 0.0, float(n)), (n, n))
+    f, _ = textured_phantom(torch.Generator().manual_seed(5), texture=0.1)
+    x = grid.centres()
+    w_true = affine_about(90.0, shift=(1.0, -0.5), centre=grid.centre)
+    reference = 200 * f(x / n)
+    template = 200 * f(affine(_inverse(w_true), x) / n)
+    _write_png(tmp_path / "T.png", template.numpy())
+    _write_png(tmp_path / "R.png", reference.numpy())
+    over = ["problem.data=files", f"problem.template={tmp_path / 'T.png'}", f"problem.reference={tmp_path / 'R.png'}",
+            "solver=multilevel", "solver.min_size=8", "figures=false", "progress=false"]
+    outcome = run(compose(over), tmp_path / "run", over)
+    assert outcome.status == "completed", outcome.error
+    w = torch.tensor(load(outcome.results_path)["result"]["w"])
+    d = (affine(w, x) - affine(w_true, x)).norm(dim=-1).pow(2).mean().sqrt()
+    assert float(d) < 0.05 and outcome.metrics["fit_quality"] > 0.95 and not outcome.warnings

@@ -57,3 +57,14 @@ def detail_ratio(image: torch.Tensor) -> float:
            - 4 * image[..., 1:-1, 1:-1])
     grad_energy = float(d1.pow(2).mean() + d2.pow(2).mean())
     return float(lap.pow(2).mean()) / grad_energy if grad_energy > 0 else 0.0
+
+
+def noise_level(image: torch.Tensor) -> float:
+    """Standard deviation of an image's white noise by Immerkaer's estimator (1996): the mean absolute response
+    to the Laplacian-difference mask [[1,-2,1],[-2,4,-2],[1,-2,1]], which annihilates locally linear images,
+    times sqrt(pi/2)/6. Edges and texture inflate it, so it is an upper bound on real images."""
+    i = image
+    resp = (i[..., :-2, :-2] - 2 * i[..., :-2, 1:-1] + i[..., :-2, 2:]
+            - 2 * i[..., 1:-1, :-2] + 4 * i[..., 1:-1, 1:-1] - 2 * i[..., 1:-1, 2:]
+            + i[..., 2:, :-2] - 2 * i[..., 2:, 1:-1] + i[..., 2:, 2:])
+    return float(resp.abs().mean()) * math.sqrt(math.pi / 2) / 6

@@ -6,6 +6,7 @@ splined with the same theta, so d/dtheta passes through R as well as T (the pred
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch.func import grad, jacfwd, jacrev
 from ..config import PACKAGE_DIR
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
-from ..imaging.filters import average_2x2, detail_ratio, gaussian_blur
+from ..imaging.filters import average_2x2, detail_ratio, gaussian_blur, noise_level
 from ..imaging.grid import Grid
 from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image
 from ..imaging.moments import affine_candidates
@@ -34,6 +35,7 @@ INITS = ("identity", "moments")
 USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity")}
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
+FIT_QUALITY_WARN = 0.8
 
 
 def resolve_data_path(path: str) -> Path:
@@ -303,6 +305,44 @@ class MultiscaleAffine(Problem):
         d = (affine(w, self.x) - affine(self.w_true.to(w), self.x)) / h
         return float((d**2).sum(-1).mean().sqrt())
 
+    # ---- how good is the fit ----------------------------------------------------------------------------
+    def fit_metrics(self, w: torch.Tensor) -> dict[str, float]:
+        """residual_rms (intensity units, over the reference points whose y(x) lies inside the template, at
+        theta = 0), the same at the start (residual_rms_initial: the identity), the images' noise level
+        (Immerkaer's estimate, sqrt(s_T^2 + s_R^2): the residual a perfect fit leaves) and
+
+            fit_quality = (rms_0 - rms) / (rms_0 - floor),  floor = min(noise, 0.1 rms_0),  clipped to [0, 1]:
+
+        the fraction of the removable misfit that was removed. Issue 9's 168 runs: successes removed >= 98% of
+        the rms misfit, failures 12-53%; FIT_QUALITY_WARN lies between."""
+        fine = self.at_scale(0.0)
+        with torch.no_grad():
+            def rms(v):
+                y = affine(v.to(self.x), self.x)
+                xi = self.grid.to_index(y)
+                inside = ((xi[..., 0] >= -0.5) & (xi[..., 0] <= self.grid.m[0] - 0.5)
+                          & (xi[..., 1] >= -0.5) & (xi[..., 1] <= self.grid.m[1] - 0.5))
+                d = (fine.warped(v.to(self.x)) - fine.r_values)[inside]
+                return float(d.pow(2).mean().sqrt()) if d.numel() else math.inf, float(inside.double().mean())
+            res, used = rms(w)
+            res0, _ = rms(self.identity)
+        noise = math.hypot(noise_level(self.template), noise_level(self.reference))
+        floor = min(noise, 0.1 * res0)
+        quality = (res0 - res) / (res0 - floor) if res0 > floor else 1.0
+        return {"residual_rms": res, "residual_rms_initial": res0, "noise_level": noise,
+                "overlap": used, "fit_quality": min(1.0, max(0.0, quality)) if math.isfinite(res) else 0.0}
+
+    def warnings(self, metrics):
+        out = []
+        q = metrics.get("fit_quality")
+        if q is not None and q < FIT_QUALITY_WARN:
+            out.append(f"poor fit: fit_quality {q:.2f} < {FIT_QUALITY_WARN} (residual rms {metrics['residual_rms']:.3g}"
+                       f" from {metrics['residual_rms_initial']:.3g}, noise level {metrics['noise_level']:.3g}); the "
+                       f"registration has probably failed: try solver=multilevel and problem.init=moments")
+        if metrics.get("overlap", 1.0) < 0.25:
+            out.append(f"only {100 * metrics['overlap']:.0f}% of the reference maps into the template")
+        return out
+
     # ---- reporting --------------------------------------------------------------------------------------
     def inputs(self):
         out = {"template": self.template.cpu().numpy(), "reference": self.reference.cpu().numpy(),
@@ -329,6 +369,7 @@ class MultiscaleAffine(Problem):
             "grad_norm": float(g.norm()), "theta": theta,
             "J_theta0": float(fine.objective(w)), "J_theta0_initial": float(fine.objective(self.identity)),
         }
+        metrics.update(self.fit_metrics(w))
         if self.ref_landmarks is not None:
             metrics["tre"] = self.tre(w)
             metrics["tre_initial"] = self.tre(self.identity)
