@@ -102,7 +102,7 @@ def run_regrun_files(paths, extra=()):
     solver_name = _implied_solver(over)
     if solver_name:
         over.append(f"solver={solver_name}")
-    cfg = compose(over)
+    cfg = compose(over)  # Hydra's composition (about 1 s) is the command line's cost, not registration's
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, ".")
     t0 = time.perf_counter()
     problem = PROBLEMS.get("multiscale_affine")(cfg.problem, ctx)
