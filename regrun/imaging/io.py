@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import PACKAGE_DIR
 from ..errors import UserError
 
 # FAIR's domains (x1 range, x2 range) for its 2D pairs; EPIslice has none in FAIR, so pixel units.
@@ -25,6 +26,15 @@ HAND_LANDMARKS = np.array([
     [5.3972, 8.1075, 7.9953, 6.3462],
     [7.5000, 5.9579, 11.8648, 5.6469],
 ])
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """A relative path is looked up from the working directory, then from the source checkout's root."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    beside_repo = PACKAGE_DIR.parent / p
+    return beside_repo if beside_repo.exists() else p
 
 
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 from torch.func import grad, jacfwd, jacrev
 
-from ..config import PACKAGE_DIR
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, gaussian_blur, noise_level
 from ..imaging.grid import Grid
-from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image
+from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import affine, affine_about, affine_identity
@@ -36,15 +35,6 @@ USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.8
-
-
-def resolve_data_path(path: str) -> Path:
-    """A relative path is looked up from the working directory, then from the source checkout's root."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    beside_repo = PACKAGE_DIR.parent / p
-    return beside_repo if beside_repo.exists() else p
 
 
 class ScaleObjective:

@@ -20,18 +20,20 @@ import torch
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
 from ..imaging.grid import Grid
-from ..imaging.io import read_image
+from ..imaging.io import read_image, resolve_data_path
 from ..imaging.synthetic import block_sample, textured_phantom
 from ..imaging.transforms import affine, affine_about, affine_identity
 from ..linalg.cg import cg
+from ..linalg.differences import forward_difference as diff, forward_difference_adjoint as diff_adjoint
+from ..linalg.differences import pool, pool_adjoint
 from ..linalg.interpolation import SplineCoefficients, Stencil
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import levenberg_marquardt
+from ..metrics import psnr, ssim
 from ..plots import convergence, image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
-from .multiscale_affine import resolve_data_path
 
 HANDS_OMEGA = (0.0, 20.0, 0.0, 25.0)
 # True motions of the paper's frames 1-3 (notes section 3: getRandomAffine seeds 2, 3, 4; rotation and
@@ -42,27 +44,6 @@ HANDS_MOTIONS = (
     (0.93041, -0.78968, 0.89132, 0.82431, 10.5669, -6.71718),
 )
 MOTION_KINDS = ("auto", "paper", "random")
-
-
-def pool(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k x k average pooling of the last two dimensions."""
-    n1, n2 = x.shape[-2:]
-    return x.unflatten(-1, (n2 // k, k)).unflatten(-3, (n1 // k, k)).mean(dim=(-3, -1))
-
-
-def pool_adjoint(y: torch.Tensor, k: int) -> torch.Tensor:
-    m1, m2 = y.shape[-2:]
-    up = y[..., :, None, :, None].expand(*y.shape[:-2], m1, k, m2, k) / (k * k)
-    return up.reshape(*y.shape[:-2], m1 * k, m2 * k)
-
-
-def diff(x: torch.Tensor, dim: int, h: float) -> torch.Tensor:
-    return (x.narrow(dim, 1, x.shape[dim] - 1) - x.narrow(dim, 0, x.shape[dim] - 1)) / h
-
-
-def diff_adjoint(u: torch.Tensor, dim: int, h: float) -> torch.Tensor:
-    zero = torch.zeros_like(u.narrow(dim, 0, 1))
-    return (torch.cat((zero, u), dim) - torch.cat((u, zero), dim)) / h
 
 
 class SuperResModel:
@@ -168,32 +149,6 @@ class SuperResModel:
                 w = levenberg_marquardt(res_jac, w, max_iter=max_iter, gtol=gtol, residual=res).w
             out.append(w)
         return torch.cat(out)
-
-
-def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB, the peak being the truth's intensity range."""
-    mse = float(np.mean((estimate - truth) ** 2))
-    peak = float(truth.max() - truth.min())
-    return float("inf") if mse == 0 else 10 * math.log10(peak**2 / mse)
-
-
-def ssim(estimate: np.ndarray, truth: np.ndarray, sigma: float = 1.5) -> float:
-    """Mean structural similarity (Wang et al. 2004) with a Gaussian window, constants K1 = 0.01, K2 = 0.03
-    and the truth's intensity range as L; the window is truncated at 3.5 sigma and the image edge-padded."""
-    from scipy.ndimage import gaussian_filter
-
-    L = float(truth.max() - truth.min()) or 1.0
-    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
-
-    def blur(a):
-        return gaussian_filter(a, sigma, mode="nearest", truncate=3.5)
-
-    mx, my = blur(estimate), blur(truth)
-    vx = blur(estimate * estimate) - mx * mx
-    vy = blur(truth * truth) - my * my
-    cxy = blur(estimate * truth) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(s.mean())
 
 
 @register_problem("superres")
