@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from ..linalg.differences import pool
 from .grid import Grid
 
 
@@ -42,7 +43,7 @@ def average_2x2(image: torch.Tensor, grid: Grid) -> tuple[torch.Tensor, Grid]:
     lo1, _, lo2, _ = grid.omega
     omega = (lo1, lo1 + e1 * h1, lo2, lo2 + e2 * h2)
     img = image[..., :e1, :e2]
-    coarse = img.reshape(*img.shape[:-2], e1 // 2, 2, e2 // 2, 2).mean(dim=(-3, -1))
+    coarse = pool(img, 2)
     return coarse, Grid(omega, (e1 // 2, e2 // 2))
 
 
