@@ -152,3 +152,24 @@ def test_user_files_default_to_the_pyramid_and_register_a_quarter_turn(tmp_path)
     w = torch.tensor(load(outcome.results_path)["result"]["w"])
     d = (affine(w, x) - affine(w_true, x)).norm(dim=-1).pow(2).mean().sqrt()
     assert float(d) < 0.05 and outcome.metrics["fit_quality"] > 0.95 and not outcome.warnings
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_spline_stencil_derivatives_match_autograd(device, order):
+    from regrun.imaging import spline
+
+    grid = Grid((0.0, 20.0, 0.0, 25.0), (12, 10))
+    gen = torch.Generator().manual_seed(0)
+    coef = spline.coefficients(torch.rand(12, 10, generator=gen, dtype=torch.float64).to(device), 0.0)
+    # points inside, in the border band and beyond the support
+    x = (torch.rand(200, 2, generator=gen, dtype=torch.float64) * torch.tensor([30.0, 37.0]) - 5).to(device)
+    v, g, h = spline.evaluate_derivatives(coef, grid, x, order)
+    y = x.clone().requires_grad_(True)
+    t = spline.evaluate(coef, grid, y)
+    (gy,) = torch.autograd.grad(t.sum(), y, create_graph=True)
+    assert torch.allclose(v, t.detach(), atol=1e-12) and torch.allclose(g, gy.detach(), atol=1e-11)
+    if order == 2:
+        rows = [torch.autograd.grad(gy[:, k].sum(), y, retain_graph=True)[0] for k in range(2)]
+        assert torch.allclose(h, torch.stack(rows, -2), atol=1e-10)
+    else:
+        assert h is None
