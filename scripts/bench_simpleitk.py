@@ -4,7 +4,8 @@ process, one thread each.
 
 Two suites:
 - `--suite files` (default; issue 9): users' images as a user would register them. A source image (the windowed
-  camera of scikit-image at 128^2 and 256^2, FAIR's MRI head and hands at 128^2) is a continuous function (its
+  camera of scikit-image at 128^2 and 256^2, FAIR's MRI head and hands at 128^2, and beyond the issue the camera's
+  full frame, whose content leaves and enters the domain as it rotates) is a continuous function (its
   spline); template and reference are cell averages over a 4x finer grid, the template warped by a known affine
   (20/45/70/90 degrees about the centre; the MRI head also scaled 1.07/0.94 and sheared 0.03), rounded to 8-bit
   PNGs. regrun runs exactly `regrun problem.data=files problem.template=T.png problem.reference=R.png` (the
@@ -54,17 +55,20 @@ FILE_PAIRS = [  # source, size, angle, scale, shear
     *[("camera", n, a, (1.0, 1.0), 0.0) for n in (128, 256) for a in (20.0, 45.0, 70.0, 90.0)],
     *[("MRIhead", 128, a, (1.07, 0.94), 0.03) for a in (20.0, 45.0, 70.0, 90.0)],
     *[("hands", 128, a, (1.0, 1.0), 0.0) for a in (20.0, 45.0, 70.0, 90.0)],
+    # not in issue 9: the camera's full frame, so that rotated content leaves and enters the domain
+    *[("fullcamera", 128, a, (1.0, 1.0), 0.0) for a in (20.0, 45.0)],
 ]
 
 
 def source_function(source, n, fair_dir):
     """The continuous image a pair is cut from, on [0, n]^2 (pixel units)."""
     omega = (0.0, float(n), 0.0, float(n))
-    if source == "camera":
+    if source in ("camera", "fullcamera"):
         import skimage.data
 
         img = np.ascontiguousarray(np.flipud(skimage.data.camera().astype(np.float64)).T)  # read_image's layout
-        return radial_window(image_function(torch.tensor(img), omega), (n / 2, n / 2), n / 2)
+        f = image_function(torch.tensor(img), omega)
+        return f if source == "fullcamera" else radial_window(f, (n / 2, n / 2), n / 2)
     return image_function(torch.tensor(read_image(Path(fair_dir) / f"{source}-R.jpg")), omega)
 
 

@@ -37,5 +37,11 @@ class Grid:
         h1, h2 = self.h
         return torch.stack(((x[..., 0] - self.omega[0]) / h1 - 0.5, (x[..., 1] - self.omega[2]) / h2 - 0.5), -1)
 
+    def contains(self, x: torch.Tensor) -> torch.Tensor:
+        """Whether points x (..., 2) lie in the closed domain omega (cell index within [-0.5, m - 0.5]): ITK's
+        "inside the image buffer" for a cell-centred image, the points a masked objective keeps."""
+        o = self.omega
+        return (x[..., 0] >= o[0]) & (x[..., 0] <= o[1]) & (x[..., 1] >= o[2]) & (x[..., 1] <= o[3])
+
     def refined(self, factor: int) -> "Grid":
         return Grid(self.omega, (self.m[0] * factor, self.m[1] * factor))

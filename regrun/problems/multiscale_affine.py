@@ -308,10 +308,7 @@ class MultiscaleAffine(Problem):
         fine = self.at_scale(0.0)
         with torch.no_grad():
             def rms(v):
-                y = affine(v.to(self.x), self.x)
-                xi = self.grid.to_index(y)
-                inside = ((xi[..., 0] >= -0.5) & (xi[..., 0] <= self.grid.m[0] - 0.5)
-                          & (xi[..., 1] >= -0.5) & (xi[..., 1] <= self.grid.m[1] - 0.5))
+                inside = self.grid.contains(affine(v.to(self.x), self.x))
                 d = (fine.warped(v.to(self.x)) - fine.r_values)[inside]
                 return float(d.pow(2).mean().sqrt()) if d.numel() else math.inf, float(inside.double().mean())
             res, used = rms(w)
