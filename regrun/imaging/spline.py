@@ -80,19 +80,6 @@ def evaluate(coef: torch.Tensor, grid: Grid, x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("...a,...ab,...b->...", w1, stencil, w2)
 
 
-class SplineImage:
-    """An image as a callable spline at a fixed theta: coefficients are solved once, evaluated many times."""
-
-    def __init__(self, data: torch.Tensor, grid: Grid, theta=0.0):
-        self.data = data
-        self.grid = grid
-        self.theta = theta
-        self.coef = coefficients(data, theta)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return evaluate(self.coef, self.grid, x)
-
-
 def _stencil_weights(f: torch.Tensor, order: int):
     """FAIR's kernel b and its derivatives at f + 1, f, f - 1, f - 2 (the stencil offsets -1..2 seen from a
     point at fractional position f in [0, 1)), as cubic polynomials in f: (..., 4) each."""
@@ -140,3 +127,27 @@ def evaluate_derivatives(coef: torch.Tensor, grid: Grid, x: torch.Tensor, order:
     h22 = (w1 * ddu).sum(-1) / (h2 * h2)
     hess = torch.stack((torch.stack((h11, h12), -1), torch.stack((h12, h22), -1)), -2)
     return value, grad, hess
+
+
+class SplineImage:
+    """An image as a callable spline at a fixed theta: coefficients are solved once, evaluated many times."""
+
+    def __init__(self, data: torch.Tensor, grid: Grid, theta=0.0):
+        self.data = data
+        self.grid = grid
+        self.theta = theta
+        self.coef = coefficients(data, theta)
+
+    @classmethod
+    def from_coefficients(cls, coef: torch.Tensor, grid: Grid) -> "SplineImage":
+        self = cls.__new__(cls)
+        self.data, self.grid, self.theta, self.coef = None, grid, None, coef
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return evaluate(self.coef, self.grid, x)
+
+    def derivatives(self, y: torch.Tensor, order: int = 1):
+        """Values, spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) at points y (an image
+        model for regrun.imaging.registration), by the spline's own stencil (evaluate_derivatives)."""
+        return evaluate_derivatives(self.coef, self.grid, y, order)
