@@ -136,8 +136,8 @@ def files_suite(args, sitk):
         theirs = [run_simpleitk(problem, images=as_read) for _ in range(args.repeats)]
         grid = problem.grid
         row = {"pair": f"{source} {n}x{n}", "angle": angle, "scale": list(scale), "shear": shear,
-               "initial_err_px": displacement_rmse(grid, problem.identity, w_true),
-               "regrun_err_px": displacement_rmse(grid, ours[0][1].solution["w"], w_true),
+               "initial_err_px": displacement_rmse(grid, problem.to_affine(problem.identity), w_true),
+               "regrun_err_px": displacement_rmse(grid, problem.to_affine(ours[0][1].solution["w"]), w_true),
                "regrun_time_s": float(np.median([t for _, _, t in ours])),
                "regrun_fit_quality": problem.fit_metrics(ours[0][1].solution["w"])["fit_quality"],
                "regrun_solver": ours[0][1].message[:80],

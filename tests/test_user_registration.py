@@ -149,7 +149,7 @@ def test_user_files_default_to_the_pyramid_and_register_a_quarter_turn(tmp_path)
             "solver=multilevel", "solver.min_size=8", "figures=false", "progress=false"]
     outcome = run(compose(over), tmp_path / "run", over)
     assert outcome.status == "completed", outcome.error
-    w = torch.tensor(load(outcome.results_path)["result"]["w"])
+    w = torch.tensor(load(outcome.results_path)["result"]["w_affine"])  # y = A x + b
     d = (affine(w, x) - affine(w_true, x)).norm(dim=-1).pow(2).mean().sqrt()
     assert float(d) < 0.05 and outcome.metrics["fit_quality"] > 0.95 and not outcome.warnings
 
@@ -173,3 +173,55 @@ def test_spline_stencil_derivatives_match_autograd(device, order):
         assert torch.allclose(h, torch.stack(rows, -2), atol=1e-10)
     else:
         assert h is None
+
+
+def test_mask_and_normalisation_semantics(tmp_path, device):
+    """outside=mask leaves out points whose y(x) falls outside the template (ITK), normalise makes J the mean
+    over the points used of intensities scaled by the reference's range; outside=zero keeps the paper's J."""
+    from regrun.imaging import spline
+
+    over = {"synthetic.size": 16, "synthetic.angle": 30.0}
+    paper = _problem(tmp_path, device, **over)
+    user = _problem(tmp_path, device, **over, outside="mask", normalise=True)
+    w = paper.identity + torch.tensor([0.0, 0.0, 0.0, 0.0, 3.3, -2.2], dtype=torch.float64, device=device)
+    y = affine(w, paper.x)
+    d = spline.evaluate(spline.coefficients(paper.template), paper.grid, y) - paper.reference
+    assert torch.allclose(paper.at_scale(0.0).objective(w), paper.grid.cell_volume * (d * d).sum())
+    inside = paper.grid.inside_weight(y, 0.5)
+    assert bool((inside == 0).any()) and bool((inside == 1).any())       # the shift moves points out
+    span = float(paper.reference.max() - paper.reference.min())
+    expected = (inside * d * d).sum() / inside.sum() / span**2
+    assert torch.allclose(user.at_scale(0.0).objective(w), expected)
+    assert torch.allclose(user.objective(w, torch.tensor(0.0, dtype=torch.float64, device=device)), expected)
+    # intensities scaled: J unchanged
+    scaled = _problem(tmp_path, device, **over, outside="mask", normalise=True)
+    scaled.template, scaled.reference = 3 * scaled.template, 3 * scaled.reference
+    scaled.intensity_scale *= 3
+    scaled._scales = {}
+    assert torch.allclose(scaled.at_scale(0.0).objective(w), expected)
+
+
+def test_masked_normalised_gradient_taylor(tmp_path, device):
+    """The kernel's gradient of the user-data J (mask, mean, centred affine) against J itself, at a point whose
+    warped points all lie clear of the mask's taper band (there the mask is locally constant)."""
+    p = _problem(tmp_path, device, **{"synthetic.size": 16, "synthetic.angle": 10.0}, outside="mask",
+                 normalise=True, centre=True)
+    scale = p.at_scale(0.0)
+    # a shift of 2.7 / -2.8 cells: every warped point lies 0.2-0.3 cells outside an edge or >= 0.7 inside it
+    w = p.identity + torch.tensor([0.002, -0.004, 0.003, 0.002, 2.7, -2.8], dtype=torch.float64, device=device)
+    depth = p.grid.inside_weight(p.transformation.points(w, p.x), 0.5)
+    assert bool(((depth == 0) | (depth == 1)).all())
+    value, g = scale.value_and_grad(w)
+    v = torch.tensor([0.01, 0.02, -0.01, 0.01, 0.1, 0.2], dtype=torch.float64, device=device)
+    errs = []
+    for h in (1e-2, 5e-3, 2.5e-3):
+        errs.append(abs(float(scale.objective(w + h * v) - value - h * (g @ v))))
+    assert errs[0] / errs[1] > 3.5 and errs[1] / errs[2] > 3.5, errs       # second order
+
+
+def test_centred_affine_round_trip(tmp_path, device):
+    p = _problem(tmp_path, device, **{"synthetic.size": 16}, centre=True)
+    w = p.identity + torch.tensor([0.1, -0.2, 0.05, 0.1, 1.5, -0.7], dtype=torch.float64, device=device)
+    assert torch.allclose(p.from_affine(p.to_affine(w)), w)
+    assert torch.allclose(p.transformation.points(w, p.x), affine(p.to_affine(w), p.x))
+    assert torch.equal(p.to_affine(p.identity), p.identity)

@@ -32,16 +32,24 @@ INITS = ("identity", "moments")
 
 # Settings whose `auto` means "the user-data choice for problem.data=files, the paper's otherwise" (issue 9):
 # name -> (value for files, value for synthetic and fair).
-USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity")}
+USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity"), "outside": ("mask", "zero"),
+                      "normalise": (True, False), "centre": (True, False)}
+OUTSIDE = ("zero", "mask")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.8
+MASK_TAPER = 0.5  # outside=mask: points within this many cells of the template's edge count partly (cell centres
+                  # are 0.5 cells inside, so at the identity every point counts fully)
 
 
 class ScaleObjective:
     """J, its residual and derivatives at one fixed theta, with the spline coefficients solved once: the
     pointwise registration kernel (regrun.imaging.registration) with the spline template, the problem's
     transformation and scale h1 h2.
+
+    The problem's objective_options() pick the paper's J (T = 0 outside omega, h1 h2 times the sum) or, for
+    users' images, ITK's (points whose y falls outside the template left out, the mean over the points used
+    of intensities scaled by the reference's range).
 
     `margin` > 0 leaves a border of reference cells out of J. The spline template is zero outside omega, so
     reference points that the true y maps outside omega pull the minimiser off the truth (0.014-0.03 px on
@@ -61,7 +69,7 @@ class ScaleObjective:
             self.r_values = self.r_values[margin:-margin, margin:-margin]
         self.kernel = PointwiseObjective(spline.SplineImage.from_coefficients(self.coef_t, self.grid),
                                          problem.transformation, self.x.reshape(-1, 2), self.r_values.reshape(-1),
-                                         scale=problem.grid.cell_volume)
+                                         **problem.objective_options())
         self.residual = self.kernel.residual  # (n,)
         self.objective = self.kernel.value  # differentiable in w (torch.func)
         self.value_and_grad = self.kernel.value_and_grad
@@ -98,6 +106,13 @@ class MultiscaleAffine(Problem):
         if smooth == "detail":
             smooth = SMOOTH_SIGMA if detail_ratio(self.reference) >= DETAIL_THRESHOLD else 0.0
         self.smooth = check_float("problem.smooth", smooth, 0.0)
+        self.outside = self._setting("outside")
+        check_choice("problem.outside", self.outside, OUTSIDE)
+        self.normalise = self._setting("normalise")
+        self.centred = self._setting("centre")
+        for key, value in (("normalise", self.normalise), ("centre", self.centred)):
+            if not isinstance(value, bool):
+                raise UserError(f"problem.{key}={value!r} must be true, false or auto")
         if self.smooth:
             # Block-averaged (camera-like) data carry detail up to the Nyquist frequency, where the cubic
             # spline's interpolation error depends on the sub-cell position; that pulled the minimiser 3-10x
@@ -108,7 +123,12 @@ class MultiscaleAffine(Problem):
             self.template = gaussian_blur(self.template, self.smooth)
             self.reference = gaussian_blur(self.reference, self.smooth)
         self.x = self.grid.centres(ctx.dtype, ctx.device)
-        self.transformation = Affine()  # seed 000: y = A x + b about the origin of omega
+        # seed 000: y = A x + b about the origin of omega; users' data: y = A (x - c) + c + b about omega's centre,
+        # so that rotating a centred image needs no large b and the parameters are scaled alike
+        self.transformation = Affine(center=self.grid.centre if self.centred else None)
+        # intensities are divided by the reference's range when J is normalised
+        span = float(self.reference.max() - self.reference.min())
+        self.intensity_scale = span if self.normalise and span > 0 else 1.0
         self.identity = self.transformation.identity(ctx.dtype, ctx.device)
         self._scales: dict[float, ScaleObjective] = {}
 
@@ -218,7 +238,7 @@ class MultiscaleAffine(Problem):
             return [self.identity.clone()]
         level = level or self
         guesses = affine_candidates(level.template, level.reference, level.grid)
-        return [self.identity.clone(), *(g.to(self.identity) for g in guesses)]
+        return [self.identity.clone(), *(self.from_affine(g.to(self.identity)) for g in guesses)]
 
     def best_start(self, scale: "ScaleObjective") -> torch.Tensor:
         """The candidate start with the lowest J at this scale (one evaluation each)."""
@@ -229,6 +249,31 @@ class MultiscaleAffine(Problem):
         return cands[int(np.argmin(values))]
 
     # ---- objective --------------------------------------------------------------------------------------
+    def objective_options(self) -> dict:
+        """How J weighs its points (PointwiseObjective's weights, normalization, scale)."""
+        opts = {"scale": self.grid.cell_volume, "normalization": "sum"}
+        if self.normalise:
+            opts = {"scale": 1.0 / self.intensity_scale**2, "normalization": "mean"}
+        if self.outside == "mask":
+            opts["weights"] = lambda y: self.grid.inside_weight(y, MASK_TAPER)
+        return opts
+
+    def to_affine(self, w: torch.Tensor) -> torch.Tensor:
+        """The parameters w of this problem's transformation as (A11, A12, A21, A22, b1, b2) of y = A x + b."""
+        if self.transformation.center is None:
+            return w
+        c = torch.tensor(self.transformation.center, dtype=w.dtype, device=w.device)
+        a = w[..., :4].reshape(*w.shape[:-1], 2, 2)
+        return torch.cat((w[..., :4], w[..., 4:] + c - (a @ c[:, None])[..., 0]), -1)
+
+    def from_affine(self, w: torch.Tensor) -> torch.Tensor:
+        """Inverse of to_affine."""
+        if self.transformation.center is None:
+            return w
+        c = torch.tensor(self.transformation.center, dtype=w.dtype, device=w.device)
+        a = w[..., :4].reshape(*w.shape[:-1], 2, 2)
+        return torch.cat((w[..., :4], w[..., 4:] - c + (a @ c[:, None])[..., 0]), -1)
+
     def at_scale(self, theta: float, margin: int = 0) -> ScaleObjective:
         key = (float(theta), int(margin))
         if key not in self._scales:
@@ -241,8 +286,14 @@ class MultiscaleAffine(Problem):
         """J(w; theta) with the spline solves inside, differentiable in theta as well as w."""
         coef_t = spline.coefficients(self.template, theta)
         coef_r = spline.coefficients(self.reference, theta)
-        diff = spline.evaluate(coef_t, self.grid, affine(w, self.x)) - spline.evaluate(coef_r, self.grid, self.x)
-        return self.grid.cell_volume * (diff * diff).sum()
+        y = self.transformation.points(w, self.x)
+        diff = spline.evaluate(coef_t, self.grid, y) - spline.evaluate(coef_r, self.grid, self.x)
+        opts = self.objective_options()
+        weights = opts["weights"](y.detach()) if "weights" in opts else torch.ones_like(diff)
+        total = (weights * diff * diff).sum()
+        if opts["normalization"] == "mean":
+            total = total / weights.sum().clamp_min(torch.finfo(diff.dtype).tiny)
+        return opts["scale"] * total
 
     def mixed_derivative(self, w: torch.Tensor, theta: float, mode: str = "rev") -> torch.Tensor:
         """d/dtheta grad_w J(w; theta) through the coefficient solves of both images. Reverse-over-reverse
@@ -253,12 +304,12 @@ class MultiscaleAffine(Problem):
 
     def tre(self, w: torch.Tensor) -> float:
         """Mean distance between y(reference landmark) and the template landmark, in domain units."""
-        return float((affine(w, self.ref_landmarks) - self.tmpl_landmarks).norm(dim=-1).mean())
+        return float((self.transformation.points(w, self.ref_landmarks) - self.tmpl_landmarks).norm(dim=-1).mean())
 
     def displacement_rmse(self, w: torch.Tensor) -> float:
         """RMS over the grid of |y(x; w) - y(x; w_true)|, in pixels (cell widths)."""
         h = torch.tensor(self.grid.h, dtype=w.dtype, device=w.device)
-        d = (affine(w, self.x) - affine(self.w_true.to(w), self.x)) / h
+        d = (self.transformation.points(w, self.x) - affine(self.w_true.to(w), self.x)) / h
         return float((d**2).sum(-1).mean().sqrt())
 
     # ---- how good is the fit ----------------------------------------------------------------------------
@@ -274,7 +325,7 @@ class MultiscaleAffine(Problem):
         fine = self.at_scale(0.0)
         with torch.no_grad():
             def rms(v):
-                inside = self.grid.contains(affine(v.to(self.x), self.x))
+                inside = self.grid.contains(self.transformation.points(v.to(self.x), self.x))
                 d = (fine.warped(v.to(self.x)) - fine.r_values)[inside]
                 return float(d.pow(2).mean().sqrt()) if d.numel() else math.inf, float(inside.double().mean())
             res, used = rms(w)
@@ -331,7 +382,8 @@ class MultiscaleAffine(Problem):
             metrics["disp_rmse_initial"] = self.displacement_rmse(self.identity)
         with torch.no_grad():
             registered = fine.warped(w)
-        arrays = {"w": w.detach().cpu().numpy(), "registered": registered.cpu().numpy()}
+        arrays = {"w": w.detach().cpu().numpy(), "w_affine": self.to_affine(w.detach()).cpu().numpy(),
+                  "registered": registered.cpu().numpy()}
         self._registered = arrays["registered"]
         return metrics, arrays
 
@@ -347,7 +399,7 @@ class MultiscaleAffine(Problem):
             w = result.solution["w"].to(self.x)
             lm_r = [(self.ref_landmarks.cpu().numpy(), {"marker": "o", "mfc": "none", "color": "tab:orange"})]
             lm_t = [(self.tmpl_landmarks.cpu().numpy(), {"marker": "x", "color": "tab:cyan"})]
-            lm_y = [(affine(w, self.ref_landmarks).detach().cpu().numpy(),
+            lm_y = [(self.transformation.points(w, self.ref_landmarks).detach().cpu().numpy(),
                      {"marker": "+", "color": "tab:red", "markersize": 9})]
         tre = f", TRE {metrics['tre']:.3g} (from {metrics['tre_initial']:.3g})" if "tre" in metrics else ""
         panels = [
