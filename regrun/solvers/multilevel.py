@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 from omegaconf import ListConfig
 
 from ..errors import UserError, check_float, check_int
+from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -51,6 +53,28 @@ class Multilevel(Solver):
                 raise UserError(f"solver.thetas={cfg.thetas!r} must be a list of scales, e.g. [100, 1, 0]")
             self.thetas = parse_thetas("solver.thetas", cfg.thetas)
 
+    def _best_start(self, level, theta, candidates) -> torch.Tensor:
+        """Minimise every candidate for coarse_max_iter iterations (as one batch with LM) and return the end
+        point with the lowest J among those that keep at least half the reference points inside the template
+        (a normalised, masked J can otherwise be lowered by mapping the image out of the domain)."""
+        scale = level.at_scale(theta)
+        if self.cfg.optimizer == "lm":
+            kernel = scale.kernel
+            out = lm_batched(lambda ws: DenseLinearization(*kernel.residual_and_jacobian(ws)), kernel.residual,
+                             torch.stack(candidates), max_iter=self.coarse_max_iter, gtol=self.cfg.gtol,
+                             tau=self.cfg.tau)
+            ends, values = list(out.w), [float(v) for v in out.J]
+        else:
+            ends, values = [], []
+            for w0 in candidates:
+                res = minimise_at_scale(scale, w0, self.cfg, None, max_iter=self.coarse_max_iter)
+                ends.append(res.w)
+                values.append(res.J)
+        overlap = [float(level.grid.contains(level.transformation.points(w, level.x)).double().mean())
+                   for w in ends]
+        ranked = sorted(range(len(ends)), key=lambda k: (overlap[k] < 0.5, values[k]))
+        return ends[ranked[0]]
+
     def solve(self, problem, monitor):
         t0 = time.perf_counter()
         levels = problem.pyramid(self.min_size)
@@ -69,17 +93,10 @@ class Multilevel(Solver):
         # Coarsest level: every candidate start, a few iterations each at the first theta; the best is kept.
         coarsest = levels[0]
         candidates = problem.start_candidates(coarsest)
-        scale = coarsest.at_scale(coarse_thetas[0])
-        started = time.perf_counter()
-        best = None
-        for w0 in candidates:
-            out = minimise_at_scale(scale, w0, self.cfg, None, max_iter=self.coarse_max_iter)
-            if best is None or out.J < best.J:
-                best = out
-        w = best.w
+        w = self._best_start(coarsest, coarse_thetas[0], candidates)
         monitor.start(total=self.cfg.max_iter * (len(levels) + len(coarse_thetas) - 1),
                       desc=f"multilevel {len(levels)} levels")
-        out = best
+        out = None
         for theta in coarse_thetas:
             started = time.perf_counter()
             level_monitor = _StopAwareMonitor(monitor, level_id, theta)
@@ -98,7 +115,7 @@ class Multilevel(Solver):
             w = out.w
             record(level, self.theta, out, started)
             level_id += 1
-        tables = {"levels": {k: torch.tensor(v).numpy() for k, v in rows.items()}}
+        tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
         return SolveResult(
             solution={"w": w.detach(), "theta": self.theta}, status=out.status,
             message=f"{len(levels)} levels {levels[0].grid.m[0]}x{levels[0].grid.m[1]} -> "
