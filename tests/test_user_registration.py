@@ -225,3 +225,26 @@ def test_centred_affine_round_trip(tmp_path, device):
     assert torch.allclose(p.from_affine(p.to_affine(w)), w)
     assert torch.allclose(p.transformation.points(w, p.x), affine(p.to_affine(w), p.x))
     assert torch.equal(p.to_affine(p.identity), p.identity)
+
+
+def test_user_data_path_keeps_device_and_dtype(tmp_path, device):
+    """The user-data settings (smoothing, mask, normalisation, centre, moment starts, pyramid) in float32 on the
+    run's device: every tensor the problem keeps and the solution stay there."""
+    n = 24
+    grid = Grid((0.0, float(n), 0.0, float(n)), (n, n))
+    f, _ = textured_phantom(torch.Generator().manual_seed(2), texture=0.3)
+    x = grid.centres()
+    _write_png(tmp_path / "T.png", (200 * f(affine(_inverse(affine_about(15.0, centre=grid.centre)), x) / n)).numpy())
+    _write_png(tmp_path / "R.png", (200 * f(x / n)).numpy())
+    cfg = OmegaConf.load("configs/problem/multiscale_affine.yaml")
+    cfg.data, cfg.template, cfg.reference, cfg.smooth = "files", str(tmp_path / "T.png"), str(tmp_path / "R.png"), 0.75
+    p = MultiscaleAffine(cfg, RunContext(device, torch.float32, 0, tmp_path))
+    scfg = OmegaConf.load("configs/solver/multilevel.yaml")
+    scfg.min_size, scfg.max_iter, scfg.coarse_max_iter = 6, 5, 2
+    res = Multilevel(scfg, p.ctx).solve(p, Monitor())
+    w = res.solution["w"]
+    assert w.dtype == torch.float32 and w.device.type == device.type
+    for t in (p.template, p.reference, p.x, p.identity, p.at_scale(0.0).r_values):
+        assert t.dtype == torch.float32 and t.device.type == device.type
+    metrics = p.fit_metrics(w)
+    assert 0.0 <= metrics["fit_quality"] <= 1.0
