@@ -248,3 +248,17 @@ def test_user_data_path_keeps_device_and_dtype(tmp_path, device):
         assert t.dtype == torch.float32 and t.device.type == device.type
     metrics = p.fit_metrics(w)
     assert 0.0 <= metrics["fit_quality"] <= 1.0
+
+
+def test_a_start_that_maps_the_image_away_is_never_chosen(tmp_path, device):
+    """With mask and mean, J of a start that maps every point outside the template is 0/0 -> 0: it must lose."""
+    p = _problem(tmp_path, device, **{"synthetic.size": 16}, outside="mask", normalise=True)
+    away = p.identity.clone()
+    away[4] = 100.0
+    assert p.overlap(away) == 0.0 and p.overlap(p.identity) == 1.0
+    p.start_candidates = lambda level=None: [away, p.identity.clone()]
+    assert torch.equal(p.best_start(p.at_scale(0.0)), p.identity)
+    cfg = OmegaConf.load("configs/solver/multilevel.yaml")
+    cfg.min_size = 8
+    assert torch.equal(Multilevel(cfg, p.ctx)._best_start(p, 0.0, [away, p.identity.clone()]).cpu()[4:].abs() < 5,
+                       torch.tensor([True, True]))

@@ -248,12 +248,18 @@ class MultiscaleAffine(Problem):
         return [self.identity.clone(), *(self.from_affine(g.to(self.identity)) for g in guesses)]
 
     def best_start(self, scale: "ScaleObjective") -> torch.Tensor:
-        """The candidate start with the lowest J at this scale (one evaluation each)."""
+        """The candidate start with the lowest J at this scale (one evaluation each) among those that keep at
+        least half of the reference inside the template."""
         cands = self.start_candidates()
         if len(cands) == 1:
             return cands[0]
-        values = [float(scale.objective(w)) for w in cands]
-        return cands[int(np.argmin(values))]
+        # a masked, normalised J can be lowered by mapping the image out of the template: such starts lose
+        values = [float(scale.objective(w)) if self.overlap(w) >= 0.5 else math.inf for w in cands]
+        return cands[int(np.argmin(values))] if min(values) < math.inf else cands[0]
+
+    def overlap(self, w: torch.Tensor) -> float:
+        """The fraction of reference points that y(x; w) maps inside the template's domain."""
+        return float(self.grid.contains(self.transformation.points(w, self.x)).to(self.x.dtype).mean())
 
     # ---- objective --------------------------------------------------------------------------------------
     def objective_options(self) -> dict:

@@ -70,8 +70,7 @@ class Multilevel(Solver):
                 res = minimise_at_scale(scale, w0, self.cfg, None, max_iter=self.coarse_max_iter)
                 ends.append(res.w)
                 values.append(res.J)
-        overlap = [float(level.grid.contains(level.transformation.points(w, level.x)).double().mean())
-                   for w in ends]
+        overlap = [level.overlap(w) for w in ends]
         ranked = sorted(range(len(ends)), key=lambda k: (overlap[k] < 0.5, values[k]))
         return ends[ranked[0]]
 
