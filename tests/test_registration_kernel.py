@@ -145,3 +145,21 @@ def test_channels_are_more_residuals_at_the_same_points(normalization, device):
     assert r.shape == (2, 2 * x.shape[0]) and jac.shape == (2, 2 * x.shape[0], 3)
     assert torch.allclose((r * r).sum(-1), both.value(w))
     assert torch.allclose(jac[1], jacfwd(both.residual)(w[1]), atol=1e-12)
+
+
+def test_a_keys_interpolant_plugs_in(device):
+    """The crab blocks' Keys interpolant (values_and_gradients, no `derivatives`) drops into the kernel: its
+    analytic gradients give the same J-gradient as autograd, and its Hessian comes by reverse sweeps."""
+    from regrun.imaging.keys import KeysImage
+
+    gen = torch.Generator().manual_seed(4)
+    image = KeysImage(torch.randn(GRID.m, generator=gen, dtype=torch.float64).to(device), GRID)
+    x = GRID.centres(torch.float64, device)[3:-3, 3:-3].reshape(-1, 2)
+    t = transformation("rigid", GRID.centre)
+    truth = torch.tensor([0.1, 0.4, -0.3], dtype=torch.float64, device=device)
+    obj = PointwiseObjective(image, t, x, image(t.points(truth, x)))
+    w = torch.tensor([[0.05, 0.1, 0.2], [0.12, 0.5, -0.1]], dtype=torch.float64, device=device)
+    value, g = obj.value_and_grad(w)
+    assert torch.allclose(g[0], grad(obj.value)(w[0]), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(value, obj.value(w))
+    assert torch.allclose(obj.hessian(w)[1], hessian(obj.value)(w[1]), rtol=1e-8, atol=1e-10)
