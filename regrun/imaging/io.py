@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import PACKAGE_DIR
 from ..errors import UserError
 
 # FAIR's domains (x1 range, x2 range) for its 2D pairs; EPIslice has none in FAIR, so pixel units.
@@ -45,3 +46,12 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     return np.ascontiguousarray(np.flipud(arr).T)
+
+
+def resolve_data_path(path: str) -> Path:
+    """A relative path is looked up from the working directory, then from the source checkout's root."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    beside_repo = PACKAGE_DIR.parent / p
+    return beside_repo if beside_repo.exists() else p

@@ -11,11 +11,10 @@ import numpy as np
 import torch
 from torch.func import grad, jacfwd, jacrev
 
-from ..config import PACKAGE_DIR
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
 from ..imaging.grid import Grid
-from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image
+from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import affine, affine_about, affine_identity
 from ..plots import convergence, image_grid
@@ -24,15 +23,6 @@ from ..solve_result import SolveResult
 from .base import Problem
 
 DATA_SOURCES = ("synthetic", "fair", "files")
-
-
-def resolve_data_path(path: str) -> Path:
-    """A relative path is looked up from the working directory, then from the source checkout's root."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    beside_repo = PACKAGE_DIR.parent / p
-    return beside_repo if beside_repo.exists() else p
 
 
 class ScaleObjective:

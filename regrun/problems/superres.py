@@ -31,7 +31,7 @@ from ..plots import convergence, image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
-from .multiscale_affine import resolve_data_path
+from ..imaging.io import resolve_data_path
 
 HANDS_OMEGA = (0.0, 20.0, 0.0, 25.0)
 # True motions of the paper's frames 1-3 (notes section 3: getRandomAffine seeds 2, 3, 4; rotation and
