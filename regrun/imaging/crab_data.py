@@ -214,7 +214,8 @@ def _segment(rr, cc, p, q, width):
 
 def synthetic_crab(seed: int = 0) -> Template:
     """A 184 x 246 textured crab drawn procedurally: an oval body with legs, two claws of different shape and
-    colour, and two eye stalks on top (alike, as in the authors' drawing, but with different eye balls). Parts
+    colour, and two eye stalks on top (unlike the authors' near-identical eyes, these differ in colour and eye
+    ball, so that each has a separating threshold; the authors' crab keeps the ambiguity). Parts
     are disjoint crops with binary masks; the pivots are the joints where each part meets the body."""
     gen = torch.Generator().manual_seed(seed)
     h, w = 184, 246
@@ -238,13 +239,13 @@ def synthetic_crab(seed: int = 0) -> Template:
         | _segment(rr, cc, (100, 36), (118, 50), 9)
     right_claw = (_ellipse(rr, cc, (88, 222), (22, 20), -0.2) & ~_ellipse(rr, cc, (70, 214), (9, 7), -0.4)) \
         | _segment(rr, cc, (104, 210), (120, 196), 9)
-    left_eye = _segment(rr, cc, (20, 96), (92, 104), 5) | _ellipse(rr, cc, (14, 95), (9, 9))
-    right_eye = _segment(rr, cc, (24, 146), (92, 140), 5) | _ellipse(rr, cc, (16, 148), (8, 10), 0.6)
+    left_eye = _segment(rr, cc, (22, 96), (92, 104), 7) | _ellipse(rr, cc, (14, 95), (10, 10))
+    right_eye = _segment(rr, cc, (26, 148), (92, 140), 7) | _ellipse(rr, cc, (15, 150), (8, 12), 0.6)
     specs = (
         ("left_claw", left_claw, (0.85, 0.35, 0.12), 0.22, 1.5, (118.0, 50.0)),
         ("right_claw", right_claw, (0.8, 0.55, 0.15), 0.22, 1.2, (120.0, 196.0)),
-        ("left_eye", left_eye, (0.12, 0.12, 0.15), 0.05, 1.0, (92.0, 104.0)),
-        ("right_eye", right_eye, (0.15, 0.13, 0.12), 0.05, 1.0, (92.0, 140.0)),
+        ("left_eye", left_eye, (0.2, 0.25, 0.45), 0.12, 1.0, (92.0, 104.0)),
+        ("right_eye", right_eye, (0.4, 0.28, 0.12), 0.12, 1.0, (92.0, 140.0)),
     )
     image = body_img.clone()
     mask = (body_shape | legs).to(torch.float64)
@@ -252,13 +253,15 @@ def synthetic_crab(seed: int = 0) -> Template:
     taken = torch.zeros(h, w, dtype=torch.bool)
     for name, shape, colour, contrast, sigma, pivot in specs:
         shape = shape & ~taken
-        if name.endswith("eye"):  # a white eye ball with a dark pupil, so the eyes carry texture too
-            ball = _ellipse(rr, cc, (14, 95), (7, 7)) if name == "left_eye" else \
-                _ellipse(rr, cc, (16, 148), (6, 8), 0.6)
-            pupil = _ellipse(rr, cc, (12, 97), (3, 3)) if name == "left_eye" else _ellipse(rr, cc, (18, 146), (3, 4))
         tex = _texture(gen, (h, w), colour, contrast, sigma)
-        if name.endswith("eye"):
-            tex = torch.where(ball & ~pupil, torch.tensor(0.92, dtype=torch.float64), tex)
+        if name == "left_eye":  # a white ball with a dark pupil
+            tex = torch.where(_ellipse(rr, cc, (14, 95), (8, 8)), torch.tensor(0.92, dtype=torch.float64), tex)
+            tex = torch.where(_ellipse(rr, cc, (12, 97), (3, 3)), torch.tensor(0.05, dtype=torch.float64), tex)
+        elif name == "right_eye":  # a yellow ball with a red ring: the eyes must not register onto each other
+            ball = _ellipse(rr, cc, (15, 150), (6, 10), 0.6)
+            tex = torch.where(ball, torch.tensor([0.95, 0.85, 0.2], dtype=torch.float64)[:, None, None], tex)
+            ring = ball & ~_ellipse(rr, cc, (15, 150), (4, 7), 0.6)
+            tex = torch.where(ring, torch.tensor([0.75, 0.1, 0.1], dtype=torch.float64)[:, None, None], tex)
         taken |= shape
         rows = torch.nonzero(shape.any(1)).flatten()
         cols = torch.nonzero(shape.any(0)).flatten()
