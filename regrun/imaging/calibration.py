@@ -32,12 +32,12 @@ DECAY = math.log(1000.0)
 KEYED_SETTINGS = ("stride", "angle_max", "angle_step", "sigma")
 
 
-def truth_joint(det: HierarchicalDetector, node: str, truth: Truth) -> tuple[float, float, float]:
+def truth_joint(motifs: dict, template_centre, node: str, truth: Truth) -> tuple[float, float, float]:
     """Where node's joint is in a scene with known truth, and its angle."""
     if node in truth.parts:
         return truth.parts[node]
-    m = det.motifs[node]
-    tc = det.template.centre
+    m = motifs[node]
+    tc = template_centre
     rel = torch.tensor((m.origin[0] + m.joint[0] - tc[0], m.origin[1] + m.joint[1] - tc[1]), dtype=torch.float64)
     pos = torch.tensor(truth.centre, dtype=torch.float64) + rotation(truth.angle) @ rel
     return float(pos[0]), float(pos[1]), truth.angle
@@ -104,7 +104,7 @@ def calibrate(det: HierarchicalDetector, scenes: list[Scene], negatives: list[Sc
             y = det.node_scene(node, scene.image, maps)
             fits[i][node] = det.register_node(node, y)
             res = det.node_result(node, fits[i][node][0], size, fits[i][node][1])
-            joint = truth_joint(det, node, scene.truth) if scene.truth.centre is not None else None
+            joint = truth_joint(det.motifs, det.template.centre, node, scene.truth) if scene.truth.centre is not None else None
             ok, bad = classify(res.fit, res.locations, joint, tol_px, far_px, tol_deg, far_deg)
             if joint is not None:
                 if ok is None:
@@ -125,8 +125,7 @@ def save_calibration(path: Path, det: HierarchicalDetector, report: dict, meta: 
     nodes = {}
     for node, _ in det.order:
         st = det.settings[node]
-        entry = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-                 for k, v in report[node].items()}
+        entry = {k: float(v) if isinstance(v, float) else v for k, v in report[node].items()}
         entry["settings"] = {k: float(getattr(st, k)) for k in KEYED_SETTINGS}
         nodes[node] = entry
     body = {"version": CALIBRATION_VERSION, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
