@@ -12,7 +12,7 @@ each ratio (derivative time over objective time r(w)) is like for like:
 2. Reverse mode, a vector-Jacobian product u^T dr/dw (random u, one reverse pass):
    - full_reverse: torch.autograd through the unrolled CG, which keeps every iteration for the backward;
    - implicit_vjp: CG without a tape, then one adjoint solve A^T A l = A^T u and one reverse pass through
-     A^T(A f - b) at fixed f (regrun.linalg.cg.implicit_vjp).
+     A^T(A f - b) at fixed f (the implicit mode of regrun.linalg.cg.solve_normal).
    Memory is counted exactly as the bytes autograd saves for backward (torch.autograd.graph.
    saved_tensors_hooks; distinct storages, summed over the whole call; for full_reverse all of them are
    alive at once when the backward starts). The two VJPs agree up to the CG error of the forward solve;
@@ -35,35 +35,6 @@ MODES = ("none", "full", "tail", "implicit")
 REVERSE = ("full_reverse", "implicit_vjp")
 
 
-class SavedBytes:
-    """Bytes of the distinct storages autograd saves for backward inside the `with` block."""
-
-    def __init__(self):
-        self.seen: dict[int, int] = {}
-
-    def _pack(self, t):
-        try:
-            st = t.untyped_storage()
-            self.seen[st.data_ptr()] = max(self.seen.get(st.data_ptr(), 0), st.nbytes())
-        except (RuntimeError, NotImplementedError):  # functorch wrappers have no storage of their own
-            self.seen[id(t)] = t.numel() * t.element_size()
-        return t
-
-    def __enter__(self):
-        import torch
-
-        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
-        self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._ctx.__exit__(*exc)
-
-    @property
-    def total(self) -> int:
-        return sum(self.seen.values())
-
-
 def build(size: int, frames: int):
     import torch
     from omegaconf import OmegaConf
@@ -84,7 +55,8 @@ def reverse_vjp(kind: str, p, w, u, iters: int, check: bool = False):
     """(u^T dr/dw, saved bytes) for one reverse-mode variant."""
     import torch
 
-    from regrun.linalg.cg import cg, diff_mode, implicit_vjp, solve_normal
+    from regrun.linalg.cg import cg, diff_mode, solve_normal
+    from regrun.memory import SavedBytes
 
     model = p.model
     x0 = model.initial_image()
@@ -96,8 +68,8 @@ def reverse_vjp(kind: str, p, w, u, iters: int, check: bool = False):
             r = model.operator(wg).matvec(f) - model.b
             (g,) = torch.autograd.grad(r, wg, u)
         else:
-            # regrun.linalg.cg.implicit_vjp's algorithm written with torch.autograd, because torch.func.vjp
-            # refuses saved-tensor hooks; `check` compares it with the library function.
+            # the implicit mode of regrun.linalg.cg.solve_normal written out with torch.autograd, because its
+            # backward uses torch.func.vjp, which refuses saved-tensor hooks; `check` compares the two.
             op = model.operator(w)
             f = cg(op.normal(), op.rmatvec(model.b), x0, iters).x.detach()
             lam = cg(op.normal(), op.rmatvec(u), iters=iters).x
@@ -107,8 +79,9 @@ def reverse_vjp(kind: str, p, w, u, iters: int, check: bool = False):
             out = (u * opg.matvec(f)).sum() - (lam * opg.rmatvec(opg.matvec(f) - model.b)).sum()
             (g,) = torch.autograd.grad(out, wg)
     if check and kind == "implicit_vjp":  # outside the hooks, which torch.func refuses
-        _, pull = torch.func.vjp(lambda v: model.operator(v).matvec(f), w)
-        ref = pull(u)[0] + implicit_vjp(model.operator, w, model.b, f, op.rmatvec(u), iters)[0]
+        wg = w.detach().requires_grad_(True)
+        f_implicit = solve_normal(model.operator, wg, model.b, diff_mode("implicit"), iters, x0)
+        (ref,) = torch.autograd.grad(model.operator(wg).matvec(f_implicit) - model.b, wg, u)
         assert float((g - ref).norm()) <= 1e-10 * float(ref.norm()), "implicit VJP disagrees"
     return g.detach(), saved.total
 

@@ -17,3 +17,9 @@ def fair_data():
     if not (FAIR_DATA / "hands-T.jpg").is_file():
         pytest.skip("../shared/fair_data is not present")
     return FAIR_DATA
+
+
+@pytest.fixture
+def device():
+    """The device tests run on: CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

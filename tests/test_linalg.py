@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from regrun.errors import UserError
-from regrun.linalg.cg import cg, diff_mode, implicit_jvp, implicit_vjp, solve_normal
+from regrun.linalg.cg import cg, diff_mode, solve_normal
 from regrun.linalg.dottest import dot_test
 from regrun.linalg.operator import LinearOperator, compose, vstack
 
@@ -37,8 +37,9 @@ def test_cg_batched_columns():
 
 
 def test_bad_modes_are_user_errors():
-    with pytest.raises(UserError, match="none, full, tail, implicit"):
-        diff_mode("unrolled")
+    with pytest.raises(UserError, match="none, unrolled, truncated, checkpointed, implicit, full, tail"):
+        diff_mode("unroled")
+    assert diff_mode("full").kind == "unrolled" and diff_mode("tail", 0.5).kind == "truncated"
     with pytest.raises(UserError):
         diff_mode("tail", 1.5)
     with pytest.raises(UserError):
@@ -66,12 +67,16 @@ def test_full_and_implicit_match_exact_derivative():
     jac_exact = torch.func.jacfwd(exact)(THETA)
     full = torch.func.jacfwd(lambda t: solve_normal(parametric, t, B, diff_mode("full"), 3))(THETA)
     assert torch.allclose(full, jac_exact, atol=1e-8)  # 3 CG iterations are exact for 3 unknowns
-    x = solve_normal(parametric, THETA, B, diff_mode("none"), 3)
-    dx, _ = implicit_jvp(parametric, THETA, B, x, torch.eye(2, dtype=torch.float64), iters=3)
-    assert torch.allclose(dx.T, jac_exact, atol=1e-8)
+    implicit = diff_mode("implicit")
+    dx = torch.func.jacfwd(lambda t: solve_normal(parametric, t, B, implicit, 3))(THETA)
+    assert torch.allclose(dx, jac_exact, atol=1e-8)
     g = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
-    grad, _ = implicit_vjp(parametric, THETA, B, x, g, iters=3)
-    assert torch.allclose(grad, g @ jac_exact, atol=1e-8)
+    for mode in (implicit, diff_mode("full"), diff_mode("checkpointed", segment=2)):
+        theta = THETA.clone().requires_grad_()
+        grad, = torch.autograd.grad(g @ solve_normal(parametric, theta, B, mode, 3), theta)
+        assert torch.allclose(grad, g @ jac_exact, atol=1e-8), mode.kind
+    checkpointed = torch.func.jacfwd(lambda t: solve_normal(parametric, t, B, diff_mode("checkpointed"), 3))
+    assert torch.allclose(checkpointed(THETA), jac_exact, atol=1e-8)
     tail = torch.func.jacfwd(lambda t: solve_normal(parametric, t, B, diff_mode("tail", 1.0), 3))(THETA)
     assert torch.allclose(tail, full, atol=1e-12)
 

@@ -126,7 +126,7 @@ def test_tiny_end_to_end():
 
 
 @pytest.mark.parametrize("over,match", [
-    ({"jacobian": "unrolled"}, "none, full, tail, implicit"),
+    ({"jacobian": "unroled"}, "none, unrolled, truncated, checkpointed, implicit, full, tail"),
     ({"jacobian": "tail", "diff_fraction": 1.5}, "diff_fraction"),
     ({"cg_iters": 0}, "cg_iters"),
     ({"init": "magic"}, "solver.init"),

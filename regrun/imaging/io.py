@@ -28,6 +28,15 @@ HAND_LANDMARKS = np.array([
 ])
 
 
+def resolve_data_path(path: str | Path) -> Path:
+    """A relative path is looked up from the working directory, then from the source checkout's root."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    beside_repo = PACKAGE_DIR.parent / p
+    return beside_repo if beside_repo.exists() else p
+
+
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray.
@@ -46,12 +55,3 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     return np.ascontiguousarray(np.flipud(arr).T)
-
-
-def resolve_data_path(path: str) -> Path:
-    """A relative path is looked up from the working directory, then from the source checkout's root."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    beside_repo = PACKAGE_DIR.parent / p
-    return beside_repo if beside_repo.exists() else p

@@ -3,11 +3,15 @@
 Minimise ||A(w) f(w) - b||^2 over the motion w, with f(w) from CG on the normal equations. The Jacobian of the
 projected residual r(w) = A(w) f(w) - b is dA f + A df/dw; `jacobian` chooses how df/dw is had:
 
-- none:     df/dw = 0 (Chung, Haber and Nagy 2006);
-- full:     forward-mode AD (torch.func.jacfwd) through every CG iteration;
-- tail:     forward-mode AD through the last `diff_fraction` of the iterations of the same CG run;
-- implicit: the implicit-function derivative of the exact projection, one block CG with one column per
-            parameter (regrun.linalg.cg.implicit_jvp); no CG history is kept.
+- none:         df/dw = 0 (Chung, Haber and Nagy 2006);
+- full:         (= unrolled) forward-mode AD (torch.func.jacfwd) through every CG iteration;
+- tail:         (= truncated) forward-mode AD through the last `diff_fraction` of the iterations of the
+                same CG run;
+- checkpointed: as full (forward mode stores no tape, so checkpointing changes nothing here);
+- implicit:     the implicit-function derivative of the exact projection, one CG per parameter with the
+                projection's own settings; no CG history is kept.
+All modes are one code path: torch.func.jacfwd of r(w) through regrun.linalg.cg.solve_normal, whose
+differentiation the iteration runner (regrun.linalg.iterate) does.
 
 The residual includes the regulariser rows (the paper's equation 4.2; the authors' code left them out).
 """
@@ -18,7 +22,7 @@ import time
 import torch
 
 from ..errors import check_choice, check_float, check_int
-from ..linalg.cg import cg, diff_mode, implicit_jvp, solve_normal
+from ..linalg.cg import cg, diff_mode, solve_normal
 from ..optim.levenberg_marquardt import levenberg_marquardt
 from ..registry import register_solver
 from ..solve_result import SolveResult
@@ -61,24 +65,16 @@ class ProjectedResidual:
         return r
 
     def _tracked(self, w: torch.Tensor, iters: int):
-        f = solve_normal(self.model.operator, w, self.model.b, self.mode, iters, self.x0)
+        f = solve_normal(self.model.operator, w, self.model.b, self.mode, iters, self.x0,
+                         implicit_iters=self.iters, implicit_rtol=self.rtol)
         r = self.model.operator(w).matvec(f) - self.model.b
         return r, (r, f)
 
     def residual_and_jacobian(self, w: torch.Tensor):
         t0 = time.perf_counter()
         w = w.detach()
-        kind = self.mode.kind
-        if kind in ("full", "tail"):
-            iters = self._count(w)
-            jac, (r, f) = torch.func.jacfwd(lambda u: self._tracked(u, iters), has_aux=True)(w)
-        else:
-            f = self.project(w)
-            jac, r = torch.func.jacfwd(lambda u: (self.model.residual(u, f),) * 2, has_aux=True)(w)
-            if kind == "implicit":
-                eye = torch.eye(w.numel(), dtype=w.dtype, device=w.device)
-                df, _ = implicit_jvp(self.model.operator, w, self.model.b, f, eye, self.iters, self.rtol)
-                jac = jac + self.model.operator(w).matvec(df).T
+        iters = self._count(w)
+        jac, (r, f) = torch.func.jacfwd(lambda u: self._tracked(u, iters), has_aux=True)(w)
         self.timing["jacobian_s"] += time.perf_counter() - t0
         self.timing["jacobian_n"] += 1
         self.last_f = f.detach()
@@ -94,9 +90,9 @@ class VarProCG(Solver):
         super().__init__(cfg, ctx)
         restart = cfg.get("tail_restart", False)
         check_choice("solver.tail_restart", restart, (True, False))
-        self.mode = diff_mode(cfg.jacobian, cfg.get("diff_fraction"), name="solver.jacobian", restart=restart)
         self.iters = check_int("solver.cg_iters", cfg.cg_iters, 1)
         self.rtol = check_float("solver.cg_tol", cfg.cg_tol, 0.0)
+        self.mode = diff_mode(cfg.jacobian, cfg.get("diff_fraction"), name="solver.jacobian", restart=restart)
         self.max_iter = check_int("solver.max_iter", cfg.max_iter, 0)
         self.gtol = check_float("solver.gtol", cfg.gtol, 0.0)
         self.tau = check_float("solver.tau", cfg.tau, 0.0, strict=True)
@@ -104,9 +100,9 @@ class VarProCG(Solver):
 
     def label(self) -> str:
         extra = ""
-        if self.mode.kind == "tail":
+        if self.mode.kind == "truncated":
             extra = f" last {self.mode.fraction:.0%}{' (restarted)' if self.mode.restart else ''}"
-        return f"varpro_cg jacobian={self.mode.kind}{extra}, {self.iters} CG iterations"
+        return f"varpro_cg jacobian={self.mode.name}{extra}, {self.iters} CG iterations"
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()

@@ -1,0 +1,88 @@
+"""Conjugate gradients on a symmetric positive (semi)definite system, columns in the leading dimensions.
+
+Iterations run either a fixed count (rtol = 0) or until ||r_k|| <= rtol ||r_0|| for every column. A fixed
+count keeps x(theta) smooth in theta; an absolute early stop makes it piecewise (seed 000 notes 6.4). The
+tolerance check reads tensor values, so it cannot run inside torch.func.vmap: there, `freeze=True` keeps the
+count fixed and stops each converged column by a select instead (no value is read).
+The differentiable solve of the normal equations (modes none / unrolled / truncated / checkpointed /
+implicit) is regrun.linalg.cg, on the iteration runner regrun.linalg.iterate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .operator import Apply
+
+
+@dataclass
+class CGState:
+    x: torch.Tensor
+    r: torch.Tensor
+    p: torch.Tensor
+    rr: torch.Tensor  # (..., 1): r.r per column
+
+
+@dataclass
+class CGResult:
+    x: torch.Tensor
+    n_iter: int
+    rel_residual: float  # max over columns of ||r_k|| / ||r_0|| (recursive residual)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum(-1, keepdim=True)
+
+
+def cg_start(normal: Apply, rhs: torch.Tensor, x0: torch.Tensor | None = None,
+             search: torch.Tensor | None = None) -> CGState:
+    """Initial state; `search` keeps a given search direction (to continue a run) instead of p = r."""
+    x = torch.zeros_like(rhs) if x0 is None else x0.expand_as(rhs)
+    r = rhs - normal(x) if x0 is not None else rhs
+    p = r if search is None else search
+    return CGState(x, r, p, _dot(r, r))
+
+
+def cg_steps(normal: Apply, state: CGState, iters: int, rtol: float = 0.0,
+             freeze: bool = False) -> tuple[CGState, int]:
+    """`iters` CG iterations (fewer if rtol > 0 and every column has converged; with freeze=True always
+    `iters`, a converged column held by a select). Division by zero is avoided with a select, so an exactly
+    converged column stays put and its derivatives stay finite."""
+    x, r, p, rr = state.x, state.r, state.p, state.rr
+    stop2 = None
+    if rtol > 0:
+        stop2 = (rtol**2) * (rr.detach() if freeze else rr.detach().max())
+    done = 0
+    for _ in range(iters):
+        if stop2 is not None and not freeze and float(rr.detach().max()) <= float(stop2):
+            break
+        q = normal(p)
+        pq = _dot(p, q)
+        ok = pq > 0
+        active = rr > stop2 if (stop2 is not None and freeze) else None
+        if active is not None:
+            ok = ok & active
+        alpha = torch.where(ok, rr / torch.where(ok, pq, torch.ones_like(pq)), torch.zeros_like(pq))
+        x = x + alpha * p
+        r = r - alpha * q
+        rr_new = _dot(r, r)
+        okr = rr > 0
+        beta = torch.where(okr, rr_new / torch.where(okr, rr, torch.ones_like(rr)), torch.zeros_like(rr))
+        p = r + beta * p if active is None else torch.where(active, r + beta * p, p)
+        rr = rr_new
+        done += 1
+    return CGState(x, r, p, rr), done
+
+
+def cg(normal: Apply, rhs: torch.Tensor, x0: torch.Tensor | None = None, iters: int = 50,
+       rtol: float = 0.0, freeze: bool = False) -> CGResult:
+    """Solve normal(x) = rhs (symmetric positive (semi)definite), columns in the leading dimensions. With
+    freeze=True nothing reads tensor values (vmap-safe) and rel_residual is NaN."""
+    state = cg_start(normal, rhs, x0)
+    r0 = state.rr.detach().clamp_min(torch.finfo(rhs.dtype).tiny)
+    state, n = cg_steps(normal, state, iters, rtol, freeze)
+    if freeze:
+        return CGResult(state.x, n, float("nan"))
+    rel = float((state.rr.detach() / r0).max().sqrt())
+    return CGResult(state.x, n, rel)
