@@ -123,7 +123,7 @@ def test_stride_ncc_is_one_on_the_motif_itself(device):
 
 def test_threshold_rule_separable_and_not():
     r = choose_threshold([1.0, 2.0, 3.0], torch.tensor([7.0, 9.0, 20.0], dtype=torch.float64))
-    assert r["separable"] and r["gamma"] == pytest.approx(4.0) and r["alpha"] == pytest.approx(math.log(1000) / 3)
+    assert r["separable"] and r["gamma"] == pytest.approx(5.0) and r["alpha"] == pytest.approx(math.log(1000) / 2)
     r = choose_threshold([1.0, 2.0, 8.0], torch.tensor([5.0, 9.0, 20.0], dtype=torch.float64))
     assert not r["separable"] and r["misclassified"] == 1
     with pytest.raises(UserError, match="no successful registration"):

@@ -5,10 +5,10 @@ and every gamma moved 1e2-1e4x after one bug fix. Here the same rule is a comput
 with known poses (clutter, rotations, articulation) and crab-free negatives, a stride is a *success* for a node
 when its joint lands within tol_px of the true joint with its angle within tol_deg, and a *failure* when it lands
 farther than far_px or is off by more than far_deg. Then, per node,
-    gamma = s_max + (f_min - s_max) / 4,   alpha = ln(1000) / (f_min - gamma)
-when the two sets separate (s_max < f_min: every success keeps weight 1, the best failure gets 1e-3, and a
-success up to a quarter of the gap worse than any seen still counts fully); otherwise gamma minimises the number
-of misclassified losses and the report says how many. Nodes are calibrated deepest first, re-extracting the
+    gamma = (s_max + f_min) / 2,   alpha = ln(1000) / (f_min - gamma)
+when the two sets separate (s_max < f_min): the maximum-margin threshold, so every success keeps weight 1, the
+best failure gets 1e-3, and a success up to half the gap worse than any seen still counts fully. Otherwise gamma
+minimises the number of misclassified losses and the report says how many. Nodes are calibrated deepest first, re-extracting the
 non-leaf motifs after each level, because a parent's motif and scene depend on its children's thresholds.
 
 The result is a versioned YAML file holding the thresholds and the settings they are valid for.
@@ -29,7 +29,7 @@ from .scenes import Scene, Truth, rotation
 CALIBRATION_VERSION = 1
 DECAY = math.log(1000.0)
 # What the losses depend on: a file is only valid for the same values of these.
-KEYED_SETTINGS = ("stride", "angle_max", "angle_step", "sigma")
+KEYED_SETTINGS = ("stride", "angle_max", "angle_step", "sigma", "mask_erode")
 
 
 def truth_joint(motifs: dict, template_centre, node: str, truth: Truth) -> tuple[float, float, float]:
@@ -68,7 +68,7 @@ def choose_threshold(successes: list[float], failures: torch.Tensor) -> dict:
     s_max = float(s.max())
     f_min = float(f.min()) if f.numel() else math.inf
     if f_min > s_max:
-        gamma = s_max + (f_min - s_max) / 4 if math.isfinite(f_min) else 2 * s_max
+        gamma = 0.5 * (s_max + f_min) if math.isfinite(f_min) else 2 * s_max
         alpha = DECAY / (f_min - gamma) if math.isfinite(f_min) else DECAY / max(s_max, 1e-300)
         return {"gamma": gamma, "alpha": alpha, "separable": True, "success_max": s_max, "failure_min": f_min,
                 "misclassified": 0}

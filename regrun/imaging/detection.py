@@ -55,6 +55,7 @@ class NodeSettings:
     gamma: float = 10.0
     ncc_min: float | None = None  # spike nodes: strides whose untransformed window has NCC <= this are skipped
     ncc_sigma: float = 10.0
+    mask_erode: int = 0  # leaves: pixels peeled off the cost mask (see HierarchicalDetector)
 
     def angles(self) -> list[float]:
         n = int(round(self.angle_max / self.angle_step))
@@ -169,8 +170,22 @@ class Detection:
         return i // occ.shape[1], i % occ.shape[1]
 
 
+def erode(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """The mask without its outer `pixels` rings (3x3 erosion, repeated)."""
+    for _ in range(pixels):
+        k = torch.ones(1, 1, 3, 3, dtype=mask.dtype, device=mask.device)
+        mask = (torch.nn.functional.conv2d(mask[None, None], k, padding=1)[0, 0] >= 9 - 1e-6).to(mask.dtype)
+    return mask
+
+
 class HierarchicalDetector:
-    """Algorithm 1 on a template tree. settings: node name -> NodeSettings (in the searched scene's pixels);
+    """Algorithm 1 on a template tree.
+
+    Leaves may leave the outer rings of their mask out of the cost (NodeSettings.mask_erode): in a scene the motif's
+    border pixels are a mix of motif and background (the rotated, alpha-rounded paste), so their cost depends on
+    the clutter. Measured on 6 generated half-size scenes: eroding by 1 px took the true-pose loss of the right eye
+    from 3.9-6.5 to 0.3-0.6 while the best failure went from 9.3 to 3.5 (separation ratio 1.4 -> 5.8; left eye
+    1.9 -> 2.7, left claw 3.8 -> 8.6). settings: node name -> NodeSettings (in the searched scene's pixels);
     sigma0: the bump width of every occurrence map; registrar: how motifs are registered at the strides."""
 
     def __init__(self, template: Template, settings: dict[str, NodeSettings], sigma0: float = 3.0,
@@ -193,7 +208,8 @@ class HierarchicalDetector:
         self.motifs: dict[str, Motif] = {}
         for name, part in template.parts.items():
             h, w = part.size
-            self.motifs[name] = Motif(name, "texture", part.image, part.mask, (h // 2, w // 2), part.pivot,
+            mask = erode(part.mask, settings[name].mask_erode)
+            self.motifs[name] = Motif(name, "texture", part.image, mask, (h // 2, w // 2), part.pivot,
                                       tuple(float(v) for v in part.offset))
         self.canonical: Detection | None = None
 

@@ -31,6 +31,7 @@ def node_settings(section, scale: int, name: str) -> NodeSettings:
         gamma=check_float(f"solver.{name}.gamma", section.gamma),
         ncc_min=None if ncc is None else check_float(f"solver.{name}.ncc_min", ncc),
         ncc_sigma=check_float(f"solver.{name}.ncc_sigma", section.get("ncc_sigma", 10.0), 0.0) / scale,
+        mask_erode=check_int(f"solver.{name}.mask_erode", section.get("mask_erode", 0), 0),
     )
 
 
