@@ -77,6 +77,19 @@ def _rgb(image) -> np.ndarray:
 BOX_COLOURS = {"crab": "tab:blue", "eye_pair": "tab:green"}
 
 
+def _bare(ax, title: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig, path: Path, dpi: int) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
     """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue."""
     fig, ax = plt.subplots(figsize=(7, 5.5))
@@ -84,13 +97,8 @@ def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str 
     for name, corners in boxes.items():
         c = np.vstack((corners, corners[:1]))
         ax.plot(c[:, 1], c[:, 0], color=BOX_COLOURS.get(name, "tab:red"), linewidth=1.5)
-    ax.set_title(title, fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _bare(ax, title)
+    return _save(fig, path, 120)
 
 
 def occurrence_panels(maps: dict, path: Path) -> Path:
@@ -104,13 +112,8 @@ def occurrence_panels(maps: dict, path: Path) -> Path:
     for ax, name in zip(axes.flat, names):
         m = _rgb(maps[name])
         ax.imshow(m, cmap="magma", interpolation="nearest")
-        ax.set_title(f"{name}: sum {m.sum():.3f}", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        _bare(ax, f"{name}: sum {m.sum():.3f}")
+    return _save(fig, path, 110)
 
 
 def trace_plot(root_map, weights, path: Path, title: str = "") -> Path:
@@ -129,7 +132,4 @@ def trace_plot(root_map, weights, path: Path, title: str = "") -> Path:
     axes[1].set_xlabel("column")
     axes[1].set_ylabel("crab map, summed over rows")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 110)
