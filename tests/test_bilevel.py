@@ -14,7 +14,7 @@ F64 = torch.float64
 N_PIX = 12
 
 
-def _setup(device, rows, seed=0):
+def _setup(device, rows, seed=0, method="cv"):
     g = torch.Generator().manual_seed(seed)
     a = (torch.randn(rows, N_PIX * N_PIX, generator=g, dtype=F64) / N_PIX).to(device)
     truth = torch.zeros(N_PIX, N_PIX, dtype=F64)
@@ -28,7 +28,7 @@ def _setup(device, rows, seed=0):
         return Fista(lambda x: a @ x.reshape(-1), lambda y: (a.T @ y).reshape(N_PIX, N_PIX), d, (N_PIX, N_PIX),
                      prox, 5, mask=mask, paper=paper)
 
-    exact = fista(TVProx("cv", 2))
+    exact = fista(TVProx(method, 2))
     paper = fista(TVProx("acv", 2, storage=torch.float16, paper=True), paper=True)
     return exact, paper, truth, mask
 
@@ -47,9 +47,11 @@ def test_unrolled_modes_match_finite_differences(mode, device):
     assert abs(ev.grad - _fd(loss, theta)) < 1e-3 * abs(ev.grad)
 
 
-def test_implicit_matches_finite_differences_at_convergence(device):
-    """Implicit differentiates FISTA's limit: once x_N has converged it matches the loss's derivative."""
-    exact, paper, truth, mask = _setup(device, 300)
+@pytest.mark.parametrize("method", ["cv", "acv"])
+def test_implicit_matches_finite_differences_at_convergence(method, device):
+    """Implicit differentiates FISTA's limit: once x_N has converged it matches the loss's derivative (aCV:
+    its hand-written projection derivative inside the fixed-point map)."""
+    exact, paper, truth, mask = _setup(device, 300, method=method)
     loss = BilevelLoss(exact, truth, 150, "implicit", "log", mask, paper, adjoint=AdjointSolve("neumann", 100))
     theta = math.log(0.05)
     ev = loss.value_and_grad(theta)

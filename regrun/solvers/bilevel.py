@@ -21,7 +21,7 @@ from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
 from .ct_common import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
-from .grid_search import check_grid, log_grid, loss_curve, parabola_minimum
+from .grid_search import check_grid, golden_refine, log_grid, loss_curve
 
 MiB = 2.0**20
 
@@ -66,6 +66,7 @@ class Bilevel(Solver):
             raise UserError(f"solver.lam_box={list(cfg.lam_box)} must be [low, high] with low < high")
         self.box = (lo, hi)
         self.grid = check_grid(cfg.grid, "solver.grid")
+        check_int("solver.grid.refine", cfg.grid.refine, 0)
         if cfg.memory.shape is not None:
             for s in cfg.memory.shape:
                 check_int("solver.memory.shape", s, 2)
@@ -143,8 +144,8 @@ class Bilevel(Solver):
             lams = log_grid(lo, hi, points)
             losses = np.array(loss_curve(problem, exact, lams, iters))
             tables["grid"] = {"lam": lams, "loss": losses}
-            lam_grid = parabola_minimum(lams, losses)
-            loss_grid = value(loss.theta_of(lam_grid))
+            lam_grid, loss_grid = golden_refine(lambda v: loss_curve(problem, exact, [v], iters)[0], lams, losses,
+                                                int(cfg.grid.refine))
             metrics.update({"lam_grid": lam_grid, "loss_grid": loss_grid,
                             "lam_vs_grid": lam / lam_grid - 1, "loss_vs_grid": metrics["loss"] / loss_grid - 1})
             if cfg.compare_paper and cfg.hypergradient != "paper":

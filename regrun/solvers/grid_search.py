@@ -19,17 +19,30 @@ def log_grid(lo: float, hi: float, points: int) -> np.ndarray:
     return np.exp(np.linspace(math.log(lo), math.log(hi), points))
 
 
-def parabola_minimum(lams: np.ndarray, losses: np.ndarray) -> float:
-    """The grid optimum refined by a parabola in log lam through the best point and its neighbours (the best
-    point itself at the grid's edge)."""
+def golden_refine(f, lams: np.ndarray, losses: np.ndarray, evals: int) -> tuple[float, float]:
+    """The grid optimum refined by `evals` golden-section steps in log lam inside the bracket of the best
+    grid point's neighbours; returns the best (lam, loss) seen (the grid's own best when evals = 0)."""
     i = int(np.argmin(losses))
-    if i == 0 or i == len(lams) - 1:
-        return float(lams[i])
-    x = np.log(lams[i - 1:i + 2])
-    c = np.polyfit(x, losses[i - 1:i + 2], 2)
-    if c[0] <= 0:
-        return float(lams[i])
-    return float(np.exp(np.clip(-c[1] / (2 * c[0]), x[0], x[2])))
+    best = (float(lams[i]), float(losses[i]))
+    if evals <= 0:
+        return best
+    lo, hi = math.log(lams[max(i - 1, 0)]), math.log(lams[min(i + 1, len(lams) - 1)])
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = f(math.exp(a)), f(math.exp(b))
+    seen = [best, (math.exp(a), fa), (math.exp(b), fb)]
+    for _ in range(evals - 2):
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = f(math.exp(a))
+            seen.append((math.exp(a), fa))
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = f(math.exp(b))
+            seen.append((math.exp(b), fb))
+    return min(seen, key=lambda p: p[1])
 
 
 def loss_curve(problem, fista, lams, iters: int, monitor=None, offset: int = 0) -> list[float]:
@@ -64,6 +77,7 @@ class GridSearch(Solver):
         self.lo, self.hi, self.points = check_grid(cfg)
         if self.points < 3:
             raise UserError(f"solver.points={self.points} must be >= 3")
+        check_int("solver.refine", cfg.refine, 0)
 
     def solve(self, problem, monitor) -> SolveResult:
         require_truth(problem, "grid_search")
@@ -74,14 +88,16 @@ class GridSearch(Solver):
         losses = np.array(loss_curve(problem, fista, lams, int(self.cfg.iters), monitor))
         lams = lams[:len(losses)]
         best = int(np.argmin(losses))
-        refined = parabola_minimum(lams, losses)
+        iters = int(self.cfg.iters)
+        refined, loss_refined = golden_refine(lambda lam: loss_curve(problem, fista, [lam], iters)[0], lams, losses,
+                                              int(self.cfg.refine))
         dtype, device = problem.sinogram.dtype, problem.sinogram.device
         with torch.no_grad():
-            x = fista.solve(torch.tensor(refined, dtype=dtype, device=device), int(self.cfg.iters)) * fista.mask
-        loss_refined = masked_loss(x, problem.truth, fista.mask)
+            x = fista.solve(torch.tensor(refined, dtype=dtype, device=device), iters) * fista.mask
         metrics = {"lam": refined, "loss": loss_refined, "lam_grid_best": float(lams[best]),
                    "loss_grid_best": float(losses[best])}
         return SolveResult(solution={"x": x, "label": f"FISTA-TV at the grid optimum lam={refined:.4g}"},
                            status="converged" if len(losses) == self.points else "stopped",
-                           message=f"{len(losses)} of {self.points} grid points; parabola optimum lam={refined:.4g}",
+                           message=f"{len(losses)} of {self.points} grid points, {self.cfg.refine} golden-section steps: "
+                                   f"lam={refined:.4g}",
                            n_iter=len(losses), metrics=metrics, stats={"seconds": time.perf_counter() - t0})
