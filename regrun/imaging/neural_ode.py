@@ -7,6 +7,9 @@ parameter vector, so torch.func transforms (grad, jacfwd, jacrev, vmap) apply di
 from __future__ import annotations
 
 import torch
+from torch.func import jacfwd
+
+from .transforms import Transformation
 
 WIDTHS = (3, 8, 2)
 
@@ -49,3 +52,35 @@ def flow(w: torch.Tensor, x: torch.Tensor, steps: int = 9, hidden: int = WIDTHS[
         k4 = velocity(w, y + h * k3, t + h, hidden)
         y = y + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
     return y
+
+
+class NeuralODEFlow(Transformation):
+    """The flow as a member of the transformation family (regrun.imaging.transforms): y(x; w) = flow(w, x),
+    w = 0 the identity. There is no closed form for dy/dw: it comes by forward-mode AD through the RK4 steps
+    (p tangents through the flow alone, no image inside). Batched w is (B, 1, p) against x (B or 1, N, 2)."""
+
+    linear_in_w = False
+
+    def __init__(self, steps: int = 9, hidden: int = WIDTHS[1]):
+        super().__init__(None)
+        self.steps, self.hidden = steps, hidden
+        self.n_params = n_params(hidden)
+        self.identity_params = (0.0,) * self.n_params
+
+    def _map(self, w, x):
+        return flow(w, x, self.steps, self.hidden)
+
+    def _batched(self, fn, w, x):
+        if w.dim() == 1:
+            return fn(w, x)
+        b = w.shape[0]
+        return torch.vmap(fn)(w.reshape(b, self.n_params), x.expand(b, *x.shape[1:]))
+
+    def points(self, w, x):
+        return self._batched(self._map, w, x)
+
+    def dy_dw(self, w, x):
+        return self._batched(lambda v, z: jacfwd(self._map)(v, z), w, x)
+
+    def d2y_dw2(self, w, x):
+        return self._batched(lambda v, z: jacfwd(jacfwd(self._map))(v, z), w, x)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .grid import Grid
+from .image_model import pointwise_derivatives
 
 
 def bspline_kernel(t: torch.Tensor) -> torch.Tensor:
@@ -89,5 +90,16 @@ class SplineImage:
         self.theta = theta
         self.coef = coefficients(data, theta)
 
+    @classmethod
+    def from_coefficients(cls, coef: torch.Tensor, grid: Grid) -> "SplineImage":
+        self = cls.__new__(cls)
+        self.data, self.grid, self.theta, self.coef = None, grid, None, coef
+        return self
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return evaluate(self.coef, self.grid, x)
+
+    def derivatives(self, y: torch.Tensor, order: int = 1):
+        """Values, spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) at points y (an image
+        model for regrun.imaging.registration)."""
+        return pointwise_derivatives(self, y, order)

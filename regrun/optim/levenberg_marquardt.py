@@ -1,13 +1,16 @@
-"""Gauss-Newton with Levenberg-Marquardt damping for J(x) = ||r(x)||^2 (Nielsen's damping update).
+"""Gauss-Newton with Levenberg-Marquardt damping for J(x) = ||r(x)||^2 (Nielsen's damping update), batched.
 
-Every attempted step counts as an iteration, accepted or not, as in the paper's `lsq_lma`. The loop is one
-piece of code for every least-squares solver; what differs is how a linearization solves the damped normal
-equations: densely (`DenseLinearization`, small parameter counts) or matrix-free (joint super-resolution).
+One loop (`lm_batched`) serves every least-squares solver in regrun: B independent problems advance together,
+each with its own damping, and an item that has converged (or stopped) is frozen by a per-item mask while the
+others go on; the loop ends when every item is done or at max_iter. Every attempted step counts as an
+iteration, accepted or not, as in the paper's `lsq_lma`. What differs between solvers is how a linearization
+solves the damped normal equations: densely (`DenseLinearization`: Gauss-Newton, or damped gradient descent)
+or matrix-free (joint super-resolution, through `lm_loop` for one unbatched problem).
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -15,48 +18,220 @@ from ..monitor import Monitor
 from .result import OptimResult
 
 _ROUNDOFF = 8 * torch.finfo(torch.float64).eps
+_MAX_DAMPING = 1e16
 ResidualJacobian = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+STEP_KINDS = ("gauss_newton", "gradient")
 
 
 class Linearization(Protocol):
-    """The model r + J s of the residual at one point."""
+    """The model r + J s of the residuals of a batch at one point: r (B, n), jtr = J^T r (B, p)."""
 
     r: torch.Tensor
-    jtr: torch.Tensor  # J^T r
+    jtr: torch.Tensor
 
-    def initial_damping(self, tau: float) -> float: ...
+    def initial_damping(self, tau: float) -> torch.Tensor:
+        """(B,) starting damping."""
 
-    def step(self, damping: float) -> torch.Tensor:
-        """A solution (exact or approximate) of (J^T J + damping D) s = -J^T r."""
+    def step(self, damping: torch.Tensor) -> torch.Tensor:
+        """(B, p) solutions (exact or approximate) of (J^T J + damping D) s = -J^T r, damping (B,)."""
 
     def apply(self, s: torch.Tensor) -> torch.Tensor:
-        """J s."""
+        """J s, (B, n)."""
 
 
 class DenseLinearization:
-    """A dense Jacobian; D = I, so the damping starts at tau * max diag(J^T J)."""
+    """Dense Jacobians jac (B, n, p). `kind="gauss_newton"`: (J^T J + mu I) s = -J^T r, mu starting at
+    tau * max diag(J^T J). `kind="gradient"`: damped gradient descent, mu s = -J^T r (the model without its
+    curvature), mu starting at tau * trace(J^T J), an upper bound of the largest curvature, so tau = 1 starts
+    with a step the quadratic model can trust."""
 
-    def __init__(self, r: torch.Tensor, jac: torch.Tensor):
-        self.r, self.jac = r, jac
-        self.jtr = jac.T @ r
-        self.jtj = jac.T @ jac
+    def __init__(self, r: torch.Tensor, jac: torch.Tensor, kind: str = "gauss_newton"):
+        if kind not in STEP_KINDS:
+            raise ValueError(f"kind={kind!r} must be one of {STEP_KINDS}")
+        self.r, self.jac, self.kind = r, jac, kind
+        self.jtr = (jac.transpose(-1, -2) @ r.unsqueeze(-1)).squeeze(-1)
+        self.jtj = jac.transpose(-1, -2) @ jac
 
-    def initial_damping(self, tau: float) -> float:
-        return tau * float(torch.diagonal(self.jtj).max())
+    def initial_damping(self, tau: float) -> torch.Tensor:
+        diag = torch.diagonal(self.jtj, dim1=-2, dim2=-1)
+        scale = diag.sum(-1) if self.kind == "gradient" else diag.max(-1).values
+        return tau * scale.to(torch.float64)
 
-    def step(self, damping: float) -> torch.Tensor:
-        lhs = self.jtj + damping * torch.eye(self.jtj.shape[0], dtype=self.jtj.dtype, device=self.jtj.device)
-        try:
-            return -torch.linalg.solve(lhs, self.jtr)
-        except torch.linalg.LinAlgError:
-            return -torch.linalg.lstsq(lhs, self.jtr.unsqueeze(-1)).solution.squeeze(-1)
+    def step(self, damping: torch.Tensor) -> torch.Tensor:
+        mu = damping.to(self.jtj.dtype)
+        if self.kind == "gradient":
+            return -self.jtr / mu[:, None]
+        eye = torch.eye(self.jtj.shape[-1], dtype=self.jtj.dtype, device=self.jtj.device)
+        lhs = self.jtj + mu[:, None, None] * eye
+        sol, info = torch.linalg.solve_ex(lhs, self.jtr)
+        bad = info != 0
+        if bool(bad.any()):  # singular items: least squares instead
+            sol = sol.clone()
+            sol[bad] = torch.linalg.lstsq(lhs[bad], self.jtr[bad].unsqueeze(-1)).solution.squeeze(-1)
+        return -sol
 
     def apply(self, s: torch.Tensor) -> torch.Tensor:
-        return self.jac @ s
+        return (self.jac @ s.unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass
+class BatchedResult:
+    """Per-item outcome of lm_batched; history columns are (n_rows, B), row 0 the starting point."""
+
+    w: torch.Tensor
+    J: torch.Tensor
+    grad_norm: torch.Tensor
+    n_iter: torch.Tensor
+    status: list[str]
+    message: list[str]
+    history: dict[str, torch.Tensor]
+    linearization: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LMState:
+    """What a step callback sees after each iteration (all per item, shape (B,) unless said)."""
+
+    n: int
+    x: torch.Tensor  # (B, p)
+    loss: torch.Tensor
+    grad_norm: torch.Tensor
+    damping: torch.Tensor
+    accepted: torch.Tensor
+    active: torch.Tensor
+    linearization: Any
+
+
+def _sumsq(r: torch.Tensor) -> torch.Tensor:
+    return (r * r).sum(-1).to(torch.float64)
+
+
+def lm_batched(
+    linearize: Callable[[torch.Tensor], Linearization],
+    residual: Callable[[torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    *,
+    max_iter: int = 100,
+    gtol: float | torch.Tensor = 1e-5,
+    xtol: float = 1e-10,
+    tau: float = 1e-3,
+    on_step: Callable[[LMState], bool] | None = None,
+) -> BatchedResult:
+    """Minimise ||r_b(x_b)||^2 for every item b of x0 (B, p). An item converges when ||grad J|| = 2 ||J^T r||
+    < gtol (a float or one per item), when an accepted step is shorter than xtol (||x|| + xtol), or when a
+    rejected step's predicted decrease is below the round-off of J; it stops when its damping blows up; the
+    rest end at max_iter attempted steps, or all stop when on_step returns True. `linearize` and `residual`
+    see the whole batch; items that are done keep their point, so their values do not change."""
+    x = x0.clone()
+    n_batch = x.shape[0]
+    f64 = dict(dtype=torch.float64, device=x.device)
+    gtol = torch.as_tensor(gtol, **f64).expand(n_batch)
+    lin = linearize(x)
+    loss = _sumsq(lin.r)
+    grad_norm = 2 * lin.jtr.norm(dim=-1).to(torch.float64)
+    damping = lin.initial_damping(tau).to(**f64)
+    nu = torch.full((n_batch,), 2.0, **f64)
+    active = torch.ones(n_batch, dtype=torch.bool, device=x.device)
+    n_iter = torch.zeros(n_batch, dtype=torch.long, device=x.device)
+    status = ["max_iter"] * n_batch
+    message = [f"reached max_iter={max_iter}"] * n_batch
+    rows = {"J": [loss], "grad_norm": [grad_norm], "damping": [damping], "accepted": [active.to(torch.float64)]}
+
+    def finish(mask: torch.Tensor, kind: str, text: Callable[[int], str]):
+        for b in torch.nonzero(mask & active).flatten().tolist():
+            status[b], message[b] = kind, text(b)
+        active.logical_and_(~mask)
+
+    if on_step is not None:
+        on_step(LMState(0, x, loss, grad_norm, damping, active.clone(), active.clone(), lin))
+    for it in range(1, max_iter + 2):
+        finish(grad_norm < gtol, "converged",
+               lambda b: f"||grad J|| = {float(grad_norm[b]):.3e} < gtol = {float(gtol[b]):g}")
+        if not bool(active.any()) or it > max_iter:
+            break
+        n_iter[active] = it
+        step = torch.where(active[:, None], lin.step(damping), torch.zeros_like(x))
+        r_trial = residual(x + step)
+        loss_trial = _sumsq(r_trial)
+        # ||r||^2 - ||r + J s||^2 = -2 s^T J^T r - ||J s||^2 for the step actually returned (an iterative solve
+        # need not be exact), without the cancellation of subtracting two nearly equal sums: its sign and size
+        # stay meaningful down to round-off, which the stopping test below relies on
+        predicted = -(2 * (step * lin.jtr).sum(-1).to(torch.float64) + _sumsq(lin.apply(step)))
+        rho = torch.where(predicted > 0, (loss - loss_trial) / predicted, torch.full_like(loss, -1.0))
+        accepted = active & (rho > 0) & torch.isfinite(loss_trial)
+        rejected = active & ~accepted
+        if bool(accepted.any()):
+            x = torch.where(accepted[:, None], x + step, x)
+            # every item is linearized again; an item that did not move gets the same linearization back
+            lin = linearize(x)
+            loss = torch.where(accepted, _sumsq(lin.r), loss)
+            grad_norm = torch.where(accepted, 2 * lin.jtr.norm(dim=-1).to(torch.float64), grad_norm)
+            damping = torch.where(accepted, damping * (1.0 - (2.0 * rho - 1.0) ** 3).clamp(min=1.0 / 3.0), damping)
+            nu = torch.where(accepted, torch.full_like(nu, 2.0), nu)
+        damping = torch.where(rejected, damping * nu, damping)
+        nu = torch.where(rejected, nu * 2.0, nu)
+        for key, val in (("J", loss), ("grad_norm", grad_norm), ("damping", damping),
+                         ("accepted", accepted.to(torch.float64))):
+            rows[key].append(val)
+        stop = on_step(LMState(it, x, loss, grad_norm, damping, accepted, active.clone(), lin)) if on_step else False
+        step_norm = step.norm(dim=-1).to(torch.float64)
+        x_norm = x.norm(dim=-1).to(torch.float64)
+        finish(accepted & (step_norm <= xtol * (x_norm + xtol)), "converged",
+               lambda b: f"step {float(step_norm[b]):.2e} below xtol = {xtol:g} (relative)")
+        # the linear model promises less than J's own rounding error: nothing is left to gain
+        finish(rejected & (predicted >= 0) & (predicted <= _ROUNDOFF * loss), "converged",
+               lambda b: f"predicted decrease {float(predicted[b]):.1e} is below round-off of J = "
+                         f"{float(loss[b]):.3e}")
+        finish(damping > _MAX_DAMPING, "stopped", lambda b: f"damping {float(damping[b]):.1e} too large: no step "
+                                                            f"reduces J")
+        if stop:
+            finish(torch.ones_like(active), "stopped", lambda b: "stopped by a callback")
+        if not bool(active.any()):
+            break
+    history = {k: torch.stack(v) for k, v in rows.items()}
+    return BatchedResult(w=x, J=loss, grad_norm=grad_norm, n_iter=n_iter, status=status, message=message,
+                         history=history, linearization=lin)
+
+
+class _BatchOfOne:
+    """An unbatched Linearization (r (n,), float damping) seen as a batch of one."""
+
+    def __init__(self, lin):
+        self.lin = lin
+        self.r, self.jtr = lin.r.unsqueeze(0), lin.jtr.unsqueeze(0)
+
+    def initial_damping(self, tau):
+        return torch.tensor([float(self.lin.initial_damping(tau))], dtype=torch.float64, device=self.r.device)
+
+    def step(self, damping):
+        return self.lin.step(float(damping[0])).unsqueeze(0)
+
+    def apply(self, s):
+        return self.lin.apply(s[0]).unsqueeze(0)
+
+
+def _report(monitor: Monitor | None, extra_row):
+    """An lm_batched callback giving a monitor one row per iteration of a batch of one."""
+    if monitor is None:
+        return None
+
+    def on_step(state: LMState) -> bool:
+        lin = state.linearization
+        extra = extra_row(state.x[0], getattr(lin, "lin", lin)) if extra_row else {}
+        return monitor.step(iter=state.n, J=float(state.loss[0]), grad_norm=float(state.grad_norm[0]),
+                            damping=float(state.damping[0]), accepted=float(state.accepted[0]), **extra)
+
+    return on_step
+
+
+def _single(out: BatchedResult, extra: dict) -> OptimResult:
+    return OptimResult(w=out.w[0], J=float(out.J[0]), grad_norm=float(out.grad_norm[0]), n_iter=int(out.n_iter[0]),
+                       status=out.status[0], message=out.message[0], extra=extra)
 
 
 def lm_loop(
-    linearize: Callable[[torch.Tensor], Linearization],
+    linearize: Callable[[torch.Tensor], Any],
     residual: Callable[[torch.Tensor], torch.Tensor],
     x0: torch.Tensor,
     *,
@@ -65,68 +240,14 @@ def lm_loop(
     xtol: float = 1e-10,
     tau: float = 1e-3,
     monitor: Monitor | None = None,
-    extra_row: Callable[[torch.Tensor, Linearization], dict] | None = None,
+    extra_row: Callable[[torch.Tensor, Any], dict] | None = None,
 ) -> OptimResult:
-    """Minimise ||r(x)||^2 from x0. Converged when ||grad J|| = 2 ||J^T r|| < gtol, when an accepted step is
-    shorter than xtol (||x|| + xtol), or when a rejected step's predicted decrease is below the round-off of J;
-    otherwise it ends at max_iter attempted steps, when the monitor asks, or when the damping blows up."""
-    x = x0.clone()
-    lin = linearize(x)
-    loss = float(lin.r @ lin.r)
-    grad_norm = 2 * float(lin.jtr.norm())
-    damping = lin.initial_damping(tau)
-    nu = 2.0
-    status, message = "max_iter", f"reached max_iter={max_iter}"
-
-    def report(n, accepted):
-        if monitor is None:
-            return False
-        return monitor.step(iter=n, J=loss, grad_norm=grad_norm, damping=damping, accepted=float(accepted),
-                            **(extra_row(x, lin) if extra_row else {}))
-
-    report(0, True)
-    n_iter = 0
-    for n_iter in range(1, max_iter + 2):
-        if grad_norm < gtol:
-            status, message = "converged", f"||grad J|| = {grad_norm:.3e} < gtol = {gtol:g}"
-            n_iter -= 1
-            break
-        if n_iter > max_iter:
-            n_iter = max_iter
-            break
-        step = lin.step(damping)
-        r_trial = residual(x + step)
-        loss_trial = float(r_trial @ r_trial)
-        # ||r||^2 - ||r + J s||^2 for the step actually returned (an iterative solve need not be exact)
-        predicted = loss - float((lin.r + lin.apply(step)).pow(2).sum())
-        rho = (loss - loss_trial) / predicted if predicted > 0 else -1.0
-        accepted = rho > 0 and math.isfinite(loss_trial)
-        if accepted:
-            x = x + step
-            lin = linearize(x)
-            loss = float(lin.r @ lin.r)
-            grad_norm = 2 * float(lin.jtr.norm())
-            damping *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-            nu = 2.0
-        else:
-            damping *= nu
-            nu *= 2.0
-        stop = report(n_iter, accepted)
-        if accepted and float(step.norm()) <= xtol * (float(x.norm()) + xtol):
-            status, message = "converged", f"step {float(step.norm()):.2e} below xtol = {xtol:g} (relative)"
-            break
-        if not accepted and 0 <= predicted <= _ROUNDOFF * loss:
-            # the linear model promises less than J's own rounding error: nothing is left to gain
-            status, message = "converged", f"predicted decrease {predicted:.1e} is below round-off of J = {loss:.3e}"
-            break
-        if damping > 1e16:
-            status, message = "stopped", f"damping {damping:.1e} too large: no step reduces J"
-            break
-        if stop:
-            status, message = "stopped", "stopped by a callback"
-            break
-    return OptimResult(w=x, J=loss, grad_norm=grad_norm, n_iter=n_iter, status=status, message=message,
-                       extra={"linearization": lin})
+    """lm_batched for one problem with an unbatched linearization (r (n,), jtr (p,), step(float damping)),
+    e.g. joint_gn's matrix-free one. The result's extra holds the last "linearization"."""
+    out = lm_batched(lambda z: _BatchOfOne(linearize(z[0])), lambda z: residual(z[0]).unsqueeze(0),
+                     x0.unsqueeze(0), max_iter=max_iter, gtol=gtol, xtol=xtol, tau=tau,
+                     on_step=_report(monitor, extra_row))
+    return _single(out, {"linearization": out.linearization.lin})
 
 
 def levenberg_marquardt(
@@ -141,13 +262,17 @@ def levenberg_marquardt(
     residual: Callable[[torch.Tensor], torch.Tensor] | None = None,
     extra_row: Callable[[torch.Tensor], dict] | None = None,
 ) -> OptimResult:
-    """lm_loop with a dense Jacobian: `residual_and_jacobian(w)` -> (r (n,), J (n, p)); `residual(w)` evaluates
-    r alone for trial points (defaults to the first output of residual_and_jacobian). The result's extra holds
+    """Dense LM for one problem: `residual_and_jacobian(w)` -> (r (n,), J (n, p)); `residual(w)` evaluates r
+    alone for trial points (defaults to the first output of residual_and_jacobian). The result's extra holds
     the last "jacobian" and "residual"."""
     residual = residual or (lambda w: residual_and_jacobian(w)[0])
-    out = lm_loop(lambda w: DenseLinearization(*residual_and_jacobian(w)), residual, w0, max_iter=max_iter,
-                  gtol=gtol, xtol=xtol, tau=tau, monitor=monitor,
-                  extra_row=(lambda w, lin: extra_row(w)) if extra_row else None)
-    lin = out.extra.pop("linearization")
-    out.extra.update(jacobian=lin.jac, residual=lin.r)
-    return out
+
+    def linearize(z):
+        r, jac = residual_and_jacobian(z[0])
+        return DenseLinearization(r.unsqueeze(0), jac.unsqueeze(0))
+
+    out = lm_batched(linearize, lambda z: residual(z[0]).unsqueeze(0), w0.unsqueeze(0), max_iter=max_iter,
+                     gtol=gtol, xtol=xtol, tau=tau,
+                     on_step=_report(monitor, (lambda w, lin: extra_row(w)) if extra_row else None))
+    lin = out.linearization
+    return _single(out, {"jacobian": lin.jac[0], "residual": lin.r[0]})

@@ -16,7 +16,8 @@ from ..imaging import spline
 from ..imaging.grid import Grid
 from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.synthetic import synthetic_pair
-from ..imaging.transforms import affine, affine_about, affine_identity
+from ..imaging.registration import PointwiseObjective
+from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -26,7 +27,9 @@ DATA_SOURCES = ("synthetic", "fair", "files")
 
 
 class ScaleObjective:
-    """J, its residual and derivatives at one fixed theta, with the spline coefficients solved once.
+    """J, its residual and derivatives at one fixed theta, with the spline coefficients solved once: the
+    pointwise registration kernel (regrun.imaging.registration) with the spline template, the problem's
+    transformation and scale h1 h2.
 
     `margin` > 0 leaves a border of reference cells out of J. The spline template is zero outside omega, so
     reference points that the true y maps outside omega pull the minimiser off the truth (0.014-0.03 px on
@@ -44,56 +47,18 @@ class ScaleObjective:
         if margin:
             self.x = self.x[margin:-margin, margin:-margin]
             self.r_values = self.r_values[margin:-margin, margin:-margin]
-        self.sqrt_vol = problem.grid.cell_volume ** 0.5
-        # dy/dw at every point, (..., 2, 6); constant in w for the affine model
-        self.dy_dw = jacfwd(lambda w: affine(w, self.x))(problem.identity)
+        self.kernel = PointwiseObjective(spline.SplineImage.from_coefficients(self.coef_t, self.grid),
+                                         problem.transformation, self.x.reshape(-1, 2), self.r_values.reshape(-1),
+                                         scale=problem.grid.cell_volume)
+        self.residual = self.kernel.residual  # (n,)
+        self.objective = self.kernel.value  # differentiable in w (torch.func)
+        self.value_and_grad = self.kernel.value_and_grad
+        self.jacobian = self.kernel.jacobian  # d residual / dw, (n, 6)
+        self.residual_and_jacobian = self.kernel.residual_and_jacobian  # both from one evaluation
+        self.hessian = self.kernel.hessian  # exact, (6, 6)
 
     def warped(self, w: torch.Tensor) -> torch.Tensor:
-        return spline.evaluate(self.coef_t, self.grid, affine(w, self.x))
-
-    def residual(self, w: torch.Tensor) -> torch.Tensor:
-        return self.sqrt_vol * (self.warped(w) - self.r_values).reshape(-1)
-
-    def objective(self, w: torch.Tensor) -> torch.Tensor:
-        r = self.residual(w)
-        return r @ r
-
-    def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        t, gy, _ = self._spatial_derivatives(w, second=False)
-        r = t - self.r_values
-        vol = self.sqrt_vol**2
-        g = 2 * vol * torch.einsum("...,...k,...kp->p", r, gy, self.dy_dw)
-        return vol * (r * r).sum(), g
-
-    # The residual at x_i depends on w only through its own y_i = y(x_i; w). So one reverse sweep of
-    # sum_i T(y_i) gives every spatial gradient grad T(y_i) exactly, and a second sweep per coordinate every
-    # spatial Hessian; the chain rule with dy/dw then assembles the w-derivatives. Same values as torch.func
-    # over the whole map (tested); on 32-128 px images the Jacobian is 4-8x and the Hessian 2x faster than
-    # jacfwd and jacrev(jacrev) (scripts/bench_scale_derivatives.py).
-    def _spatial_derivatives(self, w: torch.Tensor, second: bool):
-        y = affine(w.detach(), self.x).detach().requires_grad_(True)
-        with torch.enable_grad():
-            t = spline.evaluate(self.coef_t, self.grid, y)
-            (gy,) = torch.autograd.grad(t.sum(), y, create_graph=second)
-            if not second:
-                return t.detach(), gy, None
-            h1 = torch.autograd.grad(gy[..., 0].sum(), y, retain_graph=True)[0]
-            h2 = torch.autograd.grad(gy[..., 1].sum(), y)[0]
-        return t.detach(), gy.detach(), torch.stack((h1, h2), dim=-2)
-
-    def jacobian(self, w: torch.Tensor) -> torch.Tensor:
-        """d residual / dw, (n, 6)."""
-        _, gy, _ = self._spatial_derivatives(w, second=False)
-        return self.sqrt_vol * torch.einsum("...k,...kp->...p", gy, self.dy_dw).reshape(-1, w.shape[-1])
-
-    def hessian(self, w: torch.Tensor) -> torch.Tensor:
-        """The exact Hessian of J: 2 sum_i (J_i^T J_i + r_i dy_i^T (hess T)(y_i) dy_i), (6, 6)."""
-        t, gy, hy = self._spatial_derivatives(w, second=True)
-        vol = self.sqrt_vol**2
-        jac = torch.einsum("...k,...kp->...p", gy, self.dy_dw).reshape(-1, w.shape[-1])
-        r = (t - self.r_values).reshape(-1)
-        curv = torch.einsum("...kp,...kl,...lq->...pq", self.dy_dw, hy, self.dy_dw).reshape(-1, 6, 6)
-        return 2 * vol * (jac.T @ jac + torch.einsum("i,ipq->pq", r, curv))
+        return spline.evaluate(self.coef_t, self.grid, self.problem.transformation.points(w, self.x))
 
 
 @register_problem("multiscale_affine")
@@ -116,7 +81,8 @@ class MultiscaleAffine(Problem):
         if self.rotate_template:
             self._rotate_template(self.rotate_template)
         self.x = self.grid.centres(ctx.dtype, ctx.device)
-        self.identity = affine_identity(ctx.dtype, ctx.device)
+        self.transformation = Affine()  # seed 000: y = A x + b about the origin of omega
+        self.identity = self.transformation.identity(ctx.dtype, ctx.device)
         self._scales: dict[float, ScaleObjective] = {}
 
     # ---- data -------------------------------------------------------------------------------------------

@@ -22,14 +22,15 @@ from ..imaging import spline
 from ..imaging.grid import Grid
 from ..imaging.io import read_image, resolve_data_path
 from ..imaging.synthetic import block_sample, textured_phantom
-from ..imaging.transforms import affine, affine_about, affine_identity
+from ..imaging.registration import PointwiseObjective
+from ..imaging.transforms import Affine, affine, affine_about, affine_identity
 from ..linalg.cg import cg
 from ..linalg.differences import forward_difference as diff, forward_difference_adjoint as diff_adjoint
 from ..linalg.differences import pool, pool_adjoint
 from ..linalg.interpolation import SplineCoefficients, Stencil
 from ..linalg.operator import LinearOperator
-from ..optim.levenberg_marquardt import levenberg_marquardt
 from ..metrics import psnr, ssim
+from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..plots import convergence, image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -118,37 +119,23 @@ class SuperResModel:
                     rel_gtol: float = 1e-6) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
-        scale from the identity). Gauss-Newton/LM with a forward-mode Jacobian of the 6 parameters."""
+        scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
+        frame with its own damping and stopping test (as if registered one by one)."""
         xc = self.coarse.centres(self.dtype, self.device)
-        vol = math.sqrt(self.coarse.cell_volume)
-        out = []
-        for j in range(1, self.q + 1):
-            w = affine_identity(self.dtype, self.device)
-            for theta in thetas:
-                c0 = spline.coefficients(self.frames[0], theta)
-                target = spline.evaluate(spline.coefficients(self.frames[j], theta), self.coarse, xc).reshape(-1)
-
-                def res(v, c0=c0, target=target):
-                    return vol * (spline.evaluate(c0, self.coarse, affine(v, xc)).reshape(-1) - target)
-
-                def res_jac(v, c0=c0, target=target):
-                    # Each value depends on its own point only, so one reverse pass of the sum gives every
-                    # point's spline gradient; the chain rule through y = A x + b is then explicit (cheaper
-                    # than a forward-mode Jacobian on these tiny tensors, where per-call overhead dominates).
-                    y = affine(v, xc).detach().requires_grad_(True)
-                    with torch.enable_grad():
-                        s = spline.evaluate(c0, self.coarse, y)
-                        (g,) = torch.autograd.grad(s.sum(), y)
-                    g1, g2 = g[..., 0].reshape(-1), g[..., 1].reshape(-1)
-                    x1, x2 = xc[..., 0].reshape(-1), xc[..., 1].reshape(-1)
-                    jac = vol * torch.stack((g1 * x1, g1 * x2, g2 * x1, g2 * x2, g1, g2), -1)
-                    return vol * (s.detach().reshape(-1) - target), jac
-
-                r0, j0 = res_jac(w)
-                gtol = rel_gtol * max(2 * float((j0.T @ r0).norm()), 1e-300)
-                w = levenberg_marquardt(res_jac, w, max_iter=max_iter, gtol=gtol, residual=res).w
-            out.append(w)
-        return torch.cat(out)
+        affine_model = Affine()
+        w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
+        for theta in thetas:
+            template = spline.SplineImage(self.frames[0], self.coarse, theta)
+            targets = torch.stack([spline.SplineImage(self.frames[j], self.coarse, theta)(xc).reshape(-1)
+                                   for j in range(1, self.q + 1)])
+            kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2), targets,
+                                        scale=self.coarse.cell_volume)
+            r0, j0 = kernel.residual_and_jacobian(w)
+            g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
+            gtol = rel_gtol * g0.clamp_min(1e-300)
+            w = lm_batched(lambda v: DenseLinearization(*kernel.residual_and_jacobian(v)), kernel.residual, w,
+                           max_iter=max_iter, gtol=gtol).w
+        return w.reshape(-1)
 
 
 @register_problem("superres")

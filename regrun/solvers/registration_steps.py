@@ -24,11 +24,11 @@ def validate_local_options(cfg, prefix: str = "solver") -> None:
 
 def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gtol=None, max_iter=None,
                       extra_row=None) -> OptimResult:
-    """Minimise a ScaleObjective (residual, jacobian, value_and_grad, hessian) from w0."""
+    """Minimise a ScaleObjective (residual, residual_and_jacobian, value_and_grad, hessian) from w0."""
     gtol = cfg.gtol if gtol is None else gtol
     max_iter = cfg.max_iter if max_iter is None else max_iter
     if cfg.optimizer == "lm":
-        return levenberg_marquardt(lambda w: (scale.residual(w), scale.jacobian(w)), w0, max_iter=max_iter,
+        return levenberg_marquardt(scale.residual_and_jacobian, w0, max_iter=max_iter,
                                    gtol=gtol, tau=cfg.tau, monitor=monitor, residual=scale.residual,
                                    extra_row=extra_row)
     return trust_region_newton(scale.value_and_grad, scale.hessian, w0, method=cfg.optimizer, gtol=gtol,

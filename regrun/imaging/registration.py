@@ -1,0 +1,171 @@
+"""The pointwise registration objective: one kernel for every parametric registration in regrun.
+
+For a batch of B parameter vectors w_b (n_params each) and points x_i,
+
+    J_b(w) = sum_i s_bi (T(y(x_i; w_b)) - R_bi)^2,      s_bi = scale * omega_bi / (1 or sum_i omega_bi)
+
+with T an image model (regrun.imaging.image_model: values and spatial derivatives at points), y a
+transformation (regrun.imaging.transforms: points, dy_dw and d2y_dw2), R the reference values and omega >= 0
+per-point weights (a mask: points left out of J get 0). `normalization="sum"` keeps scale * sum (seed 000's
+h1 h2 ||.||^2 with scale = cell volume); "mean" divides by the weight actually used, so a tolerance means the
+same on any image size or mask. The residual is r_bi = sqrt(s_bi) (T(y_bi) - R_bi), so J_b = ||r_b||^2.
+
+The residual at x_i depends on w only through its own y_i. So one reverse sweep of sum_i T(y_i) gives every
+spatial gradient grad T(y_i) (and one sweep per coordinate every spatial Hessian), and the chain rule with the
+transformation's analytic dy/dw assembles the w-derivatives:
+
+    jacobian  d r_bi / dw = sqrt(s_bi) grad T(y_bi)^T dy/dw
+    gradient  2 J^T r
+    Hessian   2 J^T J + 2 sum_i s_bi (T - R)_bi [dy/dw^T (hess T) dy/dw + sum_k dT/dy_k d2y_k/dw2]
+
+Same values as torch.func over the whole map (tested), 2-8x cheaper on these sizes.
+
+Weights may be a tensor (N,) / (B, N) or a callable of the warped points y (B, N, 2) -> (B, N), e.g. a mask of
+the points whose y falls inside the template (ITK's semantics). A callable's weights are treated as constant in
+w: a mask is piecewise constant, so its derivative is zero wherever it is defined.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..errors import check_choice
+from .image_model import ImageModel
+from .transforms import Transformation
+
+NORMALIZATIONS = ("sum", "mean")
+Weights = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def _as_batch(t: torch.Tensor, trailing: int) -> torch.Tensor:
+    """Give t a leading batch dimension (of 1) when it has only its `trailing` dimensions."""
+    return t.unsqueeze(0) if t.dim() == trailing else t
+
+
+class PointwiseObjective:
+    """J, residual, gradient, Jacobian, Gauss-Newton matrix and exact Hessian of a pointwise registration
+    objective, batched over a leading dimension B of w (w of shape (p,) gives unbatched results).
+
+    x: points (N, 2) shared by the batch or (B, N, 2) per item; reference: values (N,) or (B, N)."""
+
+    def __init__(self, image: ImageModel, transform: Transformation, x: torch.Tensor, reference: torch.Tensor,
+                 *, weights: Weights = None, normalization: str = "sum", scale: float = 1.0):
+        check_choice("normalization", normalization, NORMALIZATIONS)
+        self.image = image
+        self.transform = transform
+        self.x = _as_batch(x, 2)
+        self.reference = _as_batch(reference, 1)
+        if self.reference.shape[-1] != self.x.shape[-2]:
+            raise ValueError(f"reference has {self.reference.shape[-1]} values for {self.x.shape[-2]} points")
+        self.weights = _as_batch(weights, 1) if isinstance(weights, torch.Tensor) else weights
+        self.normalization = normalization
+        self.scale = float(scale)
+        self.n_params = transform.n_params
+        # dy/dw does not depend on w for transformations linear in w: form it once
+        self._dy_dw = transform.dy_dw(transform.identity(x.dtype, x.device)[None, None, :], self.x) \
+            if transform.linear_in_w else None
+
+    # ---- pieces -------------------------------------------------------------------------------------------
+    def points(self, w: torch.Tensor) -> torch.Tensor:
+        """Warped points y (B, N, 2) for w (B, p)."""
+        return self.transform.points(w[:, None, :], self.x)
+
+    def point_scale(self, y: torch.Tensor) -> torch.Tensor | float:
+        """s_bi of the module docstring at warped points y: a float when every point counts the same."""
+        if self.weights is None:
+            if self.normalization == "sum":
+                return self.scale
+            return self.scale / self.x.shape[-2]
+        omega = self.weights(y.detach()) if callable(self.weights) else self.weights
+        if self.normalization == "mean":
+            omega = omega / omega.sum(-1, keepdim=True).clamp_min(torch.finfo(omega.dtype).tiny)
+        return self.scale * omega
+
+    def _dy(self, w: torch.Tensor) -> torch.Tensor:
+        return self._dy_dw if self._dy_dw is not None else self.transform.dy_dw(w[:, None, :], self.x)
+
+    @staticmethod
+    def _unbatch(w: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        return (w.unsqueeze(0), True) if w.dim() == 1 else (w, False)
+
+    def _first_order(self, w):
+        y = self.points(w.detach())
+        t, gy, _ = self.image.derivatives(y, 1)
+        return y, t - self.reference, torch.einsum("...k,...kp->...p", gy, self._dy(w))
+
+    # ---- differentiable values (torch.func can take derivatives of these) ----------------------------------
+    def residual(self, w: torch.Tensor) -> torch.Tensor:
+        """r (B, N), differentiable in w."""
+        wb, single = self._unbatch(w)
+        y = self.points(wb)
+        s = self.point_scale(y)
+        r = (s**0.5 if isinstance(s, float) else s.sqrt()) * (self.image(y) - self.reference)
+        return r[0] if single else r
+
+    def value(self, w: torch.Tensor) -> torch.Tensor:
+        """J (B,), differentiable in w."""
+        wb, single = self._unbatch(w)
+        y = self.points(wb)
+        d = self.image(y) - self.reference
+        j = (self.point_scale(y) * d * d).sum(-1)
+        return j[0] if single else j
+
+    # ---- derivatives by the pointwise chain rule ----------------------------------------------------------
+    def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """J (B,) and its gradient (B, p)."""
+        wb, single = self._unbatch(w)
+        y = self.points(wb.detach())
+        t, gy, _ = self.image.derivatives(y, 1)
+        d = t - self.reference
+        sd = self.point_scale(y) * d
+        value = (sd * d).sum(-1)
+        # sum_i sd_i grad T_i^T dy_i as one (1 x 2N) (2N x p) product per item
+        dy = self._dy(wb)
+        v = (sd.unsqueeze(-1) * gy).reshape(d.shape[0], 1, -1)
+        g = 2 * (v @ dy.reshape(dy.shape[0], -1, self.n_params)).squeeze(-2)
+        return (value[0], g[0]) if single else (value, g)
+
+    def residual_and_jacobian(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """r (B, N) and d r / dw (B, N, p)."""
+        wb, single = self._unbatch(w)
+        y, d, jy = self._first_order(wb)
+        s = self.point_scale(y)
+        root = s**0.5 if isinstance(s, float) else s.sqrt()
+        r, jac = root * d, (root * jy) if isinstance(s, float) else root[..., None] * jy
+        return (r[0], jac[0]) if single else (r, jac)
+
+    def jacobian(self, w: torch.Tensor) -> torch.Tensor:
+        return self.residual_and_jacobian(w)[1]
+
+    def gauss_newton(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """J (B,), gradient 2 J^T r (B, p) and the Gauss-Newton matrix J^T J (B, p, p) (half the GN Hessian)."""
+        r, jac = self.residual_and_jacobian(w)
+        jtj = jac.transpose(-1, -2) @ jac
+        return (r * r).sum(-1), 2 * (jac.transpose(-1, -2) @ r.unsqueeze(-1)).squeeze(-1), jtj
+
+    def hessian(self, w: torch.Tensor) -> torch.Tensor:
+        """The exact Hessian of J (B, p, p)."""
+        return self.value_grad_hessian(w)[2]
+
+    def value_grad_hessian(self, w: torch.Tensor):
+        wb, single = self._unbatch(w)
+        y = self.points(wb.detach())
+        t, gy, hy = self.image.derivatives(y, 2)
+        d = t - self.reference
+        n_batch, n_points = d.shape
+        dy = self._dy(wb).expand(n_batch, n_points, 2, self.n_params)
+        s = self.point_scale(y)
+        sd = (s * d).expand_as(d)
+        jy = torch.einsum("...k,...kp->...p", gy, dy)
+        sjy = (s * jy) if isinstance(s, float) else s[..., None] * jy
+        value = (sd * d).sum(-1)
+        g = 2 * (sjy.transpose(-1, -2) @ d.unsqueeze(-1)).squeeze(-1)
+        # sum_i sd_i dy_i^T (hess T)_i dy_i as one (2N x p)^T (2N x p) product per item
+        weighted = (sd[..., None, None] * hy) @ dy
+        curv = dy.reshape(n_batch, 2 * n_points, -1).transpose(-1, -2) @ weighted.reshape(n_batch, 2 * n_points, -1)
+        d2 = self.transform.d2y_dw2(wb[:, None, :], self.x)
+        if d2 is not None:
+            curv = curv + torch.einsum("bn,bnk,bnkpq->bpq", sd, gy, d2)
+        h = 2 * (sjy.transpose(-1, -2) @ jy + curv)
+        return (value[0], g[0], h[0]) if single else (value, g, h)

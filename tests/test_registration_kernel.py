@@ -1,0 +1,112 @@
+"""The pointwise registration kernel: Taylor tests of its gradient and Hessian for every transformation,
+equality with torch.func, batching, weights and normalisation."""
+import math
+
+import pytest
+import torch
+from torch.func import grad, hessian, jacfwd
+
+from regrun.imaging import spline
+from regrun.imaging.grid import Grid
+from regrun.imaging.registration import PointwiseObjective
+from regrun.imaging.transforms import TRANSFORMATIONS, transformation
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+GRID = Grid((0.0, 16.0, 0.0, 12.0), (16, 12))
+SCALES = {"translation": 0.5, "rigid": 0.05, "similarity": 0.03, "affine": 0.03}
+
+
+def smooth_image(seed, theta=0.5):
+    gen = torch.Generator().manual_seed(seed)
+    img = torch.randn(GRID.m, generator=gen, dtype=torch.float64).to(DEVICE)
+    return spline.SplineImage(img, GRID, theta)
+
+
+def objective(name, batch=3, **kw):
+    t = transformation(name, GRID.centre)
+    x = GRID.centres(torch.float64, DEVICE).reshape(-1, 2)
+    ref = torch.stack([smooth_image(10 + b)(x) for b in range(batch)])
+    obj = PointwiseObjective(smooth_image(1), t, x, ref, scale=GRID.cell_volume, **kw)
+    gen = torch.Generator().manual_seed(3)
+    w = t.identity(torch.float64) + SCALES[name] * torch.randn(batch, t.n_params, generator=gen, dtype=torch.float64)
+    v = SCALES[name] * torch.randn(batch, t.n_params, generator=gen, dtype=torch.float64)
+    return obj, w.to(DEVICE), v.to(DEVICE)
+
+
+def slope(errors, hs):
+    return math.log(errors[0] / errors[-1]) / math.log(hs[0] / hs[-1])
+
+
+@pytest.mark.parametrize("name", TRANSFORMATIONS)
+def test_taylor_gradient_and_hessian(name):
+    obj, w, v = objective(name)
+    value, g, h = obj.value_grad_hessian(w)
+    hs = [2.0**-k for k in range(3, 9)]
+    e1, e2 = [], []
+    for step in hs:
+        d = obj.value(w + step * v) - value
+        lin = step * (g * v).sum(-1)
+        quad = 0.5 * step**2 * torch.einsum("bp,bpq,bq->b", v, h, v)
+        e1.append((d - lin).abs())
+        e2.append((d - lin - quad).abs())
+    for b in range(w.shape[0]):
+        s1 = slope([float(e[b]) for e in e1], hs)
+        s2 = slope([float(e[b]) for e in e2], hs)
+        assert 1.8 < s1 < 2.3, (b, s1)
+        # the cubic spline's third derivative jumps at knots: O(h^3) almost everywhere, >= 2.5 on average
+        assert s2 > 2.5, (b, s2)
+
+
+@pytest.mark.parametrize("name", TRANSFORMATIONS)
+def test_equals_torch_func_per_item(name):
+    obj, w, _ = objective(name)
+    value, g, h = obj.value_grad_hessian(w)
+    v2, g2 = obj.value_and_grad(w)
+    r, jac = obj.residual_and_jacobian(w)
+    assert torch.allclose(value, v2) and torch.allclose(g, g2)
+    assert torch.allclose((r * r).sum(-1), value, rtol=1e-12)
+    f, gn_g, jtj = obj.gauss_newton(w)
+    assert torch.allclose(f, value, rtol=1e-12) and torch.allclose(gn_g, g, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(jtj, jac.transpose(1, 2) @ jac)
+    for b in range(w.shape[0]):
+        item = PointwiseObjective(obj.image, obj.transform, obj.x[0], obj.reference[b], scale=obj.scale)
+        ref_g, ref_h = grad(item.value)(w[b]), hessian(item.value)(w[b])
+        tol = 1e-10 * float(ref_h.abs().max())
+        assert torch.allclose(g[b], ref_g, rtol=1e-10, atol=tol)
+        assert torch.allclose(h[b], ref_h, rtol=1e-9, atol=tol)
+        assert torch.allclose(jac[b], jacfwd(item.residual)(w[b]), rtol=1e-10, atol=1e-12)
+        # unbatched w gives unbatched results
+        assert torch.allclose(item.value_and_grad(w[b])[1], g[b])
+
+
+def test_weights_mask_and_mean_normalisation():
+    x = GRID.centres(torch.float64, DEVICE).reshape(-1, 2)
+    ref = smooth_image(5)(x)
+    t = transformation("affine", GRID.centre)
+    w = (t.identity(torch.float64) + torch.tensor([0.05, 0.02, -0.03, 0.04, 0.7, -0.4], dtype=torch.float64)).to(DEVICE)
+    full = PointwiseObjective(smooth_image(1), t, x, ref, scale=2.0)
+    keep = (x[:, 0] > 4.0) & (x[:, 1] < 9.0)
+    masked = PointwiseObjective(smooth_image(1), t, x, ref, weights=keep.to(torch.float64), scale=2.0)
+    cropped = PointwiseObjective(smooth_image(1), t, x[keep], ref[keep], scale=2.0)
+    for a, b in zip(masked.value_grad_hessian(w), cropped.value_grad_hessian(w)):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+    mean = PointwiseObjective(smooth_image(1), t, x, ref, weights=keep.to(torch.float64), normalization="mean",
+                              scale=2.0)
+    n_used = int(keep.sum())
+    assert torch.allclose(mean.value(w) * n_used, masked.value(w))
+    assert torch.allclose(mean.hessian(w) * n_used, masked.hessian(w))
+    assert torch.allclose(PointwiseObjective(smooth_image(1), t, x, ref, normalization="mean").value(w) * x.shape[0],
+                          full.value(w) / 2.0)
+
+    # a callable of the warped points: ITK's mask of points whose y falls inside the template's domain
+    def inside(y):
+        lo1, hi1, lo2, hi2 = GRID.omega
+        return ((y[..., 0] > lo1) & (y[..., 0] < hi1) & (y[..., 1] > lo2) & (y[..., 1] < hi2)).to(y.dtype)
+
+    itk = PointwiseObjective(smooth_image(1), t, x, ref, weights=inside, normalization="mean")
+    y = full.points(w[None])[0]
+    inner = inside(y).bool()
+    assert 0 < int(inner.sum()) < x.shape[0]
+    same = PointwiseObjective(smooth_image(1), t, x[inner], ref[inner], normalization="mean")
+    for a, b in zip(itk.value_grad_hessian(w), same.value_grad_hessian(w)):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
