@@ -61,7 +61,7 @@ def test_grid_search_and_bilevel_agree(device):
     problem = FakeCT(device)
     grid = config_section("solver", "grid_search", iters=40, lam_min=0.004, lam_max=0.016, points=11)
     gres = GridSearch(grid, _ctx(device)).solve(problem, Monitor())
-    cfg = config_section("solver", "bilevel", hypergradient="unrolled", iters=40, lam0=0.01, gamma0=50.0,
+    cfg = config_section("solver", "bilevel", hypergradient="unrolled", iters=40, lam0=0.01, gamma0=50.0, grow=2.0,
                          max_outer=10, **{"memory.measure": False})
     monitor = Monitor()
     res = Bilevel(cfg, _ctx(device)).solve(problem, monitor)

@@ -59,6 +59,8 @@ class Bilevel(Solver):
             raise UserError(f"solver.shrink={self.shrink} must be in (0, 1)")
         check_int("solver.max_tries", cfg.max_tries, 1)
         check_float("solver.grow", cfg.grow, 1.0)
+        check_float("solver.step_tol", cfg.step_tol, 0.0)
+        check_float("solver.theta_tol", cfg.theta_tol, 0.0)
         check_int("solver.segment", cfg.segment, 0)
         check_int("solver.adjoint_iters", cfg.adjoint_iters, 1)
         lo, hi = (check_float("solver.lam_box", float(v), 0.0, strict=True) for v in cfg.lam_box)
@@ -133,7 +135,8 @@ class Bilevel(Solver):
         theta0 = loss.theta_of(self.lam0)
         theta, history, status = nesterov_armijo(
             fun, value, theta0, self.gamma0, max_iter=self.max_outer, c=float(cfg.armijo_c), shrink=self.shrink,
-            max_tries=int(cfg.max_tries), grow=float(cfg.grow), box=box, on_step=on_step)
+            max_tries=int(cfg.max_tries), grow=float(cfg.grow), box=box, step_tol=float(cfg.step_tol),
+            theta_tol=float(cfg.theta_tol), on_step=on_step)
         lam = float(loss.lam(torch.tensor(theta)))
         tables["line_search"] = {k: np.asarray(v) for k, v in trials.items()}
         x = loss.reconstruct(lam) * exact.mask
