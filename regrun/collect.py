@@ -160,6 +160,29 @@ def _first_line(text: Any) -> str:
     return lines[0].strip() if lines else ""
 
 
+# Root attributes that say what a run ran on (the GPU ones only on a GPU).
+HARDWARE = ("device_name", "cuda_version", "cuda_driver_version", "gpu_peak_memory_mb")
+
+
+def hardware_lines(runs: list[Run]) -> list[str]:
+    """One line per distinct device a set of runs used, with the largest GPU peak memory among them."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        key = tuple(str(run.attrs.get(k, "")) for k in ("device", "device_name", "cuda_version",
+                                                         "cuda_driver_version"))
+        groups.setdefault(key, []).append(run)
+    lines = []
+    for (device, name, cuda, driver), members in sorted(groups.items()):
+        text = f"- `{device or '?'}`: {name or 'not recorded'}"
+        if cuda not in ("", "none"):
+            text += f", CUDA {cuda}, driver {driver}"
+        peaks = [float(r.attrs["gpu_peak_memory_mb"]) for r in members if "gpu_peak_memory_mb" in r.attrs]
+        if peaks:
+            text += f", peak GPU memory up to {max(peaks):.1f} MiB"
+        lines.append(f"{text} ({len(members)} run{'s' if len(members) != 1 else ''})")
+    return lines
+
+
 def rows(runs: list[Run], params: list[str], metrics: list[str]) -> list[dict[str, Any]]:
     paper_names = [m for m in metrics if any(m in r.paper for r in runs)]
     out = []
@@ -175,7 +198,9 @@ def rows(runs: list[Run], params: list[str], metrics: list[str]) -> list[dict[st
             row[key] = run.metrics.get(m)
         row.update({f"paper.{m}": run.paper.get(m) for m in paper_names})
         row.update({"overrides": " ".join(run.overrides), "error": _first_line(run.attrs.get("error")),
-                    "device": run.attrs.get("device", ""), "end_time": run.attrs.get("end_time", ""),
+                    "device": run.attrs.get("device", ""),
+                    **{k: run.attrs.get(k) for k in HARDWARE},
+                    "end_time": run.attrs.get("end_time", ""),
                     "run_id_full": run.run_id, "path": str(run.path)})
         out.append(row)
     return out
@@ -232,14 +257,18 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
     notable.update({k: v for k, v in shared.items() if "." not in k or k == "device.name"})
     if notable:
         lines.append("Shared: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in notable.items()) + ".")
+    lines += ["", "Devices:"] + hardware_lines(runs)
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
-    header = ["run", "status", "solver"] + params + ["wall (s)"]
+    gpu_peak = any("gpu_peak_memory_mb" in r.attrs for r in runs)
+    header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])
     for m in metrics:
         header += [m] + ([f"{m} (paper)"] if m in paper else [])
     lines += ["", "## Runs", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         cells = [run.run_id[:8], run.status, str(run.attrs.get("solver", ""))]
         cells += [_fmt(run.config.get(p)) for p in params] + [_fmt(run.attrs.get("wall_time"))]
+        if gpu_peak:
+            cells.append(_fmt(run.attrs.get("gpu_peak_memory_mb")))
         for m in metrics:
             cells.append(_fmt(run.metrics.get(m)))
             if m in paper:

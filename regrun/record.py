@@ -3,7 +3,9 @@
 Layout (schema 1):
   attrs             schema_version, regrun_version, status, problem, solver, device, dtype, seed, run_id,
                     start_time, end_time, wall_time, git_commit, git_dirty, python/torch/numpy/scipy/h5py/
-                    hydra/omegaconf versions, message, error (on failure), out_dir
+                    hydra/omegaconf versions, message, error (on failure), out_dir; once the device is known
+                    device_name, cuda_version, cuda_driver_version ("none" on the CPU), and on a GPU
+                    gpu_count and gpu_peak_memory_mb (torch.cuda.max_memory_allocated over the run)
   /config/resolved  the resolved config as YAML text;  /config/overrides  the command-line overrides
   /history/<col>    1-D arrays in lockstep with /history/iter
   /tables/<t>/<col> further tables (per level, per timing, ...)
@@ -65,6 +67,68 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def _nvidia_smi_driver() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout.split()
+        return out[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _torch_driver(torch) -> str | None:
+    # torch exposes the driver's CUDA API version only privately (e.g. 12040 -> "12.4"); guarded for that reason
+    try:
+        v = int(torch._C._cuda_getDriverVersion())
+        return f"{v // 1000}.{(v % 1000) // 10}" if v > 0 else None
+    except Exception:
+        return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform says, else "cpu"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def device_facts(device) -> dict[str, str]:
+    """What the run ran on: `device_name` always (the GPU's name, or the CPU's model name), and on a GPU
+    `cuda_version` (torch's build), `cuda_driver_version` (nvidia-smi's driver version, else the CUDA
+    version the driver supports) and `gpu_count`. On the CPU the CUDA fields say "none"."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cuda":
+        return {"device_name": cpu_name(), "cuda_version": "none",
+                "cuda_driver_version": "none"}
+    smi = _nvidia_smi_driver()
+    driver = smi or (f"CUDA {d}" if (d := _torch_driver(torch)) else "unknown")
+    return {"device_name": torch.cuda.get_device_name(device), "cuda_version": str(torch.version.cuda),
+            "cuda_driver_version": driver, "gpu_count": torch.cuda.device_count()}
+
+
+def start_peak_memory(device) -> None:
+    """Zero the GPU's peak-memory counter, so `peak_memory_mb` at the end is this run's."""
+    import torch
+
+    if getattr(device, "type", None) == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device) -> float | None:
+    """The most GPU memory torch's allocator held for tensors since start_peak_memory (MiB); None on the CPU."""
+    import torch
+
+    if getattr(device, "type", None) != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
 def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
     group = f.require_group(name)
     for key, value in items.items():
@@ -102,6 +166,11 @@ class ResultsFile:
                 f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
             _write_group(f, "config", {"resolved": resolved_yaml,
                                        "overrides": np.array(overrides, dtype=object)})
+
+    def set_attrs(self, attrs: dict[str, Any]) -> None:
+        with h5py.File(self.partial, "a") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
 
     def write(self, group: str, items: dict[str, Any]) -> None:
         if items:

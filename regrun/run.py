@@ -17,7 +17,7 @@ from .config import config_hash, paper_values
 from .context import RunContext
 from .errors import Diverged, UserError, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, TimeLimit
-from .record import ResultsFile, git_state
+from .record import ResultsFile, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -68,7 +68,7 @@ def _validate_top_level(cfg: DictConfig) -> None:
     check_int("seed", cfg.seed, 0)
     check_int("threads", cfg.threads, 1)
     check_choice("dtype", cfg.dtype, DTYPES)
-    check_float("time_limit", cfg.time_limit, 0.0)
+    check_float("time_limit", cfg.time_limit, 0.0, allow_inf=True)
     if "cg_iters" in cfg:
         check_int("cg_iters", cfg.cg_iters, 1)
 
@@ -112,11 +112,13 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
 
     status, message, error, user_error, detail = "failed", "", "", False, ""
     metrics: dict[str, float] = {}
-    monitor = None
+    monitor = device = None
     try:
         _validate_top_level(cfg)
         problem_cls, solver_cls = check_pair(cfg.problem.name, cfg.solver.name)
         device = resolve_device(cfg.device)
+        results.set_attrs(device_facts(device))
+        start_peak_memory(device)
         torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         ctx = RunContext(device=device, dtype=DTYPES[cfg.dtype], seed=cfg.seed, out_dir=out_dir)
@@ -167,5 +169,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         wall = time.perf_counter() - t0
+        peak = peak_memory_mb(device) if device is not None else None
+        if peak is not None:
+            results.set_attrs({"gpu_peak_memory_mb": peak})
         path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
     return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail)

@@ -11,7 +11,11 @@ SOLVER_STATUSES = ("converged", "max_iter", "stopped", "diverged")
 
 @dataclass
 class SolveResult:
-    """One solve: the solution (named arrays or tensors), how it ended, and what happened on the way.
+    """One solve: the solution, how it ended, and what happened on the way.
+
+    `solution` holds tensors on the run's device in its dtype (plus plain Python values: a theta, a label,
+    dicts of tensors); the record layer converts what it stores to NumPy. Handing back NumPy arrays would put
+    the next computation on the CPU (issue 8).
 
     `history` is filled by the run from the monitor (per-iteration rows, all columns the same length);
     `tables` holds further named tables (column -> 1-D array), e.g. one row per scale level or per timing.

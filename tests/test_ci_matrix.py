@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from regrun.config import compose, config_dir, group_options
 from regrun.record import load
@@ -39,14 +40,17 @@ def test_every_ci_preset_is_a_fitting_pair():
 
 
 @pytest.mark.parametrize("problem,solver", PAIRS, ids=[f"{p}__{s}" for p, s in PAIRS])
-def test_pair_runs_with_tiny_settings(problem, solver, tmp_path):
+def test_pair_runs_with_tiny_settings(problem, solver, tmp_path, device, device_audit):
     name = f"{problem}__{solver}"
     if not (config_dir() / "ci" / f"{name}.yaml").is_file():
         pytest.fail(f"{problem} x {solver} has no tiny CI settings: add configs/ci/{name}.yaml "
                     "(see the others there)")
-    cfg = compose([f"+ci={name}"])
-    outcome = run(cfg, tmp_path, [f"+ci={name}"])
+    overrides = [f"+ci={name}", f"device={device.type}"]
+    audit = device_audit(device, torch.float64)
+    with audit:
+        outcome = run(compose(overrides), tmp_path, overrides)
     assert outcome.status == "completed", f"{name}: {outcome.status}: {outcome.error}"
+    assert not audit.breaches, f"{name} made tensors without naming their device:\n{audit.report()}"
     saved = load(outcome.results_path)
     assert saved["attrs"]["status"] == "completed"
     assert saved["attrs"]["problem"] == problem and saved["attrs"]["solver"] == solver

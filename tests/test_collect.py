@@ -117,3 +117,23 @@ def test_cli_unknown_metric(tree):
     with pytest.raises(SystemExit) as exc:
         collect.main([str(tree / "multirun"), "--metric", "psnr", "-o", str(tree / "o")])
     assert "psnr" in str(exc.value.code) and "tre" in str(exc.value.code)
+
+
+def test_hardware_columns_and_devices_line(tmp_path):
+    gpu = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "cuda_version": "13.0",
+           "cuda_driver_version": "580.65", "gpu_peak_memory_mb": 41.5}
+    cpu = {"device": "cpu", "device_name": "AMD EPYC", "cuda_version": "none", "cuda_driver_version": "none"}
+    for i, attrs in enumerate((gpu, cpu)):
+        results = ResultsFile(tmp_path / "runs" / str(i))
+        results.begin({"problem": "p", "solver": "s", "run_id": str(i) * 64, **attrs}, "seed: 0\n", [])
+        results.finish("completed", wall_time=1.0)
+    out = tmp_path / "out"
+    collect.collect([tmp_path / "runs"], out, plots=False)
+    by_device = {r["device"]: r for r in read_csv(out / "runs.csv")}
+    assert by_device["cuda"]["device_name"] == "NVIDIA H100 80GB HBM3"
+    assert by_device["cuda"]["gpu_peak_memory_mb"] == "41.5" and by_device["cpu"]["gpu_peak_memory_mb"] == ""
+    assert by_device["cpu"]["cuda_version"] == "none"
+    summary = (out / "summary.md").read_text()
+    assert "- `cuda`: NVIDIA H100 80GB HBM3, CUDA 13.0, driver 580.65, peak GPU memory up to 41.5 MiB (1 run)" \
+        in summary
+    assert "- `cpu`: AMD EPYC (1 run)" in summary and "peak GPU MiB" in summary

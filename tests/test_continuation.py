@@ -110,8 +110,8 @@ def test_parse_thetas_logspace():
 
 
 @pytest.mark.parametrize("name", ["registration_fig2", "registration_fig3", "registration_table1"])
-def test_presets_compose(name):
-    cfg = compose([f"+experiment={name}"])
-    assert cfg.solver.name in SOLVERS.names()
+def test_presets_compose(name, device):
+    cfg = compose([f"+experiment={name}", f"device={device.type}"])
+    assert cfg.solver.name in SOLVERS.names() and cfg.device.name == device.type
     assert len(cfg.paper) > 0
-    SOLVERS.get(cfg.solver.name)(cfg.solver, CTX)  # options validate
+    SOLVERS.get(cfg.solver.name)(cfg.solver, RunContext(device, torch.float64, 0, "/tmp"))  # options validate

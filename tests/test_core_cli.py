@@ -110,3 +110,22 @@ def test_problem_alone_implies_its_default_solver(tmp_path):
     proc = regrun(["problem=superres", "solver=single_scale"], tmp_path)
     assert proc.returncode == 2 and "solver 'single_scale' does not fit problem 'superres'" in proc.stderr
     assert "solvers that fit:" in proc.stderr and "varpro_cg" in proc.stderr
+
+
+
+def test_non_finite_tolerance_is_one_line(tmp_path):
+    proc = regrun(["solver.gtol=nan", "progress=false"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[0] == "regrun: error: solver.gtol=nan must be a finite number"
+
+
+def test_constant_template_has_nothing_to_register(tmp_path):
+    from PIL import Image
+
+    Image.new("L", (16, 16), 0).save(tmp_path / "blank.png")
+    Image.radial_gradient("L").resize((16, 16)).save(tmp_path / "disc.png")
+    proc = regrun(["problem.data=files", "problem.template=blank.png", "problem.reference=disc.png",
+                   "progress=false"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[0] == ("regrun: error: the template of blank.png -> disc.png is "
+                                                   "constant (every pixel 0): there is nothing to register")

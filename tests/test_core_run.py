@@ -16,7 +16,8 @@ TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false", "fig
 ROOT_ATTRS = [
     "schema_version", "regrun_version", "status", "problem", "solver", "device", "dtype", "seed", "run_id",
     "start_time", "end_time", "wall_time", "git_commit", "git_dirty", "python_version", "torch_version",
-    "numpy_version", "scipy_version", "h5py_version", "hydra_version", "omegaconf_version",
+    "numpy_version", "scipy_version", "h5py_version", "hydra_version", "omegaconf_version", "device_name",
+    "cuda_version", "cuda_driver_version",
 ]
 
 
@@ -138,3 +139,37 @@ def test_paper_values_follow_the_swept_setting():
     assert paper_values(compose(["+experiment=superres_fig8", "solver.diff_fraction=0.5"])) == {}
     assert paper_values(compose(["+experiment=superres_fig10", "cg_iters=25"])) == {"rel_error": 0.110}
     assert paper_values(compose(TINY + ["+paper.J=3"])) == {"J": 3.0}
+
+
+BAD_VALUES = [
+    (["solver.gtol=inf"], "solver.gtol=inf must be a finite number"),
+    (["solver=multiscale", "solver.gtol=-inf"], "solver.gtol=-inf must be a finite number"),
+    (["problem=superres", "solver=varpro_cg", "solver.gtol=nan"], "solver.gtol=nan must be a finite number"),
+    (["problem=superres", "solver=varpro_cg", "problem.lambda_f=inf"],
+     "problem.lambda_f=inf must be a finite number"),
+    (["problem=superres", "solver=varpro_cg", "solver.diff_fraction=2"], "solver.diff_fraction=2 must be in (0, 1]"),
+    (["problem=superres", "solver=varpro_cg", "solver.jacobian=tail", "solver.diff_fraction=0"],
+     "solver.diff_fraction=0.0 must be > 0.0"),
+    (["time_limit=nan"], "time_limit=nan must be a finite number or inf"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_VALUES)
+def test_non_finite_and_out_of_range_values_are_user_errors(overrides, message, tmp_path):
+    outcome = run(compose(overrides + ["progress=false", "figures=false"]), tmp_path)
+    assert outcome.status == "failed" and outcome.user_error and outcome.error == message
+
+
+def test_time_limit_inf_means_none(tmp_path):
+    assert run(compose(TINY + ["time_limit=inf"]), tmp_path).status == "completed"
+
+
+def test_constant_reference_has_nothing_to_register(tmp_path):
+    from PIL import Image
+
+    Image.new("L", (16, 16), 0).save(tmp_path / "blank.png")
+    Image.radial_gradient("L").resize((16, 16)).save(tmp_path / "disc.png")
+    outcome = run(compose(["problem.data=files", f"problem.template={tmp_path / 'disc.png'}",
+                           f"problem.reference={tmp_path / 'blank.png'}", "progress=false"]), tmp_path / "run")
+    assert outcome.user_error and outcome.error.startswith("the reference of disc.png -> blank.png is constant")
+    assert outcome.error.endswith("there is nothing to register")

@@ -10,21 +10,21 @@ from regrun.linalg.operator import LinearOperator, compose, vstack
 G = torch.Generator().manual_seed(0)
 
 
-def dense(m, n):
-    a = torch.randn(m, n, generator=G, dtype=torch.float64)
-    return a, LinearOperator((m, n), lambda x: x @ a.T, lambda y: y @ a)
+def dense(m, n, device=None):
+    a = torch.randn(m, n, generator=G, dtype=torch.float64).to(device)
+    return a, LinearOperator((m, n), lambda x: x @ a.T, lambda y: y @ a, device=device)
 
 
-def test_dot_test_explicit_vjp_stack_compose():
-    a, op = dense(7, 5)
+def test_dot_test_explicit_vjp_stack_compose(device):
+    a, op = dense(7, 5, device)
     assert dot_test(op) < 1e-14
-    auto = LinearOperator((7, 5), lambda x: x @ a.T)  # adjoint from reverse-mode AD
-    y = torch.randn(7, dtype=torch.float64)
+    auto = LinearOperator((7, 5), lambda x: x @ a.T, device=device)  # adjoint from reverse-mode AD
+    y = torch.randn(7, dtype=torch.float64, device=device)
     assert torch.allclose(auto.rmatvec(y), a.T @ y)
-    b, op2 = dense(5, 4)
+    b, op2 = dense(5, 4, device)
     assert dot_test(compose(op, op2)) < 1e-14
     assert dot_test(vstack([op, auto.scaled(2.0)])) < 1e-14
-    wrong = LinearOperator((7, 5), lambda x: x @ a.T, lambda y: 1.01 * (y @ a))
+    wrong = LinearOperator((7, 5), lambda x: x @ a.T, lambda y: 1.01 * (y @ a), device=device)
     assert dot_test(wrong) > 1e-4
 
 
@@ -84,3 +84,12 @@ def test_full_and_implicit_match_exact_derivative():
 def test_none_blocks_forward_tangents():
     jac = torch.func.jacfwd(lambda t: solve_normal(parametric, t, B, diff_mode("none"), 3))(THETA)
     assert torch.count_nonzero(jac) == 0
+
+
+def test_diff_fraction_checked_in_every_mode():
+    for kind in ("none", "full", "implicit", "tail"):
+        with pytest.raises(UserError, match=r"solver.diff_fraction=2 must be in \(0, 1\]"):
+            diff_mode(kind, 2.0, name="solver.jacobian")
+        with pytest.raises(UserError, match="solver.diff_fraction=nan must be a finite number"):
+            diff_mode(kind, float("nan"), name="solver.jacobian")
+    assert diff_mode("none", 0.5, name="solver.jacobian").kind == "none"

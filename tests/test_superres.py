@@ -39,8 +39,11 @@ def small():
     return p, w, v / v.norm()
 
 
-def test_operator_adjoint(small):
-    p, w, _ = small
+def test_operator_adjoint(device):
+    p = SuperRes(config_section("problem", "superres", size=12, frames=3),
+                 RunContext(device, torch.float64, 0, Path(".")))
+    w = p.w_true + 0.02 * torch.randn(p.w_true.shape, generator=torch.Generator().manual_seed(3),
+                                      dtype=torch.float64).to(device)
     assert dot_test(p.model.operator(w)) < 1e-13
 
 

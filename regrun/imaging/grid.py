@@ -26,7 +26,7 @@ class Grid:
         return (0.5 * (self.omega[0] + self.omega[1]), 0.5 * (self.omega[2] + self.omega[3]))
 
     def centres(self, dtype=torch.float64, device=None) -> torch.Tensor:
-        """Cell centres, shape (m1, m2, 2)."""
+        """Cell centres, shape (m1, m2, 2), on `device`: the run's (ctx.device), or "cpu" for data generation."""
         h1, h2 = self.h
         x1 = self.omega[0] + h1 * (torch.arange(self.m[0], dtype=dtype, device=device) + 0.5)
         x2 = self.omega[2] + h2 * (torch.arange(self.m[1], dtype=dtype, device=device) + 0.5)

@@ -38,7 +38,7 @@ def block_sample(f, grid: Grid, supersample: int = 4, pullback=None) -> torch.Te
     """Cell averages of f over the grid's cells, by `supersample`^2 points a cell. `pullback` maps the
     sample points before f is applied (to sample a warped image)."""
     fine = grid.refined(supersample)
-    x = fine.centres()
+    x = fine.centres(device="cpu")  # data are made on the CPU (CPU generator), then moved to the run's device
     if pullback is not None:
         x = pullback(x)
     values = f(x)
@@ -53,8 +53,8 @@ def synthetic_pair(grid: Grid, w_true: torch.Tensor, generator: torch.Generator,
     R(x) = f(x) and T(z) = f(y^-1(z)), each cell-averaged on the grid; the phantom lives on [0,1]^2 scaled
     to omega. Landmarks are the blob centres in R and their images under y in T."""
     lo1, hi1, lo2, hi2 = grid.omega
-    scale = torch.tensor([hi1 - lo1, hi2 - lo2], dtype=torch.float64)
-    origin = torch.tensor([lo1, lo2], dtype=torch.float64)
+    scale = torch.tensor([hi1 - lo1, hi2 - lo2], dtype=torch.float64, device="cpu")
+    origin = torch.tensor([lo1, lo2], dtype=torch.float64, device="cpu")
     f_unit, centres = textured_phantom(generator, texture=texture)
     f = lambda x: 100.0 * f_unit((x - origin) / scale)  # noqa: E731  (intensities of the order of FAIR's)
     w_inv = affine_inverse(w_true)

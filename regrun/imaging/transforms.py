@@ -29,13 +29,15 @@ def affine_inverse(w: torch.Tensor) -> torch.Tensor:
     return torch.cat((ainv.reshape(4), binv))
 
 
-def affine_about(angle_deg: float, scale=(1.0, 1.0), shift=(0.0, 0.0), centre=(0.0, 0.0)) -> torch.Tensor:
-    """Parameters of x -> R(angle) diag(scale) (x - c) + c + shift."""
+def affine_about(angle_deg: float, scale=(1.0, 1.0), shift=(0.0, 0.0), centre=(0.0, 0.0), *,
+                 dtype=torch.float64, device=None) -> torch.Tensor:
+    """Parameters of x -> R(angle) diag(scale) (x - c) + c + shift, on `device` (the run's, or "cpu" for data
+    generation) in `dtype`."""
     t = math.radians(angle_deg)
     c, s = math.cos(t), math.sin(t)
-    a = torch.tensor([[c * scale[0], -s * scale[1]], [s * scale[0], c * scale[1]]], dtype=torch.float64)
-    cen = torch.tensor(centre, dtype=torch.float64)
-    b = cen - a @ cen + torch.tensor(shift, dtype=torch.float64)
+    a = torch.tensor([[c * scale[0], -s * scale[1]], [s * scale[0], c * scale[1]]], dtype=dtype, device=device)
+    cen = torch.tensor(centre, dtype=dtype, device=device)
+    b = cen - a @ cen + torch.tensor(shift, dtype=dtype, device=device)
     return torch.cat((a.reshape(4), b))
 
 

@@ -84,12 +84,14 @@ def diff_mode(kind: str, fraction: float | None = None, name: str = "mode", allo
     check_choice("adjoint method", adjoint.method, ADJOINT_METHODS)
     check_int("adjoint iters", adjoint.iters, 1)
     check_float("adjoint rtol", adjoint.rtol, 0.0)
+    if fraction is not None:  # checked whatever the mode, so a bad value is never silently ignored
+        key = f"{name.rpartition('.')[0]}.diff_fraction".lstrip(".")  # solver.jacobian -> solver.diff_fraction
+        fraction = check_float(key, fraction, 0.0, strict=True)
+        if fraction > 1:
+            raise UserError(f"{key}={fraction:g} must be in (0, 1]")
     if canonical == "truncated":
         if fraction is None:
             raise UserError(f"{name}={kind} needs a differentiated fraction in (0, 1]")
-        fraction = check_float("diff_fraction", fraction, 0.0, strict=True)
-        if fraction > 1:
-            raise UserError(f"diff_fraction={fraction} must be in (0, 1]")
         return DiffMode(canonical, fraction, bool(restart), segment, adjoint, kind)
     return DiffMode(canonical, 1.0, False, segment, adjoint, kind)
 

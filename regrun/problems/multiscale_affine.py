@@ -78,6 +78,11 @@ class MultiscaleAffine(Problem):
             self._load_synthetic(cfg.synthetic)
         else:
             self._load_images(cfg, resize)
+        for which, image in (("template", self.template), ("reference", self.reference)):
+            # J would be constant in w: a "converged" result with nothing registered
+            if bool(image.max() == image.min()):
+                raise UserError(f"the {which} of {self.label} is constant (every pixel {float(image[0, 0]):g}): "
+                                f"there is nothing to register")
         if self.rotate_template:
             self._rotate_template(self.rotate_template)
         self.x = self.grid.centres(ctx.dtype, ctx.device)
@@ -100,9 +105,9 @@ class MultiscaleAffine(Problem):
         self.grid = Grid(self._omega((0.0, float(n), 0.0, float(n))), (n, n))
         c = self.grid.centre
         span = self.grid.omega[1] - self.grid.omega[0]
-        self.w_true = affine_about(float(s.angle), tuple(s.scale), tuple(v * span for v in s.shift), c)
+        w_true = affine_about(float(s.angle), tuple(s.scale), tuple(v * span for v in s.shift), c, device="cpu")
         gen = torch.Generator().manual_seed(check_int("problem.synthetic.seed", s.seed, 0))
-        t, r, lr, lt = synthetic_pair(self.grid, self.w_true, gen, texture=check_float(
+        t, r, lr, lt = synthetic_pair(self.grid, w_true, gen, texture=check_float(
             "problem.synthetic.texture", s.texture, 0.0))
         noise = check_float("problem.synthetic.noise", s.noise, 0.0)
         if noise > 0:
@@ -111,6 +116,7 @@ class MultiscaleAffine(Problem):
         self.template = self.ctx.tensor(t)
         self.reference = self.ctx.tensor(r)
         self.ref_landmarks, self.tmpl_landmarks = self.ctx.tensor(lr), self.ctx.tensor(lt)
+        self.w_true = self.ctx.tensor(w_true)
         self.label = f"synthetic {n}x{n}"
 
     def _load_images(self, cfg, resize):
@@ -146,14 +152,15 @@ class MultiscaleAffine(Problem):
         """Rotate the template image about the domain centre by resampling its exact spline; its landmarks
         move with it. 180 degrees is an exact flip of the cell-centred grid."""
         c = self.grid.centre
-        rot = affine_about(-angle, centre=c).to(self.template)  # T'(x) = T(R^-1 (x - c) + c)
+        on_run = dict(dtype=self.ctx.dtype, device=self.ctx.device)
+        rot = affine_about(-angle, centre=c, **on_run)  # T'(x) = T(R^-1 (x - c) + c)
         coef = spline.coefficients(self.template, 0.0)
-        self.template = spline.evaluate(coef, self.grid, affine(rot, self.grid.centres(self.template.dtype)))
+        self.template = spline.evaluate(coef, self.grid, affine(rot, self.grid.centres(**on_run)))
         if self.tmpl_landmarks is not None:
-            self.tmpl_landmarks = affine(affine_about(angle, centre=c).to(self.template), self.tmpl_landmarks)
+            self.tmpl_landmarks = affine(affine_about(angle, centre=c, **on_run), self.tmpl_landmarks)
         if self.w_true is not None:
             # y_true maps reference points into the old template; the rotated template needs R(angle) after it.
-            a = affine_about(angle, centre=c)
+            a = affine_about(angle, centre=c, **on_run)
             A, b = a[:4].reshape(2, 2), a[4:]
             W, v = self.w_true[:4].reshape(2, 2), self.w_true[4:]
             self.w_true = torch.cat(((A @ W).reshape(4), A @ v + b))

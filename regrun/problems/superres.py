@@ -170,7 +170,7 @@ class SuperRes(Problem):
             default_omega = HANDS_OMEGA if data == "hands" else (0.0, float(size), 0.0, float(size))
             self.omega = default_omega if cfg.omega is None else tuple(float(v) for v in cfg.omega)
             self.fine = Grid(self.omega, (size, size))
-            truth = torch.as_tensor(read_image(path, resize=size), dtype=torch.float64)
+            truth = torch.as_tensor(read_image(path, resize=size), dtype=torch.float64, device="cpu")
             self.w_true = self._motions(cfg.motion, paper_ok=(data == "hands"))
             frames = self._spline_frames(truth)
         if self.noise > 0:
@@ -191,7 +191,7 @@ class SuperRes(Problem):
         if m.kind == "paper" or (m.kind == "auto" and paper_ok and q == len(HANDS_MOTIONS)):
             if not paper_ok or q != len(HANDS_MOTIONS):
                 raise UserError("problem.motion.kind=paper needs problem.data=hands and problem.frames=4")
-            return torch.tensor(HANDS_MOTIONS, dtype=torch.float64).reshape(-1)
+            return torch.tensor(HANDS_MOTIONS, dtype=torch.float64, device="cpu").reshape(-1)
         angle = check_float("problem.motion.angle", m.angle, 0.0)
         lo, hi = (float(v) for v in m.scale)
         if not 0 < lo <= hi:
@@ -205,13 +205,13 @@ class SuperRes(Problem):
             a = angle * (2 * u[0] - 1)
             sc = (lo + (hi - lo) * float(u[1]), lo + (hi - lo) * float(u[2]))
             sh = (shift * width[0] * (2 * float(u[3]) - 1), shift * width[1] * (2 * float(u[4]) - 1))
-            out.append(affine_about(float(a), sc, sh, self.fine.centre))
+            out.append(affine_about(float(a), sc, sh, self.fine.centre, device="cpu"))
         return torch.cat(out)
 
     def _spline_frames(self, truth: torch.Tensor) -> torch.Tensor:
         """As the paper: the exact spline of the reference at the moved fine cell centres, then pooled (the
         model generates its own data: an inverse crime, kept for the reproduction)."""
-        x = self.fine.centres()
+        x = self.fine.centres(device="cpu")  # data generation: CPU, moved to the run's device afterwards
         coef = spline.coefficients(truth, 0.0)
         moved = [spline.evaluate(coef, self.fine, affine(self.w_true[6 * j:6 * j + 6], x))
                  for j in range(self.n_frames - 1)]
@@ -221,8 +221,8 @@ class SuperRes(Problem):
         """A continuous phantom, cell-averaged: the truth on the fine grid, each frame over the moved fine
         cells then pooled, so no spline model reproduces the frames exactly."""
         lo1, hi1, lo2, hi2 = self.omega
-        scale = torch.tensor([hi1 - lo1, hi2 - lo2], dtype=torch.float64)
-        origin = torch.tensor([lo1, lo2], dtype=torch.float64)
+        scale = torch.tensor([hi1 - lo1, hi2 - lo2], dtype=torch.float64, device="cpu")
+        origin = torch.tensor([lo1, lo2], dtype=torch.float64, device="cpu")
         f_unit, _ = textured_phantom(self.gen)
         f = lambda x: 100.0 * f_unit((x - origin) / scale)  # noqa: E731
         truth = block_sample(f, self.fine)
@@ -244,7 +244,7 @@ class SuperRes(Problem):
                 "w_true": self.w_true.cpu().numpy()}
 
     def evaluate(self, result: SolveResult):
-        w = torch.as_tensor(result.solution["w"], dtype=self.ctx.dtype, device=self.ctx.device)
+        w = result.solution["w"]
         final = self.model.solve(w, self.final_iters, self.final_rtol)
         f_hat = final.x.reshape(self.fine.m)
         est, tru = f_hat.cpu().numpy(), self.truth.cpu().numpy()
@@ -260,7 +260,7 @@ class SuperRes(Problem):
         r = self.model.residual(w, final.x)
         metrics["objective"] = float(r @ r)
         if "f" in result.solution:
-            metrics["rel_error_solver_f"] = self.rel_error(torch.as_tensor(result.solution["f"]))
+            metrics["rel_error_solver_f"] = self.rel_error(result.solution["f"])
         arrays = {"reconstruction": est, "error": est - tru, "w": w.cpu().numpy()}
         self._evaluated = arrays
         return metrics, arrays

@@ -69,7 +69,8 @@ class ADCost(Solver):
             check_choice("solver.models[]", m, MODELS)
         self.steps = check_int("solver.node_steps", cfg.node_steps, 1)
         self.sigma = check_float("solver.sigma", cfg.sigma, 0.0)
-        self.max_seconds = check_float("solver.max_seconds", cfg.max_seconds, 0.0, strict=True)
+        self.max_seconds = check_float("solver.max_seconds", cfg.max_seconds, 0.0, strict=True,
+                                       allow_inf=True)
 
     def functions(self, problem, model: str):
         base = problem.at_scale(self.theta)

@@ -75,7 +75,8 @@ class JointLSQ:
         for start in range(0, self.n, self.chunk):
             stop = min(start + self.chunk, self.n)
             eye = torch.zeros(stop - start, self.n, dtype=self.model.dtype, device=self.model.device)
-            eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+            rows = torch.arange(stop - start, device=self.model.device)
+            eye[rows, rows + start] = 1.0
             out.append(op.matvec(eye).pow(2).sum(-1))
         return torch.cat(out)
 
@@ -171,5 +172,5 @@ class JointGN(Solver):
         w, f = lsq.split(out.w)
         status, message, n_iter = out.status, out.message, out.n_iter
         stats = {"init_s": t_init, **timers, "init_motion_error": init_motion_error}
-        return SolveResult(solution={"w": w.cpu().numpy(), "f": f.cpu().numpy(), "label": self.label()},
+        return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": self.label()},
                            status=status, message=message, n_iter=n_iter, stats=stats)

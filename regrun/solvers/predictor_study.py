@@ -101,7 +101,7 @@ class PredictorStudy(Solver):
         tables["study"] = study
         main = paths["exact"]
         return SolveResult(
-            solution={"w": main.w, "theta": self.thetas[-1], "study": study}, metrics=metrics, figures=_figure,
+            solution={"w": main.w, "theta": self.thetas[-1]}, metrics=metrics, figures=_figure,
             status=main.status, message=main.message, n_iter=sum(p.n_iter for p in paths.values()),
             tables=tables, stats={"n_iter": main.n_iter},
         )
@@ -110,7 +110,7 @@ class PredictorStudy(Solver):
 def _figure(problem, result, metrics, fig_dir):
     import matplotlib.pyplot as plt
 
-    study = result.solution["study"]
+    study = result.tables["study"]
     styles = {"exact": ("exact Hessian (Newton)", "tab:blue", "o"),
               "gn": ("Gauss-Newton, corrected", "tab:orange", "s"),
               "gn_old_theta": ("Gauss-Newton, reference at old theta", "tab:green", "^"),

@@ -31,7 +31,7 @@ class TwoStage(Solver):
         r = problem.model.residual(w, sol.x)
         monitor.step(iter=0, J=float(r @ r), motion_error=problem.motion_error(w),
                      rel_error_cg=problem.rel_error(sol.x))
-        return SolveResult(solution={"w": w.cpu().numpy(), "f": sol.x.cpu().numpy(), "label": "two_stage"},
+        return SolveResult(solution={"w": w.detach(), "f": sol.x.detach(), "label": "two_stage"},
                            status="converged", message=f"registered, then {sol.n_iter} CG iterations",
                            n_iter=1, stats={"register_s": t_reg, "cg_iters": sol.n_iter,
                                             "cg_rel_residual": sol.rel_residual})

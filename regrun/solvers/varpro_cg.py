@@ -127,6 +127,6 @@ class VarProCG(Solver):
                  "n_residual": t["residual_n"], "n_jacobian": t["jacobian_n"],
                  "init_motion_error": problem.motion_error(w0)}
         f = rfun.project(res.w)
-        return SolveResult(solution={"w": res.w.detach().cpu().numpy(), "f": f.cpu().numpy(),
+        return SolveResult(solution={"w": res.w.detach(), "f": f.detach(),
                                      "label": self.label()},
                            status=res.status, message=res.message, n_iter=res.n_iter, stats=stats)
