@@ -87,3 +87,25 @@ def test_nesterov_armijo_minimises_and_records_trials():
     assert abs(theta - 3.0) < 1e-3 and status.startswith("converged")
     assert hist[0].trials[0][3] is False and any(t[3] for t in hist[0].trials)  # gamma = 1 overshoots
     assert all(len(h.trials) >= 1 for h in hist)
+
+
+def test_exact_modes_with_the_xray_projector(device):
+    """The same check on a real few-view scan: 16x16 Shepp-Logan, 8 parallel views, float64."""
+    ct = pytest.importorskip("regrun.problems.ct_fewview")
+    from pathlib import Path
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.solvers.ct_common import lipschitz, make_fista
+
+    problem = ct.CTFewView(config_section("problem", "ct_fewview", size=16, views=8),
+                           RunContext(device, F64, 0, Path(".")))
+    cfg = config_section("solver", "bilevel", iters=15, inner_iters=3)
+    L = lipschitz(problem, cfg)
+    exact, paper = make_fista(problem, cfg, L), make_fista(problem, cfg, L, paper=True)
+    mask = problem.mask.to(F64)
+    theta = math.log(0.3)
+    for mode in ("unrolled", "checkpointed"):
+        loss = BilevelLoss(exact, problem.truth, 15, mode, "log", mask, paper)
+        ev = loss.value_and_grad(theta)
+        assert abs(ev.grad - _fd(loss, theta, 1e-5)) < 1e-3 * abs(ev.grad), mode

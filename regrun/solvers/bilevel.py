@@ -157,7 +157,8 @@ class Bilevel(Solver):
         stats["stop"] = status
         solver_status = {"max_iter": "max_iter", "line_search_failed": "stopped"}.get(status, "converged")
         return SolveResult(
-            solution={"x": x, "label": f"bilevel ({cfg.hypergradient}) lam={lam:.4g}"}, status=solver_status,
+            solution={"x": x, "label": f"bilevel ({cfg.hypergradient}) lam={lam:.4g}",
+                      "hypergradient": str(cfg.hypergradient)}, status=solver_status,
             message=f"{status} after {len(history)} outer iterations: lam={lam:.4g}", n_iter=len(history),
             tables=tables, stats=stats, metrics=metrics, figures=_figures)
 
@@ -222,8 +223,11 @@ def _figures(problem, result, metrics, fig_dir: Path) -> list[Path]:
     if grid is not None:
         fig, ax = plt.subplots(figsize=(5, 3.6))
         ax.loglog(grid["lam"], grid["loss"], marker=".", label="grid (FISTA-TV)")
+        if "lam_grid" in metrics:
+            ax.loglog([metrics["lam_grid"]], [metrics["loss_grid"]], marker="o", markersize=8, linestyle="none",
+                      markerfacecolor="none", color="k", label="grid optimum (golden section)")
         ax.loglog([metrics["lam"]], [metrics["loss"]], marker="*", markersize=12, linestyle="none",
-                  label=f"learned ({result.solution['label'].split()[1]})")
+                  label=f"learned ({result.solution.get('hypergradient', '?')})")
         ax.set_xlabel("lambda")
         ax.set_ylabel("loss")
         ax.grid(True, which="both", alpha=0.3)
