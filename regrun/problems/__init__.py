@@ -1,3 +1,4 @@
 """Built-in problems; importing a module registers it."""
 from . import multiscale_affine  # noqa: F401
 from . import superres  # noqa: F401
+from . import ct_fewview  # noqa: F401
