@@ -61,6 +61,9 @@ class BilevelLoss:
     def lam(self, theta: torch.Tensor) -> torch.Tensor:
         return torch.exp(theta) if self.parameter == "log" else theta
 
+    def lam_of(self, theta: float) -> float:
+        return math.exp(theta) if self.parameter == "log" else theta
+
     def theta_of(self, lam: float) -> float:
         return math.log(lam) if self.parameter == "log" else lam
 

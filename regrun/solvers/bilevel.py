@@ -95,7 +95,7 @@ class Bilevel(Solver):
 
         def value(theta: float) -> float:
             """The loss at theta without a graph, keeping FISTA's history for the tables."""
-            lam = torch.tensor(loss.lam(torch.tensor(theta)).item(), dtype=dtype, device=device)
+            lam = torch.tensor(loss.lam_of(theta), dtype=dtype, device=device)
             rows = {"iter": [], "loss": [], "rel_change": []}
             with torch.no_grad():
                 state = exact.start(lam)
@@ -121,7 +121,7 @@ class Bilevel(Solver):
             for gamma, th, f, ok in step.trials:
                 trials["outer"].append(step.k)
                 trials["gamma"].append(gamma)
-                trials["lam"].append(float(loss.lam(torch.tensor(th))))
+                trials["lam"].append(loss.lam_of(th))
                 trials["loss"].append(f)
                 trials["accepted"].append(int(ok))
                 if ok and th in inner:
@@ -137,7 +137,7 @@ class Bilevel(Solver):
             fun, value, theta0, self.gamma0, max_iter=self.max_outer, c=float(cfg.armijo_c), shrink=self.shrink,
             max_tries=int(cfg.max_tries), grow=float(cfg.grow), box=box, step_tol=float(cfg.step_tol),
             theta_tol=float(cfg.theta_tol), on_step=on_step)
-        lam = float(loss.lam(torch.tensor(theta)))
+        lam = loss.lam_of(theta)
         tables["line_search"] = {k: np.asarray(v) for k, v in trials.items()}
         x = loss.reconstruct(lam) * exact.mask
         metrics.update({"lam": lam, "loss": masked_loss(x, truth, exact.mask), "outer_iterations": len(history)})
