@@ -110,3 +110,39 @@ def test_weights_mask_and_mean_normalisation():
     same = PointwiseObjective(smooth_image(1), t, x[inner], ref[inner], normalization="mean")
     for a, b in zip(itk.value_grad_hessian(w), same.value_grad_hessian(w)):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+class TwoChannels:
+    """Two spline images as one image model with a trailing channel axis."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def __call__(self, y):
+        return torch.stack((self.a(y), self.b(y)), -1)
+
+    def derivatives(self, y, order=1):
+        pa, pb = self.a.derivatives(y, order), self.b.derivatives(y, order)
+        return tuple(None if u is None else torch.stack((u, v), 2 if u.dim() > 2 else -1) for u, v in zip(pa, pb))
+
+
+@pytest.mark.parametrize("normalization", ["sum", "mean"])
+def test_channels_are_more_residuals_at_the_same_points(normalization):
+    t = transformation("rigid", GRID.centre)
+    x = GRID.centres(torch.float64, DEVICE).reshape(-1, 2)
+    a, b = smooth_image(1), smooth_image(2)
+    ra, rb = smooth_image(11)(x), smooth_image(12)(x)
+    weights = (x[:, 0] > 3.0).to(torch.float64)
+    kw = dict(weights=weights, normalization=normalization, scale=1.5)
+    both = PointwiseObjective(TwoChannels(a, b), t, x, torch.stack((ra, rb), -1), channels=2, **kw)
+    one_a = PointwiseObjective(a, t, x, ra, **kw)
+    one_b = PointwiseObjective(b, t, x, rb, **kw)
+    w = torch.tensor([[0.05, 0.3, -0.2], [-0.02, 0.1, 0.4]], dtype=torch.float64, device=DEVICE)
+    factor = 0.5 if normalization == "mean" else 1.0  # the mean is over both channels' values
+    for u, va, vb in zip(both.value_grad_hessian(w), one_a.value_grad_hessian(w), one_b.value_grad_hessian(w)):
+        assert torch.allclose(u, factor * (va + vb), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(both.value_and_grad(w)[1], factor * (one_a.value_and_grad(w)[1] + one_b.value_and_grad(w)[1]))
+    r, jac = both.residual_and_jacobian(w)
+    assert r.shape == (2, 2 * x.shape[0]) and jac.shape == (2, 2 * x.shape[0], 3)
+    assert torch.allclose((r * r).sum(-1), both.value(w))
+    assert torch.allclose(jac[1], jacfwd(both.residual)(w[1]), atol=1e-12)

@@ -79,3 +79,13 @@ def test_identity_and_known_maps():
 def test_unknown_transformation_is_a_user_error():
     with pytest.raises(UserError, match="projective"):
         transformation("projective")
+
+
+@pytest.mark.parametrize("name,center", CASES)
+def test_matrix_and_shift_reproduce_points(name, center):
+    t = transformation(name, center)
+    w, _, x = sample(t, batch=(3,))
+    m, b = t.matrix_and_shift(w)
+    c = torch.tensor(center or (0.0, 0.0), dtype=torch.float64, device=DEVICE)
+    y = torch.einsum("bkl,nl->bnk", m, x - c) + c + b[:, None, :]
+    assert torch.allclose(y, t.points(w[:, None, :], x), atol=1e-12)
