@@ -14,11 +14,6 @@ REFINE = Path(__file__).resolve().parents[1].parent / "shared" / "refine_data"
 
 
 @pytest.fixture
-def device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@pytest.fixture
 def refine_data():
     if not (REFINE / "crab.png").is_file():
         pytest.skip("../shared/refine_data is not present")

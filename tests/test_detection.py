@@ -16,11 +16,6 @@ from regrun.run import run
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector
 
 
-@pytest.fixture
-def device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def test_stride_anchors_end_on_the_last_valid_index():
     assert stride_anchors(384, 56, 20) == list(range(0, 321, 20)) + [328]
     assert stride_anchors(100, 40, 20) == [0, 20, 40, 60]

@@ -8,11 +8,6 @@ from regrun.imaging.grid import Grid
 from regrun.imaging.keys import KeysImage, keys_kernel, keys_sample
 
 
-@pytest.fixture
-def device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _rand(*shape, seed=0, device="cpu"):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(*shape, generator=g, dtype=torch.float64).to(device)

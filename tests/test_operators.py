@@ -45,6 +45,16 @@ def _superres(device):
     return p.model.operator(p.w_true)
 
 
+def _xray(kind):
+    from regrun.imaging.xray import XRayTransform
+    from regrun.imaging.xray_geometry import cone_beam, fan_beam, parallel_beam, uniform_angles
+
+    geo = {"parallel": lambda: parallel_beam((6, 5), uniform_angles(4, False), 9, 0.8),
+           "fan": lambda: fan_beam((6, 5), uniform_angles(4, True), 11, 1.2, 15.0, 6.0),
+           "cone": lambda: cone_beam((5, 4, 3), uniform_angles(3, True), (8, 6), 1.3, 14.0, 5.0)}[kind]()
+    return lambda d: XRayTransform(geo).operator(F64, d)
+
+
 OPERATORS = {
     "dense": _dense,
     "dense_autograd_adjoint": lambda d: LinearOperator((7, 5), _dense(d).matvec, None, F64, d),
@@ -59,6 +69,9 @@ OPERATORS = {
     "spline_coefficients": _spline_coefficients,
     "spline_stencil": _spline_stencil,
     "superres": _superres,
+    "xray_parallel": _xray("parallel"),
+    "xray_fan": _xray("fan"),
+    "xray_cone": _xray("cone"),
 }
 
 

@@ -38,8 +38,8 @@ def truth_joint(motifs: dict, template_centre, node: str, truth: Truth) -> tuple
         return truth.parts[node]
     m = motifs[node]
     tc = template_centre
-    rel = torch.tensor((m.origin[0] + m.joint[0] - tc[0], m.origin[1] + m.joint[1] - tc[1]), dtype=torch.float64)
-    pos = torch.tensor(truth.centre, dtype=torch.float64) + rotation(truth.angle) @ rel
+    rel = torch.tensor((m.origin[0] + m.joint[0] - tc[0], m.origin[1] + m.joint[1] - tc[1]), dtype=torch.float64, device="cpu")
+    pos = torch.tensor(truth.centre, dtype=torch.float64, device="cpu") + rotation(truth.angle) @ rel
     return float(pos[0]), float(pos[1]), truth.angle
 
 
@@ -51,7 +51,7 @@ def classify(fit, locations, joint, tol_px, far_px, tol_deg, far_deg):
     finite = torch.isfinite(loss)
     if joint is None:
         return None, loss[finite]
-    d = (loc - torch.tensor(joint[:2], dtype=torch.float64)).norm(dim=1)
+    d = (loc - torch.tensor(joint[:2], dtype=torch.float64, device="cpu")).norm(dim=1)
     da = (ang - joint[2]).abs()
     ok = finite & (d <= tol_px) & (da <= tol_deg)
     bad = finite & ((d > far_px) | (da > far_deg))
@@ -63,7 +63,7 @@ def choose_threshold(successes: list[float], failures: torch.Tensor) -> dict:
     if not successes:
         raise UserError("calibration found no successful registration for a node: the scenes are too hard for "
                         "the registration settings (widen angle_max or lower stride)")
-    s = torch.tensor(sorted(successes), dtype=torch.float64)
+    s = torch.tensor(sorted(successes), dtype=torch.float64, device="cpu")
     f = failures.sort().values
     s_max = float(s.max())
     f_min = float(f.min()) if f.numel() else math.inf
@@ -112,7 +112,7 @@ def calibrate(det: HierarchicalDetector, scenes: list[Scene], negatives: list[Sc
                 else:
                     successes.append(ok)
             failures.append(bad)
-        choice = choose_threshold(successes, torch.cat(failures) if failures else torch.zeros(0))
+        choice = choose_threshold(successes, torch.cat(failures) if failures else torch.zeros(0, device="cpu"))
         choice.update(n_success=len(successes), n_missed=missed)
         det.settings[node].gamma = choice["gamma"]
         det.settings[node].alpha = choice["alpha"]

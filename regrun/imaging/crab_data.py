@@ -191,11 +191,11 @@ def refine_crab(data_dir: str = "../shared/refine_data", version: str = "v1") ->
 def _texture(gen: torch.Generator, shape, base, contrast: float, sigma: float) -> torch.Tensor:
     """Coloured smooth noise: base colour (3,) plus contrast x band-passed noise, one pattern for all channels
     scaled per channel so that colour and luminance both vary."""
-    noise = torch.randn(1, *shape, generator=gen, dtype=torch.float64)
+    noise = torch.randn(1, *shape, generator=gen, dtype=torch.float64, device="cpu")
     noise = gaussian_filter(noise, sigma) - gaussian_filter(noise, 3 * sigma)
     noise = noise / noise.std()
-    tint = 0.6 + 0.8 * torch.rand(3, 1, 1, generator=gen, dtype=torch.float64)
-    return (torch.tensor(base, dtype=torch.float64)[:, None, None] + contrast * tint * noise).clamp(0.02, 1.0)
+    tint = 0.6 + 0.8 * torch.rand(3, 1, 1, generator=gen, dtype=torch.float64, device="cpu")
+    return (torch.tensor(base, dtype=torch.float64, device="cpu")[:, None, None] + contrast * tint * noise).clamp(0.02, 1.0)
 
 
 def _ellipse(rr, cc, c, axes, angle=0.0):
@@ -206,7 +206,7 @@ def _ellipse(rr, cc, c, axes, angle=0.0):
 
 
 def _segment(rr, cc, p, q, width):
-    p, q = torch.tensor(p, dtype=rr.dtype), torch.tensor(q, dtype=rr.dtype)
+    p, q = torch.tensor(p, dtype=rr.dtype, device="cpu"), torch.tensor(q, dtype=rr.dtype, device="cpu")
     d = q - p
     t = (((rr - p[0]) * d[0] + (cc - p[1]) * d[1]) / (d @ d)).clamp(0, 1)
     return (rr - p[0] - t * d[0]) ** 2 + (cc - p[1] - t * d[1]) ** 2 <= (width / 2) ** 2
@@ -219,8 +219,8 @@ def synthetic_crab(seed: int = 0) -> Template:
     are disjoint crops with binary masks; the pivots are the joints where each part meets the body."""
     gen = torch.Generator().manual_seed(seed)
     h, w = 184, 246
-    r = torch.arange(h, dtype=torch.float64)
-    c = torch.arange(w, dtype=torch.float64)
+    r = torch.arange(h, dtype=torch.float64, device="cpu")
+    c = torch.arange(w, dtype=torch.float64, device="cpu")
     rr, cc = torch.meshgrid(r, c, indexing="ij")
     body_shape = _ellipse(rr, cc, (128, 123), (38, 78))
     legs = torch.zeros_like(body_shape)
@@ -229,10 +229,10 @@ def synthetic_crab(seed: int = 0) -> Template:
         end = (172 + 3 * k, 123 + side * (92 + 14 * k))
         legs |= _segment(rr, cc, start, end, 5)
     body_img = torch.where(body_shape, _texture(gen, (h, w), (0.55, 0.55, 0.6), 0.18, 2.0),
-                           torch.zeros(3, h, w, dtype=torch.float64))
+                           torch.zeros(3, h, w, dtype=torch.float64, device="cpu"))
     outline = body_shape & ~_ellipse(rr, cc, (128, 123), (35, 75))
-    body_img = torch.where(outline, torch.tensor([0.55, 0.1, 0.08], dtype=torch.float64)[:, None, None], body_img)
-    body_img = torch.where(legs & ~body_shape, torch.tensor([0.45, 0.2, 0.12], dtype=torch.float64)[:, None, None],
+    body_img = torch.where(outline, torch.tensor([0.55, 0.1, 0.08], dtype=torch.float64, device="cpu")[:, None, None], body_img)
+    body_img = torch.where(legs & ~body_shape, torch.tensor([0.45, 0.2, 0.12], dtype=torch.float64, device="cpu")[:, None, None],
                            body_img)
     # parts: (name, boolean shape on the full canvas, colour, pivot in template coordinates)
     left_claw = (_ellipse(rr, cc, (82, 24), (26, 17), 0.3) & ~_ellipse(rr, cc, (62, 30), (12, 5), 0.5)) \
@@ -250,18 +250,18 @@ def synthetic_crab(seed: int = 0) -> Template:
     image = body_img.clone()
     mask = (body_shape | legs).to(torch.float64)
     parts = {}
-    taken = torch.zeros(h, w, dtype=torch.bool)
+    taken = torch.zeros(h, w, dtype=torch.bool, device="cpu")
     for name, shape, colour, contrast, sigma, pivot in specs:
         shape = shape & ~taken
         tex = _texture(gen, (h, w), colour, contrast, sigma)
         if name == "left_eye":  # a white ball with a dark pupil
-            tex = torch.where(_ellipse(rr, cc, (14, 95), (8, 8)), torch.tensor(0.92, dtype=torch.float64), tex)
-            tex = torch.where(_ellipse(rr, cc, (12, 97), (3, 3)), torch.tensor(0.05, dtype=torch.float64), tex)
+            tex = torch.where(_ellipse(rr, cc, (14, 95), (8, 8)), torch.tensor(0.92, dtype=torch.float64, device="cpu"), tex)
+            tex = torch.where(_ellipse(rr, cc, (12, 97), (3, 3)), torch.tensor(0.05, dtype=torch.float64, device="cpu"), tex)
         elif name == "right_eye":  # a yellow ball with a red ring: the eyes must not register onto each other
             ball = _ellipse(rr, cc, (15, 150), (6, 10), 0.6)
-            tex = torch.where(ball, torch.tensor([0.95, 0.85, 0.2], dtype=torch.float64)[:, None, None], tex)
+            tex = torch.where(ball, torch.tensor([0.95, 0.85, 0.2], dtype=torch.float64, device="cpu")[:, None, None], tex)
             ring = ball & ~_ellipse(rr, cc, (15, 150), (4, 7), 0.6)
-            tex = torch.where(ring, torch.tensor([0.75, 0.1, 0.1], dtype=torch.float64)[:, None, None], tex)
+            tex = torch.where(ring, torch.tensor([0.75, 0.1, 0.1], dtype=torch.float64, device="cpu")[:, None, None], tex)
         taken |= shape
         rows = torch.nonzero(shape.any(1)).flatten()
         cols = torch.nonzero(shape.any(0)).flatten()

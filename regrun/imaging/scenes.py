@@ -28,14 +28,14 @@ PAPER_CENTRE = (191.5, 222.5)
 BEACH_CROP = (800, 400)  # top-left (row, col) of the paper's 0-22.5 deg scenes in beach_bg.jpg
 
 
-def rotation(angle_deg: float, dtype=torch.float64, device=None) -> torch.Tensor:
+def rotation(angle_deg: float, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """The (row, col) matrix of a clockwise-as-displayed rotation by angle_deg."""
     t = math.radians(angle_deg)
     c, s = math.cos(t), math.sin(t)
     return torch.tensor([[c, s], [-s, c]], dtype=dtype, device=device)
 
 
-def pixel_grid(h: int, w: int, dtype=torch.float64, device=None) -> torch.Tensor:
+def pixel_grid(h: int, w: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     r = torch.arange(h, dtype=dtype, device=device)
     c = torch.arange(w, dtype=dtype, device=device)
     return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1)
@@ -87,33 +87,33 @@ def clutter_background(size: tuple[int, int], generator: torch.Generator) -> tor
     """Procedural 'sand': a sand-coloured field with noise at several scales, pebbles and dark strokes, so that
     textured motifs meet texture of their own scale (a blank background would make detection trivial)."""
     h, w = size
-    rand = lambda *s: torch.rand(*s, generator=generator, dtype=torch.float64)  # noqa: E731
-    base = torch.tensor([0.72, 0.62, 0.48], dtype=torch.float64)[:, None, None]
+    rand = lambda *s: torch.rand(*s, generator=generator, dtype=torch.float64, device="cpu")  # noqa: E731
+    base = torch.tensor([0.72, 0.62, 0.48], dtype=torch.float64, device="cpu")[:, None, None]
     img = base.expand(3, h, w).clone()
     for sigma, amp in ((24.0, 0.10), (6.0, 0.06), (1.5, 0.05), (0.0, 0.03)):
-        n = torch.randn(1, h, w, generator=generator, dtype=torch.float64)
+        n = torch.randn(1, h, w, generator=generator, dtype=torch.float64, device="cpu")
         if sigma:
             n = gaussian_filter(n, sigma)
         n = n / n.std()
         img = img + amp * n * (0.8 + 0.4 * rand(3, 1, 1))
     for _ in range(int(h * w / 1500)):  # pebbles: small ellipses of random colour
-        c = rand(2) * torch.tensor([h, w], dtype=torch.float64)
+        c = rand(2) * torch.tensor([h, w], dtype=torch.float64, device="cpu")
         ax = 2 + 6 * rand(2)
         r0, c0 = max(int(c[0] - ax[0]) - 1, 0), max(int(c[1] - ax[1]) - 1, 0)
         r1, c1 = min(int(c[0] + ax[0]) + 2, h), min(int(c[1] + ax[1]) + 2, w)
-        local = pixel_grid(r1 - r0, c1 - c0) + torch.tensor((r0, c0), dtype=torch.float64)
+        local = pixel_grid(r1 - r0, c1 - c0) + torch.tensor((r0, c0), dtype=torch.float64, device="cpu")
         d = ((local - c) / ax).pow(2).sum(-1) <= 1
         colour = (0.25 + 0.6 * rand(3, 1, 1)).expand(3, r1 - r0, c1 - c0)
         img[:, r0:r1, c0:c1] = torch.where(d, colour, img[:, r0:r1, c0:c1])
     for _ in range(int(h * w / 6000)):  # twigs / shadows: dark strokes
-        p = rand(2) * torch.tensor([h, w], dtype=torch.float64)
+        p = rand(2) * torch.tensor([h, w], dtype=torch.float64, device="cpu")
         q = p + (rand(2) - 0.5) * 60
         width = 1 + 1.5 * float(rand(1))
         r0, c0 = max(int(min(p[0], q[0]) - width) - 1, 0), max(int(min(p[1], q[1]) - width) - 1, 0)
         r1, c1 = min(int(max(p[0], q[0]) + width) + 2, h), min(int(max(p[1], q[1]) + width) + 2, w)
         if r1 <= r0 or c1 <= c0:
             continue
-        local = pixel_grid(r1 - r0, c1 - c0) + torch.tensor((r0, c0), dtype=torch.float64)
+        local = pixel_grid(r1 - r0, c1 - c0) + torch.tensor((r0, c0), dtype=torch.float64, device="cpu")
         d = q - p
         t = (((local - p) * d).sum(-1) / (d @ d)).clamp(0, 1)
         near = ((local - p - t[..., None] * d) ** 2).sum(-1) <= width**2
@@ -176,9 +176,9 @@ def compose_scene(template: Template, background: torch.Tensor, centre: tuple[fl
     rot = rotation(angle, torch.float64)
     parts = {}
     for name, part in template.parts.items():
-        p = torch.tensor(part.pivot_in_template(), dtype=torch.float64) - torch.tensor(template.centre,
-                                                                                       dtype=torch.float64)
-        pos = torch.tensor(centre, dtype=torch.float64) + rot @ p
+        p = (torch.tensor(part.pivot_in_template(), dtype=torch.float64, device="cpu")
+             - torch.tensor(template.centre, dtype=torch.float64, device="cpu"))
+        pos = torch.tensor(centre, dtype=torch.float64, device="cpu") + rot @ p
         parts[name] = (float(pos[0]), float(pos[1]), angle + articulation.get(name, 0.0))
     return Scene(image, Truth(tuple(map(float, centre)), angle, parts), label)
 
@@ -197,9 +197,9 @@ def paper_scene(data_dir: str, angle: float, template: Template | None = None) -
     if template is not None:
         rot = rotation(angle)
         for name, part in template.parts.items():
-            p = torch.tensor(part.pivot_in_template(), dtype=torch.float64) - torch.tensor(template.centre,
-                                                                                           dtype=torch.float64)
-            pos = torch.tensor(PAPER_CENTRE, dtype=torch.float64) + rot @ p
+            p = (torch.tensor(part.pivot_in_template(), dtype=torch.float64, device="cpu")
+                 - torch.tensor(template.centre, dtype=torch.float64, device="cpu"))
+            pos = torch.tensor(PAPER_CENTRE, dtype=torch.float64, device="cpu") + rot @ p
             parts[name] = (float(pos[0]), float(pos[1]), angle)
     return Scene(torch.from_numpy(rgb), Truth(PAPER_CENTRE, angle, parts), f"paper {angle} deg")
 
@@ -221,7 +221,7 @@ def random_pose(generator: torch.Generator, size: tuple[int, int], template: Tem
                 claw: float = 0.0, eye: float = 0.0):
     """A random centre (the whole rotated template inside the scene), a global angle in [-max, max] and
     articulation angles uniform in [-claw, claw] for the claws and [-eye, eye] for the eyes."""
-    u = lambda lo, hi: lo + (hi - lo) * float(torch.rand(1, generator=generator, dtype=torch.float64))  # noqa: E731
+    u = lambda lo, hi: lo + (hi - lo) * float(torch.rand(1, generator=generator, dtype=torch.float64, device="cpu"))  # noqa: E731
     r = 0.5 * math.hypot(*template.size)
     h, w = size
     if h < 2 * r + 2 or w < 2 * r + 2:

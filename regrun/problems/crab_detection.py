@@ -42,18 +42,19 @@ class CrabDetection(Problem):
         self.threshold = check_float("problem.detect_threshold", cfg.detect_threshold, 0.0)
         sc = cfg.scene
         check_choice("problem.scene.source", sc.source, SOURCES)
-        self.full_template = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
-        self.template = self.full_template.downscaled(self.scale).to(ctx.device, ctx.dtype)
+        # the full-size template makes the scene on the CPU and is not kept: only the run's copy stays
+        full = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
+        self.template = full.downscaled(self.scale).to(ctx.device, ctx.dtype)
         self.calibration_key = (f"{cfg.template}{'_' + cfg.refine_version if cfg.template == 'refine_crab' else ''}"
                                 f"_s{self.scale}")
-        scene = self._scene(sc)
+        scene = self._scene(sc, full)
         scene = downscale_scene(scene, self.scale)
         self.scene = Scene(scene.image.to(ctx.device, ctx.dtype), scene.truth, scene.label)
 
-    def _scene(self, sc) -> Scene:
+    def _scene(self, sc, full) -> Scene:
         if sc.source == "paper":
             angle = check_float("problem.scene.angle", sc.angle)
-            tmpl = self.full_template if self.cfg.template == "refine_crab" and self.cfg.refine_version == "v1" \
+            tmpl = full if self.cfg.template == "refine_crab" and self.cfg.refine_version == "v1" \
                 else None
             return paper_scene(self.cfg.data_dir, angle, tmpl)
         if sc.source == "file":
@@ -73,11 +74,11 @@ class CrabDetection(Problem):
             return Scene(bg, Truth(None), "crab-free")
         claw = check_float("problem.scene.articulation.claw", sc.articulation.claw, 0.0)
         eye = check_float("problem.scene.articulation.eye", sc.articulation.eye, 0.0)
-        centre, _, art = random_pose(gen, size, self.full_template, 0.0, claw, eye)
+        centre, _, art = random_pose(gen, size, full, 0.0, claw, eye)
         if sc.get("centre") is not None:
             centre = tuple(float(v) for v in sc.centre)
         angle = check_float("problem.scene.angle", sc.angle)
-        return compose_scene(self.full_template, bg, centre, angle, art,
+        return compose_scene(full, bg, centre, angle, art,
                              label=f"generated {angle:g} deg on {sc.background}")
 
     # ---- judging ----------------------------------------------------------------------------------------------
@@ -149,8 +150,8 @@ def boxes(det, template) -> dict[str, np.ndarray]:
             out[name] = np.array(corners)
             continue
         h, w = m.mask.shape
-        rel = torch.tensor([(0, 0), (0, w - 1), (h - 1, w - 1), (h - 1, 0)], dtype=torch.float64) - \
-            torch.tensor(m.centre, dtype=torch.float64)
+        rel = torch.tensor([(0, 0), (0, w - 1), (h - 1, w - 1), (h - 1, 0)], dtype=torch.float64, device="cpu") - \
+            torch.tensor(m.centre, dtype=torch.float64, device="cpu")
         rot = rotation(float(res.fit.angle[k]))
         out[name] = (res.fit.centre[k].detach().cpu().to(torch.float64) + rel @ rot.T).numpy()
     return out

@@ -1,0 +1,309 @@
+"""Few-view CT (seed 003, Guerrero, Bellens and Dewulf; notes/ct_bilevel.md): recover a volume x from few
+X-ray projections b = A x + noise, judged against a ground truth inside a disk mask.
+
+Data: a phantom (modified Shepp-Logan, or an additively manufactured metal part drawn from a seed) projected on
+a grid `oversample` times finer than the reconstruction (so the reconstruction operator does not generate its own
+data; oversample=1 commits the inverse crime on purpose), with Gaussian or Poisson noise; or the user's own
+sinogram (.npy / .h5) with its geometry in this config. The ground truth is the phantom's cell average on the
+reconstruction grid, or, as in the paper, an FBP/FDK of a dense-view scan (`truth=dense_fbp`).
+Geometry conventions: docs/ct.md, "Geometry and projector".
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError, check_choice, check_float, check_int
+from ..imaging.fbp import FILTERS, fbp
+from ..imaging.io import resolve_data_path
+from ..imaging.phantoms import PHANTOMS, phantom_function, render
+from ..imaging.xray import XRayTransform
+from ..imaging.xray_geometry import (KINDS, Geometry, Volume, cone_beam, covering_detector, fan_beam,
+                                     parallel_beam, uniform_angles)
+from ..metrics import psnr, rel_error, ssim
+from ..plots import image_grid
+from ..registry import register_problem
+from ..solve_result import SolveResult
+from .base import Problem
+
+DATA = ("synthetic", "file")
+NOISE = ("none", "gaussian", "poisson")
+TRUTHS = ("phantom", "dense_fbp", "none")
+PROJECTORS = ("torch", "astra")
+
+
+@register_problem("ct_fewview")
+class CTFewView(Problem):
+    """What solvers use (every tensor on ctx.device in ctx.dtype; the run's dtype is float64 unless
+    `dtype=float32`, which is what the paper computed in):
+
+    - `A`: the projector of the scan (regrun.imaging.xray.Projector: the torch XRayTransform, or ASTRA's with
+      `projector=astra`). `A(x)` / `A.adjoint(y)` are differentiable (autograd's backward of one
+      is the other), `A.project` / `A.backproject` are plain products, `A.operator(dtype, device)` is the
+      LinearOperator on flattened vectors.
+    - `geometry`: the scan (regrun.imaging.xray_geometry.Geometry); `shape`: the volume's shape.
+    - `sinogram`: the measured data b, shape geometry.sinogram_shape.
+    - `truth`: the ground truth on the reconstruction grid, or None (user data without one).
+    - `mask`: boolean volume, the disk (cylinder in 3-D) of radius mask_radius times the half width in x1-x2.
+    - `fbp(sinogram=None, window="ramp")`: FBP (parallel, fan) or FDK (cone) of the data.
+    """
+
+    offers = frozenset({"ct", "least_squares"})
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        check_choice("problem.data", cfg.data, DATA)
+        check_choice("problem.geometry", cfg.geometry, KINDS)
+        check_choice("problem.noise", cfg.noise, NOISE)
+        check_choice("problem.truth", cfg.truth, TRUTHS)
+        check_choice("problem.truth_filter", cfg.truth_filter, FILTERS)
+        self.kind = str(cfg.geometry)
+        cone = self.kind == "cone"
+        size = check_int("problem.size", (64 if cone else 128) if cfg.size is None else cfg.size, 4)
+        slices = check_int("problem.slices", size if cfg.slices is None else cfg.slices, 1)
+        self.shape = (size, size, slices) if cone else (size, size)
+        self.voxel = check_float("problem.voxel", cfg.voxel, 0.0, strict=True)
+        self.mask_radius = check_float("problem.mask_radius", cfg.mask_radius, 0.0, strict=True)
+        self.gen = ctx.generator(int(cfg.data_seed))
+        dtype, device = ctx.dtype, ctx.device
+        if cfg.data == "synthetic":
+            self.views = check_int("problem.views", cfg.views, 1)
+            self.geometry = self._geometry(self.views, None)
+            self.label = f"{cfg.phantom} {'x'.join(map(str, self.shape))}, {self.kind}, {self.views} views"
+            sino, truth, fine = self._simulate()
+            phantom = truth
+        else:
+            sino, truth = self._read_user_data()
+            phantom = fine = None
+        check_choice("problem.projector", cfg.projector, PROJECTORS)
+        if cfg.projector == "astra":
+            from ..imaging.xray_astra import AstraTransform
+
+            self.A = AstraTransform(self.geometry)
+        else:
+            self.A = XRayTransform(self.geometry, cache_mb=check_float("problem.cache_mb", cfg.cache_mb, 0.0))
+        self.sinogram = sino.to(dtype=dtype, device=device)
+        self.mask = self._disk_mask(device)
+        if cfg.truth == "dense_fbp" and cfg.data == "synthetic":
+            truth = self._dense_fbp_truth(fine)
+        elif cfg.truth == "none":
+            truth = None
+        self.truth = None if truth is None else (truth * self.mask).to(dtype=dtype, device=device)
+        # the phantom's cell average on the reconstruction grid (synthetic data), for figures and comparisons
+        self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
+
+    # --- set-up -------------------------------------------------------------------------------------------
+    def _geometry(self, views: int, detector) -> Geometry:
+        """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
+        config's, else covering the volume)."""
+        cfg = self.cfg
+        shape, voxel = self.shape, self.voxel
+        span = 180.0 if self.kind == "parallel" else 360.0
+        span = check_float("problem.angle_range", span if cfg.angle_range is None else cfg.angle_range, 0.0, True)
+        angles = uniform_angles(views, False) * (math.radians(span) / math.pi)
+        width = self.shape[0] * self.voxel
+        sod = check_float("problem.source_origin", cfg.source_origin, 0.0, True) * width
+        odd = check_float("problem.origin_detector", cfg.origin_detector, 0.0) * width
+        if self.kind == "parallel":
+            counts, spacing = covering_detector(self.shape, self.voxel)
+        else:
+            counts, spacing = covering_detector(self.shape, self.voxel, sod, odd)
+        if detector is None and cfg.detector is not None:
+            detector = [cfg.detector] if isinstance(cfg.detector, int) else list(cfg.detector)
+        if detector is not None:
+            counts = tuple(check_int("problem.detector", int(n), 2) for n in detector)
+            if len(counts) != len(self.shape) - 1:
+                raise UserError(f"problem.detector={list(counts)} needs {len(self.shape) - 1} pixel count(s) "
+                                f"for a {self.kind} beam")
+        if cfg.detector_spacing is not None:
+            spacing = check_float("problem.detector_spacing", cfg.detector_spacing, 0.0, True)
+        if self.kind == "parallel":
+            return parallel_beam(shape, angles, counts[0], spacing, voxel)
+        if self.kind == "fan":
+            return fan_beam(shape, angles, counts[0], spacing, sod, odd, voxel)
+        return cone_beam(shape, angles, counts, spacing, sod, odd, voxel)
+
+    def _fine(self, geometry: Geometry, factor: int) -> Geometry:
+        """The same scan seen by a grid `factor` times finer (same detector and orbit)."""
+        fine = Volume(tuple(n * factor for n in self.shape), self.voxel / factor)
+        return Geometry(geometry.kind, fine, geometry.detector, geometry.vectors, geometry.sod, geometry.odd,
+                        geometry.angles)
+
+    def _simulate(self):
+        """Sinogram from the phantom on the fine grid (float64 on the run's device), plus noise; the truth is the
+        phantom's cell average on the reconstruction grid. Returns (sinogram, truth, fine phantom)."""
+        cfg = self.cfg
+        check_choice("problem.phantom", cfg.phantom, PHANTOMS)
+        self.oversample = check_int("problem.oversample", cfg.oversample, 1)
+        device = self.ctx.device
+        fn = phantom_function(str(cfg.phantom), int(cfg.phantom_seed))
+        fine_shape = tuple(n * self.oversample for n in self.shape)
+        # cell averages of 2^ndim samples per fine voxel; in 3-D with oversample >= 2 the fine grid's own point
+        # samples (8 per reconstruction voxel) suffice and render 8 times faster
+        sub = 1 if len(self.shape) == 3 and self.oversample > 1 else 2
+        fine = render(fn, fine_shape, sub=sub, device=device)
+        truth = fine
+        for k in range(len(self.shape)):
+            truth = truth.unflatten(k, (self.shape[k], self.oversample)).mean(k + 1)
+        return self._add_noise(self._project_fine(self.geometry, fine)), truth, fine
+
+    def _project_fine(self, geometry: Geometry, fine: torch.Tensor) -> torch.Tensor:
+        op = XRayTransform(self._fine(geometry, self.oversample), cache_mb=0)
+        return op.project(fine)
+
+    def _add_noise(self, clean: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.noise == "none":
+            return clean
+        if cfg.noise == "gaussian":
+            level = check_float("problem.noise_level", cfg.noise_level, 0.0)
+            noise = torch.randn(clean.shape, generator=self.gen, dtype=torch.float64).to(clean.device)
+            return clean + level * float(clean.abs().max()) * noise
+        photons = check_float("problem.photons", cfg.photons, 0.0, strict=True)
+        floor = check_float("problem.min_transmission", cfg.min_transmission, 0.0, strict=True)
+        if floor >= 1:
+            raise UserError(f"problem.min_transmission={floor} must be in (0, 1)")
+        # attenuation units: the largest line integral transmits `floor` of the photons
+        kappa = -math.log(floor) / max(float(clean.max()), 1e-12)
+        rate = photons * torch.exp(-kappa * clean.cpu())
+        counts = torch.poisson(rate, generator=self.gen).clamp(min=1.0)
+        return (-torch.log(counts / photons) / kappa).to(clean.device)
+
+    def _dense_fbp_truth(self, fine: torch.Tensor) -> torch.Tensor:
+        """FBP/FDK of a dense-view scan of the same phantom and noise model (the paper's ground truth)."""
+        views = check_int("problem.dense_views", self.cfg.dense_views, 1)
+        geo = self._geometry(views, list(self.geometry.detector))
+        sino = self._add_noise(self._project_fine(geo, fine))
+        return fbp(geo, sino, str(self.cfg.truth_filter))
+
+    def _read_user_data(self):
+        cfg = self.cfg
+        if cfg.sinogram is None:
+            raise UserError("problem.data=file needs problem.sinogram=PATH (.npy or .h5, shape (views, n_u) or "
+                            "(views, n_u, n_v))")
+        sino = _read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key), "problem.sinogram")
+        if sino.ndim != len(self.shape):
+            raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
+                            f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
+        total = sino.shape[0]
+        dense = self._geometry(total, list(sino.shape[1:]))
+        self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
+        if self.views > total:
+            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views")
+        keep = [int(round(k * total / self.views)) for k in range(self.views)]
+        self.geometry = Geometry(dense.kind, dense.volume, dense.detector, tuple(dense.vectors[k] for k in keep),
+                                 dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
+        self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
+        truth = None
+        if cfg.truth_file is not None:
+            truth = _read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key), "problem.truth_file")
+            if tuple(truth.shape) != self.shape:
+                raise UserError(f"problem.truth_file has shape {tuple(truth.shape)}, the reconstruction grid is "
+                                f"{self.shape} (problem.size, problem.slices)")
+        elif cfg.truth == "dense_fbp":
+            truth = fbp(dense, sino, str(cfg.truth_filter))
+        sino = sino[keep]
+        return sino, truth
+
+    def _disk_mask(self, device) -> torch.Tensor:
+        pts = Volume(self.shape, self.voxel).points(torch.float64, device)
+        radius = self.mask_radius * self.shape[0] * self.voxel / 2
+        return pts[..., 0] ** 2 + pts[..., 1] ** 2 < radius**2
+
+    # --- for solvers ------------------------------------------------------------------------------------
+    def fbp(self, sinogram: torch.Tensor | None = None, window: str = "ramp") -> torch.Tensor:
+        return fbp(self.geometry, self.sinogram if sinogram is None else sinogram, window)
+
+    def residual_norm(self, x: torch.Tensor) -> float:
+        """||A x - b|| / ||b||."""
+        return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
+
+    # --- judging a solution -------------------------------------------------------------------------------
+    def inputs(self):
+        out = {"sinogram": self.sinogram.cpu().numpy(), "mask": self.mask.cpu().numpy()}
+        if self.truth is not None:
+            out["truth"] = self.truth.cpu().numpy()
+        return out
+
+    def quality(self, x: torch.Tensor, suffix: str = "") -> dict[str, float]:
+        """PSNR, SSIM and relative error against the truth inside the mask (outside it both count as 0)."""
+        if self.truth is None:
+            return {}
+        m = self.mask.cpu().numpy()
+        est = x.detach().cpu().numpy() * m
+        tru = self.truth.cpu().numpy()
+        return {f"psnr{suffix}": psnr(est[m], tru[m]), f"ssim{suffix}": ssim(est, tru),
+                f"rel_error{suffix}": rel_error(est, tru, m)}
+
+    def evaluate(self, result: SolveResult):
+        x = torch.as_tensor(result.solution["x"], dtype=self.ctx.dtype, device=self.ctx.device)
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"solution of shape {tuple(x.shape)}, expected {self.shape}")
+        metrics = {**self.quality(x), "residual": self.residual_norm(x)}
+        if result.solution.get("label") == "fbp":
+            reference = x
+        else:
+            reference = self.fbp() * self.mask
+            metrics.update(self.quality(reference, "_fbp"))
+        arrays = {"reconstruction": x.detach().cpu().numpy(), "fbp": reference.cpu().numpy()}
+        if self.truth is not None:
+            arrays["error"] = ((x.detach() - self.truth) * self.mask).cpu().numpy()
+        self._evaluated = arrays
+        return metrics, arrays
+
+    def figures(self, result, metrics, fig_dir: Path):
+        arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
+        mid = (lambda a: a[..., a.shape[-1] // 2]) if self.kind == "cone" else (lambda a: a)  # noqa: E731
+        rec, ref = mid(np.asarray(arrays["reconstruction"])), mid(np.asarray(arrays["fbp"]))
+        shown = self.truth if self.truth is not None else None
+        lo, hi = (0.0, 1.0) if shown is None else (float(shown.min()), float(shown.max()))
+        panels = []
+        if self.phantom is not None:
+            panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=lo, vmax=hi))
+        if shown is not None and (self.phantom is None or self.cfg.truth != "phantom"):
+            panels.append(dict(image=mid(shown.cpu().numpy()), title=f"ground truth ({self.cfg.truth})",
+                               vmin=lo, vmax=hi))
+        label = result.solution.get("label", "reconstruction")
+        if label != "fbp":
+            fbp_title = "FBP" if "psnr_fbp" not in metrics else f"FBP, PSNR {metrics['psnr_fbp']:.2f} dB"
+            panels.append(dict(image=ref, title=fbp_title.replace("FBP", "FDK") if self.kind == "cone" else
+                               fbp_title, vmin=lo, vmax=hi))
+        title = label
+        if "psnr" in metrics:
+            title += f", PSNR {metrics['psnr']:.2f} dB"
+        panels.append(dict(image=rec, title=title, vmin=lo, vmax=hi))
+        if "error" in arrays:
+            err = mid(np.asarray(arrays["error"]))
+            bound = float(np.abs(err).max()) or 1.0
+            panels.append(dict(image=err, title="error (inside the mask)", cmap="RdBu_r", vmin=-bound, vmax=bound,
+                               colorbar=True))
+        sino = self.sinogram.cpu().numpy()
+        sino = sino[:, :, sino.shape[2] // 2] if sino.ndim == 3 else sino
+        panels.append(dict(image=sino.T, title="sinogram (u up, views right)" + (", central row" if
+                                                                                 self.kind == "cone" else "")))
+        suffix = ", central slice" if self.kind == "cone" else ""
+        return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
+
+
+def _read_array(path: Path, key: str, name: str) -> torch.Tensor:
+    if not path.is_file():
+        raise UserError(f"{name}: file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(path)
+        elif suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                if key not in f:
+                    raise UserError(f"{name}: {path} has no dataset {key!r}; it has {', '.join(f.keys())}")
+                arr = f[key][()]
+        else:
+            raise UserError(f"{name}: {path} is neither .npy nor .h5/.hdf5")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{name}: cannot read {path}: {exc}") from None
+    return torch.as_tensor(np.asarray(arr, dtype=np.float64), device="cpu")  # moved to the run's device later

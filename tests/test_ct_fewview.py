@@ -1,0 +1,133 @@
+"""Problem ct_fewview: what it offers solvers (on the run's device and dtype), its data options (oversampling,
+noise, dense-view truth, the user's own sinogram file) and its errors; the fbp solver end to end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from regrun.config import compose, config_section
+from regrun.context import RunContext
+from regrun.errors import UserError
+from regrun.monitor import Monitor
+from regrun.problems.ct_fewview import CTFewView
+from regrun.record import load
+from regrun.run import run
+from regrun.solvers.fbp import FBP
+
+
+def ctx(device, dtype=torch.float64):
+    return RunContext(device, dtype, 0, Path("."))
+
+
+def problem(device, dtype=torch.float64, **over):
+    base = dict(size=32, views=20)
+    return CTFewView(config_section("problem", "ct_fewview", **{**base, **over}), ctx(device, dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_offers_what_solvers_need_on_the_run_device_and_dtype(device, dtype):
+    p = problem(device, dtype)
+    assert {"ct", "least_squares"} <= p.offers
+    assert p.shape == (32, 32) and p.geometry.views == 20
+    for t in (p.sinogram, p.truth):
+        assert t.device.type == device.type and t.dtype == dtype
+    assert p.mask.dtype == torch.bool and p.mask.shape == p.shape and p.mask.device.type == device.type
+    assert tuple(p.sinogram.shape) == p.geometry.sinogram_shape
+    x = p.truth.clone().requires_grad_(True)
+    loss = 0.5 * (p.A(x) - p.sinogram).pow(2).sum()
+    (g,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(g, p.A.backproject(p.A.project(p.truth) - p.sinogram))
+    assert p.A.operator(dtype, device).shape == (p.sinogram.numel(), p.truth.numel())
+    assert float(p.truth[~p.mask].abs().max()) == 0.0
+
+
+def test_oversampling_avoids_the_inverse_crime(device):
+    crime = problem(device, oversample=1, noise="none")
+    torch.testing.assert_close(crime.sinogram, crime.A.project(crime.phantom))
+    fair = problem(device, oversample=2, noise="none")
+    gap = float((fair.sinogram - fair.A.project(fair.phantom)).norm() / fair.sinogram.norm())
+    assert 1e-3 < gap < 0.1  # measured 6.0% at 32^2 (the thin skull), 1.8% at 128^2
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "poisson"])
+def test_noise_is_seeded_and_of_the_configured_size(device, noise):
+    clean = problem(device, noise="none").sinogram
+    a, b = problem(device, noise=noise), problem(device, noise=noise)
+    torch.testing.assert_close(a.sinogram, b.sinogram)
+    rel = float((a.sinogram - clean).norm() / clean.norm())
+    assert 1e-3 < rel < 0.1
+    assert not torch.equal(a.sinogram, problem(device, noise=noise, data_seed=1).sinogram)
+
+
+def test_dense_view_truth_and_fbp_quality(device):
+    few = problem(device, size=48, views=16)
+    dense = problem(device, size=48, views=16, truth="dense_fbp", dense_views=180)
+    phantom = few.truth
+    # the dense-view FBP is much closer to the phantom than a 16-view FBP
+    err = lambda x: float(((x - phantom) * few.mask).norm() / phantom.norm())  # noqa: E731
+    assert err(dense.truth) < 0.75 * err(few.fbp())  # measured 0.21 vs 0.34 (FBP blurs the thin skull)
+    assert few.quality(dense.truth)["psnr"] > few.quality(few.fbp())["psnr"] + 3
+
+
+@pytest.mark.parametrize("geometry", ["fan", "cone"])
+def test_divergent_geometries(device, geometry):
+    over = dict(size=16, views=12) if geometry == "cone" else {}
+    p = problem(device, geometry=geometry, **over)
+    assert p.geometry.kind == geometry and len(p.shape) == (3 if geometry == "cone" else 2)
+    result = FBP(config_section("solver", "fbp"), ctx(device)).solve(p, Monitor())
+    metrics, arrays = p.evaluate(result)
+    assert metrics["psnr"] > 15 and 0 < metrics["rel_error"] < 0.6
+    assert arrays["reconstruction"].shape == p.shape
+
+
+def test_metal_part_and_user_sinogram_files(device, tmp_path):
+    p = problem(device, phantom="metal_part", views=24)
+    sino = p.sinogram.cpu().numpy()
+    np.save(tmp_path / "scan.npy", sino)
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f["projections"] = sino
+    np.save(tmp_path / "truth.npy", p.truth.cpu().numpy())
+    from_npy = problem(device, data="file", sinogram=str(tmp_path / "scan.npy"), views=None,
+                       truth_file=str(tmp_path / "truth.npy"))
+    torch.testing.assert_close(from_npy.fbp(), p.fbp())
+    torch.testing.assert_close(from_npy.truth, p.truth)
+    from_h5 = problem(device, data="file", sinogram=str(tmp_path / "scan.h5"), sinogram_key="projections",
+                      views=12, truth="dense_fbp")
+    assert from_h5.geometry.views == 12 and from_h5.truth is not None
+    torch.testing.assert_close(from_h5.sinogram, p.sinogram[::2])
+    assert from_h5.geometry.angles == p.geometry.angles[::2]
+
+
+@pytest.mark.parametrize("over, message", [
+    (dict(geometry="helical"), "problem.geometry"),
+    (dict(noise="salt"), "problem.noise"),
+    (dict(data="file"), "problem.sinogram=PATH"),
+    (dict(data="file", sinogram="/nonexistent/scan.npy"), "file not found"),
+    (dict(detector=[10, 10]), "pixel count"),
+    (dict(geometry="fan", source_origin=0.5), "inside the volume"),
+])
+def test_bad_settings_are_one_line_errors(device, over, message):
+    with pytest.raises(UserError, match=message):
+        problem(device, **over)
+
+
+def test_wrong_sinogram_shape_and_too_many_views(device, tmp_path):
+    np.save(tmp_path / "flat.npy", np.zeros(30))
+    with pytest.raises(UserError, match="dimensions"):
+        problem(device, data="file", sinogram=str(tmp_path / "flat.npy"))
+    np.save(tmp_path / "few.npy", np.zeros((5, 47)))
+    with pytest.raises(UserError, match="holds only 5 views"):
+        problem(device, data="file", sinogram=str(tmp_path / "few.npy"), views=8)
+
+
+def test_default_run_is_fast_and_recorded(tmp_path):
+    cfg = compose(["problem=ct_fewview", "solver=fbp", "progress=false", "problem.size=64"])
+    outcome = run(cfg, tmp_path, [])
+    assert outcome.status == "completed", outcome.error
+    saved = load(outcome.results_path)
+    assert {"psnr", "ssim", "rel_error", "residual"} <= set(saved["metrics"])
+    assert (tmp_path / "figures" / "ct_fewview.png").is_file()
