@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..optim.unrolled import UnrolledResult, unrolled_descent
+from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
+from ..optim.unrolled import unrolled_descent
 from .gaussian import gaussian_filter, gaussian_radius
 from .image_model import pointwise_derivatives
 from .keys import keys_sample
@@ -146,25 +147,48 @@ class StrideRegistration:
     w: torch.Tensor
     loss: torch.Tensor
     n_iter: torch.Tensor
-    rounds: list[UnrolledResult]
+    rounds: list  # per round: UnrolledResult (unrolled) or BatchedResult (gauss_newton)
+
+
+LEAF_SOLVERS = ("unrolled", "gauss_newton")
 
 
 def register_leaf(scene: torch.Tensor, motif: torch.Tensor, mask: torch.Tensor, anchors: torch.Tensor, *,
                   rounds=PAPER_LEAF_ROUNDS, nu: float = 1e-4, rtol: float = 0.0, a: float = -0.5,
-                  w0: torch.Tensor | None = None) -> StrideRegistration:
+                  w0: torch.Tensor | None = None, solver: str = "unrolled", gtol: float = 1e-6
+                  ) -> StrideRegistration:
     """Register a textured motif at every stride: eq. 12, SE(2), the rounds in turn (each from the last one's
-    result, with its own smoothing and input blur), unrolled gradient descent with the authors' step rule.
-    Returns the final round's loss (the paper's loss(v, lambda)) and poses (angle in radians, b in pixels)."""
-    w = w0 if w0 is not None else torch.zeros(anchors.shape[0], 3, dtype=scene.dtype, device=scene.device)
-    out, total = [], torch.zeros(anchors.shape[0], dtype=torch.long, device=scene.device)
+    result, with its own smoothing and input blur). Returns the final round's loss (the paper's loss(v, lambda))
+    and poses (angle in radians, b in pixels).
+
+    solver="unrolled" (the paper's network): gradient descent with the authors' step rule (nu), `rounds[i].iters`
+    iterations, a stride stopping once an iteration lowers its loss by <= rtol relative; differentiable end to end.
+    solver="gauss_newton": eq. 12 is a weighted least-squares cost, so the batched Levenberg-Marquardt of the
+    kernel applies (per-stride damping and convergence: ||grad|| below gtol times its value at the round's start,
+    at most `rounds[i].iters` steps); not differentiated through, but far fewer iterations
+    (docs/motif_registration.md)."""
+    if solver not in LEAF_SOLVERS:
+        raise ValueError(f"solver={solver!r}; allowed: {', '.join(LEAF_SOLVERS)}")
+    n = anchors.shape[0]
+    w = w0 if w0 is not None else torch.zeros(n, 3, dtype=scene.dtype, device=scene.device)
+    out, total = [], torch.zeros(n, dtype=torch.long, device=scene.device)
     for rnd in rounds:
         blurred = gaussian_filter(scene, rnd.sigma_in) if rnd.sigma_in > 0 else scene
         cost = LeafCost(blurred, motif, mask, anchors, rnd.sigma, a)
-        res = unrolled_descent(cost.value_and_grad, w, leaf_steps(motif.shape[-2:], rnd.sigma, nu, scene.dtype,
-                                                                  scene.device), rnd.iters, rtol=rtol)
-        w, total = res.w, total + res.n_iter
+        if solver == "unrolled":
+            res = unrolled_descent(cost.value_and_grad, w, leaf_steps(motif.shape[-2:], rnd.sigma, nu, scene.dtype,
+                                                                      scene.device), rnd.iters, rtol=rtol)
+            w, loss, n_iter = res.w, res.loss, res.n_iter
+        else:
+            obj = cost.objective(torch.arange(n, device=scene.device))
+            start = obj.value_and_grad(w)[1].norm(dim=-1)
+            res = lm_batched(lambda v: DenseLinearization(*obj.residual_and_jacobian(v)), obj.residual, w,
+                             max_iter=rnd.iters, gtol=gtol * start.to(torch.float64))
+            w, n_iter = res.w, res.n_iter
+            loss = res.J.to(scene.dtype) + cost.constant  # J = ||r||^2 = phi - const
+        total = total + n_iter
         out.append(res)
-    return StrideRegistration(w=w, loss=out[-1].loss, n_iter=total, rounds=out)
+    return StrideRegistration(w=w, loss=loss, n_iter=total, rounds=out)
 
 
 # ---- spike maps: eq. 10 / 13 with complementary smoothing and the inverse parameterization -------------------------

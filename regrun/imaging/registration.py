@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 
 from ..errors import check_choice
-from .image_model import ImageModel
+from .image_model import ImageModel, model_derivatives
 from .transforms import Transformation
 
 NORMALIZATIONS = ("sum", "mean")
@@ -121,7 +121,7 @@ class PointwiseObjective:
         return t if self.channels is None else t.flatten(-2)
 
     def _derivatives(self, y: torch.Tensor, order: int):
-        t, gy, hy = self.image.derivatives(y, order)
+        t, gy, hy = model_derivatives(self.image, y, order)
         if self.channels is not None:
             t, gy = t.flatten(1, 2), gy.flatten(1, 2)
             hy = None if hy is None else hy.flatten(1, 2)
