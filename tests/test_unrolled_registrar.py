@@ -89,3 +89,35 @@ def test_calibration_files_are_per_registrar():
     assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2"
     cfg.registrar = "unrolled"
     assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_unrolled"
+
+
+def _bumps(points, size, sigma, device, dtype):
+    """One channel per point: a gaussian bump of width sigma at it (row, col)."""
+    r = torch.arange(size[0], dtype=dtype, device=device)[:, None]
+    c = torch.arange(size[1], dtype=dtype, device=device)[None, :]
+    return torch.stack([torch.exp(-((r - p[0]) ** 2 + (c - p[1]) ** 2) / (2 * sigma**2)) for p in points])
+
+
+def test_unrolled_registrar_registers_spike_maps(device):
+    """Spike nodes: maps of 3 bumps, the scene's turned by 12 deg about the motif centre and shifted; the NCC
+    screen keeps a few strides, eq. 13 (masked L2 of the smoothed maps) with eq. 17 steps finds the pose."""
+    dtype = torch.float64
+    m = 25
+    c0 = (m - 1) / 2
+    pts = [(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)]
+    motif = _bumps(pts, (m, m), 2.5, device, dtype)
+    angle, centre = 12.0, (27.6, 33.2)
+    t = math.radians(angle)
+    rot = torch.tensor([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]], dtype=dtype)  # detector's R
+    moved = [tuple((rot @ torch.tensor((p[0] - c0, p[1] - c0), dtype=dtype)).tolist()) for p in pts]
+    scene = _bumps([(centre[0] + a, centre[1] + b) for a, b in moved], (56, 64), 2.5, device, dtype)
+    spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
+                  (int(c0), int(c0)), (0.0, 0.0))
+    grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
+    reg = UnrolledRegistrar(UnrolledSettings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
+                                             spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
+    fit = reg(scene, spike, grid, [-15.0, 15.0])
+    k = int(torch.argmin(fit.loss))
+    assert int(torch.isfinite(fit.loss).sum()) <= 6
+    assert math.dist(fit.centre[k].tolist(), centre) < 0.5
+    assert abs(float(fit.angle[k]) - angle) < 1.5

@@ -138,7 +138,8 @@ class UnrolledRegistrar:
         return deduplicate(fit, st.dedup)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
-        """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring)."""
+        """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and
+        by the square of the channels' mean mass."""
         st = self.settings
         u = spike_positions(x)
         u = (u - u.mean(0)).T
@@ -146,7 +147,9 @@ class UnrolledRegistrar:
         s_max = float(torch.linalg.svdvals(u)[0]) if c > 1 else 1.0
         s4 = st.spike_factor * 8 * math.pi * st.spike_sigma**4
         t_m, t_b = s4 * c / max(s_max, 1.0) ** 2, s4
-        return torch.tensor([t_m / 2, t_b, t_b], dtype=x.dtype, device=x.device) / c
+        # the theorem's spikes have unit mass; maps scaled by mu scale the cost by mu^2
+        mass = float(x.sum((-2, -1)).mean().clamp_min(torch.finfo(x.dtype).tiny))
+        return torch.tensor([t_m / 2, t_b, t_b], dtype=x.dtype, device=x.device) / (c * mass * mass)
 
     def _register(self, y, x, mask, anchors, w0, rounds, steps):
         """register_leaf over chunks of items (the batch can hold millions of window points)."""
