@@ -106,6 +106,8 @@ def _task(cfg: DictConfig):
         for key, value in outcome.metrics.items():
             ref = f"   (paper: {paper[key]:.4g})" if key in paper else ""
             print(f"  {key:<{width}} = {value:.6g}{ref}")
+        for warning in outcome.warnings:
+            print(f"regrun: WARNING: {warning}", file=sys.stderr)
         print(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
         return outcome
     if outcome.user_error and _debug(cfg):
@@ -124,17 +126,29 @@ _app = hydra.main(config_path=str(config_dir()), config_name="config", version_b
 def _implied_solver(overrides: list[str]) -> str | None:
     """The solver a problem's config names as `default_solver`, when the command picks a problem but no
     solver or experiment: `regrun problem=superres` then means superres with varpro_cg, not with the
-    top-level default solver (Hydra cannot let one config group choose another's option)."""
+    top-level default solver (Hydra cannot let one config group choose another's option). A problem may also
+    name a solver per data source (`default_solver_by_data`): `regrun problem.data=files ...` registers users'
+    images with the multilevel solver."""
     keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
     if "solver" in keys or "experiment" in keys:
         return None
     chosen = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "problem"]
-    if not chosen or "(" in chosen[-1]:
+    if chosen and "(" in chosen[-1]:
         return None
+    names = chosen[-1].split(",") if chosen else [
+        d["problem"] for d in OmegaConf.load(config_dir() / "config.yaml").defaults if "problem" in d]
+    data = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "problem.data"]
     defaults = set()
-    for name in chosen[-1].split(","):
+    for name in names:
         path = config_dir() / "problem" / f"{name}.yaml"
-        defaults.add(OmegaConf.load(path).get("default_solver") if path.is_file() else None)
+        spec = OmegaConf.load(path) if path.is_file() else OmegaConf.create()
+        by_data = spec.get("default_solver_by_data") or {}
+        if data and data[-1] in by_data:
+            defaults.add(by_data[data[-1]])
+        elif chosen:
+            defaults.add(spec.get("default_solver"))
+        else:
+            defaults.add(None)
     return defaults.pop() if len(defaults) == 1 else None
 
 

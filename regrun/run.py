@@ -34,6 +34,7 @@ class RunOutcome:
     user_error: bool = False
     wall_time: float = 0.0
     traceback: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 class Interrupted(BaseException):
@@ -111,6 +112,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         previous_sigterm = None
 
     status, message, error, user_error, detail = "failed", "", "", False, ""
+    warnings: list[str] = []
     metrics: dict[str, float] = {}
     monitor = device = None
     try:
@@ -144,6 +146,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
             if result.figures is not None:
                 result.figures(problem, result, metrics, fig_dir)
         message = f"solver {result.status}: {result.message}"
+        warnings = problem.warnings(metrics)
+        if warnings:
+            message += "".join(f"; WARNING: {w}" for w in warnings)
         if result.status == "diverged" or not _finite_metrics(metrics):
             status = "diverged"
         else:
@@ -173,4 +178,4 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         if peak is not None:
             results.set_attrs({"gpu_peak_memory_mb": peak})
         path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
-    return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail)
+    return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail, warnings)

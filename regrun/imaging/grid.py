@@ -37,5 +37,20 @@ class Grid:
         h1, h2 = self.h
         return torch.stack(((x[..., 0] - self.omega[0]) / h1 - 0.5, (x[..., 1] - self.omega[2]) / h2 - 0.5), -1)
 
+    def contains(self, x: torch.Tensor) -> torch.Tensor:
+        """Whether points x (..., 2) lie in the closed domain omega (cell index within [-0.5, m - 0.5]): ITK's
+        "inside the image buffer" for a cell-centred image, the points a masked objective keeps."""
+        o = self.omega
+        return (x[..., 0] >= o[0]) & (x[..., 0] <= o[1]) & (x[..., 1] >= o[2]) & (x[..., 1] <= o[3])
+
+    def inside_weight(self, x: torch.Tensor, width: float = 1.0) -> torch.Tensor:
+        """0 outside omega, rising linearly to 1 over `width` cells inside its edge: a mask that makes a masked
+        objective continuous in the points (a hard mask makes J jump whenever a point crosses the edge, which
+        stalls a Gauss-Newton method in a staircase of spurious minima)."""
+        xi = self.to_index(x)
+        m = torch.tensor(self.m, dtype=x.dtype, device=x.device)
+        depth = torch.minimum(xi + 0.5, m - 0.5 - xi).amin(-1)  # cells from the nearest edge, > 0 inside
+        return (depth / width).clamp(0.0, 1.0)
+
     def refined(self, factor: int) -> "Grid":
         return Grid(self.omega, (self.m[0] * factor, self.m[1] * factor))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 from .grid import Grid
-from .image_model import pointwise_derivatives
 
 
 def bspline_kernel(t: torch.Tensor) -> torch.Tensor:
@@ -81,6 +80,55 @@ def evaluate(coef: torch.Tensor, grid: Grid, x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("...a,...ab,...b->...", w1, stencil, w2)
 
 
+def _stencil_weights(f: torch.Tensor, order: int):
+    """FAIR's kernel b and its derivatives at f + 1, f, f - 1, f - 2 (the stencil offsets -1..2 seen from a
+    point at fractional position f in [0, 1)), as cubic polynomials in f: (..., 4) each."""
+    g = 1 - f
+    f2, f3 = f * f, f * f * f
+    w = torch.stack((g * g * g, 3 * f3 - 6 * f2 + 4, -3 * f3 + 3 * f2 + 3 * f + 1, f3), -1)
+    # d/dxi of b(xi - k) = b'(f - offset)
+    d = torch.stack((-3 * g * g, 9 * f2 - 12 * f, -9 * f2 + 6 * f + 3, 3 * f2), -1)
+    dd = torch.stack((6 * g, 18 * f - 12, -18 * f + 6, 6 * f), -1) if order == 2 else None
+    return w, d, dd
+
+
+def evaluate_derivatives(coef: torch.Tensor, grid: Grid, x: torch.Tensor, order: int = 1):
+    """Values (...), spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) of the spline at domain
+    points x, from one gather of the 4x4 stencil and the kernel's own derivatives: no autograd graph. The same
+    numbers as a reverse sweep through `evaluate` (tested) at a fraction of its cost (a reverse sweep scatters
+    back through the gather). The results do not carry gradients."""
+    if order not in (1, 2):
+        raise ValueError(f"order={order} must be 1 or 2")
+    x = x.detach()
+    m1, m2 = coef.shape[-2:]
+    c = torch.nn.functional.pad(coef.detach(), (_PAD, _PAD, _PAD, _PAD))
+    xi = grid.to_index(x)
+    xi1 = xi[..., 0].clamp(-2.0, m1 + 1.0)
+    xi2 = xi[..., 1].clamp(-2.0, m2 + 1.0)
+    p1, p2 = torch.floor(xi1), torch.floor(xi2)
+    w1, d1, dd1 = _stencil_weights(xi1 - p1, order)
+    w2, d2, dd2 = _stencil_weights(xi2 - p2, order)
+    # one flat gather of the 16 stencil coefficients
+    n2 = m2 + 2 * _PAD
+    off = torch.arange(-1, 3, device=x.device)
+    base = (p1.long() + _PAD) * n2 + (p2.long() + _PAD)
+    idx = base[..., None, None] + off[:, None] * n2 + off[None, :]
+    stencil = c.reshape(-1)[idx]  # (..., 4, 4)
+    h1, h2 = grid.h
+    u = (stencil @ w2[..., None])[..., 0]    # contracted along x2 with the values
+    du = (stencil @ d2[..., None])[..., 0]   # ... with the x2-derivative
+    value = (w1 * u).sum(-1)
+    grad = torch.stack(((d1 * u).sum(-1) / h1, (w1 * du).sum(-1) / h2), dim=-1)
+    if order == 1:
+        return value, grad, None
+    ddu = (stencil @ dd2[..., None])[..., 0]
+    h11 = (dd1 * u).sum(-1) / (h1 * h1)
+    h12 = (d1 * du).sum(-1) / (h1 * h2)
+    h22 = (w1 * ddu).sum(-1) / (h2 * h2)
+    hess = torch.stack((torch.stack((h11, h12), -1), torch.stack((h12, h22), -1)), -2)
+    return value, grad, hess
+
+
 class SplineImage:
     """An image as a callable spline at a fixed theta: coefficients are solved once, evaluated many times."""
 
@@ -101,5 +149,5 @@ class SplineImage:
 
     def derivatives(self, y: torch.Tensor, order: int = 1):
         """Values, spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) at points y (an image
-        model for regrun.imaging.registration)."""
-        return pointwise_derivatives(self, y, order)
+        model for regrun.imaging.registration), by the spline's own stencil (evaluate_derivatives)."""
+        return evaluate_derivatives(self.coef, self.grid, y, order)

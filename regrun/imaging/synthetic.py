@@ -7,6 +7,7 @@ import math
 import torch
 
 from .grid import Grid
+from .spline import coefficients, evaluate
 from .transforms import affine, affine_inverse
 
 
@@ -57,9 +58,36 @@ def synthetic_pair(grid: Grid, w_true: torch.Tensor, generator: torch.Generator,
     origin = torch.tensor([lo1, lo2], dtype=torch.float64, device="cpu")
     f_unit, centres = textured_phantom(generator, texture=texture)
     f = lambda x: 100.0 * f_unit((x - origin) / scale)  # noqa: E731  (intensities of the order of FAIR's)
-    w_inv = affine_inverse(w_true)
-    reference = block_sample(f, grid, supersample)
-    template = block_sample(f, grid, supersample, pullback=lambda z: affine(w_inv, z))
+    template, reference = warped_pair(f, grid, w_true, supersample)
     ref_landmarks = origin + centres * scale
     tmpl_landmarks = affine(w_true, ref_landmarks)
     return template, reference, ref_landmarks, tmpl_landmarks
+
+
+def image_function(image: torch.Tensor, omega: tuple[float, float, float, float]):
+    """An image (m1, m2) as a continuous function on omega: its interpolating cubic spline (zero outside)."""
+    grid = Grid(omega, tuple(image.shape[-2:]))
+    coef = coefficients(image.to(torch.float64), 0.0)
+    return lambda x: evaluate(coef, grid, x)
+
+
+def radial_window(f, centre: tuple[float, float], radius: float, flat: float = 0.75, edge: float = 0.95):
+    """f times a radial taper about centre: 1 inside flat * radius, a cosine down to 0 at edge * radius, so
+    that rotations keep the content inside the domain ("windowed" test images)."""
+    c = torch.tensor(centre, dtype=torch.float64)
+
+    def g(x: torch.Tensor) -> torch.Tensor:
+        r = (x - c).norm(dim=-1) / radius
+        ramp = 0.5 + 0.5 * torch.cos(math.pi * ((r - flat) / (edge - flat)).clamp(0.0, 1.0))
+        return f(x) * ramp
+
+    return g
+
+
+def warped_pair(f, grid: Grid, w_true: torch.Tensor, supersample: int = 4):
+    """(template, reference) cell averages of a continuous image f with T(y(x; w_true)) ~ R(x): R = f and
+    T = f o y^-1, each averaged over supersample^2 points a cell."""
+    w_inv = affine_inverse(w_true)
+    reference = block_sample(f, grid, supersample)
+    template = block_sample(f, grid, supersample, pullback=lambda z: affine(w_inv, z))
+    return template, reference

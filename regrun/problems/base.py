@@ -36,3 +36,8 @@ class Problem(ABC):
 
     def figures(self, result: SolveResult, metrics: dict[str, float], fig_dir: Path) -> list[Path]:
         return []
+
+    def warnings(self, metrics: dict[str, float]) -> list[str]:
+        """One-line warnings about a finished run's result (e.g. a fit far from good); they join the status
+        message of the results file and are printed."""
+        return []

@@ -165,7 +165,10 @@ class ContinuationSolver(Solver):
                 "J", "grad_norm", "n_iter", "time", "time_predict", "lambda_min", "used_prediction",
                 "J_pred_old_theta", "grad_pred_old_theta")
         levels: dict[str, list] = {c: [] for c in cols}
-        w = (problem.identity if w0 is None else w0).clone()
+        if w0 is None:  # the identity, or (problem.init=moments) the best image-moment start at the first level
+            w0 = problem.best_start(problem.at_scale(self.thetas[0], self.margin)) \
+                if hasattr(problem, "best_start") else problem.identity
+        w = w0.clone()
         prev_out, prev_theta = None, None
         n_iter_total, status, message = 0, "converged", ""
         unconverged: list[str] = []

@@ -21,7 +21,8 @@ class SingleScale(Solver):
     def solve(self, problem, monitor):
         scale = problem.at_scale(self.theta)
         monitor.start(total=self.cfg.max_iter, desc=f"{self.cfg.optimizer} theta={self.theta:g}")
-        out = minimise_at_scale(scale, problem.identity.clone(), self.cfg, monitor)
+        # the identity, or (problem.init=moments) the image-moment start with the lowest J at this theta
+        out = minimise_at_scale(scale, problem.best_start(scale).clone(), self.cfg, monitor)
         return SolveResult(
             solution={"w": out.w.detach(), "theta": self.theta}, status=out.status, message=out.message,
             n_iter=out.n_iter, stats={"J": out.J, "grad_norm": out.grad_norm, "n_iter": out.n_iter},

@@ -1,0 +1,71 @@
+"""Image filters for registration of users' images: Gaussian smoothing and 2x2 averaging (resolution pyramids).
+
+Both work on (..., m1, m2) tensors on any device and dtype.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..linalg.differences import pool
+from .grid import Grid
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float | tuple[float, float]) -> torch.Tensor:
+    """Separable Gaussian smoothing with standard deviation sigma in cells (one value, or one per axis), the
+    border replicated (so a constant image stays constant). sigma = 0 returns the image unchanged."""
+    sig = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else tuple(float(s) for s in sigma)
+    out = image
+    for axis, s in zip((-2, -1), sig):
+        if s <= 0:
+            continue
+        radius = max(1, math.ceil(4 * s))
+        t = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+        kernel = torch.exp(-0.5 * (t / s) ** 2)
+        kernel = kernel / kernel.sum()
+        moved = out.movedim(axis, -1)
+        shape = moved.shape
+        flat = moved.reshape(-1, 1, shape[-1])
+        flat = torch.nn.functional.pad(flat, (radius, radius), mode="replicate")
+        flat = torch.nn.functional.conv1d(flat, kernel.view(1, 1, -1))
+        out = flat.reshape(shape).movedim(-1, axis)
+    return out
+
+
+def average_2x2(image: torch.Tensor, grid: Grid) -> tuple[torch.Tensor, Grid]:
+    """The image on a grid of half the cells per axis over the same domain, each coarse cell the mean of the
+    2x2 fine cells it covers (FAIR's multilevel representation). An odd cell count first drops its last row
+    or column and the domain shrinks by that cell, so coarse cells stay exact unions of fine ones."""
+    m1, m2 = image.shape[-2:]
+    e1, e2 = m1 - m1 % 2, m2 - m2 % 2
+    h1, h2 = grid.h
+    lo1, _, lo2, _ = grid.omega
+    omega = (lo1, lo1 + e1 * h1, lo2, lo2 + e2 * h2)
+    img = image[..., :e1, :e2]
+    coarse = pool(img, 2)
+    return coarse, Grid(omega, (e1 // 2, e2 // 2))
+
+
+def detail_ratio(image: torch.Tensor) -> float:
+    """Mean squared 5-point Laplacian over mean squared forward differences (cells^-2): about 1 or less for
+    images smooth on the scale of a cell (FAIR's hands and MRI head at 128^2: 1.6 and 1.3, at 256^2 0.7 and
+    0.5), above 2 for photographs whose detail reaches the Nyquist frequency (the camera at 128^2 / 256^2:
+    2.6 / 2.2)."""
+    d1 = image[..., 1:, :] - image[..., :-1, :]
+    d2 = image[..., :, 1:] - image[..., :, :-1]
+    lap = (image[..., 2:, 1:-1] + image[..., :-2, 1:-1] + image[..., 1:-1, 2:] + image[..., 1:-1, :-2]
+           - 4 * image[..., 1:-1, 1:-1])
+    grad_energy = float(d1.pow(2).mean() + d2.pow(2).mean())
+    return float(lap.pow(2).mean()) / grad_energy if grad_energy > 0 else 0.0
+
+
+def noise_level(image: torch.Tensor) -> float:
+    """Standard deviation of an image's white noise by Immerkaer's estimator (1996): the mean absolute response
+    to the Laplacian-difference mask [[1,-2,1],[-2,4,-2],[1,-2,1]], which annihilates locally linear images,
+    times sqrt(pi/2)/6. Edges and texture inflate it, so it is an upper bound on real images."""
+    i = image
+    resp = (i[..., :-2, :-2] - 2 * i[..., :-2, 1:-1] + i[..., :-2, 2:]
+            - 2 * i[..., 1:-1, :-2] + 4 * i[..., 1:-1, 1:-1] - 2 * i[..., 1:-1, 2:]
+            + i[..., 2:, :-2] - 2 * i[..., 2:, 1:-1] + i[..., 2:, 2:])
+    return float(resp.abs().mean()) * math.sqrt(math.pi / 2) / 6

@@ -1,0 +1,125 @@
+"""Registration over a resolution pyramid (FAIR's multilevel registration, MLIR).
+
+The images are averaged 2x2 down to about `min_size` cells per side; each level is minimised from the previous
+level's optimum (the affine parameters live in domain coordinates, so they carry over unchanged). On the coarsest
+level every starting guess the problem offers (identity, centre of mass, principal axes, quarter turns) is
+minimised and the lowest objective wins, so large rotations (90 degrees included) are found; optionally the
+coarsest level itself walks the paper's theta-continuation (`solver.thetas`) before the finer levels refine at
+`solver.theta`. A coarse level costs a fraction of a fine iteration, so the pyramid is also what makes large
+images fast: most iterations happen where they are cheap.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from omegaconf import ListConfig
+
+from ..errors import UserError, check_float, check_int
+from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
+from ..registry import register_solver
+from ..solve_result import SolveResult
+from .base import Solver
+from .continuation import _LevelMonitor, parse_thetas
+from .registration_steps import minimise_at_scale, validate_local_options
+
+
+class _StopAwareMonitor(_LevelMonitor):
+    """Remembers whether the run's monitor asked to stop (time limit, Ctrl-C), as distinct from an optimizer
+    that stopped on its own (LM's damping limit), after which the finer levels still run."""
+
+    stop_requested = False
+
+    def step(self, **row):
+        stop = super().step(**row)
+        self.stop_requested = self.stop_requested or bool(stop)
+        return stop
+
+
+@register_solver("multilevel")
+class Multilevel(Solver):
+    needs = frozenset({"registration", "pyramid"})
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        validate_local_options(cfg)
+        self.min_size = check_int("solver.min_size", cfg.min_size, 4)
+        self.theta = check_float("solver.theta", cfg.theta, 0.0)
+        self.coarse_max_iter = check_int("solver.coarse_max_iter", cfg.coarse_max_iter, 1)
+        self.thetas = None
+        if cfg.get("thetas") is not None:
+            if not isinstance(cfg.thetas, (list, tuple, ListConfig)):
+                raise UserError(f"solver.thetas={cfg.thetas!r} must be a list of scales, e.g. [100, 1, 0]")
+            self.thetas = parse_thetas("solver.thetas", cfg.thetas)
+
+    def _best_start(self, level, theta, candidates) -> torch.Tensor:
+        """Minimise every candidate for coarse_max_iter iterations (as one batch with LM) and return the end
+        point with the lowest J among those that keep at least half the reference points inside the template
+        (a normalised, masked J can otherwise be lowered by mapping the image out of the domain)."""
+        scale = level.at_scale(theta)
+        if self.cfg.optimizer == "lm":
+            kernel = scale.kernel
+            out = lm_batched(lambda ws: DenseLinearization(*kernel.residual_and_jacobian(ws)), kernel.residual,
+                             torch.stack(candidates), max_iter=self.coarse_max_iter, gtol=self.cfg.gtol,
+                             tau=self.cfg.tau)
+            ends, values = list(out.w), [float(v) for v in out.J]
+        else:
+            ends, values = [], []
+            for w0 in candidates:
+                res = minimise_at_scale(scale, w0, self.cfg, None, max_iter=self.coarse_max_iter)
+                ends.append(res.w)
+                values.append(res.J)
+        overlap = [level.overlap(w) for w in ends]
+        ranked = sorted(range(len(ends)), key=lambda k: (overlap[k] < 0.5, values[k]))
+        return ends[ranked[0]]
+
+    def solve(self, problem, monitor):
+        t0 = time.perf_counter()
+        levels = problem.pyramid(self.min_size)
+        coarse_thetas = self.thetas or [self.theta]
+        rows = {k: [] for k in ("level", "m1", "m2", "theta", "J", "grad_norm", "n_iter", "time")}
+        n_iter, level_id = 0, 0
+
+        def record(level, theta, out, started):
+            nonlocal n_iter
+            n_iter += out.n_iter
+            for key, val in (("level", level_id), ("m1", level.grid.m[0]), ("m2", level.grid.m[1]),
+                             ("theta", theta), ("J", out.J), ("grad_norm", out.grad_norm),
+                             ("n_iter", out.n_iter), ("time", time.perf_counter() - started)):
+                rows[key].append(float(val))
+
+        # Coarsest level: every candidate start, a few iterations each at the first theta; the best is kept.
+        coarsest = levels[0]
+        candidates = problem.start_candidates(coarsest)
+        w = self._best_start(coarsest, coarse_thetas[0], candidates)
+        monitor.start(total=self.cfg.max_iter * (len(levels) + len(coarse_thetas) - 1),
+                      desc=f"multilevel {len(levels)} levels")
+        out = None
+        for theta in coarse_thetas:
+            started = time.perf_counter()
+            level_monitor = _StopAwareMonitor(monitor, level_id, theta)
+            out = minimise_at_scale(coarsest.at_scale(theta), w, self.cfg, level_monitor)
+            w = out.w
+            record(coarsest, theta, out, started)
+            level_id += 1
+            if level_monitor.stop_requested:
+                break
+        for level in levels[1:]:
+            if level_monitor.stop_requested:
+                break
+            started = time.perf_counter()
+            level_monitor = _StopAwareMonitor(monitor, level_id, self.theta)
+            out = minimise_at_scale(level.at_scale(self.theta), w, self.cfg, level_monitor)
+            w = out.w
+            record(level, self.theta, out, started)
+            level_id += 1
+        tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
+        return SolveResult(
+            solution={"w": w.detach(), "theta": self.theta}, status=out.status,
+            message=f"{len(levels)} levels {levels[0].grid.m[0]}x{levels[0].grid.m[1]} -> "
+                    f"{levels[-1].grid.m[0]}x{levels[-1].grid.m[1]}, {len(candidates)} starts; finest: {out.message}",
+            n_iter=n_iter, tables=tables,
+            stats={"J": out.J, "grad_norm": out.grad_norm, "n_iter": n_iter, "n_levels": len(levels),
+                   "n_starts": len(candidates), "time": time.perf_counter() - t0},
+        )
