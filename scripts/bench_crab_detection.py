@@ -3,6 +3,11 @@ and downscaled by 2. Prints one row per scene and stores them as CSV (default ou
 
     python scripts/bench_crab_detection.py                       # synthetic crab, generated scenes
     python scripts/bench_crab_detection.py --paper               # the authors' v1 crab on the paper's 5 scenes
+    python scripts/bench_crab_detection.py --registrars covering unrolled   # both registrars, same scenes
+
+--registrars compares stride registrars in one run (solver.registrar; `--set unrolled.start_step=20` etc. tune
+them). An unrolled run without its own calibration file uses the covering file with `--calibration covering`:
+valid when solver.unrolled.spike_blur = 0, where both registrars minimise the same masked L2 costs.
 
 Settings are the `hierarchical` solver's defaults with the shipped calibration; threads are pinned (--threads).
 Wall time (*_s) and process CPU time (*_cpu_s) are both printed: on a shared, loaded machine the CPU time of a
@@ -31,16 +36,17 @@ def scenes_for(args, full):
         return [paper_scene(args.data_dir, a, full) for a in PAPER_ANGLES]
     gen = torch.Generator().manual_seed(args.seed)
     out = []
+    size = tuple(args.size)
     for angle in args.angles:
-        centre, _, art = random_pose(gen, (384, 512), full, 0.0, args.claw, args.eye)
-        out.append(compose_scene(full, clutter_background((384, 512), gen), centre, angle, art,
+        centre, _, art = random_pose(gen, size, full, 0.0, args.claw, args.eye)
+        out.append(compose_scene(full, clutter_background(size, gen), centre, angle, art,
                                  label=f"generated {angle:g} deg"))
     for _ in range(args.random):
-        centre, angle, art = random_pose(gen, (384, 512), full, args.max_angle, args.claw, args.eye)
-        out.append(compose_scene(full, clutter_background((384, 512), gen), centre, angle, art,
+        centre, angle, art = random_pose(gen, size, full, args.max_angle, args.claw, args.eye)
+        out.append(compose_scene(full, clutter_background(size, gen), centre, angle, art,
                                  label=f"random {angle:.1f} deg"))
     for i in range(args.negatives):
-        out.append(Scene(clutter_background((384, 512), gen), Truth(None), f"crab-free {i}"))
+        out.append(Scene(clutter_background(size, gen), Truth(None), f"crab-free {i}"))
     return out
 
 
@@ -56,6 +62,11 @@ def main(argv=None):
     ap.add_argument("--claw", type=float, default=15.0)
     ap.add_argument("--eye", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--size", type=int, nargs=2, default=(384, 512), help="generated scenes: rows cols, full size")
+    ap.add_argument("--registrars", nargs="+", default=["covering"], choices=("covering", "unrolled"))
+    ap.add_argument("--calibration", default="own", choices=("own", "covering"),
+                    help="own: each registrar's shipped file; covering: the covering file for every registrar")
+    ap.add_argument("--set", nargs="*", default=[], help="solver config overrides, e.g. unrolled.start_step=20")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     ap.add_argument("--out", default="outputs/bench_crab_detection.csv")
@@ -63,14 +74,17 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     kind, version = ("refine_crab", "v1") if args.paper else ("synthetic", "v1")
-    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
     full = load_template(kind, args.data_dir, version)
     scenes = scenes_for(args, full)
     rows = []
-    for scale in args.scales:
+    for registrar, scale in [(r, s) for s in args.scales for r in args.registrars]:
+        cfg = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={registrar}",
+                       *[f"solver.{o}" for o in args.set]]).solver
         key = f"{kind}{'_' + version if kind == 'refine_crab' else ''}_s{scale}"
         det = build_detector(cfg, full.downscaled(scale).to(dtype=dtype), scale)
-        load_calibration(calibration_path(cfg, key), det)
+        cal_cfg = cfg.copy() if args.calibration == "own" else compose(
+            ["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering"]).solver
+        load_calibration(calibration_path(cal_cfg, key), det)
         t0, c0 = time.perf_counter(), time.process_time()
         det.extract()
         t_ext, c_ext = time.perf_counter() - t0, time.process_time() - c0
@@ -83,16 +97,19 @@ def main(argv=None):
             k = root.best()
             other = float(torch.cat((root.weights[:k], root.weights[k + 1:])).max())
             tr = s.truth
-            row = {"scale": scale, "scene": sc.label, "threads": args.threads, "dtype": args.dtype,
+            row = {"registrar": registrar, "scale": scale, "scene": sc.label, "threads": args.threads, "dtype": args.dtype,
                    "extraction_s": round(t_ext, 2), "extraction_cpu_s": round(c_ext, 2),
                    "detection_s": round(t_det, 2), "detection_cpu_s": round(c_det, 2), "score": round(d.score, 4),
                    "other_weight_max": round(other, 4)}
             if tr.centre is not None:
                 jr = truth_joint(d.motifs, d.template_centre, d.root, tr)
                 angles = [abs(d.pose(n)["angle"] - tr.parts[n][2]) for n in full.parts if n in tr.parts]
+                joints = [math.dist((d.pose(n)["row"], d.pose(n)["col"]), truth_joint(d.motifs, d.template_centre,
+                                                                                   n, tr)[:2]) for n, _ in det.order]
                 row.update({"centre_error_px": round(scale * math.dist(d.centre(), tr.centre), 2),
                             "peak_error_px": round(scale * math.dist(d.peak(), jr[:2]), 2),
                             "part_angle_error_max": round(max(angles), 2) if angles else float("nan"),
+                            "node_joint_error_max_px": round(scale * max(joints), 2),
                             "crab_angle": round(d.pose(d.root)["angle"], 2), "true_angle": tr.angle})
             rows.append(row)
             print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)

@@ -21,7 +21,7 @@ from regrun.imaging.calibration import calibrate, save_calibration
 from regrun.imaging.crab_data import load_template
 from regrun.imaging.scenes import (Scene, Truth, beach_background, clutter_background, compose_scene,
                                    downscale_scene, random_pose)
-from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector
+from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector, calibration_key
 
 PAPER_COLS_END = 1212  # the paper's crops cover columns 400-1211 of beach_bg.jpg
 
@@ -74,7 +74,7 @@ def main(argv=None):
     report = calibrate(det, scenes, negatives, tol_px=3.0 / s, far_px=10.0 / s, progress=print)
     t_cal = time.perf_counter() - t0
     key = f"{args.template}{'_' + args.version if args.template == 'refine_crab' else ''}_s{args.scale}"
-    out = args.out or CALIBRATION_DIR / f"crab_{key}.yaml"
+    out = args.out or CALIBRATION_DIR / f"crab_{calibration_key(cfg, key)}.yaml"
     meta = {"template": key, "scenes": args.scenes, "negatives": args.negatives, "max_angle": args.max_angle,
             "articulation": {"claw": args.claw, "eye": args.eye}, "background": args.background,
             "size": list(size), "seed": args.seed, "overrides": list(args.set),

@@ -8,3 +8,4 @@ from . import multilevel  # noqa: F401
 from . import fbp  # noqa: F401
 from . import hierarchical  # noqa: F401
 from . import fista_tv, grid_search, bilevel  # noqa: F401
+from . import motif_study  # noqa: F401

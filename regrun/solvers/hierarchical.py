@@ -6,15 +6,19 @@ import math
 import time
 from pathlib import Path
 
+import torch
+
 from ..config import PACKAGE_DIR
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging.calibration import load_calibration
 from ..imaging.detection import AGGREGATES, HierarchicalDetector, NodeSettings, covering_registrar
+from ..imaging.motif_registration import LeafRound
+from ..imaging.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
 
-REGISTRARS = {"covering": covering_registrar}
+REGISTRARS = ("unrolled", "covering")
 CALIBRATION_DIR = PACKAGE_DIR / "calibration"
 
 
@@ -45,8 +49,43 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
-                                registrar=REGISTRARS[cfg.registrar], extraction_pad=math.ceil(40 / scale),
+                                registrar=make_registrar(cfg, scale), extraction_pad=math.ceil(40 / scale),
                                 progress=progress)
+
+
+def make_registrar(cfg, scale: int):
+    """The StrideRegistrar solver.registrar names (checked against REGISTRARS)."""
+    check_choice("solver.registrar", cfg.registrar, REGISTRARS)
+    if cfg.registrar == "covering":
+        return covering_registrar
+    u = cfg.unrolled
+    rounds = []
+    for i, r in enumerate(u.leaf_rounds):
+        name = f"solver.unrolled.leaf_rounds[{i}]"
+        rounds.append(LeafRound(sigma=check_float(f"{name}.sigma", r.sigma, 0.0) / scale,
+                                sigma_in=check_float(f"{name}.sigma_in", r.sigma_in, 0.0) / scale,
+                                iters=check_int(f"{name}.iters", r.iters, 1)))
+    if not rounds:
+        raise UserError("solver.unrolled.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
+    blur = check_float("solver.unrolled.spike_blur", u.spike_blur, 0.0) / scale
+    have = check_float("solver.spike.sigma", cfg.spike.sigma, 0.0) / scale
+    check_choice("solver.unrolled.leaf_dtype", u.leaf_dtype, ("run", "float32"))
+    return UnrolledRegistrar(UnrolledSettings(
+        leaf_rounds=tuple(rounds),
+        leaf_nu=check_float("solver.unrolled.leaf_nu", u.leaf_nu, 0.0, strict=True),
+        spike_blur=blur, spike_sigma=math.sqrt(have * have + blur * blur),
+        spike_iters=check_int("solver.unrolled.spike_iters", u.spike_iters, 1),
+        spike_factor=check_float("solver.unrolled.spike_factor", u.spike_factor, 0.0, strict=True),
+        spike_keep=check_int("solver.unrolled.spike_keep", u.spike_keep, 0),
+        start_step=check_float("solver.unrolled.start_step", u.start_step, 0.0, strict=True),
+        rtol=check_float("solver.unrolled.rtol", u.rtol, 0.0),
+        dedup=check_float("solver.unrolled.dedup", u.dedup, 0.0) / scale,
+        leaf_dtype=None if u.leaf_dtype == "run" else torch.float32))
+
+
+def calibration_key(cfg, template_key: str) -> str:
+    """Calibration files are per template, scale and registrar (the registrars' losses differ in scale)."""
+    return template_key if cfg.registrar == "covering" else f"{template_key}_{cfg.registrar}"
 
 
 def calibration_path(cfg, key: str) -> Path | None:
@@ -54,11 +93,12 @@ def calibration_path(cfg, key: str) -> Path | None:
     if spec in (None, "none"):
         return None
     if spec == "auto":
+        key = calibration_key(cfg, key)
         path = CALIBRATION_DIR / f"crab_{key}.yaml"
         if not path.is_file():
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
-                            f"`python scripts/calibrate_crab.py` or set solver.calibration=none and give the "
-                            "gammas and alphas")
+                            f"`python scripts/calibrate_crab.py --set registrar={cfg.registrar}` or set "
+                            "solver.calibration=none and give the gammas and alphas")
         return path
     return Path(spec)
 

@@ -1,0 +1,179 @@
+"""The paper's stride registrar (seed 002 §4.3, App. A.4): unrolled gradient registration of a motif at every
+stride of a scene, batched over strides and initial angles, each item stopping on its own.
+
+It plugs into HierarchicalDetector as a StrideRegistrar (detection.py), beside the covering search of
+rotation_search.py (the baseline of the paper's Fig. 1), and is built on the motif registration of
+motif_registration.py:
+
+- textured leaves: eq. 12 in closed form (LeafCost), SE(2) about the window centre, the paper's two rounds
+  (cost smoothing sigma^2 = 9 with input blur sigma_in^2 = 9/4, then sigma^2 = 1e-2 without blur; lengths given
+  in full-size pixels and divided by the scene's scale), the authors' step rule (leaf_steps);
+- spike (non-leaf) nodes: eq. 13. The detector hands the registrar its children's maps already filtered by the
+  complementary gaussian g_c (HierarchicalDetector.node_scene), and the motif cut from the same maps on the
+  template. g_c is isotropic, so for SE(2) g_c * (Y o tau) = (g_c * Y) o tau and eq. 13 is the masked L2 match of
+  these pre-filtered maps: LeafCost at sigma = 0. `spike_blur` widens both by one more isotropic gaussian (a
+  wider basin, Theorem 5.1's sigma: the motion a stride must bridge is up to half a stride, more than the
+  covering search's sigma was chosen for); steps are eq. 17 for that total sigma, times `spike_factor`, divided by
+  C (LeafCost's cost is 1/2 ||.||^2 where the theorem's is 1/(2C) ||.||^2). Spike strides are screened by NCC
+  before iterating, as the authors' code does: only the `spike_keep` best-correlated strides are registered.
+
+Rotation: gradient descent from one angle has a basin of a few tens of degrees, so every stride starts from the
+angles -angle_max, ..., angle_max every `start_step` degrees (the hierarchy's angle range: crab rotation plus
+articulation) and keeps its best start.
+
+Each basin is reported once: a stride whose converged centre lies within `dedup` pixels of a stride with a lower
+loss reports loss = inf (several strides around one crab descend to the same pose; counted each time they would
+sum to a score of several crabs). This is the iterative counterpart of the covering search's one-minimum-per-cell.
+
+Precision: leaves may run in float32 (`leaf_dtype`; textured costs keep < 1e-6 relative error, gaussian.py) and
+their losses come back in the scene's dtype; spike levels run in the scene's dtype (float64 by default: a
+nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .detection import Motif, stride_ncc
+from .gaussian import gaussian_filter, gaussian_radius
+from ..optim.unrolled import unrolled_descent
+from .motif_registration import LeafCost, LeafRound, register_leaf, spike_positions
+from .rotation_search import StrideFit, StrideGrid
+
+
+@dataclass(frozen=True)
+class UnrolledSettings:
+    """Lengths in pixels of the searched scene."""
+
+    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 1.5, 64), LeafRound(0.1, 0.0, 16))
+    leaf_nu: float = 1e-4
+    spike_blur: float = 3.0
+    spike_sigma: float = 5.0  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
+    spike_iters: int = 32
+    spike_factor: float = 0.2
+    spike_keep: int = 24
+    start_step: float = 30.0
+    rtol: float = 1e-6
+    dedup: float = 3.0
+    leaf_dtype: torch.dtype | None = None
+    max_points: int = 2_000_000  # items x window points per batch (memory)
+
+
+def start_angles(angles: list[float], step: float) -> list[float]:
+    """-a, ..., a spread evenly with at most `step` degrees between neighbours (a = the largest |angle|)."""
+    a = max((abs(x) for x in angles), default=0.0)
+    n = max(int(math.ceil(2 * a / step)), 0) if step > 0 else 0
+    return [0.0] if n == 0 else [-a + 2 * a * k / n for k in range(n + 1)]
+
+
+def _to_fit(w: torch.Tensor, loss: torch.Tensor, anchors: torch.Tensor, motif: Motif) -> StrideFit:
+    """Rigid parameters (phi, b) about the window centre -> where the motif's centre lands and the angle in the
+    detector's convention (degrees, clockwise as displayed: the detector's rotation is Rigid's R(-phi))."""
+    m, n = motif.mask.shape
+    cw = torch.tensor(((m - 1) / 2, (n - 1) / 2), dtype=w.dtype, device=w.device)
+    rel = torch.tensor(motif.centre, dtype=w.dtype, device=w.device) - cw
+    c, s = torch.cos(w[:, 0]), torch.sin(w[:, 0])
+    turned = torch.stack((c * rel[0] - s * rel[1], s * rel[0] + c * rel[1]), -1)
+    centre = anchors + cw + turned + w[:, 1:]
+    return StrideFit(centre, -torch.rad2deg(w[:, 0]), loss)
+
+
+def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
+    """Loss inf for every stride whose centre lies within `radius` of one with a lower loss (ties: lower index)."""
+    loss = fit.loss
+    s = loss.numel()
+    if s < 2 or radius <= 0:
+        return fit
+    d = torch.cdist(fit.centre, fit.centre)
+    idx = torch.arange(s, device=loss.device)
+    better = (loss[None, :] < loss[:, None]) | ((loss[None, :] == loss[:, None]) & (idx[None, :] < idx[:, None]))
+    shadowed = ((d < radius) & better & torch.isfinite(loss)[None, :]).any(1)
+    return StrideFit(fit.centre, fit.angle, torch.where(shadowed, torch.full_like(loss, math.inf), loss))
+
+
+class UnrolledRegistrar:
+    """A StrideRegistrar: (scene, motif, grid, angles) -> StrideFit by unrolled registration (module docstring).
+    `last_iterations` holds the mean iterations per item of the last call (for benchmarks)."""
+
+    def __init__(self, settings: UnrolledSettings = UnrolledSettings()):
+        self.settings = settings
+        self.last_iterations = 0.0
+
+    def __call__(self, scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit:
+        st = self.settings
+        dt, dev = scene.dtype, scene.device
+        anchors = grid.anchors(dt, dev)
+        starts = start_angles(angles, st.start_step)
+        keep = torch.arange(len(grid), device=dev)
+        if motif.kind == "spike":
+            y, x = scene, motif.image
+            if st.spike_blur > 0:
+                y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
+            if st.spike_keep and len(grid) > st.spike_keep:
+                keep = torch.topk(stride_ncc(y, x, grid), st.spike_keep).indices
+            rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x)
+            work_dtype = dt
+        else:
+            y, x = scene, motif.image
+            rounds, steps = st.leaf_rounds, None
+            work_dtype = st.leaf_dtype or dt
+        k = len(starts)
+        items_anchor = anchors[keep].repeat_interleave(k, 0)
+        w0 = torch.zeros(items_anchor.shape[0], 3, dtype=work_dtype, device=dev)
+        w0[:, 0] = -torch.deg2rad(torch.tensor(starts, dtype=work_dtype, device=dev)).repeat(keep.numel())
+        w, loss, iters = self._register(y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype),
+                                        items_anchor.to(work_dtype), w0, rounds, steps)
+        self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
+        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
+        best = loss.argmin(1)
+        rows = torch.arange(keep.numel(), device=dev)
+        w_best = w.reshape(-1, k, 3)[rows, best].to(dt)
+        loss_best = loss[rows, best].to(dt)
+        # strides the NCC screen left out: identity pose, loss inf (they are never counted)
+        w_all = torch.zeros(len(grid), 3, dtype=dt, device=dev).index_put((keep,), w_best)
+        loss_all = torch.full((len(grid),), math.inf, dtype=dt, device=dev).index_put((keep,), loss_best)
+        fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
+        return deduplicate(fit, st.dedup)
+
+    def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and
+        by the square of the channels' mean mass."""
+        st = self.settings
+        u = spike_positions(x)
+        u = (u - u.mean(0)).T
+        c = u.shape[1]
+        s_max = float(torch.linalg.svdvals(u)[0]) if c > 1 else 1.0
+        s4 = st.spike_factor * 8 * math.pi * st.spike_sigma**4
+        t_m, t_b = s4 * c / max(s_max, 1.0) ** 2, s4
+        # the theorem's spikes have unit mass; maps scaled by mu scale the cost by mu^2
+        mass = float(x.sum((-2, -1)).mean().clamp_min(torch.finfo(x.dtype).tiny))
+        return torch.tensor([t_m / 2, t_b, t_b], dtype=x.dtype, device=x.device) / (c * mass * mass)
+
+    def _register(self, y, x, mask, anchors, w0, rounds, steps):
+        """register_leaf over chunks of items (the batch can hold millions of window points)."""
+        st = self.settings
+        m, n = mask.shape
+        pad = max(gaussian_radius(r.sigma) for r in rounds)
+        per_item = (m + 2 * pad) * (n + 2 * pad)
+        chunk = max(1, st.max_points // per_item)
+        ws, losses, iters = [], [], []
+        for i in range(0, anchors.shape[0], chunk):
+            sl = slice(i, i + chunk)
+            if steps is None:
+                res = register_leaf(y, x, mask, anchors[sl], rounds=rounds, nu=st.leaf_nu, rtol=st.rtol,
+                                    w0=w0[sl])
+            else:
+                res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol)
+            ws.append(res.w.detach())
+            losses.append(res.loss.detach())
+            iters.append(res.n_iter)
+        return torch.cat(ws), torch.cat(losses), torch.cat(iters)
+
+
+def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol):
+    """One round of unrolled descent on the masked L2 (LeafCost at the round's sigma) with given steps."""
+    cost = LeafCost(y, x, mask, anchors, rnd.sigma)
+    return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol)
+

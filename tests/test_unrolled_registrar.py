@@ -1,0 +1,123 @@
+"""The unrolled stride registrar (regrun/imaging/unrolled_registrar.py) and the solver's registrar choice."""
+import math
+
+import pytest
+import torch
+
+from regrun.config import compose
+from regrun.errors import UserError
+from regrun.imaging.detection import Motif
+from regrun.imaging.gaussian import gaussian_filter
+from regrun.imaging.keys import keys_sample
+from regrun.imaging.motif_registration import LeafRound
+from regrun.imaging.rotation_search import StrideGrid
+from regrun.imaging.unrolled_registrar import UnrolledRegistrar, UnrolledSettings, deduplicate, start_angles
+from regrun.solvers.hierarchical import calibration_key, make_registrar
+
+
+def _textured_scene(device, dtype, angle_deg, centre, size=(44, 52), m=17):
+    """A smooth 3-channel random motif (m x m, disc mask) rotated by angle_deg (clockwise as displayed) about
+    its centre and pasted with its centre at `centre` into a smooth clutter scene."""
+    gen = torch.Generator().manual_seed(3)
+    tex = gaussian_filter(torch.rand(3, m + 8, m + 8, generator=gen, dtype=torch.float64), 1.2)[:, 4:-4, 4:-4]
+    tex = ((tex - tex.mean()) / tex.std() * 0.25 + 0.5).to(device, dtype)
+    r = torch.arange(m, dtype=dtype, device=device) - (m - 1) / 2
+    mask = ((r[:, None] ** 2 + r[None, :] ** 2) <= ((m - 1) / 2) ** 2).to(dtype)
+    bg = gaussian_filter(torch.rand(3, *size, generator=gen, dtype=torch.float64), 4.0).to(device, dtype)
+    h, w = size
+    rows = torch.arange(h, dtype=dtype, device=device)
+    cols = torch.arange(w, dtype=dtype, device=device)
+    p = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
+    t = math.radians(angle_deg)
+    # scene point p shows motif point c + R(angle)^T (p - centre), R the detector's clockwise rotation
+    rot_t = torch.tensor([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]], dtype=dtype, device=device)
+    q = (p - torch.tensor(centre, dtype=dtype, device=device)) @ rot_t.T + (m - 1) / 2
+    vals = keys_sample(torch.cat((tex * mask, mask[None]), 0), q).reshape(4, h, w)
+    alpha = vals[3].clamp(0, 1)
+    scene = bg * (1 - alpha) + vals[:3]
+    return scene, Motif("part", "texture", tex, mask, ((m - 1) // 2, (m - 1) // 2), ((m - 1) // 2, (m - 1) // 2),
+                        (0.0, 0.0))
+
+
+def test_unrolled_registrar_recovers_pose_at_its_stride(device):
+    angle = -22.0  # between two initial angles (-30, 0): the descent must turn the motif itself
+    dtype = torch.float64
+    centre = (23.4, 28.7)
+    scene, motif = _textured_scene(device, dtype, angle, centre)
+    grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
+    reg = UnrolledRegistrar(UnrolledSettings(leaf_rounds=(LeafRound(1.5, 0.75, 50), LeafRound(0.1, 0.0, 20)),
+                                             leaf_nu=5e-4, start_step=30.0, dedup=2.0))
+    fit = reg(scene, motif, grid, [-30.0, 30.0])
+    assert fit.loss.shape == (len(grid),) and fit.loss.device.type == scene.device.type
+    k = int(torch.argmin(fit.loss))
+    assert math.dist(fit.centre[k].tolist(), centre) < 0.5
+    assert abs(float(fit.angle[k]) - angle) < 1.5
+    # the stride that holds the pose is the one whose cell contains the true centre (within one stride)
+    anchor = grid.anchors(dtype, device)[k] + (motif.mask.shape[0] - 1) / 2
+    assert float((anchor - torch.tensor(centre, dtype=dtype, device=device)).abs().max()) <= 8
+    # the basin is counted once: no other finite loss as low as twice the best
+    others = torch.cat((fit.loss[:k], fit.loss[k + 1:]))
+    assert bool((others > 2 * fit.loss[k] + 1e-3).all())
+
+
+def test_deduplicate_keeps_the_best_of_a_basin(device):
+    from regrun.imaging.rotation_search import StrideFit
+
+    c = torch.tensor([[0.0, 0.0], [0.5, 0.0], [10.0, 0.0]], device=device, dtype=torch.float64)
+    fit = deduplicate(StrideFit(c, torch.zeros(3, device=device, dtype=torch.float64),
+                                torch.tensor([2.0, 1.0, 3.0], device=device, dtype=torch.float64)), 2.0)
+    assert torch.isinf(fit.loss[0]) and float(fit.loss[1]) == 1.0 and float(fit.loss[2]) == 3.0
+
+
+def test_start_angles_cover_the_range():
+    assert start_angles([-60.0, 60.0], 30.0) == [-60.0, -30.0, 0.0, 30.0, 60.0]
+    assert start_angles([0.0], 30.0) == [0.0]
+
+
+def test_registrar_choice_is_validated():
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=fft"]).solver
+    with pytest.raises(UserError, match="solver.registrar='fft' is not valid; allowed: unrolled, covering"):
+        make_registrar(cfg, 2)
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.unrolled.leaf_dtype=half"]).solver
+    cfg.registrar = "unrolled"
+    with pytest.raises(UserError, match="leaf_dtype"):
+        make_registrar(cfg, 2)
+
+
+def test_calibration_files_are_per_registrar():
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering"]).solver
+    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2"
+    cfg.registrar = "unrolled"
+    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_unrolled"
+
+
+def _bumps(points, size, sigma, device, dtype):
+    """One channel per point: a gaussian bump of width sigma at it (row, col)."""
+    r = torch.arange(size[0], dtype=dtype, device=device)[:, None]
+    c = torch.arange(size[1], dtype=dtype, device=device)[None, :]
+    return torch.stack([torch.exp(-((r - p[0]) ** 2 + (c - p[1]) ** 2) / (2 * sigma**2)) for p in points])
+
+
+def test_unrolled_registrar_registers_spike_maps(device):
+    """Spike nodes: maps of 3 bumps, the scene's turned by 12 deg about the motif centre and shifted; the NCC
+    screen keeps a few strides, eq. 13 (masked L2 of the smoothed maps) with eq. 17 steps finds the pose."""
+    dtype = torch.float64
+    m = 25
+    c0 = (m - 1) / 2
+    pts = [(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)]
+    motif = _bumps(pts, (m, m), 2.5, device, dtype)
+    angle, centre = 12.0, (27.6, 33.2)
+    t = math.radians(angle)
+    rot = torch.tensor([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]], dtype=dtype)  # detector's R
+    moved = [tuple((rot @ torch.tensor((p[0] - c0, p[1] - c0), dtype=dtype)).tolist()) for p in pts]
+    scene = _bumps([(centre[0] + a, centre[1] + b) for a, b in moved], (56, 64), 2.5, device, dtype)
+    spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
+                  (int(c0), int(c0)), (0.0, 0.0))
+    grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
+    reg = UnrolledRegistrar(UnrolledSettings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
+                                             spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
+    fit = reg(scene, spike, grid, [-15.0, 15.0])
+    k = int(torch.argmin(fit.loss))
+    assert int(torch.isfinite(fit.loss).sum()) <= 6
+    assert math.dist(fit.centre[k].tolist(), centre) < 0.5
+    assert abs(float(fit.angle[k]) - angle) < 1.5
