@@ -10,7 +10,6 @@ from regrun.imaging.registration import PointwiseObjective
 from regrun.imaging.transforms import Rigid, Similarity
 from regrun.optim.levenberg_marquardt import DenseLinearization, levenberg_marquardt, lm_batched, lm_loop
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def rosenbrock(x, a=10.0):
@@ -25,8 +24,8 @@ def run(x0, **kw):
     return lm_batched(lambda x: DenseLinearization(*rosenbrock(x)), lambda x: rosenbrock(x)[0], x0, **kw)
 
 
-def test_batch_equals_items_one_by_one_and_masks_finished_items():
-    x0 = torch.tensor([[-1.2, 1.0], [1.0, 1.0], [0.5, -0.3], [2.0, 3.0]], dtype=torch.float64, device=DEVICE)
+def test_batch_equals_items_one_by_one_and_masks_finished_items(device):
+    x0 = torch.tensor([[-1.2, 1.0], [1.0, 1.0], [0.5, -0.3], [2.0, 3.0]], dtype=torch.float64, device=device)
     out = run(x0, max_iter=200, gtol=1e-10)
     assert out.status == ["converged"] * 4, out.message
     assert torch.allclose(out.w, torch.ones_like(x0), atol=1e-8)
@@ -41,18 +40,18 @@ def test_batch_equals_items_one_by_one_and_masks_finished_items():
     assert int(out.n_iter.max()) > 5
 
 
-def test_per_item_gtol_and_max_iter():
-    x0 = torch.tensor([[-1.2, 1.0], [-1.2, 1.0]], dtype=torch.float64, device=DEVICE)
+def test_per_item_gtol_and_max_iter(device):
+    x0 = torch.tensor([[-1.2, 1.0], [-1.2, 1.0]], dtype=torch.float64, device=device)
     out = run(x0, max_iter=3, gtol=torch.tensor([1e300, 1e-10]))
     assert out.status == ["converged", "max_iter"] and out.n_iter.tolist() == [0, 3]
 
 
-def test_unbatched_entry_points_agree():
+def test_unbatched_entry_points_agree(device):
     def single(x):
         r, jac = rosenbrock(x[None])
         return r[0], jac[0]
 
-    x0 = torch.tensor([-1.2, 1.0], dtype=torch.float64, device=DEVICE)
+    x0 = torch.tensor([-1.2, 1.0], dtype=torch.float64, device=device)
     a = levenberg_marquardt(single, x0, max_iter=100, gtol=1e-9)
 
     class Unbatched:  # the interface of joint_gn's matrix-free linearization: float damping
@@ -76,8 +75,8 @@ def test_unbatched_entry_points_agree():
     assert a.extra["jacobian"].shape == (2, 2)
 
 
-def test_damped_gradient_descent_decreases_to_the_minimum():
-    x0 = torch.tensor([[0.5, 0.0], [1.3, 1.5]], dtype=torch.float64, device=DEVICE)
+def test_damped_gradient_descent_decreases_to_the_minimum(device):
+    x0 = torch.tensor([[0.5, 0.0], [1.3, 1.5]], dtype=torch.float64, device=device)
     # a = 1: well enough conditioned for plain gradient steps
     out = lm_batched(lambda x: DenseLinearization(*rosenbrock(x, 1.0), kind="gradient"),
                      lambda x: rosenbrock(x, 1.0)[0], x0, max_iter=2000, gtol=1e-8, tau=1.0)
@@ -86,20 +85,20 @@ def test_damped_gradient_descent_decreases_to_the_minimum():
     assert torch.allclose(out.w, torch.ones_like(x0), atol=1e-4), (out.w, out.message)
 
 
-def test_batched_registration_recovers_known_poses():
+def test_batched_registration_recovers_known_poses(device):
     """B rigid and similarity poses of one smooth scene, registered at once from the identity."""
     grid = Grid((0.0, 24.0, 0.0, 24.0), (24, 24))
     gen = torch.Generator().manual_seed(0)
-    image = spline.SplineImage(spline.SplineImage(torch.randn(grid.m, generator=gen, dtype=torch.float64).to(DEVICE),
-                                                  grid, 5.0)(grid.centres(torch.float64, DEVICE)), grid, 0.0)
-    x = grid.centres(torch.float64, DEVICE)[4:-4, 4:-4].reshape(-1, 2)  # stay clear of the image border
+    image = spline.SplineImage(spline.SplineImage(torch.randn(grid.m, generator=gen, dtype=torch.float64).to(device),
+                                                  grid, 5.0)(grid.centres(torch.float64, device)), grid, 0.0)
+    x = grid.centres(torch.float64, device)[4:-4, 4:-4].reshape(-1, 2)  # stay clear of the image border
     for t, truth in ((Rigid(grid.centre), [[math.radians(4.0), 0.4, -0.3], [math.radians(-3.0), -0.5, 0.2],
                                            [0.0, 0.0, 0.0]]),
                      (Similarity(grid.centre), [[1.03, 0.04, 0.3, -0.2], [0.97, -0.05, -0.4, 0.1]])):
-        truth = torch.tensor(truth, dtype=torch.float64, device=DEVICE)
+        truth = torch.tensor(truth, dtype=torch.float64, device=device)
         ref = image(t.points(truth[:, None, :], x))  # (B, N): the scene seen through each true pose
         obj = PointwiseObjective(image, t, x, ref, normalization="mean")
-        w0 = t.identity(torch.float64, DEVICE).repeat(truth.shape[0], 1)
+        w0 = t.identity(torch.float64, device).repeat(truth.shape[0], 1)
         out = lm_batched(lambda w: DenseLinearization(*obj.residual_and_jacobian(w)), obj.residual, w0,
                          max_iter=100, gtol=1e-12)
         assert all(s == "converged" for s in out.status), out.message

@@ -11,26 +11,25 @@ from regrun.imaging.grid import Grid
 from regrun.imaging.registration import PointwiseObjective
 from regrun.imaging.transforms import TRANSFORMATIONS, transformation
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 GRID = Grid((0.0, 16.0, 0.0, 12.0), (16, 12))
 SCALES = {"translation": 0.5, "rigid": 0.05, "similarity": 0.03, "affine": 0.03}
 
 
-def smooth_image(seed, theta=0.5):
+def smooth_image(device, seed, theta=0.5):
     gen = torch.Generator().manual_seed(seed)
-    img = torch.randn(GRID.m, generator=gen, dtype=torch.float64).to(DEVICE)
+    img = torch.randn(GRID.m, generator=gen, dtype=torch.float64).to(device)
     return spline.SplineImage(img, GRID, theta)
 
 
-def objective(name, batch=3, **kw):
+def objective(device, name, batch=3, **kw):
     t = transformation(name, GRID.centre)
-    x = GRID.centres(torch.float64, DEVICE).reshape(-1, 2)
-    ref = torch.stack([smooth_image(10 + b)(x) for b in range(batch)])
-    obj = PointwiseObjective(smooth_image(1), t, x, ref, scale=GRID.cell_volume, **kw)
+    x = GRID.centres(torch.float64, device).reshape(-1, 2)
+    ref = torch.stack([smooth_image(device, 10 + b)(x) for b in range(batch)])
+    obj = PointwiseObjective(smooth_image(device, 1), t, x, ref, scale=GRID.cell_volume, **kw)
     gen = torch.Generator().manual_seed(3)
     w = t.identity(torch.float64) + SCALES[name] * torch.randn(batch, t.n_params, generator=gen, dtype=torch.float64)
     v = SCALES[name] * torch.randn(batch, t.n_params, generator=gen, dtype=torch.float64)
-    return obj, w.to(DEVICE), v.to(DEVICE)
+    return obj, w.to(device), v.to(device)
 
 
 def slope(errors, hs):
@@ -38,8 +37,8 @@ def slope(errors, hs):
 
 
 @pytest.mark.parametrize("name", TRANSFORMATIONS)
-def test_taylor_gradient_and_hessian(name):
-    obj, w, v = objective(name)
+def test_taylor_gradient_and_hessian(name, device):
+    obj, w, v = objective(device, name)
     value, g, h = obj.value_grad_hessian(w)
     hs = [2.0**-k for k in range(3, 9)]
     e1, e2 = [], []
@@ -58,8 +57,8 @@ def test_taylor_gradient_and_hessian(name):
 
 
 @pytest.mark.parametrize("name", TRANSFORMATIONS)
-def test_equals_torch_func_per_item(name):
-    obj, w, _ = objective(name)
+def test_equals_torch_func_per_item(name, device):
+    obj, w, _ = objective(device, name)
     value, g, h = obj.value_grad_hessian(w)
     v2, g2 = obj.value_and_grad(w)
     r, jac = obj.residual_and_jacobian(w)
@@ -79,34 +78,88 @@ def test_equals_torch_func_per_item(name):
         assert torch.allclose(item.value_and_grad(w[b])[1], g[b])
 
 
-def test_weights_mask_and_mean_normalisation():
-    x = GRID.centres(torch.float64, DEVICE).reshape(-1, 2)
-    ref = smooth_image(5)(x)
+def test_weights_mask_and_mean_normalisation(device):
+    x = GRID.centres(torch.float64, device).reshape(-1, 2)
+    ref = smooth_image(device, 5)(x)
     t = transformation("affine", GRID.centre)
-    w = (t.identity(torch.float64) + torch.tensor([0.05, 0.02, -0.03, 0.04, 0.7, -0.4], dtype=torch.float64)).to(DEVICE)
-    full = PointwiseObjective(smooth_image(1), t, x, ref, scale=2.0)
+    w = (t.identity(torch.float64) + torch.tensor([0.05, 0.02, -0.03, 0.04, 0.7, -0.4], dtype=torch.float64)).to(device)
+    full = PointwiseObjective(smooth_image(device, 1), t, x, ref, scale=2.0)
     keep = (x[:, 0] > 4.0) & (x[:, 1] < 9.0)
-    masked = PointwiseObjective(smooth_image(1), t, x, ref, weights=keep.to(torch.float64), scale=2.0)
-    cropped = PointwiseObjective(smooth_image(1), t, x[keep], ref[keep], scale=2.0)
+    masked = PointwiseObjective(smooth_image(device, 1), t, x, ref, weights=keep.to(torch.float64), scale=2.0)
+    cropped = PointwiseObjective(smooth_image(device, 1), t, x[keep], ref[keep], scale=2.0)
     for a, b in zip(masked.value_grad_hessian(w), cropped.value_grad_hessian(w)):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
-    mean = PointwiseObjective(smooth_image(1), t, x, ref, weights=keep.to(torch.float64), normalization="mean",
+    mean = PointwiseObjective(smooth_image(device, 1), t, x, ref, weights=keep.to(torch.float64), normalization="mean",
                               scale=2.0)
     n_used = int(keep.sum())
     assert torch.allclose(mean.value(w) * n_used, masked.value(w))
     assert torch.allclose(mean.hessian(w) * n_used, masked.hessian(w))
-    assert torch.allclose(PointwiseObjective(smooth_image(1), t, x, ref, normalization="mean").value(w) * x.shape[0],
-                          full.value(w) / 2.0)
+    plain_mean = PointwiseObjective(smooth_image(device, 1), t, x, ref, normalization="mean")
+    assert torch.allclose(plain_mean.value(w) * x.shape[0], full.value(w) / 2.0)
 
     # a callable of the warped points: ITK's mask of points whose y falls inside the template's domain
     def inside(y):
         lo1, hi1, lo2, hi2 = GRID.omega
         return ((y[..., 0] > lo1) & (y[..., 0] < hi1) & (y[..., 1] > lo2) & (y[..., 1] < hi2)).to(y.dtype)
 
-    itk = PointwiseObjective(smooth_image(1), t, x, ref, weights=inside, normalization="mean")
+    itk = PointwiseObjective(smooth_image(device, 1), t, x, ref, weights=inside, normalization="mean")
     y = full.points(w[None])[0]
     inner = inside(y).bool()
     assert 0 < int(inner.sum()) < x.shape[0]
-    same = PointwiseObjective(smooth_image(1), t, x[inner], ref[inner], normalization="mean")
+    same = PointwiseObjective(smooth_image(device, 1), t, x[inner], ref[inner], normalization="mean")
     for a, b in zip(itk.value_grad_hessian(w), same.value_grad_hessian(w)):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+class TwoChannels:
+    """Two spline images as one image model with a trailing channel axis."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def __call__(self, y):
+        return torch.stack((self.a(y), self.b(y)), -1)
+
+    def derivatives(self, y, order=1):
+        pa, pb = self.a.derivatives(y, order), self.b.derivatives(y, order)
+        return tuple(None if u is None else torch.stack((u, v), 2 if u.dim() > 2 else -1) for u, v in zip(pa, pb))
+
+
+@pytest.mark.parametrize("normalization", ["sum", "mean"])
+def test_channels_are_more_residuals_at_the_same_points(normalization, device):
+    t = transformation("rigid", GRID.centre)
+    x = GRID.centres(torch.float64, device).reshape(-1, 2)
+    a, b = smooth_image(device, 1), smooth_image(device, 2)
+    ra, rb = smooth_image(device, 11)(x), smooth_image(device, 12)(x)
+    weights = (x[:, 0] > 3.0).to(torch.float64)
+    kw = dict(weights=weights, normalization=normalization, scale=1.5)
+    both = PointwiseObjective(TwoChannels(a, b), t, x, torch.stack((ra, rb), -1), channels=2, **kw)
+    one_a = PointwiseObjective(a, t, x, ra, **kw)
+    one_b = PointwiseObjective(b, t, x, rb, **kw)
+    w = torch.tensor([[0.05, 0.3, -0.2], [-0.02, 0.1, 0.4]], dtype=torch.float64, device=device)
+    factor = 0.5 if normalization == "mean" else 1.0  # the mean is over both channels' values
+    for u, va, vb in zip(both.value_grad_hessian(w), one_a.value_grad_hessian(w), one_b.value_grad_hessian(w)):
+        assert torch.allclose(u, factor * (va + vb), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(both.value_and_grad(w)[1], factor * (one_a.value_and_grad(w)[1] + one_b.value_and_grad(w)[1]))
+    r, jac = both.residual_and_jacobian(w)
+    assert r.shape == (2, 2 * x.shape[0]) and jac.shape == (2, 2 * x.shape[0], 3)
+    assert torch.allclose((r * r).sum(-1), both.value(w))
+    assert torch.allclose(jac[1], jacfwd(both.residual)(w[1]), atol=1e-12)
+
+
+def test_a_keys_interpolant_plugs_in(device):
+    """The crab blocks' Keys interpolant (values_and_gradients, no `derivatives`) drops into the kernel: its
+    analytic gradients give the same J-gradient as autograd, and its Hessian comes by reverse sweeps."""
+    from regrun.imaging.keys import KeysImage
+
+    gen = torch.Generator().manual_seed(4)
+    image = KeysImage(torch.randn(GRID.m, generator=gen, dtype=torch.float64).to(device), GRID)
+    x = GRID.centres(torch.float64, device)[3:-3, 3:-3].reshape(-1, 2)
+    t = transformation("rigid", GRID.centre)
+    truth = torch.tensor([0.1, 0.4, -0.3], dtype=torch.float64, device=device)
+    obj = PointwiseObjective(image, t, x, image(t.points(truth, x)))
+    w = torch.tensor([[0.05, 0.1, 0.2], [0.12, 0.5, -0.1]], dtype=torch.float64, device=device)
+    value, g = obj.value_and_grad(w)
+    assert torch.allclose(g[0], grad(obj.value)(w[0]), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(value, obj.value(w))
+    assert torch.allclose(obj.hessian(w)[1], hessian(obj.value)(w[1]), rtol=1e-8, atol=1e-10)

@@ -2,9 +2,10 @@
 
 An image model is anything with `__call__(y) -> values` (y (..., 2) -> (...)) and
 `derivatives(y, order) -> (values, gradients (..., 2), hessians (..., 2, 2) or None)`. The registration kernel
-(regrun.imaging.registration) only uses these two, so the cubic B-spline of FAIR (spline.SplineImage) and a
-cubic-convolution interpolator are interchangeable. A model that only knows how to evaluate itself gets its
-derivatives from `pointwise_derivatives`.
+(regrun.imaging.registration) only uses these two (through `model_derivatives`), so the cubic B-spline of FAIR
+(spline.SplineImage) and a cubic-convolution interpolator are interchangeable. A model with analytic first
+derivatives as `values_and_gradients(y)` (keys.KeysImage) serves order 1 with them; any model that only knows
+how to evaluate itself gets its derivatives from `pointwise_derivatives`.
 """
 from __future__ import annotations
 
@@ -37,3 +38,14 @@ def pointwise_derivatives(evaluate: Callable[[torch.Tensor], torch.Tensor], y: t
         h1 = torch.autograd.grad(gy[..., 0].sum(), y, retain_graph=True)[0]
         h2 = torch.autograd.grad(gy[..., 1].sum(), y)[0]
     return t.detach(), gy.detach(), torch.stack((h1, h2), dim=-2)
+
+
+def model_derivatives(model, y: torch.Tensor, order: int = 1):
+    """(values, gradients, hessians or None) of an image model at points y, by the best means it offers: its own
+    `derivatives`, else (order 1) its analytic `values_and_gradients`, else reverse sweeps of its values."""
+    if hasattr(model, "derivatives"):
+        return model.derivatives(y, order)
+    if order == 1 and hasattr(model, "values_and_gradients"):
+        values, gradients = model.values_and_gradients(y)
+        return values, gradients, None
+    return pointwise_derivatives(model, y, order)

@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 
 from ..errors import check_choice
-from .image_model import ImageModel
+from .image_model import ImageModel, model_derivatives
 from .transforms import Transformation
 
 NORMALIZATIONS = ("sum", "mean")
@@ -47,52 +47,89 @@ class PointwiseObjective:
     """J, residual, gradient, Jacobian, Gauss-Newton matrix and exact Hessian of a pointwise registration
     objective, batched over a leading dimension B of w (w of shape (p,) gives unbatched results).
 
-    x: points (N, 2) shared by the batch or (B, N, 2) per item; reference: values (N,) or (B, N)."""
+    x: points (N, 2) shared by the batch or (B, N, 2) per item; reference: values (N,) or (B, N). For an image
+    model with C channels (values (B, N, C)), pass `channels=C` and reference (N, C) or (B, N, C): channels
+    count as more residuals at the same points, weights stay per point. Residuals and Jacobians then have
+    N * C rows (point-major).
+
+    The derivative methods take `create_graph`: False (for optimizers) detaches w; True keeps the graph through
+    w and the image model's derivatives, for unrolled iterations that are differentiated end to end (it needs an
+    image model whose derivatives are differentiable, e.g. analytic ones)."""
 
     def __init__(self, image: ImageModel, transform: Transformation, x: torch.Tensor, reference: torch.Tensor,
-                 *, weights: Weights = None, normalization: str = "sum", scale: float = 1.0):
+                 *, weights: Weights = None, normalization: str = "sum", scale: float = 1.0,
+                 channels: int | None = None):
         check_choice("normalization", normalization, NORMALIZATIONS)
         self.image = image
         self.transform = transform
         self.x = _as_batch(x, 2)
-        self.reference = _as_batch(reference, 1)
-        if self.reference.shape[-1] != self.x.shape[-2]:
-            raise ValueError(f"reference has {self.reference.shape[-1]} values for {self.x.shape[-2]} points")
+        self.channels = channels
+        self.reference = _as_batch(reference, 1 if channels is None else 2)
+        n_points = self.x.shape[-2]
+        if channels is not None:
+            if self.reference.shape[-2:] != (n_points, channels):
+                raise ValueError(f"reference {tuple(reference.shape)} should end in (points, channels) = "
+                                 f"({n_points}, {channels})")
+            self.reference = self.reference.flatten(-2)
+        elif self.reference.shape[-1] != n_points:
+            raise ValueError(f"reference has {self.reference.shape[-1]} values for {n_points} points")
         self.weights = _as_batch(weights, 1) if isinstance(weights, torch.Tensor) else weights
         self.normalization = normalization
         self.scale = float(scale)
         self.n_params = transform.n_params
         # dy/dw does not depend on w for transformations linear in w: form it once
-        self._dy_dw = transform.dy_dw(transform.identity(x.dtype, x.device)[None, None, :], self.x) \
-            if transform.linear_in_w else None
+        self._dy_dw = None
+        if transform.linear_in_w:
+            identity = transform.identity(x.dtype, x.device)[None, None, :]
+            self._dy_dw = self._fold_points(transform.dy_dw(identity, self.x))
 
     # ---- pieces -------------------------------------------------------------------------------------------
     def points(self, w: torch.Tensor) -> torch.Tensor:
         """Warped points y (B, N, 2) for w (B, p)."""
         return self.transform.points(w[:, None, :], self.x)
 
+    def _fold_points(self, t: torch.Tensor) -> torch.Tensor:
+        """Repeat a per-point tensor (B, N, ...) for every channel: (B, N * C, ...)."""
+        if self.channels is None:
+            return t
+        shape = t.shape
+        return t.unsqueeze(2).expand(*shape[:2], self.channels, *shape[2:]).flatten(1, 2)
+
     def point_scale(self, y: torch.Tensor) -> torch.Tensor | float:
         """s_bi of the module docstring at warped points y: a float when every point counts the same."""
+        per_value = 1 if self.channels is None else self.channels
         if self.weights is None:
             if self.normalization == "sum":
                 return self.scale
-            return self.scale / self.x.shape[-2]
+            return self.scale / (self.x.shape[-2] * per_value)
         omega = self.weights(y.detach()) if callable(self.weights) else self.weights
         if self.normalization == "mean":
-            omega = omega / omega.sum(-1, keepdim=True).clamp_min(torch.finfo(omega.dtype).tiny)
-        return self.scale * omega
+            omega = omega / (per_value * omega.sum(-1, keepdim=True)).clamp_min(torch.finfo(omega.dtype).tiny)
+        return self.scale * self._fold_points(omega)
 
     def _dy(self, w: torch.Tensor) -> torch.Tensor:
-        return self._dy_dw if self._dy_dw is not None else self.transform.dy_dw(w[:, None, :], self.x)
+        if self._dy_dw is not None:
+            return self._dy_dw
+        return self._fold_points(self.transform.dy_dw(w[:, None, :], self.x))
+
+    def _d2y(self, w: torch.Tensor) -> torch.Tensor | None:
+        d2 = self.transform.d2y_dw2(w[:, None, :], self.x)
+        return None if d2 is None else self._fold_points(d2)
+
+    def _image(self, y: torch.Tensor) -> torch.Tensor:
+        t = self.image(y)
+        return t if self.channels is None else t.flatten(-2)
+
+    def _derivatives(self, y: torch.Tensor, order: int):
+        t, gy, hy = model_derivatives(self.image, y, order)
+        if self.channels is not None:
+            t, gy = t.flatten(1, 2), gy.flatten(1, 2)
+            hy = None if hy is None else hy.flatten(1, 2)
+        return t, gy, hy
 
     @staticmethod
     def _unbatch(w: torch.Tensor) -> tuple[torch.Tensor, bool]:
         return (w.unsqueeze(0), True) if w.dim() == 1 else (w, False)
-
-    def _first_order(self, w):
-        y = self.points(w.detach())
-        t, gy, _ = self.image.derivatives(y, 1)
-        return y, t - self.reference, torch.einsum("...k,...kp->...p", gy, self._dy(w))
 
     # ---- differentiable values (torch.func can take derivatives of these) ----------------------------------
     def residual(self, w: torch.Tensor) -> torch.Tensor:
@@ -100,23 +137,23 @@ class PointwiseObjective:
         wb, single = self._unbatch(w)
         y = self.points(wb)
         s = self.point_scale(y)
-        r = (s**0.5 if isinstance(s, float) else s.sqrt()) * (self.image(y) - self.reference)
+        r = (s**0.5 if isinstance(s, float) else s.sqrt()) * (self._image(y) - self.reference)
         return r[0] if single else r
 
     def value(self, w: torch.Tensor) -> torch.Tensor:
         """J (B,), differentiable in w."""
         wb, single = self._unbatch(w)
         y = self.points(wb)
-        d = self.image(y) - self.reference
+        d = self._image(y) - self.reference
         j = (self.point_scale(y) * d * d).sum(-1)
         return j[0] if single else j
 
     # ---- derivatives by the pointwise chain rule ----------------------------------------------------------
-    def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_and_grad(self, w: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """J (B,) and its gradient (B, p)."""
         wb, single = self._unbatch(w)
-        y = self.points(wb.detach())
-        t, gy, _ = self.image.derivatives(y, 1)
+        y = self.points(wb if create_graph else wb.detach())
+        t, gy, _ = self._derivatives(y, 1)
         d = t - self.reference
         sd = self.point_scale(y) * d
         value = (sd * d).sum(-1)
@@ -126,10 +163,13 @@ class PointwiseObjective:
         g = 2 * (v @ dy.reshape(dy.shape[0], -1, self.n_params)).squeeze(-2)
         return (value[0], g[0]) if single else (value, g)
 
-    def residual_and_jacobian(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def residual_and_jacobian(self, w: torch.Tensor, create_graph: bool = False):
         """r (B, N) and d r / dw (B, N, p)."""
         wb, single = self._unbatch(w)
-        y, d, jy = self._first_order(wb)
+        y = self.points(wb if create_graph else wb.detach())
+        t, gy, _ = self._derivatives(y, 1)
+        d = t - self.reference
+        jy = torch.einsum("...k,...kp->...p", gy, self._dy(wb))
         s = self.point_scale(y)
         root = s**0.5 if isinstance(s, float) else s.sqrt()
         r, jac = root * d, (root * jy) if isinstance(s, float) else root[..., None] * jy
@@ -151,7 +191,7 @@ class PointwiseObjective:
     def value_grad_hessian(self, w: torch.Tensor):
         wb, single = self._unbatch(w)
         y = self.points(wb.detach())
-        t, gy, hy = self.image.derivatives(y, 2)
+        t, gy, hy = self._derivatives(y, 2)
         d = t - self.reference
         n_batch, n_points = d.shape
         dy = self._dy(wb).expand(n_batch, n_points, 2, self.n_params)
@@ -164,7 +204,7 @@ class PointwiseObjective:
         # sum_i sd_i dy_i^T (hess T)_i dy_i as one (2N x p)^T (2N x p) product per item
         weighted = (sd[..., None, None] * hy) @ dy
         curv = dy.reshape(n_batch, 2 * n_points, -1).transpose(-1, -2) @ weighted.reshape(n_batch, 2 * n_points, -1)
-        d2 = self.transform.d2y_dw2(wb[:, None, :], self.x)
+        d2 = self._d2y(wb)
         if d2 is not None:
             curv = curv + torch.einsum("bn,bnk,bnkpq->bpq", sd, gy, d2)
         h = 2 * (sjy.transpose(-1, -2) @ jy + curv)

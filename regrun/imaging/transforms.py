@@ -83,6 +83,10 @@ class Transformation:
     def d2y_dw2(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
         return None
 
+    def matrix_and_shift(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M (..., 2, 2), b (..., 2)) with y = M (x - c) + c + b."""
+        raise NotImplementedError
+
     def __repr__(self):
         return f"{type(self).__name__}(center={self.center})"
 
@@ -99,6 +103,10 @@ class Translation(Transformation):
 
     def points(self, w, x):
         return x + w
+
+    def matrix_and_shift(self, w):
+        eye = torch.eye(2, dtype=w.dtype, device=w.device)
+        return eye.expand(*w.shape[:-1], 2, 2), w
 
     def dy_dw(self, w, x):
         shape = _broadcast_shape(w, x)
@@ -128,6 +136,10 @@ class Rigid(Transformation):
         one, zero = torch.ones_like(d1), torch.zeros_like(d1)
         return torch.stack((torch.stack((d1, one, zero), -1), torch.stack((d2, zero, one), -1)), -2)
 
+    def matrix_and_shift(self, w):
+        c, s = torch.cos(w[..., 0]), torch.sin(w[..., 0])
+        return torch.stack((torch.stack((c, -s), -1), torch.stack((s, c), -1)), -2), w[..., 1:]
+
     def d2y_dw2(self, w, x):
         z = self._centred(x)
         c, s = torch.cos(w[..., 0]), torch.sin(w[..., 0])
@@ -150,6 +162,10 @@ class Similarity(Transformation):
         y2 = w[..., 1] * z[..., 0] + w[..., 0] * z[..., 1] + w[..., 3]
         return self._uncentred(torch.stack((y1, y2), -1))
 
+    def matrix_and_shift(self, w):
+        a, b = w[..., 0], w[..., 1]
+        return torch.stack((torch.stack((a, -b), -1), torch.stack((b, a), -1)), -2), w[..., 2:]
+
     def dy_dw(self, w, x):
         z = self._centred(x).expand(*_broadcast_shape(w, x), 2)
         one, zero = torch.ones_like(z[..., 0]), torch.zeros_like(z[..., 0])
@@ -168,6 +184,9 @@ class Affine(Transformation):
         if self.center is None:
             return affine(w, x)
         return self._uncentred(affine(w, self._centred(x)))
+
+    def matrix_and_shift(self, w):
+        return w[..., :4].unflatten(-1, (2, 2)), w[..., 4:]
 
     def dy_dw(self, w, x):
         z = self._centred(x).expand(*_broadcast_shape(w, x), 2)

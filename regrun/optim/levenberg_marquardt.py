@@ -17,7 +17,6 @@ import torch
 from ..monitor import Monitor
 from .result import OptimResult
 
-_ROUNDOFF = 8 * torch.finfo(torch.float64).eps
 _MAX_DAMPING = 1e16
 ResidualJacobian = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 STEP_KINDS = ("gauss_newton", "gradient")
@@ -124,6 +123,7 @@ def lm_batched(
     rest end at max_iter attempted steps, or all stop when on_step returns True. `linearize` and `residual`
     see the whole batch; items that are done keep their point, so their values do not change."""
     x = x0.clone()
+    roundoff = 8 * torch.finfo(x0.dtype).eps  # of J, in the run's dtype (float32 rounds 2^29 times coarser)
     n_batch = x.shape[0]
     f64 = dict(dtype=torch.float64, device=x.device)
     gtol = torch.as_tensor(gtol, **f64).expand(n_batch)
@@ -180,7 +180,7 @@ def lm_batched(
         finish(accepted & (step_norm <= xtol * (x_norm + xtol)), "converged",
                lambda b: f"step {float(step_norm[b]):.2e} below xtol = {xtol:g} (relative)")
         # the linear model promises less than J's own rounding error: nothing is left to gain
-        finish(rejected & (predicted >= 0) & (predicted <= _ROUNDOFF * loss), "converged",
+        finish(rejected & (predicted >= 0) & (predicted <= roundoff * loss), "converged",
                lambda b: f"predicted decrease {float(predicted[b]):.1e} is below round-off of J = "
                          f"{float(loss[b]):.3e}")
         finish(damping > _MAX_DAMPING, "stopped", lambda b: f"damping {float(damping[b]):.1e} too large: no step "
