@@ -128,6 +128,12 @@ class PointwiseObjective:
         return t, gy, hy
 
     @staticmethod
+    def _chain(gy: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        """grad T^T dy/dw per point, (B, N, p), as two broadcast products: with a torch.einsum this contraction
+        of length 2 was a batched matmul of (1 x 2) by (2 x p) blocks, about 4x slower at 128^2."""
+        return gy[..., 0, None] * dy[..., 0, :] + gy[..., 1, None] * dy[..., 1, :]
+
+    @staticmethod
     def _unbatch(w: torch.Tensor) -> tuple[torch.Tensor, bool]:
         return (w.unsqueeze(0), True) if w.dim() == 1 else (w, False)
 
@@ -169,7 +175,7 @@ class PointwiseObjective:
         y = self.points(wb if create_graph else wb.detach())
         t, gy, _ = self._derivatives(y, 1)
         d = t - self.reference
-        jy = torch.einsum("...k,...kp->...p", gy, self._dy(wb))
+        jy = self._chain(gy, self._dy(wb))
         s = self.point_scale(y)
         root = s**0.5 if isinstance(s, float) else s.sqrt()
         r, jac = root * d, (root * jy) if isinstance(s, float) else root[..., None] * jy
@@ -197,7 +203,7 @@ class PointwiseObjective:
         dy = self._dy(wb).expand(n_batch, n_points, 2, self.n_params)
         s = self.point_scale(y)
         sd = (s * d).expand_as(d)
-        jy = torch.einsum("...k,...kp->...p", gy, dy)
+        jy = self._chain(gy, dy)
         sjy = (s * jy) if isinstance(s, float) else s[..., None] * jy
         value = (sd * d).sum(-1)
         g = 2 * (sjy.transpose(-1, -2) @ d.unsqueeze(-1)).squeeze(-1)
