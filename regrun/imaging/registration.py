@@ -169,16 +169,34 @@ class PointwiseObjective:
         g = 2 * (v @ dy.reshape(dy.shape[0], -1, self.n_params)).squeeze(-2)
         return (value[0], g[0]) if single else (value, g)
 
+    def _first_order(self, wb: torch.Tensor, create_graph: bool = False):
+        """(d = T(y) - R, grad T(y), sqrt(s)) at the warped points of wb (B, p)."""
+        y = self.points(wb if create_graph else wb.detach())
+        t, gy, _ = self._derivatives(y, 1)
+        s = self.point_scale(y)
+        return t - self.reference, gy, (s**0.5 if isinstance(s, float) else s.sqrt())
+
+    def trial_residual(self, w: torch.Tensor) -> torch.Tensor:
+        """r (B, N) at an optimizer's trial point, not differentiable. The spatial gradients come with the values
+        at little extra cost and are kept: when the step is accepted, `residual_and_jacobian` at the same w
+        (compared exactly) reuses them instead of evaluating the image again (LM's trial-then-linearize)."""
+        wb, single = self._unbatch(w.detach())
+        with torch.no_grad():
+            pieces = self._first_order(wb)
+        self._trial = (wb.clone(), pieces)
+        r = pieces[2] * pieces[0]
+        return r[0] if single else r
+
     def residual_and_jacobian(self, w: torch.Tensor, create_graph: bool = False):
         """r (B, N) and d r / dw (B, N, p)."""
         wb, single = self._unbatch(w)
-        y = self.points(wb if create_graph else wb.detach())
-        t, gy, _ = self._derivatives(y, 1)
-        d = t - self.reference
+        trial = getattr(self, "_trial", None)
+        if not create_graph and trial is not None and trial[0].shape == wb.shape and torch.equal(trial[0], wb):
+            d, gy, root = trial[1]
+        else:
+            d, gy, root = self._first_order(wb, create_graph)
         jy = self._chain(gy, self._dy(wb))
-        s = self.point_scale(y)
-        root = s**0.5 if isinstance(s, float) else s.sqrt()
-        r, jac = root * d, (root * jy) if isinstance(s, float) else root[..., None] * jy
+        r, jac = root * d, (root * jy) if isinstance(root, float) else root[..., None] * jy
         return (r[0], jac[0]) if single else (r, jac)
 
     def jacobian(self, w: torch.Tensor) -> torch.Tensor:
