@@ -92,7 +92,14 @@ class Transformation:
 
 
 def _broadcast_shape(w: torch.Tensor, x: torch.Tensor) -> tuple[int, ...]:
-    return torch.broadcast_shapes(w.shape[:-1], x.shape[:-1])
+    """The broadcast of w's and x's leading dimensions. Not torch.broadcast_shapes: its first call imports
+    torch._refs and sympy (2-3 s, more than a whole registration at 128^2 takes)."""
+    a, b = tuple(w.shape[:-1]), tuple(x.shape[:-1])
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    if any(p != q and 1 not in (p, q) for p, q in zip(a, b)):
+        raise ValueError(f"parameters of shape {tuple(w.shape)} do not broadcast with points {tuple(x.shape)}")
+    return tuple(q if p == 1 else p for p, q in zip(a, b))
 
 
 class Translation(Transformation):
