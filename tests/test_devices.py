@@ -94,7 +94,7 @@ def cpu_metrics(tmp_path_factory):
     return out
 
 
-PARITY = ["multiscale_affine__single_scale", "superres__varpro_cg"]
+PARITY = ["multiscale_affine__single_scale", "superres__varpro_cg", "ct_fewview__fbp"]
 # Not compared: wall-clock times, and what is round-off by construction at the end of a solve (the gradient
 # norm at a converged point, CG's relative residual, and the iteration count that follows from it), which a
 # different summation order on another device changes by far more than 1e-8 relative without any bug.

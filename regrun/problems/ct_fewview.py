@@ -91,7 +91,7 @@ class CTFewView(Problem):
             truth = self._dense_fbp_truth(fine)
         elif cfg.truth == "none":
             truth = None
-        self.truth = None if truth is None else (truth * self.mask).to(dtype=dtype, device=device)
+        self.truth = None if truth is None else truth.to(dtype=dtype, device=device) * self.mask
         # the phantom's cell average on the reconstruction grid (synthetic data), for figures and comparisons
         self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
 
@@ -133,12 +133,13 @@ class CTFewView(Problem):
                         geometry.angles)
 
     def _simulate(self):
-        """Sinogram from the phantom on the fine grid (float64 on the run's device), plus noise; the truth is the
-        phantom's cell average on the reconstruction grid. Returns (sinogram, truth, fine phantom)."""
+        """Sinogram from the phantom on the fine grid, plus noise; the truth is the phantom's cell average on the
+        reconstruction grid. Returns (sinogram, truth, fine phantom). Like every data set in regrun this is made
+        on the CPU in float64 (docs/devices.md), so a seed gives the same data on every device."""
         cfg = self.cfg
         check_choice("problem.phantom", cfg.phantom, PHANTOMS)
         self.oversample = check_int("problem.oversample", cfg.oversample, 1)
-        device = self.ctx.device
+        device = torch.device("cpu")
         fn = phantom_function(str(cfg.phantom), int(cfg.phantom_seed))
         fine_shape = tuple(n * self.oversample for n in self.shape)
         # cell averages of 2^ndim samples per fine voxel; in 3-D with oversample >= 2 the fine grid's own point
