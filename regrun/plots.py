@@ -66,3 +66,70 @@ def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# ---- detection (images in row/col layout, (C, H, W) RGB or (H, W) maps) ------------------------------------------
+def _rgb(image) -> np.ndarray:
+    arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float64)
+    return np.clip(arr.transpose(1, 2, 0), 0, 1) if arr.ndim == 3 else arr
+
+
+BOX_COLOURS = {"crab": "tab:blue", "eye_pair": "tab:green"}
+
+
+def _bare(ax, title: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig, path: Path, dpi: int) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
+    """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue."""
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    ax.imshow(_rgb(scene), interpolation="nearest")
+    for name, corners in boxes.items():
+        c = np.vstack((corners, corners[:1]))
+        ax.plot(c[:, 1], c[:, 0], color=BOX_COLOURS.get(name, "tab:red"), linewidth=1.5)
+    _bare(ax, title)
+    return _save(fig, path, 120)
+
+
+def occurrence_panels(maps: dict, path: Path) -> Path:
+    """One panel per node's occurrence map, with its sum."""
+    names = list(maps)
+    ncols = 3
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        m = _rgb(maps[name])
+        ax.imshow(m, cmap="magma", interpolation="nearest")
+        _bare(ax, f"{name}: sum {m.sum():.3f}")
+    return _save(fig, path, 110)
+
+
+def trace_plot(root_map, weights, path: Path, title: str = "") -> Path:
+    """The paper's Fig. 3 inset, two ways: the root's stride weights as stems (a detection is one stem at ~1 and
+    nothing else above 0.1), and the root map summed over rows (its mass spread by the sigma0 bumps)."""
+    m = _rgb(root_map)
+    w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=np.float64)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 2.6))
+    axes[0].stem(np.arange(w.size), w, markerfmt=" ", basefmt=" ")
+    axes[0].axhline(1.0, color="k", linewidth=0.8, linestyle="--")
+    axes[0].axhline(0.1, color="tab:red", linewidth=0.6, linestyle=":")
+    axes[0].set_xlabel("crab stride")
+    axes[0].set_ylabel("weight")
+    col = m.sum(0)
+    axes[1].stem(np.arange(col.size), col, markerfmt=" ", basefmt=" ")
+    axes[1].set_xlabel("column")
+    axes[1].set_ylabel("crab map, summed over rows")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path, 110)

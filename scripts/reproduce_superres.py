@@ -18,7 +18,7 @@ from regrun.config import compose
 from regrun.run import run
 
 NAN = float("nan")
-HARDER_SOLVER = {"varpro_cg": ["solver.jacobian=implicit"]}
+HARDER_SOLVER = {"varpro_cg": ["solver.jacobian=implicit", "solver.linear=cg"]}
 STUDIES = {
     "fig5": ("superres_fig5", [
         ("none", ["solver.jacobian=none"], 0.2561),

@@ -8,11 +8,6 @@ from regrun.imaging.grid import Grid
 from regrun.imaging.keys import KeysImage, keys_kernel, keys_sample
 
 
-@pytest.fixture
-def device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _rand(*shape, seed=0, device="cpu"):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(*shape, generator=g, dtype=torch.float64).to(device)
@@ -94,7 +89,7 @@ def test_gradient_taylor_and_autograd(boundary, device):
     # Taylor: first-order remainder O(h), second-order remainder O(h^2)
     d = _rand(2, 30, 2, seed=6, device=device) - 0.5
     base = keys_sample(img, pts.detach(), -0.5, boundary)
-    lin = (g * d[:, None]).sum(-1)
+    lin = (g.detach() * d[:, None]).sum(-1)
     e1, e2 = [], []
     for h in (1e-2, 5e-3, 2.5e-3):
         vh = keys_sample(img, pts.detach() + h * d, -0.5, boundary)
@@ -127,6 +122,13 @@ def test_keys_image_on_a_grid_chains_the_cell_size(device):
     xr = xs.clone().requires_grad_(True)
     (auto,) = torch.autograd.grad(img(xr).sum(), xr)
     assert torch.allclose(auto, g.sum(0), atol=1e-12)
+    # the image-model interface of the registration kernel: Hessians equal autograd's second sweep
+    from regrun.imaging.image_model import pointwise_derivatives
+
+    one = KeysImage(data[1], grid)
+    v2, g2, h2 = one.derivatives(xs, 2)
+    rv, rg, rh = pointwise_derivatives(one, xs, 2)
+    assert torch.allclose(v2, rv) and torch.allclose(g2, rg, atol=1e-12) and torch.allclose(h2, rh, atol=1e-10)
 
 
 @pytest.mark.parametrize("sigma,tail,taps", [(3.0, 3, 19), (1.5, 3, 11), (0.1, 3, 3), (20.0, 2, 81), (0.0, 3, 1)])

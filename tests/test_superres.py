@@ -27,7 +27,7 @@ def problem(**over):
 
 
 def solver_cfg(**over):
-    return config_section("solver", "varpro_cg", **{"cg_iters": 20, **over})
+    return config_section("solver", "varpro_cg", **{"cg_iters": 20, "linear": "cg", **over})
 
 
 @pytest.fixture(scope="module")

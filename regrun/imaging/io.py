@@ -1,4 +1,9 @@
-"""Reading images with FAIR's conventions, and the FAIR data pairs' domains and landmarks."""
+"""Reading images and frame stacks with FAIR's conventions, and the FAIR data pairs' domains and landmarks.
+
+Layout: every image is read as FAIR reads it, flipped up-down and then transposed, so that array index [i, j]
+is the cell at x1 = i-th pixel column from the left and x2 = j-th pixel row from the bottom. Arrays stored in
+.npz/.h5 files are taken as images are stored (row 0 at the top, as numpy, PIL and matplotlib's imshow hold
+them) and converted the same way, so a PNG folder and an array file of the same frames read identically."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,10 +42,30 @@ def resolve_data_path(path: str | Path) -> Path:
     return beside_repo if beside_repo.exists() else p
 
 
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+ARRAY_SUFFIXES = (".npz", ".h5", ".hdf5")
+FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
+TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 truth file
+# Modes PIL keeps at more than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF): read their values as
+# they are instead of through 8-bit gray, which would clip them.
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def to_fair_layout(arr: np.ndarray) -> np.ndarray:
+    """An image as stored (row 0 at the top; leading dimensions a stack) -> FAIR's [x1, x2] layout."""
+    return np.ascontiguousarray(np.swapaxes(np.flip(arr, -2), -1, -2))
+
+
+def from_fair_layout(arr: np.ndarray) -> np.ndarray:
+    """Inverse of to_fair_layout: FAIR's [x1, x2] layout -> an image as stored (row 0 at the top)."""
+    return np.ascontiguousarray(np.flip(np.swapaxes(arr, -1, -2), -2))
+
+
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
-    cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray.
-    `resize=N` resamples to N x N pixels with PIL's bicubic filter first (as the paper does)."""
+    cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;
+    16-bit and float images keep their values. `resize=N` resamples to N x N pixels with PIL's bicubic
+    filter first (as the paper does)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -48,10 +73,99 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         raise UserError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
-            img = img.convert("L")
+            img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.float64)
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
-    return np.ascontiguousarray(np.flipud(arr).T)
+    return to_fair_layout(arr)
+
+
+def _read_array(path: Path, key: str, ndim: int, what: str) -> np.ndarray:
+    """The array `key` of a .npz or .h5 file, in FAIR's layout; a one-line UserError naming the keys found
+    when it is missing or has the wrong number of dimensions."""
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as data:
+                keys = list(data.files)
+                arr = np.asarray(data[key], dtype=np.float64) if key in keys else None
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as data:
+                keys = list(data.keys())
+                arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {what} file {path}: {exc}") from None
+    if arr is None:
+        raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
+    if arr.ndim != ndim:
+        raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
+    return to_fair_layout(arr)
+
+
+def read_frames(path: str | Path) -> np.ndarray:
+    """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
+    sorted by file name; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
+    columns). Every frame must have the same size; at least two frames."""
+    path = resolve_data_path(path)
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
+        frames = [read_image(f) for f in files]
+        for f, arr in zip(files, frames):
+            if arr.shape != frames[0].shape:
+                raise UserError(f"frame {f.name} is {arr.shape[1]}x{arr.shape[0]} pixels (width x height), "
+                                f"frame {files[0].name} {frames[0].shape[1]}x{frames[0].shape[0]}: all frames "
+                                "must have the same size")
+        stack = np.stack(frames)
+    elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
+        stack = _read_array(path, FRAMES_KEY, 3, "frames")
+    elif path.is_file():
+        raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
+    else:
+        raise UserError(f"frames not found: {path} (a folder of PNG/TIFF frames or a .npz/.h5 file)")
+    if stack.shape[0] < 2:
+        raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
+    return stack
+
+
+def read_truth(path: str | Path) -> np.ndarray:
+    """A reference image in FAIR's layout from an image file or a .npz/.h5 file holding TRUTH_KEY."""
+    path = resolve_data_path(path)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        if not path.is_file():
+            raise UserError(f"truth file not found: {path}")
+        return _read_array(path, TRUTH_KEY, 2, "truth")
+    return read_image(path)
+
+
+def read_motion(path: str | Path) -> np.ndarray:
+    """Known motion parameters (6 per frame after frame 0, regrun's affine w in the problem's domain units)
+    from a .json file (key "w") or a .npz/.h5 file (key "w"), as scripts/make_sr_frames.py writes them."""
+    path = resolve_data_path(path)
+    if not path.is_file():
+        raise UserError(f"motion file not found: {path}")
+    try:
+        if path.suffix.lower() == ".json":
+            import json
+
+            data = json.loads(path.read_text())
+            keys, w = list(data), data.get("w")
+        elif path.suffix.lower() == ".npz":
+            with np.load(path) as data:
+                keys = list(data.files)
+                w = data["w"] if "w" in keys else None
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as data:
+                keys = list(data.keys())
+                w = data["w"][()] if "w" in keys else None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read motion file {path}: {exc}") from None
+    if w is None:
+        raise UserError(f"{path} holds no motion 'w'; keys found: {', '.join(keys) or 'none'}")
+    return np.asarray(w, dtype=np.float64)

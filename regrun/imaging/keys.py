@@ -42,6 +42,14 @@ def keys_kernel_derivative(t: torch.Tensor, a: float = -0.5) -> torch.Tensor:
     return torch.sign(t) * torch.where(s < 1, inner, torch.where(s < 2, outer, torch.zeros_like(s)))
 
 
+def keys_kernel_second_derivative(t: torch.Tensor, a: float = -0.5) -> torch.Tensor:
+    """phi'' (piecewise linear; it jumps at |t| = 0, 1, 2, where the one-sided values are used)."""
+    s = t.abs()
+    inner = 6 * (a + 2) * s - 2 * (a + 3)
+    outer = 6 * a * s - 10 * a
+    return torch.where(s < 1, inner, torch.where(s < 2, outer, torch.zeros_like(s)))
+
+
 def _stencil(image: torch.Tensor, points: torch.Tensor, boundary: str):
     """Gather the 4x4 neighbourhood of every point. image (B, C, H, W), points (B, N, 2) ->
     (neighbours (B, C, N, 4, 4), fractional offsets t0, t1 (B, N, 4): point minus each tap's index)."""
@@ -74,12 +82,13 @@ def _stencil(image: torch.Tensor, points: torch.Tensor, boundary: str):
 
 
 def keys_sample(image: torch.Tensor, points: torch.Tensor, a: float = -0.5, boundary: str = "zero",
-                gradient: bool = False):
-    """Values (and exact spatial gradients) of the interpolant at arbitrary points.
+                gradient: bool = False, hessian: bool = False):
+    """Values (and exact spatial gradients, and Hessians) of the interpolant at arbitrary points.
 
     image: (B, C, H, W) or (C, H, W) or (H, W); points: (B, ..., 2) in (row, col) pixel-index coordinates
-    (for an unbatched image, (..., 2)). Returns values (B, C, ...) (matching the image's leading layout) and,
-    with gradient=True, gradients (B, C, ..., 2) = (d/drow, d/dcol)."""
+    (for an unbatched image, (..., 2)). Returns values (B, C, ...) (matching the image's leading layout); with
+    gradient=True also gradients (B, C, ..., 2) = (d/drow, d/dcol); with hessian=True also Hessians
+    (B, C, ..., 2, 2) (phi'' is piecewise linear, so these are exact between the integer knots)."""
     check_choice("boundary", boundary, BOUNDARIES)
     squeeze = image.dim() - 4
     if image.dim() == 2:
@@ -91,22 +100,26 @@ def keys_sample(image: torch.Tensor, points: torch.Tensor, a: float = -0.5, boun
     pts = points.reshape(b, -1, 2)
     nb, t0, t1 = _stencil(image, pts, boundary)
     w0, w1 = keys_kernel(t0, a), keys_kernel(t1, a)
-    values = torch.einsum("zna,zcnab,znb->zcn", w0, nb, w1).reshape(b, c, *inner)
-    grads = None
-    if gradient:
+    contract = lambda u, v: torch.einsum("zna,zcnab,znb->zcn", u, nb, v)  # noqa: E731
+    out = [contract(w0, w1).reshape(b, c, *inner)]
+    if gradient or hessian:
         d0, d1 = keys_kernel_derivative(t0, a), keys_kernel_derivative(t1, a)
-        g0 = torch.einsum("zna,zcnab,znb->zcn", d0, nb, w1)
-        g1 = torch.einsum("zna,zcnab,znb->zcn", w0, nb, d1)
-        grads = torch.stack((g0, g1), dim=-1).reshape(b, c, *inner, 2)
+    if gradient:
+        out.append(torch.stack((contract(d0, w1), contract(w0, d1)), dim=-1).reshape(b, c, *inner, 2))
+    if hessian:
+        s0, s1 = keys_kernel_second_derivative(t0, a), keys_kernel_second_derivative(t1, a)
+        h00, h01, h11 = contract(s0, w1), contract(d0, d1), contract(w0, s1)
+        out.append(torch.stack((torch.stack((h00, h01), -1), torch.stack((h01, h11), -1)), -2)
+                   .reshape(b, c, *inner, 2, 2))
     for _ in range(-squeeze):
-        values = values[0]
-        grads = grads[0] if grads is not None else None
-    return (values, grads) if gradient else values
+        out = [o[0] for o in out]
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 class KeysImage:
-    """An image as a callable on domain points, like SplineImage: `img(x)` -> values (...,), and
-    `img.values_and_gradients(x)` -> (values (...,), domain gradients (..., 2)) for a chain rule through dy/dw.
+    """An image model (imaging/image_model.py) on domain points, like SplineImage: `img(x)` -> values (...,),
+    `img.derivatives(x, order)` -> (values, domain gradients (..., 2), Hessians (..., 2, 2) or None), and
+    `img.values_and_gradients(x)`, for the chain rule through dy/dw.
     data: (m1, m2) on `grid` (cell-centred, FAIR's convention) or (C, m1, m2) for several channels (values then
     (C, ...))."""
 
@@ -120,8 +133,16 @@ class KeysImage:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return keys_sample(self.data, self.grid.to_index(x), self.a, self.boundary)
 
-    def values_and_gradients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v, g = keys_sample(self.data, self.grid.to_index(x), self.a, self.boundary, gradient=True)
+    def derivatives(self, x: torch.Tensor, order: int = 1):
+        if order not in (1, 2):
+            raise ValueError(f"order={order} must be 1 or 2")
+        out = keys_sample(self.data, self.grid.to_index(x), self.a, self.boundary, gradient=True,
+                          hessian=order == 2)
         h1, h2 = self.grid.h
-        scale = torch.tensor((1.0 / h1, 1.0 / h2), dtype=g.dtype, device=g.device)
-        return v, g * scale
+        scale = torch.tensor((1.0 / h1, 1.0 / h2), dtype=x.dtype, device=x.device)
+        hess = out[2] * scale[:, None] * scale[None, :] if order == 2 else None
+        return out[0], out[1] * scale, hess
+
+    def values_and_gradients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v, g, _ = self.derivatives(x, 1)
+        return v, g

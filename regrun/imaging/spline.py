@@ -21,6 +21,14 @@ def bspline_kernel(t: torch.Tensor) -> torch.Tensor:
     return torch.where(a < 1, inner, outer)
 
 
+def bspline_kernel_derivative(t: torch.Tensor) -> torch.Tensor:
+    """d/dt of bspline_kernel (continuous, C^1 across the knots)."""
+    a = t.abs()
+    inner = -12 * t + 9 * t * a
+    outer = -3 * torch.sign(t) * (2 - a).clamp(min=0) ** 2
+    return torch.where(a < 1, inner, outer)
+
+
 def collocation_matrix(m: int, dtype=torch.float64, device=None) -> torch.Tensor:
     return (
         4 * torch.eye(m, dtype=dtype, device=device)

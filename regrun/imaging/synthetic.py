@@ -8,7 +8,7 @@ import torch
 
 from .grid import Grid
 from .spline import coefficients, evaluate
-from .transforms import affine, affine_inverse
+from .transforms import affine, affine_about, affine_inverse
 
 
 def textured_phantom(generator: torch.Generator, n_blobs: int = 7, texture: float = 0.35):
@@ -91,3 +91,34 @@ def warped_pair(f, grid: Grid, w_true: torch.Tensor, supersample: int = 4):
     reference = block_sample(f, grid, supersample)
     template = block_sample(f, grid, supersample, pullback=lambda z: affine(w_inv, z))
     return template, reference
+
+
+def superres_frames(size: int = 20, factor: int = 2, frames: int = 8, noise: float = 0.01, supersample: int = 10,
+                angle: float = 10.0, scale=(0.95, 1.05), shift: float = 0.05, seed: int = 0):
+    """A held-out super-resolution frame set: (truth (size, size), frames (frames, size/factor, size/factor),
+    w (6 (frames - 1)), omega), numpy float64 in FAIR's layout ([x1, x2]); omega in fine-pixel units.
+
+    The textured phantom is cell-averaged with `supersample` samples per fine pixel and axis (the frames
+    with supersample * factor per frame pixel), so no interpolation model reproduces the frames exactly.
+    Frame 0 is the reference pose; frame j >= 1 samples the phantom at y = A_j x + b_j (random rotation in
+    +-angle degrees, per-axis scale in `scale`, shift in +-shift * size, about the centre); then Gaussian
+    noise of `noise` times the frames' standard deviation."""
+    gen = torch.Generator().manual_seed(seed)
+    omega = (0.0, float(size), 0.0, float(size))
+    fine = Grid(omega, (size, size))
+    coarse = Grid(omega, (size // factor, size // factor))
+    f_unit, _ = textured_phantom(gen)
+    f = lambda x: 100.0 * f_unit(x / size)  # noqa: E731  (phantom on [0, 1]^2 scaled to the domain)
+    w = []
+    for _ in range(frames - 1):
+        u = torch.rand(5, generator=gen, dtype=torch.float64)
+        a = angle * (2 * float(u[0]) - 1)
+        sc = (scale[0] + (scale[1] - scale[0]) * float(u[1]), scale[0] + (scale[1] - scale[0]) * float(u[2]))
+        sh = (shift * size * (2 * float(u[3]) - 1), shift * size * (2 * float(u[4]) - 1))
+        w.append(affine_about(a, sc, sh, fine.centre))
+    truth = block_sample(f, fine, supersample)
+    stack = [block_sample(f, coarse, supersample * factor)]
+    stack += [block_sample(f, coarse, supersample * factor, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
+    stack = torch.stack(stack)
+    stack = stack + noise * stack.std() * torch.randn(stack.shape, generator=gen, dtype=torch.float64)
+    return truth.numpy(), stack.numpy(), torch.cat(w).numpy(), omega

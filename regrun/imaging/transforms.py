@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..errors import check_choice
@@ -92,14 +93,9 @@ class Transformation:
 
 
 def _broadcast_shape(w: torch.Tensor, x: torch.Tensor) -> tuple[int, ...]:
-    """The broadcast of w's and x's leading dimensions. Not torch.broadcast_shapes: its first call imports
-    torch._refs and sympy (2-3 s, more than a whole registration at 128^2 takes)."""
-    a, b = tuple(w.shape[:-1]), tuple(x.shape[:-1])
-    n = max(len(a), len(b))
-    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
-    if any(p != q and 1 not in (p, q) for p, q in zip(a, b)):
-        raise ValueError(f"parameters of shape {tuple(w.shape)} do not broadcast with points {tuple(x.shape)}")
-    return tuple(q if p == 1 else p for p, q in zip(a, b))
+    # numpy's rule, not torch.broadcast_shapes: its first call imports torch._refs, torch.fx's symbolic
+    # shapes and sympy (3-4 s), which was most of a first super-resolution solve.
+    return tuple(np.broadcast_shapes(tuple(w.shape[:-1]), tuple(x.shape[:-1])))
 
 
 class Translation(Transformation):

@@ -2,3 +2,4 @@
 from . import multiscale_affine  # noqa: F401
 from . import superres  # noqa: F401
 from . import ct_fewview  # noqa: F401
+from . import crab_detection  # noqa: F401

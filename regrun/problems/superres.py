@@ -20,7 +20,7 @@ import torch
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
 from ..imaging.grid import Grid
-from ..imaging.io import read_image, resolve_data_path
+from ..imaging.io import FRAMES_KEY, read_frames, read_image, read_motion, read_truth, resolve_data_path
 from ..imaging.synthetic import block_sample, textured_phantom
 from ..imaging.registration import PointwiseObjective
 from ..imaging.transforms import Affine, affine, affine_about, affine_identity
@@ -102,6 +102,93 @@ class SuperResModel:
 
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
 
+    def dense_operator(self, w: torch.Tensor) -> LinearOperator:
+        """A(w) as operator() defines it, with the moved frames' pooled interpolation K S_j held as a dense
+        matrix on the spline coefficients (q, coarse points, n): for blocks of many columns (the direct
+        solver's Jacobian) a matrix product is several times faster than the matrix-free gather."""
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
+        n1, n2 = self.fine.m
+        k, q = self.factor, self.q
+        h1, h2 = self.fine.h
+        c_reg = self.lam * self.sqrt_hf
+        nc = mats.shape[1]
+        s1, s2 = self.coef.s1, self.coef.s2
+
+        def matvec(f):
+            img = f.unflatten(-1, (n1, n2))
+            coef = (s1 @ img @ s2.T).flatten(-2)
+            moved = (coef.reshape(-1, self.n) @ mats.reshape(q * nc, self.n).T).reshape(*f.shape[:-1], q * nc)
+            return torch.cat((self.sqrt_hd * pool(img, k).flatten(-2), self.sqrt_hd * moved,
+                              c_reg * diff(img, -2, h1).flatten(-2), c_reg * diff(img, -1, h2).flatten(-2)), -1)
+
+        def rmatvec(y):
+            d0, dm, r1, r2 = torch.split(y, (nc, q * nc, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
+            coef = (dm.reshape(-1, q * nc) @ mats.reshape(q * nc, self.n)).reshape(*y.shape[:-1], n1, n2)
+            img = self.sqrt_hd * (pool_adjoint(d0.unflatten(-1, self.coarse.m), k) + s1.T @ coef @ s2)
+            reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
+                r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
+            return (img + c_reg * reg).flatten(-2)
+
+        return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+
+    def normal_matrix(self, w: torch.Tensor) -> torch.Tensor:
+        """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram
+        matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
+        coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor))
+        gram = self.coarse.cell_volume * moved + self._fixed_gram()
+        return 0.5 * (gram + gram.T)
+
+    def _fixed_gram(self) -> torch.Tensor:
+        """hd K^T K + lambda_f^2 hf L^T L (dense, independent of w; computed once)."""
+        if getattr(self, "_fixed", None) is None:
+            n1, n2 = self.fine.m
+            h1, h2 = self.fine.h
+            eye = torch.eye(self.n, dtype=self.dtype, device=self.device).unflatten(-1, (n1, n2))
+            kt = pool(eye, self.factor).flatten(-2)  # K^T
+            l1, l2 = diff(eye, -2, h1).flatten(-2), diff(eye, -1, h2).flatten(-2)  # L^T blocks
+            self._fixed = (self.coarse.cell_volume * (kt @ kt.T)
+                           + (self.lam ** 2 * self.fine.cell_volume) * (l1 @ l1.T + l2 @ l2.T))
+        return self._fixed
+
+    def operator_derivatives(self, w: torch.Tensor, f: torch.Tensor, r: torch.Tensor):
+        """(dA f (rows, 6q), dA^T r (n, 6q), A^T dA f (n, 6q)): the derivative of A(w) in each motion
+        parameter applied to an image f and, transposed, to a residual r, and A^T applied to the first. Exact,
+        by the spline's gradient stencil and the chain rule through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1,
+        x1 e2, x2 e2, e1, e2]); frame j only depends on its own 6 parameters, so all three are built frame by
+        frame (A^T of a column of frame j touches frame j's stencil only) without any AD."""
+        w, f, r = w.detach(), f.detach(), r.detach()
+        stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
+        n1, n2 = self.fine.m
+        q, k, p = self.q, self.factor, self.n_params
+        size = self.coef.padded[0] * self.coef.padded[1]
+        x1, x2 = self.x[:, 0], self.x[:, 1]
+        one = torch.ones_like(x1)
+        # dy_d/dw_k for the 6 parameters of one frame: (6, npts, 2)
+        zero = torch.zeros_like(x1)
+        dy = torch.stack((torch.stack((x1, zero), -1), torch.stack((x2, zero), -1), torch.stack((zero, x1), -1),
+                          torch.stack((zero, x2), -1), torch.stack((one, zero), -1), torch.stack((zero, one), -1)))
+
+        grad = stencil.gather_gradient(self.coef.apply(f.reshape(n1, n2)))  # (q, npts, 2)
+        moved = (grad[:, None] * dy).sum(-1).unflatten(-1, (n1, n2))  # (q, 6, n1, n2)
+        blocks = self.sqrt_hd * pool(moved, k).flatten(-2)  # (q, 6, coarse points)
+        nc = blocks.shape[-1]
+        dA_f = torch.zeros(self.n_data + self.n_reg, p, dtype=self.dtype, device=self.device)
+        for j in range(q):
+            dA_f[(j + 1) * nc:(j + 2) * nc, 6 * j:6 * j + 6] = blocks[j].T
+        up = pool_adjoint(self.sqrt_hd * blocks.unflatten(-1, self.coarse.m), k).flatten(-2)  # (q, 6, npts)
+        at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (6, q, n1, n2)
+        at_da_f = at_da_f.transpose(0, 1).reshape(p, self.n)
+
+        data = r[: self.n_data].unflatten(-1, tuple(self.frames.shape))
+        u = pool_adjoint(self.sqrt_hd * data, k)[1:].flatten(-2)  # (q, npts)
+        g = u[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
+        dAT_r = self.coef.adjoint(stencil.scatter_gradient(g, size))  # (6, q, n1, n2), frame j's own stencil
+        dAT_r = dAT_r.transpose(0, 1).reshape(p, self.n)
+        return dA_f, dAT_r.T, at_da_f.T
+
     def residual(self, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         return self.operator(w).matvec(f) - self.b
 
@@ -144,7 +231,16 @@ class SuperRes(Problem):
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
-        self.n_frames = check_int("problem.frames", cfg.frames, 2)
+        data = str(cfg.data)
+        if data == "frames":
+            if not isinstance(cfg.frames, str):
+                raise UserError(f"problem.data=frames needs problem.frames=PATH (a folder of PNG/TIFF frames or a "
+                                f".npz/.h5 file with key '{FRAMES_KEY}'), not {cfg.frames!r}")
+        elif isinstance(cfg.frames, str):
+            raise UserError(f"problem.frames={cfg.frames!r} is a path: add problem.data=frames to read your frames "
+                            "(otherwise problem.frames is the number of frames to generate)")
+        else:
+            self.n_frames = check_int("problem.frames", cfg.frames, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
         self.lam = check_float("problem.lambda_f", cfg.lambda_f, 0.0)
         self.noise = check_float("problem.noise", cfg.noise, 0.0)
@@ -152,9 +248,10 @@ class SuperRes(Problem):
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
         size = cfg.size
-        data = str(cfg.data)
         self.gen = ctx.generator(int(cfg.data_seed))
-        if data == "synthetic":
+        if data == "frames":
+            truth, frames = self._user_frames(cfg)
+        elif data == "synthetic":
             size = check_int("problem.size", 32 if size is None else size, 4)
             self._check_size(size)
             self.label = f"synthetic {size}x{size}"
@@ -176,9 +273,37 @@ class SuperRes(Problem):
         if self.noise > 0:
             frames = frames + self.noise * frames.std() * torch.randn(frames.shape, generator=self.gen,
                                                                        dtype=torch.float64)
-        self.truth = ctx.tensor(truth)
-        self.w_true = ctx.tensor(self.w_true)
+        self.truth = None if truth is None else ctx.tensor(truth)
+        self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, self.lam)
+
+    def _user_frames(self, cfg):
+        """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the
+        frames; omega defaults to fine-pixel units, [0, factor m1] x [0, factor m2]. The truth (the fine
+        image) and the true motion are optional and only used to judge the result."""
+        frames = torch.as_tensor(read_frames(cfg.frames), dtype=torch.float64)
+        self.n_frames = frames.shape[0]
+        m1, m2 = (self.factor * s for s in frames.shape[1:])
+        if cfg.size is not None and cfg.size != m1:
+            raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
+                            f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
+        self.label = f"{Path(str(cfg.frames)).name}: {self.n_frames} frames, {m1}x{m2}"
+        self.omega = (0.0, float(m1), 0.0, float(m2)) if cfg.omega is None else tuple(float(v) for v in cfg.omega)
+        self.fine = Grid(self.omega, (m1, m2))
+        truth = None
+        if cfg.get("truth"):
+            truth = torch.as_tensor(read_truth(cfg.truth), dtype=torch.float64)
+            if tuple(truth.shape) != (m1, m2):
+                raise UserError(f"problem.truth is {truth.shape[1]}x{truth.shape[0]} pixels (width x height); "
+                                f"the frames at problem.factor={self.factor} give {m2}x{m1}")
+        self.w_true = None
+        if cfg.get("true_motion"):
+            w = torch.as_tensor(read_motion(cfg.true_motion), dtype=torch.float64).reshape(-1)
+            if w.numel() != 6 * (self.n_frames - 1):
+                raise UserError(f"problem.true_motion has {w.numel()} values; {self.n_frames} frames need "
+                                f"{6 * (self.n_frames - 1)} (6 per frame after frame 0)")
+            self.w_true = w
+        return truth, frames
 
     def _check_size(self, size: int) -> None:
         if size % self.factor:
@@ -232,48 +357,73 @@ class SuperRes(Problem):
 
     # --- judging a solution -------------------------------------------------------------------------
     def motion_error(self, w: torch.Tensor) -> float:
-        """RMS distance between estimated and true moved fine cell centres, over all frames (domain units)."""
+        """RMS distance between estimated and true moved fine cell centres, over all frames (domain units);
+        NaN when the true motion is unknown (a user's frames without problem.true_motion)."""
+        if self.w_true is None:
+            return math.nan
         d = self.model.warp_points(w.detach()) - self.model.warp_points(self.w_true)
         return float(d.pow(2).sum(-1).mean().sqrt())
 
     def rel_error(self, f: torch.Tensor) -> float:
+        """||f - truth|| / ||truth||; NaN without a truth."""
+        if self.truth is None:
+            return math.nan
         return float((f.reshape(-1) - self.truth.reshape(-1)).norm() / self.truth.norm())
 
     def inputs(self):
-        return {"frames": self.model.frames.cpu().numpy(), "reference": self.truth.cpu().numpy(),
-                "w_true": self.w_true.cpu().numpy()}
+        out = {"frames": self.model.frames.cpu().numpy()}
+        if self.truth is not None:
+            out["reference"] = self.truth.cpu().numpy()
+        if self.w_true is not None:
+            out["w_true"] = self.w_true.cpu().numpy()
+        return out
 
     def evaluate(self, result: SolveResult):
         w = result.solution["w"]
         final = self.model.solve(w, self.final_iters, self.final_rtol)
         f_hat = final.x.reshape(self.fine.m)
-        est, tru = f_hat.cpu().numpy(), self.truth.cpu().numpy()
+        est = f_hat.cpu().numpy()
+        r = self.model.residual(w, final.x)
+        data_r = r[: self.model.n_data]
         metrics = {
-            "rel_error": self.rel_error(f_hat),
-            "psnr": psnr(est, tru),
-            "ssim": ssim(est, tru),
-            "motion_error": self.motion_error(w),
-            "w_error": float((w - self.w_true).norm() / self.w_true.norm()),
+            "objective": float(r @ r),
+            # the frames' misfit relative to the frames (data rows only, without the regulariser)
+            "data_rel_residual": float(data_r.norm() / self.model.b[: self.model.n_data].norm()),
             "final_cg_iters": float(final.n_iter),
             "final_cg_rel_residual": final.rel_residual,
         }
-        r = self.model.residual(w, final.x)
-        metrics["objective"] = float(r @ r)
-        if "f" in result.solution:
-            metrics["rel_error_solver_f"] = self.rel_error(result.solution["f"])
-        arrays = {"reconstruction": est, "error": est - tru, "w": w.cpu().numpy()}
+        arrays = {"reconstruction": est, "w": w.cpu().numpy(),
+                  "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
+        if self.w_true is not None:
+            metrics["motion_error"] = self.motion_error(w)
+            metrics["w_error"] = float((w - self.w_true).norm() / self.w_true.norm())
+        if self.truth is not None:
+            tru = self.truth.cpu().numpy()
+            metrics.update(rel_error=self.rel_error(f_hat), psnr=psnr(est, tru), ssim=ssim(est, tru))
+            if "f" in result.solution:
+                metrics["rel_error_solver_f"] = self.rel_error(result.solution["f"])
+            arrays["error"] = est - tru
         self._evaluated = arrays
         return metrics, arrays
 
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         est = np.asarray(arrays["reconstruction"])
-        tru = self.truth.cpu().numpy()
-        vmin, vmax = float(tru.min()), float(tru.max())
-        panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
-                  dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
-                       title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
-                  dict(image=est - tru, omega=self.omega, title="error", cmap="RdBu_r", colorbar=True)]
+        if self.truth is not None:
+            tru = self.truth.cpu().numpy()
+            vmin, vmax = float(tru.min()), float(tru.max())
+            panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
+                      dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
+                           title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
+                      dict(image=est - tru, omega=self.omega, title="error", cmap="RdBu_r", colorbar=True)]
+        else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
+            vmin, vmax = float(est.min()), float(est.max())
+            res = np.asarray(arrays["data_residual"])
+            panels = [dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax, title="reconstruction"),
+                      dict(image=res[0], omega=self.omega, title="data residual, frame 0", cmap="RdBu_r",
+                           colorbar=True),
+                      dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
+                           cmap="RdBu_r", colorbar=True)]
         for j, d in enumerate(self.model.frames.cpu().numpy()[:6]):
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}", vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]

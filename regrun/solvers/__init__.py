@@ -6,3 +6,4 @@ from . import joint_gn  # noqa: F401
 from . import ad_cost, continuation, predictor_study  # noqa: F401
 from . import multilevel  # noqa: F401
 from . import fbp  # noqa: F401
+from . import hierarchical  # noqa: F401

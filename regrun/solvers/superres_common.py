@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import check_choice
+from ..errors import UserError, check_choice
 
 INITS = ("preregister", "identity", "truth")
 
@@ -16,4 +16,6 @@ def initial_motion(problem, init: str) -> torch.Tensor:
         return problem.model.preregister()
     if init == "identity":
         return problem.model.identity.clone()
+    if problem.w_true is None:
+        raise UserError("solver.init=truth needs the true motion: give problem.true_motion=PATH")
     return problem.w_true.clone()

@@ -1,0 +1,283 @@
+"""Hierarchical templates for crab detection (seed 002 §4.1, eq. 7): the tree of parts as data, the
+authors' crab read from refine_data, and a synthetic textured crab with the same tree so that no file is needed.
+
+A template is a canonical RGB image y_o on black, its leaf motifs x_k with binary masks, where each motif sits
+in y_o (offset, row/col of its top-left pixel) and the joint it articulates about (pivot, row/col in the motif),
+and the static body y_o - sum_k x_k * e_{i_k j_k}. Images are (C, H, W) tensors with values in [0, 1], the RGB
+exactly 0 outside a motif's mask (the authors' convention).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .gaussian import gaussian_filter
+from .io import resolve_data_path
+
+# The crab's hierarchy (notes §1): parent -> children, children in the order of the parent's scene channels.
+CRAB_TREE = {"crab": ("left_claw", "right_claw", "eye_pair"), "eye_pair": ("left_eye", "right_eye")}
+CRAB_ROOT = "crab"
+LEAVES = ("left_claw", "right_claw", "left_eye", "right_eye")
+# Joints the authors hard-code at HEAD (row, col in each detection_images/ motif): notes §1, refine_data README.
+HEAD_PIVOTS = {"left_eye": (82.0, 4.0), "right_eye": (81.0, 4.0), "left_claw": (51.0, 38.0),
+               "right_claw": (45.0, 3.0)}
+REFINE_VERSIONS = ("v1", "head")
+
+
+def depth_first_order(tree: dict[str, tuple[str, ...]], root: str) -> list[tuple[str, int]]:
+    """(node, depth) for every node, deepest first; nodes of equal depth in tree order (the paper's traversal)."""
+    out, frontier, depth = [], [root], 0
+    levels = []
+    while frontier:
+        levels.append([(n, depth) for n in frontier])
+        frontier = [c for n in frontier for c in tree.get(n, ())]
+        depth += 1
+    for level in reversed(levels):
+        out.extend(level)
+    return out
+
+
+def leaves_of(tree: dict[str, tuple[str, ...]], node: str) -> list[str]:
+    kids = tree.get(node, ())
+    return [node] if not kids else [leaf for k in kids for leaf in leaves_of(tree, k)]
+
+
+def downscale_point(p, factor: int):
+    """Pixel-index coordinates after averaging factor x factor blocks (block i covers pixels factor*i ...)."""
+    return tuple((x - (factor - 1) / 2) / factor for x in p)
+
+
+@dataclass
+class Part:
+    """A leaf motif: image (C, h, w), binary mask (h, w), top-left offset in the template, pivot in the motif."""
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    offset: tuple[int, int]
+    pivot: tuple[float, float]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.mask.shape)
+
+    def pivot_in_template(self) -> tuple[float, float]:
+        return (self.offset[0] + self.pivot[0], self.offset[1] + self.pivot[1])
+
+
+@dataclass
+class Template:
+    name: str
+    image: torch.Tensor  # (3, H, W), the canonical template y_o on black
+    mask: torch.Tensor   # (H, W), its support
+    body: torch.Tensor   # (3, H, W): y_o without the parts (the static body of eq. 7)
+    body_mask: torch.Tensor
+    parts: dict[str, Part]
+    tree: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(CRAB_TREE))
+    root: str = CRAB_ROOT
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.mask.shape)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        h, w = self.size
+        return ((h - 1) / 2, (w - 1) / 2)
+
+    def to(self, device=None, dtype=None) -> "Template":
+        mv = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
+        parts = {k: replace(p, image=mv(p.image), mask=mv(p.mask)) for k, p in self.parts.items()}
+        return replace(self, image=mv(self.image), mask=mv(self.mask), body=mv(self.body),
+                       body_mask=mv(self.body_mask), parts=parts)
+
+    def downscaled(self, factor: int = 2) -> "Template":
+        """Every image averaged over factor x factor blocks; masks re-binarised at 1/2; offsets and pivots scaled.
+        Offsets are rounded down, so parts stay aligned with the template only where they are multiples of
+        factor: the motifs are re-cut from the downscaled template to keep eq. 7 exact."""
+        if factor == 1:
+            return self
+        pool = lambda t: torch.nn.functional.avg_pool2d(t[None] if t.dim() == 3 else t[None, None],  # noqa: E731
+                                                        factor, ceil_mode=True)[0]
+        image = pool(self.image)
+        mask = (pool(self.mask)[0] > 0.5).to(self.mask.dtype)
+        parts = {}
+        for name, p in self.parts.items():
+            o0, o1 = p.offset[0] // factor, p.offset[1] // factor
+            h = -(-(p.offset[0] + p.size[0]) // factor) - o0
+            w = -(-(p.offset[1] + p.size[1]) // factor) - o1
+            full = torch.zeros_like(self.mask)
+            full[p.offset[0]:p.offset[0] + p.size[0], p.offset[1]:p.offset[1] + p.size[1]] = p.mask
+            pm = (pool(full)[0] > 0.5).to(self.mask.dtype)[o0:o0 + h, o1:o1 + w]
+            pi = image[:, o0:o0 + h, o1:o1 + w] * pm
+            pt = downscale_point((p.offset[0] + p.pivot[0], p.offset[1] + p.pivot[1]), factor)
+            pivot = (pt[0] - o0, pt[1] - o1)
+            parts[name] = Part(pi, pm, (o0, o1), pivot)
+        union = torch.zeros_like(mask)
+        for name, p in parts.items():
+            union[p.offset[0]:p.offset[0] + p.size[0], p.offset[1]:p.offset[1] + p.size[1]] += p.mask
+        body_mask = mask * (union == 0).to(mask.dtype)
+        return replace(self, name=f"{self.name}/{factor}", image=image * mask, mask=mask,
+                       body=image * body_mask, body_mask=body_mask, parts=parts)
+
+
+# ---- the authors' crab ---------------------------------------------------------------------------------------
+def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of a PNG/JPEG; alpha 1 where there is none."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise UserError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("RGBA"), dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"cannot read image {path}: {exc}") from None
+    return np.ascontiguousarray(arr[..., :3].transpose(2, 0, 1)), arr[..., 3]
+
+
+def locate_motif(template: np.ndarray, motif: np.ndarray, mask: np.ndarray) -> tuple[int, int]:
+    """Top-left (row, col) where the masked motif matches the template best (by FFT masked SSD); the refine_data
+    motifs are exact crops, so the best match has zero error (checked by the caller)."""
+    from scipy.signal import fftconvolve
+
+    flip = lambda a: a[..., ::-1, ::-1]  # noqa: E731
+    t2 = (template**2).sum(0)
+    ssd = fftconvolve(t2, flip(mask), mode="valid") + (mask * (motif**2).sum(0)).sum()
+    for c in range(template.shape[0]):
+        ssd -= 2 * fftconvolve(template[c], flip(mask * motif[c]), mode="valid")
+    i, j = np.unravel_index(np.argmin(ssd), ssd.shape)
+    return int(i), int(j)
+
+
+def refine_crab(data_dir: str = "../shared/refine_data", version: str = "v1") -> Template:
+    """The authors' crab: v1 = the paper-era motifs (top level of refine_data; the paper's scenes were made from
+    its crab.png), head = detection_images/ with the articulation joints the authors hard-code."""
+    if version not in REFINE_VERSIONS:
+        raise UserError(f"problem.refine_version={version!r} is not valid; allowed: {', '.join(REFINE_VERSIONS)}")
+    root = resolve_data_path(data_dir)
+    folder = root / "detection_images" if version == "head" else root
+    if not (folder / "crab.png").is_file():
+        raise UserError(f"problem.data_dir={data_dir!r}: no crab.png in {folder} (it should be the refine_data "
+                        f"folder, e.g. ../shared/refine_data); problem.template=synthetic needs no files")
+    rgb, alpha = read_rgba(folder / "crab.png")
+    mask = (alpha > 0.5).astype(np.float64)
+    rgb = rgb * mask
+    parts = {}
+    union = np.zeros_like(mask)
+    for name in LEAVES:
+        p_rgb, p_alpha = read_rgba(folder / f"{name}.png")
+        p_mask = (p_alpha > 0.5).astype(np.float64)
+        p_rgb = p_rgb * p_mask
+        i, j = locate_motif(rgb, p_rgb, p_mask)
+        h, w = p_mask.shape
+        err = float((((rgb[:, i:i + h, j:j + w] - p_rgb) ** 2) * p_mask).sum())
+        if err > 1e-6 * p_mask.sum():
+            raise UserError(f"{folder / (name + '.png')} is not a crop of {folder / 'crab.png'} (best masked "
+                            f"squared error {err:.3g})")
+        pivot = HEAD_PIVOTS[name] if version == "head" else ((h - 1) / 2, (w - 1) / 2)
+        parts[name] = Part(torch.from_numpy(p_rgb), torch.from_numpy(p_mask), (i, j), pivot)
+        union[i:i + h, j:j + w] += p_mask
+    body_mask = mask * (union == 0)
+    return Template(f"refine_crab_{version}", torch.from_numpy(rgb), torch.from_numpy(mask),
+                    torch.from_numpy(rgb * body_mask), torch.from_numpy(body_mask), parts)
+
+
+# ---- a synthetic crab -----------------------------------------------------------------------------------------
+def _texture(gen: torch.Generator, shape, base, contrast: float, sigma: float) -> torch.Tensor:
+    """Coloured smooth noise: base colour (3,) plus contrast x band-passed noise, one pattern for all channels
+    scaled per channel so that colour and luminance both vary."""
+    noise = torch.randn(1, *shape, generator=gen, dtype=torch.float64, device="cpu")
+    noise = gaussian_filter(noise, sigma) - gaussian_filter(noise, 3 * sigma)
+    noise = noise / noise.std()
+    tint = 0.6 + 0.8 * torch.rand(3, 1, 1, generator=gen, dtype=torch.float64, device="cpu")
+    return (torch.tensor(base, dtype=torch.float64, device="cpu")[:, None, None] + contrast * tint * noise).clamp(0.02, 1.0)
+
+
+def _ellipse(rr, cc, c, axes, angle=0.0):
+    ca, sa = math.cos(angle), math.sin(angle)
+    u = ((rr - c[0]) * ca + (cc - c[1]) * sa) / axes[0]
+    v = (-(rr - c[0]) * sa + (cc - c[1]) * ca) / axes[1]
+    return u * u + v * v <= 1
+
+
+def _segment(rr, cc, p, q, width):
+    p, q = torch.tensor(p, dtype=rr.dtype, device="cpu"), torch.tensor(q, dtype=rr.dtype, device="cpu")
+    d = q - p
+    t = (((rr - p[0]) * d[0] + (cc - p[1]) * d[1]) / (d @ d)).clamp(0, 1)
+    return (rr - p[0] - t * d[0]) ** 2 + (cc - p[1] - t * d[1]) ** 2 <= (width / 2) ** 2
+
+
+def synthetic_crab(seed: int = 0) -> Template:
+    """A 184 x 246 textured crab drawn procedurally: an oval body with legs, two claws of different shape and
+    colour, and two eye stalks on top (unlike the authors' near-identical eyes, these differ in colour and eye
+    ball, so that each has a separating threshold; the authors' crab keeps the ambiguity). Parts
+    are disjoint crops with binary masks; the pivots are the joints where each part meets the body."""
+    gen = torch.Generator().manual_seed(seed)
+    h, w = 184, 246
+    r = torch.arange(h, dtype=torch.float64, device="cpu")
+    c = torch.arange(w, dtype=torch.float64, device="cpu")
+    rr, cc = torch.meshgrid(r, c, indexing="ij")
+    body_shape = _ellipse(rr, cc, (128, 123), (38, 78))
+    legs = torch.zeros_like(body_shape)
+    for k, side in ((k, s) for k in range(3) for s in (-1, 1)):
+        start = (140 + 10 * k, 123 + side * 60)
+        end = (172 + 3 * k, 123 + side * (92 + 14 * k))
+        legs |= _segment(rr, cc, start, end, 5)
+    body_img = torch.where(body_shape, _texture(gen, (h, w), (0.55, 0.55, 0.6), 0.18, 2.0),
+                           torch.zeros(3, h, w, dtype=torch.float64, device="cpu"))
+    outline = body_shape & ~_ellipse(rr, cc, (128, 123), (35, 75))
+    body_img = torch.where(outline, torch.tensor([0.55, 0.1, 0.08], dtype=torch.float64, device="cpu")[:, None, None], body_img)
+    body_img = torch.where(legs & ~body_shape, torch.tensor([0.45, 0.2, 0.12], dtype=torch.float64, device="cpu")[:, None, None],
+                           body_img)
+    # parts: (name, boolean shape on the full canvas, colour, pivot in template coordinates)
+    left_claw = (_ellipse(rr, cc, (82, 24), (26, 17), 0.3) & ~_ellipse(rr, cc, (62, 30), (12, 5), 0.5)) \
+        | _segment(rr, cc, (100, 36), (118, 50), 9)
+    right_claw = (_ellipse(rr, cc, (88, 222), (22, 20), -0.2) & ~_ellipse(rr, cc, (70, 214), (9, 7), -0.4)) \
+        | _segment(rr, cc, (104, 210), (120, 196), 9)
+    left_eye = _segment(rr, cc, (22, 96), (92, 104), 7) | _ellipse(rr, cc, (14, 95), (10, 10))
+    right_eye = _segment(rr, cc, (26, 148), (92, 140), 7) | _ellipse(rr, cc, (15, 150), (8, 12), 0.6)
+    specs = (
+        ("left_claw", left_claw, (0.85, 0.35, 0.12), 0.22, 1.5, (118.0, 50.0)),
+        ("right_claw", right_claw, (0.8, 0.55, 0.15), 0.22, 1.2, (120.0, 196.0)),
+        ("left_eye", left_eye, (0.2, 0.25, 0.45), 0.12, 1.0, (92.0, 104.0)),
+        ("right_eye", right_eye, (0.4, 0.28, 0.12), 0.12, 1.0, (92.0, 140.0)),
+    )
+    image = body_img.clone()
+    mask = (body_shape | legs).to(torch.float64)
+    parts = {}
+    taken = torch.zeros(h, w, dtype=torch.bool, device="cpu")
+    for name, shape, colour, contrast, sigma, pivot in specs:
+        shape = shape & ~taken
+        tex = _texture(gen, (h, w), colour, contrast, sigma)
+        if name == "left_eye":  # a white ball with a dark pupil
+            tex = torch.where(_ellipse(rr, cc, (14, 95), (8, 8)), torch.tensor(0.92, dtype=torch.float64, device="cpu"), tex)
+            tex = torch.where(_ellipse(rr, cc, (12, 97), (3, 3)), torch.tensor(0.05, dtype=torch.float64, device="cpu"), tex)
+        elif name == "right_eye":  # a yellow ball with a red ring: the eyes must not register onto each other
+            ball = _ellipse(rr, cc, (15, 150), (6, 10), 0.6)
+            tex = torch.where(ball, torch.tensor([0.95, 0.85, 0.2], dtype=torch.float64, device="cpu")[:, None, None], tex)
+            ring = ball & ~_ellipse(rr, cc, (15, 150), (4, 7), 0.6)
+            tex = torch.where(ring, torch.tensor([0.75, 0.1, 0.1], dtype=torch.float64, device="cpu")[:, None, None], tex)
+        taken |= shape
+        rows = torch.nonzero(shape.any(1)).flatten()
+        cols = torch.nonzero(shape.any(0)).flatten()
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        pm = shape[r0:r1, c0:c1].to(torch.float64)
+        parts[name] = Part(tex[:, r0:r1, c0:c1] * pm, pm, (r0, c0), (pivot[0] - r0, pivot[1] - c0))
+        image = torch.where(shape, tex, image)
+        mask = torch.maximum(mask, shape.to(torch.float64))
+    body_mask = mask * (~taken).to(torch.float64)
+    return Template("synthetic", image * mask, mask, image * body_mask, body_mask, parts)
+
+
+def load_template(kind: str, data_dir: str = "../shared/refine_data", version: str = "v1",
+                  seed: int = 0) -> Template:
+    if kind == "synthetic":
+        return synthetic_crab(seed)
+    if kind == "refine_crab":
+        return refine_crab(data_dir, version)
+    raise UserError(f"problem.template={kind!r} is not valid; allowed: synthetic, refine_crab")

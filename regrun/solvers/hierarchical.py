@@ -1,0 +1,103 @@
+"""Hierarchical detection (seed 002 Algorithm 1): extract the non-leaf motifs from the template (A.4), then detect
+bottom-up, with thresholds from a calibration file (imaging/calibration.py) or from the config."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from ..config import PACKAGE_DIR
+from ..errors import UserError, check_choice, check_float, check_int
+from ..imaging.calibration import load_calibration
+from ..imaging.detection import AGGREGATES, HierarchicalDetector, NodeSettings, covering_registrar
+from ..registry import register_solver
+from ..solve_result import SolveResult
+from .base import Solver
+
+REGISTRARS = {"covering": covering_registrar}
+CALIBRATION_DIR = PACKAGE_DIR / "calibration"
+
+
+def node_settings(section, scale: int, name: str) -> NodeSettings:
+    """A config section (lengths in full-size pixels) as NodeSettings in the pixels of a scene downscaled by scale."""
+    stride = check_int(f"solver.{name}.stride", section.stride, 1)
+    ncc = section.get("ncc_min")
+    return NodeSettings(
+        stride=max(1, round(stride / scale)),
+        angle_max=check_float(f"solver.{name}.angle_max", section.angle_max, 0.0),
+        angle_step=check_float(f"solver.{name}.angle_step", section.angle_step, 0.0, strict=True),
+        sigma=check_float(f"solver.{name}.sigma", section.sigma, 0.0) / scale,
+        alpha=check_float(f"solver.{name}.alpha", section.alpha, 0.0),
+        gamma=check_float(f"solver.{name}.gamma", section.gamma),
+        ncc_min=None if ncc is None else check_float(f"solver.{name}.ncc_min", ncc),
+        ncc_sigma=check_float(f"solver.{name}.ncc_sigma", section.get("ncc_sigma", 10.0), 0.0) / scale,
+        mask_erode=check_int(f"solver.{name}.mask_erode", section.get("mask_erode", 0), 0),
+    )
+
+
+def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDetector:
+    """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`."""
+    check_choice("solver.registrar", cfg.registrar, REGISTRARS)
+    check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
+    settings = {}
+    for node in list(template.parts) + [n for n in template.tree]:
+        kind = "leaf" if node in template.parts else "spike"
+        settings[node] = node_settings(cfg[kind], scale, kind)
+    sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
+    return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
+                                registrar=REGISTRARS[cfg.registrar], extraction_pad=math.ceil(40 / scale),
+                                progress=progress)
+
+
+def calibration_path(cfg, key: str) -> Path | None:
+    spec = cfg.calibration
+    if spec in (None, "none"):
+        return None
+    if spec == "auto":
+        path = CALIBRATION_DIR / f"crab_{key}.yaml"
+        if not path.is_file():
+            raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
+                            f"`python scripts/calibrate_crab.py` or set solver.calibration=none and give the "
+                            "gammas and alphas")
+        return path
+    return Path(spec)
+
+
+@register_solver("hierarchical")
+class Hierarchical(Solver):
+    needs = frozenset({"detection"})
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        check_choice("solver.registrar", cfg.registrar, REGISTRARS)
+        check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
+
+    def solve(self, problem, monitor):
+        det = build_detector(self.cfg, problem.template, problem.scale)
+        path = calibration_path(self.cfg, problem.calibration_key)
+        if path is not None:
+            load_calibration(path, det)
+        n = len(det.order)
+        monitor.start(total=2 * n, desc="crab detection")
+        t0 = time.perf_counter()
+        canonical = det.extract()
+        t_extract = time.perf_counter() - t0
+        for i, (node, _) in enumerate(det.order):
+            res = canonical.nodes[node]
+            monitor.step(iter=i, stage=0, best_loss=float(res.fit.loss.min()), map_sum=float(res.occurrence.sum()))
+        t0 = time.perf_counter()
+        found = det.detect(problem.scene.image)
+        t_detect = time.perf_counter() - t0
+        for i, (node, _) in enumerate(det.order):
+            res = found.nodes[node]
+            monitor.step(iter=n + i, stage=1, best_loss=float(res.fit.loss.min()),
+                         map_sum=float(res.occurrence.sum()))
+        tables = {"nodes": {"node": [nd for nd, _ in det.order],
+                            "gamma": [det.settings[nd].gamma for nd, _ in det.order],
+                            "alpha": [det.settings[nd].alpha for nd, _ in det.order],
+                            "strides": [len(found.nodes[nd].fit.loss) for nd, _ in det.order],
+                            "seconds": [found.timings[nd] for nd, _ in det.order]}}
+        return SolveResult(solution={"detection": found, "canonical": canonical}, status="converged",
+                           message=f"score {found.score:.3f}", n_iter=2 * n, tables=tables,
+                           stats={"calibration": str(path) if path else "config"},
+                           metrics={"extraction_time_s": t_extract, "detection_time_s": t_detect})

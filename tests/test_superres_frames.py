@@ -1,0 +1,116 @@
+"""Super-resolution from a user's frames (problem.data=frames): PNG/TIFF folders, .npz and .h5 stacks read
+alike, the optional truth and motion, metrics and figures without a truth, and one-line errors for bad input."""
+import importlib.util
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from regrun.config import PACKAGE_DIR, config_section
+from regrun.context import RunContext
+from regrun.errors import UserError
+from regrun.imaging.io import from_fair_layout, read_frames, to_fair_layout
+from regrun.monitor import Monitor
+from regrun.problems.superres import SuperRes
+from regrun.solvers.varpro_cg import VarProCG
+
+SCRIPT = PACKAGE_DIR.parent / "scripts" / "make_sr_frames.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_sr_frames", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    """The same small frame set (12x12 truth, three 6x6 frames) in every format."""
+    make = _script()
+    root = tmp_path_factory.mktemp("frames")
+    kw = dict(size=12, factor=2, frames=3, noise=0.01, supersample=4, seed=1)
+    return {fmt: make.write_frame_set(root / fmt, fmt, **kw) for fmt in ("png", "tiff", "npz", "h5")}
+
+
+@pytest.fixture
+def ctx(device):
+    return RunContext(device, torch.float64, 0, Path("."))
+
+
+def frames_problem(ctx, paths, **over):
+    cfg = dict(data="frames", frames=str(paths["frames"]))
+    return SuperRes(config_section("problem", "superres", **{**cfg, **over}), ctx)
+
+
+def test_layout_round_trip():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    assert np.array_equal(from_fair_layout(to_fair_layout(a)), a)
+    # FAIR's layout: [i, j] is x1 = column i from the left, x2 = row j from the bottom
+    assert to_fair_layout(a)[0, 0, 0] == a[0, -1, 0]
+
+
+def test_every_format_reads_the_same_frames(sets):
+    ref = read_frames(sets["npz"]["frames"])
+    assert ref.shape == (3, 6, 6)
+    assert np.array_equal(read_frames(sets["h5"]["frames"]), ref)
+    tiff = read_frames(sets["tiff"]["frames"])
+    assert np.allclose(tiff, ref, rtol=1e-6)  # float32 TIFF
+    scale = json.loads(Path(sets["png"]["true_motion"]).read_text())["intensity_scale"]
+    png = read_frames(sets["png"]["frames"]) / scale  # 16-bit PNG, scaled
+    assert np.abs(png - ref).max() < 2 / scale
+
+
+def test_problem_from_frames_with_truth_and_motion(sets, ctx):
+    paths = sets["npz"]
+    p = frames_problem(ctx, paths, truth=str(paths["truth"]), true_motion=str(paths["true_motion"]))
+    assert p.fine.m == (12, 12) and p.omega == (0.0, 12.0, 0.0, 12.0) and p.model.q == 2
+    assert p.truth.shape == (12, 12) and p.w_true.numel() == 12 and p.model.frames.device.type == ctx.device.type
+    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, max_iter=2), ctx).solve(p, Monitor())
+    metrics, arrays = p.evaluate(res)
+    assert metrics["psnr"] > 15 and 0 < metrics["rel_error"] < 0.5 and metrics["motion_error"] < 0.3
+    assert 0 < metrics["data_rel_residual"] < 0.1 and arrays["data_residual"].shape == (3, 6, 6)
+
+
+def test_without_truth_metrics_and_figures_degrade(sets, ctx, tmp_path):
+    p = frames_problem(ctx, sets["png"])
+    assert p.truth is None and p.w_true is None
+    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, max_iter=1), ctx).solve(p, Monitor())
+    metrics, arrays = p.evaluate(res)
+    assert "psnr" not in metrics and "motion_error" not in metrics
+    assert np.isfinite(metrics["data_rel_residual"]) and arrays["w"].shape == (12,)
+    paths = p.figures(res, metrics, tmp_path)
+    assert all(Path(f).is_file() for f in paths)
+    with pytest.raises(UserError, match="problem.true_motion"):
+        VarProCG(config_section("solver", "varpro_cg", cg_iters=10, init="truth"), ctx).solve(p, Monitor())
+
+
+def test_bad_frames_inputs(sets, ctx, tmp_path):
+    with pytest.raises(UserError, match="frames not found"):
+        frames_problem(ctx, {"frames": tmp_path / "nowhere"})
+    np.savez(tmp_path / "wrong.npz", images=np.zeros((3, 4, 4)), w=np.zeros(12))
+    with pytest.raises(UserError, match="keys found: images, w"):
+        frames_problem(ctx, {"frames": tmp_path / "wrong.npz"})
+    with h5py.File(tmp_path / "flat.h5", "w") as h5:
+        h5["frames"] = np.zeros((4, 4))
+    with pytest.raises(UserError, match="3 dimensions"):
+        frames_problem(ctx, {"frames": tmp_path / "flat.h5"})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no image files"):
+        frames_problem(ctx, {"frames": tmp_path / "empty"})
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    from PIL import Image
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(mixed / "a.png")
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(mixed / "b.png")
+    with pytest.raises(UserError, match="same size"):
+        frames_problem(ctx, {"frames": mixed})
+    with pytest.raises(UserError, match="needs problem.frames=PATH"):
+        SuperRes(config_section("problem", "superres", data="frames", frames=4), ctx)
+    with pytest.raises(UserError, match="add problem.data=frames"):
+        SuperRes(config_section("problem", "superres", frames=str(sets["npz"]["frames"])), ctx)
+    with pytest.raises(UserError, match="problem.truth is"):
+        frames_problem(ctx, sets["npz"], factor=3, truth=str(sets["npz"]["truth"]))
