@@ -15,7 +15,8 @@ function and run by `iterate`, so every differentiation mode applies to each of 
 - implicit:     the N steps run without derivatives to (near) the fixed point z* = T(z*, params); its
                 derivative comes from the implicit function theorem, dz* = (I - dT/dz)^-1 dT/dparams,
                 through a torch.autograd.Function over the fixed-point map T (reverse: one adjoint solve
-                (I - dT/dz)^T w = g per cotangent; forward: one solve per tangent). Nothing of the run is
+                (I - dT/dz)^T w = g per cotangent, by autograd on one graph of T; forward: one solve per
+                tangent, by torch.func.jvp, so T must then be functorch-compatible). Nothing of the run is
                 stored: memory O(1) in N. The solve is a Neumann series (needs the spectral radius of dT/dz
                 below 1, as for any contraction) or CG (needs I - dT/dz symmetric positive definite, as for a
                 gradient step on a convex quadratic), with its own iteration count.
@@ -235,10 +236,23 @@ class _FixedPoint(torch.autograd.Function):
         tensors = ctx.saved_tensors
         z, p = tensors[:ctx.nz], tensors[ctx.nz:]
         g = tuple(torch.zeros_like(t) if gi is None else gi for t, gi in zip(z, grads))
-        _, pull = torch.func.vjp(ctx.fmap, z, p)
-        w = _solve_identity_minus(lambda v: pull(v)[0], g, ctx.adjoint)
-        grad_p = pull(w)[1]
-        return (None, None, None) + (None,) * ctx.nz + tuple(grad_p)
+        # One graph of T at the fixed point, reused by every product with (dT/dz)^T: plain autograd rather
+        # than torch.func.vjp, so that operators written as old-style autograd.Functions (the projector)
+        # work inside T.
+        with torch.enable_grad():
+            zg = tuple(t.detach().requires_grad_() for t in z)
+            pg = tuple(t.detach().requires_grad_(t.is_floating_point()) for t in p)
+            out = ctx.fmap(zg, pg)
+            wrt = zg + tuple(t for t in pg if t.requires_grad)
+
+            def pull(v):
+                got = torch.autograd.grad(out, wrt, v, retain_graph=True, allow_unused=True)
+                return tuple(torch.zeros_like(t) if d is None else d for t, d in zip(wrt, got))
+
+            w = _solve_identity_minus(lambda v: pull(v)[:len(zg)], g, ctx.adjoint)
+            grads_p = iter(pull(w)[len(zg):])
+        grad_p = tuple(next(grads_p) if t.requires_grad else None for t in pg)
+        return (None, None, None) + (None,) * ctx.nz + grad_p
 
     @staticmethod
     def jvp(ctx, _fmap, _nz, _adjoint, *tangents):

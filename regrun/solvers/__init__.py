@@ -7,3 +7,4 @@ from . import ad_cost, continuation, predictor_study  # noqa: F401
 from . import multilevel  # noqa: F401
 from . import fbp  # noqa: F401
 from . import hierarchical  # noqa: F401
+from . import fista_tv, grid_search, bilevel  # noqa: F401

@@ -1,0 +1,155 @@
+"""Bilevel learning of the TV weight (seed 003, Algorithm 1): the upper loss of the lower-level FISTA
+reconstruction and its hypergradient in one of four modes.
+
+    loss(lam) = 1/2 ||M x_N(lam) - M x_gt||^2 / ||M x_gt||^2
+
+with x_N(lam) from N FISTA iterations (regrun.optim.fista) and the parameter theta = lam or theta = log lam.
+
+Hypergradient modes (`HYPERGRADIENTS`):
+- paper:        the released code's graph: projector outside autograd, aCV with the dual-variable gradient
+                dropped and float16 storage, unrolled. A truncated heuristic, not the derivative of the loss
+                (../shared/notes/ct_bilevel.md 1.4); offered for a faithful comparison, its error reported.
+- unrolled:     exact derivative of x_N by reverse-mode AD through every FISTA and prox iteration;
+- checkpointed: the same derivative, storing only segment boundaries (torch.utils.checkpoint);
+- implicit:     derivative of FISTA's fixed point (the proximal-gradient map with the inexact prox) by the
+                implicit function theorem, adjoint by a Neumann series; memory O(1) in N. Exact for the limit,
+                so it matches the finite differences of the loss once x_N has converged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import check_choice
+from ..linalg.iterate import AdjointSolve, diff_mode
+from .fista import Fista
+
+HYPERGRADIENTS = ("paper", "unrolled", "checkpointed", "implicit")
+PARAMETERS = ("log", "linear")
+
+
+@dataclass
+class Evaluation:
+    theta: float
+    lam: float
+    loss: float
+    grad: float | None  # d loss / d theta
+
+
+class BilevelLoss:
+    """loss(theta) and its hypergradient. `exact` is the FISTA used for every loss value and the exact modes;
+    `paper` (optional) the released code's FISTA for the paper mode's gradient."""
+
+    def __init__(self, exact: Fista, truth: torch.Tensor, iters: int, mode: str = "unrolled",
+                 parameter: str = "log", mask: torch.Tensor | None = None, paper: Fista | None = None,
+                 segment: int = 0, adjoint: AdjointSolve | None = None):
+        check_choice("solver.hypergradient", mode, HYPERGRADIENTS)
+        check_choice("solver.parameter", parameter, PARAMETERS)
+        if mode == "paper" and paper is None:
+            raise ValueError("the paper hypergradient needs the paper's FISTA")
+        self.exact, self.paper = exact, paper
+        self.truth, self.mask, self.iters = truth, mask, iters
+        self.mode, self.parameter = mode, parameter
+        kind = "unrolled" if mode == "paper" else mode
+        self.diff = diff_mode(kind, segment=segment, adjoint=adjoint or AdjointSolve("neumann", 200))
+        masked = truth if mask is None else truth * mask
+        self.norm2 = float((masked * masked).sum())
+
+    def lam(self, theta: torch.Tensor) -> torch.Tensor:
+        return torch.exp(theta) if self.parameter == "log" else theta
+
+    def lam_of(self, theta: float) -> float:
+        return math.exp(theta) if self.parameter == "log" else theta
+
+    def theta_of(self, lam: float) -> float:
+        return math.log(lam) if self.parameter == "log" else lam
+
+    def loss_of(self, x: torch.Tensor) -> torch.Tensor:
+        r = x - self.truth
+        if self.mask is not None:
+            r = r * self.mask
+        return 0.5 * (r * r).sum() / self.norm2
+
+    def reconstruct(self, lam: float) -> torch.Tensor:
+        lam_t = torch.tensor(lam, dtype=self.truth.dtype, device=self.truth.device)
+        return self.exact.solve(lam_t, self.iters)
+
+    def value(self, theta: float) -> float:
+        """The loss without a graph (line-search trials)."""
+        with torch.no_grad():
+            lam = self.lam(torch.tensor(theta, dtype=self.truth.dtype, device=self.truth.device))
+            return float(self.loss_of(self.exact.solve(lam, self.iters)))
+
+    def value_and_grad(self, theta: float) -> Evaluation:
+        t = torch.tensor(theta, dtype=self.truth.dtype, device=self.truth.device, requires_grad=True)
+        lam = self.lam(t)
+        fista = self.paper if self.mode == "paper" else self.exact
+        loss = self.loss_of(fista.solve(lam, self.iters, self.diff))
+        grad, = torch.autograd.grad(loss, t)
+        value = float(loss.detach()) if self.mode != "paper" else self.value(theta)
+        return Evaluation(theta, float(lam.detach()), value, float(grad))
+
+
+@dataclass
+class OuterStep:
+    k: int
+    theta: float
+    lam: float
+    loss: float
+    grad: float
+    step: float
+    trials: list  # (gamma, theta_trial, loss_trial, accepted)
+
+
+def nesterov_armijo(fun: Callable[[float], Evaluation], value: Callable[[float], float], theta0: float,
+                    gamma0: float, max_iter: int = 40, c: float = 1e-2, shrink: float = 0.5, max_tries: int = 20,
+                    grow: float = 1.0, box: tuple[float, float] = (-math.inf, math.inf), step_tol: float = 1e-8,
+                    theta_tol: float = 1e-6, on_step: Callable[[OuterStep], None] | None = None):
+    """Nesterov-accelerated gradient descent with Armijo backtracking on a scalar theta (seed 003,
+    Algorithm 1). The gradient is taken at the extrapolated point y_k and the trial theta = y_k - gamma g is
+    accepted when loss(trial) <= loss(y_k) - c gamma g^2, else gamma *= shrink (at most max_tries times);
+    `grow` > 1 lets gamma grow again after an accepted step (the paper never does: grow = 1). Trials
+    are clipped to `box`. Stops when |gamma g| < step_tol, |theta_{k+1} - theta_k| < theta_tol or after
+    max_iter outer iterations. Returns (theta, history list of OuterStep, status)."""
+    theta, y, t, gamma = theta0, theta0, 1.0, gamma0
+    history: list[OuterStep] = []
+    status = "max_iter"
+    for k in range(max_iter):
+        ev = fun(y)
+        g = ev.grad
+        trials = []
+        accepted = None
+        gam = gamma
+        for _ in range(max_tries):
+            trial = min(max(y - gam * g, box[0]), box[1])
+            f_trial = value(trial)
+            ok = f_trial <= ev.loss - c * gam * g * g
+            trials.append((gam, trial, f_trial, bool(ok)))
+            if ok:
+                accepted = trial
+                break
+            gam *= shrink
+        if accepted is None:  # no decrease found: stay at the extrapolated point's better neighbour
+            accepted, status = (y if ev.loss <= value(theta) else theta), "line_search_failed"
+        step = OuterStep(k, y, ev.lam, ev.loss, g, gam * abs(g), trials)
+        history.append(step)
+        if on_step is not None:
+            on_step(step)
+        if status == "line_search_failed":
+            theta = accepted
+            break
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        y = accepted + ((t - 1) / t_new) * (accepted - theta)
+        y = min(max(y, box[0]), box[1])
+        moved = abs(accepted - theta)
+        theta, t, gamma = accepted, t_new, gam * grow
+        if gam * abs(g) < step_tol:
+            status = "converged_step"
+            break
+        if moved < theta_tol:
+            status = "converged_theta"
+            break
+    return theta, history, status

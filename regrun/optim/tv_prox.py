@@ -1,0 +1,149 @@
+"""The TV + nonnegativity prox, problem (6) of seed 003 (Guerrero, Bellens, Dewulf):
+
+    prox(b, mu) = argmin_u  1/2 ||u - b||^2 + mu TV(u) + i_{u >= 0}(u),   TV(u) = sum_i |(grad u)_i|_2,
+
+with the Neumann forward-difference gradient (regrun.linalg.differences), by three dual iterations, each a
+step function (state, params) -> state with params = (b, mu) so that the iteration runner
+(regrun.linalg.iterate) differentiates it in every mode:
+
+- gp:  gradient projection on the dual (Beck and Teboulle 2009): u = P+(b + mu div p),
+       p <- P_B1(p + 1/(mu L) grad u), L = ||grad||^2 bound (8 in 2-D, 12 in 3-D); mu enters both steps.
+- cv:  Condat-Vu on (6) with steps (9), as the released code writes it (no extrapolation, no relaxation):
+       u = P+(b + div v), v <- P_Bmu(v + sigma grad u), sigma = 1/(tau L) with tau = 1; mu enters only the
+       ball's radius. With the steps (7) of the rescaled problem (8) (tau = mu, sigma = 1/(mu L)) the same
+       code gives GP's iterates exactly (tests/test_ct_optim.py); with (9) the dual is v = mu p.
+- acv: cv with the ball projection as a torch.autograd.Function (`BallProjection`) that stores only the
+       pre-projection dual (optionally in float16) and recomputes the rest in the backward pass: the
+       generalized Jacobian of P_B (identity inside, r/|v| (I - n n^T) outside) and d/dr P = H(|v| - r) n,
+       eq. (12), with the strict Heaviside (0 at the kink).
+       paper=True reproduces the released Proj_2: no gradient for v (every chain through earlier duals
+       is cut) - a truncated hypergradient, see ../shared/notes/ct_bilevel.md section 1.4.
+
+One prox evaluation (`tv_prox`) starts from a zero dual, runs `iters` dual iterations, then one final
+primal step (u, v restart from 0 at every call, as in the paper's FISTA).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..errors import check_choice
+from ..linalg.differences import divergence, gradient, gradient_norm_squared_bound
+from ..linalg.iterate import DiffMode, diff_mode, iterate
+
+PROX_METHODS = ("gp", "cv", "acv")
+CV_STEPS = ("9", "7")
+
+
+def project_ball(v: torch.Tensor, radius: torch.Tensor | float, ndim: int) -> torch.Tensor:
+    """P_B(v)_i = v_i / max(1, |v_i|_2 / r), |.| over the gradient-component axis (-ndim - 1), eq. (13)."""
+    norm = v.norm(dim=-ndim - 1, keepdim=True)
+    return v / torch.clamp(norm / radius, min=1.0)
+
+
+class BallProjection(torch.autograd.Function):
+    """P_B(v) with radius r, storing only v (in `storage` dtype) and r for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, v, radius, ndim: int, storage: torch.dtype | None, drop_v_grad: bool):
+        ctx.ndim, ctx.drop_v_grad, ctx.dtype = ndim, drop_v_grad, v.dtype
+        ctx.save_for_backward(v.to(storage) if storage is not None else v, radius)
+        with torch.no_grad():
+            return project_ball(v, radius, ndim)
+
+    @staticmethod
+    def backward(ctx, g):
+        v, radius = ctx.saved_tensors
+        v = v.to(ctx.dtype)
+        axis = -ctx.ndim - 1
+        norm = v.norm(dim=axis, keepdim=True)
+        outside = norm > radius  # strict: at the kink the subgradient 0 is picked, as eq. (12)
+        safe = torch.where(outside, norm, torch.ones_like(norm))
+        n = v / safe
+        grad_r = None
+        if ctx.needs_input_grad[1]:
+            d_r = torch.where(outside, n, torch.zeros_like(n))  # dP/dr = H(|v| - r) v/|v|
+            grad_r = (g * d_r).sum().reshape(radius.shape) if radius.dim() == 0 else \
+                (g * d_r).sum_to_size(radius.shape)
+        grad_v = None
+        if ctx.needs_input_grad[0] and not ctx.drop_v_grad:
+            gn = (g * n).sum(axis, keepdim=True)
+            grad_v = torch.where(outside, (radius / safe) * (g - n * gn), g)
+        return grad_v, grad_r, None, None, None
+
+
+def positive(x: torch.Tensor) -> torch.Tensor:
+    """P+(x), written as a select so that autograd stores only the 1-byte mask (the released code's
+    in-place `u[u < 0] = 0`); derivative 0 at the kink."""
+    return torch.where(x > 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+class TVProx:
+    """The step functions of one prox method for images with `ndim` spatial axes (the last ones).
+
+    States: gp the unit-ball dual p; cv / acv the pair (u, v). Condat-Vu is written for the scaled problem
+    min 1/(2 s) ||u - b||^2 + c TV(u) + i+ with primal step tau and dual step sigma:
+        u <- P+(u - tau ((u - b) / s - div v)),  v <- P_Bc(v + sigma grad u)
+    steps (9): s = 1, c = mu, tau = 1, sigma = 1 / (tau L) (or `sigma`); steps (7): s = mu, c = 1, tau = mu,
+    sigma = 1 / (mu L).
+    """
+
+    def __init__(self, method: str = "cv", ndim: int = 2, h: float = 1.0, cv_steps: str = "9",
+                 sigma: float | None = None, storage: torch.dtype | None = None, paper: bool = False):
+        check_choice("solver.prox", method, PROX_METHODS)
+        check_choice("solver.cv_steps", str(cv_steps), CV_STEPS)
+        self.method, self.ndim, self.h = method, ndim, h
+        self.L = gradient_norm_squared_bound(ndim, h)
+        self.cv_steps = "9" if method == "acv" else str(cv_steps)
+        self.sigma = sigma  # cv (9): the dual step; default 1 / L (the released code used 1/18 in 3-D)
+        self.storage = storage
+        self.paper = paper
+
+    def grad(self, u):
+        return gradient(u, self.ndim, self.h)
+
+    def div(self, p):
+        return divergence(p, self.ndim, self.h)
+
+    def _cv_primal(self, u, v, b, mu):
+        if self.cv_steps == "7":
+            return positive(u - mu * ((u - b) / mu - self.div(v)))
+        return positive(u - (u - b - self.div(v)))
+
+    def step(self, state, params):
+        b, mu = params
+        if self.method == "gp":
+            p = state
+            u = positive(b + mu * self.div(p))
+            return project_ball(p + self.grad(u) / (mu * self.L), 1.0, self.ndim)
+        u, v = state
+        u = self._cv_primal(u, v, b, mu)
+        if self.cv_steps == "7":
+            return u, project_ball(v + (1.0 / (mu * self.L)) * self.grad(u), 1.0, self.ndim)
+        sigma = self.sigma if self.sigma is not None else 1.0 / self.L
+        w = v + sigma * self.grad(u)
+        if self.method == "acv":
+            return u, BallProjection.apply(w, mu, self.ndim, self.storage, self.paper)
+        return u, project_ball(w, mu, self.ndim)
+
+    def start(self, b: torch.Tensor):
+        v = b.new_zeros(b.shape[:-self.ndim] + (self.ndim,) + b.shape[-self.ndim:])
+        return v if self.method == "gp" else (torch.zeros_like(b), v)
+
+    def output(self, state, b, mu) -> torch.Tensor:
+        """The final primal step."""
+        if self.method == "gp":
+            return positive(b + mu * self.div(state))
+        return self._cv_primal(state[0], state[1], b, mu)
+
+    def __call__(self, b: torch.Tensor, mu: torch.Tensor, iters: int,
+                 mode: DiffMode | None = None) -> torch.Tensor:
+        """prox(b, mu) after `iters` dual iterations from zero, then the final primal step."""
+        state = iterate(self.step, self.start(b), (b, mu), iters, mode or diff_mode("unrolled"))
+        return self.output(state, b, mu)
+
+    def objective(self, u: torch.Tensor, b: torch.Tensor, mu) -> torch.Tensor:
+        """1/2 ||u - b||^2 + mu TV(u) (u feasible)."""
+        tv = self.grad(u).norm(dim=-self.ndim - 1).sum()
+        return 0.5 * ((u - b) ** 2).sum() + mu * tv

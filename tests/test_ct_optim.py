@@ -1,0 +1,105 @@
+"""TV + nonnegativity prox (GP, CV, aCV) and FISTA: identities of the paper's step sizes, convergence, the
+ball projection's derivative, and FISTA on a small dense operator."""
+import pytest
+import torch
+
+from regrun.linalg.iterate import diff_mode
+from regrun.optim.fista import Fista, disk_mask, power_method
+from regrun.optim.tv_prox import BallProjection, TVProx, project_ball
+
+F64 = torch.float64
+
+
+def _image(shape, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(shape, dtype=F64)
+    sl = tuple(slice(s // 4, 3 * s // 4) for s in shape)
+    x[sl] = 1.0
+    return (x + 0.3 * torch.randn(shape, generator=g, dtype=F64)).to(device)
+
+
+@pytest.mark.parametrize("shape", [(12, 10), (5, 6, 7)])
+def test_gp_equals_cv_with_steps_7(shape, device):
+    """Claim C1: CV with tau = mu, sigma = 1/(mu L) on (8) has GP's iterates; CV with (9) and sigma = 1/L
+    too, its dual scaled by mu."""
+    b, mu, nd = _image(shape, device), torch.tensor(0.15, dtype=F64, device=device), len(shape)
+    gp, cv7, cv9 = TVProx("gp", nd), TVProx("cv", nd, cv_steps="7"), TVProx("cv", nd, cv_steps="9")
+    p, s7, s9 = gp.start(b), cv7.start(b), cv9.start(b)
+    for _ in range(25):
+        p, s7, s9 = gp.step(p, (b, mu)), cv7.step(s7, (b, mu)), cv9.step(s9, (b, mu))
+        assert float((s7[1] - p).norm()) <= 1e-12 * float(p.norm())
+        assert float((s9[1] - mu * p).norm()) <= 1e-12 * float((mu * p).norm())
+    u = gp.output(p, b, mu)
+    assert float((cv7.output(s7, b, mu) - u).norm()) <= 1e-12 * float(u.norm())
+
+
+@pytest.mark.parametrize("method", ["gp", "cv", "acv"])
+def test_prox_solves_problem_6(method, device):
+    """Claim C2: the prox objective falls to the optimum; the result is nonnegative."""
+    b, mu = _image((16, 16), device), torch.tensor(0.2, dtype=F64, device=device)
+    prox = TVProx(method, 2)
+    ref = TVProx("gp", 2)(b, mu, 3000)
+    f_ref = float(prox.objective(ref, b, mu))
+    values = [float(prox.objective(prox(b, mu, k), b, mu)) for k in (5, 50, 500)]
+    assert values[0] > values[1] > values[2] and values[2] - f_ref < 1e-4 * abs(f_ref)
+    assert float(prox(b, mu, 5).min()) >= 0
+
+
+def test_ball_projection_derivative(device):
+    """Claim C3: the hand-written backward (generalized Jacobian, eq. (12) for the radius) equals autograd
+    of the plain projection, away from the kink; gradcheck in float64."""
+    g = torch.Generator().manual_seed(1)
+    v = torch.randn(2, 7, 5, generator=g, dtype=F64).to(device).requires_grad_()
+    r = torch.tensor(0.9, dtype=F64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, c: BallProjection.apply(a, c, 2, None, False), (v, r))
+    w = torch.randn(2, 7, 5, generator=g, dtype=F64).to(device)
+    ga = torch.autograd.grad((BallProjection.apply(v, r, 2, None, False) * w).sum(), (v, r))
+    gb = torch.autograd.grad((project_ball(v, r, 2) * w).sum(), (v, r))
+    assert all(torch.allclose(a, c, atol=1e-14) for a, c in zip(ga, gb))
+    gv, gr = torch.autograd.grad((BallProjection.apply(v, r, 2, None, True) * w).sum(), (v, r),
+                                 allow_unused=True)
+    assert gv is None and torch.allclose(gr, gb[1])  # paper: the v-gradient is dropped, eq. (12) kept
+
+
+def test_acv_fp32_storage_is_exact_and_fp16_close(device):
+    b, mu = _image((16, 16), device), torch.tensor(0.2, dtype=F64, device=device, requires_grad=True)
+    w = torch.randn(16, 16, generator=torch.Generator().manual_seed(2), dtype=F64).to(device)
+
+    def grad(prox):
+        return torch.autograd.grad((prox(b, mu, 5) * w).sum(), mu)[0]
+
+    exact = grad(TVProx("cv", 2))
+    assert torch.allclose(grad(TVProx("acv", 2)), exact, rtol=1e-12)
+    assert torch.allclose(grad(TVProx("acv", 2, storage=torch.float16)), exact, rtol=1e-2)
+
+
+def _dense_ct(device, n=8, m=70, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(m, n * n, generator=g, dtype=F64).to(device) / n
+    truth = _image((n, n), device, seed=3).clamp(min=0)
+    d = a @ truth.reshape(-1) + 0.05 * torch.randn(m, generator=g, dtype=F64).to(device)
+    return a, truth, d
+
+
+def test_power_method_and_fista_converge(device):
+    a, truth, d = _dense_ct(device)
+    L = power_method(lambda x: (a.T @ (a @ x.reshape(-1))).reshape(x.shape),
+                     torch.ones(8, 8, dtype=F64, device=device), 200)
+    assert abs(L - float(torch.linalg.matrix_norm(a, 2)) ** 2) < 1e-6 * L
+    fista = Fista(lambda x: a @ x.reshape(-1), lambda y: (a.T @ y).reshape(8, 8), d, (8, 8), TVProx("cv", 2),
+                  inner_iters=10)
+    lam = torch.tensor(0.05, dtype=F64, device=device)
+    state, xs = fista.start(lam), {}
+    for k in range(1, 301):
+        state = fista.step(state, lam)
+        xs[k] = state[0]
+    objs = [fista.objective(xs[k], lam) for k in (5, 50, 250)]
+    assert objs[0] > objs[1] > objs[2]
+    assert float(xs[300].min()) >= 0 and float((xs[300] - xs[250]).norm()) < 1e-4 * float(xs[300].norm())
+    assert torch.equal(fista.solve(lam, 300), xs[300])
+
+
+def test_disk_mask():
+    m = disk_mask((2, 10, 10))
+    assert m.shape == (2, 10, 10) and float(m[0, 5, 5]) == 1 and float(m[1, 0, 0]) == 0
+    assert torch.equal(m[0], m[1])
