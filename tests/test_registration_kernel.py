@@ -163,3 +163,23 @@ def test_a_keys_interpolant_plugs_in(device):
     assert torch.allclose(g[0], grad(obj.value)(w[0]), rtol=1e-10, atol=1e-12)
     assert torch.allclose(value, obj.value(w))
     assert torch.allclose(obj.hessian(w)[1], hessian(obj.value)(w[1]), rtol=1e-8, atol=1e-10)
+
+
+def test_trial_residual_is_reused_only_at_the_same_point(device):
+    """LM's trial point: trial_residual keeps its gradients, residual_and_jacobian at the very same w returns
+    what a fresh evaluation gives, and at any other w (or with create_graph) it evaluates afresh."""
+    obj, w, v = objective(device, "affine", weights=lambda y: GRID.inside_weight(y, 0.5), normalization="mean")
+    r_trial = obj.trial_residual(w)
+    assert not r_trial.requires_grad
+    assert torch.allclose(r_trial, obj.residual(w), rtol=1e-13, atol=1e-15)
+    fresh = PointwiseObjective(obj.image, obj.transform, obj.x[0], obj.reference, weights=obj.weights,
+                               normalization="mean", scale=obj.scale)
+    for got, want in zip(obj.residual_and_jacobian(w.clone()), fresh.residual_and_jacobian(w)):
+        assert torch.equal(got, want)
+    # a different point (even one item moved) is not served from the kept trial
+    moved = w.clone()
+    moved[1] += 1e-3 * v[1]
+    for got, want in zip(obj.residual_and_jacobian(moved), fresh.residual_and_jacobian(moved)):
+        assert torch.equal(got, want)
+    obj.trial_residual(w[0])  # unbatched w: unbatched results
+    assert obj.residual_and_jacobian(w[0])[1].shape == (obj.x.shape[1], 6)

@@ -47,9 +47,13 @@ class Grid:
         """0 outside omega, rising linearly to 1 over `width` cells inside its edge: a mask that makes a masked
         objective continuous in the points (a hard mask makes J jump whenever a point crosses the edge, which
         stalls a Gauss-Newton method in a staircase of spurious minima)."""
-        xi = self.to_index(x)
-        m = torch.tensor(self.m, dtype=x.dtype, device=x.device)
-        depth = torch.minimum(xi + 0.5, m - 0.5 - xi).amin(-1)  # cells from the nearest edge, > 0 inside
+        # cells from the nearest edge, > 0 inside; per coordinate on contiguous vectors (no stacked (..., 2)
+        # temporaries: this runs at every trial point of a masked registration)
+        depth = None
+        for k in range(2):
+            xi = (x[..., k] - self.omega[2 * k]) / self.h[k] - 0.5
+            d = torch.minimum(xi + 0.5, (self.m[k] - 0.5) - xi)
+            depth = d if depth is None else torch.minimum(depth, d)
         return (depth / width).clamp(0.0, 1.0)
 
     def refined(self, factor: int) -> "Grid":

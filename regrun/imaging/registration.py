@@ -128,6 +128,12 @@ class PointwiseObjective:
         return t, gy, hy
 
     @staticmethod
+    def _chain(gy: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        """grad T^T dy/dw per point, (B, N, p), as two broadcast products: with a torch.einsum this contraction
+        of length 2 was a batched matmul of (1 x 2) by (2 x p) blocks, about 4x slower at 128^2."""
+        return gy[..., 0, None] * dy[..., 0, :] + gy[..., 1, None] * dy[..., 1, :]
+
+    @staticmethod
     def _unbatch(w: torch.Tensor) -> tuple[torch.Tensor, bool]:
         return (w.unsqueeze(0), True) if w.dim() == 1 else (w, False)
 
@@ -163,16 +169,34 @@ class PointwiseObjective:
         g = 2 * (v @ dy.reshape(dy.shape[0], -1, self.n_params)).squeeze(-2)
         return (value[0], g[0]) if single else (value, g)
 
+    def _first_order(self, wb: torch.Tensor, create_graph: bool = False):
+        """(d = T(y) - R, grad T(y), sqrt(s)) at the warped points of wb (B, p)."""
+        y = self.points(wb if create_graph else wb.detach())
+        t, gy, _ = self._derivatives(y, 1)
+        s = self.point_scale(y)
+        return t - self.reference, gy, (s**0.5 if isinstance(s, float) else s.sqrt())
+
+    def trial_residual(self, w: torch.Tensor) -> torch.Tensor:
+        """r (B, N) at an optimizer's trial point, not differentiable. The spatial gradients come with the values
+        at little extra cost and are kept: when the step is accepted, `residual_and_jacobian` at the same w
+        (compared exactly) reuses them instead of evaluating the image again (LM's trial-then-linearize)."""
+        wb, single = self._unbatch(w.detach())
+        with torch.no_grad():
+            pieces = self._first_order(wb)
+        self._trial = (wb.clone(), pieces)
+        r = pieces[2] * pieces[0]
+        return r[0] if single else r
+
     def residual_and_jacobian(self, w: torch.Tensor, create_graph: bool = False):
         """r (B, N) and d r / dw (B, N, p)."""
         wb, single = self._unbatch(w)
-        y = self.points(wb if create_graph else wb.detach())
-        t, gy, _ = self._derivatives(y, 1)
-        d = t - self.reference
-        jy = torch.einsum("...k,...kp->...p", gy, self._dy(wb))
-        s = self.point_scale(y)
-        root = s**0.5 if isinstance(s, float) else s.sqrt()
-        r, jac = root * d, (root * jy) if isinstance(s, float) else root[..., None] * jy
+        trial = getattr(self, "_trial", None)
+        if not create_graph and trial is not None and trial[0].shape == wb.shape and torch.equal(trial[0], wb):
+            d, gy, root = trial[1]
+        else:
+            d, gy, root = self._first_order(wb, create_graph)
+        jy = self._chain(gy, self._dy(wb))
+        r, jac = root * d, (root * jy) if isinstance(root, float) else root[..., None] * jy
         return (r[0], jac[0]) if single else (r, jac)
 
     def jacobian(self, w: torch.Tensor) -> torch.Tensor:
@@ -197,7 +221,7 @@ class PointwiseObjective:
         dy = self._dy(wb).expand(n_batch, n_points, 2, self.n_params)
         s = self.point_scale(y)
         sd = (s * d).expand_as(d)
-        jy = torch.einsum("...k,...kp->...p", gy, dy)
+        jy = self._chain(gy, dy)
         sjy = (s * jy) if isinstance(s, float) else s[..., None] * jy
         value = (sd * d).sum(-1)
         g = 2 * (sjy.transpose(-1, -2) @ d.unsqueeze(-1)).squeeze(-1)

@@ -62,42 +62,103 @@ def coefficients(image: torch.Tensor, theta=0.0) -> torch.Tensor:
 
 
 _PAD = 4  # coefficient padding: the 4x4 stencil of any clamped point lies inside the padded array
-_OFFSETS = (-1, 0, 1, 2)
+
+# FAIR's kernel b and its derivatives at f + 1, f, f - 1, f - 2 (the stencil offsets -1..2 seen from a point at
+# fractional position f in [0, 1)) are cubics in f: row k of _WEIGHT_POLYNOMIALS holds the coefficients of
+# (f, f^2, f^3) and _WEIGHT_CONSTANTS the constant term, rows 0-3 the values (1-f)^3, 3f^3 - 6f^2 + 4,
+# -3f^3 + 3f^2 + 3f + 1, f^3, rows 4-7 their f-derivatives, rows 8-11 the second derivatives.
+_WEIGHT_POLYNOMIALS = (
+    (-3, 3, -1), (0, -6, 3), (3, 3, -3), (0, 0, 1),
+    (6, -3, 0), (-12, 9, 0), (6, -9, 0), (0, 3, 0),
+    (-6, 0, 0), (18, 0, 0), (-18, 0, 0), (6, 0, 0),
+)
+_WEIGHT_CONSTANTS = (1, 4, 1, 0, -3, 0, 3, 0, 6, -12, 6, 0)
+
+
+def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int):
+    """Where the 4x4 stencil of every point starts and its weights along each dimension, point index last
+    ("structure of arrays": every operation below runs on contiguous vectors of the K points of x (..., 2)).
+    Returns the flat index (K,) of each stencil's (-1, -1) corner in the zero-padded coefficient array of shape
+    m and the weights (4 * (order + 1), 2, K): rows 0-3 the values, 4-7 the first and 8-11 the second
+    derivatives in index units, for dimension 1 and 2."""
+    m1, m2 = m
+    h1, h2 = grid.h
+    x = x.reshape(-1, 2)
+    lo = x.new_tensor((grid.omega[0], grid.omega[2]))[:, None]
+    h = x.new_tensor((h1, h2))[:, None]
+    # The spline vanishes for index coordinates outside (-2, m + 1); clamping there changes no value and keeps
+    # every stencil inside the padding.
+    hi = x.new_tensor((m1 + 1.0, m2 + 1.0))[:, None]
+    xi = torch.minimum(((x.T - lo) / h - 0.5).clamp(min=-2.0), hi)
+    p = torch.floor(xi).detach()
+    f = xi - p
+    padded_m2 = m2 + 2 * _PAD
+    corner = (p[0] * padded_m2 + p[1]).long() + ((_PAD - 1) * padded_m2 + _PAD - 1)  # exact in floating point
+    rows = 4 * (order + 1)
+    poly = x.new_tensor(_WEIGHT_POLYNOMIALS[:rows])
+    const = x.new_tensor(_WEIGHT_CONSTANTS[:rows])[:, None]
+    f2 = f * f
+    powers = torch.stack((f, f2, f2 * f)).reshape(3, -1)
+    weights = torch.addmm(const, poly, powers).reshape(rows, 2, -1)
+    return corner, weights
+
+
+def _pad_flat(coef: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.pad(coef, (_PAD, _PAD, _PAD, _PAD)).reshape(-1)
+
+
+def _rows(cflat: torch.Tensor, padded_m2: int, corner: torch.Tensor, along2: list[torch.Tensor]):
+    """For each weight set v (4, K) along x2, the stencil rows contracted with it: u[a] = sum_b c[a, b] v[b],
+    as a list of 4 (K,) vectors per set. Each coefficient c[a, b] of every stencil is gathered with the one
+    corner index from a shifted view of the flat array: no (16, K) index or stencil is formed (on a CPU each
+    large temporary costs its page faults, which dominated the evaluation when they were)."""
+    out = [[None] * 4 for _ in along2]
+    for a in range(4):
+        for b in range(4):
+            c = cflat[a * padded_m2 + b:].index_select(0, corner)
+            for u, v in zip(out, along2):
+                u[a] = c * v[b] if b == 0 else torch.addcmul(u[a], c, v[b])
+    return out
+
+
+def _dot4(a, b) -> torch.Tensor:
+    """sum_k a[k] b[k] over four (K,) vectors."""
+    out = a[0] * b[0]
+    for k in range(1, 4):
+        out = torch.addcmul(out, a[k], b[k])
+    return out
+
+
+def _spline_values(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor) -> torch.Tensor:
+    corner, weights = _stencil(m, grid, x, 0)
+    (u,) = _rows(cflat, m[1] + 2 * _PAD, corner, [weights[0:4, 1]])
+    return _dot4(weights[0:4, 0], u).reshape(x.shape[:-1])
 
 
 def evaluate(coef: torch.Tensor, grid: Grid, x: torch.Tensor) -> torch.Tensor:
     """The spline with coefficients coef (m1, m2) on grid, at domain points x (..., 2). Zero far outside.
-
-    The 4x4 stencil is gathered at once and contracted with the separable weights: on 32x32 images this made
-    the exact Hessian of J about 6x faster than 16 separate gathers."""
-    m1, m2 = coef.shape[-2:]
-    c = torch.nn.functional.pad(coef, (_PAD, _PAD, _PAD, _PAD))
-    xi = grid.to_index(x)
-    # The spline vanishes for index coordinates outside (-2, m + 1); clamping there changes no value and keeps
-    # every stencil inside the padding.
-    xi1 = xi[..., 0].clamp(-2.0, m1 + 1.0)
-    xi2 = xi[..., 1].clamp(-2.0, m2 + 1.0)
-    p1 = torch.floor(xi1).detach()
-    p2 = torch.floor(xi2).detach()
-    off = torch.tensor(_OFFSETS, dtype=x.dtype, device=x.device)
-    w1 = bspline_kernel((xi1 - p1)[..., None] - off)
-    w2 = bspline_kernel((xi2 - p2)[..., None] - off)
-    i1 = p1.long()[..., None] + _PAD + off.long()
-    i2 = p2.long()[..., None] + _PAD + off.long()
-    stencil = c[i1[..., :, None], i2[..., None, :]]
-    return torch.einsum("...a,...ab,...b->...", w1, stencil, w2)
+    Differentiable (torch autograd and torch.func) in x and coef."""
+    return _spline_values(_pad_flat(coef), coef.shape[-2:], grid, x)
 
 
-def _stencil_weights(f: torch.Tensor, order: int):
-    """FAIR's kernel b and its derivatives at f + 1, f, f - 1, f - 2 (the stencil offsets -1..2 seen from a
-    point at fractional position f in [0, 1)), as cubic polynomials in f: (..., 4) each."""
-    g = 1 - f
-    f2, f3 = f * f, f * f * f
-    w = torch.stack((g * g * g, 3 * f3 - 6 * f2 + 4, -3 * f3 + 3 * f2 + 3 * f + 1, f3), -1)
-    # d/dxi of b(xi - k) = b'(f - offset)
-    d = torch.stack((-3 * g * g, 9 * f2 - 12 * f, -9 * f2 + 6 * f + 3, 3 * f2), -1)
-    dd = torch.stack((6 * g, 18 * f - 12, -18 * f + 6, 6 * f), -1) if order == 2 else None
-    return w, d, dd
+def _spline_derivatives(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor, order: int):
+    h1, h2 = grid.h
+    corner, weights = _stencil(m, grid, x, order)
+    w1, d1 = weights[0:4, 0], weights[4:8, 0]
+    # contracted along x2 with the values, the x2-derivative and (order 2) the second x2-derivative
+    rows = _rows(cflat, m[1] + 2 * _PAD, corner, [weights[4 * k:4 * k + 4, 1] for k in range(order + 1)])
+    u, du = rows[0], rows[1]
+    value = _dot4(w1, u)
+    grad = torch.stack((_dot4(d1, u) / h1, _dot4(w1, du) / h2), dim=-1)
+    hess = None
+    if order == 2:
+        dd1, ddu = weights[8:12, 0], rows[2]
+        h11 = _dot4(dd1, u) / (h1 * h1)
+        h12 = _dot4(d1, du) / (h1 * h2)
+        h22 = _dot4(w1, ddu) / (h2 * h2)
+        hess = torch.stack((torch.stack((h11, h12), -1), torch.stack((h12, h22), -1)), -2)
+    shape = x.shape[:-1]
+    return value.reshape(shape), grad.reshape(*shape, 2), None if hess is None else hess.reshape(*shape, 2, 2)
 
 
 def evaluate_derivatives(coef: torch.Tensor, grid: Grid, x: torch.Tensor, order: int = 1):
@@ -107,34 +168,8 @@ def evaluate_derivatives(coef: torch.Tensor, grid: Grid, x: torch.Tensor, order:
     back through the gather). The results do not carry gradients."""
     if order not in (1, 2):
         raise ValueError(f"order={order} must be 1 or 2")
-    x = x.detach()
-    m1, m2 = coef.shape[-2:]
-    c = torch.nn.functional.pad(coef.detach(), (_PAD, _PAD, _PAD, _PAD))
-    xi = grid.to_index(x)
-    xi1 = xi[..., 0].clamp(-2.0, m1 + 1.0)
-    xi2 = xi[..., 1].clamp(-2.0, m2 + 1.0)
-    p1, p2 = torch.floor(xi1), torch.floor(xi2)
-    w1, d1, dd1 = _stencil_weights(xi1 - p1, order)
-    w2, d2, dd2 = _stencil_weights(xi2 - p2, order)
-    # one flat gather of the 16 stencil coefficients
-    n2 = m2 + 2 * _PAD
-    off = torch.arange(-1, 3, device=x.device)
-    base = (p1.long() + _PAD) * n2 + (p2.long() + _PAD)
-    idx = base[..., None, None] + off[:, None] * n2 + off[None, :]
-    stencil = c.reshape(-1)[idx]  # (..., 4, 4)
-    h1, h2 = grid.h
-    u = (stencil @ w2[..., None])[..., 0]    # contracted along x2 with the values
-    du = (stencil @ d2[..., None])[..., 0]   # ... with the x2-derivative
-    value = (w1 * u).sum(-1)
-    grad = torch.stack(((d1 * u).sum(-1) / h1, (w1 * du).sum(-1) / h2), dim=-1)
-    if order == 1:
-        return value, grad, None
-    ddu = (stencil @ dd2[..., None])[..., 0]
-    h11 = (dd1 * u).sum(-1) / (h1 * h1)
-    h12 = (d1 * du).sum(-1) / (h1 * h2)
-    h22 = (w1 * ddu).sum(-1) / (h2 * h2)
-    hess = torch.stack((torch.stack((h11, h12), -1), torch.stack((h12, h22), -1)), -2)
-    return value, grad, hess
+    with torch.no_grad():
+        return _spline_derivatives(_pad_flat(coef), coef.shape[-2:], grid, x.detach(), order)
 
 
 class SplineImage:
@@ -145,17 +180,28 @@ class SplineImage:
         self.grid = grid
         self.theta = theta
         self.coef = coefficients(data, theta)
+        self._cflat = None
 
     @classmethod
     def from_coefficients(cls, coef: torch.Tensor, grid: Grid) -> "SplineImage":
         self = cls.__new__(cls)
-        self.data, self.grid, self.theta, self.coef = None, grid, None, coef
+        self.data, self.grid, self.theta, self.coef, self._cflat = None, grid, None, coef, None
         return self
 
+    @property
+    def padded(self) -> torch.Tensor:
+        """The zero-padded coefficients, flattened, formed once."""
+        if self._cflat is None:
+            self._cflat = _pad_flat(self.coef)
+        return self._cflat
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return evaluate(self.coef, self.grid, x)
+        return _spline_values(self.padded, self.coef.shape[-2:], self.grid, x)
 
     def derivatives(self, y: torch.Tensor, order: int = 1):
         """Values, spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) at points y (an image
         model for regrun.imaging.registration), by the spline's own stencil (evaluate_derivatives)."""
-        return evaluate_derivatives(self.coef, self.grid, y, order)
+        if order not in (1, 2):
+            raise ValueError(f"order={order} must be 1 or 2")
+        with torch.no_grad():
+            return _spline_derivatives(self.padded.detach(), self.coef.shape[-2:], self.grid, y.detach(), order)

@@ -71,6 +71,7 @@ class ScaleObjective:
                                          problem.transformation, self.x.reshape(-1, 2), self.r_values.reshape(-1),
                                          **problem.objective_options())
         self.residual = self.kernel.residual  # (n,)
+        self.trial_residual = self.kernel.trial_residual  # (n,), not differentiable: LM's trial points
         self.objective = self.kernel.value  # differentiable in w (torch.func)
         self.value_and_grad = self.kernel.value_and_grad
         self.jacobian = self.kernel.jacobian  # d residual / dw, (n, 6)

@@ -60,7 +60,7 @@ class Multilevel(Solver):
         scale = level.at_scale(theta)
         if self.cfg.optimizer == "lm":
             kernel = scale.kernel
-            out = lm_batched(lambda ws: DenseLinearization(*kernel.residual_and_jacobian(ws)), kernel.residual,
+            out = lm_batched(lambda ws: DenseLinearization(*kernel.residual_and_jacobian(ws)), kernel.trial_residual,
                              torch.stack(candidates), max_iter=self.coarse_max_iter, gtol=self.cfg.gtol,
                              tau=self.cfg.tau)
             ends, values = list(out.w), [float(v) for v in out.J]

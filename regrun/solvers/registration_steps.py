@@ -29,7 +29,7 @@ def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gto
     max_iter = cfg.max_iter if max_iter is None else max_iter
     if cfg.optimizer == "lm":
         return levenberg_marquardt(scale.residual_and_jacobian, w0, max_iter=max_iter,
-                                   gtol=gtol, tau=cfg.tau, monitor=monitor, residual=scale.residual,
+                                   gtol=gtol, tau=cfg.tau, monitor=monitor, residual=getattr(scale, "trial_residual", scale.residual),
                                    extra_row=extra_row)
     return trust_region_newton(scale.value_and_grad, scale.hessian, w0, method=cfg.optimizer, gtol=gtol,
                                max_iter=max_iter, monitor=monitor)
