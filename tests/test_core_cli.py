@@ -84,9 +84,10 @@ def test_debug_switch_shows_the_traceback(tmp_path):
 
 
 def test_sigterm_leaves_status_interrupted(tmp_path):
-    # a problem large enough to still be iterating when the signal arrives
-    args = ["problem.synthetic.size=96", "solver.theta=0", "solver.gtol=1e-30", "solver.max_iter=100000",
-            "problem.synthetic.angle=40", "progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    # a run that is still iterating when the signal arrives: 3000 continuation levels take over a minute,
+    # where a single-scale solve of a hard pair now stops (at a poor fit) within the 2 s we wait
+    args = ["solver=multiscale", "solver.logspace=[3,-3,3000]", "solver.gtol=1e-12", "problem.synthetic.size=96",
+            "progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.Popen([sys.executable, "-m", "regrun.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     partial = tmp_path / "run" / "results.h5.partial"
