@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ def affine_about(angle_deg: float, scale=(1.0, 1.0), shift=(0.0, 0.0), centre=(0
 # scalings of a centred image do not need a large b (issue 9); with c = 0 the affine is today's y = A x + b.
 
 
-class Transformation:
+class Transformation(ABC):
     """y(x; w) with an analytic dy/dw; subclasses define n_params, identity_params, points, dy_dw."""
 
     n_params: int
@@ -75,18 +76,20 @@ class Transformation:
             return y
         return y + torch.tensor(self.center, dtype=y.dtype, device=y.device)
 
+    @abstractmethod
     def points(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """y(x; w), shape (..., 2)."""
 
+    @abstractmethod
     def dy_dw(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """dy/dw at x, shape (..., 2, n_params)."""
 
     def d2y_dw2(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
         return None
 
     def matrix_and_shift(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(M (..., 2, 2), b (..., 2)) with y = M (x - c) + c + b."""
-        raise NotImplementedError
+        """(M (..., 2, 2), b (..., 2)) with y = M (x - c) + c + b; only transformations linear in x have one."""
+        raise TypeError(f"{type(self).__name__} is not linear in x: it has no matrix and shift")
 
     def __repr__(self):
         return f"{type(self).__name__}(center={self.center})"
