@@ -39,22 +39,30 @@ def _textured_scene(device, dtype, angle_deg, centre, size=(44, 52), m=17):
                         (0.0, 0.0))
 
 
-def test_unrolled_registrar_recovers_pose_at_its_stride(device):
+@pytest.mark.parametrize("rule", ["curvature", "authors"])
+def test_unrolled_registrar_recovers_pose_at_its_stride(rule, device):
+    """Both step rules; the curvature rule with the default's coarse first round that keeps only a few strides."""
     angle = -22.0  # between two initial angles (-30, 0): the descent must turn the motif itself
     dtype = torch.float64
     centre = (23.4, 28.7)
     scene, motif = _textured_scene(device, dtype, angle, centre)
     grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
-    reg = UnrolledRegistrar(UnrolledSettings(leaf_rounds=(LeafRound(1.5, 0.75, 50), LeafRound(0.1, 0.0, 20)),
-                                             leaf_nu=5e-4, start_step=30.0, dedup=2.0))
+    if rule == "curvature":
+        settings = UnrolledSettings(leaf_rounds=(LeafRound(1.5, 1.5, 32, keep=4), LeafRound(0.1, 0.0, 16)),
+                                    leaf_nu=1.0, leaf_step_rule="curvature", start_step=30.0, dedup=2.0)
+    else:
+        settings = UnrolledSettings(leaf_rounds=(LeafRound(1.5, 0.75, 50), LeafRound(0.1, 0.0, 20)),
+                                    leaf_nu=5e-4, leaf_step_rule="authors", start_step=30.0, dedup=2.0)
+    reg = UnrolledRegistrar(settings)
     fit = reg(scene, motif, grid, [-30.0, 30.0])
     assert fit.loss.shape == (len(grid),) and fit.loss.device.type == scene.device.type
     k = int(torch.argmin(fit.loss))
     assert math.dist(fit.centre[k].tolist(), centre) < 0.5
     assert abs(float(fit.angle[k]) - angle) < 1.5
-    # the stride that holds the pose is the one whose cell contains the true centre (within one stride)
+    # the stride that holds the pose is a neighbour of the true centre's cell (the wider curvature-rule basin lets
+    # a stride 8.6 px away land there with the lowest loss)
     anchor = grid.anchors(dtype, device)[k] + (motif.mask.shape[0] - 1) / 2
-    assert float((anchor - torch.tensor(centre, dtype=dtype, device=device)).abs().max()) <= 8
+    assert float((anchor - torch.tensor(centre, dtype=dtype, device=device)).abs().max()) <= 12
     # the basin is counted once: no other finite loss as low as twice the best
     others = torch.cat((fit.loss[:k], fit.loss[k + 1:]))
     assert bool((others > 2 * fit.loss[k] + 1e-3).all())
@@ -121,3 +129,26 @@ def test_unrolled_registrar_registers_spike_maps(device):
     assert int(torch.isfinite(fit.loss).sum()) <= 6
     assert math.dist(fit.centre[k].tolist(), centre) < 0.5
     assert abs(float(fit.angle[k]) - angle) < 1.5
+
+
+def test_curvature_steps_are_the_inverse_gauss_newton_diagonal(device):
+    """curvature_steps estimates H_ii of eq. 12 at the true pose from the motif alone; on a scene that is the
+    motif on a blank background, at its stride and pose, the kernel's exact Gauss-Newton diagonal agrees within
+    15% (finite-difference vs interpolant gradients, and the cost smoothing's blur of the residual weights)."""
+    from regrun.imaging.motif_registration import LeafCost, curvature_steps
+
+    dtype = torch.float64
+    _, motif = _textured_scene(device, dtype, 0.0, (23.0, 26.0))
+    m = motif.mask.shape[0]
+    scene = torch.zeros(3, 44, 52, dtype=dtype, device=device)
+    scene[:, 15:15 + m, 18:18 + m] = motif.image * motif.mask
+    anchors = torch.tensor([[15.0, 18.0]], dtype=dtype, device=device)
+    sigma, sigma_in = 1.5, 1.0
+    cost = LeafCost(gaussian_filter(scene, sigma_in), motif.image, motif.mask, anchors, sigma)
+    _, _, jtj = cost.objective(torch.arange(1, device=device)).gauss_newton(torch.zeros(1, 3, dtype=dtype,
+                                                                                         device=device))
+    steps = curvature_steps(motif.image, motif.mask, sigma, sigma_in, nu=1.0)
+    # the kernel's J = sum r^2 with r = sqrt(A / 2) d is eq. 12's phi (minus its constant): GN Hessian 2 J^T J
+    ratio = steps * 2 * torch.diagonal(jtj[0])
+    assert steps.device == scene.device and steps.dtype == dtype
+    assert bool(((ratio > 0.85) & (ratio < 1.15)).all()), ratio

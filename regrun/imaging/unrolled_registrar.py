@@ -39,7 +39,8 @@ import torch
 from .detection import Motif, stride_ncc
 from .gaussian import gaussian_filter, gaussian_radius
 from ..optim.unrolled import unrolled_descent
-from .motif_registration import LeafCost, LeafRound, register_leaf, spike_positions
+from .motif_registration import (LeafCost, LeafRound, curvature_steps, leaf_steps, quadrature_step,
+                                 spike_positions)
 from .rotation_search import StrideFit, StrideGrid
 
 
@@ -47,8 +48,9 @@ from .rotation_search import StrideFit, StrideGrid
 class UnrolledSettings:
     """Lengths in pixels of the searched scene."""
 
-    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 1.5, 64), LeafRound(0.1, 0.0, 16))
-    leaf_nu: float = 1e-4
+    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 32, keep=32), LeafRound(0.1, 0.0, 16))
+    leaf_nu: float = 1.0
+    leaf_step_rule: str = "curvature"  # curvature: nu / H_ii (curvature_steps) | authors: nu 8 pi max(sigma,1)^4
     spike_blur: float = 3.0
     spike_sigma: float = 5.0  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
     spike_iters: int = 32
@@ -58,6 +60,8 @@ class UnrolledSettings:
     rtol: float = 1e-6
     dedup: float = 3.0
     leaf_dtype: torch.dtype | None = None
+    keys_a: float = -0.75  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
+    coarse_quadrature: bool = True  # smoothed leaf rounds sum over every quadrature_step(sigma_in)-th point
     max_points: int = 2_000_000  # items x window points per batch (memory)
 
 
@@ -117,14 +121,16 @@ class UnrolledRegistrar:
             work_dtype = dt
         else:
             y, x = scene, motif.image
-            rounds, steps = st.leaf_rounds, None
             work_dtype = st.leaf_dtype or dt
         k = len(starts)
         items_anchor = anchors[keep].repeat_interleave(k, 0)
         w0 = torch.zeros(items_anchor.shape[0], 3, dtype=work_dtype, device=dev)
         w0[:, 0] = -torch.deg2rad(torch.tensor(starts, dtype=work_dtype, device=dev)).repeat(keep.numel())
-        w, loss, iters = self._register(y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype),
-                                        items_anchor.to(work_dtype), w0, rounds, steps)
+        args = (y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype), items_anchor.to(work_dtype), w0)
+        if motif.kind == "spike":
+            w, loss, iters = self._register(*args, rounds, steps)
+        else:
+            w, loss, iters = self._register_leaf(*args, k)
         self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
         best = loss.argmin(1)
@@ -151,29 +157,71 @@ class UnrolledRegistrar:
         mass = float(x.sum((-2, -1)).mean().clamp_min(torch.finfo(x.dtype).tiny))
         return torch.tensor([t_m / 2, t_b, t_b], dtype=x.dtype, device=x.device) / (c * mass * mass)
 
-    def _register(self, y, x, mask, anchors, w0, rounds, steps):
-        """register_leaf over chunks of items (the batch can hold millions of window points)."""
-        st = self.settings
+    def _chunk(self, mask: torch.Tensor, sigma: float, point_step: int = 1) -> int:
+        """Items per batch: the batch can hold millions of window points (memory)."""
         m, n = mask.shape
-        pad = max(gaussian_radius(r.sigma) for r in rounds)
-        per_item = (m + 2 * pad) * (n + 2 * pad)
-        chunk = max(1, st.max_points // per_item)
+        pad = gaussian_radius(sigma)
+        per_item = -(-(m + 2 * pad) // point_step) * -(-(n + 2 * pad) // point_step)
+        return max(1, self.settings.max_points // per_item)
+
+    def _register(self, y, x, mask, anchors, w0, rounds, steps):
+        """One round of fixed-step descent (the spike nodes) over chunks of items."""
+        st = self.settings
+        chunk = self._chunk(mask, rounds[0].sigma)
         ws, losses, iters = [], [], []
         for i in range(0, anchors.shape[0], chunk):
             sl = slice(i, i + chunk)
-            if steps is None:
-                res = register_leaf(y, x, mask, anchors[sl], rounds=rounds, nu=st.leaf_nu, rtol=st.rtol,
-                                    w0=w0[sl])
-            else:
-                res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol)
+            res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol, st.keys_a)
             ws.append(res.w.detach())
             losses.append(res.loss.detach())
             iters.append(res.n_iter)
         return torch.cat(ws), torch.cat(losses), torch.cat(iters)
 
+    def _register_leaf(self, y, x, mask, anchors, w0, k):
+        """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
+        its sigma_in, sums the cost over every quadrature_step(sigma_in)-th window point, runs the authors' step
+        rule, and (keep > 0) carries only the best start of the `keep` best strides into the next round; the
+        others end with loss inf (never counted). Returns w, loss, iterations per item."""
+        st = self.settings
+        n_items = anchors.shape[0]
+        dev = anchors.device
+        w, loss = w0.clone(), torch.full((n_items,), math.inf, dtype=w0.dtype, device=dev)
+        iters = torch.zeros(n_items, dtype=torch.long, device=dev)
+        alive = torch.arange(n_items, device=dev)
+        for rnd in st.leaf_rounds:
+            blurred = gaussian_filter(y, rnd.sigma_in) if rnd.sigma_in > 0 else y
+            h = quadrature_step(rnd.sigma_in) if st.coarse_quadrature else 1
+            if st.leaf_step_rule == "curvature":
+                steps = curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu)
+            else:
+                steps = leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev)
+            chunk = self._chunk(mask, rnd.sigma, h)
+            for i in range(0, alive.numel(), chunk):
+                idx = alive[i:i + chunk]
+                cost = LeafCost(blurred, x, mask, anchors[idx], rnd.sigma, a=st.keys_a, point_step=h)
+                res = unrolled_descent(cost.value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol)
+                w[idx], loss[idx] = res.w.detach(), res.loss.detach()
+                iters[idx] += res.n_iter
+            if rnd.keep and alive.numel() > rnd.keep:
+                alive = best_starts(loss, k, rnd.keep)
+                dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
+                loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
+        return w, loss, iters
 
-def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol):
+
+def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
+    """Items (stride-major, k starts per stride) to carry on: each stride's best start, then the `keep` strides
+    whose best loss is lowest (finite losses only)."""
+    per_stride = loss.reshape(-1, k)
+    best, arg = per_stride.min(1)
+    items = torch.arange(per_stride.shape[0], device=loss.device) * k + arg
+    finite = torch.isfinite(best)
+    best, items = best[finite], items[finite]
+    return items[torch.topk(best, min(keep, best.numel()), largest=False).indices]
+
+
+def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a):
     """One round of unrolled descent on the masked L2 (LeafCost at the round's sigma) with given steps."""
-    cost = LeafCost(y, x, mask, anchors, rnd.sigma)
+    cost = LeafCost(y, x, mask, anchors, rnd.sigma, a=a)
     return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol)
 

@@ -19,6 +19,10 @@ from ..solve_result import SolveResult
 from .base import Solver
 
 REGISTRARS = ("unrolled", "covering")
+# solver.unrolled.interpolation -> Keys' a: grid_sample's bicubic (the authors' PyTorch detector; fast) or Keys'
+# third-order kernel (the paper's App. A.1 and the authors' numpy code)
+KEYS_A = {"bicubic": -0.75, "keys": -0.5}
+LEAF_STEP_RULES = ("curvature", "authors")
 CALIBRATION_DIR = PACKAGE_DIR / "calibration"
 
 
@@ -64,15 +68,19 @@ def make_registrar(cfg, scale: int):
         name = f"solver.unrolled.leaf_rounds[{i}]"
         rounds.append(LeafRound(sigma=check_float(f"{name}.sigma", r.sigma, 0.0) / scale,
                                 sigma_in=check_float(f"{name}.sigma_in", r.sigma_in, 0.0) / scale,
-                                iters=check_int(f"{name}.iters", r.iters, 1)))
+                                iters=check_int(f"{name}.iters", r.iters, 1),
+                                keep=check_int(f"{name}.keep", r.get("keep", 0), 0)))
     if not rounds:
         raise UserError("solver.unrolled.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
     blur = check_float("solver.unrolled.spike_blur", u.spike_blur, 0.0) / scale
     have = check_float("solver.spike.sigma", cfg.spike.sigma, 0.0) / scale
     check_choice("solver.unrolled.leaf_dtype", u.leaf_dtype, ("run", "float32"))
+    check_choice("solver.unrolled.interpolation", u.interpolation, tuple(KEYS_A))
+    check_choice("solver.unrolled.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.unrolled.leaf_nu", u.leaf_nu, 0.0, strict=True),
+        leaf_step_rule=u.leaf_step_rule,
         spike_blur=blur, spike_sigma=math.sqrt(have * have + blur * blur),
         spike_iters=check_int("solver.unrolled.spike_iters", u.spike_iters, 1),
         spike_factor=check_float("solver.unrolled.spike_factor", u.spike_factor, 0.0, strict=True),
@@ -80,7 +88,9 @@ def make_registrar(cfg, scale: int):
         start_step=check_float("solver.unrolled.start_step", u.start_step, 0.0, strict=True),
         rtol=check_float("solver.unrolled.rtol", u.rtol, 0.0),
         dedup=check_float("solver.unrolled.dedup", u.dedup, 0.0) / scale,
-        leaf_dtype=None if u.leaf_dtype == "run" else torch.float32))
+        leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
+        keys_a=KEYS_A[u.interpolation],
+        coarse_quadrature=bool(u.coarse_quadrature)))
 
 
 def calibration_key(cfg, template_key: str) -> str:
