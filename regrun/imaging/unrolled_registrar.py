@@ -48,7 +48,8 @@ from .rotation_search import StrideFit, StrideGrid
 class UnrolledSettings:
     """Lengths in pixels of the searched scene."""
 
-    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 32, keep=32), LeafRound(0.1, 0.0, 16))
+    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 24), LeafRound(3.0, 1.5, 16, keep=32),
+                                          LeafRound(0.1, 0.0, 24))
     leaf_nu: float = 1.0
     leaf_step_rule: str = "curvature"  # curvature: nu / H_ii (curvature_steps) | authors: nu 8 pi max(sigma,1)^4
     spike_blur: float = 3.0
@@ -61,7 +62,8 @@ class UnrolledSettings:
     dedup: float = 3.0
     leaf_dtype: torch.dtype | None = None
     keys_a: float = -0.75  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
-    coarse_quadrature: bool = True  # smoothed leaf rounds sum over every quadrature_step(sigma_in)-th point
+    quadrature: float = 0.375  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
+                               # rounded down (quadrature_step); 0: every point
     max_points: int = 2_000_000  # items x window points per batch (memory)
 
 
@@ -179,39 +181,54 @@ class UnrolledRegistrar:
 
     def _register_leaf(self, y, x, mask, anchors, w0, k):
         """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
-        its sigma_in, sums the cost over every quadrature_step(sigma_in)-th window point, runs the authors' step
-        rule, and (keep > 0) carries only the best start of the `keep` best strides into the next round; the
-        others end with loss inf (never counted). Returns w, loss, iterations per item."""
+        its sigma_in, sums the cost over every h-th window point (h = quadrature_step), and runs fixed steps; a
+        round with keep > 0 carries on only the best start of the `keep` strides that the *next* round's cost
+        ranks best at this round's poses (the heavily blurred cost is there to reach the basin, not to rank: on the
+        canonical template a thin eye's true pose ranked 104th by its own round's phi and first by the fine one).
+        The others end with loss inf (never counted). Returns w, loss, iterations per item."""
         st = self.settings
         n_items = anchors.shape[0]
         dev = anchors.device
         w, loss = w0.clone(), torch.full((n_items,), math.inf, dtype=w0.dtype, device=dev)
         iters = torch.zeros(n_items, dtype=torch.long, device=dev)
         alive = torch.arange(n_items, device=dev)
-        for rnd in st.leaf_rounds:
-            blurred = gaussian_filter(y, rnd.sigma_in) if rnd.sigma_in > 0 else y
-            h = quadrature_step(rnd.sigma_in) if st.coarse_quadrature else 1
-            if st.leaf_step_rule == "curvature":
-                steps = curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu)
-            else:
-                steps = leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev)
-            chunk = self._chunk(mask, rnd.sigma, h)
-            for i in range(0, alive.numel(), chunk):
-                idx = alive[i:i + chunk]
-                cost = LeafCost(blurred, x, mask, anchors[idx], rnd.sigma, a=st.keys_a, point_step=h)
-                res = unrolled_descent(cost.value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol)
+        rounds = st.leaf_rounds
+        for i, rnd in enumerate(rounds):
+            cost_of = self._leaf_cost_factory(y, x, mask, anchors, rnd)
+            steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
+                     else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
+            for idx in self._chunks(alive, mask, rnd):
+                res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol)
                 w[idx], loss[idx] = res.w.detach(), res.loss.detach()
                 iters[idx] += res.n_iter
             if rnd.keep and alive.numel() > rnd.keep:
-                alive = best_starts(loss, k, rnd.keep)
+                judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
+                judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
+                score = torch.full_like(loss, math.inf)
+                for idx in self._chunks(alive, mask, judge):
+                    local = torch.arange(idx.numel(), device=dev)
+                    score[idx] = judge_of(idx).value_and_grad(w[idx], local)[0].detach()
+                score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
+                alive = best_starts(score, k, rnd.keep)
                 dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
                 loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
         return w, loss, iters
 
+    def _leaf_cost_factory(self, y, x, mask, anchors, rnd: LeafRound):
+        """items -> LeafCost of the round (its input blur, smoothing and quadrature) at those items' anchors."""
+        st = self.settings
+        blurred = gaussian_filter(y, rnd.sigma_in) if rnd.sigma_in > 0 else y
+        h = quadrature_step(rnd.sigma_in, st.quadrature)
+        return lambda idx: LeafCost(blurred, x, mask, anchors[idx], rnd.sigma, a=st.keys_a, point_step=h)
+
+    def _chunks(self, alive: torch.Tensor, mask: torch.Tensor, rnd: LeafRound):
+        chunk = self._chunk(mask, rnd.sigma, quadrature_step(rnd.sigma_in, self.settings.quadrature))
+        return [alive[i:i + chunk] for i in range(0, alive.numel(), chunk)]
+
 
 def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
     """Items (stride-major, k starts per stride) to carry on: each stride's best start, then the `keep` strides
-    whose best loss is lowest (finite losses only)."""
+    whose best loss (any lower-is-better score) is lowest (finite ones only)."""
     per_stride = loss.reshape(-1, k)
     best, arg = per_stride.min(1)
     items = torch.arange(per_stride.shape[0], device=loss.device) * k + arg

@@ -90,7 +90,7 @@ def make_registrar(cfg, scale: int):
         dedup=check_float("solver.unrolled.dedup", u.dedup, 0.0) / scale,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
-        coarse_quadrature=bool(u.coarse_quadrature)))
+        quadrature=check_float("solver.unrolled.quadrature", u.quadrature, 0.0)))
 
 
 def calibration_key(cfg, template_key: str) -> str:
