@@ -43,3 +43,21 @@ def test_projection_and_gradient_through_the_iterations(device):
     # w_5[1] = (1 - 0.7^5) target[1], so d w_5[1] / d target[1] = 1 - 0.7^5
     (g,) = torch.autograd.grad(out.w[0, 1], target)
     assert torch.allclose(g, torch.tensor([[0.0, 1 - 0.7**5]], dtype=torch.float64, device=device))
+
+
+def test_backtracking_rescues_a_step_that_overshoots(device):
+    """Curvature 5 with step 1 diverges (contraction -4); with backtrack the rise is undone and the step halved
+    until it contracts, and the loss never rises. A well-stepped item is untouched by it (only +1% per step)."""
+    curv = torch.tensor([5.0, 1.0], dtype=torch.float64, device=device)
+
+    def value_and_grad(w, items):
+        return 0.5 * curv[items] * (w * w).sum(-1), curv[items, None] * w
+
+    w0 = torch.ones(2, 2, dtype=torch.float64, device=device)
+    step = torch.tensor([1.0, 1.0], dtype=torch.float64, device=device)
+    plain = unrolled_descent(value_and_grad, w0, step * 0.9, 20)
+    assert float(plain.loss[0]) > 5.0  # 0.9 * 5 = 4.5: |1 - 4.5| > 1, the first step rises and the item stops there
+    out = unrolled_descent(value_and_grad, w0, step * 0.9, 20, backtrack=True)
+    assert float(out.loss[0]) < 1e-6 and float(out.loss[1]) < 1e-12
+    assert bool((out.history[1:] <= out.history[:-1]).all())
+    assert out.w.device == w0.device and out.w.dtype == w0.dtype

@@ -51,6 +51,7 @@ class UnrolledSettings:
     leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 24), LeafRound(3.0, 1.5, 16, keep=32),
                                           LeafRound(0.1, 0.0, 24))
     leaf_nu: float = 1.0
+    backtrack: bool = True  # leaves: undo a step that raises the loss and halve that item's step (optim/unrolled.py)
     leaf_step_rule: str = "curvature"  # curvature: nu / H_ii (curvature_steps) | authors: nu 8 pi max(sigma,1)^4
     spike_blur: float = 3.0
     spike_sigma: float = 5.0  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
@@ -198,7 +199,8 @@ class UnrolledRegistrar:
             steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
                      else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
             for idx in self._chunks(alive, mask, rnd):
-                res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol)
+                res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol,
+                                       backtrack=st.backtrack)
                 w[idx], loss[idx] = res.w.detach(), res.loss.detach()
                 iters[idx] += res.n_iter
             if rnd.keep and alive.numel() > rnd.keep:

@@ -13,6 +13,7 @@ stopped or after `iters` iterations.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,8 +31,8 @@ class UnrolledResult:
 
 
 def unrolled_descent(value_and_grad: ValueAndGrad, w0: torch.Tensor, step: torch.Tensor, iters: int, *,
-                     rtol: float = 0.0, project: Callable[[torch.Tensor], torch.Tensor] | None = None
-                     ) -> UnrolledResult:
+                     rtol: float = 0.0, project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     backtrack: bool = False) -> UnrolledResult:
     """Run up to `iters` gradient steps on every item of w0 (B, p).
 
     `value_and_grad(w, items)` -> (phi (k,), grad (k, p)) for the iterates w (k, p) of the items `items` (k,)
@@ -39,7 +40,12 @@ def unrolled_descent(value_and_grad: ValueAndGrad, w0: torch.Tensor, step: torch
     keep its graph when the caller wants to differentiate through the iterations. `step` is (p,) or (B, p).
     `project` (optional) maps iterates back onto the feasible set (the prox of the unrolled proximal-gradient
     method, eq. 5). An item stops when one iteration lowers its loss by no more than rtol * |loss| (rtol = 0:
-    only when the loss does not decrease at all)."""
+    only when the loss does not decrease at all).
+
+    backtrack=True (the rule of the authors' Fig. 5 code): an iteration that raises an item's loss is undone and
+    that item's step halved; an accepted one grows it by 1%. Fixed steps that are safe at the optimum can still
+    overshoot on the way there (a sharp texture far from its pose), and a rejected step costs one evaluation.
+    An item then stops on rtol only after an accepted step."""
     n_batch = w0.shape[0]
     device = w0.device
     items = torch.arange(n_batch, device=device)
@@ -55,10 +61,18 @@ def unrolled_descent(value_and_grad: ValueAndGrad, w0: torch.Tensor, step: torch
         w_active = w[active] - step[active] * grad[active]
         if project is not None:
             w_active = project(w_active)
-        w = w.index_put((active,), w_active)
         n_iter = n_iter.index_add(0, active, torch.ones_like(active))
         new_loss, new_grad = value_and_grad(w_active, active)
         decrease = (loss[active] - new_loss).detach()
+        if backtrack:
+            up = ~(decrease >= 0)  # NaN counts as a rise
+            keep = up[:, None]
+            w_active = torch.where(keep, w[active], w_active)
+            new_loss = torch.where(up, loss[active], new_loss)
+            new_grad = torch.where(keep, grad[active], new_grad)
+            step = step.index_put((active,), torch.where(keep, step[active] * 0.5, step[active] * 1.01))
+            decrease = torch.where(up, torch.full_like(decrease, math.inf), decrease)
+        w = w.index_put((active,), w_active)
         loss = loss.index_put((active,), new_loss)
         grad = grad.index_put((active,), new_grad)
         history.append(loss.detach())

@@ -81,6 +81,7 @@ def make_registrar(cfg, scale: int):
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.unrolled.leaf_nu", u.leaf_nu, 0.0, strict=True),
         leaf_step_rule=u.leaf_step_rule,
+        backtrack=bool(u.backtrack),
         spike_blur=blur, spike_sigma=math.sqrt(have * have + blur * blur),
         spike_iters=check_int("solver.unrolled.spike_iters", u.spike_iters, 1),
         spike_factor=check_float("solver.unrolled.spike_factor", u.spike_factor, 0.0, strict=True),
