@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from regrun import collect
-from regrun.config import compose, paper_values
+from regrun.config import PACKAGE_DIR, compose, paper_values
 from regrun.context import RunContext
 from regrun.monitor import Monitor
 from regrun.problems.spike_pair import SpikePair
 from regrun.record import load
 from regrun.run import run
 from regrun.solvers.motif_study import MotifStudy
+
+REFINE_DATA = PACKAGE_DIR.parent.parent / "shared" / "refine_data"
 
 
 @pytest.mark.parametrize("name", ["crab_fig3", "crab_eval", "crab_fig4"])
@@ -54,6 +56,19 @@ def test_crab_eval_sweep_collects_into_the_detection_table(device, tmp_path):
     fp = rows[("crab-free scenes", "false_positive")]
     assert fp["runs"] == "1" and fp["within_target"] == ("1/1" if neg["false_positive"] == 0 else "0/1")
     assert "## Groups" in written["markdown"].read_text()
+
+
+def test_mixed_background_falls_back_to_clutter_without_the_beach_photograph(tmp_path):
+    """Seed 3's coin says beach (the measured sweep drew one there); without beach_bg.jpg it is clutter."""
+    from regrun.problems.crab_detection import CrabDetection
+
+    base = ["+experiment=crab_eval", "problem.scene.seed=3", "problem.scene.size=[256,320]"]
+    ctx = RunContext(device=torch.device("cpu"), dtype=torch.float64, seed=0, out_dir=tmp_path)
+    without = CrabDetection(compose(base + [f"problem.data_dir={tmp_path}"]).problem, ctx)
+    assert without.background == "clutter" and "clutter" in without.scene.label
+    if (REFINE_DATA / "beach_bg.jpg").is_file():
+        beach = CrabDetection(compose(base + [f"problem.data_dir={REFINE_DATA}"]).problem, ctx)
+        assert beach.background == "beach" and "beach" in beach.scene.label
 
 
 def test_motif_study_registers_an_affine_spike_pair(device, tmp_path):
