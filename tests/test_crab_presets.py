@@ -1,12 +1,20 @@
-"""The crab presets compose, and the Fig. 4 pair (spike_pair + motif_study) registers affine spikes."""
+"""The crab presets compose, crab_eval's sweep collects into its detection table, and the Fig. 4 pair
+(spike_pair + motif_study) registers affine spikes."""
+import csv
+
 import pytest
 import torch
 
-from regrun.config import compose, paper_values
+from regrun import collect
+from regrun.config import PACKAGE_DIR, compose, paper_values
 from regrun.context import RunContext
 from regrun.monitor import Monitor
 from regrun.problems.spike_pair import SpikePair
+from regrun.record import load
+from regrun.run import run
 from regrun.solvers.motif_study import MotifStudy
+
+REFINE_DATA = PACKAGE_DIR.parent.parent / "shared" / "refine_data"
 
 
 @pytest.mark.parametrize("name", ["crab_fig3", "crab_eval", "crab_fig4"])
@@ -16,6 +24,51 @@ def test_crab_presets_compose(name):
     if name == "crab_fig4":
         assert paper_values(cfg) == {"objective_decades": 4.0, "ncc": 0.972}
         assert cfg.solver.iters == 30 and cfg.solver.step_factor == 0.2
+    if name == "crab_eval":
+        assert cfg.problem.scene.angle is None and cfg.problem.scene.angle_max == 45.0
+        assert [g.group for g in cfg.collect] == ["crab scenes", "crab-free scenes"]
+
+
+def test_crab_eval_sweep_collects_into_the_detection_table(device, tmp_path):
+    """Three jobs of the preset on small scenes (two random crabs, one crab-free), as the sweep runs them, then
+    regrun-collect: its groups table agrees with the runs' own metrics and targets."""
+    jobs = [("0", "true"), ("1", "true"), ("0", "false")]
+    metrics = []
+    for i, (seed, crab) in enumerate(jobs):
+        ov = ["+experiment=crab_eval", "progress=false", f"device={device.type}", "problem.scene.size=[256,320]",
+              f"problem.scene.seed={seed}", f"problem.scene.crab={crab}"]
+        outcome = run(compose(ov), tmp_path / "sweep" / f"{i}_job", ov)
+        assert outcome.status == "completed", outcome.error
+        metrics.append(load(outcome.results_path)["metrics"])
+    pos, neg = metrics[:2], metrics[2]
+    assert all(abs(m["true_angle"]) <= 45 for m in pos) and pos[0]["true_angle"] != pos[1]["true_angle"]
+    written = collect.collect([tmp_path / "sweep"], tmp_path / "out", plots=False)
+    with open(written["groups_csv"]) as f:
+        rows = {(r["group"], r["metric"]): r for r in csv.DictReader(f)}
+    score = rows[("crab scenes", "score")]
+    assert score["runs"] == "2" and float(score["mean"]) == pytest.approx((pos[0]["score"] + pos[1]["score"]) / 2)
+    ok = sum(0.9 <= m["score"] <= 1.1 for m in pos)
+    assert score["within_target"] == f"{ok}/2"
+    assert rows[("crab scenes", "success")]["within_target"] == f"{int(sum(m['success'] for m in pos))}/2"
+    parts = rows[("crab scenes", "angle_error_*")]
+    assert parts["values"] == "8" and float(parts["max"]) == pytest.approx(max(m["part_angle_error_max"]
+                                                                                for m in pos))
+    fp = rows[("crab-free scenes", "false_positive")]
+    assert fp["runs"] == "1" and fp["within_target"] == ("1/1" if neg["false_positive"] == 0 else "0/1")
+    assert "## Groups" in written["markdown"].read_text()
+
+
+def test_mixed_background_falls_back_to_clutter_without_the_beach_photograph(tmp_path):
+    """Seed 3's coin says beach (the measured sweep drew one there); without beach_bg.jpg it is clutter."""
+    from regrun.problems.crab_detection import CrabDetection
+
+    base = ["+experiment=crab_eval", "problem.scene.seed=3", "problem.scene.size=[256,320]"]
+    ctx = RunContext(device=torch.device("cpu"), dtype=torch.float64, seed=0, out_dir=tmp_path)
+    without = CrabDetection(compose(base + [f"problem.data_dir={tmp_path}"]).problem, ctx)
+    assert without.background == "clutter" and "clutter" in without.scene.label
+    if (REFINE_DATA / "beach_bg.jpg").is_file():
+        beach = CrabDetection(compose(base + [f"problem.data_dir={REFINE_DATA}"]).problem, ctx)
+        assert beach.background == "beach" and "beach" in beach.scene.label
 
 
 def test_motif_study_registers_an_affine_spike_pair(device, tmp_path):
