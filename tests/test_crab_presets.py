@@ -52,8 +52,10 @@ def test_pixel_spikes_leave_a_floor(device, tmp_path):
 
 
 def test_motif_study_runs_in_float32(device, tmp_path):
-    """A float32 run registers in float32 (no detour through float64): NCC and pose as float64's to float32's
-    accuracy; the objective stops at float32's floor, fewer decades down."""
+    """A float32 run registers in float32 (no detour through float64) and, on gaussian spikes, as well as float64:
+    its float32 round-off is far below the interpolation floor (measured: the same decades to 0.01). NCC stays
+    <= 1 (torch's float32 .norm() on the CPU put it at 1.0002)."""
     metrics, _ = _spike_run(device, tmp_path, dtype=torch.float32)
-    assert metrics["ncc"] > 0.999
-    assert metrics["A_error"] < 1e-2 and metrics["b_error_px"] < 0.1, metrics
+    assert 0.9999 < metrics["ncc"] <= 1 + 1e-6, metrics
+    assert metrics["objective_decades"] > 4.5, metrics
+    assert metrics["A_error"] < 1e-3 and metrics["b_error_px"] < 1e-2, metrics

@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from scipy.fft import next_fast_len
 
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..optim.unrolled import unrolled_descent
@@ -219,7 +220,9 @@ def fft_filter(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Per item 'same' linear convolution (zero boundary) of images (k, C, H, W) with kernels (k, K, K) by FFT."""
     h, w = images.shape[-2:]
     r = (kernels.shape[-1] - 1) // 2
-    size = (h + 2 * r, w + 2 * r)
+    # any length >= h + 2r keeps the kept part free of wrap-around; a 5-smooth one is 2-3x faster than e.g.
+    # 301 = 7 * 43 (measured on crab_fig4's windows)
+    size = (next_fast_len(h + 2 * r, real=True), next_fast_len(w + 2 * r, real=True))
     f = torch.fft.rfft2(images, s=size) * torch.fft.rfft2(kernels, s=size)[:, None]
     return torch.fft.irfft2(f, s=size)[..., r:r + h, r:r + w]
 

@@ -34,7 +34,8 @@ class MotifStudy(Solver):
             f = cost.filtered_window(res.w, torch.zeros(1, dtype=torch.long, device=res.w.device))[0]
         t = cost.target
         fc, tc = f - f.mean(), t - t.mean()
-        ncc = (fc * tc).sum() / (fc.norm() * tc.norm())
+        # sums, not .norm(): torch's float32 norm on the CPU is off by up to 1e-4 on these spiky maps (NCC > 1)
+        ncc = (fc * tc).sum() / ((fc * fc).sum() * (tc * tc).sum()).sqrt()
         # the transform acts about the motif's centre of mass (padded window); express it about the spikes' mean
         w_k = torch.cat(iterates)  # (iters + 1, 6): one item, every iterate from the identity
         a_k, b_k = w_k[:, :4].unflatten(-1, (2, 2)), w_k[:, 4:]
