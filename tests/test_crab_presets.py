@@ -26,6 +26,8 @@ def _spike_run(device, tmp_path, *overrides, dtype=torch.float64):
     result = MotifStudy(cfg.solver, ctx).solve(problem, Monitor([]))
     metrics, arrays = problem.evaluate(result)
     assert result.solution["A"].device.type == device.type and result.solution["A"].dtype == dtype
+    (path,) = problem.figures(result, metrics, tmp_path)  # Fig. 4's panels
+    assert path.stat().st_size > 10_000
     return metrics, arrays
 
 

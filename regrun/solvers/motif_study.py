@@ -42,7 +42,9 @@ class MotifStudy(Solver):
         c = torch.tensor(cost.transform.center, dtype=w_k.dtype, device=w_k.device) - cost.pad
         eye = torch.eye(2, dtype=w_k.dtype, device=w_k.device)
         b_k = b_k + (a_k - eye) @ (problem.spike_mean - c)
-        out = {"A": a_k[-1], "b": b_k[-1], "A_iterates": a_k, "b_iterates": b_k, "objective": history, "ncc": ncc}
+        # the registered, filtered window and the smoothed motif it is compared with (Fig. 4c), channels summed
+        out = {"A": a_k[-1], "b": b_k[-1], "A_iterates": a_k, "b_iterates": b_k, "objective": history, "ncc": ncc,
+               "registered": f.sum(0), "target": t.sum(0)}
         return SolveResult(solution=out, status="converged", message=f"NCC {float(ncc):.4f}",
                            n_iter=int(res.n_iter[0]),
                            stats={"sigma": sched.sigma, "kappa": sched.kappa, "t_matrix": sched.t_matrix,
