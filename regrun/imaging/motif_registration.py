@@ -36,7 +36,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-from scipy.fft import next_fast_len
 
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..optim.unrolled import unrolled_descent
@@ -218,6 +217,8 @@ def gaussian_kernels(cov: torch.Tensor, radius: int) -> torch.Tensor:
 
 def fft_filter(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Per item 'same' linear convolution (zero boundary) of images (k, C, H, W) with kernels (k, K, K) by FFT."""
+    from scipy.fft import next_fast_len  # here, not at the top: keeps this change inside the spike section
+
     h, w = images.shape[-2:]
     r = (kernels.shape[-1] - 1) // 2
     # any length >= h + 2r keeps the kept part free of wrap-around; a 5-smooth one is 2-3x faster than e.g.
@@ -276,8 +277,9 @@ class SpikeCost:
     presmoothed=True (App. A.3.2): scene and motif are already sigma0 gaussian densities sampled on the grid (spikes
     at non-integer positions), so the scene is used as it is and the motif gets the remaining g_{sigma^2 - sigma0^2}.
     `tail`: every filter is cut at tail standard deviations; the cut (g_{sigma^2 - sigma0^2} * g_{sigma0^2} is not
-    exactly g_{sigma^2} once both are cut, and the anisotropic kernel is cut differently from the target's) is
-    the objective's floor on exact data: tail 3 / 4 / 5 / 6 leaves exp(-tail^2 / 2) = 1e-2 / 3e-4 / 4e-6 / 2e-8."""
+    exactly g_{sigma^2} once both are cut, and the anisotropic kernel is cut differently from the target's) puts
+    a floor under the objective on exact data; a gaussian at the cut is exp(-tail^2 / 2) of its peak, 1e-2 / 3e-4 /
+    4e-6 at tail 3 / 4 / 5 (measured floors, crab_fig4: docs/motif_registration.md)."""
 
     def __init__(self, scene: torch.Tensor, motif: torch.Tensor, anchors: torch.Tensor, sigma: float, sigma0: float,
                  *, transform: str = "affine", tail: float = 3.0, a: float = -0.5, mask_pad: int | None = None,
