@@ -5,16 +5,25 @@ It plugs into HierarchicalDetector as a StrideRegistrar (detection.py), beside t
 rotation_search.py (the baseline of the paper's Fig. 1), and is built on the motif registration of
 motif_registration.py:
 
-- textured leaves: eq. 12 in closed form (LeafCost), SE(2) about the window centre, the paper's two rounds
-  (cost smoothing sigma^2 = 9 with input blur sigma_in^2 = 9/4, then sigma^2 = 1e-2 without blur; lengths given
-  in full-size pixels and divided by the scene's scale), the authors' step rule (leaf_steps);
+- textured leaves: eq. 12 in closed form (LeafCost), SE(2) about the window centre, in rounds coarse to fine
+  (lengths in full-size pixels, divided by the scene's scale). The default: sigma^2 = 9 with input blur 3 (twice
+  the paper's: it widens the basin to about +-8 px and +-20 deg for a thin eye), then the paper's sigma^2 = 9 with
+  sigma_in^2 = 9/4, then its sigma^2 = 1e-2 without blur (the leaf's loss). Blurred rounds sum the cost over every
+  h-th window point (quadrature_step; a round there only has to bring poses into the next one's basin). After the
+  second round only the best start of the 32 strides that the fine cost ranks best at their poses go on (the
+  blurred cost itself ranked a thin eye's true pose 104th on the canonical template). Steps: nu / H_ii, H the
+  Gauss-Newton matrix of the motif at its own pose (curvature_steps; the authors' nu 8 pi sigma^4 rule is
+  `leaf_step_rule: authors`), with backtracking (a step that raises an item's loss is undone and halved, the
+  rule of the authors' Fig. 5 code). Keys a = -0.75 runs on torch's grid_sample (keys_grid_sample), the
+  authors' PyTorch detector's interpolation and ~25x faster on CPU than the general Keys kernel;
 - spike (non-leaf) nodes: eq. 13. The detector hands the registrar its children's maps already filtered by the
   complementary gaussian g_c (HierarchicalDetector.node_scene), and the motif cut from the same maps on the
   template. g_c is isotropic, so for SE(2) g_c * (Y o tau) = (g_c * Y) o tau and eq. 13 is the masked L2 match of
   these pre-filtered maps: LeafCost at sigma = 0. `spike_blur` widens both by one more isotropic gaussian (a
   wider basin, Theorem 5.1's sigma: the motion a stride must bridge is up to half a stride, more than the
   covering search's sigma was chosen for); steps are eq. 17 for that total sigma, times `spike_factor`, divided by
-  C (LeafCost's cost is 1/2 ||.||^2 where the theorem's is 1/(2C) ||.||^2). Spike strides are screened by NCC
+  C (LeafCost's cost is 1/2 ||.||^2 where the theorem's is 1/(2C) ||.||^2), with the same backtracking (the
+  theorem's steps hold near the optimum only). Spike strides are screened by NCC
   before iterating, as the authors' code does: only the `spike_keep` best-correlated strides are registered.
 
 Rotation: gradient descent from one angle has a basin of a few tens of degrees, so every stride starts from the
@@ -51,7 +60,7 @@ class UnrolledSettings:
     leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 24), LeafRound(3.0, 1.5, 16, keep=32),
                                           LeafRound(0.1, 0.0, 24))
     leaf_nu: float = 1.0
-    backtrack: bool = True  # leaves: undo a step that raises the loss and halve that item's step (optim/unrolled.py)
+    backtrack: bool = True  # undo a step that raises an item's loss and halve its step (optim/unrolled.py)
     leaf_step_rule: str = "curvature"  # curvature: nu / H_ii (curvature_steps) | authors: nu 8 pi max(sigma,1)^4
     spike_blur: float = 3.0
     spike_sigma: float = 5.0  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
@@ -174,7 +183,8 @@ class UnrolledRegistrar:
         ws, losses, iters = [], [], []
         for i in range(0, anchors.shape[0], chunk):
             sl = slice(i, i + chunk)
-            res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol, st.keys_a)
+            res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol, st.keys_a,
+                                        st.backtrack)
             ws.append(res.w.detach())
             losses.append(res.loss.detach())
             iters.append(res.n_iter)
@@ -239,8 +249,8 @@ def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
     return items[torch.topk(best, min(keep, best.numel()), largest=False).indices]
 
 
-def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a):
+def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a, backtrack):
     """One round of unrolled descent on the masked L2 (LeafCost at the round's sigma) with given steps."""
     cost = LeafCost(y, x, mask, anchors, rnd.sigma, a=a)
-    return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol)
+    return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol, backtrack=backtrack)
 
