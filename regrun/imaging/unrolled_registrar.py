@@ -65,9 +65,10 @@ class UnrolledSettings:
     spike_blur: float = 3.0
     spike_sigma: float = 5.0  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
     spike_iters: int = 32
-    spike_factor: float = 0.2
+    spike_factor: float = 1.0
     spike_keep: int = 24
     start_step: float = 30.0
+    spike_start_step: float = 10.0  # a spike motif spans the whole part layout: its angular basin is narrow
     rtol: float = 1e-6
     dedup: float = 3.0
     leaf_dtype: torch.dtype | None = None
@@ -121,7 +122,7 @@ class UnrolledRegistrar:
         st = self.settings
         dt, dev = scene.dtype, scene.device
         anchors = grid.anchors(dt, dev)
-        starts = start_angles(angles, st.start_step)
+        starts = start_angles(angles, st.spike_start_step if motif.kind == "spike" else st.start_step)
         keep = torch.arange(len(grid), device=dev)
         if motif.kind == "spike":
             y, x = scene, motif.image

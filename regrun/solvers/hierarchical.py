@@ -87,6 +87,7 @@ def make_registrar(cfg, scale: int):
         spike_factor=check_float("solver.unrolled.spike_factor", u.spike_factor, 0.0, strict=True),
         spike_keep=check_int("solver.unrolled.spike_keep", u.spike_keep, 0),
         start_step=check_float("solver.unrolled.start_step", u.start_step, 0.0, strict=True),
+        spike_start_step=check_float("solver.unrolled.spike_start_step", u.spike_start_step, 0.0, strict=True),
         rtol=check_float("solver.unrolled.rtol", u.rtol, 0.0),
         dedup=check_float("solver.unrolled.dedup", u.dedup, 0.0) / scale,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
