@@ -87,6 +87,7 @@ class LeafRound:
     sigma_in: float  # input blur of the scene
     iters: int
     keep: int = 0  # stride search (unrolled_registrar.py): strides carried into the next round (0: all)
+    one_start: bool = False  # stride search: carry only each stride's best start into the next round
 
 
 def quadrature_step(sigma_in: float, ratio: float = 0.75) -> int:

@@ -57,7 +57,7 @@ from .rotation_search import StrideFit, StrideGrid
 class UnrolledSettings:
     """Lengths in pixels of the searched scene."""
 
-    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 24), LeafRound(3.0, 1.5, 16, keep=32),
+    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 24, one_start=True), LeafRound(3.0, 1.5, 16, keep=32),
                                           LeafRound(0.1, 0.0, 24))
     leaf_nu: float = 1.0
     backtrack: bool = True  # undo a step that raises an item's loss and halve its step (optim/unrolled.py)
@@ -195,7 +195,7 @@ class UnrolledRegistrar:
         """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
         its sigma_in, sums the cost over every h-th window point (h = quadrature_step), and runs fixed steps; a
         round with keep > 0 carries on only the best start of the `keep` strides that the *next* round's cost
-        ranks best at this round's poses (the heavily blurred cost is there to reach the basin, not to rank: on the
+        ranks best at this round's poses (one_start: the best start of every stride) (the heavily blurred cost is there to reach the basin, not to rank: on the
         canonical template a thin eye's true pose ranked 104th by its own round's phi and first by the fine one).
         The others end with loss inf (never counted). Returns w, loss, iterations per item."""
         st = self.settings
@@ -214,7 +214,7 @@ class UnrolledRegistrar:
                                        backtrack=st.backtrack)
                 w[idx], loss[idx] = res.w.detach(), res.loss.detach()
                 iters[idx] += res.n_iter
-            if rnd.keep and alive.numel() > rnd.keep:
+            if rnd.one_start or (rnd.keep and alive.numel() > rnd.keep):
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
                 score = torch.full_like(loss, math.inf)
@@ -222,7 +222,7 @@ class UnrolledRegistrar:
                     local = torch.arange(idx.numel(), device=dev)
                     score[idx] = judge_of(idx).value_and_grad(w[idx], local)[0].detach()
                 score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
-                alive = best_starts(score, k, rnd.keep)
+                alive = best_starts(score, k, rnd.keep or n_items)
                 dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
                 loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
         return w, loss, iters

@@ -69,7 +69,8 @@ def make_registrar(cfg, scale: int):
         rounds.append(LeafRound(sigma=check_float(f"{name}.sigma", r.sigma, 0.0) / scale,
                                 sigma_in=check_float(f"{name}.sigma_in", r.sigma_in, 0.0) / scale,
                                 iters=check_int(f"{name}.iters", r.iters, 1),
-                                keep=check_int(f"{name}.keep", r.get("keep", 0), 0)))
+                                keep=check_int(f"{name}.keep", r.get("keep", 0), 0),
+                                one_start=bool(r.get("one_start", False))))
     if not rounds:
         raise UserError("solver.unrolled.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
     blur = check_float("solver.unrolled.spike_blur", u.spike_blur, 0.0) / scale
