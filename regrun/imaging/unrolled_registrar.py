@@ -53,6 +53,9 @@ from .motif_registration import (LeafCost, LeafRound, curvature_steps, leaf_step
 from .rotation_search import StrideFit, StrideGrid
 
 
+SPIKE_QUADRATURE = 0.75  # quadrature_step ratio for spike maps: aliasing ~ exp(-2 pi^2 0.75^2) = 1.5e-5
+
+
 @dataclass(frozen=True)
 class UnrolledSettings:
     """Lengths in pixels of the searched scene."""
@@ -140,10 +143,11 @@ class UnrolledRegistrar:
         w0 = torch.zeros(items_anchor.shape[0], 3, dtype=work_dtype, device=dev)
         w0[:, 0] = -torch.deg2rad(torch.tensor(starts, dtype=work_dtype, device=dev)).repeat(keep.numel())
         args = (y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype), items_anchor.to(work_dtype), w0)
+        box = angle_box(max((abs(a) for a in angles), default=0.0))
         if motif.kind == "spike":
-            w, loss, iters = self._register(*args, rounds, steps)
+            w, loss, iters = self._register(*args, rounds, steps, box)
         else:
-            w, loss, iters = self._register_leaf(*args, k)
+            w, loss, iters = self._register_leaf(*args, k, box)
         self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
         best = loss.argmin(1)
@@ -177,21 +181,23 @@ class UnrolledRegistrar:
         per_item = -(-(m + 2 * pad) // point_step) * -(-(n + 2 * pad) // point_step)
         return max(1, self.settings.max_points // per_item)
 
-    def _register(self, y, x, mask, anchors, w0, rounds, steps):
+    def _register(self, y, x, mask, anchors, w0, rounds, steps, project):
         """One round of fixed-step descent (the spike nodes) over chunks of items."""
         st = self.settings
-        chunk = self._chunk(mask, rounds[0].sigma)
+        # the maps are smooth at spike_sigma: the conservative quadrature ratio (this loss is the node's final one)
+        h = quadrature_step(st.spike_sigma, SPIKE_QUADRATURE)
+        chunk = self._chunk(mask, rounds[0].sigma, h)
         ws, losses, iters = [], [], []
         for i in range(0, anchors.shape[0], chunk):
             sl = slice(i, i + chunk)
             res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol, st.keys_a,
-                                        st.backtrack)
+                                        st.backtrack, h, project)
             ws.append(res.w.detach())
             losses.append(res.loss.detach())
             iters.append(res.n_iter)
         return torch.cat(ws), torch.cat(losses), torch.cat(iters)
 
-    def _register_leaf(self, y, x, mask, anchors, w0, k):
+    def _register_leaf(self, y, x, mask, anchors, w0, k, project):
         """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
         its sigma_in, sums the cost over every h-th window point (h = quadrature_step), and runs fixed steps; a
         round with keep > 0 carries on only the best start of the `keep` strides that the *next* round's cost
@@ -211,7 +217,7 @@ class UnrolledRegistrar:
                      else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
             for idx in self._chunks(alive, mask, rnd):
                 res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol,
-                                       backtrack=st.backtrack)
+                                       backtrack=st.backtrack, project=project)
                 w[idx], loss[idx] = res.w.detach(), res.loss.detach()
                 iters[idx] += res.n_iter
             if rnd.one_start or (rnd.keep and alive.numel() > rnd.keep):
@@ -239,6 +245,18 @@ class UnrolledRegistrar:
         return [alive[i:i + chunk] for i in range(0, alive.numel(), chunk)]
 
 
+def angle_box(limit_deg: float):
+    """Projection of (angle, b) iterates onto |angle| <= limit_deg: the node's searched angle range is a prior
+    (crab rotation plus articulation). Without it a 2-spike eye pair turned past 180 deg onto the swapped eyes, a
+    lower loss where the left-eye map also fires on the right eye (the paper's eye ambiguity)."""
+    limit = math.radians(limit_deg)
+
+    def project(w: torch.Tensor) -> torch.Tensor:
+        return torch.cat((w[:, :1].clamp(-limit, limit), w[:, 1:]), 1)
+
+    return project
+
+
 def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
     """Items (stride-major, k starts per stride) to carry on: each stride's best start, then the `keep` strides
     whose best loss (any lower-is-better score) is lowest (finite ones only)."""
@@ -250,8 +268,10 @@ def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
     return items[torch.topk(best, min(keep, best.numel()), largest=False).indices]
 
 
-def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a, backtrack):
+def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a, backtrack, point_step=1,
+                          project=None):
     """One round of unrolled descent on the masked L2 (LeafCost at the round's sigma) with given steps."""
-    cost = LeafCost(y, x, mask, anchors, rnd.sigma, a=a)
-    return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol, backtrack=backtrack)
+    cost = LeafCost(y, x, mask, anchors, rnd.sigma, a=a, point_step=point_step)
+    return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol, backtrack=backtrack,
+                            project=project)
 
