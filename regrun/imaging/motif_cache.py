@@ -167,6 +167,7 @@ def save(path: Path, key: str, canonical: Detection) -> None:
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(body, f)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared <dir> should serve every user who can read it
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
