@@ -28,6 +28,13 @@ from ..solve_result import SolveResult
 from .base import Solver
 
 
+def pose_size(a: torch.Tensor, b: torch.Tensor, pixel: float) -> tuple[float, float, float]:
+    """How far a generating map is from the identity: the angle of its closest rotation (degrees), its area
+    scale sqrt(det A), and its shift in full-size pixels (to read successes against the pose)."""
+    angle = math.degrees(math.atan2(float(a[1, 0] - a[0, 1]), float(a[0, 0] + a[1, 1])))
+    return angle, math.sqrt(float(torch.linalg.det(a))), float(b.norm()) * pixel
+
+
 def summarize(counts, success, cap: float) -> dict[str, float]:
     """Per-class statistics of operation counts: successes, success rate, mean and median over successes (NaN
     when none), the mean with each failure counted at `cap` (a lower bound on the true mean: a failed run
@@ -77,7 +84,8 @@ class CoveringVsOptimization(Solver):
     def solve(self, problem, monitor):
         f = problem.pixel()
         rows = {k: [] for k in ("class", "d", "opt_iterations", "opt_ops", "opt_success", "opt_zncc",
-                                "cover_samples", "cover_ops", "cover_success", "cover_best_zncc")}
+                                "cover_samples", "cover_ops", "cover_success", "cover_best_zncc",
+                                "true_angle_deg", "true_scale", "true_shift_px")}
         traces = []
         monitor.start(total=len(problem.scenes), desc="covering vs optimisation")
         stopped = False
@@ -101,7 +109,7 @@ class CoveringVsOptimization(Solver):
                                self.batch)
             values = (kind, POSE_CLASSES[kind][1], fit.iterations, fit.iterations * self.ops[kind], fit.success,
                       float(fit.zncc.max()), cover.samples, cover.samples * self.ops_per_sample, cover.success,
-                      cover.best_zncc)
+                      cover.best_zncc, *pose_size(s.a, s.b, f))
             for key, v in zip(rows, values):
                 rows[key].append(v)
             traces.append(fit.zncc.detach())
