@@ -20,7 +20,7 @@ import torch
 
 from .gaussian import gaussian_filter
 from .scenes import pixel_grid
-from .transforms import Transformation
+from .transforms import Similarity, Transformation
 
 # gaussian_filter(mask, s) > this is the mask dilated by ~2 s (a straight edge's blur drops to Phi(-2) at 2 s)
 _PHI_MINUS_2 = 0.02275
@@ -157,7 +157,7 @@ class PoseFit:
 def optimize_pose(scene: torch.Tensor, window: MotifWindow, transform: Transformation, sigmas: list[float],
                   iters_per_round: int, step: float, linear_scale: float, threshold: float,
                   background_only: int = 5, beta_step: float = 25.0, adapt_step: bool = True,
-                  background_scale: float = 5.0) -> PoseFit:
+                  background_scale: float = 5.0, scale_step: float = 1.0) -> PoseFit:
     """Gradient descent on formulation (4) from the identity, round by round over `sigmas` (App. A.3.1).
 
     Each round builds the cost at its sigma, initialises beta0 from the current pose and takes
@@ -165,7 +165,9 @@ def optimize_pose(scene: torch.Tensor, window: MotifWindow, transform: Transform
     beta_step more, as the authors' code); its first `background_only` steps move beta0 alone. With
     adapt_step the step halves after a rise of the cost and grows by 1 % otherwise (the authors' code). It
     stops at the first pose whose ZNCC over the support reaches `threshold`: `iterations` is the number of
-    steps taken to get there (at least 1, as the authors count)."""
+    steps taken to get there (at least 1, as the authors count). For a Similarity, the step along its scale
+    (the radial direction of (a, b)) is multiplied by `scale_step`: the authors damp it by 0.1; undamped, the
+    scale drifts towards zooming in on the background (measured: a 5 deg, x1.11 scene ended at scale 0.6)."""
     dt, dev = scene.dtype, scene.device
     w = transform.identity(dt, dev)
     scale = preconditioner(transform, linear_scale, dt, dev)
@@ -193,7 +195,12 @@ def optimize_pose(scene: torch.Tensor, window: MotifWindow, transform: Transform
             previous = value
             with torch.no_grad():
                 if wv.grad is not None:
-                    w = w - lr * scale * wv.grad
+                    grad = wv.grad
+                    if isinstance(transform, Similarity) and scale_step != 1.0:
+                        u = w[:2] / w[:2].norm()
+                        radial = (grad[:2] * u).sum() * u
+                        grad = torch.cat((grad[:2] - (1 - scale_step) * radial, grad[2:]))
+                    w = w - lr * scale * grad
                 beta0 = beta0 - beta_step * lr * bv.grad * cost.background
             k += 1
     return PoseFit(w.detach(), torch.stack(znccs), torch.stack(losses), k, False)

@@ -77,6 +77,7 @@ class CoveringVsOptimization(Solver):
         self.max_samples = check_int("solver.max_samples", cfg.max_samples, 1)
         self.ops_per_sample = check_float("solver.ops_per_sample", cfg.ops_per_sample, 0.0, strict=True)
         self.batch = check_int("solver.batch", cfg.batch, 1)
+        self.scale_step = check_float("solver.scale_step", cfg.scale_step, 0.0, strict=True)
         self.halve = bool(cfg.halve_sigma)
         self.adapt = bool(cfg.adapt_step)
         self.seed = check_int("solver.seed", cfg.seed, 0)
@@ -97,7 +98,8 @@ class CoveringVsOptimization(Solver):
             # scene's pixels shrink, hence its factor f^2 (docs/covering_vs_optimization.md)
             fit = optimize_pose(s.scene, window, tr, sigma_schedule(sig0, self.rounds, self.halve), self.iters,
                                 self.step * f, self.linear_precondition * f * f, self.threshold,
-                                self.background_only, self.beta_step, self.adapt, self.background_scale)
+                                self.background_only, self.beta_step, self.adapt, self.background_scale,
+                                self.scale_step)
             g = torch.Generator().manual_seed(self.seed + 7919 * i + 1)
             to = dict(device=s.scene.device, dtype=s.scene.dtype)
 
