@@ -44,7 +44,7 @@ class MotifPose(Problem):
                            check_float("problem.law.scale_max", law.scale_max, 0.0, strict=True))
         if self.law.scale_max < self.law.scale_min:
             raise UserError(f"problem.law.scale_max={law.scale_max} is below scale_min={law.scale_min}")
-        self.source = motif_source(cfg.template, cfg.data_dir, int(cfg.template_seed)).downscaled(self.factor)
+        source = motif_source(cfg.template, cfg.data_dir, int(cfg.template_seed)).downscaled(self.factor)
         small = (size[0] // self.factor, size[1] // self.factor)
         bg_kind = "synthetic" if cfg.template == "synthetic" else "beach"
         to = dict(device=ctx.device, dtype=ctx.dtype)
@@ -55,7 +55,7 @@ class MotifPose(Problem):
                 g = torch.Generator().manual_seed(int(cfg.seed) + int(ctx.seed) + 1000 * list(POSE_CLASSES).index(kind) + k)
                 bg = make_background(bg_kind, small, g, cfg.data_dir, self.factor)
                 a, b = self.law.sample(kind, 1, g, self.factor)
-                s = render_scene(self.source, bg, a[0], b[0], blur / self.factor)
+                s = render_scene(source, bg, a[0], b[0], blur / self.factor)
                 s.scene, s.motif, s.support = s.scene.to(**to), s.motif.to(**to), s.support.to(**to)
                 s.a, s.b = s.a.to(**to), s.b.to(**to)
                 self.scenes.append((kind, s))
