@@ -177,3 +177,16 @@ def test_refine_crab_body_source():
     assert src.offset == (78, 31)
     half = src.downscaled(2)
     assert half.motif.shape[1] <= 47 and half.support.sum() > 0.2 * src.support.sum()
+
+
+def test_similarity_scale_step_damps_only_the_scale(device, tmp_path):
+    _, _, problem = small_problem(device, tmp_path, "problem.classes=[similarity]")
+    s = problem.scenes[0][1]
+    window = MotifWindow.around(s.motif, s.support, window_pad(1.25))
+    tr = transformation("similarity", s.centre)
+    fits = [optimize_pose(s.scene, window, tr, [1.25], 20, 0.02, 0.16, 1.01, background_only=2, scale_step=k)
+            for k in (0.0, 1.0)]
+    frozen, free = (float(f.w[:2].norm()) for f in fits)
+    # a step tangent to the circle |(a, b)| = 1 moves the scale only at second order
+    assert abs(frozen - 1) < 0.25 * abs(free - 1)  # measured: 0.008 against 0.046
+    assert not torch.equal(fits[0].w[:2], tr.identity(torch.float64, device)[:2])  # the rotation still moves
