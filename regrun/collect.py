@@ -7,6 +7,8 @@ finished jobs are symlinks to earlier folders) and hand-moved folders all collec
 Outputs (in --out, default DIR/collected):
   runs.csv         one row per run: run id, status, problem, solver, the parameters that vary between runs
                    (read from the resolved configs), wall time, final metrics, paper values, overrides, error
+  groups.csv       where a preset has a `collect:` block: per group of runs and metric, the count, mean, median,
+                   min, max and how many runs meet the target (also printed and in summary.md)
   iterations.csv   with --iterations: one row per run and iteration, with every history column
   summary.md       counts, the settings shared by all runs, the metrics table with paper values beside the
                    measured ones, the failed runs with their errors, links to the plots
@@ -44,6 +46,7 @@ class Run:
     metrics: dict[str, float]
     paper: dict[str, float]
     history: dict[str, np.ndarray] = field(default_factory=dict)
+    groups: list[dict[str, Any]] = field(default_factory=list)  # the preset's `collect:` block
 
     @property
     def run_id(self) -> str:
@@ -100,9 +103,11 @@ def read_run(path: Path, with_history: bool) -> Run:
         history = _read(f["history"]) if with_history and "history" in f else {}
     if path.name.endswith(".partial"):
         attrs["status"] = "interrupted" if attrs.get("status") == "running" else attrs.get("status")
-    cfg = flatten(yaml.safe_load(resolved) or {}) if resolved else {}
-    return Run(path.parent, attrs, cfg, list(overrides or []), groups["metrics"], groups["paper"],
-               {k: np.asarray(v) for k, v in history.items() if np.ndim(v) == 1})
+    tree = (yaml.safe_load(resolved) or {}) if resolved else {}
+    blocks = tree.pop("collect", None) or []
+    return Run(path.parent, attrs, flatten(tree), list(overrides or []), groups["metrics"], groups["paper"],
+               {k: np.asarray(v) for k, v in history.items() if np.ndim(v) == 1},
+               blocks if isinstance(blocks, list) else [])
 
 
 def latest_per_run_id(runs: list[Run]) -> tuple[list[Run], int]:
@@ -241,7 +246,7 @@ def _fmt(value: Any) -> str:
 
 
 def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[str], shared: dict[str, Any],
-             metrics: list[str], plots: list[Path], out_dir: Path) -> str:
+             metrics: list[str], plots: list[Path], out_dir: Path, groups: list[dict[str, Any]] = ()) -> str:
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
@@ -263,6 +268,10 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
     header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])
     for m in metrics:
         header += [m] + ([f"{m} (paper)"] if m in paper else [])
+    if groups:
+        lines += ["", "## Groups", "", "Statistics over each group of runs the preset's `collect:` block names; "
+                  "a run without the metric (one that did not complete) is not within the target.", ""]
+        lines += group_markdown(list(groups))
     lines += ["", "## Runs", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         cells = [run.run_id[:8], run.status, str(run.attrs.get("solver", ""))]
@@ -284,6 +293,77 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
         lines += ["", "## Plots", ""]
         lines += [f"![{p.stem}]({os.path.relpath(p, out_dir)})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- groups
+
+STATS = ("mean", "median", "min", "max")
+
+
+def _matches(run: Run, where: Any) -> bool:
+    """`where`: one `key=value` (the override syntax) or a list of them, all to hold; values compare as YAML."""
+    for cond in [where] if isinstance(where, str) else list(where or []):
+        key, sep, value = str(cond).partition("=")
+        if not sep:
+            raise SystemExit(f"regrun-collect: error: collect.where {cond!r} is not key=value")
+        if run.config.get(key.strip()) != yaml.safe_load(value.strip()):
+            return False
+    return True
+
+
+def _within(value: float, target: dict[str, Any]) -> bool:
+    return (target.get("min") is None or value >= float(target["min"])) and \
+        (target.get("max") is None or value <= float(target["max"]))
+
+
+def _target_text(target: dict[str, Any] | None) -> str:
+    if not target:
+        return ""
+    lo, hi = target.get("min"), target.get("max")
+    if lo is not None and hi is not None:
+        return "= " + _fmt(float(lo)) if float(lo) == float(hi) else f"[{_fmt(float(lo))}, {_fmt(float(hi))}]"
+    return f">= {_fmt(float(lo))}" if lo is not None else f"<= {_fmt(float(hi))}"
+
+
+def group_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """The statistics a preset's `collect:` block asks for: per group of runs (`where`), per metric (a name or
+    an fnmatch pattern whose matching metrics are pooled), the count, mean, median, min and max of the values,
+    and with a target {min, max} how many runs have every value within it (a run without the metric, e.g. one
+    that failed, is not within)."""
+    from fnmatch import fnmatchcase
+
+    blocks: list[Any] = []
+    for run in runs:
+        if run.groups and run.groups not in blocks:
+            blocks.append(run.groups)
+    out = []
+    for block in blocks:
+        for spec in block:
+            members = [r for r in runs if r.groups == block and _matches(r, spec.get("where"))]
+            for pattern, target in (spec.get("metrics") or {}).items():
+                per_run = [[float(v) for k, v in sorted(r.metrics.items()) if fnmatchcase(k, pattern)
+                            and isinstance(v, (int, float)) and not isinstance(v, bool)] for r in members]
+                values = np.array([v for vals in per_run for v in vals], dtype=float)
+                row: dict[str, Any] = {"group": spec.get("group", str(spec.get("where"))), "runs": len(members),
+                                       "metric": pattern, "values": int(values.size)}
+                row.update({s: float(getattr(np, s)(values)) if values.size else None for s in STATS})
+                row["target"] = _target_text(target)
+                if target:
+                    ok = sum(bool(vals) and all(_within(v, target) for v in vals) for vals in per_run)
+                    row["within_target"] = f"{ok}/{len(members)}"
+                else:
+                    row["within_target"] = ""
+                out.append(row)
+    return out
+
+
+def group_markdown(table: list[dict[str, Any]]) -> list[str]:
+    header = ["group", "runs", "metric", "values", *STATS, "target", "runs within target"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table:
+        lines.append("| " + " | ".join(_fmt(row[k]) for k in ("group", "runs", "metric", "values", *STATS,
+                                                                "target", "within_target")) + " |")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- plots
@@ -452,7 +532,13 @@ def collect(roots: Sequence[Path], out_dir: Path, iterations: bool = False, keep
         plot_dir.mkdir(exist_ok=True)
         figures = plot_metrics(runs, params, metrics, plot_dir) + plot_convergence(runs, params, plot_dir)
     written["plots"] = figures
-    (out_dir / "summary.md").write_text(markdown(runs, dropped, roots, params, shared, metrics, figures, out_dir))
+    groups = group_rows(runs)
+    if groups:
+        write_csv(out_dir / "groups.csv", groups)
+        written["groups_csv"] = out_dir / "groups.csv"
+    written["groups"] = groups
+    (out_dir / "summary.md").write_text(markdown(runs, dropped, roots, params, shared, metrics, figures, out_dir,
+                                                 groups))
     written["markdown"] = out_dir / "summary.md"
     return written
 
@@ -485,7 +571,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     done = sum(r.status == "completed" for r in runs)
     print(f"regrun-collect: {len(runs)} runs ({done} completed) varying "
           f"{', '.join(written['params']) or 'nothing'}")
-    for key in ("csv", "iterations", "markdown"):
+    if written["groups"]:
+        print("\n".join(group_markdown(written["groups"])))
+    for key in ("csv", "groups_csv", "iterations", "markdown"):
         if key in written:
             print(f"  {written[key]}")
     for path in written["plots"]:

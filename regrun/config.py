@@ -11,7 +11,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Knobs that change how a run is shown or scheduled, not what it computes: a sweep re-run with another value
 # still finds its finished jobs, and parallel jobs may be spread over GPUs (device.index) without changing
 # their identity.
-NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index")
+NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index",
+              "collect")
 
 
 def config_dir() -> Path:

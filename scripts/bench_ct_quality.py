@@ -13,37 +13,27 @@ PSNR / SSIM inside the disk mask as the problem reports them.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
+
+from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--views", type=int, default=60)
+    ap = ct_parser(__doc__, size=128, views=60, iters=140, out="outputs/bench/ct_quality.json")
     ap.add_argument("--lam", type=float, required=True, help="FISTA-TV weight (e.g. the learned one)")
-    ap.add_argument("--iters", type=int, default=140)
     ap.add_argument("--sart-iters", type=int, default=300)
     ap.add_argument("--relax", type=float, default=1.0)
     ap.add_argument("--tv-weights", type=float, nargs="+",
                     default=[0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("outputs/bench/ct_quality.json"))
     args = ap.parse_args(argv)
 
     import torch
     from skimage.restoration import denoise_tv_chambolle
 
     from regrun.config import config_section
-    from regrun.context import RunContext
-    from regrun.problems.ct_fewview import CTFewView
     from regrun.solvers.ct_common import lipschitz, make_fista
 
-    torch.set_num_threads(args.threads)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    problem = CTFewView(config_section("problem", "ct_fewview", size=args.size, views=args.views), ctx)
+    problem = ct_problem(args)
     mask = problem.mask
     rows = {}
 
@@ -81,8 +71,7 @@ def main(argv=None):
         if best is None or q["psnr"] > best[1]["psnr"]:
             best = (w, q, y, time.perf_counter() - t0)
     judge("SIRT + TV denoise (oracle)", best[2], t_sart + best[3], tv_weight=best[0])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    write_json(args, rows)
     gain = rows[f"FISTA-TV lam={args.lam:g}"]["psnr"] - rows["FBP (ramp)"]["psnr"]
     print(f"FISTA-TV - FBP: {gain:+.2f} dB; FISTA-TV - SIRT+TV: "
           f"{rows[f'FISTA-TV lam={args.lam:g}']['psnr'] - rows['SIRT + TV denoise (oracle)']['psnr']:+.2f} dB")

@@ -42,6 +42,7 @@ from regrun.imaging.synthetic import image_function, radial_window, warped_pair
 from regrun.imaging.transforms import affine_about
 from regrun.monitor import Monitor
 from regrun.registry import PROBLEMS, SOLVERS
+from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
 
 PAIRS = [  # angle (deg), scale, shift (fraction of the domain), seed
     (5.0, (1.02, 0.98), (0.02, -0.01), 0),
@@ -190,15 +191,6 @@ def run_regrun(problem, ctx, thetas, gtol, margin, optimizer):
     return res.solution["w"], time.perf_counter() - t0
 
 
-def to_sitk(arr, grid):
-    import SimpleITK as sitk
-
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.T))  # numpy [row=x2, col=x1] -> index (x1, x2)
-    img.SetSpacing(grid.h)
-    img.SetOrigin((grid.omega[0] + grid.h[0] / 2, grid.omega[2] + grid.h[1] / 2))
-    return img
-
-
 def run_simpleitk(problem, iterations=300, images=None, moments=False):
     """images: (template, reference) arrays to register instead of the problem's own (which may be smoothed).
     moments: start from SimpleITK's CenteredTransformInitializer(MOMENTS) instead of the identity."""
@@ -207,34 +199,13 @@ def run_simpleitk(problem, iterations=300, images=None, moments=False):
     template, reference = images or (problem.template.numpy(), problem.reference.numpy())
     fixed = to_sitk(reference, problem.grid)   # T(y(x)) ~ R(x): y maps fixed points to moving
     moving = to_sitk(template, problem.grid)
-    init = sitk.AffineTransform(2)
-    init.SetCenter(problem.grid.centre)
+    init = None
     if moments:
         init = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(2),
                                                  sitk.CenteredTransformInitializerFilter.MOMENTS)
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMeanSquares()
-    reg.SetInterpolator(sitk.sitkBSpline)
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-6, numberOfIterations=iterations,
-                                                 relaxationFactor=0.5, gradientMagnitudeTolerance=1e-10)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2, 1, 0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
-    reg.SetInitialTransform(init, inPlace=False)
-    reg.SetNumberOfThreads(1) if hasattr(reg, "SetNumberOfThreads") else None
-    t0 = time.perf_counter()
-    out = reg.Execute(fixed, moving)
-    wall = time.perf_counter() - t0
-    tr = out if isinstance(out, sitk.AffineTransform) else None
-    if tr is None:
-        tr = sitk.AffineTransform(sitk.CompositeTransform(out).GetBackTransform()) if out.GetName() == \
-            "CompositeTransform" else sitk.AffineTransform(out)
-    A = np.array(tr.GetMatrix()).reshape(2, 2)
-    c, t = np.array(tr.GetCenter()), np.array(tr.GetTranslation())
-    b = c + t - A @ c
-    w = torch.tensor([A[0, 0], A[0, 1], A[1, 0], A[1, 1], b[0], b[1]], dtype=torch.float64)
-    return w, wall, reg.GetOptimizerStopConditionDescription()
+    w, wall, stop = register_affine(fixed, moving, problem.grid.centre, iterations, [4, 2, 1], [2, 1, 0], init,
+                                    threads=1)
+    return torch.tensor(w, dtype=torch.float64), wall, stop
 
 
 def synthetic_suite(args, sitk):

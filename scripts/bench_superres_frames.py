@@ -42,6 +42,7 @@ from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
 from regrun.solvers.two_stage import TwoStage
 from regrun.solvers.varpro_cg import DirectProjectedResidual, ProjectedResidual, VarProCG
+from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
 
 
 def frame_problem(ctx, root: Path, size: int, seed: int, frames: int, noise: float, lam: float):
@@ -60,46 +61,15 @@ def exact_psnr(problem, w) -> float:
     return psnr(f.cpu().numpy(), problem.truth.cpu().numpy())
 
 
-def to_sitk(arr, grid):
-    import SimpleITK as sitk
-
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.T))  # [x1, x2] -> index (x1, x2)
-    img.SetSpacing(grid.h)
-    img.SetOrigin((grid.omega[0] + grid.h[0] / 2, grid.omega[2] + grid.h[1] / 2))
-    return img
-
-
 def sitk_motion(problem, iterations: int = 300):
     """Each frame j registered to frame 0 (fixed = frame j, moving = frame 0: the transform maps frame j's
-    points to frame 0's, which is the model's y_j), as regrun's w."""
-    import SimpleITK as sitk
-
+    points to frame 0's, which is the model's y_j), as regrun's w; a 2-level pyramid (the frames are small)."""
     grid = problem.model.coarse
     frames = problem.model.frames.cpu().numpy()
     moving = to_sitk(frames[0], grid)
-    out = []
-    for j in range(1, frames.shape[0]):
-        init = sitk.AffineTransform(2)
-        init.SetCenter(grid.centre)
-        reg = sitk.ImageRegistrationMethod()
-        reg.SetMetricAsMeanSquares()
-        reg.SetInterpolator(sitk.sitkBSpline)
-        reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-6, numberOfIterations=iterations,
-                                                     relaxationFactor=0.5, gradientMagnitudeTolerance=1e-10)
-        reg.SetOptimizerScalesFromPhysicalShift()
-        reg.SetShrinkFactorsPerLevel([2, 1])
-        reg.SetSmoothingSigmasPerLevel([1, 0])
-        reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
-        reg.SetInitialTransform(init, inPlace=False)
-        tr = reg.Execute(to_sitk(frames[j], grid), moving)
-        if tr.GetName() == "CompositeTransform":
-            tr = sitk.CompositeTransform(tr).GetBackTransform()
-        tr = sitk.AffineTransform(tr)
-        A = np.array(tr.GetMatrix()).reshape(2, 2)
-        c, t = np.array(tr.GetCenter()), np.array(tr.GetTranslation())
-        b = c + t - A @ c
-        out.append([A[0, 0], A[0, 1], A[1, 0], A[1, 1], b[0], b[1]])
-    return torch.tensor(out, dtype=problem.model.dtype, device=problem.model.device).reshape(-1)
+    out = [register_affine(to_sitk(frames[j], grid), moving, grid.centre, iterations, [2, 1], [1, 0])[0]
+           for j in range(1, frames.shape[0])]
+    return torch.tensor(np.array(out), dtype=problem.model.dtype, device=problem.model.device).reshape(-1)
 
 
 def timed(fn):

@@ -8,41 +8,31 @@ relative error against the finite difference, its wall time and the bytes it sav
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from pathlib import Path
+
+from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--views", type=int, default=30)
-    ap.add_argument("--iters", type=int, default=140)
+    ap = ct_parser(__doc__, size=64, views=30, iters=140, out="outputs/bench/ct_hypergradients.json")
     ap.add_argument("--inner-iters", type=int, default=5)
     ap.add_argument("--lam-star", type=float, default=1.0, help="lambda around which to probe")
     ap.add_argument("--lams", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="multiples of --lam-star")
     ap.add_argument("--h", type=float, default=1e-3, help="finite-difference step in log lambda")
     ap.add_argument("--modes", nargs="+", default=["paper", "unrolled", "checkpointed", "implicit"])
     ap.add_argument("--adjoint-iters", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("outputs/bench/ct_hypergradients.json"))
     args = ap.parse_args(argv)
 
     import torch
 
     from regrun.config import config_section
-    from regrun.context import RunContext
     from regrun.linalg.iterate import AdjointSolve
     from regrun.memory import SavedBytes
     from regrun.optim.bilevel import BilevelLoss
-    from regrun.problems.ct_fewview import CTFewView
     from regrun.solvers.ct_common import lipschitz, make_fista
 
-    torch.set_num_threads(args.threads)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    problem = CTFewView(config_section("problem", "ct_fewview", size=args.size, views=args.views), ctx)
+    problem = ct_problem(args)
     cfg = config_section("solver", "bilevel", iters=args.iters, inner_iters=args.inner_iters)
     L = lipschitz(problem, cfg)
     exact, paper = make_fista(problem, cfg, L), make_fista(problem, cfg, L, paper=True)
@@ -74,8 +64,7 @@ def main(argv=None):
         print(f"lam={row['lam']:.4g}: " + "; ".join(
             f"{m} {row[m]['rel_error_vs_fd']:.1e} / {row[m]['seconds']:.1f} s / {row[m]['saved_MiB']:.1f} MiB"
             for m in args.modes))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    write_json(args, rows)
     print(f"written {args.out}")
 
 

@@ -137,3 +137,39 @@ def test_hardware_columns_and_devices_line(tmp_path):
     assert "- `cuda`: NVIDIA H100 80GB HBM3, CUDA 13.0, driver 580.65, peak GPU memory up to 41.5 MiB (1 run)" \
         in summary
     assert "- `cpu`: AMD EPYC (1 run)" in summary and "peak GPU MiB" in summary
+
+
+def test_groups_from_the_presets_collect_block(tmp_path, capsys):
+    """Statistics per `where` group, a pattern pools metrics, a run without the metric is not within target."""
+    block = [{"group": "positives", "where": "problem.crab=true",
+              "metrics": {"score": {"min": 0.9, "max": 1.1}, "err_*": {"max": 3}, "note": None}},
+             {"group": "negatives", "where": ["problem.crab=false", "seed=0"], "metrics": {"fp": {"max": 0}}}]
+    runs = [(True, "completed", {"score": 1.0, "err_a": 1.0, "err_b": 2.0, "note": 5.0}),
+            (True, "completed", {"score": 1.2, "err_a": 0.5, "err_b": 4.0, "note": 7.0}),
+            (True, "failed", None),
+            (False, "completed", {"score": 0.0, "fp": 0.0}),
+            (False, "completed", {"score": 0.7, "fp": 1.0})]
+    for i, (crab, status, metrics) in enumerate(runs):
+        config = {"problem": {"name": "p", "crab": crab}, "solver": {"name": "s"}, "seed": 0, "collect": block}
+        results = ResultsFile(tmp_path / "sweep" / str(i))
+        results.begin({"problem": "p", "solver": "s", "run_id": str(i) * 64}, OmegaConf.to_yaml(
+            OmegaConf.create(config)), [f"problem.crab={crab}"])
+        if metrics:
+            results.write("metrics", metrics)
+        results.finish(status, wall_time=1.0)
+    out = tmp_path / "out"
+    written = collect.collect([tmp_path / "sweep"], out, plots=False)
+    rows = {(r["group"], r["metric"]): r for r in read_csv(out / "groups.csv")}
+    score = rows[("positives", "score")]
+    assert (score["runs"], score["values"], score["mean"], score["max"]) == ("3", "2", "1.1", "1.2")
+    assert score["target"] == "[0.9, 1.1]" and score["within_target"] == "1/3"  # 1.2 is out, the failure too
+    err = rows[("positives", "err_*")]
+    assert err["values"] == "4" and float(err["median"]) == pytest.approx(1.5) and err["within_target"] == "1/3"
+    assert rows[("positives", "note")]["within_target"] == "" and rows[("positives", "note")]["min"] == "5.0"
+    fp = rows[("negatives", "fp")]
+    assert (fp["runs"], fp["mean"], fp["target"], fp["within_target"]) == ("2", "0.5", "<= 0", "1/2")
+    assert written["params"] == ["problem.crab"]  # the block itself is not a parameter
+    summary = (out / "summary.md").read_text()
+    assert "## Groups" in summary and "| positives | 3 | score | 2 | 1.1 | 1.1 | 1 | 1.2 | [0.9, 1.1] | 1/3 |" in summary
+    collect.main([str(tmp_path / "sweep"), "-o", str(tmp_path / "o2"), "--no-plots"])
+    assert "| negatives | 2 | fp | 2 | 0.5 |" in capsys.readouterr().out

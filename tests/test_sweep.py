@@ -40,6 +40,9 @@ def test_hash_ignores_display_and_scheduling_knobs():
     same = ["progress=true", "figures=true", "debug=true", "fail_fast=true", "dry_run=true", "resume=false",
             "resume_dir=elsewhere"]
     assert config_hash(compose(TINY + same)) == base
+    tabled = compose(TINY)
+    tabled.collect = [{"group": "all", "metrics": {"J": {"max": 1.0}}}]  # how collect tables runs, not what runs
+    assert config_hash(tabled) == base
     on_gpu = config_hash(compose(TINY + ["device=cuda"]))
     assert config_hash(compose(TINY + ["device=cuda", "device.index=3"])) == on_gpu != base
     assert config_hash(compose(TINY + ["solver.theta=0.5"])) != base

@@ -192,20 +192,38 @@ def register_leaf(scene: torch.Tensor, motif: torch.Tensor, mask: torch.Tensor, 
 
 
 # ---- spike maps: eq. 10 / 13 with complementary smoothing and the inverse parameterization -------------------------
+def det_2x2(m: torch.Tensor) -> torch.Tensor:
+    """Determinants of 2 x 2 matrices (..., 2, 2) in closed form. torch.linalg.det's backward (an LU solve) makes
+    its factors in the default dtype, so a float32 cost under a float64 default fails (or mixes dtypes) in backward;
+    the closed form stays in the input's dtype and device, and is cheaper for 2 x 2."""
+    return m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+
+
+def inverse_2x2(m: torch.Tensor) -> torch.Tensor:
+    """Inverses of 2 x 2 matrices (..., 2, 2) by the adjugate (same reason as det_2x2)."""
+    adj = torch.stack((torch.stack((m[..., 1, 1], -m[..., 0, 1]), -1),
+                       torch.stack((-m[..., 1, 0], m[..., 0, 0]), -1)), -2)
+    return adj / det_2x2(m)[..., None, None]
+
+
 def gaussian_kernels(cov: torch.Tensor, radius: int) -> torch.Tensor:
     """Sampled gaussians with covariances cov (k, 2, 2) on a (2r+1)^2 grid, each of unit sum; differentiable in cov."""
     u = torch.arange(-radius, radius + 1, dtype=cov.dtype, device=cov.device)
     grid = torch.stack(torch.meshgrid(u, u, indexing="ij"), -1)  # (K, K, 2)
-    prec = torch.linalg.inv(cov)
+    prec = inverse_2x2(cov)
     e = torch.exp(-0.5 * torch.einsum("ijk,bkl,ijl->bij", grid, prec, grid))
     return e / e.sum((-2, -1), keepdim=True)
 
 
 def fft_filter(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Per item 'same' linear convolution (zero boundary) of images (k, C, H, W) with kernels (k, K, K) by FFT."""
+    from scipy.fft import next_fast_len  # here, not at the top: keeps this change inside the spike section
+
     h, w = images.shape[-2:]
     r = (kernels.shape[-1] - 1) // 2
-    size = (h + 2 * r, w + 2 * r)
+    # any length >= h + 2r keeps the kept part free of wrap-around; a 5-smooth one is 2-3x faster than e.g.
+    # 301 = 7 * 43 (measured on crab_fig4's windows)
+    size = (next_fast_len(h + 2 * r, real=True), next_fast_len(w + 2 * r, real=True))
     f = torch.fft.rfft2(images, s=size) * torch.fft.rfft2(kernels, s=size)[:, None]
     return torch.fft.irfft2(f, s=size)[..., r:r + h, r:r + w]
 
@@ -253,10 +271,19 @@ def spike_schedule(motif: torch.Tensor, a_dev: float, b_max: float, factor: floa
 class SpikeCost:
     """phi of eq. 10 (inverse parameterization, complementary smoothing) for a spike motif (C, m, n) at strides
     `anchors` (S, 2) of a spike scene (C, H, W). transform: Affine (eq. 10) or Rigid (eq. 13), about the motif's
-    centre of mass. The scene is blurred by sigma0 here; `mask_pad` dilates the window box P_Omega."""
+    centre of mass. `mask_pad` dilates the window box P_Omega.
+
+    Pixel spikes (presmoothed=False): the scene is blurred by g_{sigma0^2} here and the motif by g_{sigma^2}.
+    presmoothed=True (App. A.3.2): scene and motif are already sigma0 gaussian densities sampled on the grid (spikes
+    at non-integer positions), so the scene is used as it is and the motif gets the remaining g_{sigma^2 - sigma0^2}.
+    `tail`: every filter is cut at tail standard deviations; the cut (g_{sigma^2 - sigma0^2} * g_{sigma0^2} is not
+    exactly g_{sigma^2} once both are cut, and the anisotropic kernel is cut differently from the target's) puts
+    a floor under the objective on exact data; a gaussian at the cut is exp(-tail^2 / 2) of its peak, 1e-2 / 3e-4 /
+    4e-6 at tail 3 / 4 / 5 (measured floors, crab_fig4: docs/motif_registration.md)."""
 
     def __init__(self, scene: torch.Tensor, motif: torch.Tensor, anchors: torch.Tensor, sigma: float, sigma0: float,
-                 *, transform: str = "affine", tail: float = 3.0, a: float = -0.5, mask_pad: int | None = None):
+                 *, transform: str = "affine", tail: float = 3.0, a: float = -0.5, mask_pad: int | None = None,
+                 presmoothed: bool = False):
         if not sigma > sigma0 > 0:
             raise ValueError(f"complementary smoothing needs sigma > sigma0 > 0 (got {sigma}, {sigma0})")
         c, m, n = motif.shape
@@ -264,11 +291,13 @@ class SpikeCost:
         self.pad = gaussian_radius(sigma, tail) if mask_pad is None else mask_pad
         self.radius = gaussian_radius(math.sqrt(sigma**2 - sigma0**2), tail) + 2
         mass = spike_positions(motif) * motif.sum((-2, -1))[:, None]
-        self.centre = tuple(float(v) for v in mass.sum(0) / motif.sum().clamp_min(1e-300))
+        self.centre = tuple(float(v) for v in mass.sum(0) / motif.sum().clamp_min(torch.finfo(motif.dtype).tiny))
         centre = (self.centre[0] + self.pad, self.centre[1] + self.pad)  # in padded-window coordinates
         self.transform = Affine(centre) if transform == "affine" else Rigid(centre)
-        self.windows = SceneWindows(gaussian_filter(scene, sigma0, tail), anchors - self.pad, a)
-        self.target = gaussian_filter(torch.nn.functional.pad(motif, (self.pad,) * 4), sigma, tail)
+        self.windows = SceneWindows(scene if presmoothed else gaussian_filter(scene, sigma0, tail),
+                                    anchors - self.pad, a)
+        target_sigma = math.sqrt(sigma**2 - sigma0**2) if presmoothed else sigma
+        self.target = gaussian_filter(torch.nn.functional.pad(motif, (self.pad,) * 4), target_sigma, tail)
         self.shape = self.target.shape[-2:]
         self.points = window_points(*self.shape, 0, motif.dtype, motif.device)
 
@@ -276,7 +305,7 @@ class SpikeCost:
         """det^-1/2(M M^T) g_{sigma^2 I - sigma0^2 M M^T} * (scene blurred by sigma0, sampled at the inverse map),
         (k, C, h, w): what eq. 10 compares with the smoothed motif."""
         mat, shift = self.transform.matrix_and_shift(w)
-        inv = torch.linalg.inv(mat)
+        inv = inverse_2x2(mat)
         c = torch.tensor(self.transform.center, dtype=w.dtype, device=w.device)
         pts = torch.einsum("bkl,bnl->bnk", inv, self.points - c - shift[:, None, :]) + c
         y = self.windows.select(items)(pts)  # (k, N, C)
@@ -284,7 +313,7 @@ class SpikeCost:
         mm = mat @ mat.transpose(-1, -2)
         eye = torch.eye(2, dtype=w.dtype, device=w.device)
         cov = self.sigma**2 * eye - self.sigma0**2 * mm
-        amp = torch.linalg.det(mm).rsqrt()
+        amp = det_2x2(mat).abs().reciprocal()  # det^-1/2(M M^T)
         return amp[:, None, None, None] * fft_filter(y, gaussian_kernels(cov, self.radius))
 
     def value(self, w: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -314,10 +343,19 @@ class SpikeCost:
 
 def register_spikes(scene: torch.Tensor, motif: torch.Tensor, anchors: torch.Tensor, schedule: SpikeSchedule, *,
                     sigma0: float = 3.0, iters: int = 30, transform: str = "affine", rtol: float = 0.0,
-                    a: float = -0.5) -> tuple[StrideRegistration, SpikeCost]:
+                    a: float = -0.5, tail: float = 3.0, presmoothed: bool = False, iterates: list | None = None
+                    ) -> tuple[StrideRegistration, SpikeCost]:
     """Register a spike motif at every stride by unrolled gradient descent on eq. 10 (or 13 with
-    transform="rigid") with Theorem 5.1's smoothing and steps; w0 the identity (A.1)."""
-    cost = SpikeCost(scene, motif, anchors, schedule.sigma, sigma0, transform=transform, a=a)
-    res = unrolled_descent(cost.value_and_grad, cost.identity(anchors.shape[0]), cost.steps(schedule), iters,
-                           rtol=rtol)
+    transform="rigid") with Theorem 5.1's smoothing and steps; w0 the identity (A.1). `tail` and `presmoothed`:
+    see SpikeCost. `iterates`: a list that receives every evaluated iterate (items still running, detached), for
+    parameter-error curves such as eq. 18."""
+    cost = SpikeCost(scene, motif, anchors, schedule.sigma, sigma0, transform=transform, a=a, tail=tail,
+                     presmoothed=presmoothed)
+
+    def value_and_grad(w, items):
+        if iterates is not None:
+            iterates.append(w.detach())
+        return cost.value_and_grad(w, items)
+
+    res = unrolled_descent(value_and_grad, cost.identity(anchors.shape[0]), cost.steps(schedule), iters, rtol=rtol)
     return StrideRegistration(w=res.w, loss=res.loss, n_iter=res.n_iter, rounds=[res]), cost

@@ -64,6 +64,11 @@ class Scene:
 
 
 # ---- backgrounds -------------------------------------------------------------------------------------------------
+def has_beach(data_dir: str) -> bool:
+    """Whether data_dir holds the beach photograph that beach_background crops."""
+    return (resolve_data_path(data_dir) / "beach_bg.jpg").is_file()
+
+
 def beach_background(data_dir: str, size: tuple[int, int], top_left: tuple[int, int] | None = None,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """A crop of the CC0 beach photograph (refine_data/beach_bg.jpg): at top_left, else at random."""

@@ -18,14 +18,14 @@ from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging.calibration import truth_joint
 from ..imaging.crab_data import REFINE_VERSIONS, load_template
 from ..imaging.scenes import (PAPER_ANGLES, Scene, Truth, beach_background, clutter_background, compose_scene,
-                              downscale_scene, image_scene, paper_scene, random_pose, rotation)
+                              downscale_scene, has_beach, image_scene, paper_scene, random_pose, rotation)
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
 
 TEMPLATES = ("synthetic", "refine_crab")
 SOURCES = ("generated", "paper", "file")
-BACKGROUNDS = ("clutter", "beach")
+BACKGROUNDS = ("clutter", "beach", "mixed")
 
 
 @register_problem("crab_detection")
@@ -42,6 +42,7 @@ class CrabDetection(Problem):
         self.threshold = check_float("problem.detect_threshold", cfg.detect_threshold, 0.0)
         sc = cfg.scene
         check_choice("problem.scene.source", sc.source, SOURCES)
+        self.background = None  # generated scenes: the background actually drawn (mixed picks one)
         # the full-size template makes the scene on the CPU and is not kept: only the run's copy stays
         full = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
         self.template = full.downscaled(self.scale).to(ctx.device, ctx.dtype)
@@ -66,20 +67,27 @@ class CrabDetection(Problem):
         if len(size) != 2 or min(size) < 32:
             raise UserError(f"problem.scene.size={list(sc.size)} must be [rows, cols], each >= 32")
         gen = self.ctx.generator(check_int("problem.scene.seed", sc.seed, 0))
-        if sc.background == "beach":
+        background = sc.background
+        if background == "mixed":  # a fair coin per scene; the beach only where its photograph is
+            beach = float(torch.rand(1, generator=gen, dtype=torch.float64, device="cpu")) < 0.5
+            background = "beach" if beach and has_beach(self.cfg.data_dir) else "clutter"
+        self.background = background
+        if background == "beach":
             bg = beach_background(self.cfg.data_dir, size, None, gen)
         else:
             bg = clutter_background(size, gen)
         if not sc.crab:
-            return Scene(bg, Truth(None), "crab-free")
+            return Scene(bg, Truth(None), f"crab-free {background}")
         claw = check_float("problem.scene.articulation.claw", sc.articulation.claw, 0.0)
         eye = check_float("problem.scene.articulation.eye", sc.articulation.eye, 0.0)
-        centre, _, art = random_pose(gen, size, full, 0.0, claw, eye)
+        # angle null: drawn in +-angle_max with the pose (the draws before it are the same either way)
+        angle_max = check_float("problem.scene.angle_max", sc.get("angle_max", 0.0), 0.0)
+        centre, drawn, art = random_pose(gen, size, full, angle_max, claw, eye)
         if sc.get("centre") is not None:
             centre = tuple(float(v) for v in sc.centre)
-        angle = check_float("problem.scene.angle", sc.angle)
+        angle = drawn if sc.angle is None else check_float("problem.scene.angle", sc.angle)
         return compose_scene(full, bg, centre, angle, art,
-                             label=f"generated {angle:g} deg on {sc.background}")
+                             label=f"generated {angle:.3g} deg on {background}")
 
     # ---- judging ----------------------------------------------------------------------------------------------
     def evaluate(self, result: SolveResult):
@@ -90,8 +98,11 @@ class CrabDetection(Problem):
         others = torch.cat((w[:k], w[k + 1:]))
         metrics = {"score": det.score, "detected": float(det.score >= self.threshold),
                    "other_weight_max": float(others.max()) if others.numel() else 0.0}
+        if self.background is not None:
+            metrics["beach"] = float(self.background == "beach")
         truth = self.scene.truth
         if truth.centre is not None:
+            metrics["true_angle"] = truth.angle
             s = self.scale  # errors in full-size pixels
             c = det.centre()
             metrics["centre_error_px"] = s * math.dist(c, truth.centre)

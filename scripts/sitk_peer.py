@@ -1,0 +1,68 @@
+"""SimpleITK's affine registration as the benchmarks' peer (scripts/bench_simpleitk.py,
+scripts/bench_superres_frames.py): regrun's arrays as SimpleITK images, one configured registration, and its result
+as regrun's affine parameters w = (A11, A12, A21, A22, b1, b2).
+
+The settings are the ones a SimpleITK user would pick for an affine pair: MeanSquares, cubic B-spline
+interpolation, regular-step gradient descent with physical-shift scales, a pyramid (shrink factors and smoothing in
+pixels), the initial transform at the identity about the grid centre. Import SimpleITK only through these functions:
+it is an optional `bench` dependency.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def to_sitk(arr, grid):
+    """A (x2, x1)-indexed numpy array on regrun's cell-centred grid as a SimpleITK image with the same geometry."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.T))  # numpy [row=x2, col=x1] -> index (x1, x2)
+    img.SetSpacing(grid.h)
+    img.SetOrigin((grid.omega[0] + grid.h[0] / 2, grid.omega[2] + grid.h[1] / 2))
+    return img
+
+
+def register_affine(fixed, moving, centre, iterations: int, shrink: list[int], sigmas: list[float],
+                    initial=None, threads: int | None = None):
+    """Register moving to fixed (T(y(x)) ~ R(x): the transform maps fixed points to moving ones).
+
+    initial: a SimpleITK transform to start from (default: the identity about centre); threads: the method's
+    own thread count (default: SimpleITK's global default). Returns (w as a numpy array, Execute() wall seconds,
+    the optimizer's stop condition)."""
+    import SimpleITK as sitk
+
+    if initial is None:
+        initial = sitk.AffineTransform(2)
+        initial.SetCenter(centre)
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMeanSquares()
+    reg.SetInterpolator(sitk.sitkBSpline)
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-6, numberOfIterations=iterations,
+                                                 relaxationFactor=0.5, gradientMagnitudeTolerance=1e-10)
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel(list(shrink))
+    reg.SetSmoothingSigmasPerLevel(list(sigmas))
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    reg.SetInitialTransform(initial, inPlace=False)
+    if threads is not None:
+        reg.SetNumberOfThreads(threads)
+    t0 = time.perf_counter()
+    out = reg.Execute(fixed, moving)
+    wall = time.perf_counter() - t0
+    return affine_parameters(out), wall, reg.GetOptimizerStopConditionDescription()
+
+
+def affine_parameters(transform) -> np.ndarray:
+    """(A11, A12, A21, A22, b1, b2) of y(x) = A x + b for an affine SimpleITK transform (or a composite whose
+    last transform is affine, as Execute returns with inPlace=False)."""
+    import SimpleITK as sitk
+
+    if transform.GetName() == "CompositeTransform":
+        transform = sitk.CompositeTransform(transform).GetBackTransform()
+    tr = sitk.AffineTransform(transform)
+    A = np.array(tr.GetMatrix()).reshape(2, 2)
+    c, t = np.array(tr.GetCenter()), np.array(tr.GetTranslation())
+    b = c + t - A @ c
+    return np.array([A[0, 0], A[0, 1], A[1, 0], A[1, 1], b[0], b[1]])
