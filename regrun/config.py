@@ -10,9 +10,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Knobs that change how a run is shown or scheduled, not what it computes: a sweep re-run with another value
 # still finds its finished jobs, and parallel jobs may be spread over GPUs (device.index) without changing
-# their identity.
+# their identity. solver.motif_cache only decides where the crab detector's extraction is loaded from (the
+# results are bit-identical), so it is not part of a run's identity either.
 NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index",
-              "collect")
+              "collect", "solver.motif_cache")
 
 
 def config_dir() -> Path:

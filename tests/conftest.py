@@ -25,6 +25,13 @@ def device(request) -> torch.device:
     return torch.device(request.param)
 
 
+@pytest.fixture(autouse=True)
+def _private_user_cache(tmp_path_factory, monkeypatch):
+    """Runs with solver.motif_cache=auto (the default) write to $XDG_CACHE_HOME: give every test its own, so the
+    suite never touches the real ~/.cache and no test depends on what an earlier one left there."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg_cache")))
+
+
 @pytest.fixture
 def fair_data():
     if not (FAIR_DATA / "hands-T.jpg").is_file():

@@ -9,3 +9,4 @@ from . import fbp  # noqa: F401
 from . import hierarchical  # noqa: F401
 from . import fista_tv, grid_search, bilevel  # noqa: F401
 from . import motif_study  # noqa: F401
+from . import covering_vs_optimization  # noqa: F401
