@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -74,7 +75,7 @@ def main(argv=None):
     report = calibrate(det, scenes, negatives, tol_px=3.0 / s, far_px=10.0 / s, progress=print)
     t_cal = time.perf_counter() - t0
     key = f"{args.template}{'_' + args.version if args.template == 'refine_crab' else ''}_s{args.scale}"
-    out = args.out or CALIBRATION_DIR / f"crab_{calibration_key(cfg, key)}.yaml"
+    out = Path(args.out) if args.out else CALIBRATION_DIR / f"crab_{calibration_key(cfg, key)}.yaml"
     meta = {"template": key, "scenes": args.scenes, "negatives": args.negatives, "max_angle": args.max_angle,
             "articulation": {"claw": args.claw, "eye": args.eye}, "background": args.background,
             "size": list(size), "seed": args.seed, "overrides": list(args.set),
