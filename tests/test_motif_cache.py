@@ -58,7 +58,8 @@ def test_auto_honours_xdg_cache_home(tmp_path, monkeypatch):
 
 
 def _detector(device, *overrides):
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", *overrides]).solver
+    """The covering registrar (fast extraction) with its shipped thresholds, unless overridden."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering", *overrides]).solver
     det = build_detector(cfg, synthetic_crab(0).downscaled(2).to(device), 2)
     if cfg.calibration != "none":
         load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", det)
