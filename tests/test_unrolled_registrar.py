@@ -168,3 +168,14 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
     assert turned.device == scene.device and turned.dtype == dtype
     # measured 0.73 against 0.27 (the window's corners outside the disc mask are clutter)
     assert float(turned[0]) > 0.6 and float(turned[0]) > plain + 0.3, (float(turned[0]), plain)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("solver.unrolled.interpolation=linear", "solver.unrolled.interpolation='linear' is not valid; allowed: bicubic, keys"),
+    ("solver.unrolled.backtrack=maybe", "solver.unrolled.backtrack='maybe' is not valid; allowed: True, False"),
+    ("solver.unrolled.leaf_step_rule=fast", "solver.unrolled.leaf_step_rule='fast' is not valid"),
+])
+def test_unrolled_settings_are_validated(override, message):
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_registrar(cfg, 2)

@@ -58,6 +58,11 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
                                 progress=progress)
 
 
+def _check_bool(name: str, value) -> bool:
+    check_choice(name, value, (True, False))
+    return bool(value)
+
+
 def make_registrar(cfg, scale: int):
     """The StrideRegistrar solver.registrar names (checked against REGISTRARS)."""
     check_choice("solver.registrar", cfg.registrar, REGISTRARS)
@@ -71,7 +76,7 @@ def make_registrar(cfg, scale: int):
                                 sigma_in=check_float(f"{name}.sigma_in", r.sigma_in, 0.0) / scale,
                                 iters=check_int(f"{name}.iters", r.iters, 1),
                                 keep=check_int(f"{name}.keep", r.get("keep", 0), 0),
-                                one_start=bool(r.get("one_start", False))))
+                                one_start=_check_bool(f"{name}.one_start", r.get("one_start", False))))
     if not rounds:
         raise UserError("solver.unrolled.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
     blur = check_float("solver.unrolled.spike_blur", u.spike_blur, 0.0) / scale
@@ -83,7 +88,7 @@ def make_registrar(cfg, scale: int):
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.unrolled.leaf_nu", u.leaf_nu, 0.0, strict=True),
         leaf_step_rule=u.leaf_step_rule,
-        backtrack=bool(u.backtrack),
+        backtrack=_check_bool("solver.unrolled.backtrack", u.backtrack),
         spike_blur=blur, spike_sigma=math.sqrt(have * have + blur * blur),
         spike_iters=check_int("solver.unrolled.spike_iters", u.spike_iters, 1),
         spike_factor=check_float("solver.unrolled.spike_factor", u.spike_factor, 0.0, strict=True),
