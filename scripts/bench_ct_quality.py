@@ -31,7 +31,7 @@ def main(argv=None):
     from skimage.restoration import denoise_tv_chambolle
 
     from regrun.config import config_section
-    from regrun.solvers.ct_common import lipschitz, make_fista
+    from regrun.tomography.fista_tv import lipschitz, make_fista
 
     problem = ct_problem(args)
     mask = problem.mask

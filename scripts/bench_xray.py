@@ -31,9 +31,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy / ASTRA start thei
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from regrun.imaging.phantoms import render, shepp_logan  # noqa: E402
-from regrun.imaging.xray import XRayTransform  # noqa: E402
-from regrun.imaging.xray_geometry import (cone_beam, covering_detector, fan_beam, parallel_beam,  # noqa: E402
+from regrun.tomography.phantoms import render, shepp_logan  # noqa: E402
+from regrun.tomography.xray import XRayTransform  # noqa: E402
+from regrun.tomography.geometry import (cone_beam, covering_detector, fan_beam, parallel_beam,  # noqa: E402
                                           uniform_angles)
 
 

@@ -30,7 +30,7 @@ def main(argv=None):
     from regrun.linalg.iterate import AdjointSolve
     from regrun.memory import SavedBytes
     from regrun.optim.bilevel import BilevelLoss
-    from regrun.solvers.ct_common import lipschitz, make_fista
+    from regrun.tomography.fista_tv import lipschitz, make_fista
 
     problem = ct_problem(args)
     cfg = config_section("solver", "bilevel", iters=args.iters, inner_iters=args.inner_iters)

@@ -96,7 +96,7 @@ def test_exact_modes_with_the_xray_projector(device):
 
     from regrun.config import config_section
     from regrun.context import RunContext
-    from regrun.solvers.ct_common import lipschitz, make_fista
+    from regrun.tomography.fista_tv import lipschitz, make_fista
 
     problem = ct.CTFewView(config_section("problem", "ct_fewview", size=16, views=8),
                            RunContext(device, F64, 0, Path(".")))

@@ -46,8 +46,8 @@ def _superres(device):
 
 
 def _xray(kind):
-    from regrun.imaging.xray import XRayTransform
-    from regrun.imaging.xray_geometry import cone_beam, fan_beam, parallel_beam, uniform_angles
+    from regrun.tomography.xray import XRayTransform
+    from regrun.tomography.geometry import cone_beam, fan_beam, parallel_beam, uniform_angles
 
     geo = {"parallel": lambda: parallel_beam((6, 5), uniform_angles(4, False), 9, 0.8),
            "fan": lambda: fan_beam((6, 5), uniform_angles(4, True), 11, 1.2, 15.0, 6.0),

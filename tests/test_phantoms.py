@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from regrun.imaging.phantoms import MetalPart, render, shepp_logan
+from regrun.tomography.phantoms import MetalPart, render, shepp_logan
 
 
 def test_shepp_logan_values(device):

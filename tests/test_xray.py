@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from regrun.imaging.fbp import FILTERS, fbp
-from regrun.imaging.xray import XRayTransform
-from regrun.imaging.xray_geometry import (Volume, cone_beam, covering_detector, fan_beam, from_vectors,
+from regrun.tomography.fbp import FILTERS, fbp
+from regrun.tomography.xray import XRayTransform
+from regrun.tomography.geometry import (Volume, cone_beam, covering_detector, fan_beam, from_vectors,
                                           parallel_beam, uniform_angles)
 from regrun.linalg.dottest import dot_test
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from regrun.errors import UserError
-from regrun.imaging.phantoms import render, shepp_logan
-from regrun.imaging.xray import XRayTransform
-from regrun.imaging.xray_geometry import cone_beam, fan_beam, parallel_beam, uniform_angles
+from regrun.tomography.phantoms import render, shepp_logan
+from regrun.tomography.xray import XRayTransform
+from regrun.tomography.geometry import cone_beam, fan_beam, parallel_beam, uniform_angles
 
 pytest.importorskip("astra")
-from regrun.imaging.xray_astra import AstraTransform  # noqa: E402
+from regrun.tomography.astra import AstraTransform  # noqa: E402
 
 GEOMETRIES = {
     "parallel": lambda: parallel_beam((40, 46), uniform_angles(15, False) + 0.1, 70, 0.9, voxel=1.0,

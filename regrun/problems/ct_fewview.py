@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.fbp import FILTERS, fbp
+from ..tomography.fbp import FILTERS, fbp
 from ..imaging.io import resolve_data_path
-from ..imaging.phantoms import PHANTOMS, phantom_function, render
-from ..imaging.xray import XRayTransform
-from ..imaging.xray_geometry import (KINDS, Geometry, Volume, cone_beam, covering_detector, fan_beam,
+from ..tomography.phantoms import PHANTOMS, phantom_function, render
+from ..tomography.xray import XRayTransform
+from ..tomography.geometry import (KINDS, Geometry, Volume, cone_beam, covering_detector, fan_beam,
                                      parallel_beam, uniform_angles)
 from ..metrics import psnr, rel_error, ssim
 from ..plots import image_grid
@@ -40,11 +40,11 @@ class CTFewView(Problem):
     """What solvers use (every tensor on ctx.device in ctx.dtype; the run's dtype is float64 unless
     `dtype=float32`, which is what the paper computed in):
 
-    - `A`: the projector of the scan (regrun.imaging.xray.Projector: the torch XRayTransform, or ASTRA's with
+    - `A`: the projector of the scan (regrun.tomography.xray.Projector: the torch XRayTransform, or ASTRA's with
       `projector=astra`). `A(x)` / `A.adjoint(y)` are differentiable (autograd's backward of one
       is the other), `A.project` / `A.backproject` are plain products, `A.operator(dtype, device)` is the
       LinearOperator on flattened vectors.
-    - `geometry`: the scan (regrun.imaging.xray_geometry.Geometry); `shape`: the volume's shape.
+    - `geometry`: the scan (regrun.tomography.geometry.Geometry); `shape`: the volume's shape.
     - `sinogram`: the measured data b, shape geometry.sinogram_shape.
     - `truth`: the ground truth on the reconstruction grid, or None (user data without one).
     - `mask`: boolean volume, the disk (cylinder in 3-D) of radius mask_radius times the half width in x1-x2.
@@ -80,7 +80,7 @@ class CTFewView(Problem):
             phantom = fine = None
         check_choice("problem.projector", cfg.projector, PROJECTORS)
         if cfg.projector == "astra":
-            from ..imaging.xray_astra import AstraTransform
+            from ..tomography.astra import AstraTransform
 
             self.A = AstraTransform(self.geometry)
         else:

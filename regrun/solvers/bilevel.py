@@ -20,7 +20,7 @@ from ..optim.tv_prox import TVProx
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .ct_common import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
+from ..tomography.fista_tv import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
 from .grid_search import check_grid, golden_refine, log_grid, loss_curve
 
 MiB = 2.0**20

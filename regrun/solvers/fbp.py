@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from ..errors import check_choice
-from ..imaging.fbp import FILTERS
+from ..tomography.fbp import FILTERS
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver

@@ -9,7 +9,7 @@ from ..errors import check_float
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .ct_common import check_fista_options, lipschitz, make_fista, masked_loss
+from ..tomography.fista_tv import check_fista_options, lipschitz, make_fista, masked_loss
 
 
 @register_solver("fista_tv")

@@ -12,7 +12,7 @@ from ..errors import UserError, check_float, check_int
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .ct_common import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
+from ..tomography.fista_tv import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
 
 
 def log_grid(lo: float, hi: float, points: int) -> np.ndarray:

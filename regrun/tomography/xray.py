@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from ..linalg.operator import LinearOperator
-from .xray_geometry import Geometry
+from .geometry import Geometry
 
 
 def _strides(shape) -> list[int]:

@@ -26,7 +26,7 @@ import math
 import torch
 
 from ..errors import check_choice
-from .xray_geometry import Geometry
+from .geometry import Geometry
 
 FILTERS = ("ramp", "shepp-logan", "hann")
 

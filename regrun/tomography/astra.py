@@ -16,7 +16,7 @@ import torch
 
 from ..errors import UserError
 from .xray import Projector
-from .xray_geometry import Geometry
+from .geometry import Geometry
 
 
 def astra_available() -> bool:
