@@ -123,7 +123,7 @@ def test_keys_image_on_a_grid_chains_the_cell_size(device):
     (auto,) = torch.autograd.grad(img(xr).sum(), xr)
     assert torch.allclose(auto, g.sum(0), atol=1e-12)
     # the image-model interface of the registration kernel: Hessians equal autograd's second sweep
-    from regrun.imaging.image_model import pointwise_derivatives
+    from regrun.registration.image_model import pointwise_derivatives
 
     one = KeysImage(data[1], grid)
     v2, g2, h2 = one.derivatives(xs, 2)

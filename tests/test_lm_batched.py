@@ -6,7 +6,7 @@ import torch
 
 from regrun.imaging import spline
 from regrun.imaging.grid import Grid
-from regrun.imaging.registration import PointwiseObjective
+from regrun.registration.objective import PointwiseObjective
 from regrun.imaging.transforms import Rigid, Similarity
 from regrun.optim.levenberg_marquardt import DenseLinearization, levenberg_marquardt, lm_batched, lm_loop
 

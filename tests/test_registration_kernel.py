@@ -8,7 +8,7 @@ from torch.func import grad, hessian, jacfwd
 
 from regrun.imaging import spline
 from regrun.imaging.grid import Grid
-from regrun.imaging.registration import PointwiseObjective
+from regrun.registration.objective import PointwiseObjective
 from regrun.imaging.transforms import TRANSFORMATIONS, transformation
 
 GRID = Grid((0.0, 16.0, 0.0, 12.0), (16, 12))

@@ -3,7 +3,7 @@ import torch
 
 from regrun.config import compose
 from regrun.context import RunContext
-from regrun.imaging import neural_ode
+from regrun.registration import neural_ode
 from regrun.monitor import Monitor
 from regrun.registry import PROBLEMS, SOLVERS
 

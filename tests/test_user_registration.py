@@ -15,7 +15,7 @@ from regrun.monitor import Monitor
 from regrun.problems.multiscale_affine import MultiscaleAffine
 from regrun.record import load
 from regrun.solvers.multilevel import Multilevel
-from regrun.solvers.registration_steps import minimise_at_scale
+from regrun.registration.local_steps import minimise_at_scale
 
 
 def test_gaussian_blur_keeps_constants_and_mass(device):

@@ -138,7 +138,7 @@ def keys_grid_sample(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 class KeysImage:
-    """An image model (imaging/image_model.py) on domain points, like SplineImage: `img(x)` -> values (...,),
+    """An image model (registration/image_model.py) on domain points, like SplineImage: `img(x)` -> values (...,),
     `img.derivatives(x, order)` -> (values, domain gradients (..., 2), Hessians (..., 2, 2) or None), and
     `img.values_and_gradients(x)`, for the chain rule through dy/dw.
     data: (m1, m2) on `grid` (cell-centred, FAIR's convention) or (C, m1, m2) for several channels (values then

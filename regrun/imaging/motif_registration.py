@@ -12,7 +12,7 @@ input-smoothed scene, Omega the motif mask and g = g_{sigma^2} (App. A.2: the su
         = 1/2 sum_q A(q) |Y(q) - B(q) / A(q)|^2 + const,   A = Omega * g, B = (Omega x) * g,
 
 over the window padded by the filter radius: a weighted pointwise objective, so the registration kernel
-(regrun.imaging.registration) gives it, its gradient (and Gauss-Newton matrix) by the pointwise chain rule. Two
+(regrun.registration.objective) gives it, its gradient (and Gauss-Newton matrix) by the pointwise chain rule. Two
 rounds (the paper's multiscale): sigma^2 = 9 with input blur sigma_in = 1.5, then sigma^2 = 1e-2 with no blur,
 started from the first round's result.
 
@@ -41,9 +41,9 @@ from ..errors import check_int
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..optim.unrolled import unrolled_descent
 from .gaussian import gaussian_filter, gaussian_radius
-from .image_model import pointwise_derivatives
+from ..registration.image_model import pointwise_derivatives
 from .keys import GRID_SAMPLE_A, keys_grid_sample, keys_sample
-from .registration import PointwiseObjective
+from ..registration.objective import PointwiseObjective
 from .transforms import Affine, Rigid, Transformation
 
 

@@ -200,7 +200,7 @@ class SplineImage:
 
     def derivatives(self, y: torch.Tensor, order: int = 1):
         """Values, spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) at points y (an image
-        model for regrun.imaging.registration), by the spline's own stencil (evaluate_derivatives)."""
+        model for regrun.registration.objective), by the spline's own stencil (evaluate_derivatives)."""
         if order not in (1, 2):
             raise ValueError(f"order={order} must be 1 or 2")
         with torch.no_grad():

@@ -20,7 +20,7 @@ from ..imaging.grid import Grid
 from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
-from ..imaging.registration import PointwiseObjective
+from ..registration.objective import PointwiseObjective
 from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, image_grid
 from ..registry import register_problem
@@ -44,7 +44,7 @@ MASK_TAPER = 0.5  # outside=mask: points within this many cells of the template'
 
 class ScaleObjective:
     """J, its residual and derivatives at one fixed theta, with the spline coefficients solved once: the
-    pointwise registration kernel (regrun.imaging.registration) with the spline template, the problem's
+    pointwise registration kernel (regrun.registration.objective) with the spline template, the problem's
     transformation and scale h1 h2.
 
     The problem's objective_options() pick the paper's J (T = 0 outside omega, h1 h2 times the sum) or, for

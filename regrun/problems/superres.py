@@ -22,7 +22,7 @@ from ..imaging import spline
 from ..imaging.grid import Grid
 from ..imaging.io import FRAMES_KEY, read_frames, read_image, read_motion, read_truth, resolve_data_path
 from ..imaging.synthetic import block_sample, textured_phantom
-from ..imaging.registration import PointwiseObjective
+from ..registration.objective import PointwiseObjective
 from ..imaging.transforms import Affine, affine, affine_about, affine_identity
 from ..linalg.cg import cg
 from ..linalg.differences import forward_difference as diff, forward_difference_adjoint as diff_adjoint

@@ -18,8 +18,9 @@ import torch
 from torch.func import grad, jacfwd, jacrev, vmap
 
 from ..errors import check_choice, check_float, check_int
-from ..imaging import neural_ode, spline
-from ..imaging.registration import PointwiseObjective
+from ..imaging import spline
+from ..registration import neural_ode
+from ..registration.objective import PointwiseObjective
 from ..imaging.spline import SplineImage
 from ..imaging.transforms import Affine
 from ..registry import register_solver

@@ -28,7 +28,7 @@ from ..errors import UserError, check_choice, check_float, check_int
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .registration_steps import minimise_at_scale, validate_local_options
+from ..registration.local_steps import minimise_at_scale, validate_local_options
 
 STEP_IN = ("theta", "log_theta")
 HESSIANS = ("exact", "gauss_newton")

@@ -22,7 +22,7 @@ from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
 from .continuation import _LevelMonitor, parse_thetas
-from .registration_steps import minimise_at_scale, validate_local_options
+from ..registration.local_steps import minimise_at_scale, validate_local_options
 
 
 class _StopAwareMonitor(_LevelMonitor):

@@ -20,7 +20,7 @@ from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
 from .continuation import STEP_IN, PredictorCorrector, thetas_from_cfg
-from .registration_steps import validate_local_options
+from ..registration.local_steps import validate_local_options
 
 
 def _branch_cfg(cfg, sub, hessian: str):

@@ -6,7 +6,7 @@ from ..errors import check_float
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .registration_steps import minimise_at_scale, validate_local_options
+from ..registration.local_steps import minimise_at_scale, validate_local_options
 
 
 @register_solver("single_scale")

@@ -12,7 +12,7 @@ from ..linalg.direct import CholeskyLSQ
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .superres_common import INITS, initial_motion
+from ..registration.superres_start import INITS, initial_motion
 from .varpro_cg import LINEAR, pick_linear
 
 

@@ -34,7 +34,7 @@ from ..optim.levenberg_marquardt import levenberg_marquardt
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .superres_common import INITS, initial_motion
+from ..registration.superres_start import INITS, initial_motion
 
 
 LINEAR = ("auto", "cholesky", "cg")

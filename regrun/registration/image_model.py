@@ -2,7 +2,7 @@
 
 An image model is anything with `__call__(y) -> values` (y (..., 2) -> (...)) and
 `derivatives(y, order) -> (values, gradients (..., 2), hessians (..., 2, 2) or None)`. The registration kernel
-(regrun.imaging.registration) only uses these two (through `model_derivatives`), so the cubic B-spline of FAIR
+(regrun.registration.objective) only uses these two (through `model_derivatives`), so the cubic B-spline of FAIR
 (spline.SplineImage) and a cubic-convolution interpolator are interchangeable. A model with analytic first
 derivatives as `values_and_gradients(y)` (keys.KeysImage) serves order 1 with them; any model that only knows
 how to evaluate itself gets its derivatives from `pointwise_derivatives`.

@@ -4,7 +4,7 @@ For a batch of B parameter vectors w_b (n_params each) and points x_i,
 
     J_b(w) = sum_i s_bi (T(y(x_i; w_b)) - R_bi)^2,      s_bi = scale * omega_bi / (1 or sum_i omega_bi)
 
-with T an image model (regrun.imaging.image_model: values and spatial derivatives at points), y a
+with T an image model (regrun.registration.image_model: values and spatial derivatives at points), y a
 transformation (regrun.imaging.transforms: points, dy_dw and d2y_dw2), R the reference values and omega >= 0
 per-point weights (a mask: points left out of J get 0). `normalization="sum"` keeps scale * sum (seed 000's
 h1 h2 ||.||^2 with scale = cell volume); "mean" divides by the weight actually used, so a tolerance means the
@@ -32,7 +32,7 @@ import torch
 
 from ..errors import check_choice
 from .image_model import ImageModel, model_derivatives
-from .transforms import Transformation
+from ..imaging.transforms import Transformation
 
 NORMALIZATIONS = ("sum", "mean")
 Weights = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None

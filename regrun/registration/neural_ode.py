@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.func import jacfwd
 
-from .transforms import Transformation
+from ..imaging.transforms import Transformation
 
 WIDTHS = (3, 8, 2)
 
