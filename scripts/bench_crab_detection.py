@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 from regrun.config import compose
-from regrun.imaging.calibration import load_calibration, truth_joint
-from regrun.imaging.crab_data import load_template
-from regrun.imaging.scenes import (PAPER_ANGLES, Scene, Truth, clutter_background, compose_scene, downscale_scene,
+from regrun.detection.calibration import load_calibration, truth_joint
+from regrun.detection.crab_data import load_template
+from regrun.detection.scenes import (PAPER_ANGLES, Scene, Truth, clutter_background, compose_scene, downscale_scene,
                                    paper_scene, random_pose)
 from regrun.solvers.hierarchical import build_detector, calibration_path
 

@@ -1,4 +1,4 @@
-"""Time the crab detector with and without the extraction cache (solver.motif_cache, regrun/imaging/motif_cache.py).
+"""Time the crab detector with and without the extraction cache (solver.motif_cache, regrun/detection/motif_cache.py).
 
     python scripts/bench_motif_cache.py                 # both parts below, numbers to outputs/bench_motif_cache.csv
     python scripts/bench_motif_cache.py --jobs 4 --set problem.scale=1

@@ -1,5 +1,5 @@
 """Stride registrars side by side on the leaves of one generated scene: the covering search (FFT over every
-angle and shift) and the paper's unrolled registration (imaging/unrolled_registrar.py), same scene, same strides.
+angle and shift) and the paper's unrolled registration (detection/unrolled_registrar.py), same scene, same strides.
 Per leaf: process CPU and wall time, the best stride's joint and angle error against the truth, and the best
 false stride's loss (farther than 10 full-size px) over the true one's (the margin calibration works with).
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from regrun.config import compose
-from regrun.imaging.calibration import truth_joint
-from regrun.imaging.crab_data import load_template
-from regrun.imaging.scenes import clutter_background, compose_scene, downscale_scene, random_pose
+from regrun.detection.calibration import truth_joint
+from regrun.detection.crab_data import load_template
+from regrun.detection.scenes import clutter_background, compose_scene, downscale_scene, random_pose
 from regrun.solvers.hierarchical import build_detector
 
 

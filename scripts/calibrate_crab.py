@@ -1,5 +1,5 @@
 """Calibrate the crab detector's thresholds (gamma, alpha per node) and write the versioned calibration file the
-`hierarchical` solver loads (regrun/calibration/crab_<template>_s<scale>.yaml by default).
+`hierarchical` solver loads (regrun/detection/calibrations/crab_<template>_s<scale>.yaml by default).
 
     python scripts/calibrate_crab.py --template synthetic --scale 2
     python scripts/calibrate_crab.py --template refine_crab --version v1 --scale 1 --background beach
@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from regrun.config import compose
-from regrun.imaging.calibration import calibrate, save_calibration
-from regrun.imaging.crab_data import load_template
-from regrun.imaging.scenes import (Scene, Truth, beach_background, clutter_background, compose_scene,
+from regrun.detection.calibration import calibrate, save_calibration
+from regrun.detection.crab_data import load_template
+from regrun.detection.scenes import (Scene, Truth, beach_background, clutter_background, compose_scene,
                                    downscale_scene, random_pose)
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector, calibration_key
 

@@ -32,7 +32,7 @@ from regrun.imaging.gaussian import gaussian_filter
 from regrun.imaging.keys import keys_sample
 from regrun.config import compose
 from regrun.context import RunContext
-from regrun.imaging.motif_registration import LeafRound, SpikeCost, register_leaf, spike_schedule
+from regrun.detection.motif_registration import LeafRound, SpikeCost, register_leaf, spike_schedule
 from regrun.monitor import Monitor
 from regrun.problems.spike_pair import SpikePair
 from regrun.solvers.motif_study import MotifStudy

@@ -8,10 +8,10 @@ import torch
 
 from regrun.config import compose, paper_values
 from regrun.context import RunContext
-from regrun.imaging.background_model import (BackgroundModelCost, MotifWindow, masked_zncc, optimize_pose,
+from regrun.detection.background_model import (BackgroundModelCost, MotifWindow, masked_zncc, optimize_pose,
                                              sigma_schedule, window_pad)
-from regrun.imaging.covering import cover_pose
-from regrun.imaging.pose_scenes import POSE_CLASSES, PoseLaw, motif_source
+from regrun.detection.covering import cover_pose
+from regrun.detection.pose_scenes import POSE_CLASSES, PoseLaw, motif_source
 from regrun.imaging.transforms import transformation
 from regrun.monitor import Monitor
 from regrun.problems.motif_pose import MotifPose

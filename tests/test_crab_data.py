@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from regrun.errors import UserError
-from regrun.imaging.crab_data import (CRAB_TREE, depth_first_order, leaves_of, load_template, refine_crab,
+from regrun.detection.crab_data import (CRAB_TREE, depth_first_order, leaves_of, load_template, refine_crab,
                                       synthetic_crab)
-from regrun.imaging.scenes import (BEACH_CROP, PAPER_CENTRE, beach_background, clutter_background, compose_scene,
+from regrun.detection.scenes import (BEACH_CROP, PAPER_CENTRE, beach_background, clutter_background, compose_scene,
                                    downscale_scene, image_scene, paper_scene, random_pose)
 
 REFINE = Path(__file__).resolve().parents[1].parent / "shared" / "refine_data"

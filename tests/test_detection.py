@@ -6,11 +6,11 @@ import torch
 
 from regrun.config import compose
 from regrun.errors import UserError
-from regrun.imaging.calibration import choose_threshold, load_calibration
-from regrun.imaging.crab_data import synthetic_crab
-from regrun.imaging.detection import occurrence_map, stride_ncc
+from regrun.detection.calibration import choose_threshold, load_calibration
+from regrun.detection.crab_data import synthetic_crab
+from regrun.detection.detector import occurrence_map, stride_ncc
 from regrun.imaging.keys import keys_sample
-from regrun.imaging.rotation_search import DenseCost, StrideGrid, fit_strides, stride_anchors
+from regrun.detection.rotation_search import DenseCost, StrideGrid, fit_strides, stride_anchors
 from regrun.record import load
 from regrun.run import run
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector

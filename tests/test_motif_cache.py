@@ -1,12 +1,12 @@
-"""The crab detector's extraction cache (regrun/imaging/motif_cache.py): hits, misses, corrupt files, off."""
+"""The crab detector's extraction cache (regrun/detection/motif_cache.py): hits, misses, corrupt files, off."""
 import numpy as np
 import pytest
 
 from regrun.config import compose
 from regrun.errors import UserError
-from regrun.imaging.calibration import load_calibration
-from regrun.imaging.crab_data import synthetic_crab
-from regrun.imaging.motif_cache import MotifCacheWarning, cache_dir, cached_extract, extraction_key
+from regrun.detection.calibration import load_calibration
+from regrun.detection.crab_data import synthetic_crab
+from regrun.detection.motif_cache import MotifCacheWarning, cache_dir, cached_extract, extraction_key
 from regrun.record import load
 from regrun.run import run
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector

@@ -7,7 +7,7 @@ import torch
 
 from regrun.imaging.gaussian import gaussian_filter
 from regrun.imaging.keys import keys_sample
-from regrun.imaging.motif_registration import (LeafCost, LeafRound, register_leaf, register_spikes, spike_schedule)
+from regrun.detection.motif_registration import (LeafCost, LeafRound, register_leaf, register_spikes, spike_schedule)
 from regrun.optim.unrolled import unrolled_descent
 
 DT = torch.float64

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from regrun.imaging.motif_registration import SpikeCost, det_2x2, inverse_2x2, register_spikes, spike_schedule
+from regrun.detection.motif_registration import SpikeCost, det_2x2, inverse_2x2, register_spikes, spike_schedule
 from regrun.problems.spike_pair import gaussian_spike_maps
 
 DT = torch.float64

@@ -1,4 +1,4 @@
-"""The unrolled stride registrar (regrun/imaging/unrolled_registrar.py) and the solver's registrar choice."""
+"""The unrolled stride registrar (regrun/detection/unrolled_registrar.py) and the solver's registrar choice."""
 import math
 
 import pytest
@@ -6,12 +6,12 @@ import torch
 
 from regrun.config import compose
 from regrun.errors import UserError
-from regrun.imaging.detection import Motif
+from regrun.detection.detector import Motif
 from regrun.imaging.gaussian import gaussian_filter
 from regrun.imaging.keys import keys_sample
-from regrun.imaging.motif_registration import LeafRound
-from regrun.imaging.rotation_search import StrideGrid
-from regrun.imaging.unrolled_registrar import UnrolledRegistrar, UnrolledSettings, deduplicate, start_angles
+from regrun.detection.motif_registration import LeafRound
+from regrun.detection.rotation_search import StrideGrid
+from regrun.detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings, deduplicate, start_angles
 from regrun.solvers.hierarchical import calibration_key, make_registrar
 
 
@@ -69,7 +69,7 @@ def test_unrolled_registrar_recovers_pose_at_its_stride(rule, device):
 
 
 def test_deduplicate_keeps_the_best_of_a_basin(device):
-    from regrun.imaging.rotation_search import StrideFit
+    from regrun.detection.rotation_search import StrideFit
 
     c = torch.tensor([[0.0, 0.0], [0.5, 0.0], [10.0, 0.0]], device=device, dtype=torch.float64)
     fit = deduplicate(StrideFit(c, torch.zeros(3, device=device, dtype=torch.float64),
@@ -135,7 +135,7 @@ def test_curvature_steps_are_the_inverse_gauss_newton_diagonal(device):
     """curvature_steps estimates H_ii of eq. 12 at the true pose from the motif alone; on a scene that is the
     motif on a blank background, at its stride and pose, the kernel's exact Gauss-Newton diagonal agrees within
     15% (finite-difference vs interpolant gradients, and the cost smoothing's blur of the residual weights)."""
-    from regrun.imaging.motif_registration import LeafCost, curvature_steps
+    from regrun.detection.motif_registration import LeafCost, curvature_steps
 
     dtype = torch.float64
     _, motif = _textured_scene(device, dtype, 0.0, (23.0, 26.0))
@@ -157,8 +157,8 @@ def test_curvature_steps_are_the_inverse_gauss_newton_diagonal(device):
 def test_turned_ncc_screen_sees_a_rotated_motif(device):
     """The spike screen's NCC with the motif turned to the starting angles: at the motif's stride, a 40-deg turn
     correlates far better once the screen tries +-40 deg than the untransformed window does."""
-    from regrun.imaging.detection import stride_ncc
-    from regrun.imaging.unrolled_registrar import turned_stride_ncc
+    from regrun.detection.detector import stride_ncc
+    from regrun.detection.unrolled_registrar import turned_stride_ncc
 
     dtype = torch.float64
     scene, motif = _textured_scene(device, dtype, 40.0, (24.0, 28.0))

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.calibration import truth_joint
-from ..imaging.crab_data import REFINE_VERSIONS, load_template
-from ..imaging.scenes import (PAPER_ANGLES, Scene, Truth, beach_background, clutter_background, compose_scene,
+from ..detection.calibration import truth_joint
+from ..detection.crab_data import REFINE_VERSIONS, load_template
+from ..detection.scenes import (PAPER_ANGLES, Scene, Truth, beach_background, clutter_background, compose_scene,
                               downscale_scene, has_beach, image_scene, paper_scene, random_pose, rotation)
 from ..registry import register_problem
 from ..solve_result import SolveResult

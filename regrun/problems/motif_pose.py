@@ -3,7 +3,7 @@
 
 For each class (translation d = 2, Euclidean 3, similarity 4, affine 6) `scenes_per_class` scenes, each the crab
 drawing with the motif (its body) pasted on clutter and transformed as a whole by a random map of the class
-about the motif's centre (imaging/pose_scenes.py). Sizes are given at full size; `scale` 2 builds everything
+about the motif's centre (detection/pose_scenes.py). Sizes are given at full size; `scale` 2 builds everything
 downscaled by 2 (the law's shifts and the blur are in full-size pixels and scaled with it).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.pose_scenes import POSE_CLASSES, PoseLaw, make_background, motif_source, render_scene
+from ..detection.pose_scenes import POSE_CLASSES, PoseLaw, make_background, motif_source, render_scene
 from ..registry import register_problem
 from .base import Problem
 

@@ -1,11 +1,11 @@
 """Optimisation against covering for invariant motif detection (seed 002, Fig. 1, App. A.3.1) on a problem that
 offers posed motif scenes (`motif_pose`).
 
-Per scene: (1) gradient descent on formulation (4) (imaging/background_model.py) from the identity, sigma
+Per scene: (1) gradient descent on formulation (4) (detection/background_model.py) from the identity, sigma
 halved every round as the paper says (the authors' notebook never halved it: `halve_sigma: false` runs that),
 until the ZNCC over the motif's support reaches `threshold`; its cost is the steps taken times
 `ops_per_iteration[class]` (the authors' 4 / 4 / 5 / 8). (2) Covering: random poses from the scene's law
-(imaging/covering.py) until one reaches `threshold`, `ops_per_sample` each. A run of either method that never
+(detection/covering.py) until one reaches `threshold`, `ops_per_sample` each. A run of either method that never
 reaches the threshold is a failure: per class we report the successes, the mean and median over successes,
 and a lower bound on the mean that counts each failure at its cap, never the authors' zero (their notebook
 adds 0 for an incomplete run, which biases the covering mean low; `*_authors` columns show that number).
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_float, check_int
-from ..imaging.background_model import MotifWindow, optimize_pose, sigma_schedule, window_pad
-from ..imaging.covering import cover_pose
-from ..imaging.pose_scenes import POSE_CLASSES
+from ..detection.background_model import MotifWindow, optimize_pose, sigma_schedule, window_pad
+from ..detection.covering import cover_pose
+from ..detection.pose_scenes import POSE_CLASSES
 from ..imaging.transforms import transformation
 from ..registry import register_solver
 from ..solve_result import SolveResult

@@ -1,5 +1,5 @@
 """Hierarchical detection (seed 002 Algorithm 1): extract the non-leaf motifs from the template (A.4), then detect
-bottom-up, with thresholds from a calibration file (imaging/calibration.py) or from the config."""
+bottom-up, with thresholds from a calibration file (detection/calibration.py) or from the config."""
 from __future__ import annotations
 
 import math
@@ -10,11 +10,11 @@ import torch
 
 from ..config import PACKAGE_DIR
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.calibration import load_calibration
-from ..imaging.detection import AGGREGATES, HierarchicalDetector, NodeSettings, covering_registrar
-from ..imaging.motif_cache import cache_dir, cached_extract
-from ..imaging.motif_registration import LeafRound
-from ..imaging.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
+from ..detection.calibration import load_calibration
+from ..detection.detector import AGGREGATES, HierarchicalDetector, NodeSettings, covering_registrar
+from ..detection.motif_cache import cache_dir, cached_extract
+from ..detection.motif_registration import LeafRound
+from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -24,7 +24,7 @@ REGISTRARS = ("unrolled", "covering")
 # third-order kernel (the paper's App. A.1 and the authors' numpy code)
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
-CALIBRATION_DIR = PACKAGE_DIR / "calibration"
+CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
 
 
 def node_settings(section, scale: int, name: str) -> NodeSettings:

@@ -1,12 +1,12 @@
 """Affine spike registration by the unrolled network of seed 002 (eq. 10, inverse parameterization,
-complementary smoothing, Theorem 5.1's sigma and steps times a factor; imaging/motif_registration.py) on a
+complementary smoothing, Theorem 5.1's sigma and steps times a factor; detection/motif_registration.py) on a
 problem that offers a spike motif and scene (`spike_pair`): the experiment of Fig. 4."""
 from __future__ import annotations
 
 import torch
 
 from ..errors import check_float, check_int
-from ..imaging.motif_registration import register_spikes, spike_schedule
+from ..detection.motif_registration import register_spikes, spike_schedule
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver

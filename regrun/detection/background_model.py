@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .gaussian import gaussian_filter
+from ..imaging.gaussian import gaussian_filter
 from .scenes import pixel_grid
-from .transforms import Similarity, Transformation
+from ..imaging.transforms import Similarity, Transformation
 
 # gaussian_filter(mask, s) > this is the mask dilated by ~2 s (a straight edge's blur drops to Phi(-2) at 2 s)
 _PHI_MINUS_2 = 0.02275

@@ -17,9 +17,9 @@ import torch
 
 from ..errors import UserError
 from .crab_data import Template, downscale_point, read_rgba
-from .gaussian import gaussian_filter
-from .io import resolve_data_path
-from .keys import keys_sample
+from ..imaging.gaussian import gaussian_filter
+from ..imaging.io import resolve_data_path
+from ..imaging.keys import keys_sample
 
 PAPER_ANGLES = (0.0, 7.5, 15.0, 22.5, 30.0)
 # The v1 scenes paste the 184 x 246 crab with its top-left near (100, 100) and rotate it about its own centre

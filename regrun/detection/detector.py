@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 import torch
 
 from .crab_data import Template, depth_first_order
-from .gaussian import gaussian_filter
+from ..imaging.gaussian import gaussian_filter
 from .rotation_search import DenseCost, StrideFit, StrideGrid, fit_strides
 from .scenes import rotation
 

@@ -46,9 +46,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .detection import Motif, stride_ncc
-from .gaussian import gaussian_filter, gaussian_radius
-from .keys import keys_grid_sample
+from .detector import Motif, stride_ncc
+from ..imaging.gaussian import gaussian_filter, gaussian_radius
+from ..imaging.keys import keys_grid_sample
 from ..optim.unrolled import unrolled_descent
 from .motif_registration import (LeafCost, LeafRound, curvature_steps, leaf_steps, quadrature_step,
                                  spike_positions)

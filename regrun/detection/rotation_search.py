@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .keys import keys_sample
+from ..imaging.keys import keys_sample
 
 
 def stride_anchors(size: int, motif: int, delta: int) -> list[int]:

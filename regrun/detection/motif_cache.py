@@ -5,7 +5,7 @@ times a detection "with the template's motifs cached"; in a crab_eval sweep extr
 The key is a SHA-256 of everything extract() reads: the template (image, parts' images, masks, offsets and pivots,
 tree, root), every node's NodeSettings after calibration (so the loaded gammas and alphas), sigma0, aggregate,
 the extraction padding, the registrar (its qualified name and its `settings`), dtype, device type, the torch
-version and the source of regrun's imaging/optim/linalg packages (an edit to the extraction code is a miss, not a
+version and the source of regrun's imaging/detection/optim/linalg packages (an edit to the extraction code is a miss, not a
 stale hit). Files hold CPU tensors; loading moves them to the template's device and dtype (the run's). A file
 that cannot be read or was written for another key is ignored with a warning and rewritten after extraction.
 """
@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from .detection import Detection, HierarchicalDetector, Motif, NodeResult
+from .detector import Detection, HierarchicalDetector, Motif, NodeResult
 from .rotation_search import StrideFit
 
 FORMAT = 1
-SOURCE_PACKAGES = ("imaging", "optim", "linalg")  # the code an extraction runs (regrun/<name>/**/*.py)
+SOURCE_PACKAGES = ("imaging", "detection", "optim", "linalg")  # the code an extraction runs (regrun/<name>/**/*.py)
 
 
 class MotifCacheWarning(UserWarning):

@@ -40,11 +40,11 @@ import torch
 from ..errors import check_int
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..optim.unrolled import unrolled_descent
-from .gaussian import gaussian_filter, gaussian_radius
+from ..imaging.gaussian import gaussian_filter, gaussian_radius
 from ..registration.image_model import pointwise_derivatives
-from .keys import GRID_SAMPLE_A, keys_grid_sample, keys_sample
+from ..imaging.keys import GRID_SAMPLE_A, keys_grid_sample, keys_sample
 from ..registration.objective import PointwiseObjective
-from .transforms import Affine, Rigid, Transformation
+from ..imaging.transforms import Affine, Rigid, Transformation
 
 
 # ---- the scene as an image model -------------------------------------------------------------------------------

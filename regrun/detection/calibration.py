@@ -23,7 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 from ..errors import UserError
-from .detection import HierarchicalDetector
+from .detector import HierarchicalDetector
 from .scenes import Scene, Truth, rotation
 
 CALIBRATION_VERSION = 1

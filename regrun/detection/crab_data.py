@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .gaussian import gaussian_filter
-from .io import resolve_data_path
+from ..imaging.gaussian import gaussian_filter
+from ..imaging.io import resolve_data_path
 
 # The crab's hierarchy (notes §1): parent -> children, children in the order of the parent's scene channels.
 CRAB_TREE = {"crab": ("left_claw", "right_claw", "eye_pair"), "eye_pair": ("left_eye", "right_eye")}
