@@ -6,12 +6,18 @@ class declares `needs`. A solver fits a problem when every need is offered, and,
 """
 from __future__ import annotations
 
+import importlib
+
 from .errors import UserError
 
 
 class Registry:
-    def __init__(self, kind: str):
+    """`builtins`: the package whose import registers the built-in entries. It is imported by name on first
+    lookup, as a plugin would be, so the registry (a core module) depends on no problem or solver code."""
+
+    def __init__(self, kind: str, builtins: str):
         self.kind = kind
+        self.builtins = builtins
         self._items: dict[str, type] = {}
 
     def register(self, name: str):
@@ -25,18 +31,18 @@ class Registry:
         return decorate
 
     def names(self) -> list[str]:
-        _import_builtins()
+        importlib.import_module(self.builtins)
         return sorted(self._items)
 
     def get(self, name: str) -> type:
-        _import_builtins()
+        importlib.import_module(self.builtins)
         if name not in self._items:
             raise UserError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}")
         return self._items[name]
 
 
-PROBLEMS = Registry("problem")
-SOLVERS = Registry("solver")
+PROBLEMS = Registry("problem", "regrun.problems")
+SOLVERS = Registry("solver", "regrun.solvers")
 
 
 def register_problem(name: str):
@@ -72,14 +78,3 @@ def check_pair(problem_name: str, solver_name: str) -> tuple[type, type]:
         )
     return problem_cls, solver_cls
 
-
-_imported = False
-
-
-def _import_builtins() -> None:
-    """Import the built-in problem and solver modules so their decorators run."""
-    global _imported
-    if _imported:
-        return
-    _imported = True
-    from . import problems, solvers  # noqa: F401

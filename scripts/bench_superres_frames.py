@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -40,9 +41,12 @@ from regrun.linalg.direct import CholeskyLSQ
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_projection import (
+    DirectProjectedResidual,
+    ProjectedResidual,
+)
 from regrun.solvers.two_stage import TwoStage
-from regrun.solvers.varpro_cg import DirectProjectedResidual, ProjectedResidual, VarProCG
-from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
+from regrun.solvers.varpro_cg import VarProCG
 
 
 def frame_problem(ctx, root: Path, size: int, seed: int, frames: int, noise: float, lam: float):

@@ -142,7 +142,7 @@ def peak_memory(mode: str, iters: int, size: int, frames: int, threads: int) -> 
         "sys.path.insert(0, %r)\n" % str(Path(__file__).parent) +
         "from bench_superres_jacobian import build\n"
         "from regrun.linalg.cg import diff_mode\n"
-        "from regrun.solvers.varpro_cg import ProjectedResidual\n"
+        "from regrun.registration.superres_projection import ProjectedResidual\n"
         f"p, w = build({size}, {frames})\n"
         f"pr = ProjectedResidual(p.model, diff_mode({mode!r}, 0.5), {iters})\n"
         "pr.residual(w); pr.residual(w)\n"

@@ -9,7 +9,7 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
 from regrun.registry import PROBLEMS, SOLVERS
-from regrun.solvers.continuation import modified_newton_solve, parse_thetas
+from regrun.registration.continuation import modified_newton_solve, parse_thetas
 from regrun.registration.local_steps import minimise_at_scale
 
 CTX = RunContext(torch.device("cpu"), torch.float64, 0, "/tmp")

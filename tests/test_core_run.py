@@ -91,7 +91,7 @@ def test_every_ending_leaves_a_file_that_says_so(tmp_path, kind, status):
 
 
 def test_registry_rejects_duplicates_and_names_fitting_solvers():
-    reg = Registry("thing")
+    reg = Registry("thing", "regrun.problems")
 
     @reg.register("a")
     class A:

@@ -3,7 +3,6 @@ ball projection's derivative, and FISTA on a small dense operator."""
 import pytest
 import torch
 
-from regrun.linalg.iterate import diff_mode
 from regrun.optim.fista import Fista, disk_mask, power_method
 from regrun.optim.tv_prox import BallProjection, TVProx, project_ball
 

@@ -7,7 +7,7 @@ from regrun.imaging.grid import Grid
 from regrun.linalg.differences import (difference_operator, divergence, gradient, gradient_norm_squared_bound,
                                        gradient_operator, pooling_operator)
 from regrun.linalg.dottest import dot_test
-from regrun.linalg.interpolation import SplineCoefficients, Stencil
+from regrun.imaging.interpolation import SplineCoefficients, Stencil
 from regrun.linalg.operator import LinearOperator, compose, vstack
 
 F64 = torch.float64

@@ -13,8 +13,9 @@ from regrun.linalg.cg import diff_mode
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_projection import ProjectedResidual
 from regrun.solvers.two_stage import TwoStage
-from regrun.solvers.varpro_cg import ProjectedResidual, VarProCG
+from regrun.solvers.varpro_cg import VarProCG
 
 CONFIGS = PACKAGE_DIR.parent / "configs"
 CTX = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))

@@ -10,14 +10,19 @@ from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.imaging.grid import Grid
+from regrun.imaging.interpolation import SplineCoefficients, Stencil
 from regrun.linalg.cg import cg, diff_mode
 from regrun.linalg.direct import CholeskyLSQ, normal_matrix
 from regrun.linalg.dottest import dot_test
-from regrun.linalg.interpolation import SplineCoefficients, Stencil
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.solvers.varpro_cg import (CHOLESKY_MAX_PIXELS, DirectProjectedResidual, ProjectedResidual, VarProCG,
-                                      pick_linear)
+from regrun.registration.superres_projection import (
+    CHOLESKY_MAX_PIXELS,
+    DirectProjectedResidual,
+    ProjectedResidual,
+    pick_linear,
+)
+from regrun.solvers.varpro_cg import VarProCG
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from ..imaging.gaussian import gaussian_filter
-from .scenes import pixel_grid
 from ..imaging.transforms import Similarity, Transformation
+from .scenes import pixel_grid
 
 # gaussian_filter(mask, s) > this is the mask dilated by ~2 s (a straight edge's blur drops to Phi(-2) at 2 s)
 _PHI_MINUS_2 = 0.02275

@@ -19,8 +19,8 @@ from typing import Callable, Protocol
 
 import torch
 
-from .crab_data import Template, depth_first_order
 from ..imaging.gaussian import gaussian_filter
+from .crab_data import Template, depth_first_order
 from .rotation_search import DenseCost, StrideFit, StrideGrid, fit_strides
 from .scenes import rotation
 

@@ -38,13 +38,13 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import check_int
+from ..imaging.gaussian import gaussian_filter, gaussian_radius
+from ..imaging.keys import GRID_SAMPLE_A, keys_grid_sample, keys_sample
+from ..imaging.transforms import Affine, Rigid, Transformation
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..optim.unrolled import unrolled_descent
-from ..imaging.gaussian import gaussian_filter, gaussian_radius
 from ..registration.image_model import pointwise_derivatives
-from ..imaging.keys import GRID_SAMPLE_A, keys_grid_sample, keys_sample
 from ..registration.objective import PointwiseObjective
-from ..imaging.transforms import Affine, Rigid, Transformation
 
 
 # ---- the scene as an image model -------------------------------------------------------------------------------
@@ -270,7 +270,9 @@ def gaussian_kernels(cov: torch.Tensor, radius: int) -> torch.Tensor:
 
 def fft_filter(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Per item 'same' linear convolution (zero boundary) of images (k, C, H, W) with kernels (k, K, K) by FFT."""
-    from scipy.fft import next_fast_len  # here, not at the top: keeps this change inside the spike section
+    from scipy.fft import (
+        next_fast_len,  # here, not at the top: keeps this change inside the spike section
+    )
 
     h, w = images.shape[-2:]
     r = (kernels.shape[-1] - 1) // 2

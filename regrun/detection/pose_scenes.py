@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .crab_data import locate_motif, read_rgba, synthetic_crab
 from ..imaging.gaussian import gaussian_filter
 from ..imaging.io import resolve_data_path
 from ..imaging.keys import keys_sample
+from .crab_data import locate_motif, read_rgba, synthetic_crab
 from .scenes import beach_background, clutter_background, pixel_grid
 
 # class -> (transformation name in transforms.py, dimension d)

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .crab_data import Template, downscale_point, read_rgba
 from ..imaging.gaussian import gaussian_filter
 from ..imaging.io import resolve_data_path
 from ..imaging.keys import keys_sample
+from .crab_data import Template, downscale_point, read_rgba
 
 PAPER_ANGLES = (0.0, 7.5, 15.0, 22.5, 30.0)
 # The v1 scenes paste the 184 x 246 crab with its top-left near (100, 100) and rotate it about its own centre

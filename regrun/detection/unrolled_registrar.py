@@ -46,14 +46,19 @@ from dataclasses import dataclass
 
 import torch
 
-from .detector import Motif, stride_ncc
 from ..imaging.gaussian import gaussian_filter, gaussian_radius
 from ..imaging.keys import keys_grid_sample
 from ..optim.unrolled import unrolled_descent
-from .motif_registration import (LeafCost, LeafRound, curvature_steps, leaf_steps, quadrature_step,
-                                 spike_positions)
+from .detector import Motif, stride_ncc
+from .motif_registration import (
+    LeafCost,
+    LeafRound,
+    curvature_steps,
+    leaf_steps,
+    quadrature_step,
+    spike_positions,
+)
 from .rotation_search import StrideFit, StrideGrid
-
 
 # Spike maps are summed over every h-th window point, h = floor(spike sigma / 1.5): every 3rd point at full size
 # (sigma 4.5 px; detection 4x faster than on every point, calibration separable), every point at half size (every

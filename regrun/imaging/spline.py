@@ -61,7 +61,8 @@ def coefficients(image: torch.Tensor, theta=0.0) -> torch.Tensor:
     return s1 @ image @ s2.T
 
 
-_PAD = 4  # coefficient padding: the 4x4 stencil of any clamped point lies inside the padded array
+PAD = 4  # coefficient padding: the 4x4 stencil of any clamped point lies inside the padded array
+STENCIL_OFFSETS = (-1, 0, 1, 2)  # the knots of a point's 4-tap stencil, relative to the cell it lies in
 
 # FAIR's kernel b and its derivatives at f + 1, f, f - 1, f - 2 (the stencil offsets -1..2 seen from a point at
 # fractional position f in [0, 1)) are cubics in f: row k of _WEIGHT_POLYNOMIALS holds the coefficients of
@@ -92,8 +93,8 @@ def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int):
     xi = torch.minimum(((x.T - lo) / h - 0.5).clamp(min=-2.0), hi)
     p = torch.floor(xi).detach()
     f = xi - p
-    padded_m2 = m2 + 2 * _PAD
-    corner = (p[0] * padded_m2 + p[1]).long() + ((_PAD - 1) * padded_m2 + _PAD - 1)  # exact in floating point
+    padded_m2 = m2 + 2 * PAD
+    corner = (p[0] * padded_m2 + p[1]).long() + ((PAD - 1) * padded_m2 + PAD - 1)  # exact in floating point
     rows = 4 * (order + 1)
     poly = x.new_tensor(_WEIGHT_POLYNOMIALS[:rows])
     const = x.new_tensor(_WEIGHT_CONSTANTS[:rows])[:, None]
@@ -104,7 +105,7 @@ def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int):
 
 
 def _pad_flat(coef: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.pad(coef, (_PAD, _PAD, _PAD, _PAD)).reshape(-1)
+    return torch.nn.functional.pad(coef, (PAD, PAD, PAD, PAD)).reshape(-1)
 
 
 def _rows(cflat: torch.Tensor, padded_m2: int, corner: torch.Tensor, along2: list[torch.Tensor]):
@@ -131,7 +132,7 @@ def _dot4(a, b) -> torch.Tensor:
 
 def _spline_values(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor) -> torch.Tensor:
     corner, weights = _stencil(m, grid, x, 0)
-    (u,) = _rows(cflat, m[1] + 2 * _PAD, corner, [weights[0:4, 1]])
+    (u,) = _rows(cflat, m[1] + 2 * PAD, corner, [weights[0:4, 1]])
     return _dot4(weights[0:4, 0], u).reshape(x.shape[:-1])
 
 
@@ -146,7 +147,7 @@ def _spline_derivatives(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor, ord
     corner, weights = _stencil(m, grid, x, order)
     w1, d1 = weights[0:4, 0], weights[4:8, 0]
     # contracted along x2 with the values, the x2-derivative and (order 2) the second x2-derivative
-    rows = _rows(cflat, m[1] + 2 * _PAD, corner, [weights[4 * k:4 * k + 4, 1] for k in range(order + 1)])
+    rows = _rows(cflat, m[1] + 2 * PAD, corner, [weights[4 * k:4 * k + 4, 1] for k in range(order + 1)])
     u, du = rows[0], rows[1]
     value = _dot4(w1, u)
     grad = torch.stack((_dot4(d1, u) / h1, _dot4(w1, du) / h2), dim=-1)

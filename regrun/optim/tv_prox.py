@@ -24,7 +24,6 @@ primal step (u, v restart from 0 at every call, as in the paper's FISTA).
 """
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 

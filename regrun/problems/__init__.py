@@ -1,7 +1,9 @@
 """Built-in problems; importing a module registers it."""
-from . import multiscale_affine  # noqa: F401
-from . import superres  # noqa: F401
-from . import ct_fewview  # noqa: F401
-from . import crab_detection  # noqa: F401
-from . import spike_pair  # noqa: F401
-from . import motif_pose  # noqa: F401
+from . import (
+    crab_detection,  # noqa: F401
+    ct_fewview,  # noqa: F401
+    motif_pose,  # noqa: F401
+    multiscale_affine,  # noqa: F401
+    spike_pair,  # noqa: F401
+    superres,  # noqa: F401
+)

@@ -14,11 +14,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, check_choice, check_float, check_int
 from ..detection.calibration import truth_joint
 from ..detection.crab_data import REFINE_VERSIONS, load_template
-from ..detection.scenes import (PAPER_ANGLES, Scene, Truth, beach_background, clutter_background, compose_scene,
-                              downscale_scene, has_beach, image_scene, paper_scene, random_pose, rotation)
+from ..detection.scenes import (
+    Scene,
+    Truth,
+    beach_background,
+    clutter_background,
+    compose_scene,
+    downscale_scene,
+    has_beach,
+    image_scene,
+    paper_scene,
+    random_pose,
+    rotation,
+)
+from ..errors import UserError, check_choice, check_float, check_int
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem

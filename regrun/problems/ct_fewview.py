@@ -17,16 +17,24 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..tomography.fbp import FILTERS, fbp
 from ..imaging.io import resolve_data_path
-from ..tomography.phantoms import PHANTOMS, phantom_function, render
-from ..tomography.xray import XRayTransform
-from ..tomography.geometry import (KINDS, Geometry, Volume, cone_beam, covering_detector, fan_beam,
-                                     parallel_beam, uniform_angles)
 from ..metrics import psnr, rel_error, ssim
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
+from ..tomography.fbp import FILTERS, fbp
+from ..tomography.geometry import (
+    KINDS,
+    Geometry,
+    Volume,
+    cone_beam,
+    covering_detector,
+    fan_beam,
+    parallel_beam,
+    uniform_angles,
+)
+from ..tomography.phantoms import PHANTOMS, phantom_function, render
+from ..tomography.xray import XRayTransform
 from .base import Problem
 
 DATA = ("synthetic", "file")

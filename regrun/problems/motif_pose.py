@@ -12,8 +12,14 @@ import math
 
 import torch
 
+from ..detection.pose_scenes import (
+    POSE_CLASSES,
+    PoseLaw,
+    make_background,
+    motif_source,
+    render_scene,
+)
 from ..errors import UserError, check_choice, check_float, check_int
-from ..detection.pose_scenes import POSE_CLASSES, PoseLaw, make_background, motif_source, render_scene
 from ..registry import register_problem
 from .base import Problem
 

@@ -20,9 +20,9 @@ from ..imaging.grid import Grid
 from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
-from ..registration.objective import PointwiseObjective
 from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, image_grid
+from ..registration.objective import PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem

@@ -5,6 +5,7 @@ Shared by every registration solver (single scale here; multiscale and predictor
 from __future__ import annotations
 
 import torch
+
 from ..errors import check_choice, check_float, check_int
 from ..monitor import Monitor
 from ..optim.levenberg_marquardt import levenberg_marquardt

@@ -31,8 +31,8 @@ from typing import Callable
 import torch
 
 from ..errors import check_choice
-from .image_model import ImageModel, model_derivatives
 from ..imaging.transforms import Transformation
+from .image_model import ImageModel, model_derivatives
 
 NORMALIZATIONS = ("sum", "mean")
 Weights = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None

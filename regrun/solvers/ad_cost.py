@@ -19,10 +19,10 @@ from torch.func import grad, jacfwd, jacrev, vmap
 
 from ..errors import check_choice, check_float, check_int
 from ..imaging import spline
-from ..registration import neural_ode
-from ..registration.objective import PointwiseObjective
 from ..imaging.spline import SplineImage
 from ..imaging.transforms import Affine
+from ..registration import neural_ode
+from ..registration.objective import PointwiseObjective
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-
 from typing import Any
 
 from ..context import RunContext

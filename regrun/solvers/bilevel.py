@@ -15,13 +15,27 @@ import torch
 from ..errors import UserError, check_choice, check_float, check_int
 from ..linalg.iterate import AdjointSolve
 from ..memory import SavedBytes, cuda_peak_bytes, marginal_saved_bytes
-from ..optim.bilevel import HYPERGRADIENTS, PARAMETERS, BilevelLoss, Evaluation, nesterov_armijo
+from ..optim.bilevel import (
+    HYPERGRADIENTS,
+    PARAMETERS,
+    BilevelLoss,
+    Evaluation,
+    nesterov_armijo,
+)
+from ..optim.scalar_search import golden_refine, log_grid
 from ..optim.tv_prox import TVProx
 from ..registry import register_solver
 from ..solve_result import SolveResult
+from ..tomography.fista_tv import (
+    check_fista_options,
+    check_grid,
+    lipschitz,
+    loss_curve,
+    make_fista,
+    masked_loss,
+    require_truth,
+)
 from .base import Solver
-from ..tomography.fista_tv import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
-from .grid_search import check_grid, golden_refine, log_grid, loss_curve
 
 MiB = 2.0**20
 

@@ -18,10 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, check_float, check_int
-from ..detection.background_model import MotifWindow, optimize_pose, sigma_schedule, window_pad
+from ..detection.background_model import (
+    MotifWindow,
+    optimize_pose,
+    sigma_schedule,
+    window_pad,
+)
 from ..detection.covering import cover_pose
 from ..detection.pose_scenes import POSE_CLASSES
+from ..errors import UserError, check_float, check_int
 from ..imaging.transforms import transformation
 from ..registry import register_solver
 from ..solve_result import SolveResult

@@ -4,9 +4,9 @@ from __future__ import annotations
 import time
 
 from ..errors import check_choice
-from ..tomography.fbp import FILTERS
 from ..registry import register_solver
 from ..solve_result import SolveResult
+from ..tomography.fbp import FILTERS
 from .base import Solver
 
 

@@ -8,8 +8,13 @@ import torch
 from ..errors import check_float
 from ..registry import register_solver
 from ..solve_result import SolveResult
+from ..tomography.fista_tv import (
+    check_fista_options,
+    lipschitz,
+    make_fista,
+    masked_loss,
+)
 from .base import Solver
-from ..tomography.fista_tv import check_fista_options, lipschitz, make_fista, masked_loss
 
 
 @register_solver("fista_tv")

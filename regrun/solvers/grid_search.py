@@ -2,69 +2,24 @@
 ground truth inside the mask) at each; the baseline that bilevel learning must match."""
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import torch
 
-from ..errors import UserError, check_float, check_int
+from ..errors import UserError, check_int
+from ..optim.scalar_search import golden_refine, log_grid
 from ..registry import register_solver
 from ..solve_result import SolveResult
+from ..tomography.fista_tv import (
+    check_fista_options,
+    check_grid,
+    lipschitz,
+    loss_curve,
+    make_fista,
+    require_truth,
+)
 from .base import Solver
-from ..tomography.fista_tv import check_fista_options, lipschitz, make_fista, masked_loss, require_truth
-
-
-def log_grid(lo: float, hi: float, points: int) -> np.ndarray:
-    return np.exp(np.linspace(math.log(lo), math.log(hi), points))
-
-
-def golden_refine(f, lams: np.ndarray, losses: np.ndarray, evals: int) -> tuple[float, float]:
-    """The grid optimum refined by `evals` golden-section steps in log lam inside the bracket of the best
-    grid point's neighbours; returns the best (lam, loss) seen (the grid's own best when evals = 0)."""
-    i = int(np.argmin(losses))
-    best = (float(lams[i]), float(losses[i]))
-    if evals <= 0:
-        return best
-    lo, hi = math.log(lams[max(i - 1, 0)]), math.log(lams[min(i + 1, len(lams) - 1)])
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = f(math.exp(a)), f(math.exp(b))
-    seen = [best, (math.exp(a), fa), (math.exp(b), fb)]
-    for _ in range(evals - 2):
-        if fa <= fb:
-            hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = f(math.exp(a))
-            seen.append((math.exp(a), fa))
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = f(math.exp(b))
-            seen.append((math.exp(b), fb))
-    return min(seen, key=lambda p: p[1])
-
-
-def loss_curve(problem, fista, lams, iters: int, monitor=None, offset: int = 0) -> list[float]:
-    truth, mask = problem.truth, fista.mask
-    losses = []
-    dtype, device = problem.sinogram.dtype, problem.sinogram.device
-    for j, lam in enumerate(lams):
-        with torch.no_grad():
-            x = fista.solve(torch.tensor(float(lam), dtype=dtype, device=device), iters)
-        losses.append(masked_loss(x, truth, mask))
-        if monitor is not None and monitor.step(iter=offset + j, lam=float(lam), loss=losses[-1]):
-            break
-    return losses
-
-
-def check_grid(cfg, name: str = "solver") -> tuple[float, float, int]:
-    lo = check_float(f"{name}.lam_min", cfg.lam_min, 0.0, strict=True)
-    hi = check_float(f"{name}.lam_max", cfg.lam_max, 0.0, strict=True)
-    points = check_int(f"{name}.points", cfg.points, 0)
-    if points and hi <= lo:
-        raise UserError(f"{name}.lam_max={hi} must exceed {name}.lam_min={lo}")
-    return lo, hi, points
 
 
 @register_solver("grid_search")

@@ -9,12 +9,17 @@ from pathlib import Path
 import torch
 
 from ..config import PACKAGE_DIR
-from ..errors import UserError, check_choice, check_float, check_int
 from ..detection.calibration import load_calibration
-from ..detection.detector import AGGREGATES, HierarchicalDetector, NodeSettings, covering_registrar
+from ..detection.detector import (
+    AGGREGATES,
+    HierarchicalDetector,
+    NodeSettings,
+    covering_registrar,
+)
 from ..detection.motif_cache import cache_dir, cached_extract
 from ..detection.motif_registration import LeafRound
 from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
+from ..errors import UserError, check_choice, check_float, check_int
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver

@@ -25,10 +25,10 @@ from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import cg
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import lm_loop
+from ..registration.superres_start import INITS, initial_motion
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from ..registration.superres_start import INITS, initial_motion
 
 INIT_IMAGES = ("project", "frame0")
 

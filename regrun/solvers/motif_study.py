@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import check_float, check_int
 from ..detection.motif_registration import register_spikes, spike_schedule
+from ..errors import check_float, check_int
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver

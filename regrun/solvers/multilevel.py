@@ -18,14 +18,14 @@ from omegaconf import ListConfig
 
 from ..errors import UserError, check_float, check_int
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
+from ..registration.continuation import LevelMonitor, parse_thetas
+from ..registration.local_steps import minimise_at_scale, validate_local_options
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .continuation import _LevelMonitor, parse_thetas
-from ..registration.local_steps import minimise_at_scale, validate_local_options
 
 
-class _StopAwareMonitor(_LevelMonitor):
+class _StopAwareMonitor(LevelMonitor):
     """Remembers whether the run's monitor asked to stop (time limit, Ctrl-C), as distinct from an optimizer
     that stopped on its own (LM's damping limit), after which the finer levels still run."""
 

@@ -11,16 +11,15 @@ of ||r||^2), reference J and gradient and the predicted gradient taken at the ol
 """
 from __future__ import annotations
 
-
 import numpy as np
 from omegaconf import OmegaConf
 
 from ..errors import UserError, check_choice
+from ..registration.continuation import STEP_IN, ScalePath, thetas_from_cfg
+from ..registration.local_steps import validate_local_options
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from .continuation import STEP_IN, PredictorCorrector, thetas_from_cfg
-from ..registration.local_steps import validate_local_options
 
 
 def _branch_cfg(cfg, sub, hessian: str):
@@ -56,11 +55,11 @@ class PredictorStudy(Solver):
         if cfg.gauss_newton.optimizer != "lm":
             raise UserError("solver.gauss_newton.optimizer must be lm")
         self.branches = {
-            "exact": PredictorCorrector(_branch_cfg(cfg, cfg.newton, "exact"), ctx),
-            "gn": PredictorCorrector(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), ctx),
+            "exact": ScalePath(_branch_cfg(cfg, cfg.newton, "exact"), predict=True),
+            "gn": ScalePath(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), predict=True),
         }
         if bool(cfg.get("as_coded", True)):
-            replay = PredictorCorrector(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), ctx)
+            replay = ScalePath(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), predict=True)
             replay.step_factor = 2.0
             self.branches["gn_as_coded"] = replay
 

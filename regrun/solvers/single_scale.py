@@ -3,10 +3,10 @@ Gauss-Newton / Levenberg-Marquardt with the AD Jacobian."""
 from __future__ import annotations
 
 from ..errors import check_float
+from ..registration.local_steps import minimise_at_scale, validate_local_options
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from ..registration.local_steps import minimise_at_scale, validate_local_options
 
 
 @register_solver("single_scale")

@@ -9,11 +9,11 @@ import time
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..linalg.direct import CholeskyLSQ
+from ..registration.superres_projection import LINEAR, pick_linear
+from ..registration.superres_start import INITS, initial_motion
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
-from ..registration.superres_start import INITS, initial_motion
-from .varpro_cg import LINEAR, pick_linear
 
 
 @register_solver("two_stage")

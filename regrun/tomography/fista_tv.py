@@ -54,3 +54,25 @@ def masked_loss(x: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> flo
     r = (x - truth) * mask
     t = truth * mask
     return float(0.5 * (r * r).sum() / (t * t).sum())
+
+
+def loss_curve(problem, fista, lams, iters: int, monitor=None, offset: int = 0) -> list[float]:
+    truth, mask = problem.truth, fista.mask
+    losses = []
+    dtype, device = problem.sinogram.dtype, problem.sinogram.device
+    for j, lam in enumerate(lams):
+        with torch.no_grad():
+            x = fista.solve(torch.tensor(float(lam), dtype=dtype, device=device), iters)
+        losses.append(masked_loss(x, truth, mask))
+        if monitor is not None and monitor.step(iter=offset + j, lam=float(lam), loss=losses[-1]):
+            break
+    return losses
+
+
+def check_grid(cfg, name: str = "solver") -> tuple[float, float, int]:
+    lo = check_float(f"{name}.lam_min", cfg.lam_min, 0.0, strict=True)
+    hi = check_float(f"{name}.lam_max", cfg.lam_max, 0.0, strict=True)
+    points = check_int(f"{name}.points", cfg.points, 0)
+    if points and hi <= lo:
+        raise UserError(f"{name}.lam_max={hi} must exceed {name}.lam_min={lo}")
+    return lo, hi, points

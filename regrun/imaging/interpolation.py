@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
-from ..imaging.grid import Grid
-from ..imaging.spline import bspline_kernel, bspline_kernel_derivative, coefficient_operator
-
-_PAD = 4  # as in regrun.imaging.spline: every stencil of a clamped point lies inside the padding
-_OFFSETS = (-1, 0, 1, 2)
+from .grid import Grid
+from .spline import (
+    PAD,
+    STENCIL_OFFSETS,
+    bspline_kernel,
+    bspline_kernel_derivative,
+    coefficient_operator,
+)
 
 
 class SplineCoefficients:
@@ -27,11 +30,11 @@ class SplineCoefficients:
         m1, m2 = grid.m
         self.s1 = coefficient_operator(m1, 0.0, dtype, device)
         self.s2 = coefficient_operator(m2, 0.0, dtype, device)
-        self.padded = (m1 + 2 * _PAD, m2 + 2 * _PAD)
+        self.padded = (m1 + 2 * PAD, m2 + 2 * PAD)
 
     def apply(self, f: torch.Tensor) -> torch.Tensor:
         c = self.s1 @ f @ self.s2.T
-        return torch.nn.functional.pad(c, (_PAD, _PAD, _PAD, _PAD)).flatten(-2)
+        return torch.nn.functional.pad(c, (PAD, PAD, PAD, PAD)).flatten(-2)
 
     def gram(self, inner: torch.Tensor) -> torch.Tensor:
         """C^T G C for a Gram matrix G (n, n) over the interior coefficients (C f = s1 f s2^T, flattened; the
@@ -46,7 +49,7 @@ class SplineCoefficients:
 
     def adjoint(self, cflat: torch.Tensor) -> torch.Tensor:
         m1, m2 = self.grid.m
-        c = cflat.unflatten(-1, self.padded)[..., _PAD:_PAD + m1, _PAD:_PAD + m2]
+        c = cflat.unflatten(-1, self.padded)[..., PAD:PAD + m1, PAD:PAD + m2]
         return self.s1.T @ c @ self.s2
 
 
@@ -68,20 +71,20 @@ class Stencil:
         p1 = torch.floor(xi1).detach()
         p2 = torch.floor(xi2).detach()
         f1, f2 = xi1 - p1, xi2 - p2
-        w1 = torch.stack([bspline_kernel(f1 - k) for k in _OFFSETS], -1)
-        w2 = torch.stack([bspline_kernel(f2 - k) for k in _OFFSETS], -1)
+        w1 = torch.stack([bspline_kernel(f1 - k) for k in STENCIL_OFFSETS], -1)
+        w2 = torch.stack([bspline_kernel(f2 - k) for k in STENCIL_OFFSETS], -1)
         weight = (w1[..., :, None] * w2[..., None, :]).flatten(-2)
-        off = torch.tensor(_OFFSETS, device=x.device)
-        i1 = p1.long()[..., None] + _PAD + off
-        i2 = p2.long()[..., None] + _PAD + off
-        index = (i1[..., :, None] * (m2 + 2 * _PAD) + i2[..., None, :]).flatten(-2)
+        off = torch.tensor(STENCIL_OFFSETS, device=x.device)
+        i1 = p1.long()[..., None] + PAD + off
+        i2 = p2.long()[..., None] + PAD + off
+        index = (i1[..., :, None] * (m2 + 2 * PAD) + i2[..., None, :]).flatten(-2)
         dweight = None
         if with_gradient:
             # Where a coordinate is clamped the spline is zero around the point, so its derivative is too.
             in1 = ((xi[..., 0] > -2.0) & (xi[..., 0] < m1 + 1.0)).to(x.dtype)[..., None] / grid.h[0]
             in2 = ((xi[..., 1] > -2.0) & (xi[..., 1] < m2 + 1.0)).to(x.dtype)[..., None] / grid.h[1]
-            d1 = torch.stack([bspline_kernel_derivative(f1 - k) for k in _OFFSETS], -1) * in1
-            d2 = torch.stack([bspline_kernel_derivative(f2 - k) for k in _OFFSETS], -1) * in2
+            d1 = torch.stack([bspline_kernel_derivative(f1 - k) for k in STENCIL_OFFSETS], -1) * in1
+            d2 = torch.stack([bspline_kernel_derivative(f2 - k) for k in STENCIL_OFFSETS], -1) * in2
             dweight = torch.stack(((d1[..., :, None] * w2[..., None, :]).flatten(-2),
                                    (w1[..., :, None] * d2[..., None, :]).flatten(-2)), -1)
         return cls(index.flatten(-2), weight, dweight)
@@ -103,8 +106,8 @@ class Stencil:
         the stencil holds one image's worth of points in the grid's order (npts = m1 m2) and K is k x k
         average pooling of those points; entries in the zero padding get weight 0."""
         m1, m2 = grid.m
-        p2 = m2 + 2 * _PAD
-        a, b = self.index.div(p2, rounding_mode="floor") - _PAD, self.index % p2 - _PAD
+        p2 = m2 + 2 * PAD
+        a, b = self.index.div(p2, rounding_mode="floor") - PAD, self.index % p2 - PAD
         inside = (a >= 0) & (a < m1) & (b >= 0) & (b < m2)  # padding coefficients are zero
         flat = torch.where(inside, a * m2 + b, torch.zeros_like(a))
         weight = self.weight.flatten(-2) * inside.to(self.weight.dtype) / (k * k)

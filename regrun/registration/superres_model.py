@@ -1,0 +1,197 @@
+"""The super-resolution forward model (seed 000 section 4): frames d_j = K I_j(w) f, the stacked operator A(w) with
+its exact adjoint, the regulariser rows, and the pre-registration of the frames."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..imaging import spline
+from ..imaging.grid import Grid
+from ..imaging.interpolation import SplineCoefficients, Stencil
+from ..imaging.transforms import Affine, affine, affine_identity
+from ..linalg.cg import cg
+from ..linalg.differences import forward_difference as diff
+from ..linalg.differences import forward_difference_adjoint as diff_adjoint
+from ..linalg.differences import pool, pool_adjoint
+from ..linalg.operator import LinearOperator
+from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
+from .objective import PointwiseObjective
+
+
+class SuperResModel:
+    """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b."""
+
+    def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float):
+        self.frames = frames  # (q + 1, m1, m2)
+        self.fine = fine
+        self.coarse = Grid(fine.omega, (fine.m[0] // factor, fine.m[1] // factor))
+        self.factor = factor
+        self.lam = lam
+        self.q = frames.shape[0] - 1
+        self.n_params = 6 * self.q
+        self.dtype, self.device = frames.dtype, frames.device
+        self.x = fine.centres(self.dtype, self.device).reshape(-1, 2)
+        self.coef = SplineCoefficients(fine, self.dtype, self.device)
+        self.sqrt_hd = math.sqrt(self.coarse.cell_volume)
+        self.sqrt_hf = math.sqrt(fine.cell_volume)
+        n1, n2 = fine.m
+        self.n = n1 * n2
+        self.n_data = frames.numel()
+        self.n_reg = (n1 - 1) * n2 + n1 * (n2 - 1)
+        self.b = torch.cat((self.sqrt_hd * frames.reshape(-1),
+                            torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
+        self.identity = affine_identity(self.dtype, self.device).repeat(self.q)
+
+    def warp_points(self, w: torch.Tensor) -> torch.Tensor:
+        return affine(w.reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
+
+    def operator(self, w: torch.Tensor) -> LinearOperator:
+        """A(w): matrix-free, batched over leading dimensions of f, differentiable in w (forward and reverse
+        mode) through the stencil weights."""
+        stencil = Stencil.at(self.fine, self.warp_points(w))
+        n1, n2 = self.fine.m
+        k = self.factor
+        h1, h2 = self.fine.h
+        c_reg = self.lam * self.sqrt_hf
+        size = self.coef.padded[0] * self.coef.padded[1]
+
+        def matvec(f):
+            img = f.unflatten(-1, (n1, n2))
+            warped = stencil.gather(self.coef.apply(img)).unflatten(-1, (n1, n2))
+            frames = pool(torch.cat((img.unsqueeze(-3), warped), -3), k)
+            return torch.cat((self.sqrt_hd * frames.flatten(-3), c_reg * diff(img, -2, h1).flatten(-2),
+                              c_reg * diff(img, -1, h2).flatten(-2)), -1)
+
+        def rmatvec(y):
+            data, r1, r2 = torch.split(y, (self.n_data, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
+            up = pool_adjoint(self.sqrt_hd * data.unflatten(-1, tuple(self.frames.shape)), k)
+            moved = self.coef.adjoint(stencil.scatter(up[..., 1:, :, :].flatten(-2), size))
+            img = up[..., 0, :, :] + moved
+            reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
+                r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
+            return (img + c_reg * reg).flatten(-2)
+
+        return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+
+    def dense_operator(self, w: torch.Tensor) -> LinearOperator:
+        """A(w) as operator() defines it, with the moved frames' pooled interpolation K S_j held as a dense
+        matrix on the spline coefficients (q, coarse points, n): for blocks of many columns (the direct
+        solver's Jacobian) a matrix product is several times faster than the matrix-free gather."""
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
+        n1, n2 = self.fine.m
+        k, q = self.factor, self.q
+        h1, h2 = self.fine.h
+        c_reg = self.lam * self.sqrt_hf
+        nc = mats.shape[1]
+        s1, s2 = self.coef.s1, self.coef.s2
+
+        def matvec(f):
+            img = f.unflatten(-1, (n1, n2))
+            coef = (s1 @ img @ s2.T).flatten(-2)
+            moved = (coef.reshape(-1, self.n) @ mats.reshape(q * nc, self.n).T).reshape(*f.shape[:-1], q * nc)
+            return torch.cat((self.sqrt_hd * pool(img, k).flatten(-2), self.sqrt_hd * moved,
+                              c_reg * diff(img, -2, h1).flatten(-2), c_reg * diff(img, -1, h2).flatten(-2)), -1)
+
+        def rmatvec(y):
+            d0, dm, r1, r2 = torch.split(y, (nc, q * nc, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
+            coef = (dm.reshape(-1, q * nc) @ mats.reshape(q * nc, self.n)).reshape(*y.shape[:-1], n1, n2)
+            img = self.sqrt_hd * (pool_adjoint(d0.unflatten(-1, self.coarse.m), k) + s1.T @ coef @ s2)
+            reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
+                r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
+            return (img + c_reg * reg).flatten(-2)
+
+        return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+
+    def normal_matrix(self, w: torch.Tensor) -> torch.Tensor:
+        """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram
+        matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
+        coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor))
+        gram = self.coarse.cell_volume * moved + self._fixed_gram()
+        return 0.5 * (gram + gram.T)
+
+    def _fixed_gram(self) -> torch.Tensor:
+        """hd K^T K + lambda_f^2 hf L^T L (dense, independent of w; computed once)."""
+        if getattr(self, "_fixed", None) is None:
+            n1, n2 = self.fine.m
+            h1, h2 = self.fine.h
+            eye = torch.eye(self.n, dtype=self.dtype, device=self.device).unflatten(-1, (n1, n2))
+            kt = pool(eye, self.factor).flatten(-2)  # K^T
+            l1, l2 = diff(eye, -2, h1).flatten(-2), diff(eye, -1, h2).flatten(-2)  # L^T blocks
+            self._fixed = (self.coarse.cell_volume * (kt @ kt.T)
+                           + (self.lam ** 2 * self.fine.cell_volume) * (l1 @ l1.T + l2 @ l2.T))
+        return self._fixed
+
+    def operator_derivatives(self, w: torch.Tensor, f: torch.Tensor, r: torch.Tensor):
+        """(dA f (rows, 6q), dA^T r (n, 6q), A^T dA f (n, 6q)): the derivative of A(w) in each motion
+        parameter applied to an image f and, transposed, to a residual r, and A^T applied to the first. Exact,
+        by the spline's gradient stencil and the chain rule through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1,
+        x1 e2, x2 e2, e1, e2]); frame j only depends on its own 6 parameters, so all three are built frame by
+        frame (A^T of a column of frame j touches frame j's stencil only) without any AD."""
+        w, f, r = w.detach(), f.detach(), r.detach()
+        stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
+        n1, n2 = self.fine.m
+        q, k, p = self.q, self.factor, self.n_params
+        size = self.coef.padded[0] * self.coef.padded[1]
+        x1, x2 = self.x[:, 0], self.x[:, 1]
+        one = torch.ones_like(x1)
+        # dy_d/dw_k for the 6 parameters of one frame: (6, npts, 2)
+        zero = torch.zeros_like(x1)
+        dy = torch.stack((torch.stack((x1, zero), -1), torch.stack((x2, zero), -1), torch.stack((zero, x1), -1),
+                          torch.stack((zero, x2), -1), torch.stack((one, zero), -1), torch.stack((zero, one), -1)))
+
+        grad = stencil.gather_gradient(self.coef.apply(f.reshape(n1, n2)))  # (q, npts, 2)
+        moved = (grad[:, None] * dy).sum(-1).unflatten(-1, (n1, n2))  # (q, 6, n1, n2)
+        blocks = self.sqrt_hd * pool(moved, k).flatten(-2)  # (q, 6, coarse points)
+        nc = blocks.shape[-1]
+        dA_f = torch.zeros(self.n_data + self.n_reg, p, dtype=self.dtype, device=self.device)
+        for j in range(q):
+            dA_f[(j + 1) * nc:(j + 2) * nc, 6 * j:6 * j + 6] = blocks[j].T
+        up = pool_adjoint(self.sqrt_hd * blocks.unflatten(-1, self.coarse.m), k).flatten(-2)  # (q, 6, npts)
+        at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (6, q, n1, n2)
+        at_da_f = at_da_f.transpose(0, 1).reshape(p, self.n)
+
+        data = r[: self.n_data].unflatten(-1, tuple(self.frames.shape))
+        u = pool_adjoint(self.sqrt_hd * data, k)[1:].flatten(-2)  # (q, npts)
+        g = u[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
+        dAT_r = self.coef.adjoint(stencil.scatter_gradient(g, size))  # (6, q, n1, n2), frame j's own stencil
+        dAT_r = dAT_r.transpose(0, 1).reshape(p, self.n)
+        return dA_f, dAT_r.T, at_da_f.T
+
+    def residual(self, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        return self.operator(w).matvec(f) - self.b
+
+    def initial_image(self) -> torch.Tensor:
+        """CG's fixed starting point: frame 0 interpolated to the fine grid (exact spline). Fixed, not warm
+        started, so the projected residual is a function of w alone."""
+        coef = spline.coefficients(self.frames[0], 0.0)
+        return spline.evaluate(coef, self.coarse, self.x.reshape(*self.fine.m, 2)).reshape(-1)
+
+    def solve(self, w: torch.Tensor, iters: int, rtol: float = 0.0):
+        op = self.operator(w.detach())
+        return cg(op.normal(), op.rmatvec(self.b), self.initial_image(), iters=iters, rtol=rtol)
+
+    def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
+                    rel_gtol: float = 1e-6) -> torch.Tensor:
+        """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
+        smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
+        scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
+        frame with its own damping and stopping test (as if registered one by one)."""
+        xc = self.coarse.centres(self.dtype, self.device)
+        affine_model = Affine()
+        w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
+        for theta in thetas:
+            template = spline.SplineImage(self.frames[0], self.coarse, theta)
+            targets = torch.stack([spline.SplineImage(self.frames[j], self.coarse, theta)(xc).reshape(-1)
+                                   for j in range(1, self.q + 1)])
+            kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2), targets,
+                                        scale=self.coarse.cell_volume)
+            r0, j0 = kernel.residual_and_jacobian(w)
+            g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
+            gtol = rel_gtol * g0.clamp_min(1e-300)
+            w = lm_batched(lambda v: DenseLinearization(*kernel.residual_and_jacobian(v)), kernel.residual, w,
+                           max_iter=max_iter, gtol=gtol).w
+        return w.reshape(-1)
