@@ -64,7 +64,10 @@ def group_options(group: str) -> list[str]:
 def config_section(group: str, name: str, **overrides) -> DictConfig:
     """One config group file (e.g. ("solver", "varpro_cg")) with dotted-key overrides, for tests and scripts
     that build a problem or solver without composing a whole run."""
-    cfg = OmegaConf.load(config_dir() / group / f"{name}.yaml")
+    # Composed, not loaded: a group file may include shared blocks through its `defaults:` list (e.g.
+    # solver/common/fista.yaml) and refer to top-level knobs (${cg_iters}, resolved here); a plain, non-struct
+    # copy, so that callers may add keys as they could to the loaded file.
+    cfg = OmegaConf.create(OmegaConf.to_container(compose([f"{group}={name}"])[group], resolve=True))
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value)
     return cfg

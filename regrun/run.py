@@ -42,7 +42,7 @@ class Interrupted(BaseException):
 
 
 def resolve_device(spec: DictConfig) -> torch.device:
-    name = spec.get("name", "cpu")
+    name = spec.name
     check_choice("device", name, DEVICES)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -52,7 +52,7 @@ def resolve_device(spec: DictConfig) -> torch.device:
                 f"device=cuda but CUDA is not available here (torch {torch.__version__}, "
                 f"built for CUDA: {torch.version.cuda or 'no'}); use device=cpu or device=auto"
             )
-        index = check_int("device.index", spec.get("index", 0), 0)
+        index = check_int("device.index", spec.index, 0)
         if index >= torch.cuda.device_count():
             raise UserError(f"device.index={index} but only {torch.cuda.device_count()} CUDA device(s) are visible")
         return torch.device("cuda", index)

@@ -92,7 +92,7 @@ class CrabDetection(Problem):
         claw = check_float("problem.scene.articulation.claw", sc.articulation.claw, 0.0)
         eye = check_float("problem.scene.articulation.eye", sc.articulation.eye, 0.0)
         # angle null: drawn in +-angle_max with the pose (the draws before it are the same either way)
-        angle_max = check_float("problem.scene.angle_max", sc.get("angle_max", 0.0), 0.0)
+        angle_max = check_float("problem.scene.angle_max", sc.angle_max, 0.0)
         centre, drawn, art = random_pose(gen, size, full, angle_max, claw, eye)
         if sc.get("centre") is not None:
             centre = tuple(float(v) for v in sc.centre)

@@ -92,7 +92,7 @@ class MultiscaleAffine(Problem):
         resize = cfg.get("resize")
         if resize is not None:
             check_int("problem.resize", resize, 4)
-        self.rotate_template = check_float("problem.rotate_template", cfg.get("rotate_template", 0.0))
+        self.rotate_template = check_float("problem.rotate_template", cfg.rotate_template)
         smooth = self._setting("smooth")
         self.init = self._setting("init")
         check_choice("problem.init", self.init, INITS)
@@ -140,8 +140,8 @@ class MultiscaleAffine(Problem):
 
     # ---- data -------------------------------------------------------------------------------------------
     def _setting(self, key: str):
-        """A user-data setting: `auto` (or absent) resolves by problem.data (USER_DATA_DEFAULTS)."""
-        value = self.cfg.get(key, "auto")
+        """A user-data setting: `auto` resolves by problem.data (USER_DATA_DEFAULTS)."""
+        value = self.cfg[key]
         if value == "auto":
             files, paper = USER_DATA_DEFAULTS[key]
             return files if self.cfg.data == "files" else paper

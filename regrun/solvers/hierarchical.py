@@ -29,13 +29,17 @@ REGISTRARS = ("unrolled", "covering")
 # third-order kernel (the paper's App. A.1 and the authors' numpy code)
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
+ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.unrolled.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
 
 
 def node_settings(section, scale: int, name: str) -> NodeSettings:
     """A config section (lengths in full-size pixels) as NodeSettings in the pixels of a scene downscaled by scale."""
     stride = check_int(f"solver.{name}.stride", section.stride, 1)
-    ncc = section.get("ncc_min")
+    # the NCC screen is an option of spike nodes, mask erosion one of leaves (hierarchical.yaml); the other kind
+    # keeps NodeSettings' "off" values
+    spike = name == "spike"
+    ncc = section.ncc_min if spike else None
     return NodeSettings(
         stride=max(1, round(stride / scale)),
         angle_max=check_float(f"solver.{name}.angle_max", section.angle_max, 0.0),
@@ -44,8 +48,8 @@ def node_settings(section, scale: int, name: str) -> NodeSettings:
         alpha=check_float(f"solver.{name}.alpha", section.alpha, 0.0),
         gamma=check_float(f"solver.{name}.gamma", section.gamma),
         ncc_min=None if ncc is None else check_float(f"solver.{name}.ncc_min", ncc),
-        ncc_sigma=check_float(f"solver.{name}.ncc_sigma", section.get("ncc_sigma", 10.0), 0.0) / scale,
-        mask_erode=check_int(f"solver.{name}.mask_erode", section.get("mask_erode", 0), 0),
+        **({"ncc_sigma": check_float(f"solver.{name}.ncc_sigma", section.ncc_sigma, 0.0) / scale} if spike else
+           {"mask_erode": check_int(f"solver.{name}.mask_erode", section.mask_erode, 0)}),
     )
 
 
@@ -77,11 +81,14 @@ def make_registrar(cfg, scale: int):
     rounds = []
     for i, r in enumerate(u.leaf_rounds):
         name = f"solver.unrolled.leaf_rounds[{i}]"
+        missing = [k for k in ROUND_FIELDS if k not in r]
+        if missing:
+            raise UserError(f"{name} lacks {', '.join(missing)}; each round gives {', '.join(ROUND_FIELDS)}")
         rounds.append(LeafRound(sigma=check_float(f"{name}.sigma", r.sigma, 0.0) / scale,
                                 sigma_in=check_float(f"{name}.sigma_in", r.sigma_in, 0.0) / scale,
                                 iters=check_int(f"{name}.iters", r.iters, 1),
-                                keep=check_int(f"{name}.keep", r.get("keep", 0), 0),
-                                one_start=_check_bool(f"{name}.one_start", r.get("one_start", False))))
+                                keep=check_int(f"{name}.keep", r.keep, 0),
+                                one_start=_check_bool(f"{name}.one_start", r.one_start)))
     if not rounds:
         raise UserError("solver.unrolled.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
     blur = check_float("solver.unrolled.spike_blur", u.spike_blur, 0.0) / scale
@@ -144,7 +151,7 @@ class Hierarchical(Solver):
         n = len(det.order)
         monitor.start(total=2 * n, desc="crab detection")
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
-        canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.get("motif_cache", "auto")))
+        canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
         t_extract = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]

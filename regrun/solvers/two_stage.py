@@ -26,7 +26,7 @@ class TwoStage(Solver):
         check_choice("solver.init", cfg.init, INITS)
         self.iters = check_int("solver.cg_iters", cfg.cg_iters, 1)
         self.rtol = check_float("solver.cg_tol", cfg.cg_tol, 0.0)
-        self.linear = cfg.get("linear", "cg")
+        self.linear = cfg.linear
         check_choice("solver.linear", self.linear, LINEAR)
 
     def solve(self, problem, monitor) -> SolveResult:
