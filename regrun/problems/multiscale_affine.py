@@ -15,7 +15,8 @@ from torch.func import grad, jacfwd, jacrev
 
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging import spline
-from ..imaging.filters import average_2x2, detail_ratio, gaussian_blur, noise_level
+from ..imaging.filters import average_2x2, detail_ratio, noise_level
+from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
 from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
@@ -126,8 +127,8 @@ class MultiscaleAffine(Problem):
             # Gaussian on both images removes that content and keeps the truth a minimiser (an isotropic
             # blur commutes with rotations). On images smooth at the cell scale the blur only costs signal
             # against quantization noise (FAIR hands and MRI head: 1.5-2x the error), hence smooth=detail.
-            self.template = gaussian_blur(self.template, self.smooth)
-            self.reference = gaussian_blur(self.reference, self.smooth)
+            self.template = gaussian_filter(self.template, self.smooth, USERS_IMAGES_TAIL, boundary="replicate")
+            self.reference = gaussian_filter(self.reference, self.smooth, USERS_IMAGES_TAIL, boundary="replicate")
         self.x = self.grid.centres(ctx.dtype, ctx.device)
         # seed 000: y = A x + b about the origin of omega; users' data: y = A (x - c) + c + b about omega's centre,
         # so that rotating a centred image needs no large b and the parameters are scaled alike
