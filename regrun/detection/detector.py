@@ -20,9 +20,9 @@ from typing import Callable, Protocol
 import torch
 
 from ..imaging.gaussian import gaussian_filter
+from ..imaging.transforms import rotation_matrix
 from .crab_data import Template, depth_first_order
 from .rotation_search import DenseCost, StrideFit, StrideGrid, fit_strides
-from .scenes import rotation
 
 AGGREGATES = ("sum", "max")
 
@@ -156,7 +156,8 @@ class Detection:
         k = res.best()
         rel = torch.tensor((point[0] - motif.origin[0] - motif.centre[0], point[1] - motif.origin[1] - motif.centre[1]),
                            dtype=res.fit.centre.dtype, device=res.fit.centre.device)
-        pos = res.fit.centre[k] + rotation(float(res.fit.angle[k]), rel.dtype, rel.device) @ rel
+        pos = res.fit.centre[k] + rotation_matrix(float(res.fit.angle[k]), degrees=True, clockwise=True, dtype=rel.dtype,
+                                                      device=rel.device) @ rel
         return float(pos[0]), float(pos[1])
 
     def centre(self) -> tuple[float, float]:

@@ -27,8 +27,8 @@ from ..detection.scenes import (
     image_scene,
     paper_scene,
     random_pose,
-    rotation,
 )
+from ..imaging.transforms import rotation_matrix
 from ..errors import UserError, check_choice, check_float, check_int
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -174,6 +174,6 @@ def boxes(det, template) -> dict[str, np.ndarray]:
         h, w = m.mask.shape
         rel = torch.tensor([(0, 0), (0, w - 1), (h - 1, w - 1), (h - 1, 0)], dtype=torch.float64, device="cpu") - \
             torch.tensor(m.centre, dtype=torch.float64, device="cpu")
-        rot = rotation(float(res.fit.angle[k]))
+        rot = rotation_matrix(float(res.fit.angle[k]), degrees=True, clockwise=True, device="cpu")
         out[name] = (res.fit.centre[k].detach().cpu().to(torch.float64) + rel @ rot.T).numpy()
     return out
