@@ -10,6 +10,7 @@ from regrun.config import PACKAGE_DIR, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.linalg.cg import diff_mode
+from regrun.linalg.checks import taylor_test
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
@@ -57,11 +58,7 @@ def test_operator_reproduces_spline_frames():
 
 
 def taylor(rfun, jac, w, v, hs=(4e-3, 2e-3, 1e-3, 5e-4)):
-    r0 = rfun(w)
-    jv = jac @ v
-    e0 = [float((rfun(w + h * v) - r0).norm()) for h in hs]
-    e1 = [float((rfun(w + h * v) - r0 - h * jv).norm()) for h in hs]
-    return e0, e1
+    return taylor_test(rfun, w, v, first=jac @ v, steps=hs).errors
 
 
 @pytest.mark.parametrize("kind,iters", [("full", 20), ("implicit", 200)])

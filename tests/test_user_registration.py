@@ -12,6 +12,7 @@ from regrun.imaging.grid import Grid
 from regrun.imaging.moments import affine_candidates, image_moments
 from regrun.imaging.synthetic import textured_phantom
 from regrun.imaging.transforms import affine, affine_about
+from regrun.linalg.checks import taylor_test
 from regrun.monitor import Monitor
 from regrun.problems.multiscale_affine import MultiscaleAffine
 from regrun.record import load
@@ -218,9 +219,7 @@ def test_masked_normalised_gradient_taylor(tmp_path, device):
     assert bool(((depth == 0) | (depth == 1)).all())
     value, g = scale.value_and_grad(w)
     v = torch.tensor([0.01, 0.02, -0.01, 0.01, 0.1, 0.2], dtype=torch.float64, device=device)
-    errs = []
-    for h in (1e-2, 5e-3, 2.5e-3):
-        errs.append(abs(float(scale.objective(w + h * v) - value - h * (g @ v))))
+    errs = taylor_test(scale.objective, w, v, first=g @ v, steps=(1e-2, 5e-3, 2.5e-3)).errors[1]
     assert errs[0] / errs[1] > 3.5 and errs[1] / errs[2] > 3.5, errs       # second order
 
 
