@@ -131,8 +131,8 @@ def test_unrolled_settings_come_from_the_yaml():
     defaults = [f.name for f in dataclasses.fields(UnrolledSettings)
                 if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
     assert defaults == ["max_points"]  # a memory bound, not a setting of the method
-    cfg = config_section("solver", "hierarchical", registrar="unrolled")
-    u = cfg.unrolled
+    cfg = config_section("solver", "hierarchical", registrar="descent")
+    u = cfg.descent
     st = make_registrar(cfg, 2).settings
     assert st.spike_blur == u.spike_blur / 2 and st.dedup == u.dedup / 2 and st.rtol == u.rtol
     assert st.leaf_dtype == (None if u.leaf_dtype == "run" else torch.float32)

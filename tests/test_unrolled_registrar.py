@@ -18,7 +18,7 @@ from regrun.solvers.hierarchical import calibration_key, make_registrar
 
 def _settings(**changes) -> UnrolledSettings:
     """The shipped settings (configs/solver/hierarchical.yaml at full size) with some changed."""
-    shipped = make_registrar(config_section("solver", "hierarchical", registrar="unrolled"), 1).settings
+    shipped = make_registrar(config_section("solver", "hierarchical", registrar="descent"), 1).settings
     return dataclasses.replace(shipped, **changes)
 
 
@@ -91,19 +91,33 @@ def test_start_angles_cover_the_range():
 
 def test_registrar_choice_is_validated():
     cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=fft"]).solver
-    with pytest.raises(UserError, match="solver.registrar='fft' is not valid; allowed: unrolled, covering"):
+    with pytest.raises(UserError, match="solver.registrar='fft' is not valid; allowed: descent, exhaustive, "
+                                        "unrolled, covering"):
         make_registrar(cfg, 2)
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.unrolled.leaf_dtype=half"]).solver
-    cfg.registrar = "unrolled"
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.leaf_dtype=half"]).solver
+    cfg.registrar = "descent"
     with pytest.raises(UserError, match="leaf_dtype"):
         make_registrar(cfg, 2)
 
 
 def test_calibration_files_are_per_registrar():
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering"]).solver
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
     assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2"
-    cfg.registrar = "unrolled"
-    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_unrolled"
+    cfg.registrar = "descent"
+    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_descent"
+
+
+@pytest.mark.parametrize("old,new", [("unrolled", "descent"), ("covering", "exhaustive")])
+def test_old_registrar_names_are_aliases(old, new):
+    """registrar=unrolled / covering (before issue 15) build the same registrar and find the same calibration file
+    as descent / exhaustive."""
+    from regrun.solvers.hierarchical import registrar_kind
+
+    a = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={old}"]).solver
+    b = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={new}"]).solver
+    assert registrar_kind(a) == new and calibration_key(a, "synthetic_s2") == calibration_key(b, "synthetic_s2")
+    ra, rb = make_registrar(a, 2), make_registrar(b, 2)
+    assert type(ra) is type(rb) and getattr(ra, "settings", None) == getattr(rb, "settings", None)
 
 
 def _bumps(points, size, sigma, device, dtype):
@@ -178,9 +192,9 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("solver.unrolled.interpolation=linear", "solver.unrolled.interpolation='linear' is not valid; allowed: bicubic, keys"),
-    ("solver.unrolled.backtrack=maybe", "solver.unrolled.backtrack='maybe' is not valid; allowed: True, False"),
-    ("solver.unrolled.leaf_step_rule=fast", "solver.unrolled.leaf_step_rule='fast' is not valid"),
+    ("solver.descent.interpolation=linear", "solver.descent.interpolation='linear' is not valid; allowed: bicubic, keys"),
+    ("solver.descent.backtrack=maybe", "solver.descent.backtrack='maybe' is not valid; allowed: True, False"),
+    ("solver.descent.leaf_step_rule=fast", "solver.descent.leaf_step_rule='fast' is not valid"),
 ])
 def test_unrolled_settings_are_validated(override, message):
     cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver
