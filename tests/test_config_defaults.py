@@ -63,17 +63,22 @@ def test_no_config_default_is_written_in_python():
                        + "\n".join(found))
 
 
-def _solver_modules() -> dict[str, list[str]]:
-    """solvers/*.py -> the solver names it registers."""
+def _registered(group: str) -> dict[str, list[str]]:
+    """problems/*.py or solvers/*.py -> the names it registers (@register_problem / @register_solver)."""
     out = {}
-    for path in sorted((PACKAGE / "solvers").glob("*.py")):
+    decorator = f"register_{group[:-1]}"
+    for path in sorted((PACKAGE / group).glob("*.py")):
         tree = ast.parse(path.read_text())
         names = [d.args[0].value for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
                  for d in node.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "id", "") ==
-                 "register_solver" and d.args and isinstance(d.args[0], ast.Constant)]
+                 decorator and d.args and isinstance(d.args[0], ast.Constant)]
         if names:
             out[path.name] = names
     return out
+
+
+def _solver_modules() -> dict[str, list[str]]:
+    return _registered("solvers")
 
 
 def _keys_read(path: Path) -> set[str]:
@@ -94,6 +99,15 @@ def test_every_key_a_solver_reads_is_in_its_yaml(module):
         section = compose([f"solver={name}"]).solver
         missing = sorted(k for k in keys if k not in section)
         assert not missing, f"solvers/{module} reads solver.{missing} that configs/solver/{name}.yaml lacks"
+
+
+@pytest.mark.parametrize("module", sorted(_registered("problems")))
+def test_every_key_a_problem_reads_is_in_its_yaml(module):
+    keys = _keys_read(PACKAGE / "problems" / module)
+    for name in _registered("problems")[module]:
+        section = compose([f"problem={name}"]).problem
+        missing = sorted(k for k in keys if k not in section)
+        assert not missing, f"problems/{module} reads problem.{missing} that configs/problem/{name}.yaml lacks"
 
 
 # the keys each shared block holds, and the solver files that include it (their defaults: lists)
