@@ -14,7 +14,7 @@ from ..detection.detector import (
     AGGREGATES,
     HierarchicalDetector,
     NodeSettings,
-    covering_registrar,
+    exhaustive_registrar,
 )
 from ..detection.motif_cache import cache_dir, cached_extract
 from ..detection.motif_registration import LeafRound
@@ -25,7 +25,7 @@ from ..solve_result import SolveResult
 from .base import Solver
 
 # solver.registrar: descent (the paper's per-stride gradient registration, UnrolledRegistrar) | exhaustive (every
-# angle and shift by FFT correlation, detector.covering_registrar). The old names stay accepted: `unrolled` was
+# angle and shift by FFT correlation, detector.exhaustive_registrar). The old names stay accepted: `unrolled` was
 # also the name of a differentiation mode (linalg/iterate.py) and `covering` that of the random-pose covering of
 # covering_vs_optimization.
 REGISTRARS = ("descent", "exhaustive")
@@ -86,7 +86,7 @@ def registrar_kind(cfg) -> str:
 def make_registrar(cfg, scale: int):
     """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names)."""
     if registrar_kind(cfg) == "exhaustive":
-        return covering_registrar
+        return exhaustive_registrar
     u = cfg.descent
     rounds = []
     for i, r in enumerate(u.leaf_rounds):
