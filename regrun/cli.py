@@ -89,35 +89,48 @@ def _dry_run(cfg: DictConfig) -> None:
 
 def _task(cfg: DictConfig):
     """One job. A plain module-level function so that parallel launchers pickle it by reference."""
+    from .monitor import Reporter
     from .run import run
 
     hc = HydraConfig.get()
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
-    if multirun:
-        from .sweep import gpu_slot
+    out_dir = Path(hc.runtime.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # One reporter for the whole job, so that the lines below join the run's own in regrun.log.
+    reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.get("progress", True)))
+    try:
+        if multirun:
+            from .sweep import gpu_slot
 
-        with gpu_slot(cfg, int(hc.job.num), list(hc.overrides.task), Path(hc.sweep.dir)):
-            outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
-    else:
-        outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
+            with gpu_slot(cfg, int(hc.job.num), list(hc.overrides.task), Path(hc.sweep.dir)):
+                outcome = run(cfg, out_dir, list(hc.overrides.task), reporter=reporter)
+        else:
+            outcome = run(cfg, out_dir, list(hc.overrides.task), reporter=reporter)
+        _report_outcome(cfg, outcome, reporter)
+    finally:
+        reporter.close()
+    if outcome.status != "completed" and not multirun:
+        sys.exit(USER_ERROR_EXIT if outcome.user_error else EXIT_CODES[outcome.status])
+    return outcome
+
+
+def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
+    """The metrics (with the paper's values) and the end line; errors and warnings on stderr."""
     if outcome.status == "completed":
         width = max((len(k) for k in outcome.metrics), default=0)
         paper = paper_values(cfg)
         for key, value in outcome.metrics.items():
             ref = f"   (paper: {paper[key]:.4g})" if key in paper else ""
-            print(f"  {key:<{width}} = {value:.6g}{ref}")
+            reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
         for warning in outcome.warnings:
-            print(f"regrun: WARNING: {warning}", file=sys.stderr)
-        print(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
-        return outcome
+            reporter.line(f"regrun: WARNING: {warning}", err=True)
+        reporter.line(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
+        return
     if outcome.user_error and _debug(cfg):
-        print(outcome.traceback, file=sys.stderr)
+        reporter.line(outcome.traceback, err=True)
     first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
-    print(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}", file=sys.stderr)
-    print(f"regrun: results file (status {outcome.status}): {outcome.results_path}", file=sys.stderr)
-    if not multirun:
-        sys.exit(USER_ERROR_EXIT if outcome.user_error else EXIT_CODES[outcome.status])
-    return outcome
+    reporter.line(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}", err=True)
+    reporter.line(f"regrun: results file (status {outcome.status}): {outcome.results_path}", err=True)
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
