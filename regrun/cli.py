@@ -117,10 +117,16 @@ def _task(cfg: DictConfig):
 def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
     """The metrics (with the paper's values) and the end line; errors and warnings on stderr."""
     if outcome.status == "completed":
+        from .summary import judge
+
         width = max((len(k) for k in outcome.metrics), default=0)
         paper = paper_values(cfg)
+        claims = cfg.get("claims") or {}
         for key, value in outcome.metrics.items():
-            ref = f"   (paper: {paper[key]:.4g})" if key in paper else ""
+            ref = ""
+            if key in paper:
+                c = judge(key, paper[key], value, claims.get(key))
+                ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
             reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
         for warning in outcome.warnings:
             reporter.line(f"regrun: WARNING: {warning}", err=True)

@@ -135,6 +135,7 @@ class Reporter:
         self.log = open(log_path, "a", buffering=1) if log_path is not None else None
         self.phases: list[str] = []
         self.open_line: str | None = None
+        self.timings: list[tuple[str, float]] = []  # (phase label, seconds), for the run's summary
         self.t0 = time.perf_counter()
 
     @classmethod
@@ -175,7 +176,8 @@ class Reporter:
             if progress is not None:
                 progress.close()
             self.phases.pop()
-            took = _duration(time.perf_counter() - t0)
+            self.timings.append((label, time.perf_counter() - t0))
+            took = _duration(self.timings[-1][1])
             end = f"done in {took}" if ok else f"stopped after {took}"
             if self.open_line == label:
                 print(f" {end}", file=self.stream, flush=True)

@@ -19,6 +19,7 @@ from .errors import Diverged, UserError, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
 from .record import ResultsFile, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
+from .summary import check_claims, write_run_summary
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("cpu", "cuda", "auto")
@@ -72,10 +73,25 @@ def _validate_top_level(cfg: DictConfig) -> None:
     check_float("time_limit", cfg.time_limit, 0.0, allow_inf=True)
     if "cg_iters" in cfg:
         check_int("cg_iters", cfg.cg_iters, 1)
+    check_claims(cfg.get("claims") or {})
 
 
 def _finite_metrics(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
+
+
+def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter) -> None:
+    """summary.md and metrics.json beside the results file; a failure here must not hide the run's own status."""
+    try:
+        try:
+            paper = paper_values(cfg)
+        except Exception:  # a malformed paper block is reported by the run itself
+            paper = {}
+        claims = OmegaConf.to_container(cfg.claims) if isinstance(cfg.get("claims"), DictConfig) else {}
+        write_run_summary(out_dir, status=status, message=message, error=error, facts=facts, metrics=metrics,
+                          paper=paper, claims=claims, wall_time=wall, phases=reporter.timings)
+    except Exception as exc:
+        reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
 
 
 def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
@@ -94,18 +110,19 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     resolved_yaml = OmegaConf.to_yaml(body, resolve=True)
     commit, dirty = git_state(Path(__file__).parent)
     results = ResultsFile(out_dir)
+    facts = {
+        "problem": str(cfg.problem.get("name", "?")),
+        "solver": str(cfg.solver.get("name", "?")),
+        "device": str(cfg.device.get("name", "?")),
+        "dtype": str(cfg.dtype),
+        "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
+        "run_id": config_hash(cfg),
+        "git_commit": commit,
+        "git_dirty": "unknown" if dirty is None else dirty,
+        "out_dir": str(out_dir.resolve()),
+    }
     results.begin(
-        {
-            "problem": str(cfg.problem.get("name", "?")),
-            "solver": str(cfg.solver.get("name", "?")),
-            "device": str(cfg.device.get("name", "?")),
-            "dtype": str(cfg.dtype),
-            "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
-            "run_id": config_hash(cfg),
-            "git_commit": commit,
-            "git_dirty": "unknown" if dirty is None else dirty,
-            "out_dir": str(out_dir.resolve()),
-        },
+        facts,
         resolved_yaml,
         list(overrides or []),
     )
@@ -131,7 +148,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         device = resolve_device(cfg.device)
         reporter.line(f"regrun: {cfg.problem.name} with {cfg.solver.name} on {device} ({cfg.dtype}), "
                       f"seed {cfg.seed} -> {out_dir}")
-        results.set_attrs(device_facts(device))
+        facts.update(device_facts(device))
+        results.set_attrs(facts)
         start_peak_memory(device)
         torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
@@ -195,6 +213,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         if peak is not None:
             results.set_attrs({"gpu_peak_memory_mb": peak})
         path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
+        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter)
         capture.__exit__(None, None, None)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log
