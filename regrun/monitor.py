@@ -125,13 +125,15 @@ class Reporter:
     `tty` is a terminal) picks tqdm bars over plain lines; `every` is the plain lines' interval in seconds."""
 
     def __init__(self, log_path: Path | None = None, stream: IO | None = None, progress: bool = True,
-                 interactive: bool | None = None, every: float = 10.0, tty: IO | None = None):
+                 interactive: bool | None = None, every: float = 10.0, tty: IO | None = None,
+                 name: str = "regrun"):
         self.stream = stream if stream is not None else sys.stdout
         self.tty = tty if tty is not None else sys.stderr
         self.err = sys.stderr  # the real one, so a line printed while capture() is on is logged once
         self.progress = progress
         self.interactive = progress and (_isatty(self.tty) if interactive is None else interactive)
         self.every = every
+        self.name = name  # the prefix of phase lines: the command that speaks
         self.log = open(log_path, "a", buffering=1) if log_path is not None else None
         self.phases: list[str] = []
         self.open_line: str | None = None
@@ -162,8 +164,8 @@ class Reporter:
         a Progress to `update()`; otherwise None."""
         label = " > ".join([*self.phases, name])
         self.end_open_line()
-        print(f"regrun: {label} ...", end="", file=self.stream, flush=True)
-        self.line(f"regrun: {label} ...", console=False)
+        print(f"{self.name}: {label} ...", end="", file=self.stream, flush=True)
+        self.line(f"{self.name}: {label} ...", console=False)
         self.open_line = label
         self.phases.append(name)
         t0 = time.perf_counter()
@@ -182,9 +184,9 @@ class Reporter:
             if self.open_line == label:
                 print(f" {end}", file=self.stream, flush=True)
                 self.open_line = None
-                self.line(f"regrun: {label} {end}", console=False)
+                self.line(f"{self.name}: {label} {end}", console=False)
             else:
-                self.line(f"regrun: {label} {end}")
+                self.line(f"{self.name}: {label} {end}")
 
     def progress_bar(self, total: int | None, desc: str) -> Progress | None:
         if not self.progress:
