@@ -171,8 +171,27 @@ def _implied_solver(overrides: list[str]) -> str | None:
     return defaults.pop() if len(defaults) == 1 else None
 
 
+def _help_or_explain(argv: list[str]) -> None:
+    """`regrun --help` and `regrun --explain KEY [overrides]`, from the YAML files' comments (regrun/explain.py)."""
+    from .explain import explain, help_text
+
+    if "--explain" in argv:
+        i = argv.index("--explain")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+            _error("--explain needs a key, e.g. regrun --explain solver.lam solver=fista_tv")
+        try:
+            print(explain(argv[i + 1], _overrides(argv[:i] + argv[i + 2:])))
+        except UserError as exc:
+            _error(str(exc))
+        sys.exit(0)
+    if any(a in ("--help", "-h") for a in argv):
+        print(help_text())
+        sys.exit(0)
+
+
 def main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    _help_or_explain(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
     solver = _implied_solver(overrides)
     if solver:
