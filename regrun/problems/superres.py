@@ -247,7 +247,7 @@ class SuperRes(Problem):
             panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
                       dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
                            title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
-                      dict(image=est - tru, omega=self.omega, title="error", cmap="RdBu_r", colorbar=True)]
+                      dict(image=est - tru, omega=self.omega, title="error (reconstruction - truth)", cmap="RdBu_r")]
         else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
             vmin, vmax = float(est.min()), float(est.max())
             res = np.asarray(arrays["data_residual"])
@@ -256,8 +256,9 @@ class SuperRes(Problem):
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
                            cmap="RdBu_r", colorbar=True)]
-        for j, d in enumerate(self.model.frames.cpu().numpy()[:6]):
-            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}", vmin=vmin, vmax=vmax))
+        for j, d in enumerate(self.model.frames.cpu().numpy()):  # every frame the title counts
+            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
+                               vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),
