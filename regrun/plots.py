@@ -94,7 +94,10 @@ def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] 
     for ax, key in zip(axes.flat, keys):
         y = np.asarray(history[key], dtype=float)
         positive = np.all(y[np.isfinite(y)] > 0)
-        (ax.semilogy if positive else ax.plot)(x, y, marker="o", markersize=3, label=key)
+        draw = ax.semilogy if positive else ax.plot
+        bounds = [0, *[int(b) for b in starts], len(y)]
+        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):  # one segment per level: no line across a jump
+            draw(x[a:b], y[a:b], marker="o", markersize=3, color="tab:blue", label=key if k == 0 else None)
         for s in starts:
             ax.axvline(s - 0.5, color="0.6", linestyle=":", linewidth=0.8)
         ax.set_xlabel(xlabel)
