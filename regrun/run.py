@@ -199,6 +199,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         error = f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc()
     finally:
+        capture.__exit__(None, None, None)  # first: whatever fails below must not leave sys.stdout redirected
         if monitor is not None:
             monitor.close()
             if status != "completed":
@@ -214,7 +215,6 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             results.set_attrs({"gpu_peak_memory_mb": peak})
         path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
         _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter)
-        capture.__exit__(None, None, None)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log
         if own_reporter:
