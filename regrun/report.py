@@ -94,7 +94,7 @@ CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
 th{background:#f3f3f3}.reproduced{background:#d9f2d9}.better{background:#d6e9fb}.differs{background:#fbdcdc}
-.missing{background:#eee}img{max-width:100%;border:1px solid #ddd;margin:4px 0}
+.missing{background:#eee}img{max-width:min(100%,900px);border:1px solid #ddd;margin:4px 0}
 section.paper{border-top:3px solid #444;margin-top:2em}section.preset{margin-left:1em}
 .why{color:#555;font-size:12px}code{background:#f6f6f6;padding:0 3px}
 """
@@ -147,7 +147,8 @@ def preset_html(preset: Preset) -> str:
     done = sum(r.status == "completed" for r in preset.runs)
     ran = f", ran in {_duration(preset.seconds)}" if preset.seconds is not None else ""
     parts.append(f"<p>{len(preset.runs)} run(s), {done} completed{ran}. Command: "
-                 f"<code>regrun -m +{_esc(preset.group)}={_esc(preset.name)}</code></p>")
+                 f"<code>regrun -m +{_esc(preset.group)}={_esc(preset.name)}{''.join(' ' + _esc(e) for e in preset.extra)}"
+                 "</code></p>")
     rows = "".join(claim_rows(r) for r in preset.runs)
     if rows:
         parts.append("<table><tr><th>run</th><th>setting</th><th>metric</th><th>paper</th><th>measured</th>"
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_preset(preset, out, args.overrides, reporter)
         read_preset(preset, out)
     page = out / "report.html"
-    page.write_text(build_html(presets, f"regrun report ({'quick, CI-sized presets' if args.quick else 'paper presets'})"))
+    page.write_text(build_html(presets, f"regrun report ({'quick: CI-sized presets and three paper presets' if args.quick else 'paper presets'})"))
     counts = {v: sum(c.verdict == v for p in presets for r in p.runs for c in run_claims(r)) for v in VERDICTS}
     reporter.line(f"regrun-report: {', '.join(f'{n} {v}' for v, n in counts.items())} -> {page} "
                   f"({os.path.getsize(page) / 1e6:.1f} MB)")
