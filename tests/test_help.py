@@ -69,3 +69,18 @@ def test_problem_frames_is_a_path_and_its_old_count_spelling_warns():
     assert SuperRes(config_section("problem", "superres", size=8, n_frames=3), ctx).n_frames == 3
     with pytest.raises(UserError, match="problem.frames='x' is a path: add problem.data=frames"):
         SuperRes(config_section("problem", "superres", size=8, frames="x"), ctx)
+
+
+@pytest.mark.parametrize("group", ["problem", "solver", "device"])
+def test_every_key_of_every_group_option_is_documented(group):
+    """A key's description is its comment, its section's, or the comment block above it (what --explain shows)."""
+    missing = []
+    for option in group_options(group):
+        docs = key_docs(config_dir() / group / f"{option}.yaml")
+        for key, doc in docs.items():
+            parts = key.split(".")
+            sections = [docs.get(".".join(parts[:i])) for i in range(1, len(parts))]
+            if key == "name" or doc.comment or any(s is not None and s.comment for s in sections) or not doc.value:
+                continue
+            missing.append(f"{group}/{option}.yaml: {key}")
+    assert not missing, "keys without a description: " + ", ".join(missing)
