@@ -11,9 +11,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Knobs that change how a run is shown or scheduled, not what it computes: a sweep re-run with another value
 # still finds its finished jobs, and parallel jobs may be spread over GPUs (device.index) without changing
 # their identity. solver.motif_cache only decides where the crab detector's extraction is loaded from (the
-# results are bit-identical), so it is not part of a run's identity either.
+# results are bit-identical), so it is not part of a run's identity either; nor is `claims` (how a result is
+# judged against the paper, not what is computed).
 NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index",
-              "collect", "solver.motif_cache")
+              "collect", "claims", "solver.motif_cache")
 
 
 def config_dir() -> Path:

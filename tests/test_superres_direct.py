@@ -33,7 +33,7 @@ def ctx(device):
 
 @pytest.fixture
 def case(ctx):
-    p = SuperRes(config_section("problem", "superres", size=12, frames=3, noise=0.01), ctx)
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=3, noise=0.01), ctx)
     gen = torch.Generator().manual_seed(3)
     w = p.w_true + ctx.tensor(0.02 * torch.randn(p.w_true.shape, generator=gen, dtype=torch.float64))
     v = ctx.tensor(torch.randn(w.shape, generator=gen, dtype=torch.float64))
@@ -115,7 +115,7 @@ def test_cholesky_jacobian_taylor_fd_and_implicit_cg(case):
 
 
 def test_cholesky_jacobian_equals_implicit_cg(ctx):
-    p = SuperRes(config_section("problem", "superres", size=8, frames=3, noise=0.01), ctx)
+    p = SuperRes(config_section("problem", "superres", size=8, n_frames=3, noise=0.01), ctx)
     w = p.w_true + 0.01
     jac = DirectProjectedResidual(p.model).residual_and_jacobian(w)[1]
     _, jac_cg = ProjectedResidual(p.model, diff_mode("implicit"), 100, rtol=1e-13).residual_and_jacobian(w)

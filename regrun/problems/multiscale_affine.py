@@ -22,7 +22,7 @@ from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_pa
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
-from ..plots import convergence, image_grid
+from ..plots import convergence, difference_panel, image_grid
 from ..registration.objective import PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -421,12 +421,12 @@ class MultiscaleAffine(Problem):
             dict(image=t, omega=om, title="template T", vmin=lo, vmax=hi, points=lm_t),
             dict(image=r, omega=om, title="reference R", vmin=lo, vmax=hi, points=lm_r),
             dict(image=reg, omega=om, title="registered T(y(x; w))", vmin=lo, vmax=hi),
-            dict(image=np.abs(t_on_grid - r), omega=om, title="|T - R| before", cmap="magma", vmin=0, vmax=dmax),
-            dict(image=np.abs(reg - r), omega=om, title="|T(y) - R| after", cmap="magma", vmin=0, vmax=dmax),
+            difference_panel(t_on_grid - r, om, "T - R before", limit=dmax),  # one scale for both: compared
+            difference_panel(reg - r, om, "T(y) - R after", limit=dmax),
         ]
         if self.ref_landmarks is not None:
-            panels.append(dict(image=t, omega=om, title="y(ref. landmarks) (+) on T (x)", vmin=lo, vmax=hi,
-                               points=lm_t + lm_y))
+            panels.append(dict(image=t, omega=om, title="landmarks on T", vmin=lo, vmax=hi,
+                               points=lm_t + lm_y, legend=["template landmarks", "y(reference landmarks)"]))
         paths = [image_grid(panels, fig_dir / "registration.png",
                             suptitle=f"{self.label}: J reduced by {100 * metrics['rel_reduction']:.1f}%{tre}")]
         if result.history:

@@ -162,7 +162,8 @@ class Hierarchical(Solver):
         n = len(det.order)
         monitor.start(total=2 * n, desc="crab detection")
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
-        canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
+        with self.ctx.phase("extraction"):
+            canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
         t_extract = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]

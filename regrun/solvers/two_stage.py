@@ -32,7 +32,8 @@ class TwoStage(Solver):
     def solve(self, problem, monitor) -> SolveResult:
         monitor.start(total=1, desc="two_stage")
         t0 = time.perf_counter()
-        w = initial_motion(problem, self.cfg.init)
+        with self.ctx.phase("pre-registration"):
+            w = initial_motion(problem, self.cfg.init)
         t_reg = time.perf_counter() - t0
         model = problem.model
         if pick_linear(self.linear, model.n, diff_mode("none")) == "cholesky":

@@ -72,7 +72,8 @@ class VarProCG(Solver):
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
-        w0 = initial_motion(problem, self.cfg.init)
+        with self.ctx.phase("pre-registration"):
+            w0 = initial_motion(problem, self.cfg.init)
         t_init = time.perf_counter() - t0
         rfun = self.residual_function(problem.model)
         linear = "cholesky" if isinstance(rfun, DirectProjectedResidual) else "cg"
