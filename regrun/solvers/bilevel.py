@@ -24,6 +24,7 @@ from ..optim.bilevel import (
 )
 from ..optim.scalar_search import golden_refine, log_grid
 from ..optim.tv_prox import TVProx
+from ..record import LEARNED_LAM
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -162,7 +163,7 @@ class Bilevel(Solver):
         lam = loss.lam_of(theta)
         tables["line_search"] = {k: np.asarray(v) for k, v in trials.items()}
         x = loss.reconstruct(lam) * exact.mask
-        metrics.update({"lam": lam, "loss": masked_loss(x, truth, exact.mask), "outer_iterations": len(history)})
+        metrics.update({"lam": lam, LEARNED_LAM: lam, "loss": masked_loss(x, truth, exact.mask), "outer_iterations": len(history)})
 
         lo, hi, points = self.grid
         if points:
