@@ -35,9 +35,19 @@ PROX_METHODS = ("gp", "cv", "acv")
 CV_STEPS = ("9", "7")
 
 
+def pointwise_norm(v: torch.Tensor, ndim: int) -> torch.Tensor:
+    """|v_i|_2 over the gradient-component axis (-ndim - 1), keepdim. Written as sqrt(sum v^2) because
+    torch's norm over that short outer axis is 30x slower on the CPU (1.9 ms against 0.06 ms at 2 x 128^2, one
+    thread: it was most of a FISTA-TV step); the selects give the norm's derivative 0 at v_i = 0 (as
+    torch.norm does) where a bare sqrt would give 0 * inf = NaN, and zero duals are common (flat regions)."""
+    s = (v * v).sum(dim=-ndim - 1, keepdim=True)
+    nonzero = s > 0
+    return torch.where(nonzero, torch.where(nonzero, s, torch.ones_like(s)).sqrt(), torch.zeros_like(s))
+
+
 def project_ball(v: torch.Tensor, radius: torch.Tensor | float, ndim: int) -> torch.Tensor:
     """P_B(v)_i = v_i / max(1, |v_i|_2 / r), |.| over the gradient-component axis (-ndim - 1), eq. (13)."""
-    norm = v.norm(dim=-ndim - 1, keepdim=True)
+    norm = pointwise_norm(v, ndim)
     return v / torch.clamp(norm / radius, min=1.0)
 
 
@@ -56,7 +66,7 @@ class BallProjection(torch.autograd.Function):
         v, radius = ctx.saved_tensors
         v = v.to(ctx.dtype)
         axis = -ctx.ndim - 1
-        norm = v.norm(dim=axis, keepdim=True)
+        norm = pointwise_norm(v, ctx.ndim)
         outside = norm > radius  # strict: at the kink the subgradient 0 is picked, as eq. (12)
         safe = torch.where(outside, norm, torch.ones_like(norm))
         n = v / safe
@@ -144,5 +154,5 @@ class TVProx:
 
     def objective(self, u: torch.Tensor, b: torch.Tensor, mu) -> torch.Tensor:
         """1/2 ||u - b||^2 + mu TV(u) (u feasible)."""
-        tv = self.grad(u).norm(dim=-self.ndim - 1).sum()
+        tv = pointwise_norm(self.grad(u), self.ndim).sum()
         return 0.5 * ((u - b) ** 2).sum() + mu * tv
