@@ -94,6 +94,10 @@ def test_bilevel_needs_truth_and_valid_mode(device):
         Bilevel(config_section("solver", "bilevel"), _ctx(device)).solve(problem, Monitor())
     with pytest.raises(UserError, match="paper, unrolled, checkpointed, implicit"):
         Bilevel(config_section("solver", "bilevel", hypergradient="exact"), _ctx(device))
+    with pytest.raises(UserError, match="solver.adjoint.*neumann, cg, gmres"):
+        Bilevel(config_section("solver", "bilevel", adjoint="lu"), _ctx(device))
+    with pytest.raises(UserError, match="solver.adjoint_rtol"):
+        Bilevel(config_section("solver", "bilevel", adjoint_rtol=-1.0), _ctx(device))
 
 
 def test_inner_iteration_memory_ordering(device):
