@@ -10,6 +10,8 @@ Layout (schema 1):
   /history/<col>    1-D arrays in lockstep with /history/iter
   /tables/<t>/<col> further tables (per level, per timing, ...)
   /result/<name>    final arrays;  /metrics/<name>  final scalars;  /stats/<name>  solver statistics
+  /metrics/lam_learned  the regularization weight a learning solver chose (bilevel, grid_search), which
+                    `solver.lam=from:PATH` reads back (`learned_lam`)
   /data/<name>      small inputs;  /paper/<name>    reference values from the paper, when a preset gives them
 
 While the run is going the file is `results.h5.partial` with status "running"; it is renamed to
@@ -27,11 +29,14 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .errors import UserError, check_float
 
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
 FILENAME = "results.h5"
 PARTIAL_SUFFIX = ".partial"
+LEARNED_LAM = "lam_learned"  # /metrics/<this>: the weight a learning solver chose
+FROM_PREFIX = "from:"        # a weight setting `from:PATH` takes the learned weight of that run
 
 
 def now_iso() -> str:
@@ -215,3 +220,54 @@ def load(path: str | Path) -> dict[str, Any]:
         for key in f:
             out[key] = _read(f[key])
     return out
+
+
+def learned_lam(path: str | Path, key: str = "solver.lam") -> float:
+    """The weight a completed learning run chose (/metrics/lam_learned), `path` its results file or run folder.
+    Each way this can fail is a one-line UserError naming `key`: no such path, a folder without a results file,
+    a file that is not a regrun results file, a run whose status is not completed, a run that learned no
+    weight."""
+    where = f"{key}={FROM_PREFIX}{path}"
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"{where}: no such file or folder (give a run's results.h5 or its run folder)")
+    if p.is_dir():
+        if (p / FILENAME).exists():
+            p = p / FILENAME
+        elif (p / (FILENAME + PARTIAL_SUFFIX)).exists():
+            p = p / (FILENAME + PARTIAL_SUFFIX)  # a run still going (or killed): its status says so below
+        else:
+            raise UserError(f"{where}: the folder holds no {FILENAME} (give a run folder of regrun)")
+    try:
+        f = h5py.File(p, "r")
+    except OSError:
+        raise UserError(f"{where}: {p.name} is not a results file (not HDF5)") from None
+    with f:
+        if "schema_version" not in f.attrs or "status" not in f.attrs:
+            raise UserError(f"{where}: {p.name} is not a regrun results file (no schema_version / status)")
+        status = str(f.attrs["status"])
+        if status != "completed":
+            raise UserError(f"{where}: that run's status is {status!r}, not 'completed'")
+        name = f"metrics/{LEARNED_LAM}"
+        if name not in f:
+            solver = str(f.attrs.get("solver", "?"))
+            raise UserError(f"{where}: that run (solver {solver}) learned no weight: no /{name} (the solvers "
+                            "bilevel and grid_search write it)")
+        value = float(f[name][()])
+    if not np.isfinite(value) or value < 0:
+        raise UserError(f"{where}: the stored weight {value!r} is not a finite number >= 0")
+    return value
+
+
+def weight_setting(key: str, value: Any) -> tuple[float, str | None]:
+    """A fixed regularization weight from its setting: a number >= 0, or `from:PATH` (the weight a learning run
+    stored, `learned_lam`). Returns (weight, PATH or None)."""
+    if isinstance(value, str) and value.startswith(FROM_PREFIX):
+        path = value[len(FROM_PREFIX):]
+        if not path:
+            raise UserError(f"{key}={value}: give the path after from:, e.g. {key}=from:outputs/RUN")
+        return learned_lam(path, key), path
+    if isinstance(value, str):
+        raise UserError(f"{key}={value!r} must be a number >= 0 or {FROM_PREFIX}PATH (a learning run's "
+                        "results file or run folder)")
+    return check_float(key, value, 0.0), None

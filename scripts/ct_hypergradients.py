@@ -1,10 +1,13 @@
 """Hypergradients of the bilevel CT loss in every mode beside central finite differences, on ct_fewview.
 
-For lam at `--lams` (multiples of --lam-star), prints and stores: the loss, d loss / d log lam by central
-differences (step --h in log lam) and by the paper / unrolled / checkpointed / implicit modes, each mode's
-relative error against the finite difference, its wall time and the bytes it saves for backward.
+For lam at `--lams` (multiples of --lam-star) and each FISTA iteration count in --iters, prints and stores:
+the loss, d loss / d log lam by central differences (step --h in log lam), the fixed-point residual
+||T(x_N) - x_N|| / ||x_N|| of the last iterate, and each mode's hypergradient, its relative error against the
+finite difference, its wall time and the bytes it saves for backward. Modes: paper, unrolled, checkpointed,
+implicit (adjoint by GMRES to --adjoint-rtol) and implicit_neumann (the old adjoint: --neumann-terms terms of
+the Neumann series); for the implicit ones also the adjoint's products and true relative residual.
 
-    python scripts/ct_hypergradients.py --size 64 --views 30 --iters 140 --lam-star 1.0 --out outputs/bench/ct_hypergradients.json
+    python scripts/ct_hypergradients.py --size 64 --views 30 --iters 100 400 --lam-star 1 --lams 0.5 1.5 5
 """
 from __future__ import annotations
 
@@ -13,15 +16,20 @@ import time
 
 from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
 
+MODES = ("paper", "unrolled", "checkpointed", "implicit", "implicit_neumann")
+
 
 def main(argv=None):
-    ap = ct_parser(__doc__, size=64, views=30, iters=140, out="outputs/bench/ct_hypergradients.json")
+    ap = ct_parser(__doc__, size=64, views=30, iters=[100, 400], out="outputs/bench/ct_hypergradients.json")
     ap.add_argument("--inner-iters", type=int, default=5)
     ap.add_argument("--lam-star", type=float, default=1.0, help="lambda around which to probe")
-    ap.add_argument("--lams", type=float, nargs="+", default=[0.3, 1.0, 3.0], help="multiples of --lam-star")
-    ap.add_argument("--h", type=float, default=1e-3, help="finite-difference step in log lambda")
-    ap.add_argument("--modes", nargs="+", default=["paper", "unrolled", "checkpointed", "implicit"])
-    ap.add_argument("--adjoint-iters", type=int, default=100)
+    ap.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.5, 5.0], help="multiples of --lam-star")
+    ap.add_argument("--h", type=float, default=1e-4, help="finite-difference step in log lambda")
+    ap.add_argument("--modes", nargs="+", default=["unrolled", "implicit", "implicit_neumann"], choices=MODES)
+    ap.add_argument("--adjoint-iters", type=int, default=2000, help="implicit: most GMRES products")
+    ap.add_argument("--adjoint-rtol", type=float, default=1e-10, help="implicit: GMRES relative residual")
+    ap.add_argument("--adjoint-restart", type=int, default=50)
+    ap.add_argument("--neumann-terms", type=int, default=100, help="implicit_neumann: terms of the series")
     args = ap.parse_args(argv)
 
     import torch
@@ -33,36 +41,47 @@ def main(argv=None):
     from regrun.tomography.fista_tv import lipschitz, make_fista
 
     problem = ct_problem(args)
-    cfg = config_section("solver", "bilevel", iters=args.iters, inner_iters=args.inner_iters)
+    cfg = config_section("solver", "bilevel", inner_iters=args.inner_iters)
     L = lipschitz(problem, cfg)
     exact, paper = make_fista(problem, cfg, L), make_fista(problem, cfg, L, paper=True)
+    adjoints = {"implicit": AdjointSolve("gmres", args.adjoint_iters, args.adjoint_rtol, args.adjoint_restart),
+                "implicit_neumann": AdjointSolve("neumann", args.neumann_terms)}
     rows = []
-    print(f"{'lam':>9} {'loss':>10} {'FD':>11} " + " ".join(f"{m:>13}" for m in args.modes))
-    for mult in args.lams:
-        lam = mult * args.lam_star
-        theta = math.log(lam)
-        ref = BilevelLoss(exact, problem.truth, args.iters, "unrolled", "log", exact.mask, paper)
-        fd = (ref.value(theta + args.h) - ref.value(theta - args.h)) / (2 * args.h)
-        row = {"lam": lam, "loss": ref.value(theta), "fd": fd}
-        for mode in args.modes:
-            loss = BilevelLoss(exact, problem.truth, args.iters, mode, "log", exact.mask, paper,
-                               adjoint=AdjointSolve("neumann", args.adjoint_iters))
-            t0 = time.perf_counter()
-            g = loss.value_and_grad(theta).grad
-            seconds = time.perf_counter() - t0
-            t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
-            with SavedBytes() as counter:
-                out = loss.loss_of((paper if mode == "paper" else exact).solve(loss.lam(t), args.iters, loss.diff))
-            del out
-            row[mode] = {"grad": g, "rel_error_vs_fd": abs(g - fd) / abs(fd), "seconds": seconds,
-                         "saved_MiB": counter.total / 2**20}
-        rows.append(row)
-        print(f"{lam:9.4g} {row['loss']:10.5g} {fd:11.4e} " +
-              " ".join(f"{row[m]['grad']:13.4e}" for m in args.modes))
-    print("\nrelative error vs FD / seconds / saved MiB per mode")
+    print(f"{'N':>4} {'lam':>7} {'loss':>10} {'fp resid':>9} {'FD':>11} " + " ".join(f"{m:>16}" for m in args.modes))
+    for iters in args.iters:
+        for mult in args.lams:
+            lam = mult * args.lam_star
+            theta = math.log(lam)
+            ref = BilevelLoss(exact, problem.truth, iters, "unrolled", "log", exact.mask, paper)
+            fd = (ref.value(theta + args.h) - ref.value(theta - args.h)) / (2 * args.h)
+            with torch.no_grad():
+                lam_t = torch.tensor(lam, dtype=torch.float64)
+                x = exact.solve(lam_t, iters)
+                fp = float((exact.prox_gradient(x, lam_t) - x).norm() / x.norm())
+            row = {"iters": iters, "lam": lam, "loss": ref.value(theta), "fd": fd, "fixed_point_residual": fp}
+            for mode in args.modes:
+                kind = "implicit" if mode.startswith("implicit") else mode
+                loss = BilevelLoss(exact, problem.truth, iters, kind, "log", exact.mask, paper,
+                                   adjoint=adjoints.get(mode))
+                t0 = time.perf_counter()
+                ev = loss.value_and_grad(theta)
+                seconds = time.perf_counter() - t0
+                t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+                with SavedBytes() as counter:
+                    out = loss.loss_of((paper if mode == "paper" else exact).solve(loss.lam(t), iters, loss.diff))
+                del out
+                row[mode] = {"grad": ev.grad, "rel_error_vs_fd": abs(ev.grad - fd) / abs(fd), "seconds": seconds,
+                             "saved_MiB": counter.total / 2**20, "adjoint_iters": ev.adjoint_iters,
+                             "adjoint_residual": ev.adjoint_residual}
+            rows.append(row)
+            print(f"{iters:4d} {lam:7.4g} {row['loss']:10.5g} {fp:9.2e} {fd:11.4e} " +
+                  " ".join(f"{row[m]['grad']:11.4e} ({row[m]['rel_error_vs_fd']:.0e})" for m in args.modes),
+                  flush=True)
+    print("\nper mode: relative error vs FD / seconds / saved MiB [/ adjoint products, residual]")
     for row in rows:
-        print(f"lam={row['lam']:.4g}: " + "; ".join(
-            f"{m} {row[m]['rel_error_vs_fd']:.1e} / {row[m]['seconds']:.1f} s / {row[m]['saved_MiB']:.1f} MiB"
+        print(f"N={row['iters']} lam={row['lam']:.4g}: " + "; ".join(
+            f"{m} {row[m]['rel_error_vs_fd']:.1e} / {row[m]['seconds']:.1f} s / {row[m]['saved_MiB']:.1f} MiB" +
+            (f" / {row[m]['adjoint_iters']}, {row[m]['adjoint_residual']:.1e}" if row[m]["adjoint_iters"] else "")
             for m in args.modes))
     write_json(args, rows)
     print(f"written {args.out}")

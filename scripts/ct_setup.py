@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 
-def ct_parser(doc: str, size: int, views: int, iters: int, out: str) -> argparse.ArgumentParser:
-    """--size, --views, --iters, --threads and --out with these defaults; the script adds its own options."""
+def ct_parser(doc: str, size: int, views: int, iters, out: str) -> argparse.ArgumentParser:
+    """--size, --views, --iters, --threads and --out with these defaults (iters a list: --iters takes
+    several counts); the script adds its own options."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=size)
     ap.add_argument("--views", type=int, default=views)
-    ap.add_argument("--iters", type=int, default=iters)
+    ap.add_argument("--iters", type=int, default=iters, nargs="+" if isinstance(iters, list) else None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path(out))
     return ap

@@ -102,3 +102,29 @@ def test_disk_mask():
     m = disk_mask((2, 10, 10))
     assert m.shape == (2, 10, 10) and float(m[0, 5, 5]) == 1 and float(m[1, 0, 0]) == 0
     assert torch.equal(m[0], m[1])
+
+
+def test_pointwise_norm_is_torch_norm_with_its_derivatives_and_memory():
+    """The fast dual norm of the TV prox: torch.norm's values, first and second derivatives, forward mode,
+    derivative 0 at v = 0, and the same saved-for-backward bytes (so Table 1's counts hold)."""
+    from regrun.memory import SavedBytes
+    from regrun.optim.tv_prox import pointwise_norm
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 2, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(pointwise_norm(w, 2), w.norm(dim=1, keepdim=True), rtol=1e-15, atol=0)
+    assert torch.autograd.gradcheck(lambda a: pointwise_norm(a, 2), (w,))
+    assert torch.autograd.gradgradcheck(lambda a: pointwise_norm(a, 2), (w,))
+    d = torch.randn(w.shape, generator=g, dtype=torch.float64)
+    ours = torch.func.jvp(lambda a: pointwise_norm(a, 2), (w.detach(),), (d,))[1]
+    ref = torch.func.jvp(lambda a: a.norm(dim=1, keepdim=True), (w.detach(),), (d,))[1]
+    assert torch.allclose(ours, ref, rtol=1e-13, atol=0)
+    z = torch.zeros(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    grad, = torch.autograd.grad(pointwise_norm(z, 2).sum(), z)
+    assert not grad.isnan().any() and float(grad.abs().max()) == 0.0
+    saved = []
+    for fn in (lambda a: pointwise_norm(a, 2) / 2 + a, lambda a: a.norm(dim=1, keepdim=True) / 2 + a):
+        with SavedBytes() as counter:
+            fn(w)
+        saved.append(counter.total)
+    assert saved[0] == saved[1]

@@ -71,6 +71,20 @@ def test_grid_search_and_bilevel_agree(device):
     assert "line_search" in tables and any(k.startswith("inner_") for k in tables)
     hist = monitor.history.as_arrays()
     assert len(hist["lam"]) == res.n_iter and "hypergradient" in hist
+    # the learned weight where solver.lam=from:RUN reads it (regrun.record.learned_lam)
+    assert res.metrics["lam_learned"] == res.metrics["lam"] and gres.metrics["lam_learned"] == gres.metrics["lam"]
+
+
+def test_bilevel_implicit_records_its_adjoint_solves(device):
+    """Implicit mode: each outer step's adjoint products and true residual in the history, the residual at the
+    configured tolerance."""
+    cfg = config_section("solver", "bilevel", hypergradient="implicit", iters=60, lam0=0.01, gamma0=50.0,
+                         max_outer=2, adjoint_rtol=1e-9, **{"memory.measure": False})
+    monitor = Monitor()
+    Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
+    hist = monitor.history.as_arrays()
+    assert len(hist["adjoint_iters"]) == len(hist["lam"]) >= 1
+    assert (hist["adjoint_iters"] > 0).all() and (hist["adjoint_residual"] <= 1e-9).all()
 
 
 def test_bilevel_needs_truth_and_valid_mode(device):
@@ -80,6 +94,10 @@ def test_bilevel_needs_truth_and_valid_mode(device):
         Bilevel(config_section("solver", "bilevel"), _ctx(device)).solve(problem, Monitor())
     with pytest.raises(UserError, match="paper, unrolled, checkpointed, implicit"):
         Bilevel(config_section("solver", "bilevel", hypergradient="exact"), _ctx(device))
+    with pytest.raises(UserError, match="solver.adjoint.*neumann, cg, gmres"):
+        Bilevel(config_section("solver", "bilevel", adjoint="lu"), _ctx(device))
+    with pytest.raises(UserError, match="solver.adjoint_rtol"):
+        Bilevel(config_section("solver", "bilevel", adjoint_rtol=-1.0), _ctx(device))
 
 
 def test_inner_iteration_memory_ordering(device):

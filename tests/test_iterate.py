@@ -149,4 +149,4 @@ def test_unknown_mode_is_one_line_error():
     with pytest.raises(UserError, match="allowed: none, unrolled, truncated, checkpointed, implicit, full, tail"):
         diff_mode("reversible", name="solver.hypergradient")
     with pytest.raises(UserError, match="adjoint method"):
-        diff_mode("implicit", adjoint=AdjointSolve("gmres"))
+        diff_mode("implicit", adjoint=AdjointSolve("lu"))

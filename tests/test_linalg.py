@@ -5,6 +5,7 @@ import torch
 from regrun.errors import UserError
 from regrun.linalg.cg import cg, diff_mode, solve_normal
 from regrun.linalg.dottest import dot_test
+from regrun.linalg.krylov import gmres
 from regrun.linalg.operator import LinearOperator, compose, vstack
 
 G = torch.Generator().manual_seed(0)
@@ -93,3 +94,25 @@ def test_diff_fraction_checked_in_every_mode():
         with pytest.raises(UserError, match="solver.diff_fraction=nan must be a finite number"):
             diff_mode(kind, float("nan"), name="solver.jacobian")
     assert diff_mode("none", 0.5, name="solver.jacobian").kind == "none"
+
+
+@pytest.mark.parametrize("restart", [5, 60])
+def test_gmres_solves_a_nonsymmetric_system(restart, device):
+    """Restarted GMRES on I - J, J nonsymmetric with spectral radius near 1 (the implicit adjoint's case): the
+    solution to its tolerance, the true residual reported, restarts included."""
+    g = torch.Generator().manual_seed(3)
+    n = 40
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    j = (q @ torch.diag(torch.linspace(-0.5, 0.99, n, dtype=torch.float64)) @ q.T
+         + 0.05 * torch.randn(n, n, generator=g, dtype=torch.float64)).to(device)
+    a = torch.eye(n, dtype=torch.float64, device=device) - j
+    b = torch.randn(n, generator=g, dtype=torch.float64).to(device)
+    res = gmres(lambda v: a @ v, b, iters=2000, rtol=1e-12, restart=restart)
+    x = torch.linalg.solve(a, b)
+    assert float((res.x - x).norm() / x.norm()) < 1e-9
+    assert res.rel_residual <= 1e-12
+    assert float((b - a @ res.x).norm() / b.norm()) == pytest.approx(res.rel_residual, rel=1e-6, abs=1e-15)
+    if restart >= n:
+        assert res.n_iter <= n + 1  # no restart: exact in at most n steps
+    short = gmres(lambda v: a @ v, b, iters=3, rtol=1e-12, restart=restart)
+    assert short.n_iter == 3 and short.rel_residual > 1e-6

@@ -18,8 +18,10 @@ function and run by `iterate`, so every differentiation mode applies to each of 
                 (I - dT/dz)^T w = g per cotangent, by autograd on one graph of T; forward: one solve per
                 tangent, by torch.func.jvp, so T must then be functorch-compatible). Nothing of the run is
                 stored: memory O(1) in N. The solve is a Neumann series (needs the spectral radius of dT/dz
-                below 1, as for any contraction) or CG (needs I - dT/dz symmetric positive definite, as for a
-                gradient step on a convex quadratic), with its own iteration count.
+                below 1, as for any contraction; a fixed number of terms, so it is truncated where that radius
+                is near 1), CG (needs I - dT/dz symmetric positive definite, as for a gradient step on a convex
+                quadratic) or restarted GMRES (any nonsingular I - dT/dz; stops at a relative residual), with
+                its own iteration count; `AdjointSolve.report` receives each solve's products and residual.
 
 `full` and `tail` are accepted as aliases of unrolled and truncated (older configs and sweeps).
 
@@ -36,11 +38,11 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import UserError, check_choice, check_float, check_int
-from .krylov import cg
+from .krylov import cg, gmres
 
 MODES = ("none", "unrolled", "truncated", "checkpointed", "implicit")
 ALIASES = {"full": "unrolled", "tail": "truncated"}
-ADJOINT_METHODS = ("neumann", "cg")
+ADJOINT_METHODS = ("neumann", "cg", "gmres")
 
 State = Union[torch.Tensor, Sequence[torch.Tensor]]
 Params = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -51,7 +53,12 @@ class AdjointSolve:
     """How implicit mode solves its linear system with I - dT/dz."""
     method: str = "neumann"
     iters: int = 100
-    rtol: float = 0.0  # cg only: a column stops at ||r|| <= rtol ||r_0|| (held by a select, vmap-safe)
+    rtol: float = 0.0  # cg: a column stops at ||r|| <= rtol ||r_0|| (held by a select, vmap-safe); gmres: the
+    #                    solve stops at ||r|| <= rtol ||rhs||
+    restart: int = 50  # gmres: Krylov vectors kept before a restart (memory: restart + 1 image-sized vectors)
+    # called after every solve with (method, products with dT/dz, true relative residual ||r|| / ||rhs||), so
+    # a caller can record how well each adjoint was solved; not part of the settings' identity
+    report: Callable | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ def diff_mode(kind: str, fraction: float | None = None, name: str = "mode", allo
     check_choice("adjoint method", adjoint.method, ADJOINT_METHODS)
     check_int("adjoint iters", adjoint.iters, 1)
     check_float("adjoint rtol", adjoint.rtol, 0.0)
+    check_int("adjoint restart", adjoint.restart, 1)
     if fraction is not None:  # checked whatever the mode, so a bad value is never silently ignored
         key = f"{name.rpartition('.')[0]}.diff_fraction".lstrip(".")  # solver.jacobian -> solver.diff_fraction
         fraction = check_float(key, fraction, 0.0, strict=True)
@@ -201,17 +209,28 @@ def _unflat(vec: torch.Tensor, like) -> tuple:
 
 def _solve_identity_minus(apply_j: Callable, rhs: tuple, adjoint: AdjointSolve) -> tuple:
     """w with w - J w = rhs, J given by its product apply_j (tuples of tensors)."""
-    if adjoint.method == "neumann":
-        w = rhs
-        for _ in range(adjoint.iters):
-            w = tuple(r + j for r, j in zip(rhs, apply_j(w)))
-        return w
-
     def system(v):
         vs = _unflat(v, rhs)
         return v - _flat(apply_j(vs))
 
-    return _unflat(cg(system, _flat(rhs), iters=adjoint.iters, rtol=adjoint.rtol, freeze=True).x, rhs)
+    if adjoint.method == "neumann":
+        w = rhs
+        for _ in range(adjoint.iters):
+            w = tuple(r + j for r, j in zip(rhs, apply_j(w)))
+        if adjoint.report is not None:  # one more product, only to report how far the series got
+            b = _flat(rhs)
+            adjoint.report("neumann", adjoint.iters,
+                           float((b - system(_flat(w))).norm() / b.norm().clamp_min(torch.finfo(b.dtype).tiny)))
+        return w
+    if adjoint.method == "gmres":
+        res = gmres(system, _flat(rhs), iters=adjoint.iters, rtol=adjoint.rtol, restart=adjoint.restart)
+        if adjoint.report is not None:
+            adjoint.report("gmres", res.n_iter, res.rel_residual)
+        return _unflat(res.x, rhs)
+    res = cg(system, _flat(rhs), iters=adjoint.iters, rtol=adjoint.rtol, freeze=adjoint.report is None)
+    if adjoint.report is not None:
+        adjoint.report("cg", res.n_iter, res.rel_residual)
+    return _unflat(res.x, rhs)
 
 
 class _FixedPoint(torch.autograd.Function):

@@ -86,3 +86,63 @@ def cg(normal: Apply, rhs: torch.Tensor, x0: torch.Tensor | None = None, iters: 
         return CGResult(state.x, n, float("nan"))
     rel = float((state.rr.detach() / r0).max().sqrt())
     return CGResult(state.x, n, rel)
+
+
+@dataclass
+class GMRESResult:
+    x: torch.Tensor
+    n_iter: int           # operator products in the Arnoldi steps
+    rel_residual: float   # true ||b - A x|| / ||b||, computed from one more product at the end
+
+
+def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10, restart: int = 50,
+          x0: torch.Tensor | None = None) -> GMRESResult:
+    """Restarted GMRES(restart) for apply(x) = rhs, one flat vector (no symmetry needed: the adjoint of a
+    fixed-point map's Jacobian is not symmetric). Arnoldi with modified Gram-Schmidt (re-orthogonalised once,
+    so the small least-squares problem stays honest at tight tolerances) and Givens rotations; stops when the
+    residual estimate reaches rtol ||rhs|| or after `iters` products. Memory: restart + 1 vectors. Reads
+    tensor values, so it is not vmap-safe (the CG above is, with freeze=True)."""
+    b_norm = float(rhs.norm())
+    x = torch.zeros_like(rhs) if x0 is None else x0.clone()
+    if b_norm == 0.0:
+        return GMRESResult(x, 0, 0.0)
+    target = rtol * b_norm
+    done = 0
+    r = rhs - apply(x) if x0 is not None else rhs.clone()
+    beta = float(r.norm())
+    while done < iters and beta > target:
+        m = min(restart, iters - done)
+        basis = [r / beta]
+        h = torch.zeros(m + 1, m, dtype=torch.float64)
+        cs, sn = torch.zeros(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
+        g = torch.zeros(m + 1, dtype=torch.float64)
+        g[0] = beta
+        k = 0
+        while k < m:
+            w = apply(basis[k])
+            done += 1
+            for _ in range(2):  # modified Gram-Schmidt, twice
+                for i, v in enumerate(basis):
+                    c = float((v * w).sum())
+                    h[i, k] += c
+                    w = w - c * v
+            h[k + 1, k] = float(w.norm())
+            for i in range(k):  # apply the earlier rotations to the new column
+                a, bb = h[i, k].item(), h[i + 1, k].item()
+                h[i, k], h[i + 1, k] = cs[i] * a + sn[i] * bb, -sn[i] * a + cs[i] * bb
+            a, bb = h[k, k].item(), h[k + 1, k].item()
+            rho = (a * a + bb * bb) ** 0.5
+            cs[k], sn[k] = (1.0, 0.0) if rho == 0 else (a / rho, bb / rho)
+            h[k, k], h[k + 1, k] = rho, 0.0
+            g[k], g[k + 1] = cs[k] * g[k], -sn[k] * g[k]
+            k += 1
+            breakdown = float(torch.linalg.vector_norm(w)) <= 1e-300
+            if abs(float(g[k])) <= target or breakdown:
+                break
+            basis.append(w / float(w.norm()))
+        y = torch.linalg.solve_triangular(h[:k, :k], g[:k, None], upper=True)[:, 0]
+        for i in range(k):
+            x = x + float(y[i]) * basis[i]
+        r = rhs - apply(x)
+        beta = float(r.norm())
+    return GMRESResult(x, done, beta / b_norm)

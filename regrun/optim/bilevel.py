@@ -12,13 +12,16 @@ Hypergradient modes (`HYPERGRADIENTS`):
 - unrolled:     exact derivative of x_N by reverse-mode AD through every FISTA and prox iteration;
 - checkpointed: the same derivative, storing only segment boundaries (torch.utils.checkpoint);
 - implicit:     derivative of FISTA's fixed point (the proximal-gradient map with the inexact prox) by the
-                implicit function theorem, adjoint by a Neumann series; memory O(1) in N. Exact for the limit,
-                so it matches the finite differences of the loss once x_N has converged.
+                implicit function theorem, the adjoint system (I - dT/dx)^T w = g solved by GMRES to a relative
+                residual (or by a fixed number of Neumann terms, which the few-view problems need thousands
+                of: the spectral radius of dT/dx is near 1 on the projector's near-null space); memory O(1)
+                in N. Exact for the limit, so it matches the finite differences of the loss once x_N has
+                converged; each solve's products and residual are kept in the Evaluation.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -37,6 +40,8 @@ class Evaluation:
     lam: float
     loss: float
     grad: float | None  # d loss / d theta
+    adjoint_iters: int | None = None         # implicit: products with dT/dx in the adjoint solve
+    adjoint_residual: float | None = None    # implicit: its true relative residual ||r|| / ||g||
 
 
 class BilevelLoss:
@@ -54,9 +59,14 @@ class BilevelLoss:
         self.truth, self.mask, self.iters = truth, mask, iters
         self.mode, self.parameter = mode, parameter
         kind = "unrolled" if mode == "paper" else mode
-        self.diff = diff_mode(kind, segment=segment, adjoint=adjoint or AdjointSolve("neumann", 200))
+        adjoint = replace(adjoint or AdjointSolve("gmres", 1000, 1e-8), report=self._adjoint_done)
+        self.diff = diff_mode(kind, segment=segment, adjoint=adjoint)
+        self._adjoint: list[tuple[int, float]] = []
         masked = truth if mask is None else truth * mask
         self.norm2 = float((masked * masked).sum())
+
+    def _adjoint_done(self, method: str, iters: int, residual: float) -> None:
+        self._adjoint.append((iters, residual))
 
     def lam(self, theta: torch.Tensor) -> torch.Tensor:
         return torch.exp(theta) if self.parameter == "log" else theta
@@ -88,9 +98,11 @@ class BilevelLoss:
         lam = self.lam(t)
         fista = self.paper if self.mode == "paper" else self.exact
         loss = self.loss_of(fista.solve(lam, self.iters, self.diff))
+        self._adjoint.clear()
         grad, = torch.autograd.grad(loss, t)
         value = float(loss.detach()) if self.mode != "paper" else self.value(theta)
-        return Evaluation(theta, float(lam.detach()), value, float(grad))
+        solved = self._adjoint[-1] if self._adjoint else (None, None)
+        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from ..linalg.iterate import DiffMode, diff_mode, iterate
-from .tv_prox import TVProx
+from .tv_prox import TVProx, pointwise_norm
 
 Apply = Callable[[torch.Tensor], torch.Tensor]
 
@@ -85,7 +85,7 @@ class Fista:
         """1/2 ||A x - d||^2 + lam TV(x), for monitoring."""
         with torch.no_grad():
             r = self.project(x) - self.data
-            tv = self.prox.grad(x).norm(dim=-self.prox.ndim - 1).sum()
+            tv = pointwise_norm(self.prox.grad(x), self.prox.ndim).sum()
             return float(0.5 * (r * r).sum() + float(lam) * tv)
 
 

@@ -35,9 +35,49 @@ PROX_METHODS = ("gp", "cv", "acv")
 CV_STEPS = ("9", "7")
 
 
+class _PointwiseNorm(torch.autograd.Function):
+    """|v|_2 along `dim` (keepdim), computed as sqrt(sum v^2): torch's norm over that short outer axis is 30x
+    slower on the CPU (1.9 ms against 0.06 ms at 2 x 128^2, one thread; it was most of a FISTA-TV step).
+    Saves what torch.norm saves (the input and the output, so the memory counts of Table 1 are unchanged) and
+    has torch.norm's derivative, 0 at v = 0 (a bare sqrt would give 0 * inf = NaN there, and zero duals are
+    common: flat regions)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(v, dim):
+        return (v * v).sum(dim=dim, keepdim=True).sqrt()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        v, ctx.dim = inputs
+        ctx.save_for_backward(v, output)
+        ctx.save_for_forward(v, output)
+
+    @staticmethod
+    def _over(x, norm):
+        nonzero = norm > 0
+        return torch.where(nonzero, x / torch.where(nonzero, norm, torch.ones_like(norm)), torch.zeros_like(x))
+
+    @staticmethod
+    def backward(ctx, g):
+        v, norm = ctx.saved_tensors
+        return _PointwiseNorm._over(g, norm) * v, None
+
+    @staticmethod
+    def jvp(ctx, dv, _):
+        v, norm = ctx.saved_tensors
+        return _PointwiseNorm._over((v * dv).sum(dim=ctx.dim, keepdim=True), norm)
+
+
+def pointwise_norm(v: torch.Tensor, ndim: int) -> torch.Tensor:
+    """|v_i|_2 over the gradient-component axis (-ndim - 1), keepdim (fast; torch.norm's derivative)."""
+    return _PointwiseNorm.apply(v, v.dim() - ndim - 1)
+
+
 def project_ball(v: torch.Tensor, radius: torch.Tensor | float, ndim: int) -> torch.Tensor:
     """P_B(v)_i = v_i / max(1, |v_i|_2 / r), |.| over the gradient-component axis (-ndim - 1), eq. (13)."""
-    norm = v.norm(dim=-ndim - 1, keepdim=True)
+    norm = pointwise_norm(v, ndim)
     return v / torch.clamp(norm / radius, min=1.0)
 
 
@@ -56,7 +96,7 @@ class BallProjection(torch.autograd.Function):
         v, radius = ctx.saved_tensors
         v = v.to(ctx.dtype)
         axis = -ctx.ndim - 1
-        norm = v.norm(dim=axis, keepdim=True)
+        norm = pointwise_norm(v, ctx.ndim)
         outside = norm > radius  # strict: at the kink the subgradient 0 is picked, as eq. (12)
         safe = torch.where(outside, norm, torch.ones_like(norm))
         n = v / safe
@@ -144,5 +184,5 @@ class TVProx:
 
     def objective(self, u: torch.Tensor, b: torch.Tensor, mu) -> torch.Tensor:
         """1/2 ||u - b||^2 + mu TV(u) (u feasible)."""
-        tv = self.grad(u).norm(dim=-self.ndim - 1).sum()
+        tv = pointwise_norm(self.grad(u), self.ndim).sum()
         return 0.5 * ((u - b) ** 2).sum() + mu * tv

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..linalg.iterate import AdjointSolve
+from ..linalg.iterate import ADJOINT_METHODS, AdjointSolve
 from ..memory import SavedBytes, cuda_peak_bytes, marginal_saved_bytes
 from ..optim.bilevel import (
     HYPERGRADIENTS,
@@ -24,6 +24,7 @@ from ..optim.bilevel import (
 )
 from ..optim.scalar_search import golden_refine, log_grid
 from ..optim.tv_prox import TVProx
+from ..record import LEARNED_LAM
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -76,7 +77,10 @@ class Bilevel(Solver):
         check_float("solver.step_tol", cfg.step_tol, 0.0)
         check_float("solver.theta_tol", cfg.theta_tol, 0.0)
         check_int("solver.segment", cfg.segment, 0)
+        check_choice("solver.adjoint", cfg.adjoint, ADJOINT_METHODS)
         check_int("solver.adjoint_iters", cfg.adjoint_iters, 1)
+        check_float("solver.adjoint_rtol", cfg.adjoint_rtol, 0.0)
+        check_int("solver.adjoint_restart", cfg.adjoint_restart, 1)
         lo, hi = (check_float("solver.lam_box", float(v), 0.0, strict=True) for v in cfg.lam_box)
         if hi <= lo:
             raise UserError(f"solver.lam_box={list(cfg.lam_box)} must be [low, high] with low < high")
@@ -96,7 +100,9 @@ class Bilevel(Solver):
         paper = make_fista(problem, cfg, L, paper=True)
         iters = int(cfg.iters)
         loss = BilevelLoss(exact, truth, iters, str(cfg.hypergradient), str(cfg.parameter), exact.mask, paper,
-                           segment=int(cfg.segment), adjoint=AdjointSolve("neumann", int(cfg.adjoint_iters)))
+                           segment=int(cfg.segment), adjoint=AdjointSolve(
+                               str(cfg.adjoint), int(cfg.adjoint_iters), float(cfg.adjoint_rtol),
+                               int(cfg.adjoint_restart)))
         dtype, device = problem.sinogram.dtype, problem.sinogram.device
         tables: dict[str, dict[str, np.ndarray]] = {}
         metrics: dict[str, float] = {}
@@ -141,8 +147,11 @@ class Bilevel(Solver):
                 if ok and th in inner:
                     tables[f"inner_{step.k:03d}"] = {k: np.asarray(v) for k, v in inner[th].items()}
             inner.clear()
-            monitor.step(iter=step.k, lam=step.lam, loss=step.loss, hypergradient=step.grad, step=step.step,
-                         trials=len(step.trials))
+            row = dict(iter=step.k, lam=step.lam, loss=step.loss, hypergradient=step.grad, step=step.step,
+                       trials=len(step.trials))
+            if loss.mode == "implicit":  # how well this step's adjoint system was solved
+                row.update(adjoint_iters=evals[-1].adjoint_iters, adjoint_residual=evals[-1].adjoint_residual)
+            monitor.step(**row)
 
         monitor.start(total=self.max_outer, desc=f"bilevel {cfg.hypergradient}")
         box = tuple(loss.theta_of(v) for v in self.box)
@@ -154,7 +163,7 @@ class Bilevel(Solver):
         lam = loss.lam_of(theta)
         tables["line_search"] = {k: np.asarray(v) for k, v in trials.items()}
         x = loss.reconstruct(lam) * exact.mask
-        metrics.update({"lam": lam, "loss": masked_loss(x, truth, exact.mask), "outer_iterations": len(history)})
+        metrics.update({"lam": lam, LEARNED_LAM: lam, "loss": masked_loss(x, truth, exact.mask), "outer_iterations": len(history)})
 
         lo, hi, points = self.grid
         if points:

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from ..errors import check_float
+from ..record import weight_setting
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -24,7 +24,7 @@ class FistaTV(Solver):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         check_fista_options(cfg)
-        self.lam = check_float("solver.lam", cfg.lam, 0.0)
+        self.lam, self.lam_from = weight_setting("solver.lam", cfg.lam)  # a number, or from:RUN (learned)
         self.compare_gp = bool(cfg.compare_gp)
 
     def solve(self, problem, monitor) -> SolveResult:
@@ -40,7 +40,7 @@ class FistaTV(Solver):
         # compare_gp: the same FISTA with the GP prox beside, to show that the prox iterates agree
         gp = make_fista(problem, self.cfg, L, method="gp") if self.compare_gp else None
         gp_state = gp.start(lam) if gp is not None else None
-        metrics = {}
+        metrics = {"lam": self.lam}
         with torch.no_grad():
             for k in range(iters):
                 x_old = state[0]
@@ -57,8 +57,11 @@ class FistaTV(Solver):
                 if monitor.step(**row):
                     break
         x = state[0] * mask
-        label = f"FISTA-TV ({self.cfg.prox}), lam={self.lam:g}"
+        label = f"FISTA-TV ({self.cfg.prox}), lam={self.lam:g}" + (" (learned)" if self.lam_from else "")
+        stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0}
+        if self.lam_from:
+            stats["lam_from"] = self.lam_from
         return SolveResult(solution={"x": x, "label": label}, status="max_iter",
                            message=f"{k + 1} FISTA iterations x {self.cfg.inner_iters} {self.cfg.prox} iterations",
                            n_iter=k + 1, metrics=metrics,
-                           stats={"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0})
+                           stats=stats)

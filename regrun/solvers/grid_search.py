@@ -9,6 +9,7 @@ import torch
 
 from ..errors import UserError, check_int
 from ..optim.scalar_search import golden_refine, log_grid
+from ..record import LEARNED_LAM
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -49,7 +50,7 @@ class GridSearch(Solver):
         dtype, device = problem.sinogram.dtype, problem.sinogram.device
         with torch.no_grad():
             x = fista.solve(torch.tensor(refined, dtype=dtype, device=device), iters) * fista.mask
-        metrics = {"lam": refined, "loss": loss_refined, "lam_grid_best": float(lams[best]),
+        metrics = {"lam": refined, LEARNED_LAM: refined, "loss": loss_refined, "lam_grid_best": float(lams[best]),
                    "loss_grid_best": float(losses[best])}
         return SolveResult(solution={"x": x, "label": f"FISTA-TV at the grid optimum lam={refined:.4g}"},
                            status="converged" if len(losses) == self.points else "stopped",
