@@ -183,3 +183,35 @@ def test_trial_residual_is_reused_only_at_the_same_point(device):
         assert torch.equal(got, want)
     obj.trial_residual(w[0])  # unbatched w: unbatched results
     assert obj.residual_and_jacobian(w[0])[1].shape == (obj.x.shape[1], 6)
+
+
+@pytest.mark.parametrize("normalization", ["sum", "mean"])
+def test_smooth_weights_enter_the_derivatives(normalization, device):
+    """EdgeTaper weights move with w: the Jacobian, gradient and Hessian include their derivatives (and the
+    mean's denominator), equal to torch.func's of the differentiable J and Taylor-tested, with points in the
+    taper band; batched items agree with one-by-one objectives."""
+    from regrun.registration.objective import EdgeTaper
+
+    taper = EdgeTaper(GRID, 3.0)
+    obj, w, v = objective(device, "affine", weights=taper, normalization=normalization)
+    w = w + torch.tensor([0, 0, 0, 0, 1.3, -0.9], dtype=torch.float64, device=device)  # points cross the edge
+    s = taper.root(obj.points(w))
+    assert bool(((s > 0) & (s < 1)).sum(-1).ge(20).all())
+    value, g, h = obj.value_grad_hessian(w)
+    r, jac = obj.residual_and_jacobian(w)
+    assert torch.allclose((r * r).sum(-1), value, rtol=1e-12)
+    for b in range(w.shape[0]):
+        item = PointwiseObjective(obj.image, obj.transform, obj.x[0], obj.reference[b], weights=taper,
+                                  normalization=normalization, scale=obj.scale)
+        assert torch.allclose(g[b], grad(item.value)(w[b]), rtol=1e-9, atol=1e-12)
+        assert torch.allclose(jac[b], jacfwd(item.residual)(w[b]), rtol=1e-9, atol=1e-12)
+        assert torch.allclose(h[b], hessian(item.value)(w[b]), rtol=1e-8, atol=1e-10)
+    hs = [2.0**-k for k in range(3, 9)]
+    e1 = [(obj.value(w + t * v) - value - t * (g * v).sum(-1)).abs() for t in hs]
+    for b in range(w.shape[0]):
+        assert 1.8 < slope([float(e[b]) for e in e1], hs) < 2.5  # a wrong gradient gives 1
+    # the trial point's kept pieces give the same Jacobian as a fresh evaluation
+    obj.trial_residual(w)
+    assert torch.equal(obj.residual_and_jacobian(w)[1], jac)
+    with pytest.raises(ValueError, match="create_graph"):
+        obj.residual_and_jacobian(w, create_graph=True)

@@ -22,7 +22,7 @@ from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, image_grid
-from ..registration.objective import PointwiseObjective
+from ..registration.objective import EdgeTaper, PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -38,8 +38,8 @@ OUTSIDE = ("zero", "mask")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.8
-MASK_TAPER = 0.5  # outside=mask: points within this many cells of the template's edge count partly (cell centres
-                  # are 0.5 cells inside, so at the identity every point counts fully)
+MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
+                  # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
 
 
 class ScaleObjective:
@@ -269,7 +269,7 @@ class MultiscaleAffine(Problem):
         if self.normalise:
             opts = {"scale": 1.0 / self.intensity_scale**2, "normalization": "mean"}
         if self.outside == "mask":
-            opts["weights"] = lambda y: self.grid.inside_weight(y, MASK_TAPER)
+            opts["weights"] = EdgeTaper(self.grid, MASK_TAPER)
         return opts
 
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
@@ -303,7 +303,7 @@ class MultiscaleAffine(Problem):
         y = self.transformation.points(w, self.x)
         diff = spline.evaluate(coef_t, self.grid, y) - spline.evaluate(coef_r, self.grid, self.x)
         opts = self.objective_options()
-        weights = opts["weights"](y.detach()) if "weights" in opts else torch.ones_like(diff)
+        weights = opts["weights"](y) if "weights" in opts else torch.ones_like(diff)  # moves with w
         total = (weights * diff * diff).sum()
         if opts["normalization"] == "mean":
             total = total / weights.sum().clamp_min(torch.finfo(diff.dtype).tiny)
