@@ -269,3 +269,17 @@ def test_a_start_that_maps_the_image_away_is_never_chosen(tmp_path, device):
     cfg.min_size = 8
     assert torch.equal(Multilevel(cfg, p.ctx)._best_start(p, 0.0, [away, p.identity.clone()]).cpu()[4:].abs() < 5,
                        torch.tensor([True, True]))
+
+
+def test_blurred_border_is_left_out(tmp_path, device):
+    """With smooth > 0 and outside=mask, the cells whose blurred values came from the replicated border (the
+    blur kernel's radius, ceil(4 sigma)) count for nothing: reference points there get weight 0 and template
+    points only count beyond them; a coarser level's border is half as many cells."""
+    p = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.75, outside="mask", normalise=True)
+    assert p.blur_border == 3.0 and p.coarsened().blur_border == 1.5
+    weights = p.objective_options()["weights"]
+    omega = weights(p.x.reshape(-1, 2)).reshape(p.grid.m)             # at the identity
+    assert bool((omega[:3] == 0).all() and (omega[:, -3:] == 0).all())
+    assert bool((omega[6:-6, 6:-6] == 1).all())                       # 3 border cells + the 2-cell taper
+    plain = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.0, outside="mask", normalise=True)
+    assert plain.blur_border == 0.0 and bool((plain.objective_options()["weights"](plain.x.reshape(-1, 2)) > 0).all())

@@ -69,7 +69,7 @@ class ScaleObjective:
             self.r_values = self.r_values[margin:-margin, margin:-margin]
         self.kernel = PointwiseObjective(spline.SplineImage.from_coefficients(self.coef_t, self.grid),
                                          problem.transformation, self.x.reshape(-1, 2), self.r_values.reshape(-1),
-                                         **problem.objective_options())
+                                         **problem.objective_options(self.x))
         self.residual = self.kernel.residual  # (n,)
         self.trial_residual = self.kernel.trial_residual  # (n,), not differentiable: LM's trial points
         self.objective = self.kernel.value  # differentiable in w (torch.func)
@@ -128,6 +128,10 @@ class MultiscaleAffine(Problem):
             # against quantization noise (FAIR hands and MRI head: 1.5-2x the error), hence smooth=detail.
             self.template = gaussian_blur(self.template, self.smooth)
             self.reference = gaussian_blur(self.reference, self.smooth)
+        # cells along each edge whose blurred values came from gaussian_blur's replicated border (its kernel
+        # radius): a blur commutes with the warp only away from the edges, so outside=mask leaves these cells
+        # of both images out of J (docs/registration.md, "Where the extra error came from")
+        self.blur_border = float(max(1, math.ceil(4 * self.smooth))) if self.smooth else 0.0
         self.x = self.grid.centres(ctx.dtype, ctx.device)
         # seed 000: y = A x + b about the origin of omega; users' data: y = A (x - c) + c + b about omega's centre,
         # so that rotating a centred image needs no large b and the parameters are scaled alike
@@ -228,6 +232,7 @@ class MultiscaleAffine(Problem):
         level.template, level.grid = average_2x2(self.template, self.grid)
         level.reference, _ = average_2x2(self.reference, self.grid)
         level.x = level.grid.centres(self.x.dtype, self.x.device)
+        level.blur_border = self.blur_border / 2
         level._scales = {}
         return level
 
@@ -263,13 +268,22 @@ class MultiscaleAffine(Problem):
         return float(self.grid.contains(self.transformation.points(w, self.x)).to(self.x.dtype).mean())
 
     # ---- objective --------------------------------------------------------------------------------------
-    def objective_options(self) -> dict:
-        """How J weighs its points (PointwiseObjective's weights, normalization, scale)."""
+    def objective_options(self, x: torch.Tensor | None = None) -> dict:
+        """How J weighs its reference points x (default: every cell centre; PointwiseObjective's weights,
+        normalization, scale)."""
         opts = {"scale": self.grid.cell_volume, "normalization": "sum"}
         if self.normalise:
             opts = {"scale": 1.0 / self.intensity_scale**2, "normalization": "mean"}
         if self.outside == "mask":
-            opts["weights"] = EdgeTaper(self.grid, MASK_TAPER)
+            fixed = None
+            if self.blur_border:
+                # reference points within the blur's border of their own edge are off too: left out (a fixed
+                # weight, so no taper is needed for continuity in w)
+                idx = self.grid.to_index((self.x if x is None else x).reshape(-1, 2))
+                m = idx.new_tensor(self.grid.m)
+                depth = torch.minimum(idx + 0.5, m - 0.5 - idx).min(-1).values
+                fixed = (depth >= self.blur_border).to(idx.dtype)
+            opts["weights"] = EdgeTaper(self.grid, MASK_TAPER, inset=self.blur_border, fixed=fixed)
         return opts
 
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
@@ -303,7 +317,8 @@ class MultiscaleAffine(Problem):
         y = self.transformation.points(w, self.x)
         diff = spline.evaluate(coef_t, self.grid, y) - spline.evaluate(coef_r, self.grid, self.x)
         opts = self.objective_options()
-        weights = opts["weights"](y) if "weights" in opts else torch.ones_like(diff)  # moves with w
+        # the weights move with w (EdgeTaper): their derivatives are part of J's
+        weights = opts["weights"](y.reshape(-1, 2)).reshape(diff.shape) if "weights" in opts else torch.ones_like(diff)
         total = (weights * diff * diff).sum()
         if opts["normalization"] == "mean":
             total = total / weights.sum().clamp_min(torch.finfo(diff.dtype).tiny)

@@ -62,8 +62,10 @@ class EdgeTaper:
     smoothstep 3t^2 - 2t^3 of t = depth / width (depth: cells to the nearest edge): the points whose y falls
     outside the template are left out of J (ITK's semantics) and J is C^1 in w, its derivatives exact."""
 
-    def __init__(self, grid, width: float):
-        self.grid, self.width = grid, float(width)
+    def __init__(self, grid, width: float, inset: float = 0.0, fixed: torch.Tensor | None = None):
+        """inset: s = 0 up to this many cells inside the edge (values there are unreliable, e.g. a blur's
+        replicated border); fixed: a factor (N,) per point, constant in w, multiplying s."""
+        self.grid, self.width, self.inset, self.fixed = grid, float(width), float(inset), fixed
 
     def _depth(self, y: torch.Tensor):
         """t = depth / width clamped to [0, 1] and d depth / dy (cells per domain unit: +-1/h on the nearer
@@ -80,16 +82,20 @@ class EdgeTaper:
             else:
                 nearer = d < depth
                 depth, slope = torch.where(nearer, d, depth), torch.where(nearer[..., None], gk, slope)
-        return (depth / self.width).clamp(0.0, 1.0), slope / self.width
+        return ((depth - self.inset) / self.width).clamp(0.0, 1.0), slope / self.width
 
     def root(self, y: torch.Tensor) -> torch.Tensor:
         t, _ = self._depth(y)
-        return t * t * (3 - 2 * t)
+        s = t * t * (3 - 2 * t)
+        return s if self.fixed is None else s * self.fixed
 
     def root_and_gradient(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             t, slope = self._depth(y.detach())
-            return t * t * (3 - 2 * t), (6 * t * (1 - t))[..., None] * slope
+            s, ds = t * t * (3 - 2 * t), (6 * t * (1 - t))[..., None] * slope
+            if self.fixed is not None:
+                s, ds = s * self.fixed, ds * self.fixed[..., None]
+            return s, ds
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """omega itself, for code that only needs the weights' values."""
