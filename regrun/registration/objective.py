@@ -45,6 +45,7 @@ from ..imaging.transforms import Transformation
 from .image_model import ImageModel, model_derivatives
 
 NORMALIZATIONS = ("sum", "mean")
+INTENSITIES = ("fixed", "affine")
 
 
 class SmoothWeights(Protocol):
@@ -125,8 +126,10 @@ class PointwiseObjective:
 
     def __init__(self, image: ImageModel, transform: Transformation, x: torch.Tensor, reference: torch.Tensor,
                  *, weights: Weights = None, normalization: str = "sum", scale: float = 1.0,
-                 channels: int | None = None):
+                 channels: int | None = None, intensity: str = "fixed"):
         check_choice("normalization", normalization, NORMALIZATIONS)
+        check_choice("intensity", intensity, INTENSITIES)
+        self.intensity = intensity
         self.image = image
         self.transform = transform
         self.x = _as_batch(x, 2)
@@ -213,15 +216,37 @@ class PointwiseObjective:
             return self.scale**0.5 * s
         return (self.scale / (s * s).sum(-1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)).sqrt() * s
 
+    def _difference(self, t: torch.Tensor, omega: torch.Tensor | float):
+        """(d = a T + b - R, a): a = 1, b = 0 for intensity="fixed"; for "affine" the omega-weighted least-squares
+        gain a and offset b of each item (B, 1), differentiable in t. J is then minimised over a and b for every
+        w (variable projection): J = sum omega (R - mean R)^2 (1 - rho^2) with rho the weighted correlation of T(y)
+        and R, ITK's correlation metric up to that constant. By the envelope theorem (dJ/da = dJ/db = 0 at the
+        optimum) the gradient holds a and b fixed: the chain rule below scales grad T by a, nothing more."""
+        if self.intensity == "fixed":
+            return t - self.reference, 1.0
+        omega = torch.as_tensor(omega, dtype=t.dtype, device=t.device).expand_as(t)
+        total = omega.sum(-1, keepdim=True).clamp_min(torch.finfo(t.dtype).tiny)
+        mean_t = (omega * t).sum(-1, keepdim=True) / total
+        mean_r = (omega * self.reference).sum(-1, keepdim=True) / total
+        tc = t - mean_t
+        var_t = (omega * tc * tc).sum(-1, keepdim=True)
+        gain = (omega * tc * (self.reference - mean_r)).sum(-1, keepdim=True) / var_t.clamp_min(torch.finfo(t.dtype).tiny)
+        return gain * tc + mean_r - self.reference, gain
+
+    @staticmethod
+    def _scaled(gy: torch.Tensor, gain) -> torch.Tensor:
+        return gy if isinstance(gain, float) else gain[..., None] * gy
+
     def residual(self, w: torch.Tensor) -> torch.Tensor:
         """r (B, N), differentiable in w."""
         wb, single = self._unbatch(w)
         y = self.points(wb)
         if self.smooth_weights is not None:
-            r = self._smooth_root(y) * (self._image(y) - self.reference)
+            root = self._smooth_root(y)
+            r = root * self._difference(self._image(y), root * root)[0]
             return r[0] if single else r
         s = self.point_scale(y)
-        r = (s**0.5 if isinstance(s, float) else s.sqrt()) * (self._image(y) - self.reference)
+        r = (s**0.5 if isinstance(s, float) else s.sqrt()) * self._difference(self._image(y), s)[0]
         return r[0] if single else r
 
     def value(self, w: torch.Tensor) -> torch.Tensor:
@@ -231,8 +256,9 @@ class PointwiseObjective:
             return (r * r).sum(-1)
         wb, single = self._unbatch(w)
         y = self.points(wb)
-        d = self._image(y) - self.reference
-        j = (self.point_scale(y) * d * d).sum(-1)
+        s = self.point_scale(y)
+        d = self._difference(self._image(y), s)[0]
+        j = (s * d * d).sum(-1)
         return j[0] if single else j
 
     # ---- derivatives by the pointwise chain rule ----------------------------------------------------------
@@ -244,8 +270,10 @@ class PointwiseObjective:
         wb, single = self._unbatch(w)
         y = self.points(wb if create_graph else wb.detach())
         t, gy, _ = self._derivatives(y, 1)
-        d = t - self.reference
-        sd = self.point_scale(y) * d
+        s = self.point_scale(y)
+        d, gain = self._difference(t, s)
+        gy = self._scaled(gy, gain)
+        sd = s * d
         value = (sd * d).sum(-1)
         # sum_i sd_i grad T_i^T dy_i as one (1 x 2N) (2N x p) product per item
         dy = self._dy(wb)
@@ -265,9 +293,11 @@ class PointwiseObjective:
             s, gs = self._fold_points(s), self._fold_points(gs)
             total = (s * s).sum(-1, keepdim=True) if self.normalization == "mean" else torch.ones_like(s[..., :1])
             root = (self.scale / total.clamp_min(torch.finfo(s.dtype).tiny)).sqrt()
-            return t - self.reference, gy, (root, s, gs)
+            d, gain = self._difference(t, s * s)
+            return d, self._scaled(gy, gain), (root, s, gs)
         s = self.point_scale(y)
-        return t - self.reference, gy, (s**0.5 if isinstance(s, float) else s.sqrt())
+        d, gain = self._difference(t, s)
+        return d, self._scaled(gy, gain), (s**0.5 if isinstance(s, float) else s.sqrt())
 
     def trial_residual(self, w: torch.Tensor) -> torch.Tensor:
         """r (B, N) at an optimizer's trial point, not differentiable. The spatial gradients come with the values
@@ -322,8 +352,8 @@ class PointwiseObjective:
 
     def value_grad_hessian(self, w: torch.Tensor):
         wb, single = self._unbatch(w)
-        if self.smooth_weights is not None:
-            # the weights' second derivatives too: autograd over the differentiable J (trust-region optimizers)
+        if self.smooth_weights is not None or self.intensity == "affine":
+            # the weights' (or the fitted gain's) derivatives too: autograd over the differentiable J
             wd = wb.detach()
             value, g = self.value_and_grad(wd)
             h = torch.autograd.functional.hessian(lambda v: self.value(v).sum(), wd)
