@@ -23,7 +23,7 @@ from regrun.imaging.transforms import affine_about
 SKIMAGE = ("astronaut", "camera", "gravel", "brick", "grass", "coffee", "rocket", "moon", "coins", "chelsea",
            "immunohistochemistry", "hubble_deep_field", "clock", "cell", "text")
 FAIR = ("hands", "MRIhead", "HNSP", "EPIslice")
-SIZES = ((128, 128), (96, 160), (128, 128), (128, 256), (160, 96), (256, 256))
+SIZES = ((128, 128), (96, 160), (128, 128), (128, 256), (160, 96), (192, 128))
 
 
 def source_image(name: str, fair_dir) -> np.ndarray:

@@ -301,6 +301,8 @@ def wide_suite(args, sitk):
               f"{row['regrun_fit_quality']:.2f} misfit {row['regrun_misfit_px']:.3f}{' WARN' if row['regrun_warned'] else ''}"
               f" | SimpleITK {row['sitk_err_px']:.4f} px {cpu1:5.2f} s, 4 starts {row['sitk4_err_px']:.4f} px "
               f"{cpu4:5.2f} s", flush=True)
+        with open(args.out, "w") as f:  # so far, in case the run is cut short
+            json.dump({"pairs": rows, "verdicts": verdicts}, f, indent=1, default=str)
     # whole-process CPU: one `regrun` command line (as a user runs it, figures included) and SimpleITK's import
     cli = [sys.executable, "-m", "regrun.cli", "problem.data=files", f"problem.template={folder / 'p0_T.png'}",
            f"problem.reference={folder / 'p0_R.png'}", f"hydra.run.dir={folder / 'cli_run'}", *args.regrun]

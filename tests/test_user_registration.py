@@ -1,5 +1,7 @@
 """Registration of users' own images (issue 9): filters, moment starts, the resolution pyramid, the bias fix."""
 import numpy as np
+import math
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -118,12 +120,26 @@ def test_smoothing_removes_the_interpolation_bias_on_detailed_data(tmp_path, dev
 
 
 def test_fit_quality_tells_a_failed_registration_from_a_good_one(tmp_path, device):
+    """The verdict: on users' files from the gain-fitted residual (misfit_px, fit_quality), unchanged by the
+    template's intensity gain and offset; on synthetic pairs from the known truth; none on FAIR's pairs."""
     p = _problem(tmp_path, device, **{"synthetic.size": 24, "synthetic.angle": 40.0})
     good, bad = p.fit_metrics(p.w_true.to(p.identity)), p.fit_metrics(p.identity)
     assert good["fit_quality"] > 0.95 and good["residual_rms"] < good["residual_rms_initial"]
-    assert bad["fit_quality"] == 0.0
+    assert good["misfit_px"] < 0.2 and bad["misfit_px"] > 1.0 and bad["fit_quality"] == 0.0
+    p.cfg.data = "files"
     assert p.warnings(good) == []
     assert any("poor fit" in w for w in p.warnings(bad))
+    # 0.7 T + 20: the same verdict numbers
+    p.template = 0.7 * p.template + 20.0
+    p._scales = {}
+    changed = p.fit_metrics(p.w_true.to(p.identity))
+    for key in ("misfit_px", "fit_quality", "correlation", "residual_rms_fitted"):
+        assert math.isclose(changed[key], good[key], rel_tol=1e-9), key
+    assert math.isclose(changed["intensity_gain"], good["intensity_gain"] / 0.7, rel_tol=1e-9)
+    p.cfg.data = "synthetic"
+    assert p.warnings({"disp_rmse": 0.05}) == [] and "1.5 px" in p.warnings({"disp_rmse": 1.5})[0]
+    p.cfg.data = "fair"
+    assert p.warnings(bad) == []
 
 
 def test_user_files_default_to_the_pyramid_and_register_a_quarter_turn(tmp_path):
