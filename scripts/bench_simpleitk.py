@@ -277,8 +277,12 @@ def wide_suite(args, sitk):
         cpu = time.process_time() - cpu
         w = problem.to_affine(res.solution["w"])
         fixed, moving = to_sitk(read_image(paths[1]), grid), to_sitk(read_image(paths[0]), grid)
-        w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, 300, [4, 2, 1], [2, 1, 0],
-                                                           threads=1)
+        if args.verdict_only:  # regrun and its verdict only: no SimpleITK runs (their columns are NaN)
+            w4 = w1 = np.full(6, np.nan)
+            cpu4 = cpu1 = math.nan
+        else:
+            w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, 300, [4, 2, 1], [2, 1, 0],
+                                                               threads=1)
         row = {"pair": label(spec), "image": spec["image"], "m": list(spec["m"]),
                "initial_err_px": displacement_rmse(grid, problem.to_affine(problem.identity), w_true),
                "regrun_err_px": displacement_rmse(grid, w, w_true), "regrun_cpu_s": cpu, "regrun_wall_s": wall,
@@ -303,6 +307,8 @@ def wide_suite(args, sitk):
               f"{cpu4:5.2f} s", flush=True)
         with open(args.out, "w") as f:  # so far, in case the run is cut short
             json.dump({"pairs": rows, "verdicts": verdicts}, f, indent=1, default=str)
+    if args.verdict_only:
+        return rows, verdicts, {"regrun_startup_cpu_s": math.nan, "sitk_import_cpu_s": math.nan}
     # whole-process CPU: one `regrun` command line (as a user runs it, figures included) and SimpleITK's import
     cli = [sys.executable, "-m", "regrun.cli", "problem.data=files", f"problem.template={folder / 'p0_T.png'}",
            f"problem.reference={folder / 'p0_R.png'}", f"hydra.run.dir={folder / 'cli_run'}", *args.regrun]
@@ -359,6 +365,7 @@ def main(argv=None):
     ap.add_argument("--suite", choices=("files", "synthetic", "wide"), default="files")
     ap.add_argument("--n-pairs", type=int, default=24, help="wide suite: pairs drawn (scripts/bench_pairs.py)")
     ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
+    ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")
     ap.add_argument("--only", nargs="*", help="files suite: sources to run (camera, MRIhead, hands)")
     ap.add_argument("--regrun", nargs="*", default=[], help="files suite: extra regrun overrides (key=value)")
     ap.add_argument("--sitk-moments", action="store_true",
