@@ -358,7 +358,8 @@ class MultiscaleAffine(Problem):
           0.1 rms_fitted_initial), clipped to [0, 1]: the share of the removable misfit that was removed."""
         # T's spline after subtracting its mean: FAIR's spline of a constant sags near the edge (zero coefficients
         # outside), so a template offset would change the residual there; a gain of T - mean T does not
-        coef_t = spline.coefficients(self.template - self.template.mean(), 0.0)
+        mean_t = self.template.mean()
+        coef_t = spline.coefficients(self.template - mean_t, 0.0)
         with torch.no_grad():
             def features(v):
                 v = v.to(self.x)
@@ -372,8 +373,8 @@ class MultiscaleAffine(Problem):
                 gain = float((tc * rc).mean()) / var_t if var_t > 0 else 0.0
                 fitted = rc - gain * tc
                 rho = float((tc * rc).mean()) / math.sqrt(max(var_t * float((rc * rc).mean()), 1e-300))
-                return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
-                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()))
+                return (float((t + mean_t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
+                        float(r.mean()) - gain * float(t.mean() + mean_t), rho, float(inside.double().mean()))
             res, res_f, gain, offset, rho, used = features(w)
             res0, res0_f, *_ = features(self.identity)
             # |grad R| per cell, from the reference's spline at its cell centres
