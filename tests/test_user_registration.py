@@ -136,6 +136,10 @@ def test_fit_quality_tells_a_failed_registration_from_a_good_one(tmp_path, devic
     for key in ("misfit_px", "fit_quality", "correlation", "residual_rms_fitted"):
         assert math.isclose(changed[key], good[key], rel_tol=1e-9), key
     assert math.isclose(changed["intensity_gain"], good["intensity_gain"] / 0.7, rel_tol=1e-9)
+    assert math.isclose(changed["intensity_offset"], good["intensity_offset"] - 20 * changed["intensity_gain"],
+                        rel_tol=1e-9, abs_tol=1e-9)
+    # at the truth the gain is about 1: the raw residual is about the fitted one
+    assert abs(good["residual_rms"] - good["residual_rms_fitted"]) < 0.05 * good["residual_rms"]
     p.cfg.data = "synthetic"
     assert p.warnings({"disp_rmse": 0.05}) == [] and "1.5 px" in p.warnings({"disp_rmse": 1.5})[0]
     p.cfg.data = "fair"
