@@ -303,3 +303,15 @@ def test_blurred_border_is_left_out(tmp_path, device):
     assert bool((omega[6:-6, 6:-6] == 1).all())                       # 3 border cells + the 2-cell taper
     plain = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.0, outside="mask", normalise=True)
     assert plain.blur_border == 0.0 and bool((plain.objective_options()["weights"](plain.x.reshape(-1, 2)) > 0).all())
+
+
+def test_distance_choice(tmp_path, device):
+    """problem.distance: ssd (the paper's J, the default) or ncc (the kernel fits an intensity gain and offset);
+    anything else is a one-line user error naming the allowed values."""
+    from regrun.errors import UserError
+
+    assert _problem(tmp_path, device, **{"synthetic.size": 16}).objective_options().get("intensity") is None
+    ncc = _problem(tmp_path, device, **{"synthetic.size": 16}, distance="ncc")
+    assert ncc.objective_options()["intensity"] == "affine" and ncc.at_scale(0.0).kernel.intensity == "affine"
+    with pytest.raises(UserError, match="problem.distance='mi'.*allowed: ssd, ncc"):
+        _problem(tmp_path, device, **{"synthetic.size": 16}, distance="mi")
