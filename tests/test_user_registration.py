@@ -129,15 +129,16 @@ def test_fit_quality_tells_a_failed_registration_from_a_good_one(tmp_path, devic
     p.cfg.data = "files"
     assert p.warnings(good) == []
     assert any("poor fit" in w for w in p.warnings(bad))
-    # 0.7 T + 20: the same verdict numbers
+    # 0.7 T + 20: the same verdict numbers (a gain exactly; the offset up to the mirrored spline's ~0.27^8 at
+    # the edge)
     p.template = 0.7 * p.template + 20.0
     p._scales = {}
     changed = p.fit_metrics(p.w_true.to(p.identity))
     for key in ("misfit_px", "fit_quality", "correlation", "residual_rms_fitted"):
-        assert math.isclose(changed[key], good[key], rel_tol=1e-9), key
-    assert math.isclose(changed["intensity_gain"], good["intensity_gain"] / 0.7, rel_tol=1e-9)
+        assert math.isclose(changed[key], good[key], rel_tol=1e-5, abs_tol=1e-9), key
+    assert math.isclose(changed["intensity_gain"], good["intensity_gain"] / 0.7, rel_tol=1e-5)
     assert math.isclose(changed["intensity_offset"], good["intensity_offset"] - 20 * changed["intensity_gain"],
-                        rel_tol=1e-9, abs_tol=1e-9)
+                        rel_tol=1e-5, abs_tol=1e-4)
     # at the truth the gain is about 1: the raw residual is about the fitted one
     assert abs(good["residual_rms"] - good["residual_rms_fitted"]) < 0.05 * good["residual_rms"]
     p.cfg.data = "synthetic"

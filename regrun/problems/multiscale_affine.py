@@ -356,16 +356,20 @@ class MultiscaleAffine(Problem):
           directions is |d| rms|grad R| / sqrt 2); an upper bound where the images differ in content;
         - fit_quality = (rms_fitted_initial - rms_fitted) / (rms_fitted_initial - floor), floor = min(noise,
           0.1 rms_fitted_initial), clipped to [0, 1]: the share of the removable misfit that was removed."""
-        # T's spline after subtracting its mean: FAIR's spline of a constant sags near the edge (zero coefficients
-        # outside), so a template offset would change the residual there; a gain of T - mean T does not
-        mean_t = self.template.mean()
-        coef_t = spline.coefficients(self.template - mean_t, 0.0)
+        # T's spline on the template mirrored by `pad` cells: FAIR's spline (zero coefficients outside) sags towards
+        # zero in the last cells, so an intensity offset (or a bright image) would change the residual there; the
+        # mirrored one reproduces constants to ~0.27^pad near the edge
+        pad = min(8, self.grid.m[0] - 1, self.grid.m[1] - 1)
+        mirrored = torch.nn.functional.pad(self.template[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
+        (h1, h2), o = self.grid.h, self.grid.omega
+        big = Grid((o[0] - pad * h1, o[1] + pad * h1, o[2] - pad * h2, o[3] + pad * h2), tuple(mirrored.shape))
+        coef_t = spline.coefficients(mirrored, 0.0)
         with torch.no_grad():
             def features(v):
                 v = v.to(self.x)
                 y = self.transformation.points(v, self.x)
                 inside = self.grid.contains(y)
-                t, r = spline.evaluate(coef_t, self.grid, y)[inside], self.reference[inside]
+                t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
                 if t.numel() < 3:
                     return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0
                 tc, rc = t - t.mean(), r - r.mean()
@@ -373,8 +377,8 @@ class MultiscaleAffine(Problem):
                 gain = float((tc * rc).mean()) / var_t if var_t > 0 else 0.0
                 fitted = rc - gain * tc
                 rho = float((tc * rc).mean()) / math.sqrt(max(var_t * float((rc * rc).mean()), 1e-300))
-                return (float((t + mean_t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
-                        float(r.mean()) - gain * float(t.mean() + mean_t), rho, float(inside.double().mean()))
+                return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
+                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()))
             res, res_f, gain, offset, rho, used = features(w)
             res0, res0_f, *_ = features(self.identity)
             # |grad R| per cell, from the reference's spline at its cell centres
