@@ -230,9 +230,142 @@ def synthetic_suite(args, sitk):
     return rows
 
 
+def _cpu_of(cmd: list[str]) -> float:
+    """User + system CPU seconds of one child process."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _quarter_turned(w_true: torch.Tensor, angle: float, centre) -> torch.Tensor:
+    """The truth followed by a rotation of `angle` degrees about the centre: a wrong start."""
+    from regrun.imaging.transforms import affine_about
+
+    r = affine_about(angle, centre=centre)
+    a, b = r[:4].reshape(2, 2), r[4:]
+    return torch.cat(((a @ w_true[:4].reshape(2, 2)).reshape(4), a @ w_true[4:] + b))
+
+
+WRONG_STARTS = (25.0, 180.0)  # degrees added to the truth: failures for the verdict's labelled set
+
+
+def wide_suite(args, sitk):
+    """The generated set of scripts/bench_pairs.py: regrun as a user runs it, SimpleITK from the identity and
+    from the quarter turns, and the verdict on regrun's results plus on minima reached from wrong starts."""
+    from bench_pairs import draw_pairs, label, make_pair
+    from regrun.config import compose as compose_cfg
+    from regrun.registration.local_steps import minimise_at_scale
+    from sitk_peer import register_affine_quarter_turns
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_wide_"))
+    specs = draw_pairs(args.n_pairs, args.seed)
+    solver_cfg = compose_cfg(["problem.data=files", "solver=multilevel"]).solver
+    rows, verdicts = [], []
+    for k, spec in enumerate(specs):
+        template, reference, w_true, grid = make_pair(spec, args.fair_dir)
+        paths = folder / f"p{k}_T.png", folder / f"p{k}_R.png"
+        write_png(paths[0], template.numpy())
+        write_png(paths[1], reference.numpy())
+        if k == 0:
+            run_regrun_files(paths, args.regrun)  # one-off first calls stay out of the solve timings
+        cpu = time.process_time()
+        problem, res, wall = run_regrun_files(paths, args.regrun)
+        cpu = time.process_time() - cpu
+        w = problem.to_affine(res.solution["w"])
+        fixed, moving = to_sitk(read_image(paths[1]), grid), to_sitk(read_image(paths[0]), grid)
+        if args.verdict_only:  # regrun and its verdict only: no SimpleITK runs (their columns are NaN)
+            w4 = w1 = np.full(6, np.nan)
+            cpu4 = cpu1 = math.nan
+        else:
+            w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, 300, [4, 2, 1], [2, 1, 0],
+                                                               threads=1)
+        row = {"pair": label(spec), "image": spec["image"], "m": list(spec["m"]),
+               "initial_err_px": displacement_rmse(grid, problem.to_affine(problem.identity), w_true),
+               "regrun_err_px": displacement_rmse(grid, w, w_true), "regrun_cpu_s": cpu, "regrun_wall_s": wall,
+               "sitk_err_px": displacement_rmse(grid, torch.tensor(w1), w_true), "sitk_cpu_s": cpu1,
+               "sitk4_err_px": displacement_rmse(grid, torch.tensor(w4), w_true), "sitk4_cpu_s": cpu4}
+        metrics = problem.fit_metrics(res.solution["w"])
+        row.update({f"regrun_{key}": metrics[key] for key in ("fit_quality", "misfit_px", "correlation")})
+        row["regrun_warned"] = bool(problem.warnings(metrics))
+        rows.append(row)
+        verdicts.append({"pair": row["pair"], "start": "regrun", "err_px": row["regrun_err_px"], **metrics,
+                         "warned": row["regrun_warned"]})
+        for delta in WRONG_STARTS:
+            w0 = problem.from_affine(_quarter_turned(w_true, delta, grid.centre).to(problem.identity))
+            out = minimise_at_scale(problem.at_scale(0.0), w0, solver_cfg, None)
+            m_wrong = problem.fit_metrics(out.w)
+            verdicts.append({"pair": row["pair"], "start": f"truth+{delta:g}deg",
+                             "err_px": displacement_rmse(grid, problem.to_affine(out.w), w_true), **m_wrong,
+                             "warned": bool(problem.warnings(m_wrong))})
+        print(f"{row['pair']:>48} | regrun {row['regrun_err_px']:.4f} px {cpu:5.2f} s fit "
+              f"{row['regrun_fit_quality']:.2f} misfit {row['regrun_misfit_px']:.3f}{' WARN' if row['regrun_warned'] else ''}"
+              f" | SimpleITK {row['sitk_err_px']:.4f} px {cpu1:5.2f} s, 4 starts {row['sitk4_err_px']:.4f} px "
+              f"{cpu4:5.2f} s", flush=True)
+        with open(args.out, "w") as f:  # so far, in case the run is cut short
+            json.dump({"pairs": rows, "verdicts": verdicts}, f, indent=1, default=str)
+    if args.verdict_only:
+        return rows, verdicts, {"regrun_startup_cpu_s": math.nan, "sitk_import_cpu_s": math.nan}
+    # whole-process CPU: one `regrun` command line (as a user runs it, figures included) and SimpleITK's import
+    cli = [sys.executable, "-m", "regrun.cli", "problem.data=files", f"problem.template={folder / 'p0_T.png'}",
+           f"problem.reference={folder / 'p0_R.png'}", f"hydra.run.dir={folder / 'cli_run'}", *args.regrun]
+    startup = {"regrun_cli_cpu_s": _cpu_of(cli), "sitk_import_cpu_s": _cpu_of([sys.executable, "-c",
+                                                                              "import SimpleITK"])}
+    startup["regrun_startup_cpu_s"] = startup["regrun_cli_cpu_s"] - rows[0]["regrun_cpu_s"]
+    return rows, verdicts, startup
+
+
+def summarise_wide(rows, verdicts, startup):
+    """Success counts, error and CPU ratios, the verdict's confusion table (printed as markdown, returned)."""
+    n = len(rows)
+    counts = {m: [sum(r[f"{m}_err_px"] <= t for r in rows) for t in (0.01, 0.1, 1.0)]
+              for m in ("regrun", "sitk", "sitk4")}
+    best = [min(r["sitk_err_px"], r["sitk4_err_px"]) for r in rows]
+    both = [(r["regrun_err_px"], b) for r, b in zip(rows, best) if r["regrun_err_px"] <= 0.1 and b <= 0.1]
+    ratios = sorted(a / max(b, 1e-6) for a, b in both)
+    fine = [(r["regrun_err_px"], b) for r, b in zip(rows, best) if b <= 0.01]
+    works = [r for r in rows if r["sitk4_err_px"] <= 1.0 and r["regrun_err_px"] <= 1.0]
+    solve = sorted(r["regrun_cpu_s"] / r["sitk4_cpu_s"] for r in works)
+    whole = sorted((r["regrun_cpu_s"] + startup["regrun_startup_cpu_s"])
+                   / (r["sitk4_cpu_s"] + startup["sitk_import_cpu_s"]) for r in works)
+    summary = {
+        "n_pairs": n, "successes_0.01_0.1_1": counts,
+        "error_ratio_median": float(np.median(ratios)) if ratios else None,
+        "error_ratio_max": max(ratios) if ratios else None, "n_both_within_0.1": len(both),
+        "regrun_within_0.01_where_sitk_is": sum(a <= 0.01 for a, _ in fine), "n_sitk_within_0.01": len(fine),
+        "cpu_ratio_solve_median_vs_sitk4": float(np.median(solve)) if solve else None,
+        "cpu_ratio_whole_median_vs_sitk4": float(np.median(whole)) if whole else None, **startup}
+    classes = (("<= 0.1 px", lambda e: e <= 0.1), ("0.1-1 px", lambda e: 0.1 < e <= 1.0), ("> 1 px", lambda e: e > 1.0))
+    confusion = {}
+    for name, test in classes:
+        items = [v for v in verdicts if test(v["err_px"])]
+        confusion[name] = {"warned": sum(v["warned"] for v in items), "silent": sum(not v["warned"] for v in items)}
+    summary["verdict_confusion"] = confusion
+    print(f"\n| of {n} pairs, successes at 0.01 / 0.1 / 1 px | regrun | SimpleITK | SimpleITK, 4 quarter-turn starts |")
+    print("|---|---|---|---|")
+    print("| successes | " + " | ".join(" / ".join(str(c) for c in counts[m]) for m in ("regrun", "sitk", "sitk4")) + " |")
+    print(f"\nerror ratio regrun / SimpleITK's best where both <= 0.1 px ({len(both)} pairs): median "
+          f"{summary['error_ratio_median']}, max {summary['error_ratio_max']}; regrun <= 0.01 px on "
+          f"{summary['regrun_within_0.01_where_sitk_is']} of the {len(fine)} pairs where SimpleITK is")
+    print(f"CPU regrun / SimpleITK 4 starts (median over {len(works)} pairs both within 1 px): solve "
+          f"{summary['cpu_ratio_solve_median_vs_sitk4']}, whole process {summary['cpu_ratio_whole_median_vs_sitk4']} "
+          f"(start-up CPU: regrun {startup['regrun_startup_cpu_s']:.2f} s, SimpleITK import "
+          f"{startup['sitk_import_cpu_s']:.2f} s)")
+    print("\n| error | warned | not warned |\n|---|---|---|")
+    for name, c in confusion.items():
+        print(f"| {name} | {c['warned']} | {c['silent']} |")
+    return summary
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", choices=("files", "synthetic"), default="files")
+    ap.add_argument("--suite", choices=("files", "synthetic", "wide"), default="files")
+    ap.add_argument("--n-pairs", type=int, default=24, help="wide suite: pairs drawn (scripts/bench_pairs.py)")
+    ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
+    ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")
     ap.add_argument("--only", nargs="*", help="files suite: sources to run (camera, MRIhead, hands)")
     ap.add_argument("--regrun", nargs="*", default=[], help="files suite: extra regrun overrides (key=value)")
     ap.add_argument("--sitk-moments", action="store_true",
@@ -253,6 +386,13 @@ def main(argv=None):
     except ImportError:
         sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    if args.suite == "wide":
+        rows, verdicts, startup = wide_suite(args, sitk)
+        summary = summarise_wide(rows, verdicts, startup)
+        summary.update({"simpleitk_version": sitk.Version_VersionString(), "settings": vars(args)})
+        with open(args.out, "w") as f:
+            json.dump({"pairs": rows, "verdicts": verdicts, "summary": summary}, f, indent=1, default=str)
+        return
     rows = files_suite(args, sitk) if args.suite == "files" else synthetic_suite(args, sitk)
     ok = lambda e: e <= 0.01  # noqa: E731
     summary = {

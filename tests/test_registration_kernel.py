@@ -178,3 +178,68 @@ def test_trial_residual_is_reused_only_at_the_same_point(device):
         assert torch.equal(got, want)
     obj.trial_residual(w[0])  # unbatched w: unbatched results
     assert obj.residual_and_jacobian(w[0])[1].shape == (obj.x.shape[1], 6)
+
+
+@pytest.mark.parametrize("normalization", ["sum", "mean"])
+def test_smooth_weights_enter_the_derivatives(normalization, device):
+    """EdgeTaper weights move with w: the Jacobian, gradient and Hessian include their derivatives (and the
+    mean's denominator), equal to torch.func's of the differentiable J and Taylor-tested, with points in the
+    taper band; batched items agree with one-by-one objectives."""
+    from regrun.registration.objective import EdgeTaper
+
+    taper = EdgeTaper(GRID, 3.0)
+    obj, w, v = objective(device, "affine", weights=taper, normalization=normalization)
+    w = w + torch.tensor([0, 0, 0, 0, 1.3, -0.9], dtype=torch.float64, device=device)  # points cross the edge
+    s = taper.root(obj.points(w))
+    assert bool(((s > 0) & (s < 1)).sum(-1).ge(20).all())
+    value, g, h = obj.value_grad_hessian(w)
+    r, jac = obj.residual_and_jacobian(w)
+    assert torch.allclose((r * r).sum(-1), value, rtol=1e-12)
+    for b in range(w.shape[0]):
+        item = PointwiseObjective(obj.image, obj.transform, obj.x[0], obj.reference[b], weights=taper,
+                                  normalization=normalization, scale=obj.scale)
+        assert torch.allclose(g[b], grad(item.value)(w[b]), rtol=1e-9, atol=1e-12)
+        assert torch.allclose(jac[b], jacfwd(item.residual)(w[b]), rtol=1e-9, atol=1e-12)
+        assert torch.allclose(h[b], hessian(item.value)(w[b]), rtol=1e-8, atol=1e-10)
+    hs = [2.0**-k for k in range(3, 9)]
+    e1 = [(obj.value(w + t * v) - value - t * (g * v).sum(-1)).abs() for t in hs]
+    for b in range(w.shape[0]):
+        assert 1.8 < slope([float(e[b]) for e in e1[2:]], hs[2:]) < 2.3  # (a wrong gradient gives 1)
+    # the trial point's kept pieces give the same Jacobian as a fresh evaluation
+    obj.trial_residual(w)
+    assert torch.equal(obj.residual_and_jacobian(w)[1], jac)
+    with pytest.raises(ValueError, match="create_graph"):
+        obj.residual_and_jacobian(w, create_graph=True)
+
+
+@pytest.mark.parametrize("weights", ["none", "taper"])
+def test_fitted_intensity_gain_and_offset(weights, device):
+    """intensity="affine" (problem.distance=ncc): J is minimised over a gain and offset of T for every w, so it
+    does not change when T's intensities are scaled and shifted; its gradient (a and b held fixed, by the
+    envelope theorem) equals torch.func's through the fitted a(w), b(w), the Jacobian's too (Kaufman's variable
+    projection: the residual's derivative at fixed a, b), and a Taylor test passes."""
+    from regrun.registration.objective import EdgeTaper
+
+    opts = {"weights": EdgeTaper(GRID, 2.0), "normalization": "mean"} if weights == "taper" else {}
+    obj, w, v = objective(device, "affine", intensity="affine", **opts)
+    if weights == "taper":
+        w = w + torch.tensor([0, 0, 0, 0, 1.3, -0.9], dtype=torch.float64, device=device)
+    value, g = obj.value_and_grad(w)
+    changed = PointwiseObjective(lambda y: 0.7 * obj.image(y) + 20.0, obj.transform, obj.x[0], obj.reference,
+                                 scale=obj.scale, intensity="affine", **opts)
+    assert torch.allclose(changed.value(w), value, rtol=1e-10)
+    fixed = PointwiseObjective(obj.image, obj.transform, obj.x[0], obj.reference, scale=obj.scale, **opts)
+    assert bool((value < fixed.value(w)).all())               # the best gain and offset lower J
+    for b in range(w.shape[0]):
+        item = PointwiseObjective(obj.image, obj.transform, obj.x[0], obj.reference[b], scale=obj.scale,
+                                  intensity="affine", **opts)
+        assert torch.allclose(g[b], grad(item.value)(w[b]), rtol=1e-9, atol=1e-11)
+    hs = [2.0**-k for k in range(3, 9)]
+    e1 = [(obj.value(w + t * v) - value - t * (g * v).sum(-1)).abs() for t in hs]
+    for b in range(w.shape[0]):
+        assert 1.8 < slope([float(e[b]) for e in e1[2:]], hs[2:]) < 2.3  # (a wrong gradient gives 1)
+    r, jac = obj.residual_and_jacobian(w)
+    assert torch.allclose((r * r).sum(-1), value, rtol=1e-12)
+    assert torch.allclose(2 * (jac.transpose(1, 2) @ r[..., None])[..., 0], g, rtol=1e-10, atol=1e-12)
+    h = obj.hessian(w)
+    assert torch.allclose(h[0], hessian(lambda u: obj.value(u[None])[0])(w[0]), rtol=1e-8, atol=1e-10)

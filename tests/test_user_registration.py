@@ -1,5 +1,7 @@
 """Registration of users' own images (issue 9): filters, moment starts, the resolution pyramid, the bias fix."""
 import numpy as np
+import math
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -124,12 +126,31 @@ def test_smoothing_removes_the_interpolation_bias_on_detailed_data(tmp_path, dev
 
 
 def test_fit_quality_tells_a_failed_registration_from_a_good_one(tmp_path, device):
+    """The verdict: on users' files from the gain-fitted residual (misfit_px, fit_quality), unchanged by the
+    template's intensity gain and offset; on synthetic pairs from the known truth; none on FAIR's pairs."""
     p = _problem(tmp_path, device, **{"synthetic.size": 24, "synthetic.angle": 40.0})
     good, bad = p.fit_metrics(p.w_true.to(p.identity)), p.fit_metrics(p.identity)
     assert good["fit_quality"] > 0.95 and good["residual_rms"] < good["residual_rms_initial"]
-    assert bad["fit_quality"] == 0.0
+    assert good["misfit_px"] < 0.2 and bad["misfit_px"] > 1.0 and bad["fit_quality"] == 0.0
+    p.cfg.data = "files"
     assert p.warnings(good) == []
     assert any("poor fit" in w for w in p.warnings(bad))
+    # 0.7 T + 20: the same verdict numbers (a gain exactly; the offset up to the mirrored spline's ~0.27^8 at
+    # the edge)
+    p.template = 0.7 * p.template + 20.0
+    p._scales = {}
+    changed = p.fit_metrics(p.w_true.to(p.identity))
+    for key in ("misfit_px", "fit_quality", "correlation", "residual_rms_fitted"):
+        assert math.isclose(changed[key], good[key], rel_tol=1e-5, abs_tol=1e-9), key
+    assert math.isclose(changed["intensity_gain"], good["intensity_gain"] / 0.7, rel_tol=1e-5)
+    assert math.isclose(changed["intensity_offset"], good["intensity_offset"] - 20 * changed["intensity_gain"],
+                        rel_tol=1e-5, abs_tol=1e-4)
+    # at the truth the gain is about 1: the raw residual is about the fitted one
+    assert abs(good["residual_rms"] - good["residual_rms_fitted"]) < 0.05 * good["residual_rms"]
+    p.cfg.data = "synthetic"
+    assert p.warnings({"disp_rmse": 0.05}) == [] and "1.5 px" in p.warnings({"disp_rmse": 1.5})[0]
+    p.cfg.data = "fair"
+    assert p.warnings(bad) == []
 
 
 def test_user_files_default_to_the_pyramid_and_register_a_quarter_turn(tmp_path):
@@ -193,7 +214,9 @@ def test_mask_and_normalisation_semantics(tmp_path, device):
     y = affine(w, paper.x)
     d = spline.evaluate(spline.coefficients(paper.template), paper.grid, y) - paper.reference
     assert torch.allclose(paper.at_scale(0.0).objective(w), paper.grid.cell_volume * (d * d).sum())
-    inside = paper.grid.inside_weight(y, 0.5)
+    from regrun.problems.multiscale_affine import MASK_TAPER
+    t = paper.grid.inside_weight(y, MASK_TAPER)                           # depth from the edge / width, in [0, 1]
+    inside = (t * t * (3 - 2 * t)) ** 2                                   # EdgeTaper: smoothstep, squared
     assert bool((inside == 0).any()) and bool((inside == 1).any())       # the shift moves points out
     span = float(paper.reference.max() - paper.reference.min())
     expected = (inside * d * d).sum() / inside.sum() / span**2
@@ -208,16 +231,21 @@ def test_mask_and_normalisation_semantics(tmp_path, device):
 
 
 def test_masked_normalised_gradient_taylor(tmp_path, device):
-    """The kernel's gradient of the user-data J (mask, mean, centred affine) against J itself, at a point whose
-    warped points all lie clear of the mask's taper band (there the mask is locally constant)."""
+    """The kernel's gradient of the user-data J (mask, mean, centred affine) against J itself, at a point where
+    many warped points lie in the mask's taper band: the taper's and the mean's derivatives are part of the
+    gradient (without them LM stopped 0.02-0.09 px off on images that touch the border)."""
+    from regrun.problems.multiscale_affine import MASK_TAPER
+
     p = _problem(tmp_path, device, **{"synthetic.size": 16, "synthetic.angle": 10.0}, outside="mask",
                  normalise=True, centre=True)
     scale = p.at_scale(0.0)
-    # a shift of 2.7 / -2.8 cells: every warped point lies 0.2-0.3 cells outside an edge or >= 0.7 inside it
     w = p.identity + torch.tensor([0.002, -0.004, 0.003, 0.002, 2.7, -2.8], dtype=torch.float64, device=device)
-    depth = p.grid.inside_weight(p.transformation.points(w, p.x), 0.5)
-    assert bool(((depth == 0) | (depth == 1)).all())
+    depth = p.grid.inside_weight(p.transformation.points(w, p.x), MASK_TAPER)
+    assert int(((depth > 0) & (depth < 1)).sum()) > 20
     value, g = scale.value_and_grad(w)
+    assert torch.allclose(g, torch.func.grad(scale.objective)(w), rtol=1e-9, atol=1e-12)
+    r, jac = scale.residual_and_jacobian(w)
+    assert torch.allclose(jac, torch.func.jacrev(scale.residual)(w), rtol=1e-9, atol=1e-12)
     v = torch.tensor([0.01, 0.02, -0.01, 0.01, 0.1, 0.2], dtype=torch.float64, device=device)
     errs = taylor_test(scale.objective, w, v, first=g @ v, steps=(1e-2, 5e-3, 2.5e-3)).errors[1]
     assert errs[0] / errs[1] > 3.5 and errs[1] / errs[2] > 3.5, errs       # second order
@@ -266,3 +294,29 @@ def test_a_start_that_maps_the_image_away_is_never_chosen(tmp_path, device):
     cfg.min_size = 8
     assert torch.equal(Multilevel(cfg, p.ctx)._best_start(p, 0.0, [away, p.identity.clone()]).cpu()[4:].abs() < 5,
                        torch.tensor([True, True]))
+
+
+def test_blurred_border_is_left_out(tmp_path, device):
+    """With smooth > 0 and outside=mask, the cells whose blurred values came from the replicated border (the
+    blur kernel's radius, ceil(4 sigma)) count for nothing: reference points there get weight 0 and template
+    points only count beyond them; a coarser level's border is half as many cells."""
+    p = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.75, outside="mask", normalise=True)
+    assert p.blur_border == 3.0 and p.coarsened().blur_border == 1.5
+    weights = p.objective_options()["weights"]
+    omega = weights(p.x.reshape(-1, 2)).reshape(p.grid.m)             # at the identity
+    assert bool((omega[:3] == 0).all() and (omega[:, -3:] == 0).all())
+    assert bool((omega[6:-6, 6:-6] == 1).all())                       # 3 border cells + the 2-cell taper
+    plain = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.0, outside="mask", normalise=True)
+    assert plain.blur_border == 0.0 and bool((plain.objective_options()["weights"](plain.x.reshape(-1, 2)) > 0).all())
+
+
+def test_distance_choice(tmp_path, device):
+    """problem.distance: ssd (the paper's J, the default) or ncc (the kernel fits an intensity gain and offset);
+    anything else is a one-line user error naming the allowed values."""
+    from regrun.errors import UserError
+
+    assert _problem(tmp_path, device, **{"synthetic.size": 16}).objective_options().get("intensity") is None
+    ncc = _problem(tmp_path, device, **{"synthetic.size": 16}, distance="ncc")
+    assert ncc.objective_options()["intensity"] == "affine" and ncc.at_scale(0.0).kernel.intensity == "affine"
+    with pytest.raises(UserError, match="problem.distance='mi'.*allowed: ssd, ncc"):
+        _problem(tmp_path, device, **{"synthetic.size": 16}, distance="mi")

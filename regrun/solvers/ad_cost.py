@@ -175,7 +175,8 @@ class ADCost(Solver):
                               for k, v in samples.items()}}
         print(format_table(rows, self.repeats))
         return SolveResult(
-            solution={"w": problem.identity.clone(), "theta": self.theta}, metrics=metrics,
+            # nothing was registered: the problem reports no fit verdict for this w
+            solution={"w": problem.identity.clone(), "theta": self.theta, "registers": False}, metrics=metrics,
             status="converged", message=f"timed {len(rows['model'])} functions x {self.repeats} repeats",
             tables=tables, stats={"repeats": self.repeats, "threads": torch.get_num_threads()},
         )

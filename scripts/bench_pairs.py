@@ -1,0 +1,96 @@
+"""A wide generated set of affine registration pairs with known truth (scripts/bench_simpleitk.py --suite wide).
+
+Each pair cuts template and reference from one continuous image (the interpolating spline of a scikit-image
+picture or a FAIR image) that extends beyond the pair's domain, so content leaves and enters the frame as the
+template moves (photographs touch the border; FAIR's images lie on a dark background). Both are cell averages of
+a 4x finer grid, the template warped by y(x) = A (x - c) + c + b with a rotation anywhere on the circle, per-axis
+scales in [0.8, 1.25], a shear up to 0.1 and a shift up to 10% of the size; every third pair gets 1-3% Gaussian
+noise on both images, every fifth a template with its intensities changed to 0.7 I + 20; 8-bit rounding last.
+The draw is seeded: the same `seed` gives the same pairs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from regrun.imaging.grid import Grid
+from regrun.imaging.io import read_image
+from regrun.imaging.synthetic import image_function, warped_pair
+from regrun.imaging.transforms import affine_about
+
+SKIMAGE = ("astronaut", "camera", "gravel", "brick", "grass", "coffee", "rocket", "moon", "coins", "chelsea",
+           "immunohistochemistry", "hubble_deep_field", "clock", "cell", "text")
+FAIR = ("hands", "MRIhead", "HNSP", "EPIslice")
+SIZES = ((128, 128), (96, 160), (128, 128), (128, 256), (160, 96), (192, 128))
+
+
+def source_image(name: str, fair_dir) -> np.ndarray:
+    """A gray image in regrun's layout ([i, j] = (x1_i, x2_j))."""
+    if name in FAIR:
+        return read_image(Path(fair_dir) / f"{name}-R.jpg")
+    import skimage.data
+
+    a = getattr(skimage.data, name)()
+    if a.ndim == 3:
+        a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
+    return np.ascontiguousarray(np.flipud(a.astype(np.float64)).T)
+
+
+def source_function(img: np.ndarray, m: tuple[int, int], cover: float):
+    """img as a continuous function (its spline, zero outside) laid over the pair's domain [0, m1] x [0, m2] so
+    that the domain is the central 1/cover of the image's shorter fitting side."""
+    H, W = img.shape
+    s = max(cover * m[0] / H, cover * m[1] / W)
+    c = (m[0] / 2, m[1] / 2)
+    return image_function(torch.tensor(img), (c[0] - s * H / 2, c[0] + s * H / 2, c[1] - s * W / 2, c[1] + s * W / 2))
+
+
+def true_affine(angle, scale, shear, shift, centre) -> torch.Tensor:
+    """w = (A, b) of y(x) = R(angle) diag(scale) S(shear) (x - c) + c + shift."""
+    w = affine_about(angle, scale, centre=centre)
+    a = w[:4].reshape(2, 2) @ torch.tensor([[1.0, shear], [0.0, 1.0]], dtype=torch.float64)
+    c = torch.tensor(centre, dtype=torch.float64)
+    return torch.cat((a.reshape(4), c - a @ c + torch.tensor(shift, dtype=torch.float64)))
+
+
+def draw_pairs(n: int, seed: int = 20) -> list[dict]:
+    """n pair descriptions: image, size, angle, scale, shear, shift, noise, intensity change."""
+    rng = np.random.default_rng(seed)
+    images = SKIMAGE + FAIR
+    out = []
+    for k in range(n):
+        m = SIZES[k % len(SIZES)]
+        out.append({
+            "image": images[(k * 7) % len(images)], "m": m, "angle": float(rng.uniform(0.0, 360.0)),
+            "scale": tuple(float(v) for v in np.exp(rng.uniform(np.log(0.8), np.log(1.25), 2))),
+            "shear": float(rng.uniform(-0.1, 0.1)),
+            "shift": tuple(float(v) for v in rng.uniform(-0.1, 0.1, 2) * np.array(m)),
+            "noise": float(rng.uniform(0.01, 0.03)) if k % 3 == 2 else 0.0,
+            "intensity": (0.7, 20.0) if k % 5 == 4 else (1.0, 0.0), "seed": seed * 1000 + k})
+    return out
+
+
+def make_pair(spec: dict, fair_dir):
+    """(template, reference, w_true, grid) of a drawn pair, 8-bit valued float64 tensors."""
+    m = tuple(spec["m"])
+    grid = Grid((0.0, float(m[0]), 0.0, float(m[1])), m)
+    img = source_image(spec["image"], fair_dir)
+    cover = 1.2 if spec["image"] in FAIR else 1.6  # FAIR's objects must stay in view; photographs extend beyond
+    w = true_affine(spec["angle"], spec["scale"], spec["shear"], spec["shift"], grid.centre)
+    template, reference = warped_pair(source_function(img, m, cover), grid, w)
+    gain, offset = spec["intensity"]
+    template = gain * template + offset
+    if spec["noise"]:
+        gen = torch.Generator().manual_seed(spec["seed"])
+        template = template + spec["noise"] * 255 * torch.randn(template.shape, generator=gen, dtype=torch.float64)
+        reference = reference + spec["noise"] * 255 * torch.randn(reference.shape, generator=gen, dtype=torch.float64)
+    return template.clamp(0, 255).round(), reference.clamp(0, 255).round(), w, grid
+
+
+def label(spec: dict) -> str:
+    extra = (f" noise {100 * spec['noise']:.0f}%" if spec["noise"] else "") + \
+            (" 0.7I+20" if spec["intensity"][0] != 1.0 else "")
+    return (f"{spec['image']} {spec['m'][0]}x{spec['m'][1]} {spec['angle']:.0f}deg "
+            f"s({spec['scale'][0]:.2f},{spec['scale'][1]:.2f}) sh {spec['shear']:+.2f}{extra}")
