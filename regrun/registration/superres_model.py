@@ -20,6 +20,11 @@ from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from .objective import PointwiseObjective
 
 
+# Frames with more pixels a side than this are pre-registered coarse to fine (SuperResModel.preregister);
+# smaller ones (the paper's 10x10, the CI pairs) exactly as before.
+PYRAMID_MIN = 32
+
+
 class SuperResModel:
     """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b."""
 
@@ -167,12 +172,13 @@ class SuperResModel:
                            + (self.lam ** 2 * self.fine.cell_volume) * (l1 @ l1.T + l2 @ l2.T))
         return self._fixed
 
-    def operator_derivatives(self, w: torch.Tensor, f: torch.Tensor, r: torch.Tensor):
+    def operator_derivatives(self, w: torch.Tensor, f: torch.Tensor, r: torch.Tensor, image_fixed: bool = False):
         """(dA f (rows, 6q), dA^T r (n, 6q), A^T dA f (n, 6q)): the derivative of A(w) in each motion
         parameter applied to an image f and, transposed, to a residual r, and A^T applied to the first. Exact,
         by the spline's gradient stencil and the chain rule through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1,
         x1 e2, x2 e2, e1, e2]); frame j only depends on its own 6 parameters, so all three are built frame by
-        frame (A^T of a column of frame j touches frame j's stencil only) without any AD."""
+        frame (A^T of a column of frame j touches frame j's stencil only) without any AD. image_fixed=True:
+        dA f alone (the other two are None)."""
         w, f, r = w.detach(), f.detach(), r.detach()
         stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
         n1, n2 = self.fine.m
@@ -192,6 +198,8 @@ class SuperResModel:
         dA_f = torch.zeros(self.n_data + self.n_reg, p, dtype=self.dtype, device=self.device)
         for j in range(q):
             dA_f[(j + 1) * nc:(j + 2) * nc, 6 * j:6 * j + 6] = blocks[j].T
+        if image_fixed:  # the image-fixed Jacobian needs dA f alone: skip the two scatters (most of the cost)
+            return dA_f, None, None
         up = pool_adjoint(self.sqrt_hd * blocks.unflatten(-1, self.coarse.m), k).flatten(-2)  # (q, 6, npts)
         at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (6, q, n1, n2)
         at_da_f = at_da_f.transpose(0, 1).reshape(p, self.n)
@@ -230,16 +238,25 @@ class SuperResModel:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
-        frame with its own damping and stopping test (as if registered one by one)."""
-        xc = self.coarse.centres(self.dtype, self.device)
+        frame with its own damping and stopping test (as if registered one by one). Coarse to fine: frames of
+        more than PYRAMID_MIN pixels a side are registered at the smooth scales (theta >= 1) on 2x2-pooled
+        copies, halved until under 2 PYRAMID_MIN a side (the motion is in domain units, so it carries over), and
+        only the sharp scales on the frames themselves: each smooth scale then costs 4-16x less."""
         affine_model = Affine()
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
+        levels = 0
+        while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
+            levels += 1
         for theta in thetas:
-            template = spline.SplineImage(self.frames[0], self.coarse, theta)
-            targets = torch.stack([spline.SplineImage(self.frames[j], self.coarse, theta)(xc).reshape(-1)
+            step = 2 ** levels if theta >= 1 else 1
+            grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
+            frames = pool(self.frames, step) if step > 1 else self.frames
+            xc = grid.centres(self.dtype, self.device)
+            template = spline.SplineImage(frames[0], grid, theta)
+            targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
                                    for j in range(1, self.q + 1)])
             kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2), targets,
-                                        scale=self.coarse.cell_volume)
+                                        scale=grid.cell_volume)
             r0, j0 = kernel.residual_and_jacobian(w)
             g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
             gtol = rel_gtol * g0.clamp_min(1e-300)
