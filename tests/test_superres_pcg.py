@@ -135,9 +135,13 @@ def test_gather_of_many_columns_is_bounded_and_equal(device, monkeypatch):
     x = (torch.rand(3, 144, 2, generator=gen, dtype=torch.float64) * 14 - 1).to(device)
     st = Stencil.at(grid, x)
     c = torch.randn(20, 400, generator=gen, dtype=torch.float64).to(device)
+    y = torch.randn(3, 144, generator=gen, dtype=torch.float64).to(device)
     rows = st.gather(c)  # 20 x 6912 stencil values fit the block: the row gather
-    monkeypatch.setattr(interpolation, "GATHER_BLOCK", 1000)
-    cols = st.gather(c)  # column by column
     one = torch.stack([st.gather(ci) for ci in c])
+    back = st.scatter(y, 400)
+    monkeypatch.setattr(interpolation, "GATHER_BLOCK", 1000)
+    cols = st.gather(c)  # column by column, each in pieces of at most 1000 stencil values
     assert cols.shape == rows.shape == (20, 3, 144)
-    assert float((rows - one).abs().max()) < 1e-12 and float((cols - one).abs().max()) == 0.0
+    assert float((rows - one).abs().max()) < 1e-12 and float((cols - one).abs().max()) < 1e-13
+    assert float((st.scatter(y, 400) - back).abs().max()) < 1e-13  # the scatter in pieces too
+    assert abs(float((st.gather(c[0]) * y).sum() - (c[0] * st.scatter(y, 400)).sum())) < 1e-12 * float(back.abs().sum())
