@@ -89,7 +89,7 @@ def reverse_vjp(kind: str, p, w, u, iters: int, check: bool = False):
 def measure_reverse(kind: str, iters: int, size: int, frames: int, repeats: int, threads: int) -> dict:
     import torch
 
-    from regrun.solvers.varpro_cg import ProjectedResidual
+    from regrun.registration.superres_projection import ProjectedResidual
     from regrun.linalg.cg import diff_mode
 
     torch.set_num_threads(threads)
@@ -114,7 +114,7 @@ def measure(mode: str, iters: int, size: int, frames: int, repeats: int, threads
     import torch
 
     from regrun.linalg.cg import diff_mode
-    from regrun.solvers.varpro_cg import ProjectedResidual
+    from regrun.registration.superres_projection import ProjectedResidual
 
     torch.set_num_threads(threads)
     p, w = build(size, frames)

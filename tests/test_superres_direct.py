@@ -135,7 +135,7 @@ def test_cholesky_none_is_partial_derivative(case):
 def test_pick_linear():
     full, tail = diff_mode("full"), diff_mode("tail", 0.9)
     assert pick_linear("auto", CHOLESKY_MAX_PIXELS, full) == "cholesky"
-    assert pick_linear("auto", CHOLESKY_MAX_PIXELS + 1, full) == "cg"
+    assert pick_linear("auto", CHOLESKY_MAX_PIXELS + 1, full) == "pcg"
     assert pick_linear("auto", 100, tail) == "cg"
     assert pick_linear("cg", 100, full) == "cg"
     with pytest.raises(UserError, match="solver.linear=cg"):

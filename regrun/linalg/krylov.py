@@ -146,3 +146,34 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
         r = rhs - apply(x)
         beta = float(r.norm())
     return GMRESResult(x, done, beta / b_norm)
+
+
+def pcg(normal: Apply, rhs: torch.Tensor, precond: Apply, x0: torch.Tensor | None = None, iters: int = 200,
+        rtol: float = 1e-8) -> CGResult:
+    """Preconditioned CG on normal(x) = rhs, columns in the leading dimensions, from x0 (a warm start) until
+    every column has ||r_k|| <= rtol ||rhs|| (relative to the right-hand side, not to the first residual, so a
+    good warm start stops early) or `iters` iterations. `precond` applies M^-1 (symmetric positive definite).
+    Not differentiated: callers differentiate the solution implicitly (solve again for the derivative)."""
+    x = torch.zeros_like(rhs) if x0 is None else x0.expand_as(rhs).clone()
+    r = rhs - normal(x) if x0 is not None else rhs.clone()
+    stop2 = (rtol ** 2) * _dot(rhs, rhs)
+    z = precond(r)
+    p = z
+    rz = _dot(r, z)
+    n = 0
+    while n < iters and bool((_dot(r, r) > stop2).any()):
+        q = normal(p)
+        pq = _dot(p, q)
+        ok = pq > 0
+        alpha = torch.where(ok, rz / torch.where(ok, pq, torch.ones_like(pq)), torch.zeros_like(pq))
+        x = x + alpha * p
+        r = r - alpha * q
+        z = precond(r)
+        rz_new = _dot(r, z)
+        okz = rz > 0
+        beta = torch.where(okz, rz_new / torch.where(okz, rz, torch.ones_like(rz)), torch.zeros_like(rz))
+        p = z + beta * p
+        rz = rz_new
+        n += 1
+    rel = float((_dot(r, r) / _dot(rhs, rhs).clamp_min(torch.finfo(rhs.dtype).tiny)).max().sqrt())
+    return CGResult(x, n, rel)

@@ -212,7 +212,9 @@ class SuperRes(Problem):
 
     def evaluate(self, result: SolveResult):
         w = result.solution["w"]
-        final = self.model.solve(w, self.final_iters, self.final_rtol)
+        # a solver that already solved by preconditioned CG hands its image on as the warm start
+        warm = result.solution.get("f") if result.stats.get("linear") == "pcg" else None
+        final = self.model.solve(w, self.final_iters, self.final_rtol, x0=warm)
         f_hat = final.x.reshape(self.fine.m)
         est = f_hat.cpu().numpy()
         r = self.model.residual(w, final.x)

@@ -10,13 +10,16 @@ import torch
 from ..errors import UserError, check_choice
 from ..linalg.cg import cg, solve_normal
 from ..linalg.direct import CholeskyLSQ
+from ..linalg.krylov import pcg
 
-LINEAR = ("auto", "cholesky", "cg")
+LINEAR = ("auto", "cholesky", "cg", "pcg")
+LINEAR_LABEL = {"cholesky": "Cholesky projection", "pcg": "preconditioned CG projection"}
 
 
-# Largest image (fine pixels) for which linear=auto factors A^T A: measured by scripts/bench_superres_frames.py
-# --linear-sweep (docs/superres.md, "Direct or CG").
-CHOLESKY_MAX_PIXELS = 4096
+# Largest image (fine pixels) for which linear=auto factors A^T A; beyond it, preconditioned CG with the
+# image-fixed Jacobian: at 48x48 from 16 frames 21 s against 3.7 s CPU for 0.01 dB less PSNR (docs/superres.md,
+# "Direct or CG"); 32x32 keeps the factor so the default synthetic run is unchanged.
+CHOLESKY_MAX_PIXELS = 1024
 
 
 CG_ONLY_MODES = ("truncated", "checkpointed")  # they differentiate CG's iterations: meaningless for a factor
@@ -25,11 +28,31 @@ CG_ONLY_MODES = ("truncated", "checkpointed")  # they differentiate CG's iterati
 def pick_linear(choice: str, n_pixels: int, mode) -> str:
     """The linear solver `choice` resolves to for an image of n_pixels and a Jacobian mode."""
     check_choice("solver.linear", choice, LINEAR)
-    if choice == "cholesky" and mode.kind in CG_ONLY_MODES:
+    if choice in ("cholesky", "pcg") and mode.kind in CG_ONLY_MODES:
         raise UserError(f"solver.jacobian={mode.name} differentiates CG iterations; it needs solver.linear=cg")
     if choice == "auto":
-        return "cholesky" if n_pixels <= CHOLESKY_MAX_PIXELS and mode.kind not in CG_ONLY_MODES else "cg"
+        if mode.kind in CG_ONLY_MODES:
+            return "cg"
+        return "cholesky" if n_pixels <= CHOLESKY_MAX_PIXELS else "pcg"
     return choice
+
+
+def projected_residual(choice: str, model, mode, iters: int, rtol: float):
+    """The projected residual r(w) for solver.linear=`choice` and a Jacobian mode; its `linear` attribute is
+    the resolved choice. linear=auto beyond CHOLESKY_MAX_PIXELS is preconditioned CG with the image-fixed
+    Jacobian dA f: the exact one costs 6q more solves per Gauss-Newton step (measured in docs/superres.md),
+    while the gradient J^T r is exact either way (A^T r = 0 at the projection). linear=pcg keeps the mode."""
+    linear = pick_linear(choice, model.n, mode)
+    exact = mode.kind != "none"
+    if linear == "cholesky":
+        rfun = DirectProjectedResidual(model, exact=exact)
+    elif linear == "pcg":
+        rfun = IterativeProjectedResidual(model, exact=exact and choice == "pcg")
+    else:
+        rfun = ProjectedResidual(model, mode, iters, rtol)
+    rfun.linear = linear
+    rfun.jacobian_used = mode.name if exact == getattr(rfun, "exact", exact) else "none"
+    return rfun
 
 
 class DirectProjectedResidual:
@@ -127,3 +150,71 @@ class ProjectedResidual:
         self.timing["jacobian_n"] += 1
         self.last_f = f.detach()
         return r.detach(), jac.detach()
+
+
+class IterativeProjectedResidual:
+    """r(w) with f(w) by preconditioned CG (the model's cosine-basis preconditioner), warm-started from the last
+    image, to a relative residual `rtol` of the normal equations; nothing of size n x n is formed, so memory
+    and time grow with the problem (pixels x frames). The Jacobian: `exact` = Golub-Pereyra's
+    dr = dA f + A df, df = -(A^T A)^-1 (dA^T r + A^T dA f), its 6q columns by one block PCG warm-started from
+    the last step's df (the motion moves little between Gauss-Newton steps); not exact = dA f alone
+    (jacobian=none: the image held fixed, Chung-Haber-Nagy). At the exact projection A^T r = 0, so J^T r is
+    the exact gradient either way; only the curvature model differs."""
+
+    def __init__(self, model, exact: bool = True, iters: int = 500, rtol: float = 1e-6):
+        self.model = model
+        self.exact = exact
+        self.iters = iters
+        self.rtol = rtol
+        self.precond = model.preconditioner()
+        self.f = model.initial_image()
+        self.df = None
+        self._op = (None, None)
+        self.last_f = None
+        self.cg_iters = 0  # PCG iterations spent so far (projections and Jacobian blocks)
+        self.timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
+
+    def operator(self, w: torch.Tensor):
+        """A(w), kept for the last w (its stencil is most of the cost of building it; LM asks for the
+        projection, the residual and the Jacobian at the same point)."""
+        key, op = self._op
+        if key is None or not torch.equal(key, w):
+            op = self.model.operator(w)
+            self._op = (w.clone(), op)
+        return op
+
+    def project(self, w: torch.Tensor) -> torch.Tensor:
+        op = self.operator(w.detach())
+        res = pcg(op.normal(), op.rmatvec(self.model.b), self.precond, self.f, self.iters, self.rtol)
+        self.cg_iters += res.n_iter
+        return res.x
+
+    def _project(self, w: torch.Tensor):
+        f = self.project(w)
+        self.f = f  # warm start of the next projection
+        self.last_f = f
+        return f, self.operator(w).matvec(f) - self.model.b
+
+    def residual(self, w: torch.Tensor) -> torch.Tensor:
+        t0 = time.perf_counter()
+        _, r = self._project(w.detach())
+        self.timing["residual_s"] += time.perf_counter() - t0
+        self.timing["residual_n"] += 1
+        return r
+
+    def residual_and_jacobian(self, w: torch.Tensor):
+        t0 = time.perf_counter()
+        w = w.detach()
+        f, r = self._project(w)
+        dA_f, dAT_r, AT_dA_f = self.model.operator_derivatives(w, f, r, image_fixed=not self.exact)
+        jac = dA_f
+        if self.exact:
+            op = self.operator(w)
+            rhs = -(dAT_r + AT_dA_f).T  # (6q, n): one column per motion parameter
+            res = pcg(op.normal(), rhs, self.precond, self.df, self.iters, self.rtol)
+            self.cg_iters += res.n_iter
+            self.df = res.x
+            jac = dA_f + op.matvec(res.x).T
+        self.timing["jacobian_s"] += time.perf_counter() - t0
+        self.timing["jacobian_n"] += 1
+        return r, jac

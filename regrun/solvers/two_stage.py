@@ -36,14 +36,16 @@ class TwoStage(Solver):
             w = initial_motion(problem, self.cfg.init)
         t_reg = time.perf_counter() - t0
         model = problem.model
-        if pick_linear(self.linear, model.n, diff_mode("none")) == "cholesky":
+        linear = pick_linear(self.linear, model.n, diff_mode("none"))
+        if linear == "cholesky":
             f = CholeskyLSQ(model.dense_operator(w), model.normal_matrix(w)).lstsq(model.b)
             message, stats = "registered, then the exact least squares (Cholesky)", {"linear": "cholesky"}
         else:
-            sol = model.solve(w, self.iters, self.rtol)
+            # pcg: the preconditioned solve (from the same start, to the same bar)
+            sol = model.solve(w, self.iters, self.rtol, x0=model.initial_image() if linear == "pcg" else None)
             f = sol.x
-            message = f"registered, then {sol.n_iter} CG iterations"
-            stats = {"linear": "cg", "cg_iters": sol.n_iter, "cg_rel_residual": sol.rel_residual}
+            message = f"registered, then {sol.n_iter} {'preconditioned ' if linear == 'pcg' else ''}CG iterations"
+            stats = {"linear": linear, "cg_iters": sol.n_iter, "cg_rel_residual": sol.rel_residual}
         r = model.residual(w, f)
         monitor.step(iter=0, J=float(r @ r), motion_error=problem.motion_error(w), rel_error_cg=problem.rel_error(f))
         return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": "two_stage"},

@@ -29,9 +29,9 @@ from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt
 from ..registration.superres_projection import (
-    DirectProjectedResidual,
-    ProjectedResidual,
+    LINEAR_LABEL,
     pick_linear,
+    projected_residual,
 )
 from ..registration.superres_start import INITS, initial_motion
 from ..registry import register_solver
@@ -65,10 +65,8 @@ class VarProCG(Solver):
         return f"varpro_cg jacobian={self.mode.name}{extra}, {self.iters} CG iterations"
 
     def residual_function(self, model):
-        """The projected residual for this configuration: direct (Cholesky) or CG."""
-        if pick_linear(self.linear, model.n, self.mode) == "cholesky":
-            return DirectProjectedResidual(model, exact=self.mode.kind != "none")
-        return ProjectedResidual(model, self.mode, self.iters, self.rtol)
+        """The projected residual for this configuration: direct (Cholesky), preconditioned CG, or CG."""
+        return projected_residual(self.linear, model, self.mode, self.iters, self.rtol)
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
@@ -76,7 +74,7 @@ class VarProCG(Solver):
             w0 = initial_motion(problem, self.cfg.init)
         t_init = time.perf_counter() - t0
         rfun = self.residual_function(problem.model)
-        linear = "cholesky" if isinstance(rfun, DirectProjectedResidual) else "cg"
+        linear = rfun.linear
 
         def extra_row(w):
             row = {"motion_error": problem.motion_error(w)}
@@ -93,8 +91,9 @@ class VarProCG(Solver):
         stats = {"init_s": t_init, "residual_mean_s": per_res, "jacobian_mean_s": per_jac,
                  "jacobian_over_residual": per_jac / per_res if per_res > 0 else float("nan"),
                  "n_residual": t["residual_n"], "n_jacobian": t["jacobian_n"],
-                 "init_motion_error": problem.motion_error(w0), "linear": linear}
+                 "init_motion_error": problem.motion_error(w0), "linear": linear,
+                 "jacobian_used": rfun.jacobian_used}
         f = rfun.project(res.w)
-        label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, Cholesky projection"
+        label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
         return SolveResult(solution={"w": res.w.detach(), "f": f.detach(), "label": label},
                            status=res.status, message=res.message, n_iter=res.n_iter, stats=stats)

@@ -1,0 +1,73 @@
+#!/bin/bash
+# Every GPU measurement of issue 21 in one call of under 10 minutes, for a session that is lent a GPU:
+#   1. the cuda test cases (pytest -k cuda);
+#   2. CPU-vs-CUDA parity of every CI pair (configs/ci/*.yaml): each pair on cuda, one after the other, while the
+#      CPU runs of the same pairs go on in parallel on the machine's cores;
+#   3. one paper-scale run per problem on cuda, with its time and peak GPU memory (results.h5 records
+#      wall_time and gpu_peak_memory_mb): super-resolution 256x256 from 16 frames, crab detection at full size,
+#      the CT cone-beam bilevel preset at the paper's learning size (1400 x 1400 x 2 from 60 views, peak memory
+#      per hypergradient mode), registration of a 512 x 512 pair;
+#   4. one table (scripts/gpu_check_table.py): OUT/gpu_check.md and .json, copied into docs/ and spliced into
+#      docs/devices.md between its gpu_check markers.
+# A command still to start when BUDGET seconds have passed is skipped and reported as such (not dropped).
+# Usage: scripts/gpu_check.sh [--dry-run] [--out DIR] [--budget SECONDS]
+#   --dry-run   print every command it would run (in order, with its time limit) and run none of them
+set -u
+DRY=0; OUT=outputs/gpu_check; BUDGET=540
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) DRY=1 ;;
+    --out) OUT=$2; shift ;;
+    --budget) BUDGET=$2; shift ;;
+    *) echo "gpu_check.sh: unknown argument '$1' (allowed: --dry-run, --out DIR, --budget SECONDS)" >&2; exit 2 ;;
+  esac
+  shift
+done
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+START=$SECONDS
+COMMON="figures=false progress=false"
+
+# run NAME LIMIT COMMAND...: one measured command (or its line in a dry run); its log goes to OUT/logs/NAME.log
+run() {
+  local name=$1 limit=$2; shift 2
+  if [ "$DRY" = 1 ]; then echo "[$name] timeout $limit $*"; return 0; fi
+  mkdir -p "$OUT/logs"
+  if [ $((SECONDS - START)) -ge "$BUDGET" ]; then echo "skipped: budget" >"$OUT/logs/$name.status"; return 0; fi
+  timeout "$limit" "$@" >"$OUT/logs/$name.log" 2>&1
+  echo "exit $?" >"$OUT/logs/$name.status"
+}
+
+PAIRS=$(ls configs/ci/*.yaml | xargs -n1 basename | sed 's/\.yaml$//')
+
+# CPU side of the parity table, in the background on the CPU cores (not timed against the budget's GPU part)
+if [ "$DRY" = 1 ]; then
+  for p in $PAIRS; do echo "[cpu/$p] timeout 400 regrun +ci=$p device=cpu hydra.run.dir=$OUT/cpu/$p $COMMON"; done
+else
+  mkdir -p "$OUT/logs"
+  printf '%s\n' $PAIRS | xargs -P 8 -I{} sh -c \
+    "timeout 400 regrun +ci={} device=cpu hydra.run.dir=$OUT/cpu/{} $COMMON >$OUT/logs/cpu_{}.log 2>&1" &
+  CPU_JOBS=$!
+fi
+
+run pytest_cuda 150 python -m pytest -q -p no:cacheprovider -k cuda tests/
+for p in $PAIRS; do
+  run "cuda_$p" 60 regrun +ci=$p device=cuda hydra.run.dir=$OUT/cuda/$p $COMMON
+done
+
+run sr256_frames 60 python scripts/make_sr_frames.py "$OUT/sr256" --size 256 --frames 16 --supersample 4 --format npz
+run paper_superres 60 regrun problem=superres problem.data=frames problem.frames=$OUT/sr256/frames.npz \
+  problem.truth=$OUT/sr256/frames.npz problem.true_motion=$OUT/sr256/frames.npz problem.lambda_f=0.1 \
+  device=cuda hydra.run.dir=$OUT/paper/superres $COMMON
+run paper_crab 90 regrun +experiment=crab_eval problem.scale=1 problem.scene.seed=0 device=cuda \
+  hydra.run.dir=$OUT/paper/crab_detection $COMMON
+run paper_ct_bilevel 180 regrun +experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda \
+  hydra.run.dir=$OUT/paper/ct_bilevel $COMMON
+run paper_registration 60 regrun problem=multiscale_affine problem.synthetic.size=512 device=cuda \
+  hydra.run.dir=$OUT/paper/registration $COMMON
+
+if [ "$DRY" = 1 ]; then
+  echo "[table] python scripts/gpu_check_table.py $OUT --docs docs"
+  exit 0
+fi
+wait "$CPU_JOBS"
+python scripts/gpu_check_table.py "$OUT" --docs docs

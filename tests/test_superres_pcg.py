@@ -1,0 +1,147 @@
+"""The scalable super-resolution projection (solver.linear=pcg, and linear=auto beyond CHOLESKY_MAX_PIXELS):
+preconditioned CG warm-started from the last image, its cosine-basis preconditioner, its exact Jacobian (block
+PCG) against the Cholesky one and by a Taylor test, the image-fixed Jacobian's exact gradient, the warm-started
+final solve, and the memory-bounded gather of many columns."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from regrun.config import config_section
+from regrun.context import RunContext
+from regrun.imaging.grid import Grid
+from regrun.imaging import interpolation
+from regrun.imaging.interpolation import Stencil
+from regrun.linalg.cg import diff_mode
+from regrun.linalg.dottest import dot_test
+from regrun.linalg.krylov import pcg
+from regrun.linalg.operator import LinearOperator
+from regrun.monitor import Monitor
+from regrun.problems.superres import SuperRes
+from regrun.registration.superres_projection import (
+    CHOLESKY_MAX_PIXELS,
+    DirectProjectedResidual,
+    IterativeProjectedResidual,
+    pick_linear,
+    projected_residual,
+)
+from regrun.solvers.varpro_cg import VarProCG
+
+
+@pytest.fixture
+def ctx(device):
+    return RunContext(device, torch.float64, 0, Path("."))
+
+
+@pytest.fixture
+def case(ctx):
+    p = SuperRes(config_section("problem", "superres", size=12, frames=3, noise=0.01, lambda_f=0.1), ctx)
+    gen = torch.Generator().manual_seed(5)
+    w = p.w_true + ctx.tensor(0.02 * torch.randn(p.w_true.shape, generator=gen, dtype=torch.float64))
+    v = ctx.tensor(torch.randn(w.shape, generator=gen, dtype=torch.float64))
+    return p, w, v / v.norm()
+
+
+def test_preconditioner_symmetric_positive(case):
+    p, _, _ = case
+    m = p.model
+    apply = m.preconditioner()
+    op = LinearOperator((m.n, m.n), apply, apply, m.dtype, m.device)
+    assert dot_test(op) < 1e-14
+    x = torch.randn(20, m.n, dtype=m.dtype, device=m.device)
+    assert bool(((x * apply(x)).sum(-1) > 0).all())
+    assert apply(x).device == x.device
+
+
+def test_pcg_solves_and_warm_starts(case):
+    p, w, _ = case
+    m = p.model
+    op = m.operator(w)
+    direct = DirectProjectedResidual(m).project(w)
+    res = pcg(op.normal(), op.rmatvec(m.b), m.preconditioner(), m.initial_image(), 500, 1e-13)
+    assert float((res.x - direct).norm() / direct.norm()) < 1e-10
+    cold = pcg(op.normal(), op.rmatvec(m.b), lambda r: r, m.initial_image(), 500, 1e-13)
+    assert res.n_iter < cold.n_iter  # the preconditioner pays on this case too
+    again = pcg(op.normal(), op.rmatvec(m.b), m.preconditioner(), res.x, 500, 1e-13)
+    assert again.n_iter <= 1
+    # the final solve from a warm start stops at the cold start's bar
+    ref = m.solve(w, 2000, 1e-12)
+    warm = m.solve(w, 2000, 1e-12, x0=res.x)
+    assert warm.rel_residual <= 1e-12 and warm.n_iter < ref.n_iter
+    assert float((warm.x - ref.x).norm() / ref.x.norm()) < 1e-9
+
+
+def test_pcg_exact_jacobian_equals_cholesky_and_taylor(case):
+    p, w, v = case
+    it = IterativeProjectedResidual(p.model, exact=True, rtol=1e-13)
+    r, jac = it.residual_and_jacobian(w)
+    first = it.cg_iters
+    r_d, jac_d = DirectProjectedResidual(p.model).residual_and_jacobian(w)
+    assert float((r - r_d).norm() / r_d.norm()) < 1e-9
+    assert float((jac - jac_d).norm() / jac_d.norm()) < 1e-8
+    jv = jac @ v
+    hs = (4e-3, 2e-3, 1e-3, 5e-4)
+    e0 = [float((it.residual(w + h * v) - r).norm()) for h in hs]
+    e1 = [float((it.residual(w + h * v) - r - h * jv).norm()) for h in hs]
+    for a, b in zip(e0, e0[1:]):
+        assert 1.7 < a / b < 2.3
+    for a, b in zip(e1, e1[1:]):
+        assert 3.4 < a / b < 4.6
+    # again at the same point: the block solve starts from its last answer, so it costs less than the first
+    n0 = it.cg_iters
+    jac2 = it.residual_and_jacobian(w)[1]
+    assert it.cg_iters - n0 < first / 2 and float((jac2 - jac).norm() / jac.norm()) < 1e-9
+
+
+def test_image_fixed_jacobian_has_the_exact_gradient(case):
+    p, w, _ = case
+    it = IterativeProjectedResidual(p.model, exact=False, rtol=1e-13)
+    r, jac = it.residual_and_jacobian(w)
+    f = it.last_f
+    assert torch.allclose(jac, p.model.operator_derivatives(w, f, r)[0])
+    r_d, jac_d = DirectProjectedResidual(p.model).residual_and_jacobian(w)
+    g, g_d = jac.T @ r, jac_d.T @ r_d
+    assert float((g - g_d).norm() / g_d.norm()) < 1e-8
+
+
+def test_auto_resolves_to_pcg_beyond_the_limit(ctx):
+    full, none = diff_mode("full"), diff_mode("none")
+    assert pick_linear("auto", CHOLESKY_MAX_PIXELS, full) == "cholesky"
+    assert pick_linear("auto", CHOLESKY_MAX_PIXELS + 1, full) == "pcg"
+    p = SuperRes(config_section("problem", "superres", size=34, frames=2), ctx)
+    auto = projected_residual("auto", p.model, full, 10, 0.0)
+    assert isinstance(auto, IterativeProjectedResidual) and not auto.exact and auto.jacobian_used == "none"
+    explicit = projected_residual("pcg", p.model, full, 10, 0.0)
+    assert explicit.exact and explicit.jacobian_used == "full"
+    assert projected_residual("pcg", p.model, none, 10, 0.0).jacobian_used == "none"
+
+
+def test_varpro_pcg_lowers_objective(case, ctx):
+    p, _, _ = case
+    for jac in ("none", "full"):
+        solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, linear="pcg", jacobian=jac,
+                                         max_iter=3), ctx)
+        res = solver.solve(p, Monitor())
+        assert res.stats["linear"] == "pcg" and res.solution["f"].device == p.model.b.device
+        w0 = p.model.preregister()
+        r0 = p.model.residual(w0, IterativeProjectedResidual(p.model).project(w0))
+        r1 = p.model.residual(res.solution["w"], res.solution["f"])
+        assert float(r1 @ r1) < float(r0 @ r0)
+
+
+def test_gather_of_many_columns_is_bounded_and_equal(device, monkeypatch):
+    grid = Grid((0.0, 12.0, 0.0, 12.0), (12, 12))
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(3, 144, 2, generator=gen, dtype=torch.float64) * 14 - 1).to(device)
+    st = Stencil.at(grid, x)
+    c = torch.randn(20, 400, generator=gen, dtype=torch.float64).to(device)
+    y = torch.randn(3, 144, generator=gen, dtype=torch.float64).to(device)
+    rows = st.gather(c)  # 20 x 6912 stencil values fit the block: the row gather
+    one = torch.stack([st.gather(ci) for ci in c])
+    back = st.scatter(y, 400)
+    monkeypatch.setattr(interpolation, "GATHER_BLOCK", 1000)
+    cols = st.gather(c)  # column by column, each in pieces of at most 1000 stencil values
+    assert cols.shape == rows.shape == (20, 3, 144)
+    assert float((rows - one).abs().max()) < 1e-12 and float((cols - one).abs().max()) < 1e-13
+    assert float((st.scatter(y, 400) - back).abs().max()) < 1e-13  # the scatter in pieces too
+    assert abs(float((st.gather(c[0]) * y).sum() - (c[0] * st.scatter(y, 400)).sum())) < 1e-12 * float(back.abs().sum())
