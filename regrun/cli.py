@@ -10,7 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import compose, config_dir, group_options, paper_values, register_resolvers
+from .config import compose, config_dir, group_options, paper_values, quote_value, register_resolvers
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -69,6 +69,26 @@ def _check_composes(overrides: list[str]) -> DictConfig:
             _error(f"unknown config key {key!r} in {bad!r} (`regrun --cfg job` lists the keys; "
                    f"to add a new key write +{bad})")
         _error("; ".join(lines[:2]) or type(exc).__name__)
+
+
+def _claim_run_dir(cfg: DictConfig) -> None:
+    """Take this run's folder before Hydra writes into it (exclusive creation, `_2`, `_3`... when identical
+    runs started in the same second picked the same name) and point Hydra at it. A folder that cannot be
+    created (read-only place, full disk, a file in the way) stops here, before anything runs."""
+    from .record import claim_folder
+
+    HydraConfig.instance().set_config(cfg)
+    try:
+        wanted = str(cfg.hydra.run.dir)
+    except Exception as exc:  # an interpolation in a user's hydra.run.dir that does not resolve
+        _error(f"hydra.run.dir: {str(exc).splitlines()[0]}")
+    try:
+        folder = claim_folder(wanted)
+    except OSError as exc:
+        _error(f"cannot create the output folder {wanted}: {exc.strerror or exc}; "
+               "choose a writable place with hydra.run.dir=PATH")
+    sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith("hydra.run.dir=")]
+    sys.argv.append(f"hydra.run.dir={quote_value(str(folder))}")
 
 
 def _debug(cfg: DictConfig | None = None) -> bool:
@@ -171,6 +191,7 @@ def main() -> None:
                 cfg = _check_composes(overrides)
                 if cfg.get("dry_run"):
                     _dry_run(cfg)
+                _claim_run_dir(cfg)
     except UserError as exc:
         _error(str(exc))
     _app()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -55,6 +56,13 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     register_resolvers()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides or []), return_hydra_config=True)
+
+
+def quote_value(value: str) -> str:
+    """`value` as a quoted Hydra override value (any characters, e.g. a path with spaces or accents)."""
+    # Hydra's quoted strings take a backslash literally except in a run of them before a quote or the end
+    value = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value)
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def group_options(group: str) -> list[str]:

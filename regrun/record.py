@@ -18,6 +18,8 @@ While the run is going the file is `results.h5.partial` with status "running"; i
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -144,6 +146,37 @@ def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
                 group.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype())
             else:
                 group.create_dataset(key, data=arr, compression="gzip" if arr.size > 1024 else None)
+
+
+MAX_SUFFIX = 1000
+
+
+def claim_folder(path: str | Path) -> Path:
+    """Make `path` (or `path_2`, `path_3`, ... when it is taken) this run's own folder, and return it.
+
+    Run folders are named by time to the second and config hash, so identical runs started together pick the
+    same name. Ownership is decided by exclusive creation: `mkdir` of a new folder, and in every case the
+    exclusive creation of its `results.h5.partial` (status "running"), which also settles two runs that both
+    found the same empty folder. A folder holding a results file or anything else already is someone else's.
+    An OSError other than "exists" (read-only place, full disk, a file in the way) propagates."""
+    path = Path(os.path.abspath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, MAX_SUFFIX + 1):
+        candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if not candidate.is_dir() or any(candidate.iterdir()):
+                continue
+        try:
+            with h5py.File(candidate / (FILENAME + PARTIAL_SUFFIX), "w-") as f:
+                f.attrs["schema_version"] = SCHEMA_VERSION
+                f.attrs["status"] = "running"
+                f.attrs["start_time"] = now_iso()
+        except FileExistsError:
+            continue
+        return candidate
+    raise OSError(errno.EEXIST, f"{MAX_SUFFIX} folders named {path.name}[_N] exist already", str(path))
 
 
 class ResultsFile:
