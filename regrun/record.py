@@ -22,6 +22,7 @@ import errno
 import os
 import platform
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,9 @@ def claim_folder(path: str | Path) -> Path:
     found the same empty folder. A folder holding a results file or anything else already is someone else's.
     An OSError other than "exists" (read-only place, full disk, a file in the way) propagates."""
     path = Path(os.path.abspath(path))
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, MAX_SUFFIX + 1):
         candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
@@ -179,6 +183,25 @@ def claim_folder(path: str | Path) -> Path:
     raise OSError(errno.EEXIST, f"{MAX_SUFFIX} folders named {path.name}[_N] exist already", str(path))
 
 
+class ResultsWriteError(OSError):
+    """The results file could not be written (full disk, quota, the folder gone); the message says where."""
+
+
+@contextmanager
+def _writing(path: Path, what: str):
+    try:
+        yield
+    except ResultsWriteError:
+        raise
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from exc
+
+
+def _set_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
+
+
 class ResultsFile:
     """Writes one run's results file under out_dir."""
 
@@ -190,38 +213,58 @@ class ResultsFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()
+        # Kept in memory so that a file a failed write damaged can be replaced by one that still says what ran.
+        self._head = {"schema_version": SCHEMA_VERSION, "regrun_version": __version__, "status": "running",
+                      "start_time": now_iso(), **library_versions(), **attrs}
+        self._config = {"resolved": resolved_yaml, "overrides": np.array(overrides, dtype=object)}
         with h5py.File(self.partial, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["regrun_version"] = __version__
-            f.attrs["status"] = "running"
-            f.attrs["start_time"] = now_iso()
-            for key, value in {**library_versions(), **attrs}.items():
-                f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
-            _write_group(f, "config", {"resolved": resolved_yaml,
-                                       "overrides": np.array(overrides, dtype=object)})
+            _set_attrs(f, self._head)
+            _write_group(f, "config", self._config)
 
     def set_attrs(self, attrs: dict[str, Any]) -> None:
-        with h5py.File(self.partial, "a") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
+        self._head.update(attrs)
+        with _writing(self.partial, "attributes"), h5py.File(self.partial, "a") as f:
+            _set_attrs(f, attrs)
 
     def write(self, group: str, items: dict[str, Any]) -> None:
         if items:
-            with h5py.File(self.partial, "a") as f:
+            with _writing(self.partial, f"/{group}"), h5py.File(self.partial, "a") as f:
                 _write_group(f, group, items)
 
     def finish(self, status: str, wall_time: float, message: str = "", error: str = "") -> Path:
+        """Write the final status and rename the file to results.h5. When the file cannot take it (full disk,
+        a file damaged by a failed write), it is replaced by a small one holding the attributes, the config and
+        the status (deleting the big one first frees the space for it); when even that fails, nothing is left
+        that could pass for a run in progress and ResultsWriteError says why."""
         if status not in RUN_STATUSES[1:]:
             raise ValueError(f"final status {status!r} not in {RUN_STATUSES[1:]}")
-        with h5py.File(self.partial, "a") as f:
-            f.attrs["status"] = status
-            f.attrs["end_time"] = now_iso()
-            f.attrs["wall_time"] = float(wall_time)
-            f.attrs["message"] = message
-            if error:
-                f.attrs["error"] = error
-        self.partial.replace(self.path)
+        final = {"status": status, "end_time": now_iso(), "wall_time": float(wall_time), "message": message}
+        if error:
+            final["error"] = error
+        try:
+            with h5py.File(self.partial, "a") as f:
+                _set_attrs(f, final)
+            with h5py.File(self.partial, "r") as f:  # readable as a whole, not only writable
+                if f.attrs["status"] != status or "config" not in f:
+                    raise OSError(errno.EIO, "the final status did not read back")
+            self.partial.replace(self.path)
+        except OSError as exc:
+            self._rewrite_small(final, exc)
         return self.path
+
+    def _rewrite_small(self, final: dict[str, Any], cause: OSError) -> None:
+        why = f"results file rewritten without its data after: {cause.strerror or cause}"
+        final = {**final, "error": f"{final.get('error', '')}\n{why}".strip()}
+        for path in (self.partial, self.path):
+            path.unlink(missing_ok=True)
+        try:
+            with h5py.File(self.path, "w") as f:
+                _set_attrs(f, {**self._head, **final})
+                _write_group(f, "config", self._config)
+        except OSError as exc:
+            self.path.unlink(missing_ok=True)
+            raise ResultsWriteError(f"cannot write the results file {self.path}: {exc.strerror or exc} "
+                                    f"(run status {final['status']})") from exc
 
 
 def _read(node) -> Any:

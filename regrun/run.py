@@ -17,7 +17,7 @@ from .config import config_hash, paper_values
 from .context import RunContext
 from .errors import Diverged, UserError, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, TimeLimit
-from .record import ResultsFile, device_facts, git_state, peak_memory_mb, start_peak_memory
+from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -86,21 +86,29 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     resolved_yaml = OmegaConf.to_yaml(body, resolve=True)
     commit, dirty = git_state(Path(__file__).parent)
     results = ResultsFile(out_dir)
-    results.begin(
-        {
-            "problem": str(cfg.problem.get("name", "?")),
-            "solver": str(cfg.solver.get("name", "?")),
-            "device": str(cfg.device.get("name", "?")),
-            "dtype": str(cfg.dtype),
-            "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
-            "run_id": config_hash(cfg),
-            "git_commit": commit,
-            "git_dirty": "unknown" if dirty is None else dirty,
-            "out_dir": str(out_dir.resolve()),
-        },
-        resolved_yaml,
-        list(overrides or []),
-    )
+    try:
+        results.begin(
+            {
+                "problem": str(cfg.problem.get("name", "?")),
+                "solver": str(cfg.solver.get("name", "?")),
+                "device": str(cfg.device.get("name", "?")),
+                "dtype": str(cfg.dtype),
+                "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
+                "run_id": config_hash(cfg),
+                "git_commit": commit,
+                "git_dirty": "unknown" if dirty is None else dirty,
+                "out_dir": str(out_dir.resolve()),
+            },
+            resolved_yaml,
+            list(overrides or []),
+        )
+    except OSError as exc:  # nothing has run yet: the output folder is the user's to fix
+        for path in (results.partial, results.path):
+            path.unlink(missing_ok=True)
+        error = f"cannot write the results file in {out_dir}: {exc.strerror or exc}; choose a writable place " \
+                "with hydra.run.dir=PATH"
+        return RunOutcome("failed", out_dir, results.path, error=error, user_error=True,
+                          wall_time=time.perf_counter() - t0)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum, frame):
@@ -175,7 +183,11 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
             signal.signal(signal.SIGTERM, previous_sigterm)
         wall = time.perf_counter() - t0
         peak = peak_memory_mb(device) if device is not None else None
-        if peak is not None:
-            results.set_attrs({"gpu_peak_memory_mb": peak})
-        path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
+        try:
+            if peak is not None:
+                results.set_attrs({"gpu_peak_memory_mb": peak})
+            path = results.finish(status, wall, message=message,
+                                  error=f"{error}\n{detail}".strip() if detail and not user_error else error)
+        except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
+            path, status, error, user_error = results.path, "failed", str(exc), False
     return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail, warnings)
