@@ -10,7 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import compose, config_dir, group_options, paper_values, quote_value, register_resolvers
+from .config import compose, config_dir, group_options, nearest_keys, paper_values, quote_value, register_resolvers
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -57,18 +57,62 @@ def _check_launcher(argv: list[str]) -> None:
                 _error(f"hydra/launcher={name} needs the sweep extra: pip install -e '.[sweep]'")
 
 
-def _check_composes(overrides: list[str]) -> DictConfig:
-    """Compose once as Hydra will, so a typo in a key or value is one line, not Hydra's report."""
+def _unknown_key(bad: str, overrides: list[str]) -> str:
+    """One line for an override of a key no config has: the nearest existing keys; `+key=value` (which adds
+    a key nobody reads) only suggested outside the config groups, whose keys are all known."""
+    key = bad.split("=", 1)[0]
     try:
-        return compose(overrides)
+        near = nearest_keys(key.lstrip("+~"), compose([o for o in overrides if o != bad]))
+    except Exception:  # the other overrides do not compose either: the typo is still worth reporting
+        near = []
+    message = f"unknown config key {key!r} in {bad!r}"
+    if near:
+        message += f"; did you mean {' or '.join(f'`{k}`' for k in near)}?"
+    message += " (`regrun --cfg job` lists the keys"
+    if key.split(".")[0] not in CHECKED_GROUPS:
+        message += f"; to add a new key write +{bad}"
+    return message + ")"
+
+
+def _check_composes(overrides: list[str]) -> DictConfig:
+    """Compose once as Hydra will, so a typo in a key or value is one line, not Hydra's report; then resolve
+    every interpolation, so a resolver that is not ours (`${eval:...}`) is refused by name before any run."""
+    try:
+        cfg = compose(overrides)
     except Exception as exc:  # Hydra raises several exception types for bad overrides; all are user input
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         bad = next((o for o in overrides if lines and f"'{o.split('=', 1)[0].lstrip('+~')}'" in lines[0]), None)
         if lines and lines[0].startswith("Could not override") and bad:
-            key = bad.split("=", 1)[0]
-            _error(f"unknown config key {key!r} in {bad!r} (`regrun --cfg job` lists the keys; "
-                   f"to add a new key write +{bad})")
+            _error(_unknown_key(bad, overrides))
+        bad = getattr(exc, "override", None)  # Hydra's OverrideParseException names the override
+        if isinstance(bad, str) and not bad.isascii():
+            _error(f"cannot parse {bad!r}: a value with characters other than letters, digits and _-./ must be "
+                   f"quoted, e.g. \"{quote_override(bad)}\" (the double quotes are for the shell)")
+        if isinstance(bad, str):
+            first = lines[0].split("; See https")[0] if lines else type(exc).__name__
+            _error(f"cannot parse {bad!r}: {first} (override syntax: key=value, lists [a,b], strings with "
+                   "spaces or special characters quoted 'like this')")
         _error("; ".join(lines[:2]) or type(exc).__name__)
+    try:
+        for key in cfg:
+            if key != "hydra" and OmegaConf.is_config(cfg[key]):
+                OmegaConf.to_container(cfg[key], resolve=True)
+            elif key != "hydra":
+                cfg[key]
+    except Exception as exc:  # an interpolation that does not resolve: unknown resolver or missing key
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        bad = [o for o in overrides if "${" in o]
+        where = f" in {', '.join(map(repr, bad))}" if bad else ""
+        hint = ("; regrun resolves only ${key} references and its own resolvers (${now:...}, ${run_id:}, "
+                "${oc.env:...}, ...), never code such as ${eval:...}") if "interpolation type" in first else ""
+        _error(f"{first}{where}{hint}")
+    return cfg
+
+
+def quote_override(item: str) -> str:
+    """key=value with the value quoted for Hydra."""
+    key, _, value = item.partition("=")
+    return f"{key}={quote_value(value)}" if _ else item
 
 
 def _claim_run_dir(cfg: DictConfig) -> None:

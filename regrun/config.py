@@ -65,6 +65,33 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
+def config_keys(cfg: DictConfig) -> list[str]:
+    """Every dotted key of a composed config outside `hydra` (the leaves and the nodes above them)."""
+    out: list[str] = []
+
+    def walk(node, prefix):
+        for key in node:
+            dotted = f"{prefix}{key}"
+            out.append(dotted)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+                walk(child, dotted + ".")
+
+    walk(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), "")
+    return out
+
+
+def nearest_keys(key: str, cfg: DictConfig) -> list[str]:
+    """The existing keys closest to a mistyped one (same node first, then anywhere), for "did you mean"."""
+    import difflib
+
+    keys = config_keys(cfg)
+    parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    siblings = [k for k in keys if k.startswith(parent) and "." not in k[len(parent):]]
+    return difflib.get_close_matches(key, siblings, n=2, cutoff=0.6) or difflib.get_close_matches(key, keys, n=2,
+                                                                                                  cutoff=0.75)
+
+
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import config_hash, paper_values
 from .context import RunContext
-from .errors import Diverged, UserError, check_choice, check_float, check_int
+from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, TimeLimit
 from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
@@ -70,6 +70,8 @@ def _validate_top_level(cfg: DictConfig) -> None:
     check_int("threads", cfg.threads, 1)
     check_choice("dtype", cfg.dtype, DTYPES)
     check_float("time_limit", cfg.time_limit, 0.0, allow_inf=True)
+    for switch in ("progress", "figures", "debug"):
+        check_bool(switch, cfg[switch])
     if "cg_iters" in cfg:
         check_int("cg_iters", cfg.cg_iters, 1)
 
