@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -76,6 +77,17 @@ def _validate_top_level(cfg: DictConfig) -> None:
         check_int("cg_iters", cfg.cg_iters, 1)
 
 
+def _slurm_time_limit() -> str:
+    """This Slurm job's time limit as squeue shows it (e.g. "15:00"), or "" when it cannot be asked."""
+    import subprocess
+
+    try:
+        return subprocess.run(["squeue", "-h", "-j", os.environ["SLURM_JOB_ID"], "-o", "%l"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError, KeyError):
+        return ""
+
+
 def _finite_metrics(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
 
@@ -112,14 +124,26 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         return RunOutcome("failed", out_dir, results.path, error=error, user_error=True,
                           wall_time=time.perf_counter() - t0)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
+    # Slurm's warning before a job's time limit (submitit asks for SIGUSR2 signal_delay_s ahead): the run stops
+    # and says `interrupted` with the minutes it had, instead of submitit's requeue attempt failing the job.
+    usr2 = getattr(signal, "SIGUSR2", None)
+    previous_usr2 = signal.getsignal(usr2) if usr2 is not None else None
 
     def on_sigterm(signum, frame):
         raise Interrupted("terminated by SIGTERM")
 
+    def on_usr2(signum, frame):
+        limit = os.environ.get("SLURM_JOB_ID") and _slurm_time_limit()
+        raise Interrupted(f"time limit: Slurm's warning signal (SIGUSR2) after {(time.perf_counter() - t0) / 60:.1f} "
+                          f"min{f' of the job limit {limit}' if limit else ''}; raise hydra.launcher.timeout_min and "
+                          "run the sweep again (completed jobs are skipped)")
+
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
+        if usr2 is not None:
+            signal.signal(usr2, on_usr2)
     except ValueError:  # not in the main thread (e.g. some launchers): Ctrl-C handling still applies
-        previous_sigterm = None
+        previous_sigterm = previous_usr2 = None
 
     status, message, error, user_error, detail = "failed", "", "", False, ""
     warnings: list[str] = []
@@ -183,6 +207,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
                     pass
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+        if previous_usr2 is not None:
+            signal.signal(usr2, previous_usr2)
         wall = time.perf_counter() - t0
         peak = peak_memory_mb(device) if device is not None else None
         try:

@@ -162,7 +162,7 @@ def parallelism(launcher_cfg: DictConfig) -> int:
     if "joblib" in target:
         n = int(launcher_cfg.get("n_jobs", -1) or 1)
         return max(1, n if n > 0 else (os.cpu_count() or 1) + 1 + n)
-    if "submitit" in target:
+    if "submitit" in target or "slurm" in target:
         return max(1, int(launcher_cfg.get("array_parallelism", 256)))
     return 1
 
@@ -243,6 +243,8 @@ def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
         return
     job.state, error, job.wall_time = read
     job.error = error.strip().splitlines()[0] if error.strip() else ""
+    if not job.error and isinstance(value, BaseException):  # e.g. a Slurm job killed while running
+        job.error = str(value).splitlines()[0]
 
 
 def _link(job: Job, sweep_dir: Path) -> None:
@@ -419,6 +421,10 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
             batch = width  # sequential launchers go one job at a time so a Ctrl-C stops the sweep, not one job
         else:
             batch = max_batch_size or len(jobs)
+        if "slurm" in str(base.hydra.launcher.get("_target_", "")).lower():
+            from .slurm import max_array_size
+
+            batch = min(batch, max_array_size())  # a job array larger than MaxArraySize is refused whole
         _launch(launcher, jobs, sweep_dir, batch, fail_fast, report)
 
     text = format_report(report)
