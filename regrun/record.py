@@ -197,6 +197,22 @@ def _writing(path: Path, what: str):
         raise ResultsWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from exc
 
 
+def _open(path: Path, mode: str, wait_s: float = 10.0) -> h5py.File:
+    """h5py.File, waiting while another process holds the file's lock: HDF5 refuses to open a file for writing
+    while anyone has it open, and a reader (regrun-collect, a sweep looking for completed runs) may have it open
+    for a moment between two of this run's writes."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return h5py.File(path, mode)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _set_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
     for key, value in attrs.items():
         f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
@@ -223,12 +239,12 @@ class ResultsFile:
 
     def set_attrs(self, attrs: dict[str, Any]) -> None:
         self._head.update(attrs)
-        with _writing(self.partial, "attributes"), h5py.File(self.partial, "a") as f:
+        with _writing(self.partial, "attributes"), _open(self.partial, "a") as f:
             _set_attrs(f, attrs)
 
     def write(self, group: str, items: dict[str, Any]) -> None:
         if items:
-            with _writing(self.partial, f"/{group}"), h5py.File(self.partial, "a") as f:
+            with _writing(self.partial, f"/{group}"), _open(self.partial, "a") as f:
                 _write_group(f, group, items)
 
     def finish(self, status: str, wall_time: float, message: str = "", error: str = "") -> Path:
@@ -242,7 +258,7 @@ class ResultsFile:
         if error:
             final["error"] = error
         try:
-            with h5py.File(self.partial, "a") as f:
+            with _open(self.partial, "a") as f:
                 _set_attrs(f, final)
             with h5py.File(self.partial, "r") as f:  # readable as a whole, not only writable
                 if f.attrs["status"] != status or "config" not in f:

@@ -78,6 +78,38 @@ def in_queue(array: str) -> list[str]:
     return out.split()
 
 
+def _all_started(sweep_dir: Path, count: int) -> bool:
+    found = sorted(sweep_dir.glob("*/results.h5.partial"))
+    return len(found) == count and all(_run_started(p) for p in found)
+
+
+def _run_started(partial: Path) -> bool:
+    """The job's run has begun (its results file names the run), so its signal handlers are in place."""
+    import h5py
+
+    try:
+        with h5py.File(partial, "r") as f:
+            return "run_id" in f.attrs
+    except OSError:
+        return False
+
+
+def kill_task(array: str, task: int) -> None:
+    """SIGKILL the Python process of one array task, as the kernel's OOM killer would (`scancel --signal=KILL`
+    would cancel the job through Slurm instead)."""
+    wanted = {f"SLURM_ARRAY_JOB_ID={array}".encode(), f"SLURM_ARRAY_TASK_ID={task}".encode()}
+    killed = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"submitit" in (proc / "cmdline").read_bytes() and wanted <= set((proc / "environ").read_bytes()
+                                                                                .split(b"\0")):
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(proc.name)
+        except (OSError, ValueError):
+            continue
+    assert killed, f"no process of Slurm job {array}_{task} found"
+
+
 def test_sweep_completes_bad_point_fails_alone_collects_and_resumes(tmp_path):
     sweep_dir = tmp_path / "s"
     args = [*TINY, "solver.theta=1e-3,-1", f"hydra.sweep.dir={sweep_dir}"]
@@ -97,47 +129,64 @@ def test_sweep_completes_bad_point_fails_alone_collects_and_resumes(tmp_path):
     assert "submitted 1 Slurm job(s)" in again.stderr and "1 skipped, 1 failed" in again.stdout, again.stdout
 
 
-def test_scancel_kill_and_time_limit_each_end_their_own_job(tmp_path):
+def test_scancel_kill_and_time_limit_warning_each_end_their_own_job(tmp_path):
     """Three long jobs of one array: scancel one (interrupted), SIGKILL another as the OOM killer would
-    (noticed without accounting, the others unaffected), and let the third run into its time limit
-    (interrupted, with the minutes it had)."""
+    (noticed without accounting, the others unaffected), and send the third Slurm's time-limit warning
+    (SIGUSR2, what Slurm sends signal_delay_s before the limit; interrupted, with the minutes it had).
+    test_real_time_limit waits for Slurm's own limit instead."""
     sweep_dir = tmp_path / "s"
-    proc, stderr = start_sweep([*LONG, "seed=0,1,2", "hydra.launcher.timeout_min=2", f"hydra.sweep.dir={sweep_dir}"],
-                               tmp_path)
+    proc, stderr = start_sweep([*LONG, "seed=0,1,2", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    array = ""
     try:
         array = wait_for(lambda: array_id(stderr), 120, "the submission")
-        wait_for(lambda: len(list(sweep_dir.glob("*/results.h5.partial"))) == 3, 180, "three running jobs")
+        wait_for(lambda: _all_started(sweep_dir, 3), 180, "three running jobs")
         subprocess.run(["scancel", f"{array}_0"], check=True)
-        subprocess.run(["scancel", "--signal=KILL", f"{array}_1"], check=True)
-        out, _ = proc.communicate(timeout=400)
+        kill_task(array, 1)
+        subprocess.run(["scancel", "--signal=USR2", f"{array}_2"], check=True)
+        out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-            subprocess.run(["scancel", array or "0"])
+        if array:
+            subprocess.run(["scancel", array])
     err = stderr.read_text()
     assert proc.returncode == 130, (out, err)
-    assert "left the queue without a result; the others go on" in err
+    assert f"Slurm job {array}_1 left the queue without a result; the others go on" in err
     status = {p.name[0]: load(p)["attrs"] for p in sweep_dir.iterdir() if p.name[0].isdigit()}
     assert status["0"]["status"] == "interrupted" and "SIGTERM" in status["0"]["error"]
     assert status["1"]["status"] == "running"  # killed: its file says so, and the sweep lists it interrupted
     assert status["2"]["status"] == "interrupted" and "time limit" in status["2"]["error"]
-    minutes = float(re.search(r"after ([\d.]+) min", status["2"]["error"]).group(1))
-    assert 0.3 <= minutes <= 2.0
+    assert re.search(r"after [\d.]+ min of the job limit 1:00:00", status["2"]["error"]), status["2"]["error"]
     assert "3 interrupted" in out and f"Slurm job {array}_1 ended without a result" in out
+
+
+@pytest.mark.skipif(os.environ.get("REGRUN_SLURM_TESTS") != "all", reason="waits for a real time limit (about "
+                    "1.5 min); REGRUN_SLURM_TESTS=all runs it")
+def test_real_time_limit_is_interrupted_with_the_minutes_used(tmp_path):
+    sweep_dir = tmp_path / "s"
+    out = sweep([*LONG, "hydra.launcher.timeout_min=2", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    assert out.returncode == 130, out.stderr
+    (folder,) = [p for p in sweep_dir.iterdir() if p.name[0].isdigit()]
+    attrs = load(folder)["attrs"]
+    assert attrs["status"] == "interrupted" and "time limit" in attrs["error"]
+    minutes = float(re.search(r"after ([\d.]+) min of the job limit 2:00", attrs["error"]).group(1))
+    assert 0.3 <= minutes <= 2.0
 
 
 def test_ctrl_c_cancels_the_sweeps_jobs(tmp_path):
     sweep_dir = tmp_path / "s"
     proc, stderr = start_sweep([*LONG, "seed=0,1", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    array = ""
     try:
         array = wait_for(lambda: array_id(stderr), 120, "the submission")
-        wait_for(lambda: len(list(sweep_dir.glob("*/results.h5.partial"))) == 2, 180, "two running jobs")
+        wait_for(lambda: _all_started(sweep_dir, 2), 180, "two running jobs")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-            subprocess.run(["scancel", array or "0"])
+        if array:
+            subprocess.run(["scancel", array])
     assert proc.returncode == 130
     assert f"cancelled the sweep's Slurm job(s) {array} (scancel)" in stderr.read_text()
     wait_for(lambda: not in_queue(array), 60, "the jobs to leave the queue")
