@@ -33,6 +33,9 @@ install_packages() {
 
 write_config() {
   local cpus mem
+  if [ -f "$CONF" ] && ! grep -q "regrun's scripts/slurm_localhost.sh" "$CONF"; then
+    say "$CONF exists and was not written by this script (a real cluster?); leaving it alone"; return 1
+  fi
   cpus="$(nproc)"
   mem="$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)"
   mkdir -p /etc/slurm "$DIR/ctld" "$DIR/d" "$DIR/log"
@@ -83,7 +86,7 @@ start_munge() {
 start() {
   mkdir -p "$DIR/log"
   install_packages || return 1
-  write_config
+  write_config || return 1
   start_munge || return 1
   if [ -f "$DIR/slurmctld.pid" ] && kill -0 "$(cat "$DIR/slurmctld.pid")" 2>/dev/null; then
     say "slurmctld already running (pid $(cat "$DIR/slurmctld.pid"))"
@@ -96,7 +99,12 @@ start() {
   for _ in $(seq 1 60); do
     state="$(sinfo -h -n "$NODE" -o %T 2>/dev/null | head -1)"
     case "$state" in
-      idle*|mixed*|allocated*) say "up: node $NODE $state ($(nproc) CPUs); config $CONF"; return 0 ;;
+      idle*|mixed*|allocated*)
+        # a node that looks idle may still refuse jobs (munge, spool folder): run one to be sure
+        if timeout 120 srun --time=1 --quiet true >"$DIR/log/smoke.out" 2>&1; then
+          say "up: node $NODE $state ($(nproc) CPUs), a test job ran; config $CONF"; return 0
+        fi
+        say "the node is $state but a test job failed: $(tail -2 "$DIR/log/smoke.out")"; return 1 ;;
       down*|drain*) scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 ;;
     esac
     sleep 1
