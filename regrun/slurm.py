@@ -136,6 +136,7 @@ def wait(jobs: Sequence[Any], sweep_dir: Path, indices: Sequence[int | None]) ->
                 else:
                     gone_since.pop(i, None)
                 if i not in pending:
+                    say(f"Slurm job {job.job_id} ended ({len(jobs) - len(pending)} of {len(jobs)})")
                     value = getattr(returns[i], "_return_value", None)
                     found = sorted(sweep_dir.glob(f"{indices[i]}_*")) if indices[i] is not None else []
                     folder = Path(value.out_dir) if getattr(value, "out_dir", None) else (found or [None])[0]

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .config import config_hash, quote_value
+from .config import config_hash, nearest_keys, quote_value
 
 try:
     import fcntl
@@ -144,7 +144,11 @@ def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tupl
             except Exception as exc:  # Hydra's composition errors are all about the user's overrides
                 first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
                 if first.startswith("Could not override"):
-                    first += " (no such key in the selected configs; `regrun --cfg job ...` lists them)"
+                    key = first.split("'")[1] if first.count("'") >= 2 else ""
+                    near = nearest_keys(key, base) if key else []
+                    first += (f" (no such key in the selected configs{'; did you mean ' if near else ''}"
+                              f"{' or '.join(f'`{k}`' for k in near)}{'?' if near else ''}; "
+                              "`regrun --cfg job ...` lists them)")
                 raise UserError(f"job {index} ({' '.join(overrides)}): {first}") from exc
             HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
             jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
