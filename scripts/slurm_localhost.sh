@@ -84,7 +84,7 @@ start_munge() {
 }
 
 start() {
-  mkdir -p "$DIR/log"
+  mkdir -p "$DIR/log" "$DIR/ctld" "$DIR/d" || { say "cannot create $DIR"; return 1; }
   install_packages || return 1
   write_config || return 1
   start_munge || return 1
