@@ -24,7 +24,7 @@ SLURM = ["hydra/launcher=slurm", "hydra.launcher.mem_gb=1"]
 
 
 def _cluster_ready() -> str:
-    if os.environ.get("REGRUN_SLURM_TESTS", "") != "1":
+    if os.environ.get("REGRUN_SLURM_TESTS", "") not in ("1", "all"):
         return "set REGRUN_SLURM_TESTS=1 to run the Slurm tests (scripts/slurm_localhost.sh start first)"
     if shutil.which("sbatch") is None:
         return "sbatch is not on the PATH"
