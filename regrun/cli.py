@@ -74,6 +74,33 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     return message + ")"
 
 
+def _parse_error(exc: Exception) -> None:
+    """One line for an override Hydra's grammar refuses (OverrideParseException names it), if that is what
+    `exc` is; a value with non-ASCII characters gets its quoted form."""
+    bad = getattr(exc, "override", None)
+    if not isinstance(bad, str):
+        return
+    if not bad.isascii():
+        _error(f"cannot parse {bad!r}: a value with characters other than letters, digits and _-./ must be "
+               f"quoted, e.g. \"{quote_override(bad)}\" (the double quotes are for the shell)")
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    first = lines[0].split("; See https")[0] if lines else type(exc).__name__
+    _error(f"cannot parse {bad!r}: {first} (override syntax: key=value, lists [a,b], strings with spaces or "
+           "special characters quoted 'like this')")
+
+
+def _check_parses(overrides: list[str]) -> None:
+    """Every override through Hydra's grammar, for sweeps too (their jobs are composed later, by Hydra)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for item in overrides:
+        try:
+            parser.parse_overrides([item])
+        except Exception as exc:  # Hydra's grammar errors
+            _parse_error(exc)
+
+
 def _check_composes(overrides: list[str]) -> DictConfig:
     """Compose once as Hydra will, so a typo in a key or value is one line, not Hydra's report; then resolve
     every interpolation, so a resolver that is not ours (`${eval:...}`) is refused by name before any run."""
@@ -84,14 +111,7 @@ def _check_composes(overrides: list[str]) -> DictConfig:
         bad = next((o for o in overrides if lines and f"'{o.split('=', 1)[0].lstrip('+~')}'" in lines[0]), None)
         if lines and lines[0].startswith("Could not override") and bad:
             _error(_unknown_key(bad, overrides))
-        bad = getattr(exc, "override", None)  # Hydra's OverrideParseException names the override
-        if isinstance(bad, str) and not bad.isascii():
-            _error(f"cannot parse {bad!r}: a value with characters other than letters, digits and _-./ must be "
-                   f"quoted, e.g. \"{quote_override(bad)}\" (the double quotes are for the shell)")
-        if isinstance(bad, str):
-            first = lines[0].split("; See https")[0] if lines else type(exc).__name__
-            _error(f"cannot parse {bad!r}: {first} (override syntax: key=value, lists [a,b], strings with "
-                   "spaces or special characters quoted 'like this')")
+        _parse_error(exc)
         _error("; ".join(lines[:2]) or type(exc).__name__)
     try:
         for key in cfg:
@@ -229,6 +249,7 @@ def main() -> None:
                          or a.startswith("--info") for a in argv)
     try:
         if not informational:
+            _check_parses(overrides)
             _check_group_choices(overrides)
             _check_launcher(argv)
             if not multirun:

@@ -115,6 +115,8 @@ CASES = {
     "non-ASCII path": (["problem.data=files", "problem.template=/tmp/ä.png", "problem.reference=/tmp/ä.png"],
                        ["cannot parse 'problem.template=/tmp/ä.png'", "must be quoted",
                         "problem.template='/tmp/ä.png'"], False),
+    "non-ASCII in a sweep": (["-m", "problem.data=files", "problem.template=/tmp/ä.png,/tmp/ö.png"],
+                             ["cannot parse 'problem.template=/tmp/ä.png,/tmp/ö.png'", "must be quoted"], False),
     "typo in a group key": (["solver.optimiser=lm"], ["unknown config key 'solver.optimiser'",
                                                       "did you mean `solver.optimizer`"], False),
     "typo at the top": (["cg_iter=3"], ["did you mean `cg_iters`", "+cg_iter=3"], False),
