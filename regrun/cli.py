@@ -173,35 +173,54 @@ def _dry_run(cfg: DictConfig) -> None:
 
 def _task(cfg: DictConfig):
     """One job. A plain module-level function so that parallel launchers pickle it by reference."""
+    from .monitor import Reporter
     from .run import run
 
     hc = HydraConfig.get()
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
-    if multirun:
-        from .sweep import gpu_slot
+    out_dir = Path(hc.runtime.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # One reporter for the whole job, so that the lines below join the run's own in regrun.log.
+    reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.progress))
+    try:
+        if multirun:
+            from .sweep import gpu_slot
 
-        with gpu_slot(cfg, int(hc.job.num), list(hc.overrides.task), Path(hc.sweep.dir)):
-            outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
-    else:
-        outcome = run(cfg, hc.runtime.output_dir, list(hc.overrides.task))
-    if outcome.status == "completed":
-        width = max((len(k) for k in outcome.metrics), default=0)
-        paper = paper_values(cfg)
-        for key, value in outcome.metrics.items():
-            ref = f"   (paper: {paper[key]:.4g})" if key in paper else ""
-            print(f"  {key:<{width}} = {value:.6g}{ref}")
-        for warning in outcome.warnings:
-            print(f"regrun: WARNING: {warning}", file=sys.stderr)
-        print(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
-        return outcome
-    if outcome.user_error and _debug(cfg):
-        print(outcome.traceback, file=sys.stderr)
-    first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
-    print(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}", file=sys.stderr)
-    print(f"regrun: results file (status {outcome.status}): {outcome.results_path}", file=sys.stderr)
-    if not multirun:
+            with gpu_slot(cfg, int(hc.job.num), list(hc.overrides.task), Path(hc.sweep.dir)):
+                outcome = run(cfg, out_dir, list(hc.overrides.task), reporter=reporter)
+        else:
+            outcome = run(cfg, out_dir, list(hc.overrides.task), reporter=reporter)
+        _report_outcome(cfg, outcome, reporter)
+    finally:
+        reporter.close()
+    if outcome.status != "completed" and not multirun:
         sys.exit(USER_ERROR_EXIT if outcome.user_error else EXIT_CODES[outcome.status])
     return outcome
+
+
+def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
+    """The metrics (with the paper's values) and the end line; errors and warnings on stderr."""
+    if outcome.status == "completed":
+        from .summary import judge
+
+        width = max((len(k) for k in outcome.metrics), default=0)
+        paper = paper_values(cfg)
+        claims = cfg.get("claims") or {}
+        for key, value in outcome.metrics.items():
+            ref = ""
+            if key in paper:
+                c = judge(key, paper[key], value, claims.get(key))
+                ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
+            reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
+        for warning in outcome.warnings:
+            reporter.line(f"regrun: WARNING: {warning}", err=True)
+        reporter.line(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
+        return
+    if outcome.user_error and _debug(cfg):
+        reporter.line(outcome.traceback, err=True)
+    first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
+    reporter.line(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}", err=True)
+    reporter.line(f"regrun: results file (status {outcome.status}): {outcome.results_path}", err=True)
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
@@ -236,8 +255,27 @@ def _implied_solver(overrides: list[str]) -> str | None:
     return defaults.pop() if len(defaults) == 1 else None
 
 
+def _help_or_explain(argv: list[str]) -> None:
+    """`regrun --help` and `regrun --explain KEY [overrides]`, from the YAML files' comments (regrun/explain.py)."""
+    from .explain import explain, help_text
+
+    if "--explain" in argv:
+        i = argv.index("--explain")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+            _error("--explain needs a key, e.g. regrun --explain solver.lam solver=fista_tv")
+        try:
+            print(explain(argv[i + 1], _overrides(argv[:i] + argv[i + 2:])))
+        except UserError as exc:
+            _error(str(exc))
+        sys.exit(0)
+    if any(a in ("--help", "-h") for a in argv):
+        print(help_text())
+        sys.exit(0)
+
+
 def main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    _help_or_explain(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
     solver = _implied_solver(overrides)
     if solver:

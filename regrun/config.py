@@ -12,9 +12,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Knobs that change how a run is shown or scheduled, not what it computes: a sweep re-run with another value
 # still finds its finished jobs, and parallel jobs may be spread over GPUs (device.index) without changing
 # their identity. solver.motif_cache only decides where the crab detector's extraction is loaded from (the
-# results are bit-identical), so it is not part of a run's identity either.
+# results are bit-identical), so it is not part of a run's identity either; nor is `claims` (how a result is
+# judged against the paper, not what is computed).
 NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index",
-              "collect", "solver.motif_cache")
+              "collect", "claims", "solver.motif_cache")
 
 
 def config_dir() -> Path:
@@ -99,7 +100,10 @@ def group_options(group: str) -> list[str]:
 def config_section(group: str, name: str, **overrides) -> DictConfig:
     """One config group file (e.g. ("solver", "varpro_cg")) with dotted-key overrides, for tests and scripts
     that build a problem or solver without composing a whole run."""
-    cfg = OmegaConf.load(config_dir() / group / f"{name}.yaml")
+    # Composed, not loaded: a group file may include shared blocks through its `defaults:` list (e.g.
+    # solver/common/fista.yaml) and refer to top-level knobs (${cg_iters}, resolved here); a plain, non-struct
+    # copy, so that callers may add keys as they could to the loaded file.
+    cfg = OmegaConf.create(OmegaConf.to_container(compose([f"{group}={name}"])[group], resolve=True))
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value)
     return cfg

@@ -1,10 +1,13 @@
 """Resolved run settings handed to problems and solvers."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from .monitor import Reporter
 
 
 @dataclass
@@ -13,6 +16,12 @@ class RunContext:
     dtype: torch.dtype
     seed: int
     out_dir: Path
+    reporter: Reporter = field(default_factory=Reporter.silent)
+
+    def phase(self, name: str, total: int | None = None) -> contextlib.AbstractContextManager:
+        """`with ctx.phase("extraction"): ...` announces a step of the run (and its time) on the console and in
+        regrun.log; with a total it yields a Progress whose update() shows progress inside it."""
+        return self.reporter.phase(name, total)
 
     def tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(x, dtype=self.dtype, device=self.device)

@@ -1,11 +1,19 @@
-"""Per-iteration callbacks: history recording, progress bar, divergence guard, time limit.
+"""What a run says while it runs, and the per-iteration callbacks (history, progress, divergence, time limit).
 
-Solvers call `monitor.step(iter=..., J=..., ...)` once per iteration and stop when it returns True.
+`Reporter` is the run's voice: its start line, one line per phase (`with ctx.phase("data"): ...`), progress
+inside a phase and the end line, echoed to the console and appended to the run folder's `regrun.log`. On a
+terminal progress is a tqdm bar; elsewhere (a pipe, a file, a batch job) it is a plain line every few seconds,
+never carriage-return frames. Solvers call `monitor.step(iter=..., J=..., ...)` once per iteration and stop when
+it returns True; `monitor.start(total, desc)` opens a progress bar inside the current phase.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
+from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 
@@ -42,29 +50,236 @@ class HistoryRecorder(Callback):
         return {k: np.asarray(v, dtype=np.float64) for k, v in self.columns.items()}
 
 
-class ProgressBar(Callback):
-    """A tqdm bar showing the latest values of a few columns."""
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {sec:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
-    def __init__(self, show: tuple[str, ...] = ("J", "grad_norm"), enabled: bool = True):
-        self.show = show
-        self.enabled = enabled
+
+class Progress:
+    """Progress of one piece of work with a known (or unknown) total.
+
+    On a terminal: a tqdm bar on stderr (left behind on neither the console nor the log). Elsewhere: a plain
+    line `  desc: n/total (pct), elapsed, ETA ..., key=value` at most every `every` seconds and one at the end
+    when the work took longer than that, through the reporter (so also in regrun.log). A step beyond the
+    announced total raises the total, so a bar never ends at `10/9`."""
+
+    def __init__(self, reporter: "Reporter", total: int | None, desc: str, every: float):
+        self.reporter, self.total, self.desc, self.every = reporter, total, desc, every
+        self.n = self.printed = 0
+        self.shown: dict[str, str] = {}
+        self.t0 = self.last = time.perf_counter()
         self.bar = None
+        if reporter.interactive:
+            from tqdm import tqdm
+
+            reporter.end_open_line()
+            self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=reporter.tty)
+
+    def update(self, n: int = 1, **shown) -> None:
+        self.n += n
+        if self.total is not None and self.n > self.total:
+            self.total = self.n
+            if self.bar is not None:
+                self.bar.total = self.n
+        self.shown.update({k: (f"{v:.3e}" if isinstance(v, float) else str(v)) for k, v in shown.items()})
+        if self.bar is not None:
+            self.bar.update(n)
+            if self.shown:
+                self.bar.set_postfix(self.shown, refresh=False)
+        elif time.perf_counter() - self.last >= self.every:
+            self._line()
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        text = f"  {self.desc}: {self.n}"
+        if self.total:
+            text += f"/{self.total} ({100 * self.n / self.total:.0f}%)"
+        text += f", {_duration(elapsed)}"
+        if self.total and 0 < self.n < self.total:
+            text += f", ETA {_duration(elapsed / self.n * (self.total - self.n))}"
+        if self.shown:
+            text += ", " + ", ".join(f"{k}={v}" for k, v in self.shown.items())
+        return text
+
+    def _line(self) -> None:
+        self.last, self.printed = time.perf_counter(), self.n
+        self.reporter.line(self.line())
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            self.reporter.line(self.line(), console=False)
+        elif self.n != self.printed and time.perf_counter() - self.t0 >= self.every:
+            self._line()
+
+
+class Reporter:
+    """Prints the run's lines to `stream` and appends them to `log_path` (regrun.log).
+
+    `progress=False` keeps the phase lines and drops progress bars/lines; `interactive` (default: whether
+    `tty` is a terminal) picks tqdm bars over plain lines; `every` is the plain lines' interval in seconds."""
+
+    def __init__(self, log_path: Path | None = None, stream: IO | None = None, progress: bool = True,
+                 interactive: bool | None = None, every: float = 10.0, tty: IO | None = None,
+                 name: str = "regrun"):
+        self.stream = stream if stream is not None else sys.stdout
+        self.tty = tty if tty is not None else sys.stderr
+        self.err = sys.stderr  # the real one, so a line printed while capture() is on is logged once
+        self.progress = progress
+        self.interactive = progress and (_isatty(self.tty) if interactive is None else interactive)
+        self.every = every
+        self.name = name  # the prefix of phase lines: the command that speaks
+        self.log = open(log_path, "a", buffering=1) if log_path is not None else None
+        self.phases: list[str] = []
+        self.open_line: str | None = None
+        self.timings: list[tuple[str, float]] = []  # (phase label, seconds), for the run's summary
+        self.t0 = time.perf_counter()
+
+    @classmethod
+    def silent(cls) -> "Reporter":
+        return cls(stream=_Null(), progress=False)
+
+    def line(self, text: str, console: bool = True, err: bool = False) -> None:
+        if console:
+            self.end_open_line()
+            print(text, file=self.err if err else self.stream, flush=True)
+        if self.log is not None and not self.log.closed:
+            self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+
+    def end_open_line(self) -> None:
+        """A phase's start line waits for its end (`regrun: data ... done in 0.1 s`); anything else printed in
+        between ends it first."""
+        if self.open_line is not None:
+            print(file=self.stream, flush=True)
+            self.open_line = None
+
+    @contextlib.contextmanager
+    def phase(self, name: str, total: int | None = None) -> Iterator[Progress | None]:
+        """One step of the run: a line when it starts and one with its time when it ends. With a total, yields
+        a Progress to `update()`; otherwise None."""
+        label = " > ".join([*self.phases, name])
+        self.end_open_line()
+        print(f"{self.name}: {label} ...", end="", file=self.stream, flush=True)
+        self.line(f"{self.name}: {label} ...", console=False)
+        self.open_line = label
+        self.phases.append(name)
+        t0 = time.perf_counter()
+        progress = self.progress_bar(total, name) if total is not None else None
+        ok = False
+        try:
+            yield progress
+            ok = True
+        finally:
+            if progress is not None:
+                progress.close()
+            self.phases.pop()
+            self.timings.append((label, time.perf_counter() - t0))
+            took = _duration(self.timings[-1][1])
+            end = f"done in {took}" if ok else f"stopped after {took}"
+            if self.open_line == label:
+                print(f" {end}", file=self.stream, flush=True)
+                self.open_line = None
+                self.line(f"{self.name}: {label} {end}", console=False)
+            else:
+                self.line(f"{self.name}: {label} {end}")
+
+    def progress_bar(self, total: int | None, desc: str) -> Progress | None:
+        if not self.progress:
+            return None
+        return Progress(self, total, desc, self.every)
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        """While inside: whatever is printed (a solver's table, a library's warning) also goes to the log."""
+        if self.log is None:
+            yield
+            return
+        old = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(old[0], self), _Tee(old[1], self)
+        try:
+            yield
+        finally:
+            for tee in (sys.stdout, sys.stderr):
+                if isinstance(tee, _Tee):
+                    tee.flush_partial()
+            sys.stdout, sys.stderr = old
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+class _Tee:
+    """A stream that writes through to `inner` and copies whole lines into the reporter's log."""
+
+    def __init__(self, inner, reporter: Reporter):
+        self.inner, self.reporter, self.pending = inner, reporter, ""
+
+    def write(self, text: str) -> int:
+        if text:
+            self.reporter.end_open_line()
+        self.inner.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if "\r" not in line:  # a carriage-return frame of somebody's progress bar is not worth keeping
+                self.reporter.line(line, console=False)
+        return len(text)
+
+    def flush_partial(self) -> None:
+        if self.pending.strip() and "\r" not in self.pending:
+            self.reporter.line(self.pending, console=False)
+        self.pending = ""
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self.inner)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class _Null:
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar(Callback):
+    """The solver's iterations as progress inside the current phase, with the latest values of a few columns."""
+
+    def __init__(self, show: tuple[str, ...] = ("J", "grad_norm"), enabled: bool = True,
+                 reporter: Reporter | None = None):
+        self.show = show
+        self.reporter = reporter if reporter is not None else Reporter(progress=enabled)
+        self.enabled = enabled
+        self.bar: Progress | None = None
 
     def start(self, total, desc):
         if not self.enabled:
             return
-        from tqdm.auto import tqdm
-
-        if self.bar is not None:
-            self.bar.close()
-        self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+        self.close()
+        self.bar = self.reporter.progress_bar(total, desc)
 
     def step(self, row):
         if self.bar is not None:
-            self.bar.update(1)
-            shown = {k: f"{row[k]:.3e}" for k in self.show if k in row}
-            if shown:
-                self.bar.set_postfix(shown, refresh=False)
+            self.bar.update(1, **{k: float(row[k]) for k in self.show if k in row})
         return False
 
     def close(self):

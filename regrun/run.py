@@ -17,9 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from .config import config_hash, paper_values
 from .context import RunContext
 from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
-from .monitor import DivergenceGuard, Monitor, ProgressBar, TimeLimit
+from .monitor import DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
 from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
+from .summary import check_claims, write_run_summary
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("cpu", "cuda", "auto")
@@ -43,7 +44,7 @@ class Interrupted(BaseException):
 
 
 def resolve_device(spec: DictConfig) -> torch.device:
-    name = spec.get("name", "cpu")
+    name = spec.name
     check_choice("device", name, DEVICES)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -53,7 +54,7 @@ def resolve_device(spec: DictConfig) -> torch.device:
                 f"device=cuda but CUDA is not available here (torch {torch.__version__}, "
                 f"built for CUDA: {torch.version.cuda or 'no'}); use device=cpu or device=auto"
             )
-        index = check_int("device.index", spec.get("index", 0), 0)
+        index = check_int("device.index", spec.index, 0)
         if index >= torch.cuda.device_count():
             raise UserError(f"device.index={index} but only {torch.cuda.device_count()} CUDA device(s) are visible")
         return torch.device("cuda", index)
@@ -75,6 +76,7 @@ def _validate_top_level(cfg: DictConfig) -> None:
         check_bool(switch, cfg[switch])
     if "cg_iters" in cfg:
         check_int("cg_iters", cfg.cg_iters, 1)
+    check_claims(cfg.get("claims") or {})
 
 
 def _slurm_time_limit() -> str:
@@ -92,35 +94,56 @@ def _finite_metrics(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
 
 
-def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> RunOutcome:
-    """Run one configured experiment into out_dir; never raises for failures of the run itself."""
+def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter) -> None:
+    """summary.md and metrics.json beside the results file; a failure here must not hide the run's own status."""
+    try:
+        try:
+            paper = paper_values(cfg)
+        except Exception:  # a malformed paper block is reported by the run itself
+            paper = {}
+        claims = OmegaConf.to_container(cfg.claims) if isinstance(cfg.get("claims"), DictConfig) else {}
+        write_run_summary(out_dir, status=status, message=message, error=error, facts=facts, metrics=metrics,
+                          paper=paper, claims=claims, wall_time=wall, phases=reporter.timings)
+    except Exception as exc:
+        reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
+
+
+def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
+        reporter: Reporter | None = None) -> RunOutcome:
+    """Run one configured experiment into out_dir; never raises for failures of the run itself.
+
+    The run talks through `reporter` (the CLI passes one so that its end line joins the same regrun.log);
+    without one, a reporter printing to stdout and logging to out_dir/regrun.log is made and closed here."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    own_reporter = reporter is None
+    if own_reporter:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.progress))
     body = OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"})
     resolved_yaml = OmegaConf.to_yaml(body, resolve=True)
     commit, dirty = git_state(Path(__file__).parent)
     results = ResultsFile(out_dir)
+    facts = {
+        "problem": str(cfg.problem.get("name", "?")),
+        "solver": str(cfg.solver.get("name", "?")),
+        "device": str(cfg.device.get("name", "?")),
+        "dtype": str(cfg.dtype),
+        "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
+        "run_id": config_hash(cfg),
+        "git_commit": commit,
+        "git_dirty": "unknown" if dirty is None else dirty,
+        "out_dir": str(out_dir.resolve()),
+    }
     try:
-        results.begin(
-            {
-                "problem": str(cfg.problem.get("name", "?")),
-                "solver": str(cfg.solver.get("name", "?")),
-                "device": str(cfg.device.get("name", "?")),
-                "dtype": str(cfg.dtype),
-                "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
-                "run_id": config_hash(cfg),
-                "git_commit": commit,
-                "git_dirty": "unknown" if dirty is None else dirty,
-                "out_dir": str(out_dir.resolve()),
-            },
-            resolved_yaml,
-            list(overrides or []),
-        )
+        results.begin(facts, resolved_yaml, list(overrides or []))
     except OSError as exc:  # nothing has run yet: the output folder is the user's to fix
         for path in (results.partial, results.path):
             path.unlink(missing_ok=True)
         error = f"cannot write the results file in {out_dir}: {exc.strerror or exc}; choose a writable place " \
                 "with hydra.run.dir=PATH"
+        if own_reporter:
+            reporter.close()
         return RunOutcome("failed", out_dir, results.path, error=error, user_error=True,
                           wall_time=time.perf_counter() - t0)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
@@ -149,36 +172,46 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
     warnings: list[str] = []
     metrics: dict[str, float] = {}
     monitor = device = None
+    capture = reporter.capture()
     try:
+        capture.__enter__()
         _validate_top_level(cfg)
         problem_cls, solver_cls = check_pair(cfg.problem.name, cfg.solver.name)
         device = resolve_device(cfg.device)
-        results.set_attrs(device_facts(device))
+        reporter.line(f"regrun: {cfg.problem.name} with {cfg.solver.name} on {device} ({cfg.dtype}), "
+                      f"seed {cfg.seed} -> {out_dir}")
+        facts.update(device_facts(device))
+        results.set_attrs(facts)
         start_peak_memory(device)
         torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
-        ctx = RunContext(device=device, dtype=DTYPES[cfg.dtype], seed=cfg.seed, out_dir=out_dir)
+        ctx = RunContext(device=device, dtype=DTYPES[cfg.dtype], seed=cfg.seed, out_dir=out_dir, reporter=reporter)
         solver = solver_cls(cfg.solver, ctx)
-        problem = problem_cls(cfg.problem, ctx)
-        results.write("data", problem.inputs())
-        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress)), DivergenceGuard(), TimeLimit(cfg.time_limit)])
-        result = solver.solve(problem, monitor)
-        monitor.close()
+        with ctx.phase("data"):
+            problem = problem_cls(cfg.problem, ctx)
+            results.write("data", problem.inputs())
+        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(),
+                           TimeLimit(cfg.time_limit)])
+        with ctx.phase("solve"):
+            result = solver.solve(problem, monitor)
+            monitor.close()
         result.history = {**monitor.history.as_arrays(), **result.history}
-        metrics, arrays = problem.evaluate(result)
-        metrics = {k: float(v) for k, v in {**metrics, **result.metrics}.items()}
-        results.write("history", result.history)
-        results.write("tables", result.tables)
-        results.write("result", arrays)
-        results.write("metrics", metrics)
-        results.write("stats", result.stats)
-        results.write("paper", paper_values(cfg))
+        with ctx.phase("evaluation"):
+            metrics, arrays = problem.evaluate(result)
+            metrics = {k: float(v) for k, v in {**metrics, **result.metrics}.items()}
+            results.write("history", result.history)
+            results.write("tables", result.tables)
+            results.write("result", arrays)
+            results.write("metrics", metrics)
+            results.write("stats", result.stats)
+            results.write("paper", paper_values(cfg))
         if cfg.figures:
-            fig_dir = out_dir / "figures"
-            fig_dir.mkdir(parents=True, exist_ok=True)
-            problem.figures(result, metrics, fig_dir)
-            if result.figures is not None:
-                result.figures(problem, result, metrics, fig_dir)
+            with ctx.phase("figures"):
+                fig_dir = out_dir / "figures"
+                fig_dir.mkdir(parents=True, exist_ok=True)
+                problem.figures(result, metrics, fig_dir)
+                if result.figures is not None:
+                    result.figures(problem, result, metrics, fig_dir)
         message = f"solver {result.status}: {result.message}"
         warnings = problem.warnings(metrics)
         if warnings:
@@ -198,6 +231,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
         error = f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc()
     finally:
+        capture.__exit__(None, None, None)  # first: whatever fails below must not leave sys.stdout redirected
         if monitor is not None:
             monitor.close()
             if status != "completed":
@@ -218,4 +252,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> R
                                   error=f"{error}\n{detail}".strip() if detail and not user_error else error)
         except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
             path, status, error, user_error = results.path, "failed", str(exc), False
+        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter)
+        if detail and not user_error:
+            reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log
+        if own_reporter:
+            reporter.close()
     return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail, warnings)

@@ -388,11 +388,11 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
         print(f"regrun: error: {exc}", file=sys.stderr)
         sys.exit(2)
     first = cfgs[0] if cfgs else base
-    report = SweepReport(sweep_dir, jobs, dry_run=bool(first.get("dry_run", False)))
+    report = SweepReport(sweep_dir, jobs, dry_run=bool(first.dry_run))
     LAST_REPORT = report
 
-    if first.get("resume", True):
-        roots = [sweep_dir] + ([Path(str(first.resume_dir))] if first.get("resume_dir") else [])
+    if first.resume:
+        roots = [sweep_dir] + ([Path(str(first.resume_dir))] if first.resume_dir else [])
         done = completed_runs(roots)
         for job in jobs:
             if job.run_id in done:
@@ -419,7 +419,7 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
         if job.state == "skipped":
             _link(job, sweep_dir)
     if any(j.state == "pending" for j in jobs):
-        fail_fast = bool(first.get("fail_fast", False))
+        fail_fast = bool(first.fail_fast)
         width = parallelism(base.hydra.launcher)
         if width == 1 or fail_fast:
             batch = width  # sequential launchers go one job at a time so a Ctrl-C stops the sweep, not one job

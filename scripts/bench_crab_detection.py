@@ -3,11 +3,12 @@ and downscaled by 2. Prints one row per scene and stores them as CSV (default ou
 
     python scripts/bench_crab_detection.py                       # synthetic crab, generated scenes
     python scripts/bench_crab_detection.py --paper               # the authors' v1 crab on the paper's 5 scenes
-    python scripts/bench_crab_detection.py --registrars covering unrolled   # both registrars, same scenes
+    python scripts/bench_crab_detection.py --registrars exhaustive descent   # both registrars, same scenes
 
---registrars compares stride registrars in one run (solver.registrar; `--set unrolled.start_step=20` etc. tune
-them). An unrolled run without its own calibration file uses the covering file with `--calibration covering`:
-valid when solver.unrolled.spike_blur = 0, where both registrars minimise the same masked L2 costs.
+--registrars compares stride registrars in one run (solver.registrar; `--set descent.start_step=20` etc. tune
+them). A descent run without its own calibration file uses the exhaustive search's file with `--calibration
+exhaustive`: valid when solver.descent.spike_blur = 0, where both registrars minimise the same masked L2 costs.
+(The old names covering / unrolled are accepted too.)
 
 Settings are the `hierarchical` solver's defaults with the shipped calibration; threads are pinned (--threads).
 Wall time (*_s) and process CPU time (*_cpu_s) are both printed: on a shared, loaded machine the CPU time of a
@@ -63,10 +64,12 @@ def main(argv=None):
     ap.add_argument("--eye", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512), help="generated scenes: rows cols, full size")
-    ap.add_argument("--registrars", nargs="+", default=["covering"], choices=("covering", "unrolled"))
-    ap.add_argument("--calibration", default="own", choices=("own", "covering"),
-                    help="own: each registrar's shipped file; covering: the covering file for every registrar")
-    ap.add_argument("--set", nargs="*", default=[], help="solver config overrides, e.g. unrolled.start_step=20")
+    ap.add_argument("--registrars", nargs="+", default=["exhaustive"],
+                    choices=("exhaustive", "descent", "covering", "unrolled"))
+    ap.add_argument("--calibration", default="own", choices=("own", "exhaustive", "covering"),
+                    help="own: each registrar's shipped file; exhaustive (or covering): the exhaustive search's file "
+                         "for every registrar")
+    ap.add_argument("--set", nargs="*", default=[], help="solver config overrides, e.g. descent.start_step=20")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     ap.add_argument("--out", default="outputs/bench_crab_detection.csv")
@@ -83,7 +86,7 @@ def main(argv=None):
         key = f"{kind}{'_' + version if kind == 'refine_crab' else ''}_s{scale}"
         det = build_detector(cfg, full.downscaled(scale).to(dtype=dtype), scale)
         cal_cfg = cfg.copy() if args.calibration == "own" else compose(
-            ["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering"]).solver
+            ["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
         load_calibration(calibration_path(cal_cfg, key), det)
         t0, c0 = time.perf_counter(), time.process_time()
         det.extract()

@@ -1,12 +1,13 @@
-"""Stride registrars side by side on the leaves of one generated scene: the covering search (FFT over every
-angle and shift) and the paper's unrolled registration (detection/unrolled_registrar.py), same scene, same strides.
+"""Stride registrars side by side on the leaves of one generated scene: the exhaustive search (FFT over every
+angle and shift) and the paper's registration by gradient descent (detection/unrolled_registrar.py), same scene,
+same strides.
 Per leaf: process CPU and wall time, the best stride's joint and angle error against the truth, and the best
 false stride's loss (farther than 10 full-size px) over the true one's (the margin calibration works with).
 
-    python scripts/bench_stride_registrars.py --angle 20 --size 240 300 --set unrolled.leaf_dtype=float32
+    python scripts/bench_stride_registrars.py --angle 20 --size 240 300 --set descent.leaf_dtype=float32
 
-One thread (pinned); a full detection with the unrolled registrar repeats this for every node on the scene and
-on the template (extraction), see docs/detection.md "Unrolled vs covering".
+One thread (pinned); a full detection with the descent registrar repeats this for every node on the scene and
+on the template (extraction), see docs/detection.md "Descent vs exhaustive search".
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def main(argv=None):
     ap.add_argument("--eye", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--leaves", nargs="*", default=None, help="default: all four")
-    ap.add_argument("--set", nargs="*", default=[], help="solver overrides, e.g. unrolled.start_step=20")
+    ap.add_argument("--set", nargs="*", default=[], help="solver overrides, e.g. descent.start_step=20")
     ap.add_argument("--out", default="outputs/bench_stride_registrars.csv")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -44,7 +45,7 @@ def main(argv=None):
     centre, _, art = random_pose(gen, size, full, 0.0, args.claw, args.eye)
     scene = downscale_scene(compose_scene(full, clutter_background(size, gen), centre, args.angle, art), args.scale)
     rows = []
-    for registrar in ("covering", "unrolled"):
+    for registrar in ("exhaustive", "descent"):
         cfg = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={registrar}",
                        *[f"solver.{o}" for o in args.set]]).solver
         det = build_detector(cfg, full.downscaled(args.scale), args.scale)

@@ -44,7 +44,7 @@ def build(size: int, frames: int):
     from regrun.problems.superres import SuperRes
 
     cfg = OmegaConf.load(PACKAGE_DIR.parent / "configs" / "problem" / "superres.yaml")
-    cfg.size, cfg.frames = size, frames
+    cfg.size, cfg.n_frames = size, frames
     p = SuperRes(cfg, RunContext(torch.device("cpu"), torch.float64, 0, Path(".")))
     # Off the truth, so every derivative term is nonzero (at the truth of a noise-free case r ~ 0).
     w = p.w_true + 0.01

@@ -9,8 +9,8 @@ affine motions (rotation, per-axis scale and shift about the centre), then Gauss
 the frames' standard deviation) is added.
 
     python scripts/make_sr_frames.py OUT_DIR                 # 20x20 truth, eight 10x10 frames, 1% noise
-    regrun problem=superres problem.data=frames problem.frames=OUT_DIR/frames \\
-        problem.truth=OUT_DIR/truth.png problem.true_motion=OUT_DIR/motion.json
+    regrun problem=superres problem.data=frames problem.frames=OUT_DIR/frames problem.factor=2 \\
+        problem.lambda_f=0.1 problem.truth=OUT_DIR/truth.png problem.true_motion=OUT_DIR/motion.json
 
 Writes OUT_DIR/frames/frame_00.png ... (16-bit PNG; `--format tiff` float TIFF, `npz` / `h5` one array file
 OUT_DIR/frames.npz|h5 with keys frames, truth, w), OUT_DIR/truth.png (or .tiff), and OUT_DIR/motion.json: the
@@ -90,8 +90,9 @@ def main(argv=None):
         ap.error(f"--size {a.size} must be a multiple of --factor {a.factor}")
     paths = write_frame_set(a.out, a.format, size=a.size, factor=a.factor, frames=a.frames, noise=a.noise,
                             supersample=a.supersample, angle=a.angle, seed=a.seed)
-    print(f"regrun problem=superres problem.data=frames problem.frames={paths['frames']} "
-          f"problem.factor={a.factor} problem.truth={paths['truth']} problem.true_motion={paths['true_motion']}")
+    # the README's command (tests/test_readme.py checks that both agree)
+    print(f"regrun problem=superres problem.data=frames problem.frames={paths['frames']} problem.factor={a.factor} \\\n"
+          f"    problem.lambda_f=0.1 problem.truth={paths['truth']} problem.true_motion={paths['true_motion']}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import torch
 
 from regrun.imaging.gaussian import gaussian_filter
 from regrun.imaging.keys import keys_sample
+from regrun.imaging.transforms import rotation_matrix
 from regrun.config import compose
 from regrun.context import RunContext
 from regrun.detection.motif_registration import LeafRound, SpikeCost, register_leaf, spike_schedule
@@ -38,10 +39,6 @@ from regrun.problems.spike_pair import SpikePair
 from regrun.solvers.motif_study import MotifStudy
 
 DT = torch.float64
-
-
-def rotation(t: float) -> torch.Tensor:
-    return torch.tensor([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]], dtype=DT)
 
 
 def spike_case(seed: int, factor: float, shape: str = "gaussian", tail: float = 5.0, dtype: str = "float64",
@@ -91,7 +88,7 @@ def leaf_case(angle: float, solver: str, seed: int = 0, m: int = 21, size: int =
     ax = torch.arange(size, dtype=DT)
     p = torch.stack(torch.meshgrid(ax, ax, indexing="ij"), -1)
     c = torch.tensor([(m - 1) / 2, (m - 1) / 2], dtype=DT)
-    q = (p - centre) @ rotation(math.radians(angle)) + c
+    q = (p - centre) @ rotation_matrix(angle, degrees=True, device="cpu") + c
     alpha = keys_sample(mask, q).clamp(0, 1)
     scene = alpha * keys_sample(tex, q) + (1 - alpha) * clutter
     grid = torch.arange(18.0, 40.0, 6.0, dtype=DT)

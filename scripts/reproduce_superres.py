@@ -43,7 +43,7 @@ STUDIES = {
     # two_stage image. One variant per process fits the shared machine: `harder --only "64x64 joint_gn"`.
     "harder": (None, [
         (f"{size}x{size} {solver}", ["problem=superres", f"solver={solver}", f"problem.size={size}",
-                                     "problem.frames=8", "problem.noise=0.02", "cg_iters=50",
+                                     "problem.n_frames=8", "problem.noise=0.02", "cg_iters=50",
                                      *HARDER_SOLVER.get(solver, [])], NAN)
         for size in (32, 64) for solver in ("two_stage", "varpro_cg", "joint_gn")
     ]),
@@ -51,7 +51,7 @@ STUDIES = {
     # spline interpolation (the paper's inverse crime) plus 2% noise, random motions (8 frames).
     "harder_consistent": (None, [
         (f"{size}x{size} {solver}", ["problem=superres", f"solver={solver}", "problem.data=hands",
-                                     f"problem.size={size}", "problem.frames=8", "problem.noise=0.02",
+                                     f"problem.size={size}", "problem.n_frames=8", "problem.noise=0.02",
                                      "cg_iters=50", *HARDER_SOLVER.get(solver, [])], NAN)
         for size in (32, 64) for solver in ("two_stage", "varpro_cg", "joint_gn")
     ]),

@@ -82,7 +82,7 @@ CASES = {
                                                                        "must be <= 1e+06"], True),
     "noise 1e300": (["problem=superres", "problem.noise=1e300"], ["problem.noise=1e+300", "must be <= 1000"], True),
     # malformed files
-    "corrupt npz": (SR + ["problem.frames={d}/corrupt.npz"], ["cannot read frames file {d}/corrupt.npz",
+    "corrupt npz": (SR + ["problem.frames={d}/corrupt.npz"], ["frames: cannot read {d}/corrupt.npz",
                                                               ".npz from numpy.savez"], True),
     "motion JSON list": (SR + ["problem.frames={d}/frames.npz", "problem.true_motion={d}/motion_list.json"],
                          ["motion_list.json holds a JSON list", 'key "w"'], True),

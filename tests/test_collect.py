@@ -78,11 +78,12 @@ def test_summary_puts_paper_values_beside_measured(tree):
     out = tree / "out"
     collect.collect([tree / "multirun" / "a"], out)
     summary = (out / "summary.md").read_text()
-    header = next(ln for ln in summary.splitlines() if ln.startswith("| run |"))
+    runs_table = summary.split("## Runs")[1]
+    header = next(ln for ln in runs_table.splitlines() if ln.startswith("| run |"))
     cells = [c.strip() for c in header.strip("|").split("|")]
-    assert cells[cells.index("tre") + 1] == "tre (paper)"
-    row = next(ln for ln in summary.splitlines() if ln.startswith("| 11111111 |"))
-    assert "| 0.02 | 0.03 |" in row
+    assert cells[cells.index("tre") + 1: cells.index("tre") + 3] == ["tre (paper)", "tre verdict"]
+    row = next(ln for ln in runs_table.splitlines() if ln.startswith("| 11111111 |"))
+    assert "| 0.02 | 0.03 | differs (± 0) |" in row  # no claims block: judged exactly
 
 
 def test_plots_and_iterations(tree):
@@ -173,3 +174,41 @@ def test_groups_from_the_presets_collect_block(tmp_path, capsys):
     assert "## Groups" in summary and "| positives | 3 | score | 2 | 1.1 | 1.1 | 1 | 1.2 | [0.9, 1.1] | 1/3 |" in summary
     collect.main([str(tmp_path / "sweep"), "-o", str(tmp_path / "o2"), "--no-plots"])
     assert "| negatives | 2 | fp | 2 | 0.5 |" in capsys.readouterr().out
+
+
+def test_sweep_verdicts_metrics_json_and_the_plot_cap_keeps_paper_metrics(tmp_path):
+    import json
+
+    from regrun.record import ResultsFile
+
+    for i, value in enumerate((0.1, 0.2)):
+        config = {"problem": {"name": "superres"}, "solver": {"name": "varpro_cg", "theta": i},
+                  "paper": {"score": 0.1}, "claims": {"score": {"tol": 0.01, "better": "higher"}}}
+        res = ResultsFile(tmp_path / "sweep" / str(i))
+        res.begin({"problem": "superres", "solver": "varpro_cg", "run_id": str(i) * 64},
+                  OmegaConf.to_yaml(OmegaConf.create(config)), [])
+        # many metrics before the one with a paper value, so a plain cap of the first 12 would drop it
+        res.write("metrics", {**{f"a{j:02d}": float(j * (i + 1)) for j in range(1, 20)}, "score": value})
+        res.write("paper", {"score": 0.1})
+        res.finish("completed", wall_time=1.0)
+    out = tmp_path / "out"
+    written = collect.collect([tmp_path / "sweep"], out)
+    assert written["params"] == ["solver.theta"]  # claims.* are not parameters
+    runs = {r["run_id"]: r for r in json.loads((out / "metrics.json").read_text())["runs"]}
+    assert [c["verdict"] for c in runs["0" * 64]["claims"]] == ["reproduced"]
+    assert [c["verdict"] for c in runs["1" * 64]["claims"]] == ["better"]
+    assert read_csv(out / "runs.csv")[1]["verdict.score"] == "better"
+    summary = (out / "summary.md").read_text()
+    assert "## Paper claims" in summary and "1 reproduced, 1 better" in summary
+    runs_ = written["runs"]
+    chosen = collect.plotted_metrics(runs_, collect.metric_names(runs_, None), None)
+    assert chosen[0] == "score" and len(chosen) == collect.MAX_PANELS
+    assert collect.plotted_metrics(runs_, collect.metric_names(runs_, None), ["a03"]) == ["a03"]
+    with pytest.raises(SystemExit, match="no run has metric"):
+        collect.plotted_metrics(runs_, ["score"], ["nope"])
+
+
+def test_collect_talks(tree, capsys):
+    collect.main([str(tree / "multirun"), "--no-plots"])
+    out = capsys.readouterr().out
+    assert out.startswith("regrun-collect: reading 5 results files ... done in ")

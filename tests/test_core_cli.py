@@ -28,6 +28,12 @@ def test_end_to_end_run_writes_results_and_figures(tmp_path):
     res = load(run_dir / "results.h5")
     assert res["attrs"]["status"] == "completed"
     assert run_dir.name.endswith(res["attrs"]["run_id"][:8])
+    # the run talks: a start line naming what runs where, a line per phase, and all of it in regrun.log
+    assert proc.stdout.startswith(f"regrun: multiscale_affine with single_scale on cpu (float64), seed 0 -> {run_dir}")
+    assert "regrun: solve ... done in" in proc.stdout and "\r" not in proc.stdout + proc.stderr
+    log = (run_dir / "regrun.log").read_text()
+    for text in ("regrun: data done in", "regrun: solve done in", "rel_reduction", "regrun: completed in"):
+        assert text in log, text
 
 
 def test_explicit_run_dir_and_two_runs_same_second_do_not_collide(tmp_path):

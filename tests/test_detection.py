@@ -11,6 +11,7 @@ from regrun.detection.crab_data import synthetic_crab
 from regrun.detection.detector import occurrence_map, stride_ncc
 from regrun.imaging.keys import keys_sample
 from regrun.detection.rotation_search import DenseCost, StrideGrid, fit_strides, stride_anchors
+from regrun.linalg.checks import taylor_test
 from regrun.record import load
 from regrun.run import run
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector
@@ -103,7 +104,7 @@ def test_occurrence_map_mass_border_aggregate_and_derivative(device):
     x0 = loc[:1].clone().requires_grad_(True)
     (gx,) = torch.autograd.grad(f(x0), x0)
     d = torch.tensor([[0.3, -0.4]], dtype=torch.float64, device=device)
-    errs = [abs(float(f(loc[:1] + h * d) - f(loc[:1]) - h * (gx * d).sum())) for h in (1e-2, 5e-3)]
+    errs = taylor_test(f, loc[:1], d, first=(gx * d).sum(), steps=(1e-2, 5e-3)).errors[1]
     assert errs[0] / errs[1] == pytest.approx(4, rel=0.25)
 
 

@@ -58,8 +58,8 @@ def test_auto_honours_xdg_cache_home(tmp_path, monkeypatch):
 
 
 def _detector(device, *overrides):
-    """The covering registrar (fast extraction) with its shipped thresholds, unless overridden."""
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering", *overrides]).solver
+    """The exhaustive registrar (fast extraction) with its shipped thresholds, unless overridden."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive", *overrides]).solver
     det = build_detector(cfg, synthetic_crab(0).downscaled(2).to(device), 2)
     if cfg.calibration != "none":
         load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", det)
@@ -74,8 +74,8 @@ def test_settings_that_matter_change_the_key(device):
     assert extraction_key(det) != base
     sigma = _detector(device, "solver.calibration=none", "solver.spike.sigma=4.0")  # calibrated for 4.5 only
     assert extraction_key(sigma) != extraction_key(_detector(device, "solver.calibration=none"))
-    assert extraction_key(_detector(device, "solver.registrar=unrolled")) != base
-    assert extraction_key(_detector(device, "solver.unrolled.spike_iters=8")) == base  # unused by covering
+    assert extraction_key(_detector(device, "solver.registrar=descent")) != base
+    assert extraction_key(_detector(device, "solver.descent.spike_iters=8")) == base  # unused by exhaustive
     cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
     other = build_detector(cfg, synthetic_crab(1).downscaled(2).to(device), 2)  # another texture
     load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", other)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from regrun.detection.motif_registration import SpikeCost, det_2x2, inverse_2x2, register_spikes, spike_schedule
+from regrun.linalg.checks import taylor_test
 from regrun.problems.spike_pair import gaussian_spike_maps
 
 DT = torch.float64
@@ -45,11 +46,8 @@ def test_spike_cost_gradient_taylor(transform, presmoothed, device):
     items = torch.zeros(1, dtype=torch.long, device=device)
     f0, grad = cost.value_and_grad(w, items)
     slope = float((grad * d).sum())
-    first, second = [], []
-    for h in (2e-3, 1e-3, 5e-4, 2.5e-4):
-        fh = float(cost.value(w + h * d, items)[0])
-        first.append(abs(fh - float(f0[0])))
-        second.append(abs(fh - float(f0[0]) - h * slope))
+    first, second = taylor_test(lambda p: cost.value(p, items)[0], w, d, first=slope,
+                                steps=(2e-3, 1e-3, 5e-4, 2.5e-4)).errors
     assert abs(slope) > 0
     for k in range(3):
         assert 3.5 < second[k] / second[k + 1] < 4.5, second  # quadratic

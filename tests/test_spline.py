@@ -4,6 +4,7 @@ import torch
 from regrun.imaging import spline
 from regrun.imaging.grid import Grid
 from regrun.imaging.spline import SplineImage, bspline_kernel, coefficients, evaluate
+from regrun.linalg.checks import taylor_test
 
 
 def _image(m=(14, 11), seed=0):
@@ -64,18 +65,9 @@ def test_linear_in_the_image():
 
 
 def _taylor_orders(f, df, x0, v, hs):
-    """Slopes of |f(x+hv) - f(x)| and |f(x+hv) - f(x) - h df(x)v| in log-log."""
-    import math
-
-    e0, e1 = [], []
-    f0, d = f(x0), df(x0, v)
-    for h in hs:
-        fh = f(x0 + h * v)
-        e0.append(float((fh - f0).abs().max()))
-        e1.append(float((fh - f0 - h * d).abs().max()))
-    s0 = math.log(e0[0] / e0[-1]) / math.log(hs[0] / hs[-1])
-    s1 = math.log(e1[0] / e1[-1]) / math.log(hs[0] / hs[-1])
-    return s0, s1
+    """Orders of |f(x+hv) - f(x)| and |f(x+hv) - f(x) - h df(x)v| (max norm) from the first step to the last."""
+    res = taylor_test(f, x0, v, first=df(x0, v), steps=hs, reduce=lambda d: d.abs().max())
+    return res.order(0), res.order(1)
 
 
 def test_taylor_in_points_and_theta():

@@ -10,6 +10,7 @@ from regrun.config import PACKAGE_DIR, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.linalg.cg import diff_mode
+from regrun.linalg.checks import taylor_test
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
@@ -23,7 +24,7 @@ HANDS = PACKAGE_DIR.parent.parent / "shared" / "fair_data" / "hands-R.jpg"
 
 
 def problem(**over):
-    base = dict(size=12, frames=3)
+    base = dict(size=12, n_frames=3)
     return SuperRes(config_section("problem", "superres", **{**base, **over}), CTX)
 
 
@@ -41,7 +42,7 @@ def small():
 
 
 def test_operator_adjoint(device):
-    p = SuperRes(config_section("problem", "superres", size=12, frames=3),
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=3),
                  RunContext(device, torch.float64, 0, Path(".")))
     w = p.w_true + 0.02 * torch.randn(p.w_true.shape, generator=torch.Generator().manual_seed(3),
                                       dtype=torch.float64).to(device)
@@ -57,11 +58,7 @@ def test_operator_reproduces_spline_frames():
 
 
 def taylor(rfun, jac, w, v, hs=(4e-3, 2e-3, 1e-3, 5e-4)):
-    r0 = rfun(w)
-    jv = jac @ v
-    e0 = [float((rfun(w + h * v) - r0).norm()) for h in hs]
-    e1 = [float((rfun(w + h * v) - r0 - h * jv).norm()) for h in hs]
-    return e0, e1
+    return taylor_test(rfun, w, v, first=jac @ v, steps=hs).errors
 
 
 @pytest.mark.parametrize("kind,iters", [("full", 20), ("implicit", 200)])
@@ -154,7 +151,7 @@ def test_bad_problem_options(over, match):
 @pytest.mark.slow
 @pytest.mark.skipif(not HANDS.is_file(), reason="hands image not available")
 def test_paper_fig5_ordering():
-    p = problem(data="hands", size=20, frames=4, data_dir=str(HANDS.parent))
+    p = problem(data="hands", size=20, n_frames=4, data_dir=str(HANDS.parent))
     errs = {}
     for kind in ("none", "full"):
         res = VarProCG(solver_cfg(jacobian=kind, cg_iters=50), CTX).solve(p, Monitor())

@@ -7,6 +7,7 @@ from torch.func import jacfwd
 
 from regrun.errors import UserError
 from regrun.imaging.transforms import TRANSFORMATIONS, Affine, Rigid, affine, affine_about, transformation
+from regrun.linalg.checks import taylor_test
 
 CASES = [(name, center) for name in TRANSFORMATIONS for center in (None, (3.0, -2.0))]
 
@@ -23,22 +24,14 @@ def sample(device, t, batch=(), seed=0):
 def test_taylor_points_and_dy_dw(name, center, device):
     t = transformation(name, center)
     w, v, x = sample(device, t)
-    y0 = t.points(w, x)
     dy = t.dy_dw(w, x) @ v
     d2 = t.d2y_dw2(w, x)
     second = 0 if d2 is None else torch.einsum("...kpq,p,q->...k", d2, v, v)
-    e1, e2 = [], []
-    hs = [2.0**-k for k in range(3, 8)]
-    for h in hs:
-        d = t.points(w + h * v, x) - y0
-        e1.append(float((d - h * dy).norm()))
-        e2.append(float((d - h * dy - 0.5 * h * h * second).norm()))
+    res = taylor_test(lambda p: t.points(p, x), w, v, first=dy, second=second, steps=[2.0**-k for k in range(3, 8)])
     if t.linear_in_w:
-        assert max(e1) < 1e-12  # y is linear in w: the first-order model is exact
+        assert res.errors[1].max() < 1e-12  # y is linear in w: the first-order model is exact
         return
-    s1 = math.log(e1[0] / e1[-1]) / math.log(hs[0] / hs[-1])
-    s2 = math.log(e2[0] / e2[-1]) / math.log(hs[0] / hs[-1])
-    assert 1.9 < s1 < 2.1 and 2.9 < s2 < 3.1, (s1, s2)
+    assert 1.9 < res.order(1) < 2.1 and 2.9 < res.order(2) < 3.1, res
 
 
 @pytest.mark.parametrize("name,center", CASES)

@@ -1,10 +1,11 @@
 """The unrolled stride registrar (regrun/detection/unrolled_registrar.py) and the solver's registrar choice."""
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from regrun.config import compose
+from regrun.config import compose, config_section
 from regrun.errors import UserError
 from regrun.detection.detector import Motif
 from regrun.imaging.gaussian import gaussian_filter
@@ -13,6 +14,12 @@ from regrun.detection.motif_registration import LeafRound
 from regrun.detection.rotation_search import StrideGrid
 from regrun.detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings, deduplicate, start_angles
 from regrun.solvers.hierarchical import calibration_key, make_registrar
+
+
+def _settings(**changes) -> UnrolledSettings:
+    """The shipped settings (configs/solver/hierarchical.yaml at full size) with some changed."""
+    shipped = make_registrar(config_section("solver", "hierarchical", registrar="descent"), 1).settings
+    return dataclasses.replace(shipped, **changes)
 
 
 def _textured_scene(device, dtype, angle_deg, centre, size=(44, 52), m=17):
@@ -48,11 +55,11 @@ def test_unrolled_registrar_recovers_pose_at_its_stride(rule, device):
     scene, motif = _textured_scene(device, dtype, angle, centre)
     grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
     if rule == "curvature":
-        settings = UnrolledSettings(leaf_rounds=(LeafRound(1.5, 1.5, 32, keep=4), LeafRound(0.1, 0.0, 16)),
-                                    leaf_nu=1.0, leaf_step_rule="curvature", start_step=30.0, dedup=2.0)
+        settings = _settings(leaf_rounds=(LeafRound(1.5, 1.5, 32, keep=4), LeafRound(0.1, 0.0, 16)),
+                             leaf_nu=1.0, leaf_step_rule="curvature", start_step=30.0, dedup=2.0, leaf_dtype=None)
     else:
-        settings = UnrolledSettings(leaf_rounds=(LeafRound(1.5, 0.75, 50), LeafRound(0.1, 0.0, 20)),
-                                    leaf_nu=5e-4, leaf_step_rule="authors", start_step=30.0, dedup=2.0)
+        settings = _settings(leaf_rounds=(LeafRound(1.5, 0.75, 50), LeafRound(0.1, 0.0, 20)),
+                             leaf_nu=5e-4, leaf_step_rule="authors", start_step=30.0, dedup=2.0, leaf_dtype=None)
     reg = UnrolledRegistrar(settings)
     fit = reg(scene, motif, grid, [-30.0, 30.0])
     assert fit.loss.shape == (len(grid),) and fit.loss.device.type == scene.device.type
@@ -84,19 +91,33 @@ def test_start_angles_cover_the_range():
 
 def test_registrar_choice_is_validated():
     cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=fft"]).solver
-    with pytest.raises(UserError, match="solver.registrar='fft' is not valid; allowed: unrolled, covering"):
+    with pytest.raises(UserError, match="solver.registrar='fft' is not valid; allowed: descent, exhaustive, "
+                                        "unrolled, covering"):
         make_registrar(cfg, 2)
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.unrolled.leaf_dtype=half"]).solver
-    cfg.registrar = "unrolled"
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.leaf_dtype=half"]).solver
+    cfg.registrar = "descent"
     with pytest.raises(UserError, match="leaf_dtype"):
         make_registrar(cfg, 2)
 
 
 def test_calibration_files_are_per_registrar():
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=covering"]).solver
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
     assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2"
-    cfg.registrar = "unrolled"
-    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_unrolled"
+    cfg.registrar = "descent"
+    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_descent"
+
+
+@pytest.mark.parametrize("old,new", [("unrolled", "descent"), ("covering", "exhaustive")])
+def test_old_registrar_names_are_aliases(old, new):
+    """registrar=unrolled / covering (before issue 15) build the same registrar and find the same calibration file
+    as descent / exhaustive."""
+    from regrun.solvers.hierarchical import registrar_kind
+
+    a = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={old}"]).solver
+    b = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={new}"]).solver
+    assert registrar_kind(a) == new and calibration_key(a, "synthetic_s2") == calibration_key(b, "synthetic_s2")
+    ra, rb = make_registrar(a, 2), make_registrar(b, 2)
+    assert type(ra) is type(rb) and getattr(ra, "settings", None) == getattr(rb, "settings", None)
 
 
 def _bumps(points, size, sigma, device, dtype):
@@ -122,8 +143,8 @@ def test_unrolled_registrar_registers_spike_maps(device):
     spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
                   (int(c0), int(c0)), (0.0, 0.0))
     grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
-    reg = UnrolledRegistrar(UnrolledSettings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
-                                             spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
+    reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
+                                      spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
     fit = reg(scene, spike, grid, [-15.0, 15.0])
     k = int(torch.argmin(fit.loss))
     assert int(torch.isfinite(fit.loss).sum()) <= 6
@@ -171,9 +192,9 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("solver.unrolled.interpolation=linear", "solver.unrolled.interpolation='linear' is not valid; allowed: bicubic, keys"),
-    ("solver.unrolled.backtrack=maybe", "solver.unrolled.backtrack='maybe' is not valid; allowed: True, False"),
-    ("solver.unrolled.leaf_step_rule=fast", "solver.unrolled.leaf_step_rule='fast' is not valid"),
+    ("solver.descent.interpolation=linear", "solver.descent.interpolation='linear' is not valid; allowed: bicubic, keys"),
+    ("solver.descent.backtrack=maybe", "solver.descent.backtrack='maybe' is not valid; allowed: True, False"),
+    ("solver.descent.leaf_step_rule=fast", "solver.descent.leaf_step_rule='fast' is not valid"),
 ])
 def test_unrolled_settings_are_validated(override, message):
     cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver

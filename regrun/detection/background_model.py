@@ -1,5 +1,5 @@
 """Textured-motif registration with a background model (seed 002, formulation (4)), the masked ZNCC that
-judges it, and the bicubic warp both use.
+judges it; both warp with imaging/keys.py's keys_grid_sample.
 
     min_{tau, beta}  1/2 || P_{Omega~} [ g_sigma * ( y o tau - x_o - P_{Omega^c} [ g_{C sigma} * beta ] ) ] ||^2
 
@@ -8,8 +8,8 @@ background model, kept on the support dilated by 5 sigma ("the background model 
 away from the motif"); C = 5 as in the authors' numpy code (its smoothing filter h has 5 sigma). Everything is
 computed on a window of the motif's canvas (the motif's box padded by `pad`), which the transformation maps into
 the scene. Gradients (w.r.t. the transformation's parameters and beta) come from autograd through torch's
-bicubic grid_sample: it is Keys' cubic convolution with a = -0.75 (keys.py), ~25x faster than keys_sample on a
-CPU for values and gradients together, so the optimisation and the covering both warp with it.
+bicubic grid_sample (keys_grid_sample): it is Keys' cubic convolution with a = -0.75, ~25x faster than keys_sample
+on a CPU for values and gradients together, so the optimisation and the covering both warp with it.
 """
 from __future__ import annotations
 
@@ -19,22 +19,12 @@ from dataclasses import dataclass
 import torch
 
 from ..imaging.gaussian import gaussian_filter
+from ..imaging.keys import keys_grid_sample
 from ..imaging.transforms import Similarity, Transformation
 from .scenes import pixel_grid
 
 # gaussian_filter(mask, s) > this is the mask dilated by ~2 s (a straight edge's blur drops to Phi(-2) at 2 s)
 _PHI_MINUS_2 = 0.02275
-
-
-def bicubic_warp(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """image (C, H, W) sampled at points (..., 2) (row, col pixel indices) by grid_sample's bicubic (Keys
-    a = -0.75), zero outside; returns (C, ...). Differentiable in image and points."""
-    h, w = image.shape[-2:]
-    flat = points.reshape(1, 1, -1, 2)
-    grid = torch.stack((flat[..., 1] * (2.0 / (w - 1)) - 1.0, flat[..., 0] * (2.0 / (h - 1)) - 1.0), -1)
-    out = torch.nn.functional.grid_sample(image[None], grid, mode="bicubic", padding_mode="zeros",
-                                          align_corners=True)
-    return out[0, :, 0].reshape(image.shape[0], *points.shape[:-1])
 
 
 def dilate(mask: torch.Tensor, distance: float) -> torch.Tensor:
@@ -105,7 +95,7 @@ class BackgroundModelCost:
 
     def warped(self, w: torch.Tensor) -> torch.Tensor:
         """y o tau on the window, (C, h, w)."""
-        return bicubic_warp(self.scene, self.transform.points(w, self.points))
+        return keys_grid_sample(self.scene, self.transform.points(w, self.points))
 
     def initial_background(self, w: torch.Tensor) -> torch.Tensor:
         """beta0 = g_{C sigma} * (y o tau - x_o) on the background region (App. A.3.1)."""

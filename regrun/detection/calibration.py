@@ -24,7 +24,8 @@ from omegaconf import OmegaConf
 
 from ..errors import UserError
 from .detector import HierarchicalDetector
-from .scenes import Scene, Truth, rotation
+from ..imaging.transforms import rotation_matrix
+from .scenes import Scene, Truth
 
 CALIBRATION_VERSION = 1
 DECAY = math.log(1000.0)
@@ -39,7 +40,7 @@ def truth_joint(motifs: dict, template_centre, node: str, truth: Truth) -> tuple
     m = motifs[node]
     tc = template_centre
     rel = torch.tensor((m.origin[0] + m.joint[0] - tc[0], m.origin[1] + m.joint[1] - tc[1]), dtype=torch.float64, device="cpu")
-    pos = torch.tensor(truth.centre, dtype=torch.float64, device="cpu") + rotation(truth.angle) @ rel
+    pos = torch.tensor(truth.centre, dtype=torch.float64, device="cpu") + rotation_matrix(truth.angle, degrees=True, clockwise=True, device="cpu") @ rel
     return float(pos[0]), float(pos[1]), truth.angle
 
 

@@ -7,7 +7,8 @@ from typing import Callable
 
 import torch
 
-from .background_model import bicubic_warp, masked_zncc
+from ..imaging.keys import keys_grid_sample
+from .background_model import masked_zncc
 
 
 @dataclass
@@ -39,7 +40,7 @@ def cover_pose(scene: torch.Tensor, motif: torch.Tensor, support: torch.Tensor, 
         ai = torch.linalg.inv(a)
         bi = -(ai @ b[..., None])[..., 0]
         q = torch.einsum("kij,nj->kni", ai, pts - c) + c + bi[:, None, :]   # (n, N, 2)
-        values = bicubic_warp(scene, q).transpose(0, 1)                      # (n, C, N)
+        values = keys_grid_sample(scene, q).transpose(0, 1)                      # (n, C, N)
         z = masked_zncc(target.expand_as(values), values, None)
         k = int(torch.argmax(z))
         if float(z[k]) > best:

@@ -9,7 +9,8 @@ does). The root's map is the detection: its sum is the score, ~1 for one crab an
 
 Registration of a motif at the strides is a pluggable `StrideRegistrar`: scene, motif, stride grid, angles ->
 StrideFit (per-stride centre, angle, loss). The built-in one is the dense rotation search of
-rotation_search.py (covering with FFTs); unrolled gradient registration (issue 11 §2) plugs in the same way.
+rotation_search.py (exhaustive search with FFTs: registrar=exhaustive); gradient registration (registrar=descent,
+unrolled_registrar.py) plugs in the same way.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from typing import Callable, Protocol
 import torch
 
 from ..imaging.gaussian import gaussian_filter
+from ..imaging.transforms import rotation_matrix
 from .crab_data import Template, depth_first_order
 from .rotation_search import DenseCost, StrideFit, StrideGrid, fit_strides
-from .scenes import rotation
 
 AGGREGATES = ("sum", "max")
 
@@ -66,7 +67,7 @@ class StrideRegistrar(Protocol):
     def __call__(self, scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit: ...
 
 
-def covering_registrar(scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit:
+def exhaustive_registrar(scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit:
     """Every angle and integer translation by FFT correlation, the best per stride cell (rotation_search.py)."""
     dense = DenseCost(scene, motif.image, motif.mask, angles, motif.centre).costs()
     h, w = scene.shape[-2:]
@@ -156,7 +157,8 @@ class Detection:
         k = res.best()
         rel = torch.tensor((point[0] - motif.origin[0] - motif.centre[0], point[1] - motif.origin[1] - motif.centre[1]),
                            dtype=res.fit.centre.dtype, device=res.fit.centre.device)
-        pos = res.fit.centre[k] + rotation(float(res.fit.angle[k]), rel.dtype, rel.device) @ rel
+        pos = res.fit.centre[k] + rotation_matrix(float(res.fit.angle[k]), degrees=True, clockwise=True, dtype=rel.dtype,
+                                                      device=rel.device) @ rel
         return float(pos[0]), float(pos[1])
 
     def centre(self) -> tuple[float, float]:
@@ -189,7 +191,7 @@ class HierarchicalDetector:
     sigma0: the bump width of every occurrence map; registrar: how motifs are registered at the strides."""
 
     def __init__(self, template: Template, settings: dict[str, NodeSettings], sigma0: float = 3.0,
-                 aggregate: str = "sum", registrar: StrideRegistrar = covering_registrar,
+                 aggregate: str = "sum", registrar: StrideRegistrar = exhaustive_registrar,
                  extraction_pad: int = 40, progress: Callable[[str], None] | None = None):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate={aggregate!r}; allowed: {', '.join(AGGREGATES)}")

@@ -26,6 +26,7 @@ from ..errors import UserError
 from ..imaging.gaussian import gaussian_filter
 from ..imaging.io import resolve_data_path
 from ..imaging.keys import keys_sample
+from ..imaging.transforms import rotation_matrix
 from .crab_data import locate_motif, read_rgba, synthetic_crab
 from .scenes import beach_background, clutter_background, pixel_grid
 
@@ -56,17 +57,12 @@ class PoseLaw:
             return eye.clone(), b
         phi = u(-self.angle_max, self.angle_max)
         if kind == "euclidean":
-            return _rotations(phi), b
+            return rotation_matrix(phi), b
         if kind == "similarity":
-            return u(self.scale_min, self.scale_max)[:, None, None] * _rotations(phi), b
+            return u(self.scale_min, self.scale_max)[:, None, None] * rotation_matrix(phi), b
         s = torch.stack((u(self.scale_min, self.scale_max), u(self.scale_min, self.scale_max)), -1)
         theta = u(-self.angle_max, self.angle_max)
-        return _rotations(phi) @ torch.diag_embed(s) @ _rotations(theta).transpose(-1, -2), b
-
-
-def _rotations(t: torch.Tensor) -> torch.Tensor:
-    c, s = torch.cos(t), torch.sin(t)
-    return torch.stack((torch.stack((c, -s), -1), torch.stack((s, c), -1)), -2)
+        return rotation_matrix(phi) @ torch.diag_embed(s) @ rotation_matrix(theta).transpose(-1, -2), b
 
 
 def inverse_maps(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

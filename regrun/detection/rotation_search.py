@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from ..imaging.keys import keys_sample
+from ..imaging.transforms import rotation_matrix
 
 
 def stride_anchors(size: int, motif: int, delta: int) -> list[int]:
@@ -76,9 +77,7 @@ def _rotated(motif: torch.Tensor, mask: torch.Tensor, centre, angle: float, radi
     dt, dev = motif.dtype, motif.device
     off = torch.arange(-radius, radius + 1, dtype=dt, device=dev)
     q = torch.stack(torch.meshgrid(off, off, indexing="ij"), -1)
-    t = math.radians(angle)
-    c, s = math.cos(t), math.sin(t)
-    inv = torch.tensor([[c, -s], [s, c]], dtype=dt, device=dev)  # rotation by -angle
+    inv = rotation_matrix(angle, degrees=True, dtype=dt, device=dev)  # rotation by -angle
     src = q @ inv.T + torch.tensor(centre, dtype=dt, device=dev)
     out = keys_sample(torch.cat((motif, mask[None]), 0), src)
     m = out[-1].clamp(0, 1)

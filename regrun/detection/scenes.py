@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..imaging.gaussian import gaussian_filter
 from ..imaging.io import resolve_data_path
 from ..imaging.keys import keys_sample
+from ..imaging.transforms import rotation_matrix
 from .crab_data import Template, downscale_point, read_rgba
 
 PAPER_ANGLES = (0.0, 7.5, 15.0, 22.5, 30.0)
@@ -26,13 +27,6 @@ PAPER_ANGLES = (0.0, 7.5, 15.0, 22.5, 30.0)
 # (refine_data README): the template centre (91.5, 122.5) lands at (191.5, 222.5).
 PAPER_CENTRE = (191.5, 222.5)
 BEACH_CROP = (800, 400)  # top-left (row, col) of the paper's 0-22.5 deg scenes in beach_bg.jpg
-
-
-def rotation(angle_deg: float, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """The (row, col) matrix of a clockwise-as-displayed rotation by angle_deg."""
-    t = math.radians(angle_deg)
-    c, s = math.cos(t), math.sin(t)
-    return torch.tensor([[c, s], [-s, c]], dtype=dtype, device=device)
 
 
 def pixel_grid(h: int, w: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
@@ -146,7 +140,7 @@ def articulated_template(template: Template, articulation: dict[str, float], pad
         r0, r1 = max(p0[0] - reach, 0), min(p0[0] + reach + 1, h + 2 * pad)
         c0, c1 = max(p0[1] - reach, 0), min(p0[1] + reach + 1, w + 2 * pad)
         grid = pixel_grid(r1 - r0, c1 - c0, dt, dev) + torch.tensor((r0, c0), dtype=dt, device=dev)
-        rot_inv = rotation(-articulation.get(name, 0.0), dt, dev)
+        rot_inv = rotation_matrix(-articulation.get(name, 0.0), degrees=True, clockwise=True, dtype=dt, device=dev)
         q = (grid - origin - pivot) @ rot_inv.T + pivot
         sampled = keys_sample(torch.cat((part.image, part.mask[None]), 0), q)
         m = (sampled[3] > 0.5).to(dt)
@@ -174,11 +168,11 @@ def compose_scene(template: Template, background: torch.Tensor, centre: tuple[fl
     image = background.clone()
     if r1 > r0 and c1 > c0:
         grid = pixel_grid(r1 - r0, c1 - c0, dt, dev) + torch.tensor((r0, c0), dtype=dt, device=dev)
-        q = (grid - sc) @ rotation(-angle, dt, dev).T + tc
+        q = (grid - sc) @ rotation_matrix(-angle, degrees=True, clockwise=True, dtype=dt, device=dev).T + tc
         sampled = keys_sample(torch.cat((rgb, alpha[None]), 0), q)
         a = (sampled[3] > 0.5).to(dt)
         image[:, r0:r1, c0:c1] = background[:, r0:r1, c0:c1] * (1 - a) + sampled[:3].clamp(0, 1) * a
-    rot = rotation(angle, torch.float64)
+    rot = rotation_matrix(angle, degrees=True, clockwise=True, device="cpu")
     parts = {}
     for name, part in template.parts.items():
         p = (torch.tensor(part.pivot_in_template(), dtype=torch.float64, device="cpu")
@@ -200,7 +194,7 @@ def paper_scene(data_dir: str, angle: float, template: Template | None = None) -
     rgb, _ = read_rgba(path)
     parts = {}
     if template is not None:
-        rot = rotation(angle)
+        rot = rotation_matrix(angle, degrees=True, clockwise=True, device="cpu")
         for name, part in template.parts.items():
             p = (torch.tensor(part.pivot_in_template(), dtype=torch.float64, device="cpu")
                  - torch.tensor(template.centre, dtype=torch.float64, device="cpu"))

@@ -68,27 +68,27 @@ SPIKE_QUADRATURE = 1.5
 
 @dataclass(frozen=True)
 class UnrolledSettings:
-    """Lengths in pixels of the searched scene."""
+    """Lengths in pixels of the searched scene. No defaults: the values are configs/solver/hierarchical.yaml's
+    `unrolled` section, converted by solvers/hierarchical.py's make_registrar (the one place they are written)."""
 
-    leaf_rounds: tuple[LeafRound, ...] = (LeafRound(3.0, 3.0, 24, one_start=True), LeafRound(3.0, 1.5, 16, keep=32),
-                                          LeafRound(0.1, 0.0, 24))
-    leaf_nu: float = 1.0
-    backtrack: bool = True  # undo a step that raises an item's loss and halve its step (optim/unrolled.py)
-    leaf_step_rule: str = "curvature"  # curvature: nu / H_ii (curvature_steps) | authors: nu 8 pi max(sigma,1)^4
-    spike_blur: float = 3.0
-    spike_sigma: float = 5.0  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
-    spike_iters: int = 32
-    spike_factor: float = 1.0
-    spike_keep: int = 24
-    start_step: float = 30.0
-    spike_start_step: float = 10.0  # a spike motif spans the whole part layout: its angular basin is narrow
-    rtol: float = 1e-6
-    dedup: float = 3.0
-    leaf_dtype: torch.dtype | None = None
-    keys_a: float = -0.75  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
-    quadrature: float = 0.375  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
-                               # rounded down (quadrature_step); 0: every point
-    max_points: int = 2_000_000  # items x window points per batch (memory)
+    leaf_rounds: tuple[LeafRound, ...]
+    leaf_nu: float
+    backtrack: bool  # undo a step that raises an item's loss and halve its step (optim/unrolled.py)
+    leaf_step_rule: str  # curvature: nu / H_ii (curvature_steps) | authors: nu 8 pi max(sigma,1)^4
+    spike_blur: float
+    spike_sigma: float  # total smoothing of the spike maps the registrar matches (for eq. 17's steps)
+    spike_iters: int
+    spike_factor: float
+    spike_keep: int
+    start_step: float
+    spike_start_step: float  # a spike motif spans the whole part layout: its angular basin is narrow
+    rtol: float
+    dedup: float
+    leaf_dtype: torch.dtype | None  # None: the scene's dtype
+    keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
+    quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
+                       # rounded down (quadrature_step); 0: every point
+    max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
 def start_angles(angles: list[float], step: float) -> list[float]:
@@ -127,7 +127,7 @@ class UnrolledRegistrar:
     """A StrideRegistrar: (scene, motif, grid, angles) -> StrideFit by unrolled registration (module docstring).
     `last_iterations` holds the mean iterations per item of the last call (for benchmarks)."""
 
-    def __init__(self, settings: UnrolledSettings = UnrolledSettings()):
+    def __init__(self, settings: UnrolledSettings):
         self.settings = settings
         self.last_iterations = 0.0
 

@@ -1,6 +1,6 @@
-"""Image filters for registration of users' images: Gaussian smoothing and 2x2 averaging (resolution pyramids).
-
-Both work on (..., m1, m2) tensors on any device and dtype.
+"""Image filters for registration of users' images: 2x2 averaging (resolution pyramids), the detail ratio and
+the noise level that choose their smoothing. The smoothing itself is gaussian.py's gaussian_filter (replicated
+border, USERS_IMAGES_TAIL). They work on (..., m1, m2) tensors on any device and dtype.
 """
 from __future__ import annotations
 
@@ -10,27 +10,6 @@ import torch
 
 from ..linalg.differences import pool
 from .grid import Grid
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float | tuple[float, float]) -> torch.Tensor:
-    """Separable Gaussian smoothing with standard deviation sigma in cells (one value, or one per axis), the
-    border replicated (so a constant image stays constant). sigma = 0 returns the image unchanged."""
-    sig = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else tuple(float(s) for s in sigma)
-    out = image
-    for axis, s in zip((-2, -1), sig):
-        if s <= 0:
-            continue
-        radius = max(1, math.ceil(4 * s))
-        t = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-        kernel = torch.exp(-0.5 * (t / s) ** 2)
-        kernel = kernel / kernel.sum()
-        moved = out.movedim(axis, -1)
-        shape = moved.shape
-        flat = moved.reshape(-1, 1, shape[-1])
-        flat = torch.nn.functional.pad(flat, (radius, radius), mode="replicate")
-        flat = torch.nn.functional.conv1d(flat, kernel.view(1, 1, -1))
-        out = flat.reshape(shape).movedim(-1, axis)
-    return out
 
 
 def average_2x2(image: torch.Tensor, grid: Grid) -> tuple[torch.Tensor, Grid]:

@@ -21,6 +21,9 @@ import torch
 # 3x384x512 scene, direct (shifted slices) vs FFT 0.030 vs 0.050 s at 11 taps, 0.060 vs 0.046 s at 31, 0.14 vs
 # 0.04 s at 61; a 400x3x60x70 stride batch, 1.05 vs 0.34 s at 11 taps. The crossover is 11-31 taps.
 FFT_MIN_TAPS = 25
+BOUNDARIES = ("zero", "replicate")
+# Users' images are smoothed (problem.smooth) with the kernel cut at 4 sigma and the border replicated.
+USERS_IMAGES_TAIL = 4.0
 
 
 def gaussian_radius(sigma: float, tail: float = 3.0) -> int:
@@ -61,18 +64,33 @@ def _filter_axis_fft(x: torch.Tensor, k: torch.Tensor, dim: int) -> torch.Tensor
     return y.narrow(dim, r, n)
 
 
-def gaussian_filter(x: torch.Tensor, sigma, tail: float = 3.0, method: str = "auto") -> torch.Tensor:
-    """Filter the last two dimensions of x (..., H, W) with a separable gaussian, zero boundary, same size.
+def _replicate(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
+    """x extended by r copies of its first and last slice along dim."""
+    n = x.shape[dim]
+    edge = [r if d == dim % x.dim() else -1 for d in range(x.dim())]
+    return torch.cat((x.narrow(dim, 0, 1).expand(*edge), x, x.narrow(dim, n - 1, 1).expand(*edge)), dim)
 
-    sigma: a number or (sigma_rows, sigma_cols). method: "direct" (conv1d), "fft", or "auto" (FFT when the
-    kernel has at least FFT_MIN_TAPS taps)."""
+
+def gaussian_filter(x: torch.Tensor, sigma, tail: float = 3.0, method: str = "auto",
+                    boundary: str = "zero") -> torch.Tensor:
+    """Filter the last two dimensions of x (..., H, W) with a separable gaussian, same size.
+
+    sigma: a number or (sigma_rows, sigma_cols); 0 leaves that axis alone. method: "direct" (shifted slices),
+    "fft", or "auto" (FFT when the kernel has at least FFT_MIN_TAPS taps). boundary: "zero" (outside the image is
+    0: the detector's filters) or "replicate" (the border pixel repeated, so a constant image stays constant: the
+    smoothing of users' images before registration, with tail USERS_IMAGES_TAIL)."""
     if method not in ("auto", "direct", "fft"):
         raise ValueError(f"method={method!r}; allowed: auto, direct, fft")
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary={boundary!r}; allowed: {', '.join(BOUNDARIES)}")
     sigmas = (sigma, sigma) if isinstance(sigma, (int, float)) else tuple(sigma)
     for dim, s in zip((-2, -1), sigmas):
         k = gaussian_kernel1d(float(s), tail, x.dtype, x.device)
         if k.numel() == 1:
             continue
         use_fft = method == "fft" or (method == "auto" and k.numel() >= FFT_MIN_TAPS)
-        x = _filter_axis_fft(x, k, dim) if use_fft else _filter_axis_direct(x, k, dim)
+        r = (k.numel() - 1) // 2
+        src = _replicate(x, r, dim) if boundary == "replicate" else x
+        out = _filter_axis_fft(src, k, dim) if use_fft else _filter_axis_direct(src, k, dim)
+        x = out.narrow(dim, r, x.shape[dim]) if boundary == "replicate" else out
     return x

@@ -120,28 +120,36 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     return to_fair_layout(check_values(arr, f"image {path}"))
 
 
-def _read_array(path: Path, key: str, ndim: int, what: str) -> np.ndarray:
-    """The array `key` of a .npz or .h5 file, in FAIR's layout; a one-line UserError naming the keys found
-    when it is missing or has the wrong number of dimensions."""
+def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
+    """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file (key unused), as float64 in
+    the file's own layout. A one-line UserError starting with `what` (the setting or the kind of data) when the
+    file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
+    if not path.is_file():
+        raise UserError(f"{what}: file not found: {path}")
+    suffix = path.suffix.lower()
     try:
-        if path.suffix == ".npz":
+        if suffix == ".npy":
+            keys, arr = [], np.asarray(load_npy(path, what), dtype=np.float64)
+        elif suffix == ".npz":
             with np.load(path) as data:
                 keys = list(data.files)
                 arr = np.asarray(data[key], dtype=np.float64) if key in keys else None
-        else:
+        elif suffix in (".h5", ".hdf5"):
             import h5py
 
             with h5py.File(path, "r") as data:
                 keys = list(data.keys())
                 arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
+        else:
+            raise UserError(f"{what}: {path} is not a .npy, .npz or .h5/.hdf5 file")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
-        raise UserError(f"cannot read {what} file {path}: {exc or type(exc).__name__} (a .npz from numpy.savez or an "
-                        ".h5 file expected)") from None
+        raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
+                        "numpy.savez, or .h5 expected)") from None
     if arr is None:
         raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
-    if arr.ndim != ndim:
+    if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
-    return to_fair_layout(check_values(arr, f"{what} {path}:{key}"))
+    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" else f":{key}"))
 
 
 def read_frames(path: str | Path) -> np.ndarray:
@@ -161,7 +169,7 @@ def read_frames(path: str | Path) -> np.ndarray:
                                 "must have the same size")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
-        stack = _read_array(path, FRAMES_KEY, 3, "frames")
+        stack = to_fair_layout(read_array(path, FRAMES_KEY, "frames", ndim=3))
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
     else:
@@ -177,7 +185,7 @@ def read_truth(path: str | Path) -> np.ndarray:
     if path.suffix.lower() in ARRAY_SUFFIXES:
         if not path.is_file():
             raise UserError(f"truth file not found: {path}")
-        return _read_array(path, TRUTH_KEY, 2, "truth")
+        return to_fair_layout(read_array(path, TRUTH_KEY, "truth", ndim=2))
     return read_image(path)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .grid import Grid
+from .transforms import rotation_matrix
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,6 @@ def image_moments(image: torch.Tensor, grid: Grid) -> Moments:
     d = x - c
     cov = torch.einsum("ij,ijk,ijl->kl", mass, d, d) / total
     return Moments(total, c, cov)
-
-
-def _rotation(angle: float, like: torch.Tensor) -> torch.Tensor:
-    c, s = math.cos(angle), math.sin(angle)
-    return torch.tensor([[c, -s], [s, c]], dtype=like.dtype, device=like.device)
 
 
 def _axis_angle(cov: torch.Tensor) -> float:
@@ -81,7 +77,7 @@ def affine_candidates(template: torch.Tensor, reference: torch.Tensor, grid: Gri
             kept.append(a)
     out = []
     for a in kept:
-        rot = _rotation(a, template)
+        rot = rotation_matrix(a, dtype=template.dtype, device=template.device)
         b = mt.centre - rot @ mr.centre
         out.append(torch.cat((rot.reshape(4), b)))
     return out

@@ -31,6 +31,24 @@ def affine_inverse(w: torch.Tensor) -> torch.Tensor:
     return torch.cat((ainv.reshape(4), binv))
 
 
+def rotation_matrix(angle, *, degrees: bool = False, clockwise: bool = False, dtype=torch.float64,
+                    device=None) -> torch.Tensor:
+    """The 2x2 rotation [[c, -s], [s, c]] (counter-clockwise in (x1, x2); c = cos angle, s = sin angle), its
+    transpose with clockwise=True (the detector's convention: clockwise as displayed in (row, col)). angle in
+    radians, or degrees with degrees=True. A float gives one matrix in dtype on device (pass the run's, or "cpu"
+    for data made on the CPU); a tensor of angles (...,) gives (..., 2, 2) in its dtype and device,
+    differentiable in the angles."""
+    if isinstance(angle, torch.Tensor):
+        t = torch.deg2rad(angle) if degrees else angle
+        c, s = torch.cos(t), torch.sin(t)
+        s = -s if clockwise else s
+        return torch.stack((torch.stack((c, -s), -1), torch.stack((s, c), -1)), -2)
+    t = math.radians(angle) if degrees else float(angle)
+    c, s = math.cos(t), math.sin(t)
+    rows = [[c, s], [-s, c]] if clockwise else [[c, -s], [s, c]]
+    return torch.tensor(rows, dtype=dtype, device=device)
+
+
 def affine_about(angle_deg: float, scale=(1.0, 1.0), shift=(0.0, 0.0), centre=(0.0, 0.0), *,
                  dtype=torch.float64, device=None) -> torch.Tensor:
     """Parameters of x -> R(angle) diag(scale) (x - c) + c + shift, on `device` (the run's, or "cpu" for data

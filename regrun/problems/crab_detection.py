@@ -27,8 +27,8 @@ from ..detection.scenes import (
     image_scene,
     paper_scene,
     random_pose,
-    rotation,
 )
+from ..imaging.transforms import rotation_matrix
 from ..errors import UserError, check_choice, check_float, check_int, check_numbers
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -92,7 +92,7 @@ class CrabDetection(Problem):
         claw = check_float("problem.scene.articulation.claw", sc.articulation.claw, 0.0)
         eye = check_float("problem.scene.articulation.eye", sc.articulation.eye, 0.0)
         # angle null: drawn in +-angle_max with the pose (the draws before it are the same either way)
-        angle_max = check_float("problem.scene.angle_max", sc.get("angle_max", 0.0), 0.0)
+        angle_max = check_float("problem.scene.angle_max", sc.angle_max, 0.0)
         centre, drawn, art = random_pose(gen, size, full, angle_max, claw, eye)
         if sc.get("centre") is not None:
             centre = tuple(float(v) for v in check_numbers("problem.scene.centre", sc.centre, 2))
@@ -174,6 +174,6 @@ def boxes(det, template) -> dict[str, np.ndarray]:
         h, w = m.mask.shape
         rel = torch.tensor([(0, 0), (0, w - 1), (h - 1, w - 1), (h - 1, 0)], dtype=torch.float64, device="cpu") - \
             torch.tensor(m.centre, dtype=torch.float64, device="cpu")
-        rot = rotation(float(res.fit.angle[k]))
+        rot = rotation_matrix(float(res.fit.angle[k]), degrees=True, clockwise=True, device="cpu")
         out[name] = (res.fit.centre[k].detach().cpu().to(torch.float64) + rel @ rot.T).numpy()
     return out

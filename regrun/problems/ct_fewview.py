@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.io import check_values, load_npy, resolve_data_path
+from ..imaging.io import read_array, resolve_data_path
 from ..metrics import psnr, rel_error, ssim
 from ..plots import image_grid
 from ..registry import register_problem
@@ -193,7 +193,8 @@ class CTFewView(Problem):
         if cfg.sinogram is None:
             raise UserError("problem.data=file needs problem.sinogram=PATH (.npy or .h5, shape (views, n_u) or "
                             "(views, n_u, n_v))")
-        sino = _read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key), "problem.sinogram")
+        sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
+                                          "problem.sinogram"), device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
@@ -209,7 +210,8 @@ class CTFewView(Problem):
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         truth = None
         if cfg.truth_file is not None:
-            truth = _read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key), "problem.truth_file")
+            truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
+                                               "problem.truth_file"), device="cpu")
             if tuple(truth.shape) != self.shape:
                 raise UserError(f"problem.truth_file has shape {tuple(truth.shape)}, the reconstruction grid is "
                                 f"{self.shape} (problem.size, problem.slices)")
@@ -334,29 +336,3 @@ class CTFewView(Problem):
         suffix = ", central slice" if self.kind == "cone" else ""
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 
-
-def _read_array(path: Path, key: str, name: str) -> torch.Tensor:
-    if not path.is_file():
-        raise UserError(f"{name}: file not found: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            arr = load_npy(path, name)
-        elif suffix in (".h5", ".hdf5"):
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                if key not in f:
-                    raise UserError(f"{name}: {path} has no dataset {key!r}; it has {', '.join(f.keys())}")
-                arr = f[key][()]
-        else:
-            raise UserError(f"{name}: {path} is neither .npy nor .h5/.hdf5")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{name}: cannot read {path}: {exc}") from None
-    try:
-        arr = np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise UserError(f"{name}: {path} holds {getattr(arr, 'dtype', type(arr).__name__)} values; it must hold "
-                        "numbers") from None
-    check_values(arr, f"{name}: {path}")
-    return torch.as_tensor(arr, device="cpu")  # moved to the run's device later

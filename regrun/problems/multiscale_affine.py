@@ -15,13 +15,14 @@ from torch.func import grad, jacfwd, jacrev
 
 from ..errors import UserError, check_choice, check_float, check_int, check_numbers
 from ..imaging import spline
-from ..imaging.filters import average_2x2, detail_ratio, gaussian_blur, noise_level
+from ..imaging.filters import average_2x2, detail_ratio, noise_level
+from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
 from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
-from ..plots import convergence, image_grid
+from ..plots import convergence, difference_panel, image_grid
 from ..registration.objective import PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -92,7 +93,7 @@ class MultiscaleAffine(Problem):
         resize = cfg.get("resize")
         if resize is not None:
             check_int("problem.resize", resize, 4)
-        self.rotate_template = check_float("problem.rotate_template", cfg.get("rotate_template", 0.0))
+        self.rotate_template = check_float("problem.rotate_template", cfg.rotate_template)
         smooth = self._setting("smooth")
         self.init = self._setting("init")
         check_choice("problem.init", self.init, INITS)
@@ -126,8 +127,8 @@ class MultiscaleAffine(Problem):
             # Gaussian on both images removes that content and keeps the truth a minimiser (an isotropic
             # blur commutes with rotations). On images smooth at the cell scale the blur only costs signal
             # against quantization noise (FAIR hands and MRI head: 1.5-2x the error), hence smooth=detail.
-            self.template = gaussian_blur(self.template, self.smooth)
-            self.reference = gaussian_blur(self.reference, self.smooth)
+            self.template = gaussian_filter(self.template, self.smooth, USERS_IMAGES_TAIL, boundary="replicate")
+            self.reference = gaussian_filter(self.reference, self.smooth, USERS_IMAGES_TAIL, boundary="replicate")
         self.x = self.grid.centres(ctx.dtype, ctx.device)
         # seed 000: y = A x + b about the origin of omega; users' data: y = A (x - c) + c + b about omega's centre,
         # so that rotating a centred image needs no large b and the parameters are scaled alike
@@ -140,8 +141,8 @@ class MultiscaleAffine(Problem):
 
     # ---- data -------------------------------------------------------------------------------------------
     def _setting(self, key: str):
-        """A user-data setting: `auto` (or absent) resolves by problem.data (USER_DATA_DEFAULTS)."""
-        value = self.cfg.get(key, "auto")
+        """A user-data setting: `auto` resolves by problem.data (USER_DATA_DEFAULTS)."""
+        value = self.cfg[key]
         if value == "auto":
             files, paper = USER_DATA_DEFAULTS[key]
             return files if self.cfg.data == "files" else paper
@@ -420,12 +421,12 @@ class MultiscaleAffine(Problem):
             dict(image=t, omega=om, title="template T", vmin=lo, vmax=hi, points=lm_t),
             dict(image=r, omega=om, title="reference R", vmin=lo, vmax=hi, points=lm_r),
             dict(image=reg, omega=om, title="registered T(y(x; w))", vmin=lo, vmax=hi),
-            dict(image=np.abs(t_on_grid - r), omega=om, title="|T - R| before", cmap="magma", vmin=0, vmax=dmax),
-            dict(image=np.abs(reg - r), omega=om, title="|T(y) - R| after", cmap="magma", vmin=0, vmax=dmax),
+            difference_panel(t_on_grid - r, om, "T - R before", limit=dmax),  # one scale for both: compared
+            difference_panel(reg - r, om, "T(y) - R after", limit=dmax),
         ]
         if self.ref_landmarks is not None:
-            panels.append(dict(image=t, omega=om, title="y(ref. landmarks) (+) on T (x)", vmin=lo, vmax=hi,
-                               points=lm_t + lm_y))
+            panels.append(dict(image=t, omega=om, title="landmarks on T", vmin=lo, vmax=hi,
+                               points=lm_t + lm_y, legend=["template landmarks", "y(reference landmarks)"]))
         paths = [image_grid(panels, fig_dir / "registration.png",
                             suptitle=f"{self.label}: J reduced by {100 * metrics['rel_reduction']:.1f}%{tre}")]
         if result.history:

@@ -24,15 +24,11 @@ import math
 import torch
 
 from ..errors import check_choice, check_float, check_int
+from ..imaging.transforms import rotation_matrix
 from ..registry import register_problem
 from .base import Problem
 
 SHAPES = ("gaussian", "pixel")
-
-
-def _rotation(t: float) -> torch.Tensor:
-    c, s = math.cos(t), math.sin(t)
-    return torch.tensor([[c, -s], [s, c]], dtype=torch.float64, device="cpu")
 
 
 def gaussian_spike_maps(positions: torch.Tensor, shape: tuple[int, int], sigma0: float) -> torch.Tensor:
@@ -74,7 +70,8 @@ class SpikePair(Problem):
             v = lo + span * torch.rand(c, 2, generator=g, dtype=dt, device="cpu")
         cen = v.mean(0)
         u1 = torch.rand(5, generator=g, dtype=dt, device="cpu")
-        a = _rotation(rot * float(u1[0])) @ torch.diag(1 - sdev + 2 * sdev * u1[1:3]) @ _rotation(rot * float(u1[3])).T
+        a = rotation_matrix(rot * float(u1[0]), device="cpu") @ torch.diag(1 - sdev + 2 * sdev * u1[1:3]) \
+            @ rotation_matrix(rot * float(u1[3]), device="cpu").T
         b = shift * (2 * torch.rand(2, generator=g, dtype=dt, device="cpu") - 1)
         u = (v - cen - b) @ torch.linalg.inv(a).T + cen  # motif coordinates
         scene_shape = (m + 2 * margin, n + 2 * margin)

@@ -56,15 +56,23 @@ class SuperRes(Problem):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         data = str(cfg.data)
-        if data == "frames":
-            if not isinstance(cfg.frames, str):
-                raise UserError(f"problem.data=frames needs problem.frames=PATH (a folder of PNG/TIFF frames or a "
-                                f".npz/.h5 file with key '{FRAMES_KEY}'), not {cfg.frames!r}")
-        elif isinstance(cfg.frames, str):
-            raise UserError(f"problem.frames={cfg.frames!r} is a path: add problem.data=frames to read your frames "
-                            "(otherwise problem.frames is the number of frames to generate)")
+        frames = cfg.frames
+        if frames is not None and not isinstance(frames, str):
+            # the old spelling of the count (problem.frames=4), kept as an alias: one key, one meaning
+            ctx.reporter.line(f"regrun: WARNING: problem.frames={frames} as a count is deprecated; write "
+                              f"problem.n_frames={frames} (problem.frames is the path of your frames)", err=True)
+            count, frames = frames, None
         else:
-            self.n_frames = check_int("problem.frames", cfg.frames, 2)
+            count = cfg.n_frames
+        if data == "frames":
+            if frames is None:
+                raise UserError(f"problem.data=frames needs problem.frames=PATH (a folder of PNG/TIFF frames or a "
+                                f".npz/.h5 file with key '{FRAMES_KEY}')")
+        elif frames is not None:
+            raise UserError(f"problem.frames={frames!r} is a path: add problem.data=frames to read your frames "
+                            "(problem.n_frames is the number of frames to generate)")
+        else:
+            self.n_frames = check_int("problem.n_frames", count, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
         # Bounds far beyond any useful value, where lambda_f^2 or the noise would overflow or swamp the data
         self.lam = check_float("problem.lambda_f", cfg.lambda_f, 0.0, maximum=1e6)
@@ -145,7 +153,7 @@ class SuperRes(Problem):
         q = self.n_frames - 1
         if m.kind == "paper" or (m.kind == "auto" and paper_ok and q == len(HANDS_MOTIONS)):
             if not paper_ok or q != len(HANDS_MOTIONS):
-                raise UserError("problem.motion.kind=paper needs problem.data=hands and problem.frames=4")
+                raise UserError("problem.motion.kind=paper needs problem.data=hands and problem.n_frames=4")
             return torch.tensor(HANDS_MOTIONS, dtype=torch.float64, device="cpu").reshape(-1)
         angle = check_float("problem.motion.angle", m.angle, 0.0)
         lo, hi = (float(v) for v in m.scale)
@@ -245,7 +253,7 @@ class SuperRes(Problem):
             panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
                       dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
                            title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
-                      dict(image=est - tru, omega=self.omega, title="error", cmap="RdBu_r", colorbar=True)]
+                      dict(image=est - tru, omega=self.omega, title="error (reconstruction - truth)", cmap="RdBu_r")]
         else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
             vmin, vmax = float(est.min()), float(est.max())
             res = np.asarray(arrays["data_residual"])
@@ -254,8 +262,9 @@ class SuperRes(Problem):
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
                            cmap="RdBu_r", colorbar=True)]
-        for j, d in enumerate(self.model.frames.cpu().numpy()[:6]):
-            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}", vmin=vmin, vmax=vmax))
+        for j, d in enumerate(self.model.frames.cpu().numpy()):  # every frame the title counts
+            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
+                               vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),

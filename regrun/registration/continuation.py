@@ -36,9 +36,9 @@ MIXED_MODES = ("rev", "fwd")
 def thetas_from_cfg(cfg, prefix: str = "solver") -> list[float]:
     """`thetas` (an explicit list) when set, else `logspace: [start, stop, num]` (numpy.logspace). Two keys,
     because Hydra cannot override a mapping with a list on the command line."""
-    if cfg.get("thetas") is not None:
+    if cfg.thetas is not None:
         return parse_thetas(f"{prefix}.thetas", cfg.thetas)
-    spec = cfg.get("logspace")
+    spec = cfg.logspace
     if not isinstance(spec, (list, tuple, ListConfig)) or len(spec) != 3:
         raise UserError(f"{prefix}.logspace={spec!r} must be [start, stop, num] (exponents and a count), or set "
                         f"{prefix}.thetas to an explicit list")
@@ -115,19 +115,19 @@ class ScalePath:
         self.thetas = thetas_from_cfg(cfg)
         check_choice("solver.step_in", cfg.step_in, STEP_IN)
         check_choice("solver.hessian", cfg.hessian, HESSIANS)
-        check_choice("solver.mixed_derivative", cfg.get("mixed_derivative", "rev"), MIXED_MODES)
+        check_choice("solver.mixed_derivative", cfg.mixed_derivative, MIXED_MODES)
         if cfg.step_in == "log_theta" and min(self.thetas) <= 0:
             raise UserError("solver.step_in=log_theta needs every theta > 0 (log 0 is undefined); use "
                             "step_in=theta or drop the 0 from solver.thetas")
-        self.gtol_first = check_float("solver.gtol_first", cfg.gtol if cfg.get("gtol_first") is None
+        self.gtol_first = check_float("solver.gtol_first", cfg.gtol if cfg.gtol_first is None
                                       else cfg.gtol_first, 0.0, strict=True)
-        check_float("solver.eig_floor", cfg.get("eig_floor", 1e-8), 0.0, strict=True)
-        self.safeguard = bool(cfg.get("safeguard", False))
-        self.margin = check_int("solver.margin", cfg.get("margin", 0), 0)
-        for b in cfg.get("baselines", []) or []:
+        check_float("solver.eig_floor", cfg.eig_floor, 0.0, strict=True)
+        self.safeguard = bool(cfg.safeguard)
+        self.margin = check_int("solver.margin", cfg.margin, 0)
+        for b in cfg.baselines or []:
             check_choice("solver.baselines[]", b, ("single_scale", "multiscale", "predictor_corrector"))
-        if cfg.get("baselines"):
-            check_float("solver.single_scale_gtol", cfg.get("single_scale_gtol", cfg.gtol), 0.0, strict=True)
+        if cfg.baselines:
+            check_float("solver.single_scale_gtol", cfg.single_scale_gtol, 0.0, strict=True)
 
     # ---- the predictor ---------------------------------------------------------------------------------------
 
@@ -145,8 +145,8 @@ class ScalePath:
 
     def euler_step(self, problem, scale, out, theta_from: float, theta_to: float):
         h = self.predictor_hessian(scale, out)
-        b = problem.mixed_derivative(out.w, theta_from, self.cfg.get("mixed_derivative", "rev"))
-        v, lam_min = modified_newton_solve(h, -b, float(self.cfg.get("eig_floor", 1e-8)))  # dw*/dtheta
+        b = problem.mixed_derivative(out.w, theta_from, self.cfg.mixed_derivative)
+        v, lam_min = modified_newton_solve(h, -b, float(self.cfg.eig_floor))  # dw*/dtheta
         if self.cfg.step_in == "log_theta":
             step = (math.log(theta_to) - math.log(theta_from)) * theta_from * v
         else:
@@ -226,7 +226,7 @@ class ScalePath:
         theta = self.thetas[-1]
         scale = problem.at_scale(theta, self.margin)
         monitor.start(total=self.cfg.max_iter, desc=f"single scale theta={theta:g}")
-        gtol = float(self.cfg.get("single_scale_gtol", self.cfg.gtol))
+        gtol = float(self.cfg.single_scale_gtol)
         out = minimise_at_scale(scale, problem.identity.clone(), self.cfg, LevelMonitor(monitor, level, theta), gtol=gtol)
         return PathResult(w=out.w.detach(), status=out.status, message=out.message, n_iter=out.n_iter,
                           levels={"J": [out.J], "grad_norm": [out.grad_norm], "n_iter": [out.n_iter]},

@@ -32,7 +32,7 @@ class ContinuationSolver(Solver):
                          "n_iter_total": float(main.n_iter)}
         results = {self.name: main}
         offset = len(self.thetas)
-        for b in self.cfg.get("baselines", []) or []:
+        for b in self.cfg.baselines or []:
             if b == self.name:
                 continue
             if b == "single_scale":

@@ -14,7 +14,7 @@ from ..detection.detector import (
     AGGREGATES,
     HierarchicalDetector,
     NodeSettings,
-    covering_registrar,
+    exhaustive_registrar,
 )
 from ..detection.motif_cache import cache_dir, cached_extract
 from ..detection.motif_registration import LeafRound
@@ -24,18 +24,27 @@ from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
 
-REGISTRARS = ("unrolled", "covering")
-# solver.unrolled.interpolation -> Keys' a: grid_sample's bicubic (the authors' PyTorch detector; fast) or Keys'
+# solver.registrar: descent (the paper's per-stride gradient registration, UnrolledRegistrar) | exhaustive (every
+# angle and shift by FFT correlation, detector.exhaustive_registrar). The old names stay accepted: `unrolled` was
+# also the name of a differentiation mode (linalg/iterate.py) and `covering` that of the random-pose covering of
+# covering_vs_optimization.
+REGISTRARS = ("descent", "exhaustive")
+REGISTRAR_ALIASES = {"unrolled": "descent", "covering": "exhaustive"}
+# solver.descent.interpolation -> Keys' a: grid_sample's bicubic (the authors' PyTorch detector; fast) or Keys'
 # third-order kernel (the paper's App. A.1 and the authors' numpy code)
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
+ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
 
 
 def node_settings(section, scale: int, name: str) -> NodeSettings:
     """A config section (lengths in full-size pixels) as NodeSettings in the pixels of a scene downscaled by scale."""
     stride = check_int(f"solver.{name}.stride", section.stride, 1)
-    ncc = section.get("ncc_min")
+    # the NCC screen is an option of spike nodes, mask erosion one of leaves (hierarchical.yaml); the other kind
+    # keeps NodeSettings' "off" values
+    spike = name == "spike"
+    ncc = section.ncc_min if spike else None
     return NodeSettings(
         stride=max(1, round(stride / scale)),
         angle_max=check_float(f"solver.{name}.angle_max", section.angle_max, 0.0),
@@ -44,14 +53,14 @@ def node_settings(section, scale: int, name: str) -> NodeSettings:
         alpha=check_float(f"solver.{name}.alpha", section.alpha, 0.0),
         gamma=check_float(f"solver.{name}.gamma", section.gamma),
         ncc_min=None if ncc is None else check_float(f"solver.{name}.ncc_min", ncc),
-        ncc_sigma=check_float(f"solver.{name}.ncc_sigma", section.get("ncc_sigma", 10.0), 0.0) / scale,
-        mask_erode=check_int(f"solver.{name}.mask_erode", section.get("mask_erode", 0), 0),
+        **({"ncc_sigma": check_float(f"solver.{name}.ncc_sigma", section.ncc_sigma, 0.0) / scale} if spike else
+           {"mask_erode": check_int(f"solver.{name}.mask_erode", section.mask_erode, 0)}),
     )
 
 
 def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDetector:
     """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`."""
-    check_choice("solver.registrar", cfg.registrar, REGISTRARS)
+    registrar_kind(cfg)
     check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
     settings = {}
     for node in list(template.parts) + [n for n in template.tree]:
@@ -68,48 +77,57 @@ def _check_bool(name: str, value) -> bool:
     return bool(value)
 
 
+def registrar_kind(cfg) -> str:
+    """solver.registrar as one of REGISTRARS (an old name mapped to its new one); a one-line error otherwise."""
+    check_choice("solver.registrar", cfg.registrar, REGISTRARS + tuple(REGISTRAR_ALIASES))
+    return REGISTRAR_ALIASES.get(cfg.registrar, cfg.registrar)
+
+
 def make_registrar(cfg, scale: int):
-    """The StrideRegistrar solver.registrar names (checked against REGISTRARS)."""
-    check_choice("solver.registrar", cfg.registrar, REGISTRARS)
-    if cfg.registrar == "covering":
-        return covering_registrar
-    u = cfg.unrolled
+    """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names)."""
+    if registrar_kind(cfg) == "exhaustive":
+        return exhaustive_registrar
+    u = cfg.descent
     rounds = []
     for i, r in enumerate(u.leaf_rounds):
-        name = f"solver.unrolled.leaf_rounds[{i}]"
+        name = f"solver.descent.leaf_rounds[{i}]"
+        missing = [k for k in ROUND_FIELDS if k not in r]
+        if missing:
+            raise UserError(f"{name} lacks {', '.join(missing)}; each round gives {', '.join(ROUND_FIELDS)}")
         rounds.append(LeafRound(sigma=check_float(f"{name}.sigma", r.sigma, 0.0) / scale,
                                 sigma_in=check_float(f"{name}.sigma_in", r.sigma_in, 0.0) / scale,
                                 iters=check_int(f"{name}.iters", r.iters, 1),
-                                keep=check_int(f"{name}.keep", r.get("keep", 0), 0),
-                                one_start=_check_bool(f"{name}.one_start", r.get("one_start", False))))
+                                keep=check_int(f"{name}.keep", r.keep, 0),
+                                one_start=_check_bool(f"{name}.one_start", r.one_start)))
     if not rounds:
-        raise UserError("solver.unrolled.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
-    blur = check_float("solver.unrolled.spike_blur", u.spike_blur, 0.0) / scale
+        raise UserError("solver.descent.leaf_rounds is empty; give at least one {sigma, sigma_in, iters}")
+    blur = check_float("solver.descent.spike_blur", u.spike_blur, 0.0) / scale
     have = check_float("solver.spike.sigma", cfg.spike.sigma, 0.0) / scale
-    check_choice("solver.unrolled.leaf_dtype", u.leaf_dtype, ("run", "float32"))
-    check_choice("solver.unrolled.interpolation", u.interpolation, tuple(KEYS_A))
-    check_choice("solver.unrolled.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
+    check_choice("solver.descent.leaf_dtype", u.leaf_dtype, ("run", "float32"))
+    check_choice("solver.descent.interpolation", u.interpolation, tuple(KEYS_A))
+    check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
-        leaf_nu=check_float("solver.unrolled.leaf_nu", u.leaf_nu, 0.0, strict=True),
+        leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
         leaf_step_rule=u.leaf_step_rule,
-        backtrack=_check_bool("solver.unrolled.backtrack", u.backtrack),
+        backtrack=_check_bool("solver.descent.backtrack", u.backtrack),
         spike_blur=blur, spike_sigma=math.sqrt(have * have + blur * blur),
-        spike_iters=check_int("solver.unrolled.spike_iters", u.spike_iters, 1),
-        spike_factor=check_float("solver.unrolled.spike_factor", u.spike_factor, 0.0, strict=True),
-        spike_keep=check_int("solver.unrolled.spike_keep", u.spike_keep, 0),
-        start_step=check_float("solver.unrolled.start_step", u.start_step, 0.0, strict=True),
-        spike_start_step=check_float("solver.unrolled.spike_start_step", u.spike_start_step, 0.0, strict=True),
-        rtol=check_float("solver.unrolled.rtol", u.rtol, 0.0),
-        dedup=check_float("solver.unrolled.dedup", u.dedup, 0.0) / scale,
+        spike_iters=check_int("solver.descent.spike_iters", u.spike_iters, 1),
+        spike_factor=check_float("solver.descent.spike_factor", u.spike_factor, 0.0, strict=True),
+        spike_keep=check_int("solver.descent.spike_keep", u.spike_keep, 0),
+        start_step=check_float("solver.descent.start_step", u.start_step, 0.0, strict=True),
+        spike_start_step=check_float("solver.descent.spike_start_step", u.spike_start_step, 0.0, strict=True),
+        rtol=check_float("solver.descent.rtol", u.rtol, 0.0),
+        dedup=check_float("solver.descent.dedup", u.dedup, 0.0) / scale,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
-        quadrature=check_float("solver.unrolled.quadrature", u.quadrature, 0.0)))
+        quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0)))
 
 
 def calibration_key(cfg, template_key: str) -> str:
     """Calibration files are per template, scale and registrar (the registrars' losses differ in scale)."""
-    return template_key if cfg.registrar == "covering" else f"{template_key}_{cfg.registrar}"
+    kind = registrar_kind(cfg)
+    return template_key if kind == "exhaustive" else f"{template_key}_{kind}"
 
 
 def calibration_path(cfg, key: str) -> Path | None:
@@ -121,7 +139,7 @@ def calibration_path(cfg, key: str) -> Path | None:
         path = CALIBRATION_DIR / f"crab_{key}.yaml"
         if not path.is_file():
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
-                            f"`python scripts/calibrate_crab.py --set registrar={cfg.registrar}` or set "
+                            f"`python scripts/calibrate_crab.py --set registrar={registrar_kind(cfg)}` or set "
                             "solver.calibration=none and give the gammas and alphas")
         return path
     return Path(spec)
@@ -133,7 +151,7 @@ class Hierarchical(Solver):
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
-        check_choice("solver.registrar", cfg.registrar, REGISTRARS)
+        registrar_kind(cfg)
         check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
 
     def solve(self, problem, monitor):
@@ -144,7 +162,8 @@ class Hierarchical(Solver):
         n = len(det.order)
         monitor.start(total=2 * n, desc="crab detection")
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
-        canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.get("motif_cache", "auto")))
+        with self.ctx.phase("extraction"):
+            canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
         t_extract = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]

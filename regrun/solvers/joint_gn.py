@@ -135,7 +135,8 @@ class JointGN(Solver):
     def solve(self, problem, monitor) -> SolveResult:
         model = problem.model
         t0 = time.perf_counter()
-        w = initial_motion(problem, self.cfg.init)
+        with self.ctx.phase("pre-registration"):
+            w = initial_motion(problem, self.cfg.init)
         if self.cfg.init_image == "project":
             # The image varpro_cg would start from, so both solvers begin at the same (w, f).
             f = model.solve(w, self.cg_iters).x.detach()

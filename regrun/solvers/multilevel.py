@@ -48,7 +48,7 @@ class Multilevel(Solver):
         self.theta = check_float("solver.theta", cfg.theta, 0.0)
         self.coarse_max_iter = check_int("solver.coarse_max_iter", cfg.coarse_max_iter, 1)
         self.thetas = None
-        if cfg.get("thetas") is not None:
+        if cfg.thetas is not None:
             if not isinstance(cfg.thetas, (list, tuple, ListConfig)):
                 raise UserError(f"solver.thetas={cfg.thetas!r} must be a list of scales, e.g. [100, 1, 0]")
             self.thetas = parse_thetas("solver.thetas", cfg.thetas)

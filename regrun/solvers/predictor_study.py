@@ -25,9 +25,11 @@ from .base import Solver
 def _branch_cfg(cfg, sub, hessian: str):
     return OmegaConf.create({
         "name": "predictor_corrector", "optimizer": sub.optimizer, "thetas": thetas_from_cfg(cfg),
-        "gtol": sub.gtol, "gtol_first": sub.get("gtol_first"), "max_iter": sub.max_iter,
-        "tau": sub.get("tau", 1e-3), "step_in": cfg.step_in, "hessian": hessian,
-        "eig_floor": cfg.get("eig_floor", 1e-8), "mixed_derivative": "rev", "safeguard": False, "baselines": [],
+        "gtol": sub.gtol, "gtol_first": sub.gtol_first, "max_iter": sub.max_iter,
+        "tau": sub.tau if sub.optimizer == "lm" else None,  # only lm damps; the Newton branch has no tau
+        "step_in": cfg.step_in, "hessian": hessian, "eig_floor": cfg.eig_floor,
+        # the study's fixed choices (the paper's code): rev-mode mixed derivative, no safeguard, the paper's J
+        "mixed_derivative": "rev", "safeguard": False, "margin": 0, "baselines": [],
     })
 
 
@@ -58,7 +60,7 @@ class PredictorStudy(Solver):
             "exact": ScalePath(_branch_cfg(cfg, cfg.newton, "exact"), predict=True),
             "gn": ScalePath(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), predict=True),
         }
-        if bool(cfg.get("as_coded", True)):
+        if bool(cfg.as_coded):
             replay = ScalePath(_branch_cfg(cfg, cfg.gauss_newton, "gauss_newton"), predict=True)
             replay.step_factor = 2.0
             self.branches["gn_as_coded"] = replay

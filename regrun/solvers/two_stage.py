@@ -26,13 +26,14 @@ class TwoStage(Solver):
         check_choice("solver.init", cfg.init, INITS)
         self.iters = check_int("solver.cg_iters", cfg.cg_iters, 1)
         self.rtol = check_float("solver.cg_tol", cfg.cg_tol, 0.0)
-        self.linear = cfg.get("linear", "cg")
+        self.linear = cfg.linear
         check_choice("solver.linear", self.linear, LINEAR)
 
     def solve(self, problem, monitor) -> SolveResult:
         monitor.start(total=1, desc="two_stage")
         t0 = time.perf_counter()
-        w = initial_motion(problem, self.cfg.init)
+        with self.ctx.phase("pre-registration"):
+            w = initial_motion(problem, self.cfg.init)
         t_reg = time.perf_counter() - t0
         model = problem.model
         if pick_linear(self.linear, model.n, diff_mode("none")) == "cholesky":

@@ -46,7 +46,7 @@ class VarProCG(Solver):
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
-        restart = cfg.get("tail_restart", False)
+        restart = cfg.tail_restart
         check_choice("solver.tail_restart", restart, (True, False))
         self.iters = check_int("solver.cg_iters", cfg.cg_iters, 1)
         self.rtol = check_float("solver.cg_tol", cfg.cg_tol, 0.0)
@@ -55,7 +55,7 @@ class VarProCG(Solver):
         self.gtol = check_float("solver.gtol", cfg.gtol, 0.0)
         self.tau = check_float("solver.tau", cfg.tau, 0.0, strict=True)
         check_choice("solver.init", cfg.init, INITS)
-        self.linear = cfg.get("linear", "cg")
+        self.linear = cfg.linear
         pick_linear(self.linear, 1, self.mode)  # validates the choice now; the size is known at solve time
 
     def label(self) -> str:
@@ -72,7 +72,8 @@ class VarProCG(Solver):
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
-        w0 = initial_motion(problem, self.cfg.init)
+        with self.ctx.phase("pre-registration"):
+            w0 = initial_motion(problem, self.cfg.init)
         t_init = time.perf_counter() - t0
         rfun = self.residual_function(problem.model)
         linear = "cholesky" if isinstance(rfun, DirectProjectedResidual) else "cg"

@@ -17,8 +17,8 @@ def check_fista_options(cfg) -> None:
     check_int("solver.inner_iters", cfg.inner_iters, 1)
     check_int("solver.power_iters", cfg.power_iters, 1)
     check_choice("solver.storage", cfg.storage, STORAGE)
-    check_choice("solver.cv_steps", str(cfg.get("cv_steps", "9")), CV_STEPS)
-    if cfg.get("cv_sigma") is not None:
+    check_choice("solver.cv_steps", str(cfg.cv_steps), CV_STEPS)
+    if cfg.cv_sigma is not None:
         check_float("solver.cv_sigma", cfg.cv_sigma, 0.0, strict=True)
 
 
@@ -35,7 +35,7 @@ def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = 
     aCV with the dual gradient dropped, float16 storage)."""
     method = "acv" if paper else (method or str(cfg.prox))
     storage = "float16" if paper else (storage or str(cfg.storage))
-    prox = TVProx(method, len(problem.shape), cv_steps=str(cfg.get("cv_steps", "9")), sigma=cfg.get("cv_sigma"),
+    prox = TVProx(method, len(problem.shape), cv_steps=str(cfg.cv_steps), sigma=cfg.cv_sigma,
                   storage=torch.float16 if storage == "float16" else None, paper=paper)
     mask = problem.mask.to(problem.sinogram.dtype)
     return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, prox, int(cfg.inner_iters),

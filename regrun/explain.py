@@ -1,0 +1,187 @@
+"""Help from the YAML files' own comments (one source): `regrun --help` and `regrun --explain KEY`.
+
+A key's description is its inline comment (`lam: 1.0   # TV weight ...`), continued by comment lines indented
+under it, or else the comment block right above it. A group option's description is the first comment of its
+file. Nothing here repeats a description: edit the YAML and the help follows.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import config_dir, group_options
+
+KEY = re.compile(r"^(\s*)([A-Za-z_][\w\-]*|\"[^\"]+\"):(?:\s+(.*))?$")
+GROUPS = ("problem", "solver", "device", "experiment", "ci")
+
+
+@dataclass
+class KeyDoc:
+    key: str            # dotted, relative to the file's package (e.g. "lam" in solver/fista_tv.yaml)
+    value: str          # the text after the colon, without its comment
+    comment: str
+    path: Path
+    line: int
+
+
+def _split_comment(text: str) -> tuple[str, str]:
+    """(value, comment) of the text after a key's colon; a # inside quotes is not a comment."""
+    quote = None
+    for i, ch in enumerate(text):
+        if ch in "\"'" and quote in (None, ch):
+            quote = None if quote == ch else ch
+        elif ch == "#" and quote is None and (i == 0 or text[i - 1] in " \t"):
+            return text[:i].strip(), text[i + 1:].strip()
+    return text.strip(), ""
+
+
+def key_docs(path: Path) -> dict[str, KeyDoc]:
+    """Every key of one YAML file with its description, by dotted name."""
+    docs: dict[str, KeyDoc] = {}
+    stack: list[tuple[int, str]] = []
+    above: list[str] = []
+    last: KeyDoc | None = None
+    last_indent = -1
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        stripped = raw.strip()
+        if not stripped:
+            above, last = [], None
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        if stripped.startswith("#"):
+            text = stripped.lstrip("#").strip()
+            if last is not None and last.comment and indent > last_indent:
+                last.comment += " " + text  # a continuation line under the key's inline comment
+            else:
+                above.append(text)
+                last = None
+            continue
+        if stripped.startswith("- "):
+            last = None
+            continue
+        m = KEY.match(raw)
+        if not m:
+            last = None
+            continue
+        name = m.group(2).strip('"')
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        dotted = ".".join([k for _, k in stack] + [name])
+        value, comment = _split_comment(m.group(3) or "")
+        if not comment and above:
+            comment = " ".join(above)
+        last = docs[dotted] = KeyDoc(dotted, value, comment, path, number)
+        last_indent = indent
+        above = []
+        if not value:
+            stack.append((indent, name))
+    return docs
+
+
+def file_description(path: Path) -> str:
+    """The first comment of a config file (the lines before its first key), `# @package` lines skipped."""
+    lines = []
+    for raw in path.read_text().splitlines():
+        s = raw.strip()
+        if s.startswith("# @package"):
+            continue
+        if not s.startswith("#"):
+            break
+        lines.append(s.lstrip("#").strip())
+    return " ".join(lines)
+
+
+def _wrap(text: str, indent: int, width: int = 110) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * indent)[indent:] \
+        if text else ""
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of a description, for one-line listings (`--explain GROUP=NAME` shows it whole)."""
+    m = re.search(r"[.;:](\s|$)", text)
+    short = text[: m.start() + 1] if m else text
+    return short if len(short) <= limit else short[: limit - 3].rstrip() + "..."
+
+
+def help_text() -> str:
+    """`regrun --help`: usage, the groups with their options' descriptions, the top-level keys."""
+    root = config_dir() / "config.yaml"
+    lines = ["regrun: run, reproduce and extend AD methods for image registration and inverse problems.",
+             "",
+             "Usage: regrun [group=option ...] [key=value ...]        one run",
+             "       regrun -m key=a,b,c ...                           a sweep (docs/sweeps.md)",
+             "       regrun --explain KEY [group=option ...]           one key: its description, default, file",
+             "       regrun --cfg job [overrides]                      the composed config",
+             ""]
+    defaults = {k: v for d in OmegaConf.load(root).defaults if isinstance(d, DictConfig) for k, v in d.items()}
+    for group in GROUPS:
+        options = group_options(group)
+        usage = {"experiment": "+experiment=NAME (a paper preset)", "ci": "+ci=NAME (a CI-sized preset)"}
+        head = usage.get(group, f"{group}=NAME" + (f" (default {defaults[group]})" if group in defaults else ""))
+        lines.append(f"{group.upper()}S  {head}")
+        width = max(len(o) for o in options)
+        for option in options:
+            desc = first_sentence(file_description(config_dir() / group / f"{option}.yaml"))
+            if group == "ci":
+                desc = ""  # the CI presets are named problem__solver; their descriptions repeat one line
+            lines.append(f"  {option:<{width}}  " + _wrap(desc, width + 4) if desc else f"  {option}")
+        lines.append("")
+    lines.append("KEYS (top level; a group's own keys: regrun --explain solver [solver=NAME], or --explain "
+                 "solver.KEY)")
+    docs = {k: d for k, d in key_docs(root).items() if not k.startswith(("hydra", "defaults"))}
+    width = max(len(k) for k in docs)
+    for key, doc in docs.items():
+        lines.append(f"  {key:<{width}}  " + _wrap(f"{doc.comment} [default: {doc.value}]".lstrip(), width + 4))
+    lines += ["", "The README explains the results file, sweeps (docs/sweeps.md) and paper reproductions.",
+              "Hydra's own options: regrun --hydra-help"]
+    return "\n".join(lines)
+
+
+def explain(key: str, overrides: list[str]) -> str:
+    """`regrun --explain KEY [overrides]`: the key's value in the composed config, its description and the file
+    that sets it; for a group name (`solver`), every key of the chosen option."""
+    from .config import compose
+
+    from .errors import UserError
+
+    cfg = compose(overrides)
+    group, _, rest = key.partition(".")
+    if group in GROUPS and group in cfg and isinstance(cfg[group], DictConfig):
+        option = str(cfg[group].get("name", ""))
+        path = config_dir() / group / f"{option}.yaml"
+        docs = key_docs(path) if path.is_file() else {}
+        if not rest:
+            lines = [f"{group}={option}: {file_description(path)}" if path.is_file() else f"{group}={option}"]
+            width = max((len(k) for k in docs), default=0)
+            for k, d in docs.items():
+                value = OmegaConf.select(cfg, f"{group}.{k}", default=d.value)
+                shown = OmegaConf.to_yaml(value).strip() if OmegaConf.is_config(value) else repr(value)
+                prefix = f"  {group}.{k:<{width}} = {shown:<12}  "
+                lines.append(prefix + _wrap(d.comment, len(prefix)))
+            return "\n".join(lines)
+        doc = docs.get(rest)
+    else:
+        doc = key_docs(config_dir() / "config.yaml").get(key)
+        path = config_dir() / "config.yaml"
+    missing = object()
+    value = OmegaConf.select(cfg, key, default=missing)
+    if value is missing and doc is None:
+        raise UserError(f"unknown config key {key!r} (`regrun --help` lists the groups and top-level keys; "
+                        f"`regrun --explain {group}` lists a group's keys)")
+    shown = OmegaConf.to_yaml(value).strip() if OmegaConf.is_config(value) else repr(value)
+    lines = [f"{key} = {shown}"]
+    lines.append(f"  {doc.comment}" if doc and doc.comment else "  (no description in the YAML: please add one)")
+    if doc is not None:
+        lines.append(f"  default {doc.value or '(a section)'} in {doc.path.relative_to(config_dir().parent)}:"
+                     f"{doc.line}")
+    return "\n".join(lines)
+
+
+def undocumented(path: Path) -> list[str]:
+    """Keys of a YAML file without a description (for the test that every key is documented)."""
+    return [k for k, d in key_docs(path).items() if not d.comment and k != "name" and not k.startswith("defaults")]

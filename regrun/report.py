@@ -1,0 +1,239 @@
+"""`regrun-report OUT`: run (resuming) or collect every experiment preset and write one self-contained HTML page.
+
+Each preset runs as a sweep (`regrun -m +experiment=NAME`, the same sweeper and launchers as any sweep, so a
+re-run skips every job whose results file says completed) into OUT/runs/NAME; then every results file is read
+and the page OUT/report.html shows, per paper, each claim with the paper's value, the measured value, the
+preset's stated tolerance and the verdict (reproduced / better / differs, with the documented reason), the
+run's figures (embedded as base64 PNG: the page is one file), and the environment at the top.
+
+    regrun-report OUT               every paper preset (configs/experiment): hours; resumes
+    regrun-report --quick OUT       the CI-sized presets (configs/ci) and QUICK_PAPER's presets: minutes
+    regrun-report --collect OUT     only read what OUT/runs holds, run nothing
+    regrun-report OUT --preset superres_fig5 --preset crab_fig4     a few presets
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as _dt
+import html
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .collect import Run, find_results, latest_per_run_id, read_run, run_claims
+from .config import group_options
+from .monitor import Reporter, _duration
+from .summary import VERDICTS
+
+# Which paper a problem reproduces (the seeds in ../shared/notes), for the page's sections.
+PAPERS = {
+    "multiscale_affine": "Applications of AD in image registration (seed 000): registration",
+    "superres": "Applications of AD in image registration (seed 000): super-resolution",
+    "crab_detection": "Hierarchical rotation-invariant detection (seed 002)",
+    "spike_pair": "Hierarchical rotation-invariant detection (seed 002)",
+    "motif_pose": "Hierarchical rotation-invariant detection (seed 002)",
+    "ct_fewview": "Bilevel learning of the TV weight for few-view CT (seed 003)",
+}
+# --quick: the CI-sized presets, plus these paper presets at their preset setting only (one job each, not the
+# figure's whole sweep), so the quick page has claims with verdicts too: about a minute each on the 2-core box.
+QUICK_PAPER = ("superres_fig5", "ct_gp_equals_cv", "crab_fig4")
+ONE_JOB = "hydra.sweeper.params=null"
+FIGURES_PER_RUN = 2
+RUNS_WITH_FIGURES = 3  # per preset: a sweep of 20 scenes shows its first three runs' figures
+
+
+@dataclass
+class Preset:
+    group: str            # experiment or ci
+    name: str
+    runs: list[Run] = field(default_factory=list)
+    returncode: int | None = None  # of the sweep command, when it was run here
+    seconds: float | None = None
+    extra: tuple[str, ...] = ()    # overrides for this preset's sweep (--quick: ONE_JOB)
+
+    @property
+    def paper(self) -> str:
+        problems = {str(r.attrs.get("problem", "?")) for r in self.runs}
+        names = sorted({PAPERS.get(p, p) for p in problems}) or ["(no runs)"]
+        return names[0]
+
+
+def run_preset(preset: Preset, out: Path, extra: Sequence[str], reporter: Reporter) -> None:
+    """One preset as a sweep into out/runs/NAME, resuming from everything under out/runs."""
+    folder = out / "runs" / preset.name
+    cmd = [sys.executable, "-m", "regrun.cli", "-m", f"+{preset.group}={preset.name}",
+           f"hydra.sweep.dir={folder}", f"resume_dir={out / 'runs'}", "progress=false", *preset.extra, *extra]
+    t0 = time.perf_counter()
+    with open(out / "logs" / f"{preset.name}.log", "w") as log:
+        preset.returncode = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    preset.seconds = time.perf_counter() - t0
+    if preset.returncode != 0:
+        reporter.line(f"regrun-report: {preset.name}: exit {preset.returncode} (log: "
+                      f"{out / 'logs' / (preset.name + '.log')})", err=True)
+
+
+def read_preset(preset: Preset, out: Path) -> None:
+    folder = out / "runs" / preset.name
+    runs = []
+    for path in find_results([folder]) if folder.is_dir() else []:
+        try:
+            runs.append(read_run(path, with_history=False))
+        except (OSError, KeyError):
+            continue
+    preset.runs = latest_per_run_id(runs)[0]
+
+
+# ---------------------------------------------------------------------------------------------- the page
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
+th{background:#f3f3f3}.reproduced{background:#d9f2d9}.better{background:#d6e9fb}.differs{background:#fbdcdc}
+.missing{background:#eee}img{max-width:min(100%,900px);border:1px solid #ddd;margin:4px 0}
+section.paper{border-top:3px solid #444;margin-top:2em}section.preset{margin-left:1em}
+.why{color:#555;font-size:12px}code{background:#f6f6f6;padding:0 3px}
+"""
+
+
+def _esc(x) -> str:
+    return html.escape(str(x))
+
+
+def _num(x) -> str:
+    return "—" if x is None else (f"{x:.4g}" if isinstance(x, float) else _esc(x))
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{_esc(path.stem)}" src="data:image/png;base64,{data}"><figcaption>' \
+           f"{_esc(path.parent.parent.name)}/{_esc(path.name)}</figcaption></figure>"
+
+
+def environment(presets: Sequence[Preset]) -> list[tuple[str, str]]:
+    runs = [r for p in presets for r in p.runs]
+    keys = ("regrun_version", "git_commit", "python_version", "torch_version", "numpy_version")
+    first = runs[0].attrs if runs else {}
+    devices = sorted({f"{r.attrs.get('device', '?')}: {r.attrs.get('device_name', '?')}" for r in runs})
+    rows = [(k.replace("_", " "), str(first.get(k, "?"))) for k in keys]
+    rows += [("devices", "; ".join(devices) or "none"),
+             ("written", _dt.datetime.now().astimezone().isoformat(timespec="seconds"))]
+    return rows
+
+
+def claim_rows(run: Run) -> str:
+    out = []
+    for c in run_claims(run):
+        why = f'<div class="why">{_esc(c.why)}</div>' if c.why else ""
+        out.append(f'<tr><td>{_esc(run.run_id[:8])}</td><td>{_esc(_setting(run))}</td><td>{_esc(c.metric)}</td>'
+                   f"<td>{_num(c.paper)}</td><td>{_num(c.measured)}</td><td>{_esc(c.tolerance)}</td>"
+                   f'<td class="{c.verdict}">{_esc(c.verdict)}{why}</td></tr>')
+    return "".join(out)
+
+
+def _setting(run: Run) -> str:
+    """What distinguishes a run of a sweep: its command-line overrides without the bookkeeping ones."""
+    skip = ("hydra.", "resume_dir=", "progress=", "+experiment=", "+ci=")
+    return " ".join(o for o in run.overrides if not o.startswith(skip)) or "(preset)"
+
+
+def preset_html(preset: Preset) -> str:
+    parts = [f'<section class="preset" id="{_esc(preset.name)}"><h3>{_esc(preset.group)}: '
+             f"<code>{_esc(preset.name)}</code></h3>"]
+    done = sum(r.status == "completed" for r in preset.runs)
+    ran = f", ran in {_duration(preset.seconds)}" if preset.seconds is not None else ""
+    parts.append(f"<p>{len(preset.runs)} run(s), {done} completed{ran}. Command: "
+                 f"<code>regrun -m +{_esc(preset.group)}={_esc(preset.name)}{''.join(' ' + _esc(e) for e in preset.extra)}"
+                 "</code></p>")
+    rows = "".join(claim_rows(r) for r in preset.runs)
+    if rows:
+        parts.append("<table><tr><th>run</th><th>setting</th><th>metric</th><th>paper</th><th>measured</th>"
+                     f"<th>tolerance</th><th>verdict</th></tr>{rows}</table>")
+    else:
+        parts.append("<p>No paper values in this preset; the final metrics:</p>")
+        for run in preset.runs[:RUNS_WITH_FIGURES]:
+            cells = "".join(f"<tr><td>{_esc(k)}</td><td>{_num(v)}</td></tr>" for k, v in list(run.metrics.items())[:20])
+            parts.append(f"<table><tr><th colspan=2>{_esc(run.run_id[:8])} ({_esc(run.status)})</th></tr>{cells}"
+                         "</table>")
+    bad = [r for r in preset.runs if r.status != "completed"]
+    for run in bad:
+        error = str(run.attrs.get("error", "")).splitlines()[:1]
+        parts.append(f'<p class="differs">{_esc(run.run_id[:8])}: {_esc(run.status)}: {_esc(error[0] if error else "")}'
+                     "</p>")
+    for run in preset.runs[:RUNS_WITH_FIGURES]:
+        figs = sorted((run.path / "figures").glob("*.png")) if (run.path / "figures").is_dir() else []
+        parts += [_img(f) for f in figs[:FIGURES_PER_RUN]]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def build_html(presets: Sequence[Preset], title: str) -> str:
+    counts = {v: 0 for v in (*VERDICTS, "missing")}
+    for p in presets:
+        for r in p.runs:
+            for c in run_claims(r):
+                counts[c.verdict] += 1
+    papers: dict[str, list[Preset]] = {}
+    for p in presets:
+        papers.setdefault(p.paper, []).append(p)
+    env = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in environment(presets))
+    summary = ", ".join(f'<span class="{v}">{n} {v}</span>' for v, n in counts.items() if n) or "no paper claims"
+    body = [f"<h1>{_esc(title)}</h1>", f'<section id="environment"><h2>Environment</h2><table>{env}</table></section>',
+            f'<section id="summary"><h2>Claims</h2><p>{summary}. A claim is reproduced when the measured value is '
+            "within the preset's stated tolerance of the paper's (its <code>claims:</code> block), better when it "
+            "is outside in the direction the preset calls better, and differs otherwise (with the documented "
+            "reason where there is one).</p><ul>"
+            + "".join(f'<li><a href="#{_esc(p.name)}">{_esc(p.name)}</a></li>' for p in presets) + "</ul></section>"]
+    for paper, members in papers.items():
+        body.append(f'<section class="paper"><h2>{_esc(paper)}</h2>')
+        body += [preset_html(p) for p in members]
+        body.append("</section>")
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{_esc(title)}</title><style>{CSS}</style>"
+            f"</head><body>{''.join(body)}</body></html>\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="regrun-report", description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, metavar="OUT")
+    parser.add_argument("--quick", action="store_true", help="the CI-sized presets (configs/ci) instead of the "
+                                                             "paper presets (configs/experiment)")
+    parser.add_argument("--collect", action="store_true", help="run nothing: read OUT/runs as it is")
+    parser.add_argument("--preset", action="append", metavar="NAME", help="only these presets (repeatable)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="passed to every sweep (e.g. device=cuda)")
+    args = parser.parse_args(argv)
+    group = "ci" if args.quick else "experiment"
+    names = group_options(group)
+    if args.preset:
+        unknown = [n for n in args.preset if n not in names]
+        if unknown:
+            parser.exit(2, f"regrun-report: error: unknown {group} preset(s) {', '.join(unknown)}; "
+                           f"valid: {', '.join(names)}\n")
+        names = list(args.preset)
+    out = args.out
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    reporter = Reporter(out / "report.log", name="regrun-report")
+    presets = [Preset(group, n) for n in names]
+    if args.quick and not args.preset:
+        presets = [Preset("experiment", n, extra=(ONE_JOB,)) for n in QUICK_PAPER] + presets
+    reporter.line(f"regrun-report: {len(presets)} presets -> {out / 'report.html'}")
+    for i, preset in enumerate(presets, 1):
+        if not args.collect:
+            with reporter.phase(f"{preset.name} ({i}/{len(presets)})"):
+                run_preset(preset, out, args.overrides, reporter)
+        read_preset(preset, out)
+    page = out / "report.html"
+    page.write_text(build_html(presets, f"regrun report ({'quick: CI-sized presets and three paper presets' if args.quick else 'paper presets'})"))
+    counts = {v: sum(c.verdict == v for p in presets for r in p.runs for c in run_claims(r)) for v in VERDICTS}
+    reporter.line(f"regrun-report: {', '.join(f'{n} {v}' for v, n in counts.items())} -> {page} "
+                  f"({os.path.getsize(page) / 1e6:.1f} MB)")
+    reporter.close()
+    failed = [p.name for p in presets if p.returncode not in (None, 0)]
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

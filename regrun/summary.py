@@ -1,0 +1,152 @@
+"""What a person reads: claim verdicts (paper value, measured value, tolerance -> reproduced / better / differs),
+a run folder's summary.md and metrics.json, shared by run.py, regrun-collect and regrun-report.
+
+A preset states how each paper value is judged in its `claims:` block (not part of the config hash):
+
+    claims:
+      rel_error: {tol: 0.01, better: lower, why: "..."}   # |measured - paper| <= 0.01 reproduces; lower is better
+      gap_decades_affine: {bound: min}                      # the paper's value is a lower bound
+      score: {rel: 0.05}                                    # within 5% of the paper's value
+
+`tol` is absolute, `rel` a fraction of |paper| (the larger of the two applies); `better` (lower / higher) names
+the direction in which a value outside the tolerance is an improvement rather than a miss; `bound` (min / max)
+says the paper gives a bound, not a value; `why` is the documented reason shown beside a verdict that is not
+"reproduced". A paper value without a claim entry is judged exactly (tolerance 0).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+VERDICTS = ("reproduced", "better", "differs")
+CLAIM_KEYS = ("tol", "rel", "better", "bound", "why")
+
+
+@dataclass
+class Claim:
+    metric: str
+    paper: float
+    measured: float | None
+    tolerance: str
+    verdict: str        # reproduced / better / differs / missing (the run did not produce the metric)
+    why: str = ""
+
+
+def check_claims(claims: Mapping[str, Any]) -> None:
+    """A preset's claims block, checked before anything runs: unknown fields or directions are one-line errors."""
+    from .errors import UserError
+
+    for metric, spec in (claims or {}).items():
+        if not isinstance(spec, Mapping):
+            raise UserError(f"claims.{metric} must be a mapping of {', '.join(CLAIM_KEYS)}; got {spec!r}")
+        unknown = [k for k in spec if k not in CLAIM_KEYS]
+        if unknown:
+            raise UserError(f"claims.{metric}.{unknown[0]} is not a claim field; allowed: {', '.join(CLAIM_KEYS)}")
+        if spec.get("better") not in (None, "lower", "higher"):
+            raise UserError(f"claims.{metric}.better={spec['better']!r} is not valid; allowed: lower, higher")
+        if spec.get("bound") not in (None, "min", "max"):
+            raise UserError(f"claims.{metric}.bound={spec['bound']!r} is not valid; allowed: min, max")
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, Any] | None) -> Claim:
+    spec = dict(spec or {})
+    tol = max(float(spec.get("tol") or 0.0), float(spec.get("rel") or 0.0) * abs(paper))
+    bound, better, why = spec.get("bound"), spec.get("better"), str(spec.get("why") or "")
+    if bound == "min":
+        text = f">= {_num(paper - tol)}"
+    elif bound == "max":
+        text = f"<= {_num(paper + tol)}"
+    elif spec.get("rel") and not spec.get("tol"):
+        text = f"± {float(spec['rel']):.0%}"
+    else:
+        text = f"± {_num(tol)}"
+    if better and not bound:
+        text += f", {better} is better"
+    if measured is None or not math.isfinite(measured):
+        return Claim(metric, paper, measured, text, "missing", why)
+    if bound == "min":
+        verdict = "reproduced" if measured >= paper - tol else "differs"
+    elif bound == "max":
+        verdict = "reproduced" if measured <= paper + tol else "differs"
+    elif abs(measured - paper) <= tol * (1 + 1e-12):
+        verdict = "reproduced"
+    elif (better == "lower" and measured < paper) or (better == "higher" and measured > paper):
+        verdict = "better"
+    else:
+        verdict = "differs"
+    return Claim(metric, paper, measured, text, verdict, why if verdict != "reproduced" else "")
+
+
+def claims_for(paper: Mapping[str, float], metrics: Mapping[str, float], claims: Mapping[str, Any]) -> list[Claim]:
+    """One verdict per paper value, in the order of the paper block."""
+    return [judge(m, float(p), metrics.get(m), (claims or {}).get(m)) for m, p in paper.items()]
+
+
+def claims_markdown(rows: Sequence[Claim]) -> list[str]:
+    if not rows:
+        return []
+    out = ["| metric | paper | measured | tolerance | verdict |", "|---|---|---|---|---|"]
+    for c in rows:
+        measured = "—" if c.measured is None else _num(c.measured)
+        verdict = f"**{c.verdict}**" + (f" ({c.why})" if c.why else "")
+        out.append(f"| {c.metric} | {_num(c.paper)} | {measured} | {c.tolerance} | {verdict} |")
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf; a string keeps the fact readable
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
+                      metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
+                      wall_time: float, phases: Sequence[tuple[str, float]] = ()) -> tuple[Path, Path]:
+    """summary.md (for a person) and metrics.json (for a script) in a run folder."""
+    out_dir = Path(out_dir)
+    rows = claims_for(paper, metrics, claims)
+    figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").is_dir() else []
+    data = {"status": status, "message": message, "error": error.splitlines()[0] if error else "",
+            **{k: facts.get(k) for k in ("problem", "solver", "device", "device_name", "dtype", "seed", "run_id")},
+            "wall_time_s": wall_time, "phases_s": {name: sec for name, sec in phases},
+            "metrics": dict(metrics), "paper": dict(paper), "claims": [asdict(c) for c in rows],
+            "figures": [os.path.relpath(f, out_dir) for f in figures]}
+    json_path = out_dir / "metrics.json"
+    json_path.write_text(json.dumps(_jsonable(data), indent=1) + "\n")
+    lines = [f"# {facts.get('problem', '?')} with {facts.get('solver', '?')}: {status}", ""]
+    if message:
+        lines.append(f"{message}")
+    if error:
+        lines += ["", "Error: " + error.splitlines()[0]]
+    lines += ["", f"- device: `{facts.get('device', '?')}` ({facts.get('device_name', '?')}), "
+                  f"{facts.get('dtype', '?')}, seed {facts.get('seed', '?')}",
+              f"- run id: `{str(facts.get('run_id', ''))[:8]}`; results file `results.h5`; log `regrun.log`",
+              f"- wall time: {wall_time:.1f} s"
+              + ("".join(f"; {name} {sec:.1f} s" for name, sec in phases) if phases else "")]
+    if rows:
+        counts = {v: sum(c.verdict == v for c in rows) for v in (*VERDICTS, "missing")}
+        lines += ["", "## Paper claims", "",
+                  ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".", ""] + claims_markdown(rows)
+    claimed = {c.metric for c in rows}
+    rest = {k: v for k, v in metrics.items() if k not in claimed}
+    if rest:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_num(v) if isinstance(v, float) else v} |" for k, v in rest.items()]
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{f.stem}]({os.path.relpath(f, out_dir)})" for f in figures]
+    md_path = out_dir / "summary.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return md_path, json_path

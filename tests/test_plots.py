@@ -1,0 +1,33 @@
+"""Figure helpers: a colour bar on every image panel, symmetric limits for signed maps, levels drawn apart."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from regrun import plots  # noqa: E402
+
+
+def test_every_image_panel_has_a_colour_bar_and_signed_maps_are_symmetric():
+    fig, ax = plt.subplots()
+    im = plots.show_image(ax, np.array([[-1.0, 3.0], [0.5, 0.0]]), cmap="RdBu_r")
+    assert im.get_clim() == (-3.0, 3.0) and len(fig.axes) == 2  # the image and its colour bar
+    plt.close(fig)
+    panel = plots.difference_panel(np.array([[0.1, -0.2]]), title="after", limit=5.0)
+    assert (panel["vmin"], panel["vmax"]) == (-5.0, 5.0) and panel["title"] == "after (max |.| 0.2)"
+
+
+def test_image_grid_legend_and_occurrence_maps(tmp_path):
+    pts = [(np.array([[0.2, 0.3]]), {"marker": "x"})]
+    path = plots.image_grid([dict(image=np.eye(3), points=pts, legend=["landmark"]), dict(image=np.ones((3, 3)))],
+                            tmp_path / "g.png", ncols=2, suptitle="title")
+    assert path.stat().st_size > 5000
+    maps = {"a": np.zeros((8, 8)), "b": np.pad(np.ones((1, 1)), 3)}
+    assert plots.occurrence_panels(maps, tmp_path / "o.png").stat().st_size > 5000  # an all-zero map too
+
+
+def test_continuation_history_is_drawn_per_level():
+    x, label, starts = plots._iteration_axis({"iter": np.array([0, 1, 0, 1, 2.0])}, "iter")
+    assert list(x) == [0, 1, 2, 3, 4] and starts == [2.0] and "all levels" in label
+    x, label, starts = plots._iteration_axis({"iter": np.arange(4.0)}, "iter")
+    assert starts == [] and label == "iteration"

@@ -1,0 +1,90 @@
+"""A run that says what it does: the reporter's phases and progress, plain lines off a terminal, regrun.log."""
+import io
+import time
+
+from regrun.config import compose
+from regrun.monitor import Monitor, ProgressBar, Reporter
+from regrun.run import run
+from regrun.solve_result import SolveResult
+from regrun.registry import register_solver
+from regrun.solvers.base import Solver
+
+TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "figures=false"]
+
+
+def test_phases_and_plain_progress_off_a_terminal(tmp_path):
+    out = io.StringIO()
+    rep = Reporter(tmp_path / "regrun.log", stream=out, interactive=False, every=0.0)
+    with rep.phase("solve"):
+        with rep.phase("pre-registration", total=3) as prog:
+            for _ in range(5):  # two more steps than announced: the total follows, never `5/3`
+                prog.update(1, J=1.5)
+        bar = rep.progress_bar(4, "inner")
+        bar.update(2)
+        bar.close()
+    rep.close()
+    text = out.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert lines[0] == "regrun: solve ..."  # a nested phase ends the open line first
+    assert lines[1] == "regrun: solve > pre-registration ..."
+    assert "  pre-registration: 5/5 (100%)" in text and "J=1.500e+00" in text and "5/3" not in text
+    assert text.count("  inner: 2/4 (50%)") == 1 and "ETA" in text
+    assert lines[-1].startswith("regrun: solve done in")
+    log = (tmp_path / "regrun.log").read_text()
+    for line in ("regrun: solve ...", "regrun: solve > pre-registration done in", "inner: 2/4"):
+        assert line in log, line
+
+
+def test_short_phase_is_one_line_and_a_failed_one_says_so(tmp_path):
+    out = io.StringIO()
+    rep = Reporter(None, stream=out, interactive=False)
+    with rep.phase("data"):
+        pass
+    try:
+        with rep.phase("figures"):
+            raise RuntimeError("x")
+    except RuntimeError:
+        pass
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("regrun: data ... done in ") and lines[0].endswith(" s")
+    assert lines[1].startswith("regrun: figures ... stopped after ")
+
+
+def test_progress_lines_are_rate_limited(tmp_path):
+    out = io.StringIO()
+    rep = Reporter(None, stream=out, interactive=False, every=3600.0)
+    monitor = Monitor([ProgressBar(reporter=rep)])
+    monitor.start(total=100, desc="solver")
+    for i in range(100):
+        monitor.step(iter=i, J=1.0)
+    monitor.close()
+    assert out.getvalue() == ""  # a quick loop prints nothing; a slow one a line every `every` seconds
+
+
+@register_solver("_test_talks")
+class _Talks(Solver):
+    needs = frozenset({"registration"})
+
+    def solve(self, problem, monitor):
+        with self.ctx.phase("pre-registration"):
+            print("a table a solver prints")
+        monitor.start(total=2, desc="talks")
+        monitor.step(iter=0, J=1.0)
+        time.sleep(0.01)
+        monitor.step(iter=1, J=0.5)
+        return SolveResult({"w": problem.identity, "theta": 0.0}, "converged")
+
+
+def test_run_writes_every_line_to_regrun_log(tmp_path, capsys):
+    cfg = compose(TINY)
+    cfg.solver = {"name": "_test_talks"}
+    outcome = run(cfg, tmp_path / "run")
+    assert outcome.status == "completed", outcome.error
+    printed = capsys.readouterr().out
+    log = (tmp_path / "run" / "regrun.log").read_text()
+    assert printed.splitlines()[0] == f"regrun: multiscale_affine with _test_talks on cpu (float64), seed 0 -> {tmp_path / 'run'}"
+    for text in ("regrun: data done", "regrun: solve > pre-registration done", "a table a solver prints",
+                 "regrun: evaluation done"):
+        assert text in log, text
+    assert "regrun: solve > pre-registration ..." in printed
