@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -56,6 +57,40 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     register_resolvers()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides or []), return_hydra_config=True)
+
+
+def quote_value(value: str) -> str:
+    """`value` as a quoted Hydra override value (any characters, e.g. a path with spaces or accents)."""
+    # Hydra's quoted strings take a backslash literally except in a run of them before a quote or the end
+    value = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value)
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def config_keys(cfg: DictConfig) -> list[str]:
+    """Every dotted key of a composed config outside `hydra` (the leaves and the nodes above them)."""
+    out: list[str] = []
+
+    def walk(node, prefix):
+        for key in node:
+            dotted = f"{prefix}{key}"
+            out.append(dotted)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+                walk(child, dotted + ".")
+
+    walk(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), "")
+    return out
+
+
+def nearest_keys(key: str, cfg: DictConfig) -> list[str]:
+    """The existing keys closest to a mistyped one (same node first, then anywhere), for "did you mean"."""
+    import difflib
+
+    keys = config_keys(cfg)
+    parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    siblings = [k for k in keys if k.startswith(parent) and "." not in k[len(parent):]]
+    return difflib.get_close_matches(key, siblings, n=2, cutoff=0.6) or difflib.get_close_matches(key, keys, n=2,
+                                                                                                  cutoff=0.75)
 
 
 def group_options(group: str) -> list[str]:

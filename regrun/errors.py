@@ -25,10 +25,10 @@ def check_int(name: str, value, minimum: int = 0) -> int:
 
 
 def check_float(name: str, value, minimum: float | None = None, strict: bool = False,
-                allow_inf: bool = False) -> float:
-    """A number >= minimum (> with strict). NaN is never valid (every comparison with it is false, so it would
-    slip past the bounds and e.g. make a tolerance that never stops a solver); +-inf only with allow_inf, for
-    settings where it means "no limit"."""
+                allow_inf: bool = False, maximum: float | None = None) -> float:
+    """A number >= minimum (> with strict) and <= maximum. NaN is never valid (every comparison with it is
+    false, so it would slip past the bounds and e.g. make a tolerance that never stops a solver); +-inf only
+    with allow_inf, for settings where it means "no limit"."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{name}={value!r} must be a number")
     value = float(value)
@@ -36,4 +36,27 @@ def check_float(name: str, value, minimum: float | None = None, strict: bool = F
         raise UserError(f"{name}={value} must be a finite number{' or inf' if allow_inf else ''}")
     if minimum is not None and (value < minimum or (strict and value == minimum)):
         raise UserError(f"{name}={value} must be {'>' if strict else '>='} {minimum}")
+    if maximum is not None and value > maximum:
+        raise UserError(f"{name}={value:g} is beyond the meaningful range; it must be <= {maximum:g}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """A true/false switch: YAML's booleans only (a string such as 'maybe' or a list is a mistake)."""
+    if not isinstance(value, bool):
+        raise UserError(f"{name}={value!r} must be true or false")
+    return value
+
+
+def check_numbers(name: str, value, length: int | None = None, integer: bool = False) -> tuple:
+    """A list of finite numbers (of `length` entries when given), e.g. a domain [lo1, hi1, lo2, hi2]."""
+    kind = "integers" if integer else "numbers"
+    shape = f"{length} {kind}" if length else f"a list of {kind}"
+    items = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig" else None
+    if items is None or (length is not None and len(items) != length):
+        raise UserError(f"{name}={value!r} must be {shape}")
+    for item in items:
+        ok = isinstance(item, int) if integer else isinstance(item, (int, float))
+        if isinstance(item, bool) or not ok or not math.isfinite(item):
+            raise UserError(f"{name}={list(items)!r}: {item!r} is not a finite {kind[:-1]}; it must be {shape}")
+    return tuple(items)

@@ -20,8 +20,11 @@ While the run is going the file is `results.h5.partial` with status "running"; i
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import os
 import platform
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +154,75 @@ def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
                 group.create_dataset(key, data=arr, compression="gzip" if arr.size > 1024 else None)
 
 
+MAX_SUFFIX = 1000
+
+
+def claim_folder(path: str | Path) -> Path:
+    """Make `path` (or `path_2`, `path_3`, ... when it is taken) this run's own folder, and return it.
+
+    Run folders are named by time to the second and config hash, so identical runs started together pick the
+    same name. Ownership is decided by exclusive creation: `mkdir` of a new folder, and in every case the
+    exclusive creation of its `results.h5.partial` (status "running"), which also settles two runs that both
+    found the same empty folder. A folder holding a results file or anything else already is someone else's.
+    An OSError other than "exists" (read-only place, full disk, a file in the way) propagates."""
+    path = Path(os.path.abspath(path))
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, MAX_SUFFIX + 1):
+        candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if not candidate.is_dir() or any(candidate.iterdir()):
+                continue
+        try:
+            with h5py.File(candidate / (FILENAME + PARTIAL_SUFFIX), "w-") as f:
+                f.attrs["schema_version"] = SCHEMA_VERSION
+                f.attrs["status"] = "running"
+                f.attrs["start_time"] = now_iso()
+        except FileExistsError:
+            continue
+        return candidate
+    raise OSError(errno.EEXIST, f"{MAX_SUFFIX} folders named {path.name}[_N] exist already", str(path))
+
+
+class ResultsWriteError(OSError):
+    """The results file could not be written (full disk, quota, the folder gone); the message says where."""
+
+
+@contextmanager
+def _writing(path: Path, what: str):
+    try:
+        yield
+    except ResultsWriteError:
+        raise
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from exc
+
+
+def _open(path: Path, mode: str, wait_s: float = 10.0) -> h5py.File:
+    """h5py.File, waiting while another process holds the file's lock: HDF5 refuses to open a file for writing
+    while anyone has it open, and a reader (regrun-collect, a sweep looking for completed runs) may have it open
+    for a moment between two of this run's writes."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return h5py.File(path, mode)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _set_attrs(f: h5py.File, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
+
+
 class ResultsFile:
     """Writes one run's results file under out_dir."""
 
@@ -162,38 +234,58 @@ class ResultsFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()
+        # Kept in memory so that a file a failed write damaged can be replaced by one that still says what ran.
+        self._head = {"schema_version": SCHEMA_VERSION, "regrun_version": __version__, "status": "running",
+                      "start_time": now_iso(), **library_versions(), **attrs}
+        self._config = {"resolved": resolved_yaml, "overrides": np.array(overrides, dtype=object)}
         with h5py.File(self.partial, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["regrun_version"] = __version__
-            f.attrs["status"] = "running"
-            f.attrs["start_time"] = now_iso()
-            for key, value in {**library_versions(), **attrs}.items():
-                f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
-            _write_group(f, "config", {"resolved": resolved_yaml,
-                                       "overrides": np.array(overrides, dtype=object)})
+            _set_attrs(f, self._head)
+            _write_group(f, "config", self._config)
 
     def set_attrs(self, attrs: dict[str, Any]) -> None:
-        with h5py.File(self.partial, "a") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value if isinstance(value, (bool, int, float)) else str(value)
+        self._head.update(attrs)
+        with _writing(self.partial, "attributes"), _open(self.partial, "a") as f:
+            _set_attrs(f, attrs)
 
     def write(self, group: str, items: dict[str, Any]) -> None:
         if items:
-            with h5py.File(self.partial, "a") as f:
+            with _writing(self.partial, f"/{group}"), _open(self.partial, "a") as f:
                 _write_group(f, group, items)
 
     def finish(self, status: str, wall_time: float, message: str = "", error: str = "") -> Path:
+        """Write the final status and rename the file to results.h5. When the file cannot take it (full disk,
+        a file damaged by a failed write), it is replaced by a small one holding the attributes, the config and
+        the status (deleting the big one first frees the space for it); when even that fails, nothing is left
+        that could pass for a run in progress and ResultsWriteError says why."""
         if status not in RUN_STATUSES[1:]:
             raise ValueError(f"final status {status!r} not in {RUN_STATUSES[1:]}")
-        with h5py.File(self.partial, "a") as f:
-            f.attrs["status"] = status
-            f.attrs["end_time"] = now_iso()
-            f.attrs["wall_time"] = float(wall_time)
-            f.attrs["message"] = message
-            if error:
-                f.attrs["error"] = error
-        self.partial.replace(self.path)
+        final = {"status": status, "end_time": now_iso(), "wall_time": float(wall_time), "message": message}
+        if error:
+            final["error"] = error
+        try:
+            with _open(self.partial, "a") as f:
+                _set_attrs(f, final)
+            with h5py.File(self.partial, "r") as f:  # readable as a whole, not only writable
+                if f.attrs["status"] != status or "config" not in f:
+                    raise OSError(errno.EIO, "the final status did not read back")
+            self.partial.replace(self.path)
+        except OSError as exc:
+            self._rewrite_small(final, exc)
         return self.path
+
+    def _rewrite_small(self, final: dict[str, Any], cause: OSError) -> None:
+        why = f"results file rewritten without its data after: {cause.strerror or cause}"
+        final = {**final, "error": f"{final.get('error', '')}\n{why}".strip()}
+        for path in (self.partial, self.path):
+            path.unlink(missing_ok=True)
+        try:
+            with h5py.File(self.path, "w") as f:
+                _set_attrs(f, {**self._head, **final})
+                _write_group(f, "config", self._config)
+        except OSError as exc:
+            self.path.unlink(missing_ok=True)
+            raise ResultsWriteError(f"cannot write the results file {self.path}: {exc.strerror or exc} "
+                                    f"(run status {final['status']})") from exc
 
 
 def _read(node) -> Any:

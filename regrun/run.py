@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -15,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import config_hash, paper_values
 from .context import RunContext
-from .errors import Diverged, UserError, check_choice, check_float, check_int
+from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
-from .record import ResultsFile, device_facts, git_state, peak_memory_mb, start_peak_memory
+from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
 from .summary import check_claims, write_run_summary
 
@@ -71,9 +72,22 @@ def _validate_top_level(cfg: DictConfig) -> None:
     check_int("threads", cfg.threads, 1)
     check_choice("dtype", cfg.dtype, DTYPES)
     check_float("time_limit", cfg.time_limit, 0.0, allow_inf=True)
+    for switch in ("progress", "figures", "debug"):
+        check_bool(switch, cfg[switch])
     if "cg_iters" in cfg:
         check_int("cg_iters", cfg.cg_iters, 1)
     check_claims(cfg.get("claims") or {})
+
+
+def _slurm_time_limit() -> str:
+    """This Slurm job's time limit as squeue shows it (e.g. "15:00"), or "" when it cannot be asked."""
+    import subprocess
+
+    try:
+        return subprocess.run(["squeue", "-h", "-j", os.environ["SLURM_JOB_ID"], "-o", "%l"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError, KeyError):
+        return ""
 
 
 def _finite_metrics(metrics: dict[str, float]) -> bool:
@@ -121,20 +135,38 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         "git_dirty": "unknown" if dirty is None else dirty,
         "out_dir": str(out_dir.resolve()),
     }
-    results.begin(
-        facts,
-        resolved_yaml,
-        list(overrides or []),
-    )
+    try:
+        results.begin(facts, resolved_yaml, list(overrides or []))
+    except OSError as exc:  # nothing has run yet: the output folder is the user's to fix
+        for path in (results.partial, results.path):
+            path.unlink(missing_ok=True)
+        error = f"cannot write the results file in {out_dir}: {exc.strerror or exc}; choose a writable place " \
+                "with hydra.run.dir=PATH"
+        if own_reporter:
+            reporter.close()
+        return RunOutcome("failed", out_dir, results.path, error=error, user_error=True,
+                          wall_time=time.perf_counter() - t0)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
+    # Slurm's warning before a job's time limit (submitit asks for SIGUSR2 signal_delay_s ahead): the run stops
+    # and says `interrupted` with the minutes it had, instead of submitit's requeue attempt failing the job.
+    usr2 = getattr(signal, "SIGUSR2", None)
+    previous_usr2 = signal.getsignal(usr2) if usr2 is not None else None
 
     def on_sigterm(signum, frame):
         raise Interrupted("terminated by SIGTERM")
 
+    def on_usr2(signum, frame):
+        limit = os.environ.get("SLURM_JOB_ID") and _slurm_time_limit()
+        raise Interrupted(f"time limit: Slurm's warning signal (SIGUSR2) after {(time.perf_counter() - t0) / 60:.1f} "
+                          f"min{f' of the job limit {limit}' if limit else ''}; raise hydra.launcher.timeout_min and "
+                          "run the sweep again (completed jobs are skipped)")
+
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
+        if usr2 is not None:
+            signal.signal(usr2, on_usr2)
     except ValueError:  # not in the main thread (e.g. some launchers): Ctrl-C handling still applies
-        previous_sigterm = None
+        previous_sigterm = previous_usr2 = None
 
     status, message, error, user_error, detail = "failed", "", "", False, ""
     warnings: list[str] = []
@@ -209,11 +241,17 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                     pass
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+        if previous_usr2 is not None:
+            signal.signal(usr2, previous_usr2)
         wall = time.perf_counter() - t0
         peak = peak_memory_mb(device) if device is not None else None
-        if peak is not None:
-            results.set_attrs({"gpu_peak_memory_mb": peak})
-        path = results.finish(status, wall, message=message, error=f"{error}\n{detail}".strip() if detail and not user_error else error)
+        try:
+            if peak is not None:
+                results.set_attrs({"gpu_peak_memory_mb": peak})
+            path = results.finish(status, wall, message=message,
+                                  error=f"{error}\n{detail}".strip() if detail and not user_error else error)
+        except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
+            path, status, error, user_error = results.path, "failed", str(exc), False
         _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log

@@ -7,6 +7,7 @@ return values (a Slurm job killed at its time limit, a Ctrl-C), the files cannot
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sys
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .config import config_hash
+from .config import config_hash, nearest_keys, quote_value
 
 try:
     import fcntl
@@ -143,7 +144,11 @@ def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tupl
             except Exception as exc:  # Hydra's composition errors are all about the user's overrides
                 first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
                 if first.startswith("Could not override"):
-                    first += " (no such key in the selected configs; `regrun --cfg job ...` lists them)"
+                    key = first.split("'")[1] if first.count("'") >= 2 else ""
+                    near = nearest_keys(key, base) if key else []
+                    first += (f" (no such key in the selected configs{'; did you mean ' if near else ''}"
+                              f"{' or '.join(f'`{k}`' for k in near)}{'?' if near else ''}; "
+                              "`regrun --cfg job ...` lists them)")
                 raise UserError(f"job {index} ({' '.join(overrides)}): {first}") from exc
             HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
             jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
@@ -161,7 +166,7 @@ def parallelism(launcher_cfg: DictConfig) -> int:
     if "joblib" in target:
         n = int(launcher_cfg.get("n_jobs", -1) or 1)
         return max(1, n if n > 0 else (os.cpu_count() or 1) + 1 + n)
-    if "submitit" in target:
+    if "submitit" in target or "slurm" in target:
         return max(1, int(launcher_cfg.get("array_parallelism", 256)))
     return 1
 
@@ -242,6 +247,8 @@ def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
         return
     job.state, error, job.wall_time = read
     job.error = error.strip().splitlines()[0] if error.strip() else ""
+    if not job.error and isinstance(value, BaseException):  # e.g. a Slurm job killed while running
+        job.error = str(value).splitlines()[0]
 
 
 def _link(job: Job, sweep_dir: Path) -> None:
@@ -259,6 +266,34 @@ def _link(job: Job, sweep_dir: Path) -> None:
         pass
 
 
+def own_sweep_dir(base: DictConfig, launcher: Any, sweep_dir: Path) -> Path:
+    """The folder this sweep writes into. A folder named by `hydra.sweep.dir=` on the command line is used as
+    it is (running the same command again resumes there); the default, named by the time to the second, is
+    created exclusively, with `_2`, `_3`... when another sweep started in the same second took it. The
+    launcher is pointed at the folder too (submitit resolved its log folder from the pattern already)."""
+    explicit = any(str(o).startswith("hydra.sweep.dir=") for o in base.hydra.overrides.hydra)
+    if explicit:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        return sweep_dir
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = sweep_dir if n == 1 else sweep_dir.with_name(f"{sweep_dir.name}_{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise OSError(errno.EEXIST, "999 sweep folders of that name exist already", str(sweep_dir))
+    with read_write(base.hydra), open_dict(base.hydra):
+        base.hydra.sweep.dir = str(candidate)
+    params = getattr(launcher, "params", None)
+    folder = params.get("submitit_folder") if isinstance(params, dict) else None
+    if isinstance(folder, str) and folder.startswith(str(sweep_dir)) and candidate != sweep_dir:
+        params["submitit_folder"] = str(candidate) + folder[len(str(sweep_dir)):]
+    return candidate
+
+
 def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fail_fast: bool,
             report: SweepReport) -> None:
     todo = [j for j in jobs if j.state == "pending"]
@@ -267,7 +302,9 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             # Name each folder by the job's place in the whole sweep, not its place among the jobs left to run.
-            overrides = [j.overrides + [f"hydra.sweep.subdir={j.index}_${{run_id:}}"] for j in batch]
+            # and in the folder this sweep owns (own_sweep_dir), whatever the pattern would say in the job.
+            overrides = [j.overrides + [f"hydra.sweep.dir={quote_value(str(sweep_dir))}",
+                                        f"hydra.sweep.subdir={j.index}_${{run_id:}}"] for j in batch]
             returns: Sequence[Any] = [None] * len(batch)
             launch_error = ""
             try:
@@ -370,7 +407,13 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
         print(format_report(report))
         return report
 
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        sweep_dir = own_sweep_dir(base, launcher, sweep_dir)
+    except OSError as exc:
+        print(f"regrun: error: cannot create the sweep folder {sweep_dir}: {exc.strerror or exc}; "
+              "choose a writable place with hydra.sweep.dir=PATH", file=sys.stderr)
+        sys.exit(2)
+    report.sweep_dir = sweep_dir
     OmegaConf.save(base, sweep_dir / "multirun.yaml")
     for job in jobs:
         if job.state == "skipped":
@@ -382,6 +425,10 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
             batch = width  # sequential launchers go one job at a time so a Ctrl-C stops the sweep, not one job
         else:
             batch = max_batch_size or len(jobs)
+        if "slurm" in str(base.hydra.launcher.get("_target_", "")).lower():
+            from .slurm import max_array_size
+
+            batch = min(batch, max_array_size())  # a job array larger than MaxArraySize is refused whole
         _launch(launcher, jobs, sweep_dir, batch, fail_fast, report)
 
     text = format_report(report)

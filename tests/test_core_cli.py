@@ -89,6 +89,17 @@ def test_debug_switch_shows_the_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" in proc.stderr
 
 
+def _run_started(partial) -> bool:
+    """The run itself has begun: its results file carries the run id (the folder's claim wrote only a status)."""
+    import h5py
+
+    try:
+        with h5py.File(partial, "r") as f:
+            return "run_id" in f.attrs
+    except OSError:  # not there yet, or open for writing
+        return False
+
+
 def test_sigterm_leaves_status_interrupted(tmp_path):
     # a run that is still iterating when the signal arrives: 3000 continuation levels take over a minute,
     # where a single-scale solve of a hard pair now stops (at a poor fit) within the 2 s we wait
@@ -97,8 +108,8 @@ def test_sigterm_leaves_status_interrupted(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "regrun.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     partial = tmp_path / "run" / "results.h5.partial"
-    deadline = time.time() + 60
-    while not partial.exists() and time.time() < deadline:
+    deadline = time.time() + 120
+    while not _run_started(partial) and time.time() < deadline:  # the folder's claim makes the file earlier
         time.sleep(0.1)
     time.sleep(2.0)
     proc.send_signal(signal.SIGTERM)

@@ -6,6 +6,7 @@ is the cell at x1 = i-th pixel column from the left and x2 = j-th pixel row from
 them) and converted the same way, so a PNG folder and an array file of the same frames read identically."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,43 @@ TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 tru
 _DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
+# Pixel and sample values beyond this are not measurements (their squares overflow float32, and sums of them
+# float64 soon after): refused at the door with the file named, instead of an overflow deep inside a solver.
+VALUE_LIMIT = 1e15
+
+
+def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT) -> np.ndarray:
+    """`arr` when every value is finite and within +-limit; else a one-line UserError naming `what` (the file
+    and key), how many values are bad, the first one's index, and what is allowed."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise UserError(f"{what}: {int(bad.sum())} value(s) are NaN or infinite (the first {arr[first]} at index "
+                        f"{first}); every value must be a finite number")
+    big = np.abs(arr) > limit
+    if big.any():
+        first = tuple(int(i) for i in np.argwhere(big)[0])
+        raise UserError(f"{what}: {int(big.sum())} value(s) beyond +-{limit:g} (the first {arr[first]:g} at index "
+                        f"{first}); values must lie within +-{limit:g}")
+    return arr
+
+
+def load_npy(path: Path, what: str) -> np.ndarray:
+    """A .npy array, never unpickled; a file that is not in NumPy's format is said to be so, by name."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise UserError(f"{what}: {path} is not a NumPy .npy file (it does not start with NumPy's header); "
+                        "save the array with numpy.save")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays need pickle, which a data file must never require
+        raise UserError(f"{what}: cannot read {path}: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise UserError(f"{what}: {path} holds {arr.dtype} values; it must hold numbers")
+    return arr
+
+
 def to_fair_layout(arr: np.ndarray) -> np.ndarray:
     """An image as stored (row 0 at the top; leading dimensions a stack) -> FAIR's [x1, x2] layout."""
     return np.ascontiguousarray(np.swapaxes(np.flip(arr, -2), -1, -2))
@@ -79,7 +117,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
             arr = np.asarray(img, dtype=np.float64)
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
-    return to_fair_layout(arr)
+    return to_fair_layout(check_values(arr, f"image {path}"))
 
 
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
@@ -91,7 +129,7 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            keys, arr = [], np.asarray(np.load(path), dtype=np.float64)
+            keys, arr = [], np.asarray(load_npy(path, what), dtype=np.float64)
         elif suffix == ".npz":
             with np.load(path) as data:
                 keys = list(data.files)
@@ -104,13 +142,14 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                 arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
         else:
             raise UserError(f"{what}: {path} is not a .npy, .npz or .h5/.hdf5 file")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{what}: cannot read {path}: {exc}") from None
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
+                        "numpy.savez, or .h5 expected)") from None
     if arr is None:
         raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
-    return arr
+    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" else f":{key}"))
 
 
 def read_frames(path: str | Path) -> np.ndarray:
@@ -161,6 +200,9 @@ def read_motion(path: str | Path) -> np.ndarray:
             import json
 
             data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise UserError(f"motion file {path} holds a JSON {type(data).__name__}; it must be an object "
+                                'with the key "w" (a list of numbers, 6 per frame after frame 0)')
             keys, w = list(data), data.get("w")
         elif path.suffix.lower() == ".npz":
             with np.load(path) as data:
@@ -172,8 +214,13 @@ def read_motion(path: str | Path) -> np.ndarray:
             with h5py.File(path, "r") as data:
                 keys = list(data.keys())
                 w = data["w"][()] if "w" in keys else None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read motion file {path}: {exc}") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(f"cannot read motion file {path}: {exc or type(exc).__name__}") from None
     if w is None:
         raise UserError(f"{path} holds no motion 'w'; keys found: {', '.join(keys) or 'none'}")
-    return np.asarray(w, dtype=np.float64)
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserError(f"motion file {path}: 'w' = {str(w)[:60]} must be numbers (6 per frame after frame 0)") \
+            from None
+    return check_values(w, f"motion file {path}:w")

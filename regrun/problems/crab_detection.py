@@ -29,7 +29,7 @@ from ..detection.scenes import (
     random_pose,
 )
 from ..imaging.transforms import rotation_matrix
-from ..errors import UserError, check_choice, check_float, check_int
+from ..errors import UserError, check_choice, check_float, check_int, check_numbers
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -74,7 +74,7 @@ class CrabDetection(Problem):
                 raise UserError("problem.scene.source=file needs problem.scene.path=IMAGE")
             return image_scene(sc.path)
         check_choice("problem.scene.background", sc.background, BACKGROUNDS)
-        size = tuple(int(v) for v in sc.size)
+        size = check_numbers("problem.scene.size", sc.size, 2, integer=True)
         if len(size) != 2 or min(size) < 32:
             raise UserError(f"problem.scene.size={list(sc.size)} must be [rows, cols], each >= 32")
         gen = self.ctx.generator(check_int("problem.scene.seed", sc.seed, 0))
@@ -95,7 +95,7 @@ class CrabDetection(Problem):
         angle_max = check_float("problem.scene.angle_max", sc.angle_max, 0.0)
         centre, drawn, art = random_pose(gen, size, full, angle_max, claw, eye)
         if sc.get("centre") is not None:
-            centre = tuple(float(v) for v in sc.centre)
+            centre = tuple(float(v) for v in check_numbers("problem.scene.centre", sc.centre, 2))
         angle = drawn if sc.angle is None else check_float("problem.scene.angle", sc.angle)
         return compose_scene(full, bg, centre, angle, art,
                              label=f"generated {angle:.3g} deg on {background}")

@@ -198,6 +198,7 @@ class CTFewView(Problem):
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
+        self._check_sinogram(sino.numpy(), str(cfg.sinogram))
         total = sino.shape[0]
         dense = self._geometry(total, list(sino.shape[1:]))
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
@@ -218,6 +219,43 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _check_sinogram(self, sino: np.ndarray, name: str) -> None:
+        """Mistakes a sinogram from another program is prone to, caught before they run to a meaningless
+        PSNR: the (n_u, views) layout scikit-image's radon writes, a detector narrower than the grid, the sign
+        flipped, and raw detector counts instead of line integrals. Line integrals of an object inside the
+        field of view are >= 0, near 0 where the rays miss it (the detector's ends) and largest through it."""
+        what = f"problem.sinogram={name}"
+        n_u = sino.shape[1]
+        sod = self.cfg.source_origin * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
+        odd = self.cfg.origin_detector * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
+        spacing = covering_detector(self.shape, self.voxel, sod, odd)[1]
+        if self.cfg.detector_spacing is not None:
+            spacing = float(self.cfg.detector_spacing)
+        needed = self.shape[0] * covering_detector(self.shape, self.voxel, sod, odd)[1]
+        if self.kind == "parallel" and sino.ndim == 2:
+            # the total attenuation is the same from every angle: constant along views, not along u
+            def spread(sums):
+                return float(np.std(sums) / max(abs(float(np.mean(sums))), 1e-300))
+            if spread(sino.sum(axis=1)) > 0.2 and spread(sino.sum(axis=0)) < 0.05:
+                raise UserError(f"{what}: shape {sino.shape} looks transposed (the sum over each row varies, over "
+                                "each column it is constant): regrun reads (views, n_u); save sinogram.T "
+                                "(scikit-image's radon writes (n_u, views))")
+        if n_u * spacing < needed * (1 - 1e-9):
+            hint = (f"; if the array is (n_u, views) as scikit-image's radon writes it, save sinogram.T"
+                    if sino.shape[0] * spacing >= needed else "")
+            raise UserError(f"{what}: {n_u} detector pixels of {spacing:g} cover {n_u * spacing:g}, less than the "
+                            f"{self.shape[0]}-voxel grid's width {needed:g} (problem.size, problem.voxel, "
+                            f"problem.detector_spacing){hint}")
+        if float(sino.mean()) < 0:
+            raise UserError(f"{what}: mean value {float(sino.mean()):.3g} < 0; line integrals of attenuation are "
+                            ">= 0 (was the sign flipped? save -sinogram)")
+        ends = float(np.concatenate([sino[:, 0].ravel(), sino[:, -1].ravel()]).mean())
+        centre = float(sino[:, n_u // 2].mean())
+        if ends > 0.5 * float(sino.max()) and ends > centre:
+            raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
+                            f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
+                            "integrals -log(counts / counts_without_object)")
 
     def _disk_mask(self, device) -> torch.Tensor:
         pts = Volume(self.shape, self.voxel).points(torch.float64, device)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.func import grad, jacfwd, jacrev
 
-from ..errors import UserError, check_choice, check_float, check_int
+from ..errors import UserError, check_choice, check_float, check_int, check_numbers
 from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
@@ -160,7 +160,7 @@ class MultiscaleAffine(Problem):
         omega = self.cfg.get("omega")
         if omega is None:
             return default
-        omega = tuple(float(v) for v in omega)
+        omega = check_numbers("problem.omega", omega, 4)
         if len(omega) != 4 or omega[1] <= omega[0] or omega[3] <= omega[2]:
             raise UserError(f"problem.omega={list(omega)} must be [lo1, hi1, lo2, hi2] with lo < hi")
         return omega

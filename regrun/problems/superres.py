@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, check_choice, check_float, check_int
+from ..errors import UserError, check_choice, check_float, check_int, check_numbers
 from ..imaging import spline
 from ..imaging.grid import Grid
 from ..imaging.io import (
@@ -74,8 +74,9 @@ class SuperRes(Problem):
         else:
             self.n_frames = check_int("problem.n_frames", count, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
-        self.lam = check_float("problem.lambda_f", cfg.lambda_f, 0.0)
-        self.noise = check_float("problem.noise", cfg.noise, 0.0)
+        # Bounds far beyond any useful value, where lambda_f^2 or the noise would overflow or swamp the data
+        self.lam = check_float("problem.lambda_f", cfg.lambda_f, 0.0, maximum=1e6)
+        self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
@@ -87,7 +88,7 @@ class SuperRes(Problem):
             size = check_int("problem.size", 32 if size is None else size, 4)
             self._check_size(size)
             self.label = f"synthetic {size}x{size}"
-            self.omega = (0.0, 1.0, 0.0, 1.0) if cfg.omega is None else tuple(float(v) for v in cfg.omega)
+            self.omega = (0.0, 1.0, 0.0, 1.0) if cfg.omega is None else check_numbers("problem.omega", cfg.omega, 4)
             self.fine = Grid(self.omega, (size, size))
             self.w_true = self._motions(cfg.motion, paper_ok=False)
             truth, frames = self._synthetic_frames()
@@ -97,7 +98,7 @@ class SuperRes(Problem):
             self._check_size(size)
             self.label = f"{'hands' if data == 'hands' else Path(data).name} {size}x{size}"
             default_omega = HANDS_OMEGA if data == "hands" else (0.0, float(size), 0.0, float(size))
-            self.omega = default_omega if cfg.omega is None else tuple(float(v) for v in cfg.omega)
+            self.omega = default_omega if cfg.omega is None else check_numbers("problem.omega", cfg.omega, 4)
             self.fine = Grid(self.omega, (size, size))
             truth = torch.as_tensor(read_image(path, resize=size), dtype=torch.float64, device="cpu")
             self.w_true = self._motions(cfg.motion, paper_ok=(data == "hands"))
@@ -115,12 +116,17 @@ class SuperRes(Problem):
         image) and the true motion are optional and only used to judge the result."""
         frames = torch.as_tensor(read_frames(cfg.frames), dtype=torch.float64)
         self.n_frames = frames.shape[0]
+        flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
+        if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
+            raise UserError(f"problem.frames={cfg.frames}: frame {flat[0]} is constant (every pixel "
+                            f"{float(frames[flat[0]].flatten()[0]):g}); frames must show the scene")
         m1, m2 = (self.factor * s for s in frames.shape[1:])
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
         self.label = f"{Path(str(cfg.frames)).name}: {self.n_frames} frames, {m1}x{m2}"
-        self.omega = (0.0, float(m1), 0.0, float(m2)) if cfg.omega is None else tuple(float(v) for v in cfg.omega)
+        self.omega = ((0.0, float(m1), 0.0, float(m2)) if cfg.omega is None
+                      else check_numbers("problem.omega", cfg.omega, 4))
         self.fine = Grid(self.omega, (m1, m2))
         truth = None
         if cfg.get("truth"):
