@@ -242,10 +242,11 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
         return value
 
     points = max(3, settings.solves // 2)
+    if settings.solves - points < 2:  # golden-section needs two points: a budget this small is all grid
+        points = settings.solves
     lams = log_grid(settings.lo, settings.hi, points)
     values = np.array([f(float(lam)) for lam in lams])
-    refine = settings.solves - points
-    golden_refine(f, lams, values, refine if refine >= 2 else 0)
+    golden_refine(f, lams, values, settings.solves - points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     lam = seen[best][0]
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
