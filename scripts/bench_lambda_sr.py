@@ -163,12 +163,18 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
-    ap.add_argument("--default", default="gcv", choices=RULES, help="the rule the summary columns judge")
+    ap.add_argument("--default", default="sure", choices=RULES, help="the rule the summary columns judge")
     ap.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    try:  # the peer on as many threads as regrun
+        import SimpleITK
+
+        SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
+    except ImportError:
+        pass
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
