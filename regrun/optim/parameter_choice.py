@@ -269,8 +269,9 @@ def curve_figure(choice: Choice, path, title: str = ""):
     ax.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}")
     ax.set_xlabel("lam")
     ax.set_ylabel(choice.rule)
-    ax.set_title(title or f"{choice.rule}: {choice.solves} solves, noise sigma {choice.sigma:.3g} "
-                 f"({choice.noise_source})", fontsize=9)
+    source = choice.noise_source.split(":")[0]  # "given" or "estimated" (the estimator is in /stats)
+    ax.set_title(title or f"{choice.rule}: {choice.solves} solves, noise sigma {choice.sigma:.3g} ({source})",
+                 fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
