@@ -89,7 +89,13 @@ def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
 
 def run_case(obj, size, views, args):
     from regrun.config import config_section
-    from regrun.optim.parameter_choice import ChoiceSettings, criterion, Fit, noise_std_sinogram, rademacher
+    from regrun.optim.parameter_choice import (
+        ChoiceSettings,
+        Fit,
+        criterion,
+        noise_std_sinogram,
+        rademacher,
+    )
     from regrun.optim.scalar_search import golden_refine, log_grid
     from regrun.tomography.fista_tv import lipschitz, make_fista
     from regrun.tomography.fista_tv_weight import choose_fista_weight

@@ -104,12 +104,11 @@ class ChoiceSettings:
     @classmethod
     def from_config(cls, cfg, prefix: str) -> "ChoiceSettings":
         """From `lam_rule`, `lam_noise`, `lam_range`, `lam_solves`, `lam_probes` of a config section."""
-        solves = check_int(f"{prefix}.lam_solves", cfg.lam_solves, 3)
+        lo, hi = check_range(f"{prefix}.lam_range", cfg.lam_range)
         return cls(rule=check_rule(f"{prefix}.lam_rule", cfg.lam_rule),
-                   noise=check_noise(f"{prefix}.lam_noise", cfg.lam_noise),
-                   lo=check_range(f"{prefix}.lam_range", cfg.lam_range)[0],
-                   hi=check_range(f"{prefix}.lam_range", cfg.lam_range)[1],
-                   solves=solves, probes=check_int(f"{prefix}.lam_probes", cfg.lam_probes, 1))
+                   noise=check_noise(f"{prefix}.lam_noise", cfg.lam_noise), lo=lo, hi=hi,
+                   solves=check_int(f"{prefix}.lam_solves", cfg.lam_solves, 3),
+                   probes=check_int(f"{prefix}.lam_probes", cfg.lam_probes, 1))
 
     @property
     def needs_trace(self) -> bool:

@@ -20,7 +20,14 @@ import torch
 
 from ..linalg.cg import cg
 from ..linalg.differences import forward_difference as diff
-from ..optim.parameter_choice import Choice, Fit, choose, criterion, noise_std_images, rademacher
+from ..optim.parameter_choice import (
+    Choice,
+    Fit,
+    choose,
+    criterion,
+    noise_std_images,
+    rademacher,
+)
 from .superres_projection import CHOLESKY_MAX_PIXELS
 
 
