@@ -44,9 +44,21 @@ def _run_id_resolver(*, _root_: DictConfig) -> str:
     return config_hash(_root_)[:8]
 
 
+# Data a user brings (no generated truth behind it): regularization weights default to `auto` for these.
+USER_DATA = ("frames", "file")
+
+
+def _weight_for_data(data, fixed):
+    """`${weight_for_data:DATA,FIXED}`: 'auto' (chosen from the data) for a user's data, else the preset's
+    fixed weight, so paper presets and CI pairs keep their numbers while a user's data gets no arbitrary one."""
+    return "auto" if str(data) in USER_DATA else fixed
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", _run_id_resolver)
+    if not OmegaConf.has_resolver("weight_for_data"):
+        OmegaConf.register_new_resolver("weight_for_data", _weight_for_data)
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
@@ -126,3 +138,6 @@ def paper_values(cfg: DictConfig) -> dict[str, float]:
         else:
             out[name] = float(spec)
     return out
+
+
+register_resolvers()  # config_section() users (scripts, tests) resolve the configs' interpolations too

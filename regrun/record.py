@@ -360,6 +360,6 @@ def weight_setting(key: str, value: Any) -> tuple[float, str | None]:
             raise UserError(f"{key}={value}: give the path after from:, e.g. {key}=from:outputs/RUN")
         return learned_lam(path, key), path
     if isinstance(value, str):
-        raise UserError(f"{key}={value!r} must be a number >= 0 or {FROM_PREFIX}PATH (a learning run's "
-                        "results file or run folder)")
+        raise UserError(f"{key}={value!r} must be a number >= 0, auto (chosen from the data) or {FROM_PREFIX}PATH "
+                        "(a learning run's results file or run folder)")
     return check_float(key, value, 0.0), None

@@ -10,7 +10,7 @@ the frames' standard deviation) is added.
 
     python scripts/make_sr_frames.py OUT_DIR                 # 20x20 truth, eight 10x10 frames, 1% noise
     regrun problem=superres problem.data=frames problem.frames=OUT_DIR/frames problem.factor=2 \\
-        problem.lambda_f=0.1 problem.truth=OUT_DIR/truth.png problem.true_motion=OUT_DIR/motion.json
+        problem.truth=OUT_DIR/truth.png problem.true_motion=OUT_DIR/motion.json
 
 Writes OUT_DIR/frames/frame_00.png ... (16-bit PNG; `--format tiff` float TIFF, `npz` / `h5` one array file
 OUT_DIR/frames.npz|h5 with keys frames, truth, w), OUT_DIR/truth.png (or .tiff), and OUT_DIR/motion.json: the
@@ -92,7 +92,7 @@ def main(argv=None):
                             supersample=a.supersample, angle=a.angle, seed=a.seed)
     # the README's command (tests/test_readme.py checks that both agree)
     print(f"regrun problem=superres problem.data=frames problem.frames={paths['frames']} problem.factor={a.factor} \\\n"
-          f"    problem.lambda_f=0.1 problem.truth={paths['truth']} problem.true_motion={paths['true_motion']}")
+          f"    problem.truth={paths['truth']} problem.true_motion={paths['true_motion']}")
 
 
 if __name__ == "__main__":

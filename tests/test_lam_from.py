@@ -37,7 +37,7 @@ def test_weight_setting_numbers_and_bad_strings():
     assert weight_setting("solver.lam", 2) == (2.0, None)
     with pytest.raises(UserError, match="must be >= 0"):
         weight_setting("solver.lam", -1.0)
-    with pytest.raises(UserError, match=r"number >= 0 or from:PATH"):
+    with pytest.raises(UserError, match=r"number >= 0, auto \(chosen from the data\) or from:PATH"):
         weight_setting("solver.lam", "lots")
     with pytest.raises(UserError, match="give the path after from:"):
         weight_setting("solver.lam", "from:")

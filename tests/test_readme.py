@@ -93,5 +93,5 @@ def test_make_sr_frames_prints_the_readme_command(tmp_path, capsys):
     out = tmp_path / "sr_frames"
     mod.main([str(out), "--size", "8", "--supersample", "2", "--frames", "3"])
     printed = " ".join(capsys.readouterr().out.replace("\\\n", " ").split())
-    readme = next(c for c in readme_commands() if "problem.data=frames problem.frames=sr_frames" in c)
+    readme = next(c for c in readme_commands() if "problem.data=frames problem.frames=sr_frames" in c and "problem.truth=" in c)
     assert " ".join(readme.split()) == printed.replace(str(out), "sr_frames")

@@ -32,6 +32,7 @@ from ..imaging.synthetic import block_sample, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
 from ..metrics import psnr, ssim
+from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..registration.superres_model import SuperResModel
 from ..registry import register_problem
@@ -74,8 +75,13 @@ class SuperRes(Problem):
         else:
             self.n_frames = check_int("problem.n_frames", count, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
-        # Bounds far beyond any useful value, where lambda_f^2 or the noise would overflow or swamp the data
-        self.lam = check_float("problem.lambda_f", cfg.lambda_f, 0.0, maximum=1e6)
+        # lambda_f: None is auto (chosen by the solver from the data); bounds far beyond any useful value, where
+        # lambda_f^2 or the noise would overflow or swamp the data
+        self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
+        if self.lam is not None:
+            check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
+        self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
+        self.weight_choice = None  # set by registration.superres_weight.settle_weight
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
@@ -108,7 +114,7 @@ class SuperRes(Problem):
                                                                        dtype=torch.float64)
         self.truth = None if truth is None else ctx.tensor(truth)
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
-        self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, self.lam)
+        self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam)
 
     def _user_frames(self, cfg):
         """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the
@@ -271,4 +277,6 @@ class SuperRes(Problem):
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),
                                      title=f"{self.label}: {result.solution.get('label', '')}"))
+        if self.weight_choice is not None:
+            paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png"))
         return paths

@@ -49,6 +49,12 @@ class SuperResModel:
                             torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
         self.identity = affine_identity(self.dtype, self.device).repeat(self.q)
 
+    def set_weight(self, lam: float) -> None:
+        """A new regularization weight lambda_f (chosen from the data: registration/superres_weight.py); the
+        cached fixed Gram matrix holds the old one."""
+        self.lam = float(lam)
+        self._fixed = None
+
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(w.reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
 

@@ -5,6 +5,8 @@ import time
 
 import torch
 
+from ..errors import check_choice
+from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
 from ..record import weight_setting
 from ..registry import register_solver
 from ..solve_result import SolveResult
@@ -14,6 +16,7 @@ from ..tomography.fista_tv import (
     make_fista,
     masked_loss,
 )
+from ..tomography.fista_tv_weight import DIVERGENCES, choose_fista_weight
 from .base import Solver
 
 
@@ -24,13 +27,20 @@ class FistaTV(Solver):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         check_fista_options(cfg)
-        self.lam, self.lam_from = weight_setting("solver.lam", cfg.lam)  # a number, or from:RUN (learned)
+        # a number, from:RUN (a learned weight), or auto (None: chosen from the data)
+        self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting("solver.lam", cfg.lam)
+        # the search settings are checked even at a fixed weight, so a typo never waits for `auto`
+        choice = ChoiceSettings.from_config(cfg, "solver")
+        check_choice("solver.lam_divergence", cfg.lam_divergence, DIVERGENCES)
+        self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
         L = lipschitz(problem, self.cfg)
         fista = make_fista(problem, self.cfg, L)
+        if self.choice is not None:
+            return self._solve_auto(problem, monitor, fista, L, t0)
         lam = torch.tensor(self.lam, dtype=problem.sinogram.dtype, device=problem.sinogram.device)
         iters = int(self.cfg.iters)
         mask = fista.mask
@@ -65,3 +75,33 @@ class FistaTV(Solver):
                            message=f"{k + 1} FISTA iterations x {self.cfg.inner_iters} {self.cfg.prox} iterations",
                            n_iter=k + 1, metrics=metrics,
                            stats=stats)
+
+    def _solve_auto(self, problem, monitor, fista, L, t0) -> SolveResult:
+        """lam by the rule from the sinogram alone; the history is the search (one row per weight tried), the
+        reconstruction the one at the chosen weight."""
+        iters = int(self.cfg.iters)
+        monitor.start(total=self.choice.solves, desc=f"fista_tv lam=auto ({self.choice.rule})")
+        step = [0]
+
+        def progress(lam, value):
+            monitor.step(iter=step[0], lam=lam, criterion=value)
+            step[0] += 1
+
+        gen = self.ctx.generator(int(self.cfg.lam_seed))
+        choice = choose_fista_weight(problem, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress)
+        x = choice.state * fista.mask
+        runs = choice.solves * (1 + (self.choice.probes if self.choice.needs_trace else 0))
+        metrics = {**choice.metrics(), "lam_fista_runs": float(runs)}
+        if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
+            metrics["loss_at_chosen"] = masked_loss(x, problem.truth, fista.mask)
+
+        def figures(problem, result, metrics, fig_dir):
+            return [curve_figure(choice, fig_dir / "lam_curve.png")]
+
+        return SolveResult(solution={"x": x, "label": f"FISTA-TV ({self.cfg.prox}), lam={choice.lam:.4g} "
+                                     f"({choice.rule})"},
+                           status="max_iter", message=f"{choice.summary()}; {iters} FISTA iterations per solve",
+                           n_iter=choice.solves, metrics=metrics, tables={"lam_curve": choice.table()},
+                           stats={**choice.stats(), "lipschitz": L, "tau": fista.tau,
+                                  "seconds": time.perf_counter() - t0},
+                           figures=figures)

@@ -26,6 +26,7 @@ from ..linalg.cg import cg
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import lm_loop
 from ..registration.superres_start import INITS, initial_motion
+from ..registration.superres_weight import recheck, settle_weight, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -137,6 +138,7 @@ class JointGN(Solver):
         t0 = time.perf_counter()
         with self.ctx.phase("pre-registration"):
             w = initial_motion(problem, self.cfg.init)
+        choice = settle_weight(problem, w, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         if self.cfg.init_image == "project":
             # The image varpro_cg would start from, so both solvers begin at the same (w, f).
             f = model.solve(w, self.cg_iters).x.detach()
@@ -173,5 +175,9 @@ class JointGN(Solver):
         w, f = lsq.split(out.w)
         status, message, n_iter = out.status, out.message, out.n_iter
         stats = {"init_s": t_init, **timers, "init_motion_error": init_motion_error}
+        metrics, wstats, tables, note = weight_outputs(choice)
+        if choice is not None:
+            metrics.update(recheck(problem, w, self.ctx))
         return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": self.label()},
-                           status=status, message=message, n_iter=n_iter, stats=stats)
+                           status=status, message=message + note, n_iter=n_iter, stats={**stats, **wstats},
+                           metrics=metrics, tables=tables)

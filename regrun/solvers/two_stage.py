@@ -11,6 +11,7 @@ from ..linalg.cg import diff_mode
 from ..linalg.direct import CholeskyLSQ
 from ..registration.superres_projection import LINEAR, pick_linear
 from ..registration.superres_start import INITS, initial_motion
+from ..registration.superres_weight import recheck, settle_weight, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -35,6 +36,7 @@ class TwoStage(Solver):
         with self.ctx.phase("pre-registration"):
             w = initial_motion(problem, self.cfg.init)
         t_reg = time.perf_counter() - t0
+        choice = settle_weight(problem, w, self.ctx)  # lambda_f=auto: chosen at the registered motion
         model = problem.model
         linear = pick_linear(self.linear, model.n, diff_mode("none"))
         if linear == "cholesky":
@@ -48,6 +50,8 @@ class TwoStage(Solver):
             stats = {"linear": linear, "cg_iters": sol.n_iter, "cg_rel_residual": sol.rel_residual}
         r = model.residual(w, f)
         monitor.step(iter=0, J=float(r @ r), motion_error=problem.motion_error(w), rel_error_cg=problem.rel_error(f))
+        metrics, wstats, tables, note = weight_outputs(choice)
         return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": "two_stage"},
-                           status="converged", message=message, n_iter=1,
-                           stats={"register_s": t_reg, "solve_s": time.perf_counter() - t0 - t_reg, **stats})
+                           status="converged", message=message + note, n_iter=1, metrics=metrics, tables=tables,
+                           stats={"register_s": t_reg, "solve_s": time.perf_counter() - t0 - t_reg, **stats,
+                                  **wstats})

@@ -34,6 +34,7 @@ from ..registration.superres_projection import (
     projected_residual,
 )
 from ..registration.superres_start import INITS, initial_motion
+from ..registration.superres_weight import recheck, settle_weight, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -73,6 +74,8 @@ class VarProCG(Solver):
         with self.ctx.phase("pre-registration"):
             w0 = initial_motion(problem, self.cfg.init)
         t_init = time.perf_counter() - t0
+        choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
+        t_choice = time.perf_counter() - t0 - t_init
         rfun = self.residual_function(problem.model)
         linear = rfun.linear
 
@@ -95,5 +98,10 @@ class VarProCG(Solver):
                  "jacobian_used": rfun.jacobian_used}
         f = rfun.project(res.w)
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
+        metrics, wstats, tables, note = weight_outputs(choice)
+        if choice is not None:
+            metrics.update(recheck(problem, res.w, self.ctx))
+            wstats["lam_choice_s"] = t_choice
         return SolveResult(solution={"w": res.w.detach(), "f": f.detach(), "label": label},
-                           status=res.status, message=res.message, n_iter=res.n_iter, stats=stats)
+                           status=res.status, message=res.message + note, n_iter=res.n_iter,
+                           stats={**stats, **wstats}, metrics=metrics, tables=tables)

@@ -1,0 +1,278 @@
+"""Regularization weights chosen from the data alone, with no ground truth: one mechanism for every regularized
+solver (issue 16).
+
+A solver hands over `evaluate(lam) -> Fit` (its reconstruction at lam: the squared data misfit ||A x(lam) - b||^2,
+the number of data m, and, when the rule needs it, a Hutchinson estimate of the trace of the influence map
+d(A x)/db) and a range of lam; `choose` searches log lam and returns the weight with the whole curve. Rules (all
+minimised over log lam):
+
+- discrepancy (Morozov): |log(||r||^2 / (tau m sigma^2))|, the weight whose misfit matches the noise;
+- gcv (generalized cross-validation, Golub, Heath and Wahba 1979): m ||r||^2 / (m - tr H)^2, needs no sigma;
+- sure (Stein's unbiased risk estimate of the prediction error, Monte-Carlo form of Ramani, Blu and Unser 2008):
+  (||r||^2 - m sigma^2 + 2 sigma^2 tr H) / m.
+
+tr H is Hutchinson's estimate E[z^T H z] over Rademacher probes z, with H z the directional derivative of the
+reconstruction's prediction A x(b) in the data b along z: a forward-mode derivative (torch.func.jvp, or dual
+tensors through an iterative solver, see `linear_dual`) of the whole solve, so a nonlinear reconstruction (TV)
+gets its own divergence. The probes are drawn once per search (common random numbers), so the curve is smooth in
+lam and the golden-section steps compare like with like.
+
+The noise level sigma, when not given, is estimated from the data: images and frames by the median absolute
+response of Immerkaer's (1996) Laplacian-difference mask (zero on planes and on edges along the axes, norm 6),
+sinograms by the median absolute second difference across detector bins, grouped by signal level so a Poisson
+(level-dependent) noise is averaged in variance.
+
+The search: a log-spaced grid over [lo, hi] (scalar_search.log_grid), then golden-section refinement in the
+bracket of the grid's best point (scalar_search.golden_refine), `solves` evaluations in all.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..errors import UserError, check_choice, check_int
+from .scalar_search import golden_refine, log_grid
+
+RULES = ("discrepancy", "gcv", "sure")
+AUTO = "auto"
+MAD = 0.6744897501960817  # median |N(0, 1)|
+
+
+# --- settings ----------------------------------------------------------------------------------------------
+def is_auto(value) -> bool:
+    return isinstance(value, str) and value == AUTO
+
+
+def check_weight(name: str, value) -> float | None:
+    """A fixed weight (a finite number >= 0) or `auto` (returned as None)."""
+    if is_auto(value):
+        return None
+    try:
+        lam = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name}={value!r} must be a number >= 0 or 'auto' (chosen from the data)") from None
+    if not math.isfinite(lam) or lam < 0:
+        raise UserError(f"{name}={value!r} must be a finite number >= 0 or 'auto' (chosen from the data)")
+    return lam
+
+
+def check_rule(name: str, rule) -> str:
+    check_choice(name, rule, RULES)
+    return str(rule)
+
+
+def check_noise(name: str, value) -> float | None:
+    """A given noise standard deviation (finite, > 0) or None (estimate it from the data)."""
+    if value is None:
+        return None
+    try:
+        sigma = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name}={value!r} must be a positive number (the noise standard deviation) or null "
+                        "(estimated from the data)") from None
+    if not math.isfinite(sigma) or sigma <= 0:
+        raise UserError(f"{name}={value!r} must be a finite number > 0 (the noise standard deviation) or null "
+                        "(estimated from the data)")
+    return sigma
+
+
+def check_range(name: str, value) -> tuple[float, float]:
+    """[lo, hi] with 0 < lo < hi, finite."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name}={value!r} must be [lo, hi] with 0 < lo < hi") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise UserError(f"{name}={list(value)} is an empty or invalid range: it must be [lo, hi] with 0 < lo < hi")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class ChoiceSettings:
+    rule: str
+    noise: float | None  # given noise standard deviation (data units), or None: estimated
+    lo: float
+    hi: float
+    solves: int
+    probes: int
+    tau: float = 1.0  # discrepancy: the misfit aimed at is tau m sigma^2
+
+    @classmethod
+    def from_config(cls, cfg, prefix: str) -> "ChoiceSettings":
+        """From `lam_rule`, `lam_noise`, `lam_range`, `lam_solves`, `lam_probes` of a config section."""
+        lo, hi = check_range(f"{prefix}.lam_range", cfg.lam_range)
+        return cls(rule=check_rule(f"{prefix}.lam_rule", cfg.lam_rule),
+                   noise=check_noise(f"{prefix}.lam_noise", cfg.lam_noise), lo=lo, hi=hi,
+                   solves=check_int(f"{prefix}.lam_solves", cfg.lam_solves, 3),
+                   probes=check_int(f"{prefix}.lam_probes", cfg.lam_probes, 1))
+
+    @property
+    def needs_trace(self) -> bool:
+        return self.rule in ("gcv", "sure")
+
+
+# --- noise estimates ---------------------------------------------------------------------------------------
+def noise_std_images(images: torch.Tensor) -> float:
+    """sigma of white noise on images (..., m1, m2), pooled over the leading axes: the median absolute
+    response of Immerkaer's mask [[1,-2,1],[-2,4,-2],[1,-2,1]] / 6 (unit norm; zero on any function linear in
+    either axis, so smooth shading and axis-aligned edges leave it), over MAD = 0.6745 (robust to the edges and
+    texture that remain)."""
+    x = images.reshape(-1, *images.shape[-2:])
+    if min(x.shape[-2:]) < 3:
+        raise UserError(f"cannot estimate the noise of images of {tuple(x.shape[-2:])} pixels: give the noise level")
+    d1 = x[:, :-2, :] - 2 * x[:, 1:-1, :] + x[:, 2:, :]
+    d = d1[:, :, :-2] - 2 * d1[:, :, 1:-1] + d1[:, :, 2:]
+    return float(d.abs().flatten().median()) / (6.0 * MAD)
+
+
+def noise_std_sinogram(sinogram: torch.Tensor, groups: int = 8) -> float:
+    """RMS sigma of the noise on a sinogram (views, n_u[, n_v]): the second difference across detector bins
+    (u), [1, -2, 1] / sqrt(6), whose median absolute value over MAD is robust to the object's edges. Poisson
+    noise depends on the signal, so the bins are split into `groups` quantile groups of the signal level, each
+    gets its own median, and the variances are averaged (the misfit's expectation is the sum of variances)."""
+    s = sinogram.movedim(1, -1) if sinogram.ndim == 3 else sinogram
+    if s.shape[-1] < 3:
+        raise UserError("cannot estimate the noise of a sinogram with fewer than 3 detector bins: give the noise level")
+    d = ((s[..., :-2] - 2 * s[..., 1:-1] + s[..., 2:]) / math.sqrt(6.0)).flatten()
+    level = s[..., 1:-1].flatten()
+    order = torch.argsort(level)
+    parts = torch.tensor_split(d[order].abs(), max(1, min(groups, d.numel() // 50)))
+    var = sum(float(p.median() / MAD) ** 2 * p.numel() for p in parts) / d.numel()
+    return math.sqrt(var)
+
+
+# --- Hutchinson's trace ------------------------------------------------------------------------------------
+def rademacher(n: int, shape, generator: torch.Generator, dtype, device) -> torch.Tensor:
+    """n probes of +-1 entries (drawn on the CPU so a seed gives the same probes on every device)."""
+    z = torch.randint(0, 2, (n, *shape), generator=generator, dtype=torch.int64).to(dtype) * 2 - 1
+    return z.to(device)
+
+
+def hutchinson(apply_jacobian: Callable[[torch.Tensor], torch.Tensor], probes: torch.Tensor) -> float:
+    """tr J ~ mean_k z_k^T J z_k, J given by its action (one probe at a time)."""
+    return float(sum(float((z * apply_jacobian(z)).sum()) for z in probes) / len(probes))
+
+
+def linear_dual(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A linear map that also carries forward-mode dual tensors (torch.autograd.forward_ad): applied to the
+    primal and the tangent separately, which is its exact derivative. For operators whose autograd.Function
+    has no jvp rule (a projector), so a whole iterative reconstruction can be pushed forward in one pass."""
+    import torch.autograd.forward_ad as fwad
+
+    def apply(x):
+        primal, tangent = fwad.unpack_dual(x)
+        if tangent is None:
+            return fn(x)
+        return fwad.make_dual(fn(primal), fn(tangent))
+
+    return apply
+
+
+# --- rules ------------------------------------------------------------------------------------------------
+@dataclass
+class Fit:
+    """One reconstruction at one weight, as a rule sees it."""
+
+    rss: float  # ||A x - b||^2 over the data
+    m: int  # number of data
+    trace: float = math.nan  # Hutchinson estimate of tr d(A x)/db
+    state: Any = None  # what the caller keeps (the reconstruction, for a warm start or the answer)
+
+
+def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0) -> float:
+    """The value the rule minimises over log lam."""
+    if rule == "discrepancy":
+        return abs(math.log(max(fit.rss, 1e-300) / (tau * fit.m * sigma**2)))
+    if rule == "gcv":
+        dof = max(fit.m - fit.trace, 1e-12 * fit.m)  # tr H -> m (no regularization): GCV -> infinity
+        return fit.m * fit.rss / dof**2
+    if rule == "sure":
+        return (fit.rss - fit.m * sigma**2 + 2 * sigma**2 * fit.trace) / fit.m
+    raise UserError(f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
+
+
+# --- the search -------------------------------------------------------------------------------------------
+@dataclass
+class Choice:
+    lam: float
+    rule: str
+    sigma: float
+    noise_source: str  # "given" or the estimator's name
+    solves: int
+    at_edge: bool
+    curve: dict[str, np.ndarray] = field(default_factory=dict)  # lam, criterion, rss, trace (order of evaluation)
+    state: Any = None  # the caller's state at the chosen weight
+
+    def table(self) -> dict[str, np.ndarray]:
+        order = np.argsort(self.curve["lam"])
+        return {k: np.asarray(v)[order] for k, v in self.curve.items()}
+
+    def metrics(self) -> dict[str, float]:
+        return {"lam_chosen": self.lam, "lam_solves": float(self.solves), "noise_sigma": self.sigma,
+                "lam_at_range_edge": float(self.at_edge)}
+
+    def stats(self) -> dict[str, str]:
+        return {"lam_rule": self.rule, "noise_source": self.noise_source}
+
+    def summary(self) -> str:
+        edge = " (at the edge of lam_range: widen it)" if self.at_edge else ""
+        return (f"lam={self.lam:.4g} by {self.rule} in {self.solves} solves, noise sigma {self.sigma:.4g} "
+                f"({self.noise_source}){edge}")
+
+
+def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
+           progress: Callable[[float, float], None] | None = None) -> Choice:
+    """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
+    least 3 points), then golden-section steps in the best point's bracket with the rest."""
+    seen: list[tuple[float, float, Fit]] = []
+
+    def f(lam: float) -> float:
+        fit = evaluate(lam)
+        value = criterion(settings.rule, fit, sigma, settings.tau)
+        if not math.isfinite(value):
+            value = math.inf
+        seen.append((lam, value, fit))
+        if progress is not None:
+            progress(lam, value)
+        return value
+
+    points = max(3, settings.solves // 2)
+    if settings.solves - points < 2:  # golden-section needs two points: a budget this small is all grid
+        points = settings.solves
+    lams = log_grid(settings.lo, settings.hi, points)
+    values = np.array([f(float(lam)) for lam in lams])
+    golden_refine(f, lams, values, settings.solves - points)
+    best = min(range(len(seen)), key=lambda i: seen[i][1])
+    lam = seen[best][0]
+    at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
+    curve = {"lam": np.array([s[0] for s in seen]), "criterion": np.array([s[1] for s in seen]),
+             "rss": np.array([s[2].rss for s in seen]), "trace": np.array([s[2].trace for s in seen])}
+    return Choice(lam=lam, rule=settings.rule, sigma=sigma, noise_source=noise_source, solves=len(seen),
+                  at_edge=bool(at_edge), curve=curve, state=seen[best][2].state)
+
+
+def curve_figure(choice: Choice, path, title: str = ""):
+    """The rule's curve over lam with the chosen weight marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = choice.table()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.semilogx(t["lam"], t["criterion"], "o-", label=f"{choice.rule} criterion")
+    ax.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}")
+    ax.set_xlabel("lam")
+    ax.set_ylabel(choice.rule)
+    source = choice.noise_source.split(":")[0]  # "given" or "estimated" (the estimator is in /stats)
+    ax.set_title(title or f"{choice.rule}: {choice.solves} solves, noise sigma {choice.sigma:.3g} ({source})",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,260 @@
+"""Regularization weights from the data alone (regrun.optim.parameter_choice): the noise estimators on known noise,
+each rule against its closed form on Tikhonov with an explicit matrix, Hutchinson's divergence by forward-mode AD
+against the exact trace, the CT and super-resolution hooks, and the bad inputs."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import brentq, minimize_scalar
+
+from regrun.config import compose, config_section
+from regrun.context import RunContext
+from regrun.errors import UserError
+from regrun.linalg.cg import cg
+from regrun.monitor import Monitor
+from regrun.optim import parameter_choice as pc
+from regrun.record import load
+
+F64 = torch.float64
+
+
+# --- noise estimators ----------------------------------------------------------------------------------------
+def test_image_noise_estimate_on_known_noise(device):
+    g = torch.Generator().manual_seed(0)
+    c = torch.linspace(0, 1, 48, dtype=F64)
+    smooth = 50 * torch.sin(3 * c)[:, None] * torch.cos(2 * c)[None, :] + 20 * (c[:, None] > 0.5)  # an edge too
+    sigma = 0.7
+    frames = (smooth + sigma * torch.randn(4, 48, 48, generator=g, dtype=F64)).to(device)
+    assert pc.noise_std_images(frames) == pytest.approx(sigma, rel=0.05)
+
+
+def test_sinogram_noise_estimate_is_the_rms_of_level_dependent_noise(device):
+    g = torch.Generator().manual_seed(1)
+    u = torch.linspace(-1, 1, 200, dtype=F64)
+    angles = torch.linspace(0, math.pi, 60, dtype=F64)
+    clean = 5 * (1 - u[None, :] ** 2).clamp_min(0) ** 1.5 * (1 + 0.3 * torch.cos(angles)[:, None])
+    std = 0.02 * torch.exp(0.4 * clean)  # Poisson-like: more noise where more is absorbed
+    noisy = (clean + std * torch.randn(clean.shape, generator=g, dtype=F64)).to(device)
+    assert pc.noise_std_sinogram(noisy) == pytest.approx(float(std.pow(2).mean().sqrt()), rel=0.1)
+
+
+# --- rules against closed forms (Tikhonov, explicit matrix) -----------------------------------------------------
+class Tikhonov:
+    """x(lam) = (A^T A + lam^2 I)^-1 A^T b with its SVD closed forms for the misfit and tr H."""
+
+    def __init__(self, m=90, n=60, sigma=0.05, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        u, _ = torch.linalg.qr(torch.randn(m, n, generator=g, dtype=F64))
+        v, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=F64))
+        s = torch.logspace(0, -3, n, dtype=F64)
+        self.A = u @ torch.diag(s) @ v.T
+        x = v @ (s.sqrt() * torch.randn(n, generator=g, dtype=F64))
+        self.sigma = sigma
+        self.b = self.A @ x + sigma * torch.randn(m, generator=g, dtype=F64)
+        self.m = m
+        self.s = s.numpy()
+        ub = u.T @ self.b
+        self.beta = ub.numpy()
+        self.perp = float(self.b.pow(2).sum() - ub.pow(2).sum())
+
+    def solve(self, data, lam):
+        gram = self.A.T @ self.A + lam**2 * torch.eye(self.A.shape[1], dtype=F64)
+        return torch.cholesky_solve((self.A.T @ data)[:, None], torch.linalg.cholesky(gram))[:, 0]
+
+    def exact(self, lam):
+        filt = self.s**2 / (self.s**2 + lam**2)
+        return float(((1 - filt) ** 2 * self.beta**2).sum() + self.perp), float(filt.sum())
+
+    def fit(self, lam, trace=None) -> pc.Fit:
+        x = self.solve(self.b, lam)
+        rss = float((self.A @ x - self.b).pow(2).sum())
+        return pc.Fit(rss=rss, m=self.m, trace=self.exact(lam)[1] if trace is None else trace)
+
+
+def _settings(rule, solves=40):
+    return pc.ChoiceSettings(rule=rule, noise=None, lo=1e-4, hi=1.0, solves=solves, probes=1)
+
+
+@pytest.mark.parametrize("rule", pc.RULES)
+def test_each_rule_finds_its_closed_form_minimiser(rule):
+    t = Tikhonov()
+    sig2 = t.sigma**2
+
+    def closed(loglam):  # the rule's closed form, from the SVD
+        rss, tr = t.exact(math.exp(loglam))
+        if rule == "gcv":
+            return t.m * rss / (t.m - tr) ** 2
+        if rule == "sure":
+            return (rss - t.m * sig2 + 2 * sig2 * tr) / t.m
+        return rss - t.m * sig2
+
+    if rule == "discrepancy":
+        ref = math.exp(brentq(closed, math.log(1e-4), math.log(1.0), xtol=1e-10))
+    else:
+        grid = np.linspace(math.log(1e-4), 0.0, 400)
+        i = int(np.argmin([closed(v) for v in grid]))
+        ref = math.exp(minimize_scalar(closed, bracket=(grid[i - 1], grid[i], grid[i + 1]), tol=1e-10).x)
+    for lam in (1e-3, 0.03, 0.5):  # the criterion from a solve equals the closed form
+        rss, tr = t.exact(lam)
+        if rule != "discrepancy":
+            assert pc.criterion(rule, t.fit(lam), t.sigma) == pytest.approx(
+                pc.criterion(rule, pc.Fit(rss, t.m, tr), t.sigma), rel=1e-8)
+    choice = pc.choose(t.fit, _settings(rule), t.sigma, "given")
+    assert choice.solves == 40 and not choice.at_edge
+    assert choice.lam == pytest.approx(ref, rel=0.02)
+    coarse = pc.choose(t.fit, _settings(rule, 10), t.sigma, "given")  # the default budget: within a fifth
+    assert coarse.solves == 10 and coarse.lam == pytest.approx(ref, rel=0.2)
+    table = choice.table()
+    assert np.all(np.diff(table["lam"]) > 0) and set(table) == {"lam", "criterion", "rss", "trace"}
+
+
+# --- Hutchinson's divergence -------------------------------------------------------------------------------------
+def test_hutchinson_by_jvp_matches_the_exact_trace():
+    t = Tikhonov(m=60, n=40)
+    lam = 0.02
+    predict = lambda d: t.A @ t.solve(d, lam)  # noqa: E731
+    probes = pc.rademacher(3000, (t.m,), torch.Generator().manual_seed(0), F64, "cpu")
+    est = pc.hutchinson(lambda z: torch.func.jvp(predict, (t.b,), (z,))[1], probes)
+    assert est == pytest.approx(t.exact(lam)[1], rel=0.03)
+
+
+def test_linear_dual_pushes_a_tangent_through_an_iterative_solve():
+    import torch.autograd.forward_ad as fwad
+
+    t = Tikhonov(m=50, n=30)
+    lam = 0.1
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(t.m, generator=g, dtype=F64)
+    apply_a = pc.linear_dual(lambda x: t.A @ x)
+    apply_at = pc.linear_dual(lambda y: t.A.T @ y)
+    with fwad.dual_level():
+        data = fwad.make_dual(t.b, z)
+        x = cg(lambda v: apply_at(apply_a(v)) + lam**2 * v, apply_at(data), iters=60, rtol=0.0).x
+        tangent = fwad.unpack_dual(x).tangent
+    assert torch.allclose(tangent, t.solve(z, lam), rtol=1e-8, atol=1e-10)
+
+
+class DenseA:
+    def __init__(self, a, shape):
+        self.a, self.shape = a, shape
+
+    def __call__(self, x):
+        return self.a @ x.reshape(-1)
+
+    def adjoint(self, y):
+        return (self.a.T @ y).reshape(self.shape)
+
+    project, backproject = __call__, adjoint
+
+
+class FakeCT:
+    def __init__(self, device, n=12, rows=90):
+        g = torch.Generator().manual_seed(0)
+        self.shape = (n, n)
+        self.A = DenseA((torch.randn(rows, n * n, generator=g, dtype=F64) / n).to(device), self.shape)
+        truth = torch.zeros(n, n, dtype=F64)
+        truth[3:9, 4:9] = 1
+        c = (torch.arange(n, dtype=F64) + 0.5) / n * 2 - 1
+        self.mask = ((c[:, None] ** 2 + c[None, :] ** 2) < 0.95**2).to(device)
+        self.truth = truth.to(device) * self.mask
+        self.sinogram = self.A(self.truth) + 0.05 * torch.randn(rows, generator=g, dtype=F64).to(device)
+
+
+def test_fista_divergence_fd_and_jvp_agree(device):
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_fista_weight
+
+    p = FakeCT(device, n=8, rows=40)
+    cfg = config_section("solver", "fista_tv", iters=15)
+    out = {}
+    for div in ("fd", "jvp"):
+        s = pc.ChoiceSettings(rule="gcv", noise=0.05, lo=0.01, hi=1.0, solves=3, probes=1)
+        out[div] = choose_fista_weight(p, make_fista(p, cfg, None), 15, s, div, torch.Generator().manual_seed(0))
+    assert np.allclose(out["fd"].curve["trace"], out["jvp"].curve["trace"], rtol=2e-3)
+    assert np.all(out["fd"].curve["trace"] > 0)
+
+
+def test_fista_tv_auto_records_the_choice(device):
+    from regrun.solvers.fista_tv import FistaTV
+
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0])
+    res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(FakeCT(device), Monitor())
+    assert 0.01 <= res.metrics["lam_chosen"] <= 1.0 and res.metrics["lam_solves"] == 5
+    assert res.stats["lam_rule"] == "sure" and res.metrics["noise_sigma"] > 0
+    assert len(res.tables["lam_curve"]["lam"]) == 5 and res.solution["x"].device.type == device.type
+
+
+def test_superres_auto_sets_the_weight(device):
+    from regrun.problems.superres import SuperRes
+    from regrun.solvers.two_stage import TwoStage
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    cfg = config_section("problem", "superres", size=12, n_frames=3, noise=0.02, lambda_f="auto", lam_solves=4,
+                         final_cg_iters=100)
+    p = SuperRes(cfg, ctx)
+    res = TwoStage(config_section("solver", "two_stage"), ctx).solve(p, Monitor())
+    assert res.metrics["lam_chosen"] == p.model.lam and res.metrics["lam_solves"] == 4
+    assert "lambda_f: lam=" in res.message and res.stats["noise_source"].startswith("estimated")
+
+
+# --- defaults and bad input ------------------------------------------------------------------------------------
+def test_auto_is_the_default_for_users_data_only():
+    assert compose(["problem=superres"]).problem.lambda_f == 0.01
+    assert compose(["problem=superres", "problem.data=frames", "problem.frames=x"]).problem.lambda_f == "auto"
+    assert compose(["problem=ct_fewview", "solver=fista_tv"]).solver.lam == 1.0
+    assert compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver.lam == "auto"
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), "x"])
+def test_bad_noise_levels(value):
+    with pytest.raises(UserError, match="lam_noise"):
+        pc.check_noise("solver.lam_noise", value)
+
+
+def test_bad_rule_range_and_weight():
+    with pytest.raises(UserError, match="discrepancy, gcv, sure|allowed"):
+        pc.check_rule("solver.lam_rule", "lcurve")
+    for bad in ([1.0, 1.0], [2.0, 1.0], [0.0, 1.0], [1.0, float("inf")]):
+        with pytest.raises(UserError, match="empty or invalid range"):
+            pc.check_range("solver.lam_range", bad)
+    with pytest.raises(UserError, match="'auto'"):
+        pc.check_weight("solver.lam", "aut")
+    assert pc.check_weight("solver.lam", "auto") is None and pc.check_weight("solver.lam", 2) == 2.0
+
+
+@pytest.mark.parametrize("section,name,overrides,message", [
+    ("solver", "fista_tv", {"lam": "auto", "lam_noise": 0}, "solver.lam_noise=0"),
+    ("solver", "fista_tv", {"lam_rule": "lcurve"}, "solver.lam_rule"),
+    ("solver", "fista_tv", {"lam_divergence": "exact"}, "solver.lam_divergence"),
+    ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
+    ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
+    ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),
+])
+def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overrides, message):
+    from regrun.problems.superres import SuperRes
+    from regrun.solvers.fista_tv import FistaTV
+
+    ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))
+    cls = FistaTV if name == "fista_tv" else SuperRes
+    extra = {} if name == "fista_tv" else {"size": 8, "n_frames": 2}
+    with pytest.raises(UserError, match=message.replace("[", r"\[")):
+        cls(config_section(section, name, **extra, **overrides), ctx)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["problem=ct_fewview", "solver=fista_tv", "solver.lam=auto", "solver.lam_noise=-1", "problem.size=16",
+      "problem.views=4"], "solver.lam_noise=-1"),
+    (["problem=superres", "problem.lam_range=[1,1]", "problem.size=8", "problem.n_frames=2"], "empty or invalid range"),
+])
+def test_bad_weight_settings_are_one_line_exit_2(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "regrun.cli", *args, "progress=false", "figures=false"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stderr
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("regrun: error: ") and message in first and "Traceback" not in proc.stderr
+    results = list((tmp_path / "outputs").glob("*/*/results.h5"))
+    assert results and all(load(path)["attrs"]["status"] == "failed" for path in results)
