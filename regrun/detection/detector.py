@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from ..errors import UserError
 from ..imaging.gaussian import gaussian_filter
 from .crab_data import Template, depth_first_order
 from .rotation_search import DenseCost, StrideFit, StrideGrid, fit_strides
@@ -150,10 +151,10 @@ class Detection:
         return {"row": float(res.locations[k, 0]), "col": float(res.locations[k, 1]),
                 "angle": float(res.fit.angle[k]), "loss": float(res.fit.loss[k]), "weight": float(res.weights[k])}
 
-    def template_point(self, node: str, point) -> tuple[float, float]:
-        """Where a template point lands in the scene according to node's min-loss stride."""
+    def template_point(self, node: str, point, stride: int | None = None) -> tuple[float, float]:
+        """Where a template point lands in the scene according to one of node's strides (default: min-loss)."""
         res, motif = self.nodes[node], self.motifs[node]
-        k = res.best()
+        k = res.best() if stride is None else stride
         rel = torch.tensor((point[0] - motif.origin[0] - motif.centre[0], point[1] - motif.origin[1] - motif.centre[1]),
                            dtype=res.fit.centre.dtype, device=res.fit.centre.device)
         pos = res.fit.centre[k] + rotation(float(res.fit.angle[k]), rel.dtype, rel.device) @ rel
@@ -305,7 +306,23 @@ class HierarchicalDetector:
         self.canonical = self._run(canvas, extracting=True)
         return self.canonical
 
+    def min_scene_size(self) -> tuple[int, int]:
+        """The smallest scene every node's motif fits in (strides place whole motifs only; extract() first)."""
+        return (max(m.mask.shape[0] for m in self.motifs.values()), max(m.mask.shape[1] for m in self.motifs.values()))
+
     def detect(self, scene: torch.Tensor) -> Detection:
         if any(n not in self.motifs for n, _ in self.order):
             self.extract()
+        need = self.min_scene_size()
+        if scene.shape[-2] < need[0] or scene.shape[-1] < need[1]:
+            raise SceneTooSmall(tuple(scene.shape[-2:]), need)
         return self._run(scene, extracting=False)
+
+
+class SceneTooSmall(UserError):
+    """A scene smaller than a motif: no stride fits it (sizes in the searched scene's pixels)."""
+
+    def __init__(self, size, need):
+        self.size, self.need = tuple(size), tuple(need)
+        super().__init__(f"the scene is {size[0]}x{size[1]} px, smaller than the detector's motifs need "
+                         f"({need[0]}x{need[1]} px): the template is searched only where it fits whole")
