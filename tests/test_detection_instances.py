@@ -13,7 +13,13 @@ from regrun.detection.crab_data import read_rgba, synthetic_crab
 from regrun.detection.detector import SceneTooSmall
 from regrun.detection.instances import detections_table, find_instances
 from regrun.detection.motif_cache import cached_extract
-from regrun.detection.scenes import Scene, Truth, clutter_background, compose_scene, downscale_scene
+from regrun.detection.scenes import (
+    Scene,
+    Truth,
+    clutter_background,
+    compose_scene,
+    downscale_scene,
+)
 from regrun.errors import UserError
 from regrun.record import load
 from regrun.run import run
@@ -69,7 +75,7 @@ def detector(tmp_path_factory):
     cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
     full = synthetic_crab(0)
     det = build_detector(cfg, full.downscaled(2), 2)
-    load_calibration(CALIBRATION_DIR / "crab_synthetic_s2_unrolled.yaml", det)
+    load_calibration(CALIBRATION_DIR / "crab_synthetic_s2_unrolled_circle.yaml", det)
     cached_extract(det, tmp_path_factory.mktemp("motifs"))
     return det, full
 
@@ -108,6 +114,33 @@ def test_two_crabs_give_two_detections_with_their_poses(detector):
             assert abs(table[f"{name}_angle_deg"][k] - a) <= 3
 
 
+def test_parts_cut_by_the_border_are_missing_never_far(detector):
+    """The rule (docs/detection.md, "The border"): a part is reported where the instance's root pose puts its joint,
+    or as missing (NaN pose, visible 0); here the legs and then the right claw are cut by the border."""
+    det, full = detector
+    for centre in ((300.0, 256.0), (192.0, 440.0)):
+        image, (truth,) = _scene(full, (384, 512), [(centre, 0.0, {})], seed=7)
+        found, inst = _instances(det, image)
+        for i in inst:
+            for name, (r, c, a) in truth.parts.items():
+                p = i.parts[name]
+                if p.visible:
+                    assert math.dist((2 * p.row + 0.5, 2 * p.col + 0.5), (r, c)) <= 5 and abs(p.angle - a) <= 3
+                else:
+                    assert math.isnan(p.row) and math.isnan(p.angle)
+    # the legs cut (every part inside the image): found whole
+    image, (truth,) = _scene(full, (384, 512), [((300.0, 256.0), 0.0, {})], seed=7)
+    found, inst = _instances(det, image)
+    assert len(inst) == 1 and all(p.visible for p in inst[0].parts.values())
+    # a part its node did not find near the root's prediction is missing, whatever it found elsewhere
+    found.nodes["right_claw"].weights.zero_()
+    (i,) = find_instances(found, 0.5 * min(det.template.size), 0.5, PART_RADIUS / 2)
+    p = i.parts["right_claw"]
+    assert not p.visible and math.isnan(p.row) and math.isnan(p.col) and math.isnan(p.box_row)
+    table = detections_table([i], det.template.size, ["right_claw"], 2)
+    assert table["right_claw_visible"] == [0.0] and math.isnan(table["right_claw_row"][0])
+
+
 def test_a_scene_smaller_than_the_motifs_is_refused(detector):
     det, _ = detector
     with pytest.raises(SceneTooSmall, match="smaller than"):
@@ -115,7 +148,7 @@ def test_a_scene_smaller_than_the_motifs_is_refused(detector):
 
 
 def test_a_crab_free_scene_has_no_instance(detector):
-    det, full = detector
+    det, _ = detector
     image = downscale_scene(Scene(clutter_background((256, 320), torch.Generator().manual_seed(3)), Truth(None), ""), 2)
     _, inst = _instances(det, image.image)
     assert inst == []

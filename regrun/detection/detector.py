@@ -58,7 +58,15 @@ class NodeSettings:
     ncc_sigma: float = 10.0
     mask_erode: int = 0  # leaves: pixels peeled off the cost mask (see HierarchicalDetector)
 
+    @property
+    def full_circle(self) -> bool:
+        return self.angle_max >= 180.0
+
     def angles(self) -> list[float]:
+        """-angle_max ... angle_max every angle_step; with angle_max >= 180, the circle (-180, 180] once."""
+        if self.full_circle:
+            n = max(int(round(360.0 / self.angle_step)), 1)
+            return [180.0 - 360.0 * k / n for k in range(n)][::-1]
         n = int(round(self.angle_max / self.angle_step))
         return [k * self.angle_step for k in range(-n, n + 1)]
 

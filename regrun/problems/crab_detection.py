@@ -3,8 +3,9 @@
 Data: the template (synthetic by default, or the authors' crab from refine_data) and one scene: generated at a
 given rotation and position with optional articulation, on procedural clutter or the beach, or crab-free; one
 of the paper's five beach scenes; or any image file. `scale: 2` downscales everything by 2 for fast runs.
-Judging: the detection score (sum of the crab's occurrence map), the crab's centre and peak against the truth,
-every part's angle, and the largest weight of any other crab stride (the paper's "one stem of about 1").
+Judging: the detection score (sum of the crab's occurrence map), every instance (detection/instances.py: NMS on
+the crab's map), and, only where the scene has a truth, the crab's centre and peak against it, every part's angle,
+and the largest weight of any other crab stride (the paper's "one stem of about 1"); a file has none.
 """
 from __future__ import annotations
 

@@ -114,8 +114,10 @@ def make_registrar(cfg, scale: int):
 
 
 def calibration_key(cfg, template_key: str) -> str:
-    """Calibration files are per template, scale and registrar (the registrars' losses differ in scale)."""
-    return template_key if cfg.registrar == "covering" else f"{template_key}_{cfg.registrar}"
+    """Calibration files are per template, scale, registrar (the registrars' losses differ in scale) and searched
+    range: `_circle` when the leaves search the whole circle (angle_max >= 180), else the range the file names."""
+    key = template_key if cfg.registrar == "covering" else f"{template_key}_{cfg.registrar}"
+    return f"{key}_circle" if float(cfg.leaf.angle_max) >= 180.0 else key
 
 
 def calibration_path(cfg, key: str) -> Path | None:
@@ -127,8 +129,9 @@ def calibration_path(cfg, key: str) -> Path | None:
         path = CALIBRATION_DIR / f"crab_{key}.yaml"
         if not path.is_file():
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
-                            f"`python scripts/calibrate_crab.py --set registrar={cfg.registrar}` or set "
-                            "solver.calibration=none and give the gammas and alphas")
+                            f"`python scripts/calibrate_crab.py --set registrar={cfg.registrar}`, search a calibrated range "
+                            "(e.g. solver.leaf.angle_max=60 solver.spike.angle_max=50 for the files without _circle) "
+                            "or set solver.calibration=none and give the gammas and alphas")
         return path
     return Path(spec)
 
