@@ -69,7 +69,7 @@ def main(argv=None):
     ap.add_argument("--paper", action="store_true")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 1])
-    ap.add_argument("--angles", type=float, nargs="+", default=[0.0, 22.5, 45.0])
+    ap.add_argument("--angles", type=float, nargs="*", default=[0.0, 22.5, 45.0])
     ap.add_argument("--random", type=int, default=0, help="more scenes at random angles within +-max-angle")
     ap.add_argument("--max-angle", type=float, default=45.0)
     ap.add_argument("--negatives", type=int, default=0, help="crab-free clutter scenes")
