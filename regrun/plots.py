@@ -135,12 +135,20 @@ def _save(fig, path: Path, dpi: int) -> Path:
 
 
 def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue."""
+    """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue. Keys
+    "node#i" draw instance i's boxes, numbered on the first (its root's)."""
     fig, ax = plt.subplots(figsize=(7, 5.5))
     ax.imshow(_rgb(scene), interpolation="nearest")
+    numbered = set()
     for name, corners in boxes.items():
         c = np.vstack((corners, corners[:1]))
-        ax.plot(c[:, 1], c[:, 0], color=BOX_COLOURS.get(name, "tab:red"), linewidth=1.5)
+        node, _, instance = name.partition("#")
+        colour = BOX_COLOURS.get(node, "tab:red")
+        ax.plot(c[:, 1], c[:, 0], color=colour, linewidth=1.5)
+        if instance and instance not in numbered:  # an instance's first box is its root's
+            numbered.add(instance)
+            ax.text(corners[0, 1], corners[0, 0], instance, color="white", fontsize=9,
+                    bbox={"facecolor": colour, "edgecolor": "none", "pad": 1})
     _bare(ax, title)
     return _save(fig, path, 120)
 

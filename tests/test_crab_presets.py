@@ -25,7 +25,7 @@ def test_crab_presets_compose(name):
         assert paper_values(cfg) == {"objective_decades": 4.0, "ncc": 0.972, "objective_final": 1e-10}
         assert cfg.solver.iters == 30 and cfg.problem.shape == "gaussian"
     if name == "crab_eval":
-        assert cfg.problem.scene.angle is None and cfg.problem.scene.angle_max == 45.0
+        assert cfg.problem.scene.angle is None and cfg.problem.scene.angle_max == 180.0
         assert [g.group for g in cfg.collect] == ["crab scenes", "crab-free scenes"]
 
 
@@ -41,7 +41,7 @@ def test_crab_eval_sweep_collects_into_the_detection_table(device, tmp_path):
         assert outcome.status == "completed", outcome.error
         metrics.append(load(outcome.results_path)["metrics"])
     pos, neg = metrics[:2], metrics[2]
-    assert all(abs(m["true_angle"]) <= 45 for m in pos) and pos[0]["true_angle"] != pos[1]["true_angle"]
+    assert all(abs(m["true_angle"]) <= 180 for m in pos) and pos[0]["true_angle"] != pos[1]["true_angle"]
     written = collect.collect([tmp_path / "sweep"], tmp_path / "out", plots=False)
     with open(written["groups_csv"]) as f:
         rows = {(r["group"], r["metric"]): r for r in csv.DictReader(f)}

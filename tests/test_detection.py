@@ -127,7 +127,8 @@ def test_threshold_rule_separable_and_not():
 
 
 def test_calibration_file_is_checked_against_the_settings(tmp_path):
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.leaf.angle_step=5"]).solver
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.leaf.angle_step=5",
+                   "solver.leaf.angle_max=60", "solver.spike.angle_max=50"]).solver
     det = build_detector(cfg, synthetic_crab(0).downscaled(2), 2)
     with pytest.raises(UserError, match="angle_step"):
         load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", det)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from regrun.config import compose, group_options, paper_values
+from regrun.config import compose, group_options
 from regrun.errors import UserError
 from regrun.run import run
 from regrun.summary import check_claims, judge

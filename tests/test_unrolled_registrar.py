@@ -7,7 +7,7 @@ import torch
 
 from regrun.config import compose, config_section
 from regrun.errors import UserError
-from regrun.detection.detector import Motif
+from regrun.detection.detector import Motif, NodeSettings
 from regrun.imaging.gaussian import gaussian_filter
 from regrun.imaging.keys import keys_sample
 from regrun.detection.motif_registration import LeafRound
@@ -87,6 +87,8 @@ def test_deduplicate_keeps_the_best_of_a_basin(device):
 def test_start_angles_cover_the_range():
     assert start_angles([-60.0, 60.0], 30.0) == [-60.0, -30.0, 0.0, 30.0, 60.0]
     assert start_angles([0.0], 30.0) == [0.0]
+    circle = start_angles(NodeSettings(angle_max=180.0, angle_step=2.5).angles(), 30.0)
+    assert circle == [float(a) for a in range(-150, 181, 30)]  # (-180, 180], each direction once
 
 
 def test_registrar_choice_is_validated():
@@ -100,11 +102,14 @@ def test_registrar_choice_is_validated():
         make_registrar(cfg, 2)
 
 
-def test_calibration_files_are_per_registrar():
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
+def test_calibration_files_are_per_registrar_and_range():
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive",
+                   "solver.leaf.angle_max=60"]).solver
     assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2"
     cfg.registrar = "descent"
     assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_descent"
+    cfg.leaf.angle_max = 180.0  # the default: the whole circle
+    assert calibration_key(cfg, "synthetic_s2") == "synthetic_s2_descent_circle"
 
 
 @pytest.mark.parametrize("old,new", [("unrolled", "descent"), ("covering", "exhaustive")])

@@ -53,7 +53,7 @@ def classify(fit, locations, joint, tol_px, far_px, tol_deg, far_deg):
     if joint is None:
         return None, loss[finite]
     d = (loc - torch.tensor(joint[:2], dtype=torch.float64, device="cpu")).norm(dim=1)
-    da = (ang - joint[2]).abs()
+    da = torch.remainder(ang - joint[2] + 180.0, 360.0).sub(180.0).abs()  # on the circle
     ok = finite & (d <= tol_px) & (da <= tol_deg)
     bad = finite & ((d > far_px) | (da > far_deg))
     return (float(loss[ok].min()) if ok.any() else None), loss[bad]

@@ -126,16 +126,44 @@ class Template:
 
 
 # ---- the authors' crab ---------------------------------------------------------------------------------------
+# PIL modes holding more than 8 bits per pixel: read through 8-bit "RGBA" they would be clipped (a 16-bit grey PNG
+# came out all white), so they are read as they are and normalised by their type's range.
+_DEEP_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0, "I": None, "F": None}
+
+
+def _deep_grey(img, path: Path) -> np.ndarray:
+    """A deep single-channel image in [0, 1]: 16-bit by 65535; 32-bit integer by 65535 when its values fit in 16
+    bits (PIL opens 16-bit PNGs as "I"), else by 2^31 - 1; float as it is when in [0, 1], else min-max rescaled."""
+    arr = np.asarray(img, dtype=np.float64)
+    scale = _DEEP_MODES[img.mode]
+    if scale is None and img.mode == "I":
+        scale = 65535.0 if arr.min() >= 0 and arr.max() <= 65535 else 2.0**31 - 1
+    if scale is not None:
+        return np.clip(arr / scale, 0.0, 1.0)
+    if not np.isfinite(arr).all():
+        raise UserError(f"image {path} has non-finite values (NaN or inf); a scene must be finite")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return arr
+    return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+
+
 def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of a PNG/JPEG; alpha 1 where there is none."""
+    """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of any image PIL reads: 8-bit grey, grey+alpha,
+    RGB, RGBA, palette, CMYK, JPEG, 16-bit grey PNG/TIFF, 32-bit integer or float TIFF (deep modes normalised by
+    their range, _deep_grey; grey is repeated in the three channels). Alpha is 1 where the file has none; an
+    animated or multi-page file gives its first frame."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
         raise UserError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
+            if img.mode in _DEEP_MODES:
+                grey = _deep_grey(img, path)
+                return np.ascontiguousarray(np.broadcast_to(grey, (3, *grey.shape))), np.ones_like(grey)
             arr = np.asarray(img.convert("RGBA"), dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     return np.ascontiguousarray(arr[..., :3].transpose(2, 0, 1)), arr[..., 3]
 

@@ -20,6 +20,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from ..errors import UserError
 from ..imaging.gaussian import gaussian_filter
 from ..imaging.transforms import rotation_matrix
 from .crab_data import Template, depth_first_order
@@ -58,7 +59,15 @@ class NodeSettings:
     ncc_sigma: float = 10.0
     mask_erode: int = 0  # leaves: pixels peeled off the cost mask (see HierarchicalDetector)
 
+    @property
+    def full_circle(self) -> bool:
+        return self.angle_max >= 180.0
+
     def angles(self) -> list[float]:
+        """-angle_max ... angle_max every angle_step; with angle_max >= 180, the circle (-180, 180] once."""
+        if self.full_circle:
+            n = max(int(round(360.0 / self.angle_step)), 1)
+            return [180.0 - 360.0 * k / n for k in range(n)][::-1]
         n = int(round(self.angle_max / self.angle_step))
         return [k * self.angle_step for k in range(-n, n + 1)]
 
@@ -151,10 +160,10 @@ class Detection:
         return {"row": float(res.locations[k, 0]), "col": float(res.locations[k, 1]),
                 "angle": float(res.fit.angle[k]), "loss": float(res.fit.loss[k]), "weight": float(res.weights[k])}
 
-    def template_point(self, node: str, point) -> tuple[float, float]:
-        """Where a template point lands in the scene according to node's min-loss stride."""
+    def template_point(self, node: str, point, stride: int | None = None) -> tuple[float, float]:
+        """Where a template point lands in the scene according to one of node's strides (default: min-loss)."""
         res, motif = self.nodes[node], self.motifs[node]
-        k = res.best()
+        k = res.best() if stride is None else stride
         rel = torch.tensor((point[0] - motif.origin[0] - motif.centre[0], point[1] - motif.origin[1] - motif.centre[1]),
                            dtype=res.fit.centre.dtype, device=res.fit.centre.device)
         pos = res.fit.centre[k] + rotation_matrix(float(res.fit.angle[k]), degrees=True, clockwise=True, dtype=rel.dtype,
@@ -307,7 +316,23 @@ class HierarchicalDetector:
         self.canonical = self._run(canvas, extracting=True)
         return self.canonical
 
+    def min_scene_size(self) -> tuple[int, int]:
+        """The smallest scene every node's motif fits in (strides place whole motifs only; extract() first)."""
+        return (max(m.mask.shape[0] for m in self.motifs.values()), max(m.mask.shape[1] for m in self.motifs.values()))
+
     def detect(self, scene: torch.Tensor) -> Detection:
         if any(n not in self.motifs for n, _ in self.order):
             self.extract()
+        need = self.min_scene_size()
+        if scene.shape[-2] < need[0] or scene.shape[-1] < need[1]:
+            raise SceneTooSmall(tuple(scene.shape[-2:]), need)
         return self._run(scene, extracting=False)
+
+
+class SceneTooSmall(UserError):
+    """A scene smaller than a motif: no stride fits it (sizes in the searched scene's pixels)."""
+
+    def __init__(self, size, need):
+        self.size, self.need = tuple(size), tuple(need)
+        super().__init__(f"the scene is {size[0]}x{size[1]} px, smaller than the detector's motifs need "
+                         f"({need[0]}x{need[1]} px): the template is searched only where it fits whole")

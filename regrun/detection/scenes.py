@@ -37,11 +37,14 @@ def pixel_grid(h: int, w: int, dtype=torch.float64, device="cpu") -> torch.Tenso
 
 @dataclass
 class Truth:
-    """Where the template is in a scene: its centre, global angle, and each leaf's pivot and total angle."""
+    """Where the template is in a scene: its centre, global angle, and each leaf's pivot and total angle.
+    centre None: no template in the scene when `known` (a generated crab-free scene), or nothing known about the
+    scene at all (`known=False`: a user's image, judged by its detections only)."""
 
     centre: tuple[float, float] | None
     angle: float = 0.0
     parts: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # name -> (row, col, angle)
+    known: bool = True
 
     def downscaled(self, factor: int) -> "Truth":
         if self.centre is None:
@@ -204,9 +207,9 @@ def paper_scene(data_dir: str, angle: float, template: Template | None = None) -
 
 
 def image_scene(path: str) -> Scene:
-    """Any PNG/JPEG as a scene (no ground truth)."""
+    """Any image file PIL reads as a scene (no ground truth): see crab_data.read_rgba for the formats."""
     rgb, _ = read_rgba(resolve_data_path(path))
-    return Scene(torch.from_numpy(rgb), Truth(None), Path(path).name)
+    return Scene(torch.from_numpy(rgb), Truth(None, known=False), Path(path).name)
 
 
 def downscale_scene(scene: Scene, factor: int) -> Scene:

@@ -92,8 +92,12 @@ class UnrolledSettings:
 
 
 def start_angles(angles: list[float], step: float) -> list[float]:
-    """-a, ..., a spread evenly with at most `step` degrees between neighbours (a = the largest |angle|)."""
+    """-a, ..., a spread evenly with at most `step` degrees between neighbours (a = the largest |angle|); when the
+    angles reach 180 (the whole circle), ceil(360 / step) starts in (-180, 180], each once."""
     a = max((abs(x) for x in angles), default=0.0)
+    if a >= 180.0 and step > 0:
+        n = max(int(math.ceil(360.0 / step)), 1)
+        return [180.0 - 360.0 * k / n for k in range(n)][::-1]
     n = max(int(math.ceil(2 * a / step)), 0) if step > 0 else 0
     return [0.0] if n == 0 else [-a + 2 * a * k / n for k in range(n + 1)]
 
@@ -276,10 +280,13 @@ def turned_stride_ncc(scene: torch.Tensor, motif: torch.Tensor, grid: StrideGrid
 def angle_box(limit_deg: float):
     """Projection of (angle, b) iterates onto |angle| <= limit_deg: the node's searched angle range is a prior
     (crab rotation plus articulation). Without it a 2-spike eye pair turned past 180 deg onto the swapped eyes, a
-    lower loss where the left-eye map also fires on the right eye (the paper's eye ambiguity)."""
+    lower loss where the left-eye map also fires on the right eye (the paper's eye ambiguity). A limit of 180 or
+    more is the whole circle: angles are only wrapped into [-180, 180) (the cost is periodic)."""
     limit = math.radians(limit_deg)
 
     def project(w: torch.Tensor) -> torch.Tensor:
+        if limit_deg >= 180.0:
+            return torch.cat((torch.remainder(w[:, :1] + math.pi, 2 * math.pi) - math.pi, w[:, 1:]), 1)
         return torch.cat((w[:, :1].clamp(-limit, limit), w[:, 1:]), 1)
 
     return project

@@ -3,8 +3,9 @@
 Data: the template (synthetic by default, or the authors' crab from refine_data) and one scene: generated at a
 given rotation and position with optional articulation, on procedural clutter or the beach, or crab-free; one
 of the paper's five beach scenes; or any image file. `scale: 2` downscales everything by 2 for fast runs.
-Judging: the detection score (sum of the crab's occurrence map), the crab's centre and peak against the truth,
-every part's angle, and the largest weight of any other crab stride (the paper's "one stem of about 1").
+Judging: the detection score (sum of the crab's occurrence map), every instance (detection/instances.py: NMS on
+the crab's map), and, only where the scene has a truth, the crab's centre and peak against it, every part's angle,
+and the largest weight of any other crab stride (the paper's "one stem of about 1"); a file has none.
 """
 from __future__ import annotations
 
@@ -102,47 +103,62 @@ class CrabDetection(Problem):
 
     # ---- judging ----------------------------------------------------------------------------------------------
     def evaluate(self, result: SolveResult):
+        """Detections always (score, n_detected, the instances in /tables/detections); errors, success or false
+        positives only against a truth that exists: a user's image has none."""
         det = result.solution["detection"]
+        instances = result.solution["instances"]
         root = det.nodes[det.root]
         w = root.weights.detach()
         k = root.best()
         others = torch.cat((w[:k], w[k + 1:]))
-        metrics = {"score": det.score, "detected": float(det.score >= self.threshold),
+        metrics = {"score": det.score, "n_detected": float(len(instances)), "detected": float(len(instances) > 0),
                    "other_weight_max": float(others.max()) if others.numel() else 0.0}
         if self.background is not None:
             metrics["beach"] = float(self.background == "beach")
         truth = self.scene.truth
         if truth.centre is not None:
-            metrics["true_angle"] = truth.angle
-            s = self.scale  # errors in full-size pixels
-            c = det.centre()
-            metrics["centre_error_px"] = s * math.dist(c, truth.centre)
-            jr = truth_joint(det.motifs, det.template_centre, det.root, truth)
-            peak = det.peak()
-            metrics["peak_error_px"] = s * math.dist(peak, jr[:2])
-            ang_err, pos_err = [], []
-            for name in self.template.parts:
-                if name not in truth.parts:
-                    continue
-                pose = det.pose(name)
-                tr = truth.parts[name]
-                ang_err.append(abs(pose["angle"] - tr[2]))
-                pos_err.append(s * math.dist((pose["row"], pose["col"]), tr[:2]))
-                metrics[f"angle_error_{name}"] = ang_err[-1]
-            if ang_err:
-                metrics["part_angle_error_max"] = max(ang_err)
-                metrics["part_position_error_max_px"] = max(pos_err)
-            metrics["crab_angle_error"] = abs(det.pose(det.root)["angle"] - truth.angle)
-            metrics["success"] = float(0.9 <= det.score <= 1.1 and metrics["other_weight_max"] <= 0.1
-                                       and metrics["peak_error_px"] <= 5 and metrics["centre_error_px"] <= 5
-                                       and metrics.get("part_angle_error_max", 0.0) <= 3)
-        else:
-            metrics["false_positive"] = float(det.score >= self.threshold)
+            metrics.update(self._errors(det, instances, truth))
+        elif truth.known:  # a generated crab-free scene: any detection is false
+            metrics["false_positive"] = float(len(instances) > 0)
         arrays = {f"occurrence/{n}": r.occurrence.detach().cpu().numpy() for n, r in det.nodes.items()}
         arrays["poses"] = np.array([[det.pose(n)[k] for k in ("row", "col", "angle", "loss", "weight")]
                                     for n, _ in reversed(list(det.nodes.items()))])
         arrays["pose_nodes"] = np.array([n for n, _ in reversed(list(det.nodes.items()))], dtype=object)
         return metrics, arrays
+
+    def _errors(self, det, instances, truth) -> dict[str, float]:
+        """Errors of the instance nearest the true centre (full-size px, degrees); without any instance, of the
+        min-loss strides (the crab is then missed: success 0)."""
+        s = self.scale
+        out = {"true_angle": truth.angle}
+        inst = min(instances, key=lambda i: math.dist(i.centre, truth.centre)) if instances else None
+        centre = inst.centre if inst else det.centre()
+        out["centre_error_px"] = s * math.dist(centre, truth.centre)
+        jr = truth_joint(det.motifs, det.template_centre, det.root, truth)
+        out["peak_error_px"] = s * math.dist(inst.peak if inst else det.peak(), jr[:2])
+        h, w = self.scene.image.shape[-2:]
+        ang_err, pos_err, missing = [], [], 0
+        for name in self.template.parts:
+            if name not in truth.parts:
+                continue
+            tr = truth.parts[name]
+            if inst is not None and not inst.parts[name].visible:
+                missing += int(0 <= tr[0] <= h - 1 and 0 <= tr[1] <= w - 1)  # missing though inside the image
+                continue
+            pose = det.pose(name) if inst is None else {"row": inst.parts[name].row, "col": inst.parts[name].col,
+                                                        "angle": inst.parts[name].angle}
+            ang_err.append(angle_difference(pose["angle"], tr[2]))
+            pos_err.append(s * math.dist((pose["row"], pose["col"]), tr[:2]))
+            out[f"angle_error_{name}"] = ang_err[-1]
+        if ang_err:
+            out["part_angle_error_max"] = max(ang_err)
+            out["part_position_error_max_px"] = max(pos_err)
+        out["parts_missing"] = float(missing)
+        out["crab_angle_error"] = angle_difference(inst.angle if inst else det.pose(det.root)["angle"], truth.angle)
+        out["success"] = float(inst is not None and 0.9 <= det.score <= 1.1 and out["peak_error_px"] <= 5
+                               and out["centre_error_px"] <= 5 and out.get("part_angle_error_max", 0.0) <= 3
+                               and missing == 0)
+        return out
 
     def inputs(self):
         return {"scene": self.scene.image.detach().cpu().numpy().astype(np.float32),
@@ -153,27 +169,34 @@ class CrabDetection(Problem):
         from ..plots import detection_boxes, occurrence_panels, trace_plot
 
         det = result.solution["detection"]
-        title = f"{self.scene.label}: score {det.score:.3f}"
-        return [detection_boxes(self.scene.image, boxes(det, self.template), fig_dir / "boxes.png", title),
+        instances = result.solution["instances"]
+        title = f"{self.scene.label}: score {det.score:.3f}, {len(instances)} detected"
+        return [detection_boxes(self.scene.image, instance_boxes(instances, self.template), fig_dir / "boxes.png",
+                                title),
                 occurrence_panels({n: r.occurrence for n, r in det.nodes.items()}, fig_dir / "occurrence.png"),
                 trace_plot(det.nodes[det.root].occurrence, det.nodes[det.root].weights, fig_dir / "trace.png", title)]
 
 
-def boxes(det, template) -> dict[str, np.ndarray]:
-    """The min-loss stride's box per node (corners (4, 2) in scene row/col): motif-sized for the parts and the
-    eye pair, the whole template for the root."""
+def angle_difference(a: float, b: float) -> float:
+    """|a - b| in degrees, on the circle (in [0, 180])."""
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def _corners(centre, angle: float, size) -> np.ndarray:
+    """Corners (4, 2) row/col of an h x w box centred at `centre`, turned by angle (clockwise as displayed)."""
+    h, w = size
+    rel = torch.tensor([(-(h - 1) / 2, -(w - 1) / 2), (-(h - 1) / 2, (w - 1) / 2), ((h - 1) / 2, (w - 1) / 2),
+                        ((h - 1) / 2, -(w - 1) / 2)], dtype=torch.float64, device="cpu")
+    return (torch.tensor(centre, dtype=torch.float64, device="cpu") + rel @ rotation_matrix(angle, degrees=True, clockwise=True, device="cpu").T).numpy()
+
+
+def instance_boxes(instances, template) -> dict[str, np.ndarray]:
+    """Every instance's boxes, keyed "node#i" (i from 1, by decreasing score): the whole template for the root,
+    each visible part's motif box; missing parts have none."""
     out = {}
-    for name, res in det.nodes.items():
-        m = det.motifs[name]
-        k = res.best()
-        if name == det.root:
-            h, w = template.size
-            corners = [det.template_point(name, p) for p in ((0, 0), (0, w - 1), (h - 1, w - 1), (h - 1, 0))]
-            out[name] = np.array(corners)
-            continue
-        h, w = m.mask.shape
-        rel = torch.tensor([(0, 0), (0, w - 1), (h - 1, w - 1), (h - 1, 0)], dtype=torch.float64, device="cpu") - \
-            torch.tensor(m.centre, dtype=torch.float64, device="cpu")
-        rot = rotation_matrix(float(res.fit.angle[k]), degrees=True, clockwise=True, device="cpu")
-        out[name] = (res.fit.centre[k].detach().cpu().to(torch.float64) + rel @ rot.T).numpy()
+    for i, inst in enumerate(instances, 1):
+        out[f"{template.root}#{i}"] = _corners(inst.centre, inst.angle, template.size)
+        for name, p in inst.parts.items():
+            if p.visible:
+                out[f"{name}#{i}"] = _corners((p.box_row, p.box_col), p.angle, p.box_size)
     return out

@@ -6,6 +6,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import PACKAGE_DIR
@@ -14,8 +15,10 @@ from ..detection.detector import (
     AGGREGATES,
     HierarchicalDetector,
     NodeSettings,
+    SceneTooSmall,
     exhaustive_registrar,
 )
+from ..detection.instances import detections_table, find_instances
 from ..detection.motif_cache import cache_dir, cached_extract
 from ..detection.motif_registration import LeafRound
 from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
@@ -36,6 +39,9 @@ KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
 ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
+# full-size px: a part's joint must lie this close to where the instance's root pose puts it (the calibration's
+# failure distance, far_px: a stride farther off is a wrong registration)
+PART_RADIUS = 10.0
 
 
 def node_settings(section, scale: int, name: str) -> NodeSettings:
@@ -125,9 +131,11 @@ def make_registrar(cfg, scale: int):
 
 
 def calibration_key(cfg, template_key: str) -> str:
-    """Calibration files are per template, scale and registrar (the registrars' losses differ in scale)."""
+    """Calibration files are per template, scale, registrar (the registrars' losses differ in scale) and searched
+    range: `_circle` when the leaves search the whole circle (angle_max >= 180), else the range the file names."""
     kind = registrar_kind(cfg)
-    return template_key if kind == "exhaustive" else f"{template_key}_{kind}"
+    key = template_key if kind == "exhaustive" else f"{template_key}_{kind}"
+    return f"{key}_circle" if float(cfg.leaf.angle_max) >= 180.0 else key
 
 
 def calibration_path(cfg, key: str) -> Path | None:
@@ -139,8 +147,9 @@ def calibration_path(cfg, key: str) -> Path | None:
         path = CALIBRATION_DIR / f"crab_{key}.yaml"
         if not path.is_file():
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
-                            f"`python scripts/calibrate_crab.py --set registrar={registrar_kind(cfg)}` or set "
-                            "solver.calibration=none and give the gammas and alphas")
+                            f"`python scripts/calibrate_crab.py --set registrar={registrar_kind(cfg)}`, search a "
+                            "calibrated range (e.g. solver.leaf.angle_max=60 solver.spike.angle_max=50 for the files "
+                            "without _circle) or set solver.calibration=none and give the gammas and alphas")
         return path
     return Path(spec)
 
@@ -169,7 +178,13 @@ class Hierarchical(Solver):
             res = canonical.nodes[node]
             monitor.step(iter=i, stage=0, best_loss=float(res.fit.loss.min()), map_sum=float(res.occurrence.sum()))
         t0 = time.perf_counter()
-        found = det.detect(problem.scene.image)
+        try:
+            found = det.detect(problem.scene.image)
+        except SceneTooSmall as exc:  # the same message in full-size pixels
+            s = problem.scale
+            raise UserError(f"problem.scene: {problem.scene.label.rsplit(' /', 1)[0]!r} is {s * exc.size[0]}x{s * exc.size[1]} px, "
+                            f"smaller than the {s * exc.need[0]}x{s * exc.need[1]} px the detector's motifs need "
+                            "(full-size px): the template is searched only where it fits whole") from None
         t_detect = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = found.nodes[node]
@@ -180,8 +195,14 @@ class Hierarchical(Solver):
                             "alpha": [det.settings[nd].alpha for nd, _ in det.order],
                             "strides": [len(found.nodes[nd].fit.loss) for nd, _ in det.order],
                             "seconds": [found.timings[nd] for nd, _ in det.order]}}
-        return SolveResult(solution={"detection": found, "canonical": canonical}, status="converged",
-                           message=f"score {found.score:.3f}", n_iter=2 * n, tables=tables,
+        instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
+                                   part_radius=PART_RADIUS / problem.scale)
+        parts = [nd for nd, _ in det.order if nd != det.template.root]
+        tables["detections"] = {k: np.asarray(v, dtype=np.float64) for k, v in
+                                detections_table(instances, problem.template.size, parts, problem.scale).items()}
+        return SolveResult(solution={"detection": found, "canonical": canonical, "instances": instances},
+                           status="converged", message=f"score {found.score:.3f}, {len(instances)} detected",
+                           n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
                                   "motif_cache": str(cache_file) if cache_file else "none"},
                            metrics={"extraction_time_s": t_extract, "detection_time_s": t_detect,

@@ -11,7 +11,7 @@ from ..linalg.cg import diff_mode
 from ..linalg.direct import CholeskyLSQ
 from ..registration.superres_projection import LINEAR, pick_linear
 from ..registration.superres_start import INITS, initial_motion
-from ..registration.superres_weight import recheck, settle_weight, weight_outputs
+from ..registration.superres_weight import settle_weight, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
