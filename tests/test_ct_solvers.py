@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from fake_ct import FakeCT
+
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
@@ -14,35 +16,6 @@ from regrun.solvers.fista_tv import FistaTV
 from regrun.solvers.grid_search import GridSearch
 
 F64 = torch.float64
-
-
-class DenseA:
-    """A dense stand-in for the X-ray transform: A(x) and adjoint(y) differentiable, project/backproject plain."""
-
-    def __init__(self, a, shape):
-        self.a, self.shape = a, shape
-
-    def __call__(self, x):
-        return self.a @ x.reshape(-1)
-
-    def adjoint(self, y):
-        return (self.a.T @ y).reshape(self.shape)
-
-    project, backproject = __call__, adjoint
-
-
-class FakeCT:
-    def __init__(self, device, n=12, rows=70):
-        g = torch.Generator().manual_seed(0)
-        self.shape = (n, n)
-        self.A = DenseA((torch.randn(rows, n * n, generator=g, dtype=F64) / n).to(device), self.shape)
-        truth = torch.zeros(n, n, dtype=F64)
-        truth[3:9, 4:9] = 1
-        truth[5:7, 5:7] = 2
-        c = (torch.arange(n, dtype=F64) + 0.5) / n * 2 - 1
-        self.mask = ((c[:, None] ** 2 + c[None, :] ** 2) < 0.95**2).to(device)
-        self.truth = truth.to(device) * self.mask
-        self.sinogram = self.A(self.truth) + 0.05 * torch.randn(rows, generator=g, dtype=F64).to(device)
 
 
 def _ctx(device):

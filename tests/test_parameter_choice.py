@@ -11,6 +11,8 @@ import pytest
 import torch
 from scipy.optimize import brentq, minimize_scalar
 
+import fake_ct
+
 from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
@@ -138,30 +140,9 @@ def test_linear_dual_pushes_a_tangent_through_an_iterative_solve():
     assert torch.allclose(tangent, t.solve(z, lam), rtol=1e-8, atol=1e-10)
 
 
-class DenseA:
-    def __init__(self, a, shape):
-        self.a, self.shape = a, shape
-
-    def __call__(self, x):
-        return self.a @ x.reshape(-1)
-
-    def adjoint(self, y):
-        return (self.a.T @ y).reshape(self.shape)
-
-    project, backproject = __call__, adjoint
-
-
-class FakeCT:
+class FakeCT(fake_ct.FakeCT):
     def __init__(self, device, n=12, rows=90):
-        g = torch.Generator().manual_seed(0)
-        self.shape = (n, n)
-        self.A = DenseA((torch.randn(rows, n * n, generator=g, dtype=F64) / n).to(device), self.shape)
-        truth = torch.zeros(n, n, dtype=F64)
-        truth[3:9, 4:9] = 1
-        c = (torch.arange(n, dtype=F64) + 0.5) / n * 2 - 1
-        self.mask = ((c[:, None] ** 2 + c[None, :] ** 2) < 0.95**2).to(device)
-        self.truth = truth.to(device) * self.mask
-        self.sinogram = self.A(self.truth) + 0.05 * torch.randn(rows, generator=g, dtype=F64).to(device)
+        super().__init__(device, n, rows, inner=False)
 
 
 def test_fista_divergence_fd_and_jvp_agree(device):
