@@ -57,9 +57,14 @@ def test_auto_honours_xdg_cache_home(tmp_path, monkeypatch):
         cache_dir(5)
 
 
+CALIBRATED_RANGE = ("solver.leaf.angle_max=60", "solver.spike.angle_max=50")
+
+
 def _detector(device, *overrides):
-    """The exhaustive registrar (fast extraction) with its shipped thresholds, unless overridden."""
-    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive", *overrides]).solver
+    """The exhaustive registrar (fast extraction) with its shipped thresholds, unless overridden, over the range
+    those thresholds were calibrated for (the file without _circle)."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive", *CALIBRATED_RANGE,
+                   *overrides]).solver
     det = build_detector(cfg, synthetic_crab(0).downscaled(2).to(device), 2)
     if cfg.calibration != "none":
         load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", det)
@@ -76,7 +81,7 @@ def test_settings_that_matter_change_the_key(device):
     assert extraction_key(sigma) != extraction_key(_detector(device, "solver.calibration=none"))
     assert extraction_key(_detector(device, "solver.registrar=descent")) != base
     assert extraction_key(_detector(device, "solver.descent.spike_iters=8")) == base  # unused by exhaustive
-    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", *CALIBRATED_RANGE]).solver
     other = build_detector(cfg, synthetic_crab(1).downscaled(2).to(device), 2)  # another texture
     load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", other)
     assert extraction_key(other) != base
