@@ -5,7 +5,8 @@ the loss, d loss / d log lam by central differences (step --h in log lam), the f
 ||T(x_N) - x_N|| / ||x_N|| of the last iterate, and each mode's hypergradient, its relative error against the
 finite difference, its wall time and the bytes it saves for backward. Modes: paper, unrolled, checkpointed,
 implicit (adjoint by GMRES to --adjoint-rtol) and implicit_neumann (the old adjoint: --neumann-terms terms of
-the Neumann series); for the implicit ones also the adjoint's products and true relative residual.
+the Neumann series); for the implicit ones also the adjoint's products and true relative residual. --restart
+gradient runs the lower level with solver.restart=gradient (bilevel's default).
 
     python scripts/ct_hypergradients.py --size 64 --views 30 --iters 100 400 --lam-star 1 --lams 0.5 1.5 5
 """
@@ -29,6 +30,8 @@ def main(argv=None):
     ap.add_argument("--adjoint-iters", type=int, default=2000, help="implicit: most GMRES products")
     ap.add_argument("--adjoint-rtol", type=float, default=1e-10, help="implicit: GMRES relative residual")
     ap.add_argument("--adjoint-restart", type=int, default=50)
+    ap.add_argument("--restart", default="none", choices=["none", "gradient"],
+                    help="the lower-level FISTA's adaptive restart (solver.restart)")
     ap.add_argument("--neumann-terms", type=int, default=100, help="implicit_neumann: terms of the series")
     args = ap.parse_args(argv)
 
@@ -43,7 +46,7 @@ def main(argv=None):
     problem = ct_problem(args)
     cfg = config_section("solver", "bilevel", inner_iters=args.inner_iters)
     L = lipschitz(problem, cfg)
-    exact, paper = make_fista(problem, cfg, L), make_fista(problem, cfg, L, paper=True)
+    exact, paper = make_fista(problem, cfg, L, restart=args.restart), make_fista(problem, cfg, L, paper=True)
     adjoints = {"implicit": AdjointSolve("gmres", args.adjoint_iters, args.adjoint_rtol, args.adjoint_restart),
                 "implicit_neumann": AdjointSolve("neumann", args.neumann_terms)}
     rows = []
