@@ -82,7 +82,8 @@ class Fista:
         t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
         momentum = (t - 1) / t_new
         if self.restart == "gradient":
-            uphill = ((y - x_new) * (x_new - x)).sum() > 0
+            with torch.no_grad():  # a decision: nothing to differentiate, nothing to save for backward
+                uphill = ((y - x_new) * (x_new - x)).sum() > 0
             t_new = torch.where(uphill, torch.ones_like(t_new), t_new)
             momentum = torch.where(uphill, torch.zeros_like(momentum), momentum)
         y_new = x_new + momentum * (x_new - x)
