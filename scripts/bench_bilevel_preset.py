@@ -10,7 +10,7 @@ each --variant's overrides) in a child process with OMP_NUM_THREADS=1: the child
 beside wall, the learned lambda against the grid optimum, the outer iterations, the line-search trials and
 how the search stopped.
 
-    python scripts/bench_bilevel_preset.py --views 60 30 --variant "paper=solver.backtrack=halve solver.restart=none"
+    python scripts/bench_bilevel_preset.py --views 60 30 --variant "quadratic=solver.backtrack=quadratic"
 """
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def main(argv=None):
     ap.add_argument("--parts", nargs="+", default=["modes", "preset"], choices=["modes", "preset"])
     ap.add_argument("--modes", nargs="+", default=["unrolled", "checkpointed", "implicit"])
     ap.add_argument("--lam", type=float, default=2.0, help="modes: the lambda at which to time one hypergradient")
-    ap.add_argument("--restart", default="gradient", help="modes: the lower level's solver.restart")
+    ap.add_argument("--restart", default="none", choices=["none", "gradient"],
+                    help="modes: the lower level's restart (the preset's unrolled mode runs none)")
     ap.add_argument("--variant", action="append", default=[],
                     help="NAME=OVERRIDES (space separated) run beside the preset as shipped; repeatable")
     ap.add_argument("--no-shipped", action="store_true", help="preset: run only the --variant's")

@@ -42,6 +42,8 @@ class Evaluation:
     grad: float | None  # d loss / d theta
     adjoint_iters: int | None = None         # implicit: products with dT/dx in the adjoint solve
     adjoint_residual: float | None = None    # implicit: its true relative residual ||r|| / ||g||
+    fixed_point_residual: float | None = None  # implicit: ||T(x_N) - x_N|| / ||x_N||, how far x_N is from the
+                                               # point implicit differentiates (one more T, no graph)
 
 
 class BilevelLoss:
@@ -97,12 +99,18 @@ class BilevelLoss:
         t = torch.tensor(theta, dtype=self.truth.dtype, device=self.truth.device, requires_grad=True)
         lam = self.lam(t)
         fista = self.paper if self.mode == "paper" else self.exact
-        loss = self.loss_of(fista.solve(lam, self.iters, self.diff))
+        x = fista.solve(lam, self.iters, self.diff)
+        loss = self.loss_of(x)
         self._adjoint.clear()
         grad, = torch.autograd.grad(loss, t)
         value = float(loss.detach()) if self.mode != "paper" else self.value(theta)
         solved = self._adjoint[-1] if self._adjoint else (None, None)
-        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved)
+        fp = None
+        if self.mode == "implicit":
+            with torch.no_grad():
+                x = x.detach()
+                fp = float((fista.prox_gradient(x, lam.detach()) - x).norm() / x.norm().clamp_min(1e-300))
+        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved, fp)
 
 
 @dataclass

@@ -76,7 +76,7 @@ class Bilevel(Solver):
             raise UserError(f"solver.shrink={self.shrink} must be in (0, 1)")
         check_int("solver.max_tries", cfg.max_tries, 1)
         check_choice("solver.backtrack", cfg.backtrack, BACKTRACKS)
-        check_choice("solver.restart", cfg.restart, RESTARTS)
+        check_choice("solver.restart", cfg.restart, ("auto",) + RESTARTS)
         check_float("solver.grow", cfg.grow, 1.0)
         check_float("solver.step_tol", cfg.step_tol, 0.0)
         check_float("solver.theta_tol", cfg.theta_tol, 0.0)
@@ -95,12 +95,19 @@ class Bilevel(Solver):
             for s in cfg.memory.shape:
                 check_int("solver.memory.shape", s, 2)
 
+    def restart(self) -> str:
+        """solver.restart with auto resolved: implicit differentiates FISTA's fixed point, so its lower level
+        restarts to reach it; the other modes differentiate x_N of the plain FISTA that fista_tv runs."""
+        if self.cfg.restart != "auto":
+            return str(self.cfg.restart)
+        return "gradient" if self.cfg.hypergradient == "implicit" else "none"
+
     def solve(self, problem, monitor) -> SolveResult:
         truth = require_truth(problem, "bilevel")
         cfg = self.cfg
         t0 = time.perf_counter()
         L = lipschitz(problem, cfg)
-        exact = make_fista(problem, cfg, L, restart=str(cfg.restart))
+        exact = make_fista(problem, cfg, L, restart=self.restart())
         paper = make_fista(problem, cfg, L, paper=True)
         iters = int(cfg.iters)
         loss = BilevelLoss(exact, truth, iters, str(cfg.hypergradient), str(cfg.parameter), exact.mask, paper,
@@ -110,7 +117,7 @@ class Bilevel(Solver):
         dtype, device = problem.sinogram.dtype, problem.sinogram.device
         tables: dict[str, dict[str, np.ndarray]] = {}
         metrics: dict[str, float] = {}
-        stats: dict[str, float | int | str] = {"lipschitz": L}
+        stats: dict[str, float | int | str] = {"lipschitz": L, "restart": exact.restart}
 
         if cfg.memory.measure:
             metrics.update(self._memory(problem, loss, exact, paper, dtype, device))
@@ -154,7 +161,8 @@ class Bilevel(Solver):
             row = dict(iter=step.k, lam=step.lam, loss=step.loss, hypergradient=step.grad, step=step.step,
                        trials=len(step.trials))
             if loss.mode == "implicit":  # how well this step's adjoint system was solved
-                row.update(adjoint_iters=evals[-1].adjoint_iters, adjoint_residual=evals[-1].adjoint_residual)
+                row.update(adjoint_iters=evals[-1].adjoint_iters, adjoint_residual=evals[-1].adjoint_residual,
+                           fixed_point_residual=evals[-1].fixed_point_residual)
             monitor.step(**row)
 
         monitor.start(total=self.max_outer, desc=f"bilevel {cfg.hypergradient}")
