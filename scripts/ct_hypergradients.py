@@ -66,24 +66,26 @@ def main(argv=None):
                 kind = "implicit" if mode.startswith("implicit") else mode
                 loss = BilevelLoss(exact, problem.truth, iters, kind, "log", exact.mask, paper,
                                    adjoint=adjoints.get(mode))
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 ev = loss.value_and_grad(theta)
-                seconds = time.perf_counter() - t0
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
                 with SavedBytes() as counter:
                     out = loss.loss_of((paper if mode == "paper" else exact).solve(loss.lam(t), iters, loss.diff))
                 del out
                 row[mode] = {"grad": ev.grad, "rel_error_vs_fd": abs(ev.grad - fd) / abs(fd), "seconds": seconds,
+                             "cpu_seconds": cpu,
                              "saved_MiB": counter.total / 2**20, "adjoint_iters": ev.adjoint_iters,
                              "adjoint_residual": ev.adjoint_residual}
             rows.append(row)
             print(f"{iters:4d} {lam:7.4g} {row['loss']:10.5g} {fp:9.2e} {fd:11.4e} " +
                   " ".join(f"{row[m]['grad']:11.4e} ({row[m]['rel_error_vs_fd']:.0e})" for m in args.modes),
                   flush=True)
-    print("\nper mode: relative error vs FD / seconds / saved MiB [/ adjoint products, residual]")
+    print("\nper mode: relative error vs FD / wall seconds (CPU) / saved MiB [/ adjoint products, residual]")
     for row in rows:
         print(f"N={row['iters']} lam={row['lam']:.4g}: " + "; ".join(
-            f"{m} {row[m]['rel_error_vs_fd']:.1e} / {row[m]['seconds']:.1f} s / {row[m]['saved_MiB']:.1f} MiB" +
+            f"{m} {row[m]['rel_error_vs_fd']:.1e} / {row[m]['seconds']:.1f} s ({row[m]['cpu_seconds']:.1f} s) / "
+            f"{row[m]['saved_MiB']:.1f} MiB" +
             (f" / {row[m]['adjoint_iters']}, {row[m]['adjoint_residual']:.1e}" if row[m]["adjoint_iters"] else "")
             for m in args.modes))
     write_json(args, rows)
