@@ -101,8 +101,9 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
     fixed-point map's Jacobian is not symmetric). Everything stays on rhs's device: the Krylov basis is one
     (restart + 1, n) tensor, Arnoldi orthogonalises by classical Gram-Schmidt done twice (CGS2: as orthogonal as
     modified Gram-Schmidt with re-orthogonalisation, in matrix products), and the small Hessenberg least-squares
-    problem min ||beta e1 - H y|| is solved on the device by a pseudo-inverse (so a breakdown's zero columns are
-    harmless). Nothing is read back inside a cycle: each cycle runs its `restart` products, then the true
+    problem min ||beta e1 - H y|| is solved on the device by Givens rotations (accumulated in a dense
+    orthogonal matrix) and a triangular solve; a breakdown zeroes the rest of the basis, whose zero columns
+    get unit pivots. Nothing is read back inside a cycle: each cycle runs its `restart` products, then the true
     residual ||rhs - A x|| is computed and read once (one device sync per cycle) to decide whether to restart.
     The price is up to restart - 1 products past the point where the residual estimate met the tolerance,
     in the last cycle. Stops when the true residual reaches rtol ||rhs|| or after `iters` products.
@@ -123,23 +124,42 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
     while done < iters and beta_f > target:
         m = min(restart, iters - done)
         basis = torch.zeros(m + 1, rhs.numel(), dtype=rhs.dtype, device=rhs.device)
-        h = torch.zeros(m + 1, m, dtype=rhs.dtype, device=rhs.device)
         basis[0] = r / beta
+        # Givens rotations accumulated in one orthogonal matrix: rotating a new Hessenberg column is one
+        # matrix-vector product instead of k small steps, and R and Q beta e1 stay on the device
+        rot = torch.eye(m + 1, dtype=rhs.dtype, device=rhs.device)
+        tri = torch.zeros(m + 1, m, dtype=rhs.dtype, device=rhs.device)
+        h = torch.zeros(m + 1, dtype=rhs.dtype, device=rhs.device)
         for k in range(m):
             w = apply(basis[k])
             done += 1
             w_norm = w.norm()
+            h.zero_()
             for _ in range(2):  # classical Gram-Schmidt, twice
                 c = basis[:k + 1] @ w
-                h[:k + 1, k] += c
+                h[:k + 1] += c
                 w = w - c @ basis[:k + 1]
             h_next = w.norm()
             alive = h_next > breakdown * w_norm
-            h[k + 1, k] = torch.where(alive, h_next, torch.zeros_like(h_next))
+            h[k + 1] = torch.where(alive, h_next, torch.zeros_like(h_next))
             basis[k + 1] = torch.where(alive, w / h_next.clamp_min(tiny), torch.zeros_like(w))
-        g = torch.zeros(m + 1, dtype=rhs.dtype, device=rhs.device)
-        g[0] = beta
-        y = torch.linalg.pinv(h) @ g
+            col = rot @ h
+            a, b = col[k], col[k + 1]
+            rho = torch.sqrt(a * a + b * b)
+            nonzero = rho > 0
+            cs = torch.where(nonzero, a / rho.clamp_min(tiny), torch.ones_like(rho))
+            sn = torch.where(nonzero, b / rho.clamp_min(tiny), torch.zeros_like(rho))
+            row_k, row_k1 = rot[k].clone(), rot[k + 1].clone()
+            rot[k], rot[k + 1] = cs * row_k + sn * row_k1, cs * row_k1 - sn * row_k
+            col[k], col[k + 1] = rho, 0.0
+            tri[:, k] = col
+        g = beta * rot[:m, 0]  # Q beta e1; |(Q beta e1)_m| is the residual estimate
+        r_mat = tri[:m]
+        # a column that is zero (after a breakdown) has a zero pivot; it multiplies a zero basis vector, so
+        # any y there will do: a unit pivot keeps the triangular solve finite
+        diag = r_mat.diagonal()
+        r_mat = r_mat + torch.diag(torch.where(diag == 0, torch.ones_like(diag), torch.zeros_like(diag)))
+        y = torch.linalg.solve_triangular(r_mat, g[:, None], upper=True)[:, 0]
         x = x + y @ basis[:m]
         r = rhs - apply(x)
         beta = r.norm()
