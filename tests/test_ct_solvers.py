@@ -58,6 +58,9 @@ def test_bilevel_implicit_records_its_adjoint_solves(device):
     hist = monitor.history.as_arrays()
     assert len(hist["adjoint_iters"]) == len(hist["lam"]) >= 1
     assert (hist["adjoint_iters"] > 0).all() and (hist["adjoint_residual"] <= 1e-9).all()
+    # how far x_N is from the fixed point implicit differentiates, per outer step
+    assert len(hist["fixed_point_residual"]) == len(hist["lam"])
+    assert ((hist["fixed_point_residual"] > 0) & (hist["fixed_point_residual"] < 1)).all()
 
 
 def test_bilevel_needs_truth_and_valid_mode(device):
@@ -71,6 +74,10 @@ def test_bilevel_needs_truth_and_valid_mode(device):
         Bilevel(config_section("solver", "bilevel", adjoint="lu"), _ctx(device))
     with pytest.raises(UserError, match="solver.adjoint_rtol"):
         Bilevel(config_section("solver", "bilevel", adjoint_rtol=-1.0), _ctx(device))
+    with pytest.raises(UserError, match="solver.restart.*auto, none, gradient"):
+        Bilevel(config_section("solver", "bilevel", restart="function"), _ctx(device))
+    with pytest.raises(UserError, match="solver.backtrack.*halve, quadratic"):
+        Bilevel(config_section("solver", "bilevel", backtrack="cubic"), _ctx(device))
 
 
 def test_inner_iteration_memory_ordering(device):

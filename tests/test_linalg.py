@@ -112,7 +112,36 @@ def test_gmres_solves_a_nonsymmetric_system(restart, device):
     assert float((res.x - x).norm() / x.norm()) < 1e-9
     assert res.rel_residual <= 1e-12
     assert float((b - a @ res.x).norm() / b.norm()) == pytest.approx(res.rel_residual, rel=1e-6, abs=1e-15)
-    if restart >= n:
-        assert res.n_iter <= n + 1  # no restart: exact in at most n steps
+    if restart >= n:  # one cycle, no restart: the space is exhausted after n steps, the breakdown guard
+        assert res.n_iter == restart  # zeroes the rest of the basis and the pseudo-inverse ignores it
     short = gmres(lambda v: a @ v, b, iters=3, rtol=1e-12, restart=restart)
     assert short.n_iter == 3 and short.rel_residual > 1e-6
+    assert res.x.device == b.device and short.x.device == b.device
+
+
+def test_gmres_reads_the_device_once_per_cycle(device):
+    """GMRES keeps its basis, Hessenberg matrix and least squares on the run's device: on a GPU, CUDA's sync
+    debug mode counts the reads back to the host, which must be one per cycle (+ the right-hand side's norm),
+    not one per Arnoldi step. On the CPU the same code runs and must give the same answer."""
+    g = torch.Generator().manual_seed(5)
+    n = 30
+    a = (torch.eye(n, dtype=torch.float64) + 0.3 * torch.randn(n, n, generator=g, dtype=torch.float64) / n**0.5)
+    a, b = a.to(device), torch.randn(n, generator=g, dtype=torch.float64).to(device)
+    if device.type == "cuda":
+        import warnings
+
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res = gmres(lambda v: a @ v, b, iters=40, rtol=1e-30, restart=10)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        syncs = [w for w in caught if "synchroniz" in str(w.message)]
+        assert len(syncs) <= 1 + 4, [str(w.message) for w in syncs]  # b's norm, then one per cycle (4 cycles)
+    else:
+        res = gmres(lambda v: a @ v, b, iters=40, rtol=1e-30, restart=10)
+    assert res.n_iter == 40
+    x = torch.linalg.solve(a, b)
+    assert float((res.x - x).norm() / x.norm()) < 1e-10

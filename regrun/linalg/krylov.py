@@ -92,16 +92,23 @@ def cg(normal: Apply, rhs: torch.Tensor, x0: torch.Tensor | None = None, iters: 
 class GMRESResult:
     x: torch.Tensor
     n_iter: int           # operator products in the Arnoldi steps
-    rel_residual: float   # true ||b - A x|| / ||b||, computed from one more product at the end
+    rel_residual: float   # true ||b - A x|| / ||b||, computed from one more product after each cycle
 
 
 def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10, restart: int = 50,
           x0: torch.Tensor | None = None) -> GMRESResult:
     """Restarted GMRES(restart) for apply(x) = rhs, one flat vector (no symmetry needed: the adjoint of a
-    fixed-point map's Jacobian is not symmetric). Arnoldi with modified Gram-Schmidt (re-orthogonalised once,
-    so the small least-squares problem stays honest at tight tolerances) and Givens rotations; stops when the
-    residual estimate reaches rtol ||rhs|| or after `iters` products. Memory: restart + 1 vectors. Reads
-    tensor values, so it is not vmap-safe (the CG above is, with freeze=True)."""
+    fixed-point map's Jacobian is not symmetric). Everything stays on rhs's device: the Krylov basis is one
+    (restart + 1, n) tensor, Arnoldi orthogonalises by classical Gram-Schmidt done twice (CGS2: as orthogonal as
+    modified Gram-Schmidt with re-orthogonalisation, in matrix products), and the small Hessenberg least-squares
+    problem min ||beta e1 - H y|| is solved on the device by Givens rotations (accumulated in a dense
+    orthogonal matrix) and a triangular solve; a breakdown zeroes the rest of the basis, whose zero columns
+    get unit pivots. Nothing is read back inside a cycle: each cycle runs its `restart` products, then the true
+    residual ||rhs - A x|| is computed and read once (one device sync per cycle) to decide whether to restart.
+    The price is up to restart - 1 products past the point where the residual estimate met the tolerance,
+    in the last cycle. Stops when the true residual reaches rtol ||rhs|| or after `iters` products.
+    Memory: restart + 1 vectors. Reads tensor values, so it is not vmap-safe (the CG above is, with
+    freeze=True)."""
     b_norm = float(rhs.norm())
     x = torch.zeros_like(rhs) if x0 is None else x0.clone()
     if b_norm == 0.0:
@@ -109,43 +116,55 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
     target = rtol * b_norm
     done = 0
     r = rhs - apply(x) if x0 is not None else rhs.clone()
-    beta = float(r.norm())
-    while done < iters and beta > target:
+    beta = r.norm()
+    beta_f = float(beta)
+    tiny = torch.finfo(rhs.dtype).tiny
+    # a new direction this much smaller than A v is round-off: the Krylov space is invariant (breakdown)
+    breakdown = 64 * torch.finfo(rhs.dtype).eps
+    while done < iters and beta_f > target:
         m = min(restart, iters - done)
-        basis = [r / beta]
-        h = torch.zeros(m + 1, m, dtype=torch.float64)
-        cs, sn = torch.zeros(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
-        g = torch.zeros(m + 1, dtype=torch.float64)
-        g[0] = beta
-        k = 0
-        while k < m:
+        basis = torch.zeros(m + 1, rhs.numel(), dtype=rhs.dtype, device=rhs.device)
+        basis[0] = r / beta
+        # Givens rotations accumulated in one orthogonal matrix: rotating a new Hessenberg column is one
+        # matrix-vector product instead of k small steps, and R and Q beta e1 stay on the device
+        rot = torch.eye(m + 1, dtype=rhs.dtype, device=rhs.device)
+        tri = torch.zeros(m + 1, m, dtype=rhs.dtype, device=rhs.device)
+        h = torch.zeros(m + 1, dtype=rhs.dtype, device=rhs.device)
+        for k in range(m):
             w = apply(basis[k])
             done += 1
-            for _ in range(2):  # modified Gram-Schmidt, twice
-                for i, v in enumerate(basis):
-                    c = float((v * w).sum())
-                    h[i, k] += c
-                    w = w - c * v
-            h[k + 1, k] = float(w.norm())
-            for i in range(k):  # apply the earlier rotations to the new column
-                a, bb = h[i, k].item(), h[i + 1, k].item()
-                h[i, k], h[i + 1, k] = cs[i] * a + sn[i] * bb, -sn[i] * a + cs[i] * bb
-            a, bb = h[k, k].item(), h[k + 1, k].item()
-            rho = (a * a + bb * bb) ** 0.5
-            cs[k], sn[k] = (1.0, 0.0) if rho == 0 else (a / rho, bb / rho)
-            h[k, k], h[k + 1, k] = rho, 0.0
-            g[k], g[k + 1] = cs[k] * g[k], -sn[k] * g[k]
-            k += 1
-            breakdown = float(torch.linalg.vector_norm(w)) <= 1e-300
-            if abs(float(g[k])) <= target or breakdown:
-                break
-            basis.append(w / float(w.norm()))
-        y = torch.linalg.solve_triangular(h[:k, :k], g[:k, None], upper=True)[:, 0]
-        for i in range(k):
-            x = x + float(y[i]) * basis[i]
+            w_norm = w.norm()
+            h.zero_()
+            for _ in range(2):  # classical Gram-Schmidt, twice
+                c = basis[:k + 1] @ w
+                h[:k + 1] += c
+                w = w - c @ basis[:k + 1]
+            h_next = w.norm()
+            alive = h_next > breakdown * w_norm
+            h[k + 1] = torch.where(alive, h_next, torch.zeros_like(h_next))
+            basis[k + 1] = torch.where(alive, w / h_next.clamp_min(tiny), torch.zeros_like(w))
+            col = rot @ h
+            a, b = col[k], col[k + 1]
+            rho = torch.sqrt(a * a + b * b)
+            nonzero = rho > 0
+            cs = torch.where(nonzero, a / rho.clamp_min(tiny), torch.ones_like(rho))
+            sn = torch.where(nonzero, b / rho.clamp_min(tiny), torch.zeros_like(rho))
+            row_k, row_k1 = rot[k].clone(), rot[k + 1].clone()
+            rot[k], rot[k + 1] = cs * row_k + sn * row_k1, cs * row_k1 - sn * row_k
+            col[k], col[k + 1] = rho, 0.0
+            tri[:, k] = col
+        g = beta * rot[:m, 0]  # Q beta e1; |(Q beta e1)_m| is the residual estimate
+        r_mat = tri[:m]
+        # a column that is zero (after a breakdown) has a zero pivot; it multiplies a zero basis vector, so
+        # any y there will do: a unit pivot keeps the triangular solve finite
+        diag = r_mat.diagonal()
+        r_mat = r_mat + torch.diag(torch.where(diag == 0, torch.ones_like(diag), torch.zeros_like(diag)))
+        y = torch.linalg.solve_triangular(r_mat, g[:, None], upper=True)[:, 0]
+        x = x + y @ basis[:m]
         r = rhs - apply(x)
-        beta = float(r.norm())
-    return GMRESResult(x, done, beta / b_norm)
+        beta = r.norm()
+        beta_f = float(beta)  # the one read of this cycle
+    return GMRESResult(x, done, beta_f / b_norm)
 
 
 def pcg(normal: Apply, rhs: torch.Tensor, precond: Apply, x0: torch.Tensor | None = None, iters: int = 200,

@@ -42,6 +42,8 @@ class Evaluation:
     grad: float | None  # d loss / d theta
     adjoint_iters: int | None = None         # implicit: products with dT/dx in the adjoint solve
     adjoint_residual: float | None = None    # implicit: its true relative residual ||r|| / ||g||
+    fixed_point_residual: float | None = None  # implicit: ||T(x_N) - x_N|| / ||x_N||, how far x_N is from the
+                                               # point implicit differentiates (one more T, no graph)
 
 
 class BilevelLoss:
@@ -97,12 +99,18 @@ class BilevelLoss:
         t = torch.tensor(theta, dtype=self.truth.dtype, device=self.truth.device, requires_grad=True)
         lam = self.lam(t)
         fista = self.paper if self.mode == "paper" else self.exact
-        loss = self.loss_of(fista.solve(lam, self.iters, self.diff))
+        x = fista.solve(lam, self.iters, self.diff)
+        loss = self.loss_of(x)
         self._adjoint.clear()
         grad, = torch.autograd.grad(loss, t)
         value = float(loss.detach()) if self.mode != "paper" else self.value(theta)
         solved = self._adjoint[-1] if self._adjoint else (None, None)
-        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved)
+        fp = None
+        if self.mode == "implicit":
+            with torch.no_grad():
+                x = x.detach()
+                fp = float((fista.prox_gradient(x, lam.detach()) - x).norm() / x.norm().clamp_min(1e-300))
+        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved, fp)
 
 
 @dataclass
@@ -116,41 +124,74 @@ class OuterStep:
     trials: list  # (gamma, theta_trial, loss_trial, accepted)
 
 
+BACKTRACKS = ("halve", "quadratic")
+
+
+def _next_gamma(gam: float, g: float, f0: float, f_trial: float, shrink: float, backtrack: str) -> float:
+    """The next trial step after a rejected one. halve: gamma * shrink (the paper). quadratic: the minimiser
+    of the parabola through loss(y), its slope -g^2 along -g and the rejected trial, kept within
+    [0.1, shrink] x gamma (the usual safeguard): an overshoot far past a flat optimum is cut back in one trial
+    instead of a string of halvings."""
+    if backtrack == "halve":
+        return gam * shrink
+    curvature = f_trial - f0 + g * g * gam  # > 0 whenever the Armijo test failed (c < 1)
+    if not curvature > 0:
+        return gam * shrink
+    best = g * g * gam * gam / (2 * curvature)
+    return min(max(best, 0.1 * gam), shrink * gam)
+
+
 def nesterov_armijo(fun: Callable[[float], Evaluation], value: Callable[[float], float], theta0: float,
                     gamma0: float, max_iter: int = 40, c: float = 1e-2, shrink: float = 0.5, max_tries: int = 20,
                     grow: float = 1.0, box: tuple[float, float] = (-math.inf, math.inf), step_tol: float = 1e-8,
-                    theta_tol: float = 1e-6, on_step: Callable[[OuterStep], None] | None = None):
+                    theta_tol: float = 1e-6, on_step: Callable[[OuterStep], None] | None = None,
+                    backtrack: str = "halve", min_move: float = 0.0):
     """Nesterov-accelerated gradient descent with Armijo backtracking on a scalar theta (seed 003,
     Algorithm 1). The gradient is taken at the extrapolated point y_k and the trial theta = y_k - gamma g is
-    accepted when loss(trial) <= loss(y_k) - c gamma g^2, else gamma *= shrink (at most max_tries times);
-    `grow` > 1 lets gamma grow again after an accepted step (the paper never does: grow = 1). Trials
-    are clipped to `box`. Stops when |gamma g| < step_tol, |theta_{k+1} - theta_k| < theta_tol or after
-    max_iter outer iterations. Returns (theta, history list of OuterStep, status)."""
+    accepted when loss(trial) <= loss(y_k) - c gamma g^2, else gamma is cut (`backtrack`: halve by `shrink`,
+    the paper, or quadratic interpolation; at most max_tries times); `grow` > 1 lets gamma grow again after an
+    accepted step (the paper never does: grow = 1). Trials are clipped to `box`. Stops when |gamma g| <
+    step_tol, |theta_{k+1} - theta_k| < theta_tol or after max_iter outer iterations. min_move > 0: a line
+    search whose next trial would move theta by less than min_move stops there with status "converged_flat":
+    at a flat optimum (in float32 the loss differences are round-off) every trial fails and the paper's
+    search would spend its max_tries solves on steps too small to matter. Returns (theta, history list of
+    OuterStep, status)."""
+    check_choice("backtrack", backtrack, BACKTRACKS)
     theta, y, t, gamma = theta0, theta0, 1.0, gamma0
+    f_theta = None  # loss(theta), known once theta was a trial (or the start, evaluated at k = 0)
     history: list[OuterStep] = []
     status = "max_iter"
     for k in range(max_iter):
         ev = fun(y)
         g = ev.grad
+        if f_theta is None:
+            f_theta = ev.loss
         trials = []
         accepted = None
         gam = gamma
         for _ in range(max_tries):
             trial = min(max(y - gam * g, box[0]), box[1])
+            if trials and abs(trial - y) < min_move:
+                break
             f_trial = value(trial)
             ok = f_trial <= ev.loss - c * gam * g * g
             trials.append((gam, trial, f_trial, bool(ok)))
             if ok:
                 accepted = trial
                 break
-            gam *= shrink
-        if accepted is None:  # no decrease found: stay at the extrapolated point's better neighbour
-            accepted, status = (y if ev.loss <= value(theta) else theta), "line_search_failed"
+            gam = _next_gamma(gam, g, ev.loss, f_trial, shrink, backtrack)
+        if accepted is None and trials and abs(min(max(y - gam * g, box[0]), box[1]) - y) < min_move:
+            # flat: the extrapolated point is as good as any step the tolerance can resolve
+            accepted, status = (y if ev.loss <= f_theta else theta), "converged_flat"
+        elif accepted is None:  # no decrease found: stay at the extrapolated point's better neighbour
+            accepted, status = (y if ev.loss <= f_theta else theta), "line_search_failed"
+        else:
+            f_theta = trials[-1][2]
         step = OuterStep(k, y, ev.lam, ev.loss, g, gam * abs(g), trials)
         history.append(step)
         if on_step is not None:
             on_step(step)
-        if status == "line_search_failed":
+        if status in ("line_search_failed", "converged_flat"):
             theta = accepted
             break
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2

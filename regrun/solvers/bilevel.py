@@ -18,10 +18,12 @@ from ..memory import SavedBytes, cuda_peak_bytes, marginal_saved_bytes
 from ..optim.bilevel import (
     HYPERGRADIENTS,
     PARAMETERS,
+    BACKTRACKS,
     BilevelLoss,
     Evaluation,
     nesterov_armijo,
 )
+from ..optim.fista import RESTARTS
 from ..optim.scalar_search import golden_refine, log_grid
 from ..optim.tv_prox import TVProx
 from ..record import LEARNED_LAM
@@ -73,6 +75,8 @@ class Bilevel(Solver):
         if self.shrink >= 1:
             raise UserError(f"solver.shrink={self.shrink} must be in (0, 1)")
         check_int("solver.max_tries", cfg.max_tries, 1)
+        check_choice("solver.backtrack", cfg.backtrack, BACKTRACKS)
+        check_choice("solver.restart", cfg.restart, ("auto",) + RESTARTS)
         check_float("solver.grow", cfg.grow, 1.0)
         check_float("solver.step_tol", cfg.step_tol, 0.0)
         check_float("solver.theta_tol", cfg.theta_tol, 0.0)
@@ -91,12 +95,19 @@ class Bilevel(Solver):
             for s in cfg.memory.shape:
                 check_int("solver.memory.shape", s, 2)
 
+    def restart(self) -> str:
+        """solver.restart with auto resolved: implicit differentiates FISTA's fixed point, so its lower level
+        restarts to reach it; the other modes differentiate x_N of the plain FISTA that fista_tv runs."""
+        if self.cfg.restart != "auto":
+            return str(self.cfg.restart)
+        return "gradient" if self.cfg.hypergradient == "implicit" else "none"
+
     def solve(self, problem, monitor) -> SolveResult:
         truth = require_truth(problem, "bilevel")
         cfg = self.cfg
         t0 = time.perf_counter()
         L = lipschitz(problem, cfg)
-        exact = make_fista(problem, cfg, L)
+        exact = make_fista(problem, cfg, L, restart=self.restart())
         paper = make_fista(problem, cfg, L, paper=True)
         iters = int(cfg.iters)
         loss = BilevelLoss(exact, truth, iters, str(cfg.hypergradient), str(cfg.parameter), exact.mask, paper,
@@ -106,7 +117,7 @@ class Bilevel(Solver):
         dtype, device = problem.sinogram.dtype, problem.sinogram.device
         tables: dict[str, dict[str, np.ndarray]] = {}
         metrics: dict[str, float] = {}
-        stats: dict[str, float | int | str] = {"lipschitz": L}
+        stats: dict[str, float | int | str] = {"lipschitz": L, "restart": exact.restart}
 
         if cfg.memory.measure:
             metrics.update(self._memory(problem, loss, exact, paper, dtype, device))
@@ -150,7 +161,8 @@ class Bilevel(Solver):
             row = dict(iter=step.k, lam=step.lam, loss=step.loss, hypergradient=step.grad, step=step.step,
                        trials=len(step.trials))
             if loss.mode == "implicit":  # how well this step's adjoint system was solved
-                row.update(adjoint_iters=evals[-1].adjoint_iters, adjoint_residual=evals[-1].adjoint_residual)
+                row.update(adjoint_iters=evals[-1].adjoint_iters, adjoint_residual=evals[-1].adjoint_residual,
+                           fixed_point_residual=evals[-1].fixed_point_residual)
             monitor.step(**row)
 
         monitor.start(total=self.max_outer, desc=f"bilevel {cfg.hypergradient}")
@@ -159,7 +171,8 @@ class Bilevel(Solver):
         theta, history, status = nesterov_armijo(
             fun, value, theta0, self.gamma0, max_iter=self.max_outer, c=float(cfg.armijo_c), shrink=self.shrink,
             max_tries=int(cfg.max_tries), grow=float(cfg.grow), box=box, step_tol=float(cfg.step_tol),
-            theta_tol=float(cfg.theta_tol), on_step=on_step)
+            theta_tol=float(cfg.theta_tol), on_step=on_step, backtrack=str(cfg.backtrack),
+            min_move=float(cfg.theta_tol))
         lam = loss.lam_of(theta)
         tables["line_search"] = {k: np.asarray(v) for k, v in trials.items()}
         x = loss.reconstruct(lam) * exact.mask

@@ -30,16 +30,17 @@ def lipschitz(problem, cfg) -> float:
 
 
 def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = False,
-               storage: str | None = None) -> Fista:
+               storage: str | None = None, restart: str = "none") -> Fista:
     """FISTA-TV on the problem's data. paper=True: the released code's graph (projector outside autograd,
-    aCV with the dual gradient dropped, float16 storage)."""
+    aCV with the dual gradient dropped, float16 storage). restart: regrun.optim.fista.RESTARTS (bilevel's
+    solver.restart; fista_tv and grid_search run plain FISTA, as the paper)."""
     method = "acv" if paper else (method or str(cfg.prox))
     storage = "float16" if paper else (storage or str(cfg.storage))
     prox = TVProx(method, len(problem.shape), cv_steps=str(cfg.cv_steps), sigma=cfg.cv_sigma,
                   storage=torch.float16 if storage == "float16" else None, paper=paper)
     mask = problem.mask.to(problem.sinogram.dtype)
     return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, prox, int(cfg.inner_iters),
-                 mask=mask, lipschitz=L, paper=paper)
+                 mask=mask, lipschitz=L, paper=paper, restart="none" if paper else restart)
 
 
 def require_truth(problem, solver: str):
