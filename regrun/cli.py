@@ -301,6 +301,11 @@ def _implied_solver(overrides: list[str], user_dirs: tuple[Path, ...] = ()) -> s
     return defaults.pop() if len(defaults) == 1 else None
 
 
+def _cfg_job(argv: list[str]) -> bool:
+    """`--cfg job` / `-c job` (Hydra's flag to print the job config); `--cfg hydra|all` stays Hydra's."""
+    return any(a in ("--cfg", "-c") and argv[i + 1:i + 2] == ["job"] for i, a in enumerate(argv))
+
+
 def _help_or_explain(argv: list[str]) -> None:
     """`regrun --help` and `regrun --explain KEY [overrides]`, from the YAML files' comments (regrun/explain.py)."""
     from .explain import explain, help_text
@@ -332,6 +337,14 @@ def main() -> None:
     multirun = any(a in ("-m", "--multirun") for a in argv)
     informational = any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion")
                          or a.startswith("--info") for a in argv)
+    if _cfg_job(argv) and not multirun:  # with the descriptions from the YAML files, not Hydra's bare dump
+        from .explain import job_yaml
+
+        _check_parses(overrides)
+        _check_group_choices(overrides, user_dirs)
+        _check_composes(searchpath_override(user_dirs) + overrides)
+        print(job_yaml(overrides, resolve="--resolve" in argv, extra_dirs=user_dirs))
+        sys.exit(0)
     try:
         if not informational:
             _check_parses(overrides)
