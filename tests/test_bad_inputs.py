@@ -199,10 +199,11 @@ def test_good_versions_of_the_files_pass_the_checks(data, tmp_path, monkeypatch,
                            f"problem.reference={data}/ok.tif", "solver.max_iter=1"] + FAST,
                           tmp_path, monkeypatch, capsys)
     assert code == 0, err
+    (tmp_path / "mine").mkdir()
     code, out, err = call(["--config-dir", str(data / "cfg_ok"), "problem=mine", "solver.max_iter=1"] + FAST,
-                          tmp_path, monkeypatch, capsys)
+                          tmp_path / "mine", monkeypatch, capsys)
     assert code == 0 and "regrun: multiscale_affine with " in out, err
-    resolved = load(next((tmp_path / "outputs").glob("*/*/results.h5")))["config"]["resolved"]
+    resolved = load(next((tmp_path / "mine" / "outputs").glob("*/*/results.h5")))["config"]["resolved"]
     assert OmegaConf.create(resolved).problem.synthetic.size == 16  # the user's option, not the shipped one
 
 
