@@ -1,6 +1,7 @@
 """The `regrun` command: Hydra entry point, with user mistakes reported as one line."""
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
@@ -10,7 +11,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import compose, config_dir, group_options, nearest_keys, paper_values, quote_value, register_resolvers
+from .config import (compose, config_dir, group_file, group_options, nearest_keys, paper_values, quote_value,
+                     register_resolvers, searchpath_override)
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -33,14 +35,14 @@ def _overrides(argv: list[str]) -> list[str]:
     return [a for a in argv if "=" in a and not a.startswith("-")]
 
 
-def _check_group_choices(overrides: list[str]) -> None:
+def _check_group_choices(overrides: list[str], user_dirs: tuple[Path, ...] = ()) -> None:
     """Unknown problem/solver/device/experiment names, caught before Hydra prints a page of search paths."""
     for item in overrides:
         key, value = item.split("=", 1)
         key = key.lstrip("+~")
         if key not in CHECKED_GROUPS or "(" in value:
             continue
-        valid = group_options(key)
+        valid = group_options(key, user_dirs)
         for choice in value.split(","):
             if choice not in valid and choice != "null":
                 _error(f"unknown {key} {choice!r}; valid {key}s: {', '.join(valid)}")
@@ -112,7 +114,10 @@ def _check_composes(overrides: list[str]) -> DictConfig:
         if lines and lines[0].startswith("Could not override") and bad:
             _error(_unknown_key(bad, overrides))
         _parse_error(exc)
-        _error("; ".join(lines[:2]) or type(exc).__name__)
+        lines = [ln for ln in lines if not ln.startswith("Config search path")][:2]
+        if lines and "Could not find" in lines[0]:  # an option a defaults list names that no folder holds
+            _error(f"{lines[0]}; `regrun --help` lists the config groups and their options")
+        _error("; ".join(lines) or type(exc).__name__)
     try:
         for key in cfg:
             if key != "hydra" and OmegaConf.is_config(cfg[key]):
@@ -127,6 +132,45 @@ def _check_composes(overrides: list[str]) -> DictConfig:
                 "${oc.env:...}, ...), never code such as ${eval:...}") if "interpolation type" in first else ""
         _error(f"{first}{where}{hint}")
     return cfg
+
+
+def _user_config_dirs(argv: list[str]) -> tuple[Path, ...]:
+    """The folders given with `--config-dir DIR` (Hydra's flag: more options for regrun's config groups), each
+    checked here so that a mistake in one is one line naming the file: a folder that is not there, a YAML
+    file that does not parse or is not a mapping, a folder named after no config group."""
+    dirs = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd"):
+            if i + 1 >= len(argv):
+                _error(f"{arg} needs a folder, e.g. {arg} my_configs (holding problem/NAME.yaml, solver/NAME.yaml...)")
+            dirs.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+    groups = sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name != "__pycache__")
+    out = []
+    for given in dirs:
+        folder = Path(given).expanduser().resolve()
+        if not folder.is_dir():
+            _error(f"--config-dir {given}: {'not a folder' if folder.exists() else 'no such folder'}")
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if sub.name not in groups:
+                near = difflib.get_close_matches(sub.name, groups, n=1)
+                _error(f"--config-dir {given}: folder {sub.name!r} is not a config group of regrun"
+                       f"{f' (did you mean {near[0]!r}?)' if near else ''}; the groups are {', '.join(groups)}, "
+                       f"e.g. {given}/problem/NAME.yaml is used as problem=NAME")
+        for path in sorted(folder.rglob("*.yaml")):
+            try:
+                body = OmegaConf.load(path)
+            except Exception as exc:  # yaml's parse errors carry where (problem_mark) and what (problem)
+                mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+                what = f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark and problem \
+                    else " ".join(str(exc).split())[:300]
+                _error(f"--config-dir {given}: {path} is not valid YAML: {what}")
+            if not isinstance(body, DictConfig):
+                _error(f"--config-dir {given}: {path} holds a list, not a mapping of keys to values "
+                       "(key: value lines)")
+        out.append(folder)
+    return tuple(out)
 
 
 def quote_override(item: str) -> str:
@@ -218,15 +262,17 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
         return
     if outcome.user_error and _debug(cfg):
         reporter.line(outcome.traceback, err=True)
+    # One line: the error, then where it is recorded (when a results file could be written at all).
     first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
-    reporter.line(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}", err=True)
-    reporter.line(f"regrun: results file (status {outcome.status}): {outcome.results_path}", err=True)
+    where = f" (results file: {outcome.results_path}, status {outcome.status})" \
+        if Path(outcome.results_path).is_file() else ""
+    reporter.line(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}{where}", err=True)
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
 
 
-def _implied_solver(overrides: list[str]) -> str | None:
+def _implied_solver(overrides: list[str], user_dirs: tuple[Path, ...] = ()) -> str | None:
     """The solver a problem's config names as `default_solver`, when the command picks a problem but no
     solver or experiment: `regrun problem=superres` then means superres with varpro_cg, not with the
     top-level default solver (Hydra cannot let one config group choose another's option). A problem may also
@@ -243,8 +289,8 @@ def _implied_solver(overrides: list[str]) -> str | None:
     data = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "problem.data"]
     defaults = set()
     for name in names:
-        path = config_dir() / "problem" / f"{name}.yaml"
-        spec = OmegaConf.load(path) if path.is_file() else OmegaConf.create()
+        path = group_file("problem", name, user_dirs)
+        spec = OmegaConf.load(path) if path is not None else OmegaConf.create()
         by_data = spec.get("default_solver_by_data") or {}
         if data and data[-1] in by_data:
             defaults.add(by_data[data[-1]])
@@ -253,6 +299,11 @@ def _implied_solver(overrides: list[str]) -> str | None:
         else:
             defaults.add(None)
     return defaults.pop() if len(defaults) == 1 else None
+
+
+def _cfg_job(argv: list[str]) -> bool:
+    """`--cfg job` / `-c job` (Hydra's flag to print the job config); `--cfg hydra|all` stays Hydra's."""
+    return any(a in ("--cfg", "-c") and argv[i + 1:i + 2] == ["job"] for i, a in enumerate(argv))
 
 
 def _help_or_explain(argv: list[str]) -> None:
@@ -277,7 +328,8 @@ def main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     _help_or_explain(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
-    solver = _implied_solver(overrides)
+    user_dirs = _user_config_dirs(sys.argv[1:])
+    solver = _implied_solver(overrides, user_dirs)
     if solver:
         sys.argv.append(f"solver={solver}")
     argv = sys.argv[1:]
@@ -285,13 +337,21 @@ def main() -> None:
     multirun = any(a in ("-m", "--multirun") for a in argv)
     informational = any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion")
                          or a.startswith("--info") for a in argv)
+    if _cfg_job(argv) and not multirun:  # with the descriptions from the YAML files, not Hydra's bare dump
+        from .explain import job_yaml
+
+        _check_parses(overrides)
+        _check_group_choices(overrides, user_dirs)
+        _check_composes(searchpath_override(user_dirs) + overrides)
+        print(job_yaml(overrides, resolve="--resolve" in argv, extra_dirs=user_dirs))
+        sys.exit(0)
     try:
         if not informational:
             _check_parses(overrides)
-            _check_group_choices(overrides)
+            _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
             if not multirun:
-                cfg = _check_composes(overrides)
+                cfg = _check_composes(searchpath_override(user_dirs) + overrides)
                 if cfg.get("dry_run"):
                     _dry_run(cfg)
                 _claim_run_dir(cfg)

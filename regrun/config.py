@@ -105,8 +105,22 @@ def nearest_keys(key: str, cfg: DictConfig) -> list[str]:
                                                                                                   cutoff=0.75)
 
 
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+def group_options(group: str, extra_dirs: tuple[Path, ...] = ()) -> list[str]:
+    """The options of a config group: regrun's own, and those a user adds with `--config-dir DIR`."""
+    return sorted({p.stem for d in (config_dir(), *extra_dirs) for p in (Path(d) / group).glob("*.yaml")})
+
+
+def group_file(group: str, name: str, extra_dirs: tuple[Path, ...] = ()) -> Path | None:
+    """The YAML file of option `name` of `group`, as Hydra finds it (regrun's own configs first)."""
+    for d in (config_dir(), *extra_dirs):
+        if (Path(d) / group / f"{name}.yaml").is_file():
+            return Path(d) / group / f"{name}.yaml"
+    return None
+
+
+def searchpath_override(extra_dirs: tuple[Path, ...]) -> list[str]:
+    """The override that makes compose() see the folders of `--config-dir` as hydra.main does."""
+    return [f"hydra.searchpath=[{','.join(quote_value(f'file://{d}') for d in extra_dirs)}]"] if extra_dirs else []
 
 
 def config_section(group: str, name: str, **overrides) -> DictConfig:

@@ -185,3 +185,38 @@ def explain(key: str, overrides: list[str]) -> str:
 def undocumented(path: Path) -> list[str]:
     """Keys of a YAML file without a description (for the test that every key is documented)."""
     return [k for k, d in key_docs(path).items() if not d.comment and k != "name" and not k.startswith("defaults")]
+
+
+def job_yaml(overrides: list[str], resolve: bool = False, extra_dirs: tuple[Path, ...] = ()) -> str:
+    """`regrun --cfg job`: the composed job config as YAML (as Hydra prints it), each key followed by the first
+    sentence of its description from the YAML file that sets it (config.yaml, or the chosen group option)."""
+    from .config import compose, group_file, searchpath_override
+
+    cfg = compose(searchpath_override(extra_dirs) + list(overrides))
+    body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    docs = {k: d.comment for k, d in key_docs(config_dir() / "config.yaml").items()}
+    for group in GROUPS:
+        if group in body and isinstance(body[group], DictConfig):
+            path = group_file(group, str(body[group].get("name", "")), extra_dirs)
+            docs.update({f"{group}.{k}": d.comment for k, d in (key_docs(path) if path else {}).items()})
+            # keys an option takes from shared blocks in its defaults list (e.g. solver/common/fista.yaml)
+            for shared in sorted((config_dir() / group).glob("*/*.yaml")):
+                for k, d in key_docs(shared).items():
+                    docs.setdefault(f"{group}.{k}", d.comment)
+    out, stack = [], []
+    for line in OmegaConf.to_yaml(body, resolve=resolve).splitlines():
+        m = KEY.match(line)
+        if m is None:
+            out.append(line)
+            continue
+        indent = len(m.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        dotted = ".".join([k for _, k in stack] + [m.group(2).strip('"')])
+        if not m.group(3):
+            stack.append((indent, m.group(2).strip('"')))
+        comment = docs.get(dotted)
+        if comment and len(comment) > 100:  # the first sentence, or the first 100 characters
+            comment = comment.split(". ")[0] if len(comment.split(". ")[0]) <= 100 else comment[:97] + "..."
+        out.append(f"{line}  # {comment}" if comment else line)
+    return "\n".join(out)

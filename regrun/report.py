@@ -28,6 +28,7 @@ from typing import Sequence
 from .collect import Run, find_results, latest_per_run_id, read_run, run_claims
 from .config import group_options
 from .monitor import Reporter, _duration
+from .peers import PeerRow, peer_rows
 from .summary import VERDICTS
 
 # Which paper a problem reproduces (the seeds in ../shared/notes), for the page's sections.
@@ -54,7 +55,9 @@ class Preset:
     runs: list[Run] = field(default_factory=list)
     returncode: int | None = None  # of the sweep command, when it was run here
     seconds: float | None = None
+    cpu_seconds: float | None = None
     extra: tuple[str, ...] = ()    # overrides for this preset's sweep (--quick: ONE_JOB)
+    peers: dict[str, list[PeerRow]] = field(default_factory=dict)  # run id -> the peers' rows on its data
 
     @property
     def paper(self) -> str:
@@ -63,15 +66,25 @@ class Preset:
         return names[0]
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: a sweep's cost on a shared machine,
+    where wall time depends on the load."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_preset(preset: Preset, out: Path, extra: Sequence[str], reporter: Reporter) -> None:
     """One preset as a sweep into out/runs/NAME, resuming from everything under out/runs."""
     folder = out / "runs" / preset.name
     cmd = [sys.executable, "-m", "regrun.cli", "-m", f"+{preset.group}={preset.name}",
            f"hydra.sweep.dir={folder}", f"resume_dir={out / 'runs'}", "progress=false", *preset.extra, *extra]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     with open(out / "logs" / f"{preset.name}.log", "w") as log:
         preset.returncode = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
-    preset.seconds = time.perf_counter() - t0
+    preset.seconds, preset.cpu_seconds = time.perf_counter() - t0, _children_cpu() - c0
+    reporter.line(f"regrun-report: {preset.name}: {preset.seconds:.0f} s wall, {preset.cpu_seconds:.0f} s CPU")
     if preset.returncode != 0:
         reporter.line(f"regrun-report: {preset.name}: exit {preset.returncode} (log: "
                       f"{out / 'logs' / (preset.name + '.log')})", err=True)
@@ -86,6 +99,10 @@ def read_preset(preset: Preset, out: Path) -> None:
         except (OSError, KeyError):
             continue
     preset.runs = latest_per_run_id(runs)[0]
+    for run in preset.runs[:RUNS_WITH_FIGURES]:
+        rows = peer_rows(run)
+        if rows:
+            preset.peers[run.run_id] = rows
 
 
 # ---------------------------------------------------------------------------------------------- the page
@@ -145,7 +162,8 @@ def preset_html(preset: Preset) -> str:
     parts = [f'<section class="preset" id="{_esc(preset.name)}"><h3>{_esc(preset.group)}: '
              f"<code>{_esc(preset.name)}</code></h3>"]
     done = sum(r.status == "completed" for r in preset.runs)
-    ran = f", ran in {_duration(preset.seconds)}" if preset.seconds is not None else ""
+    ran = f", ran in {_duration(preset.seconds)} ({_duration(preset.cpu_seconds)} CPU)" \
+        if preset.seconds is not None else ""
     parts.append(f"<p>{len(preset.runs)} run(s), {done} completed{ran}. Command: "
                  f"<code>regrun -m +{_esc(preset.group)}={_esc(preset.name)}{''.join(' ' + _esc(e) for e in preset.extra)}"
                  "</code></p>")
@@ -159,6 +177,7 @@ def preset_html(preset: Preset) -> str:
             cells = "".join(f"<tr><td>{_esc(k)}</td><td>{_num(v)}</td></tr>" for k, v in list(run.metrics.items())[:20])
             parts.append(f"<table><tr><th colspan=2>{_esc(run.run_id[:8])} ({_esc(run.status)})</th></tr>{cells}"
                          "</table>")
+    parts.append(peers_html(preset))
     bad = [r for r in preset.runs if r.status != "completed"]
     for run in bad:
         error = str(run.attrs.get("error", "")).splitlines()[:1]
@@ -169,6 +188,29 @@ def preset_html(preset: Preset) -> str:
         parts += [_img(f) for f in figs[:FIGURES_PER_RUN]]
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def peers_html(preset: Preset) -> str:
+    """regrun's row and the peers' rows on the same data, per run (regrun/peers.py): measured numbers, or why
+    there are none."""
+    tables = []
+    for run in preset.runs:
+        rows = preset.peers.get(run.run_id)
+        if not rows:
+            continue
+        keys = [k for k in ("rel_error", "psnr", "ssim") if any(k in r.metrics for r in rows)]
+        head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
+        body = [f"<tr><td>regrun ({_esc(run.attrs.get('solver', '?'))})</td>"
+                + "".join(f"<td>{_num(run.metrics.get(k))}</td>" for k in keys) + "<td>this run</td><td></td></tr>"]
+        for r in rows:
+            cpu = _duration(r.cpu_seconds) if r.cpu_seconds is not None else ""
+            body.append(f"<tr><td>{_esc(r.method)}</td>" + "".join(f"<td>{_num(r.metrics.get(k))}</td>" for k in keys)
+                        + f'<td class="why">{_esc(r.note)}</td><td>{cpu}</td></tr>')
+        tables.append(f'<table class="peers"><tr><th>{_esc(run.run_id[:8])}: method</th>{head}<th>how</th>'
+                      f"<th>CPU</th></tr>{''.join(body)}</table>")
+    if not tables:
+        return ""
+    return "<h4>Peers on the same data</h4>" + "".join(tables)
 
 
 def build_html(presets: Sequence[Preset], title: str) -> str:
@@ -220,11 +262,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.quick and not args.preset:
         presets = [Preset("experiment", n, extra=(ONE_JOB,)) for n in QUICK_PAPER] + presets
     reporter.line(f"regrun-report: {len(presets)} presets -> {out / 'report.html'}")
+    t0, c0 = time.perf_counter(), _children_cpu() + time.process_time()
     for i, preset in enumerate(presets, 1):
         if not args.collect:
             with reporter.phase(f"{preset.name} ({i}/{len(presets)})"):
                 run_preset(preset, out, args.overrides, reporter)
         read_preset(preset, out)
+    if not args.collect:
+        reporter.line(f"regrun-report: ran {len(presets)} presets in {_duration(time.perf_counter() - t0)} wall, "
+                      f"{_duration(_children_cpu() + time.process_time() - c0)} CPU")
     page = out / "report.html"
     page.write_text(build_html(presets, f"regrun report ({'quick: CI-sized presets and three paper presets' if args.quick else 'paper presets'})"))
     counts = {v: sum(c.verdict == v for p in presets for r in p.runs for c in run_claims(r)) for v in VERDICTS}

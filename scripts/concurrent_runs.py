@@ -4,7 +4,7 @@
 
 Each run is the default problem at a tiny size; prints one line per run (folder, status, exit code) and the
 count of complete files, and exits 1 unless all N runs completed into N different folders, each with its own
-/config, /data and run_id.
+/config, /data and run_id. Each run's console output is kept in OUT_DIR/console/run<i>.out and .err.
 """
 from __future__ import annotations
 
@@ -25,10 +25,18 @@ def main() -> int:
     out = Path(args[1]) if len(args) > 1 else Path(tempfile.mkdtemp(prefix="regrun_concurrent_"))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "regrun.cli", *TINY, *extra], cwd=out, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(count)]
-    outs = [p.communicate() for p in procs]
+    logs = out / "console"  # every run's stdout and stderr kept, so that a failure can be read afterwards
+    logs.mkdir(exist_ok=True)
+    handles = [(open(logs / f"run{i}.out", "w"), open(logs / f"run{i}.err", "w")) for i in range(count)]
+    procs = [subprocess.Popen([sys.executable, "-m", "regrun.cli", *TINY, *extra], cwd=out, stdout=o, stderr=e)
+             for o, e in handles]
+    for p in procs:
+        p.wait()
     wall = time.perf_counter() - t0
+    for o, e in handles:
+        o.close()
+        e.close()
+    outs = [((logs / f"run{i}.out").read_text(), (logs / f"run{i}.err").read_text()) for i in range(count)]
 
     from regrun.record import load
 

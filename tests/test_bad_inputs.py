@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from regrun import cli
 from regrun.record import load
@@ -62,6 +63,15 @@ def data(tmp_path_factory):
     nan[3, 7] = np.nan
     np.save(d / "sino_nan.npy", nan)
     np.save(d / "sino_object.npy", np.array([{"a": 1}], dtype=object))
+    # users' config folders (--config-dir): a good one, and one of each mistake
+    for name, rel, text in [("cfg_ok", "problem/mine.yaml", "defaults:\n  - multiscale_affine\n  - _self_\n"
+                                                             "synthetic:\n  size: 16\n"),
+                            ("cfg_yaml", "problem/mine.yaml", "name: multiscale_affine\nsize: [1, 2\n"),
+                            ("cfg_typo", "probem/mine.yaml", "name: multiscale_affine\n"),
+                            ("cfg_list", "solver/mine.yaml", "- lm\n"),
+                            ("cfg_default", "problem/mine.yaml", "defaults:\n  - /nosuch: thing\n")]:
+        (d / name / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / name / rel).write_text(text)
     return d
 
 
@@ -81,6 +91,12 @@ CASES = {
     "lambda_f 1e200": (["problem=superres", "problem.lambda_f=1e200"], ["problem.lambda_f=1e+200",
                                                                        "must be <= 1e+06"], True),
     "noise 1e300": (["problem=superres", "problem.noise=1e300"], ["problem.noise=1e+300", "must be <= 1000"], True),
+    "CT noise_level 1e300": (["problem=ct_fewview", "problem.size=16", "problem.views=8", "problem.noise_level=1e300"],
+                             ["problem.noise_level=1e+300", "must be <= 10"], True),
+    "CT photons 1e30": (["problem=ct_fewview", "problem.size=16", "problem.views=8", "problem.noise=poisson",
+                         "problem.photons=1e30"], ["problem.photons=1e+30", "must be <= 1e+15"], True),
+    "CT photons 1e-300": (["problem=ct_fewview", "problem.size=16", "problem.views=8", "problem.noise=poisson",
+                           "problem.photons=1e-300"], ["problem.photons=1e-300 must be >= 1"], True),
     # malformed files
     "corrupt npz": (SR + ["problem.frames={d}/corrupt.npz"], ["frames: cannot read {d}/corrupt.npz",
                                                               ".npz from numpy.savez"], True),
@@ -108,6 +124,18 @@ CASES = {
                           ["problem.scene.centre=", "'a' is not a finite number", "2 numbers"], True),
     "scene size text": (["problem=crab_detection", "problem.scene.size=[big,512]"],
                         ["problem.scene.size=", "'big' is not a finite integer"], True),
+    # a user's config folder
+    "config dir YAML": (["--config-dir", "{d}/cfg_yaml", "problem=mine"], ["--config-dir {d}/cfg_yaml: "
+                        "{d}/cfg_yaml/problem/mine.yaml is not valid YAML: line 3, column 1: expected ','"], False),
+    "config dir group": (["--config-dir={d}/cfg_typo"], ["folder 'probem' is not a config group",
+                                                         "did you mean 'problem'?"], False),
+    "config dir list": (["-cd", "{d}/cfg_list"], ["{d}/cfg_list/solver/mine.yaml holds a list"], False),
+    "config dir missing": (["--config-dir", "{d}/nowhere"], ["--config-dir {d}/nowhere: no such folder"], False),
+    "config dir default": (["--config-dir", "{d}/cfg_default", "problem=mine"],
+                           ["In 'problem/mine': Could not find 'nosuch/thing'", "regrun --help"], False),
+    "config dir option": (["--config-dir", "{d}/cfg_ok", "problem=yours"], ["unknown problem 'yours'",
+                                                                             "ct_fewview, mine, motif_pose"],
+                          False),
     # the command line itself
     "eval resolver": (["seed=${{eval:1+1}}"], ["Unsupported interpolation type eval", "'seed=${{eval:1+1}}'",
                                                "never code"], False),
@@ -146,15 +174,19 @@ def test_bad_input_is_one_line_and_exit_2(case, data, tmp_path, monkeypatch, cap
     assert code == 2, (code, err, out)
     assert "Traceback" not in err + out
     assert lines and lines[0].startswith("regrun: error: "), err
-    # the error line, then (once the run has started) only the line naming its results file
-    assert len(lines) == (2 if started else 1) and all(ln.startswith("regrun: results file") for ln in lines[1:]), err
+    # one line; once the run has started it also names the results file that records the failure
+    assert len(lines) == 1, err
+    recorded = " (results file: "
+    assert (recorded in lines[0]) == started, lines[0]
     for fragment in expected:
         assert fragment.format(d=data) in lines[0], lines[0]
     files = list((tmp_path / "outputs").glob("*/*/results.h5*"))
     if started:
         assert len(files) == 1 and files[0].name == "results.h5", files
         attrs = load(files[0])["attrs"]
-        assert attrs["status"] == "failed" and attrs["error"] == lines[0].removeprefix("regrun: error: ")
+        assert lines[0].endswith(f"{recorded}{files[0]}, status failed)"), lines[0]
+        assert attrs["status"] == "failed" and attrs["error"] == lines[0].removeprefix("regrun: error: ").split(
+            recorded)[0]
     else:
         assert not files
 
@@ -167,6 +199,12 @@ def test_good_versions_of_the_files_pass_the_checks(data, tmp_path, monkeypatch,
                            f"problem.reference={data}/ok.tif", "solver.max_iter=1"] + FAST,
                           tmp_path, monkeypatch, capsys)
     assert code == 0, err
+    (tmp_path / "mine").mkdir()
+    code, out, err = call(["--config-dir", str(data / "cfg_ok"), "problem=mine", "solver.max_iter=1"] + FAST,
+                          tmp_path / "mine", monkeypatch, capsys)
+    assert code == 0 and "regrun: multiscale_affine with " in out, err
+    resolved = load(next((tmp_path / "mine" / "outputs").glob("*/*/results.h5")))["config"]["resolved"]
+    assert OmegaConf.create(resolved).problem.synthetic.size == 16  # the user's option, not the shipped one
 
 
 def test_the_real_command_quoted_non_ascii_path_reaches_the_file(tmp_path):
@@ -175,4 +213,5 @@ def test_the_real_command_quoted_non_ascii_path_reaches_the_file(tmp_path):
                            "problem.reference='/tmp/ä.png'", *FAST], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines()[0] == "regrun: error: image file not found: /tmp/ä.png", proc.stderr
+    first = proc.stderr.splitlines()[0].split(" (results file: ")[0]
+    assert first == "regrun: error: image file not found: /tmp/ä.png", proc.stderr

@@ -1,4 +1,6 @@
-"""The `regrun` command as a user types it, in a subprocess."""
+"""The `regrun` command as a user types it: runs, signals and run folders in a subprocess; the one-line errors
+in-process (regrun.cli.main with sys.argv set: the same output and exit code without an interpreter start per
+case; tests/test_bad_inputs.py checks the real command once)."""
 import signal
 import subprocess
 import sys
@@ -14,6 +16,20 @@ TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false"]
 def regrun(args, cwd, **kw):
     return subprocess.run([sys.executable, "-m", "regrun.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=180, **kw)
+
+
+def regrun_here(args, cwd, monkeypatch, capsys):
+    from regrun import cli
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["regrun", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 def test_end_to_end_run_writes_results_and_figures(tmp_path):
@@ -36,14 +52,11 @@ def test_end_to_end_run_writes_results_and_figures(tmp_path):
         assert text in log, text
 
 
-def test_explicit_run_dir_and_two_runs_same_second_do_not_collide(tmp_path):
+def test_explicit_run_dir(tmp_path):
     proc = regrun(TINY + [f"hydra.run.dir={tmp_path / 'mine'}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert load(tmp_path / "mine")["attrs"]["status"] == "completed"
-    a = regrun(TINY + ["seed=1", "solver.max_iter=1"], tmp_path)
-    b = regrun(TINY + ["seed=2", "solver.max_iter=1"], tmp_path)
-    assert a.returncode == b.returncode == 0
-    assert len(list((tmp_path / "outputs").glob("*/*"))) == 2
+    # runs started in the same second: tests/test_collisions.py (identical configs, the hard case)
 
 
 BAD_INPUTS = [
@@ -61,13 +74,13 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args,message", BAD_INPUTS)
-def test_bad_input_is_one_clear_line(tmp_path, args, message):
+def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
     if args == ["device=cuda"]:
         import torch
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
-    proc = regrun(args + ["progress=false"], tmp_path)
+    proc = regrun_here(args + ["progress=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     first = proc.stderr.strip().splitlines()[0]
@@ -77,10 +90,11 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
         assert load(path)["attrs"]["status"] == "failed"
 
 
-def test_unreadable_image_file(tmp_path):
+def test_unreadable_image_file(tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    proc = regrun(["problem.data=files", f"problem.template={bad}", f"problem.reference={bad}"], tmp_path)
+    proc = regrun_here(["problem.data=files", f"problem.template={bad}", f"problem.reference={bad}"], tmp_path,
+                       monkeypatch, capsys)
     assert proc.returncode == 2 and f"cannot read image {bad}" in proc.stderr
 
 
@@ -131,19 +145,22 @@ def test_problem_alone_implies_its_default_solver(tmp_path):
 
 
 
-def test_non_finite_tolerance_is_one_line(tmp_path):
-    proc = regrun(["solver.gtol=nan", "progress=false"], tmp_path)
+def test_non_finite_tolerance_is_one_line(tmp_path, monkeypatch, capsys):
+    proc = regrun_here(["solver.gtol=nan", "progress=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[0] == "regrun: error: solver.gtol=nan must be a finite number"
+    # one line: the error, then where the run recorded it
+    assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == \
+        "regrun: error: solver.gtol=nan must be a finite number"
 
 
-def test_constant_template_has_nothing_to_register(tmp_path):
+def test_constant_template_has_nothing_to_register(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     Image.new("L", (16, 16), 0).save(tmp_path / "blank.png")
     Image.radial_gradient("L").resize((16, 16)).save(tmp_path / "disc.png")
-    proc = regrun(["problem.data=files", "problem.template=blank.png", "problem.reference=disc.png",
-                   "progress=false"], tmp_path)
+    proc = regrun_here(["problem.data=files", "problem.template=blank.png", "problem.reference=disc.png",
+                   "progress=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[0] == ("regrun: error: the template of blank.png -> disc.png is "
-                                                   "constant (every pixel 0): there is nothing to register")
+    assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == (
+        "regrun: error: the template of blank.png -> disc.png is constant (every pixel 0): there is nothing to "
+        "register")

@@ -19,7 +19,7 @@ LAYERS = (
     ("imaging", {"imaging"}),
     ("domains", {"registration", "tomography", "detection"}),
     ("problems and solvers", {"problems", "solvers"}),
-    ("entry points", {"run", "cli", "sweep", "collect", "summary", "report", "explain", "slurm"}),
+    ("entry points", {"run", "cli", "sweep", "collect", "summary", "report", "peers", "explain", "slurm"}),
 )
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
 
