@@ -23,6 +23,7 @@ from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, difference_panel, image_grid
+from ..registration.mutual_information import MattesMutualInformation
 from ..registration.objective import EdgeTaper, PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -36,7 +37,7 @@ INITS = ("identity", "moments")
 USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity"), "outside": ("mask", "zero"),
                       "normalise": (True, False), "centre": (True, False)}
 OUTSIDE = ("zero", "mask")
-DISTANCES = ("ssd", "ncc")
+DISTANCES = ("ssd", "ncc", "mi")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
@@ -70,16 +71,17 @@ class ScaleObjective:
         if margin:
             self.x = self.x[margin:-margin, margin:-margin]
             self.r_values = self.r_values[margin:-margin, margin:-margin]
-        self.kernel = PointwiseObjective(spline.SplineImage.from_coefficients(self.coef_t, self.grid),
-                                         problem.transformation, self.x.reshape(-1, 2), self.r_values.reshape(-1),
-                                         **problem.objective_options(self.x))
-        self.residual = self.kernel.residual  # (n,)
-        self.trial_residual = self.kernel.trial_residual  # (n,), not differentiable: LM's trial points
+        self.kernel = problem.kernel(spline.SplineImage.from_coefficients(self.coef_t, self.grid), self.x,
+                                     self.r_values)
+        self.least_squares = getattr(self.kernel, "least_squares", True)
         self.objective = self.kernel.value  # differentiable in w (torch.func)
         self.value_and_grad = self.kernel.value_and_grad
-        self.jacobian = self.kernel.jacobian  # d residual / dw, (n, 6)
-        self.residual_and_jacobian = self.kernel.residual_and_jacobian  # both from one evaluation
         self.hessian = self.kernel.hessian  # exact, (6, 6)
+        if self.least_squares:
+            self.residual = self.kernel.residual  # (n,)
+            self.trial_residual = self.kernel.trial_residual  # (n,), not differentiable: LM's trial points
+            self.jacobian = self.kernel.jacobian  # d residual / dw, (n, 6)
+            self.residual_and_jacobian = self.kernel.residual_and_jacobian  # both from one evaluation
 
     def warped(self, w: torch.Tensor) -> torch.Tensor:
         return spline.evaluate(self.coef_t, self.grid, self.problem.transformation.points(w, self.x))
@@ -118,6 +120,7 @@ class MultiscaleAffine(Problem):
         self.outside = self._setting("outside")
         self.distance = cfg.distance
         check_choice("problem.distance", self.distance, DISTANCES)
+        self.mi_bins = check_int("problem.mi_bins", cfg.mi_bins, 8)
         check_choice("problem.outside", self.outside, OUTSIDE)
         self.normalise = self._setting("normalise")
         self.centred = self._setting("centre")
@@ -293,6 +296,17 @@ class MultiscaleAffine(Problem):
             opts["weights"] = EdgeTaper(self.grid, MASK_TAPER, inset=self.blur_border, fixed=fixed)
         return opts
 
+    def kernel(self, image, x: torch.Tensor, r_values: torch.Tensor):
+        """The objective's kernel for a template image model, reference points x (..., 2) and R's values there:
+        PointwiseObjective (ssd, ncc) or MattesMutualInformation (mi) with objective_options' weights."""
+        opts = self.objective_options(x)
+        x, r_values = x.reshape(-1, 2), r_values.reshape(-1)
+        if self.distance == "mi":
+            lo, hi = float(self.template.min()), float(self.template.max())
+            return MattesMutualInformation(image, self.transformation, x, r_values, template_range=(lo, hi),
+                                           bins=self.mi_bins, weights=opts.get("weights"))
+        return PointwiseObjective(image, self.transformation, x, r_values, **opts)
+
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
         """The parameters w of this problem's transformation as (A11, A12, A21, A22, b1, b2) of y = A x + b."""
         if self.transformation.center is None:
@@ -322,9 +336,8 @@ class MultiscaleAffine(Problem):
         is differentiable in w, the reference values and, through EdgeTaper, the weights)."""
         coef_t = spline.coefficients(self.template, theta)
         coef_r = spline.coefficients(self.reference, theta)
-        x = self.x.reshape(-1, 2)
-        kernel = PointwiseObjective(spline.SplineImage.from_coefficients(coef_t, self.grid), self.transformation, x,
-                                    spline.evaluate(coef_r, self.grid, x), **self.objective_options())
+        kernel = self.kernel(spline.SplineImage.from_coefficients(coef_t, self.grid), self.x,
+                             spline.evaluate(coef_r, self.grid, self.x))
         return kernel.value(w)
 
     def mixed_derivative(self, w: torch.Tensor, theta: float, mode: str = "rev") -> torch.Tensor:
