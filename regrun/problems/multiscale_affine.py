@@ -23,7 +23,7 @@ from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, difference_panel, image_grid
-from ..registration.mutual_information import MattesMutualInformation
+from ..registration.mutual_information import MattesMutualInformation, fit_intensity_map
 from ..registration.objective import EdgeTaper, PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -42,6 +42,7 @@ DISTANCES = ("ssd", "ncc", "mi")
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
+MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
 
@@ -363,7 +364,9 @@ class MultiscaleAffine(Problem):
 
         - residual_rms, residual_rms_initial (at the identity): rms of T(y) - R, intensity units;
         - intensity_gain, intensity_offset: the least-squares a, b of R ~ a T(y) + b at w, and residual_rms_fitted,
-          residual_rms_fitted_initial: the rms left after them (unchanged by a gain or offset of either image);
+          residual_rms_fitted_initial: the rms left after them (unchanged by a gain or offset of either image;
+          for distance=mi after the best smooth map g(T) instead, regrun.registration.mutual_information's
+          fit_intensity_map, whose rms slope then stands for a in the noise below);
         - correlation: of T(y) and R; noise_level: Immerkaer's estimates combined, sqrt(a^2 s_T^2 + s_R^2);
         - misfit_px: the misalignment in pixels that would leave the fitted residual above the noise,
           sqrt(2 (rms_fitted^2 - noise^2)) / rms |grad R| (a shift d leaves |grad R . d|: its rms over
@@ -385,22 +388,28 @@ class MultiscaleAffine(Problem):
                 inside = self.grid.contains(y)
                 t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
                 if t.numel() < 3:
-                    return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0
+                    return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0, 1.0
                 tc, rc = t - t.mean(), r - r.mean()
                 var_t = float((tc * tc).mean())
                 gain = float((tc * rc).mean()) / var_t if var_t > 0 else 0.0
                 fitted = rc - gain * tc
                 rho = float((tc * rc).mean()) / math.sqrt(max(var_t * float((rc * rc).mean()), 1e-300))
+                noise_gain = gain
+                if self.distance == "mi" and var_t > 0:
+                    # MI assumes no gain and offset but some relation of the intensities: the residual left after
+                    # the best smooth map g(T), and its rms slope as the gain that carries T's noise into R
+                    g, slope = fit_intensity_map(t, r, MAP_BINS)
+                    fitted, noise_gain = r - g, float(slope.pow(2).mean().sqrt())
                 return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
-                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()))
-            res, res_f, gain, offset, rho, used = features(w)
+                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()), noise_gain)
+            res, res_f, gain, offset, rho, used, noise_gain = features(w)
             res0, res0_f, *_ = features(self.identity)
             # |grad R| per cell, from the reference's spline at its cell centres
             _, grad_r, _ = spline.evaluate_derivatives(spline.coefficients(self.reference, 0.0), self.grid, self.x)
             h = grad_r.new_tensor(self.grid.h)
             grad_rms = float((grad_r * h).pow(2).sum(-1).mean().sqrt())
         # the noise left in R - a T(y) - b: T's scaled by the gain, so that nothing changes with T's intensities
-        noise = math.hypot(gain * noise_level(self.template), noise_level(self.reference))
+        noise = math.hypot(noise_gain * noise_level(self.template), noise_level(self.reference))
         floor = min(noise, 0.1 * res0_f)
         quality = (res0_f - res_f) / (res0_f - floor) if res0_f > floor else 1.0
         excess = max(res_f**2 - noise**2, 0.0)

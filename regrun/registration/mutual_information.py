@@ -260,3 +260,21 @@ class MattesMutualInformation:
 
     def hessian(self, w: torch.Tensor) -> torch.Tensor:
         return self.value_grad_hessian(w)[2]
+
+
+def fit_intensity_map(t: torch.Tensor, r: torch.Tensor, n_bins: int = 16):
+    """The least-squares smooth map g (a cubic B-spline of T's intensity on n_bins bins, PAD included) with
+    R ~ g(T): (g(t), g'(t)) at the given values. What MI's verdict fits in place of a gain and offset: any
+    smooth relation of the intensities, monotone or not, is removed from the residual, nothing else."""
+    lo, hi = float(t.min()), float(t.max())
+    width = max(hi - lo, 1e-300) / (n_bins - 1 - 2 * PAD)
+    xi, _ = _bins(t, lo, width, n_bins)
+    first, beta, dbeta = _window(xi, derivative=True)
+    cols = first[..., None] + torch.arange(4, device=t.device)
+    basis = torch.zeros(t.numel(), n_bins, dtype=t.dtype, device=t.device)
+    basis.scatter_add_(1, cols.reshape(-1, 4), beta.reshape(-1, 4))
+    gram = basis.T @ basis
+    # a tiny ridge keeps bins no value reaches (their coefficients are then 0) from making the system singular
+    gram = gram + 1e-10 * gram.diagonal().mean() * torch.eye(n_bins, dtype=t.dtype, device=t.device)
+    coef = torch.linalg.solve(gram, basis.T @ r.reshape(-1))
+    return (basis @ coef).reshape(t.shape), (coef[cols] * dbeta).sum(-1).reshape(t.shape) / width
