@@ -375,6 +375,7 @@ def mi_suite(args, sitk):
 
     for k, spec in enumerate(draw_pairs(args.n_pairs, args.seed)):
         spec["intensity"] = (1.0, 0.0)
+        spec["angle"] = ((spec["angle"] + 180) % 360 - 180) * args.max_angle / 180  # the circle onto +-max_angle
         map_name = list(INTENSITY_MAPS)[k % len(INTENSITY_MAPS)]
         template, reference, w_true, grid = make_pair(spec, args.fair_dir)
         template = torch.as_tensor(INTENSITY_MAPS[map_name](template.numpy() / 255)).clamp(0, 255).round()
@@ -470,6 +471,8 @@ def main(argv=None):
     ap.add_argument("--suite", choices=("files", "synthetic", "wide", "mi"), default="files")
     ap.add_argument("--n-pairs", type=int, default=24, help="wide and mi suites: pairs drawn (scripts/bench_pairs.py)")
     ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
+    ap.add_argument("--max-angle", type=float, default=180.0,
+                    help="mi suite: rotations drawn in +-this many degrees (180: the whole circle)")
     ap.add_argument("--images", choices=("tuned", "heldout"), default="tuned",
                     help="wide suite: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
     ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")

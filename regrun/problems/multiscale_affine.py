@@ -42,6 +42,7 @@ DISTANCES = ("ssd", "ncc", "mi")
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
+MI_BINS_MAX = 32  # mi_bins=auto: 4 padding bins + the cube root of the number of points, at most this
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
@@ -121,7 +122,7 @@ class MultiscaleAffine(Problem):
         self.outside = self._setting("outside")
         self.distance = cfg.distance
         check_choice("problem.distance", self.distance, DISTANCES)
-        self.mi_bins = check_int("problem.mi_bins", cfg.mi_bins, 8)
+        self.mi_bins = cfg.mi_bins if cfg.mi_bins == "auto" else check_int("problem.mi_bins", cfg.mi_bins, 8)
         check_choice("problem.outside", self.outside, OUTSIDE)
         self.normalise = self._setting("normalise")
         self.centred = self._setting("centre")
@@ -304,8 +305,11 @@ class MultiscaleAffine(Problem):
         x, r_values = x.reshape(-1, 2), r_values.reshape(-1)
         if self.distance == "mi":
             lo, hi = float(self.template.min()), float(self.template.max())
+            bins = self.mi_bins
+            if bins == "auto":  # docs/registration.md, "Mutual information": few bins where there are few points
+                bins = min(MI_BINS_MAX, 4 + round(x.shape[0] ** (1 / 3)))
             return MattesMutualInformation(image, self.transformation, x, r_values, template_range=(lo, hi),
-                                           bins=self.mi_bins, weights=opts.get("weights"))
+                                           bins=bins, weights=opts.get("weights"))
         return PointwiseObjective(image, self.transformation, x, r_values, **opts)
 
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
