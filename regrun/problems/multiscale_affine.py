@@ -432,7 +432,13 @@ class MultiscaleAffine(Problem):
         out = []
         if self.cfg.data == "files" and "misfit_px" in metrics:
             q, misfit = metrics["fit_quality"], metrics["misfit_px"]
-            if misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN:
+            if (misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN) and self.distance == "mi":
+                out.append(f"poor fit: the residual left after the best smooth map of the template's intensities is "
+                           f"what a misalignment of {misfit:.2g} px would leave (warning above {MISFIT_WARN_PX}), "
+                           f"fit_quality {q:.2f} (warning below {FIT_QUALITY_WARN}): the registration has failed, "
+                           f"or the reference is no function of the template's intensity (modalities that show "
+                           f"different structures); this verdict cannot tell those apart")
+            elif misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN:
                 out.append(f"poor fit: the residual left is what a misalignment of {misfit:.2g} px would leave "
                            f"(warning above {MISFIT_WARN_PX}), fit_quality {q:.2f} (warning below "
                            f"{FIT_QUALITY_WARN}); the registration has probably failed, or the images differ in "
