@@ -102,3 +102,23 @@ def test_mi_registers_an_inverted_template(tmp_path, device):
     assert res.solution["w"].device == p.identity.device
     # 0.061 px (SSD on the uninverted pair: 0.0023): on 32^2 the histogram of 1024 points biases MI's minimiser
     assert p.displacement_rmse(res.solution["w"]) < 0.1, p.displacement_rmse(res.solution["w"])
+
+
+def test_mi_verdict_fits_any_smooth_intensity_map(tmp_path, device):
+    """At the true transform of a pair whose template went through a non-monotone intensity map, the gain-and-
+    offset verdict of ssd/ncc sees a large misfit; mi's verdict, after the best smooth map g(T), sees none, and
+    says nothing. A wrong transform is still warned."""
+    over = {"synthetic.size": 32, "synthetic.texture": 0.1, "outside": "mask", "normalise": True, "centre": True}
+    verdicts = {}
+    for distance in ("ssd", "mi"):
+        p = _problem(tmp_path, device, distance=distance, **over)
+        lo, hi = p.template.min(), p.template.max()
+        p.template = torch.sin(0.75 * torch.pi * (p.template - lo) / (hi - lo))
+        p.cfg.data = "files"  # the residual verdict is the one users' files get
+        w = p.from_affine(p.w_true)
+        verdicts[distance] = p.fit_metrics(w), p.warnings(p.fit_metrics(w))
+        if distance == "mi":
+            wrong = p.from_affine(p.w_true) + torch.tensor([0, 0, 0, 0, 3.0, -2.0], dtype=w.dtype, device=w.device)
+            assert p.warnings(p.fit_metrics(wrong)), "a 3.6 px misalignment must be warned"
+    assert verdicts["ssd"][0]["misfit_px"] > 0.45 and verdicts["ssd"][1]
+    assert verdicts["mi"][0]["misfit_px"] < 0.1 and not verdicts["mi"][1], verdicts["mi"]

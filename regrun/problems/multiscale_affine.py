@@ -42,7 +42,6 @@ DISTANCES = ("ssd", "ncc", "mi")
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
-MI_BINS_MAX = 32  # mi_bins=auto: 4 padding bins + the cube root of the number of points, at most this
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
@@ -122,7 +121,7 @@ class MultiscaleAffine(Problem):
         self.outside = self._setting("outside")
         self.distance = cfg.distance
         check_choice("problem.distance", self.distance, DISTANCES)
-        self.mi_bins = cfg.mi_bins if cfg.mi_bins == "auto" else check_int("problem.mi_bins", cfg.mi_bins, 8)
+        self.mi_bins = check_int("problem.mi_bins", cfg.mi_bins, 8)
         check_choice("problem.outside", self.outside, OUTSIDE)
         self.normalise = self._setting("normalise")
         self.centred = self._setting("centre")
@@ -305,11 +304,8 @@ class MultiscaleAffine(Problem):
         x, r_values = x.reshape(-1, 2), r_values.reshape(-1)
         if self.distance == "mi":
             lo, hi = float(self.template.min()), float(self.template.max())
-            bins = self.mi_bins
-            if bins == "auto":  # docs/registration.md, "Mutual information": few bins where there are few points
-                bins = min(MI_BINS_MAX, 4 + round(x.shape[0] ** (1 / 3)))
             return MattesMutualInformation(image, self.transformation, x, r_values, template_range=(lo, hi),
-                                           bins=bins, weights=opts.get("weights"))
+                                           bins=self.mi_bins, weights=opts.get("weights"))
         return PointwiseObjective(image, self.transformation, x, r_values, **opts)
 
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
@@ -392,32 +388,49 @@ class MultiscaleAffine(Problem):
                 inside = self.grid.contains(y)
                 t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
                 if t.numel() < 3:
-                    return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0, 1.0
+                    return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0, 1.0, None
                 tc, rc = t - t.mean(), r - r.mean()
                 var_t = float((tc * tc).mean())
                 gain = float((tc * rc).mean()) / var_t if var_t > 0 else 0.0
                 fitted = rc - gain * tc
                 rho = float((tc * rc).mean()) / math.sqrt(max(var_t * float((rc * rc).mean()), 1e-300))
-                noise_gain = gain
+                noise_gain, reverse = gain, None
                 if self.distance == "mi" and var_t > 0:
                     # MI assumes no gain and offset but some relation of the intensities: the residual left after
-                    # the best smooth map g(T), and its rms slope as the gain that carries T's noise into R
+                    # the best smooth map g(T), and its rms slope as the gain that carries T's noise into R; and
+                    # the other way round, T ~ h(R), for a map that folds T's intensities (non-monotone)
                     g, slope = fit_intensity_map(t, r, MAP_BINS)
                     fitted, noise_gain = r - g, float(slope.pow(2).mean().sqrt())
+                    if float((rc * rc).mean()) > 0:
+                        g, slope = fit_intensity_map(r, t, MAP_BINS)
+                        reverse = float((t - g).pow(2).mean().sqrt()), float(slope.pow(2).mean().sqrt())
                 return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
-                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()), noise_gain)
-            res, res_f, gain, offset, rho, used, noise_gain = features(w)
-            res0, res0_f, *_ = features(self.identity)
+                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()), noise_gain,
+                        reverse)
+            res, res_f, gain, offset, rho, used, noise_gain, reverse = features(w)
+            res0, res0_f, *_, reverse0 = features(self.identity)
             # |grad R| per cell, from the reference's spline at its cell centres
             _, grad_r, _ = spline.evaluate_derivatives(spline.coefficients(self.reference, 0.0), self.grid, self.x)
             h = grad_r.new_tensor(self.grid.h)
             grad_rms = float((grad_r * h).pow(2).sum(-1).mean().sqrt())
         # the noise left in R - a T(y) - b: T's scaled by the gain, so that nothing changes with T's intensities
-        noise = math.hypot(noise_gain * noise_level(self.template), noise_level(self.reference))
-        floor = min(noise, 0.1 * res0_f)
-        quality = (res0_f - res_f) / (res0_f - floor) if res0_f > floor else 1.0
-        excess = max(res_f**2 - noise**2, 0.0)
-        misfit = math.sqrt(2 * excess) / grad_rms if grad_rms > 0 else math.inf
+        noise_t, noise_r = noise_level(self.template), noise_level(self.reference)
+        noise = math.hypot(noise_gain * noise_t, noise_r)
+
+        def verdict(res_f, res0_f, noise, grad_rms):
+            floor = min(noise, 0.1 * res0_f)
+            quality = (res0_f - res_f) / (res0_f - floor) if res0_f > floor else 1.0
+            excess = max(res_f**2 - noise**2, 0.0)
+            return quality, math.sqrt(2 * excess) / grad_rms if grad_rms > 0 else math.inf
+
+        quality, misfit = verdict(res_f, res0_f, noise, grad_rms)
+        if reverse is not None and reverse0 is not None:
+            # T - h(R) in T's units: the noise of T plus R's through h', a shift's residual |h'(R) grad R . d|
+            # (rms slope times rms gradient: their correlation over the image is neglected); the better reading
+            noise_rev = math.hypot(noise_t, reverse[1] * noise_r)
+            quality_rev, misfit_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
+            if misfit_rev < misfit:
+                quality, misfit, res_f, res0_f, noise = quality_rev, misfit_rev, reverse[0], reverse0[0], noise_rev
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
                 "correlation": rho, "noise_level": noise, "overlap": used, "misfit_px": misfit,
