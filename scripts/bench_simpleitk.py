@@ -256,13 +256,13 @@ WRONG_STARTS = (25.0, 180.0)  # degrees added to the truth: failures for the ver
 def wide_suite(args, sitk):
     """The generated set of scripts/bench_pairs.py: regrun as a user runs it, SimpleITK from the identity and
     from the quarter turns, and the verdict on regrun's results plus on minima reached from wrong starts."""
-    from bench_pairs import draw_pairs, label, make_pair
+    from bench_pairs import HELD_OUT, draw_pairs, label, make_pair
     from regrun.config import compose as compose_cfg
     from regrun.registration.local_steps import minimise_at_scale
     from sitk_peer import register_affine_quarter_turns
 
     folder = Path(tempfile.mkdtemp(prefix="bench_wide_"))
-    specs = draw_pairs(args.n_pairs, args.seed)
+    specs = draw_pairs(args.n_pairs, args.seed, *(() if args.images == "tuned" else (HELD_OUT,)))
     solver_cfg = compose_cfg(["problem.data=files", "solver=multilevel"]).solver
     rows, verdicts = [], []
     for k, spec in enumerate(specs):
@@ -318,6 +318,112 @@ def wide_suite(args, sitk):
     return rows, verdicts, startup
 
 
+# How other modalities relate to the template's intensities u = I / 255 (issue 20): inverted (e.g. T1 against
+# T2 in fluid), inverted and nonlinear, and non-monotone (two tissues of different T1 meet at one T2 value)
+INTENSITY_MAPS = {"inverted": lambda u: 255 * (1 - u), "inverted squared": lambda u: 255 * (1 - u) ** 2,
+                  "non-monotone": lambda u: 255 * np.sin(0.75 * np.pi * u)}
+
+
+def _compose(w_outer, w_inner):
+    """y = y_outer(y_inner(x)) as (A, b)."""
+    a1, b1 = w_outer[:4].reshape(2, 2), w_outer[4:]
+    a2, b2 = w_inner[:4].reshape(2, 2), w_inner[4:]
+    return torch.cat(((a1 @ a2).reshape(4), a1 @ b2 + b1))
+
+
+def mi_suite(args, sitk):
+    """problem.distance=mi against SimpleITK's Mattes MI (32 bins, every pixel) on multimodal pairs with known
+    truth: wide-suite pairs whose template intensities go through INTENSITY_MAPS; and FAIR's PET-CT (template
+    PET warped by a known affine, reference CT), where the truth is the known affine after each method's own
+    PET -> CT result on the unwarped pair (a consistency error: the pair's own alignment is unknown)."""
+    from bench_pairs import draw_pairs, label, make_pair, source_function, source_image
+    from regrun.imaging.synthetic import warped_pair
+    from sitk_peer import register_affine_quarter_turns
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_mi_"))
+    extra = ["problem.distance=mi", *args.regrun]
+    rows = []
+
+    def run_pair(name, template, reference, grid, truth):
+        """truth(method, w) -> error in px, for the method's result w (A, b)."""
+        k = len(rows)
+        paths = folder / f"p{k}_T.png", folder / f"p{k}_R.png"
+        write_png(paths[0], template.numpy())
+        write_png(paths[1], reference.numpy())
+        if k == 0:
+            run_regrun_files(paths, extra)  # one-off first calls stay out of the timings
+        cpu = time.process_time()
+        problem, res, _ = run_regrun_files(paths, extra)
+        cpu = time.process_time() - cpu
+        fixed, moving = to_sitk(read_image(paths[1]), grid), to_sitk(read_image(paths[0]), grid)
+        w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, 300, [4, 2, 1], [2, 1, 0],
+                                                           threads=1, metric="mattes")
+        metrics = problem.fit_metrics(res.solution["w"])
+        row = {"pair": name, "regrun_err_px": truth("regrun", problem.to_affine(res.solution["w"])),
+               "regrun_cpu_s": cpu, "sitk_err_px": truth("sitk", torch.tensor(w1)), "sitk_cpu_s": cpu1,
+               "sitk4_err_px": truth("sitk4", torch.tensor(w4)), "sitk4_cpu_s": cpu4,
+               "regrun_warned": bool(problem.warnings(metrics)),
+               **{f"regrun_{key}": metrics[key] for key in ("fit_quality", "misfit_px", "correlation")}}
+        rows.append(row)
+        print(f"{name:>60} | regrun MI {row['regrun_err_px']:.4f} px {cpu:5.2f} s misfit "
+              f"{row['regrun_misfit_px']:.3f}{' WARN' if row['regrun_warned'] else ''} | SimpleITK Mattes "
+              f"{row['sitk_err_px']:.4f} px {cpu1:5.2f} s, 4 starts {row['sitk4_err_px']:.4f} px {cpu4:5.2f} s",
+              flush=True)
+        with open(args.out, "w") as f:
+            json.dump({"pairs": rows}, f, indent=1, default=str)
+        return problem, res, w4, w1
+
+    for k, spec in enumerate(draw_pairs(args.n_pairs, args.seed)):
+        spec["intensity"] = (1.0, 0.0)
+        spec["angle"] = ((spec["angle"] + 180) % 360 - 180) * args.max_angle / 180  # the circle onto +-max_angle
+        map_name = list(INTENSITY_MAPS)[k % len(INTENSITY_MAPS)]
+        template, reference, w_true, grid = make_pair(spec, args.fair_dir)
+        template = torch.as_tensor(INTENSITY_MAPS[map_name](template.numpy() / 255)).clamp(0, 255).round()
+        run_pair(f"{label(spec)} T {map_name}", template, reference, grid,
+                 lambda method, w: displacement_rmse(grid, w, w_true))
+    # PET-CT: each method's result on the unwarped pair first, then the warped ones against it
+    m = (128, 128)
+    grid = Grid((0.0, 128.0, 0.0, 128.0), m)
+    pet = source_function(source_image("PET-CT-PET", args.fair_dir), m, 1.0)
+    ct = source_function(source_image("PET-CT-CT", args.fair_dir), m, 1.0)
+    identity = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    base = {}
+    for angle, shift in ((0.0, (0.0, 0.0)), (17.0, (4.0, -3.0)), (-33.0, (-6.0, 2.0)), (71.0, (3.0, 5.0))):
+        w_true = affine_with_shear(angle, (1.06, 0.95), 0.02, grid.centre) if angle else identity
+        w_true = w_true + torch.tensor([0, 0, 0, 0, *shift], dtype=torch.float64)
+        template = warped_pair(pet, grid, w_true)[0].clamp(0, 255).round()
+        reference = warped_pair(ct, grid, identity)[1].clamp(0, 255).round()
+        if not angle:
+            def truth(method, w):
+                base[method] = w
+                return displacement_rmse(grid, w, base.get("regrun", w))  # vs regrun's: the methods' agreement
+        else:
+            def truth(method, w, w_true=w_true):
+                return displacement_rmse(grid, w, _compose(w_true, base[method]))
+        run_pair(f"PET-CT 128x128 {angle:g}deg" + (" (error: distance to regrun's)" if not angle else ""),
+                 template, reference, grid, truth)
+    return rows
+
+
+def summarise_mi(rows):
+    n = len(rows)
+    counts = {m: [sum(r[f"{m}_err_px"] <= t for r in rows) for t in (0.01, 0.1, 1.0)]
+              for m in ("regrun", "sitk", "sitk4")}
+    best = [min(r["sitk_err_px"], r["sitk4_err_px"]) for r in rows]
+    both = sorted(r["regrun_err_px"] / max(b, 1e-6) for r, b in zip(rows, best)
+                  if r["regrun_err_px"] <= 0.1 and b <= 0.1)
+    print(f"\n| of {n} pairs, successes at 0.01 / 0.1 / 1 px | regrun MI | SimpleITK Mattes | SimpleITK Mattes, 4 starts |")
+    print("|---|---|---|---|")
+    print("| successes | " + " | ".join(" / ".join(str(c) for c in counts[m]) for m in ("regrun", "sitk", "sitk4")) + " |")
+    print(f"error ratio regrun / SimpleITK's best where both <= 0.1 px ({len(both)} pairs): median "
+          f"{np.median(both) if both else None}, max {max(both) if both else None}")
+    for name, test in (("<= 0.1 px", lambda e: e <= 0.1), ("0.1-1 px", lambda e: 0.1 < e <= 1), ("> 1 px", lambda e: e > 1)):
+        items = [r for r in rows if test(r["regrun_err_px"])]
+        print(f"verdict {name}: {sum(r['regrun_warned'] for r in items)} warned of {len(items)}")
+    return {"n_pairs": n, "successes_0.01_0.1_1": counts,
+            "error_ratio_median": float(np.median(both)) if both else None, "error_ratio_max": max(both) if both else None}
+
+
 def summarise_wide(rows, verdicts, startup):
     """Success counts, error and CPU ratios, the verdict's confusion table (printed as markdown, returned)."""
     n = len(rows)
@@ -362,9 +468,13 @@ def summarise_wide(rows, verdicts, startup):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--suite", choices=("files", "synthetic", "wide"), default="files")
-    ap.add_argument("--n-pairs", type=int, default=24, help="wide suite: pairs drawn (scripts/bench_pairs.py)")
+    ap.add_argument("--suite", choices=("files", "synthetic", "wide", "mi"), default="files")
+    ap.add_argument("--n-pairs", type=int, default=24, help="wide and mi suites: pairs drawn (scripts/bench_pairs.py)")
     ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
+    ap.add_argument("--max-angle", type=float, default=180.0,
+                    help="mi suite: rotations drawn in +-this many degrees (180: the whole circle)")
+    ap.add_argument("--images", choices=("tuned", "heldout"), default="tuned",
+                    help="wide suite: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
     ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")
     ap.add_argument("--only", nargs="*", help="files suite: sources to run (camera, MRIhead, hands)")
     ap.add_argument("--regrun", nargs="*", default=[], help="files suite: extra regrun overrides (key=value)")
@@ -386,6 +496,13 @@ def main(argv=None):
     except ImportError:
         sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    if args.suite == "mi":
+        rows = mi_suite(args, sitk)
+        summary = summarise_mi(rows)
+        summary.update({"simpleitk_version": sitk.Version_VersionString(), "settings": vars(args)})
+        with open(args.out, "w") as f:
+            json.dump({"pairs": rows, "summary": summary}, f, indent=1, default=str)
+        return
     if args.suite == "wide":
         rows, verdicts, startup = wide_suite(args, sitk)
         summary = summarise_wide(rows, verdicts, startup)

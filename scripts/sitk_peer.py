@@ -25,30 +25,40 @@ def to_sitk(arr, grid):
 
 
 def register_affine(fixed, moving, centre, iterations: int, shrink: list[int], sigmas: list[float],
-                    initial=None, threads: int | None = None):
+                    initial=None, threads: int | None = None, metric: str = "mean_squares"):
     """Register moving to fixed (T(y(x)) ~ R(x): the transform maps fixed points to moving ones).
 
     initial: a SimpleITK transform to start from (default: the identity about centre); threads: the method's
-    own thread count (default: SimpleITK's global default). Returns (w as a numpy array, Execute() wall seconds,
+    own thread count (default: SimpleITK's global default); metric: mean_squares or mattes (Mattes mutual
+    information, 32 bins, every pixel). Returns (w as a numpy array, Execute() wall seconds,
     the optimizer's stop condition)."""
     import SimpleITK as sitk
 
     if initial is None:
         initial = sitk.AffineTransform(2)
         initial.SetCenter(centre)
-    reg = _method(iterations, shrink, sigmas, initial, threads)
+    reg = _method(iterations, shrink, sigmas, initial, threads, metric)
     t0 = time.perf_counter()
     out = reg.Execute(fixed, moving)
     wall = time.perf_counter() - t0
     return affine_parameters(out), wall, reg.GetOptimizerStopConditionDescription()
 
 
-def _method(iterations, shrink, sigmas, initial, threads):
+MATTES_BINS = 32  # as regrun's problem.mi_bins
+
+
+def _method(iterations, shrink, sigmas, initial, threads, metric="mean_squares"):
     """The configured ImageRegistrationMethod (module docstring), not yet executed."""
     import SimpleITK as sitk
 
     reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMeanSquares()
+    if metric == "mattes":
+        reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=MATTES_BINS)
+        reg.SetMetricSamplingStrategy(reg.NONE)
+    elif metric == "mean_squares":
+        reg.SetMetricAsMeanSquares()
+    else:
+        raise ValueError(f"metric={metric!r}: mean_squares or mattes")
     reg.SetInterpolator(sitk.sitkBSpline)
     reg.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-6, numberOfIterations=iterations,
                                                  relaxationFactor=0.5, gradientMagnitudeTolerance=1e-10)
@@ -77,7 +87,7 @@ def affine_parameters(transform) -> np.ndarray:
 
 
 def register_affine_quarter_turns(fixed, moving, centre, iterations: int, shrink: list[int], sigmas: list[float],
-                                  threads: int | None = None):
+                                  threads: int | None = None, metric: str = "mean_squares"):
     """register_affine from the identity and from the three other quarter turns about centre, keeping the end
     with the lowest final metric value (the robustness a user buys with four runs). Returns (w of the best,
     w from the identity alone, CPU seconds of all four Execute() calls, CPU seconds of the identity's)."""
@@ -90,7 +100,7 @@ def register_affine_quarter_turns(fixed, moving, centre, iterations: int, shrink
         c, s = (1.0, 0.0, -1.0, 0.0)[k], (0.0, 1.0, 0.0, -1.0)[k]
         init.SetMatrix((c, -s, s, c))
         cpu = time.process_time()
-        reg = _method(iterations, shrink, sigmas, init, threads)
+        reg = _method(iterations, shrink, sigmas, init, threads, metric)
         out = reg.Execute(fixed, moving)
         results.append((reg.GetMetricValue(), affine_parameters(out), time.process_time() - cpu))
     best = min(results, key=lambda r: r[0])

@@ -311,12 +311,12 @@ def test_blurred_border_is_left_out(tmp_path, device):
 
 
 def test_distance_choice(tmp_path, device):
-    """problem.distance: ssd (the paper's J, the default) or ncc (the kernel fits an intensity gain and offset);
+    """problem.distance: ssd (the paper's J, the default), ncc (the kernel fits an intensity gain and offset) or mi;
     anything else is a one-line user error naming the allowed values."""
     from regrun.errors import UserError
 
     assert _problem(tmp_path, device, **{"synthetic.size": 16}).objective_options().get("intensity") is None
     ncc = _problem(tmp_path, device, **{"synthetic.size": 16}, distance="ncc")
     assert ncc.objective_options()["intensity"] == "affine" and ncc.at_scale(0.0).kernel.intensity == "affine"
-    with pytest.raises(UserError, match="problem.distance='mi'.*allowed: ssd, ncc"):
-        _problem(tmp_path, device, **{"synthetic.size": 16}, distance="mi")
+    with pytest.raises(UserError, match="problem.distance='nmi'.*allowed: ssd, ncc, mi"):
+        _problem(tmp_path, device, **{"synthetic.size": 16}, distance="nmi")

@@ -23,6 +23,7 @@ from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
 from ..plots import convergence, difference_panel, image_grid
+from ..registration.mutual_information import MattesMutualInformation, fit_intensity_map
 from ..registration.objective import EdgeTaper, PointwiseObjective
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -36,11 +37,12 @@ INITS = ("identity", "moments")
 USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity"), "outside": ("mask", "zero"),
                       "normalise": (True, False), "centre": (True, False)}
 OUTSIDE = ("zero", "mask")
-DISTANCES = ("ssd", "ncc")
+DISTANCES = ("ssd", "ncc", "mi")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
+MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
 
@@ -70,16 +72,17 @@ class ScaleObjective:
         if margin:
             self.x = self.x[margin:-margin, margin:-margin]
             self.r_values = self.r_values[margin:-margin, margin:-margin]
-        self.kernel = PointwiseObjective(spline.SplineImage.from_coefficients(self.coef_t, self.grid),
-                                         problem.transformation, self.x.reshape(-1, 2), self.r_values.reshape(-1),
-                                         **problem.objective_options(self.x))
-        self.residual = self.kernel.residual  # (n,)
-        self.trial_residual = self.kernel.trial_residual  # (n,), not differentiable: LM's trial points
+        self.kernel = problem.kernel(spline.SplineImage.from_coefficients(self.coef_t, self.grid), self.x,
+                                     self.r_values)
+        self.least_squares = getattr(self.kernel, "least_squares", True)
         self.objective = self.kernel.value  # differentiable in w (torch.func)
         self.value_and_grad = self.kernel.value_and_grad
-        self.jacobian = self.kernel.jacobian  # d residual / dw, (n, 6)
-        self.residual_and_jacobian = self.kernel.residual_and_jacobian  # both from one evaluation
         self.hessian = self.kernel.hessian  # exact, (6, 6)
+        if self.least_squares:
+            self.residual = self.kernel.residual  # (n,)
+            self.trial_residual = self.kernel.trial_residual  # (n,), not differentiable: LM's trial points
+            self.jacobian = self.kernel.jacobian  # d residual / dw, (n, 6)
+            self.residual_and_jacobian = self.kernel.residual_and_jacobian  # both from one evaluation
 
     def warped(self, w: torch.Tensor) -> torch.Tensor:
         return spline.evaluate(self.coef_t, self.grid, self.problem.transformation.points(w, self.x))
@@ -118,6 +121,7 @@ class MultiscaleAffine(Problem):
         self.outside = self._setting("outside")
         self.distance = cfg.distance
         check_choice("problem.distance", self.distance, DISTANCES)
+        self.mi_bins = check_int("problem.mi_bins", cfg.mi_bins, 8)
         check_choice("problem.outside", self.outside, OUTSIDE)
         self.normalise = self._setting("normalise")
         self.centred = self._setting("centre")
@@ -293,6 +297,17 @@ class MultiscaleAffine(Problem):
             opts["weights"] = EdgeTaper(self.grid, MASK_TAPER, inset=self.blur_border, fixed=fixed)
         return opts
 
+    def kernel(self, image, x: torch.Tensor, r_values: torch.Tensor):
+        """The objective's kernel for a template image model, reference points x (..., 2) and R's values there:
+        PointwiseObjective (ssd, ncc) or MattesMutualInformation (mi) with objective_options' weights."""
+        opts = self.objective_options(x)
+        x, r_values = x.reshape(-1, 2), r_values.reshape(-1)
+        if self.distance == "mi":
+            lo, hi = float(self.template.min()), float(self.template.max())
+            return MattesMutualInformation(image, self.transformation, x, r_values, template_range=(lo, hi),
+                                           bins=self.mi_bins, weights=opts.get("weights"))
+        return PointwiseObjective(image, self.transformation, x, r_values, **opts)
+
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
         """The parameters w of this problem's transformation as (A11, A12, A21, A22, b1, b2) of y = A x + b."""
         if self.transformation.center is None:
@@ -322,9 +337,8 @@ class MultiscaleAffine(Problem):
         is differentiable in w, the reference values and, through EdgeTaper, the weights)."""
         coef_t = spline.coefficients(self.template, theta)
         coef_r = spline.coefficients(self.reference, theta)
-        x = self.x.reshape(-1, 2)
-        kernel = PointwiseObjective(spline.SplineImage.from_coefficients(coef_t, self.grid), self.transformation, x,
-                                    spline.evaluate(coef_r, self.grid, x), **self.objective_options())
+        kernel = self.kernel(spline.SplineImage.from_coefficients(coef_t, self.grid), self.x,
+                             spline.evaluate(coef_r, self.grid, self.x))
         return kernel.value(w)
 
     def mixed_derivative(self, w: torch.Tensor, theta: float, mode: str = "rev") -> torch.Tensor:
@@ -350,7 +364,9 @@ class MultiscaleAffine(Problem):
 
         - residual_rms, residual_rms_initial (at the identity): rms of T(y) - R, intensity units;
         - intensity_gain, intensity_offset: the least-squares a, b of R ~ a T(y) + b at w, and residual_rms_fitted,
-          residual_rms_fitted_initial: the rms left after them (unchanged by a gain or offset of either image);
+          residual_rms_fitted_initial: the rms left after them (unchanged by a gain or offset of either image;
+          for distance=mi after the best smooth map g(T) instead, regrun.registration.mutual_information's
+          fit_intensity_map, whose rms slope then stands for a in the noise below);
         - correlation: of T(y) and R; noise_level: Immerkaer's estimates combined, sqrt(a^2 s_T^2 + s_R^2);
         - misfit_px: the misalignment in pixels that would leave the fitted residual above the noise,
           sqrt(2 (rms_fitted^2 - noise^2)) / rms |grad R| (a shift d leaves |grad R . d|: its rms over
@@ -372,26 +388,49 @@ class MultiscaleAffine(Problem):
                 inside = self.grid.contains(y)
                 t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
                 if t.numel() < 3:
-                    return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0
+                    return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0, 1.0, None
                 tc, rc = t - t.mean(), r - r.mean()
                 var_t = float((tc * tc).mean())
                 gain = float((tc * rc).mean()) / var_t if var_t > 0 else 0.0
                 fitted = rc - gain * tc
                 rho = float((tc * rc).mean()) / math.sqrt(max(var_t * float((rc * rc).mean()), 1e-300))
+                noise_gain, reverse = gain, None
+                if self.distance == "mi" and var_t > 0:
+                    # MI assumes no gain and offset but some relation of the intensities: the residual left after
+                    # the best smooth map g(T), and its rms slope as the gain that carries T's noise into R; and
+                    # the other way round, T ~ h(R), for a map that folds T's intensities (non-monotone)
+                    g, slope = fit_intensity_map(t, r, MAP_BINS)
+                    fitted, noise_gain = r - g, float(slope.pow(2).mean().sqrt())
+                    if float((rc * rc).mean()) > 0:
+                        g, slope = fit_intensity_map(r, t, MAP_BINS)
+                        reverse = float((t - g).pow(2).mean().sqrt()), float(slope.pow(2).mean().sqrt())
                 return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
-                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()))
-            res, res_f, gain, offset, rho, used = features(w)
-            res0, res0_f, *_ = features(self.identity)
+                        float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()), noise_gain,
+                        reverse)
+            res, res_f, gain, offset, rho, used, noise_gain, reverse = features(w)
+            res0, res0_f, *_, reverse0 = features(self.identity)
             # |grad R| per cell, from the reference's spline at its cell centres
             _, grad_r, _ = spline.evaluate_derivatives(spline.coefficients(self.reference, 0.0), self.grid, self.x)
             h = grad_r.new_tensor(self.grid.h)
             grad_rms = float((grad_r * h).pow(2).sum(-1).mean().sqrt())
         # the noise left in R - a T(y) - b: T's scaled by the gain, so that nothing changes with T's intensities
-        noise = math.hypot(gain * noise_level(self.template), noise_level(self.reference))
-        floor = min(noise, 0.1 * res0_f)
-        quality = (res0_f - res_f) / (res0_f - floor) if res0_f > floor else 1.0
-        excess = max(res_f**2 - noise**2, 0.0)
-        misfit = math.sqrt(2 * excess) / grad_rms if grad_rms > 0 else math.inf
+        noise_t, noise_r = noise_level(self.template), noise_level(self.reference)
+        noise = math.hypot(noise_gain * noise_t, noise_r)
+
+        def verdict(res_f, res0_f, noise, grad_rms):
+            floor = min(noise, 0.1 * res0_f)
+            quality = (res0_f - res_f) / (res0_f - floor) if res0_f > floor else 1.0
+            excess = max(res_f**2 - noise**2, 0.0)
+            return quality, math.sqrt(2 * excess) / grad_rms if grad_rms > 0 else math.inf
+
+        quality, misfit = verdict(res_f, res0_f, noise, grad_rms)
+        if reverse is not None and reverse0 is not None:
+            # T - h(R) in T's units: the noise of T plus R's through h', a shift's residual |h'(R) grad R . d|
+            # (rms slope times rms gradient: their correlation over the image is neglected); the better reading
+            noise_rev = math.hypot(noise_t, reverse[1] * noise_r)
+            quality_rev, misfit_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
+            if misfit_rev < misfit:
+                quality, misfit, res_f, res0_f, noise = quality_rev, misfit_rev, reverse[0], reverse0[0], noise_rev
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
                 "correlation": rho, "noise_level": noise, "overlap": used, "misfit_px": misfit,
@@ -406,7 +445,13 @@ class MultiscaleAffine(Problem):
         out = []
         if self.cfg.data == "files" and "misfit_px" in metrics:
             q, misfit = metrics["fit_quality"], metrics["misfit_px"]
-            if misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN:
+            if (misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN) and self.distance == "mi":
+                out.append(f"poor fit: the residual left after the best smooth map of the template's intensities is "
+                           f"what a misalignment of {misfit:.2g} px would leave (warning above {MISFIT_WARN_PX}), "
+                           f"fit_quality {q:.2f} (warning below {FIT_QUALITY_WARN}): the registration has failed, "
+                           f"or the reference is no function of the template's intensity (modalities that show "
+                           f"different structures); this verdict cannot tell those apart")
+            elif misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN:
                 out.append(f"poor fit: the residual left is what a misalignment of {misfit:.2g} px would leave "
                            f"(warning above {MISFIT_WARN_PX}), fit_quality {q:.2f} (warning below "
                            f"{FIT_QUALITY_WARN}); the registration has probably failed, or the images differ in "

@@ -25,12 +25,17 @@ def validate_local_options(cfg, prefix: str = "solver") -> None:
 
 def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gtol=None, max_iter=None,
                       extra_row=None) -> OptimResult:
-    """Minimise a ScaleObjective (residual, residual_and_jacobian, value_and_grad, hessian) from w0."""
+    """Minimise a ScaleObjective (residual, residual_and_jacobian, value_and_grad, hessian) from w0. An
+    objective that is not a sum of squares (`least_squares` False: mutual information) has no residual for LM:
+    optimizer=lm then runs trust_exact, Newton's method with its exact Hessian."""
     gtol = cfg.gtol if gtol is None else gtol
     max_iter = cfg.max_iter if max_iter is None else max_iter
-    if cfg.optimizer == "lm":
+    method = cfg.optimizer
+    if method == "lm" and not getattr(scale, "least_squares", True):
+        method = "trust_exact"
+    if method == "lm":
         return levenberg_marquardt(scale.residual_and_jacobian, w0, max_iter=max_iter,
                                    gtol=gtol, tau=cfg.tau, monitor=monitor, residual=getattr(scale, "trial_residual", scale.residual),
                                    extra_row=extra_row)
-    return trust_region_newton(scale.value_and_grad, scale.hessian, w0, method=cfg.optimizer, gtol=gtol,
+    return trust_region_newton(scale.value_and_grad, scale.hessian, w0, method=method, gtol=gtol,
                                max_iter=max_iter, monitor=monitor)

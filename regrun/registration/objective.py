@@ -98,6 +98,18 @@ class EdgeTaper:
                 s, ds = s * self.fixed, ds * self.fixed[..., None]
             return s, ds
 
+    def root_gradient_hessian(self, y: torch.Tensor):
+        """s (B, N), ds/dy (B, N, 2) and d2s/dy2 (B, N, 2, 2) = s''(t) (dt/dy)(dt/dy)^T (the depth is piecewise
+        linear in y; s'' = 6 - 12 t inside the taper, 0 where t is clamped), not differentiable."""
+        with torch.no_grad():
+            t, slope = self._depth(y.detach())
+            s, ds = t * t * (3 - 2 * t), (6 * t * (1 - t))[..., None] * slope
+            inside = ((t > 0) & (t < 1)).to(y.dtype)
+            d2s = ((6 - 12 * t) * inside)[..., None, None] * slope[..., :, None] * slope[..., None, :]
+            if self.fixed is not None:
+                s, ds, d2s = s * self.fixed, ds * self.fixed[..., None], d2s * self.fixed[..., None, None]
+            return s, ds, d2s
+
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """omega itself, for code that only needs the weights' values."""
         return self.root(y) ** 2

@@ -58,7 +58,7 @@ class Multilevel(Solver):
         point with the lowest J among those that keep at least half the reference points inside the template
         (a normalised, masked J can otherwise be lowered by mapping the image out of the domain)."""
         scale = level.at_scale(theta)
-        if self.cfg.optimizer == "lm":
+        if self.cfg.optimizer == "lm" and getattr(scale, "least_squares", True):
             kernel = scale.kernel
             out = lm_batched(lambda ws: DenseLinearization(*kernel.residual_and_jacobian(ws)), kernel.trial_residual,
                              torch.stack(candidates), max_iter=self.coarse_max_iter, gtol=self.cfg.gtol,
