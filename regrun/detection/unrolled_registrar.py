@@ -158,8 +158,8 @@ class UnrolledRegistrar:
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
             strides = st.spike_keep if motif.kind == "spike" else 0
-            keep, w0 = coarse_starts(y, x, motif, grid, coarse_angles(angles, st.coarse_step), st.coarse_starts,
-                                     first, strides)
+            keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
+                                     coarse_angles(angles, st.coarse_step), st.coarse_starts, first, strides)
             k = st.coarse_starts
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = w0.to(work_dtype)
@@ -280,8 +280,8 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
                   per_stride: int, blur: float = 0.0, strides: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
-    L2 at every integer shift for each angle, by FFT correlation; both scene and motif blurred by `blur`, the first
-    leaf round's input blur). Per stride cell and angle the best shift is kept; each stride's `per_stride` best
+    L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif blurred
+    by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend on it). Per stride cell and angle the best shift is kept; each stride's `per_stride` best
     angles that are local minima over the angle axis become its starts (a stride with fewer repeats its best).
     With strides > 0 only the strides whose best start is among the `strides` lowest are kept.
 
@@ -290,7 +290,7 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     dt, dev = scene.dtype, scene.device
     y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
     mask = motif.mask.to(dt)
-    dense = DenseCost(y, x.to(dt), mask, angles, motif.centre).costs()  # (A, H, W)
+    dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs()  # (A, H, W)
     a_n, h, w = dense.shape
     m, n = mask.shape
     cr, cc = motif.centre
