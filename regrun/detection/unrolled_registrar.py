@@ -87,6 +87,7 @@ class UnrolledSettings:
     coarse_step: float  # degrees between the angles of the FFT search that picks the starts (0: every stride x
                         # every start angle is descended, as before)
     coarse_starts: int  # starts per stride taken from that search (its best angles, each at its best shift)
+    coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
     quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
@@ -157,7 +158,7 @@ class UnrolledRegistrar:
             # the FFT search over every shift at coarse angles picks each stride's starts (and, for spike nodes,
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
-            strides = st.spike_keep if motif.kind == "spike" else 0
+            strides = st.spike_keep if motif.kind == "spike" else st.coarse_keep
             keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
                                      coarse_angles(angles, st.coarse_step), st.coarse_starts, first, strides)
             k = st.coarse_starts
