@@ -27,9 +27,12 @@ motif_registration.py:
   before iterating, as the authors' code does, but with the motif turned to each starting angle: only the
   `spike_keep` best-correlated strides are registered.
 
-Rotation: gradient descent from one angle has a basin of a few tens of degrees, so every stride starts from the
-angles -angle_max, ..., angle_max every `start_step` degrees (the hierarchy's angle range: crab rotation plus
-articulation) and keeps its best start.
+Rotation: gradient descent from one angle has a basin of a few tens of degrees. By default (coarse_step > 0) each
+stride starts from its `coarse_starts` best poses of an FFT search of every shift at angles `coarse_step` apart
+(coarse_starts; rotation_search.DenseCost), and spike nodes register only the `spike_keep` strides that search
+ranks best (in place of the NCC screen): 27 -> 6 CPU-s per half-size detection over the whole circle (issue 17;
+docs/detection.md). With coarse_step = 0 every stride starts from the angles -angle_max, ..., angle_max every
+`start_step` degrees at its own anchor (spike strides screened by the turned NCC) and keeps its best start.
 
 Each basin is reported once: a stride whose converged centre lies within `dedup` pixels of a stride with a lower
 loss reports loss = inf (several strides around one crab descend to the same pose; counted each time they would
