@@ -21,7 +21,12 @@ from regrun.config import compose
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
 from regrun.detection.motif_cache import cache_dir, cached_extract
-from regrun.detection.scenes import clutter_background, compose_scene, downscale_scene, random_pose
+from regrun.detection.scenes import (
+    clutter_background,
+    compose_scene,
+    downscale_scene,
+    random_pose,
+)
 from regrun.solvers.hierarchical import build_detector, calibration_path
 
 

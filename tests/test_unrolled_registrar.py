@@ -6,13 +6,18 @@ import pytest
 import torch
 
 from regrun.config import compose, config_section
-from regrun.errors import UserError
 from regrun.detection.detector import Motif, NodeSettings
-from regrun.imaging.gaussian import gaussian_filter
-from regrun.imaging.keys import keys_sample
 from regrun.detection.motif_registration import LeafRound
 from regrun.detection.rotation_search import StrideGrid
-from regrun.detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings, deduplicate, start_angles
+from regrun.detection.unrolled_registrar import (
+    UnrolledRegistrar,
+    UnrolledSettings,
+    deduplicate,
+    start_angles,
+)
+from regrun.errors import UserError
+from regrun.imaging.gaussian import gaussian_filter
+from regrun.imaging.keys import keys_sample
 from regrun.solvers.hierarchical import calibration_key, make_registrar
 
 
@@ -91,7 +96,11 @@ def test_deduplicate_keeps_the_best_of_a_basin(device):
 def test_coarse_starts_land_near_the_pose(angle, device):
     """The FFT search at 10 deg puts the true stride's best start within half a step of the angle and 1.5 px of
     the centre (the motif's centre is where _to_fit maps the start back to)."""
-    from regrun.detection.unrolled_registrar import _to_fit, coarse_angles, coarse_starts
+    from regrun.detection.unrolled_registrar import (
+        _to_fit,
+        coarse_angles,
+        coarse_starts,
+    )
 
     dtype = torch.float64
     centre = (23.4, 28.7)
@@ -100,8 +109,8 @@ def test_coarse_starts_land_near_the_pose(angle, device):
     angles = coarse_angles(NodeSettings(angle_max=180.0).angles(), 10.0)
     keep, w0 = coarse_starts(scene, motif.image, motif, grid, angles, 2, blur=0.0, strides=3)
     assert keep.shape == (3,) and w0.shape == (6, 3) and w0.device.type == scene.device.type
-    fit = _to_fit(w0, torch.zeros(6, dtype=dtype, device=device), grid.anchors(dtype, device)[keep].repeat_interleave(2, 0),
-                  motif)
+    anchors = grid.anchors(dtype, device)[keep].repeat_interleave(2, 0)
+    fit = _to_fit(w0, torch.zeros(6, dtype=dtype, device=device), anchors, motif)
     err = [math.dist(fit.centre[i].tolist(), centre) + 1e3 * (abs((float(fit.angle[i]) - angle + 180) % 360 - 180) > 5)
            for i in range(6)]
     assert min(err) < 1.5

@@ -284,8 +284,9 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
                   per_stride: int, blur: float = 0.0, strides: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
-    L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif blurred
-    by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend on it). Per stride cell and angle the best shift is kept; each stride's `per_stride` best
+    L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
+    blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
+    on it). Per stride cell and angle the best shift is kept; each stride's `per_stride` best
     angles that are local minima over the angle axis become its starts (a stride with fewer repeats its best).
     With strides > 0 only the strides whose best start is among the `strides` lowest are kept.
 
