@@ -95,7 +95,7 @@ def _instances(det, image):
     return found, find_instances(found, 0.5 * min(det.template.size), 0.5, PART_RADIUS / 2)
 
 
-@pytest.mark.slow  # ~25 s of CPU: a 384 x 704 scene at half size
+# 8 s of CPU (a 384 x 704 scene at half size; 25 s before the coarse FFT starts)
 def test_two_crabs_give_two_detections_with_their_poses(detector):
     det, full = detector
     image, truths = _scene(full, (384, 704), [((192, 170), 20.0, {"left_claw": 10.0, "right_eye": 3.0}),
@@ -114,7 +114,7 @@ def test_two_crabs_give_two_detections_with_their_poses(detector):
             assert abs(table[f"{name}_angle_deg"][k] - a) <= 3
 
 
-@pytest.mark.slow  # two half-size detections over the whole circle (~60 s of CPU)
+@pytest.mark.slow  # two half-size detections over the whole circle (11 s of CPU; ~60 s before the coarse starts)
 def test_parts_cut_by_the_border_are_missing_never_far(detector):
     """The rule (docs/detection.md, "The border"): a part is reported where the instance's root pose puts its joint,
     or as missing (NaN pose, visible 0); here the legs and then the right claw are cut by the border."""

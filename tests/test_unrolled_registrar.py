@@ -6,13 +6,18 @@ import pytest
 import torch
 
 from regrun.config import compose, config_section
-from regrun.errors import UserError
 from regrun.detection.detector import Motif, NodeSettings
-from regrun.imaging.gaussian import gaussian_filter
-from regrun.imaging.keys import keys_sample
 from regrun.detection.motif_registration import LeafRound
 from regrun.detection.rotation_search import StrideGrid
-from regrun.detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings, deduplicate, start_angles
+from regrun.detection.unrolled_registrar import (
+    UnrolledRegistrar,
+    UnrolledSettings,
+    deduplicate,
+    start_angles,
+)
+from regrun.errors import UserError
+from regrun.imaging.gaussian import gaussian_filter
+from regrun.imaging.keys import keys_sample
 from regrun.solvers.hierarchical import calibration_key, make_registrar
 
 
@@ -47,7 +52,8 @@ def _textured_scene(device, dtype, angle_deg, centre, size=(44, 52), m=17):
 
 
 @pytest.mark.parametrize("rule", ["curvature", "authors"])
-def test_unrolled_registrar_recovers_pose_at_its_stride(rule, device):
+@pytest.mark.parametrize("coarse_step", [10.0, 0.0])
+def test_unrolled_registrar_recovers_pose_at_its_stride(rule, coarse_step, device):
     """Both step rules; the curvature rule with the default's coarse first round that keeps only a few strides."""
     angle = -22.0  # between two initial angles (-30, 0): the descent must turn the motif itself
     dtype = torch.float64
@@ -56,10 +62,12 @@ def test_unrolled_registrar_recovers_pose_at_its_stride(rule, device):
     grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
     if rule == "curvature":
         settings = _settings(leaf_rounds=(LeafRound(1.5, 1.5, 32, keep=4), LeafRound(0.1, 0.0, 16)),
-                             leaf_nu=1.0, leaf_step_rule="curvature", start_step=30.0, dedup=2.0, leaf_dtype=None)
+                             leaf_nu=1.0, leaf_step_rule="curvature", start_step=30.0, dedup=2.0, leaf_dtype=None,
+                             coarse_step=coarse_step)
     else:
         settings = _settings(leaf_rounds=(LeafRound(1.5, 0.75, 50), LeafRound(0.1, 0.0, 20)),
-                             leaf_nu=5e-4, leaf_step_rule="authors", start_step=30.0, dedup=2.0, leaf_dtype=None)
+                             leaf_nu=5e-4, leaf_step_rule="authors", start_step=30.0, dedup=2.0, leaf_dtype=None,
+                             coarse_step=coarse_step)
     reg = UnrolledRegistrar(settings)
     fit = reg(scene, motif, grid, [-30.0, 30.0])
     assert fit.loss.shape == (len(grid),) and fit.loss.device.type == scene.device.type
@@ -82,6 +90,30 @@ def test_deduplicate_keeps_the_best_of_a_basin(device):
     fit = deduplicate(StrideFit(c, torch.zeros(3, device=device, dtype=torch.float64),
                                 torch.tensor([2.0, 1.0, 3.0], device=device, dtype=torch.float64)), 2.0)
     assert torch.isinf(fit.loss[0]) and float(fit.loss[1]) == 1.0 and float(fit.loss[2]) == 3.0
+
+
+@pytest.mark.parametrize("angle", [-22.0, 143.0])
+def test_coarse_starts_land_near_the_pose(angle, device):
+    """The FFT search at 10 deg puts the true stride's best start within half a step of the angle and 1.5 px of
+    the centre (the motif's centre is where _to_fit maps the start back to)."""
+    from regrun.detection.unrolled_registrar import (
+        _to_fit,
+        coarse_angles,
+        coarse_starts,
+    )
+
+    dtype = torch.float64
+    centre = (23.4, 28.7)
+    scene, motif = _textured_scene(device, dtype, angle, centre)
+    grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
+    angles = coarse_angles(NodeSettings(angle_max=180.0).angles(), 10.0)
+    keep, w0 = coarse_starts(scene, motif.image, motif, grid, angles, 2, blur=0.0, strides=3)
+    assert keep.shape == (3,) and w0.shape == (6, 3) and w0.device.type == scene.device.type
+    anchors = grid.anchors(dtype, device)[keep].repeat_interleave(2, 0)
+    fit = _to_fit(w0, torch.zeros(6, dtype=dtype, device=device), anchors, motif)
+    err = [math.dist(fit.centre[i].tolist(), centre) + 1e3 * (abs((float(fit.angle[i]) - angle + 180) % 360 - 180) > 5)
+           for i in range(6)]
+    assert min(err) < 1.5
 
 
 def test_start_angles_cover_the_range():

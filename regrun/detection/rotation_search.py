@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..imaging.keys import keys_sample
+from ..imaging.keys import keys_grid_sample, keys_sample
 from ..imaging.transforms import rotation_matrix
 
 
@@ -72,16 +72,18 @@ class StrideGrid:
         return lab[0][:, None] * len(self.cols) + lab[1][None, :]
 
 
-def _rotated(motif: torch.Tensor, mask: torch.Tensor, centre, angle: float, radius: int):
-    """Motif and mask rotated by angle (clockwise as displayed) about centre, on a (2r+1)^2 canvas centred on it."""
+def _rotated(motif: torch.Tensor, mask: torch.Tensor, centre, angles: list[float], radius: int, fast: bool = False):
+    """Motif and mask rotated by each angle (clockwise as displayed) about centre, on (2r+1)^2 canvases centred on
+    it: (A, C, k, k) and (A, k, k). fast: Keys a = -0.75 by grid_sample (~25x faster on CPU) instead of a = -0.5."""
     dt, dev = motif.dtype, motif.device
     off = torch.arange(-radius, radius + 1, dtype=dt, device=dev)
     q = torch.stack(torch.meshgrid(off, off, indexing="ij"), -1)
-    inv = rotation_matrix(angle, degrees=True, dtype=dt, device=dev)  # rotation by -angle
-    src = q @ inv.T + torch.tensor(centre, dtype=dt, device=dev)
-    out = keys_sample(torch.cat((motif, mask[None]), 0), src)
-    m = out[-1].clamp(0, 1)
-    return out[:-1] * (m > 0), m
+    inv = torch.stack([rotation_matrix(a, degrees=True, dtype=dt, device=dev) for a in angles])  # by -angle
+    src = torch.einsum("ijk,alk->aijl", q, inv) + torch.tensor(centre, dtype=dt, device=dev)
+    both = torch.cat((motif, mask[None]), 0)
+    out = (keys_grid_sample(both, src) if fast else keys_sample(both, src)).transpose(0, 1)  # (A, C + 1, k, k)
+    m = out[:, -1].clamp(0, 1)
+    return out[:, :-1] * (m > 0)[:, None], m
 
 
 def _fft_shape(n: int) -> int:
@@ -100,7 +102,9 @@ class DenseCost:
     """D_theta(p) for all angles and all centre positions p of one motif in one scene, chunked over angles."""
 
     def __init__(self, scene: torch.Tensor, motif: torch.Tensor, mask: torch.Tensor, angles, centre=None,
-                 chunk: int = 8):
+                 chunk: int = 8, fast: bool = False):
+        """fast: the motif is rotated with Keys a = -0.75 by grid_sample (_rotated), for searches that only pick
+        starting poses; the exhaustive registrar keeps the paper's a = -0.5."""
         self.scene = scene
         c, h, w = scene.shape
         mh, mw = mask.shape
@@ -111,7 +115,7 @@ class DenseCost:
         k = 2 * self.radius + 1
         self.fshape = (_fft_shape(h + k - 1), _fft_shape(w + k - 1))
         self.angles = [float(a) for a in angles]
-        self.motif, self.mask, self.centre, self.chunk = motif, mask, centre, chunk
+        self.motif, self.mask, self.centre, self.chunk, self.fast = motif, mask, centre, chunk, fast
         self.scene_f = torch.fft.rfft2(scene, s=self.fshape)
         self.energy_f = torch.fft.rfft2((scene * scene).sum(0), s=self.fshape)
 
@@ -121,9 +125,7 @@ class DenseCost:
         r = self.radius
         out = []
         for i in range(0, len(self.angles), self.chunk):
-            xs, ms = zip(*(_rotated(self.motif, self.mask, self.centre, a, r) for a in self.angles[i:i + self.chunk]))
-            x = torch.stack(xs)  # (a, C, k, k)
-            m = torch.stack(ms)  # (a, k, k)
+            x, m = _rotated(self.motif, self.mask, self.centre, self.angles[i:i + self.chunk], r, self.fast)
             xm_f = torch.fft.rfft2((x * m[:, None]).flip(-1, -2), s=self.fshape)
             m_f = torch.fft.rfft2(m.flip(-1, -2), s=self.fshape)
             cross = torch.fft.irfft2((xm_f * self.scene_f).sum(1), s=self.fshape)[:, r:r + h, r:r + w]

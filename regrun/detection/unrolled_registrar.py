@@ -27,9 +27,12 @@ motif_registration.py:
   before iterating, as the authors' code does, but with the motif turned to each starting angle: only the
   `spike_keep` best-correlated strides are registered.
 
-Rotation: gradient descent from one angle has a basin of a few tens of degrees, so every stride starts from the
-angles -angle_max, ..., angle_max every `start_step` degrees (the hierarchy's angle range: crab rotation plus
-articulation) and keeps its best start.
+Rotation: gradient descent from one angle has a basin of a few tens of degrees. By default (coarse_step > 0) each
+stride starts from its `coarse_starts` best poses of an FFT search of every shift at angles `coarse_step` apart
+(coarse_starts; rotation_search.DenseCost), and spike nodes register only the `spike_keep` strides that search
+ranks best (in place of the NCC screen): 27 -> 6 CPU-s per half-size detection over the whole circle (issue 17;
+docs/detection.md). With coarse_step = 0 every stride starts from the angles -angle_max, ..., angle_max every
+`start_step` degrees at its own anchor (spike strides screened by the turned NCC) and keeps its best start.
 
 Each basin is reported once: a stride whose converged centre lies within `dedup` pixels of a stride with a lower
 loss reports loss = inf (several strides around one crab descend to the same pose; counted each time they would
@@ -58,7 +61,7 @@ from .motif_registration import (
     quadrature_step,
     spike_positions,
 )
-from .rotation_search import StrideFit, StrideGrid
+from .rotation_search import DenseCost, StrideFit, StrideGrid
 
 # Spike maps are summed over every h-th window point, h = floor(spike sigma / 1.5): every 3rd point at full size
 # (sigma 4.5 px; detection 4x faster than on every point, calibration separable), every point at half size (every
@@ -84,6 +87,10 @@ class UnrolledSettings:
     spike_start_step: float  # a spike motif spans the whole part layout: its angular basin is narrow
     rtol: float
     dedup: float
+    coarse_step: float  # degrees between the angles of the FFT search that picks the starts (0: every stride x
+                        # every start angle is descended, as before)
+    coarse_starts: int  # starts per stride taken from that search (its best angles, each at its best shift)
+    coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
     quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
@@ -145,17 +152,28 @@ class UnrolledRegistrar:
             y, x = scene, motif.image
             if st.spike_blur > 0:
                 y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
-            if st.spike_keep and len(grid) > st.spike_keep:
-                keep = torch.topk(turned_stride_ncc(y, x, grid, starts), st.spike_keep).indices
             rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x)
             work_dtype = dt
         else:
             y, x = scene, motif.image
             work_dtype = st.leaf_dtype or dt
-        k = len(starts)
-        items_anchor = anchors[keep].repeat_interleave(k, 0)
-        w0 = torch.zeros(items_anchor.shape[0], 3, dtype=work_dtype, device=dev)
-        w0[:, 0] = -torch.deg2rad(torch.tensor(starts, dtype=work_dtype, device=dev)).repeat(keep.numel())
+        if st.coarse_step > 0:
+            # the FFT search over every shift at coarse angles picks each stride's starts (and, for spike nodes,
+            # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
+            first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
+            strides = st.spike_keep if motif.kind == "spike" else st.coarse_keep
+            keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
+                                     coarse_angles(angles, st.coarse_step), st.coarse_starts, first, strides)
+            k = st.coarse_starts
+            items_anchor = anchors[keep].repeat_interleave(k, 0)
+            w0 = w0.to(work_dtype)
+        else:
+            if motif.kind == "spike" and st.spike_keep and len(grid) > st.spike_keep:
+                keep = torch.topk(turned_stride_ncc(y, x, grid, starts), st.spike_keep).indices
+            k = len(starts)
+            items_anchor = anchors[keep].repeat_interleave(k, 0)
+            w0 = torch.zeros(items_anchor.shape[0], 3, dtype=work_dtype, device=dev)
+            w0[:, 0] = -torch.deg2rad(torch.tensor(starts, dtype=work_dtype, device=dev)).repeat(keep.numel())
         args = (y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype), items_anchor.to(work_dtype), w0)
         box = angle_box(max((abs(a) for a in angles), default=0.0))
         if motif.kind == "spike":
@@ -256,6 +274,76 @@ class UnrolledRegistrar:
     def _chunks(self, alive: torch.Tensor, mask: torch.Tensor, rnd: LeafRound):
         chunk = self._chunk(mask, rnd.sigma, quadrature_step(rnd.sigma_in, self.settings.quadrature))
         return [alive[i:i + chunk] for i in range(0, alive.numel(), chunk)]
+
+
+def coarse_angles(angles: list[float], step: float) -> list[float]:
+    """The searched range (the whole circle, or -a ... a) every `step` degrees at most."""
+    return start_angles(angles, step)
+
+
+def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
+                  per_stride: int, blur: float = 0.0, strides: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
+    L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
+    blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
+    on it). Per stride cell and angle the best shift is kept; each stride's `per_stride` best
+    angles that are local minima over the angle axis become its starts (a stride with fewer repeats its best).
+    With strides > 0 only the strides whose best start is among the `strides` lowest are kept.
+
+    Returns (strides kept (K,), w0 (K * per_stride, 3)), stride-major, w0 = (phi, b_row, b_col) in the descent's
+    parameterisation about the window centre (the inverse of _to_fit)."""
+    dt, dev = scene.dtype, scene.device
+    y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
+    mask = motif.mask.to(dt)
+    dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs()  # (A, H, W)
+    a_n, h, w = dense.shape
+    m, n = mask.shape
+    cr, cc = motif.centre
+    r = torch.arange(h, device=dev)
+    c = torch.arange(w, device=dev)
+    valid = ((r >= cr) & (r <= h - m + cr))[:, None] & ((c >= cc) & (c <= w - n + cc))[None, :]
+    flat = torch.where(valid, dense, torch.full_like(dense, math.inf)).reshape(a_n, -1)
+    labels = grid.cell_labels((h, w), dev).reshape(-1).expand(a_n, -1)
+    s_n = len(grid)
+    inf = torch.full((a_n, s_n), math.inf, dtype=dt, device=dev)
+    cell = inf.scatter_reduce(1, labels, flat, reduce="amin")  # (A, S): best cost per angle and stride cell
+    # the position of that best: the smallest flat index reaching it
+    pos = torch.arange(h * w, device=dev).expand(a_n, -1)
+    hit = flat == cell.gather(1, labels)
+    where = torch.full((a_n, s_n), h * w, dtype=torch.long, device=dev).scatter_reduce(
+        1, labels, torch.where(hit, pos, torch.full_like(pos, h * w)), reduce="amin")
+    cost = cell.T  # (S, A)
+    circle = max((abs(a) for a in angles), default=0.0) >= 180.0 - 1e-9 or len(angles) < 3
+    if circle:
+        left, right = cost.roll(1, 1), cost.roll(-1, 1)
+    else:
+        pad = torch.full_like(cost[:, :1], math.inf)
+        left, right = torch.cat((pad, cost[:, :-1]), 1), torch.cat((cost[:, 1:], pad), 1)
+    ranked = torch.where((cost <= left) & (cost <= right), cost, torch.full_like(cost, math.inf))
+    k = min(per_stride, a_n)
+    vals, ai = ranked.topk(k, 1, largest=False)  # (S, k)
+    # fewer local minima than starts: repeat the best (the descent from it is the same basin)
+    ai = torch.where(torch.isfinite(vals), ai, ai[:, :1])
+    if k < per_stride:
+        ai = torch.cat((ai, ai[:, :1].expand(-1, per_stride - k)), 1)
+    best = vals[:, 0]
+    keep = torch.arange(s_n, device=dev)
+    if strides and s_n > strides:
+        keep = torch.topk(torch.where(torch.isfinite(best), best, torch.full_like(best, math.inf)), strides,
+                          largest=False).indices
+    ai = ai[keep]  # (K, per_stride)
+    idx = where.T[keep[:, None], ai]  # (K, per_stride) flat positions
+    idx = torch.where(idx < h * w, idx, torch.zeros_like(idx))
+    centre = torch.stack(((idx // w).to(dt), (idx % w).to(dt)), -1).reshape(-1, 2)
+    ang = torch.tensor(angles, dtype=dt, device=dev)[ai.reshape(-1)]
+    phi = -torch.deg2rad(ang)
+    cw = torch.tensor(((m - 1) / 2, (n - 1) / 2), dtype=dt, device=dev)
+    rel = torch.tensor(motif.centre, dtype=dt, device=dev) - cw
+    co, si = torch.cos(phi), torch.sin(phi)
+    turned = torch.stack((co * rel[0] - si * rel[1], si * rel[0] + co * rel[1]), -1)
+    anchors = grid.anchors(dt, dev)[keep].repeat_interleave(per_stride, 0)
+    b = centre - anchors - cw - turned
+    return keep, torch.cat((phi[:, None], b), 1)
 
 
 def turned_stride_ncc(scene: torch.Tensor, motif: torch.Tensor, grid: StrideGrid, angles: list[float]) -> torch.Tensor:

@@ -125,6 +125,9 @@ def make_registrar(cfg, scale: int):
         spike_start_step=check_float("solver.descent.spike_start_step", u.spike_start_step, 0.0, strict=True),
         rtol=check_float("solver.descent.rtol", u.rtol, 0.0),
         dedup=check_float("solver.descent.dedup", u.dedup, 0.0) / scale,
+        coarse_step=check_float("solver.descent.coarse_step", u.coarse_step, 0.0),
+        coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+        coarse_keep=check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
         quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0)))
