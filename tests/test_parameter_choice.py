@@ -166,7 +166,8 @@ def test_fista_tv_auto_records_the_choice(device, rule, solves, runs):
     cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0],
                          lam_rule=rule)
     res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(FakeCT(device), Monitor())
-    assert 0.01 <= res.metrics["lam_chosen"] <= 1.0 and res.metrics["lam_solves"] == solves
+    top = 1.0 * (cfg.lam_cv_scale if rule == "cv" else 1)  # cv answers its best weight times lam_cv_scale
+    assert 0.01 <= res.metrics["lam_chosen"] <= top and res.metrics["lam_solves"] == solves
     assert res.metrics["lam_fista_runs"] == runs
     assert res.stats["lam_rule"] == rule and res.metrics["noise_sigma"] > 0
     assert len(res.tables["lam_curve"]["lam"]) == 5 and res.solution["x"].device.type == device.type
@@ -199,7 +200,7 @@ def test_view_cv_scores_the_held_out_views_and_answers_with_all_of_them(device):
     cfg = config_section("solver", "fista_tv", iters=40)
     fista = make_fista(p, cfg, None)
     s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-4, hi=100.0, solves=9, probes=1)
-    choice = choose_fista_weight(p, fista, 40, s, "fd", torch.Generator(), cv_fold=4, power_iters=40)
+    choice = choose_fista_weight(p, fista, 40, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0, power_iters=40)
     assert choice.rule == "cv" and choice.solves == 10 and not choice.at_edge
     train, held = (i.to(device) for i in view_split(60, 4))
     a = p.A.a
@@ -260,6 +261,7 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_rule": "lcurve"}, "solver.lam_rule"),
     ("solver", "fista_tv", {"lam_divergence": "exact"}, "solver.lam_divergence"),
     ("solver", "fista_tv", {"lam_cv_fold": 1}, "solver.lam_cv_fold"),
+    ("solver", "fista_tv", {"lam_cv_scale": 0}, "solver.lam_cv_scale"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

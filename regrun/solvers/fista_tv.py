@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from ..errors import check_choice, check_int
+from ..errors import check_choice, check_float, check_int
 from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
 from ..record import weight_setting
 from ..registry import register_solver
@@ -33,6 +33,7 @@ class FistaTV(Solver):
         choice = ChoiceSettings.from_config(cfg, "solver", CT_RULES)
         check_choice("solver.lam_divergence", cfg.lam_divergence, DIVERGENCES)
         check_int("solver.lam_cv_fold", cfg.lam_cv_fold, 2)
+        check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -90,7 +91,8 @@ class FistaTV(Solver):
 
         gen = self.ctx.generator(int(self.cfg.lam_seed))
         choice = choose_fista_weight(problem, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
-                                     cv_fold=int(self.cfg.lam_cv_fold), power_iters=int(self.cfg.power_iters))
+                                     cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
+                                     power_iters=int(self.cfg.power_iters))
         x = choice.state * fista.mask
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
