@@ -10,9 +10,9 @@ theorem: the missing views are the missing wedges of the object's spectrum), whi
 No noise level is needed. The weight is then rescaled to all views (lam * views / training views: the data term
 sums over views, so the same balance needs a weight in proportion) and by `scale`, and one FISTA-TV run on all
 the data gives the answer: `solves` training runs + 1. `scale` (solver.lam_cv_scale) is measured, not derived:
-on the benchmark's tuning cases (docs/ct.md) the held-out views' misfit was smallest at 0.4-0.8x the weight
-that is best for the image (the held-out views see the error between the measured Fourier slices, not the noise
-fitted on them, which the image error also counts), so the default doubles the cv weight.
+on the benchmark's tuning cases (docs/ct.md) the held-out views' misfit was smallest at 0.4-1.2x the weight
+that is best for the image (the held-out views see the error between the measured Fourier slices more than the
+noise fitted on them, which the image error also counts); 1.5 had the smallest worst loss there.
 
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
