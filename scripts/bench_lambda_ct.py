@@ -136,7 +136,11 @@ def run_case(obj, size, views, args, photons):
     )
     from regrun.optim.scalar_search import golden_refine, log_grid
     from regrun.tomography.fista_tv import lipschitz, make_fista
-    from regrun.tomography.fista_tv_weight import CT_RULES, choose_fista_weight, fista_runs
+    from regrun.tomography.fista_tv_weight import (
+        CT_RULES,
+        choose_fista_weight,
+        fista_runs,
+    )
 
     p = make_case(obj, size, views, photons, args.seed)
     cfg = config_section("solver", "fista_tv", lam=1.0)

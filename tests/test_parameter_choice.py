@@ -6,12 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fake_ct
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import brentq, minimize_scalar
-
-import fake_ct
 
 from regrun.config import compose, config_section
 from regrun.context import RunContext

@@ -16,7 +16,12 @@ from ..tomography.fista_tv import (
     make_fista,
     masked_loss,
 )
-from ..tomography.fista_tv_weight import CT_RULES, DIVERGENCES, choose_fista_weight, fista_runs
+from ..tomography.fista_tv_weight import (
+    CT_RULES,
+    DIVERGENCES,
+    choose_fista_weight,
+    fista_runs,
+)
 from .base import Solver
 
 

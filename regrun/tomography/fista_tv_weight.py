@@ -24,12 +24,11 @@ Both agree to 0.3% (tests/test_parameter_choice.py); fd is the default for its c
 """
 from __future__ import annotations
 
-import torch
-import torch.autograd.forward_ad as fwad
-
 import math
 
 import numpy as np
+import torch
+import torch.autograd.forward_ad as fwad
 
 from ..errors import UserError, check_choice
 from ..linalg.iterate import diff_mode
