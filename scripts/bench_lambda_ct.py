@@ -1,15 +1,20 @@
 """FISTA-TV's lambda chosen from the sinogram alone (solver.lam=auto) against the grid-optimal lambda (chosen with
-the truth) and an oracle-tuned peer (SIRT followed by scikit-image's TV denoising at its best weight), on objects
-designed here (random ellipses, the metal part, a natural image in a disk, Shepp-Logan), Poisson noise, simulated
-on a grid twice finer than the reconstruction.
+the truth) and oracle-tuned peers (SIRT on regrun's projector, and ASTRA's SIRT and CGLS when astra-toolbox
+imports, each followed by scikit-image's TV denoising at its best weight), on objects designed here (random
+ellipses, the metal part, a natural image in a disk, a porous foam, Shepp-Logan), Poisson noise, simulated on a
+grid twice finer than the reconstruction.
 
-Per case: a log grid of lambda with, at every point, the truth's PSNR and each rule's criterion (the same
-reconstruction, rss, Hutchinson divergence with one probe and the estimated noise), so each rule's pick on the
-grid shows beside the PSNR curve; the grid optimum refined by golden-section steps on the PSNR; then the real
-`auto` search (regrun.tomography.fista_tv_weight, the solver's settings) for each rule in --auto-rules.
-Prints a table and writes JSON and markdown.
+Per case: a log grid of lambda with the truth's PSNR (and, with --grid-rules, each data-space rule's criterion
+at every point: the same reconstruction, rss, Hutchinson divergence with one probe and the difference-estimated
+noise, so each rule's pick on the grid shows beside the PSNR curve); the grid optimum refined by golden-section
+steps on the PSNR; then the real `auto` search (regrun.tomography.fista_tv_weight with the solver's settings)
+for each rule in --auto-rules. Prints a table and writes JSON and markdown.
 
     python scripts/bench_lambda_ct.py --size 64 --views 60 30 15 --out outputs/bench/lambda_ct_64
+
+ASTRA's wheel needs the CUDA runtime and cuFFT libraries on the library path even for its CPU algorithms
+(pip install astra-toolbox pulls nvidia-cuda-runtime-cu12 and nvidia-cufft-cu12; add their lib folders to
+LD_LIBRARY_PATH).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-OBJECTS = ("ellipses", "metal_part", "natural", "shepp_logan")
+OBJECTS = ("ellipses", "metal_part", "natural", "foam", "shepp_logan")
 
 
 def designed_object(name: str, fine: int, seed: int) -> torch.Tensor:
@@ -34,6 +39,14 @@ def designed_object(name: str, fine: int, seed: int) -> torch.Tensor:
     c = (torch.arange(fine, dtype=torch.float64) + 0.5) / fine * 2 - 1
     x1, x2 = torch.meshgrid(c, c, indexing="ij")
     disk = (x1**2 + x2**2 < 0.9**2).to(torch.float64)
+    if name == "foam":  # a porous part: a disk with 60 round pores of radius 0.5-4 % of the width, some touching
+        rng = np.random.default_rng(seed + 100)
+        img = 0.8 * (x1**2 + x2**2 < 0.8**2).to(torch.float64)
+        for _ in range(60):
+            cx, cy = rng.uniform(-0.7, 0.7, 2)
+            r = rng.uniform(0.01, 0.08)
+            img[(x1 - cx) ** 2 + (x2 - cy) ** 2 < r**2] = rng.choice([0.0, 0.3])
+        return img * disk
     if name == "ellipses":
         rng = np.random.default_rng(seed)
         img = torch.zeros(fine, fine, dtype=torch.float64)
@@ -87,7 +100,32 @@ def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
     return best
 
 
-def run_case(obj, size, views, args):
+def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
+    """ASTRA's CPU SIRT (300 iterations, nonnegative) and CGLS (best of 5-40 iterations: it diverges with noise)
+    on the same geometry and sinogram, then TV denoising at the weight with the best PSNR (an oracle)."""
+    import astra  # noqa: F401  (ImportError: no ASTRA peer)
+    from skimage.restoration import denoise_tv_chambolle
+
+    from regrun.tomography.astra import AstraTransform
+
+    op = AstraTransform(problem.geometry)
+    b = np.ascontiguousarray(problem.sinogram.numpy(), dtype=np.float32)
+    runs = {"astra_sirt_tv": [("SIRT", 300, {"MinConstraint": 0.0})],
+            "astra_cgls_tv": [("CGLS", k, {}) for k in (5, 10, 20, 40)]}
+    out = {}
+    for name, settings in runs.items():
+        best = (-math.inf, "")
+        for method, iters, options in settings:
+            x = op._from_astra(op._op.reconstruct(method, b, iters, options), problem.sinogram).numpy()
+            for w in weights:
+                q = problem.quality(torch.as_tensor(denoise_tv_chambolle(x, weight=w * float(x.max())))
+                                    * problem.mask)["psnr"]
+                best = max(best, (q, f"{method} {iters} it, TV {w}"), key=lambda t: t[0])
+        out[name] = best
+    return out
+
+
+def run_case(obj, size, views, args, photons):
     from regrun.config import config_section
     from regrun.optim.parameter_choice import (
         ChoiceSettings,
@@ -98,9 +136,13 @@ def run_case(obj, size, views, args):
     )
     from regrun.optim.scalar_search import golden_refine, log_grid
     from regrun.tomography.fista_tv import lipschitz, make_fista
-    from regrun.tomography.fista_tv_weight import choose_fista_weight
+    from regrun.tomography.fista_tv_weight import (
+        CT_RULES,
+        choose_fista_weight,
+        fista_runs,
+    )
 
-    p = make_case(obj, size, views, args.photons, args.seed)
+    p = make_case(obj, size, views, photons, args.seed)
     cfg = config_section("solver", "fista_tv", lam=1.0)
     L = lipschitz(p, cfg)
     fista = make_fista(p, cfg, L)
@@ -123,11 +165,13 @@ def run_case(obj, size, views, args):
     rows = []
     for lam in grid:
         x = run(b, float(lam))
-        pred = p.A.project(x)
-        trace = float((z * (p.A.project(run(b + eps * z, float(lam))) - pred)).sum()) / eps
-        fit = Fit(rss=float((pred - b).pow(2).sum()), m=b.numel(), trace=trace)
-        rows.append({"lam": float(lam), "psnr": psnr_of(x), "rss": fit.rss, "trace": trace,
-                     **{r: criterion(r, fit, sigma) for r in ("discrepancy", "gcv", "sure")}})
+        row = {"lam": float(lam), "psnr": psnr_of(x)}
+        if args.grid_rules:
+            pred = p.A.project(x)
+            trace = float((z * (p.A.project(run(b + eps * z, float(lam))) - pred)).sum()) / eps
+            fit = Fit(rss=float((pred - b).pow(2).sum()), m=b.numel(), trace=trace)
+            row.update(rss=fit.rss, trace=trace, **{r: criterion(r, fit, sigma) for r in ("discrepancy", "gcv", "sure")})
+        rows.append(row)
     t_grid = time.perf_counter() - t0
     psnrs = np.array([r["psnr"] for r in rows])
     cache = {}
@@ -137,38 +181,54 @@ def run_case(obj, size, views, args):
         return -cache[lam]
 
     best_lam, best_neg = golden_refine(neg_psnr, grid, -psnrs, args.refine)
-    out = {"object": obj, "size": size, "views": views, "sigma_est": sigma, "grid": rows,
+    out = {"object": obj, "size": size, "views": views, "photons": photons, "sigma_est": sigma, "grid": rows,
            "grid_best_lam": best_lam, "grid_best_psnr": -best_neg, "grid_s": t_grid,
            "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
-    for rule in ("discrepancy", "gcv", "sure"):
-        i = int(np.argmin([r[rule] for r in rows]))
-        out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
+    if args.grid_rules:
+        for rule in ("discrepancy", "gcv", "sure"):
+            i = int(np.argmin([r[rule] for r in rows]))
+            out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
     for rule in args.auto_rules:
-        settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver")
-        t0 = time.perf_counter()
-        choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0))
+        settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
+                                              CT_RULES)
+        t0, c0 = time.perf_counter(), time.process_time()
+        choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
+                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=args.cv_scale,
+                                     power_iters=int(cfg.power_iters))
         out[f"auto_{rule}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
-                               "seconds": time.perf_counter() - t0}
+                               "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
+                               "noise_source": choice.noise_source, "at_edge": choice.at_edge,
+                               "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                               "curve": {k: v.tolist() for k, v in choice.table().items()}}
     if args.peer:
         try:
             out["peer_psnr"], out["peer_weight"] = sirt_tv_peer(p, args.sirt_iters, args.tv_weights)
         except ImportError:
             out["peer_psnr"] = None
+        try:
+            for name, (q, how) in astra_tv_peers(p, args.tv_weights).items():
+                out[name], out[f"{name}_how"] = q, how
+        except ImportError:
+            pass
     return out
 
 
 def markdown(results, rules) -> str:
-    head = ("| object | size | views | FBP | grid-optimal lam (PSNR) | "
-            + " | ".join(f"auto {r} lam (PSNR, gap)" for r in rules)
-            + " | rules on the grid: discr. / GCV / SURE (PSNR) | SIRT+TV oracle |")
+    peers = [k for k in ("peer_psnr", "astra_sirt_tv", "astra_cgls_tv") if any(r.get(k) is not None for r in results)]
+    names = {"peer_psnr": "SIRT+TV", "astra_sirt_tv": "ASTRA SIRT+TV", "astra_cgls_tv": "ASTRA CGLS+TV"}
+    head = ("| object | size | views | photons | FBP | grid-optimal lam (PSNR) | "
+            + " | ".join(f"auto {r}: lam (PSNR, gap)" for r in rules)
+            + " | " + " | ".join(f"{names[k]} oracle" for k in peers) + f" | auto {rules[0]} - best peer |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         autos = " | ".join(f"{r[f'auto_{x}']['lam']:.3g} ({r[f'auto_{x}']['psnr']:.2f}, "
                            f"{r[f'auto_{x}']['psnr'] - r['grid_best_psnr']:+.2f})" for x in rules)
-        grid_rules = " / ".join(f"{r[f'{x}_grid_psnr']:.2f}" for x in ("discrepancy", "gcv", "sure"))
-        peer = "-" if r.get("peer_psnr") is None else f"{r['peer_psnr']:.2f}"
-        lines.append(f"| {r['object']} | {r['size']} | {r['views']} | {r['fbp_psnr']:.2f} | "
-                     f"{r['grid_best_lam']:.3g} ({r['grid_best_psnr']:.2f}) | {autos} | {grid_rules} | {peer} |")
+        vals = [r.get(k) for k in peers]
+        peer = " | ".join("-" if v is None else f"{v:.2f}" for v in vals)
+        best = max((v for v in vals if v is not None), default=None)
+        gap = "-" if best is None else f"{r[f'auto_{rules[0]}']['psnr'] - best:+.2f}"
+        lines.append(f"| {r['object']} | {r['size']}² | {r['views']} | {r['photons']:.0e} | {r['fbp_psnr']:.2f} | "
+                     f"{r['grid_best_lam']:.3g} ({r['grid_best_psnr']:.2f}) | {autos} | {peer} | {gap} |")
     return "\n".join(lines)
 
 
@@ -177,13 +237,16 @@ def main(argv=None):
     ap.add_argument("--objects", nargs="+", default=["ellipses", "metal_part", "natural"], choices=OBJECTS)
     ap.add_argument("--size", type=int, nargs="+", default=[64])
     ap.add_argument("--views", type=int, nargs="+", default=[60, 30, 15])
-    ap.add_argument("--photons", type=float, default=1e4)
+    ap.add_argument("--photons", type=float, nargs="+", default=[1e4])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--grid", type=int, default=9)
     ap.add_argument("--lam-lo", type=float, default=0.03)
     ap.add_argument("--lam-hi", type=float, default=30.0)
     ap.add_argument("--refine", type=int, default=4, help="golden-section steps on the truth's PSNR")
-    ap.add_argument("--auto-rules", nargs="+", default=["discrepancy", "gcv", "sure"])
+    ap.add_argument("--auto-rules", nargs="+", default=["cv", "sure"], help="the first one is compared with the peers")
+    ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
+    ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
+                    help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--sirt-iters", type=int, default=300)
     ap.add_argument("--tv-weights", type=float, nargs="+",
@@ -191,23 +254,28 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
+    if args.cv_scale is None:
+        from regrun.config import config_section
+
+        args.cv_scale = float(config_section("solver", "fista_tv").lam_cv_scale)
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for size in args.size:
-        for obj in args.objects:
-            for views in args.views:
-                t0, c0 = time.perf_counter(), time.process_time()
-                r = run_case(obj, size, views, args)
-                r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
-                results.append(r)
-                autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}"
-                                  for x in args.auto_rules)
-                print(f"{obj} {size}^2 {views} views: sigma {r['sigma_est']:.3g}; grid best lam "
-                      f"{r['grid_best_lam']:.3g} -> {r['grid_best_psnr']:.2f} dB; auto: {autos}; peer "
-                      f"{r.get('peer_psnr')}; FBP {r['fbp_psnr']:.2f}; {r['wall_s']:.0f} s", flush=True)
-                args.out.with_suffix(".json").write_text(json.dumps(
-                    {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
+    cases = [(size, obj, views, photons) for size in args.size for obj in args.objects for views in args.views
+             for photons in args.photons]
+    for size, obj, views, photons in cases:
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = run_case(obj, size, views, args, photons)
+        r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+        results.append(r)
+        autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}" for x in args.auto_rules)
+        peers = ", ".join(f"{k} {r[k]:.2f}" for k in ("peer_psnr", "astra_sirt_tv", "astra_cgls_tv")
+                          if r.get(k) is not None)
+        print(f"{obj} {size}^2 {views} views {photons:.0e}: grid best lam {r['grid_best_lam']:.3g} -> "
+              f"{r['grid_best_psnr']:.2f} dB; auto: {autos}; peers: {peers}; FBP {r['fbp_psnr']:.2f}; "
+              f"{r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU", flush=True)
+        args.out.with_suffix(".json").write_text(json.dumps(
+            {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
     md = markdown(results, args.auto_rules)
     args.out.with_suffix(".md").write_text(md + "\n")
     print(md)

@@ -6,12 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fake_ct
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import brentq, minimize_scalar
-
-import fake_ct
 
 from regrun.config import compose, config_section
 from regrun.context import RunContext
@@ -159,14 +158,63 @@ def test_fista_divergence_fd_and_jvp_agree(device):
     assert np.all(out["fd"].curve["trace"] > 0)
 
 
-def test_fista_tv_auto_records_the_choice(device):
+@pytest.mark.parametrize("rule,solves,runs", [("cv", 6, 6), ("sure", 5, 10)])
+def test_fista_tv_auto_records_the_choice(device, rule, solves, runs):
     from regrun.solvers.fista_tv import FistaTV
 
-    cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0])
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0],
+                         lam_rule=rule)
     res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(FakeCT(device), Monitor())
-    assert 0.01 <= res.metrics["lam_chosen"] <= 1.0 and res.metrics["lam_solves"] == 5
-    assert res.stats["lam_rule"] == "sure" and res.metrics["noise_sigma"] > 0
+    top = 1.0 * (cfg.lam_cv_scale if rule == "cv" else 1)  # cv answers its best weight times lam_cv_scale
+    assert 0.01 <= res.metrics["lam_chosen"] <= top and res.metrics["lam_solves"] == solves
+    assert res.metrics["lam_fista_runs"] == runs
+    assert res.stats["lam_rule"] == rule and res.metrics["noise_sigma"] > 0
     assert len(res.tables["lam_curve"]["lam"]) == 5 and res.solution["x"].device.type == device.type
+
+
+def test_cv_is_the_default_ct_rule():
+    assert compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver.lam_rule == "cv"
+
+
+def test_view_split_holds_out_every_fold_th_view_between_training_views():
+    from regrun.tomography.fista_tv_weight import view_split
+
+    train, held = view_split(10, 4)
+    assert held.tolist() == [2, 6] and sorted(train.tolist() + held.tolist()) == list(range(10))
+    for fold, views in ((1, 10), (5, 4)):
+        with pytest.raises(UserError, match="lam_cv_fold"):
+            view_split(views, fold)
+
+
+def test_view_cv_scores_the_held_out_views_and_answers_with_all_of_them(device):
+    """cv's curve is the held-out views' mean squared misfit of a reconstruction from the training views alone
+    (recomputed here with the training rows as a dense matrix of their own), the weights are in all-view units,
+    and the answer is the fixed-weight run on all the data at the chosen weight; on this problem its pick beats
+    both ends of the range against the truth."""
+    from regrun.optim.fista import Fista
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_fista_weight, view_split
+
+    p = FakeCT(device, n=10, rows=60)
+    cfg = config_section("solver", "fista_tv", iters=40)
+    fista = make_fista(p, cfg, None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-4, hi=100.0, solves=9, probes=1)
+    choice = choose_fista_weight(p, fista, 40, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0, power_iters=40)
+    assert choice.rule == "cv" and choice.solves == 10 and not choice.at_edge
+    train, held = (i.to(device) for i in view_split(60, 4))
+    a = p.A.a
+    own = fake_ct.DenseA(a[train], p.shape)
+    sub = Fista(own.project, own.backproject, p.sinogram[train], p.shape, fista.prox, fista.inner_iters,
+                mask=fista.mask, power_iters=200)
+    lam = float(choice.curve["lam"][2])
+    x = sub.solve(torch.tensor(lam * 45 / 60, dtype=F64, device=device), 40)
+    held_err = float((a[held] @ x.reshape(-1) - p.sinogram[held]).pow(2).mean())
+    assert choice.curve["criterion"][2] == pytest.approx(held_err, rel=1e-3)  # 1/L by 20 vs 200 power steps
+    x_all = fista.solve(torch.tensor(choice.lam, dtype=F64, device=device), 40)
+    assert torch.equal(choice.state, x_all)
+    loss = lambda x: float(((x - p.truth) * fista.mask).pow(2).sum())  # noqa: E731
+    ends = [fista.solve(torch.tensor(v, dtype=F64, device=device), 40) for v in (s.lo, s.hi)]
+    assert loss(choice.state) < 0.5 * min(loss(e) for e in ends)
 
 
 def test_superres_auto_sets_the_weight(device):
@@ -211,6 +259,8 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam": "auto", "lam_noise": 0}, "solver.lam_noise=0"),
     ("solver", "fista_tv", {"lam_rule": "lcurve"}, "solver.lam_rule"),
     ("solver", "fista_tv", {"lam_divergence": "exact"}, "solver.lam_divergence"),
+    ("solver", "fista_tv", {"lam_cv_fold": 1}, "solver.lam_cv_fold"),
+    ("solver", "fista_tv", {"lam_cv_scale": 0}, "solver.lam_cv_scale"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

@@ -60,8 +60,9 @@ def check_weight(name: str, value) -> float | None:
     return lam
 
 
-def check_rule(name: str, rule) -> str:
-    check_choice(name, rule, RULES)
+def check_rule(name: str, rule, rules: tuple[str, ...] = RULES) -> str:
+    """One of `rules` (RULES, or a solver's own list with rules it implements itself, such as CT's `cv`)."""
+    check_choice(name, rule, rules)
     return str(rule)
 
 
@@ -102,10 +103,11 @@ class ChoiceSettings:
     tau: float = 1.0  # discrepancy: the misfit aimed at is tau m sigma^2
 
     @classmethod
-    def from_config(cls, cfg, prefix: str) -> "ChoiceSettings":
-        """From `lam_rule`, `lam_noise`, `lam_range`, `lam_solves`, `lam_probes` of a config section."""
+    def from_config(cls, cfg, prefix: str, rules: tuple[str, ...] = RULES) -> "ChoiceSettings":
+        """From `lam_rule` (one of `rules`), `lam_noise`, `lam_range`, `lam_solves`, `lam_probes` of a config
+        section."""
         lo, hi = check_range(f"{prefix}.lam_range", cfg.lam_range)
-        return cls(rule=check_rule(f"{prefix}.lam_rule", cfg.lam_rule),
+        return cls(rule=check_rule(f"{prefix}.lam_rule", cfg.lam_rule, rules),
                    noise=check_noise(f"{prefix}.lam_noise", cfg.lam_noise), lo=lo, hi=hi,
                    solves=check_int(f"{prefix}.lam_solves", cfg.lam_solves, 3),
                    probes=check_int(f"{prefix}.lam_probes", cfg.lam_probes, 1))

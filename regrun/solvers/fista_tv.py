@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from ..errors import check_choice
+from ..errors import check_choice, check_float, check_int
 from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
 from ..record import weight_setting
 from ..registry import register_solver
@@ -16,7 +16,12 @@ from ..tomography.fista_tv import (
     make_fista,
     masked_loss,
 )
-from ..tomography.fista_tv_weight import DIVERGENCES, choose_fista_weight
+from ..tomography.fista_tv_weight import (
+    CT_RULES,
+    DIVERGENCES,
+    choose_fista_weight,
+    fista_runs,
+)
 from .base import Solver
 
 
@@ -30,8 +35,10 @@ class FistaTV(Solver):
         # a number, from:RUN (a learned weight), or auto (None: chosen from the data)
         self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting("solver.lam", cfg.lam)
         # the search settings are checked even at a fixed weight, so a typo never waits for `auto`
-        choice = ChoiceSettings.from_config(cfg, "solver")
+        choice = ChoiceSettings.from_config(cfg, "solver", CT_RULES)
         check_choice("solver.lam_divergence", cfg.lam_divergence, DIVERGENCES)
+        check_int("solver.lam_cv_fold", cfg.lam_cv_fold, 2)
+        check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -88,10 +95,11 @@ class FistaTV(Solver):
             step[0] += 1
 
         gen = self.ctx.generator(int(self.cfg.lam_seed))
-        choice = choose_fista_weight(problem, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress)
+        choice = choose_fista_weight(problem, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
+                                     cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
+                                     power_iters=int(self.cfg.power_iters))
         x = choice.state * fista.mask
-        runs = choice.solves * (1 + (self.choice.probes if self.choice.needs_trace else 0))
-        metrics = {**choice.metrics(), "lam_fista_runs": float(runs)}
+        metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
             metrics["loss_at_chosen"] = masked_loss(x, problem.truth, fista.mask)
 
