@@ -111,8 +111,6 @@ def test_smoothing_removes_the_interpolation_bias_on_detailed_data(tmp_path, dev
     """Block-averaged data with detail near the Nyquist frequency: the unsmoothed spline objective's minimiser
     lies off the truth; the same Gaussian on both images brings it several times closer (issue 9)."""
     n = 48
-    grid = Grid((0.0, float(n), 0.0, float(n)), (n, n))
-    w_true = affine_about(20.0, centre=grid.centre)
     errs = {}
     for smooth in (0.0, 0.75):
         p = _problem(tmp_path, device, **{"synthetic.size": n, "synthetic.angle": 20.0, "synthetic.scale": [1, 1],

@@ -245,7 +245,7 @@ class CTFewView(Problem):
                                 "each column it is constant): regrun reads (views, n_u); save sinogram.T "
                                 "(scikit-image's radon writes (n_u, views))")
         if n_u * spacing < needed * (1 - 1e-9):
-            hint = (f"; if the array is (n_u, views) as scikit-image's radon writes it, save sinogram.T"
+            hint = ("; if the array is (n_u, views) as scikit-image's radon writes it, save sinogram.T"
                     if sino.shape[0] * spacing >= needed else "")
             raise UserError(f"{what}: {n_u} detector pixels of {spacing:g} cover {n_u * spacing:g}, less than the "
                             f"{self.shape[0]}-voxel grid's width {needed:g} (problem.size, problem.voxel, "
