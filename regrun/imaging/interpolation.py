@@ -121,7 +121,7 @@ class Stencil:
         vals = cflat.index_select(-1, self.index.flatten()).unflatten(-1, self.weight.shape[:-1] + (16,))
         return (vals * self.weight).sum(-1)
 
-    def _pooled_entries(self, grid: Grid, k: int):
+    def _pooled_entries(self, grid: Grid, k: int, keep: torch.Tensor | None = None):
         """Flat interior-coefficient indices and weights of the pooled rows, (..., coarse points, 16 k^2):
         the stencil holds one image's worth of points in the grid's order (npts = m1 m2) and K is k x k
         average pooling of those points; entries in the zero padding get weight 0."""
@@ -137,7 +137,10 @@ class Stencil:
             t = t.reshape(*lead, m1 // k, k, m2 // k, k, 16).movedim(-4, -3)
             return t.reshape(*lead, (m1 // k) * (m2 // k), k * k * 16)
 
-        return by_block(flat), by_block(weight)
+        weight = by_block(weight)
+        if keep is not None:  # 0/1 per pooled row (..., coarse points): dropped rows have no entries
+            weight = weight * keep[..., None]
+        return by_block(flat), weight
 
     def pooled_matrix(self, grid: Grid, k: int) -> torch.Tensor:
         """K S as a dense matrix (..., coarse points, n) on the interior spline coefficients (n = m1 m2)."""
@@ -145,12 +148,13 @@ class Stencil:
         out = torch.zeros(*weight.shape[:-1], grid.m[0] * grid.m[1], dtype=weight.dtype, device=weight.device)
         return out.scatter_add(-1, flat, weight)
 
-    def pooled_gram(self, grid: Grid, k: int) -> torch.Tensor:
+    def pooled_gram(self, grid: Grid, k: int, keep: torch.Tensor | None = None) -> torch.Tensor:
         """sum over the stencil's leading batch of (K S)^T (K S) (n, n), in interior coefficient space (see
         pooled_matrix). Each pooled row has 16 k^2 (index, weight) entries, so the Gram matrix is an
         index_add of their outer products, batch entry by batch entry (memory n^2 + (npts / k^2) (16 k^2)^2):
-        fewer operations than the dense product once n exceeds a few hundred."""
-        flat, weight = self._pooled_entries(grid, k)
+        fewer operations than the dense product once n exceeds a few hundred. keep: optional 0/1 weights of
+        the pooled rows (..., coarse points), rows with 0 left out."""
+        flat, weight = self._pooled_entries(grid, k, keep)
         n = grid.m[0] * grid.m[1]
         out = torch.zeros(n * n, dtype=weight.dtype, device=weight.device)
         for f, w in zip(flat.reshape(-1, *flat.shape[-2:]), weight.reshape(-1, *weight.shape[-2:])):

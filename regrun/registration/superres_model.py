@@ -24,12 +24,21 @@ from .objective import PointwiseObjective
 # smaller ones (the paper's 10x10, the CI pairs) exactly as before.
 PYRAMID_MIN = 32
 
+# view=drop: a moved frame's pixel stays in the data term only if all its fine points lie at least this many
+# fine pixels inside the reconstructed field of view. Beyond the outermost cell centres the spline runs into
+# its zero padding, so the model cannot show what such a pixel saw; one pixel also covers the pre-registration's
+# error (~0.02 px at 256x256).
+VIEW_MARGIN = 1.0
+VIEWS = ("fit", "drop")
+
 
 class SuperResModel:
     """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b."""
 
-    def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float):
+    def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float, view: str = "fit"):
         self.frames = frames  # (q + 1, m1, m2)
+        self.view = view  # fit | drop: what to do with moved-frame pixels that saw beyond the field of view
+        self.keep = None  # (q + 1, coarse m1, m2) 0/1 data weights once settle_view has dropped pixels
         self.fine = fine
         self.coarse = Grid(fine.omega, (fine.m[0] // factor, fine.m[1] // factor))
         self.factor = factor
@@ -48,6 +57,29 @@ class SuperResModel:
         self.b = torch.cat((self.sqrt_hd * frames.reshape(-1),
                             torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
         self.identity = affine_identity(self.dtype, self.device).repeat(self.q)
+
+    def settle_view(self, w: torch.Tensor) -> None:
+        """view=drop: leave out of the data term every pixel of a moved frame whose fine points, at the motion
+        w (the pre-registration), do not all lie VIEW_MARGIN fine pixels inside the field of view; fixed from
+        then on, so the objective stays smooth in w. A user's frames see the scene beyond the reconstructed
+        field of view, which the model (zero there) cannot fit: left in, those pixels pull the motion away from
+        the truth (docs/superres.md, "Scaling"). view=fit keeps every pixel (the paper; generated data)."""
+        if self.view != "drop":
+            return
+        n1, n2 = self.fine.m
+        y = self.warp_points(w.detach()).reshape(self.q, n1, n2, 2)
+        lo = y.new_tensor((self.fine.omega[0], self.fine.omega[2])) + VIEW_MARGIN * y.new_tensor(self.fine.h)
+        hi = y.new_tensor((self.fine.omega[1], self.fine.omega[3])) - VIEW_MARGIN * y.new_tensor(self.fine.h)
+        inside = ((y >= lo) & (y <= hi)).all(-1).to(self.dtype)
+        moved = (pool(inside, self.factor) == 1).to(self.dtype)  # every fine point of the pixel inside
+        self.keep = torch.cat((torch.ones_like(moved[:1]), moved))
+        self.b = torch.cat((self.sqrt_hd * (self.keep * self.frames).reshape(-1),
+                            torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
+        self._precond = None
+
+    def _weigh(self, data: torch.Tensor) -> torch.Tensor:
+        """Data rows (..., q + 1, coarse m1, m2) times the view weights (unchanged without them)."""
+        return data if self.keep is None else data * self.keep
 
     def set_weight(self, lam: float) -> None:
         """A new regularization weight lambda_f (chosen from the data: registration/superres_weight.py); the
@@ -71,13 +103,13 @@ class SuperResModel:
         def matvec(f):
             img = f.unflatten(-1, (n1, n2))
             warped = stencil.gather(self.coef.apply(img)).unflatten(-1, (n1, n2))
-            frames = pool(torch.cat((img.unsqueeze(-3), warped), -3), k)
+            frames = self._weigh(pool(torch.cat((img.unsqueeze(-3), warped), -3), k))
             return torch.cat((self.sqrt_hd * frames.flatten(-3), c_reg * diff(img, -2, h1).flatten(-2),
                               c_reg * diff(img, -1, h2).flatten(-2)), -1)
 
         def rmatvec(y):
             data, r1, r2 = torch.split(y, (self.n_data, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
-            up = pool_adjoint(self.sqrt_hd * data.unflatten(-1, tuple(self.frames.shape)), k)
+            up = pool_adjoint(self.sqrt_hd * self._weigh(data.unflatten(-1, tuple(self.frames.shape))), k)
             moved = self.coef.adjoint(stencil.scatter(up[..., 1:, :, :].flatten(-2), size))
             img = up[..., 0, :, :] + moved
             reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
@@ -92,6 +124,8 @@ class SuperResModel:
         solver's Jacobian) a matrix product is several times faster than the matrix-free gather."""
         stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
         mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
+        if self.keep is not None:  # dropped rows are zero rows
+            mats = mats * self.keep[1:].reshape(self.q, -1, 1)
         n1, n2 = self.fine.m
         k, q = self.factor, self.q
         h1, h2 = self.fine.h
@@ -121,7 +155,8 @@ class SuperResModel:
         matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
         coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
         stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
-        moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor))
+        keep = None if self.keep is None else self.keep[1:].reshape(self.q, -1)
+        moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor, keep))
         gram = self.coarse.cell_volume * moved + self._fixed_gram()
         return 0.5 * (gram + gram.T)
 
@@ -151,7 +186,8 @@ class SuperResModel:
             def laplace(n, h):
                 return (2 - 2 * torch.cos(math.pi * torch.arange(n, **opts) / n)) / h ** 2
 
-            symbol = (self.coarse.cell_volume * (self.q + 1) / k ** 4) * pooled(n1)[:, None] * pooled(n2)[None, :]
+            seen = self.q + 1 if self.keep is None else float(self.keep.mean(dim=(-2, -1)).sum())
+            symbol = (self.coarse.cell_volume * seen / k ** 4) * pooled(n1)[:, None] * pooled(n2)[None, :]
             symbol = symbol + self.lam ** 2 * self.fine.cell_volume * (laplace(n1, h1)[:, None]
                                                                         + laplace(n2, h2)[None, :])
             # without a regulariser the highest frequencies have symbol 0: keep M positive definite
@@ -199,7 +235,10 @@ class SuperResModel:
 
         grad = stencil.gather_gradient(self.coef.apply(f.reshape(n1, n2)))  # (q, npts, 2)
         moved = (grad[:, None] * dy).sum(-1).unflatten(-1, (n1, n2))  # (q, 6, n1, n2)
-        blocks = self.sqrt_hd * pool(moved, k).flatten(-2)  # (q, 6, coarse points)
+        blocks = self.sqrt_hd * pool(moved, k)  # (q, 6, coarse m1, m2)
+        if self.keep is not None:
+            blocks = blocks * self.keep[1:, None]
+        blocks = blocks.flatten(-2)  # (q, 6, coarse points)
         nc = blocks.shape[-1]
         dA_f = torch.zeros(self.n_data + self.n_reg, p, dtype=self.dtype, device=self.device)
         for j in range(q):
@@ -210,7 +249,7 @@ class SuperResModel:
         at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (6, q, n1, n2)
         at_da_f = at_da_f.transpose(0, 1).reshape(p, self.n)
 
-        data = r[: self.n_data].unflatten(-1, tuple(self.frames.shape))
+        data = self._weigh(r[: self.n_data].unflatten(-1, tuple(self.frames.shape)))
         u = pool_adjoint(self.sqrt_hd * data, k)[1:].flatten(-2)  # (q, npts)
         g = u[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
         dAT_r = self.coef.adjoint(stencil.scatter_gradient(g, size))  # (6, q, n1, n2), frame j's own stencil
