@@ -219,11 +219,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows: list[dict] = []
-    for spec in args.cases:
-        n, views = (int(v) for v in spec.split(":"))
-        for kind in args.kinds:
-            run_case(kind, n, views, args, rows)
-            print(json.dumps(rows[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "settings": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
@@ -232,7 +227,13 @@ def main(argv=None) -> None:
         meta["astra"] = astra.__version__
     except ImportError:
         pass
-    args.out.write_text(json.dumps({"rows": rows, **meta}, indent=1))
+    for spec in args.cases:
+        n, views = (int(v) for v in spec.split(":"))
+        for kind in args.kinds:
+            run_case(kind, n, views, args, rows)
+            print(json.dumps(rows[-1]), flush=True)
+            args.out.write_text(json.dumps({"rows": rows, **meta}, indent=1))  # after every case: a long run
+            # stopped early keeps what it measured
     fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
     keys = ("forward_ms", "forward_cpu_ms", "adjoint_ms", "adjoint_cpu_ms", "setup_ms", "recon_ms", "recon_cpu_ms",
             "psnr", "rel_diff", "note")
