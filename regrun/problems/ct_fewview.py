@@ -24,6 +24,7 @@ from ..registry import register_problem
 from ..solve_result import SolveResult
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
+    CENTRES,
     KINDS,
     Geometry,
     Volume,
@@ -31,6 +32,7 @@ from ..tomography.geometry import (
     covering_detector,
     fan_beam,
     parallel_beam,
+    rotation_centre,
     uniform_angles,
 )
 from ..tomography.phantoms import PHANTOMS, phantom_function, render
@@ -128,11 +130,18 @@ class CTFewView(Problem):
                                 f"for a {self.kind} beam")
         if cfg.detector_spacing is not None:
             spacing = check_float("problem.detector_spacing", cfg.detector_spacing, 0.0, True)
+        check_choice("problem.rotation_centre", cfg.rotation_centre, CENTRES)
+        if self.kind == "cone":
+            if cfg.rotation_centre != "geometric":
+                raise UserError(f"problem.rotation_centre={cfg.rotation_centre} covers 2-D scans (parallel, fan); "
+                                "a cone beam takes geometric")
+            return cone_beam(shape, angles, counts, spacing, sod, odd, voxel)
+        # index: the axis at pixel n // 2 of the grid and at bin n_u // 2 of the detector (scikit-image's radon)
+        centre = rotation_centre(shape, voxel, cfg.rotation_centre)
+        offset = -rotation_centre(counts, spacing, cfg.rotation_centre)[0]
         if self.kind == "parallel":
-            return parallel_beam(shape, angles, counts[0], spacing, voxel)
-        if self.kind == "fan":
-            return fan_beam(shape, angles, counts[0], spacing, sod, odd, voxel)
-        return cone_beam(shape, angles, counts, spacing, sod, odd, voxel)
+            return parallel_beam(shape, angles, counts[0], spacing, voxel, offset, centre)
+        return fan_beam(shape, angles, counts[0], spacing, sod, odd, voxel, offset, centre)
 
     def _fine(self, geometry: Geometry, factor: int) -> Geometry:
         """The same scan seen by a grid `factor` times finer (same detector and orbit)."""

@@ -34,7 +34,7 @@ from ..linalg.differences import pool
 from ..metrics import psnr, ssim
 from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
 from ..plots import convergence, image_grid
-from ..registration.superres_model import SuperResModel
+from ..registration.superres_model import VIEWS, SuperResModel
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -75,6 +75,9 @@ class SuperRes(Problem):
         else:
             self.n_frames = check_int("problem.n_frames", count, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
+        check_choice("problem.view", cfg.view, ("auto",) + VIEWS)
+        # only a user's frames see beyond the field of view; generated frames are made by the model itself
+        view = ("drop" if data == "frames" else "fit") if cfg.view == "auto" else cfg.view
         # lambda_f: None is auto (chosen by the solver from the data); bounds far beyond any useful value, where
         # lambda_f^2 or the noise would overflow or swamp the data
         self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
@@ -114,7 +117,8 @@ class SuperRes(Problem):
                                                                        dtype=torch.float64)
         self.truth = None if truth is None else ctx.tensor(truth)
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
-        self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam)
+        self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
+                                   view)
 
     def _user_frames(self, cfg):
         """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the

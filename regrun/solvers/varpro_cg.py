@@ -27,7 +27,7 @@ import time
 
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
-from ..optim.levenberg_marquardt import levenberg_marquardt
+from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
 from ..registration.superres_projection import (
     LINEAR_LABEL,
     pick_linear,
@@ -74,6 +74,7 @@ class VarProCG(Solver):
         with self.ctx.phase("pre-registration"):
             w0 = initial_motion(problem, self.cfg.init)
         t_init = time.perf_counter() - t0
+        problem.model.settle_view(w0)  # view=drop: pixels that saw beyond the field of view left out
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
         rfun = self.residual_function(problem.model)
@@ -86,8 +87,13 @@ class VarProCG(Solver):
             return row
 
         monitor.start(total=self.max_iter, desc="varpro_cg")
-        res = levenberg_marquardt(rfun.residual_and_jacobian, w0, max_iter=self.max_iter, gtol=self.gtol,
-                                  tau=self.tau, monitor=monitor, residual=rfun.residual, extra_row=extra_row)
+        if linear == "pcg" and rfun.jacobian_used == "none":
+            # the image-fixed Jacobian is block diagonal (6 columns per frame): LM on its blocks
+            res = lm_loop(rfun.linearize, rfun.residual, w0, max_iter=self.max_iter, gtol=self.gtol, tau=self.tau,
+                          monitor=monitor, extra_row=lambda w, lin: extra_row(w))
+        else:
+            res = levenberg_marquardt(rfun.residual_and_jacobian, w0, max_iter=self.max_iter, gtol=self.gtol,
+                                      tau=self.tau, monitor=monitor, residual=rfun.residual, extra_row=extra_row)
         t = rfun.timing
         per_res = t["residual_s"] / max(t["residual_n"], 1)
         per_jac = t["jacobian_s"] / max(t["jacobian_n"], 1)
