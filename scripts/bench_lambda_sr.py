@@ -97,7 +97,7 @@ def run_set(ctx, root, kind, size, noise, seed, args):
     def problem(lam, rule=None):
         extra = {} if rule is None else {"lam_rule": rule}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                             true_motion=str(path), lambda_f=lam, **extra)
+                             true_motion=str(path), lambda_f=lam, outside=args.outside, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
@@ -131,6 +131,8 @@ def run_set(ctx, root, kind, size, noise, seed, args):
         peer = []
         for lam in args.grid:
             p = problem(lam)
+            if p.outside == "drop":  # the same data as regrun's: the pixels that see past the domain at its motion
+                p.model.set_data_mask(p.model.inside_mask(w_peer))
             peer.append({"lam": lam, "psnr": exact_psnr(p, w_peer)})
         pb = max(peer, key=lambda g: g["psnr"])
         row["peer"], row["peer_best_lam"], row["psnr_peer_best"] = peer, pb["lam"], pb["psnr"]
@@ -165,6 +167,8 @@ def main(argv=None):
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     ap.add_argument("--default", default="sure", choices=RULES, help="the rule the summary columns judge")
     ap.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--outside", default="drop", choices=["drop", "keep"],
+                    help="problem.outside (config_section resolves it for generated data: say the user's default)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)

@@ -94,6 +94,12 @@ class Stencil:
                                    (w1[..., :, None] * d2[..., None, :]).flatten(-2)), -1)
         return cls(index.flatten(-2), weight, dweight)
 
+    def masked(self, keep: torch.Tensor) -> "Stencil":
+        """The stencil with the points where keep (..., npts) is 0 weighing nothing (their values, gradients and
+        adjoints all 0): points that are no data."""
+        dweight = None if self.dweight is None else self.dweight * keep[..., None, None]
+        return Stencil(self.index, self.weight * keep[..., None], dweight)
+
     def gather(self, cflat: torch.Tensor) -> torch.Tensor:
         """cflat (..., P) -> values (..., *stencil batch, npts)."""
         lead = cflat.shape[:-1]

@@ -48,6 +48,7 @@ HANDS_MOTIONS = (
     (0.93041, -0.78968, 0.89132, 0.82431, 10.5669, -6.71718),
 )
 MOTION_KINDS = ("auto", "paper", "random")
+OUTSIDE = ("drop", "keep")  # problem.outside: see configs/problem/superres.yaml
 
 
 @register_problem("superres")
@@ -82,6 +83,8 @@ class SuperRes(Problem):
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
         self.weight_choice = None  # set by registration.superres_weight.settle_weight
+        check_choice("problem.outside", cfg.outside, OUTSIDE)
+        self.outside = str(cfg.outside)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)

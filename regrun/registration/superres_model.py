@@ -48,6 +48,43 @@ class SuperResModel:
         self.b = torch.cat((self.sqrt_hd * frames.reshape(-1),
                             torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
         self.identity = affine_identity(self.dtype, self.device).repeat(self.q)
+        self.keep = None  # moved frames' pixels that are data (set_data_mask); None: all of them
+
+    def inside_mask(self, w: torch.Tensor) -> torch.Tensor:
+        """(q, coarse m1, m2) 1.0 where a moved frame's pixel sees only the reference domain at motion w (all of
+        its k x k moved fine cell centres within the hull of the fine cell centres), else 0.0. A pixel that
+        sees past the domain's edge holds scene the reconstruction does not have (nor its boundary condition):
+        on textured frames its misfit is 10-20x that of the inside pixels at the true motion."""
+        y = self.warp_points(w.detach())
+        lo = torch.tensor([self.fine.omega[0], self.fine.omega[2]], dtype=self.dtype, device=self.device)
+        hi = torch.tensor([self.fine.omega[1], self.fine.omega[3]], dtype=self.dtype, device=self.device)
+        half = 0.5 * torch.tensor(self.fine.h, dtype=self.dtype, device=self.device)
+        inside = ((y >= lo + half) & (y <= hi - half)).all(-1).to(self.dtype).unflatten(-1, tuple(self.fine.m))
+        return (pool(inside, self.factor) > 1.0 - 1e-12).to(self.dtype)
+
+    def set_data_mask(self, keep: torch.Tensor | None) -> None:
+        """Only the moved frames' pixels where keep (q, coarse m1, m2) is 1 are data (frame 0 always is): their
+        rows of A(w) and of b are zeroed (the stencil's weights at the pixels' fine points), so the operator,
+        its dense form, the Gram matrix and the motion derivatives all follow. None: every pixel."""
+        self.keep = None if keep is None else keep.to(self.dtype)
+        mask = self.data_mask()
+        self.b = torch.cat((self.sqrt_hd * (self.frames * mask).reshape(-1),
+                            torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
+        if keep is not None:
+            k = self.factor
+            self._keep_points = self.keep.repeat_interleave(k, -2).repeat_interleave(k, -1).flatten(-2)
+
+    def data_mask(self) -> torch.Tensor:
+        """(q + 1, coarse m1, m2): 1 where a frame pixel is data."""
+        ones = torch.ones_like(self.frames)
+        if self.keep is not None:
+            ones[1:] = self.keep
+        return ones
+
+    def stencil(self, w: torch.Tensor, with_gradient: bool = False) -> Stencil:
+        """The moved frames' spline stencil at motion w, without the points of pixels that are no data."""
+        s = Stencil.at(self.fine, self.warp_points(w), with_gradient=with_gradient)
+        return s if self.keep is None else s.masked(self._keep_points)
 
     def set_weight(self, lam: float) -> None:
         """A new regularization weight lambda_f (chosen from the data: registration/superres_weight.py); the
@@ -61,7 +98,7 @@ class SuperResModel:
     def operator(self, w: torch.Tensor) -> LinearOperator:
         """A(w): matrix-free, batched over leading dimensions of f, differentiable in w (forward and reverse
         mode) through the stencil weights."""
-        stencil = Stencil.at(self.fine, self.warp_points(w))
+        stencil = self.stencil(w)
         n1, n2 = self.fine.m
         k = self.factor
         h1, h2 = self.fine.h
@@ -90,7 +127,7 @@ class SuperResModel:
         """A(w) as operator() defines it, with the moved frames' pooled interpolation K S_j held as a dense
         matrix on the spline coefficients (q, coarse points, n): for blocks of many columns (the direct
         solver's Jacobian) a matrix product is several times faster than the matrix-free gather."""
-        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        stencil = self.stencil(w.detach())
         mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
         n1, n2 = self.fine.m
         k, q = self.factor, self.q
@@ -120,7 +157,7 @@ class SuperResModel:
         """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram
         matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
         coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
-        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        stencil = self.stencil(w.detach())
         moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor))
         gram = self.coarse.cell_volume * moved + self._fixed_gram()
         return 0.5 * (gram + gram.T)
@@ -186,7 +223,7 @@ class SuperResModel:
         frame (A^T of a column of frame j touches frame j's stencil only) without any AD. image_fixed=True:
         dA f alone (the other two are None)."""
         w, f, r = w.detach(), f.detach(), r.detach()
-        stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
+        stencil = self.stencil(w, with_gradient=True)
         n1, n2 = self.fine.m
         q, k, p = self.q, self.factor, self.n_params
         size = self.coef.padded[0] * self.coef.padded[1]

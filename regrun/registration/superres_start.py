@@ -1,4 +1,5 @@
-"""What the super-resolution solvers share: the starting motion, and bookkeeping of the current image."""
+"""What the super-resolution solvers share: the starting motion (which also fixes the frame pixels that are
+data), and bookkeeping of the current image."""
 from __future__ import annotations
 
 import torch
@@ -10,12 +11,19 @@ INITS = ("preregister", "identity", "truth")
 
 def initial_motion(problem, init: str) -> torch.Tensor:
     """preregister: each frame registered to frame 0 (the paper's choice; the GN/VarPro objective is not
-    convex in large rotations); identity: no motion; truth: the true motion (for derivative studies)."""
+    convex in large rotations); identity: no motion; truth: the true motion (for derivative studies).
+    With problem.outside=drop the moved frames' pixels that see past the reference domain at this motion stop
+    being data for the rest of the run (decided once: a mask that followed the motion would make the objective
+    jump as pixels cross the edge)."""
     check_choice("solver.init", init, INITS)
     if init == "preregister":
-        return problem.model.preregister()
-    if init == "identity":
-        return problem.model.identity.clone()
-    if problem.w_true is None:
+        w = problem.model.preregister()
+    elif init == "identity":
+        w = problem.model.identity.clone()
+    elif problem.w_true is None:
         raise UserError("solver.init=truth needs the true motion: give problem.true_motion=PATH")
-    return problem.w_true.clone()
+    else:
+        w = problem.w_true.clone()
+    if problem.outside == "drop":
+        problem.model.set_data_mask(problem.model.inside_mask(w))
+    return w

@@ -89,13 +89,20 @@ class ImageSolve:
         return predict
 
 
+def frame_data(model) -> tuple[torch.Tensor, int]:
+    """The frames as data (pixels that are no data, problem.outside=drop, set to 0: their rows of A are 0 too,
+    so they add nothing to the misfit nor to the trace) and the number of pixels that are data."""
+    mask = model.data_mask()
+    return (model.frames * mask).reshape(-1), int(mask.sum())
+
+
 def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
-    d = model.frames.reshape(-1)
+    d, m = frame_data(model)
     predict = solve.prediction(lam)
     pred, f = predict(d)
     if not solve.cholesky:
         solve.x0 = f.detach()  # warm start of the next weight's CG
-    fit = Fit(rss=float((pred - d).pow(2).sum()), m=d.numel(), state=f.detach())
+    fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
     if probes is not None:
         total = 0.0
         for z in probes:
