@@ -34,6 +34,7 @@ from ..linalg.differences import pool
 from ..metrics import psnr, ssim
 from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
 from ..plots import convergence, image_grid
+from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_model import SuperResModel
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -78,7 +79,14 @@ class SuperRes(Problem):
         self.factor = check_int("problem.factor", cfg.factor, 1)
         # lambda_f: None is auto (chosen by the solver from the data); bounds far beyond any useful value, where
         # lambda_f^2 or the noise would overflow or swamp the data
-        self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
+        # a number, auto (None: chosen from the frames) or from:RUN (the weight another super-resolution run
+        # learned or chose from its frames, carried to these)
+        self.lam_from = None
+        if isinstance(cfg.lambda_f, str) and cfg.lambda_f.startswith(FROM_PREFIX):
+            self.lam, self.lam_from = weight_setting("problem.lambda_f", cfg.lambda_f,
+                                                     names=(LEARNED_LAM, "lam_chosen"), problem="superres")
+        else:
+            self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight

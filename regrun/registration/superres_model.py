@@ -277,14 +277,18 @@ class SuperResModel:
         return CGResult(res.x, res.n_iter, res.rel_residual / scale if scale > 0 else float("nan"))
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
-                    rel_gtol: float = 1e-6) -> torch.Tensor:
+                    rel_gtol: float = 1e-6, drop_outside: bool = False) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
         frame with its own damping and stopping test (as if registered one by one). Coarse to fine: frames of
         more than PYRAMID_MIN pixels a side are registered at the smooth scales (theta >= 1) on 2x2-pooled
         copies, halved until under 2 PYRAMID_MIN a side (the motion is in domain units, so it carries over), and
-        only the sharp scales on the frames themselves: each smooth scale then costs 4-16x less."""
+        only the sharp scales on the frames themselves: each smooth scale then costs 4-16x less.
+        drop_outside: frame j's points that the current motion maps past frame 0's pixel centres weigh 0 at that
+        scale (decided at its start): there frame 0's spline is its boundary extension, not the scene, and on
+        textured frames that misfit pulls the motion (camera crop, 32^2, 8 frames: 0.64 px RMS error with
+        them, as SimpleITK's 0.04 px without)."""
         affine_model = Affine()
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
         levels = 0
@@ -298,8 +302,15 @@ class SuperResModel:
             template = spline.SplineImage(frames[0], grid, theta)
             targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
                                    for j in range(1, self.q + 1)])
+            weights = None
+            if drop_outside:
+                y = affine(w[:, None, :], xc.reshape(-1, 2))  # (q, points, 2) in frame 0's domain
+                lo = torch.tensor([grid.omega[0], grid.omega[2]], dtype=self.dtype, device=self.device)
+                hi = torch.tensor([grid.omega[1], grid.omega[3]], dtype=self.dtype, device=self.device)
+                half = 0.5 * torch.tensor(grid.h, dtype=self.dtype, device=self.device)
+                weights = ((y >= lo + half) & (y <= hi - half)).all(-1).to(self.dtype)
             kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2), targets,
-                                        scale=grid.cell_volume)
+                                        scale=grid.cell_volume, weights=weights)
             r0, j0 = kernel.residual_and_jacobian(w)
             g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
             gtol = rel_gtol * g0.clamp_min(1e-300)

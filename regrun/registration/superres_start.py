@@ -12,12 +12,13 @@ INITS = ("preregister", "identity", "truth")
 def initial_motion(problem, init: str) -> torch.Tensor:
     """preregister: each frame registered to frame 0 (the paper's choice; the GN/VarPro objective is not
     convex in large rotations); identity: no motion; truth: the true motion (for derivative studies).
-    With problem.outside=drop the moved frames' pixels that see past the reference domain at this motion stop
-    being data for the rest of the run (decided once: a mask that followed the motion would make the objective
-    jump as pixels cross the edge)."""
+    With problem.outside=drop the pre-registration leaves out the points that leave frame 0, and the moved
+    frames' pixels that see past the reference domain at the starting motion stop being data for the rest of
+    the run (decided once: a mask that followed the motion would make the objective jump as pixels cross the
+    edge)."""
     check_choice("solver.init", init, INITS)
     if init == "preregister":
-        w = problem.model.preregister()
+        w = problem.model.preregister(drop_outside=problem.outside == "drop")
     elif init == "identity":
         w = problem.model.identity.clone()
     elif problem.w_true is None:

@@ -15,6 +15,7 @@ motion the rule is evaluated once more at the chosen weight, so the results file
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -123,9 +124,19 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
     return choice
 
 
-def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | None:
+@dataclass(frozen=True)
+class Carried:
+    """lambda_f=from:RUN: a weight another run learned or chose, used here as a fixed weight."""
+
+    lam: float
+    path: str
+
+
+def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
     """With problem.lambda_f=auto, choose the weight at the starting motion w0 and put it into the model
-    (once per run); None for a fixed weight."""
+    (once per run); Carried for a weight from another run; None for a fixed weight."""
+    if problem.lam_from is not None:
+        return Carried(problem.lam, problem.lam_from)
     if problem.lam is not None:
         return None
     if problem.weight_choice is None:
@@ -151,8 +162,11 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
 
 
-def weight_outputs(choice: Choice | None) -> tuple[dict, dict, dict, str]:
+def weight_outputs(choice: Choice | Carried | None) -> tuple[dict, dict, dict, str]:
     """(metrics, stats, tables, message suffix) for a SolveResult."""
     if choice is None:
         return {}, {}, {}, ""
+    if isinstance(choice, Carried):
+        return ({"lam": choice.lam}, {"lam_from": choice.path}, {},
+                f"; lambda_f: {choice.lam:.4g} from {choice.path}")
     return choice.metrics(), choice.stats(), {"lam_curve": choice.table()}, f"; lambda_f: {choice.summary()}"
