@@ -231,9 +231,9 @@ def main(argv=None):
     ap.add_argument("--noise", type=float, nargs="+", default=[0.005, 0.01, 0.03])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--frames", type=int, nargs="+", default=[8])
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
-    ap.add_argument("--default", default="sure", choices=RULES, help="the rule the summary columns judge")
-    ap.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--rules", nargs="+", default=["gcv", "sure"], choices=RULES)
+    ap.add_argument("--default", default="gcv", choices=RULES, help="the rule the summary columns judge")
+    ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
     ap.add_argument("--outside", default="drop", choices=["drop", "keep"],
                     help="problem.outside (config_section resolves it for generated data: say the user's default)")
     ap.add_argument("--threads", type=int, default=1)
