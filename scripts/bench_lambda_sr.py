@@ -236,9 +236,18 @@ def main(argv=None):
     ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
     ap.add_argument("--outside", default="drop", choices=["drop", "keep"],
                     help="problem.outside (config_section resolves it for generated data: say the user's default)")
+    ap.add_argument("--merge", type=Path, nargs="+", help="no runs: the table and summary of these .json outputs "
+                    "(runs split over processes), written to --out .md")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
+    if args.merge:
+        rows = [r for path in args.merge for r in json.loads(path.read_text())["rows"]]
+        rules = [x for x in RULES if all(f"auto_{x}" in r for r in rows)]
+        md = markdown(rows, rules, args.default) + "\n\n" + summary(rows, rules)
+        args.out.with_suffix(".md").write_text(md + "\n")
+        print(md)
+        return
     torch.set_num_threads(args.threads)
     try:  # the peer on as many threads as regrun
         import SimpleITK
