@@ -104,3 +104,18 @@ def test_bad_outside_is_one_line(device):
     ctx = RunContext(device, torch.float64, 0, Path("."))
     with pytest.raises(UserError, match="problem.outside='crop'.*drop, keep"):
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, outside="crop"), ctx)
+
+
+def test_preregistration_leaves_out_what_the_frames_see_past_the_edge(device):
+    """Frames whose pixels past frame 0's edge show something the model does not hold (here: noise of 30% of
+    the frames' range): dropping those points keeps the pre-registration on the true motion."""
+    ctx = RunContext(device, torch.float64, 0, Path("."))
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=3), ctx)
+    m = p.model
+    keep = m.inside_mask(p.w_true)
+    gen = torch.Generator().manual_seed(1)
+    junk = 0.3 * float(m.frames.max() - m.frames.min()) * torch.randn(keep.shape, generator=gen, dtype=torch.float64)
+    m.frames[1:] += ctx.tensor(junk) * (1 - keep)
+    plain = p.motion_error(m.preregister())
+    dropped = p.motion_error(m.preregister(drop_outside=True))
+    assert dropped < 0.7 * plain, (dropped, plain)  # measured: 0.0075 against 0.0126
