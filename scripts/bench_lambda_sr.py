@@ -191,7 +191,8 @@ def markdown(rows, rules, default) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         a = r[f"auto_{default}"]["psnr"]
-        autos = " | ".join(f"{r[f'auto_{x}']['lam']:.3g} ({r[f'auto_{x}']['psnr']:.2f})" for x in rules)
+        autos = " | ".join(f"{r[f'auto_{x}']['lam']:.3g} ({r[f'auto_{x}']['psnr']:.2f})" if f"auto_{x}" in r else "-"
+                           for x in rules)
         lines.append(f"| {r['image']} | {r['size']}² | {r['frames']} | {r['noise']:.1%} | {r['seed']} | "
                      f"{r['psnr_bicubic']:.2f} | "
                      f"{r['regrun_best_lam']:g} ({r['psnr_regrun_best']:.2f}) | "
@@ -209,11 +210,12 @@ def summary(rows, rules) -> str:
         if not part:
             continue
         for x in rules:
-            a = np.array([r[f"auto_{x}"]["psnr"] for r in part])
-            d_bic = a - np.array([r["psnr_bicubic"] for r in part])
-            d_best = a - np.array([r["psnr_regrun_best"] for r in part])
-            d_peer = a - np.array([r["psnr_peer_best"] for r in part])
-            out.append(f"- {split}, `{x}` ({len(part)} sets): below bicubic on {int((d_bic < 0).sum())} (worst "
+            ran = [r for r in part if f"auto_{x}" in r]
+            a = np.array([r[f"auto_{x}"]["psnr"] for r in ran])
+            d_bic = a - np.array([r["psnr_bicubic"] for r in ran])
+            d_best = a - np.array([r["psnr_regrun_best"] for r in ran])
+            d_peer = a - np.array([r["psnr_peer_best"] for r in ran])
+            out.append(f"- {split}, `{x}` ({len(ran)} sets): below bicubic on {int((d_bic < 0).sum())} (worst "
                        f"{d_bic.min():+.2f} dB, mean {d_bic.mean():+.2f}); within 0.75 dB of regrun's best on "
                        f"{int((d_best >= -0.75).sum())} (worst {d_best.min():+.2f}, mean {d_best.mean():+.2f}); at or "
                        f"above the peer's best - 0.5 dB on {int((d_peer >= -0.5).sum())} (worst {d_peer.min():+.2f}, "
@@ -243,7 +245,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.merge:
         rows = [r for path in args.merge for r in json.loads(path.read_text())["rows"]]
-        rules = [x for x in RULES if all(f"auto_{x}" in r for r in rows)]
+        rules = sorted({x for x in RULES for r in rows if f"auto_{x}" in r}, key=lambda x: x != args.default)
         md = markdown(rows, rules, args.default) + "\n\n" + summary(rows, rules)
         args.out.with_suffix(".md").write_text(md + "\n")
         print(md)
