@@ -1,5 +1,7 @@
 """problem.lambda_f=from:RUN: the weight another super-resolution run chose from its frames (lam_chosen) or
 learned (lam_learned), carried to new frames through the same reader as solver.lam=from: (regrun.record)."""
+import re
+
 import h5py
 import pytest
 
@@ -54,5 +56,5 @@ def test_a_weight_from_the_wrong_run_is_one_line(chosen, tmp_path, edit, message
             del f[f"metrics/{edit['drop']}"]
     outcome = run(compose(TINY + [f"problem.lambda_f=from:{path}"]), tmp_path / "out", [])
     assert outcome.status == "failed" and outcome.user_error
-    assert message in outcome.error or __import__("re").search(message, outcome.error)
+    assert re.search(message, outcome.error), outcome.error
     assert "\n" not in outcome.error
