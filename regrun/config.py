@@ -54,11 +54,19 @@ def _weight_for_data(data, fixed):
     return "auto" if str(data) in USER_DATA else fixed
 
 
+def _by_data(data, user, other):
+    """`${by_data:DATA,USER,OTHER}`: USER for a user's data, else OTHER (a setting whose right default differs
+    between a user's data and the generated data the presets and CI pairs pin)."""
+    return user if str(data) in USER_DATA else other
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", _run_id_resolver)
     if not OmegaConf.has_resolver("weight_for_data"):
         OmegaConf.register_new_resolver("weight_for_data", _weight_for_data)
+    if not OmegaConf.has_resolver("by_data"):
+        OmegaConf.register_new_resolver("by_data", _by_data)
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

@@ -314,11 +314,14 @@ def load(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def learned_lam(path: str | Path, key: str = "solver.lam") -> float:
+def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...] = (LEARNED_LAM,),
+                problem: str | None = None) -> float:
     """The weight a completed learning run chose (/metrics/lam_learned), `path` its results file or run folder.
     Each way this can fail is a one-line UserError naming `key`: no such path, a folder without a results file,
     a file that is not a regrun results file, a run whose status is not completed, a run that learned no
-    weight."""
+    weight. `names`: the metrics read, first found wins (super-resolution also takes a weight chosen from other
+    frames, /metrics/lam_chosen); `problem`: the problem the run must have solved (a weight's units belong to
+    its problem), None for any."""
     where = f"{key}={FROM_PREFIX}{path}"
     p = Path(path).expanduser()
     if not p.exists():
@@ -340,25 +343,32 @@ def learned_lam(path: str | Path, key: str = "solver.lam") -> float:
         status = str(f.attrs["status"])
         if status != "completed":
             raise UserError(f"{where}: that run's status is {status!r}, not 'completed'")
-        name = f"metrics/{LEARNED_LAM}"
-        if name not in f:
+        if problem is not None and str(f.attrs.get("problem", "?")) != problem:
+            raise UserError(f"{where}: that run solved problem {str(f.attrs.get('problem', '?'))!r}, not "
+                            f"{problem!r} (a weight belongs to its problem's units)")
+        found = [f"metrics/{n}" for n in names if f"metrics/{n}" in f]
+        if not found:
             solver = str(f.attrs.get("solver", "?"))
-            raise UserError(f"{where}: that run (solver {solver}) learned no weight: no /{name} (the solvers "
-                            "bilevel and grid_search write it)")
-        value = float(f[name][()])
+            if names == (LEARNED_LAM,):
+                raise UserError(f"{where}: that run (solver {solver}) learned no weight: no /metrics/{LEARNED_LAM} "
+                                "(the solvers bilevel and grid_search write it)")
+            raise UserError(f"{where}: that run (solver {solver}) learned no weight: none of "
+                            f"{', '.join('/metrics/' + n for n in names)} (a run with the weight auto writes "
+                            "lam_chosen)")
+        value = float(f[found[0]][()])
     if not np.isfinite(value) or value < 0:
         raise UserError(f"{where}: the stored weight {value!r} is not a finite number >= 0")
     return value
 
 
-def weight_setting(key: str, value: Any) -> tuple[float, str | None]:
+def weight_setting(key: str, value: Any, **read) -> tuple[float, str | None]:
     """A fixed regularization weight from its setting: a number >= 0, or `from:PATH` (the weight a learning run
-    stored, `learned_lam`). Returns (weight, PATH or None)."""
+    stored, `learned_lam`, which `read` is passed on to). Returns (weight, PATH or None)."""
     if isinstance(value, str) and value.startswith(FROM_PREFIX):
         path = value[len(FROM_PREFIX):]
         if not path:
             raise UserError(f"{key}={value}: give the path after from:, e.g. {key}=from:outputs/RUN")
-        return learned_lam(path, key), path
+        return learned_lam(path, key, **read), path
     if isinstance(value, str):
         raise UserError(f"{key}={value!r} must be a number >= 0, auto (chosen from the data) or {FROM_PREFIX}PATH "
                         "(a learning run's results file or run folder)")

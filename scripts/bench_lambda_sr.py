@@ -20,6 +20,7 @@ of the exact least-squares image at the solver's final motion and the weight use
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import tempfile
@@ -44,15 +45,55 @@ from regrun.solvers.varpro_cg import VarProCG
 RULES = ("discrepancy", "gcv", "sure")
 
 
+# What the previous round tuned on (its table): phantom and camera. Everything else is held out.
+TUNING = ("phantom", "camera")
+HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fair:hands-R", "fair:MRIhead-R",
+            "fair:HNSP-R", "texture")
+FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
+
+
+def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
+    """The scene as a gray 2-D array (rows, columns): camera's 256^2 crop (the previous round's), a
+    scikit-image data image (sk:NAME) or a FAIR image (fair:NAME, read-only from ../shared/fair_data), central
+    square crop of at most 256 pixels; texture: random-phase noise with a 1/|k|^1.5 amplitude spectrum, 128^2."""
+    if kind == "camera":
+        import skimage.data
+
+        return torch.as_tensor(skimage.data.camera()[100:356, 150:406].astype(np.float64))
+    if kind == "texture":
+        n = 128
+        k = torch.fft.fftfreq(n, dtype=torch.float64)
+        amp = (k[:, None] ** 2 + k[None, :] ** 2).clamp_min(1.0 / n**2) ** -0.75
+        phase = torch.rand(n, n, generator=gen, dtype=torch.float64) * 2 * math.pi
+        img = torch.fft.ifft2(amp * torch.exp(1j * phase)).real
+        return 255 * (img - img.min()) / (img.max() - img.min())
+    if kind.startswith("sk:"):
+        import skimage.data
+
+        a = np.asarray(getattr(skimage.data, kind[3:])(), dtype=np.float64)
+    elif kind.startswith("fair:"):
+        from PIL import Image
+
+        path = FAIR_DIR / f"{kind[5:]}.jpg"
+        if not path.exists():
+            raise SystemExit(f"{path} not found (the FAIR images live in ../shared/fair_data)")
+        a = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    else:
+        raise SystemExit(f"unknown image {kind!r}")
+    if a.ndim == 3:
+        a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
+    side = min(a.shape[0], a.shape[1], 256)
+    r0, c0 = (a.shape[0] - side) // 2, (a.shape[1] - side) // 2
+    return torch.as_tensor(a[r0:r0 + side, c0:c0 + side].copy())
+
+
 def image_function(kind: str, size: int, gen: torch.Generator):
-    """A continuous image on [0, size]^2 (fine-pixel units)."""
+    """A continuous image on [0, size]^2 (fine-pixel units): regrun's textured phantom, or a source image
+    (source_image) bilinear between its pixels over the domain."""
     if kind == "phantom":
         f_unit, _ = textured_phantom(gen)
         return lambda x: 100.0 * f_unit(x / size)  # noqa: E731
-    import skimage.data
-
-    cam = torch.as_tensor(skimage.data.camera()[100:356, 150:406].astype(np.float64))  # 256^2 crop
-    img = cam.flip(0).T[None, None]  # FAIR layout: [x1, x2] with x2 up
+    img = source_image(kind, gen).flip(0).T[None, None]  # FAIR layout: [x1, x2] with x2 up
 
     def f(x):
         g = (x / size) * 2 - 1  # [-1, 1]; grid_sample's (x, y) = (column, row) = (x2, x1)
@@ -89,28 +130,30 @@ def bicubic_psnr(problem) -> float:
     return psnr(up.cpu().numpy(), problem.truth.cpu().numpy())
 
 
-def run_set(ctx, root, kind, size, noise, seed, args):
-    truth, stack, w = frame_set(kind, size, args.frames, noise, seed)
-    path = root / f"{kind}_{size}_{noise}_{seed}.npz"
+def run_set(ctx, root, kind, size, noise, seed, frames, args):
+    truth, stack, w = frame_set(kind, size, frames, noise, seed)
+    path = root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}.npz"
     np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
 
     def problem(lam, rule=None):
         extra = {} if rule is None else {"lam_rule": rule}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                             true_motion=str(path), lambda_f=lam, **extra)
+                             true_motion=str(path), lambda_f=lam, outside=args.outside, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
     p0 = problem(1.0)
-    w0 = p0.model.preregister()  # independent of lambda_f: computed once, handed to every run below
+    # independent of lambda_f: computed once, handed to every run below
+    w0 = p0.model.preregister(drop_outside=p0.outside == "drop")
 
     def solve(p):
-        p.model.preregister = lambda: w0.clone()
+        p.model.preregister = lambda **_: w0.clone()
         t0 = time.process_time()
         res = solver.solve(p, Monitor())
         return res, time.process_time() - t0
 
-    row = {"image": kind, "size": size, "noise": noise, "seed": seed, "frames": args.frames,
+    row = {"image": kind, "split": "tuning" if kind in TUNING else "held-out", "size": size, "noise": noise,
+           "seed": seed, "frames": frames,
            "psnr_bicubic": bicubic_psnr(p0)}
     for rule in args.rules:
         p = problem("auto", rule)
@@ -131,6 +174,8 @@ def run_set(ctx, root, kind, size, noise, seed, args):
         peer = []
         for lam in args.grid:
             p = problem(lam)
+            if p.outside == "drop":  # the same data as regrun's: the pixels that see past the domain at its motion
+                p.model.settle_outside(w_peer)
             peer.append({"lam": lam, "psnr": exact_psnr(p, w_peer)})
         pb = max(peer, key=lambda g: g["psnr"])
         row["peer"], row["peer_best_lam"], row["psnr_peer_best"] = peer, pb["lam"], pb["psnr"]
@@ -140,14 +185,16 @@ def run_set(ctx, root, kind, size, noise, seed, args):
 
 
 def markdown(rows, rules, default) -> str:
-    head = ("| image | size | noise | seed | bicubic | regrun best lambda_f (PSNR) | peer best (PSNR) | "
+    head = ("| image | size | frames | noise | seed | bicubic | regrun best lambda_f (PSNR) | peer best (PSNR) | "
             + " | ".join(f"auto {r}: lambda_f (PSNR)" for r in rules) + f" | {default} - bicubic | "
             f"{default} - regrun best | {default} - peer best |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         a = r[f"auto_{default}"]["psnr"]
-        autos = " | ".join(f"{r[f'auto_{x}']['lam']:.3g} ({r[f'auto_{x}']['psnr']:.2f})" for x in rules)
-        lines.append(f"| {r['image']} | {r['size']} | {r['noise']:g} | {r['seed']} | {r['psnr_bicubic']:.2f} | "
+        autos = " | ".join(f"{r[f'auto_{x}']['lam']:.3g} ({r[f'auto_{x}']['psnr']:.2f})" if f"auto_{x}" in r else "-"
+                           for x in rules)
+        lines.append(f"| {r['image']} | {r['size']}² | {r['frames']} | {r['noise']:.1%} | {r['seed']} | "
+                     f"{r['psnr_bicubic']:.2f} | "
                      f"{r['regrun_best_lam']:g} ({r['psnr_regrun_best']:.2f}) | "
                      f"{r.get('peer_best_lam', math.nan):g} ({r['psnr_peer_best']:.2f}) | {autos} | "
                      f"{a - r['psnr_bicubic']:+.2f} | {a - r['psnr_regrun_best']:+.2f} | "
@@ -155,19 +202,54 @@ def markdown(rows, rules, default) -> str:
     return "\n".join(lines)
 
 
+def summary(rows, rules) -> str:
+    """Per split and rule: the issue's three targets counted over the sets."""
+    out = []
+    for split in ("tuning", "held-out"):
+        part = [r for r in rows if r["split"] == split]
+        if not part:
+            continue
+        for x in rules:
+            ran = [r for r in part if f"auto_{x}" in r]
+            a = np.array([r[f"auto_{x}"]["psnr"] for r in ran])
+            d_bic = a - np.array([r["psnr_bicubic"] for r in ran])
+            d_best = a - np.array([r["psnr_regrun_best"] for r in ran])
+            d_peer = a - np.array([r["psnr_peer_best"] for r in ran])
+            out.append(f"- {split}, `{x}` ({len(ran)} sets): below bicubic on {int((d_bic < 0).sum())} (worst "
+                       f"{d_bic.min():+.2f} dB, mean {d_bic.mean():+.2f}); within 0.75 dB of regrun's best on "
+                       f"{int((d_best >= -0.75).sum())} (worst {d_best.min():+.2f}, mean {d_best.mean():+.2f}); at or "
+                       f"above the peer's best - 0.5 dB on {int((d_peer >= -0.5).sum())} (worst {d_peer.min():+.2f}, "
+                       f"mean {d_peer.mean():+.2f})")
+        below = sum(r["psnr_regrun_best"] < r["psnr_bicubic"] for r in part)
+        out.append(f"- {split}: regrun at its best grid weight is below bicubic on {below} of {len(part)} sets")
+    return "\n".join(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", nargs="+", default=["phantom", "camera"], choices=["phantom", "camera"])
+    ap.add_argument("--images", nargs="+", default=list(HELD_OUT),
+                    help=f"phantom, camera (the tuning split: {', '.join(TUNING)}), sk:NAME, fair:NAME, texture")
     ap.add_argument("--sizes", type=int, nargs="+", default=[20, 32, 48])
     ap.add_argument("--noise", type=float, nargs="+", default=[0.005, 0.01, 0.03])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
-    ap.add_argument("--default", default="sure", choices=RULES, help="the rule the summary columns judge")
-    ap.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--frames", type=int, nargs="+", default=[8])
+    ap.add_argument("--rules", nargs="+", default=["gcv", "sure"], choices=RULES)
+    ap.add_argument("--default", default="gcv", choices=RULES, help="the rule the summary columns judge")
+    ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--outside", default="drop", choices=["drop", "keep"],
+                    help="problem.outside (config_section resolves it for generated data: say the user's default)")
+    ap.add_argument("--merge", type=Path, nargs="+", help="no runs: the table and summary of these .json outputs "
+                    "(runs split over processes), written to --out .md")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
+    if args.merge:
+        rows = [r for path in args.merge for r in json.loads(path.read_text())["rows"]]
+        rules = sorted({x for x in RULES for r in rows if f"auto_{x}" in r}, key=lambda x: x != args.default)
+        md = markdown(rows, rules, args.default) + "\n\n" + summary(rows, rules)
+        args.out.with_suffix(".md").write_text(md + "\n")
+        print(md)
+        return
     torch.set_num_threads(args.threads)
     try:  # the peer on as many threads as regrun
         import SimpleITK
@@ -181,20 +263,19 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for kind in args.images:
-                for noise in args.noise:
-                    for seed in args.seeds:
-                        t0 = time.perf_counter()
-                        r = run_set(ctx, Path(tmp), kind, size, noise, seed, args)
-                        r["wall_s"] = time.perf_counter() - t0
-                        rows.append(r)
-                        autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}"
-                                          for x in args.rules)
-                        print(f"{kind} {size}^2 noise {noise:g} seed {seed}: bicubic {r['psnr_bicubic']:.2f}, "
-                              f"regrun best {r['regrun_best_lam']:g} -> {r['psnr_regrun_best']:.2f}, peer best "
-                              f"{r['psnr_peer_best']:.2f}; auto: {autos}; {r['wall_s']:.0f} s", flush=True)
-                        args.out.with_suffix(".json").write_text(json.dumps(
-                            {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
-    md = markdown(rows, args.rules, args.default)
+                for noise, seed, frames in itertools.product(args.noise, args.seeds, args.frames):
+                    t0 = time.perf_counter()
+                    r = run_set(ctx, Path(tmp), kind, size, noise, seed, frames, args)
+                    r["wall_s"] = time.perf_counter() - t0
+                    rows.append(r)
+                    autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}"
+                                      for x in args.rules)
+                    print(f"{kind} {size}^2 {frames} frames noise {noise:g} seed {seed}: bicubic {r['psnr_bicubic']:.2f}, "
+                          f"regrun best {r['regrun_best_lam']:g} -> {r['psnr_regrun_best']:.2f}, peer best "
+                          f"{r['psnr_peer_best']:.2f}; auto: {autos}; {r['wall_s']:.0f} s", flush=True)
+                    args.out.with_suffix(".json").write_text(json.dumps(
+                        {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+    md = markdown(rows, args.rules, args.default) + "\n\n" + summary(rows, args.rules)
     args.out.with_suffix(".md").write_text(md + "\n")
     print(md)
 

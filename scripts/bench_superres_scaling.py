@@ -12,7 +12,7 @@ times finer than the reference, frames 1.. moved by random affines, Gaussian noi
 - peer:    SimpleITK affine registration of each frame to frame 0 (MeanSquares, B-spline, a pyramid), then
            the same regularised least squares for the image with that motion fixed (solved to a relative
            residual of 1e-10 by regrun's preconditioned CG; frame pixels that saw beyond the field of view
-           left out at that motion, as regrun's problem.view=drop does at its own); CPU seconds of the
+           left out at that motion, as regrun's problem.outside=drop does at its own); CPU seconds of the
            registration and the solve;
 - oracle:  the same least squares at the true motion.
 The weight rule is the same for all three: problem.lambda_f (default 0.1).
@@ -129,10 +129,10 @@ def main(argv=None):
                 truth = p.truth.cpu().numpy()
                 c0 = time.process_time()
                 w_peer = sitk_motion(p)
-                p.model.settle_view(w_peer)  # the same least squares as regrun's (problem.view), at its motion
+                p.model.settle_outside(w_peer)  # the same least squares as regrun's (problem.outside), at its motion
                 f_peer = solve_at(p, w_peer)
                 row["peer_cpu_s"] = time.process_time() - c0
-                p.model.settle_view(p.w_true)
+                p.model.settle_outside(p.w_true)
                 f_oracle = solve_at(p, p.w_true)
                 row.update(psnr_peer=psnr(f_peer, truth), ssim_peer=ssim(f_peer, truth),
                            motion_err_peer=p.motion_error(w_peer),

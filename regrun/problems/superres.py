@@ -34,7 +34,8 @@ from ..linalg.differences import pool
 from ..metrics import psnr, ssim
 from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
 from ..plots import convergence, image_grid
-from ..registration.superres_model import VIEWS, SuperResModel
+from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
+from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -75,16 +76,22 @@ class SuperRes(Problem):
         else:
             self.n_frames = check_int("problem.n_frames", count, 2)
         self.factor = check_int("problem.factor", cfg.factor, 1)
-        check_choice("problem.view", cfg.view, ("auto",) + VIEWS)
-        # only a user's frames see beyond the field of view; generated frames are made by the model itself
-        view = ("drop" if data == "frames" else "fit") if cfg.view == "auto" else cfg.view
         # lambda_f: None is auto (chosen by the solver from the data); bounds far beyond any useful value, where
         # lambda_f^2 or the noise would overflow or swamp the data
-        self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
+        # a number, auto (None: chosen from the frames) or from:RUN (the weight another super-resolution run
+        # learned or chose from its frames, carried to these)
+        self.lam_from = None
+        if isinstance(cfg.lambda_f, str) and cfg.lambda_f.startswith(FROM_PREFIX):
+            self.lam, self.lam_from = weight_setting("problem.lambda_f", cfg.lambda_f,
+                                                     names=(LEARNED_LAM, "lam_chosen"), problem="superres")
+        else:
+            self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
         self.weight_choice = None  # set by registration.superres_weight.settle_weight
+        check_choice("problem.outside", cfg.outside, OUTSIDE)
+        self.outside = str(cfg.outside)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
@@ -118,7 +125,7 @@ class SuperRes(Problem):
         self.truth = None if truth is None else ctx.tensor(truth)
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
-                                   view)
+                                   self.outside)
 
     def _user_frames(self, cfg):
         """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the

@@ -15,6 +15,7 @@ motion the rule is evaluated once more at the chosen weight, so the results file
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -89,13 +90,20 @@ class ImageSolve:
         return predict
 
 
+def frame_data(model) -> tuple[torch.Tensor, int]:
+    """The frames as data (pixels that are no data, problem.outside=drop, set to 0: their rows of A are 0 too,
+    so they add nothing to the misfit nor to the trace) and the number of pixels that are data."""
+    mask = model.data_mask()
+    return (model.frames * mask).reshape(-1), int(mask.sum())
+
+
 def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
-    d = model.frames.reshape(-1)
+    d, m = frame_data(model)
     predict = solve.prediction(lam)
     pred, f = predict(d)
     if not solve.cholesky:
         solve.x0 = f.detach()  # warm start of the next weight's CG
-    fit = Fit(rss=float((pred - d).pow(2).sum()), m=d.numel(), state=f.detach())
+    fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
     if probes is not None:
         total = 0.0
         for z in probes:
@@ -116,9 +124,19 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
     return choice
 
 
-def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | None:
+@dataclass(frozen=True)
+class Carried:
+    """lambda_f=from:RUN: a weight another run learned or chose, used here as a fixed weight."""
+
+    lam: float
+    path: str
+
+
+def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
     """With problem.lambda_f=auto, choose the weight at the starting motion w0 and put it into the model
-    (once per run); None for a fixed weight."""
+    (once per run); Carried for a weight from another run; None for a fixed weight."""
+    if problem.lam_from is not None:
+        return Carried(problem.lam, problem.lam_from)
     if problem.lam is not None:
         return None
     if problem.weight_choice is None:
@@ -144,8 +162,11 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
 
 
-def weight_outputs(choice: Choice | None) -> tuple[dict, dict, dict, str]:
+def weight_outputs(choice: Choice | Carried | None) -> tuple[dict, dict, dict, str]:
     """(metrics, stats, tables, message suffix) for a SolveResult."""
     if choice is None:
         return {}, {}, {}, ""
+    if isinstance(choice, Carried):
+        return ({"lam": choice.lam}, {"lam_from": choice.path}, {},
+                f"; lambda_f: {choice.lam:.4g} from {choice.path}")
     return choice.metrics(), choice.stats(), {"lam_curve": choice.table()}, f"; lambda_f: {choice.summary()}"

@@ -138,7 +138,7 @@ class JointGN(Solver):
         t0 = time.perf_counter()
         with self.ctx.phase("pre-registration"):
             w = initial_motion(problem, self.cfg.init)
-        problem.model.settle_view(w)  # view=drop: pixels that saw beyond the field of view left out
+        problem.model.settle_outside(w)  # outside=drop: pixels that saw beyond the field of view left out
         choice = settle_weight(problem, w, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         if self.cfg.init_image == "project":
             # The image varpro_cg would start from, so both solvers begin at the same (w, f).

@@ -36,7 +36,7 @@ class TwoStage(Solver):
         with self.ctx.phase("pre-registration"):
             w = initial_motion(problem, self.cfg.init)
         t_reg = time.perf_counter() - t0
-        problem.model.settle_view(w)  # view=drop: pixels that saw beyond the field of view left out
+        problem.model.settle_outside(w)  # outside=drop: pixels that saw beyond the field of view left out
         choice = settle_weight(problem, w, self.ctx)  # lambda_f=auto: chosen at the registered motion
         model = problem.model
         linear = pick_linear(self.linear, model.n, diff_mode("none"))

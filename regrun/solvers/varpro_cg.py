@@ -74,7 +74,7 @@ class VarProCG(Solver):
         with self.ctx.phase("pre-registration"):
             w0 = initial_motion(problem, self.cfg.init)
         t_init = time.perf_counter() - t0
-        problem.model.settle_view(w0)  # view=drop: pixels that saw beyond the field of view left out
+        problem.model.settle_outside(w0)  # outside=drop: pixels that saw beyond the field of view left out
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
         rfun = self.residual_function(problem.model)

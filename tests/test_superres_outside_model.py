@@ -1,7 +1,7 @@
-"""problem.view=drop: moved-frame pixels that saw beyond the field of view left out of the data term (fixed at
+"""problem.outside=drop: moved-frame pixels that saw beyond the field of view left out of the data term (fixed at
 the pre-registered motion). The weighted operator against its adjoint (dot test), its motion derivatives
 against AD, the dense normal matrix and dense operator of the Cholesky path against the matrix-free operator,
-and view=fit (the default for generated data) unchanged."""
+and outside=keep (the default for generated data) unchanged."""
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,6 @@ import torch
 
 from regrun.config import config_section
 from regrun.context import RunContext
-from regrun.errors import UserError
 from regrun.linalg.direct import normal_matrix
 from regrun.linalg.dottest import dot_test
 from regrun.problems.superres import SuperRes
@@ -21,16 +20,16 @@ def ctx(device):
     return RunContext(device, torch.float64, 0, Path("."))
 
 
-def problem(ctx, view):
+def problem(ctx, outside):
     # shifts of up to 15% of the width: several frame pixels see beyond the field of view
     return SuperRes(config_section("problem", "superres", size=12, n_frames=3, noise=0.01, lambda_f=0.1,
-                                   view=view, motion={"shift": 0.15}), ctx)
+                                   outside=outside, motion={"shift": 0.15}), ctx)
 
 
 @pytest.fixture
 def dropped(ctx):
     p = problem(ctx, "drop")
-    p.model.settle_view(p.w_true)
+    p.model.settle_outside(p.w_true)
     return p
 
 
@@ -69,20 +68,8 @@ def test_drop_derivatives_and_dense_path_match_the_operator(dropped):
     assert float((iterative - direct).norm() / direct.norm()) < 1e-9
 
 
-def test_fit_keeps_every_pixel(ctx):
-    p = problem(ctx, "fit")
+def test_keep_keeps_every_pixel(ctx):
+    p = problem(ctx, "keep")
     b = p.model.b.clone()
-    p.model.settle_view(p.w_true)
+    p.model.settle_outside(p.w_true)
     assert p.model.keep is None and torch.equal(p.model.b, b)
-
-
-def test_view_auto_drops_only_for_a_users_frames(ctx, tmp_path):
-    assert problem(ctx, "auto").model.view == "fit"
-    np = pytest.importorskip("numpy")
-    frames = np.random.default_rng(0).random((3, 6, 6))
-    np.savez(tmp_path / "f.npz", frames=frames)
-    p = SuperRes(config_section("problem", "superres", data="frames", frames=str(tmp_path / "f.npz"),
-                                lambda_f=0.1), ctx)
-    assert p.model.view == "drop"
-    with pytest.raises(UserError, match="problem.view"):
-        problem(ctx, "crop")
