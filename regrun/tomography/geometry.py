@@ -163,7 +163,7 @@ def parallel_beam(shape, angles, n_det: int, det_spacing: float = 1.0, voxel: fl
     """2-D parallel beam; `det_offset` shifts the detector along u (a centre-of-rotation error); `centre`:
     the rotation axis relative to the grid's centre (rotation_centre), the whole scan moved with it."""
     a, d, u = _orbit(angles, 2)
-    c = torch.tensor(centre, dtype=d.dtype)
+    c = d.new_tensor(centre)  # on the orbit's device and dtype
     vectors = torch.cat((d, c + det_offset * u, det_spacing * u), -1)
     return Geometry("parallel", Volume(tuple(shape), voxel), (int(n_det),), _rows(vectors),
                     angles=tuple(a.tolist()))
@@ -176,7 +176,7 @@ def fan_beam(shape, angles, n_det: int, det_spacing: float, sod: float, odd: flo
     if sod <= 0 or odd < -sod:
         raise UserError(f"fan beam needs source_origin > 0 and origin_detector > -source_origin, got {sod}, {odd}")
     a, d, u = _orbit(angles, 2)
-    c = torch.tensor(centre, dtype=d.dtype)
+    c = d.new_tensor(centre)  # on the orbit's device and dtype
     vectors = torch.cat((c - sod * d, c + odd * d + det_offset * u, det_spacing * u), -1)
     return Geometry("fan", Volume(tuple(shape), voxel), (int(n_det),), _rows(vectors), sod, odd,
                     tuple(a.tolist()))
