@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+from cli_in_process import regrun_in_process
 from omegaconf import OmegaConf
 
-from regrun import cli
 from regrun.record import load
 
 SR = ["problem=superres", "problem.data=frames", "problem.factor=2"]
@@ -153,15 +153,8 @@ CASES = {
 
 
 def call(args, cwd, monkeypatch, capsys):
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", ["regrun", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    proc = regrun_in_process(args, cwd, monkeypatch, capsys)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from cli_in_process import regrun_in_process
 
 from regrun.record import load
 
@@ -16,20 +17,6 @@ TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false"]
 def regrun(args, cwd, **kw):
     return subprocess.run([sys.executable, "-m", "regrun.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=180, **kw)
-
-
-def regrun_here(args, cwd, monkeypatch, capsys):
-    from regrun import cli
-
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", ["regrun", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 def test_end_to_end_run_writes_results_and_figures(tmp_path):
@@ -80,7 +67,7 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, messag
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
-    proc = regrun_here(args + ["progress=false"], tmp_path, monkeypatch, capsys)
+    proc = regrun_in_process(args + ["progress=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     first = proc.stderr.strip().splitlines()[0]
@@ -93,7 +80,7 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, messag
 def test_unreadable_image_file(tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    proc = regrun_here(["problem.data=files", f"problem.template={bad}", f"problem.reference={bad}"], tmp_path,
+    proc = regrun_in_process(["problem.data=files", f"problem.template={bad}", f"problem.reference={bad}"], tmp_path,
                        monkeypatch, capsys)
     assert proc.returncode == 2 and f"cannot read image {bad}" in proc.stderr
 
@@ -146,7 +133,7 @@ def test_problem_alone_implies_its_default_solver(tmp_path):
 
 
 def test_non_finite_tolerance_is_one_line(tmp_path, monkeypatch, capsys):
-    proc = regrun_here(["solver.gtol=nan", "progress=false"], tmp_path, monkeypatch, capsys)
+    proc = regrun_in_process(["solver.gtol=nan", "progress=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     # one line: the error, then where the run recorded it
     assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == \
@@ -158,7 +145,7 @@ def test_constant_template_has_nothing_to_register(tmp_path, monkeypatch, capsys
 
     Image.new("L", (16, 16), 0).save(tmp_path / "blank.png")
     Image.radial_gradient("L").resize((16, 16)).save(tmp_path / "disc.png")
-    proc = regrun_here(["problem.data=files", "problem.template=blank.png", "problem.reference=disc.png",
+    proc = regrun_in_process(["problem.data=files", "problem.template=blank.png", "problem.reference=disc.png",
                    "progress=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == (
