@@ -86,14 +86,15 @@ def _ct(run, data: dict[str, Any], result: dict[str, Any]) -> list[PeerRow]:
 
 def _sart(run, data: dict[str, Any], result: dict[str, Any]) -> PeerRow:
     name = "SART (scikit-image)"
-    if importlib.util.find_spec("skimage") is None:
-        return PeerRow(name, note="scikit-image is not installed (pip install -e '.[bench]')")
     cfg = run.config
     geometry, span = cfg.get("problem.geometry"), cfg.get("problem.angle_range")
     sino, truth, mask = data.get("sinogram"), data.get("truth"), data.get("mask")
     regrun_fbp = result.get("fbp")
+    # what the peer cannot take is said whether or not it is installed: installing it would not help
     if geometry != "parallel" or span not in (None, 180, 180.0) or sino is None or np.ndim(sino) != 2:
         return PeerRow(name, note="only 2-D parallel-beam scans over 180 degrees are handed to scikit-image")
+    if importlib.util.find_spec("skimage") is None:
+        return PeerRow(name, note="scikit-image is not installed (pip install -e '.[bench]')")
     if truth is None or mask is None or regrun_fbp is None:
         return PeerRow(name, note="no ground truth (or no regrun FBP) in this run to score against")
     voxel, spacing = float(cfg["problem.voxel"]), cfg.get("problem.detector_spacing")
