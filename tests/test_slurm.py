@@ -18,8 +18,10 @@ from regrun.record import load
 pytestmark = pytest.mark.slurm
 
 TINY = ["problem.synthetic.size=16", "solver.max_iter=2", "progress=false", "figures=false"]
-# A job that runs for minutes: super-resolution at a size and iteration count it will not finish soon.
-LONG = ["problem=superres", "problem.size=64", "solver.max_iter=100000", "progress=false", "figures=false"]
+# A job that runs for hours: FISTA-TV runs its iteration count with no convergence stop (a super-resolution run
+# with a huge iteration count now converges in seconds to minutes).
+LONG = ["problem=ct_fewview", "solver=fista_tv", "problem.size=64", "solver.iters=10000000", "progress=false",
+        "figures=false"]
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.mem_gb=1"]
 
 
