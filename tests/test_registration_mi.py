@@ -2,14 +2,13 @@
 import pytest
 import torch
 from omegaconf import OmegaConf
+from registration_problem import affine_problem
 
-from regrun.context import RunContext
 from regrun.imaging import spline
 from regrun.imaging.grid import Grid
 from regrun.imaging.transforms import Affine
 from regrun.linalg.checks import taylor_test
 from regrun.monitor import Monitor
-from regrun.problems.multiscale_affine import MultiscaleAffine
 from regrun.registration.mutual_information import MattesMutualInformation
 from regrun.registration.objective import EdgeTaper
 from regrun.solvers.multilevel import Multilevel
@@ -81,19 +80,12 @@ def test_invariant_to_intensity_maps(device):
         assert torch.allclose(other.value(w), base.value(w), rtol=1e-12, atol=1e-13)
 
 
-def _problem(tmp_path, device, **over):
-    cfg = OmegaConf.load("configs/problem/multiscale_affine.yaml")
-    for k, v in over.items():
-        OmegaConf.update(cfg, k, v)
-    return MultiscaleAffine(cfg, RunContext(device, torch.float64, 0, tmp_path))
-
-
 def test_mi_registers_an_inverted_template(tmp_path, device):
     """An intensity-inverted template defeats SSD; MI (the users' settings: mask, moment starts, multilevel with
     trust_exact under optimizer=lm) finds the known affine."""
     over = {"synthetic.size": 32, "synthetic.texture": 0.1, "outside": "mask", "normalise": True, "centre": True,
             "init": "moments"}
-    p = _problem(tmp_path, device, distance="mi", **over)
+    p = affine_problem(tmp_path, device, distance="mi", **over)
     p.template = p.template.max() - p.template
     assert p.at_scale(0.0).least_squares is False
     cfg = OmegaConf.load("configs/solver/multilevel.yaml")
@@ -111,7 +103,7 @@ def test_mi_verdict_fits_any_smooth_intensity_map(tmp_path, device):
     over = {"synthetic.size": 32, "synthetic.texture": 0.1, "outside": "mask", "normalise": True, "centre": True}
     verdicts = {}
     for distance in ("ssd", "mi"):
-        p = _problem(tmp_path, device, distance=distance, **over)
+        p = affine_problem(tmp_path, device, distance=distance, **over)
         lo, hi = p.template.min(), p.template.max()
         p.template = torch.sin(0.75 * torch.pi * (p.template - lo) / (hi - lo))
         p.cfg.data = "files"  # the residual verdict is the one users' files get

@@ -1,11 +1,12 @@
 """Registration of users' own images (issue 9): filters, moment starts, the resolution pyramid, the bias fix."""
-import numpy as np
 import math
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 from PIL import Image
+from registration_problem import affine_problem
 
 from regrun.context import RunContext
 from regrun.imaging.filters import average_2x2, detail_ratio
@@ -18,8 +19,8 @@ from regrun.linalg.checks import taylor_test
 from regrun.monitor import Monitor
 from regrun.problems.multiscale_affine import MultiscaleAffine
 from regrun.record import load
-from regrun.solvers.multilevel import Multilevel
 from regrun.registration.local_steps import minimise_at_scale
+from regrun.solvers.multilevel import Multilevel
 
 
 def _blur(image, sigma):
@@ -79,21 +80,14 @@ def _inverse(w):
     return torch.cat((ai.reshape(4), -ai @ w[4:]))
 
 
-def _problem(tmp_path, device, **over):
-    cfg = OmegaConf.load("configs/problem/multiscale_affine.yaml")
-    for k, v in over.items():
-        OmegaConf.update(cfg, k, v)
-    return MultiscaleAffine(cfg, RunContext(device, torch.float64, 0, tmp_path))
-
-
 def test_paper_data_keep_the_paper_objective(tmp_path, device):
-    p = _problem(tmp_path, device, **{"synthetic.size": 16})
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 16})
     assert p.smooth == 0.0 and p.init == "identity"
     assert len(p.start_candidates()) == 1 and torch.equal(p.start_candidates()[0], p.identity)
 
 
 def test_multilevel_finds_a_quarter_turn(tmp_path, device):
-    p = _problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1, "rotate_template": 90.0,
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1, "rotate_template": 90.0,
                                       "init": "moments"})
     cfg = OmegaConf.load("configs/solver/multilevel.yaml")
     cfg.min_size = 8
@@ -113,7 +107,7 @@ def test_smoothing_removes_the_interpolation_bias_on_detailed_data(tmp_path, dev
     n = 48
     errs = {}
     for smooth in (0.0, 0.75):
-        p = _problem(tmp_path, device, **{"synthetic.size": n, "synthetic.angle": 20.0, "synthetic.scale": [1, 1],
+        p = affine_problem(tmp_path, device, **{"synthetic.size": n, "synthetic.angle": 20.0, "synthetic.scale": [1, 1],
                                           "synthetic.shift": [0, 0], "synthetic.texture": 0.6,
                                           "synthetic.seed": 1, "smooth": smooth})
         scale = p.at_scale(0.0)
@@ -126,7 +120,7 @@ def test_smoothing_removes_the_interpolation_bias_on_detailed_data(tmp_path, dev
 def test_fit_quality_tells_a_failed_registration_from_a_good_one(tmp_path, device):
     """The verdict: on users' files from the gain-fitted residual (misfit_px, fit_quality), unchanged by the
     template's intensity gain and offset; on synthetic pairs from the known truth; none on FAIR's pairs."""
-    p = _problem(tmp_path, device, **{"synthetic.size": 24, "synthetic.angle": 40.0})
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 24, "synthetic.angle": 40.0})
     good, bad = p.fit_metrics(p.w_true.to(p.identity)), p.fit_metrics(p.identity)
     assert good["fit_quality"] > 0.95 and good["residual_rms"] < good["residual_rms_initial"]
     assert good["misfit_px"] < 0.2 and bad["misfit_px"] > 1.0 and bad["fit_quality"] == 0.0
@@ -206,8 +200,8 @@ def test_mask_and_normalisation_semantics(tmp_path, device):
     from regrun.imaging import spline
 
     over = {"synthetic.size": 16, "synthetic.angle": 30.0}
-    paper = _problem(tmp_path, device, **over)
-    user = _problem(tmp_path, device, **over, outside="mask", normalise=True)
+    paper = affine_problem(tmp_path, device, **over)
+    user = affine_problem(tmp_path, device, **over, outside="mask", normalise=True)
     w = paper.identity + torch.tensor([0.0, 0.0, 0.0, 0.0, 3.3, -2.2], dtype=torch.float64, device=device)
     y = affine(w, paper.x)
     d = spline.evaluate(spline.coefficients(paper.template), paper.grid, y) - paper.reference
@@ -221,7 +215,7 @@ def test_mask_and_normalisation_semantics(tmp_path, device):
     assert torch.allclose(user.at_scale(0.0).objective(w), expected)
     assert torch.allclose(user.objective(w, torch.tensor(0.0, dtype=torch.float64, device=device)), expected)
     # intensities scaled: J unchanged
-    scaled = _problem(tmp_path, device, **over, outside="mask", normalise=True)
+    scaled = affine_problem(tmp_path, device, **over, outside="mask", normalise=True)
     scaled.template, scaled.reference = 3 * scaled.template, 3 * scaled.reference
     scaled.intensity_scale *= 3
     scaled._scales = {}
@@ -234,7 +228,7 @@ def test_masked_normalised_gradient_taylor(tmp_path, device):
     gradient (without them LM stopped 0.02-0.09 px off on images that touch the border)."""
     from regrun.problems.multiscale_affine import MASK_TAPER
 
-    p = _problem(tmp_path, device, **{"synthetic.size": 16, "synthetic.angle": 10.0}, outside="mask",
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 16, "synthetic.angle": 10.0}, outside="mask",
                  normalise=True, centre=True)
     scale = p.at_scale(0.0)
     w = p.identity + torch.tensor([0.002, -0.004, 0.003, 0.002, 2.7, -2.8], dtype=torch.float64, device=device)
@@ -250,7 +244,7 @@ def test_masked_normalised_gradient_taylor(tmp_path, device):
 
 
 def test_centred_affine_round_trip(tmp_path, device):
-    p = _problem(tmp_path, device, **{"synthetic.size": 16}, centre=True)
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 16}, centre=True)
     w = p.identity + torch.tensor([0.1, -0.2, 0.05, 0.1, 1.5, -0.7], dtype=torch.float64, device=device)
     assert torch.allclose(p.from_affine(p.to_affine(w)), w)
     assert torch.allclose(p.transformation.points(w, p.x), affine(p.to_affine(w), p.x))
@@ -282,7 +276,7 @@ def test_user_data_path_keeps_device_and_dtype(tmp_path, device):
 
 def test_a_start_that_maps_the_image_away_is_never_chosen(tmp_path, device):
     """With mask and mean, J of a start that maps every point outside the template is 0/0 -> 0: it must lose."""
-    p = _problem(tmp_path, device, **{"synthetic.size": 16}, outside="mask", normalise=True)
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 16}, outside="mask", normalise=True)
     away = p.identity.clone()
     away[4] = 100.0
     assert p.overlap(away) == 0.0 and p.overlap(p.identity) == 1.0
@@ -298,13 +292,13 @@ def test_blurred_border_is_left_out(tmp_path, device):
     """With smooth > 0 and outside=mask, the cells whose blurred values came from the replicated border (the
     blur kernel's radius, ceil(4 sigma)) count for nothing: reference points there get weight 0 and template
     points only count beyond them; a coarser level's border is half as many cells."""
-    p = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.75, outside="mask", normalise=True)
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.75, outside="mask", normalise=True)
     assert p.blur_border == 3.0 and p.coarsened().blur_border == 1.5
     weights = p.objective_options()["weights"]
     omega = weights(p.x.reshape(-1, 2)).reshape(p.grid.m)             # at the identity
     assert bool((omega[:3] == 0).all() and (omega[:, -3:] == 0).all())
     assert bool((omega[6:-6, 6:-6] == 1).all())                       # 3 border cells + the 2-cell taper
-    plain = _problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.0, outside="mask", normalise=True)
+    plain = affine_problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.0, outside="mask", normalise=True)
     assert plain.blur_border == 0.0 and bool((plain.objective_options()["weights"](plain.x.reshape(-1, 2)) > 0).all())
 
 
@@ -313,8 +307,8 @@ def test_distance_choice(tmp_path, device):
     anything else is a one-line user error naming the allowed values."""
     from regrun.errors import UserError
 
-    assert _problem(tmp_path, device, **{"synthetic.size": 16}).objective_options().get("intensity") is None
-    ncc = _problem(tmp_path, device, **{"synthetic.size": 16}, distance="ncc")
+    assert affine_problem(tmp_path, device, **{"synthetic.size": 16}).objective_options().get("intensity") is None
+    ncc = affine_problem(tmp_path, device, **{"synthetic.size": 16}, distance="ncc")
     assert ncc.objective_options()["intensity"] == "affine" and ncc.at_scale(0.0).kernel.intensity == "affine"
     with pytest.raises(UserError, match="problem.distance='nmi'.*allowed: ssd, ncc, mi"):
-        _problem(tmp_path, device, **{"synthetic.size": 16}, distance="nmi")
+        affine_problem(tmp_path, device, **{"synthetic.size": 16}, distance="nmi")
