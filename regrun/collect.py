@@ -185,17 +185,20 @@ def varying_params(runs: list[Run]) -> tuple[list[str], dict[str, Any]]:
     return varying, shared
 
 
+def _asked_for(wanted: Sequence[str], names: list[str], purpose: str) -> list[str]:
+    """The metrics a user named, each one that no run has refused in one line listing those there are."""
+    missing = [m for m in wanted if m not in names]
+    if missing:
+        raise SystemExit(f"regrun-collect: error: no run has metric(s) {', '.join(missing)}{purpose}; "
+                         f"metrics: {', '.join(names)}")
+    return list(wanted)
+
+
 def metric_names(runs: list[Run], wanted: Sequence[str] | None) -> list[str]:
     names: list[str] = []
     for run in runs:
         names.extend(k for k in run.metrics if k not in names)
-    if wanted:
-        missing = [m for m in wanted if m not in names]
-        if missing:
-            raise SystemExit(f"regrun-collect: error: no run has metric(s) {', '.join(missing)}; "
-                             f"metrics: {', '.join(names)}")
-        return list(wanted)
-    return names
+    return _asked_for(wanted, names, "") if wanted else names
 
 
 def run_claims(run: Run) -> list[Claim]:
@@ -207,11 +210,7 @@ def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] |
     """The metrics to plot: the ones asked for, else those carrying paper values first, then the rest, up to
     MAX_PANELS (so a cap never drops the metric a paper gives)."""
     if wanted:
-        missing = [m for m in wanted if m not in metrics]
-        if missing:
-            raise SystemExit(f"regrun-collect: error: no run has metric(s) {', '.join(missing)} to plot; "
-                             f"metrics: {', '.join(metrics)}")
-        return list(wanted)
+        return _asked_for(wanted, metrics, " to plot")
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
     return (paper + [m for m in metrics if m not in paper])[:max(MAX_PANELS, len(paper))]
 

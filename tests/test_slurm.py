@@ -2,6 +2,7 @@
 
 Marked `slurm`; they run when REGRUN_SLURM_TESTS=1, `sbatch` is on the PATH and the cluster answers, and are
 skipped otherwise. Each test is one sweep through `hydra/launcher=slurm` in a subprocess: what a user sees."""
+import contextlib
 import os
 import re
 import shutil
@@ -58,6 +59,28 @@ def start_sweep(args, cwd):
     proc = subprocess.Popen([sys.executable, "-m", "regrun.cli", "-m", *SLURM, *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=err, text=True)
     return proc, cwd / "stderr.txt"
+
+
+@contextlib.contextmanager
+def running_sweep(args, cwd, n_jobs):
+    """A Slurm sweep started in the background, once its n_jobs jobs are running: (process, array id, stderr
+    path). Afterwards the process is killed and the array cancelled, whatever the test did."""
+    proc, stderr = start_sweep(args, cwd)
+    array = ""
+    try:
+        array = wait_for(lambda: array_id(stderr), 120, "the submission")
+        wait_for(lambda: _all_started(args_dir(args), n_jobs), 180, f"{n_jobs} running jobs")
+        yield proc, array, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if array:
+            subprocess.run(["scancel", array])
+
+
+def args_dir(args):
+    """The sweep folder a test named with hydra.sweep.dir=."""
+    return Path(next(a for a in args if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])
 
 
 def wait_for(condition, timeout, what):
@@ -137,20 +160,11 @@ def test_scancel_kill_and_time_limit_warning_each_end_their_own_job(tmp_path):
     (SIGUSR2, what Slurm sends signal_delay_s before the limit; interrupted, with the minutes it had).
     test_real_time_limit waits for Slurm's own limit instead."""
     sweep_dir = tmp_path / "s"
-    proc, stderr = start_sweep([*LONG, "seed=0,1,2", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
-    array = ""
-    try:
-        array = wait_for(lambda: array_id(stderr), 120, "the submission")
-        wait_for(lambda: _all_started(sweep_dir, 3), 180, "three running jobs")
+    with running_sweep([*LONG, "seed=0,1,2", f"hydra.sweep.dir={sweep_dir}"], tmp_path, 3) as (proc, array, stderr):
         subprocess.run(["scancel", f"{array}_0"], check=True)
         kill_task(array, 1)
         subprocess.run(["scancel", "--signal=USR2", f"{array}_2"], check=True)
         out, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if array:
-            subprocess.run(["scancel", array])
     err = stderr.read_text()
     assert proc.returncode == 130, (out, err)
     assert f"Slurm job {array}_1 left the queue without a result; the others go on" in err
@@ -177,18 +191,9 @@ def test_real_time_limit_is_interrupted_with_the_minutes_used(tmp_path):
 
 def test_ctrl_c_cancels_the_sweeps_jobs(tmp_path):
     sweep_dir = tmp_path / "s"
-    proc, stderr = start_sweep([*LONG, "seed=0,1", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
-    array = ""
-    try:
-        array = wait_for(lambda: array_id(stderr), 120, "the submission")
-        wait_for(lambda: _all_started(sweep_dir, 2), 180, "two running jobs")
+    with running_sweep([*LONG, "seed=0,1", f"hydra.sweep.dir={sweep_dir}"], tmp_path, 2) as (proc, array, stderr):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if array:
-            subprocess.run(["scancel", array])
     assert proc.returncode == 130
     assert f"cancelled the sweep's Slurm job(s) {array} (scancel)" in stderr.read_text()
     wait_for(lambda: not in_queue(array), 60, "the jobs to leave the queue")
