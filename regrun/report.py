@@ -17,6 +17,7 @@ import argparse
 import base64
 import datetime as _dt
 import html
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,9 @@ PAPERS = {
 QUICK_PAPER = ("superres_fig5", "ct_gp_equals_cv", "crab_fig4")
 ONE_JOB = "hydra.sweeper.params=null"
 FIGURES_PER_RUN = 2
+# the peers' table columns in this order, with their headings
+PEER_METRICS = {"rel_error": "rel_error", "psnr": "psnr", "ssim": "ssim", "disp_rmse": "disp_rmse (px)",
+                "tre": "tre", "J_theta0": "J at θ=0"}
 RUNS_WITH_FIGURES = 3  # per preset: a sweep of 20 scenes shows its first three runs' figures
 
 
@@ -198,19 +202,35 @@ def peers_html(preset: Preset) -> str:
         rows = preset.peers.get(run.run_id)
         if not rows:
             continue
-        keys = [k for k in ("rel_error", "psnr", "ssim") if any(k in r.metrics for r in rows)]
-        head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
+        keys = [k for k in PEER_METRICS if any(k in r.metrics for r in rows)]
+        head = "".join(f"<th>{_esc(PEER_METRICS[k])}</th>" for k in keys)
+        solve = _solve_seconds(run)
         body = [f"<tr><td>regrun ({_esc(run.attrs.get('solver', '?'))})</td>"
-                + "".join(f"<td>{_num(run.metrics.get(k))}</td>" for k in keys) + "<td>this run</td><td></td></tr>"]
+                + "".join(f"<td>{_num(run.metrics.get(k))}</td>" for k in keys) + "<td>this run</td>"
+                f"<td>{_seconds(solve) + ' wall (solve phase)' if solve is not None else ''}</td></tr>"]
         for r in rows:
-            cpu = _duration(r.cpu_seconds) if r.cpu_seconds is not None else ""
+            spent = [f"{_seconds(sec)} {kind}" for sec, kind in ((r.cpu_seconds, "CPU"), (r.wall_seconds, "wall"))
+                     if sec is not None]
             body.append(f"<tr><td>{_esc(r.method)}</td>" + "".join(f"<td>{_num(r.metrics.get(k))}</td>" for k in keys)
-                        + f'<td class="why">{_esc(r.note)}</td><td>{cpu}</td></tr>')
+                        + f'<td class="why">{_esc(r.note)}</td><td>{", ".join(spent)}</td></tr>')
         tables.append(f'<table class="peers"><tr><th>{_esc(run.run_id[:8])}: method</th>{head}<th>how</th>'
-                      f"<th>CPU</th></tr>{''.join(body)}</table>")
+                      f"<th>time</th></tr>{''.join(body)}</table>")
     if not tables:
         return ""
     return "<h4>Peers on the same data</h4>" + "".join(tables)
+
+
+def _seconds(x: float) -> str:
+    """Peers' times: a few milliseconds stay readable."""
+    return f"{x:.2g} s" if x < 1 else _duration(x)
+
+
+def _solve_seconds(run: Run) -> float | None:
+    """The run's solve phase in wall seconds, from its metrics.json (regrun/summary.py), None without one."""
+    try:
+        return float(json.loads((run.path / "metrics.json").read_text())["phases_s"]["solve"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def build_html(presets: Sequence[Preset], title: str) -> str:

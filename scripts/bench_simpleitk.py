@@ -41,8 +41,8 @@ from regrun.imaging.io import read_image
 from regrun.imaging.synthetic import image_function, radial_window, warped_pair
 from regrun.imaging.transforms import affine_about
 from regrun.monitor import Monitor
+from regrun.registration.sitk_peer import ITERATIONS, SHRINK, SIGMAS, register_affine, to_sitk
 from regrun.registry import PROBLEMS, SOLVERS
-from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
 
 PAIRS = [  # angle (deg), scale, shift (fraction of the domain), seed
     (5.0, (1.02, 0.98), (0.02, -0.01), 0),
@@ -191,7 +191,7 @@ def run_regrun(problem, ctx, thetas, gtol, margin, optimizer):
     return res.solution["w"], time.perf_counter() - t0
 
 
-def run_simpleitk(problem, iterations=300, images=None, moments=False):
+def run_simpleitk(problem, iterations=ITERATIONS, images=None, moments=False):
     """images: (template, reference) arrays to register instead of the problem's own (which may be smoothed).
     moments: start from SimpleITK's CenteredTransformInitializer(MOMENTS) instead of the identity."""
     import SimpleITK as sitk
@@ -203,8 +203,8 @@ def run_simpleitk(problem, iterations=300, images=None, moments=False):
     if moments:
         init = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(2),
                                                  sitk.CenteredTransformInitializerFilter.MOMENTS)
-    w, wall, stop = register_affine(fixed, moving, problem.grid.centre, iterations, [4, 2, 1], [2, 1, 0], init,
-                                    threads=1)
+    w, wall, stop = register_affine(fixed, moving, problem.grid.centre, iterations, list(SHRINK), list(SIGMAS),
+                                    init, threads=1)
     return torch.tensor(w, dtype=torch.float64), wall, stop
 
 
@@ -259,7 +259,7 @@ def wide_suite(args, sitk):
     from bench_pairs import HELD_OUT, draw_pairs, label, make_pair
     from regrun.config import compose as compose_cfg
     from regrun.registration.local_steps import minimise_at_scale
-    from sitk_peer import register_affine_quarter_turns
+    from regrun.registration.sitk_peer import register_affine_quarter_turns
 
     folder = Path(tempfile.mkdtemp(prefix="bench_wide_"))
     specs = draw_pairs(args.n_pairs, args.seed, *(() if args.images == "tuned" else (HELD_OUT,)))
@@ -281,8 +281,8 @@ def wide_suite(args, sitk):
             w4 = w1 = np.full(6, np.nan)
             cpu4 = cpu1 = math.nan
         else:
-            w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, 300, [4, 2, 1], [2, 1, 0],
-                                                               threads=1)
+            w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, ITERATIONS, list(SHRINK),
+                                                               list(SIGMAS), threads=1)
         row = {"pair": label(spec), "image": spec["image"], "m": list(spec["m"]),
                "initial_err_px": displacement_rmse(grid, problem.to_affine(problem.identity), w_true),
                "regrun_err_px": displacement_rmse(grid, w, w_true), "regrun_cpu_s": cpu, "regrun_wall_s": wall,
@@ -338,7 +338,7 @@ def mi_suite(args, sitk):
     PET -> CT result on the unwarped pair (a consistency error: the pair's own alignment is unknown)."""
     from bench_pairs import draw_pairs, label, make_pair, source_function, source_image
     from regrun.imaging.synthetic import warped_pair
-    from sitk_peer import register_affine_quarter_turns
+    from regrun.registration.sitk_peer import register_affine_quarter_turns
 
     folder = Path(tempfile.mkdtemp(prefix="bench_mi_"))
     extra = ["problem.distance=mi", *args.regrun]
@@ -356,8 +356,8 @@ def mi_suite(args, sitk):
         problem, res, _ = run_regrun_files(paths, extra)
         cpu = time.process_time() - cpu
         fixed, moving = to_sitk(read_image(paths[1]), grid), to_sitk(read_image(paths[0]), grid)
-        w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, 300, [4, 2, 1], [2, 1, 0],
-                                                           threads=1, metric="mattes")
+        w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, ITERATIONS, list(SHRINK),
+                                                           list(SIGMAS), threads=1, metric="mattes")
         metrics = problem.fit_metrics(res.solution["w"])
         row = {"pair": name, "regrun_err_px": truth("regrun", problem.to_affine(res.solution["w"])),
                "regrun_cpu_s": cpu, "sitk_err_px": truth("sitk", torch.tensor(w1)), "sitk_cpu_s": cpu1,

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -41,6 +40,7 @@ from regrun.linalg.direct import CholeskyLSQ
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration.sitk_peer import register_affine, to_sitk
 from regrun.registration.superres_projection import (
     DirectProjectedResidual,
     ProjectedResidual,

@@ -36,7 +36,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from sitk_peer import register_affine, to_sitk  # scripts/sitk_peer.py
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -44,6 +43,7 @@ from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.imaging.synthetic import superres_frames
 from regrun.metrics import psnr, ssim
 from regrun.problems.superres import SuperRes
+from regrun.registration.sitk_peer import register_affine, to_sitk
 
 
 def write_set(root: Path, size: int, frames: int, noise: float, supersample: int, seed: int) -> Path:

@@ -1,5 +1,6 @@
 """Peers' rows in regrun-report (regrun/peers.py): measured on the data stored in a run's results file with the
 problems' metric functions, or a row saying why there are no numbers."""
+import importlib.util
 import math
 
 import numpy as np
@@ -42,14 +43,15 @@ def test_superres_bicubic_is_frame_0_interpolated_and_scored_like_the_problem(tm
     assert peer_rows(no_truth)[0].metrics == {} and "no ground truth" in peer_rows(no_truth)[0].note
 
 
-def _ct_run(folder, n):
+def _ct_run(folder, n, centre="geometric"):
     """A disk phantom seen from 24 parallel views by regrun's projector, regrun's FBP as the run's result."""
     from regrun.tomography.fbp import fbp
-    from regrun.tomography.geometry import covering_detector, parallel_beam, uniform_angles
+    from regrun.tomography.geometry import covering_detector, parallel_beam, rotation_centre, uniform_angles
     from regrun.tomography.xray import XRayTransform
 
     (n_det,), spacing = covering_detector((n, n), 1.0)
-    geo = parallel_beam((n, n), uniform_angles(24, False), n_det, spacing, 1.0)
+    geo = parallel_beam((n, n), uniform_angles(24, False), n_det, spacing, 1.0,
+                        -rotation_centre((n_det,), 1.0, centre)[0], rotation_centre((n, n), 1.0, centre))
     c = (n - 1) / 2
     yy, xx = np.mgrid[:n, :n]
     truth = ((yy - c - 2) ** 2 + (xx - c + 3) ** 2 < (n / 4) ** 2).astype(float)
@@ -58,23 +60,44 @@ def _ct_run(folder, n):
     mask = (yy - c) ** 2 + (xx - c) ** 2 < (0.95 * n / 2) ** 2
     m = {"rel_error": 0.1, "psnr_fbp": psnr((ours * mask)[mask], truth[mask]), "ssim_fbp": 0.5, "rel_error_fbp": 0.3}
     return fake(folder, "ct_fewview", m, {"sinogram": sino.numpy(), "mask": mask, "truth": truth}, {"fbp": ours},
-                {"geometry": "parallel", "angle_range": None, "voxel": 1.0, "detector_spacing": None})
+                {"geometry": "parallel", "angle_range": None, "voxel": 1.0, "detector_spacing": None,
+                 "rotation_centre": centre})
 
 
-@pytest.mark.parametrize("n", [33, 32])
-def test_ct_fbp_from_the_run_and_sart_after_checking_the_conversion(tmp_path, n):
+@pytest.mark.parametrize("n, centre", [(33, "geometric"), (32, "geometric"), (32, "index")])
+def test_ct_fbp_from_the_run_and_sart_at_every_size(tmp_path, n, centre):
     pytest.importorskip("skimage")
-    run = _ct_run(tmp_path / "ct", n)
+    run = _ct_run(tmp_path / "ct", n, centre)
     fbp_row, sart = peer_rows(run)
     assert fbp_row.method == "FBP (regrun)" and fbp_row.metrics == {"psnr": run.metrics["psnr_fbp"], "ssim": 0.5,
                                                                     "rel_error": 0.3}
-    assert sart.method == "SART (scikit-image)"
-    if sart.metrics:  # the check passed: SART on the same data, scored inside the mask
-        assert "agrees with regrun's within" in sart.note and sart.metrics["psnr"] > 10
-    else:             # it did not: no numbers, and the page says by how much the check failed
-        assert sart.note.startswith("not shown: scikit-image's FBP of the handed-over sinogram differs")
-    if n % 2:  # odd sizes: both programs put the rotation centre on the same pixel (scripts/bench_fbp_iradon.py)
-        assert sart.metrics
+    # the conversion check passed (even sizes too: the half pixel is placed exactly); SART's numbers are its own
+    assert sart.method == "SART (scikit-image)" and "agrees with regrun's within" in sart.note, sart.note
+    assert sart.metrics["psnr"] > 15
+
+
+@pytest.mark.parametrize("n, n_det", [(16, 25), (24, 36), (64, 93)])
+def test_ct_conversion_check_refuses_a_quarter_pixel(n, n_det):
+    pytest.importorskip("skimage")
+    from regrun.peers import DETUNE, SHARPNESS, SkimageFrame
+
+    c = (n - 1) / 2
+    yy, xx = np.mgrid[:n, :n]
+    truth = ((yy - c - 2) ** 2 + (xx - c + 3) ** 2 < (n / 4) ** 2).astype(float)
+    frame = SkimageFrame(n, n_det, 12, "geometric")
+
+    def passes():
+        worse = min(frame.forward_agreement(truth, 1.0, d) for d in (-DETUNE, DETUNE))
+        return frame.forward_agreement(truth, 1.0) <= SHARPNESS * worse
+
+    assert passes()
+    right, theta = frame.shifts.copy(), np.radians(frame.theta)
+    # the detector a quarter or half a bin off; the image half a pixel off (a view-dependent shift); signs swapped
+    for wrong in (right + 0.25, right - 0.5, right + 0.5 * (np.sin(theta) - np.cos(theta)), -right):
+        frame.shifts = wrong
+        assert not passes()
+    # scikit-image's own convention (rotation_centre=index) needs no shifts: the frames coincide
+    assert not SkimageFrame(24, 36, 12, "index").shifts.any() and not SkimageFrame(24, 35, 12, "index").shifts.any()
 
 
 def test_ct_sart_refuses_what_it_cannot_convert(tmp_path):
@@ -88,12 +111,63 @@ def test_page_shows_peer_rows_beside_regrun(tmp_path):
     truth = np.add.outer(np.arange(8.0), np.arange(8.0))
     fake(runs / "a", "superres", {"rel_error": 0.02, "psnr": 30.0}, {"frames": truth[None, ::2, ::2],
                                                                      "reference": truth})
-    fake(runs / "b", "multiscale_affine", {"disp_rmse": 0.01}, {})
+    fake(runs / "b", "multiscale_affine", {"disp_rmse": 0.01}, {})  # no images stored: said so, no numbers
     fake(runs / "c", "multiscale_affine", {"J": 1.0}, {})  # a timing study (ad_cost): nothing to compare
     preset = report.Preset("experiment", "superres_fig5")
     report.read_preset(preset, tmp_path / "rep")
     page = report.build_html([preset], "t")
     assert "<h4>Peers on the same data</h4>" in page and "<td>regrun (s)</td><td>0.02</td><td>30</td>" in page
-    assert "<td>bicubic (SciPy)</td>" in page and page.count("scripts/bench_simpleitk.py") == 1
+    assert "<td>bicubic (SciPy)</td>" in page
+    if importlib.util.find_spec("SimpleITK") is None:
+        assert "SimpleITK is not installed" in page
+    else:
+        assert "the run stored no template/reference pair" in page
     bicubic = [r for rows in preset.peers.values() for r in rows if r.method.startswith("bicubic")][0]
     assert math.isfinite(bicubic.metrics["psnr"]) and f"<td>{bicubic.metrics['psnr']:.4g}</td>" in page
+
+
+def _registration_run(tmp_path):
+    from regrun.config import compose
+    from regrun.run import run
+
+    cfg = compose(["+ci=multiscale_affine__single_scale", "figures=false"])
+    outcome = run(cfg, tmp_path / "reg", [])
+    assert outcome.status == "completed", outcome.error
+    return read_run(outcome.results_path, with_history=False)
+
+
+def test_registration_simpleitk_on_the_stored_pair_scored_by_the_problem(tmp_path):
+    pytest.importorskip("SimpleITK")
+    from regrun.config import compose
+    from regrun.context import RunContext
+    from regrun.registration.sitk_peer import register_pair
+    from regrun.registry import PROBLEMS
+
+    run = _registration_run(tmp_path)
+    (row,) = peer_rows(run)
+    assert row.method == "SimpleITK (affine)" and set(row.metrics) == {"disp_rmse", "tre", "J_theta0"}
+    # the same numbers by hand: SimpleITK (one thread: deterministic) on the stored pair, the problem's functions
+    cfg = compose(["+ci=multiscale_affine__single_scale"])
+    problem = PROBLEMS.get("multiscale_affine")(cfg.problem, RunContext(torch.device("cpu"), torch.float64, 0, "."))
+    w_affine, *_ = register_pair(problem.template.numpy(), problem.reference.numpy(), problem.grid)
+    w = problem.from_affine(torch.tensor(w_affine))
+    assert row.metrics["disp_rmse"] == pytest.approx(problem.displacement_rmse(w), rel=1e-9)
+    assert row.metrics["tre"] == pytest.approx(problem.tre(w), rel=1e-9)
+    assert row.metrics["J_theta0"] == pytest.approx(float(problem.at_scale(0.0).objective(w)), rel=1e-9)
+    assert row.metrics["disp_rmse"] < 0.5 * run.metrics["disp_rmse_initial"]  # it registered the synthetic pair
+    assert row.cpu_seconds > 0 and row.wall_seconds > 0
+    # a stored pair that the configuration does not rebuild: no numbers, and how far apart they are
+    import h5py
+
+    with h5py.File(run.path / "results.h5", "r+") as f:
+        f["data/template"][0, 0] += 1.0
+    (row,) = peer_rows(run)
+    assert row.metrics == {} and row.note.startswith("not run: the rebuilt problem's images differ")
+
+
+def test_registration_row_says_not_installed(tmp_path, monkeypatch):
+    run = _registration_run(tmp_path)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "SimpleITK" else real(name, *a))
+    (row,) = peer_rows(run)
+    assert row.metrics == {} and row.note == "SimpleITK is not installed (pip install -e '.[bench]')"

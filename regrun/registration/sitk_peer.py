@@ -1,6 +1,6 @@
-"""SimpleITK's affine registration as the benchmarks' peer (scripts/bench_simpleitk.py,
-scripts/bench_superres_frames.py): regrun's arrays as SimpleITK images, one configured registration, and its result
-as regrun's affine parameters w = (A11, A12, A21, A22, b1, b2).
+"""SimpleITK's affine registration as regrun's peer, in the benchmarks (scripts/bench_simpleitk.py,
+scripts/bench_superres_frames.py) and on regrun-report's page (regrun/peers.py): regrun's arrays as SimpleITK
+images, one configured registration, and its result as regrun's affine parameters w = (A11, A12, A21, A22, b1, b2).
 
 The settings are the ones a SimpleITK user would pick for an affine pair: MeanSquares, cubic B-spline
 interpolation, regular-step gradient descent with physical-shift scales, a pyramid (shrink factors and smoothing in
@@ -22,6 +22,21 @@ def to_sitk(arr, grid):
     img.SetSpacing(grid.h)
     img.SetOrigin((grid.omega[0] + grid.h[0] / 2, grid.omega[2] + grid.h[1] / 2))
     return img
+
+
+ITERATIONS = 300  # the optimizer's iteration limit per pyramid level, as every benchmark has run it
+SHRINK, SIGMAS = (4, 2, 1), (2.0, 1.0, 0.0)  # the benchmarks' three-level pyramid (smoothing in pixels)
+
+
+def register_pair(template, reference, grid, threads: int = 1):
+    """The benchmarks' SimpleITK registration (from the identity, SHRINK/SIGMAS pyramid, ITERATIONS) of two
+    arrays on regrun's grid: T(y(x)) ~ R(x). Returns (w, Execute() wall seconds, this process's CPU seconds for
+    it, the optimizer's stop condition)."""
+    fixed, moving = to_sitk(reference, grid), to_sitk(template, grid)
+    cpu = time.process_time()
+    w, wall, stop = register_affine(fixed, moving, grid.centre, ITERATIONS, list(SHRINK), list(SIGMAS),
+                                    threads=threads)
+    return w, wall, time.process_time() - cpu, stop
 
 
 def register_affine(fixed, moving, centre, iterations: int, shrink: list[int], sigmas: list[float],
