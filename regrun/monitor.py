@@ -159,9 +159,10 @@ class Reporter:
             self.open_line = None
 
     @contextlib.contextmanager
-    def phase(self, name: str, total: int | None = None) -> Iterator[Progress | None]:
+    def phase(self, name: str, total: int | None = None, every: float | None = None) -> Iterator[Progress | None]:
         """One step of the run: a line when it starts and one with its time when it ends. With a total, yields
-        a Progress to `update()`; otherwise None."""
+        a Progress to `update()` (plain lines at most every `every` seconds, default the reporter's); otherwise
+        None."""
         label = " > ".join([*self.phases, name])
         self.end_open_line()
         print(f"{self.name}: {label} ...", end="", file=self.stream, flush=True)
@@ -169,7 +170,7 @@ class Reporter:
         self.open_line = label
         self.phases.append(name)
         t0 = time.perf_counter()
-        progress = self.progress_bar(total, name) if total is not None else None
+        progress = self.progress_bar(total, name, every) if total is not None else None
         ok = False
         try:
             yield progress
@@ -188,10 +189,10 @@ class Reporter:
             else:
                 self.line(f"{self.name}: {label} {end}")
 
-    def progress_bar(self, total: int | None, desc: str) -> Progress | None:
+    def progress_bar(self, total: int | None, desc: str, every: float | None = None) -> Progress | None:
         if not self.progress:
             return None
-        return Progress(self, total, desc, self.every)
+        return Progress(self, total, desc, self.every if every is None else every)
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[None]:

@@ -88,3 +88,30 @@ def test_run_writes_every_line_to_regrun_log(tmp_path, capsys):
                  "regrun: evaluation done"):
         assert text in log, text
     assert "regrun: solve > pre-registration ..." in printed
+
+
+def test_crab_detection_nodes_as_progress_lines(tmp_path):
+    """The detector's per-node hook (called as each node starts) as a phase's progress: the node starting is shown,
+    the one before counted; finish() counts the last one and shows nothing running."""
+    from regrun.solvers.hierarchical import NodeProgress
+
+    out = io.StringIO()
+    rep = Reporter(tmp_path / "regrun.log", stream=out, interactive=False, every=0.0)
+    with rep.phase("detection", total=3, every=0.0) as bar:
+        hook = NodeProgress(bar)
+        for node in ("left_eye", "eye_pair", "crab"):
+            hook(f"detect {node}")
+        hook.finish()
+    with rep.phase("extraction", total=3) as bar:  # a cached extraction runs no node: no progress line
+        hook = NodeProgress(bar)
+        hook.finish()
+    rep.close()
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert lines[1:5] == ["  detection: 0/3 (0%), 0.0 s, now=detect left_eye",
+                          "  detection: 1/3 (33%), 0.0 s, ETA 0.0 s, now=detect eye_pair",
+                          "  detection: 2/3 (67%), 0.0 s, ETA 0.0 s, now=detect crab",
+                          "  detection: 3/3 (100%), 0.0 s"]
+    assert lines[-1].startswith("regrun: extraction ... done in")
+    assert "detection: 3/3 (100%)" in (tmp_path / "regrun.log").read_text()
+    NodeProgress(None)("detect crab")  # progress=false: the hook does nothing

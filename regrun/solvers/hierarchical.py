@@ -64,6 +64,30 @@ def node_settings(section, scale: int, name: str) -> NodeSettings:
     )
 
 
+NODE_LINES_EVERY = 3.0  # seconds: off a terminal, a progress line when a node starts this long after the last line
+
+
+class NodeProgress:
+    """The detector's per-node hook (HierarchicalDetector.progress, called as each node of the tree starts, with
+    "extract NODE" or "detect NODE") as progress inside the current phase: the node before it counts as done and
+    the one starting is shown; finish() counts the last one. A bar on a terminal, plain lines elsewhere
+    (regrun.monitor.Progress); `bar` None (progress=false): nothing."""
+
+    def __init__(self, bar):
+        self.bar, self.started = bar, False
+
+    def __call__(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1 if self.started else 0, now=message)
+        self.started = True
+
+    def finish(self) -> None:
+        if self.bar is not None and self.started:
+            self.bar.shown.pop("now", None)  # nothing is running any more
+            self.bar.update(1)
+        self.started = False
+
+
 def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDetector:
     """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`."""
     registrar_kind(cfg)
@@ -172,17 +196,21 @@ class Hierarchical(Solver):
         if path is not None:
             load_calibration(path, det)
         n = len(det.order)
-        monitor.start(total=2 * n, desc="crab detection")
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
-        with self.ctx.phase("extraction"):
+        with self.ctx.phase("extraction", total=n, every=NODE_LINES_EVERY) as bar:  # a cache hit runs no node
+            det.progress = NodeProgress(bar)
             canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
+            det.progress.finish()
         t_extract = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]
             monitor.step(iter=i, stage=0, best_loss=float(res.fit.loss.min()), map_sum=float(res.occurrence.sum()))
         t0 = time.perf_counter()
         try:
-            found = det.detect(problem.scene.image)
+            with self.ctx.phase("detection", total=n, every=NODE_LINES_EVERY) as bar:
+                det.progress = NodeProgress(bar)
+                found = det.detect(problem.scene.image)
+                det.progress.finish()
         except SceneTooSmall as exc:  # the same message in full-size pixels
             s = problem.scale
             raise UserError(f"problem.scene: {problem.scene.label.rsplit(' /', 1)[0]!r} is {s * exc.size[0]}x{s * exc.size[1]} px, "
