@@ -31,3 +31,21 @@ def test_continuation_history_is_drawn_per_level():
     assert list(x) == [0, 1, 2, 3, 4] and starts == [2.0] and "all levels" in label
     x, label, starts = plots._iteration_axis({"iter": np.arange(4.0)}, "iter")
     assert starts == [] and label == "iteration"
+
+
+def test_lam_curve_log_axis_where_the_values_span_decades_and_a_zoom_on_the_minimum(tmp_path, monkeypatch):
+    from regrun.optim.parameter_choice import Choice, curve_figure
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at its axes
+    lam = np.logspace(-3, 0.5, 9)
+    steep = 0.25 + (lam - lam[3]) ** 2 * 1e4  # the shape of super-resolution's GCV: 0.25 at the minimum, 1e5 at the end
+    for values, scale in ((steep, "log"), (0.2 + 0.01 * np.abs(np.log(lam / lam[3])), "linear"),  # CV: flat
+                          (steep - 10.0, "linear")):  # SURE may be negative: no log axis
+        curve = {"lam": lam[::-1], "criterion": values[::-1]}  # in the order tried: the figure sorts them
+        curve_figure(Choice(float(lam[3]), "gcv", 1.0, "given", 9, False, curve), tmp_path / "curve.png")
+        whole, zoom = figures[-1].axes
+        assert whole.get_yscale() == scale and zoom.get_yscale() == "linear"
+        x, y = zoom.lines[0].get_data()
+        assert np.allclose(x, lam[1:6]) and np.allclose(y, values[1:6])  # two weights either side of the minimum
+        assert [t.get_text() for t in zoom.get_xticklabels()] == [f"{v:.3g}" for v in lam[1:6]]

@@ -257,22 +257,43 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
                   at_edge=bool(at_edge), curve=curve, state=seen[best][2].state)
 
 
+ZOOM_POINTS = 2  # curve_figure's zoom: the weights tried on either side of the minimum
+
+
 def curve_figure(choice: Choice, path, title: str = ""):
-    """The rule's curve over lam with the chosen weight marked."""
+    """The rule's curve over lam with the chosen weight marked: the whole search (log y when every value is positive
+    and they span more than a decade, so that the steep side does not flatten the minimum into a line) beside a
+    linear zoom on the points around the minimum, where the choice is made."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     t = choice.table()
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.semilogx(t["lam"], t["criterion"], "o-", label=f"{choice.rule} criterion")
-    ax.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}")
-    ax.set_xlabel("lam")
-    ax.set_ylabel(choice.rule)
+    lam, crit = np.asarray(t["lam"], dtype=float), np.asarray(t["criterion"], dtype=float)
+    ok = np.isfinite(crit)
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    ax.semilogx(lam[ok], crit[ok], "o-", label=f"{choice.rule} criterion")
+    if ok.any() and (crit[ok] > 0).all() and crit[ok].max() > 10 * crit[ok].min():
+        ax.set_yscale("log")
+    best = int(np.flatnonzero(ok)[np.argmin(crit[ok])]) if ok.any() else None
+    near = slice(max(best - ZOOM_POINTS, 0), best + ZOOM_POINTS + 1) if best is not None else slice(0, 0)
+    zoom.semilogx(lam[near], crit[near], "o-")
+    # the weights tried as the zoom's ticks: a log axis over less than a decade would label its minor ticks, overlapping
+    zoom.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    zoom.set_xticks(lam[near], [f"{v:.3g}" for v in lam[near]], rotation=30, fontsize=8)
+    for a in (ax, zoom):
+        a.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}")
+        a.set_xlabel("lam")
+        a.set_ylabel(f"{choice.rule} criterion")
+    if best is not None:
+        zoom.annotate(f"{crit[best]:.4g}", (lam[best], crit[best]), textcoords="offset points", xytext=(4, 6),
+                      fontsize=8)
     source = choice.noise_source.split(":")[0]  # "given" or "estimated" (the estimator is in /stats)
     ax.set_title(title or f"{choice.rule}: {choice.solves} solves, noise sigma {choice.sigma:.3g} ({source})",
                  fontsize=9)
+    zoom.set_title(f"around the minimum ({len(lam[near])} of {len(lam)} weights, linear)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
