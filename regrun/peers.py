@@ -213,24 +213,28 @@ def _registration(run, stored: dict[str, Any]) -> list[PeerRow]:
     from .registry import PROBLEMS
 
     # regrun's own metric functions are the problem's: the problem is rebuilt from the run's configuration on the
-    # CPU in float64, and used only if it holds exactly the images the run stored
+    # CPU in the run's dtype (data are made on the CPU in float64 and cast: docs/devices.md), and used only if it
+    # holds exactly the images the run stored
+    dtype = getattr(torch, str(run.attrs.get("dtype", "float64")), None)
+    if not isinstance(dtype, torch.dtype):
+        dtype = torch.float64
     try:
         cfg = OmegaConf.create(str(stored["config"]["resolved"]))
-        ctx = RunContext(torch.device("cpu"), torch.float64, int(run.attrs.get("seed", 0)), run.path)
+        ctx = RunContext(torch.device("cpu"), dtype, int(run.attrs.get("seed", 0)), run.path)
         problem = PROBLEMS.get("multiscale_affine")(cfg.problem, ctx)
     except (UserError, OSError, KeyError, ValueError) as exc:
         return [PeerRow(name, note=f"not run: the run's problem could not be rebuilt to score against ({exc})")]
-    stored = (np.asarray(template, dtype=np.float64), np.asarray(reference, dtype=np.float64))
-    ours = (problem.template.numpy(), problem.reference.numpy())
-    if any(a.shape != b.shape for a, b in zip(stored, ours)):
+    pair = (np.asarray(template, dtype=np.float64), np.asarray(reference, dtype=np.float64))
+    ours = (problem.template.double().numpy(), problem.reference.double().numpy())
+    if any(a.shape != b.shape for a, b in zip(pair, ours)):
         return [PeerRow(name, note="not run: the rebuilt problem's images are not the stored ones (their sizes "
                                    "differ)")]
-    differ = max(float(np.abs(a - b).max()) / max(float(np.abs(a).max()), 1e-300) for a, b in zip(stored, ours))
+    differ = max(float(np.abs(a - b).max()) / max(float(np.abs(a).max()), 1e-300) for a, b in zip(pair, ours))
     if differ > REBUILD_AGREEMENT:
         return [PeerRow(name, note=f"not run: the rebuilt problem's images differ from the stored ones by "
                                    f"{differ:.1e} (> {REBUILD_AGREEMENT:.0e})")]
-    w_affine, wall, cpu, stop = register_pair(stored[0], stored[1], problem.grid)
-    w = problem.from_affine(torch.as_tensor(w_affine, dtype=torch.float64))
+    w_affine, wall, cpu, stop = register_pair(pair[0], pair[1], problem.grid)
+    w = problem.from_affine(torch.as_tensor(w_affine, dtype=dtype))
     metrics = {"J_theta0": float(problem.at_scale(0.0).objective(w))}
     if problem.w_true is not None:
         metrics["disp_rmse"] = problem.displacement_rmse(w)

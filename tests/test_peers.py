@@ -126,11 +126,11 @@ def test_page_shows_peer_rows_beside_regrun(tmp_path):
     assert math.isfinite(bicubic.metrics["psnr"]) and f"<td>{bicubic.metrics['psnr']:.4g}</td>" in page
 
 
-def _registration_run(tmp_path):
+def _registration_run(tmp_path, *extra):
     from regrun.config import compose
     from regrun.run import run
 
-    cfg = compose(["+ci=multiscale_affine__single_scale", "figures=false"])
+    cfg = compose(["+ci=multiscale_affine__single_scale", "figures=false", *extra])
     outcome = run(cfg, tmp_path / "reg", [])
     assert outcome.status == "completed", outcome.error
     return read_run(outcome.results_path, with_history=False)
@@ -171,3 +171,10 @@ def test_registration_row_says_not_installed(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "SimpleITK" else real(name, *a))
     (row,) = peer_rows(run)
     assert row.metrics == {} and row.note == "SimpleITK is not installed (pip install -e '.[bench]')"
+
+
+def test_registration_simpleitk_on_a_float32_run(tmp_path):
+    pytest.importorskip("SimpleITK")
+    run = _registration_run(tmp_path, "dtype=float32")
+    (row,) = peer_rows(run)  # the problem rebuilt in the run's dtype holds exactly its stored float32 images
+    assert set(row.metrics) == {"disp_rmse", "tre", "J_theta0"} and row.metrics["disp_rmse"] < 0.5
