@@ -195,7 +195,9 @@ class SkimageFrame:
 
 
 def _registration(run, stored: dict[str, Any]) -> list[PeerRow]:
-    if "disp_rmse" not in run.metrics and "tre" not in run.metrics:  # a timing study registers nothing to compare
+    # nothing to compare: no truth to score against, or a timing study (ad_cost), whose w is the identity and
+    # which the problem therefore gives no fit verdict (fit_quality: evaluate() scores runs that register)
+    if ("disp_rmse" not in run.metrics and "tre" not in run.metrics) or "fit_quality" not in run.metrics:
         return []
     name = "SimpleITK (affine)"
     if importlib.util.find_spec("SimpleITK") is None:

@@ -111,8 +111,8 @@ def test_page_shows_peer_rows_beside_regrun(tmp_path):
     truth = np.add.outer(np.arange(8.0), np.arange(8.0))
     fake(runs / "a", "superres", {"rel_error": 0.02, "psnr": 30.0}, {"frames": truth[None, ::2, ::2],
                                                                      "reference": truth})
-    fake(runs / "b", "multiscale_affine", {"disp_rmse": 0.01}, {})  # no images stored: said so, no numbers
-    fake(runs / "c", "multiscale_affine", {"J": 1.0}, {})  # a timing study (ad_cost): nothing to compare
+    fake(runs / "b", "multiscale_affine", {"disp_rmse": 0.01, "fit_quality": 1.0}, {})  # no images stored: said so
+    fake(runs / "c", "multiscale_affine", {"J": 1.0}, {})  # no truth: nothing to compare
     preset = report.Preset("experiment", "superres_fig5")
     report.read_preset(preset, tmp_path / "rep")
     page = report.build_html([preset], "t")
@@ -122,6 +122,11 @@ def test_page_shows_peer_rows_beside_regrun(tmp_path):
         assert "SimpleITK is not installed" in page
     else:
         assert "the run stored no template/reference pair" in page
+    assert page.count("<td>SimpleITK (affine)</td>") == 1  # run b's row; none for c
+    # a timing study (ad_cost) has a disp_rmse (of the identity) but no fit verdict: nothing to compare either
+    timing = fake(tmp_path / "ad", "multiscale_affine", {"disp_rmse": 1.65}, {"template": np.eye(8),
+                                                                              "reference": np.eye(8)})
+    assert peer_rows(timing) == []
     bicubic = [r for rows in preset.peers.values() for r in rows if r.method.startswith("bicubic")][0]
     assert math.isfinite(bicubic.metrics["psnr"]) and f"<td>{bicubic.metrics['psnr']:.4g}</td>" in page
 
