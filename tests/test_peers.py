@@ -104,6 +104,12 @@ def test_ct_sart_refuses_what_it_cannot_convert(tmp_path):
     run = _ct_run(tmp_path / "ct", 17)
     run.config["problem.geometry"] = "fan"
     assert "only 2-D parallel-beam" in peer_rows(run)[1].note
+    if importlib.util.find_spec("skimage") is not None:  # a detector narrower than the grid: said, not a crash
+        cfg = {"geometry": "parallel", "angle_range": None, "voxel": 1.0, "detector_spacing": None,
+               "rotation_centre": "geometric"}
+        narrow = fake(tmp_path / "narrow", "ct_fewview", {}, {"sinogram": np.ones((4, 10)), "truth": np.ones((17, 17)),
+                                                               "mask": np.ones((17, 17))}, {}, cfg)
+        assert peer_rows(narrow)[0].note.startswith("the detector (10 bins) is narrower than the grid (17 voxels)")
 
 
 def test_page_shows_peer_rows_beside_regrun(tmp_path):
