@@ -21,7 +21,10 @@ def main(argv=None):
     ap.add_argument("--out", default=str(EXAMPLES_DIR / "robot.yaml"), help="the YAML to write (the PNG goes beside)")
     args = ap.parse_args(argv)
     rgb, alpha, tree, root, parts = draw_robot(args.seed)
-    path = write_template_file(Path(args.out), rgb, alpha, tree, root, parts)
+    header = (f"A template of its own kind (docs/detection.md, 'A template of your own'): drawn by\n"
+              f"scripts/make_example_template.py --seed {args.seed}. Boxes are [top, left, bottom, right] (bottom, right\n"
+              "excluded), joints [row, col], in the PNG's pixels; articulation in degrees either way.")
+    path = write_template_file(Path(args.out), rgb, alpha, tree, root, parts, header)
     print(f"-> {path} and {path.with_suffix('.png')}")
 
 

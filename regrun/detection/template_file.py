@@ -210,9 +210,11 @@ def load_template_file(spec: str | Path) -> Template:
                              articulation, path)
 
 
-def write_template_file(path: Path, rgb: np.ndarray, alpha: np.ndarray, tree: dict, root: str, parts: dict) -> Path:
+def write_template_file(path: Path, rgb: np.ndarray, alpha: np.ndarray, tree: dict, root: str, parts: dict,
+                        header: str = "") -> Path:
     """Write an image (RGB (3, H, W) and alpha (H, W) in [0, 1], as an 8-bit RGBA PNG beside the YAML) and the YAML
-    naming its parts (parts: name -> {box or mask: ..., joint, articulation}, as load_template_file reads)."""
+    naming its parts (parts: name -> {box or mask: ..., joint, articulation}, as load_template_file reads), after
+    `header` (comment lines)."""
     import yaml
     from PIL import Image
 
@@ -223,5 +225,6 @@ def write_template_file(path: Path, rgb: np.ndarray, alpha: np.ndarray, tree: di
     Image.fromarray(np.round(np.clip(rgba, 0, 1) * 255).astype(np.uint8), "RGBA").save(png)
     body = {"image": png.name, "root": root, "tree": {k: list(v) for k, v in tree.items()},
             "parts": {k: dict(v) for k, v in parts.items()}}
-    path.write_text(yaml.safe_dump(body, sort_keys=False, default_flow_style=None))
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    path.write_text(comment + yaml.safe_dump(body, sort_keys=False, default_flow_style=None))
     return path
