@@ -170,3 +170,27 @@ def test_articulation_ranges_per_part_and_generated_scenes(device):
     s = compose_scene(t, clutter_background((300, 400), g).to(device), centre, angle, art)
     head = s.truth.parts["head"]
     assert math.isclose(head[2], angle + art["head"]) and s.image.device.type == device.type
+
+
+def test_a_users_template_file_is_detected_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """The user's path end to end: the robot written as a template file of one's own, its calibration where
+    calibrate_crab.py would put it (calibrations/ beside the YAML), a generated scene with the robot turned by
+    150 deg and its parts articulated: one instance, every part found within 3 deg, results in the table."""
+    import json
+    import shutil
+
+    rgb, alpha, tree, root, parts = draw_robot(0)
+    write_template_file(tmp_path / "mine.yaml", rgb, alpha, tree, root, parts)
+    (tmp_path / "calibrations").mkdir()
+    shutil.copy(EXAMPLES_DIR / "calibrations" / "robot_s2_descent_circle.yaml",
+                tmp_path / "calibrations" / "mine_s2_descent_circle.yaml")
+    res = regrun_in_process(["problem=crab_detection", "problem.template=mine.yaml", "problem.scene.size=[240,300]",
+                             "problem.scene.centre=[120,150]", "problem.scene.angle=150",
+                             "problem.scene.articulation.other=10", "solver.motif_cache=none",
+                             f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, monkeypatch, capsys)
+    assert res.returncode == 0, res.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = metrics.get("metrics", metrics)
+    assert metrics["success"] == 1 and metrics["n_detected"] == 1 and metrics["parts_missing"] == 0
+    assert metrics["part_angle_error_max"] <= 3 and metrics["centre_error_px"] <= 5
+    assert (tmp_path / "run" / "figures" / "boxes.png").is_file()
