@@ -15,6 +15,7 @@ come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -65,8 +66,9 @@ def main(argv=None):
     try:
         full = load_template(args.template, args.data_dir, args.version)
         art = articulation_ranges(full, parse_ranges(args.articulation, claw=args.claw, eye=args.eye))
-    except UserError as exc:
-        raise SystemExit(f"calibrate_crab: {exc}") from None
+    except UserError as exc:  # one line and exit 2, as regrun's
+        print(f"calibrate_crab: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     template = full.downscaled(args.scale)
     det = build_detector(cfg, template, args.scale)
     gen = torch.Generator().manual_seed(args.seed)
