@@ -118,8 +118,11 @@ def _rgb(image) -> np.ndarray:
     return np.clip(arr.transpose(1, 2, 0), 0, 1) if arr.ndim == 3 else arr
 
 
+BOX_COLOURS = {"crab": "tab:blue", "eye_pair": "tab:green"}
+
+
 def box_colours(tree: dict, root: str) -> dict[str, str]:
-    """Box colours by node of a part tree: the root blue, the other parents green (leaves: red, the default)."""
+    """Box colours by node of any part tree, as the crab's: the root blue, the other parents green (leaves: red)."""
     return {**{n: "tab:green" for n in tree}, root: "tab:blue"}
 
 
@@ -138,15 +141,15 @@ def _save(fig, path: Path, dpi: int) -> Path:
 
 def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "",
                     colours: dict[str, str] | None = None) -> Path:
-    """The scene with each node's box (corners (4, 2) as row/col), coloured by node (box_colours: root blue,
-    other parents green, leaves red). Keys "node#i" draw instance i's boxes, numbered on the first (its root's)."""
+    """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue. Keys
+    "node#i" draw instance i's boxes, numbered on the first (its root's)."""
     fig, ax = plt.subplots(figsize=(7, 5.5))
     ax.imshow(_rgb(scene), interpolation="nearest")
     numbered = set()
     for name, corners in boxes.items():
         c = np.vstack((corners, corners[:1]))
         node, _, instance = name.partition("#")
-        colour = (colours or {}).get(node, "tab:red")
+        colour = (colours or BOX_COLOURS).get(node, "tab:red")  # another template's: box_colours(tree, root)
         ax.plot(c[:, 1], c[:, 0], color=colour, linewidth=1.5)
         if instance and instance not in numbered:  # an instance's first box is its root's
             numbered.add(instance)

@@ -180,7 +180,7 @@ class Hierarchical(Solver):
         if path is not None:
             load_calibration(path, det)
         n = len(det.order)
-        monitor.start(total=2 * n, desc=f"{det.template.root} detection")
+        monitor.start(total=2 * n, desc="crab detection")
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
         with self.ctx.phase("extraction"):
             canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
