@@ -121,6 +121,11 @@ def _rgb(image) -> np.ndarray:
 BOX_COLOURS = {"crab": "tab:blue", "eye_pair": "tab:green"}
 
 
+def box_colours(tree: dict, root: str) -> dict[str, str]:
+    """Box colours by node of any part tree, as the crab's: the root blue, the other parents green (leaves: red)."""
+    return {**{n: "tab:green" for n in tree}, root: "tab:blue"}
+
+
 def _bare(ax, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
@@ -134,7 +139,8 @@ def _save(fig, path: Path, dpi: int) -> Path:
     return path
 
 
-def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
+def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "",
+                    colours: dict[str, str] | None = None) -> Path:
     """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue. Keys
     "node#i" draw instance i's boxes, numbered on the first (its root's)."""
     fig, ax = plt.subplots(figsize=(7, 5.5))
@@ -143,7 +149,7 @@ def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str 
     for name, corners in boxes.items():
         c = np.vstack((corners, corners[:1]))
         node, _, instance = name.partition("#")
-        colour = BOX_COLOURS.get(node, "tab:red")
+        colour = (colours or BOX_COLOURS).get(node, "tab:red")  # another template's: box_colours(tree, root)
         ax.plot(c[:, 1], c[:, 0], color=colour, linewidth=1.5)
         if instance and instance not in numbered:  # an instance's first box is its root's
             numbered.add(instance)
@@ -179,7 +185,7 @@ def occurrence_panels(maps: dict, path: Path) -> Path:
     return _save(fig, path, 110)
 
 
-def trace_plot(root_map, weights, path: Path, title: str = "") -> Path:
+def trace_plot(root_map, weights, path: Path, title: str = "", root: str = "crab") -> Path:
     """The paper's Fig. 3 inset, two ways: the root's stride weights as stems (a detection is one stem at ~1 and
     nothing else above 0.1), and the root map summed over rows (its mass spread by the sigma0 bumps)."""
     m = _rgb(root_map)
@@ -188,11 +194,11 @@ def trace_plot(root_map, weights, path: Path, title: str = "") -> Path:
     axes[0].stem(np.arange(w.size), w, markerfmt=" ", basefmt=" ")
     axes[0].axhline(1.0, color="k", linewidth=0.8, linestyle="--")
     axes[0].axhline(0.1, color="tab:red", linewidth=0.6, linestyle=":")
-    axes[0].set_xlabel("crab stride")
+    axes[0].set_xlabel(f"{root} stride")
     axes[0].set_ylabel("weight")
     col = m.sum(0)
     axes[1].stem(np.arange(col.size), col, markerfmt=" ", basefmt=" ")
     axes[1].set_xlabel("column")
-    axes[1].set_ylabel("crab map, summed over rows")
+    axes[1].set_ylabel(f"{root} map, summed over rows")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path, 110)

@@ -6,6 +6,8 @@ and downscaled by 2. Prints one row per scene and stores them as CSV (default ou
                                                                  # the authors' v1 crab on the paper's 5 scenes
                                                                  # (calibrated for that range, not the circle)
     python scripts/bench_crab_detection.py --registrars exhaustive descent   # both registrars, same scenes
+    python scripts/bench_crab_detection.py --template robot --max-angle 180  # another template (a shipped example
+                                                                 # or PATH.yaml), its parts within their own ranges
 
 --registrars compares stride registrars in one run (solver.registrar; `--set descent.start_step=20` etc. tune
 them). A descent run without its own calibration file uses the exhaustive search's file with `--calibration
@@ -27,7 +29,7 @@ from pathlib import Path
 import torch
 
 from regrun.config import compose
-from regrun.detection.calibration import load_calibration, truth_joint
+from regrun.detection.calibration import calibration_home, load_calibration, truth_joint
 from regrun.detection.crab_data import load_template
 from regrun.detection.instances import find_instances
 from regrun.detection.scenes import (
@@ -36,8 +38,10 @@ from regrun.detection.scenes import (
     Truth,
     clutter_background,
     compose_scene,
+    articulation_ranges,
     downscale_scene,
     paper_scene,
+    parse_ranges,
     random_pose,
 )
 from regrun.solvers.hierarchical import PART_RADIUS, build_detector, calibration_path
@@ -55,11 +59,11 @@ def scenes_for(args, full):
     out = []
     size = tuple(args.size)
     for angle in args.angles:
-        centre, _, art = random_pose(gen, size, full, 0.0, args.claw, args.eye)
+        centre, _, art = random_pose(gen, size, full, 0.0, args.ranges)
         out.append(compose_scene(full, clutter_background(size, gen), centre, angle, art,
                                  label=f"generated {angle:g} deg"))
     for _ in range(args.random):
-        centre, angle, art = random_pose(gen, size, full, args.max_angle, args.claw, args.eye)
+        centre, angle, art = random_pose(gen, size, full, args.max_angle, args.ranges)
         out.append(compose_scene(full, clutter_background(size, gen), centre, angle, art,
                                  label=f"random {angle:.1f} deg"))
     for i in range(args.negatives):
@@ -69,7 +73,7 @@ def scenes_for(args, full):
         wide = (size[0], int(1.4 * size[1]))
         img, truths = clutter_background(wide, gen), []
         for half in (0, 1):
-            centre, angle, art = random_pose(gen, (wide[0], wide[1] // 2), full, args.max_angle, args.claw, args.eye)
+            centre, angle, art = random_pose(gen, (wide[0], wide[1] // 2), full, args.max_angle, args.ranges)
             sc = compose_scene(full, img, (centre[0], centre[1] + half * (wide[1] // 2)), angle, art)
             img = sc.image
             truths.append(sc.truth)
@@ -102,8 +106,13 @@ def main(argv=None):
     ap.add_argument("--max-angle", type=float, default=45.0)
     ap.add_argument("--negatives", type=int, default=0, help="crab-free clutter scenes")
     ap.add_argument("--pairs", type=int, default=0, help="two-crab scenes (random angles within +-max-angle)")
-    ap.add_argument("--claw", type=float, default=15.0)
-    ap.add_argument("--eye", type=float, default=5.0)
+    ap.add_argument("--template", default="synthetic",
+                    help="synthetic | a shipped example (robot) | PATH.yaml (--paper: the authors' v1 crab)")
+    ap.add_argument("--articulation", nargs="*", default=None, metavar="KEY=DEG",
+                    help="part ranges: KEY a part name, a piece of part names or other (default: the template's own: "
+                         "the crabs' claws 15, eyes 5)")
+    ap.add_argument("--claw", type=float, default=None, help="shorthand for --articulation claw=DEG")
+    ap.add_argument("--eye", type=float, default=None, help="shorthand for --articulation eye=DEG")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512), help="generated scenes: rows cols, full size")
     ap.add_argument("--registrars", nargs="+", default=["exhaustive"],
@@ -118,18 +127,19 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
-    kind, version = ("refine_crab", "v1") if args.paper else ("synthetic", "v1")
+    kind, version = ("refine_crab", "v1") if args.paper else (args.template, "v1")
     full = load_template(kind, args.data_dir, version)
+    args.ranges = articulation_ranges(full, parse_ranges(args.articulation, claw=args.claw, eye=args.eye))
     scenes = scenes_for(args, full)
     rows = []
     for registrar, scale in [(r, s) for s in args.scales for r in args.registrars]:
         cfg = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={registrar}",
                        *[f"solver.{o}" for o in args.set]]).solver
-        key = f"{kind}{'_' + version if kind == 'refine_crab' else ''}_s{scale}"
+        folder, key = calibration_home(full, scale)
         det = build_detector(cfg, full.downscaled(scale).to(dtype=dtype), scale)
         cal_cfg = cfg.copy() if args.calibration == "own" else compose(
             ["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
-        load_calibration(calibration_path(cal_cfg, key), det)
+        load_calibration(calibration_path(cal_cfg, key, folder), det)
         t0, c0 = time.perf_counter(), time.process_time()
         det.extract()
         t_ext, c_ext = time.perf_counter() - t0, time.process_time() - c0

@@ -22,7 +22,7 @@ import torch
 from regrun.config import compose
 from regrun.detection.calibration import truth_joint
 from regrun.detection.crab_data import load_template
-from regrun.detection.scenes import clutter_background, compose_scene, downscale_scene, random_pose
+from regrun.detection.scenes import clutter_background, compose_scene, downscale_scene, part_ranges, random_pose
 from regrun.solvers.hierarchical import build_detector
 
 
@@ -42,7 +42,7 @@ def main(argv=None):
     full = load_template("synthetic", "", "v1")
     gen = torch.Generator().manual_seed(args.seed)
     size = tuple(args.size)
-    centre, _, art = random_pose(gen, size, full, 0.0, args.claw, args.eye)
+    centre, _, art = random_pose(gen, size, full, 0.0, part_ranges(full.parts, {"claw": args.claw, "eye": args.eye}))
     scene = downscale_scene(compose_scene(full, clutter_background(size, gen), centre, args.angle, art), args.scale)
     rows = []
     for registrar in ("exhaustive", "descent"):

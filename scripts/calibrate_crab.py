@@ -1,27 +1,32 @@
-"""Calibrate the crab detector's thresholds (gamma, alpha per node) and write the versioned calibration file the
-`hierarchical` solver loads (regrun/detection/calibrations/crab_<template>_s<scale>.yaml by default).
+"""Calibrate the detector's thresholds (gamma, alpha per node) for a template and write the versioned calibration
+file the `hierarchical` solver loads: for the crabs regrun/detection/calibrations/crab_<template>_s<scale>...yaml,
+for a template file calibrations/<name>_s<scale>...yaml beside its YAML (by default).
 
     python scripts/calibrate_crab.py --template synthetic --scale 2
     python scripts/calibrate_crab.py --template refine_crab --version v1 --scale 1 --background beach
+    python scripts/calibrate_crab.py --template my/robot.yaml --max-angle 180    # a template of your own
 
-Scenes: random poses (crab rotation within +-max-angle, claws +-claw, eyes +-eye degrees) on procedural clutter
-or beach crops that do not overlap the paper's Fig. 3 crops (columns >= 1212), plus crab-free negatives. Settings
+Scenes: random poses (rotation within +-max-angle; each part turned within its range: the template's own, declared
+in its file (the crabs: claws +-15, eyes +-5), or --articulation KEY=DEG ..., --claw, --eye) on procedural clutter
+or beach crops that do not overlap the paper's Fig. 3 crops (columns >= 1212), plus template-free negatives. Settings
 come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides), so the file matches what
 `regrun problem=crab_detection` runs. Prints the per-node report and the time taken.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from regrun.config import compose
-from regrun.detection.calibration import calibrate, save_calibration
+from regrun.detection.calibration import calibrate, calibration_home, save_calibration
 from regrun.detection.crab_data import load_template
-from regrun.detection.scenes import (Scene, Truth, beach_background, clutter_background, compose_scene,
-                                   downscale_scene, random_pose)
+from regrun.detection.scenes import (Scene, Truth, articulation_ranges, beach_background, clutter_background,
+                                   compose_scene, downscale_scene, parse_ranges, random_pose)
+from regrun.errors import UserError
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector, calibration_key
 
 PAPER_COLS_END = 1212  # the paper's crops cover columns 400-1211 of beach_bg.jpg
@@ -37,15 +42,18 @@ def background(kind, data_dir, size, gen):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--template", default="synthetic", choices=("synthetic", "refine_crab"))
+    ap.add_argument("--template", default="synthetic",
+                    help="synthetic | refine_crab | a shipped example (robot) | the path of a template YAML file")
     ap.add_argument("--version", default="v1", choices=("v1", "head"))
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--scale", type=int, default=2, choices=(1, 2))
     ap.add_argument("--scenes", type=int, default=12)
     ap.add_argument("--negatives", type=int, default=4)
     ap.add_argument("--max-angle", type=float, default=45.0)
-    ap.add_argument("--claw", type=float, default=15.0)
-    ap.add_argument("--eye", type=float, default=5.0)
+    ap.add_argument("--articulation", nargs="*", default=None, metavar="KEY=DEG",
+                    help="part ranges: KEY a part name, a piece of part names or other (default: the template's own)")
+    ap.add_argument("--claw", type=float, default=None, help="shorthand for --articulation claw=DEG")
+    ap.add_argument("--eye", type=float, default=None, help="shorthand for --articulation eye=DEG")
     ap.add_argument("--background", default="clutter", choices=("clutter", "beach", "mixed"))
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512))
     ap.add_argument("--seed", type=int, default=1000)
@@ -55,7 +63,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = compose(["problem=crab_detection", "solver=hierarchical", *[f"solver.{s}" for s in args.set]]).solver
-    full = load_template(args.template, args.data_dir, args.version)
+    try:
+        full = load_template(args.template, args.data_dir, args.version)
+        art = articulation_ranges(full, parse_ranges(args.articulation, claw=args.claw, eye=args.eye))
+    except UserError as exc:  # one line and exit 2, as regrun's
+        print(f"calibrate_crab: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     template = full.downscaled(args.scale)
     det = build_detector(cfg, template, args.scale)
     gen = torch.Generator().manual_seed(args.seed)
@@ -63,21 +76,23 @@ def main(argv=None):
     t0 = time.perf_counter()
     scenes, negatives = [], []
     for _ in range(args.scenes):
-        centre, angle, art = random_pose(gen, size, full, args.max_angle, args.claw, args.eye)
+        centre, angle, turns = random_pose(gen, size, full, args.max_angle, art)
         bg = background(args.background, args.data_dir, size, gen)
-        scenes.append(downscale_scene(compose_scene(full, bg, centre, angle, art), args.scale))
+        scenes.append(downscale_scene(compose_scene(full, bg, centre, angle, turns), args.scale))
     for _ in range(args.negatives):
         negatives.append(downscale_scene(Scene(background(args.background, args.data_dir, size, gen), Truth(None),
-                                               "crab-free"), args.scale))
+                                               "template-free"), args.scale))
     t_scenes = time.perf_counter() - t0
     t0 = time.perf_counter()
     s = args.scale
     report = calibrate(det, scenes, negatives, tol_px=3.0 / s, far_px=10.0 / s, progress=print)
     t_cal = time.perf_counter() - t0
-    key = f"{args.template}{'_' + args.version if args.template == 'refine_crab' else ''}_s{args.scale}"
-    out = Path(args.out) if args.out else CALIBRATION_DIR / f"crab_{calibration_key(cfg, key)}.yaml"
+    folder, key = calibration_home(full, args.scale)
+    name = calibration_key(cfg, key)
+    out = Path(args.out) if args.out else (CALIBRATION_DIR / f"crab_{name}.yaml" if folder is None
+                                           else folder / f"{name}.yaml")
     meta = {"template": key, "scenes": args.scenes, "negatives": args.negatives, "max_angle": args.max_angle,
-            "articulation": {"claw": args.claw, "eye": args.eye}, "background": args.background,
+            "articulation": art, "background": args.background,
             "size": list(size), "seed": args.seed, "overrides": list(args.set),
             "seconds": round(t_scenes + t_cal, 1)}
     save_calibration(out, det, report, meta)

@@ -25,6 +25,7 @@ from regrun.detection.scenes import (
     clutter_background,
     compose_scene,
     downscale_scene,
+    part_ranges,
     random_pose,
 )
 from regrun.solvers.hierarchical import build_detector, calibration_path
@@ -46,7 +47,7 @@ def main(argv=None):
     print(f"extraction: {time.process_time() - c0:.2f} CPU-s ({'cached' if cached else 'extracted'})")
     gen = torch.Generator().manual_seed(args.seed)
     size = (384, 512)
-    centre, angle, art = random_pose(gen, size, full, 180.0, 20.0, 8.0)
+    centre, angle, art = random_pose(gen, size, full, 180.0, part_ranges(full.parts, {"claw": 20.0, "eye": 8.0}))
     scene = downscale_scene(compose_scene(full, clutter_background(size, gen), centre, angle, art), 2)
     prof = cProfile.Profile()
     c0 = time.process_time()

@@ -8,7 +8,8 @@ from regrun.errors import UserError
 from regrun.detection.crab_data import (CRAB_TREE, depth_first_order, leaves_of, load_template, refine_crab,
                                       synthetic_crab)
 from regrun.detection.scenes import (BEACH_CROP, PAPER_CENTRE, beach_background, clutter_background, compose_scene,
-                                   downscale_scene, image_scene, paper_scene, random_pose)
+                                   downscale_scene, image_scene, paper_scene, part_ranges,
+                                   random_pose)
 
 REFINE = Path(__file__).resolve().parents[1].parent / "shared" / "refine_data"
 
@@ -84,7 +85,7 @@ def test_negatives_random_poses_and_downscale():
     t = synthetic_crab(0)
     bg = clutter_background((192, 256), g)
     assert bg.shape == (3, 192, 256) and 0 <= float(bg.min()) and float(bg.max()) <= 1
-    centre, angle, art = random_pose(g, (384, 512), t, 45.0, claw=15.0, eye=5.0)
+    centre, angle, art = random_pose(g, (384, 512), t, 45.0, part_ranges(t.parts, {"claw": 15.0, "eye": 5.0}))
     assert abs(angle) <= 45 and all(abs(v) <= 15 for v in art.values())
     assert abs(art["left_eye"]) <= 5 and 0 <= centre[0] < 384
     s = compose_scene(t, clutter_background((384, 512), g), centre, angle, art)

@@ -33,6 +33,14 @@ DECAY = math.log(1000.0)
 KEYED_SETTINGS = ("stride", "angle_max", "angle_step", "sigma", "mask_erode")
 
 
+def calibration_home(template, scale: int) -> tuple[Path | None, str]:
+    """Where a (full-size) template's calibration files live, and their key before the solver's suffixes
+    (solvers/hierarchical.py: calibration_key): the built-in crabs' ship with the package (folder None), a template
+    file's are in calibrations/ beside its YAML; key <template name>_s<scale>."""
+    folder = None if template.source is None else Path(template.source).parent / "calibrations"
+    return folder, f"{template.name}_s{scale}"
+
+
 def truth_joint(motifs: dict, template_centre, node: str, truth: Truth) -> tuple[float, float, float]:
     """Where node's joint is in a scene with known truth, and its angle."""
     if node in truth.parts:

@@ -1,5 +1,7 @@
-"""Hierarchical templates for crab detection (seed 002 §4.1, eq. 7): the tree of parts as data, the
-authors' crab read from refine_data, and a synthetic textured crab with the same tree so that no file is needed.
+"""Hierarchical templates for detection (seed 002 §4.1, eq. 7): the tree of parts as data, one constructor every
+template goes through (assemble_template), the authors' crab read from refine_data, a synthetic textured crab with
+the same tree so that no file is needed, and the dispatch to a template of the user's own (an image and a YAML
+naming its parts: template_file.py).
 
 A template is a canonical RGB image y_o on black, its leaf motifs x_k with binary masks, where each motif sits
 in y_o (offset, row/col of its top-left pixel) and the joint it articulates about (pivot, row/col in the motif),
@@ -8,7 +10,6 @@ exactly 0 outside a motif's mask (the authors' convention).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,13 +17,17 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..imaging.gaussian import gaussian_filter
 from ..imaging.io import resolve_data_path
+from .drawing import ellipse, segment, texture
 
 # The crab's hierarchy (notes §1): parent -> children, children in the order of the parent's scene channels.
 CRAB_TREE = {"crab": ("left_claw", "right_claw", "eye_pair"), "eye_pair": ("left_eye", "right_eye")}
 CRAB_ROOT = "crab"
 LEAVES = ("left_claw", "right_claw", "left_eye", "right_eye")
+# How far each crab part may turn about its joint (degrees, +-): issue 11's claws +-15, eyes +-5, what the
+# calibration and bench scripts draw by default (the whole-circle file and crab_eval use 20 and 8, given explicitly);
+# a template file declares its own.
+CRAB_ARTICULATION = {"left_claw": 15.0, "right_claw": 15.0, "left_eye": 5.0, "right_eye": 5.0}
 # Joints the authors hard-code at HEAD (row, col in each detection_images/ motif): notes §1, refine_data README.
 HEAD_PIVOTS = {"left_eye": (82.0, 4.0), "right_eye": (81.0, 4.0), "left_claw": (51.0, 38.0),
                "right_claw": (45.0, 3.0)}
@@ -79,6 +84,8 @@ class Template:
     parts: dict[str, Part]
     tree: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(CRAB_TREE))
     root: str = CRAB_ROOT
+    articulation: dict[str, float] = field(default_factory=dict)  # leaf -> how far it may turn (degrees, +-)
+    source: Path | None = None  # the template file it was read from (None: a built-in crab)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -123,6 +130,41 @@ class Template:
         body_mask = mask * (union == 0).to(mask.dtype)
         return replace(self, name=f"{self.name}/{factor}", image=image * mask, mask=mask,
                        body=image * body_mask, body_mask=body_mask, parts=parts)
+
+
+def part_from_mask(image: torch.Tensor, shape: torch.Tensor, pivot: tuple[float, float]) -> Part:
+    """A leaf cut out of a full-canvas image (3, H, W) by its boolean shape (H, W): cropped to the shape's bounding
+    box, black outside the shape; `pivot` (its joint) is given in template coordinates."""
+    rows = torch.nonzero(shape.any(1)).flatten()
+    cols = torch.nonzero(shape.any(0)).flatten()
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    pm = shape[r0:r1, c0:c1].to(torch.float64)
+    return Part(image[:, r0:r1, c0:c1] * pm, pm, (r0, c0), (pivot[0] - r0, pivot[1] - c0))
+
+
+def assemble_template(name: str, image: torch.Tensor, mask: torch.Tensor, parts: dict[str, Part],
+                      tree: dict[str, tuple[str, ...]], root: str, articulation: dict[str, float],
+                      source: Path | None = None) -> Template:
+    """The one constructor of every template (the crabs and a user's file): the image (3, H, W) and its support
+    mask (H, W), the leaves as parts placed by their offsets; the static body of eq. 7 is the support less the
+    parts. The parts must be exactly the tree's leaves, inside the image and disjoint: a ValueError otherwise (the
+    built-in templates satisfy this by construction; template_file.py checks a user's file first and says what is
+    wrong in one line)."""
+    leaves = leaves_of(tree, root)
+    if sorted(leaves) != sorted(parts):
+        raise ValueError(f"template {name}: the parts {sorted(parts)} are not the tree's leaves {sorted(leaves)}")
+    h, w = mask.shape
+    union = torch.zeros_like(mask)
+    for part_name, p in parts.items():
+        (i, j), (ph, pw) = p.offset, p.size
+        if i < 0 or j < 0 or i + ph > h or j + pw > w:
+            raise ValueError(f"template {name}: part {part_name} ({ph}x{pw} at {p.offset}) leaves the {h}x{w} image")
+        union[i:i + ph, j:j + pw] += p.mask
+    if float(union.max()) > 1:
+        raise ValueError(f"template {name}: parts overlap")
+    body_mask = mask * (union == 0).to(mask.dtype)
+    return Template(name, image * mask, mask, image * body_mask, body_mask, dict(parts), dict(tree), root,
+                    {k: float(articulation.get(k, 0.0)) for k in parts}, source)
 
 
 # ---- the authors' crab ---------------------------------------------------------------------------------------
@@ -196,7 +238,6 @@ def refine_crab(data_dir: str = "../shared/refine_data", version: str = "v1") ->
     mask = (alpha > 0.5).astype(np.float64)
     rgb = rgb * mask
     parts = {}
-    union = np.zeros_like(mask)
     for name in LEAVES:
         p_rgb, p_alpha = read_rgba(folder / f"{name}.png")
         p_mask = (p_alpha > 0.5).astype(np.float64)
@@ -209,37 +250,11 @@ def refine_crab(data_dir: str = "../shared/refine_data", version: str = "v1") ->
                             f"squared error {err:.3g})")
         pivot = HEAD_PIVOTS[name] if version == "head" else ((h - 1) / 2, (w - 1) / 2)
         parts[name] = Part(torch.from_numpy(p_rgb), torch.from_numpy(p_mask), (i, j), pivot)
-        union[i:i + h, j:j + w] += p_mask
-    body_mask = mask * (union == 0)
-    return Template(f"refine_crab_{version}", torch.from_numpy(rgb), torch.from_numpy(mask),
-                    torch.from_numpy(rgb * body_mask), torch.from_numpy(body_mask), parts)
+    return assemble_template(f"refine_crab_{version}", torch.from_numpy(rgb), torch.from_numpy(mask), parts,
+                             CRAB_TREE, CRAB_ROOT, CRAB_ARTICULATION)
 
 
 # ---- a synthetic crab -----------------------------------------------------------------------------------------
-def _texture(gen: torch.Generator, shape, base, contrast: float, sigma: float) -> torch.Tensor:
-    """Coloured smooth noise: base colour (3,) plus contrast x band-passed noise, one pattern for all channels
-    scaled per channel so that colour and luminance both vary."""
-    noise = torch.randn(1, *shape, generator=gen, dtype=torch.float64, device="cpu")
-    noise = gaussian_filter(noise, sigma) - gaussian_filter(noise, 3 * sigma)
-    noise = noise / noise.std()
-    tint = 0.6 + 0.8 * torch.rand(3, 1, 1, generator=gen, dtype=torch.float64, device="cpu")
-    return (torch.tensor(base, dtype=torch.float64, device="cpu")[:, None, None] + contrast * tint * noise).clamp(0.02, 1.0)
-
-
-def _ellipse(rr, cc, c, axes, angle=0.0):
-    ca, sa = math.cos(angle), math.sin(angle)
-    u = ((rr - c[0]) * ca + (cc - c[1]) * sa) / axes[0]
-    v = (-(rr - c[0]) * sa + (cc - c[1]) * ca) / axes[1]
-    return u * u + v * v <= 1
-
-
-def _segment(rr, cc, p, q, width):
-    p, q = torch.tensor(p, dtype=rr.dtype, device="cpu"), torch.tensor(q, dtype=rr.dtype, device="cpu")
-    d = q - p
-    t = (((rr - p[0]) * d[0] + (cc - p[1]) * d[1]) / (d @ d)).clamp(0, 1)
-    return (rr - p[0] - t * d[0]) ** 2 + (cc - p[1] - t * d[1]) ** 2 <= (width / 2) ** 2
-
-
 def synthetic_crab(seed: int = 0) -> Template:
     """A 184 x 246 textured crab drawn procedurally: an oval body with legs, two claws of different shape and
     colour, and two eye stalks on top (unlike the authors' near-identical eyes, these differ in colour and eye
@@ -250,25 +265,25 @@ def synthetic_crab(seed: int = 0) -> Template:
     r = torch.arange(h, dtype=torch.float64, device="cpu")
     c = torch.arange(w, dtype=torch.float64, device="cpu")
     rr, cc = torch.meshgrid(r, c, indexing="ij")
-    body_shape = _ellipse(rr, cc, (128, 123), (38, 78))
+    body_shape = ellipse(rr, cc, (128, 123), (38, 78))
     legs = torch.zeros_like(body_shape)
     for k, side in ((k, s) for k in range(3) for s in (-1, 1)):
         start = (140 + 10 * k, 123 + side * 60)
         end = (172 + 3 * k, 123 + side * (92 + 14 * k))
-        legs |= _segment(rr, cc, start, end, 5)
-    body_img = torch.where(body_shape, _texture(gen, (h, w), (0.55, 0.55, 0.6), 0.18, 2.0),
+        legs |= segment(rr, cc, start, end, 5)
+    body_img = torch.where(body_shape, texture(gen, (h, w), (0.55, 0.55, 0.6), 0.18, 2.0),
                            torch.zeros(3, h, w, dtype=torch.float64, device="cpu"))
-    outline = body_shape & ~_ellipse(rr, cc, (128, 123), (35, 75))
+    outline = body_shape & ~ellipse(rr, cc, (128, 123), (35, 75))
     body_img = torch.where(outline, torch.tensor([0.55, 0.1, 0.08], dtype=torch.float64, device="cpu")[:, None, None], body_img)
     body_img = torch.where(legs & ~body_shape, torch.tensor([0.45, 0.2, 0.12], dtype=torch.float64, device="cpu")[:, None, None],
                            body_img)
     # parts: (name, boolean shape on the full canvas, colour, pivot in template coordinates)
-    left_claw = (_ellipse(rr, cc, (82, 24), (26, 17), 0.3) & ~_ellipse(rr, cc, (62, 30), (12, 5), 0.5)) \
-        | _segment(rr, cc, (100, 36), (118, 50), 9)
-    right_claw = (_ellipse(rr, cc, (88, 222), (22, 20), -0.2) & ~_ellipse(rr, cc, (70, 214), (9, 7), -0.4)) \
-        | _segment(rr, cc, (104, 210), (120, 196), 9)
-    left_eye = _segment(rr, cc, (22, 96), (92, 104), 7) | _ellipse(rr, cc, (14, 95), (10, 10))
-    right_eye = _segment(rr, cc, (26, 148), (92, 140), 7) | _ellipse(rr, cc, (15, 150), (8, 12), 0.6)
+    left_claw = (ellipse(rr, cc, (82, 24), (26, 17), 0.3) & ~ellipse(rr, cc, (62, 30), (12, 5), 0.5)) \
+        | segment(rr, cc, (100, 36), (118, 50), 9)
+    right_claw = (ellipse(rr, cc, (88, 222), (22, 20), -0.2) & ~ellipse(rr, cc, (70, 214), (9, 7), -0.4)) \
+        | segment(rr, cc, (104, 210), (120, 196), 9)
+    left_eye = segment(rr, cc, (22, 96), (92, 104), 7) | ellipse(rr, cc, (14, 95), (10, 10))
+    right_eye = segment(rr, cc, (26, 148), (92, 140), 7) | ellipse(rr, cc, (15, 150), (8, 12), 0.6)
     specs = (
         ("left_claw", left_claw, (0.85, 0.35, 0.12), 0.22, 1.5, (118.0, 50.0)),
         ("right_claw", right_claw, (0.8, 0.55, 0.15), 0.22, 1.2, (120.0, 196.0)),
@@ -281,31 +296,38 @@ def synthetic_crab(seed: int = 0) -> Template:
     taken = torch.zeros(h, w, dtype=torch.bool, device="cpu")
     for name, shape, colour, contrast, sigma, pivot in specs:
         shape = shape & ~taken
-        tex = _texture(gen, (h, w), colour, contrast, sigma)
+        tex = texture(gen, (h, w), colour, contrast, sigma)
         if name == "left_eye":  # a white ball with a dark pupil
-            tex = torch.where(_ellipse(rr, cc, (14, 95), (8, 8)), torch.tensor(0.92, dtype=torch.float64, device="cpu"), tex)
-            tex = torch.where(_ellipse(rr, cc, (12, 97), (3, 3)), torch.tensor(0.05, dtype=torch.float64, device="cpu"), tex)
+            tex = torch.where(ellipse(rr, cc, (14, 95), (8, 8)), torch.tensor(0.92, dtype=torch.float64, device="cpu"), tex)
+            tex = torch.where(ellipse(rr, cc, (12, 97), (3, 3)), torch.tensor(0.05, dtype=torch.float64, device="cpu"), tex)
         elif name == "right_eye":  # a yellow ball with a red ring: the eyes must not register onto each other
-            ball = _ellipse(rr, cc, (15, 150), (6, 10), 0.6)
+            ball = ellipse(rr, cc, (15, 150), (6, 10), 0.6)
             tex = torch.where(ball, torch.tensor([0.95, 0.85, 0.2], dtype=torch.float64, device="cpu")[:, None, None], tex)
-            ring = ball & ~_ellipse(rr, cc, (15, 150), (4, 7), 0.6)
+            ring = ball & ~ellipse(rr, cc, (15, 150), (4, 7), 0.6)
             tex = torch.where(ring, torch.tensor([0.75, 0.1, 0.1], dtype=torch.float64, device="cpu")[:, None, None], tex)
         taken |= shape
-        rows = torch.nonzero(shape.any(1)).flatten()
-        cols = torch.nonzero(shape.any(0)).flatten()
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        pm = shape[r0:r1, c0:c1].to(torch.float64)
-        parts[name] = Part(tex[:, r0:r1, c0:c1] * pm, pm, (r0, c0), (pivot[0] - r0, pivot[1] - c0))
+        parts[name] = part_from_mask(tex, shape, pivot)
         image = torch.where(shape, tex, image)
         mask = torch.maximum(mask, shape.to(torch.float64))
-    body_mask = mask * (~taken).to(torch.float64)
-    return Template("synthetic", image * mask, mask, image * body_mask, body_mask, parts)
+    return assemble_template("synthetic", image, mask, parts, CRAB_TREE, CRAB_ROOT, CRAB_ARTICULATION)
+
+
+BUILT_IN = ("synthetic", "refine_crab")
 
 
 def load_template(kind: str, data_dir: str = "../shared/refine_data", version: str = "v1",
                   seed: int = 0) -> Template:
+    """problem.template: synthetic | refine_crab (the crabs) | the name of a shipped example template
+    (detection/templates/NAME.yaml) | the path of a template YAML file of the user's own (template_file.py)."""
+    from .template_file import EXAMPLES_DIR, example_names, is_template_file, load_template_file
+
     if kind == "synthetic":
         return synthetic_crab(seed)
     if kind == "refine_crab":
         return refine_crab(data_dir, version)
-    raise UserError(f"problem.template={kind!r} is not valid; allowed: synthetic, refine_crab")
+    if isinstance(kind, str) and is_template_file(kind):
+        return load_template_file(kind)
+    if kind in example_names():
+        return load_template_file(EXAMPLES_DIR / f"{kind}.yaml")
+    raise UserError(f"problem.template={kind!r} is not valid; allowed: {', '.join(BUILT_IN + tuple(example_names()))}"
+                    ", or the path of a template YAML file (PATH.yaml: docs/detection.md, 'A template of your own')")

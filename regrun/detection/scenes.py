@@ -219,10 +219,48 @@ def downscale_scene(scene: Scene, factor: int) -> Scene:
     return Scene(img, scene.truth.downscaled(factor), f"{scene.label} /{factor}")
 
 
+def part_ranges(parts, spec: dict[str, float]) -> dict[str, float]:
+    """How far each part may turn (degrees, +-) from a mapping of keys to degrees: the key that is the part's name,
+    else the longest key contained in it (claw: left_claw and right_claw), else `other` (0 when absent)."""
+    out = {}
+    for name in parts:
+        if name in spec:
+            out[name] = float(spec[name])
+            continue
+        keys = sorted((k for k in spec if k != "other" and k in name), key=len, reverse=True)
+        out[name] = float(spec[keys[0]]) if keys else float(spec.get("other", 0.0))
+    return out
+
+
+def articulation_ranges(template: Template, spec: dict[str, float] | None = None) -> dict[str, float]:
+    """Each part's range for generated scenes: the template's own (Template.articulation: declared in its file, the
+    crab's issue-11 ranges) when spec is None, else part_ranges(spec)."""
+    return dict(template.articulation) if spec is None else part_ranges(template.parts, spec)
+
+
+def parse_ranges(items: list[str] | None, **shorthands: float | None) -> dict[str, float] | None:
+    """Command-line KEY=DEGREES items (the scripts' --articulation) and shorthands (--claw DEG: claw=DEG; None: not
+    given) as a mapping; None when nothing is given (then the template's own ranges apply)."""
+    given = {k: float(v) for k, v in shorthands.items() if v is not None}
+    if not items:
+        return given or None
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise UserError(f"--articulation {item!r} must be KEY=DEGREES (a part name, a piece of part names, or "
+                            "other)")
+    return {**out, **given}
+
+
 def random_pose(generator: torch.Generator, size: tuple[int, int], template: Template, max_angle: float,
-                claw: float = 0.0, eye: float = 0.0):
-    """A random centre (the whole rotated template inside the scene), a global angle in [-max, max] and
-    articulation angles uniform in [-claw, claw] for the claws and [-eye, eye] for the eyes."""
+                articulation: dict[str, float] | None = None):
+    """A random centre (the whole rotated template inside the scene), a global angle in [-max, max] and each
+    part's articulation angle uniform in [-r, r], r = articulation[part] (part_ranges; 0 when absent: no draw)."""
     u = lambda lo, hi: lo + (hi - lo) * float(torch.rand(1, generator=generator, dtype=torch.float64, device="cpu"))  # noqa: E731
     r = 0.5 * math.hypot(*template.size)
     h, w = size
@@ -231,8 +269,9 @@ def random_pose(generator: torch.Generator, size: tuple[int, int], template: Tem
     else:
         margin = (r, r)
     centre = (u(margin[0], h - 1 - margin[0]), u(margin[1], w - 1 - margin[1]))
+    articulation = articulation or {}
     art = {}
     for name in template.parts:
-        lim = claw if "claw" in name else eye
+        lim = articulation.get(name, 0.0)
         art[name] = u(-lim, lim) if lim else 0.0
     return centre, u(-max_angle, max_angle), art

@@ -1,6 +1,7 @@
 """Hierarchical, rotation-invariant detection of a crab template in a scene (seed 002 §4, App. A.4).
 
-Data: the template (synthetic by default, or the authors' crab from refine_data) and one scene: generated at a
+Data: the template (synthetic by default, the authors' crab from refine_data, a shipped example or a template file
+of the user's own: detection/template_file.py) and one scene: generated at a
 given rotation and position with optional articulation, on procedural clutter or the beach, or crab-free; one
 of the paper's five beach scenes; or any image file. `scale: 2` downscales everything by 2 for fast runs.
 Judging: the detection score (sum of the crab's occurrence map), every instance (detection/instances.py: NMS on
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..detection.calibration import truth_joint
+from ..detection.calibration import calibration_home, truth_joint
 from ..detection.crab_data import REFINE_VERSIONS, load_template
 from ..detection.scenes import (
     Scene,
@@ -27,6 +28,7 @@ from ..detection.scenes import (
     has_beach,
     image_scene,
     paper_scene,
+    part_ranges,
     random_pose,
 )
 from ..imaging.transforms import rotation_matrix
@@ -35,7 +37,6 @@ from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
 
-TEMPLATES = ("synthetic", "refine_crab")
 SOURCES = ("generated", "paper", "file")
 BACKGROUNDS = ("clutter", "beach", "mixed")
 
@@ -46,7 +47,6 @@ class CrabDetection(Problem):
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
-        check_choice("problem.template", cfg.template, TEMPLATES)
         check_choice("problem.refine_version", cfg.refine_version, REFINE_VERSIONS)
         self.scale = check_int("problem.scale", cfg.scale, 1)
         if self.scale not in (1, 2):
@@ -58,14 +58,17 @@ class CrabDetection(Problem):
         # the full-size template makes the scene on the CPU and is not kept: only the run's copy stays
         full = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
         self.template = full.downscaled(self.scale).to(ctx.device, ctx.dtype)
-        self.calibration_key = (f"{cfg.template}{'_' + cfg.refine_version if cfg.template == 'refine_crab' else ''}"
-                                f"_s{self.scale}")
+        self.calibration_dir, self.calibration_key = calibration_home(full, self.scale)
         scene = self._scene(sc, full)
         scene = downscale_scene(scene, self.scale)
         self.scene = Scene(scene.image.to(ctx.device, ctx.dtype), scene.truth, scene.label)
 
     def _scene(self, sc, full) -> Scene:
         if sc.source == "paper":
+            if full.source is not None:
+                raise UserError(f"problem.scene.source=paper: the paper's scenes hold the authors' crab, not the "
+                                f"template {full.name!r}; use problem.template=refine_crab (or synthetic), or a "
+                                "generated scene or a file of your own")
             angle = check_float("problem.scene.angle", sc.angle)
             tmpl = full if self.cfg.template == "refine_crab" and self.cfg.refine_version == "v1" \
                 else None
@@ -90,11 +93,11 @@ class CrabDetection(Problem):
             bg = clutter_background(size, gen)
         if not sc.crab:
             return Scene(bg, Truth(None), f"crab-free {background}")
-        claw = check_float("problem.scene.articulation.claw", sc.articulation.claw, 0.0)
-        eye = check_float("problem.scene.articulation.eye", sc.articulation.eye, 0.0)
+        spec = {k: check_float(f"problem.scene.articulation.{k}", v, 0.0, maximum=180.0)
+                for k, v in sc.articulation.items()}
         # angle null: drawn in +-angle_max with the pose (the draws before it are the same either way)
         angle_max = check_float("problem.scene.angle_max", sc.angle_max, 0.0)
-        centre, drawn, art = random_pose(gen, size, full, angle_max, claw, eye)
+        centre, drawn, art = random_pose(gen, size, full, angle_max, part_ranges(full.parts, spec))
         if sc.get("centre") is not None:
             centre = tuple(float(v) for v in check_numbers("problem.scene.centre", sc.centre, 2))
         angle = drawn if sc.angle is None else check_float("problem.scene.angle", sc.angle)
@@ -166,15 +169,17 @@ class CrabDetection(Problem):
 
     # ---- figures ----------------------------------------------------------------------------------------------
     def figures(self, result, metrics, fig_dir: Path) -> list[Path]:
-        from ..plots import detection_boxes, occurrence_panels, trace_plot
+        from ..plots import box_colours, detection_boxes, occurrence_panels, trace_plot
 
         det = result.solution["detection"]
         instances = result.solution["instances"]
         title = f"{self.scene.label}: score {det.score:.3f}, {len(instances)} detected"
-        return [detection_boxes(self.scene.image, instance_boxes(instances, self.template), fig_dir / "boxes.png",
-                                title),
+        t = self.template
+        return [detection_boxes(self.scene.image, instance_boxes(instances, t), fig_dir / "boxes.png", title,
+                                box_colours(t.tree, t.root)),
                 occurrence_panels({n: r.occurrence for n, r in det.nodes.items()}, fig_dir / "occurrence.png"),
-                trace_plot(det.nodes[det.root].occurrence, det.nodes[det.root].weights, fig_dir / "trace.png", title)]
+                trace_plot(det.nodes[det.root].occurrence, det.nodes[det.root].weights, fig_dir / "trace.png", title,
+                           t.root)]
 
 
 def angle_difference(a: float, b: float) -> float:

@@ -165,14 +165,22 @@ def calibration_key(cfg, template_key: str) -> str:
     return f"{key}_circle" if float(cfg.leaf.angle_max) >= 180.0 else key
 
 
-def calibration_path(cfg, key: str) -> Path | None:
+def calibration_path(cfg, key: str, folder: Path | None = None) -> Path | None:
+    """The calibration file solver.calibration names: a path as given; `auto`: the file for this template, scale
+    and search. Built-in crabs (folder None): CALIBRATION_DIR/crab_<key>.yaml; a template file: its folder's
+    calibrations/<key>.yaml (detection/calibration.py: calibration_home), key = calibration_key(cfg, key)."""
     spec = cfg.calibration
     if spec in (None, "none"):
         return None
     if spec == "auto":
         key = calibration_key(cfg, key)
-        path = CALIBRATION_DIR / f"crab_{key}.yaml"
+        path = CALIBRATION_DIR / f"crab_{key}.yaml" if folder is None else Path(folder) / f"{key}.yaml"
         if not path.is_file():
+            if folder is not None:
+                raise UserError(f"no calibration for this template: {path} does not exist; make it with `python "
+                                f"scripts/calibrate_crab.py --template <the template's YAML> --set "
+                                f"registrar={registrar_kind(cfg)}` (docs/detection.md, 'A template of your own') "
+                                "or set solver.calibration=none and give the gammas and alphas")
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
                             f"`python scripts/calibrate_crab.py --set registrar={registrar_kind(cfg)}`, search a "
                             "calibrated range (e.g. solver.leaf.angle_max=60 solver.spike.angle_max=50 for the files "
@@ -192,7 +200,7 @@ class Hierarchical(Solver):
 
     def solve(self, problem, monitor):
         det = build_detector(self.cfg, problem.template, problem.scale)
-        path = calibration_path(self.cfg, problem.calibration_key)
+        path = calibration_path(self.cfg, problem.calibration_key, problem.calibration_dir)
         if path is not None:
             load_calibration(path, det)
         n = len(det.order)
