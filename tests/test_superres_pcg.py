@@ -22,6 +22,7 @@ from regrun.registration.superres_projection import (
     CHOLESKY_MAX_PIXELS,
     DirectProjectedResidual,
     IterativeProjectedResidual,
+    lm_ftol,
     pick_linear,
     projected_residual,
 )
@@ -189,3 +190,16 @@ def test_block_linearization_equals_dense(case):
     assert float((lin.apply(v) - jac @ v).norm() / (jac @ v).norm()) < 1e-13
     with pytest.raises(ValueError):
         IterativeProjectedResidual(p.model, exact=True).linearize(w)
+
+
+def test_noise_ftol_is_one_over_the_data_rows_left(ctx):
+    """solver.ftol=noise: 1/(kept data rows - pixels - 6q); 0 where the frames hold no more rows than unknowns
+    (the paper's 4 frames at factor 2, the CI pairs), so those runs never stop on it."""
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=16, outside="drop"), ctx)
+    m = p.model
+    assert lm_ftol("noise", m) == 1.0 / (16 * 36 - 144 - 90) and lm_ftol(0.5, m) == 0.5
+    m.settle_outside(p.w_true)
+    kept = int(m.data_mask().sum())
+    assert 144 + 90 < kept < 16 * 36 and lm_ftol("noise", m) == 1.0 / (kept - 144 - 90)
+    few = SuperRes(config_section("problem", "superres", size=12, n_frames=4), ctx)
+    assert lm_ftol("noise", few.model) == 0.0

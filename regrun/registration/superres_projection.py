@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from ..errors import UserError, check_choice
+from ..errors import UserError, check_choice, check_float
 from ..linalg.cg import cg, solve_normal
 from ..linalg.direct import CholeskyLSQ
 from ..linalg.krylov import pcg
@@ -20,6 +20,31 @@ LINEAR_LABEL = {"cholesky": "Cholesky projection", "pcg": "preconditioned CG pro
 # image-fixed Jacobian: at 48x48 from 16 frames 21 s against 3.7 s CPU for 0.01 dB less PSNR (docs/superres.md,
 # "Direct or CG"); 32x32 keeps the factor so the default synthetic run is unchanged.
 CHOLESKY_MAX_PIXELS = 1024
+
+
+NOISE_FTOL = "noise"  # solver.ftol: stop once a step lowers J by less than the residual's variance per row
+
+
+def check_ftol(value):
+    """solver.ftol: `noise` or a number >= 0 (0: never stop on J's decrease)."""
+    if value == NOISE_FTOL:
+        return value
+    if isinstance(value, str):
+        raise UserError(f"solver.ftol={value!r} is not valid; allowed: {NOISE_FTOL} or a number >= 0")
+    return check_float("solver.ftol", value, 0.0, maximum=1.0)
+
+
+def lm_ftol(value, model) -> float:
+    """The relative decrease of J below which LM stops. `noise`: 1 / (kept data rows - pixels - motion
+    parameters), so a step stops LM when it lowers J by less than J / dof, the estimate of the noise variance
+    per data row: for a least-squares fit J(w) - J(w*) = (w - w*)^T J^T J (w - w*), and a change of J smaller
+    than one noise variance moves the motion by less than its own standard error in every direction. With no
+    more data rows than unknowns (the paper's 4 frames at factor 2, the CI pairs) there is no such estimate,
+    and 0 (never) is returned."""
+    if value != NOISE_FTOL:
+        return float(value)
+    dof = int(model.data_mask().sum()) - model.n - model.n_params
+    return 1.0 / dof if dof > 0 else 0.0
 
 
 CG_ONLY_MODES = ("truncated", "checkpointed")  # they differentiate CG's iterations: meaningless for a factor

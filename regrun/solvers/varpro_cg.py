@@ -30,6 +30,8 @@ from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
 from ..registration.superres_projection import (
     LINEAR_LABEL,
+    check_ftol,
+    lm_ftol,
     pick_linear,
     projected_residual,
 )
@@ -54,6 +56,7 @@ class VarProCG(Solver):
         self.mode = diff_mode(cfg.jacobian, cfg.get("diff_fraction"), name="solver.jacobian", restart=restart)
         self.max_iter = check_int("solver.max_iter", cfg.max_iter, 0)
         self.gtol = check_float("solver.gtol", cfg.gtol, 0.0)
+        self.ftol = check_ftol(cfg.ftol)
         self.tau = check_float("solver.tau", cfg.tau, 0.0, strict=True)
         check_choice("solver.init", cfg.init, INITS)
         self.linear = cfg.linear
@@ -87,20 +90,22 @@ class VarProCG(Solver):
             return row
 
         monitor.start(total=self.max_iter, desc="varpro_cg")
+        ftol = lm_ftol(self.ftol, problem.model)  # after settle_outside: the kept data rows
         if linear == "pcg" and rfun.jacobian_used == "none":
             # the image-fixed Jacobian is block diagonal (6 columns per frame): LM on its blocks
             res = lm_loop(rfun.linearize, rfun.residual, w0, max_iter=self.max_iter, gtol=self.gtol, tau=self.tau,
-                          monitor=monitor, extra_row=lambda w, lin: extra_row(w))
+                          ftol=ftol, monitor=monitor, extra_row=lambda w, lin: extra_row(w))
         else:
             res = levenberg_marquardt(rfun.residual_and_jacobian, w0, max_iter=self.max_iter, gtol=self.gtol,
-                                      tau=self.tau, monitor=monitor, residual=rfun.residual, extra_row=extra_row)
+                                      tau=self.tau, ftol=ftol, monitor=monitor, residual=rfun.residual,
+                                      extra_row=extra_row)
         t = rfun.timing
         per_res = t["residual_s"] / max(t["residual_n"], 1)
         per_jac = t["jacobian_s"] / max(t["jacobian_n"], 1)
         stats = {"init_s": t_init, "residual_mean_s": per_res, "jacobian_mean_s": per_jac,
                  "jacobian_over_residual": per_jac / per_res if per_res > 0 else float("nan"),
                  "n_residual": t["residual_n"], "n_jacobian": t["jacobian_n"],
-                 "init_motion_error": problem.motion_error(w0), "linear": linear,
+                 "init_motion_error": problem.motion_error(w0), "linear": linear, "ftol": ftol,
                  "jacobian_used": rfun.jacobian_used}
         f = rfun.project(res.w)
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
