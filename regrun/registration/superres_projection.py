@@ -201,10 +201,11 @@ class IterativeProjectedResidual:
 
     def operator(self, w: torch.Tensor):
         """A(w), kept for the last w (its stencil is most of the cost of building it; LM asks for the
-        projection, the residual and the Jacobian at the same point)."""
+        projection, the residual and the Jacobian at the same point). The fixed-motion form (merged pooled
+        stencils): PCG needs no derivative in w through it, and its products cost half."""
         key, op = self._op
         if key is None or not torch.equal(key, w):
-            op = self.model.operator(w)
+            op = self.model.operator(w, fixed=True)
             self._op = (w.clone(), op)
         return op
 
