@@ -350,7 +350,7 @@ class SuperResModel:
         return CGResult(res.x, res.n_iter, res.rel_residual / scale if scale > 0 else float("nan"))
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
-                    rel_gtol: float = 1e-6, drop_outside: bool = False) -> torch.Tensor:
+                    rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
@@ -361,8 +361,9 @@ class SuperResModel:
         drop_outside: frame j's points that the current motion maps past frame 0's pixel centres weigh 0 at that
         scale (decided at its start): there frame 0's spline is its boundary extension, not the scene, and on
         textured frames that misfit pulls the motion (camera crop, 32^2, 8 frames: 0.64 px RMS error with
-        them, as SimpleITK's 0.04 px without)."""
-        affine_model = Affine()
+        them, as SimpleITK's 0.04 px without). transform: the motion model (regrun.imaging.transforms; default
+        the affine without a centre, the model's own w); the result is its parameters, (q n_params,)."""
+        affine_model = Affine() if transform is None else transform
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
@@ -377,7 +378,7 @@ class SuperResModel:
                                    for j in range(1, self.q + 1)])
             weights = None
             if drop_outside:
-                y = affine(w[:, None, :], xc.reshape(-1, 2))  # (q, points, 2) in frame 0's domain
+                y = affine_model.points(w[:, None, :], xc.reshape(-1, 2))  # (q, points, 2) in frame 0's domain
                 lo = torch.tensor([grid.omega[0], grid.omega[2]], dtype=self.dtype, device=self.device)
                 hi = torch.tensor([grid.omega[1], grid.omega[3]], dtype=self.dtype, device=self.device)
                 half = 0.5 * torch.tensor(grid.h, dtype=self.dtype, device=self.device)

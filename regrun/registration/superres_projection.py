@@ -34,7 +34,7 @@ def check_ftol(value):
     return check_float("solver.ftol", value, 0.0, maximum=1.0)
 
 
-def lm_ftol(value, model) -> float:
+def lm_ftol(value, model, n_params: int | None = None) -> float:
     """The relative decrease of J below which LM stops. `noise`: 1 / (kept data rows - pixels - motion
     parameters), so a step stops LM when it lowers J by less than J / dof, the estimate of the noise variance
     per data row: for a least-squares fit J(w) - J(w*) = (w - w*)^T J^T J (w - w*), and a change of J smaller
@@ -43,7 +43,7 @@ def lm_ftol(value, model) -> float:
     and 0 (never) is returned."""
     if value != NOISE_FTOL:
         return float(value)
-    dof = int(model.data_mask().sum()) - model.n - model.n_params
+    dof = int(model.data_mask().sum()) - model.n - (model.n_params if n_params is None else n_params)
     return 1.0 / dof if dof > 0 else 0.0
 
 
@@ -271,7 +271,7 @@ class BlockLinearization:
 
     def __init__(self, r: torch.Tensor, blocks: torch.Tensor, nc: int):
         self.r = r
-        self.blocks = blocks.transpose(-1, -2)  # (q, coarse points, 6)
+        self.blocks = blocks.transpose(-1, -2)  # (q, coarse points, parameters per frame: 6 for affine w)
         self.nc = nc
         q = blocks.shape[0]
         data = r[nc:(q + 1) * nc].reshape(q, nc, 1)  # the moved frames' data rows (frame 0's come first)
@@ -284,12 +284,48 @@ class BlockLinearization:
     def step(self, damping: float) -> torch.Tensor:
         diag = torch.diagonal(self.jtj, dim1=-2, dim2=-1)
         scaled = diag.clamp_min(torch.finfo(diag.dtype).tiny) * damping
-        rhs = self.jtr.reshape(-1, 6, 1)
+        rhs = self.jtr.reshape(*self.jtj.shape[:2], 1)  # (q, d, 1)
         return -torch.linalg.solve(self.jtj + torch.diag_embed(scaled), rhs).reshape(-1)
 
     def apply(self, s: torch.Tensor) -> torch.Tensor:
-        q = self.blocks.shape[0]
+        q, _, d = self.blocks.shape
         out = torch.zeros_like(self.r)
-        out[self.nc:(q + 1) * self.nc] = (self.blocks @ s.reshape(q, 6, 1)).reshape(-1)
+        out[self.nc:(q + 1) * self.nc] = (self.blocks @ s.reshape(q, d, 1)).reshape(-1)
         return out
+
+    def chained(self, dw_dp: torch.Tensor) -> "BlockLinearization":
+        """The same model in a motion model's parameters p: each block times dw_j/dp_j (q, 6, d)."""
+        return BlockLinearization(self.r, (self.blocks @ dw_dp).transpose(-1, -2), self.nc)
+
+
+def parametrized(rfun, motion):
+    """rfun (a projected residual of affine motions) seen in problem.motion_model's parameters; rfun itself for
+    the affine model."""
+    return rfun if motion.is_affine else ParametrizedResidual(rfun, motion)
+
+
+class ParametrizedResidual:
+    """A projected residual r(w) of the affine motions w as a function of a motion model's parameters p,
+    r(w(p)), with the chain rule J_p = J_w dw/dp (block diagonal); the image-fixed block model chains block by
+    block. Everything else (timing, the last image, the resolved linear solver) is the wrapped one's."""
+
+    def __init__(self, rfun, motion):
+        self.rfun = rfun
+        self.motion = motion
+
+    def __getattr__(self, name):  # linear, jacobian_used, last_f, timing, ... of the wrapped residual
+        return getattr(self.rfun, name)
+
+    def project(self, p: torch.Tensor) -> torch.Tensor:
+        return self.rfun.project(self.motion.to_affine(p))
+
+    def residual(self, p: torch.Tensor) -> torch.Tensor:
+        return self.rfun.residual(self.motion.to_affine(p))
+
+    def residual_and_jacobian(self, p: torch.Tensor):
+        r, jac = self.rfun.residual_and_jacobian(self.motion.to_affine(p))
+        return r, jac @ self.motion.dense_jacobian(p)
+
+    def linearize(self, p: torch.Tensor) -> BlockLinearization:
+        return self.rfun.linearize(self.motion.to_affine(p)).chained(self.motion.blocks(p))
 
