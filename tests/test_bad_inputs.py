@@ -93,6 +93,8 @@ CASES = {
     "noise 1e300": (["problem=superres", "problem.noise=1e300"], ["problem.noise=1e+300", "must be <= 1000"], True),
     "SR ftol text": (["problem=superres", "solver.ftol=often"], ["solver.ftol='often'", "noise or a number"], True),
     "SR ftol negative": (["problem=superres", "solver.ftol=-1"], ["solver.ftol=-1.0 must be >= 0"], True),
+    "SR motion_model": (["problem=superres", "problem.motion_model=shear"],
+                        ["problem.motion_model='shear'", "allowed: translation, rigid, affine"], True),
     "CT noise_level 1e300": (["problem=ct_fewview", "problem.size=16", "problem.views=8", "problem.noise_level=1e300"],
                              ["problem.noise_level=1e+300", "must be <= 10"], True),
     "CT photons 1e30": (["problem=ct_fewview", "problem.size=16", "problem.views=8", "problem.noise=poisson",
