@@ -123,8 +123,9 @@ def main(argv=None):
                 path = write_set(root, size, nf, args.noise, args.supersample, args.seed)
                 row = {"size": size, "pixels": size * size, "frames": nf, "lambda_f": args.lambda_f}
                 row.update(run_regrun(path, args.lambda_f, root / f"run_{size}_{nf}", args.timeout))
+                # outside=drop spelled out: config_section resolves the by-data default before data=frames
                 cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                                     true_motion=str(path), lambda_f=args.lambda_f)
+                                     true_motion=str(path), lambda_f=args.lambda_f, outside="drop")
                 p = SuperRes(cfg, ctx)
                 truth = p.truth.cpu().numpy()
                 c0 = time.process_time()

@@ -103,3 +103,18 @@ def test_batched_registration_recovers_known_poses(device):
                          max_iter=100, gtol=1e-12)
         assert all(s == "converged" for s in out.status), out.message
         assert torch.allclose(out.w, truth, atol=1e-7), (out.w - truth)
+
+
+def test_ftol_stops_when_a_step_lowers_J_by_less_than_its_share(device):
+    x0 = torch.tensor([[-1.2, 1.0]], dtype=torch.float64, device=device)
+    full = run(x0, max_iter=200, gtol=1e-12)
+    assert full.status == ["converged"] and "ftol" not in full.message[0]
+    j = full.history["J"][:, 0]
+    out = run(x0, max_iter=200, gtol=1e-12, ftol=0.2)
+    n = int(out.n_iter[0])
+    assert out.status == ["converged"] and "ftol" in out.message[0] and n < int(full.n_iter[0])
+    # the same path up to the stop, and the stop at the first accepted step that lowered J by <= 0.2 J
+    assert torch.equal(out.history["J"][:, 0], j[:n + 1])
+    fell = (j[:-1] - j[1:]) <= 0.2 * j[:-1]
+    accepted = full.history["accepted"][1:, 0] > 0
+    assert int(torch.nonzero(fell & accepted)[0]) + 1 == n

@@ -22,6 +22,7 @@ from regrun.registration.superres_projection import (
     CHOLESKY_MAX_PIXELS,
     DirectProjectedResidual,
     IterativeProjectedResidual,
+    lm_ftol,
     pick_linear,
     projected_residual,
 )
@@ -189,3 +190,56 @@ def test_block_linearization_equals_dense(case):
     assert float((lin.apply(v) - jac @ v).norm() / (jac @ v).norm()) < 1e-13
     with pytest.raises(ValueError):
         IterativeProjectedResidual(p.model, exact=True).linearize(w)
+
+
+def test_noise_ftol_is_one_over_the_data_rows_left(ctx):
+    """solver.ftol=noise: 1/(kept data rows - pixels - 6q); 0 where the frames hold no more rows than unknowns
+    (the paper's 4 frames at factor 2, the CI pairs), so those runs never stop on it."""
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=16, outside="drop"), ctx)
+    m = p.model
+    assert lm_ftol("noise", m) == 1.0 / (16 * 36 - 144 - 90) and lm_ftol(0.5, m) == 0.5
+    m.settle_outside(p.w_true)
+    kept = int(m.data_mask().sum())
+    assert 144 + 90 < kept < 16 * 36 and lm_ftol("noise", m) == 1.0 / (kept - 144 - 90)
+    few = SuperRes(config_section("problem", "superres", size=12, n_frames=4), ctx)
+    assert lm_ftol("noise", few.model) == 0.0
+
+
+def test_pooled_stencil_equals_pooled_separable_stencil(device):
+    """PooledStencil (k x k blocks' stencils merged into one patch) against SeparableStencil's values summed
+    over the blocks, and its scatter against the adjoint of that, including points beyond the grid and
+    factors 2 and 3."""
+    from regrun.imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients
+    from regrun.linalg.differences import pool, pool_adjoint
+    grid = Grid((0.0, 12.0, 0.0, 18.0), (12, 18))
+    gen = torch.Generator().manual_seed(3)
+    c = SplineCoefficients(grid, device=device).apply(torch.randn(2, 12, 18, generator=gen,
+                                                                  dtype=torch.float64).to(device))
+    size = c.shape[-1]
+    for k, spread in ((2, 0.3), (3, 1.5)):
+        x = grid.centres(torch.float64, device) * 1.07 - 0.5
+        x = (x + spread * torch.randn(3, *x.shape, generator=gen, dtype=torch.float64).to(device))  # (3, 12, 18, 2)
+        sep = SeparableStencil.at(grid, x)
+        pooled = PooledStencil.pool(sep, k)
+        want = pool(sep.gather(c), k) * k * k
+        assert pooled.gather(c).shape == want.shape
+        assert float((pooled.gather(c) - want).abs().max()) < 1e-12 * float(c.abs().max())
+        y = torch.randn(2, 3, 12 // k, 18 // k, generator=gen, dtype=torch.float64).to(device)
+        want = sep.scatter(pool_adjoint(y, k) * k * k, size)
+        assert float((pooled.scatter(y, size) - want).abs().max()) < 1e-12 * float(y.abs().max())
+
+
+def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
+    """A(w) for many products at one w (merged pooled stencils) is A(w), with outside=drop and batches of
+    columns; its adjoint passes the dot test."""
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
+                                outside="drop"), ctx)
+    m = p.model
+    m.settle_outside(p.w_true)
+    op, fixed = m.operator(p.w_true), m.operator(p.w_true, fixed=True)
+    gen = torch.Generator().manual_seed(4)
+    f = ctx.tensor(torch.randn(3, m.n, generator=gen, dtype=torch.float64))
+    y = ctx.tensor(torch.randn(2, op.shape[0], generator=gen, dtype=torch.float64))
+    assert float((fixed.matvec(f) - op.matvec(f)).norm() / op.matvec(f).norm()) < 1e-14
+    assert float((fixed.rmatvec(y) - op.rmatvec(y)).norm() / op.rmatvec(y).norm()) < 1e-14
+    assert dot_test(fixed, gen) < 1e-13

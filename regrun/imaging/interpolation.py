@@ -273,3 +273,75 @@ class SeparableStencil:
                 tap = zeros.index_add(-1, self.corner, ya * self.w2[b])
                 out = out + torch.nn.functional.pad(tap[..., :size - shift], (shift, 0))
         return out
+
+
+@dataclass
+class PooledStencil:
+    """k x k block sums of a SeparableStencil's interpolation at one fixed set of points: each block of k x k
+    points (the fine points of one pooled pixel) becomes one patch of W1 x W2 coefficients (W = 4 + the largest
+    spread of the block's corners along that axis, 5-6 for near-rigid motions at k = 2) with merged weights.
+    A product then touches W1 W2 coefficients per block (25-36 at k = 2) instead of 16 k^2 (64) per block, and no
+    pooling pass follows: the super-resolution products at a fixed motion (PCG's) cost about half. Not
+    differentiable in the points (build it for a fixed motion; SeparableStencil is the differentiable one)."""
+
+    corner: torch.Tensor  # (B,) flat index of each patch's corner in the padded coefficients
+    weight: torch.Tensor  # (W1 W2, B) the merged weights, tap-major
+    width: tuple          # (W1, W2)
+    batch: tuple          # the blocks' leading shape (B = its product)
+    padded_m2: int
+
+    @classmethod
+    def pool(cls, stencil: SeparableStencil, k: int) -> "PooledStencil":
+        """Sum the stencil's points over k x k blocks of its last two batch dimensions (n1, n2)."""
+        *lead, n1, n2 = stencil.batch
+        p2 = stencil.padded_m2
+        nl = len(lead)
+
+        def blocks(t):  # (..., K) -> (..., k * k, B): the points of each block along one axis, blocks last
+            t = t.reshape(*t.shape[:-1], *lead, n1 // k, k, n2 // k, k)
+            d = t.dim()
+            t = t.permute(*range(d - nl - 4), d - 3, d - 1, *range(d - nl - 4, d - 3), d - 2)
+            return t.reshape(*t.shape[:-(nl + 4)], k * k, -1)
+
+        c1, c2 = blocks(stencil.corner // p2), blocks(stencil.corner % p2)
+        lo1, lo2 = c1.min(0).values, c2.min(0).values
+        o1, o2 = c1 - lo1, c2 - lo2
+        widths = (4 + int(o1.max()), 4 + int(o2.max()))
+
+        def spread(w, o, width):  # (4, K) weights at offsets o -> (width, k*k, B)
+            w = blocks(w)
+            out = torch.zeros(width, *w.shape[1:], dtype=w.dtype, device=w.device)
+            for a in range(4):
+                out.scatter_add_(0, (o + a).unsqueeze(0), w[a].unsqueeze(0))
+            return out
+
+        v1, v2 = spread(stencil.w1.detach(), o1, widths[0]), spread(stencil.w2.detach(), o2, widths[1])
+        merged = torch.empty(widths[0] * widths[1], v1.shape[-1], dtype=v1.dtype, device=v1.device)
+        for i in range(widths[0]):
+            for j in range(widths[1]):
+                torch.sum(v1[i] * v2[j], 0, out=merged[i * widths[1] + j])
+        return cls(lo1 * p2 + lo2, merged, widths, (*lead, n1 // k, n2 // k), p2)
+
+    def _shifts(self):
+        return [a * self.padded_m2 + b for a in range(self.width[0]) for b in range(self.width[1])]
+
+    def _extra(self) -> int:
+        # a block's patch may reach W - 4 past its own points' stencils (its weights there are 0): pad for it
+        return (self.width[0] - 4) * self.padded_m2 + self.width[1] - 4
+
+    def gather(self, cflat: torch.Tensor) -> torch.Tensor:
+        """cflat (..., P) -> block sums (..., *batch)."""
+        c = torch.nn.functional.pad(cflat, (0, self._extra()))
+        out = None
+        for t, s in enumerate(self._shifts()):
+            v = c.index_select(-1, self.corner + s)
+            out = v * self.weight[t] if out is None else torch.addcmul(out, v, self.weight[t])
+        return out.unflatten(-1, self.batch)
+
+    def scatter(self, y: torch.Tensor, size: int) -> torch.Tensor:
+        """Adjoint of gather: y (..., *batch) -> (..., size)."""
+        y = y.flatten(-len(self.batch))
+        out = torch.zeros(*y.shape[:-1], size + self._extra(), dtype=y.dtype, device=y.device)
+        for t, s in enumerate(self._shifts()):
+            out.index_add_(-1, self.corner + s, y * self.weight[t])
+        return out[..., :size]

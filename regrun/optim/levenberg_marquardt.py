@@ -115,11 +115,13 @@ def lm_batched(
     gtol: float | torch.Tensor = 1e-5,
     xtol: float = 1e-10,
     tau: float = 1e-3,
+    ftol: float = 0.0,
     on_step: Callable[[LMState], bool] | None = None,
 ) -> BatchedResult:
     """Minimise ||r_b(x_b)||^2 for every item b of x0 (B, p). An item converges when ||grad J|| = 2 ||J^T r||
     < gtol (a float or one per item), when an accepted step is shorter than xtol (||x|| + xtol), or when a
-    rejected step's predicted decrease is below the round-off of J; it stops when its damping blows up; the
+    rejected step's predicted decrease is below the round-off of J, or when an accepted step lowers J by at most
+    ftol J (0: never); it stops when its damping blows up; the
     rest end at max_iter attempted steps, or all stop when on_step returns True. `linearize` and `residual`
     see the whole batch; items that are done keep their point, so their values do not change."""
     x = x0.clone()
@@ -161,6 +163,7 @@ def lm_batched(
         rho = torch.where(predicted > 0, (loss - loss_trial) / predicted, torch.full_like(loss, -1.0))
         accepted = active & (rho > 0) & torch.isfinite(loss_trial)
         rejected = active & ~accepted
+        loss_before = loss
         if bool(accepted.any()):
             x = torch.where(accepted[:, None], x + step, x)
             # every item is linearized again; an item that did not move gets the same linearization back
@@ -179,6 +182,10 @@ def lm_batched(
         x_norm = x.norm(dim=-1).to(torch.float64)
         finish(accepted & (step_norm <= xtol * (x_norm + xtol)), "converged",
                lambda b: f"step {float(step_norm[b]):.2e} below xtol = {xtol:g} (relative)")
+        if ftol > 0:  # a step that lowers J by less than ftol J (e.g. the noise's share of it) changes nothing seen
+            decrease = loss_before - loss
+            finish(accepted & (decrease <= ftol * loss_before), "converged",
+                   lambda b: f"J fell by {float(decrease[b]):.2e} <= ftol J = {ftol * float(loss_before[b]):.2e}")
         # the linear model promises less than J's own rounding error: nothing is left to gain
         finish(rejected & (predicted >= 0) & (predicted <= roundoff * loss), "converged",
                lambda b: f"predicted decrease {float(predicted[b]):.1e} is below round-off of J = "
@@ -239,13 +246,14 @@ def lm_loop(
     gtol: float = 1e-5,
     xtol: float = 1e-10,
     tau: float = 1e-3,
+    ftol: float = 0.0,
     monitor: Monitor | None = None,
     extra_row: Callable[[torch.Tensor, Any], dict] | None = None,
 ) -> OptimResult:
     """lm_batched for one problem with an unbatched linearization (r (n,), jtr (p,), step(float damping)),
     e.g. joint_gn's matrix-free one. The result's extra holds the last "linearization"."""
     out = lm_batched(lambda z: _BatchOfOne(linearize(z[0])), lambda z: residual(z[0]).unsqueeze(0),
-                     x0.unsqueeze(0), max_iter=max_iter, gtol=gtol, xtol=xtol, tau=tau,
+                     x0.unsqueeze(0), max_iter=max_iter, gtol=gtol, xtol=xtol, tau=tau, ftol=ftol,
                      on_step=_report(monitor, extra_row))
     return _single(out, {"linearization": out.linearization.lin})
 
@@ -258,6 +266,7 @@ def levenberg_marquardt(
     gtol: float = 1e-5,
     xtol: float = 1e-10,
     tau: float = 1e-3,
+    ftol: float = 0.0,
     monitor: Monitor | None = None,
     residual: Callable[[torch.Tensor], torch.Tensor] | None = None,
     extra_row: Callable[[torch.Tensor], dict] | None = None,
@@ -272,7 +281,7 @@ def levenberg_marquardt(
         return DenseLinearization(r.unsqueeze(0), jac.unsqueeze(0))
 
     out = lm_batched(linearize, lambda z: residual(z[0]).unsqueeze(0), w0.unsqueeze(0), max_iter=max_iter,
-                     gtol=gtol, xtol=xtol, tau=tau,
+                     gtol=gtol, xtol=xtol, tau=tau, ftol=ftol,
                      on_step=_report(monitor, (lambda w, lin: extra_row(w)) if extra_row else None))
     lin = out.linearization
     return _single(out, {"jacobian": lin.jac[0], "residual": lin.r[0]})

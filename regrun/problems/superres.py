@@ -36,6 +36,7 @@ from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_model import OUTSIDE, SuperResModel
+from ..registration.superres_motion import MOTION_MODELS, MotionModel
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -91,6 +92,7 @@ class SuperRes(Problem):
         self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
         self.weight_choice = None  # set by registration.superres_weight.settle_weight
         check_choice("problem.outside", cfg.outside, OUTSIDE)
+        check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
         self.outside = str(cfg.outside)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
@@ -126,6 +128,7 @@ class SuperRes(Problem):
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
                                    self.outside)
+        self.motion = MotionModel(str(cfg.motion_model), self.fine.centre, self.model.q)
 
     def _user_frames(self, cfg):
         """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the

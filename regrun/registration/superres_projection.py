@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from ..errors import UserError, check_choice
+from ..errors import UserError, check_choice, check_float
 from ..linalg.cg import cg, solve_normal
 from ..linalg.direct import CholeskyLSQ
 from ..linalg.krylov import pcg
@@ -20,6 +20,31 @@ LINEAR_LABEL = {"cholesky": "Cholesky projection", "pcg": "preconditioned CG pro
 # image-fixed Jacobian: at 48x48 from 16 frames 21 s against 3.7 s CPU for 0.01 dB less PSNR (docs/superres.md,
 # "Direct or CG"); 32x32 keeps the factor so the default synthetic run is unchanged.
 CHOLESKY_MAX_PIXELS = 1024
+
+
+NOISE_FTOL = "noise"  # solver.ftol: stop once a step lowers J by less than the residual's variance per row
+
+
+def check_ftol(value):
+    """solver.ftol: `noise` or a number >= 0 (0: never stop on J's decrease)."""
+    if value == NOISE_FTOL:
+        return value
+    if isinstance(value, str):
+        raise UserError(f"solver.ftol={value!r} is not valid; allowed: {NOISE_FTOL} or a number >= 0")
+    return check_float("solver.ftol", value, 0.0, maximum=1.0)
+
+
+def lm_ftol(value, model, n_params: int | None = None) -> float:
+    """The relative decrease of J below which LM stops. `noise`: 1 / (kept data rows - pixels - motion
+    parameters), so a step stops LM when it lowers J by less than J / dof, the estimate of the noise variance
+    per data row: for a least-squares fit J(w) - J(w*) = (w - w*)^T J^T J (w - w*), and a change of J smaller
+    than one noise variance moves the motion by less than its own standard error in every direction. With no
+    more data rows than unknowns (the paper's 4 frames at factor 2, the CI pairs) there is no such estimate,
+    and 0 (never) is returned."""
+    if value != NOISE_FTOL:
+        return float(value)
+    dof = int(model.data_mask().sum()) - model.n - (model.n_params if n_params is None else n_params)
+    return 1.0 / dof if dof > 0 else 0.0
 
 
 CG_ONLY_MODES = ("truncated", "checkpointed")  # they differentiate CG's iterations: meaningless for a factor
@@ -176,10 +201,11 @@ class IterativeProjectedResidual:
 
     def operator(self, w: torch.Tensor):
         """A(w), kept for the last w (its stencil is most of the cost of building it; LM asks for the
-        projection, the residual and the Jacobian at the same point)."""
+        projection, the residual and the Jacobian at the same point). The fixed-motion form (merged pooled
+        stencils): PCG needs no derivative in w through it, and its products cost half."""
         key, op = self._op
         if key is None or not torch.equal(key, w):
-            op = self.model.operator(w)
+            op = self.model.operator(w, fixed=True)
             self._op = (w.clone(), op)
         return op
 
@@ -245,7 +271,7 @@ class BlockLinearization:
 
     def __init__(self, r: torch.Tensor, blocks: torch.Tensor, nc: int):
         self.r = r
-        self.blocks = blocks.transpose(-1, -2)  # (q, coarse points, 6)
+        self.blocks = blocks.transpose(-1, -2)  # (q, coarse points, parameters per frame: 6 for affine w)
         self.nc = nc
         q = blocks.shape[0]
         data = r[nc:(q + 1) * nc].reshape(q, nc, 1)  # the moved frames' data rows (frame 0's come first)
@@ -258,12 +284,48 @@ class BlockLinearization:
     def step(self, damping: float) -> torch.Tensor:
         diag = torch.diagonal(self.jtj, dim1=-2, dim2=-1)
         scaled = diag.clamp_min(torch.finfo(diag.dtype).tiny) * damping
-        rhs = self.jtr.reshape(-1, 6, 1)
+        rhs = self.jtr.reshape(*self.jtj.shape[:2], 1)  # (q, d, 1)
         return -torch.linalg.solve(self.jtj + torch.diag_embed(scaled), rhs).reshape(-1)
 
     def apply(self, s: torch.Tensor) -> torch.Tensor:
-        q = self.blocks.shape[0]
+        q, _, d = self.blocks.shape
         out = torch.zeros_like(self.r)
-        out[self.nc:(q + 1) * self.nc] = (self.blocks @ s.reshape(q, 6, 1)).reshape(-1)
+        out[self.nc:(q + 1) * self.nc] = (self.blocks @ s.reshape(q, d, 1)).reshape(-1)
         return out
+
+    def chained(self, dw_dp: torch.Tensor) -> "BlockLinearization":
+        """The same model in a motion model's parameters p: each block times dw_j/dp_j (q, 6, d)."""
+        return BlockLinearization(self.r, (self.blocks @ dw_dp).transpose(-1, -2), self.nc)
+
+
+def parametrized(rfun, motion):
+    """rfun (a projected residual of affine motions) seen in problem.motion_model's parameters; rfun itself for
+    the affine model."""
+    return rfun if motion.is_affine else ParametrizedResidual(rfun, motion)
+
+
+class ParametrizedResidual:
+    """A projected residual r(w) of the affine motions w as a function of a motion model's parameters p,
+    r(w(p)), with the chain rule J_p = J_w dw/dp (block diagonal); the image-fixed block model chains block by
+    block. Everything else (timing, the last image, the resolved linear solver) is the wrapped one's."""
+
+    def __init__(self, rfun, motion):
+        self.rfun = rfun
+        self.motion = motion
+
+    def __getattr__(self, name):  # linear, jacobian_used, last_f, timing, ... of the wrapped residual
+        return getattr(self.rfun, name)
+
+    def project(self, p: torch.Tensor) -> torch.Tensor:
+        return self.rfun.project(self.motion.to_affine(p))
+
+    def residual(self, p: torch.Tensor) -> torch.Tensor:
+        return self.rfun.residual(self.motion.to_affine(p))
+
+    def residual_and_jacobian(self, p: torch.Tensor):
+        r, jac = self.rfun.residual_and_jacobian(self.motion.to_affine(p))
+        return r, jac @ self.motion.dense_jacobian(p)
+
+    def linearize(self, p: torch.Tensor) -> BlockLinearization:
+        return self.rfun.linearize(self.motion.to_affine(p)).chained(self.motion.blocks(p))
 

@@ -9,17 +9,27 @@ INITS = ("preregister", "identity", "truth")
 
 
 def initial_motion(problem, init: str) -> torch.Tensor:
-    """preregister: each frame registered to frame 0 (the paper's choice; the GN/VarPro objective is not
-    convex in large rotations); identity: no motion; truth: the true motion (for derivative studies).
+    """The starting motion as affine w (6q,), in problem.motion_model (start_params mapped to w)."""
+    return problem.motion.to_affine(start_params(problem, init))
+
+
+def start_params(problem, init: str) -> torch.Tensor:
+    """The starting motion in problem.motion_model's parameters. preregister: each frame registered to frame 0
+    (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model; identity: no motion; truth: the true motion (for derivative studies).
     With problem.outside=drop the pre-registration leaves out the points that leave frame 0 (the solver then
     drops the moved frames' pixels that see past the field of view at this motion: SuperResModel.settle_outside)."""
     check_choice("solver.init", init, INITS)
+    motion = problem.motion
     if init == "preregister":
-        w = problem.model.preregister(drop_outside=problem.outside == "drop")
+        transform = None if motion.is_affine else motion.transform
+        w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform)
     elif init == "identity":
-        w = problem.model.identity.clone()
+        w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
         raise UserError("solver.init=truth needs the true motion: give problem.true_motion=PATH")
+    elif not motion.is_affine:
+        raise UserError(f"solver.init=truth starts from the true affine motion; problem.motion_model="
+                        f"{motion.name} cannot hold it (use problem.motion_model=affine)")
     else:
         w = problem.w_true.clone()
     return w

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from ..errors import check_choice, check_float, check_int
+from ..errors import UserError, check_choice, check_float, check_int
 from ..linalg.cg import cg
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import lm_loop
@@ -135,6 +135,9 @@ class JointGN(Solver):
 
     def solve(self, problem, monitor) -> SolveResult:
         model = problem.model
+        if not problem.motion.is_affine:  # its joint (w, f) step is in the affine parameters
+            raise UserError(f"problem.motion_model={problem.motion.name} is not supported by solver=joint_gn "
+                            "(affine only); use solver=varpro_cg or solver=two_stage")
         t0 = time.perf_counter()
         with self.ctx.phase("pre-registration"):
             w = initial_motion(problem, self.cfg.init)

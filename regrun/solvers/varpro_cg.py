@@ -30,10 +30,13 @@ from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
 from ..registration.superres_projection import (
     LINEAR_LABEL,
+    check_ftol,
+    lm_ftol,
+    parametrized,
     pick_linear,
     projected_residual,
 )
-from ..registration.superres_start import INITS, initial_motion
+from ..registration.superres_start import INITS, start_params
 from ..registration.superres_weight import recheck, settle_weight, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
@@ -54,6 +57,7 @@ class VarProCG(Solver):
         self.mode = diff_mode(cfg.jacobian, cfg.get("diff_fraction"), name="solver.jacobian", restart=restart)
         self.max_iter = check_int("solver.max_iter", cfg.max_iter, 0)
         self.gtol = check_float("solver.gtol", cfg.gtol, 0.0)
+        self.ftol = check_ftol(cfg.ftol)
         self.tau = check_float("solver.tau", cfg.tau, 0.0, strict=True)
         check_choice("solver.init", cfg.init, INITS)
         self.linear = cfg.linear
@@ -71,43 +75,50 @@ class VarProCG(Solver):
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
+        motion = problem.motion  # problem.motion_model: LM runs on its parameters p, the model on w(p)
         with self.ctx.phase("pre-registration"):
-            w0 = initial_motion(problem, self.cfg.init)
+            p0 = start_params(problem, self.cfg.init)
+        w0 = motion.to_affine(p0)
         t_init = time.perf_counter() - t0
         problem.model.settle_outside(w0)  # outside=drop: pixels that saw beyond the field of view left out
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
-        rfun = self.residual_function(problem.model)
+        rfun = parametrized(self.residual_function(problem.model), motion)
         linear = rfun.linear
 
-        def extra_row(w):
-            row = {"motion_error": problem.motion_error(w)}
+        def extra_row(p):
+            row = {"motion_error": problem.motion_error(motion.to_affine(p))}
             if rfun.last_f is not None:
                 row["rel_error_cg"] = problem.rel_error(rfun.last_f)
             return row
 
         monitor.start(total=self.max_iter, desc="varpro_cg")
+        ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # after settle_outside: the kept data rows
         if linear == "pcg" and rfun.jacobian_used == "none":
-            # the image-fixed Jacobian is block diagonal (6 columns per frame): LM on its blocks
-            res = lm_loop(rfun.linearize, rfun.residual, w0, max_iter=self.max_iter, gtol=self.gtol, tau=self.tau,
-                          monitor=monitor, extra_row=lambda w, lin: extra_row(w))
+            # the image-fixed Jacobian is block diagonal (one block per frame): LM on its blocks
+            res = lm_loop(rfun.linearize, rfun.residual, p0, max_iter=self.max_iter, gtol=self.gtol, tau=self.tau,
+                          ftol=ftol, monitor=monitor, extra_row=lambda p, lin: extra_row(p))
         else:
-            res = levenberg_marquardt(rfun.residual_and_jacobian, w0, max_iter=self.max_iter, gtol=self.gtol,
-                                      tau=self.tau, monitor=monitor, residual=rfun.residual, extra_row=extra_row)
+            res = levenberg_marquardt(rfun.residual_and_jacobian, p0, max_iter=self.max_iter, gtol=self.gtol,
+                                      tau=self.tau, ftol=ftol, monitor=monitor, residual=rfun.residual,
+                                      extra_row=extra_row)
         t = rfun.timing
         per_res = t["residual_s"] / max(t["residual_n"], 1)
         per_jac = t["jacobian_s"] / max(t["jacobian_n"], 1)
         stats = {"init_s": t_init, "residual_mean_s": per_res, "jacobian_mean_s": per_jac,
                  "jacobian_over_residual": per_jac / per_res if per_res > 0 else float("nan"),
                  "n_residual": t["residual_n"], "n_jacobian": t["jacobian_n"],
-                 "init_motion_error": problem.motion_error(w0), "linear": linear,
+                 "init_motion_error": problem.motion_error(w0), "linear": linear, "ftol": ftol,
                  "jacobian_used": rfun.jacobian_used}
+        w = motion.to_affine(res.w)
         f = rfun.project(res.w)
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
+        if not motion.is_affine:
+            label += f", {motion.name} motion"
         metrics, wstats, tables, note = weight_outputs(choice)
         if choice is not None:
-            metrics.update(recheck(problem, res.w, self.ctx))
+            metrics.update(recheck(problem, w, self.ctx))
             wstats["lam_choice_s"] = t_choice
-        return SolveResult(solution={"w": res.w.detach(), "f": f.detach(), "label": label},
+        return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": label},
                            status=res.status, message=res.message + note, n_iter=res.n_iter,
                            stats={**stats, **wstats}, metrics=metrics, tables=tables)
