@@ -41,91 +41,162 @@ def _strides(shape) -> list[int]:
 PAD_LOW, PAD_HIGH = 1, 2  # zero layers around the volume, so every interpolation tap has a valid index
 
 
-class RayGroup:
-    """Joseph samples of the rays (`sel`, indices within a chunk) whose dominant axis is `axis`, in the padded
-    volume's flat layout: `base` (R, P) is the index of each sample's first interpolation corner, `fracs` the
-    fractional position along each other axis (R, P), `strides` those axes' padded strides, `weight` (R,) the
-    length per plane h / |d_k| and `mask` (R, P) (fan/cone: 0 behind the source or past the detector)."""
+class Layout:
+    """The padded volume with the plane axis `axis` first and the other axes after it in their order, flat: the
+    layout a group of rays with that dominant axis samples. Along a plane the samples of neighbouring rays are
+    neighbours in memory (the last axis is the fastest), which keeps the gathers and scatters in cache."""
 
-    def __init__(self, geometry: Geometry, sel, origin, direction, length, axis: int, index_dtype):
+    def __init__(self, shape, axis: int):
+        self.axis = axis
+        self.others = [a for a in range(len(shape)) if a != axis]
+        self.perm = [axis, *self.others]
+        self.shape = tuple(shape[a] + PAD_LOW + PAD_HIGH for a in self.perm)
+        self.strides = _strides(self.shape)
+        self.inner = tuple(slice(PAD_LOW, PAD_LOW + shape[a]) for a in self.perm)
+        self.size = math.prod(self.shape)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Volumes x (B, *shape) -> (B, size)."""
+        xp = x.new_zeros(x.shape[0], *self.shape)
+        xp[(slice(None), *self.inner)] = x.permute(0, *(a + 1 for a in self.perm))
+        return xp.view(x.shape[0], -1)
+
+    def crop(self, xp: torch.Tensor) -> torch.Tensor:
+        """The transpose of pad: (B, size) -> (B, *shape)."""
+        inv = [self.perm.index(a) for a in range(len(self.perm))]
+        return xp.view(-1, *self.shape)[(slice(None), *self.inner)].permute(0, *(a + 1 for a in inv))
+
+    def lut(self, device) -> torch.Tensor:
+        """Index of each padded entry in the volume's own flat layout, -1 in the padding."""
+        shape = tuple(s - PAD_LOW - PAD_HIGH for s in self.shape)
+        inv = [self.perm.index(a) for a in range(len(self.perm))]
+        vol = tuple(shape[inv[a]] for a in range(len(shape)))  # the volume's own shape
+        lut = torch.full(self.shape, -1, dtype=torch.int64, device=device)
+        lut[self.inner] = torch.arange(math.prod(vol), device=device).reshape(vol).permute(*self.perm)
+        return lut.reshape(-1)
+
+
+class RayGroup:
+    """The rays `sel` (indices within a chunk of views) whose dominant axis is `axis`, kept as per-ray numbers
+    only: on plane p (p = 0 .. n_axis - 1) a ray's sample lies at the fractional voxel index start + slope * p
+    along each other axis; `weight` (R,) is the length per plane, voxel / |d_axis|. Fan and cone rays stop at
+    the source and the detector: the planes lo .. hi (R,) lie between them. `positions` expands these to the
+    samples, (planes, rays), when a product needs them."""
+
+    def __init__(self, geometry: Geometry, layout: Layout, sel, origin, direction, length, axis: int, dtype):
         vol = geometry.volume
         n, h = vol.shape, vol.voxel
-        padded = [m + PAD_LOW + PAD_HIGH for m in n]
-        pstrides = _strides(padded)
-        dtype, device = origin.dtype, origin.device
-        p = torch.arange(n[axis], device=device, dtype=dtype)
+        compute, device = origin.dtype, origin.device
+        self.sel, self.layout, self.n = sel, layout, n
         dk = direction[:, axis]
         centre0 = -(n[axis] - 1) / 2 * h  # first plane's coordinate
-        self.sel, self.weight = sel, h / dk.abs()
-        self.mask = None
-        if length is not None:
-            t = (centre0 + h * p[None, :] - origin[:, axis, None]) / dk[:, None]
-            self.mask = ((t >= 0) & (t <= length[:, None])).to(dtype)
-        base = (torch.arange(n[axis], device=device, dtype=index_dtype) + PAD_LOW) * pstrides[axis]
-        base = base[None, :]
-        self.fracs, self.strides = [], []
-        for a in (a for a in range(vol.ndim) if a != axis):
+        self.weight = (h / dk.abs()).to(dtype)
+        self.planes = torch.arange(n[axis], device=device, dtype=compute)[:, None]
+        self.starts, self.slopes = [], []
+        for a in layout.others:
             # the fractional voxel index along axis a is affine in the plane number p
             slope = direction[:, a] / dk
-            start = (origin[:, a] + (centre0 - origin[:, axis]) * slope) / h + (n[a] - 1) / 2
-            q = torch.clamp(start[:, None] + slope[:, None] * p[None, :], -1.0, float(n[a]))
+            self.starts.append(((origin[:, a] + (centre0 - origin[:, axis]) * slope) / h + (n[a] - 1) / 2)[None, :])
+            self.slopes.append(slope[None, :])
+        self.bounded = False
+        if length is not None:
+            t = (centre0 + h * self.planes - origin[None, :, axis]) / dk[None, :]
+            inside = (t >= 0) & (t <= length[None, :])  # an interval of planes: t is monotone in p
+            if not bool(inside.all()):
+                self.plane_index = torch.arange(n[axis], device=device)[:, None]
+                self.lo = torch.where(inside, self.plane_index, n[axis]).amin(0)
+                self.hi = torch.where(inside, self.plane_index, -1).amax(0)
+                self.bounded = True
+        # first corner's flat index on each plane when every other index is 0, and the float type that holds
+        # the flat indices exactly (float32 only to 2^24)
+        self.exact = compute == torch.float64 or layout.size < 2**24
+        self.base = (self.planes + PAD_LOW) * layout.strides[0] + sum(PAD_LOW * s for s in layout.strides[1:])
+        self.dtype = dtype
+
+    def positions(self):
+        """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
+        position along each other axis (P, R)."""
+        idx, fracs = self.base if self.exact else self.base.to(torch.int64), []
+        for k, (start, slope, stride) in enumerate(zip(self.starts, self.slopes, self.layout.strides[1:])):
+            q = torch.addcmul(start, self.planes, slope)
+            if k == 0 and self.bounded:
+                # past the source or the detector: a sample at index -1, which weighs only the zero padding
+                q.masked_fill_((self.plane_index < self.lo) | (self.plane_index > self.hi), -1.0)
+            q.clamp_(-1.0, float(self.n[self.layout.others[k]]))
             q0 = torch.floor(q)
-            self.fracs.append(q - q0)
-            base = base + (q0.to(index_dtype) + PAD_LOW) * pstrides[a]
-            self.strides.append(pstrides[a])
-        self.base = base
+            fracs.append(q.sub_(q0).to(self.dtype))
+            if self.exact:
+                idx = torch.addcmul(idx, q0, q0.new_tensor(float(stride)))
+            else:
+                idx = idx + q0.to(torch.int64) * stride
+        return (idx.to(torch.int64) if self.exact else idx), fracs
 
-    def cast(self, dtype):
-        self.weight = self.weight.to(dtype)
-        self.fracs = [f.to(dtype) for f in self.fracs]
-        self.mask = None if self.mask is None else self.mask.to(dtype)
-        return self
-
-    def gather(self, xp: torch.Tensor) -> torch.Tensor:
-        """Line integrals (B, R) of the padded flat volumes xp (B, N_pad)."""
-        def interp(level, offset):
-            if level == len(self.fracs):
-                return xp.index_select(1, (self.base + offset).reshape(-1)).view(xp.shape[0], *self.base.shape)
-            return torch.lerp(interp(level + 1, offset), interp(level + 1, offset + self.strides[level]),
-                              self.fracs[level])
-
-        vals = interp(0, 0)
-        if self.mask is not None:
-            vals = vals * self.mask
-        return vals.sum(-1) * self.weight
-
-    def scatter(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, N_pad)."""
-        c = (y * self.weight)[:, :, None].expand(-1, -1, self.base.shape[1])
-        if self.mask is not None:
-            c = c * self.mask
-
-        def spread(level, offset, c):
-            if level == len(self.fracs):
-                out.index_add_(1, (self.base + offset).reshape(-1), c.reshape(out.shape[0], -1))
-                return
-            f = self.fracs[level]
-            spread(level + 1, offset, c * (1 - f))
-            spread(level + 1, offset + self.strides[level], c * f)
-
-        spread(0, 0, c)
-
-    def taps(self):
-        """Every (padded index, weight) pair, each (C, R, P), for building the sparse matrix."""
-        idx, wts = [], []
+    def corners(self, fracs):
+        """(offset, weight (P, R)) of every interpolation corner: the taps of the samples."""
+        out = []
 
         def walk(level, offset, w):
-            if level == len(self.fracs):
-                idx.append(self.base + offset)
-                wts.append(w)
+            if level == len(fracs):
+                out.append((offset, w))
                 return
-            f = self.fracs[level]
+            f = fracs[level]
             walk(level + 1, offset, w * (1 - f))
-            walk(level + 1, offset + self.strides[level], w * f)
+            walk(level + 1, offset + self.layout.strides[level + 1], w * f)
 
-        w0 = self.weight[:, None].expand_as(self.fracs[0])
-        walk(0, 0, w0 if self.mask is None else w0 * self.mask)
-        return torch.stack(idx), torch.stack(wts)
+        walk(0, 0, self.weight[None, :])
+        return out
+
+    def gather(self, xp: torch.Tensor) -> torch.Tensor:
+        """Line integrals (B, R) of the padded flat volumes xp (B, size) in this group's layout."""
+        idx, fracs = self.positions()
+        flat = idx.view(-1)
+        strides = self.layout.strides[1:]
+        out = []
+        for x in xp:  # one flat volume at a time: a 1-D index_select is the fast gather
+
+            def interp(level, offset):
+                if level == len(fracs):
+                    return x[offset:].index_select(0, flat).view(idx.shape)
+                return torch.lerp(interp(level + 1, offset), interp(level + 1, offset + strides[level]),
+                                  fracs[level])
+
+            out.append(interp(0, 0).sum(0) * self.weight)
+        return torch.stack(out)
+
+    def scatter(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, size)."""
+        idx, fracs = self.positions()
+        flat = idx.view(-1)
+        strides = self.layout.strides[1:]
+        for o, yb in zip(out, y):
+
+            def spread(level, offset, c):
+                if level == len(fracs):
+                    o[offset:].index_add_(0, flat, c.expand(idx.shape).reshape(-1))
+                    return
+                c1 = c * fracs[level]
+                spread(level + 1, offset, c - c1)
+                spread(level + 1, offset + strides[level], c1)
+
+            spread(0, 0, (yb * self.weight)[None, :])
+
+    def taps_bound(self) -> int:
+        """An upper bound on the nonzero taps of these rays, from each ray's planes inside the grid (and
+        between source and detector), without expanding the samples."""
+        lo = torch.zeros_like(self.starts[0][0])
+        hi = torch.full_like(lo, float(self.planes.shape[0] - 1))
+        if self.bounded:
+            lo, hi = torch.maximum(lo, self.lo.to(lo.dtype)), torch.minimum(hi, self.hi.to(hi.dtype))
+        for start, slope, a in zip(self.starts, self.slopes, self.layout.others):
+            s, m = start[0], slope[0]
+            # -1 < start + slope p < n_a, widened by a margin for round-off
+            a0, a1 = (-1 - s) / m, (self.n[a] - s) / m
+            flat = m == 0
+            inside = (s > -1) & (s < self.n[a])
+            lo = torch.where(flat, torch.where(inside, lo, hi + 1), torch.maximum(lo, torch.minimum(a0, a1) - 1e-6))
+            hi = torch.where(flat, hi, torch.minimum(hi, torch.maximum(a0, a1) + 1e-6))
+        count = (torch.floor(hi) - torch.ceil(lo) + 1).clamp(min=0)
+        return int(count.sum()) * 2 ** len(self.starts)
 
 
 class Projector(ABC):
@@ -185,79 +256,92 @@ class XRayTransform(Projector):
     `project` / `backproject` are the plain products (no autograd graph); calling the transform, `forward` and
     `adjoint` are differentiable (each one's derivative is the other). `operator(dtype, device)` is the same map
     as a LinearOperator on flattened vectors. `max_samples` bounds the samples computed at once (a chunk of
-    views; we measured ~100 extra bytes per sample in 3-D float32, so ~100 MB per chunk by default); `cache_mb`
-    bounds the cached sparse matrices (0: never cache, always compute the samples on the fly)."""
+    views: ~40 bytes per sample in 2-D float64, so ~40 MB per chunk by default); `cache_mb` bounds the cached
+    sparse matrices (0: never cache, always compute the samples on the fly)."""
 
     def __init__(self, geometry: Geometry, max_samples: int = 2**20, cache_mb: float = 512.0):
         self.geometry = geometry
         self.max_samples = int(max_samples)
         self.cache_mb = float(cache_mb)
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor] | None] = {}
+        self._plans: dict[tuple, list] = {}
         vol = geometry.volume
         rays_per_view = geometry.n_rays // geometry.views
         self.views_per_chunk = max(1, self.max_samples // max(rays_per_view * max(vol.shape), 1))
-        self.padded_shape = tuple(m + PAD_LOW + PAD_HIGH for m in vol.shape)
-        self.index_dtype = torch.int64  # index_add_ with int32 indices takes a slow path on CPU (40x)
-        corners = 2 ** (vol.ndim - 1)
-        # Upper bound on the cached taps: values and column indices of A and of its transpose.
-        self.cache_bytes_bound = geometry.n_rays * max(vol.shape) * corners * 2 * (8 + 8)
+        self.layouts = [Layout(vol.shape, axis) for axis in range(vol.ndim)]
 
     # --- samples ------------------------------------------------------------------------------------------
-    def _chunks(self, dtype, device):
-        """(first ray, number of rays, [RayGroup per dominant axis]) for each chunk of views. Positions are
-        computed in float64 for float64 data and float32 otherwise."""
-        geo = self.geometry
-        compute = torch.float64 if dtype == torch.float64 else torch.float32
-        rays_per_view = geo.n_rays // geo.views
-        for v0 in range(0, geo.views, self.views_per_chunk):
-            views = slice(v0, min(v0 + self.views_per_chunk, geo.views))
-            origin, direction, length = geo.rays(views, compute, device)
-            dominant = direction.abs().argmax(-1)
-            groups = []
-            for axis in range(geo.volume.ndim):
-                sel = torch.nonzero(dominant == axis).reshape(-1)
-                if sel.numel():
-                    groups.append(RayGroup(geo, sel, origin[sel], direction[sel],
-                                           None if length is None else length[sel], axis,
-                                           self.index_dtype).cast(dtype))
-            yield v0 * rays_per_view, origin.shape[0], groups
+    def _plan(self, dtype, device):
+        """(first ray, number of rays, [RayGroup per dominant axis]) for each chunk of views, kept per dtype and
+        device (per-ray numbers only: a few per ray). Positions are computed in float64 for float64 data and
+        float32 otherwise."""
+        key = (dtype, str(device))
+        if key not in self._plans:
+            geo = self.geometry
+            compute = torch.float64 if dtype == torch.float64 else torch.float32
+            rays_per_view = geo.n_rays // geo.views
+            plan = []
+            for v0 in range(0, geo.views, self.views_per_chunk):
+                views = slice(v0, min(v0 + self.views_per_chunk, geo.views))
+                origin, direction, length = geo.rays(views, compute, device)
+                dominant = direction.abs().argmax(-1)
+                groups = []
+                for axis in range(geo.volume.ndim):
+                    sel = torch.nonzero(dominant == axis).reshape(-1)
+                    if sel.numel():
+                        groups.append(RayGroup(geo, self.layouts[axis], sel, origin[sel], direction[sel],
+                                               None if length is None else length[sel], axis, dtype))
+                plan.append((v0 * rays_per_view, origin.shape[0], groups))
+            self._plans[key] = plan
+        return self._plans[key]
+
+    def cache_bytes(self, dtype=torch.float64, device=None) -> int:
+        """An upper bound on the bytes of the cached A and A^T in `dtype`: CSR values and int32 indices (int64
+        beyond 2^31 entries), counted from each ray's planes inside the grid."""
+        nnz = sum(g.taps_bound() for _, _, groups in self._plan(dtype, device) for g in groups)
+        m, n = self.geometry.n_rays, self.geometry.volume.size
+        index = 4 if max(nnz, m, n) < 2**31 else 8
+        return 2 * nnz * (index + torch.empty((), dtype=dtype).element_size()) + index * (m + n + 2)
 
     def _matrices(self, dtype, device):
         """Cached (A, A^T) as CSR matrices, or None when they would exceed cache_mb."""
         key = (dtype, str(device))
         if key not in self._cache:
-            self._cache[key] = None if self.cache_bytes_bound > self.cache_mb * 2**20 else self._build(dtype, device)
+            fits = self.cache_mb > 0 and self.cache_bytes(dtype, device) <= self.cache_mb * 2**20
+            self._cache[key] = self._build(dtype, device) if fits else None
         return self._cache[key]
 
     def _build(self, dtype, device):
-        vol = self.geometry.volume
-        lut = torch.full(self.padded_shape, -1, dtype=torch.int64, device=device)
-        lut[tuple(slice(PAD_LOW, PAD_LOW + m) for m in vol.shape)] = torch.arange(
-            vol.size, device=device).reshape(vol.shape)
-        lut = lut.reshape(-1)
+        """A and A^T from the taps, sorted chunk by chunk (rows of A in order, columns within a row ascending),
+        then by one stable sort of the columns for A^T; int32 indices where they fit."""
+        m, n = self.geometry.n_rays, self.geometry.volume.size
+        luts = [layout.lut(device) for layout in self.layouts]
+        counts = torch.zeros(m, dtype=torch.int64, device=device)
         rows, cols, vals = [], [], []
-        for first, _, groups in self._chunks(dtype, device):
+        for first, count, groups in self._plan(dtype, device):
+            r, c, v = [], [], []
             for g in groups:
-                idx, wt = g.taps()
-                col = lut[idx.long()]
-                keep = (col >= 0) & (wt != 0)
-                rows.append((first + g.sel)[None, :, None].expand_as(idx)[keep])
-                cols.append(col[keep])
-                vals.append(wt[keep])
-        m, n = self.geometry.n_rays, vol.size
+                idx, fracs = g.positions()
+                lut = luts[g.layout.axis]
+                for offset, w in g.corners(fracs):
+                    col = lut[offset:][idx]
+                    w = w.expand(idx.shape)
+                    keep = (col >= 0) & (w != 0)
+                    r.append(g.sel[None, :].expand(idx.shape)[keep])
+                    c.append(col[keep])
+                    v.append(w[keep])
+            r, c, v = torch.cat(r), torch.cat(c), torch.cat(v)
+            order = torch.argsort(r * n + c)
+            counts[first:first + count] = torch.bincount(r, minlength=count)
+            rows.append((r[order] + first).to(torch.int32 if m < 2**31 else torch.int64))
+            cols.append(c[order].to(torch.int32 if n < 2**31 else torch.int64))
+            vals.append(v[order])
         rows, cols, vals = torch.cat(rows), torch.cat(cols), torch.cat(vals)
-        return _csr(rows, cols, vals, (m, n)), _csr(cols, rows, vals, (n, m))
-
-    def _pad(self, xf: torch.Tensor) -> torch.Tensor:
-        vol = self.geometry.volume
-        xp = xf.new_zeros(xf.shape[0], *self.padded_shape)
-        xp[(slice(None), *(slice(PAD_LOW, PAD_LOW + m) for m in vol.shape))] = xf.view(-1, *vol.shape)
-        return xp.view(xf.shape[0], -1)
-
-    def _crop(self, xp: torch.Tensor) -> torch.Tensor:
-        vol = self.geometry.volume
-        xp = xp.view(-1, *self.padded_shape)
-        return xp[(slice(None), *(slice(PAD_LOW, PAD_LOW + m) for m in vol.shape))].reshape(xp.shape[0], -1)
+        index = torch.int32 if max(rows.numel(), m, n) < 2**31 else torch.int64
+        a = _csr(counts, cols.to(index), vals, (m, n))
+        order = torch.sort(cols, stable=True).indices  # A's rows ascending within each column
+        at = _csr(torch.bincount(cols.long(), minlength=n), rows[order].to(index), vals[order], (n, m))
+        return a, at
 
     # --- plain products -----------------------------------------------------------------------------------
     def project(self, x: torch.Tensor) -> torch.Tensor:
@@ -267,12 +351,15 @@ class XRayTransform(Projector):
             if mats is not None:
                 out = (mats[0] @ xf.T).T
             else:
-                xp = self._pad(xf)
+                padded = {}
                 out = xf.new_zeros(xf.shape[0], self.geometry.n_rays)
-                for first, count, groups in self._chunks(x.dtype, x.device):
+                for first, count, groups in self._plan(x.dtype, x.device):
                     part = out[:, first:first + count]
                     for g in groups:
-                        part[:, g.sel] = g.gather(xp)
+                        axis = g.layout.axis
+                        if axis not in padded:
+                            padded[axis] = g.layout.pad(xf.view(-1, *self.in_shape))
+                        part[:, g.sel] = g.gather(padded[axis])
         return out.reshape(*batch, *self.out_shape)
 
     def backproject(self, y: torch.Tensor) -> torch.Tensor:
@@ -282,24 +369,28 @@ class XRayTransform(Projector):
             if mats is not None:
                 out = (mats[1] @ yf.T).T
             else:
-                out = yf.new_zeros(yf.shape[0], math.prod(self.padded_shape))
-                for first, count, groups in self._chunks(y.dtype, y.device):
+                padded = {}
+                for first, count, groups in self._plan(y.dtype, y.device):
                     part = yf[:, first:first + count]
                     for g in groups:
-                        g.scatter(out, part[:, g.sel])
-                out = self._crop(out)
+                        axis = g.layout.axis
+                        if axis not in padded:
+                            padded[axis] = yf.new_zeros(yf.shape[0], g.layout.size)
+                        g.scatter(padded[axis], part[:, g.sel])
+                out = yf.new_zeros(yf.shape[0], *self.in_shape)
+                for axis, o in padded.items():
+                    out += self.layouts[axis].crop(o)
+                out = out.reshape(yf.shape[0], -1)
         return out.reshape(*batch, *self.in_shape)
 
 
-def _csr(rows, cols, vals, shape):
-    """CSR matrix from unique (row, col, value) triples, by one sort (cheaper than coalescing a COO tensor)."""
-    order = torch.argsort(rows * shape[1] + cols)
-    counts = torch.bincount(rows, minlength=shape[0])
-    crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=rows.device)
+def _csr(counts, cols, vals, shape):
+    """CSR matrix from its entries in row order (columns ascending within a row) and the entries per row."""
+    crow = torch.zeros(shape[0] + 1, dtype=cols.dtype, device=cols.device)
     crow[1:] = torch.cumsum(counts, 0)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the products used here are stable
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, cols[order], vals[order], shape, check_invariants=False)
+        return torch.sparse_csr_tensor(crow, cols, vals, shape, check_invariants=False)
 
 
 class _Apply(torch.autograd.Function):
