@@ -83,7 +83,8 @@ class RayGroup:
     the source and the detector: the planes lo .. hi (R,) lie between them. `positions` expands these to the
     samples, (planes, rays), when a product needs them."""
 
-    def __init__(self, geometry: Geometry, layout: Layout, sel, origin, direction, length, axis: int, dtype):
+    def __init__(self, geometry: Geometry, layout: Layout, sel, origin, direction, length, axis: int, dtype,
+                 rays_per_view: int = 0):
         vol = geometry.volume
         n, h = vol.shape, vol.voxel
         compute, device = origin.dtype, origin.device
@@ -114,6 +115,19 @@ class RayGroup:
         self.index = torch.int32 if layout.size < 2**31 else torch.int64
         self.base = (self.planes + PAD_LOW) * layout.strides[0] + sum(PAD_LOW * s for s in layout.strides[1:])
         self.dtype = dtype
+        self.views = None
+        if rays_per_view > 1 and len(self.starts) == 1 and length is None:
+            # parallel rays in 2-D: within a view the start moves by the same `step` per detector pixel
+            r, v = rays_per_view, sel.numel() // rays_per_view
+            whole = v * r == sel.numel() and bool(
+                (sel.view(v, r) == sel.view(v, r)[:, :1] + torch.arange(r, device=device)).all())
+            slope = self.slopes[0][0].view(v, r) if whole else None
+            if whole and bool((slope == slope[:, :1]).all()):
+                start = self.starts[0][0].view(v, r)
+                step = (start[:, -1] - start[:, 0]) / (r - 1)
+                self.views = (start[:, 0, None, None], step[:, None, None], slope[:, 0, None, None],
+                              self.weight.view(v, r)[:, :1],
+                              int(math.ceil(1 / float(step.abs().min()))) - 1)
 
     def positions(self):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
@@ -181,6 +195,38 @@ class RayGroup:
                 spread(level + 1, offset + strides[level], c1)
 
             spread(0, 0, (yb * self.weight)[None, :])
+
+    def scatter_by_pixels(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        """What `scatter` adds, for parallel rays in 2-D, gathered pixel by pixel instead of scattered ray by ray
+        (on CPU a gather costs a fifth of a scatter-add). A ray's taps on plane p weigh each pixel i by the hat
+        max(0, 1 - |q - i|) of its position q = a + step * r + slope * p, continuous in q; so pixel i gathers
+        from the rays within 1 of it: those next to the detector coordinate t = (i - a - slope p) / step, at
+        most 2 * ceil(1 / |step|) of them. The result differs from `scatter`'s by round-off only."""
+        a, step, slope, weight, m = self.views
+        v, r = weight.shape[0], y.shape[1] // weight.shape[0]
+        n_p, n_i = self.planes.shape[0], self.n[self.layout.others[0]]
+        pad = 2 * m + 2  # zero rays either side: every candidate of a clamped t reads a zero
+        pixels = torch.arange(n_i, device=step.device, dtype=step.dtype)
+        inv = 1 / step
+        t = torch.addcmul(-(a + slope * self.planes[None]) * inv, pixels, inv)  # (V, P, I)
+        r0 = torch.floor(t)
+        e = t.sub_(r0).mul_(step.abs())  # |step| times t's fraction
+        # index of ray r0 + j in the padded rays, less pad + j - lift (which the slice below adds)
+        lift = m + 2
+        idx = r0.clamp_(-lift, r + m).to(self.index) + (torch.arange(v, device=step.device, dtype=self.index)
+                                                         * (r + 2 * pad) + lift)[:, None, None]
+        flat, size = idx.view(-1), self.layout.shape[1]
+        for o, yb in zip(out, y):
+            yp = yb.new_zeros(v, r + 2 * pad)
+            yp[:, pad:pad + r] = yb.view(v, r) * weight
+            yp = yp.view(-1)
+            acc = None
+            for j in range(-m, m + 2):
+                hat = ((1 + step.abs() * j) - e) if j <= 0 else ((1 - step.abs() * j) + e)
+                term = hat.clamp_(min=0).mul_(yp[pad + j - lift:].index_select(0, flat).view(e.shape))
+                acc = term if acc is None else acc.add_(term)
+            inner = o.view(*self.layout.shape)[PAD_LOW:PAD_LOW + n_p, PAD_LOW:PAD_LOW + n_i]
+            inner += acc.sum(0).to(o.dtype)
 
     def taps_bound(self) -> int:
         """An upper bound on the nonzero taps of these rays, from each ray's planes inside the grid (and
@@ -292,7 +338,8 @@ class XRayTransform(Projector):
                     sel = torch.nonzero(dominant == axis).reshape(-1)
                     if sel.numel():
                         groups.append(RayGroup(geo, self.layouts[axis], sel, origin[sel], direction[sel],
-                                               None if length is None else length[sel], axis, dtype))
+                                               None if length is None else length[sel], axis, dtype,
+                                               rays_per_view if geo.kind == "parallel" else 0))
                 plan.append((v0 * rays_per_view, origin.shape[0], groups))
             self._plans[key] = plan
         return self._plans[key]
@@ -378,7 +425,10 @@ class XRayTransform(Projector):
                         axis = g.layout.axis
                         if axis not in padded:
                             padded[axis] = yf.new_zeros(yf.shape[0], g.layout.size)
-                        g.scatter(padded[axis], part[:, g.sel])
+                        if g.views is not None:
+                            g.scatter_by_pixels(padded[axis], part[:, g.sel])
+                        else:
+                            g.scatter(padded[axis], part[:, g.sel])
                 out = yf.new_zeros(yf.shape[0], *self.in_shape)
                 for axis, o in padded.items():
                     out += self.layouts[axis].crop(o)
