@@ -128,6 +128,16 @@ class RayGroup:
                 self.views = (start[:, 0, None, None], step[:, None, None], slope[:, 0, None, None],
                               self.weight.view(v, r)[:, :1],
                               int(math.ceil(1 / float(step.abs().min()))) - 1)
+        # rays that miss the grid (a fifth of a covering detector's, on average) are left out of the samples;
+        # `view_sel` keeps every ray of the views for the pixel-by-pixel back-projection
+        self.view_sel = sel
+        hit = self._planes_inside(1.0) > 0
+        if not bool(hit.all()):
+            self.sel, self.weight = sel[hit], self.weight[hit]
+            self.starts = [s[:, hit] for s in self.starts]
+            self.slopes = [s[:, hit] for s in self.slopes]
+            if self.bounded:
+                self.lo, self.hi = self.lo[hit], self.hi[hit]
 
     def positions(self):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
@@ -228,23 +238,27 @@ class RayGroup:
             inner = o.view(*self.layout.shape)[PAD_LOW:PAD_LOW + n_p, PAD_LOW:PAD_LOW + n_i]
             inner += acc.sum(0).to(o.dtype)
 
-    def taps_bound(self) -> int:
-        """An upper bound on the nonzero taps of these rays, from each ray's planes inside the grid (and
-        between source and detector), without expanding the samples."""
+    def _planes_inside(self, margin: float) -> torch.Tensor:
+        """Per ray, how many planes hold a sample inside the grid (-1 < q < n along every other axis, and between
+        source and detector), computed from the ray's numbers alone, each interval widened by `margin` planes
+        against round-off."""
         lo = torch.zeros_like(self.starts[0][0])
         hi = torch.full_like(lo, float(self.planes.shape[0] - 1))
         if self.bounded:
             lo, hi = torch.maximum(lo, self.lo.to(lo.dtype)), torch.minimum(hi, self.hi.to(hi.dtype))
         for start, slope, a in zip(self.starts, self.slopes, self.layout.others):
             s, m = start[0], slope[0]
-            # -1 < start + slope p < n_a, widened by a margin for round-off
             a0, a1 = (-1 - s) / m, (self.n[a] - s) / m
             flat = m == 0
             inside = (s > -1) & (s < self.n[a])
-            lo = torch.where(flat, torch.where(inside, lo, hi + 1), torch.maximum(lo, torch.minimum(a0, a1) - 1e-6))
-            hi = torch.where(flat, hi, torch.minimum(hi, torch.maximum(a0, a1) + 1e-6))
-        count = (torch.floor(hi) - torch.ceil(lo) + 1).clamp(min=0)
-        return int(count.sum()) * 2 ** len(self.starts)
+            lo = torch.where(flat, torch.where(inside, lo, hi + 1), torch.maximum(lo, torch.minimum(a0, a1) - margin))
+            hi = torch.where(flat, hi, torch.minimum(hi, torch.maximum(a0, a1) + margin))
+        return (torch.floor(hi) - torch.ceil(lo) + 1).clamp(min=0)
+
+    def taps_bound(self) -> int:
+        """An upper bound on the nonzero taps of these rays, without expanding the samples."""
+        margin = 1e-6 if self.planes.dtype == torch.float64 else 1e-3
+        return int(self._planes_inside(margin).sum()) * 2 ** len(self.starts)
 
 
 class Projector(ABC):
@@ -426,7 +440,7 @@ class XRayTransform(Projector):
                         if axis not in padded:
                             padded[axis] = yf.new_zeros(yf.shape[0], g.layout.size)
                         if g.views is not None:
-                            g.scatter_by_pixels(padded[axis], part[:, g.sel])
+                            g.scatter_by_pixels(padded[axis], part[:, g.view_sel])
                         else:
                             g.scatter(padded[axis], part[:, g.sel])
                 out = yf.new_zeros(yf.shape[0], *self.in_shape)
