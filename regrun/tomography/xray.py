@@ -108,12 +108,10 @@ class RayGroup:
                 self.lo = torch.where(inside, self.plane_index, n[axis]).amin(0)
                 self.hi = torch.where(inside, self.plane_index, -1).amax(0)
                 self.bounded = True
-        # first corner's flat index on each plane when every other index is 0, and the float type that holds
-        # the flat indices exactly (float32 only to 2^24)
-        self.exact = compute == torch.float64 or layout.size < 2**24
         # int32 indices where they fit: float32 -> int64 conversion is 10x slower than -> int32 on CPU
         self.index = torch.int32 if layout.size < 2**31 else torch.int64
-        self.base = (self.planes + PAD_LOW) * layout.strides[0] + sum(PAD_LOW * s for s in layout.strides[1:])
+        # first corner's flat index on each plane when every other (lifted) index is 0
+        self.base = ((torch.arange(n[axis], device=device, dtype=self.index) + PAD_LOW) * layout.strides[0])[:, None]
         self.dtype = dtype
         self.views = None
         if rays_per_view > 1 and len(self.starts) == 1 and length is None:
@@ -128,6 +126,7 @@ class RayGroup:
                 self.views = (start[:, 0, None, None], step[:, None, None], slope[:, 0, None, None],
                               self.weight.view(v, r)[:, :1],
                               int(math.ceil(1 / float(step.abs().min()))) - 1)
+        self.lifted = [start + PAD_LOW for start in self.starts]  # indices in the padded volume
         # rays that miss the grid (a fifth of a covering detector's, on average) are left out of the samples;
         # `view_sel` keeps every ray of the views for the pixel-by-pixel back-projection
         self.view_sel = sel
@@ -135,6 +134,7 @@ class RayGroup:
         if not bool(hit.all()):
             self.sel, self.weight = sel[hit], self.weight[hit]
             self.starts = [s[:, hit] for s in self.starts]
+            self.lifted = [s[:, hit] for s in self.lifted]
             self.slopes = [s[:, hit] for s in self.slopes]
             if self.bounded:
                 self.lo, self.hi = self.lo[hit], self.hi[hit]
@@ -142,20 +142,18 @@ class RayGroup:
     def positions(self):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
         position along each other axis (P, R)."""
-        idx, fracs = self.base if self.exact else self.base.to(self.index), []
-        for k, (start, slope, stride) in enumerate(zip(self.starts, self.slopes, self.layout.strides[1:])):
+        idx, fracs = self.base, []
+        for k, (start, slope, stride) in enumerate(zip(self.lifted, self.slopes, self.layout.strides[1:])):
+            # the index lifted by the padding is >= 0 after the clamp, so conversion rounds down, as floor
             q = torch.addcmul(start, self.planes, slope)
             if k == 0 and self.bounded:
                 # past the source or the detector: a sample at index -1, which weighs only the zero padding
-                q.masked_fill_((self.plane_index < self.lo) | (self.plane_index > self.hi), -1.0)
-            q.clamp_(-1.0, float(self.n[self.layout.others[k]]))
-            q0 = torch.floor(q)
-            fracs.append(q.sub_(q0).to(self.dtype))
-            if self.exact:
-                idx = torch.addcmul(idx, q0, q0.new_tensor(float(stride)))
-            else:
-                idx = idx + q0.to(self.index) * stride
-        return (idx.to(self.index) if self.exact else idx), fracs
+                q.masked_fill_((self.plane_index < self.lo) | (self.plane_index > self.hi), PAD_LOW - 1.0)
+            q.clamp_(PAD_LOW - 1.0, float(self.n[self.layout.others[k]] + PAD_LOW))
+            q0 = q.to(self.index)
+            fracs.append(q.frac_().to(self.dtype))
+            idx = idx + (q0 if stride == 1 else q0 * stride)
+        return idx, fracs
 
     def corners(self, fracs):
         """(offset, weight (P, R)) of every interpolation corner: the taps of the samples."""
