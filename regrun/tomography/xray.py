@@ -10,9 +10,16 @@ The volume is zero outside its grid, reached linearly over the half voxel beyond
 
 The taps (flat voxel index, weight) of every sample form a sparse matrix; the forward projection multiplies by
 it and the back-projection by its transpose, so the adjoint is exact to round-off in any dtype. When the taps
-fit in `cache_mb` they are kept as two CSR matrices (A and its transpose) per dtype and device, which makes
-repeated products (FISTA, CG) cheap; otherwise they are recomputed in chunks of views that bound the memory
-(3-D cone beam). Everything follows the input tensor's device and dtype.
+fit in `cache_mb` (counted beforehand from each ray's planes inside the grid) they are kept as two CSR matrices
+with int32 indices (A and its transpose) per dtype and device, which makes repeated products (FISTA, CG) cheap.
+Otherwise the samples are computed on the fly, in chunks of views that bound the memory, from a plan of a few
+numbers per ray kept per dtype and device: where a ray meets each plane is affine in the plane number. The
+samples of a chunk are laid out plane by plane in a padded copy of the volume with the plane axis first, so
+neighbouring rays read neighbouring memory; rays that miss the grid are left out. The forward product gathers
+(index_select); the back-projection scatters the same taps (index_add_), except for 2-D parallel beams, where
+each pixel gathers from the few rays within one voxel of it (a gather costs a fifth of a scatter-add on CPU;
+the same transpose to round-off, as the Joseph weight is continuous in the ray's position). Everything follows
+the input tensor's device and dtype; pure torch, so the same code runs on CUDA.
 
 `XRayTransform(geometry)(x)` is differentiable: a torch.autograd.Function whose backward is the back-projection
 (and whose back-projection's backward is the projection), so reverse-mode AD through a reconstruction costs one
@@ -118,11 +125,12 @@ class RayGroup:
             # parallel rays in 2-D: within a view the start moves by the same `step` per detector pixel
             r, v = rays_per_view, sel.numel() // rays_per_view
             whole = v * r == sel.numel() and bool(
-                (sel.view(v, r) == sel.view(v, r)[:, :1] + torch.arange(r, device=device)).all())
+                (sel.view(v, r) == sel.view(v, r)[:, :1] + torch.arange(r, device=device)).all()
+                & (sel.view(v, r)[:, 0] % r == 0).all())
             slope = self.slopes[0][0].view(v, r) if whole else None
-            if whole and bool((slope == slope[:, :1]).all()):
-                start = self.starts[0][0].view(v, r)
-                step = (start[:, -1] - start[:, 0]) / (r - 1)
+            start = self.starts[0][0].view(v, r) if whole else None
+            step = (start[:, -1] - start[:, 0]) / (r - 1) if whole else None
+            if whole and bool((slope == slope[:, :1]).all()) and float(step.abs().min()) > 1e-6:
                 self.views = (start[:, 0, None, None], step[:, None, None], slope[:, 0, None, None],
                               self.weight.view(v, r)[:, :1],
                               int(math.ceil(1 / float(step.abs().min()))) - 1)
