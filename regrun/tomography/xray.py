@@ -46,6 +46,7 @@ def _strides(shape) -> list[int]:
 
 
 PAD_LOW, PAD_HIGH = 1, 2  # zero layers around the volume, so every interpolation tap has a valid index
+BLOCK = 2**18  # samples computed at once within a chunk of views (2^16-2^19 measured alike at 256^2-512^2)
 
 
 class Layout:
@@ -147,16 +148,23 @@ class RayGroup:
             if self.bounded:
                 self.lo, self.hi = self.lo[hit], self.hi[hit]
 
-    def positions(self):
+    def blocks(self, per_plane: int):
+        """Slices of planes holding about BLOCK samples (per_plane each): the passes over a block stay in cache
+        (at 256^2 and 512^2, float32, blocks made the forward product 1.7-2x faster than whole chunks)."""
+        step = max(1, BLOCK // max(per_plane, 1))
+        return [slice(p, p + step) for p in range(0, self.planes.shape[0], step)]
+
+    def positions(self, planes=slice(None)):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
-        position along each other axis (P, R)."""
-        idx, fracs = self.base, []
+        position along each other axis (P, R), on the planes `planes`."""
+        idx, fracs = self.base[planes], []
         for k, (start, slope, stride) in enumerate(zip(self.lifted, self.slopes, self.layout.strides[1:])):
             # the index lifted by the padding is >= 0 after the clamp, so conversion rounds down, as floor
-            q = torch.addcmul(start, self.planes, slope)
+            q = torch.addcmul(start, self.planes[planes], slope)
             if k == 0 and self.bounded:
                 # past the source or the detector: a sample at index -1, which weighs only the zero padding
-                q.masked_fill_((self.plane_index < self.lo) | (self.plane_index > self.hi), PAD_LOW - 1.0)
+                p = self.plane_index[planes]
+                q.masked_fill_((p < self.lo) | (p > self.hi), PAD_LOW - 1.0)
             q.clamp_(PAD_LOW - 1.0, float(self.n[self.layout.others[k]] + PAD_LOW))
             q0 = q.to(self.index)
             fracs.append(q.frac_().to(self.dtype))
@@ -180,37 +188,40 @@ class RayGroup:
 
     def gather(self, xp: torch.Tensor) -> torch.Tensor:
         """Line integrals (B, R) of the padded flat volumes xp (B, size) in this group's layout."""
-        idx, fracs = self.positions()
-        flat = idx.view(-1)
         strides = self.layout.strides[1:]
-        out = []
-        for x in xp:  # one flat volume at a time: a 1-D index_select is the fast gather
+        out = xp.new_zeros(xp.shape[0], self.sel.numel())
+        for planes in self.blocks(self.sel.numel()):
+            idx, fracs = self.positions(planes)
+            flat = idx.view(-1)
+            for x, o in zip(xp, out):  # one flat volume at a time: a 1-D index_select is the fast gather
 
-            def interp(level, offset):
-                if level == len(fracs):
-                    return x[offset:].index_select(0, flat).view(idx.shape)
-                return torch.lerp(interp(level + 1, offset), interp(level + 1, offset + strides[level]),
-                                  fracs[level])
+                def interp(level, offset):
+                    if level == len(fracs):
+                        return x[offset:].index_select(0, flat).view(idx.shape)
+                    return torch.lerp(interp(level + 1, offset), interp(level + 1, offset + strides[level]),
+                                      fracs[level])
 
-            out.append(interp(0, 0).sum(0) * self.weight)
-        return torch.stack(out)
+                o += interp(0, 0).sum(0)
+        return out * self.weight
 
     def scatter(self, out: torch.Tensor, y: torch.Tensor) -> None:
         """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, size)."""
-        idx, fracs = self.positions()
-        flat = idx.view(-1)
         strides = self.layout.strides[1:]
-        for o, yb in zip(out, y):
+        y = y * self.weight
+        for planes in self.blocks(self.sel.numel()):
+            idx, fracs = self.positions(planes)
+            flat = idx.view(-1)
+            for o, yb in zip(out, y):
 
-            def spread(level, offset, c):
-                if level == len(fracs):
-                    o[offset:].index_add_(0, flat, c.expand(idx.shape).reshape(-1))
-                    return
-                c1 = c * fracs[level]
-                spread(level + 1, offset, c - c1)
-                spread(level + 1, offset + strides[level], c1)
+                def spread(level, offset, c):
+                    if level == len(fracs):
+                        o[offset:].index_add_(0, flat, c.expand(idx.shape).reshape(-1))
+                        return
+                    c1 = c * fracs[level]
+                    spread(level + 1, offset, c - c1)
+                    spread(level + 1, offset + strides[level], c1)
 
-            spread(0, 0, (yb * self.weight)[None, :])
+                spread(0, 0, yb[None, :])
 
     def scatter_by_pixels(self, out: torch.Tensor, y: torch.Tensor) -> None:
         """What `scatter` adds, for parallel rays in 2-D, gathered pixel by pixel instead of scattered ray by ray
@@ -220,29 +231,28 @@ class RayGroup:
         most 2 * ceil(1 / |step|) of them. The result differs from `scatter`'s by round-off only."""
         a, step, slope, weight, m = self.views
         v, r = weight.shape[0], y.shape[1] // weight.shape[0]
-        n_p, n_i = self.planes.shape[0], self.n[self.layout.others[0]]
+        n_i = self.n[self.layout.others[0]]
         pad = 2 * m + 2  # zero rays either side: every candidate of a clamped t reads a zero
+        lift = m + 2  # index of ray r0 + j in the padded rays, less pad + j - lift (which the slices add)
         pixels = torch.arange(n_i, device=step.device, dtype=step.dtype)
-        inv = 1 / step
-        t = torch.addcmul(-(a + slope * self.planes[None]) * inv, pixels, inv)  # (V, P, I)
-        r0 = torch.floor(t)
-        e = t.sub_(r0).mul_(step.abs())  # |step| times t's fraction
-        # index of ray r0 + j in the padded rays, less pad + j - lift (which the slice below adds)
-        lift = m + 2
-        idx = r0.clamp_(-lift, r + m).to(self.index) + (torch.arange(v, device=step.device, dtype=self.index)
-                                                         * (r + 2 * pad) + lift)[:, None, None]
-        flat, size = idx.view(-1), self.layout.shape[1]
-        for o, yb in zip(out, y):
-            yp = yb.new_zeros(v, r + 2 * pad)
-            yp[:, pad:pad + r] = yb.view(v, r) * weight
-            yp = yp.view(-1)
-            acc = None
-            for j in range(-m, m + 2):
-                hat = ((1 + step.abs() * j) - e) if j <= 0 else ((1 - step.abs() * j) + e)
-                term = hat.clamp_(min=0).mul_(yp[pad + j - lift:].index_select(0, flat).view(e.shape))
-                acc = term if acc is None else acc.add_(term)
-            inner = o.view(*self.layout.shape)[PAD_LOW:PAD_LOW + n_p, PAD_LOW:PAD_LOW + n_i]
-            inner += acc.sum(0).to(o.dtype)
+        inv, size = 1 / step, step.abs()
+        offsets = (torch.arange(v, device=step.device, dtype=self.index) * (r + 2 * pad) + lift)[:, None, None]
+        yp = y.new_zeros(y.shape[0], v, r + 2 * pad)
+        yp[:, :, pad:pad + r] = y.view(-1, v, r) * weight
+        yp = yp.view(y.shape[0], -1)
+        for planes in self.blocks(v * n_i):
+            t = torch.addcmul(-(a + slope * self.planes[None, planes]) * inv, pixels, inv)  # (V, P, I)
+            r0 = torch.floor(t)
+            e = t.sub_(r0).mul_(size)  # |step| times t's fraction
+            flat = (r0.clamp_(-lift, r + m).to(self.index) + offsets).view(-1)
+            for o, yb in zip(out, yp):
+                acc = None
+                for j in range(-m, m + 2):
+                    hat = ((1 + size * j) - e) if j <= 0 else ((1 - size * j) + e)
+                    term = hat.clamp_(min=0).mul_(yb[pad + j - lift:].index_select(0, flat).view(e.shape))
+                    acc = term if acc is None else acc.add_(term)
+                p0 = PAD_LOW + planes.start
+                o.view(*self.layout.shape)[p0:p0 + e.shape[1], PAD_LOW:PAD_LOW + n_i] += acc.sum(0).to(o.dtype)
 
     def _planes_inside(self, margin: float) -> torch.Tensor:
         """Per ray, how many planes hold a sample inside the grid (-1 < q < n along every other axis, and between
