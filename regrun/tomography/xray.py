@@ -333,9 +333,10 @@ class XRayTransform(Projector):
 
     `project` / `backproject` are the plain products (no autograd graph); calling the transform, `forward` and
     `adjoint` are differentiable (each one's derivative is the other). `operator(dtype, device)` is the same map
-    as a LinearOperator on flattened vectors. `max_samples` bounds the samples computed at once (a chunk of
-    views: ~40 bytes per sample in 2-D float64, so ~40 MB per chunk by default); `cache_mb` bounds the cached
-    sparse matrices (0: never cache, always compute the samples on the fly)."""
+    as a LinearOperator on flattened vectors. `max_samples` sets the chunk of views one group of the plan
+    covers; the samples themselves are computed in blocks of about BLOCK (2^18: ~10 MB in 2-D float64, ~20 MB
+    in 3-D), so memory stays bounded at any size. `cache_mb` bounds the cached sparse matrices (0: never cache,
+    always compute the samples on the fly)."""
 
     def __init__(self, geometry: Geometry, max_samples: int = 2**20, cache_mb: float = 512.0):
         self.geometry = geometry
