@@ -18,6 +18,8 @@ import torch
 from ..errors import UserError
 
 METHOD = "centre_of_mass_sinusoid"
+SUPPORT_FRACTION = 0.02  # a bin belongs to the object when some view sees this fraction of the peak there ...
+SUPPORT_MARGIN = 3  # ... and the window keeps this many bins more on each side
 MASS_SPREAD_MAX = 0.05  # above this relative spread of per-view totals the object is truncated or the data odd
 
 
@@ -52,15 +54,26 @@ def estimate_axis(sino: torch.Tensor, angles, what: str = "problem.sinogram") ->
         raise UserError(f"{what}: the total attenuation varies by {spread:.1%} between views (allowed "
                         f"{MASS_SPREAD_MAX:.0%} for problem.rotation_centre=auto): the object is cut off by the "
                         f"detector or these are not line integrals; {fix}")
-    k = torch.arange(n_u, dtype=torch.float64)
-    com = (p * k).sum(1) / mass
     basis = torch.stack((torch.ones_like(theta), torch.cos(theta), torch.sin(theta)), -1)
     if int(torch.linalg.matrix_rank(basis)) < 3:
         raise UserError(f"{what}: the views' angles do not span enough of the circle to estimate the rotation "
                         f"axis (problem.rotation_centre=auto); {fix}")
+    k = torch.arange(n_u, dtype=torch.float64)
+    c0, _ = _fit(p, k, basis)
+    # second pass without the bins no view's object reaches: their noise only moves the centres of mass (weight
+    # |k - c|). The window is symmetric about the first estimate, so what it drops cannot pull the axis aside.
+    # Measured on Poisson sinograms (1e4 photons) of held-out images: worst error 0.057 -> 0.032 bins.
+    profile = p.abs().amax(0)
+    reach = (k[profile > SUPPORT_FRACTION * float(profile.max())] - c0).abs().max() + SUPPORT_MARGIN
+    c0, rms = _fit(p * ((k - c0).abs() <= reach), k, basis)
+    return AxisEstimate(c0 - (n_u - 1) / 2, rms, spread)
+
+
+def _fit(p: torch.Tensor, k: torch.Tensor, basis: torch.Tensor) -> tuple[float, float]:
+    """c0 of the least-squares sinusoid through the views' centres of mass (in bins), and the fit's rms."""
+    com = (p * k).sum(1) / p.sum(1)
     coef = torch.linalg.lstsq(basis, com[:, None]).solution[:, 0]
-    rms = float((basis @ coef - com).pow(2).mean().sqrt())
-    return AxisEstimate(float(coef[0]) - (n_u - 1) / 2, rms, spread)
+    return float(coef[0]), float((basis @ coef - com).pow(2).mean().sqrt())
 
 
 def convention_offset_bins(n_u: int, convention: str) -> float:
