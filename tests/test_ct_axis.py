@@ -104,3 +104,31 @@ def test_problem_auto_errors_and_fallback(tmp_path):
     bump = torch.sin(math.pi * (torch.arange(80, dtype=torch.float64) + 0.5) / 80).expand(VIEWS, 80)
     fan = _problem(tmp_path, bump.clone(), geometry="fan")
     assert fan.inputs()["rotation_axis"]["method"] == "none" and "parallel beams only" in fan.warnings({})[0]
+
+
+def test_problem_auto_on_scikit_image_radon_equals_iradon(tmp_path):
+    """An even grid with an odd detector: its centre is both conventions' axis; the ceil(sqrt(2) n) bins
+    scikit-image's radon writes put the grid's axis at pixel n // 2 (index), so auto's FBP is iradon's."""
+    skimage = pytest.importorskip("skimage.transform")
+    n = 34
+    theta = np.arange(VIEWS) * 180.0 / VIEWS
+    img = np.pad(_phantom().numpy(), 1)
+    sino = skimage.radon(img.T, theta=-theta, circle=False).T
+    assert sino.shape[1] == math.ceil(math.sqrt(2) * n) and sino.shape[1] % 2 == 1
+    path = tmp_path / "sk.npy"
+    np.save(path, sino)
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(path), size=n, views=None,
+                                 truth="none", rotation_centre="auto"), ctx)
+    assert p.inputs()["rotation_axis"]["convention"] == "index"
+    peer = skimage.iradon(np.ascontiguousarray(sino.T), theta=-theta, filter_name="ramp", circle=False,
+                          output_size=n).T
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    disk = yy**2 + xx**2 <= (n // 2) ** 2  # the grid's corners reach the detector's last bin: interpolated apart
+    assert np.abs(p.fbp().numpy() - peer)[disk].max() < 1e-12 * np.abs(peer).max()
+    # regrun's own covering detector (ceil(sqrt(2) n) + 2 bins) on the same grid stays geometric
+    geo = parallel_beam((n, n), ANGLES, sino.shape[1] + 2, 1.0, 1.0)
+    np.save(path, XRayTransform(geo, cache_mb=0).project(torch.tensor(img)).numpy())
+    q = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(path), size=n, views=None,
+                                 truth="none", rotation_centre="auto"), ctx)
+    assert q.inputs()["rotation_axis"]["convention"] == "geometric" and q.geometry.vectors == geo.vectors

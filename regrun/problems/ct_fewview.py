@@ -248,8 +248,9 @@ class CTFewView(Problem):
         """rotation_centre=auto: the scan with the rotation axis where the data put it on the detector
         (regrun.tomography.axis, parallel beams). An estimate within AXIS_SNAP_BINS of a convention's is taken as
         that convention, grid placement included (an even detector's bin n_u // 2 is scikit-image's radon: its
-        grid's axis is pixel n // 2); otherwise the grid's centre stays on the axis (which grid pixel the axis
-        passes through is not in the data). Fan and cone beams keep geometric, with a warning."""
+        grid's axis is pixel n // 2, as for an odd detector of the ceil(sqrt(2) n) bins its radon writes);
+        otherwise the grid's centre stays on the axis (which grid pixel the axis passes through is not in the
+        data). Fan and cone beams keep geometric, with a warning."""
         detector = list(sino.shape[1:])
         if self.kind != "parallel":
             self.axis = {"method": "none", "convention": "geometric"}
@@ -259,6 +260,11 @@ class CTFewView(Problem):
         angles = self._geometry(total, detector, "geometric").angles
         est = estimate_axis(sino, angles, f"problem.sinogram={self.cfg.sinogram}")
         snapped = nearest_convention(est.offset_bins, detector[0], AXIS_SNAP_BINS)
+        n, n_u = self.shape[0], detector[0]
+        if snapped == "geometric" and n % 2 == 0 and n_u % 2 == 1 and n_u == math.ceil(math.sqrt(2) * n):
+            # an odd detector's centre is both conventions' axis, so the data leave the grid's placement open; this
+            # is the size scikit-image's radon writes for an n x n image (circle=False), whose axis is pixel n // 2
+            snapped = "index"
         self.axis = {"method": est.method, "offset_bins": est.offset_bins, "fit_rms_bins": est.fit_rms_bins,
                      "mass_spread": est.mass_spread, "convention": snapped or "estimated"}
         if snapped is not None:
