@@ -62,7 +62,8 @@ def estimate_axis(sino: torch.Tensor, angles, what: str = "problem.sinogram") ->
     c0, _ = _fit(p, k, basis)
     # second pass without the bins no view's object reaches: their noise only moves the centres of mass (weight
     # |k - c|). The window is symmetric about the first estimate, so what it drops cannot pull the axis aside.
-    # Measured on Poisson sinograms (1e4 photons) of held-out images: worst error 0.057 -> 0.032 bins.
+    # Measured on 30 Poisson sinograms (1e4 photons; scikit-image's radon of held-out images, 128^2 and 256^2,
+    # 60 views): worst error 0.057 -> 0.032 bins.
     profile = p.abs().amax(0)
     reach = (k[profile > SUPPORT_FRACTION * float(profile.max())] - c0).abs().max() + SUPPORT_MARGIN
     c0, rms = _fit(p * ((k - c0).abs() <= reach), k, basis)
