@@ -114,7 +114,7 @@ def heldout_case(name: str, source: str, n: int, views: int, noisy: bool, filt: 
         fine = heldout_image(name, n * supersample) if name == "metal_part" else \
             resize(heldout_image(name, n), (n * supersample,) * 2, order=0)  # piecewise constant: exact average
         truth = fine.reshape(n, supersample, n, supersample).mean((1, 3))
-        n_det = int(math.ceil(math.sqrt(2) * n)) + 4
+        n_det = math.ceil(math.sqrt(2) * n) + 4
         angles = torch.tensor(np.radians(theta), dtype=torch.float64)
         geo = parallel_beam(fine.shape, angles, n_det, 1.0, 1.0 / supersample, -axis_offset)
         sino = XRayTransform(geo, cache_mb=0).project(torch.tensor(fine)).numpy()

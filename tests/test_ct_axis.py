@@ -18,7 +18,7 @@ from regrun.tomography.phantoms import phantom_function, render
 from regrun.tomography.xray import XRayTransform
 
 N, VIEWS = 32, 40
-N_DET = int(math.ceil(math.sqrt(2) * N)) + 2
+N_DET = math.ceil(math.sqrt(2) * N) + 2
 ANGLES = torch.arange(VIEWS, dtype=torch.float64) * (math.pi / VIEWS)
 
 
