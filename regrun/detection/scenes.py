@@ -228,7 +228,10 @@ def part_ranges(parts, spec: dict[str, float]) -> dict[str, float]:
             out[name] = float(spec[name])
             continue
         keys = sorted((k for k in spec if k != "other" and k in name), key=len, reverse=True)
-        out[name] = float(spec[keys[0]]) if keys else float(spec.get("other", 0.0))
+        if keys:
+            out[name] = float(spec[keys[0]])
+        else:   # a template file that names no `other` declares that unnamed parts do not turn
+            out[name] = float(spec["other"]) if "other" in spec else 0.0
     return out
 
 
