@@ -160,7 +160,10 @@ def run_set(ctx, root, kind, size, noise, seed, frames, args):
         res, cpu = solve(p)
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": exact_psnr(p, res.solution["w"]),
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
-                               "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu}
+                               "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu,
+                               # the weight at the pre-registered motion, before the search at the final motion
+                               "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
+                               "solver_runs": res.metrics.get("solver_runs", 1.0)}
     grid = []
     for lam in args.grid:
         p = problem(lam)

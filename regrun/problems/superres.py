@@ -36,6 +36,7 @@ from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_model import OUTSIDE, SuperResModel
+from ..registration.superres_weight import RechooseSettings
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -89,7 +90,10 @@ class SuperRes(Problem):
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
-        self.weight_choice = None  # set by registration.superres_weight.settle_weight
+        self.rechoose = RechooseSettings.from_config(cfg)
+        self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
+        self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)
+        self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         self.outside = str(cfg.outside)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
