@@ -77,3 +77,16 @@ def test_bad_rechoose_settings(overrides, message):
     ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))
     with pytest.raises(UserError, match=message):
         SuperRes(config_section("problem", "superres", size=8, n_frames=2, **overrides), ctx)
+
+
+def test_a_new_weight_gets_a_new_preconditioner(device):
+    """The preconditioner's symbol holds lambda_f^2: after set_weight it is the one a model built at that weight
+    has (the solver's run at a re-chosen weight uses it beyond the Cholesky size)."""
+    ctx = RunContext(device, F64, 0, Path("."))
+    p = SuperRes(config_section("problem", "superres", size=8, n_frames=2, lambda_f=0.01), ctx)
+    r = torch.randn(p.model.n, dtype=F64, generator=torch.Generator().manual_seed(0)).to(device)
+    before = p.model.preconditioner()(r)
+    p.model.set_weight(1.0)
+    fresh = SuperRes(config_section("problem", "superres", size=8, n_frames=2, lambda_f=1.0), ctx)
+    assert torch.allclose(p.model.preconditioner()(r), fresh.model.preconditioner()(r), rtol=1e-12, atol=0)
+    assert not torch.allclose(before, fresh.model.preconditioner()(r))
