@@ -36,7 +36,8 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
     m = res.metrics
     assert m["lam_first"] != m["lam_chosen"] and m["lam_chosen"] == m["lam_rechosen"] == p.model.lam
     assert m["solver_runs"] == 2 and m["lam_searches"] == 3  # the third search did not move it: no third run
-    assert m["lam_solves"] == 3 * 6 == sum(c.solves for c in p.weight_searches)
+    assert m["lam_solves"] == 3 * 6 + 2 == sum(c.solves for c in p.weight_searches) + 2  # + the weight in use
+    assert p.weight_falls[0] > 0.1 and m["lam_criterion_fall"] == p.weight_falls[1] == 0.0
     assert p.weight_searches[1].lam == p.weight_searches[2].lam == m["lam_chosen"]
     # one history: iterations numbered on across the runs, each row with the weight it ran at
     assert (hist["iter"][1:] > hist["iter"][:-1]).all() and len(hist["iter"]) == res.n_iter + 2
@@ -49,7 +50,7 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
 
 def test_a_weight_that_did_not_move_enough_keeps_the_first_run(device):
     _, moved, _ = run(device, "varpro_cg", lambda_f="auto")
-    p, res, hist = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_factor=1e6)
+    p, res, hist = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_gain=1.0)
     m = res.metrics
     assert m["solver_runs"] == 1 and m["lam_searches"] == 2 and m["lam_chosen"] == m["lam_first"] == p.model.lam
     assert m["lam_rechosen"] == moved.metrics["lam_chosen"] != m["lam_chosen"]  # searched, not used
@@ -70,8 +71,9 @@ def test_lam_rechoose_0_is_one_search_at_the_pre_registered_motion(device):
 @pytest.mark.parametrize("overrides,message", [
     ({"lam_rechoose": -1}, "problem.lam_rechoose=-1"),
     ({"lam_rechoose": 1.5}, "problem.lam_rechoose=1.5"),
-    ({"lam_rechoose_factor": 0.5}, "problem.lam_rechoose_factor=0.5"),
-    ({"lam_rechoose_factor": float("nan")}, "problem.lam_rechoose_factor=nan"),
+    ({"lam_rechoose_gain": -0.1}, "problem.lam_rechoose_gain=-0.1"),
+    ({"lam_rechoose_gain": 1.5}, "problem.lam_rechoose_gain=1.5"),
+    ({"lam_rechoose_gain": float("nan")}, "problem.lam_rechoose_gain=nan"),
 ])
 def test_bad_rechoose_settings(overrides, message):
     ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))

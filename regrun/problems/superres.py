@@ -93,6 +93,7 @@ class SuperRes(Problem):
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
         self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)
+        self.weight_falls = []  # after each search again: the share by which the rule's value fell there
         self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         self.outside = str(cfg.outside)

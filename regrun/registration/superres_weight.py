@@ -12,9 +12,10 @@ left out of the divergence: it adds at most 6q degrees of freedom to thousands.
 The solver then runs at the chosen weight (the weight enters its motion estimation as usual). The motion it ends
 at is better than the pre-registration, and with a better motion less smoothing is best (FAIR hands 32^2, 0.5%
 noise: the rule picks 0.25 at the pre-registered motion, 0.11 at varpro_cg's final one, +1.3 dB): `solve_rounds`
-searches the weight again at the final motion (problem.lam_rechoose times at most) and, when it moved by more than
-the factor problem.lam_rechoose_factor, runs the solver again from there at the new weight. At the end the rule is
-evaluated once more at the weight used (`recheck`), so the results file shows where the curve stands.
+searches the weight again at the final motion (problem.lam_rechoose times at most) and, when the rule's value
+there falls by more than the share problem.lam_rechoose_gain from the weight in use to the new one, runs the
+solver again from there at the new weight. At the end the rule is evaluated once more at the weight used
+(`recheck`), so the results file shows where the curve stands.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ..errors import check_float, check_int
@@ -119,14 +121,21 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
     return fit
 
 
-def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator) -> Choice:
+def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Generator):
+    """(evaluate(lam) -> Fit at motion w, sigma, noise source): one image-solve setup (Gram matrix, probes)
+    shared by a search and any further weight evaluated at the same motion."""
     model = problem.model
     sigma, source = frames_noise(model, settings)
     solve = ImageSolve(model, w, problem.final_iters, problem.final_rtol)
     d = model.frames.reshape(-1)
     probes = rademacher(settings.probes, d.shape, generator, d.dtype, d.device) if settings.needs_trace else None
-    choice = choose(lambda lam: evaluate_at(model, solve, probes, lam), settings, sigma, source)
-    model.set_weight(choice.lam)
+    return (lambda lam: evaluate_at(model, solve, probes, lam)), sigma, source
+
+
+def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator) -> Choice:
+    evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
+    choice = choose(evaluate, settings, sigma, source)
+    problem.model.set_weight(choice.lam)
     return choice
 
 
@@ -172,29 +181,36 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class RechooseSettings:
-    """problem.lam_rechoose (searches again at a solver's final motion, at most) and problem.lam_rechoose_factor
-    (how far, as a factor, the weight must move for the solver to run again)."""
+    """problem.lam_rechoose (searches again at a solver's final motion, at most) and problem.lam_rechoose_gain
+    (the share by which the rule's value must fall there, from the weight in use to the new one, for the solver
+    to run again)."""
 
     times: int
-    factor: float
+    gain: float
 
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
         return cls(times=check_int("problem.lam_rechoose", cfg.lam_rechoose, 0),
-                   factor=check_float("problem.lam_rechoose_factor", cfg.lam_rechoose_factor, 1.0, maximum=1e6))
+                   gain=check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0))
 
 
 def rechoose(problem, w: torch.Tensor, ctx) -> bool:
-    """lambda_f=auto, after a solve that ended at motion w: the rule's whole search again at w (same probes).
-    The search joins problem.weight_searches; when its weight differs from the one in use by more than the
-    factor problem.rechoose.factor it becomes the weight in use (problem.weight_choice, the model's weight) and
-    True is returned: the solver should run again from w. Otherwise the weight in use stays (the answer is
-    computed at it)."""
-    used = problem.weight_choice
-    gen = ctx.generator(int(problem.cfg.lam_seed))
-    new = choose_superres_weight(problem, w, problem.weight_settings, gen)
+    """lambda_f=auto, after a solve that ended at motion w: the rule's whole search again at w (same probes),
+    and the rule at w for the weight in use (one more image solve). The search joins problem.weight_searches.
+    When the rule's value falls by more than the share problem.rechoose.gain from the weight in use to the new
+    one, the new weight becomes the one in use (problem.weight_choice, the model's weight) and True is returned:
+    the solver should run again from w. Otherwise the weight in use stays (the answer is computed at it): a
+    curve that flat moves its minimum with the probes and the motion's last digits, and such moves lost
+    0.02-0.22 dB on the tuning split (docs/superres.md)."""
+    used, settings = problem.weight_choice, problem.weight_settings
+    evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
+    new = choose(evaluate, settings, sigma, source)
+    before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau)
+    after = float(np.min(new.curve["criterion"]))
+    fall = (before - after) / abs(before) if before != 0 and math.isfinite(before) else math.inf
     problem.weight_searches.append(new)
-    moved = abs(math.log(new.lam / used.lam)) > math.log(problem.rechoose.factor)
+    problem.weight_falls.append(fall)
+    moved = new.lam != used.lam and fall > problem.rechoose.gain
     problem.weight_choice = new if moved else used
     problem.model.set_weight(problem.weight_choice.lam)
     return moved
@@ -266,11 +282,12 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
     if len(searches) > 1:
         first, last = searches[0], searches[-1]
         tables = {"lam_curve": first.table(), "lam_curve_final_motion": last.table()}
+        solves = sum(c.solves for c in searches) + len(searches) - 1  # + the weight in use at each final motion
         metrics.update(lam_first=first.lam, lam_rechosen=last.lam, lam_searches=float(len(searches)),
-                       lam_solves=float(sum(c.solves for c in searches)),
-                       solver_runs=float(problem.weight_runs))
+                       lam_solves=float(solves), solver_runs=float(problem.weight_runs),
+                       lam_criterion_fall=problem.weight_falls[-1])
         note = (f"; lambda_f: {choice.lam:.4g} by {choice.rule} (searched {len(searches)} times: "
                 f"{' -> '.join(f'{c.lam:.3g}' for c in searches)} at the pre-registered then the solver's final "
-                f"motions; {sum(c.solves for c in searches)} solves of the image, solver runs: "
+                f"motions; {solves} solves of the image, solver runs: "
                 f"{problem.weight_runs}), noise sigma {choice.sigma:.4g} ({choice.noise_source})")
     return metrics, stats, tables, note
