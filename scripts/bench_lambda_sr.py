@@ -170,7 +170,8 @@ def run_set(ctx, root, kind, size, noise, seed, frames, args, reuse=None):
                                "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu,
                                # the weight at the pre-registered motion, before the search at the final motion
                                "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
-                               "solver_runs": res.metrics.get("solver_runs", 1.0)}
+                               "solver_runs": res.metrics.get("solver_runs", 1.0),
+                               "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}

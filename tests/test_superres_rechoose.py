@@ -18,8 +18,9 @@ from regrun.solvers.varpro_cg import VarProCG
 F64 = torch.float64
 SOLVERS = {"varpro_cg": VarProCG, "joint_gn": JointGN}
 # 12^2 from 3 frames with 5% noise: the rule's weight at the pre-registered motion (0.0213) is not its weight at
-# the solver's final motion (0.0119) on the 6-point search below, for both solvers
-SET = dict(size=12, n_frames=3, noise=0.05, lam_solves=6, final_cg_iters=100)
+# the solver's final motion (0.0119) on the 6-point search below, for both solvers, and the rule's value there
+# falls by more than 10% (not by the default 20%) from the one to the other
+SET = dict(size=12, n_frames=3, noise=0.05, lam_solves=6, final_cg_iters=100, lam_rechoose_gain=0.1)
 
 
 def run(device, solver, **problem):
@@ -37,7 +38,7 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
     assert m["lam_first"] != m["lam_chosen"] and m["lam_chosen"] == m["lam_rechosen"] == p.model.lam
     assert m["solver_runs"] == 2 and m["lam_searches"] == 3  # the third search did not move it: no third run
     assert m["lam_solves"] == 3 * 6 + 2 == sum(c.solves for c in p.weight_searches) + 2  # + the weight in use
-    assert p.weight_falls[0] > 0.1 and m["lam_criterion_fall"] == p.weight_falls[1] == 0.0
+    assert p.weight_falls[0] > p.rechoose.gain and m["lam_criterion_fall"] == p.weight_falls[1] == 0.0
     assert p.weight_searches[1].lam == p.weight_searches[2].lam == m["lam_chosen"]
     # one history: iterations numbered on across the runs, each row with the weight it ran at
     assert (hist["iter"][1:] > hist["iter"][:-1]).all() and len(hist["iter"]) == res.n_iter + 2
@@ -50,7 +51,7 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
 
 def test_a_weight_that_did_not_move_enough_keeps_the_first_run(device):
     _, moved, _ = run(device, "varpro_cg", lambda_f="auto")
-    p, res, hist = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_gain=1.0)
+    p, res, hist = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_gain=0.2)
     m = res.metrics
     assert m["solver_runs"] == 1 and m["lam_searches"] == 2 and m["lam_chosen"] == m["lam_first"] == p.model.lam
     assert m["lam_rechosen"] == moved.metrics["lam_chosen"] != m["lam_chosen"]  # searched, not used
