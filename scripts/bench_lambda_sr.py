@@ -130,7 +130,14 @@ def bicubic_psnr(problem) -> float:
     return psnr(up.cpu().numpy(), problem.truth.cpu().numpy())
 
 
-def run_set(ctx, root, kind, size, noise, seed, frames, args):
+def set_key(row) -> tuple:
+    return row["image"], row["size"], row["noise"], row["seed"], row["frames"]
+
+
+def run_set(ctx, root, kind, size, noise, seed, frames, args, reuse=None):
+    """One frame set: bicubic, `auto` for every rule, the grid and the peer; with `reuse` (this set's row of an
+    earlier run: the same frames, as they depend on the arguments and the seed alone) only `auto` is run and the
+    rest is taken from it."""
     truth, stack, w = frame_set(kind, size, frames, noise, seed)
     path = root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}.npz"
     np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
@@ -160,7 +167,14 @@ def run_set(ctx, root, kind, size, noise, seed, frames, args):
         res, cpu = solve(p)
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": exact_psnr(p, res.solution["w"]),
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
-                               "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu}
+                               "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu,
+                               # the weight at the pre-registered motion, before the search at the final motion
+                               "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
+                               "solver_runs": res.metrics.get("solver_runs", 1.0),
+                               "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan)}
+    if reuse is not None:
+        kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
+        return {**row, **kept, "reused": str(args.reuse)}
     grid = []
     for lam in args.grid:
         p = problem(lam)
@@ -240,6 +254,8 @@ def main(argv=None):
                     help="problem.outside (config_section resolves it for generated data: say the user's default)")
     ap.add_argument("--merge", type=Path, nargs="+", help="no runs: the table and summary of these .json outputs "
                     "(runs split over processes), written to --out .md")
+    ap.add_argument("--reuse", type=Path, nargs="+", help="earlier .json outputs: the grid and the peer of a set "
+                    "found there are taken from them, only auto is run (after a change to auto alone)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
@@ -259,13 +275,15 @@ def main(argv=None):
         pass
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
+    earlier = {set_key(r): r for path in args.reuse or [] for r in json.loads(path.read_text())["rows"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for kind in args.images:
                 for noise, seed, frames in itertools.product(args.noise, args.seeds, args.frames):
                     t0 = time.perf_counter()
-                    r = run_set(ctx, Path(tmp), kind, size, noise, seed, frames, args)
+                    key = (kind, size, noise, seed, frames)
+                    r = run_set(ctx, Path(tmp), kind, size, noise, seed, frames, args, earlier.get(key))
                     r["wall_s"] = time.perf_counter() - t0
                     rows.append(r)
                     autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}"

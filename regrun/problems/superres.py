@@ -37,6 +37,7 @@ from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
+from ..registration.superres_weight import RechooseSettings
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -90,7 +91,11 @@ class SuperRes(Problem):
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
-        self.weight_choice = None  # set by registration.superres_weight.settle_weight
+        self.rechoose = RechooseSettings.from_config(cfg)
+        self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
+        self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)
+        self.weight_falls = []  # after each search again: the share by which the rule's value fell there
+        self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
         self.outside = str(cfg.outside)

@@ -95,9 +95,10 @@ class SuperResModel:
 
     def set_weight(self, lam: float) -> None:
         """A new regularization weight lambda_f (chosen from the data: registration/superres_weight.py); the
-        cached fixed Gram matrix holds the old one."""
+        cached fixed Gram matrix and the preconditioner hold the old one."""
         self.lam = float(lam)
         self._fixed = None
+        self._precond = None
 
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(w.reshape(self.q, 1, 6), self.x)  # (q, npts, 2)

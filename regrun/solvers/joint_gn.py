@@ -26,7 +26,7 @@ from ..linalg.cg import cg
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import lm_loop
 from ..registration.superres_start import INITS, initial_motion
-from ..registration.superres_weight import recheck, settle_weight, weight_outputs
+from ..registration.superres_weight import recheck, settle_weight, solve_rounds, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -151,35 +151,43 @@ class JointGN(Solver):
         t_init = time.perf_counter() - t0
         init_motion_error = problem.motion_error(w)
         lsq = JointLSQ(model)
-
-        # Pixel-column norms of A change little with the motion and cost n products to form, so they are
-        # computed once; the motion-column norms come free with the motion block at every accepted point.
-        d_img = lsq.image_column_norms2(w).clamp_min(torch.finfo(w.dtype).tiny)
-
         timers = {"linearize_s": 0.0, "inner_cg_s": 0.0, "inner_cg_iters": 0}
-
-        def linearize(z):
-            tb = time.perf_counter()
-            w, f = lsq.split(z)
-            jw = lsq.motion_block(w, f)
-            d = torch.cat((jw.pow(2).sum(0).clamp_min(torch.finfo(w.dtype).tiny), d_img))
-            lin = ScaledCGLinearization(lsq.residual(w, f), lsq.jacobian(w, f, jw), d.rsqrt(), self.inner_iters,
-                                        self.inner_tol, timers)
-            timers["linearize_s"] += time.perf_counter() - tb
-            return lin
 
         def row(z, lin):
             w, f = lsq.split(z)
             return {"motion_error": problem.motion_error(w), "rel_error_cg": problem.rel_error(f),
                     "inner_cg_iters": lin.last_inner_iters}
 
+        def run(z0, mon):
+            """LM on (w, f) from z0 at the model's weight."""
+            # Pixel-column norms of A change little with the motion and cost n products to form, so they are
+            # computed once per weight (the regulariser rows hold it); the motion-column norms come free with
+            # the motion block at every accepted point.
+            d_img = lsq.image_column_norms2(lsq.split(z0)[0]).clamp_min(torch.finfo(z0.dtype).tiny)
+
+            def linearize(z):
+                tb = time.perf_counter()
+                w, f = lsq.split(z)
+                jw = lsq.motion_block(w, f)
+                d = torch.cat((jw.pow(2).sum(0).clamp_min(torch.finfo(w.dtype).tiny), d_img))
+                lin = ScaledCGLinearization(lsq.residual(w, f), lsq.jacobian(w, f, jw), d.rsqrt(),
+                                            self.inner_iters, self.inner_tol, timers)
+                timers["linearize_s"] += time.perf_counter() - tb
+                return lin
+
+            return lm_loop(linearize, lambda z: lsq.residual(*lsq.split(z)), z0, max_iter=self.max_iter,
+                           gtol=self.gtol, xtol=self.xtol, tau=self.tau, monitor=mon, extra_row=row)
+
         monitor.start(total=self.max_iter, desc="joint_gn")
-        out = lm_loop(linearize, lambda z: lsq.residual(*lsq.split(z)), torch.cat((w, f)), max_iter=self.max_iter,
-                      gtol=self.gtol, xtol=self.xtol, tau=self.tau, monitor=monitor, extra_row=row)
+        # lambda_f=auto: searched again at the final motion, and LM again from there (w and f) if it moved
+        rounds = solve_rounds(problem, self.ctx, torch.cat((w, f)), monitor, run,
+                              motion=lambda out: lsq.split(out.w)[0], n_iter=lambda out: out.n_iter,
+                              restart=lambda out: out.w)
+        out = rounds.last
         w, f = lsq.split(out.w)
-        status, message, n_iter = out.status, out.message, out.n_iter
+        status, message, n_iter = out.status, out.message, rounds.n_iter
         stats = {"init_s": t_init, **timers, "init_motion_error": init_motion_error}
-        metrics, wstats, tables, note = weight_outputs(choice)
+        metrics, wstats, tables, note = weight_outputs(choice, problem)
         if choice is not None:
             metrics.update(recheck(problem, w, self.ctx))
         return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": self.label()},

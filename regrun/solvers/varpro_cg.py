@@ -37,7 +37,7 @@ from ..registration.superres_projection import (
     projected_residual,
 )
 from ..registration.superres_start import INITS, start_params
-from ..registration.superres_weight import recheck, settle_weight, weight_outputs
+from ..registration.superres_weight import recheck, settle_weight, solve_rounds, weight_outputs
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -83,26 +83,38 @@ class VarProCG(Solver):
         problem.model.settle_outside(w0)  # outside=drop: pixels that saw beyond the field of view left out
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
-        rfun = parametrized(self.residual_function(problem.model), motion)
-        linear = rfun.linear
-
-        def extra_row(p):
-            row = {"motion_error": problem.motion_error(motion.to_affine(p))}
-            if rfun.last_f is not None:
-                row["rel_error_cg"] = problem.rel_error(rfun.last_f)
-            return row
-
+        timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
         monitor.start(total=self.max_iter, desc="varpro_cg")
         ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # after settle_outside: the kept data rows
-        if linear == "pcg" and rfun.jacobian_used == "none":
-            # the image-fixed Jacobian is block diagonal (one block per frame): LM on its blocks
-            res = lm_loop(rfun.linearize, rfun.residual, p0, max_iter=self.max_iter, gtol=self.gtol, tau=self.tau,
-                          ftol=ftol, monitor=monitor, extra_row=lambda p, lin: extra_row(p))
-        else:
-            res = levenberg_marquardt(rfun.residual_and_jacobian, p0, max_iter=self.max_iter, gtol=self.gtol,
-                                      tau=self.tau, ftol=ftol, monitor=monitor, residual=rfun.residual,
-                                      extra_row=extra_row)
-        t = rfun.timing
+
+        def run(p_start, mon):
+            """LM from p_start at the model's weight (a new projection: its cached factor holds the weight)."""
+            rfun = parametrized(self.residual_function(problem.model), motion)
+
+            def extra_row(p):
+                row = {"motion_error": problem.motion_error(motion.to_affine(p))}
+                if rfun.last_f is not None:
+                    row["rel_error_cg"] = problem.rel_error(rfun.last_f)
+                return row
+
+            if rfun.linear == "pcg" and rfun.jacobian_used == "none":
+                # the image-fixed Jacobian is block diagonal (one block per frame): LM on its blocks
+                res = lm_loop(rfun.linearize, rfun.residual, p_start, max_iter=self.max_iter, gtol=self.gtol,
+                              tau=self.tau, ftol=ftol, monitor=mon, extra_row=lambda p, lin: extra_row(p))
+            else:
+                res = levenberg_marquardt(rfun.residual_and_jacobian, p_start, max_iter=self.max_iter,
+                                          gtol=self.gtol, tau=self.tau, ftol=ftol, monitor=mon,
+                                          residual=rfun.residual, extra_row=extra_row)
+            for key in timing:
+                timing[key] += rfun.timing[key]
+            return res, rfun
+
+        # lambda_f=auto: searched again at the final motion, and LM again from there if it moved
+        rounds = solve_rounds(problem, self.ctx, p0, monitor, run, motion=lambda out: motion.to_affine(out[0].w),
+                              n_iter=lambda out: out[0].n_iter, restart=lambda out: out[0].w)
+        res, rfun = rounds.last
+        linear = rfun.linear
+        t = timing
         per_res = t["residual_s"] / max(t["residual_n"], 1)
         per_jac = t["jacobian_s"] / max(t["jacobian_n"], 1)
         stats = {"init_s": t_init, "residual_mean_s": per_res, "jacobian_mean_s": per_jac,
@@ -115,10 +127,10 @@ class VarProCG(Solver):
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
         if not motion.is_affine:
             label += f", {motion.name} motion"
-        metrics, wstats, tables, note = weight_outputs(choice)
+        metrics, wstats, tables, note = weight_outputs(choice, problem)
         if choice is not None:
             metrics.update(recheck(problem, w, self.ctx))
             wstats["lam_choice_s"] = t_choice
         return SolveResult(solution={"w": w.detach(), "f": f.detach(), "label": label},
-                           status=res.status, message=res.message + note, n_iter=res.n_iter,
+                           status=res.status, message=res.message + note, n_iter=rounds.n_iter,
                            stats={**stats, **wstats}, metrics=metrics, tables=tables)
