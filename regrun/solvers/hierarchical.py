@@ -128,6 +128,7 @@ def make_registrar(cfg, scale: int):
         dedup=check_float("solver.descent.dedup", u.dedup, 0.0) / scale,
         coarse_step=check_float("solver.descent.coarse_step", u.coarse_step, 0.0),
         coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+        spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         coarse_keep=check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
