@@ -71,7 +71,15 @@ def main(argv=None):
     load_calibration(calibration_path(cfg, f"synthetic_s{args.scale}"), det)
     det.extract()
     gen = torch.Generator().manual_seed(args.seed)
-    u = lambda lo, hi: lo + (hi - lo) * float(torch.rand(1, generator=gen, dtype=torch.float64))  # noqa: E731
+
+    def u(lo: float, hi: float) -> float:
+        return lo + (hi - lo) * float(torch.rand(1, generator=gen, dtype=torch.float64))
+
+    s = args.scale
+
+    def to_full(p):  # a searched-scene pixel -> full-size pixel (block averages)
+        return s * p[0] + (s - 1) / 2, s * p[1] + (s - 1) / 2
+
     h, w = args.size
     r = 0.5 * math.hypot(*full.size)
     kids = det.tree[det.template.root]
@@ -94,8 +102,6 @@ def main(argv=None):
             d = det.detect(image)
             cpu = time.process_time() - c0
             found = find_instances(d, 0.5 * min(det.template.size), 0.5, PART_RADIUS / args.scale)
-            s = args.scale
-            to_full = lambda p: (s * p[0] + (s - 1) / 2, s * p[1] + (s - 1) / 2)  # noqa: E731
             near = [k for k in found if math.dist(to_full(k.centre), truth.centre) <= 5
                     and circ(k.angle, truth.angle) <= 3]
             inst = near[0] if near else None
