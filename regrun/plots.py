@@ -5,10 +5,12 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import numpy as np
 
+# pyplot itself is imported by the functions that draw: every regrun process imports every problem (the registry),
+# and pyplot costs ~0.3 CPU-s more than matplotlib (docs/detection.md, "Start-up"). The backend is set here, before
+# any pyplot import.
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 
 DIVERGING = ("RdBu_r", "RdBu", "coolwarm", "bwr", "seismic", "PiYG", "PRGn", "BrBG")
@@ -17,6 +19,7 @@ DIVERGING = ("RdBu_r", "RdBu", "coolwarm", "bwr", "seismic", "PiYG", "PRGn", "Br
 def show_image(ax, image, omega=None, title="", cmap="gray", vmin=None, vmax=None, colorbar=True, norm=None):
     """Draw an image with x1 to the right and x2 upwards over its domain, with a colour bar (a reader must be able
     to tell zero from clipped). A diverging colour map without limits gets symmetric ones, so white is zero."""
+    import matplotlib.pyplot as plt
     image = np.asarray(image)
     extent = None if omega is None else (omega[0], omega[1], omega[2], omega[3])
     if cmap in DIVERGING and vmin is None and vmax is None and norm is None:
@@ -50,6 +53,7 @@ def image_grid(panels: Sequence[dict], path: Path, ncols: int = 3, suptitle: str
     """Save a grid of image panels, each with its colour bar; each panel is a dict of show_image keyword arguments
     plus optional `points` (list of (array (n, 2), marker style dict)) and `legend` (a label per points entry,
     drawn as the panel's legend)."""
+    import matplotlib.pyplot as plt
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.6 * nrows), squeeze=False)
     for ax in axes.flat[len(panels):]:
@@ -88,6 +92,7 @@ def _iteration_axis(history: dict, xkey: str) -> tuple[np.ndarray, str, list[flo
 def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] = ("J", "grad_norm"),
                 title: str = "", xkey: str = "iter") -> Path:
     """Semilog-y curves of history columns against iterations, one axis per key."""
+    import matplotlib.pyplot as plt
     keys = [k for k in keys if k in history]
     fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.5 * max(len(keys), 1), 3.4), squeeze=False)
     x, xlabel, starts = _iteration_axis(history, xkey)
@@ -133,6 +138,7 @@ def _bare(ax, title: str) -> None:
 
 
 def _save(fig, path: Path, dpi: int) -> Path:
+    import matplotlib.pyplot as plt
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -143,6 +149,7 @@ def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str 
                     colours: dict[str, str] | None = None) -> Path:
     """The scene with each node's box (corners (4, 2) as row/col): parts red, eye pair green, crab blue. Keys
     "node#i" draw instance i's boxes, numbered on the first (its root's)."""
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 5.5))
     ax.imshow(_rgb(scene), interpolation="nearest")
     numbered = set()
@@ -163,6 +170,7 @@ def occurrence_panels(maps: dict, path: Path) -> Path:
     """One panel per node's occurrence map, with its sum. A map is mostly zero with a few sharp peaks, so it is
     drawn on a log scale over four decades below its maximum (a linear scale shows one dot on black), each panel
     with its colour bar."""
+    import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
     names = list(maps)
@@ -188,6 +196,7 @@ def occurrence_panels(maps: dict, path: Path) -> Path:
 def trace_plot(root_map, weights, path: Path, title: str = "", root: str = "crab") -> Path:
     """The paper's Fig. 3 inset, two ways: the root's stride weights as stems (a detection is one stem at ~1 and
     nothing else above 0.1), and the root map summed over rows (its mass spread by the sigma0 bumps)."""
+    import matplotlib.pyplot as plt
     m = _rgb(root_map)
     w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=np.float64)
     fig, axes = plt.subplots(1, 2, figsize=(10, 2.6))

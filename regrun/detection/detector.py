@@ -22,6 +22,7 @@ import torch
 
 from ..errors import UserError
 from ..imaging.gaussian import gaussian_filter
+from ..imaging.keys import keys_grid_sample
 from ..imaging.transforms import rotation_matrix
 from .crab_data import Template, depth_first_order
 from .rotation_search import DenseCost, StrideFit, StrideGrid, fit_strides
@@ -201,7 +202,8 @@ class HierarchicalDetector:
 
     def __init__(self, template: Template, settings: dict[str, NodeSettings], sigma0: float = 3.0,
                  aggregate: str = "sum", registrar: StrideRegistrar = exhaustive_registrar,
-                 extraction_pad: int = 40, progress: Callable[[str], None] | None = None):
+                 extraction_pad: int = 40, progress: Callable[[str], None] | None = None,
+                 min_visible: float | None = None):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate={aggregate!r}; allowed: {', '.join(AGGREGATES)}")
         self.template = template
@@ -216,6 +218,7 @@ class HierarchicalDetector:
         self.registrar = registrar
         self.pad = extraction_pad
         self.progress = progress or (lambda msg: None)
+        self.min_visible = min_visible  # None: objects are searched only where every motif fits (no border rule)
         self.motifs: dict[str, Motif] = {}
         for name, part in template.parts.items():
             h, w = part.size
@@ -238,19 +241,102 @@ class HierarchicalDetector:
         sc = self._spike_blur(node)
         return gaussian_filter(stacked, sc, tail=2) if sc > 0 else stacked
 
-    def register_node(self, node: str, y: torch.Tensor) -> tuple[StrideFit, torch.Tensor | None]:
+    def register_node(self, node: str, y: torch.Tensor, border: bool = True) -> tuple[StrideFit, torch.Tensor | None]:
         """Strided registration of node's motif in its scene y, and the NCC screen of spike strides (strides
-        that fail it get loss inf). Independent of alpha and gamma, so calibration registers once."""
+        that fail it get loss inf). Independent of alpha and gamma, so calibration registers once. With the border
+        rule on (min_visible set, `border`: off on the extraction canvas, where nothing is outside) a spike node is
+        also searched where its motif sticks out of the image, and its losses count observable children only
+        (border_losses)."""
         st, motif = self.settings[node], self.motifs[node]
-        grid = StrideGrid.build(y.shape[-2:], motif.mask.shape, st.stride)
-        fit = self.registrar(y, motif, grid, st.angles())
+        pad = self.border_pad(node) if border and motif.kind == "spike" and self.min_visible is not None else 0
+        # outside the image the children's maps are zero: the padding is what the window sampling reads there too
+        yp = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
+        grid = StrideGrid.build(yp.shape[-2:], motif.mask.shape, st.stride)
+        fit = self.registrar(yp, motif, grid, st.angles())
         screened = None
         if motif.kind == "spike" and st.ncc_min is not None:
-            wide = gaussian_filter(y, st.ncc_sigma, tail=2)
+            wide = gaussian_filter(yp, st.ncc_sigma, tail=2)
             mwide = gaussian_filter(motif.image, st.ncc_sigma, tail=2)
             screened = stride_ncc(wide, mwide, grid) > st.ncc_min
             fit.loss = torch.where(screened, fit.loss, torch.full_like(fit.loss, math.inf))
+        if pad:
+            fit = StrideFit(fit.centre - pad, fit.angle, fit.loss)
+            fit.loss = self.border_losses(node, y, fit)
         return fit, screened
+
+    # -- the border (docs/detection.md, "The border") ---------------------------------------------------------------
+    def outline(self, node: str) -> torch.Tensor:
+        """(P, 2) template coordinates of the mask pixels of every leaf under node (a leaf: its own), the part as
+        the template lays it out."""
+        kids = self.tree.get(node, ())
+        if kids:
+            return torch.cat([self.outline(k) for k in kids])
+        motif = self.motifs[node]
+        q = torch.nonzero(motif.mask > 0).to(torch.float64)
+        return q + torch.tensor(motif.origin, dtype=q.dtype, device=q.device)
+
+    def border_pad(self, node: str) -> int:
+        """Zeros around a spike node's scene: its (unrotated) motif can then be centred on any image pixel."""
+        return max(self.motifs[node].mask.shape) // 2 + 1
+
+    def observable(self, node: str, size, centre: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+        """(S, children) bool: whether each child, laid out as in the template by the strides' poses (centre
+        (S, 2), angle (S,)), has every mask pixel of its leaves inside an image of `size` (then it can be found;
+        a child cut by the border, or outside, is unknown)."""
+        motif = self.motifs[node]
+        dt, dev = centre.dtype, centre.device
+        at = torch.tensor((motif.origin[0] + motif.centre[0], motif.origin[1] + motif.centre[1]), dtype=dt, device=dev)
+        rot = rotation_matrix(angle.to(dt), degrees=True, clockwise=True)  # (S, 2, 2)
+        h, w = size
+        out = []
+        for kid in self.tree[node]:
+            p = centre[:, None, :] + torch.einsum("sij,pj->spi", rot, self.outline(kid).to(dt).to(dev) - at)
+            inside = torch.stack((p[..., 0], h - 1 - p[..., 0], p[..., 1], w - 1 - p[..., 1]), -1).amin(-1)
+            out.append(inside.amin(-1) >= 0)
+        return torch.stack(out, 1)
+
+    def channel_costs(self, node: str, y: torch.Tensor, centre: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+        """(S, C): eq. 13's masked L2 per channel (child) of node's motif placed at the poses in its scene y."""
+        motif = self.motifs[node]
+        m, n = motif.mask.shape
+        dt, dev = y.dtype, y.device
+        q = torch.stack(torch.meshgrid(torch.arange(m, dtype=dt, device=dev), torch.arange(n, dtype=dt, device=dev),
+                                       indexing="ij"), -1) - torch.tensor(motif.centre, dtype=dt, device=dev)
+        rot = rotation_matrix(angle.to(dt), degrees=True, clockwise=True)
+        pts = centre.to(dt)[:, None, None, :] + torch.einsum("sij,mnj->smni", rot, q)  # (S, m, n, 2)
+        window = keys_grid_sample(y, pts)  # (C, S, m, n)
+        x, mask = motif.image.to(dt), motif.mask.to(dt)
+        return (0.5 * mask * (window - x[:, None]) ** 2).sum((-2, -1)).T
+
+    def border_losses(self, node: str, y: torch.Tensor, fit: StrideFit) -> torch.Tensor:
+        """The border rule on a spike node's fit (centres in y's pixels; docs/detection.md, "The border"). A child
+        that the stride's pose lays out partly or wholly outside the image (observable) is unknown and leaves the
+        cost. A stride with an unknown child counts only when its observable children hold >= min_visible of the
+        motif's energy and at least two of them are found where the pose puts them (their eq. 13 cost below half
+        their energy: one found child does not fix a pose, it leaves a circle of them); its loss is the
+        registrar's loss times the observable children's share of eq. 13 at that pose, divided by their share of
+        the energy (the mismatch seen, extrapolated to the whole motif, whose gamma was calibrated on whole
+        objects). Other such strides get loss inf; strides that see every child keep their loss."""
+        motif = self.motifs[node]
+        loss = fit.loss.clone()
+        finite = torch.isfinite(loss)
+        if not bool(finite.any()):
+            return loss
+        obs = self.observable(node, y.shape[-2:], fit.centre[finite], fit.angle[finite])
+        part = ~obs.all(1)
+        if not bool(part.any()):
+            return loss
+        energy = (0.5 * motif.mask * motif.image ** 2).sum((-2, -1)).to(loss.dtype)  # (C,)
+        costs = self.channel_costs(node, y, fit.centre[finite][part], fit.angle[finite][part])
+        seen = obs[part]
+        visible = (seen * energy).sum(1) / energy.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+        found = seen & (costs < 0.5 * energy)
+        enough = (visible >= self.min_visible) & (found.sum(1) >= min(2, seen.shape[1]))
+        share = (costs * seen).sum(1) / costs.sum(1).clamp_min(torch.finfo(costs.dtype).tiny)
+        kept = loss[finite]
+        kept[part] = torch.where(enough, kept[part] * share / visible, torch.full_like(visible, math.inf))
+        loss[finite] = kept
+        return loss
 
     def node_result(self, node: str, fit: StrideFit, size, screened=None) -> NodeResult:
         """eq. 14 from a node's stride fits with its current alpha and gamma."""
@@ -265,8 +351,8 @@ class HierarchicalDetector:
         occ = occurrence_map(size, locations, weights, self.sigma0, self.aggregate)
         return NodeResult(fit, weights, locations, occ, screened)
 
-    def _run_node(self, node: str, y: torch.Tensor) -> NodeResult:
-        fit, screened = self.register_node(node, y)
+    def _run_node(self, node: str, y: torch.Tensor, border: bool = True) -> NodeResult:
+        fit, screened = self.register_node(node, y, border)
         return self.node_result(node, fit, y.shape[-2:], screened)
 
     # -- the tree ---------------------------------------------------------------------------------------------------
@@ -284,7 +370,7 @@ class HierarchicalDetector:
                     raise RuntimeError(f"node {node!r} has no motif: call extract() first")
                 self.motifs[node] = self.extract_motif(node, y)
             self.progress(f"{'extract' if extracting else 'detect'} {node}")
-            nodes[node] = self._run_node(node, y)
+            nodes[node] = self._run_node(node, y, border=not extracting)
             maps[node] = nodes[node].occurrence
             timings[node] = time.perf_counter() - t0
         return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings)

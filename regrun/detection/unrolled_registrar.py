@@ -90,6 +90,7 @@ class UnrolledSettings:
     coarse_step: float  # degrees between the angles of the FFT search that picks the starts (0: every stride x
                         # every start angle is descended, as before)
     coarse_starts: int  # starts per stride taken from that search (its best angles, each at its best shift)
+    spike_coarse_step: float  # the same search's angle step for spike nodes (their motif spans the part layout)
     coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
@@ -162,8 +163,9 @@ class UnrolledRegistrar:
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
             strides = st.spike_keep if motif.kind == "spike" else st.coarse_keep
+            step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
-                                     coarse_angles(angles, st.coarse_step), st.coarse_starts, first, strides)
+                                     coarse_angles(angles, step), st.coarse_starts, first, strides)
             k = st.coarse_starts
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = w0.to(work_dtype)

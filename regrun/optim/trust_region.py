@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from ..monitor import Monitor
@@ -69,6 +68,10 @@ def trust_region_newton(
     if monitor is not None:
         monitor.step(iter=0, J=v0, grad_norm=float(np.linalg.norm(g0)))
     stopped = False
+    # imported here, not with the module: every regrun process imports every solver (the registry), and
+    # scipy.optimize alone costs ~0.5 CPU-s of start-up (docs/detection.md, "Start-up")
+    import scipy.optimize
+
     try:
         res = scipy.optimize.minimize(
             lambda x: fun(x)[0], x0, jac=lambda x: fun(x)[1], hess=hess, method=SCIPY_METHODS[method],

@@ -123,7 +123,9 @@ class SpikePair(Problem):
     def figures(self, result, metrics, fig_dir):
         """Fig. 4's panels: (a) motif, (b) scene, (c) the registered, filtered window beside the smoothed motif,
         (d) the objective per iteration, (f) eq. 18's left side against its bound."""
-        from ..plots import plt  # Agg backend
+        import matplotlib.pyplot as plt
+
+        from .. import plots  # noqa: F401  (its import sets the Agg backend)
 
         s = result.solution
         _, arrays = self.evaluate(result)

@@ -97,9 +97,10 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
         kind = "leaf" if node in template.parts else "spike"
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
+    min_visible = None if cfg.min_visible is None else check_float("solver.min_visible", cfg.min_visible, 0.0, maximum=1.0)
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
                                 registrar=make_registrar(cfg, scale), extraction_pad=math.ceil(40 / scale),
-                                progress=progress)
+                                progress=progress, min_visible=min_visible)
 
 
 def _check_bool(name: str, value) -> bool:
@@ -151,6 +152,7 @@ def make_registrar(cfg, scale: int):
         dedup=check_float("solver.descent.dedup", u.dedup, 0.0) / scale,
         coarse_step=check_float("solver.descent.coarse_step", u.coarse_step, 0.0),
         coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+        spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         coarse_keep=check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
