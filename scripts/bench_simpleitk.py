@@ -367,7 +367,7 @@ def mi_suite(args, sitk):
     truth: wide-suite pairs whose template intensities go through INTENSITY_MAPS; and FAIR's PET-CT (template
     PET warped by a known affine, reference CT), where the truth is the known affine after each method's own
     PET -> CT result on the unwarped pair (a consistency error: the pair's own alignment is unknown)."""
-    from bench_pairs import draw_pairs, label, make_pair, source_function, source_image
+    from bench_pairs import HELD_OUT, draw_pairs, label, make_pair, source_function, source_image
     from regrun.imaging.synthetic import warped_pair
     from sitk_peer import register_affine_quarter_turns
 
@@ -404,7 +404,7 @@ def mi_suite(args, sitk):
             json.dump({"pairs": rows}, f, indent=1, default=str)
         return problem, res, w4, w1
 
-    for k, spec in enumerate(draw_pairs(args.n_pairs, args.seed)):
+    for k, spec in enumerate(draw_pairs(args.n_pairs, args.seed, *(() if args.images == "tuned" else (HELD_OUT,)))):
         spec["intensity"] = (1.0, 0.0)
         spec["angle"] = ((spec["angle"] + 180) % 360 - 180) * args.max_angle / 180  # the circle onto +-max_angle
         map_name = list(INTENSITY_MAPS)[k % len(INTENSITY_MAPS)]
@@ -412,6 +412,8 @@ def mi_suite(args, sitk):
         template = torch.as_tensor(INTENSITY_MAPS[map_name](template.numpy() / 255)).clamp(0, 255).round()
         run_pair(f"{label(spec)} T {map_name}", template, reference, grid,
                  lambda method, w: displacement_rmse(grid, w, w_true))
+    if args.images == "heldout":  # FAIR's PET-CT is among the held-out images already
+        return rows
     # PET-CT: each method's result on the unwarped pair first, then the warped ones against it
     m = (128, 128)
     grid = Grid((0.0, 128.0, 0.0, 128.0), m)
@@ -516,7 +518,7 @@ def main(argv=None):
     ap.add_argument("--max-angle", type=float, default=180.0,
                     help="mi and wide suites: rotations drawn in +-this many degrees (180: the whole circle)")
     ap.add_argument("--images", choices=("tuned", "heldout"), default="tuned",
-                    help="wide suite: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
+                    help="wide and mi suites: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
     ap.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS),
                     help="wide suite: peers besides SimpleITK (those not installed are said so and left out)")
     ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")
