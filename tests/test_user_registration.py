@@ -98,14 +98,15 @@ def test_multilevel_finds_a_quarter_turn(tmp_path, device):
 
 
 def test_finest_restart_replaces_a_worse_pyramid_end_only(tmp_path, device):
-    """Multilevel's finest restart (from the best start there) takes over from the pyramid's end only when its J
-    is lower: a pyramid end at the identity, 12 degrees off, is replaced by the truth; one with a lower J is kept."""
+    """Multilevel's finest restart (from the identity) takes over from the pyramid's end only when its J
+    is lower: a pyramid end 90 degrees off is replaced by the truth (12 degrees from the identity); one with a
+    lower J is kept."""
     from regrun.optim.result import OptimResult
 
     p = affine_problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1})
     cfg = OmegaConf.load("configs/solver/multilevel.yaml")
     solver = Multilevel(cfg, p.ctx)
-    far = p.identity.clone()
+    far = p.from_affine(affine_about(90.0, centre=p.grid.centre, dtype=p.identity.dtype, device=device))
     bad = OptimResult(w=far, J=float(p.at_scale(0.0).objective(far)), grad_norm=1.0, n_iter=0, status="converged",
                       message="")
     w, out, alt = solver._finest_restart(p, far, bad)
