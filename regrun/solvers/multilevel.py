@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import ListConfig
 
-from ..errors import UserError, check_bool, check_float, check_int
+from ..errors import UserError, check_float, check_int
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from ..registration.continuation import LevelMonitor, parse_thetas
 from ..registration.local_steps import minimise_at_scale, validate_local_options
@@ -47,7 +47,8 @@ class Multilevel(Solver):
         self.min_size = check_int("solver.min_size", cfg.min_size, 4)
         self.theta = check_float("solver.theta", cfg.theta, 0.0)
         self.coarse_max_iter = check_int("solver.coarse_max_iter", cfg.coarse_max_iter, 1)
-        check_bool("solver.finest_restart", cfg.finest_restart)
+        if not (isinstance(cfg.finest_restart, bool) or cfg.finest_restart == "auto"):
+            raise UserError(f"solver.finest_restart={cfg.finest_restart!r} must be true, false or auto")
         self.thetas = None
         if cfg.thetas is not None:
             if not isinstance(cfg.thetas, (list, tuple, ListConfig)):
@@ -116,7 +117,10 @@ class Multilevel(Solver):
             record(level, self.theta, out, started)
             level_id += 1
         restart = None
-        if self.cfg.finest_restart and len(levels) > 1 and not level_monitor.stop_requested:
+        finest_restart = self.cfg.finest_restart
+        if finest_restart == "auto":  # measured to pay off for mi only (docs/registration.md, "Capture range of mi")
+            finest_restart = not getattr(problem.at_scale(self.theta), "least_squares", True)
+        if finest_restart and len(levels) > 1 and not level_monitor.stop_requested:
             w, out, restart = self._finest_restart(problem, w, out)
         tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
         return SolveResult(
