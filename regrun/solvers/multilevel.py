@@ -126,7 +126,9 @@ class Multilevel(Solver):
         return SolveResult(
             solution={"w": w.detach(), "theta": self.theta}, status=out.status,
             message=f"{len(levels)} levels {levels[0].grid.m[0]}x{levels[0].grid.m[1]} -> "
-                    f"{levels[-1].grid.m[0]}x{levels[-1].grid.m[1]}, {len(candidates)} starts; finest: {out.message}",
+                    f"{levels[-1].grid.m[0]}x{levels[-1].grid.m[1]}, {len(candidates)} starts"
+                    + ("" if restart is None else f", finest restart from the identity "
+                       f"{'kept' if restart is out else 'not kept'} (J {restart.J:.6g})") + f"; finest: {out.message}",
             n_iter=n_iter, tables=tables,
             stats={"J": out.J, "grad_norm": out.grad_norm, "n_iter": n_iter, "n_levels": len(levels),
                    "n_starts": len(candidates), "time": time.perf_counter() - t0,
