@@ -43,6 +43,7 @@ from regrun.imaging.transforms import affine_about
 from regrun.monitor import Monitor
 from regrun.registration.sitk_peer import ITERATIONS, SHRINK, SIGMAS, register_affine, to_sitk
 from regrun.registry import PROBLEMS, SOLVERS
+from elastix_stackreg_peers import elastix_affine, stackreg_affine  # scripts/elastix_stackreg_peers.py
 
 PAIRS = [  # angle (deg), scale, shift (fraction of the domain), seed
     (5.0, (1.02, 0.98), (0.02, -0.01), 0),
@@ -250,6 +251,25 @@ def _quarter_turned(w_true: torch.Tensor, angle: float, centre) -> torch.Tensor:
     return torch.cat(((a @ w_true[:4].reshape(2, 2)).reshape(4), a @ w_true[4:] + b))
 
 
+# other peers of the wide suite (scripts/elastix_stackreg_peers.py): name -> (template, reference, grid) -> (w, CPU s)
+PEERS = {"elastix": elastix_affine, "pystackreg": stackreg_affine}
+PEER_PACKAGES = {"elastix": ("itk", "itk-elastix"), "pystackreg": ("pystackreg", "pystackreg")}
+
+
+def available_peers(names) -> list[str]:
+    """The requested peers that import; each one that does not is said so once (it is a `bench` extra)."""
+    import importlib.util
+
+    out = []
+    for name in names:
+        module, package = PEER_PACKAGES[name]
+        if importlib.util.find_spec(module) is None:
+            print(f"{name} is not installed (pip install {package}, in the bench extra): its columns are left out")
+        else:
+            out.append(name)
+    return out
+
+
 WRONG_STARTS = (25.0, 180.0)  # degrees added to the truth: failures for the verdict's labelled set
 
 
@@ -261,11 +281,14 @@ def wide_suite(args, sitk):
     from regrun.registration.local_steps import minimise_at_scale
     from regrun.registration.sitk_peer import register_affine_quarter_turns
 
+    peers = [] if args.verdict_only else available_peers(args.peers)
     folder = Path(tempfile.mkdtemp(prefix="bench_wide_"))
     specs = draw_pairs(args.n_pairs, args.seed, *(() if args.images == "tuned" else (HELD_OUT,)))
     solver_cfg = compose_cfg(["problem.data=files", "solver=multilevel"]).solver
     rows, verdicts = [], []
     for k, spec in enumerate(specs):
+        if args.max_angle < 180:  # the circle onto +-max_angle: pairs every peer can start from the identity
+            spec["angle"] = ((spec["angle"] + 180) % 360 - 180) * args.max_angle / 180
         template, reference, w_true, grid = make_pair(spec, args.fair_dir)
         paths = folder / f"p{k}_T.png", folder / f"p{k}_R.png"
         write_png(paths[0], template.numpy())
@@ -283,11 +306,18 @@ def wide_suite(args, sitk):
         else:
             w4, w1, cpu4, cpu1 = register_affine_quarter_turns(fixed, moving, grid.centre, ITERATIONS, list(SHRINK),
                                                                list(SIGMAS), threads=1)
+        as_read = (read_image(paths[0]), read_image(paths[1]))  # the PNGs' values, as SimpleITK gets them
+        peer_rows = {}
+        for name in peers:
+            w_p, cpu_p = PEERS[name](*as_read, grid)
+            peer_rows.update({f"{name}_err_px": displacement_rmse(grid, torch.tensor(w_p), w_true),
+                              f"{name}_cpu_s": cpu_p})
         row = {"pair": label(spec), "image": spec["image"], "m": list(spec["m"]),
                "initial_err_px": displacement_rmse(grid, problem.to_affine(problem.identity), w_true),
                "regrun_err_px": displacement_rmse(grid, w, w_true), "regrun_cpu_s": cpu, "regrun_wall_s": wall,
                "sitk_err_px": displacement_rmse(grid, torch.tensor(w1), w_true), "sitk_cpu_s": cpu1,
-               "sitk4_err_px": displacement_rmse(grid, torch.tensor(w4), w_true), "sitk4_cpu_s": cpu4}
+               "sitk4_err_px": displacement_rmse(grid, torch.tensor(w4), w_true), "sitk4_cpu_s": cpu4,
+               **peer_rows}
         metrics = problem.fit_metrics(res.solution["w"])
         row.update({f"regrun_{key}": metrics[key] for key in ("fit_quality", "misfit_px", "correlation")})
         row["regrun_warned"] = bool(problem.warnings(metrics))
@@ -304,7 +334,8 @@ def wide_suite(args, sitk):
         print(f"{row['pair']:>48} | regrun {row['regrun_err_px']:.4f} px {cpu:5.2f} s fit "
               f"{row['regrun_fit_quality']:.2f} misfit {row['regrun_misfit_px']:.3f}{' WARN' if row['regrun_warned'] else ''}"
               f" | SimpleITK {row['sitk_err_px']:.4f} px {cpu1:5.2f} s, 4 starts {row['sitk4_err_px']:.4f} px "
-              f"{cpu4:5.2f} s", flush=True)
+              f"{cpu4:5.2f} s" + "".join(f" | {n} {row[n + '_err_px']:.4f} px {row[n + '_cpu_s']:5.2f} s"
+                                          for n in peers), flush=True)
         with open(args.out, "w") as f:  # so far, in case the run is cut short
             json.dump({"pairs": rows, "verdicts": verdicts}, f, indent=1, default=str)
     if args.verdict_only:
@@ -336,7 +367,7 @@ def mi_suite(args, sitk):
     truth: wide-suite pairs whose template intensities go through INTENSITY_MAPS; and FAIR's PET-CT (template
     PET warped by a known affine, reference CT), where the truth is the known affine after each method's own
     PET -> CT result on the unwarped pair (a consistency error: the pair's own alignment is unknown)."""
-    from bench_pairs import draw_pairs, label, make_pair, source_function, source_image
+    from bench_pairs import HELD_OUT, draw_pairs, label, make_pair, source_function, source_image
     from regrun.imaging.synthetic import warped_pair
     from regrun.registration.sitk_peer import register_affine_quarter_turns
 
@@ -373,7 +404,7 @@ def mi_suite(args, sitk):
             json.dump({"pairs": rows}, f, indent=1, default=str)
         return problem, res, w4, w1
 
-    for k, spec in enumerate(draw_pairs(args.n_pairs, args.seed)):
+    for k, spec in enumerate(draw_pairs(args.n_pairs, args.seed, *(() if args.images == "tuned" else (HELD_OUT,)))):
         spec["intensity"] = (1.0, 0.0)
         spec["angle"] = ((spec["angle"] + 180) % 360 - 180) * args.max_angle / 180  # the circle onto +-max_angle
         map_name = list(INTENSITY_MAPS)[k % len(INTENSITY_MAPS)]
@@ -381,6 +412,8 @@ def mi_suite(args, sitk):
         template = torch.as_tensor(INTENSITY_MAPS[map_name](template.numpy() / 255)).clamp(0, 255).round()
         run_pair(f"{label(spec)} T {map_name}", template, reference, grid,
                  lambda method, w: displacement_rmse(grid, w, w_true))
+    if args.images == "heldout":  # FAIR's PET-CT is among the held-out images already
+        return rows
     # PET-CT: each method's result on the unwarped pair first, then the warped ones against it
     m = (128, 128)
     grid = Grid((0.0, 128.0, 0.0, 128.0), m)
@@ -427,8 +460,8 @@ def summarise_mi(rows):
 def summarise_wide(rows, verdicts, startup):
     """Success counts, error and CPU ratios, the verdict's confusion table (printed as markdown, returned)."""
     n = len(rows)
-    counts = {m: [sum(r[f"{m}_err_px"] <= t for r in rows) for t in (0.01, 0.1, 1.0)]
-              for m in ("regrun", "sitk", "sitk4")}
+    methods = ("regrun", "sitk", "sitk4", *(p for p in PEERS if f"{p}_err_px" in rows[0]))
+    counts = {m: [sum(r[f"{m}_err_px"] <= t for r in rows) for t in (0.01, 0.1, 1.0)] for m in methods}
     best = [min(r["sitk_err_px"], r["sitk4_err_px"]) for r in rows]
     both = [(r["regrun_err_px"], b) for r, b in zip(rows, best) if r["regrun_err_px"] <= 0.1 and b <= 0.1]
     ratios = sorted(a / max(b, 1e-6) for a, b in both)
@@ -450,9 +483,20 @@ def summarise_wide(rows, verdicts, startup):
         items = [v for v in verdicts if test(v["err_px"])]
         confusion[name] = {"warned": sum(v["warned"] for v in items), "silent": sum(not v["warned"] for v in items)}
     summary["verdict_confusion"] = confusion
-    print(f"\n| of {n} pairs, successes at 0.01 / 0.1 / 1 px | regrun | SimpleITK | SimpleITK, 4 quarter-turn starts |")
-    print("|---|---|---|---|")
-    print("| successes | " + " | ".join(" / ".join(str(c) for c in counts[m]) for m in ("regrun", "sitk", "sitk4")) + " |")
+    for peer in methods[3:]:  # each other peer's error where both it and regrun are within 0.1 px, its CPU
+        pairs = [(r["regrun_err_px"], r[f"{peer}_err_px"]) for r in rows
+                 if r["regrun_err_px"] <= 0.1 and r[f"{peer}_err_px"] <= 0.1]
+        ratios_peer = [a / max(b, 1e-6) for a, b in pairs]
+        summary[f"error_ratio_median_vs_{peer}"] = float(np.median(ratios_peer)) if pairs else None
+        summary[f"n_both_within_0.1_{peer}"] = len(pairs)
+        summary[f"{peer}_cpu_s_median"] = float(np.median([r[f"{peer}_cpu_s"] for r in rows]))
+        print(f"{peer}: regrun / {peer} error where both <= 0.1 px ({len(pairs)} pairs): median "
+              f"{summary[f'error_ratio_median_vs_{peer}']}; {peer} CPU median {summary[f'{peer}_cpu_s_median']:.2f} s")
+    names = {"regrun": "regrun", "sitk": "SimpleITK", "sitk4": "SimpleITK, 4 quarter-turn starts",
+             "elastix": "elastix", "pystackreg": "pystackreg"}
+    print(f"\n| of {n} pairs, successes at 0.01 / 0.1 / 1 px | " + " | ".join(names[m] for m in methods) + " |")
+    print("|---|" + "---|" * len(methods))
+    print("| successes | " + " | ".join(" / ".join(str(c) for c in counts[m]) for m in methods) + " |")
     print(f"\nerror ratio regrun / SimpleITK's best where both <= 0.1 px ({len(both)} pairs): median "
           f"{summary['error_ratio_median']}, max {summary['error_ratio_max']}; regrun <= 0.01 px on "
           f"{summary['regrun_within_0.01_where_sitk_is']} of the {len(fine)} pairs where SimpleITK is")
@@ -472,9 +516,11 @@ def main(argv=None):
     ap.add_argument("--n-pairs", type=int, default=24, help="wide and mi suites: pairs drawn (scripts/bench_pairs.py)")
     ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
     ap.add_argument("--max-angle", type=float, default=180.0,
-                    help="mi suite: rotations drawn in +-this many degrees (180: the whole circle)")
+                    help="mi and wide suites: rotations drawn in +-this many degrees (180: the whole circle)")
     ap.add_argument("--images", choices=("tuned", "heldout"), default="tuned",
-                    help="wide suite: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
+                    help="wide and mi suites: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
+    ap.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS),
+                    help="wide suite: peers besides SimpleITK (those not installed are said so and left out)")
     ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")
     ap.add_argument("--only", nargs="*", help="files suite: sources to run (camera, MRIhead, hands)")
     ap.add_argument("--regrun", nargs="*", default=[], help="files suite: extra regrun overrides (key=value)")

@@ -152,6 +152,8 @@ CASES = {
     "typo in a group key": (["solver.optimiser=lm"], ["unknown config key 'solver.optimiser'",
                                                       "did you mean `solver.optimizer`"], False),
     "typo at the top": (["cg_iter=3"], ["did you mean `cg_iters`", "+cg_iter=3"], False),
+    "finest_restart": (["solver=multilevel", "solver.finest_restart=maybe"],
+                       ["solver.finest_restart='maybe'", "true, false or auto"], True),
     "malformed list": (["problem.omega=[0,1"], ["cannot parse 'problem.omega=[0,1'", "override syntax"], False),
 }
 

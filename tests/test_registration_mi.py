@@ -114,3 +114,32 @@ def test_mi_verdict_fits_any_smooth_intensity_map(tmp_path, device):
             assert p.warnings(p.fit_metrics(wrong)), "a 3.6 px misalignment must be warned"
     assert verdicts["ssd"][0]["misfit_px"] > 0.45 and verdicts["ssd"][1]
     assert verdicts["mi"][0]["misfit_px"] < 0.1 and not verdicts["mi"][1], verdicts["mi"]
+
+
+def test_parameter_scales_are_rms_displacements(device):
+    """MI's trust-region units: a unit change of A_kl moves the points by |x_l - c_l| along axis k (RMS over the
+    points), of b by 1."""
+    k, _ = _kernel(device, None)
+    x = k.x - torch.tensor(k.transform.center, dtype=k.x.dtype, device=device)
+    rms = (x**2).mean(0).sqrt()
+    expected = torch.stack((rms[0], rms[1], rms[0], rms[1], torch.ones_like(rms[0]), torch.ones_like(rms[0])))
+    assert k.parameter_scales.device == x.device
+    torch.testing.assert_close(k.parameter_scales, expected, rtol=1e-12, atol=0)
+
+
+def test_scaled_trust_region_is_newton_in_the_scaled_parameters(device):
+    """trust_region_newton(scales=s) on J(w) takes the iterates of the unscaled solver on J(v / s), v = s w."""
+    from regrun.optim.trust_region import trust_region_newton
+
+    k, w0 = _kernel(device, None)
+    s = k.parameter_scales
+    scaled = trust_region_newton(k.value_and_grad, k.hessian, w0[0], scales=s, max_iter=15)
+
+    def vg(v):
+        value, g = k.value_and_grad(v / s)
+        return value, g / s
+
+    plain = trust_region_newton(vg, lambda v: k.hessian(v / s) / torch.outer(s, s), w0[0] * s, max_iter=15)
+    torch.testing.assert_close(scaled.w, plain.w / s, rtol=1e-10, atol=1e-12)
+    assert scaled.n_iter == plain.n_iter and scaled.w.device == w0.device
+    torch.testing.assert_close(scaled.extra["hessian"], k.hessian(scaled.w), rtol=1e-10, atol=1e-12)

@@ -28,26 +28,33 @@ def trust_region_newton(
     gtol: float = 1e-7,
     max_iter: int = 200,
     monitor: Monitor | None = None,
+    scales: torch.Tensor | None = None,
 ) -> OptimResult:
     """Minimise J with SciPy's trust-region Newton; derivatives come from torch (value_and_grad, hessian).
-    The result's extra["hessian"] is the Hessian at the last accepted iterate, for reuse by a predictor."""
+    The result's extra["hessian"] is the Hessian at the last accepted iterate, for reuse by a predictor.
+
+    scales (p,): optional units of the parameters: SciPy then works in v = scales * w, so its trust region (a
+    ball in v), its first radius (1) and gtol (on dJ/dv) are measured in those units. For a registration: each
+    parameter's effect on the points (ITK's physical-shift scales), so that a step of radius r moves the points
+    by about r whichever parameters it changes (docs/registration.md, "Capture range of mi")."""
     dtype, device = w0.dtype, w0.device
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
     hess_at: dict[str, np.ndarray] = {}
+    unit = np.ones(w0.shape[-1]) if scales is None else scales.detach().cpu().numpy().astype(np.float64)
 
-    def as_tensor(x):
-        return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+    def as_tensor(x):  # v -> w
+        return torch.as_tensor(np.asarray(x) / unit, dtype=dtype, device=device)
 
     def fun(x):
         key = np.asarray(x).tobytes()
         if key not in cache:
             v, g = value_and_grad(as_tensor(x))
             cache.clear()
-            cache[key] = (float(v), g.detach().cpu().numpy().astype(np.float64))
+            cache[key] = (float(v), g.detach().cpu().numpy().astype(np.float64) / unit)
         return cache[key]
 
     def hess(x):
-        h = hessian(as_tensor(x)).detach().cpu().numpy().astype(np.float64)
+        h = hessian(as_tensor(x)).detach().cpu().numpy().astype(np.float64) / np.outer(unit, unit)
         h = 0.5 * (h + h.T)
         hess_at["x"], hess_at["h"] = np.array(x, copy=True), h
         return h
@@ -63,7 +70,7 @@ def trust_region_newton(
         if monitor is not None and monitor.step(iter=n_iter, J=v, grad_norm=float(np.linalg.norm(g))):
             raise _StopRequested
 
-    x0 = w0.detach().cpu().numpy().astype(np.float64)
+    x0 = w0.detach().cpu().numpy().astype(np.float64) * unit
     v0, g0 = fun(x0)
     if monitor is not None:
         monitor.step(iter=0, J=v0, grad_norm=float(np.linalg.norm(g0)))
@@ -81,7 +88,7 @@ def trust_region_newton(
     except _StopRequested:
         x, success, msg, stopped = last_x["x"], False, "stopped by a callback", True
     v, g = fun(x)
-    grad_norm = float(np.linalg.norm(g))
+    grad_norm = float(np.linalg.norm(g))  # of dJ/dv: what gtol was compared with
     if stopped:
         status = "stopped"
     elif success or grad_norm < gtol:
@@ -92,5 +99,6 @@ def trust_region_newton(
         status = "stopped"
     if "x" not in hess_at or not np.array_equal(hess_at["x"], x):
         hess(x)
+    h_w = hess_at["h"] * np.outer(unit, unit)  # back to w's units
     return OptimResult(w=as_tensor(x), J=v, grad_norm=grad_norm, n_iter=n_iter, status=status, message=msg,
-                       extra={"hessian": as_tensor(hess_at["h"])})
+                       extra={"hessian": torch.as_tensor(h_w, dtype=dtype, device=device)})

@@ -75,6 +75,7 @@ class ScaleObjective:
         self.kernel = problem.kernel(spline.SplineImage.from_coefficients(self.coef_t, self.grid), self.x,
                                      self.r_values)
         self.least_squares = getattr(self.kernel, "least_squares", True)
+        self.parameter_scales = getattr(self.kernel, "parameter_scales", None)  # trust-region units (mi)
         self.objective = self.kernel.value  # differentiable in w (torch.func)
         self.value_and_grad = self.kernel.value_and_grad
         self.hessian = self.kernel.hessian  # exact, (6, 6)

@@ -27,7 +27,8 @@ def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gto
                       extra_row=None) -> OptimResult:
     """Minimise a ScaleObjective (residual, residual_and_jacobian, value_and_grad, hessian) from w0. An
     objective that is not a sum of squares (`least_squares` False: mutual information) has no residual for LM:
-    optimizer=lm then runs trust_exact, Newton's method with its exact Hessian."""
+    optimizer=lm then runs trust_exact, Newton's method with its exact Hessian. A scale's `parameter_scales`
+    (mutual information's) are the units of the trust region's steps."""
     gtol = cfg.gtol if gtol is None else gtol
     max_iter = cfg.max_iter if max_iter is None else max_iter
     method = cfg.optimizer
@@ -38,4 +39,4 @@ def minimise_at_scale(scale, w0: torch.Tensor, cfg, monitor: Monitor | None, gto
                                    gtol=gtol, tau=cfg.tau, monitor=monitor, residual=getattr(scale, "trial_residual", scale.residual),
                                    extra_row=extra_row)
     return trust_region_newton(scale.value_and_grad, scale.hessian, w0, method=method, gtol=gtol,
-                               max_iter=max_iter, monitor=monitor)
+                               max_iter=max_iter, monitor=monitor, scales=getattr(scale, "parameter_scales", None))
