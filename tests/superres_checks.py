@@ -1,4 +1,5 @@
-"""One check shared by the super-resolution model tests: the operator's motion derivatives against AD."""
+"""Checks shared by the super-resolution model tests: the operator's motion derivatives against AD, and a Taylor
+test of a residual's Jacobian."""
 import torch
 
 
@@ -10,3 +11,13 @@ def assert_operator_derivatives_match_ad(m, w, f, r, rtol=1e-12):
     ref_at = m.operator(w).rmatvec(ref_f.T).T
     for got, ref in ((dA_f, ref_f), (dAT_r, ref_r), (AT_dA_f, ref_at)):
         assert float((got - ref).abs().max() / ref.abs().max()) < rtol
+
+
+def assert_taylor_orders(residual, x, r, jv, v, hs=(4e-3, 2e-3, 1e-3, 5e-4)):
+    """Taylor test along v: |res(x + hv) - r| falls as h (order 1) and |res(x + hv) - r - h Jv| as h^2 (order 2)."""
+    e0 = [float((residual(x + h * v) - r).norm()) for h in hs]
+    e1 = [float((residual(x + h * v) - r - h * jv).norm()) for h in hs]
+    for a, b in zip(e0, e0[1:]):
+        assert 1.7 < a / b < 2.3
+    for a, b in zip(e1, e1[1:]):
+        assert 3.4 < a / b < 4.6

@@ -10,6 +10,7 @@ from regrun.detection.crab_data import (CRAB_TREE, depth_first_order, leaves_of,
 from regrun.detection.scenes import (BEACH_CROP, PAPER_CENTRE, beach_background, clutter_background, compose_scene,
                                    downscale_scene, image_scene, paper_scene, part_ranges,
                                    random_pose)
+from detection_checks import assert_template_decomposes
 
 REFINE = Path(__file__).resolve().parents[1].parent / "shared" / "refine_data"
 
@@ -29,24 +30,14 @@ def test_tree_is_processed_deepest_first():
     assert leaves_of(CRAB_TREE, "crab") == ["left_claw", "right_claw", "left_eye", "right_eye"]
 
 
-def _check_decomposition(t):
-    """eq. 7: template = body + sum of parts, parts disjoint and inside the template."""
-    rebuilt = t.body.clone()
-    cover = t.body_mask.clone()
-    for p in t.parts.values():
-        (r, c), (h, w) = p.offset, p.size
-        rebuilt[:, r:r + h, c:c + w] += p.image
-        cover[r:r + h, c:c + w] += p.mask
-    assert torch.allclose(rebuilt, t.image, atol=1e-12)
-    assert torch.equal(cover, t.mask)
 
 
 def test_synthetic_template_decomposes_and_is_deterministic():
     t = synthetic_crab(0)
     assert set(t.parts) == set(leaves_of(t.tree, t.root)) and t.size == (184, 246)
-    _check_decomposition(t)
+    assert_template_decomposes(t)
     assert torch.equal(synthetic_crab(0).image, t.image) and not torch.equal(synthetic_crab(1).image, t.image)
-    _check_decomposition(t.downscaled(2))
+    assert_template_decomposes(t.downscaled(2))
     assert t.downscaled(2).size == (92, 123)
 
 
@@ -112,7 +103,7 @@ def test_refine_crab_motifs_are_located_exactly(refine_data):
                                        "right_eye": (0, 127)})):
         t = refine_crab(refine_data, version)
         assert {k: p.offset for k, p in t.parts.items()} == offsets
-        _check_decomposition(t)
+        assert_template_decomposes(t)
     assert refine_crab(refine_data, "head").parts["left_claw"].pivot == (51.0, 38.0)
 
 

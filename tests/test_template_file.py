@@ -15,17 +15,9 @@ from regrun.detection.drawing import draw_robot
 from regrun.detection.scenes import clutter_background, compose_scene, parse_ranges, part_ranges, random_pose
 from regrun.detection.template_file import EXAMPLES_DIR, load_template_file, write_template_file
 from regrun.errors import UserError
+from detection_checks import assert_template_decomposes
 
 
-def _check_decomposition(t):
-    """eq. 7: template = body + sum of parts, the parts disjoint and inside the template's support."""
-    rebuilt, cover = t.body.clone(), t.body_mask.clone()
-    for p in t.parts.values():
-        (r, c), (h, w) = p.offset, p.size
-        rebuilt[:, r:r + h, c:c + w] += p.image
-        cover[r:r + h, c:c + w] += p.mask
-    assert torch.allclose(rebuilt, t.image, atol=1e-12)
-    assert torch.equal(cover, t.mask)
 
 
 def _toy(tmp_path, **changes):
@@ -57,8 +49,8 @@ def test_a_template_file_names_its_parts(tmp_path):
     assert t.parts["left"].pivot == (16 - 12, 14 - 2)  # the joint, given in template pixels, in the part's
     assert t.articulation == {"left": 15.0, "right": 0.0}
     assert float(t.body_mask.sum()) == 20 * 30 and float(t.parts["right"].mask.sum()) == 6 * 12
-    _check_decomposition(t)
-    _check_decomposition(t.downscaled(2))
+    assert_template_decomposes(t)
+    assert_template_decomposes(t.downscaled(2))
     assert load_template(str(tmp_path / "toy.yaml")).parts.keys() == t.parts.keys()
     folder, key = calibration_home(t, 2)
     assert folder == tmp_path / "calibrations" and key == "toy_s2"
@@ -76,7 +68,7 @@ def test_a_part_may_be_a_mask_and_the_first_listed_part_takes_overlaps(tmp_path)
     parts = {"left": {"mask": "left_mask.png", "joint": [16, 4]}, "right": {"box": [20, 45, 30, 60], "joint": [25, 45]}}
     t = load_template_file(_toy(tmp_path, parts=parts))
     assert t.parts["left"].size == (8, 6)
-    _check_decomposition(t)
+    assert_template_decomposes(t)
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -140,7 +132,7 @@ def test_the_shipped_robot_is_the_drawing():
     assert np.abs(t.image.numpy() - rgb).max() <= 0.5 / 255 + 1e-12
     assert np.array_equal(t.mask.numpy(), alpha)
     assert t.articulation == {"head": 10.0, "left_arm": 20.0, "right_arm": 20.0}
-    _check_decomposition(t)
+    assert_template_decomposes(t)
     for name, p in t.parts.items():  # the drawn part's pixels, exactly
         (r0, c0, r1, c1) = parts[name]["box"]
         assert float(p.mask.sum()) == float((alpha[r0:r1, c0:c1] > 0).sum())
