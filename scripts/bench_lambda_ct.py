@@ -1,7 +1,7 @@
 """FISTA-TV's lambda chosen from the sinogram alone (solver.lam=auto) against the grid-optimal lambda (chosen with
 the truth) and oracle-tuned peers (SIRT on regrun's projector, and ASTRA's SIRT and CGLS when astra-toolbox
 imports, each followed by scikit-image's TV denoising at its best weight), on objects designed here (random
-ellipses, the metal part, a natural image in a disk, a porous foam, Shepp-Logan), Poisson noise, simulated on a
+ellipses, the metal part, a natural image in a disk, a porous foam, Shepp-Logan, scikit-image's coins), Poisson noise, simulated on a
 grid twice finer than the reconstruction.
 
 Per case: a log grid of lambda with the truth's PSNR (and, with --grid-rules, each data-space rule's criterion
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-OBJECTS = ("ellipses", "metal_part", "natural", "foam", "shepp_logan")
+OBJECTS = ("ellipses", "metal_part", "natural", "foam", "shepp_logan", "coins")
 
 
 def designed_object(name: str, fine: int, seed: int) -> torch.Tensor:
@@ -194,7 +194,7 @@ def run_case(obj, size, views, args, photons):
         t0, c0 = time.perf_counter(), time.process_time()
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(cfg.lam_cv_fold), cv_scale=args.cv_scale,
-                                     power_iters=int(cfg.power_iters))
+                                     power_iters=int(cfg.power_iters), cv_reference=args.cv_reference)
         out[f"auto_{rule}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
@@ -245,6 +245,7 @@ def main(argv=None):
     ap.add_argument("--refine", type=int, default=4, help="golden-section steps on the truth's PSNR")
     ap.add_argument("--auto-rules", nargs="+", default=["cv", "sure"], help="the first one is compared with the peers")
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
+    ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
     ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
                     help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
@@ -258,6 +259,10 @@ def main(argv=None):
         from regrun.config import config_section
 
         args.cv_scale = float(config_section("solver", "fista_tv").lam_cv_scale)
+    if args.cv_reference is None:
+        from regrun.config import config_section
+
+        args.cv_reference = str(config_section("solver", "fista_tv").lam_cv_reference)
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
