@@ -66,17 +66,18 @@ def designed_object(name: str, fine: int, seed: int) -> torch.Tensor:
     return torch.as_tensor(cam) * disk
 
 
-def make_case(obj: str, size: int, views: int, photons: float, seed: int):
-    """A ct_fewview problem whose sinogram and truth are the designed object's (Poisson noise, 2x finer grid)."""
+def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversample: int = 2):
+    """A ct_fewview problem whose sinogram and truth are the designed object's (Poisson noise, on a grid
+    `oversample` times finer)."""
     from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.problems.ct_fewview import CTFewView
 
     ctx = RunContext(torch.device("cpu"), torch.float64, seed, Path("."))
     p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="poisson", photons=photons,
-                                 data_seed=seed), ctx)
-    fine = designed_object(obj, 2 * size, seed)
-    truth = fine.unflatten(0, (size, 2)).mean(1).unflatten(1, (size, 2)).mean(2)
+                                 data_seed=seed, oversample=oversample), ctx)
+    fine = designed_object(obj, oversample * size, seed)
+    truth = fine.unflatten(0, (size, oversample)).mean(1).unflatten(1, (size, oversample)).mean(2)
     p.sinogram = p._add_noise(p._project_fine(p.geometry, fine))
     p.truth = truth * p.mask
     return p
@@ -142,7 +143,7 @@ def run_case(obj, size, views, args, photons):
         fista_runs,
     )
 
-    p = make_case(obj, size, views, photons, args.seed)
+    p = make_case(obj, size, views, photons, args.seed, args.oversample)
     cfg = config_section("solver", "fista_tv", lam=1.0)
     L = lipschitz(p, cfg)
     fista = make_fista(p, cfg, L)
@@ -188,14 +189,16 @@ def run_case(obj, size, views, args, photons):
         for rule in ("discrepancy", "gcv", "sure"):
             i = int(np.argmin([r[rule] for r in rows]))
             out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
-    for rule in args.auto_rules:
+    for spec in args.auto_rules:
+        # a rule, or cv/REFERENCE/SCALE (cross-validation against `raw` or `resolved` data, times SCALE)
+        rule, reference, scale = (spec.split("/") + [args.cv_reference, args.cv_scale])[:3]
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
-                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=args.cv_scale,
-                                     power_iters=int(cfg.power_iters), cv_reference=args.cv_reference)
-        out[f"auto_{rule}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
+                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=float(scale),
+                                     power_iters=int(cfg.power_iters), cv_reference=reference)
+        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
@@ -239,6 +242,7 @@ def main(argv=None):
     ap.add_argument("--views", type=int, nargs="+", default=[60, 30, 15])
     ap.add_argument("--photons", type=float, nargs="+", default=[1e4])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--oversample", type=int, default=2, help="the data is simulated on a grid this many times finer")
     ap.add_argument("--grid", type=int, default=9)
     ap.add_argument("--lam-lo", type=float, default=0.03)
     ap.add_argument("--lam-hi", type=float, default=30.0)

@@ -44,7 +44,7 @@ from ..optim.parameter_choice import (
     noise_std_sinogram,
     rademacher,
 )
-from ..optim.scalar_search import golden_refine, log_grid
+from ..optim.scalar_search import golden_refine, log_grid, parabola_min
 from .model_resolution import apply_kernels, resolution_kernels
 
 CT_RULES = RULES + ("cv",)
@@ -108,8 +108,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       scale: float, reference: str, progress=None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring): a log grid of about half of `settings.solves` training runs, golden-section steps with the rest,
-    one run on all views at the winner (rescaled to all views, times `scale`). The curve is in all-view units
-    before `scale`."""
+    the parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views,
+    times `scale`). The curve is in all-view units before `scale`."""
     b = problem.sinogram
     target, against = cv_reference(problem, reference)
     train, held = view_split(b.shape[0], fold)
@@ -136,7 +136,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     values = np.array([f(float(lam)) for lam in lams])
     golden_refine(f, lams, values, settings.solves - points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
-    lam = seen[best][0] * scale
+    # between the weights tried: the vertex of the parabola through the best three (no more runs)
+    lam = parabola_min([s[0] for s in seen], [s[1] for s in seen]) * scale
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)
