@@ -9,7 +9,12 @@ from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.tomography import model_resolution as mr
-from regrun.tomography.geometry import cone_beam, fan_beam, parallel_beam, uniform_angles
+from regrun.tomography.geometry import (
+    cone_beam,
+    fan_beam,
+    parallel_beam,
+    uniform_angles,
+)
 from regrun.tomography.phantoms import phantom_function, render
 from regrun.tomography.xray import XRayTransform
 
@@ -69,7 +74,11 @@ def test_view_cv_against_the_resolved_data_scores_the_held_out_views_against_h_t
     reconstruction), and the answer is still the fixed-weight run on all the raw data."""
     from regrun.optim import parameter_choice as pc
     from regrun.tomography.fista_tv import make_fista
-    from regrun.tomography.fista_tv_weight import choose_fista_weight, training_fista, view_split
+    from regrun.tomography.fista_tv_weight import (
+        choose_fista_weight,
+        training_fista,
+        view_split,
+    )
 
     p = ct_problem(device)
     cfg = config_section("solver", "fista_tv", iters=20)
