@@ -90,6 +90,7 @@ def test_view_cv_against_the_resolved_data_scores_the_held_out_views_against_h_t
                                        power_iters=20, cv_reference=ref)
     choice = out["resolved"]
     assert "resolution" in choice.noise_source and "resolution" not in out["raw"].noise_source
+    assert choice.stats()["lam_cv_reference"] == "resolved" and out["raw"].stats()["lam_cv_reference"] == "raw"
     train, held = view_split(16, 4)
     sub = training_fista(p, fista, train, 20)
     lam = float(choice.curve["lam"][1])

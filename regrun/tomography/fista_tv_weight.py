@@ -9,10 +9,14 @@ that were not measured sees what a few-view reconstruction puts in the null spac
 theorem: the missing views are the missing wedges of the object's spectrum), which is where TV's benefit lies.
 No noise level is needed. The weight is then rescaled to all views (lam * views / training views: the data term
 sums over views, so the same balance needs a weight in proportion) and by `scale`, and one FISTA-TV run on all
-the data gives the answer: `solves` training runs + 1. `scale` (solver.lam_cv_scale) is measured, not derived:
-on the benchmark's tuning cases (docs/ct.md) the held-out views' misfit was smallest at 0.4-1.2x the weight
-that is best for the image (the held-out views see the error between the measured Fourier slices more than the
-noise fitted on them, which the image error also counts); 1.5 had the smallest worst loss there.
+the data gives the answer: `solves` training runs + 1.
+
+What the held-out views are compared with (`reference`, solver.lam_cv_reference): `resolved` (the default),
+the data at the pixel model's resolution h * b (regrun.tomography.model_resolution), or `raw`, the data b.
+Against b the held-out views reward a reconstruction that reproduces the object's sub-pixel detail (the model
+error, alike in neighbouring views), so the weight falls as the noise falls below it: 2.2-3x under the
+image-optimal one at 10^5-10^6 photons (docs/ct.md, "Why cv missed at low noise"); `raw` then needs a fitted
+`scale` (1.5, measured on the tuning cases), `resolved` takes 1.
 
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
@@ -148,6 +152,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     # an upper bound of the noise level (cv needs none)
     sigma = math.sqrt(seen[best][1])
     return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) + 1, at_edge=bool(at_edge), curve=curve,
+                  details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold)},
                   noise_source=f"cv: RMS misfit of the held-out views (every {fold}th) against {against} at the "
                                "chosen weight, an upper bound", state=x)
 
