@@ -109,3 +109,14 @@ def test_an_unknown_cv_reference_is_one_line():
     ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))
     with pytest.raises(UserError, match="solver.lam_cv_reference"):
         FistaTV(config_section("solver", "fista_tv", lam_cv_reference="smooth"), ctx)
+
+
+def test_fista_tv_auto_defaults_to_resolved_cross_validation_and_records_it(device):
+    from regrun.monitor import Monitor
+    from regrun.solvers.fista_tv import FistaTV
+
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=3, lam_range=[0.1, 10.0])
+    res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(ct_problem(device), Monitor())
+    assert res.stats["lam_rule"] == "cv" and res.stats["lam_cv_reference"] == "resolved"
+    assert res.stats["lam_cv_scale"] == "1" and res.metrics["lam_fista_runs"] == 4
+    assert 0.1 <= res.metrics["lam_chosen"] <= 10.0
