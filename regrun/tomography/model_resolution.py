@@ -7,17 +7,18 @@ pixel image x can do is its cell average, whose projection A B w is the line int
 the projector's interpolation (measured: 1.6-3.8% of the sinogram's norm at 64²-128², mostly above half the
 detector's Nyquist frequency). Cross-validation over views scores a reconstruction by how well it predicts
 unmeasured views; against the raw data it rewards a reconstruction that reproduces that sub-pixel detail, which is
-a sharper, less regularized image than the cell average, so the weight it picks falls with the noise (at 10^5
-photons 2.4-3x below the image-optimal one, where the model error is 12-14 times the noise variance). Against
-h * b, the data as the pixel model can represent it, the misfit is the cell average's; h halves the model error's
-norm on every object measured.
+a sharper, less regularized image than the cell average, so the weight it picks falls with the noise (at 10^5-
+10^6 photons 2.2-3x below the image-optimal one, where the model error is 12-156 times the noise variance).
+Against h * b, the data as the pixel model can represent it, the misfit is about the cell average's; h halves the
+model error's norm on the objects measured (docs/ct.md).
 
 The kernels come from the geometry alone (no data): `draws` random objects with the power spectrum of objects
 made of regions with edges (|w^(omega)|^2 ~ |omega|^-3 in 2-D: a piecewise-constant image's), inside the
 reconstruction disk, projected both ways; a symmetric kernel of 2 `taps` + 1 coefficients per view (per detector
-axis in 3-D) by least squares. Calibrating with factor 4 and 8 gives the same kernels to 0.02 (the continuous-
-object limit); with factor 2 (the benchmark's own simulation grid) they differ by up to 0.2 at some views, so
-the rule does not know how the benchmark's data was made.
+axis in 3-D) by least squares. Calibrating with factor 4 and 8 gives the same kernels to 0.04 (the continuous-
+object limit); with factor 2 (the benchmark's 2x simulation grid) they differ by up to 0.12 at the views looked
+at, so the rule does not know how the benchmark's data was made (and over-corrects data that has no detail below
+half a pixel).
 """
 from __future__ import annotations
 
