@@ -1,7 +1,7 @@
 """FISTA-TV's lambda chosen from the sinogram alone (solver.lam=auto) against the grid-optimal lambda (chosen with
 the truth) and oracle-tuned peers (SIRT on regrun's projector, and ASTRA's SIRT and CGLS when astra-toolbox
 imports, each followed by scikit-image's TV denoising at its best weight), on objects designed here (random
-ellipses, the metal part, a natural image in a disk, a porous foam, Shepp-Logan), Poisson noise, simulated on a
+ellipses, the metal part, a natural image in a disk, a porous foam, Shepp-Logan, scikit-image's coins), Poisson noise, simulated on a
 grid twice finer than the reconstruction.
 
 Per case: a log grid of lambda with the truth's PSNR (and, with --grid-rules, each data-space rule's criterion
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-OBJECTS = ("ellipses", "metal_part", "natural", "foam", "shepp_logan")
+OBJECTS = ("ellipses", "metal_part", "natural", "foam", "shepp_logan", "coins")
 
 
 def designed_object(name: str, fine: int, seed: int) -> torch.Tensor:
@@ -66,17 +66,18 @@ def designed_object(name: str, fine: int, seed: int) -> torch.Tensor:
     return torch.as_tensor(cam) * disk
 
 
-def make_case(obj: str, size: int, views: int, photons: float, seed: int):
-    """A ct_fewview problem whose sinogram and truth are the designed object's (Poisson noise, 2x finer grid)."""
+def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversample: int = 2):
+    """A ct_fewview problem whose sinogram and truth are the designed object's (Poisson noise, on a grid
+    `oversample` times finer)."""
     from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.problems.ct_fewview import CTFewView
 
     ctx = RunContext(torch.device("cpu"), torch.float64, seed, Path("."))
     p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="poisson", photons=photons,
-                                 data_seed=seed), ctx)
-    fine = designed_object(obj, 2 * size, seed)
-    truth = fine.unflatten(0, (size, 2)).mean(1).unflatten(1, (size, 2)).mean(2)
+                                 data_seed=seed, oversample=oversample), ctx)
+    fine = designed_object(obj, oversample * size, seed)
+    truth = fine.unflatten(0, (size, oversample)).mean(1).unflatten(1, (size, oversample)).mean(2)
     p.sinogram = p._add_noise(p._project_fine(p.geometry, fine))
     p.truth = truth * p.mask
     return p
@@ -142,7 +143,7 @@ def run_case(obj, size, views, args, photons):
         fista_runs,
     )
 
-    p = make_case(obj, size, views, photons, args.seed)
+    p = make_case(obj, size, views, photons, args.seed, args.oversample)
     cfg = config_section("solver", "fista_tv", lam=1.0)
     L = lipschitz(p, cfg)
     fista = make_fista(p, cfg, L)
@@ -188,14 +189,16 @@ def run_case(obj, size, views, args, photons):
         for rule in ("discrepancy", "gcv", "sure"):
             i = int(np.argmin([r[rule] for r in rows]))
             out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
-    for rule in args.auto_rules:
+    for spec in args.auto_rules:
+        # a rule, or cv/REFERENCE/SCALE (cross-validation against `raw` or `resolved` data, times SCALE)
+        rule, reference, scale = (spec.split("/") + [args.cv_reference, args.cv_scale])[:3]
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
-                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=args.cv_scale,
-                                     power_iters=int(cfg.power_iters))
-        out[f"auto_{rule}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
+                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=float(scale),
+                                     power_iters=int(cfg.power_iters), cv_reference=reference)
+        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
@@ -239,12 +242,14 @@ def main(argv=None):
     ap.add_argument("--views", type=int, nargs="+", default=[60, 30, 15])
     ap.add_argument("--photons", type=float, nargs="+", default=[1e4])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--oversample", type=int, default=2, help="the data is simulated on a grid this many times finer")
     ap.add_argument("--grid", type=int, default=9)
     ap.add_argument("--lam-lo", type=float, default=0.03)
     ap.add_argument("--lam-hi", type=float, default=30.0)
     ap.add_argument("--refine", type=int, default=4, help="golden-section steps on the truth's PSNR")
     ap.add_argument("--auto-rules", nargs="+", default=["cv", "sure"], help="the first one is compared with the peers")
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
+    ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
     ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
                     help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
@@ -258,6 +263,10 @@ def main(argv=None):
         from regrun.config import config_section
 
         args.cv_scale = float(config_section("solver", "fista_tv").lam_cv_scale)
+    if args.cv_reference is None:
+        from regrun.config import config_section
+
+        args.cv_reference = str(config_section("solver", "fista_tv").lam_cv_reference)
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)

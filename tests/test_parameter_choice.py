@@ -163,7 +163,7 @@ def test_fista_tv_auto_records_the_choice(device, rule, solves, runs):
     from regrun.solvers.fista_tv import FistaTV
 
     cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0],
-                         lam_rule=rule)
+                         lam_rule=rule, lam_cv_reference="raw")  # a dense A: no geometry to calibrate kernels on
     res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(FakeCT(device), Monitor())
     top = 1.0 * (cfg.lam_cv_scale if rule == "cv" else 1)  # cv answers its best weight times lam_cv_scale
     assert 0.01 <= res.metrics["lam_chosen"] <= top and res.metrics["lam_solves"] == solves
@@ -199,7 +199,8 @@ def test_view_cv_scores_the_held_out_views_and_answers_with_all_of_them(device):
     cfg = config_section("solver", "fista_tv", iters=40)
     fista = make_fista(p, cfg, None)
     s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-4, hi=100.0, solves=9, probes=1)
-    choice = choose_fista_weight(p, fista, 40, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0, power_iters=40)
+    choice = choose_fista_weight(p, fista, 40, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0, power_iters=40,
+                                 cv_reference="raw")
     assert choice.rule == "cv" and choice.solves == 10 and not choice.at_edge
     train, held = (i.to(device) for i in view_split(60, 4))
     a = p.A.a
@@ -289,3 +290,13 @@ def test_bad_weight_settings_are_one_line_exit_2(tmp_path, args, message):
     assert first.startswith("regrun: error: ") and message in first and "Traceback" not in proc.stderr
     results = list((tmp_path / "outputs").glob("*/*/results.h5"))
     assert results and all(load(path)["attrs"]["status"] == "failed" for path in results)
+
+
+def test_parabola_min_finds_the_vertex_between_unevenly_spaced_weights_and_keeps_ends():
+    from regrun.optim.scalar_search import parabola_min
+
+    lams = np.array([9.0, 0.1, 1.3, 0.5, 4.0])  # any order, uneven in log lam
+    assert parabola_min(lams, (np.log(lams) - math.log(2.0)) ** 2 + 3) == pytest.approx(2.0)
+    assert parabola_min(lams, np.log(lams)) == pytest.approx(0.1)  # the best at an end: itself
+    # the vertex of the best three is clipped to the best point's neighbours
+    assert 0.5 <= parabola_min(lams, np.array([5.0, 4.0, 1.0, 0.0, 3.0])) <= 1.3

@@ -208,6 +208,7 @@ class Choice:
     at_edge: bool
     curve: dict[str, np.ndarray] = field(default_factory=dict)  # lam, criterion, rss, trace (order of evaluation)
     state: Any = None  # the caller's state at the chosen weight
+    details: dict[str, str] = field(default_factory=dict)  # a rule's own settings, recorded beside it in /stats
 
     def table(self) -> dict[str, np.ndarray]:
         order = np.argsort(self.curve["lam"])
@@ -218,7 +219,7 @@ class Choice:
                 "lam_at_range_edge": float(self.at_edge)}
 
     def stats(self) -> dict[str, str]:
-        return {"lam_rule": self.rule, "noise_source": self.noise_source}
+        return {"lam_rule": self.rule, "noise_source": self.noise_source, **self.details}
 
     def summary(self) -> str:
         edge = " (at the edge of lam_range: widen it)" if self.at_edge else ""

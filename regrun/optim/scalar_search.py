@@ -35,3 +35,20 @@ def golden_refine(f, lams: np.ndarray, losses: np.ndarray, evals: int) -> tuple[
             fb = f(math.exp(b))
             seen.append((math.exp(b), fb))
     return min(seen, key=lambda p: p[1])
+
+
+def parabola_min(lams, losses) -> float:
+    """The vertex, in log lam, of the parabola through the best point and its neighbours on either side among
+    the points seen (the step Brent's method takes), clipped to those neighbours; the best point itself when it
+    is at an end or the three are not convex. Free: no more evaluations."""
+    order = np.argsort(lams)
+    x, f = np.log(np.asarray(lams, dtype=float)[order]), np.asarray(losses, dtype=float)[order]
+    i = int(np.argmin(f))
+    if i == 0 or i == len(f) - 1:
+        return float(math.exp(x[i]))
+    (x0, x1, x2), (f0, f1, f2) = x[i - 1:i + 2], f[i - 1:i + 2]
+    num = (x1 - x0) ** 2 * (f1 - f2) - (x1 - x2) ** 2 * (f1 - f0)
+    den = (x1 - x0) * (f1 - f2) - (x1 - x2) * (f1 - f0)
+    if not den < 0:  # den < 0 exactly when the parabola through the three opens upward (x0 < x1 < x2)
+        return float(math.exp(x1))
+    return float(math.exp(min(max(x1 - 0.5 * num / den, x0), x2)))

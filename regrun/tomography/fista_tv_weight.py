@@ -9,10 +9,14 @@ that were not measured sees what a few-view reconstruction puts in the null spac
 theorem: the missing views are the missing wedges of the object's spectrum), which is where TV's benefit lies.
 No noise level is needed. The weight is then rescaled to all views (lam * views / training views: the data term
 sums over views, so the same balance needs a weight in proportion) and by `scale`, and one FISTA-TV run on all
-the data gives the answer: `solves` training runs + 1. `scale` (solver.lam_cv_scale) is measured, not derived:
-on the benchmark's tuning cases (docs/ct.md) the held-out views' misfit was smallest at 0.4-1.2x the weight
-that is best for the image (the held-out views see the error between the measured Fourier slices more than the
-noise fitted on them, which the image error also counts); 1.5 had the smallest worst loss there.
+the data gives the answer: `solves` training runs + 1.
+
+What the held-out views are compared with (`reference`, solver.lam_cv_reference): `resolved` (the default),
+the data at the pixel model's resolution h * b (regrun.tomography.model_resolution), or `raw`, the data b.
+Against b the held-out views reward a reconstruction that reproduces the object's sub-pixel detail (the model
+error, alike in neighbouring views), so the weight falls as the noise falls below it: 2.2-3x under the
+image-optimal one at 10^5-10^6 photons (docs/ct.md, "Why cv missed at low noise"); `raw` then needs a fitted
+`scale` (1.5, measured on the tuning cases), `resolved` takes 1.
 
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
@@ -44,9 +48,11 @@ from ..optim.parameter_choice import (
     noise_std_sinogram,
     rademacher,
 )
-from ..optim.scalar_search import golden_refine, log_grid
+from ..optim.scalar_search import golden_refine, log_grid, parabola_min
+from .model_resolution import apply_kernels, resolution_kernels
 
-CT_RULES = RULES + ("cv",)  # cv: cross-validation over views, implemented here
+CT_RULES = RULES + ("cv",)
+CV_REFERENCES = ("resolved", "raw")  # cv: cross-validation over views, implemented here
 DIVERGENCES = ("fd", "jvp")
 FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 
@@ -91,12 +97,25 @@ def training_fista(problem, fista: Fista, train: torch.Tensor, power_iters: int)
                  lipschitz=L)
 
 
-def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
-                      scale: float, progress=None) -> Choice:
-    """The weight minimising the held-out views' squared misfit (see the module docstring): a log grid of about
-    half of `settings.solves` training runs, golden-section steps with the rest, one run on all views at the
-    winner (rescaled to all views, times `scale`). The curve is in all-view units before `scale`."""
+def cv_reference(problem, reference: str) -> tuple[torch.Tensor, str]:
+    """What the held-out views' predictions are compared with: the data (`raw`) or the data at the pixel
+    model's resolution (`resolved`, h * b: regrun.tomography.model_resolution)."""
+    check_choice("solver.lam_cv_reference", reference, CV_REFERENCES)
     b = problem.sinogram
+    if reference == "raw":
+        return b, "the measured views"
+    kernels = resolution_kernels(problem.A.project, problem.geometry, b.dtype, b.device)
+    return apply_kernels(b, kernels), "the measured views at the pixel model's resolution"
+
+
+def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
+                      scale: float, reference: str, progress=None) -> Choice:
+    """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
+    docstring): a log grid of about half of `settings.solves` training runs, golden-section steps with the rest,
+    the parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views,
+    times `scale`). The curve is in all-view units before `scale`."""
+    b = problem.sinogram
+    target, against = cv_reference(problem, reference)
     train, held = view_split(b.shape[0], fold)
     views = b.shape[0] / len(train)  # a training weight lam is lam * views on all views
     sub = training_fista(problem, fista, train, power_iters)
@@ -107,7 +126,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     def f(lam_train: float) -> float:
         with torch.no_grad():
             x = sub.solve(torch.tensor(lam_train, dtype=b.dtype, device=b.device), iters)
-            err = float((problem.A.project(x)[held_dev] - b[held_dev]).pow(2).sum()) / m_held
+            err = float((problem.A.project(x)[held_dev] - target[held_dev]).pow(2).sum()) / m_held
         seen.append((lam_train * views, err))
         if progress is not None:
             progress(lam_train * views, err)
@@ -121,7 +140,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     values = np.array([f(float(lam)) for lam in lams])
     golden_refine(f, lams, values, settings.solves - points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
-    lam = seen[best][0] * scale
+    # between the weights tried: the vertex of the parabola through the best three (no more runs)
+    lam = parabola_min([s[0] for s in seen], [s[1] for s in seen]) * scale
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)
@@ -132,8 +152,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     # an upper bound of the noise level (cv needs none)
     sigma = math.sqrt(seen[best][1])
     return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) + 1, at_edge=bool(at_edge), curve=curve,
-                  noise_source=f"cv: RMS misfit of the held-out views (every {fold}th) at the chosen weight, an "
-                               "upper bound", state=x)
+                  details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold)},
+                  noise_source=f"cv: RMS misfit of the held-out views (every {fold}th) against {against} at the "
+                               "chosen weight, an upper bound", state=x)
 
 
 def fista_runs(choice: Choice, settings: ChoiceSettings) -> int:
@@ -145,14 +166,16 @@ def fista_runs(choice: Choice, settings: ChoiceSettings) -> int:
 
 def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSettings, divergence: str,
                         generator: torch.Generator, progress=None, cv_fold: int | None = None,
-                        cv_scale: float | None = None, power_iters: int | None = None) -> Choice:
+                        cv_scale: float | None = None, power_iters: int | None = None,
+                        cv_reference: str | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_scale and power_iters: solver.lam_cv_fold,
     solver.lam_cv_scale and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`)."""
     if settings.rule == "cv":
-        if cv_fold is None or cv_scale is None or power_iters is None:
-            raise ValueError("rule cv needs cv_fold, cv_scale and power_iters")
-        return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, progress)
+        if cv_fold is None or cv_scale is None or power_iters is None or cv_reference is None:
+            raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference and power_iters")
+        return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
+                                 progress)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
