@@ -381,7 +381,7 @@ class XRayTransform(Projector):
         nnz = sum(g.taps_bound() for _, _, groups in self._plan(dtype, device) for g in groups)
         m, n = self.geometry.n_rays, self.geometry.volume.size
         index = 4 if max(nnz, m, n) < 2**31 else 8
-        return 2 * nnz * (index + torch.empty((), dtype=dtype).element_size()) + index * (m + n + 2)
+        return 2 * nnz * (index + dtype.itemsize) + index * (m + n + 2)
 
     def _matrices(self, dtype, device):
         """Cached (A, A^T) as CSR matrices, or None when they would exceed cache_mb."""
