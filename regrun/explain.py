@@ -101,10 +101,23 @@ def _wrap(text: str, indent: int, width: int = 110) -> str:
         if text else ""
 
 
+_ABBREVIATIONS = ("Fig", "Figs", "Eq", "eq", "sec", "Sec", "App", "e.g", "i.e", "cf", "vs", "No")
+
+
 def first_sentence(text: str, limit: int = 160) -> str:
-    """The first sentence of a description, for one-line listings (`--explain GROUP=NAME` shows it whole)."""
-    m = re.search(r"[.;:](\s|$)", text)
-    short = text[: m.start() + 1] if m else text
+    """The first sentence of a description, for one-line listings (`--explain GROUP=NAME` shows it whole).
+
+    A colon does not end it ("Baseline: Levenberg-Marquardt ..." keeps what the label introduces), nor does the
+    full stop of an abbreviation ("seed 002 Fig. 1") or anything inside brackets; a semicolon does, and is shown as a
+    full stop."""
+    end = None
+    for m in re.finditer(r"[.;](\s|$)", text):
+        inside_brackets = text.count("(", 0, m.start()) > text.count(")", 0, m.start())
+        if inside_brackets or text[: m.start()].split(" ")[-1].lstrip("(") in _ABBREVIATIONS:
+            continue
+        end = m.start()
+        break
+    short = text if end is None else text[:end] + "."
     return short if len(short) <= limit else short[: limit - 3].rstrip() + "..."
 
 

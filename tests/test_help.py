@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from regrun.config import config_dir, config_section, group_options
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.explain import explain, help_text, key_docs
+from regrun.explain import explain, file_description, first_sentence, help_text, key_docs
 from regrun.monitor import Reporter
 
 
@@ -24,6 +24,18 @@ def test_help_lists_every_group_option_and_top_level_key_with_its_yaml_descripti
     for key, doc in top.items():
         assert doc.comment, f"config.yaml: {key} has no comment"
         assert f"  {key} " in text and doc.comment.split()[0] in text, key
+
+
+def test_the_one_line_description_ends_at_a_sentence_not_at_a_label_an_abbreviation_or_a_bracket():
+    assert first_sentence("Baseline: register each frame, then solve; see docs.") == \
+        "Baseline: register each frame, then solve."
+    assert first_sentence("A spike (seed 002 Fig. 4; x.py). More.") == "A spike (seed 002 Fig. 4; x.py)."
+    assert first_sentence("Motion (sec. 3.2) first. Then f.") == "Motion (sec. 3.2) first."
+    assert first_sentence("x" * 200).endswith("...") and len(first_sentence("x" * 200)) == 160
+    for group in ("problem", "solver", "experiment"):
+        for option in group_options(group):
+            line = first_sentence(file_description(config_dir() / group / f"{option}.yaml"))
+            assert not line.endswith(":"), (option, line)  # not cut at its label ("Seed 000 Table 1:")
 
 
 def test_key_docs_reads_inline_continued_and_block_comments(tmp_path):
