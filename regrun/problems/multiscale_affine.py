@@ -123,6 +123,17 @@ class MultiscaleAffine(Problem):
         self.distance = cfg.distance
         check_choice("problem.distance", self.distance, DISTANCES)
         self.mi_bins = check_int("problem.mi_bins", cfg.mi_bins, 8)
+        second = cfg.second_distance
+        if second == "auto":  # users' files: ssd and ncc each as the other's second path; mi has none
+            second = {"ssd": "ncc", "ncc": "ssd"}.get(self.distance) if cfg.data == "files" else None
+        elif second == "none":
+            second = None
+        else:
+            check_choice("problem.second_distance", second, ("ssd", "ncc", "auto", "none"))
+            if self.distance == "mi" or second == self.distance:
+                raise UserError(f"problem.second_distance={second!r} must differ from problem.distance="
+                                f"{self.distance!r} and is for ssd or ncc only (allowed: ssd, ncc, auto, none)")
+        self.second_distance = second
         check_choice("problem.outside", self.outside, OUTSIDE)
         self.normalise = self._setting("normalise")
         self.centred = self._setting("centre")
@@ -246,6 +257,13 @@ class MultiscaleAffine(Problem):
         level._scales = {}
         return level
 
+    def with_distance(self, distance: str) -> "MultiscaleAffine":
+        """The same images and settings with another distance (and no second path of its own)."""
+        check_choice("distance", distance, DISTANCES)
+        other = copy.copy(self)
+        other.distance, other.second_distance, other._scales = distance, None, {}
+        return other
+
     def pyramid(self, min_size: int = 16) -> list["MultiscaleAffine"]:
         """Levels from the coarsest (the first with fewer than 2 * min_size cells on its shorter side) to this
         problem itself."""
@@ -360,6 +378,32 @@ class MultiscaleAffine(Problem):
         return float((d**2).sum(-1).mean().sqrt())
 
     # ---- how good is the fit ----------------------------------------------------------------------------
+    def _mirrored_template(self):
+        """T's spline (theta 0) on the template mirrored by `pad` cells, and its grid: FAIR's spline (zero
+        coefficients outside) sags towards zero in the last cells, so an intensity offset (or a bright image) would
+        change the residual there; the mirrored one reproduces constants to ~0.27^pad near the edge."""
+        pad = min(8, self.grid.m[0] - 1, self.grid.m[1] - 1)
+        mirrored = torch.nn.functional.pad(self.template[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
+        (h1, h2), o = self.grid.h, self.grid.omega
+        big = Grid((o[0] - pad * h1, o[1] + pad * h1, o[2] - pad * h2, o[3] + pad * h2), tuple(mirrored.shape))
+        return spline.coefficients(mirrored, 0.0), big
+
+    def overlap_correlation(self, w: torch.Tensor, mirrored=None) -> float:
+        """The correlation of T(y(x)) and R(x) over the reference cells whose y lies inside the template (the
+        images as read, after the problem's smoothing; -1 where fewer than 3 cells or a constant side): unchanged by
+        a gain and offset of either image, and not a quantity any distance minimises, so it can judge the ends of
+        paths under different distances (solvers.multilevel's second path)."""
+        coef_t, big = mirrored or self._mirrored_template()
+        with torch.no_grad():
+            y = self.transformation.points(w.to(self.x), self.x)
+            inside = self.grid.contains(y)
+            if int(inside.sum()) < 3:
+                return -1.0
+            t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
+            tc, rc = t - t.mean(), r - r.mean()
+            den = float((tc * tc).mean() * (rc * rc).mean())
+            return float((tc * rc).mean()) / math.sqrt(den) if den > 0 else -1.0
+
     def fit_metrics(self, w: torch.Tensor) -> dict[str, float]:
         """How good the fit at w is, over the reference points whose y(x) lies inside the template (at theta = 0):
 
@@ -374,14 +418,7 @@ class MultiscaleAffine(Problem):
           directions is |d| rms|grad R| / sqrt 2); an upper bound where the images differ in content;
         - fit_quality = (rms_fitted_initial - rms_fitted) / (rms_fitted_initial - floor), floor = min(noise,
           0.1 rms_fitted_initial), clipped to [0, 1]: the share of the removable misfit that was removed."""
-        # T's spline on the template mirrored by `pad` cells: FAIR's spline (zero coefficients outside) sags towards
-        # zero in the last cells, so an intensity offset (or a bright image) would change the residual there; the
-        # mirrored one reproduces constants to ~0.27^pad near the edge
-        pad = min(8, self.grid.m[0] - 1, self.grid.m[1] - 1)
-        mirrored = torch.nn.functional.pad(self.template[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
-        (h1, h2), o = self.grid.h, self.grid.omega
-        big = Grid((o[0] - pad * h1, o[1] + pad * h1, o[2] - pad * h2, o[3] + pad * h2), tuple(mirrored.shape))
-        coef_t = spline.coefficients(mirrored, 0.0)
+        coef_t, big = self._mirrored_template()
         with torch.no_grad():
             def features(v):
                 v = v.to(self.x)
