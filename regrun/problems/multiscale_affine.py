@@ -42,6 +42,7 @@ DISTANCES = ("ssd", "ncc", "mi")
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
+TILE = 16  # cells a side of the tiles of fit_metrics' misfit_px_tiles
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
@@ -419,6 +420,7 @@ class MultiscaleAffine(Problem):
         - fit_quality = (rms_fitted_initial - rms_fitted) / (rms_fitted_initial - floor), floor = min(noise,
           0.1 rms_fitted_initial), clipped to [0, 1]: the share of the removable misfit that was removed."""
         coef_t, big = self._mirrored_template()
+        fields = []  # (inside mask, fitted residual there) of each call, for the tiles below
         with torch.no_grad():
             def features(v):
                 v = v.to(self.x)
@@ -426,6 +428,7 @@ class MultiscaleAffine(Problem):
                 inside = self.grid.contains(y)
                 t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
                 if t.numel() < 3:
+                    fields.append(None)
                     return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0, 1.0, None
                 tc, rc = t - t.mean(), r - r.mean()
                 var_t = float((tc * tc).mean())
@@ -442,6 +445,7 @@ class MultiscaleAffine(Problem):
                     if float((rc * rc).mean()) > 0:
                         g, slope = fit_intensity_map(r, t, MAP_BINS)
                         reverse = float((t - g).pow(2).mean().sqrt()), float(slope.pow(2).mean().sqrt())
+                fields.append((inside, fitted))
                 return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
                         float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()), noise_gain,
                         reverse)
@@ -469,10 +473,35 @@ class MultiscaleAffine(Problem):
             quality_rev, misfit_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
             if misfit_rev < misfit:
                 quality, misfit, res_f, res0_f, noise = quality_rev, misfit_rev, reverse[0], reverse0[0], noise_rev
+        tiles = self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise) if fields[0] else math.nan
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
                 "correlation": rho, "noise_level": noise, "overlap": used, "misfit_px": misfit,
+                "misfit_px_tiles": tiles,
                 "fit_quality": min(1.0, max(0.0, quality)) if math.isfinite(res_f) else 0.0}
+
+    def _tile_misfit(self, inside, fitted, grad2, noise) -> float:
+        """The median over TILE x TILE-cell tiles (at least 90% inside the overlap) of each tile's own misfit_px,
+        sqrt(2 (mean fitted residual^2 - noise^2)) / rms |grad R| in the tile; NaN with fewer than 4 tiles. An
+        affine misfit is not uniform: where content is aligned in one part of the image and not in another, the
+        global misfit_px (a ratio of sums) is dominated by the aligned, high-gradient part."""
+        res2 = torch.zeros_like(grad2)
+        res2[inside] = fitted.pow(2)
+        m1, m2 = self.grid.m
+        n1, n2 = m1 // TILE, m2 // TILE
+        if n1 * n2 < 4:
+            return math.nan
+
+        def blocks(a):
+            return a[:n1 * TILE, :n2 * TILE].reshape(n1, TILE, n2, TILE).mean((1, 3))
+
+        share, r2, g2 = blocks(inside.to(grad2.dtype)), blocks(res2), blocks(grad2)
+        keep = (share >= 0.9) & (g2 > 0)
+        if int(keep.sum()) < 4:
+            return math.nan
+        # the tile's residual over its inside cells only
+        excess = (r2[keep] / share[keep] - noise**2).clamp(min=0)
+        return float(((2 * excess).sqrt() / g2[keep].sqrt()).median())
 
     def warnings(self, metrics):
         """The verdict. Users' files: a fit is poor when its gain-fitted residual is what a misalignment above
