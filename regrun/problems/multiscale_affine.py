@@ -42,6 +42,10 @@ DISTANCES = ("ssd", "ncc", "mi")
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
+# ... and when one Gauss-Newton step of the gain-fitted distance would move the answer farther than the geometric
+# middle of the verdict's two lines (silent within 0.1 px, warned beyond 1 px): the step estimates the distance to
+# that distance's minimum (not calibrated on pairs; docs/registration.md, "The verdict's transform check")
+GAIN_STEP_WARN_PX = 0.32
 TILE = 16  # cells a side of the tiles of fit_metrics' misfit_px_tiles
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
@@ -473,12 +477,36 @@ class MultiscaleAffine(Problem):
             quality_rev, misfit_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
             if misfit_rev < misfit:
                 quality, misfit, res_f, res0_f, noise = quality_rev, misfit_rev, reverse[0], reverse0[0], noise_rev
-        tiles = self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise) if fields[0] else math.nan
+        files = {}  # users' files only (the paper's presets keep their results): the verdict's other readings
+        if self.cfg.data == "files":
+            files["misfit_px_tiles"] = (self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise)
+                                        if fields[0] else math.nan)
+            files["gain_step_px"] = self._gain_step_px(w) if self.distance in ("ssd", "ncc") else math.nan
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
                 "correlation": rho, "noise_level": noise, "overlap": used, "misfit_px": misfit,
-                "misfit_px_tiles": tiles,
+                **files,
                 "fit_quality": min(1.0, max(0.0, quality)) if math.isfinite(res_f) else 0.0}
+
+    def _gain_step_px(self, w: torch.Tensor) -> float:
+        """How far (RMS displacement over the grid, in cells) one Gauss-Newton step of the intensity-invariant J
+        (distance=ncc: SSD after the least-squares gain and offset, with this problem's smoothing and mask, theta 0)
+        would move w: about 0 at a minimum of the gain-fitted residual, about the distance to it nearby. A residual
+        verdict weighs a misalignment by the image's gradients, so an answer off where the image is flat (an SSD
+        minimum pulled by an intensity change) can leave a small misfit_px; this reads the transform instead."""
+        kernel = self.with_distance("ncc").at_scale(0.0).kernel
+        with torch.no_grad():
+            wb = w.detach().to(self.identity)[None]
+            r, jac = kernel.residual_and_jacobian(wb)
+            r, jac = r[0], jac[0]
+            if not bool(torch.isfinite(r).all()) or float(jac.abs().max()) == 0.0:
+                return math.nan
+            # scaled columns: the solve does not mind that A's entries move points ~|x - c| times more than b's
+            col = jac.norm(dim=0).clamp(min=1e-300)
+            step = torch.linalg.lstsq(jac / col, -r[:, None]).solution[:, 0] / col
+            d = self.transformation.points(wb[0] + step, self.x) - self.transformation.points(wb[0], self.x)
+            h = d.new_tensor(self.grid.h)
+            return float((d / h).pow(2).sum(-1).mean().sqrt())
 
     def _tile_misfit(self, inside, fitted, grad2, noise) -> float:
         """The median over TILE x TILE-cell tiles (at least 90% inside the overlap) of each tile's own misfit_px,
@@ -523,6 +551,11 @@ class MultiscaleAffine(Problem):
                            f"(warning above {MISFIT_WARN_PX}), fit_quality {q:.2f} (warning below "
                            f"{FIT_QUALITY_WARN}); the registration has probably failed, or the images differ in "
                            f"content: try problem.init=moments, problem.distance=ncc for intensity changes")
+            elif metrics.get("gain_step_px", 0.0) > GAIN_STEP_WARN_PX:  # NaN compares False
+                out.append(f"poor fit: one Gauss-Newton step of the intensity-invariant distance (ncc) would move "
+                           f"the answer by {metrics['gain_step_px']:.2g} px (warning above {GAIN_STEP_WARN_PX}): it is "
+                           f"not the best fit up to an intensity gain and offset (an intensity change pulls ssd "
+                           f"off; try problem.distance=ncc)")
         if self.cfg.data == "synthetic" and metrics.get("disp_rmse", 0.0) > 1.0:
             out.append(f"poor fit: the known transform is missed by {metrics['disp_rmse']:.3g} px")
         if metrics.get("overlap", 1.0) < 0.25:
