@@ -405,3 +405,24 @@ def test_second_path_keeps_the_better_correlated_end(tmp_path, device):
     assert sorted(set(levels["path"].tolist())) == [0.0, 1.0]
     if res.stats["second_path_won"] == 0.0:
         assert res.stats["path_correlation"] >= res.stats["second_path_correlation"]
+
+
+def test_gain_step_reads_the_distance_to_the_gain_fitted_minimum(tmp_path, device):
+    """gain_step_px (users' files): one Gauss-Newton step of the gain-fitted distance, in px, is small at the
+    truth (the paper-data objective's minimiser is ~0.05 px off it) and about the offset 1 px away, is nearly unchanged by 0.7 T + 20, and warns above
+    GAIN_STEP_WARN_PX; the paper's data get neither it nor misfit_px_tiles (their results stay as they were)."""
+    from regrun.problems.multiscale_affine import GAIN_STEP_WARN_PX
+
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 48, "synthetic.texture": 0.1})
+    truth = p.from_affine(p.w_true.to(p.identity))
+    assert "gain_step_px" not in p.fit_metrics(truth) and "misfit_px_tiles" not in p.fit_metrics(truth)
+    p.cfg.data = "files"
+    off = truth + torch.tensor([0, 0, 0, 0, 0.6, -0.8], dtype=truth.dtype, device=device)  # 1 px
+    at, away = p.fit_metrics(truth), p.fit_metrics(off)
+    assert at["gain_step_px"] < 0.1 and 0.7 < away["gain_step_px"] < 1.3, (at, away)
+    assert at["misfit_px_tiles"] < away["misfit_px_tiles"]
+    assert p.warnings(at) == [] and any("Gauss-Newton" in w for w in p.warnings({**at, "gain_step_px": 2.0}))
+    assert GAIN_STEP_WARN_PX > 0.1
+    p.template = 0.7 * p.template + 20.0
+    p._scales = {}
+    assert math.isclose(p.fit_metrics(off)["gain_step_px"], away["gain_step_px"], rel_tol=1e-2)
