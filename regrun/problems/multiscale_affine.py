@@ -482,6 +482,7 @@ class MultiscaleAffine(Problem):
             files["misfit_px_tiles"] = (self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise)
                                         if fields[0] else math.nan)
             files["gain_step_px"] = self._gain_step_px(w) if self.distance in ("ssd", "ncc") else math.nan
+            files = {k: v for k, v in files.items() if math.isfinite(v)}  # a NaN metric marks a run diverged
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
                 "correlation": rho, "noise_level": noise, "overlap": used, "misfit_px": misfit,
