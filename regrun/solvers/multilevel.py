@@ -81,7 +81,6 @@ class Multilevel(Solver):
         t0 = time.perf_counter()
         rows = {k: [] for k in ("level", "m1", "m2", "theta", "J", "grad_norm", "n_iter", "time", "path")}
         w, out, n_candidates, levels, stopped = self._pyramid(problem, monitor, rows, path=0)
-        n_iter = int(sum(rows["n_iter"]))
         restart = None
         finest_restart = self.cfg.finest_restart
         if finest_restart == "auto":  # measured to pay off for mi only (docs/registration.md, "Capture range of mi")
@@ -92,8 +91,10 @@ class Multilevel(Solver):
         path_stats, path_message = {}, ""
         if second and not stopped:
             w, out, path_stats, path_message = self._second_path(problem, second, w, out, monitor, rows)
+        if not second:  # one path: the table as before (the paper presets' and CI pairs' results unchanged)
+            rows.pop("path")
         tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
-        n_iter = int(sum(rows["n_iter"])) + (0 if restart is None else restart.n_iter)
+        n_iter = int(sum(rows["n_iter"]))  # the levels' iterations (the restart's are in restart_n_iter)
         return SolveResult(
             solution={"w": w.detach(), "theta": self.theta}, status=out.status,
             message=f"{len(levels)} levels {levels[0].grid.m[0]}x{levels[0].grid.m[1]} -> "
