@@ -160,13 +160,11 @@ class Multilevel(Solver):
         a message)."""
         other = problem.with_distance(distance)
         w2, out2, _, _, _ = self._pyramid(other, monitor, rows, path=1)
-        mirrored = problem._mirrored_template()
-        scores = []
-        for v in (w, w2):
-            rho = problem.overlap_correlation(v, mirrored)
-            scores.append(rho if problem.overlap(v) >= 0.5 else -math.inf)
+        rho = [problem.overlap_correlation(v) for v in (w, w2)]
+        # an end that maps less than half the reference into the template loses (as in _best_start)
+        scores = [r if problem.overlap(v) >= 0.5 else -math.inf for r, v in zip(rho, (w, w2))]
         won = scores[1] > scores[0]
-        stats = {"path_correlation": scores[0], "second_path_correlation": scores[1], "second_path_won": float(won),
+        stats = {"path_correlation": rho[0], "second_path_correlation": rho[1], "second_path_won": float(won),
                  "second_path_J": out2.J}
         message = (f", second path ({distance}) {'kept' if won else 'not kept'} (correlation {scores[1]:.6g} "
                    f"against {scores[0]:.6g})")
