@@ -336,3 +336,93 @@ def test_distance_choice(tmp_path, device):
     assert ncc.objective_options()["intensity"] == "affine" and ncc.at_scale(0.0).kernel.intensity == "affine"
     with pytest.raises(UserError, match="problem.distance='nmi'.*allowed: ssd, ncc, mi"):
         affine_problem(tmp_path, device, **{"synthetic.size": 16}, distance="nmi")
+
+
+def test_second_distance_setting(tmp_path, device):
+    """problem.second_distance: auto is none on the paper's data and for mi, ncc beside ssd (ssd beside ncc) on
+    users' files; a value equal to the distance, or any with mi, is refused in one line."""
+    from regrun.errors import UserError
+
+    assert affine_problem(tmp_path, device, **{"synthetic.size": 16}).second_distance is None
+    assert affine_problem(tmp_path, device, **{"synthetic.size": 16}, second_distance="ncc").second_distance == "ncc"
+    t, r = _files_pair(tmp_path)
+    for distance, second in (("ssd", "ncc"), ("ncc", "ssd"), ("mi", None)):
+        p = affine_problem(tmp_path, device, data="files", template=str(t), reference=str(r), distance=distance)
+        assert p.second_distance == second
+    for bad, match in (({"second_distance": "ssd"}, "must differ"), ({"second_distance": "mi"}, "allowed"),
+                       ({"distance": "mi", "second_distance": "ncc"}, "ssd or ncc only")):
+        with pytest.raises(UserError, match=match):
+            affine_problem(tmp_path, device, **{"synthetic.size": 16}, **bad)
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 16})
+    q = p.with_distance("ncc")
+    assert q.distance == "ncc" and p.distance == "ssd" and q.second_distance is None and q.template is p.template
+
+
+def _files_pair(tmp_path):
+    f, _ = textured_phantom(torch.Generator().manual_seed(5), texture=0.1)
+    grid = Grid((0.0, 32.0, 0.0, 32.0), (32, 32))
+    x = grid.centres()
+    scale = torch.tensor([32.0, 32.0], dtype=torch.float64)
+    w_true = affine_about(8.0, shift=(1.0, -0.5), centre=grid.centre)
+    paths = tmp_path / "T.png", tmp_path / "R.png"
+    _write_png(paths[0], (200 * f(affine(_inverse(w_true), x) / scale)).numpy())
+    _write_png(paths[1], (200 * f(x / scale)).numpy())
+    return paths
+
+
+def test_overlap_correlation_ignores_a_gain_and_judges_alignment(tmp_path, device):
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1})
+    q = affine_problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1})
+    q.template = 0.7 * q.template + 20
+    w_true = p.from_affine(p.w_true.to(p.identity))
+    far = p.from_affine(affine_about(30.0, centre=p.grid.centre, dtype=p.identity.dtype, device=device))
+    for w in (w_true, far):
+        assert abs(p.overlap_correlation(w) - q.overlap_correlation(w)) < 1e-7  # the mirrored spline: ~0.27^8
+    assert p.overlap_correlation(w_true) > 0.99 > p.overlap_correlation(far)
+
+
+def test_second_path_keeps_the_better_correlated_end(tmp_path, device):
+    """Multilevel's second path (the pyramid under the other distance) takes over when its end correlates better
+    with the reference: a first path's end 90 degrees off is replaced by the second path's (which reaches the
+    truth); a first end at the truth is kept over a second that correlates no better."""
+    from regrun.optim.result import OptimResult
+
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1}, second_distance="ncc")
+    cfg = OmegaConf.load("configs/solver/multilevel.yaml")
+    cfg.min_size = 8
+    solver = Multilevel(cfg, p.ctx)
+    far = p.from_affine(affine_about(90.0, centre=p.grid.centre, dtype=p.identity.dtype, device=device))
+    bad = OptimResult(w=far, J=float(p.at_scale(0.0).objective(far)), grad_norm=1.0, n_iter=0, status="converged",
+                      message="")
+    rows = {k: [] for k in ("level", "m1", "m2", "theta", "J", "grad_norm", "n_iter", "time", "path")}
+    w, out, stats, message = solver._second_path(p, "ncc", far, bad, Monitor(), rows)
+    assert out is not bad and stats["second_path_won"] == 1.0 and "kept" in message
+    assert p.displacement_rmse(w) < 0.05 and w.device == p.identity.device
+    assert rows["path"] and set(rows["path"]) == {1.0}
+    res = solver.solve(p, Monitor())
+    assert res.stats["second_path_won"] in (0.0, 1.0) and p.displacement_rmse(res.solution["w"]) < 0.05
+    levels = res.tables["levels"]
+    assert sorted(set(levels["path"].tolist())) == [0.0, 1.0]
+    if res.stats["second_path_won"] == 0.0:
+        assert res.stats["path_correlation"] >= res.stats["second_path_correlation"]
+
+
+def test_gain_step_reads_the_distance_to_the_gain_fitted_minimum(tmp_path, device):
+    """gain_step_px (users' files): one Gauss-Newton step of the gain-fitted distance, in px, is small at the
+    truth (the paper-data objective's minimiser is ~0.05 px off it) and about the offset 1 px away, is nearly unchanged by 0.7 T + 20, and warns above
+    GAIN_STEP_WARN_PX; the paper's data get neither it nor misfit_px_tiles (their results stay as they were)."""
+    from regrun.problems.multiscale_affine import GAIN_STEP_WARN_PX
+
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 48, "synthetic.texture": 0.1})
+    truth = p.from_affine(p.w_true.to(p.identity))
+    assert "gain_step_px" not in p.fit_metrics(truth) and "misfit_px_tiles" not in p.fit_metrics(truth)
+    p.cfg.data = "files"
+    off = truth + torch.tensor([0, 0, 0, 0, 0.6, -0.8], dtype=truth.dtype, device=device)  # 1 px
+    at, away = p.fit_metrics(truth), p.fit_metrics(off)
+    assert at["gain_step_px"] < 0.1 and 0.7 < away["gain_step_px"] < 1.3, (at, away)
+    assert at["misfit_px_tiles"] < away["misfit_px_tiles"]
+    assert p.warnings(at) == [] and any("Gauss-Newton" in w for w in p.warnings({**at, "gain_step_px": 2.0}))
+    assert GAIN_STEP_WARN_PX > 0.1
+    p.template = 0.7 * p.template + 20.0
+    p._scales = {}
+    assert math.isclose(p.fit_metrics(off)["gain_step_px"], away["gain_step_px"], rel_tol=1e-2)

@@ -42,6 +42,11 @@ DISTANCES = ("ssd", "ncc", "mi")
 SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
+# ... and when one Gauss-Newton step of the gain-fitted distance would move the answer farther than the geometric
+# middle of the verdict's two lines (silent within 0.1 px, warned beyond 1 px): the step estimates the distance to
+# that distance's minimum (not calibrated on pairs; docs/registration.md, "The verdict's transform check")
+GAIN_STEP_WARN_PX = 0.32
+TILE = 16  # cells a side of the tiles of fit_metrics' misfit_px_tiles
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
@@ -123,6 +128,17 @@ class MultiscaleAffine(Problem):
         self.distance = cfg.distance
         check_choice("problem.distance", self.distance, DISTANCES)
         self.mi_bins = check_int("problem.mi_bins", cfg.mi_bins, 8)
+        second = cfg.second_distance
+        if second == "auto":  # users' files: ssd and ncc each as the other's second path; mi has none
+            second = {"ssd": "ncc", "ncc": "ssd"}.get(self.distance) if cfg.data == "files" else None
+        elif second == "none":
+            second = None
+        else:
+            check_choice("problem.second_distance", second, ("ssd", "ncc", "auto", "none"))
+            if self.distance == "mi" or second == self.distance:
+                raise UserError(f"problem.second_distance={second!r} must differ from problem.distance="
+                                f"{self.distance!r} and is for ssd or ncc only (allowed: ssd, ncc, auto, none)")
+        self.second_distance = second
         check_choice("problem.outside", self.outside, OUTSIDE)
         self.normalise = self._setting("normalise")
         self.centred = self._setting("centre")
@@ -246,6 +262,13 @@ class MultiscaleAffine(Problem):
         level._scales = {}
         return level
 
+    def with_distance(self, distance: str) -> "MultiscaleAffine":
+        """The same images and settings with another distance (and no second path of its own)."""
+        check_choice("distance", distance, DISTANCES)
+        other = copy.copy(self)
+        other.distance, other.second_distance, other._scales = distance, None, {}
+        return other
+
     def pyramid(self, min_size: int = 16) -> list["MultiscaleAffine"]:
         """Levels from the coarsest (the first with fewer than 2 * min_size cells on its shorter side) to this
         problem itself."""
@@ -360,6 +383,32 @@ class MultiscaleAffine(Problem):
         return float((d**2).sum(-1).mean().sqrt())
 
     # ---- how good is the fit ----------------------------------------------------------------------------
+    def _mirrored_template(self):
+        """T's spline (theta 0) on the template mirrored by `pad` cells, and its grid: FAIR's spline (zero
+        coefficients outside) sags towards zero in the last cells, so an intensity offset (or a bright image) would
+        change the residual there; the mirrored one reproduces constants to ~0.27^pad near the edge."""
+        pad = min(8, self.grid.m[0] - 1, self.grid.m[1] - 1)
+        mirrored = torch.nn.functional.pad(self.template[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
+        (h1, h2), o = self.grid.h, self.grid.omega
+        big = Grid((o[0] - pad * h1, o[1] + pad * h1, o[2] - pad * h2, o[3] + pad * h2), tuple(mirrored.shape))
+        return spline.coefficients(mirrored, 0.0), big
+
+    def overlap_correlation(self, w: torch.Tensor, mirrored=None) -> float:
+        """The correlation of T(y(x)) and R(x) over the reference cells whose y lies inside the template (the
+        images as read, after the problem's smoothing; -1 where fewer than 3 cells or a constant side): unchanged by
+        a gain and offset of either image, and not a quantity any distance minimises, so it can judge the ends of
+        paths under different distances (solvers.multilevel's second path)."""
+        coef_t, big = mirrored or self._mirrored_template()
+        with torch.no_grad():
+            y = self.transformation.points(w.to(self.x), self.x)
+            inside = self.grid.contains(y)
+            if int(inside.sum()) < 3:
+                return -1.0
+            t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
+            tc, rc = t - t.mean(), r - r.mean()
+            den = float((tc * tc).mean() * (rc * rc).mean())
+            return float((tc * rc).mean()) / math.sqrt(den) if den > 0 else -1.0
+
     def fit_metrics(self, w: torch.Tensor) -> dict[str, float]:
         """How good the fit at w is, over the reference points whose y(x) lies inside the template (at theta = 0):
 
@@ -374,14 +423,8 @@ class MultiscaleAffine(Problem):
           directions is |d| rms|grad R| / sqrt 2); an upper bound where the images differ in content;
         - fit_quality = (rms_fitted_initial - rms_fitted) / (rms_fitted_initial - floor), floor = min(noise,
           0.1 rms_fitted_initial), clipped to [0, 1]: the share of the removable misfit that was removed."""
-        # T's spline on the template mirrored by `pad` cells: FAIR's spline (zero coefficients outside) sags towards
-        # zero in the last cells, so an intensity offset (or a bright image) would change the residual there; the
-        # mirrored one reproduces constants to ~0.27^pad near the edge
-        pad = min(8, self.grid.m[0] - 1, self.grid.m[1] - 1)
-        mirrored = torch.nn.functional.pad(self.template[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
-        (h1, h2), o = self.grid.h, self.grid.omega
-        big = Grid((o[0] - pad * h1, o[1] + pad * h1, o[2] - pad * h2, o[3] + pad * h2), tuple(mirrored.shape))
-        coef_t = spline.coefficients(mirrored, 0.0)
+        coef_t, big = self._mirrored_template()
+        fields = []  # (inside mask, fitted residual there) of each call, for the tiles below
         with torch.no_grad():
             def features(v):
                 v = v.to(self.x)
@@ -389,6 +432,7 @@ class MultiscaleAffine(Problem):
                 inside = self.grid.contains(y)
                 t, r = spline.evaluate(coef_t, big, y)[inside], self.reference[inside]
                 if t.numel() < 3:
+                    fields.append(None)
                     return math.inf, math.inf, 1.0, 0.0, 0.0, 0.0, 1.0, None
                 tc, rc = t - t.mean(), r - r.mean()
                 var_t = float((tc * tc).mean())
@@ -405,6 +449,7 @@ class MultiscaleAffine(Problem):
                     if float((rc * rc).mean()) > 0:
                         g, slope = fit_intensity_map(r, t, MAP_BINS)
                         reverse = float((t - g).pow(2).mean().sqrt()), float(slope.pow(2).mean().sqrt())
+                fields.append((inside, fitted))
                 return (float((t - r).pow(2).mean().sqrt()), float(fitted.pow(2).mean().sqrt()), gain,
                         float(r.mean()) - gain * float(t.mean()), rho, float(inside.double().mean()), noise_gain,
                         reverse)
@@ -432,10 +477,60 @@ class MultiscaleAffine(Problem):
             quality_rev, misfit_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
             if misfit_rev < misfit:
                 quality, misfit, res_f, res0_f, noise = quality_rev, misfit_rev, reverse[0], reverse0[0], noise_rev
+        files = {}  # users' files only (the paper's presets keep their results): the verdict's other readings
+        if self.cfg.data == "files":
+            files["misfit_px_tiles"] = (self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise)
+                                        if fields[0] else math.nan)
+            files["gain_step_px"] = self._gain_step_px(w) if self.distance in ("ssd", "ncc") else math.nan
+            files = {k: v for k, v in files.items() if math.isfinite(v)}  # a NaN metric marks a run diverged
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
                 "correlation": rho, "noise_level": noise, "overlap": used, "misfit_px": misfit,
+                **files,
                 "fit_quality": min(1.0, max(0.0, quality)) if math.isfinite(res_f) else 0.0}
+
+    def _gain_step_px(self, w: torch.Tensor) -> float:
+        """How far (RMS displacement over the grid, in cells) one Gauss-Newton step of the intensity-invariant J
+        (distance=ncc: SSD after the least-squares gain and offset, with this problem's smoothing and mask, theta 0)
+        would move w: about 0 at a minimum of the gain-fitted residual, about the distance to it nearby. A residual
+        verdict weighs a misalignment by the image's gradients, so an answer off where the image is flat (an SSD
+        minimum pulled by an intensity change) can leave a small misfit_px; this reads the transform instead."""
+        kernel = self.with_distance("ncc").at_scale(0.0).kernel
+        with torch.no_grad():
+            wb = w.detach().to(self.identity)[None]
+            r, jac = kernel.residual_and_jacobian(wb)
+            r, jac = r[0], jac[0]
+            if not bool(torch.isfinite(r).all()) or float(jac.abs().max()) == 0.0:
+                return math.nan
+            # scaled columns: the solve does not mind that A's entries move points ~|x - c| times more than b's
+            col = jac.norm(dim=0).clamp(min=1e-300)
+            step = torch.linalg.lstsq(jac / col, -r[:, None]).solution[:, 0] / col
+            d = self.transformation.points(wb[0] + step, self.x) - self.transformation.points(wb[0], self.x)
+            h = d.new_tensor(self.grid.h)
+            return float((d / h).pow(2).sum(-1).mean().sqrt())
+
+    def _tile_misfit(self, inside, fitted, grad2, noise) -> float:
+        """The median over TILE x TILE-cell tiles (at least 90% inside the overlap) of each tile's own misfit_px,
+        sqrt(2 (mean fitted residual^2 - noise^2)) / rms |grad R| in the tile; NaN with fewer than 4 tiles. An
+        affine misfit is not uniform: where content is aligned in one part of the image and not in another, the
+        global misfit_px (a ratio of sums) is dominated by the aligned, high-gradient part."""
+        res2 = torch.zeros_like(grad2)
+        res2[inside] = fitted.pow(2)
+        m1, m2 = self.grid.m
+        n1, n2 = m1 // TILE, m2 // TILE
+        if n1 * n2 < 4:
+            return math.nan
+
+        def blocks(a):
+            return a[:n1 * TILE, :n2 * TILE].reshape(n1, TILE, n2, TILE).mean((1, 3))
+
+        share, r2, g2 = blocks(inside.to(grad2.dtype)), blocks(res2), blocks(grad2)
+        keep = (share >= 0.9) & (g2 > 0)
+        if int(keep.sum()) < 4:
+            return math.nan
+        # the tile's residual over its inside cells only
+        excess = (r2[keep] / share[keep] - noise**2).clamp(min=0)
+        return float(((2 * excess).sqrt() / g2[keep].sqrt()).median())
 
     def warnings(self, metrics):
         """The verdict. Users' files: a fit is poor when its gain-fitted residual is what a misalignment above
@@ -457,6 +552,11 @@ class MultiscaleAffine(Problem):
                            f"(warning above {MISFIT_WARN_PX}), fit_quality {q:.2f} (warning below "
                            f"{FIT_QUALITY_WARN}); the registration has probably failed, or the images differ in "
                            f"content: try problem.init=moments, problem.distance=ncc for intensity changes")
+            elif metrics.get("gain_step_px", 0.0) > GAIN_STEP_WARN_PX:  # NaN compares False
+                out.append(f"poor fit: one Gauss-Newton step of the intensity-invariant distance (ncc) would move "
+                           f"the answer by {metrics['gain_step_px']:.2g} px (warning above {GAIN_STEP_WARN_PX}): it is "
+                           f"not the best fit up to an intensity gain and offset (an intensity change pulls ssd "
+                           f"off; try problem.distance=ncc)")
         if self.cfg.data == "synthetic" and metrics.get("disp_rmse", 0.0) > 1.0:
             out.append(f"poor fit: the known transform is missed by {metrics['disp_rmse']:.3g} px")
         if metrics.get("overlap", 1.0) < 0.25:

@@ -10,6 +10,7 @@ images fast: most iterations happen where they are cheap.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -78,17 +79,48 @@ class Multilevel(Solver):
 
     def solve(self, problem, monitor):
         t0 = time.perf_counter()
+        rows = {k: [] for k in ("level", "m1", "m2", "theta", "J", "grad_norm", "n_iter", "time", "path")}
+        w, out, n_candidates, levels, stopped = self._pyramid(problem, monitor, rows, path=0)
+        restart = None
+        finest_restart = self.cfg.finest_restart
+        if finest_restart == "auto":  # measured to pay off for mi only (docs/registration.md, "Capture range of mi")
+            finest_restart = not getattr(problem.at_scale(self.theta), "least_squares", True)
+        if finest_restart and len(levels) > 1 and not stopped:
+            w, out, restart = self._finest_restart(problem, w, out)
+        second = getattr(problem, "second_distance", None)
+        path_stats, path_message = {}, ""
+        if second and not stopped:
+            w, out, path_stats, path_message = self._second_path(problem, second, w, out, monitor, rows)
+        if not second:  # one path: the table as before (the paper presets' and CI pairs' results unchanged)
+            rows.pop("path")
+        tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
+        n_iter = int(sum(rows["n_iter"]))  # the levels' iterations (the restart's are in restart_n_iter)
+        return SolveResult(
+            solution={"w": w.detach(), "theta": self.theta}, status=out.status,
+            message=f"{len(levels)} levels {levels[0].grid.m[0]}x{levels[0].grid.m[1]} -> "
+                    f"{levels[-1].grid.m[0]}x{levels[-1].grid.m[1]}, {n_candidates} starts"
+                    + ("" if restart is None else f", finest restart from the identity "
+                       f"{'kept' if restart is out else 'not kept'} (J {restart.J:.6g})") + path_message
+                    + f"; finest: {out.message}",
+            n_iter=n_iter, tables=tables,
+            stats={"J": out.J, "grad_norm": out.grad_norm, "n_iter": n_iter, "n_levels": len(levels),
+                   "n_starts": n_candidates, "time": time.perf_counter() - t0, **path_stats,
+                   **({} if restart is None else {"restart_J": restart.J, "restart_n_iter": restart.n_iter,
+                                                  "restart_won": float(restart is out)})},
+        )
+
+    def _pyramid(self, problem, monitor, rows, path):
+        """Every start on the coarsest level, the best one carried up the levels. Appends a row per level to
+        `rows`; returns (w, the finest level's OptimResult, the number of starts, the levels, whether the run's
+        monitor asked to stop)."""
         levels = problem.pyramid(self.min_size)
         coarse_thetas = self.thetas or [self.theta]
-        rows = {k: [] for k in ("level", "m1", "m2", "theta", "J", "grad_norm", "n_iter", "time")}
-        n_iter, level_id = 0, 0
+        level_id = 0
 
         def record(level, theta, out, started):
-            nonlocal n_iter
-            n_iter += out.n_iter
             for key, val in (("level", level_id), ("m1", level.grid.m[0]), ("m2", level.grid.m[1]),
                              ("theta", theta), ("J", out.J), ("grad_norm", out.grad_norm),
-                             ("n_iter", out.n_iter), ("time", time.perf_counter() - started)):
+                             ("n_iter", out.n_iter), ("time", time.perf_counter() - started), ("path", path)):
                 rows[key].append(float(val))
 
         # Coarsest level: every candidate start, a few iterations each at the first theta; the best is kept.
@@ -96,7 +128,7 @@ class Multilevel(Solver):
         candidates = problem.start_candidates(coarsest)
         w = self._best_start(coarsest, coarse_thetas[0], candidates)
         monitor.start(total=self.cfg.max_iter * (len(levels) + len(coarse_thetas) - 1),
-                      desc=f"multilevel {len(levels)} levels")
+                      desc=f"multilevel {len(levels)} levels" + (f" (path {path + 1})" if path else ""))
         out = None
         for theta in coarse_thetas:
             started = time.perf_counter()
@@ -116,25 +148,27 @@ class Multilevel(Solver):
             w = out.w
             record(level, self.theta, out, started)
             level_id += 1
-        restart = None
-        finest_restart = self.cfg.finest_restart
-        if finest_restart == "auto":  # measured to pay off for mi only (docs/registration.md, "Capture range of mi")
-            finest_restart = not getattr(problem.at_scale(self.theta), "least_squares", True)
-        if finest_restart and len(levels) > 1 and not level_monitor.stop_requested:
-            w, out, restart = self._finest_restart(problem, w, out)
-        tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
-        return SolveResult(
-            solution={"w": w.detach(), "theta": self.theta}, status=out.status,
-            message=f"{len(levels)} levels {levels[0].grid.m[0]}x{levels[0].grid.m[1]} -> "
-                    f"{levels[-1].grid.m[0]}x{levels[-1].grid.m[1]}, {len(candidates)} starts"
-                    + ("" if restart is None else f", finest restart from the identity "
-                       f"{'kept' if restart is out else 'not kept'} (J {restart.J:.6g})") + f"; finest: {out.message}",
-            n_iter=n_iter, tables=tables,
-            stats={"J": out.J, "grad_norm": out.grad_norm, "n_iter": n_iter, "n_levels": len(levels),
-                   "n_starts": len(candidates), "time": time.perf_counter() - t0,
-                   **({} if restart is None else {"restart_J": restart.J, "restart_n_iter": restart.n_iter,
-                                                  "restart_won": float(restart is out)})},
-        )
+        return w, out, len(candidates), levels, level_monitor.stop_requested
+
+    def _second_path(self, problem, distance, w, out, monitor, rows):
+        """The whole pyramid once more under the problem's second distance (users' files: ncc beside ssd), and the
+        end whose T(y) correlates best with R over the overlap kept, among the ends that keep at least half the
+        reference inside the template. The two distances fail on different pairs, in the coarse levels: ssd is
+        led astray by an intensity change (0.7 I + 20) or fine text, ncc's free gain flattens the landscape away
+        from the truth and can fit a flat patch (docs/registration.md, "Two paths"). The correlation is unchanged
+        by a gain and offset and is minimised by neither path, so it judges both alike. Returns (w, out, stats,
+        a message)."""
+        other = problem.with_distance(distance)
+        w2, out2, _, _, _ = self._pyramid(other, monitor, rows, path=1)
+        rho = [problem.overlap_correlation(v) for v in (w, w2)]
+        # an end that maps less than half the reference into the template loses (as in _best_start)
+        scores = [r if problem.overlap(v) >= 0.5 else -math.inf for r, v in zip(rho, (w, w2))]
+        won = scores[1] > scores[0]
+        stats = {"path_correlation": rho[0], "second_path_correlation": rho[1], "second_path_won": float(won),
+                 "second_path_J": out2.J}
+        message = (f", second path ({distance}) {'kept' if won else 'not kept'} (correlation {scores[1]:.6g} "
+                   f"against {scores[0]:.6g})")
+        return (w2, out2, stats, message) if won else (w, out, stats, message)
 
     def _finest_restart(self, problem, w, out):
         """The finest level minimised once more, from the identity; its end replaces the pyramid's when its J is
