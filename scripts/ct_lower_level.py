@@ -15,7 +15,9 @@ to make `implicit` exact at N = 100 FISTA iterations (docs/ct.md, "Hypergradient
               N - tail carrying implicit's derivative of the fixed point (the value is x_N exactly), against the
               central difference of the loss of x_N.
 
-    python scripts/ct_lower_level.py --parts prox_iters warm_dual continue newton
+    python scripts/ct_lower_level.py --parts prox_iters warm_dual continue
+    python scripts/ct_lower_level.py --parts hybrid
+    python scripts/ct_lower_level.py --parts newton --lams 5     # minutes per lambda; longer at small lambda
 """
 from __future__ import annotations
 
