@@ -171,7 +171,7 @@ def main(argv=None):
             grad = float(torch.autograd.grad(loss, t)[0])
             row = {"lam": lam, "iters": args.iters, "newton_residuals": log, "newton_products": products,
                    "newton_cpu_seconds": cpu, "loss_finished": float(loss.detach()), "loss_x_N": ref.value(theta),
-                   "fd": fd, "implicit": grad, "rel_error_vs_fd": abs(grad - fd) / abs(fd),
+                   "fd": fd, "implicit": grad, "rel_error_vs_fd": (abs(grad - fd) / abs(fd) if fd else math.inf),
                    "adjoint_products": seen[-1][0], "adjoint_residual": seen[-1][1],
                    "adjoint_cpu_seconds": time.process_time() - c1}
             rows["newton"].append(row)
@@ -199,9 +199,9 @@ def main(argv=None):
                     s = f.step(s, lam_t)
                 grad = float(torch.autograd.grad(ref.loss_of(s[0]), t)[0])
                 rows["hybrid"].append({"lam": lam, "iters": args.iters, "tail": tail, "fd": fd, "grad": grad,
-                                       "rel_error_vs_fd": abs(grad - fd) / abs(fd)})
+                                       "rel_error_vs_fd": (abs(grad - fd) / abs(fd) if fd else math.inf)})
                 print(f"hybrid N={args.iters} lam={lam} tail={tail}: FD {fd:.5e} grad {grad:.5e} "
-                      f"({abs(grad - fd) / abs(fd):.1e})", flush=True)
+                      f"({(abs(grad - fd) / abs(fd) if fd else math.inf):.1e})", flush=True)
     write_json(args, rows)
     print(f"written {args.out}")
 
