@@ -1,0 +1,210 @@
+"""How close the bilevel lower level (FISTA-TV with adaptive restart) gets to its fixed point, by the variants tried
+to make `implicit` exact at N = 100 FISTA iterations (docs/ct.md, "Hypergradient accuracy"). On ct_fewview, float64:
+
+- prox_iters: the fixed-point residual ||T(x_N) - x_N|| / ||x_N|| at N = 100 and 200 with --inner-iters-list
+  cold-start Condat-Vu iterations per prox (a more accurate prox);
+- warm_dual:  the prox's dual carried from one FISTA step to the next (--warm-iters CV iterations per step), so the
+  limit is the exact TV solution: the residual of the joint map and of the exact proximal-gradient map (prox by
+  3000 CV iterations) at N = 50, 100, 200, 400;
+- continue:   restart-FISTA run on until the residual is <= 1e-10 and 1e-12 (checked every 10 iterations): N and CPU s;
+- newton:     a Newton-Krylov finish from x_N: (I - dT/dx) dx = T(x) - x by GMRES (JVPs of the prox, relative
+              residual 1e-6) until the residual is <= 1e-13; then implicit (GMRES adjoint to 1e-10) at the
+              finished point against the central difference (step --h in log lam) of the loss of the finished
+              point, i.e. of the lower level "N FISTA iterations + the finish";
+- hybrid:     a correction for an unconverged x_N: the last --tail iterations unrolled, started from the state at
+              N - tail carrying implicit's derivative of the fixed point (the value is x_N exactly), against the
+              central difference of the loss of x_N.
+
+    python scripts/ct_lower_level.py --parts prox_iters warm_dual continue
+    python scripts/ct_lower_level.py --parts hybrid
+    python scripts/ct_lower_level.py --parts newton --lams 5     # minutes per lambda; longer at small lambda
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
+
+PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid")
+
+
+def main(argv=None):
+    ap = ct_parser(__doc__, size=64, views=30, iters=100, out="outputs/bench/ct_lower_level.json")
+    ap.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.5, 5.0])
+    ap.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    ap.add_argument("--inner-iters-list", type=int, nargs="+", default=[5, 20, 50])
+    ap.add_argument("--warm-iters", type=int, nargs="+", default=[5, 20])
+    ap.add_argument("--h", type=float, default=1e-4)
+    ap.add_argument("--tail", type=int, nargs="+", default=[10, 30])
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from regrun.config import config_section
+    from regrun.linalg.iterate import AdjointSolve, fixed_point_solution
+    from regrun.linalg.krylov import gmres
+    from regrun.optim.bilevel import BilevelLoss
+    from regrun.tomography.fista_tv import lipschitz, make_fista
+
+    problem = ct_problem(args)
+    f64 = dict(dtype=torch.float64)
+
+    def fista(inner):
+        cfg = config_section("solver", "bilevel", inner_iters=inner)
+        return make_fista(problem, cfg, lipschitz(problem, cfg), restart="gradient")
+
+    def residual(f, x, lam):
+        return float((f.prox_gradient(x, lam) - x).norm() / x.norm())
+
+    rows = {}
+    f = fista(5)
+    if "prox_iters" in args.parts:
+        rows["prox_iters"] = []
+        for inner in args.inner_iters_list:
+            fk = fista(inner)
+            for lam in args.lams:
+                lt = torch.tensor(lam, **f64)
+                with torch.no_grad():
+                    s, got = fk.start(lt), {}
+                    for k in range(1, 201):
+                        s = fk.step(s, lt)
+                        if k in (100, 200):
+                            got[k] = residual(fk, s[0], lt)
+                rows["prox_iters"].append({"inner_iters": inner, "lam": lam, "residual": got})
+                print(f"prox_iters K={inner} lam={lam}: residual at N=100 {got[100]:.1e}, N=200 {got[200]:.1e}",
+                      flush=True)
+
+    if "warm_dual" in args.parts:
+        rows["warm_dual"] = []
+        prox = f.prox
+
+        def prox_from(b, mu, v, iters):
+            s = (torch.zeros_like(b), v)
+            for _ in range(iters):
+                s = prox.step(s, (b, mu))
+            return prox.output(s, b, mu), s[1]
+
+        for K in args.warm_iters:
+            for lam in args.lams:
+                mu = lam * f.tau
+                with torch.no_grad():
+                    x = torch.zeros(f.shape, **f64)
+                    y, t, v = x, 1.0, prox.start(x)[1]
+                    got = {}
+                    for k in range(1, 401):
+                        x_new, v = prox_from(y - f.tau * f.data_gradient(y), mu, v, K)
+                        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+                        m = (t - 1) / t_new
+                        if float(((y - x_new) * (x_new - x)).sum()) > 0:  # the same adaptive restart
+                            t_new, m = 1.0, 0.0
+                        y, x, t = x_new + m * (x_new - x), x_new, t_new
+                        if k in (50, 100, 200, 400):
+                            b = x - f.tau * f.data_gradient(x)
+                            tx, tv = prox_from(b, mu, v, K)
+                            exact, _ = prox_from(b, mu, prox.start(x)[1], 3000)
+                            got[k] = {"joint": float((tx - x).norm() / x.norm()),
+                                      "dual": float((tv - v).norm() / v.norm()),
+                                      "exact_map": float((exact - x).norm() / x.norm())}
+                rows["warm_dual"].append({"warm_iters": K, "lam": lam, "residual": got})
+                print(f"warm_dual K={K} lam={lam}: " + "; ".join(
+                    f"N={n} joint {r['joint']:.1e} exact-map {r['exact_map']:.1e}" for n, r in got.items()), flush=True)
+
+    if "continue" in args.parts:
+        rows["continue"] = []
+        for lam in args.lams:
+            lt = torch.tensor(lam, **f64)
+            with torch.no_grad():
+                s, hit, k, c0 = f.start(lt), {}, 0, time.process_time()
+                while k < 3000 and len(hit) < 2:
+                    s = f.step(s, lt)
+                    k += 1
+                    if k % 10 == 0:
+                        r = residual(f, s[0], lt)
+                        for tol in (1e-10, 1e-12):
+                            if r <= tol and str(tol) not in hit:
+                                hit[str(tol)] = {"iters": k, "cpu_seconds": time.process_time() - c0}
+            rows["continue"].append({"lam": lam, "reached": hit})
+            print(f"continue lam={lam}: " + ", ".join(f"<= {t} at N={h['iters']} ({h['cpu_seconds']:.1f} CPU s)"
+                                                       for t, h in hit.items()), flush=True)
+
+    if "newton" in args.parts:
+        rows["newton"] = []
+        ref = BilevelLoss(f, problem.truth, args.iters, "unrolled", "log", f.mask)
+
+        def finish(theta):
+            """x_N, then Newton-Krylov steps on x - T(x) = 0: (x, residuals, JVP products)."""
+            lam = torch.tensor(math.exp(theta), **f64)
+            with torch.no_grad():
+                x = f.solve(lam, args.iters)
+                log, products = [], 0
+                for _ in range(12):
+                    r = f.prox_gradient(x, lam) - x
+                    log.append(float(r.norm() / x.norm()))
+                    if log[-1] <= 1e-13:
+                        break
+                    b, mu = x - f.tau * f.data_gradient(x), lam * f.tau
+
+                    def jac(v):  # dT/dx v = prox'(b) (v - tau M A^T A v)
+                        v = v.view(f.shape)
+                        db = v - f.tau * f._masked(f.backproject(f.project(v)))
+                        return torch.func.jvp(lambda c: f.prox(c, mu, f.inner_iters, f.inner_mode),
+                                              (b,), (db,))[1].reshape(-1)
+
+                    sol = gmres(lambda v: v - jac(v), r.reshape(-1), iters=2000, rtol=1e-6, restart=50)
+                    products += sol.n_iter
+                    x = x + sol.x.view(f.shape)
+            return x, log, products
+
+        for lam in args.lams:
+            theta = math.log(lam)
+            c0 = time.process_time()
+            xs, log, products = finish(theta)
+            cpu = time.process_time() - c0
+            fd = (float(ref.loss_of(finish(theta + args.h)[0])) -
+                  float(ref.loss_of(finish(theta - args.h)[0]))) / (2 * args.h)
+            seen = []
+            adjoint = AdjointSolve("gmres", 3000, 1e-10, 50, report=lambda m, i, r: seen.append((i, r)))
+            t = torch.tensor(theta, **f64, requires_grad=True)
+            c1 = time.process_time()
+            loss = ref.loss_of(fixed_point_solution(f.prox_gradient, xs, torch.exp(t), adjoint))
+            grad = float(torch.autograd.grad(loss, t)[0])
+            row = {"lam": lam, "iters": args.iters, "newton_residuals": log, "newton_products": products,
+                   "newton_cpu_seconds": cpu, "loss_finished": float(loss.detach()), "loss_x_N": ref.value(theta),
+                   "fd": fd, "implicit": grad, "rel_error_vs_fd": (abs(grad - fd) / abs(fd) if fd else math.inf),
+                   "adjoint_products": seen[-1][0], "adjoint_residual": seen[-1][1],
+                   "adjoint_cpu_seconds": time.process_time() - c1}
+            rows["newton"].append(row)
+            print(f"newton N={args.iters} lam={lam}: residuals {' '.join(f'{r:.1e}' for r in log)}, {products} "
+                  f"products, {cpu:.1f} CPU s; loss {row['loss_finished']:.6f} (x_N {row['loss_x_N']:.6f}); "
+                  f"FD {fd:.5e} implicit {grad:.5e} ({row['rel_error_vs_fd']:.1e}); adjoint {seen[-1][0]} "
+                  f"products, {row['adjoint_cpu_seconds']:.1f} CPU s", flush=True)
+    if "hybrid" in args.parts:
+        rows["hybrid"] = []
+        ref = BilevelLoss(f, problem.truth, args.iters, "unrolled", "log", f.mask)
+        for lam in args.lams:
+            theta = math.log(lam)
+            fd = (ref.value(theta + args.h) - ref.value(theta - args.h)) / (2 * args.h)
+            for tail in args.tail:
+                t = torch.tensor(theta, **f64, requires_grad=True)
+                lam_t = torch.exp(t)
+                with torch.no_grad():
+                    s = f.start(lam_t)
+                    for _ in range(args.iters - tail):
+                        s = f.step(s, lam_t.detach())
+                z = fixed_point_solution(f.prox_gradient, s[0], lam_t, AdjointSolve("gmres", 3000, 1e-10, 50))
+                dz = z - z.detach()  # zero in value, implicit's derivative of the fixed point
+                s = (s[0] + dz, s[1] + dz, s[2])
+                for _ in range(tail):
+                    s = f.step(s, lam_t)
+                grad = float(torch.autograd.grad(ref.loss_of(s[0]), t)[0])
+                rows["hybrid"].append({"lam": lam, "iters": args.iters, "tail": tail, "fd": fd, "grad": grad,
+                                       "rel_error_vs_fd": (abs(grad - fd) / abs(fd) if fd else math.inf)})
+                print(f"hybrid N={args.iters} lam={lam} tail={tail}: FD {fd:.5e} grad {grad:.5e} "
+                      f"({(abs(grad - fd) / abs(fd) if fd else math.inf):.1e})", flush=True)
+    write_json(args, rows)
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
