@@ -122,6 +122,18 @@ def test_gradcheck_and_backward_is_the_backprojection(kind, device):
     torch.testing.assert_close(g, op.backproject(w))
 
 
+@pytest.mark.parametrize("kind", ["parallel", "fan", "cone"])
+def test_gradcheck_on_the_fly(kind, device):
+    """The on-the-fly products (no cache; 2-D parallel beams back-project pixel by pixel) under autograd: first
+    and second derivatives against finite differences, both directions."""
+    op = XRayTransform(geometry(kind, n=5, views=3), max_samples=40, cache_mb=0)
+    x = torch.rand(op.in_shape, dtype=torch.float64, device=device, requires_grad=True)
+    y = torch.rand(op.out_shape, dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradcheck(op.adjoint, (y,))
+    assert torch.autograd.gradgradcheck(op.adjoint, (y,))
+
+
 def test_vector_geometry_matches_the_circular_constructor_and_stays_adjoint(device):
     geo = geometry("cone", n=8, views=5)
     again = from_vectors("cone", geo.volume.shape, geo.vectors, geo.detector)

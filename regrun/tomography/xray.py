@@ -47,6 +47,7 @@ def _strides(shape) -> list[int]:
 
 PAD_LOW, PAD_HIGH = 1, 2  # zero layers around the volume, so every interpolation tap has a valid index
 BLOCK = 2**18  # samples computed at once within a chunk of views (2^16-2^19 measured alike at 256^2-512^2)
+PIXEL_BLOCK = 2**16  # pixels of one view back-projected at once by parallel beams in 2-D
 
 
 class Layout:
@@ -121,7 +122,7 @@ class RayGroup:
         # first corner's flat index on each plane when every other (lifted) index is 0
         self.base = ((torch.arange(n[axis], device=device, dtype=self.index) + PAD_LOW) * layout.strides[0])[:, None]
         self.dtype = dtype
-        self.views = None
+        self.views, self.view_numbers = None, None
         if rays_per_view > 1 and len(self.starts) == 1 and length is None:
             # parallel rays in 2-D: within a view the start moves by the same `step` per detector pixel
             r, v = rays_per_view, sel.numel() // rays_per_view
@@ -148,10 +149,11 @@ class RayGroup:
             if self.bounded:
                 self.lo, self.hi = self.lo[hit], self.hi[hit]
 
-    def blocks(self, per_plane: int):
-        """Slices of planes holding about BLOCK samples (per_plane each): the passes over a block stay in cache
-        (at 256^2 and 512^2, float32, blocks made the forward product 1.7-2x faster than whole chunks)."""
-        step = max(1, BLOCK // max(per_plane, 1))
+    def blocks(self, per_plane: int, block: int | None = None):
+        """Slices of planes holding about `block` (default BLOCK) samples (per_plane each): the passes over a
+        block stay in cache (at 256^2 and 512^2, float32, blocks made the forward product 1.7-2x faster than
+        whole chunks)."""
+        step = max(1, (BLOCK if block is None else block) // max(per_plane, 1))
         return [slice(p, p + step) for p in range(0, self.planes.shape[0], step)]
 
     def positions(self, planes=slice(None)):
@@ -224,35 +226,53 @@ class RayGroup:
                 spread(0, 0, yb[None, :])
 
     def scatter_by_pixels(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        """What `scatter` adds, for parallel rays in 2-D, gathered pixel by pixel instead of scattered ray by ray
-        (on CPU a gather costs a fifth of a scatter-add). A ray's taps on plane p weigh each pixel i by the hat
-        max(0, 1 - |q - i|) of its position q = a + step * r + slope * p, continuous in q; so pixel i gathers
-        from the rays within 1 of it: those next to the detector coordinate t = (i - a - slope p) / step, at
-        most 2 * ceil(1 / |step|) of them. The result differs from `scatter`'s by round-off only."""
+        """What `scatter` adds, for parallel rays in 2-D, gathered pixel by pixel instead of scattered ray by ray.
+        A ray's taps on plane p weigh each pixel i by the hat max(0, 1 - |q - i|) of its position
+        q = a + step * r + slope * p, continuous in q; so pixel i gathers from the rays within 1 of it: those
+        next to the detector coordinate t = (i - a - slope p) / step, at most 2 * ceil(1 / |step|) of them. The
+        result differs from `scatter`'s by round-off only.
+
+        One view at a time, with the view's numbers as Python scalars: t is then one add of a column to a
+        fixed grid of pixel numbers, and each candidate ray one gather and one fused multiply-add into the
+        plane block; about ten passes over the block per view where tensors of per-view numbers broadcast
+        over (views, planes, pixels) took seventeen, several of them on torch's slow broadcasting path."""
         a, step, slope, weight, m = self.views
+        if self.view_numbers is None:  # once per plan: on CUDA each .tolist() waits for the device
+            self.view_numbers = list(zip(*(t.reshape(-1).tolist() for t in (a, step, slope))))
         v, r = weight.shape[0], y.shape[1] // weight.shape[0]
         n_i = self.n[self.layout.others[0]]
+        compute = step.dtype
         pad = 2 * m + 2  # zero rays either side: every candidate of a clamped t reads a zero
-        lift = m + 2  # index of ray r0 + j in the padded rays, less pad + j - lift (which the slices add)
-        pixels = torch.arange(n_i, device=step.device, dtype=step.dtype)
-        inv, size = 1 / step, step.abs()
-        offsets = (torch.arange(v, device=step.device, dtype=self.index) * (r + 2 * pad) + lift)[:, None, None]
-        yp = y.new_zeros(y.shape[0], v, r + 2 * pad)
+        lift = m + 2  # t is lifted by this many rays so that it is >= 0 where it matters: truncation is floor
+        yp = y.new_zeros(y.shape[0], v, r + 2 * pad, dtype=compute)
         yp[:, :, pad:pad + r] = y.view(-1, v, r) * weight
-        yp = yp.view(y.shape[0], -1)
-        for planes in self.blocks(v * n_i):
-            t = torch.addcmul(-(a + slope * self.planes[None, planes]) * inv, pixels, inv)  # (V, P, I)
-            r0 = torch.floor(t)
-            e = t.sub_(r0).mul_(size)  # |step| times t's fraction
-            flat = (r0.clamp_(-lift, r + m).to(self.index) + offsets).view(-1)
-            for o, yb in zip(out, yp):
-                acc = None
-                for j in range(-m, m + 2):
-                    hat = ((1 + size * j) - e) if j <= 0 else ((1 - size * j) + e)
-                    term = hat.clamp_(min=0).mul_(yb[pad + j - lift:].index_select(0, flat).view(e.shape))
-                    acc = term if acc is None else acc.add_(term)
-                p0 = PAD_LOW + planes.start
-                o.view(*self.layout.shape)[p0:p0 + e.shape[1], PAD_LOW:PAD_LOW + n_i] += acc.sum(0).to(o.dtype)
+        top = float(r + m + lift)  # beyond it (and below 0) every candidate reads a zero ray
+        for planes in self.blocks(n_i, PIXEL_BLOCK):
+            plane = self.planes[planes]
+            grid = torch.arange(n_i, device=step.device, dtype=compute).expand(plane.shape[0], n_i)
+            acc = y.new_zeros(y.shape[0], plane.shape[0], n_i, dtype=compute)
+            corners = [(planes.start, 0), (planes.start, n_i - 1), (planes.start + plane.shape[0] - 1, 0),
+                       (planes.start + plane.shape[0] - 1, n_i - 1)]
+            for k, (ak, sk, gk) in enumerate(self.view_numbers):
+                inv, size = 1.0 / sk, abs(sk)
+                t = torch.add((lift - ak * inv) - plane * (gk * inv), grid, alpha=inv)
+                # t is affine in (plane, pixel): the clamp is needed only if a corner of the block is near the end
+                ends = [(lift - ak * inv) - p * (gk * inv) + i * inv for p, i in corners]
+                if min(ends) < 0.5 or max(ends) > top - 0.5:
+                    t.clamp_(0.0, top)
+                flat = t.to(self.index).view(-1)
+                f = t.frac_()  # t >= 0: its fraction is t - r0
+                # candidate j (ray r0 - lift + j) weighs 1 - size * |j - f|, at least 0
+                hats = [torch.add(1.0 + size * j, f, alpha=-size) if j <= 0 else
+                        torch.add(1.0 - size * j, f, alpha=size) for j in range(-m, m + 2)]
+                for hat in hats:
+                    hat.clamp_(min=0)
+                for ab, yb in zip(acc, yp[:, k]):
+                    for j, hat in zip(range(-m, m + 2), hats):
+                        ab.addcmul_(hat, yb[pad + j - lift:].index_select(0, flat).view(hat.shape))
+            p0 = PAD_LOW + planes.start
+            for o, ab in zip(out, acc):
+                o.view(*self.layout.shape)[p0:p0 + ab.shape[0], PAD_LOW:PAD_LOW + n_i] += ab.to(o.dtype)
 
     def _planes_inside(self, margin: float) -> torch.Tensor:
         """Per ray, how many planes hold a sample inside the grid (-1 < q < n along every other axis, and between
