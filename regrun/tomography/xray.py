@@ -47,7 +47,9 @@ def _strides(shape) -> list[int]:
 
 PAD_LOW, PAD_HIGH = 1, 2  # zero layers around the volume, so every interpolation tap has a valid index
 BLOCK = 2**18  # samples computed at once within a chunk of views (2^16-2^19 measured alike at 256^2-512^2)
-PIXEL_BLOCK = 2**16  # pixels of one view back-projected at once by parallel beams in 2-D
+# samples (pixels of one view, for parallel beams in 2-D) back-projected at once: at 512^2/360 the
+# back-projection took 0.8-0.9x the time of 2^18 (fan) and 0.5x (parallel, by pixels), the forward product 1.15x
+BACK_BLOCK = 2**16
 
 
 class Layout:
@@ -123,6 +125,7 @@ class RayGroup:
         self.base = ((torch.arange(n[axis], device=device, dtype=self.index) + PAD_LOW) * layout.strides[0])[:, None]
         self.dtype = dtype
         self.views, self.view_numbers = None, None
+        self._block_rays: dict[tuple[int, int], tuple | None] = {}
         if rays_per_view > 1 and len(self.starts) == 1 and length is None:
             # parallel rays in 2-D: within a view the start moves by the same `step` per detector pixel
             r, v = rays_per_view, sel.numel() // rays_per_view
@@ -156,17 +159,44 @@ class RayGroup:
         step = max(1, (BLOCK if block is None else block) // max(per_plane, 1))
         return [slice(p, p + step) for p in range(0, self.planes.shape[0], step)]
 
-    def positions(self, planes=slice(None)):
+    def rays_on(self, planes: slice):
+        """The rays with a sample inside the grid on the planes `planes` (each ray's interval of such planes
+        widened by one plane against round-off), as (indices or None for all, lifted starts, slopes, lo, hi or
+        None where no ray stops at the source or the detector within these planes). A ray crosses the grid on
+        part of the planes only (fan and oblique rays), so blocks of planes skip the rays that miss them: at
+        512^2 with 2^16 samples a block, 0.94 n^2 samples a view instead of 1.28 (parallel) and 1.0 instead of
+        1.35 (fan, source at 2n). A skipped sample lies outside the grid, where its taps weigh only the zero
+        padding."""
+        key = (planes.start, planes.stop)
+        if key not in self._block_rays:
+            lo, hi = self._inside(1.0)
+            keep = torch.nonzero((hi >= planes.start) & (lo <= planes.stop - 1)).reshape(-1)
+            if keep.numel() >= 0.95 * self.sel.numel():
+                keep = None
+            pick = (lambda t: t) if keep is None else (lambda t: t[..., keep])
+            bounds = None
+            if self.bounded:
+                last = min(planes.stop, self.planes.shape[0]) - 1
+                lo_k, hi_k = pick(self.lo), pick(self.hi)
+                if bool(((lo_k > planes.start) | (hi_k < last)).any()):
+                    bounds = (lo_k, hi_k)
+            self._block_rays[key] = (keep, [pick(s) for s in self.lifted], [pick(s) for s in self.slopes], bounds)
+        return self._block_rays[key]
+
+    def positions(self, planes=slice(None), rays=None):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
-        position along each other axis (P, R), on the planes `planes`."""
+        position along each other axis (P, R), on the planes `planes`, of every ray or of the `rays` (as
+        `rays_on` gives them)."""
+        lifted, slopes, bounds = ((self.lifted, self.slopes, (self.lo, self.hi) if self.bounded else None)
+                                  if rays is None else rays[1:])
         idx, fracs = self.base[planes], []
-        for k, (start, slope, stride) in enumerate(zip(self.lifted, self.slopes, self.layout.strides[1:])):
+        for k, (start, slope, stride) in enumerate(zip(lifted, slopes, self.layout.strides[1:])):
             # the index lifted by the padding is >= 0 after the clamp, so conversion rounds down, as floor
             q = torch.addcmul(start, self.planes[planes], slope)
-            if k == 0 and self.bounded:
+            if k == 0 and bounds is not None:
                 # past the source or the detector: a sample at index -1, which weighs only the zero padding
                 p = self.plane_index[planes]
-                q.masked_fill_((p < self.lo) | (p > self.hi), PAD_LOW - 1.0)
+                q.masked_fill_((p < bounds[0]) | (p > bounds[1]), PAD_LOW - 1.0)
             q.clamp_(PAD_LOW - 1.0, float(self.n[self.layout.others[k]] + PAD_LOW))
             q0 = q.to(self.index)
             fracs.append(q.frac_().to(self.dtype))
@@ -193,7 +223,10 @@ class RayGroup:
         strides = self.layout.strides[1:]
         out = xp.new_zeros(xp.shape[0], self.sel.numel())
         for planes in self.blocks(self.sel.numel()):
-            idx, fracs = self.positions(planes)
+            rays = self.rays_on(planes)
+            if rays[0] is not None and rays[0].numel() == 0:
+                continue
+            idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1)
             for x, o in zip(xp, out):  # one flat volume at a time: a 1-D index_select is the fast gather
 
@@ -203,21 +236,27 @@ class RayGroup:
                     return torch.lerp(interp(level + 1, offset), interp(level + 1, offset + strides[level]),
                                       fracs[level])
 
-                o += interp(0, 0).sum(0)
+                if rays[0] is None:
+                    o += interp(0, 0).sum(0)
+                else:
+                    o.index_add_(0, rays[0], interp(0, 0).sum(0))
         return out * self.weight
 
     def scatter(self, out: torch.Tensor, y: torch.Tensor) -> None:
         """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, size)."""
         strides = self.layout.strides[1:]
         y = y * self.weight
-        for planes in self.blocks(self.sel.numel()):
-            idx, fracs = self.positions(planes)
-            flat = idx.view(-1)
-            for o, yb in zip(out, y):
+        for planes in self.blocks(self.sel.numel(), BACK_BLOCK):
+            rays = self.rays_on(planes)
+            if rays[0] is not None and rays[0].numel() == 0:
+                continue
+            idx, fracs = self.positions(planes, rays)
+            flat = idx.view(-1).long()  # scatter_add_ takes int64 indices; it costs 0.6-0.7 of index_add_ on CPU
+            for o, yb in zip(out, y if rays[0] is None else y[:, rays[0]]):
 
                 def spread(level, offset, c):
                     if level == len(fracs):
-                        o[offset:].index_add_(0, flat, c.expand(idx.shape).reshape(-1))
+                        o[offset:].scatter_add_(0, flat, c.expand(idx.shape).reshape(-1))
                         return
                     c1 = c * fracs[level]
                     spread(level + 1, offset, c - c1)
@@ -247,7 +286,7 @@ class RayGroup:
         yp = y.new_zeros(y.shape[0], v, r + 2 * pad, dtype=compute)
         yp[:, :, pad:pad + r] = y.view(-1, v, r) * weight
         top = float(r + m + lift)  # beyond it (and below 0) every candidate reads a zero ray
-        for planes in self.blocks(n_i, PIXEL_BLOCK):
+        for planes in self.blocks(n_i, BACK_BLOCK):
             plane = self.planes[planes]
             grid = torch.arange(n_i, device=step.device, dtype=compute).expand(plane.shape[0], n_i)
             acc = y.new_zeros(y.shape[0], plane.shape[0], n_i, dtype=compute)
@@ -278,6 +317,12 @@ class RayGroup:
         """Per ray, how many planes hold a sample inside the grid (-1 < q < n along every other axis, and between
         source and detector), computed from the ray's numbers alone, each interval widened by `margin` planes
         against round-off."""
+        lo, hi = self._inside(margin)
+        return (torch.floor(hi) - torch.ceil(lo) + 1).clamp(min=0)
+
+    def _inside(self, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per ray, the interval [lo, hi] (fractional plane numbers) where its samples lie inside the grid, as
+        `_planes_inside` counts them."""
         lo = torch.zeros_like(self.starts[0][0])
         hi = torch.full_like(lo, float(self.planes.shape[0] - 1))
         if self.bounded:
@@ -289,7 +334,7 @@ class RayGroup:
             inside = (s > -1) & (s < self.n[a])
             lo = torch.where(flat, torch.where(inside, lo, hi + 1), torch.maximum(lo, torch.minimum(a0, a1) - margin))
             hi = torch.where(flat, hi, torch.minimum(hi, torch.maximum(a0, a1) + margin))
-        return (torch.floor(hi) - torch.ceil(lo) + 1).clamp(min=0)
+        return lo, hi
 
     def taps_bound(self) -> int:
         """An upper bound on the nonzero taps of these rays, without expanding the samples."""
