@@ -15,11 +15,12 @@ with int32 indices (A and its transpose) per dtype and device, which makes repea
 Otherwise the samples are computed on the fly, in chunks of views that bound the memory, from a plan of a few
 numbers per ray kept per dtype and device: where a ray meets each plane is affine in the plane number. The
 samples of a chunk are laid out plane by plane in a padded copy of the volume with the plane axis first, so
-neighbouring rays read neighbouring memory; rays that miss the grid are left out. The forward product gathers
-(index_select); the back-projection scatters the same taps (index_add_), except for 2-D parallel beams, where
-each pixel gathers from the few rays within one voxel of it (a gather costs a fifth of a scatter-add on CPU;
-the same transpose to round-off, as the Joseph weight is continuous in the ray's position). Everything follows
-the input tensor's device and dtype; pure torch, so the same code runs on CUDA.
+neighbouring rays read neighbouring memory; rays that miss the grid are left out, and each block of planes
+takes only the rays that cross the grid there. The forward product gathers (index_select); the
+back-projection scatters the same taps (scatter_add_), except for 2-D parallel beams, where each pixel gathers
+from the few rays within one voxel of it, one view at a time (the same transpose to round-off, as the Joseph
+weight is continuous in the ray's position). Everything follows the input tensor's device and dtype; pure
+torch, so the same code runs on CUDA.
 
 `XRayTransform(geometry)(x)` is differentiable: a torch.autograd.Function whose backward is the back-projection
 (and whose back-projection's backward is the projection), so reverse-mode AD through a reconstruction costs one
@@ -50,6 +51,7 @@ BLOCK = 2**18  # samples computed at once within a chunk of views (2^16-2^19 mea
 # samples (pixels of one view, for parallel beams in 2-D) back-projected at once: at 512^2/360 the
 # back-projection took 0.8-0.9x the time of 2^18 (fan) and 0.5x (parallel, by pixels), the forward product 1.15x
 BACK_BLOCK = 2**16
+COMPACT = 8  # blocks of planes each ray group is cut into, each with the rays that cross the grid there
 
 
 class Layout:
@@ -161,27 +163,45 @@ class RayGroup:
 
     def rays_on(self, planes: slice):
         """The rays with a sample inside the grid on the planes `planes` (each ray's interval of such planes
-        widened by one plane against round-off), as (indices or None for all, lifted starts, slopes, lo, hi or
-        None where no ray stops at the source or the detector within these planes). A ray crosses the grid on
-        part of the planes only (fan and oblique rays), so blocks of planes skip the rays that miss them: at
-        512^2 with 2^16 samples a block, 0.94 n^2 samples a view instead of 1.28 (parallel) and 1.0 instead of
-        1.35 (fan, source at 2n). A skipped sample lies outside the grid, where its taps weigh only the zero
-        padding."""
+        widened by one plane against round-off): (their indices, int32, or None for nearly all rays; whether
+        one of them stops at the source or the detector within these planes). Kept per block of planes: at
+        most COMPACT blocks, so 4 bytes per ray and block at most."""
         key = (planes.start, planes.stop)
         if key not in self._block_rays:
             lo, hi = self._inside(1.0)
-            keep = torch.nonzero((hi >= planes.start) & (lo <= planes.stop - 1)).reshape(-1)
-            if keep.numel() >= 0.95 * self.sel.numel():
-                keep = None
-            pick = (lambda t: t) if keep is None else (lambda t: t[..., keep])
-            bounds = None
+            crosses = (hi >= planes.start) & (lo <= planes.stop - 1)
+            keep = torch.nonzero(crosses).reshape(-1)
+            stops = False
             if self.bounded:
                 last = min(planes.stop, self.planes.shape[0]) - 1
-                lo_k, hi_k = pick(self.lo), pick(self.hi)
-                if bool(((lo_k > planes.start) | (hi_k < last)).any()):
-                    bounds = (lo_k, hi_k)
-            self._block_rays[key] = (keep, [pick(s) for s in self.lifted], [pick(s) for s in self.slopes], bounds)
+                stops = bool((crosses & ((self.lo > planes.start) | (self.hi < last))).any())
+            keep = None if keep.numel() >= 0.95 * self.sel.numel() else keep.to(torch.int32)
+            self._block_rays[key] = (keep, stops)
         return self._block_rays[key]
+
+    def sample_blocks(self, block: int):
+        """(planes, rays) for blocks of about `block` samples: the planes in COMPACT slices, and within each the
+        rays that cross the grid there (`rays_on`), in chunks; `rays` is (columns: a slice or int32 indices of
+        this group's rays, lifted starts, slopes, (lo, hi) or None), as `positions` takes it. A ray crosses the
+        grid on part of the planes only (fan and oblique rays), so a block skips the rays that miss it: at
+        512^2 0.94 n^2 samples a view instead of 1.28 (parallel) and 1.0 instead of 1.35 (fan, source at 2n).
+        A skipped sample lies outside the grid, where its taps weigh only the zero padding."""
+        n_p = self.planes.shape[0]
+        step = -(-n_p // COMPACT)
+        for p0 in range(0, n_p, step):
+            planes = slice(p0, min(p0 + step, n_p))
+            keep, stops = self.rays_on(planes)
+            count = self.sel.numel() if keep is None else keep.numel()
+            chunk = max(1, block // (planes.stop - planes.start))
+            for c0 in range(0, count, chunk):
+                if keep is None:
+                    cols = slice(c0, min(c0 + chunk, count))
+                    pick = lambda t, cols=cols: t[..., cols]  # noqa: E731
+                else:
+                    cols = keep[c0:c0 + chunk]
+                    pick = lambda t, cols=cols: t.index_select(t.ndim - 1, cols)  # noqa: E731
+                yield planes, (cols, [pick(t) for t in self.lifted], [pick(t) for t in self.slopes],
+                               (pick(self.lo), pick(self.hi)) if stops else None)
 
     def positions(self, planes=slice(None), rays=None):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
@@ -222,10 +242,7 @@ class RayGroup:
         """Line integrals (B, R) of the padded flat volumes xp (B, size) in this group's layout."""
         strides = self.layout.strides[1:]
         out = xp.new_zeros(xp.shape[0], self.sel.numel())
-        for planes in self.blocks(self.sel.numel()):
-            rays = self.rays_on(planes)
-            if rays[0] is not None and rays[0].numel() == 0:
-                continue
+        for planes, rays in self.sample_blocks(BLOCK):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1)
             for x, o in zip(xp, out):  # one flat volume at a time: a 1-D index_select is the fast gather
@@ -236,8 +253,8 @@ class RayGroup:
                     return torch.lerp(interp(level + 1, offset), interp(level + 1, offset + strides[level]),
                                       fracs[level])
 
-                if rays[0] is None:
-                    o += interp(0, 0).sum(0)
+                if isinstance(rays[0], slice):
+                    o[rays[0]] += interp(0, 0).sum(0)
                 else:
                     o.index_add_(0, rays[0], interp(0, 0).sum(0))
         return out * self.weight
@@ -246,13 +263,10 @@ class RayGroup:
         """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, size)."""
         strides = self.layout.strides[1:]
         y = y * self.weight
-        for planes in self.blocks(self.sel.numel(), BACK_BLOCK):
-            rays = self.rays_on(planes)
-            if rays[0] is not None and rays[0].numel() == 0:
-                continue
+        for planes, rays in self.sample_blocks(BACK_BLOCK):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1).long()  # scatter_add_ takes int64 indices; it costs 0.6-0.7 of index_add_ on CPU
-            for o, yb in zip(out, y if rays[0] is None else y[:, rays[0]]):
+            for o, yb in zip(out, y[:, rays[0]] if isinstance(rays[0], slice) else y.index_select(1, rays[0])):
 
                 def spread(level, offset, c):
                     if level == len(fracs):
