@@ -187,6 +187,10 @@ class RayGroup:
         512^2 0.94 n^2 samples a view instead of 1.28 (parallel) and 1.0 instead of 1.35 (fan, source at 2n).
         A skipped sample lies outside the grid, where its taps weigh only the zero padding."""
         n_p = self.planes.shape[0]
+        if n_p * self.sel.numel() <= block:  # one block: every plane and ray, summed as without compaction
+            yield slice(0, n_p), (slice(0, self.sel.numel()), self.lifted, self.slopes,
+                                  (self.lo, self.hi) if self.bounded else None)
+            return
         step = -(-n_p // COMPACT)
         for p0 in range(0, n_p, step):
             planes = slice(p0, min(p0 + step, n_p))
