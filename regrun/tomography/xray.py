@@ -198,14 +198,9 @@ class RayGroup:
             count = self.sel.numel() if keep is None else keep.numel()
             chunk = max(1, block // (planes.stop - planes.start))
             for c0 in range(0, count, chunk):
-                if keep is None:
-                    cols = slice(c0, min(c0 + chunk, count))
-                    pick = lambda t, cols=cols: t[..., cols]  # noqa: E731
-                else:
-                    cols = keep[c0:c0 + chunk]
-                    pick = lambda t, cols=cols: t.index_select(t.ndim - 1, cols)  # noqa: E731
-                yield planes, (cols, [pick(t) for t in self.lifted], [pick(t) for t in self.slopes],
-                               (pick(self.lo), pick(self.hi)) if stops else None)
+                cols = slice(c0, min(c0 + chunk, count)) if keep is None else keep[c0:c0 + chunk]
+                yield planes, (cols, [_columns(t, cols) for t in self.lifted], [_columns(t, cols) for t in self.slopes],
+                               (_columns(self.lo, cols), _columns(self.hi, cols)) if stops else None)
 
     def positions(self, planes=slice(None), rays=None):
         """Flat index of each sample's first interpolation corner (P, R) in the layout, and the fractional
@@ -270,7 +265,7 @@ class RayGroup:
         for planes, rays in self.sample_blocks(BACK_BLOCK):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1).long()  # scatter_add_ takes int64 indices; it costs 0.6-0.7 of index_add_ on CPU
-            for o, yb in zip(out, y[:, rays[0]] if isinstance(rays[0], slice) else y.index_select(1, rays[0])):
+            for o, yb in zip(out, _columns(y, rays[0])):
 
                 def spread(level, offset, c):
                     if level == len(fracs):
@@ -559,6 +554,11 @@ class XRayTransform(Projector):
                     out += self.layouts[axis].crop(o)
                 out = out.reshape(yf.shape[0], -1)
         return out.reshape(*batch, *self.in_shape)
+
+
+def _columns(t: torch.Tensor, cols) -> torch.Tensor:
+    """The last-axis entries `cols` (a slice, or int32 indices) of t."""
+    return t[..., cols] if isinstance(cols, slice) else t.index_select(t.ndim - 1, cols)
 
 
 def _csr(counts, cols, vals, shape):
