@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """regrun's X-ray projector, FBP and a SIRT loop beside ASTRA's CPU ones (and scikit-image's radon/iradon) at
-the sizes users have (issue 21): 2-D parallel and fan beams, 128^2 / 60 views, 256^2 / 180, 512^2 / 360, one
-thread each, the same geometry (ASTRA gets our vector rows), in one process.
+the sizes users have (issue 21): 2-D parallel and fan beams, 128^2 / 60 views, 256^2 / 180, 512^2 / 360 (and
+1024^2 / 720 for the products alone), one thread each, the same geometry (ASTRA gets our vector rows), in one
+process.
 
 Per case and method: median wall ms and median CPU ms (process_time) of one forward and one adjoint product
 (float32); regrun `cached` (CSR matrices of A and A^T, only where they fit `--cache-mb`; the build is its own
@@ -110,7 +111,7 @@ def regrun_sirt(op, b, iters):
     return x
 
 
-def run_case(kind, n, views, args, rows):
+def run_case(kind, n, views, args, rows, projector_only=False):
     geo = geometry(kind, n, views)
     case = f"{kind} {n}², {views} views"
     print(case, flush=True)
@@ -148,6 +149,10 @@ def run_case(kind, n, views, args, rows):
         rows.append(dict(case=case, method=f"astra cpu {ptype}", forward_ms=fw, forward_cpu_ms=fc, adjoint_ms=aw,
                          adjoint_cpu_ms=ac, rel_diff=min(diffs)))
         flip = diffs[1] < diffs[0]  # ASTRA's y axis the other way round: its images flipped back below
+    if projector_only:  # the projector's products only (the 1024^2 case): no scikit-image, FBP or SIRT
+        if astra is not None:
+            astra.projector.delete(pid)
+        return
     if kind == "parallel" and args.skimage:
         try:
             from skimage.transform import iradon, radon
@@ -210,6 +215,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", nargs="+", default=["128:60", "256:180", "512:360"], help="SIZE:VIEWS")
     ap.add_argument("--kinds", nargs="+", default=["parallel", "fan"])
+    ap.add_argument("--projector-cases", nargs="*", default=["1024:720"],
+                    help="SIZE:VIEWS timed for the projector's products only (no FBP, SIRT or scikit-image)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sirt-iters", type=int, default=50)
     ap.add_argument("--cache-mb", type=float, default=512.0, help="regrun's cache bound (its default)")
@@ -226,10 +233,10 @@ def main(argv=None) -> None:
         meta["astra"] = astra.__version__
     except ImportError:
         pass
-    for spec in args.cases:
+    for spec, projector_only in [(c, False) for c in args.cases] + [(c, True) for c in args.projector_cases]:
         n, views = (int(v) for v in spec.split(":"))
         for kind in args.kinds:
-            run_case(kind, n, views, args, rows)
+            run_case(kind, n, views, args, rows, projector_only)
             print(json.dumps(rows[-1]), flush=True)
             args.out.write_text(json.dumps({"rows": rows, **meta}, indent=1))  # after every case: a long run
             # stopped early keeps what it measured

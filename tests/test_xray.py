@@ -52,12 +52,39 @@ def test_cached_and_chunked_paths_agree(kind, device, monkeypatch):
     y = torch.rand(ops["cached"].out_shape, dtype=torch.float64, device=device)
     for block in (xray.BLOCK, 40):  # the default, and planes in blocks of a few samples
         monkeypatch.setattr(xray, "BLOCK", block)
+        monkeypatch.setattr(xray, "BACK_BLOCK", block)
         torch.testing.assert_close(ops["cached"].project(x), ops["chunked"].project(x), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(ops["cached"].backproject(y), ops["chunked"].backproject(y), rtol=1e-12,
                                    atol=1e-12)
     # a batch is projected item by item
     xb = torch.rand(3, *ops["cached"].in_shape, dtype=torch.float64, device=device)
     torch.testing.assert_close(ops["chunked"].project(xb)[1], ops["chunked"].project(xb[1]))
+
+
+@pytest.mark.parametrize("kind", ["fan", "cone"])
+def test_rays_stopping_inside_the_grid_in_blocks_of_planes(kind, device, monkeypatch):
+    """Source and detector close enough that rays start and end inside the grid, projected in blocks of a
+    few planes, each with only the rays that cross the grid there: equal to the cached matrices, adjoint."""
+    n = 12  # the detector 0.4 n from the axis cuts the grid's corners
+    if kind == "fan":
+        geo = fan_beam((n, n + 2), uniform_angles(7, True) + 0.1, 3 * n, 0.8, 0.8 * n, 0.4 * n)
+    else:
+        geo = cone_beam((n, n + 1, n - 2), uniform_angles(5, True) + 0.1, (2 * n, 2 * n), 0.8, 0.8 * n, 0.4 * n)
+    cached, blocks = XRayTransform(geo), []
+    for block in (40, 3000):
+        monkeypatch.setattr(xray, "BLOCK", block)
+        monkeypatch.setattr(xray, "BACK_BLOCK", block)
+        fly = XRayTransform(geo, max_samples=400, cache_mb=0)
+        groups = [g for _, _, gs in fly._plan(torch.float64, device) for g in gs]
+        assert any(g.bounded for g in groups)
+        x = torch.rand(fly.in_shape, dtype=torch.float64, device=device)
+        y = torch.rand(fly.out_shape, dtype=torch.float64, device=device)
+        torch.testing.assert_close(fly.project(x), cached.project(x), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(fly.backproject(y), cached.backproject(y), rtol=1e-12, atol=1e-12)
+        blocks += [rays for g in groups for _, rays in g.sample_blocks(block)]
+        assert rel_dot_mismatch(fly, torch.float64, device, torch.Generator().manual_seed(2)) <= 1e-12
+    assert any(b[3] is not None for b in blocks)  # some blocks mask samples past the source or detector
+    assert any(not isinstance(b[0], slice) for b in blocks)  # some blocks leave rays out
 
 
 @pytest.mark.parametrize("spacing", [0.45, 1.0, 1.7])
@@ -73,7 +100,7 @@ def test_parallel_backprojection_by_pixels_is_the_ray_driven_transpose(spacing, 
     gen = torch.Generator().manual_seed(5)
     y = torch.randn(2, *geo.sinogram_shape, generator=gen, dtype=torch.float64).to(device)
     torch.testing.assert_close(fly.backproject(y), cached.backproject(y), rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(xray, "BLOCK", 30)  # planes in blocks
+    monkeypatch.setattr(xray, "BACK_BLOCK", 30)  # planes in blocks
     torch.testing.assert_close(fly.backproject(y), cached.backproject(y), rtol=1e-12, atol=1e-12)
     assert rel_dot_mismatch(fly, torch.float64, device, gen) <= 1e-12
     assert rel_dot_mismatch(fly, torch.float32, device, gen) <= 1e-5
@@ -120,6 +147,18 @@ def test_gradcheck_and_backward_is_the_backprojection(kind, device):
     w = torch.rand(op.out_shape, dtype=torch.float64, device=device)
     (g,) = torch.autograd.grad((op(x) * w).sum(), x)
     torch.testing.assert_close(g, op.backproject(w))
+
+
+@pytest.mark.parametrize("kind", ["parallel", "fan", "cone"])
+def test_gradcheck_on_the_fly(kind, device):
+    """The on-the-fly products (no cache; 2-D parallel beams back-project pixel by pixel) under autograd: first
+    and second derivatives against finite differences, both directions."""
+    op = XRayTransform(geometry(kind, n=5, views=3), max_samples=40, cache_mb=0)
+    x = torch.rand(op.in_shape, dtype=torch.float64, device=device, requires_grad=True)
+    y = torch.rand(op.out_shape, dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradcheck(op.adjoint, (y,))
+    assert torch.autograd.gradgradcheck(op.adjoint, (y,))
 
 
 def test_vector_geometry_matches_the_circular_constructor_and_stays_adjoint(device):
