@@ -133,3 +133,27 @@ def test_colour_run_is_each_channel_at_the_luminance_motion(ctx, tmp_path):
     with pytest.raises(UserError, match="has 1 channel.*the frames 3.*problem.channels=luminance"):
         SuperRes(config_section("problem", "superres", frames=str(tmp_path / "png"),
                                 truth=str(tmp_path / "grey_truth.npz"), **base), ctx)
+
+
+def test_make_sr_frames_writes_a_colour_burst_with_gains(tmp_path):
+    import importlib.util
+    import json
+
+    from regrun.config import PACKAGE_DIR
+    from regrun.imaging.io import read_gain, read_truth
+
+    spec = importlib.util.spec_from_file_location("make_sr_frames", PACKAGE_DIR.parent / "scripts" / "make_sr_frames.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    kw = dict(size=12, factor=2, frames=3, noise=0.01, supersample=4, seed=1, gain=(0.8, 1.2), channels=3)
+    png = make.write_frame_set(tmp_path / "png", "png", **kw)
+    npz = make.write_frame_set(tmp_path / "npz", "npz", **kw)
+    scale = json.loads(png["true_motion"].read_text())["intensity_scale"]
+    a, b = read_frames(png["frames"], colour=True) / scale, read_frames(npz["frames"], colour=True)
+    # 16-bit rounding, and the PNGs clip the noise below 0
+    assert a.shape == b.shape == (3, 3, 6, 6) and np.abs(a - np.clip(b, 0, None)).max() < 1.0 / scale
+    assert read_truth(png["truth"], colour=True).shape == (3, 12, 12)
+    g = read_gain(png["true_motion"])
+    assert g.shape == (3,) and g[0] == 1.0 and bool(((g[1:] >= 0.8) & (g[1:] <= 1.2)).all())
+    with pytest.raises(SystemExit, match="needs --format png"):
+        make.write_frame_set(tmp_path / "tiff", "tiff", **kw)
