@@ -351,6 +351,16 @@ class SuperRes(Problem):
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
                                vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
+        if self.colour is not None:  # the colour images themselves: truth, reconstruction, frame 0 (RGB)
+            rgb = np.moveaxis(np.asarray(arrays["reconstruction"]), 0, -1)[..., :3]
+            lo, hi = float(rgb.min()), float(rgb.max())
+            cpanels = [dict(image=rgb, omega=self.omega, title="reconstruction (colour)", vmin=lo, vmax=hi),
+                       dict(image=np.moveaxis(self.colour[0].cpu().numpy(), 0, -1)[..., :3], omega=self.omega,
+                            title="frame 0", vmin=lo, vmax=hi)]
+            if self.truth_colour is not None:
+                cpanels.insert(0, dict(image=np.moveaxis(self.truth_colour.cpu().numpy(), 0, -1)[..., :3],
+                                       omega=self.omega, title="reference (truth)", vmin=lo, vmax=hi))
+            paths.append(image_grid(cpanels, fig_dir / "colour.png", ncols=3, suptitle=self.label))
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),
                                      title=f"{self.label}: {result.solution.get('label', '')}"))
