@@ -119,6 +119,8 @@ def test_colour_run_is_each_channel_at_the_luminance_motion(ctx, tmp_path):
     est = arrays["reconstruction"]
     assert est.shape == (3, 16, 16) and arrays["reconstruction_luminance"].shape == (16, 16)
     assert np.isfinite(metrics["psnr"]) and arrays["gain"].shape == (4,)
+    paths = p.figures(res, metrics, tmp_path)
+    assert {q.name for q in paths} >= {"superres.png", "colour.png"} and all(q.is_file() for q in paths)
     w = res.solution["w"]
     for c in range(3):  # a grey run of channel c alone, at the colour run's motion, gives the same image
         grey = SuperRes(config_section("problem", "superres", frames=str(tmp_path / f"channel{c}.npz"), **base), ctx)
