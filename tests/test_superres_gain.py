@@ -160,3 +160,5 @@ def test_default_has_no_gain_and_bad_values(ctx):
     assert p.model.stride == 6 and not p.motion.gain
     with pytest.raises(UserError, match="problem.gain='yes' is not valid"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain="yes"), ctx)
+    with pytest.raises(UserError, match="problem.channels='rgb' is not valid; allowed: auto, luminance"):
+        SuperRes(config_section("problem", "superres", size=8, n_frames=3, channels="rgb"), ctx)

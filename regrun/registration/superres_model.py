@@ -267,6 +267,7 @@ class SuperResModel:
             def laplace(n, h):
                 return (2 - 2 * torch.cos(math.pi * torch.arange(n, **opts) / n)) / h ** 2
 
+            # frames' gains (problem.gain) taken as 1: they are unknown when this is built, and near 1 for a burst
             symbol = (self.coarse.cell_volume * (self.q + 1) / k ** 4) * pooled(n1)[:, None] * pooled(n2)[None, :]
             symbol = symbol + self.lam ** 2 * self.fine.cell_volume * (laplace(n1, h1)[:, None]
                                                                         + laplace(n2, h2)[None, :])
