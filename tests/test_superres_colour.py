@@ -1,6 +1,7 @@
 """Colour frames (problem.channels): the reader (RGB / RGBA / grey, 8 and 16 bits; PNG's row filters decoded as
 the specification says), a folder and an array file reading alike, and a colour run: the motion from the
 luminance, each channel's image at that motion equal to a grey run of that channel alone at the same motion."""
+import struct
 import zlib
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from PIL import Image
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.imaging.io import LUMA, from_fair_layout, read_frames, read_image_channels, read_png16, write_png16
+from regrun.imaging.io import (
+    LUMA,
+    from_fair_layout,
+    read_frames,
+    read_image_channels,
+    read_png16,
+    write_png16,
+)
 from regrun.imaging.synthetic import superres_burst
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
@@ -26,7 +34,7 @@ def ctx(device):
 
 def filtered_png16(path: Path, arr: np.ndarray) -> None:
     """A 16-bit RGB(A) PNG whose rows use PNG's filters 0-4 in turn (what other writers choose row by row)."""
-    h, w, c = arr.shape
+    h, _, c = arr.shape
     bpp = 2 * c
     rows = [np.frombuffer(arr[i].astype(">u2").tobytes(), dtype=np.uint8).astype(np.int64) for i in range(h)]
     out, prior = [], np.zeros_like(rows[0])
@@ -51,7 +59,6 @@ def filtered_png16(path: Path, arr: np.ndarray) -> None:
     write_png16(path, arr)  # the header and chunks; then its data replaced by the filtered rows
     data = path.read_bytes()
     start = data.index(b"IDAT") - 4
-    import struct
     body = zlib.compress(b"".join(out))
     chunk = struct.pack(">I", len(body)) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body) & 0xFFFFFFFF)
     end = data.index(b"IEND") - 4
