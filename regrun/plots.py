@@ -22,6 +22,15 @@ def show_image(ax, image, omega=None, title="", cmap="gray", vmin=None, vmax=Non
     import matplotlib.pyplot as plt
     image = np.asarray(image)
     extent = None if omega is None else (omega[0], omega[1], omega[2], omega[3])
+    if image.ndim == 3:  # colour (m1, m2, channels): shown as RGB between vmin and vmax, no colour bar
+        lo = float(image.min()) if vmin is None else vmin
+        hi = float(image.max()) if vmax is None else vmax
+        rgb = np.clip((image - lo) / ((hi - lo) or 1.0), 0.0, 1.0).transpose(1, 0, 2)
+        im = ax.imshow(rgb, origin="lower", extent=extent, interpolation="nearest", aspect="equal")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return im
     if cmap in DIVERGING and vmin is None and vmax is None and norm is None:
         finite = image[np.isfinite(image)]
         vmax = float(np.abs(finite).max()) if finite.size else 1.0

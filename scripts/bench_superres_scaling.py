@@ -20,6 +20,12 @@ The weight rule is the same for all three: problem.lambda_f (default 0.1).
     pip install -e .[bench]
     python scripts/bench_superres_scaling.py --out outputs/bench/superres_scaling.json \
         --plot docs/img/superres_scaling.png
+    python scripts/bench_superres_scaling.py --sizes 512 --frames 8 --out outputs/bench/superres_scaling_512_8.json
+    python scripts/bench_superres_scaling.py --plot docs/img/superres_scaling.png --plot-from A.json B.json ...
+
+512x512 is in the default sizes: each of its rows needs about 2 GB of memory (regrun's peak resident size and
+the frame generation's) and minutes of CPU; `--sizes` leaves it out. `--plot-from` draws the plot from stored
+result files (rows of several runs together) without running anything.
 """
 from __future__ import annotations
 
@@ -98,7 +104,7 @@ def sitk_motion(problem, iterations: int = 300):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 256])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 256, 512])
     ap.add_argument("--frames", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--noise", type=float, default=0.01)
     ap.add_argument("--lambda-f", type=float, default=0.1)
@@ -107,7 +113,15 @@ def main(argv=None):
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed to one regrun run")
     ap.add_argument("--out", default="bench_superres_scaling.json")
     ap.add_argument("--plot", default=None, help="log-log plot of CPU time against pixels (PNG)")
+    ap.add_argument("--plot-from", nargs="+", default=None, metavar="JSON",
+                    help="only draw --plot from these result files' rows (no runs)")
     args = ap.parse_args(argv)
+    if args.plot_from:
+        if not args.plot:
+            sys.exit("--plot-from needs --plot PATH")
+        rows = [r for name in args.plot_from for r in json.loads(Path(name).read_text())["rows"]]
+        plot(sorted(rows, key=lambda r: (r["frames"], r["pixels"])), args.plot)
+        return
     try:
         import SimpleITK as sitk
     except ImportError:

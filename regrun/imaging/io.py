@@ -6,7 +6,9 @@ is the cell at x1 = i-th pixel column from the left and x2 = j-th pixel row from
 them) and converted the same way, so a PNG folder and an array file of the same frames read identically."""
 from __future__ import annotations
 
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +101,117 @@ def from_fair_layout(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(np.swapaxes(arr, -1, -2), -2))
 
 
+# Colour modes PIL reads as channels (alpha, when present, is dropped: the model has no use for it); other
+# colour spaces (palette, CMYK, YCbCr, ...) are converted to RGB first.
+_GREY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Rec. 601 luma weights (as PIL's RGB -> L conversion): a colour burst's motion is estimated on this
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luminance(channels: np.ndarray, axis: int = -3) -> np.ndarray:
+    """Rec. 601 luminance of 3 channels along `axis` (any other count: their mean)."""
+    channels = np.moveaxis(channels, axis, 0)
+    if channels.shape[0] == 3:
+        return sum(c * v for c, v in zip(LUMA, channels))
+    return channels.mean(0)
+
+
+def write_png16(path: Path, arr: np.ndarray) -> None:
+    """A 16-bit PNG of `arr` (rows, columns) grey or (rows, columns, 3 | 4) RGB(A), values 0..65535 (PIL
+    writes 16 bits per sample only for grey images)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    h, w, c = arr.shape
+    ctype = {1: 0, 3: 2, 4: 6}[c]
+    raw = b"".join(b"\x00" + np.ascontiguousarray(row).astype(">u2").tobytes() for row in arr)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def read_png16(path: Path) -> np.ndarray:
+    """A 16-bit colour PNG (RGB or RGBA, not interlaced) as (rows, columns, channels) float64. PIL reads such
+    files at 8 bits (it keeps each sample's high byte), which would silently lose the low byte."""
+    data = Path(path).read_bytes()
+    pos, idat, head = 8, [], None
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            head = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    w, h, depth, ctype, _, _, interlace = head
+    if depth != 16 or ctype not in (2, 6) or interlace:
+        raise UserError(f"image {path}: a {depth}-bit PNG of colour type {ctype}"
+                        f"{' (interlaced)' if interlace else ''}; 16-bit RGB/RGBA PNGs must not be interlaced")
+    c = 3 if ctype == 2 else 4
+    bpp, stride = 2 * c, 2 * c * w
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8).reshape(h, stride + 1)
+    out = np.zeros((h, stride), dtype=np.int64)
+    prior = np.zeros(stride, dtype=np.int64)
+    for i in range(h):  # PNG's row filters (specification section 9)
+        kind, row = int(raw[i, 0]), raw[i, 1:].astype(np.int64)
+        if kind == 0:
+            rec = row
+        elif kind == 1:  # Sub: a running sum per byte position within a pixel
+            rec = np.cumsum(row.reshape(w, bpp), 0).reshape(-1) % 256
+        elif kind == 2:
+            rec = (row + prior) % 256
+        elif kind in (3, 4):
+            rec = np.zeros(stride, dtype=np.int64)
+            for x in range(0, stride, bpp):
+                a = rec[x - bpp:x] if x else np.zeros(bpp, dtype=np.int64)
+                b = prior[x:x + bpp]
+                if kind == 3:
+                    pred = (a + b) // 2
+                else:  # Paeth
+                    cc = prior[x - bpp:x] if x else np.zeros(bpp, dtype=np.int64)
+                    p = a + b - cc
+                    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - cc)
+                    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, cc))
+                rec[x:x + bpp] = (row[x:x + bpp] + pred) % 256
+        else:
+            raise UserError(f"image {path}: unknown PNG row filter {kind} in row {i}")
+        out[i] = rec
+        prior = rec
+    samples = out.reshape(h, w, c, 2)
+    return (samples[..., 0] * 256 + samples[..., 1]).astype(np.float64)
+
+
+def read_image_channels(path: str | Path) -> np.ndarray:
+    """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
+    or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped); other colour
+    modes (palette, CMYK, ...) are converted to RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            deep = any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
+            if img.mode in _GREY_MODES:
+                arr = np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
+            elif deep and img.format == "PNG":
+                arr = np.moveaxis(read_png16(path)[..., :3], -1, 0)
+            elif deep:
+                raise UserError(f"image {path}: 16-bit colour {img.format} files cannot be read without losing "
+                                "the low byte; save the frames as 16-bit PNGs or as one .npz/.h5 array")
+            else:
+                arr = np.moveaxis(np.asarray(img.convert("RGB"), dtype=np.float64), -1, 0)
+    except (UnidentifiedImageError, OSError, zlib.error, struct.error) as exc:
+        raise UserError(f"cannot read image {path}: {exc}") from None
+    if arr.ndim == 3 and (arr == arr[:1]).all():  # a grey image stored as RGB
+        arr = arr[0]
+    return to_fair_layout(check_values(arr, f"image {path}"))
+
+
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;
@@ -152,41 +265,88 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
     return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" else f":{key}"))
 
 
-def read_frames(path: str | Path) -> np.ndarray:
+def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     sorted by file name; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
-    columns). Every frame must have the same size; at least two frames."""
+    columns). Every frame must have the same size; at least two frames. colour=True: colour frames keep
+    their channels, (frames, channels, m1, m2) (RGB/RGBA files, alpha dropped; an array file's
+    (frames, rows, columns, channels)); grey frames stay (frames, m1, m2). colour=False: colour becomes its
+    luminance (Rec. 601)."""
     path = resolve_data_path(path)
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
-        frames = [read_image(f) for f in files]
+        frames = [read_image_channels(f) for f in files]
         for f, arr in zip(files, frames):
             if arr.shape != frames[0].shape:
-                raise UserError(f"frame {f.name} is {arr.shape[1]}x{arr.shape[0]} pixels (width x height), "
-                                f"frame {files[0].name} {frames[0].shape[1]}x{frames[0].shape[0]}: all frames "
-                                "must have the same size")
+                what = lambda a: f"{a.shape[-1]}x{a.shape[-2]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else "")  # noqa: E731
+                raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
+                                f"{what(frames[0])}: all frames must have the same size and channels")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
-        stack = to_fair_layout(read_array(path, FRAMES_KEY, "frames", ndim=3))
+        stack = read_array(path, FRAMES_KEY, "frames")
+        if stack.ndim not in (3, 4):
+            raise UserError(f"{path}:{FRAMES_KEY} has shape {stack.shape}; the frames must have 3 dimensions "
+                            "(frames, rows, columns) or, in colour, 4 (frames, rows, columns, channels)")
+        stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
     else:
         raise UserError(f"frames not found: {path} (a folder of PNG/TIFF frames or a .npz/.h5 file)")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
+    if stack.ndim == 4 and not colour:
+        return luminance(stack)
     return stack
 
 
-def read_truth(path: str | Path) -> np.ndarray:
-    """A reference image in FAIR's layout from an image file or a .npz/.h5 file holding TRUTH_KEY."""
+def read_truth(path: str | Path, colour: bool = False) -> np.ndarray:
+    """A reference image in FAIR's layout from an image file or a .npz/.h5 file holding TRUTH_KEY (rows,
+    columns) or (rows, columns, channels); colour=True keeps the channels first, (channels, m1, m2), else
+    colour becomes its luminance."""
     path = resolve_data_path(path)
     if path.suffix.lower() in ARRAY_SUFFIXES:
         if not path.is_file():
             raise UserError(f"truth file not found: {path}")
-        return to_fair_layout(read_array(path, TRUTH_KEY, "truth", ndim=2))
-    return read_image(path)
+        arr = read_array(path, TRUTH_KEY, "truth")
+        if arr.ndim not in (2, 3):
+            raise UserError(f"{path}:{TRUTH_KEY} has shape {arr.shape}; the truth must have 2 dimensions "
+                            "(rows, columns) or, in colour, 3 (rows, columns, channels)")
+        arr = to_fair_layout(np.moveaxis(arr, -1, 0) if arr.ndim == 3 else arr)
+    else:
+        arr = read_image_channels(path)
+    return luminance(arr) if arr.ndim == 3 and not colour else arr
+
+
+def read_gain(path: str | Path) -> np.ndarray | None:
+    """Known per-frame intensity gains (key "gain", one per frame, frame 0's first) from a motion file
+    (.json/.npz/.h5, as scripts/make_sr_frames.py --gain writes them); None when the file holds none."""
+    path = resolve_data_path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            import json
+
+            data = json.loads(path.read_text())
+            g = data.get("gain") if isinstance(data, dict) else None
+        elif suffix == ".npz":
+            with np.load(path) as data:
+                g = data["gain"] if "gain" in data.files else None
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as data:
+                g = data["gain"][()] if "gain" in data else None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(f"cannot read motion file {path}: {exc or type(exc).__name__}") from None
+    if g is None:
+        return None
+    try:
+        g = np.asarray(g, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise UserError(f"motion file {path}: 'gain' = {str(g)[:60]} must be numbers (one per frame)") from None
+    return check_values(g, f"motion file {path}:gain")
 
 
 def read_motion(path: str | Path) -> np.ndarray:

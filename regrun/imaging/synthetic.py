@@ -94,7 +94,7 @@ def warped_pair(f, grid: Grid, w_true: torch.Tensor, supersample: int = 4):
 
 
 def superres_frames(size: int = 20, factor: int = 2, frames: int = 8, noise: float = 0.01, supersample: int = 10,
-                angle: float = 10.0, scale=(0.95, 1.05), shift: float = 0.05, seed: int = 0):
+                    angle: float = 10.0, scale=(0.95, 1.05), shift: float = 0.05, seed: int = 0):
     """A held-out super-resolution frame set: (truth (size, size), frames (frames, size/factor, size/factor),
     w (6 (frames - 1)), omega), numpy float64 in FAIR's layout ([x1, x2]); omega in fine-pixel units.
 
@@ -102,7 +102,20 @@ def superres_frames(size: int = 20, factor: int = 2, frames: int = 8, noise: flo
     with supersample * factor per frame pixel), so no interpolation model reproduces the frames exactly.
     Frame 0 is the reference pose; frame j >= 1 samples the phantom at y = A_j x + b_j (random rotation in
     +-angle degrees, per-axis scale in `scale`, shift in +-shift * size, about the centre); then Gaussian
-    noise of `noise` times the frames' standard deviation."""
+    noise of `noise` times the frames' standard deviation. superres_burst adds gains and colour."""
+    truth, stack, w, omega, _ = superres_burst(size, factor, frames, noise, supersample, angle, scale, shift, seed)
+    return truth, stack, w, omega
+
+
+def superres_burst(size: int = 20, factor: int = 2, frames: int = 8, noise: float = 0.01, supersample: int = 10,
+                   angle: float = 10.0, scale=(0.95, 1.05), shift: float = 0.05, seed: int = 0,
+                   gain=(1.0, 1.0), channels: int = 1):
+    """superres_frames with a burst's exposure and colour: (truth, frames, w, omega, gains (frames,)).
+    gain=(lo, hi): frames 1.. are multiplied by gains uniform in [lo, hi] before the noise (frame 0's is 1);
+    channels > 1: a colour scene, (channels, size, size) truth and (frames, channels, ...) frames, channel c
+    being 0.6 of the shared phantom plus 0.4 of a phantom of its own (the channels share structure and differ
+    in colour), noise per channel relative to that channel's standard deviation. With the defaults the draws
+    and the result are superres_frames' (the extra draws come after)."""
     gen = torch.Generator().manual_seed(seed)
     omega = (0.0, float(size), 0.0, float(size))
     fine = Grid(omega, (size, size))
@@ -116,9 +129,24 @@ def superres_frames(size: int = 20, factor: int = 2, frames: int = 8, noise: flo
         sc = (scale[0] + (scale[1] - scale[0]) * float(u[1]), scale[0] + (scale[1] - scale[0]) * float(u[2]))
         sh = (shift * size * (2 * float(u[3]) - 1), shift * size * (2 * float(u[4]) - 1))
         w.append(affine_about(a, sc, sh, fine.centre))
-    truth = block_sample(f, fine, supersample)
-    stack = [block_sample(f, coarse, supersample * factor)]
-    stack += [block_sample(f, coarse, supersample * factor, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
-    stack = torch.stack(stack)
-    stack = stack + noise * stack.std() * torch.randn(stack.shape, generator=gen, dtype=torch.float64)
-    return truth.numpy(), stack.numpy(), torch.cat(w).numpy(), omega
+    scenes = [f]
+    if channels > 1:
+        own = [textured_phantom(gen)[0] for _ in range(channels)]
+        scenes = [lambda x, g=g: 100.0 * (0.6 * f_unit(x / size) + 0.4 * g(x / size)) for g in own]
+    gains = torch.ones(frames, dtype=torch.float64)
+    if tuple(gain) != (1.0, 1.0):
+        gains[1:] = gain[0] + (gain[1] - gain[0]) * torch.rand(frames - 1, generator=gen, dtype=torch.float64)
+    truths, stacks = [], []
+    for fc in scenes:
+        truth = block_sample(fc, fine, supersample)
+        stack = [block_sample(fc, coarse, supersample * factor)]
+        stack += [block_sample(fc, coarse, supersample * factor, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
+        stack = torch.stack(stack)
+        if tuple(gain) != (1.0, 1.0):
+            stack = stack * gains[:, None, None]
+        stack = stack + noise * stack.std() * torch.randn(stack.shape, generator=gen, dtype=torch.float64)
+        truths.append(truth)
+        stacks.append(stack)
+    if channels > 1:
+        truth, stack = torch.stack(truths), torch.stack(stacks, 1)
+    return truth.numpy(), stack.numpy(), torch.cat(w).numpy(), omega, gains.numpy()

@@ -22,7 +22,9 @@ from ..imaging import spline
 from ..imaging.grid import Grid
 from ..imaging.io import (
     FRAMES_KEY,
+    luminance,
     read_frames,
+    read_gain,
     read_image,
     read_motion,
     read_truth,
@@ -51,6 +53,7 @@ HANDS_MOTIONS = (
     (0.93041, -0.78968, 0.89132, 0.82431, 10.5669, -6.71718),
 )
 MOTION_KINDS = ("auto", "paper", "random")
+CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.yaml)
 
 
 @register_problem("superres")
@@ -98,6 +101,11 @@ class SuperRes(Problem):
         self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
+        check_choice("problem.gain", cfg.gain, (True, False))
+        check_choice("problem.channels", cfg.channels, CHANNELS)
+        self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
+        self.truth_colour = None  # (channels, m1, m2)
+        self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
         self.outside = str(cfg.outside)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
@@ -132,14 +140,24 @@ class SuperRes(Problem):
         self.truth = None if truth is None else ctx.tensor(truth)
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
-                                   self.outside)
-        self.motion = MotionModel(str(cfg.motion_model), self.fine.centre, self.model.q)
+                                   self.outside, gain=bool(cfg.gain))
+        self.motion = MotionModel(str(cfg.motion_model), self.fine.centre, self.model.q, gain=bool(cfg.gain))
+        if self.colour is not None:
+            self.colour = ctx.tensor(self.colour)
+            self.truth_colour = None if self.truth_colour is None else ctx.tensor(self.truth_colour)
+        if self.gain_true is not None:
+            self.gain_true = ctx.tensor(self.gain_true)
 
     def _user_frames(self, cfg):
         """The user's frames (frame 0 the reference pose), on a fine grid `factor` times finer than the
         frames; omega defaults to fine-pixel units, [0, factor m1] x [0, factor m2]. The truth (the fine
-        image) and the true motion are optional and only used to judge the result."""
-        frames = torch.as_tensor(read_frames(cfg.frames), dtype=torch.float64)
+        image) and the true motion are optional and only used to judge the result. Colour frames
+        (problem.channels=auto): the motion (and gains) are estimated on their luminance, which is the model's
+        frames, and every channel's image is solved at that motion (evaluate)."""
+        frames = torch.as_tensor(read_frames(cfg.frames, colour=cfg.channels == "auto"), dtype=torch.float64)
+        if frames.dim() == 4:  # (frames, channels, m1, m2)
+            self.colour = frames
+            frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
         self.n_frames = frames.shape[0]
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
@@ -149,16 +167,24 @@ class SuperRes(Problem):
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
-        self.label = f"{Path(str(cfg.frames)).name}: {self.n_frames} frames, {m1}x{m2}"
+        self.label = f"{Path(str(cfg.frames)).name}: {self.n_frames} frames, {m1}x{m2}" + (
+            f", {self.colour.shape[1]} channels" if self.colour is not None else "")
         self.omega = ((0.0, float(m1), 0.0, float(m2)) if cfg.omega is None
                       else check_numbers("problem.omega", cfg.omega, 4))
         self.fine = Grid(self.omega, (m1, m2))
         truth = None
         if cfg.get("truth"):
-            truth = torch.as_tensor(read_truth(cfg.truth), dtype=torch.float64)
-            if tuple(truth.shape) != (m1, m2):
-                raise UserError(f"problem.truth is {truth.shape[1]}x{truth.shape[0]} pixels (width x height); "
+            truth = torch.as_tensor(read_truth(cfg.truth, colour=self.colour is not None), dtype=torch.float64)
+            if tuple(truth.shape[-2:]) != (m1, m2):
+                raise UserError(f"problem.truth is {truth.shape[-1]}x{truth.shape[-2]} pixels (width x height); "
                                 f"the frames at problem.factor={self.factor} give {m2}x{m1}")
+            if self.colour is not None:
+                if truth.dim() != 3 or truth.shape[0] != self.colour.shape[1]:
+                    raise UserError(f"problem.truth={cfg.truth} has {1 if truth.dim() == 2 else truth.shape[0]} "
+                                    f"channel(s), the frames {self.colour.shape[1]}: give a truth with the frames' "
+                                    "channels, or problem.channels=luminance")
+                self.truth_colour = truth
+                truth = torch.as_tensor(luminance(truth.numpy()), dtype=torch.float64)  # the solvers' history
         self.w_true = None
         if cfg.get("true_motion"):
             w = torch.as_tensor(read_motion(cfg.true_motion), dtype=torch.float64).reshape(-1)
@@ -166,6 +192,12 @@ class SuperRes(Problem):
                 raise UserError(f"problem.true_motion has {w.numel()} values; {self.n_frames} frames need "
                                 f"{6 * (self.n_frames - 1)} (6 per frame after frame 0)")
             self.w_true = w
+            g = read_gain(cfg.true_motion)
+            if g is not None:
+                if g.size != self.n_frames or g[0] == 0:
+                    raise UserError(f"problem.true_motion's gain has {g.size} values (first {g[0]:g}); "
+                                    f"{self.n_frames} frames need {self.n_frames}, frame 0's nonzero")
+                self.gain_true = torch.as_tensor(g[1:] / g[0], dtype=torch.float64)
         return truth, frames
 
     def _check_size(self, size: int) -> None:
@@ -224,7 +256,8 @@ class SuperRes(Problem):
         NaN when the true motion is unknown (a user's frames without problem.true_motion)."""
         if self.w_true is None:
             return math.nan
-        d = self.model.warp_points(w.detach()) - self.model.warp_points(self.w_true)
+        true = affine(self.w_true.reshape(self.model.q, 1, 6), self.model.x)
+        d = self.model.warp_points(w.detach()) - true
         return float(d.pow(2).sum(-1).mean().sqrt())
 
     def rel_error(self, f: torch.Tensor) -> float:
@@ -235,6 +268,12 @@ class SuperRes(Problem):
 
     def inputs(self):
         out = {"frames": self.model.frames.cpu().numpy()}
+        if self.colour is not None:
+            out["frames_colour"] = self.colour.cpu().numpy()
+            if self.truth_colour is not None:
+                out["reference_colour"] = self.truth_colour.cpu().numpy()
+        if self.gain_true is not None:
+            out["gain_true"] = self.gain_true.cpu().numpy()
         if self.truth is not None:
             out["reference"] = self.truth.cpu().numpy()
         if self.w_true is not None:
@@ -257,14 +296,32 @@ class SuperRes(Problem):
             "final_cg_iters": float(final.n_iter),
             "final_cg_rel_residual": final.rel_residual,
         }
-        arrays = {"reconstruction": est, "w": w.cpu().numpy(),
+        w_affine = self.model.affine_part(w)
+        arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
+        gains = self.model.gains(w)
+        if gains is not None:  # every frame's gain, frame 0's (the reference exposure) first
+            arrays["gain"] = torch.cat((gains.new_ones(1), gains)).cpu().numpy()
+            if self.gain_true is not None:
+                metrics["gain_error"] = float((gains - self.gain_true).pow(2).mean().sqrt())
         if self.w_true is not None:
             metrics["motion_error"] = self.motion_error(w)
-            metrics["w_error"] = float((w - self.w_true).norm() / self.w_true.norm())
-        if self.truth is not None:
-            tru = self.truth.cpu().numpy()
-            metrics.update(rel_error=self.rel_error(f_hat), psnr=psnr(est, tru), ssim=ssim(est, tru))
+            metrics["w_error"] = float((w_affine - self.w_true).norm() / self.w_true.norm())
+        if self.colour is not None:
+            # every channel at the final motion (and gains), warm-started from the luminance image
+            arrays["reconstruction_luminance"] = est
+            est = np.stack([self.model.solve(w, self.final_iters, self.final_rtol, x0=final.x,
+                                             b=self.model.rhs(self.colour[:, c])).x.reshape(self.fine.m).cpu().numpy()
+                            for c in range(self.colour.shape[1])])
+            arrays["reconstruction"] = est
+        truth = self.truth if self.truth_colour is None else self.truth_colour
+        if truth is not None:
+            tru = truth.cpu().numpy()
+            err = (self.rel_error(f_hat) if self.colour is None
+                   else float(np.linalg.norm(est - tru) / np.linalg.norm(tru)))
+            # SSIM is a 2-D measure: per channel, then the mean; PSNR over all channels with the truth's range
+            score = (np.mean([ssim(e, t) for e, t in zip(est, tru)]) if est.ndim == 3 else ssim(est, tru))
+            metrics.update(rel_error=err, psnr=psnr(est, tru), ssim=float(score))
             if "f" in result.solution:
                 metrics["rel_error_solver_f"] = self.rel_error(result.solution["f"])
             arrays["error"] = est - tru
@@ -273,7 +330,8 @@ class SuperRes(Problem):
 
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
-        est = np.asarray(arrays["reconstruction"])
+        # colour runs are drawn by their luminance (the motion's frames); the channels are in the results file
+        est = np.asarray(arrays.get("reconstruction_luminance", arrays["reconstruction"]))
         if self.truth is not None:
             tru = self.truth.cpu().numpy()
             vmin, vmax = float(tru.min()), float(tru.max())
@@ -293,6 +351,16 @@ class SuperRes(Problem):
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
                                vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
+        if self.colour is not None:  # the colour images themselves: truth, reconstruction, frame 0 (RGB)
+            rgb = np.moveaxis(np.asarray(arrays["reconstruction"]), 0, -1)[..., :3]
+            lo, hi = float(rgb.min()), float(rgb.max())
+            cpanels = [dict(image=rgb, omega=self.omega, title="reconstruction (colour)", vmin=lo, vmax=hi),
+                       dict(image=np.moveaxis(self.colour[0].cpu().numpy(), 0, -1)[..., :3], omega=self.omega,
+                            title="frame 0", vmin=lo, vmax=hi)]
+            if self.truth_colour is not None:
+                cpanels.insert(0, dict(image=np.moveaxis(self.truth_colour.cpu().numpy(), 0, -1)[..., :3],
+                                       omega=self.omega, title="reference (truth)", vmin=lo, vmax=hi))
+            paths.append(image_grid(cpanels, fig_dir / "colour.png", ncols=3, suptitle=self.label))
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),
                                      title=f"{self.label}: {result.solution.get('label', '')}"))

@@ -34,9 +34,14 @@ OUTSIDE = ("keep", "drop")  # problem.outside: configs/problem/superres.yaml
 
 
 class SuperResModel:
-    """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b."""
+    """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b.
 
-    def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float, outside: str = "keep"):
+    The parameters w hold, frame by frame after frame 0, the affine motion (A11, A12, A21, A22, b1, b2) and,
+    with gain=True, the frame's intensity gain g_j after it (7 per frame): d_j = g_j K I_j(w) f. A burst's
+    frames differ in exposure; frame 0's gain is 1 (it sets the reconstruction's intensity scale)."""
+
+    def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float, outside: str = "keep",
+                 gain: bool = False):
         self.frames = frames  # (q + 1, m1, m2)
         self.outside = outside  # keep | drop: what to do with moved-frame pixels that saw beyond the field of view
         self.keep = None  # (q + 1, coarse m1, m2) 0/1 data weights once settle_outside has dropped pixels
@@ -45,7 +50,9 @@ class SuperResModel:
         self.factor = factor
         self.lam = lam
         self.q = frames.shape[0] - 1
-        self.n_params = 6 * self.q
+        self.gain = bool(gain)
+        self.stride = 7 if self.gain else 6  # parameters per moved frame
+        self.n_params = self.stride * self.q
         self.dtype, self.device = frames.dtype, frames.device
         self.x = fine.centres(self.dtype, self.device).reshape(-1, 2)
         self.coef = SplineCoefficients(fine, self.dtype, self.device)
@@ -55,9 +62,32 @@ class SuperResModel:
         self.n = n1 * n2
         self.n_data = frames.numel()
         self.n_reg = (n1 - 1) * n2 + n1 * (n2 - 1)
-        self.b = torch.cat((self.sqrt_hd * frames.reshape(-1),
-                            torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
-        self.identity = affine_identity(self.dtype, self.device).repeat(self.q)
+        self.b = self.rhs(frames)
+        one = torch.ones(1 if self.gain else 0, dtype=self.dtype, device=self.device)
+        self.identity = torch.cat((affine_identity(self.dtype, self.device), one)).repeat(self.q)
+
+    def rhs(self, frames: torch.Tensor) -> torch.Tensor:
+        """b for frames shaped as self.frames (another channel of a colour burst): the kept data rows, then the
+        regulariser's zeros."""
+        return torch.cat((self.sqrt_hd * self._weigh(frames).reshape(-1),
+                          torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
+
+    def split(self, w: torch.Tensor):
+        """w -> (the affine motions (q, 6), the gains (q,) or None without problem.gain)."""
+        t = w.reshape(self.q, self.stride)
+        return (t, None) if not self.gain else (t[:, :6], t[:, 6])
+
+    def affine_part(self, w: torch.Tensor) -> torch.Tensor:
+        """The affine motions of w, (6q,)."""
+        return self.split(w)[0].reshape(-1)
+
+    def gains(self, w: torch.Tensor) -> torch.Tensor | None:
+        return self.split(w)[1]
+
+    def _gained(self, moved: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Moved frames' rows (..., q, a, b) times each frame's gain (unchanged without problem.gain)."""
+        g = self.gains(w)
+        return moved if g is None else moved * g[:, None, None]
 
     def settle_outside(self, w: torch.Tensor) -> None:
         """outside=drop: leave out of the data term every pixel of a moved frame whose fine points, at the motion
@@ -81,8 +111,7 @@ class SuperResModel:
         size = self.coef.padded[0] * self.coef.padded[1]
         seen = stencil.scatter(up.flatten(-2), size).unflatten(-1, self.coef.padded)[PAD:PAD + n1, PAD:PAD + n2] / 36
         self._coverage = (1 + seen) / (self.q + 1)
-        self.b = torch.cat((self.sqrt_hd * (self.keep * self.frames).reshape(-1),
-                            torch.zeros(self.n_reg, dtype=self.dtype, device=self.device)))
+        self.b = self.rhs(self.frames)
         self._precond = None
 
     def data_mask(self) -> torch.Tensor:
@@ -101,7 +130,7 @@ class SuperResModel:
         self._precond = None
 
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
-        return affine(w.reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
+        return affine(self.split(w)[0].reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
 
     def operator(self, w: torch.Tensor, fixed: bool = False) -> LinearOperator:
         """A(w): matrix-free, batched over leading dimensions of f, differentiable in w (forward and reverse
@@ -121,7 +150,7 @@ class SuperResModel:
 
         def matvec(f):
             img = f.unflatten(-1, (n1, n2))
-            warped = stencil.gather(self.coef.apply(img)).unflatten(-1, (n1, n2))
+            warped = self._gained(stencil.gather(self.coef.apply(img)).unflatten(-1, (n1, n2)), w)
             frames = self._weigh(pool(torch.cat((img.unsqueeze(-3), warped), -3), k))
             return torch.cat((self.sqrt_hd * frames.flatten(-3), c_reg * diff(img, -2, h1).flatten(-2),
                               c_reg * diff(img, -1, h2).flatten(-2)), -1)
@@ -129,7 +158,7 @@ class SuperResModel:
         def rmatvec(y):
             data, r1, r2 = torch.split(y, (self.n_data, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
             up = pool_adjoint(self.sqrt_hd * self._weigh(data.unflatten(-1, tuple(self.frames.shape))), k)
-            moved = self.coef.adjoint(stencil.scatter(up[..., 1:, :, :].flatten(-2), size))
+            moved = self.coef.adjoint(stencil.scatter(self._gained(up[..., 1:, :, :], w).flatten(-2), size))
             img = up[..., 0, :, :] + moved
             reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
                 r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
@@ -149,7 +178,7 @@ class SuperResModel:
 
         def matvec(f):
             img = f.unflatten(-1, (n1, n2))
-            moved = scale * pooled.gather(self.coef.apply(img))
+            moved = self._gained(scale * pooled.gather(self.coef.apply(img)), w)
             frames = self._weigh(torch.cat((pool(img, k).unsqueeze(-3), moved), -3))
             return torch.cat((self.sqrt_hd * frames.flatten(-3), c_reg * diff(img, -2, h1).flatten(-2),
                               c_reg * diff(img, -1, h2).flatten(-2)), -1)
@@ -157,7 +186,7 @@ class SuperResModel:
         def rmatvec(y):
             data, r1, r2 = torch.split(y, (self.n_data, (n1 - 1) * n2, n1 * (n2 - 1)), -1)
             data = self.sqrt_hd * self._weigh(data.unflatten(-1, tuple(self.frames.shape)))
-            moved = self.coef.adjoint(pooled.scatter(scale * data[..., 1:, :, :], size))
+            moved = self.coef.adjoint(pooled.scatter(self._gained(scale * data[..., 1:, :, :], w), size))
             img = pool_adjoint(data[..., 0, :, :], k) + moved
             reg = diff_adjoint(r1.unflatten(-1, (n1 - 1, n2)), -2, h1) + diff_adjoint(
                 r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
@@ -173,6 +202,8 @@ class SuperResModel:
         mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
         if self.keep is not None:  # dropped rows are zero rows
             mats = mats * self.keep[1:].reshape(self.q, -1, 1)
+        if self.gain:
+            mats = mats * self.gains(w).detach().reshape(self.q, 1, 1)
         n1, n2 = self.fine.m
         k, q = self.factor, self.q
         h1, h2 = self.fine.h
@@ -203,6 +234,9 @@ class SuperResModel:
         coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
         stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
         keep = None if self.keep is None else self.keep[1:].reshape(self.q, -1)
+        if self.gain:  # row weights enter the Gram matrix squared: g_j^2 (K S_j)^T (K S_j)
+            g = self.gains(w.detach()).reshape(self.q, 1)
+            keep = g.expand(self.q, self.coarse.m[0] * self.coarse.m[1]) if keep is None else keep * g
         moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor, keep))
         gram = self.coarse.cell_volume * moved + self._fixed_gram()
         return 0.5 * (gram + gram.T)
@@ -233,6 +267,7 @@ class SuperResModel:
             def laplace(n, h):
                 return (2 - 2 * torch.cos(math.pi * torch.arange(n, **opts) / n)) / h ** 2
 
+            # frames' gains (problem.gain) taken as 1: they are unknown when this is built, and near 1 for a burst
             symbol = (self.coarse.cell_volume * (self.q + 1) / k ** 4) * pooled(n1)[:, None] * pooled(n2)[None, :]
             symbol = symbol + self.lam ** 2 * self.fine.cell_volume * (laplace(n1, h1)[:, None]
                                                                         + laplace(n2, h2)[None, :])
@@ -275,8 +310,9 @@ class SuperResModel:
         parameter applied to an image f and, transposed, to a residual r, and A^T applied to the first. Exact,
         by the spline's gradient stencil and the chain rule through y = A_j x + b_j (dy/dw_j = [x1 e1, x2 e1,
         x1 e2, x2 e2, e1, e2]); frame j only depends on its own 6 parameters, so all three are built frame by
-        frame (A^T of a column of frame j touches frame j's stencil only) without any AD. image_fixed=True:
-        dA f alone (the other two are None)."""
+        frame (A^T of a column of frame j touches frame j's stencil only) without any AD. With gains
+        (problem.gain) frame j's rows are g_j K S_j(w) f: its motion columns scale by g_j, and its gain column
+        is K S_j(w) f (transposed, (K S_j)^T r_j). image_fixed=True: dA f alone (the other two are None)."""
         w, f, r = w.detach(), f.detach(), r.detach()
         if image_fixed:  # the image-fixed Jacobian needs dA f alone: skip the two scatters (most of the cost)
             return self.dense_motion_jacobian(self.motion_blocks(w, f)), None, None
@@ -286,14 +322,20 @@ class SuperResModel:
         dy = self._motion_directions()
         blocks = self.motion_blocks(w, f, stencil)
         dA_f = self.dense_motion_jacobian(blocks)
-        up = pool_adjoint(self.sqrt_hd * blocks.unflatten(-1, self.coarse.m), k).flatten(-2)  # (q, 6, npts)
-        at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (6, q, n1, n2)
+        up = pool_adjoint(self.sqrt_hd * blocks.unflatten(-1, self.coarse.m), k).flatten(-2)  # (q, s, npts)
+        gains = self.gains(w)
+        if gains is not None:  # A^T's own gain on frame j's rows
+            up = up * gains[:, None, None]
+        at_da_f = self.coef.adjoint(stencil.scatter_each(up.transpose(0, 1), size))  # (s, q, n1, n2)
         at_da_f = at_da_f.transpose(0, 1).reshape(p, self.n)
 
         data = self._weigh(r[: self.n_data].unflatten(-1, tuple(self.frames.shape)))
         u = pool_adjoint(self.sqrt_hd * data, k)[1:].flatten(-2)  # (q, npts)
-        g = u[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
+        ug = u if gains is None else u * gains[:, None]
+        g = ug[None, :, :, None] * dy[:, None]  # (6, q, npts, 2): parameter k of every frame at once
         dAT_r = self.coef.adjoint(stencil.scatter_gradient(g, size))  # (6, q, n1, n2), frame j's own stencil
+        if gains is not None:  # the gain's column: (K S_j)^T r_j
+            dAT_r = torch.cat((dAT_r, self.coef.adjoint(stencil.scatter_each(u, size)).unsqueeze(0)))
         dAT_r = dAT_r.transpose(0, 1).reshape(p, self.n)
         return dA_f, dAT_r.T, at_da_f.T
 
@@ -307,14 +349,19 @@ class SuperResModel:
     def motion_blocks(self, w: torch.Tensor, f: torch.Tensor, stencil=None) -> torch.Tensor:
         """The nonzero part of dA f: frame j's data rows in its own 6 parameters, (q, 6, coarse points), from
         the spline's gradient at the moved points (a SeparableStencil unless a stencil with gradient is
-        given)."""
+        given); with gains (q, 7, coarse points): the motion's six times g_j, then the gain's, K S_j f."""
         n1, n2 = self.fine.m
         if stencil is None:
             stencil = SeparableStencil.at(self.fine, self.warp_points(w.detach()), with_gradient=True)
-        grad = stencil.gather_gradient(self.coef.apply(f.detach().reshape(n1, n2)))  # (q, npts, 2)
+        coef = self.coef.apply(f.detach().reshape(n1, n2))
+        grad = stencil.gather_gradient(coef)  # (q, npts, 2)
         g1, g2 = grad[..., 0], grad[..., 1]
         x1, x2 = self.x[:, 0], self.x[:, 1]
         moved = torch.stack((g1 * x1, g1 * x2, g2 * x1, g2 * x2, g1, g2), 1).unflatten(-1, (n1, n2))
+        gains = self.gains(w.detach())
+        if gains is not None:
+            values = stencil.gather(coef).unflatten(-1, (n1, n2)).unsqueeze(1)  # (q, 1, n1, n2): S_j f
+            moved = torch.cat((moved * gains[:, None, None, None], values), 1)
         blocks = self.sqrt_hd * pool(moved, self.factor)  # (q, 6, coarse m1, m2)
         if self.keep is not None:
             blocks = blocks * self.keep[1:, None]
@@ -322,10 +369,10 @@ class SuperResModel:
 
     def dense_motion_jacobian(self, blocks: torch.Tensor) -> torch.Tensor:
         """dA f (rows, 6q) from motion_blocks: block j in frame j's data rows and columns."""
-        nc = blocks.shape[-1]
-        dA_f = torch.zeros(self.n_data + self.n_reg, self.n_params, dtype=self.dtype, device=self.device)
+        nc, s = blocks.shape[-1], blocks.shape[1]
+        dA_f = torch.zeros(self.n_data + self.n_reg, s * self.q, dtype=self.dtype, device=self.device)
         for j in range(self.q):
-            dA_f[(j + 1) * nc:(j + 2) * nc, 6 * j:6 * j + 6] = blocks[j].T
+            dA_f[(j + 1) * nc:(j + 2) * nc, s * j:s * j + s] = blocks[j].T
         return dA_f
 
     def residual(self, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -337,12 +384,14 @@ class SuperResModel:
         coef = spline.coefficients(self.frames[0], 0.0)
         return spline.evaluate(coef, self.coarse, self.x.reshape(*self.fine.m, 2)).reshape(-1)
 
-    def solve(self, w: torch.Tensor, iters: int, rtol: float = 0.0, x0: torch.Tensor | None = None):
+    def solve(self, w: torch.Tensor, iters: int, rtol: float = 0.0, x0: torch.Tensor | None = None,
+              b: torch.Tensor | None = None):
         """f at motion w by CG on the normal equations from the fixed initial image; with a warm start x0,
         preconditioned CG (self.preconditioner) from x0 to the same bar, ||r|| <= rtol ||r_0|| with r_0 the
-        residual of the fixed initial image, so both stop at the same accuracy (the warm start only sooner)."""
+        residual of the fixed initial image, so both stop at the same accuracy (the warm start only sooner).
+        b: another right-hand side (self.rhs of another channel's frames; default self.b)."""
         op = self.operator(w.detach(), fixed=x0 is not None)  # PCG's many products at one w: the merged stencil
-        normal, rhs, start = op.normal(), op.rmatvec(self.b), self.initial_image()
+        normal, rhs, start = op.normal(), op.rmatvec(self.b if b is None else b), self.initial_image()
         if x0 is None:
             return cg(normal, rhs, start, iters=iters, rtol=rtol)
         r0 = float((rhs - normal(start)).norm())
@@ -351,7 +400,8 @@ class SuperResModel:
         return CGResult(res.x, res.n_iter, res.rel_residual / scale if scale > 0 else float("nan"))
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
-                    rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None) -> torch.Tensor:
+                    rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None,
+                    gain: bool = False) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
@@ -363,9 +413,14 @@ class SuperResModel:
         scale (decided at its start): there frame 0's spline is its boundary extension, not the scene, and on
         textured frames that misfit pulls the motion (camera crop, 32^2, 8 frames: 0.64 px RMS error with
         them, as SimpleITK's 0.04 px without). transform: the motion model (regrun.imaging.transforms; default
-        the affine without a centre, the model's own w); the result is its parameters, (q n_params,)."""
+        the affine without a centre, the model's own w); the result is its parameters, (q n_params,).
+        gain: each frame's intensity gain too (d_j(x) ~ g_j d_0(y_j(x))), appended to its parameters: the
+        ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
+        least-squares ratio <T(y), d_j> / <T(y), T(y)> over the scale's weighted points at the new motion (the
+        gain is linear: projected out, as the image is in the joint solve)."""
         affine_model = Affine() if transform is None else transform
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
+        g = (self.frames[1:].mean((-2, -1)) / self.frames[0].mean()) if gain else None
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
             levels += 1
@@ -384,11 +439,16 @@ class SuperResModel:
                 hi = torch.tensor([grid.omega[1], grid.omega[3]], dtype=self.dtype, device=self.device)
                 half = 0.5 * torch.tensor(grid.h, dtype=self.dtype, device=self.device)
                 weights = ((y >= lo + half) & (y <= hi - half)).all(-1).to(self.dtype)
-            kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2), targets,
+            kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2),
+                                        targets if g is None else targets / g[:, None],
                                         scale=grid.cell_volume, weights=weights)
             r0, j0 = kernel.residual_and_jacobian(w)
             g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
             gtol = rel_gtol * g0.clamp_min(1e-300)
             w = lm_batched(lambda v: DenseLinearization(*kernel.residual_and_jacobian(v)), kernel.residual, w,
                            max_iter=max_iter, gtol=gtol).w
-        return w.reshape(-1)
+            if g is not None:
+                moved = template(affine_model.points(w[:, None, :], xc.reshape(-1, 2)))  # (q, points)
+                wt = torch.ones_like(moved) if weights is None else weights
+                g = (wt * moved * targets).sum(-1) / (wt * moved * moved).sum(-1).clamp_min(1e-300)
+        return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)

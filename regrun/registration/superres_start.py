@@ -14,7 +14,7 @@ def initial_motion(problem, init: str) -> torch.Tensor:
 
 
 def start_params(problem, init: str) -> torch.Tensor:
-    """The starting motion in problem.motion_model's parameters. preregister: each frame registered to frame 0
+    """The starting motion in problem.motion_model's parameters (each frame's gain after them with problem.gain). preregister: each frame registered to frame 0
     (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model; identity: no motion; truth: the true motion (for derivative studies).
     With problem.outside=drop the pre-registration leaves out the points that leave frame 0 (the solver then
     drops the moved frames' pixels that see past the field of view at this motion: SuperResModel.settle_outside)."""
@@ -22,7 +22,8 @@ def start_params(problem, init: str) -> torch.Tensor:
     motion = problem.motion
     if init == "preregister":
         transform = None if motion.is_affine else motion.transform
-        w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform)
+        w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
+                                      gain=motion.gain)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
@@ -30,6 +31,10 @@ def start_params(problem, init: str) -> torch.Tensor:
     elif not motion.is_affine:
         raise UserError(f"solver.init=truth starts from the true affine motion; problem.motion_model="
                         f"{motion.name} cannot hold it (use problem.motion_model=affine)")
+    elif motion.gain:  # the true motion, and the true gains where known (else 1)
+        g = problem.gain_true if problem.gain_true is not None else torch.ones(
+            motion.q, dtype=problem.w_true.dtype, device=problem.w_true.device)
+        w = torch.cat((problem.w_true.reshape(motion.q, 6), g.reshape(motion.q, 1)), 1).reshape(-1)
     else:
         w = problem.w_true.clone()
     return w
