@@ -143,7 +143,7 @@ def run_set(ctx, root, kind, size, noise, seed, frames, args, reuse=None):
     np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
 
     def problem(lam, rule=None):
-        extra = {} if rule is None else {"lam_rule": rule}
+        extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                              true_motion=str(path), lambda_f=lam, outside=args.outside, **extra)
         return SuperRes(cfg, ctx)
@@ -196,6 +196,11 @@ def run_set(ctx, root, kind, size, noise, seed, frames, args, reuse=None):
     except ImportError:
         row["psnr_peer_best"] = math.nan
     return row
+
+
+def suffixed(out: Path, suffix: str) -> Path:
+    """--out with a suffix added (not replaced: a name like `coffee_48_0.01` keeps its `.01`)."""
+    return out.with_name(out.name + suffix)
 
 
 def markdown(rows, rules, default) -> str:
@@ -256,14 +261,19 @@ def main(argv=None):
                     "(runs split over processes), written to --out .md")
     ap.add_argument("--reuse", type=Path, nargs="+", help="earlier .json outputs: the grid and the peer of a set "
                     "found there are taken from them, only auto is run (after a change to auto alone)")
+    ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="problem settings for the auto runs only (e.g. lam_rechoose=0; numbers parsed as YAML)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
+    import yaml
+
+    args.auto_set = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.auto_set)}
     if args.merge:
         rows = [r for path in args.merge for r in json.loads(path.read_text())["rows"]]
         rules = sorted({x for x in RULES for r in rows if f"auto_{x}" in r}, key=lambda x: x != args.default)
         md = markdown(rows, rules, args.default) + "\n\n" + summary(rows, rules)
-        args.out.with_suffix(".md").write_text(md + "\n")
+        suffixed(args.out, ".md").write_text(md + "\n")
         print(md)
         return
     torch.set_num_threads(args.threads)
@@ -291,10 +301,10 @@ def main(argv=None):
                     print(f"{kind} {size}^2 {frames} frames noise {noise:g} seed {seed}: bicubic {r['psnr_bicubic']:.2f}, "
                           f"regrun best {r['regrun_best_lam']:g} -> {r['psnr_regrun_best']:.2f}, peer best "
                           f"{r['psnr_peer_best']:.2f}; auto: {autos}; {r['wall_s']:.0f} s", flush=True)
-                    args.out.with_suffix(".json").write_text(json.dumps(
+                    suffixed(args.out, ".json").write_text(json.dumps(
                         {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
     md = markdown(rows, args.rules, args.default) + "\n\n" + summary(rows, args.rules)
-    args.out.with_suffix(".md").write_text(md + "\n")
+    suffixed(args.out, ".md").write_text(md + "\n")
     print(md)
 
 

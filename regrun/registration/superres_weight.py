@@ -3,11 +3,15 @@ applied to the image solve at the starting motion w0 (the pre-registration, whic
 
     f(lam) = argmin_f ||A_d(w0) f - b_d||^2 + lam^2 h_f ||L f||^2,
 
-by a Cholesky factor of A_d^T A_d + lam^2 h_f L^T L up to CHOLESKY_MAX_PIXELS pixels (the data Gram matrix is
-formed once; each weight costs one factor), else by CG warm-started from the last weight's image. The rule's
-divergence tr d(A_d f)/d(frames) is Hutchinson's estimate with the directional derivative taken by forward-mode
-AD (torch.func.jvp) through the solve. The motion estimate's own (6q-dimensional) dependence on the frames is
-left out of the divergence: it adds at most 6q degrees of freedom to thousands.
+by a Cholesky factor of A_d^T A_d + lam^2 h_f L^T L up to WEIGHT_CHOLESKY_MAX_PIXELS pixels (the Gram matrices
+formed once; each weight costs one factor), else by preconditioned CG (the model's cosine-basis preconditioner at
+that weight) warm-started from the last weight's images. The rule's divergence tr d(A_d f)/d(frames) is
+Hutchinson's estimate. Up to the solvers' CHOLESKY_MAX_PIXELS the directional derivative is taken by
+forward-mode AD (torch.func.jvp) through the solve; beyond it, it is the prediction of the probe itself (f is
+linear in the frames, so d(A_d f)[z] = A_d f(z)), all probes as one block. The earlier path beyond 32^2,
+forward-mode AD through plain CG to a relative residual of 1e-12, took minutes of CPU per search at 48^2
+(docs/superres.md). The motion estimate's own (6q-dimensional) dependence
+on the frames is left out of the divergence: it adds at most 6q degrees of freedom to thousands.
 
 The solver then runs at the chosen weight (the weight enters its motion estimation as usual). The motion it ends
 at is better than the pre-registration, and with a better motion less smoothing is best (FAIR hands 32^2, 0.5%
@@ -27,8 +31,9 @@ import numpy as np
 import torch
 
 from ..errors import check_float, check_int
-from ..linalg.cg import cg
 from ..linalg.differences import forward_difference as diff
+from ..linalg.differences import forward_difference_adjoint as diff_adjoint
+from ..linalg.krylov import pcg
 from ..optim.parameter_choice import (
     Choice,
     Fit,
@@ -55,47 +60,101 @@ def regulariser_gram(model) -> torch.Tensor:
     return model.fine.cell_volume * (l1 @ l1.T + l2 @ l2.T)
 
 
+# Largest image (fine pixels) whose weight search factors A_d^T A_d + lam^2 h_f L^T L, one factor per weight
+# (64^2: 0.8 s CPU a factor on one thread); beyond it PCG. Larger than the solvers' CHOLESKY_MAX_PIXELS: the
+# search solves at ten weights down to 1e-3, where A_d^T A_d is nearly singular and PCG takes ~1000 iterations
+# (24^2 from 8 frames at lam = 0.003: 1116 to a relative residual of 1e-12, 3.3 s CPU against 0.08 s with the
+# factor, the same RSS and trace to 11 digits).
+WEIGHT_CHOLESKY_MAX_PIXELS = 4096
+
+
 class ImageSolve:
-    """f(lam) at a fixed motion and the frames' prediction A_d f, as functions of the frames (for the JVP)."""
+    """f(lam) at a fixed motion and the frames' prediction A_d f, as functions of the frames (for the trace)."""
 
     def __init__(self, model, w: torch.Tensor, cg_iters: int, cg_rtol: float):
         self.model, self.w = model, w.detach()
-        self.cholesky = model.n <= CHOLESKY_MAX_PIXELS
+        self.cholesky = model.n <= WEIGHT_CHOLESKY_MAX_PIXELS
+        # the dense operator (and the trace by AD) up to the solvers' CHOLESKY_MAX_PIXELS: unchanged there
+        self.dense = model.n <= CHOLESKY_MAX_PIXELS
         model.set_weight(0.0)
-        if self.cholesky:
+        if self.dense:
             self.data_gram = model.normal_matrix(self.w)  # A_d^T A_d
             self.reg_gram = regulariser_gram(model)
             self.op = model.dense_operator(self.w)
-        else:
-            self.op = model.operator(self.w)
+        else:  # A_d (zero regulariser rows at weight 0), the merged stencil: many products at one w
+            self.op = model.operator(self.w, fixed=True)
+            if self.cholesky:  # both Gram matrices from sparse products (n x n memory, no n^3 product)
+                self.data_gram = model.normal_matrix(self.w)
+                self.reg_gram = self.regulariser_normal(torch.eye(model.n, dtype=model.dtype, device=model.device))
         self.cg_iters, self.cg_rtol = cg_iters, cg_rtol
         self.x0 = model.initial_image()
+        self.z0 = None  # PCG: the probes' images at the last weight (warm start of the next)
 
     def _pad(self, frames_flat: torch.Tensor) -> torch.Tensor:
-        zeros = torch.zeros(self.model.n_reg, dtype=frames_flat.dtype, device=frames_flat.device)
-        return torch.cat((self.model.sqrt_hd * frames_flat, zeros))
+        zeros = torch.zeros(*frames_flat.shape[:-1], self.model.n_reg, dtype=frames_flat.dtype,
+                            device=frames_flat.device)
+        return torch.cat((self.model.sqrt_hd * frames_flat, zeros), -1)
+
+    def regulariser_normal(self, f: torch.Tensor) -> torch.Tensor:
+        """h_f L^T L f, matrix-free (batched over leading dimensions): regulariser_gram's product."""
+        m = self.model
+        n1, n2 = m.fine.m
+        h1, h2 = m.fine.h
+        img = f.unflatten(-1, (n1, n2))
+        out = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
+        return m.sqrt_hf**2 * out.flatten(-2)
 
     def prediction(self, lam: float):
-        """frames -> A_d f(frames) / sqrt(h_d) (frame units), at weight lam; linear in the frames."""
+        """frames -> (A_d f(frames) / sqrt(h_d) (frame units), f) at weight lam; linear in the frames, batched
+        over leading dimensions with PCG."""
         m = self.model
-        if self.cholesky:
+        if self.dense:
             factor = torch.linalg.cholesky(self.data_gram + lam**2 * self.reg_gram)
 
             def solve(frames_flat):
                 return torch.cholesky_solve(self.op.rmatvec(self._pad(frames_flat))[:, None], factor)[:, 0]
+        elif self.cholesky:
+            factor = torch.linalg.cholesky(self.data_gram + lam**2 * self.reg_gram)
+
+            def solve(frames_flat):  # columns in the leading dimensions
+                rhs = self.op.rmatvec(self._pad(frames_flat))
+                return torch.cholesky_solve(rhs.reshape(-1, rhs.shape[-1]).T, factor).T.reshape(rhs.shape)
         else:
             m.set_weight(lam)
-            op = m.operator(self.w)
+            precond = m.preconditioner()  # at this weight
             m.set_weight(0.0)
+            data_normal = self.op.normal()
+
+            def normal(f):
+                return data_normal(f) + lam**2 * self.regulariser_normal(f)
 
             def solve(frames_flat):
-                return cg(op.normal(), op.rmatvec(self._pad(frames_flat)), self.x0, self.cg_iters, self.cg_rtol).x
+                start = self.x0 if frames_flat.dim() == 1 else self.z0
+                return pcg(normal, self.op.rmatvec(self._pad(frames_flat)), precond, start, self.cg_iters,
+                           self.cg_rtol).x
 
         def predict(frames_flat):
             f = solve(frames_flat)
-            return self.op.matvec(f)[: m.n_data] / m.sqrt_hd, f
+            return self.op.matvec(f)[..., : m.n_data] / m.sqrt_hd, f
 
         return predict
+
+    def trace(self, predict, d: torch.Tensor, probes) -> float:
+        """Hutchinson's tr d(A_d f)/d(frames) over the probes: forward-mode AD through the solve with the dense
+        operator; beyond it the probes' own predictions (the map is linear), as one block (PCG: warm-started
+        from the last weight's)."""
+        total = 0.0
+        if self.dense:
+            for z in probes:
+                _, tangent = torch.func.jvp(lambda u: predict(u)[0], (d,), (z,))
+                total += float((z * tangent).sum())
+            return total / len(probes)
+        block = torch.stack(list(probes))
+        tangents, images = predict(block)
+        self.z0 = images.detach()
+        for z, tangent in zip(block, tangents):
+            total += float((z * tangent).sum())
+        return total / len(probes)
 
 
 def frame_data(model) -> tuple[torch.Tensor, int]:
@@ -113,11 +172,7 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
         solve.x0 = f.detach()  # warm start of the next weight's CG
     fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
     if probes is not None:
-        total = 0.0
-        for z in probes:
-            _, tangent = torch.func.jvp(lambda u: predict(u)[0], (d,), (z,))
-            total += float((z * tangent).sum())
-        fit.trace = total / len(probes)
+        fit.trace = solve.trace(predict, d, probes)
     return fit
 
 

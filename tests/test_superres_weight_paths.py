@@ -1,0 +1,81 @@
+"""The weight search's image solve (registration/superres_weight.ImageSolve) by its three paths: the dense operator
+with the trace by forward-mode AD (up to CHOLESKY_MAX_PIXELS, unchanged), the Cholesky factor with the matrix-free
+operator and PCG (both with the trace from the probes' own predictions, the map being linear in the frames). The
+thresholds are lowered here so a 12^2 image takes each path; they must give the same misfit and trace."""
+from pathlib import Path
+
+import pytest
+import torch
+
+import regrun.registration.superres_weight as sw
+from regrun.config import config_section
+from regrun.context import RunContext
+from regrun.optim.parameter_choice import rademacher
+from regrun.problems.superres import SuperRes
+
+PATHS = {"dense": (10**9, 10**9), "cholesky": (0, 10**9), "pcg": (0, 0)}  # CHOLESKY_MAX, WEIGHT_CHOLESKY_MAX
+
+
+def problem(device):
+    ctx = RunContext(device, torch.float64, 0, Path("."))
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=3, noise=0.02, outside="drop"), ctx)
+    w = p.w_true + 0.01 * torch.randn(p.w_true.shape, generator=torch.Generator().manual_seed(1),
+                                      dtype=torch.float64).to(device)
+    p.model.settle_outside(w)  # some rows dropped: the paths must agree on the masked data too
+    return p, w
+
+
+def solve_by(path, monkeypatch, p, w):
+    dense_max, chol_max = PATHS[path]
+    monkeypatch.setattr(sw, "CHOLESKY_MAX_PIXELS", dense_max)
+    monkeypatch.setattr(sw, "WEIGHT_CHOLESKY_MAX_PIXELS", chol_max)
+    s = sw.ImageSolve(p.model, w, 2000, 1e-13)
+    assert (s.dense, s.cholesky) == {"dense": (True, True), "cholesky": (False, True), "pcg": (False, False)}[path]
+    return s
+
+
+@pytest.mark.parametrize("path", ["cholesky", "pcg"])
+def test_each_path_gives_the_dense_paths_misfit_and_trace(device, monkeypatch, path):
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    probes = rademacher(3, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    ref = solve_by("dense", monkeypatch, p, w)
+    new = solve_by(path, monkeypatch, p, w)
+    for lam in (1.0, 0.1, 0.01):  # warm starts carried from weight to weight on the PCG path
+        a, b = sw.evaluate_at(p.model, ref, probes, lam), sw.evaluate_at(p.model, new, probes, lam)
+        assert b.m == a.m < d.numel()
+        assert b.rss == pytest.approx(a.rss, rel=1e-9)
+        assert b.trace == pytest.approx(a.trace, rel=1e-9)
+        assert torch.allclose(b.state, a.state, rtol=0, atol=1e-8 * float(a.state.abs().max()))
+        assert b.state.device.type == device.type and b.state.dtype == torch.float64
+
+
+def test_regulariser_normal_is_the_gram_matrix_and_self_adjoint(device, monkeypatch):
+    """Dot test: h_f L^T L applied matrix-free equals regulariser_gram's dense matrix, and <R x, y> = <x, R y>."""
+    p, w = problem(device)
+    s = solve_by("pcg", monkeypatch, p, w)
+    n = p.model.n
+    eye = torch.eye(n, dtype=torch.float64, device=device)
+    assert torch.allclose(s.regulariser_normal(eye), sw.regulariser_gram(p.model), rtol=0, atol=1e-12)
+    g = torch.Generator().manual_seed(2)
+    x, y = (torch.randn(n, generator=g, dtype=torch.float64).to(device) for _ in range(2))
+    lhs, rhs = float(s.regulariser_normal(x) @ y), float(x @ s.regulariser_normal(y))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+@pytest.mark.parametrize("path", ["cholesky", "pcg"])
+def test_the_prediction_is_linear_and_symmetric_in_the_frames(device, monkeypatch, path):
+    """The trace beyond the dense path uses d(A_d f)[z] = A_d f(z): checked against a finite difference of the
+    prediction at the data (exact up to rounding, the map being linear), and the hat matrix's symmetry
+    <z1, H z2> = <H z1, z2> (a dot test); the block of probes gives each probe's own prediction."""
+    p, w = problem(device)
+    s = solve_by(path, monkeypatch, p, w)
+    predict = s.prediction(0.05)
+    d = p.model.frames.reshape(-1)
+    z = rademacher(2, d.shape, torch.Generator().manual_seed(3), d.dtype, d.device)
+    hz = predict(z)[0]
+    for eps in (1e-2, 1e-4):
+        fd = (predict(d + eps * z[0])[0] - predict(d)[0]) / eps
+        assert torch.allclose(fd, hz[0], rtol=0, atol=1e-6 * float(hz[0].abs().max()))
+    assert float(z[0] @ hz[1]) == pytest.approx(float(hz[0] @ z[1]), rel=1e-8)
+    assert torch.allclose(predict(z[1])[0], hz[1], rtol=0, atol=1e-8 * float(hz[1].abs().max()))
