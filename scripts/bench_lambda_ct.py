@@ -83,6 +83,24 @@ def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversa
     return p
 
 
+def case_from_file(path: Path):
+    """A ct_fewview problem holding a held-out case made outside regrun (scripts/heldout_ct_sinograms.py): its
+    sinogram and truth; (object name, size, views, photons)."""
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.ct_fewview import CTFewView
+
+    d = np.load(path)
+    size, views = int(d["size"]), int(d["views"])
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="none", oversample=1), ctx)
+    if tuple(p.sinogram.shape) != d["sinogram"].shape:
+        raise ValueError(f"{path}: sinogram {d['sinogram'].shape}, the problem's {tuple(p.sinogram.shape)}")
+    p.sinogram = torch.as_tensor(d["sinogram"], dtype=torch.float64)
+    p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+    return p, (f"{d['object']} (file)", size, views, float(d["photons"]))
+
+
 def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
     """SIRT then TV denoising at the weight with the best PSNR against the truth (an oracle)."""
     from skimage.restoration import denoise_tv_chambolle
@@ -126,7 +144,7 @@ def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
     return out
 
 
-def run_case(obj, size, views, args, photons):
+def run_case(obj, size, views, args, photons, problem=None):
     from regrun.config import config_section
     from regrun.optim.parameter_choice import (
         ChoiceSettings,
@@ -143,7 +161,7 @@ def run_case(obj, size, views, args, photons):
         fista_runs,
     )
 
-    p = make_case(obj, size, views, photons, args.seed, args.oversample)
+    p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
     cfg = config_section("solver", "fista_tv", lam=1.0)
     L = lipschitz(p, cfg)
     fista = make_fista(p, cfg, L)
@@ -238,6 +256,8 @@ def markdown(results, rules) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--objects", nargs="+", default=["ellipses", "metal_part", "natural"], choices=OBJECTS)
+    ap.add_argument("--cases", type=Path, nargs="+", default=None,
+                    help="held-out .npz cases (scripts/heldout_ct_sinograms.py) instead of --objects/--size/...")
     ap.add_argument("--size", type=int, nargs="+", default=[64])
     ap.add_argument("--views", type=int, nargs="+", default=[60, 30, 15])
     ap.add_argument("--photons", type=float, nargs="+", default=[1e4])
@@ -272,9 +292,14 @@ def main(argv=None):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cases = [(size, obj, views, photons) for size in args.size for obj in args.objects for views in args.views
              for photons in args.photons]
+    if args.cases:
+        cases = [(path, None, None, None) for path in args.cases]
     for size, obj, views, photons in cases:
         t0, c0 = time.perf_counter(), time.process_time()
-        r = run_case(obj, size, views, args, photons)
+        problem = None
+        if args.cases:
+            problem, (obj, size, views, photons) = case_from_file(size)
+        r = run_case(obj, size, views, args, photons, problem)
         r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         results.append(r)
         autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}" for x in args.auto_rules)
