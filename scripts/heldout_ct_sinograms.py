@@ -54,13 +54,15 @@ def ellipse_list(name: str, size: int, rng: np.random.Generator) -> list[tuple]:
     """(cx, cy, a, b, tilt, density) in voxel units; a shell is an outer ellipse minus an inner one."""
     r = size / 2
     out = []
-    if name == "ellipses":
-        for _ in range(12):
-            cx, cy = rng.uniform(-0.5, 0.5, 2) * r
-            a, b = rng.uniform(0.04, 0.35, 2) * r
-            out.append((cx, cy, a, b, rng.uniform(0, math.pi), rng.uniform(-0.3, 0.6)))
-        out.append((0.0, 0.0, 0.85 * r, 0.85 * r, 0.0, 0.3))  # a body holding them
-        return out
+    if name == "ellipses":  # drawn again until nowhere negative (an attenuation is not; FISTA-TV and SIRT clip at 0)
+        while True:
+            out = [(0.0, 0.0, 0.85 * r, 0.85 * r, 0.0, 0.3)]  # a body holding them
+            for _ in range(12):
+                cx, cy = rng.uniform(-0.5, 0.5, 2) * r
+                a, b = rng.uniform(0.04, 0.35, 2) * r
+                out.append((cx, cy, a, b, rng.uniform(0, math.pi), rng.uniform(-0.3, 0.6)))
+            if render_ellipses(out, size, sub=4, mean=False).min() >= 0:
+                return out
     # rings: a thin shell body, shells with 1-2 px walls, a 3 x 3 lattice of thin tubes and dense inclusions
     def shell(cx, cy, a, b, t, wall, rho):
         out.append((cx, cy, a, b, t, rho))
@@ -103,8 +105,8 @@ def project_ellipses(ellipses, theta: np.ndarray, n_det: int) -> np.ndarray:
     return sino
 
 
-def render_ellipses(ellipses, size: int, sub: int = 8) -> np.ndarray:
-    """Cell averages from sub x sub point samples per pixel ([i, j] at (x1_i, x2_j))."""
+def render_ellipses(ellipses, size: int, sub: int = 8, mean: bool = True) -> np.ndarray:
+    """Cell averages from sub x sub point samples per pixel ([i, j] at (x1_i, x2_j)); mean=False: the samples."""
     x = (np.arange(size * sub) + 0.5) / sub - size / 2
     out = np.zeros((size * sub, size * sub))
     X1, X2 = np.meshgrid(x, x, indexing="ij")
@@ -112,7 +114,7 @@ def render_ellipses(ellipses, size: int, sub: int = 8) -> np.ndarray:
         u = (X1 - cx) * math.cos(t) + (X2 - cy) * math.sin(t)
         v = -(X1 - cx) * math.sin(t) + (X2 - cy) * math.cos(t)
         out += rho * ((u / a) ** 2 + (v / b) ** 2 < 1)
-    return out.reshape(size, sub, size, sub).mean((1, 3))
+    return out.reshape(size, sub, size, sub).mean((1, 3)) if mean else out
 
 
 # ---- pixel objects: exact square-pixel footprints ------------------------------------------------------------
@@ -197,9 +199,12 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path("outputs/heldout_ct"))
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--fine", type=int, default=4, help="pixel objects: the simulation grid's factor")
+    ap.add_argument("--only", nargs="+", default=None, help="only these objects")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, size, views, photons in CASES:
+        if args.only and name not in args.only:
+            continue
         sino, clean, truth = make(name, size, views, photons, args.seed, args.fine)
         path = args.out / f"{name}_{size}_{views}_{photons:.0e}.npz"
         np.savez(path, sinogram=sino, clean=clean, truth=truth, object=name, size=size, views=views,
