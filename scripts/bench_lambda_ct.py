@@ -222,15 +222,15 @@ def run_case(obj, size, views, args, photons, problem=None):
                 i = int(np.argmin([r[rule] for r in rows]))
                 out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
     for spec in args.auto_rules:
-        # a rule, or cv/REFERENCE/SCALE/WEIGHT (cross-validation against `raw` or `resolved` data, times SCALE,
-        # the misfit weighted by WEIGHT along the detector)
-        rule, reference, scale, weight = (spec.split("/") + [args.cv_reference, args.cv_scale, args.cv_weight][
-            len(spec.split("/")) - 1:])[:4]
+        # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD (cross-validation against `raw` or `resolved` data, times
+        # SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held out)
+        rule, reference, scale, weight, fold = (spec.split("/") + [args.cv_reference, args.cv_scale, args.cv_weight,
+                                                                   cfg.lam_cv_fold][len(spec.split("/")) - 1:])[:5]
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
-                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=float(scale),
+                                     cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight)
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,

@@ -200,9 +200,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--fine", type=int, default=4, help="pixel objects: the simulation grid's factor")
     ap.add_argument("--only", nargs="+", default=None, help="only these objects")
+    ap.add_argument("--images", nargs=2, default=["astronaut", "brick"],
+                    help="the scikit-image pictures standing in for astronaut and brick (another set: other images)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, size, views, photons in CASES:
+        name = dict(zip(("astronaut", "brick"), args.images)).get(name, name)
         if args.only and name not in args.only:
             continue
         sino, clean, truth = make(name, size, views, photons, args.seed, args.fine)
