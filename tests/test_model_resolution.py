@@ -151,3 +151,18 @@ def test_view_cv_ramp_scores_the_ramp_weighted_held_out_misfit(device):
     assert out["ramp"].curve["criterion"][1] == pytest.approx(held_out_misfit(residual, "ramp"), rel=1e-6)
     assert out["none"].curve["criterion"][1] == pytest.approx(float(residual.pow(2).mean()), rel=1e-6)
     assert out["ramp"].curve["criterion"][1] != pytest.approx(out["none"].curve["criterion"][1], rel=1e-3)
+
+
+def test_view_cv_with_a_fold_above_the_view_count_holds_out_one_view(device):
+    """solver.lam_cv_fold (8) larger than the scan's views: one view is held out, and the stats say so."""
+    from regrun.optim import parameter_choice as pc
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_fista_weight
+
+    p = ct_problem(device, views=6)
+    cfg = config_section("solver", "fista_tv", iters=10)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.1, hi=10.0, solves=3, probes=1)
+    choice = choose_fista_weight(p, make_fista(p, cfg, None), 10, s, "fd", torch.Generator(), cv_fold=8,
+                                 cv_scale=1.0, power_iters=10, cv_reference="raw", cv_weight="none")
+    assert choice.stats()["lam_cv_fold"] == "6" and choice.solves == 4
+    assert config_section("solver", "fista_tv").lam_cv_fold == 8
