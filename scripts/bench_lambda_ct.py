@@ -83,6 +83,24 @@ def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversa
     return p
 
 
+def case_from_file(path: Path):
+    """A ct_fewview problem holding a held-out case made outside regrun (scripts/heldout_ct_sinograms.py): its
+    sinogram and truth; (object name, size, views, photons)."""
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.ct_fewview import CTFewView
+
+    d = np.load(path)
+    size, views = int(d["size"]), int(d["views"])
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="none", oversample=1), ctx)
+    if tuple(p.sinogram.shape) != d["sinogram"].shape:
+        raise ValueError(f"{path}: sinogram {d['sinogram'].shape}, the problem's {tuple(p.sinogram.shape)}")
+    p.sinogram = torch.as_tensor(d["sinogram"], dtype=torch.float64)
+    p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+    return p, (f"{d['object']} (file)", size, views, float(d["photons"]))
+
+
 def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
     """SIRT then TV denoising at the weight with the best PSNR against the truth (an oracle)."""
     from skimage.restoration import denoise_tv_chambolle
@@ -126,7 +144,17 @@ def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
     return out
 
 
-def run_case(obj, size, views, args, photons):
+def reused(path, obj, size, views, photons):
+    """The case's entry in a previous run's JSON (--reuse), or None."""
+    if path is None:
+        return None
+    for r in json.loads(Path(path).read_text())["results"]:
+        if (r["object"], r["size"], r["views"], r["photons"]) == (obj, size, views, photons):
+            return r
+    return None
+
+
+def run_case(obj, size, views, args, photons, problem=None):
     from regrun.config import config_section
     from regrun.optim.parameter_choice import (
         ChoiceSettings,
@@ -143,7 +171,7 @@ def run_case(obj, size, views, args, photons):
         fista_runs,
     )
 
-    p = make_case(obj, size, views, photons, args.seed, args.oversample)
+    p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
     cfg = config_section("solver", "fista_tv", lam=1.0)
     L = lipschitz(p, cfg)
     fista = make_fista(p, cfg, L)
@@ -160,50 +188,57 @@ def run_case(obj, size, views, args, photons):
         fista.data = b
         return x
 
-    psnr_of = lambda x: p.quality(x * p.mask)["psnr"]  # noqa: E731
-    t0 = time.perf_counter()
-    grid = log_grid(args.lam_lo, args.lam_hi, args.grid)
-    rows = []
-    for lam in grid:
-        x = run(b, float(lam))
-        row = {"lam": float(lam), "psnr": psnr_of(x)}
+    psnr_of = lambda x: p.quality(x * p.mask)["psnr"]
+    prev = reused(args.reuse, obj, size, views, photons)
+    if prev is not None:  # the grid optimum and the peers from an earlier run on the same sinogram
+        out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
+    else:
+        t0 = time.perf_counter()
+        grid = log_grid(args.lam_lo, args.lam_hi, args.grid)
+        rows = []
+        for lam in grid:
+            x = run(b, float(lam))
+            row = {"lam": float(lam), "psnr": psnr_of(x)}
+            if args.grid_rules:
+                pred = p.A.project(x)
+                trace = float((z * (p.A.project(run(b + eps * z, float(lam))) - pred)).sum()) / eps
+                fit = Fit(rss=float((pred - b).pow(2).sum()), m=b.numel(), trace=trace)
+                row.update(rss=fit.rss, trace=trace, **{r: criterion(r, fit, sigma) for r in ("discrepancy", "gcv", "sure")})
+            rows.append(row)
+        t_grid = time.perf_counter() - t0
+        psnrs = np.array([r["psnr"] for r in rows])
+        cache = {}
+
+        def neg_psnr(lam):
+            cache[lam] = psnr_of(run(b, lam))
+            return -cache[lam]
+
+        best_lam, best_neg = golden_refine(neg_psnr, grid, -psnrs, args.refine)
+        out = {"object": obj, "size": size, "views": views, "photons": photons, "sigma_est": sigma, "grid": rows,
+               "grid_best_lam": best_lam, "grid_best_psnr": -best_neg, "grid_s": t_grid,
+               "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
         if args.grid_rules:
-            pred = p.A.project(x)
-            trace = float((z * (p.A.project(run(b + eps * z, float(lam))) - pred)).sum()) / eps
-            fit = Fit(rss=float((pred - b).pow(2).sum()), m=b.numel(), trace=trace)
-            row.update(rss=fit.rss, trace=trace, **{r: criterion(r, fit, sigma) for r in ("discrepancy", "gcv", "sure")})
-        rows.append(row)
-    t_grid = time.perf_counter() - t0
-    psnrs = np.array([r["psnr"] for r in rows])
-    cache = {}
-
-    def neg_psnr(lam):
-        cache[lam] = psnr_of(run(b, lam))
-        return -cache[lam]
-
-    best_lam, best_neg = golden_refine(neg_psnr, grid, -psnrs, args.refine)
-    out = {"object": obj, "size": size, "views": views, "photons": photons, "sigma_est": sigma, "grid": rows,
-           "grid_best_lam": best_lam, "grid_best_psnr": -best_neg, "grid_s": t_grid,
-           "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
-    if args.grid_rules:
-        for rule in ("discrepancy", "gcv", "sure"):
-            i = int(np.argmin([r[rule] for r in rows]))
-            out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
+            for rule in ("discrepancy", "gcv", "sure"):
+                i = int(np.argmin([r[rule] for r in rows]))
+                out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
     for spec in args.auto_rules:
-        # a rule, or cv/REFERENCE/SCALE (cross-validation against `raw` or `resolved` data, times SCALE)
-        rule, reference, scale = (spec.split("/") + [args.cv_reference, args.cv_scale])[:3]
+        # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD (cross-validation against `raw` or `resolved` data, times
+        # SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held out)
+        rule, reference, scale, weight, fold = (spec.split("/") + [args.cv_reference, args.cv_scale, args.cv_weight,
+                                                                   cfg.lam_cv_fold][len(spec.split("/")) - 1:])[:5]
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
-                                     cv_fold=int(cfg.lam_cv_fold), cv_scale=float(scale),
-                                     power_iters=int(cfg.power_iters), cv_reference=reference)
+                                     cv_fold=int(fold), cv_scale=float(scale),
+                                     power_iters=int(cfg.power_iters), cv_reference=reference,
+                                     cv_weight=weight)
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}}
-    if args.peer:
+    if args.peer and prev is None:
         try:
             out["peer_psnr"], out["peer_weight"] = sirt_tv_peer(p, args.sirt_iters, args.tv_weights)
         except ImportError:
@@ -238,6 +273,8 @@ def markdown(results, rules) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--objects", nargs="+", default=["ellipses", "metal_part", "natural"], choices=OBJECTS)
+    ap.add_argument("--cases", type=Path, nargs="+", default=None,
+                    help="held-out .npz cases (scripts/heldout_ct_sinograms.py) instead of --objects/--size/...")
     ap.add_argument("--size", type=int, nargs="+", default=[64])
     ap.add_argument("--views", type=int, nargs="+", default=[60, 30, 15])
     ap.add_argument("--photons", type=float, nargs="+", default=[1e4])
@@ -250,6 +287,10 @@ def main(argv=None):
     ap.add_argument("--auto-rules", nargs="+", default=["cv", "sure"], help="the first one is compared with the peers")
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
     ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
+    ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="a previous run's JSON: its grid optimum, FBP and peers for the same cases (only the auto "
+                         "rules run)")
     ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
                     help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
@@ -267,14 +308,23 @@ def main(argv=None):
         from regrun.config import config_section
 
         args.cv_reference = str(config_section("solver", "fista_tv").lam_cv_reference)
+    if args.cv_weight is None:
+        from regrun.config import config_section
+
+        args.cv_weight = str(config_section("solver", "fista_tv").lam_cv_weight)
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cases = [(size, obj, views, photons) for size in args.size for obj in args.objects for views in args.views
              for photons in args.photons]
+    if args.cases:
+        cases = [(path, None, None, None) for path in args.cases]
     for size, obj, views, photons in cases:
         t0, c0 = time.perf_counter(), time.process_time()
-        r = run_case(obj, size, views, args, photons)
+        problem = None
+        if args.cases:
+            problem, (obj, size, views, photons) = case_from_file(size)
+        r = run_case(obj, size, views, args, photons, problem)
         r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         results.append(r)
         autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}" for x in args.auto_rules)

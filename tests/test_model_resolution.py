@@ -87,7 +87,7 @@ def test_view_cv_against_the_resolved_data_scores_the_held_out_views_against_h_t
     out = {}
     for ref in ("resolved", "raw"):
         out[ref] = choose_fista_weight(p, fista, 20, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0,
-                                       power_iters=20, cv_reference=ref)
+                                       power_iters=20, cv_reference=ref, cv_weight="none")
     choice = out["resolved"]
     assert "resolution" in choice.noise_source and "resolution" not in out["raw"].noise_source
     assert choice.stats()["lam_cv_reference"] == "resolved" and out["raw"].stats()["lam_cv_reference"] == "raw"
@@ -120,3 +120,49 @@ def test_fista_tv_auto_defaults_to_resolved_cross_validation_and_records_it(devi
     assert res.stats["lam_rule"] == "cv" and res.stats["lam_cv_reference"] == "resolved"
     assert res.stats["lam_cv_scale"] == "1" and res.metrics["lam_fista_runs"] == 4
     assert 0.1 <= res.metrics["lam_chosen"] <= 10.0
+
+
+def test_view_cv_ramp_scores_the_ramp_weighted_held_out_misfit(device):
+    """`lam_cv_weight=ramp`: the curve is the ramp-weighted misfit (fista_tv_weight.held_out_misfit) of the same
+    training reconstructions, recorded in the stats; `none` gives a different curve on the same weights."""
+    from regrun.optim import parameter_choice as pc
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import (
+        choose_fista_weight,
+        held_out_misfit,
+        training_fista,
+        view_split,
+    )
+
+    p = ct_problem(device)
+    cfg = config_section("solver", "fista_tv", iters=20)
+    fista = make_fista(p, cfg, None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.1, hi=10.0, solves=3, probes=1)
+    out = {w: choose_fista_weight(p, fista, 20, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0,
+                                  power_iters=20, cv_reference="raw", cv_weight=w) for w in ("none", "ramp")}
+    assert out["ramp"].stats()["lam_cv_weight"] == "ramp" and out["none"].stats()["lam_cv_weight"] == "none"
+    train, held = view_split(16, 4)
+    sub = training_fista(p, fista, train, 20)
+    lam = float(out["ramp"].curve["lam"][1])
+    assert lam == float(out["none"].curve["lam"][1])
+    x = sub.solve(torch.tensor(lam * len(train) / 16, dtype=F64, device=device), 20)
+    held = held.to(device)
+    residual = p.A.project(x)[held] - p.sinogram[held]
+    assert out["ramp"].curve["criterion"][1] == pytest.approx(held_out_misfit(residual, "ramp"), rel=1e-6)
+    assert out["none"].curve["criterion"][1] == pytest.approx(float(residual.pow(2).mean()), rel=1e-6)
+    assert out["ramp"].curve["criterion"][1] != pytest.approx(out["none"].curve["criterion"][1], rel=1e-3)
+
+
+def test_view_cv_with_a_fold_above_the_view_count_holds_out_one_view(device):
+    """solver.lam_cv_fold (8) larger than the scan's views: one view is held out, and the stats say so."""
+    from regrun.optim import parameter_choice as pc
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_fista_weight
+
+    p = ct_problem(device, views=6)
+    cfg = config_section("solver", "fista_tv", iters=10)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.1, hi=10.0, solves=3, probes=1)
+    choice = choose_fista_weight(p, make_fista(p, cfg, None), 10, s, "fd", torch.Generator(), cv_fold=8,
+                                 cv_scale=1.0, power_iters=10, cv_reference="raw", cv_weight="none")
+    assert choice.stats()["lam_cv_fold"] == "6" and choice.solves == 4
+    assert config_section("solver", "fista_tv").lam_cv_fold == 8

@@ -200,7 +200,7 @@ def test_view_cv_scores_the_held_out_views_and_answers_with_all_of_them(device):
     fista = make_fista(p, cfg, None)
     s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-4, hi=100.0, solves=9, probes=1)
     choice = choose_fista_weight(p, fista, 40, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0, power_iters=40,
-                                 cv_reference="raw")
+                                 cv_reference="raw", cv_weight="none")
     assert choice.rule == "cv" and choice.solves == 10 and not choice.at_edge
     train, held = (i.to(device) for i in view_split(60, 4))
     a = p.A.a
@@ -216,6 +216,27 @@ def test_view_cv_scores_the_held_out_views_and_answers_with_all_of_them(device):
     loss = lambda x: float(((x - p.truth) * fista.mask).pow(2).sum())  # noqa: E731
     ends = [fista.solve(torch.tensor(v, dtype=F64, device=device), 40) for v in (s.lo, s.hi)]
     assert loss(choice.state) < 0.5 * min(loss(e) for e in ends)
+
+
+def test_ramp_weighted_held_out_misfit(device):
+    """cv's `ramp` misfit: white noise keeps its variance (the weights' mean is 1), a residual alternating in sign
+    along the detector (Nyquist) counts about twice, a smooth one far less; on a 3-D sinogram the weight runs
+    along u alone; `none` is the plain mean square."""
+    from regrun.tomography.fista_tv_weight import held_out_misfit
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(40, 256, generator=g, dtype=F64).to(device)
+    assert held_out_misfit(noise, "ramp") == pytest.approx(float(noise.pow(2).mean()), rel=0.02)
+    assert held_out_misfit(noise, "none") == float(noise.pow(2).mean())
+    u = torch.arange(256, dtype=F64, device=device)
+    nyquist = (-1.0) ** u * torch.ones(3, 1, dtype=F64, device=device)
+    assert held_out_misfit(nyquist, "ramp") == pytest.approx(2.0, rel=0.05)
+    smooth = torch.exp(-(((u - 128) / 30) ** 2)) * torch.ones(3, 1, dtype=F64, device=device)
+    assert held_out_misfit(smooth, "ramp") < 0.1 * held_out_misfit(smooth, "none")
+    stack = nyquist[:, :, None] * torch.ones(1, 1, 5, dtype=F64, device=device)  # (views, n_u, n_v)
+    assert held_out_misfit(stack, "ramp") == pytest.approx(held_out_misfit(nyquist, "ramp"), rel=1e-12)
+    with pytest.raises(UserError, match="solver.lam_cv_weight"):
+        held_out_misfit(noise, "hann")
 
 
 def test_superres_auto_sets_the_weight(device):
@@ -262,6 +283,7 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_divergence": "exact"}, "solver.lam_divergence"),
     ("solver", "fista_tv", {"lam_cv_fold": 1}, "solver.lam_cv_fold"),
     ("solver", "fista_tv", {"lam_cv_scale": 0}, "solver.lam_cv_scale"),
+    ("solver", "fista_tv", {"lam_cv_weight": "hann"}, "solver.lam_cv_weight"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

@@ -19,6 +19,7 @@ from ..tomography.fista_tv import (
 from ..tomography.fista_tv_weight import (
     CT_RULES,
     CV_REFERENCES,
+    CV_WEIGHTS,
     DIVERGENCES,
     choose_fista_weight,
     fista_runs,
@@ -41,6 +42,7 @@ class FistaTV(Solver):
         check_int("solver.lam_cv_fold", cfg.lam_cv_fold, 2)
         check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
         check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCES)
+        check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -100,7 +102,8 @@ class FistaTV(Solver):
         choice = choose_fista_weight(problem, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
                                      cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
                                      power_iters=int(self.cfg.power_iters),
-                                     cv_reference=str(self.cfg.lam_cv_reference))
+                                     cv_reference=str(self.cfg.lam_cv_reference),
+                                     cv_weight=str(self.cfg.lam_cv_weight))
         x = choice.state * fista.mask
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
