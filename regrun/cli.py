@@ -324,7 +324,51 @@ def _help_or_explain(argv: list[str]) -> None:
         sys.exit(0)
 
 
+def _console_script() -> bool:
+    """Whether this process is the `regrun` command itself (its console script is __main__, not a test or a
+    program that called main()) running one job (a sweep's launchers may hold workers, so it ends as usual),
+    with no other thread left to wait for."""
+    import threading
+
+    return (Path(getattr(sys.modules.get("__main__"), "__file__", None) or "").name == "regrun"
+            and not any(a in ("-m", "--multirun") for a in sys.argv[1:]) and threading.active_count() == 1)
+
+
+def _exit_now(code) -> None:
+    """End the `regrun` process as sys.exit(code) would, without the interpreter's teardown of every module:
+    with torch, matplotlib and h5py loaded that teardown costs 0.5-0.8 CPU-s (measured on this machine: `import
+    torch` alone, 1.55 CPU-s at the last atexit hook, 2.16 s for the process). The run's files are closed by then;
+    the streams are flushed and the atexit hooks (logging's, hydra's, temporary folders') run first."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 def main() -> None:
+    """The `regrun` command. As the console script it ends without the interpreter's module teardown
+    (_exit_now); called from Python it returns or raises SystemExit as usual."""
+    try:
+        _main()
+    except SystemExit as exc:
+        if not _console_script():
+            raise
+        _exit_now(exc.code)
+    if _console_script():
+        _exit_now(0)
+
+
+def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     _help_or_explain(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])

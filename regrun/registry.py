@@ -12,8 +12,11 @@ from .errors import UserError
 
 
 class Registry:
-    """`builtins`: the package whose import registers the built-in entries. It is imported by name on first
-    lookup, as a plugin would be, so the registry (a core module) depends on no problem or solver code."""
+    """`builtins`: the package whose modules register the built-in entries. They are imported by name on first
+    lookup, as a plugin would be, so the registry (a core module) depends on no problem or solver code. The package
+    lists its modules in `MODULES`; a lookup of a name that is one of them imports that module alone (a crab
+    detection imports no CT, registration or super-resolution code: 0.4-0.5 CPU-s of a run's start-up,
+    docs/detection.md, "Where a whole run's time goes"), anything else imports them all."""
 
     def __init__(self, kind: str, builtins: str):
         self.kind = kind
@@ -30,12 +33,21 @@ class Registry:
 
         return decorate
 
+    def _load(self, name: str | None = None) -> None:
+        """Import the built-in module `name` (when the package lists one of that name), else every one."""
+        modules = getattr(importlib.import_module(self.builtins), "MODULES", ())
+        for module in [name] if name in modules else modules:
+            importlib.import_module(f"{self.builtins}.{module}")
+
     def names(self) -> list[str]:
-        importlib.import_module(self.builtins)
+        self._load()
         return sorted(self._items)
 
     def get(self, name: str) -> type:
-        importlib.import_module(self.builtins)
+        if name not in self._items:
+            self._load(name)
+        if name not in self._items:  # registered under another name than its module's, or unknown
+            self._load()
         if name not in self._items:
             raise UserError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}")
         return self._items[name]

@@ -1,4 +1,6 @@
 """One run in-process: the results file, its statuses, registries and config composition."""
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -173,3 +175,15 @@ def test_constant_reference_has_nothing_to_register(tmp_path):
                            f"problem.reference={tmp_path / 'blank.png'}", "progress=false"]), tmp_path / "run")
     assert outcome.user_error and outcome.error.startswith("the reference of disc.png -> blank.png is constant")
     assert outcome.error.endswith("there is nothing to register")
+
+
+def test_registry_lists_every_builtin_module():
+    """The registry imports only the module a run names (regrun/registry.py): a module missing from MODULES
+    would register nothing."""
+    import regrun.problems
+    import regrun.solvers
+
+    for package in (regrun.problems, regrun.solvers):
+        folder = Path(package.__file__).parent
+        files = {p.stem for p in folder.glob("*.py")} - {"__init__", "base"}
+        assert set(package.MODULES) == files, package.__name__

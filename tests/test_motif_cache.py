@@ -111,3 +111,22 @@ def test_changed_gamma_misses_and_corrupt_file_falls_back(tmp_path, device):
     assert not cached
     _, _, cached = cached_extract(_detector(device), tmp_path)  # rewritten by the fallback
     assert cached
+
+
+def test_measured_node_costs_are_recorded_per_scene_size(tmp_path):
+    """The per-node CPU seconds a detection measured (progress weighs the next run's nodes by them, issue 19):
+    kept per scene size beside the cache file; another size, no record or an unreadable one give None."""
+    from regrun.detection.motif_cache import costs_file, load_costs, save_costs
+
+    cache = tmp_path / "synthetic_s2-abc.pt"
+    assert load_costs(cache, (3, 192, 256)) is None and load_costs(None, (3, 192, 256)) is None
+    save_costs(cache, (3, 192, 256), {"left_eye": 1.0, "crab": 2.5})
+    save_costs(cache, (3, 100, 120), {"left_eye": 0.5, "crab": 1.0})
+    assert load_costs(cache, (3, 192, 256)) == {"left_eye": 1.0, "crab": 2.5}
+    assert load_costs(cache, (3, 100, 120)) == {"left_eye": 0.5, "crab": 1.0}
+    assert load_costs(cache, (3, 50, 50)) is None
+    costs_file(cache).write_text("{not json")
+    assert load_costs(cache, (3, 192, 256)) is None
+    save_costs(cache, (3, 192, 256), {"left_eye": 1.0})  # an unreadable record is replaced
+    assert load_costs(cache, (3, 192, 256)) == {"left_eye": 1.0}
+    save_costs(tmp_path / "missing" / "x.pt", (3, 1, 1), {"a": 1.0})  # an unwritable place costs nothing

@@ -115,3 +115,27 @@ def test_crab_detection_nodes_as_progress_lines(tmp_path):
     assert lines[-1].startswith("regrun: extraction ... done in")
     assert "detection: 3/3 (100%)" in (tmp_path / "regrun.log").read_text()
     NodeProgress(None)("detect crab")  # progress=false: the hook does nothing
+
+
+def test_crab_detection_progress_weighs_nodes_by_their_predicted_work(tmp_path):
+    """With predicted costs (issue 19) the phase counts percent of the work: a node starting moves the bar to the
+    share of the nodes before it, its registrar's reports move it inside the node."""
+    from regrun.solvers.hierarchical import PERCENT, NodeProgress
+
+    out = io.StringIO()
+    rep = Reporter(tmp_path / "regrun.log", stream=out, interactive=False, every=0.0)
+    with rep.phase("detection", total=PERCENT, every=0.0) as bar:
+        hook = NodeProgress(bar, {"left_eye": 1.0, "crab": 3.0})
+        hook("detect left_eye")
+        hook.inside(0.5, "descent round 2/3")
+        hook("detect crab")
+        hook.inside(0.5, "coarse search")
+        hook.finish()
+        hook.inside(0.9, "late")  # after finish: nothing
+    rep.close()
+    lines = out.getvalue().splitlines()
+    assert lines[1:6] == ["  detection: 0/100 (0%), 0.0 s, now=detect left_eye",
+                          "  detection: 12/100 (12%), 0.0 s, ETA 0.0 s, now=detect left_eye: descent round 2/3",
+                          "  detection: 25/100 (25%), 0.0 s, ETA 0.0 s, now=detect crab",
+                          "  detection: 62/100 (62%), 0.0 s, ETA 0.0 s, now=detect crab: coarse search",
+                          "  detection: 100/100 (100%), 0.0 s"]

@@ -237,3 +237,25 @@ def test_unrolled_settings_are_validated(override, message):
     cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_registrar(cfg, 2)
+
+
+def test_registrar_reports_its_progress_against_its_work_model(device):
+    """Progress inside a node (issue 19): the registrar reports the share of its predicted work done, rising to 1
+    through the coarse search and each round; the model's work grows with the iterations it counts."""
+    scene, motif = _textured_scene(device, torch.float64, -22.0, (23.4, 28.7))
+    grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
+    settings = _settings(leaf_rounds=(LeafRound(1.5, 1.5, 8, keep=4), LeafRound(0.1, 0.0, 4)), leaf_dtype=None,
+                         coarse_step=10.0, dedup=2.0)
+    reg = UnrolledRegistrar(settings)
+    said = []
+    reg.report = lambda fraction, now: said.append((fraction, now))
+    reg(scene, motif, grid, [-30.0, 30.0])
+    fractions = [f for f, _ in said]
+    assert fractions[0] == 0.0 and said[0][1] == "coarse search" and fractions[-1] == pytest.approx(1.0)
+    assert fractions == sorted(fractions) and len(set(fractions)) >= 4  # coarse search, then each round's batches
+    assert {"descent round 1/2", "descent round 2/2"} <= {now for _, now in said}
+    plan = reg.work(tuple(scene.shape), motif, grid, [-30.0, 30.0])
+    assert plan.coarse > 0 and len(plan.rounds) == 2 and all(r > 0 for r in plan.rounds)
+    longer = UnrolledRegistrar(dataclasses.replace(settings, leaf_rounds=(LeafRound(1.5, 1.5, 16, keep=4),
+                                                                          LeafRound(0.1, 0.0, 4))))
+    assert longer.work(tuple(scene.shape), motif, grid, [-30.0, 30.0]).rounds[0] > plan.rounds[0]

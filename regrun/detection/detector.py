@@ -148,7 +148,8 @@ class Detection:
     root: str
     motifs: dict[str, Motif]
     template_centre: tuple[float, float]
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per node
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process per node
 
     @property
     def score(self) -> float:
@@ -218,6 +219,9 @@ class HierarchicalDetector:
         self.registrar = registrar
         self.pad = extraction_pad
         self.progress = progress or (lambda msg: None)
+        # inside a node: (fraction of the node's predicted work done, what runs now), from a registrar that
+        # reports its progress (a `report` attribute: UnrolledRegistrar); None: nothing
+        self.inside: Callable[[float, str], None] | None = None
         self.min_visible = min_visible  # None: objects are searched only where every motif fits (no border rule)
         self.motifs: dict[str, Motif] = {}
         for name, part in template.parts.items():
@@ -252,6 +256,8 @@ class HierarchicalDetector:
         # outside the image the children's maps are zero: the padding is what the window sampling reads there too
         yp = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
         grid = StrideGrid.build(yp.shape[-2:], motif.mask.shape, st.stride)
+        if hasattr(self.registrar, "report"):
+            self.registrar.report = self.inside
         fit = self.registrar(yp, motif, grid, st.angles())
         screened = None
         if motif.kind == "spike" and st.ncc_min is not None:
@@ -356,14 +362,32 @@ class HierarchicalDetector:
         return self.node_result(node, fit, y.shape[-2:], screened)
 
     # -- the tree ---------------------------------------------------------------------------------------------------
+    def predicted_work(self, shape) -> dict[str, float] | None:
+        """Predicted CPU seconds of each node of a detection in a scene of `shape` (C, H, W), from the registrar's
+        work model (UnrolledRegistrar.work; call after extract()); None for a registrar without one or a scene
+        smaller than the motifs. Progress weighs the nodes by it (the crab node costs 2-4x a leaf)."""
+        work = getattr(self.registrar, "work", None)
+        need = self.min_scene_size()
+        if work is None or shape[-2] < need[0] or shape[-1] < need[1]:
+            return None
+        out = {}
+        for node, _ in self.order:
+            motif, st = self.motifs[node], self.settings[node]
+            kids = self.tree.get(node, ())
+            pad = self.border_pad(node) if kids and self.min_visible is not None else 0
+            size = (shape[-2] + 2 * pad, shape[-1] + 2 * pad)
+            grid = StrideGrid.build(size, motif.mask.shape, st.stride)
+            out[node] = work((len(kids) if kids else shape[0], *size), motif, grid, st.angles()).total
+        return out
+
     def _run(self, scene: torch.Tensor, extracting: bool) -> Detection:
         import time
 
         nodes: dict[str, NodeResult] = {}
         maps: dict[str, torch.Tensor] = {}
-        timings = {}
+        timings, cpu = {}, {}
         for node, _ in self.order:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             y = self.node_scene(node, scene, maps)
             if node not in self.motifs:
                 if not extracting:
@@ -372,8 +396,8 @@ class HierarchicalDetector:
             self.progress(f"{'extract' if extracting else 'detect'} {node}")
             nodes[node] = self._run_node(node, y, border=not extracting)
             maps[node] = nodes[node].occurrence
-            timings[node] = time.perf_counter() - t0
-        return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings)
+            timings[node], cpu[node] = time.perf_counter() - t0, time.process_time() - c0
+        return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings, cpu)
 
     def extract_motif(self, node: str, y: torch.Tensor) -> Motif:
         """A.4: the children's maps on the canonical template, summed, thresholded at 1/20 of their peak, cropped

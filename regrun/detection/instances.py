@@ -54,7 +54,11 @@ class Instance:
 def _peaks(occ: torch.Tensor, radius: float, limit: int = 256) -> list[tuple[int, int]]:
     """Local maxima of the map (over a (2r+1)^2 window), strongest first, none within `radius` of a stronger one."""
     r = max(int(radius), 1)
-    pooled = torch.nn.functional.max_pool2d(occ[None, None], 2 * r + 1, stride=1, padding=r)[0, 0]
+    # the max over a square window is the max over its rows of the max over its columns: two 1-D passes (2(2r+1)
+    # comparisons per pixel instead of (2r+1)^2; at full size, r = 92, 3 CPU-s -> a few hundredths), the same map
+    pool = torch.nn.functional.max_pool2d
+    pooled = pool(pool(occ[None, None], (2 * r + 1, 1), stride=1, padding=(r, 0)), (1, 2 * r + 1), stride=1,
+                  padding=(0, r))[0, 0]
     top = float(occ.max())
     if not top > 0:
         return []

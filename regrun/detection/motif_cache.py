@@ -188,3 +188,58 @@ def cached_extract(det: HierarchicalDetector, directory: Path | None) -> tuple[D
     canonical = det.extract()
     save(path, key, canonical)
     return canonical, path, False
+
+
+# ---- measured per-node costs (issue 19: detection's progress weighs its nodes by them) ----------------------------
+def costs_file(path: Path) -> Path:
+    """The record of measured per-node detection costs beside a cache file (same key: template, settings,
+    thresholds, registrar, dtype, code)."""
+    return path.with_suffix(".costs.json")
+
+
+def _scene_key(shape) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def load_costs(path: Path | None, shape) -> dict[str, float] | None:
+    """The CPU seconds per node of the last detection recorded for this cache file and a scene of `shape`
+    (C, H, W), or None (no cache, no record for that size, or an unreadable record)."""
+    if path is None:
+        return None
+    import json
+
+    try:
+        record = json.loads(costs_file(path).read_text()).get(_scene_key(shape))
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(record, dict) or not all(isinstance(v, (int, float)) and v > 0 for v in record.values()):
+        return None
+    return {str(k): float(v) for k, v in record.items()}
+
+
+def save_costs(path: Path | None, shape, cpu: dict[str, float]) -> None:
+    """Record a detection's CPU seconds per node for scenes of `shape` (replacing that size's last record); a
+    place that cannot be written costs nothing (the record only sharpens the next run's progress)."""
+    if path is None or not cpu:
+        return
+    import json
+
+    target = costs_file(path)
+    try:
+        try:
+            body = json.loads(target.read_text())
+            body = body if isinstance(body, dict) else {}
+        except (OSError, ValueError):
+            body = {}
+        body[_scene_key(shape)] = {k: round(float(v), 4) for k, v in cpu.items()}
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(body, f)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass

@@ -61,7 +61,7 @@ from .motif_registration import (
     quadrature_step,
     spike_positions,
 )
-from .rotation_search import DenseCost, StrideFit, StrideGrid
+from .rotation_search import DenseCost, StrideFit, StrideGrid, _fft_shape
 
 # Spike maps are summed over every h-th window point, h = floor(spike sigma / 1.5): every 3rd point at full size
 # (sigma 4.5 px; detection 4x faster than on every point, calibration separable), every point at half size (every
@@ -135,17 +135,118 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
     return StrideFit(fit.centre, fit.angle, torch.where(shadowed, torch.full_like(loss, math.inf), loss))
 
 
+# The work model behind detection's progress and ETA (issue 19; docs/detection.md, "Progress and ETA"): CPU seconds
+# per unit of the three kinds of work a node does, fitted by least squares (relative) to the per-node CPU seconds
+# of scripts/bench_crab_eta.py --fit (one thread, float64 with float32 leaves; generated half-size scenes of the
+# synthetic crab and the paper's scenes at half and full size). A unit of the coarse search is one FFT "pixel x
+# log2 size" of DenseCost (per angle: C + 1 forward transforms and 2 inverse ones); a unit of descent is one
+# window point of one channel sampled (value and gradient) in one iteration of one item; a call is one batched
+# value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). Fitted on 42 nodes of 7
+# detections: the call's cost came out negative and was dropped (0); per node the model is 0.64-1.99x the measured
+# time (spike nodes at full size most under-predicted: their border rule and float64 are not in the model), so
+# progress prefers the record of the last detection of the same setup (motif_cache.load_costs) where there is one.
+FFT_SECONDS = 8.4e-10
+SAMPLE_SECONDS = 2.9e-8
+CALL_SECONDS = 0.0
+
+
+@dataclass
+class WorkPlan:
+    """A node's predicted work (seconds by the constants above): the coarse search and each descent round, in
+    the order they run, and the rounds' names as progress shows them."""
+
+    coarse: float
+    rounds: list[float]
+    names: list[str]
+
+    @property
+    def total(self) -> float:
+        return self.coarse + sum(self.rounds)
+
+
+def _fft_units(shape, motif: Motif, n_angles: int) -> float:
+    """DenseCost's FFT work on a scene of `shape` (C, H, W) for n_angles angles."""
+    c, h, w = shape
+    mh, mw = motif.mask.shape
+    cr, cc = motif.centre
+    radius = int(math.ceil(max(math.hypot(cr - a, cc - b) for a in (0, mh - 1) for b in (0, mw - 1)))) + 2
+    k = 2 * radius + 1
+    size = _fft_shape(h + k - 1) * _fft_shape(w + k - 1)
+    return n_angles * (c + 3) * size * math.log2(size)
+
+
 class UnrolledRegistrar:
     """A StrideRegistrar: (scene, motif, grid, angles) -> StrideFit by unrolled registration (module docstring).
-    `last_iterations` holds the mean iterations per item of the last call (for benchmarks)."""
+    `last_iterations` holds the mean iterations per item of the last call (for benchmarks). `report`, when set,
+    is called as the work of a call advances, with (fraction of the call's predicted work done, what runs now)."""
 
     def __init__(self, settings: UnrolledSettings):
         self.settings = settings
         self.last_iterations = 0.0
+        self.report = None
+
+    def work(self, shape, motif: Motif, grid: StrideGrid, angles: list[float]) -> WorkPlan:
+        """The predicted CPU seconds of a call on a scene of `shape` (C, H, W; as the registrar receives it):
+        iterations counted at their maximum (items stop early on their own), window points as LeafCost samples
+        them (every h-th point of the window padded by the round's gaussian), batches as _chunk cuts them."""
+        fft, rounds = self.work_units(shape, motif, grid, angles)
+        return WorkPlan(FFT_SECONDS * fft,
+                        [SAMPLE_SECONDS * points + CALL_SECONDS * calls for points, calls in rounds],
+                        ["descent"] if motif.kind == "spike" else
+                        [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))])
+
+    def work_units(self, shape, motif: Motif, grid: StrideGrid, angles: list[float]):
+        """(FFT units of the coarse search, [(sampled channel-points, batched calls) per descent round])."""
+        st = self.settings
+        c = shape[0]
+        m, n = motif.mask.shape
+        spike = motif.kind == "spike"
+        if st.coarse_step > 0:
+            step = st.spike_coarse_step if spike else st.coarse_step
+            fft = _fft_units(shape, motif, len(coarse_angles(angles, step)))
+            k = st.coarse_starts
+            strides = st.spike_keep if spike else st.coarse_keep
+            items = k * (min(strides, len(grid)) if strides else len(grid))
+        else:
+            fft = 0.0
+            k = len(start_angles(angles, st.spike_start_step if spike else st.start_step))
+            items = k * (min(st.spike_keep, len(grid)) if spike and st.spike_keep else len(grid))
+
+        def per_item(sigma, h):
+            pad = gaussian_radius(sigma)
+            return -(-(m + 2 * pad) // h) * -(-(n + 2 * pad) // h)
+
+        def calls(count, sigma, h, iters):
+            return iters * -(-count // max(1, st.max_points // per_item(sigma, h)))
+
+        if spike:
+            h = quadrature_step(st.spike_sigma, SPIKE_QUADRATURE)
+            return fft, [(items * st.spike_iters * per_item(0.0, h) * c, calls(items, 0.0, h, st.spike_iters))]
+        rounds = []
+        for i, rnd in enumerate(st.leaf_rounds):
+            h = quadrature_step(rnd.sigma_in, st.quadrature)
+            points, n_calls = items * rnd.iters * per_item(rnd.sigma, h) * c, calls(items, rnd.sigma, h, rnd.iters)
+            if rnd.one_start or rnd.keep:  # the next round's cost judges this round's poses once
+                judge = st.leaf_rounds[i + 1] if i + 1 < len(st.leaf_rounds) else rnd
+                hj = quadrature_step(judge.sigma_in, st.quadrature)
+                points += items * per_item(judge.sigma, hj) * c
+                n_calls += calls(items, judge.sigma, hj, 1)
+            rounds.append((points, n_calls))
+            if rnd.one_start:
+                items //= k
+            if rnd.keep:
+                items = min(items, rnd.keep)
+        return fft, rounds
+
+    def _say(self, done: float, plan: WorkPlan, now: str) -> None:
+        if self.report is not None and plan.total > 0:
+            self.report(min(done / plan.total, 1.0), now)
 
     def __call__(self, scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit:
         st = self.settings
         dt, dev = scene.dtype, scene.device
+        plan = self.work(tuple(scene.shape), motif, grid, angles)
+        self._say(0.0, plan, "coarse search" if st.coarse_step > 0 else plan.names[0])
         anchors = grid.anchors(dt, dev)
         starts = start_angles(angles, st.spike_start_step if motif.kind == "spike" else st.start_step)
         keep = torch.arange(len(grid), device=dev)
@@ -166,6 +267,7 @@ class UnrolledRegistrar:
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides)
+            self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = w0.to(work_dtype)
@@ -179,9 +281,9 @@ class UnrolledRegistrar:
         args = (y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype), items_anchor.to(work_dtype), w0)
         box = angle_box(max((abs(a) for a in angles), default=0.0))
         if motif.kind == "spike":
-            w, loss, iters = self._register(*args, rounds, steps, box)
+            w, loss, iters = self._register(*args, rounds, steps, box, plan)
         else:
-            w, loss, iters = self._register_leaf(*args, k, box)
+            w, loss, iters = self._register_leaf(*args, k, box, plan)
         self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
         best = loss.argmin(1)
@@ -215,7 +317,7 @@ class UnrolledRegistrar:
         per_item = -(-(m + 2 * pad) // point_step) * -(-(n + 2 * pad) // point_step)
         return max(1, self.settings.max_points // per_item)
 
-    def _register(self, y, x, mask, anchors, w0, rounds, steps, project):
+    def _register(self, y, x, mask, anchors, w0, rounds, steps, project, plan: WorkPlan | None = None):
         """One round of fixed-step descent (the spike nodes) over chunks of items."""
         st = self.settings
         h = quadrature_step(st.spike_sigma, SPIKE_QUADRATURE)
@@ -228,9 +330,12 @@ class UnrolledRegistrar:
             ws.append(res.w.detach())
             losses.append(res.loss.detach())
             iters.append(res.n_iter)
+            if plan is not None:
+                done = min(i + chunk, anchors.shape[0]) / anchors.shape[0]
+                self._say(plan.coarse + done * plan.rounds[0], plan, plan.names[0])
         return torch.cat(ws), torch.cat(losses), torch.cat(iters)
 
-    def _register_leaf(self, y, x, mask, anchors, w0, k, project):
+    def _register_leaf(self, y, x, mask, anchors, w0, k, project, plan: WorkPlan | None = None):
         """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
         its sigma_in, sums the cost over every h-th window point (h = quadrature_step), and runs fixed steps; a
         round with keep > 0 carries on only the best start of the `keep` strides that the *next* round's cost
@@ -248,11 +353,16 @@ class UnrolledRegistrar:
             cost_of = self._leaf_cost_factory(y, x, mask, anchors, rnd)
             steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
                      else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
-            for idx in self._chunks(alive, mask, rnd):
+            chunks = self._chunks(alive, mask, rnd)
+            for j, idx in enumerate(chunks):
                 res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol,
                                        backtrack=st.backtrack, project=project)
                 w[idx], loss[idx] = res.w.detach(), res.loss.detach()
                 iters[idx] += res.n_iter
+                if plan is not None:
+                    done = plan.coarse + sum(plan.rounds[:i]) + plan.rounds[i] * (j + 1) / len(chunks)
+                    self._say(done, plan, plan.names[min(i + 1, len(plan.names) - 1)] if j + 1 == len(chunks)
+                              else plan.names[i])
             if rnd.one_start or (rnd.keep and alive.numel() > rnd.keep):
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)

@@ -19,7 +19,7 @@ from ..detection.detector import (
     exhaustive_registrar,
 )
 from ..detection.instances import detections_table, find_instances
-from ..detection.motif_cache import cache_dir, cached_extract
+from ..detection.motif_cache import cache_dir, cached_extract, load_costs, save_costs
 from ..detection.motif_registration import LeafRound
 from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
 from ..errors import UserError, check_choice, check_float, check_int
@@ -64,28 +64,55 @@ def node_settings(section, scale: int, name: str) -> NodeSettings:
     )
 
 
-NODE_LINES_EVERY = 3.0  # seconds: off a terminal, a progress line when a node starts this long after the last line
+NODE_LINES_EVERY = 3.0  # seconds: off a terminal, a progress line at most this often (inside a node too)
+PERCENT = 100  # a weighted phase counts percent of its predicted work
 
 
 class NodeProgress:
-    """The detector's per-node hook (HierarchicalDetector.progress, called as each node of the tree starts, with
-    "extract NODE" or "detect NODE") as progress inside the current phase: the node before it counts as done and
-    the one starting is shown; finish() counts the last one. A bar on a terminal, plain lines elsewhere
-    (regrun.monitor.Progress); `bar` None (progress=false): nothing."""
+    """The detector's hooks as progress inside the current phase: `__call__` as each node of the tree starts
+    ("extract NODE" or "detect NODE"), `inside` as a node's registrar advances (fraction of the node's predicted
+    work, what runs now: "coarse search", "descent round 2/3"). finish() completes the phase. A bar on a
+    terminal, plain lines elsewhere (regrun.monitor.Progress); `bar` None (progress=false): nothing.
 
-    def __init__(self, bar):
+    Without `weights` every node counts 1 (the bar's total is the node count). With `weights` (node -> predicted
+    seconds: the costs measured by the last detection of the same setup, or the registrar's work model; the bar's
+    total is PERCENT) a node counts its share of the predicted work, and its inside progress moves the bar: the
+    ETA (elapsed / done x remaining) is then right even though the crab node costs 2-4x a leaf (issue 19)."""
+
+    def __init__(self, bar, weights: dict[str, float] | None = None):
         self.bar, self.started = bar, False
+        total = sum(weights.values()) if weights else 0.0
+        self.shares = {k: v / total for k, v in weights.items()} if total > 0 else None
+        self.done = 0.0  # share of the work of the nodes finished
+        self.node = self.message = None
 
     def __call__(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.update(1 if self.started else 0, now=message)
-        self.started = True
+        if self.shares is None:
+            if self.bar is not None:
+                self.bar.update(1 if self.started else 0, now=message)
+            self.started = True
+            return
+        if self.node is not None:
+            self.done += self.shares.get(self.node, 0.0)
+        self.node, self.message = message.split(" ", 1)[-1], message
+        self._move(0.0, message)
+
+    def inside(self, fraction: float, now: str) -> None:
+        if self.shares is not None and self.node is not None:
+            self._move(fraction, f"{self.message}: {now}")
+
+    def _move(self, fraction: float, shown: str) -> None:
+        if self.bar is None:
+            return
+        share = self.shares.get(self.node, 0.0)
+        target = int(PERCENT * min(self.done + share * min(max(fraction, 0.0), 1.0), 1.0))
+        self.bar.update(max(target - self.bar.n, 0), now=shown)
 
     def finish(self) -> None:
-        if self.bar is not None and self.started:
+        if self.bar is not None and (self.started or self.node is not None):
             self.bar.shown.pop("now", None)  # nothing is running any more
-            self.bar.update(1)
-        self.started = False
+            self.bar.update(PERCENT - self.bar.n if self.shares is not None else 1)
+        self.started, self.node = False, None
 
 
 def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDetector:
@@ -215,18 +242,24 @@ class Hierarchical(Solver):
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]
             monitor.step(iter=i, stage=0, best_loss=float(res.fit.loss.min()), map_sum=float(res.occurrence.sum()))
+        shape = tuple(problem.scene.image.shape)
+        recorded = load_costs(cache_file, shape)
+        predicted = recorded or det.predicted_work(shape)
         t0 = time.perf_counter()
         try:
-            with self.ctx.phase("detection", total=n, every=NODE_LINES_EVERY) as bar:
-                det.progress = NodeProgress(bar)
+            with self.ctx.phase("detection", total=PERCENT if predicted else n, every=NODE_LINES_EVERY) as bar:
+                progress = NodeProgress(bar, predicted)
+                det.progress, det.inside = progress, progress.inside
                 found = det.detect(problem.scene.image)
-                det.progress.finish()
+                progress.finish()
+                det.inside = None
         except SceneTooSmall as exc:  # the same message in full-size pixels
             s = problem.scale
             raise UserError(f"problem.scene: {problem.scene.label.rsplit(' /', 1)[0]!r} is {s * exc.size[0]}x{s * exc.size[1]} px, "
                             f"smaller than the {s * exc.need[0]}x{s * exc.need[1]} px the detector's motifs need "
                             "(full-size px): the template is searched only where it fits whole") from None
         t_detect = time.perf_counter() - t0
+        save_costs(cache_file, shape, found.cpu)
         for i, (node, _) in enumerate(det.order):
             res = found.nodes[node]
             monitor.step(iter=n + i, stage=1, best_loss=float(res.fit.loss.min()),
@@ -235,7 +268,11 @@ class Hierarchical(Solver):
                             "gamma": [det.settings[nd].gamma for nd, _ in det.order],
                             "alpha": [det.settings[nd].alpha for nd, _ in det.order],
                             "strides": [len(found.nodes[nd].fit.loss) for nd, _ in det.order],
-                            "seconds": [found.timings[nd] for nd, _ in det.order]}}
+                            "seconds": [found.timings[nd] for nd, _ in det.order],
+                            "cpu_seconds": [found.cpu[nd] for nd, _ in det.order],
+                            # what progress weighed the node by (CPU s): the last detection's record, or the
+                            # registrar's work model (NaN: neither; every node counted 1)
+                            "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
                                    part_radius=PART_RADIUS / problem.scale)
         parts = [nd for nd, _ in det.order if nd != det.template.root]
@@ -245,6 +282,7 @@ class Hierarchical(Solver):
                            status="converged", message=f"score {found.score:.3f}, {len(instances)} detected",
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
-                                  "motif_cache": str(cache_file) if cache_file else "none"},
+                                  "motif_cache": str(cache_file) if cache_file else "none",
+                                  "progress_weights": "record" if recorded else "model" if predicted else "nodes"},
                            metrics={"extraction_time_s": t_extract, "detection_time_s": t_detect,
                                     "extraction_cached": float(cached)})
