@@ -61,7 +61,7 @@ def scenes_for(args, full):
     gen = torch.Generator().manual_seed(args.seed)
     out = []
     size = tuple(args.size)
-    # beach: crops of the photograph's held-out region, never calibration's nor the paper's
+    # beach: crops of the photograph's held-out region (cols < 1212), never calibration's
     background = (clutter_background if args.background == "clutter" else
                   lambda sz, g: beach_region_crop(args.data_dir, sz, "heldout", g))
     for angle in args.angles:
@@ -106,11 +106,16 @@ def summary(rows: list[dict]) -> list[str]:
     """A markdown table: per registrar, scale and kind of scene (one crab, two crabs, crab-free), the count of
     successes (no instance, for crab-free scenes) and the ranges of scores, errors and detection CPU time."""
     def kind(r):
-        return "crab-free" if "false_positive" in r else "two crabs" if r["scene"].startswith("two crabs") else "one crab"
+        if "false_positive" in r:
+            return "crab-free"
+        return "two crabs" if r["scene"].startswith("two crabs") else "one crab"
 
     def span(vals, fmt="{:.4g}"):
         vals = [v for v in vals if v == v]  # drop NaN
-        return "-" if not vals else fmt.format(min(vals)) + ("" if min(vals) == max(vals) else " - " + fmt.format(max(vals)))
+        if not vals:
+            return "-"
+        lo, hi = fmt.format(min(vals)), fmt.format(max(vals))
+        return lo if lo == hi else f"{lo} - {hi}"
 
     out = ["| registrar | scale | scenes | kind | success | scores | instances | centre error max (px) "
            "| worst part angle (deg) | detection CPU s (median) |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -140,8 +145,7 @@ def main(argv=None):
     ap.add_argument("--negatives", type=int, default=0, help="crab-free scenes")
     ap.add_argument("--background", default="clutter", choices=("clutter", "beach"),
                     help="generated scenes: procedural clutter, or crops of the beach photograph's held-out region "
-                         "(rows < 800, cols < 1212: disjoint from calibration's crops and the paper's; "
-                         "scenes.BEACH_REGIONS)")
+                         "(cols < 1212: disjoint from calibration's crops; scenes.BEACH_REGIONS)")
     ap.add_argument("--pairs", type=int, default=0, help="two-crab scenes (random angles within +-max-angle)")
     ap.add_argument("--template", default="synthetic",
                     help="synthetic | a shipped example (robot) | PATH.yaml (--paper: the authors' v1 crab)")

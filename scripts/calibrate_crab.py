@@ -9,9 +9,9 @@ for a template file calibrations/<name>_s<scale>...yaml beside its YAML (by defa
 Scenes: random poses (rotation within +-max-angle; each part turned within its range: the template's own, declared
 in its file (the crabs: claws +-15, eyes +-5), or --articulation KEY=DEG ..., --claw, --eye) on procedural clutter
 or beach crops from the photograph's calibration region (columns >= 1212: not the paper's Fig. 3 crops, not the
-held-out region the benchmarks draw from; scenes.BEACH_REGIONS), plus template-free negatives. Settings
-come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides), so the file matches what
-`regrun problem=crab_detection` runs. Prints the per-node report and the time taken.
+held-out region, cols < 1212, that the benchmarks draw from; scenes.BEACH_REGIONS), plus template-free negatives.
+Settings come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides), so the file matches
+what `regrun problem=crab_detection` runs. Prints the per-node report and the time taken.
 """
 from __future__ import annotations
 

@@ -27,10 +27,11 @@ PAPER_ANGLES = (0.0, 7.5, 15.0, 22.5, 30.0)
 # (refine_data README): the template centre (91.5, 122.5) lands at (191.5, 222.5).
 PAPER_CENTRE = (191.5, 222.5)
 BEACH_CROP = (800, 400)  # top-left (row, col) of the paper's 0-22.5 deg scenes in beach_bg.jpg
-# beach_bg.jpg (1536 x 2048) is split so that a crop serves one purpose only: the paper's Fig. 3 crops lie in rows
-# 800-1183, cols 400-911; calibration scenes are cut from cols >= 1212 (any row); held-out evaluation scenes from
-# rows < 800, cols < 1212, disjoint from both. (rows, cols) half-open ranges a crop must lie in.
-BEACH_REGIONS = {"calibration": ((0, 1536), (1212, 2048)), "heldout": ((0, 800), (0, 1212))}
+# beach_bg.jpg (1536 x 2048: sky, trees and sand on the left, sky, sea and surf on the right) is split by columns so
+# that no evaluation crop was seen by calibration: calibration scenes are cut from cols >= 1212 (right of the paper's
+# Fig. 3 crops, rows 800-1183, cols 400-911), held-out evaluation scenes from cols < 1212 (they may overlap the
+# paper's crops, which no calibration used either). (rows, cols) half-open ranges a crop must lie in.
+BEACH_REGIONS = {"calibration": ((0, 1536), (1212, 2048)), "heldout": ((0, 1536), (0, 1212))}
 
 
 def pixel_grid(h: int, w: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
