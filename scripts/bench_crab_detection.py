@@ -8,6 +8,8 @@ and downscaled by 2. Prints one row per scene and stores them as CSV (default ou
     python scripts/bench_crab_detection.py --registrars exhaustive descent   # both registrars, same scenes
     python scripts/bench_crab_detection.py --template robot --max-angle 180  # another template (a shipped example
                                                                  # or PATH.yaml), its parts within their own ranges
+    python scripts/bench_crab_detection.py --template refine_crab --background beach --max-angle 180 --random 20
+                                                                 # the authors' crab on held-out beach crops
 
 --registrars compares stride registrars in one run (solver.registrar; `--set descent.start_step=20` etc. tune
 them). A descent run without its own calibration file uses the exhaustive search's file with `--calibration
@@ -36,6 +38,7 @@ from regrun.detection.scenes import (
     PAPER_ANGLES,
     Scene,
     Truth,
+    beach_region_crop,
     clutter_background,
     compose_scene,
     articulation_ranges,
@@ -58,20 +61,23 @@ def scenes_for(args, full):
     gen = torch.Generator().manual_seed(args.seed)
     out = []
     size = tuple(args.size)
+    # beach: crops of the photograph's held-out region (cols < 1212), never calibration's
+    background = (clutter_background if args.background == "clutter" else
+                  lambda sz, g: beach_region_crop(args.data_dir, sz, "heldout", g))
     for angle in args.angles:
         centre, _, art = random_pose(gen, size, full, 0.0, args.ranges)
-        out.append(compose_scene(full, clutter_background(size, gen), centre, angle, art,
+        out.append(compose_scene(full, background(size, gen), centre, angle, art,
                                  label=f"generated {angle:g} deg"))
     for _ in range(args.random):
         centre, angle, art = random_pose(gen, size, full, args.max_angle, args.ranges)
-        out.append(compose_scene(full, clutter_background(size, gen), centre, angle, art,
+        out.append(compose_scene(full, background(size, gen), centre, angle, art,
                                  label=f"random {angle:.1f} deg"))
     for i in range(args.negatives):
-        out.append(Scene(clutter_background(size, gen), Truth(None), f"crab-free {i}"))
+        out.append(Scene(background(size, gen), Truth(None), f"crab-free {i}"))
     for i in range(args.pairs):
         # two crabs side by side in a scene 1.4x as wide, each in its own half, angles over the circle
         wide = (size[0], int(1.4 * size[1]))
-        img, truths = clutter_background(wide, gen), []
+        img, truths = background(wide, gen), []
         for half in (0, 1):
             centre, angle, art = random_pose(gen, (wide[0], wide[1] // 2), full, args.max_angle, args.ranges)
             sc = compose_scene(full, img, (centre[0], centre[1] + half * (wide[1] // 2)), angle, art)
@@ -96,6 +102,38 @@ def instance_success(inst, truth, full, scale) -> tuple[bool, float]:
     return len(errs) == len(names) and max(errs, default=0) <= 3, max(errs, default=float("nan"))
 
 
+def summary(rows: list[dict]) -> list[str]:
+    """A markdown table: per registrar, scale and kind of scene (one crab, two crabs, crab-free), the count of
+    successes (no instance, for crab-free scenes) and the ranges of scores, errors and detection CPU time."""
+    def kind(r):
+        if "false_positive" in r:
+            return "crab-free"
+        return "two crabs" if r["scene"].startswith("two crabs") else "one crab"
+
+    def span(vals, fmt="{:.4g}"):
+        vals = [v for v in vals if v == v]  # drop NaN
+        if not vals:
+            return "-"
+        lo, hi = fmt.format(min(vals)), fmt.format(max(vals))
+        return lo if lo == hi else f"{lo} - {hi}"
+
+    out = ["| registrar | scale | scenes | kind | success | scores | instances | centre error max (px) "
+           "| worst part angle (deg) | detection CPU s (median) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["registrar"], r["scale"], kind(r)), []).append(r)
+    for (reg, scale, k), rs in groups.items():
+        n = len(rs)
+        ok = n - sum(r["false_positive"] for r in rs) if k == "crab-free" else sum(r["success"] for r in rs)
+        cpu = sorted(r["detection_cpu_s"] for r in rs)
+        parts = [r.get("instance_part_angle_error_max", float("nan")) for r in rs]
+        out.append(f"| {reg} | {scale} | {n} | {k} | {ok} / {n} | {span([r['score'] for r in rs])} "
+                   f"| {span([r['n_detected'] for r in rs], '{:d}')} "
+                   f"| {span([r.get('centre_error_px', float('nan')) for r in rs]) if k != 'crab-free' else '-'} "
+                   f"| {span(parts) if k == 'one crab' else '-'} | {span(cpu, '{:.1f}')} ({cpu[n // 2]:.1f}) |")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--paper", action="store_true")
@@ -104,7 +142,10 @@ def main(argv=None):
     ap.add_argument("--angles", type=float, nargs="*", default=[0.0, 22.5, 45.0])
     ap.add_argument("--random", type=int, default=0, help="more scenes at random angles within +-max-angle")
     ap.add_argument("--max-angle", type=float, default=45.0)
-    ap.add_argument("--negatives", type=int, default=0, help="crab-free clutter scenes")
+    ap.add_argument("--negatives", type=int, default=0, help="crab-free scenes")
+    ap.add_argument("--background", default="clutter", choices=("clutter", "beach"),
+                    help="generated scenes: procedural clutter, or crops of the beach photograph's held-out region "
+                         "(cols < 1212: disjoint from calibration's crops; scenes.BEACH_REGIONS)")
     ap.add_argument("--pairs", type=int, default=0, help="two-crab scenes (random angles within +-max-angle)")
     ap.add_argument("--template", default="synthetic",
                     help="synthetic | a shipped example (robot) | PATH.yaml (--paper: the authors' v1 crab)")
@@ -192,7 +233,10 @@ def main(argv=None):
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
         w.writeheader()
         w.writerows(rows)
-    print(f"-> {out}")
+    table = summary(rows)
+    out.with_suffix(".md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+    print(f"-> {out}, {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

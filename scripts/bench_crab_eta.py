@@ -23,7 +23,6 @@ import torch
 
 from regrun.config import compose
 from regrun.context import RunContext
-from regrun.detection import unrolled_registrar as ur
 from regrun.detection.calibration import load_calibration
 from regrun.detection.motif_cache import cache_dir, cached_extract
 from regrun.problems.crab_detection import CrabDetection

@@ -44,7 +44,6 @@ def child(json_path: str, argv: list[str]) -> None:
     cpu = {"startup": time.process_time()}
     t = time.process_time()
     import regrun.cli as cli  # hydra, omegaconf: what the CLI needs before it parses anything
-    import regrun.run  # torch, numpy, h5py: what the run needs (the CLI imports it once hydra has composed)
     cpu["imports"] = time.process_time() - t
     import contextlib
 

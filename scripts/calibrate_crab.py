@@ -8,9 +8,10 @@ for a template file calibrations/<name>_s<scale>...yaml beside its YAML (by defa
 
 Scenes: random poses (rotation within +-max-angle; each part turned within its range: the template's own, declared
 in its file (the crabs: claws +-15, eyes +-5), or --articulation KEY=DEG ..., --claw, --eye) on procedural clutter
-or beach crops that do not overlap the paper's Fig. 3 crops (columns >= 1212), plus template-free negatives. Settings
-come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides), so the file matches what
-`regrun problem=crab_detection` runs. Prints the per-node report and the time taken.
+or beach crops from the photograph's calibration region (columns >= 1212: not the paper's Fig. 3 crops, not the
+held-out region, cols < 1212, that the benchmarks draw from; scenes.BEACH_REGIONS), plus template-free negatives.
+Settings come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides), so the file matches
+what `regrun problem=crab_detection` runs. Prints the per-node report and the time taken.
 """
 from __future__ import annotations
 
@@ -24,20 +25,15 @@ import torch
 from regrun.config import compose
 from regrun.detection.calibration import calibrate, calibration_home, save_calibration
 from regrun.detection.crab_data import load_template
-from regrun.detection.scenes import (Scene, Truth, articulation_ranges, beach_background, clutter_background,
+from regrun.detection.scenes import (Scene, Truth, articulation_ranges, beach_region_crop, clutter_background,
                                    compose_scene, downscale_scene, parse_ranges, random_pose)
 from regrun.errors import UserError
 from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector, calibration_key
 
-PAPER_COLS_END = 1212  # the paper's crops cover columns 400-1211 of beach_bg.jpg
-
-
 def background(kind, data_dir, size, gen):
     if kind == "clutter" or (kind == "mixed" and bool(torch.rand(1, generator=gen) < 0.5)):
         return clutter_background(size, gen)
-    top = (int(torch.randint(0, 1536 - size[0] + 1, (1,), generator=gen)),
-           int(torch.randint(PAPER_COLS_END, 2048 - size[1] + 1, (1,), generator=gen)))
-    return beach_background(data_dir, size, top)
+    return beach_region_crop(data_dir, size, "calibration", gen)  # never the held-out or the paper's crops
 
 
 def main(argv=None):

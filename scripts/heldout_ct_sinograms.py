@@ -157,7 +157,6 @@ def disk(n: int, radius: float = 0.9) -> np.ndarray:
 
 def pixel_object(name: str, fine: int, seed: int) -> np.ndarray:
     if name == "metal":
-        import torch
 
         from regrun.tomography.phantoms import phantom_function, render
 

@@ -204,7 +204,7 @@ class HierarchicalDetector:
     def __init__(self, template: Template, settings: dict[str, NodeSettings], sigma0: float = 3.0,
                  aggregate: str = "sum", registrar: StrideRegistrar = exhaustive_registrar,
                  extraction_pad: int = 40, progress: Callable[[str], None] | None = None,
-                 min_visible: float | None = None):
+                 min_visible: float | None = None, extraction_registrar: StrideRegistrar | None = None):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate={aggregate!r}; allowed: {', '.join(AGGREGATES)}")
         self.template = template
@@ -217,6 +217,8 @@ class HierarchicalDetector:
         self.sigma0 = sigma0
         self.aggregate = aggregate
         self.registrar = registrar
+        # the canonical template's registrar (UnrolledRegistrar.for_extraction: no pruning); default the same
+        self.extraction_registrar = extraction_registrar or registrar
         self.pad = extraction_pad
         self.progress = progress or (lambda msg: None)
         # inside a node: (fraction of the node's predicted work done, what runs now), from a registrar that
@@ -245,7 +247,8 @@ class HierarchicalDetector:
         sc = self._spike_blur(node)
         return gaussian_filter(stacked, sc, tail=2) if sc > 0 else stacked
 
-    def register_node(self, node: str, y: torch.Tensor, border: bool = True) -> tuple[StrideFit, torch.Tensor | None]:
+    def register_node(self, node: str, y: torch.Tensor, border: bool = True,
+                      extracting: bool = False) -> tuple[StrideFit, torch.Tensor | None]:
         """Strided registration of node's motif in its scene y, and the NCC screen of spike strides (strides
         that fail it get loss inf). Independent of alpha and gamma, so calibration registers once. With the border
         rule on (min_visible set, `border`: off on the extraction canvas, where nothing is outside) a spike node is
@@ -256,9 +259,10 @@ class HierarchicalDetector:
         # outside the image the children's maps are zero: the padding is what the window sampling reads there too
         yp = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
         grid = StrideGrid.build(yp.shape[-2:], motif.mask.shape, st.stride)
-        if hasattr(self.registrar, "report"):
-            self.registrar.report = self.inside
-        fit = self.registrar(yp, motif, grid, st.angles())
+        registrar = self.extraction_registrar if extracting else self.registrar
+        if hasattr(registrar, "report"):
+            registrar.report = self.inside
+        fit = registrar(yp, motif, grid, st.angles())
         screened = None
         if motif.kind == "spike" and st.ncc_min is not None:
             wide = gaussian_filter(yp, st.ncc_sigma, tail=2)
@@ -357,8 +361,8 @@ class HierarchicalDetector:
         occ = occurrence_map(size, locations, weights, self.sigma0, self.aggregate)
         return NodeResult(fit, weights, locations, occ, screened)
 
-    def _run_node(self, node: str, y: torch.Tensor, border: bool = True) -> NodeResult:
-        fit, screened = self.register_node(node, y, border)
+    def _run_node(self, node: str, y: torch.Tensor, extracting: bool = False) -> NodeResult:
+        fit, screened = self.register_node(node, y, border=not extracting, extracting=extracting)
         return self.node_result(node, fit, y.shape[-2:], screened)
 
     # -- the tree ---------------------------------------------------------------------------------------------------
@@ -394,7 +398,7 @@ class HierarchicalDetector:
                     raise RuntimeError(f"node {node!r} has no motif: call extract() first")
                 self.motifs[node] = self.extract_motif(node, y)
             self.progress(f"{'extract' if extracting else 'detect'} {node}")
-            nodes[node] = self._run_node(node, y, border=not extracting)
+            nodes[node] = self._run_node(node, y, extracting)
             maps[node] = nodes[node].occurrence
             timings[node], cpu[node] = time.perf_counter() - t0, time.process_time() - c0
         return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings, cpu)

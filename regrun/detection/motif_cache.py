@@ -86,7 +86,7 @@ def extraction_key(det: HierarchicalDetector) -> str:
     for node in sorted(det.settings):
         h.update(f"{node}: {dataclasses.asdict(det.settings[node])!r};".encode())
     h.update(f"sigma0 {det.sigma0!r}; aggregate {det.aggregate}; pad {det.pad}; "
-             f"registrar {_registrar_id(det.registrar)}".encode())
+             f"registrar {_registrar_id(det.registrar)}; extraction {_registrar_id(det.extraction_registrar)}".encode())
     return h.hexdigest()
 
 

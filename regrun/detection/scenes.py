@@ -27,6 +27,11 @@ PAPER_ANGLES = (0.0, 7.5, 15.0, 22.5, 30.0)
 # (refine_data README): the template centre (91.5, 122.5) lands at (191.5, 222.5).
 PAPER_CENTRE = (191.5, 222.5)
 BEACH_CROP = (800, 400)  # top-left (row, col) of the paper's 0-22.5 deg scenes in beach_bg.jpg
+# beach_bg.jpg (1536 x 2048: sky, trees and sand on the left, sky, sea and surf on the right) is split by columns so
+# that no evaluation crop was seen by calibration: calibration scenes are cut from cols >= 1212 (right of the paper's
+# Fig. 3 crops, rows 800-1183, cols 400-911), held-out evaluation scenes from cols < 1212 (they may overlap the
+# paper's crops, which no calibration used either). (rows, cols) half-open ranges a crop must lie in.
+BEACH_REGIONS = {"calibration": ((0, 1536), (1212, 2048)), "heldout": ((0, 1536), (0, 1212))}
 
 
 def pixel_grid(h: int, w: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
@@ -83,6 +88,18 @@ def beach_background(data_dir: str, size: tuple[int, int], top_left: tuple[int, 
                     int(torch.randint(0, rgb.shape[2] - w + 1, (1,), generator=g)))
     i, j = top_left
     return torch.from_numpy(np.ascontiguousarray(rgb[:, i:i + h, j:j + w]))
+
+
+def beach_region_crop(data_dir: str, size: tuple[int, int], region: str, generator: torch.Generator) -> torch.Tensor:
+    """A random crop of the beach photograph lying wholly in BEACH_REGIONS[region]."""
+    (r0, r1), (c0, c1) = BEACH_REGIONS[region]
+    h, w = size
+    if h > r1 - r0 or w > c1 - c0:
+        raise UserError(f"a {h}x{w} scene does not fit in the beach photograph's {region} region "
+                        f"(rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1})")
+    top = (int(torch.randint(r0, r1 - h + 1, (1,), generator=generator)),
+           int(torch.randint(c0, c1 - w + 1, (1,), generator=generator)))
+    return beach_background(data_dir, size, top)
 
 
 def clutter_background(size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:

@@ -44,6 +44,7 @@ nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -295,6 +296,15 @@ class UnrolledRegistrar:
         loss_all = torch.full((len(grid),), math.inf, dtype=dt, device=dev).index_put((keep,), loss_best)
         fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
         return deduplicate(fit, st.dedup)
+
+    def for_extraction(self) -> "UnrolledRegistrar":
+        """The same registrar without pruning (every leaf stride through every round; coarse_keep off), for the
+        extraction canvas. There a stride on the black padding costs the motif's energy, less than a thin part's
+        own pose costs a pixel off, so the fine cost's ranking (keep 32) dropped the authors' left eye at half size
+        (its true stride ranked 64th after the second round): the eye pair's motif then held the right eye alone,
+        a single spike whose angle nothing fixes. Extraction runs once per template (cached)."""
+        rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
+        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0))
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
         """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and

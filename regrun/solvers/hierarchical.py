@@ -125,9 +125,11 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
     min_visible = None if cfg.min_visible is None else check_float("solver.min_visible", cfg.min_visible, 0.0, maximum=1.0)
+    registrar = make_registrar(cfg, scale)
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
-                                registrar=make_registrar(cfg, scale), extraction_pad=math.ceil(40 / scale),
-                                progress=progress, min_visible=min_visible)
+                                registrar=registrar, extraction_pad=math.ceil(40 / scale),
+                                progress=progress, min_visible=min_visible,
+                                extraction_registrar=getattr(registrar, "for_extraction", lambda: registrar)())
 
 
 def _check_bool(name: str, value) -> bool:
