@@ -41,16 +41,9 @@ SCENES = {"synthetic 20 deg": ["problem.scene.angle=20"],
 
 def units(det, shape) -> dict[str, tuple[float, float, float]]:
     """Per node: (FFT units, sampled channel-points, batched calls) of the registrar's work model."""
-    from regrun.detection.rotation_search import StrideGrid
-
     out = {}
-    for node, _ in det.order:
-        motif, st = det.motifs[node], det.settings[node]
-        kids = det.tree.get(node, ())
-        pad = det.border_pad(node) if kids and det.min_visible is not None else 0
-        size = (shape[-2] + 2 * pad, shape[-1] + 2 * pad)
-        grid = StrideGrid.build(size, motif.mask.shape, st.stride)
-        fft, rounds = det.registrar.work_units((len(kids) if kids else shape[0], *size), motif, grid, st.angles())
+    for node, layout in det.node_layouts(shape):
+        fft, rounds = det.registrar.work_units(*layout)
         out[node] = (fft, sum(r[0] for r in rounds), sum(r[1] for r in rounds))
     return out
 

@@ -374,15 +374,18 @@ class HierarchicalDetector:
         need = self.min_scene_size()
         if work is None or shape[-2] < need[0] or shape[-1] < need[1]:
             return None
-        out = {}
+        return {node: work(*layout).total for node, layout in self.node_layouts(shape)}
+
+    def node_layouts(self, shape: tuple[int, ...]):
+        """Per node in detection order: (node, (the registrar's input shape, motif, stride grid, angles)) for a
+        scene of this shape, the children's maps padded as the border rule pads them: what a work model reads."""
         for node, _ in self.order:
             motif, st = self.motifs[node], self.settings[node]
             kids = self.tree.get(node, ())
             pad = self.border_pad(node) if kids and self.min_visible is not None else 0
             size = (shape[-2] + 2 * pad, shape[-1] + 2 * pad)
             grid = StrideGrid.build(size, motif.mask.shape, st.stride)
-            out[node] = work((len(kids) if kids else shape[0], *size), motif, grid, st.angles()).total
-        return out
+            yield node, ((len(kids) if kids else shape[0], *size), motif, grid, st.angles())
 
     def _run(self, scene: torch.Tensor, extracting: bool) -> Detection:
         import time
