@@ -33,10 +33,47 @@ HELD_OUT = ("retina", "page", "logo", "horse", "colorwheel", "microaneurysms", "
 # of scikit-image's stereo motorcycle; seeded binary blobs) beside HELD_OUT, on sizes no earlier set used
 HELD_OUT_2 = ("motorcycle", "blobs", *HELD_OUT)
 SIZES_2 = ((112, 144), (144, 112), (176, 96), (96, 200), (136, 136), (120, 184))
+# the third held-out set (issue 20, fifth round): pictures no earlier set used, from matplotlib's sample data (a
+# photograph of Grace Hopper, an MRI slice, two elevation maps, a cartoon) and scikit-image's checkerboard, plus a
+# seeded smooth random field; sizes no earlier set used
+HELD_OUT_3 = ("grace_hopper", "mri_s1045", "dem_jacksboro", "topobathy", "checkerboard", "minduka", "random_field")
+SIZES_3 = ((104, 152), (152, 104), (168, 120), (88, 176), (144, 144), (200, 112))
+ON_BACKGROUND = ("mri_s1045",)  # objects on a dark background: cut with FAIR's cover, so they stay in view
+
+
+def _matplotlib_sample(name: str) -> np.ndarray:
+    """A picture of matplotlib's sample data as gray values in [0, 255], in image (row, column) layout."""
+    import gzip
+    import os
+
+    import matplotlib
+    from PIL import Image
+
+    folder = os.path.join(matplotlib.get_data_path(), "sample_data")
+    if name == "mri_s1045":  # 256x256 16-bit MRI slice (matplotlib's image demo reads it the same way)
+        with gzip.open(os.path.join(folder, "s1045.ima.gz")) as f:
+            a = np.frombuffer(f.read(), np.uint16).astype(np.float64).reshape(256, 256)
+    elif name == "dem_jacksboro":
+        a = np.load(os.path.join(folder, "jacksboro_fault_dem.npz"))["elevation"].astype(np.float64)
+    elif name == "topobathy":
+        a = np.load(os.path.join(folder, "topobathy.npz"))["topo"].astype(np.float64)
+    else:
+        file = {"grace_hopper": "grace_hopper.jpg", "minduka": "Minduka_Present_Blue_Pack.png"}[name]
+        a = np.asarray(Image.open(os.path.join(folder, file)).convert("RGB"), dtype=np.float64) @ \
+            np.array([0.299, 0.587, 0.114])
+    lo, hi = np.percentile(a, 0.1), np.percentile(a, 99.9)  # a few extreme values must not set the scale
+    return 255 * np.clip((a - lo) / (hi - lo), 0, 1)
 
 
 def source_image(name: str, fair_dir) -> np.ndarray:
     """A gray image in regrun's layout ([i, j] = (x1_i, x2_j))."""
+    if name in ("grace_hopper", "mri_s1045", "dem_jacksboro", "topobathy", "minduka"):
+        return np.ascontiguousarray(np.flipud(_matplotlib_sample(name)).T)
+    if name == "random_field":  # white noise blurred by a 6-pixel Gaussian, seeded: smooth at the cell scale
+        from scipy.ndimage import gaussian_filter as blur
+
+        a = blur(np.random.default_rng(23).standard_normal((384, 384)), 6.0)
+        return 255 * (a - a.min()) / (a.max() - a.min())
     if name == "motorcycle":
         import skimage.data
 
@@ -100,7 +137,7 @@ def make_pair(spec: dict, fair_dir):
     m = tuple(spec["m"])
     grid = Grid((0.0, float(m[0]), 0.0, float(m[1])), m)
     img = source_image(spec["image"], fair_dir)
-    cover = 1.2 if spec["image"] in FAIR or Path(fair_dir, f"{spec['image']}.jpg").is_file() else 1.6  # FAIR's objects must stay in view; photographs extend beyond
+    cover = 1.2 if spec["image"] in FAIR + ON_BACKGROUND or Path(fair_dir, f"{spec['image']}.jpg").is_file() else 1.6  # FAIR's objects must stay in view; photographs extend beyond
     w = true_affine(spec["angle"], spec["scale"], spec["shear"], spec["shift"], grid.centre)
     template, reference = warped_pair(source_function(img, m, cover), grid, w)
     gain, offset = spec["intensity"]

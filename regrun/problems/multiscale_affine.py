@@ -22,6 +22,7 @@ from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_pa
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
+from ..optim.levenberg_marquardt import levenberg_marquardt
 from ..plots import convergence, difference_panel, image_grid
 from ..registration.mutual_information import MattesMutualInformation, fit_intensity_map
 from ..registration.objective import EdgeTaper, PointwiseObjective
@@ -38,14 +39,21 @@ USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity")
                       "normalise": (True, False), "centre": (True, False)}
 OUTSIDE = ("zero", "mask")
 DISTANCES = ("ssd", "ncc", "mi")
-# smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (docs/registration.md)
-SMOOTH_SIGMA, DETAIL_THRESHOLD = 0.75, 1.9
+# smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (detail near the
+# Nyquist frequency), else by SMOOTH_SIGMA_STEPS, enough to damp the 8-bit steps and noise that are an image's only
+# content there when it is smooth at the cell scale (issue 20; docs/registration.md, "The blur")
+SMOOTH_SIGMA, DETAIL_THRESHOLD, SMOOTH_SIGMA_STEPS = 0.75, 1.9, 0.5
 FIT_QUALITY_WARN = 0.5   # the verdict on users' files (warnings(); docs/registration.md)
 MISFIT_WARN_PX = 0.45
 # ... and when one Gauss-Newton step of the gain-fitted distance would move the answer farther than the geometric
 # middle of the verdict's two lines (silent within 0.1 px, warned beyond 1 px): the step estimates the distance to
 # that distance's minimum (not calibrated on pairs; docs/registration.md, "The verdict's transform check")
 GAIN_STEP_WARN_PX = 0.32
+# ... or when the gain-fitted distance, minimised again from the answer on the level of half the resolution and then
+# on the images themselves, reaches a lower minimum farther away than that line (the same 0.32 px): a false minimum
+# of the fine level that a coarser view of the images does not have (issue 20: the horse silhouette 2.54 px off
+# with every residual reading small). LM's settings for it: a local descent, not a search
+REDESCENT_MAX_ITER, REDESCENT_GTOL = 100, 1e-9
 TILE = 16  # cells a side of the tiles of fit_metrics' misfit_px_tiles
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
@@ -122,7 +130,7 @@ class MultiscaleAffine(Problem):
         if self.rotate_template:
             self._rotate_template(self.rotate_template)
         if smooth == "detail":
-            smooth = SMOOTH_SIGMA if detail_ratio(self.reference) >= DETAIL_THRESHOLD else 0.0
+            smooth = SMOOTH_SIGMA if detail_ratio(self.reference) >= DETAIL_THRESHOLD else SMOOTH_SIGMA_STEPS
         self.smooth = check_float("problem.smooth", smooth, 0.0)
         self.outside = self._setting("outside")
         self.distance = cfg.distance
@@ -146,12 +154,14 @@ class MultiscaleAffine(Problem):
             if not isinstance(value, bool):
                 raise UserError(f"problem.{key}={value!r} must be true, false or auto")
         if self.smooth:
-            # Block-averaged (camera-like) data carry detail up to the Nyquist frequency, where the cubic
-            # spline's interpolation error depends on the sub-cell position; that pulled the minimiser 3-10x
-            # farther from the truth than SimpleITK's (docs/registration.md, "Your own images"). The same
-            # Gaussian on both images removes that content and keeps the truth a minimiser (an isotropic
-            # blur commutes with rotations). On images smooth at the cell scale the blur only costs signal
-            # against quantization noise (FAIR hands and MRI head: 1.5-2x the error), hence smooth=detail.
+            # Every 8-bit picture carries content near the Nyquist frequency: detail (photographs, textures) or,
+            # on images smooth at the cell scale, the 8-bit steps and noise (a staircase on a weak gradient).
+            # The cubic spline interpolates that content with an error that depends on the sub-cell position,
+            # which pulls the minimiser off the truth (issue 9: textures; issue 20: the cell and microaneurysms
+            # images, 0.015-0.019 px against SimpleITK's 0.005). The same Gaussian on both images damps the top
+            # octave and keeps the truth a minimiser (an isotropic blur commutes with rotations): sigma 0.75 on
+            # detailed images (to 0.06 at Nyquist), 0.5 on smooth ones (to 0.29 at Nyquist, 0.73 at half of it),
+            # which keeps more of their weaker signal; docs/registration.md, "The blur".
             self.template = gaussian_filter(self.template, self.smooth, USERS_IMAGES_TAIL, boundary="replicate")
             self.reference = gaussian_filter(self.reference, self.smooth, USERS_IMAGES_TAIL, boundary="replicate")
         # cells along each edge whose blurred values came from gaussian_filter's replicated border (its kernel
@@ -460,7 +470,9 @@ class MultiscaleAffine(Problem):
             h = grad_r.new_tensor(self.grid.h)
             grad_rms = float((grad_r * h).pow(2).sum(-1).mean().sqrt())
         # the noise left in R - a T(y) - b: T's scaled by the gain, so that nothing changes with T's intensities
-        noise_t, noise_r = noise_level(self.template), noise_level(self.reference)
+        # on blurred images, Immerkaer's estimate corrected for the blur (filters.noise_level: it read the noise of
+        # a 0.75-cell blur 4.7x too low, so that noise counted as misalignment)
+        noise_t, noise_r = noise_level(self.template, self.smooth), noise_level(self.reference, self.smooth)
         noise = math.hypot(noise_gain * noise_t, noise_r)
 
         def verdict(res_f, res0_f, noise, grad_rms):
@@ -482,6 +494,7 @@ class MultiscaleAffine(Problem):
             files["misfit_px_tiles"] = (self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise)
                                         if fields[0] else math.nan)
             files["gain_step_px"] = self._gain_step_px(w) if self.distance in ("ssd", "ncc") else math.nan
+            files["redescent_px"] = self._redescent_px(w) if self.distance in ("ssd", "ncc") else math.nan
             files = {k: v for k, v in files.items() if math.isfinite(v)}  # a NaN metric marks a run diverged
         return {"residual_rms": res, "residual_rms_initial": res0, "residual_rms_fitted": res_f,
                 "residual_rms_fitted_initial": res0_f, "intensity_gain": gain, "intensity_offset": offset,
@@ -508,6 +521,30 @@ class MultiscaleAffine(Problem):
             d = self.transformation.points(wb[0] + step, self.x) - self.transformation.points(wb[0], self.x)
             h = d.new_tensor(self.grid.h)
             return float((d / h).pow(2).sum(-1).mean().sqrt())
+
+    def _redescent_px(self, w: torch.Tensor) -> float:
+        """How far (RMS displacement over the grid, in cells) a lower minimum of the intensity-invariant J (ncc, this
+        problem's smoothing and mask, theta 0) lies from w, found by minimising it from w on the images averaged 2x2
+        (the pyramid's next level, whose basins are wider) and then on the images themselves; 0 when that end's J
+        is not lower than w's, NaN when the images are too small to average. The residual readings and
+        gain_step_px are local: an answer off in the flat parts of an image (a silhouette) can be a true minimum
+        of the fine level with a small residual; a coarser view of the same images slides off it."""
+        ncc = self.with_distance("ncc")
+        coarse = ncc.coarsened()
+        if min(coarse.grid.m) < 8:
+            return math.nan
+        w0 = w.detach().to(self.identity)
+        fine = ncc.at_scale(0.0)
+        with torch.no_grad():
+            v = w0
+            for scale in (coarse.at_scale(0.0), fine):
+                v = levenberg_marquardt(scale.residual_and_jacobian, v, max_iter=REDESCENT_MAX_ITER,
+                                        gtol=REDESCENT_GTOL, residual=scale.trial_residual).w
+            j0, j1 = float(fine.objective(w0)), float(fine.objective(v))
+            if not (math.isfinite(j1) and j1 < j0) or self.overlap(v) < 0.5:
+                return 0.0
+            d = self.transformation.points(v, self.x) - self.transformation.points(w0, self.x)
+            return float((d / d.new_tensor(self.grid.h)).pow(2).sum(-1).mean().sqrt())
 
     def _tile_misfit(self, inside, fitted, grad2, noise) -> float:
         """The median over TILE x TILE-cell tiles (at least 90% inside the overlap) of each tile's own misfit_px,
@@ -552,6 +589,11 @@ class MultiscaleAffine(Problem):
                            f"(warning above {MISFIT_WARN_PX}), fit_quality {q:.2f} (warning below "
                            f"{FIT_QUALITY_WARN}); the registration has probably failed, or the images differ in "
                            f"content: try problem.init=moments, problem.distance=ncc for intensity changes")
+            elif metrics.get("redescent_px", 0.0) > GAIN_STEP_WARN_PX:  # NaN compares False
+                out.append(f"poor fit: a lower minimum of the intensity-invariant distance (ncc) lies "
+                           f"{metrics['redescent_px']:.2g} px away (warning above {GAIN_STEP_WARN_PX}), found from the "
+                           f"answer through the images at half the resolution: the answer is a false minimum of "
+                           f"the fine level (try solver.min_size=64 or problem.distance=ncc)")
             elif metrics.get("gain_step_px", 0.0) > GAIN_STEP_WARN_PX:  # NaN compares False
                 out.append(f"poor fit: one Gauss-Newton step of the intensity-invariant distance (ncc) would move "
                            f"the answer by {metrics['gain_step_px']:.2g} px (warning above {GAIN_STEP_WARN_PX}): it is "
