@@ -426,3 +426,32 @@ def test_gain_step_reads_the_distance_to_the_gain_fitted_minimum(tmp_path, devic
     p.template = 0.7 * p.template + 20.0
     p._scales = {}
     assert math.isclose(p.fit_metrics(off)["gain_step_px"], away["gain_step_px"], rel_tol=1e-2)
+
+
+def test_redescent_finds_a_lower_minimum_away_from_the_answer(tmp_path, device):
+    """redescent_px (users' files): the gain-fitted distance minimised again from the answer, at half the resolution
+    and then at the full one, lands back on the answer at the truth (0 px, no warning) and on the truth from a point
+    3 px off (its distance to the truth, warned); the paper's data do not get it."""
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 48, "synthetic.texture": 0.1})
+    truth = p.from_affine(p.w_true.to(p.identity))
+    assert "redescent_px" not in p.fit_metrics(truth)
+    p.cfg.data = "files"
+    off = truth + torch.tensor([0, 0, 0, 0, 1.8, -2.4], dtype=truth.dtype, device=device)  # 3 px
+    at, away = p.fit_metrics(truth), p.fit_metrics(off)
+    assert at["redescent_px"] < 0.1 and 2.7 < away["redescent_px"] < 3.3, (at, away)
+    assert p.warnings({**at, "gain_step_px": 0.0}) == []
+    assert any("lower minimum" in w for w in p.warnings({**at, "redescent_px": 2.0}))
+
+
+def test_noise_level_of_a_blurred_image_is_that_of_its_blurred_noise(device):
+    """Immerkaer's estimator assumes white noise; on noise blurred as problem.smooth blurs it reads far too low
+    unless told the blur (blurred_by), which scales it to the blurred noise's own standard deviation."""
+    from regrun.imaging.filters import noise_level
+
+    noise = 3 * torch.randn(200, 200, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(device)
+    assert abs(noise_level(noise) / 3 - 1) < 0.03
+    for sigma in (0.5, 0.75):
+        blurred = _blur(noise, sigma)
+        std = float(blurred[8:-8, 8:-8].std())
+        assert noise_level(blurred) < 0.7 * std                          # read as white noise: too low
+        assert abs(noise_level(blurred, sigma) / std - 1) < 0.05
