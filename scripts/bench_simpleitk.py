@@ -286,6 +286,8 @@ def wide_suite(args, sitk):
     specs = draw_pairs(args.n_pairs, args.seed, *{"tuned": (), "heldout": (HELD_OUT,),
                                                   "heldout2": (HELD_OUT_2, SIZES_2),
                                                   "heldout3": (HELD_OUT_3, SIZES_3)}[args.images])
+    if args.only:  # a subset of the draw (the same pairs, by image name), e.g. to rerun the pairs a change touches
+        specs = [s for s in specs if s["image"] in args.only]
     solver_cfg = compose_cfg(["problem.data=files", "solver=multilevel"]).solver
     rows, verdicts = [], []
     for k, spec in enumerate(specs):
@@ -321,7 +323,8 @@ def wide_suite(args, sitk):
                "sitk4_err_px": displacement_rmse(grid, torch.tensor(w4), w_true), "sitk4_cpu_s": cpu4,
                **peer_rows}
         metrics = problem.fit_metrics(res.solution["w"])
-        row.update({f"regrun_{key}": metrics[key] for key in ("fit_quality", "misfit_px", "correlation")})
+        row.update({f"regrun_{key}": metrics.get(key, math.nan)
+                    for key in ("fit_quality", "misfit_px", "correlation", "gain_step_px", "redescent_px")})
         row["regrun_warned"] = bool(problem.warnings(metrics))
         rows.append(row)
         verdicts.append({"pair": row["pair"], "start": "regrun", "err_px": row["regrun_err_px"], **metrics,
@@ -524,7 +527,8 @@ def main(argv=None):
     ap.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS),
                     help="wide suite: peers besides SimpleITK (those not installed are said so and left out)")
     ap.add_argument("--verdict-only", action="store_true", help="wide suite: regrun and its verdict, no SimpleITK")
-    ap.add_argument("--only", nargs="*", help="files suite: sources to run (camera, MRIhead, hands)")
+    ap.add_argument("--only", nargs="*", help="files suite: sources to run (camera, MRIhead, hands); wide suite: "
+                    "images of the draw to run (the others skipped)")
     ap.add_argument("--regrun", nargs="*", default=[], help="files suite: extra regrun overrides (key=value)")
     ap.add_argument("--sitk-moments", action="store_true",
                     help="files suite: also run SimpleITK from CenteredTransformInitializer(MOMENTS)")
