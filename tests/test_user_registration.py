@@ -455,3 +455,19 @@ def test_noise_level_of_a_blurred_image_is_that_of_its_blurred_noise(device):
         std = float(blurred[8:-8, 8:-8].std())
         assert noise_level(blurred) < 0.7 * std                          # read as white noise: too low
         assert abs(noise_level(blurred, sigma) / std - 1) < 0.05
+
+
+def test_users_files_are_always_blurred_the_detailed_ones_more(tmp_path, device):
+    """smooth=detail (the files default): sigma 0.75 where the reference has detail near the Nyquist frequency,
+    0.5 elsewhere (an 8-bit image smooth at the cell scale still carries its 8-bit steps there); never 0."""
+    from regrun.problems.multiscale_affine import SMOOTH_SIGMA, SMOOTH_SIGMA_STEPS
+
+    i, j = np.meshgrid(np.arange(32.0), np.arange(32.0), indexing="ij")
+    smooth = 60 + 120 * np.exp(-((i - 15) ** 2 + (j - 17) ** 2) / 80)
+    detailed = np.random.default_rng(0).uniform(0, 255, (32, 32))
+    for image, sigma in ((smooth, SMOOTH_SIGMA_STEPS), (detailed, SMOOTH_SIGMA)):
+        _write_png(tmp_path / "T.png", image)
+        _write_png(tmp_path / "R.png", image)
+        p = affine_problem(tmp_path, device, data="files", template=str(tmp_path / "T.png"),
+                           reference=str(tmp_path / "R.png"))
+        assert p.smooth == sigma > 0
