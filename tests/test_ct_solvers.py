@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from fake_ct import FakeCT
 
 from regrun.config import config_section
@@ -49,18 +48,41 @@ def test_grid_search_and_bilevel_agree(device):
 
 
 def test_bilevel_implicit_records_its_adjoint_solves(device):
-    """Implicit mode: each outer step's adjoint products and true residual in the history, the residual at the
-    configured tolerance."""
-    cfg = config_section("solver", "bilevel", hypergradient="implicit", iters=60, lam0=0.01, gamma0=50.0,
+    """Implicit mode: each outer step's FISTA iterations, fixed-point residual reached (at the configured
+    tolerance: implicit differentiates the fixed point) and adjoint products and true residual in the history,
+    the line-search trials' iterations and residuals in its table."""
+    cfg = config_section("solver", "bilevel", hypergradient="implicit", lam0=0.01, gamma0=50.0,
                          max_outer=2, adjoint_rtol=1e-9, **{"memory.measure": False})
     monitor = Monitor()
-    Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
+    res = Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
     hist = monitor.history.as_arrays()
     assert len(hist["adjoint_iters"]) == len(hist["lam"]) >= 1
     assert (hist["adjoint_iters"] > 0).all() and (hist["adjoint_residual"] <= 1e-9).all()
-    # how far x_N is from the fixed point implicit differentiates, per outer step
-    assert len(hist["fixed_point_residual"]) == len(hist["lam"])
-    assert ((hist["fixed_point_residual"] > 0) & (hist["fixed_point_residual"] < 1)).all()
+    assert len(hist["fixed_point_residual"]) == len(hist["lam"]) == len(hist["lower_iters"])
+    assert ((hist["fixed_point_residual"] > 0) & (hist["fixed_point_residual"] <= cfg.fixed_point_tol)).all()
+    assert ((hist["lower_iters"] > 0) & (hist["lower_iters"] < cfg.fixed_point_max_iters)).all()
+    trials = res.tables["line_search"]
+    assert (trials["fixed_point_residual"] <= cfg.fixed_point_tol).all() and len(trials["lower_iters"]) >= 1
+    assert res.stats["fixed_point_unconverged_steps"] == 0 and "WARNING" not in res.message
+
+
+def test_bilevel_implicit_warns_when_the_lower_level_is_not_converged(device, capsys):
+    """A cap the tolerance cannot reach (30 FISTA iterations): the run goes on, but says on stderr, in its
+    message and stats that the implicit hypergradient is not exact there; fixed_point_tol=0 runs exactly
+    solver.iters and warns the same way."""
+    for over in ({"fixed_point_max_iters": 30}, {"fixed_point_tol": 0.0, "iters": 30}):
+        cfg = config_section("solver", "bilevel", hypergradient="implicit", lam0=0.01, gamma0=50.0,
+                             max_outer=2, **over, **{"memory.measure": False})
+        monitor = Monitor()
+        res = Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
+        hist = monitor.history.as_arrays()
+        assert (hist["lower_iters"] == 30).all() and (hist["fixed_point_residual"] > 1e-6).all()
+        assert res.stats["fixed_point_unconverged_steps"] == res.n_iter
+        assert res.stats["fixed_point_residual_max"] == hist["fixed_point_residual"].max()
+        assert "WARNING" in res.message and "not exact" in res.message
+        err = capsys.readouterr().err
+        assert err.count("WARNING") == 1 and "implicit differentiates FISTA's fixed point" in err
+        assert "unrolled or checkpointed" in err
 
 
 def test_bilevel_needs_truth_and_valid_mode(device):
@@ -78,6 +100,10 @@ def test_bilevel_needs_truth_and_valid_mode(device):
         Bilevel(config_section("solver", "bilevel", restart="function"), _ctx(device))
     with pytest.raises(UserError, match="solver.backtrack.*halve, quadratic"):
         Bilevel(config_section("solver", "bilevel", backtrack="cubic"), _ctx(device))
+    with pytest.raises(UserError, match="solver.fixed_point_tol"):
+        Bilevel(config_section("solver", "bilevel", fixed_point_tol=-1e-10), _ctx(device))
+    with pytest.raises(UserError, match="solver.fixed_point_max_iters"):
+        Bilevel(config_section("solver", "bilevel", fixed_point_max_iters=0), _ctx(device))
 
 
 def test_inner_iteration_memory_ordering(device):
