@@ -16,7 +16,7 @@ to make `implicit` exact at N = 100 FISTA iterations (docs/ct.md, "Hypergradient
               central difference of the loss of x_N.
 - tolerance:  what `solver.hypergradient=implicit` ships: the lower level run until ||T(x) - x|| / ||x|| <= --tols
               (checked every 10 iterations) with each of --caps as the cap on FISTA iterations, the adjoint by
-              GMRES to 1e-10; its hypergradient against the central difference (steps --h-list in log lam) of
+              GMRES to --adjoint-rtol; its hypergradient against the central difference (steps --h-list in log lam) of
               the loss of that same lower level (the tolerance-stopped solution map), and against a tighter
               reference (tolerance --ref-tol, cap 20000: the fixed point itself); FISTA iterations, residual
               reached, adjoint products and CPU seconds of the hypergradient. At a cap the residual cannot
@@ -49,6 +49,9 @@ def main(argv=None):
     ap.add_argument("--caps", type=int, nargs="+", default=[3000, 400, 100], help="tolerance: caps on FISTA iterations")
     ap.add_argument("--h-list", type=float, nargs="+", default=[1e-4, 1e-3], help="tolerance: FD steps in log lam")
     ap.add_argument("--ref-tol", type=float, default=1e-13, help="tolerance: the reference's residual tolerance")
+    ap.add_argument("--adjoint-rtol", type=float, default=1e-10, help="tolerance: GMRES relative residual (the "
+                    "solver's default adjoint_rtol is 1e-8)")
+    ap.add_argument("--adjoint-iters", type=int, default=3000, help="tolerance: most GMRES products (solver: 1000)")
     args = ap.parse_args(argv)
 
     import torch
@@ -216,7 +219,7 @@ def main(argv=None):
                       f"({(abs(grad - fd) / abs(fd) if fd else math.inf):.1e})", flush=True)
     if "tolerance" in args.parts:
         rows["tolerance"] = []
-        adjoint = AdjointSolve("gmres", 3000, 1e-10, 50)
+        adjoint = AdjointSolve("gmres", args.adjoint_iters, args.adjoint_rtol, 50)
 
         def lower(cap, tol):
             return BilevelLoss(f, problem.truth, cap, "implicit", "log", f.mask, adjoint=adjoint,
