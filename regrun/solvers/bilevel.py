@@ -293,12 +293,15 @@ class Bilevel(Solver):
 
 
 def _unconverged_warning(ev: Evaluation, tol: float, cap: int) -> str:
-    how = (f"after its cap of {ev.lower_iters} FISTA iterations (solver.fixed_point_max_iters)" if tol > 0 else
-           f"after exactly {ev.lower_iters} FISTA iterations (solver.fixed_point_tol=0: solver.iters)")
+    if tol > 0:
+        how = (f"after its cap of {ev.lower_iters} FISTA iterations, above solver.fixed_point_tol={tol:g}")
+        fix = "raise solver.fixed_point_max_iters, run in float64 (float32 stalls near 1e-6)"
+    else:
+        how = f"after exactly {ev.lower_iters} FISTA iterations (solver.fixed_point_tol=0 runs solver.iters)"
+        fix = "set solver.fixed_point_tol (the default 1e-10) to run FISTA to the fixed point"
     return (f"implicit differentiates FISTA's fixed point, but at lam={ev.lam:.4g} the lower level stopped at "
-            f"||T(x) - x|| / ||x|| = {ev.fixed_point_residual:.1e} {how}, above solver.fixed_point_tol={tol:g}: the "
-            "hypergradient is not exact (on 64^2 CT its error measured 1e3-1e4 x that residual; docs/ct.md). Raise "
-            "solver.fixed_point_max_iters, run in float64 (float32 stalls near 1e-6), or use "
+            f"||T(x) - x|| / ||x|| = {ev.fixed_point_residual:.1e} {how}: the hypergradient is not exact (on 64^2 CT "
+            f"2e3-2e4 times that residual, relative; docs/ct.md). To fix: {fix}, or use "
             "solver.hypergradient=unrolled or checkpointed (exact for x_N)")
 
 
