@@ -1,5 +1,6 @@
 """The CT solvers (fista_tv, grid_search, bilevel) on a small stand-in for a `ct` problem: a dense random
 operator with the interface regrun.problems.ct_fewview offers (A, sinogram, truth, mask, shape)."""
+import math
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
+from regrun.optim.bilevel import BilevelLoss
 from regrun.solvers.bilevel import Bilevel, inner_iteration_bytes
 from regrun.solvers.fista_tv import FistaTV
 from regrun.solvers.grid_search import GridSearch
+from regrun.tomography.fista_tv import lipschitz, make_fista
 
 F64 = torch.float64
 
@@ -51,10 +54,12 @@ def test_bilevel_implicit_records_its_adjoint_solves(device):
     """Implicit mode: each outer step's FISTA iterations, fixed-point residual reached (at the configured
     tolerance: implicit differentiates the fixed point) and adjoint products and true residual in the history,
     the line-search trials' iterations and residuals in its table."""
-    cfg = config_section("solver", "bilevel", hypergradient="implicit", lam0=0.01, gamma0=50.0,
-                         max_outer=2, adjoint_rtol=1e-9, **{"memory.measure": False})
+    cfg = config_section("solver", "bilevel", hypergradient="implicit", lam0=0.01, gamma0=50.0, max_outer=2,
+                         adjoint_rtol=1e-9, **{"memory.measure": False, "grid.points": 2, "grid.refine": 0,
+                                               "grid.lam_min": 0.005, "grid.lam_max": 0.02})
     monitor = Monitor()
-    res = Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
+    problem = FakeCT(device)
+    res = Bilevel(cfg, _ctx(device)).solve(problem, monitor)
     hist = monitor.history.as_arrays()
     assert len(hist["adjoint_iters"]) == len(hist["lam"]) >= 1
     assert (hist["adjoint_iters"] > 0).all() and (hist["adjoint_residual"] <= 1e-9).all()
@@ -64,6 +69,11 @@ def test_bilevel_implicit_records_its_adjoint_solves(device):
     trials = res.tables["line_search"]
     assert (trials["fixed_point_residual"] <= cfg.fixed_point_tol).all() and len(trials["lower_iters"]) >= 1
     assert res.stats["fixed_point_unconverged_steps"] == 0 and "WARNING" not in res.message
+    # the paper's hypergradient beside it is the released graph at `iters` FISTA iterations, not at implicit's cap
+    L = lipschitz(problem, cfg)
+    paper = BilevelLoss(make_fista(problem, cfg, L), problem.truth, int(cfg.iters), "paper", "log", problem.mask,
+                        make_fista(problem, cfg, L, paper=True))
+    assert res.metrics["hypergradient_at_grid_paper"] == paper.value_and_grad(math.log(res.metrics["lam_grid"])).grad
 
 
 def test_bilevel_implicit_warns_when_the_lower_level_is_not_converged(device, capsys):

@@ -80,11 +80,6 @@ class BilevelLoss:
     def _forward_done(self, steps: int, residual: float) -> None:
         self.forward = (steps, residual)
 
-    @property
-    def tol(self) -> float:
-        """implicit: the fixed-point residual the lower level runs to (0: exactly `iters` iterations)."""
-        return self.diff.stop.tol if self.mode == "implicit" else 0.0
-
     def _solve_plain(self, lam: torch.Tensor) -> torch.Tensor:
         """x(lam) without a graph by the lower level the hypergradient differentiates: implicit's run to its
         tolerance, x_N otherwise."""

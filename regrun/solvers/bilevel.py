@@ -287,7 +287,9 @@ class Bilevel(Solver):
         the paper's points away (its sign says which way it would move lam)."""
         theta = loss.theta_of(lam_grid)
         exact_g = loss.value_and_grad(theta).grad if loss.mode != "paper" else float("nan")
-        paper_loss = BilevelLoss(loss.exact, loss.truth, loss.iters, "paper", loss.parameter, loss.mask, loss.paper)
+        # the released graph at `iters` FISTA iterations (loss.iters is implicit's cap when it runs to a tolerance)
+        paper_loss = BilevelLoss(loss.exact, loss.truth, int(cfg.iters), "paper", loss.parameter, loss.mask,
+                                 loss.paper)
         paper_g = paper_loss.value_and_grad(theta).grad
         return {"hypergradient_at_grid_exact": exact_g, "hypergradient_at_grid_paper": paper_g}
 
