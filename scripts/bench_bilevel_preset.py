@@ -1,9 +1,10 @@
 """The 2-D bilevel preset's cost (`+experiment=ct_bilevel_2d`) and the exact hypergradient modes' speed.
 
 Part `modes`: one hypergradient of each exact mode (unrolled, checkpointed, implicit) at the preset's settings
-(128^2 Shepp-Logan, --views, float32, 140 FISTA x 5 CV iterations, the solver's restart) at --lam, in this
-process on one thread: CPU and wall seconds, the value, its relative difference to unrolled, implicit's
-adjoint products and residual.
+(128^2 Shepp-Logan, --views, --dtype (the preset's float32), 140 FISTA x 5 CV iterations, the solver's restart;
+implicit as the solver runs it: FISTA to solver.fixed_point_tol, at most fixed_point_max_iters) at --lam, in
+this process on one thread: CPU and wall seconds, the value, its relative difference to unrolled, implicit's
+FISTA iterations and fixed-point residual, its adjoint products and residual.
 
 Part `preset`: the whole preset as a user runs it (`regrun +experiment=ct_bilevel_2d problem.views=V`, plus
 each --variant's overrides) in a child process with OMP_NUM_THREADS=1: the child's CPU seconds (user + sys)
@@ -38,7 +39,7 @@ def run_preset(views: int, overrides: list[str], out: Path) -> dict:
            "progress=false", f"hydra.run.dir={out}", *overrides]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cpu0, t0 = child_cpu(), time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, child_cpu() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
@@ -49,44 +50,48 @@ def run_preset(views: int, overrides: list[str], out: Path) -> dict:
     trials = res["tables"]["line_search"]
     return {"views": views, "overrides": overrides, "cpu_s": cpu, "wall_s": wall, "lam": m["lam"],
             "lam_grid": m.get("lam_grid"), "lam_vs_grid": m.get("lam_vs_grid"), "loss_vs_grid": m.get("loss_vs_grid"),
-            "outer_iterations": m["outer_iterations"], "trials": int(len(trials["lam"])),
+            "outer_iterations": m["outer_iterations"], "trials": len(trials["lam"]),
             "trials_per_step": [int((trials["outer"] == k).sum()) for k in range(int(m["outer_iterations"]))],
             "stop": s.get("stop"), "solve_seconds": s.get("seconds")}
 
 
-def time_modes(views: int, lam: float, modes: list[str], restart: str) -> list[dict]:
+def time_modes(views: int, lam: float, modes: list[str], restart: str, dtype: str = "float32") -> list[dict]:
     import math
 
     import torch
 
     from regrun.config import config_section
     from regrun.context import RunContext
-    from regrun.linalg.iterate import AdjointSolve
+    from regrun.linalg.iterate import AdjointSolve, FixedPointStop
     from regrun.optim.bilevel import BilevelLoss
     from regrun.problems.ct_fewview import CTFewView
     from regrun.tomography.fista_tv import lipschitz, make_fista
 
     torch.set_num_threads(1)
-    ctx = RunContext(torch.device("cpu"), torch.float32, 0, Path("."))
+    ctx = RunContext(torch.device("cpu"), getattr(torch, dtype), 0, Path("."))
     problem = CTFewView(config_section("problem", "ct_fewview", views=views), ctx)
     cfg = config_section("solver", "bilevel", restart=restart)
     L = lipschitz(problem, cfg)
     exact = make_fista(problem, cfg, L, restart=str(cfg.restart))
     adjoint = AdjointSolve(str(cfg.adjoint), int(cfg.adjoint_iters), float(cfg.adjoint_rtol), int(cfg.adjoint_restart))
+    stop = FixedPointStop(float(cfg.fixed_point_tol), int(cfg.fixed_point_check))
     rows, ref = [], None
     for mode in modes:
-        loss = BilevelLoss(exact, problem.truth, int(cfg.iters), mode, "log", exact.mask, adjoint=adjoint)
+        iters = int(cfg.fixed_point_max_iters) if mode == "implicit" and stop.tol > 0 else int(cfg.iters)
+        loss = BilevelLoss(exact, problem.truth, iters, mode, "log", exact.mask, adjoint=adjoint, stop=stop)
         c0, t0 = time.process_time(), time.perf_counter()
         ev = loss.value_and_grad(math.log(lam))
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
         ref = ev.grad if mode == "unrolled" else ref
         rows.append({"mode": mode, "cpu_s": cpu, "wall_s": wall, "grad": ev.grad,
                      "rel_vs_unrolled": None if ref is None else abs(ev.grad - ref) / abs(ref),
-                     "adjoint_iters": ev.adjoint_iters, "adjoint_residual": ev.adjoint_residual})
+                     "adjoint_iters": ev.adjoint_iters, "adjoint_residual": ev.adjoint_residual,
+                     "lower_iters": ev.lower_iters, "fixed_point_residual": ev.fixed_point_residual})
         print(f"  {mode:13s} cpu {cpu:6.1f} s  wall {wall:6.1f} s  grad {ev.grad:+.5e}" +
               (f"  vs unrolled {rows[-1]['rel_vs_unrolled']:.1e}" if rows[-1]["rel_vs_unrolled"] is not None else "") +
-              (f"  adjoint {ev.adjoint_iters} products, residual {ev.adjoint_residual:.1e}"
-               if ev.adjoint_iters else ""), flush=True)
+              (f"  FISTA {ev.lower_iters} iterations, fixed-point residual {ev.fixed_point_residual:.1e}; adjoint "
+               f"{ev.adjoint_iters} products, residual {ev.adjoint_residual:.1e}" if ev.adjoint_iters else ""),
+              flush=True)
     return rows
 
 
@@ -96,6 +101,7 @@ def main(argv=None):
     ap.add_argument("--parts", nargs="+", default=["modes", "preset"], choices=["modes", "preset"])
     ap.add_argument("--modes", nargs="+", default=["unrolled", "checkpointed", "implicit"])
     ap.add_argument("--lam", type=float, default=2.0, help="modes: the lambda at which to time one hypergradient")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="modes: the preset's float32")
     ap.add_argument("--restart", default="none", choices=["none", "gradient"],
                     help="modes: the lower level's restart (the preset's unrolled mode runs none)")
     ap.add_argument("--variant", action="append", default=[],
@@ -110,8 +116,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     if "modes" in args.parts:
         for views in args.views:
-            print(f"one hypergradient at lam={args.lam}, 128^2, {views} views, float32, restart={args.restart}:")
-            result["modes"][views] = time_modes(views, args.lam, args.modes, args.restart)
+            print(f"one hypergradient at lam={args.lam}, 128^2, {views} views, {args.dtype}, restart={args.restart}:")
+            result["modes"][views] = time_modes(views, args.lam, args.modes, args.restart, args.dtype)
     if "preset" in args.parts:
         for name, overrides in variants:
             for views in args.views:

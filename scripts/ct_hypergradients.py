@@ -6,7 +6,9 @@ the loss, d loss / d log lam by central differences (step --h in log lam), the f
 finite difference, its wall time and the bytes it saves for backward. Modes: paper, unrolled, checkpointed,
 implicit (adjoint by GMRES to --adjoint-rtol) and implicit_neumann (the old adjoint: --neumann-terms terms of
 the Neumann series); for the implicit ones also the adjoint's products and true relative residual. --restart
-gradient runs the lower level with solver.restart=gradient (bilevel's default).
+gradient runs the lower level with solver.restart=gradient (bilevel's default). Every mode here runs exactly N
+FISTA iterations (implicit as with solver.fixed_point_tol=0); implicit as the solver runs it, FISTA to a
+fixed-point tolerance, is measured by `scripts/ct_lower_level.py --parts tolerance`.
 
     python scripts/ct_hypergradients.py --size 64 --views 30 --iters 100 400 --lam-star 1 --lams 0.5 1.5 5
 """

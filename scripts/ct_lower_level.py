@@ -14,10 +14,18 @@ to make `implicit` exact at N = 100 FISTA iterations (docs/ct.md, "Hypergradient
 - hybrid:     a correction for an unconverged x_N: the last --tail iterations unrolled, started from the state at
               N - tail carrying implicit's derivative of the fixed point (the value is x_N exactly), against the
               central difference of the loss of x_N.
+- tolerance:  what `solver.hypergradient=implicit` ships: the lower level run until ||T(x) - x|| / ||x|| <= --tols
+              (checked every 10 iterations) with each of --caps as the cap on FISTA iterations, the adjoint by
+              GMRES to --adjoint-rtol; its hypergradient against the central difference (steps --h-list in log lam) of
+              the loss of that same lower level (the tolerance-stopped solution map), and against a tighter
+              reference (tolerance --ref-tol, cap 20000: the fixed point itself); FISTA iterations, residual
+              reached, adjoint products and CPU seconds of the hypergradient. At a cap the residual cannot
+              reach, the gradient is compared with the central difference of the loss of x_cap as well.
 
     python scripts/ct_lower_level.py --parts prox_iters warm_dual continue
     python scripts/ct_lower_level.py --parts hybrid
     python scripts/ct_lower_level.py --parts newton --lams 5     # minutes per lambda; longer at small lambda
+    python scripts/ct_lower_level.py --parts tolerance --caps 3000 400 100 --out outputs/bench/ct_implicit_tol.json
 """
 from __future__ import annotations
 
@@ -26,29 +34,36 @@ import time
 
 from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
 
-PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid")
+PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid", "tolerance")
 
 
 def main(argv=None):
     ap = ct_parser(__doc__, size=64, views=30, iters=100, out="outputs/bench/ct_lower_level.json")
     ap.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.5, 5.0])
-    ap.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    ap.add_argument("--parts", nargs="+", default=list(PARTS[:-1]), choices=PARTS)
     ap.add_argument("--inner-iters-list", type=int, nargs="+", default=[5, 20, 50])
     ap.add_argument("--warm-iters", type=int, nargs="+", default=[5, 20])
     ap.add_argument("--h", type=float, default=1e-4)
     ap.add_argument("--tail", type=int, nargs="+", default=[10, 30])
+    ap.add_argument("--tols", type=float, nargs="+", default=[1e-10], help="tolerance: fixed-point residual tolerances")
+    ap.add_argument("--caps", type=int, nargs="+", default=[3000, 400, 100], help="tolerance: caps on FISTA iterations")
+    ap.add_argument("--h-list", type=float, nargs="+", default=[1e-4, 1e-3], help="tolerance: FD steps in log lam")
+    ap.add_argument("--ref-tol", type=float, default=1e-13, help="tolerance: the reference's residual tolerance")
+    ap.add_argument("--adjoint-rtol", type=float, default=1e-10, help="tolerance: GMRES relative residual (the "
+                    "solver's default adjoint_rtol is 1e-8)")
+    ap.add_argument("--adjoint-iters", type=int, default=3000, help="tolerance: most GMRES products (solver: 1000)")
     args = ap.parse_args(argv)
 
     import torch
 
     from regrun.config import config_section
-    from regrun.linalg.iterate import AdjointSolve, fixed_point_solution
+    from regrun.linalg.iterate import AdjointSolve, FixedPointStop, fixed_point_solution
     from regrun.linalg.krylov import gmres
     from regrun.optim.bilevel import BilevelLoss
     from regrun.tomography.fista_tv import lipschitz, make_fista
 
     problem = ct_problem(args)
-    f64 = dict(dtype=torch.float64)
+    f64 = {"dtype": torch.float64}
 
     def fista(inner):
         cfg = config_section("solver", "bilevel", inner_iters=inner)
@@ -145,7 +160,7 @@ def main(argv=None):
                         break
                     b, mu = x - f.tau * f.data_gradient(x), lam * f.tau
 
-                    def jac(v):  # dT/dx v = prox'(b) (v - tau M A^T A v)
+                    def jac(v, b=b, mu=mu):  # dT/dx v = prox'(b) (v - tau M A^T A v)
                         v = v.view(f.shape)
                         db = v - f.tau * f._masked(f.backproject(f.project(v)))
                         return torch.func.jvp(lambda c: f.prox(c, mu, f.inner_iters, f.inner_mode),
@@ -164,7 +179,7 @@ def main(argv=None):
             fd = (float(ref.loss_of(finish(theta + args.h)[0])) -
                   float(ref.loss_of(finish(theta - args.h)[0]))) / (2 * args.h)
             seen = []
-            adjoint = AdjointSolve("gmres", 3000, 1e-10, 50, report=lambda m, i, r: seen.append((i, r)))
+            adjoint = AdjointSolve("gmres", 3000, 1e-10, 50, report=lambda m, i, r, seen=seen: seen.append((i, r)))
             t = torch.tensor(theta, **f64, requires_grad=True)
             c1 = time.process_time()
             loss = ref.loss_of(fixed_point_solution(f.prox_gradient, xs, torch.exp(t), adjoint))
@@ -202,6 +217,47 @@ def main(argv=None):
                                        "rel_error_vs_fd": (abs(grad - fd) / abs(fd) if fd else math.inf)})
                 print(f"hybrid N={args.iters} lam={lam} tail={tail}: FD {fd:.5e} grad {grad:.5e} "
                       f"({(abs(grad - fd) / abs(fd) if fd else math.inf):.1e})", flush=True)
+    if "tolerance" in args.parts:
+        rows["tolerance"] = []
+        adjoint = AdjointSolve("gmres", args.adjoint_iters, args.adjoint_rtol, 50)
+
+        def lower(cap, tol):
+            return BilevelLoss(f, problem.truth, cap, "implicit", "log", f.mask, adjoint=adjoint,
+                               stop=FixedPointStop(tol, 10))
+
+        def fd_of(loss, theta, h):
+            """Central difference of the loss of `loss`'s lower level, and the FISTA iterations at theta +- h."""
+            up = loss.value(theta + h)
+            n_up = loss.forward[0]
+            down = loss.value(theta - h)
+            return (up - down) / (2 * h), (n_up, loss.forward[0])
+
+        reference = lower(20000, args.ref_tol)
+        for lam in args.lams:
+            theta = math.log(lam)
+            ref_fd = {h: fd_of(reference, theta, h)[0] for h in args.h_list}
+            for cap in args.caps:
+                for tol in args.tols:
+                    loss = lower(cap, tol)
+                    c0 = time.process_time()
+                    ev = loss.value_and_grad(theta)
+                    cpu = time.process_time() - c0
+                    row = {"lam": lam, "cap": cap, "tol": tol, "grad": ev.grad, "lower_iters": ev.lower_iters,
+                           "fixed_point_residual": ev.fixed_point_residual, "adjoint_iters": ev.adjoint_iters,
+                           "adjoint_residual": ev.adjoint_residual, "cpu_seconds": cpu, "loss": ev.loss,
+                           "fd": {}, "ref_fd": ref_fd}
+                    for h in args.h_list:
+                        fd, iters_pm = fd_of(loss, theta, h)
+                        row["fd"][h] = {"fd": fd, "rel_error": abs(ev.grad - fd) / abs(fd), "lower_iters_pm": iters_pm,
+                                        "ref_rel_error": abs(ev.grad - ref_fd[h]) / abs(ref_fd[h])}
+                    rows["tolerance"].append(row)
+                    h0 = args.h_list[0]
+                    print(f"tolerance lam={lam} cap={cap} tol={tol:g}: {ev.lower_iters} FISTA iterations, residual "
+                          f"{ev.fixed_point_residual:.1e}; implicit {ev.grad:+.6e} in {cpu:.1f} CPU s "
+                          f"({ev.adjoint_iters} adjoint products, {ev.adjoint_residual:.0e}); " + "; ".join(
+                              f"FD(h={h:g}) {r['fd']:+.6e} rel {r['rel_error']:.1e} (FISTA {r['lower_iters_pm']}), "
+                              f"vs fixed point {r['ref_rel_error']:.1e}" for h, r in row["fd"].items()) +
+                          f" [ref FD(h={h0:g}) {ref_fd[h0]:+.6e}]", flush=True)
     write_json(args, rows)
     print(f"written {args.out}")
 

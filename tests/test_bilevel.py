@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from regrun.linalg.iterate import AdjointSolve
+from regrun.linalg.iterate import AdjointSolve, FixedPointStop
 from regrun.optim.bilevel import BilevelLoss, nesterov_armijo
 from regrun.optim.fista import Fista, disk_mask
 from regrun.optim.tv_prox import TVProx
@@ -59,6 +59,48 @@ def test_implicit_matches_finite_differences_at_convergence(method, device):
     assert ev.adjoint_residual <= 1e-10 and 0 < ev.adjoint_iters < 500
 
 
+def test_implicit_to_a_fixed_point_tolerance_is_the_gradient_of_its_solution_map(device):
+    """What solver.hypergradient=implicit runs: the lower level to ||T(x) - x|| / ||x|| <= tol (a cap on the
+    iterations). On the 30-measurement problem its gradient matches the central difference of the loss of that
+    same stopped lower level to 1e-8 at tol 1e-12 (1e-7 at 1e-10); where the cap binds (20 iterations) the
+    residual reached is reported and the gradient is tens of percent off the loss of x_20 (use unrolled)."""
+    exact, _, truth, mask = _setup(device, 30)
+    exact.restart = "gradient"
+    theta = math.log(0.05)
+    for tol, bound in ((1e-12, 1e-8), (1e-10, 1e-7)):
+        loss = BilevelLoss(exact, truth, 3000, "implicit", "log", mask, adjoint=AdjointSolve("gmres", 1000, 1e-12),
+                           stop=FixedPointStop(tol, 10))
+        ev = loss.value_and_grad(theta)
+        assert ev.fixed_point_residual <= tol and 0 < ev.lower_iters < 3000 and ev.lower_iters % 10 == 0
+        assert abs(ev.grad - _fd(loss, theta)) < bound * abs(ev.grad)
+    capped = BilevelLoss(exact, truth, 20, "implicit", "log", mask, adjoint=AdjointSolve("gmres", 1000, 1e-12),
+                         stop=FixedPointStop(1e-12, 10))
+    ev = capped.value_and_grad(theta)
+    assert ev.lower_iters == 20 and ev.fixed_point_residual > 1e-4
+    assert abs(ev.grad - _fd(capped, theta)) > 0.1 * abs(ev.grad)
+
+
+@pytest.mark.parametrize("mode", ["unrolled", "checkpointed", "implicit"])
+def test_taylor_remainder_is_second_order(mode, device):
+    """|loss(theta + h) - loss(theta) - h g| falls like h^2 (by >= 3x per halving of h) while the change
+    itself falls like h: g is the derivative of the loss that the line search evaluates, in every exact mode
+    (implicit: the lower level run to 1e-13)."""
+    exact, _, truth, mask = _setup(device, 60)
+    exact.restart = "gradient" if mode == "implicit" else "none"
+    loss = BilevelLoss(exact, truth, 3000 if mode == "implicit" else 20, mode, "log", mask, segment=4,
+                       adjoint=AdjointSolve("gmres", 1000, 1e-12), stop=FixedPointStop(1e-13, 10))
+    theta = math.log(0.05)
+    ev = loss.value_and_grad(theta)
+    change, remainder = [], []
+    for h in (0.1, 0.05, 0.025, 0.0125):
+        v = loss.value(theta + h)
+        change.append(abs(v - ev.loss))
+        remainder.append(abs(v - ev.loss - h * ev.grad))
+    for k in range(3):
+        assert 1.7 < change[k] / change[k + 1] < 2.3
+        assert remainder[k] / remainder[k + 1] > 3
+
+
 def _dense_implicit_gradient(exact, truth, mask, lam, iters):
     """d loss(x*) / d log lam by the implicit function theorem with dense linear algebra: the Jacobian of the
     fixed-point map T at x_N column by column, then (I - dT/dx) dx = dT/dlog lam by LU."""
@@ -78,7 +120,7 @@ def test_implicit_adjoint_is_solved_exactly_on_a_few_view_problem(device):
     """30 measurements for 144 unknowns: dT/dx has eigenvalues near 1 on the near-null space, so 100 Neumann
     terms leave the adjoint percent-level wrong (the CT docs' old 49% at 64^2 / 30 views); GMRES to 1e-10
     gives the implicit-function-theorem gradient at x_N to round-off (dense LU reference)."""
-    exact, paper, truth, mask = _setup(device, 30)
+    exact, _paper, truth, mask = _setup(device, 30)
     lam = torch.tensor(0.05, dtype=F64, device=device)
     ref = _dense_implicit_gradient(exact, truth, mask, lam, 300)
     theta = math.log(0.05)
@@ -143,6 +185,14 @@ def test_exact_modes_with_the_xray_projector(device):
         loss = BilevelLoss(exact, problem.truth, 15, mode, "log", mask, paper)
         ev = loss.value_and_grad(theta)
         assert abs(ev.grad - _fd(loss, theta, 1e-5)) < 1e-3 * abs(ev.grad), mode
+    # implicit as the solver runs it: restarted FISTA to the configured fixed-point tolerance (cap 3000)
+    restarted = make_fista(problem, cfg, L, restart="gradient")
+    loss = BilevelLoss(restarted, problem.truth, int(cfg.fixed_point_max_iters), "implicit", "log", mask,
+                       adjoint=AdjointSolve("gmres", 1000, 1e-10), stop=FixedPointStop(float(cfg.fixed_point_tol),
+                                                                                      int(cfg.fixed_point_check)))
+    ev = loss.value_and_grad(theta)
+    assert ev.fixed_point_residual <= cfg.fixed_point_tol and ev.lower_iters < cfg.fixed_point_max_iters
+    assert abs(ev.grad - _fd(loss, theta, 1e-5)) < 1e-4 * abs(ev.grad)
 
 
 def test_gradient_restart_reaches_the_same_fixed_point_sooner_and_implicit_then_matches(device):
@@ -150,7 +200,7 @@ def test_gradient_restart_reaches_the_same_fixed_point_sooner_and_implicit_then_
     30-measurement problem, after 100 iterations plain FISTA's fixed-point residual leaves the implicit
     gradient several percent off the finite difference; with restart it is within 1e-4 (the CT case in
     docs/ct.md). Unrolling through the restart's select stays exact for x_N."""
-    exact, paper, truth, mask = _setup(device, 30)
+    exact, _paper, truth, mask = _setup(device, 30)
     lam, theta = torch.tensor(0.05, dtype=F64, device=device), math.log(0.05)
     errors, residuals = {}, {}
     for restart in ("none", "gradient"):

@@ -1,19 +1,21 @@
 """The CT solvers (fista_tv, grid_search, bilevel) on a small stand-in for a `ct` problem: a dense random
 operator with the interface regrun.problems.ct_fewview offers (A, sinogram, truth, mask, shape)."""
+import math
 from pathlib import Path
 
 import pytest
 import torch
-
 from fake_ct import FakeCT
 
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
+from regrun.optim.bilevel import BilevelLoss
 from regrun.solvers.bilevel import Bilevel, inner_iteration_bytes
 from regrun.solvers.fista_tv import FistaTV
 from regrun.solvers.grid_search import GridSearch
+from regrun.tomography.fista_tv import lipschitz, make_fista
 
 F64 = torch.float64
 
@@ -49,18 +51,48 @@ def test_grid_search_and_bilevel_agree(device):
 
 
 def test_bilevel_implicit_records_its_adjoint_solves(device):
-    """Implicit mode: each outer step's adjoint products and true residual in the history, the residual at the
-    configured tolerance."""
-    cfg = config_section("solver", "bilevel", hypergradient="implicit", iters=60, lam0=0.01, gamma0=50.0,
-                         max_outer=2, adjoint_rtol=1e-9, **{"memory.measure": False})
+    """Implicit mode: each outer step's FISTA iterations, fixed-point residual reached (at the configured
+    tolerance: implicit differentiates the fixed point) and adjoint products and true residual in the history,
+    the line-search trials' iterations and residuals in its table."""
+    cfg = config_section("solver", "bilevel", hypergradient="implicit", lam0=0.01, gamma0=50.0, max_outer=2,
+                         adjoint_rtol=1e-9, **{"memory.measure": False, "grid.points": 2, "grid.refine": 0,
+                                               "grid.lam_min": 0.005, "grid.lam_max": 0.02})
     monitor = Monitor()
-    Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
+    problem = FakeCT(device)
+    res = Bilevel(cfg, _ctx(device)).solve(problem, monitor)
     hist = monitor.history.as_arrays()
     assert len(hist["adjoint_iters"]) == len(hist["lam"]) >= 1
     assert (hist["adjoint_iters"] > 0).all() and (hist["adjoint_residual"] <= 1e-9).all()
-    # how far x_N is from the fixed point implicit differentiates, per outer step
-    assert len(hist["fixed_point_residual"]) == len(hist["lam"])
-    assert ((hist["fixed_point_residual"] > 0) & (hist["fixed_point_residual"] < 1)).all()
+    assert len(hist["fixed_point_residual"]) == len(hist["lam"]) == len(hist["lower_iters"])
+    assert ((hist["fixed_point_residual"] > 0) & (hist["fixed_point_residual"] <= cfg.fixed_point_tol)).all()
+    assert ((hist["lower_iters"] > 0) & (hist["lower_iters"] < cfg.fixed_point_max_iters)).all()
+    trials = res.tables["line_search"]
+    assert (trials["fixed_point_residual"] <= cfg.fixed_point_tol).all() and len(trials["lower_iters"]) >= 1
+    assert res.stats["fixed_point_unconverged_steps"] == 0 and "WARNING" not in res.message
+    # the paper's hypergradient beside it is the released graph at `iters` FISTA iterations, not at implicit's cap
+    L = lipschitz(problem, cfg)
+    paper = BilevelLoss(make_fista(problem, cfg, L), problem.truth, int(cfg.iters), "paper", "log", problem.mask,
+                        make_fista(problem, cfg, L, paper=True))
+    assert res.metrics["hypergradient_at_grid_paper"] == paper.value_and_grad(math.log(res.metrics["lam_grid"])).grad
+
+
+def test_bilevel_implicit_warns_when_the_lower_level_is_not_converged(device, capsys):
+    """A cap the tolerance cannot reach (30 FISTA iterations): the run goes on, but says on stderr, in its
+    message and stats that the implicit hypergradient is not exact there; fixed_point_tol=0 runs exactly
+    solver.iters and warns the same way."""
+    for over in ({"fixed_point_max_iters": 30}, {"fixed_point_tol": 0.0, "iters": 30}):
+        cfg = config_section("solver", "bilevel", hypergradient="implicit", lam0=0.01, gamma0=50.0,
+                             max_outer=2, **over, **{"memory.measure": False})
+        monitor = Monitor()
+        res = Bilevel(cfg, _ctx(device)).solve(FakeCT(device), monitor)
+        hist = monitor.history.as_arrays()
+        assert (hist["lower_iters"] == 30).all() and (hist["fixed_point_residual"] > 1e-6).all()
+        assert res.stats["fixed_point_unconverged_steps"] == res.n_iter
+        assert res.stats["fixed_point_residual_max"] == hist["fixed_point_residual"].max()
+        assert "WARNING" in res.message and "not exact" in res.message
+        err = capsys.readouterr().err
+        assert err.count("WARNING") == 1 and "implicit differentiates FISTA's fixed point" in err
+        assert "unrolled or checkpointed" in err
 
 
 def test_bilevel_needs_truth_and_valid_mode(device):
@@ -78,6 +110,10 @@ def test_bilevel_needs_truth_and_valid_mode(device):
         Bilevel(config_section("solver", "bilevel", restart="function"), _ctx(device))
     with pytest.raises(UserError, match="solver.backtrack.*halve, quadratic"):
         Bilevel(config_section("solver", "bilevel", backtrack="cubic"), _ctx(device))
+    with pytest.raises(UserError, match="solver.fixed_point_tol"):
+        Bilevel(config_section("solver", "bilevel", fixed_point_tol=-1e-10), _ctx(device))
+    with pytest.raises(UserError, match="solver.fixed_point_max_iters"):
+        Bilevel(config_section("solver", "bilevel", fixed_point_max_iters=0), _ctx(device))
 
 
 def test_inner_iteration_memory_ordering(device):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from regrun.errors import UserError
-from regrun.linalg.iterate import AdjointSolve, diff_mode, iterate
+from regrun.linalg.iterate import AdjointSolve, FixedPointStop, diff_mode, iterate
 
 F64 = torch.float64
 N = 300
@@ -67,6 +67,34 @@ def test_exact_modes_match_finite_differences(kind, device):
     assert torch.allclose(2 * (_run(step, theta, iters, plain, device) - target) @ jac, grad, atol=1e-9)
 
 
+def test_implicit_runs_to_a_fixed_point_tolerance(device):
+    """With a FixedPointStop the plain run stops at the first check (every 5 steps) where ||T(z) - z|| / ||z||
+    <= tol, the step count being a cap, and reports (steps, residual); the implicit derivative at that point
+    matches the finite difference of the same stopped map and forward mode. A cap the tolerance cannot reach
+    runs exactly the cap and reports a residual above the tolerance; tol = 0 runs exactly N steps."""
+    q, theta, target = _problem(device)
+    step = _step(q)
+    seen = []
+
+    def mode(tol, check=5):
+        stop = FixedPointStop(tol, check, report=lambda k, r: seen.append((k, r)))
+        return diff_mode("implicit", adjoint=AdjointSolve("cg", 200, 1e-14), stop=stop)
+
+    grad = _grad(step, theta, 10_000, mode(1e-12), target, device)
+    steps, res = seen[-1]
+    assert res <= 1e-12 and 0 < steps < 10_000 and steps % 5 == 0
+    ref = _fd(lambda t: float(_loss(_run(step, t, 10_000, mode(1e-12), device), target)), theta)
+    assert float((grad - ref).norm() / ref.norm()) < 1e-7
+    jac = torch.func.jacfwd(lambda t: _run(step, t, 10_000, mode(1e-12), device))(theta)
+    assert torch.allclose(2 * (_run(step, theta, 10_000, mode(1e-12), device) - target) @ jac, grad, atol=1e-9)
+    _run(step, theta, steps - 5, mode(0.0), device)  # five steps earlier the tolerance was not met
+    assert seen[-1][0] == steps - 5 and seen[-1][1] > 1e-12
+    _run(step, theta, 20, mode(1e-12), device)  # the cap binds: exactly 20 steps, the residual reported
+    assert seen[-1][0] == 20 and seen[-1][1] > 1e-6
+    with pytest.raises(UserError, match="fixed-point tol"):
+        diff_mode("implicit", stop=FixedPointStop(-1.0))
+
+
 def test_truncated_differentiates_the_last_steps_only(device):
     q, theta, target = _problem(device)
     step = _step(q)
@@ -117,7 +145,7 @@ def test_tuple_state_and_params(device):
         ref_s = (float(loss_of(theta, scale + 1e-6, plain, iters))
                  - float(loss_of(theta, scale - 1e-6, plain, iters))) / 2e-6
         assert abs(float(g_s) - ref_s) < 1e-6 * max(1.0, abs(ref_s)), mode.kind
-        ref_t = _fd(lambda t_: float(loss_of(t_, scale, plain, iters)), theta)
+        ref_t = _fd(lambda t_, plain=plain, iters=iters: float(loss_of(t_, scale, plain, iters)), theta)
         assert float((g_t - ref_t).norm() / ref_t.norm()) < 1e-6, mode.kind
 
 
@@ -139,7 +167,7 @@ def test_memory_checkpointed_and_implicit(device):
     q, theta, _ = _problem(device)
     step = _step(q)
     t = theta.clone().requires_grad_()
-    saved = {k: _saved_bytes(lambda: _run(step, t, 64, diff_mode(k), device))
+    saved = {k: _saved_bytes(lambda k=k: _run(step, t, 64, diff_mode(k), device))
              for k in ("unrolled", "checkpointed", "implicit")}
     assert saved["checkpointed"] * 3 < saved["unrolled"]
     assert saved["implicit"] * 20 < saved["unrolled"]

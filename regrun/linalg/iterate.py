@@ -12,8 +12,9 @@ function and run by `iterate`, so every differentiation mode applies to each of 
                 round(sqrt(N))): only the segment boundaries are stored and each segment is recomputed in
                 the backward pass, memory O(N / segment + segment), about twice the compute. Forward mode
                 stores nothing, so there the segments simply run (same derivative);
-- implicit:     the N steps run without derivatives to (near) the fixed point z* = T(z*, params); its
-                derivative comes from the implicit function theorem, dz* = (I - dT/dz)^-1 dT/dparams,
+- implicit:     the N steps run without derivatives to (near) the fixed point z* = T(z*, params) (with a
+                `FixedPointStop`: until ||T(z) - z|| / ||z|| <= tol, N being the cap); its derivative comes
+                from the implicit function theorem, dz* = (I - dT/dz)^-1 dT/dparams,
                 through a torch.autograd.Function over the fixed-point map T (reverse: one adjoint solve
                 (I - dT/dz)^T w = g per cotangent, by autograd on one graph of T; forward: one solve per
                 tangent, by torch.func.jvp, so T must then be functorch-compatible). Nothing of the run is
@@ -31,8 +32,8 @@ deepinv's implicit backward for fixed-point layers (the Jacobian-free adjoint so
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, Union
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -44,8 +45,8 @@ MODES = ("none", "unrolled", "truncated", "checkpointed", "implicit")
 ALIASES = {"full": "unrolled", "tail": "truncated"}
 ADJOINT_METHODS = ("neumann", "cg", "gmres")
 
-State = Union[torch.Tensor, Sequence[torch.Tensor]]
-Params = Union[torch.Tensor, Sequence[torch.Tensor]]
+State = torch.Tensor | Sequence[torch.Tensor]
+Params = torch.Tensor | Sequence[torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,18 @@ class AdjointSolve:
 
 
 @dataclass(frozen=True)
+class FixedPointStop:
+    """Implicit mode's forward run: how close to the fixed point it must get before it is differentiated.
+    The implicit derivative is that of the fixed point, so it is exact only when the run has reached it; with
+    tol > 0 the run stops once ||T(z) - z|| / ||z|| <= tol (checked every `check` steps, one extra T each:
+    1/check more work), the iteration count becoming a cap. `report(steps, residual)` receives the steps run
+    and the residual reached (also with tol = 0: one more T after the last step)."""
+    tol: float = 0.0
+    check: int = 10
+    report: Callable | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class DiffMode:
     kind: str                  # one of MODES (aliases resolved)
     fraction: float = 1.0      # truncated: the share of the steps that is differentiated
@@ -69,19 +82,21 @@ class DiffMode:
     segment: int = 0           # checkpointed: steps per segment, 0 = round(sqrt(N))
     adjoint: AdjointSolve = field(default_factory=AdjointSolve)
     name: str = ""             # as the user gave it (alias kept for labels)
+    stop: FixedPointStop = field(default_factory=FixedPointStop)  # implicit: the forward run's stop
 
     def split(self, iters: int) -> tuple[int, int]:
         """(steps without derivatives, steps with derivatives) out of `iters`."""
         if self.kind in ("none", "implicit"):
             return iters, 0
         if self.kind == "truncated":
-            tracked = int(round(self.fraction * iters))
+            tracked = round(self.fraction * iters)
             return iters - tracked, tracked
         return 0, iters
 
 
 def diff_mode(kind: str, fraction: float | None = None, name: str = "mode", allowed: Sequence[str] | None = None,
-              restart: bool = False, segment: int = 0, adjoint: AdjointSolve | None = None) -> DiffMode:
+              restart: bool = False, segment: int = 0, adjoint: AdjointSolve | None = None,
+              stop: FixedPointStop | None = None) -> DiffMode:
     """Validated differentiation mode; a bad value is a UserError naming what is allowed."""
     allowed = tuple(MODES + tuple(ALIASES)) if allowed is None else tuple(allowed)
     check_choice(name, kind, allowed)
@@ -92,6 +107,9 @@ def diff_mode(kind: str, fraction: float | None = None, name: str = "mode", allo
     check_int("adjoint iters", adjoint.iters, 1)
     check_float("adjoint rtol", adjoint.rtol, 0.0)
     check_int("adjoint restart", adjoint.restart, 1)
+    stop = stop or FixedPointStop()
+    check_float("fixed-point tol", stop.tol, 0.0)
+    check_int("fixed-point check", stop.check, 1)
     if fraction is not None:  # checked whatever the mode, so a bad value is never silently ignored
         key = f"{name.rpartition('.')[0]}.diff_fraction".lstrip(".")  # solver.jacobian -> solver.diff_fraction
         fraction = check_float(key, fraction, 0.0, strict=True)
@@ -100,8 +118,8 @@ def diff_mode(kind: str, fraction: float | None = None, name: str = "mode", allo
     if canonical == "truncated":
         if fraction is None:
             raise UserError(f"{name}={kind} needs a differentiated fraction in (0, 1]")
-        return DiffMode(canonical, fraction, bool(restart), segment, adjoint, kind)
-    return DiffMode(canonical, 1.0, False, segment, adjoint, kind)
+        return DiffMode(canonical, fraction, bool(restart), segment, adjoint, kind, stop)
+    return DiffMode(canonical, 1.0, False, segment, adjoint, kind, stop)
 
 
 def _tuple(x) -> tuple:
@@ -140,17 +158,23 @@ def iterate(step: Callable, init, params: Params, iters: int, mode: DiffMode, *,
     p_const = _detach(params)
     n_plain, n_tracked = mode.split(iters)
     start = init if callable(init) else (lambda p: init)
+    if mode.kind == "implicit" and fixed_point is None and output is not None:
+        raise ValueError("implicit mode with an output map needs the fixed-point map of the output")
     if n_plain > 0:
         with torch.no_grad():  # detaching the parameters also blocks forward-mode tangents
             state = start(p_const)
-            for _ in range(n_plain):
-                state = step(state, p_const)
+            if mode.kind == "implicit" and (mode.stop.tol > 0 or mode.stop.report is not None):
+                state, steps, res = run_to_fixed_point(step, state, p_const, n_plain, fixed_point or step, out,
+                                                       mode.stop.tol, mode.stop.check)
+                if mode.stop.report is not None:
+                    mode.stop.report(steps, res)
+            else:
+                for _ in range(n_plain):
+                    state = step(state, p_const)
         state = _detach(state)
         if mode.kind == "none":
             return _detach(out(state))
         if mode.kind == "implicit":
-            if fixed_point is None and output is not None:
-                raise ValueError("implicit mode with an output map needs the fixed-point map of the output")
             return fixed_point_solution(fixed_point or step, _detach(out(state)), params, mode.adjoint)
         if resume is not None:
             state = resume(state, params)
@@ -167,8 +191,39 @@ def iterate(step: Callable, init, params: Params, iters: int, mode: DiffMode, *,
     return out(state)
 
 
+def fixed_point_residual(fmap: Callable, z, params) -> float:
+    """||T(z) - z|| / ||z|| over all of z's tensors (one application of T, no graph; reads one value)."""
+    with torch.no_grad():
+        zs, tz = _tuple(z), _tuple(fmap(z, params))
+        diff = sum(float(((a - b) ** 2).sum()) for a, b in zip(tz, zs))
+        norm = sum(float((b * b).sum()) for b in zs)
+    return math.sqrt(diff / norm) if norm > 0 else math.sqrt(diff)
+
+
+def run_to_fixed_point(step: Callable, state, params, iters: int, fmap: Callable, output: Callable | None = None,
+                       tol: float = 0.0, check: int = 10, on_step: Callable | None = None):
+    """At most `iters` steps (no graph), stopping at the first multiple of `check` steps where the output
+    z = output(state) has ||fmap(z) - z|| / ||z|| <= tol (tol = 0: exactly `iters` steps). on_step(k, state)
+    after each step. Returns (state, steps run, the residual at the returned state)."""
+    out = output or (lambda s: s)
+    res = math.inf
+    k = 0
+    with torch.no_grad():
+        while k < iters:
+            state = step(state, params)
+            k += 1
+            if on_step is not None:
+                on_step(k, state)
+            if tol > 0 and k % check == 0 and k < iters:
+                res = fixed_point_residual(fmap, out(state), params)
+                if res <= tol:
+                    return state, k, res
+        res = fixed_point_residual(fmap, out(state), params)
+    return state, k, res
+
+
 def _checkpointed(step, state, params, n: int, segment: int):
-    seg = segment or max(1, int(round(math.sqrt(n))))
+    seg = segment or max(1, round(math.sqrt(n)))
     s_items, p_items = _tuple(state), _tuple(params)
     ns = len(s_items)
 

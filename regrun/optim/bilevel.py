@@ -16,18 +16,22 @@ Hypergradient modes (`HYPERGRADIENTS`):
                 residual (or by a fixed number of Neumann terms, which the few-view problems need thousands
                 of: the spectral radius of dT/dx is near 1 on the projector's near-null space); memory O(1)
                 in N. Exact for the limit, so it matches the finite differences of the loss once x_N has
-                converged; each solve's products and residual are kept in the Evaluation.
+                converged: with a `FixedPointStop` (tol > 0) the lower level runs until
+                ||T(x) - x|| / ||x|| <= tol, `iters` being the cap, and the loss (value, line search,
+                reconstruction) is that of this converged solution map. Each solve's adjoint products and
+                residual, the FISTA iterations run and the fixed-point residual reached are kept in the
+                Evaluation.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 
 from ..errors import check_choice
-from ..linalg.iterate import AdjointSolve, diff_mode
+from ..linalg.iterate import AdjointSolve, FixedPointStop, diff_mode
 from .fista import Fista
 
 HYPERGRADIENTS = ("paper", "unrolled", "checkpointed", "implicit")
@@ -44,6 +48,7 @@ class Evaluation:
     adjoint_residual: float | None = None    # implicit: its true relative residual ||r|| / ||g||
     fixed_point_residual: float | None = None  # implicit: ||T(x_N) - x_N|| / ||x_N||, how far x_N is from the
                                                # point implicit differentiates (one more T, no graph)
+    lower_iters: int | None = None  # implicit: FISTA iterations run (below the cap when the tolerance was met)
 
 
 class BilevelLoss:
@@ -52,7 +57,7 @@ class BilevelLoss:
 
     def __init__(self, exact: Fista, truth: torch.Tensor, iters: int, mode: str = "unrolled",
                  parameter: str = "log", mask: torch.Tensor | None = None, paper: Fista | None = None,
-                 segment: int = 0, adjoint: AdjointSolve | None = None):
+                 segment: int = 0, adjoint: AdjointSolve | None = None, stop: FixedPointStop | None = None):
         check_choice("solver.hypergradient", mode, HYPERGRADIENTS)
         check_choice("solver.parameter", parameter, PARAMETERS)
         if mode == "paper" and paper is None:
@@ -62,13 +67,26 @@ class BilevelLoss:
         self.mode, self.parameter = mode, parameter
         kind = "unrolled" if mode == "paper" else mode
         adjoint = replace(adjoint or AdjointSolve("gmres", 1000, 1e-8), report=self._adjoint_done)
-        self.diff = diff_mode(kind, segment=segment, adjoint=adjoint)
+        stop = replace(stop or FixedPointStop(), report=self._forward_done)
+        self.diff = diff_mode(kind, segment=segment, adjoint=adjoint, stop=stop)
         self._adjoint: list[tuple[int, float]] = []
+        self.forward: tuple[int, float] | None = None  # implicit: (FISTA iterations, residual) of the last run
         masked = truth if mask is None else truth * mask
         self.norm2 = float((masked * masked).sum())
 
     def _adjoint_done(self, method: str, iters: int, residual: float) -> None:
         self._adjoint.append((iters, residual))
+
+    def _forward_done(self, steps: int, residual: float) -> None:
+        self.forward = (steps, residual)
+
+    def _solve_plain(self, lam: torch.Tensor) -> torch.Tensor:
+        """x(lam) without a graph by the lower level the hypergradient differentiates: implicit's run to its
+        tolerance, x_N otherwise."""
+        with torch.no_grad():
+            if self.mode == "implicit":
+                return self.exact.solve(lam, self.iters, self.diff)
+            return self.exact.solve(lam, self.iters)
 
     def lam(self, theta: torch.Tensor) -> torch.Tensor:
         return torch.exp(theta) if self.parameter == "log" else theta
@@ -86,31 +104,28 @@ class BilevelLoss:
         return 0.5 * (r * r).sum() / self.norm2
 
     def reconstruct(self, lam: float) -> torch.Tensor:
-        lam_t = torch.tensor(lam, dtype=self.truth.dtype, device=self.truth.device)
-        return self.exact.solve(lam_t, self.iters)
+        return self._solve_plain(torch.tensor(lam, dtype=self.truth.dtype, device=self.truth.device))
 
     def value(self, theta: float) -> float:
         """The loss without a graph (line-search trials)."""
         with torch.no_grad():
             lam = self.lam(torch.tensor(theta, dtype=self.truth.dtype, device=self.truth.device))
-            return float(self.loss_of(self.exact.solve(lam, self.iters)))
+            return float(self.loss_of(self._solve_plain(lam)))
 
     def value_and_grad(self, theta: float) -> Evaluation:
         t = torch.tensor(theta, dtype=self.truth.dtype, device=self.truth.device, requires_grad=True)
         lam = self.lam(t)
         fista = self.paper if self.mode == "paper" else self.exact
+        self.forward = None
         x = fista.solve(lam, self.iters, self.diff)
+        forward = self.forward if self.mode == "implicit" else None
         loss = self.loss_of(x)
         self._adjoint.clear()
         grad, = torch.autograd.grad(loss, t)
         value = float(loss.detach()) if self.mode != "paper" else self.value(theta)
         solved = self._adjoint[-1] if self._adjoint else (None, None)
-        fp = None
-        if self.mode == "implicit":
-            with torch.no_grad():
-                x = x.detach()
-                fp = float((fista.prox_gradient(x, lam.detach()) - x).norm() / x.norm().clamp_min(1e-300))
-        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved, fp)
+        steps, fp = forward if forward is not None else (None, None)
+        return Evaluation(theta, float(lam.detach()), value, float(grad), *solved, fp, steps)
 
 
 @dataclass

@@ -13,12 +13,17 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..linalg.iterate import ADJOINT_METHODS, AdjointSolve
+from ..linalg.iterate import (
+    ADJOINT_METHODS,
+    AdjointSolve,
+    FixedPointStop,
+    run_to_fixed_point,
+)
 from ..memory import SavedBytes, cuda_peak_bytes, marginal_saved_bytes
 from ..optim.bilevel import (
+    BACKTRACKS,
     HYPERGRADIENTS,
     PARAMETERS,
-    BACKTRACKS,
     BilevelLoss,
     Evaluation,
     nesterov_armijo,
@@ -54,7 +59,7 @@ def inner_iteration_bytes(shape, dtype, device) -> dict[str, float]:
     for name, method, storage in (("gp", "gp", None), ("cv", "cv", None), ("acv", "acv", None),
                                   ("acv_fp16", "acv", torch.float16)):
         prox = TVProx(method, len(shape), storage=storage)
-        out[name] = marginal_saved_bytes(lambda n: prox(b, mu, n), k=2, extra=2)
+        out[name] = marginal_saved_bytes(lambda n, prox=prox: prox(b, mu, n), k=2, extra=2)
     return out
 
 
@@ -85,6 +90,9 @@ class Bilevel(Solver):
         check_int("solver.adjoint_iters", cfg.adjoint_iters, 1)
         check_float("solver.adjoint_rtol", cfg.adjoint_rtol, 0.0)
         check_int("solver.adjoint_restart", cfg.adjoint_restart, 1)
+        check_float("solver.fixed_point_tol", cfg.fixed_point_tol, 0.0)
+        check_int("solver.fixed_point_max_iters", cfg.fixed_point_max_iters, 1)
+        check_int("solver.fixed_point_check", cfg.fixed_point_check, 1)
         lo, hi = (check_float("solver.lam_box", float(v), 0.0, strict=True) for v in cfg.lam_box)
         if hi <= lo:
             raise UserError(f"solver.lam_box={list(cfg.lam_box)} must be [low, high] with low < high")
@@ -102,6 +110,13 @@ class Bilevel(Solver):
             return str(self.cfg.restart)
         return "gradient" if self.cfg.hypergradient == "implicit" else "none"
 
+    def lower_iters(self) -> int:
+        """FISTA iterations of the lower level: implicit with a tolerance runs to it, fixed_point_max_iters
+        being the cap; every other mode (and implicit with fixed_point_tol = 0) runs exactly `iters`."""
+        if self.cfg.hypergradient == "implicit" and float(self.cfg.fixed_point_tol) > 0:
+            return int(self.cfg.fixed_point_max_iters)
+        return int(self.cfg.iters)
+
     def solve(self, problem, monitor) -> SolveResult:
         truth = require_truth(problem, "bilevel")
         cfg = self.cfg
@@ -109,33 +124,50 @@ class Bilevel(Solver):
         L = lipschitz(problem, cfg)
         exact = make_fista(problem, cfg, L, restart=self.restart())
         paper = make_fista(problem, cfg, L, paper=True)
-        iters = int(cfg.iters)
+        iters = self.lower_iters()
+        implicit = cfg.hypergradient == "implicit"
+        tol, check = float(cfg.fixed_point_tol), int(cfg.fixed_point_check)
         loss = BilevelLoss(exact, truth, iters, str(cfg.hypergradient), str(cfg.parameter), exact.mask, paper,
                            segment=int(cfg.segment), adjoint=AdjointSolve(
                                str(cfg.adjoint), int(cfg.adjoint_iters), float(cfg.adjoint_rtol),
-                               int(cfg.adjoint_restart)))
+                               int(cfg.adjoint_restart)), stop=FixedPointStop(tol, check))
         dtype, device = problem.sinogram.dtype, problem.sinogram.device
         tables: dict[str, dict[str, np.ndarray]] = {}
         metrics: dict[str, float] = {}
         stats: dict[str, float | int | str] = {"lipschitz": L, "restart": exact.restart}
+        if implicit:
+            stats.update(fixed_point_tol=tol, fixed_point_cap=iters)
 
         if cfg.memory.measure:
             metrics.update(self._memory(problem, loss, exact, paper, dtype, device))
 
         inner: dict[float, dict[str, list]] = {}
+        reached: dict[float, tuple[int, float]] = {}  # implicit: theta -> (FISTA iterations, residual)
 
         def value(theta: float) -> float:
-            """The loss at theta without a graph, keeping FISTA's history for the tables."""
+            """The loss at theta without a graph by the lower level the hypergradient differentiates (implicit:
+            FISTA to the fixed-point tolerance), keeping FISTA's history for the tables."""
             lam = torch.tensor(loss.lam_of(theta), dtype=dtype, device=device)
             rows = {"iter": [], "loss": [], "rel_change": []}
+            x_old = [None]
+
+            def record(k: int, state) -> None:
+                rows["iter"].append(k - 1)
+                rows["loss"].append(masked_loss(state[0], truth, exact.mask))
+                rows["rel_change"].append(float((state[0] - x_old[0]).norm() / state[0].norm().clamp_min(1e-300)))
+                x_old[0] = state[0]
+
             with torch.no_grad():
                 state = exact.start(lam)
-                for k in range(iters):
-                    x_old = state[0]
-                    state = exact.step(state, lam)
-                    rows["iter"].append(k)
-                    rows["loss"].append(masked_loss(state[0], truth, exact.mask))
-                    rows["rel_change"].append(float((state[0] - x_old).norm() / state[0].norm().clamp_min(1e-300)))
+                x_old[0] = state[0]
+                if implicit:
+                    _, steps, res = run_to_fixed_point(exact.step, state, lam, iters, exact.prox_gradient,
+                                                       lambda s: s[0], tol, check, on_step=record)
+                    reached[theta] = (steps, res)
+                else:
+                    for k in range(iters):
+                        state = exact.step(state, lam)
+                        record(k + 1, state)
             inner[theta] = rows
             return rows["loss"][-1]
 
@@ -147,6 +179,9 @@ class Bilevel(Solver):
             return ev
 
         trials = {"outer": [], "gamma": [], "lam": [], "loss": [], "accepted": []}
+        if implicit:
+            trials.update(lower_iters=[], fixed_point_residual=[])
+        unconverged: list[float] = []  # implicit: the residuals of outer steps above the tolerance
 
         def on_step(step):
             for gamma, th, f, ok in step.trials:
@@ -155,14 +190,23 @@ class Bilevel(Solver):
                 trials["lam"].append(loss.lam_of(th))
                 trials["loss"].append(f)
                 trials["accepted"].append(int(ok))
+                if implicit:
+                    trials["lower_iters"].append(reached[th][0])
+                    trials["fixed_point_residual"].append(reached[th][1])
                 if ok and th in inner:
                     tables[f"inner_{step.k:03d}"] = {k: np.asarray(v) for k, v in inner[th].items()}
             inner.clear()
-            row = dict(iter=step.k, lam=step.lam, loss=step.loss, hypergradient=step.grad, step=step.step,
-                       trials=len(step.trials))
-            if loss.mode == "implicit":  # how well this step's adjoint system was solved
-                row.update(adjoint_iters=evals[-1].adjoint_iters, adjoint_residual=evals[-1].adjoint_residual,
-                           fixed_point_residual=evals[-1].fixed_point_residual)
+            reached.clear()
+            row = {"iter": step.k, "lam": step.lam, "loss": step.loss, "hypergradient": step.grad,
+                   "step": step.step, "trials": len(step.trials)}
+            if implicit:  # how close the lower level got to the point differentiated, how well the adjoint
+                ev = evals[-1]  # was solved
+                row.update(lower_iters=ev.lower_iters, fixed_point_residual=ev.fixed_point_residual,
+                           adjoint_iters=ev.adjoint_iters, adjoint_residual=ev.adjoint_residual)
+                if not ev.fixed_point_residual <= tol:
+                    if not unconverged:
+                        self.ctx.reporter.line(f"regrun: WARNING: {_unconverged_warning(ev, tol, iters)}", err=True)
+                    unconverged.append(ev.fixed_point_residual)
             monitor.step(**row)
 
         monitor.start(total=self.max_outer, desc=f"bilevel {cfg.hypergradient}")
@@ -181,21 +225,34 @@ class Bilevel(Solver):
         lo, hi, points = self.grid
         if points:
             lams = log_grid(lo, hi, points)
-            losses = np.array(loss_curve(problem, exact, lams, iters))
+            if implicit:  # the loss of the lower level implicit learns on: FISTA to its tolerance
+                def curve(vs):
+                    return [loss.value(loss.theta_of(float(v))) for v in vs]
+            else:
+                def curve(vs):
+                    return loss_curve(problem, exact, vs, iters)
+            losses = np.array(curve(lams))
             tables["grid"] = {"lam": lams, "loss": losses}
-            lam_grid, loss_grid = golden_refine(lambda v: loss_curve(problem, exact, [v], iters)[0], lams, losses,
-                                                int(cfg.grid.refine))
+            lam_grid, loss_grid = golden_refine(lambda v: curve([v])[0], lams, losses, int(cfg.grid.refine))
             metrics.update({"lam_grid": lam_grid, "loss_grid": loss_grid,
                             "lam_vs_grid": lam / lam_grid - 1, "loss_vs_grid": metrics["loss"] / loss_grid - 1})
             if cfg.compare_paper and cfg.hypergradient != "paper":
                 metrics.update(self._paper_bias(loss, lam_grid, problem, cfg, L))
         stats["seconds"] = time.perf_counter() - t0
         stats["stop"] = status
+        message = f"{status} after {len(history)} outer iterations: lam={lam:.4g}"
+        if implicit:
+            stats["fixed_point_unconverged_steps"] = len(unconverged)
+            if unconverged:
+                stats["fixed_point_residual_max"] = max(unconverged)
+                message += (f"; WARNING: the lower level stayed above solver.fixed_point_tol={tol:g} in "
+                            f"{len(unconverged)} of {len(history)} outer steps (largest residual "
+                            f"{max(unconverged):.1e}): the implicit hypergradient is not exact there")
         solver_status = {"max_iter": "max_iter", "line_search_failed": "stopped"}.get(status, "converged")
         return SolveResult(
             solution={"x": x, "label": f"bilevel ({cfg.hypergradient}) lam={lam:.4g}",
                       "hypergradient": str(cfg.hypergradient)}, status=solver_status,
-            message=f"{status} after {len(history)} outer iterations: lam={lam:.4g}", n_iter=len(history),
+            message=message, n_iter=len(history),
             tables=tables, stats=stats, metrics=metrics, figures=_figures)
 
     def _memory(self, problem, loss, exact, paper, dtype, device) -> dict[str, float]:
@@ -210,7 +267,9 @@ class Bilevel(Solver):
             return out
         theta = loss.theta_of(self.lam0)
         for mode in HYPERGRADIENTS:
-            probe = BilevelLoss(exact, loss.truth, loss.iters, mode, loss.parameter, loss.mask, paper,
+            # `iters` FISTA iterations in every mode, implicit without its tolerance: what implicit saves does
+            # not depend on how many iterations ran
+            probe = BilevelLoss(exact, loss.truth, int(cfg.iters), mode, loss.parameter, loss.mask, paper,
                                 segment=int(cfg.segment), adjoint=loss.diff.adjoint)
             t = torch.tensor(theta, dtype=dtype, device=device, requires_grad=True)
             fista = paper if mode == "paper" else exact
@@ -218,7 +277,7 @@ class Bilevel(Solver):
                 value = probe.loss_of(fista.solve(probe.lam(t), probe.iters, probe.diff))
             out[f"mem_hypergradient_{mode}_MiB"] = counter.total / MiB
             del value
-            peak = cuda_peak_bytes(lambda: probe.value_and_grad(theta), device)
+            peak = cuda_peak_bytes(lambda probe=probe: probe.value_and_grad(theta), device)
             if peak is not None:
                 out[f"cuda_peak_{mode}_MiB"] = peak / MiB
         return out
@@ -228,9 +287,24 @@ class Bilevel(Solver):
         the paper's points away (its sign says which way it would move lam)."""
         theta = loss.theta_of(lam_grid)
         exact_g = loss.value_and_grad(theta).grad if loss.mode != "paper" else float("nan")
-        paper_loss = BilevelLoss(loss.exact, loss.truth, loss.iters, "paper", loss.parameter, loss.mask, loss.paper)
+        # the released graph at `iters` FISTA iterations (loss.iters is implicit's cap when it runs to a tolerance)
+        paper_loss = BilevelLoss(loss.exact, loss.truth, int(cfg.iters), "paper", loss.parameter, loss.mask,
+                                 loss.paper)
         paper_g = paper_loss.value_and_grad(theta).grad
         return {"hypergradient_at_grid_exact": exact_g, "hypergradient_at_grid_paper": paper_g}
+
+
+def _unconverged_warning(ev: Evaluation, tol: float, cap: int) -> str:
+    if tol > 0:
+        how = (f"after its cap of {ev.lower_iters} FISTA iterations, above solver.fixed_point_tol={tol:g}")
+        fix = "raise solver.fixed_point_max_iters, run in float64 (float32 stalls near 1e-6)"
+    else:
+        how = f"after exactly {ev.lower_iters} FISTA iterations (solver.fixed_point_tol=0 runs solver.iters)"
+        fix = "set solver.fixed_point_tol (the default 1e-10) to run FISTA to the fixed point"
+    return (f"implicit differentiates FISTA's fixed point, but at lam={ev.lam:.4g} the lower level stopped at "
+            f"||T(x) - x|| / ||x|| = {ev.fixed_point_residual:.1e} {how}: the hypergradient is not exact (on 64^2 CT "
+            f"2e3-2e4 times that residual, relative; docs/ct.md). To fix: {fix}, or use "
+            "solver.hypergradient=unrolled or checkpointed (exact for x_N)")
 
 
 def _figures(problem, result, metrics, fig_dir: Path) -> list[Path]:
