@@ -44,6 +44,8 @@ class FistaTV(Solver):
             raise UserError(f"solver.lam_cv_offsets={cfg.lam_cv_offsets}: at most solver.lam_cv_fold "
                             f"({cfg.lam_cv_fold}) offsets")
         check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
+        if cfg.lam_cv_grid is not None:
+            check_int("solver.lam_cv_grid", cfg.lam_cv_grid, 3)
         check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCES)
         check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
         self.choice = choice if self.lam is None else None
@@ -107,7 +109,7 @@ class FistaTV(Solver):
                                      power_iters=int(self.cfg.power_iters),
                                      cv_reference=str(self.cfg.lam_cv_reference),
                                      cv_weight=str(self.cfg.lam_cv_weight),
-                                     cv_offsets=int(self.cfg.lam_cv_offsets))
+                                     cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid)
         x = choice.state * fista.mask
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

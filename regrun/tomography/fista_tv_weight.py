@@ -143,10 +143,12 @@ def cv_offsets(fold: int, count: int) -> list[int]:
 
 
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
-                      scale: float, reference: str, weight: str, progress=None, offsets: int = 1) -> Choice:
+                      scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
+                      grid: int | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
-    grid of about half of the `settings.solves // offsets` weights, golden-section steps with the rest, the
+    grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
+    the rest, the
     parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views, times
     `scale`). The curve is in all-view units before `scale`."""
     b = problem.sinogram
@@ -174,7 +176,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         return err
 
     weights = max(3, settings.solves // len(folds))  # weights tried
-    points = max(3, weights // 2)
+    points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
     if weights - points < 2:
         points = weights
     lams = log_grid(settings.lo, settings.hi, points)
@@ -211,7 +213,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         generator: torch.Generator, progress=None, cv_fold: int | None = None,
                         cv_scale: float | None = None, power_iters: int | None = None,
                         cv_reference: str | None = None, cv_weight: str | None = None,
-                        cv_offsets: int = 1) -> Choice:
+                        cv_offsets: int = 1, cv_grid: int | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale and power_iters: solver.lam_cv_fold,
     solver.lam_cv_offsets, solver.lam_cv_scale and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`)."""
@@ -219,7 +221,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
-                                 cv_weight, progress, cv_offsets)
+                                 cv_weight, progress, cv_offsets, cv_grid)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
