@@ -230,6 +230,24 @@ def test_cv_offsets_spread_from_the_interior_fold_and_split_at_an_offset():
     assert view_split(15, 8, 7)[1].tolist() == [7]
 
 
+def test_view_cv_first_grid_has_lam_cv_grid_weights(device):
+    """lam_cv_grid = 5 of 9 weights: the first five weights tried are the log grid over lam_range (in all-view
+    units), then four golden-section steps inside the best grid point's bracket."""
+    from regrun.optim.scalar_search import log_grid
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_by_view_cv
+
+    p = FakeCT(device, n=8, rows=24)
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=10), None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-2, hi=100.0, solves=9, probes=1)
+    c = choose_by_view_cv(p, fista, 10, s, 8, 20, 1.0, "raw", "none", grid=5)
+    lam = c.curve["lam"]
+    assert len(lam) == 9 and c.solves == 10 and np.allclose(lam[:5], log_grid(1e-2, 100.0, 5), rtol=1e-12)
+    i = int(np.argmin(c.curve["criterion"][:5]))
+    lo, hi = lam[max(i - 1, 0)], lam[min(i + 1, 4)]
+    assert np.all((lam[5:] > lo) & (lam[5:] < hi))
+
+
 def test_view_cv_pools_the_misfit_of_every_offset(device):
     """With two offsets each weight's criterion is the misfit summed over both folds' held-out views divided by
     their number (the folds recomputed one at a time with one offset each, at the same all-view weights), and
@@ -330,6 +348,9 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_cv_fold": 1}, "solver.lam_cv_fold"),
     ("solver", "fista_tv", {"lam_cv_scale": 0}, "solver.lam_cv_scale"),
     ("solver", "fista_tv", {"lam_cv_weight": "hann"}, "solver.lam_cv_weight"),
+    ("solver", "fista_tv", {"lam_cv_offsets": 0}, "solver.lam_cv_offsets=0"),
+    ("solver", "fista_tv", {"lam_cv_offsets": 9}, "solver.lam_cv_offsets=9"),
+    ("solver", "fista_tv", {"lam_cv_grid": 2}, "solver.lam_cv_grid=2"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),
