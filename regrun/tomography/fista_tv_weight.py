@@ -197,7 +197,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) * len(folds) + 1, at_edge=bool(at_edge),
                   curve=curve,
                   details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold),
-                           "lam_cv_offsets": str(len(folds)), "lam_cv_weight": weight},
+                           "lam_cv_offsets": str(len(folds)), "lam_cv_grid": str(points), "lam_cv_weight": weight},
                   noise_source=f"cv: RMS misfit of the held-out views (every {fold}th, {len(folds)} offset(s)) "
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
