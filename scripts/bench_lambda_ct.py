@@ -222,17 +222,22 @@ def run_case(obj, size, views, args, photons, problem=None):
                 i = int(np.argmin([r[rule] for r in rows]))
                 out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
     for spec in args.auto_rules:
-        # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD (cross-validation against `raw` or `resolved` data, times
-        # SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held out)
-        rule, reference, scale, weight, fold = (spec.split("/") + [args.cv_reference, args.cv_scale, args.cv_weight,
-                                                                   cfg.lam_cv_fold][len(spec.split("/")) - 1:])[:5]
+        # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD/OFFSETS (cross-validation against `raw` or `resolved` data,
+        # times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held out, pooled over
+        # OFFSETS offsets of the fold, GRID weights on the first log grid); fields left off take the solver's
+        # defaults
+        defaults = [args.cv_reference, args.cv_scale, args.cv_weight, cfg.lam_cv_fold, cfg.lam_cv_offsets,
+                    cfg.lam_cv_grid]
+        rule, reference, scale, weight, fold, offsets, grid = (spec.split("/")
+                                                               + defaults[len(spec.split("/")) - 1:])[:7]
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
-                                     cv_weight=weight)
+                                     cv_weight=weight, cv_offsets=int(offsets),
+                                     cv_grid=None if grid in (None, "None", "null") else int(grid))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
@@ -284,7 +289,9 @@ def main(argv=None):
     ap.add_argument("--lam-lo", type=float, default=0.03)
     ap.add_argument("--lam-hi", type=float, default=30.0)
     ap.add_argument("--refine", type=int, default=4, help="golden-section steps on the truth's PSNR")
-    ap.add_argument("--auto-rules", nargs="+", default=["cv", "sure"], help="the first one is compared with the peers")
+    ap.add_argument("--auto-rules", nargs="*", default=["cv", "sure"],
+                    help="the first one is compared with the peers; none: only the grid and the peers (add the rules "
+                         "later with --reuse)")
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
     ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
     ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
@@ -335,9 +342,10 @@ def main(argv=None):
               f"{r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU", flush=True)
         args.out.with_suffix(".json").write_text(json.dumps(
             {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
-    md = markdown(results, args.auto_rules)
-    args.out.with_suffix(".md").write_text(md + "\n")
-    print(md)
+    if args.auto_rules:
+        md = markdown(results, args.auto_rules)
+        args.out.with_suffix(".md").write_text(md + "\n")
+        print(md)
 
 
 if __name__ == "__main__":

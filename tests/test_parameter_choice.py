@@ -218,6 +218,70 @@ def test_view_cv_scores_the_held_out_views_and_answers_with_all_of_them(device):
     assert loss(choice.state) < 0.5 * min(loss(e) for e in ends)
 
 
+def test_cv_offsets_spread_from_the_interior_fold_and_split_at_an_offset():
+    from regrun.tomography.fista_tv_weight import cv_offsets, view_split
+
+    assert cv_offsets(8, 1) == [4] and cv_offsets(8, 2) == [0, 4] and cv_offsets(8, 4) == [0, 2, 4, 6]
+    assert cv_offsets(5, 5) == [0, 1, 2, 3, 4]
+    with pytest.raises(UserError, match="lam_cv_offsets=9"):
+        cv_offsets(8, 9)
+    train, held = view_split(15, 8, 0)
+    assert held.tolist() == [0, 8] and sorted(train.tolist() + held.tolist()) == list(range(15))
+    assert view_split(15, 8, 7)[1].tolist() == [7]
+
+
+def test_view_cv_first_grid_has_lam_cv_grid_weights(device):
+    """lam_cv_grid = 5 of 9 weights: the first five weights tried are the log grid over lam_range (in all-view
+    units), then four golden-section steps inside the best grid point's bracket."""
+    from regrun.optim.scalar_search import log_grid
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_by_view_cv
+
+    p = FakeCT(device, n=8, rows=24)
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=10), None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-2, hi=100.0, solves=9, probes=1)
+    c = choose_by_view_cv(p, fista, 10, s, 8, 20, 1.0, "raw", "none", grid=5)
+    lam = c.curve["lam"]
+    assert len(lam) == 9 and c.solves == 10 and np.allclose(lam[:5], log_grid(1e-2, 100.0, 5), rtol=1e-12)
+    i = int(np.argmin(c.curve["criterion"][:5]))
+    lo, hi = lam[max(i - 1, 0)], lam[min(i + 1, 4)]
+    assert np.all((lam[5:] > lo) & (lam[5:] < hi))
+
+
+def test_view_cv_pools_the_misfit_of_every_offset(device):
+    """With two offsets each weight's criterion is the misfit summed over both folds' held-out views divided by
+    their number (the folds recomputed one at a time with one offset each, at the same all-view weights), and
+    each weight costs one run per offset."""
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_by_view_cv
+
+    p = FakeCT(device, n=10, rows=30)
+    cfg = config_section("solver", "fista_tv", iters=30)
+    fista = make_fista(p, cfg, None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-3, hi=10.0, solves=8, probes=1)
+    two = choose_by_view_cv(p, fista, 30, s, 8, 40, 1.0, "raw", "none", offsets=2)
+    assert two.solves == 4 * 2 + 1 and len(two.curve["lam"]) == 4 and two.details["lam_cv_offsets"] == "2"
+    from regrun.tomography.fista_tv_weight import (
+        held_out_misfit,
+        training_fista,
+        view_split,
+    )
+
+    s1 = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-3, hi=10.0, solves=4, probes=1)
+    one = {4: choose_by_view_cv(p, fista, 30, s1, 8, 40, 1.0, "raw", "none", offsets=1).curve}  # offset 4 alone
+    train, h0 = view_split(30, 8, 0)  # offset 0 alone, by hand: views 0, 8, 16, 24
+    sub = training_fista(p, fista, train, 40)
+    lams = two.curve["lam"][:4]
+    err0 = []
+    for lam in lams:
+        x = sub.solve(torch.tensor(float(lam) * len(train) / 30, dtype=F64, device=device), 30)
+        err0.append(held_out_misfit(p.A.project(x)[h0.to(device)] - p.sinogram[h0.to(device)], "none"))
+    held = {0: 4, 4: 4}  # held-out views per offset (4, 12, 20, 28 for offset 4)
+    assert np.allclose(one[4]["lam"], lams, rtol=1e-12)
+    pooled = (np.array(err0) * held[0] + one[4]["criterion"] * held[4]) / (held[0] + held[4])
+    assert np.allclose(two.curve["criterion"][:4], pooled, rtol=1e-10)
+
+
 def test_ramp_weighted_held_out_misfit(device):
     """cv's `ramp` misfit: white noise keeps its variance (the weights' mean is 1), a residual alternating in sign
     along the detector (Nyquist) counts about twice, a smooth one far less; on a 3-D sinogram the weight runs
@@ -284,6 +348,9 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_cv_fold": 1}, "solver.lam_cv_fold"),
     ("solver", "fista_tv", {"lam_cv_scale": 0}, "solver.lam_cv_scale"),
     ("solver", "fista_tv", {"lam_cv_weight": "hann"}, "solver.lam_cv_weight"),
+    ("solver", "fista_tv", {"lam_cv_offsets": 0}, "solver.lam_cv_offsets=0"),
+    ("solver", "fista_tv", {"lam_cv_offsets": 9}, "solver.lam_cv_offsets=9"),
+    ("solver", "fista_tv", {"lam_cv_grid": 2}, "solver.lam_cv_grid=2"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

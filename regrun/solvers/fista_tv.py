@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from ..errors import check_choice, check_float, check_int
+from ..errors import UserError, check_choice, check_float, check_int
 from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
 from ..record import weight_setting
 from ..registry import register_solver
@@ -40,7 +40,12 @@ class FistaTV(Solver):
         choice = ChoiceSettings.from_config(cfg, "solver", CT_RULES)
         check_choice("solver.lam_divergence", cfg.lam_divergence, DIVERGENCES)
         check_int("solver.lam_cv_fold", cfg.lam_cv_fold, 2)
+        if not 1 <= check_int("solver.lam_cv_offsets", cfg.lam_cv_offsets, 1) <= cfg.lam_cv_fold:
+            raise UserError(f"solver.lam_cv_offsets={cfg.lam_cv_offsets}: at most solver.lam_cv_fold "
+                            f"({cfg.lam_cv_fold}) offsets")
         check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
+        if cfg.lam_cv_grid is not None:
+            check_int("solver.lam_cv_grid", cfg.lam_cv_grid, 3)
         check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCES)
         check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
         self.choice = choice if self.lam is None else None
@@ -103,7 +108,8 @@ class FistaTV(Solver):
                                      cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
                                      power_iters=int(self.cfg.power_iters),
                                      cv_reference=str(self.cfg.lam_cv_reference),
-                                     cv_weight=str(self.cfg.lam_cv_weight))
+                                     cv_weight=str(self.cfg.lam_cv_weight),
+                                     cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid)
         x = choice.state * fista.mask
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

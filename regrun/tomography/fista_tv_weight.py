@@ -66,12 +66,15 @@ def sinogram_noise(problem, settings: ChoiceSettings) -> tuple[float, str]:
     return noise_std_sinogram(problem.sinogram), "estimated: second differences across detector bins"
 
 
-def view_split(views: int, fold: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(training, held-out) view indices: every `fold`-th view from fold // 2 held out (interior views, so every
-    held-out view lies between two training views), the rest trained on."""
+def view_split(views: int, fold: int, offset: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, held-out) view indices: every `fold`-th view from `offset` (default fold // 2: interior views,
+    so every held-out view lies between two training views) held out, the rest trained on."""
     if fold < 2 or views < fold:
         raise UserError(f"solver.lam_cv_fold={fold}: cross-validation over views needs 2 <= fold <= views ({views})")
-    held = torch.arange(views) % fold == fold // 2
+    offset = fold // 2 if offset is None else offset
+    if not 0 <= offset < fold:
+        raise ValueError(f"offset {offset} outside [0, {fold})")
+    held = torch.arange(views) % fold == offset
     return torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
 
 
@@ -131,38 +134,54 @@ def held_out_misfit(residual: torch.Tensor, weight: str) -> float:
     return float((spec * w).sum()) / (2 * n) / residual.numel()
 
 
+def cv_offsets(fold: int, count: int) -> list[int]:
+    """The `count` offsets of a fold whose held-out views are pooled, spread evenly from fold // 2 (fold 8,
+    count 2: views 4, 12, ... and 0, 8, ...; count 1: the single interior fold)."""
+    if not 1 <= count <= fold:
+        raise UserError(f"solver.lam_cv_offsets={count}: needs 1 <= offsets <= the fold ({fold})")
+    return sorted({(fold // 2 + (j * fold) // count) % fold for j in range(count)})
+
+
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
-                      scale: float, reference: str, weight: str, progress=None) -> Choice:
+                      scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
+                      grid: int | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
-    docstring): a log grid of about half of `settings.solves` training runs, golden-section steps with the rest,
-    the parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views,
-    times `scale`). The curve is in all-view units before `scale`."""
+    docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
+    grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
+    the rest, the
+    parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views, times
+    `scale`). The curve is in all-view units before `scale`."""
     b = problem.sinogram
     target, against = cv_reference(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
-    train, held = view_split(b.shape[0], fold)
-    views = b.shape[0] / len(train)  # a training weight lam is lam * views on all views
-    sub = training_fista(problem, fista, train, power_iters)
-    held_dev = held.to(b.device)
-    m_held = b[held_dev].numel()
+    folds = []  # (training FISTA, held-out views, all-view / training views) per offset
+    for k in cv_offsets(fold, offsets):
+        train, held = view_split(b.shape[0], fold, k)
+        folds.append((training_fista(problem, fista, train, power_iters), held.to(b.device), b.shape[0] / len(train)))
+    # a training weight lam is lam * views / training views on all views; the offsets can differ by a view
+    # (15 views, fold 8), so each is run at the same all-view weight
+    m_held = sum(len(h) for _, h, _ in folds) * b[0].numel()
     seen: list[tuple[float, float]] = []
 
-    def f(lam_train: float) -> float:
+    def f(lam_all: float) -> float:
+        total = 0.0
         with torch.no_grad():
-            x = sub.solve(torch.tensor(lam_train, dtype=b.dtype, device=b.device), iters)
-            err = held_out_misfit(problem.A.project(x)[held_dev] - target[held_dev], weight)
-        seen.append((lam_train * views, err))
+            for sub, held, views in folds:
+                x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
+                total += held_out_misfit(problem.A.project(x)[held] - target[held], weight) * held.numel()
+        err = total / sum(h.numel() for _, h, _ in folds)  # the misfit pooled over every held-out view
+        seen.append((lam_all, err))
         if progress is not None:
-            progress(lam_train * views, err)
+            progress(lam_all, err)
         return err
 
-    lo, hi = settings.lo / views, settings.hi / views  # the range is in all-view units
-    points = max(3, settings.solves // 2)
-    if settings.solves - points < 2:
-        points = settings.solves
-    lams = log_grid(lo, hi, points)
+    weights = max(3, settings.solves // len(folds))  # weights tried
+    points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
+    if weights - points < 2:
+        points = weights
+    lams = log_grid(settings.lo, settings.hi, points)
     values = np.array([f(float(lam)) for lam in lams])
-    golden_refine(f, lams, values, settings.solves - points)
+    golden_refine(f, lams, values, weights - points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     # between the weights tried: the vertex of the parabola through the best three (no more runs)
     lam = parabola_min([s[0] for s in seen], [s[1] for s in seen]) * scale
@@ -175,11 +194,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     # the held-out RMS misfit at the winner: noise + model error + what the training views could not predict,
     # an upper bound of the noise level (cv needs none)
     sigma = math.sqrt(seen[best][1])
-    return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) + 1, at_edge=bool(at_edge), curve=curve,
+    return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) * len(folds) + 1, at_edge=bool(at_edge),
+                  curve=curve,
                   details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold),
-                           "lam_cv_weight": weight},
-                  noise_source=f"cv: RMS misfit of the held-out views (every {fold}th) against {against} at the "
-                               "chosen weight, an upper bound", state=x)
+                           "lam_cv_offsets": str(len(folds)), "lam_cv_grid": str(points), "lam_cv_weight": weight},
+                  noise_source=f"cv: RMS misfit of the held-out views (every {fold}th, {len(folds)} offset(s)) "
+                               f"against {against} at the chosen weight, an upper bound", state=x)
 
 
 def fista_runs(choice: Choice, settings: ChoiceSettings) -> int:
@@ -192,15 +212,16 @@ def fista_runs(choice: Choice, settings: ChoiceSettings) -> int:
 def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSettings, divergence: str,
                         generator: torch.Generator, progress=None, cv_fold: int | None = None,
                         cv_scale: float | None = None, power_iters: int | None = None,
-                        cv_reference: str | None = None, cv_weight: str | None = None) -> Choice:
-    """The weight by `settings.rule`: cv here (cv_fold, cv_scale and power_iters: solver.lam_cv_fold,
-    solver.lam_cv_scale and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
+                        cv_reference: str | None = None, cv_weight: str | None = None,
+                        cv_offsets: int = 1, cv_grid: int | None = None) -> Choice:
+    """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale and power_iters: solver.lam_cv_fold,
+    solver.lam_cv_offsets, solver.lam_cv_scale and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
-                                 cv_weight, progress)
+                                 cv_weight, progress, cv_offsets, cv_grid)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)

@@ -1,0 +1,61 @@
+"""`solver.lam=auto` (cv) in several variants on the same sinograms, the solver's own search each time: the
+chosen lambda, the PSNR of the answer against the truth and the FISTA runs, per case and variant (the grid
+optimum and the peers come from scripts/bench_lambda_ct.py, not here). A variant is FOLD/OFFSETS/SOLVES
+(every FOLD-th view held out, pooled over OFFSETS offsets, SOLVES training runs in all), optionally /GRID (the
+initial log grid's weights; default about half of them).
+
+    python scripts/cv_variants_ct.py outputs/heldout_ct/s2027/*_128_15_*.npz --variants 8/1/9 8/2/8 8/2/10
+    python scripts/cv_variants_ct.py metal_part:128:15:1e4:11:4 --variants 8/2/10    # a bench_lambda_ct case
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def main(argv=None):
+    from diag_lambda_cv_offsets import load
+
+    from regrun.config import config_section
+    from regrun.optim.parameter_choice import ChoiceSettings
+    from regrun.tomography.fista_tv import lipschitz, make_fista
+    from regrun.tomography.fista_tv_weight import CT_RULES, choose_fista_weight
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("cases", nargs="+")
+    ap.add_argument("--variants", nargs="+", default=["8/1/9", "8/2/10"])
+    ap.add_argument("--out", type=Path, default=Path("outputs/cv_variants.jsonl"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for spec in args.cases:
+        p, name = load(spec)
+        for variant in args.variants:
+            fold, offsets, solves, grid = ([int(v) for v in variant.split("/")] + [0])[:4]
+            cfg = config_section("solver", "fista_tv", lam="auto", lam_cv_fold=fold, lam_cv_offsets=offsets,
+                                 lam_solves=solves)
+            fista = make_fista(p, cfg, lipschitz(p, cfg))
+            c0 = time.process_time()
+            choice = choose_fista_weight(p, fista, int(cfg.iters), ChoiceSettings.from_config(cfg, "solver", CT_RULES),
+                                         "fd", torch.Generator(), cv_fold=fold, cv_scale=float(cfg.lam_cv_scale),
+                                         power_iters=int(cfg.power_iters),
+                                         cv_reference=str(cfg.lam_cv_reference), cv_weight=str(cfg.lam_cv_weight),
+                                         cv_offsets=offsets, cv_grid=grid or None)
+            row = {"case": name, "variant": variant, "lam": choice.lam, "psnr": p.quality(choice.state * p.mask)["psnr"],
+                   "runs": choice.solves, "cpu_s": time.process_time() - c0,
+                   "curve_lam": choice.curve["lam"].tolist(), "curve": choice.curve["criterion"].tolist()}
+            with args.out.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"{name} {variant}: lam {row['lam']:.3g} psnr {row['psnr']:.2f} ({row['runs']} runs, "
+                  f"{row['cpu_s']:.0f} CPU-s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
