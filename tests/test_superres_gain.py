@@ -16,6 +16,7 @@ from regrun.errors import UserError
 from regrun.imaging.io import from_fair_layout
 from regrun.imaging.synthetic import superres_burst
 from regrun.linalg.direct import normal_matrix
+from regrun.registration.superres_model import GRAM_AFTER
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.optim.levenberg_marquardt import DenseLinearization
@@ -84,6 +85,10 @@ def test_gained_operator_adjoint_dense_forms_and_derivatives(gained):
         assert float((op.matvec(x) - ref).abs().max() / ref.abs().max()) < 1e-12
     gram, dense = m.normal_matrix(w), normal_matrix(m.operator(w), chunk=64)
     assert float((gram - dense).abs().max() / dense.abs().max()) < 1e-12
+    # the fixed operator's A^T A by the moved frames' banded Gram matrix (built past GRAM_AFTER columns): g_j^2
+    normal = m.operator(w, fixed=True).normal()
+    normal(torch.randn(GRAM_AFTER + 1, m.n, dtype=m.dtype, device=m.device))
+    assert float((normal(x) - (gram @ x.T).T).abs().max() / (gram @ x.T).abs().max()) < 1e-12
 
 
 def test_gain_exact_jacobian_taylor_and_blocks(gained):
