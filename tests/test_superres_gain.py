@@ -16,11 +16,11 @@ from regrun.errors import UserError
 from regrun.imaging.io import from_fair_layout
 from regrun.imaging.synthetic import superres_burst
 from regrun.linalg.direct import normal_matrix
-from regrun.registration.superres_model import GRAM_AFTER
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.optim.levenberg_marquardt import DenseLinearization
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_model import GRAM_AFTER
 from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_projection import (
     DirectProjectedResidual,

@@ -323,7 +323,7 @@ class PooledStencil:
         return cls(lo1 * p2 + lo2, merged, widths, (*lead, n1 // k, n2 // k), p2)
 
     @classmethod
-    def concat(cls, parts: list["PooledStencil"]) -> "PooledStencil":
+    def concat(cls, parts: list[PooledStencil]) -> PooledStencil:
         """The parts' blocks one after the other along their first batch dimension, all at the widest patch
         (a narrower part's extra taps weigh 0): a stack of frames pooled one by one (their temporaries one
         frame's size) is the stack pooled at once."""
@@ -368,7 +368,7 @@ class PooledStencil:
             out[..., s:].index_add_(-1, self.corner, v)
         return out[..., :size]
 
-    def gram(self, rows: torch.Tensor, size: int) -> "BandedGram":
+    def gram(self, rows: torch.Tensor, size: int) -> BandedGram:
         """sum over the blocks b of rows_b^2 p_b p_b^T, (size, size): the normal matrix of the block sums with
         row weights `rows` (*batch), p_b the block's patch (its merged weights at its coefficients). Two
         coefficients meet only inside one patch, so the matrix is banded in the flat padded index (offsets
