@@ -89,6 +89,10 @@ def test_gained_operator_adjoint_dense_forms_and_derivatives(gained):
     normal = m.operator(w, fixed=True).normal()
     normal(torch.randn(GRAM_AFTER + 1, m.n, dtype=m.dtype, device=m.device))
     assert float((normal(x) - (gram @ x.T).T).abs().max() / (gram @ x.T).abs().max()) < 1e-12
+    # the image-fixed blocks, built frame by frame, equal those from one stencil of all frames
+    from regrun.imaging.interpolation import Stencil
+    whole = m.motion_blocks(w, f, Stencil.at(m.fine, m.warp_points(w), with_gradient=True))
+    assert float((m.motion_blocks(w, f) - whole).abs().max() / whole.abs().max()) < 1e-12
 
 
 def test_gain_exact_jacobian_taylor_and_blocks(gained):

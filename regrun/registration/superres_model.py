@@ -382,20 +382,31 @@ class SuperResModel:
         the spline's gradient at the moved points (a SeparableStencil unless a stencil with gradient is
         given); with gains (q, 7, coarse points): the motion's six times g_j, then the gain's, K S_j f."""
         n1, n2 = self.fine.m
-        if stencil is None:
-            stencil = SeparableStencil.at(self.fine, self.warp_points(w.detach()), with_gradient=True)
         coef = self.coef.apply(f.detach().reshape(n1, n2))
-        grad = stencil.gather_gradient(coef)  # (q, npts, 2)
+        gains = self.gains(w.detach())
+        if stencil is None:
+            # frame by frame: every frame's stencil with gradient at once is (q n, 16) weights, 0.5 GB at 512x512
+            # from 16 frames (with the other full-size temporaries most of the run's page faults)
+            t = self.split(w.detach())[0]
+            return torch.cat([self._motion_blocks(SeparableStencil.at(
+                self.fine, affine(t[j:j + 1, None, :], self.x), with_gradient=True), coef,
+                None if gains is None else gains[j:j + 1], None if self.keep is None else self.keep[j + 1:j + 2])
+                for j in range(self.q)])
+        return self._motion_blocks(stencil, coef, gains, None if self.keep is None else self.keep[1:])
+
+    def _motion_blocks(self, stencil, coef: torch.Tensor, gains: torch.Tensor | None, keep: torch.Tensor | None):
+        """motion_blocks of the frames a stencil holds (their gains and keep weights alike)."""
+        n1, n2 = self.fine.m
+        grad = stencil.gather_gradient(coef)  # (frames, npts, 2)
         g1, g2 = grad[..., 0], grad[..., 1]
         x1, x2 = self.x[:, 0], self.x[:, 1]
         moved = torch.stack((g1 * x1, g1 * x2, g2 * x1, g2 * x2, g1, g2), 1).unflatten(-1, (n1, n2))
-        gains = self.gains(w.detach())
         if gains is not None:
-            values = stencil.gather(coef).unflatten(-1, (n1, n2)).unsqueeze(1)  # (q, 1, n1, n2): S_j f
+            values = stencil.gather(coef).unflatten(-1, (n1, n2)).unsqueeze(1)  # (frames, 1, n1, n2): S_j f
             moved = torch.cat((moved * gains[:, None, None, None], values), 1)
-        blocks = self.sqrt_hd * pool(moved, self.factor)  # (q, 6, coarse m1, m2)
-        if self.keep is not None:
-            blocks = blocks * self.keep[1:, None]
+        blocks = self.sqrt_hd * pool(moved, self.factor)  # (frames, 6, coarse m1, m2)
+        if keep is not None:
+            blocks = blocks * keep[:, None]
         return blocks.flatten(-2)
 
     def dense_motion_jacobian(self, blocks: torch.Tensor) -> torch.Tensor:
