@@ -373,9 +373,9 @@ class PooledStencil:
         row weights `rows` (*batch), p_b the block's patch (its merged weights at its coefficients). Two
         coefficients meet only inside one patch, so the matrix is banded in the flat padded index (offsets
         da P2 + db, |da| < W1, |db| < W2) and held by those diagonals (BandedGram). Built by one index_add per
-        pair of taps (the symmetric half), into shifted views of the diagonals: about as many indexed
-        operations as 10 products gather + scatter, after which every product is contiguous work independent of
-        the number of frames (256x256 from 16 frames: 8 ms against 65 ms)."""
+        pair of taps (the symmetric half), into shifted views of the diagonals: about the cost of 10 products
+        gather + scatter, after which every product is contiguous work independent of the number of frames
+        (256x256 from 16 frames, one thread: about 8 ms against 45 ms by gather and scatter)."""
         w1, w2 = self.width
         p2 = self.padded_m2
         length = size + self._extra()

@@ -33,9 +33,9 @@ OUTSIDE_MARGIN = 1.0
 OUTSIDE = ("keep", "drop")  # problem.outside: configs/problem/superres.yaml
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
-# at one w: its build costs about as many indexed operations as 10 products by gather and scatter (256x256 from
-# 16 frames: 0.70 s against 65 ms a product, 8 ms a product after), so asking first bounds the cost by twice the
-# better of the two choices for any number of products.
+# at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
+# 0.47 s against 45 ms a product, 10 ms a product after; 512x512 2.7 s against 0.29 s, 56 ms after), so waiting
+# for them first bounds the cost by about twice the better of the two choices for any number of products.
 GRAM_AFTER = 10
 
 
@@ -206,7 +206,8 @@ class SuperResModel:
         # frames by their summed Gram matrix in coefficient space (PooledStencil.gram), built once GRAM_AFTER
         # products have been asked for at this w (it costs about that many; before, rmatvec(matvec(x))): a
         # projection that stops after a few warm-started iterations pays nothing for it, a long solve (the
-        # final one, 146 iterations at 256x256) pays it once and then runs each product several times faster.
+        # final one, 146 PCG iterations at 256x256, 178 at 512x512) pays it once and then runs each product 4-5x
+        # faster.
         gram, count = [None], [0]
         frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights
 
