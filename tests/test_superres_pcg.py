@@ -224,7 +224,9 @@ def test_pooled_stencil_equals_pooled_separable_stencil(device):
         want = sep.scatter(pool_adjoint(y, k) * k * k, size)
         assert float((pooled.scatter(y, size) - want).abs().max()) < 1e-12 * float(y.abs().max())
         # frame by frame, then concatenated (the fixed operator's build): the same blocks
-        parts = PooledStencil.concat([PooledStencil.pool(SeparableStencil.at(grid, x[j:j + 1]), k) for j in range(3)])
+        parts = PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(grid, x[j:j + 1]), k) for j in range(3)),
+                                     pooled.corner.shape[0])
+        assert parts.width == pooled.width
         assert parts.batch == pooled.batch
         assert float((parts.gather(c) - pooled.gather(c)).abs().max()) < 1e-13 * float(c.abs().max())
         assert float((parts.scatter(y, size) - pooled.scatter(y, size)).abs().max()) < 1e-13 * float(y.abs().max())

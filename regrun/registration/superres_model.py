@@ -179,8 +179,9 @@ class SuperResModel:
         # frame by frame: the points' stencils of all frames at once are (q n, 8) weights and indices, hundreds of
         # MB at 512x512, page-faulted in again at every new w (most of the system time of a run)
         t = self.split(w)[0]
-        pooled = PooledStencil.concat([PooledStencil.pool(SeparableStencil.at(
-            self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)])
+        pooled = PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
+            self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
+            self.q * (n1 // k) * (n2 // k))
         h1, h2 = self.fine.h
         c_reg = self.lam * self.sqrt_hf
         size = self.coef.padded[0] * self.coef.padded[1]
