@@ -108,3 +108,21 @@ def test_evaluate_matches_the_direct_sum_inside_and_outside():
     j = torch.arange(7, dtype=torch.float64)
     direct = torch.einsum("pi,ij,pj->p", bspline_kernel(xi[:, :1] - i), coef, bspline_kernel(xi[:, 1:] - j))
     assert torch.allclose(evaluate(coef, grid, x), direct, atol=1e-12)
+
+
+def test_many_points_in_pieces_equal_one_piece(monkeypatch):
+    """Values, gradients and Hessians of a point set larger than POINT_CHUNK, evaluated piece by piece, equal
+    the one-piece evaluation to round-off (the pieces' weights come from the same formulas), and the values
+    stay differentiable through the pieces."""
+    grid = Grid((0.0, 1.0, 0.0, 1.3), (20, 26))
+    gen = torch.Generator().manual_seed(2)
+    coef = torch.randn(20, 26, generator=gen, dtype=torch.float64)
+    x = (torch.rand(3, 700, 2, generator=gen, dtype=torch.float64) * 1.4 - 0.1).requires_grad_()
+    whole = spline.evaluate(coef, grid, x), spline.evaluate_derivatives(coef, grid, x, 2)
+    (g_whole,) = torch.autograd.grad(whole[0].sum(), x)
+    monkeypatch.setattr(spline, "POINT_CHUNK", 256)
+    pieces = spline.evaluate(coef, grid, x), spline.evaluate_derivatives(coef, grid, x, 2)
+    (g_pieces,) = torch.autograd.grad(pieces[0].sum(), x)
+    assert pieces[0].shape == whole[0].shape and pieces[1][2].shape == whole[1][2].shape
+    for a, b in zip((pieces[0], *pieces[1], g_pieces), (whole[0], *whole[1], g_whole)):
+        assert float((a - b).abs().max()) <= 1e-13 * float(b.abs().max())

@@ -20,6 +20,7 @@ from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.optim.levenberg_marquardt import DenseLinearization
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_model import GRAM_AFTER
 from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_projection import (
     DirectProjectedResidual,
@@ -84,6 +85,14 @@ def test_gained_operator_adjoint_dense_forms_and_derivatives(gained):
         assert float((op.matvec(x) - ref).abs().max() / ref.abs().max()) < 1e-12
     gram, dense = m.normal_matrix(w), normal_matrix(m.operator(w), chunk=64)
     assert float((gram - dense).abs().max() / dense.abs().max()) < 1e-12
+    # the fixed operator's A^T A by the moved frames' banded Gram matrix (built past GRAM_AFTER columns): g_j^2
+    normal = m.operator(w, fixed=True).normal()
+    normal(torch.randn(GRAM_AFTER + 1, m.n, dtype=m.dtype, device=m.device))
+    assert float((normal(x) - (gram @ x.T).T).abs().max() / (gram @ x.T).abs().max()) < 1e-12
+    # the image-fixed blocks, built frame by frame, equal those from one stencil of all frames
+    from regrun.imaging.interpolation import Stencil
+    whole = m.motion_blocks(w, f, Stencil.at(m.fine, m.warp_points(w), with_gradient=True))
+    assert float((m.motion_blocks(w, f) - whole).abs().max() / whole.abs().max()) < 1e-12
 
 
 def test_gain_exact_jacobian_taylor_and_blocks(gained):

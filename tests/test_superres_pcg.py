@@ -18,6 +18,7 @@ from regrun.linalg.krylov import pcg
 from regrun.linalg.operator import LinearOperator
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_model import GRAM_AFTER
 from regrun.registration.superres_projection import (
     CHOLESKY_MAX_PIXELS,
     DirectProjectedResidual,
@@ -222,6 +223,20 @@ def test_pooled_stencil_equals_pooled_separable_stencil(device):
         y = torch.randn(2, 3, 12 // k, 18 // k, generator=gen, dtype=torch.float64).to(device)
         want = sep.scatter(pool_adjoint(y, k) * k * k, size)
         assert float((pooled.scatter(y, size) - want).abs().max()) < 1e-12 * float(y.abs().max())
+        # frame by frame, then concatenated (the fixed operator's build): the same blocks
+        parts = PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(grid, x[j:j + 1]), k) for j in range(3)),
+                                     pooled.corner.shape[0])
+        assert parts.width == pooled.width
+        assert parts.batch == pooled.batch
+        assert float((parts.gather(c) - pooled.gather(c)).abs().max()) < 1e-13 * float(c.abs().max())
+        assert float((parts.scatter(y, size) - pooled.scatter(y, size)).abs().max()) < 1e-13 * float(y.abs().max())
+        # the banded Gram matrix of the row-weighted block sums: G c = S^T diag(rows^2) S c, and symmetric
+        rows = torch.rand(3, 12 // k, 18 // k, generator=gen, dtype=torch.float64).to(device)
+        gram = pooled.gram(rows, size)
+        want = pooled.scatter(rows.square() * pooled.gather(c), size)
+        assert float((gram.apply(c) - want).abs().max()) < 1e-12 * float(want.abs().max())
+        square = LinearOperator((size, size), gram.apply, gram.apply, torch.float64, device)
+        assert dot_test(square, gen) < 1e-14
 
 
 def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
@@ -238,3 +253,9 @@ def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
     assert float((fixed.matvec(f) - op.matvec(f)).norm() / op.matvec(f).norm()) < 1e-14
     assert float((fixed.rmatvec(y) - op.rmatvec(y)).norm() / op.rmatvec(y).norm()) < 1e-14
     assert dot_test(fixed, gen) < 1e-13
+    # A^T A: by the two products for the first GRAM_AFTER columns, then by the moved frames' Gram matrix
+    normal = fixed.normal()
+    want = op.rmatvec(op.matvec(f))
+    for _ in range(GRAM_AFTER // f.shape[0] + 2):
+        assert float((normal(f) - want).norm() / want.norm()) < 1e-14
+    assert dot_test(LinearOperator((m.n, m.n), normal, normal, m.dtype, m.device), gen) < 1e-14

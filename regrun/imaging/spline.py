@@ -130,7 +130,23 @@ def _dot4(a, b) -> torch.Tensor:
     return out
 
 
+# Points per piece in _spline_values and _spline_derivatives: a piece's stencil weights (8-24 values a point,
+# at most 25 MB) stay under the allocator's largest reused block (glibc: 32 MB), so they come from its heap; all
+# points at once (a pre-registration scale at 512x512 from 16 frames: a million points, 0.13 GB of weights)
+# are a fresh mapping every call, page-faulted in and handed back. Smaller sets (the paper's, the CI pairs')
+# are one piece, as before.
+POINT_CHUNK = 1 << 17
+
+
+def _pieces(x: torch.Tensor):
+    """x (..., 2) as consecutive pieces of at most POINT_CHUNK points (the flattened leading dimensions)."""
+    flat = x.reshape(-1, 2)
+    return [flat[a:a + POINT_CHUNK] for a in range(0, flat.shape[0], POINT_CHUNK)]
+
+
 def _spline_values(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor) -> torch.Tensor:
+    if x[..., 0].numel() > POINT_CHUNK:
+        return torch.cat([_spline_values(cflat, m, grid, piece) for piece in _pieces(x)]).reshape(x.shape[:-1])
     corner, weights = _stencil(m, grid, x, 0)
     (u,) = _rows(cflat, m[1] + 2 * PAD, corner, [weights[0:4, 1]])
     return _dot4(weights[0:4, 0], u).reshape(x.shape[:-1])
@@ -143,6 +159,11 @@ def evaluate(coef: torch.Tensor, grid: Grid, x: torch.Tensor) -> torch.Tensor:
 
 
 def _spline_derivatives(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor, order: int):
+    if x[..., 0].numel() > POINT_CHUNK:
+        parts = [_spline_derivatives(cflat, m, grid, piece, order) for piece in _pieces(x)]
+        shape = x.shape[:-1]
+        return (torch.cat([q[0] for q in parts]).reshape(shape), torch.cat([q[1] for q in parts]).reshape(*shape, 2),
+                None if order == 1 else torch.cat([q[2] for q in parts]).reshape(*shape, 2, 2))
     h1, h2 = grid.h
     corner, weights = _stencil(m, grid, x, order)
     w1, d1 = weights[0:4, 0], weights[4:8, 0]

@@ -15,10 +15,11 @@ Apply = Callable[[torch.Tensor], torch.Tensor]
 
 class LinearOperator:
     def __init__(self, shape: tuple[int, int], matvec: Apply, rmatvec: Apply | None = None,
-                 dtype: torch.dtype = torch.float64, device=None):
+                 dtype: torch.dtype = torch.float64, device=None, normal: Apply | None = None):
         self.shape = (int(shape[0]), int(shape[1]))
         self._matvec = matvec
         self._rmatvec = rmatvec
+        self._normal = normal  # a cheaper x -> A^T A x than the two products, where the operator has one
         self.dtype = dtype
         self.device = device
 
@@ -47,6 +48,8 @@ class LinearOperator:
 
     def normal(self) -> Apply:
         """x -> A^T A x, the matrix of the normal equations."""
+        if self._normal is not None:
+            return self._normal
         return lambda x: self.rmatvec(self.matvec(x))
 
 

@@ -32,6 +32,12 @@ PYRAMID_MIN = 32
 OUTSIDE_MARGIN = 1.0
 OUTSIDE = ("keep", "drop")  # problem.outside: configs/problem/superres.yaml
 
+# operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
+# at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
+# 0.47 s against 45 ms a product, 10 ms a product after; 512x512 2.7 s against 0.29 s, 56 ms after), so waiting
+# for them first bounds the cost by about twice the better of the two choices for any number of products.
+GRAM_AFTER = 10
+
 
 class SuperResModel:
     """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b.
@@ -170,7 +176,12 @@ class SuperResModel:
         """operator(w, fixed=True): the moved frames' pooled interpolation by a PooledStencil."""
         n1, n2 = self.fine.m
         k = self.factor
-        pooled = PooledStencil.pool(SeparableStencil.at(self.fine, self.warp_points(w).reshape(self.q, n1, n2, 2)), k)
+        # frame by frame: the points' stencils of all frames at once are (q n, 8) weights and indices, hundreds of
+        # MB at 512x512, page-faulted in again at every new w (most of the system time of a run)
+        t = self.split(w)[0]
+        pooled = PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
+            self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
+            self.q * (n1 // k) * (n2 // k))
         h1, h2 = self.fine.h
         c_reg = self.lam * self.sqrt_hf
         size = self.coef.padded[0] * self.coef.padded[1]
@@ -192,7 +203,29 @@ class SuperResModel:
                 r2.unflatten(-1, (n1, n2 - 1)), -1, h2)
             return (img + c_reg * reg).flatten(-2)
 
-        return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+        # A^T A x without the data-sized vectors: frame 0's pooling and the regulariser as stencils, the moved
+        # frames by their summed Gram matrix in coefficient space (PooledStencil.gram), built once GRAM_AFTER
+        # products have been asked for at this w (it costs about that many; before, rmatvec(matvec(x))): a
+        # projection that stops after a few warm-started iterations pays nothing for it, a long solve (the
+        # final one, 146 PCG iterations at 256x256, 178 at 512x512) pays it once and then runs each product 4-5x
+        # faster.
+        gram, count = [None], [0]
+        frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights
+
+        def normal(x):
+            if gram[0] is None:
+                count[0] += x.numel() // self.n
+                if count[0] <= GRAM_AFTER:
+                    return rmatvec(matvec(x))
+                rows = scale * self._gained(self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[1:], w)
+                gram[0] = pooled.gram(rows, size)
+            img = x.unflatten(-1, (n1, n2))
+            moved = self.coef.adjoint(gram[0].apply(self.coef.apply(img)))
+            first = pool_adjoint(frame0.square() * pool(img, k), k)
+            reg = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
+            return (first + moved + c_reg ** 2 * reg).flatten(-2)
+
+        return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device, normal)
 
     def dense_operator(self, w: torch.Tensor) -> LinearOperator:
         """A(w) as operator() defines it, with the moved frames' pooled interpolation K S_j held as a dense
@@ -351,20 +384,31 @@ class SuperResModel:
         the spline's gradient at the moved points (a SeparableStencil unless a stencil with gradient is
         given); with gains (q, 7, coarse points): the motion's six times g_j, then the gain's, K S_j f."""
         n1, n2 = self.fine.m
-        if stencil is None:
-            stencil = SeparableStencil.at(self.fine, self.warp_points(w.detach()), with_gradient=True)
         coef = self.coef.apply(f.detach().reshape(n1, n2))
-        grad = stencil.gather_gradient(coef)  # (q, npts, 2)
+        gains = self.gains(w.detach())
+        if stencil is None:
+            # frame by frame: every frame's stencil with gradient at once is (q n, 16) weights, 0.5 GB at 512x512
+            # from 16 frames (with the other full-size temporaries most of the run's page faults)
+            t = self.split(w.detach())[0]
+            return torch.cat([self._motion_blocks(SeparableStencil.at(
+                self.fine, affine(t[j:j + 1, None, :], self.x), with_gradient=True), coef,
+                None if gains is None else gains[j:j + 1], None if self.keep is None else self.keep[j + 1:j + 2])
+                for j in range(self.q)])
+        return self._motion_blocks(stencil, coef, gains, None if self.keep is None else self.keep[1:])
+
+    def _motion_blocks(self, stencil, coef: torch.Tensor, gains: torch.Tensor | None, keep: torch.Tensor | None):
+        """motion_blocks of the frames a stencil holds (their gains and keep weights alike)."""
+        n1, n2 = self.fine.m
+        grad = stencil.gather_gradient(coef)  # (frames, npts, 2)
         g1, g2 = grad[..., 0], grad[..., 1]
         x1, x2 = self.x[:, 0], self.x[:, 1]
         moved = torch.stack((g1 * x1, g1 * x2, g2 * x1, g2 * x2, g1, g2), 1).unflatten(-1, (n1, n2))
-        gains = self.gains(w.detach())
         if gains is not None:
-            values = stencil.gather(coef).unflatten(-1, (n1, n2)).unsqueeze(1)  # (q, 1, n1, n2): S_j f
+            values = stencil.gather(coef).unflatten(-1, (n1, n2)).unsqueeze(1)  # (frames, 1, n1, n2): S_j f
             moved = torch.cat((moved * gains[:, None, None, None], values), 1)
-        blocks = self.sqrt_hd * pool(moved, self.factor)  # (q, 6, coarse m1, m2)
-        if self.keep is not None:
-            blocks = blocks * self.keep[1:, None]
+        blocks = self.sqrt_hd * pool(moved, self.factor)  # (frames, 6, coarse m1, m2)
+        if keep is not None:
+            blocks = blocks * keep[:, None]
         return blocks.flatten(-2)
 
     def dense_motion_jacobian(self, blocks: torch.Tensor) -> torch.Tensor:

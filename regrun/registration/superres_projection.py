@@ -205,6 +205,10 @@ class IterativeProjectedResidual:
         stencils): PCG needs no derivative in w through it, and its products cost half."""
         key, op = self._op
         if key is None or not torch.equal(key, w):
+            # the last w's operator let go first: its merged stencil and Gram matrix (0.4 GB at 512x512 from 16
+            # frames) are not held beside the new one's
+            self._op = (None, None)
+            op = None
             op = self.model.operator(w, fixed=True)
             self._op = (w.clone(), op)
         return op
