@@ -12,7 +12,8 @@ Pixels once dropped stay dropped (the mask only shrinks), so the rounds end; at 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -29,6 +29,7 @@ from dataclasses import replace
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
+from ..registration.superres_outside import edge_rounds
 from ..registration.superres_projection import (
     LINEAR_LABEL,
     check_ftol,
@@ -37,9 +38,13 @@ from ..registration.superres_projection import (
     pick_linear,
     projected_residual,
 )
-from ..registration.superres_outside import edge_rounds
 from ..registration.superres_start import INITS, start_params
-from ..registration.superres_weight import recheck, settle_weight, solve_rounds, weight_outputs
+from ..registration.superres_weight import (
+    recheck,
+    settle_weight,
+    solve_rounds,
+    weight_outputs,
+)
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
