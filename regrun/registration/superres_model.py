@@ -98,8 +98,9 @@ class SuperResModel:
 
     def settle_outside(self, w: torch.Tensor, accumulate: bool = False) -> int:
         """outside=drop: leave out of the data term every pixel of a moved frame whose fine points, at the motion
-        w (the pre-registration), do not all lie OUTSIDE_MARGIN fine pixels inside the field of view; fixed from
-        then on, so the objective stays smooth in w. A user's frames see the scene beyond the reconstructed
+        w (the pre-registration, then varpro_cg's final motions: registration/superres_outside.py), do not all lie
+        OUTSIDE_MARGIN fine pixels inside the field of view; fixed while the solver runs, so the objective stays
+        smooth in w. A user's frames see the scene beyond the reconstructed
         field of view, which the model (zero there) cannot fit: left in, those pixels pull the motion away from
         the truth (docs/superres.md, "Scaling"). outside=keep keeps every pixel (the paper; generated data).
         accumulate: pixels dropped before stay dropped (the mask decided again at a later motion only shrinks, so
