@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 # Another run only when the decision dropped more than this share of the moved frames' pixels: rocket 48^2 and
-# 64^2 (8 frames) drop 10-17 of 4032-7168 pixels in all (2.5e-3-4e-3) and gain 0.05-0.8 dB from the runs;
+# 64^2 (8 frames) drop 10-17 of 4032-7168 pixels in all (1.4e-3-4.2e-3) and gain up to 0.8 dB from the runs;
 # 256^2 from 16 frames drops 2 of 245760 (8e-6), and that second LM run cost 5 CPU-s for nothing (0.0089 px
 # against 0.0088). A share, not a count, so it means the same at every size; set between the two, not tuned.
 RERUN_SHARE = 1e-4
