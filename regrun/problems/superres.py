@@ -107,6 +107,7 @@ class SuperRes(Problem):
         self.truth_colour = None  # (channels, m1, m2)
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
         self.outside = str(cfg.outside)
+        self.outside_rounds = check_int("problem.outside_rounds", cfg.outside_rounds, 0)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)

@@ -18,7 +18,7 @@ from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.differences import pool, pool_adjoint
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
-from .objective import PointwiseObjective
+from .objective import EdgeTaper, PointwiseObjective
 
 
 # Frames with more pixels a side than this are pre-registered coarse to fine (SuperResModel.preregister);
@@ -30,7 +30,14 @@ PYRAMID_MIN = 32
 # its zero padding, so the model cannot show what such a pixel saw; one pixel also covers the pre-registration's
 # error (~0.02 px at 256x256).
 OUTSIDE_MARGIN = 1.0
-OUTSIDE = ("keep", "drop")  # problem.outside: configs/problem/superres.yaml
+OUTSIDE = ("keep", "drop")
+# outside=drop, pre-registration: frame j's points weigh s(y)^2 (objective.EdgeTaper), 0 up to half a cell inside
+# frame 0's field of view (its outermost pixel centres; beyond, frame 0's spline is its boundary extension, not the
+# scene), rising to 1 two cells further in, re-evaluated at every step as the motion moves (ITK's semantics, made
+# smooth). The earlier mask, decided at the start of each scale, held the points the identity saw inside: with a
+# rotation of up to 10 degrees those near the edge pull the motion (rocket 48^2 and 64^2, 8 frames: 1.56-1.84 px
+# RMS from the true motion with it, 0.33-0.76 with the taper; docs/superres.md, "The edge")
+EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # problem.outside: configs/problem/superres.yaml
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
 # at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
@@ -95,21 +102,28 @@ class SuperResModel:
         g = self.gains(w)
         return moved if g is None else moved * g[:, None, None]
 
-    def settle_outside(self, w: torch.Tensor) -> None:
+    def settle_outside(self, w: torch.Tensor, accumulate: bool = False) -> int:
         """outside=drop: leave out of the data term every pixel of a moved frame whose fine points, at the motion
-        w (the pre-registration), do not all lie OUTSIDE_MARGIN fine pixels inside the field of view; fixed from
-        then on, so the objective stays smooth in w. A user's frames see the scene beyond the reconstructed
+        w (the pre-registration, then varpro_cg's final motions: registration/superres_outside.py), do not all lie
+        OUTSIDE_MARGIN fine pixels inside the field of view; fixed while the solver runs, so the objective stays
+        smooth in w. A user's frames see the scene beyond the reconstructed
         field of view, which the model (zero there) cannot fit: left in, those pixels pull the motion away from
-        the truth (docs/superres.md, "Scaling"). outside=keep keeps every pixel (the paper; generated data)."""
+        the truth (docs/superres.md, "Scaling"). outside=keep keeps every pixel (the paper; generated data).
+        accumulate: pixels dropped before stay dropped (the mask decided again at a later motion only shrinks, so
+        deciding it again and again ends). Returns the number of pixels dropped that were data before."""
         if self.outside != "drop":
-            return
+            return 0
         n1, n2 = self.fine.m
         y = self.warp_points(w.detach()).reshape(self.q, n1, n2, 2)
         lo = y.new_tensor((self.fine.omega[0], self.fine.omega[2])) + OUTSIDE_MARGIN * y.new_tensor(self.fine.h)
         hi = y.new_tensor((self.fine.omega[1], self.fine.omega[3])) - OUTSIDE_MARGIN * y.new_tensor(self.fine.h)
         inside = ((y >= lo) & (y <= hi)).all(-1).to(self.dtype)
         moved = (pool(inside, self.factor) == 1).to(self.dtype)  # every fine point of the pixel inside
+        before = self.keep
+        if accumulate and before is not None:
+            moved = moved * before[1:]
         self.keep = torch.cat((torch.ones_like(moved[:1]), moved))
+        dropped = int((self.keep < 1).sum()) if before is None else int(((before > 0) & (self.keep < 1)).sum())
         # how many frames see each fine pixel, as a share of all (the preconditioner's diagonal scaling): the kept
         # pixels' fine points spread back by the stencils (B-spline weights, 36 per point for FAIR's kernel)
         stencil = SeparableStencil.at(self.fine, self.warp_points(w.detach()))
@@ -119,6 +133,7 @@ class SuperResModel:
         self._coverage = (1 + seen) / (self.q + 1)
         self.b = self.rhs(self.frames)
         self._precond = None
+        return dropped
 
     def data_mask(self) -> torch.Tensor:
         """(q + 1, coarse m1, m2): 1 where a frame pixel is data."""
@@ -453,10 +468,10 @@ class SuperResModel:
         more than PYRAMID_MIN pixels a side are registered at the smooth scales (theta >= 1) on 2x2-pooled
         copies, halved until under 2 PYRAMID_MIN a side (the motion is in domain units, so it carries over), and
         only the sharp scales on the frames themselves: each smooth scale then costs 4-16x less.
-        drop_outside: frame j's points that the current motion maps past frame 0's pixel centres weigh 0 at that
-        scale (decided at its start): there frame 0's spline is its boundary extension, not the scene, and on
-        textured frames that misfit pulls the motion (camera crop, 32^2, 8 frames: 0.64 px RMS error with
-        them, as SimpleITK's 0.04 px without). transform: the motion model (regrun.imaging.transforms; default
+        drop_outside: frame j's points that the motion maps past frame 0's pixel centres weigh 0, and those
+        near them less (EDGE_TAPER, following the motion step by step; J is then the weighted mean): there frame
+        0's spline is its boundary extension, not the scene, and on textured frames that misfit pulls the motion
+        (camera crop, 32^2, 8 frames: 0.64 px RMS error with them, as SimpleITK's 0.04 px without). transform: the motion model (regrun.imaging.transforms; default
         the affine without a centre, the model's own w); the result is its parameters, (q n_params,).
         gain: each frame's intensity gain too (d_j(x) ~ g_j d_0(y_j(x))), appended to its parameters: the
         ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
@@ -476,16 +491,13 @@ class SuperResModel:
             template = spline.SplineImage(frames[0], grid, theta)
             targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
                                    for j in range(1, self.q + 1)])
-            weights = None
-            if drop_outside:
-                y = affine_model.points(w[:, None, :], xc.reshape(-1, 2))  # (q, points, 2) in frame 0's domain
-                lo = torch.tensor([grid.omega[0], grid.omega[2]], dtype=self.dtype, device=self.device)
-                hi = torch.tensor([grid.omega[1], grid.omega[3]], dtype=self.dtype, device=self.device)
-                half = 0.5 * torch.tensor(grid.h, dtype=self.dtype, device=self.device)
-                weights = ((y >= lo + half) & (y <= hi - half)).all(-1).to(self.dtype)
+            # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
+            # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's)
+            weights = EdgeTaper(grid, EDGE_TAPER[0], inset=EDGE_TAPER[1]) if drop_outside else None
             kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2),
                                         targets if g is None else targets / g[:, None],
-                                        scale=grid.cell_volume, weights=weights)
+                                        scale=grid.cell_volume, weights=weights,
+                                        normalization="mean" if drop_outside else "sum")
             r0, j0 = kernel.residual_and_jacobian(w)
             g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
             gtol = rel_gtol * g0.clamp_min(1e-300)
@@ -493,6 +505,7 @@ class SuperResModel:
                            max_iter=max_iter, gtol=gtol).w
             if g is not None:
                 moved = template(affine_model.points(w[:, None, :], xc.reshape(-1, 2)))  # (q, points)
-                wt = torch.ones_like(moved) if weights is None else weights
+                wt = torch.ones_like(moved) if weights is None else weights(affine_model.points(w[:, None, :],
+                                                                                 xc.reshape(-1, 2)))
                 g = (wt * moved * targets).sum(-1) / (wt * moved * moved).sum(-1).clamp_min(1e-300)
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)

@@ -24,10 +24,12 @@ The residual includes the regulariser rows (the paper's equation 4.2; the author
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
+from ..registration.superres_outside import edge_rounds
 from ..registration.superres_projection import (
     LINEAR_LABEL,
     check_ftol,
@@ -37,7 +39,12 @@ from ..registration.superres_projection import (
     projected_residual,
 )
 from ..registration.superres_start import INITS, start_params
-from ..registration.superres_weight import recheck, settle_weight, solve_rounds, weight_outputs
+from ..registration.superres_weight import (
+    recheck,
+    settle_weight,
+    solve_rounds,
+    weight_outputs,
+)
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -84,11 +91,13 @@ class VarProCG(Solver):
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
         timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
+        edge_log = []  # pixels each decision of the edge mask after an LM run dropped (outside=drop)
         monitor.start(total=self.max_iter, desc="varpro_cg")
-        ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # after settle_outside: the kept data rows
 
-        def run(p_start, mon):
-            """LM from p_start at the model's weight (a new projection: its cached factor holds the weight)."""
+        def lm(p_start, mon):
+            """LM from p_start at the model's weight and edge mask (a new projection: its cached factor holds
+            both)."""
+            ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # the kept data rows of this mask
             rfun = parametrized(self.residual_function(problem.model), motion)
 
             def extra_row(p):
@@ -109,6 +118,14 @@ class VarProCG(Solver):
                 timing[key] += rfun.timing[key]
             return res, rfun
 
+        def run(p_start, mon):
+            """LM, and with outside=drop LM again while the edge mask decided at its final motion drops more."""
+            (res, rfun), n_iter = edge_rounds(problem.model, problem.outside_rounds, p_start, mon, lm,
+                                              motion=lambda out: motion.to_affine(out[0].w),
+                                              restart=lambda out: out[0].w, n_iter=lambda out: out[0].n_iter,
+                                              edge_log=edge_log)
+            return replace(res, n_iter=n_iter), rfun
+
         # lambda_f=auto: searched again at the final motion, and LM again from there if it moved
         rounds = solve_rounds(problem, self.ctx, p0, monitor, run, motion=lambda out: motion.to_affine(out[0].w),
                               n_iter=lambda out: out[0].n_iter, restart=lambda out: out[0].w)
@@ -120,7 +137,9 @@ class VarProCG(Solver):
         stats = {"init_s": t_init, "residual_mean_s": per_res, "jacobian_mean_s": per_jac,
                  "jacobian_over_residual": per_jac / per_res if per_res > 0 else float("nan"),
                  "n_residual": t["residual_n"], "n_jacobian": t["jacobian_n"],
-                 "init_motion_error": problem.motion_error(w0), "linear": linear, "ftol": ftol,
+                 "init_motion_error": problem.motion_error(w0), "linear": linear,
+                 "ftol": lm_ftol(self.ftol, problem.model, motion.n_params),
+                 "edge_rounds": len(edge_log), "edge_dropped": sum(edge_log),
                  "jacobian_used": rfun.jacobian_used}
         w = motion.to_affine(res.w)
         f = rfun.project(res.w)
