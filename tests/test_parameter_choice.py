@@ -267,7 +267,7 @@ def test_superres_auto_sets_the_weight(device):
     res = TwoStage(config_section("solver", "two_stage"), ctx).solve(p, Monitor())
     assert res.metrics["lam_chosen"] == p.model.lam and res.metrics["lam_solves"] == 4
     assert "lambda_f: lam=" in res.message and res.stats["noise_source"].startswith("estimated")
-    assert res.stats["lam_gcv_gamma"] == "1.4" == f"{p.weight_settings.gamma:g}"  # the YAML default, recorded
+    assert res.stats["lam_gcv_gamma"] == "1.2" == f"{p.weight_settings.gamma:g}"  # the YAML default, recorded
 
 
 # --- defaults and bad input ------------------------------------------------------------------------------------
