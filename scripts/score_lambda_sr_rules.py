@@ -151,12 +151,38 @@ def score(rows, name, rule, verbose=False):
           f"{int((d_peer < -0.5).sum())} (worst {d_peer.min():+.2f}); any miss {miss}")
 
 
+def answer(name, row):
+    lam = RULES[name](row)
+    return lam, (answer_from_w1(row, lam) if "16-pt" in name else answer_psnr(row, lam))
+
+
+def markdown(rows, names) -> str:
+    """Per set: bicubic, regrun's best grid weight, the peer's best, and each named rule's weight and PSNR with
+    its differences to the three."""
+    head = "| set | bicubic | regrun best | peer best | " + " | ".join(
+        f"{n}: λ_f (PSNR) | − bicubic / best / peer" for n in names) + " |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        cells = []
+        for n in names:
+            lam, a = answer(n, r)
+            cells.append(f"{lam:.3g} ({a:.2f}) | {a - r['psnr_bicubic']:+.2f} / {a - r['psnr_regrun_best']:+.2f} / "
+                         f"{a - r['psnr_peer_best']:+.2f}")
+        lines.append(f"| {r['image']} {r['size']}² {r['frames']} fr {r['noise']:.1%} s{r['seed']} | "
+                     f"{r['psnr_bicubic']:.2f} | {r['regrun_best_lam']:g} ({r['psnr_regrun_best']:.2f}) | "
+                     f"{r['peer_best_lam']:g} ({r['psnr_peer_best']:.2f}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", type=Path, nargs="+")
     ap.add_argument("--verbose", nargs="*", default=[], help="rules whose per-set numbers are printed")
+    ap.add_argument("--table", nargs="*", default=[], help="rules whose per-set markdown table is printed")
     args = ap.parse_args(argv)
     rows = [r for p in args.files for r in json.loads(p.read_text())["rows"]]
+    if args.table:
+        print(markdown(rows, args.table))
     for name, rule in RULES.items():
         score(rows, name, rule, verbose=name in args.verbose)
 
