@@ -4,6 +4,7 @@ against the exact trace, the CT and super-resolution hooks, and the bad inputs."
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import fake_ct
@@ -111,6 +112,22 @@ def test_each_rule_finds_its_closed_form_minimiser(rule):
     assert coarse.solves == 10 and coarse.lam == pytest.approx(ref, rel=0.2)
     table = choice.table()
     assert np.all(np.diff(table["lam"]) > 0) and set(table) == {"lam", "criterion", "rss", "trace"}
+
+
+def test_modified_gcv_charges_the_trace_gamma_times_and_smooths_more():
+    """gamma = 1 is GCV; gamma > 1 the modified GCV m ||r||^2 / (m - gamma tr H)^2, infinite once gamma tr H
+    reaches m, and its minimiser is a larger weight than GCV's (it counts each degree of freedom more)."""
+    t = Tikhonov()
+    for lam in (1e-3, 0.03, 0.5):
+        rss, tr = t.exact(lam)
+        fit = pc.Fit(rss, t.m, tr)
+        assert pc.criterion("gcv", fit, 1.0, gamma=1.0) == pc.criterion("gcv", fit, 1.0)
+        assert pc.criterion("gcv", fit, 1.0, gamma=1.4) == pytest.approx(t.m * rss / (t.m - 1.4 * tr) ** 2,
+                                                                            rel=1e-12)
+    assert pc.criterion("gcv", pc.Fit(1.0, 10, 8.0), 1.0, gamma=1.4) > 1e20  # 1.4 * 8 > 10
+    plain = pc.choose(t.fit, _settings("gcv"), t.sigma, "given")
+    modified = pc.choose(t.fit, replace(_settings("gcv"), gamma=1.4), t.sigma, "given")
+    assert modified.lam > 1.05 * plain.lam
 
 
 # --- Hutchinson's divergence -------------------------------------------------------------------------------------
@@ -314,6 +331,7 @@ def test_superres_auto_sets_the_weight(device):
     res = TwoStage(config_section("solver", "two_stage"), ctx).solve(p, Monitor())
     assert res.metrics["lam_chosen"] == p.model.lam and res.metrics["lam_solves"] == 4
     assert "lambda_f: lam=" in res.message and res.stats["noise_source"].startswith("estimated")
+    assert res.stats["lam_gcv_gamma"] == "1.2" == f"{p.weight_settings.gamma:g}"  # the YAML default, recorded
 
 
 # --- defaults and bad input ------------------------------------------------------------------------------------
@@ -354,6 +372,8 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),
+    ("problem", "superres", {"lam_gcv_gamma": 0.5}, "problem.lam_gcv_gamma=0.5"),
+    ("problem", "superres", {"lam_gcv_gamma": float("nan")}, "problem.lam_gcv_gamma=nan"),
 ])
 def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overrides, message):
     from regrun.problems.superres import SuperRes

@@ -7,7 +7,10 @@ d(A x)/db) and a range of lam; `choose` searches log lam and returns the weight 
 minimised over log lam):
 
 - discrepancy (Morozov): |log(||r||^2 / (tau m sigma^2))|, the weight whose misfit matches the noise;
-- gcv (generalized cross-validation, Golub, Heath and Wahba 1979): m ||r||^2 / (m - tr H)^2, needs no sigma;
+- gcv (generalized cross-validation, Golub, Heath and Wahba 1979): m ||r||^2 / (m - gamma tr H)^2, needs no
+  sigma; gamma = 1 is GCV itself, gamma > 1 the modified GCV (Kim and Gu 2004 use 1.4), which charges each
+  degree of freedom more and so keeps GCV from under-smoothing where the misfit has a part the model can partly
+  fit (model error: super-resolution's frames are cell averages of a scene, not the model's samples);
 - sure (Stein's unbiased risk estimate of the prediction error, Monte-Carlo form of Ramani, Blu and Unser 2008):
   (||r||^2 - m sigma^2 + 2 sigma^2 tr H) / m.
 
@@ -101,6 +104,7 @@ class ChoiceSettings:
     solves: int
     probes: int
     tau: float = 1.0  # discrepancy: the misfit aimed at is tau m sigma^2
+    gamma: float = 1.0  # gcv: the trace's weight (1: GCV; > 1: modified GCV), set by a problem that uses it
 
     @classmethod
     def from_config(cls, cfg, prefix: str, rules: tuple[str, ...] = RULES) -> "ChoiceSettings":
@@ -185,12 +189,13 @@ class Fit:
     state: Any = None  # what the caller keeps (the reconstruction, for a warm start or the answer)
 
 
-def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0) -> float:
-    """The value the rule minimises over log lam."""
+def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float = 1.0) -> float:
+    """The value the rule minimises over log lam (gamma: gcv's weight of the trace)."""
     if rule == "discrepancy":
         return abs(math.log(max(fit.rss, 1e-300) / (tau * fit.m * sigma**2)))
     if rule == "gcv":
-        dof = max(fit.m - fit.trace, 1e-12 * fit.m)  # tr H -> m (no regularization): GCV -> infinity
+        # gamma tr H -> m (too little regularization): GCV -> infinity
+        dof = max(fit.m - gamma * fit.trace, 1e-12 * fit.m)
         return fit.m * fit.rss / dof**2
     if rule == "sure":
         return (fit.rss - fit.m * sigma**2 + 2 * sigma**2 * fit.trace) / fit.m
@@ -235,7 +240,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
 
     def f(lam: float) -> float:
         fit = evaluate(lam)
-        value = criterion(settings.rule, fit, sigma, settings.tau)
+        value = criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
         if not math.isfinite(value):
             value = math.inf
         seen.append((lam, value, fit))

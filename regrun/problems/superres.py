@@ -34,12 +34,12 @@ from ..imaging.synthetic import block_sample, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
 from ..metrics import psnr, ssim
-from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure
+from ..optim.parameter_choice import check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
-from ..registration.superres_weight import RechooseSettings
+from ..registration.superres_weight import RechooseSettings, frame_weight_settings
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -93,7 +93,7 @@ class SuperRes(Problem):
             self.lam = check_weight("problem.lambda_f", cfg.lambda_f)
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
-        self.weight_settings = ChoiceSettings.from_config(cfg, "problem")  # checked even at a fixed weight
+        self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
         self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)

@@ -24,7 +24,7 @@ solver again from there at the new weight. At the end the rule is evaluated once
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -36,6 +36,7 @@ from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.krylov import pcg
 from ..optim.parameter_choice import (
     Choice,
+    ChoiceSettings,
     Fit,
     choose,
     criterion,
@@ -43,6 +44,14 @@ from ..optim.parameter_choice import (
     rademacher,
 )
 from .superres_projection import CHOLESKY_MAX_PIXELS
+
+
+def frame_weight_settings(cfg) -> ChoiceSettings:
+    """The search's settings (problem.lam_*) with problem.lam_gcv_gamma, the modified GCV's weight of the trace:
+    at the final motion plain GCV under-smooths, its misfit being mostly model error (docs/superres.md)."""
+    settings = ChoiceSettings.from_config(cfg, "problem")
+    gamma = check_float("problem.lam_gcv_gamma", cfg.lam_gcv_gamma, 1.0, maximum=10.0)
+    return replace(settings, gamma=gamma)
 
 
 def frames_noise(model, settings) -> tuple[float, str]:
@@ -190,8 +199,14 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source)
+    record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
     return choice
+
+
+def record_gamma(choice: Choice, settings: ChoiceSettings) -> None:
+    if settings.rule == "gcv":
+        choice.details["lam_gcv_gamma"] = f"{settings.gamma:g}"
 
 
 @dataclass(frozen=True)
@@ -230,7 +245,7 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     probes = rademacher(settings.probes, d.shape, gen, d.dtype, d.device) if settings.needs_trace else None
     fit = evaluate_at(model, solve, probes, choice.lam)
     model.set_weight(choice.lam)
-    value = criterion(settings.rule, fit, choice.sigma, settings.tau)
+    value = criterion(settings.rule, fit, choice.sigma, settings.tau, settings.gamma)
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
 
 
@@ -260,7 +275,8 @@ def rechoose(problem, w: torch.Tensor, ctx) -> bool:
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source)
-    before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau)
+    record_gamma(new, settings)
+    before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
     after = float(np.min(new.curve["criterion"]))
     fall = (before - after) / abs(before) if before != 0 and math.isfinite(before) else math.inf
     problem.weight_searches.append(new)
