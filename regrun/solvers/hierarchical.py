@@ -236,10 +236,14 @@ class Hierarchical(Solver):
             load_calibration(path, det)
         n = len(det.order)
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
-        with self.ctx.phase("extraction", total=n, every=NODE_LINES_EVERY) as bar:  # a cache hit runs no node
-            det.progress = NodeProgress(bar)
+        # a cache hit runs no node; a miss weighs each node by the extraction registrar's work model
+        extraction = det.predicted_extraction_work()
+        with self.ctx.phase("extraction", total=PERCENT if extraction else n, every=NODE_LINES_EVERY) as bar:
+            progress = NodeProgress(bar, extraction)
+            det.progress, det.inside = progress, progress.inside
             canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
-            det.progress.finish()
+            progress.finish()
+            det.inside = None
         t_extract = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]
