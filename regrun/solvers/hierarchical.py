@@ -278,7 +278,11 @@ class Hierarchical(Solver):
                             "cpu_seconds": [found.cpu[nd] for nd, _ in det.order],
                             # what progress weighed the node by (CPU s): the last detection's record, or the
                             # registrar's work model (NaN: neither; every node counted 1)
-                            "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order]}}
+                            "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order],
+                            # the same for this run's extraction (NaN when the motif cache held it: nothing ran)
+                            "extraction_cpu_seconds": [canonical.cpu.get(nd, math.nan) for nd, _ in det.order],
+                            "extraction_predicted_seconds": [extraction[nd] if extraction and not cached else math.nan
+                                                             for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
                                    part_radius=PART_RADIUS / problem.scale)
         parts = [nd for nd, _ in det.order if nd != det.template.root]
@@ -289,6 +293,8 @@ class Hierarchical(Solver):
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
                                   "motif_cache": str(cache_file) if cache_file else "none",
-                                  "progress_weights": "record" if recorded else "model" if predicted else "nodes"},
+                                  "progress_weights": "record" if recorded else "model" if predicted else "nodes",
+                                  "extraction_progress_weights": "cached" if cached else
+                                  "model" if extraction else "nodes"},
                            metrics={"extraction_time_s": t_extract, "detection_time_s": t_detect,
                                     "extraction_cached": float(cached)})
