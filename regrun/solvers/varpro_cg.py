@@ -84,7 +84,8 @@ class VarProCG(Solver):
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
         timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
-        monitor.start(total=self.max_iter, desc="varpro_cg")
+        # LM records the start and each step (max_iter + 1 rows: the paper's 10 points for 9 steps)
+        monitor.start(total=self.max_iter + 1, desc="varpro_cg")
         ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # after settle_outside: the kept data rows
 
         def run(p_start, mon):
