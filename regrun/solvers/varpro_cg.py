@@ -85,7 +85,7 @@ class VarProCG(Solver):
         t_choice = time.perf_counter() - t0 - t_init
         timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
         # LM records the start and each step (max_iter + 1 rows: the paper's 10 points for 9 steps)
-        monitor.start(total=self.max_iter + 1, desc="varpro_cg")
+        monitor.start(total=self.max_iter + 1, desc="varpro_cg", upto=True)
         ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # after settle_outside: the kept data rows
 
         def run(p_start, mon):
