@@ -294,10 +294,33 @@ def own_sweep_dir(base: DictConfig, launcher: Any, sweep_dir: Path) -> Path:
     return candidate
 
 
+def sweep_progress(done: list[Job], todo: int, elapsed: float) -> str:
+    """The line after each batch: jobs run so far of those to run, by status, time and ETA (elapsed per job so far
+    times the jobs left: jobs of one sweep cost alike more often than not; the line says it counts jobs)."""
+    from .monitor import _duration
+
+    states = {}
+    for j in done:
+        states[j.state] = states.get(j.state, 0) + 1
+    text = f"regrun: sweep: {len(done)}/{todo} jobs run"
+    text += " (" + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items())) + ")" if states else ""
+    text += f", {_duration(elapsed)}"
+    if 0 < len(done) < todo:
+        text += f", ETA {_duration(elapsed / len(done) * (todo - len(done)))} (counting jobs)"
+    return text
+
+
 def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fail_fast: bool,
             report: SweepReport) -> None:
+    import time
+
     todo = [j for j in jobs if j.state == "pending"]
     launched = 0
+    skipped = sum(j.state == "skipped" for j in jobs)
+    print(f"regrun: sweep of {len(jobs)} jobs -> {_rel(sweep_dir)}: {len(todo)} to run"
+          + (f", {skipped} completed earlier (skipped)" if skipped else "")
+          + (f", {batch_size} at a time" if batch_size > 1 else ", one after the other"), flush=True)
+    t0 = time.perf_counter()
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
@@ -316,6 +339,8 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
             launched += len(batch)
             for job, ret in zip(batch, returns):
                 _record(job, sweep_dir, ret, launch_error)
+            if len(todo) > len(batch):  # one batch (a parallel launcher): the table at the end says it all
+                print(sweep_progress(todo[:launched], len(todo), time.perf_counter() - t0), flush=True)
             if any(j.state == "interrupted" for j in batch):
                 report.interrupted = True
                 break
