@@ -226,7 +226,10 @@ def detections(runs, args):
         rows.append(measure(name, scale, order, found.cpu, model, events, total, record))
         for node, layout in det.node_layouts(shape):
             fft, rounds = det.registrar.work_units(*layout)
-            units.append(([fft, sum(x[0] for x in rounds), sum(x[1] for x in rounds)], found.cpu[node]))
+            double = det.registrar.work_itemsize(layout[1]) == 8
+            points = sum(x[0] for x in rounds)
+            units.append(([0 if double else fft, fft if double else 0, 0 if double else points,
+                           points if double else 0, sum(x[1] for x in rounds)], found.cpu[node]))
     return rows, units
 
 
@@ -244,23 +247,25 @@ def extractions(args):
 
 
 def fit(units):
-    """Relative least squares of the three constants on per-node (work units, CPU s) of the tuning set (printed)."""
+    """Relative least squares of the work model's constants (FFT and sample units in float32 and float64, calls)
+    on per-node (work units, CPU s) of the tuning set (printed)."""
     a = torch.tensor([u for u, _ in units], dtype=torch.float64)
     b = torch.tensor([c for _, c in units], dtype=torch.float64)
     # each node's error relative to its own time (small and large nodes alike); constants kept >= 0 by dropping a
     # negative one and fitting the rest again
-    use = [0, 1, 2]
+    use = [k for k in range(a.shape[1]) if bool((a[:, k] > 0).any())]
     while True:
         sol = torch.linalg.lstsq(a[:, use] / b[:, None], torch.ones_like(b)[:, None]).solution.flatten()
         if bool((sol >= 0).all()) or len(use) == 1:
             break
         use.pop(int(torch.argmin(sol)))
-    full = torch.zeros(3, dtype=torch.float64)
+    full = torch.zeros(a.shape[1], dtype=torch.float64)
     full[use] = sol
     ratio = (a @ full) / b
-    print(f"fit on {len(units)} nodes: FFT_SECONDS = {float(full[0]):.2e}, SAMPLE_SECONDS = {float(full[1]):.2e}, "
-          f"CALL_SECONDS = {float(full[2]):.2e}; per node model/measured {float(ratio.min()):.2f}-"
-          f"{float(ratio.max()):.2f}")
+    c = [float(v) for v in full]
+    print(f"fit on {len(units)} nodes: FFT_SECONDS = {{4: {c[0]:.2e}, 8: {c[1]:.2e}}}, SAMPLE_SECONDS = "
+          f"{{4: {c[2]:.2e}, 8: {c[3]:.2e}}}, CALL_SECONDS = {c[4]:.2e} (0: not fitted or dropped); per node "
+          f"model/measured {float(ratio.min()):.2f}-{float(ratio.max()):.2f}")
 
 
 def main(argv=None):
@@ -280,7 +285,8 @@ def main(argv=None):
         rows = extractions(args)
     elif args.set == "heldout":
         specs = [s for s in HELDOUT if not args.only or any(o in s.name for o in args.only)]
-        rows, _ = detections([(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs], args)
+        runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
+        rows, _ = detections(runs, args)
     else:
         tpl = {name: "refine_crab" if name.startswith("paper") else "synthetic" for name in TUNING}
         runs = [(name, tpl[name], 2, extra, None) for name, extra in TUNING.items()]
