@@ -23,8 +23,8 @@ SOLVERS = {"varpro_cg": VarProCG, "joint_gn": JointGN}
 SET = dict(size=12, n_frames=3, noise=0.05, lam_solves=6, final_cg_iters=100, lam_rechoose_gain=0.1)
 
 
-def run(device, solver, **problem):
-    ctx = RunContext(device, F64, 0, Path("."))
+def run(device, solver, reporter=None, **problem):
+    ctx = RunContext(device, F64, 0, Path("."), **({"reporter": reporter} if reporter else {}))
     p = SuperRes(config_section("problem", "superres", **{**SET, **problem}), ctx)
     monitor = Monitor()
     res = SOLVERS[solver](config_section("solver", solver, max_iter=3), ctx).solve(p, monitor)
@@ -93,3 +93,17 @@ def test_a_new_weight_gets_a_new_preconditioner(device):
     fresh = SuperRes(config_section("problem", "superres", size=8, n_frames=2, lambda_f=1.0), ctx)
     assert torch.allclose(p.model.preconditioner()(r), fresh.model.preconditioner()(r), rtol=1e-12, atol=0)
     assert not torch.allclose(before, fresh.model.preconditioner()(r))
+
+
+def test_the_weight_searches_are_phases_of_the_run(device):
+    """lambda_f=auto spends many image solves before and after the solver: each search is a phase line (issue 19),
+    not silence."""
+    import io
+
+    from regrun.monitor import Reporter
+
+    out = io.StringIO()
+    run(device, "varpro_cg", Reporter(stream=out, interactive=False, progress=False), lambda_f="auto", lam_rechoose=1)
+    text = out.getvalue()
+    assert "regrun: lambda_f choice (gcv) ... done in " in text
+    assert "regrun: lambda_f at the final motion ... done in " in text

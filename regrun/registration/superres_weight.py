@@ -211,7 +211,8 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
         return None
     if problem.weight_choice is None:
         gen = ctx.generator(int(problem.cfg.lam_seed))
-        problem.weight_choice = choose_superres_weight(problem, w0, problem.weight_settings, gen)
+        with ctx.phase(f"lambda_f choice ({problem.weight_settings.rule})"):  # many image solves: say so
+            problem.weight_choice = choose_superres_weight(problem, w0, problem.weight_settings, gen)
         problem.weight_searches = [problem.weight_choice]
         problem.weight_runs = 1
     return problem.weight_choice
@@ -310,7 +311,9 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     out = run(start, rows)
     runs, iters = 1, n_iter(out)
     for _ in range(problem.rechoose.times):
-        if not rechoose(problem, motion(out), ctx):
+        with ctx.phase("lambda_f at the final motion"):
+            moved = rechoose(problem, motion(out), ctx)
+        if not moved:
             break
         rows = _RoundRows(monitor, rows.next_iter, problem.model.lam)
         out = run(restart(out), rows)
