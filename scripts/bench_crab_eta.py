@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ import torch
 
 from regrun.config import compose
 from regrun.context import RunContext
+import regrun.detection.unrolled_registrar as U
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
 from regrun.detection.motif_cache import cache_dir, cached_extract
@@ -97,6 +99,7 @@ HELDOUT = [HeldOut("synthetic", 2, 1, 31, "clutter", 143.0), HeldOut("synthetic"
            HeldOut("refine_crab", 2, 1, 45, "beach", 62.0),
            HeldOut("refine_crab", 1, 1, 46, "beach", 160.0), HeldOut("refine_crab", 1, 2, 47, "clutter"),
            HeldOut("refine_crab", 1, 0, 48, "beach")]
+TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_crab", 1)]
 
 
@@ -186,6 +189,24 @@ def fmt(err) -> str:
     return f"{eta:.2f} / {left:.2f} ({100 * (eta / left - 1):+.0f}%; worst {100 * (worst[2] / worst[3] - 1):+.0f}%)"
 
 
+def node_units(registrar, layouts) -> dict[str, list[float]]:
+    """Per node the work model's units: [FFT float32, FFT float64, samples float32, samples float64, calls]."""
+    out = {}
+    for node, layout in layouts:
+        fft, rounds = registrar.work_units(*layout)
+        double = registrar.work_itemsize(layout[1]) == 8
+        points = sum(x[0] for x in rounds)
+        out[node] = [0 if double else fft, fft if double else 0, 0 if double else points, points if double else 0,
+                     sum(x[1] for x in rounds)]
+    return out
+
+
+def model_from(units: dict[str, list[float]]) -> dict[str, float]:
+    """Predicted seconds per node from its units and the constants now in unrolled_registrar.py."""
+    c = (U.FFT_SECONDS[4], U.FFT_SECONDS[8], U.SAMPLE_SECONDS[4], U.SAMPLE_SECONDS[8], U.CALL_SECONDS)
+    return {node: sum(k * v for k, v in zip(c, u)) for node, u in units.items()}
+
+
 def measure(name, scale, order, cpu, model, events, total, record=None):
     """One run's row: CPU and model seconds, ETA errors by nodes / model / record."""
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
@@ -224,12 +245,10 @@ def detections(runs, args):
         record = previous.get((template, scale, shape))
         previous[(template, scale, shape)] = dict(found.cpu)
         rows.append(measure(name, scale, order, found.cpu, model, events, total, record))
-        for node, layout in det.node_layouts(shape):
-            fft, rounds = det.registrar.work_units(*layout)
-            double = det.registrar.work_itemsize(layout[1]) == 8
-            points = sum(x[0] for x in rounds)
-            units.append(([0 if double else fft, fft if double else 0, 0 if double else points,
-                           points if double else 0, sum(x[1] for x in rounds)], found.cpu[node]))
+        per_node = node_units(det.registrar, det.node_layouts(shape))
+        units += [(per_node[n], found.cpu[n]) for n in order]
+        TRACES.append({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
+                       "total": total, "units": per_node, "record": record})
     return rows, units
 
 
@@ -240,9 +259,14 @@ def extractions(args):
             continue
         _, _, det = setup(template, scale, no_calibration(template, scale))
         model = det.predicted_extraction_work()
+        # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
+        per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
         canonical, events, total = traced(det, det.extract)
         order = [n for n, _ in det.order]
-        rows.append(measure(f"{template} extraction", scale, order, canonical.cpu, model, events, total))
+        name = f"{template} extraction"
+        rows.append(measure(name, scale, order, canonical.cpu, model, events, total))
+        TRACES.append({"name": name, "scale": scale, "order": order, "cpu": canonical.cpu, "events": events,
+                       "total": total, "units": per_node, "record": None})
     return rows
 
 
@@ -276,12 +300,18 @@ def main(argv=None):
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--reweigh", metavar="JSON", help="run nothing: recompute the ETAs of stored traces (the runs' "
+                    "<out>.json) with the constants now in the code (a detection's work does not depend on them)")
     args = ap.parse_args(argv)
     if args.fit and args.set != "tuning":
         ap.error("--fit fits the work model's constants on the tuning set only (held-out scenes stay unseen)")
     torch.set_num_threads(1)
     units = []
-    if args.set == "extraction":
+    if args.reweigh:
+        rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], model_from(t["units"]),
+                        [tuple(e) for e in t["events"]], t["total"], t["record"])
+                for t in json.loads(Path(args.reweigh).read_text())]
+    elif args.set == "extraction":
         rows = extractions(args)
     elif args.set == "heldout":
         specs = [s for s in HELDOUT if not args.only or any(o in s.name for o in args.only)]
@@ -303,8 +333,10 @@ def main(argv=None):
     ok = [abs(r["half_model_pct"]) for r in rows if r["half_model_pct"] != ""]
     print(f"\nhalf-way ETA error by the model: median {sorted(ok)[len(ok) // 2]:.0f}%, worst {max(ok):.0f}% "
           f"over {len(ok)} runs")
-    out = Path(args.out or f"outputs/bench_crab_eta_{args.set}.csv")
+    out = Path(args.out or f"outputs/bench_crab_eta_{args.set}{'_reweighed' if args.reweigh else ''}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if TRACES:
+        out.with_suffix(".json").write_text(json.dumps(TRACES))
     with out.open("w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
         wr.writeheader()
