@@ -144,9 +144,12 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 # at half and full size; never the held-out set, which only checks the result). A unit of the coarse search is one
 # FFT "pixel x log2 size" of DenseCost (per angle: C + 1 forward transforms and 2 inverse ones); a unit of descent
 # is one window point of one channel sampled (value and gradient) in one iteration of one item; a call is one
-# batched value-and-gradient evaluation (its fixed cost: building the points, autograd's graph).
-FFT_SECONDS = {4: 8.4e-10, 8: 8.4e-10}
-SAMPLE_SECONDS = {4: 2.9e-8, 8: 2.9e-8}
+# batched value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). Fitted on 42 nodes
+# of the 7 tuning detections (load 23-28 on 2 cores): the call's cost came out negative and was dropped (0); per node
+# the model is 0.46-1.71x the measured time. (Before, one FFT and one sample constant, 8.4e-10 and 2.9e-8, fitted on
+# the same 7 detections: held-out full-size detections then ran 25-35% past the half-way ETA.)
+FFT_SECONDS = {4: 1.40e-9, 8: 1.61e-9}
+SAMPLE_SECONDS = {4: 3.67e-8, 8: 1.10e-8}
 CALL_SECONDS = 0.0
 
 
