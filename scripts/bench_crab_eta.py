@@ -292,12 +292,36 @@ def fit(units):
           f"model/measured {float(ratio.min()):.2f}-{float(ratio.max()):.2f}")
 
 
+def tuning_units(csv_path: str) -> list[tuple[list[float], float]]:
+    """(units, CPU s) per node of a tuning CSV written before traces were stored: the units recomputed from the
+    runs' layouts (deterministic: scene size, motifs, settings), the spike motifs laid out by expected_spike_boxes
+    (within 1 px of the extracted ones; no extraction run)."""
+    from regrun.detection.detector import Motif
+
+    out = []
+    for row in csv.DictReader(open(csv_path)):
+        name, scale = row["run"], int(row["scale"])
+        template = "refine_crab" if name.startswith("paper") else "synthetic"
+        _, problem, det = setup(template, scale, TUNING[name])
+        for node, (r0, r1, c0, c1) in det.expected_spike_boxes().items():
+            mask = torch.ones(r1 - r0, c1 - c0, dtype=det.template.image.dtype)
+            centre = ((r1 - r0) // 2, (c1 - c0) // 2)
+            det.motifs[node] = Motif(node, "spike", mask.expand(len(det.tree[node]), -1, -1), mask, centre, centre,
+                                     (float(r0 - det.pad), float(c0 - det.pad)))
+        per_node = node_units(det.registrar, det.node_layouts(tuple(problem.scene.image.shape)))
+        cpu = dict(kv.split("=") for kv in row["nodes_cpu_s"].split())
+        out += [(per_node[n], float(cpu[n])) for n in per_node]
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "heldout", "extraction"), default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
+    ap.add_argument("--fit-from", nargs="+", metavar="FILE", help="run nothing: fit the constants on a tuning CSV "
+                    "(units recomputed) and/or stored traces (.json), e.g. the extraction of one template")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default=None)
     ap.add_argument("--reweigh", metavar="JSON", help="run nothing: recompute the ETAs of stored traces (the runs' "
@@ -307,6 +331,14 @@ def main(argv=None):
         ap.error("--fit fits the work model's constants on the tuning set only (held-out scenes stay unseen)")
     torch.set_num_threads(1)
     units = []
+    if args.fit_from:
+        for path in args.fit_from:
+            if path.endswith(".json"):
+                units += [(t["units"][n], t["cpu"][n]) for t in json.loads(Path(path).read_text()) for n in t["order"]]
+            else:
+                units += tuning_units(path)
+        fit(units)
+        return
     if args.reweigh:
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], model_from(t["units"]),
                         [tuple(e) for e in t["events"]], t["total"], t["record"])
