@@ -9,14 +9,16 @@ Three sets, never mixed:
   least-squares FFT_SECONDS, SAMPLE_SECONDS, CALL_SECONDS of regrun/detection/unrolled_registrar.py from them):
   three generated half-size scenes of the synthetic crab, the paper's 7.5 and 22.5 deg scenes at half size and
   (`--full`) full size.
-- `heldout`: 16 detections nothing was fitted or chosen on (new seeds 31-46, new angles, two-crab scenes, crab-free
+- `heldout`: 16 detections nothing was fitted or chosen on (new seeds 31-48, new angles, two-crab scenes, crab-free
   beach crops, both templates, half and full size); `--fit` is refused on it.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
     python scripts/bench_crab_eta.py --set tuning --full --fit
     python scripts/bench_crab_eta.py --set heldout
-    python scripts/bench_crab_eta.py --set extraction
+    python scripts/bench_crab_eta.py --set extraction --full
+    python scripts/bench_crab_eta.py --reweigh outputs/bench_crab_eta_heldout.json   # the stored runs, other constants
+    python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv    # fit without running
 
 The ETA is traced as the run goes: every time a node starts or its registrar reports (after the coarse search
 and each batch of each descent round) the share of the work done f is computed as NodeProgress computes it (the
@@ -37,9 +39,9 @@ from pathlib import Path
 
 import torch
 
+import regrun.detection.unrolled_registrar as U
 from regrun.config import compose
 from regrun.context import RunContext
-import regrun.detection.unrolled_registrar as U
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
 from regrun.detection.motif_cache import cache_dir, cached_extract
@@ -299,7 +301,7 @@ def tuning_units(csv_path: str) -> list[tuple[list[float], float]]:
     from regrun.detection.detector import Motif
 
     out = []
-    for row in csv.DictReader(open(csv_path)):
+    for row in csv.DictReader(Path(csv_path).read_text().splitlines()):
         name, scale = row["run"], int(row["scale"])
         template = "refine_crab" if name.startswith("paper") else "synthetic"
         _, problem, det = setup(template, scale, TUNING[name])
