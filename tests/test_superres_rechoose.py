@@ -103,7 +103,8 @@ def test_the_weight_searches_are_phases_of_the_run(device):
     from regrun.monitor import Reporter
 
     out = io.StringIO()
-    run(device, "varpro_cg", Reporter(stream=out, interactive=False, progress=False), lambda_f="auto", lam_rechoose=1)
+    run(device, "varpro_cg", Reporter(stream=out, interactive=False, every=0.0), lambda_f="auto", lam_rechoose=1)
     text = out.getvalue()
-    assert "regrun: lambda_f choice (gcv) ... done in " in text
-    assert "regrun: lambda_f at the final motion ... done in " in text
+    assert "regrun: lambda_f choice (gcv) ...\n" in text and "regrun: lambda_f choice (gcv) done in " in text
+    assert "  lambda_f choice (gcv): 6/6 (100%), " in text  # one step per image solve of the search
+    assert "  lambda_f at the final motion: 7/7 (100%), " in text  # and the weight in use solved there
