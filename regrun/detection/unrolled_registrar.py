@@ -144,12 +144,14 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 # at half and full size; never the held-out set, which only checks the result). A unit of the coarse search is one
 # FFT "pixel x log2 size" of DenseCost (per angle: C + 1 forward transforms and 2 inverse ones); a unit of descent
 # is one window point of one channel sampled (value and gradient) in one iteration of one item; a call is one
-# batched value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). Fitted on 42 nodes
-# of the 7 tuning detections (load 23-28 on 2 cores): the call's cost came out negative and was dropped (0); per node
-# the model is 0.46-1.71x the measured time. (Before, one FFT and one sample constant, 8.4e-10 and 2.9e-8, fitted on
-# the same 7 detections: held-out full-size detections then ran 25-35% past the half-way ETA.)
-FFT_SECONDS = {4: 1.40e-9, 8: 1.61e-9}
-SAMPLE_SECONDS = {4: 3.67e-8, 8: 1.10e-8}
+# batched value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). The values are the
+# ones fitted on the 7 tuning detections with one constant per kind (the call's cost came out negative: 0). A refit
+# per precision on the same tuning set (FFT 1.40e-9 / 1.61e-9 s, samples 3.67e-8 / 1.10e-8 s) was re-checked on 16
+# held-out detections and the 4 first-run extractions and not adopted: full-size detections' half-way ETA error went
+# from -20..-37% to -5..-25%, half-size ones from -19..+36% to -31..+19%, half-size extractions from -19/-24% to
+# -46/-59% (docs/detection.md, "Extraction's progress, and the ETA on held-out scenes").
+FFT_SECONDS = {4: 8.4e-10, 8: 8.4e-10}
+SAMPLE_SECONDS = {4: 2.9e-8, 8: 2.9e-8}
 CALL_SECONDS = 0.0
 
 
