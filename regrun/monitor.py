@@ -21,7 +21,9 @@ from .errors import Diverged
 
 
 class Callback:
-    def start(self, total: int | None, desc: str) -> None: ...
+    def start(self, total: int | None, desc: str, upto: bool = False) -> None:
+        """A new piece of work of `total` steps (None: unknown); `upto`: the total is a cap (the solver stops
+        early once converged), so the ETA is an upper bound."""
 
     def step(self, row: dict) -> bool:
         """Return True to ask the solver to stop."""
@@ -65,10 +67,11 @@ class Progress:
     On a terminal: a tqdm bar on stderr (left behind on neither the console nor the log). Elsewhere: a plain
     line `  desc: n/total (pct), elapsed, ETA ..., key=value` at most every `every` seconds and one at the end
     when the work took longer than that, through the reporter (so also in regrun.log). A step beyond the
-    announced total raises the total, so a bar never ends at `10/9`."""
+    announced total raises the total, so a bar never ends at `10/9`. `upto`: the total is a cap (iterations that
+    stop at convergence): the line says `3/<=200` and `ETA <= ...`, an upper bound."""
 
-    def __init__(self, reporter: "Reporter", total: int | None, desc: str, every: float):
-        self.reporter, self.total, self.desc, self.every = reporter, total, desc, every
+    def __init__(self, reporter: "Reporter", total: int | None, desc: str, every: float, upto: bool = False):
+        self.reporter, self.total, self.desc, self.every, self.upto = reporter, total, desc, every, upto
         self.n = self.printed = 0
         self.shown: dict[str, str] = {}
         self.t0 = self.last = time.perf_counter()
@@ -77,7 +80,8 @@ class Progress:
             from tqdm import tqdm
 
             reporter.end_open_line()
-            self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=reporter.tty)
+            self.bar = tqdm(total=total, desc=f"{desc} (at most)" if upto and total else desc, leave=False,
+                            dynamic_ncols=True, file=reporter.tty)
 
     def update(self, n: int = 1, **shown) -> None:
         self.n += n
@@ -96,11 +100,12 @@ class Progress:
     def line(self) -> str:
         elapsed = time.perf_counter() - self.t0
         text = f"  {self.desc}: {self.n}"
+        bound = "<=" if self.upto else ""
         if self.total:
-            text += f"/{self.total} ({100 * self.n / self.total:.0f}%)"
+            text += f"/{bound}{self.total} ({100 * self.n / self.total:.0f}%)"
         text += f", {_duration(elapsed)}"
         if self.total and 0 < self.n < self.total:
-            text += f", ETA {_duration(elapsed / self.n * (self.total - self.n))}"
+            text += f", ETA {bound + ' ' if bound else ''}{_duration(elapsed / self.n * (self.total - self.n))}"
         if self.shown:
             text += ", " + ", ".join(f"{k}={v}" for k, v in self.shown.items())
         return text
@@ -189,10 +194,11 @@ class Reporter:
             else:
                 self.line(f"{self.name}: {label} {end}")
 
-    def progress_bar(self, total: int | None, desc: str, every: float | None = None) -> Progress | None:
+    def progress_bar(self, total: int | None, desc: str, every: float | None = None,
+                     upto: bool = False) -> Progress | None:
         if not self.progress:
             return None
-        return Progress(self, total, desc, self.every if every is None else every)
+        return Progress(self, total, desc, self.every if every is None else every, upto)
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[None]:
@@ -272,11 +278,11 @@ class ProgressBar(Callback):
         self.enabled = enabled
         self.bar: Progress | None = None
 
-    def start(self, total, desc):
+    def start(self, total, desc, upto=False):
         if not self.enabled:
             return
         self.close()
-        self.bar = self.reporter.progress_bar(total, desc)
+        self.bar = self.reporter.progress_bar(total, desc, upto=upto)
 
     def step(self, row):
         if self.bar is not None:
@@ -319,9 +325,10 @@ class Monitor:
         self.callbacks = [self.history, *(callbacks or [])]
         self.t0 = time.perf_counter()
 
-    def start(self, total: int | None = None, desc: str = "") -> None:
+    def start(self, total: int | None = None, desc: str = "", upto: bool = False) -> None:
+        """upto: `total` is a cap (iterations stop early once converged; the ETA is then an upper bound)."""
         for cb in self.callbacks:
-            cb.start(total, desc)
+            cb.start(total, desc, upto=upto)
 
     def step(self, **row) -> bool:
         row.setdefault("time", time.perf_counter() - self.t0)

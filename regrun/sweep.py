@@ -294,10 +294,36 @@ def own_sweep_dir(base: DictConfig, launcher: Any, sweep_dir: Path) -> Path:
     return candidate
 
 
+def sweep_progress(done: list[Job], todo: int, elapsed: float, first: tuple[int, float] | None = None) -> str:
+    """The line after each batch: jobs run so far of those to run, by status, time and ETA: time per job times the
+    jobs left (jobs of one sweep cost alike more often than not; the line says it counts jobs). `first`: (jobs in
+    the first batch, when it ended); once later jobs ran, the rate leaves the first batch out, since it also paid
+    the sweep's one-off start (imports, the launcher: 15 of the first 21.5 s in a sweep of 0.6-second jobs)."""
+    from .monitor import _duration
+
+    states = {}
+    for j in done:
+        states[j.state] = states.get(j.state, 0) + 1
+    text = f"regrun: sweep: {len(done)}/{todo} jobs run"
+    text += " (" + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items())) + ")" if states else ""
+    text += f", {_duration(elapsed)}"
+    if 0 < len(done) < todo:
+        n0, t0 = first if first is not None and len(done) > first[0] else (0, 0.0)
+        text += f", ETA {_duration((elapsed - t0) / (len(done) - n0) * (todo - len(done)))} (counting jobs)"
+    return text
+
+
 def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fail_fast: bool,
             report: SweepReport) -> None:
+    import time
+
     todo = [j for j in jobs if j.state == "pending"]
     launched = 0
+    skipped = sum(j.state == "skipped" for j in jobs)
+    print(f"regrun: sweep of {len(jobs)} jobs -> {_rel(sweep_dir)}: {len(todo)} to run"
+          + (f", {skipped} completed earlier (skipped)" if skipped else "")
+          + (f", {batch_size} at a time" if batch_size > 1 else ", one after the other"), flush=True)
+    t0, first = time.perf_counter(), None
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
@@ -316,6 +342,10 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
             launched += len(batch)
             for job, ret in zip(batch, returns):
                 _record(job, sweep_dir, ret, launch_error)
+            elapsed = time.perf_counter() - t0
+            first = first or (launched, elapsed)
+            if len(todo) > len(batch):  # one batch (a parallel launcher): the table at the end says it all
+                print(sweep_progress(todo[:launched], len(todo), elapsed, first), flush=True)
             if any(j.state == "interrupted" for j in batch):
                 report.interrupted = True
                 break

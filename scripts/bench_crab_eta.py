@@ -1,36 +1,66 @@
-"""Detection's progress and ETA, predicted against measured (issue 19; docs/detection.md, "Progress and ETA"):
-per scene, each node's CPU seconds against the registrar's work model (UnrolledRegistrar.work), and the ETA the
-progress line would show at each node boundary, counting nodes (before) and weighing them by the model or by the
-record of the previous scene, against the time that was actually left. One thread; the motif cache is used (and
-filled). `--fit` also prints the least-squares constants of the model (FFT_SECONDS, SAMPLE_SECONDS in
-regrun/detection/unrolled_registrar.py) from these scenes. Stores the per-node rows as CSV (default
-outputs/bench_crab_eta.csv).
+"""Crab detection's and extraction's progress and ETA, predicted against measured (issue 19; docs/detection.md,
+"Progress and ETA"). Per run, each node's CPU seconds against the registrar's work model (UnrolledRegistrar.work),
+and the ETA a progress line would show, weighing the nodes three ways: counting them (before), by the work model
+(a first run), by the record of the previous scene of the same setup and size (what the solver stores beside the
+motif cache). One thread.
 
-    python scripts/bench_crab_eta.py                      # 3 generated half-size scenes, the paper's 7.5 deg scene
-    python scripts/bench_crab_eta.py --fit --full         # and the paper's scene at full size; fit the constants
+Three sets, never mixed:
+- `tuning` (the default): the 7 detections the work model's constants were fitted on (`--fit` prints the
+  least-squares FFT_SECONDS, SAMPLE_SECONDS, CALL_SECONDS of regrun/detection/unrolled_registrar.py from them):
+  three generated half-size scenes of the synthetic crab, the paper's 7.5 and 22.5 deg scenes at half size and
+  (`--full`) full size.
+- `heldout`: 16 detections nothing was fitted or chosen on (new seeds 31-48, new angles, two-crab scenes, crab-free
+  beach crops, both templates, half and full size); `--fit` is refused on it.
+- `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
+  size, weighed by the extraction registrar's work model on the expected spike motifs.
 
-ETA at a node boundary = elapsed / done x (1 - done): done is the share of nodes finished (counting) or of the
-predicted work; CPU seconds stand for wall time (one thread, the machine's load divides both alike).
+    python scripts/bench_crab_eta.py --set tuning --full --fit
+    python scripts/bench_crab_eta.py --set heldout
+    python scripts/bench_crab_eta.py --set extraction --full
+    python scripts/bench_crab_eta.py --reweigh outputs/bench_crab_eta_heldout.json   # the stored runs, other constants
+    python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv    # fit without running
+
+The ETA is traced as the run goes: every time a node starts or its registrar reports (after the coarse search
+and each batch of each descent round) the share of the work done f is computed as NodeProgress computes it (the
+finished nodes' shares plus the running node's share times its reported fraction; counting nodes: finished / all,
+nothing inside a node), and ETA = t / f x (1 - f), t the CPU seconds since the run began. "Half-way" is the report
+nearest to half the run's CPU time; its error is (ETA - time left) / time left. "Worst" is the largest such error
+between a quarter and three quarters of the run. CPU seconds stand for wall time (one thread; the machine's load
+divides both alike). Rows go to CSV (default outputs/bench_crab_eta_<set>.csv) and a markdown table is printed.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+import regrun.detection.unrolled_registrar as U
 from regrun.config import compose
 from regrun.context import RunContext
 from regrun.detection.calibration import load_calibration
+from regrun.detection.crab_data import load_template
 from regrun.detection.motif_cache import cache_dir, cached_extract
+from regrun.detection.scenes import (
+    Scene,
+    Truth,
+    beach_region_crop,
+    clutter_background,
+    compose_scene,
+    downscale_scene,
+    part_ranges,
+    random_pose,
+)
 from regrun.problems.crab_detection import CrabDetection
 from regrun.solvers.hierarchical import build_detector, calibration_path
 
 PAPER = ["problem.template=refine_crab", "problem.scene.source=paper", "solver.leaf.angle_max=60",
          "solver.spike.angle_max=50"]
-SCENES = {"synthetic 20 deg": ["problem.scene.angle=20"],
+TUNING = {"synthetic 20 deg": ["problem.scene.angle=20"],
           "synthetic -120 deg, claws 20": ["problem.scene.angle=-120", "problem.scene.articulation.claw=20",
                                            "problem.scene.seed=5"],
           "synthetic 75 deg, beach": ["problem.scene.angle=75", "problem.scene.background=beach",
@@ -39,95 +69,308 @@ SCENES = {"synthetic 20 deg": ["problem.scene.angle=20"],
           "paper 22.5 deg": [*PAPER, "problem.scene.angle=22.5"]}
 
 
-def units(det, shape) -> dict[str, tuple[float, float, float]]:
-    """Per node: (FFT units, sampled channel-points, batched calls) of the registrar's work model."""
+@dataclass
+class HeldOut:
+    """A held-out scene: `crabs` 1 (at `angle`), 2 (side by side in a 1.4x wide scene, angles drawn over the
+    circle) or 0 (a crab-free crop); parts articulated up to claw 15 / eye 5 deg; backgrounds from the seed."""
+
+    template: str
+    scale: int
+    crabs: int
+    seed: int
+    background: str
+    angle: float = 0.0
+
+    @property
+    def extra(self) -> list[str]:
+        return no_calibration(self.template, self.scale)
+
+    @property
+    def name(self) -> str:
+        what = {0: "crab-free", 1: f"{self.angle:g} deg", 2: "two crabs"}[self.crabs]
+        return f"{self.template} {what}, {self.background}, seed {self.seed}"
+
+
+HELDOUT = [HeldOut("synthetic", 2, 1, 31, "clutter", 143.0), HeldOut("synthetic", 2, 1, 32, "beach", -67.0),
+           HeldOut("synthetic", 2, 2, 33, "clutter"), HeldOut("synthetic", 2, 0, 34, "beach"),
+           HeldOut("synthetic", 2, 1, 35, "beach", 171.0),
+           HeldOut("synthetic", 1, 1, 36, "beach", -155.0), HeldOut("synthetic", 1, 2, 37, "beach"),
+           HeldOut("synthetic", 1, 0, 38, "clutter"),
+           HeldOut("refine_crab", 2, 1, 41, "beach", 110.0), HeldOut("refine_crab", 2, 1, 42, "clutter", -35.0),
+           HeldOut("refine_crab", 2, 2, 43, "beach"), HeldOut("refine_crab", 2, 0, 44, "beach"),
+           HeldOut("refine_crab", 2, 1, 45, "beach", 62.0),
+           HeldOut("refine_crab", 1, 1, 46, "beach", 160.0), HeldOut("refine_crab", 1, 2, 47, "clutter"),
+           HeldOut("refine_crab", 1, 0, 48, "beach")]
+TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
+EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_crab", 1)]
+
+
+def no_calibration(template: str, scale: int) -> list[str]:
+    """The synthetic crab has no full-size calibration: its yaml gammas and alphas stand in (the work, hence the
+    ETA, does not depend on them; the detections' weights do)."""
+    return ["solver.calibration=none"] if template == "synthetic" and scale == 1 else []
+
+
+def heldout_scene(spec: HeldOut, data_dir: str) -> Scene:
+    """The full-size scene of a held-out spec, downscaled by its scale."""
+    full = load_template(spec.template, data_dir)
+    gen = torch.Generator().manual_seed(spec.seed)
+    size = (384, 512) if spec.crabs < 2 else (384, int(1.4 * 512))
+    background = (clutter_background if spec.background == "clutter" else
+                  lambda sz, g: beach_region_crop(data_dir, sz, "heldout", g))
+    image = background(size, gen)
+    ranges = part_ranges(full.parts, {"claw": 15.0, "eye": 5.0})
+    if spec.crabs == 1:
+        centre, _, art = random_pose(gen, size, full, 0.0, ranges)
+        image = compose_scene(full, image, centre, spec.angle, art).image
+    elif spec.crabs == 2:
+        half = (size[0], size[1] // 2)
+        for k in (0, 1):
+            centre, angle, art = random_pose(gen, half, full, 180.0, ranges)
+            image = compose_scene(full, image, (centre[0], centre[1] + k * half[1]), angle, art).image
+    return downscale_scene(Scene(image, Truth(None), spec.name), spec.scale)
+
+
+def setup(template: str, scale: int, extra=()):
+    """(problem with its default scene, detector with its calibration) for a template and scale."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", f"problem.scale={scale}",
+                   f"problem.template={template}", *extra])
+    ctx = RunContext(device=torch.device("cpu"), dtype=torch.float64, seed=int(cfg.seed), out_dir=Path("."))
+    problem = CrabDetection(cfg.problem, ctx)
+    det = build_detector(cfg.solver, problem.template, problem.scale)
+    path = calibration_path(cfg.solver, problem.calibration_key, problem.calibration_dir)
+    if path is not None:
+        load_calibration(path, det)
+    return cfg, problem, det
+
+
+def traced(det, run):
+    """Runs run() with the detector's hooks recording (CPU s since the start, node, fraction of the node's
+    predicted work the registrar reported); returns (result, events, CPU seconds in all)."""
+    events, node = [], [None]
+    c0 = time.process_time()
+
+    def started(message):
+        node[0] = message.split(" ", 1)[-1]
+        events.append((time.process_time() - c0, node[0], 0.0))
+
+    def inside(fraction, _now):
+        events.append((time.process_time() - c0, node[0], fraction))
+
+    det.progress, det.inside = started, inside
+    result = run()
+    total = time.process_time() - c0
+    det.progress, det.inside = (lambda m: None), None
+    return result, events, total
+
+
+def eta_errors(order, events, total, weights):
+    """(share done, ETA, time left) at the report nearest half the run, and the worst relative ETA error between a
+    quarter and three quarters of it. weights None: counting nodes (nothing moves inside a node)."""
+    index = {n: i for i, n in enumerate(order)}
+    if weights is None:
+        shares, inside = {n: 1 / len(order) for n in order}, False
+    else:
+        s = sum(weights[n] for n in order)
+        shares, inside = {n: weights[n] / s for n in order}, True
+    points = []
+    for t, node, frac in events:
+        done = sum(shares[n] for n in order[:index[node]]) + (shares[node] * min(frac, 1.0) if inside else 0.0)
+        if 0 < done < 1 and t < total:
+            points.append((t, done, t / done * (1 - done), total - t))
+    half = min(points, key=lambda p: abs(p[0] - total / 2))
+    mid = [p for p in points if total / 4 <= p[0] <= 3 * total / 4] or [half]
+    worst = max(mid, key=lambda p: abs(p[2] / p[3] - 1))
+    return half, worst
+
+
+def fmt(err) -> str:
+    if err is None:
+        return "—"
+    (_, _f, eta, left), worst = err
+    return f"{eta:.2f} / {left:.2f} ({100 * (eta / left - 1):+.0f}%; worst {100 * (worst[2] / worst[3] - 1):+.0f}%)"
+
+
+def node_units(registrar, layouts) -> dict[str, list[float]]:
+    """Per node the work model's units: [FFT float32, FFT float64, samples float32, samples float64, calls]."""
     out = {}
-    for node, layout in det.node_layouts(shape):
-        fft, rounds = det.registrar.work_units(*layout)
-        out[node] = (fft, sum(r[0] for r in rounds), sum(r[1] for r in rounds))
+    for node, layout in layouts:
+        fft, rounds = registrar.work_units(*layout)
+        double = registrar.work_itemsize(layout[1]) == 8
+        points = sum(x[0] for x in rounds)
+        out[node] = [0 if double else fft, fft if double else 0, 0 if double else points, points if double else 0,
+                     sum(x[1] for x in rounds)]
     return out
 
 
-def etas(order, cpu, weights):
-    """(done share, predicted remaining, actual remaining) at each node boundary inside the detection."""
-    total_w = sum(weights[n] for n in order)
-    out, elapsed, done = [], 0.0, 0.0
-    for i, node in enumerate(order[:-1]):
-        elapsed += cpu[node]
-        done += weights[node] / total_w
-        actual = sum(cpu[n] for n in order[i + 1:])
-        out.append((done, elapsed / done * (1 - done), actual))
+def model_from(units: dict[str, list[float]]) -> dict[str, float]:
+    """Predicted seconds per node from its units and the constants now in unrolled_registrar.py."""
+    c = (U.FFT_SECONDS[4], U.FFT_SECONDS[8], U.SAMPLE_SECONDS[4], U.SAMPLE_SECONDS[8], U.CALL_SECONDS)
+    return {node: sum(k * v for k, v in zip(c, u)) for node, u in units.items()}
+
+
+def measure(name, scale, order, cpu, model, events, total, record=None):
+    """One run's row: CPU and model seconds, ETA errors by nodes / model / record."""
+    row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
+           "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
+           "nodes_model_s": " ".join(f"{n}={model[n]:.2f}" for n in order)}
+    errs = {"nodes": eta_errors(order, events, total, None), "model": eta_errors(order, events, total, model),
+            "record": eta_errors(order, events, total, record) if record else None}
+    for label, err in errs.items():
+        row[f"half_{label}_pct"] = "" if err is None else round(100 * (err[0][2] / err[0][3] - 1), 1)
+        row[f"worst_{label}_pct"] = "" if err is None else round(100 * (err[1][2] / err[1][3] - 1), 1)
+        row[f"eta_{label}"] = fmt(err)
+    print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
+          + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
+    for label in errs:
+        print(f"    half-way ETA / left by {label}: {row[f'eta_{label}']}", flush=True)
+    return row
+
+
+def detections(runs, args):
+    """runs: (name, template, scale, config overrides, scene or None: the config's own). Detection traced per
+    run; the motif cache (solver.motif_cache=auto) spares the extractions. Returns (rows, per-node (work units,
+    CPU s) for --fit)."""
+    rows, units, previous, built = [], [], {}, {}
+    for name, template, scale, extra, scene in runs:
+        key = (template, scale, tuple(extra))
+        if key not in built:
+            cfg, problem, det = setup(template, scale, extra)
+            cached_extract(det, cache_dir(cfg.solver.motif_cache))
+            built[key] = (problem, det)
+        problem, det = built[key]
+        image = (scene.image if scene is not None else problem.scene.image).to(problem.template.image.dtype)
+        shape = tuple(image.shape)
+        model = det.predicted_work(shape)
+        found, events, total = traced(det, lambda d=det, y=image: d.detect(y))
+        order = [n for n, _ in det.order]
+        record = previous.get((template, scale, shape))
+        previous[(template, scale, shape)] = dict(found.cpu)
+        rows.append(measure(name, scale, order, found.cpu, model, events, total, record))
+        per_node = node_units(det.registrar, det.node_layouts(shape))
+        units += [(per_node[n], found.cpu[n]) for n in order]
+        TRACES.append({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
+                       "total": total, "units": per_node, "record": record})
+    return rows, units
+
+
+def extractions(args):
+    rows = []
+    for template, scale in EXTRACTION:
+        if scale == 1 and not args.full:
+            continue
+        _, _, det = setup(template, scale, no_calibration(template, scale))
+        model = det.predicted_extraction_work()
+        # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
+        per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
+        canonical, events, total = traced(det, det.extract)
+        order = [n for n, _ in det.order]
+        name = f"{template} extraction"
+        rows.append(measure(name, scale, order, canonical.cpu, model, events, total))
+        TRACES.append({"name": name, "scale": scale, "order": order, "cpu": canonical.cpu, "events": events,
+                       "total": total, "units": per_node, "record": None})
+    return rows
+
+
+def fit(units):
+    """Relative least squares of the work model's constants (FFT and sample units in float32 and float64, calls)
+    on per-node (work units, CPU s) of the tuning set (printed)."""
+    a = torch.tensor([u for u, _ in units], dtype=torch.float64)
+    b = torch.tensor([c for _, c in units], dtype=torch.float64)
+    # each node's error relative to its own time (small and large nodes alike); constants kept >= 0 by dropping a
+    # negative one and fitting the rest again
+    use = [k for k in range(a.shape[1]) if bool((a[:, k] > 0).any())]
+    while True:
+        sol = torch.linalg.lstsq(a[:, use] / b[:, None], torch.ones_like(b)[:, None]).solution.flatten()
+        if bool((sol >= 0).all()) or len(use) == 1:
+            break
+        use.pop(int(torch.argmin(sol)))
+    full = torch.zeros(a.shape[1], dtype=torch.float64)
+    full[use] = sol
+    ratio = (a @ full) / b
+    c = [float(v) for v in full]
+    print(f"fit on {len(units)} nodes: FFT_SECONDS = {{4: {c[0]:.2e}, 8: {c[1]:.2e}}}, SAMPLE_SECONDS = "
+          f"{{4: {c[2]:.2e}, 8: {c[3]:.2e}}}, CALL_SECONDS = {c[4]:.2e} (0: not fitted or dropped); per node "
+          f"model/measured {float(ratio.min()):.2f}-{float(ratio.max()):.2f}")
+
+
+def tuning_units(csv_path: str) -> list[tuple[list[float], float]]:
+    """(units, CPU s) per node of a tuning CSV written before traces were stored: the units recomputed from the
+    runs' layouts (deterministic: scene size, motifs, settings), the spike motifs laid out by expected_spike_boxes
+    (within 1 px of the extracted ones; no extraction run)."""
+    from regrun.detection.detector import Motif
+
+    out = []
+    for row in csv.DictReader(Path(csv_path).read_text().splitlines()):
+        name, scale = row["run"], int(row["scale"])
+        template = "refine_crab" if name.startswith("paper") else "synthetic"
+        _, problem, det = setup(template, scale, TUNING[name])
+        for node, (r0, r1, c0, c1) in det.expected_spike_boxes().items():
+            mask = torch.ones(r1 - r0, c1 - c0, dtype=det.template.image.dtype)
+            centre = ((r1 - r0) // 2, (c1 - c0) // 2)
+            det.motifs[node] = Motif(node, "spike", mask.expand(len(det.tree[node]), -1, -1), mask, centre, centre,
+                                     (float(r0 - det.pad), float(c0 - det.pad)))
+        per_node = node_units(det.registrar, det.node_layouts(tuple(problem.scene.image.shape)))
+        cpu = dict(kv.split("=") for kv in row["nodes_cpu_s"].split())
+        out += [(per_node[n], float(cpu[n])) for n in per_node]
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
-    ap.add_argument("--full", action="store_true", help="also the paper's scenes at full size")
-    ap.add_argument("--fit", action="store_true", help="print the least-squares FFT_SECONDS and SAMPLE_SECONDS")
-    ap.add_argument("--out", default="outputs/bench_crab_eta.csv")
+    ap.add_argument("--set", choices=("tuning", "heldout", "extraction"), default="tuning")
+    ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
+    ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
+    ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
+    ap.add_argument("--fit-from", nargs="+", metavar="FILE", help="run nothing: fit the constants on a tuning CSV "
+                    "(units recomputed) and/or stored traces (.json), e.g. the extraction of one template")
+    ap.add_argument("--data-dir", default="../shared/refine_data")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--reweigh", metavar="JSON", help="run nothing: recompute the ETAs of stored traces (the runs' "
+                    "<out>.json) with the constants now in the code (a detection's work does not depend on them)")
     args = ap.parse_args(argv)
+    if args.fit and args.set != "tuning":
+        ap.error("--fit fits the work model's constants on the tuning set only (held-out scenes stay unseen)")
     torch.set_num_threads(1)
-    runs = [(name, 2) for name in args.scenes]
-    if args.full:
-        runs += [(name, 1) for name in args.scenes if name.startswith("paper")]
-    rows, summary, previous = [], [], {}
-    for name, scale in runs:
-        cfg = compose(["problem=crab_detection", "solver=hierarchical", f"problem.scale={scale}", *SCENES[name]])
-        ctx = RunContext(device=torch.device("cpu"), dtype=torch.float64, seed=int(cfg.seed), out_dir=Path("."))
-        problem = CrabDetection(cfg.problem, ctx)
-        det = build_detector(cfg.solver, problem.template, problem.scale)
-        path = calibration_path(cfg.solver, problem.calibration_key, problem.calibration_dir)
-        if path is not None:
-            load_calibration(path, det)
-        cached_extract(det, cache_dir(cfg.solver.motif_cache))
-        shape = tuple(problem.scene.image.shape)
-        c0 = time.process_time()
-        found = det.detect(problem.scene.image)
-        total = time.process_time() - c0
-        order = [n for n, _ in det.order]
-        u = units(det, shape)
-        model = det.predicted_work(shape)
-        setup = (scale, tuple(SCENES[name][:1]) if name.startswith("paper") else "synthetic")
-        record = previous.get(setup)  # what the solver's record would hold: the previous scene of this setup
-        previous[setup] = dict(found.cpu)
-        for n in order:
-            rows.append({"scene": name, "scale": scale, "node": n, "cpu_s": round(found.cpu[n], 3),
-                         "model_s": round(model[n], 3), "fft_units": u[n][0], "sample_units": u[n][1],
-                         "calls": u[n][2]})
-        line = {"scene": name, "scale": scale, "cpu_s": total, "model_s": sum(model.values())}
-        for label, weights in (("nodes", {n: 1.0 for n in order}), ("model", model), ("record", record)):
-            if weights is None:
-                continue
-            worst = max(etas(order, found.cpu, weights), key=lambda e: abs(e[1] - e[2]))
-            half = min(etas(order, found.cpu, weights), key=lambda e: abs(e[0] - 0.5))
-            line[label] = (half, worst)
-        summary.append(line)
-        print(f"{name} (scale {scale}): detection {total:.2f} CPU-s, model {line['model_s']:.2f} s; per node CPU / "
-              "model: " + ", ".join(f"{n} {found.cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
-        for label in ("nodes", "model", "record"):
-            if label in line:
-                (d, p, a), (wd, wp, wa) = line[label]
-                print(f"    ETA weighing by {label}: near half-way ({d:.0%} done) {p:.2f} s predicted, {a:.2f} s "
-                      f"left; worst boundary ({wd:.0%}) {wp:.2f} vs {wa:.2f} s")
+    units = []
+    if args.fit_from:
+        for path in args.fit_from:
+            if path.endswith(".json"):
+                units += [(t["units"][n], t["cpu"][n]) for t in json.loads(Path(path).read_text()) for n in t["order"]]
+            else:
+                units += tuning_units(path)
+        fit(units)
+        return
+    if args.reweigh:
+        rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], model_from(t["units"]),
+                        [tuple(e) for e in t["events"]], t["total"], t["record"])
+                for t in json.loads(Path(args.reweigh).read_text())]
+    elif args.set == "extraction":
+        rows = extractions(args)
+    elif args.set == "heldout":
+        specs = [s for s in HELDOUT if not args.only or any(o in s.name for o in args.only)]
+        runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
+        rows, _ = detections(runs, args)
+    else:
+        tpl = {name: "refine_crab" if name.startswith("paper") else "synthetic" for name in TUNING}
+        runs = [(name, tpl[name], 2, extra, None) for name, extra in TUNING.items()]
+        if args.full:
+            runs += [(name, tpl[name], 1, extra, None) for name, extra in TUNING.items() if name.startswith("paper")]
+        rows, units = detections(runs, args)
     if args.fit:
-        a = torch.tensor([[r["fft_units"], r["sample_units"], r["calls"]] for r in rows], dtype=torch.float64)
-        b = torch.tensor([r["cpu_s"] for r in rows], dtype=torch.float64)
-        # relative least squares (each node's error relative to its own time: small and large nodes alike),
-        # constants kept >= 0 by dropping a negative one and fitting the rest again
-        use = [0, 1, 2]
-        while True:
-            sol = torch.linalg.lstsq(a[:, use] / b[:, None], torch.ones_like(b)[:, None]).solution.flatten()
-            if bool((sol >= 0).all()) or len(use) == 1:
-                break
-            use.pop(int(torch.argmin(sol)))
-        full = torch.zeros(3, dtype=torch.float64)
-        full[use] = sol
-        ratio = (a @ full) / b
-        print(f"fit: FFT_SECONDS = {float(full[0]):.2e}, SAMPLE_SECONDS = {float(full[1]):.2e}, CALL_SECONDS = "
-              f"{float(full[2]):.2e}; per node model/measured {float(ratio.min()):.2f}-{float(ratio.max()):.2f}")
-    out = Path(args.out)
+        fit(units)
+    print("\n| run | size | CPU s (model) | half-way ETA / left, CPU s: nodes | model | record |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['run']} | {'full' if r['scale'] == 1 else 'half'} | {r['cpu_s']:.2f} ({r['model_s']:.2f}) | "
+              f"{r['eta_nodes']} | {r['eta_model']} | {r['eta_record']} |")
+    ok = [abs(r["half_model_pct"]) for r in rows if r["half_model_pct"] != ""]
+    print(f"\nhalf-way ETA error by the model: median {sorted(ok)[len(ok) // 2]:.0f}%, worst {max(ok):.0f}% "
+          f"over {len(ok)} runs")
+    out = Path(args.out or f"outputs/bench_crab_eta_{args.set}{'_reweighed' if args.reweigh else ''}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if TRACES:
+        out.with_suffix(".json").write_text(json.dumps(TRACES))
     with out.open("w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
         wr.writeheader()

@@ -217,8 +217,36 @@ def test_a_users_file_reports_detections_only(tmp_path):
     t = saved["tables"]["detections"]
     assert len(t["score"]) == 1 and math.dist((t["centre_row"][0], t["centre_col"][0]), (128, 160)) <= 5
     assert abs(t["angle_deg"][0] - 15) <= 3 and t["left_claw_visible"][0] == 1
+    # the first run extracted: its progress weighed the nodes by the work model, measured beside the prediction
+    nodes = saved["tables"]["nodes"]
+    assert saved["stats"]["extraction_progress_weights"] == "model"
+    assert np.all(np.asarray(nodes["extraction_cpu_seconds"]) > 0)
+    assert np.all(np.asarray(nodes["extraction_predicted_seconds"]) > 0)
     # a file smaller than the motifs: one line, exit 2 (a user error), after the same cached extraction
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(tmp_path / "tiny.png")
     ov[5] = f"problem.scene.path={tmp_path / 'tiny.png'}"
     outcome = run(compose(ov), tmp_path / "tiny", ov)
     assert outcome.status == "failed" and outcome.user_error and "50x50 px, smaller than" in outcome.error
+
+
+# ---- extraction's progress (issue 19) -----------------------------------------------------------------------------
+def test_extraction_progress_expects_the_spike_motifs_the_template_makes(detector):
+    """Before extraction the spike motifs do not exist; its progress weighs the nodes by the work model on the
+    motifs the template's geometry predicts (expected_spike_boxes), within 1 px of the ones extracted."""
+    det, full = detector
+    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    fresh = build_detector(cfg, full.downscaled(2), 2)
+    load_calibration(CALIBRATION_DIR / "crab_synthetic_s2_descent_circle.yaml", fresh)
+    boxes = fresh.expected_spike_boxes()
+    assert set(boxes) == {"eye_pair", "crab"}
+    for node, box in boxes.items():
+        m = det.motifs[node]
+        r0, c0 = round(m.origin[0]) + det.pad, round(m.origin[1]) + det.pad
+        actual = (r0, r0 + m.mask.shape[0], c0, c0 + m.mask.shape[1])
+        assert max(abs(a - b) for a, b in zip(box, actual)) <= 1, (node, box, actual)
+    work = fresh.predicted_extraction_work()
+    assert list(work) == [n for n, _ in det.order] and min(work.values()) > 0
+    assert max(work, key=work.get) == "crab"  # the crab node's unpruned descent is the largest
+    exhaustive = build_detector(compose(["problem=crab_detection", "solver=hierarchical",
+                                         "solver.registrar=exhaustive"]).solver, full.downscaled(2), 2)
+    assert exhaustive.predicted_extraction_work() is None  # no work model: nodes count 1

@@ -25,8 +25,8 @@ SET = dict(size=12, n_frames=3, noise=0.05, lam_solves=6, final_cg_iters=100, la
            lam_gcv_gamma=1.0)
 
 
-def run(device, solver, **problem):
-    ctx = RunContext(device, F64, 0, Path("."))
+def run(device, solver, reporter=None, **problem):
+    ctx = RunContext(device, F64, 0, Path("."), **({"reporter": reporter} if reporter else {}))
     p = SuperRes(config_section("problem", "superres", **{**SET, **problem}), ctx)
     monitor = Monitor()
     res = SOLVERS[solver](config_section("solver", solver, max_iter=3), ctx).solve(p, monitor)
@@ -95,3 +95,18 @@ def test_a_new_weight_gets_a_new_preconditioner(device):
     fresh = SuperRes(config_section("problem", "superres", size=8, n_frames=2, lambda_f=1.0), ctx)
     assert torch.allclose(p.model.preconditioner()(r), fresh.model.preconditioner()(r), rtol=1e-12, atol=0)
     assert not torch.allclose(before, fresh.model.preconditioner()(r))
+
+
+def test_the_weight_searches_are_phases_of_the_run(device):
+    """lambda_f=auto spends many image solves before and after the solver: each search is a phase line (issue 19),
+    not silence."""
+    import io
+
+    from regrun.monitor import Reporter
+
+    out = io.StringIO()
+    run(device, "varpro_cg", Reporter(stream=out, interactive=False, every=0.0), lambda_f="auto", lam_rechoose=1)
+    text = out.getvalue()
+    assert "regrun: lambda_f choice (gcv) ...\n" in text and "regrun: lambda_f choice (gcv) done in " in text
+    assert "  lambda_f choice (gcv): 6/6 (100%), " in text  # one step per image solve of the search
+    assert "  lambda_f at the final motion: 7/7 (100%), " in text  # and the weight in use solved there

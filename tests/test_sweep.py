@@ -101,6 +101,10 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
     with h5py.File(sweep_dir / failed / "results.h5", "r") as f:
         assert "solver.theta" in f.attrs["error"]
     assert "2 completed, 1 failed" in first.stdout
+    # it says what it runs, and after each job how far it is (issue 19)
+    assert "regrun: sweep of 3 jobs -> sweep: 3 to run, one after the other" in first.stdout
+    assert "regrun: sweep: 1/3 jobs run (1 completed), " in first.stdout and "(counting jobs)" in first.stdout
+    assert "regrun: sweep: 2/3 jobs run (1 completed, 1 failed), " in first.stdout
     assert "failed" in (sweep_dir / "sweep_summary.txt").read_text()
 
     # The same command again: the completed jobs are found by hash and skipped, the failed one runs again.
@@ -108,6 +112,7 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
     second = regrun(args, tmp_path)
     assert second.returncode == 1
     assert "2 skipped, 1 failed" in second.stdout
+    assert "1 to run, 2 completed earlier (skipped)" in second.stdout
     assert {n: (sweep_dir / n / "results.h5").stat().st_mtime_ns for n in mtimes} == mtimes
 
     # Reordered values: jobs are matched by config hash, not by job number.

@@ -62,6 +62,24 @@ def test_progress_lines_are_rate_limited(tmp_path):
     assert out.getvalue() == ""  # a quick loop prints nothing; a slow one a line every `every` seconds
 
 
+def test_a_capped_total_says_its_eta_is_an_upper_bound():
+    """Iterations that stop at convergence (upto=True: LM, trust region, bilevel) show the cap as `<=` and the ETA as
+    an upper bound; a counted total shows neither."""
+    out = io.StringIO()
+    rep = Reporter(None, stream=out, interactive=False, every=0.0)
+    monitor = Monitor([ProgressBar(reporter=rep)])
+    monitor.start(total=10, desc="varpro_cg", upto=True)
+    for i in range(3):
+        monitor.step(iter=i, J=1.0)
+    monitor.close()
+    monitor.start(total=4, desc="grid_search")
+    monitor.step(iter=0, lam=1.0)
+    monitor.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("  varpro_cg: 1/<=10 (10%), ") and "ETA <= " in lines[1]
+    assert lines[-1].startswith("  grid_search: 1/4 (25%), ") and "<=" not in lines[-1] and "ETA " in lines[-1]
+
+
 @register_solver("_test_talks")
 class _Talks(Solver):
     needs = frozenset({"registration"})

@@ -15,8 +15,9 @@ unrolled_registrar.py) plugs in the same way.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -67,9 +68,9 @@ class NodeSettings:
     def angles(self) -> list[float]:
         """-angle_max ... angle_max every angle_step; with angle_max >= 180, the circle (-180, 180] once."""
         if self.full_circle:
-            n = max(int(round(360.0 / self.angle_step)), 1)
+            n = max(round(360.0 / self.angle_step), 1)
             return [180.0 - 360.0 * k / n for k in range(n)][::-1]
-        n = int(round(self.angle_max / self.angle_step))
+        n = round(self.angle_max / self.angle_step)
         return [k * self.angle_step for k in range(-n, n + 1)]
 
 
@@ -95,7 +96,7 @@ def occurrence_map(size, locations: torch.Tensor, weights: torch.Tensor, sigma0:
     truncated to the image (mass falling outside is lost, not wrapped). Differentiable in locations and weights."""
     h, w = size
     out = torch.zeros(h, w, dtype=weights.dtype, device=weights.device)
-    rad = int(math.ceil(3 * sigma0))
+    rad = math.ceil(3 * sigma0)
     off = torch.arange(-rad, rad + 1, dtype=weights.dtype, device=weights.device)
     for loc, wt in zip(locations, weights):
         if not bool(wt > min_weight) or not bool(torch.isfinite(loc).all()):
@@ -376,13 +377,64 @@ class HierarchicalDetector:
             return None
         return {node: work(*layout).total for node, layout in self.node_layouts(shape)}
 
-    def node_layouts(self, shape: tuple[int, ...]):
-        """Per node in detection order: (node, (the registrar's input shape, motif, stride grid, angles)) for a
-        scene of this shape, the children's maps padded as the border rule pads them: what a work model reads."""
+    def predicted_extraction_work(self) -> dict[str, float] | None:
+        """Predicted CPU seconds of each node of extract() (the extraction registrar's work model on the padded
+        canvas; the spike motifs, not extracted yet, as expected_spike_box lays them out), or None for a
+        registrar without a model. Extraction's progress weighs its nodes by it (issue 19)."""
+        work = getattr(self.extraction_registrar, "work", None)
+        if work is None:
+            return None
+        return {node: work(*layout).total for node, layout in self.node_layouts(self.canvas_shape(), extracting=True)}
+
+    def canvas_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of extract()'s canvas: the template padded on black by `pad`."""
+        c, h, w = self.template.image.shape
+        return c, h + 2 * self.pad, w + 2 * self.pad
+
+    def expected_spike_boxes(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per spike node, the canvas box (r0, r1, c0, c1) extract_motif is expected to crop, from the template's
+        geometry alone: the children's joints (a leaf's pivot; a spike node's box centre), each bump reaching
+        where a unit bump of the node's total smoothing falls to 1/20 of its peak, grown by extract_motif's
+        dilation, clipped to the canvas. Only extraction's progress reads it (before the motifs exist)."""
+        _, hc, wc = self.canvas_shape()
+        joints: dict[str, tuple[float, float]] = {}
+        for name, part in self.template.parts.items():
+            r, c = part.pivot_in_template()
+            joints[name] = (r + self.pad, c + self.pad)
+        boxes = {}
         for node, _ in self.order:
-            motif, st = self.motifs[node], self.settings[node]
             kids = self.tree.get(node, ())
-            pad = self.border_pad(node) if kids and self.min_visible is not None else 0
+            if not kids:
+                continue
+            sigma = max(self.settings[node].sigma, self.sigma0)
+            reach = sigma * math.sqrt(2 * math.log(20))
+            dil = 2 * math.ceil(2 * self._spike_blur(node)) + 2 * math.ceil(2 * self.sigma0)
+            rows, cols = [joints[k][0] for k in kids], [joints[k][1] for k in kids]
+            r0 = max(math.ceil(min(rows) - reach) - dil, 0)
+            r1 = min(math.floor(max(rows) + reach) + 1 + dil, hc)
+            c0 = max(math.ceil(min(cols) - reach) - dil, 0)
+            c1 = min(math.floor(max(cols) + reach) + 1 + dil, wc)
+            boxes[node] = (r0, r1, c0, c1)
+            joints[node] = (r0 + (r1 - r0) // 2, c0 + (c1 - c0) // 2)
+        return boxes
+
+    def node_layouts(self, shape: tuple[int, ...], extracting: bool = False):
+        """Per node in detection order: (node, (the registrar's input shape, motif, stride grid, angles)) for a
+        scene of this shape, the children's maps padded as the border rule pads them (not on the extraction
+        canvas, `extracting`: there a spike motif not extracted yet is laid out by expected_spike_boxes): what a
+        work model reads."""
+        boxes = self.expected_spike_boxes() if extracting else {}
+        for node, _ in self.order:
+            st = self.settings[node]
+            motif = self.motifs.get(node)
+            if motif is None:  # extracting: a motif of the expected size stands in (the model reads its shape)
+                r0, r1, c0, c1 = boxes[node]
+                mask = torch.ones(r1 - r0, c1 - c0, dtype=self.template.image.dtype)
+                centre = ((r1 - r0) // 2, (c1 - c0) // 2)
+                motif = Motif(node, "spike", mask.expand(len(self.tree[node]), -1, -1), mask, centre, centre,
+                              (float(r0 - self.pad), float(c0 - self.pad)))
+            kids = self.tree.get(node, ())
+            pad = self.border_pad(node) if kids and self.min_visible is not None and not extracting else 0
             size = (shape[-2] + 2 * pad, shape[-1] + 2 * pad)
             grid = StrideGrid.build(size, motif.mask.shape, st.stride)
             yield node, ((len(kids) if kids else shape[0], *size), motif, grid, st.angles())

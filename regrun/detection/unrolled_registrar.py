@@ -137,17 +137,21 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 
 
 # The work model behind detection's progress and ETA (issue 19; docs/detection.md, "Progress and ETA"): CPU seconds
-# per unit of the three kinds of work a node does, fitted by least squares (relative) to the per-node CPU seconds
-# of scripts/bench_crab_eta.py --fit (one thread, float64 with float32 leaves; generated half-size scenes of the
-# synthetic crab and the paper's scenes at half and full size). A unit of the coarse search is one FFT "pixel x
-# log2 size" of DenseCost (per angle: C + 1 forward transforms and 2 inverse ones); a unit of descent is one
-# window point of one channel sampled (value and gradient) in one iteration of one item; a call is one batched
-# value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). Fitted on 42 nodes of 7
-# detections: the call's cost came out negative and was dropped (0); per node the model is 0.64-1.99x the measured
-# time (spike nodes at full size most under-predicted: their border rule and float64 are not in the model), so
-# progress prefers the record of the last detection of the same setup (motif_cache.load_costs) where there is one.
-FFT_SECONDS = 8.4e-10
-SAMPLE_SECONDS = 2.9e-8
+# per unit of the three kinds of work a node does, per precision of that work (bytes per number: leaves run in
+# float32 when leaf_dtype is set, spike nodes in the run's float64; a float64 FFT unit cost 2.5-3x a float32 one),
+# fitted by least squares (relative) to the per-node CPU seconds of the tuning set of scripts/bench_crab_eta.py
+# (`--set tuning --full --fit`: one thread; generated half-size scenes of the synthetic crab and the paper's scenes
+# at half and full size; never the held-out set, which only checks the result). A unit of the coarse search is one
+# FFT "pixel x log2 size" of DenseCost (per angle: C + 1 forward transforms and 2 inverse ones); a unit of descent
+# is one window point of one channel sampled (value and gradient) in one iteration of one item; a call is one
+# batched value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). The values are the
+# ones fitted on the 7 tuning detections with one constant per kind (the call's cost came out negative: 0). A refit
+# per precision on the same tuning set (FFT 1.40e-9 / 1.61e-9 s, samples 3.67e-8 / 1.10e-8 s) was re-checked on 16
+# held-out detections and the 4 first-run extractions and not adopted: full-size detections' half-way ETA error went
+# from -20..-37% to -5..-25%, half-size ones from -19..+36% to -31..+19%, half-size extractions from -19/-24% to
+# -46/-59% (docs/detection.md, "Extraction's progress, and the ETA on held-out scenes").
+FFT_SECONDS = {4: 8.4e-10, 8: 8.4e-10}
+SAMPLE_SECONDS = {4: 2.9e-8, 8: 2.9e-8}
 CALL_SECONDS = 0.0
 
 
@@ -191,10 +195,16 @@ class UnrolledRegistrar:
         iterations counted at their maximum (items stop early on their own), window points as LeafCost samples
         them (every h-th point of the window padded by the round's gaussian), batches as _chunk cuts them."""
         fft, rounds = self.work_units(shape, motif, grid, angles)
-        return WorkPlan(FFT_SECONDS * fft,
-                        [SAMPLE_SECONDS * points + CALL_SECONDS * calls for points, calls in rounds],
+        size = self.work_itemsize(motif)
+        return WorkPlan(FFT_SECONDS[size] * fft,
+                        [SAMPLE_SECONDS[size] * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if motif.kind == "spike" else
                         [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))])
+
+    def work_itemsize(self, motif: Motif) -> int:
+        """Bytes per number of the node's work: leaves in leaf_dtype (when set), spike nodes in the run's dtype."""
+        dt = motif.image.dtype if motif.kind == "spike" else self.settings.leaf_dtype or motif.image.dtype
+        return 8 if dt.itemsize >= 8 else 4
 
     def work_units(self, shape, motif: Motif, grid: StrideGrid, angles: list[float]):
         """(FFT units of the coarse search, [(sampled channel-points, batched calls) per descent round])."""

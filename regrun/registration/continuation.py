@@ -84,8 +84,8 @@ class LevelMonitor:
     def __init__(self, monitor, level: int, theta: float):
         self.monitor, self.level, self.theta = monitor, level, theta
 
-    def start(self, total=None, desc=""):
-        self.monitor.start(total, desc)
+    def start(self, total=None, desc="", upto=False):
+        self.monitor.start(total, desc, upto=upto)
 
     def step(self, **row):
         return self.monitor.step(level=self.level, theta=self.theta, **row)
@@ -195,7 +195,7 @@ class ScalePath:
             J_s, g_s = (row["J_pred"], row["grad_pred"]) if used else (J_u, g_u)
             row.update(J_start=J_s, grad_start=g_s)
             gtol = self.gtol_first if k == 0 else cfg.gtol
-            monitor.start(total=cfg.max_iter, desc=f"level {k + 1}/{len(self.thetas)} theta={theta:.3g}")
+            monitor.start(total=cfg.max_iter, desc=f"level {k + 1}/{len(self.thetas)} theta={theta:.3g}", upto=True)
             out = minimise_at_scale(scale, w_start, cfg, LevelMonitor(monitor, level_offset + k, theta), gtol=gtol)
             w = out.w.detach()
             n_iter_total += out.n_iter
@@ -225,7 +225,7 @@ class ScalePath:
         t0 = time.perf_counter()
         theta = self.thetas[-1]
         scale = problem.at_scale(theta, self.margin)
-        monitor.start(total=self.cfg.max_iter, desc=f"single scale theta={theta:g}")
+        monitor.start(total=self.cfg.max_iter, desc=f"single scale theta={theta:g}", upto=True)
         gtol = float(self.cfg.single_scale_gtol)
         out = minimise_at_scale(scale, problem.identity.clone(), self.cfg, LevelMonitor(monitor, level, theta), gtol=gtol)
         return PathResult(w=out.w.detach(), status=out.status, message=out.message, n_iter=out.n_iter,

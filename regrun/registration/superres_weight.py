@@ -196,9 +196,14 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     return (lambda lam: evaluate_at(model, solve, probes, lam)), sigma, source
 
 
-def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator) -> Choice:
+def _solved(bar):
+    """choose()'s progress hook as a step of a phase's progress (None: no progress shown)."""
+    return None if bar is None else (lambda lam, value: bar.update(1, lam=lam))
+
+
+def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
-    choice = choose(evaluate, settings, sigma, source)
+    choice = choose(evaluate, settings, sigma, source, progress=_solved(bar))
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
     return choice
@@ -226,7 +231,9 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
         return None
     if problem.weight_choice is None:
         gen = ctx.generator(int(problem.cfg.lam_seed))
-        problem.weight_choice = choose_superres_weight(problem, w0, problem.weight_settings, gen)
+        settings = problem.weight_settings  # many image solves: a phase with their progress
+        with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves) as bar:
+            problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar)
         problem.weight_searches = [problem.weight_choice]
         problem.weight_runs = 1
     return problem.weight_choice
@@ -264,7 +271,7 @@ class RechooseSettings:
                    gain=check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0))
 
 
-def rechoose(problem, w: torch.Tensor, ctx) -> bool:
+def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     """lambda_f=auto, after a solve that ended at motion w: the rule's whole search again at w (same probes),
     and the rule at w for the weight in use (one more image solve). The search joins problem.weight_searches.
     When the rule's value falls by more than the share problem.rechoose.gain from the weight in use to the new
@@ -274,9 +281,11 @@ def rechoose(problem, w: torch.Tensor, ctx) -> bool:
     0.02-0.22 dB on the tuning split (docs/superres.md)."""
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
-    new = choose(evaluate, settings, sigma, source)
+    new = choose(evaluate, settings, sigma, source, progress=_solved(bar))
     record_gamma(new, settings)
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
+    if bar is not None:  # the weight in use, solved once more at w
+        bar.update(1)
     after = float(np.min(new.curve["criterion"]))
     fall = (before - after) / abs(before) if before != 0 and math.isfinite(before) else math.inf
     problem.weight_searches.append(new)
@@ -326,7 +335,9 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     out = run(start, rows)
     runs, iters = 1, n_iter(out)
     for _ in range(problem.rechoose.times):
-        if not rechoose(problem, motion(out), ctx):
+        with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1) as bar:
+            moved = rechoose(problem, motion(out), ctx, bar)
+        if not moved:
             break
         rows = _RoundRows(monitor, rows.next_iter, problem.model.lam)
         out = run(restart(out), rows)

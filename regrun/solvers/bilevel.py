@@ -209,7 +209,7 @@ class Bilevel(Solver):
                     unconverged.append(ev.fixed_point_residual)
             monitor.step(**row)
 
-        monitor.start(total=self.max_outer, desc=f"bilevel {cfg.hypergradient}")
+        monitor.start(total=self.max_outer, desc=f"bilevel {cfg.hypergradient}", upto=True)
         box = tuple(loss.theta_of(v) for v in self.box)
         theta0 = loss.theta_of(self.lam0)
         theta, history, status = nesterov_armijo(

@@ -236,10 +236,14 @@ class Hierarchical(Solver):
             load_calibration(path, det)
         n = len(det.order)
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
-        with self.ctx.phase("extraction", total=n, every=NODE_LINES_EVERY) as bar:  # a cache hit runs no node
-            det.progress = NodeProgress(bar)
+        # a cache hit runs no node; a miss weighs each node by the extraction registrar's work model
+        extraction = det.predicted_extraction_work()
+        with self.ctx.phase("extraction", total=PERCENT if extraction else n, every=NODE_LINES_EVERY) as bar:
+            progress = NodeProgress(bar, extraction)
+            det.progress, det.inside = progress, progress.inside
             canonical, cache_file, cached = cached_extract(det, cache_dir(self.cfg.motif_cache))
-            det.progress.finish()
+            progress.finish()
+            det.inside = None
         t_extract = time.perf_counter() - t0
         for i, (node, _) in enumerate(det.order):
             res = canonical.nodes[node]
@@ -274,7 +278,11 @@ class Hierarchical(Solver):
                             "cpu_seconds": [found.cpu[nd] for nd, _ in det.order],
                             # what progress weighed the node by (CPU s): the last detection's record, or the
                             # registrar's work model (NaN: neither; every node counted 1)
-                            "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order]}}
+                            "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order],
+                            # the same for this run's extraction (NaN when the motif cache held it: nothing ran)
+                            "extraction_cpu_seconds": [canonical.cpu.get(nd, math.nan) for nd, _ in det.order],
+                            "extraction_predicted_seconds": [extraction[nd] if extraction and not cached else math.nan
+                                                             for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
                                    part_radius=PART_RADIUS / problem.scale)
         parts = [nd for nd, _ in det.order if nd != det.template.root]
@@ -285,6 +293,8 @@ class Hierarchical(Solver):
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
                                   "motif_cache": str(cache_file) if cache_file else "none",
-                                  "progress_weights": "record" if recorded else "model" if predicted else "nodes"},
+                                  "progress_weights": "record" if recorded else "model" if predicted else "nodes",
+                                  "extraction_progress_weights": "cached" if cached else
+                                  "model" if extraction else "nodes"},
                            metrics={"extraction_time_s": t_extract, "detection_time_s": t_detect,
                                     "extraction_cached": float(cached)})

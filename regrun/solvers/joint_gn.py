@@ -178,7 +178,7 @@ class JointGN(Solver):
             return lm_loop(linearize, lambda z: lsq.residual(*lsq.split(z)), z0, max_iter=self.max_iter,
                            gtol=self.gtol, xtol=self.xtol, tau=self.tau, monitor=mon, extra_row=row)
 
-        monitor.start(total=self.max_iter, desc="joint_gn")
+        monitor.start(total=self.max_iter + 1, desc="joint_gn", upto=True)  # LM's rows: the start and each step
         # lambda_f=auto: searched again at the final motion, and LM again from there (w and f) if it moved
         rounds = solve_rounds(problem, self.ctx, torch.cat((w, f)), monitor, run,
                               motion=lambda out: lsq.split(out.w)[0], n_iter=lambda out: out.n_iter,

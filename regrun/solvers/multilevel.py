@@ -128,7 +128,7 @@ class Multilevel(Solver):
         candidates = problem.start_candidates(coarsest)
         w = self._best_start(coarsest, coarse_thetas[0], candidates)
         monitor.start(total=self.cfg.max_iter * (len(levels) + len(coarse_thetas) - 1),
-                      desc=f"multilevel {len(levels)} levels" + (f" (path {path + 1})" if path else ""))
+                      desc=f"multilevel {len(levels)} levels" + (f" (path {path + 1})" if path else ""), upto=True)
         out = None
         for theta in coarse_thetas:
             started = time.perf_counter()

@@ -20,7 +20,7 @@ class SingleScale(Solver):
 
     def solve(self, problem, monitor):
         scale = problem.at_scale(self.theta)
-        monitor.start(total=self.cfg.max_iter, desc=f"{self.cfg.optimizer} theta={self.theta:g}")
+        monitor.start(total=self.cfg.max_iter, desc=f"{self.cfg.optimizer} theta={self.theta:g}", upto=True)
         # the identity, or (problem.init=moments) the image-moment start with the lowest J at this theta
         out = minimise_at_scale(scale, problem.best_start(scale).clone(), self.cfg, monitor)
         return SolveResult(

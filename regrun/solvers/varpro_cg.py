@@ -92,7 +92,8 @@ class VarProCG(Solver):
         t_choice = time.perf_counter() - t0 - t_init
         timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
         edge_log = []  # pixels each decision of the edge mask after an LM run dropped (outside=drop)
-        monitor.start(total=self.max_iter, desc="varpro_cg")
+        # LM records the start and each step (max_iter + 1 rows: the paper's 10 points for 9 steps)
+        monitor.start(total=self.max_iter + 1, desc="varpro_cg", upto=True)
 
         def lm(p_start, mon):
             """LM from p_start at the model's weight and edge mask (a new projection: its cached factor holds
