@@ -90,6 +90,37 @@ def test_leaf_recovers_the_pose_at_every_stride(solver, device):
     assert torch.allclose(res.loss, blurred_cost.value(res.w), rtol=1e-8)
 
 
+@pytest.mark.parametrize("a", [-0.5, -0.75])
+def test_leaf_correlation_ranks_a_thin_part_off_by_a_pixel_above_a_flat_window(a, device):
+    """LeafCost.correlation (the registrar's ranking between leaf rounds): 1 at the true pose, invariant to the
+    scene's gain and offset, and a thin stalk one pixel off its pose ranks above a flat window of the stalk's mean
+    colour, where phi ranks the flat window first (the authors' left eye on the beach, docs/detection.md)."""
+    m, n = 21, 9
+    tex = torch.zeros(3, m, n, dtype=DT)
+    tex[0], tex[1], tex[2] = 0.2, 0.25, 0.3
+    mask = torch.zeros(m, n, dtype=DT)
+    mask[:, 3:6] = 1.0  # a stalk three pixels wide, dark at its middle column
+    tex[:, :, 4] = 0.05
+    scene = torch.full((3, 40, 60), 0.6, dtype=DT)
+    scene[:, 5:5 + m, 5:5 + n] = tex * mask + 0.6 * (1 - mask)  # the stalk at anchor (5, 5)
+    flat = (tex * mask).sum((1, 2)) / mask.sum()
+    scene[:, 5:5 + m, 30:30 + n] = flat[:, None, None]  # its mean colour, flat, at anchor (5, 30)
+    scene, tex, mask = scene.to(device), tex.to(device), mask.to(device)
+    anchors = torch.tensor([[5.0, 5.0], [5.0, 30.0]], dtype=DT, device=device)
+    items = torch.arange(2, device=device)
+    cost = LeafCost(scene, tex, mask, anchors, 0.1, a=a)
+    at = torch.zeros(2, 3, dtype=DT, device=device)
+    off = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], dtype=DT, device=device)  # the stalk 1 px off
+    assert float(cost.correlation(at, items)[0]) == pytest.approx(1.0, abs=1e-9)
+    again = LeafCost(2.0 * scene + 0.1, tex, mask, anchors, 0.1, a=a)
+    assert torch.allclose(again.correlation(off, items), cost.correlation(off, items), atol=1e-9)
+    phi = cost.value_and_grad(off, items)[0]
+    ncc = cost.correlation(off, items)
+    assert float(phi[1]) < float(phi[0]), phi  # the cost prefers the flat window ...
+    assert float(ncc[0]) > 0.1 and abs(float(ncc[1])) < 1e-9, ncc  # ... the correlation the stalk (0.13 vs 0)
+    assert ncc.device == scene.device and ncc.dtype == DT
+
+
 def spike_pair(device):
     """Five single-pixel spikes (one per channel) and a scene holding them shifted by (-2, 1)."""
     v = torch.tensor([[6, 7], [8, 24], [18, 10], [19, 22], [12, 15]])

@@ -233,6 +233,7 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
     ("solver.descent.interpolation=linear", "solver.descent.interpolation='linear' is not valid; allowed: bicubic, keys"),
     ("solver.descent.backtrack=maybe", "solver.descent.backtrack='maybe' is not valid; allowed: True, False"),
     ("solver.descent.leaf_step_rule=fast", "solver.descent.leaf_step_rule='fast' is not valid"),
+    ("solver.descent.leaf_rank=loss", "solver.descent.leaf_rank='loss' is not valid; allowed: correlation, cost"),
 ])
 def test_unrolled_settings_are_validated(override, message):
     cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver

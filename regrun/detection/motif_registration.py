@@ -161,6 +161,25 @@ class LeafCost:
         items = torch.arange(w.shape[0], device=w.device)
         return self.objective(items).value(w) + self.constant
 
+    def correlation(self, w: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(k,): the normalised correlation of the warped window with the motif at the iterates w of strides
+        `items`, over the points where the cost's weight A is at least half its peak (the mask, all channels),
+        each point counted once. Unlike phi it does not rank a flat window that matches the motif's mean colour
+        above a thin part one pixel off (UnrolledRegistrar's ranking of starts and strides between rounds)."""
+        with torch.no_grad():
+            pts = self.transform.points(w[:, None, :], self.points)
+            if self.fast:
+                v = keys_grid_sample(self.windows.scene, pts + self.windows.anchors[items][:, None, :]).permute(1, 2, 0)
+            else:
+                v = self.windows.select(items)(pts)  # (k, N, C)
+            on = self.weight >= 0.5 * self.weight.max()
+            v, r = v[:, on], self.reference[on]
+            v = v - v.mean(1, keepdim=True)  # per channel
+            r = r - r.mean(0, keepdim=True)
+            den = (v * v).sum((1, 2)).sqrt() * (r * r).sum().sqrt()
+            return torch.where(den > 0, (v * r).sum((1, 2)) / den.clamp_min(torch.finfo(den.dtype).tiny),
+                               torch.zeros_like(den))
+
 
 def leaf_steps(size: tuple[int, int], sigma: float, nu: float, dtype=torch.float64, device=None) -> torch.Tensor:
     """Step sizes of the authors' code (HEAD) for (angle, b): nu 8 pi max(sigma, 1)^4 / r^2 for the angle and

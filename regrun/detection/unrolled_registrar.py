@@ -97,6 +97,8 @@ class UnrolledSettings:
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
     quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
                        # rounded down (quadrature_step); 0: every point
+    leaf_rank: str  # how starts and strides are ranked between leaf rounds (one_start, keep): correlation (the
+                    # next round's window's normalised correlation with the motif) | cost (its phi)
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -389,7 +391,10 @@ class UnrolledRegistrar:
                 score = torch.full_like(loss, math.inf)
                 for idx in self._chunks(alive, mask, judge):
                     local = torch.arange(idx.numel(), device=dev)
-                    score[idx] = judge_of(idx).value_and_grad(w[idx], local)[0].detach()
+                    if st.leaf_rank == "correlation":
+                        score[idx] = -judge_of(idx).correlation(w[idx], local)
+                    else:
+                        score[idx] = judge_of(idx).value_and_grad(w[idx], local)[0].detach()
                 score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
                 alive = best_starts(score, k, rnd.keep or n_items)
                 dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)

@@ -37,6 +37,7 @@ REGISTRAR_ALIASES = {"unrolled": "descent", "covering": "exhaustive"}
 # third-order kernel (the paper's App. A.1 and the authors' numpy code)
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
+LEAF_RANKS = ("correlation", "cost")
 ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
 # full-size px: a part's joint must lie this close to where the instance's root pose puts it (the calibration's
@@ -166,6 +167,7 @@ def make_registrar(cfg, scale: int):
     check_choice("solver.descent.leaf_dtype", u.leaf_dtype, ("run", "float32"))
     check_choice("solver.descent.interpolation", u.interpolation, tuple(KEYS_A))
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
+    check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
@@ -185,7 +187,8 @@ def make_registrar(cfg, scale: int):
         coarse_keep=check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
-        quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0)))
+        quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0),
+        leaf_rank=u.leaf_rank))
 
 
 def calibration_key(cfg, template_key: str) -> str:
