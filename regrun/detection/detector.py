@@ -429,7 +429,7 @@ class HierarchicalDetector:
             motif = self.motifs.get(node)
             if motif is None:  # extracting: a motif of the expected size stands in (the model reads its shape)
                 r0, r1, c0, c1 = boxes[node]
-                mask = torch.ones(r1 - r0, c1 - c0, dtype=self.template.image.dtype)
+                mask = torch.ones(r1 - r0, c1 - c0, dtype=self.template.image.dtype, device=self.template.image.device)
                 centre = ((r1 - r0) // 2, (c1 - c0) // 2)
                 motif = Motif(node, "spike", mask.expand(len(self.tree[node]), -1, -1), mask, centre, centre,
                               (float(r0 - self.pad), float(c0 - self.pad)))
