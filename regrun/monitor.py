@@ -340,3 +340,21 @@ class Monitor:
     def close(self) -> None:
         for cb in self.callbacks:
             cb.close()
+
+
+class RunRows:
+    """A monitor for one of several solver runs in turn (edge rounds, weight re-choices): iterations numbered on
+    from the previous runs', each row tagged (e.g. edge_round=1, lambda_f=0.2); start() is a no-op because the
+    solver started the monitor once, before the first run."""
+
+    def __init__(self, monitor, first_iter: int, **tags: float):
+        self.monitor, self.first_iter, self.tags = monitor, first_iter, tags
+        self.next_iter = first_iter
+
+    def start(self, *args, **kwargs) -> None:
+        pass
+
+    def step(self, **row) -> bool:
+        row["iter"] = row.get("iter", 0) + self.first_iter
+        self.next_iter = int(row["iter"]) + 1
+        return self.monitor.step(**self.tags, **row)

@@ -17,28 +17,13 @@ from typing import Any
 
 import torch
 
+from ..monitor import RunRows
+
 # Another run only when the decision dropped more than this share of the moved frames' pixels: rocket 48^2 and
 # 64^2 (8 frames) drop 10-17 of 4032-7168 pixels in all (1.4e-3-4.2e-3) and gain up to 0.8 dB from the runs;
 # 256^2 from 16 frames drops 2 of 245760 (8e-6), and that second LM run cost 5 CPU-s for nothing (0.0089 px
 # against 0.0088). A share, not a count, so it means the same at every size; set between the two, not tuned.
 RERUN_SHARE = 1e-4
-
-
-class _EdgeRows:
-    """A monitor for the runs of one edge round after another: iterations numbered on, each row with its
-    round (column edge_round)."""
-
-    def __init__(self, monitor, first_iter: int, round_: int):
-        self.monitor, self.first_iter, self.round = monitor, first_iter, round_
-        self.next_iter = first_iter
-
-    def start(self, *args, **kwargs) -> None:  # the solver started the monitor once, before the first run
-        pass
-
-    def step(self, **row) -> bool:
-        row["iter"] = row.get("iter", 0) + self.first_iter
-        self.next_iter = int(row["iter"]) + 1
-        return self.monitor.step(edge_round=float(self.round), **row)
 
 
 def edge_rounds(model, rounds: int, start, monitor, run: Callable[[Any, Any], Any],
@@ -51,7 +36,7 @@ def edge_rounds(model, rounds: int, start, monitor, run: Callable[[Any, Any], An
     if model.outside != "drop" or rounds == 0:
         out = run(start, monitor)
         return out, n_iter(out)
-    rows = _EdgeRows(monitor, 0, 0)
+    rows = RunRows(monitor, 0, edge_round=0.0)
     out = run(start, rows)
     total = n_iter(out)
     moved_pixels = model.q * model.coarse.m[0] * model.coarse.m[1]
@@ -60,7 +45,7 @@ def edge_rounds(model, rounds: int, start, monitor, run: Callable[[Any, Any], An
         edge_log.append(dropped)
         if dropped <= RERUN_SHARE * moved_pixels:
             break
-        rows = _EdgeRows(monitor, rows.next_iter, k)
+        rows = RunRows(monitor, rows.next_iter, edge_round=float(k))
         out = run(restart(out), rows)
         total += n_iter(out)
     return out, total

@@ -34,6 +34,7 @@ from ..errors import check_float, check_int
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.krylov import pcg
+from ..monitor import RunRows
 from ..optim.parameter_choice import (
     Choice,
     ChoiceSettings,
@@ -296,23 +297,6 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     return moved
 
 
-class _RoundRows:
-    """A monitor for one solver run of several at the weights chosen in turn: iterations numbered on from the
-    previous runs', each row with the weight it ran at (column lambda_f)."""
-
-    def __init__(self, monitor, first_iter: int, lam: float):
-        self.monitor, self.first_iter, self.lam = monitor, first_iter, lam
-        self.next_iter = first_iter
-
-    def start(self, *args, **kwargs) -> None:  # the solver started the monitor once, before the first run
-        pass
-
-    def step(self, **row) -> bool:
-        row["iter"] = row.get("iter", 0) + self.first_iter
-        self.next_iter = int(row["iter"]) + 1
-        return self.monitor.step(lambda_f=self.lam, **row)
-
-
 @dataclass
 class Rounds:
     """The last solver run's output, with how many runs there were and their iterations in all."""
@@ -331,7 +315,7 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     if not isinstance(problem.weight_choice, Choice):
         out = run(start, monitor)
         return Rounds(out, 1, n_iter(out))
-    rows = _RoundRows(monitor, 0, problem.model.lam)
+    rows = RunRows(monitor, 0, lambda_f=problem.model.lam)
     out = run(start, rows)
     runs, iters = 1, n_iter(out)
     for _ in range(problem.rechoose.times):
@@ -339,7 +323,7 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
             moved = rechoose(problem, motion(out), ctx, bar)
         if not moved:
             break
-        rows = _RoundRows(monitor, rows.next_iter, problem.model.lam)
+        rows = RunRows(monitor, rows.next_iter, lambda_f=problem.model.lam)
         out = run(restart(out), rows)
         runs, iters = runs + 1, iters + n_iter(out)
     problem.weight_runs = runs
