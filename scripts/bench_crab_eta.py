@@ -18,7 +18,8 @@ Three sets, never mixed:
     python scripts/bench_crab_eta.py --set heldout
     python scripts/bench_crab_eta.py --set extraction --full
     python scripts/bench_crab_eta.py --reweigh outputs/bench_crab_eta_heldout.json   # the stored runs, other constants
-    python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv    # fit without running
+    python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv \
+        --override solver.descent.spike_coarse_step=10                                # fit without running
 
 The ETA is traced as the run goes: every time a node starts or its registrar reports (after the coarse search
 and each batch of each descent round) the share of the work done f is computed as NodeProgress computes it (the
@@ -294,17 +295,20 @@ def fit(units):
           f"model/measured {float(ratio.min()):.2f}-{float(ratio.max()):.2f}")
 
 
-def tuning_units(csv_path: str) -> list[tuple[list[float], float]]:
+def tuning_units(csv_path: str, override=()) -> list[tuple[list[float], float]]:
     """(units, CPU s) per node of a tuning CSV written before traces were stored: the units recomputed from the
     runs' layouts (deterministic: scene size, motifs, settings), the spike motifs laid out by expected_spike_boxes
-    (within 1 px of the extracted ones; no extraction run)."""
+    (within 1 px of the extracted ones; no extraction run). The settings are today's defaults plus `override`:
+    the CSV does not record them, so a default changed since the runs must be overridden back (the stored tuning
+    CSV was measured with solver.descent.spike_coarse_step=10; the default is 5 since, which doubles the spike
+    nodes' FFT units)."""
     from regrun.detection.detector import Motif
 
     out = []
     for row in csv.DictReader(Path(csv_path).read_text().splitlines()):
         name, scale = row["run"], int(row["scale"])
         template = "refine_crab" if name.startswith("paper") else "synthetic"
-        _, problem, det = setup(template, scale, TUNING[name])
+        _, problem, det = setup(template, scale, [*TUNING[name], *override])
         for node, (r0, r1, c0, c1) in det.expected_spike_boxes().items():
             mask = torch.ones(r1 - r0, c1 - c0, dtype=det.template.image.dtype)
             centre = ((r1 - r0) // 2, (c1 - c0) // 2)
@@ -324,6 +328,8 @@ def main(argv=None):
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
     ap.add_argument("--fit-from", nargs="+", metavar="FILE", help="run nothing: fit the constants on a tuning CSV "
                     "(units recomputed) and/or stored traces (.json), e.g. the extraction of one template")
+    ap.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE", help="--fit-from: settings the "
+                    "tuning CSV's runs had that differ from today's defaults (units are recomputed with them)")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default=None)
     ap.add_argument("--reweigh", metavar="JSON", help="run nothing: recompute the ETAs of stored traces (the runs' "
@@ -338,7 +344,7 @@ def main(argv=None):
             if path.endswith(".json"):
                 units += [(t["units"][n], t["cpu"][n]) for t in json.loads(Path(path).read_text()) for n in t["order"]]
             else:
-                units += tuning_units(path)
+                units += tuning_units(path, args.override)
         fit(units)
         return
     if args.reweigh:
