@@ -24,7 +24,7 @@ import torch
 from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).parent))
-import bench_crab_eta as B  # noqa: E402
+import bench_crab_eta as B
 
 FORMS = {
     # the code's form today: one constant per kind for both precisions
