@@ -38,7 +38,12 @@ SIZES_2 = ((112, 144), (144, 112), (176, 96), (96, 200), (136, 136), (120, 184))
 # seeded smooth random field; sizes no earlier set used
 HELD_OUT_3 = ("grace_hopper", "mri_s1045", "dem_jacksboro", "topobathy", "checkerboard", "minduka", "random_field")
 SIZES_3 = ((104, 152), (152, 104), (168, 120), (88, 176), (144, 144), (200, 112))
-ON_BACKGROUND = ("mri_s1045",)  # objects on a dark background: cut with FAIR's cover, so they stay in view
+# the fourth held-out set (issue 20, sixth round): pictures no earlier set used: a beach photograph and a cartoon
+# crab on black from shared/refine_data (the crab-detection data), matplotlib's logo, seeded random ellipses
+# (piecewise constant) and seeded 1/f noise (texture at every scale); sizes no earlier set used
+HELD_OUT_4 = ("beach", "crab_cartoon", "mpl_logo", "ellipses", "fractal")
+SIZES_4 = ((120, 168), (168, 120), (96, 184), (208, 112), (152, 152), (112, 192))
+ON_BACKGROUND = ("mri_s1045", "crab_cartoon")  # objects on a dark background: cut with FAIR's cover, so they stay in view
 
 
 def _matplotlib_sample(name: str) -> np.ndarray:
@@ -58,7 +63,8 @@ def _matplotlib_sample(name: str) -> np.ndarray:
     elif name == "topobathy":
         a = np.load(os.path.join(folder, "topobathy.npz"))["topo"].astype(np.float64)
     else:
-        file = {"grace_hopper": "grace_hopper.jpg", "minduka": "Minduka_Present_Blue_Pack.png"}[name]
+        file = {"grace_hopper": "grace_hopper.jpg", "minduka": "Minduka_Present_Blue_Pack.png",
+                "mpl_logo": "logo2.png"}[name]
         a = np.asarray(Image.open(os.path.join(folder, file)).convert("RGB"), dtype=np.float64) @ \
             np.array([0.299, 0.587, 0.114])
     lo, hi = np.percentile(a, 0.1), np.percentile(a, 99.9)  # a few extreme values must not set the scale
@@ -69,6 +75,31 @@ def source_image(name: str, fair_dir) -> np.ndarray:
     """A gray image in regrun's layout ([i, j] = (x1_i, x2_j))."""
     if name in ("grace_hopper", "mri_s1045", "dem_jacksboro", "topobathy", "minduka"):
         return np.ascontiguousarray(np.flipud(_matplotlib_sample(name)).T)
+    if name in ("beach", "crab_cartoon"):
+        from PIL import Image
+
+        file = {"beach": "beach_bg.jpg", "crab_cartoon": "crab_big_bbg.png"}[name]
+        a = np.asarray(Image.open(Path(fair_dir).parent / "refine_data" / file).convert("L"), dtype=np.float64)
+        return np.ascontiguousarray(np.flipud(a).T)
+    if name == "mpl_logo":
+        return np.ascontiguousarray(np.flipud(_matplotlib_sample(name)).T)
+    if name == "ellipses":  # 40 seeded ellipses of random gray levels added up, 384^2
+        rng = np.random.default_rng(24)
+        i, j = np.mgrid[0:384, 0:384].astype(np.float64)
+        a = np.zeros((384, 384))
+        for _ in range(40):
+            ci, cj = rng.uniform(40, 344, 2)
+            r1, r2 = rng.uniform(10, 90, 2)
+            t = rng.uniform(0, np.pi)
+            u, v = (i - ci) * np.cos(t) + (j - cj) * np.sin(t), -(i - ci) * np.sin(t) + (j - cj) * np.cos(t)
+            a += rng.uniform(-1, 1) * ((u / r1) ** 2 + (v / r2) ** 2 <= 1)
+        return 255 * (a - a.min()) / (a.max() - a.min())
+    if name == "fractal":  # seeded noise of power spectrum 1/f^3 (amplitude 1/f^1.5), 384^2
+        rng = np.random.default_rng(24)
+        f = np.hypot(*np.meshgrid(np.fft.fftfreq(384), np.fft.fftfreq(384), indexing="ij"))
+        f[0, 0] = np.inf
+        a = np.fft.ifft2(np.fft.fft2(rng.standard_normal((384, 384))) * f ** -1.5).real
+        return 255 * (a - a.min()) / (a.max() - a.min())
     if name == "random_field":  # white noise blurred by a 6-pixel Gaussian, seeded: smooth at the cell scale
         from scipy.ndimage import gaussian_filter as blur
 

@@ -276,7 +276,8 @@ WRONG_STARTS = (25.0, 180.0)  # degrees added to the truth: failures for the ver
 def wide_suite(args, sitk):
     """The generated set of scripts/bench_pairs.py: regrun as a user runs it, SimpleITK from the identity and
     from the quarter turns, and the verdict on regrun's results plus on minima reached from wrong starts."""
-    from bench_pairs import HELD_OUT, HELD_OUT_2, HELD_OUT_3, SIZES_2, SIZES_3, draw_pairs, label, make_pair
+    from bench_pairs import (HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, SIZES_2, SIZES_3, SIZES_4, draw_pairs,
+                             label, make_pair)
     from regrun.config import compose as compose_cfg
     from regrun.registration.local_steps import minimise_at_scale
     from regrun.registration.sitk_peer import register_affine_quarter_turns
@@ -285,7 +286,8 @@ def wide_suite(args, sitk):
     folder = Path(tempfile.mkdtemp(prefix="bench_wide_"))
     specs = draw_pairs(args.n_pairs, args.seed, *{"tuned": (), "heldout": (HELD_OUT,),
                                                   "heldout2": (HELD_OUT_2, SIZES_2),
-                                                  "heldout3": (HELD_OUT_3, SIZES_3)}[args.images])
+                                                  "heldout3": (HELD_OUT_3, SIZES_3),
+                                                  "heldout4": (HELD_OUT_4, SIZES_4)}[args.images])
     if args.only:  # a subset of the draw (the same pairs, by image name), e.g. to rerun the pairs a change touches
         specs = [s for s in specs if s["image"] in args.only]
     solver_cfg = compose_cfg(["problem.data=files", "solver=multilevel"]).solver
@@ -522,7 +524,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
     ap.add_argument("--max-angle", type=float, default=180.0,
                     help="mi and wide suites: rotations drawn in +-this many degrees (180: the whole circle)")
-    ap.add_argument("--images", choices=("tuned", "heldout", "heldout2", "heldout3"), default="tuned",
+    ap.add_argument("--images", choices=("tuned", "heldout", "heldout2", "heldout3", "heldout4"), default="tuned",
                     help="wide and mi suites: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
     ap.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS),
                     help="wide suite: peers besides SimpleITK (those not installed are said so and left out)")

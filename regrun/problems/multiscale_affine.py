@@ -297,18 +297,36 @@ class MultiscaleAffine(Problem):
         return [self.identity.clone(), *(self.from_affine(g.to(self.identity)) for g in guesses)]
 
     def best_start(self, scale: "ScaleObjective") -> torch.Tensor:
-        """The candidate start with the lowest J at this scale (one evaluation each) among those that keep at
-        least half of the reference inside the template."""
+        """The candidate start with the lowest J at this scale (one evaluation each) among those whose overlap
+        is admitted (overlap_admitted)."""
         cands = self.start_candidates()
         if len(cands) == 1:
             return cands[0]
         # a masked, normalised J can be lowered by mapping the image out of the template: such starts lose
-        values = [float(scale.objective(w)) if self.overlap(w) >= 0.5 else math.inf for w in cands]
+        values = [float(scale.objective(w)) if self.overlap_admitted(w) else math.inf for w in cands]
         return cands[int(np.argmin(values))] if min(values) < math.inf else cands[0]
 
     def overlap(self, w: torch.Tensor) -> float:
         """The fraction of reference points that y(x; w) maps inside the template's domain."""
         return float(self.grid.contains(self.transformation.points(w, self.x)).to(self.x.dtype).mean())
+
+    def overlap_permitted(self, w: torch.Tensor) -> float:
+        """The overlap the rotation of w permits: the fraction of reference points that w's rotation (the nearest
+        rotation to its linear part) keeps inside the template when it turns about the domain's centre. Both
+        footprints are centrally symmetric and convex, so no translation keeps more (Brunn-Minkowski); a
+        non-square domain turned by a quarter turn keeps short side / long side of itself."""
+        a = self.to_affine(w.detach().to(self.identity))[:4].reshape(2, 2)
+        phi = torch.atan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])
+        rot = torch.stack((torch.cos(phi), -torch.sin(phi), torch.sin(phi), torch.cos(phi))).reshape(2, 2)
+        c = rot.new_tensor(self.grid.centre)
+        return self.overlap(self.from_affine(torch.cat((rot.reshape(4), c - rot @ c))))
+
+    def overlap_admitted(self, w: torch.Tensor) -> bool:
+        """Whether w keeps at least half the overlap its rotation permits (overlap_permitted). A masked,
+        normalised J can be lowered by mapping the reference out of the template, so ends that lose more than
+        that lose to those that do not (start choice, path choice, restarts); a fixed half of the reference
+        would exclude the truth of a non-square pair near a quarter turn, which keeps about short / long of it."""
+        return self.overlap(w) >= 0.5 * self.overlap_permitted(w)
 
     # ---- objective --------------------------------------------------------------------------------------
     def objective_options(self, x: torch.Tensor | None = None) -> dict:
@@ -541,7 +559,7 @@ class MultiscaleAffine(Problem):
                 v = levenberg_marquardt(scale.residual_and_jacobian, v, max_iter=REDESCENT_MAX_ITER,
                                         gtol=REDESCENT_GTOL, residual=scale.trial_residual).w
             j0, j1 = float(fine.objective(w0)), float(fine.objective(v))
-            if not (math.isfinite(j1) and j1 < j0) or self.overlap(v) < 0.5:
+            if not (math.isfinite(j1) and j1 < j0) or not self.overlap_admitted(v):
                 return 0.0
             d = self.transformation.points(v, self.x) - self.transformation.points(w0, self.x)
             return float((d / d.new_tensor(self.grid.h)).pow(2).sum(-1).mean().sqrt())

@@ -48,6 +48,7 @@ class Multilevel(Solver):
         self.min_size = check_int("solver.min_size", cfg.min_size, 4)
         self.theta = check_float("solver.theta", cfg.theta, 0.0)
         self.coarse_max_iter = check_int("solver.coarse_max_iter", cfg.coarse_max_iter, 1)
+        self.carry = check_int("solver.carry", cfg.carry, 1)
         if not (isinstance(cfg.finest_restart, bool) or cfg.finest_restart == "auto"):
             raise UserError(f"solver.finest_restart={cfg.finest_restart!r} must be true, false or auto")
         self.thetas = None
@@ -56,10 +57,12 @@ class Multilevel(Solver):
                 raise UserError(f"solver.thetas={cfg.thetas!r} must be a list of scales, e.g. [100, 1, 0]")
             self.thetas = parse_thetas("solver.thetas", cfg.thetas)
 
-    def _best_start(self, level, theta, candidates) -> torch.Tensor:
-        """Minimise every candidate for coarse_max_iter iterations (as one batch with LM) and return the end
-        point with the lowest J among those that keep at least half the reference points inside the template
-        (a normalised, masked J can otherwise be lowered by mapping the image out of the domain)."""
+    def _best_starts(self, level, theta, candidates) -> list[torch.Tensor]:
+        """Minimise every candidate for coarse_max_iter iterations (as one batch with LM) and return up to
+        `carry` distinct end points, the lowest J first, those whose overlap is admitted (the problem's
+        overlap_admitted: a normalised, masked J can otherwise be lowered by mapping the image out of the domain)
+        ahead of the rest. Two ends are one when they lie within a cell of this level of each other (RMS
+        displacement over its grid)."""
         scale = level.at_scale(theta)
         if self.cfg.optimizer == "lm" and getattr(scale, "least_squares", True):
             kernel = scale.kernel
@@ -73,9 +76,17 @@ class Multilevel(Solver):
                 res = minimise_at_scale(scale, w0, self.cfg, None, max_iter=self.coarse_max_iter)
                 ends.append(res.w)
                 values.append(res.J)
-        overlap = [level.overlap(w) for w in ends]
-        ranked = sorted(range(len(ends)), key=lambda k: (overlap[k] < 0.5, values[k]))
-        return ends[ranked[0]]
+        admitted = [level.overlap_admitted(w) for w in ends]
+        ranked = sorted(range(len(ends)), key=lambda k: (not admitted[k], values[k]))
+        h = level.x.new_tensor(level.grid.h)
+        points = [level.transformation.points(w, level.x) for w in ends]
+        kept = []
+        for k in ranked:
+            if len(kept) == self.carry:
+                break
+            if all(float(((points[k] - points[j]) / h).pow(2).sum(-1).mean().sqrt()) >= 1.0 for j in kept):
+                kept.append(k)
+        return [ends[k] for k in kept]
 
     def solve(self, problem, monitor):
         t0 = time.perf_counter()
@@ -110,50 +121,66 @@ class Multilevel(Solver):
         )
 
     def _pyramid(self, problem, monitor, rows, path):
-        """Every start on the coarsest level, the best one carried up the levels. Appends a row per level to
-        `rows`; returns (w, the finest level's OptimResult, the number of starts, the levels, whether the run's
-        monitor asked to stop)."""
+        """Every start on the coarsest level; the best `carry` distinct ends are each carried up to the level below
+        the finest, and the one with the lowest J of the finest level there, among those whose overlap is
+        admitted, is minimised on the finest level (one coarse end cannot tell apart basins that finer levels
+        separate; the finest level, four times the next one's cost, runs once). Appends the winner's rows, a row a
+        level, to `rows`; returns (w, the finest level's OptimResult, the number of starts, the levels, whether the
+        run's monitor asked to stop)."""
         levels = problem.pyramid(self.min_size)
         coarse_thetas = self.thetas or [self.theta]
-        level_id = 0
+        coarsest, finest = levels[0], levels[-1]
+        candidates = problem.start_candidates(coarsest)
+        starts = self._best_starts(coarsest, coarse_thetas[0], candidates)
+        below = levels[:-1] or levels  # a one-level pyramid: every start on it, the lowest end wins
+        monitor.start(total=self.cfg.max_iter * (len(starts) * (len(below) + len(coarse_thetas) - 1)
+                                                 + len(levels) - len(below)),
+                      desc=f"multilevel {len(levels)} levels" + (f" (path {path + 1})" if path else ""), upto=True)
+        ends = []
+        for w in starts:
+            ends.append(self._levels(below, coarse_thetas, w, monitor, path, level_id=0))
+            if ends[-1][2]:
+                break
+        if below is levels:
+            values = [end[1].J for end in ends]
+        else:
+            fine = finest.at_scale(self.theta)
+            with torch.no_grad():
+                values = [float(fine.objective(end[0])) for end in ends]
+        ranked = sorted(range(len(ends)), key=lambda k: (not finest.overlap_admitted(ends[k][0]), values[k]))
+        w, out, stopped, own_rows = ends[ranked[0]]
+        if below is not levels and not stopped:
+            w, out, stopped, last = self._levels([finest], [self.theta], w, monitor, path,
+                                                 level_id=len(own_rows["level"]))
+            for key in own_rows:
+                own_rows[key].extend(last[key])
+        for key, values in own_rows.items():
+            rows[key].extend(values)
+        return w, out, len(candidates), levels, stopped
 
-        def record(level, theta, out, started):
-            for key, val in (("level", level_id), ("m1", level.grid.m[0]), ("m2", level.grid.m[1]),
+    def _levels(self, levels, thetas, w, monitor, path, level_id):
+        """One start minimised on the first of `levels` (at each of `thetas` in turn) and then on the others at
+        solver.theta. Returns (w, the last level's OptimResult, whether the run's monitor asked to stop, the
+        rows, a level each, numbered from level_id)."""
+        rows = {k: [] for k in ("level", "m1", "m2", "theta", "J", "grad_norm", "n_iter", "time", "path")}
+        out = None
+        for k, (level, theta) in enumerate([(levels[0], t) for t in thetas] + [(v, self.theta) for v in levels[1:]]):
+            started = time.perf_counter()
+            level_monitor = _StopAwareMonitor(monitor, level_id + k, theta)
+            out = minimise_at_scale(level.at_scale(theta), w, self.cfg, level_monitor)
+            w = out.w
+            for key, val in (("level", level_id + k), ("m1", level.grid.m[0]), ("m2", level.grid.m[1]),
                              ("theta", theta), ("J", out.J), ("grad_norm", out.grad_norm),
                              ("n_iter", out.n_iter), ("time", time.perf_counter() - started), ("path", path)):
                 rows[key].append(float(val))
-
-        # Coarsest level: every candidate start, a few iterations each at the first theta; the best is kept.
-        coarsest = levels[0]
-        candidates = problem.start_candidates(coarsest)
-        w = self._best_start(coarsest, coarse_thetas[0], candidates)
-        monitor.start(total=self.cfg.max_iter * (len(levels) + len(coarse_thetas) - 1),
-                      desc=f"multilevel {len(levels)} levels" + (f" (path {path + 1})" if path else ""), upto=True)
-        out = None
-        for theta in coarse_thetas:
-            started = time.perf_counter()
-            level_monitor = _StopAwareMonitor(monitor, level_id, theta)
-            out = minimise_at_scale(coarsest.at_scale(theta), w, self.cfg, level_monitor)
-            w = out.w
-            record(coarsest, theta, out, started)
-            level_id += 1
             if level_monitor.stop_requested:
                 break
-        for level in levels[1:]:
-            if level_monitor.stop_requested:
-                break
-            started = time.perf_counter()
-            level_monitor = _StopAwareMonitor(monitor, level_id, self.theta)
-            out = minimise_at_scale(level.at_scale(self.theta), w, self.cfg, level_monitor)
-            w = out.w
-            record(level, self.theta, out, started)
-            level_id += 1
-        return w, out, len(candidates), levels, level_monitor.stop_requested
+        return w, out, level_monitor.stop_requested, rows
 
     def _second_path(self, problem, distance, w, out, monitor, rows):
         """The whole pyramid once more under the problem's second distance (users' files: ncc beside ssd), and the
-        end whose T(y) correlates best with R over the overlap kept, among the ends that keep at least half the
-        reference inside the template. The two distances fail on different pairs, in the coarse levels: ssd is
+        end whose T(y) correlates best with R over the overlap kept, among the ends whose overlap is admitted
+        (the problem's overlap_admitted). The two distances fail on different pairs, in the coarse levels: ssd is
         led astray by an intensity change (0.7 I + 20) or fine text, ncc's free gain flattens the landscape away
         from the truth and can fit a flat patch (docs/registration.md, "Two paths"). The correlation is unchanged
         by a gain and offset and is minimised by neither path, so it judges both alike. Returns (w, out, stats,
@@ -161,8 +188,8 @@ class Multilevel(Solver):
         other = problem.with_distance(distance)
         w2, out2, _, _, _ = self._pyramid(other, monitor, rows, path=1)
         rho = [problem.overlap_correlation(v) for v in (w, w2)]
-        # an end that maps less than half the reference into the template loses (as in _best_start)
-        scores = [r if problem.overlap(v) >= 0.5 else -math.inf for r, v in zip(rho, (w, w2))]
+        # an end whose overlap is not admitted loses (as in _best_starts)
+        scores = [r if problem.overlap_admitted(v) else -math.inf for r, v in zip(rho, (w, w2))]
         won = scores[1] > scores[0]
         stats = {"path_correlation": rho[0], "second_path_correlation": rho[1], "second_path_won": float(won),
                  "second_path_J": out2.J}
@@ -172,13 +199,13 @@ class Multilevel(Solver):
 
     def _finest_restart(self, problem, w, out):
         """The finest level minimised once more, from the identity; its end replaces the pyramid's when its J is
-        lower by more than round-off (and it keeps half the reference inside the template). Coarse levels can
+        lower by more than round-off (and its overlap is admitted). Coarse levels can
         mislead: on pairs with fine texture or a folded intensity map (mi on scikit-image's text at 18 degrees,
         a cat at -23 degrees, retinal microaneurysms at 25 degrees) the pyramid's minimum lay 26-142 px off
         while the finest level alone, from the identity, reached the truth (docs/registration.md, "Capture range
         of mi"). Returns (w, out, the restart's OptimResult)."""
         scale = problem.at_scale(self.theta)
         alt = minimise_at_scale(scale, problem.identity.clone(), self.cfg, None)
-        if alt.J < out.J - 1e-9 * max(abs(out.J), 1e-30) and problem.overlap(alt.w) >= 0.5:
+        if alt.J < out.J - 1e-9 * max(abs(out.J), 1e-30) and problem.overlap_admitted(alt.w):
             return alt.w, alt, alt
         return w, out, alt
