@@ -308,8 +308,56 @@ def test_a_start_that_maps_the_image_away_is_never_chosen(tmp_path, device):
     assert torch.equal(p.best_start(p.at_scale(0.0)), p.identity)
     cfg = OmegaConf.load("configs/solver/multilevel.yaml")
     cfg.min_size = 8
-    assert torch.equal(Multilevel(cfg, p.ctx)._best_start(p, 0.0, [away, p.identity.clone()]).cpu()[4:].abs() < 5,
-                       torch.tensor([True, True]))
+    assert torch.equal(Multilevel(cfg, p.ctx)._best_starts(p, 0.0, [away, p.identity.clone()])[0].cpu()[4:].abs()
+                       < 5, torch.tensor([True, True]))
+
+
+def test_overlap_rule_admits_a_quarter_turn_of_a_non_square_domain(tmp_path, device):
+    """A 12x24 domain turned by a quarter turn keeps half of itself (12/24) at best, wherever it is shifted: the
+    overlap the rotation permits is that half, and an end is admitted when it keeps half of what its rotation
+    permits. The truth of a non-square pair near a quarter turn (here also scaled by 1.1: 45% kept) is admitted,
+    an end shifted off the template is not; the identity permits everything."""
+    rng = np.random.default_rng(0)
+    for name in ("T.png", "R.png"):
+        _write_png(tmp_path / name, rng.uniform(0, 255, (12, 24)))
+    cfg = OmegaConf.load("configs/problem/multiscale_affine.yaml")
+    cfg.data, cfg.template, cfg.reference = "files", str(tmp_path / "T.png"), str(tmp_path / "R.png")
+    p = MultiscaleAffine(cfg, RunContext(device, torch.float64, 0, tmp_path))
+    assert p.grid.m == (12, 24)
+
+    def end(angle, scale=1.0, shift=(0.0, 0.0)):
+        w = affine_about(angle, (scale, scale), centre=p.grid.centre, dtype=p.identity.dtype, device=device)
+        return p.from_affine(w + torch.tensor([0, 0, 0, 0, *shift], dtype=w.dtype, device=device))
+
+    quarter = end(90.0)
+    assert p.overlap(quarter) == 0.5 and p.overlap_permitted(quarter) == 0.5
+    assert p.overlap_permitted(end(90.0, shift=(3.0, -5.0))) == 0.5  # a shift does not change what is permitted
+    truth = end(88.0, 1.1, (0.5, 1.0))
+    assert p.overlap(truth) < 0.5 and p.overlap_admitted(truth)  # the old rule (half the reference) excluded it
+    assert p.overlap_permitted(p.identity) == 1.0 and p.overlap_admitted(p.identity)
+    assert p.overlap(end(90.0, shift=(0.0, 15.0))) == 0.125 and not p.overlap_admitted(end(90.0, shift=(0.0, 15.0)))
+
+
+def test_carried_coarse_ends_are_distinct_and_ranked(tmp_path, device):
+    """solver.carry: the coarse ends carried up are at most `carry`, at least a coarse cell apart, the lowest J
+    first; the pyramid with three carried ends still finds the quarter turn and records one row a level."""
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 32, "synthetic.texture": 0.1, "rotate_template": 90.0,
+                                      "init": "moments"})
+    cfg = OmegaConf.load("configs/solver/multilevel.yaml")
+    cfg.min_size, cfg.carry = 8, 3
+    solver = Multilevel(cfg, p.ctx)
+    coarsest = p.pyramid(cfg.min_size)[0]
+    starts = solver._best_starts(coarsest, 0.0, p.start_candidates(coarsest))
+    assert 2 <= len(starts) <= 3
+    h = coarsest.x.new_tensor(coarsest.grid.h)
+    pts = [coarsest.transformation.points(w, coarsest.x) for w in starts]
+    assert all(float(((pts[i] - pts[j]) / h).pow(2).sum(-1).mean().sqrt()) >= 1.0
+               for i in range(len(pts)) for j in range(i))
+    values = [float(coarsest.at_scale(0.0).objective(w)) for w in starts]
+    assert values[0] == min(values)
+    res = solver.solve(p, Monitor())
+    assert p.displacement_rmse(res.solution["w"]) < 0.05
+    assert res.tables["levels"]["m1"].tolist() == [8.0, 16.0, 32.0]
 
 
 def test_blurred_border_is_left_out(tmp_path, device):
