@@ -295,6 +295,10 @@ def wide_suite(args, sitk):
     for k, spec in enumerate(specs):
         if args.max_angle < 180:  # the circle onto +-max_angle: pairs every peer can start from the identity
             spec["angle"] = ((spec["angle"] + 180) % 360 - 180) * args.max_angle / 180
+        if args.quarter_band is not None:  # the circle onto 90 +- band and 270 +- band: non-square domains keep the
+            # least of themselves there (the multilevel solver's overlap rule)
+            u = spec["angle"] % 360
+            spec["angle"] = (90.0 if u < 180 else 270.0) + (2 * (u % 60) / 60 - 1) * args.quarter_band
         template, reference, w_true, grid = make_pair(spec, args.fair_dir)
         paths = folder / f"p{k}_T.png", folder / f"p{k}_R.png"
         write_png(paths[0], template.numpy())
@@ -524,6 +528,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=20, help="wide suite: the draw's seed")
     ap.add_argument("--max-angle", type=float, default=180.0,
                     help="mi and wide suites: rotations drawn in +-this many degrees (180: the whole circle)")
+    ap.add_argument("--quarter-band", type=float, default=None,
+                    help="wide suite: rotations drawn in 90 +- this and 270 +- this many degrees instead")
     ap.add_argument("--images", choices=("tuned", "heldout", "heldout2", "heldout3", "heldout4"), default="tuned",
                     help="wide and mi suites: the images the settings were chosen on, or bench_pairs.HELD_OUT (issue 20)")
     ap.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS),
