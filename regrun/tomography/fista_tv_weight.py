@@ -142,6 +142,37 @@ def cv_offsets(fold: int, count: int) -> list[int]:
     return sorted({(fold // 2 + (j * fold) // count) % fold for j in range(count)})
 
 
+def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=None, pool=None,
+                   second_runs: int = 0) -> tuple[float, np.ndarray]:
+    """choose_by_view_cv's search on a criterion f(lam) (the held-out misfit at an all-view weight): a log grid of
+    `points` weights over [lo, hi], `weights - points` golden-section steps inside the best grid point's bracket,
+    and the vertex of the parabola through the best three weights tried, in log lam (no more runs). Returns that
+    vertex and the grid's values.
+
+    The guard (`second`: the held-out misfit of another offset of the fold, one training run a call; `pool(lam,
+    a, b)`: the two pooled): when the grid's best weight is its lowest, the held-out views have shown no minimum
+    at all, which a low optimum (a texture TV does not help) and two misleading held-out views (docs/ct.md,
+    "Fourth round") both give; the golden-section steps would only refine the range's edge. Then the
+    `second_runs` runs go to `second` at the grid's lowest weights instead, and the vertex is taken on the misfit
+    pooled over both offsets there: the answer stays low only where the other views agree."""
+    lams = log_grid(lo, hi, points)
+    values = np.array([f(float(lam)) for lam in lams])
+    if second is not None and int(np.argmin(values)) == 0 and second_runs >= 3:
+        near = lams[:min(second_runs, points)]
+        other = [second(float(lam)) for lam in near]
+        if pool is None:  # the other offset alone, where it has a minimum inside
+            return (parabola_min(near, other) if int(np.argmin(other)) > 0 else float(lams[0])), values
+        return parabola_min(near, [pool(float(lam), v, w) for lam, v, w in zip(near, values, other)]), values
+    seen = list(zip(lams, values))
+
+    def step(lam: float) -> float:
+        seen.append((lam, f(lam)))
+        return seen[-1][1]
+
+    golden_refine(step, lams, values, weights - points)
+    return parabola_min([s[0] for s in seen], [s[1] for s in seen]), values
+
+
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None) -> Choice:
@@ -179,15 +210,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
     if weights - points < 2:
         points = weights
-    lams = log_grid(settings.lo, settings.hi, points)
-    values = np.array([f(float(lam)) for lam in lams])
-    golden_refine(f, lams, values, weights - points)
+    lam, values = view_cv_search(f, settings.lo, settings.hi, weights, points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
-    # between the weights tried: the vertex of the parabola through the best three (no more runs)
-    lam = parabola_min([s[0] for s in seen], [s[1] for s in seen]) * scale
+    lam = lam * scale
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
-    at_edge = int(np.argmin(values)) in (0, len(lams) - 1)
+    at_edge = int(np.argmin(values)) in (0, len(values) - 1)
     err = np.array([s[1] for s in seen])
     curve = {"lam": np.array([s[0] for s in seen]), "criterion": err, "rss": err * m_held,
              "trace": np.full(len(seen), math.nan)}
