@@ -48,18 +48,14 @@ def interpolated(lams, crit):
     return f
 
 
-def simulated_search(lams, crit, lo: float, hi: float, weights: int, points: int, second=None, held=(1, 1),
-                     pooled: bool = True) -> float:
+def simulated_search(lams, crit, lo: float, hi: float, weights: int, points: int, second=None) -> float:
     """The solver's search (fista_tv_weight.view_cv_search: a log grid of `points` weights in [lo, hi],
     golden-section steps up to `weights`, the parabola's vertex; with `second`, another offset's criterion, the
-    guard) run on the interpolated criterion: what the search would pick on this curve with this budget. `held`:
-    the held-out views of the two offsets, their weights in the pooled misfit."""
+    guard) run on the interpolated criterion: what the search would pick on this curve with this budget."""
     from regrun.tomography.fista_tv_weight import view_cv_search
 
     g = None if second is None else interpolated(lams, second)
-    pool = lambda lam, a, b: (a * held[0] + b * held[1]) / (held[0] + held[1])  # noqa: E731
-    lam, _ = view_cv_search(interpolated(lams, crit), lo, hi, weights, points, g, pool if pooled else None,
-                            weights - points)
+    lam, _ = view_cv_search(interpolated(lams, crit), lo, hi, weights, points, g, weights - points)
     return lam
 
 
@@ -69,7 +65,7 @@ def offsets_of(rule: str, d) -> list[int]:
     base = rule.split("@")[0]
     if base == "off4":
         return [fold // 2]
-    if base in ("guard", "guard1"):  # the default's offset, and offset 0 for the guard (guard1: offset 0 alone)
+    if base == "guard":  # the default's offset, and offset 0 for the guard
         return [fold // 2, 0]
     if base == "all":
         return have
@@ -106,12 +102,8 @@ def main(argv=None):
             crit = pooled(d, offs[:1] if rule.startswith("guard") else offs, args.ref)
             if "@" in rule:  # @WEIGHTS,POINTS: the solver's search with this budget of weights
                 weights, points = (int(v) for v in rule.split("@")[1].split(","))
-                second, held = None, (1, 1)
-                if rule.startswith("guard"):
-                    second = np.array(d["offsets"][str(offs[1])][args.ref])
-                    held = tuple(len(d["offsets"][str(k)]["held"]) for k in offs)
-                lam = simulated_search(lams, crit, args.range[0], args.range[1], weights, points, second, held,
-                                       not rule.startswith("guard1"))
+                second = np.array(d["offsets"][str(offs[1])][args.ref]) if rule.startswith("guard") else None
+                lam = simulated_search(lams, crit, args.range[0], args.range[1], weights, points, second)
             else:
                 lam = parabola_pick(lams, crit)
             for sc in args.scales:

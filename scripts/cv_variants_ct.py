@@ -32,6 +32,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="+")
     ap.add_argument("--variants", nargs="+", default=["8/1/9", "8/2/10"])
+    ap.add_argument("--scales", type=float, nargs="*", default=[],
+                    help="also the PSNR at the search's pick times these scales (one more run each)")
     ap.add_argument("--out", type=Path, default=Path("outputs/cv_variants.jsonl"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -52,12 +54,17 @@ def main(argv=None):
                                          power_iters=int(cfg.power_iters),
                                          cv_reference=str(cfg.lam_cv_reference), cv_weight=str(cfg.lam_cv_weight),
                                          cv_offsets=offsets, cv_grid=grid or None, cv_guard=guard)
-            row = {"case": name, "variant": variant, "lam": choice.lam, "psnr": p.quality(choice.state * p.mask)["psnr"],
+            psnr = lambda x: p.quality(x * p.mask)["psnr"]  # noqa: E731
+            with torch.no_grad():  # the same search's answer at other scales: one more run each
+                at_scale = {f"{s:g}": psnr(fista.solve(torch.tensor(choice.lam / scale * s, dtype=torch.float64),
+                                                       int(cfg.iters))) for s in args.scales if s != scale}
+            row = {"case": name, "variant": variant, "lam": choice.lam, "psnr": psnr(choice.state), "at_scale": at_scale,
+                   "stats": choice.details,
                    "runs": choice.solves, "cpu_s": time.process_time() - c0,
                    "curve_lam": choice.curve["lam"].tolist(), "curve": choice.curve["criterion"].tolist()}
             with args.out.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            print(f"{name} {variant}: lam {row['lam']:.3g} psnr {row['psnr']:.2f} ({row['runs']} runs, "
+            print(f"{name} {variant}: lam {row['lam']:.3g} psnr {row['psnr']:.2f} {at_scale} ({row['runs']} runs, "
                   f"{row['cpu_s']:.0f} CPU-s)", flush=True)
 
 

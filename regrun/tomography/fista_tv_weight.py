@@ -142,27 +142,26 @@ def cv_offsets(fold: int, count: int) -> list[int]:
     return sorted({(fold // 2 + (j * fold) // count) % fold for j in range(count)})
 
 
-def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=None, pool=None,
+def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=None,
                    second_runs: int = 0) -> tuple[float, np.ndarray]:
     """choose_by_view_cv's search on a criterion f(lam) (the held-out misfit at an all-view weight): a log grid of
     `points` weights over [lo, hi], `weights - points` golden-section steps inside the best grid point's bracket,
     and the vertex of the parabola through the best three weights tried, in log lam (no more runs). Returns that
     vertex and the grid's values.
 
-    The guard (`second`: the held-out misfit of another offset of the fold, one training run a call; `pool(lam,
-    a, b)`: the two pooled): when the grid's best weight is its lowest, the held-out views have shown no minimum
-    at all, which a low optimum (a texture TV does not help) and two misleading held-out views (docs/ct.md,
-    "Fourth round") both give; the golden-section steps would only refine the range's edge. Then the
-    `second_runs` runs go to `second` at the grid's lowest weights instead, and the vertex is taken on the misfit
-    pooled over both offsets there: the answer stays low only where the other views agree."""
+    The guard (`second`: the held-out misfit of another offset of the fold, one training run a call): when the
+    grid's best weight is its lowest, the held-out views have shown no minimum at all. A low optimum (a texture
+    TV does not help) gives that, and so do two held-out views that mislead (15 views, thin walls: docs/ct.md,
+    "Fourth round"); the golden-section steps would only refine the range's edge. Then the `second_runs` runs go
+    to `second` at the grid's lowest weights instead: where the other views have their minimum inside, its
+    parabola's vertex is the answer; where they too are lowest at the edge, the edge stays. (Pooling the two
+    offsets' misfit there instead kept the edge on the case that motivated it: docs/ct.md.)"""
     lams = log_grid(lo, hi, points)
     values = np.array([f(float(lam)) for lam in lams])
     if second is not None and int(np.argmin(values)) == 0 and second_runs >= 3:
         near = lams[:min(second_runs, points)]
         other = [second(float(lam)) for lam in near]
-        if pool is None:  # the other offset alone, where it has a minimum inside
-            return (parabola_min(near, other) if int(np.argmin(other)) > 0 else float(lams[0])), values
-        return parabola_min(near, [pool(float(lam), v, w) for lam, v, w in zip(near, values, other)]), values
+        return (parabola_min(near, other) if int(np.argmin(other)) > 0 else float(lams[0])), values
     seen = list(zip(lams, values))
 
     def step(lam: float) -> float:
