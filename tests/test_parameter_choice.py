@@ -182,8 +182,8 @@ def test_fista_tv_auto_records_the_choice(device, rule, solves, runs):
     cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0],
                          lam_rule=rule, lam_cv_reference="raw")  # a dense A: no geometry to calibrate kernels on
     res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(FakeCT(device), Monitor())
-    top = 1.0 * (cfg.lam_cv_scale if rule == "cv" else 1)  # cv answers its best weight times lam_cv_scale
-    assert 0.01 <= res.metrics["lam_chosen"] <= top and res.metrics["lam_solves"] == solves
+    scale = cfg.lam_cv_scale if rule == "cv" else 1  # cv answers its best weight times lam_cv_scale
+    assert 0.01 * scale <= res.metrics["lam_chosen"] <= 1.0 * scale and res.metrics["lam_solves"] == solves
     assert res.metrics["lam_fista_runs"] == runs
     assert res.stats["lam_rule"] == rule and res.metrics["noise_sigma"] > 0
     assert len(res.tables["lam_curve"]["lam"]) == 5 and res.solution["x"].device.type == device.type
