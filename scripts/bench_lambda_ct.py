@@ -243,7 +243,10 @@ def run_case(obj, size, views, args, photons, problem=None):
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                               "curve": {k: v.tolist() for k, v in choice.table().items()}}
+                               "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        if rule == "cv" and args.cv_also_scales:  # the same search answered at other scales: one more run each
+            out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, choice.lam / float(scale) * sc))
+                                                    for sc in args.cv_also_scales}
     if args.peer and prev is None:
         try:
             out["peer_psnr"], out["peer_weight"] = sirt_tv_peer(p, args.sirt_iters, args.tv_weights)
@@ -296,6 +299,8 @@ def main(argv=None):
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
     ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
     ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
+    ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
+                    help="cv: also the PSNR of the same search's pick times these scales instead of SCALE")
     ap.add_argument("--reuse", type=Path, default=None,
                     help="a previous run's JSON: its grid optimum, FBP and peers for the same cases (only the auto "
                          "rules run)")
