@@ -11,14 +11,16 @@ that were not measured sees what a few-view reconstruction puts in the null spac
 theorem: the missing views are the missing wedges of the object's spectrum), which is where TV's benefit lies.
 No noise level is needed. The weight is then rescaled to all views (lam * views / training views: the data term
 sums over views, so the same balance needs a weight in proportion) and by `scale`, and one FISTA-TV run on all
-the data gives the answer: `solves` training runs + 1.
+the data gives the answer: `solves` training runs + 1. A first grid lowest at the range's low end hands the
+remaining runs to another offset's held-out views (the guard, view_cv_search).
 
 What the held-out views are compared with (`reference`, solver.lam_cv_reference): `resolved` (the default),
 the data at the pixel model's resolution h * b (regrun.tomography.model_resolution), or `raw`, the data b.
 Against b the held-out views reward a reconstruction that reproduces the object's sub-pixel detail (the model
 error, alike in neighbouring views), so the weight falls as the noise falls below it: 2.2-3x under the
 image-optimal one at 10^5-10^6 photons (docs/ct.md, "Why cv missed at low noise"); `raw` then needs a fitted
-`scale` (1.5, measured on the tuning cases), `resolved` takes 1.
+`scale` (1.5, measured on the tuning cases), `resolved` 0.8 (its pick was 1.26x the grid optimum in the median of
+the tuning cases: docs/ct.md, "Fourth round").
 
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
