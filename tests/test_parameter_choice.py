@@ -346,6 +346,7 @@ def test_view_cv_guard_is_recorded_and_costs_no_more_runs(device):
     assert on.solves == off.solves == 10 and on.details["lam_cv_guard"].startswith("offset 0: 0.01: ")
     assert len(on.curve["lam"]) == 5  # the curve: the default offset's grid; the guard's four runs in /stats
     assert np.allclose(on.curve["criterion"], off.curve["criterion"][:5], rtol=1e-12)
+    assert on.at_edge == (on.lam == pytest.approx(1e-2))  # still at the range's end only if the guard kept it
     off = choose_by_view_cv(p, fista, 10, inside, 8, 20, 1.0, "raw", "none", grid=5, guard=False)
     on = choose_by_view_cv(p, fista, 10, inside, 8, 20, 1.0, "raw", "none", grid=5, guard=True)
     assert on.details["lam_cv_guard"] == "not needed" and on.lam == off.lam and "lam_cv_guard" not in off.details

@@ -234,14 +234,16 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
     if weights - points < 2:
         points = weights
-    lam, values = view_cv_search(f, settings.lo, settings.hi, weights, points, second if other is not None else None,
-                                 second_runs=(weights - points) * len(folds))
+    pick, values = view_cv_search(f, settings.lo, settings.hi, weights, points, second if other is not None else None,
+                                  second_runs=(weights - points) * len(folds))
     best = min(range(len(seen)), key=lambda i: seen[i][1])
-    lam = lam * scale
+    lam = pick * scale
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
     # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
-    at_edge = int(np.argmin(values)) in (0, len(values) - 1) and not (guarded and lam > settings.lo * scale)
+    # (the grid's ends are exp(log lo), exp(log hi): equal to lo and hi only to rounding)
+    inside = settings.lo * (1 + 1e-9) < pick < settings.hi * (1 - 1e-9)
+    at_edge = int(np.argmin(values)) in (0, len(values) - 1) and not (guarded and inside)
     details = {}
     if guard:
         details["lam_cv_guard"] = ("not needed" if not guarded else f"offset {other}: " + ", ".join(
