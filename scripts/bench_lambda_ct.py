@@ -222,14 +222,14 @@ def run_case(obj, size, views, args, photons, problem=None):
                 i = int(np.argmin([r[rule] for r in rows]))
                 out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
     for spec in args.auto_rules:
-        # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD/OFFSETS (cross-validation against `raw` or `resolved` data,
-        # times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held out, pooled over
-        # OFFSETS offsets of the fold, GRID weights on the first log grid); fields left off take the solver's
-        # defaults
+        # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD/OFFSETS/GRID/GUARD (cross-validation against `raw` or
+        # `resolved` data, times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held
+        # out, pooled over OFFSETS offsets of the fold, GRID weights on the first log grid, GUARD 1/0: the guard
+        # for a grid whose best is the range's low end); fields left off take the solver's defaults
         defaults = [args.cv_reference, args.cv_scale, args.cv_weight, cfg.lam_cv_fold, cfg.lam_cv_offsets,
-                    cfg.lam_cv_grid]
-        rule, reference, scale, weight, fold, offsets, grid = (spec.split("/")
-                                                               + defaults[len(spec.split("/")) - 1:])[:7]
+                    cfg.lam_cv_grid, int(cfg.lam_cv_guard)]
+        rule, reference, scale, weight, fold, offsets, grid, guard = (spec.split("/")
+                                                                      + defaults[len(spec.split("/")) - 1:])[:8]
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -237,12 +237,16 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight, cv_offsets=int(offsets),
-                                     cv_grid=None if grid in (None, "None", "null") else int(grid))
+                                     cv_grid=None if grid in (None, "None", "null") else int(grid),
+                                     cv_guard=bool(int(guard)))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                               "curve": {k: v.tolist() for k, v in choice.table().items()}}
+                               "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        if rule == "cv" and args.cv_also_scales:  # the same search answered at other scales: one more run each
+            out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, choice.lam / float(scale) * sc))
+                                                    for sc in args.cv_also_scales}
     if args.peer and prev is None:
         try:
             out["peer_psnr"], out["peer_weight"] = sirt_tv_peer(p, args.sirt_iters, args.tv_weights)
@@ -295,6 +299,8 @@ def main(argv=None):
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
     ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
     ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
+    ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
+                    help="cv: also the PSNR of the same search's pick times these scales instead of SCALE")
     ap.add_argument("--reuse", type=Path, default=None,
                     help="a previous run's JSON: its grid optimum, FBP and peers for the same cases (only the auto "
                          "rules run)")

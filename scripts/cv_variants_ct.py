@@ -2,7 +2,8 @@
 chosen lambda, the PSNR of the answer against the truth and the FISTA runs, per case and variant (the grid
 optimum and the peers come from scripts/bench_lambda_ct.py, not here). A variant is FOLD/OFFSETS/SOLVES
 (every FOLD-th view held out, pooled over OFFSETS offsets, SOLVES training runs in all), optionally /GRID (the
-initial log grid's weights; default about half of them).
+initial log grid's weights; 0: about half of them) and /GUARD (1/0, solver.lam_cv_guard; default the solver's)
+and /SCALE (solver.lam_cv_scale; default the solver's).
 
     python scripts/cv_variants_ct.py outputs/heldout_ct/s2027/*_128_15_*.npz --variants 8/1/9 8/2/8 8/2/10
     python scripts/cv_variants_ct.py metal_part:128:15:1e4:11:4 --variants 8/2/10    # a bench_lambda_ct case
@@ -31,6 +32,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="+")
     ap.add_argument("--variants", nargs="+", default=["8/1/9", "8/2/10"])
+    ap.add_argument("--scales", type=float, nargs="*", default=[],
+                    help="also the PSNR at the search's pick times these scales (one more run each)")
     ap.add_argument("--out", type=Path, default=Path("outputs/cv_variants.jsonl"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -38,22 +41,30 @@ def main(argv=None):
     for spec in args.cases:
         p, name = load(spec)
         for variant in args.variants:
-            fold, offsets, solves, grid = ([int(v) for v in variant.split("/")] + [0])[:4]
+            fields = variant.split("/")
+            fold, offsets, solves, grid = ([int(v) for v in fields[:4]] + [0])[:4]
             cfg = config_section("solver", "fista_tv", lam="auto", lam_cv_fold=fold, lam_cv_offsets=offsets,
                                  lam_solves=solves)
+            guard = bool(int(fields[4])) if len(fields) > 4 else bool(cfg.lam_cv_guard)
+            scale = float(fields[5]) if len(fields) > 5 else float(cfg.lam_cv_scale)
             fista = make_fista(p, cfg, lipschitz(p, cfg))
             c0 = time.process_time()
             choice = choose_fista_weight(p, fista, int(cfg.iters), ChoiceSettings.from_config(cfg, "solver", CT_RULES),
-                                         "fd", torch.Generator(), cv_fold=fold, cv_scale=float(cfg.lam_cv_scale),
+                                         "fd", torch.Generator(), cv_fold=fold, cv_scale=scale,
                                          power_iters=int(cfg.power_iters),
                                          cv_reference=str(cfg.lam_cv_reference), cv_weight=str(cfg.lam_cv_weight),
-                                         cv_offsets=offsets, cv_grid=grid or None)
-            row = {"case": name, "variant": variant, "lam": choice.lam, "psnr": p.quality(choice.state * p.mask)["psnr"],
+                                         cv_offsets=offsets, cv_grid=grid or None, cv_guard=guard)
+            psnr = lambda x: p.quality(x * p.mask)["psnr"]  # noqa: E731
+            with torch.no_grad():  # the same search's answer at other scales: one more run each
+                at_scale = {f"{s:g}": psnr(fista.solve(torch.tensor(choice.lam / scale * s, dtype=torch.float64),
+                                                       int(cfg.iters))) for s in args.scales if s != scale}
+            row = {"case": name, "variant": variant, "lam": choice.lam, "psnr": psnr(choice.state), "at_scale": at_scale,
+                   "stats": choice.details,
                    "runs": choice.solves, "cpu_s": time.process_time() - c0,
                    "curve_lam": choice.curve["lam"].tolist(), "curve": choice.curve["criterion"].tolist()}
             with args.out.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            print(f"{name} {variant}: lam {row['lam']:.3g} psnr {row['psnr']:.2f} ({row['runs']} runs, "
+            print(f"{name} {variant}: lam {row['lam']:.3g} psnr {row['psnr']:.2f} {at_scale} ({row['runs']} runs, "
                   f"{row['cpu_s']:.0f} CPU-s)", flush=True)
 
 

@@ -9,13 +9,15 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   small dense inclusions). The truth is the cell average from 8 x 8 point samples per pixel.
 - Pixel objects on a grid `--fine` times finer, projected by the exact footprint of each square fine pixel on the
   bin (its trapezoid's integral over the bin: an area-integrating projector): `astronaut`, `brick` (scikit-image
-  images, grey, in a disk) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
+  images, grey, in a disk; any other scikit-image picture by name), `blobs` (a porous material: scikit-image's
+  random binary blobs, density 1 in a matrix of 0.3, added for seed 2029) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
   thing taken from regrun). The truth is the fine image's cell average.
 
 Poisson noise as problem.ct_fewview's (the largest line integral transmits 5%, counts clamped to 1), drawn with
 numpy. Each case is one .npz: sinogram (views, bins), truth (n, n), object, size, views, photons, seed.
 
     python scripts/heldout_ct_sinograms.py --out outputs/heldout_ct --seed 2026
+    python scripts/heldout_ct_sinograms.py --seed 2029 --cases blobs:128:15:1e5 moon:128:60:1e4   # other cases
 """
 from __future__ import annotations
 
@@ -156,6 +158,11 @@ def disk(n: int, radius: float = 0.9) -> np.ndarray:
 
 
 def pixel_object(name: str, fine: int, seed: int) -> np.ndarray:
+    if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
+        import skimage.data
+
+        blobs = skimage.data.binary_blobs(length=fine, blob_size_fraction=0.06, volume_fraction=0.35, rng=seed)
+        return (0.3 + 0.7 * blobs) * disk(fine)
     if name == "metal":
 
         from regrun.tomography.phantoms import phantom_function, render
@@ -201,9 +208,12 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="only these objects")
     ap.add_argument("--images", nargs=2, default=["astronaut", "brick"],
                     help="the scikit-image pictures standing in for astronaut and brick (another set: other images)")
+    ap.add_argument("--cases", nargs="+", default=None, help="OBJECT:SIZE:VIEWS:PHOTONS instead of the set above")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, size, views, photons in CASES:
+    cases = CASES if args.cases is None else [(o, int(n), int(v), float(ph))
+                                              for o, n, v, ph in (c.split(":") for c in args.cases)]
+    for name, size, views, photons in cases:
         name = dict(zip(("astronaut", "brick"), args.images)).get(name, name)
         if args.only and name not in args.only:
             continue

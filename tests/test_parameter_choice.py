@@ -182,8 +182,8 @@ def test_fista_tv_auto_records_the_choice(device, rule, solves, runs):
     cfg = config_section("solver", "fista_tv", lam="auto", iters=30, lam_solves=5, lam_range=[0.01, 1.0],
                          lam_rule=rule, lam_cv_reference="raw")  # a dense A: no geometry to calibrate kernels on
     res = FistaTV(cfg, RunContext(device, F64, 0, Path("."))).solve(FakeCT(device), Monitor())
-    top = 1.0 * (cfg.lam_cv_scale if rule == "cv" else 1)  # cv answers its best weight times lam_cv_scale
-    assert 0.01 <= res.metrics["lam_chosen"] <= top and res.metrics["lam_solves"] == solves
+    scale = cfg.lam_cv_scale if rule == "cv" else 1  # cv answers its best weight times lam_cv_scale
+    assert 0.01 * scale <= res.metrics["lam_chosen"] <= 1.0 * scale and res.metrics["lam_solves"] == solves
     assert res.metrics["lam_fista_runs"] == runs
     assert res.stats["lam_rule"] == rule and res.metrics["noise_sigma"] > 0
     assert len(res.tables["lam_curve"]["lam"]) == 5 and res.solution["x"].device.type == device.type
@@ -299,6 +299,59 @@ def test_view_cv_pools_the_misfit_of_every_offset(device):
     assert np.allclose(two.curve["criterion"][:4], pooled, rtol=1e-10)
 
 
+def test_view_cv_guard_consults_another_offset_only_when_the_grid_is_lowest_at_the_range_end():
+    """view_cv_search's guard: a criterion whose grid is best at lam_range's low end hands the remaining runs to
+    the other offset at the grid's lowest weights; its interior minimum wins (the parabola's vertex there), a
+    minimum at the same end keeps the low end, and an interior grid minimum never calls it (the search as
+    without the guard)."""
+    from regrun.optim.scalar_search import log_grid
+    from regrun.tomography.fista_tv_weight import view_cv_search
+
+    calls = []
+
+    def other(shape):
+        def g(lam):
+            calls.append(lam)
+            return shape(math.log10(lam))
+        return g
+
+    rising = lambda lam: 1.0 + 0.01 * math.log10(lam / 1e-2)  # noqa: E731  lowest at the range's low end
+    grid = log_grid(1e-2, 100.0, 5)
+    lam, values = view_cv_search(rising, 1e-2, 100.0, 9, 5, other(lambda t: (t - 0.2) ** 2), second_runs=4)
+    assert np.allclose(calls, grid[:4], rtol=1e-12) and 0.1 < lam < 10 and int(np.argmin(values)) == 0
+    calls.clear()
+    lam, _ = view_cv_search(rising, 1e-2, 100.0, 9, 5, other(lambda t: t), second_runs=4)
+    assert lam == pytest.approx(1e-2) and len(calls) == 4
+    calls.clear()
+    bowl = lambda lam: (math.log10(lam) - 0.3) ** 2  # noqa: E731
+    with_guard, _ = view_cv_search(bowl, 1e-2, 100.0, 9, 5, other(lambda t: t), second_runs=4)
+    without, _ = view_cv_search(bowl, 1e-2, 100.0, 9, 5)
+    assert not calls and with_guard == without and with_guard == pytest.approx(10**0.3, rel=0.05)
+
+
+def test_view_cv_guard_is_recorded_and_costs_no_more_runs(device):
+    """lam_cv_guard on a case whose grid is lowest at the range's end: 9 + 1 runs all the same, the other
+    offset's misfit in /stats; off or not needed, the search is the one without it."""
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_by_view_cv
+
+    p = FakeCT(device, n=8, rows=24)
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=10), None)
+    # [1e-2, 100]: this case's held-out misfit is lowest at 1e-2; [1e-6, 1e-2]: lowest inside
+    edge, inside = (pc.ChoiceSettings(rule="cv", noise=None, lo=lo, hi=hi, solves=9, probes=1)
+                    for lo, hi in ((1e-2, 100.0), (1e-6, 1e-2)))
+    off = choose_by_view_cv(p, fista, 10, edge, 8, 20, 1.0, "raw", "none", grid=5, guard=False)
+    on = choose_by_view_cv(p, fista, 10, edge, 8, 20, 1.0, "raw", "none", grid=5, guard=True)
+    assert int(np.argmin(off.curve["criterion"][:5])) == 0
+    assert on.solves == off.solves == 10 and on.details["lam_cv_guard"].startswith("offset 0: 0.01: ")
+    assert len(on.curve["lam"]) == 5  # the curve: the default offset's grid; the guard's four runs in /stats
+    assert np.allclose(on.curve["criterion"], off.curve["criterion"][:5], rtol=1e-12)
+    assert on.at_edge == (on.lam == pytest.approx(1e-2))  # still at the range's end only if the guard kept it
+    off = choose_by_view_cv(p, fista, 10, inside, 8, 20, 1.0, "raw", "none", grid=5, guard=False)
+    on = choose_by_view_cv(p, fista, 10, inside, 8, 20, 1.0, "raw", "none", grid=5, guard=True)
+    assert on.details["lam_cv_guard"] == "not needed" and on.lam == off.lam and "lam_cv_guard" not in off.details
+
+
 def test_ramp_weighted_held_out_misfit(device):
     """cv's `ramp` misfit: white noise keeps its variance (the weights' mean is 1), a residual alternating in sign
     along the detector (Nyquist) counts about twice, a smooth one far less; on a 3-D sinogram the weight runs
@@ -369,6 +422,7 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_cv_offsets": 0}, "solver.lam_cv_offsets=0"),
     ("solver", "fista_tv", {"lam_cv_offsets": 9}, "solver.lam_cv_offsets=9"),
     ("solver", "fista_tv", {"lam_cv_grid": 2}, "solver.lam_cv_grid=2"),
+    ("solver", "fista_tv", {"lam_cv_guard": "maybe"}, "solver.lam_cv_guard='maybe'"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from ..errors import UserError, check_choice, check_float, check_int
+from ..errors import UserError, check_bool, check_choice, check_float, check_int
 from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
 from ..record import weight_setting
 from ..registry import register_solver
@@ -48,6 +48,7 @@ class FistaTV(Solver):
             check_int("solver.lam_cv_grid", cfg.lam_cv_grid, 3)
         check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCES)
         check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
+        self.cv_guard = check_bool("solver.lam_cv_guard", cfg.lam_cv_guard)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -109,7 +110,8 @@ class FistaTV(Solver):
                                      power_iters=int(self.cfg.power_iters),
                                      cv_reference=str(self.cfg.lam_cv_reference),
                                      cv_weight=str(self.cfg.lam_cv_weight),
-                                     cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid)
+                                     cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
+                                     cv_guard=self.cv_guard)
         x = choice.state * fista.mask
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

@@ -11,14 +11,16 @@ that were not measured sees what a few-view reconstruction puts in the null spac
 theorem: the missing views are the missing wedges of the object's spectrum), which is where TV's benefit lies.
 No noise level is needed. The weight is then rescaled to all views (lam * views / training views: the data term
 sums over views, so the same balance needs a weight in proportion) and by `scale`, and one FISTA-TV run on all
-the data gives the answer: `solves` training runs + 1.
+the data gives the answer: `solves` training runs + 1. A first grid lowest at the range's low end hands the
+remaining runs to another offset's held-out views (the guard, view_cv_search).
 
 What the held-out views are compared with (`reference`, solver.lam_cv_reference): `resolved` (the default),
 the data at the pixel model's resolution h * b (regrun.tomography.model_resolution), or `raw`, the data b.
 Against b the held-out views reward a reconstruction that reproduces the object's sub-pixel detail (the model
 error, alike in neighbouring views), so the weight falls as the noise falls below it: 2.2-3x under the
 image-optimal one at 10^5-10^6 photons (docs/ct.md, "Why cv missed at low noise"); `raw` then needs a fitted
-`scale` (1.5, measured on the tuning cases), `resolved` takes 1.
+`scale` (1.5, measured on the tuning cases), `resolved` 0.8 (its pick was 1.26x the grid optimum in the median of
+the tuning cases: docs/ct.md, "Fourth round").
 
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
@@ -142,62 +144,121 @@ def cv_offsets(fold: int, count: int) -> list[int]:
     return sorted({(fold // 2 + (j * fold) // count) % fold for j in range(count)})
 
 
+def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=None,
+                   second_runs: int = 0) -> tuple[float, np.ndarray]:
+    """choose_by_view_cv's search on a criterion f(lam) (the held-out misfit at an all-view weight): a log grid of
+    `points` weights over [lo, hi], `weights - points` golden-section steps inside the best grid point's bracket,
+    and the vertex of the parabola through the best three weights tried, in log lam (no more runs). Returns that
+    vertex and the grid's values.
+
+    The guard (`second`: the held-out misfit of another offset of the fold, one training run a call): when the
+    grid's best weight is its lowest, the held-out views have shown no minimum at all. A low optimum (a texture
+    TV does not help) gives that, and so do two held-out views that mislead (15 views, thin walls: docs/ct.md,
+    "Fourth round"); the golden-section steps would only refine the range's edge. Then the `second_runs` runs go
+    to `second` at the grid's lowest weights instead: where the other views have their minimum inside, its
+    parabola's vertex is the answer; where they too are lowest at the edge, the edge stays. (Pooling the two
+    offsets' misfit there instead kept the edge on the case that motivated it: docs/ct.md.)"""
+    lams = log_grid(lo, hi, points)
+    values = np.array([f(float(lam)) for lam in lams])
+    if second is not None and int(np.argmin(values)) == 0 and second_runs >= 3:
+        near = lams[:min(second_runs, points)]
+        other = [second(float(lam)) for lam in near]
+        return (parabola_min(near, other) if int(np.argmin(other)) > 0 else float(lams[0])), values
+    seen = list(zip(lams, values))
+
+    def step(lam: float) -> float:
+        seen.append((lam, f(lam)))
+        return seen[-1][1]
+
+    golden_refine(step, lams, values, weights - points)
+    return parabola_min([s[0] for s in seen], [s[1] for s in seen]), values
+
+
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
-                      grid: int | None = None) -> Choice:
+                      grid: int | None = None, guard: bool = False) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
     the rest, the
     parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views, times
-    `scale`). The curve is in all-view units before `scale`."""
+    `scale`). `guard`: view_cv_search's guard, another offset's held-out views consulted when the grid's best
+    weight is the range's low end (its misfit in /stats/lam_cv_guard). The curve is in all-view units before
+    `scale`."""
     b = problem.sinogram
     target, against = cv_reference(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
-    folds = []  # (training FISTA, held-out views, all-view / training views) per offset
-    for k in cv_offsets(fold, offsets):
+    primary = cv_offsets(fold, offsets)
+
+    def make_fold(k: int):  # (training FISTA, held-out views, all-view / training views)
         train, held = view_split(b.shape[0], fold, k)
-        folds.append((training_fista(problem, fista, train, power_iters), held.to(b.device), b.shape[0] / len(train)))
+        return training_fista(problem, fista, train, power_iters), held.to(b.device), b.shape[0] / len(train)
+
+    folds = [make_fold(k) for k in primary]
     # a training weight lam is lam * views / training views on all views; the offsets can differ by a view
     # (15 views, fold 8), so each is run at the same all-view weight
     m_held = sum(len(h) for _, h, _ in folds) * b[0].numel()
     seen: list[tuple[float, float]] = []
 
-    def f(lam_all: float) -> float:
+    def misfit(lam_all: float, runs) -> float:
+        """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
         total = 0.0
         with torch.no_grad():
-            for sub, held, views in folds:
+            for sub, held, views in runs:
                 x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
                 total += held_out_misfit(problem.A.project(x)[held] - target[held], weight) * held.numel()
-        err = total / sum(h.numel() for _, h, _ in folds)  # the misfit pooled over every held-out view
-        seen.append((lam_all, err))
+        err = total / sum(h.numel() for _, h, _ in runs)
         if progress is not None:
             progress(lam_all, err)
         return err
+
+    def f(lam_all: float) -> float:
+        seen.append((lam_all, misfit(lam_all, folds)))
+        return seen[-1][1]
+
+    guarded: list[tuple[float, float]] = []
+    other = None
+    if guard:  # the next offset of the spread (fold 8: offset 0 beside the default's 4); built only if consulted
+        spare = [k for k in cv_offsets(fold, min(fold, 2 * len(primary))) if k not in primary]
+        other = spare[0] if spare else None
+
+    other_fold = []
+
+    def second(lam_all: float) -> float:
+        if not other_fold:
+            other_fold.append(make_fold(other))
+        guarded.append((lam_all, misfit(lam_all, other_fold)))
+        return guarded[-1][1]
 
     weights = max(3, settings.solves // len(folds))  # weights tried
     points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
     if weights - points < 2:
         points = weights
-    lams = log_grid(settings.lo, settings.hi, points)
-    values = np.array([f(float(lam)) for lam in lams])
-    golden_refine(f, lams, values, weights - points)
+    pick, values = view_cv_search(f, settings.lo, settings.hi, weights, points, second if other is not None else None,
+                                  second_runs=(weights - points) * len(folds))
     best = min(range(len(seen)), key=lambda i: seen[i][1])
-    # between the weights tried: the vertex of the parabola through the best three (no more runs)
-    lam = parabola_min([s[0] for s in seen], [s[1] for s in seen]) * scale
+    lam = pick * scale
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
-    at_edge = int(np.argmin(values)) in (0, len(lams) - 1)
+    # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
+    # (the grid's ends are exp(log lo), exp(log hi): equal to lo and hi only to rounding)
+    inside = settings.lo * (1 + 1e-9) < pick < settings.hi * (1 - 1e-9)
+    at_edge = int(np.argmin(values)) in (0, len(values) - 1) and not (guarded and inside)
+    details = {}
+    if guard:
+        details["lam_cv_guard"] = ("not needed" if not guarded else f"offset {other}: " + ", ".join(
+            f"{a:.3g}: {v:.4g}" for a, v in guarded))
     err = np.array([s[1] for s in seen])
     curve = {"lam": np.array([s[0] for s in seen]), "criterion": err, "rss": err * m_held,
              "trace": np.full(len(seen), math.nan)}
     # the held-out RMS misfit at the winner: noise + model error + what the training views could not predict,
     # an upper bound of the noise level (cv needs none)
     sigma = math.sqrt(seen[best][1])
-    return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) * len(folds) + 1, at_edge=bool(at_edge),
-                  curve=curve,
+    return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) * len(folds) + len(guarded) + 1,
+                  at_edge=bool(at_edge), curve=curve,
                   details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold),
-                           "lam_cv_offsets": str(len(folds)), "lam_cv_grid": str(points), "lam_cv_weight": weight},
+                           "lam_cv_offsets": str(len(folds)), "lam_cv_grid": str(points), "lam_cv_weight": weight,
+                           **details},
                   noise_source=f"cv: RMS misfit of the held-out views (every {fold}th, {len(folds)} offset(s)) "
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
@@ -213,15 +274,15 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         generator: torch.Generator, progress=None, cv_fold: int | None = None,
                         cv_scale: float | None = None, power_iters: int | None = None,
                         cv_reference: str | None = None, cv_weight: str | None = None,
-                        cv_offsets: int = 1, cv_grid: int | None = None) -> Choice:
-    """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale and power_iters: solver.lam_cv_fold,
-    solver.lam_cv_offsets, solver.lam_cv_scale and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
+                        cv_offsets: int = 1, cv_grid: int | None = None, cv_guard: bool = False) -> Choice:
+    """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard and power_iters:
+    solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
-                                 cv_weight, progress, cv_offsets, cv_grid)
+                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
