@@ -9,7 +9,6 @@ import torch
 from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.linalg.direct import CholeskyLSQ
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_weight import frame_data
@@ -120,9 +119,8 @@ def edge_run(ctx, rounds, offset):
 
 def test_edge_rounds_follow_the_motion(device):
     """outside_rounds: after LM the mask is decided again at its final motion and LM runs again while that drops
-    pixels; the history numbers the rounds' iterations on (column edge_round); the answer's mask is then the
-    final motion's own (pixels dropped at the start that lie inside there taken back) and the answer's image
-    is solved with it. 0 rounds: the mask of the start, one LM run, as before."""
+    pixels; the history numbers the rounds' iterations on (column edge_round); the final mask is the start's
+    with the pixels dropped at each round's end. 0 rounds: the mask of the start, one LM run, as before."""
     ctx = RunContext(device, torch.float64, 0, Path("."))
     p0, res0, rec0 = edge_run(ctx, 0, -0.05)
     p3, res3, rec3 = edge_run(ctx, 3, -0.05)
@@ -130,13 +128,7 @@ def test_edge_rounds_follow_the_motion(device):
     assert res3.stats["edge_rounds"] >= 1 and res3.stats["edge_dropped"] > 0
     iters, rounds = rec3.columns["iter"], rec3.columns["edge_round"]
     assert iters == sorted(iters) and len(set(iters)) == len(iters) and max(rounds) >= 1
-    w3, answer = res3.solution["w"], p3.model.keep.clone()
-    p3.model.settle_outside(w3)  # decided afresh at the final motion
-    assert torch.equal(answer, p3.model.keep)
-    # at least the start's pixels that lie inside at the final motion were taken back (p0 keeps the start's mask)
-    assert res3.stats["edge_restored"] >= int(((p0.model.keep == 0) & (answer > 0)).sum()) > 0
-    f = CholeskyLSQ(p3.model.operator(w3), p3.model.normal_matrix(w3)).lstsq(p3.model.b)
-    assert torch.allclose(res3.solution["f"], f, rtol=1e-8, atol=1e-8 * float(f.abs().max()))
+    assert int((p3.model.keep == 0).sum()) == int((p0.model.keep == 0).sum()) + res3.stats["edge_dropped"]
     assert res3.n_iter > res0.n_iter
     e0, e3 = p0.motion_error(res0.solution["w"]), p3.motion_error(res3.solution["w"])
     assert e3 < 0.5 * e0, (e3, e0)  # measured: 0.020 against 0.068

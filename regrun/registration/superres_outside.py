@@ -8,14 +8,7 @@ see beyond the edge stay in the data, and their misfit holds the motion near the
 3% noise: 0.89 px RMS motion error and 32.95 dB with the mask of the start; with the mask decided at the true
 motion the same run ends 0.19 px off from the same start, 35.80 dB; docs/superres.md, "The edge").
 
-Pixels once dropped stay dropped (the mask only shrinks), so the rounds end; at most `rounds` more runs. That
-is right for the motion (pixels kept at a wrong motion hold LM there) but not for the answer: pixels dropped at
-the pre-registered motion that lie inside at the final one are data the image is then solved without. So after
-the rounds the mask is decided once more at the final motion alone (`answer_mask`), pixels taken back, and the
-answer's image (and a weight search at that motion) uses it; LM does not run again. Rocket 48^2, 8 frames, 0.5%
-noise, seed 11 (lambda_f = 0.2): the rounds' mask drops 764 pixels, the final motion's own 619; the image at the
-same final motion (0.091 px off) is 35.67 dB with the first, 36.62 with the second, where the peer's motion and
-mask give 36.13 and the true motion's 36.81 (docs/superres.md, "The answer's mask").
+Pixels once dropped stay dropped (the mask only shrinks), so the rounds end; at most `rounds` more runs.
 """
 from __future__ import annotations
 
@@ -56,13 +49,3 @@ def edge_rounds(model, rounds: int, start, monitor, run: Callable[[Any, Any], An
         out = run(restart(out), rows)
         total += n_iter(out)
     return out, total
-
-
-def answer_mask(model, w: torch.Tensor) -> int:
-    """outside=drop after the edge rounds: the mask decided at the final motion w alone (not accumulated), so
-    the answer's image keeps every pixel that lies inside at w. Returns the pixels taken back (0 with keep)."""
-    if model.outside != "drop" or model.keep is None:
-        return 0
-    before = model.keep.clone()
-    model.settle_outside(w)
-    return int(((before < 1) & (model.keep > 0)).sum())

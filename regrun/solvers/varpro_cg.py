@@ -29,7 +29,7 @@ from dataclasses import replace
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
-from ..registration.superres_outside import answer_mask, edge_rounds
+from ..registration.superres_outside import edge_rounds
 from ..registration.superres_projection import (
     LINEAR_LABEL,
     check_ftol,
@@ -92,7 +92,6 @@ class VarProCG(Solver):
         t_choice = time.perf_counter() - t0 - t_init
         timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
         edge_log = []  # pixels each decision of the edge mask after an LM run dropped (outside=drop)
-        restored = []  # pixels the answer's mask (decided at each run's final motion alone) took back
         # LM records the start and each step (max_iter + 1 rows: the paper's 10 points for 9 steps)
         monitor.start(total=self.max_iter + 1, desc="varpro_cg", upto=True)
 
@@ -121,14 +120,11 @@ class VarProCG(Solver):
             return res, rfun
 
         def run(p_start, mon):
-            """LM, and with outside=drop LM again while the edge mask decided at its final motion drops more;
-            then the mask of the answer decided at the final motion alone (pixels taken back, no LM run)."""
+            """LM, and with outside=drop LM again while the edge mask decided at its final motion drops more."""
             (res, rfun), n_iter = edge_rounds(problem.model, problem.outside_rounds, p_start, mon, lm,
                                               motion=lambda out: motion.to_affine(out[0].w),
                                               restart=lambda out: out[0].w, n_iter=lambda out: out[0].n_iter,
                                               edge_log=edge_log)
-            if problem.outside_rounds > 0:
-                restored.append(answer_mask(problem.model, motion.to_affine(res.w)))
             return replace(res, n_iter=n_iter), rfun
 
         # lambda_f=auto: searched again at the final motion, and LM again from there if it moved
@@ -145,11 +141,8 @@ class VarProCG(Solver):
                  "init_motion_error": problem.motion_error(w0), "linear": linear,
                  "ftol": lm_ftol(self.ftol, problem.model, motion.n_params),
                  "edge_rounds": len(edge_log), "edge_dropped": sum(edge_log),
-                 "edge_restored": restored[-1] if restored else 0,
                  "jacobian_used": rfun.jacobian_used}
         w = motion.to_affine(res.w)
-        if restored and restored[-1] > 0:  # the answer's mask is not the last LM run's: a projection with it
-            rfun = parametrized(self.residual_function(problem.model), motion)
         f = rfun.project(res.w)
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
         if not motion.is_affine:
