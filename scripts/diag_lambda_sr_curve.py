@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Why `problem.lambda_f=auto` missed on a frame set: the rule's curve beside the PSNR of the exact regularized
 least-squares image over a log grid of weights, at three motions: the pre-registration (where the first search
-runs), varpro_cg's final motion with lambda_f=auto (where the search runs again) and the true motion. A rule
-whose minimum is far from the PSNR's peak even at the true motion is wrong for that data, whatever the motion.
+runs), varpro_cg's final motion with lambda_f=auto (where the search runs again), the true motion and, with
+--peer, the two-stage peer's (SimpleITK) motion; the edge mask decided at each motion. A rule whose minimum is
+far from the PSNR's peak even at the true motion is wrong for that data, whatever the motion; a PSNR peak that
+differs between motions at the same weight is the motion's.
 
     python scripts/diag_lambda_sr_curve.py --image texture --size 48 --frames 8 --noise 0.005 --seed 12 \\
         --out outputs/bench/lambda_sr_r3/diag_texture_48
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_lambda_sr import frame_set  # scripts/bench_lambda_sr.py: the same frame sets
+from bench_superres_frames import sitk_motion
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -39,6 +42,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--rule", default="gcv")
     ap.add_argument("--points", type=int, default=16, help="weights on the log grid over problem.lam_range")
+    ap.add_argument("--peer", action="store_true", help="also the curve at the peer's (SimpleITK) motion")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -59,6 +63,8 @@ def main(argv=None):
         w_true = torch.as_tensor(w, dtype=torch.float64).reshape(-1)
         motions = {"pre-registered": p.model.preregister(drop_outside=True), "final": res.solution["w"],
                    "true": w_true}
+        if args.peer:
+            motions["peer"] = sitk_motion(p)
         d = p.model.frames.reshape(-1)
         probes = rademacher(p.weight_settings.probes, d.shape, ctx.generator(int(p.cfg.lam_seed)), d.dtype,
                             d.device)
@@ -66,6 +72,7 @@ def main(argv=None):
         lams = np.exp(np.linspace(np.log(lo), np.log(hi), args.points))
         out = {"args": {k: str(v) for k, v in vars(args).items()}, "auto": auto, "curves": {}}
         for name, wm in motions.items():
+            p.model.settle_outside(wm)  # each motion's own edge mask
             solve = ImageSolve(p.model, wm, p.final_iters, p.final_rtol)
             rows = []
             for lam in lams:
