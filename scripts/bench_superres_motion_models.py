@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from bench_superres_frames import (  # scripts/bench_superres_frames.py
     exact_psnr,
     sitk_motion,
@@ -51,19 +52,20 @@ def run_set(ctx, root: Path, kind: str, size: int, frames: int, args) -> list[di
     def problem(model):
         return SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                        true_motion=str(path), lambda_f=args.lambda_f, outside="drop",
-                                       motion_model=model), ctx)
+                                       motion_model=model, motion_weight=args.motion_weight), ctx)
 
     rows = []
-    for model in MOTION_MODELS:
+    for model in args.models:
         p = problem(model)
         t0 = time.process_time()
-        res = VarProCG(config_section("solver", "varpro_cg"), ctx).solve(p, Monitor())
+        res = VarProCG(config_section("solver", "varpro_cg", **args.solver), ctx).solve(p, Monitor())
         cpu = time.process_time() - t0
         wr = res.solution["w"]
         rows.append({"kind": kind, "size": size, "frames": frames, "method": f"regrun {model}",
+                     "motion_weight": args.motion_weight, "seed": args.seed, "solver": args.solver,
                      "psnr": exact_psnr(p, wr), "motion_error": p.motion_error(wr), "cpu_s": cpu,
-                     "lm_steps": res.n_iter, "edge_rounds": res.stats.get("edge_rounds", 0)})
-    for name, motion in (("peer (SimpleITK affine)", None), ("oracle (true motion)", "truth")):
+                     "lm_steps": res.n_iter, "jacobian": res.stats.get("jacobian_used"), "edge_rounds": res.stats.get("edge_rounds", 0)})
+    for name, motion in () if args.no_peer else (("peer (SimpleITK affine)", None), ("oracle (true motion)", "truth")):
         p = problem("affine")
         t0 = time.process_time()
         wm = sitk_motion(p) if motion is None else p.w_true
@@ -92,8 +94,14 @@ def main(argv=None):
     ap.add_argument("--lambda-f", type=float, default=0.1)
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--models", nargs="+", default=list(MOTION_MODELS), choices=list(MOTION_MODELS))
+    ap.add_argument("--motion-weight", type=float, default=1.0, help="problem.motion_weight (share of lambda_f)")
+    ap.add_argument("--solver", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="varpro_cg settings (e.g. linear=pcg jacobian=implicit max_iter=20)")
+    ap.add_argument("--no-peer", action="store_true", help="regrun's rows only (the peer's do not depend on it)")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/sr_motion_models"))
     args = ap.parse_args(argv)
+    args.solver = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.solver)}
     torch.set_num_threads(1)
     try:  # the peer on one thread too
         import SimpleITK

@@ -105,3 +105,23 @@ def test_bad_motion_model_and_unsupported_solver(ctx):
         JointGN(config_section("solver", "joint_gn", max_iter=1), ctx).solve(p, Monitor())
     with pytest.raises(UserError, match="solver.init=truth starts from the true affine motion"):
         start_params(p, "truth")
+
+
+def test_motion_weight_estimates_motion_at_a_share_of_lambda(ctx):
+    """problem.motion_weight < 1: LM runs at that share of lambda_f (another motion), the solution's image and the
+    model's weight are lambda_f's again."""
+    runs = {}
+    for share in (1.0, 0.3):
+        p = rigid_problem(ctx, "translation", size=24, n_frames=4, motion_weight=share)
+        res = VarProCG(config_section("solver", "varpro_cg", linear="cholesky", max_iter=3), ctx).solve(p, Monitor())
+        assert p.model.lam == 0.1
+        w, f = res.solution["w"], res.solution["f"]
+        exact = p.model.solve(w, 500, 1e-13).x
+        assert float((f - exact).norm() / exact.norm()) < 1e-8
+        runs[share] = w
+    assert float((runs[0.3] - runs[1.0]).abs().max()) > 1e-6  # another objective, another motion
+    with pytest.raises(UserError, match="problem.motion_weight=0.0 must be > 0"):
+        rigid_problem(ctx, "translation", motion_weight=0.0)
+    with pytest.raises(UserError, match="problem.motion_weight=0.3 is a varpro_cg setting"):
+        JointGN(config_section("solver", "joint_gn", max_iter=1), ctx).solve(
+            rigid_problem(ctx, "affine", motion_weight=0.3), Monitor())

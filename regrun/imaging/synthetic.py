@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..linalg.differences import pool
 from .grid import Grid
 from .spline import coefficients, evaluate
 from .transforms import affine, affine_about, affine_inverse
@@ -45,6 +46,16 @@ def block_sample(f, grid: Grid, supersample: int = 4, pullback=None) -> torch.Te
     values = f(x)
     m1, m2 = grid.m
     return values.reshape(m1, supersample, m2, supersample).mean(dim=(1, 3))
+
+
+def spline_frames(truth: torch.Tensor, fine: Grid, w: torch.Tensor, factor: int) -> torch.Tensor:
+    """Frames the super-resolution model makes itself: the exact cubic spline of `truth` (on `fine`) at the fine
+    cell centres moved by each w_j (6 per frame after frame 0), pooled factor x factor; frame 0 the pooled truth.
+    The paper's data (an inverse crime), and the mismatch-free control of docs/superres.md's translation study."""
+    x = fine.centres(truth.dtype, truth.device)
+    coef = coefficients(truth, 0.0)
+    moved = [evaluate(coef, fine, affine(w[6 * j:6 * j + 6], x)) for j in range(w.numel() // 6)]
+    return pool(torch.stack([truth, *moved]), factor)
 
 
 def synthetic_pair(grid: Grid, w_true: torch.Tensor, generator: torch.Generator, texture: float = 0.35,

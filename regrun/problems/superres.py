@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int, check_numbers
-from ..imaging import spline
 from ..imaging.grid import Grid
 from ..imaging.io import (
     FRAMES_KEY,
@@ -30,7 +29,7 @@ from ..imaging.io import (
     read_truth,
     resolve_data_path,
 )
-from ..imaging.synthetic import block_sample, textured_phantom
+from ..imaging.synthetic import block_sample, spline_frames, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
 from ..metrics import psnr, ssim
@@ -108,6 +107,7 @@ class SuperRes(Problem):
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
         self.outside = str(cfg.outside)
         self.outside_rounds = check_int("problem.outside_rounds", cfg.outside_rounds, 0)
+        self.motion_weight = check_float("problem.motion_weight", cfg.motion_weight, 0.0, strict=True, maximum=1.0)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
@@ -134,7 +134,8 @@ class SuperRes(Problem):
             self.fine = Grid(self.omega, (size, size))
             truth = torch.as_tensor(read_image(path, resize=size), dtype=torch.float64, device="cpu")
             self.w_true = self._motions(cfg.motion, paper_ok=(data == "hands"))
-            frames = self._spline_frames(truth)
+            # as the paper: the model generates its own data (an inverse crime, kept for the reproduction)
+            frames = spline_frames(truth, self.fine, self.w_true, self.factor)
         if self.noise > 0:
             frames = frames + self.noise * frames.std() * torch.randn(frames.shape, generator=self.gen,
                                                                        dtype=torch.float64)
@@ -228,15 +229,6 @@ class SuperRes(Problem):
             sh = (shift * width[0] * (2 * float(u[3]) - 1), shift * width[1] * (2 * float(u[4]) - 1))
             out.append(affine_about(float(a), sc, sh, self.fine.centre, device="cpu"))
         return torch.cat(out)
-
-    def _spline_frames(self, truth: torch.Tensor) -> torch.Tensor:
-        """As the paper: the exact spline of the reference at the moved fine cell centres, then pooled (the
-        model generates its own data: an inverse crime, kept for the reproduction)."""
-        x = self.fine.centres(device="cpu")  # data generation: CPU, moved to the run's device afterwards
-        coef = spline.coefficients(truth, 0.0)
-        moved = [spline.evaluate(coef, self.fine, affine(self.w_true[6 * j:6 * j + 6], x))
-                 for j in range(self.n_frames - 1)]
-        return pool(torch.stack([truth, *moved]), self.factor)
 
     def _synthetic_frames(self):
         """A continuous phantom, cell-averaged: the truth on the fine grid, each frame over the moved fine

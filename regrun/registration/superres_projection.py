@@ -245,15 +245,21 @@ class IterativeProjectedResidual:
         self.timing["jacobian_n"] += 1
         return lin
 
-    def residual_and_jacobian(self, w: torch.Tensor):
+    def residual_and_jacobian(self, w: torch.Tensor, dw_dp: torch.Tensor | None = None):
+        """r and the Jacobian in w, or with dw_dp (6q, d) in a motion model's d parameters: df is linear in
+        the direction, so its block PCG solves d columns, not 6q (translation: a third)."""
         t0 = time.perf_counter()
         w = w.detach()
         f, r = self._project(w)
         dA_f, dAT_r, AT_dA_f = self.model.operator_derivatives(w, f, r, image_fixed=not self.exact)
+        rhs = dAT_r + AT_dA_f if self.exact else None
+        if dw_dp is not None:
+            dA_f = dA_f @ dw_dp
+            rhs = None if rhs is None else rhs @ dw_dp
         jac = dA_f
         if self.exact:
             op = self.operator(w)
-            rhs = -(dAT_r + AT_dA_f).T  # (6q, n): one column per motion parameter
+            rhs = -rhs.T  # (parameters, n): one column per motion parameter
             res = pcg(op.normal(), rhs, self.precond, self.df, self.iters, self.rtol)
             self.cg_iters += res.n_iter
             self.df = res.x
@@ -327,6 +333,8 @@ class ParametrizedResidual:
         return self.rfun.residual(self.motion.to_affine(p))
 
     def residual_and_jacobian(self, p: torch.Tensor):
+        if isinstance(self.rfun, IterativeProjectedResidual):  # its exact df solved in p's directions only
+            return self.rfun.residual_and_jacobian(self.motion.to_affine(p), self.motion.dense_jacobian(p))
         r, jac = self.rfun.residual_and_jacobian(self.motion.to_affine(p))
         return r, jac @ self.motion.dense_jacobian(p)
 

@@ -96,8 +96,18 @@ class VarProCG(Solver):
         monitor.start(total=self.max_iter + 1, desc="varpro_cg", upto=True)
 
         def lm(p_start, mon):
-            """LM from p_start at the model's weight and edge mask (a new projection: its cached factor holds
-            both)."""
+            """LM from p_start at problem.motion_weight times the model's weight, and its edge mask (a new
+            projection: its cached factor holds both)."""
+            lam = problem.model.lam
+            if problem.motion_weight == 1.0:
+                return lm_at_weight(p_start, mon)
+            problem.model.set_weight(problem.motion_weight * lam)
+            try:
+                return lm_at_weight(p_start, mon)
+            finally:
+                problem.model.set_weight(lam)
+
+        def lm_at_weight(p_start, mon):
             ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # the kept data rows of this mask
             rfun = parametrized(self.residual_function(problem.model), motion)
 
@@ -143,6 +153,8 @@ class VarProCG(Solver):
                  "edge_rounds": len(edge_log), "edge_dropped": sum(edge_log),
                  "jacobian_used": rfun.jacobian_used}
         w = motion.to_affine(res.w)
+        if problem.motion_weight != 1.0:  # rfun's image is at the motion's weight; the solution's at lambda_f
+            rfun = parametrized(self.residual_function(problem.model), motion)
         f = rfun.project(res.w)
         label = self.label() if linear == "cg" else f"varpro_cg jacobian={self.mode.name}, {LINEAR_LABEL[linear]}"
         if not motion.is_affine:
