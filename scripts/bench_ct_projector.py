@@ -253,7 +253,7 @@ def run_case(kind, n, views, args, rows, projector_only=False):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=["128:60", "256:180", "512:360"], help="SIZE:VIEWS")
+    ap.add_argument("--cases", nargs="*", default=["128:60", "256:180", "512:360"], help="SIZE:VIEWS")
     ap.add_argument("--kinds", nargs="+", default=["parallel", "fan"])
     ap.add_argument("--projector-cases", nargs="*", default=["1024:720"],
                     help="SIZE:VIEWS timed for the projector's products only (no FBP, SIRT or scikit-image)")
