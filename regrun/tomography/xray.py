@@ -12,6 +12,8 @@ The taps (flat voxel index, weight) of every sample form a sparse matrix; the fo
 it and the back-projection by its transpose, so the adjoint is exact to round-off in any dtype. When the taps
 fit in `cache_mb` (counted beforehand from each ray's planes inside the grid) they are kept as two CSR matrices
 with int32 indices (A and its transpose) per dtype and device, which makes repeated products (FISTA, CG) cheap.
+Where they do not, a 2-D scan whose views are copies of one another under the grid's symmetries keeps the
+matrices of one view per orbit (regrun/tomography/symmetry.py), up to 8 times smaller.
 Otherwise the samples are computed on the fly, in chunks of views that bound the memory, from a plan of a few
 numbers per ray kept per dtype and device: where a ray meets each plane is affine in the plane number. The
 samples of a chunk are laid out plane by plane in a padded copy of the volume with the plane axis first, so
@@ -415,7 +417,8 @@ class XRayTransform(Projector):
     as a LinearOperator on flattened vectors. `max_samples` sets the chunk of views one group of the plan
     covers; the samples themselves are computed in blocks of about BLOCK (2^18: ~10 MB in 2-D float64, ~20 MB
     in 3-D), so memory stays bounded at any size. `cache_mb` bounds the cached sparse matrices (0: never cache,
-    always compute the samples on the fly)."""
+    always compute the samples on the fly): A and A^T when they fit, else, in 2-D, the matrices of one view per
+    orbit of the grid's symmetries (`SymmetricCache`) when they fit."""
 
     def __init__(self, geometry: Geometry, max_samples: int = 2**20, cache_mb: float = 512.0):
         self.geometry = geometry
