@@ -5,8 +5,10 @@ the sizes users have (issue 21): 2-D parallel and fan beams, 128^2 / 60 views, 2
 process.
 
 Per case and method: median wall ms and median CPU ms (process_time) of one forward and one adjoint product
-(float32); regrun `cached` (CSR matrices of A and A^T, only where they fit `--cache-mb`; the build is its own
-column) and `on the fly` (the default beyond the cache). Agreement: relative L2 distance of each sinogram to
+(float32), the methods timed in turn in each of `--repeats` rounds, and the median [min, max] over the rounds of
+each method's CPU time over ASTRA's; regrun's default at `--cache-mb` (`cached`: CSR matrices of A and A^T;
+beyond them the `orbit cache` of one view per orbit of the grid's symmetries, where it fits; the one-off build
+is the setup column) and `on the fly` (cache_mb=0). Agreement: relative L2 distance of each sinogram to
 regrun's. FBP (parallel: ASTRA CPU `FBP` with the ram-lak filter, scikit-image `iradon` ramp, regrun
 `fbp(window='ramp')`) and SIRT (`--sirt-iters` iterations: ASTRA CPU `SIRT`; regrun's projector in the same
 iteration x += C A^T R (b - A x), R and C the inverse row and column sums) from the sinogram of a twice finer
@@ -50,11 +52,39 @@ def timed(fn, repeats: int, max_seconds: float = 20.0) -> tuple[float, float]:
     return 1e3 * float(np.median(wall)), 1e3 * float(np.median(cpu))
 
 
-def geometry(kind: str, n: int, views: int):
+def interleaved(products: dict, repeats: int, reference: str | None) -> dict:
+    """Per method: median wall and CPU ms of its forward and adjoint products (float32), timed in turn with
+    every other method's in each of `repeats` rounds (after one warm-up each), so that all see the same load;
+    and the median, min and max over the rounds of its CPU time over the `reference` method's."""
+    for fwd, adj in products.values():
+        fwd(), adj()
+    times = {name: {k: [] for k in ("fw", "fc", "aw", "ac")} for name in products}
+    for _ in range(repeats):
+        for which in ("f", "a"):
+            for name, fns in products.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                fns[0 if which == "f" else 1]()
+                times[name][which + "w"].append(time.perf_counter() - t0)
+                times[name][which + "c"].append(time.process_time() - c0)
+    out = {}
+    for name, t in times.items():
+        row = dict(forward_ms=1e3 * float(np.median(t["fw"])), forward_cpu_ms=1e3 * float(np.median(t["fc"])),
+                   adjoint_ms=1e3 * float(np.median(t["aw"])), adjoint_cpu_ms=1e3 * float(np.median(t["ac"])))
+        if reference is not None:
+            for which, key in (("fc", "forward_ratio"), ("ac", "adjoint_ratio")):
+                r = np.asarray(t[which]) / np.asarray(times[reference][which])
+                row[key] = [float(np.median(r)), float(r.min()), float(r.max())]
+        out[name] = row
+    return out
+
+
+def geometry(kind: str, n: int, views: int, offset: float = 0.0):
+    """The benchmark's scan; `offset` (radians) turns every view (an offset off the grid's axes keeps the
+    rotations by 90 degrees as symmetries but not the reflections)."""
     if kind == "parallel":
-        return parallel_beam((n, n), uniform_angles(views, False), covering_detector((n, n), 1.0)[0][0])
+        return parallel_beam((n, n), uniform_angles(views, False) + offset, covering_detector((n, n), 1.0)[0][0])
     dets, du = covering_detector((n, n), 1.0, 2.0 * n, 1.0 * n)
-    return fan_beam((n, n), uniform_angles(views, True), dets[0], du, 2.0 * n, 1.0 * n)
+    return fan_beam((n, n), uniform_angles(views, True) + offset, dets[0], du, 2.0 * n, 1.0 * n)
 
 
 def astra_setup(geo):
@@ -112,27 +142,37 @@ def regrun_sirt(op, b, iters):
 
 
 def run_case(kind, n, views, args, rows, projector_only=False):
-    geo = geometry(kind, n, views)
+    geo = geometry(kind, n, views, args.angle_offset)
     case = f"{kind} {n}², {views} views"
     print(case, flush=True)
     image = render(shepp_logan, (n, n))
     x = image.to(torch.float32)
-    ours = None
-    for label, cache in (("cached", args.cache_mb), ("on the fly", 0.0)):
+    y = torch.rand(geo.sinogram_shape, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
+    products, notes = {}, {}
+    for label, cache in (("default", args.cache_mb), ("on the fly", 0.0)):
         op = XRayTransform(geo, cache_mb=cache)
-        if label == "cached" and op.cache_bytes(torch.float32) > cache * 2**20:
-            rows.append(dict(case=case, method="regrun cached", note=f"not cached: bound "
-                             f"{op.cache_bytes(torch.float32) / 2**20:.0f} MB > cache_mb={cache:g}"))
-            continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sino = op.project(x)
-        setup = 1e3 * (time.perf_counter() - t0)
-        ours = sino.double().numpy() if ours is None else ours
-        y = torch.rand(sino.shape, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
-        fw, fc = timed(lambda: op.project(x), args.repeats)
-        aw, ac = timed(lambda: op.backproject(y), args.repeats)
-        rows.append(dict(case=case, method=f"regrun {label}", forward_ms=fw, forward_cpu_ms=fc, adjoint_ms=aw,
-                         adjoint_cpu_ms=ac, setup_ms=setup if label == "cached" else None))
+        op.backproject(y)
+        setup = (1e3 * (time.perf_counter() - t0), 1e3 * (time.process_time() - c0))
+        if label == "on the fly":
+            ours = sino.double().numpy()
+        else:
+            sym = op._orbit_cache(torch.float32, torch.device("cpu"))
+            if op._matrices(torch.float32, torch.device("cpu")) is not None:
+                label = "regrun cached"
+            elif sym is not None:
+                label = (f"regrun orbit cache ({sym.at.shape[1] // geo.detector[0]} of {views} views, "
+                         f"{'A_R and ' if sym.a is not None else ''}A_R^T)")
+            else:  # the default is the on-the-fly row below
+                rows.append(dict(case=case, method="regrun cached", note=f"not cached: bound "
+                                 f"{op.cache_bytes(torch.float32) / 2**20:.0f} MB > cache_mb={cache:g}, no orbit "
+                                 "cache either"))
+                continue
+            notes[label] = dict(setup_ms=setup[0], setup_cpu_ms=setup[1])
+        label = label if label.startswith("regrun") else f"regrun {label}"
+        products[label] = (lambda op=op: op.project(x), lambda op=op: op.backproject(y))
+    agreement = {}
     try:
         astra, vol, proj, pid, ptype = astra_setup(geo)
     except ImportError:
@@ -141,14 +181,14 @@ def run_case(kind, n, views, args, rows, projector_only=False):
     if astra is not None:
         mop = astra.OpTomo(pid)
         img = np.ascontiguousarray(image.numpy().T.astype(np.float32))  # ASTRA: row = y
-        y = np.random.default_rng(0).random(geo.sinogram_shape, dtype=np.float32)
+        ya = np.ascontiguousarray(y.numpy())
         diffs = [float(np.linalg.norm((mop * np.ascontiguousarray(c).ravel()).reshape(geo.sinogram_shape) - ours)
                        / np.linalg.norm(ours)) for c in (img, img[::-1])]
-        fw, fc = timed(lambda: mop * img.ravel(), args.repeats)
-        aw, ac = timed(lambda: mop.T * y.ravel(), args.repeats)
-        rows.append(dict(case=case, method=f"astra cpu {ptype}", forward_ms=fw, forward_cpu_ms=fc, adjoint_ms=aw,
-                         adjoint_cpu_ms=ac, rel_diff=min(diffs)))
+        products[f"astra cpu {ptype}"] = (lambda: mop * img.ravel(), lambda: mop.T * ya.ravel())
+        agreement[f"astra cpu {ptype}"] = min(diffs)
         flip = diffs[1] < diffs[0]  # ASTRA's y axis the other way round: its images flipped back below
+    for name, t in interleaved(products, args.repeats, f"astra cpu {ptype}" if astra is not None else None).items():
+        rows.append(dict(case=case, method=name, **t, **notes.get(name, {}), rel_diff=agreement.get(name)))
     if projector_only:  # the projector's products only (the 1024^2 case): no scikit-image, FBP or SIRT
         if astra is not None:
             astra.projector.delete(pid)
@@ -213,11 +253,12 @@ def run_case(kind, n, views, args, rows, projector_only=False):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=["128:60", "256:180", "512:360"], help="SIZE:VIEWS")
+    ap.add_argument("--cases", nargs="*", default=["128:60", "256:180", "512:360"], help="SIZE:VIEWS")
     ap.add_argument("--kinds", nargs="+", default=["parallel", "fan"])
     ap.add_argument("--projector-cases", nargs="*", default=["1024:720"],
                     help="SIZE:VIEWS timed for the projector's products only (no FBP, SIRT or scikit-image)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--angle-offset", type=float, default=0.0, help="radians added to every view's angle")
     ap.add_argument("--sirt-iters", type=int, default=50)
     ap.add_argument("--cache-mb", type=float, default=512.0, help="regrun's cache bound (its default)")
     ap.add_argument("--no-skimage", dest="skimage", action="store_false")
@@ -240,9 +281,13 @@ def main(argv=None) -> None:
             print(json.dumps(rows[-1]), flush=True)
             args.out.write_text(json.dumps({"rows": rows, **meta}, indent=1))  # after every case: a long run
             # stopped early keeps what it measured
-    fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
-    keys = ("forward_ms", "forward_cpu_ms", "adjoint_ms", "adjoint_cpu_ms", "setup_ms", "recon_ms", "recon_cpu_ms",
-            "psnr", "rel_diff", "note")
+    def fmt(v):
+        if isinstance(v, list):  # a ratio: median [min, max] over the rounds
+            return f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+        return "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))
+
+    keys = ("forward_ms", "forward_cpu_ms", "adjoint_ms", "adjoint_cpu_ms", "forward_ratio", "adjoint_ratio",
+            "setup_cpu_ms", "recon_ms", "recon_cpu_ms", "psnr", "rel_diff", "note")
     lines = ["| case | method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
     lines += [f"| {r['case']} | {r['method']} | " + " | ".join(fmt(r.get(k)) for k in keys) + " |" for r in rows]
     table = "\n".join(lines)

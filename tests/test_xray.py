@@ -6,6 +6,7 @@ import torch
 
 from regrun.tomography.fbp import FILTERS, fbp
 from regrun.tomography import xray
+from regrun.tomography.symmetry import view_orbits
 from regrun.tomography.xray import XRayTransform
 from regrun.tomography.geometry import (Volume, cone_beam, covering_detector, fan_beam, from_vectors,
                                           parallel_beam, uniform_angles)
@@ -104,6 +105,53 @@ def test_parallel_backprojection_by_pixels_is_the_ray_driven_transpose(spacing, 
     torch.testing.assert_close(fly.backproject(y), cached.backproject(y), rtol=1e-12, atol=1e-12)
     assert rel_dot_mismatch(fly, torch.float64, device, gen) <= 1e-12
     assert rel_dot_mismatch(fly, torch.float32, device, gen) <= 1e-5
+
+
+@pytest.mark.parametrize("kind, shape, views, offset", [("parallel", (16, 16), 24, 0.3), ("fan", (15, 15), 24, 0.0),
+                                                        ("fan", (12, 14), 20, 0.4)])
+def test_one_view_per_symmetry_orbit_is_the_whole_transform(kind, shape, views, offset, device):
+    """Where the whole cache does not fit, the matrices of one view per orbit of the grid's symmetries (A_R and
+    A_R^T, or A_R^T alone with the forward product on the fly) give the on-the-fly products to round-off and
+    keep the exact adjoint: even and odd square grids (8 elements), a rectangle (the 4 that keep the axes), a
+    shifted detector (parallel: the reflections no longer match), a batch."""
+    if kind == "parallel":
+        geo = parallel_beam(shape, uniform_angles(views, False), max(shape) + 8, 1.0, det_offset=offset)
+    else:
+        dets, du = covering_detector(shape, 1.0, 2.5 * max(shape), 1.5 * max(shape))
+        geo = fan_beam(shape, uniform_angles(views, True), dets[0], du, 2.5 * max(shape), 1.5 * max(shape),
+                       det_offset=offset)
+    orbits = view_orbits(geo)
+    assert orbits is not None and len(orbits.reps) < views
+    assert sorted(v for v in orbits.views.reshape(-1).tolist() if v >= 0) == list(range(views))
+    fly = XRayTransform(geo, cache_mb=0)
+    both = XRayTransform(orbits.geometry).cache_bytes(torch.float64, device) / 2**20
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, *shape, generator=gen, dtype=torch.float64).to(device)
+    y = torch.randn(2, *geo.sinogram_shape, generator=gen, dtype=torch.float64).to(device)
+    for mb, keeps_a in ((both, True), (0.6 * both, False)):
+        op = XRayTransform(geo, cache_mb=mb)
+        sym = op._orbit_cache(torch.float64, device)
+        assert op._matrices(torch.float64, device) is None and sym is not None and (sym.a is not None) == keeps_a
+        torch.testing.assert_close(op.project(x), fly.project(x), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(op.backproject(y), fly.backproject(y), rtol=1e-12, atol=1e-12)
+        assert rel_dot_mismatch(op, torch.float64, device, gen) <= 1e-12
+        assert rel_dot_mismatch(op, torch.float32, device, gen) <= 1e-5
+    assert XRayTransform(geo, cache_mb=0.4 * both)._orbit_cache(torch.float64, device) is None
+
+
+def test_orbits_follow_the_scan_not_the_angles(device):
+    """Views at angles no grid symmetry maps onto one another, and 3-D scans, are not reduced; a rotation axis
+    moved along x1 keeps only the reflection in x2 (8 views in 5 orbits), and the products stay exact."""
+    assert view_orbits(geometry("fan", views=7)) is None
+    assert view_orbits(parallel_beam((10, 10), torch.tensor([0.1, 0.5, 1.1]), 15)) is None
+    assert view_orbits(geometry("cone")) is None
+    shifted = parallel_beam((10, 10), uniform_angles(8, False), 15, centre=(0.5, 0.0))
+    assert len(view_orbits(shifted).reps) == 5
+    fly = XRayTransform(shifted, cache_mb=0)
+    op = XRayTransform(shifted, cache_mb=0.9 * fly.cache_bytes(torch.float64, device) / 2**20)
+    assert op._orbit_cache(torch.float64, device) is not None
+    y = torch.randn(shifted.sinogram_shape, dtype=torch.float64, device=device)
+    torch.testing.assert_close(op.backproject(y), fly.backproject(y), rtol=1e-12, atol=1e-12)
 
 
 def ball(shape, radius, dtype=torch.float64, device=None):
