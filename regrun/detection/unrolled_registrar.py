@@ -99,6 +99,11 @@ class UnrolledSettings:
                        # rounded down (quadrature_step); 0: every point
     leaf_rank: str  # how starts and strides are ranked between leaf rounds (one_start, keep): correlation (the
                     # next round's window's normalised correlation with the motif) | cost (its phi)
+    leaf_objective: str  # what the leaf rounds before the last descend: cost (eq. 12's phi) | correlation (minus
+                         # the normalised correlation over the mask; the last round is phi: its loss is the leaf's)
+    leaf_guard: bool  # at a ranking (one_start, keep), an item the next round's judge rates better where the round
+                      # started than where it ended goes on from its start (a sparse blurred round walked thin
+                      # eyes 4-14 px off a start 2-3 px from their truth)
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -372,13 +377,20 @@ class UnrolledRegistrar:
         alive = torch.arange(n_items, device=dev)
         rounds = st.leaf_rounds
         for i, rnd in enumerate(rounds):
+            w_in = w.clone()
             cost_of = self._leaf_cost_factory(y, x, mask, anchors, rnd)
             steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
                      else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
             chunks = self._chunks(alive, mask, rnd)
+            by_correlation = st.leaf_objective == "correlation" and i + 1 < len(rounds)
             for j, idx in enumerate(chunks):
-                res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol,
-                                       backtrack=st.backtrack, project=project)
+                cost = cost_of(idx)
+                if by_correlation:
+                    f, s = cost.correlation_value_and_grad, steps * cost.correlation_step_scale()
+                else:
+                    f, s = cost.value_and_grad, steps
+                res = unrolled_descent(f, w[idx], s, rnd.iters, rtol=st.rtol, backtrack=st.backtrack,
+                                       project=project)
                 w[idx], loss[idx] = res.w.detach(), res.loss.detach()
                 iters[idx] += res.n_iter
                 if plan is not None:
@@ -388,13 +400,19 @@ class UnrolledRegistrar:
             if rnd.one_start or (rnd.keep and alive.numel() > rnd.keep):
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
+                guard = st.leaf_guard and i + 1 < len(rounds)
                 score = torch.full_like(loss, math.inf)
                 for idx in self._chunks(alive, mask, judge):
                     local = torch.arange(idx.numel(), device=dev)
-                    if st.leaf_rank == "correlation":
-                        score[idx] = -judge_of(idx).correlation(w[idx], local)
-                    else:
-                        score[idx] = judge_of(idx).value_and_grad(w[idx], local)[0].detach()
+                    judge_idx = judge_of(idx)
+                    rate = ((lambda v: -judge_idx.correlation(v, local)) if st.leaf_rank == "correlation" else
+                            (lambda v: judge_idx.value_and_grad(v, local)[0].detach()))
+                    score[idx] = rate(w[idx])
+                    if guard:
+                        back = rate(w_in[idx])
+                        better = back < score[idx]
+                        w[idx] = torch.where(better[:, None], w_in[idx], w[idx])
+                        score[idx] = torch.minimum(back, score[idx])
                 score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
                 alive = best_starts(score, k, rnd.keep or n_items)
                 dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)

@@ -168,6 +168,7 @@ def make_registrar(cfg, scale: int):
     check_choice("solver.descent.interpolation", u.interpolation, tuple(KEYS_A))
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
+    check_choice("solver.descent.leaf_objective", u.leaf_objective, LEAF_RANKS)
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
@@ -188,7 +189,9 @@ def make_registrar(cfg, scale: int):
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
         quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0),
-        leaf_rank=u.leaf_rank))
+        leaf_rank=u.leaf_rank,
+        leaf_objective=u.leaf_objective,
+        leaf_guard=_check_bool("solver.descent.leaf_guard", u.leaf_guard)))
 
 
 def calibration_key(cfg, template_key: str) -> str:
