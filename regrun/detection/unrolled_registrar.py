@@ -243,12 +243,18 @@ class UnrolledRegistrar:
         rounds = []
         for i, rnd in enumerate(st.leaf_rounds):
             h = quadrature_step(rnd.sigma_in, st.quadrature)
-            points, n_calls = items * rnd.iters * per_item(rnd.sigma, h) * c, calls(items, rnd.sigma, h, rnd.iters)
-            if rnd.one_start or rnd.keep:  # the next round's cost judges this round's poses once
+            last = i + 1 == len(st.leaf_rounds)
+            n_obj = len(round_objectives(st.leaf_objective, last))
+            points = n_obj * items * rnd.iters * per_item(rnd.sigma, h) * c
+            n_calls = n_obj * calls(items, rnd.sigma, h, rnd.iters)
+            # poses the next round's judge rates once each: this round's, the other objective's, the start's
+            judged = 0 if last else n_obj - 1 + int(st.leaf_guard)
+            if rnd.one_start or rnd.keep or judged:
+                judged += 1
                 judge = st.leaf_rounds[i + 1] if i + 1 < len(st.leaf_rounds) else rnd
                 hj = quadrature_step(judge.sigma_in, st.quadrature)
-                points += items * per_item(judge.sigma, hj) * c
-                n_calls += calls(items, judge.sigma, hj, 1)
+                points += judged * items * per_item(judge.sigma, hj) * c
+                n_calls += judged * calls(items, judge.sigma, hj, 1)
             rounds.append((points, n_calls))
             if rnd.one_start:
                 items //= k
@@ -382,25 +388,34 @@ class UnrolledRegistrar:
             steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
                      else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
             chunks = self._chunks(alive, mask, rnd)
-            by_correlation = st.leaf_objective == "correlation" and i + 1 < len(rounds)
-            for j, idx in enumerate(chunks):
-                cost = cost_of(idx)
-                if by_correlation:
-                    f, s = cost.correlation_value_and_grad, steps * cost.correlation_step_scale()
-                else:
-                    f, s = cost.value_and_grad, steps
-                res = unrolled_descent(f, w[idx], s, rnd.iters, rtol=st.rtol, backtrack=st.backtrack,
-                                       project=project)
-                w[idx], loss[idx] = res.w.detach(), res.loss.detach()
-                iters[idx] += res.n_iter
-                if plan is not None:
-                    done = plan.coarse + sum(plan.rounds[:i]) + plan.rounds[i] * (j + 1) / len(chunks)
-                    self._say(done, plan, plan.names[min(i + 1, len(plan.names) - 1)] if j + 1 == len(chunks)
-                              else plan.names[i])
-            if rnd.one_start or (rnd.keep and alive.numel() > rnd.keep):
+            last = i + 1 == len(rounds)
+            outs = []
+            for o, objective in enumerate(round_objectives(st.leaf_objective, last)):
+                w_o, loss_o = w_in.clone(), loss.clone()
+                for j, idx in enumerate(chunks):
+                    cost = cost_of(idx)
+                    if objective == "correlation":
+                        f, s = cost.correlation_value_and_grad, steps * cost.correlation_step_scale()
+                    else:
+                        f, s = cost.value_and_grad, steps
+                    res = unrolled_descent(f, w_in[idx], s, rnd.iters, rtol=st.rtol, backtrack=st.backtrack,
+                                           project=project)
+                    w_o[idx], loss_o[idx] = res.w.detach(), res.loss.detach()
+                    iters[idx] += res.n_iter
+                    if plan is not None and o == 0:
+                        done = plan.coarse + sum(plan.rounds[:i]) + plan.rounds[i] * (j + 1) / len(chunks)
+                        self._say(done, plan, plan.names[min(i + 1, len(plan.names) - 1)] if j + 1 == len(chunks)
+                                  else plan.names[i])
+                outs.append(w_o)
+                if o == 0:
+                    loss = loss_o
+            w = outs[0]
+            # the other poses an item may go on from (rounds before the last: the last round's loss is the leaf's)
+            others = [] if last else outs[1:] + ([w_in] if st.leaf_guard else [])
+            prune = rnd.one_start or (rnd.keep and alive.numel() > rnd.keep)
+            if prune or others:
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
-                guard = st.leaf_guard and i + 1 < len(rounds)
                 score = torch.full_like(loss, math.inf)
                 for idx in self._chunks(alive, mask, judge):
                     local = torch.arange(idx.numel(), device=dev)
@@ -408,15 +423,16 @@ class UnrolledRegistrar:
                     rate = ((lambda v: -judge_idx.correlation(v, local)) if st.leaf_rank == "correlation" else
                             (lambda v: judge_idx.value_and_grad(v, local)[0].detach()))
                     score[idx] = rate(w[idx])
-                    if guard:
-                        back = rate(w_in[idx])
-                        better = back < score[idx]
-                        w[idx] = torch.where(better[:, None], w_in[idx], w[idx])
-                        score[idx] = torch.minimum(back, score[idx])
-                score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
-                alive = best_starts(score, k, rnd.keep or n_items)
-                dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
-                loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
+                    for other in others:
+                        alt = rate(other[idx])
+                        better = alt < score[idx]
+                        w[idx] = torch.where(better[:, None], other[idx], w[idx])
+                        score[idx] = torch.minimum(alt, score[idx])
+                if prune:
+                    score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
+                    alive = best_starts(score, k, rnd.keep or n_items)
+                    dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
+                    loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
         return w, loss, iters
 
     def _leaf_cost_factory(self, y, x, mask, anchors, rnd: LeafRound):
@@ -429,6 +445,15 @@ class UnrolledRegistrar:
     def _chunks(self, alive: torch.Tensor, mask: torch.Tensor, rnd: LeafRound):
         chunk = self._chunk(mask, rnd.sigma, quadrature_step(rnd.sigma_in, self.settings.quadrature))
         return [alive[i:i + chunk] for i in range(0, alive.numel(), chunk)]
+
+
+def round_objectives(objective: str, last: bool) -> list[str]:
+    """What a leaf round descends (settings.leaf_objective): the last round always phi (its loss is the leaf's);
+    the others phi, -correlation, or both from the same starts (an item then goes on from the pose the next
+    round's judge rates best)."""
+    if last:
+        return ["cost"]
+    return ["cost", "correlation"] if objective == "both" else [objective]
 
 
 def coarse_angles(angles: list[float], step: float) -> list[float]:

@@ -38,6 +38,7 @@ REGISTRAR_ALIASES = {"unrolled": "descent", "covering": "exhaustive"}
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
 LEAF_RANKS = ("correlation", "cost")
+LEAF_OBJECTIVES = ("cost", "correlation", "both")
 ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
 # full-size px: a part's joint must lie this close to where the instance's root pose puts it (the calibration's
@@ -168,7 +169,7 @@ def make_registrar(cfg, scale: int):
     check_choice("solver.descent.interpolation", u.interpolation, tuple(KEYS_A))
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
-    check_choice("solver.descent.leaf_objective", u.leaf_objective, LEAF_RANKS)
+    check_choice("solver.descent.leaf_objective", u.leaf_objective, LEAF_OBJECTIVES)
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
