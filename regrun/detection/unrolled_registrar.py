@@ -93,6 +93,7 @@ class UnrolledSettings:
     coarse_starts: int  # starts per stride taken from that search (its best angles, each at its best shift)
     spike_coarse_step: float  # the same search's angle step for spike nodes (their motif spans the part layout)
     coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
+    coarse_keep_min_area: float  # ... for leaves whose cost mask has at least this many pixels (0: every leaf)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
     quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
@@ -223,7 +224,7 @@ class UnrolledRegistrar:
             step = st.spike_coarse_step if spike else st.coarse_step
             fft = _fft_units(shape, motif, len(coarse_angles(angles, step)))
             k = st.coarse_starts
-            strides = st.spike_keep if spike else st.coarse_keep
+            strides = st.spike_keep if spike else self.leaf_coarse_keep(motif)
             items = k * (min(strides, len(grid)) if strides else len(grid))
         else:
             fft = 0.0
@@ -287,7 +288,7 @@ class UnrolledRegistrar:
             # the FFT search over every shift at coarse angles picks each stride's starts (and, for spike nodes,
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
-            strides = st.spike_keep if motif.kind == "spike" else st.coarse_keep
+            strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif)
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides)
@@ -319,6 +320,12 @@ class UnrolledRegistrar:
         loss_all = torch.full((len(grid),), math.inf, dtype=dt, device=dev).index_put((keep,), loss_best)
         fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
         return deduplicate(fit, st.dedup)
+
+    def leaf_coarse_keep(self, motif: Motif) -> int:
+        """coarse_keep for this leaf: only parts whose cost mask covers at least coarse_keep_min_area pixels are
+        pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin eye's up to 146th)."""
+        st = self.settings
+        return st.coarse_keep if float(motif.mask.sum()) >= st.coarse_keep_min_area else 0
 
     def for_extraction(self) -> "UnrolledRegistrar":
         """The same registrar without pruning (every leaf stride through every round; coarse_keep off), for the
