@@ -50,10 +50,9 @@ def main(argv=None):
     full = load_template(args.template, args.data_dir, "v1")
     ns = SimpleNamespace(paper=False, seed=args.seed, size=args.size, background=args.background,
                          data_dir=args.data_dir, angles=args.angles, random=args.random, max_angle=args.max_angle,
-                         negatives=0, pairs=0,
+                         negatives=0, pairs=0, only=args.only,
                          ranges=articulation_ranges(full, parse_ranges(None, claw=args.claw, eye=args.eye)))
-    scenes = [s for s in scenes_for(ns, full)
-              if args.only is None or any(abs(round(s.truth.angle, 1) - a) < 0.051 for a in args.only)]
+    scenes = scenes_for(ns, full)
     leaves = args.leaves or list(full.parts)
     scale = args.scale
     summary = {}
