@@ -10,8 +10,10 @@ motif_registration.py:
   the paper's: it widens the basin to about +-8 px and +-20 deg for a thin eye), then the paper's sigma^2 = 9 with
   sigma_in^2 = 9/4, then its sigma^2 = 1e-2 without blur (the leaf's loss). Blurred rounds sum the cost over every
   h-th window point (quadrature_step; a round there only has to bring poses into the next one's basin). After the
-  second round only the best start of the 32 strides that the fine cost ranks best at their poses go on (the
-  blurred cost itself ranked a thin eye's true pose 104th on the canonical template). Steps: nu / H_ii, H the
+  first round each stride's best start goes on, after the second the 128 strides the next round ranks best
+  (leaf_rank: the correlation; the blurred cost itself ranked a thin eye's true pose 104th on the canonical
+  template); at each ranking an item rated better where its round started goes on from there (leaf_guard: the
+  blurred phi of a thin stalk can have its minimum 10 deg off the truth). Steps: nu / H_ii, H the
   Gauss-Newton matrix of the motif at its own pose (curvature_steps; the authors' nu 8 pi sigma^4 rule is
   `leaf_step_rule: authors`), with backtracking (a step that raises an item's loss is undone and halved, the
   rule of the authors' Fig. 5 code). Keys a = -0.75 runs on torch's grid_sample (keys_grid_sample), the
