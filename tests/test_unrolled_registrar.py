@@ -234,6 +234,10 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
     ("solver.descent.backtrack=maybe", "solver.descent.backtrack='maybe' is not valid; allowed: True, False"),
     ("solver.descent.leaf_step_rule=fast", "solver.descent.leaf_step_rule='fast' is not valid"),
     ("solver.descent.leaf_rank=loss", "solver.descent.leaf_rank='loss' is not valid; allowed: correlation, cost"),
+    ("solver.descent.leaf_objective=ncc",
+     "solver.descent.leaf_objective='ncc' is not valid; allowed: cost, correlation, both"),
+    ("solver.descent.leaf_guard=maybe", "solver.descent.leaf_guard='maybe' is not valid; allowed: True, False"),
+    ("solver.descent.coarse_keep_min_area=-1", "solver.descent.coarse_keep_min_area=-1"),
 ])
 def test_unrolled_settings_are_validated(override, message):
     cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver
