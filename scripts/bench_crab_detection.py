@@ -72,6 +72,8 @@ def scenes_for(args, full):
         centre, angle, art = random_pose(gen, size, full, args.max_angle, args.ranges)
         out.append(compose_scene(full, background(size, gen), centre, angle, art,
                                  label=f"random {angle:.1f} deg"))
+    if args.only is not None:  # the same scenes, a few of them (rerunning some of a set's scenes)
+        out = [s for s in out if any(abs(round(s.truth.angle, 1) - a) < 0.051 for a in args.only)]
     for i in range(args.negatives):
         out.append(Scene(background(size, gen), Truth(None), f"crab-free {i}"))
     for i in range(args.pairs):
@@ -155,6 +157,8 @@ def main(argv=None):
     ap.add_argument("--claw", type=float, default=None, help="shorthand for --articulation claw=DEG")
     ap.add_argument("--eye", type=float, default=None, help="shorthand for --articulation eye=DEG")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--only", type=float, nargs="*", default=None,
+                    help="of the one-crab scenes, only those whose angle rounds to one of these (0.1 deg)")
     ap.add_argument("--size", type=int, nargs=2, default=(384, 512), help="generated scenes: rows cols, full size")
     ap.add_argument("--registrars", nargs="+", default=["exhaustive"],
                     choices=("exhaustive", "descent", "covering", "unrolled"))

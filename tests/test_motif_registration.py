@@ -121,6 +121,29 @@ def test_leaf_correlation_ranks_a_thin_part_off_by_a_pixel_above_a_flat_window(a
     assert ncc.device == scene.device and ncc.dtype == DT
 
 
+
+@pytest.mark.parametrize("a", [-0.5, -0.75])
+def test_leaf_correlation_gradient_taylor(a, device):
+    """LeafCost.correlation_value_and_grad (the blurred leaf rounds' objective with leaf_objective=correlation):
+    its value is minus the correlation, its gradient passes the Taylor test per item on both interpolation paths
+    (a = -0.75: grid_sample; -0.5: the general Keys kernel) and with a sparse quadrature (point_step 2)."""
+    tex, mask, scene, _ = textured_scene(device)
+    anchors = torch.tensor([[10.0, 12.0], [14.0, 9.0]], dtype=DT, device=device)
+    cost = LeafCost(gaussian_filter(scene, 1.5), tex, mask, anchors, 3.0, a=a, point_step=2)
+    items = torch.arange(2, device=device)
+    w = torch.tensor([[0.1, 2.3, -1.2], [-0.05, -0.4, 2.2]], dtype=DT, device=device)
+    v = torch.tensor([[0.02, 0.3, 0.2], [0.03, -0.2, 0.25]], dtype=DT, device=device)
+    value, g = cost.correlation_value_and_grad(w, items)
+    assert torch.allclose(value, -cost.correlation(w, items), rtol=1e-12)
+    # small steps: the interpolation kernels are piecewise cubics (C1), whose kinks make the remainder's order
+    # irregular over the default steps (1.3-2.7 there; the gradient matches central differences to 1e-9)
+    taylor = taylor_test(lambda u: -cost.correlation(u, items), w, v, first=(g * v).sum(-1), reduce=torch.abs,
+                         steps=(1e-2, 5e-3, 2.5e-3, 1.25e-3))
+    slope = taylor.order(1)
+    assert bool(((slope > 1.5) & (slope < 2.5)).all()), slope
+    assert bool((taylor.errors[1] < 1e-2 * taylor.errors[0]).all())
+    assert cost.correlation_step_scale() > 0
+
 def spike_pair(device):
     """Five single-pixel spikes (one per channel) and a scene holding them shifted by (-2, 1)."""
     v = torch.tensor([[6, 7], [8, 24], [18, 10], [19, 22], [12, 15]])

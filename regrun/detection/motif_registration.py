@@ -128,6 +128,7 @@ class LeafCost:
         self.points = points[::h, ::h].reshape(-1, 2)
         self.reference = reference[:, ::h, ::h].reshape(c, -1).T  # (N, C)
         self.weight = weight[::h, ::h].reshape(-1) * h * h
+        self.point_step = h
         self.channels = c
         self.size = (m, n)
         self.fast = a == GRID_SAMPLE_A and self.windows.boundary == "zero"
@@ -167,18 +168,39 @@ class LeafCost:
         each point counted once. Unlike phi it does not rank a flat window that matches the motif's mean colour
         above a thin part one pixel off (UnrolledRegistrar's ranking of starts and strides between rounds)."""
         with torch.no_grad():
-            pts = self.transform.points(w[:, None, :], self.points)
-            if self.fast:
-                v = keys_grid_sample(self.windows.scene, pts + self.windows.anchors[items][:, None, :]).permute(1, 2, 0)
-            else:
-                v = self.windows.select(items)(pts)  # (k, N, C)
-            on = self.weight >= 0.5 * self.weight.max()
-            v, r = v[:, on], self.reference[on]
-            v = v - v.mean(1, keepdim=True)  # per channel
-            r = r - r.mean(0, keepdim=True)
-            den = (v * v).sum((1, 2)).sqrt() * (r * r).sum().sqrt()
-            return torch.where(den > 0, (v * r).sum((1, 2)) / den.clamp_min(torch.finfo(den.dtype).tiny),
-                               torch.zeros_like(den))
+            return self._correlation(w, items)
+
+    def correlation_value_and_grad(self, w: torch.Tensor, items: torch.Tensor):
+        """-correlation (k,) and its gradient (k, 3), detached: a descent objective that, unlike the blurred
+        phi, is not pulled off a thin part by the brightness of the clutter beside it (UnrolledRegistrar's
+        leaf_objective)."""
+        with torch.enable_grad():
+            wv = w.detach().requires_grad_(True)
+            value = -self._correlation(wv, items)
+            (grad,) = torch.autograd.grad(value.sum(), wv)
+        return value.detach(), grad
+
+    def correlation_step_scale(self) -> float:
+        """curvature_steps' steps (for phi) times this are the steps for -correlation: near the optimum phi's
+        Gauss-Newton matrix is sum A J^T J over every pixel, -correlation's sum_on J^T J / sum_on |r - mean r|^2
+        over the points it uses, each standing for h^2 pixels."""
+        on = self.weight >= 0.5 * self.weight.max()
+        r = self.reference[on]
+        return self.point_step ** 2 * float(((r - r.mean(0, keepdim=True)) ** 2).sum())
+
+    def _correlation(self, w: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        pts = self.transform.points(w[:, None, :], self.points)
+        if self.fast:
+            v = keys_grid_sample(self.windows.scene, pts + self.windows.anchors[items][:, None, :]).permute(1, 2, 0)
+        else:
+            v = self.windows.select(items)(pts)  # (k, N, C)
+        on = self.weight >= 0.5 * self.weight.max()
+        v, r = v[:, on], self.reference[on]
+        v = v - v.mean(1, keepdim=True)  # per channel
+        r = r - r.mean(0, keepdim=True)
+        den = (v * v).sum((1, 2)).sqrt() * (r * r).sum().sqrt()
+        return torch.where(den > 0, (v * r).sum((1, 2)) / den.clamp_min(torch.finfo(den.dtype).tiny),
+                           torch.zeros_like(den))
 
 
 def leaf_steps(size: tuple[int, int], sigma: float, nu: float, dtype=torch.float64, device=None) -> torch.Tensor:

@@ -10,8 +10,10 @@ motif_registration.py:
   the paper's: it widens the basin to about +-8 px and +-20 deg for a thin eye), then the paper's sigma^2 = 9 with
   sigma_in^2 = 9/4, then its sigma^2 = 1e-2 without blur (the leaf's loss). Blurred rounds sum the cost over every
   h-th window point (quadrature_step; a round there only has to bring poses into the next one's basin). After the
-  second round only the best start of the 32 strides that the fine cost ranks best at their poses go on (the
-  blurred cost itself ranked a thin eye's true pose 104th on the canonical template). Steps: nu / H_ii, H the
+  first round each stride's best start goes on, after the second the 128 strides the next round ranks best
+  (leaf_rank: the correlation; the blurred cost itself ranked a thin eye's true pose 104th on the canonical
+  template); at each ranking an item rated better where its round started goes on from there (leaf_guard: the
+  blurred phi of a thin stalk can have its minimum 10 deg off the truth). Steps: nu / H_ii, H the
   Gauss-Newton matrix of the motif at its own pose (curvature_steps; the authors' nu 8 pi sigma^4 rule is
   `leaf_step_rule: authors`), with backtracking (a step that raises an item's loss is undone and halved, the
   rule of the authors' Fig. 5 code). Keys a = -0.75 runs on torch's grid_sample (keys_grid_sample), the
@@ -93,12 +95,18 @@ class UnrolledSettings:
     coarse_starts: int  # starts per stride taken from that search (its best angles, each at its best shift)
     spike_coarse_step: float  # the same search's angle step for spike nodes (their motif spans the part layout)
     coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
+    coarse_keep_min_area: float  # ... for leaves whose cost mask has at least this many pixels (0: every leaf)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
     quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
                        # rounded down (quadrature_step); 0: every point
     leaf_rank: str  # how starts and strides are ranked between leaf rounds (one_start, keep): correlation (the
                     # next round's window's normalised correlation with the motif) | cost (its phi)
+    leaf_objective: str  # what the leaf rounds before the last descend: cost (eq. 12's phi) | correlation (minus
+                         # the normalised correlation over the mask; the last round is phi: its loss is the leaf's)
+    leaf_guard: bool  # at a ranking (one_start, keep), an item the next round's judge rates better where the round
+                      # started than where it ended goes on from its start (a sparse blurred round walked thin
+                      # eyes 4-14 px off a start 2-3 px from their truth)
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -218,7 +226,7 @@ class UnrolledRegistrar:
             step = st.spike_coarse_step if spike else st.coarse_step
             fft = _fft_units(shape, motif, len(coarse_angles(angles, step)))
             k = st.coarse_starts
-            strides = st.spike_keep if spike else st.coarse_keep
+            strides = st.spike_keep if spike else self.leaf_coarse_keep(motif)
             items = k * (min(strides, len(grid)) if strides else len(grid))
         else:
             fft = 0.0
@@ -238,12 +246,18 @@ class UnrolledRegistrar:
         rounds = []
         for i, rnd in enumerate(st.leaf_rounds):
             h = quadrature_step(rnd.sigma_in, st.quadrature)
-            points, n_calls = items * rnd.iters * per_item(rnd.sigma, h) * c, calls(items, rnd.sigma, h, rnd.iters)
-            if rnd.one_start or rnd.keep:  # the next round's cost judges this round's poses once
+            last = i + 1 == len(st.leaf_rounds)
+            n_obj = len(round_objectives(st.leaf_objective, last))
+            points = n_obj * items * rnd.iters * per_item(rnd.sigma, h) * c
+            n_calls = n_obj * calls(items, rnd.sigma, h, rnd.iters)
+            # poses the next round's judge rates once each: this round's, the other objective's, the start's
+            judged = 0 if last else n_obj - 1 + int(st.leaf_guard)
+            if rnd.one_start or rnd.keep or judged:
+                judged += 1
                 judge = st.leaf_rounds[i + 1] if i + 1 < len(st.leaf_rounds) else rnd
                 hj = quadrature_step(judge.sigma_in, st.quadrature)
-                points += items * per_item(judge.sigma, hj) * c
-                n_calls += calls(items, judge.sigma, hj, 1)
+                points += judged * items * per_item(judge.sigma, hj) * c
+                n_calls += judged * calls(items, judge.sigma, hj, 1)
             rounds.append((points, n_calls))
             if rnd.one_start:
                 items //= k
@@ -276,7 +290,7 @@ class UnrolledRegistrar:
             # the FFT search over every shift at coarse angles picks each stride's starts (and, for spike nodes,
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
-            strides = st.spike_keep if motif.kind == "spike" else st.coarse_keep
+            strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif)
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides)
@@ -308,6 +322,12 @@ class UnrolledRegistrar:
         loss_all = torch.full((len(grid),), math.inf, dtype=dt, device=dev).index_put((keep,), loss_best)
         fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
         return deduplicate(fit, st.dedup)
+
+    def leaf_coarse_keep(self, motif: Motif) -> int:
+        """coarse_keep for this leaf: only parts whose cost mask covers at least coarse_keep_min_area pixels are
+        pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin eye's up to 146th)."""
+        st = self.settings
+        return st.coarse_keep if float(motif.mask.sum()) >= st.coarse_keep_min_area else 0
 
     def for_extraction(self) -> "UnrolledRegistrar":
         """The same registrar without pruning (every leaf stride through every round; coarse_keep off), for the
@@ -372,33 +392,56 @@ class UnrolledRegistrar:
         alive = torch.arange(n_items, device=dev)
         rounds = st.leaf_rounds
         for i, rnd in enumerate(rounds):
+            w_in = w.clone()
             cost_of = self._leaf_cost_factory(y, x, mask, anchors, rnd)
             steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
                      else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, w0.dtype, dev))
             chunks = self._chunks(alive, mask, rnd)
-            for j, idx in enumerate(chunks):
-                res = unrolled_descent(cost_of(idx).value_and_grad, w[idx], steps, rnd.iters, rtol=st.rtol,
-                                       backtrack=st.backtrack, project=project)
-                w[idx], loss[idx] = res.w.detach(), res.loss.detach()
-                iters[idx] += res.n_iter
-                if plan is not None:
-                    done = plan.coarse + sum(plan.rounds[:i]) + plan.rounds[i] * (j + 1) / len(chunks)
-                    self._say(done, plan, plan.names[min(i + 1, len(plan.names) - 1)] if j + 1 == len(chunks)
-                              else plan.names[i])
-            if rnd.one_start or (rnd.keep and alive.numel() > rnd.keep):
+            last = i + 1 == len(rounds)
+            outs = []
+            for o, objective in enumerate(round_objectives(st.leaf_objective, last)):
+                w_o, loss_o = w_in.clone(), loss.clone()
+                for j, idx in enumerate(chunks):
+                    cost = cost_of(idx)
+                    if objective == "correlation":
+                        f, s = cost.correlation_value_and_grad, steps * cost.correlation_step_scale()
+                    else:
+                        f, s = cost.value_and_grad, steps
+                    res = unrolled_descent(f, w_in[idx], s, rnd.iters, rtol=st.rtol, backtrack=st.backtrack,
+                                           project=project)
+                    w_o[idx], loss_o[idx] = res.w.detach(), res.loss.detach()
+                    iters[idx] += res.n_iter
+                    if plan is not None and o == 0:
+                        done = plan.coarse + sum(plan.rounds[:i]) + plan.rounds[i] * (j + 1) / len(chunks)
+                        self._say(done, plan, plan.names[min(i + 1, len(plan.names) - 1)] if j + 1 == len(chunks)
+                                  else plan.names[i])
+                outs.append(w_o)
+                if o == 0:
+                    loss = loss_o
+            w = outs[0]
+            # the other poses an item may go on from (rounds before the last: the last round's loss is the leaf's)
+            others = [] if last else outs[1:] + ([w_in] if st.leaf_guard else [])
+            prune = rnd.one_start or (rnd.keep and alive.numel() > rnd.keep)
+            if prune or others:
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
                 score = torch.full_like(loss, math.inf)
                 for idx in self._chunks(alive, mask, judge):
                     local = torch.arange(idx.numel(), device=dev)
-                    if st.leaf_rank == "correlation":
-                        score[idx] = -judge_of(idx).correlation(w[idx], local)
-                    else:
-                        score[idx] = judge_of(idx).value_and_grad(w[idx], local)[0].detach()
-                score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
-                alive = best_starts(score, k, rnd.keep or n_items)
-                dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
-                loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
+                    judge_idx = judge_of(idx)
+                    rate = ((lambda v: -judge_idx.correlation(v, local)) if st.leaf_rank == "correlation" else
+                            (lambda v: judge_idx.value_and_grad(v, local)[0].detach()))
+                    score[idx] = rate(w[idx])
+                    for other in others:
+                        alt = rate(other[idx])
+                        better = alt < score[idx]
+                        w[idx] = torch.where(better[:, None], other[idx], w[idx])
+                        score[idx] = torch.minimum(alt, score[idx])
+                if prune:
+                    score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
+                    alive = best_starts(score, k, rnd.keep or n_items)
+                    dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
+                    loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
         return w, loss, iters
 
     def _leaf_cost_factory(self, y, x, mask, anchors, rnd: LeafRound):
@@ -411,6 +454,15 @@ class UnrolledRegistrar:
     def _chunks(self, alive: torch.Tensor, mask: torch.Tensor, rnd: LeafRound):
         chunk = self._chunk(mask, rnd.sigma, quadrature_step(rnd.sigma_in, self.settings.quadrature))
         return [alive[i:i + chunk] for i in range(0, alive.numel(), chunk)]
+
+
+def round_objectives(objective: str, last: bool) -> list[str]:
+    """What a leaf round descends (settings.leaf_objective): the last round always phi (its loss is the leaf's);
+    the others phi, -correlation, or both from the same starts (an item then goes on from the pose the next
+    round's judge rates best)."""
+    if last:
+        return ["cost"]
+    return ["cost", "correlation"] if objective == "both" else [objective]
 
 
 def coarse_angles(angles: list[float], step: float) -> list[float]:

@@ -38,6 +38,7 @@ REGISTRAR_ALIASES = {"unrolled": "descent", "covering": "exhaustive"}
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
 LEAF_RANKS = ("correlation", "cost")
+LEAF_OBJECTIVES = ("cost", "correlation", "both")
 ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
 # full-size px: a part's joint must lie this close to where the instance's root pose puts it (the calibration's
@@ -168,6 +169,7 @@ def make_registrar(cfg, scale: int):
     check_choice("solver.descent.interpolation", u.interpolation, tuple(KEYS_A))
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
+    check_choice("solver.descent.leaf_objective", u.leaf_objective, LEAF_OBJECTIVES)
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
@@ -185,10 +187,14 @@ def make_registrar(cfg, scale: int):
         coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
         spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         coarse_keep=check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
+        coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
+        / scale**2,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
         quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0),
-        leaf_rank=u.leaf_rank))
+        leaf_rank=u.leaf_rank,
+        leaf_objective=u.leaf_objective,
+        leaf_guard=_check_bool("solver.descent.leaf_guard", u.leaf_guard)))
 
 
 def calibration_key(cfg, template_key: str) -> str:
