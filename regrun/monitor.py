@@ -149,9 +149,9 @@ class WorkETA:
     function returning seconds (time.perf_counter; a fake one in tests, CPU seconds in bench_crab_eta)."""
 
     def __init__(self, parts: dict[str, list[tuple[str, float]]], clock=time.perf_counter,
-                 prior_share: float = PRIOR_SHARE):
+                 prior_share: float = PRIOR_SHARE, by_segment: bool = True):
         self.parts = {name: [(kind, max(float(sec), 0.0)) for kind, sec in segs] for name, segs in parts.items()}
-        self.clock, self.prior_share = clock, prior_share
+        self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
         self.kind_total: dict[str, float] = {}
         for segs in self.parts.values():
             for kind, sec in segs:
@@ -161,6 +161,8 @@ class WorkETA:
         self.finished: set[str] = set()
         self.running: str | None = None
         self.done = 0.0  # predicted seconds of the running part done
+        self.seg_measured: list[float] = []  # the running part's segments: measured, predicted seconds done
+        self.seg_predicted: list[float] = []
         self.t0 = self.last = None
 
     def start(self, part: str) -> None:
@@ -172,6 +174,8 @@ class WorkETA:
             self._advance(math.inf, now)
             self.finished.add(self.running)
         self.running, self.done, self.last = (part if part in self.parts else None), 0.0, now
+        n = len(self.parts[part]) if self.running is not None else 0
+        self.seg_measured, self.seg_predicted = [0.0] * n, [0.0] * n
 
     def advance(self, fraction: float) -> None:
         """The running part has done `fraction` of its predicted work."""
@@ -191,15 +195,17 @@ class WorkETA:
         if upto <= self.done:
             return  # no new work: the time waits for the next report that says what it was spent on
         spent, start, covered = now - self.last, 0.0, []
-        for kind, sec in segs:
+        for i, (kind, sec) in enumerate(segs):
             a, b = max(start, self.done), min(start + sec, upto)
             if b > a:
-                covered.append((kind, b - a))
+                covered.append((i, kind, b - a))
             start += sec
-        span = sum(c for _, c in covered)
-        for kind, c in covered:
+        span = sum(c for _, _, c in covered)
+        for i, kind, c in covered:
             self.predicted[kind] += c
             self.measured[kind] += spent * c / span
+            self.seg_predicted[i] += c
+            self.seg_measured[i] += spent * c / span
         self.done, self.last = upto, now
 
     def rates(self) -> dict[str, float] | None:
@@ -225,9 +231,15 @@ class WorkETA:
             if name in self.finished:
                 continue
             start, part_left = 0.0, 0.0
-            done = self.done if name == self.running else 0.0
-            for kind, sec in segs:
-                part_left += rates[kind] * max(start + sec - max(start, done), 0.0)
+            running = name == self.running
+            done = self.done if running else 0.0
+            for i, (kind, sec) in enumerate(segs):
+                rate = rates[kind]
+                if running and self.by_segment and self.seg_predicted[i] > 0:
+                    # a segment part-done: the rest of the same work runs as its start did, blended like a kind
+                    w = self.prior_share * sec
+                    rate = (self.seg_measured[i] + w * rate) / (self.seg_predicted[i] + w)
+                part_left += rate * max(start + sec - max(start, done), 0.0)
                 start += sec
             if name == self.running:  # time since the last report was spent on what is left of this part
                 part_left = max(part_left - (self.clock() - self.last), 0.0)
