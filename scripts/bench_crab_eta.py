@@ -11,6 +11,8 @@ Three sets, never mixed:
   (`--full`) full size.
 - `heldout`: 16 detections nothing was fitted or chosen on (new seeds 31-48, new angles, two-crab scenes, crab-free
   beach crops, both templates, half and full size); `--fit` is refused on it.
+- `heldout3`: 10 more detections for the online-corrected ETA (eta6; seeds 71-80, both templates, half and full
+  size), run once after it was committed.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -21,12 +23,14 @@ Three sets, never mixed:
     python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv \
         --override solver.descent.spike_coarse_step=10                                # fit without running
 
-The ETA is traced as the run goes: every time a node starts or its registrar reports (after the coarse search
-and each batch of each descent round) the share of the work done f is computed as NodeProgress computes it (the
-finished nodes' shares plus the running node's share times its reported fraction; counting nodes: finished / all,
-nothing inside a node), and ETA = t / f x (1 - f), t the CPU seconds since the run began. "Half-way" is the report
-nearest to half the run's CPU time; its error is (ETA - time left) / time left. "Worst" is the largest such error
-between a quarter and three quarters of the run. CPU seconds stand for wall time (one thread; the machine's load
+The ETA is traced as the run goes: every time a node starts or its registrar reports (after each angle chunk
+of the coarse search, after it, and after each batch of each descent round), five ways. Static (what progress did
+before eta6): the share of the work done f (the finished nodes' shares plus the running node's share times its
+reported fraction; counting nodes: finished / all, nothing inside a node), ETA = t / f x (1 - f), t the CPU
+seconds since the run began, weighed by nodes, the model or the record. Online (what NodeProgress does now):
+regrun.monitor.WorkETA fed the same reports, on the model's plan by node kind and stage, or on the record. The
+error at 25 / 50 / 75% is at the report nearest that share of the run's CPU time: (ETA - time left) / time left
+("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run. CPU seconds stand for wall time (one thread; the machine's load
 divides both alike). Rows go to CSV (default outputs/bench_crab_eta_<set>.csv) and a markdown table is printed.
 """
 from __future__ import annotations
@@ -103,6 +107,14 @@ HELDOUT = [HeldOut("synthetic", 2, 1, 31, "clutter", 143.0), HeldOut("synthetic"
            HeldOut("refine_crab", 2, 1, 45, "beach", 62.0),
            HeldOut("refine_crab", 1, 1, 46, "beach", 160.0), HeldOut("refine_crab", 1, 2, 47, "clutter"),
            HeldOut("refine_crab", 1, 0, 48, "beach")]
+# eta6's held-out set, run once after the online correction was committed (seeds 71-80, nobody's before): both
+# templates, half and full size, one crab, two crabs and crab-free scenes
+HELDOUT3 = [HeldOut("synthetic", 2, 1, 71, "clutter", 37.0), HeldOut("synthetic", 2, 2, 72, "beach"),
+            HeldOut("synthetic", 2, 0, 73, "clutter"),
+            HeldOut("synthetic", 1, 1, 74, "clutter", -100.0), HeldOut("synthetic", 1, 2, 75, "clutter"),
+            HeldOut("refine_crab", 2, 1, 76, "beach", -150.0), HeldOut("refine_crab", 2, 2, 77, "clutter"),
+            HeldOut("refine_crab", 2, 0, 78, "clutter"),
+            HeldOut("refine_crab", 1, 1, 79, "clutter", 85.0), HeldOut("refine_crab", 1, 0, 80, "beach")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_crab", 1)]
 
@@ -395,7 +407,7 @@ def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", choices=("tuning", "heldout", "extraction"), default="tuning")
+    ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "extraction"), default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
@@ -432,8 +444,9 @@ def main(argv=None):
                         [tuple(e) for e in t["events"]], t["total"], t["record"]) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
-    elif args.set == "heldout":
-        specs = [s for s in HELDOUT if not args.only or any(o in s.name for o in args.only)]
+    elif args.set in ("heldout", "heldout3"):
+        specs = [s for s in (HELDOUT if args.set == "heldout" else HELDOUT3)
+                 if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)
     else:
