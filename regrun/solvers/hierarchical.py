@@ -109,7 +109,8 @@ class NodeProgress:
         if self.bar is None:
             return
         self.bar.left = self.eta.remaining()
-        target = int(PERCENT * min(self.eta.fraction(), 1.0) + 1e-9)
+        # 100% is finish()'s to say: a node's last report comes before its results are built
+        target = min(int(PERCENT * self.eta.fraction() + 1e-9), PERCENT - 1)
         self.bar.update(max(target - self.bar.n, 0), now=shown)
 
     def finish(self) -> None:
