@@ -75,6 +75,7 @@ class Progress:
         self.n = self.printed = 0
         self.shown: dict[str, str] = {}
         self.t0 = self.last = time.perf_counter()
+        self.left: float | None = None  # seconds left, when an estimate (WorkETA) says; else extrapolated from n
         self.bar = None
         if reporter.interactive:
             from tqdm import tqdm
@@ -104,8 +105,9 @@ class Progress:
         if self.total:
             text += f"/{bound}{self.total} ({100 * self.n / self.total:.0f}%)"
         text += f", {_duration(elapsed)}"
-        if self.total and 0 < self.n < self.total:
-            text += f", ETA {bound + ' ' if bound else ''}{_duration(elapsed / self.n * (self.total - self.n))}"
+        if self.total and self.n < self.total and (self.n > 0 or self.left is not None):
+            left = elapsed / self.n * (self.total - self.n) if self.left is None else self.left
+            text += f", ETA {bound + ' ' if bound else ''}{_duration(left)}"
         if self.shown:
             text += ", " + ", ".join(f"{k}={v}" for k, v in self.shown.items())
         return text
@@ -121,6 +123,139 @@ class Progress:
             self.reporter.line(self.line(), console=False)
         elif self.n != self.printed and time.perf_counter() - self.t0 >= self.every:
             self._line()
+
+
+# How much evidence a kind of work needs before its own measured rate outweighs the run's: as a share of the work
+# predicted for that kind in the whole phase (chosen on the tuning traces of scripts/bench_crab_eta.py;
+# docs/detection.md, "The ETA corrected online").
+PRIOR_SHARE = 0.25
+
+
+class WorkETA:
+    """The time left of a phase made of parts (nodes, steps), each a sequence of segments (kind, predicted
+    seconds) run in order, with the work model corrected online from what this run has measured.
+
+    A prior work model is wrong by a factor that differs by kind of work (a float64 FFT search at full size ran
+    1.4-1.7x its prediction where float32 leaves ran 0.8-1.1x), and by machine and load. So each kind's rate
+    (measured seconds per predicted second) is learnt as the run goes: time between two reports is charged to the
+    segments the reports say were done (split by their predicted seconds), and a kind's rate is its measured rate
+    blended with the run's overall rate (all kinds so far: the machine's speed, which the phase's elapsed time
+    already carries) by the work done of that kind against PRIOR_SHARE of the kind's predicted total:
+
+        rate_k = (measured_k + W_k * rate_run) / (predicted_done_k + W_k),  W_k = prior_share * predicted_total_k
+
+    A kind nothing has measured runs at the run's rate, which is what the static ETA (elapsed / share done x
+    share left) assumed for every kind; with one kind and prior_share 0 this *is* the static ETA. `clock` is a
+    function returning seconds (time.perf_counter; a fake one in tests, CPU seconds in bench_crab_eta)."""
+
+    def __init__(self, parts: dict[str, list[tuple[str, float]]], clock=time.perf_counter,
+                 prior_share: float = PRIOR_SHARE, by_segment: bool = True):
+        self.parts = {name: [(kind, max(float(sec), 0.0)) for kind, sec in segs] for name, segs in parts.items()}
+        self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
+        self.kind_total: dict[str, float] = {}
+        for segs in self.parts.values():
+            for kind, sec in segs:
+                self.kind_total[kind] = self.kind_total.get(kind, 0.0) + sec
+        self.measured = dict.fromkeys(self.kind_total, 0.0)
+        self.predicted = dict.fromkeys(self.kind_total, 0.0)  # predicted seconds of the work done, by kind
+        self.finished: set[str] = set()
+        self.running: str | None = None
+        self.done = 0.0  # predicted seconds of the running part done
+        self.seg_measured: list[float] = []  # the running part's segments: measured, predicted seconds done
+        self.seg_predicted: list[float] = []
+        self.t0 = self.last = None
+
+    def start(self, part: str) -> None:
+        """`part` starts now (the one running before it has ended)."""
+        now = self.clock()
+        if self.t0 is None:
+            self.t0 = self.last = now
+        if self.running is not None:
+            self._advance(math.inf, now)
+            self.finished.add(self.running)
+        self.running, self.done, self.last = (part if part in self.parts else None), 0.0, now
+        n = len(self.parts[part]) if self.running is not None else 0
+        self.seg_measured, self.seg_predicted = [0.0] * n, [0.0] * n
+
+    def advance(self, fraction: float) -> None:
+        """The running part has done `fraction` of its predicted work."""
+        if self.running is not None:
+            total = sum(sec for _, sec in self.parts[self.running])
+            self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock())
+
+    def finish(self) -> None:
+        if self.running is not None:
+            self._advance(math.inf, self.clock())
+            self.finished.add(self.running)
+            self.running = None
+
+    def _advance(self, upto: float, now: float) -> None:
+        segs = self.parts[self.running]
+        upto = min(upto, sum(sec for _, sec in segs))
+        if upto <= self.done:
+            return  # no new work: the time waits for the next report that says what it was spent on
+        spent, start, covered = now - self.last, 0.0, []
+        for i, (kind, sec) in enumerate(segs):
+            a, b = max(start, self.done), min(start + sec, upto)
+            if b > a:
+                covered.append((i, kind, b - a))
+            start += sec
+        span = sum(c for _, _, c in covered)
+        for i, kind, c in covered:
+            self.predicted[kind] += c
+            self.measured[kind] += spent * c / span
+            self.seg_predicted[i] += c
+            self.seg_measured[i] += spent * c / span
+        self.done, self.last = upto, now
+
+    def rates(self) -> dict[str, float] | None:
+        """Measured seconds per predicted second, by kind; None before anything was measured."""
+        pred = sum(self.predicted.values())
+        if pred <= 0:
+            return None
+        run = sum(self.measured.values()) / pred
+        out = {}
+        for kind, total in self.kind_total.items():
+            w = self.prior_share * total
+            out[kind] = (self.measured[kind] + w * run) / (self.predicted[kind] + w) if self.predicted[kind] + w > 0 \
+                else run
+        return out
+
+    def remaining(self) -> float | None:
+        """Seconds left (None: nothing measured yet)."""
+        rates = self.rates()
+        if rates is None:
+            return None
+        left = 0.0
+        for name, segs in self.parts.items():
+            if name in self.finished:
+                continue
+            start, part_left = 0.0, 0.0
+            running = name == self.running
+            done = self.done if running else 0.0
+            for i, (kind, sec) in enumerate(segs):
+                rate = rates[kind]
+                if running and self.by_segment and self.seg_predicted[i] > 0:
+                    # a segment part-done: the rest of the same work runs as its start did, blended like a kind
+                    w = self.prior_share * sec
+                    rate = (self.seg_measured[i] + w * rate) / (self.seg_predicted[i] + w)
+                part_left += rate * max(start + sec - max(start, done), 0.0)
+                start += sec
+            if name == self.running:  # time since the last report was spent on what is left of this part
+                part_left = max(part_left - (self.clock() - self.last), 0.0)
+            left += part_left
+        return left
+
+    def fraction(self) -> float:
+        """The share of the phase's time done: elapsed / (elapsed + remaining); by the predicted work while
+        nothing has been measured."""
+        left = self.remaining()
+        elapsed = 0.0 if self.t0 is None else self.clock() - self.t0
+        if left is not None and elapsed + left > 0:
+            return elapsed / (elapsed + left)
+        total = sum(sec for segs in self.parts.values() for _, sec in segs)
+        done = sum(sec for name in self.finished for _, sec in self.parts[name]) + self.done
+        return done / total if total > 0 else 0.0
 
 
 class Reporter:

@@ -11,6 +11,8 @@ Three sets, never mixed:
   (`--full`) full size.
 - `heldout`: 16 detections nothing was fitted or chosen on (new seeds 31-48, new angles, two-crab scenes, crab-free
   beach crops, both templates, half and full size); `--fit` is refused on it.
+- `heldout3`: 10 more detections for the online-corrected ETA (eta6; seeds 71-80, both templates, half and full
+  size), run once after it was committed.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -21,12 +23,14 @@ Three sets, never mixed:
     python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv \
         --override solver.descent.spike_coarse_step=10                                # fit without running
 
-The ETA is traced as the run goes: every time a node starts or its registrar reports (after the coarse search
-and each batch of each descent round) the share of the work done f is computed as NodeProgress computes it (the
-finished nodes' shares plus the running node's share times its reported fraction; counting nodes: finished / all,
-nothing inside a node), and ETA = t / f x (1 - f), t the CPU seconds since the run began. "Half-way" is the report
-nearest to half the run's CPU time; its error is (ETA - time left) / time left. "Worst" is the largest such error
-between a quarter and three quarters of the run. CPU seconds stand for wall time (one thread; the machine's load
+The ETA is traced as the run goes: every time a node starts or its registrar reports (after each angle chunk
+of the coarse search, after it, and after each batch of each descent round), five ways. Static (what progress did
+before eta6): the share of the work done f (the finished nodes' shares plus the running node's share times its
+reported fraction; counting nodes: finished / all, nothing inside a node), ETA = t / f x (1 - f), t the CPU
+seconds since the run began, weighed by nodes, the model or the record. Online (what NodeProgress does now):
+regrun.monitor.WorkETA fed the same reports, on the model's plan by node kind and stage, or on the record. The
+error at 25 / 50 / 75% is at the report nearest that share of the run's CPU time: (ETA - time left) / time left
+("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run. CPU seconds stand for wall time (one thread; the machine's load
 divides both alike). Rows go to CSV (default outputs/bench_crab_eta_<set>.csv) and a markdown table is printed.
 """
 from __future__ import annotations
@@ -46,6 +50,7 @@ from regrun.context import RunContext
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
 from regrun.detection.motif_cache import cache_dir, cached_extract
+from regrun.monitor import PRIOR_SHARE, WorkETA
 from regrun.detection.scenes import (
     Scene,
     Truth,
@@ -102,6 +107,14 @@ HELDOUT = [HeldOut("synthetic", 2, 1, 31, "clutter", 143.0), HeldOut("synthetic"
            HeldOut("refine_crab", 2, 1, 45, "beach", 62.0),
            HeldOut("refine_crab", 1, 1, 46, "beach", 160.0), HeldOut("refine_crab", 1, 2, 47, "clutter"),
            HeldOut("refine_crab", 1, 0, 48, "beach")]
+# eta6's held-out set, run once after the online correction was committed (seeds 71-80, nobody's before): both
+# templates, half and full size, one crab, two crabs and crab-free scenes
+HELDOUT3 = [HeldOut("synthetic", 2, 1, 71, "clutter", 37.0), HeldOut("synthetic", 2, 2, 72, "beach"),
+            HeldOut("synthetic", 2, 0, 73, "clutter"),
+            HeldOut("synthetic", 1, 1, 74, "clutter", -100.0), HeldOut("synthetic", 1, 2, 75, "clutter"),
+            HeldOut("refine_crab", 2, 1, 76, "beach", -150.0), HeldOut("refine_crab", 2, 2, 77, "clutter"),
+            HeldOut("refine_crab", 2, 0, 78, "clutter"),
+            HeldOut("refine_crab", 1, 1, 79, "clutter", 85.0), HeldOut("refine_crab", 1, 0, 80, "beach")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_crab", 1)]
 
@@ -165,9 +178,10 @@ def traced(det, run):
     return result, events, total
 
 
-def eta_errors(order, events, total, weights):
-    """(share done, ETA, time left) at the report nearest half the run, and the worst relative ETA error between a
-    quarter and three quarters of it. weights None: counting nodes (nothing moves inside a node)."""
+def static_points(order, events, total, weights):
+    """(t, ETA, time left) at each report, as the static ETA computed it: share done f by the weights (finished
+    nodes' shares plus the running node's share times its reported fraction), ETA = t / f x (1 - f). weights None:
+    counting nodes (nothing moves inside a node)."""
     index = {n: i for i, n in enumerate(order)}
     if weights is None:
         shares, inside = {n: 1 / len(order) for n in order}, False
@@ -178,18 +192,59 @@ def eta_errors(order, events, total, weights):
     for t, node, frac in events:
         done = sum(shares[n] for n in order[:index[node]]) + (shares[node] * min(frac, 1.0) if inside else 0.0)
         if 0 < done < 1 and t < total:
-            points.append((t, done, t / done * (1 - done), total - t))
-    half = min(points, key=lambda p: abs(p[0] - total / 2))
-    mid = [p for p in points if total / 4 <= p[0] <= 3 * total / 4] or [half]
-    worst = max(mid, key=lambda p: abs(p[2] / p[3] - 1))
-    return half, worst
+            points.append((t, t / done * (1 - done), total - t))
+    return points
+
+
+def online_points(events, total, plan, prior_share=PRIOR_SHARE, kinds="stage", by_segment=True):
+    """(t, ETA, time left) at each report as NodeProgress computes it now: monitor.WorkETA on the node's plan
+    [(kind, predicted seconds)], fed the reports on a clock that reads the trace's CPU seconds. kinds: "stage"
+    (the code's: node kind x coarse search / descent), "node" (node kind only), "one" (a single kind)."""
+    def kind(k):
+        return {"stage": k, "node": k.split()[0], "one": "work"}[kinds]
+
+    now = [0.0]
+    eta = WorkETA({n: [(kind(k), sec) for k, sec in segs] for n, segs in plan.items()}, clock=lambda: now[0],
+                  prior_share=prior_share, by_segment=by_segment)
+    points, node = [], None
+    for t, n, frac in events:
+        now[0] = t
+        if n != node:
+            eta.start(n)
+            node = n
+        eta.advance(frac)
+        left = eta.remaining()
+        if left is not None and t < total:
+            points.append((t, left, total - t))
+    return points
+
+
+def eta_errors(points, total):
+    """(the reports nearest 25, 50 and 75% of the run's time; the report with the worst relative ETA error
+    between a quarter and three quarters of it), each (t, ETA, time left)."""
+    at = [min(points, key=lambda p: abs(p[0] - q * total)) for q in (0.25, 0.5, 0.75)]
+    mid = [p for p in points if total / 4 <= p[0] <= 3 * total / 4] or [at[1]]
+    worst = max(mid, key=lambda p: abs(p[1] / p[2] - 1))
+    return at, worst
+
+
+def plan_of(trace) -> dict[str, list[tuple[str, float]]]:
+    """A trace's per-node plan [(kind, predicted seconds)] as Detector.predicted_plan gives it, from the trace's
+    units and the constants now in the code; the node's kind as its stored plan says (a trace stored before plans
+    were: float64 work is a spike node's)."""
+    out = {}
+    for n, u in trace["units"].items():
+        kind = trace["plan"][n][0][0].split()[0] if "plan" in trace else "spike" if u[1] > 0 or u[3] > 0 else "leaf"
+        out[n] = [(f"{kind} coarse search", U.FFT_SECONDS[4] * u[0] + U.FFT_SECONDS[8] * u[1]),
+                  (f"{kind} descent", U.SAMPLE_SECONDS[4] * u[2] + U.SAMPLE_SECONDS[8] * u[3] + U.CALL_SECONDS * u[4])]
+    return out
 
 
 def fmt(err) -> str:
     if err is None:
         return "—"
-    (_, _f, eta, left), worst = err
-    return f"{eta:.2f} / {left:.2f} ({100 * (eta / left - 1):+.0f}%; worst {100 * (worst[2] / worst[3] - 1):+.0f}%)"
+    (_, (_, eta, left), _), worst = err
+    return f"{eta:.2f} / {left:.2f} ({100 * (eta / left - 1):+.0f}%; worst {100 * (worst[1] / worst[2] - 1):+.0f}%)"
 
 
 def node_units(registrar, layouts) -> dict[str, list[float]]:
@@ -210,16 +265,25 @@ def model_from(units: dict[str, list[float]]) -> dict[str, float]:
     return {node: sum(k * v for k, v in zip(c, u)) for node, u in units.items()}
 
 
-def measure(name, scale, order, cpu, model, events, total, record=None):
-    """One run's row: CPU and model seconds, ETA errors by nodes / model / record."""
+def measure(name, scale, order, cpu, plan, events, total, record=None):
+    """One run's row: CPU and model seconds, ETA errors by nodes / model (static) / record (static) / online (the
+    model's plan corrected online: what progress shows now) / online_record (the record as the prior)."""
+    model = {n: sum(sec for _, sec in segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
            "nodes_model_s": " ".join(f"{n}={model[n]:.2f}" for n in order)}
-    errs = {"nodes": eta_errors(order, events, total, None), "model": eta_errors(order, events, total, model),
-            "record": eta_errors(order, events, total, record) if record else None}
+    kind = {n: segs[0][0].split()[0] for n, segs in plan.items()}
+    errs = {"nodes": eta_errors(static_points(order, events, total, None), total),
+            "model": eta_errors(static_points(order, events, total, model), total),
+            "record": eta_errors(static_points(order, events, total, record), total) if record else None,
+            "online": eta_errors(online_points(events, total, plan), total),
+            "online_record": eta_errors(online_points(events, total, {n: [(kind[n], record[n])] for n in order}),
+                                        total) if record else None}
     for label, err in errs.items():
-        row[f"half_{label}_pct"] = "" if err is None else round(100 * (err[0][2] / err[0][3] - 1), 1)
-        row[f"worst_{label}_pct"] = "" if err is None else round(100 * (err[1][2] / err[1][3] - 1), 1)
+        for q, p in zip((25, 50, 75), err[0] if err else (None,) * 3):
+            row[f"at{q}_{label}_pct"] = "" if p is None else round(100 * (p[1] / p[2] - 1), 1)
+        row[f"half_{label}_pct"] = row[f"at50_{label}_pct"]
+        row[f"worst_{label}_pct"] = "" if err is None else round(100 * (err[1][1] / err[1][2] - 1), 1)
         row[f"eta_{label}"] = fmt(err)
     print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
           + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
@@ -242,16 +306,16 @@ def detections(runs, args):
         problem, det = built[key]
         image = (scene.image if scene is not None else problem.scene.image).to(problem.template.image.dtype)
         shape = tuple(image.shape)
-        model = det.predicted_work(shape)
+        plan = det.predicted_plan(shape)
         found, events, total = traced(det, lambda d=det, y=image: d.detect(y))
         order = [n for n, _ in det.order]
         record = previous.get((template, scale, shape))
         previous[(template, scale, shape)] = dict(found.cpu)
-        rows.append(measure(name, scale, order, found.cpu, model, events, total, record))
+        rows.append(measure(name, scale, order, found.cpu, plan, events, total, record))
         per_node = node_units(det.registrar, det.node_layouts(shape))
         units += [(per_node[n], found.cpu[n]) for n in order]
         TRACES.append({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
-                       "total": total, "units": per_node, "record": record})
+                       "total": total, "units": per_node, "record": record, "plan": plan})
     return rows, units
 
 
@@ -261,15 +325,15 @@ def extractions(args):
         if scale == 1 and not args.full:
             continue
         _, _, det = setup(template, scale, no_calibration(template, scale))
-        model = det.predicted_extraction_work()
+        plan = det.predicted_plan(None, extracting=True)
         # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
         per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
         canonical, events, total = traced(det, det.extract)
         order = [n for n, _ in det.order]
         name = f"{template} extraction"
-        rows.append(measure(name, scale, order, canonical.cpu, model, events, total))
+        rows.append(measure(name, scale, order, canonical.cpu, plan, events, total))
         TRACES.append({"name": name, "scale": scale, "order": order, "cpu": canonical.cpu, "events": events,
-                       "total": total, "units": per_node, "record": None})
+                       "total": total, "units": per_node, "record": None, "plan": plan})
     return rows
 
 
@@ -320,9 +384,30 @@ def tuning_units(csv_path: str, override=()) -> list[tuple[list[float], float]]:
     return out
 
 
+def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
+    """Per grouping of kinds and prior share: the online ETA's relative error at 25, 50 and 75% of each run,
+    by size (range over the runs, and the median of the absolute error)."""
+    print("| kinds | prior share | size | at 25% | at 50% | at 75% | median of the absolute error |")
+    print("|---|---|---|---|---|---|---|")
+    for kinds, by_segment in (("stage", True), ("stage", False), ("node", True), ("one", True), ("one", False)):
+        for share in shares:
+            for scale in sorted({t["scale"] for t in traces}):
+                errs = []
+                for t in traces:
+                    if t["scale"] != scale:
+                        continue
+                    points = online_points([tuple(e) for e in t["events"]], t["total"], plan_of(t), share, kinds,
+                                           by_segment)
+                    errs.append([100 * (p[1] / p[2] - 1) for p in eta_errors(points, t["total"])[0]])
+                cols = [f"{min(e[q] for e in errs):+.0f} … {max(e[q] for e in errs):+.0f}%" for q in range(3)]
+                med = sorted(abs(v) for e in errs for v in e)[len(errs) * 3 // 2]
+                print(f"| {kinds}{'' if by_segment else ', no segment'} | {share:g} | "
+                      f"{'full' if scale == 1 else 'half'} ({len(errs)}) | " + " | ".join(cols) + f" | {med:.0f}% |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", choices=("tuning", "heldout", "extraction"), default="tuning")
+    ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "extraction"), default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
@@ -332,8 +417,11 @@ def main(argv=None):
                     "tuning CSV's runs had that differ from today's defaults (units are recomputed with them)")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--reweigh", metavar="JSON", help="run nothing: recompute the ETAs of stored traces (the runs' "
-                    "<out>.json) with the constants now in the code (a detection's work does not depend on them)")
+    ap.add_argument("--reweigh", metavar="JSON", nargs="+", help="run nothing: recompute the ETAs of stored traces "
+                    "(the runs' <out>.json) with the constants now in the code (a detection's work does not depend "
+                    "on them)")
+    ap.add_argument("--online-grid", action="store_true", help="--reweigh: the online ETA's error at 25/50/75%% "
+                    "of each run for each grouping of kinds and prior share (how PRIOR_SHARE was chosen)")
     args = ap.parse_args(argv)
     if args.fit and args.set != "tuning":
         ap.error("--fit fits the work model's constants on the tuning set only (held-out scenes stay unseen)")
@@ -348,13 +436,17 @@ def main(argv=None):
         fit(units)
         return
     if args.reweigh:
-        rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], model_from(t["units"]),
-                        [tuple(e) for e in t["events"]], t["total"], t["record"])
-                for t in json.loads(Path(args.reweigh).read_text())]
+        traces = [t for path in args.reweigh for t in json.loads(Path(path).read_text())]
+        if args.online_grid:
+            online_grid(traces)
+            return
+        rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], plan_of(t),
+                        [tuple(e) for e in t["events"]], t["total"], t["record"]) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
-    elif args.set == "heldout":
-        specs = [s for s in HELDOUT if not args.only or any(o in s.name for o in args.only)]
+    elif args.set in ("heldout", "heldout3"):
+        specs = [s for s in (HELDOUT if args.set == "heldout" else HELDOUT3)
+                 if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)
     else:
@@ -365,14 +457,19 @@ def main(argv=None):
         rows, units = detections(runs, args)
     if args.fit:
         fit(units)
-    print("\n| run | size | CPU s (model) | half-way ETA / left, CPU s: nodes | model | record |")
-    print("|---|---|---|---|---|---|")
+    print("\n| run | size | CPU s (model) | ETA error at 25 / 50 / 75% of the run: nodes | model, static | "
+          "model, online | record, static | record, online |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        cells = [" / ".join("—" if r[f"at{q}_{lb}_pct"] == "" else f"{r[f'at{q}_{lb}_pct']:+.0f}%" for q in (25, 50, 75))
+                 for lb in ("nodes", "model", "online", "record", "online_record")]
         print(f"| {r['run']} | {'full' if r['scale'] == 1 else 'half'} | {r['cpu_s']:.2f} ({r['model_s']:.2f}) | "
-              f"{r['eta_nodes']} | {r['eta_model']} | {r['eta_record']} |")
-    ok = [abs(r["half_model_pct"]) for r in rows if r["half_model_pct"] != ""]
-    print(f"\nhalf-way ETA error by the model: median {sorted(ok)[len(ok) // 2]:.0f}%, worst {max(ok):.0f}% "
-          f"over {len(ok)} runs")
+              + " | ".join(cells) + " |")
+    for lb in ("model", "online"):
+        for q in (25, 50, 75):
+            ok = [abs(r[f"at{q}_{lb}_pct"]) for r in rows if r[f"at{q}_{lb}_pct"] != ""]
+            print(f"ETA error at {q}% by {lb}: median {sorted(ok)[len(ok) // 2]:.0f}%, worst {max(ok):.0f}% "
+                  f"over {len(ok)} runs")
     out = Path(args.out or f"outputs/bench_crab_eta_{args.set}{'_reweighed' if args.reweigh else ''}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     if TRACES:

@@ -35,6 +35,18 @@ def _motif(device, seed=0):
     return img * mask, mask
 
 
+def test_dense_cost_reports_the_share_of_angles_done(device):
+    """Progress inside the coarse search (issue 19): after each chunk of angles but the last, the share done; the
+    costs are those computed without the hook."""
+    motif, mask = _motif(device)
+    scene = torch.rand(3, 40, 44, generator=torch.Generator().manual_seed(2), dtype=torch.float64).to(device)
+    angles = [float(a) for a in range(-50, 55, 5)]  # 21 angles: chunks of 8, 8, 5
+    said = []
+    with_hook = DenseCost(scene, motif, mask, angles, centre=(10, 8)).costs(said.append)
+    assert said == [8 / 21, 16 / 21]
+    assert torch.equal(with_hook, DenseCost(scene, motif, mask, angles, centre=(10, 8)).costs())
+
+
 def test_dense_cost_equals_the_direct_masked_sum(device):
     motif, mask = _motif(device)
     g = torch.Generator().manual_seed(1)

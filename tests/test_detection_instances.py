@@ -247,6 +247,11 @@ def test_extraction_progress_expects_the_spike_motifs_the_template_makes(detecto
     work = fresh.predicted_extraction_work()
     assert list(work) == [n for n, _ in det.order] and min(work.values()) > 0
     assert max(work, key=work.get) == "crab"  # the crab node's unpruned descent is the largest
+    # the same work by stage, as progress corrects it online (monitor.WorkETA): each kind of node and stage
+    plan = fresh.predicted_plan(None, extracting=True)
+    assert {n: sum(sec for _, sec in segs) for n, segs in plan.items()} == pytest.approx(work)
+    assert [k for k, _ in plan["left_eye"]] == ["leaf coarse search", "leaf descent"]
+    assert [k for k, _ in plan["crab"]] == ["spike coarse search", "spike descent"]
     exhaustive = build_detector(compose(["problem=crab_detection", "solver=hierarchical",
                                          "solver.registrar=exhaustive"]).solver, full.downscaled(2), 2)
     assert exhaustive.predicted_extraction_work() is None  # no work model: nodes count 1

@@ -136,24 +136,30 @@ def test_crab_detection_nodes_as_progress_lines(tmp_path):
 
 
 def test_crab_detection_progress_weighs_nodes_by_their_predicted_work(tmp_path):
-    """With predicted costs (issue 19) the phase counts percent of the work: a node starting moves the bar to the
-    share of the nodes before it, its registrar's reports move it inside the node."""
+    """With predicted costs (issue 19) the phase counts percent of the time: a node starting moves the bar to the
+    share of the nodes before it, its registrar's reports move it inside the node (a fake clock on which the work
+    runs as predicted: the share of the time is the share of the predicted work, the ETA the work left)."""
     from regrun.solvers.hierarchical import PERCENT, NodeProgress
 
+    now = [0.0]
     out = io.StringIO()
     rep = Reporter(tmp_path / "regrun.log", stream=out, interactive=False, every=0.0)
     with rep.phase("detection", total=PERCENT, every=0.0) as bar:
-        hook = NodeProgress(bar, {"left_eye": 1.0, "crab": 3.0})
+        hook = NodeProgress(bar, {"left_eye": 1.0, "crab": 3.0}, clock=lambda: now[0])
         hook("detect left_eye")
+        now[0] = 0.5
         hook.inside(0.5, "descent round 2/3")
+        now[0] = 1.0
         hook("detect crab")
+        now[0] = 2.5
         hook.inside(0.5, "coarse search")
+        now[0] = 4.0
         hook.finish()
         hook.inside(0.9, "late")  # after finish: nothing
     rep.close()
     lines = out.getvalue().splitlines()
     assert lines[1:6] == ["  detection: 0/100 (0%), 0.0 s, now=detect left_eye",
-                          "  detection: 12/100 (12%), 0.0 s, ETA 0.0 s, now=detect left_eye: descent round 2/3",
-                          "  detection: 25/100 (25%), 0.0 s, ETA 0.0 s, now=detect crab",
-                          "  detection: 62/100 (62%), 0.0 s, ETA 0.0 s, now=detect crab: coarse search",
+                          "  detection: 12/100 (12%), 0.0 s, ETA 3.5 s, now=detect left_eye: descent round 2/3",
+                          "  detection: 25/100 (25%), 0.0 s, ETA 3.0 s, now=detect crab",
+                          "  detection: 62/100 (62%), 0.0 s, ETA 1.5 s, now=detect crab: coarse search",
                           "  detection: 100/100 (100%), 0.0 s"]

@@ -371,20 +371,37 @@ class HierarchicalDetector:
         """Predicted CPU seconds of each node of a detection in a scene of `shape` (C, H, W), from the registrar's
         work model (UnrolledRegistrar.work; call after extract()); None for a registrar without one or a scene
         smaller than the motifs. Progress weighs the nodes by it (the crab node costs 2-4x a leaf)."""
-        work = getattr(self.registrar, "work", None)
-        need = self.min_scene_size()
-        if work is None or shape[-2] < need[0] or shape[-1] < need[1]:
+        plan = self.predicted_plan(shape)
+        return None if plan is None else {node: sum(sec for _, sec in segs) for node, segs in plan.items()}
+
+    def predicted_plan(self, shape, extracting: bool = False) -> dict[str, list[tuple[str, float]]] | None:
+        """Per node the predicted CPU seconds of its stages as (kind of work, seconds), in the order they run:
+        ("leaf coarse search" | "spike coarse search", the FFT search), ("leaf descent" | "spike descent", the
+        descent rounds). Progress corrects each kind's rate online (monitor.WorkETA). `extracting`: extract()'s
+        work (the extraction registrar on the padded canvas, `shape` ignored); None as for predicted_work."""
+        registrar = self.extraction_registrar if extracting else self.registrar
+        work = getattr(registrar, "work", None)
+        if work is None:
             return None
-        return {node: work(*layout).total for node, layout in self.node_layouts(shape)}
+        if extracting:
+            shape = self.canvas_shape()
+        else:
+            need = self.min_scene_size()
+            if shape[-2] < need[0] or shape[-1] < need[1]:
+                return None
+        plan = {}
+        for node, layout in self.node_layouts(shape, extracting=extracting):
+            w = work(*layout)
+            kind = "spike" if self.tree.get(node) else "leaf"
+            plan[node] = [(f"{kind} coarse search", w.coarse), (f"{kind} descent", sum(w.rounds))]
+        return plan
 
     def predicted_extraction_work(self) -> dict[str, float] | None:
         """Predicted CPU seconds of each node of extract() (the extraction registrar's work model on the padded
         canvas; the spike motifs, not extracted yet, as expected_spike_box lays them out), or None for a
         registrar without a model. Extraction's progress weighs its nodes by it (issue 19)."""
-        work = getattr(self.extraction_registrar, "work", None)
-        if work is None:
-            return None
-        return {node: work(*layout).total for node, layout in self.node_layouts(self.canvas_shape(), extracting=True)}
+        plan = self.predicted_plan(None, extracting=True)
+        return None if plan is None else {node: sum(sec for _, sec in segs) for node, segs in plan.items()}
 
     def canvas_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of extract()'s canvas: the template padded on black by `pad`."""

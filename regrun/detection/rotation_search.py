@@ -119,12 +119,16 @@ class DenseCost:
         self.scene_f = torch.fft.rfft2(scene, s=self.fshape)
         self.energy_f = torch.fft.rfft2((scene * scene).sum(0), s=self.fshape)
 
-    def costs(self) -> torch.Tensor:
-        """(A, H, W) costs; the kernel's flip turns the FFT convolution into the correlation above."""
+    def costs(self, progress=None) -> torch.Tensor:
+        """(A, H, W) costs; the kernel's flip turns the FFT convolution into the correlation above. `progress`,
+        when given, is called with the share of the angles done after each chunk (a spike node's search at full
+        size runs for seconds: its progress and ETA move inside it)."""
         c, h, w = self.scene.shape
         r = self.radius
         out = []
         for i in range(0, len(self.angles), self.chunk):
+            if progress is not None and i > 0:
+                progress(i / len(self.angles))
             x, m = _rotated(self.motif, self.mask, self.centre, self.angles[i:i + self.chunk], r, self.fast)
             xm_f = torch.fft.rfft2((x * m[:, None]).flip(-1, -2), s=self.fshape)
             m_f = torch.fft.rfft2(m.flip(-1, -2), s=self.fshape)

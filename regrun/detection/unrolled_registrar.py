@@ -293,7 +293,8 @@ class UnrolledRegistrar:
             strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif)
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
-                                     coarse_angles(angles, step), st.coarse_starts, first, strides)
+                                     coarse_angles(angles, step), st.coarse_starts, first, strides,
+                                     progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"))
             self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
             items_anchor = anchors[keep].repeat_interleave(k, 0)
@@ -471,7 +472,8 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 
 
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
-                  per_stride: int, blur: float = 0.0, strides: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                  per_stride: int, blur: float = 0.0, strides: int = 0,
+                  progress=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
     L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
     blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
@@ -480,11 +482,11 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     With strides > 0 only the strides whose best start is among the `strides` lowest are kept.
 
     Returns (strides kept (K,), w0 (K * per_stride, 3)), stride-major, w0 = (phi, b_row, b_col) in the descent's
-    parameterisation about the window centre (the inverse of _to_fit)."""
+    parameterisation about the window centre (the inverse of _to_fit). `progress`: DenseCost.costs'."""
     dt, dev = scene.dtype, scene.device
     y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
     mask = motif.mask.to(dt)
-    dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs()  # (A, H, W)
+    dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs(progress)  # (A, H, W)
     a_n, h, w = dense.shape
     m, n = mask.shape
     cr, cc = motif.centre

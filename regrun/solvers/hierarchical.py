@@ -23,6 +23,7 @@ from ..detection.motif_cache import cache_dir, cached_extract, load_costs, save_
 from ..detection.motif_registration import LeafRound
 from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
 from ..errors import UserError, check_choice, check_float, check_int
+from ..monitor import WorkETA
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -76,44 +77,50 @@ class NodeProgress:
     work, what runs now: "coarse search", "descent round 2/3"). finish() completes the phase. A bar on a
     terminal, plain lines elsewhere (regrun.monitor.Progress); `bar` None (progress=false): nothing.
 
-    Without `weights` every node counts 1 (the bar's total is the node count). With `weights` (node -> predicted
-    seconds: the costs measured by the last detection of the same setup, or the registrar's work model; the bar's
-    total is PERCENT) a node counts its share of the predicted work, and its inside progress moves the bar: the
-    ETA (elapsed / done x remaining) is then right even though the crab node costs 2-4x a leaf (issue 19)."""
+    Without `plan` every node counts 1 (the bar's total is the node count). With `plan` (node -> predicted
+    seconds, or node -> [(kind of work, predicted seconds), ...] in the order the node runs them: the registrar's
+    work model by node kind and stage, or the last detection's record per node) the time left is the work left
+    at each kind's rate corrected online by what this run measured (regrun.monitor.WorkETA: a kind that runs k
+    times slower than its prior is seen as such once some of it has run), and the bar (total PERCENT) shows the
+    share of the time done, elapsed / (elapsed + left) (issue 19)."""
 
-    def __init__(self, bar, weights: dict[str, float] | None = None):
+    def __init__(self, bar, plan: dict | None = None, clock=time.perf_counter):
         self.bar, self.started = bar, False
-        total = sum(weights.values()) if weights else 0.0
-        self.shares = {k: v / total for k, v in weights.items()} if total > 0 else None
-        self.done = 0.0  # share of the work of the nodes finished
+        parts = {node: [("work", w)] if isinstance(w, (int, float)) else list(w) for node, w in (plan or {}).items()}
+        total = sum(sec for segs in parts.values() for _, sec in segs)
+        self.eta = WorkETA(parts, clock) if total > 0 else None
         self.node = self.message = None
 
     def __call__(self, message: str) -> None:
-        if self.shares is None:
+        if self.eta is None:
             if self.bar is not None:
                 self.bar.update(1 if self.started else 0, now=message)
             self.started = True
             return
-        if self.node is not None:
-            self.done += self.shares.get(self.node, 0.0)
         self.node, self.message = message.split(" ", 1)[-1], message
-        self._move(0.0, message)
+        self.eta.start(self.node)
+        self._move(message)
 
     def inside(self, fraction: float, now: str) -> None:
-        if self.shares is not None and self.node is not None:
-            self._move(fraction, f"{self.message}: {now}")
+        if self.eta is not None and self.node is not None:
+            self.eta.advance(fraction)
+            self._move(f"{self.message}: {now}")
 
-    def _move(self, fraction: float, shown: str) -> None:
+    def _move(self, shown: str) -> None:
         if self.bar is None:
             return
-        share = self.shares.get(self.node, 0.0)
-        target = int(PERCENT * min(self.done + share * min(max(fraction, 0.0), 1.0), 1.0))
+        self.bar.left = self.eta.remaining()
+        # 100% is finish()'s to say: a node's last report comes before its results are built
+        target = min(int(PERCENT * self.eta.fraction() + 1e-9), PERCENT - 1)
         self.bar.update(max(target - self.bar.n, 0), now=shown)
 
     def finish(self) -> None:
+        if self.eta is not None and self.node is not None:
+            self.eta.finish()
         if self.bar is not None and (self.started or self.node is not None):
             self.bar.shown.pop("now", None)  # nothing is running any more
-            self.bar.update(PERCENT - self.bar.n if self.shares is not None else 1)
+            self.bar.left = None
+            self.bar.update(PERCENT - self.bar.n if self.eta is not None else 1)
         self.started, self.node = False, None
 
 
@@ -246,7 +253,7 @@ class Hierarchical(Solver):
         n = len(det.order)
         t0 = time.perf_counter()  # with the cache: the key, the load and the move to the device
         # a cache hit runs no node; a miss weighs each node by the extraction registrar's work model
-        extraction = det.predicted_extraction_work()
+        extraction = det.predicted_plan(None, extracting=True)
         with self.ctx.phase("extraction", total=PERCENT if extraction else n, every=NODE_LINES_EVERY) as bar:
             progress = NodeProgress(bar, extraction)
             det.progress, det.inside = progress, progress.inside
@@ -259,11 +266,14 @@ class Hierarchical(Solver):
             monitor.step(iter=i, stage=0, best_loss=float(res.fit.loss.min()), map_sum=float(res.occurrence.sum()))
         shape = tuple(problem.scene.image.shape)
         recorded = load_costs(cache_file, shape)
-        predicted = recorded or det.predicted_work(shape)
+        # the last detection's record per node (its kind of node the kind of work), else the work model by stage
+        plan = ({node: [("spike" if det.tree.get(node) else "leaf", sec)] for node, sec in recorded.items()}
+                if recorded else det.predicted_plan(shape))
+        predicted = None if plan is None else {node: sum(sec for _, sec in segs) for node, segs in plan.items()}
         t0 = time.perf_counter()
         try:
             with self.ctx.phase("detection", total=PERCENT if predicted else n, every=NODE_LINES_EVERY) as bar:
-                progress = NodeProgress(bar, predicted)
+                progress = NodeProgress(bar, plan)
                 det.progress, det.inside = progress, progress.inside
                 found = det.detect(problem.scene.image)
                 progress.finish()
@@ -290,7 +300,8 @@ class Hierarchical(Solver):
                             "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order],
                             # the same for this run's extraction (NaN when the motif cache held it: nothing ran)
                             "extraction_cpu_seconds": [canonical.cpu.get(nd, math.nan) for nd, _ in det.order],
-                            "extraction_predicted_seconds": [extraction[nd] if extraction and not cached else math.nan
+                            "extraction_predicted_seconds": [sum(sec for _, sec in extraction[nd])
+                                                             if extraction and not cached else math.nan
                                                              for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
                                    part_radius=PART_RADIUS / problem.scale)

@@ -1,0 +1,100 @@
+"""The ETA corrected online (regrun.monitor.WorkETA; issue 19): a fake clock runs a phase whose work differs from
+its prior by kind, and the ETA is checked against the time actually left."""
+from __future__ import annotations
+
+import pytest
+
+from regrun.monitor import WorkETA
+
+# a detection's shape: four leaves, then two spike nodes whose coarse search dominates (predicted seconds)
+PLAN = {**{f"leaf{i}": [("leaf coarse search", 0.2), ("leaf descent", 0.8)] for i in range(4)},
+        "eye_pair": [("spike coarse search", 1.0), ("spike descent", 0.3)],
+        "crab": [("spike coarse search", 3.0), ("spike descent", 0.5)]}
+
+
+def simulate(plan, slow: dict[str, float], machine: float, prior_share=None, merge=False, by_segment=True):
+    """Runs `plan` on a fake clock where a kind takes machine x slow[kind] x its predicted seconds, reporting after
+    each quarter of a coarse search (DenseCost's angle chunks) and each half of a descent (its batches). Returns
+    [(time, ETA, time left)] at every report (ETA None: none yet). merge: every segment one kind (node totals as
+    the prior weights, what progress did before)."""
+    segments = [(node, kind, sec) for node, segs in plan.items() for kind, sec in segs]
+    total = sum(machine * slow.get(k, 1.0) * s for _, k, s in segments)
+    parts = ({node: [("work", sum(s for _, s in segs))] for node, segs in plan.items()} if merge else plan)
+    now = [0.0]
+    kw = {"by_segment": by_segment} if prior_share is None else {"prior_share": prior_share, "by_segment": by_segment}
+    eta = WorkETA(parts, clock=lambda: now[0], **kw)
+    out = []
+    for node, segs in plan.items():
+        eta.start(node)
+        out.append((now[0], eta.remaining(), total - now[0]))
+        node_total, done = sum(s for _, s in segs), 0.0
+        for kind, sec in segs:
+            pieces = 2 if "descent" in kind else 4
+            for _ in range(pieces):
+                now[0] += machine * slow.get(kind, 1.0) * sec / pieces
+                done += sec / pieces
+                eta.advance(done / node_total)
+                out.append((now[0], eta.remaining(), total - now[0]))
+    eta.finish()
+    return out, total
+
+
+def errors_after(trace, t_from, total):
+    """Relative ETA errors at the reports from t_from until the last one before the end."""
+    return [eta / left - 1 for t, eta, left in trace if t >= t_from and left > 1e-9 * total and eta is not None]
+
+
+@pytest.mark.parametrize("k", [2.0, 3.0])
+def test_eta_converges_when_one_kind_runs_k_times_slower(k):
+    """The spike nodes' coarse search runs k x its prior, on a machine 1.7x slower than the model. Before any of
+    it has run nothing can know (both ETAs short alike). As the eye pair's search runs the ETA comes nearer the
+    time left at every report, and through the first three quarters of the crab's search (3/4 of that kind's
+    work) it is within 10%. The static ETA (node totals as weights, elapsed / share done x share left: the
+    behaviour before) is on average at least twice as far off over that kind's work, so this test fails on it."""
+    slow = {"spike coarse search": k}
+    trace, total = simulate(PLAN, slow, machine=1.7)
+    static, _ = simulate(PLAN, slow, machine=1.7, prior_share=0.0, merge=True, by_segment=False)
+    leaves = 1.7 * 4 * 1.0
+    searched = 1.7 * (4 * 1.0 + k * 1.0 + 0.3 + k * 3.0)
+    during = [i for i, (t, _, _) in enumerate(trace) if leaves < t <= searched + 1e-9]  # the slow kind's reports
+    new = [abs(trace[i][1] / trace[i][2] - 1) for i in during]
+    old = [abs(static[i][1] / static[i][2] - 1) for i in during]
+    assert len(during) == 11  # the eye pair's search (4), its descent (2), the crab's start and search (1 + 4)
+    assert all(b < a for a, b in zip(new[:4], new[1:4])), new  # nearer at each report of the eye pair's search
+    assert max(new[7:10]) < 0.1, new
+    assert sum(old) > 2 * sum(new), (old, new)
+
+
+def test_eta_machine_speed_alone_is_learnt_from_the_first_reports():
+    """Every kind 2.5x slower than the model (another machine, a loaded one): right from the first report."""
+    trace, total = simulate(PLAN, {}, machine=2.5)
+    assert max(abs(e) for e in errors_after(trace, 1e-9, total)) < 1e-9
+
+
+def test_one_kind_without_prior_is_the_static_eta():
+    """One kind, prior_share 0, no segment's own rate: elapsed / share done x share left, the ETA progress
+    showed before."""
+    slow = {"spike coarse search": 3.0}
+    trace, _ = simulate(PLAN, slow, machine=1.0, prior_share=0.0, merge=True, by_segment=False)
+    segments = [(kind, sec) for segs in PLAN.values() for kind, sec in segs]
+    predicted = sum(s for _, s in segments)
+    t, done = 0.0, 0.0
+    expected = [None]
+    for node, segs in PLAN.items():
+        if node != "leaf0":
+            expected.append(t / done * (predicted - done))
+        for kind, sec in segs:
+            for _ in range(2 if "descent" in kind else 4):
+                pieces = 2 if "descent" in kind else 4
+                t += slow.get(kind, 1.0) * sec / pieces
+                done += sec / pieces
+                expected.append(t / done * (predicted - done))
+    assert [eta for _, eta, _ in trace] == pytest.approx(expected, rel=1e-12)
+
+
+def test_eta_without_plan_or_report():
+    eta = WorkETA({"a": [("x", 1.0)]}, clock=lambda: 0.0)
+    assert eta.remaining() is None and eta.fraction() == 0.0
+    eta.start("a")
+    eta.advance(0.0)  # no work done: no evidence yet
+    assert eta.remaining() is None
