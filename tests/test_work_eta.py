@@ -89,7 +89,10 @@ def test_one_kind_without_prior_is_the_static_eta():
                 t += slow.get(kind, 1.0) * sec / pieces
                 done += sec / pieces
                 expected.append(t / done * (predicted - done))
-    assert [eta for _, eta, _ in trace] == pytest.approx(expected, rel=1e-12)
+    etas = [eta for _, eta, _ in trace]
+    # pytest's approx refuses None under a relative tolerance (pytest >= 9.2), so the first, unknown ETA apart
+    assert [eta is None for eta in etas] == [e is None for e in expected]
+    assert [eta for eta in etas if eta is not None] == pytest.approx([e for e in expected if e is not None], rel=1e-12)
 
 
 def test_eta_without_plan_or_report():
