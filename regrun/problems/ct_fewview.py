@@ -83,6 +83,7 @@ class CTFewView(Problem):
         # rotation_centre=auto: the estimate and how it was made (/data/rotation_axis), and a fallback's warning
         self.axis: dict | None = None
         self.axis_warning = ""
+        self.truth_warning = ""
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
             self.views = check_int("problem.views", cfg.views, 1)
@@ -119,7 +120,8 @@ class CTFewView(Problem):
         shape, voxel = self.shape, self.voxel
         span = 180.0 if self.kind == "parallel" else 360.0
         span = check_float("problem.angle_range", span if cfg.angle_range is None else cfg.angle_range, 0.0, True)
-        angles = uniform_angles(views, False) * (math.radians(span) / math.pi)
+        start = math.radians(check_float("problem.angle_start", cfg.angle_start))
+        angles = uniform_angles(views, False) * (math.radians(span) / math.pi) + start
         width = self.shape[0] * self.voxel
         sod = check_float("problem.source_origin", cfg.source_origin, 0.0, True) * width
         odd = check_float("problem.origin_detector", cfg.origin_detector, 0.0) * width
@@ -322,7 +324,33 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [self.axis_warning] if self.axis_warning else []
+        return [w for w in (self.axis_warning, self.truth_warning) if w]
+
+    def _truth_orientation(self, x: torch.Tensor) -> str:
+        """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
+        elsewhere than regrun's (scikit-image's radon starts 90 degrees off) reconstructs the object turned, and
+        every metric against the truth then reads a failure. Names the turn and the angle_start that undoes it
+        when a turned or mirrored truth fits at most half as badly; else ''."""
+        if self.cfg.data != "file" or self.cfg.truth_file is None or len(self.shape) != 2 or self.truth is None:
+            return ""
+        m = self.mask.cpu().numpy()
+        est = x.detach().cpu().numpy() * m
+        tru = self.truth.cpu().numpy()
+        variants = {(k, mirrored): np.rot90(tru.T if mirrored else tru, k) for k in range(4) for mirrored in (0, 1)}
+        errors = {key: rel_error(est, t * m, m) for key, t in variants.items()}
+        (k, mirrored), best = min(errors.items(), key=lambda item: item[1])
+        as_given = errors[(0, 0)]
+        if (k, mirrored) == (0, 0) or best > 0.5 * as_given:
+            return ""
+        turn = ["", "turned a quarter counterclockwise", "turned by half a turn", "turned a quarter clockwise"][k]
+        how = (f"{turn}{' and ' if turn else ''}mirrored (transposed)" if mirrored else turn)
+        start = float(self.cfg.angle_start) + 90.0 * ((4 - k) % 4)
+        start = (start + 180.0) % 360.0 - 180.0
+        fix = ("the sinogram's angles (or its detector) run the other way round than regrun's, which turn "
+               "counterclockwise from x1" if mirrored else
+               f"the sinogram's first view is not at regrun's angle 0: problem.angle_start={start:g} turns it back")
+        return (f"problem.truth_file fits the reconstruction {how} (as np.rot90 turns an array shown row 0 up; rel_error {best:.3g}, as given {as_given:.3g}): "
+                f"{fix} (docs/ct.md, 'Angles')")
 
     # --- judging a solution -------------------------------------------------------------------------------
     def inputs(self):
@@ -348,6 +376,7 @@ class CTFewView(Problem):
         if tuple(x.shape) != self.shape:
             raise ValueError(f"solution of shape {tuple(x.shape)}, expected {self.shape}")
         metrics = {**self.quality(x), "residual": self.residual_norm(x)}
+        self.truth_warning = self._truth_orientation(x)
         if result.solution.get("label") == "fbp":
             reference = x
         else:
