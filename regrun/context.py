@@ -18,12 +18,12 @@ class RunContext:
     out_dir: Path
     reporter: Reporter = field(default_factory=Reporter.silent)
 
-    def phase(self, name: str, total: int | None = None, every: float | None = None
+    def phase(self, name: str, total: int | None = None, every: float | None = None, upto: bool = False
               ) -> contextlib.AbstractContextManager:
         """`with ctx.phase("extraction"): ...` announces a step of the run (and its time) on the console and in
         regrun.log; with a total it yields a Progress whose update() shows progress inside it (plain lines at
-        most every `every` seconds)."""
-        return self.reporter.phase(name, total, every)
+        most every `every` seconds; `upto`: the total is a cap)."""
+        return self.reporter.phase(name, total, every, upto)
 
     def tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(x, dtype=self.dtype, device=self.device)

@@ -299,10 +299,11 @@ class Reporter:
             self.open_line = None
 
     @contextlib.contextmanager
-    def phase(self, name: str, total: int | None = None, every: float | None = None) -> Iterator[Progress | None]:
+    def phase(self, name: str, total: int | None = None, every: float | None = None,
+              upto: bool = False) -> Iterator[Progress | None]:
         """One step of the run: a line when it starts and one with its time when it ends. With a total, yields
-        a Progress to `update()` (plain lines at most every `every` seconds, default the reporter's); otherwise
-        None."""
+        a Progress to `update()` (plain lines at most every `every` seconds, default the reporter's; `upto`: the
+        total is a cap, the work may end before it); otherwise None."""
         label = " > ".join([*self.phases, name])
         self.end_open_line()
         print(f"{self.name}: {label} ...", end="", file=self.stream, flush=True)
@@ -310,7 +311,7 @@ class Reporter:
         self.open_line = label
         self.phases.append(name)
         t0 = time.perf_counter()
-        progress = self.progress_bar(total, name, every) if total is not None else None
+        progress = self.progress_bar(total, name, every, upto) if total is not None else None
         ok = False
         try:
             yield progress

@@ -2,6 +2,7 @@
 weight moves, the solver runs again from its last motion at the new weight, and the results say both weights,
 the searches and the runs; a weight that does not move (or lam_rechoose=0, or a fixed weight) leaves the run as
 it was."""
+import re
 from pathlib import Path
 
 import pytest
@@ -108,5 +109,7 @@ def test_the_weight_searches_are_phases_of_the_run(device):
     run(device, "varpro_cg", Reporter(stream=out, interactive=False, every=0.0), lambda_f="auto", lam_rechoose=1)
     text = out.getvalue()
     assert "regrun: lambda_f choice (gcv) ...\n" in text and "regrun: lambda_f choice (gcv) done in " in text
-    assert "  lambda_f choice (gcv): 6/6 (100%), " in text  # one step per image solve of the search
-    assert "  lambda_f at the final motion: 7/7 (100%), " in text  # and the weight in use solved there
+    # one step per image solve of the search, the budget a cap (the grid stops below a rise of the rule)
+    first = re.findall(r"  lambda_f choice \(gcv\): (\d+)/<=6 ", text)
+    final = re.findall(r"  lambda_f at the final motion: (\d+)/<=7 ", text)  # and the weight in use solved there
+    assert first and final and 3 <= int(first[-1]) <= 6 and int(final[-1]) == int(first[-1]) + 1

@@ -233,7 +233,8 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
     if problem.weight_choice is None:
         gen = ctx.generator(int(problem.cfg.lam_seed))
         settings = problem.weight_settings  # many image solves: a phase with their progress
-        with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves) as bar:
+        # a cap: the grid skips the weights below a rise (parameter_choice.grid_from_the_top)
+        with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves, upto=True) as bar:
             problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar)
         problem.weight_searches = [problem.weight_choice]
         problem.weight_runs = 1
@@ -319,7 +320,7 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     out = run(start, rows)
     runs, iters = 1, n_iter(out)
     for _ in range(problem.rechoose.times):
-        with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1) as bar:
+        with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1, upto=True) as bar:
             moved = rechoose(problem, motion(out), ctx, bar)
         if not moved:
             break

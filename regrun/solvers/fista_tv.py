@@ -97,7 +97,9 @@ class FistaTV(Solver):
         """lam by the rule from the sinogram alone; the history is the search (one row per weight tried), the
         reconstruction the one at the chosen weight."""
         iters = int(self.cfg.iters)
-        monitor.start(total=self.choice.solves, desc=f"fista_tv lam=auto ({self.choice.rule})")
+        # the data-space rules' grid may stop early (parameter_choice.grid_from_the_top): their count is a cap
+        monitor.start(total=self.choice.solves, desc=f"fista_tv lam=auto ({self.choice.rule})",
+                      upto=self.choice.rule != "cv")
         step = [0]
 
         def progress(lam, value):
