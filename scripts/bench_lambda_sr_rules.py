@@ -44,7 +44,7 @@ def parse_set(text: str) -> tuple:
 
 
 def curve(p, w, probes, lams) -> list[dict]:
-    solve = ImageSolve(p.model, w, p.final_iters, p.final_rtol)
+    solve = ImageSolve(p.model, w, p.final_iters, p.lam_rtol)
     rows = []
     for lam in lams:
         fit = evaluate_at(p.model, solve, probes, float(lam))

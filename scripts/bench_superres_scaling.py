@@ -15,7 +15,8 @@ times finer than the reference, frames 1.. moved by random affines, Gaussian noi
            left out at that motion, as regrun's problem.outside=drop does at its own); CPU seconds of the
            registration and the solve;
 - oracle:  the same least squares at the true motion.
-The weight rule is the same for all three: problem.lambda_f (default 0.1).
+The weight rule is the same for all three: problem.lambda_f (default 0.1); `--lambda-f auto` runs regrun as a
+user does with no weight typed (chosen from the frames) and gives the peer and the oracle the weight it chose.
 
     pip install -e .[bench]
     python scripts/bench_superres_scaling.py --out outputs/bench/superres_scaling.json \
@@ -83,6 +84,8 @@ def run_regrun(path: Path, lam: float, out: Path, timeout: int) -> dict:
             m = f["metrics"]
             row.update(psnr_regrun=float(m["psnr"][()]), ssim_regrun=float(m["ssim"][()]),
                        motion_err_regrun=float(m["motion_error"][()]))
+            if "lam_chosen" in m:
+                row.update(lam_chosen=float(m["lam_chosen"][()]), lam_solves=float(m["lam_solves"][()]))
     return row
 
 
@@ -107,7 +110,8 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 256, 512])
     ap.add_argument("--frames", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--noise", type=float, default=0.01)
-    ap.add_argument("--lambda-f", type=float, default=0.1)
+    ap.add_argument("--lambda-f", default="0.1", help="a weight, or auto (chosen by regrun; the peer and "
+                    "the oracle then use regrun's choice)")
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed to one regrun run")
@@ -138,8 +142,9 @@ def main(argv=None):
                 row = {"size": size, "pixels": size * size, "frames": nf, "lambda_f": args.lambda_f}
                 row.update(run_regrun(path, args.lambda_f, root / f"run_{size}_{nf}", args.timeout))
                 # outside=drop spelled out: config_section resolves the by-data default before data=frames
+                lam = row.get("lam_chosen", 0.1) if args.lambda_f == "auto" else float(args.lambda_f)
                 cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                                     true_motion=str(path), lambda_f=args.lambda_f, outside="drop")
+                                     true_motion=str(path), lambda_f=lam, outside="drop")
                 p = SuperRes(cfg, ctx)
                 truth = p.truth.cpu().numpy()
                 c0 = time.process_time()

@@ -73,7 +73,7 @@ def main(argv=None):
         out = {"args": {k: str(v) for k, v in vars(args).items()}, "auto": auto, "curves": {}}
         for name, wm in motions.items():
             p.model.settle_outside(wm)  # each motion's own edge mask
-            solve = ImageSolve(p.model, wm, p.final_iters, p.final_rtol)
+            solve = ImageSolve(p.model, wm, p.final_iters, p.lam_rtol)
             rows = []
             for lam in lams:
                 fit = evaluate_at(p.model, solve, probes, float(lam))

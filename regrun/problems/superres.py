@@ -112,6 +112,7 @@ class SuperRes(Problem):
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
+        self.lam_rtol = check_float("problem.lam_cg_rtol", cfg.lam_cg_rtol, 0.0, maximum=1e-3)
         size = cfg.size
         self.gen = ctx.generator(int(cfg.data_seed))
         if data == "frames":

@@ -191,7 +191,7 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     shared by a search and any further weight evaluated at the same motion."""
     model = problem.model
     sigma, source = frames_noise(model, settings)
-    solve = ImageSolve(model, w, problem.final_iters, problem.final_rtol)
+    solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
     d = model.frames.reshape(-1)
     probes = rademacher(settings.probes, d.shape, generator, d.dtype, d.device) if settings.needs_trace else None
     return (lambda lam: evaluate_at(model, solve, probes, lam)), sigma, source
@@ -248,7 +248,7 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         return {}
     model = problem.model
     settings = problem.weight_settings
-    solve = ImageSolve(model, w, problem.final_iters, problem.final_rtol)
+    solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
     gen = ctx.generator(int(problem.cfg.lam_seed))
     d = model.frames.reshape(-1)
     probes = rademacher(settings.probes, d.shape, gen, d.dtype, d.device) if settings.needs_trace else None
