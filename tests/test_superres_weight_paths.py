@@ -51,12 +51,22 @@ def test_each_path_gives_the_dense_paths_misfit_and_trace(device, monkeypatch, p
 
 
 def test_regulariser_normal_is_the_gram_matrix_and_self_adjoint(device, monkeypatch):
-    """Dot test: h_f L^T L applied matrix-free equals regulariser_gram's dense matrix, and <R x, y> = <x, R y>."""
+    """Dot test: h_f L^T L applied matrix-free, and the model's cached dense regulariser_gram (and frame 0's
+    pooling_gram), equal the products of the dense difference (pooling) matrices, and <R x, y> = <x, R y>."""
+    from regrun.linalg.differences import forward_difference as diff
+    from regrun.linalg.differences import pool
+
     p, w = problem(device)
     s = solve_by("pcg", monkeypatch, p, w)
-    n = p.model.n
+    m = p.model
+    n, (n1, n2), (h1, h2) = m.n, m.fine.m, m.fine.h
     eye = torch.eye(n, dtype=torch.float64, device=device)
-    assert torch.allclose(s.regulariser_normal(eye), sw.regulariser_gram(p.model), rtol=0, atol=1e-12)
+    l1, l2 = (diff(eye.unflatten(-1, (n1, n2)), axis, h).flatten(-2) for axis, h in ((-2, h1), (-1, h2)))
+    dense = m.fine.cell_volume * (l1 @ l1.T + l2 @ l2.T)
+    assert torch.allclose(s.regulariser_normal(eye), dense, rtol=0, atol=1e-12)
+    assert torch.allclose(m.regulariser_gram(), dense, rtol=0, atol=1e-12)
+    kt = pool(eye.unflatten(-1, (n1, n2)), m.factor).flatten(-2)
+    assert torch.allclose(m.pooling_gram(), m.coarse.cell_volume * (kt @ kt.T), rtol=0, atol=1e-12)
     g = torch.Generator().manual_seed(2)
     x, y = (torch.randn(n, generator=g, dtype=torch.float64).to(device) for _ in range(2))
     lhs, rhs = float(s.regulariser_normal(x) @ y), float(x @ s.regulariser_normal(y))

@@ -61,15 +61,6 @@ def frames_noise(model, settings) -> tuple[float, str]:
     return noise_std_images(model.frames), "estimated: Immerkaer mask on the frames"
 
 
-def regulariser_gram(model) -> torch.Tensor:
-    """h_f L^T L (dense n x n)."""
-    n1, n2 = model.fine.m
-    h1, h2 = model.fine.h
-    eye = torch.eye(model.n, dtype=model.dtype, device=model.device).unflatten(-1, (n1, n2))
-    l1, l2 = diff(eye, -2, h1).flatten(-2), diff(eye, -1, h2).flatten(-2)
-    return model.fine.cell_volume * (l1 @ l1.T + l2 @ l2.T)
-
-
 # Largest image (fine pixels) whose weight search factors A_d^T A_d + lam^2 h_f L^T L, one factor per weight
 # (64^2: 0.8 s CPU a factor on one thread); beyond it PCG. Larger than the solvers' CHOLESKY_MAX_PIXELS: the
 # search solves at ten weights down to 1e-3, where A_d^T A_d is nearly singular and PCG takes ~1000 iterations
@@ -89,13 +80,13 @@ class ImageSolve:
         model.set_weight(0.0)
         if self.dense:
             self.data_gram = model.normal_matrix(self.w)  # A_d^T A_d
-            self.reg_gram = regulariser_gram(model)
+            self.reg_gram = model.regulariser_gram()
             self.op = model.dense_operator(self.w)
         else:  # A_d (zero regulariser rows at weight 0), the merged stencil: many products at one w
             self.op = model.operator(self.w, fixed=True)
             if self.cholesky:  # both Gram matrices from sparse products (n x n memory, no n^3 product)
                 self.data_gram = model.normal_matrix(self.w)
-                self.reg_gram = self.regulariser_normal(torch.eye(model.n, dtype=model.dtype, device=model.device))
+                self.reg_gram = model.regulariser_gram()
         self.cg_iters, self.cg_rtol = cg_iters, cg_rtol
         self.x0 = model.initial_image()
         self.z0 = None  # PCG: the probes' images at the last weight (warm start of the next)
@@ -248,11 +239,16 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         return {}
     model = problem.model
     settings = problem.weight_settings
-    solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
-    gen = ctx.generator(int(problem.cfg.lam_seed))
-    d = model.frames.reshape(-1)
-    probes = rademacher(settings.probes, d.shape, gen, d.dtype, d.device) if settings.needs_trace else None
-    fit = evaluate_at(model, solve, probes, choice.lam)
+    last = getattr(problem, "weight_last_search", None)
+    problem.weight_last_search = None  # its Gram matrices (n x n each) are let go here
+    if last is not None and torch.equal(last[0], w.detach()):  # the last search's motion: its set-up, same probes
+        fit = last[1](choice.lam)
+    else:
+        solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
+        gen = ctx.generator(int(problem.cfg.lam_seed))
+        d = model.frames.reshape(-1)
+        probes = rademacher(settings.probes, d.shape, gen, d.dtype, d.device) if settings.needs_trace else None
+        fit = evaluate_at(model, solve, probes, choice.lam)
     model.set_weight(choice.lam)
     value = criterion(settings.rule, fit, choice.sigma, settings.tau, settings.gamma)
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
@@ -292,6 +288,9 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     fall = (before - after) / abs(before) if before != 0 and math.isfinite(before) else math.inf
     problem.weight_searches.append(new)
     problem.weight_falls.append(fall)
+    # recheck() at the end evaluates the rule at this motion again when no second run follows: the same set-up
+    # (building it is most of a search's cost at 64x64: the Gram matrices) and the same probes serve
+    problem.weight_last_search = (w.detach().clone(), evaluate)
     moved = new.lam != used.lam and fall > problem.rechoose.gain
     problem.weight_choice = new if moved else used
     problem.model.set_weight(problem.weight_choice.lam)
