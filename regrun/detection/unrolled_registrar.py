@@ -41,8 +41,9 @@ loss reports loss = inf (several strides around one crab descend to the same pos
 sum to a score of several crabs). This is the iterative counterpart of the covering search's one-minimum-per-cell.
 
 Precision: leaves may run in float32 (`leaf_dtype`; textured costs keep < 1e-6 relative error, gaussian.py) and
-their losses come back in the scene's dtype; spike levels run in the scene's dtype (float64 by default: a
-nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px).
+their losses come back in the scene's dtype; spike levels' descent runs in the scene's dtype (float64 by default:
+a nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px), their coarse search in leaf_dtype (it only
+picks starts and strides; the descent refines them).
 """
 from __future__ import annotations
 
