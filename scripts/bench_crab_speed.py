@@ -56,11 +56,11 @@ def child(json_path: str, argv: list[str]) -> None:
     original_phase = monitor.Reporter.phase
 
     @contextlib.contextmanager
-    def phase(self, name, total=None, every=None):
+    def phase(self, name, *args, **kwargs):  # Reporter.phase's own arguments, whatever they are
         label = " > ".join([*self.phases, name])
         t0 = time.process_time()
         try:
-            with original_phase(self, name, total, every) as bar:
+            with original_phase(self, name, *args, **kwargs) as bar:
                 yield bar
         finally:
             phases[label] = phases.get(label, 0.0) + time.process_time() - t0

@@ -41,8 +41,9 @@ loss reports loss = inf (several strides around one crab descend to the same pos
 sum to a score of several crabs). This is the iterative counterpart of the covering search's one-minimum-per-cell.
 
 Precision: leaves may run in float32 (`leaf_dtype`; textured costs keep < 1e-6 relative error, gaussian.py) and
-their losses come back in the scene's dtype; spike levels run in the scene's dtype (float64 by default: a
-nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px).
+their losses come back in the scene's dtype; spike levels' descent runs in the scene's dtype (float64 by default:
+a nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px), their coarse search in leaf_dtype (it only
+picks starts and strides; the descent refines them).
 """
 from __future__ import annotations
 
@@ -292,9 +293,13 @@ class UnrolledRegistrar:
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
             strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif)
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
-            keep, w0 = coarse_starts(y.to(work_dtype), x.to(work_dtype), motif, grid,
+            # the search only picks starts and strides (the descent then runs in work_dtype): float32 for spike
+            # nodes too, where their float64 FFTs were 40% of a half-size detection (docs/detection.md, crab6)
+            coarse_dtype = st.leaf_dtype or dt
+            keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides,
-                                     progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"))
+                                     progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
+                                     pose_dtype=work_dtype)
             self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
             items_anchor = anchors[keep].repeat_interleave(k, 0)
@@ -473,7 +478,7 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
                   per_stride: int, blur: float = 0.0, strides: int = 0,
-                  progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+                  progress=None, pose_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
     L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
     blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
@@ -482,7 +487,8 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     With strides > 0 only the strides whose best start is among the `strides` lowest are kept.
 
     Returns (strides kept (K,), w0 (K * per_stride, 3)), stride-major, w0 = (phi, b_row, b_col) in the descent's
-    parameterisation about the window centre (the inverse of _to_fit). `progress`: DenseCost.costs'."""
+    parameterisation about the window centre (the inverse of _to_fit), in pose_dtype (default: the scene's; the
+    search may run in float32 for a float64 descent). `progress`: DenseCost.costs'."""
     dt, dev = scene.dtype, scene.device
     y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
     mask = motif.mask.to(dt)
@@ -525,6 +531,7 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     ai = ai[keep]  # (K, per_stride)
     idx = where.T[keep[:, None], ai]  # (K, per_stride) flat positions
     idx = torch.where(idx < h * w, idx, torch.zeros_like(idx))
+    dt = pose_dtype or dt
     centre = torch.stack(((idx // w).to(dt), (idx % w).to(dt)), -1).reshape(-1, 2)
     ang = torch.tensor(angles, dtype=dt, device=dev)[ai.reshape(-1)]
     phi = -torch.deg2rad(ang)
