@@ -13,6 +13,8 @@ Three sets, never mixed:
   beach crops, both templates, half and full size); `--fit` is refused on it.
 - `heldout3`: 10 more detections for the online-corrected ETA (eta6; seeds 71-80, both templates, half and full
   size), run once after it was committed.
+- `heldout4`: 8 more (eta7; seeds 91-98, both templates, half and full size), run once after its change was
+  committed.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -115,6 +117,12 @@ HELDOUT3 = [HeldOut("synthetic", 2, 1, 71, "clutter", 37.0), HeldOut("synthetic"
             HeldOut("refine_crab", 2, 1, 76, "beach", -150.0), HeldOut("refine_crab", 2, 2, 77, "clutter"),
             HeldOut("refine_crab", 2, 0, 78, "clutter"),
             HeldOut("refine_crab", 1, 1, 79, "clutter", 85.0), HeldOut("refine_crab", 1, 0, 80, "beach")]
+# eta7's held-out set, run once after its change was committed (seeds 91-98, nobody's before): both templates, half
+# and full size, one crab and crab-free scenes
+HELDOUT4 = [HeldOut("synthetic", 2, 1, 91, "clutter", 128.0), HeldOut("synthetic", 2, 0, 92, "beach"),
+            HeldOut("synthetic", 1, 1, 93, "beach", -40.0), HeldOut("synthetic", 1, 0, 94, "clutter"),
+            HeldOut("refine_crab", 2, 1, 95, "clutter", -115.0), HeldOut("refine_crab", 2, 0, 96, "beach"),
+            HeldOut("refine_crab", 1, 1, 97, "beach", 15.0), HeldOut("refine_crab", 1, 1, 98, "clutter", 170.0)]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_crab", 1)]
 
@@ -407,7 +415,7 @@ def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "extraction"), default="tuning")
+    ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "heldout4", "extraction"), default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
@@ -444,8 +452,8 @@ def main(argv=None):
                         [tuple(e) for e in t["events"]], t["total"], t["record"]) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
-    elif args.set in ("heldout", "heldout3"):
-        specs = [s for s in (HELDOUT if args.set == "heldout" else HELDOUT3)
+    elif args.set.startswith("heldout"):
+        specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)
