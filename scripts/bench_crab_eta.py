@@ -413,6 +413,28 @@ def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
                       f"{'full' if scale == 1 else 'half'} ({len(errs)}) | " + " | ".join(cols) + f" | {med:.0f}% |")
 
 
+def stages(traces):
+    """Per run and node: where the node starts (share of the run's CPU time), its coarse search's and descent's CPU
+    seconds against the work model (from the reports at the stage boundary), and the time after its registrar's
+    last report until the next node starts (or the run ends), which no report covers (eta7)."""
+    for t in traces:
+        ev, order, total = t["events"], t["order"], t["total"]
+        first = {n: min(i for i, e in enumerate(ev) if e[1] == n) for n in order}
+        rows, tail = [], 0.0
+        for k, n in enumerate(order):
+            mine = [e for e in ev if e[1] == n]
+            plan = plan_of(t)[n]
+            split = plan[0][1] / sum(sec for _, sec in plan)
+            t0, last = mine[0][0], max(e[0] for e in mine)
+            searched = max(e[0] for e in mine if e[2] <= split + 1e-12)
+            end = ev[first[order[k + 1]]][0] if k + 1 < len(order) else total
+            tail += end - last
+            rows.append(f"{n} at {t0 / total:.0%}: search {(searched - t0) / plan[0][1]:.2f}, "
+                        f"descent {(last - searched) / max(plan[1][1], 1e-12):.2f}, after {end - last:.2f} s")
+        print(f"{t['name']} ({'full' if t['scale'] == 1 else 'half'}, {total:.2f} CPU-s; after the last reports "
+              f"{tail:.2f} s, {tail / total:.1%}): " + "; ".join(rows))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "heldout4", "extraction"), default="tuning")
@@ -428,6 +450,8 @@ def main(argv=None):
     ap.add_argument("--reweigh", metavar="JSON", nargs="+", help="run nothing: recompute the ETAs of stored traces "
                     "(the runs' <out>.json) with the constants now in the code (a detection's work does not depend "
                     "on them)")
+    ap.add_argument("--stages", action="store_true", help="--reweigh: per node, each stage's measured/model "
+                    "ratio and the time after its last report")
     ap.add_argument("--online-grid", action="store_true", help="--reweigh: the online ETA's error at 25/50/75%% "
                     "of each run for each grouping of kinds and prior share (how PRIOR_SHARE was chosen)")
     args = ap.parse_args(argv)
@@ -445,8 +469,8 @@ def main(argv=None):
         return
     if args.reweigh:
         traces = [t for path in args.reweigh for t in json.loads(Path(path).read_text())]
-        if args.online_grid:
-            online_grid(traces)
+        if args.online_grid or args.stages:
+            (online_grid if args.online_grid else stages)(traces)
             return
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], plan_of(t),
                         [tuple(e) for e in t["events"]], t["total"], t["record"]) for t in traces]
