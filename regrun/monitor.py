@@ -171,8 +171,7 @@ class WorkETA:
         if self.t0 is None:
             self.t0 = self.last = now
         if self.running is not None:
-            self._advance(math.inf, now)
-            self.finished.add(self.running)
+            self._close(now)
         self.running, self.done, self.last = (part if part in self.parts else None), 0.0, now
         n = len(self.parts[part]) if self.running is not None else 0
         self.seg_measured, self.seg_predicted = [0.0] * n, [0.0] * n
@@ -185,9 +184,23 @@ class WorkETA:
 
     def finish(self) -> None:
         if self.running is not None:
-            self._advance(math.inf, self.clock())
-            self.finished.add(self.running)
+            self._close(self.clock())
             self.running = None
+
+    def _close(self, now: float) -> None:
+        """The running part has ended at `now`. The time since its last report is part of its cost too (a
+        detection node builds its occurrence map and screens its strides after its registrar's last report, and
+        the next node builds its scene before it starts): charged to the part's segments by their predicted
+        seconds, so every kind's rate carries the share of such work that parts of its kind need."""
+        self._advance(math.inf, now)
+        spent, segs = now - self.last, self.parts[self.running]
+        total = sum(sec for _, sec in segs)
+        if spent > 0 and total > 0:
+            for i, (kind, sec) in enumerate(segs):
+                self.measured[kind] += spent * sec / total
+                self.seg_measured[i] += spent * sec / total
+        self.last = now
+        self.finished.add(self.running)
 
     def _advance(self, upto: float, now: float) -> None:
         segs = self.parts[self.running]

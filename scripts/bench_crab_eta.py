@@ -13,6 +13,8 @@ Three sets, never mixed:
   beach crops, both templates, half and full size); `--fit` is refused on it.
 - `heldout3`: 10 more detections for the online-corrected ETA (eta6; seeds 71-80, both templates, half and full
   size), run once after it was committed.
+- `heldout4`: 8 more (eta7; seeds 91-98, both templates, half and full size), run once after its change was
+  committed.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -115,6 +117,12 @@ HELDOUT3 = [HeldOut("synthetic", 2, 1, 71, "clutter", 37.0), HeldOut("synthetic"
             HeldOut("refine_crab", 2, 1, 76, "beach", -150.0), HeldOut("refine_crab", 2, 2, 77, "clutter"),
             HeldOut("refine_crab", 2, 0, 78, "clutter"),
             HeldOut("refine_crab", 1, 1, 79, "clutter", 85.0), HeldOut("refine_crab", 1, 0, 80, "beach")]
+# eta7's held-out set, run once after its change was committed (seeds 91-98, nobody's before): both templates, half
+# and full size, one crab and crab-free scenes
+HELDOUT4 = [HeldOut("synthetic", 2, 1, 91, "clutter", 128.0), HeldOut("synthetic", 2, 0, 92, "beach"),
+            HeldOut("synthetic", 1, 1, 93, "beach", -40.0), HeldOut("synthetic", 1, 0, 94, "clutter"),
+            HeldOut("refine_crab", 2, 1, 95, "clutter", -115.0), HeldOut("refine_crab", 2, 0, 96, "beach"),
+            HeldOut("refine_crab", 1, 1, 97, "beach", 15.0), HeldOut("refine_crab", 1, 1, 98, "clutter", 170.0)]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_crab", 1)]
 
@@ -405,9 +413,31 @@ def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
                       f"{'full' if scale == 1 else 'half'} ({len(errs)}) | " + " | ".join(cols) + f" | {med:.0f}% |")
 
 
+def stages(traces):
+    """Per run and node: where the node starts (share of the run's CPU time), its coarse search's and descent's CPU
+    seconds against the work model (from the reports at the stage boundary), and the time after its registrar's
+    last report until the next node starts (or the run ends), which no report covers (eta7)."""
+    for t in traces:
+        ev, order, total = t["events"], t["order"], t["total"]
+        first = {n: min(i for i, e in enumerate(ev) if e[1] == n) for n in order}
+        rows, tail = [], 0.0
+        for k, n in enumerate(order):
+            mine = [e for e in ev if e[1] == n]
+            plan = plan_of(t)[n]
+            split = plan[0][1] / sum(sec for _, sec in plan)
+            t0, last = mine[0][0], max(e[0] for e in mine)
+            searched = max(e[0] for e in mine if e[2] <= split + 1e-12)
+            end = ev[first[order[k + 1]]][0] if k + 1 < len(order) else total
+            tail += end - last
+            rows.append(f"{n} at {t0 / total:.0%}: search {(searched - t0) / plan[0][1]:.2f}, "
+                        f"descent {(last - searched) / max(plan[1][1], 1e-12):.2f}, after {end - last:.2f} s")
+        print(f"{t['name']} ({'full' if t['scale'] == 1 else 'half'}, {total:.2f} CPU-s; after the last reports "
+              f"{tail:.2f} s, {tail / total:.1%}): " + "; ".join(rows))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "extraction"), default="tuning")
+    ap.add_argument("--set", choices=("tuning", "heldout", "heldout3", "heldout4", "extraction"), default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
@@ -420,6 +450,8 @@ def main(argv=None):
     ap.add_argument("--reweigh", metavar="JSON", nargs="+", help="run nothing: recompute the ETAs of stored traces "
                     "(the runs' <out>.json) with the constants now in the code (a detection's work does not depend "
                     "on them)")
+    ap.add_argument("--stages", action="store_true", help="--reweigh: per node, each stage's measured/model "
+                    "ratio and the time after its last report")
     ap.add_argument("--online-grid", action="store_true", help="--reweigh: the online ETA's error at 25/50/75%% "
                     "of each run for each grouping of kinds and prior share (how PRIOR_SHARE was chosen)")
     args = ap.parse_args(argv)
@@ -437,15 +469,15 @@ def main(argv=None):
         return
     if args.reweigh:
         traces = [t for path in args.reweigh for t in json.loads(Path(path).read_text())]
-        if args.online_grid:
-            online_grid(traces)
+        if args.online_grid or args.stages:
+            (online_grid if args.online_grid else stages)(traces)
             return
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], plan_of(t),
                         [tuple(e) for e in t["events"]], t["total"], t["record"]) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
-    elif args.set in ("heldout", "heldout3"):
-        specs = [s for s in (HELDOUT if args.set == "heldout" else HELDOUT3)
+    elif args.set.startswith("heldout"):
+        specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)
