@@ -620,7 +620,7 @@ class SymmetricCache:
 
     def __init__(self, orbits: ViewOrbits, geometry: Geometry, a, at, n_a: int, n_at: int, max_samples: int,
                  device):
-        self.a, self.at, self.n_a, self.n_at = a, at, n_a, n_at
+        self.a, self.at, self.n_a, self.n_at, self.n_orbits = a, at, n_a, n_at, len(orbits.reps)
         self.shape = geometry.volume.shape
         self.n_sino = geometry.n_rays
         self.read = orbits.pixel_maps(self.shape, device, inverse=False)
