@@ -466,7 +466,7 @@ class XRayTransform(Projector):
         """Per view, an upper bound on its rays' nonzero taps (int64, (views,)), counted from each ray's planes
         inside the grid without expanding the samples."""
         rays_per_view = self.geometry.n_rays // self.geometry.views
-        taps = torch.zeros(self.geometry.views, dtype=torch.int64)
+        taps = torch.zeros(self.geometry.views, dtype=torch.int64, device="cpu")  # sizes: host-side bookkeeping
         for first, _, groups in self._plan(dtype, device):
             for g in groups:
                 view = (g.sel.cpu() + first) // rays_per_view
@@ -668,10 +668,10 @@ class _OrbitPart:
         rest = torch.sort(rest[rest >= 0]).values
         self.rest, self.rest_rays = None, None
         if rest.numel():
-            vec = torch.tensor(geometry.vectors, dtype=torch.float64)[rest]
+            vec = torch.tensor(geometry.vectors, dtype=torch.float64, device="cpu")[rest]
             self.rest = XRayTransform(from_vectors(geometry.kind, geometry.volume.shape, vec, geometry.detector,
                                                    geometry.volume.voxel), max_samples, cache_mb=0)
-            self.rest_rays = (rest[:, None] * n_u + torch.arange(n_u)).reshape(-1).to(device)
+            self.rest_rays = (rest[:, None] * n_u + torch.arange(n_u, device="cpu")).reshape(-1).to(device)
 
 
 def _head(sub: XRayTransform, views: int, max_samples: int) -> XRayTransform:
