@@ -13,7 +13,8 @@ it and the back-projection by its transpose, so the adjoint is exact to round-of
 fit in `cache_mb` (counted beforehand from each ray's planes inside the grid) they are kept as two CSR matrices
 with int32 indices (A and its transpose) per dtype and device, which makes repeated products (FISTA, CG) cheap.
 Where they do not, a 2-D scan whose views are copies of one another under the grid's symmetries keeps the
-matrices of one view per orbit (regrun/tomography/symmetry.py), up to 8 times smaller.
+matrices of one view per orbit (regrun/tomography/symmetry.py), up to 8 times smaller, for as many orbits as fit
+(the other orbits' views on the fly).
 Otherwise the samples are computed on the fly, in chunks of views that bound the memory, from a plan of a few
 numbers per ray kept per dtype and device: where a ray meets each plane is affine in the plane number. The
 samples of a chunk are laid out plane by plane in a padded copy of the volume with the plane axis first, so
@@ -422,7 +423,7 @@ class XRayTransform(Projector):
     covers; the samples themselves are computed in blocks of about BLOCK (2^18: ~10 MB in 2-D float64, ~20 MB
     in 3-D), so memory stays bounded at any size. `cache_mb` bounds the cached sparse matrices (0: never cache,
     always compute the samples on the fly): A and A^T when they fit, else, in 2-D, the matrices of one view per
-    orbit of the grid's symmetries (`SymmetricCache`) when they fit."""
+    orbit of the grid's symmetries (`SymmetricCache`) for as many orbits as fit."""
 
     def __init__(self, geometry: Geometry, max_samples: int = 2**20, cache_mb: float = 512.0):
         self.geometry = geometry
