@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -162,8 +163,8 @@ def run_case(kind, n, views, args, rows, projector_only=False):
             if op._matrices(torch.float32, torch.device("cpu")) is not None:
                 label = "regrun cached"
             elif sym is not None:
-                label = (f"regrun orbit cache ({sym.at.shape[1] // geo.detector[0]} of {views} views, "
-                         f"{'A_R and ' if sym.a is not None else ''}A_R^T)")
+                label = (f"regrun orbit cache ({sym.n_orbits} orbits of {views} views; A_R^T of {sym.n_at}, "
+                         f"A_R of {sym.n_a})")
             else:  # the default is the on-the-fly row below
                 rows.append(dict(case=case, method="regrun cached", note=f"not cached: bound "
                                  f"{op.cache_bytes(torch.float32) / 2**20:.0f} MB > cache_mb={cache:g}, no orbit "
@@ -188,7 +189,8 @@ def run_case(kind, n, views, args, rows, projector_only=False):
         agreement[f"astra cpu {ptype}"] = min(diffs)
         flip = diffs[1] < diffs[0]  # ASTRA's y axis the other way round: its images flipped back below
     for name, t in interleaved(products, args.repeats, f"astra cpu {ptype}" if astra is not None else None).items():
-        rows.append(dict(case=case, method=name, **t, **notes.get(name, {}), rel_diff=agreement.get(name)))
+        rows.append(dict(case=case, method=name, **t, **notes.get(name, {}), rel_diff=agreement.get(name),
+                         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     if projector_only:  # the projector's products only (the 1024^2 case): no scikit-image, FBP or SIRT
         if astra is not None:
             astra.projector.delete(pid)
@@ -287,7 +289,7 @@ def main(argv=None) -> None:
         return "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))
 
     keys = ("forward_ms", "forward_cpu_ms", "adjoint_ms", "adjoint_cpu_ms", "forward_ratio", "adjoint_ratio",
-            "setup_cpu_ms", "recon_ms", "recon_cpu_ms", "psnr", "rel_diff", "note")
+            "setup_cpu_ms", "peak_rss_mb", "recon_ms", "recon_cpu_ms", "psnr", "rel_diff", "note")
     lines = ["| case | method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
     lines += [f"| {r['case']} | {r['method']} | " + " | ".join(fmt(r.get(k)) for k in keys) + " |" for r in rows]
     table = "\n".join(lines)

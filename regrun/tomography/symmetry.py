@@ -114,5 +114,10 @@ def view_orbits(geometry: Geometry) -> ViewOrbits | None:
         rev.append(row_r)
     if len(reps) == n_views:
         return None
+    views, rev = torch.tensor(views, dtype=torch.int64, device="cpu"), torch.tensor(rev, device="cpu")
+    # an element that brings no orbit a new view (parallel: -G draws G's lines; views off the axes: the
+    # reflections) would be an all-zero column in every product: dropped
+    used = (views >= 0).any(0)
+    elements = [g for g, keep in zip(elements, used.tolist()) if keep]
     sub = from_vectors(geometry.kind, geometry.volume.shape, vec[reps], geometry.detector, geometry.volume.voxel)
-    return ViewOrbits(sub, reps, elements, torch.tensor(views, dtype=torch.int64), torch.tensor(rev))
+    return ViewOrbits(sub, reps, elements, views[:, used], rev[:, used])

@@ -13,7 +13,8 @@ it and the back-projection by its transpose, so the adjoint is exact to round-of
 fit in `cache_mb` (counted beforehand from each ray's planes inside the grid) they are kept as two CSR matrices
 with int32 indices (A and its transpose) per dtype and device, which makes repeated products (FISTA, CG) cheap.
 Where they do not, a 2-D scan whose views are copies of one another under the grid's symmetries keeps the
-matrices of one view per orbit (regrun/tomography/symmetry.py), up to 8 times smaller.
+matrices of one view per orbit (regrun/tomography/symmetry.py), up to 8 times smaller, for as many orbits as fit
+(the other orbits' views on the fly).
 Otherwise the samples are computed on the fly, in chunks of views that bound the memory, from a plan of a few
 numbers per ray kept per dtype and device: where a ray meets each plane is affine in the plane number. The
 samples of a chunk are laid out plane by plane in a padded copy of the volume with the plane axis first, so
@@ -37,7 +38,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from ..linalg.operator import LinearOperator
-from .geometry import Geometry
+from .geometry import Geometry, from_vectors
 from .symmetry import ViewOrbits, view_orbits
 
 
@@ -352,10 +353,14 @@ class RayGroup:
             hi = torch.where(flat, hi, torch.minimum(hi, torch.maximum(a0, a1) + margin))
         return lo, hi
 
+    def taps_per_ray(self) -> torch.Tensor:
+        """Per ray, an upper bound on its nonzero taps, without expanding the samples."""
+        margin = 1e-6 if self.planes.dtype == torch.float64 else 1e-3
+        return self._planes_inside(margin).long() * 2 ** len(self.starts)
+
     def taps_bound(self) -> int:
         """An upper bound on the nonzero taps of these rays, without expanding the samples."""
-        margin = 1e-6 if self.planes.dtype == torch.float64 else 1e-3
-        return int(self._planes_inside(margin).sum()) * 2 ** len(self.starts)
+        return int(self.taps_per_ray().sum())
 
 
 class Projector(ABC):
@@ -418,7 +423,7 @@ class XRayTransform(Projector):
     covers; the samples themselves are computed in blocks of about BLOCK (2^18: ~10 MB in 2-D float64, ~20 MB
     in 3-D), so memory stays bounded at any size. `cache_mb` bounds the cached sparse matrices (0: never cache,
     always compute the samples on the fly): A and A^T when they fit, else, in 2-D, the matrices of one view per
-    orbit of the grid's symmetries (`SymmetricCache`) when they fit."""
+    orbit of the grid's symmetries (`SymmetricCache`) for as many orbits as fit."""
 
     def __init__(self, geometry: Geometry, max_samples: int = 2**20, cache_mb: float = 512.0):
         self.geometry = geometry
@@ -458,13 +463,28 @@ class XRayTransform(Projector):
             self._plans[key] = plan
         return self._plans[key]
 
+    def view_taps(self, dtype=torch.float64, device=None) -> torch.Tensor:
+        """Per view, an upper bound on its rays' nonzero taps (int64, (views,)), counted from each ray's planes
+        inside the grid without expanding the samples."""
+        rays_per_view = self.geometry.n_rays // self.geometry.views
+        taps = torch.zeros(self.geometry.views, dtype=torch.int64, device="cpu")  # sizes: host-side bookkeeping
+        for first, _, groups in self._plan(dtype, device):
+            for g in groups:
+                view = (g.sel.cpu() + first) // rays_per_view
+                taps.index_add_(0, view, g.taps_per_ray().cpu())
+        return taps
+
     def cache_bytes(self, dtype=torch.float64, device=None) -> int:
         """An upper bound on the bytes of the cached A and A^T in `dtype`: CSR values and int32 indices (int64
         beyond 2^31 entries), counted from each ray's planes inside the grid."""
-        nnz = sum(g.taps_bound() for _, _, groups in self._plan(dtype, device) for g in groups)
-        m, n = self.geometry.n_rays, self.geometry.volume.size
-        index = 4 if max(nnz, m, n) < 2**31 else 8
-        return 2 * nnz * (index + dtype.itemsize) + index * (m + n + 2)
+        return self.head_bytes(dtype, device)[-1]
+
+    def head_bytes(self, dtype=torch.float64, device=None) -> list[int]:
+        """`cache_bytes` of the first k views' A and A^T, for k = 0 .. views."""
+        nnz = [0] + torch.cumsum(self.view_taps(dtype, device), 0).tolist()
+        rays_per_view, n = self.geometry.n_rays // self.geometry.views, self.geometry.volume.size
+        index = 4 if max(nnz[-1], self.geometry.n_rays, n) < 2**31 else 8
+        return [2 * t * (index + dtype.itemsize) + index * (k * rays_per_view + n + 2) for k, t in enumerate(nnz)]
 
     def _matrices(self, dtype, device):
         """Cached (A, A^T) as CSR matrices, or None when they would exceed cache_mb."""
@@ -519,20 +539,25 @@ class XRayTransform(Projector):
 
     def _orbit_cache(self, dtype, device):
         """The matrices of one view per orbit of the grid's symmetries (`SymmetricCache`), where the whole
-        cache does not fit cache_mb but these do: A_R and A_R^T when both fit, A_R^T alone when only it does
-        (the adjoint on the fly is the slower product: at 512^2, 360 views it took 1.0-1.4x ASTRA's time, the
-        forward 0.45-0.85x); else None."""
+        cache does not fit cache_mb: A_R^T of as many orbits as fit (all of them where they do), then A_R of as
+        many as fit in what is left; the views of the other orbits are computed on the fly. The adjoint comes
+        first as on the fly it is the slower product (at 512^2, 360 views 1.0-1.4x ASTRA's time, the forward
+        0.45-0.85x). None when not even one orbit fits."""
         key = (dtype, str(device))
         if key not in self._symmetric:
             self._symmetric[key] = None
             orbits = view_orbits(self.geometry) if self.cache_mb > 0 else None
             if orbits is not None:
                 sub = XRayTransform(orbits.geometry, self.max_samples, cache_mb=math.inf)
-                both = sub.cache_bytes(dtype, device)
-                if both / 2 <= self.cache_mb * 2**20:  # one matrix: half the bound on both
-                    a, at = sub._build(dtype, device)
-                    self._symmetric[key] = SymmetricCache(orbits, self.geometry, a if both <= self.cache_mb * 2**20
-                                                          else None, at, device)
+                budget = self.cache_mb * 2**20
+                one = [b / 2 for b in sub.head_bytes(dtype, device)]  # one matrix: half the bound on both
+                n_at = max((k for k in range(len(one)) if one[k] <= budget), default=0)
+                n_a = max((k for k in range(n_at + 1) if one[k] <= budget - one[n_at]), default=0)
+                if n_at > 0:
+                    at = _head(sub, n_at, self.max_samples)._build(dtype, device)[1]
+                    a = _head(sub, n_a, self.max_samples)._build(dtype, device)[0] if n_a else None
+                    self._symmetric[key] = SymmetricCache(orbits, self.geometry, a, at, n_a, n_at,
+                                                          self.max_samples, device)
         return self._symmetric[key]
 
     # --- plain products -----------------------------------------------------------------------------------
@@ -591,16 +616,18 @@ class SymmetricCache:
     forward product multiplies A_R by the S transformed copies of the volume at once (one sparse-dense product
     with S columns) and writes each column's rows to their views; the back-projection gathers each element's
     views into a column, multiplies by A_R^T and adds each column read at G^T X. A_R^T of 46 views instead of
-    360 (fan, 512^2) is 171 MB in float32."""
+    360 (fan, 512^2) is 171 MB in float32. A_R covers the first n_a orbits and A_R^T the first n_at (where not
+    all fit cache_mb); the views of the others are projected on the fly (`_OrbitPart`)."""
 
-    def __init__(self, orbits: ViewOrbits, geometry: Geometry, a, at, device):
-        self.a, self.at = a, at
+    def __init__(self, orbits: ViewOrbits, geometry: Geometry, a, at, n_a: int, n_at: int, max_samples: int,
+                 device):
+        self.a, self.at, self.n_a, self.n_at, self.n_orbits = a, at, n_a, n_at, len(orbits.reps)
         self.shape = geometry.volume.shape
         self.n_sino = geometry.n_rays
-        self.index, self.valid = orbits.sinogram_index(geometry.detector[0], device)
-        self.flat_valid = self.index[self.valid]
         self.read = orbits.pixel_maps(self.shape, device, inverse=False)
         self.spread = orbits.pixel_maps(self.shape, device, inverse=True)
+        self.fwd = _OrbitPart(orbits, geometry, n_a, max_samples, device) if a is not None else None
+        self.adj = _OrbitPart(orbits, geometry, n_at, max_samples, device)
 
     def project(self, xf: torch.Tensor) -> torch.Tensor:
         """Volumes (B, n_voxels) -> sinograms (B, n_rays)."""
@@ -608,19 +635,53 @@ class SymmetricCache:
         copies = torch.stack([xf.index_select(1, m) for m in self.spread], -1)  # (B, N, S)
         rows = self.a @ copies.permute(1, 0, 2).reshape(xf.shape[1], b * s)  # (R n_u, B S)
         out = xf.new_zeros(b, self.n_sino)
-        out[:, self.flat_valid] = rows.view(-1, b, s).permute(1, 0, 2)[:, self.valid]
+        out[:, self.fwd.flat_valid] = rows.view(-1, b, s).permute(1, 0, 2)[:, self.fwd.valid]
+        if self.fwd.rest is not None:
+            out[:, self.fwd.rest_rays] = self.fwd.rest.project(xf.view(b, *self.shape)).reshape(b, -1)
         return out
 
     def backproject(self, yf: torch.Tensor) -> torch.Tensor:
         """Sinograms (B, n_rays) -> volumes (B, n_voxels)."""
         b, s = yf.shape[0], len(self.read)
         padded = torch.cat([yf, yf.new_zeros(b, 1)], 1)  # index -1: a zero
-        cols = padded[:, self.index]  # (B, R n_u, S)
+        cols = padded[:, self.adj.index]  # (B, R n_u, S)
         z = (self.at @ cols.permute(1, 0, 2).reshape(-1, b * s)).view(-1, b, s)  # (N, B, S)
         out = yf.new_zeros(b, z.shape[0])
         for k, m in enumerate(self.read):
             out += z[:, :, k].index_select(0, m).T
+        if self.adj.rest is not None:
+            rest = self.adj.rest
+            out += rest.backproject(yf[:, self.adj.rest_rays].view(b, *rest.out_shape)).reshape(b, -1)
         return out
+
+
+class _OrbitPart:
+    """The first `rows` orbits' sinogram index (`SymmetricCache`'s gather and scatter through their
+    representatives' matrix), and the other orbits' views as a scan of their own (`rest`, on the fly; None when
+    every orbit is cached) with their rays' flat sinogram indices (`rest_rays`)."""
+
+    def __init__(self, orbits: ViewOrbits, geometry: Geometry, rows: int, max_samples: int, device):
+        n_u = geometry.detector[0]
+        index, valid = orbits.sinogram_index(n_u, device)
+        self.index, self.valid = index[:rows * n_u], valid[:rows * n_u]
+        self.flat_valid = self.index[self.valid]
+        rest = orbits.views[rows:]
+        rest = torch.sort(rest[rest >= 0]).values
+        self.rest, self.rest_rays = None, None
+        if rest.numel():
+            vec = torch.tensor(geometry.vectors, dtype=torch.float64, device="cpu")[rest]
+            self.rest = XRayTransform(from_vectors(geometry.kind, geometry.volume.shape, vec, geometry.detector,
+                                                   geometry.volume.voxel), max_samples, cache_mb=0)
+            self.rest_rays = (rest[:, None] * n_u + torch.arange(n_u, device="cpu")).reshape(-1).to(device)
+
+
+def _head(sub: XRayTransform, views: int, max_samples: int) -> XRayTransform:
+    """The transform of the first `views` views of `sub` (itself when that is all of them)."""
+    geo = sub.geometry
+    if views == geo.views:
+        return sub
+    head = from_vectors(geo.kind, geo.volume.shape, geo.vectors[:views], geo.detector, geo.volume.voxel)
+    return XRayTransform(head, max_samples, cache_mb=math.inf)
 
 
 def _columns(t: torch.Tensor, cols) -> torch.Tensor:
