@@ -116,6 +116,9 @@ class MultiscaleAffine(Problem):
         smooth = self._setting("smooth")
         self.init = self._setting("init")
         check_choice("problem.init", self.init, INITS)
+        self.turn_step = check_float("problem.turn_step", cfg.turn_step, 1.0, maximum=180.0)
+        if abs(round(360.0 / self.turn_step) * self.turn_step - 360.0) > 1e-9:
+            raise UserError(f"problem.turn_step={cfg.turn_step!r} must divide 360 (e.g. 90, 45, 30)")
         self.w_true = None
         self.ref_landmarks = self.tmpl_landmarks = None
         if cfg.data == "synthetic":
@@ -312,7 +315,7 @@ class MultiscaleAffine(Problem):
         if self.init == "identity":
             return [self.identity.clone()]
         level = level or self
-        guesses = affine_candidates(level.template, level.reference, level.grid)
+        guesses = affine_candidates(level.template, level.reference, level.grid, turn_step=self.turn_step)
         return [self.identity.clone(), *(self.from_affine(g.to(self.identity)) for g in guesses)]
 
     def best_start(self, scale: "ScaleObjective") -> torch.Tensor:
