@@ -74,6 +74,23 @@ def test_moment_candidates_contain_a_quarter_turn(device):
         assert torch.allclose(affine(c.cpu(), mr.centre), mt.centre, atol=1e-9)
 
 
+def test_rotation_starts_every_turn_step(tmp_path, device):
+    """turn_step=30: the rotation starts are every 30 degrees (the quarter turns among them); a step that does not
+    divide 360 is a one-line user error."""
+    import math
+
+    from regrun.errors import UserError
+
+    grid = Grid((0.0, 32.0, 0.0, 32.0), (32, 32))
+    f, _ = textured_phantom(torch.Generator().manual_seed(3), texture=0.0)
+    image = f(grid.centres() / 32.0).to(device)
+    angles = {round(math.degrees(math.atan2(float(c[2]), float(c[0]))) % 360)
+              for c in affine_candidates(image, image, grid, principal_axes=False, turn_step=30.0)}
+    assert angles == set(range(0, 360, 30))
+    with pytest.raises(UserError, match="problem.turn_step=7"):
+        affine_problem(tmp_path, device, **{"synthetic.size": 16}, turn_step=7)
+
+
 def _inverse(w):
     a = w[:4].reshape(2, 2)
     ai = torch.linalg.inv(a)
