@@ -74,6 +74,23 @@ def test_moment_candidates_contain_a_quarter_turn(device):
         assert torch.allclose(affine(c.cpu(), mr.centre), mt.centre, atol=1e-9)
 
 
+def test_rotation_starts_every_turn_step(tmp_path, device):
+    """turn_step=30: the rotation starts are every 30 degrees (the quarter turns among them); a step that does not
+    divide 360 is a one-line user error."""
+    import math
+
+    from regrun.errors import UserError
+
+    grid = Grid((0.0, 32.0, 0.0, 32.0), (32, 32))
+    f, _ = textured_phantom(torch.Generator().manual_seed(3), texture=0.0)
+    image = f(grid.centres() / 32.0).to(device)
+    angles = {round(math.degrees(math.atan2(float(c[2]), float(c[0]))) % 360)
+              for c in affine_candidates(image, image, grid, principal_axes=False, turn_step=30.0)}
+    assert angles == set(range(0, 360, 30))
+    with pytest.raises(UserError, match="problem.turn_step=7"):
+        affine_problem(tmp_path, device, **{"synthetic.size": 16}, turn_step=7)
+
+
 def _inverse(w):
     a = w[:4].reshape(2, 2)
     ai = torch.linalg.inv(a)
@@ -358,6 +375,25 @@ def test_carried_coarse_ends_are_distinct_and_ranked(tmp_path, device):
     res = solver.solve(p, Monitor())
     assert p.displacement_rmse(res.solution["w"]) < 0.05
     assert res.tables["levels"]["m1"].tolist() == [8.0, 16.0, 32.0]
+
+
+def test_matched_blur_removes_the_bias_of_a_scaled_pair(tmp_path, device):
+    """Blurring R by sigma is blurring T by sigma^2 A A^T: with the same sigma on both images a scaled pair's
+    minimiser lies off the truth; the template blurred by sigma sqrt|det A| (with_matched_blur) brings it closer.
+    Without smoothing there is nothing to match."""
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 48, "synthetic.angle": 20.0,
+                                            "synthetic.scale": [0.8, 0.8], "synthetic.shift": [0, 0],
+                                            "synthetic.texture": 0.6, "synthetic.seed": 1, "smooth": 0.75})
+    cfg = OmegaConf.create({"optimizer": "lm", "gtol": 1e-9, "max_iter": 50, "tau": 1e-3})
+    w0 = p.w_true.to(p.identity)
+    matched = p.with_matched_blur(w0)
+    det = float(torch.linalg.det(p.to_affine(w0)[:4].reshape(2, 2)))
+    assert torch.allclose(matched.template, _blur(p.template_as_read, 0.75 * math.sqrt(abs(det))))
+    assert torch.equal(matched.reference, p.reference) and p.template is not matched.template
+    errs = [p.displacement_rmse(minimise_at_scale(q.at_scale(0.0), w0, cfg, None).w) for q in (p, matched)]
+    assert errs[1] < 0.6 * errs[0], errs
+    plain = affine_problem(tmp_path, device, **{"synthetic.size": 24}, smooth=0.0)
+    assert plain.with_matched_blur(plain.identity) is None
 
 
 def test_blurred_border_is_left_out(tmp_path, device):

@@ -53,15 +53,19 @@ def anisotropy(cov: torch.Tensor) -> float:
 
 
 def affine_candidates(template: torch.Tensor, reference: torch.Tensor, grid: Grid,
-                      principal_axes: bool = True, quarter_turns: bool = True) -> list[torch.Tensor]:
+                      principal_axes: bool = True, quarter_turns: bool = True,
+                      turn_step: float = 90.0) -> list[torch.Tensor]:
     """Starting parameters w = (A11, A12, A21, A22, b1, b2) of y = A x + b (domain coordinates), each a rotation
     about the reference's centre of mass followed by the shift onto the template's centre of mass:
 
     - the pure centre-of-mass shift (A = I);
     - with `principal_axes`, the rotation taking the reference's principal axis onto the template's, and the
       same plus 180 degrees (the axes have no sign);
-    - with `quarter_turns`, rotations by 90, 180 and 270 degrees (a nearly isotropic image has no reliable
-      axes, and scans are often off by quarter turns).
+    - with `quarter_turns`, rotations by every multiple of `turn_step` degrees (90: the quarter turns; a nearly
+      isotropic image has no reliable axes, and scans are often off by quarter turns). A coarse level's capture
+      range in rotation can be under 45 degrees: gravel 128x256 at 32 degrees and hubble 96x160 at 155 degrees
+      were missed from the quarter turns and found from the 30-degree ring (docs/registration.md, "Whole-circle
+      starts").
     Duplicates (angles within 1 degree) are dropped."""
     mt, mr = image_moments(template, grid), image_moments(reference, grid)
     angles = [0.0]
@@ -69,7 +73,10 @@ def affine_candidates(template: torch.Tensor, reference: torch.Tensor, grid: Gri
         phi = _axis_angle(mt.cov) - _axis_angle(mr.cov)
         angles += [phi, phi + math.pi]
     if quarter_turns:
-        angles += [0.5 * math.pi, math.pi, 1.5 * math.pi]
+        n = round(360.0 / turn_step)
+        if n < 2 or abs(n * turn_step - 360.0) > 1e-9:
+            raise ValueError(f"turn_step={turn_step!r} must divide 360 degrees into 2 or more turns")
+        angles += [2 * math.pi * k / n for k in range(1, n)]
     kept: list[float] = []
     for a in angles:
         a = math.remainder(a, 2 * math.pi)

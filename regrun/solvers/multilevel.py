@@ -102,6 +102,12 @@ class Multilevel(Solver):
         path_stats, path_message = {}, ""
         if second and not stopped:
             w, out, path_stats, path_message = self._second_path(problem, second, w, out, monitor, rows)
+        if not stopped:  # the end's distance, with the template's blur matched to the end's scaling
+            end_problem = problem.with_distance(second) if path_stats.get("second_path_won") else problem
+            matched = getattr(end_problem, "with_matched_blur", lambda w: None)(w)
+            if matched is not None:
+                out = minimise_at_scale(matched.at_scale(self.theta), w, self.cfg, None)
+                w = out.w
         if not second:  # one path: the table as before (the paper presets' and CI pairs' results unchanged)
             rows.pop("path")
         tables = {"levels": {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}}
