@@ -232,26 +232,37 @@ class Choice:
                 f"({self.noise_source}){edge}")
 
 
-def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray) -> np.ndarray:
+def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float | None = None) -> np.ndarray:
     """The rule on the log grid from the largest weight down, stopping at the first weight whose value rises above
     the one before, the lowest so far (inf where not evaluated): the minimum is then bracketed by evaluated
     neighbours, which is all the golden-section steps after the grid use. The small weights are where the solves
     are dear (CG on a nearly singular normal matrix: super-resolution at 80x80 from 8 frames, the grid's 1e-3 took
     1505 iterations against 46 at 0.41, 60% of a search's CPU); a dip below a rise would be GCV's known
-    under-smoothing at tiny weights, which regrun does not want to find."""
+    under-smoothing at tiny weights, which regrun does not want to find.
+
+    With `top` (a weight chosen before on a nearby curve: super-resolution's search again at the solver's final
+    motion), the scan starts at the grid's first weight at or above it and goes up the grid only while the
+    highest weight evaluated is the lowest value: on a curve with one minimum the same values around it, each
+    grid weight above that start not solved (1 of 9 solves at 48^2, docs/superres.md "Cost")."""
     values = np.full(len(lams), np.inf)
-    for k in range(len(lams) - 1, -1, -1):
+    start = len(lams) - 1 if top is None else min(int(np.searchsorted(lams, top * (1 - 1e-12))), len(lams) - 1)
+    for k in range(start, -1, -1):
         values[k] = f(float(lams[k]))
         if k + 1 < len(lams) and values[k] > values[k + 1] == values[k + 1:].min():
             break
+    k = start
+    while k + 1 < len(lams) and int(np.argmin(values)) == k:  # the minimum may lie above the start: go up
+        k += 1
+        values[k] = f(float(lams[k]))
     return values
 
 
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
-           progress: Callable[[float, float], None] | None = None) -> Choice:
+           progress: Callable[[float, float], None] | None = None, top: float | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
-    solves saved), then golden-section steps in the best point's bracket with the rest."""
+    solves saved; with `top`, those well above it too), then golden-section steps in the best point's bracket
+    with the rest."""
     seen: list[tuple[float, float, Fit]] = []
 
     def f(lam: float) -> float:
@@ -268,7 +279,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     if settings.solves - points < 2:  # golden-section needs two points: a budget this small is all grid
         points = settings.solves
     lams = log_grid(settings.lo, settings.hi, points)
-    values = grid_from_the_top(f, lams)
+    values = grid_from_the_top(f, lams, top)
     golden_refine(f, lams, values, settings.solves - points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     lam = seen[best][0]

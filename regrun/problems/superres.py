@@ -98,6 +98,7 @@ class SuperRes(Problem):
         self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)
         self.weight_falls = []  # after each search again: the share by which the rule's value fell there
         self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
+        self.weight_image_solves = 0  # image solves of every search and weight in use (superres_weight.Evaluator)
         self.weight_last_search = None  # (motion, evaluate) of the last search, for superres_weight.recheck
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)

@@ -105,17 +105,30 @@ class ImageSolve:
         out = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
         return m.sqrt_hf**2 * out.flatten(-2)
 
+    def factor(self, lam: float) -> torch.Tensor:
+        """Cholesky factor of A_d^T A_d + lam^2 h_f L^T L, formed and factored in one n x n buffer kept across
+        weights: a fresh n x n sum per weight cost about a third of a factor's CPU at 48^2 (page faults of the
+        new allocation; docs/superres.md, "Cost")."""
+        if getattr(self, "_buffer", None) is None:
+            self._buffer = torch.empty_like(self.data_gram)
+        torch.add(self.data_gram, self.reg_gram, alpha=lam**2, out=self._buffer)
+        factor, info = torch.linalg.cholesky_ex(self._buffer, out=(self._buffer, torch.empty(
+            (), dtype=torch.int32, device=self._buffer.device)))
+        if int(info) != 0:
+            raise torch.linalg.LinAlgError(f"A_d^T A_d + lam^2 h_f L^T L is not positive definite at lam={lam:g}")
+        return factor
+
     def prediction(self, lam: float):
         """frames -> (A_d f(frames) / sqrt(h_d) (frame units), f) at weight lam; linear in the frames, batched
         over leading dimensions with PCG."""
         m = self.model
         if self.dense:
-            factor = torch.linalg.cholesky(self.data_gram + lam**2 * self.reg_gram)
+            factor = self.factor(lam)
 
             def solve(frames_flat):
                 return torch.cholesky_solve(self.op.rmatvec(self._pad(frames_flat))[:, None], factor)[:, 0]
         elif self.cholesky:
-            factor = torch.linalg.cholesky(self.data_gram + lam**2 * self.reg_gram)
+            factor = self.factor(lam)
 
             def solve(frames_flat):  # columns in the leading dimensions
                 rhs = self.op.rmatvec(self._pad(frames_flat))
@@ -168,13 +181,39 @@ def frame_data(model) -> tuple[torch.Tensor, int]:
 def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
     d, m = frame_data(model)
     predict = solve.prediction(lam)
-    pred, f = predict(d)
+    if solve.cholesky and not solve.dense and probes is not None:
+        # the frames and the probes as one block: one pass over the factor for all right-hand sides
+        preds, images = predict(torch.stack((d, *probes)))
+        pred, f = preds[0], images[0]
+        trace = sum(float((z * t).sum()) for z, t in zip(probes, preds[1:])) / len(probes)
+    else:
+        pred, f = predict(d)
+        trace = solve.trace(predict, d, probes) if probes is not None else math.nan
     if not solve.cholesky:
         solve.x0 = f.detach()  # warm start of the next weight's CG
     fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
     if probes is not None:
-        fit.trace = solve.trace(predict, d, probes)
+        fit.trace = trace
     return fit
+
+
+class Evaluator:
+    """evaluate(lam) -> Fit at one motion, each weight solved once: the search at the final motion often visits
+    the weight in use, and recheck asks for the chosen weight again (2 of 20 image solves at 48^2)."""
+
+    def __init__(self, model, solve: ImageSolve, probes):
+        self.model, self.solve, self.probes = model, solve, probes
+        self.fits: dict[float, Fit] = {}
+
+    @property
+    def solves(self) -> int:
+        return len(self.fits)
+
+    def __call__(self, lam: float) -> Fit:
+        lam = float(lam)
+        if lam not in self.fits:
+            self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam)
+        return self.fits[lam]
 
 
 def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Generator):
@@ -185,7 +224,7 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
     d = model.frames.reshape(-1)
     probes = rademacher(settings.probes, d.shape, generator, d.dtype, d.device) if settings.needs_trace else None
-    return (lambda lam: evaluate_at(model, solve, probes, lam)), sigma, source
+    return Evaluator(model, solve, probes), sigma, source
 
 
 def _solved(bar):
@@ -196,6 +235,7 @@ def _solved(bar):
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar))
+    problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
     return choice
@@ -279,10 +319,12 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     0.02-0.22 dB on the tuning split (docs/superres.md)."""
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
-    new = choose(evaluate, settings, sigma, source, progress=_solved(bar))
+    new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam)
     record_gamma(new, settings)
+    searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
-    if bar is not None:  # the weight in use, solved once more at w
+    problem.weight_image_solves += evaluate.solves
+    if bar is not None and evaluate.solves > searched:  # the weight in use, solved at w (not tried by the search)
         bar.update(1)
     after = float(np.min(new.curve["criterion"]))
     fall = (before - after) / abs(before) if before != 0 and math.isfinite(before) else math.inf
@@ -348,7 +390,7 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
     if len(searches) > 1:
         first, last = searches[0], searches[-1]
         tables = {"lam_curve": first.table(), "lam_curve_final_motion": last.table()}
-        solves = sum(c.solves for c in searches) + len(searches) - 1  # + the weight in use at each final motion
+        solves = problem.weight_image_solves  # each search's weights and the weight in use, each solved once
         metrics.update(lam_first=first.lam, lam_rechosen=last.lam, lam_searches=float(len(searches)),
                        lam_solves=float(solves), solver_runs=float(problem.weight_runs),
                        lam_criterion_fall=problem.weight_falls[-1])
