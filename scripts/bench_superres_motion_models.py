@@ -31,7 +31,7 @@ from bench_superres_frames import (  # scripts/bench_superres_frames.py
     sitk_motion,
 )
 
-from regrun.config import config_section
+from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.imaging.synthetic import superres_frames
@@ -50,7 +50,7 @@ def run_set(ctx, root: Path, kind: str, size: int, frames: int, args) -> list[di
     np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
 
     def problem(model):
-        weight = {} if args.motion_weight is None else {"motion_weight": args.motion_weight}
+        weight = {"motion_weight": args.motion_weight}
         return SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                        true_motion=str(path), lambda_f=args.lambda_f, outside="drop",
                                        motion_model=model, **weight), ctx)
@@ -104,6 +104,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/sr_motion_models"))
     args = ap.parse_args(argv)
     args.solver = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.solver)}
+    if args.motion_weight is None:  # config_section resolves the data-dependent default before data=frames
+        args.motion_weight = float(compose(["problem=superres", "problem.data=frames"]).problem.motion_weight)
     torch.set_num_threads(1)
     try:  # the peer on one thread too
         import SimpleITK
