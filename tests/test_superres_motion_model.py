@@ -122,3 +122,6 @@ def test_motion_weight_estimates_motion_at_a_share_of_lambda(ctx):
     assert float((runs[0.3] - runs[1.0]).abs().max()) > 1e-6  # another objective, another motion
     with pytest.raises(UserError, match="problem.motion_weight=0.0 must be > 0"):
         rigid_problem(ctx, "translation", motion_weight=0.0)
+    with pytest.raises(UserError, match="problem.motion_weight=0.3 is a varpro_cg setting"):
+        JointGN(config_section("solver", "joint_gn", max_iter=1), ctx).solve(
+            rigid_problem(ctx, "affine", motion_weight=0.3), Monitor())

@@ -138,6 +138,9 @@ class JointGN(Solver):
         if not problem.motion.is_affine:  # its joint (w, f) step is in the affine parameters
             raise UserError(f"problem.motion_model={problem.motion.name} is not supported by solver=joint_gn "
                             "(affine only); use solver=varpro_cg or solver=two_stage")
+        if problem.motion_weight != 1.0:  # one joint objective in (w, f): no separate weight for the motion
+            raise UserError(f"problem.motion_weight={problem.motion_weight:g} is a varpro_cg setting; solver=joint_gn "
+                            "solves image and motion at lambda_f together (leave it at 1)")
         t0 = time.perf_counter()
         with self.ctx.phase("pre-registration"):
             w = initial_motion(problem, self.cfg.init)
