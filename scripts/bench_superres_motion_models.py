@@ -31,7 +31,7 @@ from bench_superres_frames import (  # scripts/bench_superres_frames.py
     sitk_motion,
 )
 
-from regrun.config import config_section
+from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.imaging.synthetic import superres_frames
@@ -50,9 +50,10 @@ def run_set(ctx, root: Path, kind: str, size: int, frames: int, args) -> list[di
     np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
 
     def problem(model):
+        weight = {"motion_weight": args.motion_weight}
         return SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                        true_motion=str(path), lambda_f=args.lambda_f, outside="drop",
-                                       motion_model=model, motion_weight=args.motion_weight), ctx)
+                                       motion_model=model, **weight), ctx)
 
     rows = []
     for model in args.models:
@@ -62,7 +63,7 @@ def run_set(ctx, root: Path, kind: str, size: int, frames: int, args) -> list[di
         cpu = time.process_time() - t0
         wr = res.solution["w"]
         rows.append({"kind": kind, "size": size, "frames": frames, "method": f"regrun {model}",
-                     "motion_weight": args.motion_weight, "seed": args.seed, "solver": args.solver,
+                     "motion_weight": p.motion_weight, "seed": args.seed, "solver": args.solver,
                      "psnr": exact_psnr(p, wr), "motion_error": p.motion_error(wr), "cpu_s": cpu,
                      "lm_steps": res.n_iter, "jacobian": res.stats.get("jacobian_used"), "edge_rounds": res.stats.get("edge_rounds", 0)})
     for name, motion in () if args.no_peer else (("peer (SimpleITK affine)", None), ("oracle (true motion)", "truth")):
@@ -95,13 +96,16 @@ def main(argv=None):
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", nargs="+", default=list(MOTION_MODELS), choices=list(MOTION_MODELS))
-    ap.add_argument("--motion-weight", type=float, default=1.0, help="problem.motion_weight (share of lambda_f)")
+    ap.add_argument("--motion-weight", type=float, default=None,
+                    help="problem.motion_weight (share of lambda_f; default: the config's for your frames)")
     ap.add_argument("--solver", nargs="*", default=[], metavar="KEY=VALUE",
                     help="varpro_cg settings (e.g. linear=pcg jacobian=implicit max_iter=20)")
     ap.add_argument("--no-peer", action="store_true", help="regrun's rows only (the peer's do not depend on it)")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/sr_motion_models"))
     args = ap.parse_args(argv)
     args.solver = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.solver)}
+    if args.motion_weight is None:  # config_section resolves the data-dependent default before data=frames
+        args.motion_weight = float(compose(["problem=superres", "problem.data=frames"]).problem.motion_weight)
     torch.set_num_threads(1)
     try:  # the peer on one thread too
         import SimpleITK

@@ -88,6 +88,10 @@ def test_pcg_exact_jacobian_equals_cholesky_and_taylor(case):
     n0 = it.cg_iters
     jac2 = it.residual_and_jacobian(w)[1]
     assert it.cg_iters - n0 < first / 2 and float((jac2 - jac).norm() / jac.norm()) < 1e-9
+    # a loose block solve (solver.jacobian_rtol) changes the curvature model, not the gradient J^T r
+    loose = IterativeProjectedResidual(p.model, exact=True, rtol=1e-13, jac_rtol=1e-2)
+    r_l, jac_l = loose.residual_and_jacobian(w)
+    assert float((jac_l.T @ r_l - jac.T @ r).norm() / (jac.T @ r).norm()) < 1e-6
 
 
 def test_image_fixed_jacobian_has_the_exact_gradient(case):
@@ -111,6 +115,9 @@ def test_auto_resolves_to_pcg_beyond_the_limit(ctx):
     explicit = projected_residual("pcg", p.model, full, 10, 0.0)
     assert explicit.exact and explicit.jacobian_used == "full"
     assert projected_residual("pcg", p.model, none, 10, 0.0).jacobian_used == "none"
+    # problem.motion_weight < 1 (varpro_cg sets exact_pcg): auto keeps the exact Jacobian
+    lower = projected_residual("auto", p.model, full, 10, 0.0, exact_pcg=True, jac_rtol=1e-2)
+    assert lower.exact and lower.jacobian_used == "full" and lower.jac_rtol == 1e-2
 
 
 def test_varpro_pcg_lowers_objective(case, ctx):

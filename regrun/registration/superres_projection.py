@@ -62,17 +62,20 @@ def pick_linear(choice: str, n_pixels: int, mode) -> str:
     return choice
 
 
-def projected_residual(choice: str, model, mode, iters: int, rtol: float):
+def projected_residual(choice: str, model, mode, iters: int, rtol: float, exact_pcg: bool = False,
+                       jac_rtol: float | None = None):
     """The projected residual r(w) for solver.linear=`choice` and a Jacobian mode; its `linear` attribute is
     the resolved choice. linear=auto beyond CHOLESKY_MAX_PIXELS is preconditioned CG with the image-fixed
-    Jacobian dA f: the exact one costs 6q more solves per Gauss-Newton step (measured in docs/superres.md),
-    while the gradient J^T r is exact either way (A^T r = 0 at the projection). linear=pcg keeps the mode."""
+    Jacobian dA f unless `exact_pcg` (the exact one costs 6q more solves per Gauss-Newton step, measured in
+    docs/superres.md; the image-fixed one stalls below motion_weight 1), while the gradient J^T r is exact
+    either way (A^T r = 0 at the projection). linear=pcg keeps the mode. `jac_rtol`: the exact Jacobian's
+    block PCG tolerance (the curvature model only; None: the projection's)."""
     linear = pick_linear(choice, model.n, mode)
     exact = mode.kind != "none"
     if linear == "cholesky":
         rfun = DirectProjectedResidual(model, exact=exact)
     elif linear == "pcg":
-        rfun = IterativeProjectedResidual(model, exact=exact and choice == "pcg")
+        rfun = IterativeProjectedResidual(model, exact=exact and (choice == "pcg" or exact_pcg), jac_rtol=jac_rtol)
     else:
         rfun = ProjectedResidual(model, mode, iters, rtol)
     rfun.linear = linear
@@ -182,15 +185,18 @@ class IterativeProjectedResidual:
     image, to a relative residual `rtol` of the normal equations; nothing of size n x n is formed, so memory
     and time grow with the problem (pixels x frames). The Jacobian: `exact` = Golub-Pereyra's
     dr = dA f + A df, df = -(A^T A)^-1 (dA^T r + A^T dA f), its 6q columns by one block PCG warm-started from
-    the last step's df (the motion moves little between Gauss-Newton steps); not exact = dA f alone
+    the last step's df (the motion moves little between Gauss-Newton steps) to `jac_rtol` (df shapes only the
+    curvature model, not the gradient: 1e-2 took the same steps as 1e-6 at a third of the CPU, docs/superres.md,
+    "Motion models"); not exact = dA f alone
     (jacobian=none: the image held fixed, Chung-Haber-Nagy). At the exact projection A^T r = 0, so J^T r is
     the exact gradient either way; only the curvature model differs."""
 
-    def __init__(self, model, exact: bool = True, iters: int = 500, rtol: float = 1e-6):
+    def __init__(self, model, exact: bool = True, iters: int = 500, rtol: float = 1e-6, jac_rtol: float | None = None):
         self.model = model
         self.exact = exact
         self.iters = iters
         self.rtol = rtol
+        self.jac_rtol = rtol if jac_rtol is None else jac_rtol
         self.precond = model.preconditioner()
         self.f = model.initial_image()
         self.df = None
@@ -260,7 +266,7 @@ class IterativeProjectedResidual:
         if self.exact:
             op = self.operator(w)
             rhs = -rhs.T  # (parameters, n): one column per motion parameter
-            res = pcg(op.normal(), rhs, self.precond, self.df, self.iters, self.rtol)
+            res = pcg(op.normal(), rhs, self.precond, self.df, self.iters, self.jac_rtol)
             self.cg_iters += res.n_iter
             self.df = res.x
             jac = dA_f + op.matvec(res.x).T

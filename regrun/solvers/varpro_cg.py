@@ -61,6 +61,8 @@ class VarProCG(Solver):
         check_choice("solver.tail_restart", restart, (True, False))
         self.iters = check_int("solver.cg_iters", cfg.cg_iters, 1)
         self.rtol = check_float("solver.cg_tol", cfg.cg_tol, 0.0)
+        self.jac_rtol = check_float("solver.jacobian_rtol", cfg.jacobian_rtol, 0.0, strict=True)
+        self.exact_pcg = False  # linear=auto beyond Cholesky's sizes: the exact Jacobian (set per solve)
         self.mode = diff_mode(cfg.jacobian, cfg.get("diff_fraction"), name="solver.jacobian", restart=restart)
         self.max_iter = check_int("solver.max_iter", cfg.max_iter, 0)
         self.gtol = check_float("solver.gtol", cfg.gtol, 0.0)
@@ -78,11 +80,15 @@ class VarProCG(Solver):
 
     def residual_function(self, model):
         """The projected residual for this configuration: direct (Cholesky), preconditioned CG, or CG."""
-        return projected_residual(self.linear, model, self.mode, self.iters, self.rtol)
+        return projected_residual(self.linear, model, self.mode, self.iters, self.rtol, exact_pcg=self.exact_pcg,
+                                  jac_rtol=self.jac_rtol)
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
         motion = problem.motion  # problem.motion_model: LM runs on its parameters p, the model on w(p)
+        # below weight 1 the image follows the frames more, and the image-fixed model, which does not see that,
+        # takes steps too short along the frames' common motion (docs/superres.md, "Motion models")
+        self.exact_pcg = problem.motion_weight != 1.0
         with self.ctx.phase("pre-registration"):
             p0 = start_params(problem, self.cfg.init)
         w0 = motion.to_affine(p0)
