@@ -398,7 +398,8 @@ class CTFewView(Problem):
         if self.phantom is not None:
             panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=lo, vmax=hi))
         if shown is not None and (self.phantom is None or self.cfg.truth != "phantom"):
-            panels.append(dict(image=mid(shown.cpu().numpy()), title=f"ground truth ({self.cfg.truth})",
+            source = "truth_file" if self.cfg.data == "file" and self.cfg.truth_file is not None else self.cfg.truth
+            panels.append(dict(image=mid(shown.cpu().numpy()), title=f"ground truth ({source})",
                                vmin=lo, vmax=hi))
         label = result.solution.get("label", "reconstruction")
         if label != "fbp":
