@@ -44,6 +44,9 @@ def fair_data():
 _REGRUN_DIR = str(REPO / "regrun") + os.sep
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent) + os.sep
 _FACTORIES = frozenset(_device_constructors())
+# torch's transforms and checkpointing make their own scratch tensors (on the CPU in some versions): not regrun's
+_TORCH_MACHINERY = tuple(os.sep + p for p in ("_functorch" + os.sep, "utils" + os.sep + "checkpoint.py",
+                                                "autograd" + os.sep))
 _CONVERSIONS = frozenset((torch.Tensor.to, torch.Tensor.type_as, torch.Tensor.copy_, torch.Tensor.__setitem__))
 
 
@@ -52,6 +55,8 @@ def _caller() -> str | None:
     Grid.centres is at fault only if its caller gave no device). None when the call came from elsewhere."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.startswith(_TORCH_DIR):
+        if any(part in frame.f_code.co_filename for part in _TORCH_MACHINERY):
+            return None  # torch's own bookkeeping inside a transform or checkpoint (torch 2.11's jacfwd, ...)
         frame = frame.f_back
     chain = []
     while frame is not None and len(chain) < 3:

@@ -71,7 +71,7 @@ def test_dense_cost_equals_the_direct_masked_sum(device):
                     if 0 <= rr < 50 and 0 <= cc < 60:
                         sl[:, i, j] = scene[:, rr, cc]
             direct = 0.5 * float((mr * ((sl - xr) ** 2).sum(0)).sum())
-            assert costs[a_i, p[0], p[1]] == pytest.approx(direct, rel=1e-9, abs=1e-9)
+            assert float(costs[a_i, p[0], p[1]]) == pytest.approx(direct, rel=1e-9, abs=1e-9)
 
 
 def test_rotation_search_recovers_a_pasted_motif(device):

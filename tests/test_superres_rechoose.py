@@ -64,8 +64,10 @@ def test_a_weight_that_did_not_move_enough_keeps_the_first_run(device):
     assert m["lam_rechosen"] == moved.metrics["lam_chosen"] != m["lam_chosen"]  # searched, not used
     # the answer is the fixed-weight run's at that weight
     _, fixed, fixed_hist = run(device, "varpro_cg", lambda_f=m["lam_first"])
-    assert torch.equal(res.solution["w"], fixed.solution["w"]) and res.n_iter == fixed.n_iter
-    assert torch.equal(res.solution["f"], fixed.solution["f"])
+    # bitwise on the CPU; CUDA's atomic adds (the stencil's scatter) are not bitwise reproducible run to run
+    same = torch.equal if device.type == "cpu" else (lambda a, b: torch.allclose(a, b, rtol=1e-9, atol=1e-12))
+    assert same(res.solution["w"], fixed.solution["w"]) and res.n_iter == fixed.n_iter
+    assert same(res.solution["f"], fixed.solution["f"])
     assert "lambda_f" not in fixed_hist and "lam_first" not in fixed.metrics  # a fixed weight: as before
     assert (hist["iter"] == fixed_hist["iter"]).all()
 

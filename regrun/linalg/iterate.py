@@ -234,10 +234,13 @@ def _checkpointed(step, state, params, n: int, segment: int):
             s = step(s, p)
         return _tuple(s)
 
+    # Under a torch.func transform (jacfwd's vmap of JVPs) there is no tape to shrink, and torch 2.11's
+    # non-reentrant checkpoint cannot be vmapped (_NoopSaveInputs has no vmap rule): run the segments plainly.
+    tape = torch.is_grad_enabled() and torch._C._functorch.maybe_current_level() is None
     done = 0
     while done < n:
         k = min(seg, n - done)
-        if torch.is_grad_enabled():
+        if tape:
             s_items = checkpoint(run, k, *s_items, *p_items, use_reentrant=False)
         else:
             s_items = run(k, *s_items, *p_items)

@@ -151,7 +151,8 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
             sn = torch.where(nonzero, b / rho.clamp_min(tiny), torch.zeros_like(rho))
             row_k, row_k1 = rot[k].clone(), rot[k + 1].clone()
             rot[k], rot[k + 1] = cs * row_k + sn * row_k1, cs * row_k1 - sn * row_k
-            col[k], col[k + 1] = rho, 0.0
+            col[k] = rho
+            col[k + 1].zero_()  # not `= 0.0`: a Python scalar written into a CUDA tensor is a host copy
             tri[:, k] = col
         g = beta * rot[:m, 0]  # Q beta e1; |(Q beta e1)_m| is the residual estimate
         r_mat = tri[:m]
