@@ -1,12 +1,13 @@
 #!/bin/bash
 # Every GPU measurement of issue 21 in one call of under 10 minutes, for a session that is lent a GPU:
 #   1. the cuda test cases (pytest -k cuda);
-#   2. CPU-vs-CUDA parity of every CI pair (configs/ci/*.yaml): each pair on cuda, one after the other, while the
+#   2. CPU-vs-CUDA parity of every CI pair (configs/ci/*.yaml): the pairs on cuda four at a time, while the
 #      CPU runs of the same pairs go on in parallel on the machine's cores;
 #   3. one paper-scale run per problem on cuda, with its time and peak GPU memory (results.h5 records
 #      wall_time and gpu_peak_memory_mb): super-resolution 256x256 from 16 frames, crab detection at full size,
-#      the CT cone-beam bilevel preset at the paper's learning size (1400 x 1400 x 2 from 60 views, peak memory
-#      per hypergradient mode), registration of a 512 x 512 pair;
+#      the same 256x256 set with the weight chosen from the frames (lambda_f=auto), registration of a 512 x 512
+#      pair, and last (the longest) the CT cone-beam bilevel preset at the paper's learning size (1400 x 1400 x 2
+#      from 60 views, peak memory per hypergradient mode);
 #   4. one table (scripts/gpu_check_table.py): OUT/gpu_check.md and .json, copied into docs/ and spliced into
 #      docs/devices.md between its gpu_check markers.
 # A command still to start when BUDGET seconds have passed is skipped and reported as such (not dropped).
@@ -49,10 +50,20 @@ else
   CPU_JOBS=$!
 fi
 
-run pytest_cuda 150 python -m pytest -q -p no:cacheprovider -k cuda tests/
-for p in $PAIRS; do
-  run "cuda_$p" 60 regrun +ci=$p device=cuda hydra.run.dir=$OUT/cuda/$p $COMMON
-done
+# pytest-xdist and pytest-timeout where installed (a GPU image usually has them): the cuda cases in parallel
+# processes, each test bounded, so one hung case cannot eat the budget
+PYTEST_ARGS="-q -p no:cacheprovider -o addopts= -rfE -k cuda"
+python -c "import xdist" 2>/dev/null && PYTEST_ARGS="$PYTEST_ARGS -n 12"
+python -c "import pytest_timeout" 2>/dev/null && PYTEST_ARGS="$PYTEST_ARGS --timeout 100"
+run pytest_cuda 150 python -m pytest $PYTEST_ARGS tests/
+# the CUDA side of the parity table four at a time (each run's wall time is then an upper bound)
+run_pair() { run "cuda_$1" 90 regrun +ci=$1 device=cuda hydra.run.dir=$OUT/cuda/$1 $COMMON; }
+if [ "$DRY" = 1 ]; then
+  for p in $PAIRS; do run_pair "$p"; done
+else
+  export -f run; export -f run_pair; export OUT DRY BUDGET START COMMON
+  printf '%s\n' $PAIRS | xargs -P 4 -I{} bash -c 'run_pair {}'
+fi
 
 run sr256_frames 60 python scripts/make_sr_frames.py "$OUT/sr256" --size 256 --frames 16 --supersample 4 --format npz
 run paper_superres 60 regrun problem=superres problem.data=frames problem.frames=$OUT/sr256/frames.npz \
@@ -60,10 +71,14 @@ run paper_superres 60 regrun problem=superres problem.data=frames problem.frames
   device=cuda hydra.run.dir=$OUT/paper/superres $COMMON
 run paper_crab 90 regrun +experiment=crab_eval problem.scale=1 problem.scene.seed=0 device=cuda \
   hydra.run.dir=$OUT/paper/crab_detection $COMMON
-run paper_ct_bilevel 180 regrun +experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda \
-  hydra.run.dir=$OUT/paper/ct_bilevel $COMMON
+run paper_superres_auto 90 regrun problem=superres problem.data=frames problem.frames=$OUT/sr256/frames.npz \
+  problem.truth=$OUT/sr256/frames.npz problem.true_motion=$OUT/sr256/frames.npz problem.lambda_f=auto \
+  device=cuda hydra.run.dir=$OUT/paper/superres_auto $COMMON
 run paper_registration 60 regrun problem=multiscale_affine problem.synthetic.size=512 device=cuda \
   hydra.run.dir=$OUT/paper/registration $COMMON
+# the paper's learning size with fewer outer steps and a smaller grid than the CPU preset, to fit the budget
+run paper_ct_bilevel 200 regrun +experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda \
+  solver.max_outer=4 solver.grid.points=3 solver.grid.refine=2 hydra.run.dir=$OUT/paper/ct_bilevel $COMMON
 
 if [ "$DRY" = 1 ]; then
   echo "[table] python scripts/gpu_check_table.py $OUT --docs docs"

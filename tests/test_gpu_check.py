@@ -25,11 +25,12 @@ def test_dry_run_composes_every_measurement(tmp_path):
         for device in ("cpu", "cuda"):
             assert sum(f"+ci={pair} device={device} " in line for line in lines) == 1, (pair, device)
     text = proc.stdout
-    assert "pytest -q -p no:cacheprovider -k cuda tests/" in text
+    assert "-m pytest -q -p no:cacheprovider -o addopts= -rfE -k cuda" in text
     assert "problem.data=frames" in text and "--size 256 --frames 16" in text
     assert "+experiment=crab_eval problem.scale=1" in text
     assert "+experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda" in text
     assert "problem=multiscale_affine problem.synthetic.size=512 device=cuda" in text
+    assert "problem.lambda_f=auto device=cuda" in text  # the 256² run with the weight chosen from the frames
     assert lines[-1].startswith("[table] python scripts/gpu_check_table.py")
     bad = subprocess.run(["bash", "scripts/gpu_check.sh", "--fast"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "--fast" in bad.stderr
