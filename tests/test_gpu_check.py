@@ -27,7 +27,7 @@ def test_dry_run_composes_every_measurement(tmp_path):
     text = proc.stdout
     assert "-m pytest -q -p no:cacheprovider -o addopts= -rfE -k cuda" in text
     assert "problem.data=frames" in text and "--size 256 --frames 16" in text
-    assert "+experiment=crab_eval problem.scale=1" in text
+    assert "+experiment=crab_eval problem.scale=2" in text
     assert "+experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda" in text
     assert "problem=multiscale_affine problem.synthetic.size=512 device=cuda" in text
     assert "problem.lambda_f=auto device=cuda" in text  # the 256² run with the weight chosen from the frames

@@ -117,7 +117,7 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
     done = 0
     r = rhs - apply(x) if x0 is not None else rhs.clone()
     beta = r.norm()
-    beta_f = float(beta)
+    beta_f = b_norm if x0 is None else float(beta)  # from zero the residual is rhs: no second read
     tiny = torch.finfo(rhs.dtype).tiny
     # a new direction this much smaller than A v is round-off: the Krylov space is invariant (breakdown)
     breakdown = 64 * torch.finfo(rhs.dtype).eps
