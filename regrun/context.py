@@ -17,6 +17,9 @@ class RunContext:
     seed: int
     out_dir: Path
     reporter: Reporter = field(default_factory=Reporter.silent)
+    # metrics a solver has finished measuring before its run ends: written to the results file even when the run
+    # is then interrupted, fails or diverges (a completed run writes its full metrics instead)
+    kept_metrics: dict[str, float] = field(default_factory=dict)
 
     def phase(self, name: str, total: int | None = None, every: float | None = None, upto: bool = False
               ) -> contextlib.AbstractContextManager:
@@ -24,6 +27,11 @@ class RunContext:
         regrun.log; with a total it yields a Progress whose update() shows progress inside it (plain lines at
         most every `every` seconds; `upto`: the total is a cap)."""
         return self.reporter.phase(name, total, every, upto)
+
+    def keep(self, metrics: dict) -> None:
+        """Record metrics that are final already (e.g. a memory measurement before a long solve), so that a run
+        stopped later still has them in its results file."""
+        self.kept_metrics.update({k: float(v) for k, v in metrics.items()})
 
     def tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(x, dtype=self.dtype, device=self.device)

@@ -171,7 +171,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     status, message, error, user_error, detail = "failed", "", "", False, ""
     warnings: list[str] = []
     metrics: dict[str, float] = {}
-    monitor = device = None
+    monitor = device = ctx = None
     capture = reporter.capture()
     try:
         capture.__enter__()
@@ -239,6 +239,12 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                     results.write("history", monitor.history.as_arrays())
                 except Exception:  # the partial history is a courtesy; the status must still be written
                     pass
+        if status != "completed" and ctx is not None and ctx.kept_metrics and not metrics:
+            try:  # what the solver had finished measuring before the run stopped
+                metrics = dict(ctx.kept_metrics)
+                results.write("metrics", metrics)
+            except Exception:
+                pass
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         if previous_usr2 is not None:

@@ -251,3 +251,26 @@ def test_line_search_at_a_flat_optimum_stops_instead_of_halving():
     quadratic = nesterov_armijo(bowl_fun, bowl, 0.0, gamma0=100.0, max_iter=1, backtrack="quadratic")[1][0]
     assert len(quadratic.trials) < len(halved.trials)
     assert quadratic.trials[-1][3] and abs(quadratic.trials[-1][1] - 1.0) < 0.5
+
+
+def test_an_interrupted_learning_keeps_the_memory_it_had_measured(tmp_path, monkeypatch, device):
+    """At the paper's size the per-mode memory measurement takes minutes and the learning after it longer: a run
+    stopped during the learning (here: Ctrl-C at the first outer step) still has the measured memory in its
+    results file, with status `interrupted`."""
+    from regrun.config import compose
+    from regrun.record import load
+    from regrun.run import run
+    from regrun.solvers import bilevel
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bilevel, "nesterov_armijo", stopped)
+    cfg = compose(["+experiment=ct_bilevel_3d", "problem.size=8", "problem.slices=2", "problem.views=6",
+                   "solver.iters=3", f"device={device.type}", "figures=false", "progress=false"])
+    outcome = run(cfg, tmp_path / "run", [])
+    res = load(outcome.results_path)
+    assert outcome.status == "interrupted" and res["attrs"]["status"] == "interrupted"
+    for mode in ("paper", "unrolled", "checkpointed", "implicit"):
+        assert res["metrics"][f"mem_hypergradient_{mode}_MiB"] > 0
+    assert "lam" not in res["metrics"]  # nothing the learning did not finish

@@ -140,6 +140,7 @@ class Bilevel(Solver):
 
         if cfg.memory.measure:
             metrics.update(self._memory(problem, loss, exact, paper, dtype, device))
+            self.ctx.keep(metrics)  # at the paper's size the learning after it can outlast a job's time
 
         inner: dict[float, dict[str, list]] = {}
         reached: dict[float, tuple[int, float]] = {}  # implicit: theta -> (FISTA iterations, residual)
@@ -280,6 +281,7 @@ class Bilevel(Solver):
             peak = cuda_peak_bytes(lambda probe=probe: probe.value_and_grad(theta), device)
             if peak is not None:
                 out[f"cuda_peak_{mode}_MiB"] = peak / MiB
+            self.ctx.keep(out)  # mode by mode: at the paper's size each takes minutes
         return out
 
     def _paper_bias(self, loss, lam_grid, problem, cfg, L) -> dict[str, float]:
