@@ -136,11 +136,13 @@ def config_section(group: str, name: str, **overrides) -> DictConfig:
     that build a problem or solver without composing a whole run."""
     # Composed, not loaded: a group file may include shared blocks through its `defaults:` list (e.g.
     # solver/common/fista.yaml) and refer to top-level knobs (${cg_iters}, resolved here); a plain, non-struct
-    # copy, so that callers may add keys as they could to the loaded file.
-    cfg = OmegaConf.create(OmegaConf.to_container(compose([f"{group}={name}"])[group], resolve=True))
+    # copy, so that callers may add keys as they could to the loaded file. The overrides go in before the
+    # interpolations are resolved, so that a default that follows another key (${by_data:${.data},...}) follows
+    # the caller's value, as it does on the command line.
+    full = OmegaConf.create(OmegaConf.to_container(compose([f"{group}={name}"]), resolve=False))
     for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
+        OmegaConf.update(full, f"{group}.{key}", value)
+    return OmegaConf.create(OmegaConf.to_container(full[group], resolve=True))
 
 
 def paper_values(cfg: DictConfig) -> dict[str, float]:

@@ -256,7 +256,7 @@ def main(argv=None):
     ap.add_argument("--default", default="gcv", choices=RULES, help="the rule the summary columns judge")
     ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
     ap.add_argument("--outside", default="drop", choices=["drop", "keep"],
-                    help="problem.outside (config_section resolves it for generated data: say the user's default)")
+                    help="problem.outside (drop: the default for a user's frames)")
     ap.add_argument("--merge", type=Path, nargs="+", help="no runs: the table and summary of these .json outputs "
                     "(runs split over processes), written to --out .md")
     ap.add_argument("--reuse", type=Path, nargs="+", help="earlier .json outputs: the grid and the peer of a set "

@@ -141,10 +141,9 @@ def main(argv=None):
                 path = write_set(root, size, nf, args.noise, args.supersample, args.seed)
                 row = {"size": size, "pixels": size * size, "frames": nf, "lambda_f": args.lambda_f}
                 row.update(run_regrun(path, args.lambda_f, root / f"run_{size}_{nf}", args.timeout))
-                # outside=drop spelled out: config_section resolves the by-data default before data=frames
                 lam = row.get("lam_chosen", 0.1) if args.lambda_f == "auto" else float(args.lambda_f)
                 cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                                     true_motion=str(path), lambda_f=lam, outside="drop")
+                                     true_motion=str(path), lambda_f=lam)
                 p = SuperRes(cfg, ctx)
                 truth = p.truth.cpu().numpy()
                 c0 = time.process_time()

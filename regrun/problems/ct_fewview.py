@@ -225,11 +225,11 @@ class CTFewView(Problem):
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
         self._check_sinogram(sino.numpy(), str(cfg.sinogram))
         total = sino.shape[0]
+        self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
+        if self.views > total:  # before the axis estimate: this is the mistake to name first
+            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
             self._geometry(total, list(sino.shape[1:]))
-        self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
-        if self.views > total:
-            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views")
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
         self.geometry = Geometry(dense.kind, dense.volume, dense.detector, tuple(dense.vectors[k] for k in keep),
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
