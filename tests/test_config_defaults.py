@@ -153,3 +153,15 @@ def test_unrolled_settings_come_from_the_yaml():
     assert st.keys_a == KEYS_A[u.interpolation] and st.quadrature == u.quadrature
     assert [(r.sigma * 2, r.sigma_in * 2, r.iters, r.keep, r.one_start) for r in st.leaf_rounds] == \
         [(r.sigma, r.sigma_in, r.iters, r.keep, r.one_start) for r in u.leaf_rounds]
+
+
+def test_config_section_overrides_reach_the_defaults_that_follow_them():
+    """A script's config_section(..., data="frames") gets the defaults a user's `problem.data=frames` gets on the
+    command line (outside=drop, rotation_centre=auto), not the generated data's."""
+    from regrun.config import config_section
+
+    assert config_section("problem", "superres").outside == "keep"
+    assert config_section("problem", "superres", data="frames").outside == "drop"
+    assert config_section("problem", "ct_fewview").rotation_centre == "geometric"
+    assert config_section("problem", "ct_fewview", data="file").rotation_centre == "auto"
+    assert config_section("problem", "ct_fewview", data="file", rotation_centre="index").rotation_centre == "index"
