@@ -158,8 +158,6 @@ def test_unrolled_settings_come_from_the_yaml():
 def test_config_section_overrides_reach_the_defaults_that_follow_them():
     """A script's config_section(..., data="frames") gets the defaults a user's `problem.data=frames` gets on the
     command line (outside=drop, rotation_centre=auto), not the generated data's."""
-    from regrun.config import config_section
-
     assert config_section("problem", "superres").outside == "keep"
     assert config_section("problem", "superres", data="frames").outside == "drop"
     assert config_section("problem", "ct_fewview").rotation_centre == "geometric"
