@@ -160,10 +160,14 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 # progress report covers: before eta8 it was charged to the FFT constant, and a full-size crab's search ran 1.4-2x
 # its prediction where the leaves' ran 1.0-1.6x. Since eta8 each constant is fitted on its own stage of the
 # tuning traces (`--reweigh TRACES --fit`: the median of the nodes' seconds per unit; docs/detection.md, "The ETA at
-# full size").
+# full size"). The scan has one constant for both node kinds, the median over all nodes: per node kind the medians
+# are 7.97e-9 (leaves) and 1.78e-8 s (spike nodes), which fit the stage better but gave the worse ETA on the tuning
+# traces (within 20% at 82 / 79% of the reports at full / half size, against 87 / 78%): the single constant
+# under-predicts the spike nodes' scans about 2x, which offsets the run's rate they take before they run, raised by
+# the leaves' first searches (1.3-1.7x their model at full size). A compensation, measured, not a cost model.
 FFT_SECONDS = {4: 1.04e-9, 8: 1.04e-9}
 SAMPLE_SECONDS = {4: 3.93e-8, 8: 2.85e-8}
-SCAN_SECONDS = {"leaf": 7.97e-9, "spike": 1.78e-8}
+SCAN_SECONDS = 9.32e-9
 CALL_SECONDS = 0.0
 
 
@@ -217,7 +221,7 @@ class UnrolledRegistrar:
         them (every h-th point of the window padded by the round's gaussian), batches as _chunk cuts them."""
         fft, rounds = self.work_units(shape, motif, grid, angles)
         size = self.work_itemsize(motif)
-        scan = SCAN_SECONDS[motif.kind if motif.kind == "spike" else "leaf"] * self.scan_units(shape, motif, angles)
+        scan = SCAN_SECONDS * self.scan_units(shape, motif, angles)
         return WorkPlan(FFT_SECONDS[size] * fft + scan,
                         [SAMPLE_SECONDS[size] * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if motif.kind == "spike" else
