@@ -240,7 +240,8 @@ def online_points(events, total, plan, prior_share=PRIOR_SHARE, kinds="stage", b
     "shared search" (the FFT search one kind for leaves and spike nodes)."""
     def kind(k):
         return {"stage": k, "node": k.split()[0], "one": "work",
-                "shared search": "coarse search" if k.endswith("coarse search") else k}[kinds]
+                "shared search": "coarse search" if k.endswith("coarse search") else k,
+                "one spike descent": "spike descent" if k.startswith("spike descent") else k}[kinds]
 
     now = [0.0]
     eta = WorkETA({n: [(kind(k), sec) for k, sec in segs] for n, segs in plan.items()}, clock=lambda: now[0],
@@ -271,16 +272,18 @@ def eta_errors(points, total):
 LEGACY = {"fft": (8.4e-10, 8.4e-10), "sample": (2.9e-8, 2.9e-8), "call": 0.0, "scan": 0.0, "legacy": True}
 
 
-def constants() -> dict:
-    """The work model's constants now in unrolled_registrar.py, in LEGACY's form."""
-    return {"fft": (U.FFT_SECONDS[4], U.FFT_SECONDS[8]), "sample": (U.SAMPLE_SECONDS[4], U.SAMPLE_SECONDS[8]),
+def constants(extracting=False) -> dict:
+    """The work model's constants now in unrolled_registrar.py, in LEGACY's form (`extracting`: the extraction
+    registrar's, whose spike descents have their own sample constant)."""
+    spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[8]
+    return {"fft": (U.FFT_SECONDS[4], U.FFT_SECONDS[8]), "sample": (U.SAMPLE_SECONDS[4], spike),
             "call": U.CALL_SECONDS, "scan": U.SCAN_SECONDS}
 
 
-def plan_from(units, kinds, c=None) -> dict[str, list[tuple[str, float]]]:
+def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[str, float]]]:
     """Per node the plan [(kind, predicted seconds)] of Detector.predicted_plan from the node's units, its kind
-    (leaf or spike) and constants `c` (default: the code's)."""
-    c = c or constants()
+    (leaf or spike) and constants `c` (default: the code's; `extracting`: the extraction registrar's)."""
+    c = c or constants(extracting)
     out = {}
     for n, u in units.items():
         kind = kinds[n]
@@ -298,7 +301,7 @@ def plan_of(trace, c=None) -> dict[str, list[tuple[str, float]]]:
     units = trace_units(trace)
     kinds = {n: trace["plan"][n][0][0].split()[0] if "plan" in trace else "spike" if u[1] > 0 or u[3] > 0 else "leaf"
              for n, u in units.items()}
-    return plan_from(units, kinds, c)
+    return plan_from(units, kinds, c, trace["name"].endswith("extraction"))
 
 
 def stored_plan(trace) -> dict[str, list[tuple[str, float]]]:
@@ -390,7 +393,7 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None):
     online_record (the record as the prior). `stored`: the plan the run reported its fractions against; the
     model's plans are rebuilt from the node's units with the constants now in the code and LEGACY's."""
     kind = {n: segs[0][0].split()[0] for n, segs in stored.items()}
-    plan, legacy = plan_from(units, kind), plan_from(units, kind, LEGACY)
+    plan, legacy = plan_from(units, kind, extracting=name.endswith("extraction")), plan_from(units, kind, LEGACY)
     model = {n: sum(sec for _, sec in segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),

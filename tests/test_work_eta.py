@@ -132,7 +132,7 @@ def test_time_after_a_parts_last_report_is_learnt():
 def test_a_spike_nodes_descent_is_its_own_kind():
     """Detector.predicted_plan (eta8): each node's search, its scan and its descent, the spike nodes' descents each
     a kind of their own node. Here the eye pair's descent runs 2.5x its prior and the crab's 0.7x (their items stop
-    early at rates their nodes set; measured 0.9-2.3x and 0.6-1.3x on the eta8 tuning traces); everything else as
+    early at rates their nodes set; 0.2-2.3x and 0.15-1.3x on the eta8 tuning traces); everything else as
     predicted. Both ETAs say too much through the crab's search and descent (the eye pair's slowness raised the
     run's rate, which an unseen kind takes), but one kind for both descents takes the eye pair's own rate for the
     crab's: at every report it is further off, over the crab about 3x (measured: 0.22-0.55 against 0.52-1.56 over

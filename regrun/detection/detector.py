@@ -393,9 +393,9 @@ class HierarchicalDetector:
         for node, layout in self.node_layouts(shape, extracting=extracting):
             w = work(*layout)
             kind = "spike" if self.tree.get(node) else "leaf"
-            # a spike node's descent is its own kind: its items stop early at a rate its node sets (the eye pair's
-            # ran 0.9-2.3x the model where the crab's ran 0.6-1.3x on the eta8 tuning traces), so the eye pair's
-            # rate would mislead the crab's ETA; the leaves' descents run alike (0.8-1.6x) and share one kind
+            # a spike node's descent is its own kind: its items stop early at a rate its node sets (on the eta8
+            # tuning traces the eye pair's ran 0.2-2.3x the model and the crab's 0.15-1.3x, with no fixed relation),
+            # so the eye pair's rate would mislead the crab's ETA; the leaves' descents run alike and share a kind
             descent = f"spike descent {node}" if kind == "spike" else "leaf descent"
             plan[node] = [(f"{kind} coarse search", w.coarse - w.scan), (f"{kind} scan", w.scan),
                           (descent, sum(w.rounds))]

@@ -169,6 +169,11 @@ FFT_SECONDS = {4: 1.04e-9, 8: 1.04e-9}
 SAMPLE_SECONDS = {4: 3.93e-8, 8: 2.85e-8}
 SCAN_SECONDS = 9.32e-9
 CALL_SECONDS = 0.0
+# Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample (measured in eta4 on the
+# synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections' 2.85e-8:
+# with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8; before eta8 the
+# search's larger constant had made up for it)
+EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
 
 
 @dataclass
@@ -210,8 +215,8 @@ class UnrolledRegistrar:
     `last_iterations` holds the mean iterations per item of the last call (for benchmarks). `report`, when set,
     is called as the work of a call advances, with (fraction of the call's predicted work done, what runs now)."""
 
-    def __init__(self, settings: UnrolledSettings):
-        self.settings = settings
+    def __init__(self, settings: UnrolledSettings, extracting: bool = False):
+        self.settings, self.extracting = settings, extracting
         self.last_iterations = 0.0
         self.report = None
 
@@ -221,9 +226,10 @@ class UnrolledRegistrar:
         them (every h-th point of the window padded by the round's gaussian), batches as _chunk cuts them."""
         fft, rounds = self.work_units(shape, motif, grid, angles)
         size = self.work_itemsize(motif)
+        sample = EXTRACTION_SPIKE_SAMPLE_SECONDS if self.extracting and motif.kind == "spike" else SAMPLE_SECONDS[size]
         scan = SCAN_SECONDS * self.scan_units(shape, motif, angles)
         return WorkPlan(FFT_SECONDS[size] * fft + scan,
-                        [SAMPLE_SECONDS[size] * points + CALL_SECONDS * calls for points, calls in rounds],
+                        [sample * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if motif.kind == "spike" else
                         [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))], scan)
 
@@ -369,7 +375,7 @@ class UnrolledRegistrar:
         (its true stride ranked 64th after the second round): the eye pair's motif then held the right eye alone,
         a single spike whose angle nothing fixes. Extraction runs once per template (cached)."""
         rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
-        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0))
+        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0), extracting=True)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
         """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and
