@@ -4,7 +4,7 @@ and the ETA a progress line would show, weighing the nodes three ways: counting 
 (a first run), by the record of the previous scene of the same setup and size (what the solver stores beside the
 motif cache). One thread.
 
-Three sets, never mixed:
+Sets, never mixed:
 - `tuning` (the default): the 7 detections the work model's constants were fitted on (`--fit` prints the
   least-squares FFT_SECONDS, SAMPLE_SECONDS, CALL_SECONDS of regrun/detection/unrolled_registrar.py from them):
   three generated half-size scenes of the synthetic crab, the paper's 7.5 and 22.5 deg scenes at half size and
@@ -15,6 +15,10 @@ Three sets, never mixed:
   size), run once after it was committed.
 - `heldout4`: 8 more (eta7; seeds 91-98, both templates, half and full size), run once after its change was
   committed.
+- `tuning8` (eta8): 8 more tuning detections (seeds 201-208, both templates, 4 at full size); since eta8 the
+  constants are fitted per stage on tuning + tuning8 (`--reweigh TRACES --fit`).
+- `heldout5`, `heldout6` (eta8; seeds 221-230 and 241-250, both templates, half and full size), each run once after
+  a change was committed.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -22,8 +26,8 @@ Three sets, never mixed:
     python scripts/bench_crab_eta.py --set heldout
     python scripts/bench_crab_eta.py --set extraction --full
     python scripts/bench_crab_eta.py --reweigh outputs/bench_crab_eta_heldout.json   # the stored runs, other constants
-    python scripts/bench_crab_eta.py --fit-from outputs/bench_crab_eta_tuning.csv \
-        --override solver.descent.spike_coarse_step=10                                # fit without running
+    python scripts/bench_crab_eta.py --fit --reweigh outputs/bench_crab_eta_tuning.json \
+        outputs/bench_crab_eta_tuning8.json                                  # per-stage constants from stored traces
 
 The ETA is traced as the run goes: every time a node starts or its registrar reports (after each angle chunk
 of the coarse search, after it, and after each batch of each descent round), five ways. Static (what progress did
@@ -32,8 +36,11 @@ reported fraction; counting nodes: finished / all, nothing inside a node), ETA =
 seconds since the run began, weighed by nodes, the model or the record. Online (what NodeProgress does now):
 regrun.monitor.WorkETA fed the same reports, on the model's plan by node kind and stage, or on the record. The
 error at 25 / 50 / 75% is at the report nearest that share of the run's CPU time: (ETA - time left) / time left
-("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run. CPU seconds stand for wall time (one thread; the machine's load
-divides both alike). Rows go to CSV (default outputs/bench_crab_eta_<set>.csv) and a markdown table is printed.
+("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run;
+"within20" the share of all reports after the first 10% of the run whose ETA is within 20% of the time left (eta8's
+target). "Before" is the online ETA on the work model before eta8 (LEGACY) replayed on the same trace. CPU seconds
+stand for wall time (one thread; the machine's load divides both alike). Traces go to <out>.json after every run,
+rows to CSV (default outputs/bench_crab_eta_<set>.csv), and a markdown table is printed.
 """
 from __future__ import annotations
 
