@@ -30,6 +30,24 @@ def test_tuning_units_are_recomputed_with_the_runs_settings(tmp_path):
     for (u5, _), (u10, _) in zip(today, then):
         if u5[1] > 0:  # a spike node (float64 FFT): half the coarse angles at 10 deg as at today's 5
             assert u10[1] < 0.6 * u5[1]
-            assert u10[2:] == u5[2:]
+            assert u10[2:5] == u5[2:5]
+            assert u10[5] < 0.6 * u5[5]  # the scan over the dense cost: angles x pixels
         else:  # a leaf: its own coarse step, unchanged
             assert u10 == u5
+
+
+def test_reports_of_an_older_plan_are_put_on_the_stages_of_a_newer_one():
+    """--reweigh replays a trace on other constants: a report's fraction of the node's work under the plan it ran
+    with (before eta8: the search, scan included, and the descent) becomes the same point of the node's stages
+    under the new plan (the search's FFT chunks, its scan, the descent)."""
+    bench = load_bench()
+    old = {"crab": [("spike coarse search", 3.0), ("spike descent", 1.0)]}
+    new = {"crab": [("spike coarse search", 2.0), ("spike scan", 1.0), ("spike descent crab", 2.0)]}
+    events = [(0.0, "crab", 0.0), (1.0, "crab", 0.375), (2.0, "crab", 0.75), (3.0, "crab", 0.875), (4.0, "crab", 1.0)]
+    # half the chunks; the search (and its scan) done; half the descent; all
+    assert [bench.stage_position(f, old["crab"]) for _, _, f in events] == [0.0, 0.5, 2.0, 2.5, 3.0]
+    assert [f for _, _, f in bench.remap(events, old, new)] == [0.0, 0.2, 0.6, 0.8, 1.0]
+    # a plan's own reports map onto itself
+    fractions = [0.0, 0.2, 0.6, 0.8, 1.0]
+    again = bench.remap([(t, "crab", f) for (t, _, _), f in zip(events, fractions)], new, new)
+    assert [f for _, _, f in again] == fractions

@@ -250,8 +250,8 @@ def test_extraction_progress_expects_the_spike_motifs_the_template_makes(detecto
     # the same work by stage, as progress corrects it online (monitor.WorkETA): each kind of node and stage
     plan = fresh.predicted_plan(None, extracting=True)
     assert {n: sum(sec for _, sec in segs) for n, segs in plan.items()} == pytest.approx(work)
-    assert [k for k, _ in plan["left_eye"]] == ["leaf coarse search", "leaf descent"]
-    assert [k for k, _ in plan["crab"]] == ["spike coarse search", "spike descent"]
+    assert [k for k, _ in plan["left_eye"]] == ["leaf coarse search", "leaf scan", "leaf descent"]
+    assert [k for k, _ in plan["crab"]] == ["spike coarse search", "spike scan", "spike descent crab"]
     exhaustive = build_detector(compose(["problem=crab_detection", "solver=hierarchical",
                                          "solver.registrar=exhaustive"]).solver, full.downscaled(2), 2)
     assert exhaustive.predicted_extraction_work() is None  # no work model: nodes count 1

@@ -11,6 +11,7 @@ from regrun.detection.detector import Motif, NodeSettings
 from regrun.detection.motif_registration import LeafRound
 from regrun.detection.rotation_search import StrideGrid
 from regrun.detection.unrolled_registrar import (
+    SCAN_SECONDS,
     UnrolledRegistrar,
     UnrolledSettings,
     deduplicate,
@@ -265,6 +266,17 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
     longer = UnrolledRegistrar(dataclasses.replace(settings, leaf_rounds=(LeafRound(1.5, 1.5, 16, keep=4),
                                                                           LeafRound(0.1, 0.0, 4))))
     assert longer.work(tuple(scene.shape), motif, grid, [-30.0, 30.0]).rounds[0] > plan.rounds[0]
+    # the search's chunks report their share of its FFTs; the scan after them (the per-stride minima over the
+    # dense cost, its own stage of the model since eta8) is done when the search says it is done
+    said.clear()
+    wide = [-90.0, 90.0]  # 19 coarse angles: chunks of 8, 8, 3
+    reg(scene, motif, grid, wide)
+    plan = reg.work(tuple(scene.shape), motif, grid, wide)
+    assert plan.scan > 0 and plan.scan == pytest.approx(SCAN_SECONDS * 19 * scene.shape[-2] * scene.shape[-1])
+    searched = [f for f, now in said if now == "coarse search"]
+    fft = (plan.coarse - plan.scan) / plan.total
+    assert searched == pytest.approx([0.0, 8 / 19 * fft, 16 / 19 * fft])
+    assert min(f for f, now in said if now != "coarse search") == pytest.approx(plan.coarse / plan.total)
 
 
 REFINE = Path(__file__).resolve().parents[1].parent / "shared" / "refine_data"

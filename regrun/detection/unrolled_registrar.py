@@ -148,47 +148,66 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 
 
 # The work model behind detection's progress and ETA (issue 19; docs/detection.md, "Progress and ETA"): CPU seconds
-# per unit of the three kinds of work a node does, per precision of that work (bytes per number: leaves run in
-# float32 when leaf_dtype is set, spike nodes in the run's float64; a float64 FFT unit cost 2.5-3x a float32 one),
-# fitted by least squares (relative) to the per-node CPU seconds of the tuning set of scripts/bench_crab_eta.py
-# (`--set tuning --full --fit`: one thread; generated half-size scenes of the synthetic crab and the paper's scenes
-# at half and full size; never the held-out set, which only checks the result). A unit of the coarse search is one
-# FFT "pixel x log2 size" of DenseCost (per angle: C + 1 forward transforms and 2 inverse ones); a unit of descent
-# is one window point of one channel sampled (value and gradient) in one iteration of one item; a call is one
-# batched value-and-gradient evaluation (its fixed cost: building the points, autograd's graph). The values are the
-# ones fitted on the 7 tuning detections with one constant per kind (the call's cost came out negative: 0). A refit
-# per precision on the same tuning set (FFT 1.40e-9 / 1.61e-9 s, samples 3.67e-8 / 1.10e-8 s) was re-checked on 16
-# held-out detections and the 4 first-run extractions and not adopted: full-size detections' half-way ETA error went
-# from -20..-37% to -5..-25%, half-size ones from -19..+36% to -31..+19%, half-size extractions from -19/-24% to
-# -46/-59% (docs/detection.md, "Extraction's progress, and the ETA on held-out scenes").
-FFT_SECONDS = {4: 8.4e-10, 8: 8.4e-10}
-SAMPLE_SECONDS = {4: 2.9e-8, 8: 2.9e-8}
+# per unit of the kinds of work a node does, fitted by least squares (relative) to the per-node CPU seconds of the
+# tuning set of scripts/bench_crab_eta.py (`--set tuning --full --fit`: one thread; generated half-size scenes of the
+# synthetic crab and the paper's scenes at half and full size; never the held-out set, which only checks the
+# result). A unit of the coarse search is one FFT "pixel x log2 size" of DenseCost (per angle: C + 1 forward
+# transforms and 2 inverse ones); a unit of descent is one window point of one channel sampled (value and gradient)
+# in one iteration of one item; a call is one batched value-and-gradient evaluation (its fixed cost: building the
+# points, autograd's graph; fitted negative: 0). Keyed by bytes per number of the node's work (leaves float32,
+# spike nodes float64); both searches run in leaf_dtype, so both FFT constants are one value. The scan (eta8) is the
+# search's pass over its dense (angles x H x W) cost after the FFTs (coarse_starts' per-stride minima), which no
+# progress report covers: before eta8 it was charged to the FFT constant, and a full-size crab's search ran 1.4-2x
+# its prediction where the leaves' ran 1.0-1.6x. Since eta8 each constant is fitted on its own stage of the
+# tuning traces (`--reweigh TRACES --fit`: the median of the nodes' seconds per unit; docs/detection.md, "The ETA at
+# full size"). The scan has one constant for both node kinds, the median over all nodes: per node kind the medians
+# are 7.97e-9 (leaves) and 1.78e-8 s (spike nodes), which fit the stage better but gave the worse ETA on the tuning
+# traces (within 20% at 82 / 79% of the reports at full / half size, against 87 / 78%): the single constant
+# under-predicts the spike nodes' scans about 2x, which offsets the run's rate they take before they run, raised by
+# the leaves' first searches (1.3-1.7x their model at full size). A compensation, measured, not a cost model.
+FFT_SECONDS = {4: 1.04e-9, 8: 1.04e-9}
+SAMPLE_SECONDS = {4: 3.93e-8, 8: 2.85e-8}
+SCAN_SECONDS = 9.32e-9
 CALL_SECONDS = 0.0
+# Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample (measured in eta4 on the
+# synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections' 2.85e-8:
+# with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8; before eta8 the
+# search's larger constant had made up for it)
+EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
 
 
 @dataclass
 class WorkPlan:
-    """A node's predicted work (seconds by the constants above): the coarse search and each descent round, in
-    the order they run, and the rounds' names as progress shows them."""
+    """A node's predicted work (seconds by the constants above): the coarse search (of which `scan` after its
+    FFTs) and each descent round, in the order they run, and the rounds' names as progress shows them."""
 
     coarse: float
     rounds: list[float]
     names: list[str]
+    scan: float = 0.0
 
     @property
     def total(self) -> float:
         return self.coarse + sum(self.rounds)
 
 
+# The search's cost per transform point grows with the transform's size (memory traffic: a full-size crab's
+# transforms, ~1e6 points, cost 1.5x per point what the eye pair's, ~5e5, do): units grow as size^(1 + this), and
+# per channel (the eye pair's two channels cost 2/3 of the crab's three; the mask's and the inverse transforms'
+# share fitted to nothing). Both fitted on the eta8 tuning traces (relative spread of the searches 0.26 -> 0.16).
+FFT_SIZE_POWER = 0.25
+
+
 def _fft_units(shape, motif: Motif, n_angles: int) -> float:
-    """DenseCost's FFT work on a scene of `shape` (C, H, W) for n_angles angles."""
+    """DenseCost's FFT work on a scene of `shape` (C, H, W) for n_angles angles: angles x channels x transform
+    points x log2 points x (points / 1e6)^FFT_SIZE_POWER."""
     c, h, w = shape
     mh, mw = motif.mask.shape
     cr, cc = motif.centre
     radius = int(math.ceil(max(math.hypot(cr - a, cc - b) for a in (0, mh - 1) for b in (0, mw - 1)))) + 2
     k = 2 * radius + 1
     size = _fft_shape(h + k - 1) * _fft_shape(w + k - 1)
-    return n_angles * (c + 3) * size * math.log2(size)
+    return n_angles * c * size * math.log2(size) * (size / 1e6) ** FFT_SIZE_POWER
 
 
 class UnrolledRegistrar:
@@ -196,8 +215,8 @@ class UnrolledRegistrar:
     `last_iterations` holds the mean iterations per item of the last call (for benchmarks). `report`, when set,
     is called as the work of a call advances, with (fraction of the call's predicted work done, what runs now)."""
 
-    def __init__(self, settings: UnrolledSettings):
-        self.settings = settings
+    def __init__(self, settings: UnrolledSettings, extracting: bool = False):
+        self.settings, self.extracting = settings, extracting
         self.last_iterations = 0.0
         self.report = None
 
@@ -207,10 +226,21 @@ class UnrolledRegistrar:
         them (every h-th point of the window padded by the round's gaussian), batches as _chunk cuts them."""
         fft, rounds = self.work_units(shape, motif, grid, angles)
         size = self.work_itemsize(motif)
-        return WorkPlan(FFT_SECONDS[size] * fft,
-                        [SAMPLE_SECONDS[size] * points + CALL_SECONDS * calls for points, calls in rounds],
+        sample = EXTRACTION_SPIKE_SAMPLE_SECONDS if self.extracting and motif.kind == "spike" else SAMPLE_SECONDS[size]
+        scan = SCAN_SECONDS * self.scan_units(shape, motif, angles)
+        return WorkPlan(FFT_SECONDS[size] * fft + scan,
+                        [sample * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if motif.kind == "spike" else
-                        [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))])
+                        [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))], scan)
+
+    def scan_units(self, shape, motif: Motif, angles: list[float]) -> float:
+        """Angles x pixels of the coarse search's dense cost, which coarse_starts scans after the FFTs (0 without
+        the search)."""
+        st = self.settings
+        if st.coarse_step <= 0:
+            return 0.0
+        step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
+        return float(len(coarse_angles(angles, step)) * shape[-2] * shape[-1])
 
     def work_itemsize(self, motif: Motif) -> int:
         """Bytes per number of the node's work: leaves in leaf_dtype (when set), spike nodes in the run's dtype."""
@@ -298,7 +328,10 @@ class UnrolledRegistrar:
             coarse_dtype = st.leaf_dtype or dt
             keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides,
-                                     progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
+                                     # the chunks report their share of the FFTs; the scan after them ends
+                                     # with the search
+                                     progress=lambda f: self._say(f * (plan.coarse - plan.scan), plan,
+                                                                  "coarse search"),
                                      pose_dtype=work_dtype)
             self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
@@ -342,7 +375,7 @@ class UnrolledRegistrar:
         (its true stride ranked 64th after the second round): the eye pair's motif then held the right eye alone,
         a single spike whose angle nothing fixes. Extraction runs once per template (cached)."""
         rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
-        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0))
+        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0), extracting=True)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
         """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and
