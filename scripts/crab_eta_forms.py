@@ -47,8 +47,9 @@ def half_way(traces, form, x):
     out = []
     for t in traces:
         model = {n: float(np.dot(form(t["units"][n]), x)) for n in t["order"]}
-        half, _ = B.eta_errors(t["order"], [tuple(e) for e in t["events"]], t["total"], model)
-        out.append((t["name"], t["scale"], 100 * (half[2] / half[3] - 1)))
+        points = B.static_points(t["order"], [tuple(e) for e in t["events"]], t["total"], model)
+        half = B.eta_errors(points, t["total"])[0][1]  # the report nearest half-way: (t, ETA, time left)
+        out.append((t["name"], t["scale"], 100 * (half[1] / half[2] - 1)))
     return out
 
 
