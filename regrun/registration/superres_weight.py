@@ -18,8 +18,10 @@ at is better than the pre-registration, and with a better motion less smoothing 
 noise: the rule picks 0.25 at the pre-registered motion, 0.11 at varpro_cg's final one, +1.3 dB): `solve_rounds`
 searches the weight again at the final motion (problem.lam_rechoose times at most) and, when the rule's value
 there falls by more than the share problem.lam_rechoose_gain from the weight in use to the new one, runs the
-solver again from there at the new weight. At the end the rule is evaluated once more at the weight used
-(`recheck`), so the results file shows where the curve stands.
+solver again from there at the new weight; not at all when no frame's point moved more than
+problem.lam_rechoose_move fine pixels from the last search's motion (256x256: ~0.01 px, the same curve). At the
+end the rule is evaluated once more at the weight used (`recheck`), so the results file shows where the curve
+stands.
 """
 from __future__ import annotations
 
@@ -220,7 +222,7 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     """(evaluate(lam) -> Fit at motion w, sigma, noise source): one image-solve setup (Gram matrix, probes)
     shared by a search and any further weight evaluated at the same motion. The trace's probes: problem.lam_probes
     with the Cholesky factor (they cost triangular solves), problem.lam_probes_cg with PCG (each probe a solve
-    as dear as the image's, and the trace of more data varies less: docs/superres.md, "Cost at 256x256")."""
+    as dear as the image's, and the trace of more data varies less: docs/superres.md, "Eighth round")."""
     model = problem.model
     sigma, source = frames_noise(model, settings)
     solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
@@ -384,7 +386,7 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
         problem.weight_moves.append(motion_move(problem.model, problem.weight_search_motion, w))
         if problem.weight_moves[-1] <= problem.rechoose.move:
             # the motion the weight was searched at is (nearly) the final one: the same curve again, a search's
-            # CPU (half of auto's at 256x256 from 16 frames) for nothing (docs/superres.md, "Cost at 256x256")
+            # CPU (half of auto's at 256x256 from 16 frames) for nothing (docs/superres.md, "Eighth round")
             break
         with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1, upto=True) as bar:
             moved = rechoose(problem, w, ctx, bar)
