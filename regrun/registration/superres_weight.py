@@ -291,7 +291,8 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         fit = last[1](choice.lam)
     elif problem.weight_moves and problem.weight_moves[-1] <= problem.rechoose.move:
         # not searched again, as the motion moved at most lam_rechoose_move since the last search: that search's
-        # own value at the weight (a set-up and a solve at 256x256 cost ~5 CPU-s for the same number)
+        # own value at the weight (a set-up and a solve at the final motion, ~5 CPU-s at 256x256, for a value
+        # the move cannot have changed much)
         model.set_weight(choice.lam)
         t = choice.table()
         value = float(t["criterion"][np.flatnonzero(t["lam"] == choice.lam)[0]])
