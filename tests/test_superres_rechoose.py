@@ -78,7 +78,24 @@ def test_lam_rechoose_0_is_one_search_at_the_pre_registered_motion(device):
     assert set(res.tables) == {"lam_curve"}
 
 
+def test_a_motion_that_moved_less_than_lam_rechoose_move_is_not_searched_again(device):
+    """The search again at the final motion only when some frame's point moved more than lam_rechoose_move fine
+    pixels since the last search (here the default 0.02 is exceeded: the searches again of the tests above):
+    below it, one search, the move reported, and the rule's value at the weight from that search (no set-up at
+    the final motion)."""
+    p, res, _ = run(device, "varpro_cg", lambda_f="auto", lam_rechoose=2, lam_rechoose_move=1e3)
+    m = res.metrics
+    assert len(p.weight_searches) == 1 and "lam_first" not in m and p.weight_image_solves == m["lam_solves"] == 6
+    assert len(p.weight_moves) == 1 and m["lam_motion_move"] == p.weight_moves[0] > 0.02
+    assert m["lam_chosen"] == p.weight_searches[0].lam == p.model.lam
+    first = p.weight_searches[0].table()
+    assert m["lam_criterion_final_motion"] == first["criterion"][first["lam"] == m["lam_chosen"]][0]
+    assert "not searched again: the motion moved" in res.message and set(res.tables) == {"lam_curve"}
+
+
 @pytest.mark.parametrize("overrides,message", [
+    ({"lam_rechoose_move": -0.1}, "problem.lam_rechoose_move=-0.1"),
+    ({"lam_probes_cg": 0}, "problem.lam_probes_cg=0"),
     ({"lam_rechoose": -1}, "problem.lam_rechoose=-1"),
     ({"lam_rechoose": 1.5}, "problem.lam_rechoose=1.5"),
     ({"lam_rechoose_gain": -0.1}, "problem.lam_rechoose_gain=-0.1"),

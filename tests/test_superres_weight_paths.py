@@ -89,3 +89,18 @@ def test_the_prediction_is_linear_and_symmetric_in_the_frames(device, monkeypatc
         assert torch.allclose(fd, hz[0], rtol=0, atol=1e-6 * float(hz[0].abs().max()))
     assert float(z[0] @ hz[1]) == pytest.approx(float(hz[0] @ z[1]), rel=1e-8)
     assert torch.allclose(predict(z[1])[0], hz[1], rtol=0, atol=1e-8 * float(hz[1].abs().max()))
+
+
+@pytest.mark.parametrize("path", ["cholesky", "pcg"])
+def test_the_pcg_path_draws_lam_probes_cg_probes(device, monkeypatch, path):
+    """The search's trace: problem.lam_probes probes with a Cholesky factor (triangular solves each),
+    problem.lam_probes_cg with PCG (a solve each, as dear as the image's); the same seed's first probes."""
+    p, w = problem(device)
+    p.lam_probes_cg = 2
+    solve_by(path, monkeypatch, p, w)  # the thresholds for this path
+    evaluate, _, _ = sw.weight_evaluator(p, w, p.weight_settings, torch.Generator().manual_seed(0))
+    count = {"cholesky": p.weight_settings.probes, "pcg": 2}[path]
+    assert evaluate.probes.shape == (count, p.model.frames.numel())
+    d = p.model.frames.reshape(-1)
+    first = rademacher(p.weight_settings.probes, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    assert torch.equal(evaluate.probes, first[:count])

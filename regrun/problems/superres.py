@@ -94,9 +94,12 @@ class SuperRes(Problem):
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.rechoose = RechooseSettings.from_config(cfg)
+        self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
         self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)
         self.weight_falls = []  # after each search again: the share by which the rule's value fell there
+        self.weight_moves = []  # at each solver run's end: fine pixels the motion moved since the last search
+        self.weight_search_motion = None  # the motion of the last search
         self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
         self.weight_image_solves = 0  # image solves of every search and weight in use (superres_weight.Evaluator)
         self.weight_last_search = None  # (motion, evaluate) of the last search, for superres_weight.recheck

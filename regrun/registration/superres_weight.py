@@ -18,8 +18,10 @@ at is better than the pre-registration, and with a better motion less smoothing 
 noise: the rule picks 0.25 at the pre-registered motion, 0.11 at varpro_cg's final one, +1.3 dB): `solve_rounds`
 searches the weight again at the final motion (problem.lam_rechoose times at most) and, when the rule's value
 there falls by more than the share problem.lam_rechoose_gain from the weight in use to the new one, runs the
-solver again from there at the new weight. At the end the rule is evaluated once more at the weight used
-(`recheck`), so the results file shows where the curve stands.
+solver again from there at the new weight; not at all when no frame's point moved more than
+problem.lam_rechoose_move fine pixels from the last search's motion (256x256: ~0.01 px, the same curve). At the
+end the rule is evaluated once more at the weight used (`recheck`), so the results file shows where the curve
+stands.
 """
 from __future__ import annotations
 
@@ -218,12 +220,15 @@ class Evaluator:
 
 def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Generator):
     """(evaluate(lam) -> Fit at motion w, sigma, noise source): one image-solve setup (Gram matrix, probes)
-    shared by a search and any further weight evaluated at the same motion."""
+    shared by a search and any further weight evaluated at the same motion. The trace's probes: problem.lam_probes
+    with the Cholesky factor (they cost triangular solves), problem.lam_probes_cg with PCG (each probe a solve
+    as dear as the image's, and the trace of more data varies less: docs/superres.md, "Eighth round")."""
     model = problem.model
     sigma, source = frames_noise(model, settings)
     solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
     d = model.frames.reshape(-1)
-    probes = rademacher(settings.probes, d.shape, generator, d.dtype, d.device) if settings.needs_trace else None
+    count = settings.probes if solve.cholesky else problem.lam_probes_cg
+    probes = rademacher(count, d.shape, generator, d.dtype, d.device) if settings.needs_trace else None
     return Evaluator(model, solve, probes), sigma, source
 
 
@@ -268,6 +273,7 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
         with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves, upto=True) as bar:
             problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar)
         problem.weight_searches = [problem.weight_choice]
+        problem.weight_search_motion = w0.detach().clone()
         problem.weight_runs = 1
     return problem.weight_choice
 
@@ -283,12 +289,17 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     problem.weight_last_search = None  # its Gram matrices (n x n each) are let go here
     if last is not None and torch.equal(last[0], w.detach()):  # the last search's motion: its set-up, same probes
         fit = last[1](choice.lam)
+    elif problem.weight_moves and problem.weight_moves[-1] <= problem.rechoose.move:
+        # not searched again, as the motion moved at most lam_rechoose_move since the last search: that search's
+        # own value at the weight (a set-up and a solve at the final motion, ~5 CPU-s at 256x256, for a value
+        # the move cannot have changed much)
+        model.set_weight(choice.lam)
+        t = choice.table()
+        value = float(t["criterion"][np.flatnonzero(t["lam"] == choice.lam)[0]])
+        return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
     else:
-        solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
-        gen = ctx.generator(int(problem.cfg.lam_seed))
-        d = model.frames.reshape(-1)
-        probes = rademacher(settings.probes, d.shape, gen, d.dtype, d.device) if settings.needs_trace else None
-        fit = evaluate_at(model, solve, probes, choice.lam)
+        evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
+        fit = evaluate(choice.lam)
     model.set_weight(choice.lam)
     value = criterion(settings.rule, fit, choice.sigma, settings.tau, settings.gamma)
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
@@ -302,11 +313,21 @@ class RechooseSettings:
 
     times: int
     gain: float
+    move: float  # problem.lam_rechoose_move: fine pixels the motion must have moved for a search again
 
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
         return cls(times=check_int("problem.lam_rechoose", cfg.lam_rechoose, 0),
-                   gain=check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0))
+                   gain=check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0),
+                   move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3))
+
+
+def motion_move(model, w_from: torch.Tensor, w_to: torch.Tensor) -> float:
+    """How far the motion moved from w_from to w_to: the largest distance, in fine pixels, by which any moved
+    frame's fine point moved (gains left out)."""
+    h = torch.as_tensor(model.fine.h, dtype=w_to.dtype, device=w_to.device)
+    step = (model.warp_points(w_to.detach()) - model.warp_points(w_from.detach())) / h
+    return float(step.norm(dim=-1).max()) if step.numel() else 0.0
 
 
 def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
@@ -329,6 +350,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     after = float(np.min(new.curve["criterion"]))
     fall = (before - after) / abs(before) if before != 0 and math.isfinite(before) else math.inf
     problem.weight_searches.append(new)
+    problem.weight_search_motion = w.detach().clone()
     problem.weight_falls.append(fall)
     # recheck() at the end evaluates the rule at this motion again when no second run follows: the same set-up
     # (building it is most of a search's cost at 64x64: the Gram matrices) and the same probes serve
@@ -361,8 +383,14 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     out = run(start, rows)
     runs, iters = 1, n_iter(out)
     for _ in range(problem.rechoose.times):
+        w = motion(out)
+        problem.weight_moves.append(motion_move(problem.model, problem.weight_search_motion, w))
+        if problem.weight_moves[-1] <= problem.rechoose.move:
+            # the motion the weight was searched at is (nearly) the final one: the same curve again, a search's
+            # CPU (half of auto's at 256x256 from 16 frames) for nothing (docs/superres.md, "Eighth round")
+            break
         with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1, upto=True) as bar:
-            moved = rechoose(problem, motion(out), ctx, bar)
+            moved = rechoose(problem, w, ctx, bar)
         if not moved:
             break
         rows = RunRows(monitor, rows.next_iter, lambda_f=problem.model.lam)
@@ -398,4 +426,10 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
                 f"{' -> '.join(f'{c.lam:.3g}' for c in searches)} at the pre-registered then the solver's final "
                 f"motions; {solves} solves of the image, solver runs: "
                 f"{problem.weight_runs}), noise sigma {choice.sigma:.4g} ({choice.noise_source})")
+    moves = getattr(problem, "weight_moves", None) or []
+    if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
+        # problem.lam_rechoose_move)
+        metrics["lam_motion_move"] = moves[-1]
+        if moves[-1] <= problem.rechoose.move:
+            note += f" (not searched again: the motion moved {moves[-1]:.2g} px since)"
     return metrics, stats, tables, note
