@@ -74,6 +74,21 @@ class NodeSettings:
         return [k * self.angle_step for k in range(-n, n + 1)]
 
 
+@dataclass(frozen=True)
+class Completion:
+    """Top-down completion of a detection (HierarchicalDetector.complete; docs/detection.md, "Completing a found
+    crab's parts"). In the searched scene's pixels and degrees: root strides of weight >= min_weight are
+    hypotheses; a leaf with no stride of weight >= min_part_weight within part_radius of where a hypothesis puts
+    its joint is registered there from angles hypothesis +- angle_range every angle_step (its articulation)."""
+
+    min_weight: float
+    part_radius: float
+    min_part_weight: float
+    angle_range: float
+    angle_step: float
+    max_hypotheses: int
+
+
 class StrideRegistrar(Protocol):
     def __call__(self, scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit: ...
 
@@ -205,7 +220,8 @@ class HierarchicalDetector:
     def __init__(self, template: Template, settings: dict[str, NodeSettings], sigma0: float = 3.0,
                  aggregate: str = "sum", registrar: StrideRegistrar = exhaustive_registrar,
                  extraction_pad: int = 40, progress: Callable[[str], None] | None = None,
-                 min_visible: float | None = None, extraction_registrar: StrideRegistrar | None = None):
+                 min_visible: float | None = None, extraction_registrar: StrideRegistrar | None = None,
+                 completion: Completion | None = None):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate={aggregate!r}; allowed: {', '.join(AGGREGATES)}")
         self.template = template
@@ -226,6 +242,8 @@ class HierarchicalDetector:
         # reports its progress (a `report` attribute: UnrolledRegistrar); None: nothing
         self.inside: Callable[[float, str], None] | None = None
         self.min_visible = min_visible  # None: objects are searched only where every motif fits (no border rule)
+        # None, or a registrar without register_at (the exhaustive search): no top-down completion
+        self.completion = completion if hasattr(registrar, "register_at") else None
         self.motifs: dict[str, Motif] = {}
         for name, part in template.parts.items():
             h, w = part.size
@@ -512,7 +530,82 @@ class HierarchicalDetector:
         need = self.min_scene_size()
         if scene.shape[-2] < need[0] or scene.shape[-1] < need[1]:
             raise SceneTooSmall(tuple(scene.shape[-2:]), need)
-        return self._run(scene, extracting=False)
+        det = self._run(scene, extracting=False)
+        return self.complete(scene, det) if self.completion is not None else det
+
+    # -- top-down completion (docs/detection.md, "Completing a found crab's parts") -----------------------------------
+    def complete(self, scene: torch.Tensor, det: Detection) -> Detection:
+        """The bottom-up pass can lose a thin leaf: none of its strides ends on it (its blurred rounds walk the
+        authors' 2-px eye stalks off, or prune them), although the crab is found from its other parts. A found
+        root stride fixes where each leaf's pivot is and, up to its articulation, its angle: so for every root
+        stride of weight >= min_weight and every leaf without a stride of weight >= min_part_weight near its
+        predicted joint (the instance rule of instances.py), the leaf is registered there by the registrar's last
+        round (register_at) from its predicted pose turned by -angle_range ... angle_range about the pivot. A
+        registration whose loss weighs >= min_part_weight (the leaf's own calibrated threshold) becomes a new
+        stride of the leaf, and the parent nodes are run again on the completed maps. Nothing else changes:
+        a crab-free scene (no root stride that heavy) or a crab with every part costs only the check."""
+        c = self.completion
+        root = det.nodes[det.root]
+        ok = torch.isfinite(root.fit.loss) & (root.weights >= c.min_weight)
+        hyps = torch.nonzero(ok).flatten()
+        hyps = hyps[torch.argsort(root.fit.loss[hyps])][:c.max_hypotheses].tolist()
+        leaves = [n for n, _ in self.order if not self.tree.get(n)]
+        if not hyps:
+            return det
+        import time
+
+        extra: dict[str, list] = {n: [] for n in leaves}
+        deltas = torch.arange(-c.angle_range, c.angle_range + 1e-9, c.angle_step, dtype=torch.float64)
+        for node in leaves:
+            t0, c0 = time.perf_counter(), time.process_time()
+            motif, res, st = self.motifs[node], det.nodes[node], self.settings[node]
+            joint_t = (motif.origin[0] + motif.joint[0], motif.origin[1] + motif.joint[1])
+            dev = res.locations.device
+            found = res.locations[torch.isfinite(res.fit.loss) & (res.weights >= c.min_part_weight)].to(torch.float64)
+            for k in hyps:
+                expected = torch.tensor(det.template_point(det.root, joint_t, k), dtype=torch.float64, device=dev)
+                if found.numel() and bool(((found - expected).norm(dim=1) <= c.part_radius).any()):
+                    continue
+                angles = float(root.fit.angle[k]) + deltas.to(dev)
+                # the motif centre that puts its joint at `expected` turned by each angle (node_result's inverse)
+                rel = torch.tensor((motif.joint[0] - motif.centre[0], motif.joint[1] - motif.centre[1]),
+                                   dtype=torch.float64, device=dev)
+                t = torch.deg2rad(angles)
+                co, si = torch.cos(t), torch.sin(t)
+                centres = expected - torch.stack((co * rel[0] + si * rel[1], -si * rel[0] + co * rel[1]), -1)
+                fit = self.registrar.register_at(self.node_scene(node, scene, {}), motif, centres, angles)
+                weight = torch.exp(-st.alpha * (fit.loss - st.gamma).clamp(min=0))
+                j = int(torch.argmin(fit.loss))
+                part = self.node_result(node, StrideFit(fit.centre[j:j + 1], fit.angle[j:j + 1], fit.loss[j:j + 1]),
+                                        scene.shape[-2:])
+                if not (bool(torch.isfinite(fit.loss[j])) and float(weight[j]) >= c.min_part_weight
+                        and float((part.locations[0].to(torch.float64) - expected).norm()) <= c.part_radius):
+                    continue
+                extra[node].append(part.fit)
+                found = torch.cat((found, part.locations.to(torch.float64)))
+            det.timings[node] += time.perf_counter() - t0
+            det.cpu[node] += time.process_time() - c0
+        if not any(extra.values()):
+            return det
+        nodes, maps = dict(det.nodes), {}
+        inside, self.inside = self.inside, None  # progress has finished the nodes: the reruns report nothing
+        for node, _ in self.order:
+            t0, c0 = time.perf_counter(), time.process_time()
+            if self.tree.get(node):
+                nodes[node] = self._run_node(node, self.node_scene(node, scene, maps))
+            elif extra[node]:
+                old = det.nodes[node].fit
+                fits = [old] + extra[node]
+                fit = StrideFit(torch.cat([f.centre for f in fits]), torch.cat([f.angle for f in fits]),
+                                torch.cat([f.loss for f in fits]))
+                merge = getattr(self.registrar, "merge", None)
+                nodes[node] = self.node_result(node, merge(fit) if merge else fit, scene.shape[-2:])
+            maps[node] = nodes[node].occurrence
+            if self.tree.get(node) or extra[node]:
+                det.timings[node] += time.perf_counter() - t0
+                det.cpu[node] += time.process_time() - c0
+        self.inside = inside
+        return Detection(nodes, det.root, det.motifs, det.template_centre, det.timings, det.cpu)
 
 
 class SceneTooSmall(UserError):

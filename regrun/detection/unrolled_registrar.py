@@ -329,6 +329,39 @@ class UnrolledRegistrar:
         fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
         return deduplicate(fit, st.dedup)
 
+    def register_at(self, scene: torch.Tensor, motif: Motif, centres: torch.Tensor, angles: torch.Tensor) -> StrideFit:
+        """A leaf registered from given poses only (the detector's top-down completion, HierarchicalDetector.complete):
+        motif centre (N, 2) in scene pixels and angle (N,) in degrees, each descended by the last leaf round (no
+        input blur: the pose is already within a degree or two and a fraction of a pixel of the part, where the
+        blurred rounds are what walks a thin stalk off). Its losses are the leaf's losses (the same round, cost,
+        mask and precision as __call__'s), so the leaf's calibrated gamma and alpha judge them. Returns one
+        StrideFit row per start, in the scene's dtype."""
+        st = self.settings
+        rnd = st.leaf_rounds[-1]
+        dt, dev = st.leaf_dtype or scene.dtype, scene.device
+        y, x, mask = scene.to(dt), motif.image.to(dt), motif.mask.to(dt)
+        m, n = mask.shape
+        cw = torch.tensor(((m - 1) / 2, (n - 1) / 2), dtype=dt, device=dev)
+        rel = torch.tensor(motif.centre, dtype=dt, device=dev) - cw
+        phi = -torch.deg2rad(angles.to(dt))
+        co, si = torch.cos(phi), torch.sin(phi)
+        turned = torch.stack((co * rel[0] - si * rel[1], si * rel[0] + co * rel[1]), -1)
+        base = centres.to(dt) - cw - turned  # _to_fit's inverse: anchor + b
+        anchors = torch.round(base)
+        w0 = torch.cat((phi[:, None], base - anchors), 1)
+        cost = self._leaf_cost_factory(y, x, mask, anchors, rnd)(torch.arange(anchors.shape[0], device=dev))
+        steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
+                 else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, dt, dev))
+        res = unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=st.rtol, backtrack=st.backtrack,
+                               project=angle_box(180.0))
+        loss = res.loss.detach().to(scene.dtype)
+        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).clamp(min=0)
+        return _to_fit(res.w.detach().to(scene.dtype), loss, anchors.to(scene.dtype), motif)
+
+    def merge(self, fit: StrideFit) -> StrideFit:
+        """A node's strides with strides added (completion): each basin once, as __call__ reports them."""
+        return deduplicate(fit, self.settings.dedup)
+
     def leaf_coarse_keep(self, motif: Motif) -> int:
         """coarse_keep for this leaf: only parts whose cost mask covers at least coarse_keep_min_area pixels are
         pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin eye's up to 146th)."""
