@@ -166,6 +166,7 @@ class Detection:
     template_centre: tuple[float, float]
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds per node
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process per node
+    completed: dict[str, int] = field(default_factory=dict)  # strides the top-down completion added, per leaf
 
     @property
     def score(self) -> float:
@@ -605,7 +606,8 @@ class HierarchicalDetector:
                 det.timings[node] += time.perf_counter() - t0
                 det.cpu[node] += time.process_time() - c0
         self.inside = inside
-        return Detection(nodes, det.root, det.motifs, det.template_centre, det.timings, det.cpu)
+        return Detection(nodes, det.root, det.motifs, det.template_centre, det.timings, det.cpu,
+                         {n: len(v) for n, v in extra.items() if v})
 
 
 class SceneTooSmall(UserError):

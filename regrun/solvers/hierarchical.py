@@ -327,6 +327,8 @@ class Hierarchical(Solver):
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
                                   "motif_cache": str(cache_file) if cache_file else "none",
+                                  # leaves the top-down completion added (node:strides), solver.complete
+                                  "completed": " ".join(f"{n}:{c}" for n, c in found.completed.items()) or "none",
                                   "progress_weights": "record" if recorded else "model" if predicted else "nodes",
                                   "extraction_progress_weights": "cached" if cached else
                                   "model" if extraction else "nodes"},
