@@ -556,7 +556,8 @@ class HierarchicalDetector:
         import time
 
         extra: dict[str, list] = {n: [] for n in leaves}
-        deltas = torch.arange(-c.angle_range, c.angle_range + 1e-9, c.angle_step, dtype=torch.float64)
+        deltas = torch.arange(-c.angle_range, c.angle_range + 1e-9, c.angle_step, dtype=torch.float64,
+                              device=root.fit.angle.device)
         for node in leaves:
             t0, c0 = time.perf_counter(), time.process_time()
             motif, res, st = self.motifs[node], det.nodes[node], self.settings[node]
@@ -567,7 +568,7 @@ class HierarchicalDetector:
                 expected = torch.tensor(det.template_point(det.root, joint_t, k), dtype=torch.float64, device=dev)
                 if found.numel() and bool(((found - expected).norm(dim=1) <= c.part_radius).any()):
                     continue
-                angles = float(root.fit.angle[k]) + deltas.to(dev)
+                angles = float(root.fit.angle[k]) + deltas
                 # the motif centre that puts its joint at `expected` turned by each angle (node_result's inverse)
                 rel = torch.tensor((motif.joint[0] - motif.centre[0], motif.joint[1] - motif.centre[1]),
                                    dtype=torch.float64, device=dev)
