@@ -279,7 +279,17 @@ def test_completion_finds_a_leaf_the_bottom_up_pass_lost(detector):
     assert p.visible and math.dist((p.row, p.col), eye.locations[k].tolist()) < 0.05
     assert abs(p.angle - float(eye.fit.angle[k])) < 0.1 and p.loss <= float(eye.fit.loss[k]) + 1e-3
     assert done.nodes["eye_pair"] is not can.nodes["eye_pair"] and 0.9 <= done.score <= 1.1  # parents ran again
+    # a lost crab (its root stride light, 0.1): the parents run again over the whole canvas, the crab comes back
     root = can.nodes[can.root]
+    st, j = det.settings[can.root], root.best()
+    light = root.fit.loss.clone()
+    light[j] = st.gamma + math.log(10.0) / st.alpha
+    lost_crab = Detection({**broken.nodes, can.root: det.node_result(can.root, StrideFit(
+        root.fit.centre, root.fit.angle, light), canvas.shape[-2:])}, can.root, can.motifs, can.template_centre,
+        {n: 0.0 for n in can.nodes}, {n: 0.0 for n in can.nodes})
+    assert lost_crab.score < 0.2
+    again = det.complete(canvas, lost_crab)
+    assert again.completed == {"right_eye": 1} and 0.9 <= again.score <= 1.1
     none = Detection({**broken.nodes, can.root: det.node_result(can.root, StrideFit(
         root.fit.centre, root.fit.angle, torch.full_like(root.fit.loss, math.inf)), canvas.shape[-2:])}, can.root,
         can.motifs, can.template_centre, dict(broken.timings), dict(broken.cpu))

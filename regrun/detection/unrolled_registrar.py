@@ -330,16 +330,30 @@ class UnrolledRegistrar:
         return deduplicate(fit, st.dedup)
 
     def register_at(self, scene: torch.Tensor, motif: Motif, centres: torch.Tensor, angles: torch.Tensor) -> StrideFit:
-        """A leaf registered from given poses only (the detector's top-down completion, HierarchicalDetector.complete):
-        motif centre (N, 2) in scene pixels and angle (N,) in degrees, each descended by the last leaf round (no
+        """A motif registered from given poses only (the detector's top-down completion, HierarchicalDetector.complete):
+        motif centre (N, 2) in scene pixels and angle (N,) in degrees. A leaf descends the last leaf round only (no
         input blur: the pose is already within a degree or two and a fraction of a pixel of the part, where the
-        blurred rounds are what walks a thin stalk off). Its losses are the leaf's losses (the same round, cost,
-        mask and precision as __call__'s), so the leaf's calibrated gamma and alpha judge them. Returns one
-        StrideFit row per start, in the scene's dtype."""
+        blurred rounds are what walks a thin stalk off); a spike node its one round, as __call__. The losses are
+        the node's losses (the same round, cost, mask and precision as __call__'s), so its calibrated gamma and
+        alpha judge them. Returns one StrideFit row per start, in the scene's dtype."""
         st = self.settings
-        rnd = st.leaf_rounds[-1]
-        dt, dev = st.leaf_dtype or scene.dtype, scene.device
-        y, x, mask = scene.to(dt), motif.image.to(dt), motif.mask.to(dt)
+        dev = scene.device
+        if motif.kind == "spike":
+            dt = scene.dtype
+            y, x = scene, motif.image
+            if st.spike_blur > 0:
+                y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
+            steps, h, iters = self._spike_steps(x), quadrature_step(st.spike_sigma, SPIKE_QUADRATURE), st.spike_iters
+        else:
+            rnd = st.leaf_rounds[-1]
+            dt = st.leaf_dtype or scene.dtype
+            y, x = scene.to(dt), motif.image.to(dt)
+            if rnd.sigma_in > 0:
+                y = gaussian_filter(y, rnd.sigma_in)
+            steps = (curvature_steps(x, motif.mask.to(dt), rnd.sigma, rnd.sigma_in, st.leaf_nu)
+                     if st.leaf_step_rule == "curvature" else leaf_steps(motif.mask.shape, rnd.sigma, st.leaf_nu, dt, dev))
+            h, iters = quadrature_step(rnd.sigma_in, st.quadrature), rnd.iters
+        mask = motif.mask.to(dt)
         m, n = mask.shape
         cw = torch.tensor(((m - 1) / 2, (n - 1) / 2), dtype=dt, device=dev)
         rel = torch.tensor(motif.centre, dtype=dt, device=dev) - cw
@@ -349,10 +363,9 @@ class UnrolledRegistrar:
         base = centres.to(dt) - cw - turned  # _to_fit's inverse: anchor + b
         anchors = torch.round(base)
         w0 = torch.cat((phi[:, None], base - anchors), 1)
-        cost = self._leaf_cost_factory(y, x, mask, anchors, rnd)(torch.arange(anchors.shape[0], device=dev))
-        steps = (curvature_steps(x, mask, rnd.sigma, rnd.sigma_in, st.leaf_nu) if st.leaf_step_rule == "curvature"
-                 else leaf_steps(mask.shape, rnd.sigma, st.leaf_nu, dt, dev))
-        res = unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=st.rtol, backtrack=st.backtrack,
+        sigma = 0.0 if motif.kind == "spike" else st.leaf_rounds[-1].sigma
+        cost = LeafCost(y, x.to(dt), mask, anchors, sigma, a=st.keys_a, point_step=h)
+        res = unrolled_descent(cost.value_and_grad, w0, steps, iters, rtol=st.rtol, backtrack=st.backtrack,
                                project=angle_box(180.0))
         loss = res.loss.detach().to(scene.dtype)
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).clamp(min=0)
