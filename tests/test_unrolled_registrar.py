@@ -274,8 +274,8 @@ def test_extraction_keeps_every_leaf_stride_the_authors_left_eye(device):
     """On the black extraction canvas a stride on black costs the motif's energy, less than the authors' thin left
     eye costs a pixel off after the blurred rounds; the detection registrar's pruning (keep 32 by the fine cost)
     dropped its true stride at half size, and the eye pair's motif lost the eye (UnrolledRegistrar.for_extraction).
-    The detection defaults since (keep 128 and leaf_guard) find it on the canvas too; keep 32 without the guard
-    still misses it."""
+    The detection defaults since (keep 128 and leaf_guard; since crabeyes every leaf pruned by its coarse cost) find
+    it on the canvas too; keep 32 without the guard, the eyes unpruned (main's defaults before) still misses it."""
     if not (REFINE / "crab.png").is_file():
         pytest.skip("../shared/refine_data is not present")
     from regrun.detection.crab_data import load_template
@@ -283,7 +283,8 @@ def test_extraction_keeps_every_leaf_stride_the_authors_left_eye(device):
 
     template = load_template("refine_crab", str(REFINE), "v1").downscaled(2).to(device=device)
     found = {}
-    for name, over in (("default", {}), ("keep 32", {"descent.leaf_rounds.1.keep": 32, "descent.leaf_guard": False})):
+    for name, over in (("default", {}), ("keep 32", {"descent.leaf_rounds.1.keep": 32, "descent.leaf_guard": False,
+                                                     "descent.coarse_keep_min_area": 700})):
         det = build_detector(config_section("solver", "hierarchical", registrar="descent", **over), template, 2)
         canvas = torch.nn.functional.pad(det.template.image, (det.pad,) * 4)
         motif = det.motifs["left_eye"]
