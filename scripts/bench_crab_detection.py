@@ -201,7 +201,9 @@ def main(argv=None):
             row = {"registrar": registrar, "scale": scale, "scene": sc.label, "threads": args.threads, "dtype": args.dtype,
                    "extraction_s": round(t_ext, 2), "extraction_cpu_s": round(c_ext, 2),
                    "detection_s": round(t_det, 2), "detection_cpu_s": round(c_det, 2), "score": round(d.score, 4),
-                   "other_weight_max": round(other, 4), "n_detected": len(found)}
+                   "other_weight_max": round(other, 4), "n_detected": len(found),
+                   # leaves the top-down completion added (solver.complete), as node:strides
+                   "completed": " ".join(f"{n}:{c}" for n, c in d.completed.items())}
             if sc.label in PAIRS:  # both crabs found as instances (nearest each), nothing else
                 truths = [t.downscaled(scale) for t in PAIRS[sc.label]]
                 oks, cerr = [], []
@@ -218,6 +220,7 @@ def main(argv=None):
                                                                                    n, tr)[:2]) for n, _ in det.order]
                 inst = min(found, key=lambda i: math.dist(i.centre, tr.centre)) if found else None
                 ok, part_err = instance_success(inst, tr, full, scale)
+                row["parts_missing"] = " ".join(n for n, p in inst.parts.items() if not p.visible) if inst else "all"
                 row.update({"centre_error_px": round(scale * math.dist(inst.centre if inst else d.centre(), tr.centre), 2),
                             "peak_error_px": round(scale * math.dist(inst.peak if inst else d.peak(), jr[:2]), 2),
                             "part_angle_error_max": round(max(angles), 2) if angles else float("nan"),

@@ -10,10 +10,10 @@ from PIL import Image
 from regrun.config import compose
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import read_rgba, synthetic_crab
-from regrun.detection.detector import SceneTooSmall
+from regrun.detection.detector import Detection, SceneTooSmall
 from regrun.detection.instances import detections_table, find_instances
 from regrun.detection.motif_cache import cached_extract
-from regrun.detection.rotation_search import StrideGrid
+from regrun.detection.rotation_search import StrideFit, StrideGrid
 from regrun.detection.scenes import (
     Scene,
     Truth,
@@ -255,3 +255,42 @@ def test_extraction_progress_expects_the_spike_motifs_the_template_makes(detecto
     exhaustive = build_detector(compose(["problem=crab_detection", "solver=hierarchical",
                                          "solver.registrar=exhaustive"]).solver, full.downscaled(2), 2)
     assert exhaustive.predicted_extraction_work() is None  # no work model: nodes count 1
+
+
+def test_completion_finds_a_leaf_the_bottom_up_pass_lost(detector):
+    """Top-down completion (HierarchicalDetector.complete): the canonical detection with the right eye's strides
+    lost (as the authors' thin eyes are on some held-out scenes) gets the eye back where the crab stride puts it,
+    at its own pose and loss, and the eye pair and crab run again on the completed maps; without a heavy enough
+    root stride nothing is searched."""
+    det, _ = detector
+    can = det.canonical
+    canvas = torch.nn.functional.pad(det.template.image, (det.pad,) * 4)
+    eye = can.nodes["right_eye"]
+    lost = det.node_result("right_eye", StrideFit(eye.fit.centre, eye.fit.angle, torch.full_like(eye.fit.loss, math.inf)),
+                           canvas.shape[-2:])
+    broken = Detection({**can.nodes, "right_eye": lost}, can.root, can.motifs, can.template_centre,
+                       {n: 0.0 for n in can.nodes}, {n: 0.0 for n in can.nodes})
+    (before,) = find_instances(broken, 0.5 * min(det.template.size), 0.5, PART_RADIUS / 2)
+    assert not before.parts["right_eye"].visible
+    done = det.complete(canvas, broken)
+    (inst,) = find_instances(done, 0.5 * min(det.template.size), 0.5, PART_RADIUS / 2)
+    k = eye.best()
+    p = inst.parts["right_eye"]
+    assert p.visible and math.dist((p.row, p.col), eye.locations[k].tolist()) < 0.05
+    assert abs(p.angle - float(eye.fit.angle[k])) < 0.1 and p.loss <= float(eye.fit.loss[k]) + 1e-3
+    assert done.nodes["eye_pair"] is not can.nodes["eye_pair"] and 0.9 <= done.score <= 1.1  # parents ran again
+    # a lost crab (its root stride light, 0.1): the parents run again over the whole canvas, the crab comes back
+    root = can.nodes[can.root]
+    st, j = det.settings[can.root], root.best()
+    light = root.fit.loss.clone()
+    light[j] = st.gamma + math.log(10.0) / st.alpha
+    lost_crab = Detection({**broken.nodes, can.root: det.node_result(can.root, StrideFit(
+        root.fit.centre, root.fit.angle, light), canvas.shape[-2:])}, can.root, can.motifs, can.template_centre,
+        {n: 0.0 for n in can.nodes}, {n: 0.0 for n in can.nodes})
+    assert lost_crab.score < 0.2
+    again = det.complete(canvas, lost_crab)
+    assert again.completed == {"right_eye": 1} and 0.9 <= again.score <= 1.1
+    none = Detection({**broken.nodes, can.root: det.node_result(can.root, StrideFit(
+        root.fit.centre, root.fit.angle, torch.full_like(root.fit.loss, math.inf)), canvas.shape[-2:])}, can.root,
+        can.motifs, can.template_centre, dict(broken.timings), dict(broken.cpu))
+    assert det.complete(canvas, none) is none

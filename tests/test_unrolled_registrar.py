@@ -286,8 +286,8 @@ def test_extraction_keeps_every_leaf_stride_the_authors_left_eye(device):
     """On the black extraction canvas a stride on black costs the motif's energy, less than the authors' thin left
     eye costs a pixel off after the blurred rounds; the detection registrar's pruning (keep 32 by the fine cost)
     dropped its true stride at half size, and the eye pair's motif lost the eye (UnrolledRegistrar.for_extraction).
-    The detection defaults since (keep 128 and leaf_guard) find it on the canvas too; keep 32 without the guard
-    still misses it."""
+    The detection defaults since (keep 128 and leaf_guard; since crabeyes every leaf pruned by its coarse cost) find
+    it on the canvas too; keep 32 without the guard, the eyes unpruned (main's defaults before) still misses it."""
     if not (REFINE / "crab.png").is_file():
         pytest.skip("../shared/refine_data is not present")
     from regrun.detection.crab_data import load_template
@@ -295,7 +295,8 @@ def test_extraction_keeps_every_leaf_stride_the_authors_left_eye(device):
 
     template = load_template("refine_crab", str(REFINE), "v1").downscaled(2).to(device=device)
     found = {}
-    for name, over in (("default", {}), ("keep 32", {"descent.leaf_rounds.1.keep": 32, "descent.leaf_guard": False})):
+    for name, over in (("default", {}), ("keep 32", {"descent.leaf_rounds.1.keep": 32, "descent.leaf_guard": False,
+                                                     "descent.coarse_keep_min_area": 700})):
         det = build_detector(config_section("solver", "hierarchical", registrar="descent", **over), template, 2)
         canvas = torch.nn.functional.pad(det.template.image, (det.pad,) * 4)
         motif = det.motifs["left_eye"]
@@ -307,3 +308,23 @@ def test_extraction_keeps_every_leaf_stride_the_authors_left_eye(device):
     for key in (("default", True), ("keep 32", True), ("default", False)):
         assert found[key][0] < 1e-3 and found[key][1] < 0.05, (key, found[key])  # its own pose, loss ~0
     assert found["keep 32", False][1] > 5  # keep 32 by the fine cost misses it (why extraction does not prune)
+
+
+def test_register_at_converges_from_a_predicted_pose(device):
+    """register_at (the detector's top-down completion) descends the last leaf round from given poses: from starts
+    up to 1.5 deg and 0.8 px off it lands on the part, its loss that of the last round at the pose (what the leaf's
+    calibrated threshold judges), the same as the stride registrar reports there."""
+    angle, centre, dtype = 37.0, (23.4, 28.7), torch.float64
+    scene, motif = _textured_scene(device, dtype, angle, centre)
+    reg = UnrolledRegistrar(_settings(leaf_rounds=(LeafRound(1.5, 1.5, 32), LeafRound(0.1, 0.0, 24)), dedup=2.0,
+                                      leaf_dtype=None))
+    offsets = torch.tensor([[0.0, 0.0, 0.0], [-1.0, 0.6, -0.4], [1.5, -0.5, 0.5]], dtype=dtype, device=device)
+    start = torch.tensor(centre, dtype=dtype, device=device) + offsets[:, 1:]
+    fit = reg.register_at(scene, motif, start, angle + offsets[:, 0])
+    assert fit.centre.shape == (3, 2) and fit.loss.device.type == scene.device.type
+    full = reg(scene, motif, StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8), [-180.0, 180.0])
+    k = int(torch.argmin(full.loss))
+    assert math.dist(full.centre[k].tolist(), centre) < 0.1
+    for i in range(3):
+        assert math.dist(fit.centre[i].tolist(), centre) < 0.1 and abs(float(fit.angle[i]) - angle) < 0.3
+        assert float(fit.loss[i]) == pytest.approx(float(full.loss[k]), rel=1e-3, abs=1e-6)

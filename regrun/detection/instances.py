@@ -24,6 +24,10 @@ import torch
 
 from .detector import Detection
 
+# a part's stride must weigh this much (its loss within the leaf's calibrated range of successes) to be the part
+# (find_instances; the detector's top-down completion judges the parts it adds by the same rule)
+MIN_PART_WEIGHT = 0.5
+
 
 @dataclass
 class PartPose:
@@ -79,7 +83,7 @@ def _missing(size) -> PartPose:
 
 
 def find_instances(det: Detection, radius: float, min_score: float, part_radius: float,
-                   min_part_weight: float = 0.5) -> list[Instance]:
+                   min_part_weight: float = MIN_PART_WEIGHT) -> list[Instance]:
     """The instances (module docstring), by decreasing score; lengths in the searched scene's pixels."""
     root = det.nodes[det.root]
     occ = root.occurrence.detach()

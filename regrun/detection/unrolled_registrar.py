@@ -362,6 +362,52 @@ class UnrolledRegistrar:
         fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
         return deduplicate(fit, st.dedup)
 
+    def register_at(self, scene: torch.Tensor, motif: Motif, centres: torch.Tensor, angles: torch.Tensor) -> StrideFit:
+        """A motif registered from given poses only (the detector's top-down completion, HierarchicalDetector.complete):
+        motif centre (N, 2) in scene pixels and angle (N,) in degrees. A leaf descends the last leaf round only (no
+        input blur: the pose is already within a degree or two and a fraction of a pixel of the part, where the
+        blurred rounds are what walks a thin stalk off); a spike node its one round, as __call__. The losses are
+        the node's losses (the same round, cost, mask and precision as __call__'s), so its calibrated gamma and
+        alpha judge them. Returns one StrideFit row per start, in the scene's dtype."""
+        st = self.settings
+        dev = scene.device
+        if motif.kind == "spike":
+            dt = scene.dtype
+            y, x = scene, motif.image
+            if st.spike_blur > 0:
+                y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
+            steps, h, iters = self._spike_steps(x), quadrature_step(st.spike_sigma, SPIKE_QUADRATURE), st.spike_iters
+        else:
+            rnd = st.leaf_rounds[-1]
+            dt = st.leaf_dtype or scene.dtype
+            y, x = scene.to(dt), motif.image.to(dt)
+            if rnd.sigma_in > 0:
+                y = gaussian_filter(y, rnd.sigma_in)
+            steps = (curvature_steps(x, motif.mask.to(dt), rnd.sigma, rnd.sigma_in, st.leaf_nu)
+                     if st.leaf_step_rule == "curvature" else leaf_steps(motif.mask.shape, rnd.sigma, st.leaf_nu, dt, dev))
+            h, iters = quadrature_step(rnd.sigma_in, st.quadrature), rnd.iters
+        mask = motif.mask.to(dt)
+        m, n = mask.shape
+        cw = torch.tensor(((m - 1) / 2, (n - 1) / 2), dtype=dt, device=dev)
+        rel = torch.tensor(motif.centre, dtype=dt, device=dev) - cw
+        phi = -torch.deg2rad(angles.to(dt))
+        co, si = torch.cos(phi), torch.sin(phi)
+        turned = torch.stack((co * rel[0] - si * rel[1], si * rel[0] + co * rel[1]), -1)
+        base = centres.to(dt) - cw - turned  # _to_fit's inverse: anchor + b
+        anchors = torch.round(base)
+        w0 = torch.cat((phi[:, None], base - anchors), 1)
+        sigma = 0.0 if motif.kind == "spike" else st.leaf_rounds[-1].sigma
+        cost = LeafCost(y, x.to(dt), mask, anchors, sigma, a=st.keys_a, point_step=h)
+        res = unrolled_descent(cost.value_and_grad, w0, steps, iters, rtol=st.rtol, backtrack=st.backtrack,
+                               project=angle_box(180.0))
+        loss = res.loss.detach().to(scene.dtype)
+        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).clamp(min=0)
+        return _to_fit(res.w.detach().to(scene.dtype), loss, anchors.to(scene.dtype), motif)
+
+    def merge(self, fit: StrideFit) -> StrideFit:
+        """A node's strides with strides added (completion): each basin once, as __call__ reports them."""
+        return deduplicate(fit, self.settings.dedup)
+
     def leaf_coarse_keep(self, motif: Motif) -> int:
         """coarse_keep for this leaf: only parts whose cost mask covers at least coarse_keep_min_area pixels are
         pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin eye's up to 146th)."""

@@ -13,12 +13,13 @@ from ..config import PACKAGE_DIR
 from ..detection.calibration import load_calibration
 from ..detection.detector import (
     AGGREGATES,
+    Completion,
     HierarchicalDetector,
     NodeSettings,
     SceneTooSmall,
     exhaustive_registrar,
 )
-from ..detection.instances import detections_table, find_instances
+from ..detection.instances import MIN_PART_WEIGHT, detections_table, find_instances
 from ..detection.motif_cache import cache_dir, cached_extract, load_costs, save_costs
 from ..detection.motif_registration import LeafRound
 from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
@@ -138,7 +139,20 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
                                 registrar=registrar, extraction_pad=math.ceil(40 / scale),
                                 progress=progress, min_visible=min_visible,
-                                extraction_registrar=getattr(registrar, "for_extraction", lambda: registrar)())
+                                extraction_registrar=getattr(registrar, "for_extraction", lambda: registrar)(),
+                                completion=make_completion(cfg.complete, scale))
+
+
+def make_completion(section, scale: int) -> Completion | None:
+    """solver.complete as the detector's Completion (None when min_weight is 0: off); parts are judged by the
+    instances' rule (PART_RADIUS, MIN_PART_WEIGHT)."""
+    min_weight = check_float("solver.complete.min_weight", section.min_weight, 0.0, maximum=1.0)
+    if min_weight == 0:
+        return None
+    return Completion(min_weight=min_weight, part_radius=PART_RADIUS / scale, min_part_weight=MIN_PART_WEIGHT,
+                      angle_range=check_float("solver.complete.angle_range", section.angle_range, 0.0, maximum=180.0),
+                      angle_step=check_float("solver.complete.angle_step", section.angle_step, 0.0, strict=True),
+                      max_hypotheses=check_int("solver.complete.max_hypotheses", section.max_hypotheses, 1))
 
 
 def _check_bool(name: str, value) -> bool:
@@ -304,7 +318,7 @@ class Hierarchical(Solver):
                                                              if extraction and not cached else math.nan
                                                              for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
-                                   part_radius=PART_RADIUS / problem.scale)
+                                   part_radius=PART_RADIUS / problem.scale, min_part_weight=MIN_PART_WEIGHT)
         parts = [nd for nd, _ in det.order if nd != det.template.root]
         tables["detections"] = {k: np.asarray(v, dtype=np.float64) for k, v in
                                 detections_table(instances, problem.template.size, parts, problem.scale).items()}
@@ -313,6 +327,8 @@ class Hierarchical(Solver):
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
                                   "motif_cache": str(cache_file) if cache_file else "none",
+                                  # leaves the top-down completion added (node:strides), solver.complete
+                                  "completed": " ".join(f"{n}:{c}" for n, c in found.completed.items()) or "none",
                                   "progress_weights": "record" if recorded else "model" if predicted else "nodes",
                                   "extraction_progress_weights": "cached" if cached else
                                   "model" if extraction else "nodes"},
