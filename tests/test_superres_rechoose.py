@@ -22,8 +22,10 @@ SOLVERS = {"varpro_cg": VarProCG, "joint_gn": JointGN}
 # the solver's final motion (0.0119) on the 6-point search below, for both solvers, and the rule's value there
 # falls by more than 10% (not by the default 20%) from the one to the other, with plain GCV (these tests are about
 # the search again and the runs, not about the rule's weight of the trace)
+# the mechanism on a tiny set: its motion moves less than the default lam_rechoose_move (0.25 px), which would skip
+# the search again, so a smaller threshold (and gain) make the searches and the second run happen
 SET = dict(size=12, n_frames=3, noise=0.05, lam_solves=6, final_cg_iters=100, lam_rechoose_gain=0.1,
-           lam_gcv_gamma=1.0)
+           lam_gcv_gamma=1.0, lam_rechoose_move=0.02)
 
 
 def run(device, solver, reporter=None, **problem):
