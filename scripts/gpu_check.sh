@@ -11,16 +11,20 @@
 #   4. one table (scripts/gpu_check_table.py): OUT/gpu_check.md and .json, copied into docs/ and spliced into
 #      docs/devices.md between its gpu_check markers.
 # A command still to start when BUDGET seconds have passed is skipped and reported as such (not dropped).
-# Usage: scripts/gpu_check.sh [--dry-run] [--out DIR] [--budget SECONDS]
+# Usage: scripts/gpu_check.sh [--dry-run] [--out DIR] [--budget SECONDS] [--refine-data DIR]
 #   --dry-run   print every command it would run (in order, with its time limit) and run none of them
+#   --refine-data DIR   the authors' crab data (../shared/refine_data, carried to the GPU machine): the paper's
+#               five scenes at full size on cuda (one run extracts the motifs, then five cached detections)
 set -u
-DRY=0; OUT=outputs/gpu_check; BUDGET=540
+DRY=0; OUT=outputs/gpu_check; BUDGET=540; REFINE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --out) OUT=$2; shift ;;
     --budget) BUDGET=$2; shift ;;
-    *) echo "gpu_check.sh: unknown argument '$1' (allowed: --dry-run, --out DIR, --budget SECONDS)" >&2; exit 2 ;;
+    --refine-data) REFINE=$2; shift ;;
+    *) echo "gpu_check.sh: unknown argument '$1' (allowed: --dry-run, --out DIR, --budget SECONDS," \
+            "--refine-data DIR)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -72,6 +76,15 @@ run paper_superres 60 regrun problem=superres problem.data=frames problem.frames
 # half size: the synthetic crab's shipped calibrations are for scale 2 (full size has none: the run stops, exit 2)
 run paper_crab 90 regrun +experiment=crab_eval problem.scale=2 problem.scene.seed=0 device=cuda \
   hydra.run.dir=$OUT/paper/crab_detection $COMMON
+if [ -n "$REFINE" ]; then
+  # the paper's scenes at full size: the first run extracts the motifs into the cache, the five then detect
+  run paper_crab_extract 120 regrun +experiment=crab_fig3 problem.data_dir=$REFINE device=cuda \
+    hydra.run.dir=$OUT/extract/crab_fig3 $COMMON
+  for a in 0.0 7.5 15.0 22.5 30.0; do
+    run "paper_crab_fig3_$a" 60 regrun +experiment=crab_fig3 problem.data_dir=$REFINE problem.scene.angle=$a \
+      device=cuda hydra.run.dir=$OUT/paper/crab_fig3_$a $COMMON
+  done
+fi
 run paper_superres_auto 90 regrun problem=superres problem.data=frames problem.frames=$OUT/sr256/frames.npz \
   problem.truth=$OUT/sr256/frames.npz problem.true_motion=$OUT/sr256/frames.npz problem.lambda_f=auto \
   device=cuda hydra.run.dir=$OUT/paper/superres_auto $COMMON

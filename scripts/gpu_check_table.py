@@ -75,7 +75,9 @@ def build(out: Path) -> tuple[dict, str]:
     table = {"pytest_cuda": pytest_summary(out), "pairs": {}, "paper": {}}
     for p in pairs:
         table["pairs"][p] = parity(read_run(out / "cpu" / p), read_run(out / "cuda" / p))
-    for name in ("superres", "superres_auto", "crab_detection", "ct_bilevel", "registration"):
+    fixed = ("superres", "superres_auto", "crab_detection", "ct_bilevel", "registration")
+    others = sorted(p.name for p in (out / "paper").glob("*") if p.is_dir() and p.name not in fixed)
+    for name in fixed + tuple(others):
         run = read_run(out / "paper" / name)
         key = {"crab_detection": "paper_crab", "ct_bilevel": "paper_ct_bilevel"}.get(name, f"paper_{name}")
         table["paper"][name] = {"command": status(out, key), **({k: v for k, v in run.items() if k != "metrics"}
@@ -91,8 +93,8 @@ def build(out: Path) -> tuple[dict, str]:
                   f"{fmt(r['cuda_peak_mb'])} |")
     md += ["", "| paper-scale run (cuda) | status | wall s | peak GPU MB | key metrics |", "|---|---|---|---|---|"]
     for name, r in table["paper"].items():
-        keys = [k for k in ("psnr", "ssim", "motion_error", "lam_chosen", "score", "n_detected", "lam", "lam_vs_grid",
-                             "loss", "disp_rmse", "rel_error") if k in r["metrics"]]
+        keys = [k for k in ("psnr", "ssim", "motion_error", "lam_chosen", "score", "n_detected", "detection_time_s",
+                             "lam", "lam_vs_grid", "loss", "disp_rmse", "rel_error") if k in r["metrics"]]
         shown = ", ".join(f"{k} {r['metrics'][k]:.4g}" for k in keys) or "-"
         md.append(f"| {name} | {r.get('status')} ({r['command']}) | {fmt(r.get('wall_time'))} | "
                   f"{fmt(r.get('gpu_peak_memory_mb'))} | {shown} |")

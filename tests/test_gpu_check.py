@@ -32,6 +32,11 @@ def test_dry_run_composes_every_measurement(tmp_path):
     assert "problem=multiscale_affine problem.synthetic.size=512 device=cuda" in text
     assert "problem.lambda_f=auto device=cuda" in text  # the 256² run with the weight chosen from the frames
     assert lines[-1].startswith("[table] python scripts/gpu_check_table.py")
+    assert "crab_fig3" not in text  # the paper's scenes only with their data
+    scenes = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run", "--refine-data", "R"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60).stdout
+    for angle in ("0.0", "7.5", "15.0", "22.5", "30.0"):
+        assert f"+experiment=crab_fig3 problem.data_dir=R problem.scene.angle={angle} device=cuda" in scenes
     bad = subprocess.run(["bash", "scripts/gpu_check.sh", "--fast"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "--fast" in bad.stderr
 
