@@ -54,6 +54,7 @@ def test_cached_and_chunked_paths_agree(kind, device, monkeypatch):
     for block in (xray.BLOCK, 40):  # the default, and planes in blocks of a few samples
         monkeypatch.setattr(xray, "BLOCK", block)
         monkeypatch.setattr(xray, "BACK_BLOCK", block)
+        monkeypatch.setattr(xray, "DEVICE_BLOCK", block)
         torch.testing.assert_close(ops["cached"].project(x), ops["chunked"].project(x), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(ops["cached"].backproject(y), ops["chunked"].backproject(y), rtol=1e-12,
                                    atol=1e-12)
@@ -75,6 +76,7 @@ def test_rays_stopping_inside_the_grid_in_blocks_of_planes(kind, device, monkeyp
     for block in (40, 3000):
         monkeypatch.setattr(xray, "BLOCK", block)
         monkeypatch.setattr(xray, "BACK_BLOCK", block)
+        monkeypatch.setattr(xray, "DEVICE_BLOCK", block)
         fly = XRayTransform(geo, max_samples=400, cache_mb=0)
         groups = [g for _, _, gs in fly._plan(torch.float64, device) for g in gs]
         assert any(g.bounded for g in groups)
@@ -102,6 +104,7 @@ def test_parallel_backprojection_by_pixels_is_the_ray_driven_transpose(spacing, 
     y = torch.randn(2, *geo.sinogram_shape, generator=gen, dtype=torch.float64).to(device)
     torch.testing.assert_close(fly.backproject(y), cached.backproject(y), rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(xray, "BACK_BLOCK", 30)  # planes in blocks
+    monkeypatch.setattr(xray, "DEVICE_BLOCK", 30)
     torch.testing.assert_close(fly.backproject(y), cached.backproject(y), rtol=1e-12, atol=1e-12)
     assert rel_dot_mismatch(fly, torch.float64, device, gen) <= 1e-12
     assert rel_dot_mismatch(fly, torch.float32, device, gen) <= 1e-5

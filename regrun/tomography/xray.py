@@ -55,7 +55,17 @@ BLOCK = 2**18  # samples computed at once within a chunk of views (2^16-2^19 mea
 # samples (pixels of one view, for parallel beams in 2-D) back-projected at once: at 512^2/360 the
 # back-projection took 0.8-0.9x the time of 2^18 (fan) and 0.5x (parallel, by pixels), the forward product 1.15x
 BACK_BLOCK = 2**16
+# On an accelerator every pass over a block is one kernel launch, and CPU-sized blocks leave it waiting on the
+# launches: on an H200, the cone-beam bilevel preset at 1400 x 1400 x 2 from 60 views spent 67 s of 150 in 2753
+# back-projection calls of CPU-sized blocks (1.36 million index_select launches, cProfile). There, blocks and
+# chunks of views hold this many samples (a block's temporaries ~10 x 8 bytes a sample: under 1 GB).
+DEVICE_BLOCK = 2**23
 COMPACT = 8  # blocks of planes each ray group is cut into, each with the rays that cross the grid there
+
+
+def _block(cpu_block: int, device: torch.device) -> int:
+    """Samples computed at once on `device`: `cpu_block` (cache-sized) on a CPU, DEVICE_BLOCK elsewhere."""
+    return cpu_block if device.type == "cpu" else DEVICE_BLOCK
 
 
 class Layout:
@@ -245,7 +255,7 @@ class RayGroup:
         """Line integrals (B, R) of the padded flat volumes xp (B, size) in this group's layout."""
         strides = self.layout.strides[1:]
         out = xp.new_zeros(xp.shape[0], self.sel.numel())
-        for planes, rays in self.sample_blocks(BLOCK):
+        for planes, rays in self.sample_blocks(_block(BLOCK, xp.device)):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1)
             for x, o in zip(xp, out):  # one flat volume at a time: a 1-D index_select is the fast gather
@@ -266,7 +276,7 @@ class RayGroup:
         """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, size)."""
         strides = self.layout.strides[1:]
         y = y * self.weight
-        for planes, rays in self.sample_blocks(BACK_BLOCK):
+        for planes, rays in self.sample_blocks(_block(BACK_BLOCK, out.device)):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1).long()  # scatter_add_ takes int64 indices; it costs 0.6-0.7 of index_add_ on CPU
             for o, yb in zip(out, _columns(y, rays[0])):
@@ -303,7 +313,7 @@ class RayGroup:
         yp = y.new_zeros(y.shape[0], v, r + 2 * pad, dtype=compute)
         yp[:, :, pad:pad + r] = y.view(-1, v, r) * weight
         top = float(r + m + lift)  # beyond it (and below 0) every candidate reads a zero ray
-        for planes in self.blocks(n_i, BACK_BLOCK):
+        for planes in self.blocks(n_i, _block(BACK_BLOCK, out.device)):
             plane = self.planes[planes]
             grid = torch.arange(n_i, device=step.device, dtype=compute).expand(plane.shape[0], n_i)
             acc = y.new_zeros(y.shape[0], plane.shape[0], n_i, dtype=compute)
@@ -420,21 +430,20 @@ class XRayTransform(Projector):
     `project` / `backproject` are the plain products (no autograd graph); calling the transform, `forward` and
     `adjoint` are differentiable (each one's derivative is the other). `operator(dtype, device)` is the same map
     as a LinearOperator on flattened vectors. `max_samples` sets the chunk of views one group of the plan
-    covers; the samples themselves are computed in blocks of about BLOCK (2^18: ~10 MB in 2-D float64, ~20 MB
-    in 3-D), so memory stays bounded at any size. `cache_mb` bounds the cached sparse matrices (0: never cache,
+    covers (default: `views_per_chunk`); the samples themselves are computed in blocks of about BLOCK on a CPU
+    (2^18: ~10 MB in 2-D float64, ~20 MB in 3-D) and DEVICE_BLOCK elsewhere, so memory stays bounded at any
+    size. `cache_mb` bounds the cached sparse matrices (0: never cache,
     always compute the samples on the fly): A and A^T when they fit, else, in 2-D, the matrices of one view per
     orbit of the grid's symmetries (`SymmetricCache`) for as many orbits as fit."""
 
-    def __init__(self, geometry: Geometry, max_samples: int = 2**20, cache_mb: float = 512.0):
+    def __init__(self, geometry: Geometry, max_samples: int | None = None, cache_mb: float = 512.0):
         self.geometry = geometry
-        self.max_samples = int(max_samples)
+        self.max_samples = None if max_samples is None else int(max_samples)
         self.cache_mb = float(cache_mb)
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._symmetric: dict[tuple, SymmetricCache | None] = {}
         self._plans: dict[tuple, list] = {}
         vol = geometry.volume
-        rays_per_view = geometry.n_rays // geometry.views
-        self.views_per_chunk = max(1, self.max_samples // max(rays_per_view * max(vol.shape), 1))
         self.layouts = [Layout(vol.shape, axis) for axis in range(vol.ndim)]
 
     # --- samples ------------------------------------------------------------------------------------------
@@ -447,9 +456,10 @@ class XRayTransform(Projector):
             geo = self.geometry
             compute = torch.float64 if dtype == torch.float64 else torch.float32
             rays_per_view = geo.n_rays // geo.views
-            plan = []
-            for v0 in range(0, geo.views, self.views_per_chunk):
-                views = slice(v0, min(v0 + self.views_per_chunk, geo.views))
+            plan, per_chunk = [], self.views_per_chunk(torch.device(device) if device is not None else
+                                                       torch.device("cpu"))
+            for v0 in range(0, geo.views, per_chunk):
+                views = slice(v0, min(v0 + per_chunk, geo.views))
                 origin, direction, length = geo.rays(views, compute, device)
                 dominant = direction.abs().argmax(-1)
                 groups = []
@@ -462,6 +472,13 @@ class XRayTransform(Projector):
                 plan.append((v0 * rays_per_view, origin.shape[0], groups))
             self._plans[key] = plan
         return self._plans[key]
+
+    def views_per_chunk(self, device: torch.device) -> int:
+        """Views one group of the plan covers: about `max_samples` samples (default 2^20 on a CPU, DEVICE_BLOCK
+        x 8 on an accelerator, where each chunk costs kernel launches and host syncs while its plan is built)."""
+        geo = self.geometry
+        samples = self.max_samples or (2**20 if device.type == "cpu" else 8 * DEVICE_BLOCK)
+        return max(1, samples // max(geo.n_rays // geo.views * max(geo.volume.shape), 1))
 
     def view_taps(self, dtype=torch.float64, device=None) -> torch.Tensor:
         """Per view, an upper bound on its rays' nonzero taps (int64, (views,)), counted from each ray's planes
@@ -619,7 +636,7 @@ class SymmetricCache:
     360 (fan, 512^2) is 171 MB in float32. A_R covers the first n_a orbits and A_R^T the first n_at (where not
     all fit cache_mb); the views of the others are projected on the fly (`_OrbitPart`)."""
 
-    def __init__(self, orbits: ViewOrbits, geometry: Geometry, a, at, n_a: int, n_at: int, max_samples: int,
+    def __init__(self, orbits: ViewOrbits, geometry: Geometry, a, at, n_a: int, n_at: int, max_samples: int | None,
                  device):
         self.a, self.at, self.n_a, self.n_at, self.n_orbits = a, at, n_a, n_at, len(orbits.reps)
         self.shape = geometry.volume.shape
@@ -660,7 +677,7 @@ class _OrbitPart:
     representatives' matrix), and the other orbits' views as a scan of their own (`rest`, on the fly; None when
     every orbit is cached) with their rays' flat sinogram indices (`rest_rays`)."""
 
-    def __init__(self, orbits: ViewOrbits, geometry: Geometry, rows: int, max_samples: int, device):
+    def __init__(self, orbits: ViewOrbits, geometry: Geometry, rows: int, max_samples: int | None, device):
         n_u = geometry.detector[0]
         index, valid = orbits.sinogram_index(n_u, device)
         self.index, self.valid = index[:rows * n_u], valid[:rows * n_u]
@@ -675,7 +692,7 @@ class _OrbitPart:
             self.rest_rays = (rest[:, None] * n_u + torch.arange(n_u, device="cpu")).reshape(-1).to(device)
 
 
-def _head(sub: XRayTransform, views: int, max_samples: int) -> XRayTransform:
+def _head(sub: XRayTransform, views: int, max_samples: int | None) -> XRayTransform:
     """The transform of the first `views` views of `sub` (itself when that is all of them)."""
     geo = sub.geometry
     if views == geo.views:
