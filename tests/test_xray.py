@@ -286,3 +286,21 @@ def test_fdk_of_a_dense_ball_sinogram(device):
     central = inner & (pts[..., 2].abs() < 1)
     assert abs(float(rec[central].mean()) - 1) <= 0.01
     assert abs(float(rec[inner].mean()) - 1) <= 0.02
+
+
+def test_accelerator_sized_blocks_and_chunks_give_the_same_products(device, monkeypatch):
+    """Off the CPU a block and a chunk of views hold DEVICE_BLOCK samples (fewer kernel launches); only the
+    grouping of the sums changes. Here any device is given those sizes, against small blocks and chunks."""
+    geo = geometry("cone", n=10, views=5)
+    x = torch.rand(geo.volume.shape, dtype=torch.float64, device=device)
+    y = torch.rand(geo.sinogram_shape, dtype=torch.float64, device=device)
+    monkeypatch.setattr(xray, "DEVICE_BLOCK", 40)
+    monkeypatch.setattr(xray, "BLOCK", 40)
+    monkeypatch.setattr(xray, "BACK_BLOCK", 40)
+    small = XRayTransform(geo, max_samples=300, cache_mb=0)
+    ref = small.project(x), small.backproject(y)
+    monkeypatch.setattr(xray, "_block", lambda cpu_block, dev: 2**23)
+    big = XRayTransform(geo, max_samples=2**26, cache_mb=0)
+    assert len(big._plan(torch.float64, device)) == 1 < len(small._plan(torch.float64, device))
+    torch.testing.assert_close(big.project(x), ref[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(big.backproject(y), ref[1], rtol=1e-12, atol=1e-12)
