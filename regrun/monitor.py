@@ -148,10 +148,13 @@ class WorkETA:
     share left) assumed for every kind; with one kind and prior_share 0 this *is* the static ETA. `clock` is a
     function returning seconds (time.perf_counter; a fake one in tests, CPU seconds in bench_crab_eta)."""
 
-    def __init__(self, parts: dict[str, list[tuple[str, float]]], clock=time.perf_counter,
-                 prior_share: float = PRIOR_SHARE, by_segment: bool = True):
-        self.parts = {name: [(kind, max(float(sec), 0.0)) for kind, sec in segs] for name, segs in parts.items()}
-        self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
+    def __init__(self, parts: dict[str, list[tuple]], clock=time.perf_counter,
+                 prior_share: float = PRIOR_SHARE, by_segment: bool = True, own_yield: bool = True):
+        # a segment is (kind, predicted seconds) or (kind, predicted seconds of its most work, expected yield): only
+        # the latter's skipped work is told apart (a record of measured seconds already holds its run's early stops)
+        self.yields = {name: [float(seg[2]) if len(seg) > 2 else None for seg in segs] for name, segs in parts.items()}
+        self.parts = {name: [(seg[0], max(float(seg[1]), 0.0)) for seg in segs] for name, segs in parts.items()}
+        self.clock, self.prior_share, self.by_segment, self.own_yield = clock, prior_share, by_segment, own_yield
         self.kind_total: dict[str, float] = {}
         for segs in self.parts.values():
             for kind, sec in segs:
@@ -163,6 +166,8 @@ class WorkETA:
         self.done = 0.0  # predicted seconds of the running part done
         self.seg_measured: list[float] = []  # the running part's segments: measured, predicted seconds done
         self.seg_predicted: list[float] = []
+        self.seg_skipped: list[float] = []
+        self.skipped = 0.0
         self.t0 = self.last = None
 
     def start(self, part: str) -> None:
@@ -174,13 +179,15 @@ class WorkETA:
             self._close(now)
         self.running, self.done, self.last = (part if part in self.parts else None), 0.0, now
         n = len(self.parts[part]) if self.running is not None else 0
-        self.seg_measured, self.seg_predicted = [0.0] * n, [0.0] * n
+        self.seg_measured, self.seg_predicted, self.seg_skipped = [0.0] * n, [0.0] * n, [0.0] * n
+        self.skipped = 0.0  # predicted seconds of the running part skipped
 
-    def advance(self, fraction: float) -> None:
-        """The running part has done `fraction` of its predicted work."""
+    def advance(self, fraction: float, skipped: float = 0.0) -> None:
+        """The running part has done `fraction` of its predicted work, of which `skipped` (a share of the part's
+        predicted work, counted since the part started) will not run: a descent whose items stopped early."""
         if self.running is not None:
             total = sum(sec for _, sec in self.parts[self.running])
-            self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock())
+            self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock(), min(max(skipped, 0.0), 1.0) * total)
 
     def finish(self) -> None:
         if self.running is not None:
@@ -202,7 +209,7 @@ class WorkETA:
         self.last = now
         self.finished.add(self.running)
 
-    def _advance(self, upto: float, now: float) -> None:
+    def _advance(self, upto: float, now: float, skipped: float | None = None) -> None:
         segs = self.parts[self.running]
         upto = min(upto, sum(sec for _, sec in segs))
         if upto <= self.done:
@@ -214,11 +221,19 @@ class WorkETA:
                 covered.append((i, kind, b - a))
             start += sec
         span = sum(c for _, _, c in covered)
+        # the work skipped since the last report is done without time: the time is charged to the work that ran
+        # (by its share of each covered segment that has a yield), so a kind's rate stays seconds per predicted
+        # second *run*
+        yielding = sum(c for i, _, c in covered if self.yields[self.running][i] is not None)
+        skip = 0.0 if skipped is None else min(max(skipped - self.skipped, 0.0), yielding)
         for i, kind, c in covered:
-            self.predicted[kind] += c
+            c_ran = c - (skip * c / yielding if self.yields[self.running][i] is not None else 0.0)
+            self.predicted[kind] += c_ran
             self.measured[kind] += spent * c / span
-            self.seg_predicted[i] += c
+            self.seg_predicted[i] += c_ran
             self.seg_measured[i] += spent * c / span
+            self.seg_skipped[i] += c - c_ran
+        self.skipped += skip
         self.done, self.last = upto, now
 
     def rates(self) -> dict[str, float] | None:
@@ -247,12 +262,17 @@ class WorkETA:
             running = name == self.running
             done = self.done if running else 0.0
             for i, (kind, sec) in enumerate(segs):
-                rate = rates[kind]
+                rate, share = rates[kind], self.yields[name][i]
+                share = 1.0 if share is None else share
                 if running and self.by_segment and self.seg_predicted[i] > 0:
                     # a segment part-done: the rest of the same work runs as its start did, blended like a kind
                     w = self.prior_share * sec
                     rate = (self.seg_measured[i] + w * rate) / (self.seg_predicted[i] + w)
-                part_left += rate * max(start + sec - max(start, done), 0.0)
+                if running and self.own_yield and self.yields[name][i] is not None:
+                    # the share of its most work that runs: as it has run so far in this segment, blended likewise
+                    w, covered = self.prior_share * sec, self.seg_predicted[i] + self.seg_skipped[i]
+                    share = (self.seg_predicted[i] + w * share) / (covered + w)
+                part_left += rate * share * max(start + sec - max(start, done), 0.0)
                 start += sec
             if name == self.running:  # time since the last report was spent on what is left of this part
                 part_left = max(part_left - (self.clock() - self.last), 0.0)

@@ -255,7 +255,7 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
                          coarse_step=10.0, dedup=2.0)
     reg = UnrolledRegistrar(settings)
     said = []
-    reg.report = lambda fraction, now: said.append((fraction, now))
+    reg.report = lambda fraction, now, skipped: said.append((fraction, now))
     reg(scene, motif, grid, [-30.0, 30.0])
     fractions = [f for f, _ in said]
     assert fractions[0] == 0.0 and said[0][1] == "coarse search" and fractions[-1] == pytest.approx(1.0)
