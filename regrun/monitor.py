@@ -129,6 +129,8 @@ class Progress:
 # predicted for that kind in the whole phase (chosen on the tuning traces of scripts/bench_crab_eta.py;
 # docs/detection.md, "The ETA corrected online").
 PRIOR_SHARE = 0.25
+# The share of a descent's most work after which its items still running are taken to run on (WorkETA.remaining)
+RUN_ON_SHARE = 0.1
 
 
 class WorkETA:
@@ -150,8 +152,9 @@ class WorkETA:
 
     Work that may stop early (a descent whose items stop at a rate the scene sets) is a segment (kind, seconds of
     its most work, yield): the share of that work expected to run. Its reports say how much of it was skipped
-    (advance's `skipped`): skipped work takes no time, so the kind's rate stays per second of work run, and the
-    segment's rest is what the yield leaves of it, at most what is still running (eta9)."""
+    (advance's `skipped`): skipped work takes no time, so the kind's rate stays per second of work run; the rest
+    of a segment not started is its yield of its most work, of one part-run what its running items can still do
+    (RUN_ON_SHARE) (eta9)."""
 
     def __init__(self, parts: dict[str, list[tuple]], clock=time.perf_counter,
                  prior_share: float = PRIOR_SHARE, by_segment: bool = True):
@@ -275,12 +278,15 @@ class WorkETA:
                     rate = (self.seg_measured[i] + w * rate) / (self.seg_predicted[i] + w)
                 most = max(start + sec - max(start, done), 0.0)  # the segment's most work left
                 if running and self.yields[name][i] is not None and self.seg_predicted[i] + self.seg_skipped[i] > 0:
-                    # a descent part-run: what its yield leaves of the work expected once the work run is counted,
-                    # at most what its running items can still do; when the work run is already past it, the
-                    # yield of the rest. (Its items stop in their first iterations or run on, so the share run so
-                    # far, 1 before the first stop, says little of the rest: blending it in, as rates are, did no
-                    # better on the tuning traces, 65 / 46% of the 1% grid within 20% at full / half size.)
-                    left_work = min(most, max(share * sec - self.seg_predicted[i], share * most))
+                    # a descent part-run. Its items stop in their first iterations or run on: once a tenth of its
+                    # most work is behind it (3 of a spike descent's 32 iterations) the items still running are
+                    # taken to run on, and the rest is their most work; before that, what the yield leaves of the
+                    # work expected once the work run is counted, at most their most work. (The share run so far,
+                    # 1 before the first stop, says little of the rest: blending it in as rates are gave 65 / 46%
+                    # of the 1% grid within 20% on the tuning traces at full / half size, this rule 66 / 49%.)
+                    covered = self.seg_predicted[i] + self.seg_skipped[i]
+                    left_work = most if covered >= RUN_ON_SHARE * sec else \
+                        min(most, max(share * sec - self.seg_predicted[i], share * most))
                 else:
                     left_work = share * most
                 part_left += rate * left_work

@@ -184,11 +184,21 @@ def test_unrolled_registrar_registers_spike_maps(device):
     grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
     reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
                                       spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
+    said = []
+    reg.report = lambda fraction, now, skipped: said.append((fraction, skipped))
     fit = reg(scene, spike, grid, [-15.0, 15.0])
     k = int(torch.argmin(fit.loss))
     assert int(torch.isfinite(fit.loss).sum()) <= 6
     assert math.dist(fit.centre[k].tolist(), centre) < 0.5
     assert abs(float(fit.angle[k]) - angle) < 1.5
+    # progress (eta9): the descent reports after each evaluation the work done or skipped and the work its stopped
+    # items skip, both rising; at its end the work run is the evaluations it made (1 + iterations per item)
+    plan = reg.work(tuple(scene.shape), spike, grid, [-15.0, 15.0])
+    fractions, skipped = [f for f, _ in said], [s for _, s in said]
+    assert fractions == sorted(fractions) and skipped == sorted(skipped) and fractions[-1] == pytest.approx(1.0)
+    descent = plan.rounds[0] / plan.total
+    assert len(said) > 10 and 0 < skipped[-1] < descent
+    assert (descent - skipped[-1]) / descent == pytest.approx((reg.last_iterations + 1) / 61)
 
 
 def test_curvature_steps_are_the_inverse_gauss_newton_diagonal(device):
