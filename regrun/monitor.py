@@ -197,6 +197,12 @@ class WorkETA:
             total = sum(sec for _, sec in self.parts[self.running])
             self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock(), min(max(skipped, 0.0), 1.0) * total)
 
+    def expect(self, share: float) -> None:
+        """The running part's work that may stop early (its segments with a yield) is now expected to run `share`
+        of its most work (a spike node whose maps are empty: its items stop at once)."""
+        if self.running is not None:
+            self.yields[self.running] = [None if y is None else float(share) for y in self.yields[self.running]]
+
     def finish(self) -> None:
         if self.running is not None:
             self._close(self.clock())

@@ -19,6 +19,9 @@ Sets, never mixed:
   constants are fitted per stage on tuning + tuning8 (`--reweigh TRACES --fit`).
 - `heldout5`, `heldout6` (eta8; seeds 221-230 and 241-250, both templates, half and full size), each run once after
   a change was committed.
+- `heldout9a`, `heldout9b` (eta9; seeds 261-270 and 281-290, both templates, half and full size, one crab, two
+  crabs, crab-free), each run once after eta9's change was committed; `heldout9c`, `heldout9d` (seeds 301-310,
+  321-330) likewise after the empty-maps rule that heldout9b's misses led to.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -38,7 +41,10 @@ regrun.monitor.WorkETA fed the same reports, on the model's plan by node kind an
 error at 25 / 50 / 75% is at the report nearest that share of the run's CPU time: (ETA - time left) / time left
 ("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run;
 "within20" the share of all reports after the first 10% of the run whose ETA is within 20% of the time left (eta8's
-target). "Before" is the online ETA on the work model before eta8 (LEGACY) replayed on the same trace. CPU seconds
+target; since eta9 on the reports the code made before eta9, without a spike descent's per-evaluation ones), and
+"grid20" the share of the points of a 1% grid of the run's time from 10% on (eta9). "Before" is, since eta9, the
+online ETA of main before eta9 (eta8's constants MAIN8, no yield, a spike descent's reports at its end only, read
+at the same times) replayed on the same trace (before eta9: the model before eta8, LEGACY). CPU seconds
 stand for wall time (one thread; the machine's load divides both alike). Traces go to <out>.json after every run,
 rows to CSV (default outputs/bench_crab_eta_<set>.csv), and a markdown table is printed.
 """
@@ -166,6 +172,21 @@ HELDOUT9B = [HeldOut("synthetic", 1, 1, 281, "clutter", 25.0), HeldOut("syntheti
              HeldOut("synthetic", 2, 1, 286, "beach", -125.0), HeldOut("synthetic", 2, 0, 287, "clutter"),
              HeldOut("synthetic", 2, 2, 288, "clutter"), HeldOut("refine_crab", 2, 1, 289, "clutter", -5.0),
              HeldOut("refine_crab", 2, 0, 290, "beach")]
+# and, after heldout9b's misses (crab-free scenes whose spike descents stop at once) led to the empty-maps rule
+# (UnrolledRegistrar._empty_maps) and extraction's leaf constant, two more (seeds 301-310 and 321-330, nobody's
+# before), each run once after that was committed
+HELDOUT9C = [HeldOut("synthetic", 1, 1, 301, "clutter", -45.0), HeldOut("synthetic", 1, 0, 302, "beach"),
+             HeldOut("synthetic", 1, 2, 303, "clutter"), HeldOut("refine_crab", 1, 1, 304, "beach", 135.0),
+             HeldOut("refine_crab", 1, 0, 305, "clutter"),
+             HeldOut("synthetic", 2, 1, 306, "beach", 80.0), HeldOut("synthetic", 2, 0, 307, "beach"),
+             HeldOut("refine_crab", 2, 1, 308, "clutter", -150.0), HeldOut("refine_crab", 2, 0, 309, "beach"),
+             HeldOut("refine_crab", 2, 2, 310, "clutter")]
+HELDOUT9D = [HeldOut("synthetic", 1, 1, 321, "beach", 160.0), HeldOut("synthetic", 1, 0, 322, "clutter"),
+             HeldOut("refine_crab", 1, 2, 323, "clutter"), HeldOut("refine_crab", 1, 1, 324, "beach", -100.0),
+             HeldOut("refine_crab", 1, 0, 325, "beach"),
+             HeldOut("synthetic", 2, 1, 326, "clutter", 10.0), HeldOut("synthetic", 2, 0, 327, "clutter"),
+             HeldOut("synthetic", 2, 2, 328, "beach"), HeldOut("refine_crab", 2, 1, 329, "beach", 65.0),
+             HeldOut("refine_crab", 2, 0, 330, "clutter")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -220,21 +241,23 @@ def setup(template: str, scale: int, extra=()):
 def traced(det, run):
     """Runs run() with the detector's hooks recording (CPU s since the start, node, fraction of the node's
     predicted work the registrar reported); returns (result, events, CPU seconds in all)."""
-    events, node = [], [None]
+    events, node, expected = [], [None], {}
     c0 = time.process_time()
 
     def started(message):
         node[0] = message.split(" ", 1)[-1]
         events.append((time.process_time() - c0, node[0], 0.0, 0.0))
 
-    def inside(fraction, _now, skipped=0.0):
+    def inside(fraction, _now, skipped=0.0, expect=None):
+        if expect is not None:
+            expected[node[0]] = expect
         events.append((time.process_time() - c0, node[0], fraction, skipped))
 
     det.progress, det.inside = started, inside
     result = run()
     total = time.process_time() - c0
     det.progress, det.inside = (lambda m: None), None
-    return result, events, total
+    return result, events, total, expected
 
 
 def static_points(order, events, total, weights):
@@ -256,7 +279,7 @@ def static_points(order, events, total, weights):
 
 
 def online_points(events, total, plan, prior_share=PRIOR_SHARE, kinds="stage", by_segment=True, legacy=False,
-                  times=None, **options):
+                  times=None, expected=None, **options):
     """(t, ETA, time left) at each report as NodeProgress computes it now: monitor.WorkETA on the node's plan
     [(kind, predicted seconds)], fed the reports on a clock that reads the trace's CPU seconds. kinds: "stage"
     (the code's: node kind x coarse search / scan / descent), "node" (node kind only), "one" (a single kind),
@@ -282,6 +305,8 @@ def online_points(events, total, plan, prior_share=PRIOR_SHARE, kinds="stage", b
         if n != node:
             eta.start(n)
             node = n
+            if expected and n in expected and not legacy:  # the node's maps are empty (said as it starts)
+                eta.expect(expected[n])
         # legacy: what the code before eta9 was told: no skipped work, and a spike descent reported only at its
         # end (its ETA at the reports in between is still read, on the clock, as a progress line would be)
         if not (legacy and inside_spike_descent(frac, plan[n])):
@@ -332,7 +357,8 @@ def constants(extracting=False) -> dict:
     """The work model's constants now in unrolled_registrar.py, in LEGACY's form (`extracting`: the extraction
     registrar's, whose spike descents have their own sample constant and no yield)."""
     spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[8]
-    return {"fft": (U.FFT_SECONDS[4], U.FFT_SECONDS[8]), "sample": (U.SAMPLE_SECONDS[4], spike),
+    leaf = U.EXTRACTION_LEAF_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[4]
+    return {"fft": (U.FFT_SECONDS[4], U.FFT_SECONDS[8]), "sample": (leaf, spike),
             "call": U.CALL_SECONDS, "scan": U.SCAN_SECONDS, "yield": 1.0 if extracting else U.SPIKE_YIELD}
 
 
@@ -449,13 +475,16 @@ def trace_units(trace) -> dict[str, list[float]]:
 _DETECTORS: dict = {}
 
 
-def measure(name, scale, order, cpu, stored, events, total, units, record=None):
+def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None):
     """One run's row: CPU and model seconds, ETA errors by nodes / model (static) / record (static) / online (the
     model's plan corrected online: what progress shows now) / before (online on the work model before eta8) /
     online_record (the record as the prior). `stored`: the plan the run reported its fractions against; the
     model's plans are rebuilt from the node's units with the constants now in the code and LEGACY's."""
     kind = {n: segs[0][0].split()[0] for n, segs in stored.items()}
-    plan, main8 = plan_from(units, kind, extracting=name.endswith("extraction")), plan_from(units, kind, MAIN8)
+    extracting = name.endswith("extraction")
+    plan = plan_from(units, kind, extracting=extracting)
+    # main's extraction registrar had its own spike sample constant (eta8's EXTRACTION_SPIKE_SAMPLE_SECONDS)
+    main8 = plan_from(units, kind, {**MAIN8, "sample": (MAIN8["sample"][0], 4.6e-8)} if extracting else MAIN8)
     model = {n: expected_seconds(segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
@@ -466,8 +495,9 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None):
               "model": static_points(order, now, total, model),
               "record": static_points(order, now, total, record) if record else None,
               "before": online_points(remap(events, stored, main8), total, main8, legacy=True),
-              "online": online_points(now, total, plan),
-              "online_record": online_points(now, total, scaled_plan(plan, record)) if record else None}
+              "online": online_points(now, total, plan, expected=expected),
+              "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected)
+              if record else None}
     for label, pts in points.items():
         err = eta_errors(pts, total) if pts else None
         for q, p in zip((25, 50, 75), err[0] if err else (None,) * 3):
@@ -480,7 +510,8 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None):
         late = [abs(eta / left - 1) for t, eta, left in pts or () if t >= 0.1 * total and t in reported]
         row[f"within20_{label}"] = f"{sum(e <= 0.2 for e in late)}/{len(late)}" if late else ""
     for label, legacy_feed, p in (("before", True, main8), ("online", False, plan)):
-        pts = online_points(remap(events, stored, p), total, p, legacy=legacy_feed, times=grid_times(total))
+        pts = online_points(remap(events, stored, p), total, p, legacy=legacy_feed, times=grid_times(total),
+                            expected=expected)
         row[f"grid20_{label}"] = f"{sum(abs(eta / left - 1) <= 0.2 for _, eta, left in pts)}/{len(pts)}"
     print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
           + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
@@ -505,16 +536,16 @@ def detections(runs, args):
         image = (scene.image if scene is not None else problem.scene.image).to(problem.template.image.dtype)
         shape = tuple(image.shape)
         plan = det.predicted_plan(shape)
-        found, events, total = traced(det, lambda d=det, y=image: d.detect(y))
+        found, events, total, expected = traced(det, lambda d=det, y=image: d.detect(y))
         order = [n for n, _ in det.order]
         record = previous.get((template, scale, shape))
         previous[(template, scale, shape)] = dict(found.cpu)
         per_node = node_units(det.registrar, det.node_layouts(shape))
-        rows.append(measure(name, scale, order, found.cpu, plan, events, total, per_node, record))
+        rows.append(measure(name, scale, order, found.cpu, plan, events, total, per_node, record, expected))
         units += [(per_node[n], found.cpu[n]) for n in order]
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
                        "total": total, "units": per_node, "record": record, "plan": plan,
-                    "template": template, "extra": list(extra), "shape": list(shape)})
+                    "template": template, "extra": list(extra), "shape": list(shape), "expected": expected})
     return rows, units
 
 
@@ -527,7 +558,7 @@ def extractions(args):
         plan = det.predicted_plan(None, extracting=True)
         # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
         per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
-        canonical, events, total = traced(det, det.extract)
+        canonical, events, total, expected = traced(det, det.extract)
         order = [n for n, _ in det.order]
         name = f"{template} extraction"
         rows.append(measure(name, scale, order, canonical.cpu, plan, events, total, per_node))
@@ -695,7 +726,8 @@ def stages(traces):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
-                                       "heldout9a", "heldout9b", "extraction"), default="tuning")
+                                       "heldout9a", "heldout9b", "heldout9c", "heldout9d", "extraction"),
+                    default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
     ap.add_argument("--fit", action="store_true", help="tuning only: print the least-squares constants")
@@ -734,12 +766,13 @@ def main(argv=None):
             (online_grid if args.online_grid else stages if args.stages else fit_stages)(traces)
             return
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], stored_plan(t), events_of(t),
-                        t["total"], trace_units(t), t["record"]) for t in traces]
+                        t["total"], trace_units(t), t["record"], t.get("expected")) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
     elif args.set.startswith("heldout") or args.set == "tuning8":
         specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4, "heldout5": HELDOUT5,
                              "heldout6": HELDOUT6, "heldout9a": HELDOUT9A, "heldout9b": HELDOUT9B,
+                             "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D,
                              "tuning8": TUNING8}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]

@@ -185,7 +185,7 @@ def test_unrolled_registrar_registers_spike_maps(device):
     reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
                                       spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
     said = []
-    reg.report = lambda fraction, now, skipped: said.append((fraction, skipped))
+    reg.report = lambda fraction, now, skipped, *_: said.append((fraction, skipped))
     fit = reg(scene, spike, grid, [-15.0, 15.0])
     k = int(torch.argmin(fit.loss))
     assert int(torch.isfinite(fit.loss).sum()) <= 6
@@ -265,7 +265,7 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
                          coarse_step=10.0, dedup=2.0)
     reg = UnrolledRegistrar(settings)
     said = []
-    reg.report = lambda fraction, now, skipped: said.append((fraction, now))
+    reg.report = lambda fraction, now, skipped, *_: said.append((fraction, now))
     reg(scene, motif, grid, [-30.0, 30.0])
     fractions = [f for f, _ in said]
     assert fractions[0] == 0.0 and said[0][1] == "coarse search" and fractions[-1] == pytest.approx(1.0)

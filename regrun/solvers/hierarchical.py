@@ -104,8 +104,12 @@ class NodeProgress:
         self.eta.start(self.node)
         self._move(message)
 
-    def inside(self, fraction: float, now: str, skipped: float = 0.0) -> None:
+    def inside(self, fraction: float, now: str, skipped: float = 0.0, expected: float | None = None) -> None:
+        """`skipped`: the share of the node's most work its descent's stopped items skip; `expected`: the share of
+        its descent's most work now expected to run (its maps are empty)."""
         if self.eta is not None and self.node is not None:
+            if expected is not None:
+                self.eta.expect(expected)
             self.eta.advance(fraction, skipped)
             self._move(f"{self.message}: {now}")
 
