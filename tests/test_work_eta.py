@@ -239,3 +239,17 @@ def test_a_record_keeps_the_models_stages_and_yields():
     assert expected_seconds(plan["leaf"]) == pytest.approx(2.0) and expected_seconds(plan["crab"]) == pytest.approx(4.2)
     assert [seg[0] for seg in plan["crab"]] == [seg[0] for seg in model["crab"]] and plan["crab"][2][2] == 0.3
     assert plan["crab"][0][1] / plan["crab"][2][1] == pytest.approx(1.0 / 3.0)
+
+
+def test_a_part_told_its_descent_stops_at_once_expects_so():
+    """WorkETA.expect: the running part's work that may stop early is expected at the share said (a spike node whose
+    maps are empty), from the moment it is said; other parts and segments without a yield keep theirs."""
+    now = [0.0]
+    plan = {"crab": [("spike search", 1.0), ("spike descent crab", 3.0, 0.3)], "next": [("x", 1.0, 0.5)]}
+    eta = WorkETA(plan, clock=lambda: now[0])
+    eta.start("crab")
+    now[0] = 1.0
+    eta.advance(0.125)  # half the search at rate 2
+    assert eta.remaining() == pytest.approx(2 * (0.5 + 0.9 + 0.5))
+    eta.expect(0.06)
+    assert eta.remaining() == pytest.approx(2 * (0.5 + 0.18 + 0.5))
