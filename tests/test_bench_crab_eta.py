@@ -43,11 +43,15 @@ def test_reports_of_an_older_plan_are_put_on_the_stages_of_a_newer_one():
     bench = load_bench()
     old = {"crab": [("spike coarse search", 3.0), ("spike descent", 1.0)]}
     new = {"crab": [("spike coarse search", 2.0), ("spike scan", 1.0), ("spike descent crab", 2.0)]}
-    events = [(0.0, "crab", 0.0), (1.0, "crab", 0.375), (2.0, "crab", 0.75), (3.0, "crab", 0.875), (4.0, "crab", 1.0)]
+    events = [(0.0, "crab", 0.0, 0.0), (1.0, "crab", 0.375, 0.0), (2.0, "crab", 0.75, 0.0), (3.0, "crab", 0.875, 0.0),
+              (4.0, "crab", 1.0, 0.0)]
     # half the chunks; the search (and its scan) done; half the descent; all
-    assert [bench.stage_position(f, old["crab"]) for _, _, f in events] == [0.0, 0.5, 2.0, 2.5, 3.0]
-    assert [f for _, _, f in bench.remap(events, old, new)] == [0.0, 0.2, 0.6, 0.8, 1.0]
+    assert [bench.stage_position(f, old["crab"]) for _, _, f, _ in events] == [0.0, 0.5, 2.0, 2.5, 3.0]
+    assert [f for _, _, f, _ in bench.remap(events, old, new)] == [0.0, 0.2, 0.6, 0.8, 1.0]
     # a plan's own reports map onto itself
     fractions = [0.0, 0.2, 0.6, 0.8, 1.0]
-    again = bench.remap([(t, "crab", f) for (t, _, _), f in zip(events, fractions)], new, new)
-    assert [f for _, _, f in again] == fractions
+    again = bench.remap([(t, "crab", f, 0.0) for (t, _, _, _), f in zip(events, fractions)], new, new)
+    assert [f for _, _, f, _ in again] == fractions
+    # work a descent skipped (eta9) is the same share of the descent on the new plan: half of the old descent (1 of
+    # the node's 4 s: 1/8 of the node) is 1 of the new descent's 2 s (1/5 of the node)
+    assert bench.remap([(3.0, "crab", 0.875, 0.125)], old, new)[0][3] == 0.2

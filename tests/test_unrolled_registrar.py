@@ -184,11 +184,47 @@ def test_unrolled_registrar_registers_spike_maps(device):
     grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
     reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
                                       spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
+    said = []
+    reg.report = lambda fraction, now, skipped, *_: said.append((fraction, skipped))
     fit = reg(scene, spike, grid, [-15.0, 15.0])
     k = int(torch.argmin(fit.loss))
     assert int(torch.isfinite(fit.loss).sum()) <= 6
     assert math.dist(fit.centre[k].tolist(), centre) < 0.5
     assert abs(float(fit.angle[k]) - angle) < 1.5
+    # progress (eta9): the descent reports after each evaluation the work done or skipped and the work its stopped
+    # items skip, both rising; at its end the work run is the evaluations it made (1 + iterations per item)
+    plan = reg.work(tuple(scene.shape), spike, grid, [-15.0, 15.0])
+    fractions, skipped = [f for f, _ in said], [s for _, s in said]
+    assert fractions == sorted(fractions) and skipped == sorted(skipped) and fractions[-1] == pytest.approx(1.0)
+    descent = plan.rounds[0] / plan.total
+    assert len(said) > 10 and 0 < skipped[-1] < descent
+    assert (descent - skipped[-1]) / descent == pytest.approx((reg.last_iterations + 1) / 61)
+
+
+def test_a_spike_node_with_empty_maps_says_its_descent_stops_at_once(device):
+    """eta9: maps with no energy (a crab-free scene's children found nothing) leave nothing to descend; the registrar
+    says so before its search (the share of the descent's most work expected to run: 2 of spike_iters + 1
+    evaluations per item), and the descent does stop there. Maps with a bump say nothing."""
+    dtype = torch.float64
+    m = 25
+    c0 = (m - 1) / 2
+    motif = _bumps([(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)], (m, m), 2.5, device, dtype)
+    spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
+                  (int(c0), int(c0)), (0.0, 0.0))
+    reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
+                                      spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
+    for scene, empty in ((torch.zeros(3, 56, 64, dtype=dtype, device=device), True),
+                         (_bumps([(20.0, 30.0)] * 3, (56, 64), 2.5, device, dtype), False)):
+        grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
+        said = []
+        reg.report = lambda fraction, now, skipped, *expected: said.append((fraction, skipped, expected))
+        reg(scene, spike, grid, [-15.0, 15.0])
+        told = [e[0] for _, _, e in said if e]
+        assert told == ([pytest.approx(2 / 61)] if empty else [])
+        if empty:
+            plan = reg.work(tuple(scene.shape), spike, grid, [-15.0, 15.0])
+            descent = plan.rounds[0] / plan.total
+            assert (descent - said[-1][1]) / descent == pytest.approx(2 / 61)
 
 
 def test_curvature_steps_are_the_inverse_gauss_newton_diagonal(device):
@@ -255,7 +291,7 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
                          coarse_step=10.0, dedup=2.0)
     reg = UnrolledRegistrar(settings)
     said = []
-    reg.report = lambda fraction, now: said.append((fraction, now))
+    reg.report = lambda fraction, now, skipped, *_: said.append((fraction, now))
     reg(scene, motif, grid, [-30.0, 30.0])
     fractions = [f for f, _ in said]
     assert fractions[0] == 0.0 and said[0][1] == "coarse search" and fractions[-1] == pytest.approx(1.0)

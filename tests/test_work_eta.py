@@ -168,3 +168,88 @@ def test_a_spike_nodes_descent_is_its_own_kind():
     assert len(own) == len(shared) == 9  # the crab's start, its search (4), its descent (4) but the last
     assert all(0 <= a < 0.75 * b for a, b in zip(own, shared)), (own, shared)
     assert sum(own) < 0.4 * sum(shared), (own, shared)
+
+
+def _descent(eta, now, plan_total, before, most, stops, iters, rate):
+    """A spike descent as UnrolledRegistrar._register reports it on a fake clock: `stops[j]` items stop after
+    evaluation j (the start is evaluation 1), each evaluation of an item costs rate x most / (items x (iters + 1))
+    seconds; after each evaluation the share of the node done or skipped and the share skipped, as shares of the
+    node's predicted seconds `plan_total` (the descent's `most` seconds start at `before`). Returns [(time, ETA,
+    time still to run in the descent)] at every report."""
+    items = sum(stops.values())
+    per = most / (items * (iters + 1))
+    ends = sorted(j for j, n in stops.items() for _ in range(n))  # the evaluation after which each item stops
+    run, total_run = 0, sum(ends)
+    out = []
+    for call in range(1, iters + 2):
+        k = sum(e >= call for e in ends)
+        if k == 0:
+            break
+        now[0] += rate * per * k
+        run += k
+        upto = items * (iters + 1) - k * (iters + 1 - call)
+        eta.advance((before + most * upto / (items * (iters + 1))) / plan_total,
+                    most * (upto - run) / (items * (iters + 1)) / plan_total)
+        out.append((now[0], eta.remaining(), rate * per * (total_run - run)))
+    return out
+
+
+def test_a_descent_whose_items_stop_early_is_told_apart_from_a_slow_one():
+    """eta9: a spike descent is predicted at its most work (every item to its last iteration) times a yield, and
+    reports the work its stopped items skip. The skipped work takes no time: the kind's rate stays the machine's
+    (2x here), not 2x the yield; the ETA in the descent is within 25% of the time it still runs from the first
+    stops on, for a crab-free descent (1 item in 10 runs on) and one whose items all run (a crab). Fed the same
+    reports without the skipped work (all counted as run, the rate learns the early stop instead), the ETA of the
+    crab-free descent is off by more than 2x after the first stops, and a node after it inherits the low rate."""
+    for stops, expect in (({2: 45, 33: 5}, 0.1), ({33: 50}, 1.0)):
+        for skipped_known in (True, False):
+            now = [0.0]
+            plan = {"leaf": [("leaf", 1.0)], "crab": [("spike search", 1.0), ("spike descent", 3.0, 0.3)],
+                    "next": [("spike search", 1.0)]}
+            eta = WorkETA(plan, clock=lambda: now[0])
+            eta.start("leaf")
+            now[0] += 2.0
+            eta.advance(1.0)
+            eta.start("crab")
+            now[0] += 2.0
+            eta.advance(0.25)
+            if not skipped_known:  # the same reports, skipped work counted as run
+                advance = eta.advance
+                eta.advance = lambda f, s=0.0: advance(f)
+            points = _descent(eta, now, 4.0, 1.0, 3.0, stops, 32, 2.0)
+            late = points[3:-1]
+            # the rest of the descent plus the node after it (1 s at 2x)
+            errors = [abs((e - 2.0) / left - 1) for _, e, left in late if left > 0.05]
+            if skipped_known:
+                assert eta.rates()["spike descent"] == pytest.approx(2.0, rel=0.05)
+                assert max(errors) < 0.25, (stops, errors)
+            elif expect < 0.5:
+                assert max(errors) > 1.0, errors
+                assert eta.rates()["spike descent"] < 0.5
+
+
+def test_a_record_keeps_the_models_stages_and_yields():
+    """With the last detection's record each node's stages are the model's scaled to its recorded seconds, so a
+    descent's skipped work is read alike with and without a record (eta9)."""
+    from regrun.detection.detector import expected_seconds, scaled_plan
+
+    model = {"leaf": [("leaf coarse search", 0.2), ("leaf descent", 0.8)],
+             "crab": [("spike coarse search", 1.0), ("spike scan", 0.2), ("spike descent crab", 3.0, 0.3)]}
+    plan = scaled_plan(model, {"leaf": 2.0, "crab": 4.2})
+    assert expected_seconds(plan["leaf"]) == pytest.approx(2.0) and expected_seconds(plan["crab"]) == pytest.approx(4.2)
+    assert [seg[0] for seg in plan["crab"]] == [seg[0] for seg in model["crab"]] and plan["crab"][2][2] == 0.3
+    assert plan["crab"][0][1] / plan["crab"][2][1] == pytest.approx(1.0 / 3.0)
+
+
+def test_a_part_told_its_descent_stops_at_once_expects_so():
+    """WorkETA.expect: the running part's work that may stop early is expected at the share said (a spike node whose
+    maps are empty), from the moment it is said; other parts and segments without a yield keep theirs."""
+    now = [0.0]
+    plan = {"crab": [("spike search", 1.0), ("spike descent crab", 3.0, 0.3)], "next": [("x", 1.0, 0.5)]}
+    eta = WorkETA(plan, clock=lambda: now[0])
+    eta.start("crab")
+    now[0] = 1.0
+    eta.advance(0.125)  # half the search at rate 2
+    assert eta.remaining() == pytest.approx(2 * (0.5 + 0.9 + 0.5))
+    eta.expect(0.06)
+    assert eta.remaining() == pytest.approx(2 * (0.5 + 0.18 + 0.5))

@@ -391,7 +391,7 @@ class HierarchicalDetector:
         work model (UnrolledRegistrar.work; call after extract()); None for a registrar without one or a scene
         smaller than the motifs. Progress weighs the nodes by it (the crab node costs 2-4x a leaf)."""
         plan = self.predicted_plan(shape)
-        return None if plan is None else {node: sum(sec for _, sec in segs) for node, segs in plan.items()}
+        return None if plan is None else {node: expected_seconds(segs) for node, segs in plan.items()}
 
     def predicted_plan(self, shape, extracting: bool = False) -> dict[str, list[tuple[str, float]]] | None:
         """Per node the predicted CPU seconds of its stages as (kind of work, seconds), in the order they run:
@@ -417,7 +417,9 @@ class HierarchicalDetector:
             # so the eye pair's rate would mislead the crab's ETA; the leaves' descents run alike and share a kind
             descent = f"spike descent {node}" if kind == "spike" else "leaf descent"
             plan[node] = [(f"{kind} coarse search", w.coarse - w.scan), (f"{kind} scan", w.scan),
-                          (descent, sum(w.rounds))]
+                          (descent, sum(w.rounds)) if w.yields is None else
+                          (descent, sum(w.rounds), sum(r * y for r, y in zip(w.rounds, w.yields)) / max(sum(w.rounds),
+                                                                                                      1e-300))]
         return plan
 
     def predicted_extraction_work(self) -> dict[str, float] | None:
@@ -425,7 +427,7 @@ class HierarchicalDetector:
         canvas; the spike motifs, not extracted yet, as expected_spike_box lays them out), or None for a
         registrar without a model. Extraction's progress weighs its nodes by it (issue 19)."""
         plan = self.predicted_plan(None, extracting=True)
-        return None if plan is None else {node: sum(sec for _, sec in segs) for node, segs in plan.items()}
+        return None if plan is None else {node: expected_seconds(segs) for node, segs in plan.items()}
 
     def canvas_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of extract()'s canvas: the template padded on black by `pad`."""
@@ -653,6 +655,23 @@ class HierarchicalDetector:
         self.inside = inside
         return Detection(nodes, det.root, det.motifs, det.template_centre, det.timings, det.cpu,
                          {n: len(v) for n, v in extra.items() if v})
+
+
+def scaled_plan(plan: dict, seconds: dict[str, float]) -> dict:
+    """The work model's plan with each node's segments scaled so that its expected seconds are `seconds[node]` (the
+    last detection's record): the record sets each node's size, the model its stages, their kinds and yields, so a
+    descent's reports (its skipped work) mean the same with or without a record."""
+    out = {}
+    for node, segs in plan.items():
+        k = seconds[node] / max(expected_seconds(segs), 1e-300) if node in seconds else 1.0
+        out[node] = [(seg[0], seg[1] * k, *seg[2:]) for seg in segs]
+    return out
+
+
+def expected_seconds(segs) -> float:
+    """A node's expected seconds from its plan's segments: (kind, seconds) or (kind, seconds of the most work,
+    the share of it expected to run)."""
+    return sum(seg[1] * (seg[2] if len(seg) > 2 else 1.0) for seg in segs)
 
 
 class SceneTooSmall(UserError):

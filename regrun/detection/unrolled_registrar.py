@@ -165,15 +165,28 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 # traces (within 20% at 82 / 79% of the reports at full / half size, against 87 / 78%): the single constant
 # under-predicts the spike nodes' scans about 2x, which offsets the run's rate they take before they run, raised by
 # the leaves' first searches (1.3-1.7x their model at full size). A compensation, measured, not a cost model.
-FFT_SECONDS = {4: 1.04e-9, 8: 1.04e-9}
-SAMPLE_SECONDS = {4: 3.93e-8, 8: 2.85e-8}
-SCAN_SECONDS = 9.32e-9
+# Refitted the same way in eta9 on the 15 tuning traces rerun after crabeyes (every leaf pruned by its coarse cost:
+# fewer, dearer leaf items; eta8's constants put the leaves' descents at 1.1-2.0x): FFT 1.20e-9 s, leaf samples
+# 5.55e-8 s, scan 1.12e-8 s (per kind 9.81e-9 / 1.96e-8: again the worse ETA, 59 / 41% of the 1% grid within 20%
+# at full / half size against 65 / 46%); spike samples 9.2e-8 s per sample *evaluated*, with SPIKE_YIELD below.
+FFT_SECONDS = {4: 1.20e-9, 8: 1.20e-9}
+SAMPLE_SECONDS = {4: 5.55e-8, 8: 9.2e-8}
+SCAN_SECONDS = 1.12e-8
 CALL_SECONDS = 0.0
+# A spike node's descent is modelled at its most work (every item to spike_iters) times the share of it expected to
+# run: its items stop early (rtol), 0.06-0.76 of their evaluations on the eta9 tuning traces, median 0.335, with no
+# relation between the eye pair's and the crab's share in one scene. The registrar reports the work its stopped items
+# skip (UnrolledRegistrar._register), so the ETA learns the share as the descent runs, and the sample constant is per
+# sample actually evaluated (eta9; docs/detection.md, "The ETA that learns a descent's early stop").
+SPIKE_YIELD = 0.335
 # Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample (measured in eta4 on the
 # synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections' 2.85e-8:
 # with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8; before eta8 the
 # search's larger constant had made up for it)
 EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
+# and its leaves, every stride unpruned, keep eta8's leaf constant: with the detections' refit (5.55e-8, fewer items
+# since crabeyes) the half-size extractions' ETA fell from 108 to 55 of 112 reports within 20% (eta9)
+EXTRACTION_LEAF_SAMPLE_SECONDS = 3.93e-8
 
 
 @dataclass
@@ -185,10 +198,17 @@ class WorkPlan:
     rounds: list[float]
     names: list[str]
     scan: float = 0.0
+    yields: list[float] | None = None  # per round, the share of its most work expected to run (None: all)
 
     @property
     def total(self) -> float:
+        """Seconds of the most work (every item to its last iteration): what the reports are shares of."""
         return self.coarse + sum(self.rounds)
+
+    @property
+    def expected(self) -> float:
+        """Seconds expected: each round's most work times its yield."""
+        return self.coarse + sum(r * y for r, y in zip(self.rounds, self.yields or [1.0] * len(self.rounds)))
 
 
 # The search's cost per transform point grows with the transform's size (memory traffic: a full-size crab's
@@ -226,12 +246,14 @@ class UnrolledRegistrar:
         them (every h-th point of the window padded by the round's gaussian), batches as _chunk cuts them."""
         fft, rounds = self.work_units(shape, motif, grid, angles)
         size = self.work_itemsize(motif)
-        sample = EXTRACTION_SPIKE_SAMPLE_SECONDS if self.extracting and motif.kind == "spike" else SAMPLE_SECONDS[size]
+        spike = motif.kind == "spike"
+        sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
+                  else SAMPLE_SECONDS[size])
         scan = SCAN_SECONDS * self.scan_units(shape, motif, angles)
         return WorkPlan(FFT_SECONDS[size] * fft + scan,
                         [sample * points + CALL_SECONDS * calls for points, calls in rounds],
-                        ["descent"] if motif.kind == "spike" else
-                        [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))], scan)
+                        ["descent"] if spike else [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))],
+                        scan, [SPIKE_YIELD] if spike and not self.extracting else None)
 
     def scan_units(self, shape, motif: Motif, angles: list[float]) -> float:
         """Angles x pixels of the coarse search's dense cost, which coarse_starts scans after the FFTs (0 without
@@ -296,9 +318,24 @@ class UnrolledRegistrar:
                 items = min(items, rnd.keep)
         return fft, rounds
 
-    def _say(self, done: float, plan: WorkPlan, now: str) -> None:
+    def _empty_maps(self, y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, plan: WorkPlan) -> None:
+        """A spike node's maps with no energy (its children found nothing: a crab-free scene) leave its descent
+        nothing to descend: every item stops after its first step, 2 of its spike_iters + 1 evaluations (0.06 of the
+        most work, against SPIKE_YIELD's 0.335). Said to progress before the search, so the ETA does not wait for
+        the descent to learn it (eta9). Empty: the scene's energy e is below rtol^2 E0 / 2 (E0 the motif's masked
+        energy, the loss of an empty window): a step then lowers the loss by at most sqrt(2 E0 e) <= rtol E0, which
+        stops the item (rtol = 0: only a scene of zeros)."""
+        if self.report is None or plan.total <= 0:
+            return
+        e0 = 0.5 * float((mask * x * x).sum())
+        if float((y * y).sum()) <= 0.5 * self.settings.rtol ** 2 * e0:
+            self.report(0.0, "coarse search", 0.0, 2 / (self.settings.spike_iters + 1))
+
+    def _say(self, done: float, plan: WorkPlan, now: str, skipped: float = 0.0) -> None:
+        """`done` predicted seconds of the call's work done or skipped, `skipped` of them skipped (items that
+        stopped early: counted at their maximum iterations, they will not run), as shares of its predicted work."""
         if self.report is not None and plan.total > 0:
-            self.report(min(done / plan.total, 1.0), now)
+            self.report(min(done / plan.total, 1.0), now, min(skipped / plan.total, 1.0))
 
     def __call__(self, scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float]) -> StrideFit:
         st = self.settings
@@ -314,6 +351,7 @@ class UnrolledRegistrar:
                 y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
             rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x)
             work_dtype = dt
+            self._empty_maps(y, x, motif.mask, plan)
         else:
             y, x = scene, motif.image
             work_dtype = st.leaf_dtype or dt
@@ -450,16 +488,32 @@ class UnrolledRegistrar:
         h = quadrature_step(st.spike_sigma, SPIKE_QUADRATURE)
         chunk = self._chunk(mask, rounds[0].sigma, h)
         ws, losses, iters = [], [], []
-        for i in range(0, anchors.shape[0], chunk):
+        n_items = anchors.shape[0]
+        # progress per evaluation (eta9): a spike descent is one batch whose items stop early at a rate the scene
+        # sets (0.15-1.4 of the model's maximum iterations on the eta8 traces), so the work it will not do is
+        # reported as skipped as soon as its items stop, and the ETA charges its time to the work actually run
+        evals, finished = [0, 0], [0]  # evaluations done; the maximum of the chunks before this one
+        total = n_items * (rounds[0].iters + 1)  # an item's evaluations at most: the start and one per iteration
+
+        def count(k: int, calls: int, size: int) -> None:
+            evals[0] += k
+            upto = finished[0] + size * (rounds[0].iters + 1) - k * (rounds[0].iters + 1 - calls)
+            self._say(plan.coarse + plan.rounds[0] * upto / total, plan, plan.names[0],
+                      plan.rounds[0] * (upto - evals[0]) / total)
+
+        for i in range(0, n_items, chunk):
             sl = slice(i, i + chunk)
+            size = min(i + chunk, n_items) - i
             res = _register_fixed_steps(y, x, mask, anchors[sl], w0[sl], rounds[0], steps, st.rtol, st.keys_a,
-                                        st.backtrack, project, h)
+                                        st.backtrack, project, h,
+                                        None if plan is None else lambda k, c, s=size: count(k, c, s))
             ws.append(res.w.detach())
             losses.append(res.loss.detach())
             iters.append(res.n_iter)
+            finished[0] += size * (rounds[0].iters + 1)
             if plan is not None:
-                done = min(i + chunk, anchors.shape[0]) / anchors.shape[0]
-                self._say(plan.coarse + done * plan.rounds[0], plan, plan.names[0])
+                self._say(plan.coarse + plan.rounds[0] * finished[0] / total, plan, plan.names[0],
+                          plan.rounds[0] * (finished[0] - evals[0]) / total)
         return torch.cat(ws), torch.cat(losses), torch.cat(iters)
 
     def _register_leaf(self, y, x, mask, anchors, w0, k, project, plan: WorkPlan | None = None):
@@ -669,9 +723,19 @@ def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
 
 
 def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a, backtrack, project=None,
-                          point_step=1):
-    """One round of unrolled descent on the masked L2 (LeafCost at the round's sigma) with given steps."""
+                          point_step=1, evaluated=None):
+    """One round of unrolled descent on the masked L2 (LeafCost at the round's sigma) with given steps.
+    `evaluated(k, calls)`, when given, is told after each evaluation how many items it evaluated (the items still
+    running) and how many evaluations the descent has made (the start's is the first)."""
     cost = LeafCost(y, x, mask, anchors, rnd.sigma, a=a, point_step=point_step)
-    return unrolled_descent(cost.value_and_grad, w0, steps, rnd.iters, rtol=rtol, backtrack=backtrack,
-                            project=project)
+    f = cost.value_and_grad
+    if evaluated is not None:
+        calls = [0]
+
+        def f(w, items):
+            out = cost.value_and_grad(w, items)
+            calls[0] += 1
+            evaluated(int(items.numel()), calls[0])
+            return out
+    return unrolled_descent(f, w0, steps, rnd.iters, rtol=rtol, backtrack=backtrack, project=project)
 

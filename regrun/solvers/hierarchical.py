@@ -18,6 +18,8 @@ from ..detection.detector import (
     NodeSettings,
     SceneTooSmall,
     exhaustive_registrar,
+    expected_seconds,
+    scaled_plan,
 )
 from ..detection.instances import MIN_PART_WEIGHT, detections_table, find_instances
 from ..detection.motif_cache import cache_dir, cached_extract, load_costs, save_costs
@@ -88,7 +90,7 @@ class NodeProgress:
     def __init__(self, bar, plan: dict | None = None, clock=time.perf_counter):
         self.bar, self.started = bar, False
         parts = {node: [("work", w)] if isinstance(w, (int, float)) else list(w) for node, w in (plan or {}).items()}
-        total = sum(sec for segs in parts.values() for _, sec in segs)
+        total = sum(seg[1] for segs in parts.values() for seg in segs)
         self.eta = WorkETA(parts, clock) if total > 0 else None
         self.node = self.message = None
 
@@ -102,9 +104,13 @@ class NodeProgress:
         self.eta.start(self.node)
         self._move(message)
 
-    def inside(self, fraction: float, now: str) -> None:
+    def inside(self, fraction: float, now: str, skipped: float = 0.0, expected: float | None = None) -> None:
+        """`skipped`: the share of the node's most work its descent's stopped items skip; `expected`: the share of
+        its descent's most work now expected to run (its maps are empty)."""
         if self.eta is not None and self.node is not None:
-            self.eta.advance(fraction)
+            if expected is not None:
+                self.eta.expect(expected)
+            self.eta.advance(fraction, skipped)
             self._move(f"{self.message}: {now}")
 
     def _move(self, shown: str) -> None:
@@ -280,10 +286,14 @@ class Hierarchical(Solver):
             monitor.step(iter=i, stage=0, best_loss=float(res.fit.loss.min()), map_sum=float(res.occurrence.sum()))
         shape = tuple(problem.scene.image.shape)
         recorded = load_costs(cache_file, shape)
-        # the last detection's record per node (its kind of node the kind of work), else the work model by stage
-        plan = ({node: [("spike" if det.tree.get(node) else "leaf", sec)] for node, sec in recorded.items()}
-                if recorded else det.predicted_plan(shape))
-        predicted = None if plan is None else {node: sum(sec for _, sec in segs) for node, segs in plan.items()}
+        # the work model by stage; with the last detection's record, each node's stages scaled to its recorded
+        # seconds (eta9: the model's stages and yields keep a descent's skipped work meaningful), or the record alone
+        # by node kind when the model has none
+        model = det.predicted_plan(shape)
+        plan = ((scaled_plan(model, recorded) if model and set(recorded) == set(model) else
+                 {node: [("spike" if det.tree.get(node) else "leaf", sec)] for node, sec in recorded.items()})
+                if recorded else model)
+        predicted = None if plan is None else {node: expected_seconds(segs) for node, segs in plan.items()}
         t0 = time.perf_counter()
         try:
             with self.ctx.phase("detection", total=PERCENT if predicted else n, every=NODE_LINES_EVERY) as bar:
@@ -314,7 +324,7 @@ class Hierarchical(Solver):
                             "predicted_seconds": [predicted[nd] if predicted else math.nan for nd, _ in det.order],
                             # the same for this run's extraction (NaN when the motif cache held it: nothing ran)
                             "extraction_cpu_seconds": [canonical.cpu.get(nd, math.nan) for nd, _ in det.order],
-                            "extraction_predicted_seconds": [sum(sec for _, sec in extraction[nd])
+                            "extraction_predicted_seconds": [expected_seconds(extraction[nd])
                                                              if extraction and not cached else math.nan
                                                              for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
