@@ -37,19 +37,19 @@ def table(metrics: dict) -> str:
     peak = "cuda_peak" if any(k.startswith("cuda_peak_") for k in metrics) else "rss_peak"
     what = "peak CUDA MiB" if peak == "cuda_peak" else "peak resident MiB"
 
-    def cell(key, spec=".4g"):
+    def cell(key, oom, spec=".4g"):  # oom: the flag of that mode and count (it ran out of memory there)
         v = metrics.get(key)
-        return "-" if v is None else format(float(v), spec)
+        if v is None:
+            return "out of memory" if oom in metrics else "-"
+        return format(float(v), spec) if abs(float(v)) < 1e4 else f"{float(v):.0f}"  # GB-sized MiB counts in full
 
     head = (["mode"] + [f"saved MiB, N={n}" for n in counts] + [f"{what}, N={n}" for n in counts]
             + [f"s, N={n}" for n in counts] + [f"saved MiB per inner iteration ({counts[0]}->{counts[-1]})"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for mode in modes:
-        row = [mode]
-        for n in counts:
-            row.append("out of memory" if f"oom_{mode}_n{n}" in metrics else cell(f"mem_hypergradient_{mode}_n{n}_MiB"))
-        row += [cell(f"{peak}_{mode}_n{n}_MiB") for n in counts]
-        row += [cell(f"time_hypergradient_{mode}_n{n}_s", ".3g") for n in counts]
+        row = [mode] + [cell(f"mem_hypergradient_{mode}_n{n}_MiB", f"oom_{mode}_n{n}") for n in counts]
+        row += [cell(f"{peak}_{mode}_n{n}_MiB", f"oom_{mode}_n{n}") for n in counts]
+        row += [cell(f"time_hypergradient_{mode}_n{n}_s", "", ".3g") for n in counts]
         first, last = (metrics.get(f"mem_hypergradient_{mode}_n{n}_MiB") for n in (counts[0], counts[-1]))
         row.append("-" if first is None or last is None or counts[-1] == counts[0]
                    else format((last - first) / (counts[-1] - counts[0]), ".4g"))
