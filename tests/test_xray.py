@@ -307,18 +307,3 @@ def test_fdk_of_a_dense_ball_sinogram(device):
     central = inner & (pts[..., 2].abs() < 1)
     assert abs(float(rec[central].mean()) - 1) <= 0.01
     assert abs(float(rec[inner].mean()) - 1) <= 0.02
-
-
-def test_gpu_sized_blocks_and_chunks_give_the_same_products(device, monkeypatch):
-    """Off the CPU the blocks and chunks of views are GPU_SCALE times larger (fewer kernel launches); the products
-    differ by the grouping of sums only. Here the CPU is given the GPU's sizes, and a GPU the CPU's."""
-    geo = geometry("cone", n=10, views=5)
-    x = torch.rand(geo.volume.shape, dtype=torch.float64, device=device)
-    y = torch.rand(geo.sinogram_shape, dtype=torch.float64, device=device)
-    small = XRayTransform(geo, max_samples=300, cache_mb=0)
-    ref = small.project(x), small.backproject(y)
-    monkeypatch.setattr(xray, "_scale", (lambda dev: 1) if device.type != "cpu" else (lambda dev: 64))
-    big = XRayTransform(geo, max_samples=300, cache_mb=0)
-    assert len(big._plan(torch.float64, device)) != len(small._plan(torch.float64, device))
-    torch.testing.assert_close(big.project(x), ref[0], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(big.backproject(y), ref[1], rtol=1e-12, atol=1e-12)

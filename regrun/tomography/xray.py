@@ -56,16 +56,6 @@ BLOCK = 2**18  # samples computed at once within a chunk of views (2^16-2^19 mea
 # back-projection took 0.8-0.9x the time of 2^18 (fan) and 0.5x (parallel, by pixels), the forward product 1.15x
 BACK_BLOCK = 2**16
 COMPACT = 8  # blocks of planes each ray group is cut into, each with the rays that cross the grid there
-# off the CPU, blocks and chunks of views this many times larger. The sizes above keep a block in a CPU's cache;
-# on a GPU each block is ~25 kernel launches, so at 1400 x 1400 x 2 from 60 views (1.1e9 samples) a product
-# took ~4000 forward blocks (16000 back), launch-bound: the paper-size bilevel run on an H200 spent > 134 s in
-# under 60 FISTA iterations (docs/devices.md). 64 times larger: ~0.5 GB of float32 temporaries per block.
-# Only the grouping of the sums changes (round-off). Not yet timed on a GPU.
-GPU_SCALE = 64
-
-
-def _scale(device) -> int:
-    return 1 if device is None or torch.device(device).type == "cpu" else GPU_SCALE
 
 
 class Layout:
@@ -253,7 +243,7 @@ class RayGroup:
         """Line integrals (B, R) of the padded flat volumes xp (B, size) in this group's layout."""
         strides = self.layout.strides[1:]
         out = xp.new_zeros(xp.shape[0], self.sel.numel())
-        for planes, rays in self.sample_blocks(BLOCK * _scale(xp.device)):
+        for planes, rays in self.sample_blocks(BLOCK):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1)
             for x, o in zip(xp, out):  # one flat volume at a time: a 1-D index_select is the fast gather
@@ -274,7 +264,7 @@ class RayGroup:
         """Adds the transpose of `gather` applied to y (B, R) into the padded flat volumes out (B, size)."""
         strides = self.layout.strides[1:]
         y = y * self.weight
-        for planes, rays in self.sample_blocks(BACK_BLOCK * _scale(out.device)):
+        for planes, rays in self.sample_blocks(BACK_BLOCK):
             idx, fracs = self.positions(planes, rays)
             flat = idx.view(-1).long()  # scatter_add_ takes int64 indices; it costs 0.6-0.7 of index_add_ on CPU
             for o, yb in zip(out, _columns(y, rays[0])):
@@ -311,7 +301,7 @@ class RayGroup:
         yp = y.new_zeros(y.shape[0], v, r + 2 * pad, dtype=compute)
         yp[:, :, pad:pad + r] = y.view(-1, v, r) * weight
         top = float(r + m + lift)  # beyond it (and below 0) every candidate reads a zero ray
-        for planes in self.blocks(n_i, BACK_BLOCK * _scale(out.device)):
+        for planes in self.blocks(n_i, BACK_BLOCK):
             plane = self.planes[planes]
             grid = torch.arange(n_i, device=step.device, dtype=compute).expand(plane.shape[0], n_i)
             acc = y.new_zeros(y.shape[0], plane.shape[0], n_i, dtype=compute)
@@ -456,9 +446,8 @@ class XRayTransform(Projector):
             compute = torch.float64 if dtype == torch.float64 else torch.float32
             rays_per_view = geo.n_rays // geo.views
             plan = []
-            per_chunk = self.views_per_chunk * _scale(device)
-            for v0 in range(0, geo.views, per_chunk):
-                views = slice(v0, min(v0 + per_chunk, geo.views))
+            for v0 in range(0, geo.views, self.views_per_chunk):
+                views = slice(v0, min(v0 + self.views_per_chunk, geo.views))
                 origin, direction, length = geo.rays(views, compute, device)
                 dominant = direction.abs().argmax(-1)
                 groups = []
