@@ -82,7 +82,7 @@ run paper_registration 60 regrun problem=multiscale_affine problem.synthetic.siz
 # seconds; scripts/bench_bilevel_memory.py's table): implicit's memory flat in the count, unrolled's growing. No
 # learning, no grid: 1 outer step + the memory of the 4 modes did not finish in 192 s on an H200 (docs/devices.md).
 # Implicit first, the paper's mode last, each kept as measured; 20 Neumann terms for implicit's adjoint (the
-# preset's 100 cost as much as 100 more FISTA steps, memory alike). The data simulation runs on the CPU (25-29
+# preset's 100 cost as much as 100 more FISTA steps, memory alike). The data simulation runs on the CPU (21-23
 # CPU-s on one thread here): 8 threads, as the CPU parity jobs are done by then (the same sinogram bit for bit
 # on 1 and 2 threads here; the gain on 8 not yet timed).
 run paper_ct_bilevel 200 env OMP_NUM_THREADS=8 regrun +experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 \
