@@ -245,7 +245,7 @@ def _task(cfg: DictConfig):
 def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
     """The metrics (with the paper's values) and the end line; errors and warnings on stderr."""
     if outcome.status == "completed":
-        from .summary import judge
+        from .summary import cap_value, judge
 
         width = max((len(k) for k in outcome.metrics), default=0)
         paper = paper_values(cfg)
@@ -253,7 +253,8 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
         for key, value in outcome.metrics.items():
             ref = ""
             if key in paper:
-                c = judge(key, paper[key], value, claims.get(key))
+                c = judge(key, paper[key], value, claims.get(key),
+                          cap_value(claims.get(key), lambda k: OmegaConf.select(cfg, k, default=None)))
                 ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
             reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
         for warning in outcome.warnings:

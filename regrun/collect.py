@@ -203,7 +203,7 @@ def metric_names(runs: list[Run], wanted: Sequence[str] | None) -> list[str]:
 
 def run_claims(run: Run) -> list[Claim]:
     """The run's verdicts against the paper values it carries, with its preset's tolerances."""
-    return claims_for(run.paper, run.metrics, run.claims)
+    return claims_for(run.paper, run.metrics, run.claims, run.config.get)
 
 
 def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] | None) -> list[str]:

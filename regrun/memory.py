@@ -60,3 +60,31 @@ def cuda_peak_bytes(fn: Callable[[], object], device: torch.device) -> int | Non
     peak = torch.cuda.max_memory_allocated(device) - base
     del out
     return int(peak)
+
+
+def rss_peak_bytes(fn: Callable[[], object]) -> int | None:
+    """Peak resident memory of this process above its level before the call: the kernel's high-water mark
+    (VmHWM) reset to the current size through /proc/self/clear_refs first (Linux 4.0+). It counts whatever the
+    call makes resident, torch's CPU tensors included, which the saved-tensor count and tracemalloc do not see;
+    memory the allocator kept from earlier frees is reused without showing (in a long-lived process even a 64 MiB
+    tensor was seen not to show), so measure in a fresh process with MALLOC_MMAP_THRESHOLD_ set, as
+    scripts/bench_bilevel_memory.py does (tensors mapped and unmapped each time). None where the kernel does not
+    allow the reset."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = _status_kib("VmRSS")
+    except OSError:
+        return None
+    out = fn()
+    peak = _status_kib("VmHWM")
+    del out
+    return max(0, peak - base) * 1024
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")

@@ -3,8 +3,8 @@
 Each preset runs as a sweep (`regrun -m +experiment=NAME`, the same sweeper and launchers as any sweep, so a
 re-run skips every job whose results file says completed) into OUT/runs/NAME; then every results file is read
 and the page OUT/report.html shows, per paper, each claim with the paper's value, the measured value, the
-preset's stated tolerance and the verdict (reproduced / better / differs, with the documented reason), the
-run's figures (embedded as base64 PNG: the page is one file), and the environment at the top.
+preset's stated tolerance and the verdict (reproduced / better / differs / capped, with the documented reason),
+the run's figures (embedded as base64 PNG: the page is one file), and the environment at the top.
 
     regrun-report OUT               every paper preset (configs/experiment): hours; resumes
     regrun-report --quick OUT       the CI-sized presets (configs/ci) and QUICK_PAPER's presets: minutes
@@ -114,7 +114,7 @@ def read_preset(preset: Preset, out: Path) -> None:
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
-th{background:#f3f3f3}.reproduced{background:#d9f2d9}.better{background:#d6e9fb}.differs{background:#fbdcdc}
+th{background:#f3f3f3}.reproduced{background:#d9f2d9}.better{background:#d6e9fb}.differs{background:#fbdcdc}.capped{background:#fbefd5}
 .missing{background:#eee}img{max-width:min(100%,900px);border:1px solid #ddd;margin:4px 0}
 section.paper{border-top:3px solid #444;margin-top:2em}section.preset{margin-left:1em}
 .why{color:#555;font-size:12px}code{background:#f6f6f6;padding:0 3px}
@@ -247,8 +247,9 @@ def build_html(presets: Sequence[Preset], title: str) -> str:
     body = [f"<h1>{_esc(title)}</h1>", f'<section id="environment"><h2>Environment</h2><table>{env}</table></section>',
             f'<section id="summary"><h2>Claims</h2><p>{summary}. A claim is reproduced when the measured value is '
             "within the preset's stated tolerance of the paper's (its <code>claims:</code> block), better when it "
-            "is outside in the direction the preset calls better, and differs otherwise (with the documented "
-            "reason where there is one).</p><ul>"
+            "is outside in the direction the preset calls better, capped when the run stopped at a cap (such as "
+            "<code>solver.max_outer</code>) at or below the paper's value, so that it says nothing of it, and "
+            "differs otherwise (with the documented reason where there is one).</p><ul>"
             + "".join(f'<li><a href="#{_esc(p.name)}">{_esc(p.name)}</a></li>' for p in presets) + "</ul></section>"]
     for paper, members in papers.items():
         body.append(f'<section class="paper"><h2>{_esc(paper)}</h2>')

@@ -103,7 +103,8 @@ def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, r
             paper = {}
         claims = OmegaConf.to_container(cfg.claims) if isinstance(cfg.get("claims"), DictConfig) else {}
         write_run_summary(out_dir, status=status, message=message, error=error, facts=facts, metrics=metrics,
-                          paper=paper, claims=claims, wall_time=wall, phases=reporter.timings)
+                          paper=paper, claims=claims, wall_time=wall, phases=reporter.timings,
+                          config=lambda key: OmegaConf.select(cfg, key, default=None))
     except Exception as exc:
         reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
 

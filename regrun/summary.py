@@ -1,4 +1,5 @@
-"""What a person reads: claim verdicts (paper value, measured value, tolerance -> reproduced / better / differs),
+"""What a person reads: claim verdicts (paper value, measured value, tolerance -> reproduced / better / differs /
+capped),
 a run folder's summary.md and metrics.json, shared by run.py, regrun-collect and regrun-report.
 
 A preset states how each paper value is judged in its `claims:` block (not part of the config hash):
@@ -7,11 +8,16 @@ A preset states how each paper value is judged in its `claims:` block (not part 
       rel_error: {tol: 0.01, better: lower, why: "..."}   # |measured - paper| <= 0.01 reproduces; lower is better
       gap_decades_affine: {bound: min}                      # the paper's value is a lower bound
       score: {rel: 0.05}                                    # within 5% of the paper's value
+      outer_iterations: {tol: 5, better: lower, cap: solver.max_outer}   # the run stops at solver.max_outer
 
 `tol` is absolute, `rel` a fraction of |paper| (the larger of the two applies); `better` (lower / higher) names
 the direction in which a value outside the tolerance is an improvement rather than a miss; `bound` (min / max)
 says the paper gives a bound, not a value; `why` is the documented reason shown beside a verdict that is not
-"reproduced". A paper value without a claim entry is judged exactly (tolerance 0).
+"reproduced". `cap` names the config key that bounds the metric from above (an iteration count stopped at
+`solver.max_outer`): a run that reached its cap only says that the true value is at least the cap, so where the
+cap lies at or below the paper's value plus the tolerance, the verdict is "capped" (not comparable, the reason
+beside it), never "better" or "reproduced": a cap is not an improvement. A paper value without a claim entry is
+judged exactly (tolerance 0).
 """
 from __future__ import annotations
 
@@ -20,10 +26,10 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-VERDICTS = ("reproduced", "better", "differs")
-CLAIM_KEYS = ("tol", "rel", "better", "bound", "why")
+VERDICTS = ("reproduced", "better", "differs", "capped")
+CLAIM_KEYS = ("tol", "rel", "better", "bound", "why", "cap")
 
 
 @dataclass
@@ -32,7 +38,7 @@ class Claim:
     paper: float
     measured: float | None
     tolerance: str
-    verdict: str        # reproduced / better / differs / missing (the run did not produce the metric)
+    verdict: str        # reproduced / better / differs / capped / missing (the run did not produce the metric)
     why: str = ""
 
 
@@ -50,13 +56,17 @@ def check_claims(claims: Mapping[str, Any]) -> None:
             raise UserError(f"claims.{metric}.better={spec['better']!r} is not valid; allowed: lower, higher")
         if spec.get("bound") not in (None, "min", "max"):
             raise UserError(f"claims.{metric}.bound={spec['bound']!r} is not valid; allowed: min, max")
+        if spec.get("cap") is not None and not (isinstance(spec["cap"], str) and spec["cap"]):
+            raise UserError(f"claims.{metric}.cap={spec['cap']!r} must name a config key (e.g. solver.max_outer)")
 
 
 def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, Any] | None) -> Claim:
+def judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, Any] | None,
+          cap: float | None = None) -> Claim:
+    """The verdict on one paper value; `cap` is the value of the config key the spec's `cap` names (None: none)."""
     spec = dict(spec or {})
     tol = max(float(spec.get("tol") or 0.0), float(spec.get("rel") or 0.0) * abs(paper))
     bound, better, why = spec.get("bound"), spec.get("better"), str(spec.get("why") or "")
@@ -82,12 +92,32 @@ def judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, 
         verdict = "better"
     else:
         verdict = "differs"
+    if cap is not None and measured >= cap and cap <= paper + tol and not bound:
+        # stopped by the cap: the value it would have reached is >= cap, which the tolerance cannot judge
+        return Claim(metric, paper, measured, text, "capped",
+                     f"the run stopped at its cap {spec.get('cap')}={_num(cap)}, not above the paper's "
+                     f"{_num(paper)}: not comparable")
     return Claim(metric, paper, measured, text, verdict, why if verdict != "reproduced" else "")
 
 
-def claims_for(paper: Mapping[str, float], metrics: Mapping[str, float], claims: Mapping[str, Any]) -> list[Claim]:
-    """One verdict per paper value, in the order of the paper block."""
-    return [judge(m, float(p), metrics.get(m), (claims or {}).get(m)) for m, p in paper.items()]
+def claims_for(paper: Mapping[str, float], metrics: Mapping[str, float], claims: Mapping[str, Any],
+               config: Callable[[str], Any] | None = None) -> list[Claim]:
+    """One verdict per paper value, in the order of the paper block; `config(key)` gives a config value (for the
+    claims' `cap`; None where the key is not set)."""
+    return [judge(m, float(p), metrics.get(m), (claims or {}).get(m), cap_value((claims or {}).get(m), config))
+            for m, p in paper.items()]
+
+
+def cap_value(spec: Mapping[str, Any] | None, config: Callable[[str], Any] | None) -> float | None:
+    """The value of the config key a claim's `cap` names, as a number (None without a cap, a config or a value)."""
+    key = (spec or {}).get("cap")
+    if not key or config is None:
+        return None
+    value = config(str(key))
+    try:
+        return None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def claims_markdown(rows: Sequence[Claim]) -> list[str]:
@@ -113,10 +143,11 @@ def _jsonable(value: Any) -> Any:
 
 def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
                       metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
-                      wall_time: float, phases: Sequence[tuple[str, float]] = ()) -> tuple[Path, Path]:
-    """summary.md (for a person) and metrics.json (for a script) in a run folder."""
+                      wall_time: float, phases: Sequence[tuple[str, float]] = (),
+                      config: Callable[[str], Any] | None = None) -> tuple[Path, Path]:
+    """summary.md (for a person) and metrics.json (for a script) in a run folder; `config` as claims_for's."""
     out_dir = Path(out_dir)
-    rows = claims_for(paper, metrics, claims)
+    rows = claims_for(paper, metrics, claims, config)
     figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").is_dir() else []
     data = {"status": status, "message": message, "error": error.splitlines()[0] if error else "",
             **{k: facts.get(k) for k in ("problem", "solver", "device", "device_name", "dtype", "seed", "run_id")},

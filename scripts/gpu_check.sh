@@ -7,7 +7,8 @@
 #      wall_time and gpu_peak_memory_mb): super-resolution 256x256 from 16 frames, crab detection at full size,
 #      the same 256x256 set with the weight chosen from the frames (lambda_f=auto), registration of a 512 x 512
 #      pair, and last (the longest) the CT cone-beam bilevel preset at the paper's learning size (1400 x 1400 x 2
-#      from 60 views, peak memory per hypergradient mode);
+#      from 60 views: saved bytes, peak memory and seconds of one hypergradient per mode at 10 and 40 inner
+#      iterations);
 #   4. one table (scripts/gpu_check_table.py): OUT/gpu_check.md and .json, copied into docs/ and spliced into
 #      docs/devices.md between its gpu_check markers.
 # A command still to start when BUDGET seconds have passed is skipped and reported as such (not dropped).
@@ -90,10 +91,17 @@ run paper_superres_auto 90 regrun problem=superres problem.data=frames problem.f
   device=cuda hydra.run.dir=$OUT/paper/superres_auto $COMMON
 run paper_registration 60 regrun problem=multiscale_affine problem.synthetic.size=512 device=cuda \
   hydra.run.dir=$OUT/paper/registration $COMMON
-# the paper's learning size: the memory of each hypergradient mode (saved bytes and CUDA peak) and one outer step,
-# no grid (at 4 outer steps and a 5-point grid it did not finish in 200 s on an H200: 59 s of it simulating the data)
-run paper_ct_bilevel 240 regrun +experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda \
-  solver.max_outer=1 solver.grid.points=0 hydra.run.dir=$OUT/paper/ct_bilevel $COMMON
+# the paper's learning size: one hypergradient per mode at 10 and 40 inner FISTA iterations (saved bytes, CUDA peak,
+# seconds; scripts/bench_bilevel_memory.py's table): implicit's memory flat in the count, unrolled's growing. No
+# learning, no grid: 1 outer step + the memory of the 4 modes did not finish in 192 s on an H200 (docs/devices.md).
+# Implicit first, the paper's mode last, each kept as measured; 20 Neumann terms for implicit's adjoint (the
+# preset's 100 cost as much as 100 more FISTA steps, memory alike). The data simulation runs on the CPU (21-23
+# CPU-s on one thread here): 8 threads, as the CPU parity jobs are done by then (the same sinogram bit for bit
+# on 1 and 2 threads here; the gain on 8 not yet timed).
+run paper_ct_bilevel 200 env OMP_NUM_THREADS=8 regrun +experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 \
+  device=cuda solver.max_outer=0 solver.grid.points=0 solver.compare_paper=false solver.adjoint_iters=20 \
+  'solver.memory.iters=[10,40]' 'solver.memory.modes=[implicit,unrolled,checkpointed,paper]' \
+  hydra.run.dir=$OUT/paper/ct_bilevel $COMMON
 
 if [ "$DRY" = 1 ]; then
   echo "[table] python scripts/gpu_check_table.py $OUT --docs docs"

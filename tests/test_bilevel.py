@@ -274,3 +274,63 @@ def test_an_interrupted_learning_keeps_the_memory_it_had_measured(tmp_path, monk
     for mode in ("paper", "unrolled", "checkpointed", "implicit"):
         assert res["metrics"][f"mem_hypergradient_{mode}_MiB"] > 0
     assert "lam" not in res["metrics"]  # nothing the learning did not finish
+
+
+def test_memory_per_mode_at_two_inner_counts_is_flat_for_implicit_and_grows_unrolled(tmp_path, device):
+    """solver.memory.iters (issue 21): each mode's hypergradient measured at each inner iteration count. The bytes
+    autograd saves grow by the same amount per iteration for unrolled (its tape) and not at all for implicit
+    (one FISTA step's graph, whatever the count); checkpointed keeps one segment's tape and the segment ends.
+    The peak (resident memory on the CPU, the allocator's on CUDA) and the seconds are recorded beside them."""
+    from regrun.config import compose
+    from regrun.run import run
+
+    cfg = compose(["+experiment=ct_bilevel_3d", "problem.size=8", "problem.slices=2", "problem.views=6",
+                   "solver.max_outer=0", "solver.grid.points=0", "solver.compare_paper=false",
+                   "solver.memory.iters=[2,4,6]", "solver.memory.modes=[implicit,unrolled,checkpointed]",
+                   "solver.adjoint_iters=3", "solver.memory.shape=[4,4,2]",
+                   f"device={device.type}", "figures=false", "progress=false"])
+    outcome = run(cfg, tmp_path / "run", [])
+    assert outcome.status == "completed", outcome.error
+    m = outcome.metrics
+
+    def saved(mode, n):
+        return m[f"mem_hypergradient_{mode}_n{n}_MiB"]
+
+    assert saved("implicit", 2) == saved("implicit", 6) > 0
+    step = saved("unrolled", 4) - saved("unrolled", 2)
+    assert step > 0 and saved("unrolled", 6) - saved("unrolled", 4) == pytest.approx(step, rel=1e-6)
+    assert saved("implicit", 6) < saved("checkpointed", 6) < saved("unrolled", 6)
+    assert "mem_hypergradient_paper_n4_MiB" not in m  # only the modes asked for
+    peak = "cuda_peak" if device.type == "cuda" else "rss_peak"
+    for mode in ("implicit", "unrolled", "checkpointed"):
+        assert m[f"time_hypergradient_{mode}_n6_s"] > 0
+        assert (f"{peak}_{mode}_n6_MiB" in m) or peak == "rss_peak"  # where /proc allows the reset
+
+
+def test_memory_options_are_checked():
+    from regrun.errors import UserError
+    from regrun.solvers.bilevel import memory_modes
+
+    assert memory_modes(True) == ["paper", "unrolled", "checkpointed", "implicit"] and memory_modes(False) == []
+    assert memory_modes(["implicit", "unrolled"]) == ["implicit", "unrolled"]
+    with pytest.raises(UserError, match="solver.memory.modes"):
+        memory_modes(["unroled"])
+    with pytest.raises(UserError, match="solver.memory.modes='implicit' must be a list"):
+        memory_modes("implicit")
+
+
+def test_resident_peak_sees_a_tensor_made_and_freed_inside():
+    """In a fresh process with the allocator settings scripts/bench_bilevel_memory.py uses (in a long-lived one,
+    such as this test session, memory freed earlier and kept by the allocator is reused without showing)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch; from regrun.memory import rss_peak_bytes; "
+            "print(rss_peak_bytes(lambda: float(torch.ones(8 * 2**20, dtype=torch.float64, device='cpu').sum())))")
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="16384", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "None":
+        pytest.skip("the kernel does not allow resetting the resident peak (/proc/self/clear_refs)")
+    assert 60 * 2**20 <= int(out.stdout) <= 200 * 2**20  # a 64 MiB tensor

@@ -212,3 +212,28 @@ def test_collect_talks(tree, capsys):
     collect.main([str(tree / "multirun"), "--no-plots"])
     out = capsys.readouterr().out
     assert out.startswith("regrun-collect: reading 5 results files ... done in ")
+
+
+def test_collect_judges_a_run_stopped_at_solver_max_outer_as_capped(tmp_path):
+    """Issue 19: an outer-iteration count stopped by solver.max_outer below the paper's is not an improvement."""
+    import json
+
+    from regrun.record import ResultsFile
+
+    for i, (cap, outer) in enumerate(((8, 8.0), (40, 12.0))):
+        config = {"problem": {"name": "ct_fewview"}, "solver": {"name": "bilevel", "max_outer": cap},
+                  "paper": {"outer_iterations": 30},
+                  "claims": {"outer_iterations": {"tol": 5, "better": "lower", "cap": "solver.max_outer"}}}
+        res = ResultsFile(tmp_path / "sweep" / str(i))
+        res.begin({"problem": "ct_fewview", "solver": "bilevel", "run_id": str(i) * 64},
+                  OmegaConf.to_yaml(OmegaConf.create(config)), [])
+        res.write("metrics", {"outer_iterations": outer})
+        res.write("paper", {"outer_iterations": 30.0})
+        res.finish("completed", wall_time=1.0)
+    out = tmp_path / "out"
+    collect.collect([tmp_path / "sweep"], out)
+    runs = {r["run_id"]: r for r in json.loads((out / "metrics.json").read_text())["runs"]}
+    capped = runs["0" * 64]["claims"][0]
+    assert capped["verdict"] == "capped" and "solver.max_outer=8" in capped["why"]
+    assert [c["verdict"] for c in runs["1" * 64]["claims"]] == ["better"]  # stopped on its own at 12 of 40
+    assert "1 better" in (out / "summary.md").read_text() and "1 capped" in (out / "summary.md").read_text()

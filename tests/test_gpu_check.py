@@ -29,6 +29,7 @@ def test_dry_run_composes_every_measurement(tmp_path):
     assert "problem.data=frames" in text and "--size 256 --frames 16" in text
     assert "+experiment=crab_eval problem.scale=2" in text
     assert "+experiment=ct_bilevel_3d problem.size=1400 problem.slices=2 device=cuda" in text
+    assert "solver.memory.iters=[10,40] solver.memory.modes=[implicit,unrolled,checkpointed,paper]" in text
     assert "problem=multiscale_affine problem.synthetic.size=512 device=cuda" in text
     assert "problem.lambda_f=auto device=cuda" in text  # the 256² run with the weight chosen from the frames
     assert lines[-1].startswith("[table] python scripts/gpu_check_table.py")
@@ -57,6 +58,9 @@ def test_table_from_a_fabricated_run(tmp_path):
     _results(out / "cuda" / "superres__varpro_cg", {"psnr": 38.0 * (1 + 2e-9), "time_solve": 0.1,
                                                     "final_cg_iters": 80.0}, gpu_peak_memory_mb=12.0)
     _results(out / "paper" / "superres", {"psnr": 40.0, "motion_error": 0.02}, gpu_peak_memory_mb=900.0)
+    ct = {f"mem_hypergradient_{m}_n{n}_MiB": v for m, vs in (("implicit", (60.0, 60.0)), ("unrolled", (4700.0, 18800.0)))
+          for n, v in zip((10, 40), vs)}
+    _results(out / "paper" / "ct_bilevel", {**ct, "cuda_peak_implicit_n40_MiB": 900.0, "oom_unrolled_n40": 1.0})
     (out / "logs").mkdir()
     (out / "logs" / "pytest_cuda.log").write_text("....\n12 passed, 3 skipped in 20.0s\n")
     (out / "logs" / "paper_superres.status").write_text("exit 0\n")
@@ -72,6 +76,9 @@ def test_table_from_a_fabricated_run(tmp_path):
     md = (docs / "devices.md").read_text()
     assert "old" not in md and "| superres__varpro_cg | completed | completed | 2.0e-09 (psnr)" in md
     assert md.endswith("<!-- gpu_check:end -->\nafter\n") and "psnr 40" in md
+    # the CT run's memory per mode and inner count, an out-of-memory count said as such
+    assert "| implicit | 60 | 60 | - | 900 | - | - | 0 |" in md
+    assert "| unrolled | 4700 | 18800 | - | out of memory | - | - | 470 |" in md
 
 
 def test_devices_doc_has_the_markers():

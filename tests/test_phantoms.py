@@ -41,3 +41,21 @@ def test_metal_part_is_seeded_and_has_its_features(device):
     assert 0.1 < fill < 0.6
     vol = render(MetalPart(0), (32, 32, 24), device=device)
     assert vol.shape == (32, 32, 24) and 0.05 < float(vol.mean()) < 0.6
+
+
+def test_shepp_logan_3d_on_every_point_is_bitwise_the_selected_points_test():
+    """The large axis-aligned ellipsoids are tested on every point of a thin slab (no selection): the same bits
+    as testing only the points inside each ellipsoid's ball's box with the rotation applied (the earlier code)."""
+    from regrun.tomography import phantoms
+
+    for shape in ((96, 96, 4), (20, 24, 18)):
+        h = 2.0 / shape[0]
+        axes = [(torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * h for n in shape]
+        pts = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)
+        flat, ref = pts.reshape(-1, 3), torch.zeros(pts.shape[:-1], dtype=torch.float64).reshape(-1)
+        for amp, a, b, cc, x0, y0, z0, phi, theta, psi in phantoms.SHEPP_LOGAN_3D:
+            centre = torch.tensor([x0, y0, z0], dtype=torch.float64)
+            near = phantoms._near_ball(flat, centre, max(a, b, cc))
+            p = (flat[near] - centre) @ torch.tensor(phantoms._euler(phi, theta, psi), dtype=torch.float64).T
+            ref[near] += amp * (((p / torch.tensor([a, b, cc], dtype=torch.float64)) ** 2).sum(-1) <= 1).double()
+        assert torch.equal(phantoms.shepp_logan(pts), ref.reshape(pts.shape[:-1]))

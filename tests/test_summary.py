@@ -6,7 +6,7 @@ import pytest
 from regrun.config import compose, group_options
 from regrun.errors import UserError
 from regrun.run import run
-from regrun.summary import check_claims, judge
+from regrun.summary import check_claims, claims_for, judge
 
 TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false"]
 
@@ -30,6 +30,34 @@ def test_a_verdict_that_is_not_reproduced_carries_its_documented_reason():
     c = judge("rel_error", 0.107, 0.0968, {"rel": 0.05, "better": "lower", "why": "regulariser rows"})
     assert (c.verdict, c.why, c.tolerance) == ("better", "regulariser rows", "± 5%, lower is better")
     assert judge("rel_error", 0.107, 0.107, {"tol": 0.01, "why": "x"}).why == ""
+
+
+@pytest.mark.parametrize("cap,measured,verdict", [
+    (8, 8, "capped"),        # stopped at max_outer=8, below the paper's 30: says nothing of the paper's count
+    (30, 30, "capped"),      # at the paper's count, stopped there: not a reproduction either
+    (8, 6, "better"),        # stopped on its own before the cap: fewer outer steps, measured
+    (60, 60, "differs"),     # stopped at a cap beyond the paper's 30 + 5: more steps than the paper, certainly
+    (None, 8, "better"),     # no cap known (collect without the config): judged as before
+])
+def test_a_run_stopped_at_its_cap_is_capped_not_better(cap, measured, verdict):
+    spec = {"tol": 5, "better": "lower", "cap": "solver.max_outer", "why": "fewer outer steps"}
+    c = judge("outer_iterations", 30, measured, spec, cap)
+    assert c.verdict == verdict
+    if verdict == "capped":
+        assert c.why == (f"the run stopped at its cap solver.max_outer={cap}, not above the paper's 30: "
+                         "not comparable")
+
+
+def test_claims_read_the_cap_from_the_config():
+    config = {"solver.max_outer": 8}
+    rows = claims_for({"outer_iterations": 30.0}, {"outer_iterations": 8.0},
+                      {"outer_iterations": {"tol": 5, "better": "lower", "cap": "solver.max_outer"}}, config.get)
+    assert [r.verdict for r in rows] == ["capped"]
+    rows = claims_for({"outer_iterations": 30.0}, {"outer_iterations": 8.0},
+                      {"outer_iterations": {"tol": 5, "better": "lower", "cap": "solver.max_outer"}}, {}.get)
+    assert [r.verdict for r in rows] == ["better"]  # the key unset: no cap to judge by
+    with pytest.raises(UserError, match="claims.outer_iterations.cap=3 must name a config key"):
+        check_claims({"outer_iterations": {"cap": 3}})
 
 
 def test_bad_claims_are_one_line_errors():
@@ -69,3 +97,16 @@ def test_a_failed_run_still_says_so_in_its_summary(tmp_path):
     md = (tmp_path / "bad" / "summary.md").read_text()
     assert "failed" in md.splitlines()[0] and "Error: solver.gtol" in md
     assert json.loads((tmp_path / "bad" / "metrics.json").read_text())["error"].startswith("solver.gtol")
+
+
+def test_a_bilevel_run_stopped_at_max_outer_says_capped_in_its_summary(tmp_path):
+    """Issue 19 end to end: the run folder's verdict reads solver.max_outer from the run's own config."""
+    cfg = compose(["+ci=ct_fewview__bilevel", "solver.memory.measure=false", "figures=false",
+                   "solver.grid.points=0", "+paper.outer_iterations=30",
+                   "+claims.outer_iterations={tol: 5, better: lower, cap: solver.max_outer}"])
+    outcome = run(cfg, tmp_path / "run")
+    assert outcome.status == "completed", outcome.error
+    assert outcome.metrics["outer_iterations"] == cfg.solver.max_outer == 2
+    (claim,) = json.loads((tmp_path / "run" / "metrics.json").read_text())["claims"]
+    assert claim["verdict"] == "capped" and "solver.max_outer=2" in claim["why"]
+    assert "1 capped." in (tmp_path / "run" / "summary.md").read_text()

@@ -90,6 +90,30 @@ def test_rays_stopping_inside_the_grid_in_blocks_of_planes(kind, device, monkeyp
     assert any(not isinstance(b[0], slice) for b in blocks)  # some blocks leave rays out
 
 
+@pytest.mark.parametrize("kind", ["fan", "cone"])
+def test_planes_between_source_and_detector_are_those_of_the_plane_by_plane_test(kind, device):
+    """The closed-form interval of planes between source and detector (per ray) is the one t(p) itself gives on
+    every plane, also for rays with none (source or detector inside the grid, and rays along a plane)."""
+    n = 12
+    if kind == "fan":
+        geo = fan_beam((n, n + 2), uniform_angles(9, True) + 0.1, 3 * n, 0.8, 0.8 * n, 0.4 * n)
+    else:
+        geo = cone_beam((n, n + 1, n - 2), uniform_angles(6, True), (2 * n, 2 * n), 0.8, 0.3 * n, 0.2 * n)
+    origin, direction, length = geo.rays(slice(0, geo.views), torch.float64, device)
+    h = geo.volume.voxel
+    for axis, m in enumerate(geo.volume.shape):
+        centre0, dk = -(m - 1) / 2 * h, direction[:, axis]
+        keep = dk != 0
+        o, dk, ln = origin[keep, axis], dk[keep], length[keep]
+        lo, hi = xray._planes_between(centre0, h, m, o, dk, ln)
+        p = torch.arange(m, device=device)[:, None]
+        t = (centre0 + h * p.double() - o[None, :]) / dk[None, :]
+        inside = (t >= 0) & (t <= ln[None, :])
+        assert torch.equal(lo, torch.where(inside, p, m).amin(0))
+        assert torch.equal(hi, torch.where(inside, p, -1).amax(0))
+        assert bool((lo > 0).any()) and bool((hi == -1).any() or (hi < m - 1).any())
+
+
 @pytest.mark.parametrize("spacing", [0.45, 1.0, 1.7])
 def test_parallel_backprojection_by_pixels_is_the_ray_driven_transpose(spacing, device, monkeypatch):
     """2-D parallel beams back-project pixel by pixel (gathering from the rays within 1 of each pixel); that

@@ -19,7 +19,7 @@ from ..linalg.iterate import (
     FixedPointStop,
     run_to_fixed_point,
 )
-from ..memory import SavedBytes, cuda_peak_bytes, marginal_saved_bytes
+from ..memory import SavedBytes, cuda_peak_bytes, marginal_saved_bytes, rss_peak_bytes
 from ..optim.bilevel import (
     BACKTRACKS,
     HYPERGRADIENTS,
@@ -63,6 +63,22 @@ def inner_iteration_bytes(shape, dtype, device) -> dict[str, float]:
     return out
 
 
+def memory_modes(value) -> list[str]:
+    """solver.memory.modes: true (every mode), false (none) or a list of modes (measured in that order)."""
+    if isinstance(value, bool):
+        return list(HYPERGRADIENTS) if value else []
+    modes = _as_list("solver.memory.modes", value)
+    for mode in modes:
+        check_choice("solver.memory.modes", mode, HYPERGRADIENTS)
+    return [str(m) for m in modes]
+
+
+def _as_list(name: str, value) -> list:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise UserError(f"{name}={value!r} must be a list")
+    return list(value)
+
+
 @register_solver("bilevel")
 class Bilevel(Solver):
     needs = frozenset({"ct"})
@@ -102,6 +118,9 @@ class Bilevel(Solver):
         if cfg.memory.shape is not None:
             for s in cfg.memory.shape:
                 check_int("solver.memory.shape", s, 2)
+        self.memory_modes = memory_modes(cfg.memory.modes)
+        self.memory_iters = None if cfg.memory.get("iters") is None else [
+            check_int("solver.memory.iters", n, 1) for n in _as_list("solver.memory.iters", cfg.memory.iters)]
 
     def restart(self) -> str:
         """solver.restart with auto resolved: implicit differentiates FISTA's fixed point, so its lower level
@@ -264,24 +283,40 @@ class Bilevel(Solver):
         out = {f"mem_inner_{k}_MiB": v / MiB for k, v in inner_iteration_bytes(shape, torch.float32, device).items()}
         out["mem_inner_cv_over_gp"] = out["mem_inner_cv_MiB"] / out["mem_inner_gp_MiB"]
         out["mem_inner_acv_over_gp"] = out["mem_inner_acv_MiB"] / out["mem_inner_gp_MiB"]
-        if not cfg.memory.modes:
-            return out
         theta = loss.theta_of(self.lam0)
-        for mode in HYPERGRADIENTS:
-            # `iters` FISTA iterations in every mode, implicit without its tolerance: what implicit saves does
-            # not depend on how many iterations ran
-            probe = BilevelLoss(exact, loss.truth, int(cfg.iters), mode, loss.parameter, loss.mask, paper,
-                                segment=int(cfg.segment), adjoint=loss.diff.adjoint)
-            t = torch.tensor(theta, dtype=dtype, device=device, requires_grad=True)
-            fista = paper if mode == "paper" else exact
-            with SavedBytes() as counter:
-                value = probe.loss_of(fista.solve(probe.lam(t), probe.iters, probe.diff))
-            out[f"mem_hypergradient_{mode}_MiB"] = counter.total / MiB
-            del value
-            peak = cuda_peak_bytes(lambda probe=probe: probe.value_and_grad(theta), device)
-            if peak is not None:
-                out[f"cuda_peak_{mode}_MiB"] = peak / MiB
-            self.ctx.keep(out)  # mode by mode: at the paper's size each takes minutes
+        cuda = device.type == "cuda"
+        for mode in self.memory_modes:
+            for n in self.memory_iters or [int(cfg.iters)]:
+                tag = mode if self.memory_iters is None else f"{mode}_n{n}"
+                # n FISTA iterations in every mode, implicit without its tolerance: what implicit saves does
+                # not depend on how many iterations ran
+                probe = BilevelLoss(exact, loss.truth, n, mode, loss.parameter, loss.mask, paper,
+                                    segment=int(cfg.segment), adjoint=loss.diff.adjoint)
+                t = torch.tensor(theta, dtype=dtype, device=device, requires_grad=True)
+                fista = paper if mode == "paper" else exact
+                try:
+                    with SavedBytes() as counter:
+                        value = probe.loss_of(fista.solve(probe.lam(t), probe.iters, probe.diff))
+                    out[f"mem_hypergradient_{tag}_MiB"] = counter.total / MiB
+                    del value
+                    # the peak of one whole hypergradient (forward and backward): on CUDA always, on the CPU
+                    # (resident memory, a second hypergradient's time) only when memory.iters asks for the scaling
+                    if cuda or self.memory_iters is not None:
+                        start = time.perf_counter()
+                        if cuda:
+                            peak = cuda_peak_bytes(lambda probe=probe: probe.value_and_grad(theta), device)
+                        else:
+                            peak = rss_peak_bytes(lambda probe=probe: probe.value_and_grad(theta))
+                        if self.memory_iters is not None:
+                            out[f"time_hypergradient_{tag}_s"] = time.perf_counter() - start
+                        if peak is not None:
+                            out[f"{'cuda' if cuda else 'rss'}_peak_{tag}_MiB"] = peak / MiB
+                except torch.OutOfMemoryError:  # the measurement's answer for this mode and count: it does not fit
+                    out[f"oom_{tag}"] = 1.0
+                    torch.cuda.empty_cache()
+                    self.ctx.keep(out)
+                    break  # more iterations would not fit either
+                self.ctx.keep(out)  # one by one: at the paper's size each takes minutes
         return out
 
     def _paper_bias(self, loss, lam_grid, problem, cfg, L) -> dict[str, float]:

@@ -128,12 +128,10 @@ class RayGroup:
             self.slopes.append(slope[None, :])
         self.bounded = False
         if length is not None:
-            t = (centre0 + h * self.planes - origin[None, :, axis]) / dk[None, :]
-            inside = (t >= 0) & (t <= length[None, :])  # an interval of planes: t is monotone in p
-            if not bool(inside.all()):
+            lo, hi = _planes_between(centre0, h, n[axis], origin[:, axis], dk, length)
+            if bool((lo > 0).any() | (hi < n[axis] - 1).any()):
                 self.plane_index = torch.arange(n[axis], device=device)[:, None]
-                self.lo = torch.where(inside, self.plane_index, n[axis]).amin(0)
-                self.hi = torch.where(inside, self.plane_index, -1).amax(0)
+                self.lo, self.hi = lo, hi
                 self.bounded = True
         # int32 indices where they fit: float32 -> int64 conversion is 10x slower than -> int32 on CPU
         self.index = torch.int32 if layout.size < 2**31 else torch.int64
@@ -699,6 +697,27 @@ def _head(sub: XRayTransform, views: int, max_samples: int | None) -> XRayTransf
         return sub
     head = from_vectors(geo.kind, geo.volume.shape, geo.vectors[:views], geo.detector, geo.volume.voxel)
     return XRayTransform(head, max_samples, cache_mb=math.inf)
+
+
+def _planes_between(centre0: float, h: float, n: int, o: torch.Tensor, dk: torch.Tensor, length: torch.Tensor):
+    """Per ray, the first and last plane p (int64 (R,); n and -1 when none) whose sample lies between the source
+    (t = 0) and the detector (t = length), t(p) = (centre0 + h p - o) / dk. t is monotone in p (in floating
+    point too), so the planes form an interval: its ends from the closed form, then each end settled by t itself
+    on the planes next to it, so the interval is the one t gives plane by plane (which costs planes x rays:
+    at 1400 x 1400 x 2 from 60 views, oversampled 2x, that was 60% of the simulation's projection)."""
+    ends = torch.stack(((o - centre0) / h, (o + length * dk - centre0) / h))  # t = 0 and t = length
+    first, last = ends.amin(0), ends.amax(0)
+
+    def inside(p):  # p (k, R) plane numbers: the sample's t as the plane-by-plane test computes it
+        t = (centre0 + h * p.to(o.dtype) - o) / dk
+        return (t >= 0) & (t <= length) & (p >= 0) & (p <= n - 1)
+
+    near = torch.arange(-1, 2, device=o.device)[:, None]  # round-off moves an end by at most a plane
+    lo_try = torch.ceil(first).clamp(-1, n).long() + near
+    hi_try = torch.floor(last).clamp(-1, n).long() + near
+    lo = torch.where(inside(lo_try), lo_try, n).amin(0)
+    hi = torch.where(inside(hi_try), hi_try, -1).amax(0)
+    return lo, hi
 
 
 def _columns(t: torch.Tensor, cols) -> torch.Tensor:
