@@ -91,7 +91,7 @@ def fft_shape(size, radius: int) -> tuple[int, int]:
     (then the next 2-3-5 size), not the full linear-correlation size H + 2 radius. Only the centres p in the scene
     are kept; their windows read rows p - radius ... p + radius, and with H + radius the ones below 0 wrap onto the
     zero padding (rows >= H), those above H - 1 lie in it: the same costs, from transforms of about (H + r)(W + r)
-    instead of (H + 2r)(W + 2r) points (the crab node at half size: 0.62x the points; docs/detection.md). At least
+    instead of (H + 2r)(W + 2r) points (the synthetic crab's node at half size: 0.67x the points; docs/detection.md). At least
     2 radius + 1, so that the kernel's canvas itself fits."""
     h, w = size
     return _fft_shape(max(h + radius, 2 * radius + 1)), _fft_shape(max(w + radius, 2 * radius + 1))
