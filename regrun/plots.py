@@ -190,32 +190,35 @@ def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str 
 
 
 def occurrence_panels(maps: dict, path: Path) -> Path:
-    """One panel per node's occurrence map, with its sum. A map is mostly zero with a few sharp peaks, so it is
-    drawn on a log scale over four decades below its maximum (a linear scale shows one dot on black), each panel
-    with its colour bar, labelled at the decades (the minor ticks of six log bars cost ~0.4 CPU-s to lay out)."""
+    """One tile per node's occurrence map, titled with its sum and maximum. A map is mostly zero with a few sharp
+    peaks, so each is drawn relative to its own maximum on a log scale over four decades (a linear scale shows one
+    dot on black), all tiles in one image with one colour bar: six panels with six colour bars were 12 axes to lay
+    out and draw, ~0.5 CPU-s of a 6-7 CPU-s half-size run; the mosaic costs about half (docs/detection.md)."""
     from matplotlib.colors import LogNorm
     from matplotlib.ticker import NullLocator
 
     names = list(maps)
-    ncols = 3
+    tiles = [_rgb(maps[n]) for n in names]
+    ncols = min(3, len(names))
     nrows = int(np.ceil(len(names) / ncols))
-    fig, axes = _figure((4.6 * ncols, 3.4 * nrows), nrows, ncols)
-    for ax in axes.flat[len(names):]:
-        ax.axis("off")
-    for ax, name in zip(axes.flat, names):
-        m = _rgb(maps[name])
+    h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    gap_r, gap_c = max(h // 8, 4), max(w // 40, 3)  # room for each tile's title above it
+    big = np.full((nrows * (h + gap_r), ncols * (w + gap_c) - gap_c), np.nan)  # NaN: drawn blank
+    fig, axes = _figure((4.3 * ncols + 0.8, 3.4 * nrows))
+    ax = axes[0, 0]
+    for i, (name, m) in enumerate(zip(names, tiles)):
+        r, c = divmod(i, ncols)
         top = float(m.max())
-        if top > 0:
-            norm = LogNorm(vmin=top * 1e-4, vmax=top, clip=True)
-            im = ax.imshow(np.maximum(m, top * 1e-4), cmap="magma", norm=norm, interpolation="nearest")
-        else:
-            im = ax.imshow(m, cmap="magma", interpolation="nearest")
-        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        bar.ax.tick_params(labelsize=7)
-        bar.ax.yaxis.set_minor_locator(NullLocator())
-        _bare(ax, f"{name}: sum {m.sum():.3f} (log scale)")
-    return _save(fig, path, 110, {"left": 0.01, "right": 0.96, "bottom": 0.02, "top": 0.94, "wspace": 0.18,
-                                  "hspace": 0.14})
+        r0, c0 = r * (h + gap_r) + gap_r, c * (w + gap_c)
+        big[r0:r0 + m.shape[0], c0:c0 + m.shape[1]] = np.maximum(m / top, 1e-4) if top > 0 else 1e-4
+        ax.text(c0, r0 - 1, f"{name}: sum {m.sum():.3f}, max {top:.3g}", fontsize=9, va="bottom")
+    im = ax.imshow(big, cmap="magma", norm=LogNorm(vmin=1e-4, vmax=1.0, clip=True), interpolation="nearest")
+    bar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    bar.ax.tick_params(labelsize=7)
+    bar.ax.yaxis.set_minor_locator(NullLocator())
+    bar.set_label("map / its tile's max (log scale)", fontsize=8)
+    ax.axis("off")
+    return _save(fig, path, 110, {"left": 0.01, "right": 0.95, "bottom": 0.01, "top": 0.99})
 
 
 def trace_plot(root_map, weights, path: Path, title: str = "", root: str = "crab") -> Path:

@@ -101,7 +101,7 @@ def main(argv=None):
             c0 = time.process_time()
             d = det.detect(image)
             cpu = time.process_time() - c0
-            found = find_instances(d, 0.5 * min(det.template.size), 0.5, PART_RADIUS / args.scale)
+            found = find_instances(d, 0.5 * min(det.template.size), 0.5, PART_RADIUS / args.scale, judge=det.judge_in_instance)
             near = [k for k in found if math.dist(to_full(k.centre), truth.centre) <= 5
                     and circ(k.angle, truth.angle) <= 3]
             inst = near[0] if near else None

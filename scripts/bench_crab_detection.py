@@ -93,15 +93,25 @@ def scenes_for(args, full):
 PAIRS: dict[str, list] = {}  # label of a two-crab scene -> both truths (full size)
 
 
-def instance_success(inst, truth, full, scale) -> tuple[bool, float]:
+def instance_success(inst, truth, full, scale, motifs=None, template_centre=None) -> tuple[bool, float]:
     """The run's success rule (problems/crab_detection.py) for one instance against one truth, less its score
-    window: centre within 5 full-size px, every part seen and within 3 deg. Returns (success, the parts' largest
-    angle error)."""
+    window: centre within 5 full-size px, every node of the tree below the root seen (the parts, and, given the
+    detection's motifs and template centre, the parent nodes: the eye pair) and within 3 deg (a parent: of the
+    crab's angle, with which it is rigid; its joint within 5 full-size px). Returns (success, the largest angle
+    error)."""
     if inst is None or scale * math.dist(inst.centre, truth.centre) > 5:
         return False, float("nan")
     names = [n for n in full.parts if n in truth.parts]
     errs = [circ(inst.parts[n].angle, truth.parts[n][2]) for n in names if inst.parts[n].visible]
-    return len(errs) == len(names) and max(errs, default=0) <= 3, max(errs, default=float("nan"))
+    ok = len(errs) == len(names)
+    if motifs is not None:
+        for n in (n for n in inst.parts if n not in full.parts):
+            p = inst.parts[n]
+            r, c, a = truth_joint(motifs, template_centre, n, truth)
+            ok &= p.visible and scale * math.dist((p.row, p.col), (r, c)) <= 5
+            if p.visible:
+                errs.append(circ(p.angle, a))
+    return ok and max(errs, default=0) <= 3, max(errs, default=float("nan"))
 
 
 def summary(rows: list[dict]) -> list[str]:
@@ -196,7 +206,7 @@ def main(argv=None):
             root = d.nodes[d.root]
             k = root.best()
             other = float(torch.cat((root.weights[:k], root.weights[k + 1:])).max())
-            found = find_instances(d, 0.5 * min(det.template.size), 0.5, PART_RADIUS / scale)
+            found = find_instances(d, 0.5 * min(det.template.size), 0.5, PART_RADIUS / scale, judge=det.judge_in_instance)
             tr = s.truth
             row = {"registrar": registrar, "scale": scale, "scene": sc.label, "threads": args.threads, "dtype": args.dtype,
                    "extraction_s": round(t_ext, 2), "extraction_cpu_s": round(c_ext, 2),
@@ -209,7 +219,7 @@ def main(argv=None):
                 oks, cerr = [], []
                 for t in truths:
                     inst = min(found, key=lambda i: math.dist(i.centre, t.centre)) if found else None
-                    oks.append(instance_success(inst, t, full, scale)[0])
+                    oks.append(instance_success(inst, t, full, scale, d.motifs, d.template_centre)[0])
                     cerr.append(scale * math.dist(inst.centre, t.centre) if inst else float("nan"))
                 row.update({"centre_error_px": round(max(cerr), 2), "true_angle": PAIRS[sc.label][0].angle,
                             "success": int(all(oks) and len(found) == 2 and 1.8 <= d.score <= 2.2)})
@@ -219,7 +229,7 @@ def main(argv=None):
                 joints = [math.dist((d.pose(n)["row"], d.pose(n)["col"]), truth_joint(d.motifs, d.template_centre,
                                                                                    n, tr)[:2]) for n, _ in det.order]
                 inst = min(found, key=lambda i: math.dist(i.centre, tr.centre)) if found else None
-                ok, part_err = instance_success(inst, tr, full, scale)
+                ok, part_err = instance_success(inst, tr, full, scale, d.motifs, d.template_centre)
                 row["parts_missing"] = " ".join(n for n, p in inst.parts.items() if not p.visible) if inst else "all"
                 row.update({"centre_error_px": round(scale * math.dist(inst.centre if inst else d.centre(), tr.centre), 2),
                             "peak_error_px": round(scale * math.dist(inst.peak if inst else d.peak(), jr[:2]), 2),

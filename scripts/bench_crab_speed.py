@@ -75,12 +75,12 @@ def child(json_path: str, argv: list[str]) -> None:
         finally:
             marks["end_run"] = time.process_time()
 
-    def run_node(self, node, y, border=True):
+    def run_node(self, node, y, extracting=False):  # HierarchicalDetector._run_node's signature
         t0 = time.process_time()
         try:
-            return original_node(self, node, y, border)
+            return original_node(self, node, y, extracting)
         finally:
-            if border:  # detection, not extraction
+            if not extracting:  # detection (and completion's reruns), not extraction
                 nodes[node] = nodes.get(node, 0.0) + time.process_time() - t0
 
     original_pair = run_mod.check_pair

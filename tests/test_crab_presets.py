@@ -50,8 +50,8 @@ def test_crab_eval_sweep_collects_into_the_detection_table(device, tmp_path):
     ok = sum(0.9 <= m["score"] <= 1.1 for m in pos)
     assert score["within_target"] == f"{ok}/2"
     assert rows[("crab scenes", "success")]["within_target"] == f"{int(sum(m['success'] for m in pos))}/2"
-    parts = rows[("crab scenes", "angle_error_*")]
-    assert parts["values"] == "8" and float(parts["max"]) == pytest.approx(max(m["part_angle_error_max"]
+    parts = rows[("crab scenes", "angle_error_*")]  # every node below the crab: 4 parts and the eye pair
+    assert parts["values"] == "10" and float(parts["max"]) == pytest.approx(max(m["part_angle_error_max"]
                                                                                 for m in pos))
     fp = rows[("crab-free scenes", "false_positive")]
     assert fp["runs"] == "1" and fp["within_target"] == ("1/1" if neg["false_positive"] == 0 else "0/1")

@@ -63,7 +63,7 @@ def test_dense_cost_equals_the_direct_masked_sum(device):
         rot = keys_sample(torch.cat((motif, mask[None])), q @ inv.T + torch.tensor((10.0, 8.0), device=device))
         xr, mr = rot[:3], rot[3].clamp(0, 1)
         xr = xr * (mr > 0)
-        for p in ((25, 30), (12, 14), (40, 51)):
+        for p in ((25, 30), (12, 14), (40, 51), (0, 0), (49, 59), (0, 59)):  # corners: no wrap-around
             sl = scene.new_zeros(3, 2 * rad + 1, 2 * rad + 1)
             for i in range(2 * rad + 1):
                 for j in range(2 * rad + 1):

@@ -14,15 +14,20 @@ frame (a leaf's joint is its pivot, a parent's the centre of its children's join
 where it must be; the node's stride of lowest loss with weight >= `min_part_weight` within `part_radius` of that
 prediction is the part's pose. A part with no such stride is *missing* (outside the image, hidden or not
 recognised): its pose is NaN and `visible` 0 -- never the pose of some other stride elsewhere in the scene.
+A parent node (the eye pair) that this rule misses while every child of it is in the instance is judged again on
+the instance's own children (`judge`: HierarchicalDetector.judge_in_instance; its strides were registered on its
+children's whole maps, which also hold the leaves' false matches near the parts) by the same rule.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from .detector import Detection
+from .detector import Detection, NodeResult
+from .rotation_search import StrideFit
 
 # a part's stride must weigh this much (its loss within the leaf's calibrated range of successes) to be the part
 # (find_instances; the detector's top-down completion judges the parts it adds by the same rule)
@@ -82,9 +87,15 @@ def _missing(size) -> PartPose:
     return PartPose(nan, nan, nan, nan, 0.0, nan, nan, size, False)
 
 
+# (detection, parent node, each child's chosen stride as a one-row fit, the root's stride, radius) -> the parent's
+# result judged on those children only, or None (HierarchicalDetector.judge_in_instance)
+Judge = Callable[[Detection, str, dict, int, float], "NodeResult | None"]
+
+
 def find_instances(det: Detection, radius: float, min_score: float, part_radius: float,
-                   min_part_weight: float = MIN_PART_WEIGHT) -> list[Instance]:
-    """The instances (module docstring), by decreasing score; lengths in the searched scene's pixels."""
+                   min_part_weight: float = MIN_PART_WEIGHT, judge: Judge | None = None) -> list[Instance]:
+    """The instances (module docstring), by decreasing score; lengths in the searched scene's pixels. judge: how a
+    parent the instance rule misses is judged on the instance's own children (None: it stays missing)."""
     root = det.nodes[det.root]
     occ = root.occurrence.detach()
     peaks = _peaks(occ, radius)
@@ -118,30 +129,45 @@ def find_instances(det: Detection, radius: float, min_score: float, part_radius:
         k = int(torch.where(close, loss, torch.full_like(loss, math.inf)).argmin())
         centre = det.template_point(det.root, det.template_centre, k)
         angle = float(root.fit.angle[k])
-        out.append(Instance(score, p, k, centre, angle, _parts(det, k, part_radius, min_part_weight)))
+        out.append(Instance(score, p, k, centre, angle, _parts(det, k, part_radius, min_part_weight, judge)))
     return sorted(out, key=lambda inst: -inst.score)
 
 
-def _parts(det: Detection, k: int, part_radius: float, min_weight: float) -> dict[str, PartPose]:
+def _parts(det: Detection, k: int, part_radius: float, min_weight: float,
+           judge: Judge | None = None) -> dict[str, PartPose]:
     out = {}
+    chosen: dict[str, StrideFit] = {}  # each found node's stride, one row (children before parents: det.nodes' order)
     for node, res in det.nodes.items():
         if node == det.root:
             continue
         motif = det.motifs[node]
         expected = det.template_point(det.root, (motif.origin[0] + motif.joint[0], motif.origin[1] + motif.joint[1]), k)
-        loc = res.locations.detach().to(torch.float64)
-        loss = res.fit.loss.detach()
-        ok = ((loc - torch.tensor(expected, dtype=torch.float64, device=loc.device)).norm(dim=1) <= part_radius) \
-            & torch.isfinite(loss) & (res.weights.detach() >= min_weight)
-        if not bool(ok.any()):
+        j = _pick(res, expected, part_radius, min_weight)
+        if j is None and judge is not None:
+            judged = judge(det, node, chosen, k, part_radius)
+            if judged is not None:
+                res = judged
+                j = _pick(res, expected, part_radius, min_weight)
+        if j is None:
             out[node] = _missing(tuple(motif.mask.shape))
             continue
-        j = int(torch.where(ok, loss, torch.full_like(loss, math.inf)).argmin())
+        chosen[node] = StrideFit(res.fit.centre[j:j + 1], res.fit.angle[j:j + 1], res.fit.loss[j:j + 1])
         h, w = motif.mask.shape  # the box's middle, from the motif's rotation centre (h // 2, w // 2)
-        box = det.template_point(node, (motif.origin[0] + (h - 1) / 2, motif.origin[1] + (w - 1) / 2), j)
-        out[node] = PartPose(float(loc[j, 0]), float(loc[j, 1]), float(res.fit.angle[j]), float(loss[j]),
-                             float(res.weights[j]), box[0], box[1], (h, w), True)
+        box = det.template_point(node, (motif.origin[0] + (h - 1) / 2, motif.origin[1] + (w - 1) / 2), j, res)
+        out[node] = PartPose(float(res.locations[j, 0]), float(res.locations[j, 1]), float(res.fit.angle[j]),
+                             float(res.fit.loss[j]), float(res.weights[j]), box[0], box[1], (h, w), True)
     return out
+
+
+def _pick(res: NodeResult, expected, part_radius: float, min_weight: float) -> int | None:
+    """The stride of lowest loss with weight >= min_weight whose joint lies within part_radius of `expected`."""
+    loc = res.locations.detach().to(torch.float64)
+    loss = res.fit.loss.detach()
+    ok = ((loc - torch.tensor(expected, dtype=torch.float64, device=loc.device)).norm(dim=1) <= part_radius) \
+        & torch.isfinite(loss) & (res.weights.detach() >= min_weight)
+    if not bool(ok.any()):
+        return None
+    return int(torch.where(ok, loss, torch.full_like(loss, math.inf)).argmin())
 
 
 def full_size(x: float, scale: int) -> float:

@@ -86,6 +86,17 @@ def _rotated(motif: torch.Tensor, mask: torch.Tensor, centre, angles: list[float
     return out[:, :-1] * (m > 0)[:, None], m
 
 
+def fft_shape(size, radius: int) -> tuple[int, int]:
+    """The transform size of DenseCost on an (H, W) scene for a kernel canvas of half-width `radius`: H + radius
+    (then the next 2-3-5 size), not the full linear-correlation size H + 2 radius. Only the centres p in the scene
+    are kept; their windows read rows p - radius ... p + radius, and with H + radius the ones below 0 wrap onto the
+    zero padding (rows >= H), those above H - 1 lie in it: the same costs, from transforms of about (H + r)(W + r)
+    instead of (H + 2r)(W + 2r) points (the synthetic crab's node at half size: 0.67x the points; docs/detection.md). At least
+    2 radius + 1, so that the kernel's canvas itself fits."""
+    h, w = size
+    return _fft_shape(max(h + radius, 2 * radius + 1)), _fft_shape(max(w + radius, 2 * radius + 1))
+
+
 def _fft_shape(n: int) -> int:
     """The next size with only factors 2, 3, 5 (fast for pocketfft and cuFFT)."""
     while True:
@@ -112,8 +123,7 @@ class DenseCost:
         centre = centre if centre is not None else (mh // 2, mw // 2)
         self.radius = int(math.ceil(max(math.hypot(centre[0] - a, centre[1] - b)
                                         for a in (0, mh - 1) for b in (0, mw - 1)))) + 2
-        k = 2 * self.radius + 1
-        self.fshape = (_fft_shape(h + k - 1), _fft_shape(w + k - 1))
+        self.fshape = fft_shape((h, w), self.radius)
         self.angles = [float(a) for a in angles]
         self.motif, self.mask, self.centre, self.chunk, self.fast = motif, mask, centre, chunk, fast
         self.scene_f = torch.fft.rfft2(scene, s=self.fshape)
@@ -132,10 +142,10 @@ class DenseCost:
             x, m = _rotated(self.motif, self.mask, self.centre, self.angles[i:i + self.chunk], r, self.fast)
             xm_f = torch.fft.rfft2((x * m[:, None]).flip(-1, -2), s=self.fshape)
             m_f = torch.fft.rfft2(m.flip(-1, -2), s=self.fshape)
-            cross = torch.fft.irfft2((xm_f * self.scene_f).sum(1), s=self.fshape)[:, r:r + h, r:r + w]
-            energy = torch.fft.irfft2(m_f * self.energy_f, s=self.fshape)[:, r:r + h, r:r + w]
+            # energy - 2 cross in one inverse transform (the transform is linear): one per angle instead of two
+            both = torch.fft.irfft2(m_f * self.energy_f - 2 * (xm_f * self.scene_f).sum(1), s=self.fshape)
             const = (m * (x * x).sum(1)).sum((-1, -2))
-            out.append(0.5 * (energy - 2 * cross + const[:, None, None]))
+            out.append(0.5 * (both[:, r:r + h, r:r + w] + const[:, None, None]))
         return torch.cat(out)
 
 

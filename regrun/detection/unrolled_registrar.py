@@ -65,7 +65,7 @@ from .motif_registration import (
     quadrature_step,
     spike_positions,
 )
-from .rotation_search import DenseCost, StrideFit, StrideGrid, _fft_shape
+from .rotation_search import DenseCost, StrideFit, StrideGrid, fft_shape
 
 # Spike maps are summed over every h-th window point, h = floor(spike sigma / 1.5): every 3rd point at full size
 # (sigma 4.5 px; detection 4x faster than on every point, calibration separable), every point at half size (every
@@ -225,8 +225,7 @@ def _fft_units(shape, motif: Motif, n_angles: int) -> float:
     mh, mw = motif.mask.shape
     cr, cc = motif.centre
     radius = int(math.ceil(max(math.hypot(cr - a, cc - b) for a in (0, mh - 1) for b in (0, mw - 1)))) + 2
-    k = 2 * radius + 1
-    size = _fft_shape(h + k - 1) * _fft_shape(w + k - 1)
+    size = math.prod(fft_shape((h, w), radius))
     return n_angles * c * size * math.log2(size) * (size / 1e6) ** FFT_SIZE_POWER
 
 

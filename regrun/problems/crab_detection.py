@@ -141,10 +141,12 @@ class CrabDetection(Problem):
         out["peak_error_px"] = s * math.dist(inst.peak if inst else det.peak(), jr[:2])
         h, w = self.scene.image.shape[-2:]
         ang_err, pos_err, missing = [], [], 0
-        for name in self.template.parts:
-            if name not in truth.parts:
+        # every node below the root: the parts, and the parents (the eye pair: rigid with the crab, its truth the
+        # crab's angle at its joint), as the instance reports them
+        for name in [n for n in det.nodes if n != det.root]:
+            if name not in truth.parts and name in self.template.parts:
                 continue
-            tr = truth.parts[name]
+            tr = truth_joint(det.motifs, det.template_centre, name, truth)
             if inst is not None and not inst.parts[name].visible:
                 missing += int(0 <= tr[0] <= h - 1 and 0 <= tr[1] <= w - 1)  # missing though inside the image
                 continue

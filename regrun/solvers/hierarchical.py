@@ -328,7 +328,8 @@ class Hierarchical(Solver):
                                                              if extraction and not cached else math.nan
                                                              for nd, _ in det.order]}}
         instances = find_instances(found, radius=0.5 * min(problem.template.size), min_score=problem.threshold,
-                                   part_radius=PART_RADIUS / problem.scale, min_part_weight=MIN_PART_WEIGHT)
+                                   part_radius=PART_RADIUS / problem.scale, min_part_weight=MIN_PART_WEIGHT,
+                                   judge=det.judge_in_instance)
         parts = [nd for nd, _ in det.order if nd != det.template.root]
         tables["detections"] = {k: np.asarray(v, dtype=np.float64) for k, v in
                                 detections_table(instances, problem.template.size, parts, problem.scale).items()}
