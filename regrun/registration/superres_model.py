@@ -44,6 +44,7 @@ EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # proble
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
 # drift by periods (scikit-image's page 256^2: 13.9 px RMS from varpro_cg without it). False: the ladder alone.
 GLOBAL_START = True
+COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
 # at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
@@ -513,25 +514,30 @@ class SuperResModel:
             other = (other, None if g is None else g.clone())
         for theta in thetas:
             step = 2 ** levels if theta >= 1 else 1
-            if other is not None and theta < 1:  # both candidates as one batch of 2q registrations
+            if other is not None and theta < 1:
+                # both candidates as one batch of 2q registrations at this sharp scale, on every other point
+                # each way (a quarter of them; the spline is still the whole frame's, so the basins are the
+                # same, where 2x2-pooled frames blur text into new ones) and at most COMPARE_ITERS steps: it only
+                # has to tell the basins apart. Where the ladder's end is the lower, its motion goes on as it was
+                # (frames the global start does not help are unchanged); else the global start's end goes on
                 both, gb, loss = self._register_scale(
                     theta, step, affine_model, torch.cat((w, other[0])),
-                    None if g is None else torch.cat((g, other[1])), drop_outside, max_iter, rel_gtol)
+                    None if g is None else torch.cat((g, other[1])), drop_outside, COMPARE_ITERS, rel_gtol,
+                    stride=2)
                 pick = loss[self.q:] < loss[:self.q]
-                w = torch.where(pick[:, None], both[self.q:], both[:self.q])
-                g = None if g is None else torch.where(pick, gb[self.q:], gb[:self.q])
+                w = torch.where(pick[:, None], both[self.q:], w)
+                g = None if g is None else torch.where(pick, gb[self.q:], g)
                 other = None
-            else:
-                w, g, _ = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol)
+            w, g, _ = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol)
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
 
-    def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol):
+    def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1):
         """One scale of preregister from w (c q, n) (and the gains g, (c q,)): c starts of every frame, frame by
         frame in each; the motion, the gains at it, and each registration's objective at its end (before the
-        gains' update: comparable between starts at one scale)."""
+        gains' update: comparable between starts at one scale). stride: every stride-th cell centre each way."""
         grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
         frames = pool(self.frames, step) if step > 1 else self.frames
-        xc = grid.centres(self.dtype, self.device)
+        xc = grid.centres(self.dtype, self.device)[::stride, ::stride]
         template = spline.SplineImage(frames[0], grid, theta)
         targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
                                for j in range(1, self.q + 1)]).repeat(w.shape[0] // self.q, 1)
