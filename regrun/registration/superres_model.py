@@ -10,7 +10,7 @@ from ..imaging import spline
 from ..imaging.spline import PAD
 from ..imaging.grid import Grid
 from ..imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients, Stencil
-from ..imaging.transforms import Affine, affine, affine_identity
+from ..imaging.transforms import Affine, Translation, affine, affine_identity
 from ..linalg.cg import CGResult, cg
 from ..linalg.krylov import pcg
 from ..linalg.differences import forward_difference as diff
@@ -18,7 +18,7 @@ from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.differences import pool, pool_adjoint
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
-from .global_start import fit_params, phase_correlation_start
+from .global_start import ANGLES, fit_params, phase_correlation_start
 from .objective import EdgeTaper, PointwiseObjective
 
 
@@ -510,7 +510,8 @@ class SuperResModel:
         # global start cannot miss by a period, and where both agree the choice changes nothing.
         other = None
         if levels and start is None and GLOBAL_START:
-            other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse), self.coarse)
+            angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
+            other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
             other = (other, None if g is None else g.clone())
         for theta in thetas:
             step = 2 ** levels if theta >= 1 else 1
