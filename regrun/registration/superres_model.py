@@ -42,7 +42,9 @@ EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # proble
 
 # Frames large enough for the pyramid (over 2 PYRAMID_MIN pixels a side) are also registered from a global start
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
-# drift by periods (scikit-image's page 256^2: 13.9 px RMS from varpro_cg without it). False: the ladder alone.
+# drift by periods (scikit-image's page 256^2 from 8 frames: varpro_cg's answer 4.8 px RMS off and 3.4 dB under
+# bicubic without it, 0.006 px and 12.6 dB over with it; docs/superres.md, "Repeating structure"). False: the ladder
+# alone.
 GLOBAL_START = True
 COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
@@ -481,7 +483,7 @@ class SuperResModel:
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
                     rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None,
-                    gain: bool = False, start=None) -> torch.Tensor:
+                    gain: bool = False) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
@@ -497,9 +499,12 @@ class SuperResModel:
         gain: each frame's intensity gain too (d_j(x) ~ g_j d_0(y_j(x))), appended to its parameters: the
         ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
         least-squares ratio <T(y), d_j> / <T(y), T(y)> over the scale's weighted points at the new motion (the
-        gain is linear: projected out, as the image is in the joint solve)."""
+        gain is linear: projected out, as the image is in the joint solve).
+        Frames on the pyramid (GLOBAL_START): a second start per frame from registration/global_start.py (rotation
+        scan, phase correlation), compared with the ladder's motion at the first sharp scale (below); the lower
+        misfit goes on."""
         affine_model = Affine() if transform is None else transform
-        w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1) if start is None else start.clone()
+        w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
         g = (self.frames[1:].mean((-2, -1)) / self.frames[0].mean()) if gain else None
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
@@ -509,7 +514,7 @@ class SuperResModel:
         # goes on. The smooth scales average repeating structure away and can drift off (text: 5-11 px); the
         # global start cannot miss by a period, and where both agree the choice changes nothing.
         other = None
-        if levels and start is None and GLOBAL_START:
+        if levels and GLOBAL_START:
             angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
             other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
             other = (other, None if g is None else g.clone())
