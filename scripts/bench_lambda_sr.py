@@ -55,7 +55,8 @@ FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
     """The scene as a gray 2-D array (rows, columns): camera's 256^2 crop (the previous round's), a
     scikit-image data image (sk:NAME) or a FAIR image (fair:NAME, read-only from ../shared/fair_data), central
-    square crop of at most 256 pixels; texture: random-phase noise with a 1/|k|^1.5 amplitude spectrum, 128^2."""
+    square crop of at most 256 pixels; texture: random-phase noise with a 1/|k|^1.5 amplitude spectrum, 128^2;
+    rendered_text: 16 lines of random lower-case words, Pillow's default font at 13 px, 256^2."""
     if kind == "camera":
         import skimage.data
 
@@ -67,6 +68,16 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
         phase = torch.rand(n, n, generator=gen, dtype=torch.float64) * 2 * math.pi
         img = torch.fft.ifft2(amp * torch.exp(1j * phase)).real
         return 255 * (img - img.min()) / (img.max() - img.min())
+    if kind == "rendered_text":  # repeating structure: lines of random words, black on white (Pillow's own font)
+        from PIL import Image, ImageDraw, ImageFont
+
+        img = Image.new("L", (256, 256), 255)
+        draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=13)
+        letters = torch.randint(0, 26, (16, 40), generator=gen).tolist()
+        for row, code in enumerate(letters):
+            words = "".join(chr(97 + c) if c % 6 else " " for c in code)
+            draw.text((6, 4 + 15.5 * row), words, fill=0, font=font)
+        return torch.as_tensor(np.asarray(img, dtype=np.float64))
     if kind.startswith("sk:"):
         import skimage.data
 

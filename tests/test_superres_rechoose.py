@@ -59,8 +59,10 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
 
 
 def test_a_weight_that_did_not_move_enough_keeps_the_first_run(device):
+    """With lam_rechoose_image=false a fall under the gain leaves the run and its answer as at the first weight;
+    with the default (true) the run too, but not its answer's weight."""
     _, moved, _ = run(device, "varpro_cg", lambda_f="auto")
-    p, res, hist = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_gain=0.2)
+    p, res, hist = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_gain=0.2, lam_rechoose_image=False)
     m = res.metrics
     assert m["solver_runs"] == 1 and m["lam_searches"] == 2 and m["lam_chosen"] == m["lam_first"] == p.model.lam
     assert m["lam_rechosen"] == moved.metrics["lam_chosen"] != m["lam_chosen"]  # searched, not used
@@ -72,6 +74,15 @@ def test_a_weight_that_did_not_move_enough_keeps_the_first_run(device):
     assert same(res.solution["f"], fixed.solution["f"])
     assert "lambda_f" not in fixed_hist and "lam_first" not in fixed.metrics  # a fixed weight: as before
     assert (hist["iter"] == fixed_hist["iter"]).all()
+    # the default lam_rechoose_image: the same single run (the same motion), but the answer's image at that
+    # motion is solved at the weight searched there, the rule's choice where the image is made
+    q, image, _ = run(device, "varpro_cg", lambda_f="auto", lam_rechoose_gain=0.2)
+    assert image.metrics["solver_runs"] == 1 and same(image.solution["w"], res.solution["w"])
+    assert image.metrics["lam_chosen"] == image.metrics["lam_rechosen"] == m["lam_rechosen"] == q.model.lam
+    answer = q.evaluate(image)[0]["rel_error"]
+    q.model.set_weight(m["lam_first"])
+    assert q.evaluate(image)[0]["rel_error"] == pytest.approx(p.evaluate(res)[0]["rel_error"], rel=1e-8)
+    assert answer != pytest.approx(p.evaluate(res)[0]["rel_error"], rel=1e-6)
 
 
 def test_lam_rechoose_0_is_one_search_at_the_pre_registered_motion(device):
@@ -103,6 +114,7 @@ def test_a_motion_that_moved_less_than_lam_rechoose_move_is_not_searched_again(d
     ({"lam_rechoose_gain": -0.1}, "problem.lam_rechoose_gain=-0.1"),
     ({"lam_rechoose_gain": 1.5}, "problem.lam_rechoose_gain=1.5"),
     ({"lam_rechoose_gain": float("nan")}, "problem.lam_rechoose_gain=nan"),
+    ({"lam_rechoose_image": "yes"}, "problem.lam_rechoose_image"),
 ])
 def test_bad_rechoose_settings(overrides, message):
     ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))

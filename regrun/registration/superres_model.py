@@ -10,7 +10,7 @@ from ..imaging import spline
 from ..imaging.spline import PAD
 from ..imaging.grid import Grid
 from ..imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients, Stencil
-from ..imaging.transforms import Affine, affine, affine_identity
+from ..imaging.transforms import Affine, Translation, affine, affine_identity
 from ..linalg.cg import CGResult, cg
 from ..linalg.krylov import pcg
 from ..linalg.differences import forward_difference as diff
@@ -18,6 +18,7 @@ from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.differences import pool, pool_adjoint
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
+from .global_start import ANGLES, fit_params, phase_correlation_start
 from .objective import EdgeTaper, PointwiseObjective
 
 
@@ -38,6 +39,14 @@ OUTSIDE = ("keep", "drop")
 # rotation of up to 10 degrees those near the edge pull the motion (rocket 48^2 and 64^2, 8 frames: 1.56-1.84 px
 # RMS from the true motion with it, 0.33-0.76 with the taper; docs/superres.md, "The edge")
 EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # problem.outside: configs/problem/superres.yaml
+
+# Frames large enough for the pyramid (over 2 PYRAMID_MIN pixels a side) are also registered from a global start
+# (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
+# drift by periods (scikit-image's page 256^2 from 8 frames: varpro_cg's answer 4.8 px RMS off and 3.4 dB under
+# bicubic without it, 0.006 px and 12.6 dB over with it; docs/superres.md, "Repeating structure"). False: the ladder
+# alone.
+GLOBAL_START = True
+COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
 # at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
@@ -490,36 +499,70 @@ class SuperResModel:
         gain: each frame's intensity gain too (d_j(x) ~ g_j d_0(y_j(x))), appended to its parameters: the
         ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
         least-squares ratio <T(y), d_j> / <T(y), T(y)> over the scale's weighted points at the new motion (the
-        gain is linear: projected out, as the image is in the joint solve)."""
+        gain is linear: projected out, as the image is in the joint solve).
+        Frames on the pyramid (GLOBAL_START): a second start per frame from registration/global_start.py (rotation
+        scan, phase correlation), compared with the ladder's motion at the first sharp scale (below); the lower
+        misfit goes on."""
         affine_model = Affine() if transform is None else transform
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
         g = (self.frames[1:].mean((-2, -1)) / self.frames[0].mean()) if gain else None
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
             levels += 1
+        # frames large enough for the pyramid: a second candidate, the global start (rotation scan and phase
+        # correlation), enters at the first sharp scale; per frame the candidate whose registration ends lower there
+        # goes on. The smooth scales average repeating structure away and can drift off (text: 5-11 px); the
+        # global start cannot miss by a period, and where both agree the choice changes nothing.
+        other = None
+        if levels and GLOBAL_START:
+            angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
+            other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
+            other = (other, None if g is None else g.clone())
         for theta in thetas:
             step = 2 ** levels if theta >= 1 else 1
-            grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
-            frames = pool(self.frames, step) if step > 1 else self.frames
-            xc = grid.centres(self.dtype, self.device)
-            template = spline.SplineImage(frames[0], grid, theta)
-            targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
-                                   for j in range(1, self.q + 1)])
-            # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
-            # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's)
-            weights = EdgeTaper(grid, EDGE_TAPER[0], inset=EDGE_TAPER[1]) if drop_outside else None
-            kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2),
-                                        targets if g is None else targets / g[:, None],
-                                        scale=grid.cell_volume, weights=weights,
-                                        normalization="mean" if drop_outside else "sum")
-            r0, j0 = kernel.residual_and_jacobian(w)
-            g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
-            gtol = rel_gtol * g0.clamp_min(1e-300)
-            w = lm_batched(lambda v: DenseLinearization(*kernel.residual_and_jacobian(v)), kernel.residual, w,
-                           max_iter=max_iter, gtol=gtol).w
-            if g is not None:
-                moved = template(affine_model.points(w[:, None, :], xc.reshape(-1, 2)))  # (q, points)
-                wt = torch.ones_like(moved) if weights is None else weights(affine_model.points(w[:, None, :],
-                                                                                 xc.reshape(-1, 2)))
-                g = (wt * moved * targets).sum(-1) / (wt * moved * moved).sum(-1).clamp_min(1e-300)
+            if other is not None and theta < 1:
+                # both candidates as one batch of 2q registrations at this sharp scale, on every other point
+                # each way (a quarter of them; the spline is still the whole frame's, so the basins are the
+                # same, where 2x2-pooled frames blur text into new ones) and at most COMPARE_ITERS steps: it only
+                # has to tell the basins apart. Where the ladder's end is the lower, its motion goes on as it was
+                # (frames the global start does not help are unchanged); else the global start's end goes on
+                both, gb, loss = self._register_scale(
+                    theta, step, affine_model, torch.cat((w, other[0])),
+                    None if g is None else torch.cat((g, other[1])), drop_outside, COMPARE_ITERS, rel_gtol,
+                    stride=2)
+                pick = loss[self.q:] < loss[:self.q]
+                w = torch.where(pick[:, None], both[self.q:], w)
+                g = None if g is None else torch.where(pick, gb[self.q:], g)
+                other = None
+            w, g, _ = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol)
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
+
+    def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1):
+        """One scale of preregister from w (c q, n) (and the gains g, (c q,)): c starts of every frame, frame by
+        frame in each; the motion, the gains at it, and each registration's objective at its end (before the
+        gains' update: comparable between starts at one scale). stride: every stride-th cell centre each way."""
+        grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
+        frames = pool(self.frames, step) if step > 1 else self.frames
+        xc = grid.centres(self.dtype, self.device)[::stride, ::stride]
+        template = spline.SplineImage(frames[0], grid, theta)
+        targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
+                               for j in range(1, self.q + 1)]).repeat(w.shape[0] // self.q, 1)
+        # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
+        # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's)
+        weights = EdgeTaper(grid, EDGE_TAPER[0], inset=EDGE_TAPER[1]) if drop_outside else None
+        kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2),
+                                    targets if g is None else targets / g[:, None],
+                                    scale=grid.cell_volume, weights=weights,
+                                    normalization="mean" if drop_outside else "sum")
+        r0, j0 = kernel.residual_and_jacobian(w)
+        g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
+        gtol = rel_gtol * g0.clamp_min(1e-300)
+        w = lm_batched(lambda v: DenseLinearization(*kernel.residual_and_jacobian(v)), kernel.residual, w,
+                       max_iter=max_iter, gtol=gtol).w
+        loss = kernel.value(w)
+        if g is not None:
+            moved = template(affine_model.points(w[:, None, :], xc.reshape(-1, 2)))  # (q, points)
+            wt = torch.ones_like(moved) if weights is None else weights(affine_model.points(w[:, None, :],
+                                                                             xc.reshape(-1, 2)))
+            g = (wt * moved * targets).sum(-1) / (wt * moved * moved).sum(-1).clamp_min(1e-300)
+        return w, g, loss

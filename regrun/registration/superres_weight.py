@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import check_float, check_int
+from ..errors import check_bool, check_float, check_int
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.krylov import pcg
@@ -314,12 +314,14 @@ class RechooseSettings:
     times: int
     gain: float
     move: float  # problem.lam_rechoose_move: fine pixels the motion must have moved for a search again
+    image: bool = True  # problem.lam_rechoose_image: under the gain, the answer's image at the new weight
 
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
         return cls(times=check_int("problem.lam_rechoose", cfg.lam_rechoose, 0),
                    gain=check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0),
-                   move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3))
+                   move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3),
+                   image=check_bool("problem.lam_rechoose_image", cfg.lam_rechoose_image))
 
 
 def motion_move(model, w_from: torch.Tensor, w_to: torch.Tensor) -> float:
@@ -335,9 +337,10 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     and the rule at w for the weight in use (one more image solve). The search joins problem.weight_searches.
     When the rule's value falls by more than the share problem.rechoose.gain from the weight in use to the new
     one, the new weight becomes the one in use (problem.weight_choice, the model's weight) and True is returned:
-    the solver should run again from w. Otherwise the weight in use stays (the answer is computed at it): a
-    curve that flat moves its minimum with the probes and the motion's last digits, and such moves lost
-    0.02-0.22 dB on the tuning split (docs/superres.md)."""
+    the solver should run again from w. Otherwise the solver does not run again, and the answer's image at w is
+    solved at the new weight (problem.lam_rechoose_image, the default) or at the weight in use (false: the
+    behaviour before; runs again of the solver at such weights lost 0.02-0.22 dB on the tuning split,
+    docs/superres.md)."""
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam)
@@ -356,7 +359,11 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     # (building it is most of a search's cost at 64x64: the Gram matrices) and the same probes serve
     problem.weight_last_search = (w.detach().clone(), evaluate)
     moved = new.lam != used.lam and fall > problem.rechoose.gain
-    problem.weight_choice = new if moved else used
+    # a fall under the gate: the solver does not run again (its motion at a new weight is what lost before), but
+    # with problem.lam_rechoose_image the answer's image, solved at this final motion, takes the new weight: the
+    # rule's choice at the motion the image is made at (at the pre-registered one, misregistration reads as noise
+    # and over-smooths: microaneurysms 20^2 0.453 -> 0.363, +0.25 dB; docs/superres.md, "Small frames")
+    problem.weight_choice = new if moved or problem.rechoose.image else used
     problem.model.set_weight(problem.weight_choice.lam)
     return moved
 
