@@ -44,8 +44,7 @@ def test_keys_grid_sample_is_the_old_bicubic_warp(dtype, device):
 
 
 # ---- gaussian_blur (imaging/filters.py) == gaussian_filter(boundary="replicate", tail=4) (imaging/gaussian.py) ---
-# (the third smoother, metrics.ssim's window, is SciPy's gaussian_filter on the recorded arrays: SSIM's own
-# definition with its truncation at 3.5 sigma, kept so the recorded SSIM values do not move)
+# (the third smoother, metrics.ssim's window, is the same gaussian_filter at SciPy's radius: below)
 
 def _old_gaussian_blur(image: torch.Tensor, sigma) -> torch.Tensor:
     sig = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else tuple(float(s) for s in sigma)
@@ -82,6 +81,38 @@ def test_smoothing_of_users_images_is_gaussian_filter(sigma, device):
     # a constant stays constant (the replicated border), as before
     const = torch.full((1, 12, 9), 0.7, dtype=torch.float64, device=device)
     torch.testing.assert_close(gaussian_blur(const, sigma), const, rtol=1e-14, atol=0)
+
+
+# ---- metrics.ssim on regrun's gaussian_filter == the SciPy gaussian_filter version it replaced ------------------
+
+def _old_ssim(estimate: np.ndarray, truth: np.ndarray, sigma: float = 1.5) -> float:
+    from scipy.ndimage import gaussian_filter
+
+    L = float(truth.max() - truth.min()) or 1.0
+    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
+
+    def blur(a):
+        return gaussian_filter(a, sigma, mode="nearest", truncate=3.5)
+
+    mx, my = blur(estimate), blur(truth)
+    vx = blur(estimate * estimate) - mx * mx
+    vy = blur(truth * truth) - my * my
+    cxy = blur(estimate * truth) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+@pytest.mark.parametrize("sigma", [1.5, 0.7, 3.0])
+def test_ssim_is_the_old_scipy_ssim(sigma, device):
+    from regrun.metrics import ssim
+
+    gen = torch.Generator().manual_seed(3)
+    truth = torch.rand(37, 29, generator=gen, dtype=torch.float64) * 50
+    est = truth + 4 * torch.randn(37, 29, generator=gen, dtype=torch.float64)
+    old = _old_ssim(est.numpy(), truth.numpy(), sigma)
+    assert abs(ssim(est.numpy(), truth.numpy(), sigma) - old) < 1e-13  # the sums run in another order
+    assert abs(ssim(est.to(device), truth.to(device), sigma) - old) < 1e-13  # a tensor: on its device
+    assert ssim(truth.numpy(), truth.numpy(), sigma) == pytest.approx(1.0, abs=1e-15)
 
 
 # ---- the two _read_array (imaging/io.py, problems/ct_fewview.py) == imaging.io.read_array ------------------------
