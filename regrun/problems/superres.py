@@ -286,7 +286,8 @@ class SuperRes(Problem):
         final = self.model.solve(w, self.final_iters, self.final_rtol, x0=warm)
         f_hat = final.x.reshape(self.fine.m)
         est = f_hat.cpu().numpy()
-        r = self.model.residual(w, final.x)
+        # the final solve's own operator (PCG: the merged stencil the solver's last projection built at this w)
+        r = self.model.residual(w, final.x, fixed=warm is not None)
         data_r = r[: self.model.n_data]
         metrics = {
             "objective": float(r @ r),

@@ -85,6 +85,7 @@ class SuperResModel:
         self.n_data = frames.numel()
         self.n_reg = (n1 - 1) * n2 + n1 * (n2 - 1)
         self.b = self.rhs(frames)
+        self._last_fixed = (None, None)  # (w, operator(w, fixed=True)) of the last w asked for
         one = torch.ones(1 if self.gain else 0, dtype=self.dtype, device=self.device)
         self.identity = torch.cat((affine_identity(self.dtype, self.device), one)).repeat(self.q)
 
@@ -142,6 +143,8 @@ class SuperResModel:
         self._coverage = (1 + seen) / (self.q + 1)
         self.b = self.rhs(self.frames)
         self._precond = None
+        if before is None or not torch.equal(before, self.keep):  # the kept operator holds the old mask
+            self._last_fixed = (None, None)
         return dropped
 
     def data_mask(self) -> torch.Tensor:
@@ -158,6 +161,7 @@ class SuperResModel:
         self.lam = float(lam)
         self._fixed = None
         self._precond = None
+        self._last_fixed = (None, None)
 
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(self.split(w)[0].reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
@@ -170,7 +174,7 @@ class SuperResModel:
         stencils merged into one patch (PooledStencil), which halves a product's time (256x256, 16 frames:
         gather and scatter 46 -> 25 ms each, no pooling pass) for a build of ~0.4 s."""
         if fixed:
-            return self._fixed_operator(w.detach())
+            return self._fixed_operator_at(w.detach())
         stencil = SeparableStencil.at(self.fine, self.warp_points(w))
         n1, n2 = self.fine.m
         k = self.factor
@@ -195,6 +199,19 @@ class SuperResModel:
             return (img + c_reg * reg).flatten(-2)
 
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+
+    def _fixed_operator_at(self, w: torch.Tensor) -> LinearOperator:
+        """operator(w, fixed=True), kept for the last w (set_weight and settle_outside let it go, as its weight and
+        data mask change): varpro_cg's last projection and the evaluation's final solve run at the same motion,
+        and the merged stencil and the Gram matrix (built once GRAM_AFTER products have been asked for) are
+        most of a new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU)."""
+        key, op = self._last_fixed
+        if key is not None and key.shape == w.shape and torch.equal(key, w):
+            return op
+        self._last_fixed = (None, None)  # the last w's operator let go before the next is built (memory)
+        op = self._fixed_operator(w)
+        self._last_fixed = (w.clone(), op)
+        return op
 
     def _fixed_operator(self, w: torch.Tensor) -> LinearOperator:
         """operator(w, fixed=True): the moved frames' pooled interpolation by a PooledStencil."""
@@ -457,8 +474,9 @@ class SuperResModel:
             dA_f[(j + 1) * nc:(j + 2) * nc, s * j:s * j + s] = blocks[j].T
         return dA_f
 
-    def residual(self, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        return self.operator(w).matvec(f) - self.b
+    def residual(self, w: torch.Tensor, f: torch.Tensor, fixed: bool = False) -> torch.Tensor:
+        """A(w) f - b; fixed: by operator(w, fixed=True) (not differentiable in w; the kept one at the last w)."""
+        return self.operator(w, fixed=fixed).matvec(f) - self.b
 
     def initial_image(self) -> torch.Tensor:
         """CG's fixed starting point: frame 0 interpolated to the fine grid (exact spline). Fixed, not warm
