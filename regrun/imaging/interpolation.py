@@ -316,10 +316,8 @@ class PooledStencil:
             return out
 
         v1, v2 = spread(stencil.w1.detach(), o1, widths[0]), spread(stencil.w2.detach(), o2, widths[1])
-        merged = torch.empty(widths[0] * widths[1], v1.shape[-1], dtype=v1.dtype, device=v1.device)
-        for i in range(widths[0]):
-            for j in range(widths[1]):
-                torch.sum(v1[i] * v2[j], 0, out=merged[i * widths[1] + j])
+        # every tap pair at once (two kernels, not two per tap: 72 a frame on a GPU), the same sums over the block
+        merged = (v1[:, None] * v2[None]).sum(2).reshape(widths[0] * widths[1], v1.shape[-1])
         return cls(lo1 * p2 + lo2, merged, widths, (*lead, n1 // k, n2 // k), p2)
 
     @classmethod
