@@ -181,18 +181,19 @@ def pcg(normal: Apply, rhs: torch.Tensor, precond: Apply, x0: torch.Tensor | Non
     p = z
     rz = _dot(r, z)
     n = 0
+    # each update one kernel (addcmul) and each guarded ratio three: on a GPU a PCG iteration's time is its
+    # number of small kernels (the superres final solve: ~150 iterations); a zero curvature or rz (a converged
+    # column) takes no step, the unused quotient is discarded by where
     while n < iters and bool((_dot(r, r) > stop2).any()):
         q = normal(p)
         pq = _dot(p, q)
-        ok = pq > 0
-        alpha = torch.where(ok, rz / torch.where(ok, pq, torch.ones_like(pq)), torch.zeros_like(pq))
-        x = x + alpha * p
-        r = r - alpha * q
+        alpha = torch.where(pq > 0, rz / pq, 0.0)
+        x = x.addcmul(alpha, p)
+        r = r.addcmul(alpha, q, value=-1.0)
         z = precond(r)
         rz_new = _dot(r, z)
-        okz = rz > 0
-        beta = torch.where(okz, rz_new / torch.where(okz, rz, torch.ones_like(rz)), torch.zeros_like(rz))
-        p = z + beta * p
+        beta = torch.where(rz > 0, rz_new / rz, 0.0)
+        p = torch.addcmul(z, beta, p)
         rz = rz_new
         n += 1
     rel = float((_dot(r, r) / _dot(rhs, rhs).clamp_min(torch.finfo(rhs.dtype).tiny)).max().sqrt())
