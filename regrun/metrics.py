@@ -26,7 +26,8 @@ def ssim(estimate, truth, sigma: float = 1.5) -> float:
 
     from .imaging.gaussian import gaussian_filter
 
-    x = torch.as_tensor(estimate, dtype=torch.float64)
+    device = estimate.device if isinstance(estimate, torch.Tensor) else "cpu"  # arrays: on the host, as recorded
+    x = torch.as_tensor(estimate, dtype=torch.float64, device=device)
     y = torch.as_tensor(truth, dtype=torch.float64, device=x.device)
     L = float(y.max() - y.min()) or 1.0
     c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
