@@ -48,6 +48,18 @@ EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # proble
 GLOBAL_START = True
 COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
+# Pre-registration (SuperResModel.preregister), LM at each scale of the smoothing ladder. Every scale but the last
+# only hands its motion on as the next one's start, so it stops at this share of its starting gradient (the last
+# at rel_gtol, 1e-6): on 256x256 from 16 frames the LM steps of all scales 80 -> 24 (on a GPU each step is a few
+# hundred small kernels) and the same motion to 3e-8 px (docs/superres.md, "Ninth round"). The damping starts at
+# PREREG_TAU times the largest curvature at the first scale, and at every later one where the last scale's ended
+# (it starts at that one's minimum: Gauss-Newton steps): from PREREG_TAU again, about 6 steps per scale went to
+# shrinking it. PREREG_MIN_TAU keeps the damped normal equations positive definite. The comparison of the two
+# starts (COMPARE_ITERS) keeps rel_gtol and PREREG_TAU, as it was measured.
+PREREG_SCALE_GTOL = 1e-3
+PREREG_TAU = 1e-3
+PREREG_MIN_TAU = 1e-12
+
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
 # at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
 # 0.47 s against 45 ms a product, 10 ms a product after; 512x512 2.7 s against 0.29 s, 56 ms after), so waiting
@@ -536,6 +548,7 @@ class SuperResModel:
             angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
             other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
             other = (other, None if g is None else g.clone())
+        tau = PREREG_TAU
         for theta in thetas:
             step = 2 ** levels if theta >= 1 else 1
             if other is not None and theta < 1:
@@ -544,27 +557,37 @@ class SuperResModel:
                 # same, where 2x2-pooled frames blur text into new ones) and at most COMPARE_ITERS steps: it only
                 # has to tell the basins apart. Where the ladder's end is the lower, its motion goes on as it was
                 # (frames the global start does not help are unchanged); else the global start's end goes on
-                both, gb, loss = self._register_scale(
+                both, gb, loss, tau_both = self._register_scale(
                     theta, step, affine_model, torch.cat((w, other[0])),
                     None if g is None else torch.cat((g, other[1])), drop_outside, COMPARE_ITERS, rel_gtol,
-                    stride=2)
+                    stride=2, tau=PREREG_TAU)
                 pick = loss[self.q:] < loss[:self.q]
                 w = torch.where(pick[:, None], both[self.q:], w)
                 g = None if g is None else torch.where(pick, gb[self.q:], g)
+                tau = torch.where(pick, tau_both[self.q:], tau_both[:self.q])  # each frame's chosen end
                 other = None
-            w, g, _ = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol)
+            gtol = rel_gtol if theta == thetas[-1] else PREREG_SCALE_GTOL
+            w, g, _, tau = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, gtol,
+                                                tau=tau)
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
 
-    def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1):
+    def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1,
+                        tau=PREREG_TAU):
         """One scale of preregister from w (c q, n) (and the gains g, (c q,)): c starts of every frame, frame by
-        frame in each; the motion, the gains at it, and each registration's objective at its end (before the
-        gains' update: comparable between starts at one scale). stride: every stride-th cell centre each way."""
+        frame in each; the motion, the gains at it, each registration's objective at its end (before the
+        gains' update: comparable between starts at one scale), and its damping at the end relative to its
+        curvature (the next scale's tau). stride: every stride-th cell centre each way; tau: LM's starting
+        damping relative to the largest curvature, a number or one per registration."""
         grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
         frames = pool(self.frames, step) if step > 1 else self.frames
         xc = grid.centres(self.dtype, self.device)[::stride, ::stride]
-        template = spline.SplineImage(frames[0], grid, theta)
-        targets = torch.stack([spline.SplineImage(frames[j], grid, theta)(xc).reshape(-1)
-                               for j in range(1, self.q + 1)]).repeat(w.shape[0] // self.q, 1)
+        # every frame's coefficients at once (one coefficient operator a scale, not one a frame); the moved
+        # frames' splines at the grid's own (every stride-th) centres are the collocation matrices' rows applied
+        # to them (what coefficient_operator inverts; the spline evaluated there, to round-off)
+        coefs = spline.coefficients(frames, theta)
+        template = spline.SplineImage.from_coefficients(coefs[0], grid)
+        b1, b2 = (spline.collocation_matrix(m, self.dtype, self.device)[::stride] for m in grid.m)
+        targets = (b1 @ coefs[1:] @ b2.T).reshape(self.q, -1).repeat(w.shape[0] // self.q, 1)
         # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
         # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's)
         weights = EdgeTaper(grid, EDGE_TAPER[0], inset=EDGE_TAPER[1]) if drop_outside else None
@@ -572,15 +595,21 @@ class SuperResModel:
                                     targets if g is None else targets / g[:, None],
                                     scale=grid.cell_volume, weights=weights,
                                     normalization="mean" if drop_outside else "sum")
-        r0, j0 = kernel.residual_and_jacobian(w)
-        g0 = 2 * (j0.transpose(-1, -2) @ r0.unsqueeze(-1)).squeeze(-1).norm(dim=-1)
+        # LM's first linearization is the one the scale's starting gradient g0 is read from (not made twice)
+        first = [DenseLinearization(*kernel.residual_and_jacobian(w))]
+        g0 = 2 * first[0].jtr.norm(dim=-1)
         gtol = rel_gtol * g0.clamp_min(1e-300)
-        w = lm_batched(lambda v: DenseLinearization(*kernel.residual_and_jacobian(v)), kernel.residual, w,
-                       max_iter=max_iter, gtol=gtol).w
+        out = lm_batched(lambda v: first.pop() if first else DenseLinearization(*kernel.residual_and_jacobian(v)),
+                         kernel.residual, w, max_iter=max_iter, gtol=gtol, tau=tau)
+        w = out.w
+        # the damping it ended at, relative to its curvature (as tau is): the next scale starts from this one's
+        # minimum, where Gauss-Newton steps are good; on the GPU no read
+        curvature = torch.diagonal(out.linearization.jtj, dim1=-2, dim2=-1).max(-1).values
+        tau_end = (out.history["damping"][-1] / curvature.clamp_min(1e-300)).clamp(PREREG_MIN_TAU, PREREG_TAU)
         loss = kernel.value(w)
         if g is not None:
             moved = template(affine_model.points(w[:, None, :], xc.reshape(-1, 2)))  # (q, points)
             wt = torch.ones_like(moved) if weights is None else weights(affine_model.points(w[:, None, :],
                                                                              xc.reshape(-1, 2)))
             g = (wt * moved * targets).sum(-1) / (wt * moved * moved).sum(-1).clamp_min(1e-300)
-        return w, g, loss
+        return w, g, loss, tau_end
