@@ -604,7 +604,8 @@ class SuperResModel:
         w = out.w
         # the damping it ended at, relative to its curvature (as tau is): the next scale starts from this one's
         # minimum, where Gauss-Newton steps are good; on the GPU no read
-        curvature = torch.diagonal(out.linearization.jtj, dim1=-2, dim2=-1).max(-1).values
+        # in LM's float64 bookkeeping, as its damping is (the frames may be float32)
+        curvature = torch.diagonal(out.linearization.jtj, dim1=-2, dim2=-1).max(-1).values.to(torch.float64)
         tau_end = (out.history["damping"][-1] / curvature.clamp_min(1e-300)).clamp(PREREG_MIN_TAU, PREREG_TAU)
         loss = kernel.value(w)
         if g is not None:
