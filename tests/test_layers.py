@@ -12,11 +12,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "regrun"
 # Bottom up. A module may import its own layer's modules (inside its package, or between the domain packages as
 # long as they form no cycle) and any lower layer, never a higher one.
 LAYERS = (
-    ("core", {"errors", "context", "metrics", "monitor", "memory", "config", "solve_result", "plots", "registry",
+    ("core", {"errors", "context", "monitor", "memory", "config", "solve_result", "plots", "registry",
               "record", "__init__"}),
     ("linalg", {"linalg"}),
     ("optim", {"optim"}),
-    ("imaging", {"imaging"}),
+    # metrics: image-quality measures (PSNR, SSIM on imaging's Gaussian filter), used by problems and peers only
+    ("imaging", {"imaging", "metrics"}),
     ("domains", {"registration", "tomography", "detection"}),
     ("problems and solvers", {"problems", "solvers"}),
     ("entry points", {"run", "cli", "sweep", "collect", "summary", "report", "peers", "explain", "slurm"}),
