@@ -275,11 +275,22 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
      "solver.descent.leaf_objective='ncc' is not valid; allowed: cost, correlation, both"),
     ("solver.descent.leaf_guard=maybe", "solver.descent.leaf_guard='maybe' is not valid; allowed: True, False"),
     ("solver.descent.coarse_keep_min_area=-1", "solver.descent.coarse_keep_min_area=-1"),
+    ("solver.descent.coarse_keep=-1", "solver.descent.coarse_keep=-1"),
 ])
 def test_unrolled_settings_are_validated(override, message):
     cfg = compose(["problem=crab_detection", "solver=hierarchical", override]).solver
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_registrar(cfg, 2)
+
+
+def test_full_size_keeps_its_own_count_of_leaf_strides():
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_keep=40",
+                   "solver.descent.coarse_keep_full=100"]).solver
+    assert make_registrar(cfg, 2).settings.coarse_keep == 40
+    assert make_registrar(cfg, 1).settings.coarse_keep == 100
+    bad = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_keep_full=-1"]).solver
+    with pytest.raises(UserError, match=r"solver.descent.coarse_keep_full=-1"):
+        make_registrar(bad, 1)
 
 
 def test_registrar_reports_its_progress_against_its_work_model(device):
