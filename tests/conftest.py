@@ -122,3 +122,21 @@ class DeviceAudit(TorchFunctionMode):
 @pytest.fixture
 def device_audit():
     return DeviceAudit
+
+
+def host_reads(fn, device):
+    """(fn(), the host's reads of the device while it ran: CUDA sync debug mode's warnings), or (fn(), None) off
+    CUDA, where the same code runs and there is nothing to count."""
+    if device.type != "cuda":
+        return fn(), None
+    import warnings
+
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = fn()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return out, [w for w in caught if "synchroniz" in str(w.message)]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import host_reads
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -74,23 +75,11 @@ def test_lm_batched_reads_the_device_once_per_step(device):
         return DenseLinearization(residual(x), jac)
 
     x0 = torch.zeros(4, 3, dtype=torch.float64, device=device)
-    if device.type == "cuda":
-        import warnings
-
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                out = lm_batched(linearize, residual, x0, max_iter=40, gtol=1e-9)
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-        syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    out, syncs = host_reads(lambda: lm_batched(linearize, residual, x0, max_iter=40, gtol=1e-9), device)
+    if syncs is not None:
         # 3 a step by design (34 reads for 11 steps, counted on the CPU by dispatch), then the one of the
         # messages; one a step of slack for a library's own read (was ~10 a step)
         assert len(syncs) <= 4 * int(out.n_iter.max()) + 2, [str(w.message) for w in syncs]
-    else:
-        out = lm_batched(linearize, residual, x0, max_iter=40, gtol=1e-9)
     assert out.status == ["converged"] * 4, out.message
     assert all(m.startswith(("||grad J||", "step", "predicted")) for m in out.message), out.message
     assert len(set(out.n_iter.tolist())) > 1  # they stopped at different steps
