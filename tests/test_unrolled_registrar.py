@@ -289,8 +289,9 @@ def test_full_size_keeps_its_own_count_of_leaf_strides():
     assert make_registrar(cfg, 2).settings.coarse_keep == 40
     assert make_registrar(cfg, 1).settings.coarse_keep == 100
     bad = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_keep_full=-1"]).solver
-    with pytest.raises(UserError, match=r"solver.descent.coarse_keep_full=-1"):
-        make_registrar(bad, 1)
+    for scale in (1, 2):  # said at either size
+        with pytest.raises(UserError, match=r"solver.descent.coarse_keep_full=-1"):
+            make_registrar(bad, scale)
 
 
 def test_registrar_reports_its_progress_against_its_work_model(device):

@@ -214,8 +214,9 @@ def make_registrar(cfg, scale: int):
         coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
         spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         # full size ranks a leaf's true stride lower by its coarse cost than half size (docs/detection.md, crabkeep)
-        coarse_keep=(check_int("solver.descent.coarse_keep_full", u.coarse_keep_full, 0) if scale == 1 else
-                     check_int("solver.descent.coarse_keep", u.coarse_keep, 0)),
+        # (both checked at every size: a bad value is said whichever size runs)
+        coarse_keep=(check_int("solver.descent.coarse_keep_full", u.coarse_keep_full, 0),
+                     check_int("solver.descent.coarse_keep", u.coarse_keep, 0))[0 if scale == 1 else 1],
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
