@@ -21,11 +21,23 @@ to make `implicit` exact at N = 100 FISTA iterations (docs/ct.md, "Hypergradient
               reference (tolerance --ref-tol, cap 20000: the fixed point itself); FISTA iterations, residual
               reached, adjoint products and CPU seconds of the hypergradient. At a cap the residual cannot
               reach, the gradient is compared with the central difference of the loss of x_cap as well.
+- anderson:   Anderson acceleration (type II, memory --memories, Tikhonov-regularised least squares --aa-reg
+              relative to the Gram matrix's mean diagonal; safeguard: a residual above 10x the best so far drops
+              the memory and takes the plain step T(x)) of the same map T, from x = 0 or after --aa-warm
+              restart-FISTA iterations, beside restart-FISTA: the residual ||T(x_k) - x_k|| / ||x_k|| after
+              k = --marks evaluations of T (each one projection, one back-projection and the 5-iteration prox),
+              and CPU seconds.
+- krylov_bound: the best any Krylov method (Anderson, GMRES, Newton-Krylov, nonlinear GMRES) can do with k
+              products of the same cost, were T the affine map it is at its fixed point x* (an oracle that knows
+              the solution's active set): full (unrestarted) GMRES with k = --marks products on
+              (I - dT/dx*) (x - x*) = 0 from x = 0; the residual of that linear model relative to ||x*||. x* is
+              restart-FISTA run to 1e-13.
 
     python scripts/ct_lower_level.py --parts prox_iters warm_dual continue
     python scripts/ct_lower_level.py --parts hybrid
     python scripts/ct_lower_level.py --parts newton --lams 5     # minutes per lambda; longer at small lambda
     python scripts/ct_lower_level.py --parts tolerance --caps 3000 400 100 --out outputs/bench/ct_implicit_tol.json
+    python scripts/ct_lower_level.py --parts anderson krylov_bound --out outputs/bench/ct_anderson.json
 """
 from __future__ import annotations
 
@@ -34,13 +46,13 @@ import time
 
 from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
 
-PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid", "tolerance")
+PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid", "tolerance", "anderson", "krylov_bound")
 
 
 def main(argv=None):
     ap = ct_parser(__doc__, size=64, views=30, iters=100, out="outputs/bench/ct_lower_level.json")
     ap.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.5, 5.0])
-    ap.add_argument("--parts", nargs="+", default=list(PARTS[:-1]), choices=PARTS)
+    ap.add_argument("--parts", nargs="+", default=list(PARTS[:5]), choices=PARTS)
     ap.add_argument("--inner-iters-list", type=int, nargs="+", default=[5, 20, 50])
     ap.add_argument("--warm-iters", type=int, nargs="+", default=[5, 20])
     ap.add_argument("--h", type=float, default=1e-4)
@@ -52,12 +64,18 @@ def main(argv=None):
     ap.add_argument("--adjoint-rtol", type=float, default=1e-10, help="tolerance: GMRES relative residual (the "
                     "solver's default adjoint_rtol is 1e-8)")
     ap.add_argument("--adjoint-iters", type=int, default=3000, help="tolerance: most GMRES products (solver: 1000)")
+    ap.add_argument("--memories", type=int, nargs="+", default=[5, 10, 20, 50], help="anderson: memory m")
+    ap.add_argument("--aa-reg", type=float, default=1e-10, help="anderson: relative Tikhonov regularisation")
+    ap.add_argument("--aa-warm", type=int, nargs="+", default=[0, 40, 70],
+                    help="anderson: restart-FISTA iterations before Anderson takes over")
+    ap.add_argument("--marks", type=int, nargs="+", default=[50, 100, 150, 200, 300],
+                    help="anderson, krylov_bound: evaluations of T at which the residual is reported")
     args = ap.parse_args(argv)
 
     import torch
 
     from regrun.config import config_section
-    from regrun.linalg.iterate import AdjointSolve, FixedPointStop, fixed_point_solution
+    from regrun.linalg.iterate import AdjointSolve, FixedPointStop, fixed_point_solution, run_to_fixed_point
     from regrun.linalg.krylov import gmres
     from regrun.optim.bilevel import BilevelLoss
     from regrun.tomography.fista_tv import lipschitz, make_fista
@@ -258,8 +276,109 @@ def main(argv=None):
                               f"FD(h={h:g}) {r['fd']:+.6e} rel {r['rel_error']:.1e} (FISTA {r['lower_iters_pm']}), "
                               f"vs fixed point {r['ref_rel_error']:.1e}" for h, r in row["fd"].items()) +
                           f" [ref FD(h={h0:g}) {ref_fd[h0]:+.6e}]", flush=True)
+    if "anderson" in args.parts:
+        rows["anderson"] = []
+        marks, n = sorted(args.marks), max(args.marks)
+        for lam in args.lams:
+            lt = torch.tensor(lam, **f64)
+            with torch.no_grad():
+                c0, s, got = time.process_time(), f.start(lt), {}
+                for k in range(1, n + 1):
+                    s = f.step(s, lt)
+                    if k in marks:
+                        got[k] = residual(f, s[0], lt)  # one more T, not counted (as the tolerance check's)
+                cpu = time.process_time() - c0
+            rows["anderson"].append({"lam": lam, "method": "fista_restart", "residual": got, "cpu_seconds": cpu})
+            print(f"anderson lam={lam} restart-FISTA ({cpu:.1f} CPU s): "
+                  + " ".join(f"{k}:{r:.1e}" for k, r in got.items()), flush=True)
+            for warm in args.aa_warm:
+                for m in args.memories:
+                    c0 = time.process_time()
+                    got, resets = anderson(f, lt, n, m, args.aa_reg, warm, marks)
+                    cpu = time.process_time() - c0
+                    rows["anderson"].append({"lam": lam, "method": "anderson", "memory": m, "warm": warm,
+                                             "resets": resets, "residual": got, "cpu_seconds": cpu})
+                    print(f"anderson lam={lam} m={m} warm={warm} ({resets} safeguard resets, {cpu:.1f} CPU s): "
+                          + " ".join(f"{k}:{r:.1e}" for k, r in got.items()), flush=True)
+    if "krylov_bound" in args.parts:
+        rows["krylov_bound"] = []
+        for lam in args.lams:
+            lt = torch.tensor(lam, **f64)
+            with torch.no_grad():
+                xs, steps, res = run_to_fixed_point(f.step, f.start(lt), lt, 20000, f.prox_gradient,
+                                                    lambda st: st[0], 1e-13, 10)
+                xs = xs[0]
+            b, mu = xs - f.tau * f.data_gradient(xs), lt * f.tau
+
+            def jac(v, b=b, mu=mu):  # dT/dx at x*: prox'(b) (v - tau M A^T A v)
+                v = v.view(f.shape)
+                db = v - f.tau * f._masked(f.backproject(f.project(v)))
+                return torch.func.jvp(lambda c: f.prox(c, mu, f.inner_iters, f.inner_mode), (b,), (db,))[1].reshape(-1)
+
+            e0 = xs.reshape(-1)  # the error of the start x = 0
+            rhs = e0 - jac(e0)   # the linear model's residual there
+            got = {}
+            for k in sorted(args.marks):
+                sol = gmres(lambda v: v - jac(v), rhs, iters=k, rtol=0.0, restart=k)
+                got[k] = float((rhs - (sol.x - jac(sol.x))).norm() / xs.norm())
+            rows["krylov_bound"].append({"lam": lam, "fista_iters_to_x_star": steps, "x_star_residual": res,
+                                         "residual": got})
+            print(f"krylov_bound lam={lam} (x* after {steps} FISTA iterations, {res:.1e}): "
+                  + " ".join(f"{k}:{r:.1e}" for k, r in got.items()), flush=True)
     write_json(args, rows)
     print(f"written {args.out}")
+
+
+def anderson(f, lam, n: int, m: int, reg: float, warm: int, marks) -> tuple[dict, int]:
+    """Type-II Anderson acceleration of x <- T(x) = f.prox_gradient(x, lam) (Walker and Ni 2011):
+    x_{k+1} = x_k + g_k - (dX + dG) gamma, gamma = argmin ||g_k - dG gamma||^2 + reg' ||gamma||^2, g = T(x) - x,
+    dX, dG the last m differences; `warm` restart-FISTA iterations first. Safeguard (after Zhang, O'Donoghue and
+    Boyd 2020, simplified): a residual above 10x the best one drops the memory and takes T(x_k) instead.
+    Returns ({evaluations of T: ||g|| / ||x||} at `marks`, safeguard resets)."""
+    import torch
+
+    with torch.no_grad():
+        evals, got, resets = 0, {}, 0
+        if warm:
+            s = f.start(lam)
+            for _ in range(warm):
+                s = f.step(s, lam)
+            x, evals = s[0], warm
+        else:
+            x = torch.zeros(f.shape, dtype=f.data.dtype, device=f.data.device)
+        tx = f.prox_gradient(x, lam)
+        evals += 1
+        g = tx - x
+        xs, gs = [], []
+        best = float(g.norm())
+        while evals < n:
+            xs, gs = (xs + [x.reshape(-1)])[-(m + 1):], (gs + [g.reshape(-1)])[-(m + 1):]
+            if len(xs) > 1:
+                dx = torch.stack([b - a for a, b in zip(xs, xs[1:])], 1)
+                dg = torch.stack([b - a for a, b in zip(gs, gs[1:])], 1)
+                gram = dg.T @ dg
+                eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+                gram = gram + (reg * gram.diagonal().mean() + torch.finfo(gram.dtype).tiny) * eye
+                gamma = torch.linalg.solve(gram, dg.T @ gs[-1])
+                x_new = (xs[-1] + gs[-1] - (dx + dg) @ gamma).view(f.shape)
+            else:
+                x_new = tx
+            tx_new = f.prox_gradient(x_new, lam)
+            evals += 1
+            g_new = tx_new - x_new
+            if float(g_new.norm()) > 10 * best:
+                resets += 1
+                xs, gs = [], []
+                x_new = tx
+                tx_new = f.prox_gradient(x_new, lam)
+                evals += 1
+                g_new = tx_new - x_new
+            best = min(best, float(g_new.norm()))
+            x, tx, g = x_new, tx_new, g_new
+            for k in marks:  # a safeguard step takes two evaluations: a mark it skips gets the later residual
+                if k <= evals and k not in got:
+                    got[k] = float(g.norm() / x.norm())
+    return got, resets
 
 
 if __name__ == "__main__":
