@@ -27,11 +27,17 @@ to make `implicit` exact at N = 100 FISTA iterations (docs/ct.md, "Hypergradient
               restart-FISTA iterations, beside restart-FISTA: the residual ||T(x_k) - x_k|| / ||x_k|| after
               k = --marks evaluations of T (each one projection, one back-projection and the 5-iteration prox),
               and CPU seconds.
+- anderson_hypergradient: implicit (GMRES adjoint to --adjoint-rtol) at Anderson's x after each of --caps
+              evaluations of T (memory --memories[0], after --aa-warm[0] restart-FISTA iterations) against the
+              central difference (step --h in log lam) of the loss of that same lower level.
 - krylov_bound: the best any Krylov method (Anderson, GMRES, Newton-Krylov, nonlinear GMRES) can do with k
               products of the same cost, were T the affine map it is at its fixed point x* (an oracle that knows
               the solution's active set): full (unrestarted) GMRES with k = --marks products on
               (I - dT/dx*) (x - x*) = 0 from x = 0; the residual of that linear model relative to ||x*||. x* is
-              restart-FISTA run to 1e-13.
+              restart-FISTA run to 1e-13. With --fourier-alphas, the same GMRES right-preconditioned by a
+              circulant approximation of I - dT/dx (cheap: two FFTs, no projector), P = F^-1 diag(1 / (K + alpha
+              |w|^2 + eps)) F, K the DFT of tau M A^T A's response to a point at the centre, |w|^2 the discrete
+              Laplacian's symbol, for each alpha in --fourier-alphas and eps in --fourier-eps.
 
     python scripts/ct_lower_level.py --parts prox_iters warm_dual continue
     python scripts/ct_lower_level.py --parts hybrid
@@ -46,7 +52,8 @@ import time
 
 from ct_setup import ct_parser, ct_problem, write_json  # scripts/ct_setup.py
 
-PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid", "tolerance", "anderson", "krylov_bound")
+PARTS = ("prox_iters", "warm_dual", "continue", "newton", "hybrid", "tolerance", "anderson", "anderson_hypergradient",
+         "krylov_bound")
 
 
 def main(argv=None):
@@ -70,6 +77,10 @@ def main(argv=None):
                     help="anderson: restart-FISTA iterations before Anderson takes over")
     ap.add_argument("--marks", type=int, nargs="+", default=[50, 100, 150, 200, 300],
                     help="anderson, krylov_bound: evaluations of T at which the residual is reported")
+    ap.add_argument("--fourier-alphas", type=float, nargs="*", default=[],
+                    help="krylov_bound: Laplacian weights of the circulant preconditioner (none: not run)")
+    ap.add_argument("--fourier-eps", type=float, nargs="+", default=[1e-3, 1e-2],
+                    help="krylov_bound: shifts of the circulant preconditioner")
     args = ap.parse_args(argv)
 
     import torch
@@ -294,12 +305,36 @@ def main(argv=None):
             for warm in args.aa_warm:
                 for m in args.memories:
                     c0 = time.process_time()
-                    got, resets = anderson(f, lt, n, m, args.aa_reg, warm, marks)
+                    _, got, resets = anderson(f, lt, n, m, args.aa_reg, warm, marks)
                     cpu = time.process_time() - c0
                     rows["anderson"].append({"lam": lam, "method": "anderson", "memory": m, "warm": warm,
                                              "resets": resets, "residual": got, "cpu_seconds": cpu})
                     print(f"anderson lam={lam} m={m} warm={warm} ({resets} safeguard resets, {cpu:.1f} CPU s): "
                           + " ".join(f"{k}:{r:.1e}" for k, r in got.items()), flush=True)
+    if "anderson_hypergradient" in args.parts:
+        rows["anderson_hypergradient"] = []
+        ref = BilevelLoss(f, problem.truth, args.iters, "unrolled", "log", f.mask)
+        m, warm = args.memories[0], args.aa_warm[0]
+        adjoint = AdjointSolve("gmres", args.adjoint_iters, args.adjoint_rtol, 50)
+
+        def lower(theta, cap):
+            return anderson(f, torch.tensor(math.exp(theta), **f64), cap, m, args.aa_reg, warm, [cap])
+
+        for lam in args.lams:
+            theta = math.log(lam)
+            for cap in args.caps:
+                x, got, resets = lower(theta, cap)
+                t = torch.tensor(theta, **f64, requires_grad=True)
+                grad = float(torch.autograd.grad(ref.loss_of(fixed_point_solution(f.prox_gradient, x, torch.exp(t),
+                                                                                  adjoint)), t)[0])
+                (xu, _, ru), (xd, _, rd) = lower(theta + args.h, cap), lower(theta - args.h, cap)
+                fd = (float(ref.loss_of(xu)) - float(ref.loss_of(xd))) / (2 * args.h)
+                row = {"lam": lam, "cap": cap, "memory": m, "warm": warm, "residual": got[cap],
+                       "resets": [resets, ru, rd], "implicit": grad, "fd": fd, "rel_error": abs(grad - fd) / abs(fd)}
+                rows["anderson_hypergradient"].append(row)
+                print(f"anderson_hypergradient lam={lam} cap={cap} m={m} warm={warm}: residual {got[cap]:.1e}, "
+                      f"resets {row['resets']}; implicit {grad:+.6e} FD {fd:+.6e} rel {row['rel_error']:.1e}",
+                      flush=True)
     if "krylov_bound" in args.parts:
         rows["krylov_bound"] = []
         for lam in args.lams:
@@ -325,8 +360,43 @@ def main(argv=None):
                                          "residual": got})
             print(f"krylov_bound lam={lam} (x* after {steps} FISTA iterations, {res:.1e}): "
                   + " ".join(f"{k}:{r:.1e}" for k, r in got.items()), flush=True)
+            if args.fourier_alphas:
+                symbol = circulant_symbol(f)
+                for alpha in args.fourier_alphas:
+                    for eps in args.fourier_eps:
+                        inv = 1.0 / (symbol["data"].clamp_min(0) + alpha * symbol["laplacian"] + eps)
+
+                        def pre(v, inv=inv):
+                            return torch.fft.ifft2(torch.fft.fft2(v.view(f.shape)) * inv).real.reshape(-1)
+
+                        pgot = {}
+                        for k in sorted(args.marks):
+                            sol = gmres(lambda u, pre=pre: pre(u) - jac(pre(u)), rhs, iters=k, rtol=0.0, restart=k)
+                            xk = pre(sol.x)
+                            pgot[k] = float((rhs - (xk - jac(xk))).norm() / xs.norm())
+                        rows["krylov_bound"].append({"lam": lam, "fourier_alpha": alpha, "fourier_eps": eps,
+                                                     "residual": pgot})
+                        print(f"krylov_bound lam={lam} Fourier-preconditioned alpha={alpha:g} eps={eps:g}: "
+                              + " ".join(f"{k}:{r:.1e}" for k, r in pgot.items()), flush=True)
     write_json(args, rows)
     print(f"written {args.out}")
+
+
+def circulant_symbol(f) -> dict:
+    """DFT symbols of a circulant approximation of tau M A^T A (its response to a point at the grid's centre)
+    and of the discrete Laplacian, on f's 2-D grid."""
+    import torch
+
+    n1, n2 = f.shape
+    dt = f.data.dtype
+    with torch.no_grad():
+        point = torch.zeros(f.shape, dtype=dt, device=f.data.device)
+        point[n1 // 2, n2 // 2] = 1
+        psf = f.tau * f._masked(f.backproject(f.project(point)))
+        data = torch.fft.fft2(torch.fft.ifftshift(psf)).real
+        w1 = 2 - 2 * torch.cos(2 * math.pi * torch.fft.fftfreq(n1, dtype=dt, device=f.data.device))
+        w2 = 2 - 2 * torch.cos(2 * math.pi * torch.fft.fftfreq(n2, dtype=dt, device=f.data.device))
+    return {"data": data, "laplacian": w1[:, None] + w2[None, :]}
 
 
 def anderson(f, lam, n: int, m: int, reg: float, warm: int, marks) -> tuple[dict, int]:
@@ -334,7 +404,7 @@ def anderson(f, lam, n: int, m: int, reg: float, warm: int, marks) -> tuple[dict
     x_{k+1} = x_k + g_k - (dX + dG) gamma, gamma = argmin ||g_k - dG gamma||^2 + reg' ||gamma||^2, g = T(x) - x,
     dX, dG the last m differences; `warm` restart-FISTA iterations first. Safeguard (after Zhang, O'Donoghue and
     Boyd 2020, simplified): a residual above 10x the best one drops the memory and takes T(x_k) instead.
-    Returns ({evaluations of T: ||g|| / ||x||} at `marks`, safeguard resets)."""
+    Returns (the last x, {evaluations of T: ||g|| / ||x||} at `marks`, safeguard resets)."""
     import torch
 
     with torch.no_grad():
@@ -378,7 +448,7 @@ def anderson(f, lam, n: int, m: int, reg: float, warm: int, marks) -> tuple[dict
             for k in marks:  # a safeguard step takes two evaluations: a mark it skips gets the later residual
                 if k <= evals and k not in got:
                     got[k] = float(g.norm() / x.norm())
-    return got, resets
+    return x, got, resets
 
 
 if __name__ == "__main__":
