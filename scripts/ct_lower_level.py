@@ -187,14 +187,7 @@ def main(argv=None):
                     log.append(float(r.norm() / x.norm()))
                     if log[-1] <= 1e-13:
                         break
-                    b, mu = x - f.tau * f.data_gradient(x), lam * f.tau
-
-                    def jac(v, b=b, mu=mu):  # dT/dx v = prox'(b) (v - tau M A^T A v)
-                        v = v.view(f.shape)
-                        db = v - f.tau * f._masked(f.backproject(f.project(v)))
-                        return torch.func.jvp(lambda c: f.prox(c, mu, f.inner_iters, f.inner_mode),
-                                              (b,), (db,))[1].reshape(-1)
-
+                    jac = jacobian_product(f, x, lam)
                     sol = gmres(lambda v: v - jac(v), r.reshape(-1), iters=2000, rtol=1e-6, restart=50)
                     products += sol.n_iter
                     x = x + sol.x.view(f.shape)
@@ -343,13 +336,7 @@ def main(argv=None):
                 xs, steps, res = run_to_fixed_point(f.step, f.start(lt), lt, 20000, f.prox_gradient,
                                                     lambda st: st[0], 1e-13, 10)
                 xs = xs[0]
-            b, mu = xs - f.tau * f.data_gradient(xs), lt * f.tau
-
-            def jac(v, b=b, mu=mu):  # dT/dx at x*: prox'(b) (v - tau M A^T A v)
-                v = v.view(f.shape)
-                db = v - f.tau * f._masked(f.backproject(f.project(v)))
-                return torch.func.jvp(lambda c: f.prox(c, mu, f.inner_iters, f.inner_mode), (b,), (db,))[1].reshape(-1)
-
+            jac = jacobian_product(f, xs, lt)  # at x*
             e0 = xs.reshape(-1)  # the error of the start x = 0
             rhs = e0 - jac(e0)   # the linear model's residual there
             got = {}
@@ -380,6 +367,21 @@ def main(argv=None):
                               + " ".join(f"{k}:{r:.1e}" for k, r in pgot.items()), flush=True)
     write_json(args, rows)
     print(f"written {args.out}")
+
+
+def jacobian_product(f, x, lam):
+    """v -> dT/dx v at x for flat v (T = f.prox_gradient): prox'(b) (v - tau M A^T A v), b = x - tau grad f(x),
+    by a JVP of the prox (the Newton-Krylov finish and the Krylov bound)."""
+    import torch
+
+    b, mu = x - f.tau * f.data_gradient(x), lam * f.tau
+
+    def jac(v):
+        v = v.view(f.shape)
+        db = v - f.tau * f._masked(f.backproject(f.project(v)))
+        return torch.func.jvp(lambda c: f.prox(c, mu, f.inner_iters, f.inner_mode), (b,), (db,))[1].reshape(-1)
+
+    return jac
 
 
 def circulant_symbol(f) -> dict:
