@@ -22,6 +22,9 @@ Sets, never mixed:
 - `heldout9a`, `heldout9b` (eta9; seeds 261-270 and 281-290, both templates, half and full size, one crab, two
   crabs, crab-free), each run once after eta9's change was committed; `heldout9c`, `heldout9d` (seeds 301-310,
   321-330) likewise after the empty-maps rule that heldout9b's misses led to.
+- `tuning10` (eta10; seeds 401-412, 8 at half size of which 4 crab-free): tuning, with tuning and tuning8 the 27
+  traces eta10's constants and RUN_PRIOR_SHARE were chosen on; `heldout10a`, `heldout10b` (seeds 421-430, 441-450,
+  both templates and sizes, one crab, two crabs, crab-free), each run once with eta10's final code.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
