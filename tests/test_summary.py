@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from cli_in_process import regrun_in_process
 
 from regrun.config import compose, group_options
 from regrun.errors import UserError
@@ -164,3 +165,17 @@ def test_a_bilevel_run_whose_line_search_fails_says_so_in_its_summary(tmp_path):
         assert f.attrs["solver_status"] == "stopped"
     (c,) = collect.run_claims(collect.read_run(tmp_path / "run" / "results.h5", with_history=False))
     assert (c.verdict, c.why) == (claim["verdict"], claim["why"])
+
+
+def test_regruns_end_lines_say_stopped_with_the_reason(tmp_path, monkeypatch, capsys):
+    """Issue 19: the verdict beside a metric on the console is the run folder's (stopped), and a warning names
+    why."""
+    out = regrun_in_process(["+ci=ct_fewview__bilevel", "solver.memory.measure=false", "figures=false",
+                             "solver.grid.points=0", "solver.max_outer=5", "solver.max_tries=1", "solver.gamma0=1e6",
+                             "+paper.outer_iterations=30", f"hydra.run.dir={tmp_path / 'run'}",
+                             "+claims.outer_iterations={tol: 5, better: lower, cap: solver.max_outer}"],
+                            tmp_path, monkeypatch, capsys)
+    assert out.returncode == 0, out.stderr
+    assert "(paper: 30, ± 5, lower is better: stopped)" in out.stdout
+    assert ("regrun: WARNING: the solver stopped: line search failed at outer step 1 of solver.max_outer=5"
+            in out.stderr and "no paper value reads reproduced or better" in out.stderr)
