@@ -66,8 +66,9 @@ class Run:
     def stopped(self) -> str:
         """Why the run or its solver ended on a failure ("" when it did not): summary.stop_reason."""
         a = self.attrs
-        return stop_reason(self.status, a.get("solver_status"), str(a.get("solver_stop") or ""),
-                           str(a.get("message") or ""), str(a.get("error") or ""))
+        stop = a.get("solver_stop")
+        return stop_reason(self.status, None if stop is None else str(stop), str(a.get("message") or ""),
+                           str(a.get("error") or ""))
 
 
 # ---------------------------------------------------------------------------------------------- reading

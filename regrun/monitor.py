@@ -535,9 +535,11 @@ class TimeLimit(Callback):
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.t0 = time.perf_counter()
+        self.fired = False  # whether it asked: the run then names the limit as the solve's stop (a failure)
 
     def step(self, row):
-        return self.seconds > 0 and time.perf_counter() - self.t0 > self.seconds
+        self.fired = self.fired or (self.seconds > 0 and time.perf_counter() - self.t0 > self.seconds)
+        return self.fired
 
 
 class Monitor:

@@ -193,8 +193,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         with ctx.phase("data"):
             problem = problem_cls(cfg.problem, ctx)
             results.write("data", problem.inputs())
-        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(),
-                           TimeLimit(cfg.time_limit)])
+        limit = TimeLimit(cfg.time_limit)
+        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(), limit])
         with ctx.phase("solve"):
             result = solver.solve(problem, monitor)
             monitor.close()
@@ -216,8 +216,12 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                 if result.figures is not None:
                     result.figures(problem, result, metrics, fig_dir)
         message = f"solver {result.status}: {result.message}"
+        # a failure the verdicts name: the solver's own (bilevel's line search) or the time limit cutting the solve
+        # short; an optimizer that stalled in round-off (SciPy's "bad approximation", LM's damping limit) has
+        # status "stopped" too, but its answer is the converged one (docs/ct.md, "Verdict of outer_iterations")
         solver_status = result.status
-        solver_stop = (result.stop or result.message) if result.status == "stopped" else ""
+        solver_stop = result.stop or (f"time_limit={cfg.time_limit} s reached ({result.message})"
+                                      if limit.fired and result.status == "stopped" else "")
         results.set_attrs({"solver_status": solver_status, "solver_stop": solver_stop})
         warnings = problem.warnings(metrics)
         if warnings:
@@ -264,7 +268,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                                   error=f"{error}\n{detail}".strip() if detail and not user_error else error)
         except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
             path, status, error, user_error = results.path, "failed", str(exc), False
-        stopped = stop_reason(status, solver_status, solver_stop, message, error)
+        stopped = stop_reason(status, solver_stop, message, error)
         _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log

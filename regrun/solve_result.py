@@ -18,8 +18,9 @@ class SolveResult:
     the next computation on the CPU (issue 8).
 
     `stop`: why the solve ended early on a failure, in the solver's words (one line: which step, what was
-    reached), when its status is "stopped"; recorded as the results file's `solver_stop` and named beside every
-    verdict of the run (regrun/summary.py). Empty: the run names the solver's message instead.
+    reached; bilevel's line search that found no decrease); recorded as the results file's `solver_stop` (the run
+    adds the time limit's) and named beside every verdict of the run (regrun/summary.py). Empty: no failure, even
+    with status "stopped" from an optimizer stalled in round-off at its answer.
 
     `history` is filled by the run from the monitor (per-iteration rows, all columns the same length);
     `tables` holds further named tables (column -> 1-D array), e.g. one row per scale level or per timing.

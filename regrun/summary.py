@@ -20,9 +20,9 @@ beside it), never "better" or "reproduced": a cap is not an improvement. A paper
 judged exactly (tolerance 0).
 
 A run that ended on a failure (issue 19) is judged "stopped" on every claim it has a value for, its stop reason
-beside it (stop_reason: the solver's status "stopped", e.g. bilevel's line search that found no decrease before
-`max_outer`, LM's damping limit, a time limit; or a run that did not complete) followed by the verdict the value
-alone would get: a value reached by a solve that stopped on a failure is not a reproduction, nor an improvement.
+beside it (stop_reason: bilevel's line search that found no decrease before `max_outer`, the time limit cutting
+the solve short, or a run that did not complete) followed by the verdict the value alone would get: a value reached
+by a solve that stopped on a failure is not a reproduction, nor an improvement.
 """
 from __future__ import annotations
 
@@ -124,19 +124,19 @@ def claims_for(paper: Mapping[str, float], metrics: Mapping[str, float], claims:
                   stopped) for m, p in paper.items()]
 
 
-def stop_reason(status: str, solver_status: str | None = None, solver_stop: str = "", message: str = "",
-                error: str = "") -> str:
-    """Why a run ended on a failure, in one line ("" when it did not): a run that did not complete (its error),
-    or a completed run whose solver's status is "stopped" (solver_stop, the solver's own words). Results files
-    written before solver_status was recorded carry it only in their message ("solver stopped: ...")."""
+def stop_reason(status: str, solver_stop: str | None = None, message: str = "", error: str = "") -> str:
+    """Why a run ended on a failure, in one line ("" when it did not): a run that did not complete (its error), or
+    a solver that says it stopped on a failure (`solver_stop`: bilevel's line search that found no decrease, the
+    time limit; SolveResult.stop). A solver status "stopped" alone is not one: SciPy's "bad approximation" and
+    LM's damping limit are optimizers stalled in round-off at their answer. Results files written before
+    solver_stop was recorded (None) name bilevel's failure only in their message ("solver stopped:
+    line_search_failed ...")."""
     if status != "completed":
         first = (error or message).splitlines()[0] if (error or message) else ""
         return f"the run {status}" + (f": {first}" if first else "")
-    if solver_status in (None, "stopped") and message.startswith("solver stopped: "):
-        solver_status, solver_stop = "stopped", solver_stop or message[len("solver stopped: "):]
-    if solver_status != "stopped":
-        return ""
-    return "the solver stopped: " + ((solver_stop or "").splitlines()[0] if solver_stop else "no reason recorded")
+    if solver_stop is None and message.startswith("solver stopped: line_search_failed"):
+        solver_stop = message[len("solver stopped: "):]
+    return f"the solver stopped: {solver_stop.splitlines()[0]}" if solver_stop else ""
 
 
 def cap_value(spec: Mapping[str, Any] | None, config: Callable[[str], Any] | None) -> float | None:
