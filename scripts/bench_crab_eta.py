@@ -536,6 +536,7 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     plan = plan_from(units, kind, extracting=extracting)
     # main's extraction registrar had its own spike sample constant (eta8's EXTRACTION_SPIKE_SAMPLE_SECONDS)
     main9 = plan_from(units, kind, {**MAIN9, "sample": (3.93e-8, 4.6e-8), "yield": 1.0} if extracting else MAIN9)
+    share = 0.0 if extracting else RUN_PRIOR_SHARE  # as the solver: the run prior for the detection only
     model = {n: expected_seconds(segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
@@ -546,9 +547,9 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
               "model": static_points(order, now, total, model),
               "record": static_points(order, now, total, record) if record else None,
               "before": online_points(remap(events, stored, main9), total, main9, expected=expected_main),
-              "online": online_points(now, total, plan, expected=expected, run_prior_share=RUN_PRIOR_SHARE),
+              "online": online_points(now, total, plan, expected=expected, run_prior_share=share),
               "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected,
-                                             run_prior_share=RUN_PRIOR_SHARE)
+                                             run_prior_share=share)
               if record else None}
     for label, pts in points.items():
         err = eta_errors(pts, total) if pts else None
@@ -561,9 +562,9 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
         # out: they would tilt the share towards the run's end)
         late = [abs(eta / left - 1) for t, eta, left in pts or () if t >= 0.1 * total and t in reported]
         row[f"within20_{label}"] = f"{sum(e <= 0.2 for e in late)}/{len(late)}" if late else ""
-    for label, p, exp, share in (("before", main9, expected_main, 0.0), ("online", plan, expected, RUN_PRIOR_SHARE)):
+    for label, p, exp, s in (("before", main9, expected_main, 0.0), ("online", plan, expected, share)):
         pts = online_points(remap(events, stored, p), total, p, times=grid_times(total), expected=exp,
-                            run_prior_share=share)
+                            run_prior_share=s)
         row[f"grid20_{label}"] = f"{sum(abs(eta / left - 1) <= 0.2 for _, eta, left in pts)}/{len(pts)}"
     print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
           + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
