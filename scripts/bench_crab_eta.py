@@ -403,8 +403,10 @@ def constants(extracting=False) -> dict:
     registrar's, whose spike descents have their own sample constant and no yield)."""
     spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[8]
     leaf = U.EXTRACTION_LEAF_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[4]
-    return {"fft": (U.FFT_SECONDS[4], U.FFT_SECONDS[8]), "sample": (leaf, spike),
-            "call": U.CALL_SECONDS, "scan": (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8]), "yield": 1.0 if extracting else U.SPIKE_YIELD,
+    fft = (U.EXTRACTION_FFT_SECONDS,) * 2 if extracting else (U.FFT_SECONDS[4], U.FFT_SECONDS[8])
+    scan = U.EXTRACTION_SCAN_SECONDS if extracting else (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8])
+    return {"fft": fft, "sample": (leaf, spike),
+            "call": U.CALL_SECONDS, "scan": scan, "yield": 1.0 if extracting else U.SPIKE_YIELD,
             "floor": None if extracting else SPIKE_FLOOR}
 
 

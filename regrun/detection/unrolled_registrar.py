@@ -193,6 +193,10 @@ EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
 # and its leaves, every stride unpruned, keep eta8's leaf constant: with the detections' refit (5.55e-8, fewer items
 # since crabeyes) the half-size extractions' ETA fell from 108 to 55 of 112 reports within 20% (eta9)
 EXTRACTION_LEAF_SAMPLE_SECONDS = 3.93e-8
+# and its search keeps eta9's FFT and scan constants: eta10's refit per node kind (on detections) put the half-size
+# extractions' ETA within 20% at 52 of 113 reports after 10% of the run against 68 with these (one run each, load 13)
+EXTRACTION_FFT_SECONDS = 1.20e-9
+EXTRACTION_SCAN_SECONDS = 1.12e-8
 
 
 @dataclass
@@ -256,8 +260,9 @@ class UnrolledRegistrar:
         spike = motif.kind == "spike"
         sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
                   else SAMPLE_SECONDS[size])
-        scan = SCAN_SECONDS[size] * self.scan_units(shape, motif, angles)
-        return WorkPlan(FFT_SECONDS[size] * fft + scan,
+        per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[size]
+        scan = per_scan * self.scan_units(shape, motif, angles)
+        return WorkPlan((EXTRACTION_FFT_SECONDS if self.extracting else FFT_SECONDS[size]) * fft + scan,
                         [sample * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if spike else [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))],
                         scan, [SPIKE_YIELD] if spike and not self.extracting else None,
