@@ -254,11 +254,14 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
             ref = ""
             if key in paper:
                 c = judge(key, paper[key], value, claims.get(key),
-                          cap_value(claims.get(key), lambda k: OmegaConf.select(cfg, k, default=None)))
+                          cap_value(claims.get(key), lambda k: OmegaConf.select(cfg, k, default=None)),
+                          outcome.stopped)
                 ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
             reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
         for warning in outcome.warnings:
             reporter.line(f"regrun: WARNING: {warning}", err=True)
+        if outcome.stopped:
+            reporter.line(f"regrun: WARNING: {outcome.stopped}: no paper value reads reproduced or better", err=True)
         reporter.line(f"regrun: completed in {outcome.wall_time:.1f} s -> {outcome.out_dir}")
         return
     if outcome.user_error and _debug(cfg):

@@ -34,7 +34,7 @@ import yaml
 from .config import NOT_HASHED
 from .monitor import Reporter
 from .record import FILENAME, _read
-from .summary import Claim, claims_for, claims_markdown
+from .summary import Claim, claims_for, claims_markdown, stop_reason
 
 # History columns that are axes or bookkeeping rather than convergence curves.
 NOT_CURVES = ("iter", "level", "time", "outer", "inner")
@@ -61,6 +61,14 @@ class Run:
     @property
     def status(self) -> str:
         return str(self.attrs.get("status", "?"))
+
+    @property
+    def stopped(self) -> str:
+        """Why the run or its solver ended on a failure ("" when it did not): summary.stop_reason."""
+        a = self.attrs
+        stop = a.get("solver_stop")
+        return stop_reason(self.status, None if stop is None else str(stop), str(a.get("message") or ""),
+                           str(a.get("error") or ""))
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -101,7 +109,8 @@ def find_results(roots: Sequence[Path]) -> list[Path]:
 # is a third of the time per file.
 ATTRS = ("run_id", "status", "problem", "solver", "device", "dtype", "seed", "wall_time", "end_time", "start_time",
          "error", "message", "device_name", "cuda_version", "cuda_driver_version", "gpu_peak_memory_mb",
-         "regrun_version", "git_commit", "git_dirty", "python_version", "torch_version", "numpy_version")
+         "regrun_version", "git_commit", "git_dirty", "python_version", "torch_version", "numpy_version",
+         "solver_status", "solver_stop")
 
 
 def _read_scalars(group) -> dict[str, Any]:
@@ -203,7 +212,7 @@ def metric_names(runs: list[Run], wanted: Sequence[str] | None) -> list[str]:
 
 def run_claims(run: Run) -> list[Claim]:
     """The run's verdicts against the paper values it carries, with its preset's tolerances."""
-    return claims_for(run.paper, run.metrics, run.claims, run.config.get)
+    return claims_for(run.paper, run.metrics, run.claims, run.config.get, run.stopped)
 
 
 def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] | None) -> list[str]:

@@ -131,6 +131,15 @@ class Progress:
 PRIOR_SHARE = 0.25
 # The share of a descent's most work after which its items still running are taken to run on (WorkETA.remaining)
 RUN_ON_SHARE = 0.1
+# How much the run's rate, which a kind not seen yet takes, is held to the prior (rate 1) as a share of the phase's
+# predicted work, where the prior is in this machine's seconds (WorkETA's run_prior_share; NodeProgress's callers
+# pass it for a CPU work model or a record): the observation outweighs the prior once more than this share has
+# run, so the ETA trusts what it measured more as the run proceeds (chosen on the 27 eta10
+# tuning traces: 0 / 0.25 / 0.5 / 1 put 52 / 64 / 67 / 68% of the half-size reports and 79 / 82 / 82 / 82% of the
+# full-size ones within 20%; the leaves' rate, which the run's carries to the spike nodes before they run, is the
+# template's more than the machine's: the synthetic crab's leaves ran 1.2-1.5x their model at half size, where its
+# spike nodes ran near theirs)
+RUN_PRIOR_SHARE = 0.5
 
 
 class WorkETA:
@@ -147,22 +156,34 @@ class WorkETA:
         rate_k = (measured_k + W_k * rate_run) / (predicted_done_k + W_k),  W_k = prior_share * predicted_total_k
 
     A kind nothing has measured runs at the run's rate, which is what the static ETA (elapsed / share done x
-    share left) assumed for every kind; with one kind and prior_share 0 this *is* the static ETA. `clock` is a
+    share left) assumed for every kind; with one kind and prior_share 0 this *is* the static ETA. With
+    run_prior_share > 0 (a prior in this machine's seconds: RUN_PRIOR_SHARE) the run's rate is itself blended with
+    the prior's rate 1 by run_prior_share of the phase's predicted work, so that the leaves' rate, which is the
+    template's as much as the machine's, is carried to the spike nodes in proportion to how much has run (eta10). `clock` is a
     function returning seconds (time.perf_counter; a fake one in tests, CPU seconds in bench_crab_eta).
 
     Work that may stop early (a descent whose items stop at a rate the scene sets) is a segment (kind, seconds of
     its most work, yield): the share of that work expected to run. Its reports say how much of it was skipped
     (advance's `skipped`): skipped work takes no time, so the kind's rate stays per second of work run; the rest
     of a segment not started is its yield of its most work, of one part-run what its running items can still do
-    (RUN_ON_SHARE) (eta9)."""
+    (RUN_ON_SHARE) (eta9).
+
+    A segment may also say the least share it can run, its floor (kind, seconds, yield, floor): every item stopped
+    at its first step. Once a part's descents have run at their floor (a spike node whose maps held nothing to
+    descend), the parts after it that have not started their descents are expected at theirs: what this run
+    observed of its scene, trusted over the prior yield until a descent says otherwise (eta10: the crab-free
+    scenes whose eye pair stops at once and whose crab's maps hold faint false-claw bumps)."""
 
     def __init__(self, parts: dict[str, list[tuple]], clock=time.perf_counter,
-                 prior_share: float = PRIOR_SHARE, by_segment: bool = True):
+                 prior_share: float = PRIOR_SHARE, by_segment: bool = True, run_prior_share: float = 0.0):
         # a segment is (kind, predicted seconds) or (kind, predicted seconds of its most work, expected yield): only
         # the latter's skipped work is told apart (a record of measured seconds already holds its run's early stops)
         self.yields = {name: [float(seg[2]) if len(seg) > 2 else None for seg in segs] for name, segs in parts.items()}
+        self.floors = {name: [float(seg[3]) if len(seg) > 3 else None for seg in segs] for name, segs in parts.items()}
+        self.at_once = False  # the last part with floors ran every one of its descents at its floor
         self.parts = {name: [(seg[0], max(float(seg[1]), 0.0)) for seg in segs] for name, segs in parts.items()}
         self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
+        self.run_prior_share = run_prior_share
         self.kind_total: dict[str, float] = {}
         for segs in self.parts.values():
             for kind, sec in segs:
@@ -222,6 +243,9 @@ class WorkETA:
                 self.seg_measured[i] += spent * sec / total
         self.last = now
         self.finished.add(self.running)
+        floored = [(i, f) for i, f in enumerate(self.floors[self.running]) if f is not None]
+        if floored:  # what the next descents are expected to run: their floor if these ran at theirs
+            self.at_once = all(self.seg_predicted[i] <= f * segs[i][1] * (1 + 1e-6) for i, f in floored)
 
     def _advance(self, upto: float, now: float, skipped: float | None = None) -> None:
         segs = self.parts[self.running]
@@ -255,7 +279,10 @@ class WorkETA:
         pred = sum(self.predicted.values())
         if pred <= 0:
             return None
-        run = sum(self.measured.values()) / pred
+        # the run's rate, what a kind not seen yet takes: its measured rate blended with the prior's 1 by
+        # RUN_PRIOR_SHARE of the phase's predicted work
+        w = self.run_prior_share * sum(self.kind_total.values())
+        run = (sum(self.measured.values()) + w) / (pred + w)
         out = {}
         for kind, total in self.kind_total.items():
             w = self.prior_share * total
@@ -278,6 +305,8 @@ class WorkETA:
             for i, (kind, sec) in enumerate(segs):
                 rate, share = rates[kind], self.yields[name][i]
                 share = 1.0 if share is None else share
+                if self.at_once and self.floors[name][i] is not None:
+                    share = min(share, self.floors[name][i])
                 if running and self.by_segment and self.seg_predicted[i] > 0:
                     # a segment part-done: the rest of the same work runs as its start did, blended like a kind
                     w = self.prior_share * sec
@@ -506,9 +535,11 @@ class TimeLimit(Callback):
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.t0 = time.perf_counter()
+        self.fired = False  # whether it asked: the run then names the limit as the solve's stop (a failure)
 
     def step(self, row):
-        return self.seconds > 0 and time.perf_counter() - self.t0 > self.seconds
+        self.fired = self.fired or (self.seconds > 0 and time.perf_counter() - self.t0 > self.seconds)
+        return self.fired
 
 
 class Monitor:

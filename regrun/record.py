@@ -5,7 +5,9 @@ Layout (schema 1):
                     start_time, end_time, wall_time, git_commit, git_dirty, python/torch/numpy/scipy/h5py/
                     hydra/omegaconf versions, message, error (on failure), out_dir; once the device is known
                     device_name, cuda_version, cuda_driver_version ("none" on the CPU), and on a GPU
-                    gpu_count and gpu_peak_memory_mb (torch.cuda.max_memory_allocated over the run)
+                    gpu_count and gpu_peak_memory_mb (torch.cuda.max_memory_allocated over the run); once the
+                    solve returned solver_status (converged / max_iter / stopped / diverged) and solver_stop
+                    (why it stopped on a failure, in the solver's words; "" otherwise)
   /config/resolved  the resolved config as YAML text;  /config/overrides  the command-line overrides
   /history/<col>    1-D arrays in lockstep with /history/iter
   /tables/<t>/<col> further tables (per level, per timing, ...)

@@ -114,7 +114,7 @@ def read_preset(preset: Preset, out: Path) -> None:
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
-th{background:#f3f3f3}.reproduced{background:#d9f2d9}.better{background:#d6e9fb}.differs{background:#fbdcdc}.capped{background:#fbefd5}
+th{background:#f3f3f3}.reproduced{background:#d9f2d9}.better{background:#d6e9fb}.differs{background:#fbdcdc}.capped{background:#fbefd5}.stopped{background:#f6c9a8}
 .missing{background:#eee}img{max-width:min(100%,900px);border:1px solid #ddd;margin:4px 0}
 section.paper{border-top:3px solid #444;margin-top:2em}section.preset{margin-left:1em}
 .why{color:#555;font-size:12px}code{background:#f6f6f6;padding:0 3px}
@@ -248,8 +248,9 @@ def build_html(presets: Sequence[Preset], title: str) -> str:
             f'<section id="summary"><h2>Claims</h2><p>{summary}. A claim is reproduced when the measured value is '
             "within the preset's stated tolerance of the paper's (its <code>claims:</code> block), better when it "
             "is outside in the direction the preset calls better, capped when the run stopped at a cap (such as "
-            "<code>solver.max_outer</code>) at or below the paper's value, so that it says nothing of it, and "
-            "differs otherwise (with the documented reason where there is one).</p><ul>"
+            "<code>solver.max_outer</code>) at or below the paper's value, so that it says nothing of it, stopped "
+            "when the run or its solver ended on a failure (a line search that found no decrease, a time limit; "
+            "the reason and the verdict its value alone would get beside it), and differs otherwise (with the documented reason where there is one).</p><ul>"
             + "".join(f'<li><a href="#{_esc(p.name)}">{_esc(p.name)}</a></li>' for p in presets) + "</ul></section>"]
     for paper, members in papers.items():
         body.append(f'<section class="paper"><h2>{_esc(paper)}</h2>')

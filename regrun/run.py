@@ -20,7 +20,7 @@ from .errors import Diverged, UserError, check_bool, check_choice, check_float, 
 from .monitor import DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
 from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
-from .summary import check_claims, write_run_summary
+from .summary import check_claims, stop_reason, write_run_summary
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("cpu", "cuda", "auto")
@@ -37,6 +37,7 @@ class RunOutcome:
     wall_time: float = 0.0
     traceback: str = ""
     warnings: list[str] = field(default_factory=list)
+    stopped: str = ""  # summary.stop_reason: why the run or its solver ended on a failure ("" when it did not)
 
 
 class Interrupted(BaseException):
@@ -94,7 +95,7 @@ def _finite_metrics(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
 
 
-def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter) -> None:
+def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped) -> None:
     """summary.md and metrics.json beside the results file; a failure here must not hide the run's own status."""
     try:
         try:
@@ -104,7 +105,7 @@ def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, r
         claims = OmegaConf.to_container(cfg.claims) if isinstance(cfg.get("claims"), DictConfig) else {}
         write_run_summary(out_dir, status=status, message=message, error=error, facts=facts, metrics=metrics,
                           paper=paper, claims=claims, wall_time=wall, phases=reporter.timings,
-                          config=lambda key: OmegaConf.select(cfg, key, default=None))
+                          config=lambda key: OmegaConf.select(cfg, key, default=None), stopped=stopped)
     except Exception as exc:
         reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
 
@@ -170,6 +171,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         previous_sigterm = previous_usr2 = None
 
     status, message, error, user_error, detail = "failed", "", "", False, ""
+    solver_status, solver_stop = None, ""
     warnings: list[str] = []
     metrics: dict[str, float] = {}
     monitor = device = ctx = None
@@ -191,8 +193,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         with ctx.phase("data"):
             problem = problem_cls(cfg.problem, ctx)
             results.write("data", problem.inputs())
-        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(),
-                           TimeLimit(cfg.time_limit)])
+        limit = TimeLimit(cfg.time_limit)
+        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(), limit])
         with ctx.phase("solve"):
             result = solver.solve(problem, monitor)
             monitor.close()
@@ -214,6 +216,13 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                 if result.figures is not None:
                     result.figures(problem, result, metrics, fig_dir)
         message = f"solver {result.status}: {result.message}"
+        # a failure the verdicts name: the solver's own (bilevel's line search) or the time limit cutting the solve
+        # short; an optimizer that stalled in round-off (SciPy's "bad approximation", LM's damping limit) has
+        # status "stopped" too, but its answer is the converged one (docs/ct.md, "Verdict of outer_iterations")
+        solver_status = result.status
+        solver_stop = result.stop or (f"time_limit={cfg.time_limit} s reached ({result.message})"
+                                      if limit.fired and result.status == "stopped" else "")
+        results.set_attrs({"solver_status": solver_status, "solver_stop": solver_stop})
         warnings = problem.warnings(metrics)
         if warnings:
             message += "".join(f"; WARNING: {w}" for w in warnings)
@@ -259,9 +268,10 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                                   error=f"{error}\n{detail}".strip() if detail and not user_error else error)
         except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
             path, status, error, user_error = results.path, "failed", str(exc), False
-        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter)
+        stopped = stop_reason(status, solver_stop, message, error)
+        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log
         if own_reporter:
             reporter.close()
-    return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail, warnings)
+    return RunOutcome(status, out_dir, path, metrics, error, user_error, wall, detail, warnings, stopped)

@@ -17,6 +17,11 @@ class SolveResult:
     dicts of tensors); the record layer converts what it stores to NumPy. Handing back NumPy arrays would put
     the next computation on the CPU (issue 8).
 
+    `stop`: why the solve ended early on a failure, in the solver's words (one line: which step, what was
+    reached; bilevel's line search that found no decrease); recorded as the results file's `solver_stop` (the run
+    adds the time limit's) and named beside every verdict of the run (regrun/summary.py). Empty: no failure, even
+    with status "stopped" from an optimizer stalled in round-off at its answer.
+
     `history` is filled by the run from the monitor (per-iteration rows, all columns the same length);
     `tables` holds further named tables (column -> 1-D array), e.g. one row per scale level or per timing.
     `metrics` are final scalars only the solver knows (method comparisons, timing factors); they join the
@@ -33,6 +38,7 @@ class SolveResult:
     stats: dict[str, float | int | str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     figures: Callable | None = None
+    stop: str = ""
 
     def __post_init__(self):
         if self.status not in SOLVER_STATUSES:

@@ -1,5 +1,5 @@
 """What a person reads: claim verdicts (paper value, measured value, tolerance -> reproduced / better / differs /
-capped),
+capped / stopped),
 a run folder's summary.md and metrics.json, shared by run.py, regrun-collect and regrun-report.
 
 A preset states how each paper value is judged in its `claims:` block (not part of the config hash):
@@ -18,6 +18,11 @@ says the paper gives a bound, not a value; `why` is the documented reason shown 
 cap lies at or below the paper's value plus the tolerance, the verdict is "capped" (not comparable, the reason
 beside it), never "better" or "reproduced": a cap is not an improvement. A paper value without a claim entry is
 judged exactly (tolerance 0).
+
+A run that ended on a failure (issue 19) is judged "stopped" on every claim it has a value for, its stop reason
+beside it (stop_reason: bilevel's line search that found no decrease before `max_outer`, the time limit cutting
+the solve short, or a run that did not complete) followed by the verdict the value alone would get: a value reached
+by a solve that stopped on a failure is not a reproduction, nor an improvement.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-VERDICTS = ("reproduced", "better", "differs", "capped")
+VERDICTS = ("reproduced", "better", "differs", "capped", "stopped")
 CLAIM_KEYS = ("tol", "rel", "better", "bound", "why", "cap")
 
 
@@ -38,7 +43,7 @@ class Claim:
     paper: float
     measured: float | None
     tolerance: str
-    verdict: str        # reproduced / better / differs / capped / missing (the run did not produce the metric)
+    verdict: str        # reproduced / better / differs / capped / stopped / missing (the run has no value)
     why: str = ""
 
 
@@ -65,8 +70,19 @@ def _num(x: float) -> str:
 
 
 def judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, Any] | None,
-          cap: float | None = None) -> Claim:
-    """The verdict on one paper value; `cap` is the value of the config key the spec's `cap` names (None: none)."""
+          cap: float | None = None, stopped: str = "") -> Claim:
+    """The verdict on one paper value; `cap` is the value of the config key the spec's `cap` names (None: none);
+    `stopped` the run's stop reason when it ended on a failure (stop_reason; "" when it did not)."""
+    claim = _judge(metric, paper, measured, spec, cap)
+    if stopped and claim.verdict != "missing":
+        # the value alone would be judged as `claim` is; shown, but the verdict is the failure
+        return Claim(metric, paper, measured, claim.tolerance, "stopped",
+                     f"{stopped}; the value alone would read {claim.verdict}")
+    return claim
+
+
+def _judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, Any] | None,
+           cap: float | None) -> Claim:
     spec = dict(spec or {})
     tol = max(float(spec.get("tol") or 0.0), float(spec.get("rel") or 0.0) * abs(paper))
     bound, better, why = spec.get("bound"), spec.get("better"), str(spec.get("why") or "")
@@ -101,11 +117,26 @@ def judge(metric: str, paper: float, measured: float | None, spec: Mapping[str, 
 
 
 def claims_for(paper: Mapping[str, float], metrics: Mapping[str, float], claims: Mapping[str, Any],
-               config: Callable[[str], Any] | None = None) -> list[Claim]:
+               config: Callable[[str], Any] | None = None, stopped: str = "") -> list[Claim]:
     """One verdict per paper value, in the order of the paper block; `config(key)` gives a config value (for the
-    claims' `cap`; None where the key is not set)."""
-    return [judge(m, float(p), metrics.get(m), (claims or {}).get(m), cap_value((claims or {}).get(m), config))
-            for m, p in paper.items()]
+    claims' `cap`; None where the key is not set); `stopped` as judge's."""
+    return [judge(m, float(p), metrics.get(m), (claims or {}).get(m), cap_value((claims or {}).get(m), config),
+                  stopped) for m, p in paper.items()]
+
+
+def stop_reason(status: str, solver_stop: str | None = None, message: str = "", error: str = "") -> str:
+    """Why a run ended on a failure, in one line ("" when it did not): a run that did not complete (its error), or
+    a solver that says it stopped on a failure (`solver_stop`: bilevel's line search that found no decrease, the
+    time limit; SolveResult.stop). A solver status "stopped" alone is not one: SciPy's "bad approximation" and
+    LM's damping limit are optimizers stalled in round-off at their answer. Results files written before
+    solver_stop was recorded (None) name bilevel's failure only in their message ("solver stopped:
+    line_search_failed ...")."""
+    if status != "completed":
+        first = (error or message).splitlines()[0] if (error or message) else ""
+        return f"the run {status}" + (f": {first}" if first else "")
+    if solver_stop is None and message.startswith("solver stopped: line_search_failed"):
+        solver_stop = message[len("solver stopped: "):]
+    return f"the solver stopped: {solver_stop.splitlines()[0]}" if solver_stop else ""
 
 
 def cap_value(spec: Mapping[str, Any] | None, config: Callable[[str], Any] | None) -> float | None:
@@ -144,15 +175,16 @@ def _jsonable(value: Any) -> Any:
 def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
                       metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
                       wall_time: float, phases: Sequence[tuple[str, float]] = (),
-                      config: Callable[[str], Any] | None = None) -> tuple[Path, Path]:
-    """summary.md (for a person) and metrics.json (for a script) in a run folder; `config` as claims_for's."""
+                      config: Callable[[str], Any] | None = None, stopped: str = "") -> tuple[Path, Path]:
+    """summary.md (for a person) and metrics.json (for a script) in a run folder; `config` and `stopped` as
+    claims_for's."""
     out_dir = Path(out_dir)
-    rows = claims_for(paper, metrics, claims, config)
+    rows = claims_for(paper, metrics, claims, config, stopped)
     figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").is_dir() else []
     data = {"status": status, "message": message, "error": error.splitlines()[0] if error else "",
             **{k: facts.get(k) for k in ("problem", "solver", "device", "device_name", "dtype", "seed", "run_id")},
             "wall_time_s": wall_time, "phases_s": {name: sec for name, sec in phases},
-            "metrics": dict(metrics), "paper": dict(paper), "claims": [asdict(c) for c in rows],
+            "stop_reason": stopped, "metrics": dict(metrics), "paper": dict(paper), "claims": [asdict(c) for c in rows],
             "figures": [os.path.relpath(f, out_dir) for f in figures]}
     json_path = out_dir / "metrics.json"
     json_path.write_text(json.dumps(_jsonable(data), indent=1) + "\n")
@@ -161,6 +193,8 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
         lines.append(f"{message}")
     if error:
         lines += ["", "Error: " + error.splitlines()[0]]
+    elif stopped:
+        lines += ["", "Stopped on a failure: " + stopped]
     lines += ["", f"- device: `{facts.get('device', '?')}` ({facts.get('device_name', '?')}), "
                   f"{facts.get('dtype', '?')}, seed {facts.get('seed', '?')}",
               f"- run id: `{str(facts.get('run_id', ''))[:8]}`; results file `results.h5`; log `regrun.log`",

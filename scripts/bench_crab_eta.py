@@ -22,6 +22,9 @@ Sets, never mixed:
 - `heldout9a`, `heldout9b` (eta9; seeds 261-270 and 281-290, both templates, half and full size, one crab, two
   crabs, crab-free), each run once after eta9's change was committed; `heldout9c`, `heldout9d` (seeds 301-310,
   321-330) likewise after the empty-maps rule that heldout9b's misses led to.
+- `tuning10` (eta10; seeds 401-412, 8 at half size of which 4 crab-free): tuning, with tuning and tuning8 the 27
+  traces eta10's constants and RUN_PRIOR_SHARE were chosen on; `heldout10a`, `heldout10b` (seeds 421-430, 441-450,
+  both templates and sizes, one crab, two crabs, crab-free), each run once with eta10's final code.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -42,9 +45,9 @@ error at 25 / 50 / 75% is at the report nearest that share of the run's CPU time
 ("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run;
 "within20" the share of all reports after the first 10% of the run whose ETA is within 20% of the time left (eta8's
 target; since eta9 on the reports the code made before eta9, without a spike descent's per-evaluation ones), and
-"grid20" the share of the points of a 1% grid of the run's time from 10% on (eta9). "Before" is, since eta9, the
-online ETA of main before eta9 (eta8's constants MAIN8, no yield, a spike descent's reports at its end only, read
-at the same times) replayed on the same trace (before eta9: the model before eta8, LEGACY). CPU seconds
+"grid20" the share of the points of a 1% grid of the run's time from 10% on (eta9). "Before" is, since eta10, the
+online ETA of main before eta10 (eta9's constants MAIN9, one scan constant, no floor, no run prior, its empty-maps
+rule on the scene's whole energy) replayed on the same trace (eta9: eta8's MAIN8; before eta9: LEGACY). CPU seconds
 stand for wall time (one thread; the machine's load divides both alike). Traces go to <out>.json after every run,
 rows to CSV (default outputs/bench_crab_eta_<set>.csv), and a markdown table is printed.
 """
@@ -66,7 +69,7 @@ from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
 from regrun.detection.detector import expected_seconds, scaled_plan
 from regrun.detection.motif_cache import cache_dir, cached_extract
-from regrun.monitor import PRIOR_SHARE, WorkETA
+from regrun.monitor import PRIOR_SHARE, RUN_PRIOR_SHARE, WorkETA
 from regrun.detection.scenes import (
     Scene,
     Truth,
@@ -187,6 +190,27 @@ HELDOUT9D = [HeldOut("synthetic", 1, 1, 321, "beach", 160.0), HeldOut("synthetic
              HeldOut("synthetic", 2, 1, 326, "clutter", 10.0), HeldOut("synthetic", 2, 0, 327, "clutter"),
              HeldOut("synthetic", 2, 2, 328, "beach"), HeldOut("refine_crab", 2, 1, 329, "beach", 65.0),
              HeldOut("refine_crab", 2, 0, 330, "clutter")]
+# eta10's sets (seeds 401-412, 421-430, 441-450, nobody's before). `tuning10` is tuning: half-size crab-free scenes,
+# which no earlier tuning set had whose crab descent stops at once (heldout9b-d's misses), beside crabs and full size;
+# `heldout10a` and `heldout10b` are each run once with the final code
+TUNING10 = [HeldOut("synthetic", 2, 0, 401, "clutter"), HeldOut("synthetic", 2, 0, 402, "beach"),
+            HeldOut("refine_crab", 2, 0, 403, "clutter"), HeldOut("refine_crab", 2, 0, 404, "beach"),
+            HeldOut("synthetic", 2, 1, 405, "clutter", 140.0), HeldOut("refine_crab", 2, 1, 406, "beach", -30.0),
+            HeldOut("synthetic", 2, 2, 407, "beach"), HeldOut("refine_crab", 2, 2, 408, "clutter"),
+            HeldOut("synthetic", 1, 0, 409, "clutter"), HeldOut("refine_crab", 1, 0, 410, "beach"),
+            HeldOut("synthetic", 1, 1, 411, "beach", -110.0), HeldOut("refine_crab", 1, 1, 412, "clutter", 55.0)]
+HELDOUT10A = [HeldOut("synthetic", 1, 1, 421, "clutter", 115.0), HeldOut("synthetic", 1, 0, 422, "beach"),
+              HeldOut("refine_crab", 1, 2, 423, "beach"), HeldOut("refine_crab", 1, 1, 424, "clutter", -75.0),
+              HeldOut("refine_crab", 1, 0, 425, "clutter"),
+              HeldOut("synthetic", 2, 1, 426, "beach", -160.0), HeldOut("synthetic", 2, 0, 427, "clutter"),
+              HeldOut("synthetic", 2, 2, 428, "clutter"), HeldOut("refine_crab", 2, 1, 429, "beach", 20.0),
+              HeldOut("refine_crab", 2, 0, 430, "beach")]
+HELDOUT10B = [HeldOut("synthetic", 1, 1, 441, "beach", -20.0), HeldOut("synthetic", 1, 2, 442, "clutter"),
+              HeldOut("refine_crab", 1, 0, 443, "beach"), HeldOut("refine_crab", 1, 1, 444, "beach", 170.0),
+              HeldOut("synthetic", 1, 0, 445, "clutter"),
+              HeldOut("synthetic", 2, 1, 446, "clutter", 35.0), HeldOut("synthetic", 2, 0, 447, "beach"),
+              HeldOut("refine_crab", 2, 2, 448, "beach"), HeldOut("refine_crab", 2, 1, 449, "clutter", -120.0),
+              HeldOut("refine_crab", 2, 0, 450, "clutter")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -253,11 +277,26 @@ def traced(det, run):
             expected[node[0]] = expect
         events.append((time.process_time() - c0, node[0], fraction, skipped))
 
+    # main's empty-maps rule before eta10 (the scene's whole energy), recorded for the "before" replay; nothing
+    # the run does depends on it
+    reg, own = det.registrar, U.UnrolledRegistrar._empty_maps
+    expected_main = {}
+
+    def empty_maps(y, x, motif, plan):
+        e0 = 0.5 * float((motif.mask * x * x).sum())
+        if reg.report is not None and plan.total > 0 and float((y * y).sum()) <= 0.5 * reg.settings.rtol ** 2 * e0:
+            expected_main[node[0]] = reg.at_once_share()
+        return own(reg, y, x, motif, plan)
+
     det.progress, det.inside = started, inside
-    result = run()
+    reg._empty_maps = empty_maps
+    try:
+        result = run()
+    finally:
+        del reg._empty_maps
     total = time.process_time() - c0
     det.progress, det.inside = (lambda m: None), None
-    return result, events, total, expected
+    return result, events, total, expected, expected_main
 
 
 def static_points(order, events, total, weights):
@@ -353,13 +392,27 @@ LEGACY = {"fft": (8.4e-10, 8.4e-10), "sample": (2.9e-8, 2.9e-8), "call": 0.0, "s
 MAIN8 = {"fft": (1.04e-9, 1.04e-9), "sample": (3.93e-8, 2.85e-8), "call": 0.0, "scan": 9.32e-9, "yield": 1.0}
 
 
+# main's work model before eta10 (eta9's constants, one scan constant, spike descents at their yield, no floor), and
+# its ETA (no run prior): the "before" column since eta10, replayed on the same traces with the empty-maps rule main
+# had (the scene's whole energy: `expected_main`, recorded beside the code's)
+MAIN9 = {"fft": (1.20e-9, 1.20e-9), "sample": (5.55e-8, 9.2e-8), "call": 0.0, "scan": 1.12e-8, "yield": 0.335}
+
+
 def constants(extracting=False) -> dict:
     """The work model's constants now in unrolled_registrar.py, in LEGACY's form (`extracting`: the extraction
     registrar's, whose spike descents have their own sample constant and no yield)."""
     spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[8]
     leaf = U.EXTRACTION_LEAF_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[4]
-    return {"fft": (U.FFT_SECONDS[4], U.FFT_SECONDS[8]), "sample": (leaf, spike),
-            "call": U.CALL_SECONDS, "scan": U.SCAN_SECONDS, "yield": 1.0 if extracting else U.SPIKE_YIELD}
+    fft = (U.EXTRACTION_FFT_SECONDS,) * 2 if extracting else (U.FFT_SECONDS[4], U.FFT_SECONDS[8])
+    scan = U.EXTRACTION_SCAN_SECONDS if extracting else (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8])
+    return {"fft": fft, "sample": (leaf, spike),
+            "call": U.CALL_SECONDS, "scan": scan, "yield": 1.0 if extracting else U.SPIKE_YIELD,
+            "floor": None if extracting else SPIKE_FLOOR}
+
+
+# the share of a spike descent's most work it runs when every item stops at its first step (the registrar's
+# at_once_share at the detections' spike_iters = 32): the plan's floor since eta10
+SPIKE_FLOOR = 2 / 33
 
 
 def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[str, float]]]:
@@ -374,7 +427,7 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
         descent = (f"spike descent {n}" if kind == "spike" and not c.get("legacy") else f"{kind} descent",
                    c["sample"][0] * u[2] + c["sample"][1] * u[3] + c["call"] * u[4])
         if kind == "spike" and c.get("yield", 1.0) < 1.0:
-            descent = (*descent, c["yield"])
+            descent = (*descent, c["yield"], *([c["floor"]] if c.get("floor") else []))
         out[n] = [(f"{kind} coarse search", fft), (f"{kind} scan", scan * u[5]), descent]
     return out
 
@@ -475,7 +528,7 @@ def trace_units(trace) -> dict[str, list[float]]:
 _DETECTORS: dict = {}
 
 
-def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None):
+def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None, expected_main=None):
     """One run's row: CPU and model seconds, ETA errors by nodes / model (static) / record (static) / online (the
     model's plan corrected online: what progress shows now) / before (online on the work model before eta8) /
     online_record (the record as the prior). `stored`: the plan the run reported its fractions against; the
@@ -484,7 +537,8 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     extracting = name.endswith("extraction")
     plan = plan_from(units, kind, extracting=extracting)
     # main's extraction registrar had its own spike sample constant (eta8's EXTRACTION_SPIKE_SAMPLE_SECONDS)
-    main8 = plan_from(units, kind, {**MAIN8, "sample": (MAIN8["sample"][0], 4.6e-8)} if extracting else MAIN8)
+    main9 = plan_from(units, kind, {**MAIN9, "sample": (3.93e-8, 4.6e-8), "yield": 1.0} if extracting else MAIN9)
+    share = 0.0 if extracting else RUN_PRIOR_SHARE  # as the solver: the run prior for the detection only
     model = {n: expected_seconds(segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
@@ -494,9 +548,10 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     points = {"nodes": static_points(order, now, total, None),
               "model": static_points(order, now, total, model),
               "record": static_points(order, now, total, record) if record else None,
-              "before": online_points(remap(events, stored, main8), total, main8, legacy=True),
-              "online": online_points(now, total, plan, expected=expected),
-              "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected)
+              "before": online_points(remap(events, stored, main9), total, main9, expected=expected_main),
+              "online": online_points(now, total, plan, expected=expected, run_prior_share=share),
+              "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected,
+                                             run_prior_share=share)
               if record else None}
     for label, pts in points.items():
         err = eta_errors(pts, total) if pts else None
@@ -509,9 +564,9 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
         # out: they would tilt the share towards the run's end)
         late = [abs(eta / left - 1) for t, eta, left in pts or () if t >= 0.1 * total and t in reported]
         row[f"within20_{label}"] = f"{sum(e <= 0.2 for e in late)}/{len(late)}" if late else ""
-    for label, legacy_feed, p in (("before", True, main8), ("online", False, plan)):
-        pts = online_points(remap(events, stored, p), total, p, legacy=legacy_feed, times=grid_times(total),
-                            expected=expected)
+    for label, p, exp, s in (("before", main9, expected_main, 0.0), ("online", plan, expected, share)):
+        pts = online_points(remap(events, stored, p), total, p, times=grid_times(total), expected=exp,
+                            run_prior_share=s)
         row[f"grid20_{label}"] = f"{sum(abs(eta / left - 1) <= 0.2 for _, eta, left in pts)}/{len(pts)}"
     print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
           + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
@@ -536,16 +591,18 @@ def detections(runs, args):
         image = (scene.image if scene is not None else problem.scene.image).to(problem.template.image.dtype)
         shape = tuple(image.shape)
         plan = det.predicted_plan(shape)
-        found, events, total, expected = traced(det, lambda d=det, y=image: d.detect(y))
+        found, events, total, expected, expected_main = traced(det, lambda d=det, y=image: d.detect(y))
         order = [n for n, _ in det.order]
         record = previous.get((template, scale, shape))
         previous[(template, scale, shape)] = dict(found.cpu)
         per_node = node_units(det.registrar, det.node_layouts(shape))
-        rows.append(measure(name, scale, order, found.cpu, plan, events, total, per_node, record, expected))
+        rows.append(measure(name, scale, order, found.cpu, plan, events, total, per_node, record, expected,
+                            expected_main))
         units += [(per_node[n], found.cpu[n]) for n in order]
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
                        "total": total, "units": per_node, "record": record, "plan": plan,
-                    "template": template, "extra": list(extra), "shape": list(shape), "expected": expected})
+                    "template": template, "extra": list(extra), "shape": list(shape), "expected": expected,
+                    "expected_main": expected_main})
     return rows, units
 
 
@@ -558,7 +615,7 @@ def extractions(args):
         plan = det.predicted_plan(None, extracting=True)
         # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
         per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
-        canonical, events, total, expected = traced(det, det.extract)
+        canonical, events, total, _, _ = traced(det, det.extract)
         order = [n for n, _ in det.order]
         name = f"{template} extraction"
         rows.append(measure(name, scale, order, canonical.cpu, plan, events, total, per_node))
@@ -663,6 +720,7 @@ def fit_stages(traces):
     for t in traces:
         for kind, u, fft, scan, desc in stage_times(t):
             per.setdefault("fft", []).append(fft / (u[0] + u[1]))
+            per.setdefault(f"fft {kind}", []).append(fft / (u[0] + u[1]))
             per.setdefault(f"scan {kind}", []).append(scan / u[5])
             per.setdefault("scan", []).append(scan / u[5])
             if u[2] + u[3] > 0:
@@ -726,7 +784,8 @@ def stages(traces):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
-                                       "heldout9a", "heldout9b", "heldout9c", "heldout9d", "extraction"),
+                                       "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
+                                       "heldout10b", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -766,14 +825,16 @@ def main(argv=None):
             (online_grid if args.online_grid else stages if args.stages else fit_stages)(traces)
             return
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], stored_plan(t), events_of(t),
-                        t["total"], trace_units(t), t["record"], t.get("expected")) for t in traces]
+                        t["total"], trace_units(t), t["record"], t.get("expected"),
+                        # traces before eta10 ran main's rule: what they expected is main's
+                        t.get("expected_main", t.get("expected"))) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
-    elif args.set.startswith("heldout") or args.set == "tuning8":
+    elif args.set.startswith("heldout") or args.set in ("tuning8", "tuning10"):
         specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4, "heldout5": HELDOUT5,
                              "heldout6": HELDOUT6, "heldout9a": HELDOUT9A, "heldout9b": HELDOUT9B,
-                             "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D,
-                             "tuning8": TUNING8}[args.set]
+                             "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D, "heldout10a": HELDOUT10A,
+                             "heldout10b": HELDOUT10B, "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)

@@ -237,3 +237,36 @@ def test_collect_judges_a_run_stopped_at_solver_max_outer_as_capped(tmp_path):
     assert capped["verdict"] == "capped" and "solver.max_outer=8" in capped["why"]
     assert [c["verdict"] for c in runs["1" * 64]["claims"]] == ["better"]  # stopped on its own at 12 of 40
     assert "1 better" in (out / "summary.md").read_text() and "1 capped" in (out / "summary.md").read_text()
+
+
+def test_collect_and_report_judge_a_run_whose_solver_stopped_on_a_failure_as_stopped(tmp_path):
+    """Issue 19: a bilevel run whose line search failed before max_outer (synthetic file, the attributes the run
+    writes) is `stopped` with its reason in runs.csv, summary.md, metrics.json and the report's table; a file
+    written before solver_status existed is read from its message."""
+    import json
+
+    from regrun import report
+    from regrun.record import ResultsFile
+
+    stop = "line search failed at outer step 6 of solver.max_outer=12 (no Armijo decrease in 20 trials); loss 0.01"
+    for i, attrs in enumerate(({"solver_status": "stopped", "solver_stop": stop}, {})):
+        config = {"problem": {"name": "ct_fewview"}, "solver": {"name": "bilevel", "max_outer": 12},
+                  "paper": {"outer_iterations": 30},
+                  "claims": {"outer_iterations": {"tol": 5, "better": "lower", "cap": "solver.max_outer"}}}
+        res = ResultsFile(tmp_path / "sweep" / str(i))
+        res.begin({"problem": "ct_fewview", "solver": "bilevel", "run_id": str(i) * 64, **attrs},
+                  OmegaConf.to_yaml(OmegaConf.create(config)), [])
+        res.write("metrics", {"outer_iterations": 6.0})
+        res.write("paper", {"outer_iterations": 30.0})
+        res.finish("completed", wall_time=1.0, message="solver stopped: line_search_failed after 6 outer iterations")
+    out = tmp_path / "out"
+    collect.collect([tmp_path / "sweep"], out)
+    runs = {r["run_id"]: r for r in json.loads((out / "metrics.json").read_text())["runs"]}
+    (new,), (old,) = runs["0" * 64]["claims"], runs["1" * 64]["claims"]
+    assert new["verdict"] == "stopped" and new["why"] == f"the solver stopped: {stop}; the value alone would read better"
+    assert old["verdict"] == "stopped" and old["why"].startswith("the solver stopped: line_search_failed after 6")
+    assert [r["verdict.outer_iterations"] for r in read_csv(out / "runs.csv")] == ["stopped", "stopped"]
+    summary = (out / "summary.md").read_text()
+    assert "2 stopped (one row" in summary and "| stopped (± 5, lower is better) |" in summary
+    run = collect.read_run(tmp_path / "sweep" / "0" / "results.h5", with_history=False)
+    assert 'class="stopped">stopped<div class="why">the solver stopped: line search failed' in report.claim_rows(run)

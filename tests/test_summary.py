@@ -2,11 +2,12 @@
 import json
 
 import pytest
+from cli_in_process import regrun_in_process
 
 from regrun.config import compose, group_options
 from regrun.errors import UserError
 from regrun.run import run
-from regrun.summary import check_claims, claims_for, judge
+from regrun.summary import check_claims, claims_for, judge, stop_reason
 
 TINY = ["problem.synthetic.size=16", "solver.max_iter=5", "progress=false"]
 
@@ -110,3 +111,86 @@ def test_a_bilevel_run_stopped_at_max_outer_says_capped_in_its_summary(tmp_path)
     (claim,) = json.loads((tmp_path / "run" / "metrics.json").read_text())["claims"]
     assert claim["verdict"] == "capped" and "solver.max_outer=2" in claim["why"]
     assert "1 capped." in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_a_run_whose_solver_stopped_on_a_failure_is_stopped_not_better():
+    """Issue 19: a failure (the solver's status "stopped") is named beside every verdict, never reproduced/better;
+    the verdict the value alone would get follows it."""
+    why = stop_reason("completed", "line search failed at outer step 6 of solver.max_outer=12 (...)")
+    assert why == "the solver stopped: line search failed at outer step 6 of solver.max_outer=12 (...)"
+    spec = {"tol": 5, "better": "lower", "cap": "solver.max_outer"}
+    c = judge("outer_iterations", 30, 6, spec, 12, stopped=why)
+    assert (c.verdict, c.why) == ("stopped", f"{why}; the value alone would read better")
+    assert judge("lam_vs_grid", 0.0, 0.01, {"tol": 0.1}, stopped=why).why.endswith("would read reproduced")
+    assert judge("lam_vs_grid", 0.0, float("nan"), {"tol": 0.1}, stopped=why).verdict == "missing"
+    rows = claims_for({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 9.0}, {}, None, why)
+    assert [r.verdict for r in rows] == ["stopped", "stopped"]
+
+
+@pytest.mark.parametrize("status,solver_stop,message,error,expected", [
+    ("completed", "", "solver converged: ok", "", ""),
+    ("completed", "", "solver max_iter: reached max_iter=5", "", ""),  # a budget: the cap rule judges it
+    # optimizers stalled in round-off at their answer: status "stopped", not a failure
+    ("completed", "", "solver stopped: damping 1e+16 too large: no step reduces J", "", ""),
+    ("completed", "", "solver stopped: A bad approximation caused failure to predict improvement.", "", ""),
+    ("completed", "time_limit=5 s reached (stopped by a callback)", "solver stopped: stopped by a callback", "",
+     "the solver stopped: time_limit=5 s reached"),
+    ("completed", None, "solver stopped: line_search_failed after 6 outer iterations: lam=3", "",  # an older file
+     "the solver stopped: line_search_failed after 6"),
+    ("completed", None, "solver stopped: stopped by a callback", "", ""),  # an older file: not told apart
+    ("diverged", "", "solver diverged: J is nan", "", "the run diverged: solver diverged: J is nan"),
+    ("interrupted", None, "", "time limit: Slurm's warning", "the run interrupted: time limit: Slurm's warning"),
+    ("failed", None, "", "RuntimeError: boom\ntraceback", "the run failed: RuntimeError: boom"),
+])
+def test_every_stop_reason_that_is_a_failure_is_named(status, solver_stop, message, error, expected):
+    why = stop_reason(status, solver_stop, message, error)
+    assert why.startswith(expected) and (why == "") == (expected == "")
+
+
+def test_a_run_cut_short_by_the_time_limit_is_stopped(tmp_path):
+    """Issue 19: the time limit is a failure the verdicts name (the solve did not end on its own)."""
+    cfg = compose(TINY + ["time_limit=1e-9", "+paper.J=1.0", "+claims.J={tol: 1.0e9}"])
+    outcome = run(cfg, tmp_path / "run")
+    assert outcome.status == "completed", outcome.error
+    assert outcome.stopped.startswith("the solver stopped: time_limit=1e-09 s reached")
+    (claim,) = json.loads((tmp_path / "run" / "metrics.json").read_text())["claims"]
+    assert claim["verdict"] == "stopped" and claim["why"].endswith("the value alone would read reproduced")
+
+
+def test_a_bilevel_run_whose_line_search_fails_says_so_in_its_summary(tmp_path):
+    """Issue 19 end to end: one trial per line search from a step far too long fails at the first outer step,
+    before solver.max_outer; summary.md, metrics.json and the results file name it, no claim reads better."""
+    import h5py
+
+    from regrun import collect
+
+    cfg = compose(["+ci=ct_fewview__bilevel", "solver.memory.measure=false", "figures=false",
+                   "solver.grid.points=0", "solver.max_outer=5", "solver.max_tries=1", "solver.gamma0=1e6",
+                   "+paper.outer_iterations=30", "+claims.outer_iterations={tol: 5, better: lower, cap: solver.max_outer}"])
+    outcome = run(cfg, tmp_path / "run")
+    assert outcome.status == "completed", outcome.error
+    assert outcome.metrics["outer_iterations"] == 1 < cfg.solver.max_outer
+    assert outcome.stopped.startswith("the solver stopped: line search failed at outer step 1 of "
+                                      "solver.max_outer=5 (no Armijo decrease in 1 trials); loss ")
+    (claim,) = json.loads((tmp_path / "run" / "metrics.json").read_text())["claims"]
+    assert claim["verdict"] == "stopped" and claim["why"].endswith("the value alone would read better")
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "1 stopped." in summary and "Stopped on a failure: the solver stopped: line search failed" in summary
+    with h5py.File(tmp_path / "run" / "results.h5", "r") as f:
+        assert f.attrs["solver_status"] == "stopped"
+    (c,) = collect.run_claims(collect.read_run(tmp_path / "run" / "results.h5", with_history=False))
+    assert (c.verdict, c.why) == (claim["verdict"], claim["why"])
+
+
+def test_regruns_end_lines_say_stopped_with_the_reason(tmp_path, monkeypatch, capsys):
+    """Issue 19: the verdict beside a metric on the console is the run folder's (stopped), and a warning names
+    why."""
+    out = regrun_in_process(["+ci=ct_fewview__bilevel", "solver.memory.measure=false", "figures=false",
+                             "solver.grid.points=0", "solver.max_outer=5", "solver.max_tries=1", "solver.gamma0=1e6",
+                             "+paper.outer_iterations=30", f"hydra.run.dir={tmp_path / 'run'}",
+                             "+claims.outer_iterations={tol: 5, better: lower, cap: solver.max_outer}"],
+                            tmp_path, monkeypatch, capsys)
+    assert out.returncode == 0, out.stderr
+    assert "(paper: 30, ± 5, lower is better: stopped)" in out.stdout
+    assert ("regrun: WARNING: the solver stopped: line search failed at outer step 1 of solver.max_outer=5"
+            in out.stderr and "no paper value reads reproduced or better" in out.stderr)

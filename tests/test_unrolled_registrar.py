@@ -16,6 +16,7 @@ from regrun.detection.unrolled_registrar import (
     UnrolledSettings,
     deduplicate,
     start_angles,
+    window_energy,
 )
 from regrun.errors import UserError
 from regrun.imaging.gaussian import gaussian_filter
@@ -227,6 +228,38 @@ def test_a_spike_node_with_empty_maps_says_its_descent_stops_at_once(device):
             assert (descent - said[-1][1]) / descent == pytest.approx(2 / 61)
 
 
+def test_faint_bumps_scattered_over_the_maps_are_empty_maps_too(device):
+    """eta10: a crab-free scene's maps hold faint false bumps far apart; their summed energy passes eta9's test
+    (rtol^2 E0 / 2 on the whole scene) while no window a pose can see holds more than one, each below it. The test
+    on the most energy one window holds says the descent stops at once, and it does."""
+    dtype = torch.float64
+    m = 25
+    c0 = (m - 1) / 2
+    motif = _bumps([(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)], (m, m), 2.5, device, dtype)
+    spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
+                  (int(c0), int(c0)), (0.0, 0.0))
+    settings = _settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60, spike_factor=1.0,
+                         spike_keep=6, start_step=30.0, dedup=2.0)
+    reg = UnrolledRegistrar(settings)
+    x = gaussian_filter(motif, 1.0, tail=2)
+    limit = 0.5 * settings.rtol ** 2 * 0.5 * float((x * x).sum())
+    # four bumps 80 px apart (a pose sees 2 x 19 + 1 px at most), each with 0.45 of the limit before the blur
+    one = _bumps([(28.0, 20.0)], (56, 60), 2.5, device, dtype)
+    scene = (_bumps([(28.0, 20.0 + 80 * k) for k in range(4)], (56, 280), 2.5, device, dtype).sum(0, keepdim=True)
+             .expand(3, -1, -1) / 3 ** 0.5 * math.sqrt(0.45 * limit / float((one * one).sum())))
+    y = gaussian_filter(scene, 1.0, tail=2)
+    assert float((y * y).sum()) > limit > window_energy(y, spike.mask, spike.centre)  # eta9's test: not empty
+    grid = StrideGrid.build(scene.shape[-2:], (m, m), 6)
+    said = []
+    reg.report = lambda fraction, now, skipped, *expected: said.append((fraction, skipped, expected))
+    reg(scene, spike, grid, [-15.0, 15.0])
+    assert [e[0] for _, _, e in said if e] == [pytest.approx(2 / 61)]
+    plan = reg.work(tuple(scene.shape), spike, grid, [-15.0, 15.0])
+    descent = plan.rounds[0] / plan.total
+    assert (descent - said[-1][1]) / descent == pytest.approx(2 / 61)
+    assert plan.floors == [pytest.approx(2 / 61)]
+
+
 def test_curvature_steps_are_the_inverse_gauss_newton_diagonal(device):
     """curvature_steps estimates H_ii of eq. 12 at the true pose from the motif alone; on a scene that is the
     motif on a blank background, at its stride and pose, the kernel's exact Gauss-Newton diagonal agrees within
@@ -320,7 +353,8 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
     wide = [-90.0, 90.0]  # 19 coarse angles: chunks of 8, 8, 3
     reg(scene, motif, grid, wide)
     plan = reg.work(tuple(scene.shape), motif, grid, wide)
-    assert plan.scan > 0 and plan.scan == pytest.approx(SCAN_SECONDS * 19 * scene.shape[-2] * scene.shape[-1])
+    assert plan.scan > 0 and plan.scan == pytest.approx(SCAN_SECONDS[reg.work_itemsize(motif)] * 19 * scene.shape[-2]
+                                                        * scene.shape[-1])
     searched = [f for f, now in said if now == "coarse search"]
     fft = (plan.coarse - plan.scan) / plan.total
     assert searched == pytest.approx([0.0, 8 / 19 * fft, 16 / 19 * fft])

@@ -253,3 +253,46 @@ def test_a_part_told_its_descent_stops_at_once_expects_so():
     assert eta.remaining() == pytest.approx(2 * (0.5 + 0.9 + 0.5))
     eta.expect(0.06)
     assert eta.remaining() == pytest.approx(2 * (0.5 + 0.18 + 0.5))
+
+
+def _descent_part(eta, now, node, run_share):
+    """Runs `node` (a search of 1 s, then a descent of 2 s most work) on the fake clock: the search at its
+    prediction, the descent's items stopping at once so that `run_share` of its most work runs, in 1 s per second
+    run."""
+    eta.start(node)
+    now[0] += 1.0
+    eta.advance(1 / 3)
+    for k in (1, 2):  # two reports: the work covered, of which the stopped items' rest skipped
+        now[0] += 2.0 * run_share / 2
+        eta.advance((1 + k * 1.0) / 3, k * (1.0 - 2.0 * run_share / 2) / 3)
+
+
+def test_a_descent_run_at_its_floor_makes_the_next_expected_at_theirs():
+    """eta10: a part whose descent ran at its floor (every item stopped at its first step: the eye pair of a
+    crab-free scene) makes the parts after it expect theirs, before they start and while they search; a descent
+    that ran above its floor leaves the prior yield."""
+    floor, prior = 2 / 33, 0.335
+    plan = {n: [("search", 1.0), (f"descent {n}", 2.0, prior, floor)] for n in ("eye_pair", "crab")}
+    for ran, expect in ((floor, floor), (0.5, prior)):
+        now = [0.0]
+        eta = WorkETA(plan, clock=lambda: now[0])
+        _descent_part(eta, now, "eye_pair", ran)
+        eta.start("crab")
+        assert eta.at_once == (ran == floor)
+        now[0] += 0.5
+        eta.advance(0.5 / 3)  # half its search done, at the prior's rate
+        assert eta.remaining() == pytest.approx(0.5 + 2.0 * expect)
+
+
+def test_the_runs_rate_is_held_to_the_prior_until_enough_has_run():
+    """eta10: with run_prior_share s, a kind not seen yet takes the run's measured rate blended with the prior's 1 by
+    s x the phase's predicted work: the leaves' rate (1.5 here) reaches the spike nodes in proportion to how much
+    has run; s = 0 is the rate measured, at once (a machine's speed learnt from the first reports)."""
+    plan = {"leaf": [("leaf", 2.0)], "spike": [("spike", 2.0)]}
+    for share, rate in ((0.0, 1.5), (0.5, (1.5 * 1.0 + 0.5 * 4.0) / (1.0 + 0.5 * 4.0)), (1.0, (1.5 + 4.0) / 5.0)):
+        now = [0.0]
+        eta = WorkETA(plan, clock=lambda: now[0], run_prior_share=share)
+        eta.start("leaf")
+        now[0] += 1.5
+        eta.advance(0.5)  # half the leaf, 1.5x its prediction
+        assert eta.rates()["spike"] == pytest.approx(rate)

@@ -418,10 +418,11 @@ class HierarchicalDetector:
             # tuning traces the eye pair's ran 0.2-2.3x the model and the crab's 0.15-1.3x, with no fixed relation),
             # so the eye pair's rate would mislead the crab's ETA; the leaves' descents run alike and share a kind
             descent = f"spike descent {node}" if kind == "spike" else "leaf descent"
+            most = max(sum(w.rounds), 1e-300)
             plan[node] = [(f"{kind} coarse search", w.coarse - w.scan), (f"{kind} scan", w.scan),
                           (descent, sum(w.rounds)) if w.yields is None else
-                          (descent, sum(w.rounds), sum(r * y for r, y in zip(w.rounds, w.yields)) / max(sum(w.rounds),
-                                                                                                      1e-300))]
+                          (descent, sum(w.rounds), sum(r * y for r, y in zip(w.rounds, w.yields)) / most,
+                           *([sum(r * f for r, f in zip(w.rounds, w.floors)) / most] if w.floors else []))]
         return plan
 
     def predicted_extraction_work(self) -> dict[str, float] | None:
@@ -709,7 +710,7 @@ def scaled_plan(plan: dict, seconds: dict[str, float]) -> dict:
 
 def expected_seconds(segs) -> float:
     """A node's expected seconds from its plan's segments: (kind, seconds) or (kind, seconds of the most work,
-    the share of it expected to run)."""
+    the share of it expected to run[, the least share it can run])."""
     return sum(seg[1] * (seg[2] if len(seg) > 2 else 1.0) for seg in segs)
 
 

@@ -169,9 +169,15 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 # fewer, dearer leaf items; eta8's constants put the leaves' descents at 1.1-2.0x): FFT 1.20e-9 s, leaf samples
 # 5.55e-8 s, scan 1.12e-8 s (per kind 9.81e-9 / 1.96e-8: again the worse ETA, 59 / 41% of the 1% grid within 20%
 # at full / half size against 65 / 46%); spike samples 9.2e-8 s per sample *evaluated*, with SPIKE_YIELD below.
-FFT_SECONDS = {4: 1.20e-9, 8: 1.20e-9}
-SAMPLE_SECONDS = {4: 5.55e-8, 8: 9.2e-8}
-SCAN_SECONDS = 1.12e-8
+# Refitted in eta10 on the 27 tuning traces (tuning, tuning8, tuning10) rerun after crabkeep (128 leaf strides kept
+# by their coarse cost at full size, where the eta9 constants put the ETA 17-35% short), keyed by the node's work
+# itemsize (4: leaves, 8: spike nodes), each stage per node kind (medians of `--reweigh ... --fit`): FFT 9.05e-10 /
+# 9.42e-10 s, samples 4.48e-8 s (leaves) / 7.87e-8 s per spike sample evaluated, scan 8.42e-9 / 2.14e-8 s. With
+# the scan and FFT per node kind the full-size ETA on those traces was within 20% at 79% of the reports, with one
+# constant each 61% (docs/detection.md, "The ETA that trusts what the run observed").
+FFT_SECONDS = {4: 9.05e-10, 8: 9.42e-10}
+SAMPLE_SECONDS = {4: 4.48e-8, 8: 7.87e-8}
+SCAN_SECONDS = {4: 8.42e-9, 8: 2.14e-8}
 CALL_SECONDS = 0.0
 # A spike node's descent is modelled at its most work (every item to spike_iters) times the share of it expected to
 # run: its items stop early (rtol), 0.06-0.76 of their evaluations on the eta9 tuning traces, median 0.335, with no
@@ -187,6 +193,10 @@ EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
 # and its leaves, every stride unpruned, keep eta8's leaf constant: with the detections' refit (5.55e-8, fewer items
 # since crabeyes) the half-size extractions' ETA fell from 108 to 55 of 112 reports within 20% (eta9)
 EXTRACTION_LEAF_SAMPLE_SECONDS = 3.93e-8
+# and its search keeps eta9's FFT and scan constants: eta10's refit per node kind (on detections) put the half-size
+# extractions' ETA within 20% at 52 of 113 reports after 10% of the run against 68 with these (one run each, load 13)
+EXTRACTION_FFT_SECONDS = 1.20e-9
+EXTRACTION_SCAN_SECONDS = 1.12e-8
 
 
 @dataclass
@@ -199,6 +209,8 @@ class WorkPlan:
     names: list[str]
     scan: float = 0.0
     yields: list[float] | None = None  # per round, the share of its most work expected to run (None: all)
+    floors: list[float] | None = None  # per round with a yield, the least share it can run (every item stops at
+    # its first step)
 
     @property
     def total(self) -> float:
@@ -248,11 +260,18 @@ class UnrolledRegistrar:
         spike = motif.kind == "spike"
         sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
                   else SAMPLE_SECONDS[size])
-        scan = SCAN_SECONDS * self.scan_units(shape, motif, angles)
-        return WorkPlan(FFT_SECONDS[size] * fft + scan,
+        per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[size]
+        scan = per_scan * self.scan_units(shape, motif, angles)
+        return WorkPlan((EXTRACTION_FFT_SECONDS if self.extracting else FFT_SECONDS[size]) * fft + scan,
                         [sample * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if spike else [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))],
-                        scan, [SPIKE_YIELD] if spike and not self.extracting else None)
+                        scan, [SPIKE_YIELD] if spike and not self.extracting else None,
+                        [self.at_once_share()] if spike and not self.extracting else None)
+
+    def at_once_share(self) -> float:
+        """The share of a spike descent's most work it runs when every item stops after its first step: 2 of its
+        spike_iters + 1 evaluations per item (the start's and the step's)."""
+        return 2 / (self.settings.spike_iters + 1)
 
     def scan_units(self, shape, motif: Motif, angles: list[float]) -> float:
         """Angles x pixels of the coarse search's dense cost, which coarse_starts scans after the FFTs (0 without
@@ -317,18 +336,21 @@ class UnrolledRegistrar:
                 items = min(items, rnd.keep)
         return fft, rounds
 
-    def _empty_maps(self, y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, plan: WorkPlan) -> None:
+    def _empty_maps(self, y: torch.Tensor, x: torch.Tensor, motif: Motif, plan: WorkPlan) -> None:
         """A spike node's maps with no energy (its children found nothing: a crab-free scene) leave its descent
         nothing to descend: every item stops after its first step, 2 of its spike_iters + 1 evaluations (0.06 of the
         most work, against SPIKE_YIELD's 0.335). Said to progress before the search, so the ETA does not wait for
-        the descent to learn it (eta9). Empty: the scene's energy e is below rtol^2 E0 / 2 (E0 the motif's masked
-        energy, the loss of an empty window): a step then lowers the loss by at most sqrt(2 E0 e) <= rtol E0, which
-        stops the item (rtol = 0: only a scene of zeros)."""
+        the descent to learn it (eta9). Empty: the energy e a window can hold is below rtol^2 E0 / 2 (E0 the motif's
+        masked energy, the loss of an empty window): a step then lowers the loss by at most sqrt(2 E0 e) <= rtol E0,
+        which stops the item (rtol = 0: only a scene of zeros). e is the most energy of the maps in any square
+        window holding the motif's mask at every angle, not the whole scene's (eta10): a crab-free scene's maps
+        hold faint false-claw bumps scattered over the scene, whose sum passed the test while no window holds more
+        than one or two of them (the bound is the same one, on the energy a single pose can see)."""
         if self.report is None or plan.total <= 0:
             return
-        e0 = 0.5 * float((mask * x * x).sum())
-        if float((y * y).sum()) <= 0.5 * self.settings.rtol ** 2 * e0:
-            self.report(0.0, "coarse search", 0.0, 2 / (self.settings.spike_iters + 1))
+        e0 = 0.5 * float((motif.mask * x * x).sum())
+        if window_energy(y, motif.mask, motif.centre) <= 0.5 * self.settings.rtol ** 2 * e0:
+            self.report(0.0, "coarse search", 0.0, self.at_once_share())
 
     def _say(self, done: float, plan: WorkPlan, now: str, skipped: float = 0.0) -> None:
         """`done` predicted seconds of the call's work done or skipped, `skipped` of them skipped (items that
@@ -350,7 +372,7 @@ class UnrolledRegistrar:
                 y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
             rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x)
             work_dtype = dt
-            self._empty_maps(y, x, motif.mask, plan)
+            self._empty_maps(y, x, motif, plan)
         else:
             y, x = scene, motif.image
             work_dtype = st.leaf_dtype or dt
@@ -719,6 +741,20 @@ def best_starts(loss: torch.Tensor, k: int, keep: int) -> torch.Tensor:
     finite = torch.isfinite(best)
     best, items = best[finite], items[finite]
     return items[torch.topk(best, min(keep, best.numel()), largest=False).indices]
+
+
+def window_energy(y: torch.Tensor, mask: torch.Tensor, centre: tuple[float, float]) -> float:
+    """The most energy sum(y^2) over channels of a (C, H, W) scene within any square window of side 2r + 1, r the
+    radius of the (h, w) mask about its rotation centre (plus a pixel for the interpolation): an upper bound of
+    what one pose of the mask, at any angle, sees. Summed areas (cumulative sums, float64): O(C H W)."""
+    mh, mw = mask.shape
+    r = int(math.ceil(max(math.hypot(centre[0] - a, centre[1] - b) for a in (0, mh - 1) for b in (0, mw - 1)))) + 1
+    e = (y.to(torch.float64) ** 2).sum(0)
+    h, w = e.shape
+    k = min(2 * r + 1, h), min(2 * r + 1, w)
+    s = torch.nn.functional.pad(e.cumsum(0).cumsum(1), (1, 0, 1, 0))
+    box = s[k[0]:, k[1]:] - s[:-k[0], k[1]:] - s[k[0]:, :-k[1]] + s[:-k[0], :-k[1]]
+    return float(box.max())
 
 
 def _register_fixed_steps(y, x, mask, anchors, w0, rnd: LeafRound, steps, rtol, a, backtrack, project=None,

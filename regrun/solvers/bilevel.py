@@ -269,10 +269,15 @@ class Bilevel(Solver):
                             f"{len(unconverged)} of {len(history)} outer steps (largest residual "
                             f"{max(unconverged):.1e}): the implicit hypergradient is not exact there")
         solver_status = {"max_iter": "max_iter", "line_search_failed": "stopped"}.get(status, "converged")
+        stop = ""
+        if status == "line_search_failed":  # named beside every verdict of the run (issue 19)
+            stop = (f"line search failed at outer step {len(history)} of solver.max_outer={self.max_outer} "
+                    f"(no Armijo decrease in {len(history[-1].trials)} trials); loss {metrics['loss']:.4g} "
+                    f"reached at lam={lam:.4g}")
         return SolveResult(
             solution={"x": x, "label": f"bilevel ({cfg.hypergradient}) lam={lam:.4g}",
                       "hypergradient": str(cfg.hypergradient)}, status=solver_status,
-            message=message, n_iter=len(history),
+            message=message, n_iter=len(history), stop=stop,
             tables=tables, stats=stats, metrics=metrics, figures=_figures)
 
     def _memory(self, problem, loss, exact, paper, dtype, device) -> dict[str, float]:

@@ -26,7 +26,7 @@ from ..detection.motif_cache import cache_dir, cached_extract, load_costs, save_
 from ..detection.motif_registration import LeafRound
 from ..detection.unrolled_registrar import UnrolledRegistrar, UnrolledSettings
 from ..errors import UserError, check_choice, check_float, check_int
-from ..monitor import WorkETA
+from ..monitor import RUN_PRIOR_SHARE, WorkETA
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from .base import Solver
@@ -87,11 +87,11 @@ class NodeProgress:
     times slower than its prior is seen as such once some of it has run), and the bar (total PERCENT) shows the
     share of the time done, elapsed / (elapsed + left) (issue 19)."""
 
-    def __init__(self, bar, plan: dict | None = None, clock=time.perf_counter):
+    def __init__(self, bar, plan: dict | None = None, clock=time.perf_counter, run_prior_share: float = 0.0):
         self.bar, self.started = bar, False
         parts = {node: [("work", w)] if isinstance(w, (int, float)) else list(w) for node, w in (plan or {}).items()}
         total = sum(seg[1] for segs in parts.values() for seg in segs)
-        self.eta = WorkETA(parts, clock) if total > 0 else None
+        self.eta = WorkETA(parts, clock, run_prior_share=run_prior_share) if total > 0 else None
         self.node = self.message = None
 
     def __call__(self, message: str) -> None:
@@ -300,7 +300,10 @@ class Hierarchical(Solver):
         t0 = time.perf_counter()
         try:
             with self.ctx.phase("detection", total=PERCENT if predicted else n, every=NODE_LINES_EVERY) as bar:
-                progress = NodeProgress(bar, plan)
+                # the plan's seconds are this machine's when they are its record or the work model on the CPU
+                # (whose constants are CPU seconds): then the run's rate is held to them until enough has run
+                mine = bool(recorded) or problem.scene.image.device.type == "cpu"
+                progress = NodeProgress(bar, plan, run_prior_share=RUN_PRIOR_SHARE if mine else 0.0)
                 det.progress, det.inside = progress, progress.inside
                 found = det.detect(problem.scene.image)
                 progress.finish()
