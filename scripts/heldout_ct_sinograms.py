@@ -11,13 +11,18 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   bin (its trapezoid's integral over the bin: an area-integrating projector): `astronaut`, `brick` (scikit-image
   images, grey, in a disk; any other scikit-image picture by name), `blobs` (a porous material: scikit-image's
   random binary blobs, density 1 in a matrix of 0.3, added for seed 2029) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
-  thing taken from regrun). The truth is the fine image's cell average.
+  thing taken from regrun). The truth is the fine image's cell average. Added for seed 3101: `linepairs`, `gradient`
+  and `cells` (designed_2030's docstring).
+- Fan beam (a case ending in `:fan`; the analytic objects only): problem.ct_fewview's fan defaults (source 2
+  widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
+  integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
 Poisson noise as problem.ct_fewview's (the largest line integral transmits 5%, counts clamped to 1), drawn with
 numpy. Each case is one .npz: sinogram (views, bins), truth (n, n), object, size, views, photons, seed.
 
     python scripts/heldout_ct_sinograms.py --out outputs/heldout_ct --seed 2026
     python scripts/heldout_ct_sinograms.py --seed 2029 --cases blobs:128:15:1e5 moon:128:60:1e4   # other cases
+    python scripts/heldout_ct_sinograms.py --seed 3101 --cases cells:64:45:1e7 rings:128:30:1e4:fan
 """
 from __future__ import annotations
 
