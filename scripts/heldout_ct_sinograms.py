@@ -12,7 +12,7 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   images, grey, in a disk; any other scikit-image picture by name), `blobs` (a porous material: scikit-image's
   random binary blobs, density 1 in a matrix of 0.3, added for seed 2029) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
   thing taken from regrun). The truth is the fine image's cell average. Added for seed 3101: `linepairs`, `gradient`
-  and `cells` (designed_2030's docstring).
+  and `cells` (designed_kind's docstring).
 - Fan beam (a case ending in `:fan`; the analytic objects only): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -202,7 +202,7 @@ def _fine_coords(fine: int, size: int):
     return np.meshgrid(x, x, indexing="ij")
 
 
-def designed_2030(name: str, fine: int, size: int, seed: int) -> np.ndarray:
+def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     """Kinds added for seed 3101 (none of them used before): `linepairs` (a resolution pattern: groups of bars of
     period 1.5-8 reconstruction pixels at several angles in a light body), `gradient` (a smooth body, a gradient
     and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
@@ -252,7 +252,7 @@ def designed_2030(name: str, fine: int, size: int, seed: int) -> np.ndarray:
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
     if name in ("linepairs", "gradient", "cells"):
-        return designed_2030(name, fine, size, seed) * disk(fine)
+        return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
 
