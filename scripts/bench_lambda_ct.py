@@ -92,13 +92,16 @@ def case_from_file(path: Path):
 
     d = np.load(path)
     size, views = int(d["size"]), int(d["views"])
+    geometry = str(d["geometry"]) if "geometry" in d else "parallel"  # files before seed 3101: parallel
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="none", oversample=1), ctx)
+    p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="none", oversample=1,
+                                 geometry=geometry), ctx)
     if tuple(p.sinogram.shape) != d["sinogram"].shape:
         raise ValueError(f"{path}: sinogram {d['sinogram'].shape}, the problem's {tuple(p.sinogram.shape)}")
     p.sinogram = torch.as_tensor(d["sinogram"], dtype=torch.float64)
     p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
-    return p, (f"{d['object']} (file)", size, views, float(d["photons"]))
+    name = f"{d['object']} (file{', fan' if geometry == 'fan' else ''})"
+    return p, (name, size, views, float(d["photons"]))
 
 
 def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:

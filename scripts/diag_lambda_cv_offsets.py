@@ -42,6 +42,7 @@ def main(argv=None):
     from regrun.tomography.fista_tv import lipschitz, make_fista
     from regrun.tomography.fista_tv_weight import (
         cv_reference,
+        held_out_misfit,
         training_fista,
         view_split,
     )
@@ -74,13 +75,14 @@ def main(argv=None):
             for k in args.offsets if args.offsets is not None else range(fold):
                 train, held = view_split(views, fold, k)
                 sub = training_fista(p, fista, train, int(cfg.power_iters))
-                r = {"train": len(train), "held": held.tolist(), "psnr": [], "resolved": [], "raw": []}
+                r = {"train": len(train), "held": held.tolist(), "psnr": [], "resolved": [], "raw": [], "ramp": []}
                 for lam in lams:
                     x = sub.solve(torch.tensor(float(lam) * len(train) / views, dtype=b.dtype), iters)
                     r["psnr"].append(psnr(p, x))
                     px = p.A.project(x)[held]
                     r["resolved"].append(float((px - hb[held]).pow(2).mean()))
                     r["raw"].append(float((px - b[held]).pow(2).mean()))
+                    r["ramp"].append(held_out_misfit(px - hb[held], "ramp"))  # resolved, |frequency|-weighted
                 out["offsets"][str(k)] = r
         out["cpu_s"] = time.process_time() - c0
         (args.out / f"{name}_f{args.fold}.json").write_text(json.dumps(out))

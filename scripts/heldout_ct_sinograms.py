@@ -11,13 +11,18 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   bin (its trapezoid's integral over the bin: an area-integrating projector): `astronaut`, `brick` (scikit-image
   images, grey, in a disk; any other scikit-image picture by name), `blobs` (a porous material: scikit-image's
   random binary blobs, density 1 in a matrix of 0.3, added for seed 2029) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
-  thing taken from regrun). The truth is the fine image's cell average.
+  thing taken from regrun). The truth is the fine image's cell average. Added for seed 3101: `linepairs`, `gradient`
+  and `cells` (designed_kind's docstring).
+- Fan beam (a case ending in `:fan`; the analytic objects only): problem.ct_fewview's fan defaults (source 2
+  widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
+  integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
 Poisson noise as problem.ct_fewview's (the largest line integral transmits 5%, counts clamped to 1), drawn with
 numpy. Each case is one .npz: sinogram (views, bins), truth (n, n), object, size, views, photons, seed.
 
     python scripts/heldout_ct_sinograms.py --out outputs/heldout_ct --seed 2026
     python scripts/heldout_ct_sinograms.py --seed 2029 --cases blobs:128:15:1e5 moon:128:60:1e4   # other cases
+    python scripts/heldout_ct_sinograms.py --seed 3101 --cases cells:64:45:1e7 rings:128:30:1e4:fan
 """
 from __future__ import annotations
 
@@ -107,6 +112,40 @@ def project_ellipses(ellipses, theta: np.ndarray, n_det: int) -> np.ndarray:
     return sino
 
 
+def fan_detector(size: int) -> tuple[int, float, float, float]:
+    """problem.ct_fewview's fan beam (its defaults: source 2 widths from the axis, detector 1 width behind it,
+    the covering flat detector): bins, bin spacing, SOD, ODD."""
+    from regrun.tomography.geometry import covering_detector
+
+    sod, odd = 2.0 * size, 1.0 * size
+    counts, spacing = covering_detector((size, size), 1.0, sod, odd)
+    return int(counts[0]), float(spacing), sod, odd
+
+
+def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16) -> np.ndarray:
+    """Fan beam over 360 degrees, flat detector (docs/ct.md conventions: source at -SOD d, detector centre at
+    +ODD d, bins along u): each bin the average over `sub` rays through points evenly spread across the bin's
+    width (a midpoint rule for the integral over the bin) of the exact chord integrals."""
+    n_det, spacing, sod, odd = fan_detector(size)
+    theta = np.arange(views) * 2 * math.pi / views
+    d = np.stack((-np.sin(theta), np.cos(theta)), -1)[:, None, :]
+    u = np.stack((np.cos(theta), np.sin(theta)), -1)[:, None, :]
+    pos = ((np.arange(n_det)[:, None] + (np.arange(sub)[None, :] + 0.5) / sub - 0.5) - (n_det - 1) / 2).ravel()
+    src = -sod * d  # (V, 1, 2)
+    det = odd * d + pos[None, :, None] * spacing * u  # (V, n_det * sub, 2)
+    e = det - src
+    e = e / np.linalg.norm(e, axis=-1, keepdims=True)
+    sino = np.zeros(e.shape[:2])
+    for cx, cy, a, b, t, rho in ellipses:
+        R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])  # ellipse frame -> world
+        q = ((src - np.array([cx, cy])) @ R) / np.array([a, b])
+        f = (e @ R) / np.array([a, b])
+        ff, qf, qq = (f * f).sum(-1), (q * f).sum(-1), (q * q).sum(-1)
+        disc = np.maximum(qf**2 - ff * (qq - 1), 0.0)
+        sino += rho * 2 * np.sqrt(disc) / ff
+    return sino.reshape(views, n_det, sub).mean(-1)
+
+
 def render_ellipses(ellipses, size: int, sub: int = 8, mean: bool = True) -> np.ndarray:
     """Cell averages from sub x sub point samples per pixel ([i, j] at (x1_i, x2_j)); mean=False: the samples."""
     x = (np.arange(size * sub) + 0.5) / sub - size / 2
@@ -157,7 +196,63 @@ def disk(n: int, radius: float = 0.9) -> np.ndarray:
     return (c[:, None] ** 2 + c[None, :] ** 2 < radius**2).astype(float)
 
 
-def pixel_object(name: str, fine: int, seed: int) -> np.ndarray:
+def _fine_coords(fine: int, size: int):
+    """The fine grid's sample centres in reconstruction voxels, centred at the origin ([i, j] = (x1_i, x2_j))."""
+    x = (np.arange(fine) + 0.5) * size / fine - size / 2
+    return np.meshgrid(x, x, indexing="ij")
+
+
+def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
+    """Kinds added for seed 3101 (none of them used before): `linepairs` (a resolution pattern: groups of bars of
+    period 1.5-8 reconstruction pixels at several angles in a light body), `gradient` (a smooth body, a gradient
+    and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
+    cell walls 0.8-1.5 px thick, some cells filled)."""
+    rng = np.random.default_rng([seed, size, 7])
+    X1, X2 = _fine_coords(fine, size)
+    r = size / 2
+    rho = np.hypot(X1, X2)
+    if name == "linepairs":
+        img = 0.4 * (rho < 0.85 * r)
+        periods = [1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0]
+        for k, per in enumerate(periods):
+            ang = 2 * math.pi * k / len(periods) + rng.uniform(0, 0.3)
+            cx, cy = 0.5 * r * math.cos(ang), 0.5 * r * math.sin(ang)
+            t = rng.uniform(0, math.pi)
+            u = (X1 - cx) * math.cos(t) + (X2 - cy) * math.sin(t)
+            v = -(X1 - cx) * math.sin(t) + (X2 - cy) * math.cos(t)
+            half = max(0.12 * r, 2.5 * per)
+            patch = (np.abs(u) < half) & (np.abs(v) < half)
+            img[patch & (np.mod(u, per) < per / 2)] = 1.0
+        for _ in range(5):  # small dots near the centre
+            c = rng.uniform(-0.2, 0.2, 2) * r
+            img[np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(0.5, 1.5)] = 1.0
+        return img
+    if name == "gradient":
+        body = ((X1 / (0.85 * r)) ** 2 + (X2 / (0.75 * r)) ** 2 < 1)
+        img = (0.5 + 0.25 * X1 / r + 0.15 * np.cos(math.pi * rho / r)) * body
+        for _ in range(14):
+            c = rng.uniform(-0.55, 0.55, 2) * r
+            img = img + rng.choice([-1, 1]) * rng.uniform(0.02, 0.5) * (np.hypot(X1 - c[0], X2 - c[1])
+                                                                        < rng.uniform(0.5, 3.0)) * body
+        return np.clip(img, 0, None)
+    if name == "cells":
+        from scipy.spatial import cKDTree
+
+        n_cells = int(0.7 * (size / 10) ** 2)  # cells about 10 reconstruction pixels across
+        seeds = rng.uniform(-r, r, (n_cells, 2))
+        dist, _ = cKDTree(seeds).query(np.stack((X1.ravel(), X2.ravel()), 1), k=2)
+        gap = (dist[:, 1] - dist[:, 0]).reshape(X1.shape)  # twice the distance to the nearest wall
+        wall = rng.uniform(0.8, 1.5)
+        filled = rng.random(n_cells) < 0.15
+        _, which = cKDTree(seeds).query(np.stack((X1.ravel(), X2.ravel()), 1))
+        img = np.where(gap < wall, 1.0, np.where(filled[which].reshape(X1.shape), 0.45, 0.05))
+        return img * (rho < 0.85 * r)
+    raise ValueError(name)
+
+
+def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
+    if name in ("linepairs", "gradient", "cells"):
+        return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
 
@@ -187,14 +282,19 @@ def poisson(clean: np.ndarray, photons: float, rng: np.random.Generator) -> np.n
     return -np.log(counts / photons) / kappa
 
 
-def make(name: str, size: int, views: int, photons: float, seed: int, fine: int):
+def make(name: str, size: int, views: int, photons: float, seed: int, fine: int, geometry: str = "parallel"):
     rng = np.random.default_rng([seed, size, views, int(photons)])
     theta, n_det = angles(views), detector_bins(size)
-    if name in ("ellipses", "rings"):
+    if geometry == "fan":
+        if name not in ("ellipses", "rings"):
+            raise ValueError("fan beam: analytic objects only (ellipses, rings)")
+        ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
+        clean, truth = project_ellipses_fan(ell, size, views), render_ellipses(ell, size)
+    elif name in ("ellipses", "rings"):
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses(ell, theta, n_det), render_ellipses(ell, size)
     else:
-        img = pixel_object(name, fine * size, seed)
+        img = pixel_object(name, fine * size, seed, size)
         clean = project_pixels(img, size, theta, n_det)
         truth = img.reshape(size, fine, size, fine).mean((1, 3))
     return poisson(clean, photons, rng), clean, truth
@@ -208,19 +308,22 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="only these objects")
     ap.add_argument("--images", nargs=2, default=["astronaut", "brick"],
                     help="the scikit-image pictures standing in for astronaut and brick (another set: other images)")
-    ap.add_argument("--cases", nargs="+", default=None, help="OBJECT:SIZE:VIEWS:PHOTONS instead of the set above")
+    ap.add_argument("--cases", nargs="+", default=None,
+                    help="OBJECT:SIZE:VIEWS:PHOTONS[:fan] instead of the set above (fan: ellipses and rings only)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    cases = CASES if args.cases is None else [(o, int(n), int(v), float(ph))
-                                              for o, n, v, ph in (c.split(":") for c in args.cases)]
-    for name, size, views, photons in cases:
+    cases = [(*c, "parallel") for c in CASES] if args.cases is None else [
+        (o, int(n), int(v), float(ph), (rest or ["parallel"])[0])
+        for o, n, v, ph, *rest in (c.split(":") for c in args.cases)]
+    for name, size, views, photons, geometry in cases:
         name = dict(zip(("astronaut", "brick"), args.images)).get(name, name)
         if args.only and name not in args.only:
             continue
-        sino, clean, truth = make(name, size, views, photons, args.seed, args.fine)
-        path = args.out / f"{name}_{size}_{views}_{photons:.0e}.npz"
+        sino, clean, truth = make(name, size, views, photons, args.seed, args.fine, geometry)
+        tag = "" if geometry == "parallel" else f"_{geometry}"
+        path = args.out / f"{name}_{size}_{views}_{photons:.0e}{tag}.npz"
         np.savez(path, sinogram=sino, clean=clean, truth=truth, object=name, size=size, views=views,
-                 photons=photons, seed=args.seed, fine=args.fine)
+                 photons=photons, seed=args.seed, fine=args.fine, geometry=geometry)
         print(path, sino.shape, f"max {clean.max():.2f}", flush=True)
 
 
