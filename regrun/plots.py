@@ -7,9 +7,9 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 
-# pyplot itself is imported by the functions that draw: every regrun process imports every problem (the registry),
-# and pyplot costs ~0.3 CPU-s more than matplotlib (docs/detection.md, "Start-up"). The backend is set here, before
-# any pyplot import.
+# The figures here are drawn on the Agg canvas without pyplot (_figure): pyplot's import costs ~0.3-0.5 CPU-s more
+# than matplotlib's (docs/detection.md, "Start-up"), in every run that draws a figure. The backend is still set
+# here, before any pyplot import elsewhere (scripts, studies).
 matplotlib.use("Agg")
 
 
@@ -19,7 +19,6 @@ DIVERGING = ("RdBu_r", "RdBu", "coolwarm", "bwr", "seismic", "PiYG", "PRGn", "Br
 def show_image(ax, image, omega=None, title="", cmap="gray", vmin=None, vmax=None, colorbar=True, norm=None):
     """Draw an image with x1 to the right and x2 upwards over its domain, with a colour bar (a reader must be able
     to tell zero from clipped). A diverging colour map without limits gets symmetric ones, so white is zero."""
-    import matplotlib.pyplot as plt
     image = np.asarray(image)
     extent = None if omega is None else (omega[0], omega[1], omega[2], omega[3])
     if image.ndim == 3:  # colour (m1, m2, channels): shown as RGB between vmin and vmax, no colour bar
@@ -42,7 +41,7 @@ def show_image(ax, image, omega=None, title="", cmap="gray", vmin=None, vmax=Non
     ax.set_xticks([])
     ax.set_yticks([])
     if colorbar:
-        bar = plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        bar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         bar.ax.tick_params(labelsize=7)
     return im
 
@@ -62,9 +61,8 @@ def image_grid(panels: Sequence[dict], path: Path, ncols: int = 3, suptitle: str
     """Save a grid of image panels, each with its colour bar; each panel is a dict of show_image keyword arguments
     plus optional `points` (list of (array (n, 2), marker style dict)) and `legend` (a label per points entry,
     drawn as the panel's legend)."""
-    import matplotlib.pyplot as plt
     nrows = int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.6 * nrows), squeeze=False)
+    fig, axes = _figure((3.9 * ncols, 3.6 * nrows), nrows, ncols)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, panel in zip(axes.flat, panels):
@@ -83,7 +81,6 @@ def image_grid(panels: Sequence[dict], path: Path, ncols: int = 3, suptitle: str
     # leave the suptitle its own band (about 0.45 inch), so it never sits on the first row's titles
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()) if suptitle else None)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -101,9 +98,8 @@ def _iteration_axis(history: dict, xkey: str) -> tuple[np.ndarray, str, list[flo
 def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] = ("J", "grad_norm"),
                 title: str = "", xkey: str = "iter") -> Path:
     """Semilog-y curves of history columns against iterations, one axis per key."""
-    import matplotlib.pyplot as plt
     keys = [k for k in keys if k in history]
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.5 * max(len(keys), 1), 3.4), squeeze=False)
+    fig, axes = _figure((4.5 * max(len(keys), 1), 3.4), 1, max(len(keys), 1))
     x, xlabel, starts = _iteration_axis(history, xkey)
     for ax, key in zip(axes.flat, keys):
         y = np.asarray(history[key], dtype=float)
@@ -122,7 +118,6 @@ def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] 
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
