@@ -309,14 +309,14 @@ def _known_mode(cfg: DictConfig | None):
     hydra.main composes the whole config once only to read `hydra.mode` (Hydra.get_mode), then again to run.
     The mode is the composed config's (None unless a config or override sets it, as Hydra's get_mode returns;
     the hydra.run.dir the CLI adds afterwards does not change it): ~0.2 CPU-s of every run's start-up."""
-    if cfg is None:
-        yield
-        return
     from hydra._internal.hydra import Hydra
 
-    original = Hydra.get_mode
+    original = getattr(Hydra, "get_mode", None)
+    if cfg is None or original is None:  # a sweep, --cfg/--info..., or a Hydra without get_mode: Hydra's own way
+        yield
+        return
     mode = OmegaConf.select(cfg, "hydra.mode", default=None)
-    Hydra.get_mode = lambda self, config_name, overrides: mode
+    Hydra.get_mode = lambda self, *args, **kwargs: mode
     try:
         yield
     finally:

@@ -39,6 +39,22 @@ def test_end_to_end_run_writes_results_and_figures(tmp_path):
         assert text in log, text
 
 
+def test_single_run_takes_hydras_mode_from_the_cli_composition():
+    """hydra.main composes the whole config once only to read hydra.mode (Hydra.get_mode): a single run the CLI
+    has composed answers it from that composition instead, and Hydra's own way is back afterwards."""
+    from hydra._internal.hydra import Hydra
+
+    from regrun.cli import _known_mode
+    from regrun.config import compose
+
+    original = Hydra.get_mode
+    with _known_mode(compose(["hydra.mode=RUN"])):
+        assert Hydra.get_mode(None, config_name="config", overrides=[]).name == "RUN"  # no composition: no self
+    assert Hydra.get_mode is original
+    with _known_mode(None):  # a sweep or an informational flag: untouched
+        assert Hydra.get_mode is original
+
+
 def test_explicit_run_dir(tmp_path):
     proc = regrun(TINY + [f"hydra.run.dir={tmp_path / 'mine'}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
