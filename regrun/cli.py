@@ -221,6 +221,7 @@ def _task(cfg: DictConfig):
     from .monitor import Reporter
     from .run import run
 
+    _resume_gc()
     hc = HydraConfig.get()
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
     out_dir = Path(hc.runtime.output_dir)
@@ -377,9 +378,39 @@ def _exit_now(code) -> None:
     os._exit(code)
 
 
+def _pause_gc() -> None:
+    """The `regrun` command's start-up (imports of torch, hydra, h5py; Hydra's compositions) without Python's cyclic
+    garbage collector: it ran ~440 times over the new modules' objects, 0.27 of the ~5 CPU-s of a cached half-size
+    crab run, and found ~20k objects to free (a few MB, kept). _resume_gc turns it back on before the job."""
+    import gc
+
+    global _GC_PAUSED
+    if gc.isenabled():
+        gc.disable()
+        _GC_PAUSED = True
+
+
+def _resume_gc() -> None:
+    """The collector back on for the job, after moving every object alive now to its permanent generation (gc.freeze:
+    the start-up's modules are never scanned again; the job's own cycles are collected as usual)."""
+    import gc
+
+    global _GC_PAUSED
+    if _GC_PAUSED:
+        _GC_PAUSED = False
+        gc.freeze()
+        gc.enable()
+
+
+_GC_PAUSED = False
+
+
 def main() -> None:
     """The `regrun` command. As the console script it ends without the interpreter's module teardown
-    (_exit_now); called from Python it returns or raises SystemExit as usual."""
+    (_exit_now) and starts without the garbage collector (_pause_gc); called from Python it returns or raises
+    SystemExit as usual."""
+    if _console_script():
+        _pause_gc()
     try:
         _main()
     except SystemExit as exc:

@@ -167,3 +167,25 @@ def test_constant_template_has_nothing_to_register(tmp_path, monkeypatch, capsys
     assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == (
         "regrun: error: the template of blank.png -> disc.png is constant (every pixel 0): there is nothing to "
         "register")
+
+
+def test_the_command_starts_without_the_garbage_collector_and_the_job_has_it_back():
+    """_pause_gc (the `regrun` command's start-up) and _resume_gc (the job): the collector is off, then on with the
+    start-up's objects frozen; a collector someone else turned off stays off."""
+    import gc
+
+    from regrun import cli
+
+    assert gc.isenabled()
+    try:
+        cli._pause_gc()
+        assert not gc.isenabled()
+        cli._resume_gc()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.disable()
+        cli._pause_gc()
+        cli._resume_gc()
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
