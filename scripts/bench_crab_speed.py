@@ -45,6 +45,8 @@ def child(json_path: str, argv: list[str]) -> None:
     t = time.process_time()
     import regrun.cli as cli  # hydra, omegaconf: what the CLI needs before it parses anything
     cpu["imports"] = time.process_time() - t
+    if hasattr(cli, "_pause_gc"):  # as the command's main() would, before the run's imports below (crabfast)
+        cli._pause_gc()
     import contextlib
 
     t = time.process_time()
