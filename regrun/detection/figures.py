@@ -192,7 +192,7 @@ def _stem_panel(draw, box, y: np.ndarray, xlabel: str, ylabel: str, font, lines=
 
 def trace_plot(root_map, weights, path: Path, title: str = "", root: str = "crab") -> Path:
     """The paper's Fig. 3 inset, two ways: the root's stride weights as stems (a detection is one stem at ~1 and
-    nothing else above 0.1; dashed lines at 1 and 0.1), and the root map summed over rows (its mass spread by the
+    nothing else above 0.1; lines at 1, black, and 0.1, red), and the root map summed over rows (its mass spread by the
     sigma0 bumps)."""
     m = _array(root_map)
     w = _array(weights).ravel()
