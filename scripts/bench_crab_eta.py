@@ -507,9 +507,10 @@ def node_units(registrar, layouts) -> dict[str, list[float]]:
         finally:
             U.FFT_SIZE_POWER = power
         fft, rounds = registrar.work_units(*layout)
+        spike = layout[1].kind == "spike"  # the searches' constants go by the node's kind, the samples by dtype
         double = registrar.work_itemsize(layout[1]) == 8
         points = sum(x[0] for x in rounds)
-        out[node] = [0 if double else fft, fft if double else 0, 0 if double else points, points if double else 0,
+        out[node] = [0 if spike else fft, fft if spike else 0, 0 if double else points, points if double else 0,
                      sum(x[1] for x in rounds), registrar.scan_units(layout[0], layout[1], layout[3]), legacy]
     return out
 

@@ -45,10 +45,14 @@ def child(json_path: str, argv: list[str]) -> None:
     t = time.process_time()
     import regrun.cli as cli  # hydra, omegaconf: what the CLI needs before it parses anything
     cpu["imports"] = time.process_time() - t
+    if hasattr(cli, "_pause_gc"):  # as the command's main() would, before the run's imports below (crabfast)
+        cli._pause_gc()
     import contextlib
 
-    from regrun import monitor, run as run_mod
+    t = time.process_time()
+    from regrun import monitor, run as run_mod  # torch: imported by the CLI only once it runs
     from regrun.detection import detector
+    cpu["imports_run"] = time.process_time() - t
 
     marks = {"main": None, "run": None, "end_run": None}
     phases: dict[str, float] = {}
@@ -100,7 +104,7 @@ def child(json_path: str, argv: list[str]) -> None:
         start = marks["main"]
         out = {**cpu, "before_run": (marks["run"] or end) - start, "phases": phases, "nodes": nodes,
                "run": (marks["end_run"] or end) - (marks["run"] or end), "after_run": end - (marks["end_run"] or end),
-               "total_inside": end}
+               "total_inside": end, "modules": [m for m in sys.modules if "." not in m]}
         Path(json_path).write_text(json.dumps(out))
 
     atexit.register(dump)
@@ -162,6 +166,7 @@ def main(argv=None):
                 ph, nodes = ins["phases"], ins["nodes"]
                 row = {"label": args.label, "case": spec, "repeat": rep, "cpu_s": round(r["cpu"], 2),
                        "wall_s": round(r["wall"], 2), "startup": ins["startup"], "imports": ins["imports"],
+                       "imports_run": ins.get("imports_run", 0.0),
                        "before_run": ins["before_run"], "registry_imports": ins.get("registry_imports", 0.0),
                        "data": ph.get("data", 0.0),
                        "extraction": ph.get("solve > extraction", 0.0), "detection": ph.get("solve > detection", 0.0),
@@ -172,7 +177,7 @@ def main(argv=None):
                 row["after_run"] = ins["after_run"]
                 row.update({f"node_{k}": v for k, v in nodes.items()})
                 row.update({"score": r.get("score"), "success": r.get("success"),
-                            "cached": r.get("extraction_cached")})
+                            "cached": r.get("extraction_cached"), "matplotlib": float("matplotlib" in ins["modules"])})
                 rows.append({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
                 print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     keys = list(dict.fromkeys(k for row in rows for k in row))

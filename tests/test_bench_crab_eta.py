@@ -24,8 +24,9 @@ def test_tuning_units_are_recomputed_with_the_runs_settings(tmp_path):
     csv = tmp_path / "tuning.csv"
     nodes = "left_eye=1 right_eye=1 left_claw=1 right_claw=1 eye_pair=1 crab=2"
     csv.write_text(f"run,scale,nodes_cpu_s\nsynthetic 20 deg,2,{nodes}\n")
-    today = bench.tuning_units(str(csv))
-    then = bench.tuning_units(str(csv), ["solver.descent.spike_coarse_step=10"])
+    # the runs' spike descents were float64 (spike_dtype float32 since crabfast): overridden back, as the CSV needs
+    today = bench.tuning_units(str(csv), ["solver.descent.spike_dtype=run"])
+    then = bench.tuning_units(str(csv), ["solver.descent.spike_coarse_step=10", "solver.descent.spike_dtype=run"])
     assert [c for _, c in then] == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0]
     for (u5, _), (u10, _) in zip(today, then):
         if u5[1] > 0:  # a spike node (float64 FFT): half the coarse angles at 10 deg as at today's 5

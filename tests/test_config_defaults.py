@@ -150,6 +150,7 @@ def test_unrolled_settings_come_from_the_yaml():
     st = make_registrar(cfg, 2).settings
     assert st.spike_blur == u.spike_blur / 2 and st.dedup == u.dedup / 2 and st.rtol == u.rtol
     assert st.leaf_dtype == (None if u.leaf_dtype == "run" else torch.float32)
+    assert st.spike_dtype == (None if u.spike_dtype == "run" else torch.float32)
     assert st.keys_a == KEYS_A[u.interpolation] and st.quadrature == u.quadrature
     assert [(r.sigma * 2, r.sigma_in * 2, r.iters, r.keep, r.one_start) for r in st.leaf_rounds] == \
         [(r.sigma, r.sigma_in, r.iters, r.keep, r.one_start) for r in u.leaf_rounds]

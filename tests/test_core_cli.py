@@ -39,6 +39,22 @@ def test_end_to_end_run_writes_results_and_figures(tmp_path):
         assert text in log, text
 
 
+def test_single_run_takes_hydras_mode_from_the_cli_composition():
+    """hydra.main composes the whole config once only to read hydra.mode (Hydra.get_mode): a single run the CLI
+    has composed answers it from that composition instead, and Hydra's own way is back afterwards."""
+    from hydra._internal.hydra import Hydra
+
+    from regrun.cli import _known_mode
+    from regrun.config import compose
+
+    original = Hydra.get_mode
+    with _known_mode(compose(["hydra.mode=RUN"])):
+        assert Hydra.get_mode(None, config_name="config", overrides=[]).name == "RUN"  # no composition: no self
+    assert Hydra.get_mode is original
+    with _known_mode(None):  # a sweep or an informational flag: untouched
+        assert Hydra.get_mode is original
+
+
 def test_explicit_run_dir(tmp_path):
     proc = regrun(TINY + [f"hydra.run.dir={tmp_path / 'mine'}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -151,3 +167,25 @@ def test_constant_template_has_nothing_to_register(tmp_path, monkeypatch, capsys
     assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == (
         "regrun: error: the template of blank.png -> disc.png is constant (every pixel 0): there is nothing to "
         "register")
+
+
+def test_the_command_starts_without_the_garbage_collector_and_the_job_has_it_back():
+    """_pause_gc (the `regrun` command's start-up) and _resume_gc (the job): the collector is off, then on with the
+    start-up's objects frozen; a collector someone else turned off stays off."""
+    import gc
+
+    from regrun import cli
+
+    assert gc.isenabled()
+    try:
+        cli._pause_gc()
+        assert not gc.isenabled()
+        cli._resume_gc()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.disable()
+        cli._pause_gc()
+        cli._resume_gc()
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -17,13 +17,11 @@ def test_every_image_panel_has_a_colour_bar_and_signed_maps_are_symmetric():
     assert (panel["vmin"], panel["vmax"]) == (-5.0, 5.0) and panel["title"] == "after (max |.| 0.2)"
 
 
-def test_image_grid_legend_and_occurrence_maps(tmp_path):
+def test_image_grid_legend(tmp_path):
     pts = [(np.array([[0.2, 0.3]]), {"marker": "x"})]
     path = plots.image_grid([dict(image=np.eye(3), points=pts, legend=["landmark"]), dict(image=np.ones((3, 3)))],
                             tmp_path / "g.png", ncols=2, suptitle="title")
     assert path.stat().st_size > 5000
-    maps = {"a": np.zeros((8, 8)), "b": np.pad(np.ones((1, 1)), 3)}
-    assert plots.occurrence_panels(maps, tmp_path / "o.png").stat().st_size > 5000  # an all-zero map too
 
 
 def test_continuation_history_is_drawn_per_level():

@@ -41,9 +41,10 @@ loss reports loss = inf (several strides around one crab descend to the same pos
 sum to a score of several crabs). This is the iterative counterpart of the covering search's one-minimum-per-cell.
 
 Precision: leaves may run in float32 (`leaf_dtype`; textured costs keep < 1e-6 relative error, gaussian.py) and
-their losses come back in the scene's dtype; spike levels' descent runs in the scene's dtype (float64 by default:
-a nearly registered spike's float32 cost is wrong by 3e-4 at 0.01 px), their coarse search in leaf_dtype (it only
-picks starts and strides; the descent refines them).
+their losses come back in the scene's dtype; spike levels' descent in `spike_dtype` (float32 by default since
+crabfast: the converged eye pair's and crab's losses move by ~3e-5 relative, far inside their thresholds' margins,
+and the spike descents cost ~40% less; docs/detection.md), their coarse search in leaf_dtype (it only picks starts
+and strides; the descent refines them).
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ class UnrolledSettings:
     coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
     coarse_keep_min_area: float  # ... for leaves whose cost mask has at least this many pixels (0: every leaf)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
+    spike_dtype: torch.dtype | None  # the spike nodes' descent; None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
     quadrature: float  # smoothed leaf rounds sum over every h-th window point, h = sigma_in / quadrature
                        # rounded down (quadrature_step); 0: every point
@@ -258,11 +260,14 @@ class UnrolledRegistrar:
         fft, rounds = self.work_units(shape, motif, grid, angles)
         size = self.work_itemsize(motif)
         spike = motif.kind == "spike"
+        # the searches run in leaf_dtype at every node, so their constants go by the node's kind (fitted with spike
+        # nodes under key 8); the descent's samples by the bytes its numbers have
+        kind = 8 if spike else 4
         sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
                   else SAMPLE_SECONDS[size])
-        per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[size]
+        per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[kind]
         scan = per_scan * self.scan_units(shape, motif, angles)
-        return WorkPlan((EXTRACTION_FFT_SECONDS if self.extracting else FFT_SECONDS[size]) * fft + scan,
+        return WorkPlan((EXTRACTION_FFT_SECONDS if self.extracting else FFT_SECONDS[kind]) * fft + scan,
                         [sample * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if spike else [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))],
                         scan, [SPIKE_YIELD] if spike and not self.extracting else None,
@@ -283,8 +288,10 @@ class UnrolledRegistrar:
         return float(len(coarse_angles(angles, step)) * shape[-2] * shape[-1])
 
     def work_itemsize(self, motif: Motif) -> int:
-        """Bytes per number of the node's work: leaves in leaf_dtype (when set), spike nodes in the run's dtype."""
-        dt = motif.image.dtype if motif.kind == "spike" else self.settings.leaf_dtype or motif.image.dtype
+        """Bytes per number of the node's work: leaves in leaf_dtype, spike nodes in spike_dtype (each when set,
+        else the run's dtype)."""
+        st = self.settings
+        dt = (st.spike_dtype if motif.kind == "spike" else st.leaf_dtype) or motif.image.dtype
         return 8 if dt.itemsize >= 8 else 4
 
     def work_units(self, shape, motif: Motif, grid: StrideGrid, angles: list[float]):
@@ -370,8 +377,8 @@ class UnrolledRegistrar:
             y, x = scene, motif.image
             if st.spike_blur > 0:
                 y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
-            rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x)
-            work_dtype = dt
+            work_dtype = st.spike_dtype or dt
+            rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x).to(work_dtype)
             self._empty_maps(y, x, motif, plan)
         else:
             y, x = scene, motif.image
@@ -431,11 +438,12 @@ class UnrolledRegistrar:
         st = self.settings
         dev = scene.device
         if motif.kind == "spike":
-            dt = scene.dtype
+            dt = st.spike_dtype or scene.dtype
             y, x = scene, motif.image
             if st.spike_blur > 0:
                 y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
             steps, h, iters = self._spike_steps(x), quadrature_step(st.spike_sigma, SPIKE_QUADRATURE), st.spike_iters
+            y, x, steps = y.to(dt), x.to(dt), steps.to(dt)
         else:
             rnd = st.leaf_rounds[-1]
             dt = st.leaf_dtype or scene.dtype

@@ -171,7 +171,7 @@ class CrabDetection(Problem):
 
     # ---- figures ----------------------------------------------------------------------------------------------
     def figures(self, result, metrics, fig_dir: Path) -> list[Path]:
-        from ..plots import box_colours, detection_boxes, occurrence_panels, trace_plot
+        from ..detection.figures import box_colours, detection_boxes, occurrence_panels, trace_plot
 
         det = result.solution["detection"]
         instances = result.solution["instances"]

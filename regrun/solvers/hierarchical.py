@@ -193,6 +193,7 @@ def make_registrar(cfg, scale: int):
     blur = check_float("solver.descent.spike_blur", u.spike_blur, 0.0) / scale
     have = check_float("solver.spike.sigma", cfg.spike.sigma, 0.0) / scale
     check_choice("solver.descent.leaf_dtype", u.leaf_dtype, ("run", "float32"))
+    check_choice("solver.descent.spike_dtype", u.spike_dtype, ("run", "float32"))
     check_choice("solver.descent.interpolation", u.interpolation, tuple(KEYS_A))
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
@@ -220,6 +221,7 @@ def make_registrar(cfg, scale: int):
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
+        spike_dtype=None if u.spike_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
         quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0),
         leaf_rank=u.leaf_rank,
