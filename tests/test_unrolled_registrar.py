@@ -202,16 +202,22 @@ def test_unrolled_registrar_registers_spike_maps(device):
     assert (descent - skipped[-1]) / descent == pytest.approx((reg.last_iterations + 1) / 61)
 
 
+def _three_bump_pair(device, dtype=torch.float64):
+    """A spike motif of three blurred bumps in a 25 x 25 window (the empty-maps tests' node): (motif image, node)."""
+    m = 25
+    c0 = (m - 1) / 2
+    motif = _bumps([(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)], (m, m), 2.5, device, dtype)
+    return motif, Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
+                        (int(c0), int(c0)), (0.0, 0.0))
+
+
 def test_a_spike_node_with_empty_maps_says_its_descent_stops_at_once(device):
     """eta9: maps with no energy (a crab-free scene's children found nothing) leave nothing to descend; the registrar
     says so before its search (the share of the descent's most work expected to run: 2 of spike_iters + 1
     evaluations per item), and the descent does stop there. Maps with a bump say nothing."""
     dtype = torch.float64
     m = 25
-    c0 = (m - 1) / 2
-    motif = _bumps([(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)], (m, m), 2.5, device, dtype)
-    spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
-                  (int(c0), int(c0)), (0.0, 0.0))
+    motif, spike = _three_bump_pair(device, dtype)
     reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60,
                                       spike_factor=1.0, spike_keep=6, start_step=30.0, dedup=2.0))
     for scene, empty in ((torch.zeros(3, 56, 64, dtype=dtype, device=device), True),
@@ -234,10 +240,7 @@ def test_faint_bumps_scattered_over_the_maps_are_empty_maps_too(device):
     on the most energy one window holds says the descent stops at once, and it does."""
     dtype = torch.float64
     m = 25
-    c0 = (m - 1) / 2
-    motif = _bumps([(c0 - 7, c0 - 6), (c0 + 6, c0 - 5), (c0 + 1, c0 + 8)], (m, m), 2.5, device, dtype)
-    spike = Motif("pair", "spike", motif, torch.ones(m, m, dtype=dtype, device=device), (int(c0), int(c0)),
-                  (int(c0), int(c0)), (0.0, 0.0))
+    motif, spike = _three_bump_pair(device, dtype)
     settings = _settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60, spike_factor=1.0,
                          spike_keep=6, start_step=30.0, dedup=2.0)
     reg = UnrolledRegistrar(settings)
