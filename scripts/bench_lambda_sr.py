@@ -4,18 +4,23 @@ of frame 0, regrun at its own best lambda_f (a grid judged with the truth) and t
 its best weight, on frame sets that were not used to tune anything.
 
 Frame sets (written as .npz and read through `problem.data=frames`, the user's path): a continuous image
-cell-averaged 10x finer than the reference, frame 0 the reference pose, the others moved by random affines
-(rotation +-10 deg, scale 0.95-1.05, shift +-5%), Gaussian noise of --noise times the frames' standard deviation.
-Images: `phantom` (regrun's textured phantom, what scripts/make_sr_frames.py writes) and `camera` (a crop of
-scikit-image's camera, bilinear between its pixels, 8x finer than the reference at 64^2).
+cell-averaged 10x (from 96^2: 4x) finer than the reference, frame 0 the reference pose, the others moved by
+random affines (rotation +-10 deg, scale 0.95-1.05, shift +-5%; or rigid, or translation: --set), Gaussian noise
+of --noise times the frames' standard deviation; optionally colour scenes (3 channels) and per-frame gains (the
+set then run with problem.gain=true). Images: see source_image and image_function (scikit-image's, FAIR's,
+regrun's phantom, and generated scenes).
 
 Per set: regrun varpro_cg with lambda_f=auto for every rule (--rules), each rule's chosen weight and PSNR;
-varpro_cg on the grid --grid (pre-registration computed once and reused); the peer's motion (SimpleITK, as in
-scripts/bench_superres_frames.py) with the exact least-squares image at every grid weight; bicubic. All PSNRs are
-of the exact least-squares image at the solver's final motion and the weight used.
+varpro_cg on the grid --grid, extended by factors of 2 while its best is at an end (--grid-refine: then the
+best's neighbours at sqrt(2)), the pre-registration computed once and reused; the peer's motion (SimpleITK, as
+in scripts/bench_superres_frames.py, with gains when the set has them) with the least-squares image at every
+weight of its own such grid; bicubic. regrun's PSNR is its final solve's (SuperRes.evaluate: the answer the user
+gets, every channel), the peer's the same least squares at its motion by PCG.
 
     pip install -e ".[bench]"
     python scripts/bench_lambda_sr.py --sizes 20 32 --noise 0.005 0.01 0.03 --seeds 0 1 --out outputs/bench/lambda_sr
+    python scripts/bench_lambda_sr.py --grid 0.2 0.4 0.8 --grid-refine --rules gcv --split B \
+        --set voronoi,256,16,0.01,301 gratings,192,16,0.003,303,translation voronoi,128,16,0.01,305,affine,0.8-1.2
 """
 from __future__ import annotations
 
