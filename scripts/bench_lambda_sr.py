@@ -394,7 +394,7 @@ def describe(row) -> str:
 def markdown(rows, rules, default) -> str:
     head = ("| image | size | frames | noise | seed | bicubic | regrun best lambda_f (PSNR) | peer best (PSNR) | "
             + " | ".join(f"auto {r}: lambda_f (PSNR)" for r in rules) + f" | {default} - bicubic | "
-            f"{default} - regrun best | {default} - peer best |")
+            f"{default} - regrun best | {default} - peer best | {default} CPU-s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         a = r[f"auto_{default}"]["psnr"]
@@ -402,10 +402,10 @@ def markdown(rows, rules, default) -> str:
                            for x in rules)
         lines.append(f"| {describe(r)} | {r['size']}² | {r['frames']} | {r['noise']:.1%} | {r['seed']} | "
                      f"{r['psnr_bicubic']:.2f} | "
-                     f"{r['regrun_best_lam']:g} ({r['psnr_regrun_best']:.2f}) | "
-                     f"{r.get('peer_best_lam', math.nan):g} ({r['psnr_peer_best']:.2f}) | {autos} | "
+                     f"{r['regrun_best_lam']:.3g} ({r['psnr_regrun_best']:.2f}) | "
+                     f"{r.get('peer_best_lam', math.nan):.3g} ({r['psnr_peer_best']:.2f}) | {autos} | "
                      f"{a - r['psnr_bicubic']:+.2f} | {a - r['psnr_regrun_best']:+.2f} | "
-                     f"{a - r['psnr_peer_best']:+.2f} |")
+                     f"{a - r['psnr_peer_best']:+.2f} | {r[f'auto_{default}'].get('cpu_s', math.nan):.1f} |")
     return "\n".join(lines)
 
 
