@@ -4,18 +4,23 @@ of frame 0, regrun at its own best lambda_f (a grid judged with the truth) and t
 its best weight, on frame sets that were not used to tune anything.
 
 Frame sets (written as .npz and read through `problem.data=frames`, the user's path): a continuous image
-cell-averaged 10x finer than the reference, frame 0 the reference pose, the others moved by random affines
-(rotation +-10 deg, scale 0.95-1.05, shift +-5%), Gaussian noise of --noise times the frames' standard deviation.
-Images: `phantom` (regrun's textured phantom, what scripts/make_sr_frames.py writes) and `camera` (a crop of
-scikit-image's camera, bilinear between its pixels, 8x finer than the reference at 64^2).
+cell-averaged 10x (from 96^2: 4x) finer than the reference, frame 0 the reference pose, the others moved by
+random affines (rotation +-10 deg, scale 0.95-1.05, shift +-5%; or rigid, or translation: --set), Gaussian noise
+of --noise times the frames' standard deviation; optionally colour scenes (3 channels) and per-frame gains (the
+set then run with problem.gain=true). Images: see source_image and image_function (scikit-image's, FAIR's,
+regrun's phantom, and generated scenes).
 
 Per set: regrun varpro_cg with lambda_f=auto for every rule (--rules), each rule's chosen weight and PSNR;
-varpro_cg on the grid --grid (pre-registration computed once and reused); the peer's motion (SimpleITK, as in
-scripts/bench_superres_frames.py) with the exact least-squares image at every grid weight; bicubic. All PSNRs are
-of the exact least-squares image at the solver's final motion and the weight used.
+varpro_cg on the grid --grid, extended by factors of 2 while its best is at an end (--grid-refine: then the
+best's neighbours at sqrt(2)), the pre-registration computed once and reused; the peer's motion (SimpleITK, as
+in scripts/bench_superres_frames.py, with gains when the set has them) with the least-squares image at every
+weight of its own such grid; bicubic. regrun's PSNR is its final solve's (SuperRes.evaluate: the answer the user
+gets, every channel), the peer's the same least squares at its motion by PCG.
 
     pip install -e ".[bench]"
     python scripts/bench_lambda_sr.py --sizes 20 32 --noise 0.005 0.01 0.03 --seeds 0 1 --out outputs/bench/lambda_sr
+    python scripts/bench_lambda_sr.py --grid 0.2 0.4 0.8 --grid-refine --rules gcv --split B \
+        --set voronoi,256,16,0.01,301 gratings,192,16,0.003,303,translation voronoi,128,16,0.01,305,affine,0.8-1.2
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_superres_frames import exact_psnr, sitk_motion  # scripts/bench_superres_frames.py
+from bench_superres_frames import scores, sitk_motion, solve_channels  # scripts/bench_superres_frames.py
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -40,6 +45,7 @@ from regrun.imaging.transforms import affine, affine_about
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_start import start_params
 from regrun.solvers.varpro_cg import VarProCG
 
 RULES = ("discrepancy", "gcv", "sure")
@@ -52,11 +58,21 @@ HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fa
 FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 
 
+COLOUR = ("sk:stereo_motorcycle", "voronoi")  # colour scenes: (3, rows, columns), frames with 3 channels
+
+
 def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
-    """The scene as a gray 2-D array (rows, columns): camera's 256^2 crop (the previous round's), a
-    scikit-image data image (sk:NAME) or a FAIR image (fair:NAME, read-only from ../shared/fair_data), central
-    square crop of at most 256 pixels; texture: random-phase noise with a 1/|k|^1.5 amplitude spectrum, 128^2;
-    rendered_text: 16 lines of random lower-case words, Pillow's default font at 13 px, 256^2."""
+    """The scene as a 2-D array (rows, columns), or (3, rows, columns) for the COLOUR kinds: camera's 256^2
+    crop (the previous round's), a scikit-image data image (sk:NAME) or a FAIR image (fair:NAME, read-only from
+    ../shared/fair_data), central square crop of at most 256 pixels (grey by Rec. 601 luma unless COLOUR);
+    texture: random-phase noise with a 1/|k|^1.5 amplitude spectrum, 128^2; rendered_text: 16 lines of random
+    lower-case words, Pillow's default font at 13 px, 256^2. Tenth round's (256^2 unless said): bigtext (8
+    lines at 26 px); faces (a 10x10 mosaic of scikit-image's lfw_subset, 25^2 each, 250^2); polygons (30
+    random filled polygons, grey levels, anti-aliased by 4x drawing); voronoi (colour cells with a linear shade
+    each); gradient (smooth: a ramp, 6 wide Gaussian bumps and one soft-edged disc); halftone (a dot screen
+    of period 6 px at 15 deg whose dot size follows a smooth field); gratings (4x4 tiles of sinusoids, period
+    2.5-12 px, random orientation, smooth blends). The continuous analytic kinds are in image_function."""
+    n = 256
     if kind == "camera":
         import skimage.data
 
@@ -68,20 +84,78 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
         phase = torch.rand(n, n, generator=gen, dtype=torch.float64) * 2 * math.pi
         img = torch.fft.ifft2(amp * torch.exp(1j * phase)).real
         return 255 * (img - img.min()) / (img.max() - img.min())
-    if kind == "rendered_text":  # repeating structure: lines of random words, black on white (Pillow's own font)
+    if kind in ("rendered_text", "bigtext"):  # repeating structure: lines of random words, black on white
         from PIL import Image, ImageDraw, ImageFont
 
+        lines, per, size, step = (16, 40, 13, 15.5) if kind == "rendered_text" else (8, 18, 26, 31.0)
         img = Image.new("L", (256, 256), 255)
-        draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=13)
-        letters = torch.randint(0, 26, (16, 40), generator=gen).tolist()
+        draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=size)
+        letters = torch.randint(0, 26, (lines, per), generator=gen).tolist()
         for row, code in enumerate(letters):
             words = "".join(chr(97 + c) if c % 6 else " " for c in code)
-            draw.text((6, 4 + 15.5 * row), words, fill=0, font=font)
+            draw.text((6, 4 + step * row), words, fill=0, font=font)
         return torch.as_tensor(np.asarray(img, dtype=np.float64))
+    u = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
+    yy, xx = torch.meshgrid(torch.arange(n, dtype=torch.float64) + 0.5, torch.arange(n, dtype=torch.float64) + 0.5,
+                            indexing="ij")
+    if kind == "faces":
+        import skimage.data
+
+        faces = skimage.data.lfw_subset()[torch.randperm(200, generator=gen)[:100].numpy()]
+        return torch.as_tensor(255 * faces.reshape(10, 10, 25, 25).transpose(0, 2, 1, 3).reshape(250, 250))
+    if kind in ("polygons", "voronoi"):
+        from PIL import Image, ImageDraw
+
+        if kind == "polygons":  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
+            img = Image.new("L", (4 * n, 4 * n), int(255 * u(1)))
+            draw = ImageDraw.Draw(img)
+            for _ in range(30):
+                c, r = 4 * n * u(2), 4 * n * (0.05 + 0.2 * u(1))
+                ang = torch.sort(2 * math.pi * u(int(3 + 5 * u(1))))[0]
+                rad = r * (0.5 + 0.5 * u(ang.numel()))
+                pts = [(float(c[0] + a * math.cos(t)), float(c[1] + a * math.sin(t))) for a, t in zip(rad, ang)]
+                draw.polygon(pts, fill=int(255 * u(1)))
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        seeds, colours, slopes = n * u(40, 2), 40 + 200 * u(40, 3), 0.4 * (u(40, 2, 3) - 0.5)
+        sub = torch.arange(4, dtype=torch.float64) / 4 + 0.125  # 4x4 points a pixel: anti-aliased cell edges
+        y4 = (yy[:, None, :, None] - 0.5 + sub[None, :, None, None]).expand(n, 4, n, 4)
+        x4 = (xx[:, None, :, None] - 0.5 + sub[None, None, None, :]).expand(n, 4, n, 4)
+        d = (y4[..., None] - seeds[:, 0]) ** 2 + (x4[..., None] - seeds[:, 1]) ** 2
+        cell = d.argmin(-1)
+        out = (colours[cell] + slopes[cell, 0] * (y4 - seeds[cell, 0])[..., None]
+               + slopes[cell, 1] * (x4 - seeds[cell, 1])[..., None])
+        return out.mean((1, 3)).permute(2, 0, 1).clamp(0, 255)
+    if kind == "gradient":
+        img = 60 + 100 * (u(1) * yy + u(1) * xx) / n
+        for _ in range(6):
+            c, s = n * u(2), n * (0.08 + 0.15 * u(1))
+            img = img + 80 * (u(1) - 0.5) * torch.exp(-((yy - c[0]) ** 2 + (xx - c[1]) ** 2) / (2 * s**2))
+        c, r = n * (0.3 + 0.4 * u(2)), n * (0.15 + 0.1 * u(1))
+        return img + 50 * torch.sigmoid((r - ((yy - c[0]) ** 2 + (xx - c[1]) ** 2).sqrt()) / 2.0)
+    if kind == "halftone":
+        t = math.radians(15.0)
+        a, b = math.cos(t) * xx + math.sin(t) * yy, -math.sin(t) * xx + math.cos(t) * yy
+        field = 0.5 + 0.45 * torch.sin(2 * math.pi * (u(1) + xx / (n * (0.4 + 0.4 * u(1))))) * torch.cos(
+            2 * math.pi * (u(1) + yy / (n * (0.5 + 0.4 * u(1)))))
+        da = torch.remainder(a, 6.0) - 3.0
+        db = torch.remainder(b, 6.0) - 3.0
+        return 255 * torch.sigmoid(((da**2 + db**2).sqrt() - 3.2 * field.sqrt()) / 0.5)
+    if kind == "gratings":
+        img = torch.zeros(n, n, dtype=torch.float64)
+        weight = torch.zeros(n, n, dtype=torch.float64)
+        for i, j in itertools.product(range(4), range(4)):
+            cy, cx = n * (i + 0.5) / 4, n * (j + 0.5) / 4
+            win = torch.exp(-(((yy - cy) / (n / 7)) ** 2 + ((xx - cx) / (n / 7)) ** 2))
+            period, t = 2.5 + 9.5 * float(u(1)), math.pi * float(u(1))
+            img = img + win * torch.cos(2 * math.pi * (math.cos(t) * xx + math.sin(t) * yy) / period + 6.3 * u(1))
+            weight = weight + win
+        return 128 + 100 * img / weight
     if kind.startswith("sk:"):
         import skimage.data
 
-        a = np.asarray(getattr(skimage.data, kind[3:])(), dtype=np.float64)
+        a = getattr(skimage.data, kind[3:])()
+        a = np.asarray(a[0] if isinstance(a, tuple) else a, dtype=np.float64)  # stereo_motorcycle: the left view
     elif kind.startswith("fair:"):
         from PIL import Image
 
@@ -91,31 +165,54 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
         a = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
     else:
         raise SystemExit(f"unknown image {kind!r}")
-    if a.ndim == 3:
+    if a.ndim == 3 and kind not in COLOUR:
         a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
     side = min(a.shape[0], a.shape[1], 256)
     r0, c0 = (a.shape[0] - side) // 2, (a.shape[1] - side) // 2
-    return torch.as_tensor(a[r0:r0 + side, c0:c0 + side].copy())
+    a = a[r0:r0 + side, c0:c0 + side]
+    return torch.as_tensor(np.moveaxis(a[..., :3], -1, 0).copy() if a.ndim == 3 else a.copy())
 
 
 def image_function(kind: str, size: int, gen: torch.Generator):
-    """A continuous image on [0, size]^2 (fine-pixel units): regrun's textured phantom, or a source image
-    (source_image) bilinear between its pixels over the domain."""
+    """A continuous image on [0, size]^2 (fine-pixel units), values (...) or (..., 3) for COLOUR kinds: regrun's
+    textured phantom; zoneplate (a chirp cos(pi k r^2) about a random centre whose frequency reaches 0.45
+    cycles a fine pixel at the domain's far corner: beyond the frames' Nyquist over most of the domain); or a
+    source image (source_image) bilinear between its pixels over the domain."""
     if kind == "phantom":
         f_unit, _ = textured_phantom(gen)
         return lambda x: 100.0 * f_unit(x / size)  # noqa: E731
-    img = source_image(kind, gen).flip(0).T[None, None]  # FAIR layout: [x1, x2] with x2 up
+    if kind == "zoneplate":
+        c = size * (0.3 + 0.4 * torch.rand(2, generator=gen, dtype=torch.float64))
+        rmax = float(torch.maximum(c, size - c).norm())
+        k = 0.45 / rmax  # d/dr (k r^2 / 2) = k r cycles a pixel: 0.45 at rmax
+
+        def zone(x):
+            return 127.5 * (1 + torch.cos(math.pi * k * ((x - c) ** 2).sum(-1)))
+
+        return zone
+    src = source_image(kind, gen)
+    img = (src[:, None] if src.dim() == 3 else src[None, None]).flip(-2).transpose(-1, -2)  # FAIR layout [x1, x2]
 
     def f(x):
         g = (x / size) * 2 - 1  # [-1, 1]; grid_sample's (x, y) = (column, row) = (x2, x1)
-        pts = torch.stack((g[..., 1], g[..., 0]), -1).reshape(1, -1, 1, 2)
+        pts = torch.stack((g[..., 1], g[..., 0]), -1).reshape(1, -1, 1, 2).expand(img.shape[0], -1, -1, -1)
         v = torch.nn.functional.grid_sample(img, pts, mode="bilinear", padding_mode="border", align_corners=False)
-        return v.reshape(x.shape[:-1])
+        return v[:, 0, :, 0].T.reshape(*x.shape[:-1], -1) if src.dim() == 3 else v.reshape(x.shape[:-1])
 
     return f
 
 
-def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10):
+MOTIONS = ("affine", "rigid", "translation")
+
+
+def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion="affine", gain=None):
+    """(truth, frames, w, gains): the scene cell-averaged `supersample` times finer than the reference (fine
+    grid), frame 0 at the reference pose, the others moved by random motions (affine: rotation +-10 deg, scale
+    0.95-1.05 per axis, shift +-5% of the side; rigid: the same without the scale; translation: the shift
+    alone; the same draws, so a seed's shifts agree across the three), each frame 1.. multiplied by a gain
+    uniform in `gain` = (lo, hi) (None: 1), then Gaussian noise of `noise` times the frames' standard
+    deviation (per channel). Colour kinds (COLOUR): truth (3, size, size), frames (frames, 3, ...).
+    FAIR layout ([x1, x2], x2 up); gains (frames,), frame 0's 1 first."""
     gen = torch.Generator().manual_seed(seed)
     omega = (0.0, float(size), 0.0, float(size))
     fine, coarse = Grid(omega, (size, size)), Grid(omega, (size // factor, size // factor))
@@ -123,87 +220,159 @@ def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10):
     w = []
     for _ in range(frames - 1):
         u = torch.rand(5, generator=gen, dtype=torch.float64)
-        sc = (0.95 + 0.1 * float(u[1]), 0.95 + 0.1 * float(u[2]))
+        angle = 10.0 * (2 * float(u[0]) - 1) if motion != "translation" else 0.0
+        sc = (0.95 + 0.1 * float(u[1]), 0.95 + 0.1 * float(u[2])) if motion == "affine" else (1.0, 1.0)
         sh = (0.05 * size * (2 * float(u[3]) - 1), 0.05 * size * (2 * float(u[4]) - 1))
-        w.append(affine_about(10.0 * (2 * float(u[0]) - 1), sc, sh, fine.centre))
-    truth = block_sample(f, fine, supersample)
-    stack = [block_sample(f, coarse, supersample * factor)]
-    stack += [block_sample(f, coarse, supersample * factor, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
-    stack = torch.stack(stack)
-    stack = stack + noise * stack.std() * torch.randn(stack.shape, generator=gen, dtype=torch.float64)
-    return truth.numpy(), stack.numpy(), torch.cat(w).numpy()
+        w.append(affine_about(angle, sc, sh, fine.centre))
+    gains = torch.ones(frames, dtype=torch.float64)
+    if gain is not None:
+        gains[1:] = gain[0] + (gain[1] - gain[0]) * torch.rand(frames - 1, generator=gen, dtype=torch.float64)
+    channels = [f] if kind not in COLOUR else [lambda x, c=c: f(x)[..., c] for c in range(3)]
+    truth, stack = [], []
+    for fc in channels:
+        truth.append(block_sample(fc, fine, supersample))
+        st = [block_sample(fc, coarse, supersample * factor)]
+        st += [block_sample(fc, coarse, supersample * factor, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
+        stack.append(torch.stack(st) * gains[:, None, None])
+    for c, st in enumerate(stack):  # noise per channel, relative to that channel's spread
+        stack[c] = st + noise * st.std() * torch.randn(st.shape, generator=gen, dtype=torch.float64)
+    if len(channels) == 1:
+        return truth[0].numpy(), stack[0].numpy(), torch.cat(w).numpy(), gains.numpy()
+    return torch.stack(truth).numpy(), torch.stack(stack, 1).numpy(), torch.cat(w).numpy(), gains.numpy()
 
 
 def bicubic_psnr(problem) -> float:
-    """Frame 0 upsampled by bicubic convolution (pixel centres aligned) against the truth."""
-    f0 = problem.model.frames[0][None, None]
-    up = torch.nn.functional.interpolate(f0, size=problem.fine.m, mode="bicubic", align_corners=False)[0, 0]
-    return psnr(up.cpu().numpy(), problem.truth.cpu().numpy())
+    """Frame 0 upsampled by bicubic convolution (pixel centres aligned) against the truth (colour: every
+    channel, PSNR over all channels as SuperRes.evaluate)."""
+    f0 = problem.model.frames[0][None, None] if problem.colour is None else problem.colour[0][None]
+    up = torch.nn.functional.interpolate(f0, size=problem.fine.m, mode="bicubic", align_corners=False)[0]
+    truth = problem.truth if problem.truth_colour is None else problem.truth_colour
+    return psnr((up[0] if problem.colour is None else up).cpu().numpy(), truth.cpu().numpy())
 
 
 def set_key(row) -> tuple:
-    return row["image"], row["size"], row["noise"], row["seed"], row["frames"]
+    return (row["image"], row["size"], row["noise"], row["seed"], row["frames"], row.get("motion", "affine"),
+            tuple(row["gain"]) if row.get("gain") else None)
 
 
-def run_set(ctx, root, kind, size, noise, seed, frames, args, reuse=None):
-    """One frame set: bicubic, `auto` for every rule, the grid and the peer; with `reuse` (this set's row of an
-    earlier run: the same frames, as they depend on the arguments and the seed alone) only `auto` is run and the
-    rest is taken from it."""
-    truth, stack, w = frame_set(kind, size, frames, noise, seed)
-    path = root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}.npz"
-    np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
+def parse_set(text: str) -> dict:
+    """IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION[,LO-HI]]: one frame set (--set); LO-HI the gains' range (the set is
+    then run with problem.gain=true)."""
+    parts = text.split(",")
+    if not 5 <= len(parts) <= 7:
+        raise SystemExit(f"--set {text!r}: IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION[,LO-HI]]")
+    motion = parts[5] if len(parts) > 5 else "affine"
+    if motion not in MOTIONS:
+        raise SystemExit(f"--set {text!r}: motion {motion!r} is not one of {', '.join(MOTIONS)}")
+    gain = tuple(float(v) for v in parts[6].split("-")) if len(parts) > 6 else None
+    return {"kind": parts[0], "size": int(parts[1]), "frames": int(parts[2]), "noise": float(parts[3]),
+            "seed": int(parts[4]), "motion": motion, "gain": gain}
+
+
+def weight_search(score, start, refine: bool, lo: float = 0.0125, hi: float = 12.8) -> list[dict]:
+    """score(lam) -> dict with "psnr" over the weights `start`, extended by factors of 2 while the best is at an
+    end (within [lo, hi]: a judged-with-the-truth grid must not stop at its edge), then (refine) the best's
+    neighbours at sqrt(2) either side."""
+    tried = {lam: score(lam) for lam in start}
+
+    def best():
+        return max(tried, key=lambda lam: tried[lam]["psnr"])
+
+    while best() == max(tried) and 2 * max(tried) <= hi:
+        top = 2 * max(tried)
+        tried[top] = score(top)
+    while best() == min(tried) and min(tried) / 2 >= lo:
+        bottom = min(tried) / 2
+        tried[bottom] = score(bottom)
+    if refine:
+        b = best()
+        for lam in (b / math.sqrt(2), b * math.sqrt(2)):
+            if lo <= lam <= hi and not any(abs(math.log(lam / t)) < 0.1 for t in tried):
+                tried[lam] = score(lam)
+    return [{"lam": lam, **tried[lam]} for lam in sorted(tried)]
+
+
+def run_set(ctx, root, spec, args, reuse=None):
+    """One frame set (spec: parse_set's dict): bicubic, `auto` for every rule, the grid and the peer; with `reuse`
+    (this set's row of an earlier run: the same frames, as they depend on the arguments and the seed alone) only
+    `auto` is run and the rest is taken from it. Every PSNR is the user's: regrun's the final solve of
+    SuperRes.evaluate (at the solver's final motion, all channels), the peer's the same least squares at its
+    motion (bench_superres_frames.solve_channels)."""
+    kind, size, noise, seed, frames = (spec[k] for k in ("kind", "size", "noise", "seed", "frames"))
+    motion, gain = spec.get("motion", "affine"), spec.get("gain")
+    supersample = args.supersample if args.supersample else (10 if size < 96 else 4)
+    truth, stack, w, gains = frame_set(kind, size, frames, noise, seed, supersample=supersample, motion=motion,
+                                       gain=gain)
+    tag = "" if motion == "affine" and gain is None else f"_{motion}_{gain is not None}"
+    path = root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
+    if stack.ndim == 4:  # colour: channels last, as a user's array file holds them
+        fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
+    else:
+        fr, tr = from_fair_layout(stack), from_fair_layout(truth)
+    np.savez(path, **{FRAMES_KEY: fr, TRUTH_KEY: tr, "w": w, **({"gain": gains} if gain is not None else {})})
 
     def problem(lam, rule=None):
         extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                             true_motion=str(path), lambda_f=lam, outside=args.outside, **extra)
+                             true_motion=str(path), lambda_f=lam, outside=args.outside, gain=gain is not None,
+                             **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
     p0 = problem(1.0)
     # independent of lambda_f: computed once, handed to every run below
-    w0 = p0.model.preregister(drop_outside=p0.outside == "drop")
+    c0 = time.process_time()
+    w0 = start_params(p0, "preregister")
+    cpu_prereg = time.process_time() - c0
 
     def solve(p):
         p.model.preregister = lambda **_: w0.clone()
         t0 = time.process_time()
         res = solver.solve(p, Monitor())
-        return res, time.process_time() - t0
+        cpu = time.process_time() - t0
+        metrics, _ = p.evaluate(res)
+        return res, metrics, cpu, time.process_time() - t0 - cpu
 
-    row = {"image": kind, "split": "tuning" if kind in TUNING else "held-out", "size": size, "noise": noise,
-           "seed": seed, "frames": frames,
-           "psnr_bicubic": bicubic_psnr(p0)}
+    row = {"image": kind, "split": args.split or ("tuning" if kind in TUNING else "held-out"), "size": size,
+           "noise": noise, "seed": seed, "frames": frames, "motion": motion, "gain": list(gain) if gain else None,
+           "channels": 1 if stack.ndim == 3 else stack.shape[1], "supersample": supersample,
+           "psnr_bicubic": bicubic_psnr(p0), "cpu_prereg": cpu_prereg}
     for rule in args.rules:
         p = problem("auto", rule)
-        res, cpu = solve(p)
-        row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": exact_psnr(p, res.solution["w"]),
+        res, metrics, cpu, cpu_eval = solve(p)
+        row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": metrics["psnr"],
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
-                               "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu,
+                               "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu, "cpu_eval": cpu_eval,
+                               "motion_error": metrics.get("motion_error", math.nan),
+                               "motion_moved": res.metrics.get("lam_motion_move", math.nan),
                                # the weight at the pre-registered motion, before the search at the final motion
                                "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
+                               "lam_rechosen": res.metrics.get("lam_rechosen", math.nan),
                                "solver_runs": res.metrics.get("solver_runs", 1.0),
                                "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
-    grid = []
-    for lam in args.grid:
-        p = problem(lam)
-        res, cpu = solve(p)
-        grid.append({"lam": lam, "psnr": exact_psnr(p, res.solution["w"]), "cpu_s": cpu})
+
+    def regrun_at(lam):
+        _, metrics, cpu, _ = solve(problem(lam))
+        return {"psnr": metrics["psnr"], "cpu_s": cpu, "motion_error": metrics.get("motion_error", math.nan)}
+
+    grid = weight_search(regrun_at, args.grid, args.grid_refine)
     row["grid"] = grid
     best = max(grid, key=lambda g: g["psnr"])
     row["regrun_best_lam"], row["psnr_regrun_best"] = best["lam"], best["psnr"]
     try:
-        w_peer = sitk_motion(p0)
-        peer = []
-        for lam in args.grid:
+        w_peer = sitk_motion(p0, gain=gain is not None)
+
+        def peer_at(lam):
             p = problem(lam)
-            if p.outside == "drop":  # the same data as regrun's: the pixels that see past the domain at its motion
-                p.model.settle_outside(w_peer)
-            peer.append({"lam": lam, "psnr": exact_psnr(p, w_peer)})
+            return scores(p, solve_channels(p, w_peer))
+
+        peer = weight_search(peer_at, args.grid, args.grid_refine)
         pb = max(peer, key=lambda g: g["psnr"])
         row["peer"], row["peer_best_lam"], row["psnr_peer_best"] = peer, pb["lam"], pb["psnr"]
+        row["peer_motion_error"] = p0.motion_error(w_peer)
     except ImportError:
         row["psnr_peer_best"] = math.nan
     return row
@@ -214,28 +383,36 @@ def suffixed(out: Path, suffix: str) -> Path:
     return out.with_name(out.name + suffix)
 
 
+def describe(row) -> str:
+    """The image, and what is not the default: motion other than affine, gains, colour."""
+    extra = [row["motion"]] if row.get("motion", "affine") != "affine" else []
+    extra += ["RGB"] if row.get("channels", 1) > 1 else []
+    extra += [f"gain {row['gain'][0]:g}-{row['gain'][1]:g}"] if row.get("gain") else []
+    return row["image"] + (f" ({', '.join(extra)})" if extra else "")
+
+
 def markdown(rows, rules, default) -> str:
     head = ("| image | size | frames | noise | seed | bicubic | regrun best lambda_f (PSNR) | peer best (PSNR) | "
             + " | ".join(f"auto {r}: lambda_f (PSNR)" for r in rules) + f" | {default} - bicubic | "
-            f"{default} - regrun best | {default} - peer best |")
+            f"{default} - regrun best | {default} - peer best | {default} CPU-s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         a = r[f"auto_{default}"]["psnr"]
         autos = " | ".join(f"{r[f'auto_{x}']['lam']:.3g} ({r[f'auto_{x}']['psnr']:.2f})" if f"auto_{x}" in r else "-"
                            for x in rules)
-        lines.append(f"| {r['image']} | {r['size']}² | {r['frames']} | {r['noise']:.1%} | {r['seed']} | "
+        lines.append(f"| {describe(r)} | {r['size']}² | {r['frames']} | {r['noise']:.1%} | {r['seed']} | "
                      f"{r['psnr_bicubic']:.2f} | "
-                     f"{r['regrun_best_lam']:g} ({r['psnr_regrun_best']:.2f}) | "
-                     f"{r.get('peer_best_lam', math.nan):g} ({r['psnr_peer_best']:.2f}) | {autos} | "
+                     f"{r['regrun_best_lam']:.3g} ({r['psnr_regrun_best']:.2f}) | "
+                     f"{r.get('peer_best_lam', math.nan):.3g} ({r['psnr_peer_best']:.2f}) | {autos} | "
                      f"{a - r['psnr_bicubic']:+.2f} | {a - r['psnr_regrun_best']:+.2f} | "
-                     f"{a - r['psnr_peer_best']:+.2f} |")
+                     f"{a - r['psnr_peer_best']:+.2f} | {r[f'auto_{default}'].get('cpu_s', math.nan):.1f} |")
     return "\n".join(lines)
 
 
 def summary(rows, rules) -> str:
     """Per split and rule: the issue's three targets counted over the sets."""
     out = []
-    for split in ("tuning", "held-out"):
+    for split in dict.fromkeys(r["split"] for r in rows):
         part = [r for r in rows if r["split"] == split]
         if not part:
             continue
@@ -266,6 +443,18 @@ def main(argv=None):
     ap.add_argument("--rules", nargs="+", default=["gcv", "sure"], choices=RULES)
     ap.add_argument("--default", default="gcv", choices=RULES, help="the rule the summary columns judge")
     ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--grid-refine", action="store_true", help="after the grid (extended by factors of 2 while its "
+                    "best is at an end), the best's neighbours at sqrt(2) either side (regrun's and the peer's)")
+    ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, metavar="IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION[,LO-HI]]",
+                    help="these frame sets instead of the product of --images/--sizes/--noise/--seeds/--frames; MOTION "
+                    f"one of {', '.join(MOTIONS)} (default affine); LO-HI: per-frame gains in that range, run with "
+                    "problem.gain=true")
+    ap.add_argument("--supersample", type=int, help="the scene's samples per fine pixel a side (default 10 below 96^2, "
+                    "4 from 96^2: 10 at 256^2 from 16 frames is ~100M samples)")
+    ap.add_argument("--split", help="the split's name in the table's summary (default: tuning for phantom and "
+                    "camera, held-out otherwise)")
+    ap.add_argument("--keep", type=Path, help="write the frame sets (.npz) here and keep them (default: a temporary "
+                    "folder), e.g. to time the user's command on them")
     ap.add_argument("--outside", default="drop", choices=["drop", "keep"],
                     help="problem.outside (drop: the default for a user's frames)")
     ap.add_argument("--merge", type=Path, nargs="+", help="no runs: the table and summary of these .json outputs "
@@ -299,21 +488,26 @@ def main(argv=None):
     earlier = {set_key(r): r for path in args.reuse or [] for r in json.loads(path.read_text())["rows"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            for kind in args.images:
-                for noise, seed, frames in itertools.product(args.noise, args.seeds, args.frames):
-                    t0 = time.perf_counter()
-                    key = (kind, size, noise, seed, frames)
-                    r = run_set(ctx, Path(tmp), kind, size, noise, seed, frames, args, earlier.get(key))
-                    r["wall_s"] = time.perf_counter() - t0
-                    rows.append(r)
-                    autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}"
-                                      for x in args.rules)
-                    print(f"{kind} {size}^2 {frames} frames noise {noise:g} seed {seed}: bicubic {r['psnr_bicubic']:.2f}, "
-                          f"regrun best {r['regrun_best_lam']:g} -> {r['psnr_regrun_best']:.2f}, peer best "
-                          f"{r['psnr_peer_best']:.2f}; auto: {autos}; {r['wall_s']:.0f} s", flush=True)
-                    suffixed(args.out, ".json").write_text(json.dumps(
-                        {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = args.keep
+        specs = args.sets or [{"kind": kind, "size": size, "noise": noise, "seed": seed, "frames": frames}
+                              for size in args.sizes for kind in args.images
+                              for noise, seed, frames in itertools.product(args.noise, args.seeds, args.frames)]
+        for spec in specs:
+            t0 = time.perf_counter()
+            key = set_key({"image": spec["kind"], **spec})
+            r = run_set(ctx, Path(tmp), spec, args, earlier.get(key))
+            r["wall_s"] = time.perf_counter() - t0
+            rows.append(r)
+            autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f} "
+                              f"({r[f'auto_{x}']['cpu_s']:.1f} CPU-s)" for x in args.rules)
+            print(f"{describe(r)} {r['size']}^2 {r['frames']} frames noise {r['noise']:g} seed {r['seed']}: bicubic "
+                  f"{r['psnr_bicubic']:.2f}, regrun best {r['regrun_best_lam']:g} -> {r['psnr_regrun_best']:.2f}, "
+                  f"peer best {r.get('peer_best_lam', math.nan):g} -> {r['psnr_peer_best']:.2f}; auto: {autos}; "
+                  f"{r['wall_s']:.0f} s", flush=True)
+            suffixed(args.out, ".json").write_text(json.dumps(
+                {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
     md = markdown(rows, args.rules, args.default) + "\n\n" + summary(rows, args.rules)
     suffixed(args.out, ".md").write_text(md + "\n")
     print(md)

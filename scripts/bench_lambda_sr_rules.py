@@ -58,7 +58,7 @@ def curve(p, w, probes, lams) -> list[dict]:
 
 def run_set(ctx, root: Path, spec: tuple, args) -> dict:
     kind, size, frames, noise, seed = spec
-    truth, stack, w_true = frame_set(kind, size, frames, noise, seed)
+    truth, stack, w_true, _ = frame_set(kind, size, frames, noise, seed)
     path = root / "frames.npz"
     np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w_true})
 

@@ -36,17 +36,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_superres_frames import (  # scripts/bench_superres_frames.py
+    scores,
+    sitk_motion,
+    solve_channels,
+)
 
 from regrun.config import config_section
 from regrun.context import RunContext
-from regrun.imaging import spline
 from regrun.imaging.io import from_fair_layout
 from regrun.imaging.synthetic import superres_burst
-from regrun.imaging.transforms import affine
-from regrun.metrics import psnr, ssim
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.sitk_peer import register_affine, to_sitk
 from regrun.solvers.varpro_cg import VarProCG
 
 
@@ -68,22 +69,6 @@ def problem(ctx, path: Path, lam: float, gain: bool) -> SuperRes:
     return SuperRes(cfg, ctx)
 
 
-def scores(p: SuperRes, est: np.ndarray) -> dict:
-    tru = (p.truth if p.truth_colour is None else p.truth_colour).cpu().numpy()
-    s = np.mean([ssim(e, t) for e, t in zip(est, tru)]) if est.ndim == 3 else ssim(est, tru)
-    return {"psnr": psnr(est, tru), "ssim": float(s)}
-
-
-def solve_channels(p: SuperRes, w: torch.Tensor) -> np.ndarray:
-    """The regularised least squares per channel at w (motion and gains), as regrun's final evaluation."""
-    model = p.model
-    model.settle_outside(w)
-    frames = [model.frames] if p.colour is None else [p.colour[:, c] for c in range(p.colour.shape[1])]
-    out = [model.solve(w, 2000, 1e-10, x0=model.initial_image(), b=model.rhs(d)).x.reshape(p.fine.m).cpu().numpy()
-           for d in frames]
-    return out[0] if p.colour is None else np.stack(out)
-
-
 def run_regrun(p: SuperRes, ctx) -> tuple[dict, np.ndarray]:
     c0 = time.process_time()
     res = VarProCG(config_section("solver", "varpro_cg"), ctx).solve(p, Monitor())
@@ -93,37 +78,12 @@ def run_regrun(p: SuperRes, ctx) -> tuple[dict, np.ndarray]:
     return row, arrays
 
 
-def peer(p: SuperRes, iterations: int = 300, rounds: int = 10, gtol: float = 1e-4) -> tuple[dict, np.ndarray]:
+def peer(p: SuperRes) -> tuple[dict, np.ndarray]:
     c0 = time.process_time()
-    model = p.model
-    grid = model.coarse
-    frames = model.frames.cpu().numpy()
-    moving = to_sitk(frames[0], grid)
-    levels = 3 if min(grid.m) >= 64 else 2
-    shrink, sigmas = [2 ** k for k in reversed(range(levels))], [float(k) for k in reversed(range(levels))]
-    xc = grid.centres(model.dtype, model.device).reshape(-1, 2)
-    template = spline.SplineImage(model.frames[0], grid, 0.0)
-    d = torch.stack([spline.SplineImage(model.frames[j], grid, 0.0)(xc) for j in range(1, model.q + 1)])
-    lo = xc.new_tensor((grid.omega[0], grid.omega[2])) + 0.5 * xc.new_tensor(grid.h)
-    hi = xc.new_tensor((grid.omega[1], grid.omega[3])) - 0.5 * xc.new_tensor(grid.h)
-    g = (frames[1:].mean((-2, -1)) / frames[0].mean()).tolist()
-    for n_rounds in range(1, rounds + 1):  # register the gain-corrected frames, the gains at that motion, again
-        ws = [register_affine(to_sitk(frames[j] / g[j - 1], grid), moving, grid.centre, iterations, shrink,
-                              sigmas)[0] for j in range(1, frames.shape[0])]
-        w = torch.tensor(np.array(ws), dtype=model.dtype, device=model.device)  # (q, 6)
-        # least squares over the points frame 0 holds (half a pixel inside its outermost centres)
-        y = affine(w[:, None, :], xc)
-        inside = ((y >= lo) & (y <= hi)).all(-1).to(model.dtype)
-        t = template(y)
-        gt = (inside * t * d).sum(-1) / (inside * t * t).sum(-1)
-        moved = max(abs(a - b) for a, b in zip(gt.tolist(), g))
-        g = gt.tolist()
-        if moved < gtol:
-            break
-    g = gt
-    theta = torch.cat((w, g[:, None]), 1).reshape(-1)
+    theta = sitk_motion(p, gain=True)
     est = solve_channels(p, theta)
-    row = {"cpu_s": time.process_time() - c0, "rounds": n_rounds, **scores(p, est), "motion_err": p.motion_error(theta),
+    g = theta.reshape(p.model.q, 7)[:, 6]
+    row = {"cpu_s": time.process_time() - c0, **scores(p, est), "motion_err": p.motion_error(theta),
            "gain_err": float((g - p.gain_true).pow(2).mean().sqrt())}
     return row, est
 

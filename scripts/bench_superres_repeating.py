@@ -43,7 +43,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
             kind, size, frames, noise, seed = spec.split(",")
-            truth, stack, w = frame_set(kind, int(size), int(frames), float(noise), int(seed), supersample=4)
+            truth, stack, w, _ = frame_set(kind, int(size), int(frames), float(noise), int(seed), supersample=4)
             path = Path(tmp) / "frames.npz"
             np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
 

@@ -47,7 +47,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    truth, stack, w = frame_set(args.image, args.size, args.frames, args.noise, args.seed)
+    truth, stack, w, _ = frame_set(args.image, args.size, args.frames, args.noise, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "frames.npz"
         np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})

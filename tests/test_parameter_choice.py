@@ -147,6 +147,32 @@ def test_grid_runs_from_the_top_and_skips_the_weights_below_a_rise():
     assert choice.lam == pytest.approx(0.3, rel=0.2)  # 5 golden-section steps in a bracket of 1.7 decades
 
 
+def test_lazy_grid_skips_the_grid_weight_below_the_minimum_when_the_golden_point_rises():
+    """lazy (super-resolution's PCG path): the grid weight below the lowest value so far is solved only when
+    golden_bracket's lower point above it does not already rise; on a curve with one minimum choose() then
+    ends at the same weight as without, the weight below not solved, and golden_refine's first point (solved by
+    the scan) is not solved twice."""
+    lams = pc.log_grid(1e-3, 3.0, 5)
+    settings = pc.ChoiceSettings(rule="discrepancy", noise=1.0, lo=1e-3, hi=3.0, solves=10, probes=1)
+    for minimum in (0.45, 0.07, 0.01, 0.3):
+        runs = {}
+        for lazy in (False, True):
+            seen = []
+
+            def fit(lam):
+                seen.append(lam)
+                return pc.Fit(rss=float(lam / minimum) ** 2 * 100, m=100)
+
+            choice = pc.choose(fit, settings, 1.0, "given", lazy=lazy)
+            assert len(seen) == len(set(seen)) == choice.solves  # no weight solved twice
+            runs[lazy] = (choice.lam, min(seen))
+        assert runs[True][0] == runs[False][0]
+        below = lams[np.argmin(abs(np.log(lams / minimum))) - 1]  # the grid weight below the best grid weight
+        assert runs[False][1] == pytest.approx(below)
+        # 0.3: the golden point between 0.055 and the best grid weight 0.41 is lower still, so 0.055 is solved
+        assert runs[True][1] > below * 1.01 if minimum != 0.3 else runs[True][1] == pytest.approx(below)
+
+
 def test_modified_gcv_charges_the_trace_gamma_times_and_smooths_more():
     """gamma = 1 is GCV; gamma > 1 the modified GCV m ||r||^2 / (m - gamma tr H)^2, infinite once gamma tr H
     reaches m, and its minimiser is a larger weight than GCV's (it counts each degree of freedom more)."""

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_int
-from .scalar_search import golden_refine, log_grid
+from .scalar_search import golden_bracket, golden_refine, log_grid
 
 RULES = ("discrepancy", "gcv", "sure")
 AUTO = "auto"
@@ -232,7 +232,8 @@ class Choice:
                 f"({self.noise_source}){edge}")
 
 
-def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float | None = None) -> np.ndarray:
+def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float | None = None,
+                      lazy: bool = False) -> np.ndarray:
     """The rule on the log grid from the largest weight down, stopping at the first weight whose value rises above
     the one before, the lowest so far (inf where not evaluated): the minimum is then bracketed by evaluated
     neighbours, which is all the golden-section steps after the grid use. The small weights are where the solves
@@ -243,10 +244,20 @@ def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float 
     With `top` (a weight chosen before on a nearby curve: super-resolution's search again at the solver's final
     motion), the scan starts at the grid's first weight at or above it and goes up the grid only while the
     highest weight evaluated is the lowest value: on a curve with one minimum the same values around it, each
-    grid weight above that start not solved (1 of 9 solves at 48^2, docs/superres.md "Cost")."""
+    grid weight above that start not solved (1 of 9 solves at 48^2, docs/superres.md "Cost").
+
+    lazy: before the grid weight below the lowest value so far, the golden-section step's lower point between
+    them (golden_bracket's a, which golden_refine solves first) is solved; when it already rises, the minimum
+    is bracketed without the grid weight, whose solve (the dearest: 23 of 38 CPU-s of a search at 256^2 from
+    16 frames, lam 7.4e-3) is skipped, and golden_refine goes on exactly as it would have (it finds a among the
+    weights solved). Only a curve that dips again below such a rise is scanned differently: the dip, which the
+    scan stops at a rise to avoid anyway, is not looked for."""
     values = np.full(len(lams), np.inf)
     start = len(lams) - 1 if top is None else min(int(np.searchsorted(lams, top * (1 - 1e-12))), len(lams) - 1)
     for k in range(start, -1, -1):
+        if lazy and k + 1 < len(lams) and math.isfinite(values[k + 1]) and values[k + 1] == values[k + 1:].min():
+            if f(math.exp(golden_bracket(lams, k + 1)[2])) > values[k + 1]:
+                break
         values[k] = f(float(lams[k]))
         if k + 1 < len(lams) and values[k] > values[k + 1] == values[k + 1:].min():
             break
@@ -258,19 +269,25 @@ def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float 
 
 
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
-           progress: Callable[[float, float], None] | None = None, top: float | None = None) -> Choice:
+           progress: Callable[[float, float], None] | None = None, top: float | None = None,
+           lazy: bool = False) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
-    solves saved; with `top`, those well above it too), then golden-section steps in the best point's bracket
-    with the rest."""
+    solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
+    golden-section point above it already rises), then golden-section steps in the best point's bracket
+    with the rest. A weight asked for again (lazy's point, solved again by golden_refine) is not a new solve."""
     seen: list[tuple[float, float, Fit]] = []
+    known: dict[float, float] = {}
 
     def f(lam: float) -> float:
+        if lam in known:
+            return known[lam]
         fit = evaluate(lam)
         value = criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
         if not math.isfinite(value):
             value = math.inf
         seen.append((lam, value, fit))
+        known[lam] = value
         if progress is not None:
             progress(lam, value)
         return value
@@ -279,7 +296,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     if settings.solves - points < 2:  # golden-section needs two points: a budget this small is all grid
         points = settings.solves
     lams = log_grid(settings.lo, settings.hi, points)
-    values = grid_from_the_top(f, lams, top)
+    values = grid_from_the_top(f, lams, top, lazy)
     golden_refine(f, lams, values, settings.solves - points)
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     lam = seen[best][0]

@@ -11,6 +11,16 @@ def log_grid(lo: float, hi: float, points: int) -> np.ndarray:
     return np.exp(np.linspace(math.log(lo), math.log(hi), points))
 
 
+GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def golden_bracket(lams: np.ndarray, i: int) -> tuple[float, float, float, float]:
+    """(lo, hi, a, b) in log lam: the bracket of grid point i's neighbours and golden_refine's first two points
+    in it (a below b)."""
+    lo, hi = math.log(lams[max(i - 1, 0)]), math.log(lams[min(i + 1, len(lams) - 1)])
+    return lo, hi, hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
+
+
 def golden_refine(f, lams: np.ndarray, losses: np.ndarray, evals: int) -> tuple[float, float]:
     """The grid optimum refined by `evals` golden-section steps in log lam inside the bracket of the best
     grid point's neighbours; returns the best (lam, loss) seen (the grid's own best when evals = 0)."""
@@ -18,9 +28,8 @@ def golden_refine(f, lams: np.ndarray, losses: np.ndarray, evals: int) -> tuple[
     best = (float(lams[i]), float(losses[i]))
     if evals <= 0:
         return best
-    lo, hi = math.log(lams[max(i - 1, 0)]), math.log(lams[min(i + 1, len(lams) - 1)])
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    lo, hi, a, b = golden_bracket(lams, i)
+    ratio = GOLDEN
     fa, fb = f(math.exp(a)), f(math.exp(b))
     seen = [best, (math.exp(a), fa), (math.exp(b), fb)]
     for _ in range(evals - 2):

@@ -40,11 +40,13 @@ OUTSIDE = ("keep", "drop")
 # RMS from the true motion with it, 0.33-0.76 with the taper; docs/superres.md, "The edge")
 EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # problem.outside: configs/problem/superres.yaml
 
-# Frames large enough for the pyramid (over 2 PYRAMID_MIN pixels a side) are also registered from a global start
+# Frames of more than PYRAMID_MIN pixels a side are also registered from a global start
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
 # drift by periods (scikit-image's page 256^2 from 8 frames: varpro_cg's answer 4.8 px RMS off and 3.4 dB under
-# bicubic without it, 0.006 px and 12.6 dB over with it; docs/superres.md, "Repeating structure"). False: the ladder
-# alone.
+# bicubic without it, 0.006 px and 12.6 dB over with it; docs/superres.md, "Repeating structure"). First only for
+# frames on the pyramid (64 px and up); text of 26 px letters at 96^2 (48 px frames) was 4.1 px off without it,
+# 0.12 with it (docs/superres.md, "Tenth round"). Frames of 32 px and less (the paper's presets, the CI pairs)
+# keep the ladder alone. False: the ladder alone everywhere.
 GLOBAL_START = True
 COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
@@ -530,7 +532,8 @@ class SuperResModel:
         ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
         least-squares ratio <T(y), d_j> / <T(y), T(y)> over the scale's weighted points at the new motion (the
         gain is linear: projected out, as the image is in the joint solve).
-        Frames on the pyramid (GLOBAL_START): a second start per frame from registration/global_start.py (rotation
+        Frames of more than PYRAMID_MIN pixels a side (GLOBAL_START): a second start per frame from
+        registration/global_start.py (rotation
         scan, phase correlation), compared with the ladder's motion at the first sharp scale (below); the lower
         misfit goes on."""
         affine_model = Affine() if transform is None else transform
@@ -539,12 +542,12 @@ class SuperResModel:
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
             levels += 1
-        # frames large enough for the pyramid: a second candidate, the global start (rotation scan and phase
+        # frames of more than PYRAMID_MIN pixels a side: a second candidate, the global start (rotation scan and phase
         # correlation), enters at the first sharp scale; per frame the candidate whose registration ends lower there
         # goes on. The smooth scales average repeating structure away and can drift off (text: 5-11 px); the
         # global start cannot miss by a period, and where both agree the choice changes nothing.
         other = None
-        if levels and GLOBAL_START:
+        if GLOBAL_START and min(self.coarse.m) > PYRAMID_MIN:
             angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
             other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
             other = (other, None if g is None else g.clone())

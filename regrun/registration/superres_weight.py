@@ -239,7 +239,7 @@ def _solved(bar):
 
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
-    choice = choose(evaluate, settings, sigma, source, progress=_solved(bar))
+    choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky)
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -343,7 +343,8 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     docs/superres.md)."""
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
-    new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam)
+    new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
+                 lazy=not evaluate.solve.cholesky)
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
