@@ -211,6 +211,14 @@ HELDOUT10B = [HeldOut("synthetic", 1, 1, 441, "beach", -20.0), HeldOut("syntheti
               HeldOut("synthetic", 2, 1, 446, "clutter", 35.0), HeldOut("synthetic", 2, 0, 447, "beach"),
               HeldOut("refine_crab", 2, 2, 448, "beach"), HeldOut("refine_crab", 2, 1, 449, "clutter", -120.0),
               HeldOut("refine_crab", 2, 0, 450, "clutter")]
+# `heldout11` (seeds 461-470): run once after crabfast and eta10 were merged (float32 spike descents under constants
+# fitted on float64 ones; the searches' constants by node kind), to measure the ETA as it landed
+HELDOUT11 = [HeldOut("synthetic", 1, 1, 461, "clutter", 140.0), HeldOut("synthetic", 1, 0, 462, "beach"),
+             HeldOut("refine_crab", 1, 1, 463, "beach", -75.0), HeldOut("refine_crab", 1, 2, 464, "clutter"),
+             HeldOut("synthetic", 1, 2, 465, "beach"),
+             HeldOut("synthetic", 2, 2, 466, "beach"), HeldOut("synthetic", 2, 0, 467, "clutter"),
+             HeldOut("refine_crab", 2, 1, 468, "clutter", 60.0), HeldOut("refine_crab", 2, 0, 469, "beach"),
+             HeldOut("synthetic", 2, 1, 470, "beach", -160.0)]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -786,7 +794,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
-                                       "heldout10b", "extraction"),
+                                       "heldout10b", "heldout11", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -835,7 +843,7 @@ def main(argv=None):
         specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4, "heldout5": HELDOUT5,
                              "heldout6": HELDOUT6, "heldout9a": HELDOUT9A, "heldout9b": HELDOUT9B,
                              "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D, "heldout10a": HELDOUT10A,
-                             "heldout10b": HELDOUT10B, "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
+                             "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)
