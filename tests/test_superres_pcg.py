@@ -74,6 +74,23 @@ def test_pcg_solves_and_warm_starts(case):
     assert float((warm.x - ref.x).norm() / ref.x.norm()) < 1e-9
 
 
+def test_multi_rhs_final_solve_equals_one_solve_per_rhs(case):
+    """model.solve with several right-hand sides (a colour burst's channels) is one PCG whose columns each
+    stop at their own bar (the residual of the fixed start for their b): the same images as one solve each."""
+    p, w, _ = case
+    m = p.model
+    gen = torch.Generator().manual_seed(7)
+    frames = m.frames + 0.1 * torch.randn((2, *m.frames.shape), generator=gen, dtype=m.dtype).to(m.device)
+    b = torch.stack([m.rhs(d) for d in frames])
+    x0 = m.solve(w, 2000, 1e-12).x
+    both = m.solve(w, 2000, 1e-10, x0=x0, b=b)
+    assert both.x.shape == (2, m.n) and both.rel_residual <= 1e-10
+    for j in range(2):
+        one = m.solve(w, 2000, 1e-10, x0=x0, b=b[j])
+        assert one.n_iter <= both.n_iter and one.rel_residual <= 1e-10
+        assert float((both.x[j] - one.x).norm() / one.x.norm()) < 1e-8
+
+
 def test_pcg_exact_jacobian_equals_cholesky_and_taylor(case):
     p, w, v = case
     it = IterativeProjectedResidual(p.model, exact=True, rtol=1e-13)

@@ -108,12 +108,15 @@ _GREY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"
 LUMA = (0.299, 0.587, 0.114)
 
 
+def luminance_weights(n: int) -> tuple[float, ...]:
+    """The weights luminance() gives n channels: LUMA for 3, else 1/n each."""
+    return LUMA if n == 3 else (1.0 / n,) * n
+
+
 def luminance(channels: np.ndarray, axis: int = -3) -> np.ndarray:
     """Rec. 601 luminance of 3 channels along `axis` (any other count: their mean)."""
     channels = np.moveaxis(channels, axis, 0)
-    if channels.shape[0] == 3:
-        return sum(c * v for c, v in zip(LUMA, channels))
-    return channels.mean(0)
+    return sum(a * v for a, v in zip(luminance_weights(channels.shape[0]), channels))
 
 
 def write_png16(path: Path, arr: np.ndarray) -> None:

@@ -169,14 +169,17 @@ def gmres(apply: Apply, rhs: torch.Tensor, iters: int = 200, rtol: float = 1e-10
 
 
 def pcg(normal: Apply, rhs: torch.Tensor, precond: Apply, x0: torch.Tensor | None = None, iters: int = 200,
-        rtol: float = 1e-8) -> CGResult:
+        rtol: float = 1e-8, ref: torch.Tensor | None = None) -> CGResult:
     """Preconditioned CG on normal(x) = rhs, columns in the leading dimensions, from x0 (a warm start) until
     every column has ||r_k|| <= rtol ||rhs|| (relative to the right-hand side, not to the first residual, so a
     good warm start stops early) or `iters` iterations. `precond` applies M^-1 (symmetric positive definite).
+    ref: each column's norm (..., 1) that rtol and the returned relative residual are measured against instead
+    of ||rhs|| (a caller's own bar per right-hand side, e.g. the residual of a fixed starting image).
     Not differentiated: callers differentiate the solution implicitly (solve again for the derivative)."""
     x = torch.zeros_like(rhs) if x0 is None else x0.expand_as(rhs).clone()
     r = rhs - normal(x) if x0 is not None else rhs.clone()
-    stop2 = (rtol ** 2) * _dot(rhs, rhs)
+    ref2 = _dot(rhs, rhs) if ref is None else ref.square()
+    stop2 = (rtol ** 2) * ref2
     z = precond(r)
     p = z
     rz = _dot(r, z)
@@ -196,5 +199,5 @@ def pcg(normal: Apply, rhs: torch.Tensor, precond: Apply, x0: torch.Tensor | Non
         p = torch.addcmul(z, beta, p)
         rz = rz_new
         n += 1
-    rel = float((_dot(r, r) / _dot(rhs, rhs).clamp_min(torch.finfo(rhs.dtype).tiny)).max().sqrt())
+    rel = float((_dot(r, r) / ref2.clamp_min(torch.finfo(rhs.dtype).tiny)).max().sqrt())
     return CGResult(x, n, rel)

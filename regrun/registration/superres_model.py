@@ -11,7 +11,7 @@ from ..imaging.spline import PAD
 from ..imaging.grid import Grid
 from ..imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients, Stencil
 from ..imaging.transforms import Affine, Translation, affine, affine_identity
-from ..linalg.cg import CGResult, cg
+from ..linalg.cg import cg
 from ..linalg.krylov import pcg
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
@@ -503,15 +503,15 @@ class SuperResModel:
         """f at motion w by CG on the normal equations from the fixed initial image; with a warm start x0,
         preconditioned CG (self.preconditioner) from x0 to the same bar, ||r|| <= rtol ||r_0|| with r_0 the
         residual of the fixed initial image, so both stop at the same accuracy (the warm start only sooner).
-        b: another right-hand side (self.rhs of another channel's frames; default self.b)."""
+        b: another right-hand side (self.rhs of another channel's frames; default self.b); with x0, several as
+        rows (k, rows): one multi-right-hand-side PCG (each product one pass over the operator for all k), each
+        row to its own bar, x (k, n)."""
         op = self.operator(w.detach(), fixed=x0 is not None)  # PCG's many products at one w: the merged stencil
         normal, rhs, start = op.normal(), op.rmatvec(self.b if b is None else b), self.initial_image()
         if x0 is None:
             return cg(normal, rhs, start, iters=iters, rtol=rtol)
-        r0 = float((rhs - normal(start)).norm())
-        scale = r0 / max(float(rhs.norm()), torch.finfo(rhs.dtype).tiny)
-        res = pcg(normal, rhs, self.preconditioner(), x0.detach(), iters, rtol * scale if rtol > 0 else 0.0)
-        return CGResult(res.x, res.n_iter, res.rel_residual / scale if scale > 0 else float("nan"))
+        r0 = (rhs - normal(start)).norm(dim=-1, keepdim=True)  # each right-hand side's bar
+        return pcg(normal, rhs, self.preconditioner(), x0.detach(), iters, rtol, ref=r0)
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
                     rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None,
