@@ -23,11 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def main(argv=None):
     from bench_lambda_ct import case_from_file
+    from diag_lambda_cv_offsets import default_fista
     from heldout_ct_sinograms import FLOOR
-    from regrun.config import config_section
     from regrun.optim.scalar_search import log_grid
-    from regrun.tomography.fista_tv import lipschitz, make_fista
-    from regrun.tomography.fista_tv_weight import cv_reference, training_fista, view_split
+    from regrun.tomography.fista_tv_weight import training_fista, view_split
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="+", type=Path)
@@ -42,12 +41,10 @@ def main(argv=None):
         d = np.load(f)
         p, (obj, size, views_, photons) = case_from_file(f)
         name = f"{obj} {size}^2, {views_} views, {photons:.0e}"
-        cfg = config_section("solver", "fista_tv", lam=1.0)
-        fista = make_fista(p, cfg, lipschitz(p, cfg))
+        fista, cfg, hb = default_fista(p)
         iters = int(cfg.iters)
         b = p.sinogram
         views = b.shape[0]
-        hb, _ = cv_reference(p, "resolved")
         clean = torch.as_tensor(d["clean"])
         kappa = -math.log(FLOOR) / float(d["clean"].max())  # the generator's units
         w = torch.exp(-kappa * b).clamp_min(1.0 / float(d["photons"]))  # ~ 1 / variance of the log data

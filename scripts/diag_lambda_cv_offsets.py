@@ -36,12 +36,21 @@ def psnr(p, x) -> float:
     return p.quality(x * p.mask)["psnr"]
 
 
-def main(argv=None):
+def default_fista(p):
+    """fista_tv as the solver's defaults build it for problem p: (FISTA, the solver's settings, the held-out
+    views' `resolved` reference h * b)."""
     from regrun.config import config_section
-    from regrun.optim.scalar_search import log_grid
     from regrun.tomography.fista_tv import lipschitz, make_fista
+    from regrun.tomography.fista_tv_weight import cv_reference
+
+    cfg = config_section("solver", "fista_tv", lam=1.0)
+    hb, _ = cv_reference(p, "resolved")
+    return make_fista(p, cfg, lipschitz(p, cfg)), cfg, hb
+
+
+def main(argv=None):
+    from regrun.optim.scalar_search import log_grid
     from regrun.tomography.fista_tv_weight import (
-        cv_reference,
         held_out_misfit,
         training_fista,
         view_split,
@@ -60,12 +69,10 @@ def main(argv=None):
     for spec in args.cases:
         c0 = time.process_time()
         p, name = load(spec)
-        cfg = config_section("solver", "fista_tv", lam=1.0)
-        fista = make_fista(p, cfg, lipschitz(p, cfg))
+        fista, cfg, hb = default_fista(p)
         iters = int(cfg.iters)
         b = p.sinogram
         views = b.shape[0]
-        hb, _ = cv_reference(p, "resolved")
         out = {"case": spec, "name": name, "views": views, "fold": args.fold, "lams": lams.tolist(), "psnr": []}
         with torch.no_grad():
             for lam in lams:
