@@ -43,13 +43,15 @@ def test_view_sums_spread_is_the_mean_noise_variance(device, rows):
 
 
 def test_dose_scale_fades_with_the_noise_share():
-    from regrun.tomography.fista_tv_weight import dose_scale
+    from regrun.tomography.fista_tv_weight import NOISE_LIMITED_SHARE, dose_scale
 
     assert dose_scale(0.8, None, 1.0, 2.0)[0] == 0.8  # no estimate: the scale as given
     assert dose_scale(0.8, 0.0, 1.0, 2.0)[0] == pytest.approx(0.8)
-    assert dose_scale(0.8, 1.0, 0.5, 1.0)[0] == pytest.approx(math.sqrt(0.8))  # half the misfit is noise
-    used, line = dose_scale(0.8, 5.0, 1.0, 2.0)  # more noise than misfit (an estimate's scatter): share 1
-    assert used == 1.0 and "1.000 of the held-out misfit" in line
+    half = NOISE_LIMITED_SHARE / 2  # half-way to noise-limited: half the correction, in log lam
+    assert dose_scale(0.8, half, 0.5, 0.5)[0] == pytest.approx(math.sqrt(0.8))
+    assert dose_scale(0.8, NOISE_LIMITED_SHARE, 1.0, 1.0)[0] == 1.0
+    used, line = dose_scale(0.8, 5.0, 1.0, 2.0)  # more noise than misfit (an estimate's scatter): the scale off
+    assert used == 1.0 and "2.500 of the held-out misfit" in line
 
 
 def test_solver_records_the_dose_scale(device):
