@@ -61,9 +61,10 @@ CV_WEIGHTS = ("none", "ramp")  # cv: how the held-out misfit is weighted along t
 DIVERGENCES = ("fd", "jvp")
 FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 # cv, solver.lam_cv_dose: the held-out misfit's noise share at which the data count as noise-limited (the scale
-# fully off). Even there the prediction error of the held-out views is mostly propagated noise of about their
-# own noise's size: the share was 0.22-0.55 on the five 1e3-photon cases of seeds 3101-3103, where the training
-# scans peak at 0.99-1.18x the all-view optimum; 1/2 was chosen on those seeds and 2029 (docs/ct.md, "Sixth round")
+# fully off). Even there the held-out views' prediction error is mostly propagated noise, about as large as their
+# own noise: the share was 0.15-0.85 (median 0.46) on the eight 1e3-photon cases of seeds 3101-3103, where the
+# training scans peak at 0.99-1.18x the all-view optimum; 1/2 was chosen on those seeds and 2029 (docs/ct.md,
+# "Sixth round")
 NOISE_LIMITED_SHARE = 0.5
 
 
