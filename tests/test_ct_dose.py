@@ -75,3 +75,12 @@ def test_solver_records_the_dose_scale(device):
     assert 0.8 <= used <= 1.0 and "spread of the views' sums" in on.stats["lam_cv_dose"]
     assert on.metrics["lam_chosen"] == pytest.approx(pick * used, rel=1e-3)
     assert off.metrics["lam_chosen"] == pytest.approx(pick * 0.8, rel=1e-5) and "lam_cv_dose" not in off.stats
+
+
+def test_lam_cv_dose_must_be_a_bool():
+    from regrun.errors import UserError
+    from regrun.solvers.fista_tv import FistaTV
+
+    with pytest.raises(UserError, match="solver.lam_cv_dose='maybe'"):
+        FistaTV(config_section("solver", "fista_tv", lam_cv_dose="maybe"), RunContext(torch.device("cpu"), F64, 0,
+                                                                                       Path(".")))
