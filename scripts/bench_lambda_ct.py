@@ -241,15 +241,15 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight, cv_offsets=int(offsets),
                                      cv_grid=None if grid in (None, "None", "null") else int(grid),
-                                     cv_guard=bool(int(guard)))
+                                     cv_guard=bool(int(guard)), cv_dose=bool(cfg.lam_cv_dose))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
         if rule == "cv" and args.cv_also_scales:  # the same search answered at other scales: one more run each
-            out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, choice.lam / float(scale) * sc))
-                                                    for sc in args.cv_also_scales}
+            pick = float(choice.details["lam_cv_pick"])  # the held-out views' best weight, before any scale
+            out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, pick * sc)) for sc in args.cv_also_scales}
     if args.peer and prev is None:
         try:
             out["peer_psnr"], out["peer_weight"] = sirt_tv_peer(p, args.sirt_iters, args.tv_weights)

@@ -3,7 +3,8 @@ chosen lambda, the PSNR of the answer against the truth and the FISTA runs, per 
 optimum and the peers come from scripts/bench_lambda_ct.py, not here). A variant is FOLD/OFFSETS/SOLVES
 (every FOLD-th view held out, pooled over OFFSETS offsets, SOLVES training runs in all), optionally /GRID (the
 initial log grid's weights; 0: about half of them) and /GUARD (1/0, solver.lam_cv_guard; default the solver's)
-and /SCALE (solver.lam_cv_scale; default the solver's).
+and /SCALE (solver.lam_cv_scale; default the solver's) and /DOSE (1/0, solver.lam_cv_dose; default the
+solver's). --scales: the PSNR at the same search's pick times each (one more run each).
 
     python scripts/cv_variants_ct.py outputs/heldout_ct/s2027/*_128_15_*.npz --variants 8/1/9 8/2/8 8/2/10
     python scripts/cv_variants_ct.py metal_part:128:15:1e4:11:4 --variants 8/2/10    # a bench_lambda_ct case
@@ -47,18 +48,22 @@ def main(argv=None):
                                  lam_solves=solves)
             guard = bool(int(fields[4])) if len(fields) > 4 else bool(cfg.lam_cv_guard)
             scale = float(fields[5]) if len(fields) > 5 else float(cfg.lam_cv_scale)
+            dose = bool(int(fields[6])) if len(fields) > 6 else bool(cfg.lam_cv_dose)
             fista = make_fista(p, cfg, lipschitz(p, cfg))
             c0 = time.process_time()
             choice = choose_fista_weight(p, fista, int(cfg.iters), ChoiceSettings.from_config(cfg, "solver", CT_RULES),
                                          "fd", torch.Generator(), cv_fold=fold, cv_scale=scale,
                                          power_iters=int(cfg.power_iters),
                                          cv_reference=str(cfg.lam_cv_reference), cv_weight=str(cfg.lam_cv_weight),
-                                         cv_offsets=offsets, cv_grid=grid or None, cv_guard=guard)
+                                         cv_offsets=offsets, cv_grid=grid or None, cv_guard=guard,
+                                         cv_dose=dose)
             psnr = lambda x: p.quality(x * p.mask)["psnr"]  # noqa: E731
+            pick = float(choice.details["lam_cv_pick"])  # before the scale (with /DOSE 1, not `scale` itself)
             with torch.no_grad():  # the same search's answer at other scales: one more run each
-                at_scale = {f"{s:g}": psnr(fista.solve(torch.tensor(choice.lam / scale * s, dtype=torch.float64),
-                                                       int(cfg.iters))) for s in args.scales if s != scale}
-            row = {"case": name, "variant": variant, "lam": choice.lam, "psnr": psnr(choice.state), "at_scale": at_scale,
+                at_scale = {f"{s:g}": psnr(fista.solve(torch.tensor(pick * s, dtype=torch.float64),
+                                                       int(cfg.iters))) for s in args.scales}
+            row = {"case": name, "variant": variant, "lam": choice.lam, "pick": pick, "psnr": psnr(choice.state),
+                   "at_scale": at_scale,
                    "stats": choice.details,
                    "runs": choice.solves, "cpu_s": time.process_time() - c0,
                    "curve_lam": choice.curve["lam"].tolist(), "curve": choice.curve["criterion"].tolist()}

@@ -1,0 +1,86 @@
+"""cv's dose-aware scale (regrun.tomography.fista_tv_weight: noise_variance_view_sums, dose_scale,
+solver.lam_cv_dose): the noise from the spread of the views' sums on known level-dependent noise, the scale's
+limits, and the solver's record of it (docs/ct.md, "Sixth round")."""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from regrun.config import config_section
+from regrun.context import RunContext
+from regrun.monitor import Monitor
+
+F64 = torch.float64
+
+
+def shifted_profiles(views: int, n_u: int, device, rows: int | None = None):
+    """A sinogram whose every view sums to the same mass (a profile shifted along u inside zeros), Poisson-like
+    noise (larger where more is absorbed), and the noise's mean variance."""
+    g = torch.Generator().manual_seed(0)
+    u = torch.arange(n_u, dtype=F64)
+    shift = torch.randint(-8, 9, (views,), generator=g).to(F64)
+    clean = 30 * (1 - ((u[None, :] - n_u / 2 - shift[:, None]) / (n_u / 3)) ** 2).clamp_min(0)
+    if rows is not None:  # (views, n_u, n_v): the same in each detector row
+        clean = clean[..., None].expand(-1, -1, rows)
+    std = 0.05 * torch.exp(clean / 30)
+    noisy = clean + std * torch.randn(clean.shape, generator=g, dtype=F64)
+    return noisy.to(device), float(std.pow(2).mean())
+
+
+@pytest.mark.parametrize("rows", [None, 3])
+def test_view_sums_spread_is_the_mean_noise_variance(device, rows):
+    from regrun.tomography.fista_tv_weight import noise_variance_view_sums
+
+    sino, truth = shifted_profiles(600, 64, device, rows)
+    # 600 views: the estimate's relative sd is sqrt(2 / 599) = 6% (sqrt(2 / (599 * 3)) over three rows)
+    assert noise_variance_view_sums(sino, "parallel") == pytest.approx(truth, rel=0.2)
+    # the object's shape, whatever it is, does not enter (unlike the second differences across the bins)
+    assert noise_variance_view_sums(sino + 50 * (torch.arange(64, device=device) % 2).to(F64).reshape(
+        (1, 64) + (1,) * (sino.ndim - 2)), "parallel") == pytest.approx(noise_variance_view_sums(sino, "parallel"))
+    assert noise_variance_view_sums(sino, "fan") is None and noise_variance_view_sums(sino, None) is None
+    assert noise_variance_view_sums(sino[:3], "parallel") is None
+
+
+def test_dose_scale_fades_with_the_noise_share():
+    from regrun.tomography.fista_tv_weight import NOISE_LIMITED_SHARE, dose_scale
+
+    assert dose_scale(0.8, None, 1.0, 2.0)[0] == 0.8  # no estimate: the scale as given
+    assert dose_scale(0.8, 0.0, 1.0, 2.0)[0] == pytest.approx(0.8)
+    half = NOISE_LIMITED_SHARE / 2  # half-way to noise-limited: half the correction, in log lam
+    assert dose_scale(0.8, half, 0.5, 0.5)[0] == pytest.approx(math.sqrt(0.8))
+    assert dose_scale(0.8, NOISE_LIMITED_SHARE, 1.0, 1.0)[0] == 1.0
+    used, line = dose_scale(0.8, 5.0, 1.0, 2.0)  # more noise than misfit (an estimate's scatter): the scale off
+    assert used == 1.0 and "2.500 of the held-out misfit" in line
+
+
+def test_solver_records_the_dose_scale(device):
+    """A 16^2, 16-view Poisson scan: /stats/lam_cv_dose holds the share and the scale, the weight is the pick
+    times it; lam_cv_dose=false answers the pick times lam_cv_scale from the same search."""
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=16, noise="poisson",
+                                       photons=1e3), ctx)
+    out = {}
+    for dose in (True, False):
+        cfg = config_section("solver", "fista_tv", lam="auto", iters=20, lam_solves=5, lam_cv_grid=3,
+                             lam_cv_dose=dose)
+        out[dose] = FistaTV(cfg, ctx).solve(problem, Monitor())
+    on, off = out[True], out[False]
+    pick = float(on.stats["lam_cv_pick"])
+    assert pick == pytest.approx(float(off.stats["lam_cv_pick"]), rel=1e-9)
+    used = float(on.stats["lam_cv_dose"].rsplit("= ", 1)[1])
+    assert 0.8 <= used <= 1.0 and "spread of the views' sums" in on.stats["lam_cv_dose"]
+    assert on.metrics["lam_chosen"] == pytest.approx(pick * used, rel=1e-3)
+    assert off.metrics["lam_chosen"] == pytest.approx(pick * 0.8, rel=1e-5) and "lam_cv_dose" not in off.stats
+
+
+def test_lam_cv_dose_must_be_a_bool():
+    from regrun.errors import UserError
+    from regrun.solvers.fista_tv import FistaTV
+
+    with pytest.raises(UserError, match="solver.lam_cv_dose='maybe'"):
+        FistaTV(config_section("solver", "fista_tv", lam_cv_dose="maybe"), RunContext(torch.device("cpu"), F64, 0,
+                                                                                       Path(".")))
