@@ -175,7 +175,8 @@ class WorkETA:
     scenes whose eye pair stops at once and whose crab's maps hold faint false-claw bumps)."""
 
     def __init__(self, parts: dict[str, list[tuple]], clock=time.perf_counter,
-                 prior_share: float = PRIOR_SHARE, by_segment: bool = True, run_prior_share: float = 0.0):
+                 prior_share: float = PRIOR_SHARE, by_segment: bool = True, run_prior_share: float = 0.0,
+                 floor_told_ahead: bool = True):
         # a segment is (kind, predicted seconds) or (kind, predicted seconds of its most work, expected yield): only
         # the latter's skipped work is told apart (a record of measured seconds already holds its run's early stops)
         self.yields = {name: [float(seg[2]) if len(seg) > 2 else None for seg in segs] for name, segs in parts.items()}
@@ -184,6 +185,7 @@ class WorkETA:
         self.parts = {name: [(seg[0], max(float(seg[1]), 0.0)) for seg in segs] for name, segs in parts.items()}
         self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
         self.run_prior_share = run_prior_share
+        self.floor_told_ahead = floor_told_ahead  # a part told it will run at its floor sets at_once (eta11)
         self.kind_total: dict[str, float] = {}
         for segs in self.parts.values():
             for kind, sec in segs:
@@ -218,11 +220,17 @@ class WorkETA:
             total = sum(sec for _, sec in self.parts[self.running])
             self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock(), min(max(skipped, 0.0), 1.0) * total)
 
-    def expect(self, share: float) -> None:
-        """The running part's work that may stop early (its segments with a yield) is now expected to run `share`
-        of its most work (a spike node whose maps are empty: its items stop at once)."""
-        if self.running is not None:
-            self.yields[self.running] = [None if y is None else float(share) for y in self.yields[self.running]]
+    def expect(self, share: float, part: str | None = None) -> None:
+        """`part`'s work that may stop early (its segments with a yield) is now expected to run `share` of its most
+        work (a spike node whose maps are empty: its items stop at once); `part` None: the running one. Said of a
+        part not started yet as soon as its maps are known (its children's ended: eta11). A part expected at its
+        floor makes the parts after it expected at theirs, as one that ran at its floor does (`at_once`)."""
+        part = self.running if part is None else part
+        if part is not None and part in self.parts and part not in self.finished:
+            self.yields[part] = [None if y is None else float(share) for y in self.yields[part]]
+            floors = [f for f in self.floors[part] if f is not None]
+            if self.floor_told_ahead and floors and all(share <= f * (1 + 1e-6) for f in floors):
+                self.at_once = True
 
     def finish(self) -> None:
         if self.running is not None:
@@ -292,14 +300,21 @@ class WorkETA:
 
     def remaining(self) -> float | None:
         """Seconds left (None: nothing measured yet)."""
+        left = self.remaining_by_segment()
+        return None if left is None else sum(left.values())
+
+    def remaining_by_segment(self) -> dict[tuple[str, int], float] | None:
+        """Seconds left per (part, segment index) of the parts not finished (None: nothing measured yet); the time
+        since the last report is taken off the running part's first segments left (bench_crab_eta's --blame
+        reads which segment's prediction an ETA's error comes from)."""
         rates = self.rates()
         if rates is None:
             return None
-        left = 0.0
+        out = {}
         for name, segs in self.parts.items():
             if name in self.finished:
                 continue
-            start, part_left = 0.0, 0.0
+            start = 0.0
             running = name == self.running
             done = self.done if running else 0.0
             for i, (kind, sec) in enumerate(segs):
@@ -324,12 +339,15 @@ class WorkETA:
                         min(most, max(share * sec - self.seg_predicted[i], share * most))
                 else:
                     left_work = share * most
-                part_left += rate * left_work
+                out[name, i] = rate * left_work
                 start += sec
             if name == self.running:  # time since the last report was spent on what is left of this part
-                part_left = max(part_left - (self.clock() - self.last), 0.0)
-            left += part_left
-        return left
+                since = self.clock() - self.last
+                for i in range(len(segs)):
+                    took = min(since, out[name, i])
+                    out[name, i] -= took
+                    since -= took
+        return out
 
     def fraction(self) -> float:
         """The share of the phase's time done: elapsed / (elapsed + remaining); by the predicted work while

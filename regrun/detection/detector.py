@@ -244,6 +244,9 @@ class HierarchicalDetector:
         # inside a node: (fraction of the node's predicted work done, what runs now), from a registrar that
         # reports its progress (a `report` attribute: UnrolledRegistrar); None: nothing
         self.inside: Callable[[float, str], None] | None = None
+        # before a spike node runs: (node, the share of its descent's most work it will run), when its children's
+        # maps tell (they are empty); None: nothing is told ahead
+        self.ahead: Callable[[str, float], None] | None = None
         self.min_visible = min_visible  # None: objects are searched only where every motif fits (no border rule)
         # None, or a registrar without register_at (the exhaustive search): no top-down completion
         self.completion = completion if hasattr(registrar, "register_at") else None
@@ -277,7 +280,7 @@ class HierarchicalDetector:
         also searched where its motif sticks out of the image, and its losses count observable children only
         (border_losses)."""
         st, motif = self.settings[node], self.motifs[node]
-        pad = self.border_pad(node) if border and motif.kind == "spike" and self.min_visible is not None else 0
+        pad = self._pad(node, border)
         # outside the image the children's maps are zero: the padding is what the window sampling reads there too
         yp = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
         grid = StrideGrid.build(yp.shape[-2:], motif.mask.shape, st.stride)
@@ -306,6 +309,11 @@ class HierarchicalDetector:
         motif = self.motifs[node]
         q = torch.nonzero(motif.mask > 0).to(torch.float64)
         return q + torch.tensor(motif.origin, dtype=q.dtype, device=q.device)
+
+    def _pad(self, node: str, border: bool = True) -> int:
+        """Zeros register_node puts around a node's scene: a spike node's with the border rule on, else none."""
+        return self.border_pad(node) if border and self.motifs[node].kind == "spike" and self.min_visible is not None \
+            else 0
 
     def border_pad(self, node: str) -> int:
         """Zeros around a spike node's scene: its (unrotated) motif can then be centred on any image pixel."""
@@ -490,10 +498,11 @@ class HierarchicalDetector:
 
         nodes: dict[str, NodeResult] = {}
         maps: dict[str, torch.Tensor] = {}
+        scenes: dict[str, torch.Tensor] = {}  # spike nodes' scenes built as their last child ended (self.ahead)
         timings, cpu = {}, {}
         for node, _ in self.order:
             t0, c0 = time.perf_counter(), time.process_time()
-            y = self.node_scene(node, scene, maps)
+            y = scenes.pop(node) if node in scenes else self.node_scene(node, scene, maps)
             if node not in self.motifs:
                 if not extracting:
                     raise RuntimeError(f"node {node!r} has no motif: call extract() first")
@@ -501,8 +510,25 @@ class HierarchicalDetector:
             self.progress(f"{'extract' if extracting else 'detect'} {node}")
             nodes[node] = self._run_node(node, y, extracting)
             maps[node] = nodes[node].occurrence
+            if self.ahead is not None and not extracting:
+                self._tell_ahead(scene, maps, scenes)
             timings[node], cpu[node] = time.perf_counter() - t0, time.process_time() - c0
         return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings, cpu)
+
+    def _tell_ahead(self, scene: torch.Tensor, maps: dict, scenes: dict) -> None:
+        """Each spike node not run yet whose children have all ended has its scene built now (kept in `scenes` for
+        its turn) and, when the registrar can tell from it what its descent will run (descent_share: its maps are
+        empty), says so to progress: `ahead(node, share)` (eta11)."""
+        share_of = getattr(self.registrar, "descent_share", None)
+        for node, kids in self.tree.items():
+            if node in maps or node in scenes or not kids or not all(k in maps for k in kids):
+                continue
+            scenes[node] = y = self.node_scene(node, scene, maps)
+            pad = self._pad(node)
+            share = None if share_of is None else share_of(torch.nn.functional.pad(y, (pad,) * 4) if pad else y,
+                                                           self.motifs[node])
+            if share is not None:
+                self.ahead(node, share)
 
     def extract_motif(self, node: str, y: torch.Tensor) -> Motif:
         """A.4: the children's maps on the canonical template, summed, thresholded at 1/20 of their peak, cropped

@@ -113,6 +113,12 @@ class NodeProgress:
             self.eta.advance(fraction, skipped)
             self._move(f"{self.message}: {now}")
 
+    def ahead(self, node: str, share: float) -> None:
+        """`node`, not started yet, will run `share` of its descent's most work (its maps, known once its children
+        ended, are empty): the next node's start moves the bar."""
+        if self.eta is not None:
+            self.eta.expect(share, node)
+
     def _move(self, shown: str) -> None:
         if self.bar is None:
             return
@@ -306,10 +312,10 @@ class Hierarchical(Solver):
                 # (whose constants are CPU seconds): then the run's rate is held to them until enough has run
                 mine = bool(recorded) or problem.scene.image.device.type == "cpu"
                 progress = NodeProgress(bar, plan, run_prior_share=RUN_PRIOR_SHARE if mine else 0.0)
-                det.progress, det.inside = progress, progress.inside
+                det.progress, det.inside, det.ahead = progress, progress.inside, progress.ahead
                 found = det.detect(problem.scene.image)
                 progress.finish()
-                det.inside = None
+                det.inside = det.ahead = None
         except SceneTooSmall as exc:  # the same message in full-size pixels
             s = problem.scale
             raise UserError(f"problem.scene: {problem.scene.label.rsplit(' /', 1)[0]!r} is {s * exc.size[0]}x{s * exc.size[1]} px, "
