@@ -228,10 +228,41 @@ def test_a_spike_node_with_empty_maps_says_its_descent_stops_at_once(device):
         reg(scene, spike, grid, [-15.0, 15.0])
         told = [e[0] for _, _, e in said if e]
         assert told == ([pytest.approx(2 / 61)] if empty else [])
+        # eta11: the same test on the same maps, asked before the node runs (as its last child ends)
+        assert reg.descent_share(scene, spike) == (pytest.approx(2 / 61) if empty else None)
         if empty:
             plan = reg.work(tuple(scene.shape), spike, grid, [-15.0, 15.0])
             descent = plan.rounds[0] / plan.total
             assert (descent - said[-1][1]) / descent == pytest.approx(2 / 61)
+
+
+def test_a_spike_node_is_told_ahead_as_soon_as_its_last_child_has_ended(device):
+    """eta11: Detector._tell_ahead, after each node: a spike node whose children have all ended has its scene built
+    (kept for its turn) and, its maps empty, is said to run its descent's floor (`ahead`); one whose maps hold a
+    bump is not; one with a child not run yet waits for it."""
+    from types import SimpleNamespace
+
+    from regrun.detection.detector import HierarchicalDetector
+
+    dtype = torch.float64
+    _, spike = _three_bump_pair(device, dtype)
+    reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60))
+    tree = {"pair": ("a", "b", "c"), "root": ("pair", "d", "e")}
+    told = []
+    det = SimpleNamespace(tree=tree, motifs={"pair": spike, "root": spike}, registrar=reg, _pad=lambda node: 2,
+                          node_scene=lambda node, scene, maps: torch.stack([maps[k] for k in tree[node]]),
+                          ahead=lambda node, share: told.append((node, share)))
+    zero = torch.zeros(56, 64, dtype=dtype, device=device)
+    maps, scenes = {"a": zero, "b": zero}, {}
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes)
+    assert told == [] and scenes == {}  # c not run yet
+    maps["c"] = zero
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes)
+    assert told == [("pair", pytest.approx(2 / 61))] and set(scenes) == {"pair"}
+    maps.update(pair=zero, d=_bumps([(20.0, 30.0)], (56, 64), 2.5, device, dtype)[0], e=zero)
+    del scenes["pair"]  # its turn came
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes)
+    assert told == [("pair", pytest.approx(2 / 61))] and set(scenes) == {"root"}  # a bump: nothing said
 
 
 def test_faint_bumps_scattered_over_the_maps_are_empty_maps_too(device):

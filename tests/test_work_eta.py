@@ -296,3 +296,27 @@ def test_the_runs_rate_is_held_to_the_prior_until_enough_has_run():
         now[0] += 1.5
         eta.advance(0.5)  # half the leaf, 1.5x its prediction
         assert eta.rates()["spike"] == pytest.approx(rate)
+
+
+def test_a_part_told_ahead_that_it_stops_at_once_expects_so_and_so_do_the_next():
+    """eta11: a spike node's empty maps are told as soon as its last child ends (the eye pair's after the eyes, a
+    quarter into a crab-free detection), while other parts run: from then on its descent is expected at its floor,
+    and so are those of the parts after it (as after a descent run at its floor: eta10), where before eta11
+    (floor_told_ahead=False) the next parts kept the prior yield until the told part had run."""
+    floor, prior = 2 / 33, 0.335
+    plan = {"leaf": [("leaf", 1.0)], **{n: [("search", 1.0), (f"descent {n}", 2.0, prior, floor)]
+                                         for n in ("eye_pair", "crab")}}
+    for ahead, crab in ((True, floor), (False, prior)):
+        now = [0.0]
+        eta = WorkETA(plan, clock=lambda: now[0], floor_told_ahead=ahead)
+        eta.start("leaf")
+        now[0] += 0.5
+        eta.advance(0.5)  # half the leaf, at its prediction
+        assert eta.remaining() == pytest.approx(0.5 + 2 * (1.0 + 2.0 * prior))
+        eta.expect(floor, "eye_pair")  # its maps, known now, are empty
+        assert eta.yields["eye_pair"] == [None, floor] and eta.yields["crab"] == [None, prior]
+        assert eta.remaining() == pytest.approx(0.5 + 1.0 + 2.0 * floor + 1.0 + 2.0 * crab)
+    eta.expect(floor, "leaf")  # a part without a descent that may stop early, and a part ended, keep theirs
+    eta.finish()
+    eta.expect(floor, "leaf")
+    assert eta.yields["leaf"] == [None]
