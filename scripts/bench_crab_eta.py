@@ -70,7 +70,7 @@ from regrun.config import compose
 from regrun.context import RunContext
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
-from regrun.detection.detector import expected_seconds, scaled_plan
+from regrun.detection.detector import expected_seconds, scaled_plan, work_family
 from regrun.detection.motif_cache import cache_dir, cached_extract
 from regrun.monitor import PRIOR_SHARE, RUN_PRIOR_SHARE, WorkETA
 from regrun.detection.scenes import (
@@ -421,7 +421,12 @@ MAIN9 = {"fft": (1.20e-9, 1.20e-9), "sample": (5.55e-8, 9.2e-8), "call": 0.0, "s
 # main's ETA before eta11 (the "before" column since eta11, replayed on the same traces with the code's work model):
 # a spike node's empty maps told as it starts only, and only a descent run at its floor makes the next ones
 # expected at theirs
-MAIN10 = {"floor_told_ahead": False}
+MAIN10 = {"floor_told_ahead": False, "run_prior_share": 0.5, "families": None}
+
+
+def families_of(plan) -> dict[str, str]:
+    """kind -> family of a plan's kinds, as NodeProgress gives the detection's WorkETA (eta11)."""
+    return {seg[0]: work_family(seg[0]) for segs in plan.values() for seg in segs}
 
 
 def constants(extracting=False) -> dict:
@@ -579,7 +584,9 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     kind = {n: segs[0][0].split()[0] for n, segs in stored.items()}
     extracting = name.endswith("extraction")
     plan = plan_from(units, kind, extracting=extracting)
-    share = 0.0 if extracting else RUN_PRIOR_SHARE  # as the solver: the run prior for the detection only
+    # as the solver: the run prior and the families for the detection only
+    code = {"run_prior_share": 0.0, "families": None} if extracting else \
+        {"run_prior_share": RUN_PRIOR_SHARE, "families": families_of(plan)}
     model = {n: expected_seconds(segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
@@ -589,10 +596,10 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     points = {"nodes": static_points(order, now, total, None),
               "model": static_points(order, now, total, model),
               "record": static_points(order, now, total, record) if record else None,
-              "before": online_points(now, total, plan, expected=expected, run_prior_share=share, **MAIN10),
-              "online": online_points(now, total, plan, expected=expected, ahead=ahead, run_prior_share=share),
+              "before": online_points(now, total, plan, expected=expected, **{**code, **MAIN10}),
+              "online": online_points(now, total, plan, expected=expected, ahead=ahead, **code),
               "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected, ahead=ahead,
-                                             run_prior_share=share)
+                                             **code)
               if record else None}
     for label, pts in points.items():
         err = eta_errors(pts, total) if pts else None
@@ -605,9 +612,8 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
         # out: they would tilt the share towards the run's end)
         late = [abs(eta / left - 1) for t, eta, left in pts or () if t >= 0.1 * total and t in reported]
         row[f"within20_{label}"] = f"{sum(e <= 0.2 for e in late)}/{len(late)}" if late else ""
-    for label, options in (("before", MAIN10), ("online", {"ahead": ahead})):
-        pts = online_points(now, total, plan, times=grid_times(total), expected=expected, run_prior_share=share,
-                            **options)
+    for label, options in (("before", {**code, **MAIN10}), ("online", {**code, "ahead": ahead})):
+        pts = online_points(now, total, plan, times=grid_times(total), expected=expected, **options)
         row[f"grid20_{label}"] = f"{sum(abs(eta / left - 1) <= 0.2 for _, eta, left in pts)}/{len(pts)}"
     print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
           + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
@@ -818,8 +824,8 @@ def blame_of(trace, options) -> tuple[int, int, dict[str, float]]:
     total, bounds = trace["total"], stage_bounds(trace)
     events = remap(events_of(trace), stored_plan(trace), plan)
     now = [0.0]
-    eta = WorkETA(plan, clock=lambda: now[0], run_prior_share=RUN_PRIOR_SHARE,
-                  **{k: v for k, v in options.items() if k != "ahead"})
+    code = {"run_prior_share": RUN_PRIOR_SHARE, "families": families_of(plan)}  # the detection's, as the solver's
+    eta = WorkETA(plan, clock=lambda: now[0], **{**code, **{k: v for k, v in options.items() if k != "ahead"}})
     told = sorted((t, n, sh) for n, (t, sh) in (options.get("ahead") or {}).items())
     node, off, counted, out = None, 0, 0, {}
     for t, n, frac, skipped in events:

@@ -320,3 +320,28 @@ def test_a_part_told_ahead_that_it_stops_at_once_expects_so_and_so_do_the_next()
     eta.finish()
     eta.expect(floor, "leaf")
     assert eta.yields["leaf"] == [None]
+
+
+def test_a_kind_not_run_yet_takes_its_familys_rate():
+    """eta11: with families, a spike node's search not run yet takes the rate the leaves' searches ran at (the same
+    FFT work), not the run's, which the leaves' descents (the template's rate) weigh; without, the run's."""
+    from regrun.detection.detector import work_family
+
+    plan = {"leaf": [("leaf coarse search", 1.0), ("leaf descent", 3.0)],
+            "crab": [("spike coarse search", 2.0), ("spike descent crab", 2.0, 0.5, 0.1)]}
+    families = {kind: work_family(kind) for segs in plan.values() for kind, *_ in segs}
+    assert families == {"leaf coarse search": "coarse search", "leaf descent": "leaf descent",
+                        "spike coarse search": "coarse search", "spike descent crab": "spike descent"}
+    for kin in (families, None):
+        now = [0.0]
+        eta = WorkETA(plan, clock=lambda: now[0], families=kin)
+        eta.start("leaf")
+        now[0] += 2.0
+        eta.advance(0.25)  # the search, at 2x its prior
+        now[0] += 3.0
+        eta.advance(1.0)  # the descent, at its prior
+        rates = eta.rates()
+        # the family's rate 2 blended with the run's 5/4 by the kind's prior weight (PRIOR_SHARE x 2 s = 0.5 s)
+        expected = (2.0 * 1.0 + 0.5 * 5.0 / 4.0) / (1.0 + 0.5) if kin else 5.0 / 4.0
+        assert rates["spike coarse search"] == pytest.approx(expected)
+        assert rates["spike descent crab"] == pytest.approx(5.0 / 4.0)  # its family has not run: the run's rate

@@ -734,6 +734,17 @@ def scaled_plan(plan: dict, seconds: dict[str, float]) -> dict:
     return out
 
 
+def work_family(kind: str) -> str:
+    """The family of a plan's kind of work (WorkETA's families), whose measured rate a kind not run yet takes: the
+    FFT search and its scan are the same work at a leaf and at a spike node ("coarse search", "scan"); the spike
+    nodes' descents share theirs ("spike descent": float32 samples of items that stop early; the crab's ran 0.6-1.2x
+    the eye pair's rate on the eta11 tuning traces); a leaf's descent is its own (eta11)."""
+    node, _, stage = kind.partition(" ")
+    if kind.startswith("spike descent"):
+        return "spike descent"
+    return stage if node in ("leaf", "spike") and stage in ("coarse search", "scan") else kind
+
+
 def expected_seconds(segs) -> float:
     """A node's expected seconds from its plan's segments: (kind, seconds) or (kind, seconds of the most work,
     the share of it expected to run[, the least share it can run])."""
