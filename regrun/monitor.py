@@ -186,6 +186,7 @@ class WorkETA:
         self.yields = {name: [float(seg[2]) if len(seg) > 2 else None for seg in segs] for name, segs in parts.items()}
         self.floors = {name: [float(seg[3]) if len(seg) > 3 else None for seg in segs] for name, segs in parts.items()}
         self.at_once = False  # the last part with floors ran every one of its descents at its floor
+        self.runs_on: set[str] = set()  # parts told not to expect the floor of those before them (expect(None))
         self.parts = {name: [(seg[0], max(float(seg[1]), 0.0)) for seg in segs] for name, segs in parts.items()}
         self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
         self.run_prior_share = run_prior_share
@@ -225,17 +226,23 @@ class WorkETA:
             total = sum(sec for _, sec in self.parts[self.running])
             self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock(), min(max(skipped, 0.0), 1.0) * total)
 
-    def expect(self, share: float, part: str | None = None) -> None:
+    def expect(self, share: float | None, part: str | None = None) -> None:
         """`part`'s work that may stop early (its segments with a yield) is now expected to run `share` of its most
         work (a spike node whose maps are empty: its items stop at once); `part` None: the running one. Said of a
         part not started yet as soon as its maps are known (its children's ended: eta11). A part expected at its
-        floor makes the parts after it expected at theirs, as one that ran at its floor does (`at_once`)."""
+        floor makes the parts after it expected at theirs, as one that ran at its floor does (`at_once`). `share`
+        None: the part is not expected at a floor the parts before it ran (one of its children found a part: a
+        crab-free scene's false claw, on which the crab's items run on; eta11)."""
         part = self.running if part is None else part
-        if part is not None and part in self.parts and part not in self.finished:
-            self.yields[part] = [None if y is None else float(share) for y in self.yields[part]]
-            floors = [f for f in self.floors[part] if f is not None]
-            if self.floor_told_ahead and floors and all(share <= f * (1 + 1e-6) for f in floors):
-                self.at_once = True
+        if part is None or part not in self.parts or part in self.finished:
+            return
+        if share is None:
+            self.runs_on.add(part)
+            return
+        self.yields[part] = [None if y is None else float(share) for y in self.yields[part]]
+        floors = [f for f in self.floors[part] if f is not None]
+        if self.floor_told_ahead and floors and all(share <= f * (1 + 1e-6) for f in floors):
+            self.at_once = True
 
     def finish(self) -> None:
         if self.running is not None:
@@ -334,7 +341,7 @@ class WorkETA:
             for i, (kind, sec) in enumerate(segs):
                 rate, share = rates[kind], self.yields[name][i]
                 share = 1.0 if share is None else share
-                if self.at_once and self.floors[name][i] is not None:
+                if self.at_once and self.floors[name][i] is not None and name not in self.runs_on:
                     share = min(share, self.floors[name][i])
                 if running and self.by_segment and self.seg_predicted[i] > 0:
                     # a segment part-done: the rest of the same work runs as its start did, blended like a kind

@@ -26,7 +26,9 @@ Sets, never mixed:
   traces eta10's constants and RUN_PRIOR_SHARE were chosen on; `heldout10a`, `heldout10b` (seeds 421-430, 441-450,
   both templates and sizes, one crab, two crabs, crab-free), each run once with eta10's final code.
 - `heldout12a`, `heldout12b` (eta11; seeds 601-610, 621-630, both templates and sizes, one crab, two crabs,
-  crab-free), each run once with eta11's final code (heldout10a/b and heldout11, seen, count as tuning since).
+  crab-free), each run once with eta11's first code (heldout10a/b and heldout11, seen, count as tuning since);
+  their misses led to FOUND_PART_WEIGHT, so they are tuning too, and `heldout13a`, `heldout13b` (seeds 641-650,
+  661-670) were run once with eta11's final code.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -235,6 +237,18 @@ HELDOUT12B = [HeldOut("refine_crab", 1, 2, 621, "beach"), HeldOut("synthetic", 1
               HeldOut("refine_crab", 2, 0, 626, "beach"), HeldOut("synthetic", 2, 0, 627, "beach"),
               HeldOut("refine_crab", 2, 2, 628, "beach"), HeldOut("synthetic", 2, 1, 629, "beach", 100.0),
               HeldOut("refine_crab", 2, 1, 630, "clutter", -140.0)]
+HELDOUT13A = [HeldOut("refine_crab", 1, 1, 641, "clutter", 95.0), HeldOut("synthetic", 1, 0, 642, "clutter"),
+              HeldOut("refine_crab", 1, 0, 643, "clutter"), HeldOut("synthetic", 1, 2, 644, "beach"),
+              HeldOut("synthetic", 1, 1, 645, "beach", -170.0),
+              HeldOut("refine_crab", 2, 0, 646, "clutter"), HeldOut("synthetic", 2, 0, 647, "clutter"),
+              HeldOut("refine_crab", 2, 1, 648, "beach", -65.0), HeldOut("synthetic", 2, 2, 649, "beach"),
+              HeldOut("refine_crab", 2, 0, 650, "beach")]
+HELDOUT13B = [HeldOut("synthetic", 1, 0, 661, "beach"), HeldOut("refine_crab", 1, 2, 662, "clutter"),
+              HeldOut("refine_crab", 1, 0, 663, "beach"), HeldOut("synthetic", 1, 1, 664, "clutter", 30.0),
+              HeldOut("refine_crab", 1, 1, 665, "beach", 145.0),
+              HeldOut("synthetic", 2, 0, 666, "clutter"), HeldOut("refine_crab", 2, 2, 667, "clutter"),
+              HeldOut("refine_crab", 2, 0, 668, "clutter"), HeldOut("synthetic", 2, 1, 669, "clutter", 5.0),
+              HeldOut("synthetic", 2, 0, 670, "beach")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -465,9 +479,10 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
 
 def ahead_of(trace) -> dict[str, tuple[float, float]]:
     """node -> (CPU s, share): when a trace's run said a node's descent would run `share` of its most work before
-    the node started (its maps empty as soon as its children had ended: Detector.ahead, eta11). A trace run before
-    that recorded only what the node said as it started (`expected`): the same test on the same maps, which the
-    run would have said as its last child ended, i.e. when the node after that child started."""
+    the node started (its maps empty as soon as its children had ended: Detector.ahead, eta11; share None: a child
+    found a part, the node's items will run on). A trace run before that recorded only what the node said as it
+    started (`expected`): the same test on the same maps, which the run would have said as its last child ended,
+    i.e. when the node after that child started (the parts found, which no trace before recorded, are not told)."""
     if "ahead" in trace:
         return {n: tuple(v) for n, v in trace["ahead"].items()}
     tree, order, ev = detector_of(trace).tree, trace["order"], events_of(trace)
@@ -890,7 +905,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
-                                       "heldout10b", "heldout11", "heldout12a", "heldout12b", "extraction"),
+                                       "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
+                                       "heldout13b", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -941,7 +957,8 @@ def main(argv=None):
                              "heldout6": HELDOUT6, "heldout9a": HELDOUT9A, "heldout9b": HELDOUT9B,
                              "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D, "heldout10a": HELDOUT10A,
                              "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
-                             "heldout12b": HELDOUT12B, "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
+                             "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
+                             "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)

@@ -345,3 +345,20 @@ def test_a_kind_not_run_yet_takes_its_familys_rate():
         expected = (2.0 * 1.0 + 0.5 * 5.0 / 4.0) / (1.0 + 0.5) if kin else 5.0 / 4.0
         assert rates["spike coarse search"] == pytest.approx(expected)
         assert rates["spike descent crab"] == pytest.approx(5.0 / 4.0)  # its family has not run: the run's rate
+
+
+def test_a_part_told_it_runs_on_keeps_its_prior_yield_after_a_floor():
+    """eta11: expect(None, part): one of the part's children found a part (a false claw in a crab-free scene), so its
+    descent is not expected at the floor a part before it ran or was told; the others still are."""
+    floor, prior = 2 / 33, 0.335
+    plan = {n: [("search", 1.0), (f"descent {n}", 2.0, prior, floor)] for n in ("eye_pair", "crab", "other")}
+    now = [0.0]
+    eta = WorkETA(plan, clock=lambda: now[0])
+    eta.start("eye_pair")
+    now[0] += 0.5
+    eta.advance(0.5 / 3)
+    eta.expect(floor)  # the eye pair's maps are empty: at_once, every descent after it at its floor
+    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + 2 * (1.0 + 2.0 * floor))
+    eta.expect(None, "crab")
+    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + (1.0 + 2.0 * prior) + (1.0 + 2.0 * floor))
+    assert eta.yields["crab"] == [None, prior]

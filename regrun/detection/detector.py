@@ -499,6 +499,7 @@ class HierarchicalDetector:
         nodes: dict[str, NodeResult] = {}
         maps: dict[str, torch.Tensor] = {}
         scenes: dict[str, torch.Tensor] = {}  # spike nodes' scenes built as their last child ended (self.ahead)
+        said: set[str] = set()  # spike nodes told that a child found a part (_tell_ahead)
         timings, cpu = {}, {}
         for node, _ in self.order:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -511,24 +512,37 @@ class HierarchicalDetector:
             nodes[node] = self._run_node(node, y, extracting)
             maps[node] = nodes[node].occurrence
             if self.ahead is not None and not extracting:
-                self._tell_ahead(scene, maps, scenes)
+                self._tell_ahead(scene, maps, scenes, said)
             timings[node], cpu[node] = time.perf_counter() - t0, time.process_time() - c0
         return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings, cpu)
 
-    def _tell_ahead(self, scene: torch.Tensor, maps: dict, scenes: dict) -> None:
-        """Each spike node not run yet whose children have all ended has its scene built now (kept in `scenes` for
-        its turn) and, when the registrar can tell from it what its descent will run (descent_share: its maps are
-        empty), says so to progress: `ahead(node, share)` (eta11)."""
+    def _tell_ahead(self, scene: torch.Tensor, maps: dict, scenes: dict, said: set) -> None:
+        """What a spike node not run yet will run, told to progress (`ahead(node, share)`) as soon as its children's
+        maps tell it (eta11). Once they have all ended its scene is built (kept in `scenes` for its turn) and, when
+        the registrar says its descent's share from it (descent_share: the maps are empty), that share is told.
+        Before, a child's map holding a part of weight >= FOUND_PART_WEIGHT (a false claw in a crab-free scene) is
+        told as share None, once (`said`): the node's items will run on such a part, so it is not to expect the floor
+        a spike node before it ran (the eye pair's, in a scene whose eyes found nothing)."""
         share_of = getattr(self.registrar, "descent_share", None)
+        weight_of = getattr(self.registrar, "part_weight", None)
         for node, kids in self.tree.items():
-            if node in maps or node in scenes or not kids or not all(k in maps for k in kids):
+            ended = [k for k in kids or () if k in maps]
+            if node in maps or node in scenes or not ended:
                 continue
-            scenes[node] = y = self.node_scene(node, scene, maps)
+            whole = len(ended) == len(kids)
+            # a child not run yet is a channel of zeros: what the ended ones found is all that is known
+            y = self.node_scene(node, scene, maps if whole else {**maps, **{k: torch.zeros_like(maps[ended[0]])
+                                                                              for k in kids if k not in maps}})
+            if whole:
+                scenes[node] = y
             pad = self._pad(node)
-            share = None if share_of is None else share_of(torch.nn.functional.pad(y, (pad,) * 4) if pad else y,
-                                                           self.motifs[node])
+            y = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
+            share = share_of(y, self.motifs[node]) if whole and share_of is not None else None
             if share is not None:
                 self.ahead(node, share)
+            elif node not in said and weight_of is not None and weight_of(y, self.motifs[node]) >= FOUND_PART_WEIGHT:
+                said.add(node)
+                self.ahead(node, None)
 
     def extract_motif(self, node: str, y: torch.Tensor) -> Motif:
         """A.4: the children's maps on the canonical template, summed, thresholded at 1/20 of their peak, cropped
@@ -732,6 +746,15 @@ def scaled_plan(plan: dict, seconds: dict[str, float]) -> dict:
         k = seconds[node] / max(expected_seconds(segs), 1e-300) if node in seconds else 1.0
         out[node] = [(seg[0], seg[1] * k, *seg[2:]) for seg in segs]
     return out
+
+
+# The weight of a part a spike node's child found (its occurrence map's bump, in any window a pose sees; a part
+# found in full weighs 1) from which the node's descent is taken to run on, not to stop at once like the spike
+# node's before it (_tell_ahead; eta11). Chosen on the eta11 tuning traces' crab-free scenes: where the crab's
+# descent stopped at once after the eye pair's had, its children's maps held parts of weight <= 7.1e-4 (7 scenes
+# at half size, 7 at full); where it ran on (0.33-0.75 of its most work), 8.6e-3-0.71 (4 at half size, 1 at full):
+# the geometric middle
+FOUND_PART_WEIGHT = 2.5e-3
 
 
 def work_family(kind: str) -> str:

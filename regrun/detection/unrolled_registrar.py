@@ -376,6 +376,14 @@ class UnrolledRegistrar:
             return None
         return self.at_once_share() if self._maps_empty(*self._spike_maps(scene, motif), motif) else None
 
+    def part_weight(self, scene: torch.Tensor, motif: Motif) -> float:
+        """The weight of the strongest part one child's map holds within a window a pose of a spike node sees, as a
+        share of the motif's own (one part of weight 1 per channel): sqrt(window energy of the channel / the motif
+        channel's masked energy), the largest over the channels (a child not run yet: a channel of zeros)."""
+        y, x = self._spike_maps(scene, motif)
+        return max(math.sqrt(window_energy(y[c:c + 1], motif.mask, motif.centre)
+                             / max(float((motif.mask * x[c] * x[c]).sum()), 1e-300)) for c in range(y.shape[0]))
+
     def _say(self, done: float, plan: WorkPlan, now: str, skipped: float = 0.0) -> None:
         """`done` predicted seconds of the call's work done or skipped, `skipped` of them skipped (items that
         stopped early: counted at their maximum iterations, they will not run), as shares of its predicted work."""
