@@ -133,13 +133,12 @@ PRIOR_SHARE = 0.25
 RUN_ON_SHARE = 0.1
 # How much the run's rate, which a kind not seen yet takes, is held to the prior (rate 1) as a share of the phase's
 # predicted work, where the prior is in this machine's seconds (WorkETA's run_prior_share; NodeProgress's callers
-# pass it for a CPU work model or a record): the observation outweighs the prior once more than this share has
-# run, so the ETA trusts what it measured more as the run proceeds (chosen on the 27 eta10
-# tuning traces: 0 / 0.25 / 0.5 / 1 put 52 / 64 / 67 / 68% of the half-size reports and 79 / 82 / 82 / 82% of the
-# full-size ones within 20%; the leaves' rate, which the run's carries to the spike nodes before they run, is the
-# template's more than the machine's: the synthetic crab's leaves ran 1.2-1.5x their model at half size, where its
-# spike nodes ran near theirs)
-RUN_PRIOR_SHARE = 0.5
+# pass it for a CPU work model or a record). eta10 chose 0.5 on its tuning traces: the leaves' rate, the template's
+# more than the machine's, was carried to the spike nodes. Since eta11 a kind not run yet takes its family's rate
+# (WorkETA's families: a spike node's search the leaves' searches'), and the prior is not needed: on the 37 eta11
+# tuning traces 0 / 0.1 / 0.5 put 85 / 83 / 80% of the half-size reports after 10% of the run within 20% and
+# 93 / 94 / 95% of the full-size ones (without families 0.5 was 78 / 92%)
+RUN_PRIOR_SHARE = 0.0
 
 
 class WorkETA:
@@ -162,6 +161,11 @@ class WorkETA:
     template's as much as the machine's, is carried to the spike nodes in proportion to how much has run (eta10). `clock` is a
     function returning seconds (time.perf_counter; a fake one in tests, CPU seconds in bench_crab_eta).
 
+    `families` (kind -> family) groups kinds that are the same work on different parts (a leaf's FFT search and a
+    spike node's): a kind nothing has measured takes its family's measured rate, blended with the run's by the
+    kind's prior weight, instead of the run's alone (eta11: the leaves' descents, whose rate is the template's,
+    no longer set the spike nodes' searches; then the run prior is no longer needed, RUN_PRIOR_SHARE 0).
+
     Work that may stop early (a descent whose items stop at a rate the scene sets) is a segment (kind, seconds of
     its most work, yield): the share of that work expected to run. Its reports say how much of it was skipped
     (advance's `skipped`): skipped work takes no time, so the kind's rate stays per second of work run; the rest
@@ -175,15 +179,19 @@ class WorkETA:
     scenes whose eye pair stops at once and whose crab's maps hold faint false-claw bumps)."""
 
     def __init__(self, parts: dict[str, list[tuple]], clock=time.perf_counter,
-                 prior_share: float = PRIOR_SHARE, by_segment: bool = True, run_prior_share: float = 0.0):
+                 prior_share: float = PRIOR_SHARE, by_segment: bool = True, run_prior_share: float = 0.0,
+                 floor_told_ahead: bool = True, families: dict[str, str] | None = None):
         # a segment is (kind, predicted seconds) or (kind, predicted seconds of its most work, expected yield): only
         # the latter's skipped work is told apart (a record of measured seconds already holds its run's early stops)
         self.yields = {name: [float(seg[2]) if len(seg) > 2 else None for seg in segs] for name, segs in parts.items()}
         self.floors = {name: [float(seg[3]) if len(seg) > 3 else None for seg in segs] for name, segs in parts.items()}
         self.at_once = False  # the last part with floors ran every one of its descents at its floor
+        self.runs_on: set[str] = set()  # parts told not to expect the floor of those before them (expect(None))
         self.parts = {name: [(seg[0], max(float(seg[1]), 0.0)) for seg in segs] for name, segs in parts.items()}
         self.clock, self.prior_share, self.by_segment = clock, prior_share, by_segment
         self.run_prior_share = run_prior_share
+        self.floor_told_ahead = floor_told_ahead  # a part told it will run at its floor sets at_once (eta11)
+        self.families = families or {}  # kind -> family: kinds that are the same work on other parts (eta11)
         self.kind_total: dict[str, float] = {}
         for segs in self.parts.values():
             for kind, sec in segs:
@@ -218,11 +226,23 @@ class WorkETA:
             total = sum(sec for _, sec in self.parts[self.running])
             self._advance(min(max(fraction, 0.0), 1.0) * total, self.clock(), min(max(skipped, 0.0), 1.0) * total)
 
-    def expect(self, share: float) -> None:
-        """The running part's work that may stop early (its segments with a yield) is now expected to run `share`
-        of its most work (a spike node whose maps are empty: its items stop at once)."""
-        if self.running is not None:
-            self.yields[self.running] = [None if y is None else float(share) for y in self.yields[self.running]]
+    def expect(self, share: float | None, part: str | None = None) -> None:
+        """`part`'s work that may stop early (its segments with a yield) is now expected to run `share` of its most
+        work (a spike node whose maps are empty: its items stop at once); `part` None: the running one. Said of a
+        part not started yet as soon as its maps are known (its children's ended: eta11). A part expected at its
+        floor makes the parts after it expected at theirs, as one that ran at its floor does (`at_once`). `share`
+        None: the part is not expected at a floor the parts before it ran (one of its children found a part: a
+        crab-free scene's false claw, on which the crab's items run on; eta11)."""
+        part = self.running if part is None else part
+        if part is None or part not in self.parts or part in self.finished:
+            return
+        if share is None:
+            self.runs_on.add(part)
+            return
+        self.yields[part] = [None if y is None else float(share) for y in self.yields[part]]
+        floors = [f for f in self.floors[part] if f is not None]
+        if self.floor_told_ahead and floors and all(share <= f * (1 + 1e-6) for f in floors):
+            self.at_once = True
 
     def finish(self) -> None:
         if self.running is not None:
@@ -283,29 +303,45 @@ class WorkETA:
         # RUN_PRIOR_SHARE of the phase's predicted work
         w = self.run_prior_share * sum(self.kind_total.values())
         run = (sum(self.measured.values()) + w) / (pred + w)
+        fam_m, fam_p = {}, {}  # by family: measured, predicted seconds of the work done
+        for kind, fam in self.families.items():
+            if kind in self.measured:
+                fam_m[fam] = fam_m.get(fam, 0.0) + self.measured[kind]
+                fam_p[fam] = fam_p.get(fam, 0.0) + self.predicted[kind]
         out = {}
         for kind, total in self.kind_total.items():
             w = self.prior_share * total
-            out[kind] = (self.measured[kind] + w * run) / (self.predicted[kind] + w) if self.predicted[kind] + w > 0 \
-                else run
+            base = run  # what the kind takes before its own work has run: its family's rate, else the run's
+            fam = self.families.get(kind)
+            if fam is not None and fam_p.get(fam, 0.0) > 0:
+                base = (fam_m[fam] + w * run) / (fam_p[fam] + w)
+            out[kind] = (self.measured[kind] + w * base) / (self.predicted[kind] + w) if self.predicted[kind] + w > 0 \
+                else base
         return out
 
     def remaining(self) -> float | None:
         """Seconds left (None: nothing measured yet)."""
+        left = self.remaining_by_segment()
+        return None if left is None else sum(left.values())
+
+    def remaining_by_segment(self) -> dict[tuple[str, int], float] | None:
+        """Seconds left per (part, segment index) of the parts not finished (None: nothing measured yet); the time
+        since the last report is taken off the running part's first segments left (bench_crab_eta's --blame
+        reads which segment's prediction an ETA's error comes from)."""
         rates = self.rates()
         if rates is None:
             return None
-        left = 0.0
+        out = {}
         for name, segs in self.parts.items():
             if name in self.finished:
                 continue
-            start, part_left = 0.0, 0.0
+            start = 0.0
             running = name == self.running
             done = self.done if running else 0.0
             for i, (kind, sec) in enumerate(segs):
                 rate, share = rates[kind], self.yields[name][i]
                 share = 1.0 if share is None else share
-                if self.at_once and self.floors[name][i] is not None:
+                if self.at_once and self.floors[name][i] is not None and name not in self.runs_on:
                     share = min(share, self.floors[name][i])
                 if running and self.by_segment and self.seg_predicted[i] > 0:
                     # a segment part-done: the rest of the same work runs as its start did, blended like a kind
@@ -324,12 +360,15 @@ class WorkETA:
                         min(most, max(share * sec - self.seg_predicted[i], share * most))
                 else:
                     left_work = share * most
-                part_left += rate * left_work
+                out[name, i] = rate * left_work
                 start += sec
             if name == self.running:  # time since the last report was spent on what is left of this part
-                part_left = max(part_left - (self.clock() - self.last), 0.0)
-            left += part_left
-        return left
+                since = self.clock() - self.last
+                for i in range(len(segs)):
+                    took = min(since, out[name, i])
+                    out[name, i] -= took
+                    since -= took
+        return out
 
     def fraction(self) -> float:
         """The share of the phase's time done: elapsed / (elapsed + remaining); by the predicted work while

@@ -25,6 +25,10 @@ Sets, never mixed:
 - `tuning10` (eta10; seeds 401-412, 8 at half size of which 4 crab-free): tuning, with tuning and tuning8 the 27
   traces eta10's constants and RUN_PRIOR_SHARE were chosen on; `heldout10a`, `heldout10b` (seeds 421-430, 441-450,
   both templates and sizes, one crab, two crabs, crab-free), each run once with eta10's final code.
+- `heldout12a`, `heldout12b` (eta11; seeds 601-610, 621-630, both templates and sizes, one crab, two crabs,
+  crab-free), each run once with eta11's first code (heldout10a/b and heldout11, seen, count as tuning since);
+  their misses led to FOUND_PART_WEIGHT, so they are tuning too, and `heldout13a`, `heldout13b` (seeds 641-650,
+  661-670) were run once with eta11's final code.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -45,9 +49,10 @@ error at 25 / 50 / 75% is at the report nearest that share of the run's CPU time
 ("half-way": 50%). "Worst" is the largest such error between a quarter and three quarters of the run;
 "within20" the share of all reports after the first 10% of the run whose ETA is within 20% of the time left (eta8's
 target; since eta9 on the reports the code made before eta9, without a spike descent's per-evaluation ones), and
-"grid20" the share of the points of a 1% grid of the run's time from 10% on (eta9). "Before" is, since eta10, the
-online ETA of main before eta10 (eta9's constants MAIN9, one scan constant, no floor, no run prior, its empty-maps
-rule on the scene's whole energy) replayed on the same trace (eta9: eta8's MAIN8; before eta9: LEGACY). CPU seconds
+"grid20" the share of the points of a 1% grid of the run's time from 10% on (eta9). "Before" is, since eta11, the
+online ETA of main before eta11 (MAIN10: the code's work model, a spike node's empty maps told only as it starts)
+replayed on the same trace (eta10: eta9's MAIN9; eta9: eta8's MAIN8; before eta9: LEGACY). `--blame` says which
+node and stage's time left a run's ETA errs on (eta11). CPU seconds
 stand for wall time (one thread; the machine's load divides both alike). Traces go to <out>.json after every run,
 rows to CSV (default outputs/bench_crab_eta_<set>.csv), and a markdown table is printed.
 """
@@ -67,7 +72,7 @@ from regrun.config import compose
 from regrun.context import RunContext
 from regrun.detection.calibration import load_calibration
 from regrun.detection.crab_data import load_template
-from regrun.detection.detector import expected_seconds, scaled_plan
+from regrun.detection.detector import expected_seconds, scaled_plan, work_family
 from regrun.detection.motif_cache import cache_dir, cached_extract
 from regrun.monitor import PRIOR_SHARE, RUN_PRIOR_SHARE, WorkETA
 from regrun.detection.scenes import (
@@ -219,6 +224,31 @@ HELDOUT11 = [HeldOut("synthetic", 1, 1, 461, "clutter", 140.0), HeldOut("synthet
              HeldOut("synthetic", 2, 2, 466, "beach"), HeldOut("synthetic", 2, 0, 467, "clutter"),
              HeldOut("refine_crab", 2, 1, 468, "clutter", 60.0), HeldOut("refine_crab", 2, 0, 469, "beach"),
              HeldOut("synthetic", 2, 1, 470, "beach", -160.0)]
+# eta11's held-out sets (seeds 601-610 and 621-630, nobody's before), each run once with the final code
+HELDOUT12A = [HeldOut("synthetic", 1, 1, 601, "beach", 75.0), HeldOut("refine_crab", 1, 0, 602, "clutter"),
+              HeldOut("synthetic", 1, 2, 603, "clutter"), HeldOut("refine_crab", 1, 1, 604, "beach", -130.0),
+              HeldOut("synthetic", 1, 0, 605, "beach"),
+              HeldOut("synthetic", 2, 0, 606, "beach"), HeldOut("refine_crab", 2, 1, 607, "clutter", 170.0),
+              HeldOut("refine_crab", 2, 0, 608, "clutter"), HeldOut("synthetic", 2, 2, 609, "clutter"),
+              HeldOut("synthetic", 2, 1, 610, "clutter", -50.0)]
+HELDOUT12B = [HeldOut("refine_crab", 1, 2, 621, "beach"), HeldOut("synthetic", 1, 1, 622, "clutter", -5.0),
+              HeldOut("refine_crab", 1, 0, 623, "beach"), HeldOut("synthetic", 1, 0, 624, "clutter"),
+              HeldOut("refine_crab", 1, 1, 625, "clutter", 40.0),
+              HeldOut("refine_crab", 2, 0, 626, "beach"), HeldOut("synthetic", 2, 0, 627, "beach"),
+              HeldOut("refine_crab", 2, 2, 628, "beach"), HeldOut("synthetic", 2, 1, 629, "beach", 100.0),
+              HeldOut("refine_crab", 2, 1, 630, "clutter", -140.0)]
+HELDOUT13A = [HeldOut("refine_crab", 1, 1, 641, "clutter", 95.0), HeldOut("synthetic", 1, 0, 642, "clutter"),
+              HeldOut("refine_crab", 1, 0, 643, "clutter"), HeldOut("synthetic", 1, 2, 644, "beach"),
+              HeldOut("synthetic", 1, 1, 645, "beach", -170.0),
+              HeldOut("refine_crab", 2, 0, 646, "clutter"), HeldOut("synthetic", 2, 0, 647, "clutter"),
+              HeldOut("refine_crab", 2, 1, 648, "beach", -65.0), HeldOut("synthetic", 2, 2, 649, "beach"),
+              HeldOut("refine_crab", 2, 0, 650, "beach")]
+HELDOUT13B = [HeldOut("synthetic", 1, 0, 661, "beach"), HeldOut("refine_crab", 1, 2, 662, "clutter"),
+              HeldOut("refine_crab", 1, 0, 663, "beach"), HeldOut("synthetic", 1, 1, 664, "clutter", 30.0),
+              HeldOut("refine_crab", 1, 1, 665, "beach", 145.0),
+              HeldOut("synthetic", 2, 0, 666, "clutter"), HeldOut("refine_crab", 2, 2, 667, "clutter"),
+              HeldOut("refine_crab", 2, 0, 668, "clutter"), HeldOut("synthetic", 2, 1, 669, "clutter", 5.0),
+              HeldOut("synthetic", 2, 0, 670, "beach")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -272,8 +302,9 @@ def setup(template: str, scale: int, extra=()):
 
 def traced(det, run):
     """Runs run() with the detector's hooks recording (CPU s since the start, node, fraction of the node's
-    predicted work the registrar reported); returns (result, events, CPU seconds in all)."""
-    events, node, expected = [], [None], {}
+    predicted work the registrar reported); returns (result, events, CPU seconds in all, node -> the share of its
+    descent a spike node said as it started, node -> (CPU s, share) said before it started)."""
+    events, node, expected, ahead = [], [None], {}, {}
     c0 = time.process_time()
 
     def started(message):
@@ -285,26 +316,14 @@ def traced(det, run):
             expected[node[0]] = expect
         events.append((time.process_time() - c0, node[0], fraction, skipped))
 
-    # main's empty-maps rule before eta10 (the scene's whole energy), recorded for the "before" replay; nothing
-    # the run does depends on it
-    reg, own = det.registrar, U.UnrolledRegistrar._empty_maps
-    expected_main = {}
+    def told(n, share):  # a spike node's descent said before it starts (eta11)
+        ahead[n] = (time.process_time() - c0, share)
 
-    def empty_maps(y, x, motif, plan):
-        e0 = 0.5 * float((motif.mask * x * x).sum())
-        if reg.report is not None and plan.total > 0 and float((y * y).sum()) <= 0.5 * reg.settings.rtol ** 2 * e0:
-            expected_main[node[0]] = reg.at_once_share()
-        return own(reg, y, x, motif, plan)
-
-    det.progress, det.inside = started, inside
-    reg._empty_maps = empty_maps
-    try:
-        result = run()
-    finally:
-        del reg._empty_maps
+    det.progress, det.inside, det.ahead = started, inside, told
+    result = run()
     total = time.process_time() - c0
-    det.progress, det.inside = (lambda m: None), None
-    return result, events, total, expected, expected_main
+    det.progress, det.inside, det.ahead = (lambda m: None), None, None
+    return result, events, total, expected, ahead
 
 
 def static_points(order, events, total, weights):
@@ -326,12 +345,14 @@ def static_points(order, events, total, weights):
 
 
 def online_points(events, total, plan, prior_share=PRIOR_SHARE, kinds="stage", by_segment=True, legacy=False,
-                  times=None, expected=None, **options):
+                  times=None, expected=None, ahead=None, **options):
     """(t, ETA, time left) at each report as NodeProgress computes it now: monitor.WorkETA on the node's plan
     [(kind, predicted seconds)], fed the reports on a clock that reads the trace's CPU seconds. kinds: "stage"
     (the code's: node kind x coarse search / scan / descent), "node" (node kind only), "one" (a single kind),
     "shared search" (the FFT search one kind for leaves and spike nodes). `times`: the ETA read at these times
-    instead (grid_times), the reports before each fed as they came."""
+    instead (grid_times), the reports before each fed as they came. `ahead`: node -> (CPU s, share), a node's
+    descent said to run `share` before it starts (its maps empty as soon as its children ended: eta11), told to the
+    ETA before the first report at or after that time."""
     def kind(k):
         return {"stage": k, "node": k.split()[0], "one": "work",
                 "shared search": "coarse search" if k.endswith("coarse search") else k,
@@ -342,13 +363,18 @@ def online_points(events, total, plan, prior_share=PRIOR_SHARE, kinds="stage", b
                   prior_share=prior_share, by_segment=by_segment, **options)
     points, node = [], None
     grid = list(times or ())
+    told = sorted((ta, a, sh) for a, (ta, sh) in (ahead or {}).items())
     for t, n, frac, skipped in events:
         while grid and grid[0] < t and node is not None:  # read between reports, as a progress line is
+            while told and told[0][0] <= grid[0]:
+                eta.expect(told[0][2], told.pop(0)[1])
             now[0] = grid.pop(0)
             left = eta.remaining()
             if left is not None:
                 points.append((now[0], left, total - now[0]))
         now[0] = t
+        while told and told[0][0] <= t:
+            eta.expect(told[0][2], told.pop(0)[1])
         if n != node:
             eta.start(n)
             node = n
@@ -406,6 +432,17 @@ MAIN8 = {"fft": (1.04e-9, 1.04e-9), "sample": (3.93e-8, 2.85e-8), "call": 0.0, "
 MAIN9 = {"fft": (1.20e-9, 1.20e-9), "sample": (5.55e-8, 9.2e-8), "call": 0.0, "scan": 1.12e-8, "yield": 0.335}
 
 
+# main's ETA before eta11 (the "before" column since eta11, replayed on the same traces with the code's work model):
+# a spike node's empty maps told as it starts only, and only a descent run at its floor makes the next ones
+# expected at theirs
+MAIN10 = {"floor_told_ahead": False, "run_prior_share": 0.5, "families": None}
+
+
+def families_of(plan) -> dict[str, str]:
+    """kind -> family of a plan's kinds, as NodeProgress gives the detection's WorkETA (eta11)."""
+    return {seg[0]: work_family(seg[0]) for segs in plan.values() for seg in segs}
+
+
 def constants(extracting=False) -> dict:
     """The work model's constants now in unrolled_registrar.py, in LEGACY's form (`extracting`: the extraction
     registrar's, whose spike descents have their own sample constant and no yield)."""
@@ -437,6 +474,22 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
         if kind == "spike" and c.get("yield", 1.0) < 1.0:
             descent = (*descent, c["yield"], *([c["floor"]] if c.get("floor") else []))
         out[n] = [(f"{kind} coarse search", fft), (f"{kind} scan", scan * u[5]), descent]
+    return out
+
+
+def ahead_of(trace) -> dict[str, tuple[float, float]]:
+    """node -> (CPU s, share): when a trace's run said a node's descent would run `share` of its most work before
+    the node started (its maps empty as soon as its children had ended: Detector.ahead, eta11; share None: a child
+    found a part, the node's items will run on). A trace run before that recorded only what the node said as it
+    started (`expected`): the same test on the same maps, which the run would have said as its last child ended,
+    i.e. when the node after that child started (the parts found, which no trace before recorded, are not told)."""
+    if "ahead" in trace:
+        return {n: tuple(v) for n, v in trace["ahead"].items()}
+    tree, order, ev = detector_of(trace).tree, trace["order"], events_of(trace)
+    out = {}
+    for n, share in (trace.get("expected") or {}).items():
+        k = max(order.index(c) for c in tree[n])
+        out[n] = (min(e[0] for e in ev if e[1] == order[k + 1]), share)
     return out
 
 
@@ -537,17 +590,18 @@ def trace_units(trace) -> dict[str, list[float]]:
 _DETECTORS: dict = {}
 
 
-def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None, expected_main=None):
+def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None, ahead=None):
     """One run's row: CPU and model seconds, ETA errors by nodes / model (static) / record (static) / online (the
-    model's plan corrected online: what progress shows now) / before (online on the work model before eta8) /
+    model's plan corrected online: what progress shows now) / before (main's online ETA before eta11, MAIN10) /
     online_record (the record as the prior). `stored`: the plan the run reported its fractions against; the
-    model's plans are rebuilt from the node's units with the constants now in the code and LEGACY's."""
+    model's plans are rebuilt from the node's units with the constants now in the code. `expected`: what the
+    spike nodes said as they started (empty maps), `ahead`: what was said of them before (ahead_of)."""
     kind = {n: segs[0][0].split()[0] for n, segs in stored.items()}
     extracting = name.endswith("extraction")
     plan = plan_from(units, kind, extracting=extracting)
-    # main's extraction registrar had its own spike sample constant (eta8's EXTRACTION_SPIKE_SAMPLE_SECONDS)
-    main9 = plan_from(units, kind, {**MAIN9, "sample": (3.93e-8, 4.6e-8), "yield": 1.0} if extracting else MAIN9)
-    share = 0.0 if extracting else RUN_PRIOR_SHARE  # as the solver: the run prior for the detection only
+    # as the solver: the run prior and the families for the detection only
+    code = {"run_prior_share": 0.0, "families": None} if extracting else \
+        {"run_prior_share": RUN_PRIOR_SHARE, "families": families_of(plan)}
     model = {n: expected_seconds(segs) for n, segs in plan.items()}
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
@@ -557,10 +611,10 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     points = {"nodes": static_points(order, now, total, None),
               "model": static_points(order, now, total, model),
               "record": static_points(order, now, total, record) if record else None,
-              "before": online_points(remap(events, stored, main9), total, main9, expected=expected_main),
-              "online": online_points(now, total, plan, expected=expected, run_prior_share=share),
-              "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected,
-                                             run_prior_share=share)
+              "before": online_points(now, total, plan, expected=expected, **{**code, **MAIN10}),
+              "online": online_points(now, total, plan, expected=expected, ahead=ahead, **code),
+              "online_record": online_points(now, total, scaled_plan(plan, record), expected=expected, ahead=ahead,
+                                             **code)
               if record else None}
     for label, pts in points.items():
         err = eta_errors(pts, total) if pts else None
@@ -573,9 +627,8 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
         # out: they would tilt the share towards the run's end)
         late = [abs(eta / left - 1) for t, eta, left in pts or () if t >= 0.1 * total and t in reported]
         row[f"within20_{label}"] = f"{sum(e <= 0.2 for e in late)}/{len(late)}" if late else ""
-    for label, p, exp, s in (("before", main9, expected_main, 0.0), ("online", plan, expected, share)):
-        pts = online_points(remap(events, stored, p), total, p, times=grid_times(total), expected=exp,
-                            run_prior_share=s)
+    for label, options in (("before", {**code, **MAIN10}), ("online", {**code, "ahead": ahead})):
+        pts = online_points(now, total, plan, times=grid_times(total), expected=expected, **options)
         row[f"grid20_{label}"] = f"{sum(abs(eta / left - 1) <= 0.2 for _, eta, left in pts)}/{len(pts)}"
     print(f"{name} (scale {scale}): {total:.2f} CPU-s (model {row['model_s']:.2f}); per node CPU/model: "
           + ", ".join(f"{n} {cpu[n]:.2f}/{model[n]:.2f}" for n in order), flush=True)
@@ -600,18 +653,18 @@ def detections(runs, args):
         image = (scene.image if scene is not None else problem.scene.image).to(problem.template.image.dtype)
         shape = tuple(image.shape)
         plan = det.predicted_plan(shape)
-        found, events, total, expected, expected_main = traced(det, lambda d=det, y=image: d.detect(y))
+        found, events, total, expected, ahead = traced(det, lambda d=det, y=image: d.detect(y))
         order = [n for n, _ in det.order]
         record = previous.get((template, scale, shape))
         previous[(template, scale, shape)] = dict(found.cpu)
         per_node = node_units(det.registrar, det.node_layouts(shape))
         rows.append(measure(name, scale, order, found.cpu, plan, events, total, per_node, record, expected,
-                            expected_main))
+                            ahead))
         units += [(per_node[n], found.cpu[n]) for n in order]
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
                        "total": total, "units": per_node, "record": record, "plan": plan,
                     "template": template, "extra": list(extra), "shape": list(shape), "expected": expected,
-                    "expected_main": expected_main})
+                    "ahead": ahead})
     return rows, units
 
 
@@ -768,6 +821,64 @@ def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
                       f"{within[0]}/{within[1]} |")
 
 
+def stage_bounds(trace) -> dict[str, tuple[float, float, float]]:
+    """Per node of a trace, the CPU s it started, ended its search (FFTs and scan) and ended (the next node's
+    start, or the run's end)."""
+    ev, order, stored = events_of(trace), trace["order"], stored_plan(trace)
+    first = {n: min(e[0] for e in ev if e[1] == n) for n in order}
+    return {n: (first[n], max(e[0] for e in ev if e[1] == n and stage_position(e[2], stored[n]) <= 2.0),
+                first[order[k + 1]] if k + 1 < len(order) else trace["total"]) for k, n in enumerate(order)}
+
+
+def blame_of(trace, options) -> tuple[int, int, dict[str, float]]:
+    """(reports off by more than 20%, reports counted, per node group x stage the mean of (predicted - actual time
+    left of that stage) / time left over the reports off): the reports and the measure of `within20`, the ETA of
+    the code with `options` (MAIN10: main's), on the code's plan. Groups: the leaves, each spike node; stages: the
+    search (FFTs and scan), the descent (from the search's end to the node's end)."""
+    plan = plan_of(trace)
+    total, bounds = trace["total"], stage_bounds(trace)
+    events = remap(events_of(trace), stored_plan(trace), plan)
+    now = [0.0]
+    code = {"run_prior_share": RUN_PRIOR_SHARE, "families": families_of(plan)}  # the detection's, as the solver's
+    eta = WorkETA(plan, clock=lambda: now[0], **{**code, **{k: v for k, v in options.items() if k != "ahead"}})
+    told = sorted((t, n, sh) for n, (t, sh) in (options.get("ahead") or {}).items())
+    node, off, counted, out = None, 0, 0, {}
+    for t, n, frac, skipped in events:
+        now[0] = t
+        while told and told[0][0] <= t:
+            eta.expect(told[0][2], told.pop(0)[1])
+        if n != node:
+            eta.start(n)
+            node = n
+            if n in (trace.get("expected") or {}):
+                eta.expect(trace["expected"][n])
+        eta.advance(frac, skipped)
+        left = eta.remaining_by_segment()
+        if left is None or t < 0.1 * total or t >= total or inside_spike_descent(frac, plan[n]):
+            continue
+        counted += 1
+        if abs(sum(left.values()) / (total - t) - 1) <= 0.2:
+            continue
+        off += 1
+        for m, (a, b, c) in bounds.items():
+            group = m if plan[m][0][0].startswith("spike") else "leaves"
+            for i, (stage, actual) in enumerate((("search", 0.0), ("search", max(b - max(t, a), 0.0)),
+                                                 ("descent", max(c - max(t, b), 0.0)))):
+                key = f"{group} {stage}"
+                out[key] = out.get(key, 0.0) + (left.get((m, i), 0.0) - actual) / (total - t)
+    return off, counted, {k: v / max(off, 1) for k, v in out.items()}
+
+
+def blame(traces):
+    """Per run: the reports whose ETA is off by more than 20% (after the first 10% of the run), before (MAIN10) and
+    now, and now the mean error of each node group and stage's time left over them (blame_of)."""
+    for t in traces:
+        off0, n0, _ = blame_of(t, MAIN10)
+        off, n, parts = blame_of(t, {"ahead": ahead_of(t)})
+        print(f"{t['name']} ({'full' if t['scale'] == 1 else 'half'}): off by > 20% at {off0}/{n0} reports before, "
+              f"{off}/{n} now; " + ", ".join(f"{k} {100 * v:+.0f}%" for k, v in parts.items() if abs(v) >= 0.005))
+
+
 def stages(traces):
     """Per run and node: where the node starts (share of the run's CPU time), its coarse search's and descent's CPU
     seconds against the work model (from the reports at the stage boundary), and the time after its registrar's
@@ -794,7 +905,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
-                                       "heldout10b", "heldout11", "extraction"),
+                                       "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
+                                       "heldout13b", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -810,6 +922,8 @@ def main(argv=None):
                     "on them)")
     ap.add_argument("--stages", action="store_true", help="--reweigh: per node, each stage's measured/model "
                     "ratio and the time after its last report")
+    ap.add_argument("--blame", action="store_true", help="--reweigh: per run, which node and stage's time left "
+                    "the ETA errs on at its reports off by more than 20%% (before and now)")
     ap.add_argument("--online-grid", action="store_true", help="--reweigh: the online ETA's error at 25/50/75%% "
                     "of each run for each grouping of kinds and prior share (how PRIOR_SHARE was chosen)")
     args = ap.parse_args(argv)
@@ -830,20 +944,21 @@ def main(argv=None):
         return
     if args.reweigh:
         traces = [t for path in args.reweigh for t in json.loads(Path(path).read_text())]
-        if args.online_grid or args.stages or args.fit:
-            (online_grid if args.online_grid else stages if args.stages else fit_stages)(traces)
+        if args.online_grid or args.stages or args.fit or args.blame:
+            (online_grid if args.online_grid else stages if args.stages else blame if args.blame else
+             fit_stages)(traces)
             return
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], stored_plan(t), events_of(t),
-                        t["total"], trace_units(t), t["record"], t.get("expected"),
-                        # traces before eta10 ran main's rule: what they expected is main's
-                        t.get("expected_main", t.get("expected"))) for t in traces]
+                        t["total"], trace_units(t), t["record"], t.get("expected"), ahead_of(t)) for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
     elif args.set.startswith("heldout") or args.set in ("tuning8", "tuning10"):
         specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4, "heldout5": HELDOUT5,
                              "heldout6": HELDOUT6, "heldout9a": HELDOUT9A, "heldout9b": HELDOUT9B,
                              "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D, "heldout10a": HELDOUT10A,
-                             "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
+                             "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
+                             "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
+                             "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
         rows, _ = detections(runs, args)

@@ -4,6 +4,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,3 +58,29 @@ def test_reports_of_an_older_plan_are_put_on_the_stages_of_a_newer_one():
     # work a descent skipped (eta9) is the same share of the descent on the new plan: half of the old descent (1 of
     # the node's 4 s: 1/8 of the node) is 1 of the new descent's 2 s (1/5 of the node)
     assert bench.remap([(3.0, "crab", 0.875, 0.125)], old, new)[0][3] == 0.2
+
+
+def test_blame_names_the_stage_whose_time_left_the_eta_errs_on():
+    """eta11's --blame on a synthetic trace: a leaf (search 1 s, descent 1 s), then a spike node whose descent stops
+    at once (0.2 s run where its prior yield says 1 s). Main's ETA (MAIN10: empty maps told as the node starts) is
+    off by more than 20% at the leaf's two reports, by the spike descent's time left; told ahead (as the leaf's
+    search ends), no report is off."""
+    import regrun.detection.unrolled_registrar as U
+
+    bench = load_bench()
+    units = {"leaf": [1 / U.FFT_SECONDS[4], 0, 1 / U.SAMPLE_SECONDS[4], 0, 0, 0, 0],
+             "crab": [0, 1 / U.FFT_SECONDS[8], 3 / U.SAMPLE_SECONDS[4], 0, 0, 0, 0]}
+    plan = bench.plan_from(units, {"leaf": "leaf", "crab": "spike"})
+    floor = plan["crab"][2][3]
+    skipped = (3 - 3 * floor) / 4  # of the crab's 4 s most work
+    trace = {"name": "synthetic", "scale": 2, "order": ["leaf", "crab"], "units": units, "plan": plan,
+             "total": 3.2, "expected": {"crab": floor},
+             "events": [(0.0, "leaf", 0.0, 0.0), (1.0, "leaf", 0.5, 0.0), (1.9, "leaf", 0.95, 0.0),
+                        (2.0, "crab", 0.0, 0.0), (3.0, "crab", 0.25, 0.0), (3.2, "crab", 1.0, skipped)]}
+    off, counted, parts = bench.blame_of(trace, bench.MAIN10)
+    assert (off, counted) == (2, 4)
+    crab = (3 * 0.335 - 0.2) * (1 / 2.2 + 1 / 1.3) / 2  # the mean of (predicted - actual) / time left
+    assert parts["crab descent"] == pytest.approx(crab, rel=0.02)
+    assert abs(parts["leaves descent"]) < 0.01 and abs(parts["crab search"]) < 0.01
+    off, counted, _ = bench.blame_of(trace, {"ahead": {"crab": (1.0, floor)}})
+    assert (off, counted) == (0, 4)

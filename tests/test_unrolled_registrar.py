@@ -228,10 +228,55 @@ def test_a_spike_node_with_empty_maps_says_its_descent_stops_at_once(device):
         reg(scene, spike, grid, [-15.0, 15.0])
         told = [e[0] for _, _, e in said if e]
         assert told == ([pytest.approx(2 / 61)] if empty else [])
+        # eta11: the same test on the same maps, asked before the node runs (as its last child ends)
+        assert reg.descent_share(scene, spike) == (pytest.approx(2 / 61) if empty else None)
         if empty:
             plan = reg.work(tuple(scene.shape), spike, grid, [-15.0, 15.0])
             descent = plan.rounds[0] / plan.total
             assert (descent - said[-1][1]) / descent == pytest.approx(2 / 61)
+
+
+def test_a_spike_node_is_told_ahead_as_soon_as_its_children_tell(device):
+    """eta11: Detector._tell_ahead, after each node. A spike node whose children have all ended has its scene built
+    (kept for its turn) and, its maps empty, is said to run its descent's floor (`ahead`); before, a child's map
+    holding a part of weight >= FOUND_PART_WEIGHT (part_weight: 1 for a part found in full) is said once as None
+    (its items will run on it); faint parts below that weight say nothing."""
+    from types import SimpleNamespace
+
+    from regrun.detection.detector import FOUND_PART_WEIGHT, HierarchicalDetector
+
+    dtype = torch.float64
+    _, spike = _three_bump_pair(device, dtype)
+    reg = UnrolledRegistrar(_settings(spike_blur=1.0, spike_sigma=math.hypot(2.5, 1.0), spike_iters=60))
+    tree = {"pair": ("a", "b", "c"), "root": ("d", "e", "pair")}
+    told = []
+    det = SimpleNamespace(tree=tree, motifs={"pair": spike, "root": spike}, registrar=reg, _pad=lambda node: 2,
+                          node_scene=lambda node, scene, maps: torch.stack([maps[k] for k in tree[node]]),
+                          ahead=lambda node, share: told.append((node, share)))
+    zero = torch.zeros(56, 64, dtype=dtype, device=device)
+    bump = _bumps([(20.0, 30.0)], (56, 64), 2.5, device, dtype)[0]
+    # the motif's channels are parts of weight 1: the same bump in a scene weighs 1, a bump 1e-4 as high 1e-4
+    one = torch.stack([bump, zero, zero])
+    scale = float(spike.image[0].abs().max()) / float(bump.max())
+    assert reg.part_weight(one * scale, spike) == pytest.approx(1.0, rel=0.05)
+    assert reg.part_weight(one * scale * 1e-4, spike) == pytest.approx(1e-4, rel=0.05)
+    maps, scenes, said = {"a": zero}, {}, set()
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes, said)
+    assert told == [] and scenes == {}  # b and c not run yet, nothing found
+    maps.update(b=zero, c=zero)
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes, said)
+    assert told == [("pair", pytest.approx(2 / 61))] and set(scenes) == {"pair"}
+    del scenes["pair"]  # its turn came
+    maps.update(pair=zero, d=bump * scale * 0.3 * FOUND_PART_WEIGHT)  # a faint part: nothing said
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes, said)
+    assert told == [("pair", pytest.approx(2 / 61))]
+    maps["d"] = bump * scale * 3 * FOUND_PART_WEIGHT  # a part: root's items will run on it, said once
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes, said)
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes, said)
+    assert told[1:] == [("root", None)] and said == {"root"} and scenes == {}
+    maps["e"] = zero
+    HierarchicalDetector._tell_ahead(det, None, maps, scenes, said)
+    assert len(told) == 2 and set(scenes) == {"root"}  # its scene is built, not empty: nothing more
 
 
 def test_faint_bumps_scattered_over_the_maps_are_empty_maps_too(device):

@@ -296,3 +296,69 @@ def test_the_runs_rate_is_held_to_the_prior_until_enough_has_run():
         now[0] += 1.5
         eta.advance(0.5)  # half the leaf, 1.5x its prediction
         assert eta.rates()["spike"] == pytest.approx(rate)
+
+
+def test_a_part_told_ahead_that_it_stops_at_once_expects_so_and_so_do_the_next():
+    """eta11: a spike node's empty maps are told as soon as its last child ends (the eye pair's after the eyes, a
+    quarter into a crab-free detection), while other parts run: from then on its descent is expected at its floor,
+    and so are those of the parts after it (as after a descent run at its floor: eta10), where before eta11
+    (floor_told_ahead=False) the next parts kept the prior yield until the told part had run."""
+    floor, prior = 2 / 33, 0.335
+    plan = {"leaf": [("leaf", 1.0)], **{n: [("search", 1.0), (f"descent {n}", 2.0, prior, floor)]
+                                         for n in ("eye_pair", "crab")}}
+    for ahead, crab in ((True, floor), (False, prior)):
+        now = [0.0]
+        eta = WorkETA(plan, clock=lambda: now[0], floor_told_ahead=ahead)
+        eta.start("leaf")
+        now[0] += 0.5
+        eta.advance(0.5)  # half the leaf, at its prediction
+        assert eta.remaining() == pytest.approx(0.5 + 2 * (1.0 + 2.0 * prior))
+        eta.expect(floor, "eye_pair")  # its maps, known now, are empty
+        assert eta.yields["eye_pair"] == [None, floor] and eta.yields["crab"] == [None, prior]
+        assert eta.remaining() == pytest.approx(0.5 + 1.0 + 2.0 * floor + 1.0 + 2.0 * crab)
+    eta.expect(floor, "leaf")  # a part without a descent that may stop early, and a part ended, keep theirs
+    eta.finish()
+    eta.expect(floor, "leaf")
+    assert eta.yields["leaf"] == [None]
+
+
+def test_a_kind_not_run_yet_takes_its_familys_rate():
+    """eta11: with families, a spike node's search not run yet takes the rate the leaves' searches ran at (the same
+    FFT work), not the run's, which the leaves' descents (the template's rate) weigh; without, the run's."""
+    from regrun.detection.detector import work_family
+
+    plan = {"leaf": [("leaf coarse search", 1.0), ("leaf descent", 3.0)],
+            "crab": [("spike coarse search", 2.0), ("spike descent crab", 2.0, 0.5, 0.1)]}
+    families = {kind: work_family(kind) for segs in plan.values() for kind, *_ in segs}
+    assert families == {"leaf coarse search": "coarse search", "leaf descent": "leaf descent",
+                        "spike coarse search": "coarse search", "spike descent crab": "spike descent"}
+    for kin in (families, None):
+        now = [0.0]
+        eta = WorkETA(plan, clock=lambda: now[0], families=kin)
+        eta.start("leaf")
+        now[0] += 2.0
+        eta.advance(0.25)  # the search, at 2x its prior
+        now[0] += 3.0
+        eta.advance(1.0)  # the descent, at its prior
+        rates = eta.rates()
+        # the family's rate 2 blended with the run's 5/4 by the kind's prior weight (PRIOR_SHARE x 2 s = 0.5 s)
+        expected = (2.0 * 1.0 + 0.5 * 5.0 / 4.0) / (1.0 + 0.5) if kin else 5.0 / 4.0
+        assert rates["spike coarse search"] == pytest.approx(expected)
+        assert rates["spike descent crab"] == pytest.approx(5.0 / 4.0)  # its family has not run: the run's rate
+
+
+def test_a_part_told_it_runs_on_keeps_its_prior_yield_after_a_floor():
+    """eta11: expect(None, part): one of the part's children found a part (a false claw in a crab-free scene), so its
+    descent is not expected at the floor a part before it ran or was told; the others still are."""
+    floor, prior = 2 / 33, 0.335
+    plan = {n: [("search", 1.0), (f"descent {n}", 2.0, prior, floor)] for n in ("eye_pair", "crab", "other")}
+    now = [0.0]
+    eta = WorkETA(plan, clock=lambda: now[0])
+    eta.start("eye_pair")
+    now[0] += 0.5
+    eta.advance(0.5 / 3)
+    eta.expect(floor)  # the eye pair's maps are empty: at_once, every descent after it at its floor
+    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + 2 * (1.0 + 2.0 * floor))
+    eta.expect(None, "crab")
+    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + (1.0 + 2.0 * prior) + (1.0 + 2.0 * floor))
+    assert eta.yields["crab"] == [None, prior]

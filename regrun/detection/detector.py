@@ -244,6 +244,9 @@ class HierarchicalDetector:
         # inside a node: (fraction of the node's predicted work done, what runs now), from a registrar that
         # reports its progress (a `report` attribute: UnrolledRegistrar); None: nothing
         self.inside: Callable[[float, str], None] | None = None
+        # before a spike node runs: (node, the share of its descent's most work it will run), when its children's
+        # maps tell (they are empty); None: nothing is told ahead
+        self.ahead: Callable[[str, float], None] | None = None
         self.min_visible = min_visible  # None: objects are searched only where every motif fits (no border rule)
         # None, or a registrar without register_at (the exhaustive search): no top-down completion
         self.completion = completion if hasattr(registrar, "register_at") else None
@@ -277,7 +280,7 @@ class HierarchicalDetector:
         also searched where its motif sticks out of the image, and its losses count observable children only
         (border_losses)."""
         st, motif = self.settings[node], self.motifs[node]
-        pad = self.border_pad(node) if border and motif.kind == "spike" and self.min_visible is not None else 0
+        pad = self._pad(node, border)
         # outside the image the children's maps are zero: the padding is what the window sampling reads there too
         yp = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
         grid = StrideGrid.build(yp.shape[-2:], motif.mask.shape, st.stride)
@@ -306,6 +309,11 @@ class HierarchicalDetector:
         motif = self.motifs[node]
         q = torch.nonzero(motif.mask > 0).to(torch.float64)
         return q + torch.tensor(motif.origin, dtype=q.dtype, device=q.device)
+
+    def _pad(self, node: str, border: bool = True) -> int:
+        """Zeros register_node puts around a node's scene: a spike node's with the border rule on, else none."""
+        return self.border_pad(node) if border and self.motifs[node].kind == "spike" and self.min_visible is not None \
+            else 0
 
     def border_pad(self, node: str) -> int:
         """Zeros around a spike node's scene: its (unrotated) motif can then be centred on any image pixel."""
@@ -490,10 +498,12 @@ class HierarchicalDetector:
 
         nodes: dict[str, NodeResult] = {}
         maps: dict[str, torch.Tensor] = {}
+        scenes: dict[str, torch.Tensor] = {}  # spike nodes' scenes built as their last child ended (self.ahead)
+        said: set[str] = set()  # spike nodes told that a child found a part (_tell_ahead)
         timings, cpu = {}, {}
         for node, _ in self.order:
             t0, c0 = time.perf_counter(), time.process_time()
-            y = self.node_scene(node, scene, maps)
+            y = scenes.pop(node) if node in scenes else self.node_scene(node, scene, maps)
             if node not in self.motifs:
                 if not extracting:
                     raise RuntimeError(f"node {node!r} has no motif: call extract() first")
@@ -501,8 +511,38 @@ class HierarchicalDetector:
             self.progress(f"{'extract' if extracting else 'detect'} {node}")
             nodes[node] = self._run_node(node, y, extracting)
             maps[node] = nodes[node].occurrence
+            if self.ahead is not None and not extracting:
+                self._tell_ahead(scene, maps, scenes, said)
             timings[node], cpu[node] = time.perf_counter() - t0, time.process_time() - c0
         return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings, cpu)
+
+    def _tell_ahead(self, scene: torch.Tensor, maps: dict, scenes: dict, said: set) -> None:
+        """What a spike node not run yet will run, told to progress (`ahead(node, share)`) as soon as its children's
+        maps tell it (eta11). Once they have all ended its scene is built (kept in `scenes` for its turn) and, when
+        the registrar says its descent's share from it (descent_share: the maps are empty), that share is told.
+        Before, a child's map holding a part of weight >= FOUND_PART_WEIGHT (a false claw in a crab-free scene) is
+        told as share None, once (`said`): the node's items will run on such a part, so it is not to expect the floor
+        a spike node before it ran (the eye pair's, in a scene whose eyes found nothing)."""
+        share_of = getattr(self.registrar, "descent_share", None)
+        weight_of = getattr(self.registrar, "part_weight", None)
+        for node, kids in self.tree.items():
+            ended = [k for k in kids or () if k in maps]
+            if node in maps or node in scenes or not ended:
+                continue
+            whole = len(ended) == len(kids)
+            # a child not run yet is a channel of zeros: what the ended ones found is all that is known
+            y = self.node_scene(node, scene, maps if whole else {**maps, **{k: torch.zeros_like(maps[ended[0]])
+                                                                              for k in kids if k not in maps}})
+            if whole:
+                scenes[node] = y
+            pad = self._pad(node)
+            y = torch.nn.functional.pad(y, (pad,) * 4) if pad else y
+            share = share_of(y, self.motifs[node]) if whole and share_of is not None else None
+            if share is not None:
+                self.ahead(node, share)
+            elif node not in said and weight_of is not None and weight_of(y, self.motifs[node]) >= FOUND_PART_WEIGHT:
+                said.add(node)
+                self.ahead(node, None)
 
     def extract_motif(self, node: str, y: torch.Tensor) -> Motif:
         """A.4: the children's maps on the canonical template, summed, thresholded at 1/20 of their peak, cropped
@@ -706,6 +746,26 @@ def scaled_plan(plan: dict, seconds: dict[str, float]) -> dict:
         k = seconds[node] / max(expected_seconds(segs), 1e-300) if node in seconds else 1.0
         out[node] = [(seg[0], seg[1] * k, *seg[2:]) for seg in segs]
     return out
+
+
+# The weight of a part a spike node's child found (its occurrence map's bump, in any window a pose sees; a part
+# found in full weighs 1) from which the node's descent is taken to run on, not to stop at once like the spike
+# node's before it (_tell_ahead; eta11). Chosen on the eta11 tuning traces' crab-free scenes: where the crab's
+# descent stopped at once after the eye pair's had, its children's maps held parts of weight <= 7.1e-4 (7 scenes
+# at half size, 7 at full); where it ran on (0.33-0.75 of its most work), 8.6e-3-0.71 (4 at half size, 1 at full):
+# the geometric middle
+FOUND_PART_WEIGHT = 2.5e-3
+
+
+def work_family(kind: str) -> str:
+    """The family of a plan's kind of work (WorkETA's families), whose measured rate a kind not run yet takes: the
+    FFT search and its scan are the same work at a leaf and at a spike node ("coarse search", "scan"); the spike
+    nodes' descents share theirs ("spike descent": float32 samples of items that stop early; the crab's ran 0.6-1.2x
+    the eye pair's rate on the eta11 tuning traces); a leaf's descent is its own (eta11)."""
+    node, _, stage = kind.partition(" ")
+    if kind.startswith("spike descent"):
+        return "spike descent"
+    return stage if node in ("leaf", "spike") and stage in ("coarse search", "scan") else kind
 
 
 def expected_seconds(segs) -> float:

@@ -353,11 +353,36 @@ class UnrolledRegistrar:
         window holding the motif's mask at every angle, not the whole scene's (eta10): a crab-free scene's maps
         hold faint false-claw bumps scattered over the scene, whose sum passed the test while no window holds more
         than one or two of them (the bound is the same one, on the energy a single pose can see)."""
-        if self.report is None or plan.total <= 0:
-            return
-        e0 = 0.5 * float((motif.mask * x * x).sum())
-        if window_energy(y, motif.mask, motif.centre) <= 0.5 * self.settings.rtol ** 2 * e0:
+        if self.report is not None and plan.total > 0 and self._maps_empty(y, x, motif):
             self.report(0.0, "coarse search", 0.0, self.at_once_share())
+
+    def _maps_empty(self, y: torch.Tensor, x: torch.Tensor, motif: Motif) -> bool:
+        """_empty_maps' test on the (blurred) maps y and motif image x."""
+        e0 = 0.5 * float((motif.mask * x * x).sum())
+        return window_energy(y, motif.mask, motif.centre) <= 0.5 * self.settings.rtol ** 2 * e0
+
+    def _spike_maps(self, scene: torch.Tensor, motif: Motif) -> tuple[torch.Tensor, torch.Tensor]:
+        """A spike node's maps and motif image as its descent sees them (widened by spike_blur)."""
+        y, x, blur = scene, motif.image, self.settings.spike_blur
+        return (gaussian_filter(y, blur, tail=2), gaussian_filter(x, blur, tail=2)) if blur > 0 else (y, x)
+
+    def descent_share(self, scene: torch.Tensor, motif: Motif) -> float | None:
+        """The share of a spike node's descent's most work known before it runs, from its scene (the children's
+        maps as the registrar receives them): at_once_share() when the maps are empty (_empty_maps' test), else
+        None. The detector asks as soon as the node's last child has ended, so that progress knows it while the
+        nodes in between run (eta11: on a crab-free scene the eye pair's maps are known a quarter into the run,
+        its search starts half-way)."""
+        if motif.kind != "spike" or self.extracting:
+            return None
+        return self.at_once_share() if self._maps_empty(*self._spike_maps(scene, motif), motif) else None
+
+    def part_weight(self, scene: torch.Tensor, motif: Motif) -> float:
+        """The weight of the strongest part one child's map holds within a window a pose of a spike node sees, as a
+        share of the motif's own (one part of weight 1 per channel): sqrt(window energy of the channel / the motif
+        channel's masked energy), the largest over the channels (a child not run yet: a channel of zeros)."""
+        y, x = self._spike_maps(scene, motif)
+        return max(math.sqrt(window_energy(y[c:c + 1], motif.mask, motif.centre)
+                             / max(float((motif.mask * x[c] * x[c]).sum()), 1e-300)) for c in range(y.shape[0]))
 
     def _say(self, done: float, plan: WorkPlan, now: str, skipped: float = 0.0) -> None:
         """`done` predicted seconds of the call's work done or skipped, `skipped` of them skipped (items that
@@ -374,9 +399,7 @@ class UnrolledRegistrar:
         starts = start_angles(angles, st.spike_start_step if motif.kind == "spike" else st.start_step)
         keep = torch.arange(len(grid), device=dev)
         if motif.kind == "spike":
-            y, x = scene, motif.image
-            if st.spike_blur > 0:
-                y, x = gaussian_filter(y, st.spike_blur, tail=2), gaussian_filter(x, st.spike_blur, tail=2)
+            y, x = self._spike_maps(scene, motif)
             work_dtype = st.spike_dtype or dt
             rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x).to(work_dtype)
             self._empty_maps(y, x, motif, plan)

@@ -20,6 +20,7 @@ from ..detection.detector import (
     exhaustive_registrar,
     expected_seconds,
     scaled_plan,
+    work_family,
 )
 from ..detection.instances import MIN_PART_WEIGHT, detections_table, find_instances
 from ..detection.motif_cache import cache_dir, cached_extract, load_costs, save_costs
@@ -87,11 +88,14 @@ class NodeProgress:
     times slower than its prior is seen as such once some of it has run), and the bar (total PERCENT) shows the
     share of the time done, elapsed / (elapsed + left) (issue 19)."""
 
-    def __init__(self, bar, plan: dict | None = None, clock=time.perf_counter, run_prior_share: float = 0.0):
+    def __init__(self, bar, plan: dict | None = None, clock=time.perf_counter, run_prior_share: float = 0.0,
+                 families: bool = False):
         self.bar, self.started = bar, False
         parts = {node: [("work", w)] if isinstance(w, (int, float)) else list(w) for node, w in (plan or {}).items()}
         total = sum(seg[1] for segs in parts.values() for seg in segs)
-        self.eta = WorkETA(parts, clock, run_prior_share=run_prior_share) if total > 0 else None
+        # families: a kind not run yet takes the rate of the same work on the nodes before (work_family; eta11)
+        kin = {seg[0]: work_family(seg[0]) for segs in parts.values() for seg in segs} if families else None
+        self.eta = WorkETA(parts, clock, run_prior_share=run_prior_share, families=kin) if total > 0 else None
         self.node = self.message = None
 
     def __call__(self, message: str) -> None:
@@ -112,6 +116,12 @@ class NodeProgress:
                 self.eta.expect(expected)
             self.eta.advance(fraction, skipped)
             self._move(f"{self.message}: {now}")
+
+    def ahead(self, node: str, share: float) -> None:
+        """`node`, not started yet, will run `share` of its descent's most work (its maps, known once its children
+        ended, are empty): the next node's start moves the bar."""
+        if self.eta is not None:
+            self.eta.expect(share, node)
 
     def _move(self, shown: str) -> None:
         if self.bar is None:
@@ -305,11 +315,11 @@ class Hierarchical(Solver):
                 # the plan's seconds are this machine's when they are its record or the work model on the CPU
                 # (whose constants are CPU seconds): then the run's rate is held to them until enough has run
                 mine = bool(recorded) or problem.scene.image.device.type == "cpu"
-                progress = NodeProgress(bar, plan, run_prior_share=RUN_PRIOR_SHARE if mine else 0.0)
-                det.progress, det.inside = progress, progress.inside
+                progress = NodeProgress(bar, plan, run_prior_share=RUN_PRIOR_SHARE if mine else 0.0, families=True)
+                det.progress, det.inside, det.ahead = progress, progress.inside, progress.ahead
                 found = det.detect(problem.scene.image)
                 progress.finish()
-                det.inside = None
+                det.inside = det.ahead = None
         except SceneTooSmall as exc:  # the same message in full-size pixels
             s = problem.scale
             raise UserError(f"problem.scene: {problem.scene.label.rsplit(' /', 1)[0]!r} is {s * exc.size[0]}x{s * exc.size[1]} px, "
