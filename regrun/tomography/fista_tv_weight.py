@@ -138,8 +138,8 @@ def noise_variance_view_sums(sinogram: torch.Tensor, kind: str | None) -> float 
     the mean one. Why not the second differences across bins (noise_std_sinogram): the object's detail at the
     bin scale reads as noise there, 1.0-8.9x the Poisson truth at 1e3-1e4 photons and 1.4-36000x at 1e5-1e7
     (docs/ct.md, "Sixth round"); the sums' spread is 0.5-1.8x at every dose. None for fan and cone beams (the
-    sum over a view's bins weights the object by its distance from the source: not constant), for data that are
-    no sinogram (kind None) and below 4 views."""
+    sum over a view's bins weights the object by its distance from the source: not constant; fan beams have
+    noise_variance_fan_pairs), for data that are no sinogram (kind None) and below 4 views."""
     if kind != "parallel" or sinogram.ndim < 2 or sinogram.shape[0] < 4:
         return None
     sums = sinogram.sum(1)  # (views[, n_v]): each detector row's sum over u
