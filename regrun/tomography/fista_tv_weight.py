@@ -138,12 +138,84 @@ def noise_variance_view_sums(sinogram: torch.Tensor, kind: str | None) -> float 
     the mean one. Why not the second differences across bins (noise_std_sinogram): the object's detail at the
     bin scale reads as noise there, 1.0-8.9x the Poisson truth at 1e3-1e4 photons and 1.4-36000x at 1e5-1e7
     (docs/ct.md, "Sixth round"); the sums' spread is 0.5-1.8x at every dose. None for fan and cone beams (the
-    sum over a view's bins weights the object by its distance from the source: not constant), for data that are
-    no sinogram (kind None) and below 4 views."""
+    sum over a view's bins weights the object by its distance from the source: not constant; fan beams have
+    noise_variance_fan_pairs), for data that are no sinogram (kind None) and below 4 views."""
     if kind != "parallel" or sinogram.ndim < 2 or sinogram.shape[0] < 4:
         return None
     sums = sinogram.sum(1)  # (views[, n_v]): each detector row's sum over u
     return float(sums.var(dim=0, unbiased=True).mean()) / sinogram.shape[1]
+
+
+def noise_variance_fan_pairs(sinogram: torch.Tensor, geometry) -> float | None:
+    """The noise variance per detector bin of a fan beam, from a consistency condition between neighbouring views
+    (the fan's counterpart of noise_variance_view_sums, whose plain view sums a fan does not keep constant: they
+    weight the object by 1 / its distance from the source). For two sources s, s' and the line through both
+    (the baseline, direction e), a view's rays weighted by 1 / sin(psi), psi the ray's angle from e, integrate to
+    int p(psi) / sin(psi) dpsi = int f(x) / d(x) dx, d(x) the signed distance of x from the baseline (x = s + t r:
+    dx = t dt dpsi and d = t sin psi), the same for every source on that line. So G(s) - G(s') holds the noise
+    alone, wherever the object is, provided the baseline misses the object (no ray of either view within 3 degrees of
+    it: neighbouring views on a circular orbit, whose chord passes outside the fan) and the detector covers the
+    object. Per bin, the data being bin averages along u, the weight is the exact integral of 1 / sin over the
+    bin's angular extent: log|tan(psi / 2)| at its edges. var(G - G') = sum of w^2 sigma^2 over both views' bins,
+    so sum (G - G')^2 / sum (w^2 + w'^2) over the pairs is a mean of the bins' variances (weighted by w^2, which
+    varies by under 2x across a fan of 20 degrees). None for other geometries, below 4 views, and where no pair of
+    neighbouring views qualifies."""
+    if getattr(geometry, "kind", None) != "fan" or sinogram.ndim != 2 or sinogram.shape[0] < 4:
+        return None
+    dtype, device = sinogram.dtype, sinogram.device
+    source, centre, u = geometry.parts(slice(None), dtype, device)  # (V, 2) each
+    n = sinogram.shape[1]
+    steps = torch.arange(n + 1, dtype=dtype, device=device) - n / 2  # bin edges, in bins from the centre
+    edges = centre[:, None, :] + steps[None, :, None] * u[:, None, :]  # (V, n + 1, 2)
+    nxt = torch.roll(torch.arange(len(source), device=device), -1)
+    # the last view pairs with the first only where the orbit closes (360 degrees): the check below drops it if not
+    e = source[nxt] - source
+    e = e / e.norm(dim=-1, keepdim=True)
+
+    def weights(view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = edges[view] - source[view][:, None, :]
+        psi = torch.atan2(e[:, None, 0] * r[..., 1] - e[:, None, 1] * r[..., 0], (e[:, None, :] * r).sum(-1))
+        ok = (psi.sin().abs() > math.sin(math.radians(3))).all(1) & (
+            (psi > 0).all(1) | (psi < 0).all(1))  # the baseline outside the fan
+        return torch.diff(torch.log(torch.tan(psi / 2).abs()), dim=1), ok
+
+    inside = volume_inside_fans(geometry, dtype, device)
+    w0, ok0 = weights(torch.arange(len(source), device=device))
+    w1, ok1 = weights(nxt)
+    ok = ok0 & ok1 & inside & inside[nxt]
+    if int(ok.sum()) < 4:
+        return None
+    diff = (w0 * sinogram).sum(1) - (w1 * sinogram[nxt]).sum(1)
+    return float(diff[ok].pow(2).sum() / (w0[ok].pow(2).sum() + w1[ok].pow(2).sum()))
+
+
+def volume_inside_fans(geometry, dtype, device) -> torch.Tensor:
+    """Per view: whether every corner of the volume projects onto the detector (no truncated ray sum)."""
+    source, centre, u = geometry.parts(slice(None), dtype, device)
+    n = geometry.detector[0]
+    half = torch.tensor(geometry.volume.shape, dtype=dtype, device=device) * geometry.volume.voxel / 2
+    signs = torch.tensor([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=dtype, device=device)
+    corners = signs * half  # (4, 2)
+    # the ray from the source through a corner meets the detector line centre + a u at
+    # a = cross(c - s, centre - s) / cross(c - s, u) / |u|^2 * |u|^2, in bins from the detector's centre
+    ray = corners[None, :, :] - source[:, None, :]  # (V, 4, 2)
+    to_c = (centre - source)[:, None, :]
+
+    def cross(a, b):
+        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+    a = cross(to_c, ray) / cross(ray, u[:, None, :])
+    return (a.abs() <= n / 2).all(1)
+
+
+def noise_variance(sinogram: torch.Tensor, geometry) -> tuple[float | None, str]:
+    """The noise variance per detector bin by the geometry's consistency condition, and how it was estimated:
+    the views' sums for a parallel beam (noise_variance_view_sums), neighbouring views' weighted sums for a fan
+    (noise_variance_fan_pairs); None for cone beams and data without a geometry."""
+    kind = getattr(geometry, "kind", None)
+    if kind == "fan":
+        return noise_variance_fan_pairs(sinogram, geometry), "neighbouring views' 1/sin-weighted sums"
+    return noise_variance_view_sums(sinogram, kind), "spread of the views' sums"
 
 
 def held_out_misfit(residual: torch.Tensor, weight: str) -> float:
@@ -270,9 +342,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     details = {}
     used = scale
     if dose:
-        noise = noise_variance_view_sums(b, getattr(getattr(problem, "geometry", None), "kind", None))
+        noise, how = noise_variance(b, getattr(problem, "geometry", None))
         held_gain = float(torch.cat([gain[h] for _, h, _ in folds]).mean())
-        used, details["lam_cv_dose"] = dose_scale(scale, noise, held_gain, seen[best][1])
+        used, details["lam_cv_dose"] = dose_scale(scale, noise, held_gain, seen[best][1], how)
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     with torch.no_grad():
@@ -299,7 +371,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
 
-def dose_scale(scale: float, noise: float | None, gain: float, misfit: float) -> tuple[float, str]:
+def dose_scale(scale: float, noise: float | None, gain: float, misfit: float,
+               how: str = "spread of the views' sums") -> tuple[float, str]:
     """`scale` ** (1 - min(1, share / NOISE_LIMITED_SHARE)), share = the noise's part of the held-out misfit at the
     best weight (the noise variance per bin, noise_variance_view_sums, times the reference's gain on it, over that
     misfit), and a line for /stats/lam_cv_dose. Why: the scale < 1 corrects the training scan's wider gaps, which
@@ -308,13 +381,13 @@ def dose_scale(scale: float, noise: float | None, gain: float, misfit: float) ->
     (0.6-1.0x on six of eight 1e3-photon cases) and the scale under-regularizes (docs/ct.md, "Sixth round"). The
     held-out misfit is the held-out views' own noise (independent of the training reconstruction) plus the
     prediction error, so its noise share says which regime the data are in; in between, the correction is
-    interpolated in log lam. No estimate (fan and cone beams): the scale as given."""
+    interpolated in log lam. No estimate (cone beams): the scale as given."""
     if noise is None:
-        return scale, "not estimated (the views' sums are not constant in this geometry): the scale as given"
+        return scale, "not estimated (no consistency condition used for this geometry): the scale as given"
     share = noise * gain / max(misfit, 1e-300)
     power = 1.0 - min(1.0, share / NOISE_LIMITED_SHARE)
     used = scale ** power
-    return used, (f"noise variance {noise:.4g} per bin (spread of the views' sums) x {gain:.4g} (reference) = "
+    return used, (f"noise variance {noise:.4g} per bin ({how}) x {gain:.4g} (reference) = "
                   f"{share:.3f} of the held-out misfit {misfit:.4g}: scale {scale:g} ** {power:.3f} = {used:.4g}")
 
 
