@@ -2,6 +2,7 @@
 with the trace by forward-mode AD (up to CHOLESKY_MAX_PIXELS, unchanged), the Cholesky factor with the matrix-free
 operator and PCG (both with the trace from the probes' own predictions, the map being linear in the frames). The
 thresholds are lowered here so a 12^2 image takes each path; they must give the same misfit and trace."""
+import math
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,35 @@ def test_the_pcg_path_draws_lam_probes_cg_probes(device, monkeypatch, path):
     d = p.model.frames.reshape(-1)
     first = rademacher(p.weight_settings.probes, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
     assert torch.equal(evaluate.probes, first[:count])
+
+
+@pytest.mark.parametrize("path", ["dense", "cholesky", "pcg"])
+def test_the_images_change_per_log_weight_taylor(device, monkeypatch, path):
+    """Taylor test of ImageSolve.change, ||lam df/dlam|| by one more solve (quasi-optimality): against the image's
+    finite difference over log lam, (f(lam e^h) - f(lam)) / h, whose error falls as O(h) (by ~10x per decade of
+    h); each path the same value."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    s = solve_by(path, monkeypatch, p, w)
+    for lam in (0.3, 0.05):
+        f = s.prediction(lam)(d)[1]
+        g = s.normal_solver(lam)(s.regulariser_normal(f))
+        exact = s.change(lam, f)
+        assert exact == pytest.approx(float(2 * lam**2 * g.norm()), rel=1e-6)
+        errors = []
+        for h in (1e-2, 1e-3, 1e-4):
+            fd = (s.prediction(lam * math.exp(h))(d)[1] - f) / h
+            errors.append(abs(float(fd.norm()) - exact) / exact)
+        assert errors[0] > 5 * errors[1] > 25 * errors[2] and errors[2] < 1e-3
+
+
+def test_quasi_optimality_only_for_frames_over_the_size_gate():
+    """problem.lam_quasi_optimal applies to frames over QUASI_OPTIMAL_MIN_FRAME pixels a side: smaller frames (the
+    paper's presets, the CI pairs) keep the rule's own minimum."""
+    from types import SimpleNamespace
+
+    ev = SimpleNamespace(change=lambda lam: 0.0)
+    for side, on, expected in ((32, True, None), (33, True, ev.change), (48, False, None)):
+        model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
+        prob = SimpleNamespace(weight_quasi_optimal=on, model=model)
+        assert sw.quasi_optimal(prob, ev) is expected
