@@ -91,7 +91,20 @@ def combo(a, b, how):
     return rule
 
 
+def with_sigma(rule_name, which):
+    """discrepancy (|log(||r||^2 / (m sigma^2))|) or SURE ((||r||^2 - m sigma^2 + 2 sigma^2 tr H) / m) with the
+    estimated (Immerkaer's, what `auto` would use) or the true noise sigma of the frames."""
+    def rule(row):
+        lam, rss, tr, m, _ = columns(row)
+        s2 = row["sigma_hat" if which == "estimated" else "sigma_true"] ** 2
+        if rule_name == "discrepancy":
+            return float(lam[int(np.argmin(np.abs(np.log(rss / (m * s2)))))])
+        return first_min_from_top(lam, (rss - m * s2 + 2 * s2 * tr) / m)
+    return rule
+
+
 RULES = {f"gcv {g:g}": gcv(g) for g in (1.0, 1.2, 1.4, 1.6, 2.0, 2.5, 3.0)}
+RULES.update({f"{r} ({w} sigma)": with_sigma(r, w) for r in ("discrepancy", "sure") for w in ("estimated", "true")})
 RULES.update({"qo": qo, "qo global": qo_global, "max(gcv 1.2, qo)": combo(gcv(1.2), qo, "max"),
               "geo(gcv 1.2, qo)": combo(gcv(1.2), qo, "geo"), "gcv 1.2 then qo up": qo_up(gcv(1.2)),
               "gcv 1.2 then qo up x1.2": qo_up(gcv(1.2), 1.2), "gcv 1 then qo up": qo_up(gcv(1.0))})
