@@ -137,3 +137,25 @@ def test_quasi_optimality_only_for_frames_over_the_size_gate():
         model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
         prob = SimpleNamespace(weight_quasi_optimal=on, model=model)
         assert sw.quasi_optimal(prob, ev) is expected
+
+
+def test_the_climb_solves_to_a_bar_relative_to_the_warm_start(device, monkeypatch):
+    """Evaluator.change (quasi-optimality's climb) switches the PCG path to a bar relative to the warm start's own
+    residual and solves its starting weight again: a weight next to the last one, warm-started, is then solved
+    (relative to ||rhs|| the warm start alone can meet the bar and come back unsolved), matching the dense
+    path's image; the Cholesky paths are exact and not switched."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    probes = rademacher(1, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    ref = solve_by("dense", monkeypatch, p, w)
+    s = solve_by("pcg", monkeypatch, p, w)
+    s.cg_rtol = 1e-3  # a loose bar, as the search's 1e-5 is at 128^2 against a warm start from a nearby weight
+    ev = sw.Evaluator(p.model, s, probes)
+    first = ev(0.05)
+    assert not s.accurate
+    ev.change(0.05)
+    assert s.accurate and ev.fits[0.05] is not first  # the starting weight solved again, to the new bar
+    for lam in (0.05 * 1.02, 0.05 * 1.04):
+        exact = sw.evaluate_at(p.model, ref, probes, lam).state
+        got = ev(lam).state
+        assert float((got - exact).norm() / exact.norm()) < 1e-4  # 1.2e-3 with the bar relative to ||rhs||
