@@ -58,7 +58,7 @@ HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fa
 FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 
 
-COLOUR = ("sk:stereo_motorcycle", "voronoi")  # colour scenes: (3, rows, columns), frames with 3 channels
+COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
@@ -71,7 +71,11 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
     random filled polygons, grey levels, anti-aliased by 4x drawing); voronoi (colour cells with a linear shade
     each); gradient (smooth: a ramp, 6 wide Gaussian bumps and one soft-edged disc); halftone (a dot screen
     of period 6 px at 15 deg whose dot size follows a smooth field); gratings (4x4 tiles of sinusoids, period
-    2.5-12 px, random orientation, smooth blends). The continuous analytic kinds are in image_function."""
+    2.5-12 px, random orientation, smooth blends). Eleventh round's (batch D): ellipses (25 soft-edged ellipses,
+    each with a linear shade, over a shaded background: piecewise smooth); terrain (smooth: random-phase noise with a
+    1/|k|^2.5 amplitude spectrum); rings (concentric sinusoidal rings of period 7-14 px about two random centres,
+    summed); tiles (colour: an 8x8 mosaic of tiles of random colour, each with a smooth shade, edges softened by 4x4
+    supersampling). The continuous analytic kinds are in image_function."""
     n = 256
     if kind == "camera":
         import skimage.data
@@ -98,6 +102,36 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
     u = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
     yy, xx = torch.meshgrid(torch.arange(n, dtype=torch.float64) + 0.5, torch.arange(n, dtype=torch.float64) + 0.5,
                             indexing="ij")
+    if kind == "ellipses":
+        img = 80 + 60 * (u(1) * yy + u(1) * xx) / n
+        for _ in range(25):
+            c, ax, t = n * u(2), n * (0.03 + 0.12 * u(2)), math.pi * float(u(1))
+            dy, dx = yy - c[0], xx - c[1]
+            r = ((math.cos(t) * dx + math.sin(t) * dy) / ax[0]) ** 2 + ((-math.sin(t) * dx + math.cos(t) * dy) / ax[1]) ** 2
+            inside = torch.sigmoid((1 - r.sqrt()) * float(ax.min()) / 1.0)
+            level = 40 + 170 * u(1) + 0.3 * (u(1) - 0.5) * dy + 0.3 * (u(1) - 0.5) * dx
+            img = img * (1 - inside) + level * inside
+        return img.clamp(0, 255)
+    if kind == "terrain":
+        k = torch.fft.fftfreq(n, dtype=torch.float64)
+        amp = (k[:, None] ** 2 + k[None, :] ** 2).clamp_min(1.0 / n**2) ** -1.25
+        img = torch.fft.ifft2(amp * torch.exp(2j * math.pi * u(n, n))).real
+        return 30 + 200 * (img - img.min()) / (img.max() - img.min())
+    if kind == "rings":
+        img = torch.zeros(n, n, dtype=torch.float64)
+        for _ in range(2):
+            c, period = n * u(2), 7 + 7 * float(u(1))
+            img = img + torch.cos(2 * math.pi * ((yy - c[0]) ** 2 + (xx - c[1]) ** 2).sqrt() / period + 6.3 * u(1))
+        return 128 + 55 * img
+    if kind == "tiles":
+        cols, shade = 30 + 200 * u(8, 8, 3), 0.5 * (u(8, 8, 2) - 0.5)
+        sub = torch.arange(4, dtype=torch.float64) / 4 + 0.125
+        y4 = (yy[:, None, :, None] - 0.5 + sub[None, :, None, None]).expand(n, 4, n, 4)
+        x4 = (xx[:, None, :, None] - 0.5 + sub[None, None, None, :]).expand(n, 4, n, 4)
+        ti, tj = (y4 * 8 / n).long().clamp(0, 7), (x4 * 8 / n).long().clamp(0, 7)
+        ly, lx = y4 - (ti + 0.5) * n / 8, x4 - (tj + 0.5) * n / 8
+        out = cols[ti, tj] + (shade[ti, tj, 0] * ly + shade[ti, tj, 1] * lx)[..., None]
+        return out.mean((1, 3)).permute(2, 0, 1).clamp(0, 255)
     if kind == "faces":
         import skimage.data
 

@@ -189,6 +189,48 @@ def test_modified_gcv_charges_the_trace_gamma_times_and_smooths_more():
     assert modified.lam > 1.05 * plain.lam
 
 
+def test_quasi_optimality_goes_up_from_the_rules_minimum_to_its_own_first_minimum():
+    """choose(change=...): the rule's minimum, then up by QO_STEP while ||lam dx/dlam|| falls; its closed form on
+    Tikhonov (x = sum_i s_i beta_i / (s_i^2 + lam^2) v_i, so ||lam dx/dlam|| = ||2 lam^2 s_i beta_i /
+    (s_i^2 + lam^2)^2||) and, checked against it, the weight lands within one step of the criterion's first
+    minimum above the rule's; every weight visited is in the curve with the rule's value and its change."""
+    t = Tikhonov()
+
+    def change(lam):
+        return float(np.linalg.norm(2 * lam**2 * t.s * t.beta / (t.s**2 + lam**2) ** 2))
+
+    def fit(lam):
+        f = t.fit(lam)
+        f.change = change(lam)
+        return f
+
+    plain = pc.choose(t.fit, _settings("gcv", 10), t.sigma, "given")
+    moved = pc.choose(fit, _settings("gcv", 10), t.sigma, "given", change=change)
+    assert moved.details["lam_rule_minimum"] == f"{plain.lam:.6g}" and moved.lam >= plain.lam
+    up = plain.lam * pc.QO_STEP ** np.arange(40)
+    up = up[up <= 1.0]
+    values = np.array([change(x) for x in up])
+    first = int(np.argmax(values[1:] >= values[:-1])) if (values[1:] >= values[:-1]).any() else len(up) - 1
+    assert moved.lam == pytest.approx(up[first], rel=1e-9)
+    t_ = moved.table()
+    assert set(t_) == {"lam", "criterion", "rss", "trace", "change"} and moved.solves == plain.solves + first + 1
+    assert np.isfinite(t_["change"][t_["lam"] >= plain.lam * 0.999]).all()
+    # without change: the rule's own minimum, the curve as before
+    assert set(plain.table()) == {"lam", "criterion", "rss", "trace"} and "lam_rule_minimum" not in plain.details
+
+
+def test_quasi_optimality_stops_at_the_range_top():
+    seen = []
+
+    def f(lam):
+        seen.append(lam)
+        return 0.0
+
+    lam = pc.quasi_optimal_above(lambda x: 1.0 / x, f, 0.5, 1.5)  # falls all the way: the last step under hi
+    assert lam == pytest.approx(0.5 * pc.QO_STEP**3) and lam * pc.QO_STEP > 1.5
+    assert seen == pytest.approx([0.5 * pc.QO_STEP**k for k in (1, 2, 3)])
+
+
 # --- Hutchinson's divergence -------------------------------------------------------------------------------------
 def test_hutchinson_by_jvp_matches_the_exact_trace():
     t = Tikhonov(m=60, n=40)

@@ -2,6 +2,7 @@
 with the trace by forward-mode AD (up to CHOLESKY_MAX_PIXELS, unchanged), the Cholesky factor with the matrix-free
 operator and PCG (both with the trace from the probes' own predictions, the map being linear in the frames). The
 thresholds are lowered here so a 12^2 image takes each path; they must give the same misfit and trace."""
+import math
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,57 @@ def test_the_pcg_path_draws_lam_probes_cg_probes(device, monkeypatch, path):
     d = p.model.frames.reshape(-1)
     first = rademacher(p.weight_settings.probes, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
     assert torch.equal(evaluate.probes, first[:count])
+
+
+@pytest.mark.parametrize("path", ["dense", "cholesky", "pcg"])
+def test_the_images_change_per_log_weight_taylor(device, monkeypatch, path):
+    """Taylor test of ImageSolve.change, ||lam df/dlam|| by one more solve (quasi-optimality): against the image's
+    finite difference over log lam, (f(lam e^h) - f(lam)) / h, whose error falls as O(h) (by ~10x per decade of
+    h); each path the same value."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    s = solve_by(path, monkeypatch, p, w)
+    for lam in (0.3, 0.05):
+        f = s.prediction(lam)(d)[1]
+        g = s.normal_solver(lam)(s.regulariser_normal(f))
+        exact = s.change(lam, f)
+        assert exact == pytest.approx(float(2 * lam**2 * g.norm()), rel=1e-6)
+        errors = []
+        for h in (1e-2, 1e-3, 1e-4):
+            fd = (s.prediction(lam * math.exp(h))(d)[1] - f) / h
+            errors.append(abs(float(fd.norm()) - exact) / exact)
+        assert errors[0] > 5 * errors[1] > 25 * errors[2] and errors[2] < 1e-3
+
+
+def test_quasi_optimality_only_for_frames_over_the_size_gate():
+    """problem.lam_quasi_optimal applies to frames over QUASI_OPTIMAL_MIN_FRAME pixels a side: smaller frames (the
+    paper's presets, the CI pairs) keep the rule's own minimum."""
+    from types import SimpleNamespace
+
+    ev = SimpleNamespace(change=lambda lam: 0.0)
+    for side, on, expected in ((32, True, None), (33, True, ev.change), (48, False, None)):
+        model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
+        prob = SimpleNamespace(weight_quasi_optimal=on, model=model)
+        assert sw.quasi_optimal(prob, ev) is expected
+
+
+def test_the_climb_solves_to_a_bar_relative_to_the_warm_start(device, monkeypatch):
+    """Evaluator.change (quasi-optimality's climb) switches the PCG path to a bar relative to the warm start's own
+    residual and solves its starting weight again: a weight next to the last one, warm-started, is then solved
+    (relative to ||rhs|| the warm start alone can meet the bar and come back unsolved), matching the dense
+    path's image; the Cholesky paths are exact and not switched."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    probes = rademacher(1, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    ref = solve_by("dense", monkeypatch, p, w)
+    s = solve_by("pcg", monkeypatch, p, w)
+    s.cg_rtol = 1e-3  # a loose bar, as the search's 1e-5 is at 128^2 against a warm start from a nearby weight
+    ev = sw.Evaluator(p.model, s, probes)
+    first = ev(0.05)
+    assert not s.accurate
+    ev.change(0.05)
+    assert s.accurate and ev.fits[0.05] is not first  # the starting weight solved again, to the new bar
+    for lam in (0.05 * 1.02, 0.05 * 1.04):
+        exact = sw.evaluate_at(p.model, ref, probes, lam).state
+        got = ev(lam).state
+        assert float((got - exact).norm() / exact.norm()) < 1e-4  # 1.2e-3 with the bar relative to ||rhs||

@@ -187,6 +187,7 @@ class Fit:
     m: int  # number of data
     trace: float = math.nan  # Hutchinson estimate of tr d(A x)/db
     state: Any = None  # what the caller keeps (the reconstruction, for a warm start or the answer)
+    change: float = math.nan  # ||lam dx/dlam||: the reconstruction's change per unit log lam (quasi_optimal_above)
 
 
 def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float = 1.0) -> float:
@@ -270,12 +271,14 @@ def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float 
 
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
            progress: Callable[[float, float], None] | None = None, top: float | None = None,
-           lazy: bool = False) -> Choice:
+           lazy: bool = False, change: Callable[[float], float] | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
     golden-section point above it already rises), then golden-section steps in the best point's bracket
-    with the rest. A weight asked for again (lazy's point, solved again by golden_refine) is not a new solve."""
+    with the rest. A weight asked for again (lazy's point, solved again by golden_refine) is not a new solve.
+    change(lam) (the reconstruction's change per unit log lam at lam): the weight then goes on up from the rule's
+    minimum to the quasi-optimality criterion's first minimum above it (quasi_optimal_above)."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -301,10 +304,45 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     lam = seen[best][0]
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
+    details = {}
+    if change is not None:
+        details["lam_rule_minimum"] = f"{lam:.6g}"
+        lam = quasi_optimal_above(change, f, lam, settings.hi)
+        best = next(i for i, s in enumerate(seen) if s[0] == lam)
     curve = {"lam": np.array([s[0] for s in seen]), "criterion": np.array([s[1] for s in seen]),
              "rss": np.array([s[2].rss for s in seen]), "trace": np.array([s[2].trace for s in seen])}
+    if change is not None:
+        curve["change"] = np.array([s[2].change for s in seen])
     return Choice(lam=lam, rule=settings.rule, sigma=sigma, noise_source=noise_source, solves=len(seen),
-                  at_edge=bool(at_edge), curve=curve, state=seen[best][2].state)
+                  at_edge=bool(at_edge), curve=curve, state=seen[best][2].state, details=details)
+
+
+# quasi_optimal_above's step up: its minimum lies 1-3x above GCV's on the curves measured (docs/superres.md,
+# "Eleventh round"); half the log grid's spacing (2.7x at 10 solves over [1e-3, 3]) would step over it
+QO_STEP = math.sqrt(2.0)
+
+
+def quasi_optimal_above(change: Callable[[float], float], f: Callable[[float], float], lam: float,
+                        hi: float) -> float:
+    """From the rule's minimum lam up, in steps of QO_STEP, while the quasi-optimality
+    criterion ||lam dx/dlam|| (Tikhonov and Glasko 1965: the reconstruction's change per unit log lam, no noise
+    level needed) falls; its first minimum at or above lam. The rule (GCV) scores the prediction of the data; where
+    the misfit is mostly model error (super-resolution's frames are cell averages of a scene, not the model's
+    spline samples) a smaller weight fits that error at little cost in degrees of freedom and GCV keeps falling,
+    while the image, the answer, gets worse: its change per unit log lam, which fitted model error and noise
+    both make large at small weights, is what quasi-optimality scores (docs/superres.md, "Eleventh round").
+    Only upward from the rule's minimum: quasi-optimality alone also has a trivial minimum where the image is
+    nearly flat (the largest weights of a small image: moon 20^2 at 2.45 against a peak at 0.17). f(lam) is the
+    rule's value (each weight visited becomes part of the curve)."""
+    here = change(lam)
+    while lam * QO_STEP <= hi * (1 + 1e-12):
+        up = lam * QO_STEP
+        f(up)
+        value = change(up)
+        if not value < here:
+            break
+        lam, here = up, value
+    return lam
 
 
 ZOOM_POINTS = 2  # curve_figure's zoom: the weights tried on either side of the minimum

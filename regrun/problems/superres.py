@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, check_choice, check_float, check_int, check_numbers
+from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers
 from ..imaging.grid import Grid
 from ..imaging.io import (
     FRAMES_KEY,
@@ -95,6 +95,7 @@ class SuperRes(Problem):
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.rechoose = RechooseSettings.from_config(cfg)
+        self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
         self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)
