@@ -29,7 +29,7 @@ def _hann(m: tuple[int, int], dtype, device) -> torch.Tensor:
     return w1[:, None] * w2[None, :]
 
 
-def phase_correlation_start(frames: torch.Tensor, grid: Grid, angles=ANGLES, whiten: float = 1.0) -> torch.Tensor:
+def phase_correlation_start(frames: torch.Tensor, grid: Grid, angles=ANGLES) -> torch.Tensor:
     """Affine motions w (q, 6) (y = A x + b, the model's convention) with d_j(x) ~ d_0(y_j(x)) for frames 1..q
     of `frames` (q + 1, m1, m2) on `grid`: per frame the rotation about the grid's centre among `angles` and the
     whole-pixel translation whose phase correlation peak is highest. Frame 0 rotated by each angle is its exact
@@ -56,9 +56,7 @@ def phase_correlation_start(frames: torch.Tensor, grid: Grid, angles=ANGLES, whi
         mean = v[seen].mean() if bool(seen.any()) else v.mean()
         v_hat = torch.fft.fft2((torch.where(seen, v, mean) - mean) * window)
         cross = v_hat * d_hat  # d_j(x) = T(x + s) puts the inverse transform's peak at +s
-        r = torch.fft.ifft2(cross / cross.abs().clamp_min(1e-12 * float(cross.abs().max())) ** whiten).real
-        if whiten != 1.0:
-            r = r / (v_hat.abs().pow(2 - 2 * whiten).sum() * d_hat.abs().pow(2 - 2 * whiten).sum((-2, -1))).sqrt()[:, None, None]
+        r = torch.fft.ifft2(cross / cross.abs().clamp_min(1e-12 * float(cross.abs().max()))).real
         peak, idx = r.reshape(q, -1).max(-1)
         i = torch.stack((idx // m[1], idx % m[1]), -1)
         s = torch.where(i > half, i - torch.tensor(m, device=device), i).to(dtype) * h  # (q, 2), domain units
