@@ -81,8 +81,9 @@ def test_fit_params_holds_what_the_model_can(name, device):
 @pytest.mark.parametrize("size", [128, 96])
 def test_repeating_text_is_preregistered_right(device, monkeypatch, size):
     """Text, 128^2 (frames on the pyramid) and 96^2 (48 px frames, over PYRAMID_MIN) from 3 frames (shifts 10-13
-    px, rotations 6-7 degrees): the ladder alone ends pixels off on every moved frame (its smooth scales average
-    the lines away); with the global start every frame is right."""
+    px, rotations 6-7 degrees): the ladder alone ends pixels off (its smooth scales average the lines away; on
+    every moved frame before the smoothing's wide edge taper, SMOOTH_EDGE, on one of the two at 96^2 with it);
+    with the global start every frame is right."""
     fine, frames, w_true = _text_frames(size)
     model = SuperResModel(frames.to(device), fine, 2, 0.1, outside="drop")
     true = affine(w_true.to(device)[:, None, :], model.x)
@@ -95,8 +96,9 @@ def test_repeating_text_is_preregistered_right(device, monkeypatch, size):
     ladder = error(model.preregister(drop_outside=True, thetas=thetas))
     monkeypatch.setattr(superres_model, "GLOBAL_START", True)
     both = error(model.preregister(drop_outside=True, thetas=thetas))
-    # measured: 128^2 13.5 and 11.0 px (all six scales: 13.1, 8.1), 96^2 4.9 and 15.7
-    assert float(ladder.min()) > 1.0, ladder
+    # measured: 128^2 13.5 and 11.0 px (all six scales: 13.1, 8.1), 96^2 4.9 and 15.7; with SMOOTH_EDGE
+    # 128^2 8.5 and 8.4 (after theta = 1), 96^2 0.050 and 18.0
+    assert float(ladder.max()) > 1.0, ladder
     assert float(both.max()) < 0.1, both  # measured: 128^2 0.060 and 0.045 px, 96^2 0.055 and 0.064
 
 

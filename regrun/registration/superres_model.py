@@ -48,6 +48,7 @@ EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # proble
 # 1.7-7 px at theta = 1 (halftone 256^2/8 rigid s302; with the taper 1.8-2.8 and 0.17-0.32), and the ladder
 # ended 5.3 px RMS off (0.003-0.03 per frame with it; docs/superres.md, "Eleventh round").
 SMOOTH_EDGE = 3.0
+SMOOTH_EDGE_MIN = PYRAMID_MIN  # frames of more pixels a side than this get it
 
 # Frames of more than PYRAMID_MIN pixels a side are also registered from a global start
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
@@ -613,7 +614,7 @@ class SuperResModel:
         # over PYRAMID_MIN: as wide as the smoothing reaches (SMOOTH_EDGE), times the same taper of frame j's own
         # points x (fixed in w)
         weights = None
-        if drop_outside and min(self.coarse.m) > PYRAMID_MIN and SMOOTH_EDGE > 0:
+        if drop_outside and min(self.coarse.m) > SMOOTH_EDGE_MIN and SMOOTH_EDGE > 0:
             width = max(EDGE_TAPER[0], SMOOTH_EDGE * float(theta) ** 0.25)
             own = EdgeTaper(grid, width, inset=EDGE_TAPER[1]).root(xc.reshape(-1, 2))
             weights = EdgeTaper(grid, width, inset=EDGE_TAPER[1], fixed=own)
