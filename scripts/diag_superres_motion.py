@@ -44,7 +44,8 @@ def rms(errors) -> float:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, required=True)
-    ap.add_argument("--lam", type=float, nargs="+", default=[0.2], help="varpro_cg's weight (one, or one a set)")
+    ap.add_argument("--lam", nargs="+", default=["0.2"], help="varpro_cg's weight (one, or one a set): a number or "
+                    "auto (the user's default search)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-solve", action="store_true")
     ap.add_argument("--keep", type=Path, help="keep the frame sets (.npz) here")
@@ -58,6 +59,7 @@ def main(argv=None):
         root.mkdir(parents=True, exist_ok=True)
         for i, spec in enumerate(args.sets):
             lam = args.lam[i] if len(args.lam) > 1 else args.lam[0]
+            lam = lam if lam == "auto" else float(lam)
             size = spec["size"]
             truth, stack, w, gains = frame_set(spec["kind"], size, spec["frames"], spec["noise"], spec["seed"],
                                                supersample=10 if size < 96 else 4, motion=spec["motion"],
@@ -80,11 +82,14 @@ def main(argv=None):
             row["prereg_rms"] = rms(frame_errors(p, w0.reshape(p.model.q, -1)[:, :6]))
             if not args.no_solve:
                 p.model.preregister = lambda **_: w0.clone()
+                t0 = time.process_time()
                 res = VarProCG(config_section("solver", "varpro_cg"), ctx).solve(p, Monitor())
                 wf = p.model.affine_part(res.solution["w"]).reshape(p.model.q, 6)
                 row["varpro"] = frame_errors(p, wf)
                 row["varpro_rms"] = rms(row["varpro"])
                 row["varpro_psnr"] = p.evaluate(res)[0]["psnr"]
+                row["lam"] = res.metrics.get("lam_chosen", lam)
+                row["varpro_cpu"] = time.process_time() - t0
             if not args.no_peer:
                 from bench_superres_frames import sitk_motion  # scripts/bench_superres_frames.py
 
