@@ -76,7 +76,10 @@ def main(argv=None):
                                         true_motion=str(path), lambda_f=lam, gain=spec["gain"] is not None), ctx)
             trace = []
             t0 = time.process_time()
-            w0 = p.model.preregister(drop_outside=p.outside == "drop", gain=p.motion.gain, trace=trace)
+            try:
+                w0 = p.model.preregister(drop_outside=p.outside == "drop", gain=p.motion.gain, trace=trace)
+            except TypeError:  # code before preregister(trace=): the end alone (before/after comparisons)
+                w0 = p.model.preregister(drop_outside=p.outside == "drop", gain=p.motion.gain)
             row = {"set": spec, "prereg_cpu": time.process_time() - t0,
                    "stages": {name: frame_errors(p, v[:, :6]) for name, v in trace}}
             row["prereg_rms"] = rms(frame_errors(p, w0.reshape(p.model.q, -1)[:, :6]))

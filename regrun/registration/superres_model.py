@@ -50,14 +50,17 @@ EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # proble
 SMOOTH_EDGE = 3.0
 SMOOTH_EDGE_MIN = PYRAMID_MIN  # frames of more pixels a side than this get it
 
-# Frames of more than PYRAMID_MIN pixels a side are also registered from a global start
+# Frames of GLOBAL_START_MIN pixels a side or more are also registered from a global start
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
 # drift by periods (scikit-image's page 256^2 from 8 frames: varpro_cg's answer 4.8 px RMS off and 3.4 dB under
 # bicubic without it, 0.006 px and 12.6 dB over with it; docs/superres.md, "Repeating structure"). First only for
 # frames on the pyramid (64 px and up); text of 26 px letters at 96^2 (48 px frames) was 4.1 px off without it,
-# 0.12 with it (docs/superres.md, "Tenth round"). Frames of 32 px and less (the paper's presets, the CI pairs)
-# keep the ladder alone. False: the ladder alone everywhere.
+# 0.12 with it (docs/superres.md, "Tenth round"); then from 32 px (64^2): the same text at 64^2 from 8 frames
+# was 3.1 px off without it (two frames a line off), 0.12 with it, and 7 other sets of 32 px frames the same
+# to 3 digits (docs/superres.md, "Eleventh round"). Smaller frames (the paper's presets, the CI pairs: 16 px
+# and less) keep the ladder alone. False: the ladder alone everywhere.
 GLOBAL_START = True
+GLOBAL_START_MIN = 32
 COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
 # Pre-registration (SuperResModel.preregister), LM at each scale of the smoothing ladder. Every scale but the last
@@ -542,7 +545,7 @@ class SuperResModel:
         ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
         least-squares ratio <T(y), d_j> / <T(y), T(y)> over the scale's weighted points at the new motion (the
         gain is linear: projected out, as the image is in the joint solve).
-        Frames of more than PYRAMID_MIN pixels a side (GLOBAL_START): a second start per frame from
+        Frames of GLOBAL_START_MIN pixels a side or more (GLOBAL_START): a second start per frame from
         registration/global_start.py (rotation
         scan, phase correlation), compared with the ladder's motion at the first sharp scale (below); the lower
         misfit goes on. trace: a list that gets (stage, motion (q, n)) after the global start and every scale
@@ -553,12 +556,12 @@ class SuperResModel:
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
             levels += 1
-        # frames of more than PYRAMID_MIN pixels a side: a second candidate, the global start (rotation scan and phase
-        # correlation), enters at the first sharp scale; per frame the candidate whose registration ends lower there
-        # goes on. The smooth scales average repeating structure away and can drift off (text: 5-11 px); the
+        # frames of GLOBAL_START_MIN pixels a side or more: a second candidate, the global start (rotation scan and
+        # phase correlation), enters at the first sharp scale; per frame the candidate whose registration ends
+        # lower there goes on. The smooth scales average repeating structure away and can drift off (text: 5-11 px); the
         # global start cannot miss by a period, and where both agree the choice changes nothing.
         other = None
-        if GLOBAL_START and min(self.coarse.m) > PYRAMID_MIN:
+        if GLOBAL_START and min(self.coarse.m) >= GLOBAL_START_MIN:
             angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
             other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
             other = (other, None if g is None else g.clone())
