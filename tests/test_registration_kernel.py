@@ -180,15 +180,20 @@ def test_trial_residual_is_reused_only_at_the_same_point(device):
     assert obj.residual_and_jacobian(w[0])[1].shape == (obj.x.shape[1], 6)
 
 
+@pytest.mark.parametrize("own", [False, True])
 @pytest.mark.parametrize("normalization", ["sum", "mean"])
-def test_smooth_weights_enter_the_derivatives(normalization, device):
+def test_smooth_weights_enter_the_derivatives(normalization, own, device):
     """EdgeTaper weights move with w: the Jacobian, gradient and Hessian include their derivatives (and the
     mean's denominator), equal to torch.func's of the differentiable J and Taylor-tested, with points in the
-    taper band; batched items agree with one-by-one objectives."""
+    taper band; batched items agree with one-by-one objectives. own: times a factor of each point's own
+    position x, constant in w (`fixed`; super-resolution's pre-registration, superres_model.SMOOTH_EDGE)."""
     from regrun.registration.objective import EdgeTaper
 
     taper = EdgeTaper(GRID, 3.0)
     obj, w, v = objective(device, "affine", weights=taper, normalization=normalization)
+    if own:
+        taper.fixed = EdgeTaper(GRID, 3.0, inset=0.5).root(obj.x[0])
+        assert bool(((taper.fixed > 0) & (taper.fixed < 1)).any())
     w = w + torch.tensor([0, 0, 0, 0, 1.3, -0.9], dtype=torch.float64, device=device)  # points cross the edge
     s = taper.root(obj.points(w))
     assert bool(((s > 0) & (s < 1)).sum(-1).ge(20).all())

@@ -39,15 +39,29 @@ OUTSIDE = ("keep", "drop")
 # rotation of up to 10 degrees those near the edge pull the motion (rocket 48^2 and 64^2, 8 frames: 1.56-1.84 px
 # RMS from the true motion with it, 0.33-0.76 with the taper; docs/superres.md, "The edge")
 EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # problem.outside: configs/problem/superres.yaml
+# ... and for frames of more than SMOOTH_EDGE_MIN pixels a side the taper is as wide as the scale's smoothing reaches,
+# SMOOTH_EDGE theta^(1/4) cells (the smoothing spline's kernel width grows as theta^(1/4) in cells; at least
+# EDGE_TAPER[0]), at frame 0's edge (s(y)) and at frame j's own (s(x), fixed): within that reach of its edge a
+# frame's smoothed spline is its boundary's extrapolation, not the smoothed scene, and the two frames' edges lie
+# elsewhere in the scene, so there the misfit is not zero at the true motion. On content with little contrast
+# at the smooth scales that misfit sets the minimum: from the true motion LM ended 3.5-12.6 px off at theta = 100
+# and 1.7-7.0 at theta = 1 (halftone 256^2/8 rigid s302; with the taper 1.0-2.8 and 0.17-0.32), and the ladder
+# ended 5.3 px RMS off (0.001-0.03 per frame with it; docs/superres.md, "Eleventh round"). Frames of 32 px and
+# less keep the narrow taper (on 16 px frames it did not help).
+SMOOTH_EDGE = 3.0
+SMOOTH_EDGE_MIN = 32  # frames of more pixels a side than this get it
 
-# Frames of more than PYRAMID_MIN pixels a side are also registered from a global start
+# Frames of GLOBAL_START_MIN pixels a side or more are also registered from a global start
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
 # drift by periods (scikit-image's page 256^2 from 8 frames: varpro_cg's answer 4.8 px RMS off and 3.4 dB under
 # bicubic without it, 0.006 px and 12.6 dB over with it; docs/superres.md, "Repeating structure"). First only for
 # frames on the pyramid (64 px and up); text of 26 px letters at 96^2 (48 px frames) was 4.1 px off without it,
-# 0.12 with it (docs/superres.md, "Tenth round"). Frames of 32 px and less (the paper's presets, the CI pairs)
-# keep the ladder alone. False: the ladder alone everywhere.
+# 0.12 with it (docs/superres.md, "Tenth round"); then from 32 px (64^2): the same text at 64^2 from 8 frames
+# was 3.1 px off without it (two frames a line off), 0.12 with it, and 7 other sets of 32 px frames the same
+# to 3 digits (docs/superres.md, "Eleventh round"). Smaller frames (the paper's presets, the CI pairs: 16 px
+# and less) keep the ladder alone. False: the ladder alone everywhere.
 GLOBAL_START = True
+GLOBAL_START_MIN = 32
 COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 
 # Pre-registration (SuperResModel.preregister), LM at each scale of the smoothing ladder. Every scale but the last
@@ -515,7 +529,7 @@ class SuperResModel:
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
                     rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None,
-                    gain: bool = False) -> torch.Tensor:
+                    gain: bool = False, trace: list | None = None) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
@@ -532,25 +546,28 @@ class SuperResModel:
         ratio of the frames' means to start, then at every scale LM registers d_j / g_j and g_j becomes the
         least-squares ratio <T(y), d_j> / <T(y), T(y)> over the scale's weighted points at the new motion (the
         gain is linear: projected out, as the image is in the joint solve).
-        Frames of more than PYRAMID_MIN pixels a side (GLOBAL_START): a second start per frame from
+        Frames of GLOBAL_START_MIN pixels a side or more (GLOBAL_START): a second start per frame from
         registration/global_start.py (rotation
         scan, phase correlation), compared with the ladder's motion at the first sharp scale (below); the lower
-        misfit goes on."""
+        misfit goes on. trace: a list that gets (stage, motion (q, n)) after the global start and every scale
+        (diagnostics: scripts/diag_superres_motion.py)."""
         affine_model = Affine() if transform is None else transform
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
         g = (self.frames[1:].mean((-2, -1)) / self.frames[0].mean()) if gain else None
         levels = 0
         while all(m % 2 ** (levels + 1) == 0 and m // 2 ** levels >= 2 * PYRAMID_MIN for m in self.coarse.m):
             levels += 1
-        # frames of more than PYRAMID_MIN pixels a side: a second candidate, the global start (rotation scan and phase
-        # correlation), enters at the first sharp scale; per frame the candidate whose registration ends lower there
-        # goes on. The smooth scales average repeating structure away and can drift off (text: 5-11 px); the
-        # global start cannot miss by a period, and where both agree the choice changes nothing.
+        # frames of GLOBAL_START_MIN pixels a side or more: a second candidate, the global start (rotation scan and
+        # phase correlation), enters at the first sharp scale; per frame the candidate whose registration ends
+        # lower there goes on. The smooth scales average repeating structure away and can drift off (text: 5-11
+        # px); the global start cannot miss by a period, and where both agree the choice changes nothing.
         other = None
-        if GLOBAL_START and min(self.coarse.m) > PYRAMID_MIN:
+        if GLOBAL_START and min(self.coarse.m) >= GLOBAL_START_MIN:
             angles = (0.0,) if isinstance(affine_model, Translation) else ANGLES  # a shift cannot rotate
             other = fit_params(affine_model, phase_correlation_start(self.frames, self.coarse, angles), self.coarse)
             other = (other, None if g is None else g.clone())
+            if trace is not None:
+                trace.append(("global start", other[0].clone()))
         tau = PREREG_TAU
         for theta in thetas:
             step = 2 ** levels if theta >= 1 else 1
@@ -569,9 +586,14 @@ class SuperResModel:
                 g = None if g is None else torch.where(pick, gb[self.q:], g)
                 tau = torch.where(pick, tau_both[self.q:], tau_both[:self.q])  # each frame's chosen end
                 other = None
+                if trace is not None:
+                    trace += [("compare: ladder", both[:self.q].clone()), ("compare: global", both[self.q:].clone()),
+                              ("compare: picked", w.clone())]
             gtol = rel_gtol if theta == thetas[-1] else PREREG_SCALE_GTOL
             w, g, _, tau = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, gtol,
                                                 tau=tau)
+            if trace is not None:
+                trace.append((f"theta {theta:g}", w.clone()))
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
 
     def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1,
@@ -592,8 +614,16 @@ class SuperResModel:
         b1, b2 = (spline.collocation_matrix(m, self.dtype, self.device)[::stride] for m in grid.m)
         targets = (b1 @ coefs[1:] @ b2.T).reshape(self.q, -1).repeat(w.shape[0] // self.q, 1)
         # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
-        # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's)
-        weights = EdgeTaper(grid, EDGE_TAPER[0], inset=EDGE_TAPER[1]) if drop_outside else None
+        # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's); frames
+        # over SMOOTH_EDGE_MIN: as wide as the smoothing reaches (SMOOTH_EDGE), times the same taper of frame j's
+        # own points x (fixed in w)
+        weights = None
+        if drop_outside and min(self.coarse.m) > SMOOTH_EDGE_MIN and SMOOTH_EDGE > 0:
+            width = max(EDGE_TAPER[0], SMOOTH_EDGE * float(theta) ** 0.25)
+            own = EdgeTaper(grid, width, inset=EDGE_TAPER[1]).root(xc.reshape(-1, 2))
+            weights = EdgeTaper(grid, width, inset=EDGE_TAPER[1], fixed=own)
+        elif drop_outside:
+            weights = EdgeTaper(grid, EDGE_TAPER[0], inset=EDGE_TAPER[1])
         kernel = PointwiseObjective(template, affine_model, xc.reshape(-1, 2),
                                     targets if g is None else targets / g[:, None],
                                     scale=grid.cell_volume, weights=weights,
