@@ -283,3 +283,21 @@ def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
     for _ in range(GRAM_AFTER // f.shape[0] + 2):
         assert float((normal(f) - want).norm() / want.norm()) < 1e-14
     assert dot_test(LinearOperator((m.n, m.n), normal, normal, m.dtype, m.device), gen) < 1e-14
+
+
+def test_fixed_operator_kept_through_a_new_mask_and_its_gram_built_again(ctx):
+    """A data mask decided again (settle_outside after LM) keeps the last w's fixed operator (its merged stencil),
+    and its A^T A follows the new mask: the Gram matrix built for the old one is built again."""
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
+                                outside="drop", motion={"shift": 0.15}), ctx)
+    m = p.model
+    m.settle_outside(m.identity)
+    fixed = m.operator(p.w_true, fixed=True)
+    normal = fixed.normal()
+    f = ctx.tensor(torch.randn(GRAM_AFTER + 1, m.n, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    normal(f)  # past GRAM_AFTER columns: the Gram matrix of this mask
+    assert m.settle_outside(p.w_true, accumulate=True) > 0
+    assert m.operator(p.w_true, fixed=True) is fixed
+    op = m.operator(p.w_true)  # built now: the new mask
+    want = op.rmatvec(op.matvec(f))
+    assert float((normal(f) - want).norm() / want.norm()) < 1e-14

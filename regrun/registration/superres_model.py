@@ -100,6 +100,8 @@ class SuperResModel:
         self.n_reg = (n1 - 1) * n2 + n1 * (n2 - 1)
         self.b = self.rhs(frames)
         self._last_fixed = (None, None)  # (w, operator(w, fixed=True)) of the last w asked for
+        self._mask_version = 0  # counts the data mask's changes (settle_outside): a fixed operator's Gram matrix
+        # is built for one mask, its products read the mask in use
         one = torch.ones(1 if self.gain else 0, dtype=self.dtype, device=self.device)
         self.identity = torch.cat((affine_identity(self.dtype, self.device), one)).repeat(self.q)
 
@@ -157,8 +159,8 @@ class SuperResModel:
         self._coverage = (1 + seen) / (self.q + 1)
         self.b = self.rhs(self.frames)
         self._precond = None
-        if before is None or not torch.equal(before, self.keep):  # the kept operator holds the old mask
-            self._last_fixed = (None, None)
+        if before is None or not torch.equal(before, self.keep):  # the fixed operators' Gram matrices hold the old mask
+            self._mask_version += 1
         return dropped
 
     def data_mask(self) -> torch.Tensor:
@@ -215,10 +217,12 @@ class SuperResModel:
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
 
     def _fixed_operator_at(self, w: torch.Tensor) -> LinearOperator:
-        """operator(w, fixed=True), kept for the last w (set_weight and settle_outside let it go, as its weight and
-        data mask change): varpro_cg's last projection and the evaluation's final solve run at the same motion,
-        and the merged stencil and the Gram matrix (built once GRAM_AFTER products have been asked for) are
-        most of a new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU)."""
+        """operator(w, fixed=True), kept for the last w (set_weight lets it go, as its weight changes; a new data
+        mask only its Gram matrix): varpro_cg's last projection and the evaluation's final solve run at the same
+        motion, and the merged stencil and the Gram matrix (built once GRAM_AFTER products have been asked for) are
+        most of a new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU). The mask
+        decided again after LM (superres_outside.edge_rounds) drops a few pixels at that motion: the operator was
+        built again for the final solve, 0.9-1.1 CPU-s of the evaluation (docs/superres.md, "Eleventh round")."""
         key, op = self._last_fixed
         if key is not None and key.shape == w.shape and torch.equal(key, w):
             return op
@@ -263,17 +267,20 @@ class SuperResModel:
         # products have been asked for at this w (it costs about that many; before, rmatvec(matvec(x))): a
         # projection that stops after a few warm-started iterations pays nothing for it, a long solve (the
         # final one, 146 PCG iterations at 256x256, 178 at 512x512) pays it once and then runs each product 4-5x
-        # faster.
-        gram, count = [None], [0]
-        frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights
+        # faster. The products read the data mask in use; the Gram matrix is built again when the mask has changed
+        # since (at once: this w has had its GRAM_AFTER products).
+        gram, count = [None, None], [0]  # (the Gram matrix, the mask's version it holds), products asked for
+        frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights (always kept)
 
         def normal(x):
-            if gram[0] is None:
-                count[0] += x.numel() // self.n
-                if count[0] <= GRAM_AFTER:
-                    return rmatvec(matvec(x))
+            if gram[0] is None or gram[1] != self._mask_version:
+                if gram[0] is None:
+                    count[0] += x.numel() // self.n
+                    if count[0] <= GRAM_AFTER:
+                        return rmatvec(matvec(x))
+                gram[0] = None  # the old one let go first (memory)
                 rows = scale * self._gained(self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[1:], w)
-                gram[0] = pooled.gram(rows, size)
+                gram[0], gram[1] = pooled.gram(rows, size), self._mask_version
             img = x.unflatten(-1, (n1, n2))
             moved = self.coef.adjoint(gram[0].apply(self.coef.apply(img)))
             first = pool_adjoint(frame0.square() * pool(img, k), k)
