@@ -285,19 +285,30 @@ def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
     assert dot_test(LinearOperator((m.n, m.n), normal, normal, m.dtype, m.device), gen) < 1e-14
 
 
-def test_fixed_operator_kept_through_a_new_mask_and_its_gram_built_again(ctx):
-    """A data mask decided again (settle_outside after LM) keeps the last w's fixed operator (its merged stencil),
-    and its A^T A follows the new mask: the Gram matrix built for the old one is built again."""
+def test_fixed_operator_kept_through_a_new_mask_and_weight_and_its_gram_built_again(ctx):
+    """A data mask decided again (settle_outside after LM) or a new weight (the weight search at weight 0, then
+    the solver's) keeps the last w's merged stencil and Gram matrix; A^T A follows the new mask (the Gram matrix
+    built again for it) and the weight."""
     p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
                                 outside="drop", motion={"shift": 0.15}), ctx)
     m = p.model
     m.settle_outside(m.identity)
-    fixed = m.operator(p.w_true, fixed=True)
-    normal = fixed.normal()
+    m.set_weight(0.0)
+    normal = m.operator(p.w_true, fixed=True).normal()
+    parts = m._last_fixed[1]
     f = ctx.tensor(torch.randn(GRAM_AFTER + 1, m.n, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
     normal(f)  # past GRAM_AFTER columns: the Gram matrix of this mask
+    gram = parts.gram
+    assert gram is not None
+    m.set_weight(0.3)
+    op = m.operator(p.w_true)
+    want = op.rmatvec(op.matvec(f))
+    got = m.operator(p.w_true, fixed=True).normal()(f)
+    assert m._last_fixed[1] is parts and parts.gram is gram  # the same stencil and Gram matrix at another weight
+    assert float((got - want).norm() / want.norm()) < 1e-14
     assert m.settle_outside(p.w_true, accumulate=True) > 0
-    assert m.operator(p.w_true, fixed=True) is fixed
+    fixed = m.operator(p.w_true, fixed=True)
     op = m.operator(p.w_true)  # built now: the new mask
     want = op.rmatvec(op.matvec(f))
-    assert float((normal(f) - want).norm() / want.norm()) < 1e-14
+    assert float((fixed.normal()(f) - want).norm() / want.norm()) < 1e-14
+    assert m._last_fixed[1] is parts and parts.gram is not gram  # built again for the new mask

@@ -3,13 +3,14 @@ its exact adjoint, the regulariser rows, and the pre-registration of the frames.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from ..imaging import spline
 from ..imaging.spline import PAD
 from ..imaging.grid import Grid
-from ..imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients, Stencil
+from ..imaging.interpolation import BandedGram, PooledStencil, SeparableStencil, SplineCoefficients, Stencil
 from ..imaging.transforms import Affine, Translation, affine, affine_identity
 from ..linalg.cg import cg
 from ..linalg.krylov import pcg
@@ -69,6 +70,18 @@ PREREG_MIN_TAU = 1e-12
 GRAM_AFTER = 10
 
 
+
+@dataclass
+class FixedStencil:
+    """SuperResModel.operator(w, fixed=True)'s parts at one w that depend on neither the weight nor the data mask:
+    the merged stencil, the products asked for, and the moved frames' Gram matrix with the mask version it holds."""
+
+    pooled: PooledStencil
+    products: int = 0
+    gram: BandedGram | None = None
+    mask_version: int = -1
+
+
 class SuperResModel:
     """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b.
 
@@ -99,7 +112,7 @@ class SuperResModel:
         self.n_data = frames.numel()
         self.n_reg = (n1 - 1) * n2 + n1 * (n2 - 1)
         self.b = self.rhs(frames)
-        self._last_fixed = (None, None)  # (w, operator(w, fixed=True)) of the last w asked for
+        self._last_fixed = (None, None)  # (w, FixedStencil) of the last w operator(w, fixed=True) was asked for
         self._mask_version = 0  # counts the data mask's changes (settle_outside): a fixed operator's Gram matrix
         # is built for one mask, its products read the mask in use
         one = torch.ones(1 if self.gain else 0, dtype=self.dtype, device=self.device)
@@ -173,11 +186,11 @@ class SuperResModel:
 
     def set_weight(self, lam: float) -> None:
         """A new regularization weight lambda_f (chosen from the data: registration/superres_weight.py); the
-        cached fixed Gram matrix and the preconditioner hold the old one."""
+        cached dense fixed Gram matrix and the preconditioner hold the old one (the fixed operator's merged stencil
+        and moved frames' Gram matrix do not depend on it: _fixed_operator_at)."""
         self.lam = float(lam)
         self._fixed = None
         self._precond = None
-        self._last_fixed = (None, None)
 
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(self.split(w)[0].reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
@@ -217,30 +230,36 @@ class SuperResModel:
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
 
     def _fixed_operator_at(self, w: torch.Tensor) -> LinearOperator:
-        """operator(w, fixed=True), kept for the last w (set_weight lets it go, as its weight changes; a new data
-        mask only its Gram matrix): varpro_cg's last projection and the evaluation's final solve run at the same
-        motion, and the merged stencil and the Gram matrix (built once GRAM_AFTER products have been asked for) are
-        most of a new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU). The mask
-        decided again after LM (superres_outside.edge_rounds) drops a few pixels at that motion: the operator was
-        built again for the final solve, 0.9-1.1 CPU-s of the evaluation (docs/superres.md, "Eleventh round")."""
-        key, op = self._last_fixed
-        if key is not None and key.shape == w.shape and torch.equal(key, w):
-            return op
-        self._last_fixed = (None, None)  # the last w's operator let go before the next is built (memory)
-        op = self._fixed_operator(w)
-        self._last_fixed = (w.clone(), op)
-        return op
+        """operator(w, fixed=True) at the current weight, its merged stencil and the moved frames' Gram matrix
+        (FixedStencil: built once GRAM_AFTER products have been asked for) kept for the last w: they are most of a
+        new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU) and depend on neither
+        the weight nor the data mask (the Gram matrix is built again for a new mask). So the weight search at the
+        pre-registered motion (its products at weight 0), varpro_cg's first projection there, its last projection
+        and the evaluation's final solve (after the mask decided again at LM's end: a few pixels dropped) share one
+        build each (256x256 from 16 frames: ~1 CPU-s each; docs/superres.md, "Eleventh round (srspeed)")."""
+        key, parts = self._last_fixed
+        if key is None or key.shape != w.shape or not torch.equal(key, w):
+            self._last_fixed = (None, None)  # the last w's stencil let go before the next is built (memory)
+            parts = self._fixed_stencil(w)
+            self._last_fixed = (w.clone(), parts)
+        return self._fixed_operator(w, parts)
 
-    def _fixed_operator(self, w: torch.Tensor) -> LinearOperator:
-        """operator(w, fixed=True): the moved frames' pooled interpolation by a PooledStencil."""
+    def _fixed_stencil(self, w: torch.Tensor) -> "FixedStencil":
+        """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet)."""
         n1, n2 = self.fine.m
         k = self.factor
         # frame by frame: the points' stencils of all frames at once are (q n, 8) weights and indices, hundreds of
         # MB at 512x512, page-faulted in again at every new w (most of the system time of a run)
         t = self.split(w)[0]
-        pooled = PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
+        return FixedStencil(PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
             self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
-            self.q * (n1 // k) * (n2 // k))
+            self.q * (n1 // k) * (n2 // k)))
+
+    def _fixed_operator(self, w: torch.Tensor, parts: "FixedStencil") -> LinearOperator:
+        """operator(w, fixed=True) at the current weight and data mask on the stencil `parts` (of this w)."""
+        n1, n2 = self.fine.m
+        k = self.factor
+        pooled = parts.pooled
         h1, h2 = self.fine.h
         c_reg = self.lam * self.sqrt_hf
         size = self.coef.padded[0] * self.coef.padded[1]
@@ -267,22 +286,22 @@ class SuperResModel:
         # products have been asked for at this w (it costs about that many; before, rmatvec(matvec(x))): a
         # projection that stops after a few warm-started iterations pays nothing for it, a long solve (the
         # final one, 146 PCG iterations at 256x256, 178 at 512x512) pays it once and then runs each product 4-5x
-        # faster. The products read the data mask in use; the Gram matrix is built again when the mask has changed
+        # faster. The products are counted and the Gram matrix kept with the stencil (for every weight at this w);
+        # the products read the data mask in use, and the Gram matrix is built again when the mask has changed
         # since (at once: this w has had its GRAM_AFTER products).
-        gram, count = [None, None], [0]  # (the Gram matrix, the mask's version it holds), products asked for
         frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights (always kept)
 
         def normal(x):
-            if gram[0] is None or gram[1] != self._mask_version:
-                if gram[0] is None:
-                    count[0] += x.numel() // self.n
-                    if count[0] <= GRAM_AFTER:
+            if parts.gram is None or parts.mask_version != self._mask_version:
+                if parts.gram is None:
+                    parts.products += x.numel() // self.n
+                    if parts.products <= GRAM_AFTER:
                         return rmatvec(matvec(x))
-                gram[0] = None  # the old one let go first (memory)
+                parts.gram = None  # the old one let go first (memory)
                 rows = scale * self._gained(self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[1:], w)
-                gram[0], gram[1] = pooled.gram(rows, size), self._mask_version
+                parts.gram, parts.mask_version = pooled.gram(rows, size), self._mask_version
             img = x.unflatten(-1, (n1, n2))
-            moved = self.coef.adjoint(gram[0].apply(self.coef.apply(img)))
+            moved = self.coef.adjoint(parts.gram.apply(self.coef.apply(img)))
             first = pool_adjoint(frame0.square() * pool(img, k), k)
             reg = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
             return (first + moved + c_reg ** 2 * reg).flatten(-2)
