@@ -74,6 +74,21 @@ def test_pcg_solves_and_warm_starts(case):
     assert float((warm.x - ref.x).norm() / ref.x.norm()) < 1e-9
 
 
+
+def test_projection_from_a_given_start(case):
+    """IterativeProjectedResidual(start=) (varpro_cg: the weight search's image) starts PCG there: the same
+    projection to its bar, in fewer iterations from a near image."""
+    p, w, _ = case
+    m = p.model
+    cold = IterativeProjectedResidual(m, exact=False)
+    f = cold.project(w)
+    near = f + 1e-4 * f.norm() / f.numel() ** 0.5 * torch.ones_like(f)
+    warm = IterativeProjectedResidual(m, exact=False, start=near)
+    assert torch.equal(warm.f, near)
+    g = warm.project(w)
+    assert warm.cg_iters < cold.cg_iters
+    assert float((g - f).norm() / f.norm()) < 1e-5
+
 def test_multi_rhs_final_solve_equals_one_solve_per_rhs(case):
     """model.solve with several right-hand sides (a colour burst's channels) is one PCG whose columns each
     stop at their own bar (the residual of the fixed start for their b): the same images as one solve each."""
