@@ -56,6 +56,21 @@ def test_preconditioner_symmetric_positive(case):
     assert apply(x).device == x.device
 
 
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 16])
+def test_cosine_fft_is_the_orthonormal_dct(device, n):
+    """The preconditioner's cosine transform by one real FFT (its CPU path) is the DCT-II matrix's product, and
+    its inverse the transpose's, on any device, odd and even lengths."""
+    from regrun.registration.superres_model import CosineFFT
+
+    i = torch.arange(n, dtype=torch.float64, device=device)
+    mat = torch.cos(torch.pi * i[:, None] * (i[None, :] + 0.5) / n) * (2.0 / n) ** 0.5
+    mat[0] /= 2 ** 0.5
+    x = torch.randn(3, 4, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n)).to(device)
+    t = CosineFFT(n, torch.float64, device)
+    assert float((t.forward(x) - x @ mat.T).abs().max()) < 1e-13
+    assert float((t.inverse(x) - x @ mat).abs().max()) < 1e-13
+
 def test_pcg_solves_and_warm_starts(case):
     p, w, _ = case
     m = p.model

@@ -71,6 +71,39 @@ GRAM_AFTER = 10
 
 
 
+
+class CosineFFT:
+    """The orthonormal DCT-II of length n along the last axis (x @ D^T, D the preconditioner's cosine matrix) and
+    its inverse (the DCT-III, y @ D), by one real FFT of the even-odd reordered input (Makhoul 1980)."""
+
+    def __init__(self, n: int, dtype, device):
+        self.n = n
+        k = torch.arange(n // 2 + 1, dtype=dtype, device=device)
+        self.twiddle = torch.polar(torch.ones_like(k), -math.pi * k / (2 * n))  # exp(-i pi k / 2n)
+        self.scale = torch.full((n,), math.sqrt(2.0 / n), dtype=dtype, device=device)
+        self.scale[0] = math.sqrt(1.0 / n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.n
+        v = torch.cat((x[..., ::2], x[..., 1::2].flip(-1)), -1)
+        z = torch.fft.rfft(v, dim=-1) * self.twiddle  # X_k = Re z_k (k <= n/2), X_{n-k} = -Im z_k
+        return torch.cat((z.real, -z.imag[..., 1:(n + 1) // 2].flip(-1)), -1) * self.scale
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        n, h = self.n, self.n // 2
+        y = y / self.scale
+        re = y[..., :h + 1]
+        im = torch.zeros_like(re)
+        im[..., 1:(n + 1) // 2] = -y[..., h + 1:].flip(-1)
+        if n % 2 == 0:  # the middle term of an even length: its z is real times exp(-i pi / 4)
+            im[..., h] = -re[..., h]
+        v = torch.fft.irfft(torch.complex(re, im) * self.twiddle.conj(), n=n, dim=-1)
+        x = torch.empty_like(y)
+        x[..., ::2] = v[..., :(n + 1) // 2]
+        x[..., 1::2] = v[..., (n + 1) // 2:].flip(-1)
+        return x
+
+
 @dataclass
 class FixedStencil:
     """SuperResModel.operator(w, fixed=True)'s parts at one w that depend on neither the weight nor the data mask:
@@ -387,12 +420,24 @@ class SuperResModel:
                                                                         + laplace(n2, h2)[None, :])
             # without a regulariser the highest frequencies have symbol 0: keep M positive definite
             symbol = symbol.clamp_min(1e-6 * float(symbol.max()))
-            d1, d2 = dct(n1), dct(n2)
             inv = 1.0 / symbol
+            if self.device.type == "cpu":
+                # one real FFT a transform (CosineFFT): on the CPU the four dense n x n products are flop-bound,
+                # 2.9 -> 1.6 ms an application at 256x256 (one thread), ~1 CPU-s of a 256x256/16 auto run's ~1000;
+                # on a GPU, where these solves are launch-bound, the four products are 4 kernels against ~40
+                # (docs/superres.md, "Eleventh round (srspeed)")
+                t1, t2 = CosineFFT(n1, **opts), CosineFFT(n2, **opts)
 
-            def apply(r):
-                img = r.unflatten(-1, (n1, n2))
-                return (d1.T @ ((d1 @ img @ d2.T) * inv) @ d2).flatten(-2)
+                def apply(r):
+                    img = r.unflatten(-1, (n1, n2))
+                    c = t1.forward(t2.forward(img).transpose(-1, -2)).transpose(-1, -2) * inv
+                    return t1.inverse(t2.inverse(c).transpose(-1, -2)).transpose(-1, -2).flatten(-2)
+            else:
+                d1, d2 = dct(n1), dct(n2)
+
+                def apply(r):
+                    img = r.unflatten(-1, (n1, n2))
+                    return (d1.T @ ((d1 @ img @ d2.T) * inv) @ d2).flatten(-2)
 
             if self.keep is not None:
                 # outside=drop: near the edges fewer frames see a pixel; D^-1/2 M^-1 D^-1/2 with D the share of
