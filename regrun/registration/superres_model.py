@@ -424,8 +424,8 @@ class SuperResModel:
             if self.device.type == "cpu":
                 # one real FFT a transform (CosineFFT): on the CPU the four dense n x n products are flop-bound,
                 # 2.9 -> 1.6 ms an application at 256x256 (one thread), ~1 CPU-s of a 256x256/16 auto run's ~1000;
-                # on a GPU, where these solves are launch-bound, the four products are 4 kernels against ~40
-                # (docs/superres.md, "Eleventh round (srspeed)")
+                # on a GPU, where these solves are launch-bound, four products against four transforms of about ten
+                # small operations each (docs/superres.md, "Eleventh round (srspeed)")
                 t1, t2 = CosineFFT(n1, **opts), CosineFFT(n2, **opts)
 
                 def apply(r):
