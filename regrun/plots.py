@@ -60,7 +60,11 @@ def difference_panel(diff, omega=None, title="", limit=None) -> dict:
 def image_grid(panels: Sequence[dict], path: Path, ncols: int = 3, suptitle: str = "") -> Path:
     """Save a grid of image panels, each with its colour bar; each panel is a dict of show_image keyword arguments
     plus optional `points` (list of (array (n, 2), marker style dict)) and `legend` (a label per points entry,
-    drawn as the panel's legend)."""
+    drawn as the panel's legend). Panels of images alone (grey or RdBu_r, or colour) are drawn with PIL
+    (_image_grid_pil: the same panels, titles and colour bars, each image pixel for pixel), the others with
+    matplotlib."""
+    if all(_pil_panel(p) for p in panels):
+        return _image_grid_pil(panels, path, ncols, suptitle)
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = _figure((3.9 * ncols, 3.6 * nrows), nrows, ncols)
     for ax in axes.flat[len(panels):]:
@@ -130,3 +134,111 @@ def _figure(figsize, nrows: int = 1, ncols: int = 1):
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+# --- image grids with PIL ----------------------------------------------------------------------------------------
+# matplotlib's layout, resampling and PNG writing of a grid of images took 1.7 of the ~2.3 CPU-s of a super-resolution
+# run's figures at 256x256 from 16 frames (19 panels; docs/superres.md, "Eleventh round"); PIL draws the same panels
+# in a tenth of that, each image's pixels shown as they are (enlarged by an integer factor, not resampled).
+PIL_PANEL_KEYS = frozenset({"image", "omega", "title", "cmap", "vmin", "vmax", "colorbar"})
+# matplotlib's RdBu_r: ColorBrewer's 11 RdBu colours reversed, linear between them (as its 256-entry table)
+RDBU_R = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
+                   [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], float)
+PANEL_SIDE = 256  # an image panel's longer side in pixels (enlarged by an integer factor up to about this)
+
+
+def _pil_panel(panel: dict) -> bool:
+    """Whether _image_grid_pil draws this panel as show_image would: an image alone, grey or RdBu_r or colour."""
+    image = np.asarray(panel.get("image"))
+    return (set(panel) <= PIL_PANEL_KEYS and image.ndim in (2, 3)
+            and (image.ndim == 3 or panel.get("cmap", "gray") in ("gray", "RdBu_r")))
+
+
+def _limits(image: np.ndarray, cmap: str, vmin, vmax) -> tuple[float, float]:
+    """show_image's limits: given, else the finite values' range (a diverging map: symmetric about zero)."""
+    finite = image[np.isfinite(image)]
+    if cmap in DIVERGING and vmin is None and vmax is None:
+        top = float(np.abs(finite).max()) if finite.size else 1.0
+        return -(top or 1.0), top or 1.0
+    lo = float(finite.min()) if vmin is None and finite.size else (0.0 if vmin is None else float(vmin))
+    hi = float(finite.max()) if vmax is None and finite.size else (1.0 if vmax is None else float(vmax))
+    return lo, hi
+
+
+def _colours(t: np.ndarray, cmap: str) -> np.ndarray:
+    """t in [0, 1] (NaN: white, as matplotlib leaves it on a white figure) -> (..., 3) uint8 by the colour map."""
+    x = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
+    if cmap == "gray":
+        out = np.repeat(np.round(x * 255)[..., None], 3, -1).astype(np.uint8)
+    else:
+        x = x * (len(RDBU_R) - 1)
+        i = np.clip(np.floor(x).astype(int), 0, len(RDBU_R) - 2)
+        f = (x - i)[..., None]
+        out = np.round(RDBU_R[i] * (1 - f) + RDBU_R[i + 1] * f).astype(np.uint8)
+    out[np.isnan(t)] = 255
+    return out
+
+
+def _panel_pixels(panel: dict) -> tuple[np.ndarray, tuple[float, float] | None, str]:
+    """(rows, cols, 3) uint8 as show_image shows the image (x1 to the right, x2 upwards), its colour bar's
+    limits (None: no bar) and colour map."""
+    image = np.asarray(panel["image"], dtype=np.float64)
+    if image.ndim == 3:  # colour (m1, m2, channels) between vmin and vmax, no colour bar
+        lo, hi = _limits(image, "", panel.get("vmin"), panel.get("vmax"))
+        rgb = np.clip((image[..., :3] - lo) / ((hi - lo) or 1.0), 0.0, 1.0)
+        return np.round(rgb.transpose(1, 0, 2)[::-1] * 255).astype(np.uint8), None, ""
+    cmap = panel.get("cmap", "gray")
+    lo, hi = _limits(image, cmap, panel.get("vmin"), panel.get("vmax"))
+    t = (image.T[::-1] - lo) / ((hi - lo) or 1.0)
+    return _colours(t, cmap), ((lo, hi) if panel.get("colorbar", True) else None), cmap
+
+
+def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: str) -> Path:
+    """image_grid of image panels with PIL: per panel its title, the image (its domain's aspect, as imshow's
+    extent) and a colour bar with round ticks; the suptitle above. Written with fast zlib."""
+    from PIL import Image, ImageDraw
+
+    from .detection.figures import _font, _nice_ticks, _save, _text_size
+
+    font, small, big = _font(13), _font(10), _font(16)
+    shown = []
+    for panel in panels:
+        pixels, bar, cmap = _panel_pixels(panel)
+        rows, cols = pixels.shape[:2]
+        omega = panel.get("omega")
+        aspect = 1.0 if omega is None else ((omega[3] - omega[2]) / rows) / ((omega[1] - omega[0]) / cols)
+        k = max(1, round(PANEL_SIDE / max(cols, rows * aspect)))
+        size = (cols * k, max(1, round(rows * aspect * k)))
+        shown.append((Image.fromarray(pixels).resize(size, Image.NEAREST), bar, cmap, panel.get("title", "")))
+    bar_w, gap, title_h, label_w = 14, 10, 22, 52
+    cell_w = max(im.size[0] for im, *_ in shown) + gap + bar_w + label_w
+    cell_h = max(im.size[1] for im, *_ in shown) + title_h + gap
+    ncols = min(ncols, len(shown))
+    nrows = -(-len(shown) // ncols)
+    top = 34 if suptitle else 4
+    img = Image.new("RGB", (ncols * cell_w + gap, top + nrows * cell_h), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    if suptitle:
+        draw.text(((img.size[0] - _text_size(draw, suptitle, big)[0]) / 2, 8), suptitle, fill=(0, 0, 0), font=big)
+    for n, (im, bar, cmap, title) in enumerate(shown):
+        r, c = divmod(n, ncols)
+        x0, y0 = gap + c * cell_w, top + r * cell_h + title_h
+        w, h = im.size
+        draw.text((x0 + (w - _text_size(draw, title, font)[0]) / 2, y0 - title_h + 2), title, fill=(0, 0, 0),
+                  font=font)
+        img.paste(im, (x0, y0))
+        draw.rectangle((x0 - 1, y0 - 1, x0 + w, y0 + h), outline=(0, 0, 0))
+        if bar is None:
+            continue
+        lo, hi = bar
+        bx = x0 + w + gap
+        ramp = _colours(np.linspace(1.0, 0.0, h)[:, None].repeat(bar_w, 1), cmap)
+        img.paste(Image.fromarray(ramp), (bx, y0))
+        draw.rectangle((bx, y0, bx + bar_w - 1, y0 + h - 1), outline=(0, 0, 0))
+        for v in (_nice_ticks(lo, hi) if hi > lo else [lo]):
+            y = y0 + (h - 1) * (1.0 - ((v - lo) / (hi - lo) if hi > lo else 0.5))
+            label = f"{v:.4g}"
+            draw.line((bx + bar_w, y, bx + bar_w + 3, y), fill=(0, 0, 0))
+            draw.text((bx + bar_w + 5, y - _text_size(draw, label, small)[1] / 2 - 2), label, fill=(0, 0, 0),
+                      font=small)
+    return _save(img, path)

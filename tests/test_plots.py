@@ -47,3 +47,28 @@ def test_lam_curve_log_axis_where_the_values_span_decades_and_a_zoom_on_the_mini
         x, y = zoom.lines[0].get_data()
         assert np.allclose(x, lam[1:6]) and np.allclose(y, values[1:6])  # two weights either side of the minimum
         assert [t.get_text() for t in zoom.get_xticklabels()] == [f"{v:.3g}" for v in lam[1:6]]
+
+
+def test_image_grid_of_images_alone_is_drawn_with_pil_as_show_image_shows_them(tmp_path):
+    from PIL import Image
+
+    # matplotlib's own RdBu_r table, to the 8 bits the figure keeps
+    t = np.linspace(0.0, 1.0, 256)
+    assert np.abs(plots._colours(t, "RdBu_r").astype(float) - 255 * matplotlib.colormaps["RdBu_r"](t)[:, :3]).max() <= 1
+    image = np.arange(12.0).reshape(4, 3)  # FAIR's layout: [i, j] = (x1_i, x2_j)
+    image[3, 0] = np.nan
+    panels = [dict(image=image, title="grey", vmin=0.0, vmax=11.0), dict(image=image - 5.0, cmap="RdBu_r"),
+              dict(image=np.ones((4, 3, 3)), title="colour")]
+    assert all(plots._pil_panel(p) for p in panels)
+    assert not plots._pil_panel(dict(image=image, points=[]))  # markers: matplotlib's
+    img = np.asarray(Image.open(plots.image_grid(panels, tmp_path / "g.png", ncols=2)).convert("RGB"))
+    k = round(plots.PANEL_SIDE / 4)
+    x0, y0 = 10, 4 + 22  # the first panel's corner: the gap, the top margin and its title's band
+    shown = image.T[::-1]  # x1 to the right, x2 upwards (show_image's image.T with origin "lower")
+    for r in range(3):
+        for c in range(4):
+            want = (255, 255, 255) if np.isnan(shown[r, c]) else (round(255 * shown[r, c] / 11),) * 3
+            assert tuple(img[y0 + r * k + k // 2, x0 + c * k + k // 2]) == want
+    bar = img[y0 + 1:y0 + 3 * k - 1, x0 + 4 * k + 10 + 7]  # the colour bar: white at the top, black at the bottom
+    assert bar[0].min() >= 250 and bar[-1].max() <= 5
+    assert img.shape[1] > 2 * (4 * k + 10)  # two columns

@@ -88,23 +88,24 @@ def test_lm_batched_reads_the_device_once_per_step(device):
 
 
 def test_fixed_operator_kept_for_the_last_motion(ctx):
+    """operator(w, fixed=True) keeps the last w's merged stencil (FixedStencil) for every weight and data mask; its
+    products follow the weight and mask in use."""
     p = _problem(ctx, outside="drop")
     m = p.model
     w = p.w_true.clone()
-    op = m.operator(w, fixed=True)
-    assert m.operator(w.clone(), fixed=True) is op  # the same motion: the kept one
+    m.operator(w, fixed=True)
+    parts = m._last_fixed[1]
+    m.operator(w.clone(), fixed=True)
+    assert m._last_fixed[1] is parts  # the same motion: the kept stencil
     f = m.initial_image()
     # the evaluation's residual by the fixed operator: the differentiable operator's to round-off
     r_fixed, r = m.residual(w, f, fixed=True), m.residual(w, f)
     assert float((r_fixed - r).norm() / r.norm()) < 1e-13
     other = w + 1e-3
-    assert m.operator(other, fixed=True) is not op
-    again = m.operator(other, fixed=True)
-    m.set_weight(0.5)  # another weight: another operator
-    assert m.operator(other, fixed=True) is not again
-    kept = m.operator(other, fixed=True)
-    m.settle_outside(other)  # the same mask decided again (none dropped before it): let go
-    changed = m.operator(other, fixed=True)
-    assert changed is not kept
-    m.settle_outside(other)  # the same mask again: kept
-    assert m.operator(other, fixed=True) is changed
+    m.operator(other, fixed=True)
+    kept = m._last_fixed[1]
+    assert kept is not parts
+    for change in (lambda: m.set_weight(0.5), lambda: m.settle_outside(other)):  # another weight, a mask again
+        change()
+        r_fixed, r = m.residual(other, f, fixed=True), m.residual(other, f)
+        assert m._last_fixed[1] is kept and float((r_fixed - r).norm() / r.norm()) < 1e-13

@@ -56,6 +56,21 @@ def test_preconditioner_symmetric_positive(case):
     assert apply(x).device == x.device
 
 
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 16])
+def test_cosine_fft_is_the_orthonormal_dct(device, n):
+    """The preconditioner's cosine transform by one real FFT (its CPU path) is the DCT-II matrix's product, and
+    its inverse the transpose's, on any device, odd and even lengths."""
+    from regrun.registration.superres_model import CosineFFT
+
+    i = torch.arange(n, dtype=torch.float64, device=device)
+    mat = torch.cos(torch.pi * i[:, None] * (i[None, :] + 0.5) / n) * (2.0 / n) ** 0.5
+    mat[0] /= 2 ** 0.5
+    x = torch.randn(3, 4, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n)).to(device)
+    t = CosineFFT(n, torch.float64, device)
+    assert float((t.forward(x) - x @ mat.T).abs().max()) < 1e-13
+    assert float((t.inverse(x) - x @ mat).abs().max()) < 1e-13
+
 def test_pcg_solves_and_warm_starts(case):
     p, w, _ = case
     m = p.model
@@ -73,6 +88,21 @@ def test_pcg_solves_and_warm_starts(case):
     assert warm.rel_residual <= 1e-12 and warm.n_iter < ref.n_iter
     assert float((warm.x - ref.x).norm() / ref.x.norm()) < 1e-9
 
+
+
+def test_projection_from_a_given_start(case):
+    """IterativeProjectedResidual(start=) (varpro_cg: the weight search's image) starts PCG there: the same
+    projection to its bar, in fewer iterations from a near image."""
+    p, w, _ = case
+    m = p.model
+    cold = IterativeProjectedResidual(m, exact=False)
+    f = cold.project(w)
+    near = f + 1e-4 * f.norm() / f.numel() ** 0.5 * torch.ones_like(f)
+    warm = IterativeProjectedResidual(m, exact=False, start=near)
+    assert torch.equal(warm.f, near)
+    g = warm.project(w)
+    assert warm.cg_iters < cold.cg_iters
+    assert float((g - f).norm() / f.norm()) < 1e-5
 
 def test_multi_rhs_final_solve_equals_one_solve_per_rhs(case):
     """model.solve with several right-hand sides (a colour burst's channels) is one PCG whose columns each
@@ -283,3 +313,32 @@ def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
     for _ in range(GRAM_AFTER // f.shape[0] + 2):
         assert float((normal(f) - want).norm() / want.norm()) < 1e-14
     assert dot_test(LinearOperator((m.n, m.n), normal, normal, m.dtype, m.device), gen) < 1e-14
+
+
+def test_fixed_operator_kept_through_a_new_mask_and_weight_and_its_gram_built_again(ctx):
+    """A data mask decided again (settle_outside after LM) or a new weight (the weight search at weight 0, then
+    the solver's) keeps the last w's merged stencil and Gram matrix; A^T A follows the new mask (the Gram matrix
+    built again for it) and the weight."""
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
+                                outside="drop", motion={"shift": 0.15}), ctx)
+    m = p.model
+    m.settle_outside(m.identity)
+    m.set_weight(0.0)
+    normal = m.operator(p.w_true, fixed=True).normal()
+    parts = m._last_fixed[1]
+    f = ctx.tensor(torch.randn(GRAM_AFTER + 1, m.n, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    normal(f)  # past GRAM_AFTER columns: the Gram matrix of this mask
+    gram = parts.gram
+    assert gram is not None
+    m.set_weight(0.3)
+    op = m.operator(p.w_true)
+    want = op.rmatvec(op.matvec(f))
+    got = m.operator(p.w_true, fixed=True).normal()(f)
+    assert m._last_fixed[1] is parts and parts.gram is gram  # the same stencil and Gram matrix at another weight
+    assert float((got - want).norm() / want.norm()) < 1e-14
+    assert m.settle_outside(p.w_true, accumulate=True) > 0
+    fixed = m.operator(p.w_true, fixed=True)
+    op = m.operator(p.w_true)  # built now: the new mask
+    want = op.rmatvec(op.matvec(f))
+    assert float((fixed.normal()(f) - want).norm() / want.norm()) < 1e-14
+    assert m._last_fixed[1] is parts and parts.gram is not gram  # built again for the new mask

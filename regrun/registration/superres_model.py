@@ -3,13 +3,14 @@ its exact adjoint, the regulariser rows, and the pre-registration of the frames.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from ..imaging import spline
 from ..imaging.spline import PAD
 from ..imaging.grid import Grid
-from ..imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients, Stencil
+from ..imaging.interpolation import BandedGram, PooledStencil, SeparableStencil, SplineCoefficients, Stencil
 from ..imaging.transforms import Affine, Translation, affine, affine_identity
 from ..linalg.cg import cg
 from ..linalg.krylov import pcg
@@ -83,6 +84,51 @@ PREREG_MIN_TAU = 1e-12
 GRAM_AFTER = 10
 
 
+
+
+class CosineFFT:
+    """The orthonormal DCT-II of length n along the last axis (x @ D^T, D the preconditioner's cosine matrix) and
+    its inverse (the DCT-III, y @ D), by one real FFT of the even-odd reordered input (Makhoul 1980)."""
+
+    def __init__(self, n: int, dtype, device):
+        self.n = n
+        k = torch.arange(n // 2 + 1, dtype=dtype, device=device)
+        self.twiddle = torch.polar(torch.ones_like(k), -math.pi * k / (2 * n))  # exp(-i pi k / 2n)
+        self.scale = torch.full((n,), math.sqrt(2.0 / n), dtype=dtype, device=device)
+        self.scale[0] = math.sqrt(1.0 / n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.n
+        v = torch.cat((x[..., ::2], x[..., 1::2].flip(-1)), -1)
+        z = torch.fft.rfft(v, dim=-1) * self.twiddle  # X_k = Re z_k (k <= n/2), X_{n-k} = -Im z_k
+        return torch.cat((z.real, -z.imag[..., 1:(n + 1) // 2].flip(-1)), -1) * self.scale
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        n, h = self.n, self.n // 2
+        y = y / self.scale
+        re = y[..., :h + 1]
+        im = torch.zeros_like(re)
+        im[..., 1:(n + 1) // 2] = -y[..., h + 1:].flip(-1)
+        if n % 2 == 0:  # the middle term of an even length: its z is real times exp(-i pi / 4)
+            im[..., h] = -re[..., h]
+        v = torch.fft.irfft(torch.complex(re, im) * self.twiddle.conj(), n=n, dim=-1)
+        x = torch.empty_like(y)
+        x[..., ::2] = v[..., :(n + 1) // 2]
+        x[..., 1::2] = v[..., (n + 1) // 2:].flip(-1)
+        return x
+
+
+@dataclass
+class FixedStencil:
+    """SuperResModel.operator(w, fixed=True)'s parts at one w that depend on neither the weight nor the data mask:
+    the merged stencil, the products asked for, and the moved frames' Gram matrix with the mask version it holds."""
+
+    pooled: PooledStencil
+    products: int = 0
+    gram: BandedGram | None = None
+    mask_version: int = -1
+
+
 class SuperResModel:
     """The forward model of one data set: grids, frames, the operator A(w) and the right-hand side b.
 
@@ -113,7 +159,9 @@ class SuperResModel:
         self.n_data = frames.numel()
         self.n_reg = (n1 - 1) * n2 + n1 * (n2 - 1)
         self.b = self.rhs(frames)
-        self._last_fixed = (None, None)  # (w, operator(w, fixed=True)) of the last w asked for
+        self._last_fixed = (None, None)  # (w, FixedStencil) of the last w operator(w, fixed=True) was asked for
+        self._mask_version = 0  # counts the data mask's changes (settle_outside): a fixed operator's Gram matrix
+        # is built for one mask, its products read the mask in use
         one = torch.ones(1 if self.gain else 0, dtype=self.dtype, device=self.device)
         self.identity = torch.cat((affine_identity(self.dtype, self.device), one)).repeat(self.q)
 
@@ -171,8 +219,8 @@ class SuperResModel:
         self._coverage = (1 + seen) / (self.q + 1)
         self.b = self.rhs(self.frames)
         self._precond = None
-        if before is None or not torch.equal(before, self.keep):  # the kept operator holds the old mask
-            self._last_fixed = (None, None)
+        if before is None or not torch.equal(before, self.keep):  # the fixed operators' Gram matrices hold the old mask
+            self._mask_version += 1
         return dropped
 
     def data_mask(self) -> torch.Tensor:
@@ -185,11 +233,11 @@ class SuperResModel:
 
     def set_weight(self, lam: float) -> None:
         """A new regularization weight lambda_f (chosen from the data: registration/superres_weight.py); the
-        cached fixed Gram matrix and the preconditioner hold the old one."""
+        cached dense fixed Gram matrix and the preconditioner hold the old one (the fixed operator's merged stencil
+        and moved frames' Gram matrix do not depend on it: _fixed_operator_at)."""
         self.lam = float(lam)
         self._fixed = None
         self._precond = None
-        self._last_fixed = (None, None)
 
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(self.split(w)[0].reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
@@ -229,28 +277,36 @@ class SuperResModel:
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
 
     def _fixed_operator_at(self, w: torch.Tensor) -> LinearOperator:
-        """operator(w, fixed=True), kept for the last w (set_weight and settle_outside let it go, as its weight and
-        data mask change): varpro_cg's last projection and the evaluation's final solve run at the same motion,
-        and the merged stencil and the Gram matrix (built once GRAM_AFTER products have been asked for) are
-        most of a new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU)."""
-        key, op = self._last_fixed
-        if key is not None and key.shape == w.shape and torch.equal(key, w):
-            return op
-        self._last_fixed = (None, None)  # the last w's operator let go before the next is built (memory)
-        op = self._fixed_operator(w)
-        self._last_fixed = (w.clone(), op)
-        return op
+        """operator(w, fixed=True) at the current weight, its merged stencil and the moved frames' Gram matrix
+        (FixedStencil: built once GRAM_AFTER products have been asked for) kept for the last w: they are most of a
+        new operator's cost (256x256 from 16 frames: ~1 CPU-s, ~3000 small kernels on a GPU) and depend on neither
+        the weight nor the data mask (the Gram matrix is built again for a new mask). So the weight search at the
+        pre-registered motion (its products at weight 0), varpro_cg's first projection there, its last projection
+        and the evaluation's final solve (after the mask decided again at LM's end: a few pixels dropped) share one
+        build each (256x256 from 16 frames: ~1 CPU-s each; docs/superres.md, "Eleventh round (srspeed)")."""
+        key, parts = self._last_fixed
+        if key is None or key.shape != w.shape or not torch.equal(key, w):
+            self._last_fixed = (None, None)  # the last w's stencil let go before the next is built (memory)
+            parts = self._fixed_stencil(w)
+            self._last_fixed = (w.clone(), parts)
+        return self._fixed_operator(w, parts)
 
-    def _fixed_operator(self, w: torch.Tensor) -> LinearOperator:
-        """operator(w, fixed=True): the moved frames' pooled interpolation by a PooledStencil."""
+    def _fixed_stencil(self, w: torch.Tensor) -> "FixedStencil":
+        """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet)."""
         n1, n2 = self.fine.m
         k = self.factor
         # frame by frame: the points' stencils of all frames at once are (q n, 8) weights and indices, hundreds of
         # MB at 512x512, page-faulted in again at every new w (most of the system time of a run)
         t = self.split(w)[0]
-        pooled = PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
+        return FixedStencil(PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
             self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
-            self.q * (n1 // k) * (n2 // k))
+            self.q * (n1 // k) * (n2 // k)))
+
+    def _fixed_operator(self, w: torch.Tensor, parts: "FixedStencil") -> LinearOperator:
+        """operator(w, fixed=True) at the current weight and data mask on the stencil `parts` (of this w)."""
+        n1, n2 = self.fine.m
+        k = self.factor
+        pooled = parts.pooled
         h1, h2 = self.fine.h
         c_reg = self.lam * self.sqrt_hf
         size = self.coef.padded[0] * self.coef.padded[1]
@@ -277,19 +333,22 @@ class SuperResModel:
         # products have been asked for at this w (it costs about that many; before, rmatvec(matvec(x))): a
         # projection that stops after a few warm-started iterations pays nothing for it, a long solve (the
         # final one, 146 PCG iterations at 256x256, 178 at 512x512) pays it once and then runs each product 4-5x
-        # faster.
-        gram, count = [None], [0]
-        frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights
+        # faster. The products are counted and the Gram matrix kept with the stencil (for every weight at this w);
+        # the products read the data mask in use, and the Gram matrix is built again when the mask has changed
+        # since (at once: this w has had its GRAM_AFTER products).
+        frame0 = self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[0]  # frame 0's row weights (always kept)
 
         def normal(x):
-            if gram[0] is None:
-                count[0] += x.numel() // self.n
-                if count[0] <= GRAM_AFTER:
-                    return rmatvec(matvec(x))
+            if parts.gram is None or parts.mask_version != self._mask_version:
+                if parts.gram is None:
+                    parts.products += x.numel() // self.n
+                    if parts.products <= GRAM_AFTER:
+                        return rmatvec(matvec(x))
+                parts.gram = None  # the old one let go first (memory)
                 rows = scale * self._gained(self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[1:], w)
-                gram[0] = pooled.gram(rows, size)
+                parts.gram, parts.mask_version = pooled.gram(rows, size), self._mask_version
             img = x.unflatten(-1, (n1, n2))
-            moved = self.coef.adjoint(gram[0].apply(self.coef.apply(img)))
+            moved = self.coef.adjoint(parts.gram.apply(self.coef.apply(img)))
             first = pool_adjoint(frame0.square() * pool(img, k), k)
             reg = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
             return (first + moved + c_reg ** 2 * reg).flatten(-2)
@@ -375,12 +434,24 @@ class SuperResModel:
                                                                         + laplace(n2, h2)[None, :])
             # without a regulariser the highest frequencies have symbol 0: keep M positive definite
             symbol = symbol.clamp_min(1e-6 * float(symbol.max()))
-            d1, d2 = dct(n1), dct(n2)
             inv = 1.0 / symbol
+            if self.device.type == "cpu":
+                # one real FFT a transform (CosineFFT): on the CPU the four dense n x n products are flop-bound,
+                # 2.9 -> 1.6 ms an application at 256x256 (one thread), ~1 CPU-s of a 256x256/16 auto run's ~1000;
+                # on a GPU, where these solves are launch-bound, four products against four transforms of about ten
+                # small operations each (docs/superres.md, "Eleventh round (srspeed)")
+                t1, t2 = CosineFFT(n1, **opts), CosineFFT(n2, **opts)
 
-            def apply(r):
-                img = r.unflatten(-1, (n1, n2))
-                return (d1.T @ ((d1 @ img @ d2.T) * inv) @ d2).flatten(-2)
+                def apply(r):
+                    img = r.unflatten(-1, (n1, n2))
+                    c = t1.forward(t2.forward(img).transpose(-1, -2)).transpose(-1, -2) * inv
+                    return t1.inverse(t2.inverse(c).transpose(-1, -2)).transpose(-1, -2).flatten(-2)
+            else:
+                d1, d2 = dct(n1), dct(n2)
+
+                def apply(r):
+                    img = r.unflatten(-1, (n1, n2))
+                    return (d1.T @ ((d1 @ img @ d2.T) * inv) @ d2).flatten(-2)
 
             if self.keep is not None:
                 # outside=drop: near the edges fewer frames see a pixel; D^-1/2 M^-1 D^-1/2 with D the share of

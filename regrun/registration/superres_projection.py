@@ -63,19 +63,21 @@ def pick_linear(choice: str, n_pixels: int, mode) -> str:
 
 
 def projected_residual(choice: str, model, mode, iters: int, rtol: float, exact_pcg: bool = False,
-                       jac_rtol: float | None = None):
+                       jac_rtol: float | None = None, start: torch.Tensor | None = None):
     """The projected residual r(w) for solver.linear=`choice` and a Jacobian mode; its `linear` attribute is
     the resolved choice. linear=auto beyond CHOLESKY_MAX_PIXELS is preconditioned CG with the image-fixed
     Jacobian dA f unless `exact_pcg` (the exact one costs 6q more solves per Gauss-Newton step, measured in
     docs/superres.md; the image-fixed one stalls below motion_weight 1), while the gradient J^T r is exact
     either way (A^T r = 0 at the projection). linear=pcg keeps the mode. `jac_rtol`: the exact Jacobian's
-    block PCG tolerance (the curvature model only; None: the projection's)."""
+    block PCG tolerance (the curvature model only; None: the projection's). `start`: PCG's first warm start (an
+    image solved before at about this motion; None: the model's initial image); the other paths ignore it."""
     linear = pick_linear(choice, model.n, mode)
     exact = mode.kind != "none"
     if linear == "cholesky":
         rfun = DirectProjectedResidual(model, exact=exact)
     elif linear == "pcg":
-        rfun = IterativeProjectedResidual(model, exact=exact and (choice == "pcg" or exact_pcg), jac_rtol=jac_rtol)
+        rfun = IterativeProjectedResidual(model, exact=exact and (choice == "pcg" or exact_pcg), jac_rtol=jac_rtol,
+                                          start=start)
     else:
         rfun = ProjectedResidual(model, mode, iters, rtol)
     rfun.linear = linear
@@ -191,14 +193,15 @@ class IterativeProjectedResidual:
     (jacobian=none: the image held fixed, Chung-Haber-Nagy). At the exact projection A^T r = 0, so J^T r is
     the exact gradient either way; only the curvature model differs."""
 
-    def __init__(self, model, exact: bool = True, iters: int = 500, rtol: float = 1e-6, jac_rtol: float | None = None):
+    def __init__(self, model, exact: bool = True, iters: int = 500, rtol: float = 1e-6, jac_rtol: float | None = None,
+                 start: torch.Tensor | None = None):
         self.model = model
         self.exact = exact
         self.iters = iters
         self.rtol = rtol
         self.jac_rtol = rtol if jac_rtol is None else jac_rtol
         self.precond = model.preconditioner()
-        self.f = model.initial_image()
+        self.f = model.initial_image() if start is None else start.detach()
         self.df = None
         self._op = (None, None)
         self.last_f = None

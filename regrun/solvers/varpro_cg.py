@@ -78,10 +78,11 @@ class VarProCG(Solver):
             extra = f" last {self.mode.fraction:.0%}{' (restarted)' if self.mode.restart else ''}"
         return f"varpro_cg jacobian={self.mode.name}{extra}, {self.iters} CG iterations"
 
-    def residual_function(self, model):
-        """The projected residual for this configuration: direct (Cholesky), preconditioned CG, or CG."""
+    def residual_function(self, model, start=None):
+        """The projected residual for this configuration: direct (Cholesky), preconditioned CG (from the image
+        `start`, when given), or CG."""
         return projected_residual(self.linear, model, self.mode, self.iters, self.rtol, exact_pcg=self.exact_pcg,
-                                  jac_rtol=self.jac_rtol)
+                                  jac_rtol=self.jac_rtol, start=start)
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
@@ -97,6 +98,10 @@ class VarProCG(Solver):
         choice = settle_weight(problem, w0, self.ctx)  # lambda_f=auto: chosen at the pre-registered motion
         t_choice = time.perf_counter() - t0 - t_init
         timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
+        # PCG's first image: the weight search's answer at w0 (Choice.state), then each LM run's last (the next
+        # run starts at its motion); from the initial image the first projection took 47 PCG iterations at 256x256
+        # from 16 frames (docs/superres.md, "Eleventh round (srspeed)")
+        image = [getattr(choice, "state", None)]  # None: a typed or carried weight
         edge_log = []  # pixels each decision of the edge mask after an LM run dropped (outside=drop)
         # LM records the start and each step (max_iter + 1 rows: the paper's 10 points for 9 steps)
         monitor.start(total=self.max_iter + 1, desc="varpro_cg", upto=True)
@@ -115,7 +120,7 @@ class VarProCG(Solver):
 
         def lm_at_weight(p_start, mon):
             ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # the kept data rows of this mask
-            rfun = parametrized(self.residual_function(problem.model), motion)
+            rfun = parametrized(self.residual_function(problem.model, start=image[0]), motion)
 
             def extra_row(p):
                 row = {"motion_error": problem.motion_error(motion.to_affine(p))}
@@ -133,6 +138,7 @@ class VarProCG(Solver):
                                           residual=rfun.residual, extra_row=extra_row)
             for key in timing:
                 timing[key] += rfun.timing[key]
+            image[0] = rfun.last_f
             return res, rfun
 
         def run(p_start, mon):
