@@ -98,6 +98,15 @@ class Progress:
         elif time.perf_counter() - self.last >= self.every:
             self._line()
 
+    def open_ended(self, then: str) -> None:
+        """From here on the number of steps is unknown (work that goes on until a test says stop, past the cap
+        announced for what came before): no total, no ETA; the description says what follows (`then`)."""
+        self.total, self.upto, self.left = None, False, None
+        self.desc = f"{self.desc}, then {then}"
+        if self.bar is not None:
+            self.bar.total = None
+            self.bar.set_description(self.desc, refresh=False)
+
     def line(self) -> str:
         elapsed = time.perf_counter() - self.t0
         text = f"  {self.desc}: {self.n}"

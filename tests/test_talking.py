@@ -80,6 +80,24 @@ def test_a_capped_total_says_its_eta_is_an_upper_bound():
     assert lines[-1].startswith("  grid_search: 1/4 (25%), ") and "<=" not in lines[-1] and "ETA " in lines[-1]
 
 
+def test_an_open_ended_climb_drops_the_cap_and_the_eta():
+    """A phase whose work goes on past its cap until a test says stop (lambda_f=auto's climb above GCV's minimum):
+    after open_ended() a line shows the count, no total, no ETA, and says what follows."""
+    out = io.StringIO()
+    rep = Reporter(None, stream=out, interactive=False, every=0.0)
+    with rep.phase("lambda_f choice (gcv)", total=10, upto=True) as bar:
+        for _ in range(9):
+            bar.update(1, lam=0.1)
+        bar.open_ended("up to quasi-optimality's minimum")
+        for _ in range(3):
+            bar.update(1, lam=0.2)
+    lines = [s for s in out.getvalue().splitlines() if s.startswith("  lambda_f")]
+    assert lines[8].startswith("  lambda_f choice (gcv): 9/<=10 (90%), ") and "ETA <= " in lines[8]
+    after = lines[-1]
+    assert after.startswith("  lambda_f choice (gcv), then up to quasi-optimality's minimum: 12, "), after
+    assert "ETA" not in after and "/" not in after.split(":")[1].split(",")[0]
+
+
 @register_solver("_test_talks")
 class _Talks(Solver):
     needs = frozenset({"registration"})

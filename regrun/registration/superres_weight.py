@@ -281,17 +281,31 @@ def _solved(bar):
 QUASI_OPTIMAL_MIN_FRAME = 32
 
 
-def quasi_optimal(problem, evaluate: "Evaluator"):
+def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
     """choose()'s `change` (the image's change per unit log lambda) when the weight goes up from the rule's minimum
-    to quasi-optimality's (problem.lam_quasi_optimal, frames over QUASI_OPTIMAL_MIN_FRAME a side), else None."""
+    to quasi-optimality's (problem.lam_quasi_optimal, frames over QUASI_OPTIMAL_MIN_FRAME a side), else None.
+    The climb's length is not known in advance and lies beyond the search's cap: at its first step the progress
+    bar turns open-ended (no total, no ETA) rather than show a cap and an ETA the climb overruns."""
     on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > QUASI_OPTIMAL_MIN_FRAME
-    return evaluate.change if on else None
+    if not on:
+        return None
+    if bar is None:
+        return evaluate.change
+    started = []
+
+    def change(lam: float) -> float:
+        if not started:
+            started.append(True)
+            bar.open_ended("up to quasi-optimality's minimum")
+        return evaluate.change(lam)
+
+    return change
 
 
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
-                    change=quasi_optimal(problem, evaluate))
+                    change=quasi_optimal(problem, evaluate, bar))
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -396,7 +410,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
-                 lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate))
+                 lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar))
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
