@@ -198,7 +198,7 @@ def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: st
     extent) and a colour bar with round ticks; the suptitle above. Written with fast zlib."""
     from PIL import Image, ImageDraw
 
-    from .detection.figures import _font, _nice_ticks, _save, _text_size
+    from .pil_draw import font as _font, nice_ticks as _nice_ticks, save_png as _save, text_size as _text_size
 
     font, small, big = _font(13), _font(10), _font(16)
     shown = []

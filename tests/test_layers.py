@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "regrun"
 # Bottom up. A module may import its own layer's modules (inside its package, or between the domain packages as
 # long as they form no cycle) and any lower layer, never a higher one.
 LAYERS = (
-    ("core", {"errors", "context", "monitor", "memory", "config", "solve_result", "plots", "registry",
+    ("core", {"errors", "context", "monitor", "memory", "config", "solve_result", "plots", "pil_draw", "registry",
               "record", "__init__"}),
     ("linalg", {"linalg"}),
     ("optim", {"optim"}),

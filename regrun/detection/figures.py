@@ -8,7 +8,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from ..pil_draw import font as _font, nice_ticks as _nice_ticks, save_png as _save, text_size as _text_size
 
 # matplotlib's tab10 colours, by the names the detection code uses
 COLOURS = {"tab:blue": (31, 119, 180), "tab:green": (44, 160, 44), "tab:red": (214, 39, 40),
@@ -24,13 +26,6 @@ DECADES = 4  # occurrence maps: drawn relative to their maximum over this many d
 def box_colours(tree: dict, root: str) -> dict[str, str]:
     """Box colours by node of any part tree, as the crab's: the root blue, the other parents green (leaves: red)."""
     return {**{n: "tab:green" for n in tree}, root: "tab:blue"}
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size)  # Pillow's own scalable font (needs FreeType)
-    except (TypeError, ImportError, OSError):  # an old Pillow or one without FreeType: its fixed bitmap font
-        return ImageFont.load_default()
 
 
 def _array(x) -> np.ndarray:
@@ -57,16 +52,6 @@ def _magma(t: np.ndarray) -> np.ndarray:
     out = np.round(MAGMA[i] * (1 - f) + MAGMA[i + 1] * f).astype(np.uint8)
     out[np.isnan(t)] = 255
     return out
-
-
-def _text_size(draw, text: str, font) -> tuple[int, int]:
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    return right - left, bottom - top
-
-
-def _save(img: Image.Image, path: Path) -> Path:
-    img.save(path, optimize=False, compress_level=1)  # fast zlib: the figures are small, the time is not
-    return path
 
 
 def detection_boxes(scene, boxes: dict[str, np.ndarray], path: Path, title: str = "",
@@ -142,16 +127,6 @@ def occurrence_panels(maps: dict, path: Path) -> Path:
     label = label.rotate(90, expand=True)
     img.paste(label, (bx + bar_w + 50, by + (bh - label.size[1]) // 2))
     return _save(img, path)
-
-
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
-    """Round tick values (1, 2 or 5 times a power of ten apart) covering [lo, hi], about n of them."""
-    span = hi - lo if hi > lo else abs(hi) or 1.0
-    raw = span / n
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = min((s * mag for s in (1, 2, 5, 10)), key=lambda st: abs(span / st - n))
-    first = math.ceil(lo / step - 1e-9) * step
-    return np.arange(first, hi + step * 1e-9, step)
 
 
 def _stem_panel(draw, box, y: np.ndarray, xlabel: str, ylabel: str, font, lines=()) -> None:
