@@ -248,7 +248,12 @@ class Evaluator:
         compares like with like."""
         if not self.solve.cholesky and not self.solve.accurate:
             self.solve.accurate = True
-            self.fits[float(lam)] = evaluate_at(self.model, self.solve, self.probes, float(lam))
+            # the image again, not the probes: the climb compares images, and the rule's value here is known
+            known = self.fits.get(float(lam))
+            fit = evaluate_at(self.model, self.solve, None, float(lam))
+            if known is not None:
+                fit.trace = known.trace
+            self.fits[float(lam)] = fit
         fit = self(lam)
         if math.isnan(fit.change):
             fit.change = self.solve.change(float(lam), fit.state)
