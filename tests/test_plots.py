@@ -72,3 +72,43 @@ def test_image_grid_of_images_alone_is_drawn_with_pil_as_show_image_shows_them(t
     bar = img[y0 + 1:y0 + 3 * k - 1, x0 + 4 * k + 10 + 7]  # the colour bar: white at the top, black at the bottom
     assert bar[0].min() >= 250 and bar[-1].max() <= 5
     assert img.shape[1] > 2 * (4 * k + 10)  # two columns
+
+
+def test_lam_curve_of_a_climb_shows_the_rule_minimum_the_change_and_reaches_the_choice(tmp_path, monkeypatch):
+    """lambda_f=auto's climb above GCV's minimum (super-resolution): the chosen weight is not the rule's minimum, so
+    the zoom runs from the minimum to the choice, marks both, and draws ||lam df/dlam|| on its own axis."""
+    from regrun.optim.parameter_choice import Choice, _spaced_labels, curve_figure
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    lam = 0.01 * np.sqrt(2.0) ** np.arange(9)
+    crit = 0.05 + 0.001 * np.arange(9.0)  # lowest at the first weight
+    change = np.full(9, np.nan)
+    change[:7] = [9.0, 7.0, 5.0, 3.0, 2.0, 1.5, 1.6]  # the climb: first minimum at lam[5]
+    curve = {"lam": lam, "criterion": crit, "change": change}
+    curve_figure(Choice(float(lam[5]), "gcv", 1.0, "given", 9, False, curve), tmp_path / "curve.png")
+    fig = figures[-1]
+    whole, zoom, twin = fig.axes
+    x, _ = zoom.lines[0].get_data()
+    assert x[0] == lam[0] and x[-1] >= lam[5]  # from the minimum past the choice
+    marks = {line.get_label() for line in zoom.lines}
+    assert f"chosen lam = {lam[5]:.3g}" in marks and f"gcv minimum = {lam[0]:.3g}" in marks
+    tx, ty = twin.lines[0].get_data()
+    assert np.allclose(tx, lam[:7]) and np.allclose(ty, change[:7])
+    # labels of weights closer than 1.3x are left blank so that they do not overlap
+    assert _spaced_labels(np.array([0.1, 0.102, 0.2, 0.25, 0.4])) == ["0.1", "", "0.2", "", "0.4"]
+
+
+def test_lam_curve_of_a_scaled_pick_is_not_drawn_as_a_climb(tmp_path, monkeypatch):
+    """CT's cv scales its pick (lam_cv_scale): the chosen weight is off the curve's minimum without any climb, so no
+    second minimum is marked and the zoom stays around the minimum."""
+    from regrun.optim.parameter_choice import Choice, curve_figure
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    lam = np.logspace(-2, 1, 9)
+    curve = {"lam": lam, "criterion": 1.0 + np.abs(np.log(lam / lam[4]))}
+    curve_figure(Choice(0.8 * float(lam[4]), "cv", 1.0, "given", 9, False, curve), tmp_path / "curve.png")
+    whole, zoom = figures[-1].axes
+    assert np.allclose(zoom.lines[0].get_data()[0], lam[2:7])
+    assert not any("minimum" in line.get_label() for line in zoom.lines)

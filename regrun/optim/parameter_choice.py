@@ -348,10 +348,25 @@ def quasi_optimal_above(change: Callable[[float], float], f: Callable[[float], f
 ZOOM_POINTS = 2  # curve_figure's zoom: the weights tried on either side of the minimum
 
 
+def _spaced_labels(values: np.ndarray, ratio: float = 1.3) -> list[str]:
+    """Tick labels for weights on a log axis, blank where a weight lies within `ratio` of the last one labelled
+    (the climb's steps and the search's golden points can sit 2% apart; rotated labels of weights under 1.3x
+    apart overlap)."""
+    labels, last = [], None
+    for v in values:
+        keep = last is None or v > last * ratio
+        labels.append(f"{v:.3g}" if keep else "")
+        last = v if keep else last
+    return labels
+
+
 def curve_figure(choice: Choice, path, title: str = ""):
     """The rule's curve over lam with the chosen weight marked: the whole search (log y when every value is positive
     and they span more than a decade, so that the steep side does not flatten the minimum into a line) beside a
-    linear zoom on the points around the minimum, where the choice is made."""
+    linear zoom on the points around the minimum, where the choice is made. Where the weight went on up from the
+    rule's minimum to quasi-optimality's (the curve has `change`), the zoom reaches the chosen weight and shows
+    ||lam df/dlam|| on its own axis, and the rule's minimum is marked beside the choice: the chosen weight is then
+    not the rule's minimum, and the figure says why."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -366,22 +381,39 @@ def curve_figure(choice: Choice, path, title: str = ""):
     if ok.any() and (crit[ok] > 0).all() and crit[ok].max() > 10 * crit[ok].min():
         ax.set_yscale("log")
     best = int(np.flatnonzero(ok)[np.argmin(crit[ok])]) if ok.any() else None
-    near = slice(max(best - ZOOM_POINTS, 0), best + ZOOM_POINTS + 1) if best is not None else slice(0, 0)
-    zoom.semilogx(lam[near], crit[near], "o-")
+    change = np.asarray(t.get("change", np.full(len(lam), np.nan)), dtype=float)
+    # only a climb moves the choice off the rule's minimum on purpose (CT's cv scales its pick: not a climb)
+    climbed = best is not None and bool(np.isfinite(change).any()) and choice.lam != lam[best]
+    if best is None:
+        near = slice(0, 0)
+    else:
+        chosen = int(np.argmin(np.abs(np.log(lam / choice.lam)))) if climbed else best
+        near = slice(max(min(best, chosen) - ZOOM_POINTS, 0), max(best, chosen) + ZOOM_POINTS + 1)
+    zoom.semilogx(lam[near], crit[near], "o-", label=f"{choice.rule} criterion")
     # the weights tried as the zoom's ticks: a log axis over less than a decade would label its minor ticks, overlapping
     zoom.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    zoom.set_xticks(lam[near], [f"{v:.3g}" for v in lam[near]], rotation=30, fontsize=8)
+    zoom.set_xticks(lam[near], _spaced_labels(lam[near]), rotation=30, fontsize=8)
     for a in (ax, zoom):
         a.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}")
+        if climbed:
+            a.axvline(lam[best], color="C7", ls=":", label=f"{choice.rule} minimum = {lam[best]:.3g}")
         a.set_xlabel("lam")
         a.set_ylabel(f"{choice.rule} criterion")
+    shown = np.isfinite(change[near])
+    if shown.any():
+        twin = zoom.twinx()
+        twin.plot(lam[near][shown], change[near][shown], "s:", color="C2", label="||lam df/dlam|| (quasi-optimality)")
+        twin.set_ylabel("||lam df/dlam||", color="C2")
+        handles = [h for a in (zoom, twin) for h in a.get_legend_handles_labels()[0]]
+        zoom.legend(handles, [h.get_label() for h in handles], fontsize=7)
     if best is not None:
         zoom.annotate(f"{crit[best]:.4g}", (lam[best], crit[best]), textcoords="offset points", xytext=(4, 6),
                       fontsize=8)
     source = choice.noise_source.split(":")[0]  # "given" or "estimated" (the estimator is in /stats)
     ax.set_title(title or f"{choice.rule}: {choice.solves} solves, noise sigma {choice.sigma:.3g} ({source})",
                  fontsize=9)
-    zoom.set_title(f"around the minimum ({len(lam[near])} of {len(lam)} weights, linear)", fontsize=9)
+    where = f"from the {choice.rule} minimum up to quasi-optimality's" if climbed else "around the minimum"
+    zoom.set_title(f"{where} ({len(lam[near])} of {len(lam)} weights, linear)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
