@@ -467,7 +467,34 @@ def _grid(n: int):
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
+    for ax in axes.flat[:n]:
+        # an offset ("1e-5+9.993e-1" above the axis) sat on the panel's title and read as part of it
+        ax.ticklabel_format(axis="y", useOffset=False)
     return plt, fig, list(axes.flat)
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def _style(k: int, n: int) -> dict[str, Any]:
+    """The k-th of n curves' colour and marker, fixed per curve across every panel of a figure: matplotlib's
+    colour cycle is per axis, so a run missing one history column shifted the colours of the runs after it in that
+    panel, and the legend (one for the figure) named the wrong runs. Markers differ too, and earlier curves are
+    drawn larger, so that runs with equal values (two optimizers reaching the same minimum) stay visible."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return {"color": cmap(k % cmap.N), "marker": _MARKERS[k % len(_MARKERS)],
+            "markersize": max(3.0, 7.0 - 4.0 * k / max(n - 1, 1))}
+
+
+def _legend_entries(axes) -> tuple[list, list[str]]:
+    """Every curve's label once, from all panels: the first panel alone missed the runs without its column."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    return list(entries.values()), list(entries)
 
 
 def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_dir: Path,
@@ -491,6 +518,7 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
         for run in done:
             groups.setdefault(_label(run, others, several_solvers), []).append(run)
         plt, fig, axes = _grid(len(metrics))
+        styles = {label: _style(k, len(groups)) for k, label in enumerate(groups)}
         for ax, m in zip(axes, metrics):
             for label, members in groups.items():
                 pts = [(r.config.get(param), r.metrics.get(m)) for r in members if r.metrics.get(m) is not None]
@@ -499,7 +527,7 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
                     x = [p[0] for p in pts]
                 else:
                     x = [categories.index(repr(p[0])) for p in pts]
-                ax.plot(x, [p[1] for p in pts], marker="o", linestyle="-" if numeric else "none", label=label)
+                ax.plot(x, [p[1] for p in pts], linestyle="-" if numeric else "none", label=label, **styles[label])
             if numeric:
                 xs = np.asarray([v for v in values], dtype=float)
                 if np.all(xs > 0) and xs.max() / xs.min() >= 100:
@@ -517,7 +545,7 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
                 ax.axhline(value, color="k", linestyle=":", linewidth=1, label="paper")
             ax.set_xlabel(param)
             ax.set_title(m, fontsize=10)
-        handles, labels = axes[0].get_legend_handles_labels() if metrics else ([], [])
+        handles, labels = _legend_entries(axes[:len(metrics)])
         if len(groups) > 1 or any("paper" == lb for lb in labels):
             by_label = dict(zip(labels, handles))
             fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
@@ -550,21 +578,22 @@ def plot_convergence(runs: list[Run], params: list[str], plot_dir: Path, progres
         plt, fig, axes = _grid(len(columns))
         for ax, column in zip(axes, columns):
             positive = True
-            for run in members:
+            for k, run in enumerate(members):
                 if column not in run.history:
                     continue
                 y = run.history[column].astype(float)
                 x = run.history.get("iter", np.arange(len(y)))
                 style = "-" if run.status == "completed" else ":"
-                ax.plot(x[: len(y)], y, style, label=_label(run, label_keys) + ("" if style == "-" else
-                                                                                 f" ({run.status})"))
+                look = _style(k, len(members))
+                ax.plot(x[: len(y)], y, style, color=look["color"], label=_label(run, label_keys) + (
+                    "" if style == "-" else f" ({run.status})"))
                 finite = y[np.isfinite(y)]
                 positive &= bool(finite.size) and bool(np.all(finite > 0))
             if positive:
                 ax.set_yscale("log")
             ax.set_xlabel("iteration")
             ax.set_title(column, fontsize=10)
-        handles, labels = axes[0].get_legend_handles_labels()
+        handles, labels = _legend_entries(axes[:len(columns)])
         if len(members) > 1:
             by_label = dict(zip(labels, handles))
             fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),

@@ -270,3 +270,32 @@ def test_collect_and_report_judge_a_run_whose_solver_stopped_on_a_failure_as_sto
     assert "2 stopped (one row" in summary and "| stopped (± 5, lower is better) |" in summary
     run = collect.read_run(tmp_path / "sweep" / "0" / "results.h5", with_history=False)
     assert 'class="stopped">stopped<div class="why">the solver stopped: line search failed' in report.claim_rows(run)
+
+
+def test_convergence_colours_follow_the_run_in_every_panel(tmp_path, monkeypatch):
+    """A run without one history column (trust_exact has no `damping`; lm has) must keep its colour in the other
+    runs' panels: the per-axis colour cycle drew lm's damping in trust_exact's legend colour (new-user pass)."""
+    runs = []
+    for k, (optimizer, extra) in enumerate([("trust_exact", False), ("lm", True), ("trust_exact", False)]):
+        history = {"iter": np.arange(3), "J": np.array([3.0, 2.0, 1.0]) * (k + 1)}
+        if extra:
+            history["damping"] = np.array([1.0, 0.1, 0.01])
+        runs.append(collect.Run(tmp_path, {"solver": "single_scale", "status": "completed", "run_id": str(k) * 64},
+                                {"solver.optimizer": optimizer, "solver.theta": 10.0 ** -k}, [], {}, {}, history))
+    figures = []
+    real_grid = collect._grid
+
+    def grid(n):  # keep the figure to look at, and skip writing the PNG (the time of this test)
+        plt, fig, axes = real_grid(n)
+        figures.append(fig)
+        fig.savefig = lambda *args, **kwargs: None
+        return plt, fig, axes
+
+    monkeypatch.setattr(collect, "_grid", grid)
+    collect.plot_convergence(runs, ["solver.optimizer", "solver.theta"], tmp_path)
+    axes = figures[0].axes
+    colour = {line.get_label(): line.get_color() for line in axes[0].get_lines()}  # the J panel: every run
+    damping = axes[1].get_lines()
+    assert len(damping) == 1 and damping[0].get_color() == colour[damping[0].get_label()]
+    legend = figures[0].legends[0]
+    assert len(legend.get_texts()) == 3
