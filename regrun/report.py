@@ -262,28 +262,38 @@ def build_html(presets: Sequence[Preset], title: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="regrun-report", description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, metavar="OUT")
-    parser.add_argument("--quick", action="store_true", help="the CI-sized presets (configs/ci) instead of the "
-                                                             "paper presets (configs/experiment)")
+    # OUT optional to argparse only so that its missing is named alone: with the KEY=VALUE list after it, Python
+    # 3.11's argparse said "required: OUT, KEY=VALUE", and KEY=VALUE is not
+    parser.add_argument("out", type=Path, metavar="OUT", nargs="?",
+                        help="the report's folder: OUT/runs (one sweep per preset), OUT/report.html, OUT/report.log")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the CI-sized presets (configs/ci) and {', '.join(QUICK_PAPER)} at their preset "
+                             "setting, instead of the paper presets (configs/experiment)")
     parser.add_argument("--collect", action="store_true", help="run nothing: read OUT/runs as it is")
     parser.add_argument("--preset", action="append", metavar="NAME", help="only these presets (repeatable)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="passed to every sweep (e.g. device=cuda)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        parser.error("the following argument is required: OUT")
     group = "ci" if args.quick else "experiment"
-    names = group_options(group)
+    # --quick's paper presets are named as they are in the quick page, so `--quick --preset crab_fig4` picks one
+    quick_paper = QUICK_PAPER if args.quick else ()
+    names = [*quick_paper, *group_options(group)]
     if args.preset:
         unknown = [n for n in args.preset if n not in names]
         if unknown:
-            parser.exit(2, f"regrun-report: error: unknown {group} preset(s) {', '.join(unknown)}; "
-                           f"valid: {', '.join(names)}\n")
-        names = list(args.preset)
+            parser.exit(2, f"regrun-report: error: unknown {'quick' if args.quick else group} preset(s) "
+                           f"{', '.join(unknown)}; valid: {', '.join(names)}\n")
+        names = list(dict.fromkeys(args.preset))
     out = args.out
+    if args.collect and not (out / "runs").is_dir():
+        # an empty page with exit 0 read as "nothing reproduces" when the folder was only mistyped
+        parser.exit(2, f"regrun-report: error: {out / 'runs'} does not exist: nothing to collect (run "
+                       f"`regrun-report {'--quick ' if args.quick else ''}{out}` first, without --collect)\n")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     reporter = Reporter(out / "report.log", name="regrun-report")
-    presets = [Preset(group, n) for n in names]
-    if args.quick and not args.preset:
-        presets = [Preset("experiment", n, extra=(ONE_JOB,)) for n in QUICK_PAPER] + presets
-    reporter.line(f"regrun-report: {len(presets)} presets -> {out / 'report.html'}")
+    presets = [Preset("experiment", n, extra=(ONE_JOB,)) if n in quick_paper else Preset(group, n) for n in names]
+    reporter.line(f"regrun-report: {len(presets)} preset{'s' if len(presets) != 1 else ''} -> {out / 'report.html'}")
     t0, c0 = time.perf_counter(), _children_cpu() + time.process_time()
     for i, preset in enumerate(presets, 1):
         if not args.collect:
@@ -291,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_preset(preset, out, args.overrides, reporter)
         read_preset(preset, out)
     if not args.collect:
-        reporter.line(f"regrun-report: ran {len(presets)} presets in {_duration(time.perf_counter() - t0)} wall, "
+        reporter.line(f"regrun-report: ran {len(presets)} preset{'s' if len(presets) != 1 else ''} in {_duration(time.perf_counter() - t0)} wall, "
                       f"{_duration(_children_cpu() + time.process_time() - c0)} CPU")
     page = out / "report.html"
     page.write_text(build_html(presets, f"regrun report ({'quick: CI-sized presets and three paper presets' if args.quick else 'paper presets'})"))

@@ -85,3 +85,21 @@ def test_page_renders_in_headless_chromium(out, tmp_path):
         assert section in dom, section
     assert dom.count('<section class="paper">') == 2 and dom.count("<img ") == 3
     assert dom.count("<tr>") >= 4 + 2 + 2  # environment rows, two claims of superres, ncc and the failed run's
+
+
+def test_quick_preset_names_its_paper_presets_and_user_mistakes_are_one_line(out, tmp_path, capsys):
+    """New-user pass: `--quick --preset crab_fig4` (a preset of the quick page) was refused as an unknown ci
+    preset; `--collect` on a mistyped folder wrote an empty page and exited 0; no OUT said KEY=VALUE was required."""
+    with pytest.raises(SystemExit) as exc:
+        report.main(["--quick", "--collect", "--preset", "crab_fig4", str(out)])
+    assert exc.value.code == 0 and 'id="crab_fig4"' in (out / "report.html").read_text()
+    capsys.readouterr()
+    missing = tmp_path / "typo"
+    with pytest.raises(SystemExit) as exc:
+        report.main(["--collect", str(missing)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "nothing to collect" in err and err.count("\n") == 1 and not missing.exists()
+    with pytest.raises(SystemExit) as exc:
+        report.main(["--quick"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "required: OUT" in err and "KEY=VALUE" not in err.splitlines()[-1]
