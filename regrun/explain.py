@@ -121,6 +121,10 @@ def first_sentence(text: str, limit: int = 160) -> str:
     return short if len(short) <= limit else short[: limit - 3].rstrip() + "..."
 
 
+# the groups' headings in `regrun --help` where the plural of the name is not a word ("CIS")
+HEADINGS = {"ci": "CI PRESETS"}
+
+
 def help_text() -> str:
     """`regrun --help`: usage, the groups with their options' descriptions, the top-level keys."""
     root = config_dir() / "config.yaml"
@@ -136,7 +140,7 @@ def help_text() -> str:
         options = group_options(group)
         usage = {"experiment": "+experiment=NAME (a paper preset)", "ci": "+ci=NAME (a CI-sized preset)"}
         head = usage.get(group, f"{group}=NAME" + (f" (default {defaults[group]})" if group in defaults else ""))
-        lines.append(f"{group.upper()}S  {head}")
+        lines.append(f"{HEADINGS.get(group, group.upper() + 'S')}  {head}")
         width = max(len(o) for o in options)
         for option in options:
             desc = first_sentence(file_description(config_dir() / group / f"{option}.yaml"))

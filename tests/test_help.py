@@ -20,6 +20,11 @@ def test_help_lists_every_group_option_and_top_level_key_with_its_yaml_descripti
         for option in group_options(group):
             assert f"  {option}" in text, (group, option)
     assert "Variable-projection Gauss-Newton" in text  # solver/varpro_cg.yaml's first comment
+    # every option but the CI presets (named problem__solver) says what it is; headings are words (not "CIS")
+    for group in ("problem", "solver", "device", "experiment"):
+        for option in group_options(group):
+            assert file_description(config_dir() / group / f"{option}.yaml"), (group, option)
+    assert "CI PRESETS  +ci=NAME" in text and "CIS" not in text
     top = {k: d for k, d in key_docs(config_dir() / "config.yaml").items() if not k.startswith(("hydra", "defaults"))}
     for key, doc in top.items():
         assert doc.comment, f"config.yaml: {key} has no comment"
