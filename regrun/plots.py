@@ -115,6 +115,10 @@ def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] 
         for s in starts:
             ax.axvline(s - 0.5, color="0.6", linestyle=":", linewidth=0.8)
         ax.set_xlabel(xlabel)
+        if xkey == "iter":  # whole iterations: three of them were ticked 0, 0.5, 1, 1.5, 2
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(key)
         ax.set_title(f"{key} per iteration", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)

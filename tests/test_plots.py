@@ -31,6 +31,17 @@ def test_continuation_history_is_drawn_per_level():
     assert starts == [] and label == "iteration"
 
 
+def test_convergence_ticks_whole_iterations(tmp_path, monkeypatch):
+    """Three iterations were ticked 0, 0.5, 1, 1.5, 2 (a super-resolution run from 10x10 frames; new-user pass)."""
+    figures = []
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda *a: (lambda r: (figures.append(r[0]), r)[1])(real(*a)))
+    plots.convergence({"iter": np.arange(3.0), "J": np.array([3.0, 2.0, 1.5])}, tmp_path / "c.png")
+    ax = figures[0].axes[0]
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_lam_curve_log_axis_where_the_values_span_decades_and_a_zoom_on_the_minimum(tmp_path, monkeypatch):
     from regrun.optim.parameter_choice import Choice, curve_figure
 
