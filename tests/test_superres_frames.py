@@ -70,6 +70,7 @@ def test_problem_from_frames_with_truth_and_motion(sets, ctx):
     # reach this motion bound (0.33 measured); what this test checks is the reading of the files
     p = frames_problem(ctx, paths, truth=str(paths["truth"]), true_motion=str(paths["true_motion"]), outside="keep")
     assert p.fine.m == (12, 12) and p.omega == (0.0, 12.0, 0.0, 12.0) and p.model.q == 2
+    assert p.label.endswith("3 frames of 6x6 -> 12x12")  # the figures' title: the frames' size, then the result's
     assert p.truth.shape == (12, 12) and p.w_true.numel() == 12 and p.model.frames.device.type == ctx.device.type
     res = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, max_iter=2), ctx).solve(p, Monitor())
     metrics, arrays = p.evaluate(res)

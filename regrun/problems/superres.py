@@ -178,7 +178,9 @@ class SuperRes(Problem):
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
-        self.label = f"{Path(str(cfg.frames)).name}: {self.n_frames} frames, {m1}x{m2}" + (
+        # the frames' size beside the result's: "8 frames, 20x20" read as eight 20x20 frames
+        self.label = (f"{Path(str(cfg.frames)).name}: {self.n_frames} frames of {frames.shape[1]}x{frames.shape[2]}"
+                      f" -> {m1}x{m2}") + (
             f", {self.colour.shape[1]} channels" if self.colour is not None else "")
         self.omega = ((0.0, float(m1), 0.0, float(m2)) if cfg.omega is None
                       else check_numbers("problem.omega", cfg.omega, 4))
