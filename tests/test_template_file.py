@@ -186,3 +186,21 @@ def test_a_users_template_file_is_detected_from_the_command_line(tmp_path, monke
     assert metrics["success"] == 1 and metrics["n_detected"] == 1 and metrics["parts_missing"] == 0
     assert metrics["part_angle_error_max"] <= 3 and metrics["centre_error_px"] <= 5
     assert (tmp_path / "run" / "figures" / "boxes.png").is_file()
+
+
+def test_missing_calibration_names_the_command_that_makes_the_file_the_run_looks_for(tmp_path):
+    """New-user pass: the hint said `calibrate_crab.py --template <the template's YAML> --set registrar=descent`,
+    which calibrates on scenes within +-45 deg (its default) yet writes the `_circle` file a whole-circle run reads."""
+    from regrun.config import config_section
+    from regrun.errors import UserError
+    from regrun.solvers.hierarchical import calibration_path
+
+    cfg = config_section("solver", "hierarchical")
+    yaml = tmp_path / "my" / "robot.yaml"
+    with pytest.raises(UserError) as exc:
+        calibration_path(cfg, "robot_s2", yaml.parent / "calibrations", yaml, 2)
+    assert (f"`python scripts/calibrate_crab.py --template {yaml} --scale 2 --max-angle 180 --set registrar=descent`"
+            in str(exc.value)) and "robot_s2_descent_circle.yaml does not exist" in str(exc.value)
+    narrow = config_section("solver", "hierarchical", leaf={"angle_max": 60.0}, spike={"angle_max": 50.0})
+    with pytest.raises(UserError, match=r"--scale 1 --set registrar=descent leaf.angle_max=60 spike.angle_max=50`"):
+        calibration_path(narrow, "robot_s1", yaml.parent / "calibrations", yaml, 1)

@@ -247,7 +247,24 @@ def calibration_key(cfg, template_key: str) -> str:
     return f"{key}_circle" if float(cfg.leaf.angle_max) >= 180.0 else key
 
 
-def calibration_path(cfg, key: str, folder: Path | None = None) -> Path | None:
+def calibration_command(cfg, template_file, scale: int | None) -> str:
+    """The command that writes the calibration file `solver.calibration=auto` looks for with these settings: the
+    scenes turned over the whole circle when the search covers it, at the run's scale. Without `--max-angle 180`
+    the script calibrates on scenes within +-45 deg and still names the file `_circle` (the name follows the
+    search, not the scenes), so the hint without it led to a file that did not fit the runs it was made for."""
+    args = [f"--template {template_file or '<the template YAML>'}"]
+    if scale is not None:
+        args.append(f"--scale {scale}")
+    if float(cfg.leaf.angle_max) >= 180.0:
+        args.append("--max-angle 180")
+    sets = [f"registrar={registrar_kind(cfg)}"]
+    if float(cfg.leaf.angle_max) < 180.0:  # the search's range is part of the file's name
+        sets += [f"leaf.angle_max={cfg.leaf.angle_max:g}", f"spike.angle_max={cfg.spike.angle_max:g}"]
+    return f"python scripts/calibrate_crab.py {' '.join(args)} --set {' '.join(sets)}"
+
+
+def calibration_path(cfg, key: str, folder: Path | None = None, template_file=None,
+                     scale: int | None = None) -> Path | None:
     """The calibration file solver.calibration names: a path as given; `auto`: the file for this template, scale
     and search. Built-in crabs (folder None): CALIBRATION_DIR/crab_<key>.yaml; a template file: its folder's
     calibrations/<key>.yaml (detection/calibration.py: calibration_home), key = calibration_key(cfg, key)."""
@@ -259,10 +276,10 @@ def calibration_path(cfg, key: str, folder: Path | None = None) -> Path | None:
         path = CALIBRATION_DIR / f"crab_{key}.yaml" if folder is None else Path(folder) / f"{key}.yaml"
         if not path.is_file():
             if folder is not None:
-                raise UserError(f"no calibration for this template: {path} does not exist; make it with `python "
-                                f"scripts/calibrate_crab.py --template <the template's YAML> --set "
-                                f"registrar={registrar_kind(cfg)}` (docs/detection.md, 'A template of your own') "
-                                "or set solver.calibration=none and give the gammas and alphas")
+                raise UserError(f"no calibration for this template: {path} does not exist; make it with "
+                                f"`{calibration_command(cfg, template_file, scale)}` (docs/detection.md, 'A "
+                                "template of your own') or set solver.calibration=none and give the gammas and "
+                                "alphas")
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
                             f"`python scripts/calibrate_crab.py --set registrar={registrar_kind(cfg)}`, search a "
                             "calibrated range (e.g. solver.leaf.angle_max=60 solver.spike.angle_max=50 for the files "
@@ -282,7 +299,8 @@ class Hierarchical(Solver):
 
     def solve(self, problem, monitor):
         det = build_detector(self.cfg, problem.template, problem.scale)
-        path = calibration_path(self.cfg, problem.calibration_key, problem.calibration_dir)
+        path = calibration_path(self.cfg, problem.calibration_key, problem.calibration_dir,
+                                getattr(problem.template, "source", None), problem.scale)
         if path is not None:
             load_calibration(path, det)
         n = len(det.order)
