@@ -190,11 +190,13 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     json_path.write_text(json.dumps(_jsonable(data), indent=1) + "\n")
     lines = [f"# {facts.get('problem', '?')} with {facts.get('solver', '?')}: {status}", ""]
     if message:
-        lines.append(f"{message}")
-    if error:
-        lines += ["", "Error: " + error.splitlines()[0]]
+        lines += [f"{message}", ""]
+    if error:  # Ctrl-C is recorded as the error of an interrupted run, which is not a mistake
+        lines.append(("Interrupted: " if status == "interrupted" else "Error: ") + error.splitlines()[0])
     elif stopped:
-        lines += ["", "Stopped on a failure: " + stopped]
+        lines.append("Stopped on a failure: " + stopped)
+    if lines[-1] == "":
+        lines.pop()  # an interrupted run has no message: one blank line under the title, not two
     lines += ["", f"- device: `{facts.get('device', '?')}` ({facts.get('device_name', '?')}), "
                   f"{facts.get('dtype', '?')}, seed {facts.get('seed', '?')}",
               f"- run id: `{str(facts.get('run_id', ''))[:8]}`; results file `results.h5`; log `regrun.log`",

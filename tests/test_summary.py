@@ -100,6 +100,15 @@ def test_a_failed_run_still_says_so_in_its_summary(tmp_path):
     assert json.loads((tmp_path / "bad" / "metrics.json").read_text())["error"].startswith("solver.gtol")
 
 
+def test_an_interrupted_run_says_interrupted_not_error_under_one_blank_line(tmp_path):
+    from regrun.summary import write_run_summary
+
+    write_run_summary(tmp_path, status="interrupted", message="", error="interrupted by Ctrl-C",
+                      facts={"problem": "p", "solver": "s"}, metrics={}, paper={}, claims={}, wall_time=1.0)
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    assert lines[:3] == ["# p with s: interrupted", "", "Interrupted: interrupted by Ctrl-C"]
+
+
 def test_a_bilevel_run_stopped_at_max_outer_says_capped_in_its_summary(tmp_path):
     """Issue 19 end to end: the run folder's verdict reads solver.max_outer from the run's own config."""
     cfg = compose(["+ci=ct_fewview__bilevel", "solver.memory.measure=false", "figures=false",
