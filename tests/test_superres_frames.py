@@ -57,6 +57,14 @@ def test_every_format_reads_the_same_frames(sets):
     ref = read_frames(sets["npz"]["frames"])
     assert ref.shape == (3, 6, 6)
     assert np.array_equal(read_frames(sets["h5"]["frames"]), ref)
+    # numpy.save of the stack (new-user pass: refused, while an unreadable .h5's message offered .npy)
+    with np.load(sets["npz"]["frames"]) as data:
+        npy = Path(sets["npz"]["frames"]).with_suffix(".npy")
+        np.save(npy, data["frames"])
+    assert np.array_equal(read_frames(npy), ref)
+    npy.write_bytes(b"not an array")
+    with pytest.raises(UserError, match="not a NumPy .npy file"):
+        read_frames(npy)
     tiff = read_frames(sets["tiff"]["frames"])
     assert np.allclose(tiff, ref, rtol=1e-6)  # float32 TIFF
     scale = json.loads(Path(sets["png"]["true_motion"]).read_text())["intensity_scale"]

@@ -46,7 +46,9 @@ def resolve_data_path(path: str | Path) -> Path:
 
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-ARRAY_SUFFIXES = (".npz", ".h5", ".hdf5")
+# .npy holds one array (numpy.save of the stack: the first thing a user with frames in NumPy writes; it was
+# refused while the message of an unreadable .h5 offered it)
+ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
 TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 truth file
 # Modes PIL keeps at more than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF): read their values as
@@ -271,7 +273,7 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     sorted by file name; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
-    columns). Every frame must have the same size; at least two frames. colour=True: colour frames keep
+    columns) or from a .npy file of that array. Every frame must have the same size; at least two frames. colour=True: colour frames keep
     their channels, (frames, channels, m1, m2) (RGB/RGBA files, alpha dropped; an array file's
     (frames, rows, columns, channels)); grey frames stay (frames, m1, m2). colour=False: colour becomes its
     luminance (Rec. 601)."""
@@ -296,7 +298,7 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
     else:
-        raise UserError(f"frames not found: {path} (a folder of PNG/TIFF frames or a .npz/.h5 file)")
+        raise UserError(f"frames not found: {path} (a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file)")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
     if stack.ndim == 4 and not colour:
