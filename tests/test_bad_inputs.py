@@ -118,7 +118,8 @@ CASES = {
     "sinogram sign": (CT + ["problem.sinogram={d}/sino_neg.npy"], ["< 0", "sign flipped"], True),
     "sinogram counts": (CT + ["problem.sinogram={d}/sino_counts.npy"], ["raw detector counts", "-log("], True),
     "detector too small": (CT + ["problem.sinogram={d}/sino_small.npy"], ["20 detector pixels",
-                                                                          "less than the 32-voxel grid"], True),
+                                                                          "less than the 32-voxel grid",
+                                                                          "problem.size=20 reconstructs"], True),
     # typed values
     "figures=maybe": (["figures=maybe"], ["figures='maybe' must be true or false"], True),
     "progress=[]": (["progress=[]"], ["progress=[] must be true or false"], True),

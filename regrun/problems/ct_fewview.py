@@ -297,7 +297,11 @@ class CTFewView(Problem):
         if n_u * spacing < needed * (1 - 1e-9):
             hint = ("; if the array is (n_u, views) as scikit-image's radon writes it, save sinogram.T"
                     if sino.shape[0] * spacing >= needed else "")
-            raise UserError(f"{what}: {n_u} detector pixels of {spacing:g} cover {n_u * spacing:g}, less than the "
+            fit = int(n_u * spacing / (needed / self.shape[0]) + 1e-9)
+            if self.kind == "parallel" and not hint and fit >= 8:
+                # the usual cause: the default size (128) with a smaller scan; say the size that fits it
+                hint = f"; problem.size={fit} reconstructs on the grid this detector covers"
+            raise UserError(f"{what}: {n_u} detector pixels of width {spacing:g} cover {n_u * spacing:g}, less than the "
                             f"{self.shape[0]}-voxel grid's width {needed:g} (problem.size, problem.voxel, "
                             f"problem.detector_spacing){hint}")
         if float(sino.mean()) < 0:
