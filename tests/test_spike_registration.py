@@ -95,3 +95,22 @@ def test_gaussian_spikes_recover_the_exact_affine_map(device):
     assert torch.allclose(a_hat, a, atol=1e-3), a_hat
     assert torch.allclose(b_mean, b, atol=1e-2), b_mean
     assert math.isfinite(float(res.loss[0]))
+
+
+def test_fig4_image_panels_have_colour_bars_and_the_compared_pair_one_scale(tmp_path, monkeypatch):
+    """New-user pass: fig4.png's four image panels had no colour bar, and (c) and the smoothed motif it is
+    compared with were each scaled to their own range."""
+    import matplotlib.pyplot as plt
+
+    from regrun.config import compose
+    from regrun.run import run
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at
+    outcome = run(compose(["+ci=spike_pair__motif_study", "solver.iters=2"]), tmp_path / "run")
+    assert outcome.status == "completed", outcome.error
+    (fig,) = [f for f in figures if not isinstance(f, str)]
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 4 and len(fig.axes) == 6 + 4  # six panels and a colour bar per image
+    smoothed, registered = (im for im in images if im.axes.get_title().startswith(("smoothed", "(c)")))
+    assert smoothed.get_clim() == registered.get_clim()

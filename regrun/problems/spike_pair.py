@@ -133,8 +133,13 @@ class SpikePair(Problem):
         images = [(self.motif.sum(0), "(a) motif"), (self.scene.sum(0), "(b) scene"),
                   (s["target"], "smoothed motif g * x"),
                   (s["registered"], f"(c) registered, filtered scene (NCC {metrics['ncc']:.6f})")]
-        for ax, (img, title) in zip([axes[0, 0], axes[0, 1], axes[1, 0], axes[0, 2]], images):
-            ax.imshow(img.detach().cpu().numpy(), cmap="magma", interpolation="nearest")
+        # (c) is compared with the smoothed motif: one scale for both, so equal looks equal
+        compared = [img.detach().cpu().numpy() for img, _ in images[2:]]
+        shared = (min(float(c.min()) for c in compared), max(float(c.max()) for c in compared))
+        for k, (ax, (img, title)) in enumerate(zip([axes[0, 0], axes[0, 1], axes[1, 0], axes[0, 2]], images)):
+            lo, hi = shared if k >= 2 else (None, None)
+            im = ax.imshow(img.detach().cpu().numpy(), cmap="magma", interpolation="nearest", vmin=lo, vmax=hi)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)  # a reader's scale
             ax.set_title(title, fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
