@@ -100,18 +100,31 @@ def _iteration_axis(history: dict, xkey: str) -> tuple[np.ndarray, str, list[flo
 
 
 def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] = ("J", "grad_norm"),
-                title: str = "", xkey: str = "iter") -> Path:
-    """Semilog-y curves of history columns against iterations, one axis per key."""
+                title: str = "", xkey: str = "iter", methods: dict[str, np.ndarray] | None = None) -> Path:
+    """Semilog-y curves of history columns against iterations, one axis per key. `methods` (label -> boolean mask
+    over the history's rows): rows of several methods run one after the other (a continuation and its baselines,
+    seed 000 Fig. 2), each drawn in its own colour with a legend; one colour for all read as one zigzag path."""
     keys = [k for k in keys if k in history]
-    fig, axes = _figure((4.5 * max(len(keys), 1), 3.4), 1, max(len(keys), 1))
+    fig, axes = _figure((4.5 * max(len(keys), 1), 3.4 + (0.3 if methods else 0.0)), 1, max(len(keys), 1))
     x, xlabel, starts = _iteration_axis(history, xkey)
+    n = len(x)
+    groups = [(label, np.asarray(mask, dtype=bool)) for label, mask in methods.items()] if methods \
+        else [(None, np.ones(n, dtype=bool))]
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for ax, key in zip(axes.flat, keys):
         y = np.asarray(history[key], dtype=float)
         positive = np.all(y[np.isfinite(y)] > 0)
         draw = ax.semilogy if positive else ax.plot
-        bounds = [0, *[int(b) for b in starts], len(y)]
-        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):  # one segment per level: no line across a jump
-            draw(x[a:b], y[a:b], marker="o", markersize=3, color="tab:blue", label=key if k == 0 else None)
+        cuts = sorted({0, *[int(b) for b in starts], len(y)})
+        for g, (label, mask) in enumerate(groups):
+            first = True
+            for a, b in zip(cuts[:-1], cuts[1:]):  # one segment per level: no line across a jump
+                rows = np.flatnonzero(mask[a:b]) + a
+                if rows.size == 0:
+                    continue
+                draw(x[rows], y[rows], marker="o", markersize=3, color=colours[g % len(colours)],
+                     label=(label or key) if first else None)
+                first = False
         for s in starts:
             ax.axvline(s - 0.5, color="0.6", linestyle=":", linewidth=0.8)
         ax.set_xlabel(xlabel)
@@ -122,9 +135,12 @@ def convergence(history: dict[str, np.ndarray], path: Path, keys: Sequence[str] 
         ax.set_ylabel(key)
         ax.set_title(f"{key} per iteration", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
+    if methods:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1) if methods else None)
     fig.savefig(path, dpi=120)
     return path
 

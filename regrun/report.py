@@ -301,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_preset(preset, out, args.overrides, reporter)
         read_preset(preset, out)
     if not args.collect:
-        reporter.line(f"regrun-report: ran {len(presets)} preset{'s' if len(presets) != 1 else ''} in {_duration(time.perf_counter() - t0)} wall, "
+        reporter.line(f"regrun-report: ran {len(presets)} preset{'s' if len(presets) != 1 else ''} in "
+                      f"{_duration(time.perf_counter() - t0)} wall, "
                       f"{_duration(_children_cpu() + time.process_time() - c0)} CPU")
     page = out / "report.html"
     page.write_text(build_html(presets, f"regrun report ({'quick: CI-sized presets and three paper presets' if args.quick else 'paper presets'})"))

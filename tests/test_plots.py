@@ -42,6 +42,31 @@ def test_convergence_ticks_whole_iterations(tmp_path, monkeypatch):
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
+def test_a_continuation_and_its_baselines_are_drawn_one_colour_each(tmp_path, monkeypatch):
+    """registration_fig2's convergence.png drew predictor-corrector, multiscale and single scale as one blue path
+    (their rows follow each other in one history); new-user pass."""
+    from regrun.problems.multiscale_affine import history_methods
+    from regrun.solve_result import SolveResult
+
+    level = np.array([0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1.0])  # main levels 0-1, multiscale 2-3, single scale -1
+    history = {"iter": np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2.0]), "level": level, "J": np.linspace(3, 1, 11)}
+    result = SolveResult(solution={"paths": {"predictor_corrector": 0, "multiscale": 0, "single_scale": 0}},
+                         status="converged", history=history,
+                         tables={"levels": {"level": np.array([0, 1.0])},
+                                 "levels_multiscale": {"level": np.array([2, 3.0])},
+                                 "levels_single_scale": {"J": np.array([1.0])}})
+    methods = history_methods(result)
+    assert list(methods) == ["predictor corrector", "multiscale", "single scale"]
+    assert [int(m.sum()) for m in methods.values()] == [4, 4, 3]
+    figures = []
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda *a: (lambda r: (figures.append(r[0]), r)[1])(real(*a)))
+    plots.convergence(history, tmp_path / "c.png", keys=("J",), methods=methods)
+    colours = {line.get_label(): line.get_color() for line in figures[0].axes[0].lines if not
+               line.get_label().startswith("_")}
+    assert len(set(colours.values())) == 3 and [t.get_text() for t in figures[0].legends[0].texts] == list(methods)
+
+
 def test_lam_curve_log_axis_where_the_values_span_decades_and_a_zoom_on_the_minimum(tmp_path, monkeypatch):
     from regrun.optim.parameter_choice import Choice, curve_figure
 

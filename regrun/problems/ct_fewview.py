@@ -301,8 +301,8 @@ class CTFewView(Problem):
             if self.kind == "parallel" and not hint and fit >= 8:
                 # the usual cause: the default size (128) with a smaller scan; say the size that fits it
                 hint = f"; problem.size={fit} reconstructs on the grid this detector covers"
-            raise UserError(f"{what}: {n_u} detector pixels of width {spacing:g} cover {n_u * spacing:g}, less than the "
-                            f"{self.shape[0]}-voxel grid's width {needed:g} (problem.size, problem.voxel, "
+            raise UserError(f"{what}: {n_u} detector pixels of width {spacing:g} cover {n_u * spacing:g}, less "
+                            f"than the {self.shape[0]}-voxel grid's width {needed:g} (problem.size, problem.voxel, "
                             f"problem.detector_spacing){hint}")
         if float(sino.mean()) < 0:
             raise UserError(f"{what}: mean value {float(sino.mean()):.3g} < 0; line integrals of attenuation are "

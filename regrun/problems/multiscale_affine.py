@@ -102,6 +102,22 @@ class ScaleObjective:
         return spline.evaluate(self.coef_t, self.grid, self.problem.transformation.points(w, self.x))
 
 
+def history_methods(result: SolveResult) -> dict[str, np.ndarray] | None:
+    """Which history rows belong to which method, when a continuation ran baselines after itself on one monitor
+    (solvers/continuation.py: solution["paths"] names the methods in run order; the main path's levels are in
+    tables["levels"], a baseline's in tables["levels_<name>"], single scale is level -1). None for one method."""
+    paths = result.solution.get("paths") if isinstance(result.solution, dict) else None
+    level = result.history.get("level")
+    if not paths or len(paths) < 2 or level is None:
+        return None
+    level = np.asarray(level)
+    methods = {}
+    for k, name in enumerate(paths):
+        levels = result.tables.get("levels" if k == 0 else f"levels_{name}", {}).get("level")
+        methods[name.replace("_", " ")] = np.isin(level, np.asarray(levels)) if levels is not None else level == -1
+    return methods
+
+
 @register_problem("multiscale_affine")
 class MultiscaleAffine(Problem):
     offers = frozenset({"registration", "least_squares", "scale_path", "pyramid"})
@@ -714,5 +730,6 @@ class MultiscaleAffine(Problem):
         paths = [image_grid(panels, fig_dir / "registration.png",
                             suptitle=f"{self.label}: J reduced by {100 * metrics['rel_reduction']:.1f}%{tre}")]
         if result.history:
-            paths.append(convergence(result.history, fig_dir / "convergence.png", title=self.label))
+            paths.append(convergence(result.history, fig_dir / "convergence.png", title=self.label,
+                                     methods=history_methods(result)))
         return paths
