@@ -278,6 +278,31 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
 
 
+def _group_spec(group: str, name: str, user_dirs: tuple[Path, ...] = (), seen: tuple[str, ...] = ()) -> DictConfig:
+    """Option `name` of `group` as loaded, with the options of its own group that its `defaults:` list names merged
+    in Hydra's order (`_self_` where it stands, else last): a user's `problem/mine.yaml` starting from
+    `defaults: [superres, _self_]` carries superres's default_solver, which the file alone does not (the run then
+    paired superres with the top-level default solver, single_scale, and stopped: it does not fit). Other
+    entries (another group, an absolute path) are Hydra's to resolve and to complain about."""
+    path = group_file(group, name, user_dirs)
+    if path is None or name in seen:
+        return OmegaConf.create()
+    spec = OmegaConf.load(path)
+    if not isinstance(spec, DictConfig):
+        return OmegaConf.create()
+    own = OmegaConf.create({k: v for k, v in spec.items() if k != "defaults"})
+    entries = list(spec.get("defaults") or [])
+    if "_self_" not in entries:
+        entries.append("_self_")
+    merged = OmegaConf.create()
+    for entry in entries:
+        if entry == "_self_":
+            merged = OmegaConf.merge(merged, own)
+        elif isinstance(entry, str) and not entry.startswith("/") and "@" not in entry:
+            merged = OmegaConf.merge(merged, _group_spec(group, entry, user_dirs, (*seen, name)))
+    return merged
+
+
 def _implied_solver(overrides: list[str], user_dirs: tuple[Path, ...] = ()) -> str | None:
     """The solver a problem's config names as `default_solver`, when the command picks a problem but no
     solver or experiment: `regrun problem=superres` then means superres with varpro_cg, not with the
@@ -295,8 +320,7 @@ def _implied_solver(overrides: list[str], user_dirs: tuple[Path, ...] = ()) -> s
     data = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "problem.data"]
     defaults = set()
     for name in names:
-        path = group_file("problem", name, user_dirs)
-        spec = OmegaConf.load(path) if path is not None else OmegaConf.create()
+        spec = _group_spec("problem", name, user_dirs)
         by_data = spec.get("default_solver_by_data") or {}
         if data and data[-1] in by_data:
             defaults.add(by_data[data[-1]])

@@ -95,3 +95,17 @@ def test_make_sr_frames_prints_the_readme_command(tmp_path, capsys):
     printed = " ".join(capsys.readouterr().out.replace("\\\n", " ").split())
     readme = next(c for c in readme_commands() if "problem.data=frames problem.frames=sr_frames" in c and "problem.truth=" in c)
     assert " ".join(readme.split()) == printed.replace(str(out), "sr_frames")
+
+
+def test_a_users_problem_starting_from_a_shipped_one_keeps_its_default_solver(tmp_path):
+    """The README's `my_configs/problem/mine.yaml` with `defaults: [superres, _self_]`: `regrun --config-dir
+    my_configs problem=mine` paired superres with single_scale (the file alone names no default_solver) and
+    stopped; new-user pass."""
+    from regrun.cli import _implied_solver
+
+    (tmp_path / "problem").mkdir()
+    (tmp_path / "problem" / "mine.yaml").write_text("defaults: [superres, _self_]\nn_frames: 6\n")
+    (tmp_path / "problem" / "own.yaml").write_text("defaults: [mine, _self_]\ndefault_solver: two_stage\n")
+    assert _implied_solver(["problem=mine"], (tmp_path,)) == "varpro_cg"
+    assert _implied_solver(["problem=own"], (tmp_path,)) == "two_stage"  # its own value wins (_self_ last)
+    assert _implied_solver(["problem=mine", "solver=joint_gn"], (tmp_path,)) is None
