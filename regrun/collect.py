@@ -14,7 +14,7 @@ Outputs (in --out, default DIR/collected):
                    tolerance, verdict), the metrics table with paper values and verdicts beside the measured
                    ones, the failed runs with their errors, links to the plots
   metrics.json     per run: status, varying settings, metrics, paper values and verdicts
-  plots/           metrics_vs_<param>.png for each varying parameter; convergence_<solver>.png per solver
+  plots/           metrics_vs_<param>.png for each parameter some runs differ in alone; convergence_<solver>.png
 """
 from __future__ import annotations
 
@@ -509,17 +509,32 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
     for param in params:
         if not done or not metrics:
             break
-        values = [r.config.get(param) for r in done]
-        numeric = _numeric(values)
-        categories = sorted({repr(v) for v in values}) if not numeric else []
         others = [p for p in params if p != param]
         several_solvers = len({r.attrs.get("solver") for r in done}) > 1
-        groups: dict[str, list[Run]] = {}
+        by_others: dict[tuple, list[Run]] = {}
         for run in done:
-            groups.setdefault(_label(run, others, several_solvers), []).append(run)
-        plt, fig, axes = _grid(len(metrics))
+            key = (str(run.attrs.get("solver")) if several_solvers else "",
+                   tuple(repr(run.config.get(o)) for o in others))
+            by_others.setdefault(key, []).append(run)
+        # A curve shows the parameter's effect only where runs differ in it alone: two or more runs equal in every
+        # other varying setting. Runs that differ from all others in several settings at once (a day of one-off
+        # runs of several problems, collected together) make no curve here and stay in runs.csv and summary.md;
+        # drawn, they made a plot of scattered points per varying key (dozens of plots, minutes each).
+        curves = [members for members in by_others.values()
+                  if len({repr(r.config.get(param)) for r in members}) > 1]
+        if not curves or not any(m in r.metrics for m in metrics for members in curves for r in members):
+            if progress is not None:
+                progress.update(1)
+            continue
+        groups = {_label(members[0], others, several_solvers): members for members in curves}
+        drawn = [r for members in curves for r in members]
+        values = [r.config.get(param) for r in drawn]
+        numeric = _numeric(values)
+        categories = sorted({repr(v) for v in values}) if not numeric else []
+        here = [m for m in metrics if any(m in r.metrics for r in drawn)]  # another problem's metrics: empty panels
+        plt, fig, axes = _grid(len(here))
         styles = {label: _style(k, len(groups)) for k, label in enumerate(groups)}
-        for ax, m in zip(axes, metrics):
+        for ax, m in zip(axes, here):
             for label, members in groups.items():
                 pts = [(r.config.get(param), r.metrics.get(m)) for r in members if r.metrics.get(m) is not None]
                 if numeric:
@@ -536,16 +551,16 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
                     ax.set_xscale("symlog", linthresh=float(xs[xs > 0].min()))
             else:
                 ax.set_xticks(range(len(categories)), [c.strip("'") for c in categories])
-            ys = np.asarray([r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)])
+            ys = np.asarray([r.metrics.get(m) for r in drawn if isinstance(r.metrics.get(m), float)])
             ys = ys[np.isfinite(ys)]
             if ys.size and np.all(ys > 0) and ys.max() / ys.min() >= 100:
                 ax.set_yscale("log")
-            paper = {r.paper[m] for r in done if m in r.paper}
+            paper = {r.paper[m] for r in drawn if m in r.paper}
             for value in paper:
                 ax.axhline(value, color="k", linestyle=":", linewidth=1, label="paper")
             ax.set_xlabel(param)
             ax.set_title(m, fontsize=10)
-        handles, labels = _legend_entries(axes[:len(metrics)])
+        handles, labels = _legend_entries(axes[:len(here)])
         if len(groups) > 1 or any("paper" == lb for lb in labels):
             by_label = dict(zip(labels, handles))
             fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
@@ -732,8 +747,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"regrun-collect: skipped unreadable {line}", file=sys.stderr)
     runs = written["runs"]
     done = sum(r.status == "completed" for r in runs)
-    print(f"regrun-collect: {len(runs)} runs ({done} completed) varying "
-          f"{', '.join(written['params']) or 'nothing'}")
+    params = written["params"]
+    # a folder of many problems varies in hundreds of keys: the console names a few, summary.md and runs.csv all
+    shown = ", ".join(params[:8]) + (f" and {len(params) - 8} more (summary.md lists them)" if len(params) > 8 else "")
+    print(f"regrun-collect: {len(runs)} runs ({done} completed) varying {shown or 'nothing'}")
     if written["groups"]:
         print("\n".join(group_markdown(written["groups"])))
     for key in ("csv", "groups_csv", "iterations", "markdown", "json"):
