@@ -30,6 +30,7 @@ def test_fista_tv_records_history(device):
     res = FistaTV(cfg, _ctx(device)).solve(FakeCT(device), monitor)
     hist = monitor.history.as_arrays()
     assert res.n_iter == 30 and hist["objective"][-1] < hist["objective"][0] and hist["loss"][-1] < 0.5
+    assert res.solution["label"].startswith("FISTA-TV (prox cv), lam=0.05")  # the figure's title: the prox named
 
 
 def test_grid_search_and_bilevel_agree(device):

@@ -85,7 +85,7 @@ class FistaTV(Solver):
                 if monitor.step(**row):
                     break
         x = state[0] * mask
-        label = f"FISTA-TV ({self.cfg.prox}), lam={self.lam:g}" + (" (learned)" if self.lam_from else "")
+        label = f"FISTA-TV (prox {self.cfg.prox}), lam={self.lam:g}" + (" (learned)" if self.lam_from else "")
         stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0}
         if self.lam_from:
             stats["lam_from"] = self.lam_from
@@ -123,8 +123,9 @@ class FistaTV(Solver):
         def figures(problem, result, metrics, fig_dir):
             return [curve_figure(choice, fig_dir / "lam_curve.png")]
 
-        return SolveResult(solution={"x": x, "label": f"FISTA-TV ({self.cfg.prox}), lam={choice.lam:.4g} "
-                                     f"({choice.rule})"},
+        # "prox cv" (Condat-Vu) and "by cv" (cross-validation) said apart: "FISTA-TV (cv), lam=0.52 (cv)" did not
+        return SolveResult(solution={"x": x, "label": f"FISTA-TV (prox {self.cfg.prox}), lam={choice.lam:.4g} "
+                                     f"by {choice.rule}"},
                            status="max_iter", message=f"{choice.summary()}; {iters} FISTA iterations per solve",
                            n_iter=choice.solves, metrics=metrics, tables={"lam_curve": choice.table()},
                            stats={**choice.stats(), "lipschitz": L, "tau": fista.tau,
