@@ -58,7 +58,7 @@ HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fa
 FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 
 
-COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles")  # colour scenes: (3, rows, columns), frames with 3 channels
+COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles", "cartoon", "plasma")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
@@ -75,7 +75,13 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
     each with a linear shade, over a shaded background: piecewise smooth); terrain (smooth: random-phase noise with a
     1/|k|^2.5 amplitude spectrum); rings (concentric sinusoidal rings of period 7-14 px about two random centres,
     summed); tiles (colour: an 8x8 mosaic of tiles of random colour, each with a smooth shade, edges softened by 4x4
-    supersampling). The continuous analytic kinds are in image_function."""
+    supersampling). Twelfth round's (batch F): cartoon (colour: 24 flat-colour ellipses, rectangles and triangles
+    from a palette of 8, dark outlines, anti-aliased by 4x drawing); deadleaves (the dead-leaves model of natural
+    images' statistics: 600 occluding flat grey discs, radii 2-48 px with density ~1/r^3); bricks (periodic: a
+    wall of 24x10 px bricks in running bond, each a flat grey, 2 px mortar, 4x drawing); weave (periodic: the
+    product of two sinusoids of period 6-10 px at a random angle, plus a slow shade); plasma (colour, smooth:
+    random-phase noise with a 1/|k|^3 amplitude spectrum, a field per channel). The continuous analytic kinds are
+    in image_function."""
     n = 256
     if kind == "camera":
         import skimage.data
@@ -102,6 +108,61 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
     u = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
     yy, xx = torch.meshgrid(torch.arange(n, dtype=torch.float64) + 0.5, torch.arange(n, dtype=torch.float64) + 0.5,
                             indexing="ij")
+    if kind in ("cartoon", "bricks", "deadleaves"):  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
+        from PIL import Image, ImageDraw
+
+        big = 4 * n
+        if kind == "cartoon":
+            palette = [tuple(int(v) for v in 30 + 220 * u(3)) for _ in range(8)]
+            img = Image.new("RGB", (big, big), palette[0])
+            draw = ImageDraw.Draw(img)
+            for _ in range(24):
+                c, r = big * u(2), big * (0.04 + 0.12 * u(2))
+                box = [float(c[0] - r[0]), float(c[1] - r[1]), float(c[0] + r[0]), float(c[1] + r[1])]
+                colour = palette[int(8 * u(1)) % 8]
+                shape = int(3 * u(1)) % 3
+                if shape == 0:
+                    draw.ellipse(box, fill=colour, outline=(20, 20, 20), width=8)
+                elif shape == 1:
+                    draw.rectangle(box, fill=colour, outline=(20, 20, 20), width=8)
+                else:
+                    draw.polygon([(box[0], box[3]), (box[2], box[3]), (float(c[0]), box[1])], fill=colour,
+                                 outline=(20, 20, 20), width=8)
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
+            return a.reshape(3, n, 4, n, 4).mean((2, 4))
+        img = Image.new("L", (big, big), 128)
+        draw = ImageDraw.Draw(img)
+        if kind == "bricks":
+            bw, bh, mortar = 4 * 24, 4 * 10, 4 * 2
+            draw.rectangle([0, 0, big, big], fill=200)
+            for row in range(big // bh + 1):
+                off = (bw // 2) * (row % 2)
+                for col in range(-1, big // bw + 2):
+                    x0, y0 = col * bw - off, row * bh
+                    draw.rectangle([x0 + mortar, y0 + mortar, x0 + bw - 1, y0 + bh - 1],
+                                   fill=int(50 + 110 * float(u(1))))
+        else:
+            r = (2.0 ** -2 + (48.0 ** -2 - 2.0 ** -2) * u(600)) ** -0.5  # density ~ r^-3 on [2, 48] px
+            for k in range(600):
+                c, rk = big * u(2), 4 * float(r[k])
+                draw.ellipse([float(c[0]) - rk, float(c[1]) - rk, float(c[0]) + rk, float(c[1]) + rk],
+                             fill=int(20 + 215 * float(u(1))))
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+        return a.reshape(n, 4, n, 4).mean((1, 3))
+    if kind == "weave":
+        t = math.pi * float(u(1))
+        a, b = math.cos(t) * xx + math.sin(t) * yy, -math.sin(t) * xx + math.cos(t) * yy
+        p1, p2 = 6 + 4 * float(u(1)), 6 + 4 * float(u(1))
+        img = torch.cos(2 * math.pi * a / p1) * torch.cos(2 * math.pi * b / p2)
+        return 128 + 80 * img + 30 * (yy / n - 0.5)
+    if kind == "plasma":
+        k = torch.fft.fftfreq(n, dtype=torch.float64)
+        amp = (k[:, None] ** 2 + k[None, :] ** 2).clamp_min(1.0 / n**2) ** -1.5
+        out = []
+        for _ in range(3):
+            f = torch.fft.ifft2(amp * torch.exp(2j * math.pi * u(n, n))).real
+            out.append(30 + 200 * (f - f.min()) / (f.max() - f.min()))
+        return torch.stack(out)
     if kind == "ellipses":
         img = 80 + 60 * (u(1) * yy + u(1) * xx) / n
         for _ in range(25):

@@ -88,6 +88,9 @@ def run_set(ctx, root: Path, spec: dict, args) -> dict:
     lo, hi = args.range
     lams = sorted(set(np.exp(np.linspace(np.log(lo), np.log(hi), args.points)).tolist()) | {res.metrics["lam_chosen"]})
     rows, f_prev = [], None
+    # --change: ||lam df/dlam|| itself (the climb's quantity, one more solve a weight), every PCG solve to its bar
+    # relative to its warm start's residual as the climb solves (ImageSolve.accurate)
+    solve.accurate = args.change
     for lam in lams:
         fit = evaluate_at(model, solve, probes, float(lam))
         predict = solve.prediction(float(lam))
@@ -102,7 +105,9 @@ def run_set(ctx, root: Path, spec: dict, args) -> dict:
                      "reg": float((f * solve.regulariser_normal(f)).sum()),
                      # quasi-optimality: the image's change from the previous (smaller) weight of the log grid
                      "step2": math.nan if f_prev is None else float((f - f_prev).pow(2).sum()),
-                     "noise_gain2": float(fz.pow(2).sum())})
+                     "noise_gain2": float(fz.pow(2).sum()),
+                     "change": solve.change(float(lam), f) if args.change else math.nan,
+                     "change_clean": solve.change(float(lam), f0) if args.change else math.nan})
         f_prev = f
         print(f"  lam {lam:.4g} rss {fit.rss:.5g} trH {fit.trace:.1f} PSNR {rows[-1]['psnr']:.2f} "
               f"(clean {rows[-1]['psnr_clean']:.2f}) rss0 {rows[-1]['rss_clean']:.4g}", flush=True)
@@ -124,6 +129,8 @@ def main(argv=None):
     ap.add_argument("--points", type=int, default=15)
     ap.add_argument("--range", type=float, nargs=2, default=[0.01, 3.0])
     ap.add_argument("--supersample", type=int)
+    ap.add_argument("--change", action="store_true", help="record ||lam df/dlam|| (and the noiseless frames' "
+                    "image's) at every weight, the solves to the climb's bar (two more solves a weight)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

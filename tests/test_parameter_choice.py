@@ -219,6 +219,41 @@ def test_quasi_optimality_goes_up_from_the_rules_minimum_to_its_own_first_minimu
     assert set(plain.table()) == {"lam", "criterion", "rss", "trace"} and "lam_rule_minimum" not in plain.details
 
 
+def test_the_climb_solves_images_only_and_the_rule_at_the_chosen_weight():
+    """choose(image=...): the climb's weights are solved without the rule's inputs (image(lam)), the rule is
+    evaluated at the search's weights and at the chosen one only, and the choice and the rule's value there are
+    those of the climb with the rule at every weight (NaN in the curve at the weights passed over)."""
+    t = Tikhonov()
+
+    def change(lam):
+        return float(np.linalg.norm(2 * lam**2 * t.s * t.beta / (t.s**2 + lam**2) ** 2))
+
+    ruled, imaged = [], []
+
+    def fit(lam):
+        ruled.append(lam)
+        return t.fit(lam)
+
+    def image(lam):
+        imaged.append(lam)
+        return t.fit(lam, trace=math.nan)
+
+    every = pc.choose(t.fit, _settings("gcv", 10), t.sigma, "given", change=change)
+    cut = pc.choose(fit, _settings("gcv", 10), t.sigma, "given", change=change, image=image)
+    start = float(every.details["lam_rule_minimum"])
+    assert cut.lam == every.lam > start and cut.solves == every.solves
+    assert imaged == pytest.approx([start * pc.QO_STEP**k for k in range(1, len(imaged) + 1)], rel=1e-5)  # climb
+    assert len(imaged) >= 2 and cut.lam in imaged
+    assert ruled[-1] == cut.lam and not set(ruled[:-1]) & set(imaged)  # the rule: the search, then the choice
+    a, b = every.table(), cut.table()
+    np.testing.assert_array_equal(a["lam"], b["lam"])
+    on = b["lam"] == cut.lam
+    assert b["criterion"][on] == pytest.approx(a["criterion"][on], rel=1e-12)
+    passed = np.isin(b["lam"], imaged) & ~on
+    assert passed.any() and np.isnan(b["criterion"][passed]).all()
+    assert np.isfinite(np.delete(b["criterion"], np.flatnonzero(passed))).all()
+
+
 def test_quasi_optimality_stops_at_the_range_top():
     seen = []
 

@@ -159,3 +159,20 @@ def test_the_climb_solves_to_a_bar_relative_to_the_warm_start(device, monkeypatc
         exact = sw.evaluate_at(p.model, ref, probes, lam).state
         got = ev(lam).state
         assert float((got - exact).norm() / exact.norm()) < 1e-4  # 1.2e-3 with the bar relative to ||rhs||
+
+
+@pytest.mark.parametrize("path", ["cholesky", "pcg"])
+def test_the_evaluator_adds_the_trace_to_an_image_solved_alone(device, monkeypatch, path):
+    """Evaluator.image (the climb: the image alone) then Evaluator(lam) (the rule's value at the chosen weight):
+    the trace's probes solved for the image already there, giving the misfit and trace of one evaluation with
+    the probes; the image is not solved again."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    probes = rademacher(2, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    ref = sw.evaluate_at(p.model, solve_by("dense", monkeypatch, p, w), probes, 0.05)
+    ev = sw.Evaluator(p.model, solve_by(path, monkeypatch, p, w), probes)
+    alone = ev.image(0.05)
+    assert math.isnan(alone.trace) and ev.solves == 1
+    full = ev(0.05)
+    assert full is alone and ev.solves == 1
+    assert full.rss == pytest.approx(ref.rss, rel=1e-9) and full.trace == pytest.approx(ref.trace, rel=1e-9)

@@ -271,14 +271,19 @@ def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float 
 
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
            progress: Callable[[float, float], None] | None = None, top: float | None = None,
-           lazy: bool = False, change: Callable[[float], float] | None = None) -> Choice:
+           lazy: bool = False, change: Callable[[float], float] | None = None,
+           image: Callable[[float], Fit] | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
     golden-section point above it already rises), then golden-section steps in the best point's bracket
     with the rest. A weight asked for again (lazy's point, solved again by golden_refine) is not a new solve.
     change(lam) (the reconstruction's change per unit log lam at lam): the weight then goes on up from the rule's
-    minimum to the quasi-optimality criterion's first minimum above it (quasi_optimal_above)."""
+    minimum to the quasi-optimality criterion's first minimum above it (quasi_optimal_above). image(lam) (the
+    reconstruction alone, without the rule's inputs: no trace): the climb's weights are solved so, and the rule's
+    value is then evaluated at the chosen weight only (NaN in the curve at the others): the climb reads only
+    change(lam), and the rule's value at a climbed weight is read only at the one chosen (the search again's fall,
+    recheck); each value a probe solve as dear as the image's on super-resolution's PCG path."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -307,8 +312,24 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     details = {}
     if change is not None:
         details["lam_rule_minimum"] = f"{lam:.6g}"
-        lam = quasi_optimal_above(change, f, lam, settings.hi)
+
+        def visit(x: float) -> float:
+            """A climbed weight joins the curve: its reconstruction only, with `image`."""
+            if image is None:
+                return f(x)
+            seen.append((x, math.nan, image(x)))
+            known[x] = math.nan
+            if progress is not None:
+                progress(x, math.nan)
+            return math.nan
+
+        start = lam
+        lam = quasi_optimal_above(change, visit, lam, settings.hi)
         best = next(i for i, s in enumerate(seen) if s[0] == lam)
+        if image is not None and lam != start:  # the rule's value at the chosen weight (its trace, the probes)
+            fit = evaluate(lam)
+            value = criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
+            seen[best] = (lam, value if math.isfinite(value) else math.inf, fit)
     curve = {"lam": np.array([s[0] for s in seen]), "criterion": np.array([s[1] for s in seen]),
              "rss": np.array([s[2].rss for s in seen]), "trace": np.array([s[2].trace for s in seen])}
     if change is not None:

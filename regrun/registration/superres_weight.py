@@ -236,9 +236,21 @@ class Evaluator:
         return len(self.fits)
 
     def __call__(self, lam: float) -> Fit:
+        """The image and the rule's inputs at lam: where the image alone was solved (`image`, the climb), the
+        trace's probes only."""
+        lam = float(lam)
+        fit = self.fits.get(lam)
+        if fit is None:
+            fit = self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam)
+        elif self.probes is not None and math.isnan(fit.trace):
+            fit.trace = self.solve.trace(self.solve.prediction(lam), frame_data(self.model)[0], self.probes)
+        return fit
+
+    def image(self, lam: float) -> Fit:
+        """The image alone at lam (no trace: the climb reads only its change; choose(image=...))."""
         lam = float(lam)
         if lam not in self.fits:
-            self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam)
+            self.fits[lam] = evaluate_at(self.model, self.solve, None, lam)
         return self.fits[lam]
 
     def change(self, lam: float) -> float:
@@ -254,7 +266,7 @@ class Evaluator:
             if known is not None:
                 fit.trace = known.trace
             self.fits[float(lam)] = fit
-        fit = self(lam)
+        fit = self.image(lam)
         if math.isnan(fit.change):
             fit.change = self.solve.change(float(lam), fit.state)
         return fit.change
@@ -310,7 +322,7 @@ def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
-                    change=quasi_optimal(problem, evaluate, bar))
+                    change=quasi_optimal(problem, evaluate, bar), image=evaluate.image)
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -415,7 +427,8 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
-                 lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar))
+                 lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
+                 image=evaluate.image)
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
