@@ -22,6 +22,14 @@ image-optimal one at 10^5-10^6 photons (docs/ct.md, "Why cv missed at low noise"
 `scale` (1.5, measured on the tuning cases), `resolved` 0.8 (its pick was 1.26x the grid optimum in the median of
 the tuning cases: docs/ct.md, "Fourth round").
 
+How the held-out misfit is weighted along the detector (`weight`, solver.lam_cv_weight): `dose` (the default) runs
+the search on the plain misfit and takes the pick from the same runs' misfit weighted by |frequency| ** (the
+noise's share over NOISE_LIMITED_SHARE, at most 1): where the held-out misfit is noise, the image error deciding
+the optimum is high-frequency noise, which a projection under-weights by 1/|frequency| and the ramp restores (the
+held-out minimum lay at 0.57-0.97x the optimum at 1e3 photons with every reference, noise-free included); where it
+is undersampling or sub-pixel model error, the ramp would reward fitting that detail (it broke the thin-walled
+rings at 15 views), so none (docs/ct.md, "Eighth round"). `none`: plain; `ramp`: the ramp throughout.
+
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
 - fd: (z^T A (x(b + eps z) - x(b))) / eps, eps = 1e-3 sigma (Monte-Carlo SURE as Ramani, Blu and Unser 2008
@@ -325,9 +333,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                 x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
                 residual = problem.A.project(x)[held] - target[held]
                 total += held_out_misfit(residual, weight) * held.numel()
-                if weight == "dose":
+                if weight == "dose" and residual.ndim >= 2:  # a detector axis to weight along (a sinogram)
                     spectrum = spectrum + residual_spectrum(residual)
-        if weight == "dose" and runs is folds:
+        if weight == "dose" and runs is folds and torch.is_tensor(spectrum):
             spectra[lam_all] = spectrum
         err = total / sum(h.numel() for _, h, _ in runs)
         if progress is not None:
