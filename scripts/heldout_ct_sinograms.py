@@ -13,7 +13,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   random binary blobs, density 1 in a matrix of 0.3, added for seed 2029) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
   thing taken from regrun). The truth is the fine image's cell average. Added for seed 3101: `linepairs`, `gradient`
   and `cells` (designed_kind's docstring).
-- Fan beam (a case ending in `:fan`; the analytic objects only): problem.ct_fewview's fan defaults (source 2
+- Added for seed 3401 (docs/ct.md, "Eighth round"): `gear` and `honeycomb` (designed metal parts with 1-2 px
+  walls, designed_kind), `polygons` (random convex polygons in an elliptical body, analytic: 16 exact chords per
+  bin, parallel or fan) and natural images read in place from shared/fair_data (FAIR_IMAGES: `ctscan`, `mrihead`,
+  `epislice`, `histology`, `handxray`).
+- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
@@ -289,7 +293,8 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     """Kinds added for seed 3101 (none of them used before): `linepairs` (a resolution pattern: groups of bars of
     period 1.5-8 reconstruction pixels at several angles in a light body), `gradient` (a smooth body, a gradient
     and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
-    cell walls 0.8-1.5 px thick, some cells filled)."""
+    cell walls 0.8-1.5 px thick, some cells filled); for seed 3401: `gear` (a toothed rim, thin spokes and tubes,
+    a hub with a keyway) and `honeycomb` (a hexagonal infill in a shell, solid bosses with a bore)."""
     rng = np.random.default_rng([seed, size, 7])
     X1, X2 = _fine_coords(fine, size)
     r = size / 2
