@@ -108,6 +108,10 @@ def test_solver_records_the_dose_scale(device):
     assert 0.8 <= used <= 1.0 and "spread of the views' sums" in on.stats["lam_cv_dose"]
     assert on.metrics["lam_chosen"] == pytest.approx(pick * used, rel=1e-3)
     assert off.metrics["lam_chosen"] == pytest.approx(pick * 0.8, rel=1e-5) and "lam_cv_dose" not in off.stats
+    # the default weighting (dose) records the plain misfit's pick and the ramp's power, the share over 1/2
+    share = float(on.stats["lam_cv_dose"].split(" = ")[1].split(" of")[0])
+    assert on.stats["lam_cv_weight"] == "dose" and "lam_cv_pick_plain" in on.stats
+    assert float(on.stats["lam_cv_ramp_power"]) == pytest.approx(min(1.0, 2 * share), abs=2e-3)
 
 
 def test_lam_cv_dose_must_be_a_bool():
