@@ -4,7 +4,9 @@ optimum and the peers come from scripts/bench_lambda_ct.py, not here). A variant
 (every FOLD-th view held out, pooled over OFFSETS offsets, SOLVES training runs in all), optionally /GRID (the
 initial log grid's weights; 0: about half of them) and /GUARD (1/0, solver.lam_cv_guard; default the solver's)
 and /SCALE (solver.lam_cv_scale; default the solver's) and /DOSE (1/0, solver.lam_cv_dose; default the
-solver's). --scales: the PSNR at the same search's pick times each (one more run each).
+solver's) and /WEIGHT (solver.lam_cv_weight; default the solver's; with `dose` the answer at the plain misfit's
+pick, the rule before, is run beside: one more run). --scales: the PSNR at the same search's pick times each (one
+more run each).
 
     python scripts/cv_variants_ct.py outputs/heldout_ct/s2027/*_128_15_*.npz --variants 8/1/9 8/2/8 8/2/10
     python scripts/cv_variants_ct.py metal_part:128:15:1e4:11:4 --variants 8/2/10    # a bench_lambda_ct case
@@ -49,12 +51,13 @@ def main(argv=None):
             guard = bool(int(fields[4])) if len(fields) > 4 else bool(cfg.lam_cv_guard)
             scale = float(fields[5]) if len(fields) > 5 else float(cfg.lam_cv_scale)
             dose = bool(int(fields[6])) if len(fields) > 6 else bool(cfg.lam_cv_dose)
+            weight = fields[7] if len(fields) > 7 else str(cfg.lam_cv_weight)
             fista = make_fista(p, cfg, lipschitz(p, cfg))
             c0 = time.process_time()
             choice = choose_fista_weight(p, fista, int(cfg.iters), ChoiceSettings.from_config(cfg, "solver", CT_RULES),
                                          "fd", torch.Generator(), cv_fold=fold, cv_scale=scale,
                                          power_iters=int(cfg.power_iters),
-                                         cv_reference=str(cfg.lam_cv_reference), cv_weight=str(cfg.lam_cv_weight),
+                                         cv_reference=str(cfg.lam_cv_reference), cv_weight=weight,
                                          cv_offsets=offsets, cv_grid=grid or None, cv_guard=guard,
                                          cv_dose=dose)
             psnr = lambda x: p.quality(x * p.mask)["psnr"]  # noqa: E731
@@ -62,6 +65,11 @@ def main(argv=None):
             with torch.no_grad():  # the same search's answer at other scales: one more run each
                 at_scale = {f"{s:g}": psnr(fista.solve(torch.tensor(pick * s, dtype=torch.float64),
                                                        int(cfg.iters))) for s in args.scales}
+                plain = choice.details.get("lam_cv_pick_plain")
+                if plain is not None:  # weight dose: the plain misfit's pick at the same scale (the rule before)
+                    lam_plain = float(plain) * choice.lam / pick
+                    at_scale["plain"] = psnr(fista.solve(torch.tensor(lam_plain, dtype=torch.float64),
+                                                         int(cfg.iters))) if lam_plain != choice.lam else psnr(choice.state)
             row = {"case": name, "variant": variant, "lam": choice.lam, "pick": pick, "psnr": psnr(choice.state),
                    "at_scale": at_scale,
                    "stats": choice.details,

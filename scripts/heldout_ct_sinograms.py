@@ -13,7 +13,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   random binary blobs, density 1 in a matrix of 0.3, added for seed 2029) and `metal` (regrun's metal part's analytic function rendered on the fine grid, the one
   thing taken from regrun). The truth is the fine image's cell average. Added for seed 3101: `linepairs`, `gradient`
   and `cells` (designed_kind's docstring).
-- Fan beam (a case ending in `:fan`; the analytic objects only): problem.ct_fewview's fan defaults (source 2
+- Added for seed 3401 (docs/ct.md, "Eighth round"): `gear` and `honeycomb` (designed metal parts with 1-2 px
+  walls, designed_kind), `polygons` (random convex polygons in an elliptical body, analytic: 16 exact chords per
+  bin, parallel or fan) and natural images read in place from shared/fair_data (FAIR_IMAGES: `ctscan`, `mrihead`,
+  `epislice`, `histology`, `handxray`).
+- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
@@ -122,10 +126,11 @@ def fan_detector(size: int) -> tuple[int, float, float, float]:
     return int(counts[0]), float(spacing), sod, odd
 
 
-def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16) -> np.ndarray:
+def fan_rays(size: int, views: int, sub: int = 16):
     """Fan beam over 360 degrees, flat detector (docs/ct.md conventions: source at -SOD d, detector centre at
-    +ODD d, bins along u): each bin the average over `sub` rays through points evenly spread across the bin's
-    width (a midpoint rule for the integral over the bin) of the exact chord integrals."""
+    +ODD d, bins along u): `sub` rays per bin through points evenly spread across the bin's width (a midpoint
+    rule for the integral over the bin). Returns the sources (V, 1, 2), unit directions (V, n_det * sub, 2) and
+    n_det."""
     n_det, spacing, sod, odd = fan_detector(size)
     theta = np.arange(views) * 2 * math.pi / views
     d = np.stack((-np.sin(theta), np.cos(theta)), -1)[:, None, :]
@@ -134,7 +139,77 @@ def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16) -> np.n
     src = -sod * d  # (V, 1, 2)
     det = odd * d + pos[None, :, None] * spacing * u  # (V, n_det * sub, 2)
     e = det - src
-    e = e / np.linalg.norm(e, axis=-1, keepdims=True)
+    return src, e / np.linalg.norm(e, axis=-1, keepdims=True), n_det
+
+
+def parallel_rays(theta: np.ndarray, n_det: int, sub: int = 16):
+    """Parallel beam as rays: `sub` rays per bin evenly across its width (the midpoint rule for the bin's
+    average; for objects without a closed-form bin integral), points on the detector line and directions."""
+    pos = (np.arange(n_det)[:, None] + (np.arange(sub)[None, :] + 0.5) / sub).ravel() - n_det / 2.0
+    u = np.stack((np.cos(theta), np.sin(theta)), -1)[:, None, :]
+    d = np.stack((-np.sin(theta), np.cos(theta)), -1)[:, None, :]
+    return pos[None, :, None] * u, np.broadcast_to(d, (len(theta), len(pos), 2))
+
+
+def polygon_chords(polygons, src: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Sum over convex polygons (vertices (K, 2) counter-clockwise, density) of density x the chord of the line
+    src + t e (|e| = 1) inside: the line is clipped by each edge's half-plane n.x <= c (t*(n.e) <= c - n.src)."""
+    out = np.zeros(np.broadcast_shapes(src.shape, e.shape)[:-1])
+    for verts, rho in polygons:
+        lo = np.full(out.shape, -np.inf)
+        hi = np.full(out.shape, np.inf)
+        for k in range(len(verts)):
+            a, b = verts[k], verts[(k + 1) % len(verts)]
+            n = np.array([b[1] - a[1], a[0] - b[0]])  # outward normal of a counter-clockwise edge
+            c = n @ a
+            ne, rhs = e @ n, c - src @ n
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = rhs / ne
+            hi = np.where(ne > 0, np.minimum(hi, t), hi)
+            lo = np.where(ne < 0, np.maximum(lo, t), lo)
+            lo = np.where((ne == 0) & (rhs < 0), np.inf, lo)  # parallel to the edge and outside
+        out += rho * np.clip(hi - lo, 0.0, None)
+    return out
+
+
+def render_polygons(polygons, size: int, sub: int = 8) -> np.ndarray:
+    """Point samples (sub per pixel and axis, [i, j] at (x1_i, x2_j)) of the polygons' density."""
+    x = (np.arange(size * sub) + 0.5) / sub - size / 2
+    X1, X2 = np.meshgrid(x, x, indexing="ij")
+    out = np.zeros_like(X1)
+    for verts, rho in polygons:
+        inside = np.ones(X1.shape, bool)
+        for k in range(len(verts)):
+            a, b = verts[k], verts[(k + 1) % len(verts)]
+            inside &= (b[1] - a[1]) * (X1 - a[0]) + (a[0] - b[0]) * (X2 - a[1]) <= 0
+        out += rho * inside
+    return out
+
+
+def polygon_list(size: int, rng: np.random.Generator) -> tuple[list, list]:
+    """`polygons` (added for seed 3401): a body (an ellipse of density 0.3) holding 12 random convex polygons of
+    3-7 corners, 4-35% of the radius across, densities -0.25 to 0.6 (straight edges and corners, which the ellipses
+    lack); drawn again until nowhere negative. Returns (ellipses, polygons)."""
+    r = size / 2
+    while True:
+        ell = [(0.0, 0.0, 0.85 * r, 0.8 * r, rng.uniform(0, math.pi), 0.3)]
+        polys = []
+        for _ in range(12):
+            k = int(rng.integers(3, 8))
+            ang = np.sort(rng.uniform(0, 2 * math.pi, k))
+            rad = rng.uniform(0.04, 0.35) * r * rng.uniform(0.6, 1.0, k)
+            c = rng.uniform(-0.5, 0.5, 2) * r
+            pts = c + np.stack((rad * np.cos(ang), rad * np.sin(ang)), 1)
+            from scipy.spatial import ConvexHull
+
+            polys.append((pts[ConvexHull(pts).vertices], rng.uniform(-0.25, 0.6)))  # hull: counter-clockwise
+        if (render_ellipses(ell, size, sub=4, mean=False) + render_polygons(polys, size, sub=4)).min() >= 0:
+            return ell, polys
+
+
+def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16) -> np.ndarray:
+    """Fan beam (fan_rays): each bin the average over its rays of the exact chord integrals."""
+    src, e, n_det = fan_rays(size, views, sub)
     sino = np.zeros(e.shape[:2])
     for cx, cy, a, b, t, rho in ellipses:
         R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])  # ellipse frame -> world
@@ -144,6 +219,18 @@ def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16) -> np.n
         disc = np.maximum(qf**2 - ff * (qq - 1), 0.0)
         sino += rho * 2 * np.sqrt(disc) / ff
     return sino.reshape(views, n_det, sub).mean(-1)
+
+
+def chords_ellipses(ellipses, src: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Sum of density x chord of the lines src + t e (|e| = 1) through the ellipses."""
+    out = np.zeros(np.broadcast_shapes(src.shape, e.shape)[:-1])
+    for cx, cy, a, b, t, rho in ellipses:
+        R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        q = ((src - np.array([cx, cy])) @ R) / np.array([a, b])
+        f = (e @ R) / np.array([a, b])
+        ff, qf, qq = (f * f).sum(-1), (q * f).sum(-1), (q * q).sum(-1)
+        out += rho * 2 * np.sqrt(np.maximum(qf**2 - ff * (qq - 1), 0.0)) / ff
+    return out
 
 
 def render_ellipses(ellipses, size: int, sub: int = 8, mean: bool = True) -> np.ndarray:
@@ -206,7 +293,8 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     """Kinds added for seed 3101 (none of them used before): `linepairs` (a resolution pattern: groups of bars of
     period 1.5-8 reconstruction pixels at several angles in a light body), `gradient` (a smooth body, a gradient
     and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
-    cell walls 0.8-1.5 px thick, some cells filled)."""
+    cell walls 0.8-1.5 px thick, some cells filled); for seed 3401: `gear` (a toothed rim, thin spokes and tubes,
+    a hub with a keyway) and `honeycomb` (a hexagonal infill in a shell, solid bosses with a bore)."""
     rng = np.random.default_rng([seed, size, 7])
     X1, X2 = _fine_coords(fine, size)
     r = size / 2
@@ -247,11 +335,58 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
         _, which = cKDTree(seeds).query(np.stack((X1.ravel(), X2.ravel()), 1))
         img = np.where(gap < wall, 1.0, np.where(filled[which].reshape(X1.shape), 0.45, 0.05))
         return img * (rho < 0.85 * r)
+    if name == "gear":  # a designed metal part (seed 3401): a toothed rim, thin spokes and tubes, a hub
+        phi = np.arctan2(X2, X1)
+        teeth, r0 = int(rng.integers(18, 30)), 0.78 * r
+        tooth = rng.uniform(2.0, 3.5) * (np.mod(phi * teeth / (2 * math.pi), 1.0) < 0.5)
+        rim = (rho < r0 + tooth) & (rho > r0 - rng.uniform(1.5, 2.5))
+        hub = (rho < rng.uniform(0.16, 0.22) * r) & (rho > rng.uniform(0.05, 0.08) * r)
+        spokes = np.zeros_like(rim)
+        n_spokes, width = int(rng.integers(5, 8)), rng.uniform(1.0, 2.0)
+        for k in range(n_spokes):
+            a = 2 * math.pi * k / n_spokes + rng.uniform(0, 0.2)
+            along = X1 * math.cos(a) + X2 * math.sin(a)
+            across = -X1 * math.sin(a) + X2 * math.cos(a)
+            spokes |= (np.abs(across) < width / 2) & (along > 0) & (rho < r0)
+        tubes = np.zeros_like(rim)
+        for k in range(n_spokes):  # a thin-walled tube between each pair of spokes
+            a = 2 * math.pi * (k + 0.5) / n_spokes
+            c, rad = 0.5 * r * np.array([math.cos(a), math.sin(a)]), rng.uniform(0.06, 0.12) * r
+            dist = np.hypot(X1 - c[0], X2 - c[1])
+            tubes |= (dist < rad) & (dist > rad - rng.uniform(1.0, 2.0))
+        img = 1.0 * (rim | hub | spokes | tubes)
+        keyway = (np.abs(X2) < 1.5) & (X1 > 0) & (rho < 0.12 * r)  # a slot cut through the hub
+        return np.where(keyway, 0.0, img)
+    if name == "honeycomb":  # an additively made part (seed 3401): a hexagonal infill, 1-2 px walls, a shell
+        from scipy.spatial import cKDTree
+
+        cell, wall, t = rng.uniform(6.0, 10.0), rng.uniform(1.0, 2.0), rng.uniform(0, math.pi / 3)
+        i, j = np.meshgrid(np.arange(-size, size), np.arange(-size, size), indexing="ij")
+        pts = cell * np.stack((i + 0.5 * j, j * math.sqrt(3) / 2), -1).reshape(-1, 2)  # a triangular lattice
+        pts = pts @ np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
+        pts = pts[np.hypot(pts[:, 0], pts[:, 1]) < 1.2 * r]
+        dist, _ = cKDTree(pts).query(np.stack((X1.ravel(), X2.ravel()), 1), k=2)
+        infill = ((dist[:, 1] - dist[:, 0]).reshape(X1.shape) < wall)  # Voronoi walls of a lattice: hexagons
+        shell_out = 0.82 * r
+        shell = (rho < shell_out) & (rho > shell_out - rng.uniform(1.5, 2.5))
+        img = np.where(rho < shell_out, 0.9 * infill, 0.0) + 0.1 * shell
+        img = np.maximum(img, 1.0 * shell)
+        for _ in range(3):  # solid bosses with a bore
+            c = rng.uniform(-0.45, 0.45, 2) * r
+            d = np.hypot(X1 - c[0], X2 - c[1])
+            rad = rng.uniform(3.0, 6.0)
+            img = np.where(d < rad, np.where(d < rng.uniform(1.0, 0.5 * rad), 0.0, 1.0), img)
+        return img
     raise ValueError(name)
 
 
+FAIR = Path("/work/shared/fair_data")  # read in place (FAIR's registration images, never used for CT before 3401)
+FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice": "EPIslice-T.jpg",
+               "histology": "HNSP-R.jpg", "handxray": "hands-R.jpg"}
+
+
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
-    if name in ("linepairs", "gradient", "cells"):
+    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -267,7 +402,15 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
     import skimage.data
     import skimage.transform
 
-    im = getattr(skimage.data, name)()
+    if name in FAIR_IMAGES:  # a natural image from shared/fair_data (a centred square crop of the wider ones)
+        from PIL import Image
+
+        im = np.asarray(Image.open(FAIR / FAIR_IMAGES[name]).convert("L"), dtype=float)
+        n = min(im.shape)
+        off = (np.array(im.shape) - n) // 2
+        im = im[off[0]:off[0] + n, off[1]:off[1] + n]
+    else:
+        im = getattr(skimage.data, name)()
     if im.ndim == 3:
         im = skimage.color.rgb2gray(im)
     im = im.astype(float) / im.max()
@@ -285,9 +428,18 @@ def poisson(clean: np.ndarray, photons: float, rng: np.random.Generator) -> np.n
 def make(name: str, size: int, views: int, photons: float, seed: int, fine: int, geometry: str = "parallel"):
     rng = np.random.default_rng([seed, size, views, int(photons)])
     theta, n_det = angles(views), detector_bins(size)
-    if geometry == "fan":
+    if name == "polygons":  # analytic, by rays (16 per bin) in either beam
+        ell, polys = polygon_list(size, np.random.default_rng([seed, size]))
+        if geometry == "fan":
+            src, e, n_det = fan_rays(size, views)
+        else:
+            src, e = parallel_rays(theta, n_det)
+        clean = (chords_ellipses(ell, src, e) + polygon_chords(polys, src, e)).reshape(views, n_det, -1).mean(-1)
+        truth = (render_ellipses(ell, size, mean=False) + render_polygons(polys, size)).reshape(
+            size, 8, size, 8).mean((1, 3))
+    elif geometry == "fan":
         if name not in ("ellipses", "rings"):
-            raise ValueError("fan beam: analytic objects only (ellipses, rings)")
+            raise ValueError("fan beam: analytic objects only (ellipses, rings, polygons)")
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses_fan(ell, size, views), render_ellipses(ell, size)
     elif name in ("ellipses", "rings"):

@@ -108,6 +108,10 @@ def test_solver_records_the_dose_scale(device):
     assert 0.8 <= used <= 1.0 and "spread of the views' sums" in on.stats["lam_cv_dose"]
     assert on.metrics["lam_chosen"] == pytest.approx(pick * used, rel=1e-3)
     assert off.metrics["lam_chosen"] == pytest.approx(pick * 0.8, rel=1e-5) and "lam_cv_dose" not in off.stats
+    # the default weighting (dose) records the plain misfit's pick and the ramp's power, the share over 1/2
+    share = float(on.stats["lam_cv_dose"].split(" = ")[1].split(" of")[0])
+    assert on.stats["lam_cv_weight"] == "dose" and "lam_cv_pick_plain" in on.stats
+    assert float(on.stats["lam_cv_ramp_power"]) == pytest.approx(min(1.0, 2 * share), abs=2e-3)
 
 
 def test_lam_cv_dose_must_be_a_bool():
@@ -117,3 +121,59 @@ def test_lam_cv_dose_must_be_a_bool():
     with pytest.raises(UserError, match="solver.lam_cv_dose='maybe'"):
         FistaTV(config_section("solver", "fista_tv", lam_cv_dose="maybe"), RunContext(torch.device("cpu"), F64, 0,
                                                                                        Path(".")))
+
+
+@pytest.mark.parametrize("rows", [None, 3])
+def test_weighted_misfit_runs_from_plain_to_the_ramp(device, rows):
+    """|frequency| ** power along u: power 0 is the plain mean square, 1 the ramp (|f| / its mean 1/4 over
+    [0, 1/2], each interior rfft bin counted twice); white noise keeps its variance at any power."""
+    from regrun.tomography.fista_tv_weight import held_out_misfit, residual_spectrum, weighted_misfit
+
+    g = torch.Generator().manual_seed(1)
+    shape = (40, 64) if rows is None else (40, 64, rows)
+    r = torch.randn(shape, generator=g, dtype=F64).to(device)
+    spec = residual_spectrum(r)
+    assert weighted_misfit(spec, 0.0, r.numel()) == pytest.approx(float(r.pow(2).mean()), rel=1e-10)
+    full = torch.fft.rfft(r, n=128, dim=1).abs().pow(2)
+    f = torch.fft.rfftfreq(128, dtype=F64).to(device)
+    fold = torch.full_like(f, 2.0)
+    fold[0] = fold[-1] = 1.0
+    ramp = float((full * (fold * f / 0.25).reshape((1, -1) + (1,) * (r.ndim - 2))).sum()) / 128 / r.numel()
+    assert weighted_misfit(spec, 1.0, r.numel()) == pytest.approx(ramp, rel=1e-10)
+    assert held_out_misfit(r, "ramp") == pytest.approx(ramp, rel=1e-10)
+    assert held_out_misfit(r, "dose") == pytest.approx(float(r.pow(2).mean()), rel=1e-10)  # the search's: plain
+    for power in (0.3, 0.5, 1.0):  # white noise: 2560-7680 samples, the estimate within 10%
+        assert weighted_misfit(spec, power, r.numel()) == pytest.approx(1.0, rel=0.1)
+
+
+@pytest.mark.parametrize("noise, power", [(0.0, 0.0), (1e9, 1.0)])
+def test_view_cv_dose_weight_reweights_the_same_runs(device, monkeypatch, noise, power):
+    """`lam_cv_weight=dose`: the search is the plain misfit's (same weights, same curve, its pick recorded as
+    lam_cv_pick_plain); the pick is then the parabola's vertex of the misfit weighted by |f| ** (the noise share
+    over NOISE_LIMITED_SHARE, at most 1): no noise, the plain pick; noise-limited, the ramp's on the same weights
+    (a grid of three, no golden-section steps, so `ramp`'s own search visits the same weights)."""
+    from regrun.optim import parameter_choice as pc
+    from regrun.tomography import fista_tv_weight as fw
+    from regrun.tomography.fista_tv import make_fista
+
+    from test_model_resolution import ct_problem
+
+    p = ct_problem(device)
+    cfg = config_section("solver", "fista_tv", iters=20)
+    fista = make_fista(p, cfg, None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.1, hi=10.0, solves=3, probes=1)
+    monkeypatch.setattr(fw, "noise_variance", lambda b, geometry: (noise, "test"))
+
+    def run(weight):
+        return fw.choose_fista_weight(p, fista, 20, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0,
+                                      power_iters=20, cv_reference="raw", cv_weight=weight, cv_grid=3)
+
+    out = {w: run(w) for w in ("none", "ramp", "dose")}
+    dose = out["dose"]
+    assert dose.curve["lam"].tolist() == out["none"].curve["lam"].tolist()
+    assert dose.curve["criterion"].tolist() == pytest.approx(out["none"].curve["criterion"].tolist(), rel=1e-10)
+    assert float(dose.details["lam_cv_pick_plain"]) == pytest.approx(float(out["none"].details["lam_cv_pick"]))
+    assert float(dose.details["lam_cv_ramp_power"]) == power
+    expected = out["none"] if power == 0 else out["ramp"]
+    assert float(dose.details["lam_cv_pick"]) == pytest.approx(float(expected.details["lam_cv_pick"]), rel=1e-5)
+    assert dose.lam == pytest.approx(expected.lam, rel=1e-5)

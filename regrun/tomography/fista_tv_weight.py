@@ -22,6 +22,14 @@ image-optimal one at 10^5-10^6 photons (docs/ct.md, "Why cv missed at low noise"
 `scale` (1.5, measured on the tuning cases), `resolved` 0.8 (its pick was 1.26x the grid optimum in the median of
 the tuning cases: docs/ct.md, "Fourth round").
 
+How the held-out misfit is weighted along the detector (`weight`, solver.lam_cv_weight): `dose` (the default) runs
+the search on the plain misfit and takes the pick from the same runs' misfit weighted by |frequency| ** (the
+noise's share over NOISE_LIMITED_SHARE, at most 1): where the held-out misfit is noise, the image error deciding
+the optimum is high-frequency noise, which a projection under-weights by 1/|frequency| and the ramp restores (the
+held-out minimum lay at 0.57-0.97x the optimum at 1e3 photons with every reference, noise-free included); where it
+is undersampling or sub-pixel model error, the ramp would reward fitting that detail (it broke the thin-walled
+rings at 15 views), so none (docs/ct.md, "Eighth round"). `none`: plain; `ramp`: the ramp throughout.
+
 The divergence tr d(A x)/db that GCV and SURE need is pushed through the whole FISTA-TV run along Rademacher
 probes z, by `lam_divergence`:
 - fd: (z^T A (x(b + eps z) - x(b))) / eps, eps = 1e-3 sigma (Monte-Carlo SURE as Ramani, Blu and Unser 2008
@@ -57,7 +65,7 @@ from .model_resolution import apply_kernels, resolution_kernels
 
 CT_RULES = RULES + ("cv",)
 CV_REFERENCES = ("resolved", "raw")  # cv: cross-validation over views, implemented here
-CV_WEIGHTS = ("none", "ramp")  # cv: how the held-out misfit is weighted along the detector
+CV_WEIGHTS = ("none", "ramp", "dose")  # cv: how the held-out misfit is weighted along the detector
 DIVERGENCES = ("fd", "jvp")
 FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 # cv, solver.lam_cv_dose: the held-out misfit's noise share at which the data count as noise-limited (the scale
@@ -226,16 +234,28 @@ def held_out_misfit(residual: torch.Tensor, weight: str) -> float:
     misfit of a held-out view samples the reconstruction's image error; the plain one under-weights the high
     frequencies that over-smoothing loses."""
     check_choice("solver.lam_cv_weight", weight, CV_WEIGHTS)
-    if weight == "none":
+    if weight in ("none", "dose"):  # dose: the search runs on the plain misfit (choose_by_view_cv reweights after)
         return float(residual.pow(2).mean())
-    n = residual.shape[1]
-    spec = torch.fft.rfft(residual, n=2 * n, dim=1).abs().pow(2)
-    f = torch.fft.rfftfreq(2 * n, dtype=residual.dtype, device=residual.device)
+    return weighted_misfit(residual_spectrum(residual), 1.0, residual.numel())
+
+
+def residual_spectrum(residual: torch.Tensor) -> torch.Tensor:
+    """The held-out residual's power along u (zero-padded to twice the detector), summed over views and rows:
+    what held_out_misfit weights, kept so that another weighting costs no run."""
+    spec = torch.fft.rfft(residual, n=2 * residual.shape[1], dim=1).abs().pow(2)
+    return spec.transpose(0, 1).reshape(spec.shape[1], -1).sum(1)
+
+
+def weighted_misfit(spectrum: torch.Tensor, power: float, numel: int) -> float:
+    """The mean squared residual with its spectrum along u weighted by |frequency| ** power (1: the ramp, 0: plain),
+    the weights' mean over [0, 1/2] 1 so that white noise keeps its variance ((1/2)^p / (p + 1))."""
+    n2 = 2 * (spectrum.shape[0] - 1)
+    f = torch.fft.rfftfreq(n2, dtype=spectrum.dtype, device=spectrum.device)
     fold = torch.full_like(f, 2.0)  # each interior rfft bin stands for itself and its mirror
     fold[0] = 1.0
     fold[-1] = 1.0
-    w = (fold * f / 0.25).reshape((1, -1) + (1,) * (residual.ndim - 2))  # mean of |f| over [0, 1/2] is 1/4
-    return float((spec * w).sum()) / (2 * n) / residual.numel()
+    w = fold * f.pow(power) / (0.5**power / (power + 1))
+    return float((spectrum * w).sum()) / n2 / numel
 
 
 def cv_offsets(fold: int, count: int) -> list[int]:
@@ -302,13 +322,21 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     m_held = sum(len(h) for _, h, _ in folds) * b[0].numel()
     seen: list[tuple[float, float]] = []
 
+    spectra: dict[float, torch.Tensor] = {}  # weight "dose": the primary folds' residual spectra per weight
+
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
         total = 0.0
+        spectrum = 0.0
         with torch.no_grad():
             for sub, held, views in runs:
                 x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
-                total += held_out_misfit(problem.A.project(x)[held] - target[held], weight) * held.numel()
+                residual = problem.A.project(x)[held] - target[held]
+                total += held_out_misfit(residual, weight) * held.numel()
+                if weight == "dose" and residual.ndim >= 2:  # a detector axis to weight along (a sinogram)
+                    spectrum = spectrum + residual_spectrum(residual)
+        if weight == "dose" and runs is folds and torch.is_tensor(spectrum):
+            spectra[lam_all] = spectrum
         err = total / sum(h.numel() for _, h, _ in runs)
         if progress is not None:
             progress(lam_all, err)
@@ -341,10 +369,24 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     details = {}
     used = scale
-    if dose:
+    if dose or weight == "dose":
         noise, how = noise_variance(b, getattr(problem, "geometry", None))
         held_gain = float(torch.cat([gain[h] for _, h, _ in folds]).mean())
-        used, details["lam_cv_dose"] = dose_scale(scale, noise, held_gain, seen[best][1], how)
+        if dose:
+            used, details["lam_cv_dose"] = dose_scale(scale, noise, held_gain, seen[best][1], how)
+        if weight == "dose":
+            # the ramp's power is the noise's share over NOISE_LIMITED_SHARE (what the scale fades by): where the
+            # held-out misfit is noise-limited, the image error that decides the optimum is mostly noise at high
+            # frequencies, which a projection under-weights by 1/|frequency| (projection-slice) and the ramp
+            # restores; where it is undersampling or model error (sub-pixel detail, high in frequency too), the
+            # ramp would reward fitting that detail, so none (docs/ct.md, "Eighth round"). Same runs: the spectra
+            # of the residuals the search computed, reweighted
+            power = noise_limited(noise, held_gain, seen[best][1])
+            details["lam_cv_pick_plain"] = f"{pick:.6g}"
+            details["lam_cv_ramp_power"] = f"{power:.3f}"
+            if power > 0 and not guarded and len(spectra) >= 3:
+                lams_seen = sorted(spectra)
+                pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     with torch.no_grad():
@@ -371,6 +413,15 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
 
+def noise_limited(noise: float | None, gain: float, misfit: float) -> float:
+    """How noise-limited the held-out misfit at the best weight is, in [0, 1]: the noise's share of it (the
+    variance per bin times the reference's gain on it, over the misfit) over NOISE_LIMITED_SHARE, at most 1; 0
+    without a noise estimate."""
+    if noise is None:
+        return 0.0
+    return min(1.0, noise * gain / max(misfit, 1e-300) / NOISE_LIMITED_SHARE)
+
+
 def dose_scale(scale: float, noise: float | None, gain: float, misfit: float,
                how: str = "spread of the views' sums") -> tuple[float, str]:
     """`scale` ** (1 - min(1, share / NOISE_LIMITED_SHARE)), share = the noise's part of the held-out misfit at the
@@ -385,7 +436,7 @@ def dose_scale(scale: float, noise: float | None, gain: float, misfit: float,
     if noise is None:
         return scale, "not estimated (no consistency condition used for this geometry): the scale as given"
     share = noise * gain / max(misfit, 1e-300)
-    power = 1.0 - min(1.0, share / NOISE_LIMITED_SHARE)
+    power = 1.0 - noise_limited(noise, gain, misfit)
     used = scale ** power
     return used, (f"noise variance {noise:.4g} per bin ({how}) x {gain:.4g} (reference) = "
                   f"{share:.3f} of the held-out misfit {misfit:.4g}: scale {scale:g} ** {power:.3f} = {used:.4g}")
