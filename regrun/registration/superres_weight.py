@@ -63,14 +63,12 @@ def frames_noise(model, settings) -> tuple[float, str]:
     return noise_std_images(model.frames), "estimated: Immerkaer mask on the frames"
 
 
-# Largest image (fine pixels) whose weight search factors A_d^T A_d + lam^2 h_f L^T L, one factor per weight;
-# beyond it PCG. Up to it: the search solves at ten weights down to 1e-3, where A_d^T A_d is nearly singular and
-# PCG takes ~1000 iterations (24^2 from 8 frames at lam = 0.003: 1116 to a relative residual of 1e-12, 3.3 s CPU
-# against 0.08 s with the factor, the same RSS and trace to 11 digits). It was 4096: at 64^2 the dense n x n
-# matrices (134 MB each, mapped afresh: 4.3 million page faults) and their factors (0.8 s each) made 64^2 from 16
-# frames 29.1 CPU-s whole process against 6.3 with PCG, the same weight, PSNR and motion (docs/superres.md,
-# "Twelfth round (srspeed2)").
-WEIGHT_CHOLESKY_MAX_PIXELS = CHOLESKY_MAX_PIXELS
+# Largest image (fine pixels) whose weight search factors A_d^T A_d + lam^2 h_f L^T L, one factor per weight
+# (64^2: 0.8 s CPU a factor on one thread); beyond it PCG. Larger than the solvers' CHOLESKY_MAX_PIXELS: the
+# search solves at ten weights down to 1e-3, where A_d^T A_d is nearly singular and PCG takes ~1000 iterations
+# (24^2 from 8 frames at lam = 0.003: 1116 to a relative residual of 1e-12, 3.3 s CPU against 0.08 s with the
+# factor, the same RSS and trace to 11 digits).
+WEIGHT_CHOLESKY_MAX_PIXELS = 4096
 
 
 class ImageSolve:
