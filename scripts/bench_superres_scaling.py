@@ -16,13 +16,16 @@ times finer than the reference, frames 1.. moved by random affines, Gaussian noi
            registration and the solve;
 - oracle:  the same least squares at the true motion.
 The weight rule is the same for all three: problem.lambda_f (default 0.1); `--lambda-f auto` runs regrun as a
-user does with no weight typed (chosen from the frames) and gives the peer and the oracle the weight it chose.
+user does with no weight typed (chosen from the frames) and gives the peer and the oracle the weight it chose;
+`--peer-weights` also scores them at multiples of it (the peer at its best weight). `--channels 3`: colour frames.
 
     pip install -e .[bench]
     python scripts/bench_superres_scaling.py --out outputs/bench/superres_scaling.json \
         --plot docs/img/superres_scaling.png
     python scripts/bench_superres_scaling.py --sizes 512 --frames 8 --out outputs/bench/superres_scaling_512_8.json
     python scripts/bench_superres_scaling.py --plot docs/img/superres_scaling.png --plot-from A.json B.json ...
+    python scripts/bench_superres_scaling.py --sizes 32 64 128 256 --lambda-f auto --channels 3 --seed 12002 \
+        --peer-weights 0.25 0.5 0.71 1.41 2 4 --out outputs/bench/superres_scaling_rgb.json
 
 512x512 is in the default sizes: each of its rows needs about 2 GB of memory (regrun's peak resident size and
 the frame generation's) and minutes of CPU; `--sizes` leaves it out. `--plot-from` draws the plot from stored
