@@ -16,13 +16,16 @@ times finer than the reference, frames 1.. moved by random affines, Gaussian noi
            registration and the solve;
 - oracle:  the same least squares at the true motion.
 The weight rule is the same for all three: problem.lambda_f (default 0.1); `--lambda-f auto` runs regrun as a
-user does with no weight typed (chosen from the frames) and gives the peer and the oracle the weight it chose.
+user does with no weight typed (chosen from the frames) and gives the peer and the oracle the weight it chose;
+`--peer-weights` also scores them at multiples of it (the peer at its best weight). `--channels 3`: colour frames.
 
     pip install -e .[bench]
     python scripts/bench_superres_scaling.py --out outputs/bench/superres_scaling.json \
         --plot docs/img/superres_scaling.png
     python scripts/bench_superres_scaling.py --sizes 512 --frames 8 --out outputs/bench/superres_scaling_512_8.json
     python scripts/bench_superres_scaling.py --plot docs/img/superres_scaling.png --plot-from A.json B.json ...
+    python scripts/bench_superres_scaling.py --sizes 32 64 128 256 --lambda-f auto --channels 3 --seed 12002 \
+        --peer-weights 0.25 0.5 0.71 1.41 2 4 --out outputs/bench/superres_scaling_rgb.json
 
 512x512 is in the default sizes: each of its rows needs about 2 GB of memory (regrun's peak resident size and
 the frame generation's) and minutes of CPU; `--sizes` leaves it out. `--plot-from` draws the plot from stored
@@ -47,16 +50,23 @@ import torch
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
-from regrun.imaging.synthetic import superres_frames
-from regrun.metrics import psnr, ssim
+from regrun.imaging.synthetic import superres_burst
 from regrun.problems.superres import SuperRes
-from regrun.registration.sitk_peer import register_affine, to_sitk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_superres_frames import scores, sitk_motion, solve_channels  # noqa: E402  (scripts/bench_superres_frames.py)
 
 
-def write_set(root: Path, size: int, frames: int, noise: float, supersample: int, seed: int) -> Path:
-    truth, stack, w, _ = superres_frames(size=size, frames=frames, noise=noise, supersample=supersample, seed=seed)
-    path = root / f"set_{size}_{frames}_{seed}.npz"
-    np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
+def write_set(root: Path, size: int, frames: int, noise: float, supersample: int, seed: int,
+              channels: int = 1) -> Path:
+    """The frame set as a user's .npz; colour (channels > 1) channels last, as a user's array file holds them."""
+    truth, stack, w, _, _ = superres_burst(size=size, frames=frames, noise=noise, supersample=supersample, seed=seed,
+                                           channels=channels)
+    fr, tr = from_fair_layout(stack), from_fair_layout(truth)
+    if channels > 1:
+        fr, tr = np.moveaxis(fr, 1, -1), np.moveaxis(tr, 0, -1)
+    path = root / f"set_{size}_{frames}_{seed}_{channels}.npz"
+    np.savez(path, **{FRAMES_KEY: fr, TRUTH_KEY: tr, "w": w})
     return path
 
 
@@ -89,20 +99,17 @@ def run_regrun(path: Path, lam: float, out: Path, timeout: int) -> dict:
     return row
 
 
-def solve_at(problem, w) -> np.ndarray:
-    model = problem.model
-    return model.solve(w, 2000, 1e-10, x0=model.initial_image()).x.reshape(problem.fine.m).cpu().numpy()
-
-
-def sitk_motion(problem, iterations: int = 300):
-    grid = problem.model.coarse
-    frames = problem.model.frames.cpu().numpy()
-    moving = to_sitk(frames[0], grid)
-    levels = 3 if min(grid.m) >= 64 else 2
-    shrink, sigmas = [2 ** k for k in reversed(range(levels))], [float(k) for k in reversed(range(levels))]
-    out = [register_affine(to_sitk(frames[j], grid), moving, grid.centre, iterations, shrink, sigmas)[0]
-           for j in range(1, frames.shape[0])]
-    return torch.tensor(np.array(out), dtype=problem.model.dtype).reshape(-1)
+def at_weights(p, w, lam: float, factors) -> dict:
+    """The least squares at motion w (a peer's image, all channels) at lam * each factor: the scores at lam
+    itself and at the factor of the best PSNR (the method at its best weight of the grid)."""
+    rows = {}
+    for k in factors:
+        p.model.set_weight(lam * k)
+        rows[k] = scores(p, solve_channels(p, w))
+    p.model.set_weight(lam)
+    best = max(rows, key=lambda k: rows[k]["psnr"])
+    return {"at": rows.get(1.0, rows[best]), "best": rows[best], "best_lam": lam * best,
+            "best_at_edge": best in (min(factors), max(factors)) and len(factors) > 1}
 
 
 def main(argv=None):
@@ -114,6 +121,10 @@ def main(argv=None):
                     "the oracle then use regrun's choice)")
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--channels", type=int, default=1, help="3: colour frames (superres_burst's colour scene)")
+    ap.add_argument("--peer-weights", type=float, nargs="+", default=[1.0], metavar="FACTOR",
+                    help="the peer and the oracle also at these multiples of the weight: their best PSNR of them "
+                         "(the peer at its best weight) beside the one at the weight itself")
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed to one regrun run")
     ap.add_argument("--out", default="bench_superres_scaling.json")
     ap.add_argument("--plot", default=None, help="log-log plot of CPU time against pixels (PNG)")
@@ -138,26 +149,31 @@ def main(argv=None):
         root = Path(tmp)
         for size in args.sizes:
             for nf in args.frames:
-                path = write_set(root, size, nf, args.noise, args.supersample, args.seed)
-                row = {"size": size, "pixels": size * size, "frames": nf, "lambda_f": args.lambda_f}
+                path = write_set(root, size, nf, args.noise, args.supersample, args.seed, args.channels)
+                row = {"size": size, "pixels": size * size, "frames": nf, "lambda_f": args.lambda_f,
+                       "channels": args.channels, "seed": args.seed}
                 row.update(run_regrun(path, args.lambda_f, root / f"run_{size}_{nf}", args.timeout))
                 lam = row.get("lam_chosen", 0.1) if args.lambda_f == "auto" else float(args.lambda_f)
                 cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                      true_motion=str(path), lambda_f=lam)
                 p = SuperRes(cfg, ctx)
-                truth = p.truth.cpu().numpy()
+                factors = sorted(set(args.peer_weights) | {1.0})
                 c0 = time.process_time()
                 w_peer = sitk_motion(p)
-                p.model.settle_outside(w_peer)  # the same least squares as regrun's (problem.outside), at its motion
-                f_peer = solve_at(p, w_peer)
+                peer = at_weights(p, w_peer, lam, [1.0])
                 row["peer_cpu_s"] = time.process_time() - c0
-                p.model.settle_outside(p.w_true)
-                f_oracle = solve_at(p, p.w_true)
-                row.update(psnr_peer=psnr(f_peer, truth), ssim_peer=ssim(f_peer, truth),
+                if factors != [1.0]:
+                    peer = at_weights(p, w_peer, lam, factors)
+                oracle = at_weights(p, p.w_true, lam, factors)
+                row.update(psnr_peer=peer["at"]["psnr"], ssim_peer=peer["at"]["ssim"],
                            motion_err_peer=p.motion_error(w_peer),
-                           psnr_oracle=psnr(f_oracle, truth), ssim_oracle=ssim(f_oracle, truth))
+                           psnr_oracle=oracle["at"]["psnr"], ssim_oracle=oracle["at"]["ssim"],
+                           psnr_peer_best=peer["best"]["psnr"], peer_best_lam=peer["best_lam"],
+                           peer_best_at_edge=peer["best_at_edge"], psnr_oracle_best=oracle["best"]["psnr"],
+                           oracle_best_lam=oracle["best_lam"])
                 if "psnr_regrun" in row:
                     row["gain_over_peer_db"] = row["psnr_regrun"] - row["psnr_peer"]
+                    row["gain_over_peer_best_db"] = row["psnr_regrun"] - row["psnr_peer_best"]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -348,7 +348,7 @@ class SuperResModel:
                 rows = scale * self._gained(self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[1:], w)
                 parts.gram, parts.mask_version = pooled.gram(rows, size), self._mask_version
             img = x.unflatten(-1, (n1, n2))
-            moved = self.coef.adjoint(parts.gram.apply(self.coef.apply(img)))
+            moved = self.coef.adjoint(parts.gram.apply(self.coef.apply(img, banded=True)), banded=True)
             first = pool_adjoint(frame0.square() * pool(img, k), k)
             reg = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
             return (first + moved + c_reg ** 2 * reg).flatten(-2)
