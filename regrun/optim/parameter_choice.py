@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_int
-from .scalar_search import golden_bracket, golden_refine, log_grid
+from .scalar_search import golden_bracket, golden_refine, log_grid, parabola_min
 
 RULES = ("discrepancy", "gcv", "sure")
 # The floor under the rule's weight (marginal_floor): Wahba's (1985) generalized maximum likelihood, the Gaussian
@@ -351,7 +351,8 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     lam -> 0: its minimum is inside the range, and below the image's best weight where GCV is right (batch E's
     curves: 0.5-1x the PSNR's peak), so as a floor it leaves GCV's choice there, at no solve: where it falls from
     the rule's grid minimum to the grid weight below (the rule's scan solved both: rule_values, its grid), its
-    minimum lies lower. Otherwise up the grid while it falls, then golden-section steps in its bracket.
+    minimum lies lower. Otherwise up the grid while it falls; where the parabola through its best weight solved and
+    its neighbours has its vertex at or below `lam` (no solve), none; else golden-section steps in its bracket.
     f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit."""
     if not math.isfinite(fit_at(lam).logdet):
         return None
@@ -377,6 +378,9 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
         i += 1
     if i == k and k > 0:
         values[k - 1] = g(float(lams[k - 1]))
+    g(lam)  # solved by the rule's search
+    if parabola_min(list(tried), list(tried.values())) <= lam:
+        return None  # its minimum by the parabola through the weights solved lies at or below the rule's: no solve
     golden_refine(g, lams, values, steps)
     floor = min(tried, key=tried.get)
     return (floor, i in (0, len(lams) - 1)) if floor > lam else None
