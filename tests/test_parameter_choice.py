@@ -257,10 +257,14 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     assert choice.details == {"lam_rule_below_floor": "0.0001", "lam_floor_rule": "gml"}
     climbed = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", change=lambda x: 1.0 / x)
     assert climbed.lam > choice.lam and climbed.details["lam_rule_minimum"] == f"{choice.lam:.6g}"
+    floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
+    assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")
     assert plain.lam == pytest.approx(1e-4) and plain.at_edge and plain.details == {}
     above = pc.choose(fit, _settings("discrepancy", 40), 100 * t.sigma, "given")  # its minimum: the range's top
     assert above.lam == pytest.approx(1.0) and above.details == {}
+    assert pc.choose(fit, _settings("discrepancy", 40), 100 * t.sigma, "given", floor_change=lambda x: 1.0 / x).lam \
+        == above.lam  # no floor, no floor climb
 
 
 def test_quasi_optimality_stops_at_the_range_top():

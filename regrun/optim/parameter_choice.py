@@ -292,7 +292,9 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     change(lam) (the reconstruction's change per unit log lam at lam): the weight then goes on up from the rule's
     minimum to the quasi-optimality criterion's first minimum above it (quasi_optimal_above). Where the fits
     carry the marginal likelihood's inputs (Fit.logdet: a solver with a factor) and its minimum lies above the
-    rule's, the weight is the marginal likelihood's (marginal_floor), and the climb starts there."""
+    rule's, the weight is the marginal likelihood's (marginal_floor), and the climb starts there, with `change` or
+    else `floor_change` (a caller that climbs above the rule only where it helps, but above a floor that binds
+    always)."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 

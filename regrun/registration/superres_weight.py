@@ -304,8 +304,11 @@ def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
     The climb's length is not known in advance and lies beyond the search's cap: at its first step the progress
     bar turns open-ended (no total, no ETA) rather than show a cap and an ETA the climb overruns."""
     on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > QUASI_OPTIMAL_MIN_FRAME
-    if not on:
-        return None
+    return _climb(evaluate, bar) if on else None
+
+
+def _climb(evaluate: "Evaluator", bar=None):
+    """evaluate.change, turning the progress bar open-ended at the climb's first step."""
     if bar is None:
         return evaluate.change
     started = []
@@ -320,7 +323,11 @@ def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
 
 
 def floor_climb(problem, evaluate: "Evaluator", bar=None):
-    return evaluate.change if problem.weight_quasi_optimal else None
+    """choose()'s `floor_change`: the climb to quasi-optimality from the marginal likelihood's floor where it binds
+    (parameter_choice.marginal_floor), at every frame size (problem.lam_quasi_optimal): that floor lies under the
+    image's best weight (0.3-0.7x the PSNR's peak on batch E's ruined sets), where GCV's own minimum on frames of
+    32 px and less did not need the climb (docs/superres.md, "Twelfth round (srheldE)")."""
+    return _climb(evaluate, bar) if problem.weight_quasi_optimal else None
 
 
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
