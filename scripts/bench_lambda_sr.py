@@ -61,7 +61,7 @@ FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles", "cartoon", "plasma")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
-def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
+def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
     """The scene as a 2-D array (rows, columns), or (3, rows, columns) for the COLOUR kinds: camera's 256^2
     crop (the previous round's), a scikit-image data image (sk:NAME) or a FAIR image (fair:NAME, read-only from
     ../shared/fair_data), central square crop of at most 256 pixels (grey by Rec. 601 luma unless COLOUR);
@@ -80,8 +80,9 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
     images' statistics: 600 occluding flat grey discs, radii 2-48 px with density ~1/r^3); bricks (periodic: a
     wall of 24x10 px bricks in running bond, each a flat grey, 2 px mortar, 4x drawing); weave (periodic: the
     product of two sinusoids of period 6-10 px at a random angle, plus a slow shade); plasma (colour, smooth:
-    random-phase noise with a 1/|k|^3 amplitude spectrum, a field per channel). The continuous analytic kinds are
-    in image_function."""
+    random-phase noise with a 1/|k|^3 amplitude spectrum, a field per channel). The continuous analytic
+    kinds are in image_function. crop = (row, column, side): for sk:/fair: images, that square (top-left corner,
+    side in the image's pixels) instead of the central one (batch E)."""
     n = 256
     if kind == "camera":
         import skimage.data
@@ -264,6 +265,10 @@ def source_image(kind: str, gen: torch.Generator) -> torch.Tensor:
         a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
     side = min(a.shape[0], a.shape[1], 256)
     r0, c0 = (a.shape[0] - side) // 2, (a.shape[1] - side) // 2
+    if crop is not None:
+        r0, c0, side = crop
+        if r0 < 0 or c0 < 0 or r0 + side > a.shape[0] or c0 + side > a.shape[1]:
+            raise SystemExit(f"{kind}: the crop {side}^2 at ({r0}, {c0}) is not inside its {a.shape[:2]} pixels")
     a = a[r0:r0 + side, c0:c0 + side]
     return torch.as_tensor(np.moveaxis(a[..., :3], -1, 0).copy() if a.ndim == 3 else a.copy())
 
@@ -272,7 +277,9 @@ def image_function(kind: str, size: int, gen: torch.Generator):
     """A continuous image on [0, size]^2 (fine-pixel units), values (...) or (..., 3) for COLOUR kinds: regrun's
     textured phantom; zoneplate (a chirp cos(pi k r^2) about a random centre whose frequency reaches 0.45
     cycles a fine pixel at the domain's far corner: beyond the frames' Nyquist over most of the domain); or a
-    source image (source_image) bilinear between its pixels over the domain."""
+    source image (source_image) bilinear between its pixels over the domain. IMAGE@ROW:COL (sk:/fair: images,
+    batch E): the crop of side 4 x size at that top-left corner, so that its pixels are 8x finer than the
+    reference frame's (the issue's "camera crop made 8x finer than the reference")."""
     if kind == "phantom":
         f_unit, _ = textured_phantom(gen)
         return lambda x: 100.0 * f_unit(x / size)  # noqa: E731
@@ -285,7 +292,11 @@ def image_function(kind: str, size: int, gen: torch.Generator):
             return 127.5 * (1 + torch.cos(math.pi * k * ((x - c) ** 2).sum(-1)))
 
         return zone
-    src = source_image(kind, gen)
+    crop = None
+    if "@" in kind:
+        kind, at = kind.split("@")
+        crop = (*(int(v) for v in at.split(":")), 4 * size)
+    src = source_image(kind, gen, crop)
     img = (src[:, None] if src.dim() == 3 else src[None, None]).flip(-2).transpose(-1, -2)  # FAIR layout [x1, x2]
 
     def f(x):

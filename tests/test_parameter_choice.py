@@ -254,6 +254,54 @@ def test_the_climb_solves_images_only_and_the_rule_at_the_chosen_weight():
     assert np.isfinite(np.delete(b["criterion"], np.flatnonzero(passed))).all()
 
 
+def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
+    """marginal_floor: where the rule's minimum lies below the generalized maximum likelihood's (here GCV with tr H
+    taken as 0: m rss / m^2 rises with lam, its minimum the range's lower edge), the weight is the latter's, whose
+    closed form on Tikhonov (R = I, no null space) is log b^T (I - H) b - sum_i log(lam^2 / (s_i^2 + lam^2)) / m;
+    recorded in the details, not flagged at the edge; the climb (change) starts there. A rule whose minimum lies
+    above it keeps its own; a fit without a log-determinant (a solver with no factor) keeps the rule's."""
+    t = Tikhonov()
+
+    def energy_logdet(lam):
+        shrink = lam**2 / (t.s**2 + lam**2)
+        return float((shrink * t.beta**2).sum() + t.perp), float(np.log(shrink).sum())
+
+    def fit(lam, logdet=True):
+        f = t.fit(lam, trace=0.0)
+        if logdet:
+            x = t.solve(t.b, lam)
+            f.energy = f.rss + lam**2 * float(x @ x)
+            f.logdet = energy_logdet(lam)[1]
+        return f
+
+    for lam in (1e-3, 0.03, 0.5):  # the Fit's energy is b^T (I - H) b
+        assert fit(lam).energy == pytest.approx(energy_logdet(lam)[0], rel=1e-8)
+
+    def closed(loglam):
+        e, ld = energy_logdet(math.exp(loglam))
+        return math.log(e) - ld / t.m
+
+    grid = np.linspace(math.log(1e-4), 0.0, 400)
+    i = int(np.argmin([closed(v) for v in grid]))
+    assert 0 < i < len(grid) - 1  # an interior minimum
+    ref = math.exp(minimize_scalar(closed, bracket=(grid[i - 1], grid[i], grid[i + 1]), tol=1e-10).x)
+    for x in (1e-3, 0.03):
+        assert pc.criterion(pc.FLOOR_RULE, fit(x), math.nan) == pytest.approx(closed(math.log(x)), rel=1e-9)
+    choice = pc.choose(fit, _settings("gcv", 40), t.sigma, "given")
+    assert choice.lam == pytest.approx(ref, rel=0.02) and not choice.at_edge
+    assert choice.details == {"lam_rule_below_floor": "0.0001", "lam_floor_rule": "gml"}
+    climbed = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", change=lambda x: 1.0 / x)
+    assert climbed.lam > choice.lam and climbed.details["lam_rule_minimum"] == f"{choice.lam:.6g}"
+    floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
+    assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
+    plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")
+    assert plain.lam == pytest.approx(1e-4) and plain.at_edge and plain.details == {}
+    above = pc.choose(fit, _settings("discrepancy", 40), 100 * t.sigma, "given")  # its minimum: the range's top
+    assert above.lam == pytest.approx(1.0) and above.details == {}
+    assert pc.choose(fit, _settings("discrepancy", 40), 100 * t.sigma, "given", floor_change=lambda x: 1.0 / x).lam \
+        == above.lam  # no floor, no floor climb
+
+
 def test_quasi_optimality_stops_at_the_range_top():
     seen = []
 

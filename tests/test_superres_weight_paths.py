@@ -176,3 +176,31 @@ def test_the_evaluator_adds_the_trace_to_an_image_solved_alone(device, monkeypat
     full = ev(0.05)
     assert full is alone and ev.solves == 1
     assert full.rss == pytest.approx(ref.rss, rel=1e-9) and full.trace == pytest.approx(ref.trace, rel=1e-9)
+
+
+@pytest.mark.parametrize("path", ["dense", "cholesky"])
+def test_the_marginal_likelihoods_inputs_are_the_hat_matrixs(device, monkeypatch, path):
+    """evaluate_at's energy and log-determinant (parameter_choice.edge_fallback) on the paths with a factor: the hat
+    matrix H of the frames' prediction taken column by column (the map is linear in the frames), energy = d^T (I - H) d
+    and log det+(I - H) (its eigenvalues 0, one a constant image the penalty leaves free, left out), up to a
+    constant in lam; PCG has no factor and gives NaN."""
+    p, w = problem(device)
+    s = solve_by(path, monkeypatch, p, w)
+    d, m = sw.frame_data(p.model)
+    keep = p.model.data_mask().reshape(-1) > 0
+    eye = torch.eye(d.numel(), dtype=torch.float64, device=device)[keep]
+    logdets, fits = [], []
+    for lam in (0.05, 0.3, 2.0):
+        fit = sw.evaluate_at(p.model, s, None, lam)
+        hat = s.prediction(lam)(eye)[0][:, keep]  # rows: H's columns on the data pixels
+        i_h = torch.eye(m, dtype=torch.float64, device=device) - hat
+        assert torch.allclose(i_h, i_h.T, atol=1e-8)
+        assert fit.energy == pytest.approx(float(d[keep] @ i_h @ d[keep]), rel=1e-7)
+        ev = torch.linalg.eigvalsh(i_h)
+        assert int((ev < 1e-9).sum()) == fit.null == 1
+        logdets.append(float(torch.log(ev[ev >= 1e-9]).sum()))
+        fits.append(fit)
+    for k in (1, 2):
+        assert fits[k].logdet - fits[0].logdet == pytest.approx(logdets[k] - logdets[0], rel=1e-6)
+    s_pcg = solve_by("pcg", monkeypatch, p, w)
+    assert math.isnan(sw.evaluate_at(p.model, s_pcg, None, 0.3).logdet)

@@ -38,9 +38,14 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_int
-from .scalar_search import golden_bracket, golden_refine, log_grid
+from .scalar_search import golden_bracket, golden_refine, log_grid, parabola_min
 
 RULES = ("discrepancy", "gcv", "sure")
+# The floor under the rule's weight (marginal_floor): Wahba's (1985) generalized maximum likelihood, the Gaussian
+# prior's marginal likelihood of the data, -2 log L / (m - null) = log b^T (I - H) b - log det+(I - H) / (m - null).
+# Not a user's rule: it needs log det(A^T A + lam^2 R), which only a solver that factors the normal matrix has
+# (Fit.logdet).
+FLOOR_RULE = "gml"
 AUTO = "auto"
 MAD = 0.6744897501960817  # median |N(0, 1)|
 
@@ -188,6 +193,10 @@ class Fit:
     trace: float = math.nan  # Hutchinson estimate of tr d(A x)/db
     state: Any = None  # what the caller keeps (the reconstruction, for a warm start or the answer)
     change: float = math.nan  # ||lam dx/dlam||: the reconstruction's change per unit log lam (quasi_optimal_above)
+    # the marginal likelihood's inputs (FLOOR_RULE), where a solver can give them (a Cholesky factor at lam):
+    energy: float = math.nan  # b^T (I - H) b = ||A x - b||^2 + lam^2 x^T R x (the minimised objective)
+    logdet: float = math.nan  # log det+(I - H) up to a constant in lam: (n - null) log lam^2 - log det(A^T A + lam^2 R)
+    null: int = 0  # the dimension of the penalty R's null space (fitted by the data alone at every lam)
 
 
 def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float = 1.0) -> float:
@@ -200,6 +209,8 @@ def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float 
         return fit.m * fit.rss / dof**2
     if rule == "sure":
         return (fit.rss - fit.m * sigma**2 + 2 * sigma**2 * fit.trace) / fit.m
+    if rule == FLOOR_RULE:  # -2 log of the marginal likelihood with the noise variance profiled out, over m - null
+        return math.log(max(fit.energy, 1e-300)) - fit.logdet / (fit.m - fit.null)
     raise UserError(f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
 
 
@@ -272,7 +283,8 @@ def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float 
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
            progress: Callable[[float, float], None] | None = None, top: float | None = None,
            lazy: bool = False, change: Callable[[float], float] | None = None,
-           image: Callable[[float], Fit] | None = None) -> Choice:
+           image: Callable[[float], Fit] | None = None,
+           floor_change: Callable[[float], float] | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
@@ -283,7 +295,11 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     reconstruction alone, without the rule's inputs: no trace): the climb's weights are solved so, and the rule's
     value is then evaluated at the chosen weight only (NaN in the curve at the others): the climb reads only
     change(lam), and the rule's value at a climbed weight is read only at the one chosen (the search again's fall,
-    recheck); each value a probe solve as dear as the image's on super-resolution's PCG path."""
+    recheck); each value a probe solve as dear as the image's on super-resolution's PCG path.
+    Where the fits carry the marginal likelihood's inputs (Fit.logdet: a solver with a factor) and its minimum lies above the
+    rule's, the weight is the marginal likelihood's (marginal_floor), and the climb starts there, with `change` or
+    else `floor_change` (a caller that climbs above the rule only where it helps, but above a floor that binds
+    always)."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -310,6 +326,13 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     lam = seen[best][0]
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
     details = {}
+    floor = marginal_floor(f, lambda x: next(s[2] for s in seen if s[0] == x), lams, values, settings.solves - points,
+                           lam)
+    if floor is not None:
+        details.update(lam_rule_below_floor=f"{lam:.6g}", lam_floor_rule=FLOOR_RULE)
+        lam, at_edge = floor
+        best = next(i for i, s in enumerate(seen) if s[0] == lam)
+        change = change if change is not None else floor_change
     if change is not None:
         details["lam_rule_minimum"] = f"{lam:.6g}"
 
@@ -336,6 +359,54 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
         curve["change"] = np.array([s[2].change for s in seen])
     return Choice(lam=lam, rule=settings.rule, sigma=sigma, noise_source=noise_source, solves=len(seen),
                   at_edge=bool(at_edge), curve=curve, state=seen[best][2].state, details=details)
+
+
+def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], lams: np.ndarray,
+                   rule_values: np.ndarray, steps: int, lam: float) -> tuple[float, bool] | None:
+    """(weight, at_edge) of FLOOR_RULE's minimum where it lies above the rule's minimum `lam`; None where it does
+    not, or where the fits carry no log-determinant (a solver without a factor). Super-resolution's GCV falls, from
+    frames with little noise (0.5-1%) and many data per unknown (16 frames, or 8 at 32^2), to weights where the
+    frames' model error (cell averages of a scene, fitted by the model's spline samples) is fitted into directions
+    of the image the frames barely see: the misfit keeps falling while the image is ruined, to the range's lower
+    edge or to a shallow dip just above it (coffee 24^2 from 16 frames, 0.5%: GCV's minimum 1e-3, 2.2 dB against
+    29.3 at the best weight; docs/superres.md, "Twelfth round (srheldE)"). The marginal likelihood charges that
+    image through the prior (lam^2 x^T R x in b^T (I - H) b) and the log-determinant, which goes to -infinity as
+    lam -> 0: its minimum is inside the range, and below the image's best weight where GCV is right (batch E's
+    curves: 0.5-1x the PSNR's peak), so as a floor it leaves GCV's choice there, at no solve: where it falls from
+    the rule's grid minimum to the grid weight below (the rule's scan solved both: rule_values, its grid), its
+    minimum lies lower. Otherwise up the grid while it falls; where the parabola through its best weight solved and
+    its neighbours has its vertex at or below `lam` (no solve), none; else golden-section steps in its bracket.
+    f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit."""
+    if not math.isfinite(fit_at(lam).logdet):
+        return None
+
+    tried: dict[float, float] = {}
+
+    def g(x: float) -> float:
+        if x not in tried:
+            f(x)
+            tried[x] = criterion(FLOOR_RULE, fit_at(x), math.nan)
+        return tried[x]
+
+    k = int(np.argmin(rule_values))
+    if k > 0 and g(float(lams[k - 1])) < g(float(lams[k])):
+        return None  # it falls below the rule's grid minimum (both solved by the rule's scan): its minimum is lower
+    values = np.full(len(lams), np.inf)
+    values[k] = g(float(lams[k]))
+    i = k
+    while i + 1 < len(lams):  # up the grid while it falls (the rule's scan solved these, but for a `top`)
+        values[i + 1] = g(float(lams[i + 1]))
+        if values[i + 1] >= values[i]:
+            break
+        i += 1
+    if i == k and k > 0:
+        values[k - 1] = g(float(lams[k - 1]))
+    g(lam)  # solved by the rule's search
+    if parabola_min(list(tried), list(tried.values())) <= lam:
+        return None  # its minimum by the parabola through the weights solved lies at or below the rule's: no solve
+    golden_refine(g, lams, values, steps)
+    floor = min(tried, key=tried.get)
+    return (floor, i in (0, len(lams) - 1)) if floor > lam else None
 
 
 # quasi_optimal_above's step up: its minimum lies 1-3x above GCV's on the curves measured (docs/superres.md,

@@ -121,15 +121,19 @@ class ImageSolve:
             raise torch.linalg.LinAlgError(f"A_d^T A_d + lam^2 h_f L^T L is not positive definite at lam={lam:g}")
         return factor
 
+    def factor_at(self, lam: float) -> torch.Tensor:
+        """The Cholesky factor at lam, kept for the weight last solved (normal_solver)."""
+        if getattr(self, "_factor_lam", None) != lam:
+            self._factor, self._factor_lam = self.factor(lam), lam
+        return self._factor
+
     def normal_solver(self, lam: float):
         """rhs -> (A_d^T A_d + lam^2 h_f L^T L)^-1 rhs at weight lam (batched over leading dimensions with the
         factor; PCG: from `start`, or from the last weight's image for one right-hand side, its probes' for a
         block)."""
         m = self.model
         if self.cholesky:
-            if getattr(self, "_factor_lam", None) != lam:  # one factor a weight, kept for change() at it
-                self._factor, self._factor_lam = self.factor(lam), lam
-            factor = self._factor
+            factor = self.factor_at(lam)  # one factor a weight, kept for change() and the log-determinant at it
 
             def solve(rhs, start=None):  # columns in the leading dimensions
                 if rhs.dim() == 1:
@@ -220,6 +224,14 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
     fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
     if probes is not None:
         fit.trace = trace
+    if solve.cholesky:  # the marginal likelihood's inputs, from the weight's factor (parameter_choice.marginal_floor)
+        model = solve.model
+        # frame units: the solve minimises h_d ||A f - d||^2 + lam^2 h_f ||L f||^2; regulariser_normal is h_f L^T L
+        fit.energy = fit.rss + lam**2 * float((f * solve.regulariser_normal(f)).sum()) / float(model.sqrt_hd) ** 2
+        # det+(I - H) = det+(lam^2 R) / det(A^T A + lam^2 R) up to constants; R's null space: the constant images
+        diag = torch.diagonal(solve.factor_at(lam))
+        fit.logdet = (model.n - 1) * math.log(lam**2) - 2 * float(torch.log(diag).sum())
+        fit.null = 1
     return fit
 
 
@@ -304,8 +316,11 @@ def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
     The climb's length is not known in advance and lies beyond the search's cap: at its first step the progress
     bar turns open-ended (no total, no ETA) rather than show a cap and an ETA the climb overruns."""
     on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > QUASI_OPTIMAL_MIN_FRAME
-    if not on:
-        return None
+    return _climb(evaluate, bar) if on else None
+
+
+def _climb(evaluate: "Evaluator", bar=None):
+    """evaluate.change, turning the progress bar open-ended at the climb's first step."""
     if bar is None:
         return evaluate.change
     started = []
@@ -319,10 +334,19 @@ def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
     return change
 
 
+def floor_climb(problem, evaluate: "Evaluator", bar=None):
+    """choose()'s `floor_change`: the climb to quasi-optimality from the marginal likelihood's floor where it binds
+    (parameter_choice.marginal_floor), at every frame size (problem.lam_quasi_optimal): that floor lies under the
+    image's best weight (0.3-0.7x the PSNR's peak on batch E's ruined sets), where GCV's own minimum on frames of
+    32 px and less did not need the climb (docs/superres.md, "Twelfth round (srheldE)")."""
+    return _climb(evaluate, bar) if problem.weight_quasi_optimal else None
+
+
 def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
-                    change=quasi_optimal(problem, evaluate, bar), image=evaluate.image)
+                    change=quasi_optimal(problem, evaluate, bar), image=evaluate.image,
+                    floor_change=floor_climb(problem, evaluate, bar))
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -428,7 +452,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
                  lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
-                 image=evaluate.image)
+                 image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar))
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
