@@ -153,8 +153,11 @@ def test_the_climb_solves_to_a_bar_relative_to_the_warm_start(device, monkeypatc
     ev = sw.Evaluator(p.model, s, probes)
     first = ev(0.05)
     assert not s.accurate
+    assert math.isnan(first.change)
     ev.change(0.05)
     assert s.accurate and ev.fits[0.05] is not first  # the starting weight solved again, to the new bar
+    # the search's curve holds `first`: the climb's start shows its change there (lam_curve's twin axis)
+    assert first.change == ev.fits[0.05].change and math.isfinite(first.change)
     for lam in (0.05 * 1.02, 0.05 * 1.04):
         exact = sw.evaluate_at(p.model, ref, probes, lam).state
         got = ev(lam).state

@@ -242,6 +242,8 @@ class Evaluator:
     def __init__(self, model, solve: ImageSolve, probes):
         self.model, self.solve, self.probes = model, solve, probes
         self.fits: dict[float, Fit] = {}
+        # the climb's start weight and its Fit as the search solved it, before change() solved it again
+        self.first_solve: tuple[float, Fit | None] = (math.nan, None)
 
     @property
     def solves(self) -> int:
@@ -278,9 +280,13 @@ class Evaluator:
             if known is not None:
                 fit.trace = known.trace
             self.fits[float(lam)] = fit
+            self.first_solve = (float(lam), known)
         fit = self.image(lam)
         if math.isnan(fit.change):
             fit.change = self.solve.change(float(lam), fit.state)
+        start, first = self.first_solve
+        if start == float(lam) and first is not None:  # the search's curve holds that first Fit
+            first.change = fit.change
         return fit.change
 
 
