@@ -148,3 +148,26 @@ def test_lam_curve_of_a_scaled_pick_is_not_drawn_as_a_climb(tmp_path, monkeypatc
     whole, zoom = figures[-1].axes
     assert np.allclose(zoom.lines[0].get_data()[0], lam[2:7])
     assert not any("minimum" in line.get_label() for line in zoom.lines)
+
+
+def test_lam_curve_of_a_climb_that_stopped_at_once_shows_the_step_it_tried(tmp_path, monkeypatch):
+    """A climb whose first step did not lower ||lam df/dlam|| keeps the rule's minimum; the zoom still reaches that
+    step (why it stopped), the rule's curve is drawn without the step's missing value, and a search over under two
+    decades labels its axis at 1-2-5 only (minor labels of a short log axis overlapped)."""
+    from regrun.optim.parameter_choice import Choice, curve_figure
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    lam = np.array([0.14, 0.25, 0.36, 0.41, 0.45, 0.51, 0.65, 0.87, 3.0])
+    crit = np.array([0.0707, 0.0673, 0.0661, 0.0662, 0.0667, np.nan, 0.0745, 0.0981, 1.62])
+    change = np.full(9, np.nan)
+    change[[2, 5]] = [27.17, 27.30]
+    curve_figure(Choice(0.36, "gcv", 1.0, "given", 9, False, {"lam": lam, "criterion": crit, "change": change}),
+                 tmp_path / "curve.png")
+    whole, zoom, twin = figures[-1].axes
+    x, y = zoom.lines[0].get_data()
+    assert x.max() > lam[5] and np.isfinite(y).all() and lam[5] not in x
+    assert np.allclose(twin.lines[0].get_data()[0], lam[[2, 5]])
+    figures[-1].canvas.draw()
+    labels = [t.get_text() for t in whole.get_xticklabels() if t.get_text()]
+    assert labels and all(text.replace(".", "").isdigit() for text in labels)  # 0.2, 0.5, 1, 2: no 2x10^-1

@@ -472,6 +472,11 @@ def curve_figure(choice: Choice, path, title: str = ""):
     ax.semilogx(lam[ok], crit[ok], "o-", label=f"{choice.rule} criterion")
     if ok.any() and (crit[ok] > 0).all() and crit[ok].max() > 10 * crit[ok].min():
         ax.set_yscale("log")
+    if lam.size and lam.max() < 100 * lam.min():
+        # a log axis over under two decades labels its minor ticks (2x10^-1, 3x10^-1, ...), one on another
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     best = int(np.flatnonzero(ok)[np.argmin(crit[ok])]) if ok.any() else None
     change = np.asarray(t.get("change", np.full(len(lam), np.nan)), dtype=float)
     # only a climb moves the choice off the rule's minimum on purpose (CT's cv scales its pick: not a climb)
@@ -480,8 +485,12 @@ def curve_figure(choice: Choice, path, title: str = ""):
         near = slice(0, 0)
     else:
         chosen = int(np.argmin(np.abs(np.log(lam / choice.lam)))) if climbed else best
-        near = slice(max(min(best, chosen) - ZOOM_POINTS, 0), max(best, chosen) + ZOOM_POINTS + 1)
-    zoom.semilogx(lam[near], crit[near], "o-", label=f"{choice.rule} criterion")
+        # a climb that stopped at its first step still tried one weight above: the zoom shows why it stopped
+        tried = np.flatnonzero(np.isfinite(change))
+        top = max(best, chosen, int(tried.max()) if tried.size else best)
+        near = slice(max(min(best, chosen) - ZOOM_POINTS, 0), top + ZOOM_POINTS + 1)
+    zoom.semilogx(lam[near][ok[near]], crit[near][ok[near]], "o-", label=f"{choice.rule} criterion")  # the climb's
+    # weights carry no rule value (NaN: solved for the image alone)
     # the weights tried as the zoom's ticks: a log axis over less than a decade would label its minor ticks, overlapping
     zoom.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     zoom.set_xticks(lam[near], _spaced_labels(lam[near]), rotation=30, fontsize=8)
