@@ -110,7 +110,7 @@ class UnrolledSettings:
     leaf_guard: bool  # at a ranking (one_start, keep), an item the next round's judge rates better where the round
                       # started than where it ended goes on from its start (a sparse blurred round walked thin
                       # eyes 4-14 px off a start 2-3 px from their truth)
-    spike_coarse_pool: int = 1  # spike nodes' coarse search on the maps and motif average-pooled by this factor
+    spike_coarse_pool: int  # spike nodes' coarse search on the maps and motif average-pooled by this factor
                                 # (hierarchical.make_registrar: 2 at full size, where their bumps are 2x as wide)
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
