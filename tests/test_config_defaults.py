@@ -152,6 +152,7 @@ def test_unrolled_settings_come_from_the_yaml():
     assert st.leaf_dtype == (None if u.leaf_dtype == "run" else torch.float32)
     assert st.spike_dtype == (None if u.spike_dtype == "run" else torch.float32)
     assert st.keys_a == KEYS_A[u.interpolation] and st.quadrature == u.quadrature
+    assert st.spike_coarse_pool == max(1, int(cfg.sigma0 / 2 / u.spike_coarse_sigma))  # half size: 1
     assert [(r.sigma * 2, r.sigma_in * 2, r.iters, r.keep, r.one_start) for r in st.leaf_rounds] == \
         [(r.sigma, r.sigma_in, r.iters, r.keep, r.one_start) for r in u.leaf_rounds]
 

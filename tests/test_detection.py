@@ -14,7 +14,7 @@ from regrun.detection.rotation_search import DenseCost, StrideGrid, fit_strides,
 from regrun.linalg.checks import taylor_test
 from regrun.record import load
 from regrun.run import run
-from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector
+from regrun.solvers.hierarchical import CALIBRATION_DIR, build_detector, calibration_path
 
 
 def test_stride_anchors_end_on_the_last_valid_index():
@@ -146,6 +146,20 @@ def test_calibration_file_is_checked_against_the_settings(tmp_path):
         load_calibration(CALIBRATION_DIR / "crab_synthetic_s2.yaml", det)
     with pytest.raises(UserError, match="calibration file not found"):
         load_calibration(tmp_path / "none.yaml", det)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_synthetic_crab_is_calibrated_over_the_circle_at_both_sizes(scale, device):
+    """`regrun problem=crab_detection problem.scale=1` stopped with 'no shipped calibration' (heldout14): the
+    default template's whole-circle file exists at both sizes, matches the default settings and separates every
+    node (gamma between its worst success and best failure)."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    det = build_detector(cfg, synthetic_crab(0).downscaled(scale).to(device), scale)
+    body = load_calibration(calibration_path(cfg, f"synthetic_s{scale}"), det)
+    assert body["max_angle"] == 180.0
+    for node, _ in det.order:
+        entry = body["nodes"][node]
+        assert entry["separable"] and entry["success_max"] < det.settings[node].gamma < entry["failure_min"]
 
 
 def _run(tmp_path, overrides):

@@ -110,6 +110,8 @@ class UnrolledSettings:
     leaf_guard: bool  # at a ranking (one_start, keep), an item the next round's judge rates better where the round
                       # started than where it ended goes on from its start (a sparse blurred round walked thin
                       # eyes 4-14 px off a start 2-3 px from their truth)
+    spike_coarse_pool: int  # spike nodes' coarse search on the maps and motif average-pooled by this factor
+                                # (hierarchical.make_registrar: 2 at full size, where their bumps are 2x as wide)
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -417,6 +419,7 @@ class UnrolledRegistrar:
             coarse_dtype = st.leaf_dtype or dt
             keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides,
+                                     pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
                                      # the chunks report their share of the FFTs; the scan after them ends
                                      # with the search
                                      progress=lambda f: self._say(f * (plan.coarse - plan.scan), plan,
@@ -509,9 +512,11 @@ class UnrolledRegistrar:
         extraction canvas. There a stride on the black padding costs the motif's energy, less than a thin part's
         own pose costs a pixel off, so the fine cost's ranking (keep 32) dropped the authors' left eye at half size
         (its true stride ranked 64th after the second round): the eye pair's motif then held the right eye alone,
-        a single spike whose angle nothing fixes. Extraction runs once per template (cached)."""
+        a single spike whose angle nothing fixes. Extraction runs once per template (cached); its spike searches are
+        not pooled (the motifs, hence the calibrations, stay those they were made from)."""
         rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
-        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0), extracting=True)
+        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0,
+                                                     spike_coarse_pool=1), extracting=True)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
         """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and
@@ -663,7 +668,7 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
                   per_stride: int, blur: float = 0.0, strides: int = 0,
-                  progress=None, pose_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  progress=None, pose_dtype: torch.dtype | None = None, pool: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
     L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
     blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
@@ -673,11 +678,16 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
 
     Returns (strides kept (K,), w0 (K * per_stride, 3)), stride-major, w0 = (phi, b_row, b_col) in the descent's
     parameterisation about the window centre (the inverse of _to_fit), in pose_dtype (default: the scene's; the
-    search may run in float32 for a float64 descent). `progress`: DenseCost.costs'."""
+    search may run in float32 for a float64 descent). `progress`: DenseCost.costs'. pool > 1: the search runs on
+    scene, motif and mask average-pooled by `pool` (maps of wide bumps: a spike node at full size), its costs
+    spread back over the pixels each pooled pixel covers, so the starts are within pool - 1 px of the search's."""
     dt, dev = scene.dtype, scene.device
     y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
     mask = motif.mask.to(dt)
-    dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs(progress)  # (A, H, W)
+    if pool > 1:
+        dense = _pooled_costs(y, x, mask, motif.centre, angles, pool, progress)
+    else:
+        dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs(progress)  # (A, H, W)
     a_n, h, w = dense.shape
     m, n = mask.shape
     cr, cc = motif.centre
@@ -727,6 +737,23 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     anchors = grid.anchors(dt, dev)[keep].repeat_interleave(per_stride, 0)
     b = centre - anchors - cw - turned
     return keep, torch.cat((phi[:, None], b), 1)
+
+
+def _pooled_costs(y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, centre, angles: list[float], pool: int,
+                  progress=None) -> torch.Tensor:
+    """DenseCost's (A, H, W) at every full pixel from the search on the pooled grid: the pooled motif's centre
+    pixel c // pool holds the full centre c at offset c % pool, so pooled pixel i puts the centre at full pixel
+    pool * i + c % pool; every full pixel takes the cost of the pooled pixel whose block (so shifted) holds it."""
+    avg = torch.nn.functional.avg_pool2d
+    h, w = y.shape[-2:]
+    cr, cc = int(centre[0]), int(centre[1])
+    yp = avg(y[None], pool, ceil_mode=True)[0]
+    xp = avg(x[None], pool, ceil_mode=True)[0]
+    mp = (avg(mask[None, None], pool, ceil_mode=True)[0, 0] > 0).to(mask.dtype)  # the pooled box covers the box
+    dense = DenseCost(yp, xp * mp, mp, angles, (cr // pool, cc // pool), fast=True).costs(progress)
+    dense = dense.repeat_interleave(pool, -2).repeat_interleave(pool, -1)
+    dense = torch.nn.functional.pad(dense[None], (cc % pool, 0, cr % pool, 0), mode="replicate")[0]
+    return dense[:, :h, :w]
 
 
 def turned_stride_ncc(scene: torch.Tensor, motif: torch.Tensor, grid: StrideGrid, angles: list[float]) -> torch.Tensor:

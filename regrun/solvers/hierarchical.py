@@ -236,7 +236,18 @@ def make_registrar(cfg, scale: int):
         quadrature=check_float("solver.descent.quadrature", u.quadrature, 0.0),
         leaf_rank=u.leaf_rank,
         leaf_objective=u.leaf_objective,
-        leaf_guard=_check_bool("solver.descent.leaf_guard", u.leaf_guard)))
+        leaf_guard=_check_bool("solver.descent.leaf_guard", u.leaf_guard),
+        # spike maps are sums of sigma0-wide bumps: pooled until they are as narrow as the searched width that was
+        # validated (half size's 1.5 px), the coarse search keeps their peaks and costs 1/pool^2 (full size: 2)
+        spike_coarse_pool=_spike_coarse_pool(cfg, u, scale)))
+
+
+def _spike_coarse_pool(cfg, u, scale: int) -> int:
+    """The spike nodes' coarse-search pooling: the largest integer p with sigma0 / (scale p) >= spike_coarse_sigma
+    (solver.descent.spike_coarse_sigma, searched px; 0: no pooling)."""
+    width = check_float("solver.descent.spike_coarse_sigma", u.spike_coarse_sigma, 0.0)
+    sigma = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
+    return max(1, int(math.floor(sigma / width + 1e-9))) if width > 0 else 1
 
 
 def calibration_key(cfg, template_key: str) -> str:
