@@ -492,3 +492,26 @@ def test_full_size_pools_the_spike_nodes_coarse_search_and_its_starts_stay_on_th
                    for i in range(len(keep))]
             # the pooled search places the centre on a 2 px grid: up to pool - 1 px more than the unpooled one
             assert min(e[0] + 1e3 * (e[1] > 2.5) for e in err) < 1.5 + (pool - 1), (m, pool, err)
+
+
+def test_the_work_model_counts_the_pooled_search_on_the_pooled_grid():
+    """The ETA's work model (work_units) prices a spike node's coarse FFT search on the grid it runs on: pooled by
+    spike_coarse_pool at full size, the search's FFT units are those of the pooled scene and motif (crab17's pooling
+    left the model counting the full grid, about 2.8 s of a full-size ETA too pessimistic)."""
+    from regrun.detection.unrolled_registrar import UnrolledRegistrar, _fft_units, coarse_angles
+
+    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    reg = make_registrar(cfg, 1)
+    assert reg.settings.spike_coarse_pool == 2
+
+    def spike(m, c):
+        return Motif("pair", "spike", torch.zeros(m, m), torch.ones(m, m), (c, c), (c, c), (0.0, 0.0))
+
+    grid = StrideGrid.build((600, 800), (61, 61), 10)
+    angles = NodeSettings(angle_max=180.0).angles()
+    pooled = reg.work_units((1, 600, 800), spike(61, 30), grid, angles)[0]
+    plain = UnrolledRegistrar(dataclasses.replace(reg.settings, spike_coarse_pool=1))
+    full = plain.work_units((1, 600, 800), spike(61, 30), grid, angles)[0]
+    n = len(coarse_angles(angles, reg.settings.spike_coarse_step))
+    assert pooled == pytest.approx(_fft_units((1, 300, 400), spike(31, 15), n))
+    assert 0.15 * full < pooled < 0.35 * full

@@ -234,12 +234,14 @@ class WorkPlan:
 FFT_SIZE_POWER = 0.25
 
 
-def _fft_units(shape, motif: Motif, n_angles: int) -> float:
+def _fft_units(shape, motif: Motif, n_angles: int, pool: int = 1) -> float:
     """DenseCost's FFT work on a scene of `shape` (C, H, W) for n_angles angles: angles x channels x transform
-    points x log2 points x (points / 1e6)^FFT_SIZE_POWER."""
+    points x log2 points x (points / 1e6)^FFT_SIZE_POWER; with `pool`, on the scene and motif average-pooled so
+    (coarse_starts' pooled search: a quarter of the points at pool 2)."""
     c, h, w = shape
-    mh, mw = motif.mask.shape
-    cr, cc = motif.centre
+    h, w = -(-h // pool), -(-w // pool)
+    mh, mw = -(-motif.mask.shape[0] // pool), -(-motif.mask.shape[1] // pool)
+    cr, cc = motif.centre if pool == 1 else (int(v) // pool for v in motif.centre)
     radius = int(math.ceil(max(math.hypot(cr - a, cc - b) for a in (0, mh - 1) for b in (0, mw - 1)))) + 2
     size = math.prod(fft_shape((h, w), radius))
     return n_angles * c * size * math.log2(size) * (size / 1e6) ** FFT_SIZE_POWER
@@ -304,7 +306,7 @@ class UnrolledRegistrar:
         spike = motif.kind == "spike"
         if st.coarse_step > 0:
             step = st.spike_coarse_step if spike else st.coarse_step
-            fft = _fft_units(shape, motif, len(coarse_angles(angles, step)))
+            fft = _fft_units(shape, motif, len(coarse_angles(angles, step)), st.spike_coarse_pool if spike else 1)
             k = st.coarse_starts
             strides = st.spike_keep if spike else self.leaf_coarse_keep(motif)
             items = k * (min(strides, len(grid)) if strides else len(grid))
