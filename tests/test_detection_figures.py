@@ -42,3 +42,8 @@ def test_trace_stems_and_ticks(tmp_path):
     img = np.asarray(Image.open(out).convert("RGB"))
     blue = np.all(img == figures.COLOURS["tab:blue"], axis=2)
     assert blue[:, :550].any(axis=0).sum() == 2  # one stem of width 2 in the weights' panel
+    # the reference lines say what they are: text in the red line's colour above it, at the panel's right
+    red = np.all(img == figures.COLOURS["tab:red"], axis=2)
+    line = int(np.flatnonzero(red[:, 100:500].sum(axis=1) > 300)[0])  # the 0.1 line across the panel
+    reddish = (img[..., 0].astype(int) - img[..., 1] > 60) & (img[..., 0] > 120)  # anti-aliased text too
+    assert reddish[line - 20:line - 2, 300:530].sum() > 30  # its label

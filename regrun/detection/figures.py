@@ -131,10 +131,11 @@ def occurrence_panels(maps: dict, path: Path) -> Path:
 
 def _stem_panel(draw, box, y: np.ndarray, xlabel: str, ylabel: str, font, lines=()) -> None:
     """A stem plot of y against its index in box (left, top, right, bottom) of the image: frame, ticks with
-    labels, axis labels; `lines` are (value, colour) horizontal reference lines."""
+    labels, axis labels; `lines` are (value, colour[, label]) horizontal reference lines, a label written on its
+    line."""
     left, top, right, bottom = box
     n = max(len(y), 1)
-    ymax = max(float(np.max(y)) if len(y) else 0.0, *(v for v, _ in lines), 1e-12) * 1.05
+    ymax = max(float(np.max(y)) if len(y) else 0.0, *(line[0] for line in lines), 1e-12) * 1.05
     ymin = min(float(np.min(y)) if len(y) else 0.0, 0.0)
     ymin -= 0.05 * (ymax - ymin)
     xpad = 0.04 * n
@@ -145,8 +146,12 @@ def _stem_panel(draw, box, y: np.ndarray, xlabel: str, ylabel: str, font, lines=
     def py(v):
         return bottom - (v - ymin) / (ymax - ymin) * (bottom - top)
 
-    for v, colour in lines:
+    for v, colour, *label in lines:
         draw.line((left, py(v), right, py(v)), fill=COLOURS[colour], width=1)
+        if label:  # the legend of a reference line: its meaning, at its right end
+            tw, th = _text_size(draw, label[0], font)
+            at = py(v) - th - 4 if py(v) - th - 4 > top + 2 else py(v) + 2  # under a line at the frame's top
+            draw.text((right - 6 - tw, at), label[0], fill=COLOURS[colour], font=font)
     for i in np.flatnonzero(y):
         draw.line((px(i), py(0.0), px(i), py(float(y[i]))), fill=COLOURS["tab:blue"], width=2)
     draw.rectangle(box, outline=COLOURS["black"])
@@ -177,6 +182,7 @@ def trace_plot(root_map, weights, path: Path, title: str = "", root: str = "crab
     tw, _ = _text_size(draw, title, _font(13))
     draw.text(((1100 - tw) / 2, 4), title, fill=COLOURS["black"], font=_font(13))
     _stem_panel(draw, (70, 50, 530, 235), w, f"{root} stride", "weight", font,
-                lines=((1.0, "black"), (0.1, "tab:red")))
+                lines=((1.0, "black", "1: one object at this stride"),
+                       (0.1, "tab:red", "0.1: every other stride of a detection below")))
     _stem_panel(draw, (630, 50, 1090, 235), m.sum(0), "column", f"{root} map, summed over rows", font)
     return _save(img, path)
