@@ -185,6 +185,7 @@ def test_a_users_template_file_is_detected_from_the_command_line(tmp_path, monke
     metrics = metrics.get("metrics", metrics)
     assert metrics["success"] == 1 and metrics["n_detected"] == 1 and metrics["parts_missing"] == 0
     assert metrics["part_angle_error_max"] <= 3 and metrics["centre_error_px"] <= 5
+    assert metrics[f"{root}_angle_error"] <= 3 and "crab_angle_error" not in metrics  # named by the template's root
     assert (tmp_path / "run" / "figures" / "boxes.png").is_file()
 
 

@@ -159,7 +159,9 @@ class CrabDetection(Problem):
             out["part_angle_error_max"] = max(ang_err)
             out["part_position_error_max_px"] = max(pos_err)
         out["parts_missing"] = float(missing)
-        out["crab_angle_error"] = angle_difference(inst.angle if inst else det.pose(det.root)["angle"], truth.angle)
+        # the root's own name (crab_angle_error for the crab; robot_angle_error for the robot template)
+        out[f"{det.root}_angle_error"] = angle_difference(inst.angle if inst else det.pose(det.root)["angle"],
+                                                          truth.angle)
         out["success"] = float(inst is not None and 0.9 <= det.score <= 1.1 and out["peak_error_px"] <= 5
                                and out["centre_error_px"] <= 5 and out.get("part_angle_error_max", 0.0) <= 3
                                and missing == 0)
