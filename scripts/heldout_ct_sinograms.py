@@ -380,7 +380,8 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     raise ValueError(name)
 
 
-FAIR = Path("/work/shared/fair_data")  # read in place (FAIR's registration images, never used for CT before 3401)
+# read in place from shared/ beside the checkout (FAIR's registration images, never used for CT before 3401)
+FAIR = Path(__file__).resolve().parents[1].parent / "shared" / "fair_data"
 FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice": "EPIslice-T.jpg",
                "histology": "HNSP-R.jpg", "handxray": "hands-R.jpg"}
 
