@@ -285,7 +285,8 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         frames = [read_image_channels(f) for f in files]
         for f, arr in zip(files, frames):
             if arr.shape != frames[0].shape:
-                what = lambda a: f"{a.shape[-1]}x{a.shape[-2]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else "")  # noqa: E731
+                # FAIR's layout: [x1, x2] = (column, row), so shape[-2] is the width and shape[-1] the height
+                what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else "")  # noqa: E731
                 raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
                                 f"{what(frames[0])}: all frames must have the same size and channels")
         stack = np.stack(frames)

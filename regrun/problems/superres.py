@@ -189,8 +189,8 @@ class SuperRes(Problem):
         if cfg.get("truth"):
             truth = torch.as_tensor(read_truth(cfg.truth, colour=self.colour is not None), dtype=torch.float64)
             if tuple(truth.shape[-2:]) != (m1, m2):
-                raise UserError(f"problem.truth is {truth.shape[-1]}x{truth.shape[-2]} pixels (width x height); "
-                                f"the frames at problem.factor={self.factor} give {m2}x{m1}")
+                raise UserError(f"problem.truth is {truth.shape[-2]}x{truth.shape[-1]} pixels (width x height); "
+                                f"the frames at problem.factor={self.factor} give {m1}x{m2}")
             if self.colour is not None:
                 if truth.dim() != 3 or truth.shape[0] != self.colour.shape[1]:
                     raise UserError(f"problem.truth={cfg.truth} has {1 if truth.dim() == 2 else truth.shape[0]} "
