@@ -5,7 +5,9 @@ import contextlib
 import difflib
 import logging
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -198,6 +200,52 @@ def _claim_run_dir(cfg: DictConfig) -> None:
                "choose a writable place with hydra.run.dir=PATH")
     sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith("hydra.run.dir=")]
     sys.argv.append(f"hydra.run.dir={quote_value(str(folder))}")
+    global _CLAIMED
+    _CLAIMED = folder
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM before the run has its own handler (Hydra's composition, `import torch`: seconds on a loaded
+    machine), recorded as a Ctrl-C would be."""
+
+
+def _on_sigterm_at_start(signum, frame):
+    raise _Terminated("terminated by SIGTERM")
+
+
+def _interrupted_at_start(cfg: DictConfig, exc: KeyboardInterrupt, t0: float) -> None:
+    """A Ctrl-C or SIGTERM that reached the command outside the run (before run() took the signals, or after
+    it wrote its file): one line and exit 130, as during the run, and no results.h5.partial left claiming
+    `running` with no config in it (a user's Ctrl-C 7 s into a start on a loaded machine left a traceback and
+    such a file, which regrun-collect listed as an interrupted run with no run id)."""
+    import time
+
+    why = str(exc) or "interrupted by Ctrl-C"
+    folder = _CLAIMED
+    partial = folder / "results.h5.partial" if folder is not None else None
+    where = ""
+    if partial is not None and partial.is_file():
+        from .config import config_hash
+        from .record import ResultsFile
+        from .summary import write_run_summary
+
+        why += " while starting, before the run began"
+        facts = {"problem": str(cfg.problem.get("name", "?")), "solver": str(cfg.solver.get("name", "?")),
+                 "device": str(cfg.device.get("name", "?")), "dtype": str(cfg.dtype), "seed": cfg.seed,
+                 "run_id": config_hash(cfg), "out_dir": str(folder)}
+        body = OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"})
+        wall = time.perf_counter() - t0
+        try:
+            results = ResultsFile(folder)
+            results.begin(facts, OmegaConf.to_yaml(body, resolve=True), _overrides(sys.argv[1:]))
+            path = results.finish("interrupted", wall, error=why)
+            write_run_summary(folder, status="interrupted", message="", error=why, facts=facts, metrics={},
+                              paper={}, claims={}, wall_time=wall)
+            where = f" (results file: {path}, status interrupted)"
+        except OSError:  # the folder went away or is full: the console line is the record
+            pass
+    print(f"regrun: interrupted: {why}{where}", file=sys.stderr)
+    sys.exit(EXIT_CODES["interrupted"])
 
 
 def _debug(cfg: DictConfig | None = None) -> bool:
@@ -430,6 +478,7 @@ def _resume_gc() -> None:
 
 
 _GC_PAUSED = False
+_CLAIMED: Path | None = None  # the single run's folder, once _claim_run_dir took it
 
 
 def main() -> None:
@@ -470,6 +519,7 @@ def _main() -> None:
         print(job_yaml(overrides, resolve="--resolve" in argv, extra_dirs=user_dirs))
         sys.exit(0)
     cfg = None
+    t0 = time.perf_counter()
     try:
         if not informational:
             _check_parses(overrides)
@@ -482,8 +532,18 @@ def _main() -> None:
                 _claim_run_dir(cfg)
     except UserError as exc:
         _error(str(exc))
-    with _known_mode(cfg):
-        _app()
+    if cfg is None:
+        with _known_mode(cfg):
+            _app()
+    else:  # a single run: a signal before run() takes over (or after it let go) is one line, and recorded
+        previous = signal.signal(signal.SIGTERM, _on_sigterm_at_start)
+        try:
+            with _known_mode(cfg):
+                _app()
+        except KeyboardInterrupt as exc:
+            _interrupted_at_start(cfg, exc, t0)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if multirun and not informational:
         from . import sweep
 

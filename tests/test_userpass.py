@@ -40,3 +40,37 @@ def test_a_truth_of_the_wrong_size_is_named_width_by_height(tmp_path, device):
                          truth=str(tmp_path / "truth.png"))
     with pytest.raises(UserError, match=r"truth is 16x10 pixels \(width x height\); .* give 16x12"):
         SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_command_starts_is_one_line_and_a_recorded_interruption(tmp_path, monkeypatch, capsys,
+                                                                                    signal_name):
+    # Ctrl-C 7 s into a start on a loaded machine (inside `import torch`) printed a traceback and left
+    # results.h5.partial saying `running` with no config; SIGTERM there killed the process the same way
+    import os
+    import signal
+
+    import regrun.record as rr
+    from regrun import cli
+    from tests.cli_in_process import regrun_in_process
+
+    def starting(*args, **kwargs):
+        if signal_name == "SIGINT":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler the command installed raises here
+        raise AssertionError("SIGTERM was not turned into an interruption")
+
+    monkeypatch.setattr(cli, "_app", starting)
+    before = signal.getsignal(signal.SIGTERM)
+    out = regrun_in_process(["+ci=multiscale_affine__single_scale", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path,
+                            monkeypatch, capsys)
+    assert out.returncode == 130
+    assert signal.getsignal(signal.SIGTERM) == before
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("regrun: interrupted: ") and "before the run began" in lines[0]
+    assert not (tmp_path / "run" / "results.h5.partial").exists()
+    res = rr.load(tmp_path / "run")
+    assert res["attrs"]["status"] == "interrupted" and len(res["attrs"]["run_id"]) == 64
+    assert res["attrs"]["problem"] == "multiscale_affine" and "problem:" in res["config"]["resolved"]
+    assert ("SIGTERM" if signal_name == "SIGTERM" else "Ctrl-C") in res["attrs"]["error"]
+    assert "interrupted" in (tmp_path / "run" / "summary.md").read_text()
