@@ -52,6 +52,7 @@ class SweepReport:
     jobs: list[Job] = field(default_factory=list)
     dry_run: bool = False
     interrupted: bool = False
+    why: str = ""  # what interrupted it, when it was not Ctrl-C (SIGTERM)
 
     def count(self, state: str) -> int:
         return sum(j.state == state for j in self.jobs)
@@ -313,17 +314,31 @@ def sweep_progress(done: list[Job], todo: int, elapsed: float, first: tuple[int,
     return text
 
 
+def _sigterm_stops_the_sweep(signum, frame):
+    raise KeyboardInterrupt("terminated by SIGTERM")
+
+
 def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fail_fast: bool,
-            report: SweepReport) -> None:
+            report: SweepReport, width: int = 1) -> None:
+    """Run the pending jobs in batches of batch_size; `width`: how many the launcher runs at once."""
+    import signal
     import time
 
     todo = [j for j in jobs if j.state == "pending"]
     launched = 0
     skipped = sum(j.state == "skipped" for j in jobs)
+    at_once = min(batch_size, width, len(todo))  # joblib gets the whole sweep as one batch and runs n_jobs of it
     print(f"regrun: sweep of {len(jobs)} jobs -> {_rel(sweep_dir)}: {len(todo)} to run"
           + (f", {skipped} completed earlier (skipped)" if skipped else "")
-          + (f", {batch_size} at a time" if batch_size > 1 else ", one after the other"), flush=True)
+          + (f", {at_once} at a time" if at_once > 1 else ", one after the other"), flush=True)
     t0, first = time.perf_counter(), None
+    # SIGTERM to the sweep's own process (`kill`, a login node's session ending, Slurm's end of the job that runs
+    # the sweep) as Ctrl-C: the sweep says what ran and stops its workers. Without it the process died silently
+    # and joblib's workers, orphaned, went on running jobs nobody would collect (userpass).
+    try:
+        previous = signal.signal(signal.SIGTERM, _sigterm_stops_the_sweep)
+    except ValueError:  # not the main thread
+        previous = None
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
@@ -351,11 +366,15 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
                 break
             if fail_fast and any(j.state == "failed" for j in batch):
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         report.interrupted = True
+        report.why = str(exc)
         for job in todo:
             if job.state == "pending" and (sweep_dir / job.folder_name).is_dir():
                 _record(job, sweep_dir, None, "interrupted")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     for job in todo:
         if job.state == "pending":
             job.state = "not_run"
@@ -399,7 +418,8 @@ def format_report(report: SweepReport) -> str:
         lines.append(f"regrun: {counts}")
     else:
         lines.insert(0, f"regrun: sweep of {len(report.jobs)} jobs in {_rel(report.sweep_dir)}")
-        tail = " (interrupted: run the same command again to finish)" if report.interrupted else ""
+        by = " by SIGTERM" if "SIGTERM" in report.why else ""
+        tail = f" (interrupted{by}: run the same command again to finish)" if report.interrupted else ""
         lines.append(f"regrun: {counts}{tail}")
         lines.append(f"regrun: tables and plots: regrun-collect {_rel(report.sweep_dir)}")
     return "\n".join(lines)
@@ -459,7 +479,7 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
             from .slurm import max_array_size
 
             batch = min(batch, max_array_size())  # a job array larger than MaxArraySize is refused whole
-        _launch(launcher, jobs, sweep_dir, batch, fail_fast, report)
+        _launch(launcher, jobs, sweep_dir, batch, fail_fast, report, width)
 
     text = format_report(report)
     print(text)

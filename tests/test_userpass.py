@@ -74,3 +74,27 @@ def test_a_signal_while_the_command_starts_is_one_line_and_a_recorded_interrupti
     assert res["attrs"]["problem"] == "multiscale_affine" and "problem:" in res["config"]["resolved"]
     assert ("SIGTERM" if signal_name == "SIGTERM" else "Ctrl-C") in res["attrs"]["error"]
     assert "interrupted" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_sigterm_to_a_sweep_stops_it_with_its_summary_and_says_how_many_run_at_once(tmp_path, capsys):
+    # `kill` of a joblib sweep's process: it died silently (exit -15, no summary) and its orphaned workers went on
+    # running jobs; its first line said "4 at a time" for hydra.launcher.n_jobs=2
+    import os
+    import signal
+
+    from regrun import sweep
+
+    class Launcher:
+        def launch(self, overrides, initial_job_idx):
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise AssertionError("SIGTERM did not stop the sweep")
+
+    jobs = [sweep.Job(i, [f"seed={i}"], run_id=f"{i:064d}") for i in range(4)]
+    report = sweep.SweepReport(tmp_path, jobs)
+    before = signal.getsignal(signal.SIGTERM)
+    sweep._launch(Launcher(), jobs, tmp_path, 4, False, report, width=2)
+    assert "4 to run, 2 at a time" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert report.interrupted and report.exit_code() == 130
+    assert [j.state for j in jobs] == ["not_run"] * 4
+    assert "interrupted by SIGTERM: run the same command again" in sweep.format_report(report)
