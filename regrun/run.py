@@ -95,7 +95,7 @@ def _finite_metrics(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
 
 
-def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped) -> None:
+def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays) -> None:
     """summary.md and metrics.json beside the results file; a failure here must not hide the run's own status."""
     try:
         try:
@@ -105,7 +105,8 @@ def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, r
         claims = OmegaConf.to_container(cfg.claims) if isinstance(cfg.get("claims"), DictConfig) else {}
         write_run_summary(out_dir, status=status, message=message, error=error, facts=facts, metrics=metrics,
                           paper=paper, claims=claims, wall_time=wall, phases=reporter.timings,
-                          config=lambda key: OmegaConf.select(cfg, key, default=None), stopped=stopped)
+                          config=lambda key: OmegaConf.select(cfg, key, default=None), stopped=stopped,
+                          result=arrays)
     except Exception as exc:
         reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
 
@@ -174,6 +175,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     solver_status, solver_stop = None, ""
     warnings: list[str] = []
     metrics: dict[str, float] = {}
+    arrays: dict = {}
     monitor = device = ctx = None
     capture = reporter.capture()
     try:
@@ -269,7 +271,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
             path, status, error, user_error = results.path, "failed", str(exc), False
         stopped = stop_reason(status, solver_stop, message, error)
-        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped)
+        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log
         if own_reporter:

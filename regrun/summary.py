@@ -172,19 +172,40 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+SMALL_RESULT = 16  # a result of at most this many numbers is the run's answer in a few numbers (an affine's 6)
+
+
+def small_results(result: Mapping[str, Any]) -> dict[str, list]:
+    """The run's /result arrays of at most SMALL_RESULT numbers, as nested lists: a user's registration answers
+    with w_affine (y = A x + b), which summary.md and metrics.json left out (userpass: readable only with Python);
+    images, occurrence maps and many frames' motions stay in results.h5 and the figures."""
+    import numpy as np
+
+    out = {}
+    for name, value in result.items():
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.ndarray) and 0 < value.size <= SMALL_RESULT and value.dtype.kind in "biuf":
+            out[name] = value.astype(float).tolist()
+    return out
+
+
 def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
                       metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
                       wall_time: float, phases: Sequence[tuple[str, float]] = (),
-                      config: Callable[[str], Any] | None = None, stopped: str = "") -> tuple[Path, Path]:
+                      config: Callable[[str], Any] | None = None, stopped: str = "",
+                      result: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """summary.md (for a person) and metrics.json (for a script) in a run folder; `config` and `stopped` as
-    claims_for's."""
+    claims_for's; `result`: the run's /result arrays (the small ones are shown, small_results)."""
     out_dir = Path(out_dir)
     rows = claims_for(paper, metrics, claims, config, stopped)
+    answer = small_results(result or {})
     figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").is_dir() else []
     data = {"status": status, "message": message, "error": error.splitlines()[0] if error else "",
             **{k: facts.get(k) for k in ("problem", "solver", "device", "device_name", "dtype", "seed", "run_id")},
             "wall_time_s": wall_time, "phases_s": {name: sec for name, sec in phases},
-            "stop_reason": stopped, "metrics": dict(metrics), "paper": dict(paper), "claims": [asdict(c) for c in rows],
+            "stop_reason": stopped, "metrics": dict(metrics), "result": answer, "paper": dict(paper),
+            "claims": [asdict(c) for c in rows],
             "figures": [os.path.relpath(f, out_dir) for f in figures]}
     json_path = out_dir / "metrics.json"
     json_path.write_text(json.dumps(_jsonable(data), indent=1) + "\n")
@@ -211,6 +232,11 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     if rest:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_num(v) if isinstance(v, float) else v} |" for k, v in rest.items()]
+    if answer:
+        lines += ["", "## Result", "", "The run's answer where it is a few numbers (arrays in `results.h5`, "
+                  "group `/result`):", ""]
+        lines += [f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
+                  if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}" for k, v in answer.items()]
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{f.stem}]({os.path.relpath(f, out_dir)})" for f in figures]

@@ -98,3 +98,21 @@ def test_sigterm_to_a_sweep_stops_it_with_its_summary_and_says_how_many_run_at_o
     assert report.interrupted and report.exit_code() == 130
     assert [j.state for j in jobs] == ["not_run"] * 4
     assert "interrupted by SIGTERM: run the same command again" in sweep.format_report(report)
+
+
+def test_summary_and_metrics_json_show_a_result_of_a_few_numbers(tmp_path):
+    # a user's own pair registered, and the answer (w_affine: y = A x + b) was in neither summary.md nor
+    # metrics.json: only Python could read it
+    import json
+
+    from regrun.summary import write_run_summary
+
+    w = np.array([0.9063, -0.4226, 0.4226, 0.9063, 12.5, -3.25])
+    write_run_summary(tmp_path, status="completed", message="", error="", facts={"problem": "p", "solver": "s"},
+                      metrics={"J": 1.0}, paper={}, claims={}, wall_time=1.0,
+                      result={"w_affine": w, "registered": np.zeros((8, 8)), "step": torch.tensor([1.0, 2.0])})
+    text = (tmp_path / "summary.md").read_text()
+    assert "## Result" in text and "`w_affine` = [0.9063, -0.4226, 0.4226, 0.9063, 12.5, -3.25]" in text
+    assert "registered" not in text  # an image stays in results.h5 and the figures
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert data["result"] == {"w_affine": w.tolist(), "step": [1.0, 2.0]}
