@@ -412,8 +412,12 @@ def _help_or_explain(argv: list[str]) -> None:
         i = argv.index("--explain")
         if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
             _error("--explain needs a key, e.g. regrun --explain solver.lam solver=fista_tv")
+        overrides = _overrides(argv[:i] + argv[i + 2:])
+        # the solver the run would take: `--explain solver.registrar problem=crab_detection` explains
+        # hierarchical's key, as `regrun problem=crab_detection` runs it (it said "unknown config key")
+        implied = _implied_solver(overrides)
         try:
-            print(explain(argv[i + 1], _overrides(argv[:i] + argv[i + 2:])))
+            print(explain(argv[i + 1], overrides + ([f"solver={implied}"] if implied else [])))
         except UserError as exc:
             _error(str(exc))
         sys.exit(0)

@@ -116,3 +116,17 @@ def test_summary_and_metrics_json_show_a_result_of_a_few_numbers(tmp_path):
     assert "registered" not in text  # an image stays in results.h5 and the figures
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert data["result"] == {"w_affine": w.tolist(), "step": [1.0, 2.0]}
+
+
+def test_explain_takes_the_solver_the_run_would_take_and_names_the_options_that_have_a_key(tmp_path, monkeypatch,
+                                                                                           capsys):
+    # `regrun --explain solver.registrar problem=crab_detection` said "unknown config key" (the README's key of
+    # the solver that `regrun problem=crab_detection` runs); a key of another solver was "unknown" as well
+    from tests.cli_in_process import regrun_in_process
+
+    out = regrun_in_process(["--explain", "solver.registrar", "problem=crab_detection"], tmp_path, monkeypatch, capsys)
+    assert out.returncode == 0 and out.stdout.startswith("solver.registrar = 'descent'")
+    out = regrun_in_process(["--explain", "solver.lam", "problem=ct_fewview"], tmp_path, monkeypatch, capsys)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("regrun: error: solver.lam is not a key of solver=fbp; it is one of "
+                                  "solver=fista_tv (add that to the command)")
