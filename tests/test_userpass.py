@@ -130,3 +130,12 @@ def test_explain_takes_the_solver_the_run_would_take_and_names_the_options_that_
     assert out.returncode == 2
     assert out.stderr.strip() == ("regrun: error: solver.lam is not a key of solver=fbp; it is one of "
                                   "solver=fista_tv (add that to the command)")
+
+
+def test_a_bad_lambda_f_names_every_kind_of_value_it_takes():
+    # problem.lambda_f=bad was told "a number >= 0 or 'auto'", leaving out from:RUN, which it also takes
+    from regrun.optim.parameter_choice import check_weight
+
+    for bad in ("bad", "nan"):
+        with pytest.raises(UserError, match=r"'auto' \(chosen from the data\) or from:RUN"):
+            check_weight("problem.lambda_f", bad)

@@ -62,9 +62,11 @@ def check_weight(name: str, value) -> float | None:
     try:
         lam = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"{name}={value!r} must be a number >= 0 or 'auto' (chosen from the data)") from None
+        raise UserError(f"{name}={value!r} must be a number >= 0, 'auto' (chosen from the data) or "
+                        "from:RUN (the weight an earlier run chose or learned)") from None
     if not math.isfinite(lam) or lam < 0:
-        raise UserError(f"{name}={value!r} must be a finite number >= 0 or 'auto' (chosen from the data)")
+        raise UserError(f"{name}={value!r} must be a finite number >= 0, 'auto' (chosen from the data) "
+                        "or from:RUN (the weight an earlier run chose or learned)")
     return lam
 
 
