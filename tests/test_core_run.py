@@ -148,7 +148,8 @@ BAD_VALUES = [
     (["solver=multiscale", "solver.gtol=-inf"], "solver.gtol=-inf must be a finite number"),
     (["problem=superres", "solver=varpro_cg", "solver.gtol=nan"], "solver.gtol=nan must be a finite number"),
     (["problem=superres", "solver=varpro_cg", "problem.lambda_f=inf"],
-     "problem.lambda_f=inf must be a finite number >= 0, 'auto' (chosen from the data) or from:RUN"),
+     "problem.lambda_f=inf must be a finite number >= 0, 'auto' (chosen from the data) or from:RUN (the weight an "
+     "earlier run chose or learned)"),
     (["problem=superres", "solver=varpro_cg", "solver.diff_fraction=2"], "solver.diff_fraction=2 must be in (0, 1]"),
     (["problem=superres", "solver=varpro_cg", "solver.jacobian=tail", "solver.diff_fraction=0"],
      "solver.diff_fraction=0.0 must be > 0.0"),
