@@ -237,12 +237,12 @@ def _interrupted_at_start(cfg: DictConfig, exc: KeyboardInterrupt, t0: float) ->
         wall = time.perf_counter() - t0
         try:
             results = ResultsFile(folder)
-            results.begin(facts, OmegaConf.to_yaml(body, resolve=True), _overrides(sys.argv[1:]))
+            results.begin(facts, OmegaConf.to_yaml(body, resolve=True), _overrides(sys.argv[1:]), versions=False)
             path = results.finish("interrupted", wall, error=why)
             write_run_summary(folder, status="interrupted", message="", error=why, facts=facts, metrics={},
                               paper={}, claims={}, wall_time=wall)
             where = f" (results file: {path}, status interrupted)"
-        except OSError:  # the folder went away or is full: the console line is the record
+        except Exception:  # the folder went away or is full, or a module half imported: the console line says it
             pass
     print(f"regrun: interrupted: {why}{where}", file=sys.stderr)
     sys.exit(EXIT_CODES["interrupted"])

@@ -237,13 +237,15 @@ class ResultsFile:
         self.path = Path(out_dir) / FILENAME
         self.partial = Path(out_dir) / (FILENAME + PARTIAL_SUFFIX)
 
-    def begin(self, attrs: dict[str, Any], resolved_yaml: str, overrides: list[str]) -> None:
+    def begin(self, attrs: dict[str, Any], resolved_yaml: str, overrides: list[str], versions: bool = True) -> None:
+        """versions=False leaves out the libraries' versions: a Ctrl-C inside `import torch` leaves torch half
+        imported, and importing it again to ask its version crashed the process (SystemError, a segfault)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()
         # Kept in memory so that a file a failed write damaged can be replaced by one that still says what ran.
         self._head = {"schema_version": SCHEMA_VERSION, "regrun_version": __version__, "status": "running",
-                      "start_time": now_iso(), **library_versions(), **attrs}
+                      "start_time": now_iso(), **(library_versions() if versions else {}), **attrs}
         self._config = {"resolved": resolved_yaml, "overrides": np.array(overrides, dtype=object)}
         with h5py.File(self.partial, "w") as f:
             _set_attrs(f, self._head)

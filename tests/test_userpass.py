@@ -61,6 +61,11 @@ def test_a_signal_while_the_command_starts_is_one_line_and_a_recorded_interrupti
         raise AssertionError("SIGTERM was not turned into an interruption")
 
     monkeypatch.setattr(cli, "_app", starting)
+
+    def half_imported_torch():  # a Ctrl-C inside `import torch`: importing it again crashed the process
+        raise SystemError("bad call flags")
+
+    monkeypatch.setattr(rr, "library_versions", half_imported_torch)
     before = signal.getsignal(signal.SIGTERM)
     out = regrun_in_process(["+ci=multiscale_affine__single_scale", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path,
                             monkeypatch, capsys)
