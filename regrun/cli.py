@@ -497,6 +497,16 @@ def main() -> None:
         if not _console_script():
             raise
         _exit_now(exc.code)
+    except BrokenPipeError:
+        # `regrun --help | head`: the reader left, which is no error to show (it was a traceback). stdout goes to
+        # /dev/null so that the flush at exit does not fail again; 141 is what a command killed by SIGPIPE returns.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        if not _console_script():
+            raise SystemExit(141) from None
+        _exit_now(141)
     if _console_script():
         _exit_now(0)
 

@@ -144,3 +144,16 @@ def test_a_bad_lambda_f_names_every_kind_of_value_it_takes():
     for bad in ("bad", "nan"):
         with pytest.raises(UserError, match=r"'auto' \(chosen from the data\) or from:RUN"):
             check_weight("problem.lambda_f", bad)
+
+
+def test_help_into_a_pipe_closed_early_is_quiet(tmp_path):
+    # `regrun --help | head` printed a BrokenPipeError traceback
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "from regrun.cli import main; main()", "--help"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader leaves before the help is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
