@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -417,10 +418,23 @@ class Reporter:
     def silent(cls) -> "Reporter":
         return cls(stream=_Null(), progress=False)
 
+    def _print(self, text: str = "", end: str = "\n", err: bool = False) -> None:
+        """To the console; once its reader has left (`regrun ... | head -3`, a pager quit) the run goes on and
+        says the rest to regrun.log only: a BrokenPipeError had ended the run `failed` (userpass)."""
+        stream = self.err if err else self.stream
+        try:
+            print(text, end=end, file=stream, flush=True)
+        except BrokenPipeError:
+            _reader_left(stream)
+            if err:
+                self.err = _Null()
+            else:
+                self.stream = _Null()
+
     def line(self, text: str, console: bool = True, err: bool = False) -> None:
         if console:
             self.end_open_line()
-            print(text, file=self.err if err else self.stream, flush=True)
+            self._print(text, err=err)
         if self.log is not None and not self.log.closed:
             self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
 
@@ -428,7 +442,7 @@ class Reporter:
         """A phase's start line waits for its end (`regrun: data ... done in 0.1 s`); anything else printed in
         between ends it first."""
         if self.open_line is not None:
-            print(file=self.stream, flush=True)
+            self._print()
             self.open_line = None
 
     @contextlib.contextmanager
@@ -439,7 +453,7 @@ class Reporter:
         total is a cap, the work may end before it); otherwise None."""
         label = " > ".join([*self.phases, name])
         self.end_open_line()
-        print(f"{self.name}: {label} ...", end="", file=self.stream, flush=True)
+        self._print(f"{self.name}: {label} ...", end="")
         self.line(f"{self.name}: {label} ...", console=False)
         self.open_line = label
         self.phases.append(name)
@@ -457,7 +471,7 @@ class Reporter:
             took = _duration(self.timings[-1][1])
             end = f"done in {took}" if ok else f"stopped after {took}"
             if self.open_line == label:
-                print(f" {end}", file=self.stream, flush=True)
+                self._print(f" {end}")
                 self.open_line = None
                 self.line(f"{self.name}: {label} {end}", console=False)
             else:
@@ -499,7 +513,11 @@ class _Tee:
     def write(self, text: str) -> int:
         if text:
             self.reporter.end_open_line()
-        self.inner.write(text)
+        try:
+            self.inner.write(text)
+        except BrokenPipeError:  # a library's print after the console's reader left: the log still gets it
+            _reader_left(self.inner)
+            self.inner = _Null()
         self.pending += text
         *lines, self.pending = self.pending.split("\n")
         for line in lines:
@@ -527,6 +545,15 @@ class _Null:
         return len(text)
 
     def flush(self):
+        pass
+
+
+def _reader_left(stream) -> None:
+    """Point the stream's file descriptor at /dev/null, so that what is still buffered in it, and Python's flush
+    at exit, do not raise BrokenPipeError again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, AttributeError):
         pass
 
 

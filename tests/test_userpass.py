@@ -157,3 +157,28 @@ def test_help_into_a_pipe_closed_early_is_quiet(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_run_goes_on_when_the_consoles_reader_leaves(tmp_path, monkeypatch):
+    # `regrun ... | head -2`: the third line raised BrokenPipeError and the run ended `failed`
+    import sys
+
+    from regrun.monitor import Reporter
+
+    class Pipe:  # a pipe whose reader has left: every write raises, as sys.stdout does then
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    reporter = Reporter(tmp_path / "regrun.log", stream=Pipe(), progress=False)
+    with reporter.phase("data"):
+        pass
+    monkeypatch.setattr(sys, "stdout", Pipe())
+    with reporter.capture():  # a solver's or library's own print goes through the same pipe
+        print("a library's line")
+    reporter.line("  J = 1")
+    reporter.close()
+    log = (tmp_path / "regrun.log").read_text()
+    assert "regrun: data done in" in log and "a library's line" in log and "J = 1" in log
