@@ -522,6 +522,11 @@ def _main() -> None:
     argv = sys.argv[1:]
     overrides = _overrides(argv)
     multirun = any(a in ("-m", "--multirun") for a in argv)
+    if multirun:  # before Hydra's log handlers take sys.stdout
+        from .monitor import PipeSafe
+
+        if not isinstance(sys.stdout, PipeSafe):
+            sys.stdout = PipeSafe(sys.stdout)
     informational = any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion")
                          or a.startswith("--info") for a in argv)
     if _cfg_job(argv) and not multirun:  # with the descriptions from the YAML files, not Hydra's bare dump

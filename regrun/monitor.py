@@ -548,6 +548,31 @@ class _Null:
         pass
 
 
+class PipeSafe:
+    """A console stream that outlives its reader: a sweep's own lines (and Hydra's log lines through it) after
+    `regrun -m ... | head -1` had the joblib sweep's process end in a BrokenPipeError traceback once its jobs were
+    done, without the summary (userpass). The rest goes to /dev/null; each job's regrun.log has its lines."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self.inner.write(text)
+        except BrokenPipeError:
+            _reader_left(self.inner)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.inner.flush()
+        except BrokenPipeError:
+            _reader_left(self.inner)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 def _reader_left(stream) -> None:
     """Point the stream's file descriptor at /dev/null, so that what is still buffered in it, and Python's flush
     at exit, do not raise BrokenPipeError again."""

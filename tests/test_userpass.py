@@ -182,3 +182,20 @@ def test_a_run_goes_on_when_the_consoles_reader_leaves(tmp_path, monkeypatch):
     reporter.close()
     log = (tmp_path / "regrun.log").read_text()
     assert "regrun: data done in" in log and "a library's line" in log and "J = 1" in log
+
+
+def test_a_sweeps_console_outlives_its_reader():
+    # `regrun -m hydra/launcher=joblib ... | head -1`: the jobs completed, then the sweep's process ended in a
+    # BrokenPipeError traceback (exit 1) without its summary; the CLI now wraps a sweep's stdout in PipeSafe
+    from regrun.monitor import PipeSafe
+
+    class Pipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    out = PipeSafe(Pipe())
+    print("regrun: sweep: 1/3 jobs run", file=out, flush=True)
+    assert out.write("x") == 1
