@@ -93,7 +93,8 @@ def case_from_file(path: Path):
     d = np.load(path)
     size, views = int(d["size"]), int(d["views"])
     geometry = str(d["geometry"]) if "geometry" in d else "parallel"  # files before seed 3101: parallel
-    span = float(d["angle_range"]) if "angle_range" in d else None  # seed 3501 on: a limited range may differ
+    # seed 3501 on: a parallel beam's angular range may be limited (the generator's fan beams are 360 degrees)
+    span = float(d["angle_range"]) if "angle_range" in d and geometry == "parallel" else None
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="none", oversample=1,
                                  geometry=geometry, angle_range=span), ctx)

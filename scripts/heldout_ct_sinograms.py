@@ -580,7 +580,8 @@ def main(argv=None):
         noise = f"g{level:g}" if level > 0 else f"{photons:.0e}"
         path = args.out / f"{name}_{size}_{views}_{noise}{tag}.npz"
         np.savez(path, sinogram=sino, clean=clean, truth=truth, object=name, size=size, views=views,
-                 photons=photons, seed=args.seed, fine=args.fine, geometry=geometry, angle_range=span,
+                 photons=photons, seed=args.seed, fine=args.fine, geometry=geometry,
+                 angle_range=span if geometry == "parallel" else 360.0,
                  noise_level=level)
         print(path, sino.shape, f"max {clean.max():.2f}", flush=True)
 
