@@ -49,6 +49,7 @@ def main(argv=None):
     ap.add_argument("--lam-lo", type=float, default=0.1)
     ap.add_argument("--lam-hi", type=float, default=30.0)
     ap.add_argument("--refine", type=int, default=2)
+    ap.add_argument("--reference", default=None, help="cv's reference (default solver.lam_cv_reference)")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/cone_lambda.json"))
     args = ap.parse_args(argv)
     from regrun.config import config_section
@@ -83,16 +84,19 @@ def main(argv=None):
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule="cv"), "solver", CT_RULES)
         choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(cfg.lam_cv_fold), cv_scale=float(cfg.lam_cv_scale),
-                                     power_iters=int(cfg.power_iters), cv_reference=str(cfg.lam_cv_reference),
+                                     power_iters=int(cfg.power_iters),
+                                     cv_reference=args.reference or str(cfg.lam_cv_reference),
                                      cv_weight=str(cfg.lam_cv_weight), cv_offsets=int(cfg.lam_cv_offsets),
                                      cv_grid=int(cfg.lam_cv_grid), cv_guard=bool(cfg.lam_cv_guard),
                                      cv_dose=bool(cfg.lam_cv_dose))
         auto_psnr = p.quality(choice.state * p.mask)["psnr"]
         before_lam = float(choice.details["lam_cv_pick_plain"]) * float(cfg.lam_cv_scale)
         before_psnr = psnr(before_lam)
-        grid = log_grid(args.lam_lo, args.lam_hi, args.grid)
-        values = np.array([psnr(float(lam)) for lam in grid])
-        best_lam, best_neg = golden_refine(lambda lam: -psnr(lam), grid, -values, args.refine)
+        best_lam, best_neg = math.nan, math.nan
+        if args.grid:  # --grid 0: no grid (another reference on cases whose optimum is known)
+            grid = log_grid(args.lam_lo, args.lam_hi, args.grid)
+            values = np.array([psnr(float(lam)) for lam in grid])
+            best_lam, best_neg = golden_refine(lambda lam: -psnr(lam), grid, -values, args.refine)
         r = {"case": spec, "noise_true": variance, "noise_est": est, "noise_est_clean": est_clean,
              "auto_lam": choice.lam, "auto_psnr": auto_psnr, "dose": choice.details.get("lam_cv_dose"),
              "ramp_power": choice.details.get("lam_cv_ramp_power"), "before_lam": before_lam,

@@ -146,8 +146,8 @@ def noise_variance_view_sums(sinogram: torch.Tensor, kind: str | None) -> float 
     the mean one. Why not the second differences across bins (noise_std_sinogram): the object's detail at the
     bin scale reads as noise there, 1.0-8.9x the Poisson truth at 1e3-1e4 photons and 1.4-36000x at 1e5-1e7
     (docs/ct.md, "Sixth round"); the sums' spread is 0.5-1.8x at every dose. None for fan and cone beams (the
-    sum over a view's bins weights the object by its distance from the source: not constant; fan beams have
-    noise_variance_fan_pairs), for data that are no sinogram (kind None) and below 4 views."""
+    sum over a view's bins weights the object by its distance from the source: not constant; they have
+    noise_variance_source_pairs), for data that are no sinogram (kind None) and below 4 views."""
     if kind != "parallel" or sinogram.ndim < 2 or sinogram.shape[0] < 4:
         return None
     sums = sinogram.sum(1)  # (views[, n_v]): each detector row's sum over u
@@ -501,7 +501,8 @@ def dose_scale(scale: float, noise: float | None, gain: float, misfit: float,
     (0.6-1.0x on six of eight 1e3-photon cases) and the scale under-regularizes (docs/ct.md, "Sixth round"). The
     held-out misfit is the held-out views' own noise (independent of the training reconstruction) plus the
     prediction error, so its noise share says which regime the data are in; in between, the correction is
-    interpolated in log lam. No estimate (cone beams): the scale as given."""
+    interpolated in log lam. No estimate (no consistency condition for the geometry, or too few views): the scale
+    as given."""
     if noise is None:
         return scale, "not estimated (no consistency condition used for this geometry): the scale as given"
     share = noise * gain / max(misfit, 1e-300)
