@@ -142,6 +142,23 @@ def test_solver_records_the_dose_scale(device):
     assert float(on.stats["lam_cv_ramp_power"]) == pytest.approx(min(1.0, 2 * share), abs=2e-3)
 
 
+
+def test_solver_records_the_cone_noise_estimate(device):
+    """A cone beam (8^3, 16 views, Poisson): `auto` estimates the noise from the epipolar pairs and records it in
+    /stats/lam_cv_dose, the weight being the pick times the scale it gives (it had no estimate before)."""
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    problem = CTFewView(config_section("problem", "ct_fewview", geometry="cone", size=8, views=16,
+                                       noise="poisson", photons=1e3), ctx)
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=3, lam_cv_grid=3)
+    out = FistaTV(cfg, ctx).solve(problem, Monitor())
+    line = out.stats["lam_cv_dose"]
+    assert "epipolar planes" in line and "not estimated" not in line
+    used = float(line.rsplit("= ", 1)[1])
+    assert out.metrics["lam_chosen"] == pytest.approx(float(out.stats["lam_cv_pick"]) * used, rel=1e-3)
+
 def test_lam_cv_dose_must_be_a_bool():
     from regrun.errors import UserError
     from regrun.solvers.fista_tv import FistaTV
