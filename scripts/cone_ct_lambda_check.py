@@ -3,7 +3,7 @@ noise_variance_source_pairs) against the Poisson truth, and the weight it gives 
 scale 0.8 and no ramp, what a cone beam got before: the same search's plain pick x 0.8) and the grid-optimal
 weight (the truth's PSNR). docs/ct.md, "Ninth round".
 
-Each case is made outside the reconstruction's model: regrun's phantom on a grid 2x finer, each detector pixel
+Each case is made outside the reconstruction's model: regrun's phantom on a grid 2x finer (--oversample), each detector pixel
 the mean of 4 x 4 rays across it (a detector integrates), Poisson noise as problem.ct_fewview's (the largest line
 integral transmits 5%); circular orbit, flat detector, the problem's defaults (source 2 widths from the axis,
 detector 1 behind it, 360 degrees).
@@ -49,6 +49,7 @@ def main(argv=None):
     ap.add_argument("--lam-lo", type=float, default=0.1)
     ap.add_argument("--lam-hi", type=float, default=30.0)
     ap.add_argument("--refine", type=int, default=2)
+    ap.add_argument("--oversample", type=int, default=2, help="the phantom's grid, this many times finer")
     ap.add_argument("--reference", default=None, help="cv's reference (default solver.lam_cv_reference)")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/cone_lambda.json"))
     args = ap.parse_args(argv)
@@ -67,7 +68,7 @@ def main(argv=None):
         phantom, n, views, photons = spec.split(":")
         n, views, photons = int(n), int(views), float(photons)
         c0 = time.process_time()
-        noisy, clean, truth, variance = make(phantom, n, views, photons, args.seed)
+        noisy, clean, truth, variance = make(phantom, n, views, photons, args.seed, ovs=args.oversample)
         p = CTFewView(config_section("problem", "ct_fewview", geometry="cone", size=n, views=views, noise="none",
                                      oversample=1), ctx)
         p.sinogram, p.truth = noisy, truth * p.mask
