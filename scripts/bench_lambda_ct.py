@@ -93,14 +93,18 @@ def case_from_file(path: Path):
     d = np.load(path)
     size, views = int(d["size"]), int(d["views"])
     geometry = str(d["geometry"]) if "geometry" in d else "parallel"  # files before seed 3101: parallel
+    # seed 3501 on: a parallel beam's angular range may be limited (the generator's fan beams are 360 degrees)
+    span = float(d["angle_range"]) if "angle_range" in d and geometry == "parallel" else None
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     p = CTFewView(config_section("problem", "ct_fewview", size=size, views=views, noise="none", oversample=1,
-                                 geometry=geometry), ctx)
+                                 geometry=geometry, angle_range=span), ctx)
     if tuple(p.sinogram.shape) != d["sinogram"].shape:
         raise ValueError(f"{path}: sinogram {d['sinogram'].shape}, the problem's {tuple(p.sinogram.shape)}")
     p.sinogram = torch.as_tensor(d["sinogram"], dtype=torch.float64)
     p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
-    name = f"{d['object']} (file{', fan' if geometry == 'fan' else ''})"
+    lim = "" if span is None or span == (180.0 if geometry == "parallel" else 360.0) else f", {span:g} deg"
+    gauss = f", gaussian {float(d['noise_level']):g}" if float(d["noise_level"] if "noise_level" in d else 0) else ""
+    name = f"{d['object']} (file{', fan' if geometry == 'fan' else ''}{lim}{gauss})"
     return p, (name, size, views, float(d["photons"]))
 
 

@@ -1,7 +1,7 @@
 """The noise variance per bin that cv's dose-aware scale uses (fista_tv_weight.noise_variance: the views' sums for
 parallel beams, neighbouring views' 1/sin-weighted sums for fan beams) against the Poisson truth of
 scripts/heldout_ct_sinograms.py's cases (the mean over bins of exp(kappa p) / (kappa^2 N), p the noise-free
-sinogram), and the same estimate on the noise-free sinogram (what the object leaves in it: model and
+sinogram; for a Gaussian-noise case its variance), and the same estimate on the noise-free sinogram (what the object leaves in it: model and
 discretization error). docs/ct.md, "Seventh round".
 
     python scripts/fan_noise_check.py outputs/heldout_ct_31*/*fan.npz --out outputs/bench/fan_noise.jsonl
@@ -35,8 +35,12 @@ def main(argv=None):
         data = np.load(path)
         p, _ = case_from_file(path)
         clean, photons = data["clean"], float(data["photons"])
-        kappa = -math.log(FLOOR) / clean.max()
-        truth = float(np.mean(np.exp(kappa * clean) / (kappa**2 * photons)))
+        level = float(data["noise_level"]) if "noise_level" in data else 0.0
+        if level > 0:  # Gaussian noise (seed 3501 on): level x the largest line integral, the same in every bin
+            truth = (level * float(np.abs(clean).max())) ** 2
+        else:
+            kappa = -math.log(FLOOR) / clean.max()
+            truth = float(np.mean(np.exp(kappa * clean) / (kappa**2 * photons)))
         est, how = noise_variance(p.sinogram, p.geometry)
         est_clean, _ = noise_variance(torch.as_tensor(clean, dtype=p.sinogram.dtype), p.geometry)
         row = {"case": path.stem, "seed": int(data["seed"]), "beam": p.geometry.kind, "truth": truth,

@@ -17,6 +17,15 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   walls, designed_kind), `polygons` (random convex polygons in an elliptical body, analytic: 16 exact chords per
   bin, parallel or fan) and natural images read in place from shared/fair_data (FAIR_IMAGES: `ctscan`, `mrihead`,
   `epislice`, `histology`, `handxray`).
+- Added for seed 3501 (docs/ct.md, "Ninth round"): `circuit` (a circuit board: 1-2.5 px copper traces, pads
+  with drilled vias, chips with pins), `bone` (a bone slice: an irregular cortical shell with canals round a
+  trabecular network of 1-1.5 px struts), `star` (a Siemens star: its spokes narrow below a pixel at the centre)
+  (designed_kind); natural images not used for CT before: `petscan` (shared/fair_data's PET-CT-PET.jpg),
+  `handst` (hands-T.jpg, the low-dose hand of batch E's other frame), `beach` (shared/refine_data's
+  beach_bg.jpg) and scikit-image's `logo`. A case's fifth field may also be `limDEG` (a parallel beam over DEG
+  degrees instead of 180: a limited angular range; problem.angle_range) and its fourth `gLEVEL` (Gaussian noise
+  of standard deviation LEVEL times the largest line integral, problem.noise=gaussian's convention, instead of
+  Poisson; the file's photons is then 0 and noise_level LEVEL).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -27,6 +36,7 @@ numpy. Each case is one .npz: sinogram (views, bins), truth (n, n), object, size
     python scripts/heldout_ct_sinograms.py --out outputs/heldout_ct --seed 2026
     python scripts/heldout_ct_sinograms.py --seed 2029 --cases blobs:128:15:1e5 moon:128:60:1e4   # other cases
     python scripts/heldout_ct_sinograms.py --seed 3101 --cases cells:64:45:1e7 rings:128:30:1e4:fan
+    python scripts/heldout_ct_sinograms.py --seed 3501 --cases circuit:128:60:1e4:lim120 beach:128:45:g0.01
 """
 from __future__ import annotations
 
@@ -52,8 +62,9 @@ def detector_bins(size: int) -> int:
     return int(covering_detector((size, size), 1.0)[0][0])
 
 
-def angles(views: int) -> np.ndarray:
-    return np.arange(views) * math.pi / views
+def angles(views: int, span_deg: float = 180.0) -> np.ndarray:
+    """problem.ct_fewview's views: k * angle_range / views from 0 (angle_range 180 degrees unless limited)."""
+    return np.arange(views) * math.radians(span_deg) / views
 
 
 def bin_edges(n_det: int) -> np.ndarray:
@@ -377,17 +388,79 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
             rad = rng.uniform(3.0, 6.0)
             img = np.where(d < rad, np.where(d < rng.uniform(1.0, 0.5 * rad), 0.0, 1.0), img)
         return img
+    if name == "circuit":  # a circuit board (seed 3501): copper traces, pads with vias, chips with pins
+        t = rng.uniform(0, math.pi / 2)
+        U = X1 * math.cos(t) + X2 * math.sin(t)  # the board's own axes (traces run along them)
+        V = -X1 * math.sin(t) + X2 * math.cos(t)
+        board = (np.abs(U) < 0.62 * r) & (np.abs(V) < 0.5 * r)
+        img = 0.3 * board
+        for _ in range(int(rng.integers(16, 24))):  # Manhattan traces: a run along U, then along V
+            w = rng.uniform(1.0, 2.5)
+            u0, v0 = rng.uniform(-0.55, 0.55) * r, rng.uniform(-0.45, 0.45) * r
+            u1, v1 = rng.uniform(-0.55, 0.55) * r, rng.uniform(-0.45, 0.45) * r
+            seg1 = (np.abs(V - v0) < w / 2) & (U > min(u0, u1) - w / 2) & (U < max(u0, u1) + w / 2)
+            seg2 = (np.abs(U - u1) < w / 2) & (V > min(v0, v1) - w / 2) & (V < max(v0, v1) + w / 2)
+            img = np.where(seg1 | seg2, 1.0, img)
+        for _ in range(3):  # chips: a dense package with pins at a 2 px pitch along two sides
+            cu, cv = rng.uniform(-0.4, 0.4) * r, rng.uniform(-0.3, 0.3) * r
+            hu, hv = rng.uniform(4.0, 10.0) * size / 128, rng.uniform(3.0, 6.0) * size / 128
+            img = np.where((np.abs(U - cu) < hu) & (np.abs(V - cv) < hv), 0.7, img)
+            pins = (np.abs(np.mod(U - cu, 2.0) - 1.0) < 0.45) & (np.abs(U - cu) < hu) \
+                & (np.abs(np.abs(V - cv) - hv - 1.0) < 1.0)
+            img = np.where(pins, 1.0, img)
+        for _ in range(int(rng.integers(10, 16))):  # pads with a drilled via
+            cu, cv = rng.uniform(-0.55, 0.55) * r, rng.uniform(-0.45, 0.45) * r
+            h = rng.uniform(1.5, 2.5)
+            dist = np.hypot(U - cu, V - cv)
+            img = np.where((np.abs(U - cu) < h) & (np.abs(V - cv) < h), 1.0, img)
+            img = np.where(dist < rng.uniform(0.5, 1.0), 0.0, img)
+        return img * board
+    if name == "bone":  # a bone slice (seed 3501): cortical shell with canals, marrow, trabecular struts
+        from scipy.ndimage import gaussian_filter
+
+        phi = np.arctan2(X2, X1)
+        wob = 1 + 0.06 * np.sin(2 * phi + rng.uniform(0, 6)) + 0.04 * np.sin(3 * phi + rng.uniform(0, 6))
+        a, b = 0.8 * r, rng.uniform(0.6, 0.75) * r
+        ell = np.hypot(X1 / a, X2 / b) / wob  # 1 on the outer surface
+        thick = rng.uniform(3.0, 6.0) * size / 128  # cortex thickness in reconstruction pixels
+        outer = ell < 1
+        inner = ell < 1 - thick / b
+        img = np.where(outer, 1.0, 0.0)
+        img = np.where(inner, 0.2, img)  # marrow
+        px = fine / size  # fine samples per reconstruction pixel
+        noise = rng.standard_normal(X1.shape)
+        f = gaussian_filter(noise, 1.6 * px) - gaussian_filter(noise, 2.6 * px)  # struts ~5-8 px apart
+        gy, gx = np.gradient(f, 1.0 / px)
+        grad = np.hypot(gx, gy) + 1e-12
+        strut = np.abs(f) / grad < rng.uniform(0.5, 0.75)  # distance to the zero set < half a 1-1.5 px width
+        img = np.where(inner & strut, 0.75, img)
+        for _ in range(int(rng.integers(6, 12))):  # canals through the cortex, 0.6-1.5 px radius
+            ang = rng.uniform(0, 2 * math.pi)
+            c = np.array([math.cos(ang) * a, math.sin(ang) * b]) * (1 - 0.5 * thick / b)
+            img = np.where(np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(0.6, 1.5), 0.2, img)
+        return img
+    if name == "star":  # a Siemens star (seed 3501): spokes from many pixels wide to below one at the centre
+        spokes, t = int(rng.integers(24, 40)), rng.uniform(0, math.pi)
+        phi = np.arctan2(X2, X1) + t
+        sector = np.mod(phi * spokes / (2 * math.pi), 1.0) < 0.5
+        img = np.where(rho < 0.75 * r, np.where(sector, 1.0, 0.25), 0.0)
+        img = np.where((rho > 0.78 * r) & (rho < 0.82 * r), 0.6, img)  # an outer ring 3 px wide at 128²
+        return img
     raise ValueError(name)
 
 
-# read in place from shared/ beside the checkout (FAIR's registration images, never used for CT before 3401)
-FAIR = Path(__file__).resolve().parents[1].parent / "shared" / "fair_data"
+# read in place from shared/ beside the checkout (FAIR's registration images, never used for CT before 3401); a
+# worktree lies one folder deeper than the checkout, so the nearest ancestor holding shared/ is the one
+FAIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().parents[1:]
+             if (d / "shared" / "fair_data").is_dir()), Path(__file__).resolve().parents[1].parent / "shared" / "fair_data")
 FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice": "EPIslice-T.jpg",
-               "histology": "HNSP-R.jpg", "handxray": "hands-R.jpg"}
+               "histology": "HNSP-R.jpg", "handxray": "hands-R.jpg",
+               # seed 3501: a PET slice, the hand's other frame, a beach photograph from shared/refine_data
+               "petscan": "PET-CT-PET.jpg", "handst": "hands-T.jpg", "beach": "../refine_data/beach_bg.jpg"}
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
-    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb"):
+    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -412,6 +485,8 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
         im = im[off[0]:off[0] + n, off[1]:off[1] + n]
     else:
         im = getattr(skimage.data, name)()
+    if im.ndim == 3 and im.shape[2] == 4:  # RGBA (scikit-image's logo): on white
+        im = skimage.color.rgba2rgb(im)
     if im.ndim == 3:
         im = skimage.color.rgb2gray(im)
     im = im.astype(float) / im.max()
@@ -420,15 +495,25 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
     return skimage.transform.resize(im, (fine, fine), anti_aliasing=True) * disk(fine)
 
 
+def gaussian(clean: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """problem.noise=gaussian's convention: standard deviation level x the largest line integral."""
+    return clean + level * np.abs(clean).max() * rng.standard_normal(clean.shape)
+
+
 def poisson(clean: np.ndarray, photons: float, rng: np.random.Generator) -> np.ndarray:
     kappa = -math.log(FLOOR) / clean.max()
     counts = np.maximum(rng.poisson(photons * np.exp(-kappa * clean)), 1.0)
     return -np.log(counts / photons) / kappa
 
 
-def make(name: str, size: int, views: int, photons: float, seed: int, fine: int, geometry: str = "parallel"):
-    rng = np.random.default_rng([seed, size, views, int(photons)])
-    theta, n_det = angles(views), detector_bins(size)
+def make(name: str, size: int, views: int, photons: float, seed: int, fine: int, geometry: str = "parallel",
+         span: float = 180.0, level: float = 0.0):
+    """One case: (noisy sinogram, clean sinogram, truth). span: the parallel beam's angular range in degrees;
+    level > 0: Gaussian noise of that relative level instead of Poisson at `photons`."""
+    rng = np.random.default_rng([seed, size, views, int(photons), int(round(level * 1e6)), int(span)])
+    if span == 180.0 and level == 0.0:  # the stream every case before seed 3501 drew
+        rng = np.random.default_rng([seed, size, views, int(photons)])
+    theta, n_det = angles(views, span), detector_bins(size)
     if name == "polygons":  # analytic, by rays (16 per bin) in either beam
         ell, polys = polygon_list(size, np.random.default_rng([seed, size]))
         if geometry == "fan":
@@ -450,7 +535,24 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
         img = pixel_object(name, fine * size, seed, size)
         clean = project_pixels(img, size, theta, n_det)
         truth = img.reshape(size, fine, size, fine).mean((1, 3))
-    return poisson(clean, photons, rng), clean, truth
+    return (gaussian(clean, level, rng) if level > 0 else poisson(clean, photons, rng)), clean, truth
+
+
+def parse_case(spec: str) -> tuple[str, int, int, float, str, float, float]:
+    """OBJECT:SIZE:VIEWS:PHOTONS[:fan|:limDEG] -> (object, size, views, photons, geometry, span, level); PHOTONS
+    gLEVEL: Gaussian noise."""
+    o, n, v, ph, *rest = spec.split(":")
+    geometry, span, level = "parallel", 180.0, 0.0
+    for extra in rest:
+        if extra == "fan":
+            geometry = "fan"
+        elif extra.startswith("lim"):
+            span = float(extra[3:])
+        else:
+            raise ValueError(f"{spec}: unknown field {extra!r}")
+    if ph.startswith("g"):
+        level, ph = float(ph[1:]), "0"
+    return o, int(n), int(v), float(ph), geometry, span, level
 
 
 def main(argv=None):
@@ -465,18 +567,22 @@ def main(argv=None):
                     help="OBJECT:SIZE:VIEWS:PHOTONS[:fan] instead of the set above (fan: ellipses and rings only)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    cases = [(*c, "parallel") for c in CASES] if args.cases is None else [
-        (o, int(n), int(v), float(ph), (rest or ["parallel"])[0])
-        for o, n, v, ph, *rest in (c.split(":") for c in args.cases)]
-    for name, size, views, photons, geometry in cases:
+    cases = [(*c, "parallel", 180.0, 0.0) for c in CASES] if args.cases is None else [
+        parse_case(c) for c in args.cases]
+    for name, size, views, photons, geometry, span, level in cases:
         name = dict(zip(("astronaut", "brick"), args.images)).get(name, name)
         if args.only and name not in args.only:
             continue
-        sino, clean, truth = make(name, size, views, photons, args.seed, args.fine, geometry)
-        tag = "" if geometry == "parallel" else f"_{geometry}"
-        path = args.out / f"{name}_{size}_{views}_{photons:.0e}{tag}.npz"
+        if span != 180.0 and geometry != "parallel":
+            raise ValueError("a limited angular range: parallel beam only")
+        sino, clean, truth = make(name, size, views, photons, args.seed, args.fine, geometry, span, level)
+        tag = ("" if geometry == "parallel" else f"_{geometry}") + ("" if span == 180.0 else f"_lim{span:g}")
+        noise = f"g{level:g}" if level > 0 else f"{photons:.0e}"
+        path = args.out / f"{name}_{size}_{views}_{noise}{tag}.npz"
         np.savez(path, sinogram=sino, clean=clean, truth=truth, object=name, size=size, views=views,
-                 photons=photons, seed=args.seed, fine=args.fine, geometry=geometry)
+                 photons=photons, seed=args.seed, fine=args.fine, geometry=geometry,
+                 angle_range=span if geometry == "parallel" else 360.0,
+                 noise_level=level)
         print(path, sino.shape, f"max {clean.max():.2f}", flush=True)
 
 

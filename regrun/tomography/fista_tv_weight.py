@@ -146,8 +146,8 @@ def noise_variance_view_sums(sinogram: torch.Tensor, kind: str | None) -> float 
     the mean one. Why not the second differences across bins (noise_std_sinogram): the object's detail at the
     bin scale reads as noise there, 1.0-8.9x the Poisson truth at 1e3-1e4 photons and 1.4-36000x at 1e5-1e7
     (docs/ct.md, "Sixth round"); the sums' spread is 0.5-1.8x at every dose. None for fan and cone beams (the
-    sum over a view's bins weights the object by its distance from the source: not constant; fan beams have
-    noise_variance_fan_pairs), for data that are no sinogram (kind None) and below 4 views."""
+    sum over a view's bins weights the object by its distance from the source: not constant; they have
+    noise_variance_source_pairs), for data that are no sinogram (kind None) and below 4 views."""
     if kind != "parallel" or sinogram.ndim < 2 or sinogram.shape[0] < 4:
         return None
     sums = sinogram.sum(1)  # (views[, n_v]): each detector row's sum over u
@@ -167,62 +167,131 @@ def noise_variance_fan_pairs(sinogram: torch.Tensor, geometry) -> float | None:
     bin's angular extent: log|tan(psi / 2)| at its edges. var(G - G') = sum of w^2 sigma^2 over both views' bins,
     so sum (G - G')^2 / sum (w^2 + w'^2) over the pairs is a mean of the bins' variances (weighted by w^2, which
     varies by under 2x across a fan of 20 degrees). None for other geometries, below 4 views, and where no pair of
-    neighbouring views qualifies."""
-    if getattr(geometry, "kind", None) != "fan" or sinogram.ndim != 2 or sinogram.shape[0] < 4:
+    neighbouring views qualifies. The fan is the cone beam's mid-plane: noise_variance_source_pairs computes both
+    (here with one detector row in the plane of the orbit)."""
+    if getattr(geometry, "kind", None) != "fan" or sinogram.ndim != 2:
+        return None
+    return noise_variance_source_pairs(sinogram, geometry)
+
+
+def _as_3d(geometry, sinogram: torch.Tensor, dtype, device):
+    """(source, detector centre, u, v) per view as (V, 3) tensors and the sinogram as (V, n_u, n_v): a fan beam
+    is a cone beam with one detector row in the plane of its orbit (v the axis out of it)."""
+    parts = geometry.parts(slice(None), dtype, device)
+    if geometry.kind == "cone":
+        return (*parts, sinogram)
+    zero = torch.zeros(len(parts[0]), 1, dtype=dtype, device=device)
+    source, centre, u = (torch.cat((a, zero), -1) for a in parts)
+    v = torch.zeros_like(u)
+    v[:, 2] = 1.0
+    return source, centre, u, v, sinogram[..., None]
+
+
+def noise_variance_source_pairs(sinogram: torch.Tensor, geometry) -> float | None:
+    """The noise variance per detector bin of a fan or cone beam from neighbouring views' epipolar consistency
+    (noise_variance_fan_pairs: the fan's 1/sin-weighted sums, which this extends). In a cone beam the condition
+    holds in every plane through the baseline of two sources (an epipolar plane: each of its rays leaves one
+    source and lies in the plane, so the plane's own fan integral int f(x) / d(x) dx is seen by both views). Such
+    a plane meets each view's flat detector in a line; the one through detector row j at u = 0 of the first view
+    is taken, for every row j, and sampled at every bin along u, the value interpolated linearly between the two
+    rows it crosses (the line slants a little across rows: the baseline of neighbouring sources is not parallel
+    to the detector). Each sample's weight is the integral of 1 / sin over its bin's angular extent in the plane,
+    its noise variance ((1 - f)^2 + f^2) sigma^2 for an interpolation at fraction f (independent rows), so
+    sum (G - G')^2 / sum (W + W') over the planes is again a mean of the bins' variances (W: sum of w^2 times the
+    interpolation's factor). A plane counts where its line stays on the detector's rows over the whole width,
+    the baseline lies outside both views' fans (3 degrees), and the volume's corners project onto both detectors.
+    For a fan beam the one plane is the orbit's and the result is noise_variance_fan_pairs'. Row interpolation
+    leaves the object's structure between rows in the differences (on regrun's projection of a smooth object,
+    tests/test_ct_dose.py); none below 4 views or where no plane qualifies."""
+    kind = getattr(geometry, "kind", None)
+    if kind not in ("fan", "cone") or sinogram.ndim != (2 if kind == "fan" else 3) or sinogram.shape[0] < 4:
         return None
     dtype, device = sinogram.dtype, sinogram.device
-    source, centre, u = geometry.parts(slice(None), dtype, device)  # (V, 2) each
-    n = sinogram.shape[1]
-    steps = torch.arange(n + 1, dtype=dtype, device=device) - n / 2  # bin edges, in bins from the centre
-    edges = centre[:, None, :] + steps[None, :, None] * u[:, None, :]  # (V, n + 1, 2)
-    nxt = torch.roll(torch.arange(len(source), device=device), -1)
-    # the last view pairs with the first only where the orbit closes (360 degrees): the check below drops it if not
+    source, centre, u, v, sino = _as_3d(geometry, sinogram, dtype, device)
+    views, n_u, n_v = sino.shape
+    nxt = torch.roll(torch.arange(views, device=device), -1)
+    # the last view pairs with the first only where the orbit closes (360 degrees): the checks drop it if not
     e = source[nxt] - source
     e = e / e.norm(dim=-1, keepdim=True)
+    a_mid = torch.arange(n_u, dtype=dtype, device=device) - (n_u - 1) / 2  # bin centres along u, in bins
+    a_edge = torch.arange(n_u + 1, dtype=dtype, device=device) - n_u / 2  # bin edges
+    rows = torch.arange(n_v, dtype=dtype, device=device) - (n_v - 1) / 2
+    # each pair's planes: through both sources and the first view's detector point (u = 0, row j)
+    q = centre[:, None, :] + rows[None, :, None] * v[:, None, :]  # (V, n_v, 3)
+    normal = torch.linalg.cross(e[:, None, :].expand_as(q), q - source[:, None, :], dim=-1)
+    normal = normal / normal.norm(dim=-1, keepdim=True)  # (V pairs, n_v planes, 3)
+    inside = volume_inside_detectors(geometry, source, centre, u, v, (n_u, n_v))
 
-    def weights(view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r = edges[view] - source[view][:, None, :]
-        psi = torch.atan2(e[:, None, 0] * r[..., 1] - e[:, None, 1] * r[..., 0], (e[:, None, :] * r).sum(-1))
-        ok = (psi.sin().abs() > math.sin(math.radians(3))).all(1) & (
-            (psi > 0).all(1) | (psi < 0).all(1))  # the baseline outside the fan
-        return torch.diff(torch.log(torch.tan(psi / 2).abs()), dim=1), ok
+    def line(view: torch.Tensor):
+        """The planes' lines on `view`'s detector: rows (in row units) at the bin centres and edges, the in-plane
+        angle psi from the baseline at the edges, and whether the baseline lies outside the fan."""
+        s, c, du, dv = source[view][:, None, :], centre[view][:, None, :], u[view][:, None, :], v[view][:, None, :]
+        nu, nv, n0 = (normal * du).sum(-1), (normal * dv).sum(-1), (normal * (c - s)).sum(-1)  # (V, n_v)
 
-    inside = volume_inside_fans(geometry, dtype, device)
-    w0, ok0 = weights(torch.arange(len(source), device=device))
-    w1, ok1 = weights(nxt)
-    ok = ok0 & ok1 & inside & inside[nxt]
+        def height(a):  # row offset (row units) where the plane crosses the detector at u = a (bins)
+            return -(n0[..., None] + a * nu[..., None]) / nv[..., None]
+
+        t_mid, t_edge = height(a_mid), height(a_edge)  # (V, n_v, n_u[+1])
+        r = (c[:, :, None, :] + a_edge[None, None, :, None] * du[:, :, None, :]
+             + t_edge[..., None] * dv[:, :, None, :]) - s[:, :, None, :]  # rays to the bin edges
+        ee = e[:, None, None, :]
+        psi = torch.atan2((torch.linalg.cross(ee.expand_as(r), r, dim=-1) * normal[:, :, None, :]).sum(-1),
+                          (ee * r).sum(-1))
+        ok = (psi.sin().abs() > math.sin(math.radians(3))).all(-1) & ((psi > 0).all(-1) | (psi < 0).all(-1))
+        return t_mid + (n_v - 1) / 2, torch.diff(torch.log(torch.tan(psi / 2).abs()), dim=-1), ok
+
+    def weighted(view: torch.Tensor):
+        """Per plane: the weighted sum G of the view's samples on the plane's line, its noise factor W, and
+        whether the line stays on the detector's rows."""
+        row, w, ok = line(view)
+        on = (row >= -1e-9).all(-1) & (row <= n_v - 1 + 1e-9).all(-1)
+        row = row.clamp(0, n_v - 1)
+        lo = row.floor().clamp(max=max(n_v - 2, 0)).long()
+        f = row - lo
+        hi = (lo + 1).clamp(max=n_v - 1)
+        data = sino[view].transpose(1, 2)  # (V, n_v rows, n_u): row i of bin a at [.., i, a]
+        p = (1 - f) * data.gather(1, lo) + f * data.gather(1, hi)
+        noise = ((1 - f) ** 2 + f**2) * (hi != lo) + (hi == lo)  # one row: the sample's own variance
+        return (w * p).sum(-1), (w.pow(2) * noise).sum(-1), ok & on
+
+    g0, w0, ok0 = weighted(torch.arange(views, device=device))
+    g1, w1, ok1 = weighted(nxt)
+    ok = ok0 & ok1 & (inside & inside[nxt])[:, None]
     if int(ok.sum()) < 4:
         return None
-    diff = (w0 * sinogram).sum(1) - (w1 * sinogram[nxt]).sum(1)
-    return float(diff[ok].pow(2).sum() / (w0[ok].pow(2).sum() + w1[ok].pow(2).sum()))
+    return float((g0 - g1)[ok].pow(2).sum() / (w0[ok] + w1[ok]).sum())
 
 
-def volume_inside_fans(geometry, dtype, device) -> torch.Tensor:
-    """Per view: whether every corner of the volume projects onto the detector (no truncated ray sum)."""
-    source, centre, u = geometry.parts(slice(None), dtype, device)
-    n = geometry.detector[0]
-    half = torch.tensor(geometry.volume.shape, dtype=dtype, device=device) * geometry.volume.voxel / 2
-    signs = torch.tensor([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=dtype, device=device)
-    corners = signs * half  # (4, 2)
-    # the ray from the source through a corner meets the detector line centre + a u at
-    # a = cross(c - s, centre - s) / cross(c - s, u) / |u|^2 * |u|^2, in bins from the detector's centre
-    ray = corners[None, :, :] - source[:, None, :]  # (V, 4, 2)
-    to_c = (centre - source)[:, None, :]
-
-    def cross(a, b):
-        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-
-    a = cross(to_c, ray) / cross(ray, u[:, None, :])
-    return (a.abs() <= n / 2).all(1)
+def volume_inside_detectors(geometry, source, centre, u, v, detector) -> torch.Tensor:
+    """Per view: whether every corner of the volume projects onto the detector (no truncated ray sum); 3-D
+    parts as _as_3d gives them (a fan's volume is its plane's rectangle)."""
+    dtype, device = source.dtype, source.device
+    shape = tuple(geometry.volume.shape) + ((1,) if len(geometry.volume.shape) == 2 else ())
+    half = torch.tensor(shape, dtype=dtype, device=device) * geometry.volume.voxel / 2
+    if len(geometry.volume.shape) == 2:
+        half[2] = 0.0
+    signs = torch.tensor([[a, b, c] for a in (1, -1) for b in (1, -1) for c in (1, -1)], dtype=dtype, device=device)
+    corners = signs * half  # (8, 3)
+    normal = torch.linalg.cross(u, v, dim=-1)  # the detector plane's normal
+    ray = corners[None, :, :] - source[:, None, :]  # (V, 8, 3)
+    lam = ((centre - source) * normal).sum(-1, keepdim=True) / (ray * normal[:, None, :]).sum(-1)  # to the plane
+    hit = source[:, None, :] + lam[..., None] * ray - centre[:, None, :]
+    a = (hit * u[:, None, :]).sum(-1) / u.pow(2).sum(-1, keepdim=True)
+    b = (hit * v[:, None, :]).sum(-1) / v.pow(2).sum(-1, keepdim=True)
+    return ((a.abs() <= detector[0] / 2) & (b.abs() <= detector[1] / 2)
+            & (lam > 0)).all(1)
 
 
 def noise_variance(sinogram: torch.Tensor, geometry) -> tuple[float | None, str]:
     """The noise variance per detector bin by the geometry's consistency condition, and how it was estimated:
-    the views' sums for a parallel beam (noise_variance_view_sums), neighbouring views' weighted sums for a fan
-    (noise_variance_fan_pairs); None for cone beams and data without a geometry."""
+    the views' sums for a parallel beam (noise_variance_view_sums), neighbouring views' weighted sums in their
+    epipolar planes for fan and cone beams (noise_variance_source_pairs); None for data without a geometry."""
     kind = getattr(geometry, "kind", None)
     if kind == "fan":
-        return noise_variance_fan_pairs(sinogram, geometry), "neighbouring views' 1/sin-weighted sums"
+        return noise_variance_source_pairs(sinogram, geometry), "neighbouring views' 1/sin-weighted sums"
+    if kind == "cone":
+        return (noise_variance_source_pairs(sinogram, geometry),
+                "neighbouring views' 1/sin-weighted sums in their epipolar planes")
     return noise_variance_view_sums(sinogram, kind), "spread of the views' sums"
 
 
@@ -432,7 +501,8 @@ def dose_scale(scale: float, noise: float | None, gain: float, misfit: float,
     (0.6-1.0x on six of eight 1e3-photon cases) and the scale under-regularizes (docs/ct.md, "Sixth round"). The
     held-out misfit is the held-out views' own noise (independent of the training reconstruction) plus the
     prediction error, so its noise share says which regime the data are in; in between, the correction is
-    interpolated in log lam. No estimate (cone beams): the scale as given."""
+    interpolated in log lam. No estimate (no consistency condition for the geometry, or too few views): the scale
+    as given."""
     if noise is None:
         return scale, "not estimated (no consistency condition used for this geometry): the scale as given"
     share = noise * gain / max(misfit, 1e-300)
