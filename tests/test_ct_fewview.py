@@ -2,6 +2,7 @@
 noise, dense-view truth, the user's own sinogram file) and its errors; the fbp solver end to end."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -159,3 +160,19 @@ def test_angle_start_turns_the_scan_and_a_turned_truth_is_named(device, tmp_path
             assert "problem.angle_start=90 turns it back" in q.warnings({})[0]
         else:
             assert metrics["rel_error"] < 0.3
+
+
+def test_a_sinogram_with_a_negative_baseline_is_warned_and_a_noisy_clean_one_is_not(device, tmp_path):
+    """Line integrals are 0 where rays miss the object: a scan whose detector ends sit at -5% of its peak (an
+    offset left by a dark or flat-field correction) is named with the offset to subtract; the same scan with
+    Poisson noise and no offset is not."""
+    p = problem(device, views=24, noise="poisson", photons=1e4)
+    sino = p.sinogram.cpu().numpy()
+    np.save(tmp_path / "clean.npy", sino)
+    np.save(tmp_path / "offset.npy", sino - 0.05 * sino.max())
+    clean = problem(device, data="file", sinogram=str(tmp_path / "clean.npy"), views=None)
+    assert clean.warnings({}) == []
+    offset = problem(device, data="file", sinogram=str(tmp_path / "offset.npy"), views=None)
+    [warning] = offset.warnings({})
+    assert "offset.npy" in warning and "subtract it" in warning
+    assert re.search(r"(4\.9|5\.0)% of the peak's height", warning), warning  # the ends' own +0.005 noise bias

@@ -47,6 +47,22 @@ PROJECTORS = ("torch", "astra")
 AXIS_SNAP_BINS = 0.05  # an estimated axis this close to a convention's is that convention (estimates err <= 0.02)
 
 
+def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
+    """A warning when the detector's ends, where rays miss the object and line integrals are 0, sit below 0 by
+    more than their noise can explain: a dark or flat-field correction that left an offset, which every
+    reconstruction then carries as a bias. Noise alone leaves the ends' mean within a few standard errors of 0
+    (after -log of counts, slightly above it), so the bar is 5 standard errors and 0.5% of the peak's height. '' if not."""
+    mean = float(edge.mean())
+    standard_error = float(edge.std()) / np.sqrt(edge.size) if edge.size > 1 else 0.0
+    height = peak - mean  # the object's largest line integral, measured from the offset
+    if not (mean < -0.005 * abs(height) and mean < -5 * standard_error):
+        return ""
+    below = f"{-mean / standard_error:.0f} standard errors below 0" if standard_error > 0 else "all below 0"
+    return (f"{what}: the detector's ends, where rays miss the object, average {mean:.3g} "
+            f"({100 * -mean / abs(height):.1f}% of the peak's height {height:.3g} above them; {below}); line integrals there are 0, so an "
+            f"offset (dark or flat-field correction?) biases every reconstruction: subtract it (sinogram - ({mean:.3g}))")
+
+
 @register_problem("ct_fewview")
 class CTFewView(Problem):
     """What solvers use (every tensor on ctx.device in ctx.dtype; the run's dtype is float64 unless
@@ -84,6 +100,7 @@ class CTFewView(Problem):
         self.axis: dict | None = None
         self.axis_warning = ""
         self.truth_warning = ""
+        self.baseline_warning = ""
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
             self.views = check_int("problem.views", cfg.views, 1)
@@ -307,12 +324,14 @@ class CTFewView(Problem):
         if float(sino.mean()) < 0:
             raise UserError(f"{what}: mean value {float(sino.mean()):.3g} < 0; line integrals of attenuation are "
                             ">= 0 (was the sign flipped? save -sinogram)")
-        ends = float(np.concatenate([sino[:, 0].ravel(), sino[:, -1].ravel()]).mean())
+        edge = np.concatenate([sino[:, 0].ravel(), sino[:, -1].ravel()])
+        ends = float(edge.mean())
         centre = float(sino[:, n_u // 2].mean())
         if ends > 0.5 * float(sino.max()) and ends > centre:
             raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
                             "integrals -log(counts / counts_without_object)")
+        self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
 
     def _disk_mask(self, device) -> torch.Tensor:
         pts = Volume(self.shape, self.voxel).points(torch.float64, device)
@@ -328,7 +347,7 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.axis_warning, self.truth_warning) if w]
+        return [w for w in (self.axis_warning, self.truth_warning, self.baseline_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
