@@ -483,7 +483,9 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
                                "lam_rechosen": res.metrics.get("lam_rechosen", math.nan),
                                "solver_runs": res.metrics.get("solver_runs", 1.0),
-                               "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan)}
+                               "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan),
+                               # the run again's two starts: 1 where the pre-registration's run was kept
+                               "rerun_from_start": res.metrics.get("lam_rerun_from_start", math.nan)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}

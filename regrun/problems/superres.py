@@ -103,6 +103,7 @@ class SuperRes(Problem):
         self.weight_moves = []  # at each solver run's end: fine pixels the motion moved since the last search
         self.weight_search_motion = None  # the motion of the last search
         self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
+        self.weight_restarts = []  # each run again's two starts: (1 if the first start's run was kept, objectives)
         self.weight_image_solves = 0  # image solves of every search and weight in use (superres_weight.Evaluator)
         self.weight_last_search = None  # (motion, evaluate) of the last search, for superres_weight.recheck
         check_choice("problem.outside", cfg.outside, OUTSIDE)
