@@ -485,14 +485,17 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "solver_runs": res.metrics.get("solver_runs", 1.0),
                                "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan),
                                # the run again's two starts: 1 where the pre-registration's run was kept
-                               "rerun_from_start": res.metrics.get("lam_rerun_from_start", math.nan)}
+                               "rerun_from_start": res.metrics.get("lam_rerun_from_start", math.nan),
+                               # the held-out frames check without the truth (problem.frames_check)
+                               "check_ratio": metrics.get("frames_check_ratio", math.nan)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
 
     def regrun_at(lam):
         _, metrics, cpu, _ = solve(problem(lam))
-        return {"psnr": metrics["psnr"], "cpu_s": cpu, "motion_error": metrics.get("motion_error", math.nan)}
+        return {"psnr": metrics["psnr"], "cpu_s": cpu, "motion_error": metrics.get("motion_error", math.nan),
+                "check_ratio": metrics.get("frames_check_ratio", math.nan)}
 
     grid = weight_search(regrun_at, args.grid, args.grid_refine)
     row["grid"] = grid

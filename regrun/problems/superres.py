@@ -37,6 +37,7 @@ from ..metrics import psnr, ssim
 from ..optim.parameter_choice import check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
+from ..registration.superres_check import held_out_frames
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
@@ -54,6 +55,9 @@ HANDS_MOTIONS = (
 )
 MOTION_KINDS = ("auto", "paper", "random")
 CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.yaml)
+# frames_check_ratio (registration/superres_check.py) at which the run warns: the answer's held-out prediction
+# error as large as bicubic's, i.e. no better than the image a user has without regrun
+FRAMES_CHECK_WARN = 1.0
 
 
 @register_problem("superres")
@@ -95,6 +99,7 @@ class SuperRes(Problem):
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.rechoose = RechooseSettings.from_config(cfg)
+        self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
@@ -304,6 +309,8 @@ class SuperRes(Problem):
             "final_cg_iters": float(final.n_iter),
             "final_cg_rel_residual": final.rel_residual,
         }
+        if self.frames_check:  # without the truth: the answer's prediction of unseen frames against bicubic's
+            metrics.update(held_out_frames(self.model, w))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
@@ -332,6 +339,18 @@ class SuperRes(Problem):
             arrays["error"] = est - tru
         self._evaluated = arrays
         return metrics, arrays
+
+    def warnings(self, metrics: dict[str, float]) -> list[str]:
+        """The held-out frames check (problem.frames_check): the answer predicts frames it did not see no better
+        than bicubic upsampling of frame 0 does."""
+        ratio = metrics.get("frames_check_ratio", math.nan)
+        if not ratio < FRAMES_CHECK_WARN:  # NaN (a frame set bicubic predicts exactly) warns too
+            if "frames_check_ratio" not in metrics:
+                return []
+            return [f"the answer predicts held-out frames no better than bicubic upsampling of frame 0 "
+                    f"(frames_check_ratio {ratio:.3g}, warning at {FRAMES_CHECK_WARN:g} and above): the motion or "
+                    f"lambda_f is likely wrong, and the answer may be worse than bicubic"]
+        return []
 
     def solve_channels(self, w: torch.Tensor, f_lum: torch.Tensor, rtol: float) -> torch.Tensor:
         """Every channel's image (channels, n) at the final motion (and gains), given the luminance's f_lum (solved
