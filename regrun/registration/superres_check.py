@@ -26,9 +26,10 @@ import torch
 
 from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
 
-# Moved frames held out (the first ones, 1..): each costs a solve with the factor for its coarse pixels' columns
-# (64^2 from 32^2 frames: 1024 columns against a 4096^2 factor).
-HELD_OUT_FRAMES = 4
+# Moved frames held out (the first ones, 1..): each costs a triangular solve with the factor for its coarse
+# pixels' columns, n^2 x n/4 (a frame has a quarter of the fine pixels), so two cost about 1.5 factors (n^3/3) more:
+# with 4, the check took 9-11 CPU-s at 64^2, as much as the weight search (docs/superres.md, "Thirteenth round").
+HELD_OUT_FRAMES = 2
 
 
 def bicubic_image(model) -> torch.Tensor:
@@ -47,7 +48,7 @@ def held_out_frames(model, w: torch.Tensor) -> dict[str, float]:
     frames = list(range(1, min(model.q, HELD_OUT_FRAMES) + 1))
     gram = model.normal_matrix(w)  # h_d A^T A + lambda^2 h_f L^T L at the weight in use
     factor = torch.linalg.cholesky(gram)
-    rhs = model.dense_operator(w).rmatvec(model.b)
+    rhs = model.operator(w, fixed=True).rmatvec(model.b)  # h_d A^T d (matrix-free: the dense one is q n^2 / 4)
     f = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
     rows = model.moved_rows(w, frames)  # (K, nc, n), frame units
     data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
@@ -56,7 +57,8 @@ def held_out_frames(model, w: torch.Tensor) -> dict[str, float]:
     answer = bicubic = 0.0
     for p_k, d_k in zip(rows, data):
         r_k = d_k - p_k @ f
-        hat = h_d * p_k @ torch.cholesky_solve(p_k.T, factor)  # H_kk (nc, nc); dropped pixels' rows are zero
+        half = torch.linalg.solve_triangular(factor, p_k.T, upper=False)  # L^-1 P_k^T: H_kk = h_d half^T half
+        hat = h_d * half.T @ half  # (nc, nc); dropped pixels' rows are zero
         eye = torch.eye(hat.shape[0], dtype=hat.dtype, device=hat.device)
         answer += float(torch.linalg.solve(eye - hat, r_k).pow(2).sum())
         bicubic += float((p_k @ f_bic - d_k).pow(2).sum())

@@ -6,10 +6,10 @@ applied to the image solve at the starting motion w0 (the pre-registration, whic
 by a Cholesky factor of A_d^T A_d + lam^2 h_f L^T L up to WEIGHT_CHOLESKY_MAX_PIXELS pixels (the Gram matrices
 formed once; each weight costs one factor), else by preconditioned CG (the model's cosine-basis preconditioner at
 that weight) warm-started from the last weight's images. The rule's divergence tr d(A_d f)/d(frames) is
-Hutchinson's estimate. Up to the solvers' CHOLESKY_MAX_PIXELS the directional derivative is taken by
-forward-mode AD (torch.func.jvp) through the solve; beyond it, it is the prediction of the probe itself (f is
-linear in the frames, so d(A_d f)[z] = A_d f(z)), all probes as one block. The earlier path beyond 32^2,
-forward-mode AD through plain CG to a relative residual of 1e-12, took minutes of CPU per search at 48^2
+Hutchinson's estimate. The directional derivative is the prediction of the probe itself (f is linear in the
+frames, so d(A_d f)[z] = A_d f(z)), all probes as one block, at every size (up to the solvers'
+CHOLESKY_MAX_PIXELS it was forward-mode AD through the solve until the thirteenth round: the same trace, at 70% of
+`auto`'s CPU at 32^2). The earlier path beyond 32^2, forward-mode AD through plain CG to a relative residual of 1e-12, took minutes of CPU per search at 48^2
 (docs/superres.md). The motion estimate's own (6q-dimensional) dependence
 on the frames is left out of the divergence: it adds at most 6q degrees of freedom to thousands.
 
@@ -184,15 +184,12 @@ class ImageSolve:
         return float(2 * lam**2 * g.norm())
 
     def trace(self, predict, d: torch.Tensor, probes) -> float:
-        """Hutchinson's tr d(A_d f)/d(frames) over the probes: forward-mode AD through the solve with the dense
-        operator; beyond it the probes' own predictions (the map is linear), as one block (PCG: warm-started
-        from the last weight's)."""
+        """Hutchinson's tr d(A_d f)/d(frames) over the probes: the probes' own predictions (the map is linear in
+        the frames, so d(A_d f)[z] = A_d f(z)), as one block (PCG: warm-started from the last weight's). On the
+        dense path too: forward-mode AD through the solve there gave the same trace (to rounding) at 70% of
+        `auto`'s CPU at 32^2 (clock 32^2/8: 121 of 173 profiled s in 136 jvps; docs/superres.md, "Thirteenth
+        round (srsmall)")."""
         total = 0.0
-        if self.dense:
-            for z in probes:
-                _, tangent = torch.func.jvp(lambda u: predict(u)[0], (d,), (z,))
-                total += float((z * tangent).sum())
-            return total / len(probes)
         block = torch.stack(list(probes))
         tangents, images = predict(block)
         self.z0 = images.detach()
@@ -211,7 +208,7 @@ def frame_data(model) -> tuple[torch.Tensor, int]:
 def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
     d, m = frame_data(model)
     predict = solve.prediction(lam)
-    if solve.cholesky and not solve.dense and probes is not None:
+    if solve.cholesky and probes is not None:
         # the frames and the probes as one block: one pass over the factor for all right-hand sides
         preds, images = predict(torch.stack((d, *probes)))
         pred, f = preds[0], images[0]
