@@ -69,3 +69,15 @@ def test_frames_check_is_on_for_a_users_frames_only():
     with pytest.raises(UserError, match="problem.frames_check"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=2, frames_check="yes"),
                  RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
+
+def test_the_weight_searchs_factor_gives_the_same_check(device):
+    """recheck hands the search's factor at the final motion and weight to the check (no second Gram matrix):
+    the same ratio as the check's own factor."""
+    from regrun.registration.superres_weight import ImageSolve
+
+    p = problem(device, lambda_f=0.05)
+    solve = ImageSolve(p.model, p.w_true, 100, 1e-10)
+    p.model.set_weight(0.05)  # ImageSolve leaves the model at weight 0
+    own, reused = held_out_frames(p.model, p.w_true), held_out_frames(p.model, p.w_true, solve.factor_at(0.05))
+    assert reused["frames_check_ratio"] == pytest.approx(own["frames_check_ratio"], rel=1e-9)

@@ -182,4 +182,3 @@ def test_two_starts_keeps_the_run_with_the_lower_objective():
         assert runs == [("first", 7)] and out == kept and {out, other} == {"fitted", "first"}
         assert rows.next_iter == 8  # the monitor's rows numbered on
         assert problem.weight_restarts == [(float(kept == "first"), j_fitted, j_first)]
-

@@ -111,6 +111,7 @@ class SuperRes(Problem):
         self.weight_restarts = []  # each run again's two starts: (1 if the first start's run was kept, objectives)
         self.weight_image_solves = 0  # image solves of every search and weight in use (superres_weight.Evaluator)
         self.weight_last_search = None  # (motion, evaluate) of the last search, for superres_weight.recheck
+        self.weight_final_factor = None  # (motion, weight, factor) from superres_weight.recheck, for the check
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
         check_choice("problem.gain", cfg.gain, (True, False))
@@ -310,7 +311,9 @@ class SuperRes(Problem):
             "final_cg_rel_residual": final.rel_residual,
         }
         if self.frames_check:  # without the truth: the answer's prediction of unseen frames against bicubic's
-            metrics.update(held_out_frames(self.model, w))
+            kept, self.weight_final_factor = self.weight_final_factor, None  # used once, then let go (n x n)
+            same = kept is not None and kept[1] == self.model.lam and torch.equal(kept[0], w.detach())
+            metrics.update(held_out_frames(self.model, w, kept[2] if same else None))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}

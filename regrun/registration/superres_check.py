@@ -39,15 +39,17 @@ def bicubic_image(model) -> torch.Tensor:
                                            align_corners=False)[0, 0].reshape(-1)
 
 
-def held_out_frames(model, w: torch.Tensor) -> dict[str, float]:
+def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None) -> dict[str, float]:
     """{frames_check_ratio, frames_check_answer, frames_check_bicubic, frames_check_frames} at motion w and the
-    model's weight (module docstring); {} beyond WEIGHT_CHOLESKY_MAX_PIXELS or without a moved frame."""
+    model's weight (module docstring); {} beyond WEIGHT_CHOLESKY_MAX_PIXELS or without a moved frame. factor: the
+    lower Cholesky factor of the normal matrix at w and that weight when the caller has it (the weight search's
+    at the final motion), else formed here."""
     if model.n > WEIGHT_CHOLESKY_MAX_PIXELS or model.q < 1:
         return {}
     w = w.detach()
     frames = list(range(1, min(model.q, HELD_OUT_FRAMES) + 1))
-    gram = model.normal_matrix(w)  # h_d A^T A + lambda^2 h_f L^T L at the weight in use
-    factor = torch.linalg.cholesky(gram)
+    if factor is None:
+        factor = torch.linalg.cholesky(model.normal_matrix(w))  # h_d A^T A + lambda^2 h_f L^T L
     rhs = model.operator(w, fixed=True).rmatvec(model.b)  # h_d A^T d (matrix-free: the dense one is q n^2 / 4)
     f = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
     rows = model.moved_rows(w, frames)  # (K, nc, n), frame units

@@ -398,7 +398,8 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     last = getattr(problem, "weight_last_search", None)
     problem.weight_last_search = None  # its Gram matrices (n x n each) are let go here
     if last is not None and torch.equal(last[0], w.detach()):  # the last search's motion: its set-up, same probes
-        fit = last[1](choice.lam)
+        evaluate = last[1]
+        fit = evaluate(choice.lam)
     elif problem.weight_moves and problem.weight_moves[-1] <= problem.rechoose.move:
         # not searched again, as the motion moved at most lam_rechoose_move since the last search: that search's
         # own value at the weight (a set-up and a solve at the final motion, ~5 CPU-s at 256x256, for a value
@@ -410,6 +411,10 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     else:
         evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
         fit = evaluate(choice.lam)
+    if evaluate.solve.cholesky:
+        # the factor of the normal matrix at the final motion and weight, kept for the problem's held-out frames
+        # check (superres_check), which would otherwise form the Gram matrix and factor it again (64^2: 4-5 CPU-s)
+        problem.weight_final_factor = (w.detach().clone(), choice.lam, evaluate.solve.factor_at(choice.lam))
     model.set_weight(choice.lam)
     value = criterion(settings.rule, fit, choice.sigma, settings.tau, settings.gamma)
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
