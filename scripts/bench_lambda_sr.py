@@ -81,7 +81,7 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     wall of 24x10 px bricks in running bond, each a flat grey, 2 px mortar, 4x drawing); weave (periodic: the
     product of two sinusoids of period 6-10 px at a random angle, plus a slow shade); plasma (colour, smooth:
     random-phase noise with a 1/|k|^3 amplitude spectrum, a field per channel). The continuous analytic
-    kinds are in image_function. crop = (row, column, side): for sk:/fair: images, that square (top-left corner,
+    kinds are in image_function. crop = (row, column, side): for sk:/fair:/mpl: images, that square (top-left corner,
     side in the image's pixels) instead of the central one (batch E)."""
     n = 256
     if kind == "camera":
@@ -259,6 +259,8 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
         if not path.exists():
             raise SystemExit(f"{path} not found (the FAIR images live in ../shared/fair_data)")
         a = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    elif kind.startswith("mpl:"):  # matplotlib's bundled sample data (batch G-small): images new to this repository
+        a = mpl_sample(kind[4:])
     else:
         raise SystemExit(f"unknown image {kind!r}")
     if a.ndim == 3 and kind not in COLOUR:
@@ -273,13 +275,39 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     return torch.as_tensor(np.moveaxis(a[..., :3], -1, 0).copy() if a.ndim == 3 else a.copy())
 
 
+MPL_SAMPLES = ("grace_hopper", "s1045", "jacksboro_fault_dem", "Minduka_Present_Blue_Pack")
+
+
+def mpl_sample(name: str) -> np.ndarray:
+    """One of matplotlib's sample-data images (shipped with matplotlib, no download): grace_hopper (a photograph,
+    600x512 RGB), s1045 (an MRI slice, 256^2 uint16), jacksboro_fault_dem (a terrain elevation model, 344x403),
+    Minduka_Present_Blue_Pack (a photograph, 128^2 RGBA). Non-8-bit data are scaled to [0, 255] as a user's
+    8-bit export would be (the weight's scale then matches the other images')."""
+    import gzip
+
+    from matplotlib import cbook
+    from PIL import Image
+
+    if name not in MPL_SAMPLES:
+        raise SystemExit(f"mpl:{name}: not one of {', '.join(MPL_SAMPLES)}")
+    if name == "s1045":
+        with gzip.open(cbook.get_sample_data("s1045.ima.gz", asfileobj=False)) as fh:
+            a = np.frombuffer(fh.read(), np.uint16).reshape(256, 256).astype(np.float64)
+    elif name == "jacksboro_fault_dem":
+        a = np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))["elevation"].astype(np.float64)
+    else:
+        ext = ".jpg" if name == "grace_hopper" else ".png"
+        return np.asarray(Image.open(cbook.get_sample_data(name + ext, asfileobj=False)), dtype=np.float64)[..., :3]
+    return 255 * (a - a.min()) / (a.max() - a.min())
+
+
 def image_function(kind: str, size: int, gen: torch.Generator):
     """A continuous image on [0, size]^2 (fine-pixel units), values (...) or (..., 3) for COLOUR kinds: regrun's
     textured phantom; zoneplate (a chirp cos(pi k r^2) about a random centre whose frequency reaches 0.45
     cycles a fine pixel at the domain's far corner: beyond the frames' Nyquist over most of the domain); or a
     source image (source_image) bilinear between its pixels over the domain. IMAGE@ROW:COL (sk:/fair: images,
     batch E): the crop of side 4 x size at that top-left corner, so that its pixels are 8x finer than the
-    reference frame's (the issue's "camera crop made 8x finer than the reference")."""
+    reference frame's (the issue's "camera crop made 8x finer than the reference"); mpl:NAME (batch G-small) too."""
     if kind == "phantom":
         f_unit, _ = textured_phantom(gen)
         return lambda x: 100.0 * f_unit(x / size)  # noqa: E731
@@ -455,14 +483,19 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
                                "lam_rechosen": res.metrics.get("lam_rechosen", math.nan),
                                "solver_runs": res.metrics.get("solver_runs", 1.0),
-                               "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan)}
+                               "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan),
+                               # the run again's two starts: 1 where the pre-registration's run was kept
+                               "rerun_from_start": res.metrics.get("lam_rerun_from_start", math.nan),
+                               # the held-out frames check without the truth (problem.frames_check)
+                               "check_ratio": metrics.get("frames_check_ratio", math.nan)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
 
     def regrun_at(lam):
         _, metrics, cpu, _ = solve(problem(lam))
-        return {"psnr": metrics["psnr"], "cpu_s": cpu, "motion_error": metrics.get("motion_error", math.nan)}
+        return {"psnr": metrics["psnr"], "cpu_s": cpu, "motion_error": metrics.get("motion_error", math.nan),
+                "check_ratio": metrics.get("frames_check_ratio", math.nan)}
 
     grid = weight_search(regrun_at, args.grid, args.grid_refine)
     row["grid"] = grid

@@ -41,7 +41,11 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
     p, res, hist = run(device, solver, lambda_f="auto", lam_rechoose=2)
     m = res.metrics
     assert m["lam_first"] != m["lam_chosen"] and m["lam_chosen"] == m["lam_rechosen"] == p.model.lam
-    assert m["solver_runs"] == 2 and m["lam_searches"] == 3  # the third search did not move it: no third run
+    # the third search did not move it: no third round. varpro_cg's round again is two runs at the new weight,
+    # from the motion fitted at the old one and from the pre-registration (solve_rounds' two starts), the one
+    # with the lower objective kept; joint_gn's one run
+    runs = 3 if solver == "varpro_cg" else 2
+    assert m["solver_runs"] == runs and m["lam_searches"] == 3
     # each weight solved once per motion: a search again starts at the grid weight above the one in use, and the
     # weight in use is not solved again when that search tried it
     s = p.weight_searches
@@ -50,7 +54,11 @@ def test_a_weight_that_moved_at_the_final_motion_is_solved_again(device, solver)
     assert p.weight_falls[0] > p.rechoose.gain and m["lam_criterion_fall"] == p.weight_falls[1] == 0.0
     assert p.weight_searches[1].lam == p.weight_searches[2].lam == m["lam_chosen"]
     # one history: iterations numbered on across the runs, each row with the weight it ran at
-    assert (hist["iter"][1:] > hist["iter"][:-1]).all() and len(hist["iter"]) == res.n_iter + 2
+    assert (hist["iter"][1:] > hist["iter"][:-1]).all() and len(hist["iter"]) == res.n_iter + runs
+    if solver == "varpro_cg":
+        kept, fitted, first = p.weight_restarts[0]
+        assert len(p.weight_restarts) == 1 and m["lam_rerun_from_start"] == kept == float(first < fitted)
+        assert (m["lam_rerun_objective_fitted"], m["lam_rerun_objective_start"]) == (fitted, first)
     assert hist["lambda_f"][0] == m["lam_first"] and hist["lambda_f"][-1] == m["lam_chosen"]
     assert set(res.tables) == {"lam_curve", "lam_curve_final_motion"}
     assert res.tables["lam_curve_final_motion"]["lam"].min() == pytest.approx(p.weight_settings.lo)
@@ -150,3 +158,27 @@ def test_the_weight_searches_are_phases_of_the_run(device):
     first = re.findall(r"  lambda_f choice \(gcv\): (\d+)/<=6 ", text)
     final = re.findall(r"  lambda_f at the final motion: (\d+)/<=7 ", text)  # + the weight in use, unless tried
     assert first and final and 3 <= int(first[-1]) <= 6 and 3 <= int(final[-1]) <= int(first[-1]) + 1
+
+
+def test_two_starts_keeps_the_run_with_the_lower_objective():
+    """solve_rounds' run again at a new weight: the run from the motion fitted at the old weight and the run from
+    the first start, judged by the objective at the new weight after both ran; the lower kept, both recorded."""
+    from types import SimpleNamespace
+
+    from regrun.monitor import RunRows
+    from regrun.registration.superres_weight import two_starts
+
+    for j_fitted, j_first, kept in ((2.0, 1.0, "first"), (1.0, 2.0, "fitted"), (1.0, 1.0, "fitted")):
+        problem = SimpleNamespace(model=SimpleNamespace(lam=0.3), weight_restarts=[])
+        runs = []
+
+        def run(start, rows):
+            runs.append((start, rows.first_iter))
+            rows.step(iter=0)
+            return start
+
+        objective = {"fitted": j_fitted, "first": j_first}.__getitem__
+        out, other, rows = two_starts(problem, "fitted", "first", Monitor(), RunRows(Monitor(), 7), run, objective)
+        assert runs == [("first", 7)] and out == kept and {out, other} == {"fitted", "first"}
+        assert rows.next_iter == 8  # the monitor's rows numbered on
+        assert problem.weight_restarts == [(float(kept == "first"), j_fitted, j_first)]

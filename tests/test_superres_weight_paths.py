@@ -92,6 +92,22 @@ def test_the_prediction_is_linear_and_symmetric_in_the_frames(device, monkeypatc
     assert torch.allclose(predict(z[1])[0], hz[1], rtol=0, atol=1e-8 * float(hz[1].abs().max()))
 
 
+def test_the_block_trace_is_forward_mode_ad_through_the_dense_solve(device, monkeypatch):
+    """The trace on every path is the probes' own predictions as one block; on the dense path it was forward-mode AD
+    through the solve (torch.func.jvp at the data, in each probe's direction): the same to rounding."""
+    p, w = problem(device)
+    s = solve_by("dense", monkeypatch, p, w)
+    predict = s.prediction(0.05)
+    d = p.model.frames.reshape(-1)
+    z = rademacher(3, d.shape, torch.Generator().manual_seed(4), d.dtype, d.device)
+    by_ad = sum(float((zi * torch.func.jvp(lambda u: predict(u)[0], (d,), (zi,))[1]).sum()) for zi in z) / 3
+    assert s.trace(predict, d, z) == pytest.approx(by_ad, rel=1e-10)
+    fit = sw.evaluate_at(p.model, s, z, 0.05)
+    assert fit.trace == pytest.approx(by_ad, rel=1e-10)
+    data = sw.frame_data(p.model)[0]  # the kept pixels (outside=drop): the misfit's data
+    assert fit.rss == pytest.approx(float((predict(data)[0] - data).pow(2).sum()), rel=1e-10)
+
+
 @pytest.mark.parametrize("path", ["cholesky", "pcg"])
 def test_the_pcg_path_draws_lam_probes_cg_probes(device, monkeypatch, path):
     """The search's trace: problem.lam_probes probes with a Cholesky factor (triangular solves each),

@@ -37,6 +37,7 @@ from ..metrics import psnr, ssim
 from ..optim.parameter_choice import check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
+from ..registration.superres_check import held_out_frames
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
@@ -54,6 +55,9 @@ HANDS_MOTIONS = (
 )
 MOTION_KINDS = ("auto", "paper", "random")
 CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.yaml)
+# frames_check_ratio (registration/superres_check.py) at which the run warns: the answer's held-out prediction
+# error as large as bicubic's, i.e. no better than the image a user has without regrun
+FRAMES_CHECK_WARN = 1.0
 
 
 @register_problem("superres")
@@ -95,6 +99,7 @@ class SuperRes(Problem):
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.rechoose = RechooseSettings.from_config(cfg)
+        self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
@@ -103,8 +108,10 @@ class SuperRes(Problem):
         self.weight_moves = []  # at each solver run's end: fine pixels the motion moved since the last search
         self.weight_search_motion = None  # the motion of the last search
         self.weight_runs = 1  # solver runs (superres_weight.solve_rounds)
+        self.weight_restarts = []  # each run again's two starts: (1 if the first start's run was kept, objectives)
         self.weight_image_solves = 0  # image solves of every search and weight in use (superres_weight.Evaluator)
         self.weight_last_search = None  # (motion, evaluate) of the last search, for superres_weight.recheck
+        self.weight_final_factor = None  # (motion, weight, factor) from superres_weight.recheck, for the check
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
         check_choice("problem.gain", cfg.gain, (True, False))
@@ -303,6 +310,10 @@ class SuperRes(Problem):
             "final_cg_iters": float(final.n_iter),
             "final_cg_rel_residual": final.rel_residual,
         }
+        if self.frames_check:  # without the truth: the answer's prediction of unseen frames against bicubic's
+            kept, self.weight_final_factor = self.weight_final_factor, None  # used once, then let go (n x n)
+            same = kept is not None and kept[1] == self.model.lam and torch.equal(kept[0], w.detach())
+            metrics.update(held_out_frames(self.model, w, kept[2] if same else None))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
@@ -331,6 +342,18 @@ class SuperRes(Problem):
             arrays["error"] = est - tru
         self._evaluated = arrays
         return metrics, arrays
+
+    def warnings(self, metrics: dict[str, float]) -> list[str]:
+        """The held-out frames check (problem.frames_check): the answer predicts frames it did not see no better
+        than bicubic upsampling of frame 0 does."""
+        ratio = metrics.get("frames_check_ratio", math.nan)
+        if not ratio < FRAMES_CHECK_WARN:  # NaN (a frame set bicubic predicts exactly) warns too
+            if "frames_check_ratio" not in metrics:
+                return []
+            return [f"the answer predicts held-out frames no better than bicubic upsampling of frame 0 "
+                    f"(frames_check_ratio {ratio:.3g}, warning at {FRAMES_CHECK_WARN:g} and above): the motion or "
+                    f"lambda_f is likely wrong, and the answer may be worse than bicubic"]
+        return []
 
     def solve_channels(self, w: torch.Tensor, f_lum: torch.Tensor, rtol: float) -> torch.Tensor:
         """Every channel's image (channels, n) at the final motion (and gains), given the luminance's f_lum (solved

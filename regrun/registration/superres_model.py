@@ -359,12 +359,7 @@ class SuperResModel:
         """A(w) as operator() defines it, with the moved frames' pooled interpolation K S_j held as a dense
         matrix on the spline coefficients (q, coarse points, n): for blocks of many columns (the direct
         solver's Jacobian) a matrix product is several times faster than the matrix-free gather."""
-        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
-        mats = stencil.pooled_matrix(self.fine, self.factor)  # (q, nc, n)
-        if self.keep is not None:  # dropped rows are zero rows
-            mats = mats * self.keep[1:].reshape(self.q, -1, 1)
-        if self.gain:
-            mats = mats * self.gains(w).detach().reshape(self.q, 1, 1)
+        mats = self._moved_matrices(w)
         n1, n2 = self.fine.m
         k, q = self.factor, self.q
         h1, h2 = self.fine.h
@@ -388,6 +383,28 @@ class SuperResModel:
             return (img + c_reg * reg).flatten(-2)
 
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device)
+
+    def _moved_matrices(self, w: torch.Tensor, moved: list[int] | None = None) -> torch.Tensor:
+        """(q, coarse points, n): each moved frame's pooled interpolation K S_j on the spline coefficients, its
+        dropped rows (outside=drop) zero, times its gain (problem.gain); `moved` (indices 0..q-1): those frames
+        only (q x nc x n is 0.5 GB at 64^2 from 16 frames)."""
+        idx = list(range(self.q)) if moved is None else moved
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach())[idx])
+        mats = stencil.pooled_matrix(self.fine, self.factor)  # (len(idx), nc, n)
+        if self.keep is not None:  # dropped rows are zero rows
+            mats = mats * self.keep[1:][idx].reshape(len(idx), -1, 1)
+        if self.gain:
+            mats = mats * self.gains(w).detach()[idx].reshape(len(idx), 1, 1)
+        return mats
+
+    def moved_rows(self, w: torch.Tensor, frames: list[int]) -> torch.Tensor:
+        """(len(frames), coarse points, n): the prediction of moved frames `frames` (1..q) from the fine image's
+        pixels, in frame units (A's rows of those frames over sqrt(h_d)), dense: the row <M, coef(f)> with
+        coef(f) = s1 f s2^T is <s1^T M s2, f>."""
+        mats = self._moved_matrices(w, [k - 1 for k in frames])
+        n1, n2 = self.fine.m
+        s1, s2 = self.coef.s1, self.coef.s2
+        return (s1.T @ mats.unflatten(-1, (n1, n2)) @ s2).flatten(-2)
 
     def normal_matrix(self, w: torch.Tensor) -> torch.Tensor:
         """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram

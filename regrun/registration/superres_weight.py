@@ -6,10 +6,10 @@ applied to the image solve at the starting motion w0 (the pre-registration, whic
 by a Cholesky factor of A_d^T A_d + lam^2 h_f L^T L up to WEIGHT_CHOLESKY_MAX_PIXELS pixels (the Gram matrices
 formed once; each weight costs one factor), else by preconditioned CG (the model's cosine-basis preconditioner at
 that weight) warm-started from the last weight's images. The rule's divergence tr d(A_d f)/d(frames) is
-Hutchinson's estimate. Up to the solvers' CHOLESKY_MAX_PIXELS the directional derivative is taken by
-forward-mode AD (torch.func.jvp) through the solve; beyond it, it is the prediction of the probe itself (f is
-linear in the frames, so d(A_d f)[z] = A_d f(z)), all probes as one block. The earlier path beyond 32^2,
-forward-mode AD through plain CG to a relative residual of 1e-12, took minutes of CPU per search at 48^2
+Hutchinson's estimate. The directional derivative is the prediction of the probe itself (f is linear in the
+frames, so d(A_d f)[z] = A_d f(z)), all probes as one block, at every size (up to the solvers'
+CHOLESKY_MAX_PIXELS it was forward-mode AD through the solve until the thirteenth round: the same trace, at 70% of
+`auto`'s CPU at 32^2). The earlier path beyond 32^2, forward-mode AD through plain CG to a relative residual of 1e-12, took minutes of CPU per search at 48^2
 (docs/superres.md). The motion estimate's own (6q-dimensional) dependence
 on the frames is left out of the divergence: it adds at most 6q degrees of freedom to thousands.
 
@@ -184,15 +184,12 @@ class ImageSolve:
         return float(2 * lam**2 * g.norm())
 
     def trace(self, predict, d: torch.Tensor, probes) -> float:
-        """Hutchinson's tr d(A_d f)/d(frames) over the probes: forward-mode AD through the solve with the dense
-        operator; beyond it the probes' own predictions (the map is linear), as one block (PCG: warm-started
-        from the last weight's)."""
+        """Hutchinson's tr d(A_d f)/d(frames) over the probes: the probes' own predictions (the map is linear in
+        the frames, so d(A_d f)[z] = A_d f(z)), as one block (PCG: warm-started from the last weight's). On the
+        dense path too: forward-mode AD through the solve there gave the same trace (to rounding) at 70% of
+        `auto`'s CPU at 32^2 (clock 32^2/8: 121 of 173 profiled s in 136 jvps; docs/superres.md, "Thirteenth
+        round (srsmall)")."""
         total = 0.0
-        if self.dense:
-            for z in probes:
-                _, tangent = torch.func.jvp(lambda u: predict(u)[0], (d,), (z,))
-                total += float((z * tangent).sum())
-            return total / len(probes)
         block = torch.stack(list(probes))
         tangents, images = predict(block)
         self.z0 = images.detach()
@@ -211,7 +208,7 @@ def frame_data(model) -> tuple[torch.Tensor, int]:
 def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
     d, m = frame_data(model)
     predict = solve.prediction(lam)
-    if solve.cholesky and not solve.dense and probes is not None:
+    if solve.cholesky and probes is not None:
         # the frames and the probes as one block: one pass over the factor for all right-hand sides
         preds, images = predict(torch.stack((d, *probes)))
         pred, f = preds[0], images[0]
@@ -401,7 +398,8 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     last = getattr(problem, "weight_last_search", None)
     problem.weight_last_search = None  # its Gram matrices (n x n each) are let go here
     if last is not None and torch.equal(last[0], w.detach()):  # the last search's motion: its set-up, same probes
-        fit = last[1](choice.lam)
+        evaluate = last[1]
+        fit = evaluate(choice.lam)
     elif problem.weight_moves and problem.weight_moves[-1] <= problem.rechoose.move:
         # not searched again, as the motion moved at most lam_rechoose_move since the last search: that search's
         # own value at the weight (a set-up and a solve at the final motion, ~5 CPU-s at 256x256, for a value
@@ -413,6 +411,10 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     else:
         evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
         fit = evaluate(choice.lam)
+    if evaluate.solve.cholesky:
+        # the factor of the normal matrix at the final motion and weight, kept for the problem's held-out frames
+        # check (superres_check), which would otherwise form the Gram matrix and factor it again (64^2: 4-5 CPU-s)
+        problem.weight_final_factor = (w.detach().clone(), choice.lam, evaluate.solve.factor_at(choice.lam))
     model.set_weight(choice.lam)
     value = criterion(settings.rule, fit, choice.sigma, settings.tau, settings.gamma)
     return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
@@ -494,11 +496,14 @@ class Rounds:
 
 
 def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[Any], torch.Tensor],
-                 n_iter: Callable[[Any], int], restart: Callable[[Any], Any]) -> Rounds:
+                 n_iter: Callable[[Any], int], restart: Callable[[Any], Any],
+                 objective: Callable[[Any], float] | None = None) -> Rounds:
     """run(start, monitor) -> out at the weight in use. With lambda_f=auto (problem.weight_choice a Choice), the
     weight is then searched again at the motion the run ended at, motion(out), up to problem.rechoose.times
-    times; each time it moved, run(restart(out), ...) once more from there at the new weight. Fixed and carried
-    weights: one run with the solver's own monitor (unchanged history)."""
+    times; each time it moved, run(restart(out), ...) once more from there at the new weight, and with
+    `objective` (out -> the solver's objective at the weight in use, all outs judged after both runs, so on the
+    same edge mask) also run(start, ...) from the first start, keeping the run with the lower objective
+    (`two_starts`). Fixed and carried weights: one run with the solver's own monitor (unchanged history)."""
     if not isinstance(problem.weight_choice, Choice):
         out = run(start, monitor)
         return Rounds(out, 1, n_iter(out))
@@ -519,8 +524,29 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
         rows = RunRows(monitor, rows.next_iter, lambda_f=problem.model.lam)
         out = run(restart(out), rows)
         runs, iters = runs + 1, iters + n_iter(out)
+        if objective is not None:
+            out, extra, rows = two_starts(problem, out, start, monitor, rows, run, objective)
+            runs, iters = runs + 1, iters + n_iter(extra)
     problem.weight_runs = runs
     return Rounds(out, runs, iters)
+
+
+def two_starts(problem, out, start, monitor, rows, run: Callable, objective: Callable[[Any], float]):
+    """After a run again at a new weight from the motion fitted at the old one (`out`), the same run from the
+    first start (the pre-registration, which does not depend on the weight); of the two, the one with the lower
+    objective at the new weight is kept: (kept, the other, the monitor's rows). Why: the motion fitted at the old weight lies in that
+    weight's basin, and at 20^2 the basins differ (retina 20^2/8 1%, batch E: the run from the motion fitted at
+    0.57 ended 0.69 px off at 0.158, 28.75 dB; from the pre-registration 30.97), while from the pre-registration
+    the run can fall into a worse one (hubble 20^2/16 3%: 23.36 -> 20.88 dB). Both are minima of the same
+    objective, the problem's own without the truth: the lower one fits the frames better under the new weight.
+    Recorded: problem.weight_restarts (the kept start per run again: 0 the fitted motion, 1 the first start)
+    and the two objectives."""
+    rows = RunRows(monitor, rows.next_iter, lambda_f=problem.model.lam)
+    other = run(start, rows)
+    j_out, j_other = objective(out), objective(other)
+    fresh = j_other < j_out
+    problem.weight_restarts.append((float(fresh), j_out, j_other))
+    return (other, out, rows) if fresh else (out, other, rows)
 
 
 def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict, dict, dict, str]:
@@ -549,6 +575,12 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
                 f"{' -> '.join(f'{c.lam:.3g}' for c in searches)} at the pre-registered then the solver's final "
                 f"motions; {solves} solves of the image, solver runs: "
                 f"{problem.weight_runs}), noise sigma {choice.sigma:.4g} ({choice.noise_source})")
+    restarts = getattr(problem, "weight_restarts", None) or []
+    if restarts:  # solve_rounds' two starts at the last run again: which was kept and both objectives
+        kept, j_fitted, j_first = restarts[-1]
+        metrics.update(lam_rerun_from_start=kept, lam_rerun_objective_fitted=j_fitted,
+                       lam_rerun_objective_start=j_first)
+        note += f"; run again from the {'pre-registration' if kept else 'fitted motion'} (lower objective)"
     moves = getattr(problem, "weight_moves", None) or []
     if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
         # problem.lam_rechoose_move)

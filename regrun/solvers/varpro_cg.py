@@ -149,9 +149,16 @@ class VarProCG(Solver):
                                               edge_log=edge_log)
             return replace(res, n_iter=n_iter), rfun
 
-        # lambda_f=auto: searched again at the final motion, and LM again from there if it moved
+        def objective(out):
+            """The projected objective ||A(w) f(w) - b||^2 (regulariser rows included) at the model's weight and
+            edge mask now: two runs' ends compared on the same terms (solve_rounds' two starts)."""
+            r = parametrized(self.residual_function(problem.model), motion).residual(out[0].w)
+            return float((r * r).sum())
+
+        # lambda_f=auto: searched again at the final motion, and LM again from there (and from the
+        # pre-registration, the lower objective kept) if it moved
         rounds = solve_rounds(problem, self.ctx, p0, monitor, run, motion=lambda out: motion.to_affine(out[0].w),
-                              n_iter=lambda out: out[0].n_iter, restart=lambda out: out[0].w)
+                              n_iter=lambda out: out[0].n_iter, restart=lambda out: out[0].w, objective=objective)
         res, rfun = rounds.last
         linear = rfun.linear
         t = timing
