@@ -225,14 +225,12 @@ def _interrupted_at_start(cfg: DictConfig, exc: KeyboardInterrupt, t0: float) ->
     partial = folder / "results.h5.partial" if folder is not None else None
     where = ""
     if partial is not None and partial.is_file():
-        from .config import config_hash
+        from .config import run_identity
         from .record import ResultsFile
         from .summary import write_run_summary
 
         why += " while starting, before the run began"
-        facts = {"problem": str(cfg.problem.get("name", "?")), "solver": str(cfg.solver.get("name", "?")),
-                 "device": str(cfg.device.get("name", "?")), "dtype": str(cfg.dtype), "seed": cfg.seed,
-                 "run_id": config_hash(cfg), "out_dir": str(folder)}
+        facts = {**run_identity(cfg), "out_dir": str(folder)}
         body = OmegaConf.create({k: v for k, v in cfg.items() if k != "hydra"})
         wall = time.perf_counter() - t0
         try:

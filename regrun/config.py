@@ -165,3 +165,16 @@ def paper_values(cfg: DictConfig) -> dict[str, float]:
 
 
 register_resolvers()  # config_section() users (scripts, tests) resolve the configs' interpolations too
+
+
+def run_identity(cfg: DictConfig) -> dict:
+    """What a results file names a run by: problem, solver, device, dtype, seed and the config's hash (a config
+    composed by hand may lack a group's `name`: '?')."""
+    return {
+        "problem": str(cfg.problem.get("name", "?")),
+        "solver": str(cfg.solver.get("name", "?")),
+        "device": str(cfg.device.get("name", "?")),
+        "dtype": str(cfg.dtype),
+        "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
+        "run_id": config_hash(cfg),
+    }

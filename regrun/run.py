@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .config import config_hash, paper_values
+from .config import paper_values, run_identity
 from .context import RunContext
 from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
 from .monitor import DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
@@ -111,6 +111,7 @@ def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, r
         reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
 
 
+
 def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         reporter: Reporter | None = None) -> RunOutcome:
     """Run one configured experiment into out_dir; never raises for failures of the run itself.
@@ -128,12 +129,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     commit, dirty = git_state(Path(__file__).parent)
     results = ResultsFile(out_dir)
     facts = {
-        "problem": str(cfg.problem.get("name", "?")),
-        "solver": str(cfg.solver.get("name", "?")),
-        "device": str(cfg.device.get("name", "?")),
-        "dtype": str(cfg.dtype),
-        "seed": int(cfg.seed) if isinstance(cfg.seed, int) else -1,
-        "run_id": config_hash(cfg),
+        **run_identity(cfg),
         "git_commit": commit,
         "git_dirty": "unknown" if dirty is None else dirty,
         "out_dir": str(out_dir.resolve()),

@@ -18,8 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "regrun"
 # sweep's first job config).
 CONFIG_NAMES = {"cfg", "section", "sub", "spec", "sc", "u", "r", "first"}
 # `.get(key, fallback)` reads that are not setting defaults: the results file's labels of a hand-made group file
-# that lacks a `name` (run.py). collect.py reads results files and its own optional `collect:` entries, not configs.
-ALLOWED = {("run.py", "name")}
+# that lacks a `name` (config.run_identity). collect.py reads results files and its own optional `collect:` entries, not configs.
+ALLOWED = {("config.py", "name")}
 NOT_CONFIG_READERS = {"collect.py"}
 # DictConfig methods and Python attributes, not config keys.
 NOT_KEYS = {"get", "items", "keys", "values", "copy", "pop", "setdefault", "__class__"}
