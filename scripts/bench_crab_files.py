@@ -120,7 +120,7 @@ def judge(row: dict, truths: list, outside: list | None = None) -> None:
             a_true = tr.parts[n][2] if n in tr.parts else tr.angle
             vis = k[f"{n}_visible"] > 0.5
             err = circ(k[f"{n}_angle_deg"], a_true) if vis else float("inf")
-            cut = n in out or (n not in tr.parts and out)  # not wholly inside (a parent: one of its leaves)
+            cut = n in out or (n not in tr.parts and bool(out))  # not wholly inside (a parent: one of its leaves)
             ok &= (vis and err <= 3) or (cut and not vis)
             worst = max(worst, err if vis else 0.0)
         used.add(best)
