@@ -197,9 +197,15 @@ def deduplicate(fit: StrideFit, radius: float, block: int = 1024) -> StrideFit:
 # 9.42e-10 s, samples 4.48e-8 s (leaves) / 7.87e-8 s per spike sample evaluated, scan 8.42e-9 / 2.14e-8 s. With
 # the scan and FFT per node kind the full-size ETA on those traces was within 20% at 79% of the reports, with one
 # constant each 61% (docs/detection.md, "The ETA that trusts what the run observed").
+# crabbig: coarse_starts now reduces each chunk of angles as it comes (in place, while the chunk is in cache)
+# instead of scanning the whole (A, H, W) cost with three copies of it: the scan got cheaper, and the eta10 scan
+# constants over-predicted the spike nodes' searches (0.63-0.87x their model; half-size ETA within 20% at 8/56 and
+# 12/57 reports against 38/56 and 26/57 before, seeds 15192 and 15200). Scaled by the scan's measured ratio, new /
+# old code, on generated scenes (seeds 21-23, half and full size, three repeats each: the search timed less its
+# FFTs alone; medians over nodes): leaves 8.1e-9 / 1.52e-8 s = 0.53, spike nodes 5.1e-9 / 2.26e-8 s = 0.23.
 FFT_SECONDS = {4: 9.05e-10, 8: 9.42e-10}
 SAMPLE_SECONDS = {4: 4.48e-8, 8: 7.87e-8}
-SCAN_SECONDS = {4: 8.42e-9, 8: 2.14e-8}
+SCAN_SECONDS = {4: 4.46e-9, 8: 4.92e-9}
 CALL_SECONDS = 0.0
 # A spike node's descent is modelled at its most work (every item to spike_iters) times the share of it expected to
 # run: its items stop early (rtol), 0.06-0.76 of their evaluations on the eta9 tuning traces, median 0.335, with no
