@@ -29,6 +29,8 @@ Sets, never mixed:
   crab-free), each run once with eta11's first code (heldout10a/b and heldout11, seen, count as tuning since);
   their misses led to FOUND_PART_WEIGHT, so they are tuning too, and `heldout13a`, `heldout13b` (seeds 641-650,
   661-670) were run once with eta11's final code.
+- `heldout15a`, `heldout15b`, `heldout15c` (crabbig; seeds 15181-15210, half size, both templates, one crab, two
+  crabs, crab-free): 15a run once at crabbig's start commit, 15b/15c once each after a change.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -249,6 +251,23 @@ HELDOUT13B = [HeldOut("synthetic", 1, 0, 661, "beach"), HeldOut("refine_crab", 1
               HeldOut("synthetic", 2, 0, 666, "clutter"), HeldOut("refine_crab", 2, 2, 667, "clutter"),
               HeldOut("refine_crab", 2, 0, 668, "clutter"), HeldOut("synthetic", 2, 1, 669, "clutter", 5.0),
               HeldOut("synthetic", 2, 0, 670, "beach")]
+# crabbig (heldout15's ETA part, half size only: the size eta11 missed): three sets, each run once; 15a at the
+# branch's start commit (held out), 15b and 15c kept for after a change
+HELDOUT15A = [HeldOut("synthetic", 2, 1, 15181, "clutter", -140.0), HeldOut("refine_crab", 2, 1, 15182, "beach", 63.0),
+              HeldOut("synthetic", 2, 0, 15183, "clutter"), HeldOut("refine_crab", 2, 0, 15184, "clutter"),
+              HeldOut("refine_crab", 2, 2, 15185, "beach"), HeldOut("synthetic", 2, 2, 15186, "clutter"),
+              HeldOut("refine_crab", 2, 1, 15187, "clutter", 171.0), HeldOut("synthetic", 2, 0, 15188, "beach"),
+              HeldOut("refine_crab", 2, 0, 15189, "beach"), HeldOut("synthetic", 2, 1, 15190, "beach", -17.0)]
+HELDOUT15B = [HeldOut("refine_crab", 2, 1, 15191, "clutter", -88.0), HeldOut("synthetic", 2, 0, 15192, "clutter"),
+              HeldOut("refine_crab", 2, 0, 15193, "clutter"), HeldOut("synthetic", 2, 1, 15194, "beach", 122.0),
+              HeldOut("synthetic", 2, 2, 15195, "beach"), HeldOut("refine_crab", 2, 2, 15196, "clutter"),
+              HeldOut("refine_crab", 2, 0, 15197, "beach"), HeldOut("synthetic", 2, 0, 15198, "beach"),
+              HeldOut("refine_crab", 2, 1, 15199, "beach", -33.0), HeldOut("synthetic", 2, 1, 15200, "clutter", 8.0)]
+HELDOUT15C = [HeldOut("synthetic", 2, 0, 15201, "clutter"), HeldOut("refine_crab", 2, 1, 15202, "beach", 150.0),
+              HeldOut("refine_crab", 2, 0, 15203, "clutter"), HeldOut("synthetic", 2, 1, 15204, "clutter", -60.0),
+              HeldOut("synthetic", 2, 2, 15205, "clutter"), HeldOut("refine_crab", 2, 2, 15206, "beach"),
+              HeldOut("refine_crab", 2, 0, 15207, "beach"), HeldOut("synthetic", 2, 0, 15208, "beach"),
+              HeldOut("refine_crab", 2, 1, 15209, "clutter", 100.0), HeldOut("synthetic", 2, 1, 15210, "beach", -175.0)]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -906,7 +925,7 @@ def main(argv=None):
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
                                        "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
-                                       "heldout13b", "extraction"),
+                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -958,6 +977,7 @@ def main(argv=None):
                              "heldout9c": HELDOUT9C, "heldout9d": HELDOUT9D, "heldout10a": HELDOUT10A,
                              "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
                              "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
+                             "heldout15a": HELDOUT15A, "heldout15b": HELDOUT15B, "heldout15c": HELDOUT15C,
                              "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]

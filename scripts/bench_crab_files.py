@@ -11,6 +11,12 @@ results file's /tables/detections and judged against the truth the script kept: 
 too small must stop with exit 2 and one line. CPU time of each whole process from the OS (user + sys).
 
     python scripts/bench_crab_files.py --seed 14175 --out outputs/heldout14_files
+    python scripts/bench_crab_files.py --batch heldout15 --seed 15171 --out outputs/heldout15_files
+
+`--batch heldout15` (docs/detection.md, "Held-out batch heldout15 and large scenes"): the synthetic crab, the
+authors' crab and the robot at angles uniform over the whole circle, scenes from 300x400 to 2048x2048 px, one to
+three objects, crab-free scenes and objects cut by the border (an outside leaf must be reported missing), in every
+file format above. Each row also records the process's peak RSS (ru_maxrss of the child).
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from regrun.detection.crab_data import load_template
+from regrun.detection.crab_data import leaves_of, load_template
 from regrun.detection.scenes import (
     articulation_ranges,
     beach_region_crop,
@@ -40,6 +46,8 @@ from regrun.detection.scenes import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from bench_crab_border import leaf_inside  # noqa: E402  (one test of a leaf inside the image, shared)
 FORMATS = ("grey8.png", "grey16.png", "rgb.png", "rgba.png", "palette.png", "q90.jpg", "grey16.tif", "rgb.tif")
 
 
@@ -72,10 +80,14 @@ def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int) ->
            f"problem.data_dir={data_dir}", f"hydra.run.dir={out}"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # GNU time reports this child's own peak RSS (RUSAGE_CHILDREN's ru_maxrss is the largest child so far)
+    usage = out.parent / f"{out.name}.time"
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(usage), *cmd], env=env, capture_output=True,
+                          text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     row = {"rc": proc.returncode, "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2),
-           "wall_s": round(time.perf_counter() - t0, 1)}
+           "wall_s": round(time.perf_counter() - t0, 1),
+           "peak_rss_mb": round(int(usage.read_text().split()[-1]) / 1024)}
     if proc.returncode != 0:
         row["message"] = (proc.stderr.strip().splitlines() or [""])[-1][:300]
         row["stderr_lines"] = len(proc.stderr.strip().splitlines())
@@ -89,11 +101,14 @@ def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int) ->
     return row
 
 
-def judge(row: dict, truths: list) -> None:
+def judge(row: dict, truths: list, outside: list | None = None) -> None:
     """Each truth's nearest instance within 5 px and 3 deg, every leaf visible within 3 deg, the other parents
-    (eye pair) visible within 3 deg of the crab's angle; no instance left over."""
+    (eye pair) visible within 3 deg of the crab's angle; no instance left over. A truth cut by the border
+    (`outside`: its leaves not wholly inside the image) may report those leaves and their parents missing, or
+    right (a claw cut at its tip is still found): never visible at a wrong pose."""
     insts, used, oks, worst = row.get("instances", []), set(), [], 0.0
-    for tr in truths:
+    outside = outside or [set()] * len(truths)
+    for tr, out in zip(truths, outside):
         best = min(range(len(insts)), key=lambda i: math.dist((insts[i]["centre_row"], insts[i]["centre_col"]),
                                                               tr.centre), default=None)
         if best is None:
@@ -105,8 +120,9 @@ def judge(row: dict, truths: list) -> None:
             a_true = tr.parts[n][2] if n in tr.parts else tr.angle
             vis = k[f"{n}_visible"] > 0.5
             err = circ(k[f"{n}_angle_deg"], a_true) if vis else float("inf")
-            ok &= vis and err <= 3
-            worst = max(worst, err)
+            cut = n in out or (n not in tr.parts and bool(out))  # not wholly inside (a parent: one of its leaves)
+            ok &= (vis and err <= 3) or (cut and not vis)
+            worst = max(worst, err if vis else 0.0)
         used.add(best)
         oks.append(ok)
     row["found"] = f"{sum(oks)}/{len(truths)}"
@@ -122,10 +138,138 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_files")
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
+    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15"), help="which cases")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     args.data_dir = str(Path(args.data_dir).resolve())
     out.mkdir(parents=True, exist_ok=True)
+    if args.batch == "heldout15":
+        cases = heldout15_cases(args)
+    else:
+        cases = heldout14_cases(args)
+    rows = []
+    for name, template, image, truths, fmt, *outside in cases:
+        if args.only and name not in args.only:
+            continue
+        path = out / (name if name.endswith(fmt.split(".")[-1]) else f"{name}.{fmt.split('.')[-1]}")
+        save(image, path, fmt)
+        row = {"case": name, "template": template, "file": path.name, "size": f"{image.shape[1]}x{image.shape[2]}",
+               "truth_angles": " ".join(f"{t.angle:.1f}" for t in truths or [])}
+        if outside:
+            row["leaves_outside"] = "+".join(sorted(set().union(*outside[0])))
+        row.update(run_file(template, path, out / f"run_{name.replace('.', '_')}", args.data_dir, args.scale))
+        if truths is None:
+            row["success"] = int(row["rc"] == 2 and row.get("stderr_lines", 0) == 1)
+        elif row["rc"] == 0:
+            judge(row, truths, outside[0] if outside else None)
+        else:
+            row["success"] = 0
+        row["n_detected"] = len(row.pop("instances", []))
+        rows.append(row)
+        print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with (out / "bench_crab_files.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"success {sum(r['success'] for r in rows)} / {len(rows)} -> {out / 'bench_crab_files.csv'}")
+
+
+def heldout15_cases(args) -> list:
+    """heldout15 (docs/detection.md): (name, template, image, truths, format, outside) per file. Objects are
+    placed one per cell of the scene (cells side by side along its longer side), each at an angle uniform over
+    the whole circle, wholly inside its cell; border cases put the centre within half the template's diagonal of a random side and keep
+    only draws where the rule asks for a detection (at least two of the root's children wholly inside)."""
+    gen = torch.Generator().manual_seed(args.seed)
+    temps = {"synthetic": load_template("synthetic"), "refine_crab": load_template("refine_crab", args.data_dir, "v1"),
+             "robot": load_template("robot", args.data_dir, "v1")}
+    ranges = {k: articulation_ranges(t, parse_ranges(None, claw=20, eye=8) if k != "robot" else parse_ranges(None))
+              for k, t in temps.items()}
+
+    def u(lo, hi):
+        return lo + (hi - lo) * float(torch.rand(1, generator=gen, dtype=torch.float64))
+
+    def bg(kind, size):
+        return beach_region_crop(args.data_dir, size, "heldout", gen) if kind == "beach" else clutter_background(size, gen)
+
+    def pose(t, cell):
+        """An angle uniform over the circle and a centre that keeps the turned template's box (plus 8 px for the
+        parts' articulation) inside the cell: wholly inside, even where the cell is smaller than its diagonal."""
+        (th, tw), (h, w) = temps[t].size, cell
+        while True:
+            angle = u(-180.0, 180.0)
+            c, s = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+            er, ec = 0.5 * (th * c + tw * s) + 8, 0.5 * (th * s + tw * c) + 8
+            if 2 * er < h - 1 and 2 * ec < w - 1:
+                break
+        art = {n: u(-ranges[t].get(n, 0.0), ranges[t].get(n, 0.0)) if ranges[t].get(n) else 0.0
+               for n in temps[t].parts}
+        return (u(er, h - 1 - er), u(ec, w - 1 - ec)), angle, art
+
+    def place(t, size, kind, n):
+        img, truths, (h, w) = bg(kind, size), [], size
+        for i in range(n):
+            cell = (h, w // n) if w >= h else (h // n, w)
+            centre, angle, art = pose(t, cell)
+            off = (0, i * (w // n)) if w >= h else (i * (h // n), 0)
+            sc = compose_scene(temps[t], img, (centre[0] + off[0], centre[1] + off[1]), angle, art)
+            img = sc.image
+            truths.append(sc.truth)
+        return img, truths
+
+    def border(t, size, kind):
+        full, (h, w) = temps[t], size
+        r = 0.5 * math.hypot(*full.size)
+        kids = full.tree[full.root]
+        while True:
+            side = ("top", "bottom", "left", "right")[int(torch.randint(0, 4, (1,), generator=gen))]
+            depth, along = u(2.0, r), u(r, (w if side in ("top", "bottom") else h) - 1 - r)
+            centre = {"top": (depth, along), "bottom": (h - 1 - depth, along), "left": (along, depth),
+                      "right": (along, w - 1 - depth)}[side]
+            angle = u(-180.0, 180.0)
+            art = {n: u(-ranges[t].get(n, 0.0), ranges[t].get(n, 0.0)) for n in full.parts}
+            inside = {n: leaf_inside(full, n, centre, angle, art[n], size) for n in full.parts}
+            seen = [k for k in kids if all(inside[leaf] for leaf in leaves_of(full.tree, k))]
+            if len(seen) >= 2 and not all(inside.values()):
+                sc = compose_scene(full, bg(kind, size), centre, angle, art)
+                return sc.image, [sc.truth], [{n for n, v in inside.items() if not v}]
+
+    cases = []
+    for t, kind, size, n, fmt in (
+            ("synthetic", "clutter", (320, 420), 1, "grey8.png"),
+            ("synthetic", "clutter", (384, 512), 1, "rgba.png"),
+            ("synthetic", "clutter", (480, 640), 1, "q90.jpg"),
+            ("synthetic", "clutter", (600, 800), 1, "grey16.tif"),
+            ("synthetic", "clutter", (480, 720), 2, "rgb.png"),
+            ("synthetic", "clutter", (600, 1000), 3, "palette.png"),
+            ("synthetic", "clutter", (384, 512), 0, "rgb.png"),
+            ("refine_crab", "beach", (320, 420), 1, "rgb.png"),
+            ("refine_crab", "beach", (384, 512), 1, "grey8.png"),
+            ("refine_crab", "beach", (480, 640), 1, "q90.jpg"),
+            ("refine_crab", "beach", (600, 800), 1, "rgb.tif"),
+            ("refine_crab", "beach", (1024, 1024), 1, "grey16.png"),
+            ("refine_crab", "beach", (512, 768), 2, "rgb.png"),
+            ("refine_crab", "beach", (600, 1000), 3, "q90.jpg"),
+            ("refine_crab", "beach", (600, 800), 0, "rgb.png"),
+            ("robot", "clutter", (384, 512), 1, "rgb.png"),
+            ("robot", "clutter", (480, 640), 1, "grey8.png"),
+            ("robot", "clutter", (400, 720), 2, "rgb.png"),
+            ("robot", "clutter", (384, 512), 0, "q90.jpg"),
+            ("synthetic", "clutter", (1024, 1024), 2, "rgb.png"),
+            ("refine_crab", "clutter", (1536, 2048), 3, "grey8.png"),
+            ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"),
+            ("synthetic", "clutter", (2048, 2048), 0, "q90.jpg")):
+        img, truths = place(t, size, kind, n)
+        name = f"{t}_{kind}_{size[0]}x{size[1]}_{n}_{fmt.split('.')[0]}"
+        cases.append((name, t, img, truths, fmt))
+    for t, kind in (("synthetic", "clutter"), ("synthetic", "clutter"), ("refine_crab", "beach"),
+                    ("refine_crab", "beach"), ("robot", "clutter")):
+        img, truths, outside = border(t, (384, 512), kind)
+        cases.append((f"border_{t}_{kind}_{len(cases)}", t, img, truths, "rgb.png", outside))
+    return cases
+
+
+def heldout14_cases(args) -> list:
     gen = torch.Generator().manual_seed(args.seed)
     crab = load_template("refine_crab", args.data_dir, "v1")
     robot = load_template("robot", args.data_dir, "v1")
@@ -162,30 +306,7 @@ def main(argv=None):
     cases.append(("no_crab_beach.png", "refine_crab", beach, [], "rgb.png"))
     for h, w in ((50, 50), (150, 200)):  # smaller than the template: exit 2, one line
         cases.append((f"small_{h}x{w}.png", "refine_crab", beach[:, :h, :w], None, "rgb.png"))
-    rows = []
-    for name, template, image, truths, fmt in cases:
-        if args.only and name not in args.only:
-            continue
-        path = out / (name if name.endswith(fmt.split(".")[-1]) else f"{name}.{fmt.split('.')[-1]}")
-        save(image, path, fmt)
-        row = {"case": name, "template": template, "file": path.name, "size": f"{image.shape[1]}x{image.shape[2]}",
-               "truth_angles": " ".join(f"{t.angle:.1f}" for t in truths or [])}
-        row.update(run_file(template, path, out / f"run_{name.replace('.', '_')}", args.data_dir, args.scale))
-        if truths is None:
-            row["success"] = int(row["rc"] == 2 and row.get("stderr_lines", 0) == 1)
-        elif row["rc"] == 0:
-            judge(row, truths)
-        else:
-            row["success"] = 0
-        row["n_detected"] = len(row.pop("instances", []))
-        rows.append(row)
-        print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with (out / "bench_crab_files.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    print(f"success {sum(r['success'] for r in rows)} / {len(rows)} -> {out / 'bench_crab_files.csv'}")
+    return cases
 
 
 if __name__ == "__main__":

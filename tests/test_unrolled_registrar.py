@@ -95,6 +95,46 @@ def test_deduplicate_keeps_the_best_of_a_basin(device):
     assert torch.isinf(fit.loss[0]) and float(fit.loss[1]) == 1.0 and float(fit.loss[2]) == 3.0
 
 
+def test_deduplicate_by_row_bands_is_the_all_pairs_rule(device):
+    """The banded, blocked deduplication (memory linear in the strides) shadows exactly the strides the all-pairs
+    rule does: random centres, losses with ties and infs, blocks smaller than the strides."""
+    from regrun.detection.rotation_search import StrideFit
+
+    g = torch.Generator().manual_seed(3)
+    n = 700
+    c = (torch.rand(n, 2, generator=g, dtype=torch.float64) * 60).to(device)
+    loss = torch.randint(0, 40, (n,), generator=g).to(torch.float64)
+    loss[torch.rand(n, generator=g) < 0.3] = math.inf
+    loss = loss.to(device)
+    d = torch.cdist(c, c, compute_mode="donot_use_mm_for_euclid_dist")
+    idx = torch.arange(n, device=device)
+    better = (loss[None, :] < loss[:, None]) | ((loss[None, :] == loss[:, None]) & (idx[None, :] < idx[:, None]))
+    shadowed = ((d < 2.5) & better & torch.isfinite(loss)[None, :]).any(1)
+    want = torch.where(shadowed, torch.full_like(loss, math.inf), loss)
+    for block in (1, 37, 4096):
+        got = deduplicate(StrideFit(c, torch.zeros(n, device=device, dtype=torch.float64), loss), 2.5, block)
+        assert torch.equal(got.loss, want)
+
+
+def test_coarse_starts_reduce_chunk_by_chunk_as_over_the_whole_cost(device, monkeypatch):
+    """coarse_starts reduces DenseCost's chunks as they come: one angle per chunk (the smallest chunk a large
+    scene gets) gives the same starts and strides as the default chunks."""
+    from regrun.detection import rotation_search
+    from regrun.detection.unrolled_registrar import coarse_starts
+
+    scene, motif = _textured_scene(device, torch.float64, 37.0, (23.4, 28.7))
+    grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
+    angles = [float(a) for a in range(-180, 180, 20)]
+    want = coarse_starts(scene, motif.image, motif, grid, angles, 2, strides=4, pool=1)
+    monkeypatch.setattr(rotation_search, "CHUNK_BYTES", 1)
+    got = coarse_starts(scene, motif.image, motif, grid, angles, 2, strides=4, pool=1)
+    assert all(torch.equal(a, b) for a, b in zip(want, got))
+    want2 = coarse_starts(scene, motif.image, motif, grid, angles, 2, strides=4, pool=2)
+    monkeypatch.setattr(rotation_search, "CHUNK_BYTES", 2**40)
+    got2 = coarse_starts(scene, motif.image, motif, grid, angles, 2, strides=4, pool=2)
+    assert all(torch.equal(a, b) for a, b in zip(want2, got2))
+
+
 @pytest.mark.parametrize("angle", [-22.0, 143.0])
 def test_coarse_starts_land_near_the_pose(angle, device):
     """The FFT search at 10 deg puts the true stride's best start within half a step of the angle and 1.5 px of

@@ -109,6 +109,12 @@ def _fft_shape(n: int) -> int:
         n += 1
 
 
+# The most bytes one chunk of DenseCost's transforms may hold (its spectra: the motif's C channels, the products
+# and the mask's, about 3 C + 4 half-spectra per angle). 8 angles of a half-size 384x512 scene's crab node are ~70
+# MB, so the usual scenes keep their 8; a 2048x2048 scene's crab node takes 1 or 2 angles at a time instead of 8.
+CHUNK_BYTES = 128 * 2**20
+
+
 class DenseCost:
     """D_theta(p) for all angles and all centre positions p of one motif in one scene, chunked over angles."""
 
@@ -133,20 +139,31 @@ class DenseCost:
         """(A, H, W) costs; the kernel's flip turns the FFT convolution into the correlation above. `progress`,
         when given, is called with the share of the angles done after each chunk (a spike node's search at full
         size runs for seconds: its progress and ETA move inside it)."""
+        return torch.cat([d for _, d in self.chunks(progress)])
+
+    def chunk_size(self) -> int:
+        """Angles per chunk: `chunk`, fewer where one angle's transforms are large, so that a chunk's buffers stay
+        within CHUNK_BYTES whatever the scene's size (a 2048x2048 scene's crab node: ~77 MB per angle, float32)."""
+        c = self.scene.shape[0]
+        per_angle = (3 * c + 4) * self.fshape[0] * (self.fshape[1] // 2 + 1) * 2 * self.scene.element_size()
+        return max(1, min(self.chunk, CHUNK_BYTES // per_angle))
+
+    def chunks(self, progress=None):
+        """The costs chunk by chunk, (first angle's index, (a, H, W) costs), for a caller that reduces each chunk
+        as it comes (coarse_starts): memory then grows with the scene, not with the scene times the angles."""
         c, h, w = self.scene.shape
         r = self.radius
-        out = []
-        for i in range(0, len(self.angles), self.chunk):
+        step = self.chunk_size()
+        for i in range(0, len(self.angles), step):
             if progress is not None and i > 0:
                 progress(i / len(self.angles))
-            x, m = _rotated(self.motif, self.mask, self.centre, self.angles[i:i + self.chunk], r, self.fast)
+            x, m = _rotated(self.motif, self.mask, self.centre, self.angles[i:i + step], r, self.fast)
             xm_f = torch.fft.rfft2((x * m[:, None]).flip(-1, -2), s=self.fshape)
             m_f = torch.fft.rfft2(m.flip(-1, -2), s=self.fshape)
             # energy - 2 cross in one inverse transform (the transform is linear): one per angle instead of two
             both = torch.fft.irfft2(m_f * self.energy_f - 2 * (xm_f * self.scene_f).sum(1), s=self.fshape)
             const = (m * (x * x).sum(1)).sum((-1, -2))
-            out.append(0.5 * (both[:, r:r + h, r:r + w] + const[:, None, None]))
-        return torch.cat(out)
+            yield i, 0.5 * (both[:, r:r + h, r:r + w] + const[:, None, None])
 
 
 def _parabola(fm: torch.Tensor, f0: torch.Tensor, fp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

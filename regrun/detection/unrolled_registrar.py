@@ -138,17 +138,35 @@ def _to_fit(w: torch.Tensor, loss: torch.Tensor, anchors: torch.Tensor, motif: M
     return StrideFit(centre, -torch.rad2deg(w[:, 0]), loss)
 
 
-def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
-    """Loss inf for every stride whose centre lies within `radius` of one with a lower loss (ties: lower index)."""
+def deduplicate(fit: StrideFit, radius: float, block: int = 1024) -> StrideFit:
+    """Loss inf for every stride whose centre lies within `radius` of one with a lower loss (ties: lower index).
+    Only finite strides can shadow or be shadowed (an inf loss stays inf), and only strides less than `radius`
+    apart in rows can be within `radius`: the finite strides sorted by row are compared `block` at a time with
+    their row band. Memory and time then grow with the strides (the scene), not with their square: the S x S
+    distances of a 2048x2048 scene's ~10^4 strides held ~1.5 GB."""
     loss = fit.loss
-    s = loss.numel()
-    if s < 2 or radius <= 0:
+    if loss.numel() < 2 or radius <= 0:
         return fit
-    d = torch.cdist(fit.centre, fit.centre)
-    idx = torch.arange(s, device=loss.device)
-    better = (loss[None, :] < loss[:, None]) | ((loss[None, :] == loss[:, None]) & (idx[None, :] < idx[:, None]))
-    shadowed = ((d < radius) & better & torch.isfinite(loss)[None, :]).any(1)
-    return StrideFit(fit.centre, fit.angle, torch.where(shadowed, torch.full_like(loss, math.inf), loss))
+    idx = torch.nonzero(torch.isfinite(loss)).squeeze(1)
+    if idx.numel() < 2:
+        return fit
+    rows = fit.centre[idx, 0]
+    order = torch.argsort(rows, stable=True)
+    idx, rows = idx[order], rows[order].contiguous()
+    c, lo_ss = fit.centre[idx], loss[idx]
+    n = idx.numel()
+    shadowed = torch.zeros(n, dtype=torch.bool, device=loss.device)
+    for i in range(0, n, block):
+        j = min(i + block, n)
+        lo = int(torch.searchsorted(rows, rows[i:i + 1] - radius))
+        hi = int(torch.searchsorted(rows, rows[j - 1:j] + radius, right=True))
+        d = torch.cdist(c[i:j], c[lo:hi], compute_mode="donot_use_mm_for_euclid_dist")
+        li, lj = lo_ss[i:j, None], lo_ss[None, lo:hi]
+        better = (lj < li) | ((lj == li) & (idx[None, lo:hi] < idx[i:j, None]))
+        shadowed[i:j] = ((d < radius) & better).any(1)
+    out = loss.clone()
+    out[idx[shadowed]] = math.inf
+    return StrideFit(fit.centre, fit.angle, out)
 
 
 # The work model behind detection's progress and ETA (issue 19; docs/detection.md, "Progress and ETA"): CPU seconds
@@ -179,9 +197,15 @@ def deduplicate(fit: StrideFit, radius: float) -> StrideFit:
 # 9.42e-10 s, samples 4.48e-8 s (leaves) / 7.87e-8 s per spike sample evaluated, scan 8.42e-9 / 2.14e-8 s. With
 # the scan and FFT per node kind the full-size ETA on those traces was within 20% at 79% of the reports, with one
 # constant each 61% (docs/detection.md, "The ETA that trusts what the run observed").
+# crabbig: coarse_starts now reduces each chunk of angles as it comes (in place, while the chunk is in cache)
+# instead of scanning the whole (A, H, W) cost with three copies of it: the scan got cheaper, and the eta10 scan
+# constants over-predicted the spike nodes' searches (0.63-0.87x their model; half-size ETA within 20% at 8/56 and
+# 12/57 reports against 38/56 and 26/57 before, seeds 15192 and 15200). Scaled by the scan's measured ratio, new /
+# old code, on generated scenes (seeds 21-23, half and full size, three repeats each: the search timed less its
+# FFTs alone; medians over nodes): leaves 8.1e-9 / 1.52e-8 s = 0.53, spike nodes 5.1e-9 / 2.26e-8 s = 0.23.
 FFT_SECONDS = {4: 9.05e-10, 8: 9.42e-10}
 SAMPLE_SECONDS = {4: 4.48e-8, 8: 7.87e-8}
-SCAN_SECONDS = {4: 8.42e-9, 8: 2.14e-8}
+SCAN_SECONDS = {4: 4.46e-9, 8: 4.92e-9}
 CALL_SECONDS = 0.0
 # A spike node's descent is modelled at its most work (every item to spike_iters) times the share of it expected to
 # run: its items stop early (rtol), 0.06-0.76 of their evaluations on the eta9 tuning traces, median 0.335, with no
@@ -687,25 +711,30 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
     mask = motif.mask.to(dt)
     if pool > 1:
-        dense = _pooled_costs(y, x, mask, motif.centre, angles, pool, progress)
+        chunks = _pooled_costs(y, x, mask, motif.centre, angles, pool, progress)
     else:
-        dense = DenseCost(y, x, mask, angles, motif.centre, fast=True).costs(progress)  # (A, H, W)
-    a_n, h, w = dense.shape
+        chunks = DenseCost(y, x, mask, angles, motif.centre, fast=True).chunks(progress)
+    a_n, (h, w) = len(angles), y.shape[-2:]
     m, n = mask.shape
     cr, cc = motif.centre
     r = torch.arange(h, device=dev)
     c = torch.arange(w, device=dev)
-    valid = ((r >= cr) & (r <= h - m + cr))[:, None] & ((c >= cc) & (c <= w - n + cc))[None, :]
-    flat = torch.where(valid, dense, torch.full_like(dense, math.inf)).reshape(a_n, -1)
-    labels = grid.cell_labels((h, w), dev).reshape(-1).expand(a_n, -1)
+    invalid = ~(((r >= cr) & (r <= h - m + cr))[:, None] & ((c >= cc) & (c <= w - n + cc))[None, :])
+    labels = grid.cell_labels((h, w), dev).reshape(-1)
     s_n = len(grid)
-    inf = torch.full((a_n, s_n), math.inf, dtype=dt, device=dev)
-    cell = inf.scatter_reduce(1, labels, flat, reduce="amin")  # (A, S): best cost per angle and stride cell
-    # the position of that best: the smallest flat index reaching it
-    pos = torch.arange(h * w, device=dev).expand(a_n, -1)
-    hit = flat == cell.gather(1, labels)
-    where = torch.full((a_n, s_n), h * w, dtype=torch.long, device=dev).scatter_reduce(
-        1, labels, torch.where(hit, pos, torch.full_like(pos, h * w)), reduce="amin")
+    pos = torch.arange(h * w, device=dev)
+    cell = torch.full((a_n, s_n), math.inf, dtype=dt, device=dev)  # (A, S): best cost per angle and stride cell
+    where = torch.full((a_n, s_n), h * w, dtype=torch.long, device=dev)  # its position: the smallest flat index
+    # each chunk of angles (a, H, W) reduced as it comes: the (A, H, W) costs are never held at once (memory grows
+    # with the scene, not the scene times the angles; the per-angle reductions are the same)
+    for i, dense in chunks:
+        a = dense.shape[0]
+        flat = dense.masked_fill_(invalid, math.inf).reshape(a, -1)
+        lab = labels.expand(a, -1)
+        best = cell[i:i + a].scatter_reduce_(1, lab, flat, reduce="amin")
+        hit = flat == best.gather(1, lab)
+        where[i:i + a].scatter_reduce_(1, lab, torch.where(hit, pos, h * w), reduce="amin")
+        del dense, flat, hit
     cost = cell.T  # (S, A)
     circle = max((abs(a) for a in angles), default=0.0) >= 180.0 - 1e-9 or len(angles) < 3
     if circle:
@@ -742,20 +771,21 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
 
 
 def _pooled_costs(y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, centre, angles: list[float], pool: int,
-                  progress=None) -> torch.Tensor:
-    """DenseCost's (A, H, W) at every full pixel from the search on the pooled grid: the pooled motif's centre
-    pixel c // pool holds the full centre c at offset c % pool, so pooled pixel i puts the centre at full pixel
-    pool * i + c % pool; every full pixel takes the cost of the pooled pixel whose block (so shifted) holds it."""
+                  progress=None):
+    """DenseCost's chunks (first angle, (a, H, W)) at every full pixel from the search on the pooled grid: the
+    pooled motif's centre pixel c // pool holds the full centre c at offset c % pool, so pooled pixel i puts the
+    centre at full pixel pool * i + c % pool; every full pixel takes the cost of the pooled pixel whose block (so
+    shifted) holds it."""
     avg = torch.nn.functional.avg_pool2d
     h, w = y.shape[-2:]
     cr, cc = int(centre[0]), int(centre[1])
     yp = avg(y[None], pool, ceil_mode=True)[0]
     xp = avg(x[None], pool, ceil_mode=True)[0]
     mp = (avg(mask[None, None], pool, ceil_mode=True)[0, 0] > 0).to(mask.dtype)  # the pooled box covers the box
-    dense = DenseCost(yp, xp * mp, mp, angles, (cr // pool, cc // pool), fast=True).costs(progress)
-    dense = dense.repeat_interleave(pool, -2).repeat_interleave(pool, -1)
-    dense = torch.nn.functional.pad(dense[None], (cc % pool, 0, cr % pool, 0), mode="replicate")[0]
-    return dense[:, :h, :w]
+    for i, dense in DenseCost(yp, xp * mp, mp, angles, (cr // pool, cc // pool), fast=True).chunks(progress):
+        dense = dense.repeat_interleave(pool, -2).repeat_interleave(pool, -1)
+        dense = torch.nn.functional.pad(dense[None], (cc % pool, 0, cr % pool, 0), mode="replicate")[0]
+        yield i, dense[:, :h, :w].contiguous()
 
 
 def turned_stride_ncc(scene: torch.Tensor, motif: torch.Tensor, grid: StrideGrid, angles: list[float]) -> torch.Tensor:
