@@ -331,3 +331,26 @@ def test_a_parent_is_judged_on_its_instances_own_children(detector):
     (one_eye,) = find_instances(Detection({**nodes, "right_eye": gone}, can.root, can.motifs, can.template_centre, {}, {}),
                                 radius, 0.5, PART_RADIUS / 2, judge=det.judge_in_instance)
     assert not one_eye.parts["right_eye"].visible and not one_eye.parts["eye_pair"].visible
+
+
+def test_a_grey_photo_searched_with_a_coloured_template_is_warned_and_its_colour_copy_is_not(device, tmp_path):
+    """The motifs are matched in colour, so a grey file (read as three equal channels) mostly hides a coloured
+    template's objects (heldout15: 2 of 5 found): the problem says so; the same scene in colour, or a grey scene
+    with a grey template, says nothing."""
+    from pathlib import Path
+
+    from regrun.context import RunContext
+    from regrun.problems.crab_detection import CrabDetection
+
+    def problem(path, template="synthetic"):
+        cfg = compose(["problem=crab_detection", f"problem.template={template}", "problem.scene.source=file",
+                       f"problem.scene.path={path}"]).problem
+        return CrabDetection(cfg, RunContext(device, torch.float64, 0, Path(".")))
+
+    rng = np.random.default_rng(3)
+    colour = (rng.random((200, 260, 3)) * 255).astype(np.uint8)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    Image.fromarray(colour).convert("L").save(tmp_path / "grey.png")
+    [warning] = problem(tmp_path / "grey.png").warnings({})
+    assert "grey.png is grey" in warning and "'synthetic' is coloured (0.22)" in warning
+    assert problem(tmp_path / "colour.png").warnings({}) == []

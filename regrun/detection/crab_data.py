@@ -190,6 +190,14 @@ def _deep_grey(img, path: Path) -> np.ndarray:
     return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
 
 
+def colour_spread(rgb: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """How coloured an image (3, H, W) is: the mean over its (masked) pixels of the channels' standard deviation,
+    relative to the mean brightness. 0 for a grey image (read_rgba repeats grey in the three channels); measured
+    on the shipped templates: synthetic crab 0.22, robot 0.18, the authors' crab 0.072."""
+    px = rgb.reshape(3, -1) if mask is None else rgb[:, mask.reshape(rgb.shape[1:]) > 0.5]
+    return float(px.std(0, unbiased=False).mean() / px.mean().clamp_min(1e-12))
+
+
 def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of any image PIL reads: 8-bit grey, grey+alpha,
     RGB, RGBA, palette, CMYK, JPEG, 16-bit grey PNG/TIFF, 32-bit integer or float TIFF (deep modes normalised by
