@@ -197,6 +197,16 @@ class Fit:
     energy: float = math.nan  # b^T (I - H) b = ||A x - b||^2 + lam^2 x^T R x (the minimised objective)
     logdet: float = math.nan  # log det+(I - H) up to a constant in lam: (n - null) log lam^2 - log det(A^T A + lam^2 R)
     null: int = 0  # the dimension of the penalty R's null space (fitted by the data alone at every lam)
+    logdet_at: Callable[[], float] | None = None  # logdet computed on demand (a quadrature as dear as solves)
+
+    def has_logdet(self) -> bool:
+        return math.isfinite(self.logdet) or self.logdet_at is not None
+
+    def resolved(self) -> "Fit":
+        """self with logdet computed, where it was left to logdet_at."""
+        if self.logdet_at is not None and not math.isfinite(self.logdet):
+            self.logdet, self.logdet_at = self.logdet_at(), None
+        return self
 
 
 def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float = 1.0) -> float:
@@ -210,6 +220,7 @@ def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float 
     if rule == "sure":
         return (fit.rss - fit.m * sigma**2 + 2 * sigma**2 * fit.trace) / fit.m
     if rule == FLOOR_RULE:  # -2 log of the marginal likelihood with the noise variance profiled out, over m - null
+        fit.resolved()
         return math.log(max(fit.energy, 1e-300)) - fit.logdet / (fit.m - fit.null)
     raise UserError(f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
 
@@ -377,7 +388,7 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     minimum lies lower. Otherwise up the grid while it falls; where the parabola through its best weight solved and
     its neighbours has its vertex at or below `lam` (no solve), none; else golden-section steps in its bracket.
     f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit."""
-    if not math.isfinite(fit_at(lam).logdet):
+    if not fit_at(lam).has_logdet():
         return None
 
     tried: dict[float, float] = {}
@@ -385,7 +396,7 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     def g(x: float) -> float:
         if x not in tried:
             f(x)
-            tried[x] = criterion(FLOOR_RULE, fit_at(x), math.nan)
+            tried[x] = criterion(FLOOR_RULE, fit_at(x).resolved(), math.nan)
         return tried[x]
 
     k = int(np.argmin(rule_values))
