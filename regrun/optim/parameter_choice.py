@@ -338,7 +338,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
     details = {}
     floor = marginal_floor(f, lambda x: next(s[2] for s in seen if s[0] == x), lams, values, settings.solves - points,
-                           lam)
+                           lam, below=max((s[0] for s in seen if s[0] < lams[int(np.argmin(values))]), default=None))
     if floor is not None:
         details.update(lam_rule_below_floor=f"{lam:.6g}", lam_floor_rule=FLOOR_RULE)
         lam, at_edge = floor
@@ -373,7 +373,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
 
 
 def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], lams: np.ndarray,
-                   rule_values: np.ndarray, steps: int, lam: float) -> tuple[float, bool] | None:
+                   rule_values: np.ndarray, steps: int, lam: float,
+                   below: float | None = None) -> tuple[float, bool] | None:
     """(weight, at_edge) of FLOOR_RULE's minimum where it lies above the rule's minimum `lam`; None where it does
     not, or where the fits carry no log-determinant (a solver without a factor). Super-resolution's GCV falls, from
     frames with little noise (0.5-1%) and many data per unknown (16 frames, or 8 at 32^2), to weights where the
@@ -387,7 +388,9 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     the rule's grid minimum to the grid weight below (the rule's scan solved both: rule_values, its grid), its
     minimum lies lower. Otherwise up the grid while it falls; where the parabola through its best weight solved and
     its neighbours has its vertex at or below `lam` (no solve), none; else golden-section steps in its bracket.
-    f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit."""
+    f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit. `below`: the largest weight solved
+    under the rule's grid minimum, compared in its place where the rule's scan skipped the grid weight below
+    (grid_from_the_top's `lazy`: a golden point under the minimum already rose; the grid weight is the dearest solve)."""
     if not fit_at(lam).has_logdet():
         return None
 
@@ -400,7 +403,8 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
         return tried[x]
 
     k = int(np.argmin(rule_values))
-    if k > 0 and g(float(lams[k - 1])) < g(float(lams[k])):
+    lower = float(lams[k - 1]) if k > 0 and math.isfinite(rule_values[k - 1]) else below
+    if lower is not None and g(lower) < g(float(lams[k])):
         return None  # it falls below the rule's grid minimum (both solved by the rule's scan): its minimum is lower
     values = np.full(len(lams), np.inf)
     values[k] = g(float(lams[k]))
