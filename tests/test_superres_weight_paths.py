@@ -186,9 +186,11 @@ def test_the_marginal_likelihoods_inputs_are_the_hat_matrixs(device, monkeypatch
     """evaluate_at's energy and log-determinant (parameter_choice.edge_fallback) on the paths with a factor: the hat
     matrix H of the frames' prediction taken column by column (the map is linear in the frames), energy = d^T (I - H) d
     and log det+(I - H) (its eigenvalues 0, one a constant image the penalty leaves free, left out), up to a
-    constant in lam. PCG has no factor: its log det is stochastic Lanczos quadrature's (superres_weight.SLQ_PROBES = 8
-    probes, the same at every weight), left to Fit.logdet_at until read; its changes over lam within 2% of the exact
-    ones here (0.04-0.25% measured at 12^2 and 32^2)."""
+    constant in lam. PCG has no factor: its log det is stochastic Lanczos quadrature's (8 probes here, the same at
+    every weight; the default SLQ_PROBES = 2 is for large images, where Hutchinson's relative spread is ~1/sqrt(n)
+    smaller than at these 144 pixels), left to Fit.logdet_at until read; its changes over lam within 2% of the exact
+    ones (0.04-0.25% measured at 12^2 and 32^2)."""
+    monkeypatch.setattr(sw, "SLQ_PROBES", 8)
     p, w = problem(device)
     s = solve_by(path, monkeypatch, p, w)
     ref = solve_by("dense", monkeypatch, p, w)  # the hat matrix's columns by the dense path (PCG's: 144 solves)

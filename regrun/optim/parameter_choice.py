@@ -43,8 +43,8 @@ from .scalar_search import golden_bracket, golden_refine, log_grid, parabola_min
 RULES = ("discrepancy", "gcv", "sure")
 # The floor under the rule's weight (marginal_floor): Wahba's (1985) generalized maximum likelihood, the Gaussian
 # prior's marginal likelihood of the data, -2 log L / (m - null) = log b^T (I - H) b - log det+(I - H) / (m - null).
-# Not a user's rule: it needs log det(A^T A + lam^2 R), which only a solver that factors the normal matrix has
-# (Fit.logdet).
+# Not a user's rule: it needs log det(A^T A + lam^2 R) (Fit.logdet), which a solver gives from its factor of the
+# normal matrix or by stochastic Lanczos quadrature on its products (regrun.linalg.slq; Fit.logdet_at, on demand).
 FLOOR_RULE = "gml"
 AUTO = "auto"
 MAD = 0.6744897501960817  # median |N(0, 1)|
@@ -307,7 +307,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     value is then evaluated at the chosen weight only (NaN in the curve at the others): the climb reads only
     change(lam), and the rule's value at a climbed weight is read only at the one chosen (the search again's fall,
     recheck); each value a probe solve as dear as the image's on super-resolution's PCG path.
-    Where the fits carry the marginal likelihood's inputs (Fit.logdet: a solver with a factor) and its minimum lies above the
+    Where the fits carry the marginal likelihood's inputs (Fit.logdet or Fit.logdet_at) and its minimum lies above the
     rule's, the weight is the marginal likelihood's (marginal_floor), and the climb starts there, with `change` or
     else `floor_change` (a caller that climbs above the rule only where it helps, but above a floor that binds
     always)."""
@@ -376,7 +376,7 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
                    rule_values: np.ndarray, steps: int, lam: float,
                    below: float | None = None) -> tuple[float, bool] | None:
     """(weight, at_edge) of FLOOR_RULE's minimum where it lies above the rule's minimum `lam`; None where it does
-    not, or where the fits carry no log-determinant (a solver without a factor). Super-resolution's GCV falls, from
+    not, or where the fits carry no log-determinant (CT's solvers). Super-resolution's GCV falls, from
     frames with little noise (0.5-1%) and many data per unknown (16 frames, or 8 at 32^2), to weights where the
     frames' model error (cell averages of a scene, fitted by the model's spline samples) is fitted into directions
     of the image the frames barely see: the misfit keeps falling while the image is ruined, to the range's lower
@@ -414,8 +414,8 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
         if values[i + 1] >= values[i]:
             break
         i += 1
-    if i == k and k > 0:
-        values[k - 1] = g(float(lams[k - 1]))
+    if i == k and k > 0 and math.isfinite(rule_values[k - 1]):  # solved by the rule's scan (not where lazy skipped
+        values[k - 1] = g(float(lams[k - 1]))  # it: `below` stands for it, the dearest solve of the curve avoided)
     g(lam)  # solved by the rule's search
     if parabola_min(list(tried), list(tried.values())) <= lam:
         return None  # its minimum by the parabola through the weights solved lies at or below the rule's: no solve

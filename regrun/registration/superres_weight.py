@@ -68,8 +68,15 @@ def frames_noise(model, settings) -> tuple[float, str]:
 # (64^2: 0.8 s CPU a factor on one thread); beyond it PCG. Larger than the solvers' CHOLESKY_MAX_PIXELS: the
 # search solves at ten weights down to 1e-3, where A_d^T A_d is nearly singular and PCG takes ~1000 iterations
 # (24^2 from 8 frames at lam = 0.003: 1116 to a relative residual of 1e-12, 3.3 s CPU against 0.08 s with the
-# factor, the same RSS and trace to 11 digits).
-WEIGHT_CHOLESKY_MAX_PIXELS = 4096
+# factor, the same RSS and trace to 11 digits). 48^2, not 64^2: at 64^2 each weight forms and factors dense 4096^2
+# matrices (134 MB each, page faults, 4-8 s of system time a run) and PCG from its warm starts was 2.2-2.3x cheaper on
+# the four 64^2 sets measured (burst grey / RGB 16 frames, hubble 8, coffee 16: 29.8 -> 10.6 CPU-s, 17.7 -> 8.4, 29.0 ->
+# 13.0, 32.2 -> 13.6), the same weight on three (hubble's within the trace's probes' spread), PSNR the same or
+# higher (hubble +0.06 dB); at 40^2-48^2 where
+# GCV falls low (the GML floor binding: retina 48^2 / 16, immunohistochemistry 40^2 / 16) PCG at small weights took
+# 1.5-2x the factor's CPU. The marginal likelihood's log det beyond the factor: Lanczos quadrature (SLQ_* below).
+# docs/superres.md, "Thirteenth round (srlarge)".
+WEIGHT_CHOLESKY_MAX_PIXELS = 2304
 
 # The marginal likelihood's log det(A_d^T A_d + lam^2 h_f L^T L) beyond the factor: stochastic Lanczos quadrature on
 # the preconditioned matrix E^T (.) E (M^-1 = E E^T, the model's cosine-basis preconditioner at lam, whose log det is
