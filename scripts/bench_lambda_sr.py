@@ -58,7 +58,7 @@ HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fa
 FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 
 
-COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles", "cartoon", "plasma")  # colour scenes: (3, rows, columns), frames with 3 channels
+COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -80,7 +80,11 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     images' statistics: 600 occluding flat grey discs, radii 2-48 px with density ~1/r^3); bricks (periodic: a
     wall of 24x10 px bricks in running bond, each a flat grey, 2 px mortar, 4x drawing); weave (periodic: the
     product of two sinusoids of period 6-10 px at a random angle, plus a slow shade); plasma (colour, smooth:
-    random-phase noise with a 1/|k|^3 amplitude spectrum, a field per channel). The continuous analytic
+    random-phase noise with a 1/|k|^3 amplitude spectrum, a field per channel). Thirteenth round's (batch G): spots
+    (fluorescence-like: 150 elliptic Gaussian spots, widths 1-6 px, on a dark shaded background); circuit (a
+    circuit board: 40 Manhattan traces 1-3 px wide and 30 round or square pads, 4x drawing); isomap (colour: a
+    1/|k|^2 random field cut into 7 flat colour bands, curved edges, 4x4 supersampled); skyline (colour: a sky
+    blended between two colours over three layers of buildings with lit windows, 4x drawing). The continuous analytic
     kinds are in image_function. crop = (row, column, side): for sk:/fair:/mpl: images, that square (top-left corner,
     side in the image's pixels) instead of the central one (batch E)."""
     n = 256
@@ -247,6 +251,60 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
             img = img + win * torch.cos(2 * math.pi * (math.cos(t) * xx + math.sin(t) * yy) / period + 6.3 * u(1))
             weight = weight + win
         return 128 + 100 * img / weight
+    if kind == "spots":
+        img = 15 + 10 * yy / n
+        for _ in range(150):
+            c, s = n * u(2), 1.0 + 5.0 * u(2)
+            img = img + (30 + 170 * u(1)) * torch.exp(-0.5 * (((yy - c[0]) / s[0]) ** 2 + ((xx - c[1]) / s[1]) ** 2))
+        return img.clamp(0, 255)
+    if kind == "isomap":
+        k = torch.fft.fftfreq(n, dtype=torch.float64)
+        amp = (k[:, None] ** 2 + k[None, :] ** 2).clamp_min(1.0 / n**2) ** -1.0
+        f = torch.fft.ifft2(amp * torch.exp(2j * math.pi * u(n, n))).real
+        f = torch.nn.functional.interpolate(f[None, None], scale_factor=4, mode="bicubic", align_corners=False)[0, 0]
+        level = ((f - f.min()) / (f.max() - f.min()) * 7).long().clamp(0, 6)
+        palette = 30 + 200 * u(7, 3)
+        return palette[level].reshape(n, 4, n, 4, 3).mean((1, 3)).permute(2, 0, 1)
+    if kind in ("circuit", "skyline"):  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
+        from PIL import Image, ImageDraw
+
+        big = 4 * n
+        if kind == "circuit":
+            img = Image.new("L", (big, big), 40)
+            draw = ImageDraw.Draw(img)
+            for _ in range(40):
+                x, y = float(big * u(1)), float(big * u(1))
+                pts = [(x, y)]
+                for step in range(4):
+                    d = float(big * (0.05 + 0.25 * u(1))) * (1 if float(u(1)) > 0.5 else -1)
+                    x, y = (x + d, y) if step % 2 == 0 else (x, y + d)
+                    pts.append((x, y))
+                draw.line(pts, fill=int(170 + 60 * float(u(1))), width=4 * (1 + int(3 * float(u(1)))), joint="curve")
+            for _ in range(30):
+                c, r = big * u(2), 4 * (2 + 4 * float(u(1)))
+                box = [float(c[0]) - r, float(c[1]) - r, float(c[0]) + r, float(c[1]) + r]
+                (draw.ellipse if float(u(1)) > 0.5 else draw.rectangle)(box, fill=int(200 + 50 * float(u(1))))
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        img = Image.new("RGB", (big, big))
+        draw = ImageDraw.Draw(img)
+        top, bottom = 40 + 150 * u(3), 40 + 150 * u(3)
+        for row in range(big):
+            t = row / big
+            draw.line([(0, row), (big, row)], fill=tuple(int(v) for v in (1 - t) * top + t * bottom))
+        for layer in range(3):
+            x, colour = 0.0, tuple(int(v) for v in 10 + (15 + 15 * layer) * u(3))
+            while x < big:
+                w, h = float(big * (0.04 + 0.08 * u(1))), float(big * (0.2 + 0.1 * layer + 0.4 * u(1)))
+                draw.rectangle([x, big - h, x + w, big], fill=colour)
+                if layer == 2:  # lit windows on the front layer
+                    for wy in range(int(big - h) + 12, big - 16, 20):
+                        for wx in range(int(x) + 8, int(x + w) - 12, 16):
+                            if float(u(1)) > 0.5:
+                                draw.rectangle([wx, wy, wx + 8, wy + 10], fill=(230, 210, 120))
+                x += w + float(big * 0.02 * u(1))
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
+        return a.reshape(3, n, 4, n, 4).mean((2, 4))
     if kind.startswith("sk:"):
         import skimage.data
 

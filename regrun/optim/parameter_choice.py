@@ -43,8 +43,8 @@ from .scalar_search import golden_bracket, golden_refine, log_grid, parabola_min
 RULES = ("discrepancy", "gcv", "sure")
 # The floor under the rule's weight (marginal_floor): Wahba's (1985) generalized maximum likelihood, the Gaussian
 # prior's marginal likelihood of the data, -2 log L / (m - null) = log b^T (I - H) b - log det+(I - H) / (m - null).
-# Not a user's rule: it needs log det(A^T A + lam^2 R), which only a solver that factors the normal matrix has
-# (Fit.logdet).
+# Not a user's rule: it needs log det(A^T A + lam^2 R) (Fit.logdet), which a solver gives from its factor of the
+# normal matrix or by stochastic Lanczos quadrature on its products (regrun.linalg.slq; Fit.logdet_at, on demand).
 FLOOR_RULE = "gml"
 AUTO = "auto"
 MAD = 0.6744897501960817  # median |N(0, 1)|
@@ -199,6 +199,16 @@ class Fit:
     energy: float = math.nan  # b^T (I - H) b = ||A x - b||^2 + lam^2 x^T R x (the minimised objective)
     logdet: float = math.nan  # log det+(I - H) up to a constant in lam: (n - null) log lam^2 - log det(A^T A + lam^2 R)
     null: int = 0  # the dimension of the penalty R's null space (fitted by the data alone at every lam)
+    logdet_at: Callable[[], float] | None = None  # logdet computed on demand (a quadrature as dear as solves)
+
+    def has_logdet(self) -> bool:
+        return math.isfinite(self.logdet) or self.logdet_at is not None
+
+    def resolved(self) -> "Fit":
+        """self with logdet computed, where it was left to logdet_at."""
+        if self.logdet_at is not None and not math.isfinite(self.logdet):
+            self.logdet, self.logdet_at = self.logdet_at(), None
+        return self
 
 
 def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float = 1.0) -> float:
@@ -212,6 +222,7 @@ def criterion(rule: str, fit: Fit, sigma: float, tau: float = 1.0, gamma: float 
     if rule == "sure":
         return (fit.rss - fit.m * sigma**2 + 2 * sigma**2 * fit.trace) / fit.m
     if rule == FLOOR_RULE:  # -2 log of the marginal likelihood with the noise variance profiled out, over m - null
+        fit.resolved()
         return math.log(max(fit.energy, 1e-300)) - fit.logdet / (fit.m - fit.null)
     raise UserError(f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
 
@@ -298,7 +309,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     value is then evaluated at the chosen weight only (NaN in the curve at the others): the climb reads only
     change(lam), and the rule's value at a climbed weight is read only at the one chosen (the search again's fall,
     recheck); each value a probe solve as dear as the image's on super-resolution's PCG path.
-    Where the fits carry the marginal likelihood's inputs (Fit.logdet: a solver with a factor) and its minimum lies above the
+    Where the fits carry the marginal likelihood's inputs (Fit.logdet or Fit.logdet_at) and its minimum lies above the
     rule's, the weight is the marginal likelihood's (marginal_floor), and the climb starts there, with `change` or
     else `floor_change` (a caller that climbs above the rule only where it helps, but above a floor that binds
     always)."""
@@ -329,7 +340,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
     details = {}
     floor = marginal_floor(f, lambda x: next(s[2] for s in seen if s[0] == x), lams, values, settings.solves - points,
-                           lam)
+                           lam, below=max((s[0] for s in seen if s[0] < lams[int(np.argmin(values))]), default=None))
     if floor is not None:
         details.update(lam_rule_below_floor=f"{lam:.6g}", lam_floor_rule=FLOOR_RULE)
         lam, at_edge = floor
@@ -364,9 +375,10 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
 
 
 def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], lams: np.ndarray,
-                   rule_values: np.ndarray, steps: int, lam: float) -> tuple[float, bool] | None:
+                   rule_values: np.ndarray, steps: int, lam: float,
+                   below: float | None = None) -> tuple[float, bool] | None:
     """(weight, at_edge) of FLOOR_RULE's minimum where it lies above the rule's minimum `lam`; None where it does
-    not, or where the fits carry no log-determinant (a solver without a factor). Super-resolution's GCV falls, from
+    not, or where the fits carry no log-determinant (CT's solvers). Super-resolution's GCV falls, from
     frames with little noise (0.5-1%) and many data per unknown (16 frames, or 8 at 32^2), to weights where the
     frames' model error (cell averages of a scene, fitted by the model's spline samples) is fitted into directions
     of the image the frames barely see: the misfit keeps falling while the image is ruined, to the range's lower
@@ -378,8 +390,10 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     the rule's grid minimum to the grid weight below (the rule's scan solved both: rule_values, its grid), its
     minimum lies lower. Otherwise up the grid while it falls; where the parabola through its best weight solved and
     its neighbours has its vertex at or below `lam` (no solve), none; else golden-section steps in its bracket.
-    f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit."""
-    if not math.isfinite(fit_at(lam).logdet):
+    f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit. `below`: the largest weight solved
+    under the rule's grid minimum, compared in its place where the rule's scan skipped the grid weight below
+    (grid_from_the_top's `lazy`: a golden point under the minimum already rose; the grid weight is the dearest solve)."""
+    if not fit_at(lam).has_logdet():
         return None
 
     tried: dict[float, float] = {}
@@ -387,11 +401,12 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     def g(x: float) -> float:
         if x not in tried:
             f(x)
-            tried[x] = criterion(FLOOR_RULE, fit_at(x), math.nan)
+            tried[x] = criterion(FLOOR_RULE, fit_at(x).resolved(), math.nan)
         return tried[x]
 
     k = int(np.argmin(rule_values))
-    if k > 0 and g(float(lams[k - 1])) < g(float(lams[k])):
+    lower = float(lams[k - 1]) if k > 0 and math.isfinite(rule_values[k - 1]) else below
+    if lower is not None and g(lower) < g(float(lams[k])):
         return None  # it falls below the rule's grid minimum (both solved by the rule's scan): its minimum is lower
     values = np.full(len(lams), np.inf)
     values[k] = g(float(lams[k]))
@@ -401,8 +416,8 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
         if values[i + 1] >= values[i]:
             break
         i += 1
-    if i == k and k > 0:
-        values[k - 1] = g(float(lams[k - 1]))
+    if i == k and k > 0 and math.isfinite(rule_values[k - 1]):  # solved by the rule's scan (not where lazy skipped
+        values[k - 1] = g(float(lams[k - 1]))  # it: `below` stands for it, the dearest solve of the curve avoided)
     g(lam)  # solved by the rule's search
     if parabola_min(list(tried), list(tried.values())) <= lam:
         return None  # its minimum by the parabola through the weights solved lies at or below the rule's: no solve

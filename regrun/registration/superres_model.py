@@ -86,6 +86,37 @@ GRAM_AFTER = 10
 
 
 
+class PreconditionerFactor:
+    """E = S C^T D^-1/2 with M^-1 = E E^T: C the orthonormal 2-D cosine transform, D the symbol (diagonal in C's
+    basis), S the coverage scaling (None: identity). E^T and E are each other's adjoints (one transform each)."""
+
+    def __init__(self, lam, symbol, scale, to_basis, from_basis):
+        self.lam, self.inv, self.scale = lam, 1.0 / symbol, scale
+        self.inv_sqrt = symbol.rsqrt()
+        self.to_basis, self.from_basis = to_basis, from_basis
+
+    def apply(self, r: torch.Tensor) -> torch.Tensor:
+        """M^-1 r = E E^T r (by 1 / D, not D^-1/2 twice: the same rounding as before the factor was split out)."""
+        r = r if self.scale is None else self.scale * r
+        y = self.from_basis(self.to_basis(r.unflatten(-1, self.inv.shape)) * self.inv).flatten(-2)
+        return y if self.scale is None else self.scale * y
+
+    def half(self, x: torch.Tensor) -> torch.Tensor:
+        """E x (x: cosine coefficients flattened, leading dimensions batched)."""
+        y = self.from_basis(x.unflatten(-1, self.inv_sqrt.shape) * self.inv_sqrt).flatten(-2)
+        return y if self.scale is None else self.scale * y
+
+    def half_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """E^T y."""
+        y = y if self.scale is None else self.scale * y
+        return (self.to_basis(y.unflatten(-1, self.inv_sqrt.shape)) * self.inv_sqrt).flatten(-2)
+
+    def logdet_inverse(self) -> float:
+        """log det M^-1 = 2 sum log D^-1/2 + 2 sum log S."""
+        out = 2 * float(self.inv_sqrt.log().sum())
+        return out if self.scale is None else out + 2 * float(self.scale.log().sum())
+
+
 class CosineFFT:
     """The orthonormal DCT-II of length n along the last axis (x @ D^T, D the preconditioner's cosine matrix) and
     its inverse (the DCT-III, y @ D), by one real FFT of the even-odd reordered input (Makhoul 1980)."""
@@ -219,6 +250,7 @@ class SuperResModel:
         self._coverage = (1 + seen) / (self.q + 1)
         self.b = self.rhs(self.frames)
         self._precond = None
+        self._precond_factor = None
         if before is None or not torch.equal(before, self.keep):  # the fixed operators' Gram matrices hold the old mask
             self._mask_version += 1
         return dropped
@@ -238,6 +270,7 @@ class SuperResModel:
         self.lam = float(lam)
         self._fixed = None
         self._precond = None
+        self._precond_factor = None
 
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(self.split(w)[0].reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
@@ -427,6 +460,14 @@ class SuperResModel:
         symbols (2 - 2 cos t) / h^2 exactly. Independent of w: built once, two dense n_i x n_i products per
         side (DCT matrices), on the model's device."""
         if getattr(self, "_precond", None) is None:
+            self._precond = self.preconditioner_factor().apply
+        return self._precond
+
+    def preconditioner_factor(self) -> "PreconditionerFactor":
+        """M^-1 = E E^T (preconditioner's) with E = S C^T D^-1/2, at the current weight: the factor and
+        log det M^-1, for the log-determinant of the normal matrix by stochastic Lanczos quadrature on
+        E^T (A^T A) E, whose spectrum the preconditioner clusters (regrun.linalg.slq; superres_weight.py)."""
+        if getattr(self, "_precond_factor", None) is None or self._precond_factor.lam != self.lam:
             n1, n2 = self.fine.m
             h1, h2 = self.fine.h
             k = self.factor
@@ -451,7 +492,6 @@ class SuperResModel:
                                                                         + laplace(n2, h2)[None, :])
             # without a regulariser the highest frequencies have symbol 0: keep M positive definite
             symbol = symbol.clamp_min(1e-6 * float(symbol.max()))
-            inv = 1.0 / symbol
             if self.device.type == "cpu":
                 # one real FFT a transform (CosineFFT): on the CPU the four dense n x n products are flop-bound,
                 # 2.9 -> 1.6 ms an application at 256x256 (one thread), ~1 CPU-s of a 256x256/16 auto run's ~1000;
@@ -459,29 +499,28 @@ class SuperResModel:
                 # small operations each (docs/superres.md, "Eleventh round (srspeed)")
                 t1, t2 = CosineFFT(n1, **opts), CosineFFT(n2, **opts)
 
-                def apply(r):
-                    img = r.unflatten(-1, (n1, n2))
-                    c = t1.forward(t2.forward(img).transpose(-1, -2)).transpose(-1, -2) * inv
-                    return t1.inverse(t2.inverse(c).transpose(-1, -2)).transpose(-1, -2).flatten(-2)
+                def to_basis(img):
+                    return t1.forward(t2.forward(img).transpose(-1, -2)).transpose(-1, -2)
+
+                def from_basis(c):
+                    return t1.inverse(t2.inverse(c).transpose(-1, -2)).transpose(-1, -2)
             else:
                 d1, d2 = dct(n1), dct(n2)
 
-                def apply(r):
-                    img = r.unflatten(-1, (n1, n2))
-                    return (d1.T @ ((d1 @ img @ d2.T) * inv) @ d2).flatten(-2)
+                def to_basis(img):
+                    return d1 @ img @ d2.T
 
+                def from_basis(c):
+                    return d1.T @ c @ d2
+
+            scale = None
             if self.keep is not None:
                 # outside=drop: near the edges fewer frames see a pixel; D^-1/2 M^-1 D^-1/2 with D the share of
                 # frames that do (1/(q+1) where frame 0 alone does) restores the iteration count (128x128 from
                 # 16 frames, to 1e-12: 206 -> 123 iterations; 94 without dropped pixels)
                 scale = self._coverage.clamp_min(1e-3).rsqrt().reshape(-1)
-                plain = apply
-
-                def apply(r):
-                    return scale * plain(scale * r)
-
-            self._precond = apply
-        return self._precond
+            self._precond_factor = PreconditionerFactor(self.lam, symbol, scale, to_basis, from_basis)
+        return self._precond_factor
 
     def _fixed_gram(self) -> torch.Tensor:
         """hd K^T K + lambda_f^2 hf L^T L (dense; its two parts do not depend on w nor on lambda_f: built once, by

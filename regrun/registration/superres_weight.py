@@ -36,6 +36,7 @@ from ..errors import check_bool, check_float, check_int
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.krylov import pcg
+from ..linalg.slq import lanczos_logdet
 from ..monitor import RunRows
 from ..optim.parameter_choice import (
     Choice,
@@ -67,8 +68,28 @@ def frames_noise(model, settings) -> tuple[float, str]:
 # (64^2: 0.8 s CPU a factor on one thread); beyond it PCG. Larger than the solvers' CHOLESKY_MAX_PIXELS: the
 # search solves at ten weights down to 1e-3, where A_d^T A_d is nearly singular and PCG takes ~1000 iterations
 # (24^2 from 8 frames at lam = 0.003: 1116 to a relative residual of 1e-12, 3.3 s CPU against 0.08 s with the
-# factor, the same RSS and trace to 11 digits).
-WEIGHT_CHOLESKY_MAX_PIXELS = 4096
+# factor, the same RSS and trace to 11 digits). 48^2, not 64^2: at 64^2 each weight forms and factors dense 4096^2
+# matrices (134 MB each, page faults, 4-8 s of system time a run) and PCG from its warm starts was 2.2-2.3x cheaper on
+# the four 64^2 sets measured (burst grey / RGB 16 frames, hubble 8, coffee 16: 29.8 -> 10.6 CPU-s, 17.7 -> 8.4, 29.0 ->
+# 13.0, 32.2 -> 13.6), the same weight on three (hubble's within the trace's probes' spread), PSNR the same or
+# higher (hubble +0.06 dB); at 40^2-48^2 where
+# GCV falls low (the GML floor binding: retina 48^2 / 16, immunohistochemistry 40^2 / 16) PCG at small weights took
+# 1.5-2x the factor's CPU. The marginal likelihood's log det beyond the factor: Lanczos quadrature (SLQ_* below).
+# docs/superres.md, "Thirteenth round (srlarge)".
+WEIGHT_CHOLESKY_MAX_PIXELS = 2304
+
+# The marginal likelihood's log det(A_d^T A_d + lam^2 h_f L^T L) beyond the factor: stochastic Lanczos quadrature on
+# the preconditioned matrix E^T (.) E (M^-1 = E E^T, the model's cosine-basis preconditioner at lam, whose log det is
+# exact), SLQ_PROBES Rademacher probes drawn once from SLQ_SEED (the same at every weight and motion: common random
+# numbers, so the curve over lam is smooth), Lanczos to SLQ_TOL log det units per pixel or SLQ_STEPS steps. Two probes
+# suffice: the floor compares log det / m between weights, and at 256^2 from 16 frames (burst phantom, true motion)
+# 2 probes to 1e-4 gave the changes over lam = 0.4, 0.57, 0.8 within 0.02% of 8 probes' to 1e-5 (22461 / 24787
+# against 22456 / 24788; 5 log det units are 2e-5 of the criterion, whose changes there are ~0.3), at 0.46 CPU-s a
+# log det against 3.3 (15 and 20 Lanczos steps; docs/superres.md, "Thirteenth round (srlarge)").
+SLQ_PROBES = 2
+SLQ_STEPS = 60
+SLQ_TOL = 1e-4
+SLQ_SEED = 20261205
 
 
 class ImageSolve:
@@ -144,10 +165,7 @@ class ImageSolve:
         m.set_weight(lam)
         precond = m.preconditioner()  # at this weight
         m.set_weight(0.0)
-        data_normal = self.op.normal()
-
-        def normal(f):
-            return data_normal(f) + lam**2 * self.regulariser_normal(f)
+        normal = self.normal_at(lam)
 
         def solve(rhs, start=None):
             if start is None:
@@ -161,6 +179,39 @@ class ImageSolve:
             return pcg(normal, rhs, precond, start, self.cg_iters, self.cg_rtol, ref=ref).x
 
         return solve
+
+    def normal_at(self, lam: float):
+        """f -> (A_d^T A_d + lam^2 h_f L^T L) f, matrix-free (the PCG path's operator; batched over leading
+        dimensions)."""
+        data_normal = self.op.normal()
+
+        def normal(f):
+            return data_normal(f) + lam**2 * self.regulariser_normal(f)
+
+        return normal
+
+    def logdet_normal(self, lam: float) -> float:
+        """log det(A_d^T A_d + lam^2 h_f L^T L): from the weight's Cholesky factor (exact), else by stochastic
+        Lanczos quadrature on E^T (A_d^T A_d + lam^2 h_f L^T L) E, E the preconditioner's factor at lam
+        (log det = log det(E^T . E) - log det(E E^T); regrun.linalg.slq)."""
+        if self.cholesky:
+            return 2 * float(torch.log(torch.diagonal(self.factor_at(lam))).sum())
+        m = self.model
+        m.set_weight(lam)
+        half = m.preconditioner_factor()
+        m.set_weight(0.0)
+        if getattr(self, "slq_probes", None) is None:
+            gen = torch.Generator().manual_seed(SLQ_SEED)
+            self.slq_probes = rademacher(SLQ_PROBES, (m.n,), gen, self.x0.dtype, self.x0.device)
+        normal = self.normal_at(lam)
+        res = lanczos_logdet(lambda x: half.half_adjoint(normal(half.half(x))), self.slq_probes, SLQ_STEPS, SLQ_TOL)
+        self.slq_steps = getattr(self, "slq_steps", 0) + res.steps
+        return res.logdet - half.logdet_inverse()
+
+    def marginal_logdet(self, lam: float) -> float:
+        """Fit.logdet: log det+(I - H) up to a constant in lam, (n - 1) log lam^2 - log det(A_d^T A_d + lam^2 R):
+        det+(I - H) = det+(lam^2 R) / det(A^T A + lam^2 R) up to constants; R's null space the constant images."""
+        return (self.model.n - 1) * math.log(lam**2) - self.logdet_normal(lam)
 
     def prediction(self, lam: float):
         """frames -> (A_d f(frames) / sqrt(h_d) (frame units), f) at weight lam; linear in the frames, batched
@@ -221,14 +272,14 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
     fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
     if probes is not None:
         fit.trace = trace
-    if solve.cholesky:  # the marginal likelihood's inputs, from the weight's factor (parameter_choice.marginal_floor)
-        model = solve.model
-        # frame units: the solve minimises h_d ||A f - d||^2 + lam^2 h_f ||L f||^2; regulariser_normal is h_f L^T L
-        fit.energy = fit.rss + lam**2 * float((f * solve.regulariser_normal(f)).sum()) / float(model.sqrt_hd) ** 2
-        # det+(I - H) = det+(lam^2 R) / det(A^T A + lam^2 R) up to constants; R's null space: the constant images
-        diag = torch.diagonal(solve.factor_at(lam))
-        fit.logdet = (model.n - 1) * math.log(lam**2) - 2 * float(torch.log(diag).sum())
-        fit.null = 1
+    # the marginal likelihood's inputs (parameter_choice.marginal_floor). frame units: the solve minimises
+    # h_d ||A f - d||^2 + lam^2 h_f ||L f||^2; regulariser_normal is h_f L^T L
+    fit.energy = fit.rss + lam**2 * float((f * solve.regulariser_normal(f)).sum()) / float(solve.model.sqrt_hd) ** 2
+    fit.null = 1
+    if solve.cholesky:  # from the weight's factor, at hand now
+        fit.logdet = solve.marginal_logdet(lam)
+    else:  # by Lanczos quadrature (as dear as a few solves), only where the floor reads it
+        fit.logdet_at = lambda: solve.marginal_logdet(lam)
     return fit
 
 
