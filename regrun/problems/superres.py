@@ -313,7 +313,7 @@ class SuperRes(Problem):
         if self.frames_check:  # without the truth: the answer's prediction of unseen frames against bicubic's
             kept, self.weight_final_factor = self.weight_final_factor, None  # used once, then let go (n x n)
             same = kept is not None and kept[1] == self.model.lam and torch.equal(kept[0], w.detach())
-            metrics.update(held_out_frames(self.model, w, kept[2] if same else None))
+            metrics.update(held_out_frames(self.model, w, kept[2] if same else None, f=final.x))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}

@@ -15,8 +15,10 @@ frames' kept pixels. Below 1 the answer predicts unseen frames better than bicub
 and the run warns (SuperRes.warnings): the weight or the motion is likely wrong (a wrong weight amplifies noise
 or blurs; a wrong motion misplaces the frames, so the others predict frame k badly). Both predictions use the
 same motion w_k, so a motion wrong in the same way for every frame is seen only through the other frames.
-Dense (a Cholesky factor of C): up to WEIGHT_CHOLESKY_MAX_PIXELS fine pixels, the search's own limit; beyond
-it not computed.
+Up to WEIGHT_CHOLESKY_MAX_PIXELS fine pixels (the weight search's own dense limit, whose factor at the final
+motion it reuses) in closed form; beyond, by refitting: the image solved without frame k's rows by the solver's own
+matrix-free PCG (the merged-stencil operator at w, the cosine preconditioner, warm-started from the answer), which
+is the same quantity (tested against the closed form) at a cost that grows as the solver's, not as n^3.
 """
 from __future__ import annotations
 
@@ -24,12 +26,18 @@ import math
 
 import torch
 
+from ..linalg.krylov import pcg
 from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
 
 # Moved frames held out (the first ones, 1..): each costs a triangular solve with the factor for its coarse
 # pixels' columns, n^2 x n/4 (a frame has a quarter of the fine pixels), so two cost about 1.5 factors (n^3/3) more:
 # with 4, the check took 9-11 CPU-s at 64^2, as much as the weight search (docs/superres.md, "Thirteenth round").
 HELD_OUT_FRAMES = 2
+# The refit's PCG bar (beyond the dense limit): each held-out system's residual relative to its right-hand side.
+# The ratio is read to 2-3 digits; at 1e-6 the refit matches the closed form to ~1e-7 (tests) and the warm start
+# from the answer takes 20-60 iterations (docs/superres.md, "Thirteenth round (srcheck)").
+REFIT_RTOL = 1e-6
+REFIT_ITERS = 1000
 
 
 def bicubic_image(model) -> torch.Tensor:
@@ -39,31 +47,72 @@ def bicubic_image(model) -> torch.Tensor:
                                            align_corners=False)[0, 0].reshape(-1)
 
 
-def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None) -> dict[str, float]:
-    """{frames_check_ratio, frames_check_answer, frames_check_bicubic, frames_check_frames} at motion w and the
-    model's weight (module docstring); {} beyond WEIGHT_CHOLESKY_MAX_PIXELS or without a moved frame. factor: the
-    lower Cholesky factor of the normal matrix at w and that weight when the caller has it (the weight search's
-    at the final motion), else formed here."""
-    if model.n > WEIGHT_CHOLESKY_MAX_PIXELS or model.q < 1:
+def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
+                    f: torch.Tensor | None = None) -> dict[str, float]:
+    """{frames_check_ratio, frames_check_answer, frames_check_bicubic, frames_check_frames, and per held-out frame k
+    frames_check_ratio_k} at motion w and the model's weight (module docstring); {} without a moved frame.
+    factor: the lower Cholesky factor of the normal matrix at w and that weight when the caller has it (the weight
+    search's at the final motion), else formed here (dense path only). f: the answer at w and that weight (the
+    refit's warm start beyond the dense limit), else solved here."""
+    if model.q < 1:
         return {}
     w = w.detach()
     frames = list(range(1, min(model.q, HELD_OUT_FRAMES) + 1))
+    data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
+    if model.n <= WEIGHT_CHOLESKY_MAX_PIXELS:
+        answer = _closed_form(model, w, frames, data, factor)
+    else:
+        answer = _refit(model, w, frames, f)
+    # bicubic's prediction through the same motion: the dense rows of one frame at a time beyond the dense limit
+    # would be nc x n (0.5 GB at 256^2), so by the matrix-free operator there (the same rows, tested)
+    f_bic = bicubic_image(model)
+    pred = (model.operator(w, fixed=True).matvec(f_bic)[: model.n_data] / model.sqrt_hd).reshape(model.q + 1, -1)
+    bicubic = (pred[frames] - data).pow(2).sum(-1).tolist()
+    out = {"frames_check_answer": sum(answer), "frames_check_bicubic": sum(bicubic),
+           "frames_check_frames": float(len(frames))}
+    out["frames_check_ratio"] = out["frames_check_answer"] / out["frames_check_bicubic"] if sum(bicubic) > 0 \
+        else math.nan
+    for k, a, b in zip(frames, answer, bicubic):  # which held-out frame the answer predicts worst
+        out[f"frames_check_ratio_{k}"] = a / b if b > 0 else math.nan
+    return out
+
+
+def _closed_form(model, w, frames, data, factor) -> list[float]:
+    """||held-out residual||^2 of each frame, (I - H_kk)^-1 r_k through the dense factor (module docstring)."""
     if factor is None:
         factor = torch.linalg.cholesky(model.normal_matrix(w))  # h_d A^T A + lambda^2 h_f L^T L
     rhs = model.operator(w, fixed=True).rmatvec(model.b)  # h_d A^T d (matrix-free: the dense one is q n^2 / 4)
     f = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
     rows = model.moved_rows(w, frames)  # (K, nc, n), frame units
-    data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
-    f_bic = bicubic_image(model)
     h_d = model.coarse.cell_volume
-    answer = bicubic = 0.0
+    out = []
     for p_k, d_k in zip(rows, data):
         r_k = d_k - p_k @ f
         half = torch.linalg.solve_triangular(factor, p_k.T, upper=False)  # L^-1 P_k^T: H_kk = h_d half^T half
         hat = h_d * half.T @ half  # (nc, nc); dropped pixels' rows are zero
         eye = torch.eye(hat.shape[0], dtype=hat.dtype, device=hat.device)
-        answer += float(torch.linalg.solve(eye - hat, r_k).pow(2).sum())
-        bicubic += float((p_k @ f_bic - d_k).pow(2).sum())
-    ratio = answer / bicubic if bicubic > 0 else math.nan
-    return {"frames_check_ratio": ratio, "frames_check_answer": answer, "frames_check_bicubic": bicubic,
-            "frames_check_frames": float(len(frames))}
+        out.append(float(torch.linalg.solve(eye - hat, r_k).pow(2).sum()))
+    return out
+
+
+def _refit(model, w, frames, f) -> list[float]:
+    """||held-out residual||^2 of each frame from the image refitted without its rows: (C - A_k^T A_k) f_k =
+    A^T b - A_k^T b_k, A_k frame k's (weighted) data rows of A, all K frames as one multi-right-hand-side PCG
+    (row i without frame frames[i]) on the solver's merged-stencil operator, from the answer f."""
+    op = model.operator(w, fixed=True)
+    if f is None:  # the answer to the solver's final bar, as SuperRes.evaluate solves it
+        f = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=model.initial_image()).x
+    shape = (len(frames), model.q + 1, model.n_data // (model.q + 1))
+    keep = torch.zeros(shape, dtype=model.dtype, device=model.device)
+    keep[range(len(frames)), frames] = 1.0
+    # row i of `held` selects frame frames[i]'s data rows; the regulariser's rows are never held out
+    held = torch.cat((keep.reshape(len(frames), -1), keep.new_zeros(len(frames), model.n_reg)), -1)
+    normal = op.normal()
+
+    def normal_without(x):  # C x - A_k^T A_k x, row by row
+        return normal(x) - op.rmatvec(held * op.matvec(x))
+
+    rhs = op.rmatvec((1.0 - held) * model.b)
+    f_k = pcg(normal_without, rhs, model.preconditioner(), f.detach(), REFIT_ITERS, REFIT_RTOL).x
+    r = (held * (op.matvec(f_k) - model.b))[:, : model.n_data] / model.sqrt_hd  # frame k's rows only
+    return r.pow(2).sum(-1).tolist()
