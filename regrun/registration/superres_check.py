@@ -27,6 +27,7 @@ import math
 import torch
 
 from ..linalg.krylov import pcg
+from .superres_model import SuperResModel
 from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
 
 # Moved frames held out (the first ones, 1..): each costs a triangular solve with the factor for its coarse
@@ -98,21 +99,33 @@ def _closed_form(model, w, frames, data, factor) -> list[float]:
 def _refit(model, w, frames, f) -> list[float]:
     """||held-out residual||^2 of each frame from the image refitted without its rows: (C - A_k^T A_k) f_k =
     A^T b - A_k^T b_k, A_k frame k's (weighted) data rows of A, all K frames as one multi-right-hand-side PCG
-    (row i without frame frames[i]) on the solver's merged-stencil operator, from the answer f."""
+    (row i without frame frames[i]) on the solver's merged-stencil operator, from the answer f. A_k's products are
+    those of a model of frame 0 and frame k alone (its frame-0 rows masked): a product of the whole operator
+    reads all q frames, 2 x 16 of them per PCG iteration at 256^2, most of the check's cost that way (docs/
+    superres.md, "Thirteenth round (srcheck)")."""
     op = model.operator(w, fixed=True)
     if f is None:  # the answer to the solver's final bar, as SuperRes.evaluate solves it
         f = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=model.initial_image()).x
-    shape = (len(frames), model.q + 1, model.n_data // (model.q + 1))
-    keep = torch.zeros(shape, dtype=model.dtype, device=model.device)
-    keep[range(len(frames)), frames] = 1.0
-    # row i of `held` selects frame frames[i]'s data rows; the regulariser's rows are never held out
-    held = torch.cat((keep.reshape(len(frames), -1), keep.new_zeros(len(frames), model.n_reg)), -1)
+    pairs = [_frame_pair(model, w, k) for k in frames]  # (A_pair, b_pair, frame k's rows)
     normal = op.normal()
 
-    def normal_without(x):  # C x - A_k^T A_k x, row by row
-        return normal(x) - op.rmatvec(held * op.matvec(x))
+    def normal_without(x):  # C x - A_k^T A_k x, row i without frame frames[i]
+        return normal(x) - torch.stack([a.rmatvec(held * a.matvec(x_i)) for x_i, (a, _, held) in zip(x, pairs)])
 
-    rhs = op.rmatvec((1.0 - held) * model.b)
+    rhs = op.rmatvec(model.b) - torch.stack([a.rmatvec(held * b) for a, b, held in pairs])
     f_k = pcg(normal_without, rhs, model.preconditioner(), f.detach(), REFIT_ITERS, REFIT_RTOL).x
-    r = (held * (op.matvec(f_k) - model.b))[:, : model.n_data] / model.sqrt_hd  # frame k's rows only
-    return r.pow(2).sum(-1).tolist()
+    out = []
+    for x, (a, b, held) in zip(f_k, pairs):  # frame k's rows only, in frame units
+        out.append(float((held * (a.matvec(x) - b)).pow(2).sum()) / model.coarse.cell_volume)
+    return out
+
+
+def _frame_pair(model, w, k):
+    """(A, b) of the model of frames 0 and k alone (the same weight, data mask and gain; frame k's motion) and the
+    0/1 rows selecting frame k's data rows in them: A_k = rows * A_pair."""
+    pair = SuperResModel(model.frames[[0, k]], model.fine, model.factor, model.lam, model.outside, model.gain)
+    pair.keep = None if model.keep is None else model.keep[[0, k]]
+    pair.b = pair.rhs(pair.frames)
+    rows = torch.zeros(pair.n_data + pair.n_reg, dtype=model.dtype, device=model.device)
+    rows[pair.n_data // 2: pair.n_data] = 1.0  # frame 0's data rows first, then frame k's, then the regulariser's
+    return pair.operator(w.reshape(model.q, model.stride)[k - 1], fixed=True), pair.b, rows
