@@ -106,3 +106,15 @@ def test_the_pcg_refit_beyond_the_dense_limit_is_the_closed_form(device, monkeyp
     for key in dense:
         assert refit[key] == pytest.approx(dense[key], rel=1e-5), key
     assert dense["frames_check_ratio_1"] != pytest.approx(dense["frames_check_ratio_2"], rel=1e-3)
+
+
+def test_one_held_out_frame_predicted_worse_than_bicubic_warns_and_is_named(device):
+    """The sum hides a frame the answer predicts worse than bicubic when the other held-out frame is one neither
+    predicts (another scene's: srcheck's outlier, 0.99 and 1.68 under a sum of 0.99): any one at 1 warns, named."""
+    p = problem(device, size=8, n_frames=3, lambda_f=0.05)
+    quiet = {"frames_check_ratio": 0.5, "frames_check_ratio_1": 0.4, "frames_check_ratio_2": 0.9}
+    hidden = {"frames_check_ratio": 0.99, "frames_check_ratio_1": 0.99, "frames_check_ratio_2": 1.68}
+    assert p.warnings(quiet) == []
+    (line,) = p.warnings(hidden)
+    assert "no better than bicubic" in line and "frame 2's 1.68" in line
+    assert len(p.warnings({"frames_check_ratio": float("nan")})) == 1
