@@ -35,8 +35,9 @@ from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
 # with 4, the check took 9-11 CPU-s at 64^2, as much as the weight search (docs/superres.md, "Thirteenth round").
 HELD_OUT_FRAMES = 2
 # The refit's PCG bar (beyond the dense limit): each held-out system's residual relative to its right-hand side.
-# The ratio is read to 2-3 digits; at 1e-6 the refit matches the closed form to ~1e-7 (tests) and the warm start
-# from the answer takes 20-60 iterations (docs/superres.md, "Thirteenth round (srcheck)").
+# The ratio is read to 2-3 digits; at 1e-6 the refit matches the closed form to ~3e-7 (16^2, 32^2; tested to 1e-5)
+# and the warm start from the answer takes 15-26 iterations at 128^2-256^2 (docs/superres.md, "Thirteenth round
+# (srcheck)").
 REFIT_RTOL = 1e-6
 REFIT_ITERS = 1000
 
