@@ -11,8 +11,8 @@ For held-out moved frames k (1..HELD_OUT_FRAMES), at the final motion w and the 
   bicubic score) and moved by the same w_k, P_k f_bicubic.
 
 frames_check_ratio = sum_k ||held-out residual of the answer||^2 / sum_k ||P_k f_bicubic - d_k||^2 over the
-frames' kept pixels. Below 1 the answer predicts unseen frames better than bicubic; at or above 1 it does not,
-and the run warns (SuperRes.warnings): the weight or the motion is likely wrong (a wrong weight amplifies noise
+frames' kept pixels (frames_check_ratio_k: frame k's alone). Below 1 the answer predicts unseen frames better
+than bicubic; at or above 1 (the sum or any one frame) it does not, and the run warns (SuperRes.warnings): the weight or the motion is likely wrong (a wrong weight amplifies noise
 or blurs; a wrong motion misplaces the frames, so the others predict frame k badly). Both predictions use the
 same motion w_k, so a motion wrong in the same way for every frame is seen only through the other frames.
 Up to WEIGHT_CHOLESKY_MAX_PIXELS fine pixels (the weight search's own dense limit, whose factor at the final
@@ -39,7 +39,7 @@ HELD_OUT_FRAMES = 2
 # and the warm start from the answer takes 15-26 iterations at 128^2-256^2 (docs/superres.md, "Thirteenth round
 # (srcheck)").
 REFIT_RTOL = 1e-6
-REFIT_ITERS = 1000
+REFIT_ITERS = 1000  # a cap only, far above the iterations measured: the bar is what stops it
 
 
 def bicubic_image(model) -> torch.Tensor:
