@@ -1,6 +1,7 @@
 """The held-out frames check without the truth (registration/superres_check.py, problem.frames_check): the closed
-form of each held-out frame's prediction against refitting without that frame, and the warning where the answer
-predicts unseen frames worse than bicubic of frame 0 does."""
+form of each held-out frame's prediction against refitting without that frame (dense, and by the matrix-free PCG
+refit used beyond the dense limit), and the warning where the answer predicts unseen frames worse than bicubic of
+frame 0 does."""
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_check import HELD_OUT_FRAMES, bicubic_image, held_out_frames
+from regrun.registration.superres_model import SuperResModel
 
 F64 = torch.float64
 
@@ -81,3 +83,38 @@ def test_the_weight_searchs_factor_gives_the_same_check(device):
     p.model.set_weight(0.05)  # ImageSolve leaves the model at weight 0
     own, reused = held_out_frames(p.model, p.w_true), held_out_frames(p.model, p.w_true, solve.factor_at(0.05))
     assert reused["frames_check_ratio"] == pytest.approx(own["frames_check_ratio"], rel=1e-9)
+
+
+@pytest.mark.parametrize("gain", [False, True])
+def test_the_pcg_refit_beyond_the_dense_limit_is_the_closed_form(device, monkeypatch, gain):
+    """Beyond WEIGHT_CHOLESKY_MAX_PIXELS the check refits without each held-out frame by PCG (matrix-free, from the
+    answer): the same ratio, per-frame ratios and terms as the closed form, with dropped pixels and gains."""
+    import regrun.registration.superres_check as check
+
+    p = problem(device, lambda_f=0.05)
+    model, w = p.model, p.w_true
+    if gain:  # frames 1 and 2 at gains 0.8 and 1.3 (w holds 7 per frame: the affine motion, then the gain)
+        model = SuperResModel(model.frames, p.fine, p.factor, 0.05, outside="drop", gain=True)
+        g = torch.ones(model.q, 1, dtype=F64, device=w.device)
+        g[:2, 0] = torch.tensor([0.8, 1.3], dtype=F64)
+        w = torch.cat((w.reshape(model.q, 6), g), 1).reshape(-1)
+        model.settle_outside(w)
+    dense = held_out_frames(model, w)
+    monkeypatch.setattr(check, "WEIGHT_CHOLESKY_MAX_PIXELS", 0)
+    refit = held_out_frames(model, w)
+    assert set(refit) == set(dense)
+    for key in dense:
+        assert refit[key] == pytest.approx(dense[key], rel=1e-5), key
+    assert dense["frames_check_ratio_1"] != pytest.approx(dense["frames_check_ratio_2"], rel=1e-3)
+
+
+def test_one_held_out_frame_predicted_worse_than_bicubic_warns_and_is_named(device):
+    """The sum hides a frame the answer predicts worse than bicubic when the other held-out frame is one neither
+    predicts (another scene's: srcheck's outlier, 0.99 and 1.68 under a sum of 0.99): any one at 1 warns, named."""
+    p = problem(device, size=8, n_frames=3, lambda_f=0.05)
+    quiet = {"frames_check_ratio": 0.5, "frames_check_ratio_1": 0.4, "frames_check_ratio_2": 0.9}
+    hidden = {"frames_check_ratio": 0.99, "frames_check_ratio_1": 0.99, "frames_check_ratio_2": 1.68}
+    assert p.warnings(quiet) == []
+    (line,) = p.warnings(hidden)
+    assert "no better than bicubic" in line and "frame 2's 1.68" in line
+    assert len(p.warnings({"frames_check_ratio": float("nan")})) == 1

@@ -313,7 +313,7 @@ class SuperRes(Problem):
         if self.frames_check:  # without the truth: the answer's prediction of unseen frames against bicubic's
             kept, self.weight_final_factor = self.weight_final_factor, None  # used once, then let go (n x n)
             same = kept is not None and kept[1] == self.model.lam and torch.equal(kept[0], w.detach())
-            metrics.update(held_out_frames(self.model, w, kept[2] if same else None))
+            metrics.update(held_out_frames(self.model, w, kept[2] if same else None, f=final.x))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
@@ -344,16 +344,23 @@ class SuperRes(Problem):
         return metrics, arrays
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
-        """The held-out frames check (problem.frames_check): the answer predicts frames it did not see no better
-        than bicubic upsampling of frame 0 does."""
-        ratio = metrics.get("frames_check_ratio", math.nan)
-        if not ratio < FRAMES_CHECK_WARN:  # NaN (a frame set bicubic predicts exactly) warns too
-            if "frames_check_ratio" not in metrics:
-                return []
-            return [f"the answer predicts held-out frames no better than bicubic upsampling of frame 0 "
-                    f"(frames_check_ratio {ratio:.3g}, warning at {FRAMES_CHECK_WARN:g} and above): the motion or "
-                    f"lambda_f is likely wrong, and the answer may be worse than bicubic"]
-        return []
+        """The held-out frames check (problem.frames_check): the answer predicts the held-out frames, all together
+        or any one of them, no better than bicubic upsampling of frame 0 does. Any one: the sum weighs each frame
+        by bicubic's error, so a held-out frame that neither predicts (one of another scene: its ratio ~1 and
+        its residual 50x the other's) swamps the sum and hides the other frame's failure (1.68 under a sum of
+        0.99: docs/superres.md, "Thirteenth round (srcheck)")."""
+        if "frames_check_ratio" not in metrics:
+            return []
+        ratio = metrics["frames_check_ratio"]
+        frames = {int(k.rsplit("_", 1)[1]): v for k, v in metrics.items() if k.startswith("frames_check_ratio_")}
+        worst = max(frames, key=lambda k: math.inf if math.isnan(frames[k]) else frames[k], default=None)
+        if ratio < FRAMES_CHECK_WARN and (worst is None or frames[worst] < FRAMES_CHECK_WARN):
+            return []  # NaN (a frame set bicubic predicts exactly) warns too
+        frame = "" if worst is None else f", frame {worst}'s {frames[worst]:.3g}"
+        return [f"the answer predicts held-out frames no better than bicubic upsampling of frame 0 "
+                f"(frames_check_ratio {ratio:.3g}{frame}; warning at {FRAMES_CHECK_WARN:g} and above, for all or any "
+                f"one): the motion or lambda_f is likely wrong, or a frame is not of this scene, and the answer may "
+                f"be worse than bicubic"]
 
     def solve_channels(self, w: torch.Tensor, f_lum: torch.Tensor, rtol: float) -> torch.Tensor:
         """Every channel's image (channels, n) at the final motion (and gains), given the luminance's f_lum (solved

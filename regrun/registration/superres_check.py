@@ -11,12 +11,14 @@ For held-out moved frames k (1..HELD_OUT_FRAMES), at the final motion w and the 
   bicubic score) and moved by the same w_k, P_k f_bicubic.
 
 frames_check_ratio = sum_k ||held-out residual of the answer||^2 / sum_k ||P_k f_bicubic - d_k||^2 over the
-frames' kept pixels. Below 1 the answer predicts unseen frames better than bicubic; at or above 1 it does not,
-and the run warns (SuperRes.warnings): the weight or the motion is likely wrong (a wrong weight amplifies noise
+frames' kept pixels (frames_check_ratio_k: frame k's alone). Below 1 the answer predicts unseen frames better
+than bicubic; at or above 1 (the sum or any one frame) it does not, and the run warns (SuperRes.warnings): the weight or the motion is likely wrong (a wrong weight amplifies noise
 or blurs; a wrong motion misplaces the frames, so the others predict frame k badly). Both predictions use the
 same motion w_k, so a motion wrong in the same way for every frame is seen only through the other frames.
-Dense (a Cholesky factor of C): up to WEIGHT_CHOLESKY_MAX_PIXELS fine pixels, the search's own limit; beyond
-it not computed.
+Up to WEIGHT_CHOLESKY_MAX_PIXELS fine pixels (the weight search's own dense limit, whose factor at the final
+motion it reuses) in closed form; beyond, by refitting: the image solved without frame k's rows by the solver's own
+matrix-free PCG (the merged-stencil operator at w, the cosine preconditioner, warm-started from the answer), which
+is the same quantity (tested against the closed form) at a cost that grows as the solver's, not as n^3.
 """
 from __future__ import annotations
 
@@ -24,12 +26,20 @@ import math
 
 import torch
 
+from ..linalg.krylov import pcg
+from .superres_model import SuperResModel
 from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
 
 # Moved frames held out (the first ones, 1..): each costs a triangular solve with the factor for its coarse
 # pixels' columns, n^2 x n/4 (a frame has a quarter of the fine pixels), so two cost about 1.5 factors (n^3/3) more:
 # with 4, the check took 9-11 CPU-s at 64^2, as much as the weight search (docs/superres.md, "Thirteenth round").
 HELD_OUT_FRAMES = 2
+# The refit's PCG bar (beyond the dense limit): each held-out system's residual relative to its right-hand side.
+# The ratio is read to 2-3 digits; at 1e-6 the refit matches the closed form to ~3e-7 (16^2, 32^2; tested to 1e-5)
+# and the warm start from the answer takes 15-26 iterations at 128^2-256^2 (docs/superres.md, "Thirteenth round
+# (srcheck)").
+REFIT_RTOL = 1e-6
+REFIT_ITERS = 1000  # a cap only, far above the iterations measured: the bar is what stops it
 
 
 def bicubic_image(model) -> torch.Tensor:
@@ -39,31 +49,84 @@ def bicubic_image(model) -> torch.Tensor:
                                            align_corners=False)[0, 0].reshape(-1)
 
 
-def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None) -> dict[str, float]:
-    """{frames_check_ratio, frames_check_answer, frames_check_bicubic, frames_check_frames} at motion w and the
-    model's weight (module docstring); {} beyond WEIGHT_CHOLESKY_MAX_PIXELS or without a moved frame. factor: the
-    lower Cholesky factor of the normal matrix at w and that weight when the caller has it (the weight search's
-    at the final motion), else formed here."""
-    if model.n > WEIGHT_CHOLESKY_MAX_PIXELS or model.q < 1:
+def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
+                    f: torch.Tensor | None = None) -> dict[str, float]:
+    """{frames_check_ratio, frames_check_answer, frames_check_bicubic, frames_check_frames, and per held-out frame k
+    frames_check_ratio_k} at motion w and the model's weight (module docstring); {} without a moved frame.
+    factor: the lower Cholesky factor of the normal matrix at w and that weight when the caller has it (the weight
+    search's at the final motion), else formed here (dense path only). f: the answer at w and that weight (the
+    refit's warm start beyond the dense limit), else solved here."""
+    if model.q < 1:
         return {}
     w = w.detach()
     frames = list(range(1, min(model.q, HELD_OUT_FRAMES) + 1))
+    data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
+    if model.n <= WEIGHT_CHOLESKY_MAX_PIXELS:
+        answer = _closed_form(model, w, frames, data, factor)
+    else:
+        answer = _refit(model, w, frames, f)
+    # bicubic's prediction through the same motion: the dense rows of one frame at a time beyond the dense limit
+    # would be nc x n (0.5 GB at 256^2), so by the matrix-free operator there (the same rows, tested)
+    f_bic = bicubic_image(model)
+    pred = (model.operator(w, fixed=True).matvec(f_bic)[: model.n_data] / model.sqrt_hd).reshape(model.q + 1, -1)
+    bicubic = (pred[frames] - data).pow(2).sum(-1).tolist()
+    out = {"frames_check_answer": sum(answer), "frames_check_bicubic": sum(bicubic),
+           "frames_check_frames": float(len(frames))}
+    out["frames_check_ratio"] = out["frames_check_answer"] / out["frames_check_bicubic"] if sum(bicubic) > 0 \
+        else math.nan
+    for k, a, b in zip(frames, answer, bicubic):  # which held-out frame the answer predicts worst
+        out[f"frames_check_ratio_{k}"] = a / b if b > 0 else math.nan
+    return out
+
+
+def _closed_form(model, w, frames, data, factor) -> list[float]:
+    """||held-out residual||^2 of each frame, (I - H_kk)^-1 r_k through the dense factor (module docstring)."""
     if factor is None:
         factor = torch.linalg.cholesky(model.normal_matrix(w))  # h_d A^T A + lambda^2 h_f L^T L
     rhs = model.operator(w, fixed=True).rmatvec(model.b)  # h_d A^T d (matrix-free: the dense one is q n^2 / 4)
     f = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
     rows = model.moved_rows(w, frames)  # (K, nc, n), frame units
-    data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
-    f_bic = bicubic_image(model)
     h_d = model.coarse.cell_volume
-    answer = bicubic = 0.0
+    out = []
     for p_k, d_k in zip(rows, data):
         r_k = d_k - p_k @ f
         half = torch.linalg.solve_triangular(factor, p_k.T, upper=False)  # L^-1 P_k^T: H_kk = h_d half^T half
         hat = h_d * half.T @ half  # (nc, nc); dropped pixels' rows are zero
         eye = torch.eye(hat.shape[0], dtype=hat.dtype, device=hat.device)
-        answer += float(torch.linalg.solve(eye - hat, r_k).pow(2).sum())
-        bicubic += float((p_k @ f_bic - d_k).pow(2).sum())
-    ratio = answer / bicubic if bicubic > 0 else math.nan
-    return {"frames_check_ratio": ratio, "frames_check_answer": answer, "frames_check_bicubic": bicubic,
-            "frames_check_frames": float(len(frames))}
+        out.append(float(torch.linalg.solve(eye - hat, r_k).pow(2).sum()))
+    return out
+
+
+def _refit(model, w, frames, f) -> list[float]:
+    """||held-out residual||^2 of each frame from the image refitted without its rows: (C - A_k^T A_k) f_k =
+    A^T b - A_k^T b_k, A_k frame k's (weighted) data rows of A, all K frames as one multi-right-hand-side PCG
+    (row i without frame frames[i]) on the solver's merged-stencil operator, from the answer f. A_k's products are
+    those of a model of frame 0 and frame k alone (its frame-0 rows masked): a product of the whole operator
+    reads all q frames, 2 x 16 of them per PCG iteration at 256^2, most of the check's cost that way (docs/
+    superres.md, "Thirteenth round (srcheck)")."""
+    op = model.operator(w, fixed=True)
+    if f is None:  # the answer to the solver's final bar, as SuperRes.evaluate solves it
+        f = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=model.initial_image()).x
+    pairs = [_frame_pair(model, w, k) for k in frames]  # (A_pair, b_pair, frame k's rows)
+    normal = op.normal()
+
+    def normal_without(x):  # C x - A_k^T A_k x, row i without frame frames[i]
+        return normal(x) - torch.stack([a.rmatvec(held * a.matvec(x_i)) for x_i, (a, _, held) in zip(x, pairs)])
+
+    rhs = op.rmatvec(model.b) - torch.stack([a.rmatvec(held * b) for a, b, held in pairs])
+    f_k = pcg(normal_without, rhs, model.preconditioner(), f.detach(), REFIT_ITERS, REFIT_RTOL).x
+    out = []
+    for x, (a, b, held) in zip(f_k, pairs):  # frame k's rows only, in frame units
+        out.append(float((held * (a.matvec(x) - b)).pow(2).sum()) / model.coarse.cell_volume)
+    return out
+
+
+def _frame_pair(model, w, k):
+    """(A, b) of the model of frames 0 and k alone (the same weight, data mask and gain; frame k's motion) and the
+    0/1 rows selecting frame k's data rows in them: A_k = rows * A_pair."""
+    pair = SuperResModel(model.frames[[0, k]], model.fine, model.factor, model.lam, model.outside, model.gain)
+    pair.keep = None if model.keep is None else model.keep[[0, k]]
+    pair.b = pair.rhs(pair.frames)
+    rows = torch.zeros(pair.n_data + pair.n_reg, dtype=model.dtype, device=model.device)
+    rows[pair.n_data // 2: pair.n_data] = 1.0  # frame 0's data rows first, then frame k's, then the regulariser's
+    return pair.operator(w.reshape(model.q, model.stride)[k - 1], fixed=True), pair.b, rows
