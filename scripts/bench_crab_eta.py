@@ -31,6 +31,8 @@ Sets, never mixed:
   661-670) were run once with eta11's final code.
 - `heldout15a`, `heldout15b`, `heldout15c` (crabbig; seeds 15181-15210, half size, both templates, one crab, two
   crabs, crab-free): 15a run once at crabbig's start commit, 15b/15c once each after a change.
+- `heldout19` (etafull; seeds 19001-19010, 5 full and 5 half size, both templates, one crab, two crabs,
+  crab-free): run once at etafull's start commit, its traces then replayed with etafull's fix.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -268,6 +270,14 @@ HELDOUT15C = [HeldOut("synthetic", 2, 0, 15201, "clutter"), HeldOut("refine_crab
               HeldOut("synthetic", 2, 2, 15205, "clutter"), HeldOut("refine_crab", 2, 2, 15206, "beach"),
               HeldOut("refine_crab", 2, 0, 15207, "beach"), HeldOut("synthetic", 2, 0, 15208, "beach"),
               HeldOut("refine_crab", 2, 1, 15209, "clutter", 100.0), HeldOut("synthetic", 2, 1, 15210, "beach", -175.0)]
+# etafull (issue 19: the full-size ETA after crabbig's chunked search): seeds 19001-19010, nobody's before; run once
+# at etafull's start commit (held out), then replayed with the fix
+HELDOUT19 = [HeldOut("synthetic", 1, 1, 19001, "clutter", 120.0), HeldOut("refine_crab", 1, 0, 19002, "beach"),
+             HeldOut("refine_crab", 1, 2, 19003, "clutter"), HeldOut("synthetic", 1, 0, 19004, "beach"),
+             HeldOut("refine_crab", 1, 1, 19005, "beach", -45.0),
+             HeldOut("synthetic", 2, 1, 19006, "beach", -100.0), HeldOut("refine_crab", 2, 0, 19007, "clutter"),
+             HeldOut("synthetic", 2, 2, 19008, "clutter"), HeldOut("refine_crab", 2, 1, 19009, "clutter", 35.0),
+             HeldOut("synthetic", 2, 0, 19010, "beach")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -925,7 +935,7 @@ def main(argv=None):
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
                                        "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
-                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "extraction"),
+                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "heldout19", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -978,6 +988,7 @@ def main(argv=None):
                              "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
                              "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
                              "heldout15a": HELDOUT15A, "heldout15b": HELDOUT15B, "heldout15c": HELDOUT15C,
+                             "heldout19": HELDOUT19,
                              "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
