@@ -516,6 +516,8 @@ def ahead_of(trace) -> dict[str, tuple[float, float]]:
     i.e. when the node after that child started (the parts found, which no trace before recorded, are not told)."""
     if "ahead" in trace:
         return {n: tuple(v) for n, v in trace["ahead"].items()}
+    if not trace.get("expected"):  # nothing said (an extraction's trace, which holds no template to build from)
+        return {}
     tree, order, ev = detector_of(trace).tree, trace["order"], events_of(trace)
     out = {}
     for n, share in (trace.get("expected") or {}).items():
