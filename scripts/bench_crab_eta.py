@@ -31,6 +31,8 @@ Sets, never mixed:
   661-670) were run once with eta11's final code.
 - `heldout15a`, `heldout15b`, `heldout15c` (crabbig; seeds 15181-15210, half size, both templates, one crab, two
   crabs, crab-free): 15a run once at crabbig's start commit, 15b/15c once each after a change.
+- `heldout19` (etafull; seeds 19001-19010, 5 full and 5 half size, both templates, one crab, two crabs,
+  crab-free): run once at etafull's start commit, its traces then replayed with etafull's fix.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -268,6 +270,14 @@ HELDOUT15C = [HeldOut("synthetic", 2, 0, 15201, "clutter"), HeldOut("refine_crab
               HeldOut("synthetic", 2, 2, 15205, "clutter"), HeldOut("refine_crab", 2, 2, 15206, "beach"),
               HeldOut("refine_crab", 2, 0, 15207, "beach"), HeldOut("synthetic", 2, 0, 15208, "beach"),
               HeldOut("refine_crab", 2, 1, 15209, "clutter", 100.0), HeldOut("synthetic", 2, 1, 15210, "beach", -175.0)]
+# etafull (issue 19: the full-size ETA after crabbig's chunked search): seeds 19001-19010, nobody's before; run once
+# at etafull's start commit (held out), then replayed with the fix
+HELDOUT19 = [HeldOut("synthetic", 1, 1, 19001, "clutter", 120.0), HeldOut("refine_crab", 1, 0, 19002, "beach"),
+             HeldOut("refine_crab", 1, 2, 19003, "clutter"), HeldOut("synthetic", 1, 0, 19004, "beach"),
+             HeldOut("refine_crab", 1, 1, 19005, "beach", -45.0),
+             HeldOut("synthetic", 2, 1, 19006, "beach", -100.0), HeldOut("refine_crab", 2, 0, 19007, "clutter"),
+             HeldOut("synthetic", 2, 2, 19008, "clutter"), HeldOut("refine_crab", 2, 1, 19009, "clutter", 35.0),
+             HeldOut("synthetic", 2, 0, 19010, "beach")]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -471,7 +481,7 @@ def constants(extracting=False) -> dict:
     scan = U.EXTRACTION_SCAN_SECONDS if extracting else (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8])
     return {"fft": fft, "sample": (leaf, spike),
             "call": U.CALL_SECONDS, "scan": scan, "yield": 1.0 if extracting else U.SPIKE_YIELD,
-            "floor": None if extracting else SPIKE_FLOOR}
+            "floor": None if extracting else SPIKE_FLOOR, "pooled": U.POOLED_SCAN_SECONDS}
 
 
 # the share of a spike descent's most work it runs when every item stops at its first step (the registrar's
@@ -492,7 +502,9 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
                    c["sample"][0] * u[2] + c["sample"][1] * u[3] + c["call"] * u[4])
         if kind == "spike" and c.get("yield", 1.0) < 1.0:
             descent = (*descent, c["yield"], *([c["floor"]] if c.get("floor") else []))
-        out[n] = [(f"{kind} coarse search", fft), (f"{kind} scan", scan * u[5]), descent]
+        # the pooled search's full-resolution spread (etafull): units stored since then, else recomputed
+        pooled = c.get("pooled", 0.0) * (u[7] if len(u) > 7 else 0.0)
+        out[n] = [(f"{kind} coarse search", fft), (f"{kind} scan", scan * u[5] + pooled), descent]
     return out
 
 
@@ -504,6 +516,8 @@ def ahead_of(trace) -> dict[str, tuple[float, float]]:
     i.e. when the node after that child started (the parts found, which no trace before recorded, are not told)."""
     if "ahead" in trace:
         return {n: tuple(v) for n, v in trace["ahead"].items()}
+    if not trace.get("expected"):  # nothing said (an extraction's trace, which holds no template to build from)
+        return {}
     tree, order, ev = detector_of(trace).tree, trace["order"], events_of(trace)
     out = {}
     for n, share in (trace.get("expected") or {}).items():
@@ -529,10 +543,22 @@ def stored_plan(trace) -> dict[str, list[tuple[str, float]]]:
     return {n: [segs[0], segs[2]] for n, segs in plan_of(trace, LEGACY).items()}
 
 
-def stage_position(frac: float, segs) -> float:
+# how the code's search chunks report (etafull): a share of the whole search, FFTs and scan, which run chunk by
+# chunk since crabbig; traces before etafull reported a share of the FFTs alone (their time held the chunks' scans
+# all the same) and say nothing (`search_share` absent)
+SEARCH_WHOLE = True
+
+
+def search_whole(trace) -> bool:
+    """Whether a trace's search chunks reported shares of the whole search (etafull on) or of its FFTs."""
+    return trace.get("search_share") == "whole"
+
+
+def stage_position(frac: float, segs, whole: bool = False) -> float:
     """A report's fraction of a node's predicted work, under the plan `segs` the run had, as a position on the
     node's stages: 0-1 the search's FFT chunks, 2 the search done (its scan after the chunks), 2-3 the descent. A
-    plan stored before eta8 has two segments, the search (scan included) and the descent."""
+    plan stored before eta8 has two segments, the search (scan included) and the descent. `whole`: the chunks
+    reported shares of the whole search (FFTs and scan: SEARCH_WHOLE), so 0-1 is that share."""
     secs = [seg[1] for seg in segs]
     total = sum(secs)
     if total <= 0:
@@ -540,6 +566,8 @@ def stage_position(frac: float, segs) -> float:
     x = min(frac, 1.0) * total
     fft, scan = (secs[0], 0.0) if len(secs) == 2 else (secs[0], secs[1])
     tol = 1e-9 * total
+    if whole and x < fft + scan - tol:
+        return x / (fft + scan)
     if x < fft - tol:
         return x / fft if fft > 0 else 0.0
     if x <= fft + scan + tol:
@@ -547,15 +575,18 @@ def stage_position(frac: float, segs) -> float:
     return 2.0 + (x - fft - scan) / max(secs[-1], 1e-300)
 
 
-def remap(events, stored, plan):
+def remap(events, stored, plan, whole_from: bool = False, whole_to: bool = False):
     """A trace's reports as the fractions of `plan` (other constants, other segments) they would have said: each
-    report's stage position under the plan it was run with, put back on `plan`'s segments."""
+    report's stage position under the plan it was run with, put back on `plan`'s segments. `whole_from` /
+    `whole_to`: the search's chunks reported (report) shares of the whole search, not of its FFTs (SEARCH_WHOLE):
+    a chunk's position is the share of the chunks run either way."""
     out = []
     for t, n, frac, skipped in events:
-        p = stage_position(frac, stored[n])
+        p = stage_position(frac, stored[n], whole_from)
         secs = [seg[1] for seg in plan[n]]
         fft, scan, desc = secs[0], secs[1], secs[2]
-        done = p * fft if p <= 1 else fft + (p - 1) * scan if p <= 2 else fft + scan + (p - 2) * desc
+        done = (p * (fft + scan) if whole_to else p * fft) if p < 1 else fft + (p - 1) * scan if p <= 2 else \
+            fft + scan + (p - 2) * desc
         # skipped work is a descent's: its share of the stored descent, on the new one
         old = [seg[1] for seg in stored[n]]
         skip = skipped * sum(old) / max(old[-1], 1e-300) * desc
@@ -573,7 +604,7 @@ def fmt(err) -> str:
 
 def node_units(registrar, layouts) -> dict[str, list[float]]:
     """Per node the work model's units: [FFT float32, FFT float64, samples float32, samples float64, calls, scan,
-    FFT as counted before eta8] (float64 work is a spike node's; scan: angles x pixels of the coarse search's dense
+    FFT as counted before eta8, the scan's units if the search is pooled (etafull)] (float64 work is a spike node's; scan: angles x pixels of the coarse search's dense
     cost; the last: angles x (channels + 3) x points x log2 points, for LEGACY's constants)."""
     out = {}
     for node, layout in layouts:
@@ -591,7 +622,8 @@ def node_units(registrar, layouts) -> dict[str, list[float]]:
         double = registrar.work_itemsize(layout[1]) == 8
         points = sum(x[0] for x in rounds)
         out[node] = [0 if spike else fft, fft if spike else 0, 0 if double else points, points if double else 0,
-                     sum(x[1] for x in rounds), registrar.scan_units(layout[0], layout[1], layout[3]), legacy]
+                     sum(x[1] for x in rounds), registrar.scan_units(layout[0], layout[1], layout[3]), legacy,
+                     registrar.pooled_scan_units(layout[0], layout[1], layout[3])]
     return out
 
 
@@ -609,7 +641,8 @@ def trace_units(trace) -> dict[str, list[float]]:
 _DETECTORS: dict = {}
 
 
-def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None, ahead=None):
+def measure(name, scale, order, cpu, stored, events, total, units, record=None, expected=None, ahead=None,
+            whole=False):
     """One run's row: CPU and model seconds, ETA errors by nodes / model (static) / record (static) / online (the
     model's plan corrected online: what progress shows now) / before (main's online ETA before eta11, MAIN10) /
     online_record (the record as the prior). `stored`: the plan the run reported its fractions against; the
@@ -625,7 +658,7 @@ def measure(name, scale, order, cpu, stored, events, total, units, record=None, 
     row = {"run": name, "scale": scale, "cpu_s": round(total, 2), "model_s": round(sum(model.values()), 2),
            "nodes_cpu_s": " ".join(f"{n}={cpu[n]:.2f}" for n in order),
            "nodes_model_s": " ".join(f"{n}={model[n]:.2f}" for n in order)}
-    now = remap(events, stored, plan)
+    now = remap(events, stored, plan, whole, SEARCH_WHOLE)
     reported = {t for t, n, frac, _ in now if not inside_spike_descent(frac, plan[n])}
     points = {"nodes": static_points(order, now, total, None),
               "model": static_points(order, now, total, model),
@@ -678,12 +711,12 @@ def detections(runs, args):
         previous[(template, scale, shape)] = dict(found.cpu)
         per_node = node_units(det.registrar, det.node_layouts(shape))
         rows.append(measure(name, scale, order, found.cpu, plan, events, total, per_node, record, expected,
-                            ahead))
+                            ahead, SEARCH_WHOLE))
         units += [(per_node[n], found.cpu[n]) for n in order]
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": found.cpu, "events": events,
                        "total": total, "units": per_node, "record": record, "plan": plan,
                     "template": template, "extra": list(extra), "shape": list(shape), "expected": expected,
-                    "ahead": ahead})
+                    "ahead": ahead, **({"search_share": "whole"} if SEARCH_WHOLE else {})})
     return rows, units
 
 
@@ -699,9 +732,10 @@ def extractions(args):
         canonical, events, total, _, _ = traced(det, det.extract)
         order = [n for n, _ in det.order]
         name = f"{template} extraction"
-        rows.append(measure(name, scale, order, canonical.cpu, plan, events, total, per_node))
+        rows.append(measure(name, scale, order, canonical.cpu, plan, events, total, per_node, whole=SEARCH_WHOLE))
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": canonical.cpu, "events": events,
-                       "total": total, "units": per_node, "record": None, "plan": plan})
+                       "total": total, "units": per_node, "record": None, "plan": plan,
+                    **({"search_share": "whole"} if SEARCH_WHOLE else {})})
     return rows
 
 
@@ -775,7 +809,8 @@ def stage_times(trace):
         shape, motif, grid, angles = layouts[n]
         kind = "spike" if motif.kind == "spike" else "leaf"
         a_n = len(U.coarse_angles(angles, st.spike_coarse_step if kind == "spike" else st.coarse_step))
-        mine = [(t, stage_position(f, stored[n])) for t, node, f, _ in events_of(trace) if node == n]
+        mine = [(t, stage_position(f, stored[n], search_whole(trace))) for t, node, f, _ in events_of(trace)
+                if node == n]
         t0 = mine[0][0]
         chunks = [(t, p) for t, p in mine if 0 < p < 1]
         searched = max(t for t, p in mine if p <= 2.0)
@@ -827,7 +862,7 @@ def online_grid(traces, shares=(0.0, 0.1, 0.25, 0.5, 1.0, 4.0)):
                     if t["scale"] != scale:
                         continue
                     plan = plan_of(t)
-                    points = online_points(remap(events_of(t), stored_plan(t), plan),
+                    points = online_points(remap(events_of(t), stored_plan(t), plan, search_whole(t), SEARCH_WHOLE),
                                            t["total"], plan, share, kinds, by_segment)
                     errs.append([100 * (p[1] / p[2] - 1) for p in eta_errors(points, t["total"])[0]])
                     late = [abs(p[1] / p[2] - 1) <= 0.2 for p in points if p[0] >= 0.1 * t["total"]]
@@ -845,7 +880,8 @@ def stage_bounds(trace) -> dict[str, tuple[float, float, float]]:
     start, or the run's end)."""
     ev, order, stored = events_of(trace), trace["order"], stored_plan(trace)
     first = {n: min(e[0] for e in ev if e[1] == n) for n in order}
-    return {n: (first[n], max(e[0] for e in ev if e[1] == n and stage_position(e[2], stored[n]) <= 2.0),
+    whole = search_whole(trace)
+    return {n: (first[n], max(e[0] for e in ev if e[1] == n and stage_position(e[2], stored[n], whole) <= 2.0),
                 first[order[k + 1]] if k + 1 < len(order) else trace["total"]) for k, n in enumerate(order)}
 
 
@@ -856,7 +892,7 @@ def blame_of(trace, options) -> tuple[int, int, dict[str, float]]:
     search (FFTs and scan), the descent (from the search's end to the node's end)."""
     plan = plan_of(trace)
     total, bounds = trace["total"], stage_bounds(trace)
-    events = remap(events_of(trace), stored_plan(trace), plan)
+    events = remap(events_of(trace), stored_plan(trace), plan, search_whole(trace), SEARCH_WHOLE)
     now = [0.0]
     code = {"run_prior_share": RUN_PRIOR_SHARE, "families": families_of(plan)}  # the detection's, as the solver's
     eta = WorkETA(plan, clock=lambda: now[0], **{**code, **{k: v for k, v in options.items() if k != "ahead"}})
@@ -911,7 +947,7 @@ def stages(traces):
             plan = plan_of(t)[n]
             stored = stored_plan(t)[n]
             t0, last = mine[0][0], max(e[0] for e in mine)
-            searched = max(e[0] for e in mine if stage_position(e[2], stored) <= 2.0)
+            searched = max(e[0] for e in mine if stage_position(e[2], stored, search_whole(t)) <= 2.0)
             end = ev[first[order[k + 1]]][0] if k + 1 < len(order) else total
             tail += end - last
             rows.append(f"{n} at {t0 / total:.0%}: search {(searched - t0) / (plan[0][1] + plan[1][1]):.2f}, "
@@ -920,12 +956,64 @@ def stages(traces):
               f"{tail:.2f} s, {tail / total:.1%}): " + "; ".join(rows))
 
 
+def scan_cost(args, repeats=5):
+    """The coarse search's scan measured per unit (angles x H x W of the dense cost), per node kind and size, on
+    the synthetic crab's nodes laid out on a held-out-sized scene (384x512 at full size; the maps random: only
+    their shapes count): the search (coarse_starts) timed less its FFT chunks alone (DenseCost.chunks on the grid
+    the search runs on, pooled or not), medians of `repeats` (etafull). For a pooled search the full-resolution
+    spread of the pooled costs (_pooled_costs' repeat and pad) is timed apart from the reduction."""
+    g = torch.Generator().manual_seed(0)
+    for scale in (2, 1):
+        _, _, det = setup("synthetic", scale, no_calibration("synthetic", scale))
+        cached_extract(det, cache_dir(compose(["problem=crab_detection", "solver=hierarchical"]).solver.motif_cache))
+        reg, st = det.registrar, det.registrar.settings
+        for node, (shape, motif, grid, angles) in det.node_layouts((3, 384 // scale, 512 // scale)):
+            spike = motif.kind == "spike"
+            c = 1 if spike else shape[0]
+            y = torch.rand(c, *shape[-2:], generator=g, dtype=torch.float32)
+            x = torch.rand(c, *motif.mask.shape, generator=g, dtype=torch.float32)
+            ang = U.coarse_angles(angles, st.spike_coarse_step if spike else st.coarse_step)
+            for pool in sorted({st.spike_coarse_pool if spike else 1, 1}, reverse=True):
+                scan_one(node, scale, reg, st, shape, motif, grid, angles, ang, y, x, pool, repeats)
+
+
+def scan_one(node, scale, reg, st, shape, motif, grid, angles, ang, y, x, pool, repeats):
+    """scan_cost's measurement of one node searched with `pool`."""
+    from regrun.detection.rotation_search import DenseCost
+    spike = motif.kind == "spike"
+    mask = motif.mask.to(torch.float32)
+    times = {"search": [], "fft": [], "spread": []}
+    for _ in range(repeats):
+        t = time.process_time()
+        U.coarse_starts(y, x, motif, grid, ang, st.coarse_starts, 0.0, 8, pool=pool)
+        times["search"].append(time.process_time() - t)
+        avg = torch.nn.functional.avg_pool2d
+        cr, cc = (int(v) for v in motif.centre)
+        yp, xp = (avg(y[None], pool, ceil_mode=True)[0], avg(x[None], pool, ceil_mode=True)[0]) \
+            if pool > 1 else (y, x)
+        mp = (avg(mask[None, None], pool, ceil_mode=True)[0, 0] > 0).float() if pool > 1 else mask
+        t = time.process_time()
+        for _i, _d in DenseCost(yp, xp * mp, mp, ang, (cr // pool, cc // pool), fast=True).chunks():
+            pass
+        times["fft"].append(time.process_time() - t)
+        t = time.process_time()
+        for _i, _d in (U._pooled_costs(y, x, mask, motif.centre, ang, pool) if pool > 1 else ()):
+            pass
+        times["spread"].append(max(time.process_time() - t - times["fft"][-1], 0.0) if pool > 1 else 0.0)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    units = reg.scan_units(shape, motif, angles)
+    print(f"scale {scale} {node:10s} pool {pool} angles {len(ang):3d} H x W {shape[-2]}x{shape[-1]}: "
+          f"search {med['search']:.3f} s, FFTs {med['fft']:.3f} s, scan {med['search'] - med['fft']:.3f} s "
+          f"= {(med['search'] - med['fft']) / units:.2e} s/unit (of it the pooled spread "
+          f"{med['spread'] / units:.2e}); model scan {U.SCAN_SECONDS[8 if spike else 4]:.2e}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
                                        "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
-                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "extraction"),
+                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "heldout19", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -945,7 +1033,13 @@ def main(argv=None):
                     "the ETA errs on at its reports off by more than 20%% (before and now)")
     ap.add_argument("--online-grid", action="store_true", help="--reweigh: the online ETA's error at 25/50/75%% "
                     "of each run for each grouping of kinds and prior share (how PRIOR_SHARE was chosen)")
+    ap.add_argument("--scan-cost", action="store_true", help="run nothing else: the coarse search's scan per unit, "
+                    "per node kind and size, pooled search's full-resolution spread apart (etafull)")
     args = ap.parse_args(argv)
+    if args.scan_cost:
+        torch.set_num_threads(1)
+        scan_cost(args)
+        return
     if args.fit and args.set != "tuning" and not args.reweigh:
         ap.error("--fit fits the work model's constants on the tuning set only (held-out scenes stay unseen)")
     torch.set_num_threads(1)
@@ -968,7 +1062,8 @@ def main(argv=None):
              fit_stages)(traces)
             return
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], stored_plan(t), events_of(t),
-                        t["total"], trace_units(t), t["record"], t.get("expected"), ahead_of(t)) for t in traces]
+                        t["total"], trace_units(t), t["record"], t.get("expected"), ahead_of(t), search_whole(t))
+                for t in traces]
     elif args.set == "extraction":
         rows = extractions(args)
     elif args.set.startswith("heldout") or args.set in ("tuning8", "tuning10"):
@@ -978,6 +1073,7 @@ def main(argv=None):
                              "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
                              "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
                              "heldout15a": HELDOUT15A, "heldout15b": HELDOUT15B, "heldout15c": HELDOUT15C,
+                             "heldout19": HELDOUT19,
                              "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]

@@ -60,6 +60,19 @@ def test_reports_of_an_older_plan_are_put_on_the_stages_of_a_newer_one():
     assert bench.remap([(3.0, "crab", 0.875, 0.125)], old, new)[0][3] == 0.2
 
 
+def test_a_chunks_share_of_the_whole_search_is_replayed_as_such():
+    """Since etafull the search's chunks report a share of the whole search (FFTs and scan, which run chunk by chunk
+    since crabbig); a trace from before, whose chunks said a share of the FFTs alone, is replayed on today's plan
+    with the share of chunks run put on the whole search, and a trace of today maps onto itself."""
+    bench = load_bench()
+    plan = {"crab": [("spike coarse search", 2.0), ("spike scan", 1.0), ("spike descent crab", 2.0)]}
+    older = [(1.0, "crab", 0.2, 0.0), (2.0, "crab", 0.6, 0.0), (3.0, "crab", 0.8, 0.0)]  # half the chunks (of 2 s)
+    assert [f for _, _, f, _ in bench.remap(older, plan, plan, False, True)] == pytest.approx([0.3, 0.6, 0.8])
+    today = [(1.0, "crab", 0.3, 0.0), (2.0, "crab", 0.6, 0.0), (3.0, "crab", 0.8, 0.0)]
+    assert bench.stage_position(0.3, plan["crab"], True) == pytest.approx(0.5)
+    assert [f for _, _, f, _ in bench.remap(today, plan, plan, True, True)] == pytest.approx([0.3, 0.6, 0.8])
+
+
 def test_blame_names_the_stage_whose_time_left_the_eta_errs_on():
     """eta11's --blame on a synthetic trace: a leaf (search 1 s, descent 1 s), then a spike node whose descent stops
     at once (0.2 s run where its prior yield says 1 s). Main's ETA (MAIN10: empty maps told as the node starts) is

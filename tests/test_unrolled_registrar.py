@@ -11,6 +11,7 @@ from regrun.detection.detector import Motif, NodeSettings
 from regrun.detection.motif_registration import LeafRound
 from regrun.detection.rotation_search import StrideGrid
 from regrun.detection.unrolled_registrar import (
+    POOLED_SCAN_SECONDS,
     SCAN_SECONDS,
     UnrolledRegistrar,
     UnrolledSettings,
@@ -435,8 +436,9 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
     longer = UnrolledRegistrar(dataclasses.replace(settings, leaf_rounds=(LeafRound(1.5, 1.5, 16, keep=4),
                                                                           LeafRound(0.1, 0.0, 4))))
     assert longer.work(tuple(scene.shape), motif, grid, [-30.0, 30.0]).rounds[0] > plan.rounds[0]
-    # the search's chunks report their share of its FFTs; the scan after them (the per-stride minima over the
-    # dense cost, its own stage of the model since eta8) is done when the search says it is done
+    # the search's chunks report their share of the whole search, FFTs and scan (the per-stride minima over the
+    # dense cost, its own stage of the model since eta8): since crabbig each chunk's scan runs right after its FFTs,
+    # so the time up to a chunk's report is both (etafull); the search is done when it says it is done
     said.clear()
     wide = [-90.0, 90.0]  # 19 coarse angles: chunks of 8, 8, 3
     reg(scene, motif, grid, wide)
@@ -444,8 +446,8 @@ def test_registrar_reports_its_progress_against_its_work_model(device):
     assert plan.scan > 0 and plan.scan == pytest.approx(SCAN_SECONDS[8 if motif.kind == "spike" else 4] * 19 * scene.shape[-2]
                                                         * scene.shape[-1])
     searched = [f for f, now in said if now == "coarse search"]
-    fft = (plan.coarse - plan.scan) / plan.total
-    assert searched == pytest.approx([0.0, 8 / 19 * fft, 16 / 19 * fft])
+    whole = plan.coarse / plan.total
+    assert searched == pytest.approx([0.0, 8 / 19 * whole, 16 / 19 * whole])
     assert min(f for f, now in said if now != "coarse search") == pytest.approx(plan.coarse / plan.total)
 
 
@@ -555,3 +557,23 @@ def test_the_work_model_counts_the_pooled_search_on_the_pooled_grid():
     n = len(coarse_angles(angles, reg.settings.spike_coarse_step))
     assert pooled == pytest.approx(_fft_units((1, 300, 400), spike(31, 15), n))
     assert 0.15 * full < pooled < 0.35 * full
+
+
+def test_the_work_model_prices_the_pooled_searchs_full_resolution_scan():
+    """A pooled search (a spike node at full size) spreads its pooled costs back to full resolution and scans them
+    there: its scan is priced at the spike scan constant plus POOLED_SCAN_SECONDS per unit (angles x full H x W),
+    an unpooled one's at the constant alone, a leaf's never pooled (etafull: without it the pooled spike searches
+    ran 1.2-1.5x their model at full size where the leaves' ran 0.85-1.0x)."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    reg = make_registrar(cfg, 1)
+    plain = UnrolledRegistrar(dataclasses.replace(reg.settings, spike_coarse_pool=1))
+    spike = Motif("pair", "spike", torch.zeros(61, 61), torch.ones(61, 61), (30, 30), (30, 30), (0.0, 0.0))
+    grid = StrideGrid.build((600, 800), (61, 61), 10)
+    angles = NodeSettings(angle_max=180.0).angles()
+    units = reg.scan_units((1, 600, 800), spike, angles)
+    assert POOLED_SCAN_SECONDS > 0 and reg.pooled_scan_units((1, 600, 800), spike, angles) == units
+    assert reg.work((1, 600, 800), spike, grid, angles).scan == pytest.approx(
+        (SCAN_SECONDS[8] + POOLED_SCAN_SECONDS) * units)
+    assert plain.work((1, 600, 800), spike, grid, angles).scan == pytest.approx(SCAN_SECONDS[8] * units)
+    leaf = dataclasses.replace(spike, kind="texture")
+    assert reg.pooled_scan_units((1, 600, 800), leaf, angles) == 0.0

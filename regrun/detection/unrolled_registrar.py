@@ -206,6 +206,15 @@ def deduplicate(fit: StrideFit, radius: float, block: int = 1024) -> StrideFit:
 FFT_SECONDS = {4: 9.05e-10, 8: 9.42e-10}
 SAMPLE_SECONDS = {4: 4.48e-8, 8: 7.87e-8}
 SCAN_SECONDS = {4: 4.46e-9, 8: 4.92e-9}
+# A pooled search (a spike node at full size: spike_coarse_pool 2) runs its FFTs on the pooled grid but its scan
+# over full-resolution costs, which it first spreads back from the pooled grid (_pooled_costs' repeat and pad, a
+# full-size copy per chunk, fresh memory each time): measured on the same full-size nodes searched pooled and not
+# (`bench_crab_eta.py --scan-cost`, one thread, load ~7: eye pair 9.67e-9 / 5.56e-9 s per unit, crab 1.58e-8 /
+# 7.11e-9; pooled / unpooled scan seconds of both, 0.716 / 0.349 = 2.05), the pooled scan costs 2.05x the unpooled
+# one per unit (angles x full H x W), so this term is (2.05 - 1) x SCAN_SECONDS[8], in the model's scale as
+# crabbig's scaling was (etafull; docs/detection.md "The ETA at full size after the chunked search"). Without it the
+# pooled spike searches ran 1.2-1.5x their model at full size where the leaves' ran 0.85-1.0x (heldout13a's traces).
+POOLED_SCAN_SECONDS = 5.2e-9
 CALL_SECONDS = 0.0
 # A spike node's descent is modelled at its most work (every item to spike_iters) times the share of it expected to
 # run: its items stop early (rtol), 0.06-0.76 of their evaluations on the eta9 tuning traces, median 0.335, with no
@@ -294,7 +303,8 @@ class UnrolledRegistrar:
         sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
                   else SAMPLE_SECONDS[size])
         per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[kind]
-        scan = per_scan * self.scan_units(shape, motif, angles)
+        scan = per_scan * self.scan_units(shape, motif, angles) + POOLED_SCAN_SECONDS * self.pooled_scan_units(
+            shape, motif, angles)
         return WorkPlan((EXTRACTION_FFT_SECONDS if self.extracting else FFT_SECONDS[kind]) * fft + scan,
                         [sample * points + CALL_SECONDS * calls for points, calls in rounds],
                         ["descent"] if spike else [f"descent round {i + 1}/{len(rounds)}" for i in range(len(rounds))],
@@ -314,6 +324,11 @@ class UnrolledRegistrar:
             return 0.0
         step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
         return float(len(coarse_angles(angles, step)) * shape[-2] * shape[-1])
+
+    def pooled_scan_units(self, shape, motif: Motif, angles: list[float]) -> float:
+        """The scan's units when the search is pooled (its costs spread back to full resolution), else 0."""
+        pooled = motif.kind == "spike" and self.settings.spike_coarse_pool > 1
+        return self.scan_units(shape, motif, angles) if pooled else 0.0
 
     def work_itemsize(self, motif: Motif) -> int:
         """Bytes per number of the node's work: leaves in leaf_dtype, spike nodes in spike_dtype (each when set,
@@ -446,10 +461,12 @@ class UnrolledRegistrar:
             keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first, strides,
                                      pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
-                                     # the chunks report their share of the FFTs; the scan after them ends
-                                     # with the search
-                                     progress=lambda f: self._say(f * (plan.coarse - plan.scan), plan,
-                                                                  "coarse search"),
+                                     # the chunks report their share of the whole search: since crabbig each
+                                     # chunk's scan runs right after its FFTs, so the time between two reports
+                                     # is both, and a share of the FFTs alone charged the scan to the FFT kind
+                                     # (a spike node not run yet then took the leaves' FFT rate for its FFTs and
+                                     # a near-empty scan rate for its full-resolution scan: etafull)
+                                     progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
                                      pose_dtype=work_dtype)
             self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
