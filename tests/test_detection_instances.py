@@ -223,7 +223,10 @@ def test_a_users_file_reports_detections_only(tmp_path):
     assert np.all(np.asarray(nodes["extraction_cpu_seconds"]) > 0)
     assert np.all(np.asarray(nodes["extraction_predicted_seconds"]) > 0)
     # a file smaller than the motifs: one line, exit 2 (a user error), after the same cached extraction
-    Image.fromarray(np.zeros((50, 50), np.uint8)).save(tmp_path / "tiny.png")
+    # in colour, so that it is searched with the same (colour) template: a grey one is matched in grey, which
+    # would extract the grey template first
+    tiny = (np.random.default_rng(0).random((50, 50, 3)) * 255).astype(np.uint8)
+    Image.fromarray(tiny).save(tmp_path / "tiny.png")
     ov[5] = f"problem.scene.path={tmp_path / 'tiny.png'}"
     outcome = run(compose(ov), tmp_path / "tiny", ov)
     assert outcome.status == "failed" and outcome.user_error and "50x50 px, smaller than" in outcome.error
