@@ -182,6 +182,8 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_detection.csv")
     ap.add_argument("--grey", action="store_true", help="every scene in grey (crab_data.luma, what a grey file of it "
                     "is read as, unrounded) and the template matched in grey, as the problem does for a grey scene")
+    ap.add_argument("--margins", action="store_true", help="per node, its smallest stride loss over its gamma "
+                    "(below 1 a stride gets weight 1; on crab-free scenes, how near a false detection came)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -221,6 +223,9 @@ def main(argv=None):
                    "other_weight_max": round(other, 4), "n_detected": len(found),
                    # leaves the top-down completion added (solver.complete), as node:strides
                    "completed": " ".join(f"{n}:{c}" for n, c in d.completed.items())}
+            if args.margins:  # how near each node's best stride came to its threshold: min loss / gamma
+                row.update({f"loss_over_gamma_{n}": round(float(r.fit.loss.min()) / det.settings[n].gamma, 3)
+                            for n, r in d.nodes.items()})
             if sc.label in PAIRS:  # both crabs found as instances (nearest each), nothing else
                 truths = [t.downscaled(scale) for t in PAIRS[sc.label]]
                 oks, cerr = [], []
