@@ -226,6 +226,8 @@ def main(argv=None):
             if args.margins:  # how near each node's best stride came to its threshold: min loss / gamma
                 row.update({f"loss_over_gamma_{n}": round(float(r.fit.loss.min()) / det.settings[n].gamma, 3)
                             for n, r in d.nodes.items()})
+                row.update({f"below_gamma_{n}": int((r.fit.loss < det.settings[n].gamma).sum())
+                            for n, r in d.nodes.items()})  # strides of weight 1 (one per object where gamma separates)
             if sc.label in PAIRS:  # both crabs found as instances (nearest each), nothing else
                 truths = [t.downscaled(scale) for t in PAIRS[sc.label]]
                 oks, cerr = [], []

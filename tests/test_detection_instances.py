@@ -387,6 +387,23 @@ def test_a_grey_photo_is_matched_in_grey_and_a_colour_one_exactly_as_before(devi
         assert all(torch.equal(p.template.parts[k].image, q.image) for k, q in want.parts.items())
 
 
+def test_a_leaf_matched_at_more_places_than_objects_found_in_grey_is_warned(device):
+    """Matched in grey, a leaf with more strides of weight 1 (loss <= gamma) than the objects found says that the
+    colour calibration does not separate it there; one per object says nothing."""
+    from types import SimpleNamespace
+
+    from regrun.problems.crab_detection import grey_leaf_warning
+
+    def node(*weights):
+        return SimpleNamespace(weights=torch.tensor(weights, dtype=torch.float64, device=device))
+
+    nodes = {"left_arm": node(1.0, 0.3, 0.0), "right_arm": node(1.0, 1.0, 1.0, 0.99), "head": node(0.0, 0.5)}
+    warning = grey_leaf_warning(nodes, ("left_arm", "right_arm", "head"), 1, "problem.scene.path=a.png")
+    assert "strides of weight 1 (right_arm 3) for 1 object(s) found" in warning and "left_arm" not in warning
+    assert grey_leaf_warning(nodes, ("left_arm", "right_arm", "head"), 3, "x") == ""
+    assert grey_leaf_warning({"left_arm": node(1.0, 0.0)}, ("left_arm",), 0, "x") == ""
+
+
 @pytest.mark.slow  # one extraction of the grey template and two half-size detections (~15 s of CPU)
 def test_a_grey_photo_of_the_crab_is_found_as_its_colour_copy(detector, tmp_path):
     """Held-out greycrab_a's failure (the synthetic crab as a grey PNG: score 1e-4): matched in grey, with the colour
