@@ -10,6 +10,7 @@ and downscaled by 2. Prints one row per scene and stores them as CSV (default ou
                                                                  # or PATH.yaml), its parts within their own ranges
     python scripts/bench_crab_detection.py --template refine_crab --background beach --max-angle 180 --random 20
                                                                  # the authors' crab on held-out beach crops
+    python scripts/bench_crab_detection.py --grey ...            # the same scenes in grey, matched in grey
 
 --registrars compares stride registrars in one run (solver.registrar; `--set descent.start_step=20` etc. tune
 them). A descent run without its own calibration file uses the exhaustive search's file with `--calibration
@@ -32,7 +33,7 @@ import torch
 
 from regrun.config import compose
 from regrun.detection.calibration import calibration_home, load_calibration, truth_joint
-from regrun.detection.crab_data import load_template
+from regrun.detection.crab_data import grey_template, load_template, luma
 from regrun.detection.instances import find_instances
 from regrun.detection.scenes import (
     PAPER_ANGLES,
@@ -179,6 +180,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     ap.add_argument("--out", default="outputs/bench_crab_detection.csv")
+    ap.add_argument("--grey", action="store_true", help="every scene in grey (crab_data.luma, what a grey file of it "
+                    "is read as, unrounded) and the template matched in grey, as the problem does for a grey scene")
+    ap.add_argument("--margins", action="store_true", help="per node, its smallest stride loss over its gamma "
+                    "(below 1 a stride gets weight 1; on crab-free scenes, how near a false detection came)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -186,12 +191,16 @@ def main(argv=None):
     full = load_template(kind, args.data_dir, version)
     args.ranges = articulation_ranges(full, parse_ranges(args.articulation, claw=args.claw, eye=args.eye))
     scenes = scenes_for(args, full)
+    matched = full
+    if args.grey:  # the calibration stays the colour template's (calibration_home(full, ...) below)
+        scenes = [Scene(luma(sc.image), sc.truth, sc.label) for sc in scenes]
+        matched = grey_template(full)
     rows = []
     for registrar, scale in [(r, s) for s in args.scales for r in args.registrars]:
         cfg = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={registrar}",
                        *[f"solver.{o}" for o in args.set]]).solver
         folder, key = calibration_home(full, scale)
-        det = build_detector(cfg, full.downscaled(scale).to(dtype=dtype), scale)
+        det = build_detector(cfg, matched.downscaled(scale).to(dtype=dtype), scale)
         cal_cfg = cfg.copy() if args.calibration == "own" else compose(
             ["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
         load_calibration(calibration_path(cal_cfg, key, folder), det)
@@ -214,6 +223,11 @@ def main(argv=None):
                    "other_weight_max": round(other, 4), "n_detected": len(found),
                    # leaves the top-down completion added (solver.complete), as node:strides
                    "completed": " ".join(f"{n}:{c}" for n, c in d.completed.items())}
+            if args.margins:  # how near each node's best stride came to its threshold: min loss / gamma
+                row.update({f"loss_over_gamma_{n}": round(float(r.fit.loss.min()) / det.settings[n].gamma, 3)
+                            for n, r in d.nodes.items()})
+                row.update({f"below_gamma_{n}": int((r.fit.loss < det.settings[n].gamma).sum())
+                            for n, r in d.nodes.items()})  # strides of weight 1 (one per object where gamma separates)
             if sc.label in PAIRS:  # both crabs found as instances (nearest each), nothing else
                 truths = [t.downscaled(scale) for t in PAIRS[sc.label]]
                 oks, cerr = [], []

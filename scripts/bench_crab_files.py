@@ -12,6 +12,7 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
 
     python scripts/bench_crab_files.py --seed 14175 --out outputs/heldout14_files
     python scripts/bench_crab_files.py --batch heldout15 --seed 15171 --out outputs/heldout15_files
+    python scripts/bench_crab_files.py --batch greycrab --seed 17411 --out outputs/greycrab_a
 
 `--batch heldout15` (docs/detection.md, "Held-out batch heldout15 and large scenes"): the synthetic crab, the
 authors' crab and the robot at angles uniform over the whole circle, scenes from 300x400 to 2048x2048 px, one to
@@ -138,13 +139,16 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_files")
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
-    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15"), help="which cases")
+    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab"),
+                    help="which cases")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     args.data_dir = str(Path(args.data_dir).resolve())
     out.mkdir(parents=True, exist_ok=True)
     if args.batch == "heldout15":
         cases = heldout15_cases(args)
+    elif args.batch == "greycrab":  # the heldout15 generator on the GREYCRAB list, no border cases
+        cases = heldout15_cases(args, GREYCRAB, borders=0)
     else:
         cases = heldout14_cases(args)
     rows = []
@@ -175,7 +179,23 @@ def main(argv=None):
     print(f"success {sum(r['success'] for r in rows)} / {len(rows)} -> {out / 'bench_crab_files.csv'}")
 
 
-def heldout15_cases(args) -> list:
+# greycrab (docs/detection.md, "Grey photos of a coloured template"): grey 8-bit PNG and 16-bit TIFF files of the
+# three coloured templates, one, two and no objects (template, background, full-size rows x cols, objects, format)
+GREYCRAB = (("synthetic", "clutter", (384, 512), 1, "grey8.png"),
+            ("synthetic", "clutter", (480, 640), 1, "grey16.tif"),
+            ("synthetic", "clutter", (480, 720), 2, "grey8.png"),
+            ("synthetic", "clutter", (384, 512), 0, "grey8.png"),
+            ("refine_crab", "beach", (384, 512), 1, "grey8.png"),
+            ("refine_crab", "clutter", (480, 640), 1, "grey16.tif"),
+            ("refine_crab", "clutter", (512, 768), 2, "grey8.png"),
+            ("refine_crab", "clutter", (384, 512), 0, "grey8.png"),
+            ("refine_crab", "beach", (384, 512), 0, "grey16.tif"),
+            ("robot", "clutter", (384, 512), 1, "grey8.png"),
+            ("robot", "clutter", (480, 640), 1, "grey16.tif"),
+            ("robot", "clutter", (384, 512), 0, "grey8.png"))
+
+
+def heldout15_cases(args, specs=None, borders: int = 5) -> list:
     """heldout15 (docs/detection.md): (name, template, image, truths, format, outside) per file. Objects are
     placed one per cell of the scene (cells side by side along its longer side), each at an angle uniform over
     the whole circle, wholly inside its cell; border cases put the centre within half the template's diagonal of a random side and keep
@@ -235,7 +255,7 @@ def heldout15_cases(args) -> list:
                 return sc.image, [sc.truth], [{n for n, v in inside.items() if not v}]
 
     cases = []
-    for t, kind, size, n, fmt in (
+    for t, kind, size, n, fmt in specs or (
             ("synthetic", "clutter", (320, 420), 1, "grey8.png"),
             ("synthetic", "clutter", (384, 512), 1, "rgba.png"),
             ("synthetic", "clutter", (480, 640), 1, "q90.jpg"),
@@ -263,7 +283,7 @@ def heldout15_cases(args) -> list:
         name = f"{t}_{kind}_{size[0]}x{size[1]}_{n}_{fmt.split('.')[0]}"
         cases.append((name, t, img, truths, fmt))
     for t, kind in (("synthetic", "clutter"), ("synthetic", "clutter"), ("refine_crab", "beach"),
-                    ("refine_crab", "beach"), ("robot", "clutter")):
+                    ("refine_crab", "beach"), ("robot", "clutter"))[:borders]:
         img, truths, outside = border(t, (384, 512), kind)
         cases.append((f"border_{t}_{kind}_{len(cases)}", t, img, truths, "rgb.png", outside))
     return cases

@@ -198,6 +198,28 @@ def colour_spread(rgb: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     return float(px.std(0, unbiased=False).mean() / px.mean().clamp_min(1e-12))
 
 
+# The grey a grey file holds: PIL's "L" conversion, ITU-R 601-2 luma in 16-bit fixed point (L = (19595 R + 38470 G
+# + 7471 B + 2^15) >> 16, Convert.c), which read_rgba repeats in the three channels. A coloured template is matched
+# against a grey scene in this grey (grey_template), so that a grey photo of an object costs what its colour copy
+# does; with these exact weights a template's grey equals PIL's grey of the same pixels up to its rounding.
+LUMA = (19595 / 65536, 38470 / 65536, 7471 / 65536)
+
+
+def luma(rgb: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) -> (3, H, W): every pixel's grey (LUMA) repeated in the three channels, as read_rgba reads a grey
+    file; linear, so it commutes with downscaling and with masking."""
+    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device)
+    return torch.einsum("c,chw->hw", w, rgb).expand(3, *rgb.shape[1:]).contiguous()
+
+
+def grey_template(t: Template) -> Template:
+    """The template as a grey photo shows it: its image, static body and every part in grey (luma), masks, offsets,
+    pivots, tree and source unchanged; named NAME_grey, so that its extraction is cached apart from the colour
+    one's (the cache key hashes the images anyway). The calibration stays the colour template's (its name)."""
+    parts = {k: replace(p, image=luma(p.image)) for k, p in t.parts.items()}
+    return replace(t, name=f"{t.name}_grey", image=luma(t.image), body=luma(t.body), parts=parts)
+
+
 def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of any image PIL reads: 8-bit grey, grey+alpha,
     RGB, RGBA, palette, CMYK, JPEG, 16-bit grey PNG/TIFF, 32-bit integer or float TIFF (deep modes normalised by
