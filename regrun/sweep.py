@@ -12,6 +12,7 @@ import hashlib
 import os
 import sys
 import tempfile
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class Job:
     path: Path | None = None     # the job's run folder (for a skipped job: where it completed earlier)
     error: str = ""
     wall_time: float | None = None
+    earlier: str = ""            # a resumed sweep's job that ran before and did not complete: how it ended
 
     @property
     def folder_name(self) -> str:
@@ -104,11 +106,13 @@ def validate(cfg: DictConfig) -> str:
     return ""
 
 
-def completed_runs(roots: Sequence[Path]) -> dict[str, Path]:
-    """run_id -> folder of a completed results file under any of `roots` (earlier roots win)."""
+def earlier_runs(roots: Sequence[Path]) -> dict[str, tuple[str, Path]]:
+    """run_id -> (status, folder) of the results files under any of `roots`, a completed one first (then earlier
+    roots win): a run killed outright (kill -9, a node lost) left its `results.h5.partial` saying "running",
+    reported here as "killed"."""
     import h5py
 
-    found: dict[str, Path] = {}
+    found: dict[str, tuple[str, Path]] = {}
     seen: set[Path] = set()
     for root in roots:
         if not root.is_dir():
@@ -116,20 +120,28 @@ def completed_runs(roots: Sequence[Path]) -> dict[str, Path]:
         # Symlinked job folders (left by earlier resumes) point at folders found on their own, so links are
         # not followed: that also keeps a link cycle from hanging the search.
         for dirpath, _, filenames in os.walk(root):
-            if FILENAME not in filenames:
-                continue
+            names = [n for n in (FILENAME, FILENAME + PARTIAL_SUFFIX) if n in filenames]
             folder = Path(dirpath).resolve()
-            if folder in seen:
+            if not names or folder in seen:
                 continue
             seen.add(folder)
             try:
-                with h5py.File(folder / FILENAME, "r") as f:
+                with h5py.File(folder / names[0], "r") as f:
                     status, run_id = f.attrs.get("status"), f.attrs.get("run_id")
-            except OSError:  # a file another program is writing, or not HDF5: not evidence of completion
+            except OSError:  # a file another program is writing, or not HDF5: not evidence of anything
                 continue
-            if status == "completed" and run_id:
-                found.setdefault(str(run_id), folder)
+            if not run_id:
+                continue
+            status = "killed" if names[0] != FILENAME and status == "running" else str(status)
+            before = found.get(str(run_id))
+            if before is None or (status == "completed" and before[0] != "completed"):
+                found[str(run_id)] = (status, folder)
     return found
+
+
+def completed_runs(roots: Sequence[Path]) -> dict[str, Path]:
+    """run_id -> folder of a completed results file under any of `roots` (earlier roots win)."""
+    return {rid: folder for rid, (status, folder) in earlier_runs(roots).items() if status == "completed"}
 
 
 def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tuple[list[Job], list[DictConfig]]:
@@ -327,8 +339,11 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
     todo = [j for j in jobs if j.state == "pending"]
     launched = 0
     skipped = sum(j.state == "skipped" for j in jobs)
+    again = Counter(j.earlier for j in todo if j.earlier)
     at_once = min(batch_size, width, len(todo))  # joblib gets the whole sweep as one batch and runs n_jobs of it
     print(f"regrun: sweep of {len(jobs)} jobs -> {_rel(sweep_dir)}: {len(todo)} to run"
+          + (f" ({sum(again.values())} again: " + ", ".join(f"{n} {status}" for status, n in sorted(again.items()))
+             + " earlier)" if again else "")
           + (f", {skipped} completed earlier (skipped)" if skipped else "")
           + (f", {at_once} at a time" if at_once > 1 else ", one after the other"), flush=True)
     t0, first = time.perf_counter(), None
@@ -443,10 +458,13 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
 
     if first.resume:
         roots = [sweep_dir] + ([Path(str(first.resume_dir))] if first.resume_dir else [])
-        done = completed_runs(roots)
+        earlier = earlier_runs(roots)
         for job in jobs:
-            if job.run_id in done:
-                job.state, job.path = "skipped", done[job.run_id]
+            status, folder = earlier.get(job.run_id, ("", None))
+            if status == "completed":
+                job.state, job.path = "skipped", folder
+            elif status:
+                job.earlier = status
 
     if report.dry_run:
         for job, cfg in zip(jobs, cfgs):

@@ -112,7 +112,7 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
     second = regrun(args, tmp_path)
     assert second.returncode == 1
     assert "2 skipped, 1 failed" in second.stdout
-    assert "1 to run, 2 completed earlier (skipped)" in second.stdout
+    assert "1 to run (1 again: 1 failed earlier), 2 completed earlier (skipped)" in second.stdout
     assert {n: (sweep_dir / n / "results.h5").stat().st_mtime_ns for n in mtimes} == mtimes
 
     # Reordered values: jobs are matched by config hash, not by job number.
@@ -132,9 +132,28 @@ def test_resume_finds_jobs_of_an_earlier_timestamped_sweep_and_reruns_interrupte
     again = regrun(args + [f"hydra.sweep.dir={second_dir}"], tmp_path)  # resume_dir=multirun (the default)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 completed, 1 skipped" in again.stdout
+    assert "1 to run (1 again: 1 interrupted earlier), 1 completed earlier (skipped)" in again.stdout
     link = second_dir / names[0]
     assert link.is_symlink() and link.resolve() == (first_dir / names[0]).resolve()
     assert statuses(second_dir) == {names[0]: "completed", names[1]: "completed"}
+
+
+def test_earlier_runs_name_how_each_ended_and_a_killed_run_by_its_partial_file(tmp_path):
+    """A resumed sweep says which jobs run again and why: a kill -9 leaves `results.h5.partial` saying "running"
+    (read as "killed"); a completed file wins over any other of the same run."""
+    def write(folder: Path, name: str, status: str, run_id: str):
+        folder.mkdir(parents=True)
+        with h5py.File(folder / name, "w") as f:
+            f.attrs["status"], f.attrs["run_id"] = status, run_id
+
+    write(tmp_path / "a" / "0_x", "results.h5.partial", "running", "x")
+    write(tmp_path / "a" / "1_y", "results.h5", "failed", "y")
+    write(tmp_path / "a" / "2_z", "results.h5", "interrupted", "z")
+    write(tmp_path / "b" / "2_z", "results.h5", "completed", "z")
+    found = sweep.earlier_runs([tmp_path / "a", tmp_path / "b"])
+    assert {rid: status for rid, (status, _) in found.items()} == {"x": "killed", "y": "failed", "z": "completed"}
+    assert found["z"][1] == (tmp_path / "b" / "2_z").resolve()
+    assert sweep.completed_runs([tmp_path / "a", tmp_path / "b"]) == {"z": (tmp_path / "b" / "2_z").resolve()}
 
 
 def test_fail_fast_stops_at_the_first_failure(tmp_path):
