@@ -33,6 +33,9 @@ Sets, never mixed:
   crabs, crab-free): 15a run once at crabbig's start commit, 15b/15c once each after a change.
 - `heldout19` (etafull; seeds 19001-19010, 5 full and 5 half size, both templates, one crab, two crabs,
   crab-free): run once at etafull's start commit, its traces then replayed with etafull's fix.
+- `heldout20` (etahalf; seeds 19101-19112, 4 full and 8 half size, the synthetic crab, the authors' crab and the
+  robot) and `heldout20x` (the robot's first extraction, half and full size): run once at etahalf's start commit
+  and once at its end.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -278,6 +281,17 @@ HELDOUT19 = [HeldOut("synthetic", 1, 1, 19001, "clutter", 120.0), HeldOut("refin
              HeldOut("synthetic", 2, 1, 19006, "beach", -100.0), HeldOut("refine_crab", 2, 0, 19007, "clutter"),
              HeldOut("synthetic", 2, 2, 19008, "clutter"), HeldOut("refine_crab", 2, 1, 19009, "clutter", 35.0),
              HeldOut("synthetic", 2, 0, 19010, "beach")]
+# etahalf (issue 19: the half-size ETA to 80%, the extraction's ETA): seeds 19101-19112, nobody's before; 4 full and
+# 8 half size, the synthetic crab, the authors' crab and the toy robot (a template no ETA constant or rule was chosen
+# on), one, two or no instances; run once at etahalf's start commit (main's code) and once at its end. Beside it
+# `heldout20x`: the first run's extraction (no motif cache) of the robot at half and full size
+HELDOUT20 = [HeldOut("synthetic", 1, 1, 19101, "clutter", 65.0), HeldOut("refine_crab", 1, 0, 19102, "clutter"),
+             HeldOut("synthetic", 1, 2, 19103, "beach"), HeldOut("robot", 1, 1, 19104, "clutter", -130.0),
+             HeldOut("synthetic", 2, 1, 19105, "beach", -35.0), HeldOut("refine_crab", 2, 2, 19106, "clutter"),
+             HeldOut("synthetic", 2, 0, 19107, "clutter"), HeldOut("refine_crab", 2, 1, 19108, "beach", 140.0),
+             HeldOut("refine_crab", 2, 0, 19109, "beach"), HeldOut("robot", 2, 1, 19110, "clutter", 80.0),
+             HeldOut("robot", 2, 0, 19111, "beach"), HeldOut("synthetic", 2, 1, 19112, "clutter", 160.0)]
+EXTRACTION20 = [("robot", 2), ("robot", 1)]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -293,7 +307,7 @@ EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_c
 def no_calibration(template: str, scale: int) -> list[str]:
     """The synthetic crab has no full-size calibration: its yaml gammas and alphas stand in (the work, hence the
     ETA, does not depend on them; the detections' weights do)."""
-    return ["solver.calibration=none"] if template == "synthetic" and scale == 1 else []
+    return ["solver.calibration=none"] if template in ("synthetic", "robot") and scale == 1 else []
 
 
 def heldout_scene(spec: HeldOut, data_dir: str) -> Scene:
@@ -304,7 +318,8 @@ def heldout_scene(spec: HeldOut, data_dir: str) -> Scene:
     background = (clutter_background if spec.background == "clutter" else
                   lambda sz, g: beach_region_crop(data_dir, sz, "heldout", g))
     image = background(size, gen)
-    ranges = part_ranges(full.parts, {"claw": 15.0, "eye": 5.0})
+    # the robot's own ranges (docs/detection.md, "a toy robot"); the crab's names are not in the robot's parts
+    ranges = part_ranges(full.parts, {"claw": 15.0, "eye": 5.0, "head": 10.0, "arm": 20.0})
     if spec.crabs == 1:
         centre, _, art = random_pose(gen, size, full, 0.0, ranges)
         image = compose_scene(full, image, centre, spec.angle, art).image
@@ -722,8 +737,8 @@ def detections(runs, args):
 
 def extractions(args):
     rows = []
-    for template, scale in EXTRACTION:
-        if scale == 1 and not args.full:
+    for template, scale in (EXTRACTION20 if args.set == "heldout20x" else EXTRACTION):
+        if scale == 1 and not args.full and args.set != "heldout20x":
             continue
         _, _, det = setup(template, scale, no_calibration(template, scale))
         plan = det.predicted_plan(None, extracting=True)
@@ -1013,7 +1028,8 @@ def main(argv=None):
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
                                        "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
-                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "heldout19", "extraction"),
+                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "heldout19", "heldout20",
+                                       "heldout20x", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -1064,7 +1080,7 @@ def main(argv=None):
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], stored_plan(t), events_of(t),
                         t["total"], trace_units(t), t["record"], t.get("expected"), ahead_of(t), search_whole(t))
                 for t in traces]
-    elif args.set == "extraction":
+    elif args.set in ("extraction", "heldout20x"):
         rows = extractions(args)
     elif args.set.startswith("heldout") or args.set in ("tuning8", "tuning10"):
         specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4, "heldout5": HELDOUT5,
@@ -1073,7 +1089,7 @@ def main(argv=None):
                              "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
                              "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
                              "heldout15a": HELDOUT15A, "heldout15b": HELDOUT15B, "heldout15c": HELDOUT15C,
-                             "heldout19": HELDOUT19,
+                             "heldout19": HELDOUT19, "heldout20": HELDOUT20,
                              "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]
