@@ -490,11 +490,12 @@ def families_of(plan) -> dict[str, str]:
 def constants(extracting=False) -> dict:
     """The work model's constants now in unrolled_registrar.py, in LEGACY's form (`extracting`: the extraction
     registrar's, whose spike descents have their own sample constant and no yield)."""
-    spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[8]
-    leaf = U.EXTRACTION_LEAF_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[4]
+    # samples by node kind and itemsize (units 2 and 3: float32, float64), as UnrolledRegistrar.work prices them
+    spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SPIKE_SAMPLE_SECONDS
+    leaf = (U.EXTRACTION_LEAF_SAMPLE_SECONDS,) * 2 if extracting else (U.SAMPLE_SECONDS[4], U.SAMPLE_SECONDS[8])
     fft = (U.EXTRACTION_FFT_SECONDS,) * 2 if extracting else (U.FFT_SECONDS[4], U.FFT_SECONDS[8])
     scan = U.EXTRACTION_SCAN_SECONDS if extracting else (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8])
-    return {"fft": fft, "sample": (leaf, spike),
+    return {"fft": fft, "sample": leaf, "spike_sample": (spike[4], spike[8]),
             "call": U.CALL_SECONDS, "scan": scan, "yield": 1.0 if extracting else U.SPIKE_YIELD,
             "floor": None if extracting else SPIKE_FLOOR, "pooled": U.POOLED_SCAN_SECONDS}
 
@@ -513,8 +514,11 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
         kind = kinds[n]
         fft = c["fft"][0] * u[6] if c.get("legacy") else c["fft"][0] * u[0] + c["fft"][1] * u[1]
         scan = c["scan"] if isinstance(c["scan"], float) else c["scan"][kind == "spike"]
+        # a spike node's samples at their own constants where `c` has them (etahalf; the older sets of constants
+        # priced every float32 sample alike, and before etahalf an extraction's float32 spike samples at its leaves')
+        sample = c.get("spike_sample", c["sample"]) if kind == "spike" else c["sample"]
         descent = (f"spike descent {n}" if kind == "spike" and not c.get("legacy") else f"{kind} descent",
-                   c["sample"][0] * u[2] + c["sample"][1] * u[3] + c["call"] * u[4])
+                   sample[0] * u[2] + sample[1] * u[3] + c["call"] * u[4])
         if kind == "spike" and c.get("yield", 1.0) < 1.0:
             descent = (*descent, c["yield"], *([c["floor"]] if c.get("floor") else []))
         # the pooled search's full-resolution spread (etafull): units stored since then, else recomputed
@@ -740,13 +744,13 @@ def extractions(args):
     for template, scale in (EXTRACTION20 if args.set == "heldout20x" else EXTRACTION):
         if scale == 1 and not args.full and args.set != "heldout20x":
             continue
-        _, _, det = setup(template, scale, no_calibration(template, scale))
+        _, _, det = setup(template, scale, [*no_calibration(template, scale), *args.override])
         plan = det.predicted_plan(None, extracting=True)
         # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
         per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
         canonical, events, total, _, _ = traced(det, det.extract)
         order = [n for n, _ in det.order]
-        name = f"{template} extraction"
+        name = f"{template}{''.join(f' ({o})' for o in args.override)} extraction"
         rows.append(measure(name, scale, order, canonical.cpu, plan, events, total, per_node, whole=SEARCH_WHOLE))
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": canonical.cpu, "events": events,
                        "total": total, "units": per_node, "record": None, "plan": plan,
@@ -839,6 +843,19 @@ def stage_times(trace):
     return out
 
 
+def descent_times(trace):
+    """Per node of a trace (kind, units, CPU seconds of its descent: from the search's end to its last report), from
+    the reports alone (an extraction's trace holds no scene to rebuild the detector's layouts from)."""
+    stored, units = stored_plan(trace), trace_units(trace)
+    out = []
+    for n in trace["order"]:
+        mine = [(t, stage_position(f, stored[n], search_whole(trace))) for t, node, f, _ in events_of(trace)
+                if node == n]
+        searched = max(t for t, p in mine if p <= 2.0)
+        out.append((stored[n][0][0].split()[0], units[n], max(t for t, _ in mine) - searched))
+    return out
+
+
 def fit_stages(traces):
     """The work model's constants from the stages of stored traces, each its own kind of work: the FFT constant
     from the searches' chunks (leaves and spike nodes alike: both search in leaf_dtype), the scan constant per node
@@ -849,6 +866,11 @@ def fit_stages(traces):
 
     per = {}
     for t in traces:
+        if t["name"].endswith("extraction"):  # the extraction registrar's own sample constants (etahalf)
+            for kind, u, desc in descent_times(t):
+                bits = "float32" if u[2] > 0 else "float64"
+                per.setdefault(f"extraction sample {kind} {bits}", []).append(desc / (u[2] + u[3]))
+            continue
         for kind, u, fft, scan, desc in stage_times(t):
             per.setdefault("fft", []).append(fft / (u[0] + u[1]))
             per.setdefault(f"fft {kind}", []).append(fft / (u[0] + u[1]))
@@ -1037,7 +1059,8 @@ def main(argv=None):
     ap.add_argument("--fit-from", nargs="+", metavar="FILE", help="run nothing: fit the constants on a tuning CSV "
                     "(units recomputed) and/or stored traces (.json), e.g. the extraction of one template")
     ap.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE", help="--fit-from: settings the "
-                    "tuning CSV's runs had that differ from today's defaults (units are recomputed with them)")
+                    "tuning CSV's runs had that differ from today's defaults (units are recomputed with them); "
+                    "extraction sets: settings the extractions run with (e.g. solver.descent.spike_dtype=run)")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default=None)
     ap.add_argument("--reweigh", metavar="JSON", nargs="+", help="run nothing: recompute the ETAs of stored traces "

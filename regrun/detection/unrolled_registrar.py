@@ -205,6 +205,13 @@ def deduplicate(fit: StrideFit, radius: float, block: int = 1024) -> StrideFit:
 # FFTs alone; medians over nodes): leaves 8.1e-9 / 1.52e-8 s = 0.53, spike nodes 5.1e-9 / 2.26e-8 s = 0.23.
 FFT_SECONDS = {4: 9.05e-10, 8: 9.42e-10}
 SAMPLE_SECONDS = {4: 4.48e-8, 8: 7.87e-8}
+# A spike node's descent per sample evaluated, by its itemsize. Since crabfast the spike descents run in float32
+# (solver.descent.spike_dtype) and were priced at the leaves' float32 constant above, a guess; measured (etahalf, on
+# the 20 half-size traces of heldout19's half, heldout15c and heldout13a's half, run at the start commit, one
+# thread): a spike descent's seconds per second of work run (its skipped work reported) 0.59-0.97 of it, median
+# 0.78 over the 40 spike nodes (quartiles 0.70-0.83), so the float32 spike sample is 0.78 x 4.48e-8 = 3.5e-8 s.
+# The float64 one (spike_dtype=run) keeps eta10's fit.
+SPIKE_SAMPLE_SECONDS = {4: 3.5e-8, 8: 7.87e-8}
 SCAN_SECONDS = {4: 4.46e-9, 8: 4.92e-9}
 # A pooled search (a spike node at full size: spike_coarse_pool 2) runs its FFTs on the pooled grid but its scan
 # over full-resolution costs, which it first spreads back from the pooled grid (_pooled_costs' repeat and pad, a
@@ -222,14 +229,17 @@ CALL_SECONDS = 0.0
 # skip (UnrolledRegistrar._register), so the ETA learns the share as the descent runs, and the sample constant is per
 # sample actually evaluated (eta9; docs/detection.md, "The ETA that learns a descent's early stop").
 SPIKE_YIELD = 0.335
-# Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample (measured in eta4 on the
-# synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections' 2.85e-8:
-# with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8; before eta8 the
-# search's larger constant had made up for it)
-EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
-# and its leaves, every stride unpruned, keep eta8's leaf constant: with the detections' refit (5.55e-8, fewer items
-# since crabeyes) the half-size extractions' ETA fell from 108 to 55 of 112 reports within 20% (eta9)
-EXTRACTION_LEAF_SAMPLE_SECONDS = 3.93e-8
+# Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample in float64 (measured in
+# eta4 on the synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections'
+# 2.85e-8: with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8). Keyed by
+# the descent's itemsize since etahalf: crabfast's float32 spike descents (spike_dtype, which extraction shares) cost
+# 2.25e-8 s per sample (median of the 8 spike nodes of the four seen extractions, synthetic and refine_crab at half
+# and full size, one thread; quartiles 1.75-2.73e-8), and priced at 4.6e-8 they left the half-size extraction's ETA
+# 26-29% long half-way (3 of 113 reports within 20%; with spike_dtype=run, float64 as before crabfast: 89 of 113).
+EXTRACTION_SPIKE_SAMPLE_SECONDS = {4: 2.25e-8, 8: 4.6e-8}
+# and its leaves, every stride unpruned: eta8's 3.93e-8 until etahalf, when the same four extractions measured
+# 2.95e-8 s per sample (median of 16 leaves, quartiles 2.75-3.23e-8; the leaves' descents ran 0.63-0.92 of 3.93e-8)
+EXTRACTION_LEAF_SAMPLE_SECONDS = 2.95e-8
 # and its search keeps eta9's FFT and scan constants: eta10's refit per node kind (on detections) put the half-size
 # extractions' ETA within 20% at 52 of 113 reports after 10% of the run against 68 with these (one run each, load 13)
 EXTRACTION_FFT_SECONDS = 1.20e-9
@@ -300,8 +310,8 @@ class UnrolledRegistrar:
         # the searches run in leaf_dtype at every node, so their constants go by the node's kind (fitted with spike
         # nodes under key 8); the descent's samples by the bytes its numbers have
         kind = 8 if spike else 4
-        sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
-                  else SAMPLE_SECONDS[size])
+        sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS[size] if spike else EXTRACTION_LEAF_SAMPLE_SECONDS)
+                  if self.extracting else (SPIKE_SAMPLE_SECONDS if spike else SAMPLE_SECONDS)[size])
         per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[kind]
         scan = per_scan * self.scan_units(shape, motif, angles) + POOLED_SCAN_SECONDS * self.pooled_scan_units(
             shape, motif, angles)
