@@ -479,7 +479,7 @@ MAIN9 = {"fft": (1.20e-9, 1.20e-9), "sample": (5.55e-8, 9.2e-8), "call": 0.0, "s
 # main's ETA before eta11 (the "before" column since eta11, replayed on the same traces with the code's work model):
 # a spike node's empty maps told as it starts only, and only a descent run at its floor makes the next ones
 # expected at theirs
-MAIN10 = {"floor_told_ahead": False, "run_prior_share": 0.5, "families": None}
+MAIN10 = {"floor_told_ahead": False, "run_prior_share": 0.5, "families": None, "runs_on_yield": None}
 
 
 def families_of(plan) -> dict[str, str]:
