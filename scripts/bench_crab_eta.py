@@ -68,6 +68,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -492,10 +493,11 @@ def constants(extracting=False) -> dict:
     registrar's, whose spike descents have their own sample constant and no yield)."""
     # samples by node kind and itemsize (units 2 and 3: float32, float64), as UnrolledRegistrar.work prices them
     spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SPIKE_SAMPLE_SECONDS
+    spread = U.EXTRACTION_SPIKE_SPREAD_SECONDS if extracting else U.SPIKE_SPREAD_SECONDS
     leaf = (U.EXTRACTION_LEAF_SAMPLE_SECONDS,) * 2 if extracting else (U.SAMPLE_SECONDS[4], U.SAMPLE_SECONDS[8])
     fft = (U.EXTRACTION_FFT_SECONDS,) * 2 if extracting else (U.FFT_SECONDS[4], U.FFT_SECONDS[8])
     scan = U.EXTRACTION_SCAN_SECONDS if extracting else (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8])
-    return {"fft": fft, "sample": leaf, "spike_sample": (spike[4], spike[8]),
+    return {"fft": fft, "sample": leaf, "spike_sample": (spike[4], spike[8]), "spread": (spread[4], spread[8]),
             "call": U.CALL_SECONDS, "scan": scan, "yield": 1.0 if extracting else U.SPIKE_YIELD,
             "floor": None if extracting else SPIKE_FLOOR, "pooled": U.POOLED_SCAN_SECONDS}
 
@@ -517,8 +519,12 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
         # a spike node's samples at their own constants where `c` has them (etahalf; the older sets of constants
         # priced every float32 sample alike, and before etahalf an extraction's float32 spike samples at its leaves')
         sample = c.get("spike_sample", c["sample"]) if kind == "spike" else c["sample"]
+        # and the window points a spike sample stands for (units 8, 9: float32, float64; etahalf)
+        spread = c.get("spread", (0.0, 0.0)) if kind == "spike" and len(u) > 9 else (0.0, 0.0)
+        spread_units = (u[8], u[9]) if len(u) > 9 else (0.0, 0.0)
         descent = (f"spike descent {n}" if kind == "spike" and not c.get("legacy") else f"{kind} descent",
-                   sample[0] * u[2] + sample[1] * u[3] + c["call"] * u[4])
+                   sample[0] * u[2] + sample[1] * u[3] + c["call"] * u[4] + spread[0] * spread_units[0]
+                   + spread[1] * spread_units[1])
         if kind == "spike" and c.get("yield", 1.0) < 1.0:
             descent = (*descent, c["yield"], *([c["floor"]] if c.get("floor") else []))
         # the pooled search's full-resolution spread (etafull): units stored since then, else recomputed
@@ -643,6 +649,8 @@ def node_units(registrar, layouts) -> dict[str, list[float]]:
         out[node] = [0 if spike else fft, fft if spike else 0, 0 if double else points, points if double else 0,
                      sum(x[1] for x in rounds), registrar.scan_units(layout[0], layout[1], layout[3]), legacy,
                      registrar.pooled_scan_units(layout[0], layout[1], layout[3])]
+        spread = registrar.spike_spread() * points if spike else 0.0  # window points of the spike samples
+        out[node] += [0 if double else spread, spread if double else 0]
     return out
 
 
@@ -650,6 +658,16 @@ def trace_units(trace) -> dict[str, list[float]]:
     """A trace's units as the code now counts them, recomputed from its layouts (the detector of its template,
     scale and settings, motifs from the cache; the scene's shape as stored); a trace without a shape: as stored."""
     if "shape" not in trace:
+        if trace["name"].endswith("extraction") and len(next(iter(trace["units"].values()))) < 10:
+            # an extraction's units without the spread (before etahalf): recomputed from its template and scale
+            # (the name says them, and the settings in brackets), as the extraction registrar counts them now
+            if "units_now" not in trace:
+                _, _, det = setup(trace["name"].split()[0], trace["scale"],
+                                  [*no_calibration(trace["name"].split()[0], trace["scale"]),
+                                   *re.findall(r"\((.*?)\)", trace["name"])])
+                trace["units_now"] = node_units(det.extraction_registrar,
+                                                det.node_layouts(det.canvas_shape(), extracting=True))
+            return trace["units_now"]
         return trace["units"]
     if "units_now" not in trace:  # the units as the code now counts them (a detection's work is deterministic)
         det = detector_of(trace)
