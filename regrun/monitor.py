@@ -149,6 +149,14 @@ RUN_ON_SHARE = 0.1
 # tuning traces 0 / 0.1 / 0.5 put 85 / 83 / 80% of the half-size reports after 10% of the run within 20% and
 # 93 / 94 / 95% of the full-size ones (without families 0.5 was 78 / 92%)
 RUN_PRIOR_SHARE = 0.0
+# The share of its most work a spike descent is expected to run when one of its children found a part (told it runs
+# on) in a scene whose spike parts before it ran, or were told to run, at their floor: a crab-free scene's false
+# claw, on which the crab's items run on instead of stopping at once. Measured (etahalf): on the seen half-size
+# traces of heldout19, heldout15c and heldout13a the three such crabs ran 0.60, 0.60 and 0.64 of their most work
+# (seeds 15203, 646, 19007; eta11 saw 0.35-0.75 on three tuning scenes and 0.60 / 0.86 on seeds 646 / 668), where
+# the prior yield (SPIKE_YIELD, 0.335) left their ETA 28-40% short of the crab's descent; crabs in crab scenes ran
+# 0.27-0.37 there and keep the prior.
+RUNS_ON_YIELD = 0.6
 
 
 class WorkETA:
@@ -190,7 +198,8 @@ class WorkETA:
 
     def __init__(self, parts: dict[str, list[tuple]], clock=time.perf_counter,
                  prior_share: float = PRIOR_SHARE, by_segment: bool = True, run_prior_share: float = 0.0,
-                 floor_told_ahead: bool = True, families: dict[str, str] | None = None):
+                 floor_told_ahead: bool = True, families: dict[str, str] | None = None,
+                 runs_on_yield: float | None = RUNS_ON_YIELD):
         # a segment is (kind, predicted seconds) or (kind, predicted seconds of its most work, expected yield): only
         # the latter's skipped work is told apart (a record of measured seconds already holds its run's early stops)
         self.yields = {name: [float(seg[2]) if len(seg) > 2 else None for seg in segs] for name, segs in parts.items()}
@@ -202,6 +211,7 @@ class WorkETA:
         self.run_prior_share = run_prior_share
         self.floor_told_ahead = floor_told_ahead  # a part told it will run at its floor sets at_once (eta11)
         self.families = families or {}  # kind -> family: kinds that are the same work on other parts (eta11)
+        self.runs_on_yield = runs_on_yield  # a part told it runs on after floors (RUNS_ON_YIELD; None: the prior)
         self.kind_total: dict[str, float] = {}
         for segs in self.parts.values():
             for kind, sec in segs:
@@ -351,8 +361,13 @@ class WorkETA:
             for i, (kind, sec) in enumerate(segs):
                 rate, share = rates[kind], self.yields[name][i]
                 share = 1.0 if share is None else share
-                if self.at_once and self.floors[name][i] is not None and name not in self.runs_on:
-                    share = min(share, self.floors[name][i])
+                if self.at_once and self.floors[name][i] is not None:
+                    # after floors: a part nothing was found for stops at its floor too; one whose child found a
+                    # part (a false claw) runs on, longer than the prior yield says (RUNS_ON_YIELD)
+                    if name not in self.runs_on:
+                        share = min(share, self.floors[name][i])
+                    elif self.runs_on_yield is not None:
+                        share = max(share, self.runs_on_yield)
                 if running and self.by_segment and self.seg_predicted[i] > 0:
                     # a segment part-done: the rest of the same work runs as its start did, blended like a kind
                     w = self.prior_share * sec

@@ -33,6 +33,9 @@ Sets, never mixed:
   crabs, crab-free): 15a run once at crabbig's start commit, 15b/15c once each after a change.
 - `heldout19` (etafull; seeds 19001-19010, 5 full and 5 half size, both templates, one crab, two crabs,
   crab-free): run once at etafull's start commit, its traces then replayed with etafull's fix.
+- `heldout20` (etahalf; seeds 19101-19112, 4 full and 8 half size, the synthetic crab, the authors' crab and the
+  robot) and `heldout20x` (the robot's first extraction, half and full size): run once at etahalf's start commit
+  and once at its end.
 - `extraction`: the first run's extraction (no motif cache) of the synthetic crab and refine_crab at half and full
   size, weighed by the extraction registrar's work model on the expected spike motifs.
 
@@ -65,6 +68,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +282,17 @@ HELDOUT19 = [HeldOut("synthetic", 1, 1, 19001, "clutter", 120.0), HeldOut("refin
              HeldOut("synthetic", 2, 1, 19006, "beach", -100.0), HeldOut("refine_crab", 2, 0, 19007, "clutter"),
              HeldOut("synthetic", 2, 2, 19008, "clutter"), HeldOut("refine_crab", 2, 1, 19009, "clutter", 35.0),
              HeldOut("synthetic", 2, 0, 19010, "beach")]
+# etahalf (issue 19: the half-size ETA to 80%, the extraction's ETA): seeds 19101-19112, nobody's before; 4 full and
+# 8 half size, the synthetic crab, the authors' crab and the toy robot (a template no ETA constant or rule was chosen
+# on), one, two or no instances; run once at etahalf's start commit (main's code) and once at its end. Beside it
+# `heldout20x`: the first run's extraction (no motif cache) of the robot at half and full size
+HELDOUT20 = [HeldOut("synthetic", 1, 1, 19101, "clutter", 65.0), HeldOut("refine_crab", 1, 0, 19102, "clutter"),
+             HeldOut("synthetic", 1, 2, 19103, "beach"), HeldOut("robot", 1, 1, 19104, "clutter", -130.0),
+             HeldOut("synthetic", 2, 1, 19105, "beach", -35.0), HeldOut("refine_crab", 2, 2, 19106, "clutter"),
+             HeldOut("synthetic", 2, 0, 19107, "clutter"), HeldOut("refine_crab", 2, 1, 19108, "beach", 140.0),
+             HeldOut("refine_crab", 2, 0, 19109, "beach"), HeldOut("robot", 2, 1, 19110, "clutter", 80.0),
+             HeldOut("robot", 2, 0, 19111, "beach"), HeldOut("synthetic", 2, 1, 19112, "clutter", 160.0)]
+EXTRACTION20 = [("robot", 2), ("robot", 1)]
 TRACES: list[dict] = []  # per run: what --reweigh needs to recompute the ETAs with other constants
 TRACE_FILE: list[Path] = []  # where TRACES are written after each run (a long set stopped midway keeps its runs)
 
@@ -293,7 +308,7 @@ EXTRACTION = [("synthetic", 2), ("refine_crab", 2), ("synthetic", 1), ("refine_c
 def no_calibration(template: str, scale: int) -> list[str]:
     """The synthetic crab has no full-size calibration: its yaml gammas and alphas stand in (the work, hence the
     ETA, does not depend on them; the detections' weights do)."""
-    return ["solver.calibration=none"] if template == "synthetic" and scale == 1 else []
+    return ["solver.calibration=none"] if template in ("synthetic", "robot") and scale == 1 else []
 
 
 def heldout_scene(spec: HeldOut, data_dir: str) -> Scene:
@@ -304,7 +319,8 @@ def heldout_scene(spec: HeldOut, data_dir: str) -> Scene:
     background = (clutter_background if spec.background == "clutter" else
                   lambda sz, g: beach_region_crop(data_dir, sz, "heldout", g))
     image = background(size, gen)
-    ranges = part_ranges(full.parts, {"claw": 15.0, "eye": 5.0})
+    # the robot's own ranges (docs/detection.md, "a toy robot"); the crab's names are not in the robot's parts
+    ranges = part_ranges(full.parts, {"claw": 15.0, "eye": 5.0, "head": 10.0, "arm": 20.0})
     if spec.crabs == 1:
         centre, _, art = random_pose(gen, size, full, 0.0, ranges)
         image = compose_scene(full, image, centre, spec.angle, art).image
@@ -464,7 +480,7 @@ MAIN9 = {"fft": (1.20e-9, 1.20e-9), "sample": (5.55e-8, 9.2e-8), "call": 0.0, "s
 # main's ETA before eta11 (the "before" column since eta11, replayed on the same traces with the code's work model):
 # a spike node's empty maps told as it starts only, and only a descent run at its floor makes the next ones
 # expected at theirs
-MAIN10 = {"floor_told_ahead": False, "run_prior_share": 0.5, "families": None}
+MAIN10 = {"floor_told_ahead": False, "run_prior_share": 0.5, "families": None, "runs_on_yield": None}
 
 
 def families_of(plan) -> dict[str, str]:
@@ -475,11 +491,13 @@ def families_of(plan) -> dict[str, str]:
 def constants(extracting=False) -> dict:
     """The work model's constants now in unrolled_registrar.py, in LEGACY's form (`extracting`: the extraction
     registrar's, whose spike descents have their own sample constant and no yield)."""
-    spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[8]
-    leaf = U.EXTRACTION_LEAF_SAMPLE_SECONDS if extracting else U.SAMPLE_SECONDS[4]
+    # samples by node kind and itemsize (units 2 and 3: float32, float64), as UnrolledRegistrar.work prices them
+    spike = U.EXTRACTION_SPIKE_SAMPLE_SECONDS if extracting else U.SPIKE_SAMPLE_SECONDS
+    spread = U.EXTRACTION_SPIKE_SPREAD_SECONDS if extracting else U.SPIKE_SPREAD_SECONDS
+    leaf = (U.EXTRACTION_LEAF_SAMPLE_SECONDS,) * 2 if extracting else (U.SAMPLE_SECONDS[4], U.SAMPLE_SECONDS[8])
     fft = (U.EXTRACTION_FFT_SECONDS,) * 2 if extracting else (U.FFT_SECONDS[4], U.FFT_SECONDS[8])
     scan = U.EXTRACTION_SCAN_SECONDS if extracting else (U.SCAN_SECONDS[4], U.SCAN_SECONDS[8])
-    return {"fft": fft, "sample": (leaf, spike),
+    return {"fft": fft, "sample": leaf, "spike_sample": (spike[4], spike[8]), "spread": (spread[4], spread[8]),
             "call": U.CALL_SECONDS, "scan": scan, "yield": 1.0 if extracting else U.SPIKE_YIELD,
             "floor": None if extracting else SPIKE_FLOOR, "pooled": U.POOLED_SCAN_SECONDS}
 
@@ -498,8 +516,15 @@ def plan_from(units, kinds, c=None, extracting=False) -> dict[str, list[tuple[st
         kind = kinds[n]
         fft = c["fft"][0] * u[6] if c.get("legacy") else c["fft"][0] * u[0] + c["fft"][1] * u[1]
         scan = c["scan"] if isinstance(c["scan"], float) else c["scan"][kind == "spike"]
+        # a spike node's samples at their own constants where `c` has them (etahalf; the older sets of constants
+        # priced every float32 sample alike, and before etahalf an extraction's float32 spike samples at its leaves')
+        sample = c.get("spike_sample", c["sample"]) if kind == "spike" else c["sample"]
+        # and the window points a spike sample stands for (units 8, 9: float32, float64; etahalf)
+        spread = c.get("spread", (0.0, 0.0)) if kind == "spike" and len(u) > 9 else (0.0, 0.0)
+        spread_units = (u[8], u[9]) if len(u) > 9 else (0.0, 0.0)
         descent = (f"spike descent {n}" if kind == "spike" and not c.get("legacy") else f"{kind} descent",
-                   c["sample"][0] * u[2] + c["sample"][1] * u[3] + c["call"] * u[4])
+                   sample[0] * u[2] + sample[1] * u[3] + c["call"] * u[4] + spread[0] * spread_units[0]
+                   + spread[1] * spread_units[1])
         if kind == "spike" and c.get("yield", 1.0) < 1.0:
             descent = (*descent, c["yield"], *([c["floor"]] if c.get("floor") else []))
         # the pooled search's full-resolution spread (etafull): units stored since then, else recomputed
@@ -624,6 +649,8 @@ def node_units(registrar, layouts) -> dict[str, list[float]]:
         out[node] = [0 if spike else fft, fft if spike else 0, 0 if double else points, points if double else 0,
                      sum(x[1] for x in rounds), registrar.scan_units(layout[0], layout[1], layout[3]), legacy,
                      registrar.pooled_scan_units(layout[0], layout[1], layout[3])]
+        spread = registrar.spike_spread() * points if spike else 0.0  # window points of the spike samples
+        out[node] += [0 if double else spread, spread if double else 0]
     return out
 
 
@@ -631,6 +658,16 @@ def trace_units(trace) -> dict[str, list[float]]:
     """A trace's units as the code now counts them, recomputed from its layouts (the detector of its template,
     scale and settings, motifs from the cache; the scene's shape as stored); a trace without a shape: as stored."""
     if "shape" not in trace:
+        if trace["name"].endswith("extraction") and len(next(iter(trace["units"].values()))) < 10:
+            # an extraction's units without the spread (before etahalf): recomputed from its template and scale
+            # (the name says them, and the settings in brackets), as the extraction registrar counts them now
+            if "units_now" not in trace:
+                _, _, det = setup(trace["name"].split()[0], trace["scale"],
+                                  [*no_calibration(trace["name"].split()[0], trace["scale"]),
+                                   *re.findall(r"\((.*?)\)", trace["name"])])
+                trace["units_now"] = node_units(det.extraction_registrar,
+                                                det.node_layouts(det.canvas_shape(), extracting=True))
+            return trace["units_now"]
         return trace["units"]
     if "units_now" not in trace:  # the units as the code now counts them (a detection's work is deterministic)
         det = detector_of(trace)
@@ -722,16 +759,16 @@ def detections(runs, args):
 
 def extractions(args):
     rows = []
-    for template, scale in EXTRACTION:
-        if scale == 1 and not args.full:
+    for template, scale in (EXTRACTION20 if args.set == "heldout20x" else EXTRACTION):
+        if scale == 1 and not args.full and args.set != "heldout20x":
             continue
-        _, _, det = setup(template, scale, no_calibration(template, scale))
+        _, _, det = setup(template, scale, [*no_calibration(template, scale), *args.override])
         plan = det.predicted_plan(None, extracting=True)
         # what the model read: the extraction's registrar (unpruned) on the expected spike motifs
         per_node = node_units(det.extraction_registrar, det.node_layouts(det.canvas_shape(), extracting=True))
         canonical, events, total, _, _ = traced(det, det.extract)
         order = [n for n, _ in det.order]
-        name = f"{template} extraction"
+        name = f"{template}{''.join(f' ({o})' for o in args.override)} extraction"
         rows.append(measure(name, scale, order, canonical.cpu, plan, events, total, per_node, whole=SEARCH_WHOLE))
         keep_trace({"name": name, "scale": scale, "order": order, "cpu": canonical.cpu, "events": events,
                        "total": total, "units": per_node, "record": None, "plan": plan,
@@ -824,6 +861,19 @@ def stage_times(trace):
     return out
 
 
+def descent_times(trace):
+    """Per node of a trace (kind, units, CPU seconds of its descent: from the search's end to its last report), from
+    the reports alone (an extraction's trace holds no scene to rebuild the detector's layouts from)."""
+    stored, units = stored_plan(trace), trace_units(trace)
+    out = []
+    for n in trace["order"]:
+        mine = [(t, stage_position(f, stored[n], search_whole(trace))) for t, node, f, _ in events_of(trace)
+                if node == n]
+        searched = max(t for t, p in mine if p <= 2.0)
+        out.append((stored[n][0][0].split()[0], units[n], max(t for t, _ in mine) - searched))
+    return out
+
+
 def fit_stages(traces):
     """The work model's constants from the stages of stored traces, each its own kind of work: the FFT constant
     from the searches' chunks (leaves and spike nodes alike: both search in leaf_dtype), the scan constant per node
@@ -834,6 +884,11 @@ def fit_stages(traces):
 
     per = {}
     for t in traces:
+        if t["name"].endswith("extraction"):  # the extraction registrar's own sample constants (etahalf)
+            for kind, u, desc in descent_times(t):
+                bits = "float32" if u[2] > 0 else "float64"
+                per.setdefault(f"extraction sample {kind} {bits}", []).append(desc / (u[2] + u[3]))
+            continue
         for kind, u, fft, scan, desc in stage_times(t):
             per.setdefault("fft", []).append(fft / (u[0] + u[1]))
             per.setdefault(f"fft {kind}", []).append(fft / (u[0] + u[1]))
@@ -1013,7 +1068,8 @@ def main(argv=None):
     ap.add_argument("--set", choices=("tuning", "tuning8", "heldout", "heldout3", "heldout4", "heldout5", "heldout6",
                                        "heldout9a", "heldout9b", "heldout9c", "heldout9d", "tuning10", "heldout10a",
                                        "heldout10b", "heldout11", "heldout12a", "heldout12b", "heldout13a",
-                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "heldout19", "extraction"),
+                                       "heldout13b", "heldout15a", "heldout15b", "heldout15c", "heldout19", "heldout20",
+                                       "heldout20x", "extraction"),
                     default="tuning")
     ap.add_argument("--full", action="store_true", help="tuning, extraction: also full size")
     ap.add_argument("--only", nargs="+", help="heldout: run only the scenes whose names contain one of these")
@@ -1021,7 +1077,8 @@ def main(argv=None):
     ap.add_argument("--fit-from", nargs="+", metavar="FILE", help="run nothing: fit the constants on a tuning CSV "
                     "(units recomputed) and/or stored traces (.json), e.g. the extraction of one template")
     ap.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE", help="--fit-from: settings the "
-                    "tuning CSV's runs had that differ from today's defaults (units are recomputed with them)")
+                    "tuning CSV's runs had that differ from today's defaults (units are recomputed with them); "
+                    "extraction sets: settings the extractions run with (e.g. solver.descent.spike_dtype=run)")
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default=None)
     ap.add_argument("--reweigh", metavar="JSON", nargs="+", help="run nothing: recompute the ETAs of stored traces "
@@ -1064,7 +1121,7 @@ def main(argv=None):
         rows = [measure(t["name"], t["scale"], t["order"], t["cpu"], stored_plan(t), events_of(t),
                         t["total"], trace_units(t), t["record"], t.get("expected"), ahead_of(t), search_whole(t))
                 for t in traces]
-    elif args.set == "extraction":
+    elif args.set in ("extraction", "heldout20x"):
         rows = extractions(args)
     elif args.set.startswith("heldout") or args.set in ("tuning8", "tuning10"):
         specs = [s for s in {"heldout": HELDOUT, "heldout3": HELDOUT3, "heldout4": HELDOUT4, "heldout5": HELDOUT5,
@@ -1073,7 +1130,7 @@ def main(argv=None):
                              "heldout10b": HELDOUT10B, "heldout11": HELDOUT11, "heldout12a": HELDOUT12A,
                              "heldout12b": HELDOUT12B, "heldout13a": HELDOUT13A, "heldout13b": HELDOUT13B,
                              "heldout15a": HELDOUT15A, "heldout15b": HELDOUT15B, "heldout15c": HELDOUT15C,
-                             "heldout19": HELDOUT19,
+                             "heldout19": HELDOUT19, "heldout20": HELDOUT20,
                              "tuning8": TUNING8, "tuning10": TUNING10}[args.set]
                  if not args.only or any(o in s.name for o in args.only)]
         runs = [(s.name, s.template, s.scale, s.extra, heldout_scene(s, args.data_dir)) for s in specs]

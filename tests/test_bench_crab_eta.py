@@ -82,7 +82,7 @@ def test_blame_names_the_stage_whose_time_left_the_eta_errs_on():
 
     bench = load_bench()
     units = {"leaf": [1 / U.FFT_SECONDS[4], 0, 1 / U.SAMPLE_SECONDS[4], 0, 0, 0, 0],
-             "crab": [0, 1 / U.FFT_SECONDS[8], 3 / U.SAMPLE_SECONDS[4], 0, 0, 0, 0]}
+             "crab": [0, 1 / U.FFT_SECONDS[8], 3 / U.SPIKE_SAMPLE_SECONDS[4], 0, 0, 0, 0]}
     plan = bench.plan_from(units, {"leaf": "leaf", "crab": "spike"})
     floor = plan["crab"][2][3]
     skipped = (3 - 3 * floor) / 4  # of the crab's 4 s most work

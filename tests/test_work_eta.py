@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regrun.monitor import WorkETA
+from regrun.monitor import RUNS_ON_YIELD, WorkETA
 
 # a detection's shape: four leaves, then two spike nodes whose coarse search dominates (predicted seconds)
 PLAN = {**{f"leaf{i}": [("leaf coarse search", 0.2), ("leaf descent", 0.8)] for i in range(4)},
@@ -347,18 +347,22 @@ def test_a_kind_not_run_yet_takes_its_familys_rate():
         assert rates["spike descent crab"] == pytest.approx(5.0 / 4.0)  # its family has not run: the run's rate
 
 
-def test_a_part_told_it_runs_on_keeps_its_prior_yield_after_a_floor():
+@pytest.mark.parametrize("runs_on", [None, RUNS_ON_YIELD])
+def test_a_part_told_it_runs_on_after_a_floor_expects_the_runs_on_yield(runs_on):
     """eta11: expect(None, part): one of the part's children found a part (a false claw in a crab-free scene), so its
-    descent is not expected at the floor a part before it ran or was told; the others still are."""
+    descent is not expected at the floor a part before it ran or was told; the others still are. etahalf: it is
+    expected at RUNS_ON_YIELD (0.6, what such crabs ran on the seen traces), not the prior 0.335 (runs_on None:
+    eta11's rule); without a floor before it, a part told it runs on keeps its prior (a crab scene's crab)."""
     floor, prior = 2 / 33, 0.335
+    share = prior if runs_on is None else runs_on
     plan = {n: [("search", 1.0), (f"descent {n}", 2.0, prior, floor)] for n in ("eye_pair", "crab", "other")}
     now = [0.0]
-    eta = WorkETA(plan, clock=lambda: now[0])
+    eta = WorkETA(plan, clock=lambda: now[0], runs_on_yield=runs_on)
     eta.start("eye_pair")
     now[0] += 0.5
     eta.advance(0.5 / 3)
-    eta.expect(floor)  # the eye pair's maps are empty: at_once, every descent after it at its floor
-    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + 2 * (1.0 + 2.0 * floor))
-    eta.expect(None, "crab")
-    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + (1.0 + 2.0 * prior) + (1.0 + 2.0 * floor))
+    eta.expect(None, "crab")  # no floor yet: the prior
+    assert eta.remaining() == pytest.approx(0.5 + 2.0 * prior + 2 * (1.0 + 2.0 * prior))
+    eta.expect(floor)  # the eye pair's maps are empty: at_once, every descent after it at its floor but the crab's
+    assert eta.remaining() == pytest.approx(0.5 + 2.0 * floor + (1.0 + 2.0 * share) + (1.0 + 2.0 * floor))
     assert eta.yields["crab"] == [None, prior]

@@ -205,6 +205,18 @@ def deduplicate(fit: StrideFit, radius: float, block: int = 1024) -> StrideFit:
 # FFTs alone; medians over nodes): leaves 8.1e-9 / 1.52e-8 s = 0.53, spike nodes 5.1e-9 / 2.26e-8 s = 0.23.
 FFT_SECONDS = {4: 9.05e-10, 8: 9.42e-10}
 SAMPLE_SECONDS = {4: 4.48e-8, 8: 7.87e-8}
+# A spike node's descent per sample evaluated, by its itemsize: SPIKE_SAMPLE_SECONDS + SPIKE_SPREAD_SECONDS x h^2,
+# h its quadrature step (1 at half size, 3 at full with the default spike_sigma). Since crabfast the spike descents
+# run in float32 (solver.descent.spike_dtype) and were priced at the leaves' float32 constant above, a guess.
+# Measured (etahalf, one thread, traces run at the start commit; a descent's seconds per second of work run, its
+# skipped work reported): at half size 0.78 of 4.48e-8 (median of the 40 spike nodes of the 20 half-size traces of
+# heldout19, heldout15c and heldout13a, quartiles 0.70-0.83): 3.49e-8 s; at full size 1.41 x 3.5e-8 = 4.95e-8 s
+# (median of the 10 spike nodes of heldout13a's five full-size traces, 1.08-2.45). A sample at h = 3 costs 1.4x
+# one at h = 1 (the extraction's: 1.5x, below); the two sizes give the two constants. Why (each sample at step h
+# stands for h^2 window points, some of whose work may be per point) is not measured. The float64 descent
+# (spike_dtype=run) keeps eta10's fit, with no spread term (nothing measured).
+SPIKE_SAMPLE_SECONDS = {4: 3.31e-8, 8: 7.87e-8}
+SPIKE_SPREAD_SECONDS = {4: 1.83e-9, 8: 0.0}
 SCAN_SECONDS = {4: 4.46e-9, 8: 4.92e-9}
 # A pooled search (a spike node at full size: spike_coarse_pool 2) runs its FFTs on the pooled grid but its scan
 # over full-resolution costs, which it first spreads back from the pooled grid (_pooled_costs' repeat and pad, a
@@ -222,14 +234,20 @@ CALL_SECONDS = 0.0
 # skip (UnrolledRegistrar._register), so the ETA learns the share as the descent runs, and the sample constant is per
 # sample actually evaluated (eta9; docs/detection.md, "The ETA that learns a descent's early stop").
 SPIKE_YIELD = 0.335
-# Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample (measured in eta4 on the
-# synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections' 2.85e-8:
-# with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8; before eta8 the
-# search's larger constant had made up for it)
-EXTRACTION_SPIKE_SAMPLE_SECONDS = 4.6e-8
-# and its leaves, every stride unpruned, keep eta8's leaf constant: with the detections' refit (5.55e-8, fewer items
-# since crabeyes) the half-size extractions' ETA fell from 108 to 55 of 112 reports within 20% (eta9)
-EXTRACTION_LEAF_SAMPLE_SECONDS = 3.93e-8
+# Extraction's spike descents (on the template's canvas) cost about 4.6e-8 s per sample in float64 (measured in
+# eta4 on the synthetic crab's half-size extraction, docs/detection.md "Extraction's progress"), not the detections'
+# 2.85e-8: with the detections' constant the first-run extraction's ETA ran 27-44% short half-way (eta8). Keyed by
+# the descent's itemsize since etahalf, with the spread term as the detections': crabfast's float32 spike descents
+# (spike_dtype, which extraction shares) cost 1.66e-8 s per sample at half size (h = 1) and 2.55e-8 at full (h = 3)
+# (medians of the 4 spike nodes of the seen extractions of each size, synthetic crab and refine_crab, one thread),
+# and priced at 4.6e-8 they left the half-size extraction's ETA 26-29% long half-way (3 of 113 reports within 20%;
+# with spike_dtype=run, float64 as before crabfast, 89 of 113). The float64 one measured 3.28e-8 s per sample on the
+# same two half-size extractions run with spike_dtype=run (median of their 4 spike nodes, quartiles 2.97-3.95e-8).
+EXTRACTION_SPIKE_SAMPLE_SECONDS = {4: 1.55e-8, 8: 3.28e-8}
+EXTRACTION_SPIKE_SPREAD_SECONDS = {4: 1.11e-9, 8: 0.0}
+# and its leaves, every stride unpruned: eta8's 3.93e-8 until etahalf, when the same four extractions measured
+# 2.95e-8 s per sample (median of 16 leaves, quartiles 2.75-3.23e-8; the leaves' descents ran 0.63-0.92 of 3.93e-8)
+EXTRACTION_LEAF_SAMPLE_SECONDS = 2.95e-8
 # and its search keeps eta9's FFT and scan constants: eta10's refit per node kind (on detections) put the half-size
 # extractions' ETA within 20% at 52 of 113 reports after 10% of the run against 68 with these (one run each, load 13)
 EXTRACTION_FFT_SECONDS = 1.20e-9
@@ -300,8 +318,12 @@ class UnrolledRegistrar:
         # the searches run in leaf_dtype at every node, so their constants go by the node's kind (fitted with spike
         # nodes under key 8); the descent's samples by the bytes its numbers have
         kind = 8 if spike else 4
-        sample = ((EXTRACTION_SPIKE_SAMPLE_SECONDS if spike else EXTRACTION_LEAF_SAMPLE_SECONDS) if self.extracting
-                  else SAMPLE_SECONDS[size])
+        if spike:  # per sample, and per window point it stands for (spike_spread: h^2)
+            per, spread = ((EXTRACTION_SPIKE_SAMPLE_SECONDS, EXTRACTION_SPIKE_SPREAD_SECONDS) if self.extracting
+                           else (SPIKE_SAMPLE_SECONDS, SPIKE_SPREAD_SECONDS))
+            sample = per[size] + spread[size] * self.spike_spread()
+        else:
+            sample = EXTRACTION_LEAF_SAMPLE_SECONDS if self.extracting else SAMPLE_SECONDS[size]
         per_scan = EXTRACTION_SCAN_SECONDS if self.extracting else SCAN_SECONDS[kind]
         scan = per_scan * self.scan_units(shape, motif, angles) + POOLED_SCAN_SECONDS * self.pooled_scan_units(
             shape, motif, angles)
@@ -329,6 +351,10 @@ class UnrolledRegistrar:
         """The scan's units when the search is pooled (its costs spread back to full resolution), else 0."""
         pooled = motif.kind == "spike" and self.settings.spike_coarse_pool > 1
         return self.scan_units(shape, motif, angles) if pooled else 0.0
+
+    def spike_spread(self) -> float:
+        """Window points per sample of a spike descent: its quadrature step squared (SPIKE_SPREAD_SECONDS)."""
+        return float(quadrature_step(self.settings.spike_sigma, SPIKE_QUADRATURE) ** 2)
 
     def work_itemsize(self, motif: Motif) -> int:
         """Bytes per number of the node's work: leaves in leaf_dtype, spike nodes in spike_dtype (each when set,
