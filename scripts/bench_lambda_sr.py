@@ -361,7 +361,7 @@ def mpl_sample(name: str) -> np.ndarray:
     else:
         ext = ".jpg" if name == "grace_hopper" else ".png"
         img = Image.open(cbook.get_sample_data(name + ext, asfileobj=False))
-        if img.mode == "RGBA":  # logo2: transparent pixels over white, as a viewer shows them
+        if name == "logo2":  # transparent pixels over white, as a viewer shows them (Minduka keeps its RGB as before)
             img = Image.alpha_composite(Image.new("RGBA", img.size, (255, 255, 255, 255)), img)
         return np.asarray(img, dtype=np.float64)[..., :3]
     return 255 * (a - a.min()) / (a.max() - a.min())
