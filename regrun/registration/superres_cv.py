@@ -1,0 +1,115 @@
+"""Leave-frames-out cross-validation of lambda_f at the solver's final motion (problem.lam_cv_steps; issue 16).
+
+The frames are independent noisy views of one scene, so the error with which the image solved WITHOUT frame k
+predicts frame k (at the fitted motion w and weight lambda),
+
+    CV(lambda) = sum_k ||d_k - P_k f_-k(lambda)||^2   over the held-out moved frames k (kept pixels, frame units),
+
+estimates the prediction error of a new frame with no truth and no noise level, and it rises both where the image
+fits noise (too small a weight) and where it loses detail (too large). Each term is the frames check's own
+(registration/superres_check.held_out_residuals: the hat matrix's block in closed form up to the weight search's
+dense limit, a PCG refit from the image beyond).
+
+Used as a correction after the rule (modified GCV, its floor and climb) and its search again: from the weight in
+use, CV is evaluated one step of sqrt(2) either side, and the weight walks downhill by such steps while CV falls, at
+most problem.lam_cv_steps steps; the answer's image at the final motion takes the weight found (the solver is not run
+again: as problem.lam_rechoose_image). Why a bounded walk and not CV's global minimum: measured on batch G's misses
+and the burst phantom, docs/superres.md, "Fourteenth round (srcv)".
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from ..errors import check_int
+from ..optim.parameter_choice import Choice
+from .superres_check import REFIT_ITERS, REFIT_RTOL, held_out_residuals
+from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
+
+CV_STEP = math.sqrt(2.0)  # the grid's step in the bench (--grid-refine) and the climb's: what PSNR resolves
+
+
+@dataclass(frozen=True)
+class CVSettings:
+    """problem.lam_cv_steps (sqrt(2) steps at most from the rule's weight; 0: off) and problem.lam_cv_frames (the
+    moved frames held out, the first ones; 0: every moved frame)."""
+
+    steps: int
+    frames: int
+
+    @classmethod
+    def from_config(cls, cfg) -> "CVSettings":
+        return cls(steps=check_int("problem.lam_cv_steps", cfg.lam_cv_steps, 0),
+                   frames=check_int("problem.lam_cv_frames", cfg.lam_cv_frames, 0))
+
+
+def cv_walk(cv: Callable[[float], float], lam: float, steps: int) -> float:
+    """From lam, one step of CV_STEP either way; then on downhill (towards the lower side) while cv falls, at most
+    `steps` steps from lam in all. The weight where it stopped (lam itself when neither side is lower)."""
+    if steps < 1:
+        return lam
+    here, down, up = cv(lam), cv(lam / CV_STEP), cv(lam * CV_STEP)
+    if min(down, up) >= here:
+        return lam
+    factor = 1 / CV_STEP if down < up else CV_STEP
+    best, value = lam * factor, min(down, up)
+    for _ in range(steps - 1):
+        nxt = best * factor
+        v = cv(nxt)
+        if v >= value:
+            break
+        best, value = nxt, v
+    return best
+
+
+def held_out(model, count: int) -> list[int]:
+    """The moved frames held out: the first `count` (0: all)."""
+    return list(range(1, model.q + 1 if count == 0 else min(model.q, count) + 1))
+
+
+def frames_cv_curve(model, w: torch.Tensor, frames: list[int]):
+    """lam -> CV(lam) at motion w (the model's weight set to lam), each weight once; beyond the dense limit each
+    weight's image by PCG warm-started from the last weight's (the refit's own start). Returns (cv, values)."""
+    w = w.detach()
+    values: dict[float, float] = {}
+    last = [None]
+
+    def cv(lam: float) -> float:
+        lam = float(lam)
+        if lam not in values:
+            model.set_weight(lam)
+            f = None
+            if model.n > WEIGHT_CHOLESKY_MAX_PIXELS:
+                start = model.initial_image() if last[0] is None else last[0]
+                f = last[0] = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=start).x.detach()
+            values[lam] = float(sum(held_out_residuals(model, w, frames, f=f)))
+        return values[lam]
+
+    return cv, values
+
+
+def frames_cv(problem, w: torch.Tensor) -> dict[str, float]:
+    """lambda_f=auto, at the solver's final motion w: the cross-validation walk from the weight in use
+    (module docstring). Sets problem.weight_choice (and the model's weight) to the weight found; returns the
+    metrics (lam_cv_from: the rule's weight; lam_cv_fall: CV's relative fall from it; lam_cv_evaluations;
+    lam_cv_frames; lam_cv_s: CPU seconds). {} when off or without a moved frame."""
+    settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
+    if settings.steps < 1 or not isinstance(choice, Choice) or model.q < 1:
+        return {}
+    t0 = time.process_time()
+    frames = held_out(model, settings.frames)
+    cv, values = frames_cv_curve(model, w, frames)
+    lam = cv_walk(cv, choice.lam, settings.steps)
+    before = values[float(choice.lam)]
+    out = {"lam_cv_from": choice.lam, "lam_cv_evaluations": float(len(values)), "lam_cv_frames": float(len(frames)),
+           "lam_cv_fall": (before - values[float(lam)]) / before if before > 0 else 0.0}
+    if lam != choice.lam:
+        problem.weight_choice = replace(choice, lam=lam, state=None,
+                                        details={**choice.details, "lam_cv_from": f"{choice.lam:g}"})
+    model.set_weight(problem.weight_choice.lam)
+    out["lam_cv_s"] = time.process_time() - t0
+    return out
