@@ -42,14 +42,12 @@ def brute_force_cv(m, w, lam: float) -> float:
 def test_cv_is_the_brute_force_refit_without_each_frame(device, monkeypatch, dense):
     """CV(lam) over every moved frame: the closed form (dense path) and the PCG refit beyond the dense limit both
     equal refitting without each frame, at three weights."""
-    import regrun.registration.superres_check as check
     import regrun.registration.superres_cv as cvmod
 
     p = problem(device, lambda_f=0.05)
     m, w = p.model, p.w_true
     if not dense:
-        monkeypatch.setattr(check, "WEIGHT_CHOLESKY_MAX_PIXELS", 0)
-        monkeypatch.setattr(cvmod, "WEIGHT_CHOLESKY_MAX_PIXELS", 0)
+        monkeypatch.setattr(cvmod, "CV_DENSE_MAX_PIXELS", 0)
     cv, values = frames_cv_curve(m, w, held_out(m, 0))
     lams = (0.02, 0.05, 1.0)  # (at 0.003 the refit to REFIT_RTOL agrees to 6e-5 only: the system is near singular)
     got = [float(cv(lam).sum()) for lam in lams]

@@ -77,13 +77,14 @@ def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
 
 
 def held_out_residuals(model, w: torch.Tensor, frames: list[int], factor: torch.Tensor | None = None,
-                       f: torch.Tensor | None = None) -> list[float]:
+                       f: torch.Tensor | None = None, dense_max: int = WEIGHT_CHOLESKY_MAX_PIXELS) -> list[float]:
     """||d_k - P_k f_-k||^2 over frame k's kept pixels (frame units) for each moved frame k in `frames` (1..q), f_-k
     the image solved at motion w and the model's weight WITHOUT frame k: in closed form through the dense factor up
-    to WEIGHT_CHOLESKY_MAX_PIXELS, by the PCG refit beyond (module docstring). Summed over frames, the
-    leave-frames-out cross-validation of the weight (superres_weight.frames_cv)."""
+    to dense_max fine pixels (default the weight search's WEIGHT_CHOLESKY_MAX_PIXELS, whose factor the check
+    reuses), by the PCG refit beyond (module docstring). Summed over frames, the leave-frames-out cross-validation
+    of the weight (superres_cv)."""
     w = w.detach()
-    if model.n <= WEIGHT_CHOLESKY_MAX_PIXELS:
+    if model.n <= dense_max:
         data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
         return _closed_form(model, w, frames, data, factor)
     return _refit(model, w, frames, f)

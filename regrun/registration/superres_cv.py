@@ -7,8 +7,8 @@ predicts frame k (at the fitted motion w and weight lambda),
 
 estimates the prediction error of a new frame with no truth and no noise level, and it rises both where the image
 fits noise (too small a weight) and where it loses detail (too large). Each term is the frames check's own
-(registration/superres_check.held_out_residuals: the hat matrix's block in closed form up to the weight search's
-dense limit, a PCG refit from the image beyond).
+(registration/superres_check.held_out_residuals: the hat matrix's block in closed form up to CV_DENSE_MAX_PIXELS,
+a PCG refit from the image beyond).
 
 Used as a correction after the rule (modified GCV, its floor and climb) and its search again: from the weight in
 use, the held-out frames' errors are evaluated one step of sqrt(2) either side, and the weight walks by such steps
@@ -31,9 +31,13 @@ import torch
 from ..errors import check_float, check_int
 from ..optim.parameter_choice import Choice
 from .superres_check import REFIT_ITERS, REFIT_RTOL, held_out_residuals
-from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
 
 CV_STEP = math.sqrt(2.0)  # the grid's step in the bench (--grid-refine) and the climb's: what PSNR resolves
+# Largest image (fine pixels) whose CV is in closed form; beyond it the PCG refit (from the weight's image). With every
+# moved frame held out the closed form's triangular solves (q x a frame's pixels columns) cost more than the refit:
+# CPU-s a weight at the true motion, closed form / refit with its image: 48^2/16 4.26 / 0.83, 40^2/8 0.76 / 0.46,
+# 32^2/8 0.25 / 0.30, agreeing to 3e-5-1.3e-4 (docs/superres.md, "Fourteenth round (srcv)").
+CV_DENSE_MAX_PIXELS = 1024
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,11 @@ def frames_cv_curve(model, w: torch.Tensor, frames: list[int]):
         if lam not in values:
             model.set_weight(lam)
             f = None
-            if model.n > WEIGHT_CHOLESKY_MAX_PIXELS:
+            if model.n > CV_DENSE_MAX_PIXELS:
                 start = model.initial_image() if last[0] is None else last[0]
                 f = last[0] = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=start).x.detach()
-            values[lam] = torch.tensor(held_out_residuals(model, w, frames, f=f), dtype=torch.float64)
+            values[lam] = torch.tensor(held_out_residuals(model, w, frames, f=f, dense_max=CV_DENSE_MAX_PIXELS),
+                                       dtype=torch.float64)
         return values[lam]
 
     return cv, values
