@@ -48,7 +48,8 @@ def write(root: Path, spec, supersample: int) -> Path:
 
 def curve(ctx, path: Path, spec, steps, held: int | None) -> dict:
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto", gain=spec["gain"] is not None)
+                         true_motion=str(path), lambda_f="auto", gain=spec["gain"] is not None,
+                         lam_cv_steps=0)  # the rule's weight, before the cross-validation's walk: its curve is measured
     p = SuperRes(cfg, ctx)
     w0 = start_params(p, "preregister")
     p.model.preregister = lambda **_: w0.clone()
