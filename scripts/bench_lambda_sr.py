@@ -553,7 +553,12 @@ def run_set(ctx, root, spec, args, reuse=None):
                                # the run again's two starts: 1 where the pre-registration's run was kept
                                "rerun_from_start": res.metrics.get("lam_rerun_from_start", math.nan),
                                # the held-out frames check without the truth (problem.frames_check)
-                               "check_ratio": metrics.get("frames_check_ratio", math.nan)}
+                               "check_ratio": metrics.get("frames_check_ratio", math.nan),
+                               # the cross-validation's walk (problem.lam_cv_steps): the rule's weight before it,
+                               # the weights it evaluated and its CPU
+                               "cv_from": res.metrics.get("lam_cv_from", math.nan),
+                               "cv_evaluations": res.metrics.get("lam_cv_evaluations", 0.0),
+                               "cv_s": res.metrics.get("lam_cv_s", 0.0)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
