@@ -90,13 +90,19 @@ def test_the_walk_goes_downhill_by_steps_of_sqrt2_where_the_frames_agree():
 def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
     """lambda_f=auto with problem.lam_cv_steps: the weight the answer uses is the walk's end, CV there no higher
     than at the rule's weight; the metrics say from where and at what cost."""
+    import math
+
     from regrun.monitor import Monitor
+    from regrun.registration.superres_weight import recheck
     from regrun.solvers.varpro_cg import VarProCG
 
     p = problem(device, lambda_f="auto", lam_cv_steps=3, lam_cv_t=0.0, lam_solves=6)
     ctx = RunContext(device, F64, 0, Path("."))
     res = VarProCG(config_section("solver", "varpro_cg", max_iter=3), ctx).solve(p, Monitor())
     met = res.metrics
+    met.update(recheck(p, res.solution["w"], ctx))
+    # every metric finite: a NaN marks the run diverged (the rule's value at a weight the walk moved off its curve)
+    assert all(math.isfinite(v) for v in met.values() if isinstance(v, float))
     assert met["lam_chosen"] == pytest.approx(p.model.lam)
     assert met["lam_cv_frames"] == p.model.q and 3 <= met["lam_cv_evaluations"] <= 5
     assert met["lam_cv_fall"] >= 0

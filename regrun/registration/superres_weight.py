@@ -457,8 +457,10 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         # the move cannot have changed much)
         model.set_weight(choice.lam)
         t = choice.table()
-        at = np.flatnonzero(t["lam"] == choice.lam)  # none where the cross-validation moved the weight off the curve
-        value = float(t["criterion"][at[0]]) if at.size else math.nan
+        at = np.flatnonzero(t["lam"] == choice.lam)
+        if not at.size:  # the cross-validation moved the weight off the search's curve: no value to report (a NaN
+            return {}  # metric marks the whole run diverged)
+        value = float(t["criterion"][at[0]])
         return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
     else:
         evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
