@@ -58,7 +58,7 @@ HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fa
 FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
 
 
-COLOUR = ("sk:stereo_motorcycle", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline")  # colour scenes: (3, rows, columns), frames with 3 channels
+COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -310,6 +310,8 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
 
         a = getattr(skimage.data, kind[3:])()
         a = np.asarray(a[0] if isinstance(a, tuple) else a, dtype=np.float64)  # stereo_motorcycle: the left view
+        if a.max() <= 1.0:  # float images in [0, 1] (shepp_logan_phantom, batch H): to [0, 255] as an 8-bit export,
+            a = 255 * a  # so the weight's scale matches the other images'
     elif kind.startswith("fair:"):
         from PIL import Image
 
@@ -333,13 +335,14 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     return torch.as_tensor(np.moveaxis(a[..., :3], -1, 0).copy() if a.ndim == 3 else a.copy())
 
 
-MPL_SAMPLES = ("grace_hopper", "s1045", "jacksboro_fault_dem", "Minduka_Present_Blue_Pack")
+MPL_SAMPLES = ("grace_hopper", "s1045", "jacksboro_fault_dem", "Minduka_Present_Blue_Pack", "topobathy", "logo2")
 
 
 def mpl_sample(name: str) -> np.ndarray:
     """One of matplotlib's sample-data images (shipped with matplotlib, no download): grace_hopper (a photograph,
     600x512 RGB), s1045 (an MRI slice, 256^2 uint16), jacksboro_fault_dem (a terrain elevation model, 344x403),
-    Minduka_Present_Blue_Pack (a photograph, 128^2 RGBA). Non-8-bit data are scaled to [0, 255] as a user's
+    Minduka_Present_Blue_Pack (a photograph, 128^2 RGBA); batch H's topobathy (a terrain and sea-floor elevation
+    model, 91x120) and logo2 (matplotlib's logo, flat colours and text, 542x130 RGBA over white). Non-8-bit data are scaled to [0, 255] as a user's
     8-bit export would be (the weight's scale then matches the other images')."""
     import gzip
 
@@ -353,9 +356,14 @@ def mpl_sample(name: str) -> np.ndarray:
             a = np.frombuffer(fh.read(), np.uint16).reshape(256, 256).astype(np.float64)
     elif name == "jacksboro_fault_dem":
         a = np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))["elevation"].astype(np.float64)
+    elif name == "topobathy":
+        a = np.load(cbook.get_sample_data("topobathy.npz", asfileobj=False))["topo"].astype(np.float64)
     else:
         ext = ".jpg" if name == "grace_hopper" else ".png"
-        return np.asarray(Image.open(cbook.get_sample_data(name + ext, asfileobj=False)), dtype=np.float64)[..., :3]
+        img = Image.open(cbook.get_sample_data(name + ext, asfileobj=False))
+        if name == "logo2":  # transparent pixels over white, as a viewer shows them (Minduka keeps its RGB as before)
+            img = Image.alpha_composite(Image.new("RGBA", img.size, (255, 255, 255, 255)), img)
+        return np.asarray(img, dtype=np.float64)[..., :3]
     return 255 * (a - a.min()) / (a.max() - a.min())
 
 
@@ -545,7 +553,12 @@ def run_set(ctx, root, spec, args, reuse=None):
                                # the run again's two starts: 1 where the pre-registration's run was kept
                                "rerun_from_start": res.metrics.get("lam_rerun_from_start", math.nan),
                                # the held-out frames check without the truth (problem.frames_check)
-                               "check_ratio": metrics.get("frames_check_ratio", math.nan)}
+                               "check_ratio": metrics.get("frames_check_ratio", math.nan),
+                               # the cross-validation's walk (problem.lam_cv_steps): the rule's weight before it,
+                               # the weights it evaluated and its CPU
+                               "cv_from": res.metrics.get("lam_cv_from", math.nan),
+                               "cv_evaluations": res.metrics.get("lam_cv_evaluations", 0.0),
+                               "cv_s": res.metrics.get("lam_cv_s", 0.0)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}

@@ -38,6 +38,7 @@ from ..optim.parameter_choice import check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_check import held_out_frames
+from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
@@ -99,6 +100,8 @@ class SuperRes(Problem):
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.rechoose = RechooseSettings.from_config(cfg)
+        self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
+        self.weight_cv_metrics = {}  # its metrics (superres_cv.frames_cv)
         self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)

@@ -60,11 +60,8 @@ def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
         return {}
     w = w.detach()
     frames = list(range(1, min(model.q, HELD_OUT_FRAMES) + 1))
+    answer = held_out_residuals(model, w, frames, factor, f)
     data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
-    if model.n <= WEIGHT_CHOLESKY_MAX_PIXELS:
-        answer = _closed_form(model, w, frames, data, factor)
-    else:
-        answer = _refit(model, w, frames, f)
     # bicubic's prediction through the same motion: the dense rows of one frame at a time beyond the dense limit
     # would be nc x n (0.5 GB at 256^2), so by the matrix-free operator there (the same rows, tested)
     f_bic = bicubic_image(model)
@@ -77,6 +74,20 @@ def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
     for k, a, b in zip(frames, answer, bicubic):  # which held-out frame the answer predicts worst
         out[f"frames_check_ratio_{k}"] = a / b if b > 0 else math.nan
     return out
+
+
+def held_out_residuals(model, w: torch.Tensor, frames: list[int], factor: torch.Tensor | None = None,
+                       f: torch.Tensor | None = None, dense_max: int = WEIGHT_CHOLESKY_MAX_PIXELS) -> list[float]:
+    """||d_k - P_k f_-k||^2 over frame k's kept pixels (frame units) for each moved frame k in `frames` (1..q), f_-k
+    the image solved at motion w and the model's weight WITHOUT frame k: in closed form through the dense factor up
+    to dense_max fine pixels (default the weight search's WEIGHT_CHOLESKY_MAX_PIXELS, whose factor the check
+    reuses), by the PCG refit beyond (module docstring). Summed over frames, the leave-frames-out cross-validation
+    of the weight (superres_cv)."""
+    w = w.detach()
+    if model.n <= dense_max:
+        data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
+        return _closed_form(model, w, frames, data, factor)
+    return _refit(model, w, frames, f)
 
 
 def _closed_form(model, w, frames, data, factor) -> list[float]:

@@ -457,7 +457,10 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         # the move cannot have changed much)
         model.set_weight(choice.lam)
         t = choice.table()
-        value = float(t["criterion"][np.flatnonzero(t["lam"] == choice.lam)[0]])
+        at = np.flatnonzero(t["lam"] == choice.lam)
+        if not at.size:  # the cross-validation moved the weight off the search's curve: no value to report (a NaN
+            return {}  # metric marks the whole run diverged)
+        value = float(t["criterion"][at[0]])
         return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
     else:
         evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
@@ -579,6 +582,12 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
             out, extra, rows = two_starts(problem, out, start, monitor, rows, run, objective)
             runs, iters = runs + 1, iters + n_iter(extra)
     problem.weight_runs = runs
+    # the leave-frames-out cross-validation's walk from the weight in use at the final motion (problem.lam_cv_steps;
+    # imported here: superres_cv builds on this module's dense limit)
+    from .superres_cv import frames_cv
+
+    with ctx.phase("lambda_f by leave-frames-out cross-validation"):
+        problem.weight_cv_metrics = frames_cv(problem, motion(out))
     return Rounds(out, runs, iters)
 
 
@@ -632,6 +641,12 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
         metrics.update(lam_rerun_from_start=kept, lam_rerun_objective_fitted=j_fitted,
                        lam_rerun_objective_start=j_first)
         note += f"; run again from the {'pre-registration' if kept else 'fitted motion'} (lower objective)"
+    cv = getattr(problem, "weight_cv_metrics", None) or {}
+    if cv:  # the cross-validation's walk at the final motion (superres_cv.frames_cv)
+        metrics.update(cv)
+        if cv["lam_cv_from"] != choice.lam:
+            note += (f"; moved from {cv['lam_cv_from']:.4g} by leave-frames-out cross-validation "
+                     f"({int(cv['lam_cv_frames'])} frames held out)")
     moves = getattr(problem, "weight_moves", None) or []
     if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
         # problem.lam_rechoose_move)

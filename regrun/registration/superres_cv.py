@@ -1,0 +1,143 @@
+"""Leave-frames-out cross-validation of lambda_f at the solver's final motion (problem.lam_cv_steps; issue 16).
+
+The frames are independent noisy views of one scene, so the error with which the image solved WITHOUT frame k
+predicts frame k (at the fitted motion w and weight lambda),
+
+    CV(lambda) = sum_k ||d_k - P_k f_-k(lambda)||^2   over the held-out moved frames k (kept pixels, frame units),
+
+estimates the prediction error of a new frame with no truth and no noise level, and it rises both where the image
+fits noise (too small a weight) and where it loses detail (too large). Each term is the frames check's own
+(registration/superres_check.held_out_residuals: the hat matrix's block in closed form up to CV_DENSE_MAX_PIXELS,
+a PCG refit from the image beyond).
+
+Used as a correction after the rule (modified GCV, its floor and climb) and its search again: from the weight in
+use, the held-out frames' errors are evaluated one step of sqrt(2) either side, and the weight walks by such steps
+while the frames agree that the step predicts them better (the paired t statistic of the per-frame falls above
+problem.lam_cv_t), at most problem.lam_cv_steps steps; the answer's image at the final motion takes the weight found
+(the solver is not run again: as problem.lam_rechoose_image). Why a gated, bounded walk and not CV's minimum: CV's
+minimum lies under the PSNR's peak on most scenes (it scores the frames' band only; the image's error beyond it is
+not seen), where the frames' disagreement shows that its fall there is small; measured on batch G's misses and the
+burst phantom, docs/superres.md, "Fourteenth round (srcv)".
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from ..errors import check_float, check_int
+from ..optim.parameter_choice import Choice
+from .superres_check import REFIT_ITERS, REFIT_RTOL, held_out_residuals
+
+CV_STEP = math.sqrt(2.0)  # the grid's step in the bench (--grid-refine) and the climb's: what PSNR resolves
+# Largest image (fine pixels) whose CV is in closed form; beyond it the PCG refit (from the weight's image). With every
+# moved frame held out the closed form's triangular solves (q x a frame's pixels columns) cost more than the refit:
+# CPU-s a weight at the true motion, closed form / refit with its image: 48^2/16 4.26 / 0.83, 40^2/8 0.76 / 0.46,
+# 32^2/8 0.25 / 0.30, agreeing to 3e-5-1.3e-4 (docs/superres.md, "Fourteenth round (srcv)").
+CV_DENSE_MAX_PIXELS = 1024
+
+
+@dataclass(frozen=True)
+class CVSettings:
+    """problem.lam_cv_steps (sqrt(2) steps at most from the rule's weight; 0: off), problem.lam_cv_frames (the
+    moved frames held out, the first ones; 0: every moved frame) and problem.lam_cv_t (the paired t statistic of
+    the per-frame falls a step must pass)."""
+
+    steps: int
+    frames: int
+    t: float
+
+    @classmethod
+    def from_config(cls, cfg) -> "CVSettings":
+        return cls(steps=check_int("problem.lam_cv_steps", cfg.lam_cv_steps, 0),
+                   frames=check_int("problem.lam_cv_frames", cfg.lam_cv_frames, 0),
+                   t=check_float("problem.lam_cv_t", cfg.lam_cv_t, 0.0, maximum=1e3))
+
+
+def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
+    """The paired t statistic of the per-frame falls here - there (> 0: `there` predicts the held-out frames
+    better): mean over its standard error; nan with fewer than 2 frames, inf where every frame falls equally."""
+    d = here - there
+    if d.numel() < 2:
+        return math.nan
+    se = float(d.std() / math.sqrt(d.numel()))
+    mean = float(d.mean())
+    return mean / se if se > 0 else (math.inf if mean > 0 else -math.inf if mean < 0 else 0.0)
+
+
+def cv_walk(cv: Callable[[float], torch.Tensor], lam: float, steps: int, t: float = 0.0) -> float:
+    """From lam, one step of CV_STEP either way; a step is taken where the held-out frames' errors (cv(lam): one
+    per frame) fall with a paired t statistic above `t` (the larger one's side, where both do), then on that way
+    while each next step passes the same test, at most `steps` steps from lam in all. The weight where it stopped
+    (lam itself when neither side passes)."""
+    if steps < 1:
+        return lam
+    here, down, up = cv(lam), cv(lam / CV_STEP), cv(lam * CV_STEP)
+    t_down, t_up = paired_t(here, down), paired_t(here, up)
+    passes = [(tv, f) for tv, f in ((t_down, 1 / CV_STEP), (t_up, CV_STEP)) if tv > t]
+    if not passes:
+        return lam
+    factor = max(passes)[1]
+    best = lam * factor
+    value = down if factor < 1 else up
+    for _ in range(steps - 1):
+        nxt = best * factor
+        v = cv(nxt)
+        if not paired_t(value, v) > t:
+            break
+        best, value = nxt, v
+    return best
+
+
+def held_out(model, count: int) -> list[int]:
+    """The moved frames held out: the first `count` (0: all)."""
+    return list(range(1, model.q + 1 if count == 0 else min(model.q, count) + 1))
+
+
+def frames_cv_curve(model, w: torch.Tensor, frames: list[int]):
+    """lam -> the held-out frames' errors at motion w (one per frame, the model's weight set to lam; CV is their
+    sum), each weight once; beyond the dense limit each weight's image by PCG warm-started from the last weight's
+    (the refit's own start). Returns (cv, values)."""
+    w = w.detach()
+    values: dict[float, torch.Tensor] = {}
+    last = [None]
+
+    def cv(lam: float) -> torch.Tensor:
+        lam = float(lam)
+        if lam not in values:
+            model.set_weight(lam)
+            f = None
+            if model.n > CV_DENSE_MAX_PIXELS:
+                start = model.initial_image() if last[0] is None else last[0]
+                f = last[0] = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=start).x.detach()
+            values[lam] = torch.tensor(held_out_residuals(model, w, frames, f=f, dense_max=CV_DENSE_MAX_PIXELS),
+                                       dtype=torch.float64)
+        return values[lam]
+
+    return cv, values
+
+
+def frames_cv(problem, w: torch.Tensor) -> dict[str, float]:
+    """lambda_f=auto, at the solver's final motion w: the cross-validation walk from the weight in use
+    (module docstring). Sets problem.weight_choice (and the model's weight) to the weight found; returns the
+    metrics (lam_cv_from: the rule's weight; lam_cv_fall: CV's relative fall from it; lam_cv_evaluations;
+    lam_cv_frames; lam_cv_s: CPU seconds). {} when off or without a moved frame."""
+    settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
+    if settings.steps < 1 or not isinstance(choice, Choice) or model.q < 1:
+        return {}
+    t0 = time.process_time()
+    frames = held_out(model, settings.frames)
+    cv, values = frames_cv_curve(model, w, frames)
+    lam = cv_walk(cv, choice.lam, settings.steps, settings.t)
+    before, after = float(values[float(choice.lam)].sum()), float(values[float(lam)].sum())
+    out = {"lam_cv_from": choice.lam, "lam_cv_evaluations": float(len(values)), "lam_cv_frames": float(len(frames)),
+           "lam_cv_fall": (before - after) / before if before > 0 else 0.0}
+    if lam != choice.lam:
+        problem.weight_choice = replace(choice, lam=lam, state=None,
+                                        details={**choice.details, "lam_cv_from": f"{choice.lam:g}"})
+    model.set_weight(problem.weight_choice.lam)
+    out["lam_cv_s"] = time.process_time() - t0
+    return out

@@ -1,0 +1,124 @@
+"""Leave-frames-out cross-validation of lambda_f (registration/superres_cv.py, problem.lam_cv_steps): the CV equals
+refitting without each frame by brute force (closed form and PCG refit), the walk from the rule's weight, the
+run's metrics, and bad settings."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from regrun.config import config_section
+from regrun.context import RunContext
+from regrun.errors import UserError
+from regrun.problems.superres import SuperRes
+from regrun.registration.superres_cv import CV_STEP, cv_walk, frames_cv_curve, held_out, paired_t
+
+F64 = torch.float64
+
+
+def problem(device, **cfg):
+    ctx = RunContext(device, F64, 0, Path("."))
+    p = SuperRes(config_section("problem", "superres", **{"size": 16, "n_frames": 6, "noise": 0.01,
+                                                          "outside": "drop", **cfg}), ctx)
+    p.model.settle_outside(p.w_true)
+    return p
+
+
+def brute_force_cv(m, w, lam: float) -> float:
+    """Each moved frame left out in turn: the exact image from the others' rows (dense normal equations), its
+    prediction of the left-out frame's kept pixels."""
+    m.set_weight(lam)
+    gram, rhs = m.normal_matrix(w), m.dense_operator(w).rmatvec(m.b)
+    frames = list(range(1, m.q + 1))
+    rows, hd = m.moved_rows(w, frames), m.coarse.cell_volume
+    data = (m.frames * m.data_mask())[frames].reshape(len(frames), -1)
+    total = 0.0
+    for p_k, d_k in zip(rows, data):
+        f_k = torch.linalg.solve(gram - hd * p_k.T @ p_k, rhs - hd * p_k.T @ d_k)
+        total += float((d_k - p_k @ f_k).pow(2).sum())
+    return total
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_cv_is_the_brute_force_refit_without_each_frame(device, monkeypatch, dense):
+    """CV(lam) over every moved frame: the closed form (dense path) and the PCG refit beyond the dense limit both
+    equal refitting without each frame, at three weights."""
+    import regrun.registration.superres_cv as cvmod
+
+    p = problem(device, lambda_f=0.05)
+    m, w = p.model, p.w_true
+    if not dense:
+        monkeypatch.setattr(cvmod, "CV_DENSE_MAX_PIXELS", 0)
+    cv, values = frames_cv_curve(m, w, held_out(m, 0))
+    lams = (0.02, 0.05, 1.0)  # (at 0.003 the refit to REFIT_RTOL agrees to 6e-5 only: the system is near singular)
+    got = [float(cv(lam).sum()) for lam in lams]
+    want = [brute_force_cv(m, w, lam) for lam in lams]
+    for g, b in zip(got, want):
+        assert g == pytest.approx(b, rel=1e-9 if dense else 1e-5)
+    assert len(values) == 3 and float(cv(0.05).sum()) == got[1] and len(values) == 3  # each weight solved once
+
+
+def test_held_out_frames_setting():
+    p = problem(torch.device("cpu"), lambda_f=0.05)
+    assert held_out(p.model, 0) == [1, 2, 3, 4, 5]
+    assert held_out(p.model, 2) == [1, 2] and held_out(p.model, 99) == [1, 2, 3, 4, 5]
+
+
+def test_the_walk_goes_downhill_by_steps_of_sqrt2_where_the_frames_agree():
+    """From lam: one step either way; on towards the passing side while each step's per-frame falls pass the paired
+    t test, `steps` steps at most; a fall the frames disagree on is not taken."""
+    import math
+
+    def bowl(centre, spread=0.0):  # five frames' errors, each a bowl in log lam; spread: frames that disagree
+        offs = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=F64) * spread
+        return lambda lam: (math.log(lam / centre)) ** 2 + offs * math.log(lam) + 10.0
+
+    assert cv_walk(bowl(1.0), 1.0, 3) == 1.0  # at the minimum: stays
+    assert cv_walk(bowl(0.25), 1.0, 3) == pytest.approx(1 / CV_STEP**3)  # capped at 3 steps down
+    assert cv_walk(bowl(0.25), 1.0, 8) == pytest.approx(0.25)  # stops at the minimum (4 steps)
+    assert cv_walk(bowl(2.1), 1.0, 5) == pytest.approx(2.0)  # up, the nearest step to the minimum
+    assert cv_walk(bowl(0.25), 1.0, 0) == 1.0  # off
+    # the mean falls by a step but the frames disagree (some rise): t ~ 0.5, under the bar
+    assert paired_t(bowl(0.7, 1.0)(1.0), bowl(0.7, 1.0)(1 / CV_STEP)) < 3
+    assert cv_walk(bowl(0.7, 1.0), 1.0, 3, t=3.0) == 1.0
+    assert cv_walk(bowl(0.7, 1.0), 1.0, 3, t=0.0) == pytest.approx(1 / CV_STEP)
+    seen = []
+    cv_walk(lambda lam: seen.append(lam) or bowl(1.0)(lam), 1.0, 3)
+    assert len(seen) == 3  # the weight and its two neighbours only
+    assert math.isnan(paired_t(torch.ones(1, dtype=F64), torch.zeros(1, dtype=F64)))  # one frame: no test
+
+
+def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
+    """lambda_f=auto with problem.lam_cv_steps: the weight the answer uses is the walk's end, CV there no higher
+    than at the rule's weight; the metrics say from where and at what cost."""
+    import math
+
+    from regrun.monitor import Monitor
+    from regrun.registration.superres_weight import recheck
+    from regrun.solvers.varpro_cg import VarProCG
+
+    p = problem(device, lambda_f="auto", lam_cv_steps=3, lam_cv_t=0.0, lam_solves=6)
+    ctx = RunContext(device, F64, 0, Path("."))
+    res = VarProCG(config_section("solver", "varpro_cg", max_iter=3), ctx).solve(p, Monitor())
+    met = res.metrics
+    met.update(recheck(p, res.solution["w"], ctx))
+    # every metric finite: a NaN marks the run diverged (the rule's value at a weight the walk moved off its curve)
+    assert all(math.isfinite(v) for v in met.values() if isinstance(v, float))
+    assert met["lam_chosen"] == pytest.approx(p.model.lam)
+    assert met["lam_cv_frames"] == p.model.q and 3 <= met["lam_cv_evaluations"] <= 5
+    assert met["lam_cv_fall"] >= 0
+    ratio = met["lam_chosen"] / met["lam_cv_from"]
+    assert any(ratio == pytest.approx(CV_STEP**k) for k in range(-3, 4))
+    if ratio != pytest.approx(1.0):
+        assert "leave-frames-out cross-validation" in res.message
+
+
+@pytest.mark.parametrize("key,value", [("lam_cv_steps", -1), ("lam_cv_steps", 1.5), ("lam_cv_frames", "all"),
+                                       ("lam_cv_t", -1.0), ("lam_cv_t", float("nan"))])
+def test_bad_settings_are_one_line_errors(key, value):
+    with pytest.raises(UserError, match=f"problem.{key}"):
+        problem(torch.device("cpu"), **{key: value})
+
+
+def test_the_default_in_yaml():
+    cfg = config_section("problem", "superres")
+    assert isinstance(cfg.lam_cv_steps, int) and cfg.lam_cv_frames == 0
