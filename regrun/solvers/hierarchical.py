@@ -274,6 +274,30 @@ def calibration_command(cfg, template_file, scale: int | None) -> str:
     return f"python scripts/calibrate_crab.py {' '.join(args)} --set {' '.join(sets)}"
 
 
+def auto_calibration_file(cfg, key: str, folder: Path | None) -> Path:
+    """Where `solver.calibration=auto` looks for template key's file with these settings (it may not exist)."""
+    key = calibration_key(cfg, key)
+    return CALIBRATION_DIR / f"crab_{key}.yaml" if folder is None else Path(folder) / f"{key}.yaml"
+
+
+def problem_calibration(cfg, problem) -> tuple[Path | None, str]:
+    """The calibration file for the problem's template and scale, and a note ('' if none). A scene matched in grey
+    (problem.grey_calibration_key: the grey template's key, NAME_grey) takes the grey template's file when
+    `solver.calibration=auto` finds it: in grey the colour thresholds do not separate every part from the clutter
+    (docs/detection.md, greycrab: the robot's right arm 5-19 false strides below its colour gamma). Without one (a
+    user's own template may have none) it falls back to the colour file, and the note says so and how to make it."""
+    args = (problem.calibration_dir, getattr(problem.template, "source", None), problem.scale)
+    colour = calibration_path(cfg, problem.calibration_key, *args)
+    grey_key = getattr(problem, "grey_calibration_key", None)
+    if grey_key is None or cfg.calibration != "auto":
+        return colour, ""
+    grey = auto_calibration_file(cfg, grey_key, problem.calibration_dir)
+    if grey.is_file():
+        return grey, ""
+    return colour, (f"matched in grey with the colour calibration {colour.name}: no grey calibration {grey.name} "
+                    f"(make it with `{calibration_command(cfg, args[1] or problem.cfg.template, problem.scale)} --grey`)")
+
+
 def calibration_path(cfg, key: str, folder: Path | None = None, template_file=None,
                      scale: int | None = None) -> Path | None:
     """The calibration file solver.calibration names: a path as given; `auto`: the file for this template, scale
@@ -283,8 +307,7 @@ def calibration_path(cfg, key: str, folder: Path | None = None, template_file=No
     if spec in (None, "none"):
         return None
     if spec == "auto":
-        key = calibration_key(cfg, key)
-        path = CALIBRATION_DIR / f"crab_{key}.yaml" if folder is None else Path(folder) / f"{key}.yaml"
+        path = auto_calibration_file(cfg, key, folder)
         if not path.is_file():
             if folder is not None:
                 raise UserError(f"no calibration for this template: {path} does not exist; make it with "
@@ -310,8 +333,7 @@ class Hierarchical(Solver):
 
     def solve(self, problem, monitor):
         det = build_detector(self.cfg, problem.template, problem.scale)
-        path = calibration_path(self.cfg, problem.calibration_key, problem.calibration_dir,
-                                getattr(problem.template, "source", None), problem.scale)
+        path, calibration_note = problem_calibration(self.cfg, problem)
         if path is not None:
             load_calibration(path, det)
         n = len(det.order)
@@ -384,6 +406,7 @@ class Hierarchical(Solver):
                            status="converged", message=f"score {found.score:.3f}, {len(instances)} detected",
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
+                                  "calibration_note": calibration_note or "none",
                                   "motif_cache": str(cache_file) if cache_file else "none",
                                   # leaves the top-down completion added (node:strides), solver.complete
                                   "completed": " ".join(f"{n}:{c}" for n, c in found.completed.items()) or "none",
