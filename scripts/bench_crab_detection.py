@@ -203,7 +203,7 @@ def main(argv=None):
         cfg = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={registrar}",
                        *[f"solver.{o}" for o in args.set]]).solver
         folder, key = calibration_home(full, scale)
-        det = build_detector(cfg, matched.downscaled(scale).to(dtype=dtype), scale)
+        det = build_detector(cfg, matched.downscaled(scale).to(dtype=dtype), scale, grey=args.grey)
         cal_cfg = cfg.copy() if args.calibration == "own" else compose(
             ["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
         grey_key = calibration_home(matched, scale)[1]

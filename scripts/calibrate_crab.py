@@ -78,7 +78,7 @@ def main(argv=None):
     # the template matched: with --grey its grey, which names the file (and the scenes are grey photos, below)
     matched = grey_template(full) if args.grey else full
     template = matched.downscaled(args.scale)
-    det = build_detector(cfg, template, args.scale)
+    det = build_detector(cfg, template, args.scale, grey=args.grey)  # grey: the grey scenes' coarse pruning
     gen = torch.Generator().manual_seed(args.seed)
     size = tuple(args.size)
 

@@ -21,7 +21,7 @@ from regrun.problems.crab_detection import CrabDetection
 from regrun.record import load
 from regrun.run import run
 from regrun.solvers.hierarchical import (CALIBRATION_DIR, auto_calibration_file, build_detector, calibration_path,
-                                         problem_calibration)
+                                         make_registrar, problem_calibration)
 
 
 def _solver_cfg(*overrides):
@@ -85,6 +85,17 @@ def test_without_a_grey_file_a_grey_scene_falls_back_to_the_colour_one_with_a_no
     grey.unlink()
     with pytest.raises(UserError, match="no calibration for this template: .*thing_s2_descent_circle.yaml"):
         problem_calibration(cfg, problem)
+
+
+def test_a_grey_scene_prunes_the_leaves_by_the_grey_coarse_keep():
+    """Matched in grey, the leaves' coarse pruning is coarse_keep_grey (half size) / coarse_keep_grey_full; a colour
+    scene keeps coarse_keep / coarse_keep_full; a bad value is one line naming its key, whichever size runs."""
+    cfg = _solver_cfg("solver.descent.coarse_keep=40", "solver.descent.coarse_keep_full=100",
+                      "solver.descent.coarse_keep_grey=7", "solver.descent.coarse_keep_grey_full=9")
+    assert [make_registrar(cfg, s, g).settings.coarse_keep for g in (False, True) for s in (2, 1)] == [40, 100, 7, 9]
+    for key in ("coarse_keep_grey", "coarse_keep_grey_full"):
+        with pytest.raises(UserError, match=f"solver.descent.{key}=-1"):
+            make_registrar(_solver_cfg(f"solver.descent.{key}=-1"), 2)
 
 
 def test_a_bad_grey_file_is_one_line_naming_it(tmp_path):

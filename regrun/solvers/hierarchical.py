@@ -141,8 +141,9 @@ class NodeProgress:
         self.started, self.node = False, None
 
 
-def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDetector:
-    """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`."""
+def build_detector(cfg, template, scale: int, progress=None, grey: bool = False) -> HierarchicalDetector:
+    """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`; grey:
+    the scene is matched in grey (the leaves' coarse pruning is then solver.descent.coarse_keep_grey[_full])."""
     registrar_kind(cfg)
     check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
     settings = {}
@@ -151,7 +152,7 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
     min_visible = None if cfg.min_visible is None else check_float("solver.min_visible", cfg.min_visible, 0.0, maximum=1.0)
-    registrar = make_registrar(cfg, scale)
+    registrar = make_registrar(cfg, scale, grey)
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
                                 registrar=registrar, extraction_pad=math.ceil(40 / scale),
                                 progress=progress, min_visible=min_visible,
@@ -182,8 +183,9 @@ def registrar_kind(cfg) -> str:
     return REGISTRAR_ALIASES.get(cfg.registrar, cfg.registrar)
 
 
-def make_registrar(cfg, scale: int):
-    """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names)."""
+def make_registrar(cfg, scale: int, grey: bool = False):
+    """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names); grey: for a
+    scene matched in grey (coarse_keep_grey, coarse_keep_grey_full)."""
     if registrar_kind(cfg) == "exhaustive":
         return exhaustive_registrar
     u = cfg.descent
@@ -227,7 +229,12 @@ def make_registrar(cfg, scale: int):
         # full size ranks a leaf's true stride lower by its coarse cost than half size (docs/detection.md, crabkeep)
         # (both checked at every size: a bad value is said whichever size runs)
         coarse_keep=(check_int("solver.descent.coarse_keep_full", u.coarse_keep_full, 0),
-                     check_int("solver.descent.coarse_keep", u.coarse_keep, 0))[0 if scale == 1 else 1],
+                     check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
+                     # in grey a leaf's true stride ranks lower by its coarse cost (the robot's arms: not among 48
+                     # or 128 in some seen scenes; docs/detection.md, greycal)
+                     check_int("solver.descent.coarse_keep_grey_full", u.coarse_keep_grey_full, 0),
+                     check_int("solver.descent.coarse_keep_grey", u.coarse_keep_grey, 0))[
+                         2 * int(grey) + (0 if scale == 1 else 1)],
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
@@ -332,7 +339,7 @@ class Hierarchical(Solver):
         check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
 
     def solve(self, problem, monitor):
-        det = build_detector(self.cfg, problem.template, problem.scale)
+        det = build_detector(self.cfg, problem.template, problem.scale, grey=bool(getattr(problem, "grey", False)))
         path, calibration_note = problem_calibration(self.cfg, problem)
         if path is not None:
             load_calibration(path, det)
