@@ -100,6 +100,8 @@ def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int) ->
     with h5py.File(out / "results.h5") as f:
         row["score"] = round(float(f["metrics/score"][()]), 4)
         row["metrics"] = " ".join(sorted(f["metrics"]))
+        if "grey_calibration" in f["metrics"]:  # matched in grey: by the grey calibration file (1) or the colour one
+            row["grey_calibration"] = int(f["metrics/grey_calibration"][()])
         t = f.get("tables/detections")
         row["instances"] = [] if t is None or "score" not in t else [
             {k: float(t[k][i]) for k in t} for i in range(len(t["score"]))]
