@@ -48,7 +48,7 @@ from regrun.detection.scenes import (
     parse_ranges,
     random_pose,
 )
-from regrun.solvers.hierarchical import PART_RADIUS, build_detector, calibration_path
+from regrun.solvers.hierarchical import PART_RADIUS, auto_calibration_file, build_detector, calibration_path
 
 
 def circ(a: float, b: float) -> float:
@@ -182,6 +182,9 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_detection.csv")
     ap.add_argument("--grey", action="store_true", help="every scene in grey (crab_data.luma, what a grey file of it "
                     "is read as, unrounded) and the template matched in grey, as the problem does for a grey scene")
+    ap.add_argument("--grey-calibration", default="grey", choices=("grey", "colour"),
+                    help="with --grey: the grey template's calibration file (NAME_grey; the colour one where it has "
+                         "none, as the problem falls back) or the colour one's")
     ap.add_argument("--margins", action="store_true", help="per node, its smallest stride loss over its gamma "
                     "(below 1 a stride gets weight 1; on crab-free scenes, how near a false detection came)")
     args = ap.parse_args(argv)
@@ -192,7 +195,7 @@ def main(argv=None):
     args.ranges = articulation_ranges(full, parse_ranges(args.articulation, claw=args.claw, eye=args.eye))
     scenes = scenes_for(args, full)
     matched = full
-    if args.grey:  # the calibration stays the colour template's (calibration_home(full, ...) below)
+    if args.grey:  # the calibration: the grey template's where it has one (--grey-calibration, below)
         scenes = [Scene(luma(sc.image), sc.truth, sc.label) for sc in scenes]
         matched = grey_template(full)
     rows = []
@@ -200,10 +203,15 @@ def main(argv=None):
         cfg = compose(["problem=crab_detection", "solver=hierarchical", f"solver.registrar={registrar}",
                        *[f"solver.{o}" for o in args.set]]).solver
         folder, key = calibration_home(full, scale)
-        det = build_detector(cfg, matched.downscaled(scale).to(dtype=dtype), scale)
+        det = build_detector(cfg, matched.downscaled(scale).to(dtype=dtype), scale, grey=args.grey)
         cal_cfg = cfg.copy() if args.calibration == "own" else compose(
             ["problem=crab_detection", "solver=hierarchical", "solver.registrar=exhaustive"]).solver
-        load_calibration(calibration_path(cal_cfg, key, folder), det)
+        grey_key = calibration_home(matched, scale)[1]
+        if args.grey and args.grey_calibration == "grey" and auto_calibration_file(cal_cfg, grey_key, folder).is_file():
+            key = grey_key
+        cal_file = calibration_path(cal_cfg, key, folder)
+        load_calibration(cal_file, det)
+        print(f"calibration {cal_file.name}", flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
         det.extract()
         t_ext, c_ext = time.perf_counter() - t0, time.process_time() - c0
@@ -217,7 +225,7 @@ def main(argv=None):
             other = float(torch.cat((root.weights[:k], root.weights[k + 1:])).max())
             found = find_instances(d, 0.5 * min(det.template.size), 0.5, PART_RADIUS / scale, judge=det.judge_in_instance)
             tr = s.truth
-            row = {"registrar": registrar, "scale": scale, "scene": sc.label, "threads": args.threads, "dtype": args.dtype,
+            row = {"registrar": registrar, "calibration": cal_file.stem, "scale": scale, "scene": sc.label, "threads": args.threads, "dtype": args.dtype,
                    "extraction_s": round(t_ext, 2), "extraction_cpu_s": round(c_ext, 2),
                    "detection_s": round(t_det, 2), "detection_cpu_s": round(c_det, 2), "score": round(d.score, 4),
                    "other_weight_max": round(other, 4), "n_detected": len(found),

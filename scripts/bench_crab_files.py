@@ -13,6 +13,7 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --seed 14175 --out outputs/heldout14_files
     python scripts/bench_crab_files.py --batch heldout15 --seed 15171 --out outputs/heldout15_files
     python scripts/bench_crab_files.py --batch greycrab --seed 17411 --out outputs/greycrab_a
+    python scripts/bench_crab_files.py --batch greycal --seed 17501 --out outputs/greycal_a
 
 `--batch heldout15` (docs/detection.md, "Held-out batch heldout15 and large scenes"): the synthetic crab, the
 authors' crab and the robot at angles uniform over the whole circle, scenes from 300x400 to 2048x2048 px, one to
@@ -50,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 from bench_crab_border import leaf_inside  # noqa: E402  (one test of a leaf inside the image, shared)
 FORMATS = ("grey8.png", "grey16.png", "rgb.png", "rgba.png", "palette.png", "q90.jpg", "grey16.tif", "rgb.tif")
+# also written (not in heldout14's list): "greyq90.jpg", a grey JPEG (PIL mode L, quality 90)
 
 
 def circ(a: float, b: float) -> float:
@@ -62,6 +64,8 @@ def save(image: torch.Tensor, path: Path, fmt: str) -> None:
     grey = image.clamp(0, 1).numpy().T.dot([0.299, 0.587, 0.114]).T  # (H, W) luma
     if fmt.startswith("grey8"):
         Image.fromarray((grey * 255).round().astype(np.uint8), "L").save(path)
+    elif fmt.startswith("greyq90"):
+        Image.fromarray((grey * 255).round().astype(np.uint8), "L").save(path, quality=90)
     elif fmt.startswith("grey16"):
         Image.fromarray((grey * 65535).round().astype(np.uint16)).save(path)  # mode I;16
     elif fmt.startswith("rgba"):
@@ -96,6 +100,8 @@ def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int) ->
     with h5py.File(out / "results.h5") as f:
         row["score"] = round(float(f["metrics/score"][()]), 4)
         row["metrics"] = " ".join(sorted(f["metrics"]))
+        if "grey_calibration" in f["metrics"]:  # matched in grey: by the grey calibration file (1) or the colour one
+            row["grey_calibration"] = int(f["metrics/grey_calibration"][()])
         t = f.get("tables/detections")
         row["instances"] = [] if t is None or "score" not in t else [
             {k: float(t[k][i]) for k in t} for i in range(len(t["score"]))]
@@ -139,7 +145,7 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_files")
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
-    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab"),
+    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal"),
                     help="which cases")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
@@ -149,6 +155,8 @@ def main(argv=None):
         cases = heldout15_cases(args)
     elif args.batch == "greycrab":  # the heldout15 generator on the GREYCRAB list, no border cases
         cases = heldout15_cases(args, GREYCRAB, borders=0)
+    elif args.batch == "greycal":  # the same generator on the GREYCAL list
+        cases = heldout15_cases(args, GREYCAL, borders=0)
     else:
         cases = heldout14_cases(args)
     rows = []
@@ -193,6 +201,23 @@ GREYCRAB = (("synthetic", "clutter", (384, 512), 1, "grey8.png"),
             ("robot", "clutter", (384, 512), 1, "grey8.png"),
             ("robot", "clutter", (480, 640), 1, "grey16.tif"),
             ("robot", "clutter", (384, 512), 0, "grey8.png"))
+
+# greycal (docs/detection.md, "Grey calibrations"): grey 8-bit PNG, 16-bit PNG and grey JPEG files of the three
+# coloured templates; one, several and no objects; up to 1024x1536 (the large grey photo heldout15 missed)
+GREYCAL = (("synthetic", "clutter", (384, 512), 1, "grey8.png"),
+           ("synthetic", "clutter", (480, 640), 1, "greyq90.jpg"),
+           ("synthetic", "clutter", (600, 1000), 3, "grey16.png"),
+           ("synthetic", "clutter", (384, 512), 0, "greyq90.jpg"),
+           ("refine_crab", "beach", (384, 512), 1, "grey8.png"),
+           ("refine_crab", "clutter", (480, 640), 1, "grey16.png"),
+           ("refine_crab", "clutter", (512, 768), 2, "greyq90.jpg"),
+           ("refine_crab", "clutter", (1024, 1536), 3, "grey8.png"),
+           ("refine_crab", "clutter", (384, 512), 0, "grey8.png"),
+           ("refine_crab", "beach", (480, 640), 0, "greyq90.jpg"),
+           ("robot", "clutter", (384, 512), 1, "grey8.png"),
+           ("robot", "clutter", (480, 640), 1, "greyq90.jpg"),
+           ("robot", "clutter", (400, 720), 2, "grey16.png"),
+           ("robot", "clutter", (384, 512), 0, "grey16.png"))
 
 
 def heldout15_cases(args, specs=None, borders: int = 5) -> list:

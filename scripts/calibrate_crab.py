@@ -5,6 +5,7 @@ for a template file calibrations/<name>_s<scale>...yaml beside its YAML (by defa
     python scripts/calibrate_crab.py --template synthetic --scale 2
     python scripts/calibrate_crab.py --template refine_crab --version v1 --scale 1 --background beach
     python scripts/calibrate_crab.py --template my/robot.yaml --max-angle 180    # a template of your own
+    python scripts/calibrate_crab.py --template robot --max-angle 180 --grey     # -> robot_grey_s2_..., grey photos
 
 Scenes: random poses (rotation within +-max-angle; each part turned within its range: the template's own, declared
 in its file (the crabs: claws +-15, eyes +-5), or --articulation KEY=DEG ..., --claw, --eye) on procedural clutter
@@ -12,6 +13,13 @@ or beach crops from the photograph's calibration region (columns >= 1212: not th
 held-out region, cols < 1212, that the benchmarks draw from; scenes.BEACH_REGIONS), plus template-free negatives.
 Settings come from configs/solver/hierarchical.yaml (with any `--set key=value` overrides), so the file matches
 what `regrun problem=crab_detection` runs. Prints the per-node report and the time taken.
+
+`--grey` calibrates the thresholds a grey photo of a coloured template is judged by: every scene is turned into its
+grey (crab_data.luma, what a grey file of it is read as, unrounded) and the template into its own grey
+(crab_data.grey_template, named NAME_grey), as the problem matches a grey scene; the file is keyed by that name
+(`..._grey_s<scale>...yaml`), which the solver loads for a scene matched in grey (docs/detection.md, "Grey
+calibrations"). In grey the parts' colours no longer tell them from the clutter, so the colour file's thresholds do
+not separate them there (the robot's right arm: 5-19 false strides below its colour gamma).
 """
 from __future__ import annotations
 
@@ -24,7 +32,7 @@ import torch
 
 from regrun.config import compose
 from regrun.detection.calibration import calibrate, calibration_home, save_calibration
-from regrun.detection.crab_data import load_template
+from regrun.detection.crab_data import grey_template, load_template, luma
 from regrun.detection.scenes import (Scene, Truth, articulation_ranges, beach_region_crop, clutter_background,
                                    compose_scene, downscale_scene, parse_ranges, random_pose)
 from regrun.errors import UserError
@@ -55,6 +63,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)  # 2 threads ran ~10x slower on the loaded 2-core machine
     ap.add_argument("--set", nargs="*", default=[], help="solver config overrides, e.g. leaf.angle_step=5")
+    ap.add_argument("--grey", action="store_true", help="grey scenes and the template's grey: the file a grey photo "
+                    "of the template is judged by (NAME_grey)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -65,29 +75,35 @@ def main(argv=None):
     except UserError as exc:  # one line and exit 2, as regrun's
         print(f"calibrate_crab: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    template = full.downscaled(args.scale)
-    det = build_detector(cfg, template, args.scale)
+    # the template matched: with --grey its grey, which names the file (and the scenes are grey photos, below)
+    matched = grey_template(full) if args.grey else full
+    template = matched.downscaled(args.scale)
+    det = build_detector(cfg, template, args.scale, grey=args.grey)  # grey: the grey scenes' coarse pruning
     gen = torch.Generator().manual_seed(args.seed)
     size = tuple(args.size)
+
+    def grey(scene: Scene) -> Scene:  # a grey template's scenes are grey photos (the same draws as in colour)
+        return Scene(luma(scene.image), scene.truth, scene.label) if args.grey else scene
+
     t0 = time.perf_counter()
     scenes, negatives = [], []
     for _ in range(args.scenes):
         centre, angle, turns = random_pose(gen, size, full, args.max_angle, art)
         bg = background(args.background, args.data_dir, size, gen)
-        scenes.append(downscale_scene(compose_scene(full, bg, centre, angle, turns), args.scale))
+        scenes.append(downscale_scene(grey(compose_scene(full, bg, centre, angle, turns)), args.scale))
     for _ in range(args.negatives):
-        negatives.append(downscale_scene(Scene(background(args.background, args.data_dir, size, gen), Truth(None),
-                                               "template-free"), args.scale))
+        negatives.append(downscale_scene(grey(Scene(background(args.background, args.data_dir, size, gen),
+                                                    Truth(None), "template-free")), args.scale))
     t_scenes = time.perf_counter() - t0
     t0 = time.perf_counter()
     s = args.scale
     report = calibrate(det, scenes, negatives, tol_px=3.0 / s, far_px=10.0 / s, progress=print)
     t_cal = time.perf_counter() - t0
-    folder, key = calibration_home(full, args.scale)
+    folder, key = calibration_home(matched, args.scale)
     name = calibration_key(cfg, key)
     out = Path(args.out) if args.out else (CALIBRATION_DIR / f"crab_{name}.yaml" if folder is None
                                            else folder / f"{name}.yaml")
-    meta = {"template": key, "scenes": args.scenes, "negatives": args.negatives, "max_angle": args.max_angle,
+    meta = {"template": key, "grey": bool(args.grey), "scenes": args.scenes, "negatives": args.negatives, "max_angle": args.max_angle,
             "articulation": art, "background": args.background,
             "size": list(size), "seed": args.seed, "overrides": list(args.set),
             "seconds": round(t_scenes + t_cal, 1)}

@@ -54,20 +54,22 @@ def match_in_grey(image: torch.Tensor, template) -> bool:
     return colour_spread(image) < GREY_SPREAD and colour_spread(template.image, template.mask) > GREY_SPREAD
 
 
-def grey_leaf_warning(nodes: dict, leaves, n_instances: int, where: str) -> str:
-    """Matched in grey with the colour calibration, a leaf's threshold may no longer separate it from the clutter:
-    held out (docs/detection.md, greycrab), the robot's right arm had 13 strides of weight 1 in the one-robot grey
-    file it missed, the authors' right claw 2 in the grey scene it missed (the crab's map window then holds an
-    extra bump). Where gamma separates, each object gives each leaf one stride of weight 1 (eq. 14:
-    loss <= gamma), so a leaf with more of them than the objects found says so; '' otherwise."""
+def grey_leaf_warning(nodes: dict, leaves, n_instances: int, where: str, grey_file: bool = False) -> str:
+    """Matched in grey, a leaf's threshold may not separate it from the clutter: with the colour calibration
+    (docs/detection.md, greycrab) the robot's right arm had 13 strides of weight 1 in the one-robot grey file it
+    missed, the authors' right claw 2 in the grey scene it missed (the crab's map window then holds an extra bump);
+    a grey calibration (grey_file) was made on other scenes than the user's. Where gamma separates, each object gives
+    each leaf one stride of weight 1 (eq. 14: loss <= gamma), so a leaf with more of them than the objects found
+    says so; '' otherwise."""
     extra = {n: int((nodes[n].weights >= 1.0).sum()) for n in leaves}
     extra = {n: k for n, k in extra.items() if k > max(1, n_instances)}
     if not extra:
         return ""
     parts = ", ".join(f"{n} {k}" for n, k in extra.items())
-    return (f"{where} is grey and was matched in grey with the colour calibration, which does not separate every "
+    which = "the grey calibration" if grey_file else "the colour calibration"
+    return (f"{where} is grey and was matched in grey with {which}, which does not separate every "
             f"part there: strides of weight 1 ({parts}) for {n_instances} object(s) found; objects near these false "
-            "parts can be missed (held-out grey files: 11 of 12 found; docs/detection.md, greycrab)")
+            "parts can be missed (docs/detection.md, greycrab and greycal)")
 
 
 @register_problem("crab_detection")
@@ -86,13 +88,16 @@ class CrabDetection(Problem):
         self.background = None  # generated scenes: the background actually drawn (mixed picks one)
         # the full-size template makes the scene on the CPU and is not kept: only the run's copy stays
         full = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
-        # the thresholds are the colour template's calibration (its name), whichever image is matched
+        # the thresholds: the colour template's calibration (its name); matched in grey, the grey template's
+        # (NAME_grey) where it exists (solvers/hierarchical.py: problem_calibration), else the colour one's
         self.calibration_dir, self.calibration_key = calibration_home(full, self.scale)
         scene = self._scene(sc, full)
         self.grey = match_in_grey(scene.image, full)
+        matched = grey_template(full) if self.grey else full
+        self.grey_calibration_key = calibration_home(matched, self.scale)[1] if self.grey else None
         self.where = f"problem.scene.path={sc.path}" if sc.source == "file" else f"the {sc.source} scene"
-        self.grey_warning = ""
-        self.template = (grey_template(full) if self.grey else full).downscaled(self.scale).to(ctx.device, ctx.dtype)
+        self.grey_warnings = []
+        self.template = matched.downscaled(self.scale).to(ctx.device, ctx.dtype)
         scene = downscale_scene(scene, self.scale)
         self.scene = Scene(scene.image.to(ctx.device, ctx.dtype), scene.truth, scene.label)
 
@@ -139,7 +144,7 @@ class CrabDetection(Problem):
 
     # ---- judging ----------------------------------------------------------------------------------------------
     def warnings(self, metrics):
-        return [self.grey_warning] if self.grey_warning else []
+        return self.grey_warnings
 
     def evaluate(self, result: SolveResult):
         """Detections always (score, n_detected, the instances in /tables/detections); errors, success or false
@@ -156,7 +161,11 @@ class CrabDetection(Problem):
             metrics["beach"] = float(self.background == "beach")
         metrics["matched_in_grey"] = float(self.grey)
         if self.grey:
-            self.grey_warning = grey_leaf_warning(det.nodes, self.template.parts, len(instances), self.where)
+            # which thresholds judged it: the grey template's file (1) or, without one, the colour file's (0)
+            note = result.stats.get("calibration_note", "none")
+            metrics["grey_calibration"] = float(note == "none")
+            leaf = grey_leaf_warning(det.nodes, self.template.parts, len(instances), self.where, note == "none")
+            self.grey_warnings = [w for w in (f"{self.where}: {note}" if note != "none" else "", leaf) if w]
         truth = self.scene.truth
         if truth.centre is not None:
             metrics.update(self._errors(det, instances, truth))

@@ -141,8 +141,9 @@ class NodeProgress:
         self.started, self.node = False, None
 
 
-def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDetector:
-    """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`."""
+def build_detector(cfg, template, scale: int, progress=None, grey: bool = False) -> HierarchicalDetector:
+    """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`; grey:
+    the scene is matched in grey (the leaves' coarse pruning is then solver.descent.coarse_keep_grey[_full])."""
     registrar_kind(cfg)
     check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
     settings = {}
@@ -151,7 +152,7 @@ def build_detector(cfg, template, scale: int, progress=None) -> HierarchicalDete
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
     min_visible = None if cfg.min_visible is None else check_float("solver.min_visible", cfg.min_visible, 0.0, maximum=1.0)
-    registrar = make_registrar(cfg, scale)
+    registrar = make_registrar(cfg, scale, grey)
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
                                 registrar=registrar, extraction_pad=math.ceil(40 / scale),
                                 progress=progress, min_visible=min_visible,
@@ -182,8 +183,9 @@ def registrar_kind(cfg) -> str:
     return REGISTRAR_ALIASES.get(cfg.registrar, cfg.registrar)
 
 
-def make_registrar(cfg, scale: int):
-    """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names)."""
+def make_registrar(cfg, scale: int, grey: bool = False):
+    """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names); grey: for a
+    scene matched in grey (coarse_keep_grey, coarse_keep_grey_full)."""
     if registrar_kind(cfg) == "exhaustive":
         return exhaustive_registrar
     u = cfg.descent
@@ -227,7 +229,12 @@ def make_registrar(cfg, scale: int):
         # full size ranks a leaf's true stride lower by its coarse cost than half size (docs/detection.md, crabkeep)
         # (both checked at every size: a bad value is said whichever size runs)
         coarse_keep=(check_int("solver.descent.coarse_keep_full", u.coarse_keep_full, 0),
-                     check_int("solver.descent.coarse_keep", u.coarse_keep, 0))[0 if scale == 1 else 1],
+                     check_int("solver.descent.coarse_keep", u.coarse_keep, 0),
+                     # in grey a leaf's true stride ranks lower by its coarse cost (the robot's arms: not among 48
+                     # or 128 in some seen scenes; docs/detection.md, greycal)
+                     check_int("solver.descent.coarse_keep_grey_full", u.coarse_keep_grey_full, 0),
+                     check_int("solver.descent.coarse_keep_grey", u.coarse_keep_grey, 0))[
+                         2 * int(grey) + (0 if scale == 1 else 1)],
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
@@ -274,6 +281,30 @@ def calibration_command(cfg, template_file, scale: int | None) -> str:
     return f"python scripts/calibrate_crab.py {' '.join(args)} --set {' '.join(sets)}"
 
 
+def auto_calibration_file(cfg, key: str, folder: Path | None) -> Path:
+    """Where `solver.calibration=auto` looks for template key's file with these settings (it may not exist)."""
+    key = calibration_key(cfg, key)
+    return CALIBRATION_DIR / f"crab_{key}.yaml" if folder is None else Path(folder) / f"{key}.yaml"
+
+
+def problem_calibration(cfg, problem) -> tuple[Path | None, str]:
+    """The calibration file for the problem's template and scale, and a note ('' if none). A scene matched in grey
+    (problem.grey_calibration_key: the grey template's key, NAME_grey) takes the grey template's file when
+    `solver.calibration=auto` finds it: in grey the colour thresholds do not separate every part from the clutter
+    (docs/detection.md, greycrab: the robot's right arm 5-19 false strides below its colour gamma). Without one (a
+    user's own template may have none) it falls back to the colour file, and the note says so and how to make it."""
+    args = (problem.calibration_dir, getattr(problem.template, "source", None), problem.scale)
+    colour = calibration_path(cfg, problem.calibration_key, *args)
+    grey_key = getattr(problem, "grey_calibration_key", None)
+    if grey_key is None or cfg.calibration != "auto":
+        return colour, ""
+    grey = auto_calibration_file(cfg, grey_key, problem.calibration_dir)
+    if grey.is_file():
+        return grey, ""
+    return colour, (f"matched in grey with the colour calibration {colour.name}: no grey calibration {grey.name} "
+                    f"(make it with `{calibration_command(cfg, args[1] or problem.cfg.template, problem.scale)} --grey`)")
+
+
 def calibration_path(cfg, key: str, folder: Path | None = None, template_file=None,
                      scale: int | None = None) -> Path | None:
     """The calibration file solver.calibration names: a path as given; `auto`: the file for this template, scale
@@ -283,8 +314,7 @@ def calibration_path(cfg, key: str, folder: Path | None = None, template_file=No
     if spec in (None, "none"):
         return None
     if spec == "auto":
-        key = calibration_key(cfg, key)
-        path = CALIBRATION_DIR / f"crab_{key}.yaml" if folder is None else Path(folder) / f"{key}.yaml"
+        path = auto_calibration_file(cfg, key, folder)
         if not path.is_file():
             if folder is not None:
                 raise UserError(f"no calibration for this template: {path} does not exist; make it with "
@@ -309,9 +339,8 @@ class Hierarchical(Solver):
         check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
 
     def solve(self, problem, monitor):
-        det = build_detector(self.cfg, problem.template, problem.scale)
-        path = calibration_path(self.cfg, problem.calibration_key, problem.calibration_dir,
-                                getattr(problem.template, "source", None), problem.scale)
+        det = build_detector(self.cfg, problem.template, problem.scale, grey=bool(getattr(problem, "grey", False)))
+        path, calibration_note = problem_calibration(self.cfg, problem)
         if path is not None:
             load_calibration(path, det)
         n = len(det.order)
@@ -384,6 +413,7 @@ class Hierarchical(Solver):
                            status="converged", message=f"score {found.score:.3f}, {len(instances)} detected",
                            n_iter=2 * n, tables=tables,
                            stats={"calibration": str(path) if path else "config",
+                                  "calibration_note": calibration_note or "none",
                                   "motif_cache": str(cache_file) if cache_file else "none",
                                   # leaves the top-down completion added (node:strides), solver.complete
                                   "completed": " ".join(f"{n}:{c}" for n, c in found.completed.items()) or "none",
