@@ -155,6 +155,47 @@ def best_psnr(p, solve, lam0: float, refine: int = 3):
     return lam, -neg, [float(v) for v in vals]
 
 
+def range_part(p, e: torch.Tensor, iters: int = 300) -> torch.Tensor:
+    """e's part that the scan determines: CGLS on min ||A M z - A M e|| from zero (the minimum-norm solution, so
+    the row space of A M) after `iters` steps; e minus it is A's null space plus the directions so weakly seen
+    that 300 CGLS steps leave them (the split is the measurement's, not exact)."""
+    A, M = p.A, p.mask.to(e.dtype)
+    r = A.project(M * e)
+    z = torch.zeros_like(e)
+    s = M * A.backproject(r)
+    q, g0 = s.clone(), (s * s).sum()
+    for _ in range(iters):
+        Aq = A.project(q)
+        a = g0 / (Aq * Aq).sum()
+        z, r = z + a * q, r - a * Aq
+        s = M * A.backproject(r)
+        g1 = (s * s).sum()
+        q, g0 = s + g1 / g0 * q, g1
+    return z
+
+
+def split(p, image: torch.Tensor) -> dict:
+    """|error|^2 inside the mask, its range part and the rest (range_part)."""
+    e = (image - p.truth) * p.mask
+    er = range_part(p, e)
+    return {"error2": float((e * e).sum()), "range2": float((er * er).sum()), "null2": float(((e - er) ** 2).sum())}
+
+
+def sirt_tv_image(p, iters: int, weights):
+    """scripts/bench_lambda_ct.py's SIRT+TV peer, returning its best image (the oracle's)."""
+    from skimage.restoration import denoise_tv_chambolle
+
+    A, b = p.A, p.sinogram
+    row = A.project(torch.ones(p.shape, dtype=b.dtype)).clamp_min(1e-12)
+    col = A.backproject(torch.ones_like(b)).clamp_min(1e-12)
+    x = torch.zeros(p.shape, dtype=b.dtype)
+    for _ in range(iters):
+        x = (x + A.backproject((b - A.project(x)) / row) / col).clamp_min(0)
+    s = x.numpy()
+    ims = [torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max()))) * p.mask for w in weights]
+    return max(ims, key=lambda im: p.quality(im)["psnr"])
+
+
 def main(argv=None):
     from bench_lambda_ct import case_from_file, sirt_tv_peer
 
@@ -163,6 +204,9 @@ def main(argv=None):
     ap.add_argument("--variants", nargs="+", default=["140,5,none,ls"])
     ap.add_argument("--lam0", type=float, nargs="*", default=None, help="one per case: the grid's centre")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--split", action="store_true",
+                    help="also the error's split into the scan's range and the rest (range_part) for the peer, "
+                         "each variant at its best lambda and the zero image")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/diag_peer.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -175,6 +219,11 @@ def main(argv=None):
             row["peer"], row["peer_weight"] = sirt_tv_peer(p, 300, [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12,
                                                                     0.16, 0.24, 0.32])
             row["peer_cpu_s"] = time.process_time() - c0
+        if args.split:
+            weights = [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32]
+            row["split_peer"] = split(p, sirt_tv_image(p, 300, weights))
+            row["split_zero"] = split(p, torch.zeros(p.shape, dtype=p.sinogram.dtype))
+            print(f"{path.name} split: peer {row['split_peer']}, zero image {row['split_zero']}", flush=True)
         lam0 = args.lam0[k] if args.lam0 else 1.0
         L0 = None
         for spec in args.variants:
@@ -184,6 +233,9 @@ def main(argv=None):
                 L0 = fista_variant(p, "1,1,none,ls").L
             lam, psnr, vals = best_psnr(p, solve, lam0 * solve.L / L0)  # the data term's scale follows L
             row["variants"][spec] = {"lam": lam, "psnr": psnr, "grid": vals, "cpu_s": time.process_time() - c0}
+            if args.split:
+                row["variants"][spec]["split"] = split(p, solve(lam) * p.mask)
+                print(f"  split at lam {lam:.3g}: {row['variants'][spec]['split']}", flush=True)
             print(f"{path.name} {spec}: best lam {lam:.3g} -> {psnr:.2f} dB ({time.process_time() - c0:.0f} CPU s)"
                   + (f"; peer {row['peer']:.2f}" if args.peer else ""), flush=True)
         out.append(row)
