@@ -6,7 +6,8 @@ sinogram, each a comma list ITERS,INNER,RESTART,DATA[,WARM]:
   (O'Donoghue-Candes: FISTA's limit sooner), DATA ls (the solver's plain least squares) | pwls (each bin weighted
   by its Poisson counts exp(-kappa b), kappa from the file's 5 % floor: an oracle statistical weight) | rows
   (SIRT's weight, 1 / the ray's length in the image) | fineK (the image on a grid K times finer, its cell average
-  judged) | ridgeC (ls + beta/2 ||x||^2, beta = C L) | ramp (1/2 r^T R r, R the Ram-Lak filter along the detector),
+  judged) | finecoarseK (the control: the same fine unknown seen through its cell average by the pixel-grid
+  projector) | ridgeC (ls + beta/2 ||x||^2, beta = C L) | ramp (1/2 r^T R r, R the Ram-Lak filter along the detector),
   WARM 0 | 1
   (the prox's dual carried from one FISTA step to the next instead of restarting at zero).
 
@@ -47,9 +48,18 @@ def fista_variant(p, spec: str):
         # cell average the answer: the pixel model's discretization taken out of the comparison
         from regrun.tomography.xray import XRayTransform
 
-        k = int(data[4:])
-        op = XRayTransform(p._fine(p.geometry, k), cache_mb=0)
+        k = int(data.lstrip("finecoars"))
         fmask = mask.repeat_interleave(k, 0).repeat_interleave(k, 1)
+        if data.startswith("finecoarse"):  # the control: the fine unknown seen only through its cell average by
+            # the pixel-grid projector (the data model unchanged; only TV and the answer on the finer grid)
+            avg = lambda x: x.unflatten(0, (-1, k)).mean(1).unflatten(1, (-1, k)).mean(2)
+            up = lambda y: y.repeat_interleave(k, 0).repeat_interleave(k, 1) / (k * k)
+
+            class op:  # noqa: N801  (a stand-in with the projector's two methods)
+                project = staticmethod(lambda x: A.project(avg(x)))
+                backproject = staticmethod(lambda r: up(A.backproject(r)))
+        else:
+            op = XRayTransform(p._fine(p.geometry, k), cache_mb=0)
         ones = torch.ones(fmask.shape, dtype=b.dtype)
         L = power_method(lambda x: fmask * op.backproject(op.project(x)), ones, int(cfg.power_iters))
         prox = make_fista(p, cfg, L).prox
