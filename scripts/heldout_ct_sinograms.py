@@ -26,6 +26,9 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   degrees instead of 180: a limited angular range; problem.angle_range) and its fourth `gLEVEL` (Gaussian noise
   of standard deviation LEVEL times the largest line integral, problem.noise=gaussian's convention, instead of
   Poisson; the file's photons is then 0 and noise_level LEVEL).
+- Added for seed 3601 (docs/ct.md, "Tenth round"): natural images not used for CT before, read in place: `histt`
+  (shared/fair_data's HNSP-T.jpg), `mrir` (MRIhead-R.jpg), `epir` (EPIslice-R.jpg), `crab` (shared/refine_data's
+  crab.png); scikit-image's `hubble_deep_field` goes by its own name (any scikit-image picture does).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -456,7 +459,10 @@ FAIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().parent
 FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice": "EPIslice-T.jpg",
                "histology": "HNSP-R.jpg", "handxray": "hands-R.jpg",
                # seed 3501: a PET slice, the hand's other frame, a beach photograph from shared/refine_data
-               "petscan": "PET-CT-PET.jpg", "handst": "hands-T.jpg", "beach": "../refine_data/beach_bg.jpg"}
+               "petscan": "PET-CT-PET.jpg", "handst": "hands-T.jpg", "beach": "../refine_data/beach_bg.jpg",
+               # seed 3601: the other frames of FAIR's pairs not used before, and shared/refine_data's crab photo
+               "histt": "HNSP-T.jpg", "mrir": "MRIhead-R.jpg", "epir": "EPIslice-R.jpg",
+               "crab": "../refine_data/crab.png"}
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
