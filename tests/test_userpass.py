@@ -199,3 +199,17 @@ def test_a_sweeps_console_outlives_its_reader():
     out = PipeSafe(Pipe())
     print("regrun: sweep: 1/3 jobs run", file=out, flush=True)
     assert out.write("x") == 1
+
+
+def test_frames_messages_name_every_form_and_a_npy_has_no_key(tmp_path, device):
+    # userpass3: `problem.data=frames` without problem.frames named a folder or .npz/.h5 but not .npy (read since
+    # newuser); a 2-D .npy was called "frames2d.npy:frames", a key a .npy file does not have
+    from regrun.problems.superres import SuperRes
+
+    cfg = config_section("problem", "superres", data="frames")
+    with pytest.raises(UserError, match=r"problem.frames=PATH \(a folder of PNG/TIFF frames, a .npy file or a "
+                                        r".npz/.h5 file with key 'frames'\)"):
+        SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+    np.save(tmp_path / "f2.npy", np.zeros((20, 30)))
+    with pytest.raises(UserError, match=r"f2.npy has shape \(20, 30\); the frames must have 3 dimensions"):
+        read_frames(tmp_path / "f2.npy")

@@ -50,6 +50,8 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 # refused while the message of an unreadable .h5 offered it)
 ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
+# what problem.frames may be, in every message that names it (one wording: userpass3 found one that left out .npy)
+FRAMES_FORMS = f"a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file with key '{FRAMES_KEY}'"
 TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 truth file
 # Modes PIL keeps at more than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF): read their values as
 # they are instead of through 8-bit gray, which would clip them.
@@ -293,13 +295,14 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         stack = read_array(path, FRAMES_KEY, "frames")
         if stack.ndim not in (3, 4):
-            raise UserError(f"{path}:{FRAMES_KEY} has shape {stack.shape}; the frames must have 3 dimensions "
+            where = path if path.suffix.lower() == ".npy" else f"{path}:{FRAMES_KEY}"  # a .npy has no key
+            raise UserError(f"{where} has shape {stack.shape}; the frames must have 3 dimensions "
                             "(frames, rows, columns) or, in colour, 4 (frames, rows, columns, channels)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
     else:
-        raise UserError(f"frames not found: {path} (a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file)")
+        raise UserError(f"frames not found: {path} ({FRAMES_FORMS})")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
     if stack.ndim == 4 and not colour:

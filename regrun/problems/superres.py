@@ -20,7 +20,7 @@ import torch
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers
 from ..imaging.grid import Grid
 from ..imaging.io import (
-    FRAMES_KEY,
+    FRAMES_FORMS,
     luminance,
     luminance_weights,
     read_frames,
@@ -77,8 +77,7 @@ class SuperRes(Problem):
             count = cfg.n_frames
         if data == "frames":
             if frames is None:
-                raise UserError(f"problem.data=frames needs problem.frames=PATH (a folder of PNG/TIFF frames or a "
-                                f".npz/.h5 file with key '{FRAMES_KEY}')")
+                raise UserError(f"problem.data=frames needs problem.frames=PATH ({FRAMES_FORMS})")
         elif frames is not None:
             raise UserError(f"problem.frames={frames!r} is a path: add problem.data=frames to read your frames "
                             "(problem.n_frames is the number of frames to generate)")
