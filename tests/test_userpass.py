@@ -213,3 +213,14 @@ def test_frames_messages_name_every_form_and_a_npy_has_no_key(tmp_path, device):
     np.save(tmp_path / "f2.npy", np.zeros((20, 30)))
     with pytest.raises(UserError, match=r"f2.npy has shape \(20, 30\); the frames must have 3 dimensions"):
         read_frames(tmp_path / "f2.npy")
+
+
+def test_a_mistyped_data_word_is_named_with_the_nearest(tmp_path, device, monkeypatch):
+    # userpass3: `regrun problem=superres problem.data=frame` said "image file not found: frame"
+    from regrun.problems.superres import SuperRes
+
+    monkeypatch.chdir(tmp_path)
+    cfg = config_section("problem", "superres", data="frame")
+    with pytest.raises(UserError, match=r"problem.data='frame' is none of synthetic, hands, frames and no image "
+                                        r"file there; did you mean problem.data=frames\?"):
+        SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
