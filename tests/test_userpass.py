@@ -224,3 +224,14 @@ def test_a_mistyped_data_word_is_named_with_the_nearest(tmp_path, device, monkey
     with pytest.raises(UserError, match=r"problem.data='frame' is none of synthetic, hands, frames and no image "
                                         r"file there; did you mean problem.data=frames\?"):
         SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+
+
+def test_the_output_folder_keys_the_readme_names_are_explained():
+    # userpass3: `regrun --explain hydra.run.dir` (README: "hydra.run.dir=PATH puts a run where you like") said
+    # "(no description in the YAML: please add one)"
+    from regrun.config import config_dir
+    from regrun.explain import explain, undocumented
+
+    missing = undocumented(config_dir() / "config.yaml")
+    assert not {"hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir"} & set(missing), missing
+    assert "where you like" in explain("hydra.run.dir", [])
