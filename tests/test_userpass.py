@@ -235,3 +235,18 @@ def test_the_output_folder_keys_the_readme_names_are_explained():
     missing = undocumented(config_dir() / "config.yaml")
     assert not {"hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir"} & set(missing), missing
     assert "where you like" in explain("hydra.run.dir", [])
+
+
+@pytest.mark.parametrize("name, value, allowed, hint", [
+    ("problem.data", "file", ["synthetic", "fair", "files"], "; did you mean 'files'?"),  # CT's word, registration's
+    ("solver.optimizer", "LM", ["trust_exact", "trust_ncg", "trust_krylov", "lm"], "; did you mean 'lm'?"),
+    ("solver.optimizer", "bfgs", ["trust_exact", "trust_ncg", "trust_krylov", "lm"], ""),  # nothing near: no guess
+])
+def test_a_choice_spelled_nearly_right_is_named(name, value, allowed, hint):
+    # userpass3: `problem.data=file` for a registration pair (CT's spelling) and `solver.optimizer=LM` listed the
+    # choices without saying which one was meant
+    from regrun.errors import check_choice
+
+    with pytest.raises(UserError) as err:
+        check_choice(name, value, allowed)
+    assert str(err.value) == f"{name}={value!r} is not valid; allowed: {', '.join(allowed)}{hint}"
