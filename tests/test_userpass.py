@@ -250,3 +250,22 @@ def test_a_choice_spelled_nearly_right_is_named(name, value, allowed, hint):
     with pytest.raises(UserError) as err:
         check_choice(name, value, allowed)
     assert str(err.value) == f"{name}={value!r} is not valid; allowed: {', '.join(allowed)}{hint}"
+
+
+def test_colour_frames_saved_channels_first_are_refused(tmp_path):
+    # userpass3: a (6, 3, 16, 20) .npy (torch's channels-first) completed as six 3x16 frames of 20 channels
+    np.save(tmp_path / "burst.npy", np.random.default_rng(1).random((6, 3, 16, 20)))
+    with pytest.raises(UserError, match=r"looks like \(frames, channels, rows, columns\).*numpy.moveaxis\(frames, 1, -1\)"):
+        read_frames(tmp_path / "burst.npy", colour=True)
+    np.save(tmp_path / "ok.npy", np.random.default_rng(1).random((6, 16, 20, 3)))
+    assert read_frames(tmp_path / "ok.npy", colour=True).shape == (6, 3, 20, 16)
+
+
+def test_a_grey_frame_in_a_colour_burst_is_named_grey(tmp_path):
+    # userpass3: the message named the colour frame's channels only, and both sizes were equal
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 255, (16, 20, 3), dtype=np.uint8)).save(tmp_path / "0.png")
+    Image.fromarray(rng.integers(0, 255, (16, 20), dtype=np.uint8)).save(tmp_path / "1.png")
+    with pytest.raises(UserError, match=r"frame 1.png is 20x16 pixels, grey \(width x height\), frame 0.png 20x16 "
+                                        r"pixels, 3 channels"):
+        read_frames(tmp_path, colour=True)
