@@ -269,3 +269,12 @@ def test_a_grey_frame_in_a_colour_burst_is_named_grey(tmp_path):
     with pytest.raises(UserError, match=r"frame 1.png is 20x16 pixels, grey \(width x height\), frame 0.png 20x16 "
                                         r"pixels, 3 channels"):
         read_frames(tmp_path, colour=True)
+
+
+def test_explain_of_a_mistyped_key_names_the_nearest():
+    # userpass3: `regrun --explain solver.max_iters` said "unknown config key" without the nearest key, which a run
+    # with `solver.max_iters=5` names
+    from regrun.explain import explain
+
+    with pytest.raises(UserError, match=r"unknown config key 'solver.max_iters'; did you mean `solver.max_iter`"):
+        explain("solver.max_iters", [])
