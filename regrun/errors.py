@@ -13,7 +13,20 @@ class Diverged(Exception):
 def check_choice(name: str, value, allowed) -> None:
     allowed = list(allowed)
     if value not in allowed:
-        raise UserError(f"{name}={value!r} is not valid; allowed: {', '.join(map(str, allowed))}")
+        raise UserError(f"{name}={value!r} is not valid; allowed: {', '.join(map(str, allowed))}"
+                        + _nearest(value, allowed))
+
+
+def _nearest(value, allowed) -> str:
+    """`; did you mean 'files'?` where the value is another spelling of one allowed: its case (`LM`) or a near
+    miss (`file` where the registration says `files` and CT `file`: userpass3)."""
+    import difflib
+
+    words = [str(a) for a in allowed]
+    text = str(value)
+    same_case = [w for w in words if w.lower() == text.lower()]
+    near = same_case or difflib.get_close_matches(text, words, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 def check_int(name: str, value, minimum: int = 0) -> int:

@@ -192,7 +192,12 @@ def explain(key: str, overrides: list[str]) -> str:
         if owners:  # `--explain solver.lam problem=ct_fewview`: the key exists, in another option than the chosen
             raise UserError(f"{key} is not a key of {group}={cfg[group].get('name', '?')}; it is one of "
                             f"{', '.join(f'{group}={o}' for o in owners)} (add that to the command)")
-        raise UserError(f"unknown config key {key!r} (`regrun --help` lists the groups and top-level keys; "
+        from .config import nearest_keys
+
+        # the nearest keys, as a run's unknown override gets them (`--explain solver.max_iters` named none: userpass3)
+        near = nearest_keys(key, cfg)
+        hint = f"; did you mean {' or '.join(f'`{k}`' for k in near)}?" if near else ""
+        raise UserError(f"unknown config key {key!r}{hint} (`regrun --help` lists the groups and top-level keys; "
                         f"`regrun --explain {group}` lists a group's keys)")
     shown = OmegaConf.to_yaml(value).strip() if OmegaConf.is_config(value) else repr(value)
     lines = [f"{key} = {shown}"]

@@ -87,7 +87,12 @@ class Progress:
 
     def update(self, n: int = 1, **shown) -> None:
         self.n += n
-        if self.total is not None and self.n > self.total:
+        if self.upto and self.total is not None and self.n > self.total:
+            # a cap the work went past (lambda_f=auto's floor search ran 19 solves under a cap of 10, printing
+            # `11/<=11 (100%)` ... `18/<=18 (100%)` after an `ETA <= 5.2 s` with 3 minutes to go): the count alone
+            # from here, no total and no ETA, saying the cap was passed
+            self.open_ended(f"past its cap of {self.total}")
+        elif self.total is not None and self.n > self.total:
             self.total = self.n
             if self.bar is not None:
                 self.bar.total = self.n

@@ -181,3 +181,18 @@ def test_crab_detection_progress_weighs_nodes_by_their_predicted_work(tmp_path):
                           "  detection: 25/100 (25%), 0.0 s, ETA 3.0 s, now=detect crab",
                           "  detection: 62/100 (62%), 0.0 s, ETA 1.5 s, now=detect crab: coarse search",
                           "  detection: 100/100 (100%), 0.0 s"]
+
+
+def test_work_past_its_cap_drops_the_cap_and_the_eta():
+    """userpass3: lambda_f=auto on 6 TIFF frames 27x33 at factor 3 announced a cap of 10 solves and ran 19; the
+    lines read `11/<=11 (100%)` ... `18/<=18 (100%)` after `7/<=10 (70%), ETA <= 5.2 s` with 3 minutes left.
+    Past the cap a line shows the count, says the cap was passed, and gives no total or ETA."""
+    out = io.StringIO()
+    rep = Reporter(None, stream=out, interactive=False, every=0.0)
+    with rep.phase("lambda_f choice (gcv)", total=10, upto=True) as bar:
+        for _ in range(13):
+            bar.update(1, lam=0.1)
+    lines = [s for s in out.getvalue().splitlines() if s.startswith("  lambda_f")]
+    assert lines[9].startswith("  lambda_f choice (gcv): 10/<=10 (100%), ")
+    assert all("(100%)" not in s and "ETA" not in s for s in lines[10:]), lines[10:]
+    assert lines[-1].startswith("  lambda_f choice (gcv), then past its cap of 10: 13, "), lines[-1]

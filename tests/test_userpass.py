@@ -199,3 +199,82 @@ def test_a_sweeps_console_outlives_its_reader():
     out = PipeSafe(Pipe())
     print("regrun: sweep: 1/3 jobs run", file=out, flush=True)
     assert out.write("x") == 1
+
+
+def test_frames_messages_name_every_form_and_a_npy_has_no_key(tmp_path, device):
+    # userpass3: `problem.data=frames` without problem.frames named a folder or .npz/.h5 but not .npy (read since
+    # newuser); a 2-D .npy was called "frames2d.npy:frames", a key a .npy file does not have
+    from regrun.problems.superres import SuperRes
+
+    cfg = config_section("problem", "superres", data="frames")
+    with pytest.raises(UserError, match=r"problem.frames=PATH \(a folder of PNG/TIFF frames, a .npy file or a "
+                                        r".npz/.h5 file with key 'frames'\)"):
+        SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+    np.save(tmp_path / "f2.npy", np.zeros((20, 30)))
+    with pytest.raises(UserError, match=r"f2.npy has shape \(20, 30\); the frames must have 3 dimensions"):
+        read_frames(tmp_path / "f2.npy")
+
+
+def test_a_mistyped_data_word_is_named_with_the_nearest(tmp_path, device, monkeypatch):
+    # userpass3: `regrun problem=superres problem.data=frame` said "image file not found: frame"
+    from regrun.problems.superres import SuperRes
+
+    monkeypatch.chdir(tmp_path)
+    cfg = config_section("problem", "superres", data="frame")
+    with pytest.raises(UserError, match=r"problem.data='frame' is none of synthetic, hands, frames and no image "
+                                        r"file there; did you mean problem.data=frames\?"):
+        SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+
+
+def test_the_output_folder_keys_the_readme_names_are_explained():
+    # userpass3: `regrun --explain hydra.run.dir` (README: "hydra.run.dir=PATH puts a run where you like") said
+    # "(no description in the YAML: please add one)"
+    from regrun.config import config_dir
+    from regrun.explain import explain, undocumented
+
+    missing = undocumented(config_dir() / "config.yaml")
+    assert not {"hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir"} & set(missing), missing
+    assert "where you like" in explain("hydra.run.dir", [])
+
+
+@pytest.mark.parametrize("name, value, allowed, hint", [
+    ("problem.data", "file", ["synthetic", "fair", "files"], "; did you mean 'files'?"),  # CT's word, registration's
+    ("solver.optimizer", "LM", ["trust_exact", "trust_ncg", "trust_krylov", "lm"], "; did you mean 'lm'?"),
+    ("solver.optimizer", "bfgs", ["trust_exact", "trust_ncg", "trust_krylov", "lm"], ""),  # nothing near: no guess
+])
+def test_a_choice_spelled_nearly_right_is_named(name, value, allowed, hint):
+    # userpass3: `problem.data=file` for a registration pair (CT's spelling) and `solver.optimizer=LM` listed the
+    # choices without saying which one was meant
+    from regrun.errors import check_choice
+
+    with pytest.raises(UserError) as err:
+        check_choice(name, value, allowed)
+    assert str(err.value) == f"{name}={value!r} is not valid; allowed: {', '.join(allowed)}{hint}"
+
+
+def test_colour_frames_saved_channels_first_are_refused(tmp_path):
+    # userpass3: a (6, 3, 16, 20) .npy (torch's channels-first) completed as six 3x16 frames of 20 channels
+    np.save(tmp_path / "burst.npy", np.random.default_rng(1).random((6, 3, 16, 20)))
+    with pytest.raises(UserError, match=r"looks like \(frames, channels, rows, columns\).*numpy.moveaxis\(frames, 1, -1\)"):
+        read_frames(tmp_path / "burst.npy", colour=True)
+    np.save(tmp_path / "ok.npy", np.random.default_rng(1).random((6, 16, 20, 3)))
+    assert read_frames(tmp_path / "ok.npy", colour=True).shape == (6, 3, 20, 16)
+
+
+def test_a_grey_frame_in_a_colour_burst_is_named_grey(tmp_path):
+    # userpass3: the message named the colour frame's channels only, and both sizes were equal
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 255, (16, 20, 3), dtype=np.uint8)).save(tmp_path / "0.png")
+    Image.fromarray(rng.integers(0, 255, (16, 20), dtype=np.uint8)).save(tmp_path / "1.png")
+    with pytest.raises(UserError, match=r"frame 1.png is 20x16 pixels, grey \(width x height\), frame 0.png 20x16 "
+                                        r"pixels, 3 channels"):
+        read_frames(tmp_path, colour=True)
+
+
+def test_explain_of_a_mistyped_key_names_the_nearest():
+    # userpass3: `regrun --explain solver.max_iters` said "unknown config key" without the nearest key, which a run
+    # with `solver.max_iters=5` names
+    from regrun.explain import explain
+
+    with pytest.raises(UserError, match=r"unknown config key 'solver.max_iters'; did you mean `solver.max_iter`"):
+        explain("solver.max_iters", [])

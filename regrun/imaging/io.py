@@ -50,6 +50,8 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 # refused while the message of an unreadable .h5 offered it)
 ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
+# what problem.frames may be, in every message that names it (one wording: userpass3 found one that left out .npy)
+FRAMES_FORMS = f"a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file with key '{FRAMES_KEY}'"
 TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 truth file
 # Modes PIL keeps at more than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF): read their values as
 # they are instead of through 8-bit gray, which would clip them.
@@ -286,20 +288,29 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         for f, arr in zip(files, frames):
             if arr.shape != frames[0].shape:
                 # FAIR's layout: [x1, x2] = (column, row), so shape[-2] is the width and shape[-1] the height
-                what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else "")  # noqa: E731
+                # channels named for both, grey too: a colour burst with one frame saved grey read "1.png is
+                # 20x16 pixels ..., frame 0.png 20x16 pixels, 3 channels" (userpass3)
+                mixed = arr.ndim != frames[0].ndim
+                what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else ", grey" if mixed else "")  # noqa: E731
                 raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
                                 f"{what(frames[0])}: all frames must have the same size and channels")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         stack = read_array(path, FRAMES_KEY, "frames")
         if stack.ndim not in (3, 4):
-            raise UserError(f"{path}:{FRAMES_KEY} has shape {stack.shape}; the frames must have 3 dimensions "
+            where = path if path.suffix.lower() == ".npy" else f"{path}:{FRAMES_KEY}"  # a .npy has no key
+            raise UserError(f"{where} has shape {stack.shape}; the frames must have 3 dimensions "
                             "(frames, rows, columns) or, in colour, 4 (frames, rows, columns, channels)")
+        if stack.ndim == 4 and stack.shape[1] in (1, 3, 4) and stack.shape[-1] > 4:
+            # channels first, as torch keeps images: (6, 3, 16, 20) ran as six 3x16 frames of 20 channels, completed
+            # without a word (userpass3)
+            raise UserError(f"{path} has shape {stack.shape}: that looks like (frames, channels, rows, columns); "
+                            "colour frames are (frames, rows, columns, channels): save numpy.moveaxis(frames, 1, -1)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
     else:
-        raise UserError(f"frames not found: {path} (a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file)")
+        raise UserError(f"frames not found: {path} ({FRAMES_FORMS})")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
     if stack.ndim == 4 and not colour:

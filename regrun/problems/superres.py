@@ -11,6 +11,7 @@ paper's (4.1). Data: the paper's hands case, a synthetic phantom (no inverse cri
 """
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import torch
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers
 from ..imaging.grid import Grid
 from ..imaging.io import (
-    FRAMES_KEY,
+    FRAMES_FORMS,
     luminance,
     luminance_weights,
     read_frames,
@@ -55,6 +56,7 @@ HANDS_MOTIONS = (
     (0.93041, -0.78968, 0.89132, 0.82431, 10.5669, -6.71718),
 )
 MOTION_KINDS = ("auto", "paper", "random")
+DATA_WORDS = ("synthetic", "hands", "frames")  # problem.data's words; anything else is an image file's path
 CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.yaml)
 # frames_check_ratio (registration/superres_check.py) at which the run warns: the answer's held-out prediction
 # error as large as bicubic's, i.e. no better than the image a user has without regrun
@@ -78,8 +80,7 @@ class SuperRes(Problem):
             count = cfg.n_frames
         if data == "frames":
             if frames is None:
-                raise UserError(f"problem.data=frames needs problem.frames=PATH (a folder of PNG/TIFF frames or a "
-                                f".npz/.h5 file with key '{FRAMES_KEY}')")
+                raise UserError(f"problem.data=frames needs problem.frames=PATH ({FRAMES_FORMS})")
         elif frames is not None:
             raise UserError(f"problem.frames={frames!r} is a path: add problem.data=frames to read your frames "
                             "(problem.n_frames is the number of frames to generate)")
@@ -145,6 +146,11 @@ class SuperRes(Problem):
             truth, frames = self._synthetic_frames()
         else:
             path = (resolve_data_path(cfg.data_dir) / "hands-R.jpg") if data == "hands" else resolve_data_path(data)
+            if data != "hands" and not path.exists():
+                # a mistyped word (`problem.data=frame`) was read as an image path: "image file not found: frame"
+                near = difflib.get_close_matches(data, DATA_WORDS, n=1)
+                raise UserError(f"problem.data={data!r} is none of {', '.join(DATA_WORDS)} and no image file "
+                                f"there" + (f"; did you mean problem.data={near[0]}?" if near else ""))
             size = check_int("problem.size", 20 if size is None else size, 4)
             self._check_size(size)
             self.label = f"{'hands' if data == 'hands' else Path(data).name} {size}x{size}"
