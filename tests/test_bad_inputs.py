@@ -115,6 +115,9 @@ CASES = {
     "object .npy": (CT + ["problem.sinogram={d}/sino_object.npy"], ["sino_object.npy"], True),
     # CT data that does not fit its geometry
     "sinogram transposed": (CT + ["problem.sinogram={d}/sino_T.npy"], ["looks transposed", "sinogram.T"], True),
+    "more views than the file": (CT + ["problem.sinogram={d}/sino.npy", "problem.views=45"],
+                                 ["problem.views=45 but the sinogram holds only 30 views",
+                                  "problem.views=null to use all 30"], True),
     "sinogram sign": (CT + ["problem.sinogram={d}/sino_neg.npy"], ["< 0", "sign flipped"], True),
     "sinogram counts": (CT + ["problem.sinogram={d}/sino_counts.npy"], ["raw detector counts", "-log("], True),
     "detector too small": (CT + ["problem.sinogram={d}/sino_small.npy"], ["20 detector pixels",

@@ -244,7 +244,8 @@ class CTFewView(Problem):
         total = sino.shape[0]
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:  # before the axis estimate: this is the mistake to name first
-            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views")
+            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views: give "
+                            f"problem.views=null to use all {total}, or at most {total}")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
             self._geometry(total, list(sino.shape[1:]))
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
