@@ -109,7 +109,13 @@ def case_from_file(path: Path):
 
 
 def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
-    """SIRT then TV denoising at the weight with the best PSNR against the truth (an oracle)."""
+    """SIRT then TV denoising at the weight with the best PSNR against the truth (an oracle): (PSNR, weight)."""
+    psnr, w, _ = sirt_tv_best(problem, iters, weights)
+    return psnr, w
+
+
+def sirt_tv_best(problem, iters: int, weights) -> tuple[float, float, torch.Tensor]:
+    """sirt_tv_peer's oracle with its image: (PSNR, weight, image)."""
     from skimage.restoration import denoise_tv_chambolle
 
     A, b = problem.A, problem.sinogram
@@ -119,10 +125,11 @@ def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
     for _ in range(iters):
         x = (x + A.backproject((b - A.project(x)) / row) / col).clamp_min(0)
     s = x.numpy()
-    best = (-math.inf, None)
+    best = (-math.inf, None, None)
     for w in weights:
-        q = problem.quality(torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max()))) * problem.mask)
-        best = max(best, (q["psnr"], w), key=lambda t: t[0])
+        im = torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max()))) * problem.mask
+        q = problem.quality(im)
+        best = max(best, (q["psnr"], w, im), key=lambda t: t[0])
     return best
 
 

@@ -191,23 +191,8 @@ def split(p, image: torch.Tensor) -> dict:
     return {"error2": float((e * e).sum()), "range2": float((er * er).sum()), "null2": float(((e - er) ** 2).sum())}
 
 
-def sirt_tv_image(p, iters: int, weights):
-    """scripts/bench_lambda_ct.py's SIRT+TV peer, returning its best image (the oracle's)."""
-    from skimage.restoration import denoise_tv_chambolle
-
-    A, b = p.A, p.sinogram
-    row = A.project(torch.ones(p.shape, dtype=b.dtype)).clamp_min(1e-12)
-    col = A.backproject(torch.ones_like(b)).clamp_min(1e-12)
-    x = torch.zeros(p.shape, dtype=b.dtype)
-    for _ in range(iters):
-        x = (x + A.backproject((b - A.project(x)) / row) / col).clamp_min(0)
-    s = x.numpy()
-    ims = [torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max()))) * p.mask for w in weights]
-    return max(ims, key=lambda im: p.quality(im)["psnr"])
-
-
 def main(argv=None):
-    from bench_lambda_ct import case_from_file, sirt_tv_peer
+    from bench_lambda_ct import case_from_file, sirt_tv_best, sirt_tv_peer
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", type=Path, nargs="+")
@@ -231,7 +216,7 @@ def main(argv=None):
             row["peer_cpu_s"] = time.process_time() - c0
         if args.split:
             weights = [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32]
-            row["split_peer"] = split(p, sirt_tv_image(p, 300, weights))
+            row["split_peer"] = split(p, sirt_tv_best(p, 300, weights)[2])
             row["split_zero"] = split(p, torch.zeros(p.shape, dtype=p.sinogram.dtype))
             print(f"{path.name} split: peer {row['split_peer']}, zero image {row['split_zero']}", flush=True)
         lam0 = args.lam0[k] if args.lam0 else 1.0
