@@ -221,8 +221,8 @@ def test_a_mistyped_data_word_is_named_with_the_nearest(tmp_path, device, monkey
 
     monkeypatch.chdir(tmp_path)
     cfg = config_section("problem", "superres", data="frame")
-    with pytest.raises(UserError, match=r"problem.data='frame' is none of synthetic, hands, frames and no image "
-                                        r"file there; did you mean problem.data=frames\?"):
+    with pytest.raises(UserError, match=r"problem.data='frame': image file not found, and it is none of the words "
+                                        r"synthetic, hands, frames; did you mean problem.data=frames\?"):
         SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
 
 

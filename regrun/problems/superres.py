@@ -149,8 +149,8 @@ class SuperRes(Problem):
             if data != "hands" and not path.exists():
                 # a mistyped word (`problem.data=frame`) was read as an image path: "image file not found: frame"
                 near = difflib.get_close_matches(data, DATA_WORDS, n=1)
-                raise UserError(f"problem.data={data!r} is none of {', '.join(DATA_WORDS)} and no image file "
-                                f"there" + (f"; did you mean problem.data={near[0]}?" if near else ""))
+                raise UserError(f"problem.data={data!r}: image file not found, and it is none of the words "
+                                f"{', '.join(DATA_WORDS)}" + (f"; did you mean problem.data={near[0]}?" if near else ""))
             size = check_int("problem.size", 20 if size is None else size, 4)
             self._check_size(size)
             self.label = f"{'hands' if data == 'hands' else Path(data).name} {size}x{size}"
