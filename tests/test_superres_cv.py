@@ -9,18 +9,15 @@ import torch
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.problems.superres import SuperRes
 from regrun.registration.superres_cv import CV_STEP, cv_walk, frames_cv_curve, held_out, paired_t
+from test_superres_check import problem as check_problem
 
 F64 = torch.float64
 
 
 def problem(device, **cfg):
-    ctx = RunContext(device, F64, 0, Path("."))
-    p = SuperRes(config_section("problem", "superres", **{"size": 16, "n_frames": 6, "noise": 0.01,
-                                                          "outside": "drop", **cfg}), ctx)
-    p.model.settle_outside(p.w_true)
-    return p
+    """test_superres_check's small frame set, with 6 frames."""
+    return check_problem(device, **{"n_frames": 6, **cfg})
 
 
 def brute_force_cv(m, w, lam: float) -> float:
