@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -20,6 +21,9 @@ class RunContext:
     # metrics a solver has finished measuring before its run ends: written to the results file even when the run
     # is then interrupted, fails or diverges (a completed run writes its full metrics instead)
     kept_metrics: dict[str, float] = field(default_factory=dict)
+    # whether the run's time_limit has passed (the run sets it to its TimeLimit's): read by work that runs outside
+    # the solver's monitored iterations, as the regularization weight's search, to stop with what it has
+    out_of_time: Callable[[], bool] = lambda: False
 
     def phase(self, name: str, total: int | None = None, every: float | None = None, upto: bool = False
               ) -> contextlib.AbstractContextManager:

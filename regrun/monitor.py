@@ -657,9 +657,14 @@ class TimeLimit(Callback):
         self.t0 = time.perf_counter()
         self.fired = False  # whether it asked: the run then names the limit as the solve's stop (a failure)
 
-    def step(self, row):
+    def expired(self) -> bool:
+        """Whether the limit has passed (and so asks the solver to stop); also read by searches that run outside
+        the solver's iterations (RunContext.out_of_time: the weight search)."""
         self.fired = self.fired or (self.seconds > 0 and time.perf_counter() - self.t0 > self.seconds)
         return self.fired
+
+    def step(self, row):
+        return self.expired()
 
 
 class Monitor:

@@ -192,6 +192,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             problem = problem_cls(cfg.problem, ctx)
             results.write("data", problem.inputs())
         limit = TimeLimit(cfg.time_limit)
+        ctx.out_of_time = limit.expired
         monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(), limit])
         with ctx.phase("solve"):
             result = solver.solve(problem, monitor)

@@ -557,6 +557,53 @@ def test_ramp_weighted_held_out_misfit(device):
         held_out_misfit(noise, "hann")
 
 
+def test_the_runs_time_limit_ends_the_search_with_the_best_weight_so_far():
+    """choose(stop=...): once stop() says the run is out of time, no new weight is solved; the choice is the lowest
+    rule value among those solved (not a climbed weight's NaN), flagged in the details. Without the stop, the same
+    search runs on (test_the_climb_solves_images_only_and_the_rule_at_the_chosen_weight)."""
+    t = Tikhonov()
+
+    def change(lam):
+        return float(np.linalg.norm(2 * lam**2 * t.s * t.beta / (t.s**2 + lam**2) ** 2))
+
+    every = pc.choose(t.fit, _settings("gcv", 10), t.sigma, "given", change=change)
+    for allowed in (1, 3, every.solves - 1):  # in the grid, and (the last) in the climb
+        solved = []  # every weight solved: the search's (fit) and the climb's (image)
+
+        def fit(lam):
+            solved.append(lam)
+            return t.fit(lam)
+
+        def image(lam):
+            solved.append(lam)
+            return t.fit(lam, trace=math.nan)
+
+        cut = pc.choose(fit, _settings("gcv", 10), t.sigma, "given", change=change, image=image,
+                        stop=lambda: len(solved) >= allowed)
+        assert cut.solves == allowed < every.solves and "lam_search_stopped" in cut.details
+        finite = np.isfinite(cut.curve["criterion"])
+        assert cut.lam == cut.curve["lam"][finite][np.argmin(cut.curve["criterion"][finite])]
+        assert not cut.at_edge and "change" not in cut.curve
+    never = pc.choose(t.fit, _settings("gcv", 10), t.sigma, "given", change=change, stop=lambda: False)
+    assert never.lam == every.lam and never.solves == every.solves and "lam_search_stopped" not in never.details
+
+
+def test_a_superres_run_past_its_time_limit_does_not_search_on(tmp_path):
+    """userpass3: `time_limit=5` on lambda_f=auto completed after 131 s, the weight search not asking the limit.
+    Now the search stops after its first weight once the limit has passed, and the run says the limit stopped it."""
+    from regrun.run import run
+
+    base = ["problem=superres", "solver=varpro_cg", "problem.lambda_f=auto", "problem.size=16", "problem.n_frames=4",
+            "figures=false"]
+    free = run(compose(base), tmp_path / "free")
+    cut = run(compose(base + ["time_limit=1e-9"]), tmp_path / "cut")
+    assert free.status == cut.status == "completed", (free.error, cut.error)
+    assert free.metrics["lam_solves"] > 2
+    assert cut.metrics["lam_solves"] <= 2  # the first search's one weight, the search again's one at its end
+    assert cut.stopped.startswith("the solver stopped: time_limit=1e-09 s reached")
+    assert load(tmp_path / "cut")["stats"]["lam_search_stopped"].startswith("time limit, after 1 weights")
+
+
 def test_superres_auto_sets_the_weight(device):
     from regrun.problems.superres import SuperRes
     from regrun.solvers.two_stage import TwoStage

@@ -293,11 +293,16 @@ def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float 
     return values
 
 
+class _SearchStopped(Exception):
+    """choose()'s stop() said the run is out of time."""
+
+
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
            progress: Callable[[float, float], None] | None = None, top: float | None = None,
            lazy: bool = False, change: Callable[[float], float] | None = None,
            image: Callable[[float], Fit] | None = None,
-           floor_change: Callable[[float], float] | None = None) -> Choice:
+           floor_change: Callable[[float], float] | None = None,
+           stop: Callable[[], bool] | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
@@ -312,13 +317,21 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     Where the fits carry the marginal likelihood's inputs (Fit.logdet or Fit.logdet_at) and its minimum lies above the
     rule's, the weight is the marginal likelihood's (marginal_floor), and the climb starts there, with `change` or
     else `floor_change` (a caller that climbs above the rule only where it helps, but above a floor that binds
-    always)."""
+    always).
+    stop() (the run's time limit): checked before each new weight once one is solved; when it says so the search
+    ends at the lowest rule value solved so far (`lam_search_stopped` in the details), so that a time-limited run
+    is not held past its limit by the search."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
+
+    def out_of_time() -> None:
+        if stop is not None and seen and stop():
+            raise _SearchStopped
 
     def f(lam: float) -> float:
         if lam in known:
             return known[lam]
+        out_of_time()
         fit = evaluate(lam)
         value = criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
         if not math.isfinite(value):
@@ -329,43 +342,56 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
             progress(lam, value)
         return value
 
-    points = max(3, settings.solves // 2)
-    if settings.solves - points < 2:  # golden-section needs two points: a budget this small is all grid
-        points = settings.solves
-    lams = log_grid(settings.lo, settings.hi, points)
-    values = grid_from_the_top(f, lams, top, lazy)
-    golden_refine(f, lams, values, settings.solves - points)
-    best = min(range(len(seen)), key=lambda i: seen[i][1])
-    lam = seen[best][0]
-    at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
     details = {}
-    floor = marginal_floor(f, lambda x: next(s[2] for s in seen if s[0] == x), lams, values, settings.solves - points,
-                           lam, below=max((s[0] for s in seen if s[0] < lams[int(np.argmin(values))]), default=None))
-    if floor is not None:
-        details.update(lam_rule_below_floor=f"{lam:.6g}", lam_floor_rule=FLOOR_RULE)
-        lam, at_edge = floor
-        best = next(i for i, s in enumerate(seen) if s[0] == lam)
-        change = change if change is not None else floor_change
-    if change is not None:
-        details["lam_rule_minimum"] = f"{lam:.6g}"
 
-        def visit(x: float) -> float:
-            """A climbed weight joins the curve: its reconstruction only, with `image`."""
-            if image is None:
-                return f(x)
-            seen.append((x, math.nan, image(x)))
-            known[x] = math.nan
-            if progress is not None:
-                progress(x, math.nan)
-            return math.nan
+    def search():
+        nonlocal change
+        points = max(3, settings.solves // 2)
+        if settings.solves - points < 2:  # golden-section needs two points: a budget this small is all grid
+            points = settings.solves
+        lams = log_grid(settings.lo, settings.hi, points)
+        values = grid_from_the_top(f, lams, top, lazy)
+        golden_refine(f, lams, values, settings.solves - points)
+        best = min(range(len(seen)), key=lambda i: seen[i][1])
+        lam = seen[best][0]
+        at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
+        floor = marginal_floor(f, lambda x: next(s[2] for s in seen if s[0] == x), lams, values,
+                               settings.solves - points, lam,
+                               below=max((s[0] for s in seen if s[0] < lams[int(np.argmin(values))]), default=None))
+        if floor is not None:
+            details.update(lam_rule_below_floor=f"{lam:.6g}", lam_floor_rule=FLOOR_RULE)
+            lam, at_edge = floor
+            best = next(i for i, s in enumerate(seen) if s[0] == lam)
+            change = change if change is not None else floor_change
+        if change is not None:
+            details["lam_rule_minimum"] = f"{lam:.6g}"
 
-        start = lam
-        lam = quasi_optimal_above(change, visit, lam, settings.hi)
-        best = next(i for i, s in enumerate(seen) if s[0] == lam)
-        if image is not None and lam != start:  # the rule's value at the chosen weight (its trace, the probes)
-            fit = evaluate(lam)
-            value = criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
-            seen[best] = (lam, value if math.isfinite(value) else math.inf, fit)
+            def visit(x: float) -> float:
+                """A climbed weight joins the curve: its reconstruction only, with `image`."""
+                if image is None:
+                    return f(x)
+                out_of_time()
+                seen.append((x, math.nan, image(x)))
+                known[x] = math.nan
+                if progress is not None:
+                    progress(x, math.nan)
+                return math.nan
+
+            start = lam
+            lam = quasi_optimal_above(change, visit, lam, settings.hi)
+            best = next(i for i, s in enumerate(seen) if s[0] == lam)
+            if image is not None and lam != start:  # the rule's value at the chosen weight (its trace, the probes)
+                fit = evaluate(lam)
+                value = criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
+                seen[best] = (lam, value if math.isfinite(value) else math.inf, fit)
+        return lam, best, at_edge, change
+
+    try:
+        lam, best, at_edge, change = search()
+    except _SearchStopped:  # the run's time limit: the lowest value so far (a climbed weight's is NaN: not it)
+        best = min(range(len(seen)), key=lambda i: seen[i][1] if not math.isnan(seen[i][1]) else math.inf)
+        lam, at_edge, change = seen[best][0], False, None
+        details["lam_search_stopped"] = f"time limit, after {len(seen)} weights"
     curve = {"lam": np.array([s[0] for s in seen]), "criterion": np.array([s[1] for s in seen]),
              "rss": np.array([s[2].rss for s in seen]), "trace": np.array([s[2].trace for s in seen])}
     if change is not None:

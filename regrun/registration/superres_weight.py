@@ -396,11 +396,13 @@ def floor_climb(problem, evaluate: "Evaluator", bar=None):
     return _climb(evaluate, bar) if problem.weight_quasi_optimal else None
 
 
-def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None) -> Choice:
+def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.Generator, bar=None,
+                           stop=None) -> Choice:
+    """stop: the run's time limit (RunContext.out_of_time), which ends the search with what it has."""
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
                     change=quasi_optimal(problem, evaluate, bar), image=evaluate.image,
-                    floor_change=floor_climb(problem, evaluate, bar))
+                    floor_change=floor_climb(problem, evaluate, bar), stop=stop)
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -432,7 +434,7 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
         settings = problem.weight_settings  # many image solves: a phase with their progress
         # a cap: the grid skips the weights below a rise (parameter_choice.grid_from_the_top)
         with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves, upto=True) as bar:
-            problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar)
+            problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar, ctx.out_of_time)
         problem.weight_searches = [problem.weight_choice]
         problem.weight_search_motion = w0.detach().clone()
         problem.weight_runs = 1
@@ -514,7 +516,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
                  lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
-                 image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar))
+                 image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time)
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
