@@ -601,7 +601,10 @@ def test_a_superres_run_past_its_time_limit_does_not_search_on(tmp_path):
     assert free.metrics["lam_solves"] > 2
     assert cut.metrics["lam_solves"] <= 2  # the first search's one weight, the search again's one at its end
     assert cut.stopped.startswith("the solver stopped: time_limit=1e-09 s reached")
-    assert load(tmp_path / "cut")["stats"]["lam_search_stopped"].startswith("time limit, after 1 weights")
+    cut_file, free_file = load(tmp_path / "cut"), load(tmp_path / "free")
+    assert cut_file["stats"]["lam_search_stopped"] == "time limit, after 1 weight"
+    assert "search cut short by time_limit" in cut_file["attrs"]["message"]
+    assert "cut short" not in free_file["attrs"]["message"]
 
 
 def test_superres_auto_sets_the_weight(device):

@@ -253,7 +253,9 @@ class Choice:
 
     def summary(self) -> str:
         edge = " (at the edge of lam_range: widen it)" if self.at_edge else ""
-        return (f"lam={self.lam:.4g} by {self.rule} in {self.solves} solves, noise sigma {self.sigma:.4g} "
+        cut = " (the search cut short by time_limit: the best weight of those solved)" \
+            if "lam_search_stopped" in self.details else ""
+        return (f"lam={self.lam:.4g} by {self.rule} in {self.solves} solves{cut}, noise sigma {self.sigma:.4g} "
                 f"({self.noise_source}){edge}")
 
 
@@ -391,7 +393,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     except _SearchStopped:  # the run's time limit: the lowest value so far (a climbed weight's is NaN: not it)
         best = min(range(len(seen)), key=lambda i: seen[i][1] if not math.isnan(seen[i][1]) else math.inf)
         lam, at_edge, change = seen[best][0], False, None
-        details["lam_search_stopped"] = f"time limit, after {len(seen)} weights"
+        details["lam_search_stopped"] = f"time limit, after {len(seen)} weight{'s' if len(seen) != 1 else ''}"
     curve = {"lam": np.array([s[0] for s in seen]), "criterion": np.array([s[1] for s in seen]),
              "rss": np.array([s[2].rss for s in seen]), "trace": np.array([s[2].trace for s in seen])}
     if change is not None:

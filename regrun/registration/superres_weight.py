@@ -637,6 +637,8 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
                 f"{' -> '.join(f'{c.lam:.3g}' for c in searches)} at the pre-registered then the solver's final "
                 f"motions; {solves} solves of the image, solver runs: "
                 f"{problem.weight_runs}), noise sigma {choice.sigma:.4g} ({choice.noise_source})")
+        if any("lam_search_stopped" in c.details for c in searches):
+            note += " (a search cut short by time_limit: the best weight of those solved)"
     restarts = getattr(problem, "weight_restarts", None) or []
     if restarts:  # solve_rounds' two starts at the last run again: which was kept and both objectives
         kept, j_fitted, j_first = restarts[-1]
