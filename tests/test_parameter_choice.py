@@ -71,6 +71,10 @@ class Tikhonov:
         filt = self.s**2 / (self.s**2 + lam**2)
         return float(((1 - filt) ** 2 * self.beta**2).sum() + self.perp), float(filt.sum())
 
+    def change(self, lam) -> float:
+        """The reconstruction's change per unit log lam, ||2 lam^2 s_i beta_i / (s_i^2 + lam^2)^2||."""
+        return float(np.linalg.norm(2 * lam**2 * self.s * self.beta / (self.s**2 + lam**2) ** 2))
+
     def fit(self, lam, trace=None) -> pc.Fit:
         x = self.solve(self.b, lam)
         rss = float((self.A @ x - self.b).pow(2).sum())
@@ -196,8 +200,7 @@ def test_quasi_optimality_goes_up_from_the_rules_minimum_to_its_own_first_minimu
     minimum above the rule's; every weight visited is in the curve with the rule's value and its change."""
     t = Tikhonov()
 
-    def change(lam):
-        return float(np.linalg.norm(2 * lam**2 * t.s * t.beta / (t.s**2 + lam**2) ** 2))
+    change = t.change
 
     def fit(lam):
         f = t.fit(lam)
@@ -225,8 +228,7 @@ def test_the_climb_solves_images_only_and_the_rule_at_the_chosen_weight():
     those of the climb with the rule at every weight (NaN in the curve at the weights passed over)."""
     t = Tikhonov()
 
-    def change(lam):
-        return float(np.linalg.norm(2 * lam**2 * t.s * t.beta / (t.s**2 + lam**2) ** 2))
+    change = t.change
 
     ruled, imaged = [], []
 
@@ -563,8 +565,7 @@ def test_the_runs_time_limit_ends_the_search_with_the_best_weight_so_far():
     search runs on (test_the_climb_solves_images_only_and_the_rule_at_the_chosen_weight)."""
     t = Tikhonov()
 
-    def change(lam):
-        return float(np.linalg.norm(2 * lam**2 * t.s * t.beta / (t.s**2 + lam**2) ** 2))
+    change = t.change
 
     every = pc.choose(t.fit, _settings("gcv", 10), t.sigma, "given", change=change)
     for allowed in (1, 3, every.solves - 1):  # in the grid, and (the last) in the climb
