@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from bench_lambda_sr import parse_set  # scripts/bench_lambda_sr.py
 from curves_lambda_sr_cv import write  # the same frame sets as the CV curves
@@ -44,11 +43,18 @@ from regrun.solvers.varpro_cg import VarProCG
 def spectral(G: torch.Tensor, R: torch.Tensor):
     """U, nu with (G + lam^2 R)^-1 = U diag(1/(1 + lam^2 nu)) U^T (G made definite by 1e-12 x its mean diagonal:
     fine pixels no frame sees)."""
-    n = G.shape[0]
-    C = torch.linalg.cholesky(G + 1e-12 * float(G.diagonal().mean()) * torch.eye(n, dtype=G.dtype))
-    Ci = torch.linalg.solve_triangular(C, torch.eye(n, dtype=G.dtype), upper=False)
+    eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
+    C = torch.linalg.cholesky(G + 1e-12 * float(G.diagonal().mean()) * eye)
+    Ci = torch.linalg.solve_triangular(C, eye, upper=False)
     nu, W = torch.linalg.eigh(Ci @ R @ Ci.T)
     return Ci.T @ W, nu.clamp_min(0)
+
+
+def gsure_terms(D: torch.Tensor, beta: torch.Tensor, MP: torch.Tensor) -> tuple[float, float]:
+    """(||P f||^2 - 2 f^T P x_ML, tr P (G + lam^2 R)^-1) at one weight, in spectral() coordinates: f = U (D beta),
+    x_ML = U beta, D = 1/(1 + lam^2 nu), MP = (P U)^T (P U). GSURE = first + 2 s^2 second (+ ||P x||^2)."""
+    c = D * beta
+    return float(c @ (MP @ c)) - 2 * float(c @ (MP @ beta)), float((D * MP.diagonal()).sum())
 
 
 def curve(ctx, path: Path, spec, steps, taus, consistent: bool) -> dict:
@@ -110,8 +116,8 @@ def curve(ctx, path: Path, spec, steps, taus, consistent: bool) -> dict:
                "perr": float((f - x) @ (G @ (f - x))) / m_.sqrt_hd**2}
         for tau, (MP, Px, k, Vk) in proj.items():
             Pf = f if Vk is None else Vk @ (Vk.T @ f)
-            fit = float(c @ (MP @ c)) - 2 * float(c @ (MP @ beta)) + float(Px @ Px)  # the constant added back
-            tr = float((D * MP.diagonal()).sum())
+            fit, tr = gsure_terms(D, beta, MP)
+            fit += float(Px @ Px)  # the constant added back: comparable with the oracle
             row[f"gsure_{tau:g}"] = fit + 2 * s2 * tr  # true sigma: comparable with the oracle err_tau
             row[f"gsureest_{tau:g}"] = fit + 2 * s2_est * tr  # the frames' estimate of sigma
             row[f"err_{tau:g}"] = float(((Pf - Px) ** 2).sum())
