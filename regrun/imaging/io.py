@@ -272,6 +272,23 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
     return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" else f":{key}"))
 
 
+def read_optional_array(path: Path, key: str, what: str) -> np.ndarray | None:
+    """The array `key` of a .npz or .h5/.hdf5 file as float64, or None when the file is a .npy (one array, no
+    keys) or holds no `key`: data a file may carry beside its main array (a sinogram's angles)."""
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path) as data:
+            found = key in data.files
+    elif suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "r") as data:
+            found = key in data
+    else:
+        return None
+    return read_array(path, key, what) if found else None
+
+
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     sorted by file name; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
