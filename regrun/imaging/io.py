@@ -240,6 +240,14 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     return to_fair_layout(check_values(arr, f"image {path}"))
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) in pixels of an image file read_image has read (its header only)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
+
+
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
     """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file (key unused), as float64 in
     the file's own layout. A one-line UserError starting with `what` (the setting or the kind of data) when the
