@@ -67,3 +67,18 @@ def test_angles_that_disagree_with_the_sinogram_are_one_line_errors(device, tmp_
     np.savez(tmp_path / "scan.npz", sinogram=scan[0], angles=angles)
     with pytest.raises(UserError, match=message):
         user_problem(device, tmp_path, sinogram=str(tmp_path / "scan.npz"))
+
+
+def test_a_16_bit_tiff_sinogram_reads_as_its_rows_and_a_colour_one_is_refused(device, tmp_path, scan):
+    """ux4: a detector's 16-bit TIFF was refused as "not a .npy, .npz or .h5/.hdf5 file"."""
+    from PIL import Image
+
+    sino = scan[0]
+    counts = np.round(60000 * sino / sino.max()).astype(np.uint16)
+    Image.fromarray(counts).save(tmp_path / "scan.tif")
+    p, said = user_problem(device, tmp_path, sinogram=str(tmp_path / "scan.tif"))
+    np.testing.assert_array_equal(p.sinogram.cpu().numpy(), counts.astype(np.float64))  # row 0 = view 0, as stored
+    assert p.views == 37 and "counted from its shape (37, 48)" in said
+    Image.fromarray(np.stack([counts.astype(np.uint8)] * 3, -1)).save(tmp_path / "rgb.png")
+    with pytest.raises(UserError, match="colour image"):
+        user_problem(device, tmp_path, sinogram=str(tmp_path / "rgb.png"))

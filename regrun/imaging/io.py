@@ -248,9 +248,30 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return img.size
 
 
+# one grey image read as a 2-D array in its own layout (row 0 at the top): a detector's 16-bit TIFF sinogram
+# (ux4: a user's `sino16.tif` was refused as "not a .npy, .npz or .h5/.hdf5 file")
+ARRAY_IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+
+
+def _read_grey_page(path: Path, what: str) -> np.ndarray:
+    """The one page of a grey PNG/TIFF as float64, row 0 the image's top row, values as stored (16-bit and float
+    kept): an array written as an image, not a picture (no FAIR layout)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        pages = getattr(img, "n_frames", 1)
+        if pages > 1:
+            raise UserError(f"{what}: {path} has {pages} pages; one page (a 2-D array) is read from an image "
+                            "file: save a 3-D array as .npy")
+        if img.mode not in _GREY_MODES:
+            raise UserError(f"{what}: {path} is a colour image ({img.mode}); an array saved as an image is grey "
+                            "(8/16-bit or float)")
+        return np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
+
+
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
-    """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file (key unused), as float64 in
-    the file's own layout. A one-line UserError starting with `what` (the setting or the kind of data) when the
+    """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
+    unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with `what` (the setting or the kind of data) when the
     file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
     if not path.is_file():
         raise UserError(f"{what}: file not found: {path}")
@@ -268,16 +289,18 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
             with h5py.File(path, "r") as data:
                 keys = list(data.keys())
                 arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
+        elif suffix in ARRAY_IMAGE_SUFFIXES:
+            keys, arr = [], _read_grey_page(path, what)
         else:
-            raise UserError(f"{what}: {path} is not a .npy, .npz or .h5/.hdf5 file")
+            raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
-                        "numpy.savez, or .h5 expected)") from None
+                        "numpy.savez, .h5, or a grey .tif/.png expected)") from None
     if arr is None:
         raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
-    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" else f":{key}"))
+    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"))
 
 
 def read_optional_array(path: Path, key: str, what: str) -> np.ndarray | None:

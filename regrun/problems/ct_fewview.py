@@ -237,8 +237,8 @@ class CTFewView(Problem):
     def _read_user_data(self):
         cfg = self.cfg
         if cfg.sinogram is None:
-            raise UserError("problem.data=file needs problem.sinogram=PATH (.npy or .h5, shape (views, n_u) or "
-                            "(views, n_u, n_v))")
+            raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
+                            "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
         sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
                                           "problem.sinogram"), device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
