@@ -67,7 +67,9 @@ def test_eta_leaves_out_failed_jobs_and_the_first_batch():
 
     done = [job(0, "completed"), job(1, "failed")]
     line = sweep.sweep_progress(done, 3, 1.8, [(1, 1.7), (1, 0.1)])
-    assert "ETA 1.7 s" in line, line  # the first (start-paying) batch is all there is: an over- not an under-estimate
+    assert "ETA 1.7 s" in line, line  # the first (start-paying) batch is all there is, its job's time unknown
+    done[0].wall_time = 0.6  # ... known from its results file: the start-up left out
+    assert "ETA 0.6 s" in sweep.sweep_progress(done, 3, 1.8, [(1, 1.7), (1, 0.1)])
     done.append(job(2, "completed"))
     line = sweep.sweep_progress(done, 5, 2.3, [(1, 1.7), (1, 0.1), (1, 0.5)])
     assert "ETA 1.0 s" in line, line  # 0.5 s per job from job 2 alone, 2 jobs left
