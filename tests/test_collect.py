@@ -331,8 +331,8 @@ def test_one_off_runs_of_several_problems_make_no_plot_only_a_real_axis_does(tmp
 
 
 def test_runs_of_several_problems_get_a_table_each_of_their_own_keys(tmp_path):
-    """ux4: `regrun-collect outputs` over a day of 15 runs of 4 problems listed 204 "varying" keys (every key one
-    problem has and another lacks) and wrote one table of 300 columns. Each problem now has its own table."""
+    """ux4: `regrun-collect outputs` over a day of 15 runs of 4 problems listed 168 "varying" keys (every key one
+    problem has and another lacks) and wrote one table of 236 columns. Each problem now has its own table."""
     runs = []
 
     def add(problem, metrics, **config):
