@@ -357,7 +357,7 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
     by_problem = _by_problem(runs)
     if len(by_problem) > 1:
         # a folder of several problems (a day of runs) differs in every key one problem has and another lacks: the
-        # one table of them all had 300 columns (ux4: 15 runs of 4 problems, 168 "varying" keys, 236 columns); each problem
+        # one table of them all (ux4: 15 runs of 4 problems, 168 "varying" keys, 236 columns); each problem
         # gets its own table of the keys that vary among its runs, and of its metrics
         lines += ["", "Problems: " + ", ".join(f"`{name}` ({len(group)} runs)" for name, group in by_problem.items())
                   + "; each has its table below, with the settings that vary among its runs (runs.csv has every "

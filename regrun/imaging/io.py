@@ -284,7 +284,8 @@ def _read_grey_page(path: Path, what: str) -> np.ndarray:
 
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
     """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
-    unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with `what` (the setting or the kind of data) when the
+    unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
+    `what` (the setting or the kind of data) when the
     file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
     if not path.is_file():
         raise UserError(f"{what}: file not found: {path}")

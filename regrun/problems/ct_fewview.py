@@ -249,9 +249,10 @@ class CTFewView(Problem):
         self._read_angles(total)
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:  # before the axis estimate: this is the mistake to name first
+            angles = ", with as many angles" if self.file_angles is not None else ""
             raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views "
-                            f"({Path(str(cfg.sinogram)).name}{', with as many angles' if self.file_angles is not None else ''}): "
-                            f"leave it out or give problem.views=null to use all {total}, or at most {total}")
+                            f"({Path(str(cfg.sinogram)).name}{angles}): leave it out or give problem.views=null "
+                            f"to use all {total}, or at most {total}")
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
             got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
