@@ -402,22 +402,39 @@ def _cfg_job(argv: list[str]) -> bool:
     return any(a in ("--cfg", "-c") and argv[i + 1:i + 2] == ["job"] for i, a in enumerate(argv))
 
 
+# Hydra's flags followed by a value of their own (not a key to explain)
+VALUED_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c", "--package",
+                "-p", "--info", "--experimental-rerun")
+
+
 def _help_or_explain(argv: list[str]) -> None:
     """`regrun --help` and `regrun --explain KEY [overrides]`, from the YAML files' comments (regrun/explain.py)."""
     from .explain import explain, help_text
 
     if "--explain" in argv:
         i = argv.index("--explain")
-        if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+        # every word after --explain that is no override or flag is a key: `--explain problem.resize
+        # problem.template` explained the first and dropped the rest without a word (ux4)
+        keys = [a for k, a in enumerate(argv) if k > i and "=" not in a and not a.startswith("-")
+                and argv[k - 1] not in VALUED_FLAGS]
+        if not keys:
             _error("--explain needs a key, e.g. regrun --explain solver.lam solver=fista_tv")
-        overrides = _overrides(argv[:i] + argv[i + 2:])
+        overrides = _overrides(argv[:i] + argv[i + 1:])
         # the solver the run would take: `--explain solver.registrar problem=crab_detection` explains
         # hierarchical's key, as `regrun problem=crab_detection` runs it (it said "unknown config key")
         implied = _implied_solver(overrides)
-        try:
-            print(explain(argv[i + 1], overrides + ([f"solver={implied}"] if implied else [])))
-        except UserError as exc:
-            _error(str(exc))
+        texts, errors = [], []
+        for key in keys:
+            try:
+                texts.append(explain(key, overrides + ([f"solver={implied}"] if implied else [])))
+            except UserError as exc:
+                errors.append(str(exc))
+        if texts:
+            print("\n\n".join(texts))
+        for message in errors[:-1]:
+            print(f"regrun: error: {message}", file=sys.stderr)
+        if errors:
+            _error(errors[-1])
         sys.exit(0)
     if any(a in ("--help", "-h") for a in argv):
         print(help_text())

@@ -311,6 +311,38 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _by_problem(runs: list[Run]) -> dict[str, list[Run]]:
+    """The runs by problem name, in the order the problems first appear."""
+    out: dict[str, list[Run]] = {}
+    for run in runs:
+        out.setdefault(str(run.attrs.get("problem", "")), []).append(run)
+    return out
+
+
+def _runs_table(runs: list[Run], params: list[str], metrics: list[str]) -> list[str]:
+    """The markdown table of runs: id, status, solver, the settings `params`, wall time, each metric (with the
+    paper's value and the verdict where a run carries one)."""
+    paper = [m for m in metrics if any(m in r.paper for r in runs)]
+    gpu_peak = any("gpu_peak_memory_mb" in r.attrs for r in runs)
+    header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])
+    for m in metrics:
+        header += [m] + ([f"{m} (paper)", f"{m} verdict"] if m in paper else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        cells = [run.run_id[:8], run.status, str(run.attrs.get("solver", ""))]
+        cells += [_fmt(run.config.get(p)) for p in params] + [_fmt(run.attrs.get("wall_time"))]
+        if gpu_peak:
+            cells.append(_fmt(run.attrs.get("gpu_peak_memory_mb")))
+        verdicts = {c.metric: c for c in run_claims(run)}
+        for m in metrics:
+            cells.append(_fmt(run.metrics.get(m)))
+            if m in paper:
+                c = verdicts.get(m)
+                cells += [_fmt(run.paper.get(m)), f"{c.verdict} ({c.tolerance})" if c else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[str], shared: dict[str, Any],
              metrics: list[str], plots: list[Path], out_dir: Path, groups: list[dict[str, Any]] = ()) -> str:
     counts: dict[str, int] = {}
@@ -322,18 +354,22 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
     if dropped:
         lines.append(f"{dropped} older results file(s) of the same configs were left out (one row per config "
                      "hash, a completed one first; `--all` keeps them).")
-    lines += ["", f"Varying: {', '.join(f'`{p}`' for p in params) or 'nothing'}."]
+    by_problem = _by_problem(runs)
+    if len(by_problem) > 1:
+        # a folder of several problems (a day of runs) differs in every key one problem has and another lacks: the
+        # one table of them all (ux4: 15 runs of 4 problems, 168 "varying" keys, 236 columns); each problem
+        # gets its own table of the keys that vary among its runs, and of its metrics
+        lines += ["", "Problems: " + ", ".join(f"`{name}` ({len(group)} runs)" for name, group in by_problem.items())
+                  + "; each has its table below, with the settings that vary among its runs (runs.csv has every "
+                  "column)."]
+    else:
+        lines += ["", f"Varying: {', '.join(f'`{p}`' for p in params) or 'nothing'}."]
     notable = {f"{k}.name": next(iter(names)) for k in ("problem", "solver")
                if len(names := {r.attrs.get(k) for r in runs}) == 1}
     notable.update({k: v for k, v in shared.items() if "." not in k or k == "device.name"})
     if notable:
         lines.append("Shared: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in notable.items()) + ".")
     lines += ["", "Devices:"] + hardware_lines(runs)
-    paper = [m for m in metrics if any(m in r.paper for r in runs)]
-    gpu_peak = any("gpu_peak_memory_mb" in r.attrs for r in runs)
-    header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])
-    for m in metrics:
-        header += [m] + ([f"{m} (paper)", f"{m} verdict"] if m in paper else [])
     claims = [(run, c) for run in runs for c in run_claims(run)]
     if claims:
         counts = {}
@@ -348,19 +384,13 @@ def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[
         lines += ["", "## Groups", "", "Statistics over each group of runs the preset's `collect:` block names; "
                   "a run without the metric (one that did not complete) is not within the target.", ""]
         lines += group_markdown(list(groups))
-    lines += ["", "## Runs", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for run in runs:
-        cells = [run.run_id[:8], run.status, str(run.attrs.get("solver", ""))]
-        cells += [_fmt(run.config.get(p)) for p in params] + [_fmt(run.attrs.get("wall_time"))]
-        if gpu_peak:
-            cells.append(_fmt(run.attrs.get("gpu_peak_memory_mb")))
-        verdicts = {c.metric: c for c in run_claims(run)}
-        for m in metrics:
-            cells.append(_fmt(run.metrics.get(m)))
-            if m in paper:
-                c = verdicts.get(m)
-                cells += [_fmt(run.paper.get(m)), f"{c.verdict} ({c.tolerance})" if c else ""]
-        lines.append("| " + " | ".join(cells) + " |")
+    for name, group in by_problem.items():
+        if len(by_problem) > 1:
+            group_params = varying_params(group)[0]
+            group_metrics = [m for m in metrics if any(m in r.metrics for r in group)]
+            lines += ["", f"## Runs: {name}", ""] + _runs_table(group, group_params, group_metrics)
+        else:
+            lines += ["", "## Runs", ""] + _runs_table(group, params, metrics)
     bad = [r for r in runs if r.status not in ("completed",)]
     if bad:
         lines += ["", "## Not completed", "", "| run | status | error | folder |", "|---|---|---|---|"]
@@ -748,9 +778,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs = written["runs"]
     done = sum(r.status == "completed" for r in runs)
     params = written["params"]
-    # a folder of many problems varies in hundreds of keys: the console names a few, summary.md and runs.csv all
-    shown = ", ".join(params[:8]) + (f" and {len(params) - 8} more (summary.md lists them)" if len(params) > 8 else "")
-    print(f"regrun-collect: {len(runs)} runs ({done} completed) varying {shown or 'nothing'}")
+    by_problem = _by_problem(runs)
+    if len(by_problem) > 1:  # a folder of several problems: summary.md has a table per problem
+        print(f"regrun-collect: {len(runs)} runs ({done} completed) of {len(by_problem)} problems: "
+              + ", ".join(f"{name} ({len(group)})" for name, group in by_problem.items()))
+    else:
+        # a run's many keys: the console names a few, summary.md and runs.csv all
+        shown = ", ".join(params[:8]) + (f" and {len(params) - 8} more (summary.md lists them)" if len(params) > 8
+                                         else "")
+        print(f"regrun-collect: {len(runs)} runs ({done} completed) varying {shown or 'nothing'}")
     if written["groups"]:
         print("\n".join(group_markdown(written["groups"])))
     for key in ("csv", "groups_csv", "iterations", "markdown", "json"):

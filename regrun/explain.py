@@ -159,6 +159,16 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
+def _shown(value) -> str:
+    """A value as a user types it on the command line: YAML's null/true/false (Python's None read as a word to
+    type, `problem.resize = None`: ux4), a section as YAML, anything else as Python writes it."""
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_yaml(value).strip()
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value)
+
+
 def explain(key: str, overrides: list[str]) -> str:
     """`regrun --explain KEY [overrides]`: the key's value in the composed config, its description and the file
     that sets it; for a group name (`solver`), every key of the chosen option."""
@@ -177,8 +187,7 @@ def explain(key: str, overrides: list[str]) -> str:
             width = max((len(k) for k in docs), default=0)
             for k, d in docs.items():
                 value = OmegaConf.select(cfg, f"{group}.{k}", default=d.value)
-                shown = OmegaConf.to_yaml(value).strip() if OmegaConf.is_config(value) else repr(value)
-                prefix = f"  {group}.{k:<{width}} = {shown:<12}  "
+                prefix = f"  {group}.{k:<{width}} = {_shown(value):<12}  "
                 lines.append(prefix + _wrap(d.comment, len(prefix)))
             return "\n".join(lines)
         doc = docs.get(rest)
@@ -199,8 +208,7 @@ def explain(key: str, overrides: list[str]) -> str:
         hint = f"; did you mean {' or '.join(f'`{k}`' for k in near)}?" if near else ""
         raise UserError(f"unknown config key {key!r}{hint} (`regrun --help` lists the groups and top-level keys; "
                         f"`regrun --explain {group}` lists a group's keys)")
-    shown = OmegaConf.to_yaml(value).strip() if OmegaConf.is_config(value) else repr(value)
-    lines = [f"{key} = {shown}"]
+    lines = [f"{key} = {_shown(value)}"]
     lines.append(f"  {doc.comment}" if doc and doc.comment else "  (no description in the YAML: please add one)")
     if doc is not None:
         lines.append(f"  default {doc.value or '(a section)'} in {doc.path.relative_to(config_dir().parent)}:"

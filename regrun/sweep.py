@@ -307,11 +307,21 @@ def own_sweep_dir(base: DictConfig, launcher: Any, sweep_dir: Path) -> Path:
     return candidate
 
 
-def sweep_progress(done: list[Job], todo: int, elapsed: float, first: tuple[int, float] | None = None) -> str:
+FAILED_STATES = ("failed", "invalid")  # jobs that stopped at a mistake: their seconds say nothing of the others'
+
+
+def sweep_progress(done: list[Job], todo: int, elapsed: float,
+                   batches: Sequence[tuple[int, float]] = ()) -> str:
     """The line after each batch: jobs run so far of those to run, by status, time and ETA: time per job times the
-    jobs left (jobs of one sweep cost alike more often than not; the line says it counts jobs). `first`: (jobs in
-    the first batch, when it ended); once later jobs ran, the rate leaves the first batch out, since it also paid
-    the sweep's one-off start (imports, the launcher: 15 of the first 21.5 s in a sweep of 0.6-second jobs)."""
+    jobs left (jobs of one sweep cost alike more often than not; the line says it counts jobs). `batches`: each
+    batch's (jobs, seconds) in run order, `done` in the same order. The rate counts the batches that ran a job
+    to its end and leaves out
+    - the first batch once a later one counts, since it also paid the sweep's one-off start (imports, the
+      launcher: 15 of the first 21.5 s in a sweep of 0.6-second jobs); while it is the only one, its jobs' own
+      wall times stand for it (ux4's held-out sweep: 7.6 s against its batch's 14.2 s; the next job took 8.1);
+    - batches whose jobs all failed: a mistake stops a job in a fraction of a second (ux4: after `lm,LM,
+      trust_exact`'s quick failure the line said "ETA 0.1 s" for a 0.5 s job); with no other batch the ETA is
+      unknown and the line says so."""
     from .monitor import _duration
 
     states = {}
@@ -320,10 +330,24 @@ def sweep_progress(done: list[Job], todo: int, elapsed: float, first: tuple[int,
     text = f"regrun: sweep: {len(done)}/{todo} jobs run"
     text += " (" + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items())) + ")" if states else ""
     text += f", {_duration(elapsed)}"
-    if 0 < len(done) < todo:
-        n0, t0 = first if first is not None and len(done) > first[0] else (0, 0.0)
-        text += f", ETA {_duration((elapsed - t0) / (len(done) - n0) * (todo - len(done)))} (counting jobs)"
-    return text
+    if not 0 < len(done) < todo:
+        return text
+    counted, start = [], 0  # (jobs, seconds) of the batches that ran a job to its end
+    for k, (n, seconds) in enumerate(batches):
+        ran = [j for j in done[start:start + n] if j.state not in FAILED_STATES]
+        if ran and k == 0:
+            # the first batch's seconds hold the sweep's start; its jobs' own times (results files) do not
+            walls = [j.wall_time for j in ran if j.wall_time is not None]
+            seconds = min(seconds, max(walls)) if len(walls) == len(ran) else seconds
+        if ran:
+            counted.append((k, n, seconds))
+        start += n
+    if len(counted) > 1 and counted[0][0] == 0:
+        counted = counted[1:]
+    if not counted:
+        return text + ", ETA unknown (only failed jobs so far)"
+    jobs, seconds = sum(n for _, n, _ in counted), sum(t for _, _, t in counted)
+    return text + f", ETA {_duration(seconds / jobs * (todo - len(done)))} (counting jobs)"
 
 
 def _sigterm_stops_the_sweep(signum, frame):
@@ -346,7 +370,7 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
              + " earlier)" if again else "")
           + (f", {skipped} completed earlier (skipped)" if skipped else "")
           + (f", {at_once} at a time" if at_once > 1 else ", one after the other"), flush=True)
-    t0, first = time.perf_counter(), None
+    t0, batches = time.perf_counter(), []
     # SIGTERM to the sweep's own process (`kill`, a login node's session ending, Slurm's end of the job that runs
     # the sweep) as Ctrl-C: the sweep says what ran and stops its workers. Without it the process died silently
     # and joblib's workers, orphaned, went on running jobs nobody would collect (userpass).
@@ -373,9 +397,9 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
             for job, ret in zip(batch, returns):
                 _record(job, sweep_dir, ret, launch_error)
             elapsed = time.perf_counter() - t0
-            first = first or (launched, elapsed)
+            batches.append((len(batch), elapsed - sum(t for _, t in batches)))
             if len(todo) > len(batch):  # one batch (a parallel launcher): the table at the end says it all
-                print(sweep_progress(todo[:launched], len(todo), elapsed, first), flush=True)
+                print(sweep_progress(todo[:launched], len(todo), elapsed, batches), flush=True)
             if any(j.state == "interrupted" for j in batch):
                 report.interrupted = True
                 break

@@ -328,3 +328,26 @@ def test_one_off_runs_of_several_problems_make_no_plot_only_a_real_axis_does(tmp
     monkeypatch.setattr(collect, "_grid", grid)
     paths = collect.plot_metrics(runs, params, ["J", "psnr"], tmp_path)
     assert [p.name for p in paths] == ["metrics_vs_solver.theta.png"] and drawn == [1]  # J only: psnr is not there
+
+
+def test_runs_of_several_problems_get_a_table_each_of_their_own_keys(tmp_path):
+    """ux4: `regrun-collect outputs` over a day of 15 runs of 4 problems listed 168 "varying" keys (every key one
+    problem has and another lacks) and wrote one table of 236 columns. Each problem now has its own table."""
+    runs = []
+
+    def add(problem, metrics, **config):
+        runs.append(collect.Run(tmp_path, {"solver": "s", "status": "completed", "run_id": str(len(runs)) * 64,
+                                           "problem": problem}, config, [], metrics, {}))
+
+    add("affine", {"J": 1.0}, **{"solver.theta": 0.1, "problem.size": 32})
+    add("affine", {"J": 2.0}, **{"solver.theta": 1.0, "problem.size": 32})
+    add("sr", {"psnr": 30.0}, **{"problem.factor": 2, "problem.lam": 0.1})
+    add("sr", {"psnr": 31.0}, **{"problem.factor": 2, "problem.lam": 0.2})
+    params, shared = collect.varying_params(runs)
+    assert len(params) == 4  # across problems every key "varies"
+    text = collect.markdown(runs, 0, [tmp_path], params, shared, ["J", "psnr"], [], tmp_path)
+    assert "Problems: `affine` (2 runs), `sr` (2 runs)" in text and "Varying:" not in text
+    affine = text.split("## Runs: affine")[1].split("## Runs: sr")[0]
+    sr = text.split("## Runs: sr")[1]
+    assert affine.splitlines()[2] == "| run | status | solver | solver.theta | wall (s) | J |", affine
+    assert sr.splitlines()[2] == "| run | status | solver | problem.lam | wall (s) | psnr |", sr

@@ -59,6 +59,24 @@ def test_parallelism_of_launchers():
     assert sweep.parallelism(conf({"_target_": slurm, "array_parallelism": 16})) == 16
 
 
+def test_eta_leaves_out_failed_jobs_and_the_first_batch():
+    """ux4: after `-m solver.optimizer=lm,LM,trust_exact` (job 1 fails at once) the line said "ETA 0.1 s" for a
+    0.5 s job: a failed job's seconds set the rate. Now only batches that ran a job to its end count."""
+    def job(i, state):
+        return sweep.Job(i, [], state=state)
+
+    done = [job(0, "completed"), job(1, "failed")]
+    line = sweep.sweep_progress(done, 3, 1.8, [(1, 1.7), (1, 0.1)])
+    assert "ETA 1.7 s" in line, line  # the first (start-paying) batch is all there is, its job's time unknown
+    done[0].wall_time = 0.6  # ... known from its results file: the start-up left out
+    assert "ETA 0.6 s" in sweep.sweep_progress(done, 3, 1.8, [(1, 1.7), (1, 0.1)])
+    done.append(job(2, "completed"))
+    line = sweep.sweep_progress(done, 5, 2.3, [(1, 1.7), (1, 0.1), (1, 0.5)])
+    assert "ETA 1.0 s" in line, line  # 0.5 s per job from job 2 alone, 2 jobs left
+    line = sweep.sweep_progress([job(0, "failed")], 3, 0.2, [(1, 0.2)])
+    assert "ETA unknown (only failed jobs so far)" in line, line
+
+
 def test_gpu_slots_spread_concurrent_jobs(monkeypatch, tmp_path):
     import torch
 

@@ -191,10 +191,19 @@ def read_png16(path: Path) -> np.ndarray:
     return (samples[..., 0] * 256 + samples[..., 1]).astype(np.float64)
 
 
+def _upright(img):
+    """The image as a viewer shows it: turned by its EXIF orientation, as a phone writes a portrait shot (pixels
+    stored landscape, the tag saying turn them). Without it a phone's pair read 756x1008 against 1008x756 (ux4)."""
+    from PIL import ImageOps
+
+    orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    return ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
+
+
 def read_image_channels(path: str | Path) -> np.ndarray:
     """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
     or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped); other colour
-    modes (palette, CMYK, ...) are converted to RGB."""
+    modes (palette, CMYK, ...) are converted to RGB. Turned upright by the EXIF orientation (_upright)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -203,6 +212,7 @@ def read_image_channels(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             deep = any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
+            img = img if deep and img.format == "PNG" else _upright(img)  # read_png16 reads the file's bytes
             if img.mode in _GREY_MODES:
                 arr = np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
             elif deep and img.format == "PNG":
@@ -223,7 +233,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;
     16-bit and float images keep their values. `resize=N` resamples to N x N pixels with PIL's bicubic
-    filter first (as the paper does)."""
+    filter first (as the paper does). Turned upright by the EXIF orientation first (_upright)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -231,6 +241,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         raise UserError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
+            img = _upright(img)
             img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)
@@ -240,9 +251,41 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     return to_fair_layout(check_values(arr, f"image {path}"))
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) in pixels of an image file as read_image reads it (upright: EXIF orientation applied)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        width, height = img.size
+        turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # the orientations that swap width and height
+        return (height, width) if turned else (width, height)
+
+
+# one grey image read as a 2-D array in its own layout (row 0 at the top): a detector's 16-bit TIFF sinogram
+# (ux4: a user's `sino16.tif` was refused as "not a .npy, .npz or .h5/.hdf5 file")
+ARRAY_IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+
+
+def _read_grey_page(path: Path, what: str) -> np.ndarray:
+    """The one page of a grey PNG/TIFF as float64, row 0 the image's top row, values as stored (16-bit and float
+    kept): an array written as an image, not a picture (no FAIR layout)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        pages = getattr(img, "n_frames", 1)
+        if pages > 1:
+            raise UserError(f"{what}: {path} has {pages} pages; one page (a 2-D array) is read from an image "
+                            "file: save a 3-D array as .npy")
+        if img.mode not in _GREY_MODES:
+            raise UserError(f"{what}: {path} is a colour image ({img.mode}); an array saved as an image is grey "
+                            "(8/16-bit or float)")
+        return np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
+
+
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
-    """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file (key unused), as float64 in
-    the file's own layout. A one-line UserError starting with `what` (the setting or the kind of data) when the
+    """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
+    unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
+    `what` (the setting or the kind of data) when the
     file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
     if not path.is_file():
         raise UserError(f"{what}: file not found: {path}")
@@ -260,16 +303,35 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
             with h5py.File(path, "r") as data:
                 keys = list(data.keys())
                 arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
+        elif suffix in ARRAY_IMAGE_SUFFIXES:
+            keys, arr = [], _read_grey_page(path, what)
         else:
-            raise UserError(f"{what}: {path} is not a .npy, .npz or .h5/.hdf5 file")
+            raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
-                        "numpy.savez, or .h5 expected)") from None
+                        "numpy.savez, .h5, or a grey .tif/.png expected)") from None
     if arr is None:
         raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
-    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" else f":{key}"))
+    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"))
+
+
+def read_optional_array(path: Path, key: str, what: str) -> np.ndarray | None:
+    """The array `key` of a .npz or .h5/.hdf5 file as float64, or None when the file is a .npy (one array, no
+    keys) or holds no `key`: data a file may carry beside its main array (a sinogram's angles)."""
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path) as data:
+            found = key in data.files
+    elif suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "r") as data:
+            found = key in data
+    else:
+        return None
+    return read_array(path, key, what) if found else None
 
 
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:

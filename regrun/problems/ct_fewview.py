@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.io import read_array, resolve_data_path
+from ..imaging.io import read_array, read_optional_array, resolve_data_path
 from ..metrics import psnr, rel_error, ssim
 from ..plots import image_grid
 from ..registry import register_problem
@@ -101,6 +101,7 @@ class CTFewView(Problem):
         self.axis_warning = ""
         self.truth_warning = ""
         self.baseline_warning = ""
+        self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
             self.views = check_int("problem.views", cfg.views, 1)
@@ -138,7 +139,10 @@ class CTFewView(Problem):
         span = 180.0 if self.kind == "parallel" else 360.0
         span = check_float("problem.angle_range", span if cfg.angle_range is None else cfg.angle_range, 0.0, True)
         start = math.radians(check_float("problem.angle_start", cfg.angle_start))
-        angles = uniform_angles(views, False) * (math.radians(span) / math.pi) + start
+        if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
+            angles = self.file_angles + start
+        else:
+            angles = uniform_angles(views, False) * (math.radians(span) / math.pi) + start
         width = self.shape[0] * self.voxel
         sod = check_float("problem.source_origin", cfg.source_origin, 0.0, True) * width
         odd = check_float("problem.origin_detector", cfg.origin_detector, 0.0) * width
@@ -233,8 +237,8 @@ class CTFewView(Problem):
     def _read_user_data(self):
         cfg = self.cfg
         if cfg.sinogram is None:
-            raise UserError("problem.data=file needs problem.sinogram=PATH (.npy or .h5, shape (views, n_u) or "
-                            "(views, n_u, n_v))")
+            raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
+                            "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
         sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
                                           "problem.sinogram"), device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
@@ -242,10 +246,19 @@ class CTFewView(Problem):
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
         self._check_sinogram(sino.numpy(), str(cfg.sinogram))
         total = sino.shape[0]
+        self._read_angles(total)
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:  # before the axis estimate: this is the mistake to name first
-            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views: give "
-                            f"problem.views=null to use all {total}, or at most {total}")
+            angles = ", with as many angles" if self.file_angles is not None else ""
+            raise UserError(f"problem.views={self.views} but the sinogram holds only {total} views "
+                            f"({Path(str(cfg.sinogram)).name}{angles}): leave it out or give problem.views=null "
+                            f"to use all {total}, or at most {total}")
+        if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
+            got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
+                   f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
+                   " degrees)" if self.file_angles is not None else f"its shape {tuple(sino.shape)}")
+            self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
+                                   f"counted from {got}")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
             self._geometry(total, list(sino.shape[1:]))
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
@@ -263,6 +276,25 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _read_angles(self, views: int) -> None:
+        """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
+        checked against the sinogram's views and kept for the geometry (self.file_angles, radians)."""
+        cfg = self.cfg
+        path = resolve_data_path(str(cfg.sinogram))
+        angles = read_optional_array(path, str(cfg.angles_key), "problem.angles_key")
+        if angles is None:
+            return
+        where = f"problem.sinogram={cfg.sinogram}"
+        if angles.ndim != 1 or len(angles) != views:
+            raise UserError(f"{where}: its '{cfg.angles_key}' holds {angles.size} angles (shape {angles.shape}) "
+                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees")
+        span = float(angles.max() - angles.min())
+        if views > 8 and span <= 2 * math.pi + 1e-9:
+            # 9 or more views within 6.3 degrees is no CT scan; radians are the likely unit
+            raise UserError(f"{where}: its {views} angles span {span:.4g}, which reads as radians: regrun takes "
+                            f"degrees (save numpy.degrees(angles))")
+        self.file_angles = torch.as_tensor(np.radians(angles), dtype=torch.float64)
 
     def _axis_geometry(self, sino: torch.Tensor, total: int) -> Geometry:
         """rotation_centre=auto: the scan with the rotation axis where the data put it on the detector

@@ -18,7 +18,7 @@ from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
-from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, read_image, resolve_data_path
+from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, image_size, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
@@ -137,6 +137,9 @@ class MultiscaleAffine(Problem):
             raise UserError(f"problem.turn_step={cfg.turn_step!r} must divide 360 (e.g. 90, 45, 30)")
         self.w_true = None
         self.ref_landmarks = self.tmpl_landmarks = None
+        # problem.resize on a user's pair: each image's own pixels per cell of the N x N grid, along x1 and x2
+        # (its width / N, height / N), by which results are reported in the user's pixels (None: cells are pixels)
+        self.user_pixels: dict[str, tuple[float, float]] | None = None
         if cfg.data == "synthetic":
             self._load_synthetic(cfg.synthetic)
         else:
@@ -254,6 +257,11 @@ class MultiscaleAffine(Problem):
             self.label = f"{Path(t_path).name} -> {Path(r_path).name}"
         t = read_image(t_path, resize)
         r = read_image(r_path, resize)
+        if cfg.data == "files" and resize is not None and cfg.get("omega") is None:
+            # PIL's resize maps the image's box onto the N x N box (pixel centres at (i + 0.5) W / N), so a
+            # point's coordinates scale by W / N and H / N exactly (ux4: w_affine was in the squashed frame)
+            self.user_pixels = {which: tuple(n / resize for n in image_size(path))
+                                for which, path in (("template", t_path), ("reference", r_path))}
         if t.shape != r.shape:
             raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
                             f"{r.shape[0]}x{r.shape[1]}; use problem.resize=N to bring both to N x N")
@@ -398,6 +406,38 @@ class MultiscaleAffine(Problem):
                                            bins=self.mi_bins, weights=opts.get("weights"))
         return PointwiseObjective(image, self.transformation, x, r_values, **opts)
 
+    @property
+    def pixel(self) -> tuple[float, float]:
+        """The width of one of the reference's own pixels along x1 and x2, in domain units: the unit of the
+        `_px` metrics (a cell, unless problem.resize squashed a user's image: then the image's pixel)."""
+        if self.user_pixels is None:
+            return self.grid.h
+        return tuple(h / s for h, s in zip(self.grid.h, self.user_pixels["reference"]))
+
+    @property
+    def cell_px(self) -> float:
+        """The reference's own pixels per cell (geometric mean of the two axes; 1 without problem.resize): the
+        verdict's thresholds are in cells of the grid registered on, the reported `_px` metrics in pixels."""
+        if self.user_pixels is None:
+            return 1.0
+        s1, s2 = self.user_pixels["reference"]
+        return math.sqrt(s1 * s2)
+
+    def in_user_pixels(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w, w_affine) as reported: with problem.resize on a user's pair, in the images' own pixels, so that
+        y maps the reference's pixel coordinates (FAIR's layout: x1 from the left, x2 from the bottom) to the
+        template's: A' = S_T A S_R^-1, b' = S_T b, S = diag(width / N, height / N) of each image; w's centred
+        form becomes y = A' (x - c_R) + c_T + b' with each image's own centre. Unchanged without resize."""
+        w_affine = self.to_affine(w)
+        if self.user_pixels is None:
+            return w, w_affine
+        st = w.new_tensor(self.user_pixels["template"])
+        sr = w.new_tensor(self.user_pixels["reference"])
+        scale = st[:, None] / sr[None, :]
+        a = (w_affine[:4].reshape(2, 2) * scale).reshape(4)
+        out = torch.cat((a, w_affine[4:] * st))
+        return torch.cat((a, w[4:] * st)) if self.transformation.center is not None else out, out
+
     def to_affine(self, w: torch.Tensor) -> torch.Tensor:
         """The parameters w of this problem's transformation as (A11, A12, A21, A22, b1, b2) of y = A x + b."""
         if self.transformation.center is None:
@@ -523,7 +563,7 @@ class MultiscaleAffine(Problem):
             res0, res0_f, *_, reverse0 = features(self.identity)
             # |grad R| per cell, from the reference's spline at its cell centres
             _, grad_r, _ = spline.evaluate_derivatives(spline.coefficients(self.reference, 0.0), self.grid, self.x)
-            h = grad_r.new_tensor(self.grid.h)
+            h = grad_r.new_tensor(self.pixel)
             grad_rms = float((grad_r * h).pow(2).sum(-1).mean().sqrt())
         # the noise left in R - a T(y) - b: T's scaled by the gain, so that nothing changes with T's intensities
         # on blurred images, Immerkaer's estimate corrected for the blur (filters.noise_level: it read the noise of
@@ -575,7 +615,7 @@ class MultiscaleAffine(Problem):
             col = jac.norm(dim=0).clamp(min=1e-300)
             step = torch.linalg.lstsq(jac / col, -r[:, None]).solution[:, 0] / col
             d = self.transformation.points(wb[0] + step, self.x) - self.transformation.points(wb[0], self.x)
-            h = d.new_tensor(self.grid.h)
+            h = d.new_tensor(self.pixel)
             return float((d / h).pow(2).sum(-1).mean().sqrt())
 
     def _redescent_px(self, w: torch.Tensor) -> float:
@@ -600,7 +640,7 @@ class MultiscaleAffine(Problem):
             if not (math.isfinite(j1) and j1 < j0) or not self.overlap_admitted(v):
                 return 0.0
             d = self.transformation.points(v, self.x) - self.transformation.points(w0, self.x)
-            return float((d / d.new_tensor(self.grid.h)).pow(2).sum(-1).mean().sqrt())
+            return float((d / d.new_tensor(self.pixel)).pow(2).sum(-1).mean().sqrt())
 
     def _tile_misfit(self, inside, fitted, grad2, noise) -> float:
         """The median over TILE x TILE-cell tiles (at least 90% inside the overlap) of each tile's own misfit_px,
@@ -632,27 +672,36 @@ class MultiscaleAffine(Problem):
         Synthetic pairs know their truth: poor when it is missed by more than a pixel. FAIR's pairs show two
         subjects (two hands, two heads), whose residual no alignment removes: no residual verdict there."""
         out = []
+        # the lines are drawn in cells of the grid registered on; the metrics are in the reference's own pixels
+        # (problem.resize: cell_px of them per cell)
+        px = self.cell_px
+        m, n = self.grid.m
+        misfit_line, step_line = MISFIT_WARN_PX * px, GAIN_STEP_WARN_PX * px
+
+        def above(line: float, cells: float) -> str:
+            return (f"warning above {line:.2g}" if px == 1.0 else
+                    f"warning above {line:.2g} px, {cells} cells of the {m}x{n} grid registered on")
         if self.cfg.data == "files" and "misfit_px" in metrics:
             q, misfit = metrics["fit_quality"], metrics["misfit_px"]
-            if (misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN) and self.distance == "mi":
+            if (misfit > misfit_line or q < FIT_QUALITY_WARN) and self.distance == "mi":
                 out.append(f"poor fit: the residual left after the best smooth map of the template's intensities is "
-                           f"what a misalignment of {misfit:.2g} px would leave (warning above {MISFIT_WARN_PX}), "
+                           f"what a misalignment of {misfit:.2g} px would leave ({above(misfit_line, MISFIT_WARN_PX)}), "
                            f"fit_quality {q:.2f} (warning below {FIT_QUALITY_WARN}): the registration has failed, "
                            f"or the reference is no function of the template's intensity (modalities that show "
                            f"different structures); this verdict cannot tell those apart")
-            elif misfit > MISFIT_WARN_PX or q < FIT_QUALITY_WARN:
+            elif misfit > misfit_line or q < FIT_QUALITY_WARN:
                 out.append(f"poor fit: the residual left is what a misalignment of {misfit:.2g} px would leave "
-                           f"(warning above {MISFIT_WARN_PX}), fit_quality {q:.2f} (warning below "
+                           f"({above(misfit_line, MISFIT_WARN_PX)}), fit_quality {q:.2f} (warning below "
                            f"{FIT_QUALITY_WARN}); the registration has probably failed, or the images differ in "
                            f"content: try problem.init=moments, problem.distance=ncc for intensity changes")
-            elif metrics.get("redescent_px", 0.0) > GAIN_STEP_WARN_PX:  # NaN compares False
+            elif metrics.get("redescent_px", 0.0) > step_line:  # NaN compares False
                 out.append(f"poor fit: a lower minimum of the intensity-invariant distance (ncc) lies "
-                           f"{metrics['redescent_px']:.2g} px away (warning above {GAIN_STEP_WARN_PX}), found from the "
+                           f"{metrics['redescent_px']:.2g} px away ({above(step_line, GAIN_STEP_WARN_PX)}), found from the "
                            f"answer through the images at half the resolution: the answer is a false minimum of "
                            f"the fine level (try solver.min_size=64 or problem.distance=ncc)")
-            elif metrics.get("gain_step_px", 0.0) > GAIN_STEP_WARN_PX:  # NaN compares False
+            elif metrics.get("gain_step_px", 0.0) > step_line:  # NaN compares False
                 out.append(f"poor fit: one Gauss-Newton step of the intensity-invariant distance (ncc) would move "
-                           f"the answer by {metrics['gain_step_px']:.2g} px (warning above {GAIN_STEP_WARN_PX}): it is "
+                           f"the answer by {metrics['gain_step_px']:.2g} px ({above(step_line, GAIN_STEP_WARN_PX)}): it is "
                            f"not the best fit up to an intensity gain and offset (an intensity change pulls ssd "
                            f"off; try problem.distance=ncc)")
         if self.cfg.data == "synthetic" and metrics.get("disp_rmse", 0.0) > 1.0:
@@ -697,7 +746,8 @@ class MultiscaleAffine(Problem):
             metrics["disp_rmse_initial"] = self.displacement_rmse(self.identity)
         with torch.no_grad():
             registered = fine.warped(w)
-        arrays = {"w": w.detach().cpu().numpy(), "w_affine": self.to_affine(w.detach()).cpu().numpy(),
+        w_user, w_affine = self.in_user_pixels(w.detach())
+        arrays = {"w": w_user.cpu().numpy(), "w_affine": w_affine.cpu().numpy(),
                   "registered": registered.cpu().numpy()}
         self._registered = arrays["registered"]
         return metrics, arrays
