@@ -113,6 +113,7 @@ class ImageSolve:
         self.cg_iters, self.cg_rtol = cg_iters, cg_rtol
         self.x0 = model.initial_image()
         self.z0 = None  # PCG: the probes' images at the last weight (warm start of the next)
+        self.solved_probes: dict[float, torch.Tensor] = {}  # PCG: the probes' images by weight (warm_start)
         self.accurate = False  # PCG: the bar relative to the warm start's residual (quasi-optimality's climb)
 
     def _pad(self, frames_flat: torch.Tensor) -> torch.Tensor:
@@ -168,6 +169,8 @@ class ImageSolve:
         normal = self.normal_at(lam)
 
         def solve(rhs, start=None):
+            if start is None and rhs.dim() > 1 and not self.accurate:  # the climb keeps its starts (its bar is
+                start = self.warm_start(lam)  # relative to them), the image its own: see warm_start
             if start is None:
                 start = self.x0 if rhs.dim() == 1 else self.z0
             ref = None
@@ -179,6 +182,26 @@ class ImageSolve:
             return pcg(normal, rhs, precond, start, self.cg_iters, self.cg_rtol, ref=ref).x
 
         return solve
+
+    def warm_start(self, lam: float) -> torch.Tensor | None:
+        """PCG's start at lam for the probes' block, from their images at the weights solved to the search's bar:
+        between the nearest solved below and above, linear in log lam; else the nearest. The search's
+        golden-section steps land between weights it solved, not next to the last one (at 256^2 from 16 frames the
+        last solved lay 1.6-2.6x away where a neighbour lay 1.2x away): from the last weight the four golden steps'
+        probe solves took 274 PCG iterations, from this start 188, the trace the same to 6 digits. The image keeps
+        the last weight's image: from this start its solves took 22 iterations instead of 63, but stopped at the
+        bar with the misfit 1e-3 higher (33272 against 33238 at lam 0.11), as much as GCV's two lowest points differ
+        there (docs/superres.md, "Fifteenth round (srcolour)")."""
+        done = self.solved_probes
+        if not done:
+            return None
+        x = math.log(lam)
+        below = [k for k in done if k < lam]
+        above = [k for k in done if k > lam]
+        if below and above:
+            a, b = max(below), min(above)
+            return torch.lerp(done[a], done[b], (x - math.log(a)) / (math.log(b) - math.log(a)))
+        return done[min(done, key=lambda k: abs(math.log(k) - x))]
 
     def normal_at(self, lam: float):
         """f -> (A_d^T A_d + lam^2 h_f L^T L) f, matrix-free (the PCG path's operator; batched over leading
@@ -218,6 +241,7 @@ class ImageSolve:
         over leading dimensions with PCG."""
         m = self.model
         normal_solve = self.normal_solver(lam)
+        self.lam_solving = lam  # the weight trace() stores the probes' images under
 
         def predict(frames_flat):
             f = normal_solve(self.op.rmatvec(self._pad(frames_flat)))
@@ -244,6 +268,8 @@ class ImageSolve:
         block = torch.stack(list(probes))
         tangents, images = predict(block)
         self.z0 = images.detach()
+        if not self.accurate:
+            self.solved_probes[self.lam_solving] = self.z0
         for z, tangent in zip(block, tangents):
             total += float((z * tangent).sum())
         return total / len(probes)
@@ -305,7 +331,14 @@ class Evaluator:
         if fit is None:
             fit = self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam)
         elif self.probes is not None and math.isnan(fit.trace):
-            fit.trace = self.solve.trace(self.solve.prediction(lam), frame_data(self.model)[0], self.probes)
+            # a climbed weight's trace (the chosen one's): to the search's own bar and from its probes' images at
+            # the weights around it, as every trace on the curve was solved (from the climb's last weight, to
+            # the bar relative to that start, it took 66 PCG iterations at 256^2 from 16 frames; 18 so)
+            accurate, self.solve.accurate = self.solve.accurate, False
+            try:
+                fit.trace = self.solve.trace(self.solve.prediction(lam), frame_data(self.model)[0], self.probes)
+            finally:
+                self.solve.accurate = accurate
         return fit
 
     def image(self, lam: float) -> Fit:
