@@ -455,6 +455,20 @@ class Carried:
     path: str
 
 
+def announced_solves(settings: ChoiceSettings) -> int:
+    """The search's cap on its progress bar: the rule's budget (settings.solves: parameter_choice.choose's log
+    grid of half of it, at least 3, then golden-section steps with the rest) and the marginal likelihood's floor's
+    golden-section steps where it binds (marginal_floor: as many as the rule's). Quasi-optimality's climb, whose
+    length is not known, turns the bar open-ended when it starts. The bar announced settings.solves alone: 10 on
+    tif16, whose search ran 19 with an ETA that was minutes short (docs/sweeps.md, "Third new-user pass"). The
+    search again at the final motion can also solve grid weights above its start that the rule's scan skipped
+    (parameter_choice.grid_from_the_top's `top`): past the cap the bar says so."""
+    points = max(3, settings.solves // 2)  # choose()'s split of the budget
+    if settings.solves - points < 2:
+        points = settings.solves
+    return settings.solves + settings.solves - points
+
+
 def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
     """With problem.lambda_f=auto, choose the weight at the starting motion w0 and put it into the model
     (once per run); Carried for a weight from another run; None for a fixed weight."""
@@ -466,7 +480,7 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
         gen = ctx.generator(int(problem.cfg.lam_seed))
         settings = problem.weight_settings  # many image solves: a phase with their progress
         # a cap: the grid skips the weights below a rise (parameter_choice.grid_from_the_top)
-        with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves, upto=True) as bar:
+        with ctx.phase(f"lambda_f choice ({settings.rule})", total=announced_solves(settings), upto=True) as bar:
             problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar, ctx.out_of_time)
         problem.weight_searches = [problem.weight_choice]
         problem.weight_search_motion = w0.detach().clone()
@@ -606,7 +620,8 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
             # the motion the weight was searched at is (nearly) the final one: the same curve again, a search's
             # CPU (half of auto's at 256x256 from 16 frames) for nothing (docs/superres.md, "Eighth round")
             break
-        with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1, upto=True) as bar:
+        with ctx.phase("lambda_f at the final motion", total=announced_solves(problem.weight_settings) + 1,
+                       upto=True) as bar:
             moved = rechoose(problem, w, ctx, bar)
         if not moved:
             break

@@ -1,12 +1,17 @@
-"""The weight search's PCG starts (registration/superres_weight.ImageSolve.warm_start): the trace's probes start
-from their images at the weights solved around the new one (linear in log lam between the nearest below and above,
-else the nearest), and the climbed weight's trace is solved to the search's own bar. The start changes how many
-iterations a solve takes, not what it converges to: the traces stay the dense path's."""
+"""The weight search's cost (registration/superres_weight): its PCG starts (ImageSolve.warm_start: the trace's
+probes start from their images at the weights solved around the new one, linear in log lam between the nearest
+below and above, else the nearest; the climbed weight's trace is solved to the search's own bar), which change how
+many iterations a solve takes, not what it converges to (the traces stay the dense path's); and the cap its
+progress bar announces (announced_solves)."""
 import math
 
+import numpy as np
 import pytest
 import torch
+from test_parameter_choice import Tikhonov, _settings
 from test_superres_weight_paths import problem, solve_by
+
+import regrun.optim.parameter_choice as pc
 
 import regrun.registration.superres_weight as sw
 from regrun.optim.parameter_choice import rademacher
@@ -76,3 +81,24 @@ def test_a_climbed_weights_trace_is_solved_to_the_searchs_bar(device, monkeypatc
     assert torch.equal(start, between)
     exact = sw.evaluate_at(p.model, ref, probes, 0.05 * math.sqrt(2))
     assert full.trace == pytest.approx(exact.trace, rel=1e-8)
+
+
+@pytest.mark.parametrize("budget", [4, 6, 10, 12])
+def test_the_announced_cap_holds_the_floors_solves(budget):
+    """Where the marginal likelihood's floor binds (GCV with tr H taken as 0 on Tikhonov: its minimum the range's
+    lower edge, test_parameter_choice's case) the floor's golden-section steps come on top of the rule's budget:
+    the search solves exactly the announced cap (15 for the default 10), no more."""
+    t = Tikhonov()
+
+    def fit(lam):
+        f = t.fit(lam, trace=0.0)
+        x = t.solve(t.b, lam)
+        shrink = lam**2 / (t.s**2 + lam**2)
+        f.energy, f.logdet = f.rss + lam**2 * float(x @ x), float(np.log(shrink).sum())
+        return f
+
+    settings = _settings("gcv", budget)
+    choice = pc.choose(fit, settings, t.sigma, "given")
+    assert choice.details.get("lam_floor_rule") == pc.FLOOR_RULE
+    assert choice.solves == sw.announced_solves(settings)
+    assert sw.announced_solves(_settings("gcv", 10)) == 15
