@@ -102,3 +102,28 @@ def test_the_announced_cap_holds_the_floors_solves(budget):
     assert choice.details.get("lam_floor_rule") == pc.FLOOR_RULE
     assert choice.solves == sw.announced_solves(settings)
     assert sw.announced_solves(_settings("gcv", 10)) == 15
+
+
+def test_the_probes_bar_is_looser_but_in_the_climb(device, monkeypatch):
+    """The PCG path solves the trace's probes to PROBE_RTOL_FACTOR times lam_cg_rtol and the image to lam_cg_rtol;
+    in the climb (bars relative to the starts) both keep lam_cg_rtol."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    probes = rademacher(1, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    s = solve_by("pcg", monkeypatch, p, w)
+    s.cg_rtol = 1e-9
+    seen = []
+    pcg = sw.pcg
+
+    def spy(normal, rhs, precond, x0=None, iters=200, rtol=1e-8, ref=None):
+        seen.append((rhs.dim(), rtol))
+        return pcg(normal, rhs, precond, x0, iters, rtol, ref=ref)
+
+    monkeypatch.setattr(sw, "pcg", spy)
+    ev = sw.Evaluator(p.model, s, probes)
+    ev(0.05)
+    assert seen == [(1, 1e-9), (2, 1e-9 * sw.PROBE_RTOL_FACTOR)] and sw.PROBE_RTOL_FACTOR > 1
+    seen.clear()
+    s.accurate = True
+    sw.evaluate_at(p.model, s, probes, 0.07)
+    assert seen == [(1, 1e-9), (2, 1e-9)]

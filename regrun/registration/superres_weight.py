@@ -92,6 +92,17 @@ SLQ_TOL = 1e-4
 SLQ_SEED = 20261205
 
 
+# The PCG path's bar for the trace's probes, in multiples of problem.lam_cg_rtol (the image's). The rule's value
+# reads the probes only through the trace, which a looser solve barely moves: at 256^2 from 16 frames (motorcycle
+# RGB, the pre-registered motion) 10x looser moved every trace of the search by at most 1.2 of 48000 (2.5e-5; one
+# probe's own spread is ~1%) and GCV's values by at most 1.6e-5 relative, a twelfth of the smallest difference
+# between two of its points there (0.250416 / 0.250616), for 354 probe PCG iterations instead of 553; 100x moved
+# them by 2e-4 relative, as much as that difference, and is not used. The image keeps lam_cg_rtol: the misfit
+# reads its solve's error directly (at that bar from another start it moved by 1e-3 relative: warm_start), see
+# docs/superres.md, "Fifteenth round (srcolour)".
+PROBE_RTOL_FACTOR = 10.0
+
+
 class ImageSolve:
     """f(lam) at a fixed motion and the frames' prediction A_d f, as functions of the frames (for the trace)."""
 
@@ -179,7 +190,9 @@ class ImageSolve:
                 # nearby weight already meets 1e-5 below ~0.03 and is returned unsolved (ellipses 128^2 0.3%: the
                 # same misfit at five weights), so the image's change over lam would be the solver's noise
                 ref = (rhs - normal(start.expand_as(rhs))).norm(dim=-1, keepdim=True)
-            return pcg(normal, rhs, precond, start, self.cg_iters, self.cg_rtol, ref=ref).x
+            # the probes' block (more than one dimension) to a bar PROBE_RTOL_FACTOR looser, but in the climb
+            rtol = self.cg_rtol * (PROBE_RTOL_FACTOR if rhs.dim() > 1 and not self.accurate else 1.0)
+            return pcg(normal, rhs, precond, start, self.cg_iters, rtol, ref=ref).x
 
         return solve
 
