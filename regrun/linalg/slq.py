@@ -36,8 +36,12 @@ def lanczos_logdet(apply: Callable[[torch.Tensor], torch.Tensor], probes: torch.
     data, so a per-unknown tolerance is what its value sees)."""
     k, n = probes.shape
     norms2 = (probes * probes).sum(-1)  # (k,)
-    q = probes / norms2.sqrt()[:, None]
-    basis = [q]
+    # the Lanczos vectors in one buffer (k, steps, n), filled row by row: the full reorthogonalization reads a view
+    # of the rows so far (stacking the list afresh each step copied them all: at 256^2 with 2 probes, 40 steps
+    # took 1.4 CPU-s with a diagonal `apply`, 0.3 so; docs/superres.md, "Fifteenth round (srcolour)")
+    basis = torch.empty(k, steps, n, dtype=probes.dtype, device=probes.device)
+    basis[:, 0] = probes / norms2.sqrt()[:, None]
+    q = basis[:, 0]
     alphas: list[torch.Tensor] = []
     betas: list[torch.Tensor] = []
     prev_q = torch.zeros_like(q)
@@ -47,9 +51,9 @@ def lanczos_logdet(apply: Callable[[torch.Tensor], torch.Tensor], probes: torch.
         w = apply(q) - beta[:, None] * prev_q
         alpha = (w * q).sum(-1)
         w = w - alpha[:, None] * q
-        stacked = torch.stack(basis, 1)  # (k, j + 1, n): full reorthogonalization, twice (Kahan's "twice is enough")
+        stacked = basis[:, : j + 1]  # (k, j + 1, n): full reorthogonalization, twice (Kahan's "twice is enough")
         for _ in range(2):
-            w = w - torch.einsum("kjn,kj->kn", stacked, torch.einsum("kjn,kn->kj", stacked, w))
+            w = w - torch.bmm(torch.bmm(stacked, w[:, :, None]).transpose(1, 2), stacked)[:, 0]
         alphas.append(alpha)
         done = j + 1
         beta = w.norm(dim=-1)
@@ -61,8 +65,9 @@ def lanczos_logdet(apply: Callable[[torch.Tensor], torch.Tensor], probes: torch.
             if change <= tol * n or last:
                 break
         betas.append(beta)
-        prev_q, q = q, w / beta[:, None]
-        basis.append(q)
+        prev_q = q
+        basis[:, j + 1] = w / beta[:, None]
+        q = basis[:, j + 1]
     return SLQResult(logdet=estimate, steps=done, change=change)
 
 

@@ -92,6 +92,17 @@ SLQ_TOL = 1e-4
 SLQ_SEED = 20261205
 
 
+# The PCG path's bar for the trace's probes, in multiples of problem.lam_cg_rtol (the image's). The rule's value
+# reads the probes only through the trace, which a looser solve barely moves: at 256^2 from 16 frames (motorcycle
+# RGB, the pre-registered motion) 10x looser moved every trace of the search by at most 1.2 of 48000 (2.5e-5; one
+# probe's own spread is ~1%) and GCV's values by at most 1.6e-5 relative, a twelfth of the smallest difference
+# between two of its points there (0.250416 / 0.250616), for 354 probe PCG iterations instead of 553; 100x moved
+# them by 2e-4 relative, as much as that difference, and is not used. The image keeps lam_cg_rtol: the misfit
+# reads its solve's error directly (at that bar from another start it moved by 1e-3 relative: warm_start), see
+# docs/superres.md, "Fifteenth round (srcolour)".
+PROBE_RTOL_FACTOR = 10.0
+
+
 class ImageSolve:
     """f(lam) at a fixed motion and the frames' prediction A_d f, as functions of the frames (for the trace)."""
 
@@ -113,6 +124,7 @@ class ImageSolve:
         self.cg_iters, self.cg_rtol = cg_iters, cg_rtol
         self.x0 = model.initial_image()
         self.z0 = None  # PCG: the probes' images at the last weight (warm start of the next)
+        self.solved_probes: dict[float, torch.Tensor] = {}  # PCG: the probes' images by weight (warm_start)
         self.accurate = False  # PCG: the bar relative to the warm start's residual (quasi-optimality's climb)
 
     def _pad(self, frames_flat: torch.Tensor) -> torch.Tensor:
@@ -168,6 +180,8 @@ class ImageSolve:
         normal = self.normal_at(lam)
 
         def solve(rhs, start=None):
+            if start is None and rhs.dim() > 1 and not self.accurate:  # the climb keeps its starts (its bar is
+                start = self.warm_start(lam)  # relative to them), the image its own: see warm_start
             if start is None:
                 start = self.x0 if rhs.dim() == 1 else self.z0
             ref = None
@@ -176,9 +190,31 @@ class ImageSolve:
                 # nearby weight already meets 1e-5 below ~0.03 and is returned unsolved (ellipses 128^2 0.3%: the
                 # same misfit at five weights), so the image's change over lam would be the solver's noise
                 ref = (rhs - normal(start.expand_as(rhs))).norm(dim=-1, keepdim=True)
-            return pcg(normal, rhs, precond, start, self.cg_iters, self.cg_rtol, ref=ref).x
+            # the probes' block (more than one dimension) to a bar PROBE_RTOL_FACTOR looser, but in the climb
+            rtol = self.cg_rtol * (PROBE_RTOL_FACTOR if rhs.dim() > 1 and not self.accurate else 1.0)
+            return pcg(normal, rhs, precond, start, self.cg_iters, rtol, ref=ref).x
 
         return solve
+
+    def warm_start(self, lam: float) -> torch.Tensor | None:
+        """PCG's start at lam for the probes' block, from their images at the weights solved to the search's bar:
+        between the nearest solved below and above, linear in log lam; else the nearest. The search's
+        golden-section steps land between weights it solved, not next to the last one (at 256^2 from 16 frames the
+        last solved lay 1.6-2.6x away where a neighbour lay 1.2x away): from the last weight the four golden steps'
+        probe solves took 274 PCG iterations, from this start 188, the trace the same to 6 digits. The image keeps
+        the last weight's image: from this start its solves took 22 iterations instead of 63, but stopped at the
+        bar with the misfit 1e-3 higher (33272 against 33238 at lam 0.11), as much as GCV's two lowest points differ
+        there (docs/superres.md, "Fifteenth round (srcolour)")."""
+        done = self.solved_probes
+        if not done:
+            return None
+        x = math.log(lam)
+        below = [k for k in done if k < lam]
+        above = [k for k in done if k > lam]
+        if below and above:
+            a, b = max(below), min(above)
+            return torch.lerp(done[a], done[b], (x - math.log(a)) / (math.log(b) - math.log(a)))
+        return done[min(done, key=lambda k: abs(math.log(k) - x))]
 
     def normal_at(self, lam: float):
         """f -> (A_d^T A_d + lam^2 h_f L^T L) f, matrix-free (the PCG path's operator; batched over leading
@@ -218,6 +254,7 @@ class ImageSolve:
         over leading dimensions with PCG."""
         m = self.model
         normal_solve = self.normal_solver(lam)
+        self.lam_solving = lam  # the weight trace() stores the probes' images under
 
         def predict(frames_flat):
             f = normal_solve(self.op.rmatvec(self._pad(frames_flat)))
@@ -244,6 +281,8 @@ class ImageSolve:
         block = torch.stack(list(probes))
         tangents, images = predict(block)
         self.z0 = images.detach()
+        if not self.accurate:
+            self.solved_probes[self.lam_solving] = self.z0
         for z, tangent in zip(block, tangents):
             total += float((z * tangent).sum())
         return total / len(probes)
@@ -305,7 +344,14 @@ class Evaluator:
         if fit is None:
             fit = self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam)
         elif self.probes is not None and math.isnan(fit.trace):
-            fit.trace = self.solve.trace(self.solve.prediction(lam), frame_data(self.model)[0], self.probes)
+            # a climbed weight's trace (the chosen one's): to the search's own bar and from its probes' images at
+            # the weights around it, as every trace on the curve was solved (from the climb's last weight, to
+            # the bar relative to that start, it took 66 PCG iterations at 256^2 from 16 frames; 18 so)
+            accurate, self.solve.accurate = self.solve.accurate, False
+            try:
+                fit.trace = self.solve.trace(self.solve.prediction(lam), frame_data(self.model)[0], self.probes)
+            finally:
+                self.solve.accurate = accurate
         return fit
 
     def image(self, lam: float) -> Fit:
@@ -422,6 +468,20 @@ class Carried:
     path: str
 
 
+def announced_solves(settings: ChoiceSettings) -> int:
+    """The search's cap on its progress bar: the rule's budget (settings.solves: parameter_choice.choose's log
+    grid of half of it, at least 3, then golden-section steps with the rest) and the marginal likelihood's floor's
+    golden-section steps where it binds (marginal_floor: as many as the rule's). Quasi-optimality's climb, whose
+    length is not known, turns the bar open-ended when it starts. The bar announced settings.solves alone: 10 on
+    tif16, whose search ran 19 with an ETA that was minutes short (docs/sweeps.md, "Third new-user pass"). The
+    search again at the final motion can also solve grid weights above its start that the rule's scan skipped
+    (parameter_choice.grid_from_the_top's `top`): past the cap the bar says so."""
+    points = max(3, settings.solves // 2)  # choose()'s split of the budget
+    if settings.solves - points < 2:
+        points = settings.solves
+    return settings.solves + settings.solves - points
+
+
 def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
     """With problem.lambda_f=auto, choose the weight at the starting motion w0 and put it into the model
     (once per run); Carried for a weight from another run; None for a fixed weight."""
@@ -433,7 +493,7 @@ def settle_weight(problem, w0: torch.Tensor, ctx) -> Choice | Carried | None:
         gen = ctx.generator(int(problem.cfg.lam_seed))
         settings = problem.weight_settings  # many image solves: a phase with their progress
         # a cap: the grid skips the weights below a rise (parameter_choice.grid_from_the_top)
-        with ctx.phase(f"lambda_f choice ({settings.rule})", total=settings.solves, upto=True) as bar:
+        with ctx.phase(f"lambda_f choice ({settings.rule})", total=announced_solves(settings), upto=True) as bar:
             problem.weight_choice = choose_superres_weight(problem, w0, settings, gen, bar, ctx.out_of_time)
         problem.weight_searches = [problem.weight_choice]
         problem.weight_search_motion = w0.detach().clone()
@@ -573,7 +633,8 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
             # the motion the weight was searched at is (nearly) the final one: the same curve again, a search's
             # CPU (half of auto's at 256x256 from 16 frames) for nothing (docs/superres.md, "Eighth round")
             break
-        with ctx.phase("lambda_f at the final motion", total=problem.weight_settings.solves + 1, upto=True) as bar:
+        with ctx.phase("lambda_f at the final motion", total=announced_solves(problem.weight_settings) + 1,
+                       upto=True) as bar:
             moved = rechoose(problem, w, ctx, bar)
         if not moved:
             break
