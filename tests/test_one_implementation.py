@@ -168,7 +168,7 @@ def test_one_array_reader(tmp_path):
     with pytest.raises(UserError, match="problem.sinogram: file not found"):
         read_array(tmp_path / "none.npy", "x", "problem.sinogram")
     (tmp_path / "a.txt").write_text("1")
-    with pytest.raises(UserError, match=r"a.txt is not a \.npy, \.npz or \.h5/\.hdf5 file"):
+    with pytest.raises(UserError, match=r"a.txt is not a \.npy, \.npz, \.h5/\.hdf5 or grey \.tif/\.png file"):
         read_array(tmp_path / "a.txt", "x", "problem.sinogram")
 
 
