@@ -14,6 +14,7 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --batch heldout15 --seed 15171 --out outputs/heldout15_files
     python scripts/bench_crab_files.py --batch greycrab --seed 17411 --out outputs/greycrab_a
     python scripts/bench_crab_files.py --batch greycal --seed 17501 --out outputs/greycal_a
+    python scripts/bench_crab_files.py --batch greyspeed --seed 17651 --out outputs/greyspeed_a
 
 `--batch heldout15` (docs/detection.md, "Held-out batch heldout15 and large scenes"): the synthetic crab, the
 authors' crab and the robot at angles uniform over the whole circle, scenes from 300x400 to 2048x2048 px, one to
@@ -145,7 +146,7 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_files")
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
-    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal"),
+    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed"),
                     help="which cases")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
@@ -157,6 +158,8 @@ def main(argv=None):
         cases = heldout15_cases(args, GREYCRAB, borders=0)
     elif args.batch == "greycal":  # the same generator on the GREYCAL list
         cases = heldout15_cases(args, GREYCAL, borders=0)
+    elif args.batch == "greyspeed":  # the same generator on the GREYSPEED list
+        cases = heldout15_cases(args, GREYSPEED, borders=0)
     else:
         cases = heldout14_cases(args)
     rows = []
@@ -218,6 +221,22 @@ GREYCAL = (("synthetic", "clutter", (384, 512), 1, "grey8.png"),
            ("robot", "clutter", (480, 640), 1, "greyq90.jpg"),
            ("robot", "clutter", (400, 720), 2, "grey16.png"),
            ("robot", "clutter", (384, 512), 0, "grey16.png"))
+
+# greyspeed (docs/detection.md, "Grey photos at full size: time"): the authors' crab and the robot (and one synthetic
+# crab file) in grey 8-bit PNG, 16-bit PNG and grey JPEG from 384x512 to 1536x2048, one to three objects and none
+GREYSPEED = (("refine_crab", "clutter", (384, 512), 1, "grey8.png"),
+             ("refine_crab", "beach", (480, 640), 1, "greyq90.jpg"),
+             ("refine_crab", "clutter", (768, 1024), 2, "grey16.png"),
+             ("refine_crab", "beach", (1024, 1536), 2, "greyq90.jpg"),
+             ("refine_crab", "clutter", (1536, 2048), 3, "grey8.png"),
+             ("refine_crab", "clutter", (384, 512), 0, "grey16.png"),
+             ("synthetic", "clutter", (600, 800), 2, "greyq90.jpg"),
+             ("robot", "clutter", (384, 512), 1, "grey8.png"),
+             ("robot", "clutter", (480, 640), 1, "grey16.png"),
+             ("robot", "clutter", (400, 720), 2, "grey8.png"),
+             ("robot", "clutter", (600, 800), 1, "greyq90.jpg"),
+             ("robot", "clutter", (1024, 1536), 2, "grey16.png"),
+             ("robot", "clutter", (384, 512), 0, "grey8.png"))
 
 
 def heldout15_cases(args, specs=None, borders: int = 5) -> list:
