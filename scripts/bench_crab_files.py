@@ -79,11 +79,11 @@ def save(image: torch.Tensor, path: Path, fmt: str) -> None:
         Image.fromarray(rgb, "RGB").save(path)
 
 
-def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int) -> dict:
+def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int, overrides=()) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "regrun.cli", "problem=crab_detection", f"problem.template={template}",
            "problem.scene.source=file", f"problem.scene.path={path}", f"problem.scale={scale}",
-           f"problem.data_dir={data_dir}", f"hydra.run.dir={out}"]
+           f"problem.data_dir={data_dir}", f"hydra.run.dir={out}", *overrides]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # GNU time reports this child's own peak RSS (RUSAGE_CHILDREN's ru_maxrss is the largest child so far)
@@ -148,6 +148,10 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed"),
                     help="which cases")
+    ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
+    ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
+                    "colour control of a grey file's scene; the name keeps the batch's)")
+    ap.add_argument("--write-only", action="store_true", help="write the image files and stop (no runs)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     args.data_dir = str(Path(args.data_dir).resolve())
@@ -166,13 +170,18 @@ def main(argv=None):
     for name, template, image, truths, fmt, *outside in cases:
         if args.only and name not in args.only:
             continue
+        fmt = args.format or fmt
         path = out / (name if name.endswith(fmt.split(".")[-1]) else f"{name}.{fmt.split('.')[-1]}")
         save(image, path, fmt)
+        if args.write_only:
+            print(path, " ".join(f"{t.angle:.1f}" for t in truths or []))
+            continue
         row = {"case": name, "template": template, "file": path.name, "size": f"{image.shape[1]}x{image.shape[2]}",
                "truth_angles": " ".join(f"{t.angle:.1f}" for t in truths or [])}
         if outside:
             row["leaves_outside"] = "+".join(sorted(set().union(*outside[0])))
-        row.update(run_file(template, path, out / f"run_{name.replace('.', '_')}", args.data_dir, args.scale))
+        row.update(run_file(template, path, out / f"run_{name.replace('.', '_')}", args.data_dir, args.scale,
+                            args.override))
         if truths is None:
             row["success"] = int(row["rc"] == 2 and row.get("stderr_lines", 0) == 1)
         elif row["rc"] == 0:

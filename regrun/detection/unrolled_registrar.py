@@ -98,6 +98,9 @@ class UnrolledSettings:
     spike_coarse_step: float  # the same search's angle step for spike nodes (their motif spans the part layout)
     coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
     coarse_keep_min_area: float  # ... for leaves whose cost mask has at least this many pixels (0: every leaf)
+    coarse_keep_area: float  # pixels per coarse_keep strides: a larger scene keeps proportionally more (0: off)
+    coarse_rank: str  # what ranks the leaves' strides for coarse_keep: cost (the coarse search's masked L2) |
+                      # correlation (the first round's normalised correlation at each stride's starts)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     spike_dtype: torch.dtype | None  # the spike nodes' descent; None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
@@ -373,7 +376,7 @@ class UnrolledRegistrar:
             step = st.spike_coarse_step if spike else st.coarse_step
             fft = _fft_units(shape, motif, len(coarse_angles(angles, step)), st.spike_coarse_pool if spike else 1)
             k = st.coarse_starts
-            strides = st.spike_keep if spike else self.leaf_coarse_keep(motif)
+            strides = st.spike_keep if spike else self.leaf_coarse_keep(motif, shape)
             items = k * (min(strides, len(grid)) if strides else len(grid))
         else:
             fft = 0.0
@@ -479,13 +482,15 @@ class UnrolledRegistrar:
             # the FFT search over every shift at coarse angles picks each stride's starts (and, for spike nodes,
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
-            strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif)
+            strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif, scene.shape)
+            by_correlation = motif.kind == "texture" and st.coarse_rank == "correlation" and 0 < strides < len(grid)
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             # the search only picks starts and strides (the descent then runs in work_dtype): float32 for spike
             # nodes too, where their float64 FFTs were 40% of a half-size detection (docs/detection.md, crab6)
             coarse_dtype = st.leaf_dtype or dt
             keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
-                                     coarse_angles(angles, step), st.coarse_starts, first, strides,
+                                     coarse_angles(angles, step), st.coarse_starts, first,
+                                     0 if by_correlation else strides,
                                      pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
                                      # the chunks report their share of the whole search: since crabbig each
                                      # chunk's scan runs right after its FFTs, so the time between two reports
@@ -494,8 +499,11 @@ class UnrolledRegistrar:
                                      # a near-empty scan rate for its full-resolution scan: etafull)
                                      progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
                                      pose_dtype=work_dtype)
-            self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
+            if by_correlation:
+                keep, w0 = self._keep_by_correlation(y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype),
+                                                     anchors, keep, w0.to(work_dtype), k, strides)
+            self._say(plan.coarse, plan, plan.names[0])
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = w0.to(work_dtype)
         else:
@@ -566,15 +574,35 @@ class UnrolledRegistrar:
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).clamp(min=0)
         return _to_fit(res.w.detach().to(scene.dtype), loss, anchors.to(scene.dtype), motif)
 
+    def _keep_by_correlation(self, y, x, mask, anchors, keep, w0, k: int, strides: int):
+        """The `strides` strides (of `keep`, k starts each in w0, stride-major) whose best start has the highest
+        normalised correlation with the motif under the first leaf round's cost (its input blur and quadrature),
+        and their starts. One evaluation per start, no descent: in grey the coarse search's masked L2 ranked the
+        robot's true arms below 128 strides of clutter of the template's mean grey (docs/detection.md, greyspeed)."""
+        items = anchors[keep].repeat_interleave(k, 0).to(y.dtype)
+        cost_of = self._leaf_cost_factory(y, x, mask, items, self.settings.leaf_rounds[0])
+        score = torch.empty(items.shape[0], dtype=y.dtype, device=y.device)
+        for idx in self._chunks(torch.arange(items.shape[0], device=y.device), mask, self.settings.leaf_rounds[0]):
+            score[idx] = cost_of(idx).correlation(w0[idx], torch.arange(idx.numel(), device=y.device))
+        best = torch.where(torch.isfinite(score), score, torch.full_like(score, -math.inf)).reshape(-1, k).amax(1)
+        top = torch.sort(torch.topk(best, strides).indices).values  # stride order kept (ties, dedup: as before)
+        return keep[top], w0.reshape(-1, k, 3)[top].reshape(-1, 3)
+
     def merge(self, fit: StrideFit) -> StrideFit:
         """A node's strides with strides added (completion): each basin once, as __call__ reports them."""
         return deduplicate(fit, self.settings.dedup)
 
-    def leaf_coarse_keep(self, motif: Motif) -> int:
-        """coarse_keep for this leaf: only parts whose cost mask covers at least coarse_keep_min_area pixels are
-        pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin eye's up to 146th)."""
+    def leaf_coarse_keep(self, motif: Motif, shape) -> int:
+        """coarse_keep for this leaf on a scene of `shape` (..., H, W): only parts whose cost mask covers at least
+        coarse_keep_min_area pixels are pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin
+        eye's up to 146th); with coarse_keep_area, a scene larger than that many pixels keeps coarse_keep times its
+        area over it (the clutter a true stride must outrank grows with the scene)."""
         st = self.settings
-        return st.coarse_keep if float(motif.mask.sum()) >= st.coarse_keep_min_area else 0
+        if float(motif.mask.sum()) < st.coarse_keep_min_area:
+            return 0
+        if st.coarse_keep and st.coarse_keep_area > 0:
+            return math.ceil(st.coarse_keep * max(1.0, shape[-2] * shape[-1] / st.coarse_keep_area))
+        return st.coarse_keep
 
     def for_extraction(self) -> "UnrolledRegistrar":
         """The same registrar without pruning (every leaf stride through every round; coarse_keep off), for the

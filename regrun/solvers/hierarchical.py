@@ -43,6 +43,7 @@ REGISTRAR_ALIASES = {"unrolled": "descent", "covering": "exhaustive"}
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
 LEAF_RANKS = ("correlation", "cost")
+COARSE_RANKS = ("cost", "correlation")
 LEAF_OBJECTIVES = ("cost", "correlation", "both")
 ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
@@ -237,6 +238,10 @@ def make_registrar(cfg, scale: int, grey: bool = False):
                          2 * int(grey) + (0 if scale == 1 else 1)],
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
+        # grey ranks the strides by correlation (docs/detection.md, greyspeed); both checked at every colour
+        coarse_keep_area=check_float(*(("solver.descent.coarse_keep_area_grey", u.coarse_keep_area_grey) if grey else
+                                       ("solver.descent.coarse_keep_area", u.coarse_keep_area)), 0.0) / scale**2,
+        coarse_rank=_coarse_rank(u, grey),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         spike_dtype=None if u.spike_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
@@ -247,6 +252,14 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         # spike maps are sums of sigma0-wide bumps: pooled until they are as narrow as the searched width that was
         # validated (half size's 1.5 px), the coarse search keeps their peaks and costs 1/pool^2 (full size: 2)
         spike_coarse_pool=_spike_coarse_pool(cfg, u, scale)))
+
+
+def _coarse_rank(u, grey: bool) -> str:
+    """solver.descent.coarse_rank, or coarse_rank_grey for a scene matched in grey (both checked either way: a bad
+    value is said whichever scene runs). Grey ranks by correlation (docs/detection.md, greyspeed)."""
+    check_choice("solver.descent.coarse_rank", u.coarse_rank, COARSE_RANKS)
+    check_choice("solver.descent.coarse_rank_grey", u.coarse_rank_grey, COARSE_RANKS)
+    return u.coarse_rank_grey if grey else u.coarse_rank
 
 
 def _spike_coarse_pool(cfg, u, scale: int) -> int:
