@@ -80,3 +80,27 @@ def test_a_grey_scene_takes_coarse_rank_grey():
 def test_the_shipped_settings_name_a_coarse_rank():
     shipped = dataclasses.asdict(_settings())
     assert shipped["coarse_rank"] in ("cost", "correlation")
+
+
+def test_grey_starts_per_stride_and_the_extraction_keeps_the_colour_ones():
+    """coarse_starts_grey is a grey detection's starts per stride; its extraction keeps coarse_starts (the grey
+    templates' motifs and calibrations were made with it); a colour scene uses coarse_starts for both."""
+    cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_starts=2",
+                   "solver.descent.coarse_starts_grey=4"]).solver
+    for grey, starts in ((False, 2), (True, 4)):
+        reg = make_registrar(cfg, 2, grey)
+        assert (reg.settings.coarse_starts, reg.for_extraction().settings.coarse_starts) == (starts, 2)
+    bad = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_starts_grey=0"]).solver
+    with pytest.raises(UserError, match="solver.descent.coarse_starts_grey=0"):
+        make_registrar(bad, 2, True)
+
+
+def test_a_larger_scene_keeps_strides_in_proportion_to_its_area():
+    """coarse_keep_area: a scene of that many pixels or fewer keeps coarse_keep strides, a larger one coarse_keep x
+    its area / coarse_keep_area (rounded up); 0 keeps the count whatever the size."""
+    reg = UnrolledRegistrar(_settings(coarse_keep=48, coarse_keep_area=100.0 * 100.0, coarse_keep_min_area=0.0))
+    _, motif = _textured_scene("cpu", torch.float64, 0.0, (20.0, 20.0))
+    assert [reg.leaf_coarse_keep(motif, (3, h, w)) for h, w in ((50, 50), (100, 100), (200, 300), (101, 100))] == [
+        48, 48, 288, 49]
+    off = UnrolledRegistrar(_settings(coarse_keep=48, coarse_keep_area=0.0, coarse_keep_min_area=0.0))
+    assert off.leaf_coarse_keep(motif, (3, 2000, 2000)) == 48

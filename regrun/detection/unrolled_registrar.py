@@ -115,6 +115,9 @@ class UnrolledSettings:
                       # eyes 4-14 px off a start 2-3 px from their truth)
     spike_coarse_pool: int  # spike nodes' coarse search on the maps and motif average-pooled by this factor
                                 # (hierarchical.make_registrar: 2 at full size, where their bumps are 2x as wide)
+    # the extraction's starts per stride: the colour coarse_starts, which the grey templates were extracted and
+    # calibrated with (a grey detection's own coarse_starts may differ; docs/detection.md, greyspeed). None: coarse_starts
+    extraction_coarse_starts: int | None = None
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -612,8 +615,10 @@ class UnrolledRegistrar:
         a single spike whose angle nothing fixes. Extraction runs once per template (cached); its spike searches are
         not pooled (the motifs, hence the calibrations, stay those they were made from)."""
         rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
-        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0,
-                                                     spike_coarse_pool=1), extracting=True)
+        st = self.settings
+        return UnrolledRegistrar(dataclasses.replace(st, leaf_rounds=rounds, coarse_keep=0, spike_coarse_pool=1,
+                                                     coarse_starts=st.extraction_coarse_starts or st.coarse_starts),
+                                 extracting=True)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
         """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and

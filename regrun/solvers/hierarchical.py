@@ -225,7 +225,9 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         rtol=check_float("solver.descent.rtol", u.rtol, 0.0),
         dedup=check_float("solver.descent.dedup", u.dedup, 0.0) / scale,
         coarse_step=check_float("solver.descent.coarse_step", u.coarse_step, 0.0),
-        coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+        # in grey the robot's arms' true angles were not among 2 starts per stride (docs/detection.md, greyspeed)
+        coarse_starts=(check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+                       check_int("solver.descent.coarse_starts_grey", u.coarse_starts_grey, 1))[int(grey)],
         spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         # full size ranks a leaf's true stride lower by its coarse cost than half size (docs/detection.md, crabkeep)
         # (both checked at every size: a bad value is said whichever size runs)
@@ -239,8 +241,10 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
         # grey ranks the strides by correlation (docs/detection.md, greyspeed); both checked at every colour
-        coarse_keep_area=check_float(*(("solver.descent.coarse_keep_area_grey", u.coarse_keep_area_grey) if grey else
-                                       ("solver.descent.coarse_keep_area", u.coarse_keep_area)), 0.0) / scale**2,
+        extraction_coarse_starts=u.coarse_starts,
+        coarse_keep_area=(check_float("solver.descent.coarse_keep_area", u.coarse_keep_area, 0.0),
+                          check_float("solver.descent.coarse_keep_area_grey", u.coarse_keep_area_grey, 0.0))[
+                              int(grey)] / scale**2,
         coarse_rank=_coarse_rank(u, grey),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         spike_dtype=None if u.spike_dtype == "run" else torch.float32,
