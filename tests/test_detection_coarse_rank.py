@@ -104,3 +104,23 @@ def test_a_larger_scene_keeps_strides_in_proportion_to_its_area():
         48, 48, 288, 49]
     off = UnrolledRegistrar(_settings(coarse_keep=48, coarse_keep_area=0.0, coarse_keep_min_area=0.0))
     assert off.leaf_coarse_keep(motif, (3, 2000, 2000)) == 48
+
+
+def test_round_ranking_descends_every_stride_once_then_keeps_coarse_keep(device):
+    """coarse_rank round: the coarse search keeps every stride, the first leaf round descends them all, and only
+    coarse_keep strides go on to the next rounds (finite losses); the part is found among them; the work model
+    counts every stride in the first round and coarse_keep after it."""
+    dtype, angle, centre = torch.float64, -22.0, (23.4, 70.7)
+    scene, motif = _textured_scene(device, dtype, angle, centre, size=(44, 96))
+    grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
+    reg = UnrolledRegistrar(_settings(leaf_dtype=None, coarse_keep=3, coarse_keep_min_area=0.0, coarse_rank="round",
+                                      dedup=2.0))
+    fit = reg(scene, motif, grid, [-180.0, 180.0])
+    assert 0 < int(torch.isfinite(fit.loss).sum()) <= 3
+    k = int(torch.argmin(fit.loss))
+    assert float((fit.centre[k] - torch.tensor(centre, dtype=dtype, device=device)).norm()) < 1.0
+    assert abs(float(fit.angle[k]) - angle) < 2.0
+    plan = reg.work(tuple(scene.shape), motif, grid, [-180.0, 180.0])
+    every = UnrolledRegistrar(_settings(leaf_dtype=None, coarse_keep=0, dedup=2.0)).work(
+        tuple(scene.shape), motif, grid, [-180.0, 180.0])
+    assert plan.rounds[0] == every.rounds[0] and plan.rounds[1] < every.rounds[1]

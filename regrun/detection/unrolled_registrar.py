@@ -100,7 +100,8 @@ class UnrolledSettings:
     coarse_keep_min_area: float  # ... for leaves whose cost mask has at least this many pixels (0: every leaf)
     coarse_keep_area: float  # pixels per coarse_keep strides: a larger scene keeps proportionally more (0: off)
     coarse_rank: str  # what ranks the leaves' strides for coarse_keep: cost (the coarse search's masked L2) |
-                      # correlation (the first round's normalised correlation at each stride's starts)
+                      # correlation (the first round's normalised correlation at each stride's starts) | round (every
+                      # stride descends the first leaf round, then coarse_keep go on, ranked as leaf_rank ranks)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     spike_dtype: torch.dtype | None  # the spike nodes' descent; None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
@@ -380,9 +381,10 @@ class UnrolledRegistrar:
             fft = _fft_units(shape, motif, len(coarse_angles(angles, step)), st.spike_coarse_pool if spike else 1)
             k = st.coarse_starts
             strides = st.spike_keep if spike else self.leaf_coarse_keep(motif, shape)
-            items = k * (min(strides, len(grid)) if strides else len(grid))
+            first_keep = strides if not spike and st.coarse_rank == "round" else 0
+            items = k * (min(strides, len(grid)) if strides and not first_keep else len(grid))
         else:
-            fft = 0.0
+            fft, first_keep = 0.0, 0
             k = len(start_angles(angles, st.spike_start_step if spike else st.start_step))
             items = k * (min(st.spike_keep, len(grid)) if spike and st.spike_keep else len(grid))
 
@@ -416,6 +418,8 @@ class UnrolledRegistrar:
                 items //= k
             if rnd.keep:
                 items = min(items, rnd.keep)
+            if i == 0 and first_keep:
+                items = min(items, first_keep)
         return fft, rounds
 
     def _empty_maps(self, y: torch.Tensor, x: torch.Tensor, motif: Motif, plan: WorkPlan) -> None:
@@ -486,14 +490,16 @@ class UnrolledRegistrar:
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
             strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif, scene.shape)
-            by_correlation = motif.kind == "texture" and st.coarse_rank == "correlation" and 0 < strides < len(grid)
+            pruned = motif.kind == "texture" and 0 < strides < len(grid)
+            by_correlation = pruned and st.coarse_rank == "correlation"
+            first_keep = strides if pruned and st.coarse_rank == "round" else 0
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             # the search only picks starts and strides (the descent then runs in work_dtype): float32 for spike
             # nodes too, where their float64 FFTs were 40% of a half-size detection (docs/detection.md, crab6)
             coarse_dtype = st.leaf_dtype or dt
             keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first,
-                                     0 if by_correlation else strides,
+                                     0 if by_correlation or first_keep else strides,
                                      pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
                                      # the chunks report their share of the whole search: since crabbig each
                                      # chunk's scan runs right after its FFTs, so the time between two reports
@@ -510,6 +516,7 @@ class UnrolledRegistrar:
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = w0.to(work_dtype)
         else:
+            first_keep = 0
             if motif.kind == "spike" and st.spike_keep and len(grid) > st.spike_keep:
                 keep = torch.topk(turned_stride_ncc(y, x, grid, starts), st.spike_keep).indices
             k = len(starts)
@@ -521,7 +528,7 @@ class UnrolledRegistrar:
         if motif.kind == "spike":
             w, loss, iters = self._register(*args, rounds, steps, box, plan)
         else:
-            w, loss, iters = self._register_leaf(*args, k, box, plan)
+            w, loss, iters = self._register_leaf(*args, k, box, plan, first_keep)
         self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
         best = loss.argmin(1)
@@ -675,13 +682,14 @@ class UnrolledRegistrar:
                           plan.rounds[0] * (finished[0] - evals[0]) / total)
         return torch.cat(ws), torch.cat(losses), torch.cat(iters)
 
-    def _register_leaf(self, y, x, mask, anchors, w0, k, project, plan: WorkPlan | None = None):
+    def _register_leaf(self, y, x, mask, anchors, w0, k, project, plan: WorkPlan | None = None, first_keep: int = 0):
         """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
         its sigma_in, sums the cost over every h-th window point (h = quadrature_step), and runs fixed steps; a
         round with keep > 0 carries on only the best start of the `keep` strides that the *next* round's cost
         ranks best at this round's poses (one_start: the best start of every stride) (the heavily blurred cost is there to reach the basin, not to rank: on the
         canonical template a thin eye's true pose ranked 104th by its own round's phi and first by the fine one).
-        The others end with loss inf (never counted). Returns w, loss, iterations per item."""
+        The others end with loss inf (never counted). first_keep > 0: the first round carries on at most that many
+        strides (coarse_rank `round`: the coarse search kept every stride). Returns w, loss, iterations per item."""
         st = self.settings
         n_items = anchors.shape[0]
         dev = anchors.device
@@ -719,7 +727,8 @@ class UnrolledRegistrar:
             w = outs[0]
             # the other poses an item may go on from (rounds before the last: the last round's loss is the leaf's)
             others = [] if last else outs[1:] + ([w_in] if st.leaf_guard else [])
-            prune = rnd.one_start or (rnd.keep and alive.numel() > rnd.keep)
+            keep_n = min(rnd.keep or first_keep, first_keep) if i == 0 and first_keep else rnd.keep
+            prune = rnd.one_start or (keep_n and alive.numel() > keep_n)
             if prune or others:
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
@@ -737,7 +746,7 @@ class UnrolledRegistrar:
                         score[idx] = torch.minimum(alt, score[idx])
                 if prune:
                     score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
-                    alive = best_starts(score, k, rnd.keep or n_items)
+                    alive = best_starts(score, k, keep_n or n_items)
                     dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
                     loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
         return w, loss, iters
