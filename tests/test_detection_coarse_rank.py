@@ -64,12 +64,12 @@ def test_coarse_rank_without_pruning_changes_nothing(device):
 
 
 def test_a_grey_scene_takes_coarse_rank_grey():
-    """Matched in grey the ranking is coarse_rank_grey, in colour coarse_rank (at both sizes); a bad value of
-    either is one line naming its key whichever scene runs."""
+    """Matched in grey at half size the ranking is coarse_rank_grey; in colour, and in grey at full size (not
+    measured otherwise), coarse_rank; a bad value of either is one line naming its key whichever scene runs."""
     cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_rank=cost",
                    "solver.descent.coarse_rank_grey=correlation"]).solver
     assert [make_registrar(cfg, s, g).settings.coarse_rank for g in (False, True) for s in (2, 1)] == [
-        "cost", "cost", "correlation", "correlation"]
+        "cost", "cost", "correlation", "cost"]
     for key in ("coarse_rank", "coarse_rank_grey"):
         bad = compose(["problem=crab_detection", "solver=hierarchical", f"solver.descent.{key}=ncc"]).solver
         for grey in (False, True):
@@ -87,8 +87,8 @@ def test_grey_starts_per_stride_and_the_extraction_keeps_the_colour_ones():
     templates' motifs and calibrations were made with it); a colour scene uses coarse_starts for both."""
     cfg = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_starts=2",
                    "solver.descent.coarse_starts_grey=4"]).solver
-    for grey, starts in ((False, 2), (True, 4)):
-        reg = make_registrar(cfg, 2, grey)
+    for grey, scale, starts in ((False, 2, 2), (True, 2, 4), (True, 1, 2)):  # full size: coarse_starts
+        reg = make_registrar(cfg, scale, grey)
         assert (reg.settings.coarse_starts, reg.for_extraction().settings.coarse_starts) == (starts, 2)
     bad = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_starts_grey=0"]).solver
     with pytest.raises(UserError, match="solver.descent.coarse_starts_grey=0"):

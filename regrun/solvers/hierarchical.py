@@ -211,6 +211,9 @@ def make_registrar(cfg, scale: int, grey: bool = False):
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
     check_choice("solver.descent.leaf_objective", u.leaf_objective, LEAF_OBJECTIVES)
+    # the grey starts, ranking and area count were measured at half size only: a full-size grey search keeps the
+    # colour ones (and coarse_keep_grey_full), as greycal measured it (docs/detection.md, greyspeed)
+    grey_half = grey and scale != 1
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
@@ -227,7 +230,7 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         coarse_step=check_float("solver.descent.coarse_step", u.coarse_step, 0.0),
         # in grey the robot's arms' true angles were not among 2 starts per stride (docs/detection.md, greyspeed)
         coarse_starts=(check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
-                       check_int("solver.descent.coarse_starts_grey", u.coarse_starts_grey, 1))[int(grey)],
+                       check_int("solver.descent.coarse_starts_grey", u.coarse_starts_grey, 1))[int(grey_half)],
         spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         # full size ranks a leaf's true stride lower by its coarse cost than half size (docs/detection.md, crabkeep)
         # (both checked at every size: a bad value is said whichever size runs)
@@ -244,8 +247,8 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         extraction_coarse_starts=u.coarse_starts,
         coarse_keep_area=(check_float("solver.descent.coarse_keep_area", u.coarse_keep_area, 0.0),
                           check_float("solver.descent.coarse_keep_area_grey", u.coarse_keep_area_grey, 0.0))[
-                              int(grey)] / scale**2,
-        coarse_rank=_coarse_rank(u, grey),
+                              int(grey_half)] / scale**2,
+        coarse_rank=_coarse_rank(u, grey_half),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         spike_dtype=None if u.spike_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
@@ -259,7 +262,7 @@ def make_registrar(cfg, scale: int, grey: bool = False):
 
 
 def _coarse_rank(u, grey: bool) -> str:
-    """solver.descent.coarse_rank, or coarse_rank_grey for a scene matched in grey (both checked either way: a bad
+    """solver.descent.coarse_rank, or coarse_rank_grey for a scene matched in grey at half size (both checked either way: a bad
     value is said whichever scene runs). Grey ranks by correlation (docs/detection.md, greyspeed)."""
     check_choice("solver.descent.coarse_rank", u.coarse_rank, COARSE_RANKS)
     check_choice("solver.descent.coarse_rank_grey", u.coarse_rank_grey, COARSE_RANKS)
