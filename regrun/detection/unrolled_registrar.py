@@ -117,8 +117,8 @@ class UnrolledSettings:
     spike_coarse_pool: int  # spike nodes' coarse search on the maps and motif average-pooled by this factor
                                 # (hierarchical.make_registrar: 2 at full size, where their bumps are 2x as wide)
     # the extraction's starts per stride: the colour coarse_starts, which the grey templates were extracted and
-    # calibrated with (a grey detection's own coarse_starts may differ; docs/detection.md, greyspeed). None: coarse_starts
-    extraction_coarse_starts: int | None = None
+    # calibrated with (a grey detection's own coarse_starts may differ; docs/detection.md, greyspeed)
+    extraction_coarse_starts: int
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -624,7 +624,7 @@ class UnrolledRegistrar:
         rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
         st = self.settings
         return UnrolledRegistrar(dataclasses.replace(st, leaf_rounds=rounds, coarse_keep=0, spike_coarse_pool=1,
-                                                     coarse_starts=st.extraction_coarse_starts or st.coarse_starts),
+                                                     coarse_starts=st.extraction_coarse_starts),
                                  extracting=True)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
