@@ -14,6 +14,7 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --batch heldout15 --seed 15171 --out outputs/heldout15_files
     python scripts/bench_crab_files.py --batch greycrab --seed 17411 --out outputs/greycrab_a
     python scripts/bench_crab_files.py --batch greycal --seed 17501 --out outputs/greycal_a
+    python scripts/bench_crab_files.py --batch greyspeed --seed 17651 --out outputs/greyspeed_a
 
 `--batch heldout15` (docs/detection.md, "Held-out batch heldout15 and large scenes"): the synthetic crab, the
 authors' crab and the robot at angles uniform over the whole circle, scenes from 300x400 to 2048x2048 px, one to
@@ -78,11 +79,11 @@ def save(image: torch.Tensor, path: Path, fmt: str) -> None:
         Image.fromarray(rgb, "RGB").save(path)
 
 
-def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int) -> dict:
+def run_file(template: str, path: Path, out: Path, data_dir: str, scale: int, overrides=()) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "regrun.cli", "problem=crab_detection", f"problem.template={template}",
            "problem.scene.source=file", f"problem.scene.path={path}", f"problem.scale={scale}",
-           f"problem.data_dir={data_dir}", f"hydra.run.dir={out}"]
+           f"problem.data_dir={data_dir}", f"hydra.run.dir={out}", *overrides]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # GNU time reports this child's own peak RSS (RUSAGE_CHILDREN's ru_maxrss is the largest child so far)
@@ -145,8 +146,12 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_files")
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
-    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal"),
+    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed"),
                     help="which cases")
+    ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
+    ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
+                    "colour control of a grey file's scene; the name keeps the batch's)")
+    ap.add_argument("--write-only", action="store_true", help="write the image files and stop (no runs)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     args.data_dir = str(Path(args.data_dir).resolve())
@@ -157,19 +162,26 @@ def main(argv=None):
         cases = heldout15_cases(args, GREYCRAB, borders=0)
     elif args.batch == "greycal":  # the same generator on the GREYCAL list
         cases = heldout15_cases(args, GREYCAL, borders=0)
+    elif args.batch == "greyspeed":  # the same generator on the GREYSPEED list
+        cases = heldout15_cases(args, GREYSPEED, borders=0)
     else:
         cases = heldout14_cases(args)
     rows = []
     for name, template, image, truths, fmt, *outside in cases:
         if args.only and name not in args.only:
             continue
+        fmt = args.format or fmt
         path = out / (name if name.endswith(fmt.split(".")[-1]) else f"{name}.{fmt.split('.')[-1]}")
         save(image, path, fmt)
+        if args.write_only:
+            print(path, " ".join(f"{t.angle:.1f}" for t in truths or []))
+            continue
         row = {"case": name, "template": template, "file": path.name, "size": f"{image.shape[1]}x{image.shape[2]}",
                "truth_angles": " ".join(f"{t.angle:.1f}" for t in truths or [])}
         if outside:
             row["leaves_outside"] = "+".join(sorted(set().union(*outside[0])))
-        row.update(run_file(template, path, out / f"run_{name.replace('.', '_')}", args.data_dir, args.scale))
+        row.update(run_file(template, path, out / f"run_{name.replace('.', '_')}", args.data_dir, args.scale,
+                            args.override))
         if truths is None:
             row["success"] = int(row["rc"] == 2 and row.get("stderr_lines", 0) == 1)
         elif row["rc"] == 0:
@@ -218,6 +230,22 @@ GREYCAL = (("synthetic", "clutter", (384, 512), 1, "grey8.png"),
            ("robot", "clutter", (480, 640), 1, "greyq90.jpg"),
            ("robot", "clutter", (400, 720), 2, "grey16.png"),
            ("robot", "clutter", (384, 512), 0, "grey16.png"))
+
+# greyspeed (docs/detection.md, "Grey photos at full size: time"): the authors' crab and the robot (and one synthetic
+# crab file) in grey 8-bit PNG, 16-bit PNG and grey JPEG from 384x512 to 1536x2048, one to three objects and none
+GREYSPEED = (("refine_crab", "clutter", (384, 512), 1, "grey8.png"),
+             ("refine_crab", "beach", (480, 640), 1, "greyq90.jpg"),
+             ("refine_crab", "clutter", (768, 1024), 2, "grey16.png"),
+             ("refine_crab", "beach", (1280, 1024), 2, "greyq90.jpg"),
+             ("refine_crab", "clutter", (1536, 2048), 3, "grey8.png"),
+             ("refine_crab", "clutter", (384, 512), 0, "grey16.png"),
+             ("synthetic", "clutter", (600, 800), 2, "greyq90.jpg"),
+             ("robot", "clutter", (384, 512), 1, "grey8.png"),
+             ("robot", "clutter", (480, 640), 1, "grey16.png"),
+             ("robot", "clutter", (400, 720), 2, "grey8.png"),
+             ("robot", "clutter", (600, 800), 1, "greyq90.jpg"),
+             ("robot", "clutter", (1024, 1536), 2, "grey16.png"),
+             ("robot", "clutter", (384, 512), 0, "grey8.png"))
 
 
 def heldout15_cases(args, specs=None, borders: int = 5) -> list:

@@ -58,6 +58,51 @@ def wrap(owner, name: str, label) -> None:
     setattr(owner, name, inner)
 
 
+KEPT: list[tuple[str, int, int]] = []  # (node, strides of the grid, strides the coarse search kept)
+
+
+def count_kept(module) -> None:
+    """Record, per coarse search, how many of the grid's strides it keeps for the descent (coarse_keep)."""
+    fn = module.coarse_starts
+
+    @functools.wraps(fn)
+    def inner(scene, image, motif, grid, *a, **k):
+        keep, w0 = fn(scene, image, motif, grid, *a, **k)
+        KEPT.append((next((s for s in reversed(STACK) if s.startswith("node ")), "?"), len(grid), keep.numel()))
+        return keep, w0
+
+    module.coarse_starts = inner
+
+
+ROUNDS: dict[tuple[str, float], list[float]] = {}  # (node, round's sigma_in) -> [CPU s, items descended]
+
+
+def time_leaf_rounds(module) -> None:
+    """Charge each leaf descent (unrolled_descent under _register_leaf) to its node and round (the round whose
+    cost _leaf_cost_factory made last: its sigma_in names it), with the items it descended."""
+    current = {"sigma_in": None}
+    factory, descent = module.UnrolledRegistrar._leaf_cost_factory, module.unrolled_descent
+
+    def tag(self, y, x, mask, anchors, rnd):
+        current["sigma_in"] = rnd.sigma_in
+        return factory(self, y, x, mask, anchors, rnd)
+
+    def timed(f, w0, *a, **k):
+        if "leaf descent" not in STACK:
+            return descent(f, w0, *a, **k)
+        c0 = time.process_time()
+        try:
+            return descent(f, w0, *a, **k)
+        finally:
+            node = next((s for s in reversed(STACK) if s.startswith("node ")), "?")
+            r = ROUNDS.setdefault((node, round(current["sigma_in"], 3)), [0.0, 0])
+            r[0] += time.process_time() - c0
+            r[1] += w0.shape[0]
+
+    module.UnrolledRegistrar._leaf_cost_factory = tag
+    module.unrolled_descent = timed
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("path")
@@ -73,6 +118,8 @@ def main(argv=None):
 
     wrap(detector.HierarchicalDetector, "_run_node", lambda a, k: f"node {a[1]}")
     wrap(detector.HierarchicalDetector, "node_scene", "node scene (maps, blur, pad)")
+    count_kept(unrolled_registrar)
+    time_leaf_rounds(unrolled_registrar)
     wrap(unrolled_registrar, "coarse_starts", "coarse (FFT search + reduction)")
     wrap(unrolled_registrar.UnrolledRegistrar, "_register", "descent")
     wrap(detector.HierarchicalDetector, "complete", "completion")
@@ -102,6 +149,10 @@ def main(argv=None):
     print(f"{'step':<40} {'calls':>5} {'CPU s':>8} {'peak RSS MB':>12}")
     for label, s in sorted(STATS.items(), key=lambda kv: -kv[1]["peak_mb"]):
         print(f"{label:<40} {s['calls']:>5} {s['cpu_s']:>8.2f} {s['peak_mb']:>12.0f}")
+    for node, total, kept in KEPT:
+        print(f"coarse search of {node}: {kept} of {total} strides kept for the descent")
+    for (node, sigma_in), (cpu, items) in ROUNDS.items():
+        print(f"leaf round of {node} (sigma_in {sigma_in} px): {items} items descended, {cpu:.2f} CPU s")
 
 
 if __name__ == "__main__":

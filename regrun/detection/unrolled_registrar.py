@@ -98,6 +98,10 @@ class UnrolledSettings:
     spike_coarse_step: float  # the same search's angle step for spike nodes (their motif spans the part layout)
     coarse_keep: int  # leaves: only the strides whose best coarse cost ranks this high are descended (0: all)
     coarse_keep_min_area: float  # ... for leaves whose cost mask has at least this many pixels (0: every leaf)
+    coarse_keep_area: float  # pixels per coarse_keep strides: a larger scene keeps proportionally more (0: off)
+    coarse_rank: str  # what ranks the leaves' strides for coarse_keep: cost (the coarse search's masked L2) |
+                      # correlation (the first round's normalised correlation at each stride's starts) | round (every
+                      # stride descends the first leaf round, then coarse_keep go on, ranked as leaf_rank ranks)
     leaf_dtype: torch.dtype | None  # None: the scene's dtype
     spike_dtype: torch.dtype | None  # the spike nodes' descent; None: the scene's dtype
     keys_a: float  # Keys' parameter; -0.75 (the authors' PyTorch detector) runs on grid_sample, ~25x faster
@@ -112,6 +116,9 @@ class UnrolledSettings:
                       # eyes 4-14 px off a start 2-3 px from their truth)
     spike_coarse_pool: int  # spike nodes' coarse search on the maps and motif average-pooled by this factor
                                 # (hierarchical.make_registrar: 2 at full size, where their bumps are 2x as wide)
+    # the extraction's starts per stride: the colour coarse_starts, which the grey templates were extracted and
+    # calibrated with (a grey detection's own coarse_starts may differ; docs/detection.md, greyspeed)
+    extraction_coarse_starts: int
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -373,10 +380,11 @@ class UnrolledRegistrar:
             step = st.spike_coarse_step if spike else st.coarse_step
             fft = _fft_units(shape, motif, len(coarse_angles(angles, step)), st.spike_coarse_pool if spike else 1)
             k = st.coarse_starts
-            strides = st.spike_keep if spike else self.leaf_coarse_keep(motif)
-            items = k * (min(strides, len(grid)) if strides else len(grid))
+            strides = st.spike_keep if spike else self.leaf_coarse_keep(motif, shape)
+            first_keep = strides if not spike and st.coarse_rank == "round" else 0
+            items = k * (min(strides, len(grid)) if strides and not first_keep else len(grid))
         else:
-            fft = 0.0
+            fft, first_keep = 0.0, 0
             k = len(start_angles(angles, st.spike_start_step if spike else st.start_step))
             items = k * (min(st.spike_keep, len(grid)) if spike and st.spike_keep else len(grid))
 
@@ -410,6 +418,8 @@ class UnrolledRegistrar:
                 items //= k
             if rnd.keep:
                 items = min(items, rnd.keep)
+            if i == 0 and first_keep:
+                items = min(items, first_keep)
         return fft, rounds
 
     def _empty_maps(self, y: torch.Tensor, x: torch.Tensor, motif: Motif, plan: WorkPlan) -> None:
@@ -479,13 +489,17 @@ class UnrolledRegistrar:
             # the FFT search over every shift at coarse angles picks each stride's starts (and, for spike nodes,
             # the strides): descent then runs from coarse_starts poses per stride instead of every start angle
             first = st.leaf_rounds[0].sigma_in if motif.kind == "texture" else 0.0
-            strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif)
+            strides = st.spike_keep if motif.kind == "spike" else self.leaf_coarse_keep(motif, scene.shape)
+            pruned = motif.kind == "texture" and 0 < strides < len(grid)
+            by_correlation = pruned and st.coarse_rank == "correlation"
+            first_keep = strides if pruned and st.coarse_rank == "round" else 0
             step = st.spike_coarse_step if motif.kind == "spike" else st.coarse_step
             # the search only picks starts and strides (the descent then runs in work_dtype): float32 for spike
             # nodes too, where their float64 FFTs were 40% of a half-size detection (docs/detection.md, crab6)
             coarse_dtype = st.leaf_dtype or dt
             keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
-                                     coarse_angles(angles, step), st.coarse_starts, first, strides,
+                                     coarse_angles(angles, step), st.coarse_starts, first,
+                                     0 if by_correlation or first_keep else strides,
                                      pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
                                      # the chunks report their share of the whole search: since crabbig each
                                      # chunk's scan runs right after its FFTs, so the time between two reports
@@ -494,11 +508,15 @@ class UnrolledRegistrar:
                                      # a near-empty scan rate for its full-resolution scan: etafull)
                                      progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
                                      pose_dtype=work_dtype)
-            self._say(plan.coarse, plan, plan.names[0])
             k = st.coarse_starts
+            if by_correlation:
+                keep, w0 = self._keep_by_correlation(y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype),
+                                                     anchors, keep, w0.to(work_dtype), k, strides)
+            self._say(plan.coarse, plan, plan.names[0])
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = w0.to(work_dtype)
         else:
+            first_keep = 0
             if motif.kind == "spike" and st.spike_keep and len(grid) > st.spike_keep:
                 keep = torch.topk(turned_stride_ncc(y, x, grid, starts), st.spike_keep).indices
             k = len(starts)
@@ -510,7 +528,7 @@ class UnrolledRegistrar:
         if motif.kind == "spike":
             w, loss, iters = self._register(*args, rounds, steps, box, plan)
         else:
-            w, loss, iters = self._register_leaf(*args, k, box, plan)
+            w, loss, iters = self._register_leaf(*args, k, box, plan, first_keep)
         self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
         best = loss.argmin(1)
@@ -566,15 +584,35 @@ class UnrolledRegistrar:
         loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).clamp(min=0)
         return _to_fit(res.w.detach().to(scene.dtype), loss, anchors.to(scene.dtype), motif)
 
+    def _keep_by_correlation(self, y, x, mask, anchors, keep, w0, k: int, strides: int):
+        """The `strides` strides (of `keep`, k starts each in w0, stride-major) whose best start has the highest
+        normalised correlation with the motif under the first leaf round's cost (its input blur and quadrature),
+        and their starts. One evaluation per start, no descent: in grey the coarse search's masked L2 ranked the
+        robot's true arms below 128 strides of clutter of the template's mean grey (docs/detection.md, greyspeed)."""
+        items = anchors[keep].repeat_interleave(k, 0).to(y.dtype)
+        cost_of = self._leaf_cost_factory(y, x, mask, items, self.settings.leaf_rounds[0])
+        score = torch.empty(items.shape[0], dtype=y.dtype, device=y.device)
+        for idx in self._chunks(torch.arange(items.shape[0], device=y.device), mask, self.settings.leaf_rounds[0]):
+            score[idx] = cost_of(idx).correlation(w0[idx], torch.arange(idx.numel(), device=y.device))
+        best = torch.where(torch.isfinite(score), score, torch.full_like(score, -math.inf)).reshape(-1, k).amax(1)
+        top = torch.sort(torch.topk(best, strides).indices).values  # stride order kept (ties, dedup: as before)
+        return keep[top], w0.reshape(-1, k, 3)[top].reshape(-1, 3)
+
     def merge(self, fit: StrideFit) -> StrideFit:
         """A node's strides with strides added (completion): each basin once, as __call__ reports them."""
         return deduplicate(fit, self.settings.dedup)
 
-    def leaf_coarse_keep(self, motif: Motif) -> int:
-        """coarse_keep for this leaf: only parts whose cost mask covers at least coarse_keep_min_area pixels are
-        pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin eye's up to 146th)."""
+    def leaf_coarse_keep(self, motif: Motif, shape) -> int:
+        """coarse_keep for this leaf on a scene of `shape` (..., H, W): only parts whose cost mask covers at least
+        coarse_keep_min_area pixels are pruned by their coarse cost (a claw's true stride ranked <= 5th; a thin
+        eye's up to 146th); with coarse_keep_area, a scene larger than that many pixels keeps coarse_keep times its
+        area over it (the clutter a true stride must outrank grows with the scene)."""
         st = self.settings
-        return st.coarse_keep if float(motif.mask.sum()) >= st.coarse_keep_min_area else 0
+        if float(motif.mask.sum()) < st.coarse_keep_min_area:
+            return 0
+        if st.coarse_keep and st.coarse_keep_area > 0:
+            return math.ceil(st.coarse_keep * max(1.0, shape[-2] * shape[-1] / st.coarse_keep_area))
+        return st.coarse_keep
 
     def for_extraction(self) -> "UnrolledRegistrar":
         """The same registrar without pruning (every leaf stride through every round; coarse_keep off), for the
@@ -584,8 +622,10 @@ class UnrolledRegistrar:
         a single spike whose angle nothing fixes. Extraction runs once per template (cached); its spike searches are
         not pooled (the motifs, hence the calibrations, stay those they were made from)."""
         rounds = tuple(dataclasses.replace(r, keep=0) for r in self.settings.leaf_rounds)
-        return UnrolledRegistrar(dataclasses.replace(self.settings, leaf_rounds=rounds, coarse_keep=0,
-                                                     spike_coarse_pool=1), extracting=True)
+        st = self.settings
+        return UnrolledRegistrar(dataclasses.replace(st, leaf_rounds=rounds, coarse_keep=0, spike_coarse_pool=1,
+                                                     coarse_starts=st.extraction_coarse_starts),
+                                 extracting=True)
 
     def _spike_steps(self, x: torch.Tensor) -> torch.Tensor:
         """eq. 17 for the total smoothing spike_sigma, SE(2) (angle step t_M / 2), divided by C (see docstring) and
@@ -642,13 +682,14 @@ class UnrolledRegistrar:
                           plan.rounds[0] * (finished[0] - evals[0]) / total)
         return torch.cat(ws), torch.cat(losses), torch.cat(iters)
 
-    def _register_leaf(self, y, x, mask, anchors, w0, k, project, plan: WorkPlan | None = None):
+    def _register_leaf(self, y, x, mask, anchors, w0, k, project, plan: WorkPlan | None = None, first_keep: int = 0):
         """eq. 12's rounds, coarse to fine, items = strides x k starts (stride-major). Each round blurs the scene by
         its sigma_in, sums the cost over every h-th window point (h = quadrature_step), and runs fixed steps; a
         round with keep > 0 carries on only the best start of the `keep` strides that the *next* round's cost
         ranks best at this round's poses (one_start: the best start of every stride) (the heavily blurred cost is there to reach the basin, not to rank: on the
         canonical template a thin eye's true pose ranked 104th by its own round's phi and first by the fine one).
-        The others end with loss inf (never counted). Returns w, loss, iterations per item."""
+        The others end with loss inf (never counted). first_keep > 0: the first round carries on at most that many
+        strides (coarse_rank `round`: the coarse search kept every stride). Returns w, loss, iterations per item."""
         st = self.settings
         n_items = anchors.shape[0]
         dev = anchors.device
@@ -686,7 +727,8 @@ class UnrolledRegistrar:
             w = outs[0]
             # the other poses an item may go on from (rounds before the last: the last round's loss is the leaf's)
             others = [] if last else outs[1:] + ([w_in] if st.leaf_guard else [])
-            prune = rnd.one_start or (rnd.keep and alive.numel() > rnd.keep)
+            keep_n = min(rnd.keep or first_keep, first_keep) if i == 0 and first_keep else rnd.keep
+            prune = rnd.one_start or (keep_n and alive.numel() > keep_n)
             if prune or others:
                 judge = rounds[i + 1] if i + 1 < len(rounds) else rnd
                 judge_of = self._leaf_cost_factory(y, x, mask, anchors, judge)
@@ -704,7 +746,7 @@ class UnrolledRegistrar:
                         score[idx] = torch.minimum(alt, score[idx])
                 if prune:
                     score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
-                    alive = best_starts(score, k, rnd.keep or n_items)
+                    alive = best_starts(score, k, keep_n or n_items)
                     dropped = torch.ones(n_items, dtype=torch.bool, device=dev).index_fill(0, alive, False)
                     loss = torch.where(dropped, torch.full_like(loss, math.inf), loss)
         return w, loss, iters

@@ -43,6 +43,7 @@ REGISTRAR_ALIASES = {"unrolled": "descent", "covering": "exhaustive"}
 KEYS_A = {"bicubic": -0.75, "keys": -0.5}
 LEAF_STEP_RULES = ("curvature", "authors")
 LEAF_RANKS = ("correlation", "cost")
+COARSE_RANKS = ("cost", "correlation", "round")
 LEAF_OBJECTIVES = ("cost", "correlation", "both")
 ROUND_FIELDS = ("sigma", "sigma_in", "iters", "keep", "one_start")  # solver.descent.leaf_rounds[i]
 CALIBRATION_DIR = PACKAGE_DIR / "detection" / "calibrations"
@@ -210,6 +211,9 @@ def make_registrar(cfg, scale: int, grey: bool = False):
     check_choice("solver.descent.leaf_step_rule", u.leaf_step_rule, LEAF_STEP_RULES)
     check_choice("solver.descent.leaf_rank", u.leaf_rank, LEAF_RANKS)
     check_choice("solver.descent.leaf_objective", u.leaf_objective, LEAF_OBJECTIVES)
+    # the grey starts, ranking and area count were measured at half size only: a full-size grey search keeps the
+    # colour ones (and coarse_keep_grey_full), as greycal measured it (docs/detection.md, greyspeed)
+    grey_half = grey and scale != 1
     return UnrolledRegistrar(UnrolledSettings(
         leaf_rounds=tuple(rounds),
         leaf_nu=check_float("solver.descent.leaf_nu", u.leaf_nu, 0.0, strict=True),
@@ -224,7 +228,9 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         rtol=check_float("solver.descent.rtol", u.rtol, 0.0),
         dedup=check_float("solver.descent.dedup", u.dedup, 0.0) / scale,
         coarse_step=check_float("solver.descent.coarse_step", u.coarse_step, 0.0),
-        coarse_starts=check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+        # in grey the robot's arms' true angles were not among 2 starts per stride (docs/detection.md, greyspeed)
+        coarse_starts=(check_int("solver.descent.coarse_starts", u.coarse_starts, 1),
+                       check_int("solver.descent.coarse_starts_grey", u.coarse_starts_grey, 1))[int(grey_half)],
         spike_coarse_step=check_float("solver.descent.spike_coarse_step", u.spike_coarse_step, 0.0, strict=True),
         # full size ranks a leaf's true stride lower by its coarse cost than half size (docs/detection.md, crabkeep)
         # (both checked at every size: a bad value is said whichever size runs)
@@ -237,6 +243,12 @@ def make_registrar(cfg, scale: int, grey: bool = False):
                          2 * int(grey) + (0 if scale == 1 else 1)],
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
+        # grey ranks the strides by correlation (docs/detection.md, greyspeed); both checked at every colour
+        extraction_coarse_starts=u.coarse_starts,
+        coarse_keep_area=(check_float("solver.descent.coarse_keep_area", u.coarse_keep_area, 0.0),
+                          check_float("solver.descent.coarse_keep_area_grey", u.coarse_keep_area_grey, 0.0))[
+                              int(grey_half)] / scale**2,
+        coarse_rank=_coarse_rank(u, grey_half),
         leaf_dtype=None if u.leaf_dtype == "run" else torch.float32,
         spike_dtype=None if u.spike_dtype == "run" else torch.float32,
         keys_a=KEYS_A[u.interpolation],
@@ -247,6 +259,14 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         # spike maps are sums of sigma0-wide bumps: pooled until they are as narrow as the searched width that was
         # validated (half size's 1.5 px), the coarse search keeps their peaks and costs 1/pool^2 (full size: 2)
         spike_coarse_pool=_spike_coarse_pool(cfg, u, scale)))
+
+
+def _coarse_rank(u, grey: bool) -> str:
+    """solver.descent.coarse_rank, or coarse_rank_grey for a scene matched in grey at half size (both checked either way: a bad
+    value is said whichever scene runs). Grey ranks by correlation (docs/detection.md, greyspeed)."""
+    check_choice("solver.descent.coarse_rank", u.coarse_rank, COARSE_RANKS)
+    check_choice("solver.descent.coarse_rank_grey", u.coarse_rank_grey, COARSE_RANKS)
+    return u.coarse_rank_grey if grey else u.coarse_rank
 
 
 def _spike_coarse_pool(cfg, u, scale: int) -> int:
