@@ -100,7 +100,8 @@ def test_auto_on_the_finer_grid_answers_on_the_output_grid(device):
     assert res.stats["tv_grid"] == 2 and res.stats["tv_grid_data"] == "fine" and res.metrics["lam_fista_runs"] == 5  # 4 training runs + 1
 
 
-@pytest.mark.parametrize("bad", [{"tv_grid": 0}, {"tv_grid": 5}, {"tv_grid": "two"}, {"tv_grid_data": "coarse"}])
+@pytest.mark.parametrize("bad", [{"tv_grid": 0}, {"tv_grid": 5}, {"tv_grid": "two"}, {"tv_grid_data": "coarse"},
+                                 {"tv_grid": "auto", "tv_grid_auto_size": 0}])
 def test_bad_tv_grid(bad):
     with pytest.raises(UserError, match="solver.tv_grid"):
         FistaTV(config_section("solver", "fista_tv", **bad), _ctx(torch.device("cpu")))
@@ -115,8 +116,11 @@ def test_bad_tv_grid_exits_2(tmp_path):
     assert bad.returncode == 2 and "solver.tv_grid=0" in bad.stderr, bad.stderr
 
 
-def test_file_data_defaults_to_the_finer_grid():
+def test_file_data_defaults_to_the_finer_grid_up_to_its_size():
     from regrun.config import compose
+    from regrun.tomography.fista_tv import tv_grid_factor
 
-    assert int(compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver.tv_grid) == 2
-    assert int(compose(["problem=ct_fewview", "solver=fista_tv"]).solver.tv_grid) == 1
+    user = compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver
+    assert user.tv_grid == "auto" and int(compose(["problem=ct_fewview", "solver=fista_tv"]).solver.tv_grid) == 1
+    size = int(user.tv_grid_auto_size)
+    assert tv_grid_factor(user, (size, size)) == 2 and tv_grid_factor(user, (size + 1, size + 1)) == 1

@@ -26,9 +26,12 @@ def check_fista_options(cfg) -> None:
 
 
 def check_tv_grid(cfg) -> None:
-    """solver.tv_grid and tv_grid_data (fista_tv's; grid_search and bilevel keep the output's pixel grid)."""
-    if not 1 <= check_int("solver.tv_grid", cfg.tv_grid, 1) <= TV_GRID_MAX:
-        raise UserError(f"solver.tv_grid={cfg.tv_grid}: 1 (the output's pixel grid) to {TV_GRID_MAX}")
+    """solver.tv_grid (an integer or auto) and tv_grid_data (fista_tv's; grid_search and bilevel keep the
+    output's pixel grid)."""
+    if str(cfg.tv_grid) == "auto":
+        check_int("solver.tv_grid_auto_size", cfg.tv_grid_auto_size, 1)
+    elif not 1 <= check_int("solver.tv_grid", cfg.tv_grid, 1) <= TV_GRID_MAX:
+        raise UserError(f"solver.tv_grid={cfg.tv_grid}: auto, or 1 (the output's pixel grid) to {TV_GRID_MAX}")
     check_choice("solver.tv_grid_data", cfg.tv_grid_data, TV_GRID_DATA)
 
 
@@ -73,7 +76,7 @@ class UnknownGrid:
         self.problem, self.factor, self.data = problem, int(factor), data
         self.tv_scale = 1.0 / self.factor
         if self.factor == 1:
-            self.A, self.shape, self.mask, self.geometry = problem.A, problem.shape, problem.mask, problem.geometry
+            self.A, self.shape, self.mask = problem.A, problem.shape, problem.mask  # the rest by __getattr__
             return
         self.shape = tuple(n * self.factor for n in problem.shape)
         mask = problem.mask
@@ -101,9 +104,17 @@ class UnknownGrid:
         return x if self.factor == 1 else cell_average(x, self.factor)
 
 
+def tv_grid_factor(cfg, shape) -> int:
+    """solver.tv_grid for an output of `shape`: auto is 2 while the output is at most tv_grid_auto_size pixels
+    across (the cost: about 4x per FISTA run in 2-D), else 1."""
+    if str(cfg.tv_grid) == "auto":
+        return 2 if max(shape[:2]) <= int(cfg.tv_grid_auto_size) else 1
+    return int(cfg.tv_grid)
+
+
 def unknown_grid(problem, cfg) -> UnknownGrid:
     """The problem on solver.tv_grid's grid with solver.tv_grid_data's data model."""
-    return UnknownGrid(problem, int(cfg.tv_grid), str(cfg.tv_grid_data))
+    return UnknownGrid(problem, tv_grid_factor(cfg, problem.shape), str(cfg.tv_grid_data))
 
 
 def lipschitz(problem, cfg) -> float:
