@@ -32,8 +32,8 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
 - Added for seed 3701 (docs/ct.md, "Eleventh round"): `fibres` (a fibre composite's cross-section: round
   fibres 1-3 px across in three dense bundles and sparse between them, in a lighter matrix, elongated voids;
   designed_kind) and `motorcycle` (scikit-image's stereo_motorcycle, its left frame); natural images read in place
-  not used for CT before: `eyes` (shared/refine_data's eye_pair.png, a 93 x 63 crop enlarged: detail coarser than
-  the pixel) and `crabbig` (crab_big_bbg.png, the crab on a wide background).
+  not used for CT before: `eyes` (shared/refine_data's eye_pair.png, 93 x 63: its centred
+  63 x 63 square enlarged, so its detail is coarser than the pixel) and `crabbig` (crab_big_bbg.png, the crab on a wide background).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
