@@ -168,6 +168,16 @@ def reused(path, obj, size, views, photons):
     return None
 
 
+def tv_grid_for(args):
+    """--tv-grid, or what `regrun problem=ct_fewview problem.data=file solver=fista_tv` uses (the benchmark's cases
+    stand for a user's sinograms): solver.tv_grid's default for problem.data=file (auto: by the output's size)."""
+    if args.tv_grid is not None:
+        return args.tv_grid
+    from regrun.config import compose
+
+    return compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver.tv_grid
+
+
 def run_case(obj, size, views, args, photons, problem=None):
     from regrun.config import config_section
     from regrun.optim.parameter_choice import (
@@ -178,7 +188,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         rademacher,
     )
     from regrun.optim.scalar_search import golden_refine, log_grid
-    from regrun.tomography.fista_tv import lipschitz, make_fista
+    from regrun.tomography.fista_tv import lipschitz, make_fista, unknown_grid
     from regrun.tomography.fista_tv_weight import (
         CT_RULES,
         choose_fista_weight,
@@ -186,9 +196,11 @@ def run_case(obj, size, views, args, photons, problem=None):
     )
 
     p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
-    cfg = config_section("solver", "fista_tv", lam=1.0)
-    L = lipschitz(p, cfg)
-    fista = make_fista(p, cfg, L)
+    cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid=tv_grid_for(args),
+                         **({"tv_grid_data": args.tv_grid_data} if args.tv_grid_data else {}))
+    ug = unknown_grid(p, cfg)  # FISTA-TV's unknown on solver.tv_grid's grid (p itself at 1); x the output's
+    L = lipschitz(ug, cfg)
+    fista = make_fista(ug, cfg, L)
     iters = int(cfg.iters)
     b = p.sinogram
     sigma = noise_std_sinogram(b)
@@ -200,7 +212,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         with torch.no_grad():
             x = fista.solve(torch.tensor(lam, dtype=torch.float64), iters)
         fista.data = b
-        return x
+        return ug.output(x)
 
     psnr_of = lambda x: p.quality(x * p.mask)["psnr"]
     prev = reused(args.reuse, obj, size, views, photons)
@@ -229,6 +241,7 @@ def run_case(obj, size, views, args, photons, problem=None):
 
         best_lam, best_neg = golden_refine(neg_psnr, grid, -psnrs, args.refine)
         out = {"object": obj, "size": size, "views": views, "photons": photons, "sigma_est": sigma, "grid": rows,
+               "tv_grid": ug.factor, "tv_grid_data": ug.data,
                "grid_best_lam": best_lam, "grid_best_psnr": -best_neg, "grid_s": t_grid,
                "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
         if args.grid_rules:
@@ -247,13 +260,13 @@ def run_case(obj, size, views, args, photons, problem=None):
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
-        choice = choose_fista_weight(p, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
+        choice = choose_fista_weight(ug, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight, cv_offsets=int(offsets),
                                      cv_grid=None if grid in (None, "None", "null") else int(grid),
                                      cv_guard=bool(int(guard)), cv_dose=bool(cfg.lam_cv_dose))
-        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(choice.state), "solves": choice.solves,
+        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
@@ -325,6 +338,9 @@ def main(argv=None):
     ap.add_argument("--tv-weights", type=float, nargs="+",
                     default=[0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tv-grid", default=None,
+                    help="solver.tv_grid for the grid optimum and auto alike; default: a problem.data=file run's")
+    ap.add_argument("--tv-grid-data", default=None, help="solver.tv_grid_data; default the solver's")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
     if args.cv_scale is None:

@@ -29,6 +29,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
 - Added for seed 3601 (docs/ct.md, "Tenth round"): natural images not used for CT before, read in place: `histt`
   (shared/fair_data's HNSP-T.jpg), `mrir` (MRIhead-R.jpg), `epir` (EPIslice-R.jpg), `crab` (shared/refine_data's
   crab.png); scikit-image's `hubble_deep_field` goes by its own name (any scikit-image picture does).
+- Added for seed 3701 (docs/ct.md, "Eleventh round"): `fibres` (a fibre composite's cross-section: round
+  fibres 1-3 px across in three dense bundles and sparse between them, in a lighter matrix, elongated voids;
+  designed_kind) and `motorcycle` (scikit-image's stereo_motorcycle, its left frame); natural images read in place
+  not used for CT before: `eyes` (shared/refine_data's eye_pair.png, 93 x 63: its centred
+  63 x 63 square enlarged, so its detail is coarser than the pixel) and `crabbig` (crab_big_bbg.png, the crab on a wide background).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -308,7 +313,8 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     period 1.5-8 reconstruction pixels at several angles in a light body), `gradient` (a smooth body, a gradient
     and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
     cell walls 0.8-1.5 px thick, some cells filled); for seed 3401: `gear` (a toothed rim, thin spokes and tubes,
-    a hub with a keyway) and `honeycomb` (a hexagonal infill in a shell, solid bosses with a bore)."""
+    a hub with a keyway) and `honeycomb` (a hexagonal infill in a shell, solid bosses with a bore); for seed 3501
+    `circuit`, `bone`, `star`; for seed 3701 `fibres` (a fibre composite's cross-section)."""
     rng = np.random.default_rng([seed, size, 7])
     X1, X2 = _fine_coords(fine, size)
     r = size / 2
@@ -449,6 +455,19 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
         img = np.where(rho < 0.75 * r, np.where(sector, 1.0, 0.25), 0.0)
         img = np.where((rho > 0.78 * r) & (rho < 0.82 * r), 0.6, img)  # an outer ring 3 px wide at 128²
         return img
+    if name == "fibres":  # a fibre composite's cross-section (seed 3701): round fibres 1-3 px across, voids
+        img = np.where(rho < 0.85 * r, 0.35, 0.0)
+        for _ in range(int(0.9 * size)):  # fibres, 0.5-1.5 px radius, dense in three bundles and sparse elsewhere
+            bundle = rng.integers(0, 4)
+            c = (rng.uniform(-0.6, 0.6, 2) * r if bundle == 3 else
+                 np.array([math.cos(2.1 * bundle), math.sin(2.1 * bundle)]) * 0.4 * r + rng.normal(0, 0.12 * r, 2))
+            img = np.where(np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(0.5, 1.5), 1.0, img)
+        for _ in range(int(rng.integers(4, 9))):  # voids (porosity), 1-4 px radius, elongated
+            c, a, t = rng.uniform(-0.55, 0.55, 2) * r, rng.uniform(1.0, 4.0), rng.uniform(0, math.pi)
+            u = (X1 - c[0]) * math.cos(t) + (X2 - c[1]) * math.sin(t)
+            v = -(X1 - c[0]) * math.sin(t) + (X2 - c[1]) * math.cos(t)
+            img = np.where((u / a) ** 2 + (v / (0.4 * a)) ** 2 < 1, 0.0, img)
+        return img
     raise ValueError(name)
 
 
@@ -462,11 +481,13 @@ FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice"
                "petscan": "PET-CT-PET.jpg", "handst": "hands-T.jpg", "beach": "../refine_data/beach_bg.jpg",
                # seed 3601: the other frames of FAIR's pairs not used before, and shared/refine_data's crab photo
                "histt": "HNSP-T.jpg", "mrir": "MRIhead-R.jpg", "epir": "EPIslice-R.jpg",
-               "crab": "../refine_data/crab.png"}
+               "crab": "../refine_data/crab.png",
+               # seed 3701
+               "eyes": "../refine_data/eye_pair.png", "crabbig": "../refine_data/crab_big_bbg.png"}
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
-    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star"):
+    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -489,6 +510,8 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
         n = min(im.shape)
         off = (np.array(im.shape) - n) // 2
         im = im[off[0]:off[0] + n, off[1]:off[1] + n]
+    elif name == "motorcycle":  # seed 3701: scikit-image's stereo pair, its left frame (never used for CT before)
+        im = skimage.data.stereo_motorcycle()[0]
     else:
         im = getattr(skimage.data, name)()
     if im.ndim == 3 and im.shape[2] == 4:  # RGBA (scikit-image's logo): on white

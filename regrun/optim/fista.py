@@ -44,8 +44,11 @@ def power_method(normal: Apply, x0: torch.Tensor, iters: int = 20) -> float:
 class Fista:
     def __init__(self, project: Apply, backproject: Apply, data: torch.Tensor, image_shape: tuple[int, ...],
                  prox: TVProx, inner_iters: int, mask: torch.Tensor | None = None, lipschitz: float | None = None,
-                 power_iters: int = 20, paper: bool = False, restart: str = "none"):
+                 power_iters: int = 20, paper: bool = False, restart: str = "none", tv_scale: float = 1.0):
         self.project, self.backproject = project, backproject
+        # TV's weight is lam * tv_scale (1 / the grid factor when the unknown lies on a grid finer than the
+        # output: regrun.tomography.fista_tv.UnknownGrid), so lam keeps its units across grids
+        self.tv_scale = float(tv_scale)
         self.data = data
         self.shape = tuple(image_shape)
         self.prox = prox
@@ -74,7 +77,8 @@ class Fista:
 
     def prox_gradient(self, y: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """T(y) = prox(y - tau grad f(y), lam tau)."""
-        return self.prox(y - self.tau * self.data_gradient(y), lam * self.tau, self.inner_iters, self.inner_mode)
+        return self.prox(y - self.tau * self.data_gradient(y), lam * (self.tau * self.tv_scale), self.inner_iters,
+                         self.inner_mode)
 
     def step(self, state, lam):
         x, y, t = state
@@ -99,11 +103,11 @@ class Fista:
                        output=lambda s: s[0], fixed_point=self.prox_gradient)
 
     def objective(self, x: torch.Tensor, lam) -> float:
-        """1/2 ||A x - d||^2 + lam TV(x), for monitoring."""
+        """1/2 ||A x - d||^2 + lam tv_scale TV(x), for monitoring."""
         with torch.no_grad():
             r = self.project(x) - self.data
             tv = pointwise_norm(self.prox.grad(x), self.prox.ndim).sum()
-            return float(0.5 * (r * r).sum() + float(lam) * tv)
+            return float(0.5 * (r * r).sum() + float(lam) * self.tv_scale * tv)
 
 
 def disk_mask(shape: tuple[int, ...], radius: float = 0.95, dtype=torch.float64, device=None) -> torch.Tensor:

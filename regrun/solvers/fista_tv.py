@@ -12,9 +12,11 @@ from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
     check_fista_options,
+    check_tv_grid,
     lipschitz,
     make_fista,
     masked_loss,
+    unknown_grid,
 )
 from ..tomography.fista_tv_weight import (
     CT_RULES,
@@ -34,6 +36,7 @@ class FistaTV(Solver):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         check_fista_options(cfg)
+        check_tv_grid(cfg)
         # a number, from:RUN (a learned weight), or auto (None: chosen from the data)
         self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting("solver.lam", cfg.lam)
         # the search settings are checked even at a fixed weight, so a typo never waits for `auto`
@@ -55,10 +58,11 @@ class FistaTV(Solver):
 
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
-        L = lipschitz(problem, self.cfg)
-        fista = make_fista(problem, self.cfg, L)
+        grid = unknown_grid(problem, self.cfg)  # the problem itself at tv_grid 1
+        L = lipschitz(grid, self.cfg)
+        fista = make_fista(grid, self.cfg, L)
         if self.choice is not None:
-            return self._solve_auto(problem, monitor, fista, L, t0)
+            return self._solve_auto(grid, monitor, fista, L, t0)
         lam = torch.tensor(self.lam, dtype=problem.sinogram.dtype, device=problem.sinogram.device)
         iters = int(self.cfg.iters)
         mask = fista.mask
@@ -66,7 +70,7 @@ class FistaTV(Solver):
         monitor.start(total=iters, desc=f"fista_tv {self.cfg.prox} lam={self.lam:g}")
         state = fista.start(lam)
         # compare_gp: the same FISTA with the GP prox beside, to show that the prox iterates agree
-        gp = make_fista(problem, self.cfg, L, method="gp") if self.compare_gp else None
+        gp = make_fista(grid, self.cfg, L, method="gp") if self.compare_gp else None
         gp_state = gp.start(lam) if gp is not None else None
         metrics = {"lam": self.lam}
         with torch.no_grad():
@@ -77,16 +81,16 @@ class FistaTV(Solver):
                 row = {"iter": k, "objective": fista.objective(x, lam),
                        "rel_change": float((x - x_old).norm() / x.norm().clamp_min(1e-300))}
                 if truth is not None:
-                    row["loss"] = masked_loss(x, truth, mask)
+                    row["loss"] = masked_loss(grid.output(x), truth, problem.mask)
                 if gp is not None:
                     gp_state = gp.step(gp_state, lam)
                     row["rel_diff_vs_gp"] = float((x - gp_state[0]).norm() / gp_state[0].norm().clamp_min(1e-300))
                     metrics["max_rel_diff_vs_gp"] = max(metrics.get("max_rel_diff_vs_gp", 0.0), row["rel_diff_vs_gp"])
                 if monitor.step(**row):
                     break
-        x = state[0] * mask
+        x = grid.output(state[0] * mask)
         label = f"FISTA-TV (prox {self.cfg.prox}), lam={self.lam:g}" + (" (learned)" if self.lam_from else "")
-        stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0}
+        stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0, **self._grid_stats(grid)}
         if self.lam_from:
             stats["lam_from"] = self.lam_from
         return SolveResult(solution={"x": x, "label": label}, status="max_iter",
@@ -94,9 +98,14 @@ class FistaTV(Solver):
                            n_iter=k + 1, metrics=metrics,
                            stats=stats)
 
-    def _solve_auto(self, problem, monitor, fista, L, t0) -> SolveResult:
+    def _grid_stats(self, grid) -> dict:
+        return {"tv_grid": grid.factor, **({"tv_grid_data": grid.data} if grid.factor > 1 else {})}
+
+    def _solve_auto(self, grid, monitor, fista, L, t0) -> SolveResult:
         """lam by the rule from the sinogram alone; the history is the search (one row per weight tried), the
-        reconstruction the one at the chosen weight."""
+        reconstruction the one at the chosen weight. `grid`: the problem on the unknown's grid (every training
+        run on it too)."""
+        problem = grid.problem
         iters = int(self.cfg.iters)
         # the data-space rules' grid may stop early (parameter_choice.grid_from_the_top): their count is a cap
         monitor.start(total=self.choice.solves, desc=f"fista_tv lam=auto ({self.choice.rule})",
@@ -108,17 +117,17 @@ class FistaTV(Solver):
             step[0] += 1
 
         gen = self.ctx.generator(int(self.cfg.lam_seed))
-        choice = choose_fista_weight(problem, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
+        choice = choose_fista_weight(grid, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
                                      cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
                                      power_iters=int(self.cfg.power_iters),
                                      cv_reference=str(self.cfg.lam_cv_reference),
                                      cv_weight=str(self.cfg.lam_cv_weight),
                                      cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
                                      cv_guard=self.cv_guard, cv_dose=self.cv_dose)
-        x = choice.state * fista.mask
+        x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
-            metrics["loss_at_chosen"] = masked_loss(x, problem.truth, fista.mask)
+            metrics["loss_at_chosen"] = masked_loss(x, problem.truth, problem.mask)
 
         def figures(problem, result, metrics, fig_dir):
             return [curve_figure(choice, fig_dir / "lam_curve.png")]
@@ -129,5 +138,5 @@ class FistaTV(Solver):
                            status="max_iter", message=f"{choice.summary()}; {iters} FISTA iterations per solve",
                            n_iter=choice.solves, metrics=metrics, tables={"lam_curve": choice.table()},
                            stats={**choice.stats(), "lipschitz": L, "tau": fista.tau,
-                                  "seconds": time.perf_counter() - t0},
+                                  "seconds": time.perf_counter() - t0, **self._grid_stats(grid)},
                            figures=figures)

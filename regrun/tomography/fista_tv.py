@@ -7,8 +7,11 @@ import torch
 from ..errors import UserError, check_choice, check_float, check_int
 from ..optim.fista import Fista, power_method
 from ..optim.tv_prox import CV_STEPS, PROX_METHODS, TVProx
+from .model_resolution import cell_average, finer
 
 STORAGE = ("float32", "float16")
+TV_GRID_DATA = ("fine", "pixel")
+TV_GRID_MAX = 4  # the unknown's grid at most 4x finer per axis (16x the pixels in 2-D: the cost grows as k^ndim)
 
 
 def check_fista_options(cfg) -> None:
@@ -20,6 +23,98 @@ def check_fista_options(cfg) -> None:
     check_choice("solver.cv_steps", str(cfg.cv_steps), CV_STEPS)
     if cfg.cv_sigma is not None:
         check_float("solver.cv_sigma", cfg.cv_sigma, 0.0, strict=True)
+
+
+def check_tv_grid(cfg) -> None:
+    """solver.tv_grid (an integer or auto) and tv_grid_data (fista_tv's; grid_search and bilevel keep the
+    output's pixel grid)."""
+    if str(cfg.tv_grid) == "auto":
+        check_int("solver.tv_grid_auto_size", cfg.tv_grid_auto_size, 1)
+    elif not 1 <= check_int("solver.tv_grid", cfg.tv_grid, 1) <= TV_GRID_MAX:
+        raise UserError(f"solver.tv_grid={cfg.tv_grid}: auto, or 1 (the output's pixel grid) to {TV_GRID_MAX}")
+    check_choice("solver.tv_grid_data", cfg.tv_grid_data, TV_GRID_DATA)
+
+
+class _UpSample:
+    """A problem's projector seen by an unknown on a grid `factor` times finer through its cell average (the
+    data model unchanged, TV on the finer grid): project(x) = A B x, backproject = B^T A^T with B^T y = y
+    repeated over each cell / factor^ndim (B's transpose). __call__ / adjoint as the projector's (autograd)."""
+
+    def __init__(self, A, factor: int):
+        self.A, self.factor = A, factor
+
+    def _up(self, y: torch.Tensor) -> torch.Tensor:
+        for k in range(y.ndim):
+            y = y.repeat_interleave(self.factor, k)
+        return y / self.factor ** y.ndim
+
+    def project(self, x):
+        return self.A.project(cell_average(x, self.factor))
+
+    def backproject(self, y):
+        return self._up(self.A.backproject(y))
+
+    def __call__(self, x):
+        return self.A(cell_average(x, self.factor))
+
+    def adjoint(self, y):
+        return self._up(self.A.adjoint(y))
+
+
+class UnknownGrid:
+    """The problem as FISTA-TV sees it when its unknown lies on a grid `factor` times finer than the output (the
+    same detector and orbit; solver.tv_grid, docs/ct.md "Eleventh round"): shape, mask and projector on that
+    grid, the same sinogram, and `output(x)` the fine image's cell average on the output grid. data `fine`: the
+    fine grid's own projector (the data model resolves detail below the output pixel); `pixel`: the output
+    grid's projector applied to the cell average (only TV moves to the finer grid). factor 1: the problem itself
+    (output is the identity). Anything else (cfg, kind, views, truth on the output grid...) is the problem's.
+    `geometry` is the unknown's grid's: the `resolved` reference's kernels are the data at the resolution of
+    the model the fit uses. TV on the finer grid is weighted by 1 / factor (`tv_scale`): an edge is factor times
+    longer in fine pixels, so lam keeps its units (per output pixel of edge length) across tv_grid."""
+
+    def __init__(self, problem, factor: int = 1, data: str = "fine"):
+        self.problem, self.factor, self.data = problem, int(factor), data
+        self.tv_scale = 1.0 / self.factor
+        if self.factor == 1:
+            self.A, self.shape, self.mask = problem.A, problem.shape, problem.mask  # the rest by __getattr__
+            return
+        self.shape = tuple(n * self.factor for n in problem.shape)
+        mask = problem.mask
+        for k in range(mask.ndim):
+            mask = mask.repeat_interleave(self.factor, k)
+        self.mask = mask
+        self.geometry = finer(problem.geometry, self.factor)
+        if data == "pixel":
+            self.A = _UpSample(problem.A, self.factor)
+            return
+        if type(problem.A).__name__ == "AstraTransform":
+            from .astra import AstraTransform
+
+            self.A = AstraTransform(self.geometry)
+        else:
+            from .xray import XRayTransform
+
+            # no ray cache: the fine grid's rays are 2-4x as many per view as the output's
+            self.A = XRayTransform(self.geometry, cache_mb=0)
+
+    def __getattr__(self, name):  # what FISTA does not see differently: the problem's own
+        return getattr(self.problem, name)
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.factor == 1 else cell_average(x, self.factor)
+
+
+def tv_grid_factor(cfg, shape) -> int:
+    """solver.tv_grid for an output of `shape`: auto is 2 while the output is at most tv_grid_auto_size pixels
+    across (the cost: about 4x per FISTA run in 2-D), else 1."""
+    if str(cfg.tv_grid) == "auto":
+        return 2 if max(shape[:2]) <= int(cfg.tv_grid_auto_size) else 1
+    return int(cfg.tv_grid)
+
+
+def unknown_grid(problem, cfg) -> UnknownGrid:
+    """The problem on solver.tv_grid's grid with solver.tv_grid_data's data model."""
+    return UnknownGrid(problem, tv_grid_factor(cfg, problem.shape), str(cfg.tv_grid_data))
 
 
 def lipschitz(problem, cfg) -> float:
@@ -40,7 +135,8 @@ def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = 
                   storage=torch.float16 if storage == "float16" else None, paper=paper)
     mask = problem.mask.to(problem.sinogram.dtype)
     return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, prox, int(cfg.inner_iters),
-                 mask=mask, lipschitz=L, paper=paper, restart="none" if paper else restart)
+                 mask=mask, lipschitz=L, paper=paper, restart="none" if paper else restart,
+                 tv_scale=getattr(problem, "tv_scale", 1.0))
 
 
 def require_truth(problem, solver: str):
