@@ -46,16 +46,21 @@ def write(root: Path, spec, supersample: int) -> Path:
     return path
 
 
-def curve(ctx, path: Path, spec, steps, held: int | None) -> dict:
+def auto_at_fixed_start(ctx, path: Path, gain: bool):
+    """`lambda_f=auto` (the rule's weight, without the cross-validation's walk) on a frame set, its pre-registration
+    fixed so the curves that follow see the same start: (problem, result, CPU seconds of the run)."""
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto", gain=spec["gain"] is not None,
-                         lam_cv_steps=0)  # the rule's weight, before the cross-validation's walk: its curve is measured
+                         true_motion=str(path), lambda_f="auto", gain=gain, lam_cv_steps=0)
     p = SuperRes(cfg, ctx)
     w0 = start_params(p, "preregister")
     p.model.preregister = lambda **_: w0.clone()
     t0 = time.process_time()
     res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
-    cpu_auto = time.process_time() - t0
+    return p, res, time.process_time() - t0
+
+
+def curve(ctx, path: Path, spec, steps, held: int | None) -> dict:
+    p, res, cpu_auto = auto_at_fixed_start(ctx, path, spec["gain"] is not None)
     lam_auto = float(res.metrics["lam_chosen"])
     w = res.solution["w"].detach()
     p.frames_check = False  # the check's own held-out frames are computed below, at every weight

@@ -28,16 +28,11 @@ from pathlib import Path
 
 import torch
 from bench_lambda_sr import parse_set  # scripts/bench_lambda_sr.py
-from curves_lambda_sr_cv import write  # the same frame sets as the CV curves
+from curves_lambda_sr_cv import auto_at_fixed_start, write  # the same frame sets and start as the CV curves
 
-from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.metrics import psnr
-from regrun.monitor import Monitor
-from regrun.problems.superres import SuperRes
-from regrun.registration.superres_start import start_params
 from regrun.registration.superres_weight import frame_data
-from regrun.solvers.varpro_cg import VarProCG
 
 
 def spectral(G: torch.Tensor, R: torch.Tensor):
@@ -58,14 +53,7 @@ def gsure_terms(D: torch.Tensor, beta: torch.Tensor, MP: torch.Tensor) -> tuple[
 
 
 def curve(ctx, path: Path, spec, steps, taus, consistent: bool) -> dict:
-    cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto", gain=False, lam_cv_steps=0)
-    p = SuperRes(cfg, ctx)
-    w0 = start_params(p, "preregister")
-    p.model.preregister = lambda **_: w0.clone()
-    t0 = time.process_time()
-    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
-    cpu_auto = time.process_time() - t0
+    p, res, cpu_auto = auto_at_fixed_start(ctx, path, gain=False)
     lam_auto = float(res.metrics["lam_chosen"])
     sigma = float(res.metrics["noise_sigma"])
     w = res.solution["w"].detach()
