@@ -109,6 +109,22 @@ def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
         assert "leave-frames-out cross-validation" in res.message
 
 
+@pytest.mark.parametrize("steps", [0, 1])
+def test_the_walk_announces_its_phase_only_when_it_runs(device, steps):
+    """With the walk off (problem.lam_cv_steps: 0, the default) the run's log has no line for it (it said
+    "... cross-validation done in 0.0 s" on every auto run); on, the phase is announced."""
+    from regrun.monitor import Monitor
+    from regrun.solvers.varpro_cg import VarProCG
+
+    p = problem(device, lambda_f="auto", lam_cv_steps=steps, lam_solves=4)
+    ctx = RunContext(device, F64, 0, Path("."))
+    names, phase = [], ctx.phase
+    ctx.phase = lambda name, *a, **k: names.append(name) or phase(name, *a, **k)
+    VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
+    assert ("lambda_f by leave-frames-out cross-validation" in names) == (steps == 1)
+    assert any(n.startswith("lambda_f choice") for n in names)  # the recorder saw the search's own phases
+
+
 @pytest.mark.parametrize("key,value", [("lam_cv_steps", -1), ("lam_cv_steps", 1.5), ("lam_cv_frames", "all"),
                                        ("lam_cv_t", -1.0), ("lam_cv_t", float("nan"))])
 def test_bad_settings_are_one_line_errors(key, value):

@@ -649,8 +649,9 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     # imported here: superres_cv builds on this module's dense limit)
     from .superres_cv import frames_cv
 
-    with ctx.phase("lambda_f by leave-frames-out cross-validation"):
-        problem.weight_cv_metrics = frames_cv(problem, motion(out))
+    if problem.weight_cv.steps >= 1:  # off by default: no phase line for a step that does not run
+        with ctx.phase("lambda_f by leave-frames-out cross-validation"):
+            problem.weight_cv_metrics = frames_cv(problem, motion(out))
     return Rounds(out, runs, iters)
 
 
