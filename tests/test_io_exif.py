@@ -21,3 +21,20 @@ def test_exif_orientation_is_applied(tmp_path):
                                   read_image_channels(tmp_path / "plain.png"))
     np.testing.assert_array_equal(read_image(tmp_path / "phone.png", resize=16),
                                   read_image(tmp_path / "plain.png", resize=16))
+
+
+def test_detection_reads_a_phone_photo_upright(tmp_path):
+    """The detector's own reader (crab_data.read_rgba: alpha and deep modes) turns by the EXIF tag too (ux4: the
+    fix had not reached detection's scenes)."""
+    from regrun.detection.crab_data import read_rgba
+
+    rng = np.random.default_rng(4)
+    upright = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
+    Image.fromarray(upright).save(tmp_path / "plain.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.png", exif=exif)
+    rgb, alpha = read_rgba(tmp_path / "phone.png")
+    plain, _ = read_rgba(tmp_path / "plain.png")
+    assert rgb.shape == plain.shape == (3, 30, 40) and alpha.shape == (30, 40)
+    np.testing.assert_array_equal(rgb, plain)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..imaging.io import resolve_data_path
+from ..imaging.io import resolve_data_path, upright
 from .drawing import ellipse, segment, texture
 
 # The crab's hierarchy (notes §1): parent -> children, children in the order of the parent's scene channels.
@@ -224,13 +224,14 @@ def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of any image PIL reads: 8-bit grey, grey+alpha,
     RGB, RGBA, palette, CMYK, JPEG, 16-bit grey PNG/TIFF, 32-bit integer or float TIFF (deep modes normalised by
     their range, _deep_grey; grey is repeated in the three channels). Alpha is 1 where the file has none; an
-    animated or multi-page file gives its first frame."""
+    animated or multi-page file gives its first frame. Turned upright by its EXIF orientation (imaging.io.upright)."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
         raise UserError(f"image file not found: {path}")
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as raw:
+            img = upright(raw)  # a phone's photo as a viewer shows it (its EXIF orientation), as every reader does
             if img.mode in _DEEP_MODES:
                 grey = _deep_grey(img, path)
                 return np.ascontiguousarray(np.broadcast_to(grey, (3, *grey.shape))), np.ones_like(grey)

@@ -191,7 +191,7 @@ def read_png16(path: Path) -> np.ndarray:
     return (samples[..., 0] * 256 + samples[..., 1]).astype(np.float64)
 
 
-def _upright(img):
+def upright(img):
     """The image as a viewer shows it: turned by its EXIF orientation, as a phone writes a portrait shot (pixels
     stored landscape, the tag saying turn them). Without it a phone's pair read 756x1008 against 1008x756 (ux4)."""
     from PIL import ImageOps
@@ -203,7 +203,7 @@ def _upright(img):
 def read_image_channels(path: str | Path) -> np.ndarray:
     """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
     or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped); other colour
-    modes (palette, CMYK, ...) are converted to RGB. Turned upright by the EXIF orientation (_upright)."""
+    modes (palette, CMYK, ...) are converted to RGB. Turned upright by the EXIF orientation (upright)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -212,7 +212,7 @@ def read_image_channels(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             deep = any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
-            img = img if deep and img.format == "PNG" else _upright(img)  # read_png16 reads the file's bytes
+            img = img if deep and img.format == "PNG" else upright(img)  # read_png16 reads the file's bytes
             if img.mode in _GREY_MODES:
                 arr = np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
             elif deep and img.format == "PNG":
@@ -233,7 +233,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;
     16-bit and float images keep their values. `resize=N` resamples to N x N pixels with PIL's bicubic
-    filter first (as the paper does). Turned upright by the EXIF orientation first (_upright)."""
+    filter first (as the paper does). Turned upright by the EXIF orientation first (upright)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -241,7 +241,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         raise UserError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
-            img = _upright(img)
+            img = upright(img)
             img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)
