@@ -170,15 +170,18 @@ def _pick(res: NodeResult, expected, part_radius: float, min_weight: float) -> i
     return int(torch.where(ok, loss, torch.full_like(loss, math.inf)).argmin())
 
 
-def full_size(x: float, scale: int) -> float:
-    """A pixel index of a scene downscaled by `scale` (block averages) -> the full-size pixel index."""
+def full_size(x: float, scale: float) -> float:
+    """A pixel index of a scene downscaled by `scale` (block averages, or resampled: scenes.photo_point) -> the
+    full-size pixel index."""
     return scale * x + (scale - 1) / 2
 
 
-def detections_table(instances: list[Instance], template_size, nodes: list[str], scale: int) -> dict[str, list]:
+def detections_table(instances: list[Instance], template_size, nodes: list[str], scale) -> dict[str, list]:
     """One row per instance, in full-size scene pixels and degrees: score, centre, angle, the template box's size,
     then per node (not the root): joint row/col, angle, loss, weight, visible, and its motif box (centre, size).
-    Missing parts are NaN with visible 0."""
+    Missing parts are NaN with visible 0. `scale`: the integer downscale, or (row, col) photo px per scene px where
+    the scene was also resampled (problem.scene.object_scale)."""
+    fr, fc = (scale, scale) if isinstance(scale, (int, float)) else scale
     cols: dict[str, list] = {"score": [], "centre_row": [], "centre_col": [], "angle_deg": [], "box_h": [],
                              "box_w": []}
     for n in nodes:
@@ -186,17 +189,17 @@ def detections_table(instances: list[Instance], template_size, nodes: list[str],
             cols[f"{n}_{c}"] = []
     for inst in instances:
         cols["score"].append(inst.score)
-        cols["centre_row"].append(full_size(inst.centre[0], scale))
-        cols["centre_col"].append(full_size(inst.centre[1], scale))
+        cols["centre_row"].append(full_size(inst.centre[0], fr))
+        cols["centre_col"].append(full_size(inst.centre[1], fc))
         cols["angle_deg"].append(inst.angle)
-        cols["box_h"].append(scale * template_size[0])
-        cols["box_w"].append(scale * template_size[1])
+        cols["box_h"].append(fr * template_size[0])
+        cols["box_w"].append(fc * template_size[1])
         for n in nodes:
             p = inst.parts[n]
-            vals = {"row": full_size(p.row, scale), "col": full_size(p.col, scale), "angle_deg": p.angle,
+            vals = {"row": full_size(p.row, fr), "col": full_size(p.col, fc), "angle_deg": p.angle,
                     "loss": p.loss, "weight": p.weight, "visible": float(p.visible),
-                    "box_row": full_size(p.box_row, scale), "box_col": full_size(p.box_col, scale),
-                    "box_h": scale * p.box_size[0], "box_w": scale * p.box_size[1]}
+                    "box_row": full_size(p.box_row, fr), "box_col": full_size(p.box_col, fc),
+                    "box_h": fr * p.box_size[0], "box_w": fc * p.box_size[1]}
             for c, v in vals.items():
                 cols[f"{n}_{c}"].append(v)
     return cols

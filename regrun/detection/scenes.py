@@ -236,6 +236,35 @@ def downscale_scene(scene: Scene, factor: int) -> Scene:
     return Scene(img, scene.truth.downscaled(factor), f"{scene.label} /{factor}")
 
 
+def resampled_size(size: tuple[int, int], object_scale: float) -> tuple[int, int]:
+    """The scene's (rows, cols) once resampled by 1 / object_scale: objects object_scale times the template's size
+    come out at the template's (each side rounded, at least 1 px)."""
+    return tuple(max(1, round(n / object_scale)) for n in size)
+
+
+def photo_point(p, factors) -> tuple[float, float]:
+    """A pixel index of a scene resampled (or block-averaged) by `factors` (photo px per scene px, per axis) -> the
+    photo's pixel index; pixel centres map to pixel centres (x + 1/2 scales), as align_corners=False resampling and
+    block averages both place them (crab_data.downscale_point is its inverse for an integer factor)."""
+    return tuple((x + 0.5) * f - 0.5 for x, f in zip(p, factors))
+
+
+def resample_scene(scene: Scene, size: tuple[int, int]) -> Scene:
+    """The scene resampled to `size` (rows, cols): antialiased bilinear when shrinking (each output pixel averages
+    the photo's pixels it covers, as a block average does), bilinear when enlarging; the truth moved with it."""
+    h, w = scene.image.shape[-2:]
+    if (h, w) == tuple(size):
+        return scene
+    img = torch.nn.functional.interpolate(scene.image[None], size=tuple(size), mode="bilinear", align_corners=False,
+                                          antialias=True)[0].clamp(0, 1)
+    truth = scene.truth
+    if truth.centre is not None:
+        inv = (size[0] / h, size[1] / w)   # scene px per photo px
+        parts = {k: (*photo_point(v[:2], inv), v[2]) for k, v in truth.parts.items()}
+        truth = Truth(photo_point(truth.centre, inv), truth.angle, parts, truth.known)
+    return Scene(img, truth, scene.label)
+
+
 def part_ranges(parts, spec: dict[str, float]) -> dict[str, float]:
     """How far each part may turn (degrees, +-) from a mapping of keys to degrees: the key that is the part's name,
     else the longest key contained in it (claw: left_claw and right_claw), else `other` (0 when absent)."""

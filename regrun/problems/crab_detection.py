@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..detection.calibration import calibration_home, truth_joint
+from ..detection.instances import detections_table
 from ..detection.crab_data import REFINE_VERSIONS, colour_spread, grey_template, load_template
 from ..detection.scenes import (
     Scene,
@@ -29,7 +30,10 @@ from ..detection.scenes import (
     image_scene,
     paper_scene,
     part_ranges,
+    photo_point,
     random_pose,
+    resample_scene,
+    resampled_size,
 )
 from ..imaging.transforms import rotation_matrix
 from ..errors import UserError, check_choice, check_float, check_int, check_numbers
@@ -92,6 +96,20 @@ class CrabDetection(Problem):
         # (NAME_grey) where it exists (solvers/hierarchical.py: problem_calibration), else the colour one's
         self.calibration_dir, self.calibration_key = calibration_home(full, self.scale)
         scene = self._scene(sc, full)
+        # objects object_scale times the template's size: the scene is resampled by 1 / object_scale so they come
+        # out at the template's (the search covers position and rotation only); reports go back to photo pixels
+        self.object_scale = check_float("problem.scene.object_scale", sc.object_scale, 0.0, strict=True)
+        photo_size = tuple(scene.image.shape[-2:])
+        size = resampled_size(photo_size, self.object_scale)
+        if size[0] < full.size[0] or size[1] < full.size[1]:
+            raise UserError(f"problem.scene.object_scale={self.object_scale:g} makes the {photo_size[0]}x"
+                            f"{photo_size[1]} px scene {size[0]}x{size[1]} px, smaller than the template's "
+                            f"{full.size[0]}x{full.size[1]} px: objects that large fill more than the whole "
+                            "scene; give their size relative to the template (1: the same, 2: twice as large)")
+        self.photo = scene.image if size != photo_size else None  # the user's pixels, for the figure
+        scene = resample_scene(scene, size)
+        # photo px per detection px, per axis (rounded sizes make rows and columns differ slightly)
+        self.photo_factors = (self.scale * photo_size[0] / size[0], self.scale * photo_size[1] / size[1])
         self.grey = match_in_grey(scene.image, full)
         matched = grey_template(full) if self.grey else full
         self.grey_calibration_key = calibration_home(matched, self.scale)[1] if self.grey else None
@@ -160,6 +178,12 @@ class CrabDetection(Problem):
         if self.background is not None:
             metrics["beach"] = float(self.background == "beach")
         metrics["matched_in_grey"] = float(self.grey)
+        metrics["object_scale"] = self.object_scale
+        if self.photo is not None and "detections" in result.tables:  # the solver's table is in resampled pixels
+            parts = [k[:-len("_box_w")] for k in result.tables["detections"] if k.endswith("_box_w")]
+            result.tables["detections"] = {k: np.asarray(v, dtype=np.float64) for k, v in
+                                           detections_table(instances, self.template.size, parts,
+                                                            self.photo_factors).items()}
         if self.grey:
             # which thresholds judged it: the grey template's file (1) or, without one, the colour file's (0)
             note = result.stats.get("calibration_note", "none")
@@ -180,13 +204,15 @@ class CrabDetection(Problem):
     def _errors(self, det, instances, truth) -> dict[str, float]:
         """Errors of the instance nearest the true centre (full-size px, degrees); without any instance, of the
         min-loss strides (the crab is then missed: success 0)."""
-        s = self.scale
+        def dist(a, b):  # in the photo's pixels
+            return math.dist(photo_point(a, self.photo_factors), photo_point(b, self.photo_factors))
+
         out = {"true_angle": truth.angle}
         inst = min(instances, key=lambda i: math.dist(i.centre, truth.centre)) if instances else None
         centre = inst.centre if inst else det.centre()
-        out["centre_error_px"] = s * math.dist(centre, truth.centre)
+        out["centre_error_px"] = dist(centre, truth.centre)
         jr = truth_joint(det.motifs, det.template_centre, det.root, truth)
-        out["peak_error_px"] = s * math.dist(inst.peak if inst else det.peak(), jr[:2])
+        out["peak_error_px"] = dist(inst.peak if inst else det.peak(), jr[:2])
         h, w = self.scene.image.shape[-2:]
         ang_err, pos_err, missing = [], [], 0
         # every node below the root: the parts, and the parents (the eye pair: rigid with the crab, its truth the
@@ -201,7 +227,7 @@ class CrabDetection(Problem):
             pose = det.pose(name) if inst is None else {"row": inst.parts[name].row, "col": inst.parts[name].col,
                                                         "angle": inst.parts[name].angle}
             ang_err.append(angle_difference(pose["angle"], tr[2]))
-            pos_err.append(s * math.dist((pose["row"], pose["col"]), tr[:2]))
+            pos_err.append(dist((pose["row"], pose["col"]), tr[:2]))
             out[f"angle_error_{name}"] = ang_err[-1]
         if ang_err:
             out["part_angle_error_max"] = max(ang_err)
@@ -227,8 +253,12 @@ class CrabDetection(Problem):
         instances = result.solution["instances"]
         title = f"{self.scene.label}: score {det.score:.3f}, {len(instances)} detected"
         t = self.template
-        return [detection_boxes(self.scene.image, instance_boxes(instances, t), fig_dir / "boxes.png", title,
-                                box_colours(t.tree, t.root)),
+        boxes = instance_boxes(instances, t)
+        if self.photo is not None:  # drawn on the user's photo, in its pixels
+            boxes = {k: np.array([photo_point(c, self.photo_factors) for c in v]) for k, v in boxes.items()}
+            title += f" (objects {self.object_scale:g}x the template)"
+        return [detection_boxes(self.scene.image if self.photo is None else self.photo, boxes,
+                                fig_dir / "boxes.png", title, box_colours(t.tree, t.root)),
                 occurrence_panels({n: r.occurrence for n, r in det.nodes.items()}, fig_dir / "occurrence.png"),
                 trace_plot(det.nodes[det.root].occurrence, det.nodes[det.root].weights, fig_dir / "trace.png", title,
                            t.root)]
