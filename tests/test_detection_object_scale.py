@@ -63,7 +63,7 @@ def test_the_problem_detects_on_the_resampled_scene_and_keeps_the_photo(device, 
                    "problem.scene.object_scale=2"]).problem
     p = CrabDetection(cfg, RunContext(device, torch.float64, 0, Path(".")))
     assert tuple(p.scene.image.shape) == (3, 128, 160) and p.scene.image.device.type == device.type
-    assert tuple(p.photo.shape) == (3, 512, 640) and p.photo_factors == (4.0, 4.0)
+    assert tuple(p.photo.shape) == (3, 512, 640) and p.factors == [(4.0, 4.0)]
 
 
 def test_an_enlarged_crab_is_found_with_its_object_scale_and_not_without(tmp_path):
@@ -95,7 +95,8 @@ def test_an_enlarged_crab_is_found_with_its_object_scale_and_not_without(tmp_pat
 
 @pytest.mark.parametrize("value, words", [("0", "must be > 0"), ("-2", "must be > 0"), ("nan", "finite"),
                                           ("inf", "finite"), ("big", "must be a number"),
-                                          ("20", "smaller than the template")])
+                                          ("20", "smaller than the template"), ("[]", "names no scale"),
+                                          ("[1,-1]", "must be > 0")])
 def test_bad_object_scales_are_one_line_errors(tmp_path, monkeypatch, capsys, value, words):
     _enlarged_photo(tmp_path / "x2.png", 2.0)
     r = regrun_in_process(["problem=crab_detection", "problem.scene.source=file",
@@ -103,3 +104,28 @@ def test_bad_object_scales_are_one_line_errors(tmp_path, monkeypatch, capsys, va
                            "progress=false"], tmp_path, monkeypatch, capsys)
     lines = [ln for ln in r.stderr.strip().splitlines() if ln]
     assert r.returncode == 2 and len(lines) == 1 and words in lines[0], r.stderr
+
+
+def test_a_list_of_scales_finds_crabs_of_two_sizes_in_one_photo(tmp_path):
+    """A photo holding the synthetic crab at 2x (left) and at 1x (right): [1, 2] finds each once, at its own
+    scale, centres in the photo's pixels; the 2x crab is not reported again from the 1x tile."""
+    _enlarged_photo(tmp_path / "x2.png", 2.0)                       # 512 x 640, the crab at TRUE_CENTRE * 2
+    big = np.asarray(Image.open(tmp_path / "x2.png").convert("RGB"))
+    bg = clutter_background((512, 320), torch.Generator().manual_seed(6))
+    small = compose_scene(synthetic_crab(0), bg, (300.0, 160.0), -40.0).image
+    small = (small.numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    Image.fromarray(np.concatenate((big, small), 1), "RGB").save(tmp_path / "two.png")  # 512 x 960
+    truths = {2.0: (photo_point(TRUE_CENTRE, (2.0, 2.0)), TRUE_ANGLE), 1.0: ((300.0, 800.0), -40.0)}
+    ov = ["problem=crab_detection", "solver=hierarchical", "progress=false", "problem.scene.source=file",
+          f"problem.scene.path={tmp_path / 'two.png'}", "problem.scene.object_scale=[1,2]",
+          f"solver.motif_cache={tmp_path / 'motifs'}"]
+    outcome = run(compose(ov), tmp_path / "run", ov)
+    assert outcome.status == "completed", outcome.error
+    saved = load(outcome.results_path)
+    t = saved["tables"]["detections"]
+    assert saved["metrics"]["n_detected"] == 2 and sorted(t["object_scale"]) == [1.0, 2.0], dict(t)
+    for i, k in enumerate(t["object_scale"]):
+        centre, angle = truths[float(k)]
+        assert math.dist((t["centre_row"][i], t["centre_col"][i]), centre) <= 3, (k, t["centre_row"], t["centre_col"])
+        assert abs((t["angle_deg"][i] - angle + 180) % 360 - 180) <= 3
+        assert t["box_h"][i] == 2 * k * saved["data"]["template"].shape[-2]

@@ -21,7 +21,7 @@ children's whole maps, which also hold the leaves' false matches near the parts)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -203,3 +203,22 @@ def detections_table(instances: list[Instance], template_size, nodes: list[str],
             for c, v in vals.items():
                 cols[f"{n}_{c}"].append(v)
     return cols
+
+
+def shifted(inst: Instance, dcol: int) -> Instance:
+    """The instance moved dcol columns left: from a mosaic of scenes (problems/crab_detection.py, a list of
+    object_scale) back to its own tile's pixels."""
+    parts = {n: replace(p, col=p.col - dcol, box_col=p.box_col - dcol) for n, p in inst.parts.items()}
+    return replace(inst, peak=(inst.peak[0], inst.peak[1] - dcol), centre=(inst.centre[0], inst.centre[1] - dcol),
+                   parts=parts)
+
+
+def merge_across_scales(centres: list[tuple[float, float]], scores: list[float], radii: list[float]) -> list[int]:
+    """The NMS of find_instances across scales, in the photo's pixels: strongest first, an instance is kept unless a
+    kept one lies within the larger of their radii (each the search's radius at its own scale). Returns the indices
+    kept, strongest first."""
+    kept: list[int] = []
+    for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if all(math.dist(centres[i], centres[j]) > max(radii[i], radii[j]) for j in kept):
+            kept.append(i)
+    return kept

@@ -265,6 +265,22 @@ def resample_scene(scene: Scene, size: tuple[int, int]) -> Scene:
     return Scene(img, truth, scene.label)
 
 
+def mosaic(images: list[torch.Tensor], gap: int, align: int) -> tuple[torch.Tensor, list[int]]:
+    """(3, H_i, W_i) images side by side, top-aligned, `gap` columns or more apart, each starting at a multiple of
+    `align` (a block average by problem.scale keeps every tile on whole blocks); the rest is each channel's mean
+    over the images (flat: no motif matches it). Returns the canvas and each image's first column."""
+    offsets, col = [], 0
+    for img in images:
+        offsets.append(col)
+        col = -(-(col + img.shape[-1] + gap) // align) * align
+    h = max(img.shape[-2] for img in images)
+    fill = torch.stack([img.mean((-2, -1)) for img in images]).mean(0)
+    canvas = fill[:, None, None].expand(3, h, offsets[-1] + images[-1].shape[-1]).clone()
+    for img, c in zip(images, offsets):
+        canvas[:, :img.shape[-2], c:c + img.shape[-1]] = img
+    return canvas, offsets
+
+
 def part_ranges(parts, spec: dict[str, float]) -> dict[str, float]:
     """How far each part may turn (degrees, +-) from a mapping of keys to degrees: the key that is the part's name,
     else the longest key contained in it (claw: left_claw and right_claw), else `other` (0 when absent)."""

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from ..detection.calibration import calibration_home, truth_joint
-from ..detection.instances import detections_table
+from ..detection.instances import detections_table, merge_across_scales, shifted
 from ..detection.crab_data import REFINE_VERSIONS, colour_spread, grey_template, load_template
 from ..detection.scenes import (
     Scene,
@@ -28,6 +29,7 @@ from ..detection.scenes import (
     downscale_scene,
     has_beach,
     image_scene,
+    mosaic,
     paper_scene,
     part_ranges,
     photo_point,
@@ -96,20 +98,7 @@ class CrabDetection(Problem):
         # (NAME_grey) where it exists (solvers/hierarchical.py: problem_calibration), else the colour one's
         self.calibration_dir, self.calibration_key = calibration_home(full, self.scale)
         scene = self._scene(sc, full)
-        # objects object_scale times the template's size: the scene is resampled by 1 / object_scale so they come
-        # out at the template's (the search covers position and rotation only); reports go back to photo pixels
-        self.object_scale = check_float("problem.scene.object_scale", sc.object_scale, 0.0, strict=True)
-        photo_size = tuple(scene.image.shape[-2:])
-        size = resampled_size(photo_size, self.object_scale)
-        if size[0] < full.size[0] or size[1] < full.size[1]:
-            raise UserError(f"problem.scene.object_scale={self.object_scale:g} makes the {photo_size[0]}x"
-                            f"{photo_size[1]} px scene {size[0]}x{size[1]} px, smaller than the template's "
-                            f"{full.size[0]}x{full.size[1]} px: objects that large fill more than the whole "
-                            "scene; give their size relative to the template (1: the same, 2: twice as large)")
-        self.photo = scene.image if size != photo_size else None  # the user's pixels, for the figure
-        scene = resample_scene(scene, size)
-        # photo px per detection px, per axis (rounded sizes make rows and columns differ slightly)
-        self.photo_factors = (self.scale * photo_size[0] / size[0], self.scale * photo_size[1] / size[1])
+        scene = self._object_scales(sc, scene, full)
         self.grey = match_in_grey(scene.image, full)
         matched = grey_template(full) if self.grey else full
         self.grey_calibration_key = calibration_home(matched, self.scale)[1] if self.grey else None
@@ -118,6 +107,53 @@ class CrabDetection(Problem):
         self.template = matched.downscaled(self.scale).to(ctx.device, ctx.dtype)
         scene = downscale_scene(scene, self.scale)
         self.scene = Scene(scene.image.to(ctx.device, ctx.dtype), scene.truth, scene.label)
+
+    def _object_scales(self, sc, scene: Scene, full) -> Scene:
+        """Objects object_scale times the template's size: the scene resampled by 1 / object_scale so they come out
+        at the template's (the search covers position and rotation only). A list of scales: the resampled scenes
+        side by side (scenes.mosaic), searched at once, each instance mapped to the photo by its own tile."""
+        values = list(sc.object_scale) if OmegaConf.is_list(sc.object_scale) else [sc.object_scale]
+        if not values:
+            raise UserError("problem.scene.object_scale=[] names no scale; give a number (1: the template's size) "
+                            "or a list of them")
+        self.object_scales = [check_float("problem.scene.object_scale", v, 0.0, strict=True) for v in values]
+        photo_size = tuple(scene.image.shape[-2:])
+        sizes = [resampled_size(photo_size, k) for k in self.object_scales]
+        for k, size in zip(self.object_scales, sizes):
+            if size[0] < full.size[0] or size[1] < full.size[1]:
+                raise UserError(f"problem.scene.object_scale={k:g} makes the {photo_size[0]}x{photo_size[1]} px "
+                                f"scene {size[0]}x{size[1]} px, smaller than the template's {full.size[0]}x"
+                                f"{full.size[1]} px: objects that large fill more than the whole scene; give their "
+                                "size relative to the template (1: the same, 2: twice as large)")
+        tiles = [resample_scene(scene, size) for size in sizes]
+        # photo px per detection px, per axis (rounded sizes make rows and columns differ slightly), per tile
+        self.factors = [(self.scale * photo_size[0] / h, self.scale * photo_size[1] / w) for h, w in sizes]
+        self.photo = scene.image if len(sizes) > 1 or sizes[0] != photo_size else None  # for the figure
+        if len(tiles) == 1:
+            self.offsets = [0]
+            return tiles[0]
+        # tiles further apart than the template's diagonal: no placement of it covers two of them
+        canvas, offsets = mosaic([t.image for t in tiles], math.ceil(math.hypot(*full.size)), self.scale)
+        self.offsets = [c // self.scale for c in offsets]  # in detection px (whole blocks)
+        # the scene's truth has a copy per tile: a list is judged by its detections (a crab-free scene: any is false)
+        truth = scene.truth if scene.truth.centre is None else Truth(None, known=False)
+        return Scene(canvas, truth, f"{scene.label} at {len(tiles)} scales")
+
+    def tile_of(self, point) -> int:
+        """The tile (index into object_scales) a detection-px point lies in (in a gap: the one to its left)."""
+        return max(i for i, c in enumerate(self.offsets) if c <= point[1] or i == 0)
+
+    def _in_photo(self, instances):
+        """Each instance moved to its tile's own pixels and its tile, merged across tiles by NMS in photo px
+        (instances.merge_across_scales); one tile: all of them as they are."""
+        tiles = [self.tile_of(inst.centre) for inst in instances]
+        local = [shifted(inst, self.offsets[t]) for inst, t in zip(instances, tiles)]
+        if len(self.offsets) == 1:
+            return list(zip(instances, local, tiles))
+        centres = [photo_point(li.centre, self.factors[t]) for li, t in zip(local, tiles)]
+        radii = [0.5 * min(self.template.size) * max(self.factors[t]) for t in tiles]  # find_instances' radius
+        keep = merge_across_scales(centres, [i.score for i in instances], radii)
+        return [(instances[i], local[i], tiles[i]) for i in keep]
 
     def _scene(self, sc, full) -> Scene:
         if sc.source == "paper":
@@ -168,7 +204,8 @@ class CrabDetection(Problem):
         """Detections always (score, n_detected, the instances in /tables/detections); errors, success or false
         positives only against a truth that exists: a user's image has none."""
         det = result.solution["detection"]
-        instances = result.solution["instances"]
+        self.found = self._in_photo(result.solution["instances"])
+        instances = result.solution["instances"] = [inst for inst, _, _ in self.found]
         root = det.nodes[det.root]
         w = root.weights.detach()
         k = root.best()
@@ -178,12 +215,14 @@ class CrabDetection(Problem):
         if self.background is not None:
             metrics["beach"] = float(self.background == "beach")
         metrics["matched_in_grey"] = float(self.grey)
-        metrics["object_scale"] = self.object_scale
-        if self.photo is not None and "detections" in result.tables:  # the solver's table is in resampled pixels
+        if len(self.object_scales) == 1:
+            metrics["object_scale"] = self.object_scales[0]
+        if "detections" in result.tables:  # the solver's table is in the searched scene's pixels: the photo's here
             parts = [k[:-len("_box_w")] for k in result.tables["detections"] if k.endswith("_box_w")]
-            result.tables["detections"] = {k: np.asarray(v, dtype=np.float64) for k, v in
-                                           detections_table(instances, self.template.size, parts,
-                                                            self.photo_factors).items()}
+            rows = [detections_table([li], self.template.size, parts, self.factors[t]) for _, li, t in self.found]
+            table = {k: [v for r in rows for v in r[k]] for k in result.tables["detections"]}
+            table["object_scale"] = [self.object_scales[t] for _, _, t in self.found]
+            result.tables["detections"] = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
         if self.grey:
             # which thresholds judged it: the grey template's file (1) or, without one, the colour file's (0)
             note = result.stats.get("calibration_note", "none")
@@ -205,7 +244,7 @@ class CrabDetection(Problem):
         """Errors of the instance nearest the true centre (full-size px, degrees); without any instance, of the
         min-loss strides (the crab is then missed: success 0)."""
         def dist(a, b):  # in the photo's pixels
-            return math.dist(photo_point(a, self.photo_factors), photo_point(b, self.photo_factors))
+            return math.dist(photo_point(a, self.factors[0]), photo_point(b, self.factors[0]))
 
         out = {"true_angle": truth.angle}
         inst = min(instances, key=lambda i: math.dist(i.centre, truth.centre)) if instances else None
@@ -254,9 +293,12 @@ class CrabDetection(Problem):
         title = f"{self.scene.label}: score {det.score:.3f}, {len(instances)} detected"
         t = self.template
         boxes = instance_boxes(instances, t)
-        if self.photo is not None:  # drawn on the user's photo, in its pixels
-            boxes = {k: np.array([photo_point(c, self.photo_factors) for c in v]) for k, v in boxes.items()}
-            title += f" (objects {self.object_scale:g}x the template)"
+        if self.photo is not None:  # drawn on the user's photo, in its pixels, each instance by its own tile
+            boxes = {}
+            for i, (_, li, tile) in enumerate(self.found, 1):
+                for k, v in instance_boxes([li], t).items():
+                    boxes[k.replace("#1", f"#{i}")] = np.array([photo_point(c, self.factors[tile]) for c in v])
+            title += f" (objects {'/'.join(f'{k:g}' for k in self.object_scales)}x the template)"
         return [detection_boxes(self.scene.image if self.photo is None else self.photo, boxes,
                                 fig_dir / "boxes.png", title, box_colours(t.tree, t.root)),
                 occurrence_panels({n: r.occurrence for n, r in det.nodes.items()}, fig_dir / "occurrence.png"),
