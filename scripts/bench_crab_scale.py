@@ -11,6 +11,7 @@ of the nearest instance; CPU time of the whole process.
 
     python scripts/bench_crab_scale.py --batch seen --out OUT/crabscale_seen
     python scripts/bench_crab_scale.py --batch heldout --out OUT/crabscale_heldout [--repo ../main] [--no-scale]
+    python scripts/bench_crab_scale.py --batch seen --scales [1,1.5,2] --out OUT/crabscale_list
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ import bench_crab_files  # noqa: E402  (the fresh-process runner and its results
 # name, template, scene (paper angle or generated seed), enlargement
 BATCHES = {
     "seen": [("beach15_x2", "refine_crab", ("paper", 15.0), 2.0),
-             ("synthetic77_x2", "synthetic", ("generated", 77), 2.0)],
+             ("synthetic77_x2", "synthetic", ("generated", 77), 2.0),
+             ("beach15_x1.7", "refine_crab", ("paper", 15.0), 1.7)],
     "heldout": [("beach22.5_x1.5", "refine_crab", ("paper", 22.5), 1.5),
                 ("beach22.5_x2", "refine_crab", ("paper", 22.5), 2.0),
                 ("beach30_x0.75", "refine_crab", ("paper", 30.0), 0.75),
@@ -62,6 +64,7 @@ def main(argv=None):
     ap.add_argument("--data-dir", default="../shared/refine_data", help="relative: to the working directory")
     ap.add_argument("--repo", type=Path, default=REPO, help="the checkout whose regrun runs (baseline: main's)")
     ap.add_argument("--no-scale", action="store_true", help="run without problem.scene.object_scale (baseline)")
+    ap.add_argument("--scales", help="a list searched in every case instead of its enlargement, e.g. [1,1.5,2]")
     args = ap.parse_args(argv)
     args.data_dir = str(Path(args.data_dir).resolve())  # the runs start in their own directories
     bench_crab_files.REPO = args.repo.resolve()
@@ -75,13 +78,15 @@ def main(argv=None):
         path = args.out / f"{name}.png"
         Image.fromarray(rgb, "RGB").resize(size, Image.BICUBIC).save(path)
         truth = photo_point(centre, (size[1] / h, size[0] / w))
-        over = [] if args.no_scale else [f"problem.scene.object_scale={k}"]
+        given = args.scales or k
+        over = [] if args.no_scale else [f"problem.scene.object_scale={given}"]
         row = bench_crab_files.run_file(template, path, args.out / name, args.data_dir, 2, over)
         insts = row.get("instances", [])
         near = min(insts, key=lambda i: math.dist((i["centre_row"], i["centre_col"]), truth)) if insts else None
         err = math.dist((near["centre_row"], near["centre_col"]), truth) if near else math.nan
         ang = abs((near["angle_deg"] - angle + 180) % 360 - 180) if near else math.nan
-        out = {"case": name, "photo": f"{size[1]}x{size[0]}", "object_scale": 1.0 if args.no_scale else k,
+        out = {"case": name, "photo": f"{size[1]}x{size[0]}", "object_scale": 1.0 if args.no_scale else given,
+               "found_at": near.get("object_scale", math.nan) if near else math.nan,
                "rc": row["rc"], "score": row.get("score", math.nan), "n_detected": len(insts),
                "success": int(len(insts) == 1 and err <= 5 and ang <= 3), "centre_error_px": round(err, 2),
                "angle_error_deg": round(ang, 2), "cpu_s": row["cpu_s"], "wall_s": row["wall_s"],
