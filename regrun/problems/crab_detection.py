@@ -298,7 +298,7 @@ class CrabDetection(Problem):
             for i, (_, li, tile) in enumerate(self.found, 1):
                 for k, v in instance_boxes([li], t).items():
                     boxes[k.replace("#1", f"#{i}")] = np.array([photo_point(c, self.factors[tile]) for c in v])
-            title += f" (objects {'/'.join(f'{k:g}' for k in self.object_scales)}x the template)"
+            title += f" (objects {', '.join(f'{k:g}x' for k in self.object_scales)} the template)"
         return [detection_boxes(self.scene.image if self.photo is None else self.photo, boxes,
                                 fig_dir / "boxes.png", title, box_colours(t.tree, t.root)),
                 occurrence_panels({n: r.occurrence for n, r in det.nodes.items()}, fig_dir / "occurrence.png"),
