@@ -123,7 +123,7 @@ class FistaTV(Solver):
                                      cv_reference=str(self.cfg.lam_cv_reference),
                                      cv_weight=str(self.cfg.lam_cv_weight),
                                      cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
-                                     cv_guard=self.cv_guard, cv_dose=self.cv_dose)
+                                     cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
@@ -135,7 +135,9 @@ class FistaTV(Solver):
         # "prox cv" (Condat-Vu) and "by cv" (cross-validation) said apart: "FISTA-TV (cv), lam=0.52 (cv)" did not
         return SolveResult(solution={"x": x, "label": f"FISTA-TV (prox {self.cfg.prox}), lam={choice.lam:.4g} "
                                      f"by {choice.rule}"},
-                           status="max_iter", message=f"{choice.summary()}; {iters} FISTA iterations per solve",
+                           # a search cut by time_limit is a stop the run names (solver_stop), as super-resolution's
+                           status="stopped" if "lam_search_stopped" in choice.details else "max_iter",
+                           message=f"{choice.summary()}; {iters} FISTA iterations per solve",
                            n_iter=choice.solves, metrics=metrics, tables={"lam_curve": choice.table()},
                            stats={**choice.stats(), "lipschitz": L, "tau": fista.tau,
                                   "seconds": time.perf_counter() - t0, **self._grid_stats(grid)},

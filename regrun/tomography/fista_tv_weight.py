@@ -41,6 +41,7 @@ Both agree to 0.3% (tests/test_parameter_choice.py); fd is the default for its c
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -74,6 +75,10 @@ FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 # training scans peak at 0.99-1.18x the all-view optimum; 1/2 was chosen on those seeds and 2029 (docs/ct.md,
 # "Sixth round")
 NOISE_LIMITED_SHARE = 0.5
+
+
+class _SearchStopped(Exception):
+    """The cv search's stop() said the run is out of time (choose's own rules stop inside choose)."""
 
 
 def sinogram_noise(problem, settings: ChoiceSettings) -> tuple[float, str]:
@@ -367,7 +372,8 @@ def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=No
 
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
-                      grid: int | None = None, guard: bool = False, dose: bool = False) -> Choice:
+                      grid: int | None = None, guard: bool = False, dose: bool = False,
+                      stop: Callable[[], bool] | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -375,7 +381,11 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     parabola through the best three in log lam, one run on all views at its vertex (rescaled to all views, times
     `scale`). `guard`: view_cv_search's guard, another offset's held-out views consulted when the grid's best
     weight is the range's low end (its misfit in /stats/lam_cv_guard). `dose`: the scale fades with the noise's
-    share of the held-out misfit (dose_scale). The curve is in all-view units before the scale."""
+    share of the held-out misfit (dose_scale). The curve is in all-view units before the scale.
+    `stop` (the run's time limit, RunContext.out_of_time): asked before each new weight once one is solved, as
+    parameter_choice.choose asks it; when it says so the search ends at the lowest held-out misfit solved so far
+    (no ramp re-pick, no parabola: those need the weights not solved), still rescaled to all views and by the
+    scale, and the one run on all views gives the answer (`lam_search_stopped` in the details)."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -411,7 +421,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             progress(lam_all, err)
         return err
 
+    def out_of_time() -> None:
+        if stop is not None and (seen or guarded) and stop():
+            raise _SearchStopped
+
     def f(lam_all: float) -> float:
+        out_of_time()
         seen.append((lam_all, misfit(lam_all, folds)))
         return seen[-1][1]
 
@@ -424,6 +439,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     other_fold = []
 
     def second(lam_all: float) -> float:
+        out_of_time()
         if not other_fold:
             other_fold.append(make_fold(other))
         guarded.append((lam_all, misfit(lam_all, other_fold)))
@@ -433,10 +449,19 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
     if weights - points < 2:
         points = weights
-    pick, values = view_cv_search(f, settings.lo, settings.hi, weights, points, second if other is not None else None,
-                                  second_runs=(weights - points) * len(folds))
-    best = min(range(len(seen)), key=lambda i: seen[i][1])
     details = {}
+    try:
+        pick, values = view_cv_search(f, settings.lo, settings.hi, weights, points,
+                                      second if other is not None else None,
+                                      second_runs=(weights - points) * len(folds))
+        stopped = False
+    except _SearchStopped:  # the run's time limit: the best weight of those solved (the guard's fold aside)
+        stopped = True
+        pick = min(seen, key=lambda s: s[1])[0]
+        values = np.array([s[1] for s in seen])
+        tried = len(seen) + len(guarded)
+        details["lam_search_stopped"] = f"time limit, after {tried} weight{'s' if tried != 1 else ''}"
+    best = min(range(len(seen)), key=lambda i: seen[i][1])
     used = scale
     if dose or weight == "dose":
         noise, how = noise_variance(b, getattr(problem, "geometry", None))
@@ -453,7 +478,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             power = noise_limited(noise, held_gain, seen[best][1])
             details["lam_cv_pick_plain"] = f"{pick:.6g}"
             details["lam_cv_ramp_power"] = f"{power:.3f}"
-            if power > 0 and not guarded and len(spectra) >= 3:
+            if power > 0 and not guarded and not stopped and len(spectra) >= 3:
                 lams_seen = sorted(spectra)
                 pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
     lam = pick * used
@@ -463,7 +488,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
     # (the grid's ends are exp(log lo), exp(log hi): equal to lo and hi only to rounding)
     inside = settings.lo * (1 + 1e-9) < pick < settings.hi * (1 - 1e-9)
-    at_edge = int(np.argmin(values)) in (0, len(values) - 1) and not (guarded and inside)
+    at_edge = int(np.argmin(values)) in (0, len(values) - 1) and not (guarded and inside) and not stopped
     if guard:
         details["lam_cv_guard"] = ("not needed" if not guarded else f"offset {other}: " + ", ".join(
             f"{a:.3g}: {v:.4g}" for a, v in guarded))
@@ -524,16 +549,17 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_scale: float | None = None, power_iters: int | None = None,
                         cv_reference: str | None = None, cv_weight: str | None = None,
                         cv_offsets: int = 1, cv_grid: int | None = None, cv_guard: bool = False,
-                        cv_dose: bool = False) -> Choice:
+                        cv_dose: bool = False, stop: Callable[[], bool] | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
     solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
     solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
-    divergence through FISTA (`divergence`)."""
+    divergence through FISTA (`divergence`). stop: the run's time limit (RunContext.out_of_time), which ends
+    either search with the best weight solved so far."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
-                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose)
+                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
@@ -571,4 +597,4 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                 fit.trace = hutchinson(lambda z: problem.A.project(jvp(z, lam)), probes)
         return fit
 
-    return choose(evaluate, settings, sigma, source, progress)
+    return choose(evaluate, settings, sigma, source, progress, stop=stop)
