@@ -204,10 +204,11 @@ def peers_html(preset: Preset) -> str:
             continue
         keys = [k for k in PEER_METRICS if any(k in r.metrics for r in rows)]
         head = "".join(f"<th>{_esc(PEER_METRICS[k])}</th>" for k in keys)
-        solve = _solve_seconds(run)
+        solve, solve_cpu = _solve_seconds(run), _solve_seconds(run, "phases_cpu_s")
+        spent = [f"{_seconds(sec)} {kind}" for sec, kind in ((solve_cpu, "CPU"), (solve, "wall")) if sec is not None]
         body = [f"<tr><td>regrun ({_esc(run.attrs.get('solver', '?'))})</td>"
                 + "".join(f"<td>{_num(run.metrics.get(k))}</td>" for k in keys) + "<td>this run</td>"
-                f"<td>{_seconds(solve) + ' wall (solve phase)' if solve is not None else ''}</td></tr>"]
+                f"<td>{', '.join(spent) + ' (solve phase)' if spent else ''}</td></tr>"]
         for r in rows:
             spent = [f"{_seconds(sec)} {kind}" for sec, kind in ((r.cpu_seconds, "CPU"), (r.wall_seconds, "wall"))
                      if sec is not None]
@@ -225,10 +226,11 @@ def _seconds(x: float) -> str:
     return f"{x:.2g} s" if x < 1 else _duration(x)
 
 
-def _solve_seconds(run: Run) -> float | None:
-    """The run's solve phase in wall seconds, from its metrics.json (regrun/summary.py), None without one."""
+def _solve_seconds(run: Run, key: str = "phases_s") -> float | None:
+    """The run's solve phase in wall seconds (key phases_cpu_s: CPU seconds), from its metrics.json
+    (regrun/summary.py), None without one (CPU: runs before ux5 did not record it)."""
     try:
-        return float(json.loads((run.path / "metrics.json").read_text())["phases_s"]["solve"])
+        return float(json.loads((run.path / "metrics.json").read_text())[key]["solve"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

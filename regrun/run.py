@@ -105,6 +105,7 @@ def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, r
         claims = OmegaConf.to_container(cfg.claims) if isinstance(cfg.get("claims"), DictConfig) else {}
         write_run_summary(out_dir, status=status, message=message, error=error, facts=facts, metrics=metrics,
                           paper=paper, claims=claims, wall_time=wall, phases=reporter.timings,
+                          phases_cpu=reporter.cpu_timings,
                           config=lambda key: OmegaConf.select(cfg, key, default=None), stopped=stopped,
                           result=arrays)
     except Exception as exc:

@@ -193,6 +193,7 @@ def small_results(result: Mapping[str, Any]) -> dict[str, list]:
 def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
                       metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
                       wall_time: float, phases: Sequence[tuple[str, float]] = (),
+                      phases_cpu: Sequence[tuple[str, float]] = (),
                       config: Callable[[str], Any] | None = None, stopped: str = "",
                       result: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """summary.md (for a person) and metrics.json (for a script) in a run folder; `config` and `stopped` as
@@ -204,6 +205,7 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     data = {"status": status, "message": message, "error": error.splitlines()[0] if error else "",
             **{k: facts.get(k) for k in ("problem", "solver", "device", "device_name", "dtype", "seed", "run_id")},
             "wall_time_s": wall_time, "phases_s": {name: sec for name, sec in phases},
+            "phases_cpu_s": {name: sec for name, sec in phases_cpu},
             "stop_reason": stopped, "metrics": dict(metrics), "result": answer, "paper": dict(paper),
             "claims": [asdict(c) for c in rows],
             "figures": [os.path.relpath(f, out_dir) for f in figures]}
@@ -223,6 +225,8 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
               f"- run id: `{str(facts.get('run_id', ''))[:8]}`; results file `results.h5`; log `regrun.log`",
               f"- wall time: {wall_time:.1f} s"
               + ("".join(f"; {name} {sec:.1f} s" for name, sec in phases) if phases else "")]
+    if phases_cpu:  # this process's CPU seconds (all threads): the work, whatever the machine's load
+        lines.append("- CPU time: " + "; ".join(f"{name} {sec:.1f} s" for name, sec in phases_cpu))
     if rows:
         counts = {v: sum(c.verdict == v for c in rows) for v in (*VERDICTS, "missing")}
         lines += ["", "## Paper claims", "",

@@ -57,3 +57,22 @@ def test_resized_pair_reports_the_affine_in_the_users_pixels(tmp_path):
     wc = np.asarray(saved["w"])
     np.testing.assert_allclose(wc[:4].reshape(2, 2) @ (x - c_r).T + (c_t + wc[4:])[:, None],
                                w[:4].reshape(2, 2) @ x.T + w[4:, None], atol=1e-9)
+
+
+def test_a_large_pair_is_told_about_problem_resize():
+    """A pair large enough that the full-size run costs twice one at problem.resize=256 gets one line before the
+    solve, with the estimate (ux5: ux4's 1008x756 phone pair ran 181 s wall without a word); a smaller one none."""
+    from types import SimpleNamespace
+
+    from regrun.problems.multiscale_affine import FULL_SIZE_CPU, MultiscaleAffine, full_size_cpu
+
+    lines = []
+    fake = SimpleNamespace(ctx=SimpleNamespace(reporter=SimpleNamespace(line=lines.append)))
+    MultiscaleAffine._size_hint(fake, (1008, 756))
+    (line,) = lines
+    assert "problem.resize=256" in line and "1008x756" in line and "about 26 CPU-s" in line
+    lines.clear()
+    for size in ((640, 480), (256, 4000)):  # under the threshold; a side already at or below 256
+        MultiscaleAffine._size_hint(fake, size)
+    assert lines == []
+    assert all(math.isclose(full_size_cpu(p), c) for p, c in FULL_SIZE_CPU)

@@ -86,7 +86,11 @@ def test_every_run_folder_has_summary_and_metrics_json(tmp_path):
     assert data["metrics"]["tre"] == pytest.approx(outcome.metrics["tre"])
     assert {c["metric"]: c["verdict"] for c in data["claims"]} == {"tre": "reproduced", "J": "differs"}
     assert set(data["phases_s"]) >= {"data", "solve", "evaluation", "figures"}
+    # CPU per phase too (ux5: under load the wall time says little of the work); at most 2x wall on 2 cores
+    assert set(data["phases_cpu_s"]) == set(data["phases_s"])
+    assert 0 < data["phases_cpu_s"]["solve"] <= 2 * data["phases_s"]["solve"] + 0.05
     md = (tmp_path / "run" / "summary.md").read_text()
+    assert "- CPU time: data " in md
     assert md.startswith("# multiscale_affine with single_scale: completed")
     assert "| tre | 1 |" in md and "**reproduced**" in md and "**differs**" in md
     assert "![registration](figures/registration.png)" in md

@@ -56,6 +56,14 @@ GAIN_STEP_WARN_PX = 0.32
 REDESCENT_MAX_ITER, REDESCENT_GTOL = 100, 1e-9
 TILE = 16  # cells a side of the tiles of fit_metrics' misfit_px_tiles
 MAP_BINS = 16  # distance=mi: bins of the intensity map g(T) that the verdict fits (fit_metrics)
+# A hint before the solve on a user's pair large enough that problem.resize saves most of the run (issue 19; ux4: a
+# 1008x756 phone pair ran 181 s wall, 27.8 CPU-s, without a word). Whole runs (start-up, solve, evaluation and
+# figures) on one thread, astronaut RGB pairs turned 12 deg (docs/sweeps.md, "Fifth new-user pass"): (Mpx, CPU-s)
+FULL_SIZE_CPU = ((0.049, 6.1), (0.197, 8.8), (0.442, 13.2), (0.762, 25.9))
+RESIZE_HINT_N = 256       # the size named: 1008x756 at resize=256 took 5.7 CPU-s, 0.004 px RMS from full size
+RESIZE_HINT_CPU = 5.7
+# hint where the full-size run is estimated at twice the resized one or more (0.34 Mpx by FULL_SIZE_CPU)
+RESIZE_HINT_FACTOR = 2.0
 MASK_TAPER = 2.0  # outside=mask: points within this many cells of the template's edge count partly (a smoothstep
                   # in the depth, its derivative part of J's: docs/registration.md, "Where the extra error came from")
 
@@ -100,6 +108,16 @@ class ScaleObjective:
 
     def warped(self, w: torch.Tensor) -> torch.Tensor:
         return spline.evaluate(self.coef_t, self.grid, self.problem.transformation.points(w, self.x))
+
+
+def full_size_cpu(mpx: float) -> float:
+    """A whole run's CPU-s on one thread for a user's pair of mpx million pixels: FULL_SIZE_CPU's measurements,
+    linear between them and beyond the last by its last slope."""
+    pts = FULL_SIZE_CPU
+    for (p0, c0), (p1, c1) in zip(pts, pts[1:]):
+        if mpx <= p1 or (p1, c1) == pts[-1]:
+            return c0 + (c1 - c0) * (mpx - p0) / (p1 - p0)
+    return pts[0][1]
 
 
 def history_methods(result: SolveResult) -> dict[str, np.ndarray] | None:
@@ -266,11 +284,25 @@ class MultiscaleAffine(Problem):
             raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
                             f"{r.shape[0]}x{r.shape[1]}; use problem.resize=N to bring both to N x N")
         m = t.shape
+        if cfg.data == "files" and resize is None:
+            self._size_hint(m)
         self.grid = Grid(self._omega(default_omega or (0.0, float(m[0]), 0.0, float(m[1]))), m)
         self.template, self.reference = self.ctx.tensor(t), self.ctx.tensor(r)
         if cfg.data == "fair" and cfg.pair == "hands" and cfg.get("omega") is None:
             lm = self.ctx.tensor(HAND_LANDMARKS)
             self.tmpl_landmarks, self.ref_landmarks = lm[:, :2], lm[:, 2:]
+
+    def _size_hint(self, m: tuple[int, int]) -> None:
+        """One line before the solve where a user's pair (m: width, height) is large enough that the full-size run
+        costs RESIZE_HINT_FACTOR times one at problem.resize=RESIZE_HINT_N or more: the estimate, and the key."""
+        cpu = full_size_cpu(m[0] * m[1] / 1e6)
+        if cpu < RESIZE_HINT_FACTOR * RESIZE_HINT_CPU or min(m) <= RESIZE_HINT_N:
+            return
+        self.ctx.reporter.line(
+            f"regrun: the pair is {m[0]}x{m[1]} pixels: at full size the run takes about {cpu:.0f} CPU-s on one "
+            f"thread (longer in wall time on a loaded machine); problem.resize={RESIZE_HINT_N} takes about "
+            f"{RESIZE_HINT_CPU:.0f} (on a 1008x756 pair 0.004 px from the full-size answer), its w_affine still in "
+            f"your pixels")
 
     def _rotate_template(self, angle: float):
         """Rotate the template image about the domain centre by resampling its exact spline; its landmarks

@@ -38,7 +38,7 @@ from ..metrics import psnr, ssim
 from ..optim.parameter_choice import check_weight, curve_figure
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
-from ..registration.superres_check import held_out_frames
+from ..registration.superres_check import held_out_frames, unsampled_phase_warning
 from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
@@ -365,6 +365,9 @@ class SuperRes(Problem):
         worst = max(frames, key=lambda k: math.inf if math.isnan(frames[k]) else frames[k], default=None)
         if ratio < FRAMES_CHECK_WARN and (worst is None or frames[worst] < FRAMES_CHECK_WARN):
             return []  # NaN (a frame set bicubic predicts exactly) warns too
+        phase = unsampled_phase_warning(metrics, FRAMES_CHECK_WARN)  # a frame's phase no other frame samples
+        if phase:
+            return [phase]
         frame = "" if worst is None else f", frame {worst}'s {frames[worst]:.3g}"
         return [f"the answer predicts held-out frames no better than bicubic upsampling of frame 0 "
                 f"(frames_check_ratio {ratio:.3g}{frame}; warning at {FRAMES_CHECK_WARN:g} and above, for all or any "

@@ -26,6 +26,7 @@ import math
 
 import torch
 
+from ..imaging.transforms import affine, affine_identity, affine_inverse
 from ..linalg.krylov import pcg
 from .superres_model import SuperResModel
 from .superres_weight import WEIGHT_CHOLESKY_MAX_PIXELS
@@ -40,6 +41,17 @@ HELD_OUT_FRAMES = 2
 # (srcheck)").
 REFIT_RTOL = 1e-6
 REFIT_ITERS = 1000  # a cap only, far above the iterations measured: the bar is what stops it
+# A held-out frame whose samples lie at least this far (fine pixels, RMS over its pixels) from every other frame's
+# samples has a sub-pixel phase no other frame samples: left out, the answer has to interpolate there by its
+# smoothing alone, and on noise-free frames that alone gave ratios of 0.19-1.46 with nothing wrong (docs/sweeps.md,
+# "Fourth new-user pass" item 4, "Fifth new-user pass"). Half a fine pixel: nearer, another frame samples the same
+# fine pixel (the resolution the answer is solved at).
+UNSAMPLED_PHASE_GAP = 0.5
+# ... and only where the answer fits the frames as noise-free frames are fitted (data_rel_residual below this):
+# noise-free 16-bit frames 1.1e-4; frames with 2% noise and one frame of another scene 0.072, where the same
+# unsampled-phase frames' ratios came from a motion pulled off by the bad frame (docs/sweeps.md, "Fifth new-user
+# pass"); 8-bit rounding alone is ~3e-3 of frames whose RMS is 40% of full scale
+NOISE_FREE_RESIDUAL = 5e-3
 
 
 def bicubic_image(model) -> torch.Tensor:
@@ -73,7 +85,53 @@ def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
         else math.nan
     for k, a, b in zip(frames, answer, bicubic):  # which held-out frame the answer predicts worst
         out[f"frames_check_ratio_{k}"] = a / b if b > 0 else math.nan
+    for k, gap in zip(frames, phase_gaps(model, w, frames)):
+        out[f"frames_check_gap_{k}"] = gap
     return out
+
+
+def phase_gaps(model, w: torch.Tensor, frames: list[int]) -> list[float]:
+    """For each moved frame k in `frames` (1..q): how far its samples lie from the nearest other frame's (0..q,
+    the one nearest on average), in fine pixels, RMS over frame k's pixels. A frame's pixel averages the image over
+    its moved block, i.e. samples it at the block's moved centre y_k(X); that point, taken back through frame j's
+    motion, lies off frame j's nearest pixel centre by the fractional part of its pixel index. 0: another frame
+    samples the same sub-pixel phase; UNSAMPLED_PHASE_GAP or more: none does."""
+    xc = model.coarse.centres(model.dtype, model.device).reshape(-1, 2)
+    motions = torch.cat((affine_identity(model.dtype, model.device)[None], model.split(w.detach())[0]))
+    out = []
+    for k in frames:
+        points = affine(motions[k], xc)
+        gaps = []
+        for j in range(model.q + 1):
+            if j != k:
+                index = model.coarse.to_index(affine(affine_inverse(motions[j]), points))
+                gaps.append(float((index - index.round()).pow(2).sum(-1).mean().sqrt()) * model.factor)
+        out.append(min(gaps))
+    return out
+
+
+def unsampled_phase_warning(metrics: dict[str, float], warn: float) -> str | None:
+    """The frames check's warning where the frames are fitted as noise-free ones are (data_rel_residual <
+    NOISE_FREE_RESIDUAL), every held-out frame at or above `warn` has a phase no other frame samples
+    (frames_check_gap_k >= UNSAMPLED_PHASE_GAP) and the sum is below it: the frame's ratio then says how well the
+    smoothing interpolates that phase, which is not evidence that the motion or the weight is wrong (the cause
+    named, the warning kept: a frame of another scene there would look the same). None otherwise."""
+    ratio = metrics["frames_check_ratio"]
+    if not metrics.get("data_rel_residual", 1.0) < NOISE_FREE_RESIDUAL:
+        return None
+    high = {int(k.rsplit("_", 1)[1]): v for k, v in metrics.items()
+            if k.startswith("frames_check_ratio_") and not v < warn}
+    gaps = {k: metrics.get(f"frames_check_gap_{k}", 0.0) for k in high}
+    if not high or not ratio < warn or any(g < UNSAMPLED_PHASE_GAP for g in gaps.values()):
+        return None
+    k = max(high, key=lambda i: math.inf if math.isnan(high[i]) else high[i])
+    return (f"held-out frame {k} is predicted no better than by bicubic upsampling of frame 0 (frames_check_ratio_"
+            f"{k} {high[k]:.3g}, all held-out frames {ratio:.3g}), but the frames are fitted as noise-free ones "
+            f"(data_rel_residual {metrics['data_rel_residual']:.2g}) and no other frame samples frame {k}'s "
+            f"sub-pixel phase (frames_check_gap_{k}: its samples lie {gaps[k]:.2g} fine pixels from the nearest "
+            f"other frame's), so without it the answer fills that phase by its smoothing alone: that alone gives "
+            f"such ratios with nothing wrong, and says nothing about the motion or lambda_f (a frame not of this "
+            f"scene there would look the same: look at frame {k})")
 
 
 def held_out_residuals(model, w: torch.Tensor, frames: list[int], factor: torch.Tensor | None = None,
