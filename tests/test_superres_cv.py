@@ -112,12 +112,15 @@ def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
 
 
 @pytest.mark.parametrize("steps", [0, 1])
-def test_the_walk_announces_its_phase_only_when_it_runs(device, steps):
+def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypatch):
     """With the walk off (problem.lam_cv_steps: 0, the default) the run's log has no line for it (it said
     "... cross-validation done in 0.0 s" on every auto run); on, the phase is announced."""
     from regrun.monitor import Monitor
     from regrun.solvers.varpro_cg import VarProCG
 
+    import regrun.registration.superres_cv as cv_module
+
+    monkeypatch.setattr(cv_module, "SPLIT_MIN_FRAME", 0)  # the test's 8 px frames: the walk run as on larger ones
     p = problem(device, lambda_f="auto", lam_cv_steps=steps, lam_solves=4, lam_split_steps=steps)
     ctx = RunContext(device, F64, 0, Path("."))
     names, phase = [], ctx.phase
@@ -141,6 +144,17 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps):
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
+
+
+def test_the_split_walk_skips_small_frames(device):
+    """Frames of 16 px a side or less keep the weight in use (superres_cv.SPLIT_MIN_FRAME): no phase, no metrics."""
+    from regrun.monitor import Monitor
+    from regrun.solvers.varpro_cg import VarProCG
+
+    p = problem(device, lambda_f="auto", lam_solves=4, lam_split_steps=2)
+    ctx = RunContext(device, F64, 0, Path("."))
+    res = VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
+    assert "lam_split_from" not in res.metrics
 
 
 def test_the_default_in_yaml():

@@ -161,6 +161,22 @@ SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight i
 # the grid above it) 1 gave +2.38 dB summed and lost on none, 0 +2.09 (one -0.14), 3 +1.92 (one -0.45)
 
 
+# Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
+# QUASI_OPTIMAL_MIN_FRAME): on the seen sets at 20^2-32^2 fine pixels the walk summed +0.04 dB over 9 (retina 32^2
+# +0.67, s1045 20^2 +0.21, phantom 32^2 -0.38, page 24^2 -0.22, cell 32^2 -0.20, camera 24^2 -0.14, ...), and there
+# it tripled a small run's CPU (PCG near lam's low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md,
+# "Sixteenth round (srburst)".
+SPLIT_MIN_FRAME = 16
+
+
+def split_on(problem) -> bool:
+    """Whether the frame-split walk runs: lambda_f=auto (a Choice), problem.lam_split_steps > 0, at least two moved
+    frames (each half one at least) and frames over SPLIT_MIN_FRAME pixels a side."""
+    model = problem.model
+    return (problem.weight_cv.split_steps >= 1 and isinstance(problem.weight_choice, Choice) and model.q >= 2
+            and min(model.coarse.m) > SPLIT_MIN_FRAME)
+
+
 def half_model(model, keep: list[int]):
     """A shallow copy of the model whose data term keeps only the frames `keep` (the others' rows weighted 0, as
     outside=drop's dropped pixels), its cached fixed operator and preconditioner dropped (they hold the whole mask)."""
@@ -226,9 +242,9 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     """lambda_f=auto, at the solver's final motion w, after the cross-validation's walk: the frame-split risk's
     walk up from the weight in use (problem.lam_split_steps). Sets problem.weight_choice (and the model's weight)
     to the weight found; returns the metrics (lam_split_from: the weight before it; lam_split_evaluations: the
-    weights whose images were solved; lam_split_s: CPU seconds). {} when off or with fewer than 2 moved frames."""
+    weights whose images were solved; lam_split_s: CPU seconds). {} where it does not run (split_on)."""
     settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
-    if settings.split_steps < 1 or not isinstance(choice, Choice) or model.q < 2:
+    if not split_on(problem):
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)

@@ -647,12 +647,12 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     problem.weight_runs = runs
     # the leave-frames-out cross-validation's walk from the weight in use at the final motion (problem.lam_cv_steps;
     # imported here: superres_cv builds on this module's dense limit)
-    from .superres_cv import frames_cv, frames_split
+    from .superres_cv import frames_cv, frames_split, split_on
 
     if problem.weight_cv.steps >= 1:  # off by default: no phase line for a step that does not run
         with ctx.phase("lambda_f by leave-frames-out cross-validation"):
             problem.weight_cv_metrics = frames_cv(problem, motion(out))
-    if problem.weight_cv.split_steps >= 1:  # then the frame-split risk's walk up (problem.lam_split_steps)
+    if split_on(problem):  # then the frame-split risk's walk up (problem.lam_split_steps; frames over 16 px)
         with ctx.phase("lambda_f by the frame-split risk"):
             problem.weight_cv_metrics = {**problem.weight_cv_metrics, **frames_split(problem, motion(out))}
     return Rounds(out, runs, iters)
