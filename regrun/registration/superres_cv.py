@@ -162,10 +162,10 @@ SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight i
 
 
 # Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
-# QUASI_OPTIMAL_MIN_FRAME): on the seen sets at 20^2-32^2 fine pixels the walk summed +0.04 dB over 9 (retina 32^2
-# +0.67, s1045 20^2 +0.21, phantom 32^2 -0.38, page 24^2 -0.22, cell 32^2 -0.20, camera 24^2 -0.14, ...), and there
-# it tripled a small run's CPU (PCG near lam's low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md,
-# "Sixteenth round (srburst)".
+# QUASI_OPTIMAL_MIN_FRAME): on 19 seen sets at 20^2-32^2 fine pixels the walk summed -0.36 dB (retina 32^2 +0.67,
+# s1045 20^2 +0.21, microaneurysms 24^2 +0.14; phantom 32^2 -0.38, astronaut 32^2 -0.25, cat 32^2 -0.24, page 24^2
+# -0.22, cell 32^2 -0.20, ...), against +8.0 dB over 38 sets above, and it tripled a small run's CPU (PCG near lam's
+# low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md, "Sixteenth round (srburst)".
 SPLIT_MIN_FRAME = 16
 
 
