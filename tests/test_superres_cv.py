@@ -146,11 +146,16 @@ def test_bad_settings_are_one_line_errors(key, value):
         problem(torch.device("cpu"), **{key: value})
 
 
-def test_the_split_walk_skips_small_frames(device):
-    """Frames of 16 px a side or less keep the weight in use (superres_cv.SPLIT_MIN_FRAME): no phase, no metrics."""
+@pytest.mark.parametrize("bounds", [(16, 64), (0, 4)])
+def test_the_split_walk_skips_small_and_large_frames(device, monkeypatch, bounds):
+    """Frames of 16 px a side or less (superres_cv.SPLIT_MIN_FRAME; the test's are 8 px) or over SPLIT_MAX_FRAME
+    (here lowered to 4 px) keep the weight in use: no metrics."""
+    import regrun.registration.superres_cv as cv_module
     from regrun.monitor import Monitor
     from regrun.solvers.varpro_cg import VarProCG
 
+    monkeypatch.setattr(cv_module, "SPLIT_MIN_FRAME", bounds[0])
+    monkeypatch.setattr(cv_module, "SPLIT_MAX_FRAME", bounds[1])
     p = problem(device, lambda_f="auto", lam_solves=4, lam_split_steps=2)
     ctx = RunContext(device, F64, 0, Path("."))
     res = VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())

@@ -167,14 +167,18 @@ SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight i
 # -0.22, cell 32^2 -0.20, ...), against +8.0 dB over 38 sets above, and it tripled a small run's CPU (PCG near lam's
 # low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md, "Sixteenth round (srburst)".
 SPLIT_MIN_FRAME = 16
+# ... and frames of more than this many pixels a side too: measured to help at 48^2-128^2 fine pixels only; at 192^2
+# it did not move (H's page), at 256^2 from 16 frames (G's isomap, seen) it lost 1.07 dB (0.357 -> 0.505) and took
+# 14.0 CPU-s, the run 19.8 -> 35.7 against issue 21's 30 (docs/superres.md, "Sixteenth round (srburst)").
+SPLIT_MAX_FRAME = 64
 
 
 def split_on(problem) -> bool:
     """Whether the frame-split walk runs: lambda_f=auto (a Choice), problem.lam_split_steps > 0, at least two moved
-    frames (each half one at least) and frames over SPLIT_MIN_FRAME pixels a side."""
+    frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to SPLIT_MAX_FRAME pixels a side."""
     model = problem.model
     return (problem.weight_cv.split_steps >= 1 and isinstance(problem.weight_choice, Choice) and model.q >= 2
-            and min(model.coarse.m) > SPLIT_MIN_FRAME)
+            and SPLIT_MIN_FRAME < min(model.coarse.m) and max(model.coarse.m) <= SPLIT_MAX_FRAME)
 
 
 def half_model(model, keep: list[int]):
