@@ -373,10 +373,52 @@ def image_function(kind: str, size: int, gen: torch.Generator):
     cycles a fine pixel at the domain's far corner: beyond the frames' Nyquist over most of the domain); or a
     source image (source_image) bilinear between its pixels over the domain. IMAGE@ROW:COL (sk:/fair: images,
     batch E): the crop of side 4 x size at that top-left corner, so that its pixels are 8x finer than the
-    reference frame's (the issue's "camera crop made 8x finer than the reference"); mpl:NAME (batch G-small) too."""
+    reference frame's (the issue's "camera crop made 8x finer than the reference"); mpl:NAME (batch G-small) too.
+    Batch J's (sixteenth round): blobwaves (burst-phantom-like, smooth: 10 anisotropic Gaussian blobs, a quarter
+    of them negative, plus two crossed cosine gratings of 8-16 cycles a side under a Gaussian envelope) and
+    sharpphantom (Shepp-Logan-like: an elliptic shell and 8 flat inner ellipses of +-0.1..0.3, summed, hard edges
+    that only the cell averaging softens)."""
     if kind == "phantom":
         f_unit, _ = textured_phantom(gen)
         return lambda x: 100.0 * f_unit(x / size)  # noqa: E731
+    if kind == "blobwaves":  # batch J: burst-phantom-like and smooth, a scene no earlier batch used
+        u = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
+        centres, widths, angles = 0.15 + 0.7 * u(10, 2), 0.04 + 0.14 * u(10, 2), math.pi * u(10)
+        heights = (0.3 + 0.7 * u(10)) * torch.where(u(10) < 0.25, -1.0, 1.0)
+        theta, cycles = math.pi * u(2), 8 + 8 * u(2)  # two gratings, 8-16 cycles a side, random orientations
+        kvec = 2 * math.pi * cycles[:, None] * torch.stack((torch.cos(theta), torch.sin(theta)), -1)
+        e_c, e_w = 0.35 + 0.3 * u(2), 0.18 + 0.12 * float(u(1))
+
+        def blobwaves(x):
+            z = x / size
+            d = z[..., None, :] - centres
+            c, s = torch.cos(angles), torch.sin(angles)
+            a = (c * d[..., 0] + s * d[..., 1]) / widths[:, 0]
+            b = (-s * d[..., 0] + c * d[..., 1]) / widths[:, 1]
+            blobs = (heights * torch.exp(-0.5 * (a**2 + b**2))).sum(-1)
+            envelope = torch.exp(-((z - e_c) ** 2).sum(-1) / (2 * e_w**2))
+            waves = torch.cos(z @ kvec[0]) * torch.cos(z @ kvec[1])
+            return 100.0 * (blobs + 0.3 * envelope * waves)
+
+        return blobwaves
+    if kind == "sharpphantom":  # batch J: Shepp-Logan-like: flat ellipses summed, hard edges (cell averages only)
+        u = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
+        # an outer shell (1.0 minus 0.8 inside a slightly smaller copy), then 8 inner ellipses of +-0.1..0.3
+        c0, r0, a0 = 0.5 + 0.04 * (2 * u(2) - 1), torch.tensor([0.42, 0.34], dtype=torch.float64), 0.3 * u(1)
+        cen = torch.cat([c0[None], c0[None], 0.3 + 0.4 * u(8, 2)])
+        rad = torch.cat([r0[None], 0.92 * r0[None], 0.03 + 0.12 * u(8, 2)])
+        ang = torch.cat([a0, a0, math.pi * u(8)])
+        val = torch.cat([torch.tensor([1.0, -0.8], dtype=torch.float64),
+                         (0.1 + 0.2 * u(8)) * torch.where(u(8) < 0.4, -1.0, 1.0)])
+
+        def sharpphantom(x):
+            d = x[..., None, :] / size - cen
+            c, s = torch.cos(ang), torch.sin(ang)
+            a = (c * d[..., 0] + s * d[..., 1]) / rad[:, 0]
+            b = (-s * d[..., 0] + c * d[..., 1]) / rad[:, 1]
+            return 200.0 * ((a**2 + b**2 <= 1).to(torch.float64) * val).sum(-1)
+
+        return sharpphantom
     if kind == "zoneplate":
         c = size * (0.3 + 0.4 * torch.rand(2, generator=gen, dtype=torch.float64))
         rmax = float(torch.maximum(c, size - c).norm())

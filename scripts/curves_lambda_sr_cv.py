@@ -50,7 +50,8 @@ def auto_at_fixed_start(ctx, path: Path, gain: bool):
     """`lambda_f=auto` (the rule's weight, without the cross-validation's walk) on a frame set, its pre-registration
     fixed so the curves that follow see the same start: (problem, result, CPU seconds of the run)."""
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto", gain=gain, lam_cv_steps=0)
+                         true_motion=str(path), lambda_f="auto", gain=gain, lam_cv_steps=0,
+                         lam_split_steps=0)
     p = SuperRes(cfg, ctx)
     w0 = start_params(p, "preregister")
     p.model.preregister = lambda **_: w0.clone()

@@ -1,6 +1,7 @@
 """Leave-frames-out cross-validation of lambda_f (registration/superres_cv.py, problem.lam_cv_steps): the CV equals
 refitting without each frame by brute force (closed form and PCG refit), the walk from the rule's weight, the
-run's metrics, and bad settings."""
+run's metrics, and bad settings. The frame-split risk (problem.lam_split_steps): the two halves' data terms add up
+to the whole's, its walk, a run's metrics and bad settings."""
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import torch
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.registration.superres_cv import CV_STEP, cv_walk, frames_cv_curve, held_out, paired_t
+from regrun.registration.superres_cv import (CV_STEP, cv_walk, frames_cv_curve, half_model, held_out, paired_t,
+                                            split_walk)
 from test_superres_check import problem as check_problem
 
 F64 = torch.float64
@@ -93,7 +95,7 @@ def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
     from regrun.registration.superres_weight import recheck
     from regrun.solvers.varpro_cg import VarProCG
 
-    p = problem(device, lambda_f="auto", lam_cv_steps=3, lam_cv_t=0.0, lam_solves=6)
+    p = problem(device, lambda_f="auto", lam_cv_steps=3, lam_cv_t=0.0, lam_solves=6, lam_split_steps=0)
     ctx = RunContext(device, F64, 0, Path("."))
     res = VarProCG(config_section("solver", "varpro_cg", max_iter=3), ctx).solve(p, Monitor())
     met = res.metrics
@@ -110,28 +112,111 @@ def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
 
 
 @pytest.mark.parametrize("steps", [0, 1])
-def test_the_walk_announces_its_phase_only_when_it_runs(device, steps):
+def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypatch):
     """With the walk off (problem.lam_cv_steps: 0, the default) the run's log has no line for it (it said
     "... cross-validation done in 0.0 s" on every auto run); on, the phase is announced."""
     from regrun.monitor import Monitor
     from regrun.solvers.varpro_cg import VarProCG
 
-    p = problem(device, lambda_f="auto", lam_cv_steps=steps, lam_solves=4)
+    import regrun.registration.superres_cv as cv_module
+
+    monkeypatch.setattr(cv_module, "SPLIT_MIN_FRAME", 0)  # the test's 8 px frames: the walk run as on larger ones
+    p = problem(device, lambda_f="auto", lam_cv_steps=steps, lam_solves=4, lam_split_steps=steps)
     ctx = RunContext(device, F64, 0, Path("."))
     names, phase = [], ctx.phase
     ctx.phase = lambda name, *a, **k: names.append(name) or phase(name, *a, **k)
-    VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
+    res = VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
     assert ("lambda_f by leave-frames-out cross-validation" in names) == (steps == 1)
+    assert ("lambda_f by the frame-split risk" in names) == (steps == 1)
+    met = res.metrics
+    assert ("lam_split_from" in met) == (steps == 1)
+    if steps == 1:  # the split's walk: from the weight CV left, one step down (its reference) to one up at most
+        ratio = met["lam_chosen"] / met["lam_split_from"]
+        assert any(ratio == pytest.approx(CV_STEP**k) for k in (-1, 0, 1))
+        assert met["lam_chosen"] == pytest.approx(p.model.lam) and met["lam_split_evaluations"] in (3.0, 4.0)
+        assert ("by the frame-split risk" in res.message) == (ratio != pytest.approx(1.0))
     assert any(n.startswith("lambda_f choice") for n in names)  # the recorder saw the search's own phases
 
 
 @pytest.mark.parametrize("key,value", [("lam_cv_steps", -1), ("lam_cv_steps", 1.5), ("lam_cv_frames", "all"),
-                                       ("lam_cv_t", -1.0), ("lam_cv_t", float("nan"))])
+                                       ("lam_cv_t", -1.0), ("lam_cv_t", float("nan")), ("lam_split_steps", -1),
+                                       ("lam_split_steps", 1.5)])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
 
 
+@pytest.mark.parametrize("bounds", [(16, 64), (0, 4)])
+def test_the_split_walk_skips_small_and_large_frames(device, monkeypatch, bounds):
+    """Frames of 16 px a side or less (superres_cv.SPLIT_MIN_FRAME; the test's are 8 px) or over SPLIT_MAX_FRAME
+    (here lowered to 4 px) keep the weight in use: no metrics."""
+    import regrun.registration.superres_cv as cv_module
+    from regrun.monitor import Monitor
+    from regrun.solvers.varpro_cg import VarProCG
+
+    monkeypatch.setattr(cv_module, "SPLIT_MIN_FRAME", bounds[0])
+    monkeypatch.setattr(cv_module, "SPLIT_MAX_FRAME", bounds[1])
+    p = problem(device, lambda_f="auto", lam_solves=4, lam_split_steps=2)
+    ctx = RunContext(device, F64, 0, Path("."))
+    res = VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
+    assert "lam_split_from" not in res.metrics
+
+
 def test_the_default_in_yaml():
     cfg = config_section("problem", "superres")
     assert isinstance(cfg.lam_cv_steps, int) and cfg.lam_cv_frames == 0
+    assert isinstance(cfg.lam_split_steps, int) and cfg.lam_split_steps >= 0
+
+
+def test_the_halves_data_terms_add_up_to_the_whole(device):
+    """half_model keeps frames 0, 2, ... or 1, 3, ...: with no frame (the regulariser alone) beside the whole, the
+    halves' normal operators and right-hand sides add up to the whole's (each data row in exactly one half), and a
+    half's normal equations are those of a model built from its frames alone (frame 0 kept: the same reference)."""
+    from regrun.registration.superres_model import SuperResModel
+
+    p = problem(device)
+    m = p.model
+    w = m.identity + 0.05 * torch.randn(m.n_params, dtype=F64, generator=torch.Generator().manual_seed(3)).to(device)
+    whole, a, b, none = m, half_model(m, [0, 2, 4]), half_model(m, [1, 3, 5]), half_model(m, [])
+    x = torch.randn(m.n, dtype=F64, generator=torch.Generator().manual_seed(4)).to(device)
+    normal = {k: v.operator(w, fixed=True).normal()(x) for k, v in dict(whole=whole, a=a, b=b, none=none).items()}
+    assert torch.allclose(normal["whole"] + normal["none"], normal["a"] + normal["b"], rtol=1e-10, atol=1e-10)
+    rhs = {k: v.operator(w, fixed=True).rmatvec(v.b) for k, v in dict(whole=whole, a=a, b=b).items()}
+    assert torch.allclose(rhs["whole"], rhs["a"] + rhs["b"], rtol=1e-10, atol=1e-10)
+    alone = SuperResModel(m.frames[[0, 2, 4]], m.fine, m.factor, m.lam, m.outside, m.gain)
+    alone.keep = m.keep[[0, 2, 4]] if m.keep is not None else None  # outside=drop's mask, as the whole's
+    alone.b = alone.rhs(alone.frames)
+    w_alone = w.reshape(m.q, m.stride)[[1, 3]].reshape(-1)  # frame j's motion is row j - 1
+    op_half, op_alone = a.operator(w, fixed=True), alone.operator(w_alone, fixed=True)
+    assert torch.allclose(op_half.normal()(x), op_alone.normal()(x), rtol=1e-10, atol=1e-10)
+    assert torch.allclose(op_half.rmatvec(a.b), op_alone.rmatvec(alone.b), rtol=1e-10, atol=1e-10)
+
+
+def test_the_split_walk_takes_the_least_risk_up_to_its_first_rise():
+    """risk(lam) = ||f(lam) - f_r||^2 + D(lam) . D_r / 2 from the reference one step under lam: up while it falls,
+    stopping at the first rise (a lower risk beyond it is not seen), capped at `steps`; the reference itself where
+    it is the least; steps 0 evaluates nothing."""
+    import math
+
+    lam0 = 0.2
+    u = torch.tensor([1.0, 0.0], dtype=F64)
+    v = torch.tensor([0.0, 1.0], dtype=F64)
+
+    def curve(a, b):  # step k (lam0 sqrt2^k) -> (a_k u, b_k v): risk_k = (a_k - a_-1)^2 + b_k b_-1 / 2
+        def images(lam):
+            k = round(math.log(lam / lam0) / math.log(CV_STEP))
+            return a[k] * u, b[k] * v
+        return images
+
+    zeros = dict.fromkeys(range(-1, 6), 0.0)
+    b = {-1: 1.0, 0: 10.0, 1: 6.0, 2: 8.0, 3: 0.0, 4: 0.0}  # risks x b_-1 / 2: 10, 6, 8 (a rise), then 0 unseen
+    lam, risks = split_walk(curve(zeros, {**b, -1: 1.0}), lam0, 3)
+    assert lam == pytest.approx(lam0 / CV_STEP)  # the reference's risk 0.5 is the least of those seen
+    lam, risks = split_walk(curve(zeros, {**b, -1: 20.0}), lam0, 3)  # the reference's risk now 200
+    assert lam == pytest.approx(lam0 * CV_STEP) and len(risks) == 4  # -1, 0, 1, 2 (the rise): 3 never seen
+    lam, risks = split_walk(curve(zeros, {**b, -1: 20.0}), lam0, 1)
+    assert lam == pytest.approx(lam0 * CV_STEP) and len(risks) == 3  # capped at one step up
+    a = {**zeros, 1: 7.0}  # ||f - f_r||^2 = 49 at step 1: its risk 109 over step 0's 100, the walk stops there
+    lam, _ = split_walk(curve(a, {**b, -1: 20.0}), lam0, 3)
+    assert lam == pytest.approx(lam0)
+    assert split_walk(curve(zeros, b), lam0, 0) == (lam0, {})

@@ -21,6 +21,7 @@ burst phantom, docs/superres.md, "Fourteenth round (srcv)".
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, replace
@@ -44,17 +45,20 @@ CV_DENSE_MAX_PIXELS = 1024
 class CVSettings:
     """problem.lam_cv_steps (sqrt(2) steps at most from the rule's weight; 0: off), problem.lam_cv_frames (the
     moved frames held out, the first ones; 0: every moved frame) and problem.lam_cv_t (the paired t statistic of
-    the per-frame falls a step must pass)."""
+    the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
+    the weight in use after them; 0: off)."""
 
     steps: int
     frames: int
     t: float
+    split_steps: int = 0
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
         return cls(steps=check_int("problem.lam_cv_steps", cfg.lam_cv_steps, 0),
                    frames=check_int("problem.lam_cv_frames", cfg.lam_cv_frames, 0),
-                   t=check_float("problem.lam_cv_t", cfg.lam_cv_t, 0.0, maximum=1e3))
+                   t=check_float("problem.lam_cv_t", cfg.lam_cv_t, 0.0, maximum=1e3),
+                   split_steps=check_int("problem.lam_split_steps", cfg.lam_split_steps, 0))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -140,4 +144,119 @@ def frames_cv(problem, w: torch.Tensor) -> dict[str, float]:
                                         details={**choice.details, "lam_cv_from": f"{choice.lam:g}"})
     model.set_weight(problem.weight_choice.lam)
     out["lam_cv_s"] = time.process_time() - t0
+    return out
+
+
+# The frame-split risk (problem.lam_split_steps; docs/superres.md, "Sixteenth round (srburst)"). The image's own
+# error, not the frames': the frames are split into two disjoint halves A (frames 0, 2, 4, ...) and B (1, 3, ...),
+# whose noise is independent. A half holds half the data term, so at lambda / sqrt(2) it smooths as the whole does
+# at lambda (G / 2 + lambda^2 R / 2 = (G + lambda^2 R) / 2), and D(lambda) = f_A - f_B there is 2 H (A_A^T n_A -
+# A_B^T n_B): E D(l1) . D(l2) / 4 = tr Cov(f(l1), f(l2)), the covariance of the whole image's noise at two weights
+# with no noise level given (and the model error that differs between the halves counted with it). From a
+# reference f_r, the whole image a step under the weight in use,
+#     risk(lambda) = ||f(lambda) - f_r||^2 + D(lambda) . D_r / 2
+# is ||f(lambda) - x||^2 up to terms that do not depend on lambda, less 2 (E f(lambda) - x) . (E f_r - x): GSURE with
+# f_r for the unregularized solution (whose model error the rule would amplify: srunder) and the split for sigma.
+SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight in use: on 5 seen curves (argmin over
+# the grid above it) 1 gave +2.38 dB summed and lost on none, 0 +2.09 (one -0.14), 3 +1.92 (one -0.45)
+
+
+# Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
+# QUASI_OPTIMAL_MIN_FRAME): on 19 seen sets at 20^2-32^2 fine pixels the walk summed -0.36 dB (retina 32^2 +0.67,
+# s1045 20^2 +0.21, microaneurysms 24^2 +0.14; phantom 32^2 -0.38, astronaut 32^2 -0.25, cat 32^2 -0.24, page 24^2
+# -0.22, cell 32^2 -0.20, ...), against +8.0 dB over 38 sets above, and it tripled a small run's CPU (PCG near lam's
+# low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md, "Sixteenth round (srburst)".
+SPLIT_MIN_FRAME = 16
+# ... and frames of more than this many pixels a side too: measured to help at 48^2-128^2 fine pixels only; at 192^2
+# it did not move (H's page), at 256^2 from 16 frames (G's isomap, seen) it lost 1.07 dB (0.357 -> 0.505) and took
+# 14.0 CPU-s, the run 19.8 -> 35.7 against issue 21's 30 (docs/superres.md, "Sixteenth round (srburst)").
+SPLIT_MAX_FRAME = 64
+
+
+def split_on(problem) -> bool:
+    """Whether the frame-split walk runs: lambda_f=auto (a Choice), problem.lam_split_steps > 0, at least two moved
+    frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to SPLIT_MAX_FRAME pixels a side."""
+    model = problem.model
+    return (problem.weight_cv.split_steps >= 1 and isinstance(problem.weight_choice, Choice) and model.q >= 2
+            and SPLIT_MIN_FRAME < min(model.coarse.m) and max(model.coarse.m) <= SPLIT_MAX_FRAME)
+
+
+def half_model(model, keep: list[int]):
+    """A shallow copy of the model whose data term keeps only the frames `keep` (the others' rows weighted 0, as
+    outside=drop's dropped pixels), its cached fixed operator and preconditioner dropped (they hold the whole mask)."""
+    half = copy.copy(model)
+    sel = torch.zeros(model.q + 1, dtype=model.dtype, device=model.device)
+    sel[keep] = 1.0
+    half.keep = model.data_mask() * sel[:, None, None]
+    half.b = half.rhs(half.frames)
+    half._fixed, half._precond, half._precond_factor, half._last_fixed = None, None, None, (None, None)
+    half._mask_version = model._mask_version + 1  # its own Gram matrices, never the whole model's
+    return half
+
+
+def split_images(model, w: torch.Tensor):
+    """lam -> (f(lam), D(lam)): the whole image at motion w and weight lam, and the halves' difference solved at
+    lam / CV_STEP (module comment above), each by PCG from the last weight's image of its own model (the
+    frames check's refit bar), each weight once."""
+    w = w.detach()
+    halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
+    last: dict[int, torch.Tensor] = {}
+    cache: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def solve(i, m, lam):
+        m.set_weight(lam)
+        start = last[i] if i in last else m.initial_image()
+        last[i] = m.solve(w, REFIT_ITERS, REFIT_RTOL, x0=start).x.detach()
+        return last[i]
+
+    def images(lam: float):
+        lam = float(lam)
+        if lam not in cache:
+            f = solve(0, model, lam)
+            cache[lam] = (f, solve(1, halves[0], lam / CV_STEP) - solve(2, halves[1], lam / CV_STEP))
+        return cache[lam]
+
+    return images, cache
+
+
+def split_walk(images, lam: float, steps: int) -> tuple[float, dict[float, float]]:
+    """The frame-split risk from the reference SPLIT_REFERENCE_STEPS under lam: at the reference, at lam, then up by
+    CV_STEP while the risk falls, at most `steps` steps above lam; the weight of the least risk evaluated (lam
+    itself with steps 0) and every risk evaluated."""
+    if steps < 1:
+        return lam, {}
+    ref = lam / CV_STEP**SPLIT_REFERENCE_STEPS
+    f_r, d_r = images(ref)
+
+    def risk(at):
+        f, d = images(at)
+        return float((f - f_r).pow(2).sum() + 0.5 * (d * d_r).sum())
+
+    risks = {ref: risk(ref)}
+    at, prev = lam, None
+    for _ in range(steps + 1):
+        risks[at] = value = risk(at)
+        if prev is not None and value >= prev:
+            break
+        at, prev = at * CV_STEP, value
+    return min(risks, key=risks.get), risks
+
+
+def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
+    """lambda_f=auto, at the solver's final motion w, after the cross-validation's walk: the frame-split risk's
+    walk up from the weight in use (problem.lam_split_steps). Sets problem.weight_choice (and the model's weight)
+    to the weight found; returns the metrics (lam_split_from: the weight before it; lam_split_evaluations: the
+    weights whose images were solved; lam_split_s: CPU seconds). {} where it does not run (split_on)."""
+    settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
+    if not split_on(problem):
+        return {}
+    t0 = time.process_time()
+    images, cache = split_images(model, w)
+    lam, _ = split_walk(images, choice.lam, settings.split_steps)
+    out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache))}
+    if lam != choice.lam:
+        problem.weight_choice = replace(choice, lam=lam, state=None,
+                                        details={**choice.details, "lam_split_from": f"{choice.lam:g}"})
+    model.set_weight(problem.weight_choice.lam)
+    out["lam_split_s"] = time.process_time() - t0
     return out

@@ -647,11 +647,14 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     problem.weight_runs = runs
     # the leave-frames-out cross-validation's walk from the weight in use at the final motion (problem.lam_cv_steps;
     # imported here: superres_cv builds on this module's dense limit)
-    from .superres_cv import frames_cv
+    from .superres_cv import frames_cv, frames_split, split_on
 
     if problem.weight_cv.steps >= 1:  # off by default: no phase line for a step that does not run
         with ctx.phase("lambda_f by leave-frames-out cross-validation"):
             problem.weight_cv_metrics = frames_cv(problem, motion(out))
+    if split_on(problem):  # then the frame-split risk's walk up (problem.lam_split_steps; frames over 16 px)
+        with ctx.phase("lambda_f by the frame-split risk"):
+            problem.weight_cv_metrics = {**problem.weight_cv_metrics, **frames_split(problem, motion(out))}
     return Rounds(out, runs, iters)
 
 
@@ -708,11 +711,13 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
                        lam_rerun_objective_start=j_first)
         note += f"; run again from the {'pre-registration' if kept else 'fitted motion'} (lower objective)"
     cv = getattr(problem, "weight_cv_metrics", None) or {}
-    if cv:  # the cross-validation's walk at the final motion (superres_cv.frames_cv)
+    if cv:  # the cross-validation's and the frame-split risk's walks at the final motion (superres_cv)
         metrics.update(cv)
-        if cv["lam_cv_from"] != choice.lam:
+        if "lam_cv_from" in cv and cv["lam_cv_from"] != choice.lam:
             note += (f"; moved from {cv['lam_cv_from']:.4g} by leave-frames-out cross-validation "
                      f"({int(cv['lam_cv_frames'])} frames held out)")
+    if "lam_split_from" in cv and cv["lam_split_from"] != choice.lam:
+        note += f"; moved from {cv['lam_split_from']:.4g} by the frame-split risk"
     moves = getattr(problem, "weight_moves", None) or []
     if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
         # problem.lam_rechoose_move)
