@@ -258,7 +258,14 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         leaf_guard=_check_bool("solver.descent.leaf_guard", u.leaf_guard),
         # spike maps are sums of sigma0-wide bumps: pooled until they are as narrow as the searched width that was
         # validated (half size's 1.5 px), the coarse search keeps their peaks and costs 1/pool^2 (full size: 2)
-        spike_coarse_pool=_spike_coarse_pool(cfg, u, scale)))
+        spike_coarse_pool=_spike_coarse_pool(cfg, u, scale),
+        # the neighbourhood pass: grey at half size (the grey leaves descended every stride: docs/detection.md, detgrey)
+        near=(_check_bool("solver.descent.near", u.near), _check_bool("solver.descent.near_grey", u.near_grey))[
+            int(grey_half)],
+        near_keep=check_int("solver.descent.near_keep", u.near_keep, 0),
+        near_area=check_float("solver.descent.near_area", u.near_area, 0.0, strict=True) / scale**2,
+        near_weight=check_float("solver.descent.near_weight", u.near_weight, 0.0),
+        near_margin=check_float("solver.descent.near_margin", u.near_margin, 0.0) / scale))
 
 
 def _coarse_rank(u, grey: bool) -> str:
@@ -413,6 +420,9 @@ class Hierarchical(Solver):
                             "gamma": [det.settings[nd].gamma for nd, _ in det.order],
                             "alpha": [det.settings[nd].alpha for nd, _ in det.order],
                             "strides": [len(found.nodes[nd].fit.loss) for nd, _ in det.order],
+                            # strides the registrar descended (the neighbourhood pass's included; NaN: not counted)
+                            "descended": [getattr(det.registrar, "descended", {}).get(nd, math.nan)
+                                          for nd, _ in det.order],
                             "seconds": [found.timings[nd] for nd, _ in det.order],
                             "cpu_seconds": [found.cpu[nd] for nd, _ in det.order],
                             # what progress weighed the node by (CPU s): the last detection's record, or the
