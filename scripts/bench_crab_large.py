@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import multiprocessing
 import sys
 from pathlib import Path
@@ -62,6 +63,8 @@ def run_batch(args, out: Path) -> None:
         save(image, out / f"{name}.{fmt.split('.')[-1]}", fmt)
     jobs = [(name, template, out / f"{name}.{fmt.split('.')[-1]}", truths, out, args.data_dir, args.override)
             for name, template, _, truths, fmt in cases]
+    del cases  # the scenes are on disk: the workers (forked) need only the truths (a 2048^2 scene is 100 MB)
+    gc.collect()
     if args.jobs > 1:
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
             rows = pool.map(_run_case, jobs, chunksize=1)
