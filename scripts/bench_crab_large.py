@@ -74,6 +74,24 @@ def run_batch(args, out: Path) -> None:
     print(f"success {sum(r['success'] for r in rows)} / {len(rows)}")
 
 
+def judge_runs(args, out: Path) -> None:
+    """--judge: the DETGREY truths against run folders already there (any run_CASE/results.h5 under --out; a run
+    whose bench was stopped), found and score only (CPU-s are the bench's)."""
+    args.data_dir = str(Path(args.data_dir).resolve())
+    for name, _, _, truths, _ in heldout15_cases(args, DETGREY, borders=0):
+        for res in sorted(out.rglob(f"run_{name}/results.h5")):
+            with h5py.File(res) as f:
+                row = {"case": name, "run": str(res.parent.relative_to(out)), "score": round(float(f["metrics/score"][()]), 4),
+                       "extraction_cached": int(f["metrics/extraction_cached"][()]),
+                       "detection_cpu_s": round(float(f["tables/nodes/cpu_seconds"][()].sum()), 2)}
+                t = f.get("tables/detections")
+                row["instances"] = [] if t is None or "score" not in t else [
+                    {k: float(t[k][i]) for k in t} for i in range(len(t["score"]))]
+            judge(row, truths)
+            row["n_detected"] = len(row.pop("instances"))
+            print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+
 def _run_case(job) -> dict:
     name, template, path, truths, out, data_dir, override = job
     row = {"case": name, "truth_angles": " ".join(f"{t.angle:.1f}" for t in truths)}
@@ -109,12 +127,13 @@ def main(argv=None):
     ap.add_argument("--batch", default=None, choices=("detgrey",), help="a held-out batch of files instead of --sizes")
     ap.add_argument("--only", nargs="*", default=None, help="--batch: case names to run (default: all)")
     ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
+    ap.add_argument("--judge", action="store_true", help="--batch: judge the runs under --out, run nothing")
     ap.add_argument("--jobs", type=int, default=1, help="--batch: files run at once (CPU-s per process either way)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if args.batch:
-        return run_batch(args, out)
+        return judge_runs(args, out) if args.judge else run_batch(args, out)
     data_dir = str(Path(args.data_dir).resolve())
     crab = load_template("refine_crab", data_dir, "v1")
     ranges = articulation_ranges(crab, parse_ranges(None, claw=20, eye=8))
