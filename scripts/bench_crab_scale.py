@@ -65,12 +65,16 @@ def main(argv=None):
     ap.add_argument("--repo", type=Path, default=REPO, help="the checkout whose regrun runs (baseline: main's)")
     ap.add_argument("--no-scale", action="store_true", help="run without problem.scene.object_scale (baseline)")
     ap.add_argument("--scales", help="a list searched in every case instead of its enlargement, e.g. [1,1.5,2]")
+    ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
+    ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
     args = ap.parse_args(argv)
     args.data_dir = str(Path(args.data_dir).resolve())  # the runs start in their own directories
     bench_crab_files.REPO = args.repo.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, template, (kind, arg), k in BATCHES[args.batch]:
+        if args.only and name not in args.only:
+            continue
         img, centre, angle = make_case(kind, arg, args.data_dir)
         h, w = img.shape[-2:]
         size = (round(w * k), round(h * k))
@@ -79,7 +83,7 @@ def main(argv=None):
         Image.fromarray(rgb, "RGB").resize(size, Image.BICUBIC).save(path)
         truth = photo_point(centre, (size[1] / h, size[0] / w))
         given = args.scales or k
-        over = [] if args.no_scale else [f"problem.scene.object_scale={given}"]
+        over = ([] if args.no_scale else [f"problem.scene.object_scale={given}"]) + args.override
         row = bench_crab_files.run_file(template, path, args.out / name, args.data_dir, 2, over)
         insts = row.get("instances", [])
         near = min(insts, key=lambda i: math.dist((i["centre_row"], i["centre_col"]), truth)) if insts else None

@@ -129,3 +129,14 @@ def test_a_list_of_scales_finds_crabs_of_two_sizes_in_one_photo(tmp_path):
         assert math.dist((t["centre_row"][i], t["centre_col"][i]), centre) <= 3, (k, t["centre_row"], t["centre_col"])
         assert abs((t["angle_deg"][i] - angle + 180) % 360 - 180) <= 3
         assert t["box_h"][i] == 2 * k * saved["data"]["template"].shape[-2]
+
+
+def test_a_mosaic_keeps_coarse_keep_strides_per_tile():
+    """A list of k scales is one scene of k photos: the leaves keep coarse_keep strides per photo (48 over 9 tiles
+    pruned the authors' crab's eyes, 48 x 9 found it: docs/detection.md, detgrey); the rest is as for one photo."""
+    from regrun.solvers.hierarchical import make_registrar
+    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    for scale, grey in ((2, False), (1, False), (1, True)):
+        one, nine = make_registrar(cfg, scale, grey).settings, make_registrar(cfg, scale, grey, 9).settings
+        assert nine.coarse_keep == 9 * one.coarse_keep > 0
+        assert nine.leaf_rounds == one.leaf_rounds and nine.near_keep == one.near_keep

@@ -98,6 +98,8 @@ def calibrate(det: HierarchicalDetector, scenes: list[Scene], negatives: list[Sc
               far_px: float = 10.0, tol_deg: float = 5.0, far_deg: float = 10.0, progress=None) -> dict:
     """Set every node's gamma and alpha on `det` from the scenes; returns the per-node report."""
     progress = progress or (lambda msg: None)
+    if getattr(det.registrar, "near", False):  # its anchors are parts of calibrated weight: not known yet here
+        det.registrar = det.registrar.without_near()
     everything = list(scenes) + list(negatives)
     fits = [dict() for _ in everything]
     report = {}

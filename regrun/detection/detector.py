@@ -501,7 +501,11 @@ class HierarchicalDetector:
         scenes: dict[str, torch.Tensor] = {}  # spike nodes' scenes built as their last child ended (self.ahead)
         said: set[str] = set()  # spike nodes told that a child found a part (_tell_ahead)
         timings, cpu = {}, {}
-        for node, _ in self.order:
+        order, near = self.order, not extracting and getattr(self.registrar, "near", False)
+        leaves = [n for n, _ in order if not self.tree.get(n)]
+        if near:  # every leaf before the spike nodes: the neighbourhood pass needs what all of them found
+            order = [o for o in order if o[0] in leaves] + [o for o in order if o[0] not in leaves]
+        for node, _ in order:
             t0, c0 = time.perf_counter(), time.process_time()
             y = scenes.pop(node) if node in scenes else self.node_scene(node, scene, maps)
             if node not in self.motifs:
@@ -511,10 +515,50 @@ class HierarchicalDetector:
             self.progress(f"{'extract' if extracting else 'detect'} {node}")
             nodes[node] = self._run_node(node, y, extracting)
             maps[node] = nodes[node].occurrence
-            if self.ahead is not None and not extracting:
-                self._tell_ahead(scene, maps, scenes, said)
             timings[node], cpu[node] = time.perf_counter() - t0, time.process_time() - c0
+            if near and node == leaves[-1]:
+                self._near_pass(scene, nodes, maps, timings, cpu)
+            if self.ahead is not None and not extracting and (not near or all(n in maps for n in leaves)):
+                self._tell_ahead(scene, maps, scenes, said)
         return Detection(nodes, self.template.root, dict(self.motifs), self.template.centre, timings, cpu)
+
+    def _near_pass(self, scene: torch.Tensor, nodes: dict, maps: dict, timings: dict, cpu: dict) -> None:
+        """The registrar's neighbourhood pass (UnrolledRegistrar.near; docs/detection.md, detgrey), once every leaf
+        has descended its best strides by the coarse cost: each leaf then descends every other stride within reach
+        of a part another leaf found (weight >= near_weight): the two parts' joints are that far apart in the
+        template (rigid: articulation turns a part about its own joint), the leaf's motif centre lies within its
+        centre's distance from its joint of its joint, a stride's cell centre within half the cell's diagonal of the
+        motif centre it starts from, plus near_margin (the found part's and the descent's error). An object any of
+        whose parts the first pass found gets every stride of its other parts; clutter only where it passes a leaf."""
+        import time
+
+        st = self.registrar.settings
+        leaves = [n for n, _ in self.order if not self.tree.get(n)]
+        found = {n: nodes[n].locations[torch.isfinite(nodes[n].fit.loss) & (nodes[n].weights >= st.near_weight)]
+                 for n in leaves}
+
+        def joint(m: Motif) -> tuple[float, float]:
+            return m.origin[0] + m.joint[0], m.origin[1] + m.joint[1]
+
+        for node in leaves:
+            t0, c0 = time.perf_counter(), time.process_time()
+            motif, ns = self.motifs[node], self.settings[node]
+            grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, ns.stride)
+            centres = grid.centres(nodes[node].locations.dtype, scene.device)
+            own = math.dist(motif.centre, motif.joint) + ns.stride / math.sqrt(2) + st.near_margin
+            near = torch.zeros(len(grid), dtype=torch.bool, device=scene.device)
+            for other in leaves:
+                if other == node or not found[other].numel():
+                    continue
+                reach = math.dist(joint(motif), joint(self.motifs[other])) + own
+                for part in found[other].split(1024):  # (S, 1024) distances at most
+                    near |= (torch.cdist(centres, part.to(centres.dtype)) <= reach).any(1)
+            fit = self.registrar.near_pass(self.node_scene(node, scene, {}), motif, grid, ns.angles(),
+                                           nodes[node].fit, torch.nonzero(near).flatten())
+            nodes[node] = self.node_result(node, fit, scene.shape[-2:])
+            maps[node] = nodes[node].occurrence
+            timings[node] += time.perf_counter() - t0
+            cpu[node] += time.process_time() - c0
 
     def _tell_ahead(self, scene: torch.Tensor, maps: dict, scenes: dict, said: set) -> None:
         """What a spike node not run yet will run, told to progress (`ahead(node, share)`) as soon as its children's

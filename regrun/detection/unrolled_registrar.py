@@ -119,6 +119,14 @@ class UnrolledSettings:
     # the extraction's starts per stride: the colour coarse_starts, which the grey templates were extracted and
     # calibrated with (a grey detection's own coarse_starts may differ; docs/detection.md, greyspeed)
     extraction_coarse_starts: int
+    # the neighbourhood pass (docs/detection.md, detgrey): leaves descend only their `near_keep` best strides by the
+    # coarse cost (per near_area px of scene), then, once every leaf has run, every stride near a part another leaf
+    # found (HierarchicalDetector._near_pass; near_pass below). False: coarse_keep as above
+    near: bool
+    near_keep: int  # strides per near_area pixels descended before the neighbourhood pass
+    near_area: float  # pixels (of the searched scene) per near_keep strides; a smaller scene keeps near_keep
+    near_weight: float  # a leaf stride this heavy (eq. 14 weight) is a part whose neighbourhood the others descend
+    near_margin: float  # px (of the searched scene) added to the reach from such a part (its and the descent's error)
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -143,6 +151,20 @@ def _to_fit(w: torch.Tensor, loss: torch.Tensor, anchors: torch.Tensor, motif: M
     turned = torch.stack((c * rel[0] - s * rel[1], s * rel[0] + c * rel[1]), -1)
     centre = anchors + cw + turned + w[:, 1:]
     return StrideFit(centre, -torch.rad2deg(w[:, 0]), loss)
+
+
+def _best_fit(w, loss, keep, k: int, n: int, anchors, motif: Motif, dt) -> StrideFit:
+    """Each descended stride's (keep, k starts each, stride-major) best start as a fit over all n strides; the
+    others (not descended: pruned, or left out by the NCC screen) at the identity pose with loss inf (never counted)."""
+    dev = w.device
+    loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
+    best = loss.argmin(1)
+    rows = torch.arange(keep.numel(), device=dev)
+    w_best = w.reshape(-1, k, 3)[rows, best].to(dt)
+    loss_best = loss[rows, best].to(dt)
+    w_all = torch.zeros(n, 3, dtype=dt, device=dev).index_put((keep,), w_best)
+    loss_all = torch.full((n,), math.inf, dtype=dt, device=dev).index_put((keep,), loss_best)
+    return _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
 
 
 def deduplicate(fit: StrideFit, radius: float, block: int = 1024) -> StrideFit:
@@ -314,6 +336,15 @@ class UnrolledRegistrar:
         self.settings, self.extracting = settings, extracting
         self.last_iterations = 0.0
         self.report = None
+        # the neighbourhood pass's memory of each leaf's first call: motif id -> (every stride's coarse starts w0,
+        # starts per stride, the strides descended); kept from a leaf's __call__ to its near_pass
+        self._coarse: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
+        self.descended: dict[str, int] = {}  # strides descended per motif name, both passes (the results' nodes table)
+
+    @property
+    def near(self) -> bool:
+        """Whether the detector is to run the neighbourhood pass (HierarchicalDetector._near_pass) with this one."""
+        return self.settings.near and not self.extracting and self.settings.coarse_step > 0
 
     def work(self, shape, motif: Motif, grid: StrideGrid, angles: list[float]) -> WorkPlan:
         """The predicted CPU seconds of a call on a scene of `shape` (C, H, W; as the registrar receives it):
@@ -497,9 +528,10 @@ class UnrolledRegistrar:
             # the search only picks starts and strides (the descent then runs in work_dtype): float32 for spike
             # nodes too, where their float64 FFTs were 40% of a half-size detection (docs/detection.md, crab6)
             coarse_dtype = st.leaf_dtype or dt
-            keep, w0 = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
+            near = self.near and motif.kind == "texture"
+            keep, w0, *best = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first,
-                                     0 if by_correlation or first_keep else strides,
+                                     0 if by_correlation or first_keep or near else strides,
                                      pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
                                      # the chunks report their share of the whole search: since crabbig each
                                      # chunk's scan runs right after its FFTs, so the time between two reports
@@ -507,8 +539,14 @@ class UnrolledRegistrar:
                                      # (a spike node not run yet then took the leaves' FFT rate for its FFTs and
                                      # a near-empty scan rate for its full-resolution scan: etafull)
                                      progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
-                                     pose_dtype=work_dtype)
+                                     pose_dtype=work_dtype, with_best=near)
             k = st.coarse_starts
+            if near:  # every stride's starts kept for near_pass; the strides coarse_starts would keep go on now
+                w_every, best = w0, best[0]
+                if pruned and not (by_correlation or first_keep):
+                    keep = torch.topk(torch.where(torch.isfinite(best), best, torch.full_like(best, math.inf)),
+                                      strides, largest=False).indices
+                    w0 = w0.reshape(-1, k, 3)[keep].reshape(-1, 3)
             if by_correlation:
                 keep, w0 = self._keep_by_correlation(y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype),
                                                      anchors, keep, w0.to(work_dtype), k, strides)
@@ -530,16 +568,37 @@ class UnrolledRegistrar:
         else:
             w, loss, iters = self._register_leaf(*args, k, box, plan, first_keep)
         self.last_iterations = float(iters.to(torch.float64).mean()) if iters.numel() else 0.0
-        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf)).reshape(-1, k)
-        best = loss.argmin(1)
-        rows = torch.arange(keep.numel(), device=dev)
-        w_best = w.reshape(-1, k, 3)[rows, best].to(dt)
-        loss_best = loss[rows, best].to(dt)
-        # strides the NCC screen left out: identity pose, loss inf (they are never counted)
-        w_all = torch.zeros(len(grid), 3, dtype=dt, device=dev).index_put((keep,), w_best)
-        loss_all = torch.full((len(grid),), math.inf, dtype=dt, device=dev).index_put((keep,), loss_best)
-        fit = _to_fit(w_all, loss_all.clamp(min=0), anchors, motif)
-        return deduplicate(fit, st.dedup)
+        if st.coarse_step > 0 and near:
+            self._coarse[id(motif)] = (w_every, k, keep)
+        self.descended[motif.name] = keep.numel()
+        return deduplicate(_best_fit(w, loss, keep, k, len(grid), anchors, motif, dt), st.dedup)
+
+    def near_pass(self, scene: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float], fit: StrideFit,
+                  near: torch.Tensor) -> StrideFit:
+        """The neighbourhood pass of a leaf this registrar's __call__ ran on (near): the strides `near` (indices)
+        that call did not descend, descended from their coarse starts through every leaf round, merged with
+        `fit` (that call's) and deduplicated as __call__ does. The rounds' keep counts these strides alone."""
+        st = self.settings
+        w_every, k, done = self._coarse.pop(id(motif))
+        dt, dev = scene.dtype, scene.device
+        todo = torch.zeros(len(grid), dtype=torch.bool, device=dev)
+        todo[near] = True
+        todo[done] = False
+        idx = torch.nonzero(todo).flatten()
+        self.descended[motif.name] = self.descended.get(motif.name, 0) + idx.numel()
+        if not idx.numel():
+            return fit
+        work_dtype = st.leaf_dtype or dt
+        anchors = grid.anchors(dt, dev)
+        w0 = w_every.reshape(-1, k, 3)[idx].reshape(-1, 3).to(work_dtype)
+        items_anchor = anchors[idx].repeat_interleave(k, 0)
+        box = angle_box(max((abs(a) for a in angles), default=0.0))
+        w, loss, _ = self._register_leaf(scene.to(work_dtype), motif.image.to(work_dtype), motif.mask.to(work_dtype),
+                                         items_anchor.to(work_dtype), w0, k, box)
+        new = _best_fit(w, loss, idx, k, len(grid), anchors, motif, dt)
+        both = StrideFit(torch.where(todo[:, None], new.centre, fit.centre), torch.where(todo, new.angle, fit.angle),
+                         torch.where(todo, new.loss, fit.loss))
+        return deduplicate(both, st.dedup)
 
     def register_at(self, scene: torch.Tensor, motif: Motif, centres: torch.Tensor, angles: torch.Tensor) -> StrideFit:
         """A motif registered from given poses only (the detector's top-down completion, HierarchicalDetector.complete):
@@ -608,11 +667,18 @@ class UnrolledRegistrar:
         eye's up to 146th); with coarse_keep_area, a scene larger than that many pixels keeps coarse_keep times its
         area over it (the clutter a true stride must outrank grows with the scene)."""
         st = self.settings
+        if self.near:  # the neighbourhood pass descends the rest where another part was found
+            return math.ceil(st.near_keep * max(1.0, shape[-2] * shape[-1] / st.near_area)) if st.near_keep else 0
         if float(motif.mask.sum()) < st.coarse_keep_min_area:
             return 0
         if st.coarse_keep and st.coarse_keep_area > 0:
             return math.ceil(st.coarse_keep * max(1.0, shape[-2] * shape[-1] / st.coarse_keep_area))
         return st.coarse_keep
+
+    def without_near(self) -> "UnrolledRegistrar":
+        """The same registrar with the neighbourhood pass off (coarse_keep prunes as without it): for calibration,
+        which registers node by node before any threshold (so any part's weight) exists."""
+        return UnrolledRegistrar(dataclasses.replace(self.settings, near=False), self.extracting)
 
     def for_extraction(self) -> "UnrolledRegistrar":
         """The same registrar without pruning (every leaf stride through every round; coarse_keep off), for the
@@ -779,7 +845,7 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
                   per_stride: int, blur: float = 0.0, strides: int = 0,
-                  progress=None, pose_dtype: torch.dtype | None = None, pool: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+                  progress=None, pose_dtype: torch.dtype | None = None, pool: int = 1, with_best: bool = False):
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
     L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
     blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
@@ -787,7 +853,8 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     angles that are local minima over the angle axis become its starts (a stride with fewer repeats its best).
     With strides > 0 only the strides whose best start is among the `strides` lowest are kept.
 
-    Returns (strides kept (K,), w0 (K * per_stride, 3)), stride-major, w0 = (phi, b_row, b_col) in the descent's
+    Returns (strides kept (K,), w0 (K * per_stride, 3)) (with_best: and each kept stride's best coarse cost (K,)),
+    stride-major, w0 = (phi, b_row, b_col) in the descent's
     parameterisation about the window centre (the inverse of _to_fit), in pose_dtype (default: the scene's; the
     search may run in float32 for a float64 descent). `progress`: DenseCost.costs'. pool > 1: the search runs on
     scene, motif and mask average-pooled by `pool` (maps of wide bumps: a spike node at full size), its costs
@@ -852,7 +919,8 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     turned = torch.stack((co * rel[0] - si * rel[1], si * rel[0] + co * rel[1]), -1)
     anchors = grid.anchors(dt, dev)[keep].repeat_interleave(per_stride, 0)
     b = centre - anchors - cw - turned
-    return keep, torch.cat((phi[:, None], b), 1)
+    w0 = torch.cat((phi[:, None], b), 1)
+    return (keep, w0, best[keep]) if with_best else (keep, w0)
 
 
 def _pooled_costs(y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, centre, angles: list[float], pool: int,

@@ -142,9 +142,10 @@ class NodeProgress:
         self.started, self.node = False, None
 
 
-def build_detector(cfg, template, scale: int, progress=None, grey: bool = False) -> HierarchicalDetector:
+def build_detector(cfg, template, scale: int, progress=None, grey: bool = False, tiles: int = 1) -> HierarchicalDetector:
     """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`; grey:
-    the scene is matched in grey (the leaves' coarse pruning is then solver.descent.coarse_keep_grey[_full])."""
+    the scene is matched in grey (the leaves' coarse pruning is then solver.descent.coarse_keep_grey[_full]); tiles:
+    the scene is a mosaic of that many resampled photos (problem.scene.object_scale lists; make_registrar)."""
     registrar_kind(cfg)
     check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
     settings = {}
@@ -153,7 +154,7 @@ def build_detector(cfg, template, scale: int, progress=None, grey: bool = False)
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
     min_visible = None if cfg.min_visible is None else check_float("solver.min_visible", cfg.min_visible, 0.0, maximum=1.0)
-    registrar = make_registrar(cfg, scale, grey)
+    registrar = make_registrar(cfg, scale, grey, tiles)
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
                                 registrar=registrar, extraction_pad=math.ceil(40 / scale),
                                 progress=progress, min_visible=min_visible,
@@ -184,9 +185,11 @@ def registrar_kind(cfg) -> str:
     return REGISTRAR_ALIASES.get(cfg.registrar, cfg.registrar)
 
 
-def make_registrar(cfg, scale: int, grey: bool = False):
+def make_registrar(cfg, scale: int, grey: bool = False, tiles: int = 1):
     """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names); grey: for a
-    scene matched in grey (coarse_keep_grey, coarse_keep_grey_full)."""
+    scene matched in grey (coarse_keep_grey, coarse_keep_grey_full); tiles: a mosaic of that many photos keeps
+    coarse_keep strides per photo (each photo holds its own copy of every object, at another size: with 48 over 9
+    tiles the authors' crab's eyes were pruned; docs/detection.md, detgrey)."""
     if registrar_kind(cfg) == "exhaustive":
         return exhaustive_registrar
     u = cfg.descent
@@ -240,7 +243,7 @@ def make_registrar(cfg, scale: int, grey: bool = False):
                      # or 128 in some seen scenes; docs/detection.md, greycal)
                      check_int("solver.descent.coarse_keep_grey_full", u.coarse_keep_grey_full, 0),
                      check_int("solver.descent.coarse_keep_grey", u.coarse_keep_grey, 0))[
-                         2 * int(grey) + (0 if scale == 1 else 1)],
+                         2 * int(grey) + (0 if scale == 1 else 1)] * tiles,
         coarse_keep_min_area=check_float("solver.descent.coarse_keep_min_area", u.coarse_keep_min_area, 0.0)
         / scale**2,
         # grey ranks the strides by correlation (docs/detection.md, greyspeed); both checked at every colour
@@ -258,7 +261,14 @@ def make_registrar(cfg, scale: int, grey: bool = False):
         leaf_guard=_check_bool("solver.descent.leaf_guard", u.leaf_guard),
         # spike maps are sums of sigma0-wide bumps: pooled until they are as narrow as the searched width that was
         # validated (half size's 1.5 px), the coarse search keeps their peaks and costs 1/pool^2 (full size: 2)
-        spike_coarse_pool=_spike_coarse_pool(cfg, u, scale)))
+        spike_coarse_pool=_spike_coarse_pool(cfg, u, scale),
+        # the neighbourhood pass: grey at half size (the grey leaves descended every stride: docs/detection.md, detgrey)
+        near=(_check_bool("solver.descent.near", u.near), _check_bool("solver.descent.near_grey", u.near_grey))[
+            int(grey_half)],
+        near_keep=check_int("solver.descent.near_keep", u.near_keep, 0),
+        near_area=check_float("solver.descent.near_area", u.near_area, 0.0, strict=True) / scale**2,
+        near_weight=check_float("solver.descent.near_weight", u.near_weight, 0.0),
+        near_margin=check_float("solver.descent.near_margin", u.near_margin, 0.0) / scale))
 
 
 def _coarse_rank(u, grey: bool) -> str:
@@ -359,7 +369,8 @@ class Hierarchical(Solver):
         check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
 
     def solve(self, problem, monitor):
-        det = build_detector(self.cfg, problem.template, problem.scale, grey=bool(getattr(problem, "grey", False)))
+        det = build_detector(self.cfg, problem.template, problem.scale, grey=bool(getattr(problem, "grey", False)),
+                             tiles=len(getattr(problem, "object_scales", ())) or 1)
         path, calibration_note = problem_calibration(self.cfg, problem)
         if path is not None:
             load_calibration(path, det)
@@ -413,6 +424,9 @@ class Hierarchical(Solver):
                             "gamma": [det.settings[nd].gamma for nd, _ in det.order],
                             "alpha": [det.settings[nd].alpha for nd, _ in det.order],
                             "strides": [len(found.nodes[nd].fit.loss) for nd, _ in det.order],
+                            # strides the registrar descended (the neighbourhood pass's included; NaN: not counted)
+                            "descended": [getattr(det.registrar, "descended", {}).get(nd, math.nan)
+                                          for nd, _ in det.order],
                             "seconds": [found.timings[nd] for nd, _ in det.order],
                             "cpu_seconds": [found.cpu[nd] for nd, _ in det.order],
                             # what progress weighed the node by (CPU s): the last detection's record, or the
