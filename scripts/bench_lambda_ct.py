@@ -218,6 +218,9 @@ def run_case(obj, size, views, args, photons, problem=None):
     prev = reused(args.reuse, obj, size, views, photons)
     if prev is not None:  # the grid optimum and the peers from an earlier run on the same sinogram
         out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
+    elif args.no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
+        out = {"object": obj, "size": size, "views": views, "photons": photons, "tv_grid": ug.factor,
+               "tv_grid_data": ug.data}
     else:
         t0 = time.perf_counter()
         grid = log_grid(args.lam_lo, args.lam_hi, args.grid)
@@ -274,7 +277,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         if rule == "cv" and args.cv_also_scales:  # the same search answered at other scales: one more run each
             pick = float(choice.details["lam_cv_pick"])  # the held-out views' best weight, before any scale
             out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, pick * sc)) for sc in args.cv_also_scales}
-    if args.peer and prev is None:
+    if args.peer and prev is None and not args.no_grid:
         try:
             out["peer_psnr"], out["peer_weight"] = sirt_tv_peer(p, args.sirt_iters, args.tv_weights)
         except ImportError:
@@ -331,6 +334,9 @@ def main(argv=None):
     ap.add_argument("--reuse", type=Path, default=None,
                     help="a previous run's JSON: its grid optimum, FBP and peers for the same cases (only the auto "
                          "rules run)")
+    ap.add_argument("--no-grid", action="store_true",
+                    help="only the auto rules, no grid optimum and no peers (a later change judged against an earlier "
+                         "run's grid optimum and peers on the same sinograms when the CPU is short)")
     ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
                     help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
@@ -373,12 +379,13 @@ def main(argv=None):
         autos = ", ".join(f"{x} {r[f'auto_{x}']['lam']:.3g} -> {r[f'auto_{x}']['psnr']:.2f}" for x in args.auto_rules)
         peers = ", ".join(f"{k} {r[k]:.2f}" for k in ("peer_psnr", "astra_sirt_tv", "astra_cgls_tv")
                           if r.get(k) is not None)
-        print(f"{obj} {size}^2 {views} views {photons:.0e}: grid best lam {r['grid_best_lam']:.3g} -> "
-              f"{r['grid_best_psnr']:.2f} dB; auto: {autos}; peers: {peers}; FBP {r['fbp_psnr']:.2f}; "
-              f"{r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU", flush=True)
+        grid = ("no grid" if "grid_best_lam" not in r else
+                f"grid best lam {r['grid_best_lam']:.3g} -> {r['grid_best_psnr']:.2f} dB")
+        print(f"{obj} {size}^2 {views} views {photons:.0e}: {grid}; auto: {autos}; peers: {peers}; "
+              f"FBP {r.get('fbp_psnr', float('nan')):.2f}; {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU", flush=True)
         args.out.with_suffix(".json").write_text(json.dumps(
             {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
-    if args.auto_rules:
+    if args.auto_rules and not args.no_grid:
         md = markdown(results, args.auto_rules)
         args.out.with_suffix(".md").write_text(md + "\n")
         print(md)

@@ -34,7 +34,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   designed_kind) and `motorcycle` (scikit-image's stereo_motorcycle, its left frame); natural images read in place
   not used for CT before: `eyes` (shared/refine_data's eye_pair.png, 93 x 63: its centred
   63 x 63 square enlarged, so its detail is coarser than the pixel) and `crabbig` (crab_big_bbg.png, the crab on a wide background).
-- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, polygons): problem.ct_fewview's fan defaults (source 2
+- Added for seed 3801 (docs/ct.md, "Thirteenth round"): `pipes` (analytic: a bundle of non-overlapping round
+  pipes with 1-2 px walls in a thin casing, some with a lighter fluid, some with a solid rod, dense wires of
+  0.8-1.5 px; parallel or fan), `truss` (a triangular strut lattice 1-1.5 px wide with missing struts and a skin;
+  designed_kind) and `crabbeach` (shared/refine_data's crab_beach_15.0deg.png, never used for CT).
+- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
@@ -97,6 +101,28 @@ def ellipse_list(name: str, size: int, rng: np.random.Generator) -> list[tuple]:
     def shell(cx, cy, a, b, t, wall, rho):
         out.append((cx, cy, a, b, t, rho))
         out.append((cx, cy, a - wall, b - wall, t, -rho))
+
+    if name == "pipes":  # seed 3801: a bundle of round pipes (1-2 px walls) in a thin casing, some holding a
+        # lighter fluid, some a solid rod, a few dense wires; the pipes do not overlap (drawn again until they don't)
+        shell(0.0, 0.0, 0.85 * r, 0.85 * r, 0.0, rng.uniform(1.5, 2.5), 1.0)
+        placed = []
+        while len(placed) < 9:
+            rad = rng.uniform(0.07, 0.24) * r
+            c = rng.uniform(-0.8, 0.8, 2) * (0.85 * r - rad - 3)
+            if all(math.hypot(c[0] - q[0], c[1] - q[1]) > rad + q[2] + 1.5 for q in placed):
+                placed.append((c[0], c[1], rad))
+        for k, (cx, cy, rad) in enumerate(placed):
+            wall = rng.uniform(1.0, 2.0)
+            shell(cx, cy, rad, rad, 0.0, wall, rng.uniform(0.7, 1.0))
+            if k % 3 == 0:  # a lighter fluid filling the bore
+                out.append((cx, cy, rad - wall, rad - wall, 0.0, rng.uniform(0.15, 0.35)))
+            elif k % 3 == 1:  # a solid rod inside
+                rod = rng.uniform(0.2, 0.5) * (rad - wall)
+                out.append((cx + rng.uniform(-0.3, 0.3) * (rad - wall - rod), cy, rod, rod, 0.0, 1.2))
+        for _ in range(5):  # dense wires between the pipes, below a pixel to 1.5 px across
+            rad = rng.uniform(0.4, 0.75)
+            out.append((*(rng.uniform(-0.6, 0.6, 2) * r), rad, rad, 0.0, 2.0))
+        return out
 
     shell(0.0, 0.0, 0.85 * r, 0.8 * r, 0.0, 2.0, 1.0)
     out.append((0.0, 0.0, 0.85 * r - 2.0, 0.8 * r - 2.0, 0.0, 0.15))  # a light filling
@@ -397,6 +423,24 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
             rad = rng.uniform(3.0, 6.0)
             img = np.where(d < rad, np.where(d < rng.uniform(1.0, 0.5 * rad), 0.0, 1.0), img)
         return img
+    if name == "truss":  # an additively made lattice (seed 3801): three families of straight struts 1-1.5 px
+        # wide at 0/60/120 degrees (a triangular truss, not honeycomb's Voronoi walls), nodes where they cross,
+        # a 2 px skin, some struts missing (printing defects)
+        cell, width, t = rng.uniform(7.0, 12.0), rng.uniform(1.0, 1.5), rng.uniform(0, math.pi / 3)
+        img = np.zeros_like(X1)
+        for k in range(3):
+            a = t + k * math.pi / 3
+            s_perp = X1 * math.cos(a) + X2 * math.sin(a)  # distance across this family's struts
+            s_along = -X1 * math.sin(a) + X2 * math.cos(a)
+            idx = np.floor(s_perp / cell + 0.5)
+            strut = np.abs(s_perp - cell * idx) < width / 2
+            seg = np.floor(s_along / cell)  # a strut segment between two nodes: some missing
+            keep = (np.sin(12.9898 * idx + 78.233 * seg + 1.7 * k + seed) * 43758.5453) % 1.0 > 0.12
+            img = np.maximum(img, 0.85 * (strut & keep))
+        skin_out = 0.82 * r
+        img = np.where(rho < skin_out, img, 0.0)
+        img = np.maximum(img, 1.0 * ((rho < skin_out) & (rho > skin_out - rng.uniform(1.5, 2.5))))
+        return img
     if name == "circuit":  # a circuit board (seed 3501): copper traces, pads with vias, chips with pins
         t = rng.uniform(0, math.pi / 2)
         U = X1 * math.cos(t) + X2 * math.sin(t)  # the board's own axes (traces run along them)
@@ -483,11 +527,13 @@ FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice"
                "histt": "HNSP-T.jpg", "mrir": "MRIhead-R.jpg", "epir": "EPIslice-R.jpg",
                "crab": "../refine_data/crab.png",
                # seed 3701
-               "eyes": "../refine_data/eye_pair.png", "crabbig": "../refine_data/crab_big_bbg.png"}
+               "eyes": "../refine_data/eye_pair.png", "crabbig": "../refine_data/crab_big_bbg.png",
+               # seed 3801: the crab on the beach, turned 15 degrees (sand texture round a small object)
+               "crabbeach": "../refine_data/crab_beach_15.0deg.png"}
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
-    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres"):
+    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -553,11 +599,11 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
         truth = (render_ellipses(ell, size, mean=False) + render_polygons(polys, size)).reshape(
             size, 8, size, 8).mean((1, 3))
     elif geometry == "fan":
-        if name not in ("ellipses", "rings"):
-            raise ValueError("fan beam: analytic objects only (ellipses, rings, polygons)")
+        if name not in ("ellipses", "rings", "pipes"):
+            raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons)")
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses_fan(ell, size, views), render_ellipses(ell, size)
-    elif name in ("ellipses", "rings"):
+    elif name in ("ellipses", "rings", "pipes"):
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses(ell, theta, n_det), render_ellipses(ell, size)
     else:

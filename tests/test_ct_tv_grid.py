@@ -101,7 +101,8 @@ def test_auto_on_the_finer_grid_answers_on_the_output_grid(device):
 
 
 @pytest.mark.parametrize("bad", [{"tv_grid": 0}, {"tv_grid": 5}, {"tv_grid": "two"}, {"tv_grid_data": "coarse"},
-                                 {"tv_grid": "auto", "tv_grid_auto_size": 0}])
+                                 {"tv_grid": "auto", "tv_grid_auto_size": 0},
+                                 {"tv_grid": "auto", "tv_grid_auto_above": "coarse"}])
 def test_bad_tv_grid(bad):
     with pytest.raises(UserError, match="solver.tv_grid"):
         FistaTV(config_section("solver", "fista_tv", **bad), _ctx(torch.device("cpu")))
@@ -123,4 +124,18 @@ def test_file_data_defaults_to_the_finer_grid_up_to_its_size():
     user = compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver
     assert user.tv_grid == "auto" and int(compose(["problem=ct_fewview", "solver=fista_tv"]).solver.tv_grid) == 1
     size = int(user.tv_grid_auto_size)
-    assert tv_grid_factor(user, (size, size)) == 2 and tv_grid_factor(user, (size + 1, size + 1)) == 1
+    assert tv_grid_factor(user, (size, size)) == 2
+
+
+def test_auto_above_its_size_takes_tv_grid_auto_above():
+    """Above tv_grid_auto_size, tv_grid=auto is the pixel grid (output_grid) or the 2x grid with the named data
+    model; at or below it, the 2x grid with tv_grid_data; a number is taken as given at any size."""
+    from regrun.config import compose
+    from regrun.tomography.fista_tv import tv_grid_choice
+
+    base = ["problem=ct_fewview", "solver=fista_tv", "problem.data=file", "solver.tv_grid_auto_size=64"]
+    for above, want in (("output_grid", (1, "fine")), ("pixel", (2, "pixel")), ("fine", (2, "fine"))):
+        cfg = compose(base + [f"solver.tv_grid_auto_above={above}"]).solver
+        assert tv_grid_choice(cfg, (65, 65)) == want and tv_grid_choice(cfg, (64, 64)) == (2, "fine")
+    cfg = compose(base + ["solver.tv_grid=2", "solver.tv_grid_auto_above=pixel"]).solver
+    assert tv_grid_choice(cfg, (256, 256)) == (2, "fine")

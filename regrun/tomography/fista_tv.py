@@ -11,6 +11,8 @@ from .model_resolution import cell_average, finer
 
 STORAGE = ("float32", "float16")
 TV_GRID_DATA = ("fine", "pixel")
+# solver.tv_grid_auto_above: what tv_grid=auto does above tv_grid_auto_size
+TV_GRID_ABOVE = ("output_grid", "pixel", "fine")
 TV_GRID_MAX = 4  # the unknown's grid at most 4x finer per axis (16x the pixels in 2-D: the cost grows as k^ndim)
 
 
@@ -30,6 +32,7 @@ def check_tv_grid(cfg) -> None:
     output's pixel grid)."""
     if str(cfg.tv_grid) == "auto":
         check_int("solver.tv_grid_auto_size", cfg.tv_grid_auto_size, 1)
+        check_choice("solver.tv_grid_auto_above", str(cfg.tv_grid_auto_above), TV_GRID_ABOVE)
     elif not 1 <= check_int("solver.tv_grid", cfg.tv_grid, 1) <= TV_GRID_MAX:
         raise UserError(f"solver.tv_grid={cfg.tv_grid}: auto, or 1 (the output's pixel grid) to {TV_GRID_MAX}")
     check_choice("solver.tv_grid_data", cfg.tv_grid_data, TV_GRID_DATA)
@@ -104,17 +107,27 @@ class UnknownGrid:
         return x if self.factor == 1 else cell_average(x, self.factor)
 
 
-def tv_grid_factor(cfg, shape) -> int:
-    """solver.tv_grid for an output of `shape`: auto is 2 while the output is at most tv_grid_auto_size pixels
-    across (the cost: about 4x per FISTA run in 2-D), else 1."""
+def tv_grid_choice(cfg, shape) -> tuple[int, str]:
+    """(factor, data model) of solver.tv_grid and tv_grid_data for an output of `shape`. auto: 2 with
+    tv_grid_data while the output is at most tv_grid_auto_size pixels across (the cost: about 4x per FISTA run in
+    2-D with `fine`); above it as tv_grid_auto_above says: `output_grid` the output's pixel grid (1), `pixel` or
+    `fine` the 2x grid with that data model (docs/ct.md "Thirteenth round")."""
     if str(cfg.tv_grid) == "auto":
-        return 2 if max(shape[:2]) <= int(cfg.tv_grid_auto_size) else 1
-    return int(cfg.tv_grid)
+        if max(shape[:2]) <= int(cfg.tv_grid_auto_size):
+            return 2, str(cfg.tv_grid_data)
+        above = str(cfg.tv_grid_auto_above)
+        return (1, str(cfg.tv_grid_data)) if above == "output_grid" else (2, above)
+    return int(cfg.tv_grid), str(cfg.tv_grid_data)
+
+
+def tv_grid_factor(cfg, shape) -> int:
+    """solver.tv_grid's factor for an output of `shape` (tv_grid_choice)."""
+    return tv_grid_choice(cfg, shape)[0]
 
 
 def unknown_grid(problem, cfg) -> UnknownGrid:
-    """The problem on solver.tv_grid's grid with solver.tv_grid_data's data model."""
-    return UnknownGrid(problem, tv_grid_factor(cfg, problem.shape), str(cfg.tv_grid_data))
+    """The problem on solver.tv_grid's grid with its data model (tv_grid_choice)."""
+    return UnknownGrid(problem, *tv_grid_choice(cfg, problem.shape))
 
 
 def lipschitz(problem, cfg) -> float:
