@@ -71,8 +71,7 @@ def test_lam_curve_log_axis_where_the_values_span_decades_and_a_zoom_on_the_mini
     from regrun.optim.parameter_choice import Choice, curve_figure
 
     figures = []
-    real = plots._figure  # keep the figure to look at its axes (drawn on the Agg canvas, without pyplot)
-    monkeypatch.setattr(plots, "_figure", lambda *a: (lambda r: (figures.append(r[0]), r)[1])(real(*a)))
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at its axes
     lam = np.logspace(-3, 0.5, 9)
     steep = 0.25 + (lam - lam[3]) ** 2 * 1e4  # the shape of super-resolution's GCV: 0.25 at the minimum, 1e5 at the end
     for values, scale in ((steep, "log"), (0.2 + 0.01 * np.abs(np.log(lam / lam[3])), "linear"),  # CV: flat
@@ -117,8 +116,7 @@ def test_lam_curve_of_a_climb_shows_the_rule_minimum_the_change_and_reaches_the_
     from regrun.optim.parameter_choice import Choice, _spaced_labels, curve_figure
 
     figures = []
-    real = plots._figure
-    monkeypatch.setattr(plots, "_figure", lambda *a: (lambda r: (figures.append(r[0]), r)[1])(real(*a)))
+    monkeypatch.setattr(plt, "close", figures.append)
     lam = 0.01 * np.sqrt(2.0) ** np.arange(9)
     crit = 0.05 + 0.001 * np.arange(9.0)  # lowest at the first weight
     change = np.full(9, np.nan)
@@ -143,8 +141,7 @@ def test_lam_curve_of_a_scaled_pick_is_not_drawn_as_a_climb(tmp_path, monkeypatc
     from regrun.optim.parameter_choice import Choice, curve_figure
 
     figures = []
-    real = plots._figure
-    monkeypatch.setattr(plots, "_figure", lambda *a: (lambda r: (figures.append(r[0]), r)[1])(real(*a)))
+    monkeypatch.setattr(plt, "close", figures.append)
     lam = np.logspace(-2, 1, 9)
     curve = {"lam": lam, "criterion": 1.0 + np.abs(np.log(lam / lam[4]))}
     curve_figure(Choice(0.8 * float(lam[4]), "cv", 1.0, "given", 9, False, curve), tmp_path / "curve.png")
@@ -160,8 +157,7 @@ def test_lam_curve_of_a_climb_that_stopped_at_once_shows_the_step_it_tried(tmp_p
     from regrun.optim.parameter_choice import Choice, curve_figure
 
     figures = []
-    real = plots._figure
-    monkeypatch.setattr(plots, "_figure", lambda *a: (lambda r: (figures.append(r[0]), r)[1])(real(*a)))
+    monkeypatch.setattr(plt, "close", figures.append)
     lam = np.array([0.14, 0.25, 0.36, 0.41, 0.45, 0.51, 0.65, 0.87, 3.0])
     crit = np.array([0.0707, 0.0673, 0.0661, 0.0662, 0.0667, np.nan, 0.0745, 0.0981, 1.62])
     change = np.full(9, np.nan)
