@@ -92,6 +92,18 @@ def test_neumann_gradient_and_divergence(device):
     assert torch.count_nonzero(gradient(torch.ones(4, 4, dtype=F64, device=device), 2)) == 0
 
 
+def test_difference_normal_in_place_equals_the_two_products(device):
+    """add_difference_normal (the super-resolution normal product's regulariser, in place) is out + s D^T D x, D
+    the trimmed forward difference, along either axis and batched."""
+    from regrun.linalg.differences import add_difference_normal, forward_difference, forward_difference_adjoint
+    gen = torch.Generator().manual_seed(6)
+    x, out = (torch.randn(2, 7, 5, generator=gen, dtype=F64).to(device) for _ in range(2))
+    for dim, h in ((-2, 0.5), (-1, 2.0)):
+        want = out + 0.3 * forward_difference_adjoint(forward_difference(x, dim, h), dim, h)
+        got = add_difference_normal(out.clone(), x, dim, 0.3 / h ** 2)
+        assert float((got - want).abs().max()) < 1e-14 * float(want.abs().max())
+
+
 @pytest.mark.parametrize("shape,h", [((16, 16), 1.0), ((8, 8, 8), 1.0), ((16, 16), 0.5)])
 def test_gradient_norm_bound(shape, h, device):
     """The power method's ||grad||^2 approaches, and never exceeds, 4 d / h^2 (8 in 2-D, 12 in 3-D)."""

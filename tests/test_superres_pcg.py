@@ -278,7 +278,7 @@ def test_pooled_stencil_equals_pooled_separable_stencil(device):
     """PooledStencil (k x k blocks' stencils merged into one patch) against SeparableStencil's values summed
     over the blocks, and its scatter against the adjoint of that, including points beyond the grid and
     factors 2 and 3."""
-    from regrun.imaging.interpolation import PooledStencil, SeparableStencil, SplineCoefficients
+    from regrun.imaging.interpolation import BandedGram, PooledStencil, SeparableStencil, SplineCoefficients
     from regrun.linalg.differences import pool, pool_adjoint
     grid = Grid((0.0, 12.0, 0.0, 18.0), (12, 18))
     gen = torch.Generator().manual_seed(3)
@@ -310,6 +310,19 @@ def test_pooled_stencil_equals_pooled_separable_stencil(device):
         assert float((gram.apply(c) - want).abs().max()) < 1e-12 * float(want.abs().max())
         square = LinearOperator((size, size), gram.apply, gram.apply, torch.float64, device)
         assert dot_test(square, gen) < 1e-14
+        # diagonals skipped: exact zeros by default (the same product to the last bit), and with a tolerance those
+        # whose entries sum (both triangles) to within it of the largest entry, the product then within that bound
+        diags = gram.diags.clone()
+        _, a, b = gram.kept[len(gram.kept) // 2]
+        diags[a, b] = 0.0
+        full = BandedGram(diags, gram.padded_m2, size)
+        assert len(full.kept) < len(gram.kept) and torch.equal(full.apply(c), BandedGram(diags, gram.padded_m2, size,
+                                                                                          -1.0).apply(c))
+        tol = 1e-3
+        loose = BandedGram(diags, gram.padded_m2, size, tol)
+        assert len(loose.kept) < len(full.kept)
+        err = float((loose.apply(c) - full.apply(c)).abs().max())
+        assert err <= tol * float(diags.abs().max()) * float(c.abs().max())
 
 
 def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):

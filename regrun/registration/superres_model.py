@@ -16,7 +16,7 @@ from ..linalg.cg import cg
 from ..linalg.krylov import pcg
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
-from ..linalg.differences import pool, pool_adjoint
+from ..linalg.differences import add_difference_normal, pool, pool_adjoint
 from ..linalg.operator import LinearOperator
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from .global_start import ANGLES, fit_params, phase_correlation_start
@@ -382,9 +382,9 @@ class SuperResModel:
                 parts.gram, parts.mask_version = pooled.gram(rows, size), self._mask_version
             img = x.unflatten(-1, (n1, n2))
             moved = self.coef.adjoint(parts.gram.apply(self.coef.apply(img, banded=True)), banded=True)
-            first = pool_adjoint(frame0.square() * pool(img, k), k)
-            reg = diff_adjoint(diff(img, -2, h1), -2, h1) + diff_adjoint(diff(img, -1, h2), -1, h2)
-            return (first + moved + c_reg ** 2 * reg).flatten(-2)
+            out = pool_adjoint(frame0.square() * pool(img, k), k).add_(moved)
+            add_difference_normal(out, img, -2, c_reg ** 2 / h1 ** 2)
+            return add_difference_normal(out, img, -1, c_reg ** 2 / h2 ** 2).flatten(-2)
 
         return LinearOperator((self.n_data + self.n_reg, self.n), matvec, rmatvec, self.dtype, self.device, normal)
 
