@@ -15,6 +15,12 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --batch greycrab --seed 17411 --out outputs/greycrab_a
     python scripts/bench_crab_files.py --batch greycal --seed 17501 --out outputs/greycal_a
     python scripts/bench_crab_files.py --batch greyspeed --seed 17651 --out outputs/greyspeed_a
+    python scripts/bench_crab_files.py --batch heldout16 --seed 16176 --own-template OUT/turtle/turtle.yaml --out OUT/c8
+
+`--batch heldout16` (docs/detection.md, "Held-out batch heldout16"): heldout15's list, plus phone-like JPEGs whose
+pixels are stored turned with an EXIF orientation (the truth is the upright image a viewer shows), and files of a
+template of the user's own (`--own-template`, its YAML; e.g. scripts/draw_turtle_template.py's turtle) in RGB, JPEG,
+grey and cut by the border.
 
 `--batch heldout15` (docs/detection.md, "Held-out batch heldout15 and large scenes"): the synthetic crab, the
 authors' crab and the robot at angles uniform over the whole circle, scenes from 300x400 to 2048x2048 px, one to
@@ -73,6 +79,12 @@ def save(image: torch.Tensor, path: Path, fmt: str) -> None:
         Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), "RGBA").save(path)
     elif fmt.startswith("palette"):
         Image.fromarray(rgb, "RGB").quantize(256).save(path)  # an adaptive 256-colour palette
+    elif fmt.startswith("exif"):  # a phone's JPEG: pixels stored turned, the EXIF tag says how to show them upright
+        tag = int(fmt[4])  # 6: the viewer turns the stored pixels 90 deg clockwise; 8: counter-clockwise
+        stored = Image.fromarray(rgb, "RGB").transpose(Image.Transpose.ROTATE_90 if tag == 6 else Image.Transpose.ROTATE_270)
+        exif = Image.Exif()
+        exif[0x0112] = tag
+        stored.save(path, quality=90, exif=exif)
     elif fmt.endswith("jpg"):
         Image.fromarray(rgb, "RGB").save(path, quality=90)
     else:
@@ -146,12 +158,14 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/bench_crab_files")
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
-    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed"),
+    ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed", "heldout16"),
                     help="which cases")
     ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
     ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
                     "colour control of a grey file's scene; the name keeps the batch's)")
     ap.add_argument("--write-only", action="store_true", help="write the image files and stop (no runs)")
+    ap.add_argument("--own-template", default=None, help="--batch heldout16: the YAML of a template of the user's own "
+                    "(its files are run with problem.template=THIS PATH)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     args.data_dir = str(Path(args.data_dir).resolve())
@@ -164,6 +178,13 @@ def main(argv=None):
         cases = heldout15_cases(args, GREYCAL, borders=0)
     elif args.batch == "greyspeed":  # the same generator on the GREYSPEED list
         cases = heldout15_cases(args, GREYSPEED, borders=0)
+    elif args.batch == "heldout16":  # heldout15's list and border cases, the EXIF JPEGs, the own template's files
+        if not args.own_template:
+            ap.error("--batch heldout16 needs --own-template PATH.yaml")
+        args.own_template = str(Path(args.own_template).resolve())
+        own = args.own_template
+        cases = heldout15_cases(args, HELDOUT15 + EXIF + tuple((own, *spec) for spec in OWN),
+                                borders=5, own_borders=2)
     else:
         cases = heldout14_cases(args)
     rows = []
@@ -248,7 +269,48 @@ GREYSPEED = (("refine_crab", "clutter", (384, 512), 1, "grey8.png"),
              ("robot", "clutter", (384, 512), 0, "grey8.png"))
 
 
-def heldout15_cases(args, specs=None, borders: int = 5) -> list:
+# heldout15 (docs/detection.md, "Held-out batch heldout15 and large scenes"): template, background, full-size rows x
+# cols, objects, format
+HELDOUT15 = (
+    ("synthetic", "clutter", (320, 420), 1, "grey8.png"),
+    ("synthetic", "clutter", (384, 512), 1, "rgba.png"),
+    ("synthetic", "clutter", (480, 640), 1, "q90.jpg"),
+    ("synthetic", "clutter", (600, 800), 1, "grey16.tif"),
+    ("synthetic", "clutter", (480, 720), 2, "rgb.png"),
+    ("synthetic", "clutter", (600, 1000), 3, "palette.png"),
+    ("synthetic", "clutter", (384, 512), 0, "rgb.png"),
+    ("refine_crab", "beach", (320, 420), 1, "rgb.png"),
+    ("refine_crab", "beach", (384, 512), 1, "grey8.png"),
+    ("refine_crab", "beach", (480, 640), 1, "q90.jpg"),
+    ("refine_crab", "beach", (600, 800), 1, "rgb.tif"),
+    ("refine_crab", "beach", (1024, 1024), 1, "grey16.png"),
+    ("refine_crab", "beach", (512, 768), 2, "rgb.png"),
+    ("refine_crab", "beach", (600, 1000), 3, "q90.jpg"),
+    ("refine_crab", "beach", (600, 800), 0, "rgb.png"),
+    ("robot", "clutter", (384, 512), 1, "rgb.png"),
+    ("robot", "clutter", (480, 640), 1, "grey8.png"),
+    ("robot", "clutter", (400, 720), 2, "rgb.png"),
+    ("robot", "clutter", (384, 512), 0, "q90.jpg"),
+    ("synthetic", "clutter", (1024, 1024), 2, "rgb.png"),
+    ("refine_crab", "clutter", (1536, 2048), 3, "grey8.png"),
+    ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"),
+    ("synthetic", "clutter", (2048, 2048), 0, "q90.jpg"))
+
+# heldout16 (docs/detection.md, "Held-out batch heldout16"): phone-like JPEGs stored turned, with an EXIF orientation
+EXIF = (("refine_crab", "beach", (768, 1024), 1, "exif6.jpg"),
+        ("synthetic", "clutter", (600, 800), 2, "exif8.jpg"))
+# and a template of the user's own (--own-template): background, rows x cols, objects, format
+OWN = (("clutter", (384, 512), 1, "rgb.png"),
+       ("clutter", (480, 640), 1, "q90.jpg"),
+       ("clutter", (400, 720), 2, "rgb.png"),
+       ("clutter", (600, 1000), 3, "palette.png"),
+       ("clutter", (384, 512), 1, "grey8.png"),
+       ("clutter", (480, 640), 1, "grey16.png"),
+       ("clutter", (384, 512), 0, "rgb.png"),
+       ("beach", (384, 512), 0, "q90.jpg"))
+
+
+def heldout15_cases(args, specs=None, borders: int = 5, own_borders: int = 0) -> list:
     """heldout15 (docs/detection.md): (name, template, image, truths, format, outside) per file. Objects are
     placed one per cell of the scene (cells side by side along its longer side), each at an angle uniform over
     the whole circle, wholly inside its cell; border cases put the centre within half the template's diagonal of a random side and keep
@@ -256,7 +318,10 @@ def heldout15_cases(args, specs=None, borders: int = 5) -> list:
     gen = torch.Generator().manual_seed(args.seed)
     temps = {"synthetic": load_template("synthetic"), "refine_crab": load_template("refine_crab", args.data_dir, "v1"),
              "robot": load_template("robot", args.data_dir, "v1")}
-    ranges = {k: articulation_ranges(t, parse_ranges(None, claw=20, eye=8) if k != "robot" else parse_ranges(None))
+    if getattr(args, "own_template", None):  # a template of the user's own: its YAML's path is its name
+        temps[args.own_template] = load_template(args.own_template)
+    ranges = {k: articulation_ranges(t, parse_ranges(None, claw=20, eye=8) if k in ("synthetic", "refine_crab")
+                                    else parse_ranges(None))
               for k, t in temps.items()}
 
     def u(lo, hi):
@@ -303,42 +368,27 @@ def heldout15_cases(args, specs=None, borders: int = 5) -> list:
             art = {n: u(-ranges[t].get(n, 0.0), ranges[t].get(n, 0.0)) for n in full.parts}
             inside = {n: leaf_inside(full, n, centre, angle, art[n], size) for n in full.parts}
             seen = [k for k in kids if all(inside[leaf] for leaf in leaves_of(full.tree, k))]
-            if len(seen) >= 2 and not all(inside.values()):
+            # a template whose root has two children (the turtle) has every leaf inside when both are: its border
+            # case cuts the body (the turned template's box sticks out of the image), not a leaf
+            c, s_ = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+            er, ec = 0.5 * (full.size[0] * c + full.size[1] * s_), 0.5 * (full.size[0] * s_ + full.size[1] * c)
+            box_out = not (er <= centre[0] <= h - 1 - er and ec <= centre[1] <= w - 1 - ec)
+            cut = not all(inside.values()) or (len(kids) == 2 and box_out)
+            if len(seen) >= 2 and cut:
                 sc = compose_scene(full, bg(kind, size), centre, angle, art)
                 return sc.image, [sc.truth], [{n for n, v in inside.items() if not v}]
 
     cases = []
-    for t, kind, size, n, fmt in specs or (
-            ("synthetic", "clutter", (320, 420), 1, "grey8.png"),
-            ("synthetic", "clutter", (384, 512), 1, "rgba.png"),
-            ("synthetic", "clutter", (480, 640), 1, "q90.jpg"),
-            ("synthetic", "clutter", (600, 800), 1, "grey16.tif"),
-            ("synthetic", "clutter", (480, 720), 2, "rgb.png"),
-            ("synthetic", "clutter", (600, 1000), 3, "palette.png"),
-            ("synthetic", "clutter", (384, 512), 0, "rgb.png"),
-            ("refine_crab", "beach", (320, 420), 1, "rgb.png"),
-            ("refine_crab", "beach", (384, 512), 1, "grey8.png"),
-            ("refine_crab", "beach", (480, 640), 1, "q90.jpg"),
-            ("refine_crab", "beach", (600, 800), 1, "rgb.tif"),
-            ("refine_crab", "beach", (1024, 1024), 1, "grey16.png"),
-            ("refine_crab", "beach", (512, 768), 2, "rgb.png"),
-            ("refine_crab", "beach", (600, 1000), 3, "q90.jpg"),
-            ("refine_crab", "beach", (600, 800), 0, "rgb.png"),
-            ("robot", "clutter", (384, 512), 1, "rgb.png"),
-            ("robot", "clutter", (480, 640), 1, "grey8.png"),
-            ("robot", "clutter", (400, 720), 2, "rgb.png"),
-            ("robot", "clutter", (384, 512), 0, "q90.jpg"),
-            ("synthetic", "clutter", (1024, 1024), 2, "rgb.png"),
-            ("refine_crab", "clutter", (1536, 2048), 3, "grey8.png"),
-            ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"),
-            ("synthetic", "clutter", (2048, 2048), 0, "q90.jpg")):
+    for t, kind, size, n, fmt in specs or HELDOUT15:
         img, truths = place(t, size, kind, n)
-        name = f"{t}_{kind}_{size[0]}x{size[1]}_{n}_{fmt.split('.')[0]}"
+        name = f"{Path(t).stem if t.endswith('.yaml') else t}_{kind}_{size[0]}x{size[1]}_{n}_{fmt.split('.')[0]}"
         cases.append((name, t, img, truths, fmt))
     for t, kind in (("synthetic", "clutter"), ("synthetic", "clutter"), ("refine_crab", "beach"),
-                    ("refine_crab", "beach"), ("robot", "clutter"))[:borders]:
+                    ("refine_crab", "beach"), ("robot", "clutter"))[:borders] + \
+            ((getattr(args, "own_template", None), "clutter"),) * own_borders:
         img, truths, outside = border(t, (384, 512), kind)
-        cases.append((f"border_{t}_{kind}_{len(cases)}", t, img, truths, "rgb.png", outside))
+        label = Path(t).stem if t.endswith(".yaml") else t
+        cases.append((f"border_{label}_{kind}_{len(cases)}", t, img, truths, "rgb.png", outside))
     return cases
 
 
