@@ -143,6 +143,24 @@ def test_border_rule_on_the_crab_node(detector):
     assert len(StrideGrid.build(cut.shape[-2:], det.motifs["crab"].mask.shape, det.settings["crab"].stride)) == 0
 
 
+def test_one_found_child_is_not_the_object_even_wholly_in_view(detector):
+    """The root needs two found children at every stride, not only at the border: on the crab node's canvas scene
+    with only the left claw's map left, every child is in view at the crab's pose, yet no stride counts (before,
+    the pose kept a finite loss: one child's match, the turtle's head-only instances, docs "One child is not an
+    instance"); with two children's maps it is found as before."""
+    det, _ = detector
+    can = det.canonical
+    y = det.node_scene("crab", None, {k: can.nodes[k].occurrence for k in det.tree["crab"]})
+    one = y.clone()
+    one[1:] = 0  # right claw and eye pair gone: only the left claw
+    fit, _ = det.register_node("crab", one)
+    assert not bool(torch.isfinite(fit.loss).any())
+    two = y.clone()
+    two[2] = 0  # the eye pair gone: two claws found
+    fit, _ = det.register_node("crab", two)
+    assert bool(torch.isfinite(fit.loss).any())
+
+
 @pytest.mark.slow  # four half-size detections over the whole circle (~20 s of CPU)
 @pytest.mark.parametrize("side", ["left", "right", "top", "bottom"])
 def test_crabs_cut_by_each_border_are_found_with_their_parts_missing(detector, side):

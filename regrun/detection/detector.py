@@ -356,7 +356,14 @@ class HierarchicalDetector:
         their energy: one found child does not fix a pose, it leaves a circle of them); its loss is the
         registrar's loss times the observable children's share of eq. 13 at that pose, divided by their share of
         the energy (the mismatch seen, extrapolated to the whole motif, whose gamma was calibrated on whole
-        objects). Other such strides get loss inf; strides that see every child keep their loss."""
+        objects). Other such strides get loss inf; strides of a non-root node that see every child keep their loss.
+
+        The root (the object) needs two found children at every stride, not only where one is unknown: its gamma
+        is the midpoint of its successes and its best calibration failure, and where that failure had every child
+        absent and the root has two children (the turtle: head, flippers) gamma equals one child's energy, so a
+        pose that matched one child alone got weight 1 and made an instance (heldout16, the turtle's palette
+        file: three head-only instances, score 14.88; docs/detection.md, "One child is not an instance").
+        Inner nodes keep the old rule: their strides count only through the root, which needs two of its own."""
         motif = self.motifs[node]
         loss = fit.loss.clone()
         finite = torch.isfinite(loss)
@@ -364,6 +371,8 @@ class HierarchicalDetector:
             return loss
         obs = self.observable(node, y.shape[-2:], fit.centre[finite], fit.angle[finite])
         part = ~obs.all(1)
+        if node == self.template.root:
+            part = torch.ones_like(part)  # every stride is judged (above); a whole view keeps its loss if enough
         if not bool(part.any()):
             return loss
         energy = (0.5 * motif.mask * motif.image ** 2).sum((-2, -1)).to(loss.dtype)  # (C,)
@@ -372,9 +381,12 @@ class HierarchicalDetector:
         visible = (seen * energy).sum(1) / energy.sum().clamp_min(torch.finfo(loss.dtype).tiny)
         found = seen & (costs < 0.5 * energy)
         enough = (visible >= self.min_visible) & (found.sum(1) >= min(2, seen.shape[1]))
-        share = (costs * seen).sum(1) / costs.sum(1).clamp_min(torch.finfo(costs.dtype).tiny)
+        # a stride that sees every child keeps the registrar's loss (share / visible is 1 up to the quadrature)
+        whole = seen.all(1)
+        share = torch.where(whole, torch.ones_like(visible),
+                            (costs * seen).sum(1) / costs.sum(1).clamp_min(torch.finfo(costs.dtype).tiny) / visible)
         kept = loss[finite]
-        kept[part] = torch.where(enough, kept[part] * share / visible, torch.full_like(visible, math.inf))
+        kept[part] = torch.where(enough, kept[part] * share, torch.full_like(visible, math.inf))
         loss[finite] = kept
         return loss
 
