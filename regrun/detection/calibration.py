@@ -67,8 +67,13 @@ def classify(fit, locations, joint, tol_px, far_px, tol_deg, far_deg):
     return (float(loss[ok].min()) if ok.any() else None), loss[bad]
 
 
-def choose_threshold(successes: list[float], failures: torch.Tensor) -> dict:
-    """gamma and alpha from the two loss samples (the rule in the module docstring)."""
+def choose_threshold(successes: list[float], failures: torch.Tensor, absent: float = math.inf) -> dict:
+    """gamma and alpha from the two loss samples (the rule in the module docstring). absent: for a parent, the
+    loss of a pose with its weakest child wholly absent (that child's share of the motif energy), the failure
+    taken as the best one when no finite failure was seen: the root's strides with fewer than two found children
+    have loss inf (HierarchicalDetector.border_losses), so its failures can all be inf, and the old fallback
+    gamma = 2 s_max then put a whole turtle at weight 1e-3 once its loss doubled (measured: gamma 1.0e-5 against
+    8.0e-3 before; docs/detection.md, "One child is not an instance")."""
     if not successes:
         raise UserError("calibration found no successful registration for a node: the scenes are too hard for "
                         "the registration settings (widen angle_max or lower stride)")
@@ -76,6 +81,8 @@ def choose_threshold(successes: list[float], failures: torch.Tensor) -> dict:
     f = failures.sort().values
     s_max = float(s.max())
     f_min = float(f.min()) if f.numel() else math.inf
+    if not math.isfinite(f_min) and absent > s_max:
+        f_min = absent
     if f_min > s_max:
         gamma = 0.5 * (s_max + f_min) if math.isfinite(f_min) else 2 * s_max
         alpha = DECAY / (f_min - gamma) if math.isfinite(f_min) else DECAY / max(s_max, 1e-300)
@@ -123,7 +130,10 @@ def calibrate(det: HierarchicalDetector, scenes: list[Scene], negatives: list[Sc
                 else:
                     successes.append(ok)
             failures.append(bad)
-        choice = choose_threshold(successes, torch.cat(failures) if failures else torch.zeros(0, device="cpu"))
+        motif = det.motifs[node]
+        absent = float((0.5 * motif.mask * motif.image ** 2).sum((-2, -1)).min()) if kids else math.inf
+        choice = choose_threshold(successes, torch.cat(failures) if failures else torch.zeros(0, device="cpu"),
+                                  absent)
         choice.update(n_success=len(successes), n_missed=missed)
         det.settings[node].gamma = choice["gamma"]
         det.settings[node].alpha = choice["alpha"]
