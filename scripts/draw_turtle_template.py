@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from regrun.detection.drawing import _colour, ellipse, grid, segment, texture
+from regrun.detection.drawing import _colour, ellipse, grid, paint_parts, segment, texture
 from regrun.detection.template_file import write_template_file
 
 
@@ -38,27 +38,18 @@ def draw_turtle(seed: int = 0):
     specs = (("head", head, (0.55, 0.7, 0.3), 0.14, 1.2, (42.0, 92.0), 10.0),
              ("left_flipper", left, (0.45, 0.3, 0.65), 0.2, 1.5, (64.0, 40.0), 20.0),
              ("right_flipper", right, (0.2, 0.6, 0.6), 0.2, 1.2, (72.0, 146.0), 20.0))
-    parts, support, shapes = {}, body.clone(), {}
-    for name, shape, colour, contrast, sigma, joint, art in specs:
-        tex = texture(gen, (h, w), colour, contrast, sigma)
+
+    def decorate(name, tex):
         if name == "head":  # one dark eye on the left, a red cheek on the right: no symmetry to confuse the angle
             tex = torch.where(ellipse(rr, cc, (16, 84), (4, 4)), _colour((0.05, 0.05, 0.05)), tex)
             tex = torch.where(ellipse(rr, cc, (22, 101), (4, 3)), _colour((0.85, 0.15, 0.1)), tex)
         if name == "right_flipper":  # a pale spot
             tex = torch.where(ellipse(rr, cc, (86, 164), (5, 4)), _colour((0.95, 0.95, 0.85)), tex)
-        image = torch.where(shape, tex, image)
-        support |= shape
-        shapes[name] = shape
-        rows = torch.nonzero(shape.any(1)).flatten()
-        cols = torch.nonzero(shape.any(0)).flatten()
-        parts[name] = {"box": [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1],
-                       "joint": list(joint), "articulation": art}
-    for name, shape in shapes.items():  # a box must hold its part and nothing else of the turtle
-        (r0, c0, r1, c1) = parts[name]["box"]
-        assert not (support & ~shape)[r0:r1, c0:c1].any(), f"the {name}'s box holds pixels of other parts"
-    alpha = support.to(torch.float64)
+        return tex
+
+    image, alpha, parts = paint_parts(gen, image, body, specs, decorate, "turtle")
     tree = {"turtle": ("head", "flippers"), "flippers": ("left_flipper", "right_flipper")}
-    return (image * alpha).numpy(), alpha.numpy(), tree, "turtle", parts
+    return image.numpy(), alpha.numpy(), tree, "turtle", parts
 
 
 def main(argv=None):

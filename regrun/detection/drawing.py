@@ -48,6 +48,28 @@ def _colour(rgb) -> torch.Tensor:
     return torch.tensor(rgb, dtype=torch.float64, device="cpu")[:, None, None]
 
 
+def paint_parts(gen: torch.Generator, image: torch.Tensor, body: torch.Tensor, specs, decorate, what: str):
+    """Paint each articulated part of a procedural template over `image` and name it as a template file does.
+    specs: (name, shape, colour, contrast, texture scale, joint, articulation) per part; decorate(name, texture)
+    adds a part's own marks (eyes, spots) to its texture. Returns (image, alpha, parts), parts: name -> {box [top,
+    left, bottom, right], joint [row, col], articulation}; a box that holds pixels of another part is an error, since
+    extraction would then learn that part twice."""
+    parts, support, shapes = {}, body.clone(), {}
+    for name, shape, colour, contrast, sigma, joint, art in specs:
+        image = torch.where(shape, decorate(name, texture(gen, shape.shape, colour, contrast, sigma)), image)
+        support |= shape
+        shapes[name] = shape
+        rows = torch.nonzero(shape.any(1)).flatten()
+        cols = torch.nonzero(shape.any(0)).flatten()
+        parts[name] = {"box": [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1],
+                       "joint": list(joint), "articulation": art}
+    for name, shape in shapes.items():
+        (r0, c0, r1, c1) = parts[name]["box"]
+        assert not (support & ~shape)[r0:r1, c0:c1].any(), f"the {name}'s box holds pixels of other parts of the {what}"
+    alpha = support.to(torch.float64)
+    return image * alpha, alpha, parts
+
+
 def draw_robot(seed: int = 0):
     """The example template beside the crab (issue 17 §6): a 160 x 176 toy robot drawn here, with a tree of another
     shape than the crab's (one level: robot -> head, left_arm, right_arm). The torso (with a dial) and the legs are
@@ -80,22 +102,13 @@ def draw_robot(seed: int = 0):
     specs = (("head", head & (rr < 60), (0.75, 0.72, 0.7), 0.14, 1.2, (58.0, 88.0), 10.0),
              ("left_arm", left_arm, (0.85, 0.45, 0.15), 0.2, 1.5, (70.0, 48.0), 20.0),
              ("right_arm", right_arm, (0.25, 0.55, 0.7), 0.2, 1.2, (70.0, 128.0), 20.0))
-    parts, support, shapes = {}, body.clone(), {}
-    for name, shape, colour, contrast, sigma, joint, art in specs:
-        tex = texture(gen, (h, w), colour, contrast, sigma)
+
+    def decorate(name, tex):
         if name == "head":  # two eyes of different colour and a dark mouth
             tex = torch.where(ellipse(rr, cc, (26, 78), (5, 5)), _colour((0.1, 0.2, 0.9)), tex)
             tex = torch.where(ellipse(rr, cc, (26, 99), (6, 4)), _colour((0.95, 0.8, 0.1)), tex)
             tex = torch.where(segment(rr, cc, (40, 80), (38, 98), 3), _colour((0.1, 0.08, 0.08)), tex)
-        image = torch.where(shape, tex, image)
-        support |= shape
-        shapes[name] = shape
-        rows = torch.nonzero(shape.any(1)).flatten()
-        cols = torch.nonzero(shape.any(0)).flatten()
-        parts[name] = {"box": [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1],
-                       "joint": list(joint), "articulation": art}
-    for name, shape in shapes.items():  # a box must hold its part and nothing else of the robot
-        (r0, c0, r1, c1) = parts[name]["box"]
-        assert not (support & ~shape)[r0:r1, c0:c1].any(), f"the {name}'s box holds pixels of other parts"
-    alpha = support.to(torch.float64)
-    return (image * alpha).numpy(), alpha.numpy(), {"robot": ("head", "left_arm", "right_arm")}, "robot", parts
+        return tex
+
+    image, alpha, parts = paint_parts(gen, image, body, specs, decorate, "robot")
+    return image.numpy(), alpha.numpy(), {"robot": ("head", "left_arm", "right_arm")}, "robot", parts
