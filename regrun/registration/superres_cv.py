@@ -139,12 +139,17 @@ def frames_cv(problem, w: torch.Tensor) -> dict[str, float]:
     before, after = float(values[float(choice.lam)].sum()), float(values[float(lam)].sum())
     out = {"lam_cv_from": choice.lam, "lam_cv_evaluations": float(len(values)), "lam_cv_frames": float(len(frames)),
            "lam_cv_fall": (before - after) / before if before > 0 else 0.0}
-    if lam != choice.lam:
-        problem.weight_choice = replace(choice, lam=lam, state=None,
-                                        details={**choice.details, "lam_cv_from": f"{choice.lam:g}"})
-    model.set_weight(problem.weight_choice.lam)
+    _adopt(problem, model, choice, lam, "lam_cv_from")
     out["lam_cv_s"] = time.process_time() - t0
     return out
+
+
+def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:
+    """The walk's weight becomes the run's (its details say which weight it moved from) and the model's."""
+    if lam != choice.lam:
+        problem.weight_choice = replace(choice, lam=lam, state=None,
+                                        details={**choice.details, moved_from: f"{choice.lam:g}"})
+    model.set_weight(problem.weight_choice.lam)
 
 
 # The frame-split risk (problem.lam_split_steps; docs/superres.md, "Sixteenth round (srburst)"). The image's own
@@ -254,9 +259,6 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     images, cache = split_images(model, w)
     lam, _ = split_walk(images, choice.lam, settings.split_steps)
     out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache))}
-    if lam != choice.lam:
-        problem.weight_choice = replace(choice, lam=lam, state=None,
-                                        details={**choice.details, "lam_split_from": f"{choice.lam:g}"})
-    model.set_weight(problem.weight_choice.lam)
+    _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
     return out
