@@ -161,6 +161,26 @@ def test_one_found_child_is_not_the_object_even_wholly_in_view(detector):
     assert bool(torch.isfinite(fit.loss).any())
 
 
+def test_a_found_child_whose_layout_crosses_the_border_is_seen(detector):
+    """A child found where the pose puts it (its map's bump there) is seen, whatever the rigid layout says: the
+    layout ignores the child's articulation (the authors' crab at 143.4 deg, an eye turned 8 deg inwards inside the
+    image while its unturned layout crossed it: the eye pair counted it unknown and the crab was lost; docs "A claw
+    outside the image: past the pruning"). On the eye pair's canvas scene cut just above the eyes' joints, both
+    eyes' layouts cross the top border, yet their bumps lie inside: the eye pair is found at its canvas pose (at
+    main: no stride of finite loss, both eyes unknown)."""
+    det, _ = detector
+    can = det.canonical
+    y = det.node_scene("eye_pair", None, {k: can.nodes[k].occurrence for k in det.tree["eye_pair"]})
+    joints = [det.motifs[e].origin[0] + det.motifs[e].joint[0] + det.pad for e in det.tree["eye_pair"]]
+    top = int(min(joints)) - 12  # 12 px above the joints: the bumps (sigma0 3 px) inside, the stalks cut
+    assert all(float(det.outline(e)[:, 0].min()) + det.pad < top for e in det.tree["eye_pair"])
+    fit, _ = det.register_node("eye_pair", y[:, top:])
+    k = int(torch.argmin(fit.loss))
+    assert det.observable("eye_pair", y[:, top:].shape[-2:], fit.centre[k:k + 1], fit.angle[k:k + 1]).tolist() \
+        == [[False, False]]
+    assert float(fit.loss[k]) < 0.1 * det.settings["eye_pair"].gamma
+
+
 @pytest.mark.slow  # four half-size detections over the whole circle (~20 s of CPU)
 @pytest.mark.parametrize("side", ["left", "right", "top", "bottom"])
 def test_crabs_cut_by_each_border_are_found_with_their_parts_missing(detector, side):
