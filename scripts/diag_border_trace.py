@@ -77,7 +77,7 @@ def trace(det, image, truth, log=print):
     det.border_losses = wrapped
     d = det._run(image, extracting=False)
     det.border_losses = orig
-    hyps = det.border_hypotheses  # the rule's calls on the true poses below must not replace the run's
+    hyps = det.border_hypotheses, det.border_found  # the rule's calls on the true poses below must not replace the run's
     tpl = det.template
     rot = rotation_matrix(truth.angle, degrees=True, clockwise=True, dtype=torch.float64, device="cpu")
     tc = torch.tensor(tpl.centre, dtype=torch.float64)
@@ -122,8 +122,8 @@ def trace(det, image, truth, log=print):
         log("  best raw strides: " + "; ".join(f"{float(raw.loss[k]):.3g} -> {float(res.fit.loss[k]):.3g} at "
                                              f"{float(dist[k]):.0f} px {circ(float(raw.angle[k]), truth.angle):.0f} deg"
                                              for k in best))
-    det.border_hypotheses = hyps
-    log(f"root strides left as border hypotheses (one found child, one outside): {len(hyps)}")
+    det.border_hypotheses, det.border_found = hyps
+    log(f"root strides left as border hypotheses (one found child, one outside): {len(hyps[0])}")
     return d
 
 

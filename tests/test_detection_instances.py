@@ -136,9 +136,18 @@ def test_border_rule_on_the_crab_node(detector):
     assert math.dist((fit.centre[k] + rel).tolist(), centre) < 0.5 and abs(float(fit.angle[k])) < 0.5
     assert float(fit.loss[k]) < 0.1 * det.settings["crab"].gamma
     # one child found (the eye pair): no pose is fixed by one point, nothing counts
-    left_cut = y[..., 45:110]
+    left_cut = y[..., 45:110].clone()
+    # the left claw's map too: its joint's bump lies inside the cut, and a child found where the pose puts it is
+    # seen whatever its layout (a leaf is found only where its turned mask is in the image, so in a real scene a
+    # claw cut like this has no bump)
+    left_cut[0] = 0
     fit, _ = det.register_node("crab", left_cut)
     assert not bool(torch.isfinite(fit.loss).any())
+    # ... but its strides on the eye pair with a claw outside are the completion's border hypotheses (docs "A claw
+    # outside the image: past the pruning"): the completion looks for the other parts where they put them
+    hyp = det.border_hypotheses
+    assert len(hyp) > 0 and bool(det.observable("crab", left_cut.shape[-2:], fit.centre[hyp], fit.angle[hyp])
+                                 .logical_not().any(1).all())
     # without the rule (solver.min_visible=null) the motif is searched only where it fits whole: no stride here
     assert len(StrideGrid.build(cut.shape[-2:], det.motifs["crab"].mask.shape, det.settings["crab"].stride)) == 0
 

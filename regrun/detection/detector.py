@@ -260,6 +260,7 @@ class HierarchicalDetector:
         # the root's strides (indices into its last fit) that the border rule left with one found child and a
         # child outside (border_losses): hypotheses for the top-down completion (complete)
         self.border_hypotheses = torch.zeros(0, dtype=torch.long)
+        self.border_found = torch.zeros(0, dtype=torch.long)
 
     # -- one node --------------------------------------------------------------------------------------------------
     def _spike_blur(self, node: str) -> float:
@@ -372,6 +373,7 @@ class HierarchicalDetector:
         finite = torch.isfinite(loss)
         if node == self.template.root:
             self.border_hypotheses = torch.zeros(0, dtype=torch.long, device=loss.device)
+            self.border_found = torch.zeros(0, dtype=torch.long, device=loss.device)
         if not bool(finite.any()):
             return loss
         obs = self.observable(node, y.shape[-2:], fit.centre[finite], fit.angle[finite])
@@ -402,6 +404,7 @@ class HierarchicalDetector:
             # (complete); their loss stays inf unless the completion finds a second child where they put it
             lone = (found.sum(1) == 1) & ~seen.all(1)  # min_visible is judged on the rerun, the parts completed
             self.border_hypotheses = torch.nonzero(finite).flatten()[torch.nonzero(part).flatten()[lone]]
+            self.border_found = torch.argmax(found[lone].to(torch.int8), 1)  # which child each one found
         return loss
 
     def node_result(self, node: str, fit: StrideFit, size, screened=None) -> NodeResult:
@@ -722,6 +725,26 @@ class HierarchicalDetector:
         angles = torch.cat((det.nodes[det.root].fit.angle[root_stride:root_stride + 1].to(dt), res.fit.angle[near]))
         return self.node_result(node, self._register_spike_at(node, y, centres, angles), size)
 
+    def _border_hypotheses(self, det: Detection, hyps: list[int], c: Completion) -> list[int]:
+        """The border rule's lone strides (border_losses) whose found child no found crab (a hypothesis in `hyps` of
+        weight >= min_part_weight) puts its own that child within part_radius of: a found crab's claw also makes a circle of such
+        strides, and trying them cost ~1 CPU-s per half-size detection of a crab wholly inside."""
+        kids = self.tree[det.root]
+        found = [h for h in hyps if float(det.nodes[det.root].weights[h]) >= c.min_part_weight]
+        joints = {}
+        for i, kid in enumerate(kids):
+            km = det.motifs[kid]
+            joints[i] = (km.origin[0] + km.joint[0], km.origin[1] + km.joint[1])
+        out = []
+        for k, i in zip(self.border_hypotheses.tolist(), self.border_found.tolist()):
+            if k in hyps or k >= len(det.nodes[det.root].fit.loss):
+                continue
+            here = det.template_point(det.root, joints[i], k)
+            if any(math.dist(here, det.template_point(det.root, joints[i], h)) <= c.part_radius for h in found):
+                continue
+            out.append(k)
+        return out[:max(c.max_hypotheses - len(hyps), 0)]
+
     @staticmethod
     def _in_image(p: torch.Tensor, size) -> bool:
         return bool(0 <= float(p[0]) <= size[0] - 1 and 0 <= float(p[1]) <= size[1] - 1)
@@ -756,8 +779,7 @@ class HierarchicalDetector:
         # a crab with a claw outside and its eyes pruned has one found child: its root strides on that child's
         # bump (a circle of poses, 4 on the seen files) are hypotheses too, whose leaves in view are looked for
         # where each puts them; one is kept only if a second child is then found (the border rule, on the rerun)
-        border = [k for k in self.border_hypotheses.tolist() if k not in hyps and k < len(root.fit.loss)]
-        border = border[:max(c.max_hypotheses - len(hyps), 0)]
+        border = self._border_hypotheses(det, hyps, c)
         hyps = hyps + border
         leaves = [n for n, _ in self.order if not self.tree.get(n)]
         if not hyps:
