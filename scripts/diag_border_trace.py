@@ -13,7 +13,7 @@ bench_crab_files.py (--file PATH with --truth from its draw) detected at half si
     python scripts/diag_border_trace.py --files-seed 16191 --case border_refine_crab_beach_35 \
         --own-template OUT/turtle/turtle.yaml --data-dir ../shared/refine_data
 
-(--case: a case of bench_crab_files.py --batch heldout16, drawn again with that seed; its pixels are read back from
+(--case: a case of bench_crab_files.py --batch heldout16 (or --batch border17), drawn again with that seed; its pixels are read back from
 the PNG the bench writes, as the `regrun` command reads them, into OUT/diag_border_trace/.)
 """
 from __future__ import annotations
@@ -137,6 +137,7 @@ def main(argv=None):
     ap.add_argument("--files-seed", type=int, default=None)
     ap.add_argument("--case", default=None)
     ap.add_argument("--own-template", default=None)
+    ap.add_argument("--batch", default="heldout16", choices=("heldout16", "border17"))
     ap.add_argument("--data-dir", default="../shared/refine_data")
     ap.add_argument("--out", default="outputs/diag_border_trace")
     args = ap.parse_args(argv)
@@ -144,10 +145,14 @@ def main(argv=None):
     if args.case:
         from types import SimpleNamespace
 
-        from bench_crab_files import EXIF, HELDOUT15, OWN, heldout15_cases, save
-        own = str(Path(args.own_template).resolve())
-        ns = SimpleNamespace(seed=args.files_seed, data_dir=str(Path(args.data_dir).resolve()), own_template=own)
-        cases = heldout15_cases(ns, HELDOUT15 + EXIF + tuple((own, *spec) for spec in OWN), borders=5, own_borders=2)
+        from bench_crab_files import EXIF, HELDOUT15, OWN, border17_cases, heldout15_cases, save
+        ns = SimpleNamespace(seed=args.files_seed, data_dir=str(Path(args.data_dir).resolve()))
+        if args.batch == "border17":
+            cases = border17_cases(ns)
+        else:
+            own = ns.own_template = str(Path(args.own_template).resolve())
+            cases = heldout15_cases(ns, HELDOUT15 + EXIF + tuple((own, *spec) for spec in OWN), borders=5,
+                                    own_borders=2)
         name, t, image, truths, fmt, *_ = next(c for c in cases if c[0] == args.case)
         path = Path(args.out) / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
