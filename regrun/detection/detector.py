@@ -400,7 +400,7 @@ class HierarchicalDetector:
         kept[part] = torch.where(enough, kept[part] * share, torch.full_like(visible, math.inf))
         loss[finite] = kept
         if node == self.template.root:
-            # one found child and a child unknown (outside), enough in view: the completion's border hypotheses
+            # one found child and a child unknown (outside): the completion's border hypotheses
             # (complete); their loss stays inf unless the completion finds a second child where they put it
             lone = (found.sum(1) == 1) & ~seen.all(1)  # min_visible is judged on the rerun, the parts completed
             self.border_hypotheses = torch.nonzero(finite).flatten()[torch.nonzero(part).flatten()[lone]]
@@ -726,9 +726,10 @@ class HierarchicalDetector:
         return self.node_result(node, self._register_spike_at(node, y, centres, angles), size)
 
     def _border_hypotheses(self, det: Detection, hyps: list[int], c: Completion) -> list[int]:
-        """The border rule's lone strides (border_losses) whose found child no found crab (a hypothesis in `hyps` of
-        weight >= min_part_weight) puts its own that child within part_radius of: a found crab's claw also makes a circle of such
-        strides, and trying them cost ~1 CPU-s per half-size detection of a crab wholly inside."""
+        """The border rule's lone strides (border_losses), less those whose found child lies within part_radius of
+        where a found crab (a hypothesis in `hyps` of weight >= min_part_weight) puts that child: a found crab's
+        claw makes a circle of such strides too, and trying them cost ~0.9 CPU-s per half-size detection of a crab
+        wholly inside (12 held-out heldout16 scenes, median 2.2 -> 3.1)."""
         kids = self.tree[det.root]
         found = [h for h in hyps if float(det.nodes[det.root].weights[h]) >= c.min_part_weight]
         joints = {}

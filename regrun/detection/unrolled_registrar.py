@@ -936,7 +936,8 @@ def turned_reach(mask: torch.Tensor, centre, angles: list[float]) -> torch.Tenso
     its mask reaches turned by the angle (clockwise as displayed, DenseCost's turn), rounded outwards. A leaf's pose
     is valid where its turned mask lies inside the scene: its cost reads no pixel outside (a mask pixel's bicubic
     support is the peeled ring, mask_erode). The unturned box was the rule before: a thin part turned near a
-    border (the synthetic crab's left eye turned 86 deg, 10 px below the top at half size, its 46-row box out)
+    border (the synthetic crab's left eye turned 86 deg, its centre 19 px below the top at half size: its
+    46-row box out)
     had no valid pose and its crab was lost (docs/detection.md, "A claw outside the image: past the pruning")."""
     q = torch.nonzero(mask > 0).to(torch.float64) - torch.tensor(centre, dtype=torch.float64, device=mask.device)
     rot = torch.stack([rotation_matrix(a, degrees=True, clockwise=True, dtype=torch.float64, device=mask.device)
