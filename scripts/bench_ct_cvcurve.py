@@ -11,7 +11,11 @@ curve's pick is the vertex of the parabola through its best three points in log 
 ratio is the truth's optimum / the pick (1: right; > 1: too little TV). Also the solver's own search
 (choose_fista_weight as `lam=auto` runs it): its weights and misfits, its pick before the scale, the scale used.
 
+`--split F`: the training image's error also split at F times the truth's maximum (the walls and the rest), each
+part's squared norm and its held-out projection, and the walls' mean against the truth's (their contrast).
+
     python scripts/bench_ct_cvcurve.py outputs/heldout_ct_3701/gear_192_30_1e+04.npz --out outputs/bench/cvcurve
+    python scripts/bench_ct_cvcurve.py CASE.npz --split 0.5 --no-search --offsets 0   # the split, two offsets
 """
 from __future__ import annotations
 
