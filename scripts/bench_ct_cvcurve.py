@@ -11,6 +11,8 @@ curve's pick is the vertex of the parabola through its best three points in log 
 ratio is the truth's optimum / the pick (1: right; > 1: too little TV). Also the solver's own search
 (choose_fista_weight as `lam=auto` runs it): its weights and misfits, its pick before the scale, the scale used.
 
+`--dense-views N`: each reconstruction also projected on N views (parallel: N evenly over 180 degrees) against the
+truth's projections there: the all-view image on all N, each training image on those it was not trained on.
 `--split F`: the training image's error also split at F times the truth's maximum (the walls and the rest), each
 part's squared norm and its held-out projection, and the walls' mean against the truth's (their contrast).
 
@@ -64,14 +66,33 @@ def run(path: Path, args) -> dict:
     c0 = time.process_time()
     out = {"case": path.name, "object": name, "size": size, "views": views, "photons": photons,
            "tv_grid": ug.factor, "lams": [float(v) for v in lams], "psnr": [], "folds": {}}
+    dense = None
+    if args.dense_views:  # the same scan's geometry at many views: how well the all-view image predicts any view
+        from regrun.context import RunContext
+        from regrun.problems.ct_fewview import CTFewView
+
+        dense = CTFewView(config_section("problem", "ct_fewview", size=size, views=args.dense_views, noise="none",
+                                         oversample=1, geometry=p.cfg.geometry), RunContext(
+            torch.device("cpu"), torch.float64, 0, Path(".")))
+        dense_truth = dense.A.project(p.truth)
+        out["dense_misfit"] = []
     with torch.no_grad():
         for lam in lams:
-            out["psnr"].append(p.quality(ug.output(fista.solve(torch.tensor(float(lam)), iters)) * p.mask)["psnr"])
+            x = ug.output(fista.solve(torch.tensor(float(lam)), iters))
+            out["psnr"].append(p.quality(x * p.mask)["psnr"])
+            if dense is not None:
+                out["dense_misfit"].append(float((dense.A.project(x * p.mask) - dense_truth).pow(2).mean()))
         fold = min(int(cfg.lam_cv_fold), views)
         for offset in [fold // 2] + [o for o in args.offsets if o != fold // 2]:
             train, held = view_split(views, fold, offset)
             sub = training_fista(ug, fista, train, int(cfg.power_iters))
             curves = {k: [] for k in (*refs, "raw_ramp", "train_psnr")}
+            if dense is not None:  # the training image on the dense views it was not trained on (parallel beam:
+                # dense view d sits at d * 180 / dense_views degrees, scan view v at v * 180 / views)
+                ratio = args.dense_views / views
+                trained = {round(int(v) * ratio) for v in train if float(int(v) * ratio).is_integer()}
+                unseen = torch.tensor([d for d in range(args.dense_views) if d not in trained])
+                curves["dense_unseen"] = []
             if args.split is not None:  # the image error on the object's bright part and off it (walls / rest)
                 m = p.mask.to(b.dtype)
                 wall = (p.truth > args.split * float(p.truth.max())).to(b.dtype) * m
@@ -85,6 +106,9 @@ def run(path: Path, args) -> dict:
                     curves[k].append(held_out_misfit(pred - ref[held], "none"))
                 curves["raw_ramp"].append(held_out_misfit(pred - b[held], "ramp"))
                 curves["train_psnr"].append(p.quality(ug.output(x) * p.mask)["psnr"])
+                if dense is not None:
+                    curves["dense_unseen"].append(float(
+                        (dense.A.project(ug.output(x) * p.mask) - dense_truth)[unseen].pow(2).mean()))
                 if args.split is not None:  # which part of the image error the held-out views see
                     e = ug.output(x) * p.mask - p.truth
                     curves["err_wall"].append(float((e * wall).pow(2).sum()))
@@ -96,6 +120,8 @@ def run(path: Path, args) -> dict:
     out["grid_cpu_s"] = time.process_time() - c0
     opt = pick(lams, [-v for v in out["psnr"]])
     out["optimum"] = opt
+    if dense is not None:
+        out["dense_pick"] = pick(lams, out["dense_misfit"])
     out["picks"] = {off: {k: pick(lams, [-v for v in c] if k in ("train_psnr", "contrast_wall") else c)
                           for k, c in curves.items()} for off, curves in out["folds"].items()}
     if args.search:  # the solver's own search, as lam=auto runs it
@@ -123,6 +149,8 @@ def main(argv=None):
     ap.add_argument("--split", type=float, default=None,
                     help="also split the training image's error at this fraction of the truth's maximum: the error "
                          "on the bright part (walls) and off it, in the image and in the held-out views")
+    ap.add_argument("--dense-views", type=int, default=0,
+                    help="also the all-view image's misfit on this many views against the truth's projections there")
     ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/cvcurve"))
     args = ap.parse_args(argv)
@@ -135,7 +163,7 @@ def main(argv=None):
         s = r.get("search", {})
         print(f"{r['case']}: optimum {r['optimum']:.3g} ({max(r['psnr']):.2f} dB); picks {line}; search "
               f"{s.get('lam', math.nan):.3g} ({s.get('psnr', math.nan):.2f} dB, pick {s.get('stats', {}).get('lam_cv_pick')})"
-              f"; {r['grid_cpu_s']:.0f} CPU s", flush=True)
+              f"; dense views' pick {r.get('dense_pick', math.nan):.3g}; {r['grid_cpu_s']:.0f} CPU s", flush=True)
 
 
 if __name__ == "__main__":
