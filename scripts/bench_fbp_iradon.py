@@ -23,6 +23,15 @@ gets the same sinogram; both ramp (or `--filters`), PSNR inside a disk of 90% of
 with the convention a user would name (`index` for scikit-image's data, `geometric`, the former default, else).
 
     python scripts/bench_fbp_iradon.py --suite heldout --sizes 128 256 --out outputs/bench/fbp_auto.json
+
+`--suite files --cases A.npz ...`: the held-out .npz cases of scripts/heldout_ct_sinograms.py (made outside
+regrun, bin-integrated, Poisson): regrun reconstructs each through problem.data=file as a user's sinogram goes
+(its defaults: rotation_centre=auto; the file's geometry, fan included), iradon gets the same sinogram (parallel
+beam only: it has no fan beam); each of `--filters`, PSNR against the file's truth inside a disk of 90% of the
+width. For an even size iradon's image turns about pixel n // 2, the file's about (n - 1) / 2; `psnr_iradon_aligned`
+is iradon's image moved back by that half pixel (an FFT shift), so that the two differ in filter and interpolation.
+
+    python scripts/bench_fbp_iradon.py --suite files --cases outputs/heldout_ct_3901/*.npz --out fbp_3901.json
 """
 from __future__ import annotations
 
@@ -167,6 +176,53 @@ def heldout(args) -> list[dict]:
     return rows
 
 
+def half_pixel_back(img: np.ndarray, shift: float) -> np.ndarray:
+    """img moved by -shift pixels along both axes: an exact Fourier shift of the image zero-padded to twice its
+    size (iradon's image of a file centred at (n - 1) / 2 is that file's object moved by n // 2 - (n - 1) / 2)."""
+    n0, n1 = img.shape
+    F = np.fft.fft2(img, (2 * n0, 2 * n1))
+    f0, f1 = np.fft.fftfreq(2 * n0)[:, None], np.fft.fftfreq(2 * n1)[None, :]
+    return np.real(np.fft.ifft2(F * np.exp(2j * np.pi * (f0 + f1) * shift)))[:n0, :n1]
+
+
+def file_case(path: Path, filt: str, tmp: Path) -> dict:
+    """One held-out .npz case (scripts/heldout_ct_sinograms.py) through problem.data=file, beside iradon."""
+    from skimage.transform import iradon
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.ct_fewview import CTFewView
+
+    d = np.load(path)
+    n, views = int(d["size"]), int(d["views"])
+    geometry = str(d["geometry"]) if "geometry" in d else "parallel"
+    sino, truth = d["sinogram"], d["truth"]
+    np.save(tmp / "sino.npy", sino)
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, tmp)
+    cfg = config_section("problem", "ct_fewview", data="file", sinogram=str(tmp / "sino.npy"), size=n, views=None,
+                         truth="none", geometry=geometry, cache_mb=0)
+    c0 = time.process_time()
+    problem = CTFewView(cfg, ctx)
+    ours = problem.fbp(window=filt).numpy()
+    c1 = time.process_time()
+    yy, xx = np.mgrid[:n, :n]
+    mask = (yy - (n - 1) / 2) ** 2 + (xx - (n - 1) / 2) ** 2 < (0.9 * n / 2) ** 2
+    row = {"case": path.name, "object": str(d["object"]), "size": n, "views": views, "geometry": geometry,
+           "photons": float(d["photons"]), "filter": filt, "detector": sino.shape[1],
+           "axis_estimate_bins": (problem.axis or {}).get("offset_bins"),
+           "psnr_regrun": psnr(ours * mask, truth * mask), "cpu_regrun_s": c1 - c0,
+           "psnr_iradon": None, "cpu_iradon_s": None, "psnr_gap": None}
+    if geometry == "parallel":  # iradon: regrun's layout transposed, angles negated (as heldout_case)
+        theta = np.arange(views) * float(d["angle_range"]) / views
+        peer = iradon(np.ascontiguousarray(sino.T), theta=-theta, filter_name=filt, circle=False, output_size=n).T
+        row.update(psnr_iradon=psnr(peer * mask, truth * mask), cpu_iradon_s=time.process_time() - c1)
+        row["psnr_gap"] = row["psnr_regrun"] - row["psnr_iradon"]
+        for sign in (1, -1):  # which way is measured, not assumed: the other moves it a whole pixel off
+            row[f"psnr_iradon_moved{sign:+d}"] = psnr(half_pixel_back(peer, sign * (n // 2 - (n - 1) / 2)) * mask,
+                                                      truth * mask)
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[127, 128, 255, 256])
@@ -175,11 +231,22 @@ def main(argv=None):
     ap.add_argument("--filters", nargs="+", default=["ramp", "shepp-logan", "hann"])
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--out", default="fbp_iradon.json")
-    ap.add_argument("--suite", choices=("centred", "heldout"), default="centred")
+    ap.add_argument("--suite", choices=("centred", "heldout", "files"), default="centred")
+    ap.add_argument("--cases", type=Path, nargs="+", default=[], help="files: held-out .npz cases")
     ap.add_argument("--images", nargs="+", default=list(HELDOUT), choices=HELDOUT)
     ap.add_argument("--axis-offset", type=float, default=0.7, help="heldout, scanner: the axis, bins off centre")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.suite == "files":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [file_case(p, f, Path(tmp)) for p in args.cases for f in args.filters]
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"rows": rows, "settings": vars(args)}, indent=1, default=str))
+        return
     if args.suite == "heldout":
         rows = heldout(args)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

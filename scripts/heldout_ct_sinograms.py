@@ -38,7 +38,13 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   pipes with 1-2 px walls in a thin casing, some with a lighter fluid, some with a solid rod, dense wires of
   0.8-1.5 px; parallel or fan), `truss` (a triangular strut lattice 1-1.5 px wide with missing struts and a skin;
   designed_kind) and `crabbeach` (shared/refine_data's crab_beach_15.0deg.png, never used for CT).
-- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons): problem.ct_fewview's fan defaults (source 2
+- Added for seed 3901 (docs/ct.md, "Fourteenth round"): `dental` (analytic: a jaw slice, a soft tissue body whose
+  density falls smoothly to its edge (nested ellipses), a mandible ring of cortical and trabecular bone, twelve teeth
+  with 1.5-2.5 px enamel, dentin and a pulp canal, two dense fillings; parallel or fan), `battery` (a cylindrical
+  cell's cross-section: a spiral electrode roll, cathode and anode layers 1-1.6 px at a 3-4.5 px pitch with dents,
+  a steel can, a hollow pin, a tab and gas voids; designed_kind) and `foliage` (a textured natural photo: a
+  full-resolution crop of the treeline in shared/refine_data/detection_images/beach_bg.jpg, never used for CT).
+- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
@@ -101,6 +107,38 @@ def ellipse_list(name: str, size: int, rng: np.random.Generator) -> list[tuple]:
     def shell(cx, cy, a, b, t, wall, rho):
         out.append((cx, cy, a, b, t, rho))
         out.append((cx, cy, a - wall, b - wall, t, -rho))
+
+    if name == "dental":  # seed 3901: a jaw slice; the soft tissue's density falls smoothly to its edge
+        t0 = rng.uniform(-0.3, 0.3)  # the head's tilt
+        a0, b0 = 0.88 * r, rng.uniform(0.68, 0.76) * r
+        for k in range(8):  # eight nested ellipses of 0.04 each: 0.32 at the centre, a gentle gradient outwards
+            f = 1 - 0.09 * k
+            out.append((0.0, 0.0, a0 * f, b0 * f, t0, 0.04))
+        cy = rng.uniform(0.05, 0.15) * r  # the mandible: a cortical ring with trabecular bone inside
+        ma, mb, cort = 0.62 * r, 0.5 * r, rng.uniform(1.5, 2.5)
+        width = rng.uniform(0.12, 0.16) * r
+        shell(0.0, cy, ma, mb, t0, cort, 0.45)
+        out.append((0.0, cy, ma - cort, mb - cort, t0, 0.25))
+        shell(0.0, cy, ma - width, mb - width, t0, cort, 0.45)
+        out.append((0.0, cy, ma - width - cort, mb - width - cort, t0, -0.25))  # the inner ring's inside: no bone
+        mid_a, mid_b = ma - width / 2, mb - width / 2
+        fill = set(rng.choice(12, 2, replace=False).tolist())
+        for k in range(12):  # teeth along the arch's front 200 degrees, not touching
+            phi = math.pi / 2 + math.radians(-100 + 200 * (k + 0.5) / 12)
+            x, y = mid_a * math.cos(phi), mid_b * math.sin(phi)
+            x, y = x * math.cos(t0) - y * math.sin(t0), x * math.sin(t0) + y * math.cos(t0) + cy
+            ta, tb = rng.uniform(0.045, 0.06) * r, rng.uniform(0.04, 0.055) * r
+            tilt = phi + t0
+            enamel = rng.uniform(1.5, 2.5)
+            shell(x, y, ta, tb, tilt, enamel, 1.6)  # enamel, then dentin (1.0) inside it
+            out.append((x, y, ta - enamel, tb - enamel, tilt, 1.0))
+            pulp = rng.uniform(0.8, 1.5)
+            out.append((x, y, pulp, pulp, 0.0, -0.8))
+            if k in fill:  # a dense filling off the pulp
+                out.append((x + 0.4 * (ta - enamel) * math.cos(tilt), y + 0.4 * (ta - enamel) * math.sin(tilt),
+                            0.3 * ta, 0.25 * tb, tilt, 2.5))
+        out.append((0.0, -rng.uniform(0.05, 0.15) * r, 0.3 * r, 0.18 * r, t0, 0.06))  # the tongue
+        return out
 
     if name == "pipes":  # seed 3801: a bundle of round pipes (1-2 px walls) in a thin casing, some holding a
         # lighter fluid, some a solid rod, a few dense wires; the pipes do not overlap (drawn again until they don't)
@@ -340,7 +378,7 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
     cell walls 0.8-1.5 px thick, some cells filled); for seed 3401: `gear` (a toothed rim, thin spokes and tubes,
     a hub with a keyway) and `honeycomb` (a hexagonal infill in a shell, solid bosses with a bore); for seed 3501
-    `circuit`, `bone`, `star`; for seed 3701 `fibres` (a fibre composite's cross-section)."""
+    `circuit`, `bone`, `star`; for seed 3701 `fibres` (a fibre composite's cross-section); for seed 3901 `battery` (a cylindrical cell's electrode roll)."""
     rng = np.random.default_rng([seed, size, 7])
     X1, X2 = _fine_coords(fine, size)
     r = size / 2
@@ -512,6 +550,27 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
             v = -(X1 - c[0]) * math.sin(t) + (X2 - c[1]) * math.cos(t)
             img = np.where((u / a) ** 2 + (v / (0.4 * a)) ** 2 < 1, 0.0, img)
         return img
+    if name == "battery":  # a cylindrical cell (seed 3901): a spiral electrode roll in a steel can
+        phi = np.arctan2(X2, X1) + math.pi  # [0, 2 pi)
+        pitch, r_pin, r_can = rng.uniform(3.0, 4.5), rng.uniform(0.08, 0.12) * r, 0.84 * r
+        bumps = [(rng.uniform(-0.6, 0.6, 2) * r, rng.uniform(3.0, 8.0), rng.uniform(-1.2, 1.2)) for _ in range(4)]
+        dent = sum(h * np.exp(-((X1 - c[0]) ** 2 + (X2 - c[1]) ** 2) / (2 * w * w)) for c, w, h in bumps)
+        s_roll = np.mod(rho + dent - r_pin - pitch * phi / (2 * math.pi), pitch)  # where in the layer stack
+        wc, wa = rng.uniform(1.0, 1.6), rng.uniform(1.0, 1.6)
+        layer = np.where(s_roll < wc, 0.8, np.where((s_roll > wc + 0.4) & (s_roll < wc + 0.4 + wa), 0.45, 0.12))
+        roll = (rho > r_pin + 1.0) & (rho < r_can - 2.0)
+        img = np.where(roll, layer, 0.0)
+        img = np.where((rho > r_pin - 1.2) & (rho < r_pin), 1.0, img)  # the hollow pin's wall
+        wall = rng.uniform(1.5, 2.5)
+        img = np.where((rho >= r_can - wall) & (rho < r_can), 1.0, img)  # the can
+        a = rng.uniform(0, 2 * math.pi)  # a tab: a 1 px metal strip from the roll to the can
+        across = -X1 * math.sin(a) + X2 * math.cos(a)
+        along = X1 * math.cos(a) + X2 * math.sin(a)
+        img = np.where((np.abs(across) < 0.5) & (along > 0.5 * r) & (rho < r_can), 1.0, img)
+        for _ in range(int(rng.integers(2, 5))):  # gas voids, 1-3 px
+            c = rng.uniform(-0.6, 0.6, 2) * r
+            img = np.where(np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(1.0, 3.0), 0.0, img)
+        return img
     raise ValueError(name)
 
 
@@ -529,11 +588,15 @@ FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice"
                # seed 3701
                "eyes": "../refine_data/eye_pair.png", "crabbig": "../refine_data/crab_big_bbg.png",
                # seed 3801: the crab on the beach, turned 15 degrees (sand texture round a small object)
-               "crabbeach": "../refine_data/crab_beach_15.0deg.png"}
+               "crabbeach": "../refine_data/crab_beach_15.0deg.png",
+               # seed 3901: the treeline of the beach photo at full resolution (foliage, sky, sand), cropped below
+               "foliage": "../refine_data/detection_images/beach_bg.jpg"}
+CROPS = {"foliage": (400, 0, 768)}  # (row, column, side) of a square crop in the full image, instead of the centre
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
-    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss"):
+    if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss",
+                "battery"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -553,6 +616,9 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
         from PIL import Image
 
         im = np.asarray(Image.open(FAIR / FAIR_IMAGES[name]).convert("L"), dtype=float)
+        if name in CROPS:
+            r0, c0, n = CROPS[name]
+            im = im[r0:r0 + n, c0:c0 + n]
         n = min(im.shape)
         off = (np.array(im.shape) - n) // 2
         im = im[off[0]:off[0] + n, off[1]:off[1] + n]
@@ -599,11 +665,11 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
         truth = (render_ellipses(ell, size, mean=False) + render_polygons(polys, size)).reshape(
             size, 8, size, 8).mean((1, 3))
     elif geometry == "fan":
-        if name not in ("ellipses", "rings", "pipes"):
-            raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons)")
+        if name not in ("ellipses", "rings", "pipes", "dental"):
+            raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons, dental)")
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses_fan(ell, size, views), render_ellipses(ell, size)
-    elif name in ("ellipses", "rings", "pipes"):
+    elif name in ("ellipses", "rings", "pipes", "dental"):
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses(ell, theta, n_det), render_ellipses(ell, size)
     else:
