@@ -220,6 +220,38 @@ def grey_template(t: Template) -> Template:
     return replace(t, name=f"{t.name}_grey", image=luma(t.image), body=luma(t.body), parts=parts)
 
 
+def palette_template(t: Template, palette: torch.Tensor) -> Template:
+    """The template as a palette file shows it: every pixel of its image, body and parts replaced by the nearest
+    (Euclidean RGB) of the file's colours `palette` (N, 3) in [0, 1], masks, offsets, pivots and tree unchanged;
+    named NAME_palette, so that its extraction is cached apart (the calibration stays the colour template's). A
+    quantiser without dithering (PIL's `quantize`) stores each pixel as its nearest palette colour: measured on
+    heldout16's turtle palette PNG, every part pixel's error against its RGB twin equals its distance to the
+    nearest palette entry (docs/detection.md, detimg), so the template mapped alike is what the file holds."""
+    pal = palette.to(t.image.dtype).to(t.image.device)
+
+    def nearest(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        px = img.reshape(3, -1).T
+        idx = torch.cdist(px, pal).argmin(1)
+        return torch.where(mask.reshape(-1) > 0.5, pal[idx].T, img.reshape(3, -1)).reshape(img.shape)
+
+    parts = {k: replace(p, image=nearest(p.image, p.mask)) for k, p in t.parts.items()}
+    return replace(t, name=f"{t.name}_palette", image=nearest(t.image, t.mask), body=nearest(t.body, t.body_mask),
+                   parts=parts)
+
+
+def read_palette(path: Path) -> np.ndarray | None:
+    """The colours (N, 3) in [0, 1] of a palette file (PIL mode P or PA: every pixel one of them), None for any
+    other file. Only the entries the pixels use: an unused entry is no colour the file shows."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        if img.mode not in ("P", "PA"):
+            return None
+        used = np.unique(np.asarray(img.getchannel(0) if img.mode == "PA" else img))
+        pal = np.asarray(img.getpalette("RGB"), dtype=np.float64).reshape(-1, 3) / 255.0
+    return pal[used[used < len(pal)]]
+
+
 def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(RGB (3, H, W) float64 in [0, 1], alpha (H, W) in [0, 1]) of any image PIL reads: 8-bit grey, grey+alpha,
     RGB, RGBA, palette, CMYK, JPEG, 16-bit grey PNG/TIFF, 32-bit integer or float TIFF (deep modes normalised by
