@@ -17,6 +17,13 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --batch greyspeed --seed 17651 --out outputs/greyspeed_a
     python scripts/bench_crab_files.py --batch heldout16 --seed 16176 --own-template OUT/turtle/turtle.yaml --out OUT/c8
     python scripts/bench_crab_files.py --batch detimg --seed 17801 --own-template OUT/turtle/turtle.yaml --out OUT/detimg
+    python scripts/bench_crab_files.py --batch border17 --seed 17301 --out OUT/b1
+
+`--batch border17` (docs/detection.md, "A claw outside the image: past the pruning"): the synthetic crab (clutter),
+the authors' crab (held-out beach crops) and the robot (clutter), each cut at each of the four borders with exactly
+one leaf not wholly inside and two of the root's children wholly inside (a detection is due, the outside leaf
+reported missing), at angles uniform over the whole circle; and four controls where none is due: the synthetic and
+the authors' crab with only one child wholly inside, a crab-free beach crop and clutter. 384x512 RGB PNGs.
 
 `--batch heldout16` (docs/detection.md, "Held-out batch heldout16"): heldout15's list, plus phone-like JPEGs whose
 pixels are stored turned with an EXIF orientation (the truth is the upright image a viewer shows), and files of a
@@ -160,7 +167,7 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed", "heldout16",
-                                                         "detimg"),
+                                                       "border17", "detimg"),
                     help="which cases")
     ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
     ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
@@ -193,6 +200,8 @@ def main(argv=None):
         args.own_template = str(Path(args.own_template).resolve())
         cases = heldout15_cases(args, tuple((args.own_template if t == "own" else t, *spec) for t, *spec in DETIMG),
                                 borders=0)
+    elif args.batch == "border17":  # every border, one leaf outside; border and object-free controls
+        cases = border17_cases(args)
     else:
         cases = heldout14_cases(args)
     rows = []
@@ -412,6 +421,55 @@ def heldout15_cases(args, specs=None, borders: int = 5, own_borders: int = 0) ->
         img, truths, outside = border(t, (384, 512), kind)
         label = Path(t).stem if t.endswith(".yaml") else t
         cases.append((f"border_{label}_{kind}_{len(cases)}", t, img, truths, "rgb.png", outside))
+    return cases
+
+
+def border17_cases(args) -> list:
+    """border17 (docs/detection.md, "A claw outside the image: past the pruning"): (name, template, image, truths,
+    format, outside) per file; see the module's docstring. A control with one child inside has truths [] (no
+    instance wanted)."""
+    gen = torch.Generator().manual_seed(args.seed)
+    temps = {"synthetic": load_template("synthetic"), "refine_crab": load_template("refine_crab", args.data_dir, "v1"),
+             "robot": load_template("robot", args.data_dir, "v1")}
+    ranges = {k: articulation_ranges(t, parse_ranges(None, claw=20, eye=8) if k != "robot" else parse_ranges(None))
+              for k, t in temps.items()}
+    size, (h, w) = (384, 512), (384, 512)
+
+    def u(lo, hi):
+        return lo + (hi - lo) * float(torch.rand(1, generator=gen, dtype=torch.float64))
+
+    def bg(kind):
+        return beach_region_crop(args.data_dir, size, "heldout", gen) if kind == "beach" else clutter_background(size, gen)
+
+    def cut(t, side, children):
+        """A pose at `side` whose root has exactly `children` children wholly inside; with 2, exactly one leaf
+        not wholly inside."""
+        full = temps[t]
+        r, kids = 0.5 * math.hypot(*full.size), full.tree[full.root]
+        while True:
+            depth, along = u(2.0, r), u(r, (w if side in ("top", "bottom") else h) - 1 - r)
+            centre = {"top": (depth, along), "bottom": (h - 1 - depth, along), "left": (along, depth),
+                      "right": (along, w - 1 - depth)}[side]
+            angle = u(-180.0, 180.0)
+            art = {n: u(-ranges[t].get(n, 0.0), ranges[t].get(n, 0.0)) for n in full.parts}
+            inside = {n: leaf_inside(full, n, centre, angle, art[n], size) for n in full.parts}
+            seen = [k for k in kids if all(inside[leaf] for leaf in leaves_of(full.tree, k))]
+            out = {n for n, v in inside.items() if not v}
+            if len(seen) == children and (children != 2 or len(out) == 1):
+                return centre, angle, art, out
+
+    cases = []
+    for t, kind in (("synthetic", "clutter"), ("refine_crab", "beach"), ("robot", "clutter")):
+        for side in ("top", "bottom", "left", "right"):
+            centre, angle, art, out = cut(t, side, 2)
+            sc = compose_scene(temps[t], bg(kind), centre, angle, art)
+            cases.append((f"border_{t}_{side}_{angle:.0f}", t, sc.image, [sc.truth], "rgb.png", [out]))
+    for t, kind, side in (("synthetic", "clutter", "left"), ("refine_crab", "beach", "bottom")):
+        centre, angle, art, out = cut(t, side, 1)
+        sc = compose_scene(temps[t], bg(kind), centre, angle, art)
+        cases.append((f"control_{t}_{side}_one_child", t, sc.image, [], "rgb.png"))
+    for t, kind in (("refine_crab", "beach"), ("synthetic", "clutter")):
+        cases.append((f"control_{t}_{kind}_none", t, bg(kind), [], "rgb.png"))
     return cases
 
 

@@ -136,9 +136,18 @@ def test_border_rule_on_the_crab_node(detector):
     assert math.dist((fit.centre[k] + rel).tolist(), centre) < 0.5 and abs(float(fit.angle[k])) < 0.5
     assert float(fit.loss[k]) < 0.1 * det.settings["crab"].gamma
     # one child found (the eye pair): no pose is fixed by one point, nothing counts
-    left_cut = y[..., 45:110]
+    left_cut = y[..., 45:110].clone()
+    # the left claw's map too: its joint's bump lies inside the cut, and a child found where the pose puts it is
+    # seen whatever its layout (a leaf is found only where its turned mask is in the image, so in a real scene a
+    # claw cut like this has no bump)
+    left_cut[0] = 0
     fit, _ = det.register_node("crab", left_cut)
     assert not bool(torch.isfinite(fit.loss).any())
+    # ... but its strides on the eye pair with a claw outside are the completion's border hypotheses (docs "A claw
+    # outside the image: past the pruning"): the completion looks for the other parts where they put them
+    hyp = det.border_hypotheses
+    assert len(hyp) > 0 and bool(det.observable("crab", left_cut.shape[-2:], fit.centre[hyp], fit.angle[hyp])
+                                 .logical_not().any(1).all())
     # without the rule (solver.min_visible=null) the motif is searched only where it fits whole: no stride here
     assert len(StrideGrid.build(cut.shape[-2:], det.motifs["crab"].mask.shape, det.settings["crab"].stride)) == 0
 
@@ -159,6 +168,26 @@ def test_one_found_child_is_not_the_object_even_wholly_in_view(detector):
     two[2] = 0  # the eye pair gone: two claws found
     fit, _ = det.register_node("crab", two)
     assert bool(torch.isfinite(fit.loss).any())
+
+
+def test_a_found_child_whose_layout_crosses_the_border_is_seen(detector):
+    """A child found where the pose puts it (its map's bump there) is seen, whatever the rigid layout says: the
+    layout ignores the child's articulation (the authors' crab at 143.4 deg, an eye turned 8 deg inwards inside the
+    image while its unturned layout crossed it: the eye pair counted it unknown and the crab was lost; docs "A claw
+    outside the image: past the pruning"). On the eye pair's canvas scene cut just above the eyes' joints, both
+    eyes' layouts cross the top border, yet their bumps lie inside: the eye pair is found at its canvas pose (at
+    main: no stride of finite loss, both eyes unknown)."""
+    det, _ = detector
+    can = det.canonical
+    y = det.node_scene("eye_pair", None, {k: can.nodes[k].occurrence for k in det.tree["eye_pair"]})
+    joints = [det.motifs[e].origin[0] + det.motifs[e].joint[0] + det.pad for e in det.tree["eye_pair"]]
+    top = int(min(joints)) - 12  # 12 px above the joints: the bumps (sigma0 3 px) inside, the stalks cut
+    assert all(float(det.outline(e)[:, 0].min()) + det.pad < top for e in det.tree["eye_pair"])
+    fit, _ = det.register_node("eye_pair", y[:, top:])
+    k = int(torch.argmin(fit.loss))
+    assert det.observable("eye_pair", y[:, top:].shape[-2:], fit.centre[k:k + 1], fit.angle[k:k + 1]).tolist() \
+        == [[False, False]]
+    assert float(fit.loss[k]) < 0.1 * det.settings["eye_pair"].gamma
 
 
 @pytest.mark.slow  # four half-size detections over the whole circle (~20 s of CPU)

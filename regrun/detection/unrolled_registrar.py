@@ -56,6 +56,7 @@ import torch
 
 from ..imaging.gaussian import gaussian_filter, gaussian_radius
 from ..imaging.keys import keys_grid_sample
+from ..imaging.transforms import rotation_matrix
 from ..optim.unrolled import unrolled_descent
 from .detector import Motif, stride_ncc
 from .motif_registration import (
@@ -900,7 +901,10 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     cr, cc = motif.centre
     r = torch.arange(h, device=dev)
     c = torch.arange(w, device=dev)
-    invalid = ~(((r >= cr) & (r <= h - m + cr))[:, None] & ((c >= cc) & (c <= w - n + cc))[None, :])
+    if motif.kind == "texture":  # a leaf: valid where its turned mask lies inside, per angle (turned_reach)
+        reach = turned_reach(mask, motif.centre, angles)
+    else:  # a spike node (its maps padded by the border rule): where its unturned box lies inside the maps
+        invalid = ~(((r >= cr) & (r <= h - m + cr))[:, None] & ((c >= cc) & (c <= w - n + cc))[None, :])
     labels = grid.cell_labels((h, w), dev).reshape(-1)
     s_n = len(grid)
     pos = torch.arange(h * w, device=dev)
@@ -910,6 +914,10 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     # with the scene, not the scene times the angles; the per-angle reductions are the same)
     for i, dense in chunks:
         a = dense.shape[0]
+        if motif.kind == "texture":
+            lo, hi = reach[i:i + a, 0], reach[i:i + a, 1]  # (a, 2) each: rows, cols the mask reaches about p
+            invalid = ~(((r[None] + lo[:, :1] >= 0) & (r[None] + hi[:, :1] <= h - 1))[:, :, None]
+                        & ((c[None] + lo[:, 1:] >= 0) & (c[None] + hi[:, 1:] <= w - 1))[:, None, :])
         flat = dense.masked_fill_(invalid, math.inf).reshape(a, -1)
         lab = labels.expand(a, -1)
         best = cell[i:i + a].scatter_reduce_(1, lab, flat, reduce="amin")
@@ -950,6 +958,21 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     b = centre - anchors - cw - turned
     w0 = torch.cat((phi[:, None], b), 1)
     return (keep, w0, best[keep]) if with_best else (keep, w0)
+
+
+def turned_reach(mask: torch.Tensor, centre, angles: list[float]) -> torch.Tensor:
+    """(A, 2, 2): per angle, the least and greatest (row, col) offset from the motif's centre pixel that a pixel of
+    its mask reaches turned by the angle (clockwise as displayed, DenseCost's turn), rounded outwards. A leaf's pose
+    is valid where its turned mask lies inside the scene: its cost reads no pixel outside (a mask pixel's bicubic
+    support is the peeled ring, mask_erode). The unturned box was the rule before: a thin part turned near a
+    border (the synthetic crab's left eye turned 86 deg, its centre 19 px below the top at half size: its
+    46-row box out)
+    had no valid pose and its crab was lost (docs/detection.md, "A claw outside the image: past the pruning")."""
+    q = torch.nonzero(mask > 0).to(torch.float64) - torch.tensor(centre, dtype=torch.float64, device=mask.device)
+    rot = torch.stack([rotation_matrix(a, degrees=True, clockwise=True, dtype=torch.float64, device=mask.device)
+                       for a in angles])  # (A, 2, 2)
+    p = torch.einsum("aij,pj->api", rot, q)
+    return torch.stack((torch.floor(p.amin(1) + 1e-6), torch.ceil(p.amax(1) - 1e-6)), 1).to(torch.long)
 
 
 def _pooled_costs(y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, centre, angles: list[float], pool: int,
