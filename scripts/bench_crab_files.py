@@ -16,6 +16,7 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --batch greycal --seed 17501 --out outputs/greycal_a
     python scripts/bench_crab_files.py --batch greyspeed --seed 17651 --out outputs/greyspeed_a
     python scripts/bench_crab_files.py --batch heldout16 --seed 16176 --own-template OUT/turtle/turtle.yaml --out OUT/c8
+    python scripts/bench_crab_files.py --batch detimg --seed 17801 --own-template OUT/turtle/turtle.yaml --out OUT/detimg
     python scripts/bench_crab_files.py --batch border17 --seed 17301 --out OUT/b1
 
 `--batch border17` (docs/detection.md, "A claw outside the image: past the pruning"): the synthetic crab (clutter),
@@ -166,7 +167,7 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed", "heldout16",
-                                                       "border17"),
+                                                       "border17", "detimg"),
                     help="which cases")
     ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
     ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
@@ -193,6 +194,12 @@ def main(argv=None):
         own = args.own_template
         cases = heldout15_cases(args, HELDOUT15 + EXIF + tuple((own, *spec) for spec in OWN),
                                 borders=5, own_borders=2)
+    elif args.batch == "detimg":  # palette files of four templates, grey files, a JPEG, a large colour and grey photo
+        if not args.own_template:
+            ap.error("--batch detimg needs --own-template PATH.yaml (the turtle)")
+        args.own_template = str(Path(args.own_template).resolve())
+        cases = heldout15_cases(args, tuple((args.own_template if t == "own" else t, *spec) for t, *spec in DETIMG),
+                                borders=0)
     elif args.batch == "border17":  # every border, one leaf outside; border and object-free controls
         cases = border17_cases(args)
     else:
@@ -318,6 +325,21 @@ OWN = (("clutter", (384, 512), 1, "rgb.png"),
        ("clutter", (480, 640), 1, "grey16.png"),
        ("clutter", (384, 512), 0, "rgb.png"),
        ("beach", (384, 512), 0, "q90.jpg"))
+
+# detimg (docs/detection.md, "Palette, grey and large photos"): palette PNGs of the four templates ("own": the
+# turtle of --own-template), grey 8/16-bit files, a JPEG, one 2048x2048 colour and one 1536x2048 grey photo
+DETIMG = (("own", "clutter", (600, 1000), 3, "palette.png"),
+          ("own", "clutter", (480, 640), 1, "palette.png"),
+          ("synthetic", "clutter", (480, 720), 2, "palette.png"),
+          ("refine_crab", "beach", (480, 640), 1, "palette.png"),
+          ("robot", "clutter", (480, 640), 1, "palette.png"),
+          ("synthetic", "clutter", (384, 512), 0, "palette.png"),
+          ("synthetic", "clutter", (384, 512), 1, "grey8.png"),
+          ("refine_crab", "clutter", (384, 512), 1, "grey16.png"),
+          ("robot", "clutter", (480, 640), 1, "grey8.png"),
+          ("refine_crab", "beach", (384, 512), 1, "q90.jpg"),
+          ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"),
+          ("synthetic", "clutter", (1536, 2048), 2, "grey8.png"))
 
 
 def heldout15_cases(args, specs=None, borders: int = 5, own_borders: int = 0) -> list:

@@ -577,3 +577,19 @@ def test_the_work_model_prices_the_pooled_searchs_full_resolution_scan():
     assert plain.work((1, 600, 800), spike, grid, angles).scan == pytest.approx(SCAN_SECONDS[8] * units)
     leaf = dataclasses.replace(spike, kind="texture")
     assert reg.pooled_scan_units((1, 600, 800), leaf, angles) == 0.0
+
+
+def test_the_scene_blurred_once_gives_the_same_fit(device):
+    """A leaf's call casts and blurs the scene once per (dtype, sigma) (_once; the coarse search and the first
+    round ask for the same blur, and so does every other leaf of a detection): some requests are hits, and the
+    fit is that of a registrar computing every request anew, bit for bit (docs/detection.md, detimg)."""
+    scene, motif = _textured_scene(device, torch.float64, 30.0, (23.4, 25.7))
+    grid = StrideGrid.build(scene.shape[-2:], motif.mask.shape, 8)
+    memo, plain, asked = UnrolledRegistrar(_settings()), UnrolledRegistrar(_settings()), []
+    once = memo._once
+    memo._once = lambda t, what, make: (asked.append(what), once(t, what, make))[1]
+    plain._once = lambda t, what, make: make()
+    fit, fresh = memo(scene, motif, grid, [-180.0, 180.0]), plain(scene, motif, grid, [-180.0, 180.0])
+    assert len(asked) > len(memo._memo) >= 2  # a cast and a blur at least, one of them asked for again
+    assert torch.equal(fit.loss, fresh.loss) and torch.equal(fit.centre, fresh.centre)
+    assert torch.equal(fit.angle, fresh.angle) and fit.loss.device.type == device.type

@@ -160,8 +160,13 @@ class DenseCost:
             x, m = _rotated(self.motif, self.mask, self.centre, self.angles[i:i + step], r, self.fast)
             xm_f = torch.fft.rfft2((x * m[:, None]).flip(-1, -2), s=self.fshape)
             m_f = torch.fft.rfft2(m.flip(-1, -2), s=self.fshape)
-            # energy - 2 cross in one inverse transform (the transform is linear): one per angle instead of two
-            both = torch.fft.irfft2(m_f * self.energy_f - 2 * (xm_f * self.scene_f).sum(1), s=self.fshape)
+            # energy - 2 cross in one inverse transform (the transform is linear): one per angle instead of two;
+            # the cross accumulated channel by channel in place (addcmul): the (a, C, H, W) product of every channel
+            # at once cost 2.7x as much (0.156 vs 0.058 CPU-s per 8 angles of a 1080x1080 spectrum: memory traffic)
+            acc = m_f * self.energy_f
+            for ch in range(xm_f.shape[1]):
+                acc.addcmul_(xm_f[:, ch], self.scene_f[ch], value=-2)
+            both = torch.fft.irfft2(acc, s=self.fshape)
             const = (m * (x * x).sum(1)).sum((-1, -2))
             yield i, 0.5 * (both[:, r:r + h, r:r + w] + const[:, None, None])
 

@@ -341,6 +341,29 @@ class UnrolledRegistrar:
         # starts per stride, the strides descended); kept from a leaf's __call__ to its near_pass
         self._coarse: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
         self.descended: dict[str, int] = {}  # strides descended per motif name, both passes (the results' nodes table)
+        # the leaves' scene as each asks for it: cast to the work dtype and blurred by a round's sigma_in (every
+        # leaf's coarse search and first round blur the same scene by the same sigma: 12 whole-scene blurs per
+        # crab detection where 2 differ); (id, what) -> (tensor, value), the tensor held so that its id is not
+        # reused while kept; emptied when a spike node runs (the leaves are done)
+        self._memo: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _once(self, t: torch.Tensor, what: tuple, make) -> torch.Tensor:
+        """make() computed once per tensor `t` (by identity) and `what` (a cast or a blur of it): the same values
+        as computing it each time."""
+        hit = self._memo.get((id(t), what))
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        if len(self._memo) >= 16:
+            self._memo.clear()
+        value = make()
+        self._memo[(id(t), what)] = (t, value)
+        return value
+
+    def _scene_as(self, scene: torch.Tensor, dtype) -> torch.Tensor:
+        return self._once(scene, ("dtype", dtype), lambda: scene.to(dtype))
+
+    def _blurred(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        return self._once(y, ("blur", float(sigma)), lambda: gaussian_filter(y, sigma)) if sigma > 0 else y
 
     @property
     def near(self) -> bool:
@@ -510,6 +533,7 @@ class UnrolledRegistrar:
         starts = start_angles(angles, st.spike_start_step if motif.kind == "spike" else st.start_step)
         keep = torch.arange(len(grid), device=dev)
         if motif.kind == "spike":
+            self._memo.clear()
             y, x = self._spike_maps(scene, motif)
             work_dtype = st.spike_dtype or dt
             rounds, steps = (LeafRound(0.0, 0.0, st.spike_iters),), self._spike_steps(x).to(work_dtype)
@@ -530,7 +554,8 @@ class UnrolledRegistrar:
             # nodes too, where their float64 FFTs were 40% of a half-size detection (docs/detection.md, crab6)
             coarse_dtype = st.leaf_dtype or dt
             near = self.near and motif.kind == "texture"
-            keep, w0, *best = coarse_starts(y.to(coarse_dtype), x.to(coarse_dtype), motif, grid,
+            yc = self._scene_as(y, coarse_dtype) if motif.kind == "texture" else y.to(coarse_dtype)
+            keep, w0, *best = coarse_starts(yc, x.to(coarse_dtype), motif, grid,
                                      coarse_angles(angles, step), st.coarse_starts, first,
                                      0 if by_correlation or first_keep or near else strides,
                                      pool=st.spike_coarse_pool if motif.kind == "spike" else 1,
@@ -540,7 +565,8 @@ class UnrolledRegistrar:
                                      # (a spike node not run yet then took the leaves' FFT rate for its FFTs and
                                      # a near-empty scan rate for its full-resolution scan: etafull)
                                      progress=lambda f: self._say(f * plan.coarse, plan, "coarse search"),
-                                     pose_dtype=work_dtype, with_best=near)
+                                     pose_dtype=work_dtype, with_best=near,
+                                     scene_blurred=self._blurred(yc, first) if motif.kind == "texture" else None)
             k = st.coarse_starts
             if near:  # every stride's starts kept for near_pass; the strides coarse_starts would keep go on now
                 w_every, best = w0, best[0]
@@ -562,7 +588,8 @@ class UnrolledRegistrar:
             items_anchor = anchors[keep].repeat_interleave(k, 0)
             w0 = torch.zeros(items_anchor.shape[0], 3, dtype=work_dtype, device=dev)
             w0[:, 0] = -torch.deg2rad(torch.tensor(starts, dtype=work_dtype, device=dev)).repeat(keep.numel())
-        args = (y.to(work_dtype), x.to(work_dtype), motif.mask.to(work_dtype), items_anchor.to(work_dtype), w0)
+        yw = self._scene_as(y, work_dtype) if motif.kind == "texture" else y.to(work_dtype)
+        args = (yw, x.to(work_dtype), motif.mask.to(work_dtype), items_anchor.to(work_dtype), w0)
         box = angle_box(max((abs(a) for a in angles), default=0.0))
         if motif.kind == "spike":
             w, loss, iters = self._register(*args, rounds, steps, box, plan)
@@ -594,7 +621,8 @@ class UnrolledRegistrar:
         w0 = w_every.reshape(-1, k, 3)[idx].reshape(-1, 3).to(work_dtype)
         items_anchor = anchors[idx].repeat_interleave(k, 0)
         box = angle_box(max((abs(a) for a in angles), default=0.0))
-        w, loss, _ = self._register_leaf(scene.to(work_dtype), motif.image.to(work_dtype), motif.mask.to(work_dtype),
+        w, loss, _ = self._register_leaf(self._scene_as(scene, work_dtype), motif.image.to(work_dtype),
+                                         motif.mask.to(work_dtype),
                                          items_anchor.to(work_dtype), w0, k, box)
         new = _best_fit(w, loss, idx, k, len(grid), anchors, motif, dt)
         both = StrideFit(torch.where(todo[:, None], new.centre, fit.centre), torch.where(todo, new.angle, fit.angle),
@@ -620,9 +648,7 @@ class UnrolledRegistrar:
         else:
             rnd = st.leaf_rounds[-1]
             dt = st.leaf_dtype or scene.dtype
-            y, x = scene.to(dt), motif.image.to(dt)
-            if rnd.sigma_in > 0:
-                y = gaussian_filter(y, rnd.sigma_in)
+            y, x = self._blurred(self._scene_as(scene, dt), rnd.sigma_in), motif.image.to(dt)
             steps = (curvature_steps(x, motif.mask.to(dt), rnd.sigma, rnd.sigma_in, st.leaf_nu)
                      if st.leaf_step_rule == "curvature" else leaf_steps(motif.mask.shape, rnd.sigma, st.leaf_nu, dt, dev))
             h, iters = quadrature_step(rnd.sigma_in, st.quadrature), rnd.iters
@@ -821,7 +847,7 @@ class UnrolledRegistrar:
     def _leaf_cost_factory(self, y, x, mask, anchors, rnd: LeafRound):
         """items -> LeafCost of the round (its input blur, smoothing and quadrature) at those items' anchors."""
         st = self.settings
-        blurred = gaussian_filter(y, rnd.sigma_in) if rnd.sigma_in > 0 else y
+        blurred = self._blurred(y, rnd.sigma_in)
         h = quadrature_step(rnd.sigma_in, st.quadrature)
         return lambda idx: LeafCost(blurred, x, mask, anchors[idx], rnd.sigma, a=st.keys_a, point_step=h)
 
@@ -846,7 +872,8 @@ def coarse_angles(angles: list[float], step: float) -> list[float]:
 
 def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: StrideGrid, angles: list[float],
                   per_stride: int, blur: float = 0.0, strides: int = 0,
-                  progress=None, pose_dtype: torch.dtype | None = None, pool: int = 1, with_best: bool = False):
+                  progress=None, pose_dtype: torch.dtype | None = None, pool: int = 1, with_best: bool = False,
+                  scene_blurred: torch.Tensor | None = None):
     """Starts for the descent from the exhaustive search at coarse angles (rotation_search.DenseCost: the masked
     L2 at every integer shift for each angle, by FFT correlation, in the scene's dtype; both scene and motif
     blurred by `blur`, the first leaf round's input blur; the motif rotated by grid_sample: only the starts depend
@@ -859,9 +886,11 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     parameterisation about the window centre (the inverse of _to_fit), in pose_dtype (default: the scene's; the
     search may run in float32 for a float64 descent). `progress`: DenseCost.costs'. pool > 1: the search runs on
     scene, motif and mask average-pooled by `pool` (maps of wide bumps: a spike node at full size), its costs
-    spread back over the pixels each pooled pixel covers, so the starts are within pool - 1 px of the search's."""
+    spread back over the pixels each pooled pixel covers, so the starts are within pool - 1 px of the search's.
+    scene_blurred: the scene already blurred by `blur` (the registrar blurs it once for every leaf)."""
     dt, dev = scene.dtype, scene.device
-    y, x = (gaussian_filter(scene, blur), gaussian_filter(image, blur)) if blur > 0 else (scene, image)
+    y = scene if blur <= 0 else scene_blurred if scene_blurred is not None else gaussian_filter(scene, blur)
+    x = gaussian_filter(image, blur) if blur > 0 else image
     mask = motif.mask.to(dt)
     if pool > 1:
         chunks = _pooled_costs(y, x, mask, motif.centre, angles, pool, progress)
