@@ -1,14 +1,12 @@
 """solver.tv_grid: FISTA-TV's unknown on a grid finer than the output (regrun.tomography.fista_tv.UnknownGrid;
 docs/ct.md "Eleventh round"): its operators' adjoints, the pixel grid's numbers unchanged at 1, the finer grid
 lowering the error where the pixel grid loses, the answer on the output grid and the run's device, bad values."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from cli_in_process import regrun_in_process
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
@@ -18,7 +16,6 @@ from regrun.solvers.fista_tv import FistaTV
 from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista, masked_loss, unknown_grid
 
 F64 = torch.float64
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _ctx(device):
@@ -108,12 +105,10 @@ def test_bad_tv_grid(bad):
         FistaTV(config_section("solver", "fista_tv", **bad), _ctx(torch.device("cpu")))
 
 
-def test_bad_tv_grid_exits_2(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    bad = subprocess.run([sys.executable, "-c", "from regrun.cli import main; main()", "problem=ct_fewview",
-                          "problem.size=16", "problem.views=8", "solver=fista_tv", "solver.tv_grid=0",
-                          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, env=env, cwd=tmp_path,
-                         timeout=300)
+def test_bad_tv_grid_exits_2(tmp_path, monkeypatch, capsys):
+    # in this process: the real command's start-up is tested once in tests/test_bad_inputs.py
+    bad = regrun_in_process(["problem=ct_fewview", "problem.size=16", "problem.views=8", "solver=fista_tv",
+                             "solver.tv_grid=0", f"hydra.run.dir={tmp_path}"], tmp_path, monkeypatch, capsys)
     assert bad.returncode == 2 and "solver.tv_grid=0" in bad.stderr, bad.stderr
 
 

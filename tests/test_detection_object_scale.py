@@ -93,14 +93,21 @@ def test_an_enlarged_crab_is_found_with_its_object_scale_and_not_without(tmp_pat
     assert saved1["metrics"]["n_detected"] == 0 and saved1["metrics"]["score"] < 0.5
 
 
+@pytest.fixture(scope="module")
+def x2_photo(tmp_path_factory) -> Path:
+    """One 2x photo for every bad-value case (only read; 0.4 s of CPU each to make)."""
+    path = tmp_path_factory.mktemp("photo") / "x2.png"
+    _enlarged_photo(path, 2.0)
+    return path
+
+
 @pytest.mark.parametrize("value, words", [("0", "must be > 0"), ("-2", "must be > 0"), ("nan", "finite"),
                                           ("inf", "finite"), ("big", "must be a number"),
                                           ("20", "smaller than the template"), ("[]", "names no scale"),
                                           ("[1,-1]", "must be > 0")])
-def test_bad_object_scales_are_one_line_errors(tmp_path, monkeypatch, capsys, value, words):
-    _enlarged_photo(tmp_path / "x2.png", 2.0)
+def test_bad_object_scales_are_one_line_errors(x2_photo, tmp_path, monkeypatch, capsys, value, words):
     r = regrun_in_process(["problem=crab_detection", "problem.scene.source=file",
-                           f"problem.scene.path={tmp_path / 'x2.png'}", f"problem.scene.object_scale={value}",
+                           f"problem.scene.path={x2_photo}", f"problem.scene.object_scale={value}",
                            "progress=false"], tmp_path, monkeypatch, capsys)
     lines = [ln for ln in r.stderr.strip().splitlines() if ln]
     assert r.returncode == 2 and len(lines) == 1 and words in lines[0], r.stderr

@@ -2,8 +2,6 @@
 each rule against its closed form on Tikhonov with an explicit matrix, Hutchinson's divergence by forward-mode AD
 against the exact trace, the CT and super-resolution hooks, and the bad inputs."""
 import math
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 import torch
 from scipy.optimize import brentq, minimize_scalar
 
+from cli_in_process import regrun_in_process
 from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
@@ -681,9 +680,9 @@ def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overri
       "problem.views=4"], "solver.lam_noise=-1"),
     (["problem=superres", "problem.lam_range=[1,1]", "problem.size=8", "problem.n_frames=2"], "empty or invalid range"),
 ])
-def test_bad_weight_settings_are_one_line_exit_2(tmp_path, args, message):
-    proc = subprocess.run([sys.executable, "-m", "regrun.cli", *args, "progress=false", "figures=false"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+def test_bad_weight_settings_are_one_line_exit_2(tmp_path, monkeypatch, capsys, args, message):
+    # in this process: the real command's start-up is tested once in tests/test_bad_inputs.py
+    proc = regrun_in_process([*args, "progress=false", "figures=false"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2, proc.stderr
     first = proc.stderr.strip().splitlines()[0]
     assert first.startswith("regrun: error: ") and message in first and "Traceback" not in proc.stderr

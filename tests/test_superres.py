@@ -61,7 +61,10 @@ def taylor(rfun, jac, w, v, hs=(4e-3, 2e-3, 1e-3, 5e-4)):
     return taylor_test(rfun, w, v, first=jac @ v, steps=hs).errors
 
 
-@pytest.mark.parametrize("kind,iters", [("full", 20), ("implicit", 200)])
+# implicit: 100 CG iterations reach the exact projection on this 144-unknown problem (the Jacobian matches central
+# differences to 2.49e-8, the same as with 300 iterations; 50 give 3.6e-5); each iteration costs the same in every
+# Jacobian column, so more only costs time.
+@pytest.mark.parametrize("kind,iters", [("full", 20), ("implicit", 100)])
 def test_taylor_exact_modes(small, kind, iters):
     """First-order remainder falls like h, second-order like h^2 (fixed CG count: r(w) is smooth). The
     implicit Jacobian is the derivative of the exact projection, so its CG must converge."""
@@ -88,7 +91,7 @@ def test_exact_modes_match_finite_differences(small):
     full = ProjectedResidual(p.model, diff_mode("full"), 20)
     g = fd(full.residual, w, v)
     assert float((full.residual_and_jacobian(w)[1] @ v - g).norm() / g.norm()) < 1e-6
-    implicit = ProjectedResidual(p.model, diff_mode("implicit"), 300)
+    implicit = ProjectedResidual(p.model, diff_mode("implicit"), 100)  # converged: see test_taylor_exact_modes
     g = fd(implicit.residual, w, v)
     assert float((implicit.residual_and_jacobian(w)[1] @ v - g).norm() / g.norm()) < 1e-6
 
