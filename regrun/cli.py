@@ -490,7 +490,8 @@ def _pause_gc() -> None:
 # tensors come and go at the same few sizes (a 256^2 image's vectors 0.5 MB, the moved frames' stencils and Gram
 # diagonals tens of MB), so on a super-resolution run 256^2 from 16 frames that was 1.5-1.9 CPU-s of system time
 # and more of user time: with the heap kept (trim 1 GB) and blocks up to 32 MB (glibc's largest mmap threshold)
-# from it, 0.6-0.8 CPU-s of system time and a peak resident size no larger (docs/superres.md, "Seventeenth round").
+# from it, 0.6-0.9 CPU-s of system time, 1-3 CPU-s less in all, for a peak resident size up to ~90 MB (~10%) higher
+# (512^2 from 8 frames: 37.3 -> 33.1 CPU-s, 1171 -> 1209 MB; docs/superres.md, "Seventeenth round").
 MALLOC_TRIM_THRESHOLD = 1 << 30
 MALLOC_MMAP_THRESHOLD = 32 << 20
 
