@@ -1,10 +1,12 @@
 """The `regrun` command as a user types it: runs, signals and run folders in a subprocess; the one-line errors
 in-process (regrun.cli.main with sys.argv set: the same output and exit code without an interpreter start per
 case; tests/test_bad_inputs.py checks the real command once)."""
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cli_in_process import regrun_in_process
@@ -167,6 +169,16 @@ def test_constant_template_has_nothing_to_register(tmp_path, monkeypatch, capsys
     assert proc.stderr.strip().splitlines()[0].split(" (results file: ")[0] == (
         "regrun: error: the template of blank.png -> disc.png is constant (every pixel 0): there is nothing to "
         "register")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_the_command_keeps_its_heap():
+    """_keep_heap (the `regrun` command's start-up): glibc takes both allocator settings (in a child process: the
+    test process keeps its own)."""
+    code = "import sys; from regrun import cli; sys.exit(0 if cli._keep_heap() else 3)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_the_command_starts_without_the_garbage_collector_and_the_job_has_it_back():

@@ -114,9 +114,13 @@ def test_gain_exact_jacobian_taylor_and_blocks(gained):
     # the image-fixed model on blocks equals the dense image-fixed Jacobian
     fixed = IterativeProjectedResidual(m, exact=False, rtol=1e-13)
     r, jac = fixed.residual_and_jacobian(w)
+    iters = fixed.cg_iters
     lin, dense = fixed.linearize(w), DenseLinearization(r[None], jac[None])
+    assert fixed.cg_iters == iters and torch.equal(lin.r, r)  # the projection just made at w, reused
     assert float((lin.jtr - dense.jtr[0]).norm() / dense.jtr.norm()) < 1e-12
     assert float((lin.apply(v) - jac @ v).norm() / (jac @ v).norm()) < 1e-12
+    fixed.residual(w + 1e-3 * v)  # another w between: projected again at w, to the same residual
+    assert float((fixed.linearize(w).r - r).norm() / r.norm()) < 1e-10
 
 
 def test_gain_through_a_rigid_motion_model(ctx, tmp_path, device):

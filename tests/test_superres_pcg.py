@@ -345,6 +345,12 @@ def test_fixed_operator_equals_operator_and_passes_dot_test(ctx):
     for _ in range(GRAM_AFTER // f.shape[0] + 2):
         assert float((normal(f) - want).norm() / want.norm()) < 1e-14
     assert dot_test(LinearOperator((m.n, m.n), normal, normal, m.dtype, m.device), gen) < 1e-14
+    # many=True (the weight search's hundreds of products): the Gram matrix at the first product, the same A^T A
+    m._last_fixed = (None, None)
+    normal = m.operator(p.w_true, fixed=True, many=True).normal()
+    got = normal(f[0])
+    assert m._last_fixed[1].gram is not None
+    assert float((got - want[0]).norm() / want[0].norm()) < 1e-14
 
 
 def test_fixed_operator_kept_through_a_new_mask_and_weight_and_its_gram_built_again(ctx):

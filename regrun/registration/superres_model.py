@@ -275,15 +275,20 @@ class SuperResModel:
     def warp_points(self, w: torch.Tensor) -> torch.Tensor:
         return affine(self.split(w)[0].reshape(self.q, 1, 6), self.x)  # (q, npts, 2)
 
-    def operator(self, w: torch.Tensor, fixed: bool = False) -> LinearOperator:
+    def operator(self, w: torch.Tensor, fixed: bool = False, many: bool = False) -> LinearOperator:
         """A(w): matrix-free, batched over leading dimensions of f, differentiable in w (forward and reverse
         mode) through the stencil weights. The stencil is held per axis (SeparableStencil): building it is most
         of the cost of a new w at large sizes, and the products cost the same as with a 16-wide stencil.
         fixed=True: the same A for many products at one w, not differentiable in w: each pooled pixel's k x k
         stencils merged into one patch (PooledStencil), which halves a product's time (256x256, 16 frames:
-        gather and scatter 46 -> 25 ms each, no pooling pass) for a build of ~0.4 s."""
+        gather and scatter 46 -> 25 ms each, no pooling pass) for a build of ~0.4 s. many=True (with fixed): the
+        caller will ask for many more than GRAM_AFTER normal products at this w (the weight search's hundreds): the
+        Gram matrix is built at the first, not after GRAM_AFTER by gather and scatter (see GRAM_AFTER)."""
         if fixed:
-            return self._fixed_operator_at(w.detach())
+            op = self._fixed_operator_at(w.detach())
+            if many:
+                self._last_fixed[1].products = max(self._last_fixed[1].products, GRAM_AFTER)
+            return op
         stencil = SeparableStencil.at(self.fine, self.warp_points(w))
         n1, n2 = self.fine.m
         k = self.factor

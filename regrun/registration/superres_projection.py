@@ -204,6 +204,7 @@ class IterativeProjectedResidual:
         self.f = model.initial_image() if start is None else start.detach()
         self.df = None
         self._op = (None, None)
+        self._projected = (None, None, None)  # (operator, f, r) of the last _project
         self.last_f = None
         self.cg_iters = 0  # PCG iterations spent so far (projections and Jacobian blocks)
         self.timing = {"residual_s": 0.0, "residual_n": 0, "jacobian_s": 0.0, "jacobian_n": 0}
@@ -217,6 +218,7 @@ class IterativeProjectedResidual:
             # the last w's operator let go first: its merged stencil and Gram matrix (0.4 GB at 512x512 from 16
             # frames) are not held beside the new one's
             self._op = (None, None)
+            self._projected = (None, None, None)
             op = None
             op = self.model.operator(w, fixed=True)
             self._op = (w.clone(), op)
@@ -229,10 +231,18 @@ class IterativeProjectedResidual:
         return res.x
 
     def _project(self, w: torch.Tensor):
+        # LM linearizes at the point it has just accepted, whose projection residual() has just solved: the same
+        # operator and image again, (f, r) as they were (PCG from its own answer took 0-2 iterations there, but
+        # each call paid A^T b, the start's normal product and A f: ~40 ms at 256x256 from 16 frames, ~10 a run)
+        op = self.operator(w)
+        if self._projected[0] is op:
+            return self._projected[1], self._projected[2]
         f = self.project(w)
         self.f = f  # warm start of the next projection
         self.last_f = f
-        return f, self.operator(w).matvec(f) - self.model.b
+        r = op.matvec(f) - self.model.b
+        self._projected = (op, f, r)
+        return f, r
 
     def residual(self, w: torch.Tensor) -> torch.Tensor:
         t0 = time.perf_counter()

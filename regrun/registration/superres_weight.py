@@ -117,7 +117,7 @@ class ImageSolve:
             self.reg_gram = model.regulariser_gram()
             self.op = model.dense_operator(self.w)
         else:  # A_d (zero regulariser rows at weight 0), the merged stencil: many products at one w
-            self.op = model.operator(self.w, fixed=True)
+            self.op = model.operator(self.w, fixed=True, many=True)  # hundreds of products: the Gram matrix now
             if self.cholesky:  # both Gram matrices from sparse products (n x n memory, no n^3 product)
                 self.data_gram = model.normal_matrix(self.w)
                 self.reg_gram = model.regulariser_gram()
