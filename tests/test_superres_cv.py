@@ -220,3 +220,26 @@ def test_the_split_walk_takes_the_least_risk_up_to_its_first_rise():
     lam, _ = split_walk(curve(a, {**b, -1: 20.0}), lam0, 3)
     assert lam == pytest.approx(lam0)
     assert split_walk(curve(zeros, b), lam0, 0) == (lam0, {})
+
+
+def test_recheck_reports_no_rule_value_where_the_walk_landed_on_a_point_the_rule_never_valued():
+    """The frame-split walk can end on a weight the search probed without the rule's value (the climb's points:
+    criterion NaN); recheck then reports nothing there, never a NaN (which marked the run diverged, exit 3)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from regrun.optim.parameter_choice import Choice
+    from regrun.registration.superres_weight import recheck
+
+    curve = {"lam": np.array([0.4, 0.57]), "criterion": np.array([0.34, np.nan]),
+             "rss": np.ones(2), "trace": np.ones(2)}
+    weights = []
+    model = SimpleNamespace(set_weight=weights.append)
+    problem = SimpleNamespace(model=model, weight_settings=None, weight_last_search=None, weight_moves=[0.08],
+                              rechoose=SimpleNamespace(move=0.25))
+    for lam, expected in [(0.57, {}), (0.4, {"lam_criterion_final_motion": 0.34}), (0.7, {})]:
+        problem.weight_choice = Choice(lam=lam, rule="gcv", sigma=0.01, noise_source="given", solves=2,
+                                       at_edge=False, curve=curve)
+        assert recheck(problem, torch.zeros(1), None) == expected
+    assert weights == [0.57, 0.4, 0.7]

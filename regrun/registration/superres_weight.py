@@ -520,10 +520,11 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         model.set_weight(choice.lam)
         t = choice.table()
         at = np.flatnonzero(t["lam"] == choice.lam)
-        if not at.size:  # the cross-validation moved the weight off the search's curve: no value to report (a NaN
-            return {}  # metric marks the whole run diverged)
-        value = float(t["criterion"][at[0]])
-        return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
+        # a walk (cross-validation, the frame-split risk) moved the weight off the search's curve, or onto a point
+        # of it the rule never valued (the climb's probes carry no criterion): no value to report, as a NaN metric
+        # marks the whole run diverged (a 128^2 run from 16 frames exited 3 with its answer fine)
+        value = float(t["criterion"][at[0]]) if at.size else math.nan
+        return {"lam_criterion_final_motion": value} if math.isfinite(value) else {}
     else:
         evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
         fit = evaluate(choice.lam)
