@@ -664,7 +664,11 @@ def run_set(ctx, root, spec, args, reuse=None):
                                # the weights it evaluated and its CPU
                                "cv_from": res.metrics.get("lam_cv_from", math.nan),
                                "cv_evaluations": res.metrics.get("lam_cv_evaluations", 0.0),
-                               "cv_s": res.metrics.get("lam_cv_s", 0.0)}
+                               "cv_s": res.metrics.get("lam_cv_s", 0.0),
+                               # the frame-split walk (problem.lam_split_steps): the weight before it, its CPU
+                               "split_from": res.metrics.get("lam_split_from", math.nan),
+                               "split_evaluations": res.metrics.get("lam_split_evaluations", 0.0),
+                               "split_s": res.metrics.get("lam_split_s", 0.0)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
