@@ -222,3 +222,7 @@ def test_the_split_walk_moves_its_reference_up_and_goes_down_against_a_lower_one
     assert split_walk(curve(down), lam0, 2, down=0)[0] == pytest.approx(lam0)
     assert split_walk(curve(down), lam0, 2, down=1, gap=1)[0] == pytest.approx(lam0)  # against -2: 16 > 9, stays
     assert split_walk(curve(down), lam0, 0) == (lam0, {})
+    from types import SimpleNamespace
+
+    from regrun.registration.superres_cv import split_down
+    assert [split_down(SimpleNamespace(q=q, factor=2), 1) for q in (7, 14, 15)] == [0, 0, 1]  # halves of 8 at factor 2
