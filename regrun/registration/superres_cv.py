@@ -54,7 +54,7 @@ class CVSettings:
     t: float
     split_steps: int = 0
     split_down: int = 1
-    split_max_frame: int = 64
+    split_max_frame: int = 96
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
