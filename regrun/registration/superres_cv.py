@@ -170,7 +170,8 @@ def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:
 # f_r for the unregularized solution (whose model error the rule would amplify: srunder) and the split for sigma.
 SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight in use: on 5 seen curves (argmin over
 # the grid above it) 1 gave +2.38 dB summed and lost on none, 0 +2.09 (one -0.14), 3 +1.92 (one -0.45)
-SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight compared (docs: "Seventeenth round (srover)")
+SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight compared: on 22 seen curves 2 took
+# sharpphantom 96^2/16 down (+0.47 dB) and 1 or 0 did not (docs/superres.md, "Seventeenth round (srover)")
 
 
 # Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
@@ -179,6 +180,8 @@ SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight c
 # -0.22, cell 32^2 -0.20, ...), against +8.0 dB over 38 sets above, and it tripled a small run's CPU (PCG near lam's
 # low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md, "Sixteenth round (srburst)".
 SPLIT_MIN_FRAME = 16
+
+
 def split_on(problem) -> bool:
     """Whether the frame-split walk runs: lambda_f=auto (a Choice), problem.lam_split_steps > 0, at least two moved
     frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to problem.lam_split_max_frame pixels a side."""
@@ -188,9 +191,9 @@ def split_on(problem) -> bool:
 
 
 # The walk goes down only where each half holds at least this many times factor^2 frames (the frames a factor's
-# fine grid needs at the least): on the seen sets with 8 frames (halves of 4 at factor 2) the step down lost every
-# time (J's coins 48^2 -0.59 dB, faces 64^2 -0.14, H's logo2 96^2 -0.12, page 64^2 -0.01), from 16 frames it gained
-# (J's sharpphantom 96^2 +0.47); docs/superres.md, "Seventeenth round (srover)".
+# fine grid needs at the least): on the seen sets with 8 frames (halves of 4 at factor 2) the step down lost on 4 of 5
+# (J's coins 48^2 -0.59 dB, faces 64^2 -0.14, H's logo2 96^2 -0.12, page 64^2 -0.01; I's voronoi 64^2 +0.08), from
+# 16 frames it gained (J's sharpphantom 96^2 +0.47); docs/superres.md, "Seventeenth round (srover)".
 SPLIT_DOWN_MIN_HALF = 2
 
 
