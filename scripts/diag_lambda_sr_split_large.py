@@ -45,8 +45,15 @@ def main(argv=None):
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, required=True)
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--max-frame", type=int, default=128, help="problem.lam_split_max_frame for the second run")
+    ap.add_argument("--split-rtol", type=float, help="the split's PCG bar (superres_cv's REFIT_RTOL, 1e-6: the frames "
+                    "check's) for the second run: a looser one for a cheaper walk")
+    ap.add_argument("--no-default", action="store_true", help="only the second run")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    if args.split_rtol is not None:
+        import regrun.registration.superres_cv as cv_module
+
+        cv_module.REFIT_RTOL = args.split_rtol  # the split's solves only (the CV walk is off by default)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
@@ -59,13 +66,13 @@ def main(argv=None):
                                          true_motion=str(path), lambda_f=1.0, gain=gain), ctx)
             w0 = start_params(p0, "preregister")
             row = {"set": describe({"image": spec["kind"], **spec, "channels": 1}), "spec": spec,
-                   "default": run(ctx, path, gain, w0),
+                   "default": None if args.no_default else run(ctx, path, gain, w0),
                    "walk": run(ctx, path, gain, w0, lam_split_max_frame=args.max_frame)}
             rows.append(row)
             d, w = row["default"], row["walk"]
-            print(f"{row['set']} {spec['size']}^2/{spec['frames']} {spec['noise']:g} s{spec['seed']}: default "
-                  f"{d['lam']:.3g} ({d['psnr']:.2f}, {d['cpu_s']:.1f} CPU-s); walk {w['lam']:.3g} ({w['psnr']:.2f}, "
-                  f"{w['cpu_s']:.1f} CPU-s, the walk {w['split_s'] or 0:.1f})", flush=True)
+            first = "" if d is None else f"default {d['lam']:.3g} ({d['psnr']:.2f}, {d['cpu_s']:.1f} CPU-s); "
+            print(f"{row['set']} {spec['size']}^2/{spec['frames']} {spec['noise']:g} s{spec['seed']}: {first}walk "
+                  f"{w['lam']:.3g} ({w['psnr']:.2f}, {w['cpu_s']:.1f} CPU-s, the walk {w['split_s'] or 0:.1f})", flush=True)
             args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
 
 
