@@ -60,7 +60,8 @@ FAIR_DIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().pa
                  if (d / "shared" / "fair_data").is_dir()), Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data")
 
 
-COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline", "flags")  # colour scenes: (3, rows, columns), frames with 3 channels
+COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline", "flags",
+          "stainedglass")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -90,7 +91,11 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     (batch K): barcode (a QR-like code: 16x16 modules of 16 px, black or white at random, three 7-module finder
     squares; flat, two levels, hard edges, 4x drawing); flags (colour: flag-like flat colour, 2-4 stripes of one
     orientation, then a Nordic cross or a hoist triangle and 3 discs or boxes from a random palette, no outlines,
-    4x drawing). The continuous analytic
+    4x drawing). Seventeenth round's second batch (batch L): maze (a 16x16-cell maze carved by a random depth-first
+    walk, light paths, dark walls a quarter of a cell thick; two flat levels, hard edges, 4x drawing); chart (a
+    plot-like graphic: a light grid, 8 flat grey bars, two dark 2 px polylines, axes and digit labels at 10 px,
+    4x drawing); stainedglass (colour: 48 flat-colour Voronoi cells from a palette of 7, dark leading 3 px wide
+    where two cells meet, 4x4 supersampled). The continuous analytic
     kinds are in image_function. crop = (row, column, side): for sk:/fair:/mpl: images, that square (top-left corner,
     side in the image's pixels) instead of the central one (batch E)."""
     n = 256
@@ -309,6 +314,75 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
             (draw.ellipse if float(u(1)) < 0.5 else draw.rectangle)(box, fill=palette[5])
         a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
         return a.reshape(3, n, 4, n, 4).mean((2, 4))
+    if kind in ("maze", "chart"):  # batch L (seventeenth round, srover2): flat graphics, 4x drawing, 4x4-averaged
+        from PIL import Image, ImageDraw, ImageFont
+
+        big = 4 * n
+        if kind == "maze":
+            cells, cell = 16, big // 16
+            wall = cell // 4
+            img = Image.new("L", (big, big), 30)
+            draw = ImageDraw.Draw(img)
+            seen, stack = {(0, 0)}, [(0, 0)]
+
+            def room(i, j):
+                draw.rectangle([j * cell + wall, i * cell + wall, (j + 1) * cell - 1, (i + 1) * cell - 1], fill=220)
+
+            room(0, 0)
+            while stack:  # depth-first carving: every cell reached once, one path between any two
+                i, j = stack[-1]
+                nxt = [(i + a, j + b) for a, b in ((0, 1), (1, 0), (0, -1), (-1, 0))
+                       if 0 <= i + a < cells and 0 <= j + b < cells and (i + a, j + b) not in seen]
+                if not nxt:
+                    stack.pop()
+                    continue
+                a, b = nxt[int(torch.randint(0, len(nxt), (1,), generator=gen))]
+                room(a, b)
+                r0, c0 = min(i, a), min(j, b)  # the opening between the two rooms
+                draw.rectangle([c0 * cell + wall, r0 * cell + wall, (max(j, b) + 1) * cell - 1,
+                                (max(i, a) + 1) * cell - 1], fill=220)
+                seen.add((a, b))
+                stack.append((a, b))
+        else:
+            img = Image.new("L", (big, big), 245)
+            draw = ImageDraw.Draw(img)
+            for k in range(1, 8):  # the grid: 1 px light lines
+                draw.rectangle([k * big // 8, 0, k * big // 8 + 3, big], fill=200)
+                draw.rectangle([0, k * big // 8, big, k * big // 8 + 3], fill=200)
+            base, left = int(big * 0.88), int(big * 0.12)
+            step = (big - left) // 9
+            for b in range(8):
+                top = int(base - (0.2 + 0.6 * float(u(1))) * big * 0.8)
+                draw.rectangle([left + b * step + step // 4, top, left + (b + 1) * step - step // 4, base],
+                               fill=int(60 + 120 * float(u(1))))
+            for fill in (20, 100):  # two polylines, 2 px wide
+                ys = (0.1 + 0.7 * u(12)) * big
+                draw.line([(left + k * (big - left) / 11, float(ys[k])) for k in range(12)], fill=fill, width=8)
+            draw.rectangle([left - 8, 0, left - 1, base], fill=0)  # the axes
+            draw.rectangle([left - 8, base, big, base + 7], fill=0)
+            font = ImageFont.load_default(size=40)
+            for k in range(8):
+                draw.text((8, base - k * big // 9 - 20), str(int(torch.randint(0, 100, (1,), generator=gen))),
+                          fill=0, font=font)
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+        return a.reshape(n, 4, n, 4).mean((1, 3))
+    if kind == "stainedglass":  # batch L: flat colour cells, dark leading where two cells meet, 4x4 supersampled
+        big = 4 * n
+        pts = u(48, 2) * big
+        palette = 20 + 215 * u(7, 3)
+        ys = torch.arange(big, dtype=torch.float64) + 0.5
+        d1 = torch.full((big, big), float("inf"), dtype=torch.float64)
+        d2, owner = d1.clone(), torch.zeros(big, big, dtype=torch.long)
+        for k in range(len(pts)):  # nearest and second-nearest seed, one seed at a time (memory: a few big^2 arrays)
+            d = ((ys[:, None] - pts[k, 0]) ** 2 + (ys[None, :] - pts[k, 1]) ** 2).sqrt()
+            closer = d < d1
+            d2 = torch.where(closer, d1, torch.minimum(d2, d))
+            owner = torch.where(closer, torch.full_like(owner, k), owner)
+            d1 = torch.where(closer, d, d1)
+        colour = palette[owner % 7].permute(2, 0, 1)  # (3, big, big)
+        lead = (d2 - d1) < 6.0  # 12 px wide at 4x: 3 px
+        colour = torch.where(lead[None], torch.full_like(colour, 25.0), colour)
+        return colour.reshape(3, n, 4, n, 4).mean((2, 4))
     if kind in ("circuit", "skyline"):  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
         from PIL import Image, ImageDraw
 
