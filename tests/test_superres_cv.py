@@ -225,4 +225,20 @@ def test_the_split_walk_moves_its_reference_up_and_goes_down_against_a_lower_one
     from types import SimpleNamespace
 
     from regrun.registration.superres_cv import split_down
-    assert [split_down(SimpleNamespace(q=q, factor=2), 1) for q in (7, 14, 15)] == [0, 0, 1]  # halves of 8 at factor 2
+    # halves of 8 at factor 2: down against a reference two under; fewer: srburst's one step to its own reference
+    assert [split_down(SimpleNamespace(q=q, factor=2), 3) for q in (7, 14, 15)] == [(1, 0), (1, 0), (3, 2)]
+    assert split_down(SimpleNamespace(q=7, factor=2), 0) == (0, 0)
+    # gap 0 (the reference is the lower weight itself): risk(-1, -1) = b_-1^2 / 2 against risk(0, -1); where the
+    # reference's own noise term is the larger, it stays; one step at most below the gate even with down=3 above
+    assert split_walk(curve(down), lam0, 2, *split_down(SimpleNamespace(q=7, factor=2), 3))[0] == pytest.approx(
+        lam0 / CV_STEP)  # against -1: 0 < 1
+    noisy = {-1: 1.0, 0: 2.0, 1: 2.0}  # d: 2 at -1, 0 elsewhere: risk(-1, -1) = 2 > risk(0, -1) = 1: stays
+
+    def curve_d(a, b):
+        def images(lam):
+            k = round(math.log(lam / lam0) / math.log(CV_STEP))
+            return a[k] * u, b.get(k, 0.0) * torch.tensor([0.0, 1.0], dtype=F64)
+        return images
+
+    assert split_walk(curve_d(noisy, {-1: 2.0}), lam0, 2, 1, 0)[0] == pytest.approx(lam0)
+    assert split_walk(curve_d(noisy, {-1: 1.0}), lam0, 2, 1, 0)[0] == pytest.approx(lam0 / CV_STEP)  # 0.5 < 1

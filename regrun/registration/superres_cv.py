@@ -190,17 +190,23 @@ def split_on(problem) -> bool:
             and SPLIT_MIN_FRAME < min(model.coarse.m) and max(model.coarse.m) <= settings.split_max_frame)
 
 
-# The walk goes down only where each half holds at least this many times factor^2 frames (the frames a factor's
-# fine grid needs at the least): on the seen sets with 8 frames (halves of 4 at factor 2) the step down lost on 4 of 5
-# (J's coins 48^2 -0.59 dB, faces 64^2 -0.14, H's logo2 96^2 -0.12, page 64^2 -0.01; I's voronoi 64^2 +0.08), from
-# 16 frames it gained (J's sharpphantom 96^2 +0.47); docs/superres.md, "Seventeenth round (srover)".
+# The walk goes down against a reference SPLIT_DOWN_GAP steps under the lower weight only where each half holds at
+# least this many times factor^2 frames (the frames a factor's fine grid needs at the least): on the seen sets with
+# 8 frames (halves of 4 at factor 2) that step down lost on 4 of 5 (J's coins 48^2 -0.59 dB, faces 64^2 -0.14, H's
+# logo2 96^2 -0.12, page 64^2 -0.01; I's voronoi 64^2 +0.08), from 16 frames it gained (J's sharpphantom 96^2
+# +0.47); docs/superres.md, "Seventeenth round (srover)". With fewer frames the walk keeps srburst's step down: the
+# reference one step under the weight in use, adopted where its risk is less (gap 0, one step at most): without it
+# K's barcode 128^2/8 lost 1.52 dB (0.155 -> 0.22; "Batch L (srover2)").
 SPLIT_DOWN_MIN_HALF = 2
 
 
-def split_down(model, down: int) -> int:
-    """problem.lam_split_down where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them,
-    else 0."""
-    return down if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2 else 0
+def split_down(model, down: int) -> tuple[int, int]:
+    """(steps down at most, the reference's steps under the lower weight) for split_walk: (problem.lam_split_down,
+    SPLIT_DOWN_GAP) where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them, else
+    (min(problem.lam_split_down, 1), 0): srburst's one step down to its own reference."""
+    if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2:
+        return down, SPLIT_DOWN_GAP
+    return min(down, 1), 0
 
 
 def half_model(model, keep: list[int]):
@@ -287,7 +293,7 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)
-    lam, _ = split_walk(images, choice.lam, settings.split_steps, split_down(model, settings.split_down))
+    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down))
     out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache))}
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
