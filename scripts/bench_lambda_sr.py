@@ -55,10 +55,13 @@ RULES = ("discrepancy", "gcv", "sure")
 TUNING = ("phantom", "camera")
 HELD_OUT = ("sk:astronaut", "sk:brick", "sk:coins", "sk:moon", "sk:chelsea", "fair:hands-R", "fair:MRIhead-R",
             "fair:HNSP-R", "texture")
-FAIR_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data"
+# ../shared/fair_data beside the checkout, or above it (a worktree one level deeper), as heldout_ct_sinograms.py
+FAIR_DIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().parents[1:]
+                 if (d / "shared" / "fair_data").is_dir()), Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data")
 
 
-COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline")  # colour scenes: (3, rows, columns), frames with 3 channels
+COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline", "flags",
+          "stainedglass")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -84,7 +87,15 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     (fluorescence-like: 150 elliptic Gaussian spots, widths 1-6 px, on a dark shaded background); circuit (a
     circuit board: 40 Manhattan traces 1-3 px wide and 30 round or square pads, 4x drawing); isomap (colour: a
     1/|k|^2 random field cut into 7 flat colour bands, curved edges, 4x4 supersampled); skyline (colour: a sky
-    blended between two colours over three layers of buildings with lit windows, 4x drawing). The continuous analytic
+    blended between two colours over three layers of buildings with lit windows, 4x drawing). Seventeenth round's
+    (batch K): barcode (a QR-like code: 16x16 modules of 16 px, black or white at random, three 7-module finder
+    squares; flat, two levels, hard edges, 4x drawing); flags (colour: flag-like flat colour, 2-4 stripes of one
+    orientation, then a Nordic cross or a hoist triangle and 3 discs or boxes from a random palette, no outlines,
+    4x drawing). Seventeenth round's second batch (batch L): maze (a 16x16-cell maze carved by a random depth-first
+    walk, light paths, dark walls a quarter of a cell thick; two flat levels, hard edges, 4x drawing); chart (a
+    plot-like graphic: a light grid, 8 flat grey bars, two dark 2 px polylines, axes and digit labels at 10 px,
+    4x drawing); stainedglass (colour: 48 flat-colour Voronoi cells from a palette of 7, dark leading 3 px wide
+    where two cells meet, 4x4 supersampled). The continuous analytic
     kinds are in image_function. crop = (row, column, side): for sk:/fair:/mpl: images, that square (top-left corner,
     side in the image's pixels) instead of the central one (batch E)."""
     n = 256
@@ -265,6 +276,113 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
         level = ((f - f.min()) / (f.max() - f.min()) * 7).long().clamp(0, 6)
         palette = 30 + 200 * u(7, 3)
         return palette[level].reshape(n, 4, n, 4, 3).mean((1, 3)).permute(2, 0, 1)
+    if kind in ("barcode", "flags"):  # batch K (seventeenth round): flat graphics, drawn 4x larger, 4x4-averaged
+        from PIL import Image, ImageDraw
+
+        big = 4 * n
+        if kind == "barcode":
+            mod = big // 16
+            img = Image.new("L", (big, big), 235)
+            draw = ImageDraw.Draw(img)
+            bits = u(16, 16) < 0.5
+            for i in range(16):
+                for j in range(16):
+                    if bool(bits[i, j]):
+                        draw.rectangle([j * mod, i * mod, (j + 1) * mod - 1, (i + 1) * mod - 1], fill=20)
+            for i0, j0 in ((0, 0), (0, 9), (9, 0)):  # finder squares: 7 modules, ring, gap, 3x3 core
+                for k, fill in ((0, 20), (1, 235), (2, 20)):
+                    draw.rectangle([(j0 + k) * mod, (i0 + k) * mod, (j0 + 7 - k) * mod - 1, (i0 + 7 - k) * mod - 1],
+                                   fill=fill)
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        palette = [tuple(int(v) for v in 20 + 215 * u(3)) for _ in range(6)]
+        img = Image.new("RGB", (big, big), palette[0])
+        draw = ImageDraw.Draw(img)
+        bands, vertical = int(2 + 3 * float(u(1))), float(u(1)) < 0.5
+        for b in range(bands):
+            lo, hi = big * b // bands, big * (b + 1) // bands
+            draw.rectangle([lo, 0, hi, big] if vertical else [0, lo, big, hi], fill=palette[1 + b % 3])
+        if float(u(1)) < 0.5:  # a Nordic cross
+            cx, cy, w = big * (0.3 + 0.2 * float(u(1))), big * (0.4 + 0.2 * float(u(1))), big * 0.08
+            draw.rectangle([cx - w, 0, cx + w, big], fill=palette[4])
+            draw.rectangle([0, cy - w, big, cy + w], fill=palette[4])
+        else:  # a hoist triangle
+            draw.polygon([(0, 0), (big * (0.35 + 0.2 * float(u(1))), big / 2), (0, big)], fill=palette[4])
+        for _ in range(3):
+            c, r = big * (0.15 + 0.7 * u(2)), big * (0.04 + 0.08 * float(u(1)))
+            box = [float(c[0] - r), float(c[1] - r), float(c[0] + r), float(c[1] + r)]
+            (draw.ellipse if float(u(1)) < 0.5 else draw.rectangle)(box, fill=palette[5])
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
+        return a.reshape(3, n, 4, n, 4).mean((2, 4))
+    if kind in ("maze", "chart"):  # batch L (seventeenth round, srover2): flat graphics, 4x drawing, 4x4-averaged
+        from PIL import Image, ImageDraw, ImageFont
+
+        big = 4 * n
+        if kind == "maze":
+            cells, cell = 16, big // 16
+            wall = cell // 4
+            img = Image.new("L", (big, big), 30)
+            draw = ImageDraw.Draw(img)
+            seen, stack = {(0, 0)}, [(0, 0)]
+
+            def room(i, j):
+                draw.rectangle([j * cell + wall, i * cell + wall, (j + 1) * cell - 1, (i + 1) * cell - 1], fill=220)
+
+            room(0, 0)
+            while stack:  # depth-first carving: every cell reached once, one path between any two
+                i, j = stack[-1]
+                nxt = [(i + a, j + b) for a, b in ((0, 1), (1, 0), (0, -1), (-1, 0))
+                       if 0 <= i + a < cells and 0 <= j + b < cells and (i + a, j + b) not in seen]
+                if not nxt:
+                    stack.pop()
+                    continue
+                a, b = nxt[int(torch.randint(0, len(nxt), (1,), generator=gen))]
+                room(a, b)
+                r0, c0 = min(i, a), min(j, b)  # the opening between the two rooms
+                draw.rectangle([c0 * cell + wall, r0 * cell + wall, (max(j, b) + 1) * cell - 1,
+                                (max(i, a) + 1) * cell - 1], fill=220)
+                seen.add((a, b))
+                stack.append((a, b))
+        else:
+            img = Image.new("L", (big, big), 245)
+            draw = ImageDraw.Draw(img)
+            for k in range(1, 8):  # the grid: 1 px light lines
+                draw.rectangle([k * big // 8, 0, k * big // 8 + 3, big], fill=200)
+                draw.rectangle([0, k * big // 8, big, k * big // 8 + 3], fill=200)
+            base, left = int(big * 0.88), int(big * 0.12)
+            step = (big - left) // 9
+            for b in range(8):
+                top = int(base - (0.2 + 0.6 * float(u(1))) * big * 0.8)
+                draw.rectangle([left + b * step + step // 4, top, left + (b + 1) * step - step // 4, base],
+                               fill=int(60 + 120 * float(u(1))))
+            for fill in (20, 100):  # two polylines, 2 px wide
+                ys = (0.1 + 0.7 * u(12)) * big
+                draw.line([(left + k * (big - left) / 11, float(ys[k])) for k in range(12)], fill=fill, width=8)
+            draw.rectangle([left - 8, 0, left - 1, base], fill=0)  # the axes
+            draw.rectangle([left - 8, base, big, base + 7], fill=0)
+            font = ImageFont.load_default(size=40)
+            for k in range(8):
+                draw.text((8, base - k * big // 9 - 20), str(int(torch.randint(0, 100, (1,), generator=gen))),
+                          fill=0, font=font)
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+        return a.reshape(n, 4, n, 4).mean((1, 3))
+    if kind == "stainedglass":  # batch L: flat colour cells, dark leading where two cells meet, 4x4 supersampled
+        big = 4 * n
+        pts = u(48, 2) * big
+        palette = 20 + 215 * u(7, 3)
+        ys = torch.arange(big, dtype=torch.float64) + 0.5
+        d1 = torch.full((big, big), float("inf"), dtype=torch.float64)
+        d2, owner = d1.clone(), torch.zeros(big, big, dtype=torch.long)
+        for k in range(len(pts)):  # nearest and second-nearest seed, one seed at a time (memory: a few big^2 arrays)
+            d = ((ys[:, None] - pts[k, 0]) ** 2 + (ys[None, :] - pts[k, 1]) ** 2).sqrt()
+            closer = d < d1
+            d2 = torch.where(closer, d1, torch.minimum(d2, d))
+            owner = torch.where(closer, torch.full_like(owner, k), owner)
+            d1 = torch.where(closer, d, d1)
+        colour = palette[owner % 7].permute(2, 0, 1)  # (3, big, big)
+        lead = (d2 - d1) < 6.0  # 12 px wide at 4x: 3 px
+        colour = torch.where(lead[None], torch.full_like(colour, 25.0), colour)
+        return colour.reshape(3, n, 4, n, 4).mean((2, 4))
     if kind in ("circuit", "skyline"):  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
         from PIL import Image, ImageDraw
 
@@ -377,7 +495,9 @@ def image_function(kind: str, size: int, gen: torch.Generator):
     Batch J's (sixteenth round): blobwaves (burst-phantom-like, smooth: 10 anisotropic Gaussian blobs, a quarter
     of them negative, plus two crossed cosine gratings of 8-16 cycles a side under a Gaussian envelope) and
     sharpphantom (Shepp-Logan-like: an elliptic shell and 8 flat inner ellipses of +-0.1..0.3, summed, hard edges
-    that only the cell averaging softens)."""
+    that only the cell averaging softens). Batch K's (seventeenth round): discs (a sharp phantom: a flat background
+    disc, 10 flat discs and 4 rotated flat squares of +-0.15..0.45 summed, hard edges that only the cell averaging
+    softens)."""
     if kind == "phantom":
         f_unit, _ = textured_phantom(gen)
         return lambda x: 100.0 * f_unit(x / size)  # noqa: E731
@@ -419,6 +539,24 @@ def image_function(kind: str, size: int, gen: torch.Generator):
             return 200.0 * ((a**2 + b**2 <= 1).to(torch.float64) * val).sum(-1)
 
         return sharpphantom
+    if kind == "discs":  # batch K: a sharp phantom of flat discs and squares, hard edges (cell averages only)
+        u = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
+        # a flat background disc of 0.6, then 10 discs and 4 rotated squares of +-0.15..0.45 (summed, overlapping)
+        cen = torch.cat([torch.tensor([[0.5, 0.5]], dtype=torch.float64), 0.2 + 0.6 * u(14, 2)])
+        rad = torch.cat([torch.tensor([0.45], dtype=torch.float64), 0.025 + 0.1 * u(14)])
+        ang = torch.cat([torch.zeros(1, dtype=torch.float64), math.pi * u(14)])
+        val = torch.cat([torch.tensor([0.6], dtype=torch.float64),
+                         (0.15 + 0.3 * u(14)) * torch.where(u(14) < 0.4, -1.0, 1.0)])
+
+        def discs(x):
+            d = x[..., None, :] / size - cen
+            disc = d.pow(2).sum(-1) <= rad**2
+            c, s = torch.cos(ang[11:]), torch.sin(ang[11:])  # the last 4 are squares of half-side rad
+            a, b = (c * d[..., 11:, 0] + s * d[..., 11:, 1]).abs(), (-s * d[..., 11:, 0] + c * d[..., 11:, 1]).abs()
+            inside = torch.cat([disc[..., :11], (a <= rad[11:]) & (b <= rad[11:])], -1)
+            return 200.0 * (inside.to(torch.float64) * val).sum(-1)
+
+        return discs
     if kind == "zoneplate":
         c = size * (0.3 + 0.4 * torch.rand(2, generator=gen, dtype=torch.float64))
         rmax = float(torch.maximum(c, size - c).norm())
@@ -600,7 +738,11 @@ def run_set(ctx, root, spec, args, reuse=None):
                                # the weights it evaluated and its CPU
                                "cv_from": res.metrics.get("lam_cv_from", math.nan),
                                "cv_evaluations": res.metrics.get("lam_cv_evaluations", 0.0),
-                               "cv_s": res.metrics.get("lam_cv_s", 0.0)}
+                               "cv_s": res.metrics.get("lam_cv_s", 0.0),
+                               # the frame-split walk (problem.lam_split_steps): the weight before it, its CPU
+                               "split_from": res.metrics.get("lam_split_from", math.nan),
+                               "split_evaluations": res.metrics.get("lam_split_evaluations", 0.0),
+                               "split_s": res.metrics.get("lam_split_s", 0.0)}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}

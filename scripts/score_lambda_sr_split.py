@@ -11,8 +11,9 @@ E||f_i - E f_i||^2 (the halves independent; --shift 0 reads the halves at the sa
 - `lepski K` (the balancing principle, Lepskii 1990; Mathe 2006 for regularization): the largest lambda_i such that
   ||f_i - f_j||^2 <= K^2 V_j for every lambda_j below it on the grid (from j = --from on): the bias-variance
   balance of the image, with the image's own noise measured by the split instead of a known sigma;
-- `walk S` (superres_cv.split_walk, problem.lam_split_steps=S): `risk` from one step under auto's weight, at
-  auto's, then up while it falls, at most S steps; the least risk evaluated.
+- `walk S down N gap G` (superres_cv.split_walk itself, problem.lam_split_steps=S, lam_split_down=N,
+  SPLIT_DOWN_GAP=G): up by `risk` against a reference one step under the weight reached, while it falls, at most S
+  steps; without a step up, down against a reference G steps under the lower weight, at most N steps.
 - `risk j0`: argmin of ||f_i - f_j0||^2 + D_i . D_j0 / 2, the image's error against the
   less-smoothed image f_j0 with the noise covariance between the two estimated by the split (2 tr Cov(f_i, f_j0)
   ~ D_i . D_j0 / 2): a GSURE whose noise level and reference come from the frames.
@@ -50,23 +51,24 @@ def split_risk(F, D, j0):
     return int(np.argmin(est[j0:])) + j0, est
 
 
-def split_walk_replay(F, D, i0, steps, ref_steps=1):
-    """superres_cv.split_walk on the stored grid: the reference ref_steps under i0, i0, then up while the risk
-    falls, at most `steps` steps; the least risk evaluated."""
-    r = i0 - ref_steps
+def split_walk_replay(F, D, lams, i0, steps, down=1, gap=None):
+    """superres_cv.split_walk itself on the stored grid (its images looked up, no solves): the index of its weight;
+    None where it reads past the stored grid."""
+    import torch
 
-    def risk(i):
-        return ((F[i] - F[r]) ** 2).sum() + 0.5 * (D[i] * D[r]).sum()
+    from regrun.registration.superres_cv import split_walk
 
-    risks, prev, i = {r: risk(r)}, None, i0
-    for _ in range(steps + 1):
-        if i >= len(F):
-            break
-        risks[i] = risk(i)
-        if prev is not None and risks[i] >= prev:
-            break
-        prev, i = risks[i], i + 1
-    return min(risks, key=risks.get)
+    def images(lam):
+        i = int(np.argmin(np.abs(np.log(lams / lam))))
+        if abs(math.log(lams[i] / lam)) > 1e-6:
+            raise IndexError(lam)
+        return torch.as_tensor(F[i]), torch.as_tensor(D[i])
+
+    try:
+        lam, _ = split_walk(images, float(lams[i0]), steps, down, gap)
+    except IndexError:
+        return None
+    return int(np.argmin(np.abs(np.log(lams / lam))))
 
 
 def main(argv=None):
@@ -76,11 +78,15 @@ def main(argv=None):
     ap.add_argument("--from", dest="first", type=int, nargs="+", default=[-4, -2],
                     help="the lowest grid step j (auto's x 2^(j/2)) the rules read")
     ap.add_argument("--walk", type=int, nargs="+", default=[2, 3], help="the walk's step caps (lam_split_steps)")
+    ap.add_argument("--down", type=int, nargs="+", default=[1], help="the walk's steps down at most (lam_split_down)")
+    ap.add_argument("--gap", type=int, nargs="+", default=[1], help="going down, the reference's steps under the lower "
+                    "weight (superres_cv.SPLIT_DOWN_GAP)")
     ap.add_argument("--shift", type=int, default=1, help="grid steps the halves are read below the full image")
     args = ap.parse_args(argv)
     rules = [(f"lepski {k:g} from {j}", "lepski", k, j) for j in args.first for k in args.kappa]
     rules += [(f"risk from {j}", "risk", None, j) for j in args.first]
-    rules += [(f"walk {k} steps", "walk", k, 0) for k in args.walk]
+    rules += [(f"walk {k} down {dn} gap {g}", "walk", (k, dn, g), 0) for k in args.walk for dn in args.down
+              for g in args.gap]
     sums = {r[0]: [] for r in rules}
     print("| set | auto λ (PSNR) | peak λ (PSNR) | V/err at auto | " + " | ".join(r[0] for r in rules) + " |")
     print("|---" * (4 + len(rules)) + "|")
@@ -100,7 +106,10 @@ def main(argv=None):
             for name, kind, k, j in rules:
                 first = js.index(j) if j in js else 0
                 if kind == "walk":
-                    i = split_walk_replay(F, D, js.index(0), k)
+                    i = split_walk_replay(F, D, lams, js.index(0), *k)
+                    if i is None:
+                        cells.append("off grid")
+                        continue
                 else:
                     i = lepski(F, V, k, first) if kind == "lepski" else split_risk(F, D, first)[0]
                 sums[name].append(p[i] - p[ia])

@@ -140,7 +140,8 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
 
 @pytest.mark.parametrize("key,value", [("lam_cv_steps", -1), ("lam_cv_steps", 1.5), ("lam_cv_frames", "all"),
                                        ("lam_cv_t", -1.0), ("lam_cv_t", float("nan")), ("lam_split_steps", -1),
-                                       ("lam_split_steps", 1.5)])
+                                       ("lam_split_steps", 1.5), ("lam_split_down", -1), ("lam_split_down", "two"),
+                                       ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5)])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
@@ -148,15 +149,14 @@ def test_bad_settings_are_one_line_errors(key, value):
 
 @pytest.mark.parametrize("bounds", [(16, 64), (0, 4)])
 def test_the_split_walk_skips_small_and_large_frames(device, monkeypatch, bounds):
-    """Frames of 16 px a side or less (superres_cv.SPLIT_MIN_FRAME; the test's are 8 px) or over SPLIT_MAX_FRAME
-    (here lowered to 4 px) keep the weight in use: no metrics."""
+    """Frames of 16 px a side or less (superres_cv.SPLIT_MIN_FRAME; the test's are 8 px) or over
+    problem.lam_split_max_frame keep the weight in use: no metrics."""
     import regrun.registration.superres_cv as cv_module
     from regrun.monitor import Monitor
     from regrun.solvers.varpro_cg import VarProCG
 
     monkeypatch.setattr(cv_module, "SPLIT_MIN_FRAME", bounds[0])
-    monkeypatch.setattr(cv_module, "SPLIT_MAX_FRAME", bounds[1])
-    p = problem(device, lambda_f="auto", lam_solves=4, lam_split_steps=2)
+    p = problem(device, lambda_f="auto", lam_solves=4, lam_split_steps=2, lam_split_max_frame=bounds[1])
     ctx = RunContext(device, F64, 0, Path("."))
     res = VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
     assert "lam_split_from" not in res.metrics
@@ -192,34 +192,56 @@ def test_the_halves_data_terms_add_up_to_the_whole(device):
     assert torch.allclose(op_half.rmatvec(a.b), op_alone.rmatvec(alone.b), rtol=1e-10, atol=1e-10)
 
 
-def test_the_split_walk_takes_the_least_risk_up_to_its_first_rise():
-    """risk(lam) = ||f(lam) - f_r||^2 + D(lam) . D_r / 2 from the reference one step under lam: up while it falls,
-    stopping at the first rise (a lower risk beyond it is not seen), capped at `steps`; the reference itself where
-    it is the least; steps 0 evaluates nothing."""
+def test_the_split_walk_moves_its_reference_up_and_goes_down_against_a_lower_one():
+    """risk(at, ref) = ||f(at) - f(ref)||^2 + D(at) . D(ref) / 2. Up: against the reference one step under the
+    weight reached (it moves with the walk: a fixed one stops a step short here), capped at `steps`. Without a step
+    up, down: against a reference SPLIT_DOWN_GAP (2) steps under the lower weight, capped at `down`; steps 0
+    evaluates nothing."""
     import math
 
+    from regrun.registration.superres_cv import SPLIT_DOWN_GAP
+
+    assert SPLIT_DOWN_GAP == 2
     lam0 = 0.2
     u = torch.tensor([1.0, 0.0], dtype=F64)
-    v = torch.tensor([0.0, 1.0], dtype=F64)
 
-    def curve(a, b):  # step k (lam0 sqrt2^k) -> (a_k u, b_k v): risk_k = (a_k - a_-1)^2 + b_k b_-1 / 2
+    def curve(a):  # step k (lam0 sqrt2^k) -> (a_k u, 0): risk(k, r) = (a_k - a_r)^2
         def images(lam):
             k = round(math.log(lam / lam0) / math.log(CV_STEP))
-            return a[k] * u, b[k] * v
+            return a[k] * u, 0 * u
         return images
 
-    zeros = dict.fromkeys(range(-1, 6), 0.0)
-    b = {-1: 1.0, 0: 10.0, 1: 6.0, 2: 8.0, 3: 0.0, 4: 0.0}  # risks x b_-1 / 2: 10, 6, 8 (a rise), then 0 unseen
-    lam, risks = split_walk(curve(zeros, {**b, -1: 1.0}), lam0, 3)
-    assert lam == pytest.approx(lam0 / CV_STEP)  # the reference's risk 0.5 is the least of those seen
-    lam, risks = split_walk(curve(zeros, {**b, -1: 20.0}), lam0, 3)  # the reference's risk now 200
-    assert lam == pytest.approx(lam0 * CV_STEP) and len(risks) == 4  # -1, 0, 1, 2 (the rise): 3 never seen
-    lam, risks = split_walk(curve(zeros, {**b, -1: 20.0}), lam0, 1)
-    assert lam == pytest.approx(lam0 * CV_STEP) and len(risks) == 3  # capped at one step up
-    a = {**zeros, 1: 7.0}  # ||f - f_r||^2 = 49 at step 1: its risk 109 over step 0's 100, the walk stops there
-    lam, _ = split_walk(curve(a, {**b, -1: 20.0}), lam0, 3)
-    assert lam == pytest.approx(lam0)
-    assert split_walk(curve(zeros, b), lam0, 0) == (lam0, {})
+    up = {-1: 0.0, 0: 4.0, 1: 2.0, 2: 3.0, 3: 0.0}  # against -1: 1 (4) < 0 (16); against 0: 2 (1) < 1 (4); against
+    lam, risks = split_walk(curve(up), lam0, 3)  # 1: 3 (4) > 2 (1). Against a fixed -1, 2 (9) would not beat 1 (4)
+    assert lam == pytest.approx(lam0 * CV_STEP**2) and sorted(risks.values()) == [1.0, 1.0, 4.0, 4.0, 4.0, 16.0]
+    assert split_walk(curve(up), lam0, 1)[0] == pytest.approx(lam0 * CV_STEP)  # capped at one step up
+    # no step up (against -1, step 1's risk 1 equals step 0's); down against -3: -1 (1) < 0 (4); then -2 (25)
+    # against -4 does not beat -1 (1)
+    down = {-4: 0.0, -3: 0.0, -2: 5.0, -1: 1.0, 0: 2.0, 1: 2.0}
+    assert split_walk(curve(down), lam0, 2, down=2)[0] == pytest.approx(lam0 / CV_STEP)
+    assert split_walk(curve(down), lam0, 2, down=0)[0] == pytest.approx(lam0)
+    assert split_walk(curve(down), lam0, 2, down=1, gap=1)[0] == pytest.approx(lam0)  # against -2: 16 > 9, stays
+    assert split_walk(curve(down), lam0, 0) == (lam0, {})
+    from types import SimpleNamespace
+
+    from regrun.registration.superres_cv import split_down
+    # halves of 8 at factor 2: down against a reference two under; fewer: srburst's one step to its own reference
+    assert [split_down(SimpleNamespace(q=q, factor=2), 3) for q in (7, 14, 15)] == [(1, 0), (1, 0), (3, 2)]
+    assert split_down(SimpleNamespace(q=7, factor=2), 0) == (0, 0)
+    # gap 0 (the reference is the lower weight itself): risk(-1, -1) = b_-1^2 / 2 against risk(0, -1); where the
+    # reference's own noise term is the larger, it stays; one step at most below the gate even with down=3 above
+    assert split_walk(curve(down), lam0, 2, *split_down(SimpleNamespace(q=7, factor=2), 3))[0] == pytest.approx(
+        lam0 / CV_STEP)  # against -1: 0 < 1
+    noisy = {-1: 1.0, 0: 2.0, 1: 2.0}  # d: 2 at -1, 0 elsewhere: risk(-1, -1) = 2 > risk(0, -1) = 1: stays
+
+    def curve_d(a, b):
+        def images(lam):
+            k = round(math.log(lam / lam0) / math.log(CV_STEP))
+            return a[k] * u, b.get(k, 0.0) * torch.tensor([0.0, 1.0], dtype=F64)
+        return images
+
+    assert split_walk(curve_d(noisy, {-1: 2.0}), lam0, 2, 1, 0)[0] == pytest.approx(lam0)
+    assert split_walk(curve_d(noisy, {-1: 1.0}), lam0, 2, 1, 0)[0] == pytest.approx(lam0 / CV_STEP)  # 0.5 < 1
 
 
 def test_recheck_reports_no_rule_value_where_the_walk_landed_on_a_point_the_rule_never_valued():

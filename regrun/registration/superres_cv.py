@@ -46,19 +46,25 @@ class CVSettings:
     """problem.lam_cv_steps (sqrt(2) steps at most from the rule's weight; 0: off), problem.lam_cv_frames (the
     moved frames held out, the first ones; 0: every moved frame) and problem.lam_cv_t (the paired t statistic of
     the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
-    the weight in use after them; 0: off)."""
+    the weight in use after them; 0: off), problem.lam_split_down (its steps down at most) and
+    problem.lam_split_max_frame (the largest frame side, pixels, it runs on)."""
 
     steps: int
     frames: int
     t: float
     split_steps: int = 0
+    split_down: int = 1
+    split_max_frame: int = 96
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
         return cls(steps=check_int("problem.lam_cv_steps", cfg.lam_cv_steps, 0),
                    frames=check_int("problem.lam_cv_frames", cfg.lam_cv_frames, 0),
                    t=check_float("problem.lam_cv_t", cfg.lam_cv_t, 0.0, maximum=1e3),
-                   split_steps=check_int("problem.lam_split_steps", cfg.lam_split_steps, 0))
+                   split_steps=check_int("problem.lam_split_steps", cfg.lam_split_steps, 0),
+                   split_down=check_int("problem.lam_split_down", cfg.lam_split_down, 0),
+                   split_max_frame=check_int("problem.lam_split_max_frame", cfg.lam_split_max_frame,
+                                             SPLIT_MIN_FRAME + 1))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -164,6 +170,8 @@ def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:
 # f_r for the unregularized solution (whose model error the rule would amplify: srunder) and the split for sigma.
 SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight in use: on 5 seen curves (argmin over
 # the grid above it) 1 gave +2.38 dB summed and lost on none, 0 +2.09 (one -0.14), 3 +1.92 (one -0.45)
+SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight compared: on 22 seen curves 2 took
+# sharpphantom 96^2/16 down (+0.47 dB) and 1 or 0 did not (docs/superres.md, "Seventeenth round (srover)")
 
 
 # Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
@@ -172,18 +180,33 @@ SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight i
 # -0.22, cell 32^2 -0.20, ...), against +8.0 dB over 38 sets above, and it tripled a small run's CPU (PCG near lam's
 # low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md, "Sixteenth round (srburst)".
 SPLIT_MIN_FRAME = 16
-# ... and frames of more than this many pixels a side too: measured to help at 48^2-128^2 fine pixels only; at 192^2
-# it did not move (H's page), at 256^2 from 16 frames (G's isomap, seen) it lost 1.07 dB (0.357 -> 0.505) and took
-# 14.0 CPU-s, the run 19.8 -> 35.7 against issue 21's 30 (docs/superres.md, "Sixteenth round (srburst)").
-SPLIT_MAX_FRAME = 64
 
 
 def split_on(problem) -> bool:
     """Whether the frame-split walk runs: lambda_f=auto (a Choice), problem.lam_split_steps > 0, at least two moved
-    frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to SPLIT_MAX_FRAME pixels a side."""
-    model = problem.model
-    return (problem.weight_cv.split_steps >= 1 and isinstance(problem.weight_choice, Choice) and model.q >= 2
-            and SPLIT_MIN_FRAME < min(model.coarse.m) and max(model.coarse.m) <= SPLIT_MAX_FRAME)
+    frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to problem.lam_split_max_frame pixels a side."""
+    model, settings = problem.model, problem.weight_cv
+    return (settings.split_steps >= 1 and isinstance(problem.weight_choice, Choice) and model.q >= 2
+            and SPLIT_MIN_FRAME < min(model.coarse.m) and max(model.coarse.m) <= settings.split_max_frame)
+
+
+# The walk goes down against a reference SPLIT_DOWN_GAP steps under the lower weight only where each half holds at
+# least this many times factor^2 frames (the frames a factor's fine grid needs at the least): on the seen sets with
+# 8 frames (halves of 4 at factor 2) that step down lost on 4 of 5 (J's coins 48^2 -0.59 dB, faces 64^2 -0.14, H's
+# logo2 96^2 -0.12, page 64^2 -0.01; I's voronoi 64^2 +0.08), from 16 frames it gained (J's sharpphantom 96^2
+# +0.47); docs/superres.md, "Seventeenth round (srover)". With fewer frames the walk keeps srburst's step down: the
+# reference one step under the weight in use, adopted where its risk is less (gap 0, one step at most): without it
+# K's barcode 128^2/8 lost 1.52 dB (0.155 -> 0.22; "Batch L (srover2)").
+SPLIT_DOWN_MIN_HALF = 2
+
+
+def split_down(model, down: int) -> tuple[int, int]:
+    """(steps down at most, the reference's steps under the lower weight) for split_walk: (problem.lam_split_down,
+    SPLIT_DOWN_GAP) where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them, else
+    (min(problem.lam_split_down, 1), 0): srburst's one step down to its own reference."""
+    if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2:
+        return down, SPLIT_DOWN_GAP
+    return min(down, 1), 0
 
 
 def half_model(model, keep: list[int]):
@@ -224,27 +247,40 @@ def split_images(model, w: torch.Tensor):
     return images, cache
 
 
-def split_walk(images, lam: float, steps: int) -> tuple[float, dict[float, float]]:
-    """The frame-split risk from the reference SPLIT_REFERENCE_STEPS under lam: at the reference, at lam, then up by
-    CV_STEP while the risk falls, at most `steps` steps above lam; the weight of the least risk evaluated (lam
-    itself with steps 0) and every risk evaluated."""
+def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = None) -> tuple[float, dict]:
+    """The frame-split walk from lam. Up: from the weight c reached, the risk against the reference c / CV_STEP at
+    c and at c * CV_STEP; up while the higher is less, at most `steps` steps (the reference moves with the walk).
+    Where it takes no step up, down: the risk against the reference `gap` (SPLIT_DOWN_GAP) steps under the lower
+    weight, at c and at c / CV_STEP; down while the lower is less, at most `down` steps. A reference as smooth as
+    the weights it compares under-counts their bias (the risk's cross term, module comment): a fixed one left the
+    walk short of the peak going up and unable to go down past it (docs/superres.md, "Seventeenth round
+    (srover)"). Returns the weight reached (lam itself with steps 0) and every risk evaluated, {(weight,
+    reference): risk}."""
     if steps < 1:
         return lam, {}
-    ref = lam / CV_STEP**SPLIT_REFERENCE_STEPS
-    f_r, d_r = images(ref)
+    gap = SPLIT_DOWN_GAP if gap is None else gap
+    risks: dict[tuple[float, float], float] = {}
 
-    def risk(at):
-        f, d = images(at)
-        return float((f - f_r).pow(2).sum() + 0.5 * (d * d_r).sum())
+    def risk(at, ref):
+        if (at, ref) not in risks:
+            (f, d), (f_r, d_r) = images(at), images(ref)
+            risks[at, ref] = float((f - f_r).pow(2).sum() + 0.5 * (d * d_r).sum())
+        return risks[at, ref]
 
-    risks = {ref: risk(ref)}
-    at, prev = lam, None
-    for _ in range(steps + 1):
-        risks[at] = value = risk(at)
-        if prev is not None and value >= prev:
+    at = lam
+    for _ in range(steps):
+        ref = at / CV_STEP**SPLIT_REFERENCE_STEPS
+        if not risk(at * CV_STEP, ref) < risk(at, ref):
             break
-        at, prev = at * CV_STEP, value
-    return min(risks, key=risks.get), risks
+        at *= CV_STEP
+    if at == lam:
+        for _ in range(down):
+            lower = at / CV_STEP
+            ref = lower / CV_STEP**gap
+            if not risk(lower, ref) < risk(at, ref):
+                break
+            at = lower
+    return at, risks
 
 
 def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
@@ -257,7 +293,7 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)
-    lam, _ = split_walk(images, choice.lam, settings.split_steps)
+    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down))
     out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache))}
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
