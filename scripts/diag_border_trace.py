@@ -7,7 +7,10 @@ bench_crab_files.py (--file PATH with --truth from its draw) detected at half si
 - a spike node (eye pair, crab): eq. 13's cost per channel at the true pose on the node's scene (the children's
   maps as detected), each channel's energy, which children the border rule sees and finds there, the loss the rule
   gives that pose against gamma; then the registrar's strides near the truth (centre within 4 px and 4 deg)
-  before and after the border rule, and whether the coarse search kept a stride there (spike_keep).
+  before and after the border rule, and whether the coarse search kept a stride there (spike_keep);
+- the top-down completion (trace_completion): the hypotheses it tries (weighted root strides, then the border
+  rule's lone strides), per leaf each hypothesis' start and result, and each parent's strides at the truth after
+  it (docs/detection.md, "The eye the completion left").
 
     python scripts/diag_border_trace.py --seed 16174 --per-side 2 --only 85.8
     python scripts/diag_border_trace.py --files-seed 16191 --case border_refine_crab_beach_35 \
