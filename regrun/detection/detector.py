@@ -79,7 +79,8 @@ class Completion:
     """Top-down completion of a detection (HierarchicalDetector.complete; docs/detection.md, "Completing a found
     crab's parts"). In the searched scene's pixels and degrees: root strides of weight >= min_weight are
     hypotheses; a leaf with no stride of weight >= min_part_weight within part_radius of where a hypothesis puts
-    its joint is registered there from angles hypothesis +- angle_range every angle_step (its articulation)."""
+    its joint is registered there from angles hypothesis +- angle_range every angle_step (its articulation).
+    max_hypotheses bounds the weighted hypotheses, max_border_hypotheses the border rule's lone strides besides."""
 
     min_weight: float
     part_radius: float
