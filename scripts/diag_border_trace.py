@@ -7,7 +7,10 @@ bench_crab_files.py (--file PATH with --truth from its draw) detected at half si
 - a spike node (eye pair, crab): eq. 13's cost per channel at the true pose on the node's scene (the children's
   maps as detected), each channel's energy, which children the border rule sees and finds there, the loss the rule
   gives that pose against gamma; then the registrar's strides near the truth (centre within 4 px and 4 deg)
-  before and after the border rule, and whether the coarse search kept a stride there (spike_keep).
+  before and after the border rule, and whether the coarse search kept a stride there (spike_keep);
+- the top-down completion (trace_completion): the hypotheses it tries (weighted root strides, then the border
+  rule's lone strides), per leaf each hypothesis' start and result, and each parent's strides at the truth after
+  it (docs/detection.md, "The eye the completion left").
 
     python scripts/diag_border_trace.py --seed 16174 --per-side 2 --only 85.8
     python scripts/diag_border_trace.py --files-seed 16191 --case border_refine_crab_beach_35 \
@@ -92,6 +95,21 @@ def trace(det, image, truth, log=print):
                             circ(float(res.fit.angle[k]), truth.parts[node][2])) for k in near))[:2]
             log(f"leaf {node}: gamma {st.gamma:.3g}; strides near the truth (loss, weight, px, deg): "
                 + ("; ".join(f"{a:.3g} {b:.3f} {c:.1f} {e:.1f}" for a, b, c, e in rows) or "none"))
+            # weighted strides of this leaf on another leaf's place (the authors' near-identical eyes): mass in
+            # this leaf's map where its parent's motif wants none
+            ring = torch.nonzero((dist > 3) & (dist <= 20) & (res.weights >= 0.01)).flatten().tolist()
+            if ring:  # mass near the part but off it: raises its parent's cost at the true pose
+                log(f"  {node} strides of weight >= 0.01 3-20 px from its pivot (loss, weight, px, deg): "
+                    + "; ".join(f"{float(res.fit.loss[k]):.3g} {float(res.weights[k]):.3f} {float(dist[k]):.1f} "
+                                f"{circ(float(res.fit.angle[k]), truth.parts[node][2]):.1f}" for k in ring))
+            for other in (n for n in truth.parts if n != node and not det.tree.get(n)):
+                po = torch.tensor(truth.parts[other][:2], dtype=res.locations.dtype)
+                dd = (res.locations - po).norm(dim=1)
+                stray = torch.nonzero((dd <= 6) & (res.weights >= 0.01)).flatten().tolist()
+                if stray:
+                    log(f"  {node} strides of weight >= 0.01 within 6 px of {other}'s pivot (loss, weight, px): "
+                        + "; ".join(f"{float(res.fit.loss[k]):.3g} {float(res.weights[k]):.3f} {float(dd[k]):.1f}"
+                                    for k in stray))
             continue
         centre = (torch.tensor(truth.centre, dtype=torch.float64)
                   + rot @ (torch.tensor((motif.origin[0] + motif.centre[0], motif.origin[1] + motif.centre[1]),
@@ -125,6 +143,78 @@ def trace(det, image, truth, log=print):
     det.border_hypotheses, det.border_found = hyps
     log(f"root strides left as border hypotheses (one found child, one outside): {len(hyps[0])}")
     return d
+
+
+def trace_completion(det, image, d, truth, log=print):
+    """The top-down completion of detection d (complete), traced: the hypotheses it tries (root strides of weight
+    >= min_weight, then the border rule's lone strides), and per leaf without a found stride at the truth, each
+    hypothesis' start (its predicted joint's distance to the truth's pivot, its angle's to the truth's) and result
+    (best loss, weight, distance of the result's joint to the prediction and to the truth, angle error).
+    Returns the completed detection."""
+    calls, reg = [], det.registrar.register_at
+    names = {id(m): n for n, m in det.motifs.items()}
+
+    def at(y, motif, centres, angles):
+        fit = reg(y, motif, centres, angles)
+        calls.append((names.get(id(motif)), centres.clone(), angles.clone(), fit))
+        return fit
+
+    hyps = {}
+    orig_bh = det._border_hypotheses
+
+    def bh(dd, h, c):
+        out = orig_bh(dd, h, c)
+        hyps["weighted"], hyps["border"] = list(h), list(out)
+        return out
+
+    det.registrar.register_at, det._border_hypotheses = at, bh
+    try:
+        done = det.complete(image, d)
+    finally:
+        det.registrar.register_at = reg
+        del det._border_hypotheses
+    root = d.nodes[d.root]
+    tc = torch.tensor(truth.centre, dtype=torch.float64)
+    log(f"completion hypotheses: weighted {hyps.get('weighted')}, border {hyps.get('border')}")
+    for k in hyps.get("weighted", []) + hyps.get("border", []):
+        log(f"  root stride {k}: centre {float((root.fit.centre[k].double() - tc).norm()):.1f} px and angle "
+            f"{circ(float(root.fit.angle[k]), truth.angle):.1f} deg from the truth, raw weight {float(root.weights[k]):.3g}")
+    for node, cen, ang, fit in calls:
+        if node is None or det.tree.get(node):
+            continue
+        st, motif = det.settings[node], det.motifs[node]
+        rel = torch.tensor((motif.joint[0] - motif.centre[0], motif.joint[1] - motif.centre[1]), dtype=torch.float64)
+
+        def joints(c, a):
+            t = torch.deg2rad(a.double())
+            co, si = torch.cos(t), torch.sin(t)
+            return c.double() + torch.stack((co * rel[0] + si * rel[1], -si * rel[0] + co * rel[1]), -1)
+
+        piv = torch.tensor(truth.parts[node][:2], dtype=torch.float64)
+        start = joints(cen[:1], ang[:1])[0]
+        j = int(torch.argmin(fit.loss))
+        end = joints(fit.centre[j:j + 1], fit.angle[j:j + 1])[0]
+        w = math.exp(-st.alpha * max(float(fit.loss[j]) - st.gamma, 0.0)) if math.isfinite(fit.loss[j]) else 0.0
+        log(f"  {node}: start joint {float((start - piv).norm()):.1f} px from the pivot, angles "
+            f"{float(ang.min()):.1f}..{float(ang.max()):.1f} (truth {truth.parts[node][2]:.1f}); best loss "
+            f"{float(fit.loss[j]):.3g} (gamma {st.gamma:.3g}, weight {w:.3g}) at {float((end - start).norm()):.1f} px "
+            f"from the start, {float((end - piv).norm()):.1f} px / {circ(float(fit.angle[j]), truth.parts[node][2]):.1f} "
+            f"deg from the truth")
+    rot = rotation_matrix(truth.angle, degrees=True, clockwise=True, dtype=torch.float64, device="cpu")
+    for node, _ in det.order:
+        if not det.tree.get(node):
+            continue
+        motif, res = det.motifs[node], done.nodes[node]
+        centre = tc + rot @ (torch.tensor((motif.origin[0] + motif.centre[0], motif.origin[1] + motif.centre[1]),
+                                          dtype=torch.float64) - torch.tensor(det.template.centre, dtype=torch.float64))
+        dist = (res.fit.centre.double() - centre).norm(dim=1)
+        near = torch.nonzero(dist <= 6).flatten().tolist()
+        rows = sorted((float(res.fit.loss[k]), float(res.weights[k]), float(dist[k]),
+                       circ(float(res.fit.angle[k]), truth.angle)) for k in near)[:3]
+        log(f"  after completion, {node} (gamma {det.settings[node].gamma:.3g}): strides within 6 px of its true "
+            "centre (loss, weight, px, deg): " + ("; ".join(f"{a:.3g} {b:.3g} {c:.1f} {e:.1f}" for a, b, c, e in rows)
+                                                  or "none"))
+    return done
 
 
 def main(argv=None):
@@ -169,7 +259,8 @@ def main(argv=None):
     det.extract()
     sc = downscale_scene(scene, args.scale)
     d = trace(det, sc.image, sc.truth)
-    print(f"bottom-up score {d.score:.4f}; with completion {det.complete(sc.image, d).score:.4f}")
+    done = trace_completion(det, sc.image, d, sc.truth)
+    print(f"bottom-up score {d.score:.4f}; with completion {done.score:.4f}")
 
 
 if __name__ == "__main__":

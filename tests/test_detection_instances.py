@@ -387,6 +387,51 @@ def test_a_parent_is_judged_on_its_instances_own_children(detector):
     assert not one_eye.parts["right_eye"].visible and not one_eye.parts["eye_pair"].visible
 
 
+def test_a_border_hypothesis_is_judged_on_its_own_parts(detector):
+    """The completion's border hypotheses (HierarchicalDetector._judge_border; docs "The eye the completion left"):
+    a crab whose left claw is gone (as if outside) and whose right eye's map holds a stray of weight 1 beside the
+    left eye (border17 17301's authors' crab at -168.2 deg: a stray of 0.68, 16 px off) has its eye pair at weight
+    < 0.5, so one found child and no root stride of finite loss; judged on its own parts (each child's stride
+    nearest where the hypothesis puts it, the left claw's map empty) the eye pair is found and the crab comes back
+    at its canonical pose. The lone strides are bounded by max_border_hypotheses of their own, not by what the
+    weighted hypotheses leave of max_hypotheses (at main 8 of 9 were tried and the 9th was the crab)."""
+    from dataclasses import replace
+
+    det, _ = detector
+    can = det.canonical
+    canvas = torch.nn.functional.pad(det.template.image, (det.pad,) * 4)
+    size = canvas.shape[-2:]
+    le, re, lc = can.nodes["left_eye"], can.nodes["right_eye"], can.nodes["left_claw"]
+    kl, kr = le.best(), re.best()
+    at = le.locations[kl:kl + 1] + 3.0 + (re.fit.centre[kr] - re.locations[kr])
+    nodes = dict(can.nodes)
+    nodes["right_eye"] = det.node_result("right_eye", StrideFit(torch.cat((re.fit.centre, at)), torch.cat(
+        (re.fit.angle, re.fit.angle[kr:kr + 1])), torch.cat((re.fit.loss, re.fit.loss[kr:kr + 1]))), size)
+    nodes["left_claw"] = det.node_result("left_claw", StrideFit(lc.fit.centre, lc.fit.angle,
+                                                                torch.full_like(lc.fit.loss, math.inf)), size)
+    for node in ("eye_pair", "crab"):
+        nodes[node] = det._run_node(node, det.node_scene(node, canvas, {n: r.occurrence for n, r in nodes.items()}))
+    assert float(nodes["eye_pair"].weights.max()) < 0.5 and not bool(torch.isfinite(nodes["crab"].fit.loss).any())
+    broken = Detection(nodes, can.root, can.motifs, can.template_centre, {}, {})
+    k = can.nodes[can.root].best()  # the hypothesis: a root stride at the crab's canonical pose, of weight 0 here
+    hyp = Detection({**nodes, "crab": det.node_result("crab", StrideFit(
+        can.nodes["crab"].fit.centre, can.nodes["crab"].fit.angle, torch.full_like(can.nodes["crab"].fit.loss,
+                                                                                  math.inf)), size)},
+        can.root, can.motifs, can.template_centre, {}, {})
+    assert hyp.score == 0.0
+    judged = det._judge_border(hyp, [k], det.completion)
+    root, j = judged.nodes["crab"], judged.nodes["crab"].best()
+    assert float(root.weights[j]) >= 0.5
+    assert float((root.fit.centre[j] - can.nodes["crab"].fit.centre[k]).norm()) < 0.5
+    assert abs(float(root.fit.angle[j] - can.nodes["crab"].fit.angle[k])) < 0.5
+    assert det._judge_border(broken, [], det.completion) is broken
+    # twelve lone strides and no weighted hypothesis: all twelve are tried (at main: 8, max_hypotheses)
+    det.border_hypotheses = torch.arange(12)
+    det.border_found = torch.zeros(12, dtype=torch.long)
+    assert det._border_hypotheses(can, [], replace(det.completion, max_hypotheses=8)) == list(range(12))
+    assert det._border_hypotheses(can, [], replace(det.completion, max_border_hypotheses=5)) == list(range(5))
+
+
 def test_a_templates_grey_is_the_grey_pil_gives_a_photo_of_it():
     """grey_template holds what a grey file of the template holds: PIL's "L" of its 8-bit pixels within the 8-bit
     rounding, the same in the three channels, for the template, its body and every part; masks, offsets and pivots

@@ -171,7 +171,9 @@ def make_completion(section, scale: int) -> Completion | None:
     return Completion(min_weight=min_weight, part_radius=PART_RADIUS / scale, min_part_weight=MIN_PART_WEIGHT,
                       angle_range=check_float("solver.complete.angle_range", section.angle_range, 0.0, maximum=180.0),
                       angle_step=check_float("solver.complete.angle_step", section.angle_step, 0.0, strict=True),
-                      max_hypotheses=check_int("solver.complete.max_hypotheses", section.max_hypotheses, 1))
+                      max_hypotheses=check_int("solver.complete.max_hypotheses", section.max_hypotheses, 1),
+                      max_border_hypotheses=check_int("solver.complete.max_border_hypotheses",
+                                                      section.max_border_hypotheses, 0))
 
 
 def _check_bool(name: str, value) -> bool:
