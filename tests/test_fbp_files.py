@@ -32,6 +32,7 @@ def test_new_kinds_project_to_their_truth(kind):
 
 
 def test_fbp_files_suite_beside_iradon(tmp_path):
+    pytest.importorskip("skimage", reason="the peer iradon is scikit-image's (pip install -e .[bench])")
     gen = _script("heldout_ct_sinograms")
     bench = _script("bench_fbp_iradon")
     paths = []

@@ -261,8 +261,8 @@ class HierarchicalDetector:
         self.canonical: Detection | None = None
         # the root's strides (indices into its last fit) that the border rule left with one found child and a
         # child outside (border_losses): hypotheses for the top-down completion (complete)
-        self.border_hypotheses = torch.zeros(0, dtype=torch.long)
-        self.border_found = torch.zeros(0, dtype=torch.long)
+        self.border_hypotheses = torch.zeros(0, dtype=torch.long, device=template.image.device)
+        self.border_found = torch.zeros(0, dtype=torch.long, device=template.image.device)
 
     # -- one node --------------------------------------------------------------------------------------------------
     def _spike_blur(self, node: str) -> float:
