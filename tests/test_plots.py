@@ -67,11 +67,19 @@ def test_a_continuation_and_its_baselines_are_drawn_one_colour_each(tmp_path, mo
     assert len(set(colours.values())) == 3 and [t.get_text() for t in figures[0].legends[0].texts] == list(methods)
 
 
+def _kept_figures(monkeypatch) -> list:
+    """Every figure regrun.plots._figure makes from now on (the lambda curve is drawn without pyplot), to look at
+    its axes."""
+    figures = []
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda *a, **k: (lambda r: (figures.append(r[0]), r)[1])(real(*a, **k)))
+    return figures
+
+
 def test_lam_curve_log_axis_where_the_values_span_decades_and_a_zoom_on_the_minimum(tmp_path, monkeypatch):
     from regrun.optim.parameter_choice import Choice, curve_figure
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at its axes
+    figures = _kept_figures(monkeypatch)
     lam = np.logspace(-3, 0.5, 9)
     steep = 0.25 + (lam - lam[3]) ** 2 * 1e4  # the shape of super-resolution's GCV: 0.25 at the minimum, 1e5 at the end
     for values, scale in ((steep, "log"), (0.2 + 0.01 * np.abs(np.log(lam / lam[3])), "linear"),  # CV: flat
@@ -115,8 +123,7 @@ def test_lam_curve_of_a_climb_shows_the_rule_minimum_the_change_and_reaches_the_
     the zoom runs from the minimum to the choice, marks both, and draws ||lam df/dlam|| on its own axis."""
     from regrun.optim.parameter_choice import Choice, _spaced_labels, curve_figure
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)
+    figures = _kept_figures(monkeypatch)
     lam = 0.01 * np.sqrt(2.0) ** np.arange(9)
     crit = 0.05 + 0.001 * np.arange(9.0)  # lowest at the first weight
     change = np.full(9, np.nan)
@@ -140,8 +147,7 @@ def test_lam_curve_of_a_scaled_pick_is_not_drawn_as_a_climb(tmp_path, monkeypatc
     second minimum is marked and the zoom stays around the minimum."""
     from regrun.optim.parameter_choice import Choice, curve_figure
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)
+    figures = _kept_figures(monkeypatch)
     lam = np.logspace(-2, 1, 9)
     curve = {"lam": lam, "criterion": 1.0 + np.abs(np.log(lam / lam[4]))}
     curve_figure(Choice(0.8 * float(lam[4]), "cv", 1.0, "given", 9, False, curve), tmp_path / "curve.png")
@@ -156,8 +162,7 @@ def test_lam_curve_of_a_climb_that_stopped_at_once_shows_the_step_it_tried(tmp_p
     decades labels its axis at 1-2-5 only (minor labels of a short log axis overlapped)."""
     from regrun.optim.parameter_choice import Choice, curve_figure
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)
+    figures = _kept_figures(monkeypatch)
     lam = np.array([0.14, 0.25, 0.36, 0.41, 0.45, 0.51, 0.65, 0.87, 3.0])
     crit = np.array([0.0707, 0.0673, 0.0661, 0.0662, 0.0667, np.nan, 0.0745, 0.0981, 1.62])
     change = np.full(9, np.nan)

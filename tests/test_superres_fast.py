@@ -109,3 +109,22 @@ def test_fixed_operator_kept_for_the_last_motion(ctx):
         change()
         r_fixed, r = m.residual(other, f, fixed=True), m.residual(other, f)
         assert m._last_fixed[1] is kept and float((r_fixed - r).norm() / r.norm()) < 1e-13
+
+
+def test_motion_error_same_bits_as_the_stacked_points(ctx):
+    """motion_error (LM's history column at every iteration) by its two axes apart with the true points kept
+    (srfast3): the same number to the last bit as the points stacked (q, npts, 2); a new true motion is used."""
+    from regrun.imaging.transforms import affine
+
+    p = _problem(ctx)
+    gen = torch.Generator().manual_seed(5)
+
+    def stacked(w):
+        true = affine(p.w_true.reshape(p.model.q, 1, 6), p.model.x)
+        return float((p.model.warp_points(w) - true).pow(2).sum(-1).mean().sqrt())
+
+    for scale in (1e-2, 1e-6, 1e-12, 0.0):
+        w = p.w_true + scale * torch.randn(p.w_true.shape, generator=gen, dtype=torch.float64).to(p.w_true.device)
+        assert repr(p.motion_error(w)) == repr(stacked(w))
+    p.w_true = p.w_true + 1e-3
+    assert repr(p.motion_error(w)) == repr(stacked(w)) and p.motion_error(w) > 0

@@ -504,16 +504,17 @@ def curve_figure(choice: Choice, path, title: str = ""):
     rule's minimum to quasi-optimality's (the curve has `change`), the zoom reaches the chosen weight and shows
     ||lam df/dlam|| on its own axis, and the rule's minimum is marked beside the choice: the chosen weight is then
     not the rule's minimum, and the figure says why."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    # on the Agg canvas without pyplot, as regrun.plots draws: pyplot's first figure (its manager) cost 0.10 CPU-s of
+    # a run, and the PNG is the same pixel for pixel (docs/superres.md, "srfast3")
+    from ..plots import _figure
 
     t = choice.table()
     lam, crit = np.asarray(t["lam"], dtype=float), np.asarray(t["criterion"], dtype=float)
     ok = np.isfinite(crit)
-    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    fig, axes = _figure((9.5, 3.8), 1, 2)
+    ax, zoom = axes[0]
     ax.semilogx(lam[ok], crit[ok], "o-", label=f"{choice.rule} criterion")
     if ok.any() and (crit[ok] > 0).all() and crit[ok].max() > 10 * crit[ok].min():
         ax.set_yscale("log")
@@ -563,5 +564,4 @@ def curve_figure(choice: Choice, path, title: str = ""):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
