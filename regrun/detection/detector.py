@@ -88,7 +88,7 @@ class Completion:
     angle_range: float
     angle_step: float
     max_hypotheses: int
-    max_border_hypotheses: int = 16
+    max_border_hypotheses: int
 
 
 class StrideRegistrar(Protocol):
