@@ -154,6 +154,12 @@ def test_lam_curve_of_a_scaled_pick_is_not_drawn_as_a_climb(tmp_path, monkeypatc
     whole, zoom = figures[-1].axes
     assert np.allclose(zoom.lines[0].get_data()[0], lam[2:7])
     assert not any("minimum" in line.get_label() for line in zoom.lines)
+    # a walk after the rule (super-resolution's frame-split walk) names itself in the chosen weight's legend entry
+    moved = Choice(0.8 * float(lam[4]), "cv", 1.0, "given", 9, False, curve,
+                   details={"lam_moved_by": "frame-split walk from 0.5"})
+    curve_figure(moved, tmp_path / "moved.png")
+    labels = {line.get_label() for line in figures[-1].axes[1].lines}
+    assert f"chosen lam = {0.8 * float(lam[4]):.3g} (frame-split walk from 0.5)" in labels
 
 
 def test_lam_curve_of_a_climb_that_stopped_at_once_shows_the_step_it_tried(tmp_path, monkeypatch):

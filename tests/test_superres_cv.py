@@ -109,6 +109,7 @@ def test_a_run_moves_the_weight_to_the_lower_cv_and_records_it(device):
     assert any(ratio == pytest.approx(CV_STEP**k) for k in range(-3, 4))
     if ratio != pytest.approx(1.0):
         assert "leave-frames-out cross-validation" in res.message
+        assert p.weight_choice.details["lam_moved_by"] == f"cross-validation from {met['lam_cv_from']:.3g}"
 
 
 @pytest.mark.parametrize("steps", [0, 1])

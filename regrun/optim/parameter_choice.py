@@ -540,8 +540,10 @@ def curve_figure(choice: Choice, path, title: str = ""):
     # the weights tried as the zoom's ticks: a log axis over less than a decade would label its minor ticks, overlapping
     zoom.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     zoom.set_xticks(lam[near], _spaced_labels(lam[near]), rotation=30, fontsize=8)
+    # a walk after the rule (the caller's, recorded in details) moved the weight: the legend says which, from where
+    moved = f" ({choice.details['lam_moved_by']})" if "lam_moved_by" in choice.details else ""
     for a in (ax, zoom):
-        a.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}")
+        a.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}" + moved)
         if climbed:
             a.axvline(lam[best], color="C7", ls=":", label=f"{choice.rule} minimum = {lam[best]:.3g}")
         a.set_xlabel("lam")

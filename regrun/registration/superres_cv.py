@@ -150,11 +150,17 @@ def frames_cv(problem, w: torch.Tensor) -> dict[str, float]:
     return out
 
 
+# what the figure of the weight's curve says moved the chosen weight off the rule's (Choice.details["lam_moved_by"])
+WALK_NAMES = {"lam_cv_from": "cross-validation", "lam_split_from": "frame-split walk"}
+
+
 def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:
     """The walk's weight becomes the run's (its details say which weight it moved from) and the model's."""
     if lam != choice.lam:
+        walk = WALK_NAMES[moved_from]
         problem.weight_choice = replace(choice, lam=lam, state=None,
-                                        details={**choice.details, moved_from: f"{choice.lam:g}"})
+                                        details={**choice.details, moved_from: f"{choice.lam:g}",
+                                                 "lam_moved_by": f"{walk} from {choice.lam:.3g}"})
     model.set_weight(problem.weight_choice.lam)
 
 
