@@ -61,7 +61,7 @@ FAIR_DIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().pa
 
 
 COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline", "flags",
-          "stainedglass")  # colour scenes: (3, rows, columns), frames with 3 channels
+          "stainedglass", "mondrian")  # colour scenes: (3, rows, columns), frames with 3 channels
 
 
 def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -95,7 +95,11 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     walk, light paths, dark walls a quarter of a cell thick; two flat levels, hard edges, 4x drawing); chart (a
     plot-like graphic: a light grid, 8 flat grey bars, two dark 2 px polylines, axes and digit labels at 10 px,
     4x drawing); stainedglass (colour: 48 flat-colour Voronoi cells from a palette of 7, dark leading 3 px wide
-    where two cells meet, 4x4 supersampled). The continuous analytic
+    where two cells meet, 4x4 supersampled). Eighteenth round's (batch M): bartarget (a resolution target: 24 groups
+    of three dark bars 1-10 px wide and as far apart, alternately horizontal and vertical, on a light ground; hard
+    edges, 4x drawing); lineart (a line drawing: 36 dark strokes 1-3 px wide, circles, arcs and polylines, on white,
+    4x drawing); mondrian (colour: a rectangle split 14 times into flat-colour or light boxes from a palette of 5,
+    black lines 3 px wide between, 4x drawing). The continuous analytic
     kinds are in image_function. crop = (row, column, side): for sk:/fair:/mpl: images, that square (top-left corner,
     side in the image's pixels) instead of the central one (batch E)."""
     n = 256
@@ -383,6 +387,56 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
         lead = (d2 - d1) < 6.0  # 12 px wide at 4x: 3 px
         colour = torch.where(lead[None], torch.full_like(colour, 25.0), colour)
         return colour.reshape(3, n, 4, n, 4).mean((2, 4))
+    if kind in ("bartarget", "lineart", "mondrian"):  # batch M (eighteenth round): graphics, 4x drawing, 4x4-averaged
+        from PIL import Image, ImageDraw
+
+        big = 4 * n
+        if kind == "bartarget":  # a resolution target: groups of 3 bars (and 3 gaps) 1-10 px wide, both orientations
+            img = Image.new("L", (big, big), 225)
+            draw = ImageDraw.Draw(img)
+            for g in range(24):
+                w = 4 * (1 + int(10 * float(u(1))))  # bar width at 4x: 1-10 px of the 256^2 scene
+                x, y = float((big - 6 * w) * u(1)), float((big - 6 * w) * u(1))
+                for b in range(3):
+                    box = [x + 2 * b * w, y, x + (2 * b + 1) * w - 1, y + 5 * w - 1] if g % 2 else \
+                        [x, y + 2 * b * w, x + 5 * w - 1, y + (2 * b + 1) * w - 1]
+                    draw.rectangle(box, fill=25)
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        if kind == "lineart":  # a line drawing: dark strokes 1-3 px wide on white, lines, circles, arcs, polylines
+            img = Image.new("L", (big, big), 240)
+            draw = ImageDraw.Draw(img)
+            for _ in range(36):
+                width, fill, shape = 4 * (1 + int(3 * float(u(1)))), int(10 + 60 * float(u(1))), int(4 * float(u(1)))
+                c, r = big * u(2), float(big * (0.03 + 0.2 * u(1)))
+                box = [float(c[0]) - r, float(c[1]) - r, float(c[0]) + r, float(c[1]) + r]
+                if shape == 0:
+                    draw.ellipse(box, outline=fill, width=width)
+                elif shape == 1:
+                    a0 = float(360 * u(1))
+                    draw.arc(box, a0, a0 + 90 + float(180 * u(1)), fill=fill, width=width)
+                else:
+                    pts = [tuple(float(v) for v in big * u(2)) for _ in range(shape)]
+                    draw.line(pts, fill=fill, width=width, joint="curve")
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        palette = [tuple(int(v) for v in 20 + 215 * u(3)) for _ in range(5)]  # mondrian: colour
+        img = Image.new("RGB", (big, big), (235, 235, 225))
+        draw = ImageDraw.Draw(img)
+        boxes = [(0.0, 0.0, float(big), float(big))]
+        for _ in range(14):  # split the largest rectangle across its longer side, at 25-75%
+            boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+            x0, y0, x1, y1 = boxes.pop()
+            t = 0.25 + 0.5 * float(u(1))
+            if x1 - x0 > y1 - y0:
+                boxes += [(x0, y0, x0 + t * (x1 - x0), y1), (x0 + t * (x1 - x0), y0, x1, y1)]
+            else:
+                boxes += [(x0, y0, x1, y0 + t * (y1 - y0)), (x0, y0 + t * (y1 - y0), x1, y1)]
+        for x0, y0, x1, y1 in boxes:  # flat colour (or the light ground), black lines 3 px wide between
+            fill = palette[int(5 * float(u(1)))] if float(u(1)) < 0.6 else (235, 235, 225)
+            draw.rectangle([x0, y0, x1, y1], fill=fill, outline=(15, 15, 15), width=12)
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
+        return a.reshape(3, n, 4, n, 4).mean((2, 4))
     if kind in ("circuit", "skyline"):  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
         from PIL import Image, ImageDraw
 
