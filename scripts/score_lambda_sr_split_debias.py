@@ -52,8 +52,8 @@ def main(argv=None):
     rules += [f"mask {j} {pc}" for j in args.mask_ref for pc in args.mask]
     rules += [f"cross {j} {sh}" for sh in (0, 1) for j in args.cross]
     sums = {r: [] for r in rules}
-    print("| set | auto λ (PSNR) | peak j (Δ dB) | " + " | ".join(rules) + " |")
-    print("|---" * (3 + len(rules)) + "|")
+    print("| set | auto λ (PSNR) | peak j (Δ dB) | D on edges | " + " | ".join(rules) + " |")
+    print("|---" * (4 + len(rules)) + "|")
     for d in args.dirs:
         for s in json.loads((d / "curves.json").read_text()):
             z = np.load(d / s["npz"])
@@ -68,6 +68,8 @@ def main(argv=None):
             side = int(round(F.shape[1] ** 0.5))
             g = F[ia].reshape(side, side)
             grad = np.hypot(*np.gradient(g)).ravel()
+            top = grad >= np.percentile(grad, 90)  # a detector's reading: D's share on the 10% steepest pixels
+            edges = float((D[ia][top] ** 2).sum() / (D[ia] ** 2).sum())
             for rule in rules:
                 parts = rule.split()
                 j = int(parts[1])
@@ -103,9 +105,9 @@ def main(argv=None):
                 sums[rule].append(p[i] - p[ia])
                 cells.append(f"{js[i]:+d} ({p[i] - p[ia]:+.2f})")
             print(f"| {s['set']} {s['spec']['size']}²/{s['spec']['frames']} {s['spec']['noise']:g} s{s['spec']['seed']}"
-                  f" | {float(z['lams'][1:][ia]):.3g} ({p[ia]:.2f}) | {js[ip]:+d} ({p[ip] - p[ia]:+.2f}) | "
+                  f" | {float(z['lams'][1:][ia]):.3g} ({p[ia]:.2f}) | {js[ip]:+d} ({p[ip] - p[ia]:+.2f}) | {edges:.2f} | "
                   + " | ".join(cells) + " |")
-    print("| sum of Δ (worst) | | | " + " | ".join(f"{sum(v):+.2f} ({min(v):+.2f})" for v in sums.values()) + " |")
+    print("| sum of Δ (worst) | | | | " + " | ".join(f"{sum(v):+.2f} ({min(v):+.2f})" for v in sums.values()) + " |")
 
 
 if __name__ == "__main__":
