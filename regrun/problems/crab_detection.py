@@ -106,6 +106,9 @@ class CrabDetection(Problem):
         self.threshold = check_float("problem.detect_threshold", cfg.detect_threshold, 0.0)
         sc = cfg.scene
         check_choice("problem.scene.source", sc.source, SOURCES)
+        if sc.source != "file" and sc.get("path") is not None:  # it ran the other scene and never read the photo
+            raise UserError(f"problem.scene.path={sc.path!r} is a file but problem.scene.source={sc.source} does not "
+                            "read it: add problem.scene.source=file to search your photo")
         self.background = None  # generated scenes: the background actually drawn (mixed picks one)
         # the full-size template makes the scene on the CPU and is not kept: only the run's copy stays
         full = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
