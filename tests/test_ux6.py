@@ -77,3 +77,64 @@ def test_a_photo_smaller_than_the_template_is_named_width_by_height(tmp_path, mo
                           capsys)
     assert p.returncode == 2 and "the 40x30 px scene 40x30 px (width x height), smaller than the template's " \
                                   "176x160 px" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("problem, typed, said", [
+    ("multiscale_affine", {"template": "T.png", "reference": "R.png"},
+     "problem.template='T.png' and problem.reference='R.png' are files but problem.data=synthetic does not read "
+     "them: add problem.data=files"),
+    ("multiscale_affine", {"data": "fair", "template": "T.png"}, "problem.template='T.png' is a file but "
+                                                                  "problem.data=fair does not read it"),
+    ("crab_detection", {"scene": {"path": "MY.png"}}, "problem.scene.path='MY.png' is a file but "
+                                                      "problem.scene.source=generated does not read it: add "
+                                                      "problem.scene.source=file"),
+])
+def test_a_file_typed_without_the_word_that_reads_it_is_refused(problem, typed, said, tmp_path, device):
+    # `regrun problem.template=T.png problem.reference=R.png` (no problem.data=files) registered the synthetic pair,
+    # and `problem=crab_detection problem.scene.path=MY.png` searched the generated scene: each completed without
+    # reading the user's file (superres already refuses problem.frames without problem.data=frames)
+    import torch
+
+    from regrun.context import RunContext
+    from regrun.problems import crab_detection, multiscale_affine
+
+    cls = {"multiscale_affine": multiscale_affine.MultiscaleAffine,
+           "crab_detection": crab_detection.CrabDetection}[problem]
+    cfg = config_section("problem", problem)
+    for key, value in typed.items():
+        if isinstance(value, dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    with pytest.raises(UserError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        cls(cfg, RunContext(device, torch.float64, 0, tmp_path))
+
+
+@pytest.mark.parametrize("bits, colour", [(8, True), (16, False)])
+def test_the_answer_to_your_frames_is_written_as_the_frames_are_oriented(bits, colour, tmp_path):
+    # /result/reconstruction is in FAIR's layout: a user saving it got the answer turned a quarter; the run now
+    # writes reconstruction.npy and figures/reconstruction.png as the frames are stored
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames, write_png16
+    from regrun.problems.superres import SuperRes
+
+    rng = np.random.default_rng(7)
+    shape = (5, 7, 3) if colour else (5, 7)
+    image = rng.integers(0, 2**bits, shape)  # 7 wide, 5 tall: a turn or a flip changes it
+    (tmp_path / "frames").mkdir()
+    for k in range(2):
+        if bits == 16:
+            write_png16(tmp_path / "frames" / f"f{k}.png", image)
+        else:
+            Image.fromarray(image.astype(np.uint8)).save(tmp_path / "frames" / f"f{k}.png")
+    frames = torch.as_tensor(read_frames(tmp_path / "frames", colour=colour), dtype=torch.float64)
+    stub = SimpleNamespace(colour=frames if colour else None, model=SimpleNamespace(frames=frames))
+    (tmp_path / "figures").mkdir()
+    png = SuperRes._write_answer(stub, frames[0].numpy(), tmp_path / "figures")  # the frame as its own answer
+    assert np.array_equal(np.load(tmp_path / "reconstruction.npy"), image)
+    assert np.array_equal(np.asarray(Image.open(png)).astype(np.int64), image) and png.name == "reconstruction.png"
