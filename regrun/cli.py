@@ -423,10 +423,12 @@ def _check_options(argv: list[str]) -> None:
         name = arg.split("=", 1)[0]
         if not arg.startswith("-") or (i and argv[i - 1] in VALUED_FLAGS) or name in flags:
             continue
-        if name.startswith("--") and sum(f.startswith(name) for f in flags if f.startswith("--")) == 1:
-            continue  # argparse takes a flag's unique abbreviation
+        # argparse would take a flag's unique abbreviation (--mult), but regrun looks for the flag's full name
+        # (`regrun --mult seed=1,2` ran as one job and failed on "Ambiguous value"), so it is named instead
+        whole = [f for f in flags if f.startswith("--") and f.startswith(name)] if name.startswith("--") else []
         key = name.lstrip("-").replace("-", "_")
-        hint = OPTION_HINTS.get(name) or (f"write {key}={arg.split('=', 1)[1]} (no dashes)" if "=" in arg else
+        hint = OPTION_HINTS.get(name) or (f"did you mean {whole[0]}?" if len(whole) == 1 else
+                                          f"write {key}={arg.split('=', 1)[1]} (no dashes)" if "=" in arg else
                                           "regrun takes key=value overrides and Hydra's flags (regrun --help)")
         _error(f"{name} is not an option of regrun: {hint}")
 

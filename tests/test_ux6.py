@@ -52,6 +52,7 @@ def test_a_path_refused_for_its_overlap_is_said_so_with_its_correlation():
                                      "resume=true (the default)"),
     (["--seed=3"], "--seed is not an option of regrun: write seed=3 (no dashes)"),
     (["--dry-run"], "--dry-run is not an option of regrun: write dry_run=true"),
+    (["--mult", "seed=1,2"], "--mult is not an option of regrun: did you mean --multirun?"),
 ])
 def test_an_option_regrun_has_not_is_one_line_saying_what_it_takes(args, said, tmp_path, monkeypatch, capsys):
     # `regrun --resume -m ...` printed argparse's usage (5 lines) and "unrecognized arguments: --resume"
