@@ -139,3 +139,8 @@ def test_the_answer_to_your_frames_is_written_as_the_frames_are_oriented(bits, c
     png = SuperRes._write_answer(stub, frames[0].numpy(), tmp_path / "figures")  # the frame as its own answer
     assert np.array_equal(np.load(tmp_path / "reconstruction.npy"), image)
     assert np.array_equal(np.asarray(Image.open(png)).astype(np.int64), image) and png.name == "reconstruction.png"
+    from regrun.summary import write_run_summary
+
+    write_run_summary(tmp_path, status="completed", message="", error="", facts={}, metrics={}, paper={}, claims={},
+                      wall_time=1.0)
+    assert "- `reconstruction.npy`: as your input is stored" in (tmp_path / "summary.md").read_text()
