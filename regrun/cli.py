@@ -407,6 +407,32 @@ VALUED_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", 
                 "-p", "--info", "--experimental-rerun")
 
 
+# options newcomers bring from other tools, and what regrun takes for them
+OPTION_HINTS = {"--resume": "run the same command again: with resume=true (the default) a sweep skips every job "
+                "already completed",
+                "--dry-run": "write dry_run=true", "--dry_run": "write dry_run=true"}
+
+
+def _check_options(argv: list[str]) -> None:
+    """A dashed word neither Hydra's parser nor --explain takes is one line naming it (argparse printed its usage
+    and 'unrecognized arguments'); a config key typed as an option (--seed=3) is named as the override to write."""
+    from hydra._internal.utils import get_args_parser
+
+    flags = set(get_args_parser()._option_string_actions) | {"--explain"}
+    for i, arg in enumerate(argv):
+        name = arg.split("=", 1)[0]
+        if not arg.startswith("-") or (i and argv[i - 1] in VALUED_FLAGS) or name in flags:
+            continue
+        # argparse would take a flag's unique abbreviation (--mult), but regrun looks for the flag's full name
+        # (`regrun --mult seed=1,2` ran as one job and failed on "Ambiguous value"), so it is named instead
+        whole = [f for f in flags if f.startswith("--") and f.startswith(name)] if name.startswith("--") else []
+        key = name.lstrip("-").replace("-", "_")
+        hint = OPTION_HINTS.get(name) or (f"did you mean {whole[0]}?" if len(whole) == 1 else
+                                          f"write {key}={arg.split('=', 1)[1]} (no dashes)" if "=" in arg else
+                                          "regrun takes key=value overrides and Hydra's flags (regrun --help)")
+        _error(f"{name} is not an option of regrun: {hint}")
+
+
 def _help_or_explain(argv: list[str]) -> None:
     """`regrun --help` and `regrun --explain KEY [overrides]`, from the YAML files' comments (regrun/explain.py)."""
     from .explain import explain, help_text
@@ -558,6 +584,7 @@ def main() -> None:
 
 def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    _check_options(sys.argv[1:])
     _help_or_explain(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
     user_dirs = _user_config_dirs(sys.argv[1:])

@@ -307,7 +307,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                       f"{_duration(time.perf_counter() - t0)} wall, "
                       f"{_duration(_children_cpu() + time.process_time() - c0)} CPU")
     page = out / "report.html"
-    page.write_text(build_html(presets, f"regrun report ({'quick: CI-sized presets and three paper presets' if args.quick else 'paper presets'})"))
+    # the title says what the page holds: with --preset, those presets (it had said "CI-sized presets and three
+    # paper presets" above a page of one)
+    kind = "quick: CI-sized presets and three paper presets" if args.quick else "paper presets"
+    if args.preset:
+        kind = f"{'quick ' if args.quick else ''}preset{'s' if len(names) != 1 else ''} {', '.join(names)}"
+    page.write_text(build_html(presets, f"regrun report ({kind})"))
     counts = {v: sum(c.verdict == v for p in presets for r in p.runs for c in run_claims(r)) for v in VERDICTS}
     reporter.line(f"regrun-report: {', '.join(f'{n} {v}' for v, n in counts.items())} -> {page} "
                   f"({os.path.getsize(page) / 1e6:.1f} MB)")

@@ -241,6 +241,11 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
                   "group `/result`):", ""]
         lines += [f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
                   if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}" for k, v in answer.items()]
+    arrays = sorted(out_dir.glob("*.npy"))  # an answer written as the user's input is stored (superres of frames)
+    if arrays:
+        lines += ["", "## Result as an image", ""]
+        lines += [f"- `{f.name}`: as your input is stored (rows from the top), loaded with `numpy.load`; "
+                  f"`figures/{f.stem}.png` to look at" for f in arrays]
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{f.stem}]({os.path.relpath(f, out_dir)})" for f in figures]

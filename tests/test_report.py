@@ -107,7 +107,10 @@ def test_quick_preset_names_its_paper_presets_and_user_mistakes_are_one_line(out
     preset; `--collect` on a mistyped folder wrote an empty page and exited 0; no OUT said KEY=VALUE was required."""
     with pytest.raises(SystemExit) as exc:
         report.main(["--quick", "--collect", "--preset", "crab_fig4", str(out)])
-    assert exc.value.code == 0 and 'id="crab_fig4"' in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert exc.value.code == 0 and 'id="crab_fig4"' in page
+    # ux6: the title said "quick: CI-sized presets and three paper presets" above this page of one preset
+    assert "regrun report (quick preset crab_fig4)" in page and "three paper presets" not in page
     capsys.readouterr()
     missing = tmp_path / "typo"
     with pytest.raises(SystemExit) as exc:

@@ -106,6 +106,9 @@ class CrabDetection(Problem):
         self.threshold = check_float("problem.detect_threshold", cfg.detect_threshold, 0.0)
         sc = cfg.scene
         check_choice("problem.scene.source", sc.source, SOURCES)
+        if sc.source != "file" and sc.get("path") is not None:  # it ran the other scene and never read the photo
+            raise UserError(f"problem.scene.path={sc.path!r} is a file but problem.scene.source={sc.source} does not "
+                            "read it: add problem.scene.source=file to search your photo")
         self.background = None  # generated scenes: the background actually drawn (mixed picks one)
         # the full-size template makes the scene on the CPU and is not kept: only the run's copy stays
         full = load_template(cfg.template, cfg.data_dir, cfg.refine_version, cfg.template_seed)
@@ -141,9 +144,11 @@ class CrabDetection(Problem):
         sizes = [resampled_size(photo_size, k) for k in self.object_scales]
         for k, size in zip(self.object_scales, sizes):
             if size[0] < full.size[0] or size[1] < full.size[1]:
-                raise UserError(f"problem.scene.object_scale={k:g} makes the {photo_size[0]}x{photo_size[1]} px "
-                                f"scene {size[0]}x{size[1]} px, smaller than the template's {full.size[0]}x"
-                                f"{full.size[1]} px: objects that large fill more than the whole scene; give their "
+                # sizes are (rows, columns); said as width x height, as every other size a user reads
+                raise UserError(f"problem.scene.object_scale={k:g} makes the {photo_size[1]}x{photo_size[0]} px "
+                                f"scene {size[1]}x{size[0]} px (width x height), smaller than the template's "
+                                f"{full.size[1]}x{full.size[0]} px: objects that large fill more than the whole "
+                                "scene; give their "
                                 "size relative to the template (1: the same, 2: twice as large)")
         tiles = [resample_scene(scene, size) for size in sizes]
         # photo px per detection px, per axis (rounded sizes make rows and columns differ slightly), per tile

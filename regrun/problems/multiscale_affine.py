@@ -143,6 +143,12 @@ class MultiscaleAffine(Problem):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         check_choice("problem.data", cfg.data, DATA_SOURCES)
+        if cfg.data != "files":  # a pair typed without data=files ran the synthetic pair and never read it
+            typed = [f"problem.{k}={cfg[k]!r}" for k in ("template", "reference") if cfg[k] is not None]
+            if typed:
+                raise UserError(f"{' and '.join(typed)} {'is a file' if len(typed) == 1 else 'are files'} but "
+                                f"problem.data={cfg.data} does not read {'it' if len(typed) == 1 else 'them'}: add "
+                                "problem.data=files to register your pair")
         resize = cfg.get("resize")
         if resize is not None:
             check_int("problem.resize", resize, 4)

@@ -22,6 +22,7 @@ from ..errors import UserError, check_bool, check_choice, check_float, check_int
 from ..imaging.grid import Grid
 from ..imaging.io import (
     FRAMES_FORMS,
+    from_fair_layout,
     luminance,
     luminance_weights,
     read_frames,
@@ -30,6 +31,7 @@ from ..imaging.io import (
     read_motion,
     read_truth,
     resolve_data_path,
+    write_png16,
 )
 from ..imaging.synthetic import block_sample, spline_frames, textured_phantom
 from ..imaging.transforms import affine, affine_about
@@ -412,6 +414,29 @@ class SuperRes(Problem):
         out[last] = (f_lum - sum(a[c] * out[c] for c in others)) / a[last]
         return out
 
+    def _write_answer(self, rec: np.ndarray, fig_dir: Path) -> Path:
+        """The answer to a user's frames as they would open it, in the frames' orientation (results.h5 holds it in
+        FAIR's layout, which a user saving /result/reconstruction got turned a quarter): `reconstruction.npy`
+        beside results.h5 (float64, rows from the top, columns[, channels]) and figures/reconstruction.png at the
+        frames' depth (16 bits where a frame exceeds 255, else 8; frames of at most 1 read as fractions of full
+        scale), clipped to its range. Returns the PNG's path."""
+        image = from_fair_layout(rec)
+        if image.ndim == 3:  # (channels, rows, columns) -> (rows, columns, channels)
+            image = np.moveaxis(image, 0, -1)
+        np.save(fig_dir.parent / "reconstruction.npy", image)
+        frames = self.colour if self.colour is not None else self.model.frames
+        top = float(frames.max())
+        full = 65535 if top > 255 else 255
+        values = np.clip(np.rint(image * (full if top <= 1 else 1)), 0, full)
+        path = fig_dir / "reconstruction.png"
+        if full == 65535:
+            write_png16(path, values)
+        else:
+            from PIL import Image
+
+            Image.fromarray(values.astype(np.uint8)).save(path)
+        return path
+
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         # colour runs are drawn by their luminance (the motion's frames); the channels are in the results file
@@ -435,6 +460,8 @@ class SuperRes(Problem):
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
                                vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
+        if self.cfg.data == "frames":
+            paths.append(self._write_answer(np.asarray(arrays["reconstruction"]), fig_dir))
         if self.colour is not None:  # the colour images themselves: truth, reconstruction, frame 0 (RGB)
             rgb = np.moveaxis(np.asarray(arrays["reconstruction"]), 0, -1)[..., :3]
             lo, hi = float(rgb.min()), float(rgb.max())

@@ -61,7 +61,8 @@ def node_settings(section, scale: int, name: str) -> NodeSettings:
     ncc = section.ncc_min if spike else None
     return NodeSettings(
         stride=max(1, round(stride / scale)),
-        angle_max=check_float(f"solver.{name}.angle_max", section.angle_max, 0.0),
+        # the whole circle is (-180, 180]: beyond 180 no angle is new (and the calibration lookup would name it)
+        angle_max=check_float(f"solver.{name}.angle_max", section.angle_max, 0.0, maximum=180.0),
         angle_step=check_float(f"solver.{name}.angle_step", section.angle_step, 0.0, strict=True),
         sigma=check_float(f"solver.{name}.sigma", section.sigma, 0.0) / scale,
         alpha=check_float(f"solver.{name}.alpha", section.alpha, 0.0),

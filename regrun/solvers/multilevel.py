@@ -199,8 +199,11 @@ class Multilevel(Solver):
         won = scores[1] > scores[0]
         stats = {"path_correlation": rho[0], "second_path_correlation": rho[1], "second_path_won": float(won),
                  "second_path_J": out2.J}
-        message = (f", second path ({distance}) {'kept' if won else 'not kept'} (correlation {scores[1]:.6g} "
-                   f"against {scores[0]:.6g})")
+        # an end that lost for its overlap is said so, with its correlation (a bare "-inf" read as a broken path)
+        said = [f"{r:.6g}" + ("" if math.isfinite(s) else ", overlap under half the permitted")
+                for r, s in zip(rho, scores)]
+        message = (f", second path ({distance}) {'kept' if won else 'not kept'} (correlation {said[1]} "
+                   f"against {said[0]})")
         return (w2, out2, stats, message) if won else (w, out, stats, message)
 
     def _finest_restart(self, problem, w, out):
