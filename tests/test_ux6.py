@@ -89,18 +89,20 @@ def test_a_photo_smaller_than_the_template_is_named_width_by_height(tmp_path, mo
     ("crab_detection", {"scene": {"path": "MY.png"}}, "problem.scene.path='MY.png' is a file but "
                                                       "problem.scene.source=generated does not read it: add "
                                                       "problem.scene.source=file"),
+    ("ct_fewview", {"sinogram": "S.npy"}, "problem.sinogram='S.npy' is a file but problem.data=synthetic does not "
+                                          "read it: add problem.data=file"),
 ])
 def test_a_file_typed_without_the_word_that_reads_it_is_refused(problem, typed, said, tmp_path, device):
     # `regrun problem.template=T.png problem.reference=R.png` (no problem.data=files) registered the synthetic pair,
     # and `problem=crab_detection problem.scene.path=MY.png` searched the generated scene: each completed without
-    # reading the user's file (superres already refuses problem.frames without problem.data=frames)
+    # reading the user's file, as `problem=ct_fewview problem.sinogram=S.npy` reconstructed the phantom (superres already refuses problem.frames without problem.data=frames)
     import torch
 
     from regrun.context import RunContext
-    from regrun.problems import crab_detection, multiscale_affine
+    from regrun.problems import crab_detection, ct_fewview, multiscale_affine
 
     cls = {"multiscale_affine": multiscale_affine.MultiscaleAffine,
-           "crab_detection": crab_detection.CrabDetection}[problem]
+           "crab_detection": crab_detection.CrabDetection, "ct_fewview": ct_fewview.CTFewView}[problem]
     cfg = config_section("problem", problem)
     for key, value in typed.items():
         if isinstance(value, dict):

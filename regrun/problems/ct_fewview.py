@@ -84,6 +84,9 @@ class CTFewView(Problem):
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
         check_choice("problem.data", cfg.data, DATA)
+        if cfg.data != "file" and cfg.sinogram is not None:  # it reconstructed the phantom, never reading the file
+            raise UserError(f"problem.sinogram={cfg.sinogram!r} is a file but problem.data={cfg.data} does not read "
+                            "it: add problem.data=file to reconstruct your sinogram")
         check_choice("problem.geometry", cfg.geometry, KINDS)
         check_choice("problem.noise", cfg.noise, NOISE)
         check_choice("problem.truth", cfg.truth, TRUTHS)
