@@ -378,7 +378,11 @@ def weight_setting(key: str, value: Any, **read) -> tuple[float, str | None]:
         if not path:
             raise UserError(f"{key}={value}: give the path after from:, e.g. {key}=from:outputs/RUN")
         return learned_lam(path, key, **read), path
+    allowed = (f"must be a number >= 0, auto (chosen from the data) or {FROM_PREFIX}PATH (a learning run's results "
+               "file or run folder)")
     if isinstance(value, str):
-        raise UserError(f"{key}={value!r} must be a number >= 0, auto (chosen from the data) or {FROM_PREFIX}PATH "
-                        "(a learning run's results file or run folder)")
-    return check_float(key, value, 0.0), None
+        raise UserError(f"{key}={value!r} {allowed}")
+    try:
+        return check_float(key, value, 0.0), None
+    except UserError:  # a negative weight: name every form the setting takes, as a wrong word does
+        raise UserError(f"{key}={value} {allowed}") from None
