@@ -17,6 +17,7 @@ too small must stop with exit 2 and one line. CPU time of each whole process fro
     python scripts/bench_crab_files.py --batch greyspeed --seed 17651 --out outputs/greyspeed_a
     python scripts/bench_crab_files.py --batch heldout16 --seed 16176 --own-template OUT/turtle/turtle.yaml --out OUT/c8
     python scripts/bench_crab_files.py --batch detimg --seed 17801 --own-template OUT/turtle/turtle.yaml --out OUT/detimg
+    python scripts/bench_crab_files.py --batch detfast2 --seed 17901 --out OUT/detfast2
     python scripts/bench_crab_files.py --batch border17 --seed 17301 --out OUT/b1
 
 `--batch border17` (docs/detection.md, "A claw outside the image: past the pruning"): the synthetic crab (clutter),
@@ -167,7 +168,7 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed", "heldout16",
-                                                       "border17", "detimg"),
+                                                       "border17", "detimg", "detfast2"),
                     help="which cases")
     ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
     ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
@@ -200,6 +201,8 @@ def main(argv=None):
         args.own_template = str(Path(args.own_template).resolve())
         cases = heldout15_cases(args, tuple((args.own_template if t == "own" else t, *spec) for t, *spec in DETIMG),
                                 borders=0)
+    elif args.batch == "detfast2":  # 384x512-class colour, JPEG, grey, palette and crab-free files, one 2048^2 photo
+        cases = heldout15_cases(args, DETFAST2, borders=0)
     elif args.batch == "border17":  # every border, one leaf outside; border and object-free controls
         cases = border17_cases(args)
     else:
@@ -340,6 +343,21 @@ DETIMG = (("own", "clutter", (600, 1000), 3, "palette.png"),
           ("refine_crab", "beach", (384, 512), 1, "q90.jpg"),
           ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"),
           ("synthetic", "clutter", (1536, 2048), 2, "grey8.png"))
+
+# detfast2 (docs/detection.md, "A user's file in under 5 CPU-seconds"): the half-size time target's files: colour
+# PNG, JPEG, grey 8/16-bit and palette files of the three templates at 384x512-class sizes, one crab-free file and
+# one 2048x2048 colour photo
+DETFAST2 = (("refine_crab", "beach", (384, 512), 1, "rgb.png"),
+            ("synthetic", "clutter", (384, 512), 1, "rgb.png"),
+            ("robot", "clutter", (384, 512), 1, "rgb.png"),
+            ("refine_crab", "beach", (384, 512), 1, "q90.jpg"),
+            ("robot", "clutter", (480, 640), 1, "q90.jpg"),
+            ("synthetic", "clutter", (384, 512), 1, "grey8.png"),
+            ("refine_crab", "clutter", (384, 512), 1, "grey16.png"),
+            ("robot", "clutter", (384, 512), 1, "grey8.png"),
+            ("synthetic", "clutter", (400, 720), 2, "palette.png"),
+            ("refine_crab", "beach", (384, 512), 0, "rgb.png"),
+            ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"))
 
 
 def heldout15_cases(args, specs=None, borders: int = 5, own_borders: int = 0) -> list:

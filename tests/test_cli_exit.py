@@ -21,3 +21,23 @@ def test_the_command_exits_with_its_code_and_all_its_output(tmp_path):
                            env=env, cwd=tmp_path, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert "name: hierarchical" in shown.stdout and shown.stdout.endswith("\n")
+
+
+def test_python_m_regrun_cli_is_the_command(monkeypatch):
+    """`python -m regrun.cli` (the benches' form) ends as the `regrun` command does (no teardown, start-up without
+    the collector); a program that imported regrun.cli does not."""
+    import importlib.machinery
+    import sys
+    import types
+
+    from regrun import cli
+
+    monkeypatch.setattr(sys, "argv", ["cli.py", "problem=crab_detection"])
+    assert not cli._console_script()  # pytest is __main__
+    as_m = types.ModuleType("__main__")
+    as_m.__file__ = cli.__file__
+    as_m.__spec__ = importlib.machinery.ModuleSpec("regrun.cli", None)
+    monkeypatch.setitem(sys.modules, "__main__", as_m)
+    assert cli._console_script()
+    monkeypatch.setattr(sys, "argv", ["cli.py", "-m", "problem=crab_detection"])
+    assert not cli._console_script()  # a sweep ends as usual

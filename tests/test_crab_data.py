@@ -150,3 +150,25 @@ def test_a_palette_file_is_matched_through_its_own_colours(tmp_path, device):
         o, pm = part.offset, part.mask > 0.5
         window = mapped.image[:, o[0]:o[0] + part.size[0], o[1]:o[1] + part.size[1]]
         assert torch.equal(part.image[:, pm], window[:, pm]) and torch.equal(part.mask, t.parts[k].mask)
+
+
+def test_read_rgba_gives_each_byte_over_255_in_every_mode(tmp_path):
+    """read_rgba turns the bytes channel-first before the float64 conversion (detfast2): the values must be
+    bit for bit those of the float-first conversion, x / 255.0, for every mode PIL converts to RGBA."""
+    import numpy as np
+    from PIL import Image
+
+    from regrun.detection.crab_data import read_rgba
+
+    rgba = (np.random.default_rng(0).random((7, 9, 4)) * 255).astype(np.uint8)
+    images = {"rgba.png": Image.fromarray(rgba, "RGBA"), "la.png": Image.fromarray(rgba[..., :2].copy(), "LA"),
+              "rgb.png": Image.fromarray(rgba[..., :3].copy()), "l.png": Image.fromarray(rgba[..., 0].copy()),
+              "cmyk.tif": Image.fromarray(rgba[..., :3].copy()).convert("CMYK")}
+    for name, img in images.items():
+        img.save(tmp_path / name)
+        with Image.open(tmp_path / name) as f:
+            ref = np.asarray(f.convert("RGBA"), dtype=np.float64) / 255.0
+        rgb, alpha = read_rgba(tmp_path / name)
+        assert rgb.flags.c_contiguous and rgb.dtype == alpha.dtype == np.float64
+        assert rgb.tobytes() == np.ascontiguousarray(ref[..., :3].transpose(2, 0, 1)).tobytes(), name
+        assert alpha.tobytes() == np.ascontiguousarray(ref[..., 3]).tobytes(), name
