@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.autograd import forward_ad
 
 from ..errors import check_bool, check_float, check_int
 from ..linalg.differences import forward_difference as diff
@@ -145,7 +146,12 @@ class ImageSolve:
         """A_d^T frames (the normal equations' right-hand side), kept for each input and data mask: every weight
         asks again for the frames' and the same probes' (256^2 from 16 frames: a gather-and-scatter product of
         ~25 ms each, two a weight), and A_d does not depend on the weight. The same operation on the same input,
-        so the same bits; checked by content (torch.equal), as the probes' block is stacked anew each time."""
+        so the same bits; checked by content (torch.equal), as the probes' block is stacked anew each time. Not
+        for an input that autograd or torch.func tracks (the dense path's trace by forward mode, a test's jvp):
+        torch.equal compares values only, and the kept answer would carry another input's tangent."""
+        if frames_flat.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(frames_flat) or \
+                forward_ad.unpack_dual(frames_flat).tangent is not None:
+            return self.op.rmatvec(self._pad(frames_flat))
         version = self.model._mask_version
         for x, v, out in self._adjoints:
             if v == version and x.shape == frames_flat.shape and torch.equal(x, frames_flat):
