@@ -127,3 +127,36 @@ def test_the_probes_bar_is_looser_but_in_the_climb(device, monkeypatch):
     s.accurate = True
     sw.evaluate_at(p.model, s, probes, 0.07)
     assert seen == [(1, 1e-9), (2, 1e-9)]
+
+
+def test_a_weight_far_above_the_lowest_keeps_its_probes_loose_bar(device, monkeypatch):
+    """With the rule's value (Evaluator's `value`: GCV on the PCG path) the probes are solved first to
+    PROBE_LOOSE_FACTOR times lam_cg_rtol; a weight whose value then lies over PROBE_LOOSE_MARGIN above the lowest
+    solved so far keeps that trace, any other goes on from that answer to the search's bar (and stays the dense
+    path's trace). A_d^T of the frames and of the probes is formed once for all weights (ImageSolve.adjoint)."""
+    p, w = problem(device)
+    d = p.model.frames.reshape(-1)
+    probes = rademacher(1, d.shape, torch.Generator().manual_seed(0), d.dtype, d.device)
+    ref = solve_by("dense", monkeypatch, p, w)
+    s = solve_by("pcg", monkeypatch, p, w)
+    s.cg_rtol = 1e-10
+    seen, pads = [], []
+    pcg, pad = sw.pcg, s._pad
+
+    def spy(normal, rhs, precond, x0=None, iters=200, rtol=1e-8, ref=None):
+        out = pcg(normal, rhs, precond, x0, iters, rtol, ref=ref)
+        seen.append((rhs.dim(), rtol / s.cg_rtol, x0, out.x))
+        return out
+
+    monkeypatch.setattr(sw, "pcg", spy)
+    monkeypatch.setattr(s, "_pad", lambda x: pads.append(x.dim()) or pad(x))
+    ev = sw.Evaluator(p.model, s, probes, lambda fit: pc.criterion("gcv", fit, math.nan))
+    near = ev(0.05)  # nothing solved before: not decided, so on to the search's bar from the loose answer
+    (_, bar1, _, loose), (_, bar2, start, _) = [x for x in seen if x[0] == 2]
+    assert (bar1, bar2) == (sw.PROBE_LOOSE_FACTOR, sw.PROBE_RTOL_FACTOR) and torch.equal(start, loose)
+    assert near.trace == pytest.approx(sw.evaluate_at(p.model, ref, probes, 0.05).trace, rel=1e-8)
+    seen.clear()
+    far = ev(30.0)  # far above 0.05's value: the loose trace kept
+    assert ev.value(far) > (1 + sw.PROBE_LOOSE_MARGIN) * ev.value(near)
+    assert [x[:2] for x in seen] == [(1, 1.0), (2, sw.PROBE_LOOSE_FACTOR)]
+    assert sorted(pads) == [1, 2]  # the frames' and the probes' A_d^T once each, for both weights

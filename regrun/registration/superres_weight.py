@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.autograd import forward_ad
 
 from ..errors import check_bool, check_float, check_int
 from ..linalg.differences import forward_difference as diff
@@ -102,6 +103,14 @@ SLQ_SEED = 20261205
 # docs/superres.md, "Fifteenth round (srcolour)".
 PROBE_RTOL_FACTOR = 10.0
 
+# The PCG path's first, looser bar for the probes' block (multiples of problem.lam_cg_rtol), and the share above the
+# lowest rule value solved so far by which a weight's value read at that bar must lie to be kept (GCV only): such
+# a weight is no candidate for the minimum, and its value only has to stay above the points the search compares
+# it with. Otherwise the block goes on from that answer to PROBE_RTOL_FACTOR's bar. See docs/superres.md,
+# "Eighteenth round (srfast4)".
+PROBE_LOOSE_FACTOR = 1000.0
+PROBE_LOOSE_MARGIN = 0.02
+
 
 class ImageSolve:
     """f(lam) at a fixed motion and the frames' prediction A_d f, as functions of the frames (for the trace)."""
@@ -126,11 +135,30 @@ class ImageSolve:
         self.z0 = None  # PCG: the probes' images at the last weight (warm start of the next)
         self.solved_probes: dict[float, torch.Tensor] = {}  # PCG: the probes' images by weight (warm_start)
         self.accurate = False  # PCG: the bar relative to the warm start's residual (quasi-optimality's climb)
+        self._adjoints: list[tuple[torch.Tensor, int, torch.Tensor]] = []  # (frames, mask version, A_d^T frames)
 
     def _pad(self, frames_flat: torch.Tensor) -> torch.Tensor:
         zeros = torch.zeros(*frames_flat.shape[:-1], self.model.n_reg, dtype=frames_flat.dtype,
                             device=frames_flat.device)
         return torch.cat((self.model.sqrt_hd * frames_flat, zeros), -1)
+
+    def adjoint(self, frames_flat: torch.Tensor) -> torch.Tensor:
+        """A_d^T frames (the normal equations' right-hand side), kept for each input and data mask: every weight
+        asks again for the frames' and the same probes' (256^2 from 16 frames: a gather-and-scatter product of
+        ~25 ms each, two a weight), and A_d does not depend on the weight. The same operation on the same input,
+        so the same bits; checked by content (torch.equal), as the probes' block is stacked anew each time. Not
+        for an input that autograd or torch.func tracks (the dense path's trace by forward mode, a test's jvp):
+        torch.equal compares values only, and the kept answer would carry another input's tangent."""
+        if frames_flat.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(frames_flat) or \
+                forward_ad.unpack_dual(frames_flat).tangent is not None:
+            return self.op.rmatvec(self._pad(frames_flat))
+        version = self.model._mask_version
+        for x, v, out in self._adjoints:
+            if v == version and x.shape == frames_flat.shape and torch.equal(x, frames_flat):
+                return out
+        out = self.op.rmatvec(self._pad(frames_flat))
+        self._adjoints = [a for a in self._adjoints if a[1] == version][-1:] + [(frames_flat, version, out)]
+        return out
 
     def regulariser_normal(self, f: torch.Tensor) -> torch.Tensor:
         """h_f L^T L f, matrix-free (batched over leading dimensions): regulariser_gram's product."""
@@ -168,7 +196,7 @@ class ImageSolve:
         if self.cholesky:
             factor = self.factor_at(lam)  # one factor a weight, kept for change() and the log-determinant at it
 
-            def solve(rhs, start=None):  # columns in the leading dimensions
+            def solve(rhs, start=None, bar=None):  # columns in the leading dimensions
                 if rhs.dim() == 1:
                     return torch.cholesky_solve(rhs[:, None], factor)[:, 0]
                 return torch.cholesky_solve(rhs.reshape(-1, rhs.shape[-1]).T, factor).T.reshape(rhs.shape)
@@ -179,7 +207,7 @@ class ImageSolve:
         m.set_weight(0.0)
         normal = self.normal_at(lam)
 
-        def solve(rhs, start=None):
+        def solve(rhs, start=None, bar=None):
             if start is None and rhs.dim() > 1 and not self.accurate:  # the climb keeps its starts (its bar is
                 start = self.warm_start(lam)  # relative to them), the image its own: see warm_start
             if start is None:
@@ -191,8 +219,9 @@ class ImageSolve:
                 # same misfit at five weights), so the image's change over lam would be the solver's noise
                 ref = (rhs - normal(start.expand_as(rhs))).norm(dim=-1, keepdim=True)
             # the probes' block (more than one dimension) to a bar PROBE_RTOL_FACTOR looser, but in the climb
-            rtol = self.cg_rtol * (PROBE_RTOL_FACTOR if rhs.dim() > 1 and not self.accurate else 1.0)
-            return pcg(normal, rhs, precond, start, self.cg_iters, rtol, ref=ref).x
+            if bar is None:
+                bar = PROBE_RTOL_FACTOR if rhs.dim() > 1 and not self.accurate else 1.0
+            return pcg(normal, rhs, precond, start, self.cg_iters, self.cg_rtol * bar, ref=ref).x
 
         return solve
 
@@ -249,15 +278,16 @@ class ImageSolve:
         det+(I - H) = det+(lam^2 R) / det(A^T A + lam^2 R) up to constants; R's null space the constant images."""
         return (self.model.n - 1) * math.log(lam**2) - self.logdet_normal(lam)
 
-    def prediction(self, lam: float):
+    def prediction(self, lam: float, bar: float | None = None, start: torch.Tensor | None = None):
         """frames -> (A_d f(frames) / sqrt(h_d) (frame units), f) at weight lam; linear in the frames, batched
-        over leading dimensions with PCG."""
+        over leading dimensions with PCG (bar: its bar in multiples of the image's, start: its start; None:
+        normal_solver's)."""
         m = self.model
         normal_solve = self.normal_solver(lam)
         self.lam_solving = lam  # the weight trace() stores the probes' images under
 
         def predict(frames_flat):
-            f = normal_solve(self.op.rmatvec(self._pad(frames_flat)))
+            f = normal_solve(self.adjoint(frames_flat), start=start, bar=bar)
             return self.op.matvec(f)[..., : m.n_data] / m.sqrt_hd, f
 
         return predict
@@ -295,7 +325,10 @@ def frame_data(model) -> tuple[torch.Tensor, int]:
     return (model.frames * mask).reshape(-1), int(mask.sum())
 
 
-def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
+def evaluate_at(model, solve: ImageSolve, probes, lam: float, decided=None) -> Fit:
+    """The image and the rule's inputs at lam. decided(rss, m, trace) -> bool (PCG path, the search's own bar):
+    whether the rule's value read with the probes solved to PROBE_LOOSE_FACTOR's bar lies far enough above the
+    lowest solved so far; if not, the probes' block goes on from there to the search's bar."""
     d, m = frame_data(model)
     predict = solve.prediction(lam)
     if solve.cholesky and probes is not None:
@@ -305,7 +338,14 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
         trace = sum(float((z * t).sum()) for z, t in zip(probes, preds[1:])) / len(probes)
     else:
         pred, f = predict(d)
-        trace = solve.trace(predict, d, probes) if probes is not None else math.nan
+        if probes is None:
+            trace = math.nan
+        elif decided is not None and not solve.accurate:
+            trace = solve.trace(solve.prediction(lam, bar=PROBE_LOOSE_FACTOR), d, probes)
+            if not decided(float((pred - d).pow(2).sum()), m, trace):
+                trace = solve.trace(solve.prediction(lam, start=solve.z0), d, probes)
+        else:
+            trace = solve.trace(predict, d, probes)
     if not solve.cholesky:
         solve.x0 = f.detach()  # warm start of the next weight's CG
     fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
@@ -324,10 +364,11 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float) -> Fit:
 
 class Evaluator:
     """evaluate(lam) -> Fit at one motion, each weight solved once: the search at the final motion often visits
-    the weight in use, and recheck asks for the chosen weight again (2 of 20 image solves at 48^2)."""
+    the weight in use, and recheck asks for the chosen weight again (2 of 20 image solves at 48^2). value(fit):
+    the rule's value (GCV's, on the PCG path: the probes' first bar, PROBE_LOOSE_FACTOR), else None."""
 
-    def __init__(self, model, solve: ImageSolve, probes):
-        self.model, self.solve, self.probes = model, solve, probes
+    def __init__(self, model, solve: ImageSolve, probes, value: Callable[[Fit], float] | None = None):
+        self.model, self.solve, self.probes, self.value = model, solve, probes, value
         self.fits: dict[float, Fit] = {}
         # the climb's start weight and its Fit as the search solved it, before change() solved it again
         self.first_solve: tuple[float, Fit | None] = (math.nan, None)
@@ -342,7 +383,8 @@ class Evaluator:
         lam = float(lam)
         fit = self.fits.get(lam)
         if fit is None:
-            fit = self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam)
+            fit = self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam,
+                                               self.decided if self.value is not None else None)
         elif self.probes is not None and math.isnan(fit.trace):
             # a climbed weight's trace (the chosen one's): to the search's own bar and from its probes' images at
             # the weights around it, as every trace on the curve was solved (from the climb's last weight, to
@@ -353,6 +395,13 @@ class Evaluator:
             finally:
                 self.solve.accurate = accurate
         return fit
+
+    def decided(self, rss: float, m: int, trace: float) -> bool:
+        """Whether the rule's value from (rss, trace) lies more than PROBE_LOOSE_MARGIN above the lowest value
+        solved so far (not a candidate for the minimum)."""
+        values = [self.value(f) for f in self.fits.values() if math.isfinite(f.trace)]
+        lowest = min((v for v in values if math.isfinite(v)), default=math.nan)
+        return lowest > 0 and self.value(Fit(rss=rss, m=m, trace=trace)) > lowest * (1 + PROBE_LOOSE_MARGIN)
 
     def image(self, lam: float) -> Fit:
         """The image alone at lam (no trace: the climb reads only its change; choose(image=...))."""
@@ -395,7 +444,11 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     d = model.frames.reshape(-1)
     count = settings.probes if solve.cholesky else problem.lam_probes_cg
     probes = rademacher(count, d.shape, generator, d.dtype, d.device) if settings.needs_trace else None
-    return Evaluator(model, solve, probes), sigma, source
+    value = None
+    if settings.rule == "gcv" and not solve.cholesky and PROBE_LOOSE_FACTOR > PROBE_RTOL_FACTOR:
+        def value(fit: Fit) -> float:
+            return criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
+    return Evaluator(model, solve, probes, value), sigma, source
 
 
 def _solved(bar):
