@@ -168,7 +168,7 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, default=2, help="problem.scale (2: the command's default, half size)")
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     ap.add_argument("--batch", default="heldout14", choices=("heldout14", "heldout15", "greycrab", "greycal", "greyspeed", "heldout16",
-                                                       "border17", "detimg", "detfast2"),
+                                                       "border17", "detimg", "detfast2", "det18"),
                     help="which cases")
     ap.add_argument("--override", nargs="*", default=[], help="regrun overrides added to every run (seen sets)")
     ap.add_argument("--format", default=None, help="save every case in this format instead (e.g. rgb.png: the "
@@ -203,6 +203,12 @@ def main(argv=None):
                                 borders=0)
     elif args.batch == "detfast2":  # 384x512-class colour, JPEG, grey, palette and crab-free files, one 2048^2 photo
         cases = heldout15_cases(args, DETFAST2, borders=0)
+    elif args.batch == "det18":  # one file per format a user has; "own": a robot of the user's own (--own-template)
+        if not args.own_template:
+            ap.error("--batch det18 needs --own-template PATH.yaml")
+        args.own_template = str(Path(args.own_template).resolve())
+        cases = heldout15_cases(args, tuple((args.own_template if t == "own" else t, *spec) for t, *spec in DET18),
+                                borders=0)
     elif args.batch == "border17":  # every border, one leaf outside; border and object-free controls
         cases = border17_cases(args)
     else:
@@ -358,6 +364,16 @@ DETFAST2 = (("refine_crab", "beach", (384, 512), 1, "rgb.png"),
             ("synthetic", "clutter", (400, 720), 2, "palette.png"),
             ("refine_crab", "beach", (384, 512), 0, "rgb.png"),
             ("refine_crab", "clutter", (2048, 2048), 2, "rgb.png"))
+
+# det18 (docs/detection.md, "Held-out batch heldout18"): issue 17's acceptance at the merged main, one file per
+# format (RGB PNG, JPEG, 16-bit grey PNG, RGB TIFF, RGBA PNG, palette PNG); "own": a robot drawn with its own seed by
+# make_example_template.py and calibrated by the user (--own-template)
+DET18 = (("refine_crab", "beach", (384, 512), 1, "rgb.png"),
+         ("synthetic", "clutter", (480, 640), 1, "q90.jpg"),
+         ("refine_crab", "clutter", (384, 512), 1, "grey16.png"),
+         ("refine_crab", "beach", (600, 800), 1, "rgb.tif"),
+         ("synthetic", "clutter", (384, 512), 1, "rgba.png"),
+         ("own", "clutter", (400, 720), 2, "palette.png"))
 
 
 def heldout15_cases(args, specs=None, borders: int = 5, own_borders: int = 0) -> list:
