@@ -46,11 +46,12 @@ def clean_copy(model, clean_frames: torch.Tensor):
     return m
 
 
-def simulated_split(model, w, image):
+def simulated_split(model, w, image, halves=None):
     """lam -> the halves' difference at lam / sqrt(2) from noise-free frames simulated from `image` at motion w
-    (A(w) image in the data rows, each half its own frames): the halves' deterministic difference were `image` the
-    scene."""
-    halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
+    (A(w) image in the data rows, each half its own frames or pixels): the halves' deterministic difference were
+    `image` the scene. `halves`: the two half models (default the frame split's)."""
+    if halves is None:
+        halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
     rhs = []
     for h in halves:
         op = h.operator(w, fixed=True)
