@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from bench_lambda_sr import parse_set  # scripts/bench_lambda_sr.py
 from curves_lambda_sr_cv import auto_at_fixed_start, write  # scripts/curves_lambda_sr_cv.py
-from diag_lambda_sr_split_bias import clean_copy, simulated_split  # scripts/diag_lambda_sr_split_bias.py
+from diag_lambda_sr_split_bias import clean_copy, simulated_images, simulated_split  # scripts/diag_lambda_sr_split_bias.py
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -66,10 +66,13 @@ def one_set(ctx, tmp: Path, spec, steps, how, sim_ref: int | None):
     frame_images, _ = split_images(model, w)
     pix_images, _ = pixel_split_images(model, w, how)
     clean_pix, _ = pixel_split_images(clean, w, how)
+    clean_frame, _ = split_images(clean, w)
     if sim_ref is not None:  # the pixel halves' difference from frames simulated through A(w): from the truth
         # (the halves' structural difference, their Gram matrices unequal) and from the reference (truthless)
         sim_t = simulated_split(model, w, x, pixel_halves(model, how))
         sim_r = simulated_split(model, w, pix_images(lam0 * 2 ** (sim_ref / 2))[0], pixel_halves(model, how))
+        frame_t = simulated_split(model, w, x)
+        whole_t = simulated_images([model], w, x, 1.0)
     rows = {}
     for j in steps:
         lam = lam0 * 2 ** (j / 2)
@@ -79,6 +82,9 @@ def one_set(ctx, tmp: Path, spec, steps, how, sim_ref: int | None):
         if sim_ref is not None:
             rows[j]["St"], rows[j]["Sr"] = sim_t(lam), sim_r(lam)
             rows[j]["Dps"] = d - rows[j]["Sr"]
+            # the model error's share: in the whole image, f0 - (f0 from A(w) x); in a split, D0 - (its A(w) x part)
+            rows[j]["Ew"] = f0 - whole_t(lam)[0]
+            rows[j]["Ef"] = clean_frame(lam)[1] - frame_t(lam)
         print(f"  j {j:+d} done", flush=True)
 
     def walk_images(key):  # the walk's weights are auto's x sqrt(2)^k: the rows' images (solved above)
@@ -109,7 +115,8 @@ def summarise(rows, refs):
         if "St" in v:  # what the structural difference leaves of D and of its noise-free part
             out["rows"][j].update({"Vst": float((v["Dp"] - v["St"]).pow(2).sum() / 4),
                                    "Vp0st": float((v["Dp0"] - v["St"]).pow(2).sum() / 4),
-                                   "Vsr": float(v["Dps"].pow(2).sum() / 4)})
+                                   "Vsr": float(v["Dps"].pow(2).sum() / 4),
+                                   "Ew": float(v["Ew"].pow(2).sum()), "Ef": float(v["Ef"].pow(2).sum() / 4)})
     for r in refs:
         if r not in rows:
             continue
@@ -129,7 +136,8 @@ def table(allrows) -> str:
     keys = list(head["risk"])
     out = ["| set | auto λ | PSNR peak j (Δ dB from j 0) | pixel V / noise | pixel Vb / V | frame V / noise | "
            + " | ".join(f"argmin: {k}" for k in keys) + " | walk on the pixel split (down 1/2/3) | walk on the frame split (down 1/2/3) | pixel (V − sim(truth)) "
-           "/ V | pixel (Vb − sim(truth)) / V | pixel − sim(f_r): V / noise |", "|---" * (11 + len(keys)) + "|"]
+           "/ V | pixel (Vb − sim(truth)) / V | pixel − sim(f_r): V / noise | model error in the whole / noise | its "
+           "estimate by the pixel split / it | by the frame split / it |", "|---" * (14 + len(keys)) + "|"]
     for name, v in allrows.items():
         rows = {int(j): r for j, r in v["rows"].items()}
         z = rows[0]
@@ -152,7 +160,8 @@ def table(allrows) -> str:
                    f"{z['Vp0'] / z['Vp']:.2f} | {z['Vf'] / z['noise']:.3g} | " + " | ".join(cells) + " | "
                    + " / ".join(walks[:3]) + " | " + " / ".join(walks[3:]) + " | " + (" | ".join((f"{z['Vst'] / z['Vp']:.2f}", f"{z['Vp0st'] / z['Vp']:.2f}",
                                                               f"{z['Vsr'] / z['noise']:.3g}")) if "Vst" in z else " | ")
-                   + " |")
+                   + " | " + (" | ".join((f"{z['Ew'] / z['noise']:.3g}", f"{z['Vp0st'] / z['Ew']:.3g}",
+                                          f"{z['Ef'] / z['Ew']:.3g}")) if "Ew" in z else " | ") + " |")
     return "\n".join(out)
 
 
