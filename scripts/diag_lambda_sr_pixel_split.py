@@ -32,6 +32,7 @@ from diag_lambda_sr_split_bias import clean_copy, simulated_images, simulated_sp
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_check import REFIT_ITERS, REFIT_RTOL
 from regrun.registration.superres_cv import mask_model, split_down, split_images, split_walk
 
 
@@ -105,6 +106,35 @@ def one_set(ctx, tmp: Path, spec, steps, how, sim_ref: int | None):
     return lam0, rows, walks, spec["noise"] * float(model.frames.std())
 
 
+def motion_check(ctx, tmp: Path, spec) -> dict:
+    """The model error at the estimated and at the true motion, at `auto`'s weight: in the frames, ||y0 - A(w) x||^2
+    over the frames' noise energy (kept rows, y0 the noise-free frames); in the whole image, ||f0 - f0(A(w) x)||^2
+    over the image's noise energy ||f - f0||^2 (at the estimated motion)."""
+    p, res, _ = auto_at_fixed_start(ctx, write(tmp / "noisy", spec, 4), spec["gain"] is not None)
+    model, w = p.model, res.solution["w"].detach()
+    lam0 = float(res.metrics["lam_chosen"])
+    cfg = config_section("problem", "superres", data="frames", frames=str(write(tmp / "clean", {**spec, "noise": 0.0},
+                         4)), lambda_f=lam0)
+    clean = clean_copy(model, SuperRes(cfg, ctx).model.frames)
+    x, nd = p.truth.reshape(-1), model.n_data
+    out = {"lam_auto": lam0}
+    noise_rows = float((model.b[:nd] - clean.b[:nd]).pow(2).sum())
+    f = None
+    for key, wm in (("estimated", w), ("true", p.w_true.to(w))):
+        rows = float((clean.operator(wm, fixed=True).matvec(x)[:nd] - clean.b[:nd]).pow(2).sum())
+        model.set_weight(lam0)
+        clean.set_weight(lam0)
+        if f is None:
+            f = model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=model.initial_image()).x.detach()
+            f0 = clean.solve(w, REFIT_ITERS, REFIT_RTOL, x0=clean.initial_image()).x.detach()
+            noise_image = float((f - f0).pow(2).sum())
+        f0w = clean.solve(wm, REFIT_ITERS, REFIT_RTOL, x0=clean.initial_image()).x.detach()
+        sim = simulated_images([clean], wm, x, 1.0)(lam0)[0]
+        out[key] = {"frames": rows / noise_rows, "image": float((f0w - sim).pow(2).sum()) / noise_image,
+                    "err": float((f0w - x).pow(2).sum()) / noise_image}
+    return out
+
+
 def summarise(rows, refs):
     """Per j: the error and energies; per reference r and split: the risk at each j > r."""
     out = {"rows": {}, "risk": {}}
@@ -173,6 +203,7 @@ def main(argv=None):
     ap.add_argument("--how", choices=("checker", "rows"), default="checker")
     ap.add_argument("--sim", type=int, help="also the halves' difference simulated through A(w) from the truth and from "
                     "the whole image at this step j (the truthless correction's reference)")
+    ap.add_argument("--motion", action="store_true", help="only the model error at the estimated and the true motion")
     ap.add_argument("--out", type=Path, help="the rows as .json (one per set as it ends)")
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
     args = ap.parse_args(argv)
@@ -188,6 +219,15 @@ def main(argv=None):
         for spec in args.sets:
             for sub in ("noisy", "clean"):
                 (Path(tmp) / sub).mkdir(exist_ok=True)
+            name = f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
+            if args.motion:
+                allrows[name] = v = motion_check(ctx, Path(tmp), spec)
+                print(f"| {name} | {v['lam_auto']:.3g} | " + " | ".join(
+                    f"{v[k]['frames']:.3g} | {v[k]['image']:.3g} | {v[k]['err']:.3g}" for k in ("estimated", "true"))
+                    + " |", flush=True)
+                if args.out:
+                    args.out.write_text(json.dumps(allrows, indent=1))
+                continue
             lam0, rows, walks, _ = one_set(ctx, Path(tmp), spec, args.steps, args.how, args.sim)
             name = f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
             allrows[name] = {"lam_auto": lam0, "walks": walks, **summarise(rows, args.refs)}
