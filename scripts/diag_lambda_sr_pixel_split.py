@@ -31,6 +31,7 @@ from diag_lambda_sr_split_bias import clean_copy, simulated_images, simulated_sp
 
 from regrun.config import config_section
 from regrun.context import RunContext
+from regrun.imaging.synthetic import spline_frames
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_check import REFIT_ITERS, REFIT_RTOL
 from regrun.registration.superres_cv import mask_model, split_down, split_images, split_walk
@@ -135,6 +136,31 @@ def motion_check(ctx, tmp: Path, spec) -> dict:
     return out
 
 
+def consistent_curve(ctx, tmp: Path, spec, steps) -> dict:
+    """The control with no model error: frames the model makes itself from the truth at the true motion
+    (synthetic.spline_frames, the inverse crime) plus the bench frames' own noise (noisy less noise-free frames),
+    `auto` on them as on the bench's (the same pre-registration), then the true error over lambda = its x 2^(j/2)
+    at its final motion; beside it the same curve on the bench's frames."""
+    path = write(tmp / "noisy", spec, 4)
+    p, res, _ = auto_at_fixed_start(ctx, path, spec["gain"] is not None)
+    cfg = config_section("problem", "superres", data="frames", frames=str(write(tmp / "clean", {**spec, "noise": 0.0},
+                         4)), lambda_f=float(res.metrics["lam_chosen"]))
+    noise = p.model.frames - SuperRes(cfg, ctx).model.frames.to(p.model.frames)
+    made = spline_frames(p.truth, p.model.fine, p.w_true.to(p.model.frames), p.model.factor) + noise
+    out = {}
+    for key, frames in (("bench", None), ("consistent", made)):
+        q, r, _ = auto_at_fixed_start(ctx, path, spec["gain"] is not None, frames)
+        lam0, w, x = float(r.metrics["lam_chosen"]), r.solution["w"].detach(), q.truth.reshape(-1)
+        err, f = {}, None
+        for j in steps:
+            q.model.set_weight(lam0 * 2 ** (j / 2))
+            f = q.model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=q.model.initial_image() if f is None else f).x.detach()
+            err[j] = float((f - x).pow(2).sum())
+        peak = min(err, key=err.get)
+        out[key] = {"lam_auto": lam0, "peak": peak, "db": 10 * math.log10(err[0] / err[peak])}
+    return out
+
+
 def summarise(rows, refs):
     """Per j: the error and energies; per reference r and split: the risk at each j > r."""
     out = {"rows": {}, "risk": {}}
@@ -203,6 +229,7 @@ def main(argv=None):
     ap.add_argument("--how", choices=("checker", "rows"), default="checker")
     ap.add_argument("--sim", type=int, help="also the halves' difference simulated through A(w) from the truth and from "
                     "the whole image at this step j (the truthless correction's reference)")
+    ap.add_argument("--consistent", action="store_true", help="only the control: frames without model error")
     ap.add_argument("--motion", action="store_true", help="only the model error at the estimated and the true motion")
     ap.add_argument("--out", type=Path, help="the rows as .json (one per set as it ends)")
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
@@ -220,6 +247,13 @@ def main(argv=None):
             for sub in ("noisy", "clean"):
                 (Path(tmp) / sub).mkdir(exist_ok=True)
             name = f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
+            if args.consistent:
+                allrows[name] = v = consistent_curve(ctx, Path(tmp), spec, args.steps)
+                print(f"| {name} | " + " | ".join(f"{v[k]['lam_auto']:.3g} | {v[k]['peak']:+d} ({v[k]['db']:+.2f})"
+                                                   for k in ("bench", "consistent")) + " |", flush=True)
+                if args.out:
+                    args.out.write_text(json.dumps(allrows, indent=1))
+                continue
             if args.motion:
                 allrows[name] = v = motion_check(ctx, Path(tmp), spec)
                 print(f"| {name} | {v['lam_auto']:.3g} | " + " | ".join(
