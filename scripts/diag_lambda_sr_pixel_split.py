@@ -151,13 +151,20 @@ def consistent_curve(ctx, tmp: Path, spec, steps) -> dict:
     for key, frames in (("bench", None), ("consistent", made)):
         q, r, _ = auto_at_fixed_start(ctx, path, spec["gain"] is not None, frames)
         lam0, w, x = float(r.metrics["lam_chosen"]), r.solution["w"].detach(), q.truth.reshape(-1)
-        err, f = {}, None
+        images, _ = split_images(q.model, w)
+        err, got = {}, {}
         for j in steps:
-            q.model.set_weight(lam0 * 2 ** (j / 2))
-            f = q.model.solve(w, REFIT_ITERS, REFIT_RTOL, x0=q.model.initial_image() if f is None else f).x.detach()
-            err[j] = float((f - x).pow(2).sum())
+            got[j] = images(lam0 * 2 ** (j / 2))
+            err[j] = float((got[j][0] - x).pow(2).sum())
         peak = min(err, key=err.get)
         out[key] = {"lam_auto": lam0, "peak": peak, "db": 10 * math.log10(err[0] / err[peak])}
+        for down in (1, 2):  # srburst's walk on the frame split (main's with down 1)
+            try:
+                lam = split_walk(lambda a: got[round(2 * math.log2(a / lam0))], lam0, 2, *split_down(q.model, down))[0]
+                j = round(2 * math.log2(lam / lam0))
+                out[key][f"walk {down}"] = [j, 10 * math.log10(err[0] / err[j])]
+            except KeyError:
+                out[key][f"walk {down}"] = None
     return out
 
 
@@ -249,7 +256,9 @@ def main(argv=None):
             name = f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
             if args.consistent:
                 allrows[name] = v = consistent_curve(ctx, Path(tmp), spec, args.steps)
-                print(f"| {name} | " + " | ".join(f"{v[k]['lam_auto']:.3g} | {v[k]['peak']:+d} ({v[k]['db']:+.2f})"
+                print(f"| {name} | " + " | ".join(f"{v[k]['lam_auto']:.3g} | {v[k]['peak']:+d} ({v[k]['db']:+.2f}) | "
+                                                   + " | ".join("?" if v[k][f"walk {d}"] is None else
+                                                                "{:+d} ({:+.2f})".format(*v[k][f"walk {d}"]) for d in (1, 2))
                                                    for k in ("bench", "consistent")) + " |", flush=True)
                 if args.out:
                     args.out.write_text(json.dumps(allrows, indent=1))
