@@ -46,13 +46,17 @@ def write(root: Path, spec, supersample: int) -> Path:
     return path
 
 
-def auto_at_fixed_start(ctx, path: Path, gain: bool):
+def auto_at_fixed_start(ctx, path: Path, gain: bool, frames: torch.Tensor | None = None):
     """`lambda_f=auto` (the rule's weight, without the cross-validation's walk) on a frame set, its pre-registration
-    fixed so the curves that follow see the same start: (problem, result, CPU seconds of the run)."""
+    fixed so the curves that follow see the same start: (problem, result, CPU seconds of the run). `frames`: other
+    frames in place of the file's (the same shape; srsplit's control without model error)."""
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                          true_motion=str(path), lambda_f="auto", gain=gain, lam_cv_steps=0,
                          lam_split_steps=0)
     p = SuperRes(cfg, ctx)
+    if frames is not None:
+        p.model.frames = frames.to(p.model.frames)
+        p.model.b = p.model.rhs(p.model.frames)
     w0 = start_params(p, "preregister")
     p.model.preregister = lambda **_: w0.clone()
     t0 = time.process_time()

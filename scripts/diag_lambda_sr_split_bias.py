@@ -46,25 +46,38 @@ def clean_copy(model, clean_frames: torch.Tensor):
     return m
 
 
-def simulated_split(model, w, image):
-    """lam -> the halves' difference at lam / sqrt(2) from noise-free frames simulated from `image` at motion w
-    (A(w) image in the data rows, each half its own frames): the halves' deterministic difference were `image` the
-    scene."""
-    halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
+def simulated_images(models, w, image, scale: float = CV_STEP):
+    """lam -> each model's image at lam / scale from noise-free frames simulated from `image` at motion w (A(w) image
+    in the data rows, each model its own rows), by PCG from the last weight's."""
     rhs = []
-    for h in halves:
+    for h in models:
         op = h.operator(w, fixed=True)
         y = op.matvec(image)
         rhs.append(torch.cat((y[: h.n_data], torch.zeros_like(y[h.n_data:]))))
     last = {}
 
-    def d(lam):
+    def images(lam):
         out = []
-        for i, (h, b) in enumerate(zip(halves, rhs)):
-            h.set_weight(lam / CV_STEP)
+        for i, (h, b) in enumerate(zip(models, rhs)):
+            h.set_weight(lam / scale)
             last[i] = h.solve(w, REFIT_ITERS, REFIT_RTOL, x0=last.get(i, h.initial_image()), b=b).x.detach()
             out.append(last[i])
-        return out[0] - out[1]
+        return out
+
+    return images
+
+
+def simulated_split(model, w, image, halves=None):
+    """lam -> the halves' difference at lam / sqrt(2) from noise-free frames simulated from `image` at motion w
+    (each half its own frames or pixels): the halves' deterministic difference were `image` the scene. `halves`:
+    the two half models (default the frame split's)."""
+    if halves is None:
+        halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
+    images = simulated_images(halves, w, image)
+
+    def d(lam):
+        a, b = images(lam)
+        return a - b
 
     return d
 

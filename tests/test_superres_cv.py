@@ -10,8 +10,8 @@ import torch
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.registration.superres_cv import (CV_STEP, cv_walk, frames_cv_curve, half_model, held_out, paired_t,
-                                            split_walk)
+from regrun.registration.superres_cv import (CV_STEP, cv_walk, frames_cv_curve, half_model, held_out, mask_model,
+                                            paired_t, split_walk)
 from test_superres_check import problem as check_problem
 
 F64 = torch.float64
@@ -170,8 +170,9 @@ def test_the_default_in_yaml():
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):
-    """half_model keeps frames 0, 2, ... or 1, 3, ...: with no frame (the regulariser alone) beside the whole, the
-    halves' normal operators and right-hand sides add up to the whole's (each data row in exactly one half), and a
+    """half_model keeps frames 0, 2, ... or 1, 3, ... (and mask_model a checkerboard of each frame's pixels or its
+    complement): with no frame (the regulariser alone) beside the whole, the halves' normal operators and right-hand
+    sides add up to the whole's (each data row in exactly one half), and a
     half's normal equations are those of a model built from its frames alone (frame 0 kept: the same reference)."""
     from regrun.registration.superres_model import SuperResModel
 
@@ -184,6 +185,14 @@ def test_the_halves_data_terms_add_up_to_the_whole(device):
     assert torch.allclose(normal["whole"] + normal["none"], normal["a"] + normal["b"], rtol=1e-10, atol=1e-10)
     rhs = {k: v.operator(w, fixed=True).rmatvec(v.b) for k, v in dict(whole=whole, a=a, b=b).items()}
     assert torch.allclose(rhs["whole"], rhs["a"] + rhs["b"], rtol=1e-10, atol=1e-10)
+    # mask_model with a checkerboard of each frame's pixels and its complement (srsplit's pixel split): the same sums
+    odd = (torch.arange(m.frames.shape[-2], device=device)[:, None] + torch.arange(m.frames.shape[-1], device=device)
+           + torch.arange(m.q + 1, device=device)[:, None, None]) % 2
+    pa, pb = (mask_model(m, (odd == s).to(F64)) for s in (0, 1))
+    ops = [h.operator(w, fixed=True) for h in (pa, pb)]
+    assert torch.allclose(normal["whole"] + normal["none"], ops[0].normal()(x) + ops[1].normal()(x), rtol=1e-10,
+                          atol=1e-10)
+    assert torch.allclose(rhs["whole"], ops[0].rmatvec(pa.b) + ops[1].rmatvec(pb.b), rtol=1e-10, atol=1e-10)
     alone = SuperResModel(m.frames[[0, 2, 4]], m.fine, m.factor, m.lam, m.outside, m.gain)
     alone.keep = m.keep[[0, 2, 4]] if m.keep is not None else None  # outside=drop's mask, as the whole's
     alone.b = alone.rhs(alone.frames)

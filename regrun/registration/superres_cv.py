@@ -215,25 +215,33 @@ def split_down(model, down: int) -> tuple[int, int]:
     return min(down, 1), 0
 
 
-def half_model(model, keep: list[int]):
-    """A shallow copy of the model whose data term keeps only the frames `keep` (the others' rows weighted 0, as
-    outside=drop's dropped pixels), its cached fixed operator and preconditioner dropped (they hold the whole mask)."""
+def mask_model(model, sel: torch.Tensor):
+    """A shallow copy of the model whose data term keeps only the rows `sel` (0/1, broadcast to the frames' shape)
+    selects (the others weighted 0, as outside=drop's dropped pixels), its cached fixed operator and preconditioner
+    dropped (they hold the whole mask)."""
     half = copy.copy(model)
-    sel = torch.zeros(model.q + 1, dtype=model.dtype, device=model.device)
-    sel[keep] = 1.0
-    half.keep = model.data_mask() * sel[:, None, None]
+    half.keep = model.data_mask() * sel
     half.b = half.rhs(half.frames)
     half._fixed, half._precond, half._precond_factor, half._last_fixed = None, None, None, (None, None)
     half._mask_version = model._mask_version + 1  # its own Gram matrices, never the whole model's
     return half
 
 
-def split_images(model, w: torch.Tensor):
+def half_model(model, keep: list[int]):
+    """mask_model keeping only the frames `keep`."""
+    sel = torch.zeros(model.q + 1, dtype=model.dtype, device=model.device)
+    sel[keep] = 1.0
+    return mask_model(model, sel[:, None, None])
+
+
+def split_images(model, w: torch.Tensor, halves=None):
     """lam -> (f(lam), D(lam)): the whole image at motion w and weight lam, and the halves' difference solved at
     lam / CV_STEP (module comment above), each by PCG from the last weight's image of its own model (the
-    frames check's refit bar), each weight once."""
+    frames check's refit bar), each weight once. `halves`: the two half models (default: the frame split's,
+    even and odd frames)."""
     w = w.detach()
-    halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
+    if halves is None:
+        halves = [half_model(model, list(range(start, model.q + 1, 2))) for start in (0, 1)]
     last: dict[int, torch.Tensor] = {}
     cache: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
 
