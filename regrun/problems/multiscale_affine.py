@@ -392,7 +392,8 @@ class MultiscaleAffine(Problem):
         start sends the reference's centre of mass to the template's, which is not the truth's image of it when
         the two images show different parts of a scene: on ux6's photo pair (a 160x130 crop against a 190x150
         turned one) that put every start 4.5-5.9 cells of the 16-cell coarsest level off the truth, out of its
-        basin, though the truth's J there is the lowest (docs/registration.md, "A turned colour photo against a grey crop")."""
+        basin, though the truth's J there is the lowest (docs/registration.md, "A turned colour photo against a
+        grey crop")."""
         k = round(self.shift_scan / SHIFT_SCAN_STEP)
         if not k or self.distance == "mi":  # mi's starts are minimised one by one (trust region): not measured
             return []
