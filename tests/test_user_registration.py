@@ -582,7 +582,7 @@ def test_shift_scan_finds_the_crop_offset_the_centres_of_mass_miss(tmp_path, dev
     starts = p.start_candidates(coarse)
     assert min(off(w) for w in starts) > 8.0, [round(off(w), 2) for w in starts]
     shifted = coarse.shifted_starts(starts, 0.0)
-    assert len(shifted) == len(starts) and shifted[0].device == p.identity.device
+    assert len(shifted) == 3 and shifted[0].device == p.identity.device
     assert min(off(w) for w in shifted) < 0.5, [round(off(w), 2) for w in shifted]
     coarse.shift_scan = 0.0
     assert coarse.shifted_starts(starts, 0.0) == []

@@ -41,6 +41,9 @@ USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity")
 # coarsest level, within the coarse level's capture range in translation (moment starts 0.9-2.2 cells off the
 # truth reached it on regpair's seen pairs; docs/registration.md, "A turned colour photo against a grey crop")
 SHIFT_SCAN_STEP = 1.0 / 16
+# ... and the shifted starts with the lowest J are kept, this many: on the five seen paths where a shifted start
+# reached the truth's basin, one of the two lowest did (each extra start costs a coarse LM run in the batch)
+SHIFT_SCAN_KEEP = 3
 OUTSIDE = ("zero", "mask")
 DISTANCES = ("ssd", "ncc", "mi")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (detail near the
@@ -387,8 +390,9 @@ class MultiscaleAffine(Problem):
 
     def shifted_starts(self, candidates: list[torch.Tensor], theta: float) -> list[torch.Tensor]:
         """Each start moved by the shift that gives it the lowest J on this level (one batched evaluation of J per
-        start), among shifts by whole multiples of SHIFT_SCAN_STEP of the domain's sides up to problem.shift_scan
-        of them whose overlap is admitted (overlap_admitted); none with shift_scan = 0 or distance=mi. A moment
+        start), the SHIFT_SCAN_KEEP of them with the lowest J returned, lowest first; the shifts are whole
+        multiples of SHIFT_SCAN_STEP of the domain's sides up to problem.shift_scan of them, those whose overlap
+        is admitted (overlap_admitted); none with shift_scan = 0 or distance=mi. A moment
         start sends the reference's centre of mass to the template's, which is not the truth's image of it when
         the two images show different parts of a scene: on ux6's photo pair (a 160x130 crop against a 190x150
         turned one) that put every start 4.5-5.9 cells of the 16-cell coarsest level off the truth, out of its
@@ -402,7 +406,7 @@ class MultiscaleAffine(Problem):
         shifts = torch.cartesian_prod(steps, steps) * side * SHIFT_SCAN_STEP
         kernel = self.at_scale(theta).kernel
         x = self.x.reshape(-1, 2)
-        out = []
+        out, values = [], []
         for w0 in candidates:
             a = self.to_affine(w0.detach())
             ws = self.from_affine(torch.cat((a[:4].expand(len(shifts), 4), a[4:] + shifts), -1))
@@ -412,7 +416,8 @@ class MultiscaleAffine(Problem):
             J = torch.where(overlap >= 0.5 * self.overlap_permitted(w0), J, J.new_tensor(math.inf))
             if bool(torch.isfinite(J).any()):
                 out.append(ws[int(torch.argmin(J))])
-        return out
+                values.append(float(J.min()))
+        return [out[i] for i in np.argsort(values, kind="stable")[:SHIFT_SCAN_KEEP]]
 
     def best_start(self, scale: "ScaleObjective") -> torch.Tensor:
         """The candidate start with the lowest J at this scale (one evaluation each) among those whose overlap
