@@ -37,11 +37,10 @@ INITS = ("identity", "moments")
 # name -> (value for files, value for synthetic and fair).
 USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity"), "outside": ("mask", "zero"),
                       "normalise": (True, False), "centre": (True, False), "shift_scan": (0.375, 0.0)}
-# problem.shift_scan's shifts are whole multiples of this fraction of the domain's sides: two cells of a 16-cell
-# coarsest level, so a shift lies within 1.4 cells of any other, inside the coarse level's capture range in
-# translation (moment starts 0.9-2.2 cells off the truth reached it on regpair's seen pairs); 1/16 found the same
-# ends on them at 2.5x the scan's cost (docs/registration.md, "A turned colour photo against a grey crop")
-SHIFT_SCAN_STEP = 2.0 / 16
+# problem.shift_scan's shifts are whole multiples of this fraction of the domain's sides: a cell of a 16-cell
+# coarsest level, within the coarse level's capture range in translation (moment starts 0.9-2.2 cells off the
+# truth reached it on regpair's seen pairs; docs/registration.md, "A turned colour photo against a grey crop")
+SHIFT_SCAN_STEP = 1.0 / 16
 # ... and the shifted starts with the lowest J are kept, this many: on the five seen paths where a shifted start
 # reached the truth's basin, one of the two lowest did (each extra start costs a coarse LM run in the batch)
 SHIFT_SCAN_KEEP = 3
