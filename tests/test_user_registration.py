@@ -555,3 +555,34 @@ def test_users_files_are_always_blurred_the_detailed_ones_more(tmp_path, device)
         p = affine_problem(tmp_path, device, data="files", template=str(tmp_path / "T.png"),
                            reference=str(tmp_path / "R.png"))
         assert p.smooth == sigma > 0
+
+
+def test_shift_scan_finds_the_crop_offset_the_centres_of_mass_miss(tmp_path, device):
+    """Two crops of one scene 10 px apart, the template's own part brighter (ux6's photo pair in small): every
+    start (identity, centre of mass to centre of mass, turns) is 10+ px off the truth; problem.shift_scan moves a start onto
+    it on the coarsest level; 0 scans nothing (docs/registration.md, "A turned colour photo against a grey crop")."""
+    from scipy.ndimage import gaussian_filter as blur
+
+    rng = np.random.default_rng(5)
+    scene = blur(rng.uniform(0, 255, (32, 48)), 2.0)
+    scene = 40 + 170 * (scene - scene.min()) / np.ptp(scene)
+    scene[8:24, 36:46] += 60  # bright, only in the template's part: pulls its centre of mass right
+    for name, part in (("R.png", scene[:, :32]), ("T.png", scene[:, 10:42])):
+        Image.fromarray(np.clip(part, 0, 255).round().astype(np.uint8)).save(tmp_path / name)
+    p = affine_problem(tmp_path, device, data="files", template=str(tmp_path / "T.png"),
+                       reference=str(tmp_path / "R.png"))
+    assert p.shift_scan == 0.375
+    coarse = p.pyramid(16)[0]
+    truth = p.from_affine(p.identity.new_tensor([1.0, 0.0, 0.0, 1.0, -10.0, 0.0]))
+
+    def off(w):  # RMS distance to the truth over the grid, px
+        return float((p.transformation.points(w, p.x) - p.transformation.points(truth, p.x)).norm(dim=-1)
+                     .pow(2).mean().sqrt())
+
+    starts = p.start_candidates(coarse)
+    assert min(off(w) for w in starts) > 8.0, [round(off(w), 2) for w in starts]
+    shifted = coarse.shifted_starts(starts, 0.0)
+    assert len(shifted) == 3 and shifted[0].device == p.identity.device
+    assert min(off(w) for w in shifted) < 0.5, [round(off(w), 2) for w in shifted]
+    coarse.shift_scan = 0.0
+    assert coarse.shifted_starts(starts, 0.0) == []

@@ -36,7 +36,14 @@ INITS = ("identity", "moments")
 # Settings whose `auto` means "the user-data choice for problem.data=files, the paper's otherwise" (issue 9):
 # name -> (value for files, value for synthetic and fair).
 USER_DATA_DEFAULTS = {"smooth": ("detail", 0.0), "init": ("moments", "identity"), "outside": ("mask", "zero"),
-                      "normalise": (True, False), "centre": (True, False)}
+                      "normalise": (True, False), "centre": (True, False), "shift_scan": (0.375, 0.0)}
+# problem.shift_scan's shifts are whole multiples of this fraction of the domain's sides: a cell of a 16-cell
+# coarsest level, within the coarse level's capture range in translation (moment starts 0.9-2.2 cells off the
+# truth reached it on regpair's seen pairs; docs/registration.md, "A turned colour photo against a grey crop")
+SHIFT_SCAN_STEP = 1.0 / 16
+# ... and the shifted starts with the lowest J are kept, this many: on the five seen paths where a shifted start
+# reached the truth's basin, one of the two lowest did (each extra start costs a coarse LM run in the batch)
+SHIFT_SCAN_KEEP = 3
 OUTSIDE = ("zero", "mask")
 DISTANCES = ("ssd", "ncc", "mi")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (detail near the
@@ -159,6 +166,7 @@ class MultiscaleAffine(Problem):
         self.turn_step = check_float("problem.turn_step", cfg.turn_step, 1.0, maximum=180.0)
         if abs(round(360.0 / self.turn_step) * self.turn_step - 360.0) > 1e-9:
             raise UserError(f"problem.turn_step={cfg.turn_step!r} must divide 360 (e.g. 90, 45, 30)")
+        self.shift_scan = check_float("problem.shift_scan", self._setting("shift_scan"), 0.0, maximum=1.0)
         self.w_true = None
         self.ref_landmarks = self.tmpl_landmarks = None
         # problem.resize on a user's pair: each image's own pixels per cell of the N x N grid, along x1 and x2
@@ -379,6 +387,37 @@ class MultiscaleAffine(Problem):
         level = level or self
         guesses = affine_candidates(level.template, level.reference, level.grid, turn_step=self.turn_step)
         return [self.identity.clone(), *(self.from_affine(g.to(self.identity)) for g in guesses)]
+
+    def shifted_starts(self, candidates: list[torch.Tensor], theta: float) -> list[torch.Tensor]:
+        """Each start moved by the shift that gives it the lowest J on this level (one batched evaluation of J per
+        start), the SHIFT_SCAN_KEEP of them with the lowest J returned, lowest first; the shifts are whole
+        multiples of SHIFT_SCAN_STEP of the domain's sides up to problem.shift_scan of them, those whose overlap
+        is admitted (overlap_admitted); none with shift_scan = 0 or distance=mi. A moment
+        start sends the reference's centre of mass to the template's, which is not the truth's image of it when
+        the two images show different parts of a scene: on ux6's photo pair (a 160x130 crop against a 190x150
+        turned one) that put every start 4.5-5.9 cells of the 16-cell coarsest level off the truth, out of its
+        basin, though the truth's J there is the lowest (docs/registration.md, "A turned colour photo against a
+        grey crop")."""
+        k = round(self.shift_scan / SHIFT_SCAN_STEP)
+        if not k or self.distance == "mi":  # mi's starts are minimised one by one (trust region): not measured
+            return []
+        steps = torch.arange(-k, k + 1, dtype=self.x.dtype, device=self.x.device)
+        side = self.x.new_tensor((self.grid.omega[1] - self.grid.omega[0], self.grid.omega[3] - self.grid.omega[2]))
+        shifts = torch.cartesian_prod(steps, steps) * side * SHIFT_SCAN_STEP
+        kernel = self.at_scale(theta).kernel
+        x = self.x.reshape(-1, 2)
+        out, values = [], []
+        for w0 in candidates:
+            a = self.to_affine(w0.detach())
+            ws = self.from_affine(torch.cat((a[:4].expand(len(shifts), 4), a[4:] + shifts), -1))
+            with torch.no_grad():
+                J = kernel.value(ws)
+            overlap = self.grid.contains(self.transformation.points(ws[:, None, :], x)).to(J.dtype).mean(-1)
+            J = torch.where(overlap >= 0.5 * self.overlap_permitted(w0), J, J.new_tensor(math.inf))
+            if bool(torch.isfinite(J).any()):
+                out.append(ws[int(torch.argmin(J))])
+                values.append(float(J.min()))
+        return [out[i] for i in np.argsort(values, kind="stable")[:SHIFT_SCAN_KEEP]]
 
     def best_start(self, scale: "ScaleObjective") -> torch.Tensor:
         """The candidate start with the lowest J at this scale (one evaluation each) among those whose overlap

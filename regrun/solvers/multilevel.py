@@ -137,6 +137,8 @@ class Multilevel(Solver):
         coarse_thetas = self.thetas or [self.theta]
         coarsest, finest = levels[0], levels[-1]
         candidates = problem.start_candidates(coarsest)
+        if len(candidates) > 1:  # moment starts: also each one at its best shift (problem.shift_scan)
+            candidates += getattr(coarsest, "shifted_starts", lambda c, t: [])(candidates, coarse_thetas[0])
         starts = self._best_starts(coarsest, coarse_thetas[0], candidates)
         below = levels[:-1] or levels  # a one-level pyramid: every start on it, the lowest end wins
         monitor.start(total=self.cfg.max_iter * (len(starts) * (len(below) + len(coarse_thetas) - 1)
