@@ -237,15 +237,18 @@ def test_fit_cap_weight_is_where_the_training_misfit_rises_by_tau_held_out_misfi
     assert fit_cap_weight({1.0: 1.0}, 1.0, 0.5) == 1.0
 
 
-def test_solver_caps_the_pick_by_the_training_fit(device):
-    """A 16^2, 16-view Poisson scan: the training misfit per weight is recorded; lam_cv_fit_cap, where the cap is
-    below the pick (a tiny tau), answers the cap; off (null, the default) the pick stands. A bad value is one
+def test_solver_caps_the_pick_by_the_training_fit(device, monkeypatch):
+    """A 16^2, 16-view Poisson scan, its noise estimate set tiny: the training misfit per weight is recorded;
+    lam_cv_fit_cap, where the cap is below the pick (a tiny tau: almost no rise allowed), answers the cap; off (null, the default) the pick stands. A bad value is one
     line."""
     from regrun.errors import UserError
     from regrun.problems.ct_fewview import CTFewView
     from regrun.solvers.fista_tv import FistaTV
     from regrun.tomography.fista_tv_weight import fit_cap_weight
 
+    import regrun.tomography.fista_tv_weight as fw
+
+    monkeypatch.setattr(fw, "noise_variance", lambda b, geometry: (1e-9, "set by the test"))
     ctx = RunContext(device, F64, 0, Path("."))
     problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=16, noise="poisson",
                                        photons=1e3), ctx)
@@ -260,8 +263,11 @@ def test_solver_caps_the_pick_by_the_training_fit(device):
     assert "lam_cv_fit_cap" not in off.stats and on.stats["lam_cv_train_fit"] == off.stats["lam_cv_train_fit"]
     assert "capped" in on.stats["lam_cv_fit_cap"]
     assert float(on.stats["lam_cv_uncapped"]) == pytest.approx(off.metrics["lam_chosen"], rel=1e-5)
+    rise = float(on.stats["lam_cv_fit_cap"].split("misfit ")[1].split(" ")[0])  # noise var + 1e-3 x the rest
+    noise = float(on.stats["lam_cv_fit_cap"].split("noise variance ")[1].split(" ")[0])
     held = float(on.stats["lam_cv_fit_cap"].split("held-out misfit ")[1].split(" ")[0])
-    assert on.metrics["lam_chosen"] == pytest.approx(fit_cap_weight(fits, held, 1e-3), rel=2e-2)
+    assert noise == 1e-9 and rise == pytest.approx(1e-9 + 1e-3 * held, rel=1e-3)
+    assert on.metrics["lam_chosen"] == pytest.approx(fit_cap_weight(fits, rise, 1.0), rel=2e-2)
     assert on.metrics["lam_chosen"] < off.metrics["lam_chosen"]
     with pytest.raises(UserError, match="solver.lam_cv_fit_cap"):
         FistaTV(config_section("solver", "fista_tv", lam_cv_fit_cap=-1.0), ctx)

@@ -386,10 +386,11 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     parameter_choice.choose asks it; when it says so the search ends at the lowest held-out misfit solved so far
     (no ramp re-pick, no parabola: those need the weights not solved), still rescaled to all views and by the
     scale, and the one run on all views gives the answer (`lam_search_stopped` in the details).
-    `fit_cap` (solver.lam_cv_fit_cap; None: off): the answer at most the weight where the training views' own
-    misfit per bin has risen above its lowest by fit_cap times the held-out misfit at the best weight
-    (fit_cap_weight; the same runs, no more), and the training views' misfit at every weight in the details either
-    way (`lam_cv_train_fit`)."""
+    `fit_cap` (solver.lam_cv_fit_cap, tau; None: off): the answer at most the weight where the training views' own
+    misfit per bin has risen above its lowest by the noise variance sigma^2 plus tau times the held-out misfit's
+    part that is not noise (at the best weight, less sigma^2 x the reference's gain; tau x the whole held-out misfit
+    without a noise estimate) (fit_cap_weight; the same runs, no more), and the training views' misfit at every
+    weight in the details either way (`lam_cv_train_fit`)."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -501,10 +502,17 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
     if fit_cap is not None and not stopped:
-        cap = fit_cap_weight(train_fit, seen[best][1], fit_cap)
-        details["lam_cv_fit_cap"] = (f"{cap:.4g} (the training views' misfit {fit_cap:g} x the held-out misfit "
-                                     f"{seen[best][1]:.4g} above its lowest)"
-                                     + (": the pick capped" if cap < lam else ": not binding"))
+        noise_fc = noise_variance(b, getattr(problem, "geometry", None))[0]
+        held_fc = seen[best][1]
+        gain_fc = float(torch.cat([gain[h] for _, h, _ in folds]).mean())
+        rise = (fit_cap * held_fc if noise_fc is None else
+                noise_fc + fit_cap * max(0.0, held_fc - noise_fc * gain_fc))
+        cap = fit_cap_weight(train_fit, rise, 1.0)
+        details["lam_cv_fit_cap"] = (f"{cap:.4g} (the training views' misfit {rise:.4g} above its lowest: "
+                                     + ("" if noise_fc is None else f"noise variance {noise_fc:.4g} + ")
+                                     + f"{fit_cap:g} x the held-out misfit {held_fc:.4g}"
+                                     + ("" if noise_fc is None else f" less its noise {noise_fc * gain_fc:.4g}")
+                                     + ")" + (": the pick capped" if cap < lam else ": not binding"))
         if cap < lam:
             details["lam_cv_uncapped"] = f"{lam:.6g}"
             lam = cap
@@ -534,13 +542,14 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
 
 def fit_cap_weight(train_fit: dict[float, float], held_out: float, tau: float) -> float:
     """The largest weight (all-view units) at which the training views' misfit per bin stays within tau x
-    `held_out` (the held-out views' misfit per bin at the best weight) of its lowest over the weights tried,
-    log-linear between the last weight within and the first beyond (the misfit grows with the weight). Why: where
-    TV erases a texture finer than the views resolve (battery 160^2, 90 views: thin layers merged at lam 17
-    against the optimum 3), the held-out views hardly see it while the views trained on lose their fit: their
-    misfit rose by 1.8x the held-out misfit there, by 0.3-0.5x at the optimum (docs/ct.md, "Fifteenth round"). A
-    multiple of the noise variance instead capped the picks of low-noise scans far below their optimum (dental
-    224^2 at 1e6 photons: 0.12 against 1.7), where the misfit is the model's, not the noise."""
+    `held_out` (the rise allowed, per bin) of its lowest over the weights tried, log-linear between the last
+    weight within and the first beyond (the misfit grows with the weight). Why: where TV erases a texture finer
+    than the views resolve (battery 160^2, 90 views: thin layers merged at lam 17 against the optimum 3), the
+    held-out views hardly see it while the views trained on lose their fit: their misfit rose by 1.8x the held-out
+    misfit there, by 0.3-0.5x at the optimum (docs/ct.md, "Fifteenth round"). The rise allowed: the noise
+    variance alone capped low-noise scans far below their optimum (dental 224^2 at 1e6 photons: 0.12 against 1.7:
+    the misfit there is the model's), half the held-out misfit capped noise-limited ones (foliage 224^2 at 1e3:
+    12.8 against 49); choose_by_view_cv allows the noise variance plus a share of the rest."""
     lams = sorted(train_fit)
     fits = [train_fit[a] for a in lams]
     if len(lams) < 2:
