@@ -42,6 +42,7 @@ from regrun.tomography.fista_tv_weight import (  # noqa: E402
     CT_RULES,
     choose_fista_weight,
     held_out_misfit,
+    noise_variance,
     reference_and_gain,
     training_fista,
     view_split,
@@ -65,7 +66,9 @@ def run(path: Path, args) -> dict:
     lams = log_grid(args.lam_lo, args.lam_hi, args.points)
     c0 = time.process_time()
     out = {"case": path.name, "object": name, "size": size, "views": views, "photons": photons,
-           "tv_grid": ug.factor, "lams": [float(v) for v in lams], "psnr": [], "folds": {}}
+           "tv_grid": ug.factor, "lams": [float(v) for v in lams], "psnr": [], "fit": [], "folds": {}}
+    # the noise variance per bin as the dose rule reads it (None for a fan beam), beside the all-view fit below
+    out["noise_var"] = noise_variance(b, getattr(p, "geometry", None))[0]
     dense = None
     if args.dense_views:  # the same scan's geometry at many views: how well the all-view image predicts any view
         from regrun.context import RunContext
@@ -78,8 +81,11 @@ def run(path: Path, args) -> dict:
         out["dense_misfit"] = []
     with torch.no_grad():
         for lam in lams:
-            x = ug.output(fista.solve(torch.tensor(float(lam)), iters))
+            xf = fista.solve(torch.tensor(float(lam)), iters)
+            x = ug.output(xf)
             out["psnr"].append(p.quality(x * p.mask)["psnr"])
+            # the all-view data misfit per bin (the measured views: what a discrepancy rule reads)
+            out["fit"].append(float((ug.A.project(xf) - b).pow(2).mean()))
             if dense is not None:
                 out["dense_misfit"].append(float((dense.A.project(x * p.mask) - dense_truth).pow(2).mean()))
         fold = min(int(cfg.lam_cv_fold), views)

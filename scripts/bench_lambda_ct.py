@@ -268,12 +268,16 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight, cv_offsets=int(offsets),
                                      cv_grid=None if grid in (None, "None", "null") else int(grid),
-                                     cv_guard=bool(int(guard)), cv_dose=bool(cfg.lam_cv_dose))
+                                     cv_guard=bool(int(guard)), cv_dose=bool(cfg.lam_cv_dose),
+                                     cv_fit_cap=cfg.lam_cv_fit_cap if args.cv_fit_cap is None else (
+                                         None if args.cv_fit_cap <= 0 else args.cv_fit_cap))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        if "lam_cv_uncapped" in choice.details:  # judging only: the answer without the cap (one more run)
+            out[f"auto_{spec}"]["psnr_uncapped"] = psnr_of(run(b, float(choice.details["lam_cv_uncapped"])))
         if rule == "cv" and args.cv_also_scales:  # the same search answered at other scales: one more run each
             pick = float(choice.details["lam_cv_pick"])  # the held-out views' best weight, before any scale
             out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, pick * sc)) for sc in args.cv_also_scales}
@@ -329,6 +333,8 @@ def main(argv=None):
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
     ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
     ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
+    ap.add_argument("--cv-fit-cap", type=float, default=None,
+                    help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
     ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
                     help="cv: also the PSNR of the same search's pick times these scales instead of SCALE")
     ap.add_argument("--reuse", type=Path, default=None,

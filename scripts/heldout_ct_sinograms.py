@@ -44,6 +44,10 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   cell's cross-section: a spiral electrode roll, cathode and anode layers 1-1.6 px at a 3-4.5 px pitch with dents,
   a steel can, a hollow pin, a tab and gas voids; designed_kind) and `foliage` (a textured natural photo: a
   full-resolution crop of the treeline in shared/refine_data/detection_images/beach_bg.jpg, never used for CT).
+- Added for seed 4001 (docs/ct.md, "Fifteenth round"): `shells` (nested closed shells 0.8-1.5 px at a 2.5-5 px
+  spacing, some broken over an arc), `mesh` (a woven mesh of 0.8-1.2 px wires at a 3.5-7 px pitch in resin) and
+  `laminate` (a composite coupon: plies 1-1.5 px of two densities, waviness, delamination gaps, a fastener);
+  designed_kind.
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -378,7 +382,8 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
     and a slow bump, with small inserts of 0.5-3 px and contrasts of 2-50%), `cells` (a closed-cell foam: Voronoi
     cell walls 0.8-1.5 px thick, some cells filled); for seed 3401: `gear` (a toothed rim, thin spokes and tubes,
     a hub with a keyway) and `honeycomb` (a hexagonal infill in a shell, solid bosses with a bore); for seed 3501
-    `circuit`, `bone`, `star`; for seed 3701 `fibres` (a fibre composite's cross-section); for seed 3901 `battery` (a cylindrical cell's electrode roll)."""
+    `circuit`, `bone`, `star`; for seed 3701 `fibres` (a fibre composite's cross-section); for seed 3901 `battery` (a cylindrical cell's electrode roll); for seed 4001 `shells`, `mesh`, `laminate`
+    (structure of 0.8-1.5 px that is not a spiral)."""
     rng = np.random.default_rng([seed, size, 7])
     X1, X2 = _fine_coords(fine, size)
     r = size / 2
@@ -571,6 +576,67 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
             c = rng.uniform(-0.6, 0.6, 2) * r
             img = np.where(np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(1.0, 3.0), 0.0, img)
         return img
+    if name == "shells":  # seed 4001: nested closed shells (not a spiral): an onion-like coating stack, 0.8-1.5 px
+        # each at a 2.5-5 px spacing, slightly elliptical and off-centre, some broken over an arc, a lighter core
+        phi = np.arctan2(X2, X1)
+        c0 = rng.uniform(-0.05, 0.05, 2) * r
+        ecc, t = rng.uniform(0.85, 1.0), rng.uniform(0, math.pi)
+        u = (X1 - c0[0]) * math.cos(t) + (X2 - c0[1]) * math.sin(t)
+        v = -(X1 - c0[0]) * math.sin(t) + (X2 - c0[1]) * math.cos(t)
+        q = np.hypot(u, v / ecc)  # the shells' own radius
+        img = np.where(q < 0.8 * r, 0.15, 0.0)
+        img = np.where(q < rng.uniform(0.12, 0.2) * r, 0.4, img)  # the core
+        rad = rng.uniform(0.2, 0.25) * r
+        while rad < 0.78 * r:
+            w, dens = rng.uniform(0.8, 1.5), rng.choice([0.55, 0.8, 1.0])
+            shell = np.abs(q - rad) < w / 2
+            a0, span = rng.uniform(0, 2 * math.pi), rng.uniform(0.0, 0.6)  # a broken arc (0-0.6 rad) in some
+            gap = np.mod(phi - a0, 2 * math.pi) < span
+            img = np.where(shell & ~gap, dens, img)
+            rad += rng.uniform(2.5, 5.0)
+        img = np.where((q >= 0.8 * r) & (q < 0.8 * r + rng.uniform(1.5, 2.5)), 1.0, img)  # the outer wall
+        return img
+    if name == "mesh":  # seed 4001: a woven wire mesh in resin: two crossing families of 0.8-1.2 px wires at a
+        # 3.5-7 px pitch, some wires broken, a few denser weld spots, in a disk of lighter matrix
+        t, pitch = rng.uniform(0, math.pi / 2), rng.uniform(3.5, 7.0)
+        width = rng.uniform(0.8, 1.2)
+        img = np.where(rho < 0.85 * r, 0.2, 0.0)
+        for k in range(2):
+            a = t + k * math.pi / 2 + rng.uniform(-0.08, 0.08)  # not quite square
+            s_perp = X1 * math.cos(a) + X2 * math.sin(a)
+            s_along = -X1 * math.sin(a) + X2 * math.cos(a)
+            idx = np.floor(s_perp / pitch + 0.5)
+            wire = np.abs(s_perp - pitch * idx) < width / 2
+            seg = np.floor(s_along / (3 * pitch))  # a wire broken over a few segments
+            keep = (np.sin(12.9898 * idx + 78.233 * seg + 3.1 * k + seed) * 43758.5453) % 1.0 > 0.07
+            img = np.where(wire & keep & (rho < 0.8 * r), 0.9, img)
+        for _ in range(int(rng.integers(4, 8))):  # weld spots, 1-2 px
+            c = rng.uniform(-0.6, 0.6, 2) * r
+            img = np.where(np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(0.5, 1.0), 1.0, img)
+        return img
+    if name == "laminate":  # seed 4001: a composite coupon's cross-section: plies 1-1.5 px thick alternating two
+        # densities, a slow waviness, delamination cracks (0.5 px gaps a few px long) and a fastener hole
+        t = rng.uniform(0, math.pi)
+        U = X1 * math.cos(t) + X2 * math.sin(t)
+        V = -X1 * math.sin(t) + X2 * math.cos(t)
+        half_u, half_v = 0.7 * r, rng.uniform(0.35, 0.5) * r
+        wave = rng.uniform(0.5, 1.5) * np.sin(2 * math.pi * U / rng.uniform(0.4, 0.8) / r + rng.uniform(0, 6))
+        Vw = V + wave * np.cos(math.pi * V / (2 * half_v))  # the waviness fades at the faces
+        ply = rng.uniform(1.0, 1.5)
+        k = np.floor((Vw + half_v) / ply)
+        img = np.where(np.mod(k, 2) == 0, 0.9, 0.55)
+        coupon = (np.abs(U) < half_u) & (np.abs(V) < half_v)
+        img = np.where(coupon, img, 0.0)
+        for _ in range(int(rng.integers(3, 6))):  # delaminations: thin gaps between plies
+            kk = rng.integers(2, int(2 * half_v / ply) - 2)
+            u0, length = rng.uniform(-0.5, 0.5) * half_u, rng.uniform(3.0, 12.0)
+            crack = (np.abs(Vw + half_v - kk * ply) < 0.25) & (np.abs(U - u0) < length / 2)
+            img = np.where(crack & coupon, 0.0, img)
+        c = rng.uniform(-0.4, 0.4) * half_u
+        d = np.hypot(U - c, V)
+        hole = rng.uniform(0.5, 0.8) * half_v
+        img = np.where(d < hole, np.where(d < hole - 1.0, 1.0, 0.0), img)  # a dense fastener in a 1 px gap
+        return img
     raise ValueError(name)
 
 
@@ -596,7 +662,7 @@ CROPS = {"foliage": (400, 0, 768)}  # (row, column, side) of a square crop in th
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
     if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss",
-                "battery"):
+                "battery", "shells", "mesh", "laminate"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data

@@ -222,3 +222,52 @@ def test_view_cv_dose_weight_reweights_the_same_runs(device, monkeypatch, noise,
     expected = out["none"] if power == 0 else out["ramp"]
     assert float(dose.details["lam_cv_pick"]) == pytest.approx(float(expected.details["lam_cv_pick"]), rel=1e-5)
     assert dose.lam == pytest.approx(expected.lam, rel=1e-5)
+
+
+def test_fit_cap_weight_is_where_the_training_misfit_rises_by_tau_held_out_misfits():
+    """solver.lam_cv_fit_cap (docs/ct.md, "Fifteenth round"): the largest weight whose training misfit stays within
+    tau x the held-out misfit of its lowest, log-linear between the weights tried."""
+    from regrun.tomography.fista_tv_weight import fit_cap_weight
+
+    fits = {0.1: 1.0, 1.0: 1.2, 10.0: 3.2, 100.0: 9.0}
+    # limit 1.0 + 0.5 x 2.4 = 2.2: half-way from 1.2 (lam 1) to 3.2 (lam 10) in log lam
+    assert fit_cap_weight(fits, 2.4, 0.5) == pytest.approx(math.sqrt(10.0))
+    assert fit_cap_weight(fits, 100.0, 0.5) == 100.0  # never beyond: the range's top, not binding
+    assert fit_cap_weight(fits, 2e-3, 0.5) == pytest.approx(0.1 * 10 ** (0.001 / 0.2))
+    assert fit_cap_weight({1.0: 1.0}, 1.0, 0.5) == 1.0
+
+
+def test_solver_caps_the_pick_by_the_training_fit(device, monkeypatch):
+    """A 16^2, 16-view Poisson scan, its noise estimate set tiny: the training misfit per weight is recorded;
+    lam_cv_fit_cap, where the cap is below the pick (a tiny tau: almost no rise allowed), answers the cap; off (null, the default) the pick stands. A bad value is one
+    line."""
+    from regrun.errors import UserError
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+    from regrun.tomography.fista_tv_weight import fit_cap_weight
+
+    import regrun.tomography.fista_tv_weight as fw
+
+    monkeypatch.setattr(fw, "noise_variance", lambda b, geometry: (1e-9, "set by the test"))
+    ctx = RunContext(device, F64, 0, Path("."))
+    problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=16, noise="poisson",
+                                       photons=1e3), ctx)
+    out = {}
+    for cap in (None, 1e-3):
+        cfg = config_section("solver", "fista_tv", lam="auto", iters=20, lam_solves=5, lam_cv_grid=3,
+                             lam_cv_fit_cap=cap)
+        out[cap] = FistaTV(cfg, ctx).solve(problem, Monitor())
+    off, on = out[None], out[1e-3]
+    fits = {float(a): float(v) for a, v in (kv.split(": ") for kv in off.stats["lam_cv_train_fit"].split(", "))}
+    assert len(fits) == 5 and fits[max(fits)] > fits[min(fits)]  # more TV, a worse fit of the training views
+    assert "lam_cv_fit_cap" not in off.stats and on.stats["lam_cv_train_fit"] == off.stats["lam_cv_train_fit"]
+    assert "capped" in on.stats["lam_cv_fit_cap"]
+    assert float(on.stats["lam_cv_uncapped"]) == pytest.approx(off.metrics["lam_chosen"], rel=1e-5)
+    rise = float(on.stats["lam_cv_fit_cap"].split("misfit ")[1].split(" ")[0])  # noise var + 1e-3 x the rest
+    noise = float(on.stats["lam_cv_fit_cap"].split("noise variance ")[1].split(" ")[0])
+    held = float(on.stats["lam_cv_fit_cap"].split("held-out misfit ")[1].split(" ")[0])
+    assert noise == 1e-9 and rise == pytest.approx(1e-9 + 1e-3 * held, rel=1e-3)
+    assert on.metrics["lam_chosen"] == pytest.approx(fit_cap_weight(fits, rise, 1.0), rel=2e-2)
+    assert on.metrics["lam_chosen"] < off.metrics["lam_chosen"]
+    with pytest.raises(UserError, match="solver.lam_cv_fit_cap"):
+        FistaTV(config_section("solver", "fista_tv", lam_cv_fit_cap=-1.0), ctx)

@@ -373,7 +373,7 @@ def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=No
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None, guard: bool = False, dose: bool = False,
-                      stop: Callable[[], bool] | None = None) -> Choice:
+                      stop: Callable[[], bool] | None = None, fit_cap: float | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -385,15 +385,24 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     `stop` (the run's time limit, RunContext.out_of_time): asked before each new weight once one is solved, as
     parameter_choice.choose asks it; when it says so the search ends at the lowest held-out misfit solved so far
     (no ramp re-pick, no parabola: those need the weights not solved), still rescaled to all views and by the
-    scale, and the one run on all views gives the answer (`lam_search_stopped` in the details)."""
+    scale, and the one run on all views gives the answer (`lam_search_stopped` in the details).
+    `fit_cap` (solver.lam_cv_fit_cap, tau; None: off): the answer at most the weight where the training views' own
+    misfit per bin has risen above its lowest by the noise variance sigma^2 plus tau times the held-out misfit's
+    part that is not noise (at the best weight, less sigma^2 x the reference's gain; tau x the whole held-out misfit
+    without a noise estimate) (fit_cap_weight; the same runs, no more), and the training views' misfit at every
+    weight in the details either way (`lam_cv_train_fit`)."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
     primary = cv_offsets(fold, offsets)
 
+    trained: dict[int, torch.Tensor] = {}  # id(training FISTA) -> its views (for the training misfit)
+
     def make_fold(k: int):  # (training FISTA, held-out views, all-view / training views)
         train, held = view_split(b.shape[0], fold, k)
-        return training_fista(problem, fista, train, power_iters), held.to(b.device), b.shape[0] / len(train)
+        sub = training_fista(problem, fista, train, power_iters)
+        trained[id(sub)] = train.to(b.device)
+        return sub, held.to(b.device), b.shape[0] / len(train)
 
     folds = [make_fold(k) for k in primary]
     # a training weight lam is lam * views / training views on all views; the offsets can differ by a view
@@ -402,20 +411,28 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     seen: list[tuple[float, float]] = []
 
     spectra: dict[float, torch.Tensor] = {}  # weight "dose": the primary folds' residual spectra per weight
+    train_fit: dict[float, float] = {}  # the primary folds' misfit per bin in their own (training) views, raw data
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
         total = 0.0
         spectrum = 0.0
+        fit, n_fit = 0.0, 0
         with torch.no_grad():
             for sub, held, views in runs:
                 x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
-                residual = problem.A.project(x)[held] - target[held]
+                proj = problem.A.project(x)
+                tr = trained[id(sub)]
+                fit += float((proj[tr] - b[tr]).pow(2).sum())
+                n_fit += proj[tr].numel()
+                residual = proj[held] - target[held]
                 total += held_out_misfit(residual, weight) * held.numel()
                 if weight == "dose" and residual.ndim >= 2:  # a detector axis to weight along (a sinogram)
                     spectrum = spectrum + residual_spectrum(residual)
         if weight == "dose" and runs is folds and torch.is_tensor(spectrum):
             spectra[lam_all] = spectrum
+        if runs is folds:
+            train_fit[lam_all] = fit / n_fit
         err = total / sum(h.numel() for _, h, _ in runs)
         if progress is not None:
             progress(lam_all, err)
@@ -483,6 +500,22 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                 pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
+    details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
+    if fit_cap is not None and not stopped:
+        noise_fc = noise_variance(b, getattr(problem, "geometry", None))[0]
+        held_fc = seen[best][1]
+        gain_fc = float(torch.cat([gain[h] for _, h, _ in folds]).mean())
+        rise = (fit_cap * held_fc if noise_fc is None else
+                noise_fc + fit_cap * max(0.0, held_fc - noise_fc * gain_fc))
+        cap = fit_cap_weight(train_fit, rise, 1.0)
+        details["lam_cv_fit_cap"] = (f"{cap:.4g} (the training views' misfit {rise:.4g} above its lowest: "
+                                     + ("" if noise_fc is None else f"noise variance {noise_fc:.4g} + ")
+                                     + f"{fit_cap:g} x the held-out misfit {held_fc:.4g}"
+                                     + ("" if noise_fc is None else f" less its noise {noise_fc * gain_fc:.4g}")
+                                     + ")" + (": the pick capped" if cap < lam else ": not binding"))
+        if cap < lam:
+            details["lam_cv_uncapped"] = f"{lam:.6g}"
+            lam = cap
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
     # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
@@ -505,6 +538,28 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                            **details},
                   noise_source=f"cv: RMS misfit of the held-out views (every {fold}th, {len(folds)} offset(s)) "
                                f"against {against} at the chosen weight, an upper bound", state=x)
+
+
+def fit_cap_weight(train_fit: dict[float, float], held_out: float, tau: float) -> float:
+    """The largest weight (all-view units) at which the training views' misfit per bin stays within tau x
+    `held_out` (the rise allowed, per bin) of its lowest over the weights tried, log-linear between the last
+    weight within and the first beyond (the misfit grows with the weight). Why: where TV erases a texture finer
+    than the views resolve (battery 160^2, 90 views: thin layers merged at lam 17 against the optimum 3), the
+    held-out views hardly see it while the views trained on lose their fit: their misfit rose by 1.8x the held-out
+    misfit there, by 0.3-0.5x at the optimum (docs/ct.md, "Fifteenth round"). The rise allowed: the noise
+    variance alone capped low-noise scans far below their optimum (dental 224^2 at 1e6 photons: 0.12 against 1.7:
+    the misfit there is the model's), half the held-out misfit capped noise-limited ones (foliage 224^2 at 1e3:
+    12.8 against 49); choose_by_view_cv allows the noise variance plus a share of the rest."""
+    lams = sorted(train_fit)
+    fits = [train_fit[a] for a in lams]
+    if len(lams) < 2:
+        return float(lams[-1]) if lams else math.inf
+    limit = min(fits) + tau * held_out
+    for i in range(1, len(lams)):
+        if fits[i] > limit and fits[i - 1] <= limit:
+            t = (limit - fits[i - 1]) / (fits[i] - fits[i - 1])
+            return float(math.exp(math.log(lams[i - 1]) + t * (math.log(lams[i]) - math.log(lams[i - 1]))))
+    return float(lams[-1]) if fits[-1] <= limit else float(lams[0])
 
 
 def noise_limited(noise: float | None, gain: float, misfit: float) -> float:
@@ -549,7 +604,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_scale: float | None = None, power_iters: int | None = None,
                         cv_reference: str | None = None, cv_weight: str | None = None,
                         cv_offsets: int = 1, cv_grid: int | None = None, cv_guard: bool = False,
-                        cv_dose: bool = False, stop: Callable[[], bool] | None = None) -> Choice:
+                        cv_dose: bool = False, stop: Callable[[], bool] | None = None,
+                        cv_fit_cap: float | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
     solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
     solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -559,7 +615,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
-                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop)
+                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
