@@ -130,7 +130,7 @@ class UnrolledSettings:
     near_margin: float  # px (of the searched scene) added to the reach from such a part (its and the descent's error)
     # leaves (node names) never pruned by coarse_keep: in a palette file, the parts whose colours its palette lacks
     # (hierarchical.make_registrar; docs/detection.md, "The early ranking")
-    unpruned: frozenset = frozenset()
+    unpruned: frozenset
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
