@@ -124,3 +124,23 @@ def test_round_ranking_descends_every_stride_once_then_keeps_coarse_keep(device)
     every = UnrolledRegistrar(_settings(leaf_dtype=None, coarse_keep=0, dedup=2.0)).work(
         tuple(scene.shape), motif, grid, [-180.0, 180.0])
     assert plan.rounds[0] == every.rounds[0] and plan.rounds[1] < every.rounds[1]
+
+
+def test_a_palette_lacking_a_parts_colours_leaves_that_part_unpruned():
+    """A palette file (docs/detection.md, "The early ranking"): a leaf whose colours lie on average at least
+    coarse_keep_palette_shift from the file's palette descends every stride (its quantised colours were the
+    clutter's: the own robot's true left arm ranked 349th of 630); the others, and every leaf of a file without a
+    palette, keep coarse_keep; 0 turns it off; a bad value is one line naming its key."""
+    from types import SimpleNamespace
+
+    cfg = compose(["problem=crab_detection", "solver=hierarchical"]).solver
+    shifts = {"left_arm": 0.246, "right_arm": 0.157}
+    reg = make_registrar(cfg, 2, palette_shifts=shifts)
+    assert reg.settings.unpruned == {"left_arm"} and not make_registrar(cfg, 2).settings.unpruned
+    keep = {k: reg.leaf_coarse_keep(SimpleNamespace(name=k, mask=torch.ones(9, 9)), (192, 256)) for k in shifts}
+    assert keep == {"left_arm": 0, "right_arm": cfg.descent.coarse_keep}
+    off = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_keep_palette_shift=0"])
+    assert not make_registrar(off.solver, 2, palette_shifts=shifts).settings.unpruned
+    bad = compose(["problem=crab_detection", "solver=hierarchical", "solver.descent.coarse_keep_palette_shift=-1"])
+    with pytest.raises(UserError, match="coarse_keep_palette_shift"):
+        make_registrar(bad.solver, 2)

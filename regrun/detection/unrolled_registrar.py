@@ -128,6 +128,9 @@ class UnrolledSettings:
     near_area: float  # pixels (of the searched scene) per near_keep strides; a smaller scene keeps near_keep
     near_weight: float  # a leaf stride this heavy (eq. 14 weight) is a part whose neighbourhood the others descend
     near_margin: float  # px (of the searched scene) added to the reach from such a part (its and the descent's error)
+    # leaves (node names) never pruned by coarse_keep: in a palette file, the parts whose colours its palette lacks
+    # (hierarchical.make_registrar; docs/detection.md, "The early ranking")
+    unpruned: frozenset
     max_points: int = 2_000_000  # items x window points per batch: a memory bound, not a setting of the method
 
 
@@ -694,6 +697,8 @@ class UnrolledRegistrar:
         eye's up to 146th); with coarse_keep_area, a scene larger than that many pixels keeps coarse_keep times its
         area over it (the clutter a true stride must outrank grows with the scene)."""
         st = self.settings
+        if motif.name in st.unpruned:  # quantised to clutter colours, its true stride ranks below the clutter's
+            return 0
         if self.near:  # the neighbourhood pass descends the rest where another part was found
             return math.ceil(st.near_keep * max(1.0, shape[-2] * shape[-1] / st.near_area)) if st.near_keep else 0
         if float(motif.mask.sum()) < st.coarse_keep_min_area:

@@ -68,11 +68,11 @@ def match_in_grey(image: torch.Tensor, template) -> bool:
     return colour_spread(image) < GREY_SPREAD and colour_spread(template.image, template.mask) > GREY_SPREAD
 
 
-def palette_shift(full, matched) -> float:
-    """The largest mean (over a part's pixels) RGB distance between a part's colours and their palette colours:
-    what the file's palette did to the template's parts (0: a palette that holds them)."""
-    return max(float(torch.linalg.vector_norm(full.parts[k].image - p.image, dim=0)[p.mask > 0.5].mean())
-               for k, p in matched.parts.items())
+def palette_shifts(full, matched) -> dict[str, float]:
+    """Per part, the mean (over its pixels) RGB distance between its colours and their palette colours: what the
+    file's palette did to the template's parts (0: a palette that holds them)."""
+    return {k: float(torch.linalg.vector_norm(full.parts[k].image - p.image, dim=0)[p.mask > 0.5].mean())
+            for k, p in matched.parts.items()}
 
 
 def grey_leaf_warning(nodes: dict, leaves, n_instances: int, where: str, grey_file: bool = False) -> str:
@@ -123,7 +123,9 @@ class CrabDetection(Problem):
         palette = None if self.grey or sc.source != "file" else read_palette(resolve_data_path(sc.path))
         matched = grey_template(full) if self.grey else full if palette is None else \
             palette_template(full, torch.from_numpy(palette))
-        self.palette_shift = None if palette is None else palette_shift(full, matched)
+        # per part: the solver leaves a part whose colours the palette lacks unpruned (solvers/hierarchical.py)
+        self.palette_shifts = None if palette is None else palette_shifts(full, matched)
+        self.palette_shift = None if palette is None else max(self.palette_shifts.values())
         self.grey_calibration_key = calibration_home(matched, self.scale)[1] if self.grey else None
         self.where = f"problem.scene.path={sc.path}" if sc.source == "file" else f"the {sc.source} scene"
         self.grey_warnings = []

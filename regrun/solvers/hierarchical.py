@@ -143,10 +143,12 @@ class NodeProgress:
         self.started, self.node = False, None
 
 
-def build_detector(cfg, template, scale: int, progress=None, grey: bool = False, tiles: int = 1) -> HierarchicalDetector:
+def build_detector(cfg, template, scale: int, progress=None, grey: bool = False, tiles: int = 1,
+                   palette_shifts: dict | None = None) -> HierarchicalDetector:
     """The detector a `hierarchical` solver config describes, for a template already downscaled by `scale`; grey:
     the scene is matched in grey (the leaves' coarse pruning is then solver.descent.coarse_keep_grey[_full]); tiles:
-    the scene is a mosaic of that many resampled photos (problem.scene.object_scale lists; make_registrar)."""
+    the scene is a mosaic of that many resampled photos (problem.scene.object_scale lists; make_registrar);
+    palette_shifts: a palette file's mean RGB distance of each part's colours to the file's palette (make_registrar)."""
     registrar_kind(cfg)
     check_choice("solver.aggregate", cfg.aggregate, AGGREGATES)
     settings = {}
@@ -155,7 +157,7 @@ def build_detector(cfg, template, scale: int, progress=None, grey: bool = False,
         settings[node] = node_settings(cfg[kind], scale, kind)
     sigma0 = check_float("solver.sigma0", cfg.sigma0, 0.0, strict=True) / scale
     min_visible = None if cfg.min_visible is None else check_float("solver.min_visible", cfg.min_visible, 0.0, maximum=1.0)
-    registrar = make_registrar(cfg, scale, grey, tiles)
+    registrar = make_registrar(cfg, scale, grey, tiles, palette_shifts)
     return HierarchicalDetector(template, settings, sigma0=sigma0, aggregate=cfg.aggregate,
                                 registrar=registrar, extraction_pad=math.ceil(40 / scale),
                                 progress=progress, min_visible=min_visible,
@@ -188,11 +190,14 @@ def registrar_kind(cfg) -> str:
     return REGISTRAR_ALIASES.get(cfg.registrar, cfg.registrar)
 
 
-def make_registrar(cfg, scale: int, grey: bool = False, tiles: int = 1):
+def make_registrar(cfg, scale: int, grey: bool = False, tiles: int = 1, palette_shifts: dict | None = None):
     """The StrideRegistrar solver.registrar names (checked against REGISTRARS and their old names); grey: for a
     scene matched in grey (coarse_keep_grey, coarse_keep_grey_full); tiles: a mosaic of that many photos keeps
     coarse_keep strides per photo (each photo holds its own copy of every object, at another size: with 48 over 9
-    tiles the authors' crab's eyes were pruned; docs/detection.md, detgrey)."""
+    tiles the authors' crab's eyes were pruned; docs/detection.md, detgrey); palette_shifts (part -> mean RGB
+    distance of its colours to a palette file's): the parts at least solver.descent.coarse_keep_palette_shift away
+    descend every stride (their colours quantised to the clutter's, the coarse cost ranked the own robot's true
+    arm 349th of 630; docs/detection.md, "The early ranking")."""
     if registrar_kind(cfg) == "exhaustive":
         return exhaustive_registrar
     u = cfg.descent
@@ -266,12 +271,20 @@ def make_registrar(cfg, scale: int, grey: bool = False, tiles: int = 1):
         # validated (half size's 1.5 px), the coarse search keeps their peaks and costs 1/pool^2 (full size: 2)
         spike_coarse_pool=_spike_coarse_pool(cfg, u, scale),
         # the neighbourhood pass: grey at half size (the grey leaves descended every stride: docs/detection.md, detgrey)
+        unpruned=_palette_unpruned(u, palette_shifts),
         near=(_check_bool("solver.descent.near", u.near), _check_bool("solver.descent.near_grey", u.near_grey))[
             int(grey_half)],
         near_keep=check_int("solver.descent.near_keep", u.near_keep, 0),
         near_area=check_float("solver.descent.near_area", u.near_area, 0.0, strict=True) / scale**2,
         near_weight=check_float("solver.descent.near_weight", u.near_weight, 0.0),
         near_margin=check_float("solver.descent.near_margin", u.near_margin, 0.0) / scale))
+
+
+def _palette_unpruned(u, shifts: dict | None) -> frozenset:
+    """The leaves a palette file's coarse pruning leaves whole: those whose colours lie on average at least
+    solver.descent.coarse_keep_palette_shift (RGB distance) from the file's palette (0: none; checked always)."""
+    limit = check_float("solver.descent.coarse_keep_palette_shift", u.coarse_keep_palette_shift, 0.0)
+    return frozenset(k for k, v in (shifts or {}).items() if limit > 0 and v >= limit)
 
 
 def _coarse_rank(u, grey: bool) -> str:
@@ -373,7 +386,8 @@ class Hierarchical(Solver):
 
     def solve(self, problem, monitor):
         det = build_detector(self.cfg, problem.template, problem.scale, grey=bool(getattr(problem, "grey", False)),
-                             tiles=len(getattr(problem, "object_scales", ())) or 1)
+                             tiles=len(getattr(problem, "object_scales", ())) or 1,
+                             palette_shifts=getattr(problem, "palette_shifts", None))
         path, calibration_note = problem_calibration(self.cfg, problem)
         if path is not None:
             load_calibration(path, det)
