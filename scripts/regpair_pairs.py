@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ux6_heldout import make_pair, photo, warp_rgb  # noqa: E402  (scripts/ux6_heldout.py)
+from ux6_heldout import make_pair, photo, rms_error, warp_rgb  # noqa: E402  (scripts/ux6_heldout.py)
 
 HELD_OUT = list(range(18101, 18111))
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera"]
@@ -89,16 +89,6 @@ def make(spec: dict, folder: Path) -> dict:
     for arr, name in ((ref, "R.png"), (tmpl, "T.png")):
         Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8)).save(folder / name)
     return {"A": A, "b": b, "ref_size": (wr, hr)}
-
-
-def rms_error(w_affine, truth) -> float:
-    """RMS over the reference's pixel centres of |y(x) - y_true(x)| (template px), as ux6_heldout measures it."""
-    w = np.asarray(w_affine, dtype=float)
-    A, b = w[:4].reshape(2, 2), w[4:]
-    wr, hr = truth["ref_size"]
-    x = np.stack(np.meshgrid(np.arange(wr) + 0.5, np.arange(hr) + 0.5, indexing="ij"), -1).reshape(-1, 2)
-    d = x @ (A - truth["A"]).T + (b - truth["b"])
-    return float(np.sqrt((d**2).sum(1).mean()))
 
 
 def run_regrun(repo: Path, folder: Path, extra: list[str]) -> dict:

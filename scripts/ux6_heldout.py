@@ -45,6 +45,17 @@ def warp_rgb(img, rows, cols):
     return np.stack(chans, -1)
 
 
+def rms_error(w_affine, truth) -> float:
+    """RMS over the reference's pixel centres of |y(x) - y_true(x)| (template px): the error a registration pair of
+    these batches is judged by (truth: A, b and ref_size as make_pair returns them)."""
+    w = np.asarray(w_affine, dtype=float)
+    A, b = w[:4].reshape(2, 2), w[4:]
+    wr, hr = truth["ref_size"]
+    x = np.stack(np.meshgrid(np.arange(wr) + 0.5, np.arange(hr) + 0.5, indexing="ij"), -1).reshape(-1, 2)
+    d = x @ (A - truth["A"]).T + (b - truth["b"])
+    return float(np.sqrt((d**2).sum(1).mean()))
+
+
 def make_pair(work: Path, rng) -> dict:
     """y = A x + b maps reference pixels (x1 from the left, x2 from the bottom) to template pixels (FAIR's layout)."""
     from PIL import Image
@@ -169,13 +180,9 @@ def run_case(repo: Path, work: Path, name: str, args: str, truth: dict) -> dict:
                               for k, v in m.items() if np.ndim(v) == 0}
             if name == "pair_photo" and "result/w_affine" in f:
                 w = np.asarray(f["result/w_affine"])
-                A, b = w[:4].reshape(2, 2), w[4:]
-                wr, hr = truth["ref_size"]
-                x = np.stack(np.meshgrid(np.arange(wr) + 0.5, np.arange(hr) + 0.5, indexing="ij"), -1).reshape(-1, 2)
-                d = x @ (A - truth["A"]).T + (b - truth["b"])
                 row["w_affine"] = [round(float(v), 4) for v in w]
                 row["w_true"] = [round(float(v), 4) for v in (*truth["A"].ravel(), *truth["b"])]
-                row["rms_error_template_px"] = round(float(np.sqrt((d**2).sum(1).mean())), 4)
+                row["rms_error_template_px"] = round(rms_error(w, truth), 4)
     return row
 
 
