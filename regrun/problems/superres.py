@@ -189,6 +189,17 @@ class SuperRes(Problem):
         (problem.channels=auto): the motion (and gains) are estimated on their luminance, which is the model's
         frames, and every channel's image is solved at that motion (evaluate)."""
         frames = torch.as_tensor(read_frames(cfg.frames, colour=cfg.channels == "auto"), dtype=torch.float64)
+        total = frames.shape[0]
+        if cfg.n_frames is not None:
+            # ux7: a count typed beside the user's frames is honoured (the first N, frame 0 stays the reference),
+            # as problem.views=N picks N of a user's sinogram's views; it was ignored without a word
+            count = check_int("problem.n_frames", cfg.n_frames, 2)
+            if count > total:
+                raise UserError(f"problem.n_frames={count} but {Path(str(cfg.frames)).name} holds only {total} "
+                                f"frames: give at most {total}, or problem.n_frames=null for every frame")
+            frames = frames[:count]
+            self.ctx.reporter.line(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
+                                   f"{Path(str(cfg.frames)).name}")
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -224,12 +235,15 @@ class SuperRes(Problem):
         self.w_true = None
         if cfg.get("true_motion"):
             w = torch.as_tensor(read_motion(cfg.true_motion), dtype=torch.float64).reshape(-1)
+            if w.numel() == 6 * (total - 1):  # the motion of every frame in the file: that of the first n_frames
+                w = w[:6 * (self.n_frames - 1)]
             if w.numel() != 6 * (self.n_frames - 1):
                 raise UserError(f"problem.true_motion has {w.numel()} values; {self.n_frames} frames need "
                                 f"{6 * (self.n_frames - 1)} (6 per frame after frame 0)")
             self.w_true = w
             g = read_gain(cfg.true_motion)
             if g is not None:
+                g = g[:self.n_frames] if g.size == total else g
                 if g.size != self.n_frames or g[0] == 0:
                     raise UserError(f"problem.true_motion's gain has {g.size} values (first {g[0]:g}); "
                                     f"{self.n_frames} frames need {self.n_frames}, frame 0's nonzero")
