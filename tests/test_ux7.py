@@ -41,3 +41,17 @@ def test_n_frames_beside_your_frames_takes_the_first_n(ctx, tmp_path):
         SuperRes(config_section("problem", "superres", data="frames", frames=path, n_frames=1), ctx)
     # generated data keeps its count (the presets' and CI pairs' run ids)
     assert config_section("problem", "superres").n_frames == 4
+
+
+def test_the_frames_noise_estimate_reads_the_noise_not_the_texture(device):
+    # ux6: textured 16-bit frames read 1.6x their noise (the median response over every pixel counts texture as
+    # noise) and integer frames' median response lies on a lattice (1.12x at 0.6 levels)
+    from regrun.optim.parameter_choice import noise_std_images
+
+    g = torch.Generator().manual_seed(3)
+    r, c = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    texture = 40 * torch.sin(2.3 * r + 0.4 * c) * torch.cos(1.9 * c) * (c < 24)  # near Nyquist, on half
+    frames = (1000 + texture + 2.0 * torch.randn(6, 48, 48, generator=g, dtype=torch.float64)).to(device)
+    assert noise_std_images(frames) == pytest.approx(2.0, rel=0.15)  # main: 6.07
+    levels = torch.round(100 + 0.6 * torch.randn(6, 48, 48, generator=g, dtype=torch.float64))
+    assert noise_std_images(levels.to(device)) == pytest.approx(float((levels - 100).std()), rel=0.05)  # main: 1.11x
