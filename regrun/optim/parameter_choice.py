@@ -133,8 +133,8 @@ class ChoiceSettings:
 # noise_std_images: blocks of NOISE_BLOCK x NOISE_BLOCK mask responses, the NOISE_QUANTILE-th of their RMS values. Texture
 # and edges only add to a block's RMS, so the quietest blocks are the ones nearest the noise alone: on 21 seen frame
 # sets (scripts/ux7_noise.py, seeds 19001-19003; docs/sweeps.md, "Seventh new-user pass") the median over every
-# pixel read 1.03-2.53x the frames' noise (the same frames without noise alone 0.05-1.2x it: texture), this
-# 0.99-2.28x; pooling the blocks noise explains instead (iterated) read higher on photos (1.03-2.66x).
+# pixel read 1.03-2.53x the frames' noise (the same frames without noise alone 0-1.2x it: texture), this
+# 1.00-2.28x; pooling the blocks noise explains instead (iterated) read higher on photos (1.03-2.66x).
 NOISE_BLOCK = 6
 NOISE_QUANTILE = 0.1
 NOISE_MIN_BLOCKS = 100  # fewer blocks: the median over every pixel (on 16 px frames, 32 blocks, the quantile read
