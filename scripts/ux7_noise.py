@@ -99,7 +99,11 @@ def main():
     from regrun.imaging.io import to_fair_layout
     rng = np.random.default_rng(args.seed)
     for spec in HELDOUT if args.heldout else SEEN:
-        name, stack, lum, true, drawn = make_set(spec, rng)
+        try:
+            name, stack, lum, true, drawn = make_set(spec, rng)
+        except AttributeError as exc:  # an image scikit-image fetches from the network (motorcycle_left), offline
+            print(json.dumps({"set": spec[0], "error": str(exc)}), flush=True)
+            continue
         est = noise_std_images(torch.as_tensor(to_fair_layout(lum), dtype=torch.float64))
         if args.write:
             folder = args.write / name
