@@ -315,6 +315,16 @@ def test_quasi_optimality_stops_at_the_range_top():
     assert seen == pytest.approx([0.5 * pc.QO_STEP**k for k in (1, 2, 3)])
 
 
+def test_quasi_optimality_min_fall_stops_on_a_level_change():
+    # barcode 128^2/8's climb (srgraphic): the change falls 4.7%, then 0.5%, then rises; a step needs a fall > min_fall
+    def at(lam):
+        return [873.8, 832.6, 828.7, 845.2][round(math.log(lam / 0.11) / math.log(pc.QO_STEP))]
+
+    assert pc.quasi_optimal_above(at, lambda lam: 0.0, 0.11, 3.0) == pytest.approx(0.11 * pc.QO_STEP**2)
+    assert pc.quasi_optimal_above(at, lambda lam: 0.0, 0.11, 3.0, min_fall=0.03) == pytest.approx(0.11 * pc.QO_STEP)
+    assert pc.quasi_optimal_above(at, lambda lam: 0.0, 0.11, 3.0, min_fall=0.05) == pytest.approx(0.11)
+
+
 # --- Hutchinson's divergence -------------------------------------------------------------------------------------
 def test_hutchinson_by_jvp_matches_the_exact_trace():
     t = Tikhonov(m=60, n=40)
@@ -663,6 +673,8 @@ def test_bad_rule_range_and_weight():
     ("problem", "superres", {"lam_gcv_gamma": 0.5}, "problem.lam_gcv_gamma=0.5"),
     ("problem", "superres", {"lam_gcv_gamma": float("nan")}, "problem.lam_gcv_gamma=nan"),
     ("problem", "superres", {"lam_cg_rtol": 0.1}, "problem.lam_cg_rtol=0.1"),
+    ("problem", "superres", {"lam_quasi_optimal_min_fall": 0.9}, "problem.lam_quasi_optimal_min_fall=0.9"),
+    ("problem", "superres", {"lam_quasi_optimal_min_fall": -0.01}, "problem.lam_quasi_optimal_min_fall=-0.01"),
 ])
 def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overrides, message):
     from regrun.problems.superres import SuperRes
