@@ -293,6 +293,10 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     assert choice.details == {"lam_rule_below_floor": "0.0001", "lam_floor_rule": "gml"}
     climbed = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", change=lambda x: 1.0 / x)
     assert climbed.lam > choice.lam and climbed.details["lam_rule_minimum"] == f"{choice.lam:.6g}"
+    # climb_below_noise: no climb where the fit there is already at the noise's level (GCV ignores sigma: same start)
+    for sigma, lam in ((1e-6, choice.lam), (1e6, climbed.lam)):
+        gated = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
+        assert gated.lam == lam and ("lam_climb_skipped" in gated.details) == (sigma < 1)
     floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
     assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")
@@ -313,16 +317,6 @@ def test_quasi_optimality_stops_at_the_range_top():
     lam = pc.quasi_optimal_above(lambda x: 1.0 / x, f, 0.5, 1.5)  # falls all the way: the last step under hi
     assert lam == pytest.approx(0.5 * pc.QO_STEP**3) and lam * pc.QO_STEP > 1.5
     assert seen == pytest.approx([0.5 * pc.QO_STEP**k for k in (1, 2, 3)])
-
-
-def test_quasi_optimality_min_fall_stops_on_a_level_change():
-    # barcode 128^2/8's climb (srgraphic): the change falls 4.7%, then 0.5%, then rises; a step needs a fall > min_fall
-    def at(lam):
-        return [873.8, 832.6, 828.7, 845.2][round(math.log(lam / 0.11) / math.log(pc.QO_STEP))]
-
-    assert pc.quasi_optimal_above(at, lambda lam: 0.0, 0.11, 3.0) == pytest.approx(0.11 * pc.QO_STEP**2)
-    assert pc.quasi_optimal_above(at, lambda lam: 0.0, 0.11, 3.0, min_fall=0.03) == pytest.approx(0.11 * pc.QO_STEP)
-    assert pc.quasi_optimal_above(at, lambda lam: 0.0, 0.11, 3.0, min_fall=0.05) == pytest.approx(0.11)
 
 
 # --- Hutchinson's divergence -------------------------------------------------------------------------------------
@@ -673,8 +667,7 @@ def test_bad_rule_range_and_weight():
     ("problem", "superres", {"lam_gcv_gamma": 0.5}, "problem.lam_gcv_gamma=0.5"),
     ("problem", "superres", {"lam_gcv_gamma": float("nan")}, "problem.lam_gcv_gamma=nan"),
     ("problem", "superres", {"lam_cg_rtol": 0.1}, "problem.lam_cg_rtol=0.1"),
-    ("problem", "superres", {"lam_quasi_optimal_min_fall": 0.9}, "problem.lam_quasi_optimal_min_fall=0.9"),
-    ("problem", "superres", {"lam_quasi_optimal_min_fall": -0.01}, "problem.lam_quasi_optimal_min_fall=-0.01"),
+    ("problem", "superres", {"lam_quasi_optimal_below_noise": "yes"}, "problem.lam_quasi_optimal_below_noise"),
 ])
 def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overrides, message):
     from regrun.problems.superres import SuperRes

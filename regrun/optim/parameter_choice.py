@@ -304,7 +304,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
            lazy: bool = False, change: Callable[[float], float] | None = None,
            image: Callable[[float], Fit] | None = None,
            floor_change: Callable[[float], float] | None = None,
-           stop: Callable[[], bool] | None = None, climb_min_fall: float = 0.0) -> Choice:
+           stop: Callable[[], bool] | None = None, climb_below_noise: bool = False) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
@@ -322,7 +322,10 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     always).
     stop() (the run's time limit): checked before each new weight once one is solved; when it says so the search
     ends at the lowest rule value solved so far (`lam_search_stopped` in the details), so that a time-limited run
-    is not held past its limit by the search. climb_min_fall: quasi_optimal_above's min_fall."""
+    is not held past its limit by the search. climb_below_noise:
+    the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < (m - tr H) sigma^2
+    (the discrepancy principle's level): where it is not, the rule's weight does not fit noise or model error, and
+    a larger one fits the frames worse still (docs/superres.md, "Nineteenth round (srgraphic)")."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -365,6 +368,12 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
             lam, at_edge = floor
             best = next(i for i, s in enumerate(seen) if s[0] == lam)
             change = change if change is not None else floor_change
+        if change is not None and climb_below_noise:
+            fit = seen[best][2]
+            ratio = fit.rss / max((fit.m - fit.trace) * sigma**2, 1e-300)
+            if ratio >= 1.0:  # the misfit already at the noise's level: a larger weight only fits the frames worse
+                details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
+                change = None
         if change is not None:
             details["lam_rule_minimum"] = f"{lam:.6g}"
 
@@ -380,7 +389,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
                 return math.nan
 
             start = lam
-            lam = quasi_optimal_above(change, visit, lam, settings.hi, climb_min_fall)
+            lam = quasi_optimal_above(change, visit, lam, settings.hi)
             best = next(i for i, s in enumerate(seen) if s[0] == lam)
             if image is not None and lam != start:  # the rule's value at the chosen weight (its trace, the probes)
                 fit = evaluate(lam)
@@ -460,7 +469,7 @@ QO_STEP = math.sqrt(2.0)
 
 
 def quasi_optimal_above(change: Callable[[float], float], f: Callable[[float], float], lam: float,
-                        hi: float, min_fall: float = 0.0) -> float:
+                        hi: float) -> float:
     """From the rule's minimum lam up, in steps of QO_STEP, while the quasi-optimality
     criterion ||lam dx/dlam|| (Tikhonov and Glasko 1965: the reconstruction's change per unit log lam, no noise
     level needed) falls; its first minimum at or above lam. The rule (GCV) scores the prediction of the data; where
@@ -470,16 +479,13 @@ def quasi_optimal_above(change: Callable[[float], float], f: Callable[[float], f
     both make large at small weights, is what quasi-optimality scores (docs/superres.md, "Eleventh round").
     Only upward from the rule's minimum: quasi-optimality alone also has a trivial minimum where the image is
     nearly flat (the largest weights of a small image: moon 20^2 at 2.45 against a peak at 0.17). f(lam) is the
-    rule's value (each weight visited becomes part of the curve). min_fall: a step is taken only where the change
-    falls by more than this share of its value (0: any fall, the first minimum): on piecewise-flat scenes the
-    change is nearly level above the rule's minimum, and a 0.5% fall is not evidence of a better image
-    (docs/superres.md, "Nineteenth round (srgraphic)")."""
+    rule's value (each weight visited becomes part of the curve)."""
     here = change(lam)
     while lam * QO_STEP <= hi * (1 + 1e-12):
         up = lam * QO_STEP
         f(up)
         value = change(up)
-        if not value < here * (1.0 - min_fall):
+        if not value < here:
             break
         lam, here = up, value
     return lam

@@ -502,7 +502,7 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
                     change=quasi_optimal(problem, evaluate, bar), image=evaluate.image,
                     floor_change=floor_climb(problem, evaluate, bar), stop=stop,
-                    climb_min_fall=problem.weight_climb_min_fall)
+                    climb_below_noise=problem.weight_climb_below_noise)
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -632,7 +632,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
                  lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
                  image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
-                 climb_min_fall=problem.weight_climb_min_fall)
+                 climb_below_noise=problem.weight_climb_below_noise)
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
