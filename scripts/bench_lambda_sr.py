@@ -61,7 +61,13 @@ FAIR_DIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().pa
 
 
 COLOUR = ("sk:stereo_motorcycle", "sk:logo", "voronoi", "tiles", "cartoon", "plasma", "isomap", "skyline", "flags",
-          "stainedglass", "mondrian")  # colour scenes: (3, rows, columns), frames with 3 channels
+          "stainedglass", "mondrian", "clipart")  # colour scenes: (3, rows, columns), frames with 3 channels
+
+
+def is_colour(kind: str) -> bool:
+    """A COLOUR kind, or rgb:IMAGE (batch N): a scikit-image/FAIR/matplotlib photo kept in colour, since the bare
+    name's grey (luma) version is what earlier batches used."""
+    return kind.startswith("rgb:") or kind in COLOUR
 
 
 def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | None = None) -> torch.Tensor:
@@ -99,7 +105,12 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
     of three dark bars 1-10 px wide and as far apart, alternately horizontal and vertical, on a light ground; hard
     edges, 4x drawing); lineart (a line drawing: 36 dark strokes 1-3 px wide, circles, arcs and polylines, on white,
     4x drawing); mondrian (colour: a rectangle split 14 times into flat-colour or light boxes from a palette of 5,
-    black lines 3 px wide between, 4x drawing). The continuous analytic
+    black lines 3 px wide between, 4x drawing). Nineteenth round's (batch N): qrcode (a finer QR-like code: 32x32
+    modules of 8 px, three finder squares, one alignment square, timing rows; two flat levels); floorplan (an
+    architectural plan: outer walls 6 px, 9 inner walls 3 px from recursive splits, each with an 18 px door and a
+    1 px swing arc); handwriting (7 lines of cursive-like pen loops 2-3 px wide, dark ink on light paper); clipart
+    (colour: 14 smooth star-shaped flat-colour blobs from a palette of 6, dark 2 px outlines); all 4x drawing, and
+    rgb:IMAGE (a photo kept in colour). The continuous analytic
     kinds are in image_function. crop = (row, column, side): for sk:/fair:/mpl: images, that square (top-left corner,
     side in the image's pixels) instead of the central one (batch E)."""
     n = 256
@@ -437,6 +448,80 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
             draw.rectangle([x0, y0, x1, y1], fill=fill, outline=(15, 15, 15), width=12)
         a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
         return a.reshape(3, n, 4, n, 4).mean((2, 4))
+    if kind in ("qrcode", "floorplan", "handwriting", "clipart"):  # batch N (nineteenth round): 4x drawing, 4x4-averaged
+        from PIL import Image, ImageDraw
+
+        big = 4 * n
+        if kind == "qrcode":  # a finer QR-like code than barcode's: 32x32 modules of 8 px, finders, timing, alignment
+            mod = big // 32
+            img = Image.new("L", (big, big), 240)
+            draw = ImageDraw.Draw(img)
+            bits = u(32, 32) < 0.5
+            bits[6, :], bits[:, 6] = torch.arange(32) % 2 == 0, torch.arange(32) % 2 == 0  # timing patterns
+            for i in range(32):
+                for j in range(32):
+                    if bool(bits[i, j]):
+                        draw.rectangle([j * mod, i * mod, (j + 1) * mod - 1, (i + 1) * mod - 1], fill=15)
+            for i0, j0, size_, rings in ((0, 0, 7, 3), (0, 25, 7, 3), (25, 0, 7, 3), (22, 22, 5, 3)):
+                for k, fill in zip(range(rings), (15, 240, 15)):  # finder squares (7) and one alignment square (5)
+                    draw.rectangle([(j0 + k) * mod, (i0 + k) * mod, (j0 + size_ - k) * mod - 1,
+                                    (i0 + size_ - k) * mod - 1], fill=fill)
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        if kind == "floorplan":  # walls: outer 6 px, inner 3 px from recursive splits, door gaps with 1 px swing arcs
+            img = Image.new("L", (big, big), 245)
+            draw = ImageDraw.Draw(img)
+            m = 24
+            rooms, walls = [(m, m, big - m, big - m)], []
+            for _ in range(9):  # split the largest room across its longer side, at 30-70%, a door in the new wall
+                rooms.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+                x0, y0, x1, y1 = rooms.pop()
+                t = 0.3 + 0.4 * float(u(1))
+                vertical = x1 - x0 > y1 - y0
+                cut = x0 + t * (x1 - x0) if vertical else y0 + t * (y1 - y0)
+                rooms += [(x0, y0, cut, y1), (cut, y0, x1, y1)] if vertical else [(x0, y0, x1, cut), (x0, cut, x1, y1)]
+                lo, hi = (y0, y1) if vertical else (x0, x1)
+                door = lo + (0.2 + 0.5 * float(u(1))) * (hi - lo)
+                walls.append((vertical, cut, lo, hi, door))
+            draw.rectangle([m, m, big - m, big - m], outline=20, width=24)
+            for vertical, cut, lo, hi, door in walls:
+                for a0, a1 in ((lo, door), (door + 72, hi)):  # the wall either side of an 18 px door
+                    if a1 > a0:
+                        draw.rectangle([cut - 6, a0, cut + 6, a1] if vertical else [a0, cut - 6, a1, cut + 6], fill=20)
+                box = [cut - 72, door, cut + 72, door + 144] if vertical else [door, cut - 72, door + 144, cut + 72]
+                box = [box[0], box[1] - 72, box[2], box[3] - 72] if vertical else [box[0] - 72, box[1], box[2] - 72,
+                                                                                   box[3]]
+                draw.arc(box, 0, 90, fill=90, width=4)
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        if kind == "handwriting":  # 7 lines of cursive-like pen strokes, 2-3 px wide, dark ink on light paper
+            img = Image.new("L", (big, big), 235)
+            draw = ImageDraw.Draw(img)
+            for line in range(7):
+                x, base = 40.0, 110.0 + 130.0 * line
+                while x < big - 160:
+                    letters = 3 + int(5 * float(u(1)))
+                    t = torch.linspace(0, letters * 2 * math.pi, 24 * letters, dtype=torch.float64)
+                    amp = 30 + 30 * u(letters).repeat_interleave(24)
+                    xs = x + t * (18 + 6 * float(u(1))) / (2 * math.pi) * 2 + 14 * torch.sin(t + 1.3)
+                    ys = base - amp * (0.5 + 0.5 * torch.cos(t))
+                    draw.line(list(zip(xs.tolist(), ys.tolist())), fill=int(20 + 40 * float(u(1))),
+                              width=8 + int(5 * float(u(1))), joint="curve")
+                    x = float(xs.max()) + 40 + 40 * float(u(1))
+            a = torch.as_tensor(np.asarray(img, dtype=np.float64))
+            return a.reshape(n, 4, n, 4).mean((1, 3))
+        palette = [tuple(int(v) for v in 25 + 215 * u(3)) for _ in range(6)]  # clipart: colour
+        img = Image.new("RGB", (big, big), palette[0])
+        draw = ImageDraw.Draw(img)
+        for _ in range(14):  # smooth star-shaped blobs (radius a few low Fourier terms), flat colour, 2 px outline
+            c, r = big * (0.1 + 0.8 * u(2)), big * (0.06 + 0.14 * float(u(1)))
+            th = torch.linspace(0, 2 * math.pi, 120, dtype=torch.float64)[:-1]
+            rad = r * (1 + sum(0.25 * (2 * float(u(1)) - 1) * torch.cos(k * th + 2 * math.pi * float(u(1)))
+                               for k in (2, 3, 5)))
+            pts = list(zip((c[0] + rad * torch.cos(th)).tolist(), (c[1] + rad * torch.sin(th)).tolist()))
+            draw.polygon(pts, fill=palette[1 + int(5 * float(u(1)))], outline=(15, 15, 15), width=8)
+        a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
+        return a.reshape(3, n, 4, n, 4).mean((2, 4))
     if kind in ("circuit", "skyline"):  # drawn 4x larger, then 4x4-averaged: anti-aliased edges
         from PIL import Image, ImageDraw
 
@@ -477,6 +562,8 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
                 x += w + float(big * 0.02 * u(1))
         a = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)
         return a.reshape(3, n, 4, n, 4).mean((2, 4))
+    colour = is_colour(kind)
+    kind = kind[4:] if kind.startswith("rgb:") else kind
     if kind.startswith("sk:"):
         import skimage.data
 
@@ -495,7 +582,7 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
         a = mpl_sample(kind[4:])
     else:
         raise SystemExit(f"unknown image {kind!r}")
-    if a.ndim == 3 and kind not in COLOUR:
+    if a.ndim == 3 and not colour:
         a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
     side = min(a.shape[0], a.shape[1], 256)
     r0, c0 = (a.shape[0] - side) // 2, (a.shape[1] - side) // 2
@@ -661,7 +748,7 @@ def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion=
     gains = torch.ones(frames, dtype=torch.float64)
     if gain is not None:
         gains[1:] = gain[0] + (gain[1] - gain[0]) * torch.rand(frames - 1, generator=gen, dtype=torch.float64)
-    channels = [f] if kind not in COLOUR else [lambda x, c=c: f(x)[..., c] for c in range(3)]
+    channels = [f] if not is_colour(kind) else [lambda x, c=c: f(x)[..., c] for c in range(3)]
     truth, stack = [], []
     for fc in channels:
         truth.append(block_sample(fc, fine, supersample))

@@ -293,6 +293,10 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     assert choice.details == {"lam_rule_below_floor": "0.0001", "lam_floor_rule": "gml"}
     climbed = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", change=lambda x: 1.0 / x)
     assert climbed.lam > choice.lam and climbed.details["lam_rule_minimum"] == f"{choice.lam:.6g}"
+    # climb_below_noise: no climb where the fit there is already at the noise's level (GCV ignores sigma: same start)
+    for sigma, lam in ((1e-6, choice.lam), (1e6, climbed.lam)):
+        gated = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
+        assert gated.lam == lam and ("lam_climb_skipped" in gated.details) == (sigma < 1)
     floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
     assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")
@@ -663,6 +667,7 @@ def test_bad_rule_range_and_weight():
     ("problem", "superres", {"lam_gcv_gamma": 0.5}, "problem.lam_gcv_gamma=0.5"),
     ("problem", "superres", {"lam_gcv_gamma": float("nan")}, "problem.lam_gcv_gamma=nan"),
     ("problem", "superres", {"lam_cg_rtol": 0.1}, "problem.lam_cg_rtol=0.1"),
+    ("problem", "superres", {"lam_quasi_optimal_below_noise": "yes"}, "problem.lam_quasi_optimal_below_noise"),
 ])
 def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overrides, message):
     from regrun.problems.superres import SuperRes

@@ -345,7 +345,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
            lazy: bool = False, change: Callable[[float], float] | None = None,
            image: Callable[[float], Fit] | None = None,
            floor_change: Callable[[float], float] | None = None,
-           stop: Callable[[], bool] | None = None) -> Choice:
+           stop: Callable[[], bool] | None = None, climb_below_noise: bool = False) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
@@ -363,7 +363,10 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     always).
     stop() (the run's time limit): checked before each new weight once one is solved; when it says so the search
     ends at the lowest rule value solved so far (`lam_search_stopped` in the details), so that a time-limited run
-    is not held past its limit by the search."""
+    is not held past its limit by the search. climb_below_noise:
+    the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < (m - tr H) sigma^2
+    (the discrepancy principle's level): where it is not, the rule's weight does not fit noise or model error, and
+    a larger one fits the frames worse still (docs/superres.md, "Nineteenth round (srgraphic)")."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -406,6 +409,12 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
             lam, at_edge = floor
             best = next(i for i, s in enumerate(seen) if s[0] == lam)
             change = change if change is not None else floor_change
+        if change is not None and climb_below_noise:
+            fit = seen[best][2]
+            ratio = fit.rss / max((fit.m - fit.trace) * sigma**2, 1e-300)
+            if ratio >= 1.0:  # the misfit already at the noise's level: a larger weight only fits the frames worse
+                details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
+                change = None
         if change is not None:
             details["lam_rule_minimum"] = f"{lam:.6g}"
 

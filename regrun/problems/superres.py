@@ -112,6 +112,8 @@ class SuperRes(Problem):
         self.weight_cv_metrics = {}  # its metrics (superres_cv.frames_cv)
         self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
+        self.weight_climb_below_noise = check_bool("problem.lam_quasi_optimal_below_noise",
+                                                   cfg.lam_quasi_optimal_below_noise)
         self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)
         self.weight_choice = None  # set by registration.superres_weight.settle_weight (the weight in use)
         self.weight_searches = []  # every search of lambda_f=auto, in order (settle_weight, then rechoose)

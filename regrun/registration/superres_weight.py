@@ -501,7 +501,8 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
                     change=quasi_optimal(problem, evaluate, bar), image=evaluate.image,
-                    floor_change=floor_climb(problem, evaluate, bar), stop=stop)
+                    floor_change=floor_climb(problem, evaluate, bar), stop=stop,
+                    climb_below_noise=problem.weight_climb_below_noise)
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     problem.model.set_weight(choice.lam)
@@ -630,7 +631,8 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
                  lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
-                 image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time)
+                 image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
+                 climb_below_noise=problem.weight_climb_below_noise)
     record_gamma(new, settings)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
