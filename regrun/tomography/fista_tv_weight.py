@@ -412,18 +412,20 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
 
     spectra: dict[float, torch.Tensor] = {}  # weight "dose": the primary folds' residual spectra per weight
     train_fit: dict[float, float] = {}  # the primary folds' misfit per bin in their own (training) views, raw data
+    train_fit_ref: dict[float, float] = {}  # the same against the reference (resolved: h * b), as the held-out views
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
         total = 0.0
         spectrum = 0.0
-        fit, n_fit = 0.0, 0
+        fit, fit_ref, n_fit = 0.0, 0.0, 0
         with torch.no_grad():
             for sub, held, views in runs:
                 x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
                 proj = problem.A.project(x)
                 tr = trained[id(sub)]
                 fit += float((proj[tr] - b[tr]).pow(2).sum())
+                fit_ref += float((proj[tr] - target[tr]).pow(2).sum())
                 n_fit += proj[tr].numel()
                 residual = proj[held] - target[held]
                 total += held_out_misfit(residual, weight) * held.numel()
@@ -433,6 +435,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             spectra[lam_all] = spectrum
         if runs is folds:
             train_fit[lam_all] = fit / n_fit
+            train_fit_ref[lam_all] = fit_ref / n_fit
         err = total / sum(h.numel() for _, h, _ in runs)
         if progress is not None:
             progress(lam_all, err)
@@ -501,6 +504,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
+    details["lam_cv_train_fit_ref"] = ", ".join(f"{a:.4g}: {train_fit_ref[a]:.5g}" for a in sorted(train_fit_ref))
     if fit_cap is not None and not stopped:
         noise_fc = noise_variance(b, getattr(problem, "geometry", None))[0]
         held_fc = seen[best][1]
