@@ -270,7 +270,9 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_grid=None if grid in (None, "None", "null") else int(grid),
                                      cv_guard=bool(int(guard)), cv_dose=bool(cfg.lam_cv_dose),
                                      cv_fit_cap=cfg.lam_cv_fit_cap if args.cv_fit_cap is None else (
-                                         None if args.cv_fit_cap <= 0 else args.cv_fit_cap))
+                                         None if args.cv_fit_cap <= 0 else args.cv_fit_cap),
+                                     cv_fit_cap_share=cfg.lam_cv_fit_cap_share if args.cv_fit_cap_share is None
+                                     else (None if args.cv_fit_cap_share <= 0 else args.cv_fit_cap_share))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
@@ -335,6 +337,8 @@ def main(argv=None):
     ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
     ap.add_argument("--cv-fit-cap", type=float, default=None,
                     help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
+    ap.add_argument("--cv-fit-cap-share", type=float, default=None,
+                    help="cv's solver.lam_cv_fit_cap_share (0: off); default the solver's")
     ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
                     help="cv: also the PSNR of the same search's pick times these scales instead of SCALE")
     ap.add_argument("--reuse", type=Path, default=None,

@@ -237,6 +237,19 @@ def test_fit_cap_weight_is_where_the_training_misfit_rises_by_tau_held_out_misfi
     assert fit_cap_weight({1.0: 1.0}, 1.0, 0.5) == 1.0
 
 
+def test_fit_cap_rise_widens_below_the_noise_share_floor():
+    """solver.lam_cv_fit_cap_share: the rise (noise variance + tau x the held-out misfit's part that is not noise)
+    is divided by min(1, share / floor): unchanged at or above the floor, widened by floor / share below it."""
+    from regrun.tomography.fista_tv_weight import fit_cap_rise
+
+    base = 0.1 + 0.25 * (1.0 - 0.1 * 2.0)  # noise 0.1, gain 2, held-out 1: share 0.2
+    assert fit_cap_rise(0.25, 0.1, 2.0, 1.0) == (pytest.approx(base), 1.0)
+    assert fit_cap_rise(0.25, 0.1, 2.0, 1.0, 0.2) == (pytest.approx(base), 1.0)
+    rise, widen = fit_cap_rise(0.25, 0.1, 2.0, 1.0, 0.8)
+    assert widen == pytest.approx(4.0) and rise == pytest.approx(4.0 * base)
+    assert fit_cap_rise(0.25, None, 2.0, 1.0, 0.8) == (0.25, 1.0)  # no noise estimate: tau x the held-out misfit
+
+
 def test_solver_caps_the_pick_by_the_training_fit(device, monkeypatch):
     """A 16^2, 16-view Poisson scan, its noise estimate set tiny: the training misfit per weight is recorded;
     lam_cv_fit_cap, where the cap is below the pick (a tiny tau: almost no rise allowed), answers the cap; off (null, the default) the pick stands. A bad value is one
@@ -253,11 +266,16 @@ def test_solver_caps_the_pick_by_the_training_fit(device, monkeypatch):
     problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=16, noise="poisson",
                                        photons=1e3), ctx)
     out = {}
-    for cap in (None, 1e-3):
+    for cap, share in ((None, None), (1e-3, None), (1e-3, 0.05)):
         cfg = config_section("solver", "fista_tv", lam="auto", iters=20, lam_solves=5, lam_cv_grid=3,
-                             lam_cv_fit_cap=cap)
-        out[cap] = FistaTV(cfg, ctx).solve(problem, Monitor())
-    off, on = out[None], out[1e-3]
+                             lam_cv_fit_cap=cap, lam_cv_fit_cap_share=share)
+        out[cap, share] = FistaTV(cfg, ctx).solve(problem, Monitor())
+    off, on, widened = out[None, None], out[1e-3, None], out[1e-3, 0.05]
+    # lam_cv_fit_cap_share: the noise (1e-9) is no part of the held-out misfit, so the rise is widened far beyond
+    # any training misfit and the cap does not bind (the low-noise scans the cap lost on: "Sixteenth round")
+    assert "lam_cv_fit_cap_widened" in widened.stats and "not binding" in widened.stats["lam_cv_fit_cap"]
+    assert widened.metrics["lam_chosen"] == pytest.approx(off.metrics["lam_chosen"], rel=1e-9)
+    assert "lam_cv_fit_cap_widened" not in on.stats
     fits = {float(a): float(v) for a, v in (kv.split(": ") for kv in off.stats["lam_cv_train_fit"].split(", "))}
     assert len(fits) == 5 and fits[max(fits)] > fits[min(fits)]  # more TV, a worse fit of the training views
     assert "lam_cv_fit_cap" not in off.stats and on.stats["lam_cv_train_fit"] == off.stats["lam_cv_train_fit"]

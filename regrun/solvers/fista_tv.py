@@ -55,6 +55,9 @@ class FistaTV(Solver):
         self.cv_dose = check_bool("solver.lam_cv_dose", cfg.lam_cv_dose)
         self.cv_fit_cap = (None if cfg.lam_cv_fit_cap is None else
                            check_float("solver.lam_cv_fit_cap", cfg.lam_cv_fit_cap, 0.0, strict=True))
+        self.cv_fit_cap_share = (None if cfg.lam_cv_fit_cap_share is None else
+                                 check_float("solver.lam_cv_fit_cap_share", cfg.lam_cv_fit_cap_share, 0.0,
+                                             strict=True))
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -126,7 +129,7 @@ class FistaTV(Solver):
                                      cv_weight=str(self.cfg.lam_cv_weight),
                                      cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
                                      cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time,
-                                     cv_fit_cap=self.cv_fit_cap)
+                                     cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

@@ -373,7 +373,8 @@ def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=No
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None, guard: bool = False, dose: bool = False,
-                      stop: Callable[[], bool] | None = None, fit_cap: float | None = None) -> Choice:
+                      stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
+                      fit_cap_share: float | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -390,7 +391,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     misfit per bin has risen above its lowest by the noise variance sigma^2 plus tau times the held-out misfit's
     part that is not noise (at the best weight, less sigma^2 x the reference's gain; tau x the whole held-out misfit
     without a noise estimate) (fit_cap_weight; the same runs, no more), and the training views' misfit at every
-    weight in the details either way (`lam_cv_train_fit`)."""
+    weight in the details either way (`lam_cv_train_fit`). `fit_cap_share` (solver.lam_cv_fit_cap_share, s0; None:
+    off): that rise divided by min(1, share / s0), share the noise's part of the held-out misfit at the best weight
+    (fit_cap_rise), so the cap widens where the noise is a small part of it."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -412,18 +415,20 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
 
     spectra: dict[float, torch.Tensor] = {}  # weight "dose": the primary folds' residual spectra per weight
     train_fit: dict[float, float] = {}  # the primary folds' misfit per bin in their own (training) views, raw data
+    train_fit_ref: dict[float, float] = {}  # the same against the reference (resolved: h * b), as the held-out views
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
         total = 0.0
         spectrum = 0.0
-        fit, n_fit = 0.0, 0
+        fit, fit_ref, n_fit = 0.0, 0.0, 0
         with torch.no_grad():
             for sub, held, views in runs:
                 x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
                 proj = problem.A.project(x)
                 tr = trained[id(sub)]
                 fit += float((proj[tr] - b[tr]).pow(2).sum())
+                fit_ref += float((proj[tr] - target[tr]).pow(2).sum())
                 n_fit += proj[tr].numel()
                 residual = proj[held] - target[held]
                 total += held_out_misfit(residual, weight) * held.numel()
@@ -433,6 +438,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             spectra[lam_all] = spectrum
         if runs is folds:
             train_fit[lam_all] = fit / n_fit
+            train_fit_ref[lam_all] = fit_ref / n_fit
         err = total / sum(h.numel() for _, h, _ in runs)
         if progress is not None:
             progress(lam_all, err)
@@ -501,12 +507,15 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
+    details["lam_cv_train_fit_ref"] = ", ".join(f"{a:.4g}: {train_fit_ref[a]:.5g}" for a in sorted(train_fit_ref))
     if fit_cap is not None and not stopped:
         noise_fc = noise_variance(b, getattr(problem, "geometry", None))[0]
         held_fc = seen[best][1]
         gain_fc = float(torch.cat([gain[h] for _, h, _ in folds]).mean())
-        rise = (fit_cap * held_fc if noise_fc is None else
-                noise_fc + fit_cap * max(0.0, held_fc - noise_fc * gain_fc))
+        rise, widen = fit_cap_rise(fit_cap, noise_fc, gain_fc, held_fc, fit_cap_share)
+        if widen > 1:
+            details["lam_cv_fit_cap_widened"] = (f"x {widen:.4g}: the noise's share of the held-out misfit "
+                                                 f"{noise_fc * gain_fc / held_fc:.4g} below {fit_cap_share:g}")
         cap = fit_cap_weight(train_fit, rise, 1.0)
         details["lam_cv_fit_cap"] = (f"{cap:.4g} (the training views' misfit {rise:.4g} above its lowest: "
                                      + ("" if noise_fc is None else f"noise variance {noise_fc:.4g} + ")
@@ -538,6 +547,24 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                            **details},
                   noise_source=f"cv: RMS misfit of the held-out views (every {fold}th, {len(folds)} offset(s)) "
                                f"against {against} at the chosen weight, an upper bound", state=x)
+
+
+def fit_cap_rise(tau: float, noise: float | None, gain: float, held: float,
+                 share_floor: float | None = None) -> tuple[float, float]:
+    """The training views' misfit rise the cap allows, and the factor it was widened by: the noise variance + tau x
+    the held-out misfit's part that is not noise (tau x the held-out misfit without a noise estimate), divided by
+    min(1, share / share_floor), share = the noise variance x the reference's gain / the held-out misfit (None: not
+    widened). Why widen: where the held-out misfit is hardly noise (1e6 photons and more) the training views'
+    misfit is the model's (sub-pixel detail fitted at small weights), which any TV weight near the optimum gives up
+    at a rise the small held-out misfit does not cover (pipes fan 240^2, 1e6: capped at 1.08 against the optimum
+    2.41, -1.02 dB; docs/ct.md, "Sixteenth round")."""
+    if noise is None:
+        return tau * held, 1.0
+    rise = noise + tau * max(0.0, held - noise * gain)
+    if share_floor is None:
+        return rise, 1.0
+    widen = 1.0 / max(min(1.0, noise * gain / max(held, 1e-300) / share_floor), 1e-12)
+    return rise * widen, widen
 
 
 def fit_cap_weight(train_fit: dict[float, float], held_out: float, tau: float) -> float:
@@ -605,7 +632,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_reference: str | None = None, cv_weight: str | None = None,
                         cv_offsets: int = 1, cv_grid: int | None = None, cv_guard: bool = False,
                         cv_dose: bool = False, stop: Callable[[], bool] | None = None,
-                        cv_fit_cap: float | None = None) -> Choice:
+                        cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
     solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
     solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -615,7 +642,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
-                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap)
+                                 cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
+                                 cv_fit_cap_share)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
