@@ -6,7 +6,7 @@ climb ran (the gate: ratio < 1). The rows get a "gate" list; `--table NEW.json..
 decisions beside an earlier run's (another estimator): the search before the climb reads no sigma (GCV, the
 marginal likelihood's floor), so the old estimator's ratio at the first search is the new one x (new/old sigma)^2.
 
-    python scripts/diag_lambda_sr_gate.py <bench_lambda_sr.py arguments>
+    python scripts/diag_lambda_sr_gate.py [--skip-ratio C] <bench_lambda_sr.py arguments>
     python scripts/diag_lambda_sr_gate.py --table OUT/new.json --old OUT/old_a.json OUT/old_b.json
 """
 import json
@@ -14,9 +14,12 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_lambda_sr as bench  # noqa: E402
+from regrun.optim import parameter_choice  # noqa: E402
 from regrun.registration import superres_weight  # noqa: E402
 
 RECORDS: list[dict] = []
@@ -60,9 +63,19 @@ def key(r):
     return (r["image"], r["size"], r["frames"], r["noise"], r["seed"], r["motion"])
 
 
+def true_sigma(r):
+    """The frames' noise as the bench draws it (frame_set: noise x each channel's spread), RMS over channels."""
+    _, stack, _, _ = bench.frame_set(r["image"], r["size"], r["frames"], r["noise"], r["seed"],
+                                     supersample=r["supersample"], motion=r["motion"],
+                                     gain=tuple(r["gain"]) if r["gain"] else None)
+    st = np.asarray(stack, dtype=np.float64)
+    var = st.var(axis=(0, 2, 3)) if st.ndim == 4 else st.var()[None]  # (frames, channels, m1, m2) in colour
+    return float(np.sqrt((r["noise"] ** 2 * var / (1 + r["noise"] ** 2)).mean()))
+
+
 def table(new_paths, old_paths):
     old = {key(r): r for p in old_paths for r in json.loads(Path(p).read_text())["rows"]}
-    print("| set | size / frames / noise | sigma old / new | first search: fit/noise old / new | climb old / new "
+    print("| set | size / frames / noise | sigma old / new (x truth) | first search: fit/noise old / new | climb old / new "
           "| lam old / new | PSNR old / new | delta dB | regrun best |")
     print("|---|---|---|---|---|---|---|---|---|")
     tot = []
@@ -71,6 +84,7 @@ def table(new_paths, old_paths):
             o = old.get(key(r))
             a = r["auto_gcv"]
             so = o["auto_gcv"]["sigma"] if o else math.nan
+            st = true_sigma(r)
             g = r["gate"][0] if r["gate"] else {"climb": None}
             if g["climb"] is None:
                 fits, climbs = "-", "none possible"
@@ -85,7 +99,7 @@ def table(new_paths, old_paths):
             tot.append(d)
             mot = "" if r["motion"] == "affine" else f" ({r['motion']})"
             print(f"| {r['image']}{mot} s{r['seed']} | {r['size']}² / {r['frames']} / {100 * r['noise']:g}% "
-                  f"| {so:.3g} / {a['sigma']:.3g} | {fits} | {climbs} | "
+                  f"| {so:.3g} / {a['sigma']:.3g} ({so / st:.2f} / {a['sigma'] / st:.2f}) | {fits} | {climbs} | "
                   f"{o['auto_gcv']['lam'] if o else math.nan:.3g} / {a['lam']:.3g} | "
                   f"{o['auto_gcv']['psnr'] if o else math.nan:.2f} / {a['psnr']:.2f} | {d:+.2f} | "
                   f"{r['regrun_best_lam']:.3g} ({r['psnr_regrun_best']:.2f}) |")
@@ -98,6 +112,9 @@ if __name__ == "__main__":
         i = argv.index("--old")
         table(argv[1:i], argv[i + 1:])
     else:
+        if argv[0] == "--skip-ratio":  # the gate's level, parameter_choice.CLIMB_SKIP_RATIO, for this run
+            parameter_choice.CLIMB_SKIP_RATIO = float(argv[1])
+            argv = argv[2:]
         superres_weight.choose = choose
         bench.run_set = run_set
         bench.main(argv)
