@@ -369,9 +369,10 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     stop() (the run's time limit): checked before each new weight once one is solved; when it says so the search
     ends at the lowest rule value solved so far (`lam_search_stopped` in the details), so that a time-limited run
     is not held past its limit by the search. climb_below_noise:
-    the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < (m - tr H) sigma^2
-    (the discrepancy principle's level, times CLIMB_SKIP_RATIO): where it is not, the rule's weight does not fit noise or model error, and
-    a larger one fits the frames worse still (docs/superres.md, "Nineteenth round (srgraphic)")."""
+    the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < c (m - tr H) sigma^2
+    (the discrepancy principle's level; c = CLIMB_SKIP_RATIO, a margin for the noise estimate): where it is not,
+    the rule's weight does not fit noise or model error, and a larger one fits the frames worse still
+    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate")."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -417,7 +418,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
         if change is not None and climb_below_noise:
             fit = seen[best][2]
             ratio = fit.rss / max((fit.m - fit.trace) * sigma**2, 1e-300)
-            if ratio >= CLIMB_SKIP_RATIO:  # the misfit already at the noise's level: a larger weight only fits the frames worse
+            if ratio >= CLIMB_SKIP_RATIO:  # the misfit at the noise's level: a larger weight only fits the frames worse
                 details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
                 change = None
         if change is not None:
