@@ -75,7 +75,8 @@ def true_sigma(r):
 
 def table(new_paths, old_paths):
     old = {key(r): r for p in old_paths for r in json.loads(Path(p).read_text())["rows"]}
-    print("| set | size / frames / noise | sigma old / new (x truth) | first search: fit/noise old / new | climb old / new "
+    print("| set | size / frames / noise | sigma old / new (x truth) | first search: fit/noise old / new "
+          "| climb old / new "
           "| lam old / new | PSNR old / new | delta dB | regrun best |")
     print("|---|---|---|---|---|---|---|---|---|")
     tot = []
@@ -94,7 +95,8 @@ def table(new_paths, old_paths):
                 fits, climbs = f"{ro:.2f} / {g['ratio']:.2f}", f"{yes[ro < 1]} / {yes[g['climb']]}"
             again = [x for x in r["gate"][1:] if x["climb"] is not None]
             if again:
-                climbs += " (again: " + ", ".join(f"{x['ratio']:.2f} {'yes' if x['climb'] else 'no'}" for x in again) + ")"
+                climbs += " (again: " + ", ".join(f"{x['ratio']:.2f} {'yes' if x['climb'] else 'no'}"
+                                                  for x in again) + ")"
             d = a["psnr"] - o["auto_gcv"]["psnr"] if o else math.nan
             tot.append(d)
             mot = "" if r["motion"] == "affine" else f" ({r['motion']})"
