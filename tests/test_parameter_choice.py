@@ -297,6 +297,11 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     for sigma, lam in ((1e-6, choice.lam), (1e6, climbed.lam)):
         gated = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
         assert gated.lam == lam and ("lam_climb_skipped" in gated.details) == (sigma < 1)
+    # the gate's margin (CLIMB_SKIP_RATIO = 2): a fit at 1.5x the noise's level still climbs
+    start = fit(choice.lam)
+    sigma = math.sqrt(start.rss / ((start.m - start.trace) * 1.5))
+    margin = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
+    assert margin.lam == climbed.lam and "lam_climb_skipped" not in margin.details
     floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
     assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")

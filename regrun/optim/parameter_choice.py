@@ -49,6 +49,11 @@ RULES = ("discrepancy", "gcv", "sure")
 FLOOR_RULE = "gml"
 AUTO = "auto"
 MAD = 0.6744897501960817  # median |N(0, 1)|
+# choose(climb_below_noise=True): the climb is skipped where ||r||^2 >= CLIMB_SKIP_RATIO (m - tr H) sigma^2. 2, not
+# 1: a margin chosen on 24 seen super-resolution sets with noise_std_images' block percentile (docs/superres.md,
+# "srgate"): the fits at the climb's start that need it reach 1.93x that level (logo2 96^2/8: -0.11 dB at 1), those
+# the climb over-smooths start at 2.50x (barcode 128^2/8) and 3.81x (sharpphantom); flags 128^2/16 sits at 2.02x.
+CLIMB_SKIP_RATIO = 2.0
 
 
 # --- settings ----------------------------------------------------------------------------------------------
@@ -364,9 +369,10 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     stop() (the run's time limit): checked before each new weight once one is solved; when it says so the search
     ends at the lowest rule value solved so far (`lam_search_stopped` in the details), so that a time-limited run
     is not held past its limit by the search. climb_below_noise:
-    the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < (m - tr H) sigma^2
-    (the discrepancy principle's level): where it is not, the rule's weight does not fit noise or model error, and
-    a larger one fits the frames worse still (docs/superres.md, "Nineteenth round (srgraphic)")."""
+    the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < c (m - tr H) sigma^2
+    (the discrepancy principle's level; c = CLIMB_SKIP_RATIO, a margin for the noise estimate): where it is not,
+    the rule's weight does not fit noise or model error, and a larger one fits the frames worse still
+    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate")."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -412,7 +418,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
         if change is not None and climb_below_noise:
             fit = seen[best][2]
             ratio = fit.rss / max((fit.m - fit.trace) * sigma**2, 1e-300)
-            if ratio >= 1.0:  # the misfit already at the noise's level: a larger weight only fits the frames worse
+            if ratio >= CLIMB_SKIP_RATIO:  # the misfit at the noise's level: a larger weight only fits the frames worse
                 details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
                 change = None
         if change is not None:
