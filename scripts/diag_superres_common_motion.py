@@ -86,7 +86,6 @@ def main(argv=None):
             p = SuperRes(cfg, ctx)
             with h5py.File(folder / f"run_{size}_{frames}" / "results.h5", "r") as h:
                 w = torch.as_tensor(h["result/w"][()], dtype=torch.float64).reshape(-1)
-                peer = None
             p.model.settle_outside(w)
             rows = []
             for k in range(args.rounds + 1):
@@ -97,7 +96,7 @@ def main(argv=None):
                 if k < args.rounds:
                     v = frame0_affine(p.model, f)
                     w = compose_inverse(v, w)
-            print(json.dumps({"size": size, "frames": frames, "seed": seed, "peer": peer, "rounds": rows}), flush=True)
+            print(json.dumps({"size": size, "frames": frames, "seed": seed, "rounds": rows}), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import torch
 
 from regrun.config import config_section
