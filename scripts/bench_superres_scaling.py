@@ -127,6 +127,8 @@ def main(argv=None):
                          "(the peer at its best weight) beside the one at the weight itself")
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed to one regrun run")
     ap.add_argument("--out", default="bench_superres_scaling.json")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the frame sets and regrun's run folders here "
+                    "(its motion in results.h5, for diagnosis)")
     ap.add_argument("--plot", default=None, help="log-log plot of CPU time against pixels (PNG)")
     ap.add_argument("--plot-from", nargs="+", default=None, metavar="JSON",
                     help="only draw --plot from these result files' rows (no runs)")
@@ -146,7 +148,8 @@ def main(argv=None):
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = args.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         for size in args.sizes:
             for nf in args.frames:
                 path = write_set(root, size, nf, args.noise, args.supersample, args.seed, args.channels)

@@ -135,6 +135,8 @@ class SuperRes(Problem):
         self.outside = str(cfg.outside)
         self.outside_rounds = check_int("problem.outside_rounds", cfg.outside_rounds, 0)
         self.motion_weight = check_float("problem.motion_weight", cfg.motion_weight, 0.0, strict=True, maximum=1.0)
+        check_choice("problem.reanchor", cfg.reanchor, (True, False))
+        self.reanchor = bool(cfg.reanchor)  # varpro_cg: frame 0 anchored again after LM (superres_anchor.py)
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)

@@ -80,7 +80,10 @@ def fit_params(transform, w: torch.Tensor, grid: Grid, iters: int = 20) -> torch
     for _ in range(iters):
         r = (transform.points(p[:, None, :], corners) - target).reshape(w.shape[0], -1)
         jac = transform.dy_dw(p[:, None, :], corners).reshape(w.shape[0], -1, p.shape[1])
-        step = torch.linalg.lstsq(jac, -r[..., None]).solution.squeeze(-1)
+        # QR without pivoting (gels; the points make jac full rank): the default driver (gelsy) gave other last
+        # bits for the same 6-parameter systems at other memory offsets, so stainedglass 256^2/16 s1861's
+        # pre-registration differed run to run (docs/superres.md, "Nineteenth round (srmotion2)")
+        step = torch.linalg.lstsq(jac, -r[..., None], driver="gels").solution.squeeze(-1)
         p = p + step
         if float(step.abs().max()) < 1e-12:
             break

@@ -29,6 +29,7 @@ from dataclasses import replace
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
+from ..registration.superres_anchor import reanchor
 from ..registration.superres_outside import edge_rounds
 from ..registration.superres_projection import (
     LINEAR_LABEL,
@@ -160,6 +161,11 @@ class VarProCG(Solver):
         rounds = solve_rounds(problem, self.ctx, p0, monitor, run, motion=lambda out: motion.to_affine(out[0].w),
                               n_iter=lambda out: out[0].n_iter, restart=lambda out: out[0].w, objective=objective)
         res, rfun = rounds.last
+        anchor_stats = {}
+        if problem.reanchor and motion.is_affine and problem.motion_weight == 1.0:
+            # the frames' common motion, which the image-fixed LM hardly moves: one step (superres_anchor.py)
+            w_anchor, anchor_stats = reanchor(problem.model, rfun, res.w)
+            res = replace(res, w=w_anchor)
         linear = rfun.linear
         t = timing
         per_res = t["residual_s"] / max(t["residual_n"], 1)
@@ -170,7 +176,7 @@ class VarProCG(Solver):
                  "init_motion_error": problem.motion_error(w0), "linear": linear,
                  "ftol": lm_ftol(self.ftol, problem.model, motion.n_params),
                  "edge_rounds": len(edge_log), "edge_dropped": sum(edge_log),
-                 "jacobian_used": rfun.jacobian_used}
+                 "jacobian_used": rfun.jacobian_used, **anchor_stats}
         w = motion.to_affine(res.w)
         if problem.motion_weight != 1.0:  # rfun's image is at the motion's weight; the solution's at lambda_f
             rfun = parametrized(self.residual_function(problem.model), motion)

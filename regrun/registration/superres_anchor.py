@@ -1,0 +1,81 @@
+"""Frame 0 anchored again after the joint solve (problem.reanchor): one Gauss-Newton step of the frames' common motion.
+
+In the joint objective frame 0 sits at the identity and only its rows pin where the frames lie together: moving
+every other frame by one affine V and the image with them leaves their rows unchanged, so that common motion is
+set by frame 0's rows alone (and the regulariser). The image-fixed LM (varpro_cg's default beyond Cholesky's
+sizes) sees that direction as steep (moving the frames without the image changes their rows) and hardly moves
+along it; on the scaling run's sets most of the motion error was that common part (docs/superres.md, "Nineteenth
+round (srmotion2)"). So, after LM: register frame 0 to the image at the final motion (image fixed, frame 0's
+rows, an affine V from the identity), re-express every frame's motion in the image's frame, T_j <- V^-1 T_j (the
+image f'(z) = f(V z) then shows frame 0 at the identity), project the image again, and keep the new motion only
+where the projected objective is lower."""
+from __future__ import annotations
+
+import torch
+
+from ..imaging.interpolation import SeparableStencil
+from ..imaging.transforms import affine, affine_identity, affine_inverse
+from ..linalg.differences import pool
+
+ANCHOR_ITERS = 5  # Gauss-Newton steps of frame 0's registration (from the identity; V is ~0.01 px there)
+ANCHOR_STEP_TOL = 1e-12  # stop when no parameter moves by more (domain units)
+
+
+def frame0_affine(model, f: torch.Tensor, iters: int = ANCHOR_ITERS) -> torch.Tensor | None:
+    """argmin_V ||pool(S(V) f) - d_0||^2 over the affine V (6,) with the image f fixed: Gauss-Newton from the
+    identity on frame 0's rows (every pixel of frame 0 is data). None where its normal matrix is singular (a flat
+    frame 0: nothing pins the common motion)."""
+    n1, n2 = model.fine.m
+    coef = model.coef.apply(f.detach().reshape(n1, n2))
+    x1, x2 = model.x[:, 0], model.x[:, 1]
+    d0 = model.frames[0].flatten()
+    v = affine_identity(model.dtype, model.device)
+    for _ in range(iters):
+        st = SeparableStencil.at(model.fine, affine(v[None, None, :], model.x), with_gradient=True)
+        g = st.gather_gradient(coef)[0]
+        g1, g2 = g[..., 0], g[..., 1]
+        jac = pool(torch.stack((g1 * x1, g1 * x2, g2 * x1, g2 * x2, g1, g2)).unflatten(-1, (n1, n2)),
+                   model.factor).flatten(-2)  # (6, coarse pixels)
+        r = pool(st.gather(coef).reshape(n1, n2), model.factor).flatten() - d0
+        h = jac @ jac.T
+        chol, info = torch.linalg.cholesky_ex(h)
+        if int(info) != 0:
+            return None
+        step = -torch.cholesky_solve((jac @ r).unsqueeze(-1), chol).squeeze(-1)
+        v = v + step
+        if float(step.abs().max()) <= ANCHOR_STEP_TOL:
+            break
+    return v
+
+
+def compose_inverse(model, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Every frame's affine in w (gains, with problem.gain, unchanged) replaced by V^-1 T_j."""
+    vi = affine_inverse(v)
+    a, c = vi[:4].reshape(2, 2), vi[4:]
+    t = w.detach().reshape(model.q, model.stride).clone()
+    m = a @ t[:, :4].reshape(-1, 2, 2)  # (q, 2, 2)
+    b = t[:, 4:6] @ a.T + c
+    t[:, :4] = m.reshape(-1, 4)
+    t[:, 4:6] = b
+    return t.reshape(-1)
+
+
+def reanchor(model, rfun, w: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """w (affine, the model's parameters) after one common-motion step, or w itself where the projected objective
+    ||A(w) f(w) - b||^2 (rfun's projection, regulariser rows included) does not fall; with the step's statistics:
+    its size (the RMS move of the fine points, domain units), the objective's relative change, and whether it
+    was kept."""
+    r0 = rfun.residual(w)
+    j0 = float(r0 @ r0)
+    v = frame0_affine(model, rfun.last_f)
+    if v is None:
+        return w, {"reanchor_kept": 0.0, "reanchor_move": 0.0, "reanchor_rel_change": 0.0}
+    move = float((affine(v[None, :], model.x) - model.x).pow(2).sum(-1).mean().sqrt())
+    w1 = compose_inverse(model, v, w)
+    r1 = rfun.residual(w1)
+    j1 = float(r1 @ r1)
+    stats = {"reanchor_move": move, "reanchor_rel_change": (j1 - j0) / j0}
+    if j1 < j0:
+        return w1, {**stats, "reanchor_kept": 1.0}
+    rfun.residual(w)  # the projection at w again: the caller's image and operator are w's
+    return w, {**stats, "reanchor_kept": 0.0}
