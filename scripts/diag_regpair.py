@@ -81,9 +81,9 @@ def main() -> None:
         coarse = p.pyramid(solver.min_size)[0]
         cands = p.start_candidates(coarse)
         print(f"-- {p.distance}: {len(cands)} starts on {coarse.grid.m}")
-        solver.carry = len(cands)
+        carry, solver.carry = solver.carry, len(cands)  # every end listed; the run below takes the config's carry
         ends = solver._best_starts(coarse, 0.0, cands)
-        solver.carry = 1
+        solver.carry = carry
         scale = coarse.at_scale(0.0)
         rows = []
         for w in ends:

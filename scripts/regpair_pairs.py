@@ -8,8 +8,9 @@ A pair (seed s, numpy/Pillow/scikit-image only): a scikit-image photo; a referen
 crop W_T x H_T of it, the template turned by phi (10-60 degrees, either sign) and scaled by s (0.9-1.15) about its
 centre, its centre shifted from the reference's by up to 12% of the reference's size (so the template need not
 cover the reference: partial overlap as in ux6's pair); one image grey (the mean of R, G, B, as ux6's reference),
-the other colour or grey; the template's intensities x gain + offset. Seeds 18101-18110 are the held-out batch;
-ux6's pair is `--ux6` (its make_pair at seed 73129), seed 18052 `--ux6 18052`.
+the other colour or grey; the template's intensities x gain + offset. Seeds 18101-18110 are regpair's held-out batch
+(seen since regpair2), 19101-19113 regpair2's (`--seeds` default; EXTRA: a larger turn, a ~300 px pair, a grey FAIR
+slice); ux6's pair is `--ux6` (its make_pair at seed 73129), seed 18052 `--ux6 18052`.
 
 Judged as ux6 judges `pair_photo`: RMS over the reference's pixel centres of |y(x) - y_true(x)|, in template
 pixels, y mapping the reference's pixels (x1 from the left, x2 from the bottom) to the template's.
@@ -38,6 +39,13 @@ from ux6_heldout import make_pair, photo, rms_error, warp_rgb  # noqa: E402  (sc
 
 HELD_OUT = list(range(18101, 18111))
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera"]
+# regpair2's held-out batch (docs/registration.md, "Coarse ends that collapse"): draw at 19101-19110, and three pairs of
+# kinds draw does not make, at the seeds of EXTRA: a turn of 60-120 degrees, a ~300 px reference, a grey FAIR slice.
+HELD_OUT2 = list(range(19101, 19114))
+EXTRA = {19111: "turn", 19112: "large", 19113: "fair"}
+# ../shared/fair_data beside the checkout or above it (a worktree one level deeper), as bench_lambda_sr.py finds it
+FAIR_DIR = next((d / "shared" / "fair_data" for d in Path(__file__).resolve().parents[1:]
+                 if (d / "shared" / "fair_data").is_dir()), Path(__file__).resolve().parents[1] / ".." / "shared" / "fair_data")
 
 
 def draw(seed: int) -> dict:
@@ -50,14 +58,32 @@ def draw(seed: int) -> dict:
     shift = (rng.uniform(-0.12, 0.12, 2) * (wr, hr)).tolist()
     colour = str(rng.choice(["template", "reference", "both"]))  # which image keeps its colour
     gain, offset = float(rng.uniform(0.6, 1.3)), float(rng.uniform(-20, 40))
-    return dict(seed=seed, photo=name, ref=(wr, hr), tmpl=(wt, ht), phi=phi, scale=scale, shift=shift,
+    spec = dict(seed=seed, photo=name, ref=(wr, hr), tmpl=(wt, ht), phi=phi, scale=scale, shift=shift,
                 colour=colour, gain=gain, offset=offset, u=rng.uniform(0, 1, 2).tolist())
+    kind = EXTRA.get(seed)
+    if kind:  # a second stream, so the draw's own numbers above stay those of the plain draw at this seed
+        rng2 = np.random.default_rng([seed, 2])
+        if kind == "turn":
+            spec["phi"] = float(rng2.uniform(60, 120) * rng2.choice([-1, 1]))
+        elif kind == "large":  # the 512 x 512 photos hold a turned 330 px footprint
+            spec["photo"] = str(rng2.choice(["astronaut", "immunohistochemistry", "camera"]))
+            wr, hr = int(rng2.integers(280, 321)), int(rng2.integers(200, 261))
+            spec["ref"], spec["tmpl"] = (wr, hr), (int(wr * rng2.uniform(0.9, 1.1)), int(hr * rng2.uniform(0.9, 1.1)))
+        elif kind == "fair":  # an MRI slice (256 x 256), both images grey
+            spec["photo"], spec["colour"] = "fair:EPIslice-R.jpg", "none"
+            wr, hr = int(rng2.integers(100, 131)), int(rng2.integers(90, 121))
+            spec["ref"], spec["tmpl"] = (wr, hr), (int(wr * rng2.uniform(0.9, 1.1)), int(hr * rng2.uniform(0.9, 1.1)))
+            spec["shift"] = (rng2.uniform(-0.12, 0.12, 2) * (wr, hr)).tolist()
+    return spec
 
 
 def make(spec: dict, folder: Path) -> dict:
     """Writes T.png and R.png; returns the truth y = A x + b (reference px -> template px, FAIR's layout)."""
     from PIL import Image
-    src = photo(spec["photo"])
+    if spec["photo"].startswith("fair:"):
+        src = np.asarray(Image.open(FAIR_DIR / spec["photo"][5:]).convert("L"), dtype=float)
+    else:
+        src = photo(spec["photo"])
     if src.ndim == 2:
         src = np.repeat(src[..., None], 3, -1)
     hs, ws = src.shape[:2]
@@ -86,6 +112,8 @@ def make(spec: dict, folder: Path) -> dict:
         ref = ref.mean(-1)
     elif spec["colour"] == "reference":
         tmpl = tmpl.mean(-1)
+    elif spec["colour"] == "none":
+        ref, tmpl = ref.mean(-1), tmpl.mean(-1)
     for arr, name in ((ref, "R.png"), (tmpl, "T.png")):
         Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8)).save(folder / name)
     return {"A": A, "b": b, "ref_size": (wr, hr)}
@@ -158,7 +186,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repo", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--seeds", type=int, nargs="*", default=HELD_OUT)
+    ap.add_argument("--seeds", type=int, nargs="*", default=HELD_OUT2)
     ap.add_argument("--ux6", type=int, nargs="*", default=[], help="ux6's make_pair at these seeds (73129: its pair)")
     ap.add_argument("--no-sitk", action="store_true")
     ap.add_argument("--extra", nargs="*", default=[], help="more regrun overrides")

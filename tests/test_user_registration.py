@@ -353,6 +353,14 @@ def test_overlap_rule_admits_a_quarter_turn_of_a_non_square_domain(tmp_path, dev
     assert p.overlap(truth) < 0.5 and p.overlap_admitted(truth)  # the old rule (half the reference) excluded it
     assert p.overlap_permitted(p.identity) == 1.0 and p.overlap_admitted(p.identity)
     assert p.overlap(end(90.0, shift=(0.0, 15.0))) == 0.125 and not p.overlap_admitted(end(90.0, shift=(0.0, 15.0)))
+    # an end that squeezes the reference onto a flat patch (|det A| 0.04 < MIN_ABS_DET) keeps all its overlap but is
+    # not admitted on users' files (regpair2: such ends ranked lowest at seed 18125); a 1/3 zoom (0.11) is
+    squeezed = end(20.0, 0.2)
+    assert p.overlap(squeezed) == 1.0 and not p.overlap_admitted(squeezed) and p.overlap_admitted(end(20.0, 0.34))
+    assert p.carry == 3  # solver.carry=auto's value on users' files
+    cfg.data, cfg.template, cfg.reference = "synthetic", None, None
+    paper = MultiscaleAffine(cfg, RunContext(device, torch.float64, 0, tmp_path))
+    assert paper.overlap_admitted(squeezed) and paper.carry == 1  # the paper's data: as before
 
 
 def test_carried_coarse_ends_are_distinct_and_ranked(tmp_path, device):

@@ -44,6 +44,15 @@ SHIFT_SCAN_STEP = 1.0 / 16
 # ... and the shifted starts with the lowest J are kept, this many: on the five seen paths where a shifted start
 # reached the truth's basin, one of the two lowest did (each extra start costs a coarse LM run in the batch)
 SHIFT_SCAN_KEEP = 3
+# Users' files: an end whose linear part shrinks the area below this fraction (|det A|, the same in the domain's
+# and the cells' frames) is not admitted (overlap_admitted): on regpair2's seen pairs the coarsest level's lowest
+# ends included maps squeezing the reference onto a flat patch of the template (|det| 0.007-0.081 at seed 18125,
+# 0.013 for the end the ncc path chose at 18101), while the truths' |det| were 0.63-0.95 and a 1/3 zoom is 0.11
+# (docs/registration.md, "Coarse ends that collapse")
+MIN_ABS_DET = 0.1
+# ... and solver.carry=auto carries this many distinct coarsest-level ends up to the level below the finest, where
+# their J decides (the paper's data: 1, as before): the truth's basin was the 2nd of the run's ends at seed 18125
+USER_CARRY = 3
 OUTSIDE = ("zero", "mask")
 DISTANCES = ("ssd", "ncc", "mi")
 # smooth=detail: blur by SMOOTH_SIGMA when the reference's detail_ratio reaches DETAIL_THRESHOLD (detail near the
@@ -166,6 +175,8 @@ class MultiscaleAffine(Problem):
         self.turn_step = check_float("problem.turn_step", cfg.turn_step, 1.0, maximum=180.0)
         if abs(round(360.0 / self.turn_step) * self.turn_step - 360.0) > 1e-9:
             raise UserError(f"problem.turn_step={cfg.turn_step!r} must divide 360 (e.g. 90, 45, 30)")
+        self.min_abs_det = MIN_ABS_DET if cfg.data == "files" else 0.0
+        self.carry = USER_CARRY if cfg.data == "files" else 1  # solver.carry=auto's value
         self.shift_scan = check_float("problem.shift_scan", self._setting("shift_scan"), 0.0, maximum=1.0)
         self.w_true = None
         self.ref_landmarks = self.tmpl_landmarks = None
@@ -445,10 +456,15 @@ class MultiscaleAffine(Problem):
         return self.overlap(self.from_affine(torch.cat((rot.reshape(4), c - rot @ c))))
 
     def overlap_admitted(self, w: torch.Tensor) -> bool:
-        """Whether w keeps at least half the overlap its rotation permits (overlap_permitted). A masked,
+        """Whether w keeps at least half the overlap its rotation permits (overlap_permitted), and, on users'
+        files, an area at least MIN_ABS_DET of the reference's. A masked,
         normalised J can be lowered by mapping the reference out of the template, so ends that lose more than
         that lose to those that do not (start choice, path choice, restarts); a fixed half of the reference
         would exclude the truth of a non-square pair near a quarter turn, which keeps about short / long of it."""
+        if self.min_abs_det:
+            a = self.to_affine(w.detach().to(self.identity))[:4].reshape(2, 2)
+            if abs(float(torch.linalg.det(a))) < self.min_abs_det:
+                return False
         return self.overlap(w) >= 0.5 * self.overlap_permitted(w)
 
     # ---- objective --------------------------------------------------------------------------------------

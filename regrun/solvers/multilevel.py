@@ -48,7 +48,8 @@ class Multilevel(Solver):
         self.min_size = check_int("solver.min_size", cfg.min_size, 4)
         self.theta = check_float("solver.theta", cfg.theta, 0.0)
         self.coarse_max_iter = check_int("solver.coarse_max_iter", cfg.coarse_max_iter, 1)
-        self.carry = check_int("solver.carry", cfg.carry, 1)
+        # auto: the problem's choice (multiscale_affine: 3 on users' files, 1 on the paper's data), else 1
+        self.carry = "auto" if cfg.carry == "auto" else check_int("solver.carry", cfg.carry, 1)
         if not (isinstance(cfg.finest_restart, bool) or cfg.finest_restart == "auto"):
             raise UserError(f"solver.finest_restart={cfg.finest_restart!r} must be true, false or auto")
         self.thetas = None
@@ -64,6 +65,7 @@ class Multilevel(Solver):
         ahead of the rest. Two ends are one when they lie within a cell of this level of each other (RMS
         displacement over its grid)."""
         scale = level.at_scale(theta)
+        carry = getattr(level, "carry", 1) if self.carry == "auto" else self.carry
         if self.cfg.optimizer == "lm" and getattr(scale, "least_squares", True):
             kernel = scale.kernel
             out = lm_batched(lambda ws: DenseLinearization(*kernel.residual_and_jacobian(ws)), kernel.trial_residual,
@@ -82,7 +84,7 @@ class Multilevel(Solver):
         points = [level.transformation.points(w, level.x) for w in ends]
         kept = []
         for k in ranked:
-            if len(kept) == self.carry:
+            if len(kept) == carry:
                 break
             if all(float(((points[k] - points[j]) / h).pow(2).sum(-1).mean().sqrt()) >= 1.0 for j in kept):
                 kept.append(k)
