@@ -863,6 +863,10 @@ def run_set(ctx, root, spec, args, reuse=None):
         res, metrics, cpu, cpu_eval = solve(p)
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": metrics["psnr"],
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
+                               # Wahba's ||r||^2 / (m - tr H) at the chosen weight (superres_weight.record_fit_noise)
+                               "sigma_fit": float(res.stats.get("noise_std_fit", math.nan)),
+                               "trace_share": float(res.stats.get("noise_fit_trace", math.nan))
+                               / float(res.stats.get("noise_fit_data", math.nan)),
                                "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu, "cpu_eval": cpu_eval,
                                "motion_error": metrics.get("motion_error", math.nan),
                                "motion_moved": res.metrics.get("lam_motion_move", math.nan),

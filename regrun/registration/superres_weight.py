@@ -505,6 +505,7 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
                     climb_below_noise=problem.weight_climb_below_noise)
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
+    record_fit_noise(choice, evaluate)
     problem.model.set_weight(choice.lam)
     return choice
 
@@ -512,6 +513,29 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
 def record_gamma(choice: Choice, settings: ChoiceSettings) -> None:
     if settings.rule == "gcv":
         choice.details["lam_gcv_gamma"] = f"{settings.gamma:g}"
+
+
+def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
+    """The frames' noise level as the fit at the chosen weight reads it, beside the filter's sigma (frames_noise):
+    Wahba's residual estimate sigma_fit^2 = ||r||^2 / (m - tr H), r the frames' residual, m the data, tr H the
+    search's own Hutchinson trace (its probes, no solve more). Recorded in /stats (noise_std_fit, noise_fit_trace,
+    noise_fit_data), read by nothing that decides: the filter reads sharp drawings' edges as noise (5.5-17x the
+    added noise on graphic sets, docs/superres.md "srgate"), the fit reads what the model cannot fit as noise
+    (docs/superres.md, "The noise level from the fit (srnoisefit)"); a ratio far from 1 says which one to doubt."""
+    fit = evaluate.fits.get(float(choice.lam))
+    if fit is None or not math.isfinite(fit.trace) or fit.m - fit.trace <= 0:
+        return  # no trace at the weight (a rule that reads none, a search cut short before it): nothing to record
+    sigma = math.sqrt(fit.rss / (fit.m - fit.trace))
+    choice.details.update(noise_std_fit=f"{sigma:.6g}", noise_fit_trace=f"{fit.trace:.6g}", noise_fit_data=str(fit.m))
+
+
+def fit_noise_note(choice: Choice) -> str:
+    """The summary line's words for record_fit_noise's estimate, beside the filter's."""
+    if "noise_std_fit" not in choice.details:
+        return ""
+    fit = float(choice.details["noise_std_fit"])
+    ratio = f" (the frames' estimate {choice.sigma / fit:.3g}x it)" if fit > 0 else ""
+    return f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
 
 
 @dataclass(frozen=True)
@@ -634,6 +658,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
                  image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
                  climb_below_noise=problem.weight_climb_below_noise)
     record_gamma(new, settings)
+    record_fit_noise(new, evaluate)
     searched = evaluate.solves
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
     problem.weight_image_solves += evaluate.solves
@@ -780,4 +805,4 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
         metrics["lam_motion_move"] = moves[-1]
         if moves[-1] <= problem.rechoose.move:
             note += f" (not searched again: the motion moved {moves[-1]:.2g} px since)"
-    return metrics, stats, tables, note
+    return metrics, stats, tables, note + fit_noise_note(choice)

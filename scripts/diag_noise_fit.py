@@ -1,0 +1,79 @@
+"""The frames' noise level two ways against the noise the bench added (docs/superres.md, "The noise level from the
+fit (srnoisefit)"): for each --set (bench_lambda_sr.py's IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION]), `auto` (gcv, the
+defaults) is run alone, without the grid or the peer, and its row records the filter's estimate (noise_sigma,
+parameter_choice.noise_std_images), the fit's (superres_weight.record_fit_noise: ||r||^2 / (m - tr H) at the
+chosen weight; NaN at a main without it), the chosen weight and PSNR; the truth is diag_lambda_sr_gate.true_sigma.
+
+    python scripts/diag_noise_fit.py --out OUT/fit.json --set sk:cell,96,16,0.005,909,translation ...
+    python scripts/diag_noise_fit.py --table OUT/fit.json [--old OUT/main.json]
+"""
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_lambda_sr as bench  # noqa: E402
+from diag_lambda_sr_gate import true_sigma  # noqa: E402
+from regrun.context import RunContext  # noqa: E402
+
+
+def run(sets, out: Path) -> None:
+    torch.set_num_threads(1)
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    args = argparse.Namespace(supersample=4, rules=["gcv"], auto_set={}, outside="drop", split="noisefit",
+                              reuse="none (auto only)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in sets:
+            c0 = time.process_time()
+            r = bench.run_set(ctx, Path(tmp), spec, args, reuse={})  # reuse: `auto` alone
+            r["cpu_s"] = time.process_time() - c0
+            r["sigma_true"] = true_sigma(r)
+            rows.append(r)
+            a = r["auto_gcv"]
+            print(f"{r['image']} {r['size']} {r['frames']} {r['noise']} s{r['seed']}: lam {a['lam']:.4g} psnr "
+                  f"{a['psnr']:.4f} sigma {a['sigma']:.4g} fit {a.get('sigma_fit', math.nan):.4g} true "
+                  f"{r['sigma_true']:.4g} ({r['cpu_s']:.1f} CPU-s)", flush=True)
+            out.write_text(json.dumps({"rows": rows}, indent=1))
+
+
+def table(paths, old_paths) -> None:
+    key = lambda r: (r["image"], r["size"], r["frames"], r["noise"], r["seed"], r["motion"])  # noqa: E731
+    old = {key(r): r for p in old_paths for r in json.loads(Path(p).read_text())["rows"]}
+    print("| set | size / frames / noise | true σ | σ̂ filter (× truth) | σ̂ fit (× truth) | tr H / m | λ | PSNR |"
+          + (" main: λ (PSNR) |" if old else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if old else ""))
+    for p in paths:
+        for r in json.loads(Path(p).read_text())["rows"]:
+            a, t = r["auto_gcv"], r["sigma_true"]
+            mot = "" if r["motion"] == "affine" else f" ({r['motion']})"
+            line = (f"| {r['image']}{mot} s{r['seed']} | {r['size']}² / {r['frames']} / {100 * r['noise']:g}% | "
+                    f"{t:.3g} | {a['sigma']:.3g} ({a['sigma'] / t:.2f}) | {a['sigma_fit']:.3g} "
+                    f"({a['sigma_fit'] / t:.2f}) | {a.get('trace_share', math.nan):.2f} | {a['lam']:.4g} | "
+                    f"{a['psnr']:.2f} |")
+            o = old.get(key(r))
+            if old:
+                same = o and o["auto_gcv"]["lam"] == a["lam"] and o["auto_gcv"]["psnr"] == a["psnr"]
+                line += (f" {o['auto_gcv']['lam']:.4g} ({o['auto_gcv']['psnr']:.2f}){' same bits' if same else ''} |"
+                         if o else " - |")
+            print(line)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", dest="sets", nargs="+", type=bench.parse_set, default=[])
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--table", type=Path, nargs="+")
+    ap.add_argument("--old", type=Path, nargs="+", default=[])
+    a = ap.parse_args()
+    if a.table:
+        table(a.table, a.old)
+    else:
+        run(a.sets, a.out)
