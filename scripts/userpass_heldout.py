@@ -8,7 +8,6 @@ a results file whose status matches the exit (docs/sweeps.md, "Third new-user pa
 The data are made here with numpy/Pillow from seed 6271 (never used before): nothing is tuned on them."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -17,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ux6_heldout import pass_arguments  # noqa: E402  (the command line every pass shares)
 
 SEED = 6271
 
@@ -82,11 +84,7 @@ def run_case(repo: Path, work: Path, name: str, args: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--only", nargs="*", help="case names (default: all)")
-    a = ap.parse_args()
+    a = pass_arguments(__doc__).parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     make_data(a.work.resolve())
     for name, args in CASES:

@@ -17,7 +17,6 @@ Cases (data made here from seed 50923, never used before; nothing is tuned on th
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ux6_heldout import rms_error  # noqa: E402  (one measure for every held-out pair)
+from ux6_heldout import affine_fields, pass_arguments  # noqa: E402  (one measure and command line for every pass)
 
 SEED = 50923
 
@@ -146,18 +145,12 @@ def run_case(repo: Path, work: Path, name: str, args: str, truth: dict) -> dict:
         with h5py.File(folder / "results.h5") as f:
             w = np.asarray(f["result/w_affine"])
             row["status"] = str(f.attrs["status"])
-        row["w_affine"] = [round(float(v), 4) for v in w]
-        row["w_true"] = [round(float(v), 4) for v in (*truth["A"].ravel(), *truth["b"])]
-        row["rms_error_template_px"] = round(rms_error(w, truth), 4)
+        row.update(affine_fields(w, truth))
     return row
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--only", nargs="*", help="case names (default: all)")
-    a = ap.parse_args()
+    a = pass_arguments(__doc__).parse_args()
     work = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     truth = make_data(work)

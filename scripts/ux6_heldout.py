@@ -56,6 +56,22 @@ def rms_error(w_affine, truth) -> float:
     return float(np.sqrt((d**2).sum(1).mean()))
 
 
+
+def affine_fields(w_affine, truth) -> dict:
+    """A pair run's row fields: the affine found, the true one and rms_error between them (every pass's table)."""
+    return {"w_affine": [round(float(v), 4) for v in w_affine],
+            "w_true": [round(float(v), 4) for v in (*truth["A"].ravel(), *truth["b"])],
+            "rms_error_template_px": round(rms_error(w_affine, truth), 4)}
+
+
+def pass_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line every new-user pass script shares: the checkout to run, the work folder, the cases."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--repo", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--only", nargs="*", help="case names (default: all)")
+    return ap
+
 def make_pair(work: Path, rng) -> dict:
     """y = A x + b maps reference pixels (x1 from the left, x2 from the bottom) to template pixels (FAIR's layout)."""
     from PIL import Image
@@ -179,18 +195,12 @@ def run_case(repo: Path, work: Path, name: str, args: str, truth: dict) -> dict:
             row["metrics"] = {k: (round(float(v), 5) if np.ndim(v) == 0 and np.isreal(v) else str(v))
                               for k, v in m.items() if np.ndim(v) == 0}
             if name == "pair_photo" and "result/w_affine" in f:
-                w = np.asarray(f["result/w_affine"])
-                row["w_affine"] = [round(float(v), 4) for v in w]
-                row["w_true"] = [round(float(v), 4) for v in (*truth["A"].ravel(), *truth["b"])]
-                row["rms_error_template_px"] = round(rms_error(w, truth), 4)
+                row.update(affine_fields(np.asarray(f["result/w_affine"]), truth))
     return row
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--only", nargs="*", help="case names (default: all)")
+    ap = pass_arguments(__doc__)
     ap.add_argument("--seed", type=int, default=SEED, help="the data's seed (ux7's held-out batch: 84211)")
     a = ap.parse_args()
     work = a.work.resolve()
