@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 from bench_lambda_sr import parse_set  # scripts/bench_lambda_sr.py
 from curves_lambda_sr_cv import auto_at_fixed_start, write  # scripts/curves_lambda_sr_cv.py
-from diag_lambda_sr_split_bias import clean_copy, simulated_images, simulated_split  # scripts/diag_lambda_sr_split_bias.py
+from diag_lambda_sr_split_bias import (clean_copy, cpu_context, make_folders, set_name,  # scripts/diag_lambda_sr_split_bias.py
+                                       simulated_images, simulated_split, tables_only)
 
 from regrun.config import config_section
-from regrun.context import RunContext
 from regrun.imaging.synthetic import spline_frames
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_check import REFIT_ITERS, REFIT_RTOL
@@ -241,19 +241,14 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, help="the rows as .json (one per set as it ends)")
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
     args = ap.parse_args(argv)
-    if args.table:
-        print(table({k: v for path in args.table for k, v in json.loads(path.read_text()).items()}))
+    if tables_only(args, table):
         return
-    if not args.sets:
-        raise SystemExit("give --set (or --table)")
-    torch.set_num_threads(1)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    ctx = cpu_context()
     allrows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
-            for sub in ("noisy", "clean"):
-                (Path(tmp) / sub).mkdir(exist_ok=True)
-            name = f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
+            make_folders(Path(tmp))
+            name = set_name(spec)
             if args.consistent:
                 allrows[name] = v = consistent_curve(ctx, Path(tmp), spec, args.steps)
                 print(f"| {name} | " + " | ".join(f"{v[k]['lam_auto']:.3g} | {v[k]['peak']:+d} ({v[k]['db']:+.2f}) | "

@@ -181,6 +181,31 @@ def table(allrows) -> str:
     return "\n".join(out)
 
 
+def tables_only(args, table) -> bool:
+    """--table FILES: print the stored rows' table and do no run (True); else --set is required."""
+    if args.table:
+        print(table({k: v for path in args.table for k, v in json.loads(path.read_text()).items()}))
+        return True
+    if not args.sets:
+        raise SystemExit("give --set (or --table)")
+    return False
+
+
+def cpu_context() -> RunContext:
+    """One thread, float64 on the CPU: the diagnostics' measurements are replayable to the bit."""
+    torch.set_num_threads(1)
+    return RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+
+
+def make_folders(tmp: Path) -> None:
+    for sub in ("noisy", "clean"):
+        (tmp / sub).mkdir(exist_ok=True)
+
+
+def set_name(spec) -> str:
+    return f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set)
@@ -189,20 +214,15 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, help="the rows as .json")
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
     args = ap.parse_args(argv)
-    if args.table:
-        print(table({k: v for path in args.table for k, v in json.loads(path.read_text()).items()}))
+    if tables_only(args, table):
         return
-    if not args.sets:
-        raise SystemExit("give --set (or --table)")
-    torch.set_num_threads(1)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    ctx = cpu_context()
     allrows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
-            for sub in ("noisy", "clean"):
-                (Path(tmp) / sub).mkdir(exist_ok=True)
+            make_folders(Path(tmp))
             lam0, rows, sigma_true, sigma_hat = one_set(ctx, Path(tmp), spec, args.steps, args.ref)
-            name = f"{spec['kind']} {spec['size']}²/{spec['frames']} {spec['noise']:g} s{spec['seed']}"
+            name = set_name(spec)
             allrows[name] = {"lam_auto": lam0, "rows": rows, "sigma_true": sigma_true, "sigma_residual": sigma_hat}
             z = next(r for r in rows if r["j"] == 0)
             print(f"\n{name}: auto {lam0:.3g}, reference j {args.ref}; changes from j = 0 "
