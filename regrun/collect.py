@@ -527,6 +527,22 @@ def _legend_entries(axes) -> tuple[list, list[str]]:
     return list(entries.values()), list(entries)
 
 
+def _finish(plt, fig, axes, path: Path, shared_legend: bool, *, legend_height: float, top: float = 1.0,
+            progress=None) -> Path:
+    """Lay out, save and close one figure of panels; with one legend below them when it has several curves."""
+    if shared_legend:
+        handles, labels = _legend_entries(axes)
+        by_label = dict(zip(labels, handles))
+        fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
+                   fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, legend_height if shared_legend else 0, 1, top))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    if progress is not None:
+        progress.update(1)
+    return path
+
+
 def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_dir: Path,
                  progress=None) -> list[Path]:
     """For each varying parameter: every final metric against it, one line per setting of the others."""
@@ -590,20 +606,10 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
                 ax.axhline(value, color="k", linestyle=":", linewidth=1, label="paper")
             ax.set_xlabel(param)
             ax.set_title(m, fontsize=10)
-        handles, labels = _legend_entries(axes[:len(here)])
-        if len(groups) > 1 or any("paper" == lb for lb in labels):
-            by_label = dict(zip(labels, handles))
-            fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
-                       fontsize=8, frameon=False)
-            fig.tight_layout(rect=(0, 0.08, 1, 1))
-        else:
-            fig.tight_layout()
-        path = plot_dir / f"metrics_vs_{param}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-        if progress is not None:
-            progress.update(1)
+        _, labels = _legend_entries(axes[:len(here)])
+        shared = len(groups) > 1 or "paper" in labels
+        paths.append(_finish(plt, fig, axes[:len(here)], plot_dir / f"metrics_vs_{param}.png", shared,
+                             legend_height=0.08, progress=progress))
     return paths
 
 
@@ -638,21 +644,9 @@ def plot_convergence(runs: list[Run], params: list[str], plot_dir: Path, progres
                 ax.set_yscale("log")
             ax.set_xlabel("iteration")
             ax.set_title(column, fontsize=10)
-        handles, labels = _legend_entries(axes[:len(columns)])
-        if len(members) > 1:
-            by_label = dict(zip(labels, handles))
-            fig.legend(by_label.values(), by_label.keys(), loc="lower center", ncol=min(len(by_label), 4),
-                       fontsize=8, frameon=False)
-            fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-        else:
-            fig.tight_layout(rect=(0, 0, 1, 0.95))
         fig.suptitle(f"convergence: {solver}", fontsize=11)
-        path = plot_dir / f"convergence_{solver}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-        if progress is not None:
-            progress.update(1)
+        paths.append(_finish(plt, fig, axes[:len(columns)], plot_dir / f"convergence_{solver}.png",
+                             len(members) > 1, legend_height=0.1, top=0.95, progress=progress))
     return paths
 
 
