@@ -368,6 +368,13 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
             # without a word (userpass3)
             raise UserError(f"{path} has shape {stack.shape}: that looks like (frames, channels, rows, columns); "
                             "colour frames are (frames, rows, columns, channels): save numpy.moveaxis(frames, 1, -1)")
+        if stack.ndim == 3 and 4 * stack.shape[2] <= min(stack.shape[:2]):
+            # frames last, as numpy.dstack and MATLAB stack them: (64, 64, 8) ran as 64 frames of 64x8 pixels and
+            # completed, its answer blamed on "the motion or lambda_f" (newuser3); real frames are not 4x
+            # narrower than both their height and their count
+            raise UserError(f"{path} has shape {stack.shape}: that looks like (rows, columns, frames), "
+                            f"{stack.shape[2]} frames of {stack.shape[1]}x{stack.shape[0]} pixels (width x height); "
+                            "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
