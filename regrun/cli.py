@@ -74,17 +74,23 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     if near:
         message += f"; did you mean {' or '.join(f'`{k}`' for k in near)}?"
     message += " (`regrun --cfg job` lists the keys"
-    if key.split(".")[0] not in CHECKED_GROUPS:
+    if key.split(".")[0] not in CHECKED_GROUPS and not any(k.endswith("." + key.lstrip("+~")) for k in near):
         message += f"; to add a new key write +{bad}"
     return message + ")"
 
 
 def _parse_error(exc: Exception) -> None:
     """One line for an override Hydra's grammar refuses (OverrideParseException names it), if that is what
-    `exc` is; a value with non-ASCII characters gets its quoted form."""
+    `exc` is; a value with non-ASCII characters gets its quoted form, a path from `~` the ways to write it."""
     bad = getattr(exc, "override", None)
     if not isinstance(bad, str):
         return
+    key, _, value = bad.partition("=")
+    if value.startswith("~"):
+        # the shell expands ~ only at a word's start, so `problem.frames=~/burst` reaches regrun as typed, where
+        # Hydra's grammar refused it as "LexerNoViableAltException" (newuser3); quoted, regrun expands it itself
+        _error(f"cannot parse {bad!r}: the shell does not expand ~ after key=, and unquoted it is not a value "
+               f"regrun takes: write {key}=$HOME{value[1:]} or quote it, \"{key}='{value}'\"")
     if not bad.isascii():
         _error(f"cannot parse {bad!r}: a value with characters other than letters, digits and _-./ must be "
                f"quoted, e.g. \"{quote_override(bad)}\" (the double quotes are for the shell)")
@@ -433,6 +439,21 @@ def _check_options(argv: list[str]) -> None:
         _error(f"{name} is not an option of regrun: {hint}")
 
 
+def _check_words(argv: list[str]) -> None:
+    """A word that is neither key=value nor a flag (nor a flag's value, nor Hydra's `~key` deletion) is one line:
+    most often a path with a space the shell split in two (`problem.frames=my frames`), which Hydra reported as
+    "Error parsing override 'frames' / missing EQUAL at '<EOF>'" in four lines and exit 1 (newuser3)."""
+    for i, arg in enumerate(argv):
+        if "=" in arg or arg.startswith(("-", "~")) or (i and argv[i - 1] in VALUED_FLAGS):
+            continue
+        before = argv[i - 1] if i else ""
+        if "=" in before and not before.startswith("-"):
+            _error(f"{arg!r} is not key=value: if it belongs to {before!r}, the shell split a value with a space; "
+                   f"quote it whole: \"{before} {arg}\"")
+        _error(f"{arg!r} is not key=value: regrun takes overrides key=value (e.g. problem=superres) and Hydra's "
+               "flags (regrun --help)")
+
+
 def _help_or_explain(argv: list[str]) -> None:
     """`regrun --help` and `regrun --explain KEY [overrides]`, from the YAML files' comments (regrun/explain.py)."""
     from .explain import explain, help_text
@@ -591,6 +612,7 @@ def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     _check_options(sys.argv[1:])
     _help_or_explain(sys.argv[1:])
+    _check_words(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
     user_dirs = _user_config_dirs(sys.argv[1:])
     solver = _implied_solver(overrides, user_dirs)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from regrun.errors import UserError
+from tests.cli_in_process import regrun_in_process
 
 
 def test_frames_stacked_last_are_refused_with_the_axis_to_move(tmp_path):
@@ -20,3 +21,25 @@ def test_frames_stacked_last_are_refused_with_the_axis_to_move(tmp_path):
         read_frames(tmp_path / "last.npy")
     np.save(tmp_path / "first.npy", frames)
     assert read_frames(tmp_path / "first.npy").shape == (8, 36, 40)  # FAIR's layout: (frames, columns, rows)
+
+
+@pytest.mark.parametrize("args, said", [
+    # a key typed without its group: "did you mean `figures`?"
+    (["problem=superres", "frames=burst"], "unknown config key 'frames' in 'frames=burst'; did you mean "
+                                           "`problem.frames`? (`regrun --cfg job` lists the keys)"),
+    # a path with a space the shell split: Hydra's four lines ("missing EQUAL at '<EOF>'") and exit 1
+    (["problem=superres", "problem.frames=my", "frames"],
+     "'frames' is not key=value: if it belongs to 'problem.frames=my', the shell split a value with a space; "
+     "quote it whole: \"problem.frames=my frames\""),
+    (["oops"], "'oops' is not key=value: regrun takes overrides key=value"),
+    # the shell leaves ~ after key= as it is: "LexerNoViableAltException"
+    (["problem=superres", "problem.frames=~/burst"],
+     "cannot parse 'problem.frames=~/burst': the shell does not expand ~ after key=, and unquoted it is not a "
+     "value regrun takes: write problem.frames=$HOME/burst or quote it, \"problem.frames='~/burst'\""),
+])
+def test_a_users_first_typing_mistakes_are_one_line_saying_what_to_write(args, said, tmp_path, monkeypatch, capsys):
+    result = regrun_in_process(args, tmp_path, monkeypatch, capsys)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"regrun: error: {said}"), result.stderr
+    assert not (tmp_path / "outputs").exists()
