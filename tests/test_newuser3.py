@@ -43,3 +43,26 @@ def test_a_users_first_typing_mistakes_are_one_line_saying_what_to_write(args, s
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"regrun: error: {said}"), result.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_macs_hidden_files_beside_the_frames_are_not_frames(tmp_path):
+    # a folder copied from a Mac holds `._f00.png` (metadata) beside each frame: "cannot identify image file"
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames
+
+    for k in range(3):
+        Image.fromarray(np.full((6, 5), 40 * k + 10, np.uint8)).save(tmp_path / f"f{k}.png")
+        (tmp_path / f"._f{k}.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00")
+    frames = read_frames(tmp_path)
+    assert frames.shape == (3, 5, 6) and frames[:, 0, 0].tolist() == [10, 50, 90]
+
+
+def test_a_pattern_for_the_frames_names_the_folder_to_give(tmp_path):
+    from regrun.imaging.io import read_frames
+
+    (tmp_path / "burst").mkdir()
+    with pytest.raises(UserError, match=r"burst/\*.png is a pattern, and regrun reads every frame of a folder: "
+                                        r"give the folder, problem.frames=.*burst \("):
+        read_frames(tmp_path / "burst" / "*.png")

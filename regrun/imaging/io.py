@@ -343,7 +343,9 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     luminance (Rec. 601)."""
     path = resolve_data_path(path)
     if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        # hidden files are never frames: a folder copied from a Mac holds `._f00.png` beside each frame (its
+        # metadata, not an image), and the run stopped on "cannot identify image file '._f00.png'" (newuser3)
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
         if not files:
             raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
         frames = [read_image_channels(f) for f in files]
@@ -378,6 +380,10 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
+    elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
+        # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
+        raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "
+                        f"the folder, problem.frames={path.parent} ({FRAMES_FORMS})")
     else:
         raise UserError(f"frames not found: {path} ({FRAMES_FORMS})")
     if stack.shape[0] < 2:
