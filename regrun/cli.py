@@ -312,6 +312,7 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
                           outcome.stopped)
                 ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
             reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
+        _say_answer(outcome.out_dir, reporter)
         for warning in outcome.warnings:
             reporter.line(f"regrun: WARNING: {warning}", err=True)
         if outcome.stopped:
@@ -325,6 +326,25 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
     where = f" (results file: {outcome.results_path}, status {outcome.status})" \
         if Path(outcome.results_path).is_file() else ""
     reporter.line(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}{where}", err=True)
+
+
+def _say_answer(out_dir: Path, reporter) -> None:
+    """The run's answer where it is a few numbers (w_affine of a user's pair) and what the solver did, in its own
+    words ("score 1.000, 1 detected"; "lambda_f: 1.87 by gcv ..., noise sigma ..."), from the metrics.json the run
+    just wrote: both were in summary.md only, so the console of a user's own pair ended on metric names without
+    the affine found, a detection run without a word of what was found beside `detected = 1` (newuser3)."""
+    import json
+
+    try:
+        facts = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):  # no summary written (a full disk): the metrics above are what there is
+        return
+    for name, value in (facts.get("result") or {}).items():
+        if isinstance(value, list) and all(isinstance(x, (int, float)) for x in value):
+            reporter.line(f"  {name} = [{', '.join(f'{x:.6g}' for x in value)}]")
+    message = str(facts.get("message") or "").split("; WARNING: ")[0]  # the warnings get their own lines
+    if message:
+        reporter.line(f"regrun: {message}")
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)

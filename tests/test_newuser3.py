@@ -66,3 +66,30 @@ def test_a_pattern_for_the_frames_names_the_folder_to_give(tmp_path):
     with pytest.raises(UserError, match=r"burst/\*.png is a pattern, and regrun reads every frame of a folder: "
                                         r"give the folder, problem.frames=.*burst \("):
         read_frames(tmp_path / "burst" / "*.png")
+
+
+def test_the_console_says_the_answer_and_what_the_solver_did(tmp_path):
+    # a user's own pair ended on metric names: w_affine and the solver's message ("score 1.000, 1 detected",
+    # "lambda_f: ... by gcv") were in summary.md only
+    from omegaconf import OmegaConf
+
+    from regrun.cli import _report_outcome
+    from regrun.run import RunOutcome
+    from regrun.summary import write_run_summary
+
+    w = np.array([0.9702, -0.2429, 0.2422, 0.97, 19.71, 0.9136])
+    write_run_summary(tmp_path, status="completed", message="solver converged: 4 levels; WARNING: poor fit",
+                      error="", facts={"problem": "p", "solver": "s"}, metrics={"fit_quality": 0.4}, paper={},
+                      claims={}, wall_time=1.0, result={"w_affine": w, "registered": np.zeros((8, 8))})
+    lines = []
+
+    class Reporter:
+        def line(self, text, err=False, console=True):
+            lines.append(text)
+
+    outcome = RunOutcome("completed", tmp_path, tmp_path / "results.h5", {"fit_quality": 0.4}, wall_time=1.0,
+                         warnings=["poor fit"])
+    _report_outcome(OmegaConf.create({"paper": None}), outcome, Reporter())
+    assert lines == ["  fit_quality = 0.4", "  w_affine = [0.9702, -0.2429, 0.2422, 0.97, 19.71, 0.9136]",
+                     "regrun: solver converged: 4 levels", "regrun: WARNING: poor fit",
+                     f"regrun: completed in 1.0 s -> {tmp_path}"]
