@@ -93,3 +93,22 @@ def test_the_console_says_the_answer_and_what_the_solver_did(tmp_path):
     assert lines == ["  fit_quality = 0.4", "  w_affine = [0.9702, -0.2429, 0.2422, 0.97, 19.71, 0.9136]",
                      "regrun: solver converged: 4 levels", "regrun: WARNING: poor fit",
                      f"regrun: completed in 1.0 s -> {tmp_path}"]
+
+
+@pytest.mark.parametrize("collect", [[], ["--collect"]])
+def test_regrun_report_of_a_users_run_folder_says_where_that_run_is_shown(collect, tmp_path, capsys):
+    # `regrun-report outputs/...` of a run of one's own started every paper preset into it (hours); with
+    # --collect it said "run `regrun-report OUT` first"
+    from regrun.report import main
+
+    run = tmp_path / "outputs" / "2026-12-05" / "21-30-56_superres_varpro_cg_1a2b3c4d"
+    run.mkdir(parents=True)
+    (run / "results.h5").write_bytes(b"")
+    for out in (run, tmp_path / "outputs"):
+        with pytest.raises(SystemExit) as exc:
+            main([*collect, str(out)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"regrun-report: error: {out} holds 1 run of regrun (")
+        assert "a run of your own is shown by its summary.md" in err[0] and f"`regrun-collect {out}`" in err[0]
+    assert sorted(p.name for p in run.iterdir()) == ["results.h5"]  # nothing written into it
