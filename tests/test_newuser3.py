@@ -112,3 +112,15 @@ def test_regrun_report_of_a_users_run_folder_says_where_that_run_is_shown(collec
         assert len(err) == 1 and err[0].startswith(f"regrun-report: error: {out} holds 1 run of regrun (")
         assert "a run of your own is shown by its summary.md" in err[0] and f"`regrun-collect {out}`" in err[0]
     assert sorted(p.name for p in run.iterdir()) == ["results.h5"]  # nothing written into it
+
+
+def test_a_motion_file_without_w_says_what_w_is(tmp_path):
+    # a user's own shifts ({"shifts_rc_fine_px": ...}) were told "holds no motion 'w'; keys found: ..." only
+    import json
+
+    from regrun.imaging.io import read_motion
+
+    (tmp_path / "shifts.json").write_text(json.dumps({"shifts_rc_fine_px": [[0, 0], [0.5, -1]]}))
+    with pytest.raises(UserError, match=r"keys found: shifts_rc_fine_px; 'w' is 6 numbers per frame after frame 0, "
+                                        r"regrun's affine \(A11, A12, A21, A22, b1, b2\)"):
+        read_motion(tmp_path / "shifts.json")

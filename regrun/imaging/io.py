@@ -469,7 +469,12 @@ def read_motion(path: str | Path) -> np.ndarray:
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise UserError(f"cannot read motion file {path}: {exc or type(exc).__name__}") from None
     if w is None:
-        raise UserError(f"{path} holds no motion 'w'; keys found: {', '.join(keys) or 'none'}")
+        # what 'w' is, not only that it is missing: a user's own shifts file ({"shifts": ...}) was told "holds no
+        # motion 'w'; keys found: shifts" and nothing of the form to write (newuser3)
+        raise UserError(f"{path} holds no motion 'w'; keys found: {', '.join(keys) or 'none'}; 'w' is 6 numbers per "
+                        "frame after frame 0, regrun's affine (A11, A12, A21, A22, b1, b2) in the image's units, as "
+                        "scripts/make_sr_frames.py writes it in motion.json (docs/superres.md, the pixel-position "
+                        "convention)")
     try:
         w = np.asarray(w, dtype=np.float64)
     except (TypeError, ValueError):
