@@ -124,3 +124,19 @@ def test_a_motion_file_without_w_says_what_w_is(tmp_path):
     with pytest.raises(UserError, match=r"keys found: shifts_rc_fine_px; 'w' is 6 numbers per frame after frame 0, "
                                         r"regrun's affine \(A11, A12, A21, A22, b1, b2\)"):
         read_motion(tmp_path / "shifts.json")
+
+
+def test_frames_of_two_depths_are_refused(tmp_path):
+    # 2 of 8 frames saved 8-bit among 16-bit ones completed without a warning (read 257x darker)
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames
+
+    for k in range(3):
+        Image.fromarray(np.full((6, 5), 30000 + 1000 * k, np.uint16)).save(tmp_path / f"f{k}.png")
+    Image.fromarray(np.full((6, 5), 120, np.uint8)).save(tmp_path / "f1.png")
+    with pytest.raises(UserError, match=r"frame f1.png has 8 bits per sample, frame f0.png more than 8 bits "
+                                        r"\(16-bit or float\): .* save every frame at one depth"):
+        read_frames(tmp_path)
+    Image.fromarray(np.full((6, 5), 31000, np.uint16)).save(tmp_path / "f1.png")
+    assert read_frames(tmp_path)[:, 0, 0].tolist() == [30000, 31000, 32000]
