@@ -140,3 +140,13 @@ def test_frames_of_two_depths_are_refused(tmp_path):
         read_frames(tmp_path)
     Image.fromarray(np.full((6, 5), 31000, np.uint16)).save(tmp_path / "f1.png")
     assert read_frames(tmp_path)[:, 0, 0].tolist() == [30000, 31000, 32000]
+
+
+def test_a_missing_frames_folder_names_the_one_it_nearly_spells(tmp_path):
+    from regrun.imaging.io import read_frames
+
+    (tmp_path / "sr_png").mkdir()
+    with pytest.raises(UserError, match=r"frames not found: .*sr_pgn; did you mean .*sr_png\? \(a folder"):
+        read_frames(tmp_path / "sr_pgn")
+    with pytest.raises(UserError, match=r"frames not found: .*elsewhere \(a folder"):
+        read_frames(tmp_path / "elsewhere")

@@ -229,6 +229,20 @@ def read_image_channels(path: str | Path) -> np.ndarray:
     return to_fair_layout(check_values(arr, f"image {path}"))
 
 
+def _near_path(path: Path) -> str:
+    """"; did you mean PATH?" for a missing path whose folder holds a name it nearly spells (`sr_pgn` for
+    `sr_png`: "frames not found" alone left the typo to be found by eye, newuser3), else ""."""
+    import difflib
+
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        names = [p.name for p in parent.iterdir()]
+    except OSError:
+        return ""
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return f"; did you mean {parent / near[0]}?" if near else ""
+
+
 def _is_deep(path: Path) -> bool:
     """Whether an image file stores more than 8 bits per sample (16-bit PNG/TIFF, 32-bit integer or float TIFF),
     from its header."""
@@ -402,7 +416,7 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "
                         f"the folder, problem.frames={path.parent} ({FRAMES_FORMS})")
     else:
-        raise UserError(f"frames not found: {path} ({FRAMES_FORMS})")
+        raise UserError(f"frames not found: {path}{_near_path(path)} ({FRAMES_FORMS})")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
     if stack.ndim == 4 and not colour:
