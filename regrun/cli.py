@@ -74,17 +74,23 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     if near:
         message += f"; did you mean {' or '.join(f'`{k}`' for k in near)}?"
     message += " (`regrun --cfg job` lists the keys"
-    if key.split(".")[0] not in CHECKED_GROUPS:
+    if key.split(".")[0] not in CHECKED_GROUPS and not any(k.endswith("." + key.lstrip("+~")) for k in near):
         message += f"; to add a new key write +{bad}"
     return message + ")"
 
 
 def _parse_error(exc: Exception) -> None:
     """One line for an override Hydra's grammar refuses (OverrideParseException names it), if that is what
-    `exc` is; a value with non-ASCII characters gets its quoted form."""
+    `exc` is; a value with non-ASCII characters gets its quoted form, a path from `~` the ways to write it."""
     bad = getattr(exc, "override", None)
     if not isinstance(bad, str):
         return
+    key, _, value = bad.partition("=")
+    if value.startswith("~"):
+        # the shell expands ~ only at a word's start, so `problem.frames=~/burst` reaches regrun as typed, where
+        # Hydra's grammar refused it as "LexerNoViableAltException" (newuser3); quoted, regrun expands it itself
+        _error(f"cannot parse {bad!r}: the shell does not expand ~ after key=, and unquoted it is not a value "
+               f"regrun takes: write {key}=$HOME{value[1:]} or quote it, \"{key}='{value}'\"")
     if not bad.isascii():
         _error(f"cannot parse {bad!r}: a value with characters other than letters, digits and _-./ must be "
                f"quoted, e.g. \"{quote_override(bad)}\" (the double quotes are for the shell)")
@@ -306,6 +312,7 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
                           outcome.stopped)
                 ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
             reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
+        _say_answer(outcome.out_dir, reporter)
         for warning in outcome.warnings:
             reporter.line(f"regrun: WARNING: {warning}", err=True)
         if outcome.stopped:
@@ -319,6 +326,25 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
     where = f" (results file: {outcome.results_path}, status {outcome.status})" \
         if Path(outcome.results_path).is_file() else ""
     reporter.line(f"regrun: {'error' if outcome.user_error else outcome.status}: {first_line}{where}", err=True)
+
+
+def _say_answer(out_dir: Path, reporter) -> None:
+    """The run's answer where it is a few numbers (w_affine of a user's pair) and what the solver did, in its own
+    words ("score 1.000, 1 detected"; "lambda_f: 1.87 by gcv ..., noise sigma ..."), from the metrics.json the run
+    just wrote: both were in summary.md only, so the console of a user's own pair ended on metric names without
+    the affine found, a detection run without a word of what was found beside `detected = 1` (newuser3)."""
+    import json
+
+    try:
+        facts = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):  # no summary written (a full disk): the metrics above are what there is
+        return
+    for name, value in (facts.get("result") or {}).items():
+        if isinstance(value, list) and all(isinstance(x, (int, float)) for x in value):
+            reporter.line(f"  {name} = [{', '.join(f'{x:.6g}' for x in value)}]")
+    message = str(facts.get("message") or "").split("; WARNING: ")[0]  # the warnings get their own lines
+    if message:
+        reporter.line(f"regrun: {message}")
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
@@ -431,6 +457,21 @@ def _check_options(argv: list[str]) -> None:
                                           f"write {key}={arg.split('=', 1)[1]} (no dashes)" if "=" in arg else
                                           "regrun takes key=value overrides and Hydra's flags (regrun --help)")
         _error(f"{name} is not an option of regrun: {hint}")
+
+
+def _check_words(argv: list[str]) -> None:
+    """A word that is neither key=value nor a flag (nor a flag's value, nor Hydra's `~key` deletion) is one line:
+    most often a path with a space the shell split in two (`problem.frames=my frames`), which Hydra reported as
+    "Error parsing override 'frames' / missing EQUAL at '<EOF>'" in four lines and exit 1 (newuser3)."""
+    for i, arg in enumerate(argv):
+        if "=" in arg or arg.startswith(("-", "~")) or (i and argv[i - 1] in VALUED_FLAGS):
+            continue
+        before = argv[i - 1] if i else ""
+        if "=" in before and not before.startswith("-"):
+            _error(f"{arg!r} is not key=value: if it belongs to {before!r}, the shell split a value with a space; "
+                   f"quote it whole: \"{before} {arg}\"")
+        _error(f"{arg!r} is not key=value: regrun takes overrides key=value (e.g. problem=superres) and Hydra's "
+               "flags (regrun --help)")
 
 
 def _help_or_explain(argv: list[str]) -> None:
@@ -591,6 +632,7 @@ def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     _check_options(sys.argv[1:])
     _help_or_explain(sys.argv[1:])
+    _check_words(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
     user_dirs = _user_config_dirs(sys.argv[1:])
     solver = _implied_solver(overrides, user_dirs)

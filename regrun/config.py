@@ -107,6 +107,11 @@ def nearest_keys(key: str, cfg: DictConfig) -> list[str]:
     import difflib
 
     keys = config_keys(cfg)
+    # a key typed without its group (`frames=DIR` for problem.frames): "did you mean `figures`?" sent a newcomer
+    # elsewhere; the keys it ends are what was meant (newuser3)
+    ending = [k for k in keys if k.endswith("." + key)]
+    if ending:
+        return ending[:2]
     parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
     siblings = [k for k in keys if k.startswith(parent) and "." not in k[len(parent):]]
     return difflib.get_close_matches(key, siblings, n=2, cutoff=0.6) or difflib.get_close_matches(key, keys, n=2,

@@ -288,6 +288,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                            f"{', '.join(unknown)}; valid: {', '.join(names)}\n")
         names = list(dict.fromkeys(args.preset))
     out = args.out
+    runs = [] if (out / "runs").is_dir() else [
+        f for pattern in ("results.h5", "*/results.h5", "*/*/results.h5", "*/*/*/results.h5") for f in out.glob(pattern)]
+    if runs:
+        # a user's own run folder (or outputs/) given to see their run: without --collect the page's every preset
+        # would have run into it (hours), with it "runs does not exist ... run `regrun-report OUT` first" (newuser3)
+        parser.exit(2, f"regrun-report: error: {out} holds {len(runs)} run{'s' if len(runs) != 1 else ''} of regrun "
+                       f"({runs[0]}): regrun-report runs the paper presets into OUT/runs and shows those; a run of "
+                       f"your own is shown by its summary.md, and `regrun-collect {out}` tabulates and plots runs\n")
     if args.collect and not (out / "runs").is_dir():
         # an empty page with exit 0 read as "nothing reproduces" when the folder was only mistyped
         parser.exit(2, f"regrun-report: error: {out / 'runs'} does not exist: nothing to collect (run "

@@ -229,6 +229,29 @@ def read_image_channels(path: str | Path) -> np.ndarray:
     return to_fair_layout(check_values(arr, f"image {path}"))
 
 
+def _near_path(path: Path) -> str:
+    """"; did you mean PATH?" for a missing path whose folder holds a name it nearly spells (`sr_pgn` for
+    `sr_png`: "frames not found" alone left the typo to be found by eye, newuser3), else ""."""
+    import difflib
+
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        names = [p.name for p in parent.iterdir()]
+    except OSError:
+        return ""
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return f"; did you mean {parent / near[0]}?" if near else ""
+
+
+def _is_deep(path: Path) -> bool:
+    """Whether an image file stores more than 8 bits per sample (16-bit PNG/TIFF, 32-bit integer or float TIFF),
+    from its header."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.mode in _DEEP_MODES or any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
+
+
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;
@@ -343,10 +366,20 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     luminance (Rec. 601)."""
     path = resolve_data_path(path)
     if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        # hidden files are never frames: a folder copied from a Mac holds `._f00.png` beside each frame (its
+        # metadata, not an image), and the run stopped on "cannot identify image file '._f00.png'" (newuser3)
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
         if not files:
             raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
         frames = [read_image_channels(f) for f in files]
+        deep = [_is_deep(f) for f in files]
+        if any(deep) and not all(deep):
+            # 8-bit frames among 16-bit ones (exported twice, or by two programs) read 257x darker: a burst with 2
+            # of 8 such frames completed without a warning, the noise estimate 3.2 against 656 (newuser3)
+            odd = files[deep.index(False)] if deep[0] else files[deep.index(True)]
+            depth = {True: "more than 8 bits (16-bit or float)", False: "8 bits"}
+            raise UserError(f"frame {odd.name} has {depth[_is_deep(odd)]} per sample, frame {files[0].name} "
+                            f"{depth[deep[0]]}: their values are on different scales; save every frame at one depth")
         for f, arr in zip(files, frames):
             if arr.shape != frames[0].shape:
                 # FAIR's layout: [x1, x2] = (column, row), so shape[-2] is the width and shape[-1] the height
@@ -368,11 +401,22 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
             # without a word (userpass3)
             raise UserError(f"{path} has shape {stack.shape}: that looks like (frames, channels, rows, columns); "
                             "colour frames are (frames, rows, columns, channels): save numpy.moveaxis(frames, 1, -1)")
+        if stack.ndim == 3 and 4 * stack.shape[2] <= min(stack.shape[:2]):
+            # frames last, as numpy.dstack and MATLAB stack them: (64, 64, 8) ran as 64 frames of 64x8 pixels and
+            # completed, its answer blamed on "the motion or lambda_f" (newuser3); real frames are not 4x
+            # narrower than both their height and their count
+            raise UserError(f"{path} has shape {stack.shape}: that looks like (rows, columns, frames), "
+                            f"{stack.shape[2]} frames of {stack.shape[1]}x{stack.shape[0]} pixels (width x height); "
+                            "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
+    elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
+        # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
+        raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "
+                        f"the folder, problem.frames={path.parent} ({FRAMES_FORMS})")
     else:
-        raise UserError(f"frames not found: {path} ({FRAMES_FORMS})")
+        raise UserError(f"frames not found: {path}{_near_path(path)} ({FRAMES_FORMS})")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
     if stack.ndim == 4 and not colour:
@@ -456,7 +500,12 @@ def read_motion(path: str | Path) -> np.ndarray:
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise UserError(f"cannot read motion file {path}: {exc or type(exc).__name__}") from None
     if w is None:
-        raise UserError(f"{path} holds no motion 'w'; keys found: {', '.join(keys) or 'none'}")
+        # what 'w' is, not only that it is missing: a user's own shifts file ({"shifts": ...}) was told "holds no
+        # motion 'w'; keys found: shifts" and nothing of the form to write (newuser3)
+        raise UserError(f"{path} holds no motion 'w'; keys found: {', '.join(keys) or 'none'}; 'w' is 6 numbers per "
+                        "frame after frame 0, regrun's affine (A11, A12, A21, A22, b1, b2) in the image's units, as "
+                        "scripts/make_sr_frames.py writes it in motion.json (docs/superres.md, the pixel-position "
+                        "convention)")
     try:
         w = np.asarray(w, dtype=np.float64)
     except (TypeError, ValueError):
