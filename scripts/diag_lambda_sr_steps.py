@@ -48,8 +48,8 @@ def steps_of(choice, sigma_gamma, m: int) -> dict:
                 for r, t in zip(c["rss"], c["trace"])]
         vals = np.where(ok, vals, np.inf)
         out[name] = float(c["lam"][int(np.argmin(vals))])
-    if "lam_rule_below_floor" in d:
-        out["floor"] = float(d["lam_rule_minimum"])
+    if "lam_rule_below_floor" in d:  # the floor bound; where the gate then skipped the climb, the floor is the answer
+        out["floor"] = float(d.get("lam_rule_minimum", choice.lam))
     out["climb"] = float(choice.lam)
     return out
 
@@ -71,9 +71,9 @@ def scored(p, w, lams: dict, grid: list[float]) -> dict:
             "grid": {f"{k:.6g}": v for k, v in peak.items()}}
 
 
-def one_set(ctx, tmp: Path, spec, steps, true: bool) -> dict:
+def one_set(ctx, tmp: Path, spec, steps, true: bool, supersample: int = 4) -> dict:
     (tmp / "noisy").mkdir(exist_ok=True)
-    path = write(tmp / "noisy", spec, 4)
+    path = write(tmp / "noisy", spec, supersample)
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                          true_motion=str(path), lambda_f="auto", gain=spec["gain"] is not None)
     p = SuperRes(cfg, ctx)
@@ -130,6 +130,8 @@ def main(argv=None):
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set)
     ap.add_argument("--steps", type=int, nargs="+", default=list(range(-6, 3)))
     ap.add_argument("--true", action="store_true", help="also the search at the true motion")
+    ap.add_argument("--supersample", type=int, default=4, help="bench_lambda_sr's --supersample the sets were drawn "
+                    "with (4: batches E-O; 8: batch P)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
     args = ap.parse_args(argv)
@@ -144,7 +146,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
             c0 = time.process_time()
-            rows.append(one_set(ctx, Path(tmp), spec, args.steps, args.true))
+            rows.append(one_set(ctx, Path(tmp), spec, args.steps, args.true, args.supersample))
             rows[-1]["cpu_s"] = time.process_time() - c0
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(rows, indent=1, default=float))

@@ -143,7 +143,7 @@ def test_the_images_change_per_log_weight_taylor(device, monkeypatch, path):
         assert errors[0] > 5 * errors[1] > 25 * errors[2] and errors[2] < 1e-3
 
 
-def test_quasi_optimality_only_for_frames_over_the_size_gate():
+def test_quasi_optimality_and_its_gate_only_for_frames_over_their_size_limits():
     """problem.lam_quasi_optimal applies to frames over QUASI_OPTIMAL_MIN_FRAME pixels a side: smaller frames (the
     paper's presets, the CI pairs) keep the rule's own minimum."""
     from types import SimpleNamespace
@@ -153,6 +153,11 @@ def test_quasi_optimality_only_for_frames_over_the_size_gate():
         model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
         prob = SimpleNamespace(weight_quasi_optimal=on, model=model)
         assert sw.quasi_optimal(prob, ev) is expected
+    # the gate on the climb (problem.lam_quasi_optimal_below_noise) acts on frames over CLIMB_GATE_MIN_FRAME only
+    for side, on, expected in ((16, True, False), (17, True, True), (48, False, False)):
+        model = SimpleNamespace(coarse=SimpleNamespace(m=(side + 4, side)))
+        prob = SimpleNamespace(weight_climb_below_noise=on, model=model)
+        assert sw.climb_gated(prob) is expected
 
 
 def test_the_climb_solves_to_a_bar_relative_to_the_warm_start(device, monkeypatch):

@@ -487,6 +487,21 @@ def _climb(evaluate: "Evaluator", bar=None):
     return change
 
 
+# Frames of at most this many pixels a side: the climb is not gated (problem.lam_quasi_optimal_below_noise acts
+# above). There only a binding marginal-likelihood floor climbs, and at the pre-registered motion the fit's misfit is
+# mostly misregistration (the motion then moves 4-6 fine px): the gate read it as a fit at the noise's level
+# (6-15x) and kept the floor, which the search again at the final motion then took lower. Measured (docs/superres.md,
+# "Twentieth round (srspec)"): on 8 smooth photo crops at 20^2-32^2 (clock, moon, retina; 0.5-1%) ungated +1.09 dB
+# summed, +0.24 to +0.33 on the 4 the gate acted on, no loss; the gate acted on none of 27 seen sets of batches E, G,
+# H and I at 20^2-32^2 (no answer changed). The gate was chosen on frames of 24-64 px (srgate), which this keeps.
+CLIMB_GATE_MIN_FRAME = 16
+
+
+def climb_gated(problem) -> bool:
+    """choose()'s climb_below_noise: problem.lam_quasi_optimal_below_noise, on frames over CLIMB_GATE_MIN_FRAME."""
+    return problem.weight_climb_below_noise and min(problem.model.coarse.m) > CLIMB_GATE_MIN_FRAME
+
+
 def floor_climb(problem, evaluate: "Evaluator", bar=None):
     """choose()'s `floor_change`: the climb to quasi-optimality from the marginal likelihood's floor where it binds
     (parameter_choice.marginal_floor), at every frame size (problem.lam_quasi_optimal): that floor lies under the
@@ -502,7 +517,7 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
     choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
                     change=quasi_optimal(problem, evaluate, bar), image=evaluate.image,
                     floor_change=floor_climb(problem, evaluate, bar), stop=stop,
-                    climb_below_noise=problem.weight_climb_below_noise)
+                    climb_below_noise=climb_gated(problem))
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     record_fit_noise(choice, evaluate)
@@ -656,7 +671,7 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
                  lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
                  image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
-                 climb_below_noise=problem.weight_climb_below_noise)
+                 climb_below_noise=climb_gated(problem))
     record_gamma(new, settings)
     record_fit_noise(new, evaluate)
     searched = evaluate.solves
