@@ -106,6 +106,52 @@ def validate(cfg: DictConfig) -> str:
     return ""
 
 
+def problem_error(cfg: DictConfig, built: dict[str, str]) -> str:
+    """'' when the job's problem would build, else its one-line error: the problem is built as the run builds it
+    (on the CPU, into a folder thrown away), so a value the problem refuses (`problem.factor=0`, a negative noise, a
+    missing frames folder) is found before any job starts, not when its job runs after the earlier ones (on Slurm
+    after a queue wait each: newuser3). `built` caches by the problem's config and dtype: points that differ only
+    in the solver or the seed build it once. Only the user's mistakes (UserError) count: any other failure is left
+    to the job, which records it as a run does."""
+    import json
+    import tempfile
+
+    import torch
+
+    from .context import RunContext
+    from .registry import check_pair
+    from .run import DTYPES
+
+    key = json.dumps([OmegaConf.to_container(cfg.problem, resolve=True), str(cfg.dtype)], sort_keys=True,
+                     default=str)
+    if key not in built:
+        problem_cls, _ = check_pair(cfg.problem.name, cfg.solver.name)
+        with tempfile.TemporaryDirectory(prefix="regrun-check-") as folder:
+            try:
+                problem_cls(cfg.problem, RunContext(device=torch.device("cpu"), dtype=DTYPES[cfg.dtype],
+                                                    seed=int(cfg.seed), out_dir=Path(folder)))
+                built[key] = ""
+            except UserError as exc:
+                built[key] = str(exc)
+            except Exception:  # not the user's value: the job meets it and records it with its traceback
+                built[key] = ""
+    return built[key]
+
+
+def check_jobs(jobs: Sequence[Job], cfgs: Sequence[DictConfig]) -> list[Job]:
+    """Every pending job's config validated as a single run would (validate, then problem_error); the bad jobs,
+    their state "invalid" and their error set."""
+    built: dict[str, str] = {}
+    bad = []
+    for job, cfg in zip(jobs, cfgs):
+        if job.state == "pending":
+            job.error = validate(cfg) or problem_error(cfg, built)
+            if job.error:
+                job.state = "invalid"
+                bad.append(job)
+    return bad
+
+
 def earlier_runs(roots: Sequence[Path]) -> dict[str, tuple[str, Path]]:
     """run_id -> (status, folder) of the results files under any of `roots`, a completed one first (then earlier
     roots win): a run killed outright (kill -9, a node lost) left its `results.h5.partial` saying "running",
@@ -491,13 +537,19 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
                 job.earlier = status
 
     if report.dry_run:
-        for job, cfg in zip(jobs, cfgs):
-            if job.state == "pending":
-                job.error = validate(cfg)
-                if job.error:
-                    job.state = "invalid"
+        check_jobs(jobs, cfgs)
         print(format_report(report))
         return report
+    if first.sweep_check:
+        bad = check_jobs(jobs, cfgs)
+        if bad:
+            # one line per bad point, and nothing started: the points before it would otherwise run first
+            for job in bad:
+                last = job is bad[-1]
+                print(f"regrun: error: job {job.index} ({' '.join(job.overrides)}): {job.error.splitlines()[0]}"
+                      + (f"; no job started ({len(bad)} of {len(jobs)} refused; sweep_check=false runs the others "
+                         "and lets these fail)" if last else ""), file=sys.stderr)
+            sys.exit(2)
 
     try:
         sweep_dir = own_sweep_dir(base, launcher, sweep_dir)

@@ -22,6 +22,7 @@ from ..errors import UserError, check_bool, check_choice, check_float, check_int
 from ..imaging.grid import Grid
 from ..imaging.io import (
     FRAMES_FORMS,
+    frame_files,
     from_fair_layout,
     luminance,
     luminance_weights,
@@ -131,6 +132,7 @@ class SuperRes(Problem):
         check_choice("problem.channels", cfg.channels, CHANNELS)
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.truth_colour = None  # (channels, m1, m2)
+        self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
         self.outside = str(cfg.outside)
         self.outside_rounds = check_int("problem.outside_rounds", cfg.outside_rounds, 0)
@@ -204,6 +206,14 @@ class SuperRes(Problem):
             frames = frames[:count]
             self.ctx.reporter.line(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
                                    f"{Path(str(cfg.frames)).name}")
+        folder = resolve_data_path(cfg.frames)
+        if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
+            every = [f.name for f in frame_files(folder)]
+            names = self.frame_names = every[:frames.shape[0]]
+            if every != sorted(every):
+                shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
+                self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
+                                       f"{', '.join(shown)} (/data/frame_files)")
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -334,6 +344,8 @@ class SuperRes(Problem):
             out["reference"] = self.truth.cpu().numpy()
         if self.w_true is not None:
             out["w_true"] = self.w_true.cpu().numpy()
+        if self.frame_names is not None:
+            out["frame_files"] = np.array(self.frame_names)
         return out
 
     def evaluate(self, result: SolveResult):
