@@ -212,7 +212,7 @@ def detection_lines(found: Sequence[Mapping[str, float]]) -> list[str]:
     columns from the left, the angle as the template's angles run (clockwise as displayed: a crab turned 50 degrees
     counterclockwise reads -50, newuser3)."""
     lines = [f"detection {i + 1}: centre (row {d['centre_row']:.1f}, col {d['centre_col']:.1f}), "
-             f"angle {d['angle_deg']:.1f} deg, score {d['score']:.3f}" for i, d in enumerate(found[:DETECTIONS_SHOWN])]
+             f"angle {d['angle_deg']:.1f} deg (+ is clockwise), score {d['score']:.3f}" for i, d in enumerate(found[:DETECTIONS_SHOWN])]
     if len(found) > DETECTIONS_SHOWN:
         lines.append(f"and {len(found) - DETECTIONS_SHOWN} more (/tables/detections of results.h5)")
     return lines

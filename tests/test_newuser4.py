@@ -52,7 +52,23 @@ def test_detections_are_listed_on_the_console_and_in_the_summary(tmp_path):
     assert len(found) == n and found[0] == {"score": 1.0, "centre_row": 179.62, "centre_col": 299.5,
                                             "angle_deg": -49.99}
     lines = detection_lines(found)
-    assert lines[0] == "detection 1: centre (row 179.6, col 299.5), angle -50.0 deg, score 1.000"
+    assert lines[0] == "detection 1: centre (row 179.6, col 299.5), angle -50.0 deg (+ is clockwise), score 1.000"
     assert len(lines) == 11 and lines[-1].startswith("and 2 more")
     md = (tmp_path / "summary.md").read_text()
     assert "## Detections" in md and "- detection 1: centre (row 179.6, col 299.5)" in md and "- and 2 more" in md
+
+
+def test_lambda_at_the_ranges_edge_is_said_with_the_setting_to_widen():
+    # every moon burst newuser3 ran recorded lam_at_range_edge = 1 and nothing said so
+    from types import SimpleNamespace
+
+    from regrun.problems.superres import SuperRes
+
+    me = SimpleNamespace(weight_settings=SimpleNamespace(lo=1e-3, hi=3.0))
+    top = SuperRes.range_edge_warning(me, {"lam_chosen": 1.8703, "lam_at_range_edge": 1.0})
+    assert len(top) == 1 and "top of problem.lam_range=[0.001,3]" in top[0] and \
+        "lost 0.1-0.7 dB" in top[0] and top[0].endswith("problem.lam_range=[0.001,30]"), top
+    low = SuperRes.range_edge_warning(me, {"lam_chosen": 0.0011, "lam_at_range_edge": 1.0})
+    assert "bottom" in low[0] and low[0].endswith("problem.lam_range=[0.0001,3]"), low
+    assert SuperRes.range_edge_warning(me, {"lam_chosen": 1.0, "lam_at_range_edge": 0.0}) == []
+    assert SuperRes.range_edge_warning(me, {"frames_check_ratio": 0.7}) == []
