@@ -417,7 +417,7 @@ class SuperRes(Problem):
         lam = metrics["lam_chosen"]
         if lam >= math.sqrt(lo * hi):
             return [f"lambda_f's search was lowest at the top of problem.lam_range=[{lo:g},{hi:g}] "
-                    f"(lam_at_range_edge 1, lambda_f {lam:.4g}): a larger weight was not tried; on 4 such bursts "
+                    f"(lam_at_range_edge 1, lambda_f {lam:.4g}): no weight above {hi:g} was tried; on 4 such bursts "
                     f"a range 10x wider chose 0.1-1.7 higher and lost 0.1-0.7 dB, so this one is likely fine; "
                     f"to check, run again with problem.lam_range=[{lo:g},{10 * hi:g}]"]
         return [f"lambda_f's search was lowest at the bottom of problem.lam_range=[{lo:g},{hi:g}] "
