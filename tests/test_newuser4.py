@@ -66,9 +66,9 @@ def test_lambda_at_the_ranges_edge_is_said_with_the_setting_to_widen():
 
     me = SimpleNamespace(weight_settings=SimpleNamespace(lo=1e-3, hi=3.0))
     top = SuperRes.range_edge_warning(me, {"lam_chosen": 1.8703, "lam_at_range_edge": 1.0})
-    assert len(top) == 1 and "top of problem.lam_range=[0.001,3]" in top[0] and \
+    assert len(top) == 1 and "grid was lowest at its top end, problem.lam_range=[0.001,3]" in top[0] and \
         "lost 0.1-0.7 dB" in top[0] and top[0].endswith("problem.lam_range=[0.001,30]"), top
     low = SuperRes.range_edge_warning(me, {"lam_chosen": 0.0011, "lam_at_range_edge": 1.0})
-    assert "bottom" in low[0] and low[0].endswith("problem.lam_range=[0.0001,3]"), low
+    assert "bottom end" in low[0] and low[0].endswith("problem.lam_range=[0.0001,3]"), low
     assert SuperRes.range_edge_warning(me, {"lam_chosen": 1.0, "lam_at_range_edge": 0.0}) == []
     assert SuperRes.range_edge_warning(me, {"frames_check_ratio": 0.7}) == []

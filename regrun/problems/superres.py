@@ -407,7 +407,9 @@ class SuperRes(Problem):
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
         """lam_at_range_edge = 1 (the search's log grid lowest at an end of problem.lam_range) was recorded without a
-        word (newuser3). Worded by what was measured (docs/sweeps.md, "Rough edges newuser3 left (newuser4)"): on
+        word (newuser3). The flag is the first log grid's (before golden-section steps, which may then find a
+        minimum inside the range: 1.87 of [0.001, 3] on newuser3's moon burst), so the warning says "grid". Worded by
+        what was measured (docs/sweeps.md, "Rough edges newuser3 left (newuser4)"): on
         4 bursts flagged at the top end (moon and smooth camera crops, 64^2 frames, 8 of them, 1% noise) the range
         widened 10x up chose weights 0.1-1.7 higher and lost 0.08-0.70 dB of PSNR against the truth: the flag did
         not mean a worse pick there; the bottom end was not met, so nothing is claimed for it."""
@@ -416,11 +418,11 @@ class SuperRes(Problem):
         lo, hi = self.weight_settings.lo, self.weight_settings.hi
         lam = metrics["lam_chosen"]
         if lam >= math.sqrt(lo * hi):
-            return [f"lambda_f's search was lowest at the top of problem.lam_range=[{lo:g},{hi:g}] "
+            return [f"lambda_f's search grid was lowest at its top end, problem.lam_range=[{lo:g},{hi:g}] "
                     f"(lam_at_range_edge 1, lambda_f {lam:.4g}): no weight above {hi:g} was tried; on 4 such bursts "
                     f"a range 10x wider chose 0.1-1.7 higher and lost 0.1-0.7 dB, so this one is likely fine; "
                     f"to check, run again with problem.lam_range=[{lo:g},{10 * hi:g}]"]
-        return [f"lambda_f's search was lowest at the bottom of problem.lam_range=[{lo:g},{hi:g}] "
+        return [f"lambda_f's search grid was lowest at its bottom end, problem.lam_range=[{lo:g},{hi:g}] "
                 f"(lam_at_range_edge 1, lambda_f {lam:.4g}): the best weight may lie below it; run again with "
                 f"problem.lam_range=[{lo / 10:g},{hi:g}]"]
 
