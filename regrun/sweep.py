@@ -83,9 +83,11 @@ def expand(arguments: Sequence[str], config_loader: Any) -> list[list[str]]:
     return BasicSweeper.split_arguments(parser.parse_overrides(list(arguments)), None)[0]
 
 
-def validate(cfg: DictConfig) -> str:
+def validate(cfg: DictConfig, mistakes_only: bool = False) -> str:
     """'' when the job's config would start: top-level knobs, problem/solver pair, device, solver options.
-    The problem is not built: that may load or synthesise data, which is the run's work."""
+    The problem is not built here (problem_error builds it). mistakes_only: only the user's mistakes (UserError)
+    count, any other failure is left to the job (the check before a sweep starts must not refuse a point that
+    would run: an interpolation only a job's Hydra context resolves)."""
     from .context import RunContext
     from .registry import check_pair
     from .run import DTYPES, _validate_top_level, resolve_device
@@ -101,6 +103,8 @@ def validate(cfg: DictConfig) -> str:
     except UserError as exc:
         return str(exc)
     except Exception as exc:  # an interpolation error or a bug in a validator: still this job's problem
+        if mistakes_only:
+            return ""
         first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
         return f"{type(exc).__name__}: {first}"
     return ""
@@ -122,12 +126,15 @@ def problem_error(cfg: DictConfig, built: dict[str, str]) -> str:
     from .registry import check_pair
     from .run import DTYPES
 
-    key = json.dumps([OmegaConf.to_container(cfg.problem, resolve=True), str(cfg.dtype)], sort_keys=True,
-                     default=str)
+    try:
+        key = json.dumps([OmegaConf.to_container(cfg.problem, resolve=True), str(cfg.dtype)], sort_keys=True,
+                         default=str)
+    except Exception:  # what only the job's context resolves: left to the job (validate reports it in a dry run)
+        return ""
     if key not in built:
-        problem_cls, _ = check_pair(cfg.problem.name, cfg.solver.name)
         with tempfile.TemporaryDirectory(prefix="regrun-check-") as folder:
             try:
+                problem_cls, _ = check_pair(cfg.problem.name, cfg.solver.name)
                 problem_cls(cfg.problem, RunContext(device=torch.device("cpu"), dtype=DTYPES[cfg.dtype],
                                                     seed=int(cfg.seed), out_dir=Path(folder)))
                 built[key] = ""
@@ -138,14 +145,14 @@ def problem_error(cfg: DictConfig, built: dict[str, str]) -> str:
     return built[key]
 
 
-def check_jobs(jobs: Sequence[Job], cfgs: Sequence[DictConfig]) -> list[Job]:
+def check_jobs(jobs: Sequence[Job], cfgs: Sequence[DictConfig], mistakes_only: bool = False) -> list[Job]:
     """Every pending job's config validated as a single run would (validate, then problem_error); the bad jobs,
-    their state "invalid" and their error set."""
+    their state "invalid" and their error set. mistakes_only as validate's."""
     built: dict[str, str] = {}
     bad = []
     for job, cfg in zip(jobs, cfgs):
         if job.state == "pending":
-            job.error = validate(cfg) or problem_error(cfg, built)
+            job.error = validate(cfg, mistakes_only) or problem_error(cfg, built)
             if job.error:
                 job.state = "invalid"
                 bad.append(job)
@@ -541,7 +548,7 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
         print(format_report(report))
         return report
     if first.sweep_check:
-        bad = check_jobs(jobs, cfgs)
+        bad = check_jobs(jobs, cfgs, mistakes_only=True)
         if bad:
             # one line per bad point, and nothing started: the points before it would otherwise run first
             for job in bad:
