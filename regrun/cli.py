@@ -335,6 +335,8 @@ def _say_answer(out_dir: Path, reporter) -> None:
     the affine found, a detection run without a word of what was found beside `detected = 1` (newuser3)."""
     import json
 
+    from .summary import detection_lines
+
     try:
         facts = json.loads((out_dir / "metrics.json").read_text())
     except (OSError, ValueError):  # no summary written (a full disk): the metrics above are what there is
@@ -345,6 +347,9 @@ def _say_answer(out_dir: Path, reporter) -> None:
     message = str(facts.get("message") or "").split("; WARNING: ")[0]  # the warnings get their own lines
     if message:
         reporter.line(f"regrun: {message}")
+    # where each crab is: "1 detected" alone left its place to /tables/detections and figures/boxes.png (newuser4)
+    for line in detection_lines(facts.get("detections") or []):
+        reporter.line(f"  {line}")
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)

@@ -14,8 +14,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # their identity. solver.motif_cache only decides where the crab detector's extraction is loaded from (the
 # results are bit-identical), so it is not part of a run's identity either; nor is `claims` (how a result is
 # judged against the paper, not what is computed).
-NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "resume", "resume_dir", "device.index",
-              "collect", "claims", "solver.motif_cache")
+NOT_HASHED = ("progress", "figures", "debug", "fail_fast", "dry_run", "sweep_check", "resume", "resume_dir",
+              "device.index", "collect", "claims", "solver.motif_cache")
 
 
 def config_dir() -> Path:

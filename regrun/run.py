@@ -95,7 +95,8 @@ def _finite_metrics(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
 
 
-def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays) -> None:
+def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays,
+                   tables=None) -> None:
     """summary.md and metrics.json beside the results file; a failure here must not hide the run's own status."""
     try:
         try:
@@ -107,7 +108,7 @@ def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, r
                           paper=paper, claims=claims, wall_time=wall, phases=reporter.timings,
                           phases_cpu=reporter.cpu_timings,
                           config=lambda key: OmegaConf.select(cfg, key, default=None), stopped=stopped,
-                          result=arrays)
+                          result=arrays, tables=tables)
     except Exception as exc:
         reporter.line(f"regrun: could not write summary.md: {type(exc).__name__}: {exc}", err=True)
 
@@ -173,6 +174,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     warnings: list[str] = []
     metrics: dict[str, float] = {}
     arrays: dict = {}
+    tables: dict = {}  # the solver's tables once evaluated (a detection's positions, for summary.md)
     monitor = device = ctx = None
     capture = reporter.capture()
     try:
@@ -204,6 +206,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             metrics = {k: float(v) for k, v in {**metrics, **result.metrics}.items()}
             results.write("history", result.history)
             results.write("tables", result.tables)
+            tables = result.tables
             results.write("result", arrays)
             results.write("metrics", metrics)
             results.write("stats", result.stats)
@@ -269,7 +272,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         except ResultsWriteError as exc:  # not even a small file fits: the console is the only record left
             path, status, error, user_error = results.path, "failed", str(exc), False
         stopped = stop_reason(status, solver_stop, message, error)
-        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays)
+        _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays, tables)
         if detail and not user_error:
             reporter.line(detail.rstrip(), console=False)  # the traceback, for whoever reads the log
         if own_reporter:

@@ -190,24 +190,55 @@ def small_results(result: Mapping[str, Any]) -> dict[str, list]:
     return out
 
 
+DETECTIONS_SHOWN = 10  # detections listed one a line (console and summary.md); the rest counted ("and N more")
+DETECTION_FIELDS = ("score", "centre_row", "centre_col", "angle_deg")
+
+
+def detections(tables: Mapping[str, Any] | None) -> list[dict[str, float]]:
+    """A detection run's instances from its /tables/detections (full-size photo pixels, degrees), strongest as the
+    solver ordered them: where the crab is was only in the results file and figures/boxes.png, the console said
+    "1 detected" (newuser3); metrics.json carries them and the console and summary.md print them."""
+    table = (tables or {}).get("detections") or {}
+    if not all(k in table for k in DETECTION_FIELDS):
+        return []
+    import numpy as np
+
+    cols = {k: np.asarray(table[k], dtype=float).reshape(-1) for k in DETECTION_FIELDS}
+    return [{k: float(cols[k][i]) for k in DETECTION_FIELDS} for i in range(len(cols["score"]))]
+
+
+def detection_lines(found: Sequence[Mapping[str, float]]) -> list[str]:
+    """One line per detection, at most DETECTIONS_SHOWN, then "and N more": the centre in rows from the top and
+    columns from the left, the angle as the template's angles run (clockwise as displayed: a crab turned 50 degrees
+    counterclockwise reads -50, newuser3)."""
+    lines = [f"detection {i + 1}: centre (row {d['centre_row']:.1f}, col {d['centre_col']:.1f}), "
+             f"angle {d['angle_deg']:.1f} deg (+ is clockwise), score {d['score']:.3f}" for i, d in enumerate(found[:DETECTIONS_SHOWN])]
+    if len(found) > DETECTIONS_SHOWN:
+        lines.append(f"and {len(found) - DETECTIONS_SHOWN} more (/tables/detections of results.h5)")
+    return lines
+
+
 def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
                       metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
                       wall_time: float, phases: Sequence[tuple[str, float]] = (),
                       phases_cpu: Sequence[tuple[str, float]] = (),
                       config: Callable[[str], Any] | None = None, stopped: str = "",
-                      result: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+                      result: Mapping[str, Any] | None = None,
+                      tables: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """summary.md (for a person) and metrics.json (for a script) in a run folder; `config` and `stopped` as
-    claims_for's; `result`: the run's /result arrays (the small ones are shown, small_results)."""
+    claims_for's; `result`: the run's /result arrays (the small ones are shown, small_results); `tables`: the
+    solver's /tables (a detection run's instances are listed, detections)."""
     out_dir = Path(out_dir)
     rows = claims_for(paper, metrics, claims, config, stopped)
     answer = small_results(result or {})
+    found = detections(tables)
     figures = sorted((out_dir / "figures").glob("*.png")) if (out_dir / "figures").is_dir() else []
     data = {"status": status, "message": message, "error": error.splitlines()[0] if error else "",
             **{k: facts.get(k) for k in ("problem", "solver", "device", "device_name", "dtype", "seed", "run_id")},
             "wall_time_s": wall_time, "phases_s": {name: sec for name, sec in phases},
             "phases_cpu_s": {name: sec for name, sec in phases_cpu},
             "stop_reason": stopped, "metrics": dict(metrics), "result": answer, "paper": dict(paper),
-            "claims": [asdict(c) for c in rows],
+            "claims": [asdict(c) for c in rows], **({"detections": found} if found else {}),
             "figures": [os.path.relpath(f, out_dir) for f in figures]}
     json_path = out_dir / "metrics.json"
     json_path.write_text(json.dumps(_jsonable(data), indent=1) + "\n")
@@ -241,6 +272,10 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
                   "group `/result`):", ""]
         lines += [f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
                   if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}" for k, v in answer.items()]
+    if found:
+        lines += ["", "## Detections", "", "Full-size photo pixels (rows from the top, columns from the left); every "
+                  "column in `/tables/detections` of `results.h5`, boxes drawn in `figures/boxes.png`:", ""]
+        lines += [f"- {line}" for line in detection_lines(found)]
     arrays = sorted(out_dir.glob("*.npy"))  # an answer written as the user's input is stored (superres of frames)
     if arrays:
         lines += ["", "## Result as an image", ""]

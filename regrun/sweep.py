@@ -83,9 +83,11 @@ def expand(arguments: Sequence[str], config_loader: Any) -> list[list[str]]:
     return BasicSweeper.split_arguments(parser.parse_overrides(list(arguments)), None)[0]
 
 
-def validate(cfg: DictConfig) -> str:
+def validate(cfg: DictConfig, mistakes_only: bool = False) -> str:
     """'' when the job's config would start: top-level knobs, problem/solver pair, device, solver options.
-    The problem is not built: that may load or synthesise data, which is the run's work."""
+    The problem is not built here (problem_error builds it). mistakes_only: only the user's mistakes (UserError)
+    count, any other failure is left to the job (the check before a sweep starts must not refuse a point that
+    would run: an interpolation only a job's Hydra context resolves)."""
     from .context import RunContext
     from .registry import check_pair
     from .run import DTYPES, _validate_top_level, resolve_device
@@ -101,9 +103,60 @@ def validate(cfg: DictConfig) -> str:
     except UserError as exc:
         return str(exc)
     except Exception as exc:  # an interpolation error or a bug in a validator: still this job's problem
+        if mistakes_only:
+            return ""
         first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
         return f"{type(exc).__name__}: {first}"
     return ""
+
+
+def problem_error(cfg: DictConfig, built: dict[str, str]) -> str:
+    """'' when the job's problem would build, else its one-line error: the problem is built as the run builds it
+    (on the CPU, into a folder thrown away), so a value the problem refuses (`problem.factor=0`, a negative noise, a
+    missing frames folder) is found before any job starts, not when its job runs after the earlier ones (on Slurm
+    after a queue wait each: newuser3). `built` caches by the problem's config and dtype: points that differ only
+    in the solver or the seed build it once. Only the user's mistakes (UserError) count: any other failure is left
+    to the job, which records it as a run does."""
+    import json
+    import tempfile
+
+    import torch
+
+    from .context import RunContext
+    from .registry import check_pair
+    from .run import DTYPES
+
+    try:
+        key = json.dumps([OmegaConf.to_container(cfg.problem, resolve=True), str(cfg.dtype)], sort_keys=True,
+                         default=str)
+    except Exception:  # what only the job's context resolves: left to the job (validate reports it in a dry run)
+        return ""
+    if key not in built:
+        with tempfile.TemporaryDirectory(prefix="regrun-check-") as folder:
+            try:
+                problem_cls, _ = check_pair(cfg.problem.name, cfg.solver.name)
+                problem_cls(cfg.problem, RunContext(device=torch.device("cpu"), dtype=DTYPES[cfg.dtype],
+                                                    seed=int(cfg.seed), out_dir=Path(folder)))
+                built[key] = ""
+            except UserError as exc:
+                built[key] = str(exc)
+            except Exception:  # not the user's value: the job meets it and records it with its traceback
+                built[key] = ""
+    return built[key]
+
+
+def check_jobs(jobs: Sequence[Job], cfgs: Sequence[DictConfig], mistakes_only: bool = False) -> list[Job]:
+    """Every pending job's config validated as a single run would (validate, then problem_error); the bad jobs,
+    their state "invalid" and their error set. mistakes_only as validate's."""
+    built: dict[str, str] = {}
+    bad = []
+    for job, cfg in zip(jobs, cfgs):
+        if job.state == "pending":
+            job.error = validate(cfg, mistakes_only) or problem_error(cfg, built)
+            if job.error:
+                job.state = "invalid"
+                bad.append(job)
+    return bad
 
 
 def earlier_runs(roots: Sequence[Path]) -> dict[str, tuple[str, Path]]:
@@ -491,13 +544,19 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
                 job.earlier = status
 
     if report.dry_run:
-        for job, cfg in zip(jobs, cfgs):
-            if job.state == "pending":
-                job.error = validate(cfg)
-                if job.error:
-                    job.state = "invalid"
+        check_jobs(jobs, cfgs)
         print(format_report(report))
         return report
+    if first.sweep_check:
+        bad = check_jobs(jobs, cfgs, mistakes_only=True)
+        if bad:
+            # one line per bad point, and nothing started: the points before it would otherwise run first
+            for job in bad:
+                last = job is bad[-1]
+                print(f"regrun: error: job {job.index} ({' '.join(job.overrides)}): {job.error.splitlines()[0]}"
+                      + (f"; no job started ({len(bad)} of {len(jobs)} refused; sweep_check=false runs the others "
+                         "and lets these fail)" if last else ""), file=sys.stderr)
+            sys.exit(2)
 
     try:
         sweep_dir = own_sweep_dir(base, launcher, sweep_dir)

@@ -109,7 +109,9 @@ def test_gpu_slots_spread_concurrent_jobs(monkeypatch, tmp_path):
 
 def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    args = ["-m", *TINY, "solver.theta=1e-3,-1,1e-2", f"hydra.sweep.dir={sweep_dir}"]
+    # sweep_check=false: the bad value then fails its job when it runs, as any failure at run time does (with the
+    # check, the default, it is refused before any job starts: tests/test_newuser4.py)
+    args = ["-m", *TINY, "solver.theta=1e-3,-1,1e-2", "sweep_check=false", f"hydra.sweep.dir={sweep_dir}"]
     first = regrun(args, tmp_path)
     assert first.returncode == 1, first.stderr
     found = statuses(sweep_dir)
@@ -176,7 +178,7 @@ def test_earlier_runs_name_how_each_ended_and_a_killed_run_by_its_partial_file(t
 
 def test_fail_fast_stops_at_the_first_failure(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    out = regrun(["-m", *TINY, "solver.theta=-1,1e-3", "fail_fast=true", f"hydra.sweep.dir={sweep_dir}"],
+    out = regrun(["-m", *TINY, "solver.theta=-1,1e-3", "fail_fast=true", "sweep_check=false", f"hydra.sweep.dir={sweep_dir}"],
                  tmp_path)
     assert out.returncode == 1
     assert list(statuses(sweep_dir).values()) == ["failed"]

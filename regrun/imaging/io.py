@@ -6,6 +6,7 @@ is the cell at x1 = i-th pixel column from the left and x2 = j-th pixel row from
 them) and converted the same way, so a PNG folder and an array file of the same frames read identically."""
 from __future__ import annotations
 
+import re
 import struct
 import zipfile
 import zlib
@@ -357,18 +358,32 @@ def read_optional_array(path: Path, key: str, what: str) -> np.ndarray | None:
     return read_array(path, key, what) if found else None
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key of a file name with its runs of digits as numbers: f2.png before f10.png (a camera's or a user's
+    unpadded numbering; by name alone f10 came second, and a true-motion file's rows paired with the wrong frames:
+    newuser4). Ties (f1 and f01) fall back to the name."""
+    parts = re.split(r"(\d+)", name.lower())  # text at even places, digits at odd: the tuples compare item by item
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
+
+
+def frame_files(path: Path) -> list[Path]:
+    """The image files of a frames folder in the order they are frames (natural order, natural_key); hidden files
+    are never frames: a folder copied from a Mac holds `._f00.png` beside each frame (its metadata, not an image),
+    and the run stopped on "cannot identify image file '._f00.png'" (newuser3)."""
+    return sorted((f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")),
+                  key=lambda f: natural_key(f.name))
+
+
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
-    sorted by file name; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
+    in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
     columns) or from a .npy file of that array. Every frame must have the same size; at least two frames. colour=True: colour frames keep
     their channels, (frames, channels, m1, m2) (RGB/RGBA files, alpha dropped; an array file's
     (frames, rows, columns, channels)); grey frames stay (frames, m1, m2). colour=False: colour becomes its
     luminance (Rec. 601)."""
     path = resolve_data_path(path)
     if path.is_dir():
-        # hidden files are never frames: a folder copied from a Mac holds `._f00.png` beside each frame (its
-        # metadata, not an image), and the run stopped on "cannot identify image file '._f00.png'" (newuser3)
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+        files = frame_files(path)
         if not files:
             raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
         frames = [read_image_channels(f) for f in files]

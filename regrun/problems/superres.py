@@ -22,6 +22,7 @@ from ..errors import UserError, check_bool, check_choice, check_float, check_int
 from ..imaging.grid import Grid
 from ..imaging.io import (
     FRAMES_FORMS,
+    frame_files,
     from_fair_layout,
     luminance,
     luminance_weights,
@@ -131,6 +132,7 @@ class SuperRes(Problem):
         check_choice("problem.channels", cfg.channels, CHANNELS)
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.truth_colour = None  # (channels, m1, m2)
+        self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
         self.outside = str(cfg.outside)
         self.outside_rounds = check_int("problem.outside_rounds", cfg.outside_rounds, 0)
@@ -204,6 +206,14 @@ class SuperRes(Problem):
             frames = frames[:count]
             self.ctx.reporter.line(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
                                    f"{Path(str(cfg.frames)).name}")
+        folder = resolve_data_path(cfg.frames)
+        if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
+            every = [f.name for f in frame_files(folder)]
+            names = self.frame_names = every[:frames.shape[0]]
+            if every != sorted(every):
+                shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
+                self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
+                                       f"{', '.join(shown)} (/data/frame_files)")
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -334,6 +344,8 @@ class SuperRes(Problem):
             out["reference"] = self.truth.cpu().numpy()
         if self.w_true is not None:
             out["w_true"] = self.w_true.cpu().numpy()
+        if self.frame_names is not None:
+            out["frame_files"] = np.array(self.frame_names)
         return out
 
     def evaluate(self, result: SolveResult):
@@ -389,6 +401,32 @@ class SuperRes(Problem):
         return metrics, arrays
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
+        """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
+        (frames_check_warnings)."""
+        return self.range_edge_warning(metrics) + self.frames_check_warnings(metrics)
+
+    def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
+        """lam_at_range_edge = 1 (the search's log grid lowest at an end of problem.lam_range) was recorded without a
+        word (newuser3). The flag is the first log grid's (before golden-section steps, which may then find a
+        minimum inside the range: 1.87 of [0.001, 3] on newuser3's moon burst), so the warning says "grid". Worded by
+        what was measured (docs/sweeps.md, "Rough edges newuser3 left (newuser4)"): on
+        4 bursts flagged at the top end (moon and smooth camera crops, 64^2 frames, 8 of them, 1% noise) the range
+        widened 10x up chose weights 0.1-1.7 higher and lost 0.08-0.70 dB of PSNR against the truth: the flag did
+        not mean a worse pick there; the bottom end was not met, so nothing is claimed for it."""
+        if metrics.get("lam_at_range_edge", 0.0) != 1.0 or "lam_chosen" not in metrics:
+            return []
+        lo, hi = self.weight_settings.lo, self.weight_settings.hi
+        lam = metrics["lam_chosen"]
+        if lam >= math.sqrt(lo * hi):
+            return [f"lambda_f's search grid was lowest at its top end, problem.lam_range=[{lo:g},{hi:g}] "
+                    f"(lam_at_range_edge 1, lambda_f {lam:.4g}): no weight above {hi:g} was tried; on 4 such bursts "
+                    f"a range 10x wider chose 0.1-1.7 higher and lost 0.1-0.7 dB, so this one is likely fine; "
+                    f"to check, run again with problem.lam_range=[{lo:g},{10 * hi:g}]"]
+        return [f"lambda_f's search grid was lowest at its bottom end, problem.lam_range=[{lo:g},{hi:g}] "
+                f"(lam_at_range_edge 1, lambda_f {lam:.4g}): the best weight may lie below it; run again with "
+                f"problem.lam_range=[{lo / 10:g},{hi:g}]"]
+
+    def frames_check_warnings(self, metrics: dict[str, float]) -> list[str]:
         """The held-out frames check (problem.frames_check): the answer predicts the held-out frames, all together
         or any one of them, no better than bicubic upsampling of frame 0 does. Any one: the sum weighs each frame
         by bicubic's error, so a held-out frame that neither predicts (one of another scene: its ratio ~1 and
