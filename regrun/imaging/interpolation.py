@@ -420,8 +420,9 @@ class PooledStencil:
         CSR, built at the first product and kept), for a product with x on the CPU; None where the taps' loop
         runs instead: on a GPU, or for an x that autograd or torch.func tracks (the CSR product is not
         differentiable). One compiled pass over each block's W1 W2 taps instead of one pass over all blocks per
-        tap: at 256x256 from 16 frames, one thread, a gather 12 -> 6 ms and a scatter 18 -> 6.4 ms for a build of
-        ~TODO ms (docs/superres.md, "Speed margin at 256^2 (srspeed2)")."""
+        tap: at 256x256 from 16 frames, one thread, a gather 12 -> 6.7 ms and a scatter 18 -> 7.5 ms for a build of
+        ~16 ms (the index array; the data array is the weights as concat holds them on the CPU; docs/superres.md,
+        "Speed margin at 256^2 (srspeed2)")."""
         if self.weight.device.type != "cpu" or x.dtype != self.weight.dtype or x.requires_grad \
                 or torch._C._functorch.is_functorch_wrapped_tensor(x) \
                 or torch.autograd.forward_ad.unpack_dual(x).tangent is not None:
