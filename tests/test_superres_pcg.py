@@ -303,6 +303,15 @@ def test_pooled_stencil_equals_pooled_separable_stencil(device):
         assert parts.batch == pooled.batch
         assert float((parts.gather(c) - pooled.gather(c)).abs().max()) < 1e-13 * float(c.abs().max())
         assert float((parts.scatter(y, size) - pooled.scatter(y, size)).abs().max()) < 1e-13 * float(y.abs().max())
+        # the CPU's products by the block rows (scipy's CSR) against the taps' loop, which a tracked input takes
+        for st in (pooled, parts):
+            assert float((st.gather(c) - st.gather(c.requires_grad_()).detach()).abs().max()) < 1e-13 * float(
+                c.abs().max())
+            c = c.detach()
+            assert float((st.scatter(y, size) - st.scatter(y.requires_grad_(), size).detach()).abs().max()) < \
+                1e-13 * float(y.abs().max())
+            y = y.detach()
+        assert (getattr(pooled, "_rows", None) is not None) == (torch.device(device).type == "cpu")
         # the banded Gram matrix of the row-weighted block sums: G c = S^T diag(rows^2) S c, and symmetric
         rows = torch.rand(3, 12 // k, 18 // k, generator=gen, dtype=torch.float64).to(device)
         gram = pooled.gram(rows, size)

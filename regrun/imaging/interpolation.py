@@ -338,7 +338,7 @@ class PooledStencil:
     differentiable in the points (build it for a fixed motion; SeparableStencil is the differentiable one)."""
 
     corner: torch.Tensor  # (B,) flat index of each patch's corner in the padded coefficients
-    weight: torch.Tensor  # (W1 W2, B) the merged weights, tap-major
+    weight: torch.Tensor  # (W1 W2, B) the merged weights (concat's on the CPU: the transpose of a (B, W1 W2) array)
     width: tuple          # (W1, W2)
     batch: tuple          # the blocks' leading shape (B = its product)
     padded_m2: int
@@ -390,19 +390,23 @@ class PooledStencil:
         for q in parts:
             nb = q.corner.shape[0]
             if weight is None:
-                weight = q.weight.new_zeros(*q.width, total)
+                weight = q.weight.new_zeros(total, *q.width)
                 corner = q.corner.new_empty(total)
                 rest, m2 = q.batch[1:], q.padded_m2
-            elif q.width[0] > weight.shape[0] or q.width[1] > weight.shape[1]:  # a wider patch: grow
-                grown = weight.new_zeros(max(q.width[0], weight.shape[0]), max(q.width[1], weight.shape[1]), total)
-                grown[:weight.shape[0], :weight.shape[1]] = weight
+            elif q.width[0] > weight.shape[1] or q.width[1] > weight.shape[2]:  # a wider patch: grow
+                grown = weight.new_zeros(total, max(q.width[0], weight.shape[1]), max(q.width[1], weight.shape[2]))
+                grown[:, :weight.shape[1], :weight.shape[2]] = weight
                 weight = grown
-            weight[:q.width[0], :q.width[1], at:at + nb] = q.weight.reshape(*q.width, nb)
+            weight[at:at + nb, :q.width[0], :q.width[1]] = q.weight.reshape(*q.width, nb).permute(2, 0, 1)
             corner[at:at + nb] = q.corner
             at += nb
             lead += q.batch[0]
-        w1, w2 = weight.shape[:2]
-        return cls(corner, weight.reshape(w1 * w2, total), (w1, w2), (lead, *rest), m2)
+        w1, w2 = weight.shape[1:]
+        # held block by block (each block's taps together) on the CPU, where the products go by the block rows
+        # (_rows_matrix: its data array as it is); tap by tap on a GPU, where the taps' loop runs
+        weight = weight.reshape(total, w1 * w2).T
+        return cls(corner, weight if weight.device.type == "cpu" else weight.contiguous(), (w1, w2), (lead, *rest),
+                   m2)
 
     def _shifts(self):
         return [a * self.padded_m2 + b for a in range(self.width[0]) for b in range(self.width[1])]
@@ -411,10 +415,39 @@ class PooledStencil:
         # a block's patch may reach W - 4 past its own points' stencils (its weights there are 0): pad for it
         return (self.width[0] - 4) * self.padded_m2 + self.width[1] - 4
 
+    def _rows_matrix(self, x: torch.Tensor, columns: int):
+        """The merged weights as a sparse matrix (blocks x padded coefficients with the patches' reach; scipy's
+        CSR, built at the first product and kept), for a product with x on the CPU; None where the taps' loop
+        runs instead: on a GPU, or for an x that autograd or torch.func tracks (the CSR product is not
+        differentiable). One compiled pass over each block's W1 W2 taps instead of one pass over all blocks per
+        tap: at 256x256 from 16 frames, one thread, a gather 12 -> 6.7 ms and a scatter 18 -> 7.5 ms for a build of
+        ~16 ms (the index array; the data array is the weights as concat holds them on the CPU; docs/superres.md,
+        "Speed margin at 256^2 (srspeed2)")."""
+        if self.weight.device.type != "cpu" or x.dtype != self.weight.dtype or x.requires_grad \
+                or torch._C._functorch.is_functorch_wrapped_tensor(x) \
+                or torch.autograd.forward_ad.unpack_dual(x).tangent is not None:
+            return None
+        rows = getattr(self, "_rows", None)
+        if rows is None or rows.shape[1] != columns:
+            from scipy.sparse import csr_array
+
+            nb, taps = self.corner.shape[0], self.weight.shape[0]
+            shifts = torch.tensor(self._shifts(), dtype=torch.int32)
+            index = (self.corner.to(torch.int32)[:, None] + shifts).reshape(-1)
+            data = self.weight.T.contiguous().reshape(-1)
+            start = torch.arange(0, nb * taps + 1, taps, dtype=torch.int32)
+            rows = self._rows = csr_array((data.numpy(), index.numpy(), start.numpy()), shape=(nb, columns))
+        return rows
+
     def gather(self, cflat: torch.Tensor) -> torch.Tensor:
         """cflat (..., P) -> block sums (..., *batch). Each tap reads a shifted view at the corner index (no
-        shifted index array per tap and product)."""
+        shifted index array per tap and product); on the CPU by the block rows (_rows_matrix)."""
         c = torch.nn.functional.pad(cflat, (0, self._extra()))
+        rows = self._rows_matrix(c, c.shape[-1])
+        if rows is not None:
+            x = c.reshape(-1, c.shape[-1]).numpy()
+            out = rows @ x[0] if x.shape[0] == 1 else (rows @ x.T).T
+            return torch.from_numpy(out).reshape(*cflat.shape[:-1], *self.batch)
         out = None
         for t, s in enumerate(self._shifts()):
             v = c[..., s:].index_select(-1, self.corner)
@@ -425,6 +458,11 @@ class PooledStencil:
         """Adjoint of gather: y (..., *batch) -> (..., size). One reused buffer for the weighted values, each tap
         added into a shifted view at the corner index."""
         y = y.flatten(-len(self.batch))
+        rows = self._rows_matrix(y, size + self._extra())
+        if rows is not None:
+            x = y.reshape(-1, y.shape[-1]).numpy()
+            out = rows.T @ x[0] if x.shape[0] == 1 else (rows.T @ x.T).T
+            return torch.from_numpy(out)[..., :size].reshape(*y.shape[:-1], size)
         out = torch.zeros(*y.shape[:-1], size + self._extra(), dtype=y.dtype, device=y.device)
         buf = None if y.requires_grad else torch.empty_like(y)  # out= takes no part in autograd
         for t, s in enumerate(self._shifts()):
@@ -443,17 +481,18 @@ class PooledStencil:
         w1, w2 = self.width
         p2 = self.padded_m2
         length = size + self._extra()
-        diags = torch.zeros(w1, 2 * w2 - 1, length, dtype=self.weight.dtype, device=self.weight.device)
+        weight = self.weight.contiguous()  # tap by tap (concat holds it block by block on the CPU)
+        diags = torch.zeros(w1, 2 * w2 - 1, length, dtype=weight.dtype, device=weight.device)
         r2 = rows.reshape(-1).square()
         wt, buf = torch.empty_like(r2), torch.empty_like(r2)
         for a in range(w1):
             for b in range(w2):
-                torch.mul(self.weight[a * w2 + b], r2, out=wt)
+                torch.mul(weight[a * w2 + b], r2, out=wt)
                 for a2 in range(a, w1):
                     for b2 in range(b if a2 == a else 0, w2):
                         # G[i, i + d], d = (a2 - a) P2 + b2 - b, at i = corner + a P2 + b
                         row = diags[a2 - a, b2 - b + w2 - 1, a * p2 + b:]
-                        row.index_add_(0, self.corner, torch.mul(wt, self.weight[a2 * w2 + b2], out=buf))
+                        row.index_add_(0, self.corner, torch.mul(wt, weight[a2 * w2 + b2], out=buf))
         return BandedGram(diags, p2, size)
 
 

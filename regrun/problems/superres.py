@@ -354,7 +354,9 @@ class SuperRes(Problem):
         warm = result.solution.get("f") if result.stats.get("linear") == "pcg" else None
         # its bar: final_pcg_rtol (what PSNR can tell; beyond the paper's sizes), else the paper's final_cg_rtol
         rtol = self.final_rtol if warm is None else self.final_pcg_rtol
-        final = self.model.solve(w, self.final_iters, rtol, x0=warm)
+        # many: the final solve (40-50 PCG iterations at 256^2 from 16 frames), the frames check's refit and the
+        # colour channels all solve at this w, more products than GRAM_AFTER: its Gram matrix at the first
+        final = self.model.solve(w, self.final_iters, rtol, x0=warm, many=True)
         f_hat = final.x.reshape(self.fine.m)
         est = f_hat.cpu().numpy()
         # the final solve's own operator (PCG: the merged stencil the solver's last projection built at this w)

@@ -78,10 +78,13 @@ PREREG_TAU = 1e-3
 PREREG_MIN_TAU = 1e-12
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
-# at one w: its build costs about as much as 10 products by gather and scatter (16 frames, one thread: 256x256
-# 0.47 s against 45 ms a product, 10 ms a product after; 512x512 2.7 s against 0.29 s, 56 ms after), so waiting
-# for them first bounds the cost by about twice the better of the two choices for any number of products.
-GRAM_AFTER = 10
+# at one w: its build costs about as much as GRAM_AFTER products by gather and scatter, so waiting for them first
+# bounds the cost by about twice the better of the two choices for any number of products. On the CPU the
+# products go by the block rows' CSR (PooledStencil._rows_matrix): 256x256 from 16 frames, one thread, 21 ms a
+# product against a build of 0.56 s, 7.8 ms a product after: 27 (docs/superres.md, "Speed margin at 256^2
+# (srspeed2)"). Elsewhere (GRAM_AFTER_TAPS: a GPU, the taps' loop) as measured before the CSR: 0.47 s against 45 ms.
+GRAM_AFTER = 27
+GRAM_AFTER_TAPS = 10
 
 
 
@@ -287,7 +290,7 @@ class SuperResModel:
         if fixed:
             op = self._fixed_operator_at(w.detach())
             if many:
-                self._last_fixed[1].products = max(self._last_fixed[1].products, GRAM_AFTER)
+                self._last_fixed[1].products = max(self._last_fixed[1].products, self._gram_after())
             return op
         stencil = SeparableStencil.at(self.fine, self.warp_points(w))
         n1, n2 = self.fine.m
@@ -328,6 +331,10 @@ class SuperResModel:
             parts = self._fixed_stencil(w)
             self._last_fixed = (w.clone(), parts)
         return self._fixed_operator(w, parts)
+
+    def _gram_after(self) -> int:
+        """Products (columns) at one w after which its fixed operator builds the Gram matrix (GRAM_AFTER)."""
+        return GRAM_AFTER if self.device.type == "cpu" else GRAM_AFTER_TAPS
 
     def _fixed_stencil(self, w: torch.Tensor) -> "FixedStencil":
         """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet)."""
@@ -380,7 +387,7 @@ class SuperResModel:
             if parts.gram is None or parts.mask_version != self._mask_version:
                 if parts.gram is None:
                     parts.products += x.numel() // self.n
-                    if parts.products <= GRAM_AFTER:
+                    if parts.products <= self._gram_after():
                         return rmatvec(matvec(x))
                 parts.gram = None  # the old one let go first (memory)
                 rows = scale * self._gained(self.sqrt_hd * self._weigh(torch.ones_like(self.frames))[1:], w)
@@ -645,14 +652,16 @@ class SuperResModel:
         return spline.evaluate(coef, self.coarse, self.x.reshape(*self.fine.m, 2)).reshape(-1)
 
     def solve(self, w: torch.Tensor, iters: int, rtol: float = 0.0, x0: torch.Tensor | None = None,
-              b: torch.Tensor | None = None):
+              b: torch.Tensor | None = None, many: bool = False):
         """f at motion w by CG on the normal equations from the fixed initial image; with a warm start x0,
         preconditioned CG (self.preconditioner) from x0 to the same bar, ||r|| <= rtol ||r_0|| with r_0 the
         residual of the fixed initial image, so both stop at the same accuracy (the warm start only sooner).
         b: another right-hand side (self.rhs of another channel's frames; default self.b); with x0, several as
         rows (k, rows): one multi-right-hand-side PCG (each product one pass over the operator for all k), each
-        row to its own bar, x (k, n)."""
-        op = self.operator(w.detach(), fixed=x0 is not None)  # PCG's many products at one w: the merged stencil
+        row to its own bar, x (k, n). many (with x0): the caller asks for many more products at this w (operator's
+        many)."""
+        # PCG's many products at one w: the merged stencil
+        op = self.operator(w.detach(), fixed=x0 is not None, many=many and x0 is not None)
         normal, rhs, start = op.normal(), op.rmatvec(self.b if b is None else b), self.initial_image()
         if x0 is None:
             return cg(normal, rhs, start, iters=iters, rtol=rtol)
