@@ -28,14 +28,14 @@ def test_warning_names_an_unsampled_phase():
     # userpass3's tif16 run: frame 2's ratio 1.46 under a sum of 0.653, frame 1's 6e-5
     metrics = {"frames_check_ratio": 0.653, "frames_check_ratio_1": 6e-5, "frames_check_ratio_2": 1.46,
                "frames_check_gap_1": 0.0, "frames_check_gap_2": 1.41, "data_rel_residual": 1.1e-4}
-    (text,) = SuperRes.warnings(None, metrics)
+    (text,) = SuperRes.frames_check_warnings(metrics)
     assert "no other frame samples frame 2's sub-pixel phase" in text
     assert "is likely wrong" not in text
     # the same ratio from a frame whose phase another frame samples: the usual warning
-    (text,) = SuperRes.warnings(None, {**metrics, "frames_check_gap_2": 0.1})
+    (text,) = SuperRes.frames_check_warnings({**metrics, "frames_check_gap_2": 0.1})
     assert "is likely wrong" in text and "sub-pixel phase" not in text
     # the sum at 1 or above (an outlier swamping it), or noisy frames fitted to their noise: the usual warning
-    (text,) = SuperRes.warnings(None, {**metrics, "frames_check_ratio": 1.2})
+    (text,) = SuperRes.frames_check_warnings({**metrics, "frames_check_ratio": 1.2})
     assert "is likely wrong" in text
-    (text,) = SuperRes.warnings(None, {**metrics, "data_rel_residual": 0.072})
+    (text,) = SuperRes.frames_check_warnings({**metrics, "data_rel_residual": 0.072})
     assert "is likely wrong" in text

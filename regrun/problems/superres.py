@@ -428,7 +428,8 @@ class SuperRes(Problem):
                 f"(lam_at_range_edge 1, lambda_f {lam:.4g}): the best weight may lie below it; run again with "
                 f"problem.lam_range=[{lo / 10:g},{hi:g}]"]
 
-    def frames_check_warnings(self, metrics: dict[str, float]) -> list[str]:
+    @staticmethod
+    def frames_check_warnings(metrics: dict[str, float]) -> list[str]:
         """The held-out frames check (problem.frames_check): the answer predicts the held-out frames, all together
         or any one of them, no better than bicubic upsampling of frame 0 does. Any one: the sum weighs each frame
         by bicubic's error, so a held-out frame that neither predicts (one of another scene: its ratio ~1 and
