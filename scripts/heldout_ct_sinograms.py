@@ -48,6 +48,8 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   spacing, some broken over an arc), `mesh` (a woven mesh of 0.8-1.2 px wires at a 3.5-7 px pitch in resin) and
   `laminate` (a composite coupon: plies 1-1.5 px of two densities, waviness, delamination gaps, a fastener);
   designed_kind.
+- Added for seed 4301 (docs/ct.md, "Seventeenth round (ctspec)"): `gracehopper` (matplotlib's sample photograph
+  grace_hopper.jpg, a portrait, its centred 512 x 512 square; no CT batch used it).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -678,10 +680,16 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
     import skimage.data
     import skimage.transform
 
-    if name in FAIR_IMAGES:  # a natural image from shared/fair_data (a centred square crop of the wider ones)
+    if name in FAIR_IMAGES or name == "gracehopper":  # a photograph, a centred square crop of the wider ones
         from PIL import Image
 
-        im = np.asarray(Image.open(FAIR / FAIR_IMAGES[name]).convert("L"), dtype=float)
+        if name == "gracehopper":  # seed 4301: matplotlib's sample portrait (512 x 600), never used for CT before
+            import matplotlib
+
+            path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+        else:  # shared/fair_data or shared/refine_data
+            path = FAIR / FAIR_IMAGES[name]
+        im = np.asarray(Image.open(path).convert("L"), dtype=float)
         if name in CROPS:
             r0, c0, n = CROPS[name]
             im = im[r0:r0 + n, c0:c0 + n]
