@@ -514,3 +514,24 @@ def test_a_grey_photo_of_the_crab_is_found_as_its_colour_copy(detector, tmp_path
     found, (g,) = _instances(grey_det, luma(image))
     assert 0.9 <= found.score <= 1.1 and math.dist(g.centre, c.centre) < 0.5 and abs(g.angle - c.angle) < 0.5
     assert math.dist([2 * x + 0.5 for x in g.centre], truth.centre) <= 5 and abs(g.angle - truth.angle) <= 3
+
+
+def test_a_coloured_object_on_a_grey_photo_is_matched_in_colour(device):
+    """A scene whose mean colour spread is grey's but which holds the template's colours (the crab pasted on a grey
+    photo: newuser4's held-out case, 0 detected when matched in grey) is matched in colour; the same scene with the
+    object in grey too, and one with a few coloured pixels only, are matched in grey."""
+    from regrun.problems.crab_detection import match_in_grey
+
+    full = synthetic_crab()
+    h, w = full.image.shape[1:]
+    scene = luma(torch.rand(3, 4 * h, 4 * w, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    pasted = scene.clone()
+    inside = full.mask > 0.5
+    pasted[:, :h, :w] = torch.where(inside, full.image, pasted[:, :h, :w])
+    assert colour_spread(pasted) < 0.01
+    grey_pasted = luma(pasted)
+    speck = scene.clone()
+    speck[:, :4, :4] = full.image[:, inside][:, :1].reshape(3, 1, 1)
+    assert not match_in_grey(pasted.to(device), full.to(device, torch.float64))
+    assert match_in_grey(grey_pasted.to(device), full.to(device, torch.float64))
+    assert match_in_grey(speck.to(device), full.to(device, torch.float64))
