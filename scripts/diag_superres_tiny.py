@@ -87,6 +87,15 @@ def floor(path: Path, ctx, model: str = "affine", iters: int = 20) -> float:
     return p.motion_error(p.motion.to_affine(par))
 
 
+def floor_or_nan(path: Path, ctx, model: str = "affine") -> float:
+    """floor(), NaN where a frame's Gauss-Newton matrix is singular (a frame that sees no gradient: the motion is
+    not identifiable there at all)."""
+    try:
+        return floor(path, ctx, model)
+    except torch.linalg.LinAlgError:
+        return float("nan")
+
+
 def true_motion_psnr(path: Path, ctx, lam: float) -> float:
     """PSNR of the exact regularised image at the true motion (its edge mask, the weight as varpro_cg sets it)."""
     p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
@@ -115,10 +124,11 @@ def main(argv=None):
             path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
             row = {"set": f"{spec['kind']} {spec['size']}/{spec['frames']}/{spec['noise']} s{spec['seed']} "
                           f"({spec['motion']})",
-                   "floor": floor(path, ctx), "floor0": floor(save_set(Path(tmp), spec, args.supersample, 0.0), ctx)}
+                   "floor": floor_or_nan(path, ctx),
+                   "floor0": floor_or_nan(save_set(Path(tmp), spec, args.supersample, 0.0), ctx)}
             for model in args.models:
                 if model != "affine":
-                    row[f"floor_{model}"] = floor(path, ctx, model)
+                    row[f"floor_{model}"] = floor_or_nan(path, ctx, model)
             for lam in args.lam:  # the image at the true motion (no motion error): what the motion costs
                 row[f"true_motion_psnr@{lam}"] = true_motion_psnr(path, ctx, lam)
             if args.floors_only:
