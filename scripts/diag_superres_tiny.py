@@ -96,6 +96,21 @@ def floor_or_nan(path: Path, ctx, model: str = "affine") -> float:
         return float("nan")
 
 
+def mismatch(path: Path, ctx) -> dict:
+    """The forward model's misfit at the true image and the true motion (on a noise-free set: the model's mismatch
+    alone), RMS over frames 1..'s kept pixels, and the true image's RMS gradient (per fine pixel): a mismatch of
+    size e moves the best-fitting motion by about e / gradient."""
+    p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
+                                true_motion=str(path), lambda_f=0.1), ctx)
+    p.model.settle_outside(p.w_true)
+    q, nc = p.model.q, p.model.coarse.m[0] * p.model.coarse.m[1]
+    r = p.model.residual(p.w_true, p.truth.reshape(-1).to(p.model.dtype))[: p.model.n_data].reshape(q + 1, nc)[1:]
+    keep = r != 0  # dropped pixels weigh 0
+    t = p.truth
+    g = torch.cat(((t[1:, :] - t[:-1, :]).reshape(-1), (t[:, 1:] - t[:, :-1]).reshape(-1)))
+    return {"mismatch_rms": float(r[keep].pow(2).mean().sqrt()), "grad_rms": float(g.pow(2).mean().sqrt())}
+
+
 def true_motion_psnr(path: Path, ctx, lam: float) -> float:
     """PSNR of the exact regularised image at the true motion (its edge mask, the weight as varpro_cg sets it)."""
     p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
@@ -125,7 +140,8 @@ def main(argv=None):
             row = {"set": f"{spec['kind']} {spec['size']}/{spec['frames']}/{spec['noise']} s{spec['seed']} "
                           f"({spec['motion']})",
                    "floor": floor_or_nan(path, ctx),
-                   "floor0": floor_or_nan(save_set(Path(tmp), spec, args.supersample, 0.0), ctx)}
+                   "floor0": floor_or_nan(clean := save_set(Path(tmp), spec, args.supersample, 0.0), ctx),
+                   **mismatch(clean, ctx)}
             for model in args.models:
                 if model != "affine":
                     row[f"floor_{model}"] = floor_or_nan(path, ctx, model)
