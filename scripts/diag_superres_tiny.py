@@ -128,6 +128,9 @@ def main(argv=None):
     ap.add_argument("--supersample", type=int, default=8)
     ap.add_argument("--truth-lam", nargs="*", type=float, default=[0.05, 0.2, 0.8],
                     help="varpro_cg (affine) from the true motion at these weights (the prior's pull on the motion)")
+    ap.add_argument("--compare-lam", nargs="+", type=float, help="one weight a set: varpro_cg (affine) there, and "
+                    "the exact image's PSNR at its final motion beside the one at the true motion (same weight, "
+                    "same kind of image: varpro_cg's own image is not the exact one)")
     ap.add_argument("--floors-only", action="store_true", help="the floors and the true motion's image alone")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -135,8 +138,22 @@ def main(argv=None):
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.sets:
+        for i, spec in enumerate(args.sets):
             path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
+            if args.compare_lam:
+                lam = args.compare_lam[i]
+                p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
+                                            true_motion=str(path), lambda_f=lam), ctx)
+                res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
+                m, _ = p.evaluate(res)
+                w = p.model.affine_part(res.solution["w"])
+                p.model.settle_outside(w)
+                p.model.set_weight(lam)
+                row = {"set": spec, "lam": lam, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
+                       "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                continue
             row = {"set": f"{spec['kind']} {spec['size']}/{spec['frames']}/{spec['noise']} s{spec['seed']} "
                           f"({spec['motion']})",
                    "floor": floor_or_nan(path, ctx),
