@@ -151,6 +151,13 @@ def main(argv=None):
                 p.model.set_weight(lam)
                 row = {"set": spec, "lam": lam, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
                        "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam)}
+                # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
+                p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
+                                            true_motion=str(path), lambda_f=lam), ctx)
+                res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50, init="truth", max_iter=0),
+                               ctx).solve(p, Monitor())
+                m, _ = p.evaluate(res)
+                row.update(varpro_at_truth=m["psnr"], varpro_at_truth_error=m["motion_error"])
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 continue
