@@ -129,8 +129,8 @@ def main(argv=None):
     ap.add_argument("--truth-lam", nargs="*", type=float, default=[0.05, 0.2, 0.8],
                     help="varpro_cg (affine) from the true motion at these weights (the prior's pull on the motion)")
     ap.add_argument("--compare-lam", nargs="+", type=float, help="one weight a set: varpro_cg (affine) there, and "
-                    "the exact image's PSNR at its final motion beside the one at the true motion (same weight, "
-                    "same kind of image: varpro_cg's own image is not the exact one)")
+                    "the exact image's PSNR at its final motion beside the one at the true motion (same weight), each "
+                    "under the solver's final edge mask and under the mask settled at that motion")
     ap.add_argument("--floors-only", action="store_true", help="the floors and the true motion's image alone")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -147,10 +147,16 @@ def main(argv=None):
                 res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
                 m, _ = p.evaluate(res)
                 w = p.model.affine_part(res.solution["w"])
+                # under the solver's final edge mask (its edge rounds accumulate dropped pixels): its own image
+                # again, and the true motion's with the same pixels
+                own = {"exact_own_mask_at_estimate": exact_psnr(p, w),
+                       "exact_own_mask_at_truth": exact_psnr(p, p.w_true),
+                       "dropped_own": int((p.model.data_mask() == 0).sum())}
                 p.model.settle_outside(w)
                 p.model.set_weight(lam)
                 row = {"set": spec, "lam": lam, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
-                       "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam)}
+                       "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam),
+                       "dropped_settled": int((p.model.data_mask() == 0).sum()), **own}
                 # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
                 p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                             true_motion=str(path), lambda_f=lam), ctx)
