@@ -12,8 +12,12 @@ motion error (fine pixels, SuperRes.motion_error) of:
 - the exact image's PSNR at the true motion at each --lam, and bicubic's;
 - varpro_cg (affine) at each --truth-lam started at the true motion (solver.init=truth): where the joint objective's
   minimum near the truth lies; if it ends as far off as from the pre-registration, the start is not the cause.
+- --compare-lam (one weight a set): varpro_cg there, then the exact image at its final motion and at the true motion
+  under the solver's final (accumulated) edge mask and under the mask settled at each motion, the pixels each
+  drops, and varpro_cg started at the truth with no motion step.
 
     python scripts/diag_superres_tiny.py --supersample 8 --lam 0.2 --set sk:clock@150:250,20,16,0.005,2004
+    python scripts/diag_superres_tiny.py --compare-lam 0.4 --set sk:clock@150:250,20,16,0.005,2004
 """
 from __future__ import annotations
 
