@@ -1,8 +1,10 @@
 """Identical runs and sweeps started together each get their own folder and a complete results file."""
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -87,7 +89,19 @@ def _forked_runs(count, cwd):
         pids.append(pid)
     os.close(ready_r)
     os.close(ready_w)  # every child's read returns now: all start together
-    return [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    codes, deadline = {}, time.monotonic() + 600  # the interpreters' communicate(timeout=600): never hang the suite
+    while len(codes) < count:
+        for pid in (p for p in pids if p not in codes):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+        if len(codes) < count and time.monotonic() > deadline:
+            for pid in (p for p in pids if p not in codes):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            raise AssertionError(f"{count - len(codes)} of {count} forked runs still running after 600 s")
+        time.sleep(0.05)
+    return [codes[pid] for pid in pids]
 
 
 @pytest.mark.parametrize("count", [4, pytest.param(20, marks=pytest.mark.slow)])
