@@ -1,6 +1,6 @@
-"""The `regrun` command as a user types it: runs, signals and run folders in a subprocess; the one-line errors
-in-process (regrun.cli.main with sys.argv set: the same output and exit code without an interpreter start per
-case; tests/test_bad_inputs.py checks the real command once)."""
+"""The `regrun` command as a user types it: a run, signals and the debug switch in a subprocess; an explicit run
+folder, the implied solver and the one-line errors in-process (regrun.cli.main with sys.argv set: the same output
+and exit code without an interpreter start per case; tests/test_bad_inputs.py checks the real command once)."""
 import os
 import signal
 import subprocess
@@ -57,8 +57,8 @@ def test_single_run_takes_hydras_mode_from_the_cli_composition():
         assert Hydra.get_mode is original
 
 
-def test_explicit_run_dir(tmp_path):
-    proc = regrun(TINY + [f"hydra.run.dir={tmp_path / 'mine'}"], tmp_path)
+def test_explicit_run_dir(tmp_path, monkeypatch, capsys):
+    proc = regrun_in_process(TINY + [f"hydra.run.dir={tmp_path / 'mine'}"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 0, proc.stderr
     assert load(tmp_path / "mine")["attrs"]["status"] == "completed"
     # runs started in the same second: tests/test_collisions.py (identical configs, the hard case)
@@ -139,12 +139,12 @@ def test_sigterm_leaves_status_interrupted(tmp_path):
     assert "SIGTERM" in res["attrs"]["error"]
 
 
-def test_problem_alone_implies_its_default_solver(tmp_path):
-    proc = regrun(["problem=superres", "dry_run=true"], tmp_path)
+def test_problem_alone_implies_its_default_solver(tmp_path, monkeypatch, capsys):
+    proc = regrun_in_process(["problem=superres", "dry_run=true"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 0, proc.stderr
     assert "superres x varpro_cg is valid" in proc.stdout
     # an explicit solver still wins, and a mismatch is named
-    proc = regrun(["problem=superres", "solver=single_scale"], tmp_path)
+    proc = regrun_in_process(["problem=superres", "solver=single_scale"], tmp_path, monkeypatch, capsys)
     assert proc.returncode == 2 and "solver 'single_scale' does not fit problem 'superres'" in proc.stderr
     assert "solvers that fit:" in proc.stderr and "varpro_cg" in proc.stderr
 

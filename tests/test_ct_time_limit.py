@@ -1,14 +1,12 @@
 """CT's weight search (solver.lam=auto) under the run's time_limit (docs/ct.md "Twelfth round"): once the limit has
 passed no new weight is solved, the answer is the best weight solved so far, and the run says so; as
 super-resolution's search does (tests/test_parameter_choice.py)."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_in_process import regrun_in_process
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -18,7 +16,6 @@ from regrun.record import load
 from regrun.solvers.fista_tv import FistaTV
 
 F64 = torch.float64
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _problem(ctx):
@@ -64,16 +61,15 @@ def test_the_data_space_rules_stop_too(device):
     assert cut.stats["lam_search_stopped"] == "time limit, after 2 weights" and cut.metrics["lam_solves"] == 2
 
 
-def test_a_ct_run_past_its_time_limit_does_not_search_on(tmp_path):
-    """The CLI end to end: time_limit=1e-9 with lam=auto solves one weight, then the run on all views."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-c", "from regrun.cli import main; main()", "problem=ct_fewview", "problem.size=16",
-            "problem.views=16", "solver=fista_tv", "solver.lam=auto", "solver.iters=15", "figures=false"]
+def test_a_ct_run_past_its_time_limit_does_not_search_on(tmp_path, monkeypatch, capsys):
+    """The CLI end to end: time_limit=1e-9 with lam=auto solves one weight, then the run on all views. In process
+    (regrun.cli.main with sys.argv: the same command without two interpreter start-ups)."""
+    args = ["problem=ct_fewview", "problem.size=16", "problem.views=16", "solver=fista_tv", "solver.lam=auto",
+            "solver.iters=15", "figures=false"]
     runs = {}
     for name, extra in (("free", []), ("cut", ["time_limit=1e-9"])):
         out = tmp_path / name
-        done = subprocess.run(args + extra + [f"hydra.run.dir={out}"], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=300)
+        done = regrun_in_process(args + extra + [f"hydra.run.dir={out}"], tmp_path, monkeypatch, capsys)
         assert done.returncode == 0, done.stderr
         runs[name] = load(out)
     free, cut = runs["free"], runs["cut"]

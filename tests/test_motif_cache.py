@@ -99,16 +99,24 @@ def test_changed_gamma_misses_and_corrupt_file_falls_back(tmp_path, device):
     assert all(bool((again.motifs[n].image == det.motifs[n].image).all()) for n in det.motifs)
     assert float(loaded.nodes["crab"].occurrence.sum()) == float(canonical.nodes["crab"].occurrence.sum())
 
-    changed = _detector(device)
+    # A miss calls extract() (counted here; it returns the extraction above rather than spending another ~1 CPU-s
+    # on one: what is checked is the cache's lookup, fallback and rewrite, not the extraction itself).
+    extracted = []
+
+    def counted(det_):
+        det_.extract = lambda: extracted.append(det_) or canonical
+        return det_
+
+    changed = counted(_detector(device))
     changed.settings["left_eye"].gamma *= 1.5
     _, path3, cached = cached_extract(changed, tmp_path)
-    assert not cached and path3 != path
+    assert not cached and path3 != path and extracted == [changed]
 
     path.write_bytes(b"not a torch file")
-    fresh = _detector(device)
+    fresh = counted(_detector(device))
     with pytest.warns(MotifCacheWarning, match="ignored"):
         _, _, cached = cached_extract(fresh, tmp_path)
-    assert not cached
+    assert not cached and extracted == [changed, fresh]
     _, _, cached = cached_extract(_detector(device), tmp_path)  # rewritten by the fallback
     assert cached
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import h5py
 import pytest
+from cli_in_process import regrun_in_process
 from omegaconf import OmegaConf
 
 from regrun import sweep
@@ -23,6 +24,14 @@ def regrun(args: list[str], cwd: Path, script: str = "regrun.cli") -> subprocess
     env = {**os.environ, "MPLBACKEND": "Agg", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=300)
+
+
+@pytest.fixture
+def regrun_here(monkeypatch, capsys):
+    """The same command in this process (regrun.cli.main with sys.argv; cli_in_process): the sequential sweeps
+    below run their jobs in the launching process anyway, so only the interpreter start-up (~2.5 CPU-s) differs."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    return lambda args, cwd: regrun_in_process(args, cwd, monkeypatch, capsys)
 
 
 def statuses(sweep_dir: Path) -> dict[str, str]:
@@ -107,12 +116,12 @@ def test_gpu_slots_spread_concurrent_jobs(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- sweeps
 
-def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
+def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path, regrun_here):
     sweep_dir = tmp_path / "sweep"
     # sweep_check=false: the bad value then fails its job when it runs, as any failure at run time does (with the
     # check, the default, it is refused before any job starts: tests/test_newuser4.py)
     args = ["-m", *TINY, "solver.theta=1e-3,-1,1e-2", "sweep_check=false", f"hydra.sweep.dir={sweep_dir}"]
-    first = regrun(args, tmp_path)
+    first = regrun_here(args, tmp_path)
     assert first.returncode == 1, first.stderr
     found = statuses(sweep_dir)
     assert sorted(found.values()) == ["completed", "completed", "failed"]
@@ -129,27 +138,27 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_it(tmp_path):
 
     # The same command again: the completed jobs are found by hash and skipped, the failed one runs again.
     mtimes = {n: (sweep_dir / n / "results.h5").stat().st_mtime_ns for n, s in found.items() if s == "completed"}
-    second = regrun(args, tmp_path)
+    second = regrun_here(args, tmp_path)
     assert second.returncode == 1
     assert "2 skipped, 1 failed" in second.stdout
     assert "1 to run (1 again: 1 failed earlier), 2 completed earlier (skipped)" in second.stdout
     assert {n: (sweep_dir / n / "results.h5").stat().st_mtime_ns for n in mtimes} == mtimes
 
     # Reordered values: jobs are matched by config hash, not by job number.
-    third = regrun(["-m", *TINY, "solver.theta=1e-2,1e-3", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
+    third = regrun_here(["-m", *TINY, "solver.theta=1e-2,1e-3", f"hydra.sweep.dir={sweep_dir}"], tmp_path)
     assert third.returncode == 0, third.stdout + third.stderr
     assert "2 skipped" in third.stdout and "completed," not in third.stdout
 
 
-def test_resume_finds_jobs_of_an_earlier_timestamped_sweep_and_reruns_interrupted(tmp_path):
+def test_resume_finds_jobs_of_an_earlier_timestamped_sweep_and_reruns_interrupted(tmp_path, regrun_here):
     first_dir, second_dir = tmp_path / "multirun" / "a", tmp_path / "multirun" / "b"
     args = ["-m", *TINY, "solver.theta=1e-3,1e-2"]
-    assert regrun(args + [f"hydra.sweep.dir={first_dir}"], tmp_path).returncode == 0
+    assert regrun_here(args + [f"hydra.sweep.dir={first_dir}"], tmp_path).returncode == 0
     names = sorted(statuses(first_dir))
     with h5py.File(first_dir / names[1] / "results.h5", "a") as f:  # as a Ctrl-C would have left it
         f.attrs["status"] = "interrupted"
 
-    again = regrun(args + [f"hydra.sweep.dir={second_dir}"], tmp_path)  # resume_dir=multirun (the default)
+    again = regrun_here(args + [f"hydra.sweep.dir={second_dir}"], tmp_path)  # resume_dir=multirun (the default)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 completed, 1 skipped" in again.stdout
     assert "1 to run (1 again: 1 interrupted earlier), 1 completed earlier (skipped)" in again.stdout
@@ -176,18 +185,18 @@ def test_earlier_runs_name_how_each_ended_and_a_killed_run_by_its_partial_file(t
     assert sweep.completed_runs([tmp_path / "a", tmp_path / "b"]) == {"z": (tmp_path / "b" / "2_z").resolve()}
 
 
-def test_fail_fast_stops_at_the_first_failure(tmp_path):
+def test_fail_fast_stops_at_the_first_failure(tmp_path, regrun_here):
     sweep_dir = tmp_path / "sweep"
-    out = regrun(["-m", *TINY, "solver.theta=-1,1e-3", "fail_fast=true", "sweep_check=false", f"hydra.sweep.dir={sweep_dir}"],
-                 tmp_path)
+    out = regrun_here(["-m", *TINY, "solver.theta=-1,1e-3", "fail_fast=true", "sweep_check=false",
+                       f"hydra.sweep.dir={sweep_dir}"], tmp_path)
     assert out.returncode == 1
     assert list(statuses(sweep_dir).values()) == ["failed"]
     assert "1 failed, 1 not run" in out.stdout
 
 
-def test_dry_run_validates_every_job_and_runs_nothing(tmp_path):
+def test_dry_run_validates_every_job_and_runs_nothing(tmp_path, regrun_here):
     sweep_dir = tmp_path / "sweep"
-    out = regrun(["-m", *TINY, "solver.theta=1e-3,-1", "solver.optimizer=lm,nope", "dry_run=true",
+    out = regrun_here(["-m", *TINY, "solver.theta=1e-3,-1", "solver.optimizer=lm,nope", "dry_run=true",
                   f"hydra.sweep.dir={sweep_dir}"], tmp_path)
     assert out.returncode == 2, out.stdout + out.stderr
     assert not sweep_dir.exists()
@@ -197,8 +206,8 @@ def test_dry_run_validates_every_job_and_runs_nothing(tmp_path):
     assert "dry run, nothing was run: 4 jobs" in out.stdout
 
 
-def test_bad_override_in_a_sweep_is_one_line(tmp_path):
-    out = regrun(["-m", *TINY, "solver.thetaa=1,2", f"hydra.sweep.dir={tmp_path / 's'}"], tmp_path)
+def test_bad_override_in_a_sweep_is_one_line(tmp_path, regrun_here):
+    out = regrun_here(["-m", *TINY, "solver.thetaa=1,2", f"hydra.sweep.dir={tmp_path / 's'}"], tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().startswith("regrun: error:") and len(out.stderr.strip().splitlines()) == 1
 
