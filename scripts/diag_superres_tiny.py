@@ -15,6 +15,8 @@ motion error (fine pixels, SuperRes.motion_error) of:
 - --compare-lam (one weight a set): varpro_cg there, then the exact image at its final motion and at the true motion
   under the solver's final (accumulated) edge mask and under the mask settled at each motion, the pixels each
   drops, and varpro_cg started at the truth with no motion step.
+- --margin M: every solve and mask above with superres_model.OUTSIDE_MARGIN = M fine pixels (the edge margin;
+  docs/superres.md "The edge margin on small frames (sredge)").
 
     python scripts/diag_superres_tiny.py --supersample 8 --lam 0.2 --set sk:clock@150:250,20,16,0.005,2004
     python scripts/diag_superres_tiny.py --compare-lam 0.4 --set sk:clock@150:250,20,16,0.005,2004
@@ -38,6 +40,7 @@ from regrun.context import RunContext
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration import superres_model
 from regrun.registration.superres_start import start_params
 from regrun.solvers.varpro_cg import VarProCG
 
@@ -136,8 +139,14 @@ def main(argv=None):
                     "the exact image's PSNR at its final motion beside the one at the true motion (same weight), each "
                     "under the solver's final edge mask and under the mask settled at that motion")
     ap.add_argument("--floors-only", action="store_true", help="the floors and the true motion's image alone")
+    ap.add_argument("--margin", type=float, help="superres_model.OUTSIDE_MARGIN for every solve (fine pixels; "
+                    "default: the module's)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    if args.margin is not None:
+        if args.margin < 0:
+            raise SystemExit(f"--margin {args.margin}: must be >= 0")
+        superres_model.OUTSIDE_MARGIN = args.margin
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
@@ -158,7 +167,7 @@ def main(argv=None):
                        "dropped_own": int((p.model.data_mask() == 0).sum())}
                 p.model.settle_outside(w)
                 p.model.set_weight(lam)
-                row = {"set": spec, "lam": lam, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
+                row = {"set": spec, "lam": lam, "margin": superres_model.OUTSIDE_MARGIN, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
                        "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam),
                        "dropped_settled": int((p.model.data_mask() == 0).sum()), **own}
                 # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
