@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -145,7 +146,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.margin is not None:
         if args.margin < 0:
-            raise SystemExit(f"--margin {args.margin}: must be >= 0")
+            print(f"--margin {args.margin}: must be >= 0", file=sys.stderr)
+            raise SystemExit(2)
         superres_model.OUTSIDE_MARGIN = args.margin
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
