@@ -14,7 +14,8 @@ motion error (fine pixels, SuperRes.motion_error) of:
   minimum near the truth lies; if it ends as far off as from the pre-registration, the start is not the cause.
 - --compare-lam (one weight a set): varpro_cg there, then the exact image at its final motion and at the true motion
   under the solver's final (accumulated) edge mask and under the mask settled at each motion, the pixels each
-  drops, and varpro_cg started at the truth with no motion step.
+  drops, and varpro_cg started at the truth with no motion step; the exact image at its final motion under the mask
+  settled at the pre-registration (the solver's start) and under the union of that and the final motion's.
 - --margin M: every solve and mask above with superres_model.OUTSIDE_MARGIN = M fine pixels (the edge margin;
   docs/superres.md "The edge margin on small frames (sredge)").
 
@@ -172,6 +173,17 @@ def main(argv=None):
                 row = {"set": spec, "lam": lam, "margin": superres_model.OUTSIDE_MARGIN, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
                        "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam),
                        "dropped_settled": int((p.model.data_mask() == 0).sum()), **own}
+                # the solver's mask accumulates the one settled at the pre-registration (its start) with those at
+                # its final motions: the start's mask alone, and the union of the two, at the estimated motion
+                w0 = p.motion.to_affine(start_params(p, "preregister"))
+                p.model.settle_outside(w0)
+                p.model.set_weight(lam)
+                row.update(exact_start_mask_at_estimate=exact_psnr(p, w),
+                           dropped_start=int((p.model.data_mask() == 0).sum()))
+                p.model.settle_outside(w, accumulate=True)
+                p.model.set_weight(lam)
+                row.update(exact_union_mask_at_estimate=exact_psnr(p, w),
+                           dropped_union=int((p.model.data_mask() == 0).sum()))
                 # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
                 p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                             true_motion=str(path), lambda_f=lam), ctx)
