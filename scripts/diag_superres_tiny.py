@@ -15,7 +15,8 @@ motion error (fine pixels, SuperRes.motion_error) of:
 - --compare-lam (one weight a set): varpro_cg there, then the exact image at its final motion and at the true motion
   under the solver's final (accumulated) edge mask and under the mask settled at each motion, the pixels each
   drops, and varpro_cg started at the truth with no motion step; the exact image at its final motion under the mask
-  settled at the pre-registration (the solver's start) and under the union of that and the final motion's.
+  settled at the pre-registration (the solver's start), under the union of that and the final motion's, and under
+  the mask settled at the true motion.
 - --margin M: every solve and mask above with superres_model.OUTSIDE_MARGIN = M fine pixels (the edge margin;
   docs/superres.md "The edge margin on small frames (sredge)").
 
@@ -184,6 +185,12 @@ def main(argv=None):
                 p.model.set_weight(lam)
                 row.update(exact_union_mask_at_estimate=exact_psnr(p, w),
                            dropped_union=int((p.model.data_mask() == 0).sum()))
+                # the mask settled at the TRUE motion, the image at the estimated one: does the start's mask help by
+                # dropping pixels that truly see past the edge, which the final motion's mask keeps?
+                p.model.settle_outside(p.w_true)
+                p.model.set_weight(lam)
+                row.update(exact_true_mask_at_estimate=exact_psnr(p, w),
+                           dropped_true=int((p.model.data_mask() == 0).sum()))
                 # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
                 p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                             true_motion=str(path), lambda_f=lam), ctx)
