@@ -48,6 +48,11 @@ from regrun.registration.superres_start import start_params
 from regrun.solvers.varpro_cg import VarProCG
 
 
+# --compare-lam's jittered mask: the final motion shifted by this many fine pixels each way (of the motion
+# error's size on the smooth sets, 0.2-0.7 px)
+JITTER = 0.5
+
+
 def save_set(root: Path, spec: dict, supersample: int, noise: float) -> Path:
     """The set as a frames .npz (truth and true motion in it), as bench_lambda_sr draws it."""
     truth, stack, w, _ = frame_set(spec["kind"], spec["size"], spec["frames"], noise, spec["seed"],
@@ -191,6 +196,19 @@ def main(argv=None):
                 p.model.set_weight(lam)
                 row.update(exact_true_mask_at_estimate=exact_psnr(p, w),
                            dropped_true=int((p.model.data_mask() == 0).sum()))
+                # a mask robust to the motion's error: the union of the start's, the final motion's and the final
+                # motion shifted by +-JITTER fine px along each axis (affine parameters 2 and 5 are the shifts)
+                p.model.settle_outside(w0)
+                p.model.settle_outside(w, accumulate=True)
+                h = p.model.fine.h
+                for axis, step in ((2, h[0]), (5, h[1])):
+                    for sign in (-1, 1):
+                        ws = w.clone().reshape(p.model.q, 6)
+                        ws[:, axis] += sign * JITTER * step
+                        p.model.settle_outside(ws.reshape(-1), accumulate=True)
+                p.model.set_weight(lam)
+                row.update(exact_jitter_mask_at_estimate=exact_psnr(p, w),
+                           dropped_jitter=int((p.model.data_mask() == 0).sum()))
                 # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
                 p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                             true_motion=str(path), lambda_f=lam), ctx)
