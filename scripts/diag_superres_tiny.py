@@ -14,7 +14,11 @@ motion error (fine pixels, SuperRes.motion_error) of:
   minimum near the truth lies; if it ends as far off as from the pre-registration, the start is not the cause.
 - --compare-lam (one weight a set): varpro_cg there, then the exact image at its final motion and at the true motion
   under the solver's final (accumulated) edge mask and under the mask settled at each motion, the pixels each
-  drops, and varpro_cg started at the truth with no motion step.
+  drops, and varpro_cg started at the truth with no motion step; the exact image at its final motion under the mask
+  settled at the pre-registration (the solver's start), under the union of that and the final motion's, and under
+  the mask settled at the true motion.
+- --margin M: every solve and mask above with superres_model.OUTSIDE_MARGIN = M fine pixels (the edge margin;
+  docs/superres.md "The edge margin on small frames (sredge)").
 
     python scripts/diag_superres_tiny.py --supersample 8 --lam 0.2 --set sk:clock@150:250,20,16,0.005,2004
     python scripts/diag_superres_tiny.py --compare-lam 0.4 --set sk:clock@150:250,20,16,0.005,2004
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,8 +43,14 @@ from regrun.context import RunContext
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration import superres_model
 from regrun.registration.superres_start import start_params
 from regrun.solvers.varpro_cg import VarProCG
+
+
+# --compare-lam's jittered mask: the final motion shifted by this many fine pixels each way (of the motion
+# error's size on the smooth sets, 0.2-0.7 px)
+JITTER = 0.5
 
 
 def save_set(root: Path, spec: dict, supersample: int, noise: float) -> Path:
@@ -136,8 +147,15 @@ def main(argv=None):
                     "the exact image's PSNR at its final motion beside the one at the true motion (same weight), each "
                     "under the solver's final edge mask and under the mask settled at that motion")
     ap.add_argument("--floors-only", action="store_true", help="the floors and the true motion's image alone")
+    ap.add_argument("--margin", type=float, help="superres_model.OUTSIDE_MARGIN for every solve (fine pixels; "
+                    "default: the module's)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    if args.margin is not None:
+        if args.margin < 0:
+            print(f"--margin {args.margin}: must be >= 0", file=sys.stderr)
+            raise SystemExit(2)
+        superres_model.OUTSIDE_MARGIN = args.margin
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
@@ -158,9 +176,39 @@ def main(argv=None):
                        "dropped_own": int((p.model.data_mask() == 0).sum())}
                 p.model.settle_outside(w)
                 p.model.set_weight(lam)
-                row = {"set": spec, "lam": lam, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
+                row = {"set": spec, "lam": lam, "margin": superres_model.OUTSIDE_MARGIN, "varpro_psnr": m["psnr"], "motion_error": m["motion_error"],
                        "exact_at_estimate": exact_psnr(p, w), "exact_at_truth": true_motion_psnr(path, ctx, lam),
                        "dropped_settled": int((p.model.data_mask() == 0).sum()), **own}
+                # the solver's mask accumulates the one settled at the pre-registration (its start) with those at
+                # its final motions: the start's mask alone, and the union of the two, at the estimated motion
+                w0 = p.motion.to_affine(start_params(p, "preregister"))
+                p.model.settle_outside(w0)
+                p.model.set_weight(lam)
+                row.update(exact_start_mask_at_estimate=exact_psnr(p, w),
+                           dropped_start=int((p.model.data_mask() == 0).sum()))
+                p.model.settle_outside(w, accumulate=True)
+                p.model.set_weight(lam)
+                row.update(exact_union_mask_at_estimate=exact_psnr(p, w),
+                           dropped_union=int((p.model.data_mask() == 0).sum()))
+                # the mask settled at the TRUE motion, the image at the estimated one: does the start's mask help by
+                # dropping pixels that truly see past the edge, which the final motion's mask keeps?
+                p.model.settle_outside(p.w_true)
+                p.model.set_weight(lam)
+                row.update(exact_true_mask_at_estimate=exact_psnr(p, w),
+                           dropped_true=int((p.model.data_mask() == 0).sum()))
+                # a mask robust to the motion's error: the union of the start's, the final motion's and the final
+                # motion shifted by +-JITTER fine px along each axis (affine parameters 2 and 5 are the shifts)
+                p.model.settle_outside(w0)
+                p.model.settle_outside(w, accumulate=True)
+                h = p.model.fine.h
+                for axis, step in ((2, h[0]), (5, h[1])):
+                    for sign in (-1, 1):
+                        ws = w.clone().reshape(p.model.q, 6)
+                        ws[:, axis] += sign * JITTER * step
+                        p.model.settle_outside(ws.reshape(-1), accumulate=True)
+                p.model.set_weight(lam)
+                row.update(exact_jitter_mask_at_estimate=exact_psnr(p, w),
+                           dropped_jitter=int((p.model.data_mask() == 0).sum()))
                 # varpro_cg's own image at the true motion: started there, no motion step (max_iter 0)
                 p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                                             true_motion=str(path), lambda_f=lam), ctx)
