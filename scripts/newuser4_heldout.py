@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ux6_heldout import pass_arguments, run_case  # noqa: E402  (one runner and command line for every pass)
+from ux6_heldout import run_case, seeded_pass  # noqa: E402  (one runner and command line for every pass)
 
 SEED = 20941
 
@@ -102,12 +102,7 @@ def judge(work: Path, name: str, row: dict) -> dict:
 
 
 def main() -> None:
-    ap = pass_arguments(__doc__)
-    ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--shared", type=Path, default=Path("../shared"))
-    a = ap.parse_args()
-    work = a.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    a, work = seeded_pass(__doc__, SEED)
     make_data(work, a.shared.resolve(), np.random.default_rng(a.seed))
     (work / "runs").mkdir(exist_ok=True)
     for name, args in CASES:

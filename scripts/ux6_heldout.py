@@ -72,6 +72,17 @@ def pass_arguments(doc: str) -> argparse.ArgumentParser:
     ap.add_argument("--only", nargs="*", help="case names (default: all)")
     return ap
 
+
+def seeded_pass(doc: str, seed: int) -> tuple[argparse.Namespace, Path]:
+    """pass_arguments with the batch's --seed and the --shared data folder, parsed; the work folder made."""
+    ap = pass_arguments(doc)
+    ap.add_argument("--seed", type=int, default=seed)
+    ap.add_argument("--shared", type=Path, default=Path("../shared"))
+    a = ap.parse_args()
+    work = a.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return a, work
+
 def make_pair(work: Path, rng) -> dict:
     """y = A x + b maps reference pixels (x1 from the left, x2 from the bottom) to template pixels (FAIR's layout)."""
     from PIL import Image
