@@ -45,6 +45,8 @@ from ..registration.superres_check import held_out_frames, unsampled_phase_warni
 from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
+from ..registration.superres_small import all_frames_check
+from ..registration.superres_small import caution as small_frames_caution
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -372,7 +374,10 @@ class SuperRes(Problem):
         if self.frames_check:  # without the truth: the answer's prediction of unseen frames against bicubic's
             kept, self.weight_final_factor = self.weight_final_factor, None  # used once, then let go (n x n)
             same = kept is not None and kept[1] == self.model.lam and torch.equal(kept[0], w.detach())
-            metrics.update(held_out_frames(self.model, w, kept[2] if same else None, f=final.x))
+            factor = kept[2] if same else None
+            metrics.update(held_out_frames(self.model, w, factor, f=final.x))
+            # frames of <= 16 px: every moved frame held out, which grades how far the answer beats bicubic there
+            metrics.update(all_frames_check(self.model, w, factor))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
@@ -404,8 +409,10 @@ class SuperRes(Problem):
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
-        (frames_check_warnings)."""
-        return self.range_edge_warning(metrics) + self.frames_check_warnings(metrics)
+        (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
+        (registration/superres_small.caution; silent where the check already warned)."""
+        check = self.frames_check_warnings(metrics)
+        return self.range_edge_warning(metrics) + check + ([] if check else small_frames_caution(metrics))
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
         """lam_at_range_edge = 1 (the search's log grid lowest at an end of problem.lam_range) was recorded without a

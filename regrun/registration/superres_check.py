@@ -73,12 +73,7 @@ def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
     w = w.detach()
     frames = list(range(1, min(model.q, HELD_OUT_FRAMES) + 1))
     answer = held_out_residuals(model, w, frames, factor, f)
-    data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
-    # bicubic's prediction through the same motion: the dense rows of one frame at a time beyond the dense limit
-    # would be nc x n (0.5 GB at 256^2), so by the matrix-free operator there (the same rows, tested)
-    f_bic = bicubic_image(model)
-    pred = (model.operator(w, fixed=True).matvec(f_bic)[: model.n_data] / model.sqrt_hd).reshape(model.q + 1, -1)
-    bicubic = (pred[frames] - data).pow(2).sum(-1).tolist()
+    bicubic = bicubic_residuals(model, w, frames)
     out = {"frames_check_answer": sum(answer), "frames_check_bicubic": sum(bicubic),
            "frames_check_frames": float(len(frames))}
     out["frames_check_ratio"] = out["frames_check_answer"] / out["frames_check_bicubic"] if sum(bicubic) > 0 \
@@ -88,6 +83,16 @@ def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
     for k, gap in zip(frames, phase_gaps(model, w, frames)):
         out[f"frames_check_gap_{k}"] = gap
     return out
+
+
+def bicubic_residuals(model, w: torch.Tensor, frames: list[int]) -> list[float]:
+    """||P_k f_bicubic - d_k||^2 over frame k's kept pixels (frame units) for each moved frame k in `frames`:
+    bicubic's prediction of frame k through the same motion w_k. By the matrix-free operator: the dense rows of one
+    frame at a time beyond the dense limit would be nc x n (0.5 GB at 256^2) (the same rows, tested)."""
+    data = (model.frames * model.data_mask())[frames].reshape(len(frames), -1)
+    f_bic = bicubic_image(model)
+    pred = (model.operator(w.detach(), fixed=True).matvec(f_bic)[: model.n_data] / model.sqrt_hd)
+    return (pred.reshape(model.q + 1, -1)[frames] - data).pow(2).sum(-1).tolist()
 
 
 def phase_gaps(model, w: torch.Tensor, frames: list[int]) -> list[float]:
