@@ -5,12 +5,12 @@ On smooth scenes seen through 10-12 px frames the answer can fall below bicubic,
 motion setting measured lifts it (docs/superres.md, "Motion on smooth 10-px frames (srtiny)", "The edge margin on
 small frames (sredge)"). Whether the frames can tell was measured on 60 seen sets at 20^2-32^2 (docs/superres.md,
 "Below bicubic on 10-px frames: a check without the truth (srsmall)"): they cannot rank the answer against bicubic.
-The answer predicts frames it was not fitted on 1.7-70x better than bicubic's image does on every one of them,
+The answer predicts frames it was not fitted on 1.7-67x better than bicubic's image does on every one of them,
 also where its PSNR is 2.3 dB under bicubic's. Most of the answer's error on these images lies in the 2 fine
-pixels at the image's edge (46-90% of it where the answer is under bicubic), which the moved frames' kept pixels
-do not see. So the check does not replace the answer. The ratio over every moved frame (which costs 0.03-0.4
+pixels at the image's edge (36-90% of it where the answer is under bicubic), which the moved frames' kept pixels
+do not see. So the check does not replace the answer. The ratio over every moved frame (which costs 0.03-0.5
 CPU-s at these sizes) only grades the evidence: at CAUTION_RATIO or above (seen: 3 of the 5 sets under bicubic
-and 6 of the 55 over it, those +0.7 to +3.5 dB) the run says that the answer may be no better than bicubic.
+and 7 of the 55 over it, those +0.7 to +4.0 dB) the run says that the answer may be no better than bicubic.
 """
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ import torch
 
 from .superres_check import bicubic_residuals, held_out_residuals
 
-# Frames of at most this many pixels a side get the check: no seen set with larger frames was below bicubic
-# (batches M-P and the larger sets of E-L, frames 24-128 px: +1.2 dB or more; docs/status.md), and above it the
-# all-frames closed form costs as the weight search (48^2/16: 4.3 CPU-s a weight, docs/superres.md "srcv").
+# Frames of at most this many pixels a side get the check: no seen set with larger frames is below bicubic in
+# docs/superres.md's tables (P at 48^2-128^2 +2.88 dB or more, N +6.31 or more, docs/status.md), and above it the
+# all-frames closed form costs as much as the weight search (48^2/16: 4.3 CPU-s a weight, "srcv"); so at 256^2
+# it costs nothing.
 SMALL_FRAME_MAX = 16
 # frames_check_all_ratio at which the run cautions. Chosen on the seen sets' table (docs/superres.md, "srsmall"):
-# at 0.15 it flags 3 of the 5 seen sets under bicubic and 6 of the 55 over it; at 0.10 3 of 5 and 18 of 55;
-# at 0.20 1 of 5 and 5 of 55.
+# at 0.15 it flags 3 of the 5 seen sets under bicubic and 7 of the 55 over it; at 0.10 4 of 5 and 18 of 55;
+# at 0.20 1 of 5 and 5 of 55. Returning bicubic's image where it flags would lose 12.0 dB summed (7 sets, up to
+# 4.0 dB each) for 3.8 gained, so the run only cautions.
 CAUTION_RATIO = 0.15
 
 
@@ -53,5 +55,5 @@ def caution(metrics: dict[str, float]) -> list[str]:
     return [f"on frames this small the answer predicts the frames it was not fitted on only {1 / ratio:.3g}x better "
             f"than bicubic upsampling of frame 0 does (frames_check_all_ratio {ratio:.3g}, every moved frame held "
             f"out; caution at {CAUTION_RATIO:g}): the frames may hold no detail beyond bicubic. On such seen sets "
-            f"(smooth scenes, 10-16 px frames) 3 of 9 answers were under bicubic (by up to 2.3 dB) and 6 over it "
-            f"(+0.7 to +3.5 dB); the frames cannot tell which, so compare with bicubic upsampling of frame 0"]
+            f"(smooth scenes, 10-16 px frames) 3 of 10 answers were under bicubic (by up to 2.3 dB) and 7 over it "
+            f"(+0.7 to +4.0 dB); the frames cannot tell which, so compare with bicubic upsampling of frame 0"]
