@@ -12,7 +12,9 @@ runs it (varpro_cg, every default), then, against the truth's PSNR of the answer
   no second blur (P_k of the bicubic image pools an image that is already frame 0's blur);
 - the answer inside with bicubic's pixels in the band of 1 or 2 fine pixels at the edge (`blend1`, `blend2`);
 - where each answer's error lies: PSNR over the fine pixels at least --border fine pixels from the edge
-  ("interior"), and the share of the squared error in the band outside it.
+  ("interior"), and the share of the squared error in the band outside it;
+- statistics without the truth measured beside them: the data residual's RMS over the kept pixels, the answer's and
+  frame 0's RMS gradient, and the RMS difference between the answer and bicubic (`detail_rms`).
 
     python scripts/diag_superres_fallback.py --supersample 8 --out OUT/dev.json --set sk:clock@150:250,20,16,0.005,2004
 """
@@ -111,7 +113,7 @@ def run_set(ctx, root: Path, spec: dict, args) -> dict:
     # floor of the motion's error is of the size of the model's misfit over the gradient, per fine pixel)
     keep = model.data_mask()
     resid = torch.as_tensor(arrays["data_residual"]) * keep.cpu()
-    fl = final_image = torch.as_tensor(np.asarray(arrays.get("reconstruction_luminance", arrays["reconstruction"])))
+    fl = torch.as_tensor(np.asarray(arrays.get("reconstruction_luminance", arrays["reconstruction"])))
     grad = torch.cat(((fl[1:] - fl[:-1]).reshape(-1), (fl[:, 1:] - fl[:, :-1]).reshape(-1))).pow(2).mean().sqrt()
     sigma = float(res.metrics.get("noise_sigma", math.nan))
     rms = float(resid.pow(2).sum() / keep.sum()).__pow__(0.5)
@@ -120,7 +122,6 @@ def run_set(ctx, root: Path, spec: dict, args) -> dict:
                frame_grad_rms=float(torch.cat(((model.frames[0, 1:] - model.frames[0, :-1]).reshape(-1),
                                               (model.frames[0, :, 1:] - model.frames[0, :, :-1]).reshape(-1))
                                              ).pow(2).mean().sqrt()))
-    del final_image
     # every moved frame held out
     c0 = time.process_time()
     ks = list(range(1, model.q + 1))
