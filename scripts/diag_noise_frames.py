@@ -19,6 +19,9 @@ luminance's). Estimators:
 
     python scripts/diag_noise_frames.py --out OUT/seen.json --set barcode,64,16,0.005,1203,translation ...
     python scripts/diag_noise_frames.py --table OUT/seen.json [OUT/more.json ...]
+    python scripts/diag_noise_frames.py --auto --out OUT/auto.json --set ...   (`auto` alone, the defaults, with the
+        climb gate's decisions recorded as diag_lambda_sr_gate.py records them; run with PYTHONPATH at the code to
+        judge: main's or this tree's)
 """
 import argparse
 import json
@@ -202,6 +205,32 @@ def run(sets, out: Path, main_tree: str | None) -> None:
         out.write_text(json.dumps({"rows": rows}, indent=1))
 
 
+def run_auto(sets, out: Path) -> None:
+    """`auto` alone (no grid, no peer) per set with the gate's records (diag_lambda_sr_gate's wrappers)."""
+    import tempfile
+
+    import diag_lambda_sr_gate as gate
+    from regrun.context import RunContext
+    from regrun.registration import superres_weight
+
+    torch.set_num_threads(1)
+    superres_weight.choose = gate.choose
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    args = argparse.Namespace(supersample=4, rules=["gcv"], auto_set={}, outside="drop", split="noiseest",
+                              reuse="none (auto only)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in sets:
+            c0 = time.process_time()
+            r = gate.run_set(ctx, Path(tmp), s, args, reuse={})  # reuse: `auto` alone
+            r["cpu_s"], r["sigma_true"] = time.process_time() - c0, gate.true_sigma(r)
+            rows.append(r)
+            a = r["auto_gcv"]
+            print(f"{r['image']} {r['size']} {r['frames']} {r['noise']} s{r['seed']}: lam {a['lam']:.4g} psnr "
+                  f"{a['psnr']:.4f} sigma {a['sigma']:.4g} gate {r['gate']} ({r['cpu_s']:.1f} CPU-s)", flush=True)
+            out.write_text(json.dumps({"rows": rows}, indent=1))
+
+
 def graphic(kind):
     return not any(kind.startswith(p) for p in ("sk:", "mpl:", "fair:", "rgb:sk:", "rgb:mpl:")) and kind not in (
         "texture", "gradient", "terrain", "plasma", "blobwaves")
@@ -237,10 +266,13 @@ def main(argv=None):
                     "tree's)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+")
+    ap.add_argument("--auto", action="store_true", help="run `auto` alone on each set, gate decisions recorded")
     ap.add_argument("--names", nargs="+", default=["main", "tai", "taiblock", "pca", "library"])
     args = ap.parse_args(argv)
     if args.table:
         table(args.table, args.names)
+    elif args.auto:
+        run_auto(args.sets, args.out)
     else:
         run(args.sets, args.out, args.main)
 

@@ -20,9 +20,9 @@ tensors through an iterative solver, see `linear_dual`) of the whole solve, so a
 gets its own divergence. The probes are drawn once per search (common random numbers), so the curve is smooth in
 lam and the golden-section steps compare like with like.
 
-The noise level sigma, when not given, is estimated from the data: images and frames by the response of
-Immerkaer's (1996) Laplacian-difference mask (zero on planes and on edges along the axes, norm 6) in its quietest
-blocks,
+The noise level sigma, when not given, is estimated from the data: images and frames by the least variance of
+their weak-texture 3x3 patches (Liu, Tanaka and Okutomi 2013), started from the response of Immerkaer's (1996)
+Laplacian-difference mask (zero on planes and on edges along the axes, norm 6) in its quietest blocks,
 sinograms by the median absolute second difference across detector bins, grouped by signal level so a Poisson
 (level-dependent) noise is averaged in variance.
 

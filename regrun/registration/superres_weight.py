@@ -62,7 +62,7 @@ def frame_weight_settings(cfg) -> ChoiceSettings:
 def frames_noise(model, settings) -> tuple[float, str]:
     if settings.noise is not None:
         return settings.noise, "given"
-    return noise_std_images(model.frames), "estimated: Immerkaer mask on the frames"
+    return noise_std_images(model.frames), "estimated: weak-texture patches of the frames"
 
 
 # Largest image (fine pixels) whose weight search factors A_d^T A_d + lam^2 h_f L^T L, one factor per weight
