@@ -437,7 +437,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
            lazy: bool = False, change: Callable[[float], float] | None = None,
            image: Callable[[float], Fit] | None = None,
            floor_change: Callable[[float], float] | None = None,
-           stop: Callable[[], bool] | None = None, climb_below_noise: bool = False) -> Choice:
+           stop: Callable[[], bool] | None = None, climb_below_noise: bool = False,
+           climb_sigma: float | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
@@ -459,7 +460,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < c (m - tr H) sigma^2
     (the discrepancy principle's level; c = CLIMB_SKIP_RATIO, a margin for the noise estimate): where it is not,
     the rule's weight does not fit noise or model error, and a larger one fits the frames worse still
-    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate")."""
+    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate"). climb_sigma: the noise level that
+    comparison reads (None: sigma), for a caller whose margin was chosen with another estimate than the rule's."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -504,7 +506,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
             change = change if change is not None else floor_change
         if change is not None and climb_below_noise:
             fit = seen[best][2]
-            ratio = fit.rss / max((fit.m - fit.trace) * sigma**2, 1e-300)
+            level = sigma if climb_sigma is None else climb_sigma
+            ratio = fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
             if ratio >= CLIMB_SKIP_RATIO:  # the misfit at the noise's level: a larger weight only fits the frames worse
                 details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
                 change = None
