@@ -315,6 +315,10 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     sigma = math.sqrt(start.rss / ((start.m - start.trace) * 1.5))
     margin = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
     assert margin.lam == climbed.lam and "lam_climb_skipped" not in margin.details
+    # climb_sigma: the gate's own level (superres: the block percentile), not the rule's sigma
+    other = pc.choose(fit, _settings("gcv", 40), 1e-6, "given", change=lambda x: 1.0 / x, climb_below_noise=True,
+                      climb_sigma=sigma)
+    assert other.lam == climbed.lam and other.sigma == 1e-6
     floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
     assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")
