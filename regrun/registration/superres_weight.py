@@ -63,7 +63,13 @@ def frame_weight_settings(cfg) -> ChoiceSettings:
 def frames_noise(model, settings) -> tuple[float, str]:
     if settings.noise is not None:
         return settings.noise, "given"
-    return noise_std_images(model.frames), "estimated: weak-texture patches of the frames"
+    # once per frames (each search again asks): 0.26 CPU-s on 16 frames of 128^2 (a 256^2 run), 10x the block
+    # percentile's (docs/superres.md, "noiseest")
+    frames = model.frames
+    cached = getattr(model, "_noise_estimate", None)  # (the frames tensor itself, its version, the estimate)
+    if cached is None or cached[0] is not frames or cached[1] != frames._version:
+        cached = model._noise_estimate = (frames, frames._version, noise_std_images(frames))
+    return cached[2], "estimated: weak-texture patches of the frames"
 
 
 # Largest image (fine pixels) whose weight search factors A_d^T A_d + lam^2 h_f L^T L, one factor per weight
