@@ -47,8 +47,10 @@ def choose(evaluate, settings, sigma, *args, **kwargs):
         return choice
     lam0 = min(fits, key=lambda x: abs(math.log(x / start)))
     fit = fits[lam0]
-    RECORDS.append({"sigma": sigma, "climb": climbed, "start": lam0, "lam": choice.lam,
-                    "ratio": fit.rss / ((fit.m - fit.trace) * sigma**2)})
+    # the gate's level: climb_sigma where the caller gives one (noiseest: the block percentile), else sigma
+    level = kwargs.get("climb_sigma") or sigma
+    RECORDS.append({"sigma": sigma, "level": level, "climb": climbed, "start": lam0, "lam": choice.lam,
+                    "ratio": fit.rss / ((fit.m - fit.trace) * level**2)})
     return choice
 
 

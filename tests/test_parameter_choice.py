@@ -33,6 +33,19 @@ def test_image_noise_estimate_on_known_noise(device):
     assert pc.noise_std_images(frames) == pytest.approx(sigma, rel=0.05)
 
 
+def test_image_noise_estimate_on_a_sharp_drawing(device):
+    # noiseest: a barcode-like drawing of 3-px modules, edges softened by cell averages: every 6x6 block holds an
+    # edge, so the block percentile reads them as noise (3.2x); a 3x3 patch fits inside a module (1.00x)
+    g = torch.Generator().manual_seed(5)
+    modules = (torch.rand(4, 16, 16, generator=g) > 0.5).to(F64) * 100
+    img = modules.repeat_interleave(3, 1).repeat_interleave(3, 2)
+    img = 0.25 * (img + img.roll(1, 1) + img.roll(1, 2) + img.roll((1, 1), (1, 2)))
+    noise = 0.8 * torch.randn(img.shape, generator=g, dtype=F64)
+    frames = (img + noise).to(device)
+    assert pc.noise_std_blocks(frames) > 2.5 * float(noise.std())
+    assert pc.noise_std_images(frames) == pytest.approx(float(noise.std()), rel=0.05)
+
+
 def test_sinogram_noise_estimate_is_the_rms_of_level_dependent_noise(device):
     g = torch.Generator().manual_seed(1)
     u = torch.linspace(-1, 1, 200, dtype=F64)
@@ -302,6 +315,10 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     sigma = math.sqrt(start.rss / ((start.m - start.trace) * 1.5))
     margin = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
     assert margin.lam == climbed.lam and "lam_climb_skipped" not in margin.details
+    # climb_sigma: the gate's own level (superres: the block percentile), not the rule's sigma
+    other = pc.choose(fit, _settings("gcv", 40), 1e-6, "given", change=lambda x: 1.0 / x, climb_below_noise=True,
+                      climb_sigma=sigma)
+    assert other.lam == climbed.lam and other.sigma == 1e-6
     floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
     assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")

@@ -11,7 +11,7 @@ import torch
 import regrun.registration.superres_weight as sw
 from regrun.config import config_section
 from regrun.context import RunContext
-from regrun.optim.parameter_choice import rademacher
+from regrun.optim.parameter_choice import noise_std_blocks, rademacher
 from regrun.problems.superres import SuperRes
 
 PATHS = {"dense": (10**9, 10**9), "cholesky": (0, 10**9), "pcg": (0, 0)}  # CHOLESKY_MAX, WEIGHT_CHOLESKY_MAX
@@ -158,6 +158,15 @@ def test_quasi_optimality_and_its_gate_only_for_frames_over_their_size_limits():
         model = SimpleNamespace(coarse=SimpleNamespace(m=(side + 4, side)))
         prob = SimpleNamespace(weight_climb_below_noise=on, model=model)
         assert sw.climb_gated(prob) is expected
+    # its level: the given noise, else the block percentile (noiseest: the margin's estimate), None where off
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randn(4, 30, 30, generator=g, dtype=torch.float64)
+    prob = SimpleNamespace(weight_climb_below_noise=True, model=SimpleNamespace(coarse=SimpleNamespace(m=(30, 30)),
+                                                                              frames=frames))
+    assert sw.climb_level(prob, SimpleNamespace(noise=0.3)) == 0.3
+    assert sw.climb_level(prob, SimpleNamespace(noise=None)) == noise_std_blocks(frames)
+    prob.weight_climb_below_noise = False
+    assert sw.climb_level(prob, SimpleNamespace(noise=None)) is None
 
 
 def test_the_climb_solves_to_a_bar_relative_to_the_warm_start(device, monkeypatch):

@@ -20,9 +20,9 @@ tensors through an iterative solver, see `linear_dual`) of the whole solve, so a
 gets its own divergence. The probes are drawn once per search (common random numbers), so the curve is smooth in
 lam and the golden-section steps compare like with like.
 
-The noise level sigma, when not given, is estimated from the data: images and frames by the response of
-Immerkaer's (1996) Laplacian-difference mask (zero on planes and on edges along the axes, norm 6) in its quietest
-blocks,
+The noise level sigma, when not given, is estimated from the data: images and frames by the least variance of
+their weak-texture 3x3 patches (Liu, Tanaka and Okutomi 2013), started from the response of Immerkaer's (1996)
+Laplacian-difference mask (zero on planes and on edges along the axes, norm 6) in its quietest blocks,
 sinograms by the median absolute second difference across detector bins, grouped by signal level so a Poisson
 (level-dependent) noise is averaged in variance.
 
@@ -145,6 +145,16 @@ NOISE_QUANTILE = 0.1
 NOISE_MIN_BLOCKS = 100  # fewer blocks: the median over every pixel (on 16 px frames, 32 blocks, the quantile read
 # 1.56-1.84x against the median's 1.36-1.89x)
 NOISE_CLIPPED = 0.25  # blocks with this share of clipped pixels or more are left out
+# noise_std_images: Liu, Tanaka and Okutomi's weak-texture patches, NOISE_PATCH^2 pixels (3, not their 7: the flat
+# parts of sharp drawings at the frames' resolution are a few pixels wide: barcode 64^2's modules are 2 frame
+# pixels), kept where their gradient energy is under unit noise's NOISE_WEAK_QUANTILE-th times sigma^2. 0.995, not
+# Liu et al.'s 0.99: on smooth scenes every patch has some curvature and a tight bar keeps those whose noise happens
+# to cancel it (terrain 96^2 / 16 1% read 0.85x the added noise at 0.99, 0.89x at 0.995, 0.97x at 0.999), while a
+# loose one lets texture in (coffee 48^2 / 16 RGB 1.02x, 1.05x, 1.23x; seen sets, docs/superres.md "noiseest")
+NOISE_PATCH = 3
+NOISE_WEAK_QUANTILE = 0.995
+NOISE_WEAK_STEPS = 30
+NOISE_WEAK_MIN = 90  # patches: ten per dimension of the covariance
 
 
 def _immerkaer(x: torch.Tensor) -> torch.Tensor:
@@ -162,7 +172,7 @@ def _blocks(a: torch.Tensor) -> torch.Tensor:
     return a[:, :n1 * b, :n2 * b].reshape(a.shape[0], n1, b, n2, b).transpose(2, 3).reshape(-1, b * b)
 
 
-def noise_std_images(images: torch.Tensor) -> float:
+def noise_std_blocks(images: torch.Tensor) -> float:
     """sigma of white noise on images (..., m1, m2), pooled over the leading axes, from the responses to
     Immerkaer's mask (_immerkaer): the NOISE_QUANTILE-th of the RMS responses of NOISE_BLOCK^2 blocks, over the same
     statistic of unit white noise on the same grid (drawn from a fixed seed: the quantile's own bias for that many
@@ -171,21 +181,98 @@ def noise_std_images(images: torch.Tensor) -> float:
     frames' responses lies on a lattice (0.93-1.12x the noise at 0.6-2 levels of 8-bit frames). Blocks a
     NOISE_CLIPPED share of whose pixels sit at the images' lowest or highest value are left out: clipped noise
     there would read low. Fewer than NOISE_MIN_BLOCKS blocks (small frames): the median absolute response over
-    every pixel, over MAD = 0.6745."""
-    x = images.reshape(-1, *images.shape[-2:])
-    if min(x.shape[-2:]) < 3:
-        raise UserError(f"cannot estimate the noise of images of {tuple(x.shape[-2:])} pixels: give the noise level")
+    every pixel, over MAD = 0.6745. Where every block holds an edge (sharp drawings whose flat parts are a few
+    pixels wide) it reads the edges: noise_std_images starts from it and selects flat patches instead."""
+    x = _as_frames(images)
     d = _immerkaer(x)
     rms = _blocks(d).pow(2).mean(1).sqrt()
     # clipped: pixels at the images' lowest or highest value (a black background, blown highlights), whose noise is
     # cut; a block a quarter of whose pixels are clipped would read low
-    clipped = _blocks(((x <= x.min()) | (x >= x.max()))[:, 1:-1, 1:-1].to(x.dtype)).mean(1)
+    clipped = _blocks(_clipped(x)[:, 1:-1, 1:-1].to(x.dtype)).mean(1)
     rms = rms[clipped < NOISE_CLIPPED]
     if rms.numel() >= NOISE_MIN_BLOCKS:
-        g = torch.Generator(device=x.device).manual_seed(0)
-        unit = _blocks(_immerkaer(torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)))
+        unit = _blocks(_immerkaer(_unit_noise(x)))
         return float(torch.quantile(rms, NOISE_QUANTILE) / torch.quantile(unit.pow(2).mean(1).sqrt(), NOISE_QUANTILE))
     return float(d.abs().flatten().median()) / MAD
+
+
+def _as_frames(images: torch.Tensor) -> torch.Tensor:
+    x = images.reshape(-1, *images.shape[-2:])
+    if min(x.shape[-2:]) < 3:
+        raise UserError(f"cannot estimate the noise of images of {tuple(x.shape[-2:])} pixels: give the noise level")
+    return x
+
+
+def _clipped(x: torch.Tensor) -> torch.Tensor:
+    return (x <= x.min()) | (x >= x.max())
+
+
+def _unit_noise(x: torch.Tensor) -> torch.Tensor:
+    """Unit white noise of x's shape from a fixed seed: the estimators' statistics on it are their own bias."""
+    g = torch.Generator(device=x.device).manual_seed(0)
+    return torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
+
+
+def _patches(x: torch.Tensor) -> torch.Tensor:
+    """Every NOISE_PATCH^2 patch of (n, m1, m2), one a row (n (m1 - P + 1) (m2 - P + 1), P^2)."""
+    p = NOISE_PATCH
+    return x.unfold(1, p, 1).unfold(2, p, 1).reshape(-1, p * p)
+
+
+def _patch_gradient_energy(x: torch.Tensor) -> torch.Tensor:
+    """Per patch (_patches' order): the squared differences between neighbours inside it, across and along, about
+    their means in the patch (Liu, Tanaka and Okutomi 2013's tr(G^T G), less a plane's part: a smooth slope is no
+    texture to the mask-free PCA, and counting it would keep only the patches whose noise happens to cancel it)."""
+    p = NOISE_PATCH
+    dh = (x[:, :, 1:] - x[:, :, :-1]).unfold(1, p, 1).unfold(2, p - 1, 1).reshape(*_grid(x), -1)
+    dv = (x[:, 1:, :] - x[:, :-1, :]).unfold(1, p - 1, 1).unfold(2, p, 1).reshape(*_grid(x), -1)
+    return ((dh - dh.mean(-1, keepdim=True)).pow(2).sum(-1) + (dv - dv.mean(-1, keepdim=True)).pow(2).sum(-1)).flatten()
+
+
+def _grid(x: torch.Tensor) -> tuple[int, int, int]:
+    return x.shape[0], x.shape[1] - NOISE_PATCH + 1, x.shape[2] - NOISE_PATCH + 1
+
+
+def _least_variance(p: torch.Tensor) -> float:
+    """The least eigenvalue of the patches' covariance: the variance along the direction no structure of the kept
+    patches reaches."""
+    return float(torch.linalg.eigvalsh(torch.cov(p.T))[0])
+
+
+def noise_std_images(images: torch.Tensor) -> float:
+    """sigma of white noise on images (..., m1, m2), pooled over the leading axes: Liu, Tanaka and Okutomi's (2013)
+    weak-texture patches. Of every NOISE_PATCH^2 patch, those whose gradient energy (_patch_gradient_energy) lies
+    under the NOISE_WEAK_QUANTILE-th of the energies unit white noise gives, times sigma^2, are the patches noise
+    alone explains; the least eigenvalue of their covariance is the noise's variance (structure that survives the
+    selection lies along few directions; white noise along all). sigma is re-estimated from the selection it makes,
+    from noise_std_blocks's estimate (high on sharp drawings: every patch kept at first), NOISE_WEAK_STEPS times at
+    most. The least eigenvalue of a finite sample reads low (Marchenko-Pastur), and the selection itself trims the
+    noise: both are taken out by dividing by the same statistic of unit white noise selected the same way, as many
+    patches. Patches touching a clipped pixel (the images' lowest or highest value) are left out. With fewer than
+    NOISE_WEAK_MIN patches kept: noise_std_blocks's estimate.
+    Why (docs/superres.md, "noiseest"): the block percentile read sharp drawings' edges as noise, 5.5-17x the
+    added noise on graphic frame sets, where every 6x6 block holds an edge; a 3x3 patch fits between them."""
+    x = _as_frames(images)
+    start = noise_std_blocks(x)
+    if min(x.shape[-2:]) < NOISE_PATCH + 1 or not start > 0:
+        return start
+    u = _unit_noise(x)
+    eu = _patch_gradient_energy(u)
+    tau = float(torch.quantile(eu, NOISE_WEAK_QUANTILE))
+    pu = _patches(u)[eu < tau]  # unit noise selected by the same rule at its sigma, 1
+    px, ex = _patches(x), _patch_gradient_energy(x)
+    clipped = _patches(_clipped(x).to(x.dtype)).amax(1) > 0
+    sigma, estimated = start, False
+    for _ in range(NOISE_WEAK_STEPS):
+        weak = (ex < tau * sigma**2) & ~clipped
+        m = int(weak.sum())
+        if m < NOISE_WEAK_MIN:  # too few patches at this sigma: the last one read from enough (or the start's)
+            return sigma if estimated else start
+        new = math.sqrt(max(_least_variance(px[weak]), 0.0) / _least_variance(pu[:m]))
+        if abs(new - sigma) <= 1e-3 * sigma:
+            return new
+        sigma, estimated = new, True
+    return sigma
 
 
 def noise_std_sinogram(sinogram: torch.Tensor, groups: int = 8) -> float:
@@ -350,7 +437,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
            lazy: bool = False, change: Callable[[float], float] | None = None,
            image: Callable[[float], Fit] | None = None,
            floor_change: Callable[[float], float] | None = None,
-           stop: Callable[[], bool] | None = None, climb_below_noise: bool = False) -> Choice:
+           stop: Callable[[], bool] | None = None, climb_below_noise: bool = False,
+           climb_sigma: float | None = None) -> Choice:
     """The weight in [settings.lo, settings.hi] minimising the rule: a log grid of about half the budget (at
     least 3 points) from the top down (grid_from_the_top: the weights below the first rise are skipped, and their
     solves saved; with `top`, those well above it too; `lazy`: the grid weight below the minimum too when the
@@ -372,7 +460,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < c (m - tr H) sigma^2
     (the discrepancy principle's level; c = CLIMB_SKIP_RATIO, a margin for the noise estimate): where it is not,
     the rule's weight does not fit noise or model error, and a larger one fits the frames worse still
-    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate")."""
+    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate"). climb_sigma: the noise level that
+    comparison reads (None: sigma), for a caller whose margin was chosen with another estimate than the rule's."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
 
@@ -417,7 +506,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
             change = change if change is not None else floor_change
         if change is not None and climb_below_noise:
             fit = seen[best][2]
-            ratio = fit.rss / max((fit.m - fit.trace) * sigma**2, 1e-300)
+            level = sigma if climb_sigma is None else climb_sigma
+            ratio = fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
             if ratio >= CLIMB_SKIP_RATIO:  # the misfit at the noise's level: a larger weight only fits the frames worse
                 details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
                 change = None
