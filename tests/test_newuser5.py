@@ -1,0 +1,60 @@
+"""A new user's afternoon with data of kinds not tried before (newuser5), each rough edge as a test that failed
+before its fix (docs/sweeps.md, "A new user's afternoon (newuser5)")."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from regrun.errors import UserError
+
+
+def _frames(n=3, shape=(6, 5)):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 255, shape, dtype=np.uint8) for _ in range(n)]
+
+
+def test_frames_from_one_multipage_tiff_an_animated_gif_or_png_and_a_gif_folder(tmp_path):
+    # one file holding every frame (an ImageJ TIFF stack, an animated GIF/PNG) was refused as "must be a folder
+    # of images or a .npy/.npz/.h5 file", a folder of GIFs as "no image files"
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames
+
+    frames = _frames()
+    ims = [Image.fromarray(f) for f in frames]
+    (tmp_path / "png").mkdir()
+    (tmp_path / "gif").mkdir()
+    for k, im in enumerate(ims):
+        im.save(tmp_path / "png" / f"f{k}.png")
+        im.save(tmp_path / "gif" / f"f{k}.gif")
+    want = read_frames(tmp_path / "png")
+    assert want.shape == (3, 5, 6)
+    for name in ("stack.tif", "anim.gif", "anim.png"):
+        ims[0].save(tmp_path / name, save_all=True, append_images=ims[1:])
+        np.testing.assert_array_equal(read_frames(tmp_path / name), want, err_msg=name)
+    np.testing.assert_array_equal(read_frames(tmp_path / "gif"), want)
+    ims[0].save(tmp_path / "one.tif")
+    with pytest.raises(UserError, match="is one image of one page; the frames are a folder"):
+        read_frames(tmp_path / "one.tif")
+
+
+def test_frames_with_transparent_pixels_are_refused_naming_the_opaque_part(tmp_path):
+    # a burst with a 3 px transparent black border (a stabiliser's export) completed at 10.8 dB against 32.2
+    # opaque: the alpha was dropped and the black border read as data
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames
+
+    frames = _frames(shape=(10, 12))
+    for k, f in enumerate(frames):
+        rgba = np.dstack([f, f, f, np.full_like(f, 255)])
+        Image.fromarray(rgba, "RGBA").save(tmp_path / f"f{k}.png")
+    np.testing.assert_array_equal(read_frames(tmp_path), np.stack([np.flipud(f).T for f in frames]))  # opaque
+    rgba[:2, :, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "f2.png")
+    with pytest.raises(UserError, match=r"f2.png: 24 of 120 pixels are transparent .*opaque part is rows 2-9, "
+                                        r"columns 0-11: regrun reads colour only"):
+        read_frames(tmp_path)
+    Image.fromarray(np.dstack([frames[2], np.zeros_like(frames[2])]), "LA").save(tmp_path / "f2.png")
+    with pytest.raises(UserError, match="transparent everywhere"):
+        read_frames(tmp_path)
