@@ -58,3 +58,24 @@ def test_frames_with_transparent_pixels_are_refused_naming_the_opaque_part(tmp_p
     Image.fromarray(np.dstack([frames[2], np.zeros_like(frames[2])]), "LA").save(tmp_path / "f2.png")
     with pytest.raises(UserError, match="transparent everywhere"):
         read_frames(tmp_path)
+
+
+def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setting_to_name_it(tmp_path):
+    # a NeXus-style file (entry/data/data) was "keys found: entry", and problem.sinogram_key=entry/data/data
+    # "holds no array"
+    import h5py
+
+    from regrun.imaging.io import read_array, read_optional_array
+
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["entry/data/data"] = np.arange(12.0).reshape(3, 4)
+        f["entry/data/rotation_angle"] = np.array([0.0, 60.0, 120.0])
+    with pytest.raises(UserError, match=r"holds no array 'sinogram' \(the problem.sinogram\); keys found: "
+                                        r"entry/data/data, entry/data/rotation_angle \(shapes \(3, 4\), \(3,\)\): "
+                                        r"name it with problem.sinogram_key=NAME, e.g. problem.sinogram_key="
+                                        r"entry/data/data$"):
+        read_array(tmp_path / "s.h5", "sinogram", "problem.sinogram")
+    np.testing.assert_array_equal(read_array(tmp_path / "s.h5", "/entry/data/data", "problem.sinogram"),
+                                  np.arange(12.0).reshape(3, 4))
+    assert read_optional_array(tmp_path / "s.h5", "entry/data/rotation_angle", "problem.angles_key").tolist() == \
+        [0.0, 60.0, 120.0]

@@ -332,6 +332,10 @@ def image_size(path: str | Path) -> tuple[int, int]:
 # one grey image read as a 2-D array in its own layout (row 0 at the top): a detector's 16-bit TIFF sinogram
 # (ux4: a user's `sino16.tif` was refused as "not a .npy, .npz or .h5/.hdf5 file")
 ARRAY_IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+# the setting that names an array of an .npz/.h5 file, by the setting of the file (read_array's `what`): a file
+# whose array has another name is then one setting away, said in the message that lists the arrays found
+KEY_SETTINGS = {"problem.sinogram": "problem.sinogram_key", "problem.truth_file": "problem.truth_key",
+                "problem.angles_key": "problem.angles_key"}
 
 
 def _read_grey_page(path: Path, what: str) -> np.ndarray:
@@ -363,14 +367,19 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
             keys, arr = [], np.asarray(load_npy(path, what), dtype=np.float64)
         elif suffix == ".npz":
             with np.load(path) as data:
-                keys = list(data.files)
-                arr = np.asarray(data[key], dtype=np.float64) if key in keys else None
+                keys = [(k, data[k].shape) for k in data.files]
+                arr = np.asarray(data[key], dtype=np.float64) if key in data.files else None
         elif suffix in (".h5", ".hdf5"):
             import h5py
 
             with h5py.File(path, "r") as data:
-                keys = list(data.keys())
-                arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
+                # every dataset by its path: a NeXus/detector file keeps its arrays in groups (entry/data/data),
+                # which were listed as "keys found: entry" and could not be named as a key at all (newuser5)
+                keys = []
+                data.visititems(lambda name, obj: keys.append((name, obj.shape))
+                                if isinstance(obj, h5py.Dataset) else None)
+                found = key.strip("/") in data and isinstance(data[key.strip("/")], h5py.Dataset)
+                arr = np.asarray(data[key.strip("/")][()], dtype=np.float64) if found else None
         elif suffix in ARRAY_IMAGE_SUFFIXES:
             keys, arr = [], _read_grey_page(path, what)
         else:
@@ -379,7 +388,12 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None
     if arr is None:
-        raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
+        setting = KEY_SETTINGS.get(what)
+        arrays = [name for name, shape in keys if len(shape) > (what == "problem.angles_key")]
+        hint = f": name it with {setting}=NAME, e.g. {setting}={arrays[0]}" if setting and arrays else ""
+        shapes = f" (shapes {', '.join(str(shape) for _, shape in keys)})" if keys else ""
+        raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: "
+                        f"{', '.join(name for name, _ in keys) or 'none'}{shapes}{hint}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
     return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"))
