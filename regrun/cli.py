@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import logging
 import os
 import signal
@@ -60,6 +61,60 @@ def _check_launcher(argv: list[str]) -> None:
             module = LAUNCHER_MODULES.get(name)
             if module and importlib.util.find_spec(module) is None:
                 _error(f"hydra/launcher={name} needs the sweep extra: pip install -e '.[sweep]'")
+            if module is None:
+                _check_launcher_name(name)
+
+
+def _check_launcher_name(name: str) -> None:
+    """A launcher no config provides is one line with the ones that exist: in a sweep (`-m
+    hydra/launcher=jobib`, whose jobs Hydra composes itself) it was Hydra's twelve lines and exit 1 (newuser5)."""
+    try:
+        compose([f"hydra/launcher={name}"])
+    except Exception as exc:  # Hydra's MissingConfigException lists the options, one a line after a tab
+        text = str(exc)
+        if "Could not find" not in text:
+            return
+        lines = text.splitlines()
+        start = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("Available options")), len(lines))
+        valid = [ln.strip() for ln in itertools.takewhile(lambda ln: ln.startswith("\t"), lines[start:])]
+        near = difflib.get_close_matches(name, valid, n=1)
+        _error(f"unknown launcher hydra/launcher={name}{f'; did you mean {near[0]!r}?' if near else ''} "
+               f"(valid: {', '.join(valid)})")
+
+
+def _check_added_and_removed(argv: list[str], overrides: list[str], user_dirs: tuple[Path, ...]) -> None:
+    """Keys of the problem, solver or device added with + or removed with ~, checked before a run: `+problem.factr=2`
+    added a key nothing reads and the run completed at the default factor without a word; `~problem.nosie` was
+    Hydra's "Could not delete" and exit 1, `~problem.noise` a run that failed on "Key 'noise' is not in struct"
+    (newuser5). Every key of an option is read, so none is removed, and + adds none to them."""
+    removals = [a for a in argv if a.startswith("~")]
+    additions = [o for o in overrides if o.startswith("+") and o.lstrip("+").split(".")[0] in ("problem", "solver",
+                                                                                                "device")
+                 and "." in o.split("=", 1)[0]]
+    if not removals and not additions:
+        return
+    try:
+        base = compose(searchpath_override(user_dirs) + [o for o in overrides if o not in removals + additions])
+    except Exception:  # another mistake: _check_composes names it
+        return
+    absent = object()
+    for item in removals:
+        key = item[1:].split("=", 1)[0]
+        if OmegaConf.select(base, key, default=absent) is absent:
+            near = nearest_keys(key, base)
+            _error(f"{item}: there is no key {key} to remove"
+                   + (f"; did you mean `{near[0]}`?" if near else " (`regrun --cfg job` lists the keys)"))
+        if key.split(".")[0] != "hydra":
+            _error(f"{item} removes a key regrun reads: every key of its config is used, and the run would stop on "
+                   f"a missing key; set it instead, {key}=VALUE (`regrun --explain {key}` says what it takes)")
+    for item in additions:
+        key = item.lstrip("+").split("=", 1)[0]
+        if OmegaConf.select(base, key, default=absent) is absent:
+            near = nearest_keys(key, base)
+            group = key.split(".")[0]
+            _error(f"{item} adds a key {group}={base.hydra.runtime.choices.get(group, '?')} does not have, and "
+                   f"nothing would read it" + (f"; did you mean `{near[0]}`?" if near else "")
+                   + f" (a key the {group} has is set without +; `regrun --explain {group}` lists them)")
 
 
 def _unknown_key(bad: str, overrides: list[str]) -> str:
@@ -669,6 +724,7 @@ def _main() -> None:
             _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
             if not multirun:
+                _check_added_and_removed(argv, overrides, user_dirs)
                 cfg = _check_composes(searchpath_override(user_dirs) + overrides)
                 if cfg.get("dry_run"):
                     _dry_run(cfg)

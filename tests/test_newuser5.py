@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from regrun.errors import UserError
+from tests.cli_in_process import regrun_in_process
 
 
 def _frames(n=3, shape=(6, 5)):
@@ -79,3 +80,34 @@ def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setti
                                   np.arange(12.0).reshape(3, 4))
     assert read_optional_array(tmp_path / "s.h5", "entry/data/rotation_angle", "problem.angles_key").tolist() == \
         [0.0, 60.0, 120.0]
+
+
+@pytest.mark.parametrize("args, said", [
+    # added a key nothing reads: the run completed at the default factor without a word
+    (["problem=superres", "+problem.factr=2"], "+problem.factr=2 adds a key problem=superres does not have, and "
+                                                "nothing would read it; did you mean `problem.factor`?"),
+    (["problem=superres", "++solver.max_iters=3"], "did you mean `solver.max_iter`?"),
+    # Hydra's "Could not delete" in three lines and exit 1; a real key removed failed the run on "not in struct"
+    (["problem=superres", "~problem.nosie"], "~problem.nosie: there is no key problem.nosie to remove; did you "
+                                             "mean `problem.noise`?"),
+    (["problem=superres", "~problem.noise"], "~problem.noise removes a key regrun reads"),
+    # a sweep's launcher typo: Hydra's twelve lines and exit 1
+    (["-m", "hydra/launcher=jobib", "seed=1,2"], "unknown launcher hydra/launcher=jobib; did you mean 'joblib'? "
+                                                 "(valid: basic, joblib,"),
+])
+def test_keys_added_or_removed_and_a_launcher_typo_are_one_line(args, said, tmp_path, monkeypatch, capsys):
+    result = regrun_in_process(args + [f"hydra.run.dir={tmp_path / 'r'}", f"hydra.sweep.dir={tmp_path / 's'}"],
+                               tmp_path, monkeypatch, capsys)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and said in lines[0], result.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+def test_an_integer_setting_written_1e3_says_what_to_write():
+    from regrun.errors import check_int
+
+    with pytest.raises(UserError, match=r"solver.max_iter=1000.0 must be an integer >= 0 \(1e3-style numbers read "
+                                        r"as floats: write 1000\)$"):
+        check_int("solver.max_iter", 1000.0)
+    with pytest.raises(UserError, match=r"must be an integer >= 1$"):
+        check_int("problem.factor", 2.5, 1)

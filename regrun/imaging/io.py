@@ -53,8 +53,9 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif")
 ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
 # what problem.frames may be, in every message that names it (one wording: userpass3 found one that left out .npy)
-FRAMES_FORMS = (f"a folder of PNG/TIFF frames, one multi-page TIFF or animated GIF/PNG, a .npy file or a .npz/.h5 "
-                f"file with key '{FRAMES_KEY}'")
+FRAMES_FORMS = f"a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file with key '{FRAMES_KEY}'"
+# a file of several pages is frames too (newuser5), said where an image file is given as the frames
+STACK_FORMS = "one multi-page TIFF or animated GIF/PNG"
 TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 truth file
 # Modes PIL keeps at more than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF): read their values as
 # they are instead of through 8-bit gray, which would clip them.
@@ -468,7 +469,8 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         # files were refused as "must be a folder of images or a .npy/.npz/.h5 file", newuser5)
         frames = read_image_pages(path)
         if len(frames) < 2:
-            raise UserError(f"frames file {path} is one image of one page; the frames are {FRAMES_FORMS}")
+            raise UserError(f"frames file {path} is one image of one page; the frames are {FRAMES_FORMS}, or "
+                            f"{STACK_FORMS}")
         for k, arr in enumerate(frames):
             if arr.shape != frames[0].shape:
                 raise UserError(f"page {k} of {path} has shape {arr.shape[::-1]}, page 0 {frames[0].shape[::-1]} "
@@ -494,7 +496,7 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                             "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
-        raise UserError(f"frames file {path} must be {FRAMES_FORMS}")
+        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "
