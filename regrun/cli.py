@@ -547,6 +547,9 @@ def _help_or_explain(argv: list[str]) -> None:
         if not keys:
             _error("--explain needs a key, e.g. regrun --explain solver.lam solver=fista_tv")
         overrides = _overrides(argv[:i] + argv[i + 1:])
+        # a misspelt option beside the key (`--explain problem problem=superess`) was a traceback, exit 1 (newuser5)
+        _check_parses(overrides)
+        _check_group_choices(overrides, _user_config_dirs(argv))
         # the solver the run would take: `--explain solver.registrar problem=crab_detection` explains
         # hierarchical's key, as `regrun problem=crab_detection` runs it (it said "unknown config key")
         implied = _implied_solver(overrides)

@@ -91,6 +91,8 @@ def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setti
     (["problem=superres", "~problem.nosie"], "~problem.nosie: there is no key problem.nosie to remove; did you "
                                              "mean `problem.noise`?"),
     (["problem=superres", "~problem.noise"], "~problem.noise removes a key regrun reads"),
+    # a misspelt option beside --explain: a traceback and exit 1
+    (["--explain", "problem", "problem=superess"], "unknown problem 'superess'; valid problems: crab_detection"),
     # a sweep's launcher typo: Hydra's twelve lines and exit 1
     (["-m", "hydra/launcher=jobib", "seed=1,2"], "unknown launcher hydra/launcher=jobib; did you mean 'joblib'? "
                                                  "(valid: basic, joblib,"),
@@ -106,8 +108,8 @@ def test_keys_added_or_removed_and_a_launcher_typo_are_one_line(args, said, tmp_
 def test_an_integer_setting_written_1e3_says_what_to_write():
     from regrun.errors import check_int
 
-    with pytest.raises(UserError, match=r"solver.max_iter=1000.0 must be an integer >= 0 \(1e3-style numbers read "
-                                        r"as floats: write 1000\)$"):
+    with pytest.raises(UserError, match=r"solver.max_iter=1000.0 must be an integer >= 0 \(written with a point "
+                                        r"or an exponent it reads as a float: write 1000\)$"):
         check_int("solver.max_iter", 1000.0)
     with pytest.raises(UserError, match=r"must be an integer >= 1$"):
         check_int("problem.factor", 2.5, 1)
