@@ -6,6 +6,7 @@ import difflib
 import itertools
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -93,9 +94,12 @@ def _check_added_and_removed(argv: list[str], overrides: list[str], user_dirs: t
                  and "." in o.split("=", 1)[0]]
     if not removals and not additions:
         return
+    # a sweep's lists at their first value (key=a,b -> key=a): the keys are the same at every point
+    first = [re.sub(r"^([^=]*=)([^,\[\](){}'\"]*),[^\[\](){}'\"]*$", r"\1\2", o) for o in overrides
+             if o not in removals + additions]
     try:
-        base = compose(searchpath_override(user_dirs) + [o for o in overrides if o not in removals + additions])
-    except Exception:  # another mistake: _check_composes names it
+        base = compose(searchpath_override(user_dirs) + first)
+    except Exception:  # another mistake: _check_composes (or the sweep's check) names it
         return
     absent = object()
     for item in removals:
@@ -726,8 +730,8 @@ def _main() -> None:
             _check_parses(overrides)
             _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
+            _check_added_and_removed(argv, overrides, user_dirs)
             if not multirun:
-                _check_added_and_removed(argv, overrides, user_dirs)
                 cfg = _check_composes(searchpath_override(user_dirs) + overrides)
                 if cfg.get("dry_run"):
                     _dry_run(cfg)

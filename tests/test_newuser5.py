@@ -91,6 +91,7 @@ def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setti
     (["problem=superres", "~problem.nosie"], "~problem.nosie: there is no key problem.nosie to remove; did you "
                                              "mean `problem.noise`?"),
     (["problem=superres", "~problem.noise"], "~problem.noise removes a key regrun reads"),
+    (["-m", "problem=superres", "+problem.factr=2,3"], "+problem.factr=2,3 adds a key problem=superres does not"),
     # a misspelt option beside --explain: a traceback and exit 1
     (["--explain", "problem", "problem=superess"], "unknown problem 'superess'; valid problems: crab_detection"),
     # a sweep's launcher typo: Hydra's twelve lines and exit 1
