@@ -34,6 +34,9 @@ def test_frames_from_one_multipage_tiff_an_animated_gif_or_png_and_a_gif_folder(
         ims[0].save(tmp_path / name, save_all=True, append_images=ims[1:])
         np.testing.assert_array_equal(read_frames(tmp_path / name), want, err_msg=name)
     np.testing.assert_array_equal(read_frames(tmp_path / "gif"), want)
+    ims[0].save(tmp_path / "sizes.tif", save_all=True, append_images=[ims[1], Image.fromarray(frames[2][:5])])
+    with pytest.raises(UserError, match=r"page 2 of .*sizes.tif has shape \(5, 5\), page 0 \(6, 5\) \(rows, columns"):
+        read_frames(tmp_path / "sizes.tif")
     ims[0].save(tmp_path / "one.tif")
     with pytest.raises(UserError, match="is one image of one page; the frames are a folder"):
         read_frames(tmp_path / "one.tif")

@@ -473,8 +473,9 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                             f"{STACK_FORMS}")
         for k, arr in enumerate(frames):
             if arr.shape != frames[0].shape:
+                # FAIR's layout holds (columns, rows) or (channels, columns, rows): reversed, rows come first
                 raise UserError(f"page {k} of {path} has shape {arr.shape[::-1]}, page 0 {frames[0].shape[::-1]} "
-                                "(columns x rows[ x channels]): all frames must have the same size and channels")
+                                "(rows, columns[, channels]): all frames must have the same size and channels")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         stack = read_array(path, FRAMES_KEY, "frames")
