@@ -392,6 +392,12 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
         setting = KEY_SETTINGS.get(what)
         arrays = [name for name, shape in keys if len(shape) > (what == "problem.angles_key")]
         hint = f": name it with {setting}=NAME, e.g. {setting}={arrays[0]}" if setting and arrays else ""
+        if not setting and arrays and suffix in (".h5", ".hdf5"):
+            # the frames and a truth have no key setting: a link under the name read costs no copy (newuser5)
+            hint = (f": regrun reads the {what} from {key!r}; link yours under that name (no copy): with "
+                    f"h5py.File(PATH, 'a') as f: f[{key!r}] = f[{arrays[0]!r}]")
+        elif not setting and arrays:
+            hint = f": regrun reads the {what} from {key!r}; save them under that name, numpy.savez(PATH, {key}=...)"
         shapes = f" (shapes {', '.join(str(shape) for _, shape in keys)})" if keys else ""
         raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: "
                         f"{', '.join(name for name, _ in keys) or 'none'}{shapes}{hint}")
