@@ -50,7 +50,12 @@ def _check_group_choices(overrides: list[str], user_dirs: tuple[Path, ...] = ())
         valid = group_options(key, user_dirs)
         for choice in value.split(","):
             if choice not in valid and choice != "null":
-                _error(f"unknown {key} {choice!r}; valid {key}s: {', '.join(valid)}")
+                # the allowed name it nearly spells (`device=CPU`, `solver=varpro`), as values get (newuser5)
+                starts = [v for v in valid if v.startswith(choice)]
+                near = [v for v in valid if v.lower() == choice.lower()] or \
+                    (starts if len(starts) == 1 else []) or difflib.get_close_matches(choice, valid, n=1, cutoff=0.6)
+                _error(f"unknown {key} {choice!r}{f'; did you mean {near[0]!r}?' if near else ''}; valid {key}s: "
+                       f"{', '.join(valid)}")
 
 
 def _check_launcher(argv: list[str]) -> None:
@@ -180,7 +185,17 @@ def _check_composes(overrides: list[str]) -> DictConfig:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         bad = next((o for o in overrides if lines and f"'{o.split('=', 1)[0].lstrip('+~')}'" in lines[0]), None)
         if lines and lines[0].startswith("Could not override") and bad:
+            key = bad.split("=", 1)[0]
+            if key in ("experiment", "ci"):  # groups no default names: "unknown config key 'experiment'" (newuser5)
+                _error(f"{key} is a group a run adds: write +{bad} (with the +, as the README's presets do)")
             _error(_unknown_key(bad, overrides))
+        if lines and lines[0].startswith("Ambiguous value for argument"):
+            # `regrun seed=1,2` without -m: Hydra's two ways were cut to the list's (newuser5)
+            many = next((o for o in overrides if f"'{o}'" in lines[0]), None)
+            if many:
+                key, _, value = many.partition("=")
+                _error(f"{many} gives several values: add -m to run one job per value (a sweep, regrun -m ... "
+                       f"{many}), or write {key}=[{value}] for one list")
         _parse_error(exc)
         lines = [ln for ln in lines if not ln.startswith("Config search path")][:2]
         if lines and "Could not find" in lines[0]:  # an option a defaults list names that no folder holds

@@ -96,7 +96,13 @@ def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setti
     (["problem=superres", "~problem.noise"], "~problem.noise removes a key regrun reads"),
     (["-m", "problem=superres", "+problem.factr=2,3"], "+problem.factr=2,3 adds a key problem=superres does not"),
     # a misspelt option beside --explain: a traceback and exit 1
-    (["--explain", "problem", "problem=superess"], "unknown problem 'superess'; valid problems: crab_detection"),
+    (["--explain", "problem", "problem=superess"], "unknown problem 'superess'; did you mean 'superres'?; valid "
+                                                   "problems: crab_detection"),
+    (["device=CPU"], "unknown device 'CPU'; did you mean 'cpu'?; valid devices: auto, cpu, cuda"),
+    # a preset without its + ("unknown config key 'experiment'"), several values without -m (the sweep's way cut)
+    (["experiment=registration_fig2"], "experiment is a group a run adds: write +experiment=registration_fig2"),
+    (["seed=1,2"], "seed=1,2 gives several values: add -m to run one job per value (a sweep, regrun -m ... seed=1,2),"
+                   " or write seed=[1,2] for one list"),
     # a sweep's launcher typo: Hydra's twelve lines and exit 1
     (["-m", "hydra/launcher=jobib", "seed=1,2"], "unknown launcher hydra/launcher=jobib; did you mean 'joblib'? "
                                                  "(valid: basic, joblib,"),
