@@ -525,6 +525,13 @@ def _check_options(argv: list[str]) -> None:
 
     flags = set(get_args_parser()._option_string_actions) | {"--explain"}
     for i, arg in enumerate(argv):
+        # Hydra's --config-name picks another primary config, of which regrun has one: a name was Hydra's
+        # "Cannot find primary config" page and exit 1 (newuser5)
+        name = arg.split("=", 1)[1] if arg.startswith(("--config-name=", "-cn=")) else \
+            argv[i + 1] if arg in ("--config-name", "-cn") and i + 1 < len(argv) else None
+        if name is not None and name != "config":
+            _error(f"--config-name {name}: regrun has one primary config (config); options of your own go in a "
+                   f"folder given with --config-dir DIR (DIR/problem/{name}.yaml is then problem={name})")
         name = arg.split("=", 1)[0]
         if not arg.startswith("-") or (i and argv[i - 1] in VALUED_FLAGS) or name in flags:
             continue

@@ -103,6 +103,7 @@ def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setti
     (["experiment=registration_fig2"], "experiment is a group a run adds: write +experiment=registration_fig2"),
     (["seed=1,2"], "seed=1,2 gives several values: add -m to run one job per value (a sweep, regrun -m ... seed=1,2),"
                    " or write seed=[1,2] for one list"),
+    (["--config-name=mine"], "--config-name mine: regrun has one primary config (config); options of your own go"),
     # a sweep's launcher typo: Hydra's twelve lines and exit 1
     (["-m", "hydra/launcher=jobib", "seed=1,2"], "unknown launcher hydra/launcher=jobib; did you mean 'joblib'? "
                                                  "(valid: basic, joblib,"),
