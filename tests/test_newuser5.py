@@ -141,3 +141,22 @@ def test_frames_in_an_h5_under_another_name_say_how_to_link_them(tmp_path):
     with h5py.File(tmp_path / "f.h5", "a") as f:
         f["frames"] = f["exchange/data"]
     assert read_frames(tmp_path / "f.h5").shape == (2, 5, 6)
+
+
+def test_a_stack_where_one_image_is_read_is_refused(tmp_path):
+    # a TIFF stack given as a registration image (or a truth, or inside a frames folder) was read as its first page
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames, read_image, read_truth
+
+    ims = [Image.fromarray(f) for f in _frames()]
+    ims[0].save(tmp_path / "stack.tif", save_all=True, append_images=ims[1:])
+    for read in (read_image, read_truth):
+        with pytest.raises(UserError, match=r"stack.tif has 3 pages \(a stack or an animation\) where one image is "
+                                            r"read: save the page meant as a file of its own"):
+            read(tmp_path / "stack.tif")
+    (tmp_path / "frames").mkdir()
+    ims[0].save(tmp_path / "frames" / "f0.tif", save_all=True, append_images=ims[1:])
+    ims[1].save(tmp_path / "frames" / "f1.tif")
+    with pytest.raises(UserError, match="f0.tif has 3 pages"):
+        read_frames(tmp_path / "frames")

@@ -240,6 +240,15 @@ def _check_opaque(alpha: np.ndarray | None, full: int, path: Path) -> None:
                     "part opaque in all, or flatten it onto what lies behind")
 
 
+def _one_page(img, path: Path) -> None:
+    """Refuse a stack or an animation where one image is read: its first page was taken without a word (a TIFF
+    stack as a registration image, newuser5). JPEGs are not asked: a phone's (MPO) holds a second, smaller page."""
+    pages = getattr(img, "n_frames", 1) if img.format in ("TIFF", "GIF", "PNG") else 1
+    if pages > 1:
+        raise UserError(f"image {path} has {pages} pages (a stack or an animation) where one image is read: save "
+                        "the page meant as a file of its own (a stack of frames is given whole, problem.frames=FILE)")
+
+
 def read_image_channels(path: str | Path) -> np.ndarray:
     """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
     or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped, transparent pixels
@@ -260,6 +269,8 @@ def read_image_pages(path: str | Path, first_only: bool = False) -> list[np.ndar
     try:
         with Image.open(path) as img:
             deep = any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
+            if first_only:
+                _one_page(img, path)
             count = 1 if first_only or deep and img.format == "PNG" else getattr(img, "n_frames", 1)
             for k in range(count):
                 img.seek(k)
@@ -310,6 +321,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         raise UserError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
+            _one_page(img, path)
             img = upright(img)
             img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
