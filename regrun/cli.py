@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -48,7 +50,12 @@ def _check_group_choices(overrides: list[str], user_dirs: tuple[Path, ...] = ())
         valid = group_options(key, user_dirs)
         for choice in value.split(","):
             if choice not in valid and choice != "null":
-                _error(f"unknown {key} {choice!r}; valid {key}s: {', '.join(valid)}")
+                # the allowed name it nearly spells (`device=CPU`, `solver=varpro`), as values get (newuser5)
+                starts = [v for v in valid if v.startswith(choice)]
+                near = [v for v in valid if v.lower() == choice.lower()] or \
+                    (starts if len(starts) == 1 else []) or difflib.get_close_matches(choice, valid, n=1, cutoff=0.6)
+                _error(f"unknown {key} {choice!r}{f'; did you mean {near[0]!r}?' if near else ''}; valid {key}s: "
+                       f"{', '.join(valid)}")
 
 
 def _check_launcher(argv: list[str]) -> None:
@@ -60,6 +67,63 @@ def _check_launcher(argv: list[str]) -> None:
             module = LAUNCHER_MODULES.get(name)
             if module and importlib.util.find_spec(module) is None:
                 _error(f"hydra/launcher={name} needs the sweep extra: pip install -e '.[sweep]'")
+            if module is None:
+                _check_launcher_name(name)
+
+
+def _check_launcher_name(name: str) -> None:
+    """A launcher no config provides is one line with the ones that exist: in a sweep (`-m
+    hydra/launcher=jobib`, whose jobs Hydra composes itself) it was Hydra's twelve lines and exit 1 (newuser5)."""
+    try:
+        compose([f"hydra/launcher={name}"])
+    except Exception as exc:  # Hydra's MissingConfigException lists the options, one a line after a tab
+        text = str(exc)
+        if "Could not find" not in text:
+            return
+        lines = text.splitlines()
+        start = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("Available options")), len(lines))
+        valid = [ln.strip() for ln in itertools.takewhile(lambda ln: ln.startswith("\t"), lines[start:])]
+        near = difflib.get_close_matches(name, valid, n=1)
+        _error(f"unknown launcher hydra/launcher={name}{f'; did you mean {near[0]!r}?' if near else ''} "
+               f"(valid: {', '.join(valid)})")
+
+
+def _check_added_and_removed(argv: list[str], overrides: list[str], user_dirs: tuple[Path, ...]) -> None:
+    """Keys of the problem, solver or device added with + or removed with ~, checked before a run: `+problem.factr=2`
+    added a key nothing reads and the run completed at the default factor without a word; `~problem.nosie` was
+    Hydra's "Could not delete" and exit 1, `~problem.noise` a run that failed on "Key 'noise' is not in struct"
+    (newuser5). Every key of an option is read, so none is removed, and + adds none to them."""
+    removals = [a for a in argv if a.startswith("~")]
+    additions = [o for o in overrides if o.startswith("+") and o.lstrip("+").split(".")[0] in ("problem", "solver",
+                                                                                                "device")
+                 and "." in o.split("=", 1)[0]]
+    if not removals and not additions:
+        return
+    # a sweep's lists at their first value (key=a,b -> key=a): the keys are the same at every point
+    first = [re.sub(r"^([^=]*=)([^,\[\](){}'\"]*),[^\[\](){}'\"]*$", r"\1\2", o) for o in overrides
+             if o not in removals + additions]
+    try:
+        base = compose(searchpath_override(user_dirs) + first)
+    except Exception:  # another mistake: _check_composes (or the sweep's check) names it
+        return
+    absent = object()
+    for item in removals:
+        key = item[1:].split("=", 1)[0]
+        if OmegaConf.select(base, key, default=absent) is absent:
+            near = nearest_keys(key, base)
+            _error(f"{item}: there is no key {key} to remove"
+                   + (f"; did you mean `{near[0]}`?" if near else " (`regrun --cfg job` lists the keys)"))
+        if key.split(".")[0] != "hydra":
+            _error(f"{item} removes a key regrun reads: every key of its config is used, and the run would stop on "
+                   f"a missing key; set it instead, {key}=VALUE (`regrun --explain {key}` says what it takes)")
+    for item in additions:
+        key = item.lstrip("+").split("=", 1)[0]
+        if OmegaConf.select(base, key, default=absent) is absent:
+            near = nearest_keys(key, base)
+            group = key.split(".")[0]
+            _error(f"{item} adds a key {group}={base.hydra.runtime.choices.get(group, '?')} does not have, and "
+                   f"nothing would read it" + (f"; did you mean `{near[0]}`?" if near else "")
+                   + f" (a key the {group} has is set without +; `regrun --explain {group}` lists them)")
 
 
 def _unknown_key(bad: str, overrides: list[str]) -> str:
@@ -121,7 +185,17 @@ def _check_composes(overrides: list[str]) -> DictConfig:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         bad = next((o for o in overrides if lines and f"'{o.split('=', 1)[0].lstrip('+~')}'" in lines[0]), None)
         if lines and lines[0].startswith("Could not override") and bad:
+            key = bad.split("=", 1)[0]
+            if key in ("experiment", "ci"):  # groups no default names: "unknown config key 'experiment'" (newuser5)
+                _error(f"{key} is a group a run adds: write +{bad} (with the +, as the README's presets do)")
             _error(_unknown_key(bad, overrides))
+        if lines and lines[0].startswith("Ambiguous value for argument"):
+            # `regrun seed=1,2` without -m: Hydra's two ways were cut to the list's (newuser5)
+            many = next((o for o in overrides if f"'{o}'" in lines[0]), None)
+            if many:
+                key, _, value = many.partition("=")
+                _error(f"{many} gives several values: add -m to run one job per value (a sweep, regrun -m ... "
+                       f"{many}), or write {key}=[{value}] for one list")
         _parse_error(exc)
         lines = [ln for ln in lines if not ln.startswith("Config search path")][:2]
         if lines and "Could not find" in lines[0]:  # an option a defaults list names that no folder holds
@@ -451,6 +525,13 @@ def _check_options(argv: list[str]) -> None:
 
     flags = set(get_args_parser()._option_string_actions) | {"--explain"}
     for i, arg in enumerate(argv):
+        # Hydra's --config-name picks another primary config, of which regrun has one: a name was Hydra's
+        # "Cannot find primary config" page and exit 1 (newuser5)
+        name = arg.split("=", 1)[1] if arg.startswith(("--config-name=", "-cn=")) else \
+            argv[i + 1] if arg in ("--config-name", "-cn") and i + 1 < len(argv) else None
+        if name is not None and name != "config":
+            _error(f"--config-name {name}: regrun has one primary config (config); options of your own go in a "
+                   f"folder given with --config-dir DIR (DIR/problem/{name}.yaml is then problem={name})")
         name = arg.split("=", 1)[0]
         if not arg.startswith("-") or (i and argv[i - 1] in VALUED_FLAGS) or name in flags:
             continue
@@ -492,6 +573,9 @@ def _help_or_explain(argv: list[str]) -> None:
         if not keys:
             _error("--explain needs a key, e.g. regrun --explain solver.lam solver=fista_tv")
         overrides = _overrides(argv[:i] + argv[i + 1:])
+        # a misspelt option beside the key (`--explain problem problem=superess`) was a traceback, exit 1 (newuser5)
+        _check_parses(overrides)
+        _check_group_choices(overrides, _user_config_dirs(argv))
         # the solver the run would take: `--explain solver.registrar problem=crab_detection` explains
         # hierarchical's key, as `regrun problem=crab_detection` runs it (it said "unknown config key")
         implied = _implied_solver(overrides)
@@ -668,6 +752,7 @@ def _main() -> None:
             _check_parses(overrides)
             _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
+            _check_added_and_removed(argv, overrides, user_dirs)
             if not multirun:
                 cfg = _check_composes(searchpath_override(user_dirs) + overrides)
                 if cfg.get("dry_run"):

@@ -31,7 +31,10 @@ def _nearest(value, allowed) -> str:
 
 def check_int(name: str, value, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{name}={value!r} must be an integer >= {minimum}")
+        # `solver.max_iter=1e3` reaches here as the float 1000.0, which the user never wrote (newuser5)
+        whole = isinstance(value, float) and value.is_integer() and abs(value) < 1e15
+        raise UserError(f"{name}={value!r} must be an integer >= {minimum}"
+                        + (f" (written with a point or an exponent it reads as a float: write {int(value)})" if whole else ""))
     if value < minimum:
         raise UserError(f"{name}={value} must be >= {minimum}")
     return value

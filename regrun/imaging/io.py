@@ -46,13 +46,16 @@ def resolve_data_path(path: str | Path) -> Path:
     return beside_repo if beside_repo.exists() else p
 
 
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+# .gif: a GIF is 8-bit palette or grey, read without loss; a folder of GIF frames was "no image files" (newuser5)
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif")
 # .npy holds one array (numpy.save of the stack: the first thing a user with frames in NumPy writes; it was
 # refused while the message of an unreadable .h5 offered it)
 ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
 # what problem.frames may be, in every message that names it (one wording: userpass3 found one that left out .npy)
 FRAMES_FORMS = f"a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file with key '{FRAMES_KEY}'"
+# a file of several pages is frames too (newuser5), said where an image file is given as the frames
+STACK_FORMS = "one multi-page TIFF or animated GIF/PNG"
 TRUTH_KEY = "truth"    # the (rows, columns) reference image in a .npz / .h5 truth file
 # Modes PIL keeps at more than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF): read their values as
 # they are instead of through 8-bit gray, which would clip them.
@@ -201,33 +204,86 @@ def upright(img):
     return ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
 
 
+def _page_channels(img, path: Path, deep: bool) -> np.ndarray:
+    """The current page of an open image as float64 in its own layout: (rows, columns) grey or (channels, rows,
+    columns) colour, alpha dropped once checked (_check_opaque)."""
+    if img.mode in ("LA", "La"):
+        _check_opaque(np.asarray(img)[..., 1], 255, path)
+    if img.mode in _GREY_MODES:
+        return np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
+    if deep and img.format == "PNG":
+        rgba = read_png16(path)
+        _check_opaque(rgba[..., 3] if rgba.shape[-1] == 4 else None, 65535, path)
+        return np.moveaxis(rgba[..., :3], -1, 0)
+    if deep:
+        raise UserError(f"image {path}: 16-bit colour {img.format} files cannot be read without losing "
+                        "the low byte; save the frames as 16-bit PNGs or as one .npz/.h5 array")
+    if "A" in img.mode or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"))
+        _check_opaque(rgba[..., 3], 255, path)
+        return np.moveaxis(rgba[..., :3].astype(np.float64), -1, 0)
+    return np.moveaxis(np.asarray(img.convert("RGB"), dtype=np.float64), -1, 0)
+
+
+def _check_opaque(alpha: np.ndarray | None, full: int, path: Path) -> None:
+    """Refuse an image with transparent pixels: regrun reads colour only, so they would count as data (black, as
+    a stabiliser or a crop exports them). A burst whose frames had a 3 px transparent border completed at 10.8
+    dB against 32.2 for the same frames opaque, with only a generic warning (newuser5); opaque RGBA reads as RGB."""
+    if alpha is None or alpha.min() >= full:
+        return
+    clear = alpha < full
+    rows, cols = np.flatnonzero(~clear.all(1)), np.flatnonzero(~clear.all(0))
+    box = (f"; its opaque part is rows {rows[0]}-{rows[-1]}, columns {cols[0]}-{cols[-1]}" if len(rows) and
+           len(cols) else "; it is transparent everywhere")
+    raise UserError(f"image {path}: {int(clear.sum())} of {clear.size} pixels are transparent (alpha below "
+                    f"{full}){box}: regrun reads colour only and would take them as data; crop every image to a "
+                    "part opaque in all, or flatten it onto what lies behind")
+
+
+def _one_page(img, path: Path) -> None:
+    """Refuse a stack or an animation where one image is read: its first page was taken without a word (a TIFF
+    stack as a registration image, newuser5). JPEGs are not asked: a phone's (MPO) holds a second, smaller page."""
+    pages = getattr(img, "n_frames", 1) if img.format in ("TIFF", "GIF", "PNG") else 1
+    if pages > 1:
+        raise UserError(f"image {path} has {pages} pages (a stack or an animation) where one image is read: save "
+                        "the page meant as a file of its own (a stack of frames is given whole, problem.frames=FILE)")
+
+
 def read_image_channels(path: str | Path) -> np.ndarray:
     """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
-    or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped); other colour
-    modes (palette, CMYK, ...) are converted to RGB. Turned upright by the EXIF orientation (upright)."""
+    or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped, transparent pixels
+    refused); other colour modes (palette, CMYK, ...) are converted to RGB. Turned upright by the EXIF
+    orientation (upright)."""
+    return read_image_pages(path, first_only=True)[0]
+
+
+def read_image_pages(path: str | Path, first_only: bool = False) -> list[np.ndarray]:
+    """Every page of an image file (a multi-page TIFF, an animated GIF or PNG; one page for other files) as
+    read_image_channels reads one."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"image file not found: {path}")
+    pages = []
     try:
         with Image.open(path) as img:
             deep = any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
-            img = img if deep and img.format == "PNG" else upright(img)  # read_png16 reads the file's bytes
-            if img.mode in _GREY_MODES:
-                arr = np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
-            elif deep and img.format == "PNG":
-                arr = np.moveaxis(read_png16(path)[..., :3], -1, 0)
-            elif deep:
-                raise UserError(f"image {path}: 16-bit colour {img.format} files cannot be read without losing "
-                                "the low byte; save the frames as 16-bit PNGs or as one .npz/.h5 array")
-            else:
-                arr = np.moveaxis(np.asarray(img.convert("RGB"), dtype=np.float64), -1, 0)
-    except (UnidentifiedImageError, OSError, zlib.error, struct.error) as exc:
+            if first_only:
+                _one_page(img, path)
+            count = 1 if first_only or deep and img.format == "PNG" else getattr(img, "n_frames", 1)
+            for k in range(count):
+                img.seek(k)
+                page = img if deep and img.format == "PNG" else upright(img)  # read_png16 reads the file's bytes
+                pages.append(_page_channels(page, path, deep))
+    except (UnidentifiedImageError, OSError, EOFError, zlib.error, struct.error) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
-    if arr.ndim == 3 and (arr == arr[:1]).all():  # a grey image stored as RGB
-        arr = arr[0]
-    return to_fair_layout(check_values(arr, f"image {path}"))
+    out = []
+    for arr in pages:
+        if arr.ndim == 3 and (arr == arr[:1]).all():  # a grey image stored as RGB
+            arr = arr[0]
+        out.append(to_fair_layout(check_values(arr, f"image {path}")))
+    return out
 
 
 def _near_path(path: Path) -> str:
@@ -265,6 +321,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         raise UserError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
+            _one_page(img, path)
             img = upright(img)
             img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
@@ -288,6 +345,10 @@ def image_size(path: str | Path) -> tuple[int, int]:
 # one grey image read as a 2-D array in its own layout (row 0 at the top): a detector's 16-bit TIFF sinogram
 # (ux4: a user's `sino16.tif` was refused as "not a .npy, .npz or .h5/.hdf5 file")
 ARRAY_IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+# the setting that names an array of an .npz/.h5 file, by the setting of the file (read_array's `what`): a file
+# whose array has another name is then one setting away, said in the message that lists the arrays found
+KEY_SETTINGS = {"problem.sinogram": "problem.sinogram_key", "problem.truth_file": "problem.truth_key",
+                "problem.angles_key": "problem.angles_key"}
 
 
 def _read_grey_page(path: Path, what: str) -> np.ndarray:
@@ -319,14 +380,19 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
             keys, arr = [], np.asarray(load_npy(path, what), dtype=np.float64)
         elif suffix == ".npz":
             with np.load(path) as data:
-                keys = list(data.files)
-                arr = np.asarray(data[key], dtype=np.float64) if key in keys else None
+                keys = [(k, data[k].shape) for k in data.files]
+                arr = np.asarray(data[key], dtype=np.float64) if key in data.files else None
         elif suffix in (".h5", ".hdf5"):
             import h5py
 
             with h5py.File(path, "r") as data:
-                keys = list(data.keys())
-                arr = np.asarray(data[key][()], dtype=np.float64) if key in keys else None
+                # every dataset by its path: a NeXus/detector file keeps its arrays in groups (entry/data/data),
+                # which were listed as "keys found: entry" and could not be named as a key at all (newuser5)
+                keys = []
+                data.visititems(lambda name, obj: keys.append((name, obj.shape))
+                                if isinstance(obj, h5py.Dataset) else None)
+                found = key.strip("/") in data and isinstance(data[key.strip("/")], h5py.Dataset)
+                arr = np.asarray(data[key.strip("/")][()], dtype=np.float64) if found else None
         elif suffix in ARRAY_IMAGE_SUFFIXES:
             keys, arr = [], _read_grey_page(path, what)
         else:
@@ -335,7 +401,18 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None
     if arr is None:
-        raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: {', '.join(keys) or 'none'}")
+        setting = KEY_SETTINGS.get(what)
+        arrays = [name for name, shape in keys if len(shape) > (what == "problem.angles_key")]
+        hint = f": name it with {setting}=NAME, e.g. {setting}={arrays[0]}" if setting and arrays else ""
+        if not setting and arrays and suffix in (".h5", ".hdf5"):
+            # the frames and a truth have no key setting: a link under the name read costs no copy (newuser5)
+            hint = (f": regrun reads the {what} from {key!r}; link yours under that name (no copy): with "
+                    f"h5py.File(PATH, 'a') as f: f[{key!r}] = f[{arrays[0]!r}]")
+        elif not setting and arrays:
+            hint = f": regrun reads the {what} from {key!r}; save them under that name, numpy.savez(PATH, {key}=...)"
+        shapes = f" (shapes {', '.join(str(shape) for _, shape in keys)})" if keys else ""
+        raise UserError(f"{path} holds no array {key!r} (the {what}); keys found: "
+                        f"{', '.join(name for name, _ in keys) or 'none'}{shapes}{hint}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
     return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"))
@@ -405,6 +482,19 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                 raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
                                 f"{what(frames[0])}: all frames must have the same size and channels")
         stack = np.stack(frames)
+    elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        # one file holding every frame as a page: an ImageJ/microscope TIFF stack, an animated GIF or PNG (such
+        # files were refused as "must be a folder of images or a .npy/.npz/.h5 file", newuser5)
+        frames = read_image_pages(path)
+        if len(frames) < 2:
+            raise UserError(f"frames file {path} is one image of one page; the frames are {FRAMES_FORMS}, or "
+                            f"{STACK_FORMS}")
+        for k, arr in enumerate(frames):
+            if arr.shape != frames[0].shape:
+                # FAIR's layout holds (columns, rows) or (channels, columns, rows): reversed, rows come first
+                raise UserError(f"page {k} of {path} has shape {arr.shape[::-1]}, page 0 {frames[0].shape[::-1]} "
+                                "(rows, columns[, channels]): all frames must have the same size and channels")
+        stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         stack = read_array(path, FRAMES_KEY, "frames")
         if stack.ndim not in (3, 4):
@@ -425,7 +515,7 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                             "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
-        raise UserError(f"frames file {path} must be a folder of images or a {'/'.join(ARRAY_SUFFIXES)} file")
+        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "
