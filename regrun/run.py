@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import paper_values, run_identity
 from .context import RunContext
 from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
-from .monitor import DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
+from .monitor import CtrlC, DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
 from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
 from .registry import check_pair
 from .summary import check_claims, stop_reason, write_run_summary
@@ -162,12 +162,15 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                           f"min{f' of the job limit {limit}' if limit else ''}; raise hydra.launcher.timeout_min and "
                           "run the sweep again (completed jobs are skipped)")
 
+    ctrl_c = CtrlC()
+    previous_sigint = signal.getsignal(signal.SIGINT)
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGINT, ctrl_c.handler)
         if usr2 is not None:
             signal.signal(usr2, on_usr2)
-    except ValueError:  # not in the main thread (e.g. some launchers): Ctrl-C handling still applies
-        previous_sigterm = previous_usr2 = None
+    except ValueError:  # not in the main thread (e.g. some launchers): Python's own Ctrl-C handling still applies
+        previous_sigterm = previous_usr2 = previous_sigint = None
 
     status, message, error, user_error, detail = "failed", "", "", False, ""
     solver_status, solver_stop = None, ""
@@ -195,8 +198,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             problem = problem_cls(cfg.problem, ctx)
             results.write("data", problem.inputs())
         limit = TimeLimit(cfg.time_limit)
-        ctx.out_of_time = limit.expired
-        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(), limit])
+        ctx.out_of_time = lambda: ctrl_c.check() or limit.expired()
+        monitor = Monitor([ProgressBar(enabled=bool(cfg.progress), reporter=reporter), DivergenceGuard(), limit,
+                           ctrl_c])
         with ctx.phase("solve"):
             result = solver.solve(problem, monitor)
             monitor.close()
@@ -218,6 +222,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                 problem.figures(result, metrics, fig_dir)
                 if result.figures is not None:
                     result.figures(problem, result, metrics, fig_dir)
+        ctrl_c.check()  # a Ctrl-C that a finaliser swallowed after the solver's last step
         message = f"solver {result.status}: {result.message}"
         # a failure the verdicts name: the solver's own (bilevel's line search) or the time limit cutting the solve
         # short; an optimizer that stalled in round-off (SciPy's "bad approximation", LM's damping limit) has
@@ -260,6 +265,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                 pass
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
         if previous_usr2 is not None:
             signal.signal(usr2, previous_usr2)
         wall = time.perf_counter() - t0

@@ -81,6 +81,39 @@ def test_a_signal_while_the_command_starts_is_one_line_and_a_recorded_interrupti
     assert "interrupted" in (tmp_path / "run" / "summary.md").read_text()
 
 
+def test_a_ctrl_c_that_a_finaliser_swallows_still_stops_the_run_as_interrupted(tmp_path, monkeypatch, capsys):
+    # newuser5: 2 of 13 Ctrl-Cs landed in a garbage-collection callback, where Python prints the KeyboardInterrupt
+    # and drops it; the run went on and ended `completed` with exit 0
+    import signal
+
+    import regrun.record as rr
+    from regrun import monitor as mon
+    from tests.cli_in_process import regrun_in_process
+
+    class PressesCtrlCWhileFinalised:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    calls = []
+    step = mon.ProgressBar.step
+
+    def step_then_finalise(self, row):
+        calls.append(1)
+        if len(calls) == 2:
+            PressesCtrlCWhileFinalised()  # dropped at once: its __del__ runs here and swallows the exception
+        return step(self, row)
+
+    monkeypatch.setattr(mon.ProgressBar, "step", step_then_finalise)
+    before = signal.getsignal(signal.SIGINT)
+    out = regrun_in_process(["+ci=multiscale_affine__single_scale", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path,
+                            monkeypatch, capsys)
+    assert len(calls) == 2, "the run went on after the swallowed Ctrl-C"
+    assert out.returncode == 130
+    assert signal.getsignal(signal.SIGINT) == before
+    res = rr.load(tmp_path / "run")
+    assert res["attrs"]["status"] == "interrupted" and "Ctrl-C" in res["attrs"]["error"]
+
+
 def test_sigterm_to_a_sweep_stops_it_with_its_summary_and_says_how_many_run_at_once(tmp_path, capsys):
     # `kill` of a joblib sweep's process: it died silently (exit -15, no summary) and its orphaned workers went on
     # running jobs; its first line said "4 at a time" for hydra.launcher.n_jobs=2
