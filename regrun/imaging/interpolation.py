@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..linalg.operator import untracked_cpu
 from .grid import Grid
 from .spline import (
     PAD,
@@ -423,9 +424,7 @@ class PooledStencil:
         tap: at 256x256 from 16 frames, one thread, a gather 12 -> 6.7 ms and a scatter 18 -> 7.5 ms for a build of
         ~16 ms (the index array; the data array is the weights as concat holds them on the CPU; docs/superres.md,
         "Speed margin at 256^2 (srspeed2)")."""
-        if self.weight.device.type != "cpu" or x.dtype != self.weight.dtype or x.requires_grad \
-                or torch._C._functorch.is_functorch_wrapped_tensor(x) \
-                or torch.autograd.forward_ad.unpack_dual(x).tangent is not None:
+        if self.weight.device.type != "cpu" or x.dtype != self.weight.dtype or not untracked_cpu(x):
             return None
         rows = getattr(self, "_rows", None)
         if rows is None or rows.shape[1] != columns:

@@ -17,7 +17,7 @@ from ..linalg.krylov import pcg
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.differences import add_difference_normal, pool, pool_adjoint
-from ..linalg.operator import LinearOperator
+from ..linalg.operator import LinearOperator, untracked_cpu
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from .global_start import ANGLES, fit_params, phase_correlation_start
 from .objective import EdgeTaper, PointwiseObjective
@@ -508,13 +508,22 @@ class SuperResModel:
                 # one real FFT a transform (CosineFFT): on the CPU the four dense n x n products are flop-bound,
                 # 2.9 -> 1.6 ms an application at 256x256 (one thread), ~1 CPU-s of a 256x256/16 auto run's ~1000;
                 # on a GPU, where these solves are launch-bound, four products against four transforms of about ten
-                # small operations each (docs/superres.md, "Eleventh round (srspeed)")
+                # small operations each (docs/superres.md, "Eleventh round (srspeed)"). An input nothing tracks
+                # goes by SciPy's own 2-D DCT (pocketfft, one call for both axes and every column): an application
+                # 1.8 -> 0.8 ms for one column, 4.8 -> 1.6 for two at 256x256, the same to 1e-15 (docs/superres.md,
+                # "Colour 256^2 with a margin (srspeed3)"); CosineFFT where autograd or torch.func tracks it
+                import scipy.fft  # here: a run without a preconditioner does not pay its import (~0.1 CPU-s)
+
                 t1, t2 = CosineFFT(n1, **opts), CosineFFT(n2, **opts)
 
                 def to_basis(img):
+                    if untracked_cpu(img):
+                        return torch.from_numpy(scipy.fft.dctn(img.numpy(), type=2, norm="ortho", axes=(-2, -1)))
                     return t1.forward(t2.forward(img).transpose(-1, -2)).transpose(-1, -2)
 
                 def from_basis(c):
+                    if untracked_cpu(c):
+                        return torch.from_numpy(scipy.fft.idctn(c.numpy(), type=2, norm="ortho", axes=(-2, -1)))
                     return t1.inverse(t2.inverse(c).transpose(-1, -2)).transpose(-1, -2)
             else:
                 d1, d2 = dct(n1), dct(n2)
