@@ -3,6 +3,7 @@ its exact adjoint, the regulariser rows, and the pre-registration of the frames.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -328,7 +329,16 @@ class SuperResModel:
         key, parts = self._last_fixed
         if key is None or key.shape != w.shape or not torch.equal(key, w):
             self._last_fixed = (None, None)  # the last w's stencil let go before the next is built (memory)
-            parts = self._fixed_stencil(w)
+            # ... and its big buffers written again by the next where nothing else holds it (PooledStencil.spare):
+            # no operator made on it alive (its closures hold the stencil) and no view of its weights; the counts
+            # are this frame's `parts` and getrefcount's argument, the attribute and the argument
+            spare = None
+            if parts is not None and parts.pooled.weight.device.type == "cpu" and sys.getrefcount(parts) == 2 \
+                    and sys.getrefcount(parts.pooled) == 2 and sys.getrefcount(parts.pooled.weight) == 2 \
+                    and parts.pooled.weight.T.is_contiguous():
+                spare = parts.pooled.spare()
+            parts = None
+            parts = self._fixed_stencil(w, spare)
             self._last_fixed = (w.clone(), parts)
         return self._fixed_operator(w, parts)
 
@@ -336,8 +346,9 @@ class SuperResModel:
         """Products (columns) at one w after which its fixed operator builds the Gram matrix (GRAM_AFTER)."""
         return GRAM_AFTER if self.device.type == "cpu" else GRAM_AFTER_TAPS
 
-    def _fixed_stencil(self, w: torch.Tensor) -> "FixedStencil":
-        """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet)."""
+    def _fixed_stencil(self, w: torch.Tensor, spare: dict | None = None) -> "FixedStencil":
+        """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet); spare:
+        the last one's buffers to write it into (PooledStencil.spare)."""
         n1, n2 = self.fine.m
         k = self.factor
         # frame by frame: the points' stencils of all frames at once are (q n, 8) weights and indices, hundreds of
@@ -345,7 +356,7 @@ class SuperResModel:
         t = self.split(w)[0]
         return FixedStencil(PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
             self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
-            self.q * (n1 // k) * (n2 // k)))
+            self.q * (n1 // k) * (n2 // k), spare))
 
     def _fixed_operator(self, w: torch.Tensor, parts: "FixedStencil") -> LinearOperator:
         """operator(w, fixed=True) at the current weight and data mask on the stencil `parts` (of this w)."""
