@@ -18,7 +18,7 @@ from regrun.linalg.krylov import pcg
 from regrun.linalg.operator import LinearOperator
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_model import GRAM_AFTER
+from regrun.registration.superres_model import GRAM_AFTER, SuperResModel
 from regrun.registration.superres_projection import (
     CHOLESKY_MAX_PIXELS,
     DirectProjectedResidual,
@@ -405,8 +405,7 @@ def test_a_new_motions_stencil_reuses_the_last_ones_buffers_only_where_nothing_h
         op = model.operator(v, fixed=True)
         return op.matvec(f), op.rmatvec(op.matvec(f))
 
-    fresh = [products(SuperRes(config_section("problem", "superres", size=16, n_frames=4, noise=0.01,
-                                              lambda_f=0.1), ctx).model, v) for v in ws]
+    fresh = [products(SuperResModel(m.frames, m.fine, m.factor, m.lam), v) for v in ws]  # nothing to reuse
     reused = []
     spare = interpolation.PooledStencil.spare
     monkeypatch.setattr(interpolation.PooledStencil, "spare", lambda self: reused.append(1) or spare(self))
