@@ -18,7 +18,7 @@ from regrun.linalg.krylov import pcg
 from regrun.linalg.operator import LinearOperator
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_model import GRAM_AFTER
+from regrun.registration.superres_model import GRAM_AFTER, SuperResModel
 from regrun.registration.superres_projection import (
     CHOLESKY_MAX_PIXELS,
     DirectProjectedResidual,
@@ -389,3 +389,38 @@ def test_fixed_operator_kept_through_a_new_mask_and_weight_and_its_gram_built_ag
     want = op.rmatvec(op.matvec(f))
     assert float((fixed.normal()(f) - want).norm() / want.norm()) < 1e-14
     assert m._last_fixed[1] is parts and parts.gram is not gram  # built again for the new mask
+
+
+def test_a_new_motions_stencil_reuses_the_last_ones_buffers_only_where_nothing_holds_it(ctx, monkeypatch):
+    """The fixed operator's next build writes into the last stencil's weight and CSR index buffers (CPU) once no
+    operator or closure made on it is alive: its products are a fresh model's to the bit. An operator or its normal
+    product held across the next build keeps its stencil (nothing reused) and its own products."""
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=4, noise=0.01, lambda_f=0.1), ctx)
+    m, w = p.model, p.w_true
+    gen = torch.Generator().manual_seed(6)
+    ws = [w + ctx.tensor(0.01 * torch.randn(w.shape, generator=gen, dtype=torch.float64)) for _ in range(3)]
+    f = ctx.tensor(torch.randn(2, m.n, generator=gen, dtype=torch.float64))
+
+    def products(model, v):
+        op = model.operator(v, fixed=True)
+        return op.matvec(f), op.rmatvec(op.matvec(f))
+
+    fresh = [products(SuperResModel(m.frames, m.fine, m.factor, m.lam), v) for v in ws]  # nothing to reuse
+    reused = []
+    spare = interpolation.PooledStencil.spare
+    monkeypatch.setattr(interpolation.PooledStencil, "spare", lambda self: reused.append(1) or spare(self))
+    products(m, ws[0])
+    for v, want in zip(ws, fresh):
+        got = products(m, v)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    cpu = torch.device(ctx.device).type == "cpu"
+    assert len(reused) == (2 if cpu else 0)  # ws[0]'s and ws[1]'s; on the CPU only (a GPU's allocator keeps blocks)
+    held = m.operator(ws[0], fixed=True)
+    normal = held.normal()
+    before = (held.matvec(f), normal(f))
+    products(m, ws[1])
+    assert held.matvec(f).equal(before[0]) and normal(f).equal(before[1])  # its stencil kept
+    del held
+    products(m, ws[2])  # the normal product alone still holds ws[0]'s stencil
+    assert normal(f).equal(before[1])
+    assert len(reused) == (4 if cpu else 0)  # ws[2]'s (for the held one), ws[1]'s (nothing held it): not ws[0]'s

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..linalg.operator import untracked_cpu
 from .grid import Grid
 from .spline import (
     PAD,
@@ -378,8 +379,20 @@ class PooledStencil:
         merged = merged.reshape(widths[0] * widths[1], v1.shape[-1])
         return cls(lo1 * p2 + lo2, merged, widths, (*lead, n1 // k, n2 // k), p2)
 
+    def spare(self) -> dict:
+        """This stencil's large CPU buffers for the next build to write into (the caller holds the only reference
+        to it and lets it go): {"weight": its merged weights' storage, flat, "index": its CSR's column indices, None
+        before a product built them}. A fresh CPU buffer over 32 MB (glibc's largest mmap threshold) is mapped anew
+        and faulted in page by page: at 256^2 from 16 frames the weights (70 MB) and the index (35 MB) cost ~40 ms
+        of system time a build, ~13 builds a run (docs/superres.md, "Colour 256^2 with a margin (srspeed3)").
+        The stencil is unusable after (its weights None)."""
+        rows = getattr(self, "_rows", None)
+        out = {"weight": self.weight.T.reshape(-1), "index": None if rows is None else torch.from_numpy(rows.indices)}
+        self.weight, self._rows = None, None
+        return out
+
     @classmethod
-    def concat(cls, parts, total: int) -> PooledStencil:
+    def concat(cls, parts, total: int, spare: dict | None = None) -> PooledStencil:
         """The parts' blocks (an iterable of PooledStencils, `total` blocks in all) one after the other along
         their first batch dimension, all at the widest patch (a narrower part's extra taps weigh 0): a stack of
         frames pooled one by one (their temporaries one frame's size) is the stack pooled at once. Each part is
@@ -390,7 +403,11 @@ class PooledStencil:
         for q in parts:
             nb = q.corner.shape[0]
             if weight is None:
-                weight = q.weight.new_zeros(total, *q.width)
+                need = total * q.width[0] * q.width[1]
+                if spare is not None and spare["weight"].numel() >= need and spare["weight"].dtype == q.weight.dtype:
+                    weight = spare["weight"][:need].view(total, *q.width).zero_()  # the last build's storage
+                else:
+                    weight = q.weight.new_zeros(total, *q.width)
                 corner = q.corner.new_empty(total)
                 rest, m2 = q.batch[1:], q.padded_m2
             elif q.width[0] > weight.shape[1] or q.width[1] > weight.shape[2]:  # a wider patch: grow
@@ -405,8 +422,9 @@ class PooledStencil:
         # held block by block (each block's taps together) on the CPU, where the products go by the block rows
         # (_rows_matrix: its data array as it is); tap by tap on a GPU, where the taps' loop runs
         weight = weight.reshape(total, w1 * w2).T
-        return cls(corner, weight if weight.device.type == "cpu" else weight.contiguous(), (w1, w2), (lead, *rest),
-                   m2)
+        out = cls(corner, weight if weight.device.type == "cpu" else weight.contiguous(), (w1, w2), (lead, *rest), m2)
+        out._spare_index = None if spare is None else spare["index"]  # for _rows_matrix's index array
+        return out
 
     def _shifts(self):
         return [a * self.padded_m2 + b for a in range(self.width[0]) for b in range(self.width[1])]
@@ -423,9 +441,7 @@ class PooledStencil:
         tap: at 256x256 from 16 frames, one thread, a gather 12 -> 6.7 ms and a scatter 18 -> 7.5 ms for a build of
         ~16 ms (the index array; the data array is the weights as concat holds them on the CPU; docs/superres.md,
         "Speed margin at 256^2 (srspeed2)")."""
-        if self.weight.device.type != "cpu" or x.dtype != self.weight.dtype or x.requires_grad \
-                or torch._C._functorch.is_functorch_wrapped_tensor(x) \
-                or torch.autograd.forward_ad.unpack_dual(x).tangent is not None:
+        if self.weight.device.type != "cpu" or x.dtype != self.weight.dtype or not untracked_cpu(x):
             return None
         rows = getattr(self, "_rows", None)
         if rows is None or rows.shape[1] != columns:
@@ -433,7 +449,12 @@ class PooledStencil:
 
             nb, taps = self.corner.shape[0], self.weight.shape[0]
             shifts = torch.tensor(self._shifts(), dtype=torch.int32)
-            index = (self.corner.to(torch.int32)[:, None] + shifts).reshape(-1)
+            spare, self._spare_index = getattr(self, "_spare_index", None), None
+            if spare is not None and spare.numel() >= nb * taps:  # the last stencil's index storage (spare())
+                index = torch.add(self.corner.to(torch.int32)[:, None], shifts,
+                                  out=spare[:nb * taps].view(nb, taps)).reshape(-1)
+            else:
+                index = (self.corner.to(torch.int32)[:, None] + shifts).reshape(-1)
             data = self.weight.T.contiguous().reshape(-1)
             start = torch.arange(0, nb * taps + 1, taps, dtype=torch.int32)
             rows = self._rows = csr_array((data.numpy(), index.numpy(), start.numpy()), shape=(nb, columns))

@@ -13,6 +13,14 @@ import torch
 Apply = Callable[[torch.Tensor], torch.Tensor]
 
 
+def untracked_cpu(x: torch.Tensor) -> bool:
+    """x may go through NumPy/SciPy (its bits read, the answer wrapped back): a CPU tensor that neither autograd
+    nor torch.func (vmap, jvp, grad) nor forward-mode AD tracks. The fast CPU paths that leave torch (the fixed
+    operator's sparse rows, the preconditioner's cosine transforms) check it and keep torch's own path otherwise."""
+    return (x.device.type == "cpu" and not x.requires_grad and not torch._C._functorch.is_functorch_wrapped_tensor(x)
+            and torch.autograd.forward_ad.unpack_dual(x).tangent is None)
+
+
 class LinearOperator:
     def __init__(self, shape: tuple[int, int], matvec: Apply, rmatvec: Apply | None = None,
                  dtype: torch.dtype = torch.float64, device=None, normal: Apply | None = None):

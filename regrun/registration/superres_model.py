@@ -3,6 +3,7 @@ its exact adjoint, the regulariser rows, and the pre-registration of the frames.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,7 @@ from ..linalg.krylov import pcg
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.differences import add_difference_normal, pool, pool_adjoint
-from ..linalg.operator import LinearOperator
+from ..linalg.operator import LinearOperator, untracked_cpu
 from ..optim.levenberg_marquardt import DenseLinearization, lm_batched
 from .global_start import ANGLES, fit_params, phase_correlation_start
 from .objective import EdgeTaper, PointwiseObjective
@@ -328,7 +329,16 @@ class SuperResModel:
         key, parts = self._last_fixed
         if key is None or key.shape != w.shape or not torch.equal(key, w):
             self._last_fixed = (None, None)  # the last w's stencil let go before the next is built (memory)
-            parts = self._fixed_stencil(w)
+            # ... and its big buffers written again by the next where nothing else holds it (PooledStencil.spare):
+            # no operator made on it alive (its closures hold the stencil) and no view of its weights; the counts
+            # are this frame's `parts` and getrefcount's argument, the attribute and the argument
+            spare = None
+            if parts is not None and parts.pooled.weight.device.type == "cpu" and sys.getrefcount(parts) == 2 \
+                    and sys.getrefcount(parts.pooled) == 2 and sys.getrefcount(parts.pooled.weight) == 2 \
+                    and parts.pooled.weight.T.is_contiguous():
+                spare = parts.pooled.spare()
+            parts = None
+            parts = self._fixed_stencil(w, spare)
             self._last_fixed = (w.clone(), parts)
         return self._fixed_operator(w, parts)
 
@@ -336,8 +346,9 @@ class SuperResModel:
         """Products (columns) at one w after which its fixed operator builds the Gram matrix (GRAM_AFTER)."""
         return GRAM_AFTER if self.device.type == "cpu" else GRAM_AFTER_TAPS
 
-    def _fixed_stencil(self, w: torch.Tensor) -> "FixedStencil":
-        """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet)."""
+    def _fixed_stencil(self, w: torch.Tensor, spare: dict | None = None) -> "FixedStencil":
+        """The moved frames' pooled interpolation at w by a PooledStencil (its Gram matrix not built yet); spare:
+        the last one's buffers to write it into (PooledStencil.spare)."""
         n1, n2 = self.fine.m
         k = self.factor
         # frame by frame: the points' stencils of all frames at once are (q n, 8) weights and indices, hundreds of
@@ -345,7 +356,7 @@ class SuperResModel:
         t = self.split(w)[0]
         return FixedStencil(PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
             self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
-            self.q * (n1 // k) * (n2 // k)))
+            self.q * (n1 // k) * (n2 // k), spare))
 
     def _fixed_operator(self, w: torch.Tensor, parts: "FixedStencil") -> LinearOperator:
         """operator(w, fixed=True) at the current weight and data mask on the stencil `parts` (of this w)."""
@@ -508,13 +519,22 @@ class SuperResModel:
                 # one real FFT a transform (CosineFFT): on the CPU the four dense n x n products are flop-bound,
                 # 2.9 -> 1.6 ms an application at 256x256 (one thread), ~1 CPU-s of a 256x256/16 auto run's ~1000;
                 # on a GPU, where these solves are launch-bound, four products against four transforms of about ten
-                # small operations each (docs/superres.md, "Eleventh round (srspeed)")
+                # small operations each (docs/superres.md, "Eleventh round (srspeed)"). An input nothing tracks
+                # goes by SciPy's own 2-D DCT (pocketfft, one call for both axes and every column): an application
+                # 1.8 -> 0.8 ms for one column, 4.8 -> 1.6 for two at 256x256, the same to 1e-15 (docs/superres.md,
+                # "Colour 256^2 with a margin (srspeed3)"); CosineFFT where autograd or torch.func tracks it
+                import scipy.fft  # here: a run without a preconditioner does not pay its import (~0.1 CPU-s)
+
                 t1, t2 = CosineFFT(n1, **opts), CosineFFT(n2, **opts)
 
                 def to_basis(img):
+                    if untracked_cpu(img):
+                        return torch.from_numpy(scipy.fft.dctn(img.numpy(), type=2, norm="ortho", axes=(-2, -1)))
                     return t1.forward(t2.forward(img).transpose(-1, -2)).transpose(-1, -2)
 
                 def from_basis(c):
+                    if untracked_cpu(c):
+                        return torch.from_numpy(scipy.fft.idctn(c.numpy(), type=2, norm="ortho", axes=(-2, -1)))
                     return t1.inverse(t2.inverse(c).transpose(-1, -2)).transpose(-1, -2)
             else:
                 d1, d2 = dct(n1), dct(n2)
