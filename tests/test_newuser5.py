@@ -56,9 +56,12 @@ def test_frames_with_transparent_pixels_are_refused_naming_the_opaque_part(tmp_p
     np.testing.assert_array_equal(read_frames(tmp_path), np.stack([np.flipud(f).T for f in frames]))  # opaque
     rgba[:2, :, 3] = 0
     Image.fromarray(rgba, "RGBA").save(tmp_path / "f2.png")
-    with pytest.raises(UserError, match=r"f2.png: 24 of 120 pixels are transparent .*opaque part is rows 2-9, "
+    with pytest.raises(UserError, match=r"f2.png: 24 of 120 pixels are fully transparent .*opaque part is rows 2-9, "
                                         r"columns 0-11: regrun reads colour only"):
         read_frames(tmp_path)
+    rgba[:2, :, 3] = 128  # translucent, not clear: the colour is there and is read
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "f2.png")
+    np.testing.assert_array_equal(read_frames(tmp_path)[2], np.flipud(frames[2]).T)
     Image.fromarray(np.dstack([frames[2], np.zeros_like(frames[2])]), "LA").save(tmp_path / "f2.png")
     with pytest.raises(UserError, match="transparent everywhere"):
         read_frames(tmp_path)

@@ -228,15 +228,17 @@ def _page_channels(img, path: Path, deep: bool) -> np.ndarray:
 def _check_opaque(alpha: np.ndarray | None, full: int, path: Path) -> None:
     """Refuse an image with transparent pixels: regrun reads colour only, so they would count as data (black, as
     a stabiliser or a crop exports them). A burst whose frames had a 3 px transparent border completed at 10.8
-    dB against 32.2 for the same frames opaque, with only a generic warning (newuser5); opaque RGBA reads as RGB."""
-    if alpha is None or alpha.min() >= full:
+    dB against 32.2 for the same frames opaque, with only a generic warning (newuser5). Only fully transparent
+    pixels are refused: a translucent pixel (alpha between 0 and full, e.g. a layer exported at 80% opacity or an
+    anti-aliased edge) still holds its colour, which is read; RGBA without a clear pixel reads as RGB."""
+    if alpha is None or alpha.min() > 0:
         return
-    clear = alpha < full
+    clear = alpha == 0
     rows, cols = np.flatnonzero(~clear.all(1)), np.flatnonzero(~clear.all(0))
     box = (f"; its opaque part is rows {rows[0]}-{rows[-1]}, columns {cols[0]}-{cols[-1]}" if len(rows) and
            len(cols) else "; it is transparent everywhere")
-    raise UserError(f"image {path}: {int(clear.sum())} of {clear.size} pixels are transparent (alpha below "
-                    f"{full}){box}: regrun reads colour only and would take them as data; crop every image to a "
+    raise UserError(f"image {path}: {int(clear.sum())} of {clear.size} pixels are fully transparent (alpha 0)"
+                    f"{box}: regrun reads colour only and would take them as data; crop every image to a "
                     "part opaque in all, or flatten it onto what lies behind")
 
 
