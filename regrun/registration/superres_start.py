@@ -25,6 +25,7 @@ def start_params(problem, init: str) -> torch.Tensor:
         transform = None if motion.is_affine else motion.transform
         w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
                                       gain=motion.gain)
+        problem.second_start = second_start(problem, transform)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
@@ -39,3 +40,18 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
+
+
+def second_start(problem, transform) -> torch.Tensor | None:
+    """Small frames with outside=drop (at most PREREG_SMALL_MAX px a side): the pre-registration's ladder stopped
+    at PREREG_SMALL_END, a second start the solver also runs from (superres_weight.solve_rounds keeps the lower
+    objective); None elsewhere. Why: there the sharp scales can drift 1.5-3 px further from the truth
+    (docs/superres.md, "Where the peer beats regrun's best at 20² (srpeer)")."""
+    from .superres_model import PREREG_SMALL_END, PREREG_SMALL_MAX
+
+    model = problem.model
+    if problem.outside != "drop" or max(model.coarse.m) > PREREG_SMALL_MAX:
+        return None
+    ladder = type(model).preregister.__defaults__[0]  # the class's ladder (a caller may replace the method)
+    return model.preregister(thetas=tuple(t for t in ladder if t >= PREREG_SMALL_END), drop_outside=True,
+                             transform=transform, gain=problem.motion.gain)
