@@ -75,13 +75,15 @@ COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 # starts (COMPARE_ITERS) keeps rel_gtol and PREREG_TAU, as it was measured.
 PREREG_SCALE_GTOL = 1e-3
 # Frames of at most PREREG_SMALL_MAX pixels a side with outside=drop: a second start, the ladder stopped at
-# PREREG_SMALL_END (superres_start.start_params); the solver runs from both and keeps the lower objective
-# (superres_weight.solve_rounds). On 10-12 px frames the sharp scales can drift: batch S's EPI slices ended 2.6-3.9
-# px off after them, 0.75-1.09 px at theta 0.1, and varpro_cg from the full ladder 1.5-3.5 dB under the two-stage
-# peer. The stopped ladder alone is no default: it lost up to 3.84 dB on other seen sets (docs/superres.md, "Where
-# the peer beats regrun's best at 20² (srpeer)").
+# PREREG_SMALL_END, where it lies SECOND_START_MOVE fine px RMS or more from the full ladder's end (one frame pixel
+# at factor 2: the sharp scales drifted; superres_start.second_start); the solver runs from both and keeps the
+# lower objective (superres_weight.solve_rounds). Batch S's EPI slices: the full ladder ended 2.6-3.9 px off, the
+# stopped one 0.75-1.09, varpro_cg from the first 1.5-3.1 dB under the two-stage peer. Neither the stopped ladder
+# alone (up to -3.84 dB on other seen sets) nor two starts everywhere (up to -3.67) is a default; with the move's
+# gate at 2 px (chosen on the seen sets) docs/superres.md, "Where the peer beats regrun's best at 20² (srpeer)".
 PREREG_SMALL_MAX = 16
 PREREG_SMALL_END = 0.1
+SECOND_START_MOVE = 2.0
 PREREG_TAU = 1e-3
 PREREG_MIN_TAU = 1e-12
 
