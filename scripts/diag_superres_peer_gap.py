@@ -19,8 +19,10 @@ syntax and frame_set) and per weight of --lam, the PSNR (every channel, as Super
 The best of each column over --lam (judged with the truth) and the motion errors (RMS fine px,
 SuperRes.motion_error) are printed per set and written to --out as JSON.
 
---replay: instead, `auto` as the user runs it (every default) with the small frames' ladder end
-(superres_model.PREREG_SMALL_MAX, PREREG_SMALL_END) off (main's ladder) and on: PSNR, weight, motion error, CPU-s.
+--replay: instead, `auto` as the user runs it (every default) without the small frames' second start
+(superres_model.PREREG_SMALL_MAX set to 0: main's single start) and with it ("end"; the session's first replays ran
+the stopped ladder alone and two starts without the gate, superres_start.second_start): PSNR, weight, motion
+error, CPU-s.
 
     python scripts/diag_superres_peer_gap.py --set fair:EPIslice-T@160:0,20,8,0.005,2645,rigid --out OUT/gap.json
     python scripts/diag_superres_peer_gap.py --replay --supersample 4 --set <E's 20²-32² sets> --out OUT/e.json
@@ -52,8 +54,8 @@ LAMS = (0.05, 0.0707, 0.1, 0.141, 0.2, 0.283, 0.4, 0.566, 0.8)
 
 
 def replay(spec, problem, ctx) -> dict:
-    """`auto` (every default, cg_iters 50 as bench_lambda_sr) with main's ladder (PREREG_SMALL_MAX 0) and with the
-    small frames' end: PSNR, weight, motion error and CPU-s of each."""
+    """`auto` (every default, cg_iters 50 as bench_lambda_sr) with main's single start (PREREG_SMALL_MAX 0) and
+    with the small frames' second start: PSNR, weight, motion error and CPU-s of each."""
     row = {"set": f"{spec['kind']},{spec['size']},{spec['frames']},{spec['noise']},{spec['seed']},{spec['motion']}"}
     keep = superres_model.PREREG_SMALL_MAX
     try:

@@ -715,7 +715,9 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     times; each time it moved, run(restart(out), ...) once more from there at the new weight, and with
     `objective` (out -> the solver's objective at the weight in use, all outs judged after both runs, so on the
     same edge mask) also run(start, ...) from the first start, keeping the run with the lower objective
-    (`two_starts`). Fixed and carried weights: one run with the solver's own monitor (unchanged history)."""
+    (`two_starts`). Fixed and carried weights: one run with the solver's own monitor (unchanged history). Where
+    problem.second_start is set (small frames: superres_start.second_start), the first run is followed by one from
+    it and the lower objective kept (second_run), before any search again."""
     if not isinstance(problem.weight_choice, Choice):
         out = run(start, monitor)
         out, extra = second_run(problem, out, RunRows(monitor, n_iter(out) + 1), run, objective)
@@ -763,7 +765,8 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
 def second_run(problem, out, rows, run: Callable, objective: Callable[[Any], float] | None):
     """The run again from problem.second_start (small frames: superres_start.second_start) where there is one:
     (the run with the lower objective at the weight in use, judged after both runs so on the same edge mask; the
-    other or None). Recorded: problem.second_start_kept (1 the second start's run, 0 the first's; NaN: none)."""
+    other or None). Kept on the problem for diagnostics: problem.second_start_kept (1 the second start's run, 0
+    the first's; NaN: none)."""
     alt = getattr(problem, "second_start", None)
     problem.second_start_kept = float("nan")
     if alt is None or objective is None:
