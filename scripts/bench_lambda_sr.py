@@ -846,8 +846,11 @@ def run_set(ctx, root, spec, args, reuse=None):
     w0 = start_params(p0, "preregister")
     cpu_prereg = time.process_time() - c0
 
+    # small frames: the stopped ladder's second start too (superres_start.second_start), also computed once
+    w_alt = getattr(p0, "second_start", None)
+
     def solve(p):
-        p.model.preregister = lambda **_: w0.clone()
+        p.model.preregister = lambda thetas=None, **_: (w0 if thetas is None or w_alt is None else w_alt).clone()
         t0 = time.process_time()
         res = solver.solve(p, Monitor())
         cpu = time.process_time() - t0

@@ -75,6 +75,17 @@ COMPARE_ITERS = 10  # LM steps of the comparison of the two starts (preregister)
 # shrinking it. PREREG_MIN_TAU keeps the damped normal equations positive definite. The comparison of the two
 # starts (COMPARE_ITERS) keeps rel_gtol and PREREG_TAU, as it was measured.
 PREREG_SCALE_GTOL = 1e-3
+# Frames of at most PREREG_SMALL_MAX pixels a side with outside=drop: a second start, the ladder stopped at
+# PREREG_SMALL_END, where it lies SECOND_START_MOVE fine px RMS or more from the full ladder's end (one frame pixel
+# at factor 2: the sharp scales drifted; superres_start.second_start); the solver runs from both and keeps the
+# lower objective (superres_weight.second_run). Batch S's EPI slices: the full ladder ended 2.6-3.9 px off, the
+# stopped one 0.75-1.09, and regrun's best weight was 1.3-2.8 dB under the two-stage peer's. Neither the stopped
+# ladder alone (down to -3.84 dB on other seen sets) nor two starts everywhere (down to -3.67) is the default; with
+# the 2 px gate (chosen on those 74 seen sets): +4.48 dB summed, worst -0.09, and held-out batch PG +3.67 dB summed,
+# unchanged where it does not fire (docs/superres.md, "Where the peer beats regrun's best at 20² (srpeer)").
+PREREG_SMALL_MAX = 16
+PREREG_SMALL_END = 0.1
+SECOND_START_MOVE = 2.0
 PREREG_TAU = 1e-3
 PREREG_MIN_TAU = 1e-12
 

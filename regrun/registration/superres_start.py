@@ -25,6 +25,7 @@ def start_params(problem, init: str) -> torch.Tensor:
         transform = None if motion.is_affine else motion.transform
         w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
                                       gain=motion.gain)
+        problem.second_start = second_start(problem, transform, w)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
@@ -39,3 +40,24 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
+
+
+def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
+    """Small frames with outside=drop (at most PREREG_SMALL_MAX px a side): the pre-registration's ladder stopped
+    at PREREG_SMALL_END, a second start the solver also runs from (superres_weight.solve_rounds keeps the lower
+    objective), where it lies SECOND_START_MOVE fine pixels RMS or more from the full ladder's end `first` (the
+    sharp scales moved the motion by a frame pixel or more: a drift, not a refinement); None elsewhere. Why: on
+    10-px frames the sharp scales can drift 1.5-3 px further from the truth, and from there varpro_cg stays
+    (docs/superres.md, "Where the peer beats regrun's best at 20² (srpeer)")."""
+    from .superres_model import PREREG_SMALL_END, PREREG_SMALL_MAX, SECOND_START_MOVE
+
+    model = problem.model
+    if problem.outside != "drop" or max(model.coarse.m) > PREREG_SMALL_MAX:
+        return None
+    ladder = type(model).preregister.__defaults__[0]  # the class's ladder (a caller may replace the method)
+    alt = model.preregister(thetas=tuple(t for t in ladder if t >= PREREG_SMALL_END), drop_outside=True,
+                            transform=transform, gain=problem.motion.gain)
+    h = torch.tensor(model.fine.h, dtype=model.dtype, device=model.device)
+    to_w = problem.motion.to_affine
+    moved = ((model.warp_points(to_w(first)) - model.warp_points(to_w(alt))) / h).pow(2).sum(-1).mean().sqrt()
+    return alt if float(moved) >= SECOND_START_MOVE else None

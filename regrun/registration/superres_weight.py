@@ -744,13 +744,21 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     times; each time it moved, run(restart(out), ...) once more from there at the new weight, and with
     `objective` (out -> the solver's objective at the weight in use, all outs judged after both runs, so on the
     same edge mask) also run(start, ...) from the first start, keeping the run with the lower objective
-    (`two_starts`). Fixed and carried weights: one run with the solver's own monitor (unchanged history)."""
+    (`two_starts`). Fixed and carried weights: one run with the solver's own monitor (unchanged history). Where
+    problem.second_start is set (small frames: superres_start.second_start), the first run is followed by one from
+    it and the lower objective kept (second_run), before any search again."""
     if not isinstance(problem.weight_choice, Choice):
         out = run(start, monitor)
-        return Rounds(out, 1, n_iter(out))
+        out, extra = second_run(problem, out, RunRows(monitor, n_iter(out) + 1), run, objective)
+        return Rounds(out, 1 + (extra is not None), n_iter(out) + (0 if extra is None else n_iter(extra)))
     rows = RunRows(monitor, 0, lambda_f=problem.model.lam)
     out = run(start, rows)
     runs, iters = 1, n_iter(out)
+    if getattr(problem, "second_start", None) is not None:
+        rows = RunRows(monitor, rows.next_iter, lambda_f=problem.model.lam)
+        out, extra = second_run(problem, out, rows, run, objective)
+        if extra is not None:
+            runs, iters = runs + 1, iters + n_iter(extra)
     for _ in range(problem.rechoose.times):
         w = motion(out)
         problem.weight_moves.append(motion_move(problem.model, problem.weight_search_motion, w))
@@ -781,6 +789,21 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
         with ctx.phase("lambda_f by the frame-split risk"):
             problem.weight_cv_metrics = {**problem.weight_cv_metrics, **frames_split(problem, motion(out))}
     return Rounds(out, runs, iters)
+
+
+def second_run(problem, out, rows, run: Callable, objective: Callable[[Any], float] | None):
+    """The run again from problem.second_start (small frames: superres_start.second_start) where there is one:
+    (the run with the lower objective at the weight in use, judged after both runs so on the same edge mask; the
+    other or None). Kept on the problem for diagnostics: problem.second_start_kept (1 the second start's run, 0
+    the first's; NaN: none)."""
+    alt = getattr(problem, "second_start", None)
+    problem.second_start_kept = float("nan")
+    if alt is None or objective is None:
+        return out, None
+    other = run(alt, rows)
+    fresh = objective(other) < objective(out)
+    problem.second_start_kept = float(fresh)
+    return (other, out) if fresh else (out, other)
 
 
 def two_starts(problem, out, start, monitor, rows, run: Callable, objective: Callable[[Any], float]):

@@ -1,0 +1,46 @@
+"""Small frames' second start (superres_start.second_start, superres_weight.second_run): the pre-registration's
+ladder stopped at PREREG_SMALL_END on frames of at most PREREG_SMALL_MAX px with outside=drop, and of the two
+solver runs the one with the lower objective kept."""
+from types import SimpleNamespace
+
+import torch
+
+import regrun.registration.superres_model as sm
+from regrun.registration.superres_start import start_params
+from regrun.registration.superres_weight import second_run
+from test_superres_check import problem
+
+
+def test_second_start_is_the_stopped_ladder_on_small_frames(device, monkeypatch):
+    p = problem(device, size=16, n_frames=3)  # frames of 8 px, outside=drop
+    monkeypatch.setattr(sm, "SECOND_START_MOVE", 0.0)  # every move passes the gate
+    first = start_params(p, "preregister")
+    thetas = tuple(t for t in type(p.model).preregister.__defaults__[0] if t >= sm.PREREG_SMALL_END)
+    assert thetas[-1] == sm.PREREG_SMALL_END and len(thetas) < 6
+    alt = p.model.preregister(thetas=thetas, drop_outside=True)
+    assert torch.equal(p.second_start, alt)
+    h = torch.tensor(p.model.fine.h, dtype=alt.dtype)
+    moved = float(((p.model.warp_points(first) - p.model.warp_points(alt)) / h).pow(2).sum(-1).mean().sqrt())
+    monkeypatch.setattr(sm, "SECOND_START_MOVE", 1.01 * moved)  # the stopped ladder too close: no second run
+    start_params(p, "preregister")
+    assert p.second_start is None
+    monkeypatch.setattr(sm, "SECOND_START_MOVE", 0.0)
+    monkeypatch.setattr(sm, "PREREG_SMALL_MAX", 7)  # these frames are 8 px: no second start
+    start_params(p, "preregister")
+    assert p.second_start is None
+    monkeypatch.setattr(sm, "PREREG_SMALL_MAX", 16)
+    keep = problem(device, size=16, n_frames=3, outside="keep")  # generated data, the presets: one start
+    start_params(keep, "preregister")
+    assert keep.second_start is None
+
+
+def test_second_run_keeps_the_lower_objective():
+    runs = {"a": 2.0, "b": 1.0}
+    p = SimpleNamespace(second_start="b")
+    assert second_run(p, "a", None, lambda start, rows: start, runs.get) == ("b", "a")
+    assert p.second_start_kept == 1.0
+    runs["b"] = 3.0
+    assert second_run(p, "a", None, lambda start, rows: start, runs.get) == ("a", "b")
+    assert p.second_start_kept == 0.0
+    p.second_start = None
+    assert second_run(p, "a", None, lambda start, rows: start, runs.get) == ("a", None)
