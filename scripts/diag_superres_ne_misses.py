@@ -11,6 +11,11 @@ image at the peer's motion against the peer's best) rather than the weight's.
 
     python scripts/diag_superres_ne_misses.py --out OUT/ne.json --set bartarget,64,16,0.005,2331,translation
     python scripts/diag_superres_ne_misses.py --table OUT/ne.json
+
+--floor-climb <bench_lambda_sr.py arguments>: the bench's run (`--reuse` as there) with a candidate gate: where a
+search's marginal-likelihood floor binds (GCV's minimum fell below it) and the gate skipped the climb, the search
+runs again with the climb ungated. Each row gets "floor_climb": per search, whether that happened; a set with no
+such search is main's run bit for bit (the same calls in the same order).
 """
 from __future__ import annotations
 
@@ -126,6 +131,39 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+FLOOR_CLIMBS: list[bool] = []
+
+
+def floor_climb_choose(original):
+    """superres_weight.choose with the candidate gate (module docstring, --floor-climb)."""
+    def choose(evaluate, settings, sigma, *args, **kwargs):
+        choice = original(evaluate, settings, sigma, *args, **kwargs)
+        d = choice.details
+        hit = "lam_rule_below_floor" in d and "lam_climb_skipped" in d
+        FLOOR_CLIMBS.append(hit)
+        if hit:  # the same search (the same evaluator: its cached fits) with the climb allowed
+            choice = original(evaluate, settings, sigma, *args, **{**kwargs, "climb_below_noise": False})
+            choice.details["lam_floor_climb"] = f"gate skipped at {d['lam_climb_skipped']}"
+        return choice
+    return choose
+
+
+def floor_climb_bench(argv):
+    import bench_lambda_sr as bench
+    from regrun.registration import superres_weight
+    superres_weight.choose = floor_climb_choose(superres_weight.choose)
+    run_set = bench.run_set
+
+    def recorded(*args, **kwargs):
+        FLOOR_CLIMBS.clear()
+        row = run_set(*args, **kwargs)
+        row["floor_climb"] = list(FLOOR_CLIMBS)
+        return row
+
+    bench.run_set = recorded
+    bench.main(argv)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set)
@@ -153,4 +191,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:2] == ["--floor-climb"]:
+        floor_climb_bench(sys.argv[2:])
+    else:
+        main()
