@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from bench_lambda_sr import describe, parse_set  # scripts/bench_lambda_sr.py: the same sets
 from bench_superres_frames import scores, sitk_motion, solve_channels
@@ -148,6 +147,35 @@ def floor_climb_choose(original):
     return choose
 
 
+def screen_table(new_paths, old_paths) -> str:
+    """The candidate's rows (--floor-climb runs) beside main's (bench runs of the same sets): the searches where
+    the candidate climbed, lambda and PSNR both ways, and regrun's best weight."""
+    def key(r):
+        return (r["image"], r["size"], r["frames"], r["noise"], r["seed"], r["motion"])
+    old = {key(r): r for p in old_paths for r in json.loads(Path(p).read_text())["rows"]}
+    lines = ["| set | size / frames / noise | searches climbed past the gate | λ main / candidate | PSNR main / "
+             "candidate | Δ dB | regrun best λ (PSNR) |", "|---|---|---|---|---|---|---|"]
+    deltas = []
+    for p in new_paths:
+        for r in json.loads(Path(p).read_text())["rows"]:
+            hits = r.get("floor_climb", [])
+            if not any(hits):
+                continue
+            o = old.get(key(r))
+            a = r["auto_gcv"]
+            lo, po = (o["auto_gcv"]["lam"], o["auto_gcv"]["psnr"]) if o else (float("nan"),) * 2
+            deltas.append(a["psnr"] - po)
+            mot = "" if r["motion"] == "affine" else f" ({r['motion']})"
+            lines.append(f"| {r['image']}{mot} s{r['seed']} | {r['size']}² / {r['frames']} / {100 * r['noise']:g}% | "
+                         f"{', '.join(str(i) for i, h in enumerate(hits) if h)} of {len(hits)} | {lo:.3g} / "
+                         f"{a['lam']:.3g} | {po:.2f} / {a['psnr']:.2f} | {a['psnr'] - po:+.2f} | "
+                         f"{r['regrun_best_lam']:.3g} ({r['psnr_regrun_best']:.2f}) |")
+    n = sum(len(json.loads(Path(p).read_text())["rows"]) for p in new_paths)
+    lines.append(f"\n{len(deltas)} of {n} sets changed; summed {sum(deltas):+.2f} dB, worst "
+                 f"{min(deltas, default=0.0):+.2f}")
+    return "\n".join(lines)
+
+
 def floor_climb_bench(argv):
     import bench_lambda_sr as bench
     from regrun.registration import superres_weight
@@ -192,7 +220,10 @@ def main(argv=None):
 
 if __name__ == "__main__":
     import sys
-    if sys.argv[1:2] == ["--floor-climb"]:
+    if sys.argv[1:2] == ["--screen-table"]:  # --screen-table NEW.json... --old MAIN.json...
+        i = sys.argv.index("--old")
+        print(screen_table(sys.argv[2:i], sys.argv[i + 1:]))
+    elif sys.argv[1:2] == ["--floor-climb"]:
         floor_climb_bench(sys.argv[2:])
     else:
         main()
