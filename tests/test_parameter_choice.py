@@ -306,19 +306,30 @@ def test_the_marginal_likelihood_is_a_floor_under_the_rules_weight():
     assert choice.details == {"lam_rule_below_floor": "0.0001", "lam_floor_rule": "gml"}
     climbed = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", change=lambda x: 1.0 / x)
     assert climbed.lam > choice.lam and climbed.details["lam_rule_minimum"] == f"{choice.lam:.6g}"
-    # climb_below_noise: no climb where the fit there is already at the noise's level (GCV ignores sigma: same start)
-    for sigma, lam in ((1e-6, choice.lam), (1e6, climbed.lam)):
-        gated = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
+    # climb_below_noise: no climb where the fit at the rule's minimum is already at the noise's level (GCV ignores
+    # sigma: the same start); here without the floor (no log-determinant), the minimum the range's lower edge
+    def nofloor(x):
+        return fit(x, logdet=False)
+
+    up = pc.choose(nofloor, _settings("gcv", 40), t.sigma, "given", change=lambda x: 1.0 / x)
+    assert up.lam > 1e-4 and "lam_rule_below_floor" not in up.details
+    for sigma, lam in ((1e-6, pytest.approx(1e-4)), (1e6, up.lam)):
+        gated = pc.choose(nofloor, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x,
+                          climb_below_noise=True)
         assert gated.lam == lam and ("lam_climb_skipped" in gated.details) == (sigma < 1)
     # the gate's margin (CLIMB_SKIP_RATIO = 2): a fit at 1.5x the noise's level still climbs
-    start = fit(choice.lam)
+    start = nofloor(1e-4)
     sigma = math.sqrt(start.rss / ((start.m - start.trace) * 1.5))
-    margin = pc.choose(fit, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
-    assert margin.lam == climbed.lam and "lam_climb_skipped" not in margin.details
+    margin = pc.choose(nofloor, _settings("gcv", 40), sigma, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
+    assert margin.lam == up.lam and "lam_climb_skipped" not in margin.details
     # climb_sigma: the gate's own level (superres: the block percentile), not the rule's sigma
-    other = pc.choose(fit, _settings("gcv", 40), 1e-6, "given", change=lambda x: 1.0 / x, climb_below_noise=True,
+    other = pc.choose(nofloor, _settings("gcv", 40), 1e-6, "given", change=lambda x: 1.0 / x, climb_below_noise=True,
                       climb_sigma=sigma)
-    assert other.lam == climbed.lam and other.sigma == 1e-6
+    assert other.lam == up.lam and other.sigma == 1e-6
+    # where the floor binds (the rule's minimum fell below it) the gate does not act: the climb from the floor runs
+    # at any misfit (bartarget 64^2/16 0.5%: skipped at 43x the noise's level, -7.7 dB; docs/superres.md, "srbar")
+    floored = pc.choose(fit, _settings("gcv", 40), 1e-6, "given", change=lambda x: 1.0 / x, climb_below_noise=True)
+    assert floored.lam == climbed.lam and "lam_climb_skipped" not in floored.details
     floor_only = pc.choose(fit, _settings("gcv", 40), t.sigma, "given", floor_change=lambda x: 1.0 / x)
     assert floor_only.lam == climbed.lam  # the floor's own climb, where the rule's is off
     plain = pc.choose(lambda x: fit(x, logdet=False), _settings("gcv", 40), t.sigma, "given")

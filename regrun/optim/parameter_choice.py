@@ -460,7 +460,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
     the climb runs only where the fit at its start is below the noise's level, ||A x - b||^2 < c (m - tr H) sigma^2
     (the discrepancy principle's level; c = CLIMB_SKIP_RATIO, a margin for the noise estimate): where it is not,
     the rule's weight does not fit noise or model error, and a larger one fits the frames worse still
-    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate"). climb_sigma: the noise level that
+    (docs/superres.md, "Nineteenth round (srgraphic)" and its "srgate"); not where the marginal likelihood's
+    floor bound (the climb from the floor runs at any misfit: "srbar"). climb_sigma: the noise level that
     comparison reads (None: sigma), for a caller whose margin was chosen with another estimate than the rule's."""
     seen: list[tuple[float, float, Fit]] = []
     known: dict[float, float] = {}
@@ -504,7 +505,11 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
             lam, at_edge = floor
             best = next(i for i, s in enumerate(seen) if s[0] == lam)
             change = change if change is not None else floor_change
-        if change is not None and climb_below_noise:
+        # the gate reads a fit at the rule's own minimum; where the floor bound, the rule fell below it (model error
+        # fitted into directions the frames barely see) and the floor lies under the image's best weight: its climb
+        # runs at any misfit (bartarget 64^2/16 0.5%: skipped at 43x the noise's level, 0.0433 -> 0.173, +7.7 dB;
+        # docs/superres.md, "Two misses on drawings in batch NE (srbar)")
+        if change is not None and climb_below_noise and floor is None:
             fit = seen[best][2]
             level = sigma if climb_sigma is None else climb_sigma
             ratio = fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
