@@ -50,6 +50,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   designed_kind.
 - Added for seed 4301 (docs/ct.md, "Seventeenth round (ctspec)"): `gracehopper` (matplotlib's sample photograph
   grace_hopper.jpg, a portrait, its centred 512 x 512 square; no CT batch used it).
+- Added for seed 4621 (docs/ct.md, "Scans no batch tried (ctuser)"): `particles` (an electron-tomography
+  section: a thin resin slab, vesicles with 1-1.5 px membranes, gold beads) and `breast` (skin, fat,
+  fibroglandular tissue, a mass, microcalcifications), analytic; `--user` writes each case as a user's file (the
+  sinogram and its `angles` in degrees, README) and a case's fields may give a user's scan (user_scan: `jitDEG`,
+  `wedgeA-B`, `golden`, `detN`, `startDEG`, and the mistakes `rad` and `cols`; parallel beam).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
