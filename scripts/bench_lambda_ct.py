@@ -92,6 +92,14 @@ def case_from_file(path: Path):
 
     d = np.load(path)
     size, views = int(d["size"]), int(d["views"])
+    if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
+        ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(Path(path).resolve()),
+                                     size=size, views=None), ctx)
+        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        tag = str(Path(path).stem).split(f"_{views}_", 1)[-1].split("_", 1)
+        return p, (f"{d['object']} (user file{', ' + tag[1] if len(tag) > 1 else ''})", size, views,
+                   float(d["photons"]))
     geometry = str(d["geometry"]) if "geometry" in d else "parallel"  # files before seed 3101: parallel
     # seed 3501 on: a parallel beam's angular range may be limited (the generator's fan beams are 360 degrees)
     span = float(d["angle_range"]) if "angle_range" in d and geometry == "parallel" else None

@@ -50,6 +50,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   designed_kind.
 - Added for seed 4301 (docs/ct.md, "Seventeenth round (ctspec)"): `gracehopper` (matplotlib's sample photograph
   grace_hopper.jpg, a portrait, its centred 512 x 512 square; no CT batch used it).
+- Added for seed 4621 (docs/ct.md, "Scans no batch tried (ctuser)"): `particles` (an electron-tomography
+  section: a thin resin slab, vesicles with 1-1.5 px membranes, gold beads) and `breast` (skin, fat,
+  fibroglandular tissue, a mass, microcalcifications), analytic; `--user` writes each case as a user's file (the
+  sinogram and its `angles` in degrees, README) and a case's fields may give a user's scan (user_scan: `jitDEG`,
+  `wedgeA-B`, `golden`, `detN`, `startDEG`, and the mistakes `rad` and `cols`; parallel beam).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -76,6 +81,7 @@ CASES = [
     ("rings", 128, 15, 1e5), ("astronaut", 128, 60, 1e4), ("astronaut", 128, 15, 1e6), ("metal", 128, 30, 1e5),
     ("brick", 128, 30, 1e6), ("astronaut", 256, 30, 1e5), ("rings", 256, 60, 1e4), ("ellipses", 256, 15, 1e5),
 ]
+ANALYTIC = ("ellipses", "rings", "pipes", "dental", "particles", "breast")  # objects of ellipses, exact chords
 FLOOR = 0.05  # transmission at the largest line integral (problem.min_transmission)
 
 
@@ -166,6 +172,44 @@ def ellipse_list(name: str, size: int, rng: np.random.Generator) -> list[tuple]:
         for _ in range(5):  # dense wires between the pipes, below a pixel to 1.5 px across
             rad = rng.uniform(0.4, 0.75)
             out.append((*(rng.uniform(-0.6, 0.6, 2) * r), rad, rad, 0.0, 2.0))
+        return out
+
+    if name == "particles":  # seed 4621: an electron-tomography section: a thin slab of resin holding a cell
+        # section (vesicles with 1-1.5 px membranes, a nucleus) and dense gold beads 1.5-5 px across (fiducials)
+        tilt = rng.uniform(-0.2, 0.2)
+        out.append((0.0, 0.0, 0.9 * r, rng.uniform(0.28, 0.36) * r, tilt, 0.25))  # the slab: long, thin
+        ct, st = math.cos(tilt), math.sin(tilt)
+
+        def in_slab(u, v):  # slab coordinates (along, across) -> voxel coordinates
+            return u * ct - v * st, u * st + v * ct
+
+        out.append((*in_slab(rng.uniform(-0.2, 0.2) * r, 0.0), 0.22 * r, 0.14 * r, tilt, 0.12))  # a nucleus
+        for _ in range(10):  # vesicles: membranes 1-1.5 px, some with a denser lumen
+            a = rng.uniform(0.03, 0.08) * r
+            cx, cy = in_slab(rng.uniform(-0.75, 0.75) * r, rng.uniform(-0.18, 0.18) * r)
+            shell(cx, cy, a, a * rng.uniform(0.7, 1.0), rng.uniform(0, math.pi), rng.uniform(1.0, 1.5), 0.5)
+            if rng.uniform() < 0.4:
+                out.append((cx, cy, 0.5 * a, 0.4 * a, 0.0, 0.15))
+        for _ in range(14):  # gold beads, on and in the slab
+            rad = rng.uniform(0.75, 2.5)
+            out.append((*in_slab(rng.uniform(-0.85, 0.85) * r, rng.uniform(-0.3, 0.3) * r), rad, rad, 0.0, 3.0))
+        return out
+
+    if name == "breast":  # seed 4621: a breast slice (tomosynthesis-like): fat, a skin line, fibroglandular
+        # tissue (overlapping soft ellipses), a mass and two clusters of microcalcifications 0.8-2 px across
+        a0, b0 = 0.88 * r, rng.uniform(0.6, 0.75) * r
+        shell(0.0, 0.0, a0, b0, 0.0, 1.5, 0.35)  # the skin
+        out.append((0.0, 0.0, a0 - 1.5, b0 - 1.5, 0.0, 0.2))  # fat
+        for _ in range(14):  # fibroglandular tissue towards the chest wall (x1 < 0)
+            out.append((rng.uniform(-0.6, 0.2) * r, rng.uniform(-0.4, 0.4) * b0, rng.uniform(0.05, 0.25) * r,
+                        rng.uniform(0.03, 0.12) * r, rng.uniform(0, math.pi), rng.uniform(0.03, 0.08)))
+        out.append((rng.uniform(-0.3, 0.3) * r, rng.uniform(-0.3, 0.3) * b0, 0.07 * r, 0.05 * r,
+                    rng.uniform(0, math.pi), 0.15))  # a mass
+        for _ in range(2):  # microcalcification clusters
+            cx, cy = rng.uniform(-0.5, 0.5) * r, rng.uniform(-0.4, 0.4) * b0
+            for _ in range(6):
+                rad = rng.uniform(0.4, 1.0)
+                out.append((cx + rng.uniform(-6, 6), cy + rng.uniform(-6, 6), rad, rad, 0.0, 2.0))
         return out
 
     shell(0.0, 0.0, 0.85 * r, 0.8 * r, 0.0, 2.0, 1.0)
@@ -722,13 +766,17 @@ def poisson(clean: np.ndarray, photons: float, rng: np.random.Generator) -> np.n
 
 
 def make(name: str, size: int, views: int, photons: float, seed: int, fine: int, geometry: str = "parallel",
-         span: float = 180.0, level: float = 0.0):
+         span: float = 180.0, level: float = 0.0, scan: dict | None = None):
     """One case: (noisy sinogram, clean sinogram, truth). span: the parallel beam's angular range in degrees;
-    level > 0: Gaussian noise of that relative level instead of Poisson at `photons`."""
+    level > 0: Gaussian noise of that relative level instead of Poisson at `photons`; scan: a user's scan's
+    angles (radians) and detector bins (user_scan), else regrun's even views and covering detector."""
     rng = np.random.default_rng([seed, size, views, int(photons), int(round(level * 1e6)), int(span)])
     if span == 180.0 and level == 0.0:  # the stream every case before seed 3501 drew
         rng = np.random.default_rng([seed, size, views, int(photons)])
     theta, n_det = angles(views, span), detector_bins(size)
+    if scan is not None:  # seed 4621 on: its own noise stream, so a scan's other options never reuse another's
+        rng = np.random.default_rng([seed, size, views, int(photons), scan["key"]])
+        theta, n_det = scan["theta"], scan["bins"]
     if name == "polygons":  # analytic, by rays (16 per bin) in either beam
         ell, polys = polygon_list(size, np.random.default_rng([seed, size]))
         if geometry == "fan":
@@ -739,11 +787,12 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
         truth = (render_ellipses(ell, size, mean=False) + render_polygons(polys, size)).reshape(
             size, 8, size, 8).mean((1, 3))
     elif geometry == "fan":
-        if name not in ("ellipses", "rings", "pipes", "dental"):
-            raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons, dental)")
+        if name not in ANALYTIC:
+            raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons, dental, "
+                             "particles, breast)")
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses_fan(ell, size, views), render_ellipses(ell, size)
-    elif name in ("ellipses", "rings", "pipes", "dental"):
+    elif name in ANALYTIC:
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses(ell, theta, n_det), render_ellipses(ell, size)
     else:
@@ -753,21 +802,58 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
     return (gaussian(clean, level, rng) if level > 0 else poisson(clean, photons, rng)), clean, truth
 
 
-def parse_case(spec: str) -> tuple[str, int, int, float, str, float, float]:
-    """OBJECT:SIZE:VIEWS:PHOTONS[:fan|:limDEG] -> (object, size, views, photons, geometry, span, level); PHOTONS
-    gLEVEL: Gaussian noise."""
+USER_FIELDS = ("jit", "wedge", "golden", "det", "rad", "cols", "start")  # seed 4621: a user's scan (user_scan)
+GOLDEN = 180.0 * (math.sqrt(5.0) - 1.0) / 2.0  # the golden angle of a 180-degree scan (111.25 degrees)
+
+
+def user_scan(size: int, views: int, span: float, fields: list[str], seed: int) -> dict:
+    """A scan as users bring them (seed 4621, docs/ct.md "Scans no batch tried (ctuser)"), from a case's fields:
+    `jitDEG` (each view off its even place by up to +-DEG, uniformly), `wedgeA-B` (no views between A and B
+    degrees: the rest of 180 degrees evenly covered), `golden` (views in golden-angle order, k * 111.25 mod 180:
+    unsorted), `detN` (N detector bins of one voxel, centred: more or fewer than the covering detector),
+    `rad` (the file's angles in radians: a mistake), `cols` (the file's sinogram stored (bins, views): a
+    mistake), `startDEG` (every angle plus DEG: an electron microscope's tilt series from -60). Returns theta (radians, in the file's view order), bins, and how the file is written."""
+    deg = np.arange(views) * span / views
+    bins, unit, cols = detector_bins(size), "deg", False
+    key = 0
+    for f in fields:
+        key = key * 7919 + sum(map(ord, f))
+        if f.startswith("jit"):
+            deg = deg + np.random.default_rng([seed, size, views, 17]).uniform(-1, 1, views) * float(f[3:])
+        elif f.startswith("wedge"):
+            a, b = map(float, f[5:].split("-"))
+            t = np.arange(views) * (span - (b - a)) / views
+            deg = np.where(t < a, t, t + (b - a))
+        elif f == "golden":
+            deg = np.arange(views) * GOLDEN % span
+        elif f.startswith("det"):
+            bins = int(f[3:])
+        elif f == "rad":
+            unit = "rad"
+        elif f == "cols":
+            cols = True
+        elif f.startswith("start"):
+            deg = deg + float(f[5:])
+    return {"theta": np.radians(deg), "bins": bins, "unit": unit, "cols": cols, "key": key % (2**31)}
+
+
+def parse_case(spec: str) -> tuple[str, int, int, float, str, float, float, list[str]]:
+    """OBJECT:SIZE:VIEWS:PHOTONS[:fan|:limDEG|:USER_FIELDS...] -> (object, size, views, photons, geometry, span,
+    level, user fields); PHOTONS gLEVEL: Gaussian noise."""
     o, n, v, ph, *rest = spec.split(":")
-    geometry, span, level = "parallel", 180.0, 0.0
+    geometry, span, level, user = "parallel", 180.0, 0.0, []
     for extra in rest:
         if extra == "fan":
             geometry = "fan"
         elif extra.startswith("lim"):
             span = float(extra[3:])
+        elif extra.startswith(USER_FIELDS):
+            user.append(extra)
         else:
             raise ValueError(f"{spec}: unknown field {extra!r}")
     if ph.startswith("g"):
         level, ph = float(ph[1:]), "0"
-    return o, int(n), int(v), float(ph), geometry, span, level
+    return o, int(n), int(v), float(ph), geometry, span, level, user
 
 
 def main(argv=None):
@@ -778,22 +864,36 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="only these objects")
     ap.add_argument("--images", nargs=2, default=["astronaut", "brick"],
                     help="the scikit-image pictures standing in for astronaut and brick (another set: other images)")
+    ap.add_argument("--user", action="store_true",
+                    help="write every case as a user's file: the sinogram and its `angles` in degrees (README)")
     ap.add_argument("--cases", nargs="+", default=None,
                     help="OBJECT:SIZE:VIEWS:PHOTONS[:fan] instead of the set above (fan: ellipses and rings only)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    cases = [(*c, "parallel", 180.0, 0.0) for c in CASES] if args.cases is None else [
+    cases = [(*c, "parallel", 180.0, 0.0, []) for c in CASES] if args.cases is None else [
         parse_case(c) for c in args.cases]
-    for name, size, views, photons, geometry, span, level in cases:
+    for name, size, views, photons, geometry, span, level, user in cases:
         name = dict(zip(("astronaut", "brick"), args.images)).get(name, name)
         if args.only and name not in args.only:
             continue
         if span != 180.0 and geometry != "parallel":
             raise ValueError("a limited angular range: parallel beam only")
-        sino, clean, truth = make(name, size, views, photons, args.seed, args.fine, geometry, span, level)
+        if (user or args.user) and geometry != "parallel":
+            raise ValueError("a user's scan (--user, jit/wedge/golden/det/rad/cols): parallel beam only")
+        scan = user_scan(size, views, span, user, args.seed) if user or args.user else None
+        sino, clean, truth = make(name, size, views, photons, args.seed, args.fine, geometry, span, level, scan)
         tag = ("" if geometry == "parallel" else f"_{geometry}") + ("" if span == 180.0 else f"_lim{span:g}")
+        tag += "".join(f"_{f}" for f in user)
         noise = f"g{level:g}" if level > 0 else f"{photons:.0e}"
         path = args.out / f"{name}_{size}_{views}_{noise}{tag}.npz"
+        if scan is not None:  # as a user writes a scan (README): the sinogram and its angles, degrees unless `rad`
+            ang = scan["theta"] if scan["unit"] == "rad" else np.degrees(scan["theta"])
+            np.savez(path, sinogram=sino.T if scan["cols"] else sino, angles=ang, truth=truth, clean=clean,
+                     object=name, size=size, views=views, photons=photons, seed=args.seed, fine=args.fine,
+                     geometry=geometry, noise_level=level)
+            print(path, sino.shape, f"max {clean.max():.2f}", f"{len(ang)} angles {ang.min():.4g}-{ang.max():.4g}",
+                  flush=True)
+            continue
         np.savez(path, sinogram=sino, clean=clean, truth=truth, object=name, size=size, views=views,
                  photons=photons, seed=args.seed, fine=args.fine, geometry=geometry,
                  angle_range=span if geometry == "parallel" else 360.0,

@@ -132,3 +132,22 @@ def test_problem_auto_on_scikit_image_radon_equals_iradon(tmp_path):
     q = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(path), size=n, views=None,
                                  truth="none", rotation_centre="auto"), ctx)
     assert q.inputs()["rotation_axis"]["convention"] == "geometric" and q.geometry.vectors == geo.vectors
+
+
+def test_uncertain_axis_takes_geometric_and_says_so(tmp_path):
+    """A limited angular range at few counts (ctuser: a 120-degree scan, 1e2 photons here, 1e3 at 128^2) leaves
+    the axis's estimate uncertain by more than the 0.5 bins between the conventions: the estimate's standard
+    error covers its error, the problem keeps geometric (regrun's) instead of a noisy offset, and says why."""
+    angles = torch.arange(30, dtype=torch.float64) * (math.radians(120) / 30)
+    clean = XRayTransform(parallel_beam((N, N), angles, N_DET, 1.0, 1.0), cache_mb=0).project(_phantom())
+    kappa = -math.log(0.05) / float(clean.max())
+    counts = torch.poisson(1e2 * torch.exp(-kappa * clean), generator=torch.Generator().manual_seed(11))
+    sino = -torch.log(counts.clamp(min=1.0) / 1e2) / kappa
+    est = estimate_axis(sino, angles)
+    assert 0.2 < abs(est.offset_bins) < 3 * est.standard_error  # off by a third of a bin, within its error
+    assert estimate_axis(_sinogram(0.0, True), ANGLES).standard_error < 0.02  # 180 degrees, 1e4: certain
+    p = _problem(tmp_path, sino, angle_range=120.0)
+    assert p.inputs()["rotation_axis"]["convention"] == "geometric"
+    own = torch.tensor(p.geometry.angles, dtype=torch.float64)  # the problem's 120 degrees, to the last bit
+    assert p.geometry.vectors == parallel_beam((N, N), own, N_DET, 1.0, 1.0).vectors
+    assert "cannot tell" in p.warnings({})[0] and "problem.rotation_centre=index" in p.warnings({})[0]

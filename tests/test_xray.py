@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from regrun.tomography.fbp import FILTERS, fbp
+from regrun.tomography.fbp import FILTERS, fbp, view_weights
 from regrun.tomography import xray
 from regrun.tomography.symmetry import view_orbits
 from regrun.tomography.xray import XRayTransform
@@ -296,6 +296,35 @@ def test_fbp_of_a_dense_disk_sinogram(kind, window, device):
     assert abs(float(rec[inner].mean()) - 1) <= 5e-3
     assert float((rec[inner] - 1).abs().max()) <= 0.02
     assert float(rec[outer].abs().mean()) <= 0.02
+
+
+def test_fbp_weights_uneven_views(device):
+    """A user's uneven angle list (ctuser): each view weighted by its share of the half turn, the weights summing
+    to pi; evenly spread views, over 180 degrees or a limited range, keep pi / V to the bit. On 40 golden-angle
+    views of two off-centre disks (exact data, 64^2) the weights lower FBP's error against pi / V (measured
+    0.177 -> 0.163 relative; dev-seed ellipses at 128^2: +1.1 dB)."""
+    import math
+
+    n, views = 64, 40
+    assert view_weights(parallel_beam((n, n), uniform_angles(views, False), 93)) == math.pi / views
+    limited = torch.arange(views, dtype=torch.float64) * math.radians(120) / views
+    assert view_weights(parallel_beam((n, n), limited, 93)) == math.pi / views
+    golden = torch.arange(views, dtype=torch.float64) * math.radians(180 * (math.sqrt(5) - 1) / 2) % math.pi
+    geo = parallel_beam((n, n), golden, 93)
+    w = view_weights(geo)
+    assert abs(float(w.sum()) - math.pi) < 1e-12 and float(w.max() / w.min()) > 1.5
+    sino = disk_sinogram(geo, 12.0, device, (10.0, -6.0)) + 0.5 * disk_sinogram(geo, 6.0, device, (-14.0, 9.0))
+    pts = Volume((n, n)).points(device=device)
+    truth = ((pts - torch.tensor((10.0, -6.0), dtype=pts.dtype, device=device)).norm(dim=-1) < 12).double() + 0.5 * (
+        (pts - torch.tensor((-14.0, 9.0), dtype=pts.dtype, device=device)).norm(dim=-1) < 6).double()
+    inside = pts.norm(dim=-1) < 0.9 * n / 2
+    rec = fbp(geo, sino)
+    from regrun.tomography.fbp import backproject_pixels, weight_and_filter
+
+    even = backproject_pixels(geo, weight_and_filter(geo, sino, "ramp")) * (math.pi / views)
+    err = float((rec - truth)[inside].norm() / truth[inside].norm())
+    err_even = float((even - truth)[inside].norm() / truth[inside].norm())
+    assert err < 0.95 * err_even
 
 
 def test_fdk_of_a_dense_ball_sinogram(device):

@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import estimate_axis, nearest_convention
+from ..tomography.axis import conventions_within, estimate_axis
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -45,6 +45,7 @@ NOISE = ("none", "gaussian", "poisson")
 TRUTHS = ("phantom", "dense_fbp", "none")
 PROJECTORS = ("torch", "astra")
 AXIS_SNAP_BINS = 0.05  # an estimated axis this close to a convention's is that convention (estimates err <= 0.02)
+AXIS_SNAP_ERRORS = 3.0  # ... or this many of its standard errors, where larger (a limited angle, few counts: ctuser)
 
 
 def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
@@ -314,14 +315,27 @@ class CTFewView(Problem):
             return self._geometry(total, detector, "geometric")
         angles = self._geometry(total, detector, "geometric").angles
         est = estimate_axis(sino, angles, f"problem.sinogram={self.cfg.sinogram}")
-        snapped = nearest_convention(est.offset_bins, detector[0], AXIS_SNAP_BINS)
         n, n_u = self.shape[0], detector[0]
+        # a convention is taken when the estimate cannot tell it from the true axis: within AXIS_SNAP_BINS or
+        # AXIS_SNAP_ERRORS standard errors. Where both conventions are (0.5 bins apart, the estimate's error
+        # larger: a 120-degree scan at 1e3 photons) the data cannot choose: geometric, regrun's and ASTRA's, said
+        tolerance = max(AXIS_SNAP_BINS, AXIS_SNAP_ERRORS * est.standard_error)
+        near = conventions_within(est.offset_bins, n_u, tolerance)
+        snapped = near[0] if near else None
+        if len(near) == 2:
+            self.axis_warning = (
+                f"problem.rotation_centre=auto: the rotation axis estimated at {est.offset_bins:+.2f} ± "
+                f"{est.standard_error:.2f} bins from the detector's centre (a limited angular range or few counts "
+                f"leave it that uncertain) cannot tell the detector's centre (geometric) from bin {n_u // 2} "
+                "(index, scikit-image's radon): using geometric; give problem.rotation_centre=index if your "
+                "scan's axis is at that bin")
         if snapped == "geometric" and n % 2 == 0 and n_u % 2 == 1 and n_u == math.ceil(math.sqrt(2) * n):
             # an odd detector's centre is both conventions' axis, so the data leave the grid's placement open; this
             # is the size scikit-image's radon writes for an n x n image (circle=False), whose axis is pixel n // 2
             snapped = "index"
         self.axis = {"method": est.method, "offset_bins": est.offset_bins, "fit_rms_bins": est.fit_rms_bins,
-                     "mass_spread": est.mass_spread, "convention": snapped or "estimated"}
+                     "mass_spread": est.mass_spread, "standard_error_bins": est.standard_error,
+                     "convention": snapped or "estimated"}
         if snapped is not None:
             return self._geometry(total, detector, snapped)
         return self._geometry(total, detector, "geometric", est.offset_bins)

@@ -10,8 +10,10 @@ for parallel beams):
   point (1 for parallel beams); the ramp filter runs along detector rows (u), in virtual-detector units;
 - U(x) = (distance from the source to x along the central ray) / SOD (1 for parallel beams);
 - s(x), t(x): where the ray through x meets the detector, interpolated linearly (bilinearly in 3-D);
-- pi / V assumes V views spread uniformly over pi (parallel) or 2 pi (any beam). Short scans would need Parker
-  weights, which are not implemented.
+- pi / V holds for V views spread evenly over pi (parallel) or 2 pi (any beam). Uneven angle lists (a user's
+  file: jittered, golden-angle, a missing wedge; ctuser) weight each view by its share of the orbit instead,
+  half the gap to each angular neighbour (view_weights), scaled to sum to pi as pi / V does. Short fan scans
+  would need Parker weights, which are not implemented.
 
 The ramp is built in the spatial domain (h(0) = 1/(4 tau^2), h(odd n) = -1/(n pi tau)^2), zero-padded to at least
 twice the detector, so the DC term is right (Kak and Slaney eq. 3.61); `shepp-logan` multiplies its response by
@@ -157,10 +159,41 @@ def backproject_pixels(geometry: Geometry, q: torch.Tensor, max_values: int = 2*
     return out.reshape(vol.shape)
 
 
+WEDGE_GAP = 3.0  # a gap between angular neighbours over this many times the median gap is a missing wedge
+
+
+def view_weights(geometry: Geometry) -> float | torch.Tensor:
+    """The back-projection's weight of each view: pi / V for views evenly spread over the orbit or a limited
+    range of it (or angles not recorded), else each view's share, (gap before + gap after) / 2 in the sorted
+    angles (modulo pi for a parallel beam, 2 pi otherwise), a gap over WEDGE_GAP times the median (a missing
+    wedge, a limited range's ends) counted as the median gap, all scaled to sum to pi. A tensor (V,) in the
+    order of the views."""
+    views = geometry.views
+    period = math.pi if geometry.kind == "parallel" else 2 * math.pi
+    if len(geometry.angles) != views or views < 3:
+        return math.pi / views
+    a = torch.tensor(geometry.angles, dtype=torch.float64) % period
+    order = torch.argsort(a)
+    ahead = a[order]
+    gaps = torch.diff(torch.cat((ahead, ahead[:1] + period)))  # after each sorted view, the last one wrapping
+    typical = gaps.median()
+    gaps = torch.where(gaps > WEDGE_GAP * typical, typical, gaps)
+    if torch.allclose(gaps, typical.expand_as(gaps), rtol=0.0, atol=1e-9):
+        return math.pi / views  # evenly spread (over a limited range too): the formula's weight, to the bit
+    weights = torch.empty_like(a)
+    weights[order] = (gaps + torch.roll(gaps, 1)) / 2
+    return weights * (math.pi / float(weights.sum()))  # summing to pi as pi / V does: a limited range's views
+    # stand for the whole half turn, which keeps the image's level (a disk's FBP at 120 degrees: 1.000, 0.667
+    # with the shares alone)
+
+
 def fbp(geometry: Geometry, sino: torch.Tensor, window: str = "ramp") -> torch.Tensor:
     """FBP (parallel, fan) or FDK (cone) reconstruction of `sino` (views, n_u[, n_v]) on the geometry's grid."""
     if tuple(sino.shape) != geometry.sinogram_shape:
         raise ValueError(f"sinogram shape {tuple(sino.shape)} does not match the geometry's "
                          f"{geometry.sinogram_shape}")
     q = weight_and_filter(geometry, sino, window)
-    return backproject_pixels(geometry, q) * (math.pi / geometry.views)
+    weights = view_weights(geometry)
+    if isinstance(weights, float):
+        return backproject_pixels(geometry, q) * weights
+    return backproject_pixels(geometry, q * weights.to(q).reshape(-1, *([1] * (q.ndim - 1))))
