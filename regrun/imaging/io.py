@@ -369,6 +369,25 @@ def _read_grey_page(path: Path, what: str) -> np.ndarray:
         return np.asarray(img.convert("F") if img.mode in _DEEP_MODES else img.convert("L"), dtype=np.float64)
 
 
+def array_shapes(path: Path) -> list[tuple[str, tuple]]:
+    """(name, shape) of every array of a .npz or .h5/.hdf5 file; an .h5's datasets by their path, since a
+    NeXus/detector file keeps its arrays in groups (entry/data/data), which were listed as "keys found: entry" and
+    could not be named as a key at all (newuser5). Empty for any other file."""
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path) as data:
+            return [(k, data[k].shape) for k in data.files]
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        found = []
+        with h5py.File(path, "r") as data:
+            data.visititems(lambda name, obj: found.append((name, obj.shape)) if isinstance(obj, h5py.Dataset)
+                            else None)
+        return found
+    return []
+
+
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
     """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
     unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
@@ -381,18 +400,14 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
         if suffix == ".npy":
             keys, arr = [], np.asarray(load_npy(path, what), dtype=np.float64)
         elif suffix == ".npz":
+            keys = array_shapes(path)
             with np.load(path) as data:
-                keys = [(k, data[k].shape) for k in data.files]
                 arr = np.asarray(data[key], dtype=np.float64) if key in data.files else None
         elif suffix in (".h5", ".hdf5"):
             import h5py
 
+            keys = array_shapes(path)
             with h5py.File(path, "r") as data:
-                # every dataset by its path: a NeXus/detector file keeps its arrays in groups (entry/data/data),
-                # which were listed as "keys found: entry" and could not be named as a key at all (newuser5)
-                keys = []
-                data.visititems(lambda name, obj: keys.append((name, obj.shape))
-                                if isinstance(obj, h5py.Dataset) else None)
                 found = key.strip("/") in data and isinstance(data[key.strip("/")], h5py.Dataset)
                 arr = np.asarray(data[key.strip("/")][()], dtype=np.float64) if found else None
         elif suffix in ARRAY_IMAGE_SUFFIXES:
