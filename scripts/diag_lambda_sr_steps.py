@@ -135,6 +135,14 @@ def main(argv=None):
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
     args = ap.parse_args(argv)
+    run_sets(args, table, lambda ctx, tmp, spec: one_set(ctx, tmp, spec, args.steps, args.true, args.supersample),
+             lambda rows: table(rows).splitlines()[-1])
+
+
+def run_sets(args, table, one, show) -> None:
+    """The loop the SR diagnosis scripts share: with --table, print the markdown of stored --out files; else run
+    `one(ctx, tmp, spec)` per --set on one CPU thread, its CPU seconds added, the rows rewritten to --out after each
+    set (a long run stopped keeps what it measured) and `show(last_rows)` printed."""
     if args.table:
         print(table([r for f in args.table for r in json.loads(f.read_text())]))
         return
@@ -146,11 +154,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
             c0 = time.process_time()
-            rows.append(one_set(ctx, Path(tmp), spec, args.steps, args.true, args.supersample))
+            rows.append(one(ctx, Path(tmp), spec))
             rows[-1]["cpu_s"] = time.process_time() - c0
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(rows, indent=1, default=float))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
+            print(show(rows[-1:]), flush=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +28,9 @@ import torch
 from bench_lambda_sr import describe, parse_set  # scripts/bench_lambda_sr.py: the same sets
 from bench_superres_frames import scores, sitk_motion, solve_channels
 from curves_lambda_sr_cv import write  # scripts/curves_lambda_sr_cv.py: the bench's frames, as a file
+from diag_lambda_sr_steps import run_sets  # scripts/diag_lambda_sr_steps.py: the --set / --table loop
 
 from regrun.config import config_section
-from regrun.context import RunContext
 from regrun.monitor import Monitor
 from regrun.optim.parameter_choice import criterion, rademacher
 from regrun.problems.superres import SuperRes
@@ -200,22 +199,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown tables of these --out files")
     args = ap.parse_args(argv)
-    if args.table:
-        print(table([r for f in args.table for r in json.loads(f.read_text())]))
-        return
-    if not args.sets or args.out is None:
-        raise SystemExit("--set and --out are needed (or --table)")
-    torch.set_num_threads(1)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.sets:
-            c0 = time.process_time()
-            rows.append(one_set(ctx, Path(tmp), spec, args.lams, args.supersample))
-            rows[-1]["cpu_s"] = time.process_time() - c0
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(rows, indent=1, default=float))
-            print(table(rows[-1:]), flush=True)
+    run_sets(args, table, lambda ctx, tmp, spec: one_set(ctx, tmp, spec, args.lams, args.supersample), table)
 
 
 if __name__ == "__main__":
