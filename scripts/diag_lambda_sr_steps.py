@@ -71,9 +71,9 @@ def scored(p, w, lams: dict, grid: list[float]) -> dict:
             "grid": {f"{k:.6g}": v for k, v in peak.items()}}
 
 
-def one_set(ctx, tmp: Path, spec, steps, true: bool, supersample: int = 4) -> dict:
-    (tmp / "noisy").mkdir(exist_ok=True)
-    path = write(tmp / "noisy", spec, supersample)
+def auto_run(ctx, path: Path, spec) -> tuple:
+    """The user's `auto` run (varpro_cg) on a bench set's file, its pre-registration computed once and kept (so
+    later solves on the same problem start there): (problem, result, pre-registered motion, CPU-s of the solve)."""
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                          true_motion=str(path), lambda_f="auto", gain=spec["gain"] is not None)
     p = SuperRes(cfg, ctx)
@@ -81,7 +81,13 @@ def one_set(ctx, tmp: Path, spec, steps, true: bool, supersample: int = 4) -> di
     p.model.preregister = lambda **_: w0.clone()
     c0 = time.process_time()
     res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
-    cpu = time.process_time() - c0
+    return p, res, w0, time.process_time() - c0
+
+
+def one_set(ctx, tmp: Path, spec, steps, true: bool, supersample: int = 4) -> dict:
+    (tmp / "noisy").mkdir(exist_ok=True)
+    path = write(tmp / "noisy", spec, supersample)
+    p, res, w0, cpu = auto_run(ctx, path, spec)
     m = res.metrics
     w = res.solution["w"].detach()
     lam_auto = float(m["lam_chosen"])

@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 from bench_lambda_sr import describe, parse_set  # scripts/bench_lambda_sr.py: the same sets
 from bench_superres_frames import scores, sitk_motion, solve_channels
 from curves_lambda_sr_cv import write  # scripts/curves_lambda_sr_cv.py: the bench's frames, as a file
-from diag_lambda_sr_steps import run_sets  # scripts/diag_lambda_sr_steps.py: the --set / --table loop
+from diag_lambda_sr_steps import auto_run, run_sets  # scripts/diag_lambda_sr_steps.py: the --set / --table loop
 
 from regrun.config import config_section
 from regrun.monitor import Monitor
 from regrun.optim.parameter_choice import criterion, rademacher
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_start import start_params
 from regrun.registration.superres_weight import ImageSolve, evaluate_at
 from regrun.solvers.varpro_cg import VarProCG
 
@@ -67,14 +65,7 @@ def curve(p, w: torch.Tensor, lams, gamma: float, probes) -> list[dict]:
 
 def one_set(ctx, tmp: Path, spec, lams, supersample: int) -> dict:
     path = write(tmp, spec, supersample)
-    cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto", gain=spec["gain"] is not None)
-    p = SuperRes(cfg, ctx)
-    w0 = start_params(p, "preregister")
-    p.model.preregister = lambda **_: w0.clone()
-    c0 = time.process_time()
-    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
-    cpu_auto = time.process_time() - c0
+    p, res, w0, cpu_auto = auto_run(ctx, path, spec)
     metrics, _ = p.evaluate(res)
     auto = {k: float(v) for k, v in res.metrics.items() if k.startswith("lam_") and isinstance(v, (int, float))}
     auto.update(psnr=float(metrics["psnr"]), cpu_s=cpu_auto)
@@ -89,7 +80,7 @@ def one_set(ctx, tmp: Path, spec, lams, supersample: int) -> dict:
            "motions": {}}
     # `auto` again, the solver started from the peer's motion in place of the pre-registration: whether regrun's
     # joint objective keeps a good start (then the gap is the pre-registration's) or leaves it
-    p2 = SuperRes(cfg, ctx)
+    p2 = SuperRes(p.cfg, ctx)
     w_peer = motions["peer"]
     p2.model.preregister = lambda **_: w_peer.clone()
     res2 = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p2, Monitor())
