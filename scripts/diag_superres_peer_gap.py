@@ -20,7 +20,10 @@ The best of each column over --lam (judged with the truth) and the motion errors
 SuperRes.motion_error) are printed per set and written to --out as JSON.
 
 --starts: instead, the pre-registration alone: the full ladder's and the stopped ladder's motion errors, their
-distance (the second start's gate) and CPU-s (srstart: does the gate fire on frames over 16 px?).
+distance (the second start's gate) and CPU-s (srstart: does the gate fire on frames over 16 px?); each stage's
+error; each scale's own minimum (theta 0.1 and the last, started at the truth); on frames of GLOBAL_START_MIN px
+and up, per frame, the comparison of the ladder's and the global start's candidates (losses, errors), the ladder
+with it forced to the global start, and with the candidates judged at the last scale instead.
 
 --replay: instead, `auto` as the user runs it (every default) without the small frames' second start
 (superres_model.PREREG_SMALL_MAX set to 0: main's single start) and with it ("end"; the session's first replays ran
@@ -110,11 +113,16 @@ def starts(spec, problem) -> dict:
     # start on every frame (its losses' ladder half set to +inf)
     compare, real = {}, p.model._register_scale
 
-    def spy(*a, force=False, **k):
+    def spy(*a, force=False, last=False, **k):
         out = real(*a, **k)
         if k.get("stride") == 2:
             compare.update(loss=out[2].detach().clone(), w=out[0].detach().clone())
-            if force:
+            if last:  # judge the two candidates by the last scale's misfit after its LM (every point, 20 steps)
+                theta_end = type(p.model).preregister.__defaults__[0][-1]
+                end = real(theta_end, 1, a[2], out[0], out[1], a[5], 20, 1e-6)
+                compare.update(loss_last=end[2].detach().clone(), w_last=end[0].detach().clone())
+                out = (out[0], out[1], end[2], out[3])
+            elif force:
                 loss = out[2].clone()
                 loss[:p.model.q] = float("inf")
                 out = (out[0], out[1], loss, out[3])
@@ -131,6 +139,15 @@ def starts(spec, problem) -> dict:
                     for j in range(q)]
         p.model._register_scale = lambda *a, **k: spy(*a, force=True, **k)
     forced = p.model.preregister(drop_outside=True, transform=transform, gain=p.motion.gain)
+    by_last = None
+    if cmp_rows:
+        p.model._register_scale = lambda *a, **k: spy(*a, last=True, **k)
+        by_last = p.motion_error(p.motion.to_affine(
+            p.model.preregister(drop_outside=True, transform=transform, gain=p.motion.gain)))
+        e = [v for half in compare["w_last"].split(q) for v in
+             frame_errors(p, p.motion.to_affine(stage_params(p, half))).tolist()]
+        cmp_rows = [r + (float(compare["loss_last"][j]), float(compare["loss_last"][q + j]), e[j], e[q + j])
+                    for j, r in enumerate(cmp_rows)]
     p.model._register_scale = real
     # where each scale's own minimum lies: the registration at theta 0.1 (the stopped ladder's last scale) and at
     # the full ladder's last, started at the true motion (20 LM steps, the ladder's max_iter)
@@ -141,18 +158,20 @@ def starts(spec, problem) -> dict:
             w = p.model._register_scale(theta, 1, transform_affine(), wt, None, True, 20, 1e-6)[0].reshape(-1)
             from_truth[f"{theta:g}"] = (p.motion_error(w), float(frame_errors(p, w).max()))
     row = {"set": f"{spec['kind']},{spec['size']},{spec['frames']},{spec['noise']},{spec['seed']},{spec['motion']}",
-           "from_truth": from_truth, "compare": cmp_rows, "err_forced_global": p.motion_error(p.motion.to_affine(forced)) if cmp_rows else None,
+           "from_truth": from_truth, "compare": cmp_rows, "err_compare_last": by_last, "err_forced_global": p.motion_error(p.motion.to_affine(forced)) if cmp_rows else None,
            "err_full": p.motion_error(p.motion.to_affine(full)), "err_stopped": p.motion_error(p.motion.to_affine(alt)),
            "distance": start_distance(p, full, alt), "cpu_full": t1 - t0, "cpu_stopped": t2 - t1,
            # each stage of the full ladder (global start, comparison, every scale): its motion error, and per frame
            # the worst frame's (the trace's motion is the transform's parameters without the gains)
            "stages": [(name, p.motion_error(p.motion.to_affine(stage_params(p, w))),
                        float(frame_errors(p, p.motion.to_affine(stage_params(p, w))).max())) for name, w in trace]}
-    for j, lw, lg, ew, eg in row["compare"]:
+    for j, lw, lg, ew, eg, lw2, lg2, ew2, eg2 in row["compare"]:
         print(f"  compare frame {j}: loss ladder {lw:.4g} global {lg:.4g} -> {'global' if lg < lw else 'ladder'};"
-              f" error ladder {ew:.2f} global {eg:.2f}")
+              f" error ladder {ew:.2f} global {eg:.2f}; at the last scale: loss {lw2:.4g} / {lg2:.4g} -> "
+              f"{'global' if lg2 < lw2 else 'ladder'}, error {ew2:.2f} / {eg2:.2f}")
     if row["compare"]:
-        print(f"  forced to the global start: error {row['err_forced_global']:.3f}")
+        print(f"  forced to the global start: error {row['err_forced_global']:.3f}; compared at the last scale: "
+              f"error {row['err_compare_last']:.3f}")
     for theta, (e, m) in row["from_truth"].items():
         print(f"  theta {theta} from the truth: error {e:.3f} (worst {m:.2f})")
     print("  " + "; ".join(f"{n} {e:.3f} (worst {m:.2f})" for n, e, m in row["stages"]))
