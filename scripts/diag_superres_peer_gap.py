@@ -19,6 +19,12 @@ syntax and frame_set) and per weight of --lam, the PSNR (every channel, as Super
 The best of each column over --lam (judged with the truth) and the motion errors (RMS fine px,
 SuperRes.motion_error) are printed per set and written to --out as JSON.
 
+--starts: instead, the pre-registration alone: the full ladder's and the stopped ladder's motion errors, their
+distance (the second start's gate) and CPU-s (srstart: does the gate fire on frames over 16 px?); each stage's
+error; each scale's own minimum (theta 0.1 and the last, started at the truth); on frames of GLOBAL_START_MIN px
+and up, per frame, the comparison of the ladder's and the global start's candidates (losses, errors), the ladder
+with it forced to the global start, and with the candidates judged at the last scale instead.
+
 --replay: instead, `auto` as the user runs it (every default) without the small frames' second start
 (superres_model.PREREG_SMALL_MAX set to 0: main's single start) and with it ("end"; the session's first replays ran
 the stopped ladder alone and two starts without the gate, superres_start.second_start): PSNR, weight, motion
@@ -42,11 +48,12 @@ from bench_superres_frames import scores, sitk_motion, solve_channels  # scripts
 from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
 
 from regrun.config import config_section
+from regrun.imaging.transforms import Affine as transform_affine
 from regrun.context import RunContext
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
 from regrun.registration import superres_model
-from regrun.registration.superres_start import start_params
+from regrun.registration.superres_start import start_distance, start_params, stopped_ladder
 from regrun.solvers.varpro_cg import VarProCG
 
 # a factor of sqrt(2) apart, spanning the best weights of regrun and the peer on batch S's three gap sets (0.2-0.4)
@@ -76,12 +83,111 @@ def replay(spec, problem, ctx) -> dict:
     return row
 
 
+def stage_params(p, w):
+    """A preregister trace's motion (q, n) as problem.motion_model's parameters (gains 1 where the model has them)."""
+    if p.motion.gain:
+        w = torch.cat((w, torch.ones(w.shape[0], 1, dtype=w.dtype, device=w.device)), 1)
+    return w.reshape(-1)
+
+
+def frame_errors(p, w):
+    """Each frame's RMS motion error in fine px (SuperRes.motion_error's distance, frame by frame)."""
+    h = torch.tensor(p.model.fine.h, dtype=w.dtype, device=w.device)
+    return ((p.model.warp_points(w) - p.model.warp_points(p.w_true)) / h).pow(2).sum(-1).mean(-1).sqrt()
+
+
+def starts(spec, problem) -> dict:
+    """The pre-registration alone (outside=drop, the user's defaults): the full ladder's end and the ladder
+    stopped at PREREG_SMALL_END (superres_start.stopped_ladder), their motion errors against the truth, their
+    distance (second_start's gate, fine px RMS) and the CPU-s of each."""
+    p = problem(0.1)
+    transform = None if p.motion.is_affine else p.motion.transform
+    trace = []
+    t0 = time.process_time()
+    full = p.model.preregister(drop_outside=True, transform=transform, gain=p.motion.gain, trace=trace)
+    t1 = time.process_time()
+    alt = stopped_ladder(p, transform)
+    t2 = time.process_time()
+    # the comparison of the two starts at the first sharp scale (frames of GLOBAL_START_MIN px and up), per frame:
+    # its losses and each candidate's motion error; then the full ladder with the comparison forced to the global
+    # start on every frame (its losses' ladder half set to +inf)
+    compare, real = {}, p.model._register_scale
+
+    def spy(*a, force=False, last=False, **k):
+        out = real(*a, **k)
+        if k.get("stride") == 2:
+            compare.update(loss=out[2].detach().clone(), w=out[0].detach().clone())
+            if last:  # judge the two candidates by the last scale's misfit after its LM (every point, 20 steps)
+                theta_end = type(p.model).preregister.__defaults__[0][-1]
+                end = real(theta_end, 1, a[2], out[0], out[1], a[5], 20, 1e-6)
+                compare.update(loss_last=end[2].detach().clone(), w_last=end[0].detach().clone())
+                out = (out[0], out[1], end[2], out[3])
+            elif force:
+                loss = out[2].clone()
+                loss[:p.model.q] = float("inf")
+                out = (out[0], out[1], loss, out[3])
+        return out
+
+    p.model._register_scale = spy
+    p.model.preregister(drop_outside=True, transform=transform, gain=p.motion.gain)
+    cmp_rows = []
+    if compare:
+        q = p.model.q
+        e = [v for half in compare["w"].split(q) for v in
+             frame_errors(p, p.motion.to_affine(stage_params(p, half))).tolist()]
+        cmp_rows = [(j + 1, float(compare["loss"][j]), float(compare["loss"][q + j]), e[j], e[q + j])
+                    for j in range(q)]
+        p.model._register_scale = lambda *a, **k: spy(*a, force=True, **k)
+    forced = p.model.preregister(drop_outside=True, transform=transform, gain=p.motion.gain)
+    by_last = None
+    if cmp_rows:
+        p.model._register_scale = lambda *a, **k: spy(*a, last=True, **k)
+        by_last = p.motion_error(p.motion.to_affine(
+            p.model.preregister(drop_outside=True, transform=transform, gain=p.motion.gain)))
+        e = [v for half in compare["w_last"].split(q) for v in
+             frame_errors(p, p.motion.to_affine(stage_params(p, half))).tolist()]
+        cmp_rows = [r + (float(compare["loss_last"][j]), float(compare["loss_last"][q + j]), e[j], e[q + j])
+                    for j, r in enumerate(cmp_rows)]
+    p.model._register_scale = real
+    # where each scale's own minimum lies: the registration at theta 0.1 (the stopped ladder's last scale) and at
+    # the full ladder's last, started at the true motion (20 LM steps, the ladder's max_iter)
+    from_truth = {}
+    if p.motion.is_affine and not p.motion.gain:
+        wt = p.w_true.reshape(p.model.q, 6)
+        for theta in (superres_model.PREREG_SMALL_END, type(p.model).preregister.__defaults__[0][-1]):
+            w = p.model._register_scale(theta, 1, transform_affine(), wt, None, True, 20, 1e-6)[0].reshape(-1)
+            from_truth[f"{theta:g}"] = (p.motion_error(w), float(frame_errors(p, w).max()))
+    row = {"set": f"{spec['kind']},{spec['size']},{spec['frames']},{spec['noise']},{spec['seed']},{spec['motion']}",
+           "from_truth": from_truth, "compare": cmp_rows, "err_compare_last": by_last, "err_forced_global": p.motion_error(p.motion.to_affine(forced)) if cmp_rows else None,
+           "err_full": p.motion_error(p.motion.to_affine(full)), "err_stopped": p.motion_error(p.motion.to_affine(alt)),
+           "distance": start_distance(p, full, alt), "cpu_full": t1 - t0, "cpu_stopped": t2 - t1,
+           # each stage of the full ladder (global start, comparison, every scale): its motion error, and per frame
+           # the worst frame's (the trace's motion is the transform's parameters without the gains)
+           "stages": [(name, p.motion_error(p.motion.to_affine(stage_params(p, w))),
+                       float(frame_errors(p, p.motion.to_affine(stage_params(p, w))).max())) for name, w in trace]}
+    for j, lw, lg, ew, eg, lw2, lg2, ew2, eg2 in row["compare"]:
+        print(f"  compare frame {j}: loss ladder {lw:.4g} global {lg:.4g} -> {'global' if lg < lw else 'ladder'};"
+              f" error ladder {ew:.2f} global {eg:.2f}; at the last scale: loss {lw2:.4g} / {lg2:.4g} -> "
+              f"{'global' if lg2 < lw2 else 'ladder'}, error {ew2:.2f} / {eg2:.2f}")
+    if row["compare"]:
+        print(f"  forced to the global start: error {row['err_forced_global']:.3f}; compared at the last scale: "
+              f"error {row['err_compare_last']:.3f}")
+    for theta, (e, m) in row["from_truth"].items():
+        print(f"  theta {theta} from the truth: error {e:.3f} (worst {m:.2f})")
+    print("  " + "; ".join(f"{n} {e:.3f} (worst {m:.2f})" for n, e, m in row["stages"]))
+    print(f"{row['set']}: error full {row['err_full']:.3f} stopped {row['err_stopped']:.3f} distance "
+          f"{row['distance']:.3f} px (gate {superres_model.SECOND_START_MOVE:g}); CPU-s {row['cpu_full']:.2f} / "
+          f"{row['cpu_stopped']:.2f}", flush=True)
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, required=True)
     ap.add_argument("--lam", nargs="+", type=float, default=list(LAMS))
     ap.add_argument("--supersample", type=int, default=8)
     ap.add_argument("--replay", action="store_true", help="auto with main's ladder and with the small frames' end")
+    ap.add_argument("--starts", action="store_true", help="the pre-registration alone: full and stopped ladder")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -110,6 +216,9 @@ def main(argv=None):
                 m, _ = p.evaluate(res)
                 return m["psnr"], m["motion_error"], p.model.affine_part(res.solution["w"]).detach(), cpu
 
+            if args.starts:
+                rows.append(starts(spec, problem))
+                continue
             if args.replay:
                 rows.append(replay(spec, problem, ctx))
                 continue

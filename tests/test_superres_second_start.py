@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import torch
 
 import regrun.registration.superres_model as sm
-from regrun.registration.superres_start import start_params
+from regrun.registration.superres_start import start_distance, start_params, stopped_ladder
 from regrun.registration.superres_weight import second_run
 from test_superres_check import problem
 
@@ -21,6 +21,7 @@ def test_second_start_is_the_stopped_ladder_on_small_frames(device, monkeypatch)
     assert torch.equal(p.second_start, alt)
     h = torch.tensor(p.model.fine.h, dtype=alt.dtype)
     moved = float(((p.model.warp_points(first) - p.model.warp_points(alt)) / h).pow(2).sum(-1).mean().sqrt())
+    assert start_distance(p, first, alt) == moved and torch.equal(stopped_ladder(p, None), alt)  # the gate's parts
     monkeypatch.setattr(sm, "SECOND_START_MOVE", 1.01 * moved)  # the stopped ladder too close: no second run
     start_params(p, "preregister")
     assert p.second_start is None

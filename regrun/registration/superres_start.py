@@ -49,15 +49,29 @@ def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None
     sharp scales moved the motion by a frame pixel or more: a drift, not a refinement); None elsewhere. Why: on
     10-px frames the sharp scales can drift 1.5-3 px further from the truth, and from there varpro_cg stays
     (docs/superres.md, "Where the peer beats regrun's best at 20² (srpeer)")."""
-    from .superres_model import PREREG_SMALL_END, PREREG_SMALL_MAX, SECOND_START_MOVE
+    from .superres_model import PREREG_SMALL_MAX, SECOND_START_MOVE
 
     model = problem.model
     if problem.outside != "drop" or max(model.coarse.m) > PREREG_SMALL_MAX:
         return None
-    ladder = type(model).preregister.__defaults__[0]  # the class's ladder (a caller may replace the method)
-    alt = model.preregister(thetas=tuple(t for t in ladder if t >= PREREG_SMALL_END), drop_outside=True,
-                            transform=transform, gain=problem.motion.gain)
+    alt = stopped_ladder(problem, transform)
+    return alt if start_distance(problem, first, alt) >= SECOND_START_MOVE else None
+
+
+def stopped_ladder(problem, transform) -> torch.Tensor:
+    """The pre-registration's ladder stopped at PREREG_SMALL_END (outside=drop), in problem.motion_model's
+    parameters."""
+    from .superres_model import PREREG_SMALL_END
+
+    ladder = type(problem.model).preregister.__defaults__[0]  # the class's ladder (a caller may replace the method)
+    return problem.model.preregister(thetas=tuple(t for t in ladder if t >= PREREG_SMALL_END), drop_outside=True,
+                                     transform=transform, gain=problem.motion.gain)
+
+
+def start_distance(problem, a: torch.Tensor, b: torch.Tensor) -> float:
+    """RMS distance in fine pixels between the moved fine cell centres of two motions (problem.motion_model's
+    parameters): second_start's gate."""
+    model = problem.model
     h = torch.tensor(model.fine.h, dtype=model.dtype, device=model.device)
     to_w = problem.motion.to_affine
-    moved = ((model.warp_points(to_w(first)) - model.warp_points(to_w(alt))) / h).pow(2).sum(-1).mean().sqrt()
-    return alt if float(moved) >= SECOND_START_MOVE else None
+    return float(((model.warp_points(to_w(a)) - model.warp_points(to_w(b))) / h).pow(2).sum(-1).mean().sqrt())
