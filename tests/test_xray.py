@@ -311,7 +311,8 @@ def test_fbp_weights_uneven_views(device):
     assert view_weights(parallel_beam((n, n), limited, 93)) == math.pi / views
     golden = torch.arange(views, dtype=torch.float64) * math.radians(180 * (math.sqrt(5) - 1) / 2) % math.pi
     geo = parallel_beam((n, n), golden, 93)
-    w = view_weights(geo)
+    w = view_weights(geo, device)
+    assert w.device.type == device.type  # FBP multiplies the run's filtered views by it
     assert abs(float(w.sum()) - math.pi) < 1e-12 and float(w.max() / w.min()) > 1.5
     sino = disk_sinogram(geo, 12.0, device, (10.0, -6.0)) + 0.5 * disk_sinogram(geo, 6.0, device, (-14.0, 9.0))
     pts = Volume((n, n)).points(device=device)

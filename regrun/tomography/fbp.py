@@ -162,17 +162,17 @@ def backproject_pixels(geometry: Geometry, q: torch.Tensor, max_values: int = 2*
 WEDGE_GAP = 3.0  # a gap between angular neighbours over this many times the median gap is a missing wedge
 
 
-def view_weights(geometry: Geometry) -> float | torch.Tensor:
+def view_weights(geometry: Geometry, device: torch.device | str = "cpu") -> float | torch.Tensor:
     """The back-projection's weight of each view: pi / V for views evenly spread over the orbit or a limited
     range of it (or angles not recorded), else each view's share, (gap before + gap after) / 2 in the sorted
     angles (modulo pi for a parallel beam, 2 pi otherwise), a gap over WEDGE_GAP times the median (a missing
-    wedge, a limited range's ends) counted as the median gap, all scaled to sum to pi. A tensor (V,) in the
-    order of the views."""
+    wedge, a limited range's ends) counted as the median gap, all scaled to sum to pi. A tensor (V,) on `device`
+    in the order of the views."""
     views = geometry.views
     period = math.pi if geometry.kind == "parallel" else 2 * math.pi
     if len(geometry.angles) != views or views < 3:
         return math.pi / views
-    a = torch.tensor(geometry.angles, dtype=torch.float64) % period
+    a = torch.tensor(geometry.angles, dtype=torch.float64, device=device) % period
     order = torch.argsort(a)
     ahead = a[order]
     gaps = torch.diff(torch.cat((ahead, ahead[:1] + period)))  # after each sorted view, the last one wrapping
@@ -193,7 +193,7 @@ def fbp(geometry: Geometry, sino: torch.Tensor, window: str = "ramp") -> torch.T
         raise ValueError(f"sinogram shape {tuple(sino.shape)} does not match the geometry's "
                          f"{geometry.sinogram_shape}")
     q = weight_and_filter(geometry, sino, window)
-    weights = view_weights(geometry)
+    weights = view_weights(geometry, sino.device)
     if isinstance(weights, float):
         return backproject_pixels(geometry, q) * weights
     return backproject_pixels(geometry, q * weights.to(q).reshape(-1, *([1] * (q.ndim - 1))))
