@@ -49,6 +49,9 @@ def _check_group_choices(overrides: list[str], user_dirs: tuple[Path, ...] = ())
             continue
         valid = group_options(key, user_dirs)
         for choice in value.split(","):
+            if key == "device" and re.fullmatch(r"cuda:\d+", choice):  # torch's spelling of a GPU by index
+                _error(f"unknown device {choice!r}: a GPU is picked by its index with device=cuda "
+                       f"device.index={choice.split(':')[1]}; valid devices: {', '.join(valid)}")
             if choice not in valid and choice != "null":
                 # the allowed name it nearly spells (`device=CPU`, `solver=varpro`), as values get (newuser5)
                 starts = [v for v in valid if v.startswith(choice)]

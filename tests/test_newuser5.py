@@ -102,6 +102,8 @@ def test_an_h5_array_inside_groups_is_read_by_its_path_and_listed_with_the_setti
     (["--explain", "problem", "problem=superess"], "unknown problem 'superess'; did you mean 'superres'?; valid "
                                                    "problems: crab_detection"),
     (["device=CPU"], "unknown device 'CPU'; did you mean 'cpu'?; valid devices: auto, cpu, cuda"),
+    # torch's spelling of a GPU by index was answered "did you mean 'cuda'?", which runs on GPU 0
+    (["device=cuda:1"], "unknown device 'cuda:1': a GPU is picked by its index with device=cuda device.index=1"),
     # a preset without its + ("unknown config key 'experiment'"), several values without -m (the sweep's way cut)
     (["experiment=registration_fig2"], "experiment is a group a run adds: write +experiment=registration_fig2"),
     (["seed=1,2"], "seed=1,2 gives several values: add -m to run one job per value (a sweep, regrun -m ... seed=1,2),"
