@@ -247,7 +247,7 @@ class ResultsFile:
         self._head = {"schema_version": SCHEMA_VERSION, "regrun_version": __version__, "status": "running",
                       "start_time": now_iso(), **(library_versions() if versions else {}), **attrs}
         self._config = {"resolved": resolved_yaml, "overrides": np.array(overrides, dtype=object)}
-        with h5py.File(self.partial, "w") as f:
+        with _open(self.partial, "w") as f:  # the folder's claim made it: a sweep or collect may be reading it
             _set_attrs(f, self._head)
             _write_group(f, "config", self._config)
 

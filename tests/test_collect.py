@@ -351,3 +351,29 @@ def test_runs_of_several_problems_get_a_table_each_of_their_own_keys(tmp_path):
     sr = text.split("## Runs: sr")[1]
     assert affine.splitlines()[2] == "| run | status | solver | solver.theta | wall (s) | J |", affine
     assert sr.splitlines()[2] == "| run | status | solver | problem.lam | wall (s) | psnr |", sr
+
+
+def test_a_run_begins_while_a_reader_holds_its_claimed_file(tmp_path):
+    # a reader (regrun-collect, a sweep looking for completed runs, a test polling) held the folder's claimed
+    # results.h5.partial open while the run began writing it: HDF5's lock refused the run ("unable to lock file",
+    # exit 2; seen once on CI). The run now waits for the reader as every later write does.
+    import subprocess
+    import sys
+
+    import h5py
+
+    from regrun.record import load
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    results = ResultsFile(folder)
+    with h5py.File(results.partial, "w") as f:
+        f.attrs["status"] = "claimed"
+    reader = subprocess.Popen([sys.executable, "-c", "import sys, time, h5py\nf = h5py.File(sys.argv[1], 'r')\n"
+                               "print('open', flush=True)\ntime.sleep(1.0)", str(results.partial)],
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "open"
+    results.begin({"problem": "p", "solver": "s", "run_id": "x"}, "problem: {}\n", [], versions=False)
+    reader.wait(timeout=30)
+    path = results.finish("completed", wall_time=1.0)
+    assert load(path)["attrs"]["run_id"] == "x"

@@ -113,7 +113,7 @@ def _run_started(partial) -> bool:
     import h5py
 
     try:
-        with h5py.File(partial, "r") as f:
+        with h5py.File(partial, "r", locking=False) as f:  # a poll must not lock the run out of its file
             return "run_id" in f.attrs
     except OSError:  # not there yet, or open for writing
         return False
