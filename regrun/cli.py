@@ -706,6 +706,15 @@ def main() -> None:
         if not _console_script():
             raise
         _exit_now(exc.code)
+    except KeyboardInterrupt:
+        # a Ctrl-C while the command is checked and composed (the first 1-2 s: Hydra's parser, OmegaConf), before a
+        # run or sweep took the signal: Python's traceback of whatever it was importing (newuser6); a run's own
+        # Ctrl-C is recorded by the run, one that came after its folder was claimed by _interrupted_at_start
+        print("regrun: interrupted: Ctrl-C while reading the command, before anything ran; nothing was written",
+              file=sys.stderr)
+        if not _console_script():
+            raise SystemExit(EXIT_CODES["interrupted"]) from None
+        _exit_now(EXIT_CODES["interrupted"])
     except BrokenPipeError:
         # `regrun --help | head`: the reader left, which is no error to show (it was a traceback). stdout goes to
         # /dev/null so that the flush at exit does not fail again; 141 is what a command killed by SIGPIPE returns.

@@ -110,7 +110,28 @@ def find_results(roots: Sequence[Path]) -> list[Path]:
 ATTRS = ("run_id", "status", "problem", "solver", "device", "dtype", "seed", "wall_time", "end_time", "start_time",
          "error", "message", "device_name", "cuda_version", "cuda_driver_version", "gpu_peak_memory_mb",
          "regrun_version", "git_commit", "git_dirty", "python_version", "torch_version", "numpy_version",
-         "solver_status", "solver_stop")
+         "solver_status", "solver_stop", "pid", "host")
+# the error column of a run whose results.h5.partial still says "running" and whose process is gone
+KILLED = ("killed outright (SIGKILL, out of memory, a lost node): its results.h5.partial still says running; "
+          "run the same command again")
+
+
+def _still_running(attrs: dict) -> bool:
+    """Whether the process that wrote a .partial file still runs: on this host, its pid alive (files written
+    before the pid was recorded: unknown, taken as killed, as a sweep's resume does)."""
+    import os
+    import platform
+
+    pid, host = attrs.get("pid"), attrs.get("host")
+    if not isinstance(pid, int) or host != platform.node():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _read_scalars(group) -> dict[str, Any]:
@@ -147,8 +168,13 @@ def read_run(path: Path, with_history: bool) -> Run:
         overrides = _read(config["overrides"]) if "overrides" in config else []
         groups = {g: (_read_scalars(f[g]) if g in f else {}) for g in ("metrics", "paper")}
         history = _read(f["history"]) if with_history and "history" in f else {}
-    if path.name.endswith(".partial"):
-        attrs["status"] = "interrupted" if attrs.get("status") == "running" else attrs.get("status")
+    if path.name.endswith(".partial") and attrs.get("status") == "running":
+        # a run killed outright (kill -9, the OOM killer) had been listed "interrupted", which is a Ctrl-C's or a
+        # SIGTERM's recorded end (newuser6); a sweep's resume calls it "killed" too
+        if _still_running(attrs):
+            attrs["status"] = "running"
+        else:
+            attrs["status"], attrs["error"] = "killed", attrs.get("error") or KILLED
     tree = (_yaml_load(resolved) or {}) if resolved else {}
     blocks = tree.pop("collect", None) or []
     claims = tree.pop("claims", None) or {}

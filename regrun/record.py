@@ -139,8 +139,90 @@ def peak_memory_mb(device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
+# What each part of the file means, written beside it as a `description` attribute, so that a reader with h5py alone
+# (no regrun, no README) learns what a dataset holds and in which units (newuser6: none of a burst's 64 datasets
+# said). Groups always; datasets by name where the name means the same in every problem, by unit suffix otherwise.
+GROUP_MEANINGS = {
+    "config": "the run's configuration: /config/resolved the resolved config (YAML text), /config/overrides the "
+              "command-line overrides",
+    "data": "the run's inputs, when small; images in FAIR's layout ([i, j]: column i, row j from the bottom; "
+            "numpy.flipud(a.T) is the image as stored)",
+    "history": "one value per solver iteration, every dataset in lockstep with /history/iter",
+    "tables": "further tables, one subgroup per table, its columns of equal length",
+    "result": "the run's final arrays; images in FAIR's layout ([i, j]: column i, row j from the bottom; "
+              "numpy.flipud(a.T) is the image as stored)",
+    "metrics": "the run's final scalars",
+    "stats": "the solver's statistics (counts, timings, settings it chose)",
+    "paper": "values the paper reports, for comparison with /metrics of the same name",
+}
+FIELD_MEANINGS = {
+    "iter": "iteration number (0 = the start)",
+    "time": "seconds since the solve began (wall clock)",
+    "level": "the multiscale level (scale) the iteration belongs to",
+    "J": "the objective value the solver minimises",
+    "grad_norm": "norm of the objective's gradient",
+    "psnr": "peak signal-to-noise ratio against the known truth, in dB (higher is better)",
+    "ssim": "structural similarity against the known truth, 0-1 (higher is better)",
+    "rel_error": "relative error ||x - x_true|| / ||x_true|| against the known truth (lower is better)",
+    "tre": "target registration error: mean distance of the landmarks after registration, in domain units",
+    "tre_initial": "target registration error before registration, in domain units",
+    "disp_rmse": "RMS distance between the found and the true transformation over the grid, in pixels",
+    "w": "the transformation or motion parameters found (registration: as the solver parametrises it; "
+         "super-resolution: each frame's affine after frame 0)",
+    "w_affine": "the affine y = A x + b found, as (a11, a12, a21, a22, b1, b2), x in the reference's and y in "
+                "the template's coordinates (FAIR's: x1 column, x2 row from the bottom)",
+    "w_true": "the true transformation's parameters (synthetic data)",
+    "fit_quality": "0-1: the share of the removable misfit removed (after an intensity gain and offset)",
+    "misfit_px": "the misalignment, in pixels, that the residual left would correspond to",
+    "reconstruction": "the super-resolved image (FAIR's layout; reconstruction.npy beside the file is it as stored)",
+    "registered": "the template transformed onto the reference",
+    "template": "the template image (FAIR's layout)",
+    "reference": "the reference image (FAIR's layout)",
+    "omega": "the image domain [x1 min, x1 max, x2 min, x2 max], in domain units",
+    "frames": "the low-resolution frames (frames, [channels,] columns, rows-from-the-bottom: FAIR's layout)",
+    "frame_files": "the frame files in the order used (frame 0 is the reference pose)",
+    "lam_chosen": "the regularisation weight the run chose (lambda_f or solver.lam)",
+    "noise_sigma": "the noise standard deviation used or estimated, in the data's intensity units",
+    "score": "the detection score: the root's occurrence map summed (about the number of objects)",
+    "n_detected": "the number of instances found (rows of /tables/detections)",
+}
+UNIT_SUFFIXES = {"_px": "in pixels", "_s": "in seconds", "_seconds": "in seconds", "_deg": "in degrees",
+                 "_db": "in dB", "_mb": "in MiB"}
+PROBLEM_DOCS = {"multiscale_affine": "docs/registration.md", "superres": "docs/superres.md",
+                "ct_fewview": "docs/ct.md", "crab_detection": "docs/detection.md", "motif_pose": "docs/detection.md",
+                "spike_pair": "docs/detection.md"}
+ROOT_MEANINGS = ("status: running / completed / failed / interrupted / diverged (a .partial file left 'running' "
+                 "is a run killed outright); message: what the solver did; error: why it failed; start_time, "
+                 "end_time: ISO 8601 with the UTC offset; wall_time: seconds; run_id: sha256 of the resolved "
+                 "config; pid, host: the process that wrote the file; git_dirty: the checkout had uncommitted changes; solver_status: converged / max_iter / "
+                 "stopped / diverged; gpu_peak_memory_mb: MiB. Every group and dataset carries a 'description'.")
+
+
+def describe(group: str, key: str, problem: str | None = None) -> str:
+    """The `description` attribute of /group/key: its meaning where the name is known (FIELD_MEANINGS), else
+    its group's meaning and the unit its suffix says, and where the problem documents it."""
+    top = group.split("/")[0]
+    if key in FIELD_MEANINGS:
+        return FIELD_MEANINGS[key]
+    unit = next((u for suffix, u in UNIT_SUFFIXES.items() if key.endswith(suffix)), "")
+    where = f"; {PROBLEM_DOCS[problem]} describes the problem's names" if problem in PROBLEM_DOCS else ""
+    if top == "tables" and group != "tables":
+        return f"column {key!r} of the table {group.split('/', 1)[1]!r}" + (f", {unit}" if unit else "") + where
+    return f"{GROUP_MEANINGS.get(top, top)}: {key!r}" + (f", {unit}" if unit else "") + where
+
+
+def process_facts() -> dict[str, Any]:
+    """The writing process (pid, host): a reader tells a run still going from one killed outright, whose
+    results.h5.partial says "running" for ever (regrun-collect)."""
+    return {"pid": os.getpid(), "host": platform.node()}
+
+
 def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
     group = f.require_group(name)
+    if name in GROUP_MEANINGS:
+        group.attrs["description"] = GROUP_MEANINGS[name]
+    problem = f.attrs.get("problem")
+    problem = problem if isinstance(problem, str) else None
     for key, value in items.items():
         if key in group:
             del group[key]
@@ -159,6 +241,8 @@ def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
                 group.create_dataset(key, data=arr, compression="gzip", compression_opts=1, shuffle=True)
             else:
                 group.create_dataset(key, data=arr)
+        if not isinstance(value, dict):
+            group[key].attrs["description"] = describe(name, key, problem)
 
 
 MAX_SUFFIX = 1000
@@ -189,6 +273,7 @@ def claim_folder(path: str | Path) -> Path:
                 f.attrs["schema_version"] = SCHEMA_VERSION
                 f.attrs["status"] = "running"
                 f.attrs["start_time"] = now_iso()
+                _set_attrs(f, process_facts())
         except FileExistsError:
             continue
         return candidate
@@ -245,6 +330,7 @@ class ResultsFile:
             self.path.unlink()
         # Kept in memory so that a file a failed write damaged can be replaced by one that still says what ran.
         self._head = {"schema_version": SCHEMA_VERSION, "regrun_version": __version__, "status": "running",
+                      "about": ROOT_MEANINGS, **process_facts(),
                       "start_time": now_iso(), **(library_versions() if versions else {}), **attrs}
         self._config = {"resolved": resolved_yaml, "overrides": np.array(overrides, dtype=object)}
         with _open(self.partial, "w") as f:  # the folder's claim made it: a sweep or collect may be reading it

@@ -900,7 +900,10 @@ def coarse_starts(scene: torch.Tensor, image: torch.Tensor, motif: Motif, grid: 
     if pool > 1:
         chunks = _pooled_costs(y, x, mask, motif.centre, angles, pool, progress)
     else:
-        chunks = DenseCost(y, x, mask, angles, motif.centre, fast=True).chunks(progress)
+        dense = DenseCost(y, x, mask, angles, motif.centre, fast=True)  # the scene's FFTs: set-up
+        if progress is not None:
+            progress(0.0)  # the set-up is done and no chunk has run: the ETA counts the time so far as lead
+        chunks = dense.chunks(progress)
     a_n, (h, w) = len(angles), y.shape[-2:]
     m, n = mask.shape
     cr, cc = motif.centre
@@ -992,7 +995,10 @@ def _pooled_costs(y: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, centre, 
     yp = avg(y[None], pool, ceil_mode=True)[0]
     xp = avg(x[None], pool, ceil_mode=True)[0]
     mp = (avg(mask[None, None], pool, ceil_mode=True)[0, 0] > 0).to(mask.dtype)  # the pooled box covers the box
-    for i, dense in DenseCost(yp, xp * mp, mp, angles, (cr // pool, cc // pool), fast=True).chunks(progress):
+    dense_cost = DenseCost(yp, xp * mp, mp, angles, (cr // pool, cc // pool), fast=True)
+    if progress is not None:
+        progress(0.0)  # set-up done, no chunk run: lead (coarse_starts)
+    for i, dense in dense_cost.chunks(progress):
         dense = dense.repeat_interleave(pool, -2).repeat_interleave(pool, -1)
         dense = torch.nn.functional.pad(dense[None], (cc % pool, 0, cr % pool, 0), mode="replicate")[0]
         yield i, dense[:, :h, :w].contiguous()

@@ -101,7 +101,23 @@ def load_npy(path: Path, what: str) -> np.ndarray:
 
 def to_fair_layout(arr: np.ndarray) -> np.ndarray:
     """An image as stored (row 0 at the top; leading dimensions a stack) -> FAIR's [x1, x2] layout."""
-    return np.ascontiguousarray(np.swapaxes(np.flip(arr, -2), -1, -2))
+    # a copy, not ascontiguousarray: an image one row high flipped is "contiguous" with a negative stride, which
+    # torch refuses (a 64x1 pair failed with torch's "negative strides" ValueError, exit 1; newuser6)
+    return np.swapaxes(np.flip(arr, -2), -1, -2).copy()
+
+
+# Fewer pixels than this across an image or frame is a line or a dot, not a picture: registration, frames and
+# scenes need two-dimensional extent (a 64x1 pair and 1-px-wide frames ended in torch errors, exit 1; newuser6)
+MIN_SIDE = 4
+
+
+def check_size(arr: np.ndarray, what: str) -> np.ndarray:
+    """`arr` (rows, columns[, channels] as stored) when both its sides hold at least MIN_SIDE pixels; else one
+    line naming `what` and its size."""
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise UserError(f"{what} is {arr.shape[1]}x{arr.shape[0]} pixels (width x height): regrun needs at least "
+                        f"{MIN_SIDE} pixels in each direction (an image, not a line or a dot)")
+    return arr
 
 
 def from_fair_layout(arr: np.ndarray) -> np.ndarray:
@@ -331,7 +347,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
             arr = np.asarray(img, dtype=np.float64)
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
-    return to_fair_layout(check_values(arr, f"image {path}"))
+    return to_fair_layout(check_size(check_values(arr, f"image {path}"), f"image {path}"))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -539,6 +555,9 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                         f"the folder, problem.frames={path.parent} ({FRAMES_FORMS})")
     else:
         raise UserError(f"frames not found: {path}{_near_path(path)} ({FRAMES_FORMS})")
+    if min(stack.shape[-2:]) < MIN_SIDE:  # FAIR's layout: (..., width, height)
+        raise UserError(f"problem.frames={path}: the frames are {stack.shape[-2]}x{stack.shape[-1]} pixels (width x "
+                        f"height): regrun needs at least {MIN_SIDE} pixels in each direction (images, not lines)")
     if stack.shape[0] < 2:
         raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
     if stack.ndim == 4 and not colour:
