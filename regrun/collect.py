@@ -116,15 +116,18 @@ KILLED = ("killed outright (SIGKILL, out of memory, a lost node): its results.h5
           "run the same command again")
 
 
-def _still_running(attrs: dict) -> bool:
-    """Whether the process that wrote a .partial file still runs: on this host, its pid alive (files written
-    before the pid was recorded: unknown, taken as killed, as a sweep's resume does)."""
+def _still_running(attrs: dict) -> bool | None:
+    """Whether the process that wrote a .partial file still runs: on this host, whether its pid is alive; None
+    when it ran on another host (a Slurm node: this machine cannot ask). Files written before the pid was
+    recorded: taken as killed, as a sweep's resume does."""
     import os
     import platform
 
     pid, host = attrs.get("pid"), attrs.get("host")
-    if not isinstance(pid, int) or host != platform.node():
+    if not isinstance(pid, int):
         return False
+    if host != platform.node():
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -171,8 +174,13 @@ def read_run(path: Path, with_history: bool) -> Run:
     if path.name.endswith(".partial") and attrs.get("status") == "running":
         # a run killed outright (kill -9, the OOM killer) had been listed "interrupted", which is a Ctrl-C's or a
         # SIGTERM's recorded end (newuser6); a sweep's resume calls it "killed" too
-        if _still_running(attrs):
+        alive = _still_running(attrs)
+        if alive:
             attrs["status"] = "running"
+        elif alive is None:
+            attrs["status"] = "unknown"
+            attrs["error"] = (f"its results.h5.partial says running, written on host {attrs.get('host')}: running "
+                              "there, or killed (this machine cannot ask)")
         else:
             attrs["status"], attrs["error"] = "killed", attrs.get("error") or KILLED
     tree = (_yaml_load(resolved) or {}) if resolved else {}

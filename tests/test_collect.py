@@ -97,12 +97,24 @@ def test_plots_and_iterations(tree):
     assert "![metrics_vs_solver.theta]" in (out / "summary.md").read_text()
 
 
-def test_partial_file_counts_as_interrupted(tmp_path):
+def test_partial_file_counts_as_running_or_killed(tmp_path):
+    # a .partial still saying "running": its process alive (this one wrote it) is running, gone is killed (it
+    # was listed "interrupted", a Ctrl-C's recorded end; newuser6)
+    import h5py
+
     results = ResultsFile(tmp_path / "run")
     results.begin({"problem": "p", "solver": "s", "run_id": "9" * 64}, "seed: 0\n", [])
     rows_out = tmp_path / "out"
     collect.collect([tmp_path / "run"], rows_out, plots=False)
-    assert read_csv(rows_out / "runs.csv")[0]["status"] == "interrupted"
+    assert read_csv(rows_out / "runs.csv")[0]["status"] == "running"
+    with h5py.File(results.partial, "a") as f:
+        f.attrs["host"] = "another-host"  # a Slurm node's process: this machine cannot ask
+    collect.collect([tmp_path / "run"], rows_out, plots=False)
+    assert read_csv(rows_out / "runs.csv")[0]["status"] == "unknown"
+    with h5py.File(results.partial, "a") as f:
+        del f.attrs["pid"]  # written before pids were recorded: killed, as a sweep's resume reads it
+    collect.collect([tmp_path / "run"], rows_out, plots=False)
+    assert read_csv(rows_out / "runs.csv")[0]["status"] == "killed"
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
