@@ -77,6 +77,7 @@ class Progress:
         self.shown: dict[str, str] = {}
         self.t0 = self.last = time.perf_counter()
         self.left: float | None = None  # seconds left, when an estimate (WorkETA) says; else extrapolated from n
+        self.left_note = ""  # said after the ETA: how far to trust it (NodeProgress: measured on one node only)
         self.bar = None
         if reporter.interactive:
             from tqdm import tqdm
@@ -122,7 +123,7 @@ class Progress:
         text += f", {_duration(elapsed)}"
         if self.total and self.n < self.total and (self.n > 0 or self.left is not None):
             left = elapsed / self.n * (self.total - self.n) if self.left is None else self.left
-            text += f", ETA {bound + ' ' if bound else ''}{_duration(left)}"
+            text += f", ETA {bound + ' ' if bound else ''}{_duration(left)}{self.left_note}"
         if self.shown:
             text += ", " + ", ".join(f"{k}={v}" for k, v in self.shown.items())
         return text

@@ -177,7 +177,8 @@ def test_crab_detection_progress_weighs_nodes_by_their_predicted_work(tmp_path):
     rep.close()
     lines = out.getvalue().splitlines()
     assert lines[1:6] == ["  detection: 0/100 (0%), 0.0 s, now=detect left_eye",
-                          "  detection: 12/100 (12%), 0.0 s, ETA 3.5 s, now=detect left_eye: descent round 2/3",
+                          "  detection: 12/100 (12%), 0.0 s, ETA 3.5 s (first node only), "
+                          "now=detect left_eye: descent round 2/3",
                           "  detection: 25/100 (25%), 0.0 s, ETA 3.0 s, now=detect crab",
                           "  detection: 62/100 (62%), 0.0 s, ETA 1.5 s, now=detect crab: coarse search",
                           "  detection: 100/100 (100%), 0.0 s"]
