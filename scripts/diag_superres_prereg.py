@@ -195,12 +195,194 @@ def draw(out: Path) -> None:
         Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(out / f"{kind}.png")
 
 
+def _problem(spec, supersample, root, ctx):
+    from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
+
+    from regrun.config import config_section
+    from regrun.problems.superres import SuperRes
+
+    path = save_set(root, spec, supersample, spec["noise"])
+    return SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
+                                   true_motion=str(path), lambda_f=0.1), ctx)
+
+
+def _errors(p, w):
+    """Per frame RMS motion error (fine px) of affine motions w (q, 6)."""
+    h = torch.tensor(p.model.fine.h, dtype=w.dtype)
+    return ((p.model.warp_points(w.reshape(-1)) - p.model.warp_points(p.w_true)) / h).pow(2).sum(-1).mean(-1).sqrt()
+
+
+def ladder(args) -> list[dict]:
+    """Per set: the motion error after every stage of the pre-registration (preregister's trace), the peer's, and
+    the errors of candidate ladders (each from the identity unless said), per frame."""
+    import tempfile
+    import time
+
+    from bench_superres_frames import sitk_motion  # scripts/bench_superres_frames.py
+
+    from regrun.context import RunContext
+    from regrun.imaging.transforms import Affine
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            p = _problem(spec, args.supersample, Path(tmp), ctx)
+            m, q = p.model, p.model.q
+            trace = []
+            t0 = time.process_time()
+            m.preregister(drop_outside=True, trace=trace)
+            row = {"set": spec, "cpu_prereg": time.process_time() - t0, "stages": {}}
+            for name, w in trace:
+                row["stages"][name] = _errors(p, w).tolist()
+            row["stages"]["peer"] = _errors(p, sitk_motion(p).reshape(q, 6)).tolist()
+            ident = Affine().identity(m.dtype, m.device).repeat(q, 1)
+
+            def run(thetas, w, stride=1):
+                for th in thetas:
+                    w = m._register_scale(th, 1, Affine(), w, None, True, 20, 1e-3 if th != thetas[-1] else 1e-6,
+                                          stride=stride)[0]
+                return w
+
+            from regrun.registration.global_start import ANGLES, fit_params, phase_correlation_start
+
+            row["stages"]["identity"] = _errors(p, ident).tolist()
+            glob = fit_params(Affine(), phase_correlation_start(m.frames, m.coarse, ANGLES), m.coarse)
+            starts = {"g": glob, "t": p.w_true.reshape(q, 6)}
+            for name in args.variants:  # [g:|t:]THETA:THETA...: from the global start, the truth or the identity
+                t0 = time.process_time()
+                parts = name.split(":")
+                start = starts.get(parts[0], ident)
+                thetas = tuple(float(v) for v in parts[parts[0] in starts:])
+                w = run(thetas, start)
+                row["stages"][f"ladder {name}"] = _errors(p, w).tolist()
+                row[f"cpu {name}"] = time.process_time() - t0
+            rows.append(row)
+            print(f"{spec['kind']},{spec['size']},{spec['frames']},{spec['noise']},{spec['seed']},{spec['motion']}")
+            for name, e in row["stages"].items():
+                e = np.array(e)
+                print(f"  {name:28s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
+                      f"  | " + " ".join(f"{v:4.1f}" for v in e), flush=True)
+    return rows
+
+
+def edge_scan(args) -> list[dict]:
+    """Per set: the pre-registration (the user's: outside=drop, affine) with superres_model.SMOOTH_EDGE_MIN at each
+    of args.values (frames of at least that many px a side get the wide taper; 33: not 32-px frames, main's before
+    srtext): its RMS motion error (fine px), worst frame, CPU-s."""
+    import tempfile
+    import time
+
+    from regrun.context import RunContext
+    from regrun.registration import superres_model
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    keep, rows = superres_model.SMOOTH_EDGE_MIN, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            p = _problem(spec, args.supersample, Path(tmp), ctx)
+            row = {"set": ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion")),
+                   "frame_px": p.model.coarse.m[0]}
+            try:
+                for v in args.values:
+                    superres_model.SMOOTH_EDGE_MIN = v
+                    t0 = time.process_time()
+                    w = p.model.preregister(drop_outside=True)
+                    cpu = time.process_time() - t0
+                    e = _errors(p, w.reshape(p.model.q, 6))
+                    row[str(v)] = {"err": float(e.pow(2).mean().sqrt()), "worst": float(e.max()), "cpu": cpu}
+            finally:
+                superres_model.SMOOTH_EDGE_MIN = keep
+            rows.append(row)
+            print(f"{row['set']:45s} {row['frame_px']:3d}px " + "  ".join(
+                f"{v}: {row[str(v)]['err']:.3f} ({row[str(v)]['worst']:.2f}) {row[str(v)]['cpu']:.2f}s"
+                for v in args.values), flush=True)
+    return rows
+
+
+def replay(args) -> list[dict]:
+    """Per set: `auto` as the user runs it (every default, cg_iters 50 as bench_lambda_sr) with
+    superres_model.SMOOTH_EDGE_MIN at each of args.values: PSNR, weight, motion error, CPU-s."""
+    import tempfile
+    import time
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.monitor import Monitor
+    from regrun.problems.superres import SuperRes
+    from regrun.registration import superres_model
+    from regrun.solvers.varpro_cg import VarProCG
+    from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    keep, rows = superres_model.SMOOTH_EDGE_MIN, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
+            row = {"set": ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))}
+            try:
+                for v in args.values:
+                    superres_model.SMOOTH_EDGE_MIN = v
+                    p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path),
+                                                truth=str(path), true_motion=str(path), lambda_f="auto"), ctx)
+                    t0 = time.process_time()
+                    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx).solve(p, Monitor())
+                    cpu = time.process_time() - t0
+                    m, _ = p.evaluate(res)
+                    row[str(v)] = {"psnr": m["psnr"], "lam": res.metrics["lam_chosen"], "err": m["motion_error"],
+                                   "cpu": cpu}
+            finally:
+                superres_model.SMOOTH_EDGE_MIN = keep
+            rows.append(row)
+            a, b = row[str(args.values[0])], row[str(args.values[-1])]
+            print(f"{row['set']:45s} " + "  ".join(f"{v}: {row[str(v)]['psnr']:.2f} (err {row[str(v)]['err']:.3f}, "
+                                                  f"lam {row[str(v)]['lam']:.3g}, {row[str(v)]['cpu']:.1f} s)"
+                                                  for v in args.values)
+                  + f"  diff {b['psnr'] - a['psnr']:+.2f}", flush=True)
+    return rows
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("bench", "draw"):
-        raise SystemExit("usage: diag_superres_prereg.py bench|draw ...")
+    if not argv or argv[0] not in ("bench", "draw", "ladder", "edge", "replay"):
+        raise SystemExit("usage: diag_superres_prereg.py bench|draw|ladder|edge|replay ...")
     if argv[0] == "bench":
         return bench_lambda_sr.main(argv[1:])
+    if argv[0] in ("edge", "replay"):
+        import argparse
+        import json
+
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
+        ap.add_argument("--supersample", type=int, default=4)
+        ap.add_argument("--values", type=int, nargs="+", default=[32, 31, 23])
+        ap.add_argument("--out", type=Path)
+        a = ap.parse_args(argv[1:])
+        torch.set_num_threads(1)
+        rows = edge_scan(a) if argv[0] == "edge" else replay(a)
+        if a.out:
+            a.out.write_text(json.dumps(rows, indent=1))
+        return rows
+    if argv[0] == "ladder":
+        import argparse
+        import json
+
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
+        ap.add_argument("--supersample", type=int, default=4)
+        ap.add_argument("--variants", nargs="*", default=[], help="ladders from the identity: THETA:THETA:...")
+        ap.add_argument("--smooth-edge-min", type=int, help="superres_model.SMOOTH_EDGE_MIN for this run")
+        ap.add_argument("--out", type=Path)
+        a = ap.parse_args(argv[1:])
+        if a.smooth_edge_min is not None:
+            from regrun.registration import superres_model
+
+            superres_model.SMOOTH_EDGE_MIN = a.smooth_edge_min
+        torch.set_num_threads(1)
+        rows = ladder(a)
+        if a.out:
+            a.out.write_text(json.dumps(rows, indent=1, default=str))
+        return rows
     return draw(Path(argv[argv.index("--out") + 1]) if "--out" in argv else Path("outputs/scenes"))
 
 

@@ -4,6 +4,7 @@ pixels off the true motion on content whose smooth part is faint (a dot screen; 
 round")."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,3 +67,45 @@ def test_small_frames_keep_the_narrow_taper(device, monkeypatch):
     monkeypatch.setattr(superres_model, "SMOOTH_EDGE", 3.0)
     on = model.preregister(drop_outside=True, thetas=(1.0, 1e-2), max_iter=5)
     assert torch.equal(off, on)
+
+
+def _small_text(x, size=64):
+    """16 lines of random letters, Pillow's default font at 13 px on a 256^2 page shown on [0, size]^2 (letters of
+    3 fine px, lines 3.9 fine px apart: bench_lambda_sr's rendered_text, where the frames see the lines aliased)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (256, 256), 255)
+    draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=13)
+    rng = np.random.default_rng(5)
+    for row in range(16):
+        draw.text((6, 4 + 15.5 * row), "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz     "), 40)), fill=0,
+                  font=font)
+    a = torch.as_tensor(np.asarray(img, dtype=np.float64)).flip(0).T[None, None]  # FAIR layout
+    g = (x / size) * 2 - 1
+    pts = torch.stack((g[..., 1], g[..., 0]), -1).reshape(1, -1, 1, 2).to(a)
+    v = torch.nn.functional.grid_sample(a, pts, mode="bilinear", padding_mode="border", align_corners=False)
+    return v.reshape(x.shape[:-1]).to(x)
+
+
+@pytest.mark.parametrize("start", ["edge_min_33", "default"])
+def test_small_text_on_32px_frames_gets_the_wide_taper(device, monkeypatch, start):
+    """Text at 64^2 (32-px frames, affine motions of 8-9 degrees and 3-4% scale): with the narrow taper the smooth
+    scales stay at the identity (the frames' edges) and frame 1 ends in a basin pixels off; with the wide taper
+    (32-px frames get it by default) both frames end within 0.4 px (docs/superres.md, "Sharp drawings: the
+    pre-registration's basin (srtext)")."""
+    size = 64
+    fine = Grid((0.0, float(size), 0.0, float(size)), (size, size))
+    coarse = Grid(fine.omega, (size // 2, size // 2))
+    w = [affine_about(a, s, t, fine.centre) for a, s, t in ((8.5, (1.04, 0.97), (2.5, -3.0)),
+                                                               (-9.0, (0.96, 1.03), (-3.0, 2.0)))]
+    frames = [block_sample(_small_text, coarse, 4)]
+    frames += [block_sample(_small_text, coarse, 4, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
+    model = SuperResModel(torch.stack(frames).to(device), fine, 2, 0.1, outside="drop")
+    true = affine(torch.stack(w).to(device)[:, None, :], model.x)
+    if start == "edge_min_33":
+        monkeypatch.setattr(superres_model, "SMOOTH_EDGE_MIN", 33)  # before srtext: 32-px frames kept the narrow one
+    err = (model.warp_points(model.preregister(drop_outside=True)) - true).norm(dim=-1).pow(2).mean(-1).sqrt()
+    if start == "edge_min_33":
+        assert float(err.max()) > 1.0, err
+    else:
+        assert float(err.max()) < 0.4, err

@@ -41,17 +41,23 @@ OUTSIDE = ("keep", "drop")
 # rotation of up to 10 degrees those near the edge pull the motion (rocket 48^2 and 64^2, 8 frames: 1.56-1.84 px
 # RMS from the true motion with it, 0.33-0.76 with the taper; docs/superres.md, "The edge")
 EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # problem.outside: configs/problem/superres.yaml
-# ... and for frames of more than SMOOTH_EDGE_MIN pixels a side the taper is as wide as the scale's smoothing reaches,
+# ... and for frames of SMOOTH_EDGE_MIN pixels a side or more the taper is as wide as the scale's smoothing reaches,
 # SMOOTH_EDGE theta^(1/4) cells (the smoothing spline's kernel width grows as theta^(1/4) in cells; at least
 # EDGE_TAPER[0]), at frame 0's edge (s(y)) and at frame j's own (s(x), fixed): within that reach of its edge a
 # frame's smoothed spline is its boundary's extrapolation, not the smoothed scene, and the two frames' edges lie
 # elsewhere in the scene, so there the misfit is not zero at the true motion. On content with little contrast
 # at the smooth scales that misfit sets the minimum: from the true motion LM ended 3.5-12.6 px off at theta = 100
 # and 1.7-7.0 at theta = 1 (halftone 256^2/8 rigid s302; with the taper 1.0-2.8 and 0.17-0.32), and the ladder
-# ended 5.3 px RMS off (0.001-0.03 per frame with it; docs/superres.md, "Eleventh round"). Frames of 32 px and
-# less keep the narrow taper (on 16 px frames it did not help).
+# ended 5.3 px RMS off (0.001-0.03 per frame with it; docs/superres.md, "Eleventh round"). 32-px frames too
+# (first they kept the narrow taper): on text at 64^2 the frames' edges held the smooth scales at the identity (at
+# theta 1 the misfit along the line from the identity to the true motion rose 9x to the truth; with the wide taper
+# it fell to its minimum at 0.90-0.95 of the way) and the sharp scales then kept frames in basins 1-6 px off: the
+# ladder ended 1.1-2.1 px RMS off on 4 seen text sets, 0.24-0.26 with it (SimpleITK's peer 0.30-0.31); the 22
+# other seen sets with 32-px frames moved by at most 0.023 px (docs/superres.md, "Sharp drawings: the
+# pre-registration's basin (srtext)"). 24-px frames keep the narrow one (there it helped on none clearly: text
+# 48^2 2.53 -> 2.22 px, controls up to 0.035 px worse); 16-px ones did not gain from it either.
 SMOOTH_EDGE = 3.0
-SMOOTH_EDGE_MIN = 32  # frames of more pixels a side than this get it
+SMOOTH_EDGE_MIN = 32  # frames of at least this many pixels a side get it
 
 # Frames of GLOBAL_START_MIN pixels a side or more are also registered from a global start
 # (registration/global_start.py), and per frame the better end is kept: on repeating structure the smooth scales
@@ -787,10 +793,10 @@ class SuperResModel:
         targets = (b1 @ coefs[1:] @ b2.T).reshape(self.q, -1).repeat(w.shape[0] // self.q, 1)
         # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
         # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's); frames
-        # over SMOOTH_EDGE_MIN: as wide as the smoothing reaches (SMOOTH_EDGE), times the same taper of frame j's
-        # own points x (fixed in w)
+        # of SMOOTH_EDGE_MIN px and more: as wide as the smoothing reaches (SMOOTH_EDGE), times the same taper of
+        # frame j's own points x (fixed in w)
         weights = None
-        if drop_outside and min(self.coarse.m) > SMOOTH_EDGE_MIN and SMOOTH_EDGE > 0:
+        if drop_outside and min(self.coarse.m) >= SMOOTH_EDGE_MIN and SMOOTH_EDGE > 0:
             width = max(EDGE_TAPER[0], SMOOTH_EDGE * float(theta) ** 0.25)
             own = EdgeTaper(grid, width, inset=EDGE_TAPER[1]).root(xc.reshape(-1, 2))
             weights = EdgeTaper(grid, width, inset=EDGE_TAPER[1], fixed=own)
