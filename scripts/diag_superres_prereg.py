@@ -267,36 +267,34 @@ def ladder(args) -> list[dict]:
 
 
 def edge_scan(args) -> list[dict]:
-    """Per set: the pre-registration (the user's: outside=drop, affine) with superres_model.SMOOTH_EDGE_MIN at each
-    of args.values (frames of at least that many px a side get the wide taper; 33: not 32-px frames, main's before
-    srtext): its RMS motion error (fine px), worst frame, CPU-s."""
+    """Per set: the pre-registration (the user's: outside=drop, affine) with the narrow edge taper (main's on
+    32-px frames) and with the wide one (preregister's wide_edge=True): each one's RMS motion error (fine px), worst
+    frame and CPU-s, and their distance (superres_start.start_distance: wide_edge_start's gate)."""
     import tempfile
     import time
 
     from regrun.context import RunContext
-    from regrun.registration import superres_model
+    from regrun.registration.superres_start import start_distance
 
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    keep, rows = superres_model.SMOOTH_EDGE_MIN, []
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
             p = _problem(spec, args.supersample, Path(tmp), ctx)
             row = {"set": ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion")),
                    "frame_px": p.model.coarse.m[0]}
-            try:
-                for v in args.values:
-                    superres_model.SMOOTH_EDGE_MIN = v
-                    t0 = time.process_time()
-                    w = p.model.preregister(drop_outside=True)
-                    cpu = time.process_time() - t0
-                    e = _errors(p, w.reshape(p.model.q, 6))
-                    row[str(v)] = {"err": float(e.pow(2).mean().sqrt()), "worst": float(e.max()), "cpu": cpu}
-            finally:
-                superres_model.SMOOTH_EDGE_MIN = keep
+            ws = {}
+            for name, wide in (("narrow", False), ("wide", True)):
+                t0 = time.process_time()
+                ws[name] = p.model.preregister(drop_outside=True, wide_edge=wide)
+                cpu = time.process_time() - t0
+                e = _errors(p, ws[name].reshape(p.model.q, 6))
+                row[name] = {"err": float(e.pow(2).mean().sqrt()), "worst": float(e.max()), "cpu": cpu}
+            row["distance"] = start_distance(p, ws["narrow"], ws["wide"])
             rows.append(row)
             print(f"{row['set']:45s} {row['frame_px']:3d}px " + "  ".join(
-                f"{v}: {row[str(v)]['err']:.3f} ({row[str(v)]['worst']:.2f}) {row[str(v)]['cpu']:.2f}s"
-                for v in args.values), flush=True)
+                f"{v}: {row[v]['err']:.3f} ({row[v]['worst']:.2f}) {row[v]['cpu']:.2f}s" for v in ("narrow", "wide"))
+                + f"  distance {row['distance']:.3f}", flush=True)
     return rows
 
 

@@ -3,6 +3,7 @@ frame's edge its smoothed spline is the boundary's extrapolation, so without it 
 pixels off the true motion on content whose smooth part is faint (a dot screen; docs/superres.md, "Eleventh
 round")."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ import torch
 from regrun.imaging.grid import Grid
 from regrun.imaging.synthetic import block_sample
 from regrun.imaging.transforms import affine, affine_about
-from regrun.registration import superres_model
+from regrun.registration import superres_model, superres_start
+from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_model import SuperResModel
+from regrun.registration.superres_start import start_distance
 
 
 def _halftone(x):
@@ -87,12 +90,12 @@ def _small_text(x, size=64):
     return v.reshape(x.shape[:-1]).to(x)
 
 
-@pytest.mark.parametrize("start", ["edge_min_33", "default"])
-def test_small_text_on_32px_frames_gets_the_wide_taper(device, monkeypatch, start):
-    """Text at 64^2 (32-px frames, affine motions of 8-9 degrees and 3-4% scale): with the narrow taper the smooth
-    scales stay at the identity (the frames' edges) and frame 1 ends in a basin pixels off; with the wide taper
-    (32-px frames get it by default) both frames end within 0.4 px (docs/superres.md, "Sharp drawings: the
-    pre-registration's basin (srtext)")."""
+def test_small_text_on_32px_frames_needs_the_wide_taper(device, monkeypatch):
+    """Text at 64^2 (32-px frames, affine motions of 8-9 degrees and 3-4% scale): with the narrow taper (the
+    ladder's on 32-px frames) the smooth scales stay at the identity (the frames' edges) and a frame ends in a basin
+    pixels off; with the wide taper (preregister's wide_edge) both frames end within 0.4 px, and
+    superres_start.wide_edge_start takes it where the two ends lie WIDE_EDGE_MOVE apart (docs/superres.md, "Sharp
+    drawings: the pre-registration's basin (srtext)")."""
     size = 64
     fine = Grid((0.0, float(size), 0.0, float(size)), (size, size))
     coarse = Grid(fine.omega, (size // 2, size // 2))
@@ -102,10 +105,22 @@ def test_small_text_on_32px_frames_gets_the_wide_taper(device, monkeypatch, star
     frames += [block_sample(_small_text, coarse, 4, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
     model = SuperResModel(torch.stack(frames).to(device), fine, 2, 0.1, outside="drop")
     true = affine(torch.stack(w).to(device)[:, None, :], model.x)
-    if start == "edge_min_33":
-        monkeypatch.setattr(superres_model, "SMOOTH_EDGE_MIN", 33)  # before srtext: 32-px frames kept the narrow one
-    err = (model.warp_points(model.preregister(drop_outside=True)) - true).norm(dim=-1).pow(2).mean(-1).sqrt()
-    if start == "edge_min_33":
-        assert float(err.max()) > 1.0, err
-    else:
-        assert float(err.max()) < 0.4, err
+
+    def error(v):
+        return (model.warp_points(v) - true).norm(dim=-1).pow(2).mean(-1).sqrt()
+
+    narrow = model.preregister(drop_outside=True)
+    wide = model.preregister(drop_outside=True, wide_edge=True)
+    assert torch.equal(narrow, model.preregister(drop_outside=True, wide_edge=False))  # 32 px: narrow by default
+    assert float(error(narrow).max()) > 1.0, error(narrow)
+    assert float(error(wide).max()) < 0.4, error(wide)
+    # the gate: the wide end where it lies WIDE_EDGE_MOVE or more from the narrow one, else the narrow one as it was
+    p = SimpleNamespace(model=model, outside="drop", motion=MotionModel("affine", fine.centre, model.q))
+    assert start_distance(p, narrow, wide) >= superres_start.WIDE_EDGE_MOVE
+    assert torch.equal(superres_start.wide_edge_start(p, None, narrow), wide)
+    monkeypatch.setattr(superres_start, "WIDE_EDGE_MOVE", 1.01 * start_distance(p, narrow, wide))
+    assert superres_start.wide_edge_start(p, None, narrow) is narrow
+    monkeypatch.setattr(superres_start, "WIDE_EDGE_MOVE", 0.0)
+    assert superres_start.wide_edge_start(SimpleNamespace(**{**vars(p), "outside": "keep"}), None, narrow) is narrow
+    monkeypatch.setattr(superres_start, "WIDE_EDGE_MIN", 33)  # 32-px frames outside its sizes
+    assert superres_start.wide_edge_start(p, None, narrow) is narrow
