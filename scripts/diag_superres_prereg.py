@@ -13,6 +13,13 @@ They are added to scripts/bench_lambda_sr.py's scenes by name (its source_image 
 
     python scripts/diag_superres_prereg.py bench <bench_lambda_sr.py's options>      # the bench with the scenes
     python scripts/diag_superres_prereg.py draw --out OUT/scenes                    # the scenes as PNGs, to look at
+    python scripts/diag_superres_prereg.py ladder --set <sets> [--wide] [--variants 0.001 g:0.001 t:0.1]
+    python scripts/diag_superres_prereg.py edge --set <sets>      # narrow vs wide taper's ladder, their distance
+    python scripts/diag_superres_prereg.py replay --set <sets> [--always-wide]    # `auto` without / with it
+
+ladder: the motion error (RMS fine px, per frame) after every stage of the pre-registration, SimpleITK's peer's,
+the identity's, and ladders of the given scales from the identity, the global start (g:) or the truth (t:).
+--supersample (default 4, as batches NE and BR) for ladder, edge and replay.
 """
 from __future__ import annotations
 
@@ -231,7 +238,7 @@ def ladder(args) -> list[dict]:
             m, q = p.model, p.model.q
             trace = []
             t0 = time.process_time()
-            m.preregister(drop_outside=True, trace=trace)
+            m.preregister(drop_outside=True, trace=trace, wide_edge=args.wide or None)
             row = {"set": spec, "cpu_prereg": time.process_time() - t0, "stages": {}}
             for name, w in trace:
                 row["stages"][name] = _errors(p, w).tolist()
@@ -241,7 +248,7 @@ def ladder(args) -> list[dict]:
             def run(thetas, w, stride=1):
                 for th in thetas:
                     w = m._register_scale(th, 1, Affine(), w, None, True, 20, 1e-3 if th != thetas[-1] else 1e-6,
-                                          stride=stride)[0]
+                                          stride=stride, wide_edge=args.wide or None)[0]
                 return w
 
             from regrun.registration.global_start import ANGLES, fit_params, phase_correlation_start
@@ -299,8 +306,9 @@ def edge_scan(args) -> list[dict]:
 
 
 def replay(args) -> list[dict]:
-    """Per set: `auto` as the user runs it (every default, cg_iters 50 as bench_lambda_sr) with
-    superres_model.SMOOTH_EDGE_MIN at each of args.values: PSNR, weight, motion error, CPU-s."""
+    """Per set: `auto` as the user runs it (every default, cg_iters 50 as bench_lambda_sr), "main" without the wide
+    edge taper's candidate (superres_start.WIDE_EDGE_MIN out of reach) and "end" with it, or (--always-wide) the
+    wide taper's ladder taken on 32-px frames whatever its distance: PSNR, weight, motion error, CPU-s."""
     import tempfile
     import time
 
@@ -308,19 +316,21 @@ def replay(args) -> list[dict]:
     from regrun.context import RunContext
     from regrun.monitor import Monitor
     from regrun.problems.superres import SuperRes
-    from regrun.registration import superres_model
+    from regrun.registration import superres_start
     from regrun.solvers.varpro_cg import VarProCG
     from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
 
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    keep, rows = superres_model.SMOOTH_EDGE_MIN, []
+    keep, rows = (superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE), []
+    values = ("main", "end")
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
             path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
             row = {"set": ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))}
             try:
-                for v in args.values:
-                    superres_model.SMOOTH_EDGE_MIN = v
+                for v in values:
+                    superres_start.WIDE_EDGE_MIN = 10**9 if v == "main" else keep[0]
+                    superres_start.WIDE_EDGE_MOVE = 0.0 if args.always_wide else keep[1]
                     p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path),
                                                 truth=str(path), true_motion=str(path), lambda_f="auto"), ctx)
                     t0 = time.process_time()
@@ -330,12 +340,12 @@ def replay(args) -> list[dict]:
                     row[str(v)] = {"psnr": m["psnr"], "lam": res.metrics["lam_chosen"], "err": m["motion_error"],
                                    "cpu": cpu}
             finally:
-                superres_model.SMOOTH_EDGE_MIN = keep
+                superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE = keep
             rows.append(row)
-            a, b = row[str(args.values[0])], row[str(args.values[-1])]
-            print(f"{row['set']:45s} " + "  ".join(f"{v}: {row[str(v)]['psnr']:.2f} (err {row[str(v)]['err']:.3f}, "
-                                                  f"lam {row[str(v)]['lam']:.3g}, {row[str(v)]['cpu']:.1f} s)"
-                                                  for v in args.values)
+            a, b = row["main"], row["end"]
+            print(f"{row['set']:45s} " + "  ".join(f"{v}: {row[v]['psnr']:.2f} (err {row[v]['err']:.3f}, "
+                                                  f"lam {row[v]['lam']:.3g}, {row[v]['cpu']:.1f} s)"
+                                                  for v in values)
                   + f"  diff {b['psnr'] - a['psnr']:+.2f}", flush=True)
     return rows
 
@@ -353,7 +363,8 @@ def main(argv=None):
         ap = argparse.ArgumentParser()
         ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
         ap.add_argument("--supersample", type=int, default=4)
-        ap.add_argument("--values", type=int, nargs="+", default=[32, 31, 23])
+        ap.add_argument("--always-wide", action="store_true", help="replay: the wide taper's ladder on 32-px "
+                        "frames whatever its distance (the gate at 0)")
         ap.add_argument("--out", type=Path)
         a = ap.parse_args(argv[1:])
         torch.set_num_threads(1)
@@ -369,13 +380,9 @@ def main(argv=None):
         ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
         ap.add_argument("--supersample", type=int, default=4)
         ap.add_argument("--variants", nargs="*", default=[], help="ladders from the identity: THETA:THETA:...")
-        ap.add_argument("--smooth-edge-min", type=int, help="superres_model.SMOOTH_EDGE_MIN for this run")
+        ap.add_argument("--wide", action="store_true", help="every scale with the wide edge taper (wide_edge)")
         ap.add_argument("--out", type=Path)
         a = ap.parse_args(argv[1:])
-        if a.smooth_edge_min is not None:
-            from regrun.registration import superres_model
-
-            superres_model.SMOOTH_EDGE_MIN = a.smooth_edge_min
         torch.set_num_threads(1)
         rows = ladder(a)
         if a.out:

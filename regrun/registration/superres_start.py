@@ -47,9 +47,10 @@ def start_params(problem, init: str) -> torch.Tensor:
 # with the smoothing's wide edge taper (SMOOTH_EDGE), which replaces the narrow taper's end where the two lie
 # WIDE_EDGE_MOVE fine px RMS or more apart. On rendered text at 64^2 the frames' edges held the narrow taper's smooth
 # scales at the identity and the sharp scales kept frames in basins 1-6 px off (4 seen sets: 1.10-2.12 px RMS; with
-# the wide taper 0.24-0.26, SimpleITK's peer 0.30-0.31); on 22 other seen sets with 32-px frames the two ends lie
-# within 0.25 px (at most) and the wide one alone moved `auto` by up to -0.32 dB (a weight's flip at the same motion), so
-# there the narrow end stays, to the bit (docs/superres.md, "Sharp drawings: the pre-registration's basin (srtext)").
+# the wide taper 0.24-0.26; SimpleITK's peer 0.30-0.31 on two of them; `auto` +2.0 to +6.0 dB). On 22 other seen
+# sets with 32-px frames the two ends lie 0.003-0.25 px apart, and the wide one taken there moved `auto` by up to
+# -0.69 dB (weights flipping at motions hundredths of a pixel apart), so there the narrow end stays, to the bit
+# (docs/superres.md, "Sharp drawings: the pre-registration's basin (srtext)").
 WIDE_EDGE_MIN = 32
 WIDE_EDGE_MOVE = 0.5
 
