@@ -3,15 +3,19 @@ frame's edge its smoothed spline is the boundary's extrapolation, so without it 
 pixels off the true motion on content whose smooth part is faint (a dot screen; docs/superres.md, "Eleventh
 round")."""
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
 from regrun.imaging.grid import Grid
 from regrun.imaging.synthetic import block_sample
 from regrun.imaging.transforms import affine, affine_about
-from regrun.registration import superres_model
+from regrun.registration import superres_model, superres_start
+from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_model import SuperResModel
+from regrun.registration.superres_start import start_distance
 
 
 def _halftone(x):
@@ -66,3 +70,56 @@ def test_small_frames_keep_the_narrow_taper(device, monkeypatch):
     monkeypatch.setattr(superres_model, "SMOOTH_EDGE", 3.0)
     on = model.preregister(drop_outside=True, thetas=(1.0, 1e-2), max_iter=5)
     assert torch.equal(off, on)
+
+
+def _small_text(x, size=64):
+    """16 lines of random letters, Pillow's default font at 13 px on a 256^2 page shown on [0, size]^2 (letters of
+    3 fine px, lines 3.9 fine px apart: bench_lambda_sr's rendered_text, where the frames see the lines aliased)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (256, 256), 255)
+    draw, font = ImageDraw.Draw(img), ImageFont.load_default(size=13)
+    rng = np.random.default_rng(5)
+    for row in range(16):
+        draw.text((6, 4 + 15.5 * row), "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz     "), 40)), fill=0,
+                  font=font)
+    a = torch.as_tensor(np.asarray(img, dtype=np.float64)).flip(0).T[None, None]  # FAIR layout
+    g = (x / size) * 2 - 1
+    pts = torch.stack((g[..., 1], g[..., 0]), -1).reshape(1, -1, 1, 2).to(a)
+    v = torch.nn.functional.grid_sample(a, pts, mode="bilinear", padding_mode="border", align_corners=False)
+    return v.reshape(x.shape[:-1]).to(x)
+
+
+def test_small_text_on_32px_frames_needs_the_wide_taper(device, monkeypatch):
+    """Text at 64^2 (32-px frames, affine motions of 8-9 degrees and 3-4% scale): with the narrow taper (the
+    ladder's on 32-px frames) the smooth scales stay at the identity (the frames' edges) and a frame ends in a basin
+    pixels off; with the wide taper (preregister's wide_edge) both frames end within 0.4 px, and
+    superres_start.wide_edge_start takes it where the two ends lie WIDE_EDGE_MOVE apart (docs/superres.md, "Sharp
+    drawings: the pre-registration's basin (srtext)")."""
+    size = 64
+    fine = Grid((0.0, float(size), 0.0, float(size)), (size, size))
+    coarse = Grid(fine.omega, (size // 2, size // 2))
+    w = [affine_about(a, s, t, fine.centre) for a, s, t in ((8.5, (1.04, 0.97), (2.5, -3.0)),
+                                                               (-9.0, (0.96, 1.03), (-3.0, 2.0)))]
+    frames = [block_sample(_small_text, coarse, 4)]
+    frames += [block_sample(_small_text, coarse, 4, pullback=lambda z, wj=wj: affine(wj, z)) for wj in w]
+    model = SuperResModel(torch.stack(frames).to(device), fine, 2, 0.1, outside="drop")
+    true = affine(torch.stack(w).to(device)[:, None, :], model.x)
+
+    def error(v):
+        return (model.warp_points(v) - true).norm(dim=-1).pow(2).mean(-1).sqrt()
+
+    narrow = model.preregister(drop_outside=True)
+    wide = model.preregister(drop_outside=True, wide_edge=True)
+    assert float(error(narrow).max()) > 1.0, error(narrow)
+    assert float(error(wide).max()) < 0.4, error(wide)
+    # the gate: the wide end where it lies WIDE_EDGE_MOVE or more from the narrow one, else the narrow one as it was
+    p = SimpleNamespace(model=model, outside="drop", motion=MotionModel("affine", fine.centre, model.q))
+    assert start_distance(p, narrow, wide) >= superres_start.WIDE_EDGE_MOVE
+    assert torch.equal(superres_start.wide_edge_start(p, None, narrow), wide)
+    monkeypatch.setattr(superres_start, "WIDE_EDGE_MOVE", 1.01 * start_distance(p, narrow, wide))
+    assert superres_start.wide_edge_start(p, None, narrow) is narrow
+    monkeypatch.setattr(superres_start, "WIDE_EDGE_MOVE", 0.0)
+    assert superres_start.wide_edge_start(SimpleNamespace(**{**vars(p), "outside": "keep"}), None, narrow) is narrow
+    monkeypatch.setattr(superres_start, "WIDE_EDGE_MIN", 33)  # 32-px frames outside its sizes
+    assert superres_start.wide_edge_start(p, None, narrow) is narrow

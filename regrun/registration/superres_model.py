@@ -49,7 +49,8 @@ EDGE_TAPER = (2.0, 0.5)  # (width, inset) in cells of the scale's grid  # proble
 # at the smooth scales that misfit sets the minimum: from the true motion LM ended 3.5-12.6 px off at theta = 100
 # and 1.7-7.0 at theta = 1 (halftone 256^2/8 rigid s302; with the taper 1.0-2.8 and 0.17-0.32), and the ladder
 # ended 5.3 px RMS off (0.001-0.03 per frame with it; docs/superres.md, "Eleventh round"). Frames of 32 px and
-# less keep the narrow taper (on 16 px frames it did not help).
+# less keep the narrow taper (on 16 px frames it did not help); on 32-px frames the ladder with the wide taper is a
+# second candidate (preregister's wide_edge; superres_start.wide_edge_start).
 SMOOTH_EDGE = 3.0
 SMOOTH_EDGE_MIN = 32  # frames of more pixels a side than this get it
 
@@ -701,7 +702,7 @@ class SuperResModel:
 
     def preregister(self, thetas=(1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3), max_iter: int = 20,
                     rel_gtol: float = 1e-6, drop_outside: bool = False, transform=None,
-                    gain: bool = False, trace: list | None = None) -> torch.Tensor:
+                    gain: bool = False, trace: list | None = None, wide_edge: bool | None = None) -> torch.Tensor:
         """Register each frame to frame 0 on the coarse grid (d_j(x) ~ d_0(y_j(x))), scale by scale from a
         smooth spline to the exact one, each scale starting where the last ended (the paper restarted every
         scale from the identity). All frames at once: one batched Gauss-Newton/LM on the pointwise kernel, each
@@ -722,7 +723,8 @@ class SuperResModel:
         registration/global_start.py (rotation
         scan, phase correlation), compared with the ladder's motion at the first sharp scale (below); the lower
         misfit goes on. trace: a list that gets (stage, motion (q, n)) after the global start and every scale
-        (diagnostics: scripts/diag_superres_motion.py)."""
+        (diagnostics: scripts/diag_superres_motion.py). wide_edge: the wide edge taper (SMOOTH_EDGE) at every
+        scale or not; None: on frames of more than SMOOTH_EDGE_MIN px a side (superres_start.wide_edge_start)."""
         affine_model = Affine() if transform is None else transform
         w = affine_model.identity(self.dtype, self.device).repeat(self.q, 1)
         g = (self.frames[1:].mean((-2, -1)) / self.frames[0].mean()) if gain else None
@@ -752,7 +754,7 @@ class SuperResModel:
                 both, gb, loss, tau_both = self._register_scale(
                     theta, step, affine_model, torch.cat((w, other[0])),
                     None if g is None else torch.cat((g, other[1])), drop_outside, COMPARE_ITERS, rel_gtol,
-                    stride=2, tau=PREREG_TAU)
+                    stride=2, tau=PREREG_TAU, wide_edge=wide_edge)
                 pick = loss[self.q:] < loss[:self.q]
                 w = torch.where(pick[:, None], both[self.q:], w)
                 g = None if g is None else torch.where(pick, gb[self.q:], g)
@@ -763,13 +765,13 @@ class SuperResModel:
                               ("compare: picked", w.clone())]
             gtol = rel_gtol if theta == thetas[-1] else PREREG_SCALE_GTOL
             w, g, _, tau = self._register_scale(theta, step, affine_model, w, g, drop_outside, max_iter, gtol,
-                                                tau=tau)
+                                                tau=tau, wide_edge=wide_edge)
             if trace is not None:
                 trace.append((f"theta {theta:g}", w.clone()))
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
 
     def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1,
-                        tau=PREREG_TAU):
+                        tau=PREREG_TAU, wide_edge=None):
         """One scale of preregister from w (c q, n) (and the gains g, (c q,)): c starts of every frame, frame by
         frame in each; the motion, the gains at it, each registration's objective at its end (before the
         gains' update: comparable between starts at one scale), and its damping at the end relative to its
@@ -787,10 +789,11 @@ class SuperResModel:
         targets = (b1 @ coefs[1:] @ b2.T).reshape(self.q, -1).repeat(w.shape[0] // self.q, 1)
         # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
         # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's); frames
-        # over SMOOTH_EDGE_MIN: as wide as the smoothing reaches (SMOOTH_EDGE), times the same taper of frame j's
-        # own points x (fixed in w)
+        # over SMOOTH_EDGE_MIN (or wide_edge): as wide as the smoothing reaches (SMOOTH_EDGE), times the same taper
+        # of frame j's own points x (fixed in w)
         weights = None
-        if drop_outside and min(self.coarse.m) > SMOOTH_EDGE_MIN and SMOOTH_EDGE > 0:
+        wide = min(self.coarse.m) > SMOOTH_EDGE_MIN if wide_edge is None else wide_edge
+        if drop_outside and wide and SMOOTH_EDGE > 0:
             width = max(EDGE_TAPER[0], SMOOTH_EDGE * float(theta) ** 0.25)
             own = EdgeTaper(grid, width, inset=EDGE_TAPER[1]).root(xc.reshape(-1, 2))
             weights = EdgeTaper(grid, width, inset=EDGE_TAPER[1], fixed=own)

@@ -15,7 +15,9 @@ def initial_motion(problem, init: str) -> torch.Tensor:
 
 def start_params(problem, init: str) -> torch.Tensor:
     """The starting motion in problem.motion_model's parameters (each frame's gain after them with problem.gain). preregister: each frame registered to frame 0
-    (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model; identity: no motion; truth: the true motion (for derivative studies).
+    (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model (on 32-px frames
+    the wide edge taper's ladder where it lands elsewhere: wide_edge_start); identity: no motion; truth: the true
+    motion (for derivative studies).
     With problem.outside=drop the pre-registration leaves out the points that leave frame 0 (the solver then
     drops the moved frames' pixels that see past the field of view at this motion: SuperResModel.settle_outside;
     varpro_cg again at its final motions: superres_outside.edge_rounds)."""
@@ -25,6 +27,7 @@ def start_params(problem, init: str) -> torch.Tensor:
         transform = None if motion.is_affine else motion.transform
         w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
                                       gain=motion.gain)
+        w = wide_edge_start(problem, transform, w)
         problem.second_start = second_start(problem, transform, w)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
@@ -40,6 +43,32 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
+
+
+# Frames of WIDE_EDGE_MIN to SMOOTH_EDGE_MIN px a side (32 px: 64^2 at factor 2) with outside=drop: the ladder again
+# with the smoothing's wide edge taper (SMOOTH_EDGE), which replaces the narrow taper's end where the two lie
+# WIDE_EDGE_MOVE fine px RMS or more apart. On rendered text at 64^2 the frames' edges held the narrow taper's smooth
+# scales at the identity and the sharp scales kept frames in basins 1-6 px off (4 seen sets: 1.10-2.12 px RMS; with
+# the wide taper 0.24-0.26; SimpleITK's peer 0.30-0.31 on two of them; `auto` +2.0 to +6.0 dB). On 22 other seen
+# sets with 32-px frames the two ends lie 0.003-0.25 px apart, and the wide one taken there moved `auto` by up to
+# -0.69 dB (weights flipping at motions hundredths of a pixel apart), so there the narrow end stays, to the bit
+# (docs/superres.md, "Sharp drawings: the pre-registration's basin (srtext)").
+WIDE_EDGE_MIN = 32
+WIDE_EDGE_MOVE = 0.5
+
+
+def wide_edge_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
+    """`first` (the ladder's end, problem.motion_model's parameters), or on frames of WIDE_EDGE_MIN to
+    SMOOTH_EDGE_MIN px a side with outside=drop the ladder with the wide edge taper where its end lies
+    WIDE_EDGE_MOVE fine px RMS or more from `first` (the narrow taper's smooth scales did not move the frames off
+    the identity: a basin, not a refinement)."""
+    from .superres_model import SMOOTH_EDGE_MIN
+
+    model = problem.model
+    if problem.outside != "drop" or not WIDE_EDGE_MIN <= min(model.coarse.m) <= SMOOTH_EDGE_MIN:
+        return first
+    wide = model.preregister(drop_outside=True, transform=transform, gain=problem.motion.gain, wide_edge=True)
+    return wide if start_distance(problem, first, wide) >= WIDE_EDGE_MOVE else first
 
 
 def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
