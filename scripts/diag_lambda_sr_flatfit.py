@@ -16,7 +16,6 @@ steps of each rule's value) and prints, per set and per rule, the dB from auto's
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
