@@ -261,31 +261,3 @@ def test_preconditioner_factor_is_its_square_root(device):
     dense = apply(eye).T
     assert torch.allclose(e @ e.T, dense, rtol=0, atol=1e-10 * float(dense.abs().max()))
     assert fac.logdet_inverse() == pytest.approx(float(torch.linalg.slogdet(dense)[1]), rel=1e-9)
-
-
-def test_the_weight_steps_down_where_the_fits_noise_level_is_far_above_the_frames():
-    """superres_weight.flat_step (srflat): one step of sqrt(2) down where sigma_fit / sigma >= FLAT_FIT_RATIO, with
-    16 frames at factor 2, on frames over CLIMB_GATE_MIN_FRAME, not where the last search's floor bound."""
-    from types import SimpleNamespace
-
-    from regrun.optim.parameter_choice import Choice
-
-    def run(ratio, frames=16, side=32, floor=False, lo=1e-3):
-        details = {"noise_std_fit": f"{2.0 * ratio:g}", **({"lam_rule_below_floor": "0.01"} if floor else {})}
-        choice = Choice(lam=0.2, rule="gcv", sigma=2.0, noise_source="estimated", solves=10, at_edge=False,
-                        details=details)
-        set_to = []
-        model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side)), q=frames - 1, factor=2,
-                                set_weight=set_to.append)
-        prob = SimpleNamespace(weight_choice=choice, weight_searches=[choice], model=model,
-                               weight_settings=SimpleNamespace(lo=lo))
-        return sw.flat_step(prob), prob.weight_choice.lam, set_to
-
-    out, lam, set_to = run(sw.FLAT_FIT_RATIO)
-    assert lam == pytest.approx(0.2 / math.sqrt(2)) and set_to == [lam]
-    assert out == {"lam_flat_ratio": pytest.approx(sw.FLAT_FIT_RATIO), "lam_flat_from": 0.2}
-    assert run(0.99 * sw.FLAT_FIT_RATIO)[1:] == (0.2, [])  # under the ratio
-    assert run(10.0, frames=8)[1:] == (0.2, [])  # 8 frames at factor 2: halves under 2 x factor^2
-    assert run(10.0, floor=True)[1:] == (0.2, [])  # the floor's climb corrects GCV there
-    assert run(10.0, side=16) == ({}, 0.2, [])  # 16-px frames: not measured, off
-    assert run(10.0, lo=0.19)[1] == 0.19  # never under lam_range

@@ -727,48 +727,6 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     return moved
 
 
-# The fit's noise level over the frames' (srflat, docs/superres.md "Flat drawings over-smoothed (srflat)"): GCV
-# scores a step down against sigma_g^2 = ||r||^2 / (m - gamma tr H), the misfit's own level, so where the misfit at
-# the chosen weight is far above the frames' noise (sigma_fit / sigma >= FLAT_FIT_RATIO: drawings whose cell averages
-# the model cannot fit, and edges the weight smooths away) it asks a step down for FLAT_FIT_RATIO^2 times the misfit
-# a noise level would, and the weight ends high. There the answer takes the weight one step of sqrt(2) lower, at
-# the final motion (its image is the solver's last projection, as after the frame-split walk). sigma_fit is the
-# last search's record (record_fit_noise: no solve); sigma the frames' weak-texture estimate (or problem.lam_noise).
-# Only with at least FLAT_MIN_FRAMES x factor^2 frames (16 at factor 2, the frame-split walk's step down's count):
-# with 8 the step lost on seen sets over the ratio (floorplan 96^2/8 -0.91 dB, at 4.7); not where the last search's
-# marginal-likelihood floor bound (its climb already corrects GCV's fall: NE's bartarget 64^2/16, -1.12 there); not
-# on frames of CLIMB_GATE_MIN_FRAME px or less (misregistration reads as misfit there; not measured). Chosen on 66
-# seen sets (the step's dB at the final motion: 10 moved, all graphics, +3.46 summed, worst -0.23): on the 16-frame
-# sets no ratio lies between 3.87 (chelsea 64^2, where the step would gain 0.41) and 5.80 (handwriting 96^2, +0.06),
-# and under it MRIhead-T 48^2 at 3.68 loses 0.48 dB; 4.5 is that gap's middle, any ratio in it moves the same sets.
-FLAT_FIT_RATIO = 4.5
-FLAT_MIN_FRAMES = 4
-
-
-def flat_step(problem) -> dict[str, float]:
-    """lambda_f=auto, after the walks: the weight a step of sqrt(2) lower where the fit's noise level is
-    FLAT_FIT_RATIO times the frames' or more (above). Sets problem.weight_choice and the model's weight; returns
-    the metrics (lam_flat_ratio: sigma_fit / sigma; lam_flat_from: the weight before, where it moved)."""
-    choice, model = problem.weight_choice, problem.model
-    if not isinstance(choice, Choice) or min(model.coarse.m) <= CLIMB_GATE_MIN_FRAME:
-        return {}
-    last = problem.weight_searches[-1]
-    if "noise_std_fit" not in last.details or not choice.sigma > 0:
-        return {}
-    ratio = float(last.details["noise_std_fit"]) / choice.sigma
-    out = {"lam_flat_ratio": ratio}
-    enough = model.q + 1 >= FLAT_MIN_FRAMES * model.factor**2
-    if ratio >= FLAT_FIT_RATIO and enough and "lam_rule_below_floor" not in last.details:
-        lam = max(choice.lam / math.sqrt(2.0), problem.weight_settings.lo)
-        if lam != choice.lam:
-            out["lam_flat_from"] = choice.lam
-            problem.weight_choice = replace(choice, lam=lam, state=None, details={
-                **choice.details, "lam_flat_from": f"{choice.lam:g}",
-                "lam_moved_by": f"the fit's noise level {ratio:.3g}x the frames' from {choice.lam:.3g}"})
-            model.set_weight(lam)
-    return out
-
-
 @dataclass
 class Rounds:
     """The last solver run's output, with how many runs there were and their iterations in all."""
@@ -830,7 +788,6 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     if split_on(problem):  # then the frame-split risk's walk up (problem.lam_split_steps; frames over 16 px)
         with ctx.phase("lambda_f by the frame-split risk"):
             problem.weight_cv_metrics = {**problem.weight_cv_metrics, **frames_split(problem, motion(out))}
-    problem.weight_cv_metrics = {**problem.weight_cv_metrics, **flat_step(problem)}
     return Rounds(out, runs, iters)
 
 
@@ -909,8 +866,6 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
                      f"({int(cv['lam_cv_frames'])} frames held out)")
     if "lam_split_from" in cv and cv["lam_split_from"] != choice.lam:
         note += f"; moved from {cv['lam_split_from']:.4g} by the frame-split risk"
-    if "lam_flat_from" in cv:
-        note += f"; moved from {cv['lam_flat_from']:.4g} by the fit's noise level ({cv['lam_flat_ratio']:.3g}x the frames')"
     moves = getattr(problem, "weight_moves", None) or []
     if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
         # problem.lam_rechoose_move)
