@@ -68,10 +68,10 @@ CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.y
 FRAMES_CHECK_WARN = 1.0
 # Your frames with problem.gain=false: a frame whose least-squares brightness against the answer's prediction differs
 # from frame 0's by this share or more is warned about (exposure_spread). Gain-free sets end at 0.0005-0.0139 (22 seen
-# sets of earlier batches; the largest two misregistered, 0.76 and 1.46 px) and 0.0004-0.0046 (19 of held-out batch W,
-# 2-5% and Poisson noise included); undeclared gains of 0.85-1.15 at 0.082-0.084 (W's gain_phantom: 33.56 dB and
-# 0.73 px off, 43.25 dB and 0.04 px with problem.gain=true), of 0.98-1.02 at 0.019 (not warned; gain=true +0.49 dB):
-# docs/superres.md, "Frame sets unlike any batch (srwide)".
+# sets of earlier batches; the largest two misregistered, 0.76 and 1.46 px) and 0.0004-0.0164 (19 of held-out batch
+# W, 2-5% and Poisson noise included; the largest a chessboard photo, 0.009 px off); undeclared gains of 0.85-1.15
+# at 0.082-0.084 (W's gain_phantom: 33.56 dB and 0.73 px off, 43.25 dB and 0.04 px with problem.gain=true), of
+# 0.98-1.02 at 0.019 (not warned; gain=true +0.49 dB): docs/superres.md, "Frame sets unlike any batch (srwide)".
 EXPOSURE_WARN = 0.02
 
 
@@ -573,5 +573,5 @@ def exposure_warning(metrics: dict[str, float]) -> list[str]:
     if not spread >= EXPOSURE_WARN:
         return []
     return [f"the frames' brightness differs by up to {spread:.1%} from frame 0's at the fitted motion "
-            f"(exposure_spread {spread:.3g}; warning at {EXPOSURE_WARN:g}; 41 gain-free frame sets ended under 0.014): "
+            f"(exposure_spread {spread:.3g}; warning at {EXPOSURE_WARN:g}; 41 gain-free frame sets ended under 0.017): "
             f"their exposure likely varies, which this model leaves out; run again with problem.gain=true"]
