@@ -55,7 +55,8 @@ SETS = {
                       {"image": "deadleaves"}),
     "photo_shelf_rgb": ("colour photo no batch used (motorcycle_right.png, shelves)", {},
                         {"image": "rgb:skfile:motorcycle_right.png@20:480:200"}),
-    "photo_chess": ("photo no batch used (chessboard_RGB.png, grey)", {}, {"image": "skfile:chessboard_RGB.png@0:0:200"}),
+    "photo_chess": ("photo no batch used (chessboard_RGB.png, grey)", {},
+                    {"image": "skfile:chessboard_RGB.png@0:0:200"}),
     "photo_engine_u8_rot": ("photo (motorcycle_right.png, engine) at 64x64, 16 frames, 8-bit, rotations 5-15 deg",
                             {"size": 64, "frames": 16, "angle": 15.0, "bits": 8},
                             {"angle_min": 5.0, "image": "skfile:motorcycle_right.png@250:280:160"}),
@@ -195,8 +196,8 @@ def table(paths) -> str:
             if u.get("status") != "completed":
                 cells.append(f"{u.get('status', '-')} (rc {u.get('rc', '-')}) | - | -")
                 continue
-            cells.append(f"{m.get('lam_chosen', math.nan):.3g} ({m['psnr']:.2f}) | {m.get('motion_error', math.nan):.3f}"
-                         f" | {u['cpu_s']:.1f}")
+            cells.append(f"{m.get('lam_chosen', math.nan):.3g} ({m['psnr']:.2f}) | "
+                         f"{m.get('motion_error', math.nan):.3f} | {u['cpu_s']:.1f}")
         lines.append(f"| {name} s{SEEDS[name]} | {SETS[name][0]} | {ref['psnr_bicubic']:.2f} | "
                      f"{ref['regrun_best_lam']:.3g} ({ref['psnr_regrun_best']:.2f}) | "
                      f"{ref.get('peer_best_lam', math.nan):.3g} ({ref['psnr_peer_best']:.2f}) | "
