@@ -12,9 +12,9 @@ import torch
 from regrun.config import PACKAGE_DIR, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
-from regrun.imaging.io import from_fair_layout, read_frames, to_fair_layout
+from regrun.imaging.io import from_fair_layout, read_frames, read_truth, to_fair_layout
 from regrun.monitor import Monitor
-from regrun.problems.superres import SuperRes
+from regrun.problems.superres import EXPOSURE_WARN, SuperRes, exposure_spread, exposure_warning
 from regrun.solvers.varpro_cg import VarProCG
 
 SCRIPT = PACKAGE_DIR.parent / "scripts" / "make_sr_frames.py"
@@ -84,6 +84,35 @@ def test_problem_from_frames_with_truth_and_motion(sets, ctx):
     metrics, arrays = p.evaluate(res)
     assert metrics["psnr"] > 15 and 0 < metrics["rel_error"] < 0.5 and metrics["motion_error"] < 0.3
     assert 0 < metrics["data_rel_residual"] < 0.1 and arrays["data_residual"].shape == (3, 6, 6)
+    # gain-free frames: no exposure warning (srwide: 0.0004-0.0164 on 41 sets, warning at 0.02)
+    assert metrics["exposure_spread"] < EXPOSURE_WARN and exposure_warning(metrics) == []
+
+
+def test_exposure_spread_names_an_unmodelled_gain(device):
+    """A frame 10% brighter than frame 0 against the model's prediction: spread 0.1, the warning says gain=true."""
+    gen = torch.Generator().manual_seed(3)
+    pred = (50 + 10 * torch.rand(3, 36, generator=gen, dtype=torch.float64)).to(device)
+    data = pred * torch.tensor([1.0, 1.1, 0.97], dtype=torch.float64, device=device)[:, None]
+    data[2, :5] = 0.0
+    pred[2, :5] = 0.0  # pixels left out (outside=drop) are zero in both and do not count
+    assert exposure_spread(pred.reshape(-1), data.reshape(-1), 3) == pytest.approx(0.1, abs=1e-12)
+    assert exposure_spread(pred.reshape(-1), pred.reshape(-1), 3) == 0.0
+    assert "problem.gain=true" in exposure_warning({"exposure_spread": 0.1})[0]
+    assert exposure_warning({"exposure_spread": 0.019}) == [] and exposure_warning({}) == []
+
+
+def test_wide_frame_sets_are_users_files(tmp_path):
+    """make_sr_frames' wide_burst (srwide): non-square, Poisson noise, shifts in frame pixels, 8-bit PNG frames with
+    a float TIFF truth in their units, as the frames reader takes them."""
+    make = _script()
+    paths = make.write_frame_set(tmp_path / "w", "png", 8, {"shape": (8, 12), "shift": (1.0, 2.0), "photons": 100.0,
+                                                           "shear": 0.1}, size=12, factor=2, frames=3, supersample=2,
+                                 seed=1)
+    frames = read_frames(paths["frames"])
+    assert frames.shape == (3, 6, 4) and np.array_equal(frames, np.round(frames)) and frames.max() <= 255
+    assert read_truth(paths["truth"]).shape == (12, 8)  # FAIR layout: columns, rows
+    w = np.array(json.loads(Path(paths["true_motion"]).read_text())["w"]).reshape(2, 6)
+    assert np.all(np.abs(w[:, 4:]) > 0.5)  # shifts of 1-2 frame pixels (2-4 fine) about the centre
 
 
 def test_without_truth_metrics_and_figures_degrade(sets, ctx, tmp_path):

@@ -66,6 +66,13 @@ CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.y
 # frames_check_ratio (registration/superres_check.py) at which the run warns: the answer's held-out prediction
 # error as large as bicubic's, i.e. no better than the image a user has without regrun
 FRAMES_CHECK_WARN = 1.0
+# Your frames with problem.gain=false: a frame whose least-squares brightness against the answer's prediction differs
+# from frame 0's by this share or more is warned about (exposure_spread). Gain-free sets end at 0.0005-0.0139 (22 seen
+# sets of earlier batches; the largest two misregistered, 0.76 and 1.46 px) and 0.0004-0.0164 (19 of held-out batch
+# W, 2-5% and Poisson noise included; the largest a chessboard photo, 0.009 px off); undeclared gains of 0.85-1.15
+# at 0.082-0.084 (W's gain_phantom: 33.56 dB and 0.73 px off, 43.25 dB and 0.04 px with problem.gain=true), of
+# 0.98-1.02 at 0.019 (not warned; gain=true +0.49 dB): docs/superres.md, "Frame sets unlike any batch (srwide)".
+EXPOSURE_WARN = 0.02
 
 
 def _affine_axes(w: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -382,6 +389,9 @@ class SuperRes(Problem):
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
         gains = self.model.gains(w)
+        if gains is None and self.cfg.data == "frames":  # an exposure change the model leaves out (problem.gain=false)
+            metrics["exposure_spread"] = exposure_spread(data_r + self.model.b[: self.model.n_data],
+                                                         self.model.b[: self.model.n_data], self.model.frames.shape[0])
         if gains is not None:  # every frame's gain, frame 0's (the reference exposure) first
             arrays["gain"] = torch.cat((gains.new_ones(1), gains)).cpu().numpy()
             if self.gain_true is not None:
@@ -412,7 +422,8 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return self.range_edge_warning(metrics) + check + ([] if check else small_frames_caution(metrics))
+        return (self.range_edge_warning(metrics) + exposure_warning(metrics) + check
+                + ([] if check else small_frames_caution(metrics)))
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
         """lam_at_range_edge = 1 (the search's log grid lowest at an end of problem.lam_range) was recorded without a
@@ -544,3 +555,23 @@ class SuperRes(Problem):
         if self.weight_choice is not None:
             paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png"))
         return paths
+
+
+def exposure_spread(prediction: torch.Tensor, data: torch.Tensor, n_frames: int) -> float:
+    """max_j |g_j / g_0 - 1| over the frames, g_j = <P_j, d_j> / <P_j, P_j> frame j's least-squares brightness
+    against the model's prediction P_j of it (the data rows: pixels left out by outside=drop are zero in both). The
+    model without gains fits a compromise exposure, so an unmodelled gain shows as frames brighter or darker than
+    frame 0 at the fitted motion."""
+    pred, d = prediction.reshape(n_frames, -1), data.reshape(n_frames, -1)
+    g = (pred * d).sum(-1) / (pred * pred).sum(-1).clamp_min(torch.finfo(pred.dtype).tiny)
+    return float((g / g[0] - 1).abs().max())
+
+
+def exposure_warning(metrics: dict[str, float]) -> list[str]:
+    """Your frames' brightness varies beyond what noise and misfit give (EXPOSURE_WARN) and problem.gain is off."""
+    spread = metrics.get("exposure_spread", 0.0)
+    if not spread >= EXPOSURE_WARN:
+        return []
+    return [f"the frames' brightness differs by up to {spread:.1%} from frame 0's at the fitted motion "
+            f"(exposure_spread {spread:.3g}; warning at {EXPOSURE_WARN:g}; 41 gain-free frame sets ended under 0.017): "
+            f"their exposure likely varies, which this model leaves out; run again with problem.gain=true"]
