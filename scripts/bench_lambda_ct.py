@@ -94,8 +94,10 @@ def case_from_file(path: Path):
     size, views = int(d["size"]), int(d["views"])
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        # seed 4721 on: a fan beam's file too (the user gives problem.geometry=fan)
+        geometry = str(d["geometry"]) if "geometry" in d else "parallel"
         p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(Path(path).resolve()),
-                                     size=size, views=None), ctx)
+                                     size=size, views=None, geometry=geometry), ctx)
         p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
         tag = str(Path(path).stem).split(f"_{views}_", 1)[-1].split("_", 1)
         return p, (f"{d['object']} (user file{', ' + tag[1] if len(tag) > 1 else ''})", size, views,
