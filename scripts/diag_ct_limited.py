@@ -90,9 +90,12 @@ def run(path: Path, args) -> dict:
     g, dense_ang = dense_geometry(p, args.dense_views)
     dense = XRayTransform(g, cache_mb=0)
     dense_truth = dense.project(p.truth)
-    a = p.file_angles.numpy()  # sorted; the measured arc runs from the first to the last (start -60: across 0)
+    # a dense view is inside the measured range where a measured view lies within the scan's median spacing of it
+    # (circular over the full range: a +-60 tilt series wraps across 0, a wedge leaves a gap inside)
+    a = p.file_angles.numpy()
     lo, hi = float(a.min()), float(a.max())
-    inside = torch.as_tensor((dense_ang.numpy() - lo) % full <= hi - lo + 1e-9)
+    gap = np.abs((dense_ang.numpy()[:, None] - a[None, :] + full / 2) % full - full / 2).min(1)
+    inside = torch.as_tensor(gap <= float(np.median(np.diff(np.sort(a)))) + 1e-9)
     noise_est = noise_variance(b, getattr(p, "geometry", None))[0]
     out = {"case": path.name, "object": name, "size": size, "views": views, "photons": photons,
            "tv_grid": ug.factor, "range_deg": math.degrees(hi - lo), "lams": [float(v) for v in lams],
