@@ -282,7 +282,9 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_fit_cap=cfg.lam_cv_fit_cap if args.cv_fit_cap is None else (
                                          None if args.cv_fit_cap <= 0 else args.cv_fit_cap),
                                      cv_fit_cap_share=cfg.lam_cv_fit_cap_share if args.cv_fit_cap_share is None
-                                     else (None if args.cv_fit_cap_share <= 0 else args.cv_fit_cap_share))
+                                     else (None if args.cv_fit_cap_share <= 0 else args.cv_fit_cap_share),
+                                     cv_coverage_power=cfg.lam_cv_coverage_power if args.cv_coverage_power is None
+                                     else (None if args.cv_coverage_power < 0 else args.cv_coverage_power))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
@@ -349,6 +351,8 @@ def main(argv=None):
                     help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
     ap.add_argument("--cv-fit-cap-share", type=float, default=None,
                     help="cv's solver.lam_cv_fit_cap_share (0: off); default the solver's")
+    ap.add_argument("--cv-coverage-power", type=float, default=None,
+                    help="cv's solver.lam_cv_coverage_power (negative: off); default the solver's")
     ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
                     help="cv: also the PSNR of the same search's pick times these scales instead of SCALE")
     ap.add_argument("--reuse", type=Path, default=None,

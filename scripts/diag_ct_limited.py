@@ -97,6 +97,7 @@ def run(path: Path, args) -> dict:
     gap = np.abs((dense_ang.numpy()[:, None] - a[None, :] + full / 2) % full - full / 2).min(1)
     inside = torch.as_tensor(gap <= float(np.median(np.diff(np.sort(a)))) + 1e-9)
     noise_est = noise_variance(b, getattr(p, "geometry", None))[0]
+    gain = reference_and_gain(ug, "resolved")[2]  # the reference's gain on white noise, per view (the dose rule's)
     out = {"case": path.name, "object": name, "size": size, "views": views, "photons": photons,
            "tv_grid": ug.factor, "range_deg": math.degrees(hi - lo), "lams": [float(v) for v in lams],
            "dense_inside": int(inside.sum()), "dense_outside": int((~inside).sum()),
@@ -123,12 +124,13 @@ def run(path: Path, args) -> dict:
                 xo = ug.output(xs) * p.mask
                 cur["train_psnr"].append(p.quality(xo)["psnr"])
                 cur["train_dense_out"].append(held_out_misfit((dense.project(xo) - dense_truth)[~inside], "none"))
+            cur["gain"] = float(gain[held.to(gain.device)].mean())
             out["layouts"][lay] = cur
     out["grid_cpu_s"] = time.process_time() - c0
     out["optimum"] = pick(lams, [-v for v in out["psnr"]])
     out["picks"] = {k: pick(lams, out[k]) for k in ("dense_in", "dense_out", "dense_in_ramp", "dense_out_ramp")}
     out["picks"].update({f"{lay}_{k}": pick(lams, [-v for v in c[k]] if k == "train_psnr" else c[k])
-                         for lay, c in out["layouts"].items() for k in c})
+                         for lay, c in out["layouts"].items() for k in c if k != "gain"})
     if args.search:
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule="cv"), "solver", CT_RULES)
         c0 = time.process_time()
