@@ -146,6 +146,27 @@ def run(path: Path, args) -> dict:
     return out
 
 
+def powers(path: Path, lam_main: float, exps) -> dict:
+    """The PSNR of one FISTA-TV run on all views at lam_main x coverage ** -p for each p (solver.lam_cv_coverage_power
+    applied after the cap to main's answer, as the solver applies it): the seen cases' check of a power."""
+    from regrun.tomography.fista_tv_weight import angular_coverage
+
+    p, (name, size, views, photons) = case_from_file(path)
+    cfg = config_section("solver", "fista_tv", lam=1.0)
+    ug = unknown_grid(p, cfg)
+    fista = make_fista(ug, cfg, lipschitz(ug, cfg))
+    c = angular_coverage(p.geometry)
+    out = {"case": path.name, "coverage": c, "lam_main": lam_main, "psnr": {}}
+    c0 = time.process_time()
+    with torch.no_grad():
+        for e in exps:
+            lam = lam_main * c ** -e
+            x = ug.output(fista.solve(torch.tensor(lam), int(cfg.iters))) * p.mask
+            out["psnr"][f"{e:g}"] = (lam, p.quality(x)["psnr"])
+    out["cpu_s"] = time.process_time() - c0
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", type=Path, nargs="+")
@@ -156,9 +177,20 @@ def main(argv=None):
     ap.add_argument("--layouts", nargs="*", default=None, help="only these hold-out layouts (fold8 fold4 fold16 ends)")
     ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/ctlimited_diag"))
+    ap.add_argument("--lam-main", type=float, nargs="*", default=None,
+                    help="one per case: main's answer; then only the PSNR at lam_main x coverage ** -p per --powers")
+    ap.add_argument("--powers", type=float, nargs="*", default=[0.0, 0.5, 1.0, 1.5])
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.lam_main:
+        for path, lam in zip(args.cases, args.lam_main):
+            r = powers(path, lam, args.powers)
+            (args.out / (path.stem + "_powers.json")).write_text(json.dumps(r))
+            print(f"{r['case']}: coverage {r['coverage'] * 180:.1f} deg; " + "; ".join(
+                f"p {e}: lam {v[0]:.4g} {v[1]:.2f} dB" for e, v in r["psnr"].items()) + f"; {r['cpu_s']:.0f} CPU s",
+                flush=True)
+        return
     for path in args.cases:
         r = run(path, args)
         (args.out / (path.stem + ".json")).write_text(json.dumps(r, default=str))

@@ -398,7 +398,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     off): that rise divided by min(1, share / s0), share the noise's part of the held-out misfit at the best weight
     (fit_cap_rise), so the cap widens where the noise is a small part of it. `coverage_power`
     (solver.lam_cv_coverage_power, p; None: off): on a scan measuring a share c < 1 of the line directions
-    (angular_coverage: a limited range, a missing wedge) the weight times c ** -p, before the cap."""
+    (angular_coverage: a limited range, a missing wedge) the answer times c ** -p, after the cap."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -511,15 +511,6 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                 pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
-    if coverage_power is not None and not stopped:
-        # a limited angular range (or a missing wedge): the held-out views lie inside the measured range, so their
-        # misfit does not see the error in the directions no view measured, which more TV reduces (docs/ct.md,
-        # "Limited-range scans (ctlimited)"): the weight times coverage ** -power; a full scan's is untouched
-        coverage = angular_coverage(getattr(problem, "geometry", None))
-        if coverage < 1:
-            details["lam_cv_coverage"] = (f"{coverage:.4g} of the half turn measured: x {coverage ** -coverage_power:.4g}"
-                                          f" (coverage ** -{coverage_power:g})")
-            lam *= coverage ** -coverage_power
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
     details["lam_cv_train_fit_ref"] = ", ".join(f"{a:.4g}: {train_fit_ref[a]:.5g}" for a in sorted(train_fit_ref))
     if fit_cap is not None and not stopped:
@@ -539,6 +530,16 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         if cap < lam:
             details["lam_cv_uncapped"] = f"{lam:.6g}"
             lam = cap
+    if coverage_power is not None:
+        # a limited angular range (or a missing wedge): the held-out views lie inside the measured range, so their
+        # misfit does not see the error in the directions no view measured, which more TV reduces (docs/ct.md,
+        # "Limited-range scans (ctlimited)"): the answer times coverage ** -power, after the cap (the training
+        # views' fit does not see those directions either); a full scan's is untouched
+        coverage = angular_coverage(getattr(problem, "geometry", None))
+        if coverage < 1:
+            details["lam_cv_coverage"] = (f"{coverage:.4g} of the half turn measured: x "
+                                          f"{coverage ** -coverage_power:.4g} (coverage ** -{coverage_power:g})")
+            lam *= coverage ** -coverage_power
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
     # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
