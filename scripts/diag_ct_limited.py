@@ -77,7 +77,7 @@ def run(path: Path, args) -> dict:
     p, (name, size, views, photons) = case_from_file(path)
     d = np.load(path)
     clean = torch.as_tensor(d["clean"], dtype=torch.float64)
-    cfg = config_section("solver", "fista_tv", lam=1.0)
+    cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid="auto")  # a file's run: problem.data=file's grid
     ug = unknown_grid(p, cfg)
     fista = make_fista(ug, cfg, lipschitz(ug, cfg))
     iters, b = int(cfg.iters), p.sinogram
@@ -152,7 +152,7 @@ def powers(path: Path, lam_main: float, exps) -> dict:
     from regrun.tomography.fista_tv_weight import angular_coverage
 
     p, (name, size, views, photons) = case_from_file(path)
-    cfg = config_section("solver", "fista_tv", lam=1.0)
+    cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid="auto")  # a file's run: problem.data=file's grid
     ug = unknown_grid(p, cfg)
     fista = make_fista(ug, cfg, lipschitz(ug, cfg))
     c = angular_coverage(p.geometry)
