@@ -94,8 +94,10 @@ def case_from_file(path: Path):
     size, views = int(d["size"]), int(d["views"])
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        # seed 4721 on: a fan beam's file too (the user gives problem.geometry=fan)
+        geometry = str(d["geometry"]) if "geometry" in d else "parallel"
         p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(Path(path).resolve()),
-                                     size=size, views=None), ctx)
+                                     size=size, views=None, geometry=geometry), ctx)
         p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
         tag = str(Path(path).stem).split(f"_{views}_", 1)[-1].split("_", 1)
         return p, (f"{d['object']} (user file{', ' + tag[1] if len(tag) > 1 else ''})", size, views,
@@ -280,7 +282,9 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_fit_cap=cfg.lam_cv_fit_cap if args.cv_fit_cap is None else (
                                          None if args.cv_fit_cap <= 0 else args.cv_fit_cap),
                                      cv_fit_cap_share=cfg.lam_cv_fit_cap_share if args.cv_fit_cap_share is None
-                                     else (None if args.cv_fit_cap_share <= 0 else args.cv_fit_cap_share))
+                                     else (None if args.cv_fit_cap_share <= 0 else args.cv_fit_cap_share),
+                                     cv_coverage_power=cfg.lam_cv_coverage_power if args.cv_coverage_power is None
+                                     else (None if args.cv_coverage_power < 0 else args.cv_coverage_power))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
@@ -347,6 +351,8 @@ def main(argv=None):
                     help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
     ap.add_argument("--cv-fit-cap-share", type=float, default=None,
                     help="cv's solver.lam_cv_fit_cap_share (0: off); default the solver's")
+    ap.add_argument("--cv-coverage-power", type=float, default=None,
+                    help="cv's solver.lam_cv_coverage_power (negative: off); default the solver's")
     ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
                     help="cv: also the PSNR of the same search's pick times these scales instead of SCALE")
     ap.add_argument("--reuse", type=Path, default=None,

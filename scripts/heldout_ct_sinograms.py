@@ -55,6 +55,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   fibroglandular tissue, a mass, microcalcifications), analytic; `--user` writes each case as a user's file (the
   sinogram and its `angles` in degrees, README) and a case's fields may give a user's scan (user_scan: `jitDEG`,
   `wedgeA-B`, `golden`, `detN`, `startDEG`, and the mistakes `rad` and `cols`; parallel beam).
+- Added for seed 4721 (docs/ct.md, "Limited-range scans (ctlimited)"): `tablet` (analytic: a coated tablet, a
+  1-1.5 px film coat, granules, pores, a cluster of dense crystals, a score line; parallel or fan) and `rock` (a
+  sandstone plug: packed rounded grains 3-12 px, a few dense mineral grains, clay in some pores, 0.7-1.2 px cracks;
+  designed_kind); with `--user`, a fan beam's case may carry `limDEG` (its sources over DEG degrees instead of
+  360), `wedgeA-B`, `jitDEG` and `startDEG` (the file's `angles` are the sources' angles).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -81,7 +86,7 @@ CASES = [
     ("rings", 128, 15, 1e5), ("astronaut", 128, 60, 1e4), ("astronaut", 128, 15, 1e6), ("metal", 128, 30, 1e5),
     ("brick", 128, 30, 1e6), ("astronaut", 256, 30, 1e5), ("rings", 256, 60, 1e4), ("ellipses", 256, 15, 1e5),
 ]
-ANALYTIC = ("ellipses", "rings", "pipes", "dental", "particles", "breast")  # objects of ellipses, exact chords
+ANALYTIC = ("ellipses", "rings", "pipes", "dental", "particles", "breast", "tablet")  # objects of ellipses, exact chords
 FLOOR = 0.05  # transmission at the largest line integral (problem.min_transmission)
 
 
@@ -195,6 +200,39 @@ def ellipse_list(name: str, size: int, rng: np.random.Generator) -> list[tuple]:
             out.append((*in_slab(rng.uniform(-0.85, 0.85) * r, rng.uniform(-0.3, 0.3) * r), rad, rad, 0.0, 3.0))
         return out
 
+    if name == "tablet":  # seed 4721: a coated pharmaceutical tablet: an elongated core under a 1-1.5 px denser
+        # film coat, granules of two excipients, air pores, a cluster of dense drug crystals 0.8-2 px across and a
+        # debossed score line (a 1 px gap across the middle); drawn again until nowhere negative
+        t0 = rng.uniform(0, math.pi)
+        a0, b0 = 0.8 * r, rng.uniform(0.38, 0.48) * r
+        coat = rng.uniform(1.0, 1.5)
+        ct, st = math.cos(t0), math.sin(t0)
+
+        def in_core(f, phi, margin):  # polar place in the core, `margin` px inside its edge -> voxel coordinates
+            u, v = f * math.cos(phi) * (a0 - coat - margin), f * math.sin(phi) * (b0 - coat - margin)
+            return u * ct - v * st, u * st + v * ct
+
+        while True:
+            out = []
+            shell(0.0, 0.0, a0, b0, t0, coat, 0.7)
+            out.append((0.0, 0.0, a0 - coat, b0 - coat, t0, 0.35))  # the core
+            for _ in range(18):  # granules: a denser and a lighter excipient
+                a = rng.uniform(0.03, 0.09) * r
+                out.append((*in_core(math.sqrt(rng.uniform()), rng.uniform(0, 2 * math.pi), a), a,
+                            a * rng.uniform(0.5, 1.0), rng.uniform(0, math.pi), float(rng.choice([-0.1, 0.12]))))
+            for _ in range(8):  # air pores
+                rad = rng.uniform(0.6, 2.5)
+                out.append((*in_core(math.sqrt(rng.uniform()), rng.uniform(0, 2 * math.pi), rad), rad, rad, 0.0,
+                            -0.15))
+            cx, cy = in_core(0.5 * math.sqrt(rng.uniform()), rng.uniform(0, 2 * math.pi), 0.0)
+            for _ in range(7):  # a cluster of drug crystals
+                rad = rng.uniform(0.4, 1.0)
+                out.append((cx + rng.uniform(-4, 4), cy + rng.uniform(-4, 4), rad, 0.6 * rad,
+                            rng.uniform(0, math.pi), 1.5))
+            out.append((0.0, 0.0, 0.5, 0.8 * b0, t0, -0.1))  # the score line, 1 px wide, across the tablet
+            if render_ellipses(out, size, sub=4, mean=False).min() >= 0:
+                return out
+
     if name == "breast":  # seed 4621: a breast slice (tomosynthesis-like): fat, a skin line, fibroglandular
         # tissue (overlapping soft ellipses), a mass and two clusters of microcalcifications 0.8-2 px across
         a0, b0 = 0.88 * r, rng.uniform(0.6, 0.75) * r
@@ -259,13 +297,14 @@ def fan_detector(size: int) -> tuple[int, float, float, float]:
     return int(counts[0]), float(spacing), sod, odd
 
 
-def fan_rays(size: int, views: int, sub: int = 16):
-    """Fan beam over 360 degrees, flat detector (docs/ct.md conventions: source at -SOD d, detector centre at
-    +ODD d, bins along u): `sub` rays per bin through points evenly spread across the bin's width (a midpoint
-    rule for the integral over the bin). Returns the sources (V, 1, 2), unit directions (V, n_det * sub, 2) and
-    n_det."""
+def fan_rays(size: int, views: int, sub: int = 16, theta: np.ndarray | None = None):
+    """Fan beam over 360 degrees (or at the source angles `theta`, radians: a user's scan), flat detector
+    (docs/ct.md conventions: source at -SOD d, detector centre at +ODD d, bins along u): `sub` rays per bin through
+    points evenly spread across the bin's width (a midpoint rule for the integral over the bin). Returns the
+    sources (V, 1, 2), unit directions (V, n_det * sub, 2) and n_det."""
     n_det, spacing, sod, odd = fan_detector(size)
-    theta = np.arange(views) * 2 * math.pi / views
+    if theta is None:
+        theta = np.arange(views) * 2 * math.pi / views
     d = np.stack((-np.sin(theta), np.cos(theta)), -1)[:, None, :]
     u = np.stack((np.cos(theta), np.sin(theta)), -1)[:, None, :]
     pos = ((np.arange(n_det)[:, None] + (np.arange(sub)[None, :] + 0.5) / sub - 0.5) - (n_det - 1) / 2).ravel()
@@ -340,9 +379,10 @@ def polygon_list(size: int, rng: np.random.Generator) -> tuple[list, list]:
             return ell, polys
 
 
-def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16) -> np.ndarray:
+def project_ellipses_fan(ellipses, size: int, views: int, sub: int = 16,
+                         theta: np.ndarray | None = None) -> np.ndarray:
     """Fan beam (fan_rays): each bin the average over its rays of the exact chord integrals."""
-    src, e, n_det = fan_rays(size, views, sub)
+    src, e, n_det = fan_rays(size, views, sub, theta)
     sino = np.zeros(e.shape[:2])
     for cx, cy, a, b, t, rho in ellipses:
         R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])  # ellipse frame -> world
@@ -683,6 +723,35 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
         hole = rng.uniform(0.5, 0.8) * half_v
         img = np.where(d < hole, np.where(d < hole - 1.0, 1.0, 0.0), img)  # a dense fastener in a 1 px gap
         return img
+    if name == "rock":  # seed 4721: a sandstone core plug: rounded quartz grains (3-12 px) packed in pore space,
+        # a few dense mineral grains (pyrite), clay filling some pores, 0.7-1.2 px cracks through grains
+        img = np.full(X1.shape, 0.05)
+        placed = []
+        for _ in range(4000):
+            if len(placed) >= int(0.9 * (size / 8) ** 2):
+                break
+            rad = rng.uniform(1.5, 6.0)
+            c = rng.uniform(-0.9, 0.9, 2) * r
+            if all(math.hypot(c[0] - q[0], c[1] - q[1]) > 0.92 * (rad + q[2]) for q in placed):
+                placed.append((c[0], c[1], rad))
+        for cx, cy, rad in placed:
+            t, e = rng.uniform(0, math.pi), rng.uniform(0.65, 1.0)
+            u = (X1 - cx) * math.cos(t) + (X2 - cy) * math.sin(t)
+            v = -(X1 - cx) * math.sin(t) + (X2 - cy) * math.cos(t)
+            grain = (u / rad) ** 2 + (v / (e * rad)) ** 2 < 1
+            img = np.where(grain, rng.choice([0.65, 0.7, 1.4], p=[0.5, 0.45, 0.05]), img)
+        clay = rng.random(X1.shape) < 0  # clay: some pore space between grains filled with a grey mix
+        for _ in range(int(rng.integers(4, 8))):
+            c = rng.uniform(-0.7, 0.7, 2) * r
+            clay |= np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(4.0, 9.0)
+        img = np.where(clay & (img < 0.1), 0.3, img)
+        for _ in range(int(rng.integers(2, 4))):  # cracks: straight 0.7-1.2 px gaps a third of the plug long
+            c = rng.uniform(-0.5, 0.5, 2) * r
+            t = rng.uniform(0, math.pi)
+            u = (X1 - c[0]) * math.cos(t) + (X2 - c[1]) * math.sin(t)
+            v = -(X1 - c[0]) * math.sin(t) + (X2 - c[1]) * math.cos(t)
+            img = np.where((np.abs(v) < rng.uniform(0.35, 0.6)) & (np.abs(u) < 0.3 * r), 0.05, img)
+        return img
     raise ValueError(name)
 
 
@@ -708,7 +777,7 @@ CROPS = {"foliage": (400, 0, 768)}  # (row, column, side) of a square crop in th
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
     if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss",
-                "battery", "shells", "mesh", "laminate"):
+                "battery", "shells", "mesh", "laminate", "rock"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -789,9 +858,10 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
     elif geometry == "fan":
         if name not in ANALYTIC:
             raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons, dental, "
-                             "particles, breast)")
+                             "particles, breast, tablet)")
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
-        clean, truth = project_ellipses_fan(ell, size, views), render_ellipses(ell, size)
+        clean = project_ellipses_fan(ell, size, views, theta=None if scan is None else scan["theta"])
+        truth = render_ellipses(ell, size)
     elif name in ANALYTIC:
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean, truth = project_ellipses(ell, theta, n_det), render_ellipses(ell, size)
@@ -876,11 +946,15 @@ def main(argv=None):
         name = dict(zip(("astronaut", "brick"), args.images)).get(name, name)
         if args.only and name not in args.only:
             continue
-        if span != 180.0 and geometry != "parallel":
-            raise ValueError("a limited angular range: parallel beam only")
-        if (user or args.user) and geometry != "parallel":
-            raise ValueError("a user's scan (--user, jit/wedge/golden/det/rad/cols): parallel beam only")
-        scan = user_scan(size, views, span, user, args.seed) if user or args.user else None
+        if span != 180.0 and geometry != "parallel" and not args.user:
+            raise ValueError("a limited angular range: parallel beam only (a fan beam's as a user's file: --user)")
+        if (user or args.user) and geometry != "parallel" and (
+                not args.user or any(f.startswith(("det", "rad", "cols", "golden")) for f in user)):
+            raise ValueError("a user's scan: parallel beam only, but for a fan beam's limited range, wedge, jitter "
+                             "or start as a user's file (--user)")
+        # seed 4721: a fan beam's full range is 360 degrees (no `lim`), limDEG its sources' range as a user's file
+        scan_span = 360.0 if geometry == "fan" and span == 180.0 else span
+        scan = user_scan(size, views, scan_span, user, args.seed) if user or args.user else None
         sino, clean, truth = make(name, size, views, photons, args.seed, args.fine, geometry, span, level, scan)
         tag = ("" if geometry == "parallel" else f"_{geometry}") + ("" if span == 180.0 else f"_lim{span:g}")
         tag += "".join(f"_{f}" for f in user)

@@ -58,6 +58,8 @@ class FistaTV(Solver):
         self.cv_fit_cap_share = (None if cfg.lam_cv_fit_cap_share is None else
                                  check_float("solver.lam_cv_fit_cap_share", cfg.lam_cv_fit_cap_share, 0.0,
                                              strict=True))
+        self.cv_coverage_power = (None if cfg.lam_cv_coverage_power is None else
+                                  check_float("solver.lam_cv_coverage_power", cfg.lam_cv_coverage_power, 0.0))
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -129,7 +131,8 @@ class FistaTV(Solver):
                                      cv_weight=str(self.cfg.lam_cv_weight),
                                      cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
                                      cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time,
-                                     cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share)
+                                     cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
+                                     cv_coverage_power=self.cv_coverage_power)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

@@ -75,6 +75,9 @@ FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 # training scans peak at 0.99-1.18x the all-view optimum; 1/2 was chosen on those seeds and 2029 (docs/ct.md,
 # "Sixth round")
 NOISE_LIMITED_SHARE = 0.5
+# angular_coverage: a gap between views wider than this many times their median gap is a range no view measured
+# (jittered lists of +-2 degrees at 6 degrees and golden-angle lists stay within 1.7x)
+COVERAGE_GAP = 2.0
 
 
 class _SearchStopped(Exception):
@@ -374,7 +377,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None, guard: bool = False, dose: bool = False,
                       stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
-                      fit_cap_share: float | None = None) -> Choice:
+                      fit_cap_share: float | None = None, coverage_power: float | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -393,7 +396,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     without a noise estimate) (fit_cap_weight; the same runs, no more), and the training views' misfit at every
     weight in the details either way (`lam_cv_train_fit`). `fit_cap_share` (solver.lam_cv_fit_cap_share, s0; None:
     off): that rise divided by min(1, share / s0), share the noise's part of the held-out misfit at the best weight
-    (fit_cap_rise), so the cap widens where the noise is a small part of it."""
+    (fit_cap_rise), so the cap widens where the noise is a small part of it. `coverage_power`
+    (solver.lam_cv_coverage_power, p; None: off): on a scan measuring a share c < 1 of the line directions
+    (angular_coverage: a limited range, a missing wedge) the answer times c ** -p, after the cap."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -525,6 +530,16 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         if cap < lam:
             details["lam_cv_uncapped"] = f"{lam:.6g}"
             lam = cap
+    if coverage_power is not None:
+        # a limited angular range (or a missing wedge): the held-out views lie inside the measured range, so their
+        # misfit does not see the error in the directions no view measured, which more TV reduces (docs/ct.md,
+        # "Limited-range scans (ctlimited)"): the answer times coverage ** -power, after the cap (the training
+        # views' fit does not see those directions either); a full scan's is untouched
+        coverage = angular_coverage(getattr(problem, "geometry", None))
+        if coverage < 1:
+            details["lam_cv_coverage"] = (f"{coverage:.4g} of the half turn measured: x "
+                                          f"{coverage ** -coverage_power:.4g} (coverage ** -{coverage_power:g})")
+            lam *= coverage ** -coverage_power
     with torch.no_grad():
         x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
     # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
@@ -547,6 +562,28 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                            **details},
                   noise_source=f"cv: RMS misfit of the held-out views (every {fold}th, {len(folds)} offset(s)) "
                                f"against {against} at the chosen weight, an upper bound", state=x)
+
+
+def angular_coverage(geometry) -> float:
+    """The share of the line directions a 2-D scan measures, in (0, 1]: 1 for a full scan. Parallel beam: the
+    views' angles folded onto the half turn, their sorted gaps (the wrap-around one included); a gap wider than
+    COVERAGE_GAP x the median gap is a range no view measured (a limited range's rest of the half turn, a missing
+    wedge), less the one spacing it would hold anyway. Fan beam: the sources' arc so found on the full turn, as a
+    share of a half turn, at most 1 (a fan over 150 degrees of sources sees its central rays' directions over 150;
+    from a half turn on, every direction has a source). Jittered and golden-angle lists (gaps within 1.7x the
+    median) and evenly spread ones are 1 exactly. Other geometries (cone) and under 3 views: 1."""
+    kind = getattr(geometry, "kind", None)
+    angles = getattr(geometry, "angles", ())
+    if kind not in ("parallel", "fan") or len(angles) < 3:
+        return 1.0
+    turn = math.pi if kind == "parallel" else 2 * math.pi
+    a = np.sort(np.mod(np.asarray(angles, dtype=float), turn))
+    gaps = np.diff(np.concatenate((a, a[:1] + turn)))
+    spacing = float(np.median(gaps))
+    missing = float(np.sum(gaps[gaps > COVERAGE_GAP * spacing] - spacing))
+    if missing <= 0:
+        return 1.0
+    return min(1.0, (turn - missing) / math.pi)
 
 
 def fit_cap_rise(tau: float, noise: float | None, gain: float, held: float,
@@ -632,7 +669,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_reference: str | None = None, cv_weight: str | None = None,
                         cv_offsets: int = 1, cv_grid: int | None = None, cv_guard: bool = False,
                         cv_dose: bool = False, stop: Callable[[], bool] | None = None,
-                        cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None) -> Choice:
+                        cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
+                        cv_coverage_power: float | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
     solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
     solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -643,7 +681,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
-                                 cv_fit_cap_share)
+                                 cv_fit_cap_share, cv_coverage_power)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
