@@ -325,6 +325,7 @@ def replay(args) -> list[dict]:
 
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     keep, rows = (superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE), []
+    keep_rigid = (superres_start.RIGID_START_MIN, superres_start.RIGID_START_MOVE)
     values = ("main", "end")
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
@@ -332,8 +333,12 @@ def replay(args) -> list[dict]:
             row = {"set": ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))}
             try:
                 for v in values:
-                    superres_start.WIDE_EDGE_MIN = 10**9 if v == "main" else keep[0]
-                    superres_start.WIDE_EDGE_MOVE = 0.0 if args.always_wide else keep[1]
+                    if args.rigid:  # srtext2: the rigid ladder's second start on 24-28 px frames, off / on
+                        superres_start.RIGID_START_MIN = 10**9 if v == "main" else keep_rigid[0]
+                        superres_start.RIGID_START_MOVE = 0.0 if args.always_rigid else keep_rigid[1]
+                    else:
+                        superres_start.WIDE_EDGE_MIN = 10**9 if v == "main" else keep[0]
+                        superres_start.WIDE_EDGE_MOVE = 0.0 if args.always_wide else keep[1]
                     p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path),
                                                 truth=str(path), true_motion=str(path), lambda_f="auto"), ctx)
                     t0 = time.process_time()
@@ -341,15 +346,26 @@ def replay(args) -> list[dict]:
                     cpu = time.process_time() - t0
                     m, _ = p.evaluate(res)
                     row[str(v)] = {"psnr": m["psnr"], "lam": res.metrics["lam_chosen"], "err": m["motion_error"],
-                                   "cpu": cpu}
+                                   "cpu": cpu, "second_kept": getattr(p, "second_start_kept", float("nan"))}
+                    if v == "end" and args.rigid:  # the two ladders' ends: the gate's distance
+                        from regrun.registration.superres_motion import MotionModel
+
+                        rig = MotionModel("rigid", p.fine.centre, p.model.q)
+                        first = p.model.preregister(drop_outside=True)
+                        alt = rig.to_affine(p.model.preregister(drop_outside=True, transform=rig.transform))
+                        row["distance"] = superres_start.start_distance(p, first, alt)
+                        row["ladder_err"] = [p.motion_error(first), p.motion_error(alt)]
             finally:
                 superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE = keep
+                superres_start.RIGID_START_MIN, superres_start.RIGID_START_MOVE = keep_rigid
             rows.append(row)
             a, b = row["main"], row["end"]
             print(f"{row['set']:45s} " + "  ".join(f"{v}: {row[v]['psnr']:.2f} (err {row[v]['err']:.3f}, "
                                                   f"lam {row[v]['lam']:.3g}, {row[v]['cpu']:.1f} s)"
                                                   for v in values)
-                  + f"  diff {b['psnr'] - a['psnr']:+.2f}", flush=True)
+                  + f"  diff {b['psnr'] - a['psnr']:+.2f}" + (f"  second kept {b['second_kept']}  distance "
+                  f"{row['distance']:.3f} ladders {row['ladder_err'][0]:.3f} / {row['ladder_err'][1]:.3f}"
+                  if "distance" in row else ""), flush=True)
     return rows
 
 
@@ -396,9 +412,12 @@ def minimum(args) -> list[dict]:
             # (from the user's pre-registration, narrow taper): a start problem where the truth's is the lower
             th = args.thetas[0]
             w_user = m.preregister(drop_outside=True).reshape(q, 6)
-            lt = m._register_scale(th, 1, Affine(), wt, None, True, 20, 1e-6, wide_edge=False)[2]
-            lu = m._register_scale(th, 1, Affine(), w_user, None, True, 20, 1e-6, wide_edge=False)[2]
+            wt_end, _, lt, _ = m._register_scale(th, 1, Affine(), wt, None, True, 20, 1e-6, wide_edge=False)
+            wu_end, _, lu, _ = m._register_scale(th, 1, Affine(), w_user, None, True, 20, 1e-6, wide_edge=False)
+            h = torch.tensor(m.fine.h, dtype=m.dtype)
+            apart = ((m.warp_points(wt_end.reshape(-1)) - m.warp_points(wu_end.reshape(-1))) / h).pow(2).sum(-1)
             row["prereg_misfit"] = {"truth_basin": lt.tolist(), "ladder_end": lu.tolist(),
+                                    "apart": apart.mean(-1).sqrt().tolist(),
                                     "ladder_err": float(_errors(p, w_user).pow(2).mean().sqrt())}
             xc = m.coarse.centres(m.dtype, m.device).reshape(-1, 2)
             wts = EdgeTaper(Grid(m.coarse.omega, m.coarse.m), EDGE_TAPER[0], inset=EDGE_TAPER[1])(
@@ -439,9 +458,12 @@ def minimum(args) -> list[dict]:
                                                      f"{row['varpro ' + i]['objective']:.5g}"
                                                      for i in ("truth", "preregister")), flush=True)
             lt, lu = np.array(row["prereg_misfit"]["truth_basin"]), np.array(row["prereg_misfit"]["ladder_end"])
+            far = np.array(row["prereg_misfit"]["apart"]) > 1.0
             print(f"  prereg misfit at theta {th:g} (ladder end {row['prereg_misfit']['ladder_err']:.3f} px): sum "
                   f"truth's basin {lt.sum():.5g}, ladder's end {lu.sum():.5g}; frames where the truth's basin is "
-                  f"lower: {int((lt < lu).sum())} of {q}", flush=True)
+                  f"lower: {int((lt < lu).sum())} of {q}; of the frames whose two ends lie > 1 px apart: "
+                  f"{int(((lt < lu) & far).sum())} of {int(far.sum())} (misfit ratio truth's / ladder's there "
+                  f"{lt[far].sum() / max(lu[far].sum(), 1e-300):.3f})", flush=True)
     return rows
 
 
@@ -460,6 +482,9 @@ def main(argv=None):
         ap.add_argument("--supersample", type=int, default=4)
         ap.add_argument("--always-wide", action="store_true", help="replay: the wide taper's ladder on 32-px "
                         "frames whatever its distance (the gate at 0)")
+        ap.add_argument("--rigid", action="store_true", help="replay: without / with the rigid ladder's second "
+                        "start on 24-28 px frames (superres_start.rigid_start), not the wide taper's")
+        ap.add_argument("--always-rigid", action="store_true", help="with --rigid: the gate at 0")
         ap.add_argument("--out", type=Path)
         a = ap.parse_args(argv[1:])
         torch.set_num_threads(1)

@@ -81,10 +81,38 @@ def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None
     from .superres_model import PREREG_SMALL_MAX, SECOND_START_MOVE
 
     model = problem.model
-    if problem.outside != "drop" or max(model.coarse.m) > PREREG_SMALL_MAX:
+    if problem.outside != "drop":
         return None
+    if max(model.coarse.m) > PREREG_SMALL_MAX:
+        return rigid_start(problem, transform, first)
     alt = stopped_ladder(problem, transform)
     return alt if start_distance(problem, first, alt) >= SECOND_START_MOVE else None
+
+
+# Frames of RIGID_START_MIN px a side up to (not including) GLOBAL_START_MIN with outside=drop and the affine motion
+# model: the ladder again with a rigid motion (3 parameters a frame), a second start for the solver (the lower
+# objective kept: superres_weight.second_run) where its end lies RIGID_START_MOVE fine px RMS or more from the
+# affine ladder's. Why: on 24-28 px frames of sharp drawings the pre-registration's sharp misfit (frame 0's aliased
+# spline as the template) no longer tells the motion's basins apart (at the ladder's end it is 0.96-1.11 times the
+# truth's basin's, against 0.73 on 32-px frames), while varpro_cg's joint objective is 13-89 times lower in the
+# truth's basin; fewer parameters fit less of the template's aliasing (rendered text 48^2 s2503: the rigid ladder
+# 2.10 px off against 2.53; docs/superres.md, "Sharp drawings through 24-px frames (srtext2)").
+RIGID_START_MIN = 24
+RIGID_START_MOVE = 1.0
+
+
+def rigid_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
+    """The rigid ladder's end as affine w (rigid_start's frames, affine motion model without gains), where it lies
+    RIGID_START_MOVE fine px RMS or more from the affine ladder's end `first`; None elsewhere."""
+    from .superres_model import GLOBAL_START_MIN
+    from .superres_motion import MotionModel
+
+    model, motion = problem.model, problem.motion
+    if transform is not None or motion.gain or not RIGID_START_MIN <= min(model.coarse.m) < GLOBAL_START_MIN:
+        return None
+    rigid = MotionModel("rigid", problem.fine.centre, model.q)
+    alt = rigid.to_affine(model.preregister(drop_outside=True, transform=rigid.transform))
+    return alt if start_distance(problem, first, alt) >= RIGID_START_MOVE else None
 
 
 def stopped_ladder(problem, transform) -> torch.Tensor:
