@@ -123,3 +123,36 @@ def test_small_text_on_32px_frames_needs_the_wide_taper(device, monkeypatch):
     assert superres_start.wide_edge_start(SimpleNamespace(**{**vars(p), "outside": "keep"}), None, narrow) is narrow
     monkeypatch.setattr(superres_start, "WIDE_EDGE_MIN", 33)  # 32-px frames outside its sizes
     assert superres_start.wide_edge_start(p, None, narrow) is narrow
+
+
+def test_rigid_second_start_on_24px_frames(device, monkeypatch):
+    """24-px frames (48^2) of text, affine model, outside=drop: superres_start.rigid_start gives the ladder again with
+    a rigid motion (as affine w: an orthogonal 2x2 part) as the solver's second start where it lies RIGID_START_MOVE
+    or more from the affine ladder's end, None otherwise, with another motion model, with gains, with
+    outside=keep and outside its frame sizes (docs/superres.md, "Sharp drawings through 24-px frames (srtext2)")."""
+    size = 48
+    fine = Grid((0.0, float(size), 0.0, float(size)), (size, size))
+    coarse = Grid(fine.omega, (size // 2, size // 2))
+    w = [affine_about(7.0, (1.03, 0.98), (2.0, -2.5), fine.centre)]
+    frames = [block_sample(lambda x: _small_text(x, size), coarse, 4)]
+    frames += [block_sample(lambda x: _small_text(x, size), coarse, 4, pullback=lambda z, wj=wj: affine(wj, z))
+               for wj in w]
+    model = SuperResModel(torch.stack(frames).to(device), fine, 2, 0.1, outside="drop")
+    motion = MotionModel("affine", fine.centre, model.q)
+    p = SimpleNamespace(model=model, outside="drop", motion=motion, fine=fine)
+    first = model.preregister(drop_outside=True)
+    monkeypatch.setattr(superres_start, "RIGID_START_MOVE", 0.0)
+    alt = superres_start.second_start(p, None, first)  # frames over PREREG_SMALL_MAX: the rigid ladder
+    a = alt.reshape(-1, 6)[:, :4].reshape(-1, 2, 2)
+    assert torch.allclose(a @ a.transpose(1, 2), torch.eye(2, dtype=a.dtype, device=a.device).expand_as(a))
+    assert alt.device == first.device and alt.dtype == first.dtype
+    monkeypatch.setattr(superres_start, "RIGID_START_MOVE", 1.01 * start_distance(p, first, alt))
+    assert superres_start.rigid_start(p, None, first) is None
+    monkeypatch.setattr(superres_start, "RIGID_START_MOVE", 0.0)
+    rigid = MotionModel("rigid", fine.centre, model.q)
+    assert superres_start.rigid_start(p, rigid.transform, first) is None
+    assert superres_start.rigid_start(SimpleNamespace(**{**vars(p), "motion": MotionModel(
+        "affine", fine.centre, model.q, gain=True)}), None, first) is None
+    assert superres_start.second_start(SimpleNamespace(**{**vars(p), "outside": "keep"}), None, first) is None
+    monkeypatch.setattr(superres_start, "RIGID_START_MIN", 25)  # 24-px frames outside its sizes
+    assert superres_start.rigid_start(p, None, first) is None
