@@ -93,10 +93,12 @@ def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None
 # model: the ladder again with a rigid motion (3 parameters a frame), a second start for the solver (the lower
 # objective kept: superres_weight.second_run) where its end lies RIGID_START_MOVE fine px RMS or more from the
 # affine ladder's. Why: on 24-28 px frames of sharp drawings the pre-registration's sharp misfit (frame 0's aliased
-# spline as the template) no longer tells the motion's basins apart (at the ladder's end it is 0.96-1.11 times the
-# truth's basin's, against 0.73 on 32-px frames), while varpro_cg's joint objective is 13-89 times lower in the
-# truth's basin; fewer parameters fit less of the template's aliasing (rendered text 48^2 s2503: the rigid ladder
-# 2.10 px off against 2.53; docs/superres.md, "Sharp drawings through 24-px frames (srtext2)").
+# spline as the template) no longer tells the motion's basins apart (in the truth's basin it is 0.96-1.02 times its
+# value at the ladder's end, against 0.73 on 32-px frames), while varpro_cg's joint objective is 13-89 times lower
+# in the truth's basin; fewer parameters fit less of the template's aliasing (rendered text 48^2 s2503: the rigid
+# ladder 2.10 px off against 2.53; `auto` +4.5 dB, TX's 48^2 serif text s5309 +5.8). The gate: the two ends lie
+# 1.97-2.60 px apart on the seen texts, 0.02-0.76 on the seen photos and drawings, where the second run was never
+# better by more than 0.09 dB (docs/superres.md, "Sharp drawings through 24-px frames (srtext2)").
 RIGID_START_MIN = 24
 RIGID_START_MOVE = 1.0
 
