@@ -113,7 +113,9 @@ def rigid_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
     if transform is not None or motion.gain or not RIGID_START_MIN <= min(model.coarse.m) < GLOBAL_START_MIN:
         return None
     rigid = MotionModel("rigid", problem.fine.centre, model.q)
-    alt = rigid.to_affine(model.preregister(drop_outside=True, transform=rigid.transform))
+    # the class's method: a caller that replaced the instance's preregister with its cached affine ends (the
+    # benchmarks) must not hand those back for the rigid ladder
+    alt = rigid.to_affine(type(model).preregister(model, drop_outside=True, transform=rigid.transform))
     return alt if start_distance(problem, first, alt) >= RIGID_START_MOVE else None
 
 
