@@ -75,9 +75,10 @@ def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None
     """Small frames with outside=drop (at most PREREG_SMALL_MAX px a side): the pre-registration's ladder stopped
     at PREREG_SMALL_END, a second start the solver also runs from (superres_weight.solve_rounds keeps the lower
     objective), where it lies SECOND_START_MOVE fine pixels RMS or more from the full ladder's end `first` (the
-    sharp scales moved the motion by a frame pixel or more: a drift, not a refinement); None elsewhere. Why: on
-    10-px frames the sharp scales can drift 1.5-3 px further from the truth, and from there varpro_cg stays
-    (docs/superres.md, "Where the peer beats regrun's best at 20² (srpeer)")."""
+    sharp scales moved the motion by a frame pixel or more: a drift, not a refinement); on larger frames
+    rigid_start's (24-31 px); None elsewhere. Why: on 10-px frames the sharp scales can drift 1.5-3 px further from
+    the truth, and from there varpro_cg stays (docs/superres.md, "Where the peer beats regrun's best at 20²
+    (srpeer)")."""
     from .superres_model import PREREG_SMALL_MAX, SECOND_START_MOVE
 
     model = problem.model
