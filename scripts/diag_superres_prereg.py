@@ -16,9 +16,12 @@ They are added to scripts/bench_lambda_sr.py's scenes by name (its source_image 
     python scripts/diag_superres_prereg.py ladder --set <sets> [--wide] [--variants 0.001 g:0.001 t:0.1]
     python scripts/diag_superres_prereg.py edge --set <sets>      # narrow vs wide taper's ladder, their distance
     python scripts/diag_superres_prereg.py replay --set <sets> [--always-wide]    # `auto` without / with it
+    python scripts/diag_superres_prereg.py minimum --set <sets> [--thetas 0.001 0.1] [--lam 0.2]
 
 ladder: the motion error (RMS fine px, per frame) after every stage of the pre-registration, SimpleITK's peer's,
 the identity's, and ladders of the given scales from the identity, the global start (g:) or the truth (t:).
+minimum: where the misfits' own minima lie, each from the true motion (the pre-registration's at θ, the joint one
+at the true image, varpro_cg at a fixed weight) and the forward model's mismatch on the noise-free frames.
 --supersample (default 4, as batches NE and BR) for ladder, edge and replay.
 """
 from __future__ import annotations
@@ -338,7 +341,7 @@ def replay(args) -> list[dict]:
                     cpu = time.process_time() - t0
                     m, _ = p.evaluate(res)
                     row[str(v)] = {"psnr": m["psnr"], "lam": res.metrics["lam_chosen"], "err": m["motion_error"],
-                                   "cpu": cpu}
+                                   "cpu": cpu, "second_kept": getattr(p, "second_start_kept", float("nan"))}
             finally:
                 superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE = keep
             rows.append(row)
@@ -346,14 +349,114 @@ def replay(args) -> list[dict]:
             print(f"{row['set']:45s} " + "  ".join(f"{v}: {row[v]['psnr']:.2f} (err {row[v]['err']:.3f}, "
                                                   f"lam {row[v]['lam']:.3g}, {row[v]['cpu']:.1f} s)"
                                                   for v in values)
-                  + f"  diff {b['psnr'] - a['psnr']:+.2f}", flush=True)
+                  + f"  diff {b['psnr'] - a['psnr']:+.2f}" + (f"  second kept {b['second_kept']}  distance "
+                  f"{row['distance']:.3f} ladders {row['ladder_err'][0]:.3f} / {row['ladder_err'][1]:.3f}"
+                  if "distance" in row else ""), flush=True)
+    return rows
+
+
+def minimum(args) -> list[dict]:
+    """Per set: where the misfits' own minima lie, each from the true motion (RMS fine px from it): the
+    pre-registration's θ (--thetas) misfit with the narrow edge taper, the wide one and every point kept
+    (outside=keep), with the share of frame j's coarse points the narrow taper weighs above 0 at the truth; the
+    joint misfit ||A(w) f - b|| at the true image f (diag_superres_tiny.floor, affine and the set's own motion
+    model); the forward model's mismatch at the true image and motion on the noise-free set (RMS, and RMS / the
+    true image's RMS gradient: the motion shift it can cause); varpro_cg at the fixed weight --lam from the true
+    motion and from the pre-registration (motion error, PSNR)."""
+    import tempfile
+    import time
+
+    from diag_superres_tiny import floor, mismatch, save_set  # scripts/diag_superres_tiny.py
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.imaging.grid import Grid
+    from regrun.imaging.transforms import Affine, affine
+    from regrun.monitor import Monitor
+    from regrun.problems.superres import SuperRes
+    from regrun.registration.objective import EdgeTaper
+    from regrun.registration.superres_model import EDGE_TAPER
+    from regrun.solvers.varpro_cg import VarProCG
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            t0 = time.process_time()
+            name = ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))
+            path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
+            p = _problem(spec, args.supersample, Path(tmp), ctx)
+            m, q = p.model, p.model.q
+            wt = p.w_true.reshape(q, 6)
+            row = {"set": name, "frame_px": m.coarse.m[0], "prereg_from_truth": {}}
+            for th in args.thetas:
+                for label, drop, wide in (("narrow", True, False), ("wide", True, True), ("keep", False, False)):
+                    w = m._register_scale(th, 1, Affine(), wt, None, drop, 20, 1e-6, wide_edge=wide)[0]
+                    e = _errors(p, w)
+                    row["prereg_from_truth"][f"{label} {th:g}"] = [float(e.pow(2).mean().sqrt()), float(e.max())]
+            # the last scale's misfit per frame: in the truth's basin (from the truth) against at the ladder's end
+            # (from the user's pre-registration, narrow taper): a start problem where the truth's is the lower
+            th = args.thetas[0]
+            w_user = m.preregister(drop_outside=True).reshape(q, 6)
+            wt_end, _, lt, _ = m._register_scale(th, 1, Affine(), wt, None, True, 20, 1e-6, wide_edge=False)
+            wu_end, _, lu, _ = m._register_scale(th, 1, Affine(), w_user, None, True, 20, 1e-6, wide_edge=False)
+            h = torch.tensor(m.fine.h, dtype=m.dtype)
+            apart = ((m.warp_points(wt_end.reshape(-1)) - m.warp_points(wu_end.reshape(-1))) / h).pow(2).sum(-1)
+            row["prereg_misfit"] = {"truth_basin": lt.tolist(), "ladder_end": lu.tolist(),
+                                    "apart": apart.mean(-1).sqrt().tolist(),
+                                    "ladder_err": float(_errors(p, w_user).pow(2).mean().sqrt())}
+            xc = m.coarse.centres(m.dtype, m.device).reshape(-1, 2)
+            wts = EdgeTaper(Grid(m.coarse.omega, m.coarse.m), EDGE_TAPER[0], inset=EDGE_TAPER[1])(
+                affine(wt[:, None, :], xc))
+            row["kept_share"] = float((wts > 0).double().mean())
+            row["weight_mean"] = float(wts.mean())
+            row["floor_affine"] = floor(path, ctx, "affine")
+            if spec["motion"] != "affine":
+                row[f"floor_{spec['motion']}"] = floor(path, ctx, spec["motion"])
+            clean = save_set(Path(tmp), spec, args.supersample, 0.0)  # set_SEED_0.0.npz: the same frames, no noise
+            row["mismatch_clean"] = mismatch(clean, ctx)
+            row["mismatch_clean"]["shift"] = row["mismatch_clean"]["mismatch_rms"] / row["mismatch_clean"]["grad_rms"]
+            for init in ("truth", "preregister"):
+                pp = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
+                                             true_motion=str(path), lambda_f=args.lam), ctx)
+                res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50, init=init), ctx).solve(pp, Monitor())
+                met, _ = pp.evaluate(res)
+                row[f"varpro {init}"] = {"err": met["motion_error"], "psnr": met["psnr"], "w": res.solution["w"]}
+            # the joint objective (regulariser rows in) at both ends, each image solved there, one data mask (the
+            # one the true motion settles): which end does varpro_cg's own objective prefer?
+            pp.model.settle_outside(p.w_true)
+            pp.model.set_weight(args.lam)
+            for init in ("truth", "preregister"):
+                wv = row[f"varpro {init}"].pop("w")
+                fv = pp.model.solve(wv, 300, 1e-10).x
+                row[f"varpro {init}"]["objective"] = float(pp.model.residual(wv, fv).pow(2).sum())
+            row["cpu"] = time.process_time() - t0
+            rows.append(row)
+            print(name, f"{row['frame_px']}px kept {row['kept_share']:.3f} (mean weight {row['weight_mean']:.3f})",
+                  f"cpu {row['cpu']:.1f}", flush=True)
+            print("  prereg from truth: " + "  ".join(f"{k} {v[0]:.3f} ({v[1]:.2f})"
+                                                      for k, v in row["prereg_from_truth"].items()))
+            print("  joint at true image: " + "  ".join(f"{k} {row[k]:.3f}" for k in row if k.startswith("floor")),
+                  "| clean mismatch rms {mismatch_rms:.3f} grad {grad_rms:.2f} shift {shift:.3f}".format(
+                      **row["mismatch_clean"]))
+            print("  varpro lam", args.lam, "  ".join(f"{i}: err {row['varpro ' + i]['err']:.3f} psnr "
+                                                     f"{row['varpro ' + i]['psnr']:.2f} objective "
+                                                     f"{row['varpro ' + i]['objective']:.5g}"
+                                                     for i in ("truth", "preregister")), flush=True)
+            lt, lu = np.array(row["prereg_misfit"]["truth_basin"]), np.array(row["prereg_misfit"]["ladder_end"])
+            far = np.array(row["prereg_misfit"]["apart"]) > 1.0
+            print(f"  prereg misfit at theta {th:g} (ladder end {row['prereg_misfit']['ladder_err']:.3f} px): sum "
+                  f"truth's basin {lt.sum():.5g}, ladder's end {lu.sum():.5g}; frames where the truth's basin is "
+                  f"lower: {int((lt < lu).sum())} of {q}; of the frames whose two ends lie > 1 px apart: "
+                  f"{int(((lt < lu) & far).sum())} of {int(far.sum())} (misfit ratio truth's / ladder's there "
+                  f"{lt[far].sum() / max(lu[far].sum(), 1e-300):.3f})", flush=True)
     return rows
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("bench", "draw", "ladder", "edge", "replay"):
-        raise SystemExit("usage: diag_superres_prereg.py bench|draw|ladder|edge|replay ...")
+    if not argv or argv[0] not in ("bench", "draw", "ladder", "edge", "replay", "minimum"):
+        raise SystemExit("usage: diag_superres_prereg.py bench|draw|ladder|edge|replay|minimum ...")
     if argv[0] == "bench":
         return bench_lambda_sr.main(argv[1:])
     if argv[0] in ("edge", "replay"):
@@ -371,6 +474,22 @@ def main(argv=None):
         rows = edge_scan(a) if argv[0] == "edge" else replay(a)
         if a.out:
             a.out.write_text(json.dumps(rows, indent=1))
+        return rows
+    if argv[0] == "minimum":
+        import argparse
+        import json
+
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
+        ap.add_argument("--supersample", type=int, default=4)
+        ap.add_argument("--thetas", type=float, nargs="+", default=[0.001])
+        ap.add_argument("--lam", type=float, default=0.2, help="varpro_cg's fixed weight")
+        ap.add_argument("--out", type=Path)
+        a = ap.parse_args(argv[1:])
+        torch.set_num_threads(1)
+        rows = minimum(a)
+        if a.out:
+            a.out.write_text(json.dumps(rows, indent=1, default=str))
         return rows
     if argv[0] == "ladder":
         import argparse
