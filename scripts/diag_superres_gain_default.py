@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # clipart 64^2 RGB; G: circuit 64^2; F: cartoon 128^2/16 RGB) and held-out batch W's 19 gain-free sets.
 SEEN = ["sk:retina@560:300,20,8,0.01,701,rigid", "sk:hubble_deep_field@300:600,20,16,0.03,702,translation",
         "sk:camera@360:200,20,16,0.01,715,rigid", "fair:PET-CT-CT,32,8,0.01,1008,rigid",
-        "fair:EPIslice-R,48,16,0.005,1009,translation", "logo,48,16,0.01,906,rigid",
+        "fair:EPIslice-R,48,16,0.005,1009,translation", "sk:logo,48,16,0.01,906,rigid",
         "clipart,64,8,0.005,2338,rigid", "circuit,64,8,0.01,802,translation",
         "cartoon,128,16,0.003,601,translation"] + [
     f"W:{n}" for n in ("n4_polygons", "n6_deadleaves", "n12_phantom", "n24_ellipses", "n32_terrain", "wide_phantom",
@@ -82,12 +82,13 @@ def write_set(root: Path, spec: str) -> dict:
     return {"frames": path, "truth": path, "true_motion": path, "factor": 2}
 
 
-def user_run(paths: dict, gain: bool, run_dir: Path) -> dict:
-    """The README's command with problem.gain named, in a subprocess: metrics, warnings and CPU seconds."""
+def user_run(paths: dict, gain: str, run_dir: Path) -> dict:
+    """The README's command with problem.gain=GAIN named (default: not named, the code's default), in a
+    subprocess: metrics, warnings and CPU seconds."""
     cmd = [sys.executable, "-c", "from regrun.cli import main; main()", "problem=superres", "problem.data=frames",
            f"problem.frames={paths['frames']}", f"problem.factor={paths['factor']}", f"problem.truth={paths['truth']}",
-           f"problem.true_motion={paths['true_motion']}", f"problem.gain={str(gain).lower()}",
-           f"hydra.run.dir={run_dir}"]
+           f"problem.true_motion={paths['true_motion']}", f"hydra.run.dir={run_dir}"]
+    cmd += [] if gain == "default" else [f"problem.gain={gain}"]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -110,7 +111,7 @@ def run(root: Path, specs, out: Path, gains) -> None:
         paths = write_set(root, spec)
         row = rows.setdefault(spec, {})
         for g in gains:
-            key = f"gain_{str(g).lower()}"
+            key = f"gain_{g}"
             if key in row:
                 continue
             tag = spec.replace(":", "_").replace(",", "_").replace("@", "_")
@@ -159,7 +160,8 @@ def main(argv=None):
     ap.add_argument("--set", nargs="+", default=[], help="run: these sets (W:NAME or a bench_lambda_sr spec)")
     ap.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("K", "N"),
                     help="run: sets K, K+N, K+2N, ... of the list (N processes)")
-    ap.add_argument("--gains", nargs="+", default=["false", "true"], choices=("false", "true"))
+    ap.add_argument("--gains", nargs="+", default=["false", "true"], choices=("false", "true", "default"),
+                    help="run: problem.gain for each run (default: not named)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     if a.what == "table":
@@ -168,7 +170,7 @@ def main(argv=None):
     if a.out is None:
         ap.error("run needs --out")
     specs = ((BATCHES[a.batch] if a.batch else []) + a.set)[a.part[0]::a.part[1]]
-    run(a.root[0], specs, a.out, [g == "true" for g in a.gains])
+    run(a.root[0], specs, a.out, a.gains)
 
 
 if __name__ == "__main__":
