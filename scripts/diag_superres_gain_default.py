@@ -101,7 +101,7 @@ def user_run(paths: dict, gain: str, run_dir: Path) -> dict:
         m = json.loads(mj.read_text())
         out["status"], out["message"] = m.get("status"), m.get("message")
         out["metrics"] = {k: v for k, v in m.get("metrics", {}).items() if isinstance(v, (int, float))}
-        out["warnings"] = m.get("warnings", [])
+        out["exposure_warned"] = "run again with problem.gain=true" in (m.get("message") or "")  # the warning
     return out
 
 
