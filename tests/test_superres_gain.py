@@ -171,6 +171,8 @@ def test_preregistration_and_solve_recover_the_gains(ctx, tmp_path):
 def test_default_has_no_gain_and_bad_values(ctx):
     p = SuperRes(config_section("problem", "superres", size=8, n_frames=3), ctx)
     assert p.model.stride == 6 and not p.motion.gain
+    # a user's frames too: gain=true lost up to 0.85 dB on gain-free sets (docs/superres.md, "(srgain)")
+    assert config_section("problem", "superres", data="frames").gain is False
     with pytest.raises(UserError, match="problem.gain='yes' is not valid"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain="yes"), ctx)
     with pytest.raises(UserError, match="problem.channels='rgb' is not valid; allowed: auto, luminance"):

@@ -72,6 +72,8 @@ FRAMES_CHECK_WARN = 1.0
 # W, 2-5% and Poisson noise included; the largest a chessboard photo, 0.009 px off); undeclared gains of 0.85-1.15
 # at 0.082-0.084 (W's gain_phantom: 33.56 dB and 0.73 px off, 43.25 dB and 0.04 px with problem.gain=true), of
 # 0.98-1.02 at 0.019 (not warned; gain=true +0.49 dB): docs/superres.md, "Frame sets unlike any batch (srwide)".
+# Not lower: the chessboard photo's 0.0164 is gain-free and gain=true costs it 0.85 dB, while +-2% gains end at
+# 0.0179-0.0187 (srgain: docs/superres.md, "Exposure gains by default on your frames?").
 EXPOSURE_WARN = 0.02
 
 
