@@ -5,12 +5,13 @@ model against the dense one, the pre-registration's gains, a solve that recovers
 default (no gain) unchanged."""
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from superres_checks import assert_operator_derivatives_match_ad, assert_taylor_orders
 
-from regrun.config import config_section
+from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.imaging.io import from_fair_layout
@@ -19,7 +20,7 @@ from regrun.linalg.direct import normal_matrix
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.optim.levenberg_marquardt import DenseLinearization
-from regrun.problems.superres import SuperRes
+from regrun.problems.superres import EXPOSURE_WARN, SuperRes
 from regrun.registration.superres_model import GRAM_AFTER
 from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_projection import (
@@ -28,6 +29,7 @@ from regrun.registration.superres_projection import (
     parametrized,
 )
 from regrun.registration.superres_start import start_params
+from regrun.run import run
 from regrun.solvers.varpro_cg import VarProCG
 
 
@@ -166,6 +168,26 @@ def test_preregistration_and_solve_recover_the_gains(ctx, tmp_path):
     m0, a0 = plain.evaluate(res0)
     assert "gain" not in a0 and "gain_error" not in m0
     assert metrics["psnr"] > m0["psnr"] + 3
+    # the unmodelled gains show in the first answer: the run solves again with gains (problem.gain_again)
+    assert m0["exposure_spread"] >= EXPOSURE_WARN
+    changes, why = plain.solve_again(m0)
+    assert changes == {"gain": True} and "problem.gain=true" in why
+    assert p.solve_again(metrics) is None  # gains on: nothing left out
+    assert burst_problem(ctx, path, gain=False, gain_again=False).solve_again(m0) is None
+    assert plain.solve_again({**m0, "exposure_spread": 0.5 * EXPOSURE_WARN}) is None
+
+
+def test_a_run_solves_unmodelled_gains_again_and_records_both(tmp_path, device):
+    path = write_burst(tmp_path / "run.npz", size=24, frames=5, noise=0.0)
+    files = [f"problem.{k}={path}" for k in ("frames", "truth", "true_motion")]
+    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.data=frames", "problem.lambda_f=0.1",
+                   "solver.max_iter=4", f"device={device.type}", "progress=false", "figures=false", *files])
+    outcome = run(cfg, tmp_path / "out", [])
+    assert outcome.status == "completed" and outcome.metrics["solved_again"] == 1.0
+    assert outcome.metrics["first_solve_exposure_spread"] >= EXPOSURE_WARN
+    assert outcome.metrics["psnr"] > outcome.metrics["first_solve_psnr"] + 3 and "gain_error" in outcome.metrics
+    with h5py.File(outcome.results_path) as f:
+        assert f["result/gain"].shape == (5,) and "solved again with problem.gain=true" in f.attrs["message"]
 
 
 def test_default_has_no_gain_and_bad_values(ctx):
@@ -175,5 +197,7 @@ def test_default_has_no_gain_and_bad_values(ctx):
     assert config_section("problem", "superres", data="frames").gain is False
     with pytest.raises(UserError, match="problem.gain='yes' is not valid"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain="yes"), ctx)
+    with pytest.raises(UserError, match="problem.gain_again='no' is not valid"):
+        SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain_again="no"), ctx)
     with pytest.raises(UserError, match="problem.channels='rgb' is not valid; allowed: auto, luminance"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=3, channels="rgb"), ctx)

@@ -36,6 +36,12 @@ class Problem(ABC):
     def figures(self, result: SolveResult, metrics: dict[str, float], fig_dir: Path) -> list[Path]:
         return []
 
+    def solve_again(self, metrics: dict[str, float]) -> tuple[dict[str, Any], str] | None:
+        """Where the first answer's metrics show that its model left something out: the config changes under which
+        the run solves the problem again from the start (and keeps that answer), with the reason in one line.
+        None: the answer stands."""
+        return None
+
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """One-line warnings about a finished run's result (e.g. a fit far from good); they join the status
         message of the results file and are printed."""

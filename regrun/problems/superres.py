@@ -140,6 +140,7 @@ class SuperRes(Problem):
         check_choice("problem.outside", cfg.outside, OUTSIDE)
         check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
         check_choice("problem.gain", cfg.gain, (True, False))
+        check_choice("problem.gain_again", cfg.gain_again, (True, False))
         check_choice("problem.channels", cfg.channels, CHANNELS)
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.truth_colour = None  # (channels, m1, m2)
@@ -418,6 +419,18 @@ class SuperRes(Problem):
             arrays["error"] = est - tru
         self._evaluated = arrays
         return metrics, arrays
+
+    def solve_again(self, metrics: dict[str, float]) -> tuple[dict, str] | None:
+        """Your frames solved without gains whose brightness varies (exposure_spread at the warning's level): again
+        with problem.gain=true (problem.gain_again). On 39 frame sets (srgain) the warning fired on the 5 with gains
+        of 5% or more, where gains gained 3.5-9.7 dB each, and on no gain-free set; gains on every set lost 2.35 dB
+        over 28 gain-free ones (docs/superres.md, "Exposure gains by default on your frames? (srgain)")."""
+        spread = metrics.get("exposure_spread")
+        if not self.cfg.gain_again or spread is None or not spread >= EXPOSURE_WARN:
+            return None
+        return {"gain": True}, (f"the frames' brightness differs by up to {spread:.1%} from frame 0's at the fitted "
+                                f"motion (exposure_spread {spread:.3g} >= {EXPOSURE_WARN:g}): solved again with "
+                                "problem.gain=true (problem.gain_again=false keeps the first answer)")
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
