@@ -154,6 +154,8 @@ GROUP_MEANINGS = {
     "metrics": "the run's final scalars",
     "stats": "the solver's statistics (counts, timings, settings it chose)",
     "paper": "values the paper reports, for comparison with /metrics of the same name",
+    "first_solve": "the first answer of a run its problem solved again (/metrics/solved_again; the reason is in the "
+                   "status message): /first_solve/result and /first_solve/metrics as /result and /metrics",
 }
 FIELD_MEANINGS = {
     "iter": "iteration number (0 = the start)",

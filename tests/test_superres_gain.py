@@ -188,6 +188,9 @@ def test_a_run_solves_unmodelled_gains_again_and_records_both(tmp_path, device):
     assert outcome.metrics["psnr"] > outcome.metrics["first_solve_psnr"] + 3 and "gain_error" in outcome.metrics
     with h5py.File(outcome.results_path) as f:
         assert f["result/gain"].shape == (5,) and "solved again with problem.gain=true" in f.attrs["message"]
+        first = f["first_solve/metrics/psnr"][()]
+        assert first == outcome.metrics["first_solve_psnr"] and "gain" not in f["first_solve/result"]
+        assert "first answer" in f["first_solve"].attrs["description"]
 
 
 def test_default_has_no_gain_and_bad_values(ctx):
