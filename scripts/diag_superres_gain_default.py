@@ -19,10 +19,7 @@ import argparse
 import json
 import math
 import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -84,24 +81,15 @@ def write_set(root: Path, spec: str) -> dict:
 
 def user_run(paths: dict, gain: str, run_dir: Path) -> dict:
     """The README's command with problem.gain=GAIN named (default: not named, the code's default), in a
-    subprocess: metrics, warnings and CPU seconds."""
-    cmd = [sys.executable, "-c", "from regrun.cli import main; main()", "problem=superres", "problem.data=frames",
-           f"problem.frames={paths['frames']}", f"problem.factor={paths['factor']}", f"problem.truth={paths['truth']}",
-           f"problem.true_motion={paths['true_motion']}", f"hydra.run.dir={run_dir}"]
-    cmd += [] if gain == "default" else [f"problem.gain={gain}"]
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = {"rc": proc.returncode, "wall_s": time.perf_counter() - t0,
-           "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
-           "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:]}
-    mj = run_dir / "metrics.json"
-    if mj.exists():
-        m = json.loads(mj.read_text())
-        out["status"], out["message"] = m.get("status"), m.get("message")
-        out["metrics"] = {k: v for k, v in m.get("metrics", {}).items() if isinstance(v, (int, float))}
-        out["exposure_warned"] = "run again with problem.gain=true" in (m.get("message") or "")  # the warning
+    subprocess (heldout_sr_wide.readme_run): metrics, warnings and CPU seconds."""
+    from heldout_sr_wide import readme_run
+
+    extra = () if gain == "default" else (f"problem.gain={gain}",)
+    if gain == "false":  # gains off throughout: no second solve with them (problem.gain_again, since srgain)
+        extra += ("problem.gain_again=false",)
+    out = readme_run(paths["frames"], paths["factor"], paths["truth"], paths["true_motion"], run_dir, extra)
+    if "message" in out:
+        out["exposure_warned"] = "run again with problem.gain=true" in (out["message"] or "")  # the warning
     return out
 
 

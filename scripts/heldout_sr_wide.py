@@ -83,9 +83,16 @@ def write(root: Path) -> None:
 def user_run(d: Path, factor: int, run_dir: Path) -> dict:
     """The README's command, as a new user runs it, in a subprocess: its metrics, status and CPU seconds."""
     truth = next(p for p in (d / "truth.png", d / "truth.tiff", d / "truth.npy") if p.exists())
+    return readme_run(d / "frames", factor, truth, d / "motion.json", run_dir)
+
+
+def readme_run(frames, factor: int, truth, true_motion, run_dir: Path, extra: tuple[str, ...] = ()) -> dict:
+    """`regrun problem=superres problem.data=frames ...` with the frames' truth and motion (and `extra` overrides)
+    in a subprocess: rc, wall and CPU seconds (the child's user + sys), the output's tail, and from its
+    metrics.json the status, message and numeric metrics."""
     cmd = [sys.executable, "-c", "from regrun.cli import main; main()", "problem=superres", "problem.data=frames",
-           f"problem.frames={d / 'frames'}", f"problem.factor={factor}", f"problem.truth={truth}",
-           f"problem.true_motion={d / 'motion.json'}", f"hydra.run.dir={run_dir}"]
+           f"problem.frames={frames}", f"problem.factor={factor}", f"problem.truth={truth}",
+           f"problem.true_motion={true_motion}", f"hydra.run.dir={run_dir}", *extra]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
