@@ -89,16 +89,34 @@ def trust_region_newton(
         x, success, msg, stopped = last_x["x"], False, "stopped by a callback", True
     v, g = fun(x)
     grad_norm = float(np.linalg.norm(g))  # of dJ/dv: what gtol was compared with
+    if "x" not in hess_at or not np.array_equal(hess_at["x"], x):
+        hess(x)
+    predicted = _newton_decrease(g, hess_at["h"])
     if stopped:
         status = "stopped"
     elif success or grad_norm < gtol:
         status = "converged"
+    elif predicted <= 8 * torch.finfo(dtype).eps * abs(v):
+        # SciPy (1.17: "A bad approximation caused failure to predict improvement") gives up when no trial step
+        # lowers J any more; where even the full Newton step predicts less than J's round-off, that is the
+        # minimum to the precision J is computed in (the same test as levenberg_marquardt's)
+        status = "converged"
+        msg = f"{msg} (the Newton step's predicted decrease {predicted:.1e} is below round-off of J = {v:.3e})"
     elif n_iter >= max_iter:
         status = "max_iter"
     else:
         status = "stopped"
-    if "x" not in hess_at or not np.array_equal(hess_at["x"], x):
-        hess(x)
     h_w = hess_at["h"] * np.outer(unit, unit)  # back to w's units
     return OptimResult(w=as_tensor(x), J=v, grad_norm=grad_norm, n_iter=n_iter, status=status, message=msg,
                        extra={"hessian": torch.as_tensor(h_w, dtype=dtype, device=device)})
+
+
+def _newton_decrease(g: np.ndarray, h: np.ndarray) -> float:
+    """The quadratic model's decrease g'H^-1 g / 2 along the full Newton step; inf where H is not positive
+    definite (the model then has no minimum to predict)."""
+    try:
+        factor = np.linalg.cholesky(h)
+    except np.linalg.LinAlgError:
+        return float("inf")
+    y = np.linalg.solve(factor, g)
+    return 0.5 * float(y @ y)
