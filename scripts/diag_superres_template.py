@@ -81,7 +81,11 @@ def fused(args) -> list[dict]:
             p = prereg._problem(spec, args.supersample, Path(tmp), ctx)
             m, q = p.model, p.model.q
             t0 = time.process_time()
-            w0 = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+            fused_switch("main")  # main's pre-registration: without the fused start
+            try:
+                w0 = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+            finally:
+                fused_switch(None)
             starts = {"main": w0}
             cpu = {"main": time.process_time() - t0}
             ident = Affine().identity(m.dtype, m.device).repeat(q, 1)

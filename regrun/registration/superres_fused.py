@@ -11,7 +11,7 @@ from ..imaging.transforms import Affine
 # sharp drawings frame 0's aliased spline is no template, the least-squares image at a coarse weight is
 # (docs/superres.md, "A fused template for sharp drawings (srtemplate)").
 FUSED_THETAS = (1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3)
-FUSED_LAMS = (3.2, 3.2)
+FUSED_LAMS = (3.2, 0.8)
 FIT_LAM = 3.2  # fit_objective's weight
 FUSED_CG_ITERS = 300
 FUSED_CG_RTOL = 1e-8
