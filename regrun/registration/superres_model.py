@@ -776,7 +776,8 @@ class SuperResModel:
         frame in each; the motion, the gains at it, each registration's objective at its end (before the
         gains' update: comparable between starts at one scale), and its damping at the end relative to its
         curvature (the next scale's tau). stride: every stride-th cell centre each way; tau: LM's starting
-        damping relative to the largest curvature, a number or one per registration."""
+        damping relative to the largest curvature, a number or one per registration; template: an image model
+        of frame 0's domain in its place (superres_fused.fused_ladder), else frame 0's spline at theta."""
         grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
         frames = pool(self.frames, step) if step > 1 else self.frames
         xc = grid.centres(self.dtype, self.device)[::stride, ::stride]

@@ -16,7 +16,8 @@ def initial_motion(problem, init: str) -> torch.Tensor:
 def start_params(problem, init: str) -> torch.Tensor:
     """The starting motion in problem.motion_model's parameters (each frame's gain after them with problem.gain). preregister: each frame registered to frame 0
     (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model (on 32-px frames
-    the wide edge taper's ladder where it lands elsewhere: wide_edge_start); identity: no motion; truth: the true
+    the wide edge taper's ladder where it lands elsewhere: wide_edge_start; on 24-31 px frames the frames registered
+    again to a fused template where that lands elsewhere and fits better: fused_start); identity: no motion; truth: the true
     motion (for derivative studies).
     With problem.outside=drop the pre-registration leaves out the points that leave frame 0 (the solver then
     drops the moved frames' pixels that see past the field of view at this motion: SuperResModel.settle_outside;
