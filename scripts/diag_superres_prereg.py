@@ -308,10 +308,11 @@ def edge_scan(args) -> list[dict]:
     return rows
 
 
-def replay(args) -> list[dict]:
+def replay(args, switch=None) -> list[dict]:
     """Per set: `auto` as the user runs it (every default, cg_iters 50 as bench_lambda_sr), "main" without the wide
     edge taper's candidate (superres_start.WIDE_EDGE_MIN out of reach) and "end" with it, or (--always-wide) the
-    wide taper's ladder taken on 32-px frames whatever its distance: PSNR, weight, motion error, CPU-s."""
+    wide taper's ladder taken on 32-px frames whatever its distance: PSNR, weight, motion error, CPU-s.
+    switch(v) (v "main" or "end"; None after the runs): another change to set and take back instead."""
     import tempfile
     import time
 
@@ -332,8 +333,11 @@ def replay(args) -> list[dict]:
             row = {"set": ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))}
             try:
                 for v in values:
-                    superres_start.WIDE_EDGE_MIN = 10**9 if v == "main" else keep[0]
-                    superres_start.WIDE_EDGE_MOVE = 0.0 if args.always_wide else keep[1]
+                    if switch is not None:
+                        switch(v)
+                    else:
+                        superres_start.WIDE_EDGE_MIN = 10**9 if v == "main" else keep[0]
+                        superres_start.WIDE_EDGE_MOVE = 0.0 if args.always_wide else keep[1]
                     p = SuperRes(config_section("problem", "superres", data="frames", frames=str(path),
                                                 truth=str(path), true_motion=str(path), lambda_f="auto"), ctx)
                     t0 = time.process_time()
@@ -344,6 +348,8 @@ def replay(args) -> list[dict]:
                                    "cpu": cpu, "second_kept": getattr(p, "second_start_kept", float("nan"))}
             finally:
                 superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE = keep
+                if switch is not None:
+                    switch(None)
             rows.append(row)
             a, b = row["main"], row["end"]
             print(f"{row['set']:45s} " + "  ".join(f"{v}: {row[v]['psnr']:.2f} (err {row[v]['err']:.3f}, "

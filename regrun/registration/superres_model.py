@@ -771,12 +771,13 @@ class SuperResModel:
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
 
     def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1,
-                        tau=PREREG_TAU, wide_edge=None):
+                        tau=PREREG_TAU, wide_edge=None, template=None):
         """One scale of preregister from w (c q, n) (and the gains g, (c q,)): c starts of every frame, frame by
         frame in each; the motion, the gains at it, each registration's objective at its end (before the
         gains' update: comparable between starts at one scale), and its damping at the end relative to its
         curvature (the next scale's tau). stride: every stride-th cell centre each way; tau: LM's starting
-        damping relative to the largest curvature, a number or one per registration."""
+        damping relative to the largest curvature, a number or one per registration; template: an image model
+        of frame 0's domain in its place (superres_fused.fused_ladder), else frame 0's spline at theta."""
         grid = Grid(self.coarse.omega, (self.coarse.m[0] // step, self.coarse.m[1] // step))
         frames = pool(self.frames, step) if step > 1 else self.frames
         xc = grid.centres(self.dtype, self.device)[::stride, ::stride]
@@ -784,7 +785,8 @@ class SuperResModel:
         # frames' splines at the grid's own (every stride-th) centres are the collocation matrices' rows applied
         # to them (what coefficient_operator inverts; the spline evaluated there, to round-off)
         coefs = spline.coefficients(frames, theta)
-        template = spline.SplineImage.from_coefficients(coefs[0], grid)
+        if template is None:  # else the caller's (an image model of frame 0's domain: superres_start.fused_start)
+            template = spline.SplineImage.from_coefficients(coefs[0], grid)
         b1, b2 = (spline.collocation_matrix(m, self.dtype, self.device)[::stride] for m in grid.m)
         targets = (b1 @ coefs[1:] @ b2.T).reshape(self.q, -1).repeat(w.shape[0] // self.q, 1)
         # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1

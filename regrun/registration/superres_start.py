@@ -16,7 +16,8 @@ def initial_motion(problem, init: str) -> torch.Tensor:
 def start_params(problem, init: str) -> torch.Tensor:
     """The starting motion in problem.motion_model's parameters (each frame's gain after them with problem.gain). preregister: each frame registered to frame 0
     (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model (on 32-px frames
-    the wide edge taper's ladder where it lands elsewhere: wide_edge_start); identity: no motion; truth: the true
+    the wide edge taper's ladder where it lands elsewhere: wide_edge_start; on 24-31 px frames the frames registered
+    again to a fused template where that lands elsewhere and fits better: fused_start); identity: no motion; truth: the true
     motion (for derivative studies).
     With problem.outside=drop the pre-registration leaves out the points that leave frame 0 (the solver then
     drops the moved frames' pixels that see past the field of view at this motion: SuperResModel.settle_outside;
@@ -28,6 +29,7 @@ def start_params(problem, init: str) -> torch.Tensor:
         w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
                                       gain=motion.gain)
         w = wide_edge_start(problem, transform, w)
+        w = fused_start(problem, transform, w)
         problem.second_start = second_start(problem, transform, w)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
@@ -69,6 +71,32 @@ def wide_edge_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
         return first
     wide = model.preregister(drop_outside=True, transform=transform, gain=problem.motion.gain, wide_edge=True)
     return wide if start_distance(problem, first, wide) >= WIDE_EDGE_MOVE else first
+
+
+# Frames of FUSED_MIN to FUSED_MAX px a side (48^2-62^2 at factor 2) with outside=drop, the affine model without
+# gains: the frames registered again to the least-squares image of all frames at the first motion
+# (superres_fused.fused_motion), taken where it lies FUSED_MOVE fine px RMS or more from the first and fits the
+# frames better (superres_fused.fit_objective lower): on sharp drawings there frame 0's aliased spline is no
+# template (docs/superres.md, "A fused template for sharp drawings (srtemplate)").
+FUSED_MIN = 24
+FUSED_MAX = 31
+FUSED_MOVE = 0.5
+
+
+def fused_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
+    """`first`, or on frames of FUSED_MIN to FUSED_MAX px a side (outside=drop, affine, no gains) the motion
+    registered to the fused template (superres_fused.fused_motion) where it lies FUSED_MOVE fine px RMS or more from
+    `first` and its fit objective is the lower."""
+    from .superres_fused import fit_objective, fused_motion
+
+    model = problem.model
+    if (problem.outside != "drop" or transform is not None or problem.motion.gain
+            or not FUSED_MIN <= min(model.coarse.m) <= FUSED_MAX):
+        return first
+    fused = fused_motion(model, first)
+    if start_distance(problem, first, fused) < FUSED_MOVE:
+        return first
+    return fused if fit_objective(model, fused) < fit_objective(model, first) else first
 
 
 def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
