@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""Pairwise pre-registration for sharp drawings through 24-31 px frames whose first motion is 2-3 px off
+(docs/superres.md, "Pairwise registration for sharp drawings (srpair)").
+
+    python scripts/diag_superres_pairwise.py --set <bench_lambda_sr sets> [--supersample 8] [--refs 16] --out F.json
+
+Per set, the motion error against the truth (RMS fine px per frame; worst; frames > 1 px) of: main's start without
+the fused start (frame 0's spline as the template), main's start as it is (with superres_start.fused_start), every
+frame registered to --refs reference frames (superres_pairwise.pairwise_motions) made consistent by plain least
+squares and by robust least squares (superres_pairwise.consistent_motion), and the fused rounds
+(superres_fused.fused_motion) from the robust motion; a multistart (every frame from its first motion shifted by
+whole fine px up to --ms-radius, the ladder's last three scales, the lowest end per frame) against the true image
+and, in --ms-rounds rounds, against the least-squares image at the current motion (λ 3.2); the truth itself; beside each the fit objective (superres_fused.fit_objective)
+and the distance from main's start, and the CPU seconds of each stage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_lambda_sr  # noqa: E402  (scripts/bench_lambda_sr.py)
+import diag_superres_prereg as prereg  # noqa: E402
+import diag_superres_template as template  # noqa: E402  (its scenes and its switch of the fused start)
+
+
+def study(args) -> list[dict]:
+    import tempfile
+
+    import numpy as np
+
+    from regrun.context import RunContext
+    from regrun.registration.superres_fused import fit_objective, fused_image, fused_motion
+    from regrun.registration.superres_pairwise import consistent_motion, pairwise_motions
+    from regrun.registration.superres_start import start_distance, start_params
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            name = ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))
+            p = prereg._problem(spec, args.supersample, Path(tmp), ctx)
+            m, q = p.model, p.model.q
+            starts, cpu = {}, {}
+            t0 = time.process_time()
+            template.fused_switch("main")
+            try:
+                starts["main, no fused start"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+            finally:
+                template.fused_switch(None)
+            cpu["main, no fused start"] = time.process_time() - t0
+            t0 = time.process_time()
+            starts["main (fused start)"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+            cpu["main (fused start)"] = time.process_time() - t0
+            starts["truth"] = p.w_true.reshape(q, 6)
+            for label, tmpl in (("true image", lambda w: p.truth.reshape(-1)),
+                                ("fused", lambda w: fused_image(m, w.reshape(-1), 3.2))):
+                t0 = time.process_time()
+                w = starts["main, no fused start"]
+                for r in range(args.ms_rounds if label == "fused" else 1):
+                    w = multistart(m, tmpl(w), w, args.ms_radius)
+                starts[f"multistart, {label}"] = w
+                cpu[f"multistart, {label}"] = time.process_time() - t0
+            t0 = time.process_time()
+            pairs = pairwise_motions(m, range(min(args.refs, q + 1)))
+            cpu["pairs"] = time.process_time() - t0
+            starts["pairwise, plain LS"] = consistent_motion(m, pairs, rounds=0)
+            t0 = time.process_time()
+            wts = {}
+            starts["pairwise, robust"] = consistent_motion(m, pairs, weights_out=wts)
+            cpu["pairwise, robust"] = cpu["pairs"] + time.process_time() - t0
+            t0 = time.process_time()
+            starts["pairwise robust + fused"] = fused_motion(m, starts["pairwise, robust"]).reshape(q, 6)
+            cpu["pairwise robust + fused"] = cpu["pairwise, robust"] + time.process_time() - t0
+            # each pair's own error: y_ij against the true y_i^-1 o y_j, i.e. how often a pair lands in the wrong basin
+            pair_err = []
+            for (i, j), w in pairs.items():
+                wi = p.w_true.reshape(q, 6)[i - 1] if i else None
+                wj = p.w_true.reshape(q, 6)[j - 1] if j else None
+                from regrun.imaging.transforms import affine, affine_identity
+                ident = affine_identity(m.dtype)
+                yj = affine(wj if wj is not None else ident, m.x)
+                yi_of = affine(wi if wi is not None else ident, affine(w, m.x))
+                h = torch.tensor(m.fine.h, dtype=m.dtype)
+                pair_err.append(float(((yj - yi_of) / h).pow(2).sum(-1).mean().sqrt()))
+            pe = np.array(pair_err)
+            row = {"set": name, "frame_px": m.coarse.m[0], "errors": {}, "cpu": cpu, "fit": {}, "distance": {},
+                   "pair_errors": pair_err, "pair_weights": {f"{i},{j}": v for (i, j), v in wts.items()}}
+            print(name, f"{m.coarse.m[0]}px  pairs {len(pe)}: error median {np.median(pe):.2f}, "
+                  f"<0.5 px {int((pe < 0.5).sum())}, >1 px {int((pe > 1).sum())}; "
+                  f"robust weight >0.5 on {sum(v[0] > 0.5 for v in wts.values())}", flush=True)
+            for k, w in starts.items():
+                e = prereg._errors(p, w).numpy()
+                row["errors"][k] = e.tolist()
+                row["fit"][k] = fit_objective(m, w.reshape(-1))
+                row["distance"][k] = start_distance(p, starts["main (fused start)"].reshape(-1), w.reshape(-1))
+                print(f"  {k:26s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
+                      f"  fit {row['fit'][k]:.6g}  from main {row['distance'][k]:.3f}"
+                      + (f"  cpu {cpu[k]:.2f}" if k in cpu else ""), flush=True)
+            rows.append(row)
+    return rows
+
+
+def multistart(m, f, w, radius, thetas=(1e-1, 1e-2, 1e-3)):
+    """Each frame registered to the fine image f (superres_fused.BoxTemplate) from its motion w (q, 6) shifted by
+    every whole fine px within radius each way, by the ladder's last scales thetas, all starts in one batch; per
+    frame the start whose registration ends lowest."""
+    from regrun.imaging.transforms import Affine
+    from regrun.registration.superres_fused import BoxTemplate
+
+    q = m.q
+    h = torch.tensor(m.fine.h, dtype=m.dtype, device=m.device)
+    offs = torch.tensor([(a, b) for a in range(-radius, radius + 1) for b in range(-radius, radius + 1)],
+                        dtype=m.dtype, device=m.device) * h
+    c = len(offs)
+    ws = w.repeat(c, 1).clone()
+    ws[:, 4:] += offs.repeat_interleave(q, 0)
+    for th in thetas:
+        ws, _, loss, _ = m._register_scale(th, 1, Affine(), ws, None, True, 20, 1e-6, wide_edge=True,
+                                           template=BoxTemplate(f, m.fine, m.factor, th * m.factor ** 4))
+    pick = loss.reshape(c, q).argmin(0)
+    return ws.reshape(c, q, 6)[pick, torch.arange(q)]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
+    ap.add_argument("--supersample", type=int, default=4)
+    ap.add_argument("--refs", type=int, default=16, help="reference frames 0..refs-1")
+    ap.add_argument("--ms-radius", type=int, default=2, help="multistart: shifts of up to this many fine px")
+    ap.add_argument("--ms-rounds", type=int, default=2, help="multistart against the fused image: rounds")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = study(a)
+    if a.out:
+        a.out.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
