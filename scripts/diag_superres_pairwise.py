@@ -3,6 +3,7 @@
 (docs/superres.md, "Pairwise registration for sharp drawings (srpair)").
 
     python scripts/diag_superres_pairwise.py --set <bench_lambda_sr sets> [--supersample 8] [--refs 16] --out F.json
+    python scripts/diag_superres_pairwise.py replay --set <sets> [--supersample 8] --out F.json  # `auto` main / end
 
 Per set, the motion error against the truth (RMS fine px per frame; worst; frames > 1 px) of: main's start without
 the fused start (frame 0's spline as the template), main's start as it is (with superres_start.fused_start), every
@@ -11,7 +12,8 @@ squares and by robust least squares (superres_pairwise.consistent_motion), and t
 (superres_fused.fused_motion) from the robust motion; a multistart (every frame from its first motion shifted by
 whole fine px up to --ms-radius, the ladder's last three scales, the lowest end per frame) against the true image
 and, in --ms-rounds rounds, against the least-squares image at the current motion (λ 3.2); the truth itself; beside each the fit objective (superres_fused.fit_objective)
-and the distance from main's start, and the CPU seconds of each stage.
+and the distance from main's start, and the CPU seconds of each stage; with --varpro varpro_cg at --lam (0.2) from main's start and the
+pairwise ones (motion error, PSNR, joint objective).
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def study(args) -> list[dict]:
             starts["main (fused start)"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
             cpu["main (fused start)"] = time.process_time() - t0
             starts["truth"] = p.w_true.reshape(q, 6)
-            for label, tmpl in (("true image", lambda w: p.truth.reshape(-1)),
+            for label, tmpl in () if not args.multistart else (("true image", lambda w: p.truth.reshape(-1)),
                                 ("fused", lambda w: fused_image(m, w.reshape(-1), 3.2))):
                 t0 = time.process_time()
                 w = starts["main, no fused start"]
@@ -102,6 +104,15 @@ def study(args) -> list[dict]:
                 print(f"  {k:26s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
                       f"  fit {row['fit'][k]:.6g}  from main {row['distance'][k]:.3f}"
                       + (f"  cpu {cpu[k]:.2f}" if k in cpu else ""), flush=True)
+            if args.varpro:
+                from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
+
+                path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
+                row["varpro"] = {}
+                for k in ("main (fused start)", "pairwise, robust", "pairwise robust + fused"):
+                    row["varpro"][k] = v = template.varpro_from(path, starts[k], args.lam, ctx)
+                    print(f"  varpro_cg lam {args.lam:g} from {k:24s} err {v['err']:.3f} psnr {v['psnr']:.2f} "
+                          f"objective {v['objective']:.6g}", flush=True)
             rows.append(row)
     return rows
 
@@ -127,13 +138,39 @@ def multistart(m, f, w, radius, thetas=(1e-1, 1e-2, 1e-3)):
     return ws.reshape(c, q, 6)[pick, torch.arange(q)]
 
 
+def pair_switch(v) -> None:
+    """replay's change: "main" without the pairwise second start, "end" with it, None: as it was."""
+    from regrun.registration import superres_start
+
+    superres_start.pairwise_start = (lambda *a: None) if v == "main" else PAIRWISE_START
+
+
+PAIRWISE_START = __import__("regrun.registration.superres_start", fromlist=["pairwise_start"]).pairwise_start
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "replay":  # `auto` as the user runs it, main (no pairwise second start) and end
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
+        ap.add_argument("--supersample", type=int, default=4)
+        ap.add_argument("--out", type=Path)
+        a = ap.parse_args(argv[1:])
+        a.always_wide = False
+        torch.set_num_threads(1)
+        rows = prereg.replay(a, switch=pair_switch)
+        if a.out:
+            a.out.write_text(json.dumps(rows, indent=1))
+        return rows
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
     ap.add_argument("--supersample", type=int, default=4)
     ap.add_argument("--refs", type=int, default=16, help="reference frames 0..refs-1")
     ap.add_argument("--ms-radius", type=int, default=2, help="multistart: shifts of up to this many fine px")
     ap.add_argument("--ms-rounds", type=int, default=2, help="multistart against the fused image: rounds")
+    ap.add_argument("--varpro", action="store_true", help="varpro_cg at --lam from main's and the pairwise starts")
+    ap.add_argument("--lam", type=float, default=0.2, help="varpro_cg's fixed weight")
+    ap.add_argument("--no-multistart", dest="multistart", action="store_false")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)

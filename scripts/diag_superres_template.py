@@ -50,27 +50,13 @@ def fused(args) -> list[dict]:
 
     import numpy as np
 
-    from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.imaging.transforms import Affine
-    from regrun.monitor import Monitor
-    from regrun.problems.superres import SuperRes
     from regrun.registration.superres_fused import FIT_LAM, fit_objective, fused_image, fused_ladder, fused_motion
     from regrun.registration.superres_start import start_distance, start_params
-    from regrun.solvers.varpro_cg import VarProCG
 
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
-
-    def varpro(path, w):  # varpro_cg at args.lam from the motion w (solver.init=truth with w in the truth's place)
-        pp = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                                     true_motion=str(path), lambda_f=args.lam), ctx)
-        truth = pp.w_true
-        pp.w_true = w.reshape(-1).clone()
-        res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50, init="truth"), ctx).solve(pp, Monitor())
-        pp.w_true = truth
-        met, _ = pp.evaluate(res)
-        return {"err": met["motion_error"], "psnr": met["psnr"], "objective": met["objective"]}
 
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sets:
@@ -118,11 +104,29 @@ def fused(args) -> list[dict]:
                       + "  ".join(f"lam {g}: {a:.6g} / {b:.6g} ({b / a:.3f})" for g, (a, b) in v["fit"].items()),
                       flush=True)
             for k in ["main", *gate] if args.varpro else []:
-                row["varpro"][k] = v = varpro(path, starts[k])
+                row["varpro"][k] = v = varpro_from(path, starts[k], args.lam, ctx)
                 print(f"  varpro_cg lam {args.lam:g} from {k:28s} err {v['err']:.3f} psnr {v['psnr']:.2f} "
                       f"objective {v['objective']:.6g}", flush=True)
             rows.append(row)
     return rows
+
+
+def varpro_from(path, w, lam, ctx) -> dict:
+    """varpro_cg at the weight lam from the motion w on the set saved at path (solver.init=truth with w in the
+    truth's place): its motion error, PSNR and joint objective."""
+    from regrun.config import config_section
+    from regrun.monitor import Monitor
+    from regrun.problems.superres import SuperRes
+    from regrun.solvers.varpro_cg import VarProCG
+
+    pp = SuperRes(config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
+                                 true_motion=str(path), lambda_f=lam), ctx)
+    truth = pp.w_true
+    pp.w_true = w.reshape(-1).clone()
+    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50, init="truth"), ctx).solve(pp, Monitor())
+    pp.w_true = truth
+    met, _ = pp.evaluate(res)
+    return {"err": met["motion_error"], "psnr": met["psnr"], "objective": met["objective"]}
 
 
 def fused_switch(v) -> None:

@@ -17,7 +17,8 @@ def start_params(problem, init: str) -> torch.Tensor:
     """The starting motion in problem.motion_model's parameters (each frame's gain after them with problem.gain). preregister: each frame registered to frame 0
     (the paper's choice; the GN/VarPro objective is not convex in large rotations) with that model (on 32-px frames
     the wide edge taper's ladder where it lands elsewhere: wide_edge_start; on 24-31 px frames the frames registered
-    again to a fused template where that lands elsewhere and fits better: fused_start); identity: no motion; truth: the true
+    again to a fused template where that lands elsewhere and fits better: fused_start, and a second start from
+    pairwise registrations where that lands elsewhere: pairwise_start); identity: no motion; truth: the true
     motion (for derivative studies).
     With problem.outside=drop the pre-registration leaves out the points that leave frame 0 (the solver then
     drops the moved frames' pixels that see past the field of view at this motion: SuperResModel.settle_outside;
@@ -31,6 +32,8 @@ def start_params(problem, init: str) -> torch.Tensor:
         w = wide_edge_start(problem, transform, w)
         w = fused_start(problem, transform, w)
         problem.second_start = second_start(problem, transform, w)
+        if problem.second_start is None:
+            problem.second_start = pairwise_start(problem, transform, w)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
@@ -97,6 +100,30 @@ def fused_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
     if start_distance(problem, first, fused) < FUSED_MOVE:
         return first
     return fused if fit_objective(model, fused) < fit_objective(model, first) else first
+
+
+# The same frames (FUSED_MIN to FUSED_MAX px, outside=drop, affine without gains): every frame registered to every
+# other (superres_pairwise.pairwise_motions), one motion made consistent with the pairs by robust least squares
+# (consistent_motion) and registered to the fused template (superres_fused.fused_motion): a second start the solver
+# also runs from (superres_weight.second_run keeps the lower objective) where it lies PAIR_MOVE fine px RMS or more
+# from the first. On sharp text whose first motion is 2-3 px off on most frames the fused template inherits that
+# error, the pairs do not (docs/superres.md, "Pairwise registration for sharp drawings (srpair)").
+PAIR_MOVE = 0.5
+
+
+def pairwise_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
+    """On frames of FUSED_MIN to FUSED_MAX px a side (outside=drop, affine, no gains): the pairwise registrations'
+    consistent motion registered to the fused template, where it lies PAIR_MOVE fine px RMS or more from `first`;
+    else None."""
+    from .superres_fused import fused_motion
+    from .superres_pairwise import consistent_motion, pairwise_motions
+
+    model = problem.model
+    if (problem.outside != "drop" or transform is not None or problem.motion.gain
+            or not FUSED_MIN <= min(model.coarse.m) <= FUSED_MAX):
+        return None
+    w = fused_motion(model, consistent_motion(model, pairwise_motions(model, range(model.q + 1))))
+    return w if start_distance(problem, first, w) >= PAIR_MOVE else None
 
 
 def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
