@@ -73,3 +73,33 @@ def test_pairwise_motions_reference_frame(device):
         assert err(pairs[(1, j)], _compose(affine_inverse(w[0]), w[j - 1])) < 0.3
     first = model.preregister(drop_outside=True).reshape(3, 6)
     assert err(consistent_motion(model, pairs), w) < err(first, w) + 0.1
+
+
+def test_pairwise_start_gate(device, monkeypatch):
+    """pairwise_start: the pairwise motion (robust, then the fused rounds) as a second start where it lies PAIR_MOVE
+    or more from the first start (a start 1.8 px off), None where it lies nearer, with outside=keep, another
+    motion model's transform, or outside FUSED_MIN-FUSED_MAX."""
+    from types import SimpleNamespace
+
+    from test_superres_fused import _model
+
+    from regrun.registration import superres_start
+    from regrun.registration.superres_motion import MotionModel
+    from regrun.registration.superres_start import start_distance
+
+    model, w = _model(48, device)
+    p = SimpleNamespace(model=model, outside="drop", motion=MotionModel("affine", model.fine.centre, model.q))
+    truth = w.reshape(-1)
+    off = truth + torch.tensor([0.0, 0.0, 0.0, 0.0, 1.5, -1.0], dtype=truth.dtype, device=device).repeat(model.q)
+    assert superres_start.pairwise_start(p, None, off) is None  # 1.8 px: under PAIR_MOVE (2)
+    monkeypatch.setattr(superres_start, "PAIR_MOVE", 1.0)
+    alt = superres_start.pairwise_start(p, None, off)
+    assert alt is not None and alt.device.type == device.type
+    assert start_distance(p, truth, alt) < 0.5 < start_distance(p, truth, off)
+    monkeypatch.setattr(superres_start, "PAIR_MOVE", 1.01 * start_distance(p, off, alt))
+    assert superres_start.pairwise_start(p, None, off) is None  # too near
+    monkeypatch.setattr(superres_start, "PAIR_MOVE", 0.0)
+    assert superres_start.pairwise_start(SimpleNamespace(**{**vars(p), "outside": "keep"}), None, off) is None
+    assert superres_start.pairwise_start(p, object(), off) is None
+    monkeypatch.setattr(superres_start, "FUSED_MAX", 23)
+    assert superres_start.pairwise_start(p, None, off) is None

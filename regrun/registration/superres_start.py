@@ -107,8 +107,10 @@ def fused_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
 # (consistent_motion) and registered to the fused template (superres_fused.fused_motion): a second start the solver
 # also runs from (superres_weight.second_run keeps the lower objective) where it lies PAIR_MOVE fine px RMS or more
 # from the first. On sharp text whose first motion is 2-3 px off on most frames the fused template inherits that
-# error, the pairs do not (docs/superres.md, "Pairwise registration for sharp drawings (srpair)").
-PAIR_MOVE = 0.5
+# error, the pairs do not (docs/superres.md, "Pairwise registration for sharp drawings (srpair)"). PAIR_MOVE is
+# second_start's SECOND_START_MOVE (2 px: a different basin, not a refinement): at 0.5 px a second run that lost
+# still moved `auto`'s weight (rendered_text s2503, 0.94 px apart: -0.25 dB).
+PAIR_MOVE = 2.0
 
 
 def pairwise_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
