@@ -32,88 +32,77 @@ import diag_superres_template as template  # noqa: E402  (its scenes and its swi
 
 
 def study(args) -> list[dict]:
-    import tempfile
-
     import numpy as np
 
-    from regrun.context import RunContext
+    from regrun.imaging.transforms import affine, affine_identity
     from regrun.registration.superres_fused import fit_objective, fused_image, fused_motion
     from regrun.registration.superres_pairwise import consistent_motion, pairwise_motions
     from regrun.registration.superres_start import start_distance, start_params
 
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.sets:
-            name = ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))
-            p = prereg._problem(spec, args.supersample, Path(tmp), ctx)
-            m, q = p.model, p.model.q
-            starts, cpu = {}, {}
+    for name, path, p, ctx in template.each_set(args):
+        m, q = p.model, p.model.q
+        starts, cpu = {}, {}
+        t0 = time.process_time()
+        template.fused_switch("main")
+        try:
+            starts["main, no fused start"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+        finally:
+            template.fused_switch(None)
+        cpu["main, no fused start"] = time.process_time() - t0
+        t0 = time.process_time()
+        starts["main (fused start)"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+        cpu["main (fused start)"] = time.process_time() - t0
+        starts["truth"] = p.w_true.reshape(q, 6)
+        for label, tmpl in () if not args.multistart else (("true image", lambda w: p.truth.reshape(-1)),
+                            ("fused", lambda w: fused_image(m, w.reshape(-1), 3.2))):
             t0 = time.process_time()
-            template.fused_switch("main")
-            try:
-                starts["main, no fused start"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
-            finally:
-                template.fused_switch(None)
-            cpu["main, no fused start"] = time.process_time() - t0
-            t0 = time.process_time()
-            starts["main (fused start)"] = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
-            cpu["main (fused start)"] = time.process_time() - t0
-            starts["truth"] = p.w_true.reshape(q, 6)
-            for label, tmpl in () if not args.multistart else (("true image", lambda w: p.truth.reshape(-1)),
-                                ("fused", lambda w: fused_image(m, w.reshape(-1), 3.2))):
-                t0 = time.process_time()
-                w = starts["main, no fused start"]
-                for r in range(args.ms_rounds if label == "fused" else 1):
-                    w = multistart(m, tmpl(w), w, args.ms_radius)
-                starts[f"multistart, {label}"] = w
-                cpu[f"multistart, {label}"] = time.process_time() - t0
-            t0 = time.process_time()
-            pairs = pairwise_motions(m, range(min(args.refs, q + 1)))
-            cpu["pairs"] = time.process_time() - t0
-            starts["pairwise, plain LS"] = consistent_motion(m, pairs, rounds=0)
-            t0 = time.process_time()
-            wts = {}
-            starts["pairwise, robust"] = consistent_motion(m, pairs, weights_out=wts)
-            cpu["pairwise, robust"] = cpu["pairs"] + time.process_time() - t0
-            t0 = time.process_time()
-            starts["pairwise robust + fused"] = fused_motion(m, starts["pairwise, robust"]).reshape(q, 6)
-            cpu["pairwise robust + fused"] = cpu["pairwise, robust"] + time.process_time() - t0
-            # each pair's own error: y_ij against the true y_i^-1 o y_j, i.e. how often a pair lands in the wrong basin
-            pair_err = []
-            for (i, j), w in pairs.items():
-                wi = p.w_true.reshape(q, 6)[i - 1] if i else None
-                wj = p.w_true.reshape(q, 6)[j - 1] if j else None
-                from regrun.imaging.transforms import affine, affine_identity
-                ident = affine_identity(m.dtype)
-                yj = affine(wj if wj is not None else ident, m.x)
-                yi_of = affine(wi if wi is not None else ident, affine(w, m.x))
-                h = torch.tensor(m.fine.h, dtype=m.dtype)
-                pair_err.append(float(((yj - yi_of) / h).pow(2).sum(-1).mean().sqrt()))
-            pe = np.array(pair_err)
-            row = {"set": name, "frame_px": m.coarse.m[0], "errors": {}, "cpu": cpu, "fit": {}, "distance": {},
-                   "pair_errors": pair_err, "pair_weights": {f"{i},{j}": v for (i, j), v in wts.items()}}
-            print(name, f"{m.coarse.m[0]}px  pairs {len(pe)}: error median {np.median(pe):.2f}, "
-                  f"<0.5 px {int((pe < 0.5).sum())}, >1 px {int((pe > 1).sum())}; "
-                  f"robust weight >0.5 on {sum(v[0] > 0.5 for v in wts.values())}", flush=True)
-            for k, w in starts.items():
-                e = prereg._errors(p, w).numpy()
-                row["errors"][k] = e.tolist()
-                row["fit"][k] = fit_objective(m, w.reshape(-1))
-                row["distance"][k] = start_distance(p, starts["main (fused start)"].reshape(-1), w.reshape(-1))
-                print(f"  {k:26s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
-                      f"  fit {row['fit'][k]:.6g}  from main {row['distance'][k]:.3f}"
-                      + (f"  cpu {cpu[k]:.2f}" if k in cpu else ""), flush=True)
-            if args.varpro:
-                from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
-
-                path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
-                row["varpro"] = {}
-                for k in ("main (fused start)", "pairwise, robust", "pairwise robust + fused"):
-                    row["varpro"][k] = v = template.varpro_from(path, starts[k], args.lam, ctx)
-                    print(f"  varpro_cg lam {args.lam:g} from {k:24s} err {v['err']:.3f} psnr {v['psnr']:.2f} "
-                          f"objective {v['objective']:.6g}", flush=True)
-            rows.append(row)
+            w = starts["main, no fused start"]
+            for r in range(args.ms_rounds if label == "fused" else 1):
+                w = multistart(m, tmpl(w), w, args.ms_radius)
+            starts[f"multistart, {label}"] = w
+            cpu[f"multistart, {label}"] = time.process_time() - t0
+        t0 = time.process_time()
+        pairs = pairwise_motions(m, range(min(args.refs, q + 1)))
+        cpu["pairs"] = time.process_time() - t0
+        starts["pairwise, plain LS"] = consistent_motion(m, pairs, rounds=0)
+        t0 = time.process_time()
+        wts = {}
+        starts["pairwise, robust"] = consistent_motion(m, pairs, weights_out=wts)
+        cpu["pairwise, robust"] = cpu["pairs"] + time.process_time() - t0
+        t0 = time.process_time()
+        starts["pairwise robust + fused"] = fused_motion(m, starts["pairwise, robust"]).reshape(q, 6)
+        cpu["pairwise robust + fused"] = cpu["pairwise, robust"] + time.process_time() - t0
+        # each pair's own error: y_ij against the true y_i^-1 o y_j (how often a pair lands in the wrong basin),
+        # and how far frames i and j lie apart in truth
+        h = torch.tensor(m.fine.h, dtype=m.dtype)
+        true = [affine(v, m.x) for v in (affine_identity(m.dtype), *p.w_true.reshape(q, 6))]
+        pair_err = [float(((true[j] - affine(p.w_true.reshape(q, 6)[i - 1], affine(w, m.x)) if i else
+                            true[j] - affine(w, m.x)) / h).pow(2).sum(-1).mean().sqrt())
+                    for (i, j), w in pairs.items()]
+        apart = [float(((true[j] - true[i]) / h).pow(2).sum(-1).mean().sqrt()) for (i, j) in pairs]
+        pe = np.array(pair_err)
+        row = {"set": name, "frame_px": m.coarse.m[0], "errors": {}, "cpu": cpu, "fit": {}, "distance": {},
+               "pair_errors": pair_err, "pairs_apart": apart,
+               "pair_weights": {f"{i},{j}": v for (i, j), v in wts.items()}}
+        print(name, f"{m.coarse.m[0]}px  pairs {len(pe)}: error median {np.median(pe):.2f}, "
+              f"<0.5 px {int((pe < 0.5).sum())}, >1 px {int((pe > 1).sum())}; "
+              f"robust weight >0.5 on {sum(v[0] > 0.5 for v in wts.values())}", flush=True)
+        for k, w in starts.items():
+            e = prereg._errors(p, w).numpy()
+            row["errors"][k] = e.tolist()
+            row["fit"][k] = fit_objective(m, w.reshape(-1))
+            row["distance"][k] = start_distance(p, starts["main (fused start)"].reshape(-1), w.reshape(-1))
+            print(f"  {k:26s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
+                  f"  fit {row['fit'][k]:.6g}  from main {row['distance'][k]:.3f}"
+                  + (f"  cpu {cpu[k]:.2f}" if k in cpu else ""), flush=True)
+        if args.varpro:
+            row["varpro"] = {}
+            for k in ("main (fused start)", "pairwise, robust", "pairwise robust + fused"):
+                row["varpro"][k] = v = template.varpro_from(path, starts[k], args.lam, ctx)
+                print(f"  varpro_cg lam {args.lam:g} from {k:24s} err {v['err']:.3f} psnr {v['psnr']:.2f} "
+                      f"objective {v['objective']:.6g}", flush=True)
+        rows.append(row)
     return rows
 
 
@@ -151,17 +140,7 @@ PAIRWISE_START = __import__("regrun.registration.superres_start", fromlist=["pai
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "replay":  # `auto` as the user runs it, main (no pairwise second start) and end
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
-        ap.add_argument("--supersample", type=int, default=4)
-        ap.add_argument("--out", type=Path)
-        a = ap.parse_args(argv[1:])
-        a.always_wide = False
-        torch.set_num_threads(1)
-        rows = prereg.replay(a, switch=pair_switch)
-        if a.out:
-            a.out.write_text(json.dumps(rows, indent=1))
-        return rows
+        return template.replay_cli(argv[1:], pair_switch)
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
     ap.add_argument("--supersample", type=int, default=4)

@@ -44,70 +44,77 @@ prereg.SCENES.update(NEW_SCENES)  # prereg.source_image looks SCENES up at call 
 FUSED_MIN = __import__("regrun.registration.superres_start", fromlist=["FUSED_MIN"]).FUSED_MIN
 
 
-def fused(args) -> list[dict]:
+def each_set(args):
+    """(name, the saved set's path, its problem, the run context: CPU, float64) for every --set, saved (at
+    --supersample) in a temporary folder that lives while the caller iterates."""
     import tempfile
+
+    from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
+
+    from regrun.context import RunContext
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            name = ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))
+            path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
+            yield name, path, prereg._problem(spec, args.supersample, Path(tmp), ctx), ctx
+
+
+def fused(args) -> list[dict]:
     import time
 
     import numpy as np
 
-    from regrun.context import RunContext
     from regrun.imaging.transforms import Affine
     from regrun.registration.superres_fused import FIT_LAM, fit_objective, fused_image, fused_ladder, fused_motion
     from regrun.registration.superres_start import start_distance, start_params
 
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.sets:
-            from diag_superres_tiny import save_set  # scripts/diag_superres_tiny.py
-
-            name = ",".join(str(spec[k]) for k in ("kind", "size", "frames", "noise", "seed", "motion"))
-            path = save_set(Path(tmp), spec, args.supersample, spec["noise"])
-            p = prereg._problem(spec, args.supersample, Path(tmp), ctx)
-            m, q = p.model, p.model.q
+    for name, path, p, ctx in each_set(args):
+        m, q = p.model, p.model.q
+        t0 = time.process_time()
+        fused_switch("main")  # main's pre-registration: without the fused start
+        try:
+            w0 = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
+        finally:
+            fused_switch(None)
+        starts = {"main": w0}
+        cpu = {"main": time.process_time() - t0}
+        ident = Affine().identity(m.dtype, m.device).repeat(q, 1)
+        starts["true image ladder, from identity"] = fused_ladder(m, p.truth.reshape(-1), ident)
+        starts["frame 0 (fine spline) ladder"] = fused_ladder(m, m.initial_image(), ident)
+        gate = {}
+        for lam in sorted({float(v) for sched in args.lams for v in sched.split("+")}):
+            starts[f"f at true motion lam {lam:g} ladder"] = fused_ladder(
+                m, fused_image(m, p.w_true, lam), ident)
+        for sched in args.lams:  # each a schedule: the fused image's weight in each round, "3.2+0.8"
+            w = w0
             t0 = time.process_time()
-            fused_switch("main")  # main's pre-registration: without the fused start
-            try:
-                w0 = p.motion.to_affine(start_params(p, "preregister")).reshape(q, 6)
-            finally:
-                fused_switch(None)
-            starts = {"main": w0}
-            cpu = {"main": time.process_time() - t0}
-            ident = Affine().identity(m.dtype, m.device).repeat(q, 1)
-            starts["true image ladder, from identity"] = fused_ladder(m, p.truth.reshape(-1), ident)
-            starts["frame 0 (fine spline) ladder"] = fused_ladder(m, m.initial_image(), ident)
-            gate = {}
-            for lam in sorted({float(v) for sched in args.lams for v in sched.split("+")}):
-                starts[f"f at true motion lam {lam:g} ladder"] = fused_ladder(
-                    m, fused_image(m, p.w_true, lam), ident)
-            for sched in args.lams:  # each a schedule: the fused image's weight in each round, "3.2+0.8"
-                w = w0
-                t0 = time.process_time()
-                for r, lam in enumerate(float(v) for v in sched.split("+")):
-                    key = f"fused {sched} round {r + 1}"
-                    w = fused_motion(m, w, (lam,)).reshape(q, 6)
-                    starts[key] = w
-                    cpu[key] = time.process_time() - t0
-                gate[key] = {"distance": start_distance(p, w0.reshape(-1), w.reshape(-1)),
-                             "fit": {f"{g:g}": [fit_objective(m, w0, g), fit_objective(m, w, g)]
-                                     for g in (FIT_LAM, 0.8)}}
-            row = {"set": name, "frame_px": m.coarse.m[0], "errors": {}, "cpu": cpu, "varpro": {}, "gate": gate}
-            print(name, f"{m.coarse.m[0]}px", flush=True)
-            for k, w in starts.items():
-                e = prereg._errors(p, w).numpy()
-                row["errors"][k] = e.tolist()
-                print(f"  {k:34s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
-                      + (f" cpu {cpu[k]:.2f}" if k in cpu else ""), flush=True)
-            for k, v in gate.items():
-                print(f"  gate {k}: distance from main {v['distance']:.3f} px; fit objective main / fused "
-                      + "  ".join(f"lam {g}: {a:.6g} / {b:.6g} ({b / a:.3f})" for g, (a, b) in v["fit"].items()),
-                      flush=True)
-            for k in ["main", *gate] if args.varpro else []:
-                row["varpro"][k] = v = varpro_from(path, starts[k], args.lam, ctx)
-                print(f"  varpro_cg lam {args.lam:g} from {k:28s} err {v['err']:.3f} psnr {v['psnr']:.2f} "
-                      f"objective {v['objective']:.6g}", flush=True)
-            rows.append(row)
+            for r, lam in enumerate(float(v) for v in sched.split("+")):
+                key = f"fused {sched} round {r + 1}"
+                w = fused_motion(m, w, (lam,)).reshape(q, 6)
+                starts[key] = w
+                cpu[key] = time.process_time() - t0
+            gate[key] = {"distance": start_distance(p, w0.reshape(-1), w.reshape(-1)),
+                         "fit": {f"{g:g}": [fit_objective(m, w0, g), fit_objective(m, w, g)]
+                                 for g in (FIT_LAM, 0.8)}}
+        row = {"set": name, "frame_px": m.coarse.m[0], "errors": {}, "cpu": cpu, "varpro": {}, "gate": gate}
+        print(name, f"{m.coarse.m[0]}px", flush=True)
+        for k, w in starts.items():
+            e = prereg._errors(p, w).numpy()
+            row["errors"][k] = e.tolist()
+            print(f"  {k:34s} rms {np.sqrt((e ** 2).mean()):6.3f} worst {e.max():6.2f} >1px {int((e > 1).sum()):2d}"
+                  + (f" cpu {cpu[k]:.2f}" if k in cpu else ""), flush=True)
+        for k, v in gate.items():
+            print(f"  gate {k}: distance from main {v['distance']:.3f} px; fit objective main / fused "
+                  + "  ".join(f"lam {g}: {a:.6g} / {b:.6g} ({b / a:.3f})" for g, (a, b) in v["fit"].items()),
+                  flush=True)
+        for k in ["main", *gate] if args.varpro else []:
+            row["varpro"][k] = v = varpro_from(path, starts[k], args.lam, ctx)
+            print(f"  varpro_cg lam {args.lam:g} from {k:28s} err {v['err']:.3f} psnr {v['psnr']:.2f} "
+                  f"objective {v['objective']:.6g}", flush=True)
+        rows.append(row)
     return rows
 
 
@@ -137,25 +144,30 @@ def fused_switch(v) -> None:
     superres_start.FUSED_MIN = 10**9 if v == "main" else FUSED_MIN
 
 
+def replay_cli(argv, switch) -> list[dict]:
+    """`replay --set ... [--supersample] [--out]`: diag_superres_prereg.replay with the change switch(v) sets."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
+    ap.add_argument("--supersample", type=int, default=4)
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args(argv)
+    a.always_wide = False
+    torch.set_num_threads(1)
+    rows = prereg.replay(a, switch=switch)
+    if a.out:
+        a.out.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in ("bench", "draw", "fused", "replay"):
         raise SystemExit("usage: diag_superres_template.py bench|draw|fused|replay ...")
     if argv[0] == "replay":
-        import argparse
-        import json
-
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
-        ap.add_argument("--supersample", type=int, default=4)
-        ap.add_argument("--out", type=Path)
-        a = ap.parse_args(argv[1:])
-        a.always_wide = False
-        torch.set_num_threads(1)
-        rows = prereg.replay(a, switch=fused_switch)
-        if a.out:
-            a.out.write_text(json.dumps(rows, indent=1))
-        return rows
+        return replay_cli(argv[1:], fused_switch)
     if argv[0] == "bench":
         return bench_lambda_sr.main(argv[1:])
     if argv[0] == "fused":
