@@ -14,7 +14,8 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.imaging.io import from_fair_layout, read_frames, read_truth, to_fair_layout
 from regrun.monitor import Monitor
-from regrun.problems.superres import EXPOSURE_WARN, SuperRes, exposure_spread, exposure_warning
+from regrun.problems.superres import (EXPOSURE_STD, EXPOSURE_WARN, SuperRes, exposure_spread, exposure_std,
+                                      exposure_varies, exposure_warning)
 from regrun.solvers.varpro_cg import VarProCG
 
 SCRIPT = PACKAGE_DIR.parent / "scripts" / "make_sr_frames.py"
@@ -99,6 +100,27 @@ def test_exposure_spread_names_an_unmodelled_gain(device):
     assert exposure_spread(pred.reshape(-1), pred.reshape(-1), 3) == 0.0
     assert "problem.gain=true" in exposure_warning({"exposure_spread": 0.1})[0]
     assert exposure_warning({"exposure_spread": 0.019}) == [] and exposure_warning({}) == []
+
+
+def test_exposure_std_sees_brightness_not_contrast(device):
+    """A gain scales a frame's mean; a misfit of its contrast (a sharp chessboard's, srgain2) does not: the contrast
+    moves exposure_spread's least-squares brightness, not exposure_std, which alone names the gains of 1.5-3%."""
+    gen = torch.Generator().manual_seed(4)
+    pred = (50 + 10 * torch.rand(4, 36, generator=gen, dtype=torch.float64)).to(device)
+    mean = pred.mean(-1, keepdim=True)
+    contrast = mean + (pred - mean) * torch.tensor([1.0, 1.5, 1.5, 1.5], dtype=torch.float64, device=device)[:, None]
+    assert exposure_spread(pred.reshape(-1), contrast.reshape(-1), 4) > 1e-3
+    assert exposure_std(pred.reshape(-1), contrast.reshape(-1), 4) == pytest.approx(0.0, abs=1e-14)
+    gains = torch.tensor([1.0, 1.02, 0.98, 1.01], dtype=torch.float64, device=device)
+    data = pred * gains[:, None]
+    data[3, :5] = 0.0
+    pred[3, :5] = 0.0  # pixels left out (outside=drop) are zero in both and do not count
+    assert exposure_std(pred.reshape(-1), data.reshape(-1), 4) == pytest.approx(float((gains / gains.mean()).std()),
+                                                                                  abs=1e-14)
+    small = {"exposure_spread": 0.019, "exposure_std": 0.9 * EXPOSURE_STD}
+    assert exposure_varies(small) is None and exposure_warning(small) == []
+    why = exposure_varies({**small, "exposure_std": EXPOSURE_STD})
+    assert "exposure_std" in why and "problem.gain=true" in exposure_warning({**small, "exposure_std": 0.01})[0]
 
 
 def test_wide_frame_sets_are_users_files(tmp_path):

@@ -20,7 +20,7 @@ from regrun.linalg.direct import normal_matrix
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.optim.levenberg_marquardt import DenseLinearization
-from regrun.problems.superres import EXPOSURE_WARN, SuperRes
+from regrun.problems.superres import EXPOSURE_STD, EXPOSURE_WARN, SuperRes
 from regrun.registration.superres_model import GRAM_AFTER
 from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_projection import (
@@ -174,7 +174,11 @@ def test_preregistration_and_solve_recover_the_gains(ctx, tmp_path):
     assert changes == {"gain": True} and "problem.gain=true" in why
     assert p.solve_again(metrics) is None  # gains on: nothing left out
     assert burst_problem(ctx, path, gain=False, gain_again=False).solve_again(m0) is None
-    assert plain.solve_again({**m0, "exposure_spread": 0.5 * EXPOSURE_WARN}) is None
+    small = {**m0, "exposure_spread": 0.5 * EXPOSURE_WARN, "exposure_std": 0.5 * EXPOSURE_STD}
+    assert plain.solve_again(small) is None
+    # gains of 1.5-3% whose least-squares brightness stays under EXPOSURE_WARN: the frames' means tell (srgain2)
+    changes, why = plain.solve_again({**small, "exposure_std": EXPOSURE_STD})
+    assert changes == {"gain": True} and "exposure_std" in why
 
 
 def test_a_run_solves_unmodelled_gains_again_and_records_both(tmp_path, device):

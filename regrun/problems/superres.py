@@ -75,6 +75,12 @@ FRAMES_CHECK_WARN = 1.0
 # Not lower: the chessboard photo's 0.0164 is gain-free and gain=true costs it 0.85 dB, while +-2% gains end at
 # 0.0179-0.0187 (srgain: docs/superres.md, "Exposure gains by default on your frames?").
 EXPOSURE_WARN = 0.02
+# ... or whose mean brightness against the prediction varies over the frames by this standard deviation or more
+# (exposure_std; srgain2, chosen on 50 dev sets): gain-free 0.0000-0.0040 (the largest three misregistered by 1.5-2.3
+# px, or a PET slice), gains of +-1% 0.0058 (where gain=true loses 0.24 dB), +-1.5-3% 0.0070-0.0151 (gain=true -0.18
+# to +2.3 dB; GX's +-3% set, missed by exposure_spread, 0.0070 and +1.25 dB): between the +-1% set and that one;
+# docs/superres.md, "Small exposure gains on your frames: which statistic? (srgain2)".
+EXPOSURE_STD = 0.0065
 
 
 def _affine_axes(w: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -393,8 +399,9 @@ class SuperRes(Problem):
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
         gains = self.model.gains(w)
         if gains is None and self.cfg.data == "frames":  # an exposure change the model leaves out (problem.gain=false)
-            metrics["exposure_spread"] = exposure_spread(data_r + self.model.b[: self.model.n_data],
-                                                         self.model.b[: self.model.n_data], self.model.frames.shape[0])
+            pred, data = data_r + self.model.b[: self.model.n_data], self.model.b[: self.model.n_data]
+            metrics["exposure_spread"] = exposure_spread(pred, data, self.model.frames.shape[0])
+            metrics["exposure_std"] = exposure_std(pred, data, self.model.frames.shape[0])
         if gains is not None:  # every frame's gain, frame 0's (the reference exposure) first
             arrays["gain"] = torch.cat((gains.new_ones(1), gains)).cpu().numpy()
             if self.gain_true is not None:
@@ -421,16 +428,15 @@ class SuperRes(Problem):
         return metrics, arrays
 
     def solve_again(self, metrics: dict[str, float]) -> tuple[dict, str] | None:
-        """Your frames solved without gains whose brightness varies (exposure_spread at the warning's level): again
-        with problem.gain=true (problem.gain_again). On 39 frame sets (srgain) the warning fired on the 5 with gains
-        of 5% or more, where gains gained 3.5-9.7 dB each, and on no gain-free set; gains on every set lost 2.35 dB
-        over 28 gain-free ones (docs/superres.md, "Exposure gains by default on your frames? (srgain)")."""
-        spread = metrics.get("exposure_spread")
-        if not self.cfg.gain_again or spread is None or not spread >= EXPOSURE_WARN:
+        """Your frames solved without gains whose brightness varies (exposure_varies): again with problem.gain=true
+        (problem.gain_again). exposure_spread >= EXPOSURE_WARN fired on the 5 of 39 sets with gains of 5% or more
+        (+3.5 to +9.7 dB each) and on no gain-free one (srgain); exposure_std >= EXPOSURE_STD adds gains of 1.5-3%
+        (srgain2: docs/superres.md, "Small exposure gains on your frames")."""
+        why = exposure_varies(metrics) if self.cfg.gain_again else None
+        if why is None:
             return None
-        return {"gain": True}, (f"the frames' brightness differs by up to {spread:.1%} from frame 0's at the fitted "
-                                f"motion (exposure_spread {spread:.3g} >= {EXPOSURE_WARN:g}): solved again with "
-                                "problem.gain=true (problem.gain_again=false keeps the first answer)")
+        return {"gain": True}, (f"{why}: solved again with problem.gain=true (problem.gain_again=false keeps the "
+                                "first answer)")
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
@@ -582,11 +588,34 @@ def exposure_spread(prediction: torch.Tensor, data: torch.Tensor, n_frames: int)
     return float((g / g[0] - 1).abs().max())
 
 
+def exposure_std(prediction: torch.Tensor, data: torch.Tensor, n_frames: int) -> float:
+    """The standard deviation over the frames of m_j / mean(m), m_j = sum d_j / sum P_j the ratio of frame j's mean
+    brightness to that of the model's prediction P_j of it (the data rows, as exposure_spread). A gain scales the
+    whole frame, so its mean too; a misfit of edges or texture hardly moves the mean: on the gain-free chessboards
+    where exposure_spread's least-squares brightness reads 0.016-0.017 (a misfit of their contrast), this is
+    0.0003-0.0006. Blind to a gain the motion's scale takes up (an object on a dark background, whose frame sum
+    grows with det A: W's gain_phantom, +-15%, 0.0147 here against exposure_spread's 0.084)."""
+    pred, d = prediction.reshape(n_frames, -1), data.reshape(n_frames, -1)
+    m = d.sum(-1) / pred.sum(-1)
+    return float((m / m.mean()).std()) if n_frames > 1 else 0.0
+
+
+def exposure_varies(metrics: dict[str, float]) -> str | None:
+    """Why the frames' exposure likely varies (exposure_spread at EXPOSURE_WARN or exposure_std at EXPOSURE_STD),
+    in words; None where neither measure says so or neither was recorded (problem.gain=true, generated data)."""
+    spread, std = metrics.get("exposure_spread"), metrics.get("exposure_std")
+    if spread is not None and spread >= EXPOSURE_WARN:
+        return (f"the frames' brightness differs by up to {spread:.1%} from frame 0's at the fitted motion "
+                f"(exposure_spread {spread:.3g} >= {EXPOSURE_WARN:g})")
+    if std is not None and std >= EXPOSURE_STD:
+        return (f"the frames' mean brightness against the answer's prediction varies by {std:.2%} (standard "
+                f"deviation over the frames, exposure_std {std:.3g} >= {EXPOSURE_STD:g})")
+    return None
+
+
 def exposure_warning(metrics: dict[str, float]) -> list[str]:
-    """Your frames' brightness varies beyond what noise and misfit give (EXPOSURE_WARN) and problem.gain is off."""
-    spread = metrics.get("exposure_spread", 0.0)
-    if not spread >= EXPOSURE_WARN:
+    """Your frames' brightness varies beyond what noise and misfit give (exposure_varies) and problem.gain is off."""
+    why = exposure_varies(metrics)
+    if why is None:
         return []
-    return [f"the frames' brightness differs by up to {spread:.1%} from frame 0's at the fitted motion "
-            f"(exposure_spread {spread:.3g}; warning at {EXPOSURE_WARN:g}; 41 gain-free frame sets ended under 0.017): "
-            f"their exposure likely varies, which this model leaves out; run again with problem.gain=true"]
+    return [f"{why}: their exposure likely varies, which this model leaves out; run again with problem.gain=true"]
