@@ -218,7 +218,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             changes, why = again
             reporter.line(f"regrun: {why}")
             first = {f"first_solve_{k}": v for k, v in metrics.items()
-                     if k in ("exposure_spread", "exposure_std", "psnr")}
+                     if k.startswith("exposure_") or k == "psnr"}
             results.write("first_solve", {"result": arrays, "metrics": metrics})  # kept if the second is stopped
             seed_everything(cfg.seed)  # the same answer as a run given the changes from the start
             problem = problem_cls(OmegaConf.merge(cfg.problem, changes), ctx)

@@ -54,7 +54,8 @@ GX = ["M:--size 32 --frames 8 --noise 0.01 --gain 0.95 1.05 --seed 9901",
       "M:--size 64 --frames 8 --noise 0.01 --image skfile:coffee.png@50:300:200 --seed 9906",
       "M:--size 48 --frames 8 --noise 0.03 --bits 8 --seed 9907",
       "M:--size 24 --frames 8 --noise 0.01 --gain 0.9 1.1 --seed 9908"]
-# srgain2's dev sets (seeds 9941-9949 and 9911-9916, new): small gains (+-1.5-3%) and gain-free chessboards, beside the seen ones.
+# srgain2's dev sets (seeds 9941-9949 and 9911-9916, new): small gains (+-1-3%) and gain-free chessboards, beside
+# the seen ones.
 DEV2 = ["deadleaves,48,8,0.01,9941,affine,0.985-1.015", "phantom,32,16,0.02,9942,affine,0.98-1.02",
         "voronoi,64,8,0.005,9943,rigid,0.97-1.03",
         "M:--size 48 --frames 8 --noise 0.01 --gain 0.97 1.03 --image skfile:chessboard_RGB.png@0:0:200 --seed 9944",
@@ -72,7 +73,8 @@ HELDOUT2 = ["M:--size 48 --frames 8 --noise 0.01 --image skfile:chessboard_RGB.p
             "sk:checkerboard,64,16,0.005,9922,rigid", "cartoon,96,8,0.01,9923,affine",
             "ellipses,32,16,0.03,9924,affine", "deadleaves,64,8,0.01,9925,affine,0.985-1.015",
             "polygons,48,16,0.01,9926,affine,0.98-1.02",
-            "M:--size 48 --frames 8 --noise 0.02 --gain 0.98 1.02 --image skfile:chessboard_RGB.png@0:40:160 --seed 9927",
+            "M:--size 48 --frames 8 --noise 0.02 --gain 0.98 1.02 --image skfile:chessboard_RGB.png@0:40:160 "
+            "--seed 9927",
             "flags,48,8,0.01,9928,affine,0.97-1.03", "terrain,64,16,0.005,9929,rigid,0.97-1.03",
             "clipart,32,8,0.02,9930,affine,0.95-1.05", "phantom,96,8,0.01,9931,affine,0.9-1.1",
             "M:--size 48 --frames 16 --noise 0.01 --gain 0.98 1.02 --channels 3 --seed 9932",
@@ -183,10 +185,35 @@ def table(paths) -> str:
     return "\n".join(lines)
 
 
+def again_table(main_json: Path, branch_json: Path) -> str:
+    """Markdown (srgain2): per set, the user's command as it comes at main and at this branch (whether it solved
+    again with gains), beside gain=true and gain=false named (this branch's runs), the first solve's exposure
+    measures, and the differences that the targets read."""
+    ref = json.loads(Path(main_json).read_text())["rows"]
+    head = ("| set | exposure_spread / exposure_std | main (again?) | this branch (again?) | gain=true | gain=false | "
+            "branch − main | branch − true | CPU-s main / branch |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for spec, row in json.loads(Path(branch_json).read_text())["rows"].items():
+        a, b = ref.get(spec, {}).get("gain_default", {}), row.get("gain_default", {})
+        ma, mb = a.get("metrics", {}), b.get("metrics", {})
+        t, f = (row.get(k, {}).get("metrics", {}).get("psnr", math.nan) for k in ("gain_true", "gain_false"))
+        first = row.get("gain_false", {}).get("metrics", {})
+
+        def again(m):
+            return "yes" if m.get("solved_again") == 1.0 else "no"
+        nan = math.nan
+        lines.append(f"| {spec} | {first.get('exposure_spread', nan):.4f} / {first.get('exposure_std', nan):.4f} | "
+                     f"{ma.get('psnr', math.nan):.3f} ({again(ma)}) | {mb.get('psnr', math.nan):.3f} ({again(mb)}) | "
+                     f"{t:.3f} | {f:.3f} | {mb.get('psnr', math.nan) - ma.get('psnr', math.nan):+.3f} | "
+                     f"{mb.get('psnr', nan) - t:+.3f} | {a.get('cpu_s', nan):.1f} / {b.get('cpu_s', nan):.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "table"))
-    ap.add_argument("root", type=Path, nargs="+", help="run: the sets' folder; table: results .json files")
+    ap.add_argument("what", choices=("run", "table", "again"))
+    ap.add_argument("root", type=Path, nargs="+",
+                    help="run: the sets' folder; table: results .json files; again: MAIN.json BRANCH.json")
     ap.add_argument("--batch", choices=list(BATCHES), help="run: these sets")
     ap.add_argument("--set", nargs="+", default=[], help="run: these sets (W:NAME or a bench_lambda_sr spec)")
     ap.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("K", "N"),
@@ -197,6 +224,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.what == "table":
         print(table(a.root))
+        return
+    if a.what == "again":
+        print(again_table(*a.root))
         return
     if a.out is None:
         ap.error("run needs --out")
