@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (compose, config_dir, group_file, group_options, nearest_keys, paper_values, quote_value,
                      register_resolvers, searchpath_override)
+from .console import STARTING
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -710,8 +711,7 @@ def main() -> None:
         # a Ctrl-C while the command is checked and composed (the first 1-2 s: Hydra's parser, OmegaConf), before a
         # run or sweep took the signal: Python's traceback of whatever it was importing (newuser6); a run's own
         # Ctrl-C is recorded by the run, one that came after its folder was claimed by _interrupted_at_start
-        print("regrun: interrupted: Ctrl-C while reading the command, before anything ran; nothing was written",
-              file=sys.stderr)
+        print(f"regrun: interrupted: {STARTING}", file=sys.stderr)
         if not _console_script():
             raise SystemExit(EXIT_CODES["interrupted"]) from None
         _exit_now(EXIT_CODES["interrupted"])

@@ -1,0 +1,57 @@
+"""The console scripts' entry points (`regrun`, `regrun-collect`, `regrun-report`): a module that imports nothing
+heavy, so that a Ctrl-C while Python is still loading the command's module (hydra, torch, h5py, matplotlib: the
+first 0.3-2 s) is one line and exit 130 instead of the traceback of whatever was being imported (newuser7)."""
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+
+INTERRUPTED_EXIT = 130
+STARTING = "Ctrl-C while reading the command, before anything ran; nothing was written"
+
+
+def _exit_on_sigint(prog: str, message: str):
+    """A SIGINT handler that says `prog: interrupted: message` and ends the process at once: an interrupt raised
+    inside an import (or inside a weakref callback of the collector, where Python only prints "Exception ignored"
+    and goes on) cannot be caught where it lands."""
+    def handler(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os.write(2, f"{prog}: interrupted: {message}\n".encode())
+        os._exit(INTERRUPTED_EXIT)
+    return handler
+
+
+def _load(prog: str, module: str):
+    """The command's `main`, imported under the one-line SIGINT handler; the caller decides which handler the
+    command itself then runs under."""
+    signal.signal(signal.SIGINT, _exit_on_sigint(prog, STARTING))
+    return importlib.import_module(module).main
+
+
+def regrun() -> None:
+    main = _load("regrun", "regrun.cli")
+    # the command records a Ctrl-C in its run's results file: Python's KeyboardInterrupt from here on
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main()
+
+
+def collect() -> None:
+    # regrun-collect only reads results files and rewrites its own tables: stopping at once loses nothing
+    main = _load("regrun-collect", "regrun.collect")
+    signal.signal(signal.SIGINT, _exit_on_sigint(
+        "regrun-collect", "Ctrl-C; the tables and plots being written may be incomplete: run the same command again "
+        "(the results files are only read)"))
+    main()
+
+
+def report() -> None:
+    main = _load("regrun-report", "regrun.report")
+    # the page's sweeps record their own Ctrl-C; regrun.report says what is kept
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main()
