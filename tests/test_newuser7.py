@@ -144,3 +144,46 @@ def test_noise_below_zero_at_the_detectors_ends_is_not_named():
     assert negative_values(sino) == ""
     sino[5, 12] = -0.5
     assert negative_values(sino).startswith("; it holds")
+
+
+def test_an_h5_file_suggests_its_2d_array_as_the_sinogram_not_its_angles(tmp_path):
+    # `angles` beside `entry/data` in one .h5: "name it with problem.sinogram_key=NAME, e.g. ...=angles"
+    import h5py
+
+    from regrun.errors import UserError
+    from regrun.imaging.io import read_array
+
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["angles"] = np.arange(4.0)
+        f["entry/data"] = np.ones((4, 8))
+    with pytest.raises(UserError, match=r"e\.g\. problem\.sinogram_key=entry/data$"):
+        read_array(tmp_path / "s.h5", "sinogram", "problem.sinogram")
+    with pytest.raises(UserError, match=r"e\.g\. problem\.angles_key=angles$"):
+        read_array(tmp_path / "s.h5", "theta", "problem.angles_key")
+
+
+@pytest.mark.parametrize("args, said", [
+    # a problem's key without the problem: "did you mean `problem.name` or `problem.resize`?"
+    (["problem.data=frames", "problem.frames=DIR"],
+     "it is a key of problem superres, not of multiscale_affine (this run's problem); add problem=superres"),
+    # CT's fista_tv weight on CT's default solver (fbp): "did you mean `solver.name` or `solver.tau`?"
+    (["problem=ct_fewview", "solver.lam=1"],
+     "it is a key of solver fista_tv, not of fbp (this run's solver); add solver=fista_tv"),
+    # a key of a block the solver's YAML includes (common/lam_grid@grid)
+    (["problem=ct_fewview", "solver.grid.points=3"],
+     "it is a key of solver bilevel, not of fbp (this run's solver); add solver=bilevel"),
+    # the solvers that hold it do not fit the problem: said so, with their problem
+    (["problem=superres", "solver.lam=1"],
+     "it is a key of solver fista_tv (problem ct_fewview), not of varpro_cg, this run's solver for problem "
+     "superres; `regrun --explain solver problem=superres` lists varpro_cg's keys"),
+])
+def test_a_key_of_another_problem_or_solver_says_whose_it_is(args, said, tmp_path, monkeypatch, capsys):
+    got = regrun_in_process(args, tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2
+    assert got.stderr.strip().endswith(said), got.stderr
+    assert got.stderr.count("\n") == 1
+
+
+def test_a_typo_still_gets_the_nearest_key(tmp_path, monkeypatch, capsys):
+    got = regrun_in_process(["problem=superres", "problem.frmes=2"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2 and "did you mean `problem.frames`" in got.stderr
