@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (compose, config_dir, group_file, group_options, nearest_keys, paper_values, quote_value,
                      register_resolvers, searchpath_override)
-from .console import STARTING
+from .console import STARTING, reader_left
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -765,16 +765,11 @@ def main() -> None:
         if not _console_script():
             raise SystemExit(EXIT_CODES["interrupted"]) from None
         _exit_now(EXIT_CODES["interrupted"])
-    except BrokenPipeError:
-        # `regrun --help | head`: the reader left, which is no error to show (it was a traceback). stdout goes to
-        # /dev/null so that the flush at exit does not fail again; 141 is what a command killed by SIGPIPE returns.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+    except BrokenPipeError:  # `regrun --help | head`
+        code = reader_left()
         if not _console_script():
-            raise SystemExit(141) from None
-        _exit_now(141)
+            raise SystemExit(code) from None
+        _exit_now(code)
     if _console_script():
         _exit_now(0)
 

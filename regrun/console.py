@@ -27,6 +27,17 @@ def _exit_on_sigint(prog: str, message: str):
     return handler
 
 
+def reader_left() -> int:
+    """`regrun --help | head`, `regrun-collect DIR | head`: the reader left, which is no error to show (it was a
+    traceback). stdout goes to /dev/null so that the flush at exit does not fail again; 141 is what a command
+    killed by SIGPIPE returns."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 141
+
+
 def _load(prog: str, module: str):
     """The command's `main`, imported under the one-line SIGINT handler; the caller decides which handler the
     command itself then runs under."""
@@ -47,11 +58,17 @@ def collect() -> None:
     signal.signal(signal.SIGINT, _exit_on_sigint(
         "regrun-collect", "Ctrl-C; the tables and plots being written may be incomplete: run the same command again "
         "(the results files are only read)"))
-    main()
+    try:
+        main()
+    except BrokenPipeError:  # `regrun-collect DIR | head` (newuser7)
+        sys.exit(reader_left())
 
 
 def report() -> None:
     main = _load("regrun-report", "regrun.report")
     # the page's sweeps record their own Ctrl-C; regrun.report says what is kept
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    main()
+    try:
+        main()
+    except BrokenPipeError:
+        sys.exit(reader_left())

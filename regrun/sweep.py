@@ -297,6 +297,49 @@ def _read_status(folder: Path) -> tuple[str, str, float | None] | None:
     return None
 
 
+def end_killed_worker(folder: Path, why: str, wait_s: float = 5.0) -> None:
+    """A parallel launcher's job that the sweep's Ctrl-C stopped: joblib ends its workers with SIGKILL as it
+    aborts, often before the run has recorded its Ctrl-C, which left its results.h5.partial saying `running` (a
+    run killed outright, to regrun-collect) where the sweep's table said interrupted (newuser7). Once the process
+    that wrote it is gone (waiting up to wait_s), the sweep records the interruption in it and renames it."""
+    import datetime
+    import time
+
+    import h5py
+    import numpy as np
+
+    from .collect import _still_running
+    from .record import now_iso
+
+    partial = folder / (FILENAME + PARTIAL_SUFFIX)
+    deadline = time.monotonic() + wait_s
+    while partial.is_file():
+        try:
+            with h5py.File(partial, "r") as f:
+                attrs = {k: (v.item() if isinstance(v, np.generic) else v)  # a pid read as numpy's int64
+                         for k, v in f.attrs.items() if k in ("status", "pid", "host", "start_time")}
+        except OSError:  # being written by the run itself, which is then still alive
+            attrs = {"status": "running", "pid": os.getpid(), "host": None}
+        if attrs.get("status") != "running":
+            return
+        if attrs.get("host") is not None and _still_running(attrs) is False:
+            break
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+    else:
+        return
+    start = attrs.get("start_time")
+    wall = ((datetime.datetime.now().astimezone() - datetime.datetime.fromisoformat(start)).total_seconds()
+            if isinstance(start, str) else float("nan"))
+    message = f"{why}: the sweep's worker process was stopped before the run could record it"
+    with h5py.File(partial, "a") as f:
+        for key, value in {"status": "interrupted", "end_time": now_iso(), "wall_time": wall, "message": message,
+                           "error": message}.items():
+            f.attrs[key] = value
+    partial.replace(folder / FILENAME)
+
+
 def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
     from hydra.core.utils import JobStatus
 
@@ -307,6 +350,9 @@ def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
     job.path = folder
     read = _read_status(folder)
     if read is None:
+        if launch_error == "interrupted":  # a worker stopped while its job started (it had read "failed", newuser7)
+            job.state, job.error = "interrupted", "stopped before its run began: no results file"
+            return
         why = (f"{type(value).__name__}: {value}" if isinstance(value, BaseException)
                else launch_error or "the job left no results file")
         job.state, job.error = "failed", why
@@ -463,6 +509,7 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
         report.why = str(exc)
         for job in todo:
             if job.state == "pending" and (sweep_dir / job.folder_name).is_dir():
+                end_killed_worker(sweep_dir / job.folder_name, report.why or "interrupted by Ctrl-C")
                 _record(job, sweep_dir, None, "interrupted")
     finally:
         if previous is not None:

@@ -3,6 +3,7 @@ regrun-report stopped mid-work, a sinogram of raw counts with negative values; e
 (docs/sweeps.md, "A new user's afternoon from a fresh clone (newuser7)")."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -33,6 +34,8 @@ class CtrlC(importlib.abc.MetaPathFinder):
 
 if WHEN == "import":
     sys.meta_path.insert(0, CtrlC())
+elif WHEN == "as is":
+    pass
 else:  # mid-work: the command's own work interrupted (regrun-collect reading its runs)
     import regrun.collect
     regrun.collect.collect = lambda *a, **k: os.kill(os.getpid(), signal.SIGINT) or __import__("time").sleep(5)
@@ -44,7 +47,7 @@ sys.exit(getattr(importlib.import_module(module), func)())
 def _console(prog: str, when: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", CONSOLE, prog, when, str(ROOT / "pyproject.toml"), *args],
                           capture_output=True, text=True, cwd=cwd, timeout=120,
-                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 @pytest.mark.parametrize("prog", ["regrun", "regrun-collect", "regrun-report"])
@@ -187,3 +190,96 @@ def test_a_key_of_another_problem_or_solver_says_whose_it_is(args, said, tmp_pat
 def test_a_typo_still_gets_the_nearest_key(tmp_path, monkeypatch, capsys):
     got = regrun_in_process(["problem=superres", "problem.frmes=2"], tmp_path, monkeypatch, capsys)
     assert got.returncode == 2 and "did you mean `problem.frames`" in got.stderr
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_sweep_records_the_interruption_of_a_job_whose_worker_was_killed(tmp_path):
+    # Ctrl-C in a joblib sweep: joblib ends its workers with SIGKILL as it aborts, often before the run records its
+    # Ctrl-C; the job's results.h5.partial still said `running` (regrun-collect: killed), the sweep said interrupted
+    import h5py
+
+    from regrun.record import ResultsFile
+    from regrun.sweep import end_killed_worker
+
+    results = ResultsFile(tmp_path / "0_job")
+    results.begin({"problem": "superres", "solver": "varpro_cg", "run_id": "7" * 64}, "seed: 0\n", [])
+    with h5py.File(results.partial, "a") as f:
+        f.attrs["pid"] = os.getpid()  # its writer still alive: left alone
+    end_killed_worker(tmp_path / "0_job", "interrupted by Ctrl-C", wait_s=0.2)
+    assert results.partial.is_file() and not results.path.exists()
+    with h5py.File(results.partial, "a") as f:
+        f.attrs["pid"] = _dead_pid()
+    end_killed_worker(tmp_path / "0_job", "interrupted by Ctrl-C")
+    assert not results.partial.exists()
+    with h5py.File(results.path, "r") as f:
+        assert f.attrs["status"] == "interrupted"
+        assert f.attrs["error"] == ("interrupted by Ctrl-C: the sweep's worker process was stopped before the run "
+                                    "could record it")
+        assert 0 <= f.attrs["wall_time"] < 600 and "config" in f
+
+
+def test_a_sweep_job_stopped_before_its_run_began_is_interrupted_not_failed(tmp_path):
+    # a worker stopped while its job imported regrun left the job's folder (its log) and no results file: the
+    # sweep's table said "failed  error: interrupted"
+    from regrun.sweep import Job, _record
+
+    (tmp_path / "0_abcdef12").mkdir()
+    job = Job(0, ["seed=1"], run_id="abcdef12" + "0" * 56)
+    _record(job, tmp_path, None, "interrupted")
+    assert (job.state, job.error) == ("interrupted", "stopped before its run began: no results file")
+    _record(job, tmp_path, None, "launcher: RuntimeError: boom")
+    assert job.state == "failed"
+
+
+def _one_run(folder: Path, status: str = "completed", run_id: str = "5") -> None:
+    from omegaconf import OmegaConf
+
+    from regrun.record import ResultsFile
+
+    results = ResultsFile(folder)
+    results.begin({"problem": "p", "solver": "s", "run_id": run_id * 64}, OmegaConf.to_yaml({"seed": 0}), [])
+    if status != "running":
+        results.finish(status, wall_time=1.0)
+
+
+def test_collect_names_every_status_on_the_console(tmp_path, capsys):
+    # a killed run read "1 runs (0 completed)" on the console where summary.md said "(1 killed)"
+    import h5py
+
+    from regrun import collect
+
+    _one_run(tmp_path / "a", run_id="1")
+    _one_run(tmp_path / "b", "running", run_id="2")
+    with h5py.File(tmp_path / "b" / "results.h5.partial", "a") as f:
+        f.attrs["pid"] = _dead_pid()
+    collect.main([str(tmp_path), "--no-plots"])
+    assert "regrun-collect: 2 runs (1 completed, 1 killed) varying" in capsys.readouterr().out
+
+
+def test_collect_into_a_reader_that_left_is_no_traceback(tmp_path, monkeypatch, capsys):
+    # `regrun-collect DIR | head -3`: BrokenPipeError's traceback once head had left
+    from regrun import console
+
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            raise ValueError("no descriptor")
+
+    _one_run(tmp_path / "a", run_id="1")
+    monkeypatch.setattr(console.signal, "signal", lambda *args: None)  # the test process keeps its own handlers
+    monkeypatch.setattr(sys, "argv", ["regrun-collect", str(tmp_path), "--no-plots"])
+    monkeypatch.setattr(sys, "stdout", Gone())
+    with pytest.raises(SystemExit) as exc:
+        console.collect()
+    assert exc.value.code == 141
+    assert capsys.readouterr().err == ""
