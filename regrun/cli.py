@@ -16,8 +16,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import (compose, config_dir, group_file, group_options, nearest_keys, paper_values, quote_value,
-                     register_resolvers, searchpath_override)
+from .config import (compose, config_dir, group_file, group_options, key_owners, nearest_keys, paper_values,
+                     quote_value, register_resolvers, searchpath_override)
 from .console import STARTING, reader_left
 from .errors import UserError
 
@@ -134,29 +134,17 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     """One line for an override of a key no config has: the nearest existing keys; `+key=value` (which adds
     a key nobody reads) only suggested outside the config groups, whose keys are all known."""
     key = bad.split("=", 1)[0]
-    group, _, rest = key.lstrip("+~").partition(".")
     try:
         base = compose([o for o in overrides if o != bad])
         near = nearest_keys(key.lstrip("+~"), base)
-        chosen, problem = base.hydra.runtime.choices.get(group), base.hydra.runtime.choices.get("problem")
     except Exception:  # the other overrides do not compose either: the typo is still worth reporting
-        near, chosen, problem = [], None, None
+        base, near = None, []
     message = f"unknown config key {key!r} in {bad!r}"
-    owners = _options_with_key(group, rest, chosen) if group in ("problem", "solver") and rest and chosen else []
+    owners = key_owners(key.lstrip("+~"), base)
     if owners:
         # `problem.frames=DIR` without problem=superres said "did you mean `problem.name` or `problem.resize`?",
         # `solver.lam=1` on CT's default fbp "`solver.name` or `solver.tau`?" (newuser7): the key is another option's
-        if group == "solver":  # the solvers that fit the problem: the CI matrix holds every pair (configs/ci)
-            pairs = [p.split("__") for p in group_options("ci")]
-            fitting = [o for o in owners if [problem, o] in pairs]
-            if not fitting:
-                for_problems = sorted({p for p, s in pairs if s in owners})
-                return (f"{message}: it is a key of solver {', '.join(owners)} (problem {', '.join(for_problems)}), "
-                        f"not of {chosen}, this run's solver for problem {problem}; `regrun --explain solver "
-                        f"problem={problem}` lists {chosen}'s keys")
-            owners = fitting
-        return (f"{message}: it is a key of {group} {', '.join(owners)}, not of {chosen} (this run's {group}); "
-                f"add {group}={owners[0]}" + (" (or another of them)" if len(owners) > 1 else ""))
+        return f"{message}: {owners}"
     if near:
         message += f"; did you mean {' or '.join(f'`{k}`' for k in near)}?"
     message += " (`regrun --cfg job` lists the keys"
@@ -196,6 +184,34 @@ def _check_parses(overrides: list[str]) -> None:
             parser.parse_overrides([item])
         except Exception as exc:  # Hydra's grammar errors
             _parse_error(exc)
+
+
+def _check_sweep_base(search: list[str], overrides: list[str]) -> None:
+    """A sweep over solvers (or problems) with a setting of theirs, `solver=varpro_cg,two_stage solver.cg_tol=0`:
+    Hydra composes the settings every job shares with the group's default option, without the swept one, and
+    stopped with its own six lines (exit 1) advising `+solver.cg_tol`, even where every swept solver has the key
+    (newuser7). `++KEY=VALUE` sets it in each job's option (sweep.plan checks that each has it)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    swept = {o.key_or_group: o.input_line for o in parsed if o.is_sweep_override() and o.key_or_group in
+             ("problem", "solver")}
+    mine = [o for o in parsed if not o.is_sweep_override() and not o.input_line.startswith(("+", "~"))
+            and o.key_or_group.split(".")[0] in swept and "." in o.key_or_group]
+    if not mine:
+        return
+    shared = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        compose(search + shared)
+    except Exception as exc:  # which key failed: Hydra's "Could not override 'solver.cg_tol'."
+        for o in mine:
+            if f"'{o.key_or_group}'" in str(exc).splitlines()[0]:
+                group = o.key_or_group.split(".")[0]
+                default = compose(search + [x for x in shared if x != o.input_line]).hydra.runtime.choices[group]
+                _error(f"{o.input_line} in a sweep over {swept[group]}: Hydra composes the settings the jobs share "
+                       f"with {group} {default}, which has no {o.key_or_group}; write ++{o.input_line} to set it in "
+                       f"each job's {group}")
+        raise
 
 
 def _check_composes(overrides: list[str]) -> DictConfig:
@@ -474,38 +490,6 @@ def _group_spec(group: str, name: str, user_dirs: tuple[Path, ...] = (), seen: t
         elif isinstance(entry, str) and not entry.startswith("/") and "@" not in entry:
             merged = OmegaConf.merge(merged, _group_spec(group, entry, user_dirs, (*seen, name)))
     return merged
-
-
-def _holds_key(group: str, name: str, parts: list[str], seen: tuple[str, ...] = ()) -> bool:
-    """Whether option `name` of `group` (its YAML as written: no interpolation resolved) or a block of its group's
-    folder that its `defaults:` list names (`common/fista@_here_`, `common/lam_grid@grid`) holds the key `parts`."""
-    import yaml
-
-    path = group_file(group, name)
-    if path is None or name in seen:
-        return False
-    spec = yaml.safe_load(path.read_text())
-    if not isinstance(spec, dict):
-        return False
-    node = spec
-    for part in parts:
-        if not isinstance(node, dict) or part not in node:
-            break
-        node = node[part]
-    else:
-        return True
-    for entry in spec.get("defaults") or []:
-        if isinstance(entry, str) and entry != "_self_" and not entry.startswith("/"):
-            block, _, package = entry.partition("@")
-            inner = parts if package in ("", "_here_") else parts[1:] if parts[0] == package else []
-            if inner and _holds_key(group, block, inner, (*seen, name)):
-                return True
-    return False
-
-
-def _options_with_key(group: str, key: str, chosen: str | None) -> list[str]:
-    """The options of `group` other than `chosen` whose config holds `key` (dotted, below the group)."""
-    return [o for o in group_options(group) if o != chosen and _holds_key(group, o, key.split("."))]
 
 
 def _implied_solver(overrides: list[str], user_dirs: tuple[Path, ...] = ()) -> str | None:
@@ -810,7 +794,9 @@ def _main() -> None:
             _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
             _check_added_and_removed(argv, overrides, user_dirs)
-            if not multirun:
+            if multirun:
+                _check_sweep_base(searchpath_override(user_dirs), overrides)
+            else:
                 cfg = _check_composes(searchpath_override(user_dirs) + overrides)
                 if cfg.get("dry_run"):
                     _dry_run(cfg)

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .config import config_hash, nearest_keys, quote_value
+from .config import config_hash, group_file, key_owners, nearest_keys, option_has_key, quote_value
 
 try:
     import fcntl
@@ -197,6 +197,14 @@ def completed_runs(roots: Sequence[Path]) -> dict[str, Path]:
     return {rid: folder for rid, (status, folder) in earlier_runs(roots).items() if status == "completed"}
 
 
+def _without(config_loader: Any, base: DictConfig, overrides: Sequence[str], key: str) -> DictConfig | None:
+    """A job's config composed without its override of `key` (for the options it chose), None if not even that."""
+    try:
+        return config_loader.load_sweep_config(base, [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key])
+    except Exception:  # its other overrides fail too: the message keeps its nearest keys
+        return None
+
+
 def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tuple[list[Job], list[DictConfig]]:
     """One Job (with its run id) and composed config per point of the sweep; a bad override raises UserError."""
     from hydra.core.hydra_config import HydraConfig
@@ -212,10 +220,21 @@ def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tupl
                 if first.startswith("Could not override"):
                     key = first.split("'")[1] if first.count("'") >= 2 else ""
                     near = nearest_keys(key, base) if key else []
-                    first += (f" (no such key in the selected configs{'; did you mean ' if near else ''}"
+                    owners = key_owners(key, _without(config_loader, base, overrides, key)) if key else ""
+                    first += (f" ({owners})" if owners else  # another problem's or solver's key (newuser7)
+                              f" (no such key in the selected configs{'; did you mean ' if near else ''}"
                               f"{' or '.join(f'`{k}`' for k in near)}{'?' if near else ''}; "
                               "`regrun --cfg job ...` lists them)")
                 raise UserError(f"job {index} ({' '.join(overrides)}): {first}") from exc
+            for item in overrides:  # `++solver.cg_tol=0` over solvers (cli._check_sweep_base): each must have it
+                key = item.lstrip("+").split("=", 1)[0]
+                group = key.split(".")[0]
+                chosen = cfg.hydra.runtime.choices.get(group) if item.startswith("++") and "." in key else None
+                if group in ("problem", "solver") and chosen and group_file(group, chosen) is not None \
+                        and not option_has_key(group, chosen, key.split(".")[1:]):
+                    raise UserError(f"job {index} ({' '.join(overrides)}): {group} {chosen} has no "
+                                    f"{key.split('.', 1)[1]}: {item} would add a key nothing reads; sweep "
+                                    f"{chosen} separately, without it")
             HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
             jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
             cfgs.append(cfg)

@@ -283,3 +283,30 @@ def test_collect_into_a_reader_that_left_is_no_traceback(tmp_path, monkeypatch, 
         console.collect()
     assert exc.value.code == 141
     assert capsys.readouterr().err == ""
+
+
+def test_a_sweep_point_with_another_solvers_key_says_whose_it_is(tmp_path, monkeypatch, capsys):
+    # the sweep's own check of each point: "did you mean `solver.name` or `solver.mask`?"
+    got = regrun_in_process(["-m", "problem=ct_fewview", "solver.lam=1,2"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2
+    assert got.stderr.strip().endswith("Could not override 'solver.lam'. (it is a key of solver fista_tv, not of fbp "
+                                       "(this run's solver); add solver=fista_tv)"), got.stderr
+
+
+def test_a_setting_of_the_swept_solvers_is_one_line_and_plus_plus_sets_it(tmp_path, monkeypatch, capsys):
+    # Hydra composes a sweep's shared settings with the default solver (single_scale): `solver=varpro_cg,two_stage
+    # solver.cg_tol=0`, valid for both, stopped with Hydra's six lines (exit 1) advising +solver.cg_tol
+    sweep = ["-m", "problem=superres", "solver=varpro_cg,two_stage", "dry_run=true"]
+    got = regrun_in_process(sweep + ["solver.cg_tol=0"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2
+    assert got.stderr == ("regrun: error: solver.cg_tol=0 in a sweep over solver=varpro_cg,two_stage: Hydra composes "
+                          "the settings the jobs share with solver single_scale, which has no solver.cg_tol; write "
+                          "++solver.cg_tol=0 to set it in each job's solver\n")
+    got = regrun_in_process(sweep + ["++solver.cg_tol=0"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0 and "regrun: 2 to run" in got.stdout
+    # ++ on a swept solver that has no such key would add one nothing reads: refused, naming the job
+    got = regrun_in_process(["-m", "problem=ct_fewview", "solver=fista_tv,fbp", "++solver.iters=5", "dry_run=true"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2
+    assert got.stderr.strip().endswith("solver fbp has no iters: ++solver.iters=5 would add a key nothing reads; "
+                                       "sweep fbp separately, without it")
