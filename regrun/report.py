@@ -311,6 +311,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         # an empty page with exit 0 read as "nothing reproduces" when the folder was only mistyped
         parser.exit(2, f"regrun-report: error: {out / 'runs'} does not exist: nothing to collect (run "
                        f"`regrun-report {'--quick ' if args.quick else ''}{out}` first, without --collect)\n")
+    held = sorted(p.name for p in (out / "runs").iterdir() if p.is_dir()) if (out / "runs").is_dir() else []
+    if args.collect and held and not set(held) & set(names):
+        # `--collect OUT` over a page made with --quick: 14 empty presets and exit 0, "0 reproduced" (newuser7)
+        other = "--quick " if not args.quick and set(held) <= set(QUICK_PAPER) | set(group_options("ci")) else ""
+        parser.exit(2, f"regrun-report: error: {out / 'runs'} holds {', '.join(held)}, none of the "
+                       f"{'quick ' if args.quick else ''}presets asked for: "
+                       f"`regrun-report --collect {other}{' '.join(f'--preset {n}' for n in held)} {out}` shows "
+                       f"{'them' if len(held) > 1 else 'it'}\n")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     reporter = Reporter(out / "report.log", name="regrun-report")
     presets = [Preset("experiment", n, extra=(ONE_JOB,)) if n in quick_paper else Preset(group, n) for n in names]

@@ -310,3 +310,18 @@ def test_a_setting_of_the_swept_solvers_is_one_line_and_plus_plus_sets_it(tmp_pa
     assert got.returncode == 2
     assert got.stderr.strip().endswith("solver fbp has no iters: ++solver.iters=5 would add a key nothing reads; "
                                        "sweep fbp separately, without it")
+
+
+def test_report_collect_of_a_quick_page_without_quick_names_what_it_holds(tmp_path, capsys):
+    # `regrun-report --collect OUT` over a page made with `--quick --preset superres__varpro_cg`: a page of 14 empty
+    # presets, "0 reproduced", exit 0
+    from regrun import report
+
+    (tmp_path / "runs" / "superres__varpro_cg").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exc:
+        report.main(["--collect", str(tmp_path)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"regrun-report: error: {tmp_path / 'runs'} holds superres__varpro_cg, none of the presets asked for: "
+        f"`regrun-report --collect --quick --preset superres__varpro_cg {tmp_path}` shows it\n")
+    assert not (tmp_path / "report.html").exists()
