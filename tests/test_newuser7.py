@@ -106,16 +106,21 @@ def _disc_line_integrals(views: int = 24, n_u: int = 24) -> np.ndarray:
     return np.tile(0.4 * 2 * np.sqrt(np.clip(7.0**2 - u**2, 0, None)), (views, 1))  # a centred disc of radius 7
 
 
+def _refused_sinogram(sino: np.ndarray, tmp_path, monkeypatch, capsys) -> str:
+    """The one stderr line of `regrun` refusing a 24-pixel parallel sinogram (exit 2)."""
+    np.save(tmp_path / "counts.npy", sino)
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=counts.npy",
+                             "problem.size=24", "solver=fbp"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2
+    return got.stderr.strip()
+
+
 def test_raw_counts_with_negative_values_say_to_clip_them(tmp_path, monkeypatch, capsys):
     # dark-subtracted counts through a dense object fall below 0; the message said "give -log(counts / ...)",
     # which is undefined there, without naming them
     counts = 1e4 * np.exp(-_disc_line_integrals() * 2) - 200.0
     assert (counts < 0).sum() > 0
-    np.save(tmp_path / "counts.npy", counts)
-    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=counts.npy",
-                             "problem.size=24", "solver=fbp"], tmp_path, monkeypatch, capsys)
-    assert got.returncode == 2
-    line = got.stderr.strip()
+    line = _refused_sinogram(counts, tmp_path, monkeypatch, capsys)
     assert "\n" not in line and "these look like raw detector counts" in line
     assert re.search(rf"its {(counts <= 0).sum()} counts <= 0 \(down to -\d+\.?\d*\) clipped to a small positive "
                      r"floor first \(-log is undefined there\)", line), line
@@ -128,11 +133,7 @@ def test_negative_values_through_the_object_are_named_where_the_axis_cannot_be_p
     rng = np.random.default_rng(23079)
     counts = rng.poisson(2000.0 * np.exp(-rng.uniform(0, 2, (24, 24)))).astype(float) - 30.0
     counts[3, 12] = counts[9, 10] = -12.0  # in the detector's middle half
-    np.save(tmp_path / "counts.npy", counts)
-    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=counts.npy",
-                             "problem.size=24", "solver=fbp"], tmp_path, monkeypatch, capsys)
-    assert got.returncode == 2
-    line = got.stderr.strip()
+    line = _refused_sinogram(counts, tmp_path, monkeypatch, capsys)
     assert "\n" not in line and "the total attenuation varies by" in line
     assert "it holds 2 negative values (down to -12; 2 in the detector's middle half" in line, line
     assert "raw counts after a dark subtraction?" in line
