@@ -39,25 +39,29 @@ def reader_left() -> int:
 
 
 def _load(prog: str, module: str):
-    """The command's `main`, imported under the one-line SIGINT handler; the caller decides which handler the
-    command itself then runs under."""
-    signal.signal(signal.SIGINT, _exit_on_sigint(prog, STARTING))
-    return importlib.import_module(module).main
+    """The command's `main`, imported under the one-line SIGINT handler, then Python's handler back (the command
+    records a Ctrl-C as KeyboardInterrupt). A process that ignores SIGINT (a background job of a script) keeps
+    ignoring it while it loads, as Python's start-up leaves it."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _exit_on_sigint(prog, STARTING))
+    main = importlib.import_module(module).main
+    if previous is not None:  # None: a handler not set from Python, which cannot be put back
+        signal.signal(signal.SIGINT, previous)
+    return main
 
 
 def regrun() -> None:
-    main = _load("regrun", "regrun.cli")
-    # the command records a Ctrl-C in its run's results file: Python's KeyboardInterrupt from here on
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    main()
+    _load("regrun", "regrun.cli")()
 
 
 def collect() -> None:
-    # regrun-collect only reads results files and rewrites its own tables: stopping at once loses nothing
     main = _load("regrun-collect", "regrun.collect")
-    signal.signal(signal.SIGINT, _exit_on_sigint(
-        "regrun-collect", "Ctrl-C; the tables and plots being written may be incomplete: run the same command again "
-        "(the results files are only read)"))
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        # regrun-collect only reads results files and rewrites its own tables: stopping at once loses nothing
+        signal.signal(signal.SIGINT, _exit_on_sigint(
+            "regrun-collect", "Ctrl-C; the tables and plots being written may be incomplete: run the same command "
+            "again (the results files are only read)"))
     try:
         main()
     except BrokenPipeError:  # `regrun-collect DIR | head` (newuser7)
@@ -65,9 +69,7 @@ def collect() -> None:
 
 
 def report() -> None:
-    main = _load("regrun-report", "regrun.report")
-    # the page's sweeps record their own Ctrl-C; regrun.report says what is kept
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = _load("regrun-report", "regrun.report")  # the page's sweeps record their own Ctrl-C; report says so
     try:
         main()
     except BrokenPipeError:

@@ -60,6 +60,17 @@ def test_ctrl_c_while_the_command_loads_is_one_line(prog, tmp_path):
                          "was written\n"
 
 
+def test_a_command_that_ignores_ctrl_c_keeps_ignoring_it_while_it_loads(tmp_path):
+    # a background job of a script starts with SIGINT ignored, which Python's start-up keeps: so does the entry
+    import signal
+
+    got = subprocess.run([sys.executable, "-c", CONSOLE, "regrun", "import", str(ROOT / "pyproject.toml"), "--help"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert got.returncode == 0 and got.stdout.startswith("regrun: run, reproduce"), got.stderr
+
+
 def test_ctrl_c_while_collecting_is_one_line(tmp_path):
     # regrun-collect had no Ctrl-C handling at all: a traceback at any time
     got = _console("regrun-collect", "work", str(tmp_path), cwd=tmp_path)
