@@ -73,6 +73,13 @@ def _check_launcher(argv: list[str]) -> None:
                 _error(f"hydra/launcher={name} needs the sweep extra: pip install -e '.[sweep]'")
             if module is None:
                 _check_launcher_name(name)
+        if item.startswith("hydra.launcher.n_jobs="):
+            # `n_jobs=0` ran every job "failed" in 0.0 s (joblib: "n_jobs == 0 has no meaning"), `n_jobs=abc` was
+            # Hydra's five lines and exit 1 (newuser7)
+            value = item.split("=", 1)[1]
+            if not re.fullmatch(r"-?\d+", value) or int(value) == 0:
+                _error(f"{item}: the number of jobs at once must be a whole number other than 0 (N: N processes; "
+                       "-1: one per CPU, -2: all CPUs but one)")
 
 
 def _check_launcher_name(name: str) -> None:

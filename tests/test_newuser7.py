@@ -337,3 +337,15 @@ def test_report_collect_of_a_quick_page_without_quick_names_what_it_holds(tmp_pa
         f"regrun-report: error: {tmp_path / 'runs'} holds superres__varpro_cg, none of the presets asked for: "
         f"`regrun-report --collect --quick --preset superres__varpro_cg {tmp_path}` shows it\n")
     assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "1.5"])
+def test_joblibs_job_count_is_checked_before_the_sweep(value, tmp_path, monkeypatch, capsys):
+    # n_jobs=0: every job "failed" in 0.0 s (joblib's "n_jobs == 0 has no meaning"); abc: Hydra's five lines, exit 1
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    got = regrun_in_process(["-m", "seed=1,2", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={value}"], tmp_path,
+                            monkeypatch, capsys)
+    assert got.returncode == 2
+    assert got.stderr == (f"regrun: error: hydra.launcher.n_jobs={value}: the number of jobs at once must be a whole "
+                          "number other than 0 (N: N processes; -1: one per CPU, -2: all CPUs but one)\n")
+    assert not (tmp_path / "multirun").exists()
