@@ -590,6 +590,16 @@ def _check_options(argv: list[str]) -> None:
         _error(f"{name} is not an option of regrun: {hint}")
 
 
+def _check_keyless(argv: list[str]) -> None:
+    """`regrun =3`, `regrun seed =3` (a space before =): "=3" reached Hydra, whose "Config group override must be
+    a string or a list. Got int" was one line, or a traceback after --explain (newuser7)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("=") and not (i and argv[i - 1] in VALUED_FLAGS):
+            word = argv[i - 1] if i and "=" not in argv[i - 1] and not argv[i - 1].startswith("-") else ""
+            _error(f"{arg!r} has no key before '=': write key=value without spaces"
+                   + (f", {word}{arg}" if word else " (e.g. seed=3)"))
+
+
 def _check_words(argv: list[str]) -> None:
     """A word that is neither key=value nor a flag (nor a flag's value, nor Hydra's `~key` deletion) is one line:
     most often a path with a space the shell split in two (`problem.frames=my frames`), which Hydra reported as
@@ -768,6 +778,7 @@ def main() -> None:
 def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     _check_options(sys.argv[1:])
+    _check_keyless(sys.argv[1:])
     _help_or_explain(sys.argv[1:])
     _check_words(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])

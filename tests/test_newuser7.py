@@ -349,3 +349,15 @@ def test_joblibs_job_count_is_checked_before_the_sweep(value, tmp_path, monkeypa
     assert got.stderr == (f"regrun: error: hydra.launcher.n_jobs={value}: the number of jobs at once must be a whole "
                           "number other than 0 (N: N processes; -1: one per CPU, -2: all CPUs but one)\n")
     assert not (tmp_path / "multirun").exists()
+
+
+@pytest.mark.parametrize("args, said", [
+    (["=3"], "'=3' has no key before '=': write key=value without spaces (e.g. seed=3)"),
+    # a space before =: Hydra's "Config group override must be a string or a list. Got int"
+    (["seed", "=3"], "'=3' has no key before '=': write key=value without spaces, seed=3"),
+    # after --explain it was a traceback, exit 1
+    (["--explain", "seed", "=3"], "'=3' has no key before '=': write key=value without spaces, seed=3"),
+])
+def test_a_value_without_its_key_is_one_line(args, said, tmp_path, monkeypatch, capsys):
+    got = regrun_in_process(args, tmp_path, monkeypatch, capsys)
+    assert (got.returncode, got.stderr) == (2, f"regrun: error: {said}\n")
