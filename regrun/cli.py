@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from .config import (compose, config_dir, group_file, group_options, key_owners, nearest_keys, paper_values,
-                     quote_value, register_resolvers, searchpath_override)
+                     quote_value, register_resolvers, searchpath_override, settings_replaced_by_value)
 from .console import STARTING, reader_left
 from .errors import UserError
 
@@ -259,6 +259,9 @@ def _check_composes(overrides: list[str]) -> DictConfig:
         hint = ("; regrun resolves only ${key} references and its own resolvers (${now:...}, ${run_id:}, "
                 "${oc.env:...}, ...), never code such as ${eval:...}") if "interpolation type" in first else ""
         _error(f"{first}{where}{hint}")
+    replaced = settings_replaced_by_value(overrides, cfg)
+    if replaced:
+        _error(replaced)
     return cfg
 
 

@@ -20,7 +20,8 @@ from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .config import config_hash, group_file, key_owners, nearest_keys, option_has_key, quote_value
+from .config import (config_hash, group_file, key_owners, nearest_keys, option_has_key, quote_value,
+                     settings_replaced_by_value)
 
 try:
     import fcntl
@@ -235,6 +236,9 @@ def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tupl
                     raise UserError(f"job {index} ({' '.join(overrides)}): {group} {chosen} has no "
                                     f"{key.split('.', 1)[1]}: {item} would add a key nothing reads; sweep "
                                     f"{chosen} separately, without it")
+            replaced = settings_replaced_by_value(list(overrides), cfg)
+            if replaced:
+                raise UserError(f"job {index} ({' '.join(overrides)}): {replaced}")
             HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
             jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
             cfgs.append(cfg)
