@@ -16,8 +16,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import (compose, config_dir, group_file, group_options, nearest_keys, paper_values, quote_value,
-                     register_resolvers, searchpath_override)
+from .config import (compose, config_dir, group_file, group_options, key_owners, nearest_keys, paper_values,
+                     quote_value, register_resolvers, searchpath_override, settings_replaced_by_value)
+from .console import STARTING, reader_left
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -72,6 +73,13 @@ def _check_launcher(argv: list[str]) -> None:
                 _error(f"hydra/launcher={name} needs the sweep extra: pip install -e '.[sweep]'")
             if module is None:
                 _check_launcher_name(name)
+        if item.startswith("hydra.launcher.n_jobs="):
+            # `n_jobs=0` ran every job "failed" in 0.0 s (joblib: "n_jobs == 0 has no meaning"), `n_jobs=abc` was
+            # Hydra's five lines and exit 1 (newuser7)
+            value = item.split("=", 1)[1]
+            if not re.fullmatch(r"-?\d+", value) or int(value) == 0:
+                _error(f"{item}: the number of jobs at once must be a whole number other than 0 (N: N processes; "
+                       "-1: one per CPU, -2: all CPUs but one)")
 
 
 def _check_launcher_name(name: str) -> None:
@@ -134,10 +142,16 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     a key nobody reads) only suggested outside the config groups, whose keys are all known."""
     key = bad.split("=", 1)[0]
     try:
-        near = nearest_keys(key.lstrip("+~"), compose([o for o in overrides if o != bad]))
+        base = compose([o for o in overrides if o != bad])
+        near = nearest_keys(key.lstrip("+~"), base)
     except Exception:  # the other overrides do not compose either: the typo is still worth reporting
-        near = []
+        base, near = None, []
     message = f"unknown config key {key!r} in {bad!r}"
+    owners = key_owners(key.lstrip("+~"), base)
+    if owners:
+        # `problem.frames=DIR` without problem=superres said "did you mean `problem.name` or `problem.resize`?",
+        # `solver.lam=1` on CT's default fbp "`solver.name` or `solver.tau`?" (newuser7): the key is another option's
+        return f"{message}: {owners}"
     if near:
         message += f"; did you mean {' or '.join(f'`{k}`' for k in near)}?"
     message += " (`regrun --cfg job` lists the keys"
@@ -179,6 +193,34 @@ def _check_parses(overrides: list[str]) -> None:
             _parse_error(exc)
 
 
+def _check_sweep_base(search: list[str], overrides: list[str]) -> None:
+    """A sweep over solvers (or problems) with a setting of theirs, `solver=varpro_cg,two_stage solver.cg_tol=0`:
+    Hydra composes the settings every job shares with the group's default option, without the swept one, and
+    stopped with its own six lines (exit 1) advising `+solver.cg_tol`, even where every swept solver has the key
+    (newuser7). `++KEY=VALUE` sets it in each job's option (sweep.plan checks that each has it)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    swept = {o.key_or_group: o.input_line for o in parsed if o.is_sweep_override() and o.key_or_group in
+             ("problem", "solver")}
+    mine = [o for o in parsed if not o.is_sweep_override() and not o.input_line.startswith(("+", "~"))
+            and o.key_or_group.split(".")[0] in swept and "." in o.key_or_group]
+    if not mine:
+        return
+    shared = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        compose(search + shared)
+    except Exception as exc:  # which key failed: Hydra's "Could not override 'solver.cg_tol'."
+        for o in mine:
+            if f"'{o.key_or_group}'" in str(exc).splitlines()[0]:
+                group = o.key_or_group.split(".")[0]
+                default = compose(search + [x for x in shared if x != o.input_line]).hydra.runtime.choices[group]
+                _error(f"{o.input_line} in a sweep over {swept[group]}: Hydra composes the settings the jobs share "
+                       f"with {group} {default}, which has no {o.key_or_group}; write ++{o.input_line} to set it in "
+                       f"each job's {group}")
+        raise
+
+
 def _check_composes(overrides: list[str]) -> DictConfig:
     """Compose once as Hydra will, so a typo in a key or value is one line, not Hydra's report; then resolve
     every interpolation, so a resolver that is not ours (`${eval:...}`) is refused by name before any run."""
@@ -217,6 +259,9 @@ def _check_composes(overrides: list[str]) -> DictConfig:
         hint = ("; regrun resolves only ${key} references and its own resolvers (${now:...}, ${run_id:}, "
                 "${oc.env:...}, ...), never code such as ${eval:...}") if "interpolation type" in first else ""
         _error(f"{first}{where}{hint}")
+    replaced = settings_replaced_by_value(overrides, cfg)
+    if replaced:
+        _error(replaced)
     return cfg
 
 
@@ -548,6 +593,16 @@ def _check_options(argv: list[str]) -> None:
         _error(f"{name} is not an option of regrun: {hint}")
 
 
+def _check_keyless(argv: list[str]) -> None:
+    """`regrun =3`, `regrun seed =3` (a space before =): "=3" reached Hydra, whose "Config group override must be
+    a string or a list. Got int" was one line, or a traceback after --explain (newuser7)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("=") and not (i and argv[i - 1] in VALUED_FLAGS):
+            word = argv[i - 1] if i and "=" not in argv[i - 1] and not argv[i - 1].startswith("-") else ""
+            _error(f"{arg!r} has no key before '=': write key=value without spaces"
+                   + (f", {word}{arg}" if word else " (e.g. seed=3)"))
+
+
 def _check_words(argv: list[str]) -> None:
     """A word that is neither key=value nor a flag (nor a flag's value, nor Hydra's `~key` deletion) is one line:
     most often a path with a space the shell split in two (`problem.frames=my frames`), which Hydra reported as
@@ -710,21 +765,15 @@ def main() -> None:
         # a Ctrl-C while the command is checked and composed (the first 1-2 s: Hydra's parser, OmegaConf), before a
         # run or sweep took the signal: Python's traceback of whatever it was importing (newuser6); a run's own
         # Ctrl-C is recorded by the run, one that came after its folder was claimed by _interrupted_at_start
-        print("regrun: interrupted: Ctrl-C while reading the command, before anything ran; nothing was written",
-              file=sys.stderr)
+        print(f"regrun: interrupted: {STARTING}", file=sys.stderr)
         if not _console_script():
             raise SystemExit(EXIT_CODES["interrupted"]) from None
         _exit_now(EXIT_CODES["interrupted"])
-    except BrokenPipeError:
-        # `regrun --help | head`: the reader left, which is no error to show (it was a traceback). stdout goes to
-        # /dev/null so that the flush at exit does not fail again; 141 is what a command killed by SIGPIPE returns.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+    except BrokenPipeError:  # `regrun --help | head`
+        code = reader_left()
         if not _console_script():
-            raise SystemExit(141) from None
-        _exit_now(141)
+            raise SystemExit(code) from None
+        _exit_now(code)
     if _console_script():
         _exit_now(0)
 
@@ -732,6 +781,7 @@ def main() -> None:
 def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     _check_options(sys.argv[1:])
+    _check_keyless(sys.argv[1:])
     _help_or_explain(sys.argv[1:])
     _check_words(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
@@ -765,7 +815,9 @@ def _main() -> None:
             _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
             _check_added_and_removed(argv, overrides, user_dirs)
-            if not multirun:
+            if multirun:
+                _check_sweep_base(searchpath_override(user_dirs), overrides)
+            else:
                 cfg = _check_composes(searchpath_override(user_dirs) + overrides)
                 if cfg.get("dry_run"):
                     _dry_run(cfg)

@@ -377,13 +377,18 @@ def _runs_table(runs: list[Run], params: list[str], metrics: list[str]) -> list[
     return lines
 
 
-def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[str], shared: dict[str, Any],
-             metrics: list[str], plots: list[Path], out_dir: Path, groups: list[dict[str, Any]] = ()) -> str:
+def status_counts(runs: list[Run]) -> str:
+    """`1 completed, 2 killed`: how many runs ended each way, statuses in alphabetical order."""
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def markdown(runs: list[Run], dropped: int, roots: Sequence[Path], params: list[str], shared: dict[str, Any],
+             metrics: list[str], plots: list[Path], out_dir: Path, groups: list[dict[str, Any]] = ()) -> str:
     lines = [f"# regrun-collect: {', '.join(str(r) for r in roots)}", "",
-             f"{len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
+             f"{len(runs)} runs ({status_counts(runs)}), "
              f"collected {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}."]
     if dropped:
         lines.append(f"{dropped} older results file(s) of the same configs were left out (one row per config "
@@ -804,17 +809,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     for line in written["unreadable"]:
         print(f"regrun-collect: skipped unreadable {line}", file=sys.stderr)
     runs = written["runs"]
-    done = sum(r.status == "completed" for r in runs)
     params = written["params"]
     by_problem = _by_problem(runs)
     if len(by_problem) > 1:  # a folder of several problems: summary.md has a table per problem
-        print(f"regrun-collect: {len(runs)} runs ({done} completed) of {len(by_problem)} problems: "
+        print(f"regrun-collect: {len(runs)} runs ({status_counts(runs)}) of {len(by_problem)} problems: "
               + ", ".join(f"{name} ({len(group)})" for name, group in by_problem.items()))
     else:
         # a run's many keys: the console names a few, summary.md and runs.csv all
         shown = ", ".join(params[:8]) + (f" and {len(params) - 8} more (summary.md lists them)" if len(params) > 8
                                          else "")
-        print(f"regrun-collect: {len(runs)} runs ({done} completed) varying {shown or 'nothing'}")
+        # every status, as summary.md says it: a killed run read "1 runs (0 completed)" (newuser7)
+        print(f"regrun-collect: {len(runs)} runs ({status_counts(runs)}) varying {shown or 'nothing'}")
     if written["groups"]:
         print("\n".join(group_markdown(written["groups"])))
     for key in ("csv", "groups_csv", "iterations", "markdown", "json"):

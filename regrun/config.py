@@ -118,6 +118,94 @@ def nearest_keys(key: str, cfg: DictConfig) -> list[str]:
                                                                                                   cutoff=0.75)
 
 
+_MISSING = object()
+
+
+def option_node(group: str, name: str, parts: list[str], seen: tuple[str, ...] = ()):
+    """The value at key `parts` in option `name` of `group` (its YAML as written: no interpolation resolved) or in a
+    block of its group's folder that its `defaults:` list names (`common/fista@_here_`, `common/lam_grid@grid`);
+    _MISSING where none holds it."""
+    import yaml
+
+    path = group_file(group, name)
+    if path is None or name in seen:
+        return _MISSING
+    spec = yaml.safe_load(path.read_text())
+    if not isinstance(spec, dict):
+        return _MISSING
+    node = spec
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            break
+        node = node[part]
+    else:
+        return node
+    for entry in spec.get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_" and not entry.startswith("/"):
+            block, _, package = entry.partition("@")
+            inner = parts if package in ("", "_here_") else parts[1:] if parts[0] == package else []
+            if inner:
+                found = option_node(group, block, inner, (*seen, name))
+                if found is not _MISSING:
+                    return found
+    return _MISSING
+
+
+def option_has_key(group: str, name: str, parts: list[str]) -> bool:
+    """Whether option `name` of `group`, or a block it includes, holds the key `parts` (option_node)."""
+    return option_node(group, name, parts) is not _MISSING
+
+
+def settings_replaced_by_value(overrides: list[str], cfg: DictConfig) -> str:
+    """`problem.motion=random` where problem.motion is a group of settings (kind, ...): Hydra puts the word in the
+    group's place and the run failed on an attribute deep inside (newuser7's follow-up). The first such override,
+    as a one-line message naming the settings to set instead; '' when there is none."""
+    choices = cfg.hydra.runtime.choices
+    for item in overrides:
+        key, eq, _ = item.partition("=")
+        group, _, rest = key.partition(".")
+        if not eq or key[:1] in "+~" or group not in ("problem", "solver") or not rest:
+            continue
+        node = option_node(group, choices.get(group), rest.split("."))
+        if isinstance(node, dict) and node and not OmegaConf.is_config(OmegaConf.select(cfg, key)):
+            names = sorted(node)
+            example = "kind" if "kind" in node else names[0]
+            return (f"{key} is a group of settings ({', '.join(names)}), not one value: set one of them, e.g. "
+                    f"{key}.{example}=...; `regrun --explain {group} {group}={choices.get(group)}` lists them")
+    return ""
+
+
+def options_with_key(group: str, key: str) -> list[str]:
+    """The options of `group` whose file, or a block it includes, has `key` (dotted, below the group); read as
+    YAML, not composed (composing every solver took 4 s)."""
+    return [o for o in group_options(group) if option_has_key(group, o, key.split("."))]
+
+
+def key_owners(key: str, cfg: DictConfig | None) -> str:
+    """For a problem/solver key the run's option does not have (`problem.frames` with the default problem,
+    `solver.lam` on fbp): which other options have it and what to add, or that those solvers do not fit the
+    run's problem (the CI matrix, configs/ci, holds every pair that fits); '' when no option has it."""
+    group, _, rest = key.partition(".")
+    if group not in ("problem", "solver") or not rest or cfg is None:
+        return ""
+    choices = cfg.hydra.runtime.choices
+    chosen, problem = choices.get(group), choices.get("problem")
+    owners = [o for o in options_with_key(group, rest) if o != chosen]
+    if not owners:
+        return ""
+    if group == "solver":
+        pairs = [p.split("__") for p in group_options("ci")]
+        fitting = [o for o in owners if [problem, o] in pairs]
+        if not fitting:
+            for_problems = sorted({p for p, s in pairs if s in owners})
+            return (f"it is a key of solver {', '.join(owners)} (problem {', '.join(for_problems)}), not of "
+                    f"{chosen}, this run's solver for problem {problem}; `regrun --explain solver problem={problem}` "
+                    f"lists {chosen}'s keys")
+        owners = fitting
+    return (f"it is a key of {group} {', '.join(owners)}, not of {chosen} (this run's {group}); add "
+            f"{group}={owners[0]}" + (" (or another of them)" if len(owners) > 1 else ""))
+
+
 def group_options(group: str, extra_dirs: tuple[Path, ...] = ()) -> list[str]:
     """The options of a config group: regrun's own, and those a user adds with `--config-dir DIR`."""
     return sorted({p.stem for d in (config_dir(), *extra_dirs) for p in (Path(d) / group).glob("*.yaml")})

@@ -12,9 +12,17 @@ class Diverged(Exception):
 
 def check_choice(name: str, value, allowed) -> None:
     allowed = list(allowed)
-    if value not in allowed:
-        raise UserError(f"{name}={value!r} is not valid; allowed: {', '.join(map(str, allowed))}"
-                        + _nearest(value, allowed))
+    # 1 == True in Python, but `problem.gain=1` is not a YAML boolean: a boolean choice takes booleans only
+    if not any(value == a and isinstance(value, bool) == isinstance(a, bool) for a in allowed):
+        raise UserError(f"{name}={_as_yaml(value, repr)} is not valid; allowed: "
+                        f"{', '.join(_as_yaml(a, str) for a in allowed)}" + _nearest(value, allowed))
+
+
+def _as_yaml(value, other) -> str:
+    """true/false/null as YAML and the command line spell them (Python's True was shown), else other(value)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return other(value)
 
 
 def _nearest(value, allowed) -> str:

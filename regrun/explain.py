@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import config_dir, group_options
+from .config import config_dir, group_options, options_with_key
 
 KEY = re.compile(r"^(\s*)([A-Za-z_][\w\-]*|\"[^\"]+\"):(?:\s+(.*))?$")
 GROUPS = ("problem", "solver", "device", "experiment", "ci")
@@ -197,7 +197,7 @@ def explain(key: str, overrides: list[str]) -> str:
     missing = object()
     value = OmegaConf.select(cfg, key, default=missing)
     if value is missing and doc is None:
-        owners = _options_with_key(group, rest) if group in GROUPS and rest else []
+        owners = options_with_key(group, rest) if group in GROUPS and rest else []
         if owners:  # `--explain solver.lam problem=ct_fewview`: the key exists, in another option than the chosen
             raise UserError(f"{key} is not a key of {group}={cfg[group].get('name', '?')}; it is one of "
                             f"{', '.join(f'{group}={o}' for o in owners)} (add that to the command)")
@@ -214,34 +214,6 @@ def explain(key: str, overrides: list[str]) -> str:
         lines.append(f"  default {doc.value or '(a section)'} in {doc.path.relative_to(config_dir().parent)}:"
                      f"{doc.line}")
     return "\n".join(lines)
-
-
-def _options_with_key(group: str, key: str) -> list[str]:
-    """The options of `group` whose file, or a block it includes (`common/fista@_here_`), has `key`; read as
-    YAML, not composed (composing every solver took 4 s)."""
-    def has(path: Path, parts: list[str], depth: int = 0) -> bool:
-        if not path.is_file() or depth > 3:
-            return False
-        try:
-            body = OmegaConf.load(path)
-        except Exception:
-            return False
-        if not isinstance(body, DictConfig):
-            return False
-        node = body
-        for i, part in enumerate(parts):
-            if not isinstance(node, DictConfig) or part not in node:
-                break
-            if i == len(parts) - 1:
-                return True
-            node = node._get_node(part)
-        for entry in body.get("defaults") or []:
-            if isinstance(entry, str) and entry.endswith("@_here_"):
-                if has(path.parent / f"{entry[:-len('@_here_')]}.yaml", parts, depth + 1):
-                    return True
-        return False
-
-    return [o for o in group_options(group) if has(config_dir() / group / f"{o}.yaml", key.split("."))]
 
 
 def undocumented(path: Path) -> list[str]:

@@ -86,7 +86,18 @@ def run_preset(preset: Preset, out: Path, extra: Sequence[str], reporter: Report
            f"hydra.sweep.dir={folder}", f"resume_dir={out / 'runs'}", "progress=false", *preset.extra, *extra]
     t0, c0 = time.perf_counter(), _children_cpu()
     with open(out / "logs" / f"{preset.name}.log", "w") as log:
-        preset.returncode = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        sweep = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            preset.returncode = sweep.wait()
+        except KeyboardInterrupt:
+            # a terminal's Ctrl-C reached the sweep too, which records its job interrupted: subprocess.run killed
+            # it outright here, leaving a `.partial` that reads `running` (newuser7); a second Ctrl-C ends it
+            try:
+                sweep.wait(timeout=60)
+            finally:
+                if sweep.poll() is None:
+                    sweep.kill()
+            raise
     preset.seconds, preset.cpu_seconds = time.perf_counter() - t0, _children_cpu() - c0
     reporter.line(f"regrun-report: {preset.name}: {preset.seconds:.0f} s wall, {preset.cpu_seconds:.0f} s CPU")
     if preset.returncode != 0:
@@ -300,6 +311,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         # an empty page with exit 0 read as "nothing reproduces" when the folder was only mistyped
         parser.exit(2, f"regrun-report: error: {out / 'runs'} does not exist: nothing to collect (run "
                        f"`regrun-report {'--quick ' if args.quick else ''}{out}` first, without --collect)\n")
+    held = sorted(p.name for p in (out / "runs").iterdir() if p.is_dir()) if (out / "runs").is_dir() else []
+    if args.collect and held and not set(held) & set(names):
+        # `--collect OUT` over a page made with --quick: 14 empty presets and exit 0, "0 reproduced" (newuser7)
+        other = "--quick " if not args.quick and set(held) <= set(QUICK_PAPER) | set(group_options("ci")) else ""
+        parser.exit(2, f"regrun-report: error: {out / 'runs'} holds {', '.join(held)}, none of the "
+                       f"{'quick ' if args.quick else ''}presets asked for: "
+                       f"`regrun-report --collect {other}{' '.join(f'--preset {n}' for n in held)} {out}` shows "
+                       f"{'them' if len(held) > 1 else 'it'}\n")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     reporter = Reporter(out / "report.log", name="regrun-report")
     presets = [Preset("experiment", n, extra=(ONE_JOB,)) if n in quick_paper else Preset(group, n) for n in names]
@@ -307,8 +326,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     t0, c0 = time.perf_counter(), _children_cpu() + time.process_time()
     for i, preset in enumerate(presets, 1):
         if not args.collect:
-            with reporter.phase(f"{preset.name} ({i}/{len(presets)})"):
-                run_preset(preset, out, args.overrides, reporter)
+            try:
+                with reporter.phase(f"{preset.name} ({i}/{len(presets)})"):
+                    run_preset(preset, out, args.overrides, reporter)
+            except KeyboardInterrupt:
+                reporter.line(f"regrun-report: interrupted: Ctrl-C in {preset.name}; the runs finished are kept in "
+                              f"{out / 'runs'}: run the same command again to go on (finished jobs are skipped)",
+                              err=True)
+                reporter.close()
+                sys.exit(130)
         read_preset(preset, out)
     if not args.collect:
         reporter.line(f"regrun-report: ran {len(presets)} preset{'s' if len(presets) != 1 else ''} in "

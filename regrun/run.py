@@ -217,7 +217,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         if again is not None:  # the first answer shows its model left something out: solved afresh without that
             changes, why = again
             reporter.line(f"regrun: {why}")
-            first = {f"first_solve_{k}": v for k, v in metrics.items() if k in ("exposure_spread", "psnr")}
+            first = {f"first_solve_{k}": v for k, v in metrics.items()
+                     if k.startswith("exposure_") or k == "psnr"}
             results.write("first_solve", {"result": arrays, "metrics": metrics})  # kept if the second is stopped
             seed_everything(cfg.seed)  # the same answer as a run given the changes from the start
             problem = problem_cls(OmegaConf.merge(cfg.problem, changes), ctx)

@@ -20,7 +20,8 @@ from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .config import config_hash, nearest_keys, quote_value
+from .config import (config_hash, group_file, key_owners, nearest_keys, option_has_key, quote_value,
+                     settings_replaced_by_value)
 
 try:
     import fcntl
@@ -197,6 +198,14 @@ def completed_runs(roots: Sequence[Path]) -> dict[str, Path]:
     return {rid: folder for rid, (status, folder) in earlier_runs(roots).items() if status == "completed"}
 
 
+def _without(config_loader: Any, base: DictConfig, overrides: Sequence[str], key: str) -> DictConfig | None:
+    """A job's config composed without its override of `key` (for the options it chose), None if not even that."""
+    try:
+        return config_loader.load_sweep_config(base, [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key])
+    except Exception:  # its other overrides fail too: the message keeps its nearest keys
+        return None
+
+
 def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tuple[list[Job], list[DictConfig]]:
     """One Job (with its run id) and composed config per point of the sweep; a bad override raises UserError."""
     from hydra.core.hydra_config import HydraConfig
@@ -212,10 +221,24 @@ def plan(arguments: Sequence[str], config_loader: Any, base: DictConfig) -> tupl
                 if first.startswith("Could not override"):
                     key = first.split("'")[1] if first.count("'") >= 2 else ""
                     near = nearest_keys(key, base) if key else []
-                    first += (f" (no such key in the selected configs{'; did you mean ' if near else ''}"
+                    owners = key_owners(key, _without(config_loader, base, overrides, key)) if key else ""
+                    first += (f" ({owners})" if owners else  # another problem's or solver's key (newuser7)
+                              f" (no such key in the selected configs{'; did you mean ' if near else ''}"
                               f"{' or '.join(f'`{k}`' for k in near)}{'?' if near else ''}; "
                               "`regrun --cfg job ...` lists them)")
                 raise UserError(f"job {index} ({' '.join(overrides)}): {first}") from exc
+            for item in overrides:  # `++solver.cg_tol=0` over solvers (cli._check_sweep_base): each must have it
+                key = item.lstrip("+").split("=", 1)[0]
+                group = key.split(".")[0]
+                chosen = cfg.hydra.runtime.choices.get(group) if item.startswith("++") and "." in key else None
+                if group in ("problem", "solver") and chosen and group_file(group, chosen) is not None \
+                        and not option_has_key(group, chosen, key.split(".")[1:]):
+                    raise UserError(f"job {index} ({' '.join(overrides)}): {group} {chosen} has no "
+                                    f"{key.split('.', 1)[1]}: {item} would add a key nothing reads; sweep "
+                                    f"{chosen} separately, without it")
+            replaced = settings_replaced_by_value(list(overrides), cfg)
+            if replaced:
+                raise UserError(f"job {index} ({' '.join(overrides)}): {replaced}")
             HydraConfig.instance().set_config(cfg)  # so ${hydra:...} in a job's config resolves as in the job
             jobs.append(Job(index, list(overrides), run_id=config_hash(cfg)))
             cfgs.append(cfg)
@@ -297,6 +320,49 @@ def _read_status(folder: Path) -> tuple[str, str, float | None] | None:
     return None
 
 
+def end_killed_worker(folder: Path, why: str, wait_s: float = 5.0) -> None:
+    """A parallel launcher's job that the sweep's Ctrl-C stopped: joblib ends its workers with SIGKILL as it
+    aborts, often before the run has recorded its Ctrl-C, which left its results.h5.partial saying `running` (a
+    run killed outright, to regrun-collect) where the sweep's table said interrupted (newuser7). Once the process
+    that wrote it is gone (waiting up to wait_s), the sweep records the interruption in it and renames it."""
+    import datetime
+    import time
+
+    import h5py
+    import numpy as np
+
+    from .collect import _still_running
+    from .record import now_iso
+
+    partial = folder / (FILENAME + PARTIAL_SUFFIX)
+    deadline = time.monotonic() + wait_s
+    while partial.is_file():
+        try:
+            with h5py.File(partial, "r") as f:
+                attrs = {k: (v.item() if isinstance(v, np.generic) else v)  # a pid read as numpy's int64
+                         for k, v in f.attrs.items() if k in ("status", "pid", "host", "start_time")}
+        except OSError:  # being written by the run itself, which is then still alive
+            attrs = {"status": "running", "pid": os.getpid(), "host": None}
+        if attrs.get("status") != "running":
+            return
+        if attrs.get("host") is not None and _still_running(attrs) is False:
+            break
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+    else:
+        return
+    start = attrs.get("start_time")
+    wall = ((datetime.datetime.now().astimezone() - datetime.datetime.fromisoformat(start)).total_seconds()
+            if isinstance(start, str) else float("nan"))
+    message = f"{why}: the sweep's worker process was stopped before the run could record it"
+    with h5py.File(partial, "a") as f:
+        for key, value in {"status": "interrupted", "end_time": now_iso(), "wall_time": wall, "message": message,
+                           "error": message}.items():
+            f.attrs[key] = value
+    partial.replace(folder / FILENAME)
+
+
 def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
     from hydra.core.utils import JobStatus
 
@@ -307,6 +373,9 @@ def _record(job: Job, sweep_dir: Path, ret: Any, launch_error: str) -> None:
     job.path = folder
     read = _read_status(folder)
     if read is None:
+        if launch_error == "interrupted":  # a worker stopped while its job started (it had read "failed", newuser7)
+            job.state, job.error = "interrupted", "stopped before its run began: no results file"
+            return
         why = (f"{type(value).__name__}: {value}" if isinstance(value, BaseException)
                else launch_error or "the job left no results file")
         job.state, job.error = "failed", why
@@ -463,6 +532,7 @@ def _launch(launcher: Any, jobs: list[Job], sweep_dir: Path, batch_size: int, fa
         report.why = str(exc)
         for job in todo:
             if job.state == "pending" and (sweep_dir / job.folder_name).is_dir():
+                end_killed_worker(sweep_dir / job.folder_name, report.why or "interrupted by Ctrl-C")
                 _record(job, sweep_dir, None, "interrupted")
     finally:
         if previous is not None:

@@ -8,6 +8,8 @@ on users' files (scripts/heldout_ct_sinograms.py --user), over a log grid of λ 
   reference) and its own PSNR (its optimum, rescaled to all views: is the rescaling right on a limited range?):
   `fold8` (the solver's: every 8th view from 4), `fold4`, `fold16`, and `ends` (the first and last views/16 each
   held out: the training range narrower, so the held-out views lie outside it, in its missing wedge);
+- the same training predictions' held-out misfit against the data as measured (`held_raw`), the noise-free data
+  (`held_clean`) and the noise-free data at the model's resolution (`held_clean_ref`): which part sets the pick;
 - the noise variance the dose rule and the cap read (the views' sums or the fan's pairs) against the file's
   true noise (sinogram - clean);
 - the solver's own search (its pick before the scale, the scale the dose rule used, the cap, the answer).
@@ -37,6 +39,7 @@ from regrun.config import config_section  # noqa: E402
 from regrun.optim.parameter_choice import ChoiceSettings  # noqa: E402
 from regrun.optim.scalar_search import log_grid  # noqa: E402
 from regrun.tomography.fista_tv import lipschitz, make_fista, unknown_grid  # noqa: E402
+from regrun.tomography.model_resolution import apply_kernels, resolution_kernels  # noqa: E402
 from regrun.tomography.fista_tv_weight import (  # noqa: E402
     CT_RULES,
     choose_fista_weight,
@@ -85,6 +88,8 @@ def run(path: Path, args) -> dict:
     if not torch.equal(order, torch.arange(views)):
         raise SystemExit(f"{path}: angles not sorted; the layouts assume the file's order is the angles'")
     ref = reference_and_gain(ug, "resolved")[0]
+    clean_d = clean.reshape(b.shape).to(b)
+    clean_ref = apply_kernels(clean_d, resolution_kernels(ug.A.project, ug.geometry, b.dtype, b.device))
     lams = log_grid(args.lam_lo, args.lam_hi, args.points)
     full = math.pi if p.kind == "parallel" else 2 * math.pi
     g, dense_ang = dense_geometry(p, args.dense_views)
@@ -105,7 +110,7 @@ def run(path: Path, args) -> dict:
            "psnr": [], "dense_in": [], "dense_out": [], "dense_in_ramp": [], "dense_out_ramp": [], "layouts": {}}
     c0 = time.process_time()
     with torch.no_grad():
-        for lam in lams:
+        for lam in (lams if args.all_view else []):
             x = ug.output(fista.solve(torch.tensor(float(lam)), iters)) * p.mask
             out["psnr"].append(p.quality(x)["psnr"])
             r = dense.project(x) - dense_truth
@@ -117,18 +122,26 @@ def run(path: Path, args) -> dict:
             if args.layouts and lay not in args.layouts:
                 continue
             sub = training_fista(ug, fista, train, int(cfg.power_iters))
-            cur = {"held": [], "train_psnr": [], "train_dense_out": []}
+            cur = {"held": [], "train_psnr": [], "train_dense_out": [], "held_raw": [], "held_clean": [],
+                   "held_clean_ref": []}
             for lam in lams:
                 xs = sub.solve(torch.tensor(float(lam) * len(train) / views), iters)
-                cur["held"].append(held_out_misfit(ug.A.project(xs)[held] - ref[held], "none"))
+                proj = ug.A.project(xs)[held]
+                cur["held"].append(held_out_misfit(proj - ref[held], "none"))
+                # the same prediction against the data as measured, the noise-free data, and the noise-free data
+                # at the model's resolution: which part of the held-out misfit sets the pick
+                cur["held_raw"].append(held_out_misfit(proj - b[held], "none"))
+                cur["held_clean"].append(held_out_misfit(proj - clean_d[held], "none"))
+                cur["held_clean_ref"].append(held_out_misfit(proj - clean_ref[held], "none"))
                 xo = ug.output(xs) * p.mask
                 cur["train_psnr"].append(p.quality(xo)["psnr"])
                 cur["train_dense_out"].append(held_out_misfit((dense.project(xo) - dense_truth)[~inside], "none"))
             cur["gain"] = float(gain[held.to(gain.device)].mean())
             out["layouts"][lay] = cur
     out["grid_cpu_s"] = time.process_time() - c0
-    out["optimum"] = pick(lams, [-v for v in out["psnr"]])
-    out["picks"] = {k: pick(lams, out[k]) for k in ("dense_in", "dense_out", "dense_in_ramp", "dense_out_ramp")}
+    out["optimum"] = pick(lams, [-v for v in out["psnr"]]) if args.all_view else math.nan
+    out["picks"] = {k: pick(lams, out[k]) for k in ("dense_in", "dense_out", "dense_in_ramp", "dense_out_ramp")
+                    if args.all_view}
     out["picks"].update({f"{lay}_{k}": pick(lams, [-v for v in c[k]] if k == "train_psnr" else c[k])
                          for lay, c in out["layouts"].items() for k in c if k != "gain"})
     if args.search:
@@ -176,6 +189,8 @@ def main(argv=None):
     ap.add_argument("--dense-views", type=int, default=180)
     ap.add_argument("--layouts", nargs="*", default=None, help="only these hold-out layouts (fold8 fold4 fold16 ends)")
     ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--all-view", action=argparse.BooleanOptionalAction, default=True,
+                    help="the all-view reconstructions' PSNR and dense-view misfits (--no-all-view: the layouts only)")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/ctlimited_diag"))
     ap.add_argument("--lam-main", type=float, nargs="*", default=None,
                     help="one per case: main's answer; then only the PSNR at lam_main x coverage ** -p per --powers")
@@ -196,8 +211,8 @@ def main(argv=None):
         (args.out / (path.stem + ".json")).write_text(json.dumps(r, default=str))
         s = r.get("search", {})
         picks = " ".join(f"{k} {v:.3g}" for k, v in r["picks"].items())
-        print(f"{r['case']}: optimum {r['optimum']:.3g} ({max(r['psnr']):.2f} dB); picks {picks}; search "
-              f"{s.get('lam', math.nan):.3g} ({s.get('psnr', math.nan):.2f}); noise est {r['noise_est']} true "
+        print(f"{r['case']}: optimum {r['optimum']:.3g} ({max(r['psnr'], default=math.nan):.2f} dB); picks {picks}; "
+              f"search {s.get('lam', math.nan):.3g} ({s.get('psnr', math.nan):.2f}); noise est {r['noise_est']} true "
               f"{r['noise_true']:.4g}; {r['grid_cpu_s']:.0f} CPU s", flush=True)
 
 

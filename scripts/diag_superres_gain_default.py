@@ -44,7 +44,42 @@ GAIN = ["ellipses,48,8,0.01,7804,affine,0.99-1.01", "deadleaves,48,8,0.01,7802,a
 HELDOUT = ["deadleaves,40,8,0.01,9321,affine", "flags,64,16,0.01,9322,rigid", "terrain,32,16,0.02,9323,affine",
            "polygons,64,8,0.005,9324,affine,0.98-1.02", "ellipses,48,16,0.01,9325,rigid,0.95-1.05",
            "voronoi,48,8,0.01,9326,affine,0.9-1.1"]
-BATCHES = {"seen": SEEN, "gain": GAIN, "heldout": HELDOUT}
+# "M:ARGS": scripts/make_sr_frames.py's options ARGS (its PNG folder). Held-out GX (the second solve with gains,
+# session 22: seeds 9901-9908), seen since: dev for srgain2.
+GX = ["M:--size 32 --frames 8 --noise 0.01 --gain 0.95 1.05 --seed 9901",
+      "M:--size 48 --frames 16 --noise 0.01 --gain 0.9 1.1 --image skfile:camera.png@100:200:160 --seed 9902",
+      "M:--size 64 --frames 8 --noise 0.005 --gain 0.97 1.03 --seed 9903",
+      "M:--size 48 --frames 8 --noise 0.03 --gain 0.85 1.15 --channels 3 --seed 9904",
+      "M:--size 32 --frames 16 --noise 0.01 --seed 9905",
+      "M:--size 64 --frames 8 --noise 0.01 --image skfile:coffee.png@50:300:200 --seed 9906",
+      "M:--size 48 --frames 8 --noise 0.03 --bits 8 --seed 9907",
+      "M:--size 24 --frames 8 --noise 0.01 --gain 0.9 1.1 --seed 9908"]
+# srgain2's dev sets (seeds 9941-9949 and 9911-9916, new): small gains (+-1-3%) and gain-free chessboards, beside
+# the seen ones.
+DEV2 = ["deadleaves,48,8,0.01,9941,affine,0.985-1.015", "phantom,32,16,0.02,9942,affine,0.98-1.02",
+        "voronoi,64,8,0.005,9943,rigid,0.97-1.03",
+        "M:--size 48 --frames 8 --noise 0.01 --gain 0.97 1.03 --image skfile:chessboard_RGB.png@0:0:200 --seed 9944",
+        "terrain,48,8,0.01,9945,affine,0.98-1.02", "sk:checkerboard,48,8,0.01,9946,affine",
+        "maze,48,16,0.01,9947,affine",
+        "M:--size 64 --frames 8 --noise 0.01 --image skfile:chessboard_RGB.png@40:40:160 --seed 9948",
+        "circuit,32,8,0.03,9949,affine,0.98-1.02",
+        # added after the first nine were read (seeds 9911-9916): more near the threshold, +-1% to +-2% at 1-3% noise
+        "ellipses,48,8,0.01,9911,affine,0.99-1.01", "polygons,32,16,0.02,9912,affine,0.985-1.015",
+        "deadleaves,32,8,0.03,9913,affine,0.98-1.02", "clipart,48,8,0.01,9914,rigid,0.99-1.01",
+        "sk:checkerboard,32,8,0.02,9915,affine", "terrain,32,8,0.03,9916,affine"]
+# srgain2's held-out batch (seeds 9921-9933, unused before; written down before any run, never tuned on): gain-free
+# chessboards (photo and graphic), a colour cartoon at 96^2 and smooth ellipses at 3%; gains of +-1.5% to +-10%.
+HELDOUT2 = ["M:--size 48 --frames 8 --noise 0.01 --image skfile:chessboard_RGB.png@20:20:160 --seed 9921",
+            "sk:checkerboard,64,16,0.005,9922,rigid", "cartoon,96,8,0.01,9923,affine",
+            "ellipses,32,16,0.03,9924,affine", "deadleaves,64,8,0.01,9925,affine,0.985-1.015",
+            "polygons,48,16,0.01,9926,affine,0.98-1.02",
+            "M:--size 48 --frames 8 --noise 0.02 --gain 0.98 1.02 --image skfile:chessboard_RGB.png@0:40:160 "
+            "--seed 9927",
+            "flags,48,8,0.01,9928,affine,0.97-1.03", "terrain,64,16,0.005,9929,rigid,0.97-1.03",
+            "clipart,32,8,0.02,9930,affine,0.95-1.05", "phantom,96,8,0.01,9931,affine,0.9-1.1",
+            "M:--size 48 --frames 16 --noise 0.01 --gain 0.98 1.02 --channels 3 --seed 9932",
+            "circuit,48,8,0.03,9933,translation,0.985-1.015"]
+BATCHES = {"seen": SEEN, "gain": GAIN, "heldout": HELDOUT, "gx": GX, "dev2": DEV2, "heldout2": HELDOUT2}
 
 
 def write_set(root: Path, spec: str) -> dict:
@@ -60,6 +95,16 @@ def write_set(root: Path, spec: str) -> dict:
             write_frame_set(d, "png", bits, {"image": "phantom", **wide}, **kw)
         truth = next(p for p in (d / "truth.png", d / "truth.tiff", d / "truth.npy") if p.exists())
         return {"frames": d / "frames", "truth": truth, "true_motion": d / "motion.json", "factor": kw["factor"]}
+    if spec.startswith("M:"):
+        import make_sr_frames
+
+        args = spec[2:].split()
+        d = root / "_".join(a.lstrip("-").replace(":", "_").replace("@", "_") for a in args)
+        if not (d / "motion.json").exists():
+            make_sr_frames.main([str(d), *args])
+        truth = next(p for p in (d / "truth.png", d / "truth.tiff", d / "truth.npy") if p.exists())
+        return {"frames": d / "frames", "truth": truth, "true_motion": d / "motion.json",
+                "factor": json.loads((d / "motion.json").read_text())["factor"]}
     from bench_lambda_sr import frame_set, parse_set
 
     from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
@@ -102,7 +147,7 @@ def run(root: Path, specs, out: Path, gains) -> None:
             key = f"gain_{g}"
             if key in row:
                 continue
-            tag = spec.replace(":", "_").replace(",", "_").replace("@", "_")
+            tag = spec.replace(":", "_").replace(",", "_").replace("@", "_").replace(" ", "_")
             row[key] = u = user_run(paths, g, out.parent / f"{out.stem}_runs" / f"{tag}_{key}")
             m = u.get("metrics", {})
             print(f"{spec} gain={g}: rc {u['rc']} {m.get('psnr', math.nan):.2f} dB, motion "
@@ -140,10 +185,35 @@ def table(paths) -> str:
     return "\n".join(lines)
 
 
+def again_table(main_json: Path, branch_json: Path) -> str:
+    """Markdown (srgain2): per set, the user's command as it comes at main and at this branch (whether it solved
+    again with gains), beside gain=true and gain=false named (this branch's runs), the first solve's exposure
+    measures, and the differences that the targets read."""
+    ref = json.loads(Path(main_json).read_text())["rows"]
+    head = ("| set | exposure_spread / exposure_std | main (again?) | this branch (again?) | gain=true | gain=false | "
+            "branch − main | branch − true | CPU-s main / branch |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for spec, row in json.loads(Path(branch_json).read_text())["rows"].items():
+        a, b = ref.get(spec, {}).get("gain_default", {}), row.get("gain_default", {})
+        ma, mb = a.get("metrics", {}), b.get("metrics", {})
+        t, f = (row.get(k, {}).get("metrics", {}).get("psnr", math.nan) for k in ("gain_true", "gain_false"))
+        first = row.get("gain_false", {}).get("metrics", {})
+
+        def again(m):
+            return "yes" if m.get("solved_again") == 1.0 else "no"
+        nan = math.nan
+        lines.append(f"| {spec} | {first.get('exposure_spread', nan):.4f} / {first.get('exposure_std', nan):.4f} | "
+                     f"{ma.get('psnr', math.nan):.3f} ({again(ma)}) | {mb.get('psnr', math.nan):.3f} ({again(mb)}) | "
+                     f"{t:.3f} | {f:.3f} | {mb.get('psnr', math.nan) - ma.get('psnr', math.nan):+.3f} | "
+                     f"{mb.get('psnr', nan) - t:+.3f} | {a.get('cpu_s', nan):.1f} / {b.get('cpu_s', nan):.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("run", "table"))
-    ap.add_argument("root", type=Path, nargs="+", help="run: the sets' folder; table: results .json files")
+    ap.add_argument("what", choices=("run", "table", "again"))
+    ap.add_argument("root", type=Path, nargs="+",
+                    help="run: the sets' folder; table: results .json files; again: MAIN.json BRANCH.json")
     ap.add_argument("--batch", choices=list(BATCHES), help="run: these sets")
     ap.add_argument("--set", nargs="+", default=[], help="run: these sets (W:NAME or a bench_lambda_sr spec)")
     ap.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("K", "N"),
@@ -154,6 +224,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.what == "table":
         print(table(a.root))
+        return
+    if a.what == "again":
+        print(again_table(*a.root))
         return
     if a.out is None:
         ap.error("run needs --out")

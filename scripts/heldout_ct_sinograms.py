@@ -60,7 +60,10 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   sandstone plug: packed rounded grains 3-12 px, a few dense mineral grains, clay in some pores, 0.7-1.2 px cracks;
   designed_kind); with `--user`, a fan beam's case may carry `limDEG` (its sources over DEG degrees instead of
   360), `wedgeA-B`, `jitDEG` and `startDEG` (the file's `angles` are the sources' angles).
-- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental): problem.ct_fewview's fan defaults (source 2
+- Added for session 23's batch W (docs/ct.md, "Limited-range fan scans and tilt series (ctfan)"): `wood` (a log's
+  cross-section: bark, growth rings with 1-2 px latewood round an off-centre pith, a knot, resin canals) and `fruit`
+  (a skin, flesh, carpel chambers with dense seeds, sub-pixel to 1.2 px vascular bundles); analytic, parallel or fan.
+- Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental, particles, breast, tablet, wood, fruit): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
 
@@ -86,7 +89,7 @@ CASES = [
     ("rings", 128, 15, 1e5), ("astronaut", 128, 60, 1e4), ("astronaut", 128, 15, 1e6), ("metal", 128, 30, 1e5),
     ("brick", 128, 30, 1e6), ("astronaut", 256, 30, 1e5), ("rings", 256, 60, 1e4), ("ellipses", 256, 15, 1e5),
 ]
-ANALYTIC = ("ellipses", "rings", "pipes", "dental", "particles", "breast", "tablet")  # objects of ellipses, exact chords
+ANALYTIC = ("ellipses", "rings", "pipes", "dental", "particles", "breast", "tablet", "wood", "fruit")  # objects of ellipses, exact chords
 FLOOR = 0.05  # transmission at the largest line integral (problem.min_transmission)
 
 
@@ -232,6 +235,49 @@ def ellipse_list(name: str, size: int, rng: np.random.Generator) -> list[tuple]:
             out.append((0.0, 0.0, 0.5, 0.8 * b0, t0, -0.1))  # the score line, 1 px wide, across the tablet
             if render_ellipses(out, size, sub=4, mean=False).min() >= 0:
                 return out
+
+    if name == "wood":  # session 23 (ctfan): a log's cross-section: bark, growth rings whose latewood is a
+        # 1-2 px denser shell at a 3-7 px spacing round an off-centre pith, a knot, resin canals (0.5-1.2 px voids)
+        t0 = rng.uniform(0, math.pi)
+        a0, b0 = 0.86 * r, rng.uniform(0.78, 0.86) * r
+        px, py = rng.uniform(-0.08, 0.08, 2) * r  # the pith; the rings' centres move to the log's outwards
+        bark = rng.uniform(2.0, 3.5)
+        shell(0.0, 0.0, a0, b0, t0, bark, 0.6)
+        out.append((0.0, 0.0, a0 - bark, b0 - bark, t0, 0.3))  # earlywood
+        f = a0 - bark - rng.uniform(2.0, 5.0)
+        while f > 4:
+            w = f / a0
+            shell(px * (1 - w), py * (1 - w), f, f * b0 / a0, t0, rng.uniform(1.0, 2.0), 0.2)
+            f -= rng.uniform(3.0, 7.0)
+        out.append((px, py, 1.5, 1.5, 0.0, 0.3))  # the pith
+        phi = rng.uniform(0, 2 * math.pi)  # a knot: a branch's base running out from the pith
+        out.append((px + 0.3 * r * math.cos(phi), py + 0.3 * r * math.sin(phi), 0.28 * r, 0.05 * r, phi, 0.35))
+        for _ in range(12):  # resin canals
+            rad, f, phi = rng.uniform(0.5, 1.2), math.sqrt(rng.uniform(0.05, 0.6)), rng.uniform(0, 2 * math.pi)
+            out.append((px + f * a0 * math.cos(phi), py + f * b0 * math.sin(phi), rad, rad, 0.0, -0.25))
+        return out
+
+    if name == "fruit":  # session 23 (ctfan): a fruit's cross-section: a 1-2 px skin, flesh, 4-6 carpel chambers
+        # round the axis with a dense seed in each, vascular bundles 0.6-1.2 px across on a ring
+        t0 = rng.uniform(0, math.pi)
+        a0 = rng.uniform(0.8, 0.88) * r
+        b0 = a0 * rng.uniform(0.88, 1.0)
+        skin = rng.uniform(1.0, 2.0)
+        shell(0.0, 0.0, a0, b0, t0, skin, 0.55)
+        out.append((0.0, 0.0, a0 - skin, b0 - skin, t0, 0.25))  # flesh
+        out.append((0.0, 0.0, 0.7 * a0, 0.7 * b0, t0, 0.05))  # denser towards the core
+        n, rc, phase = int(rng.integers(4, 7)), rng.uniform(0.18, 0.26) * r, rng.uniform(0, 2 * math.pi)
+        for k in range(n):
+            phi = phase + 2 * math.pi * k / n
+            cx, cy = rc * math.cos(phi), rc * math.sin(phi)
+            out.append((cx, cy, 0.12 * r, 0.05 * r, phi, -0.22))  # a chamber
+            off = rng.uniform(-0.04, 0.04) * r
+            out.append((cx + off * math.cos(phi), cy + off * math.sin(phi), 0.055 * r, 0.025 * r, phi, 0.6))  # seed
+        for k in range(14):
+            phi = phase + 2 * math.pi * (k + rng.uniform(-0.2, 0.2)) / 14
+            rad = rng.uniform(0.6, 1.2)
+            out.append((0.5 * a0 * math.cos(phi), 0.5 * b0 * math.sin(phi), rad, rad, 0.0, 0.35))
+        return out
 
     if name == "breast":  # seed 4621: a breast slice (tomosynthesis-like): fat, a skin line, fibroglandular
         # tissue (overlapping soft ellipses), a mass and two clusters of microcalcifications 0.8-2 px across
@@ -857,8 +903,7 @@ def make(name: str, size: int, views: int, photons: float, seed: int, fine: int,
             size, 8, size, 8).mean((1, 3))
     elif geometry == "fan":
         if name not in ANALYTIC:
-            raise ValueError("fan beam: analytic objects only (ellipses, rings, pipes, polygons, dental, "
-                             "particles, breast, tablet)")
+            raise ValueError(f"fan beam: analytic objects only (polygons, {', '.join(ANALYTIC)})")
         ell = ellipse_list(name, size, np.random.default_rng([seed, size]))
         clean = project_ellipses_fan(ell, size, views, theta=None if scan is None else scan["theta"])
         truth = render_ellipses(ell, size)

@@ -90,7 +90,9 @@ def readme_run(frames, factor: int, truth, true_motion, run_dir: Path, extra: tu
     """`regrun problem=superres problem.data=frames ...` with the frames' truth and motion (and `extra` overrides)
     in a subprocess: rc, wall and CPU seconds (the child's user + sys), the output's tail, and from its
     metrics.json the status, message and numeric metrics."""
-    cmd = [sys.executable, "-c", "from regrun.cli import main; main()", "problem=superres", "problem.data=frames",
+    # -P: the regrun on PYTHONPATH (or installed), not the one in the working directory, which `python -c` would put
+    # first: PYTHONPATH=MAIN run from a worktree ran the worktree's code (srgain2's first held-out "main" runs)
+    cmd = [sys.executable, "-P", "-c", "from regrun.cli import main; main()", "problem=superres", "problem.data=frames",
            f"problem.frames={frames}", f"problem.factor={factor}", f"problem.truth={truth}",
            f"problem.true_motion={true_motion}", f"hydra.run.dir={run_dir}", *extra]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)

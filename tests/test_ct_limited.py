@@ -41,7 +41,8 @@ def test_angular_coverage_of_limited_wedge_and_irregular_scans():
 
 def test_solver_scales_the_weight_by_the_coverage_only_on_a_limited_scan(device):
     """A 16^2, 12-view scan over 120 degrees: lam_cv_coverage_power p multiplies the answer by (2/3) ** -p (the
-    search itself unchanged), recorded; over 180 degrees the answer is the one without it, bit for bit."""
+    search itself unchanged), recorded; over 180 degrees the answer is the one without it, bit for bit; the
+    default (null) is the answer without it on the limited scan too."""
     from regrun.errors import UserError
     from regrun.problems.ct_fewview import CTFewView
     from regrun.solvers.fista_tv import FistaTV
@@ -51,11 +52,14 @@ def test_solver_scales_the_weight_by_the_coverage_only_on_a_limited_scan(device)
     for span in (120.0, 180.0):
         problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=12, noise="poisson",
                                            photons=1e4, angle_range=span), ctx)
-        for power in (None, 1.0):
+        for power in (None, 1.0, "default"):
+            given = {} if power == "default" else {"lam_cv_coverage_power": power}
             cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3,
-                                 lam_cv_fit_cap=None, lam_cv_coverage_power=power)
+                                 lam_cv_fit_cap=None, **given)
             out[span, power] = FistaTV(cfg, ctx).solve(problem, Monitor())
     lam = {k: r.metrics["lam_chosen"] for k, r in out.items()}
+    # the default is off since session 23 (docs/ct.md, "Limited-range fan scans and tilt series (ctfan)")
+    assert lam[120.0, "default"] == lam[120.0, None] and "lam_cv_coverage" not in out[120.0, "default"].stats
     assert lam[120.0, 1.0] == pytest.approx(lam[120.0, None] * 1.5, rel=1e-9)
     assert "lam_cv_coverage" in out[120.0, 1.0].stats and "lam_cv_coverage" not in out[120.0, None].stats
     assert lam[180.0, 1.0] == lam[180.0, None] and "lam_cv_coverage" not in out[180.0, 1.0].stats

@@ -14,7 +14,8 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.imaging.io import from_fair_layout, read_frames, read_truth, to_fair_layout
 from regrun.monitor import Monitor
-from regrun.problems.superres import EXPOSURE_WARN, SuperRes, exposure_spread, exposure_warning
+from regrun.problems.superres import (EXPOSURE_MOVED, EXPOSURE_STD, SuperRes, exposure_measures, exposure_varies,
+                                      exposure_warning)
 from regrun.solvers.varpro_cg import VarProCG
 
 SCRIPT = PACKAGE_DIR.parent / "scripts" / "make_sr_frames.py"
@@ -84,21 +85,43 @@ def test_problem_from_frames_with_truth_and_motion(sets, ctx):
     metrics, arrays = p.evaluate(res)
     assert metrics["psnr"] > 15 and 0 < metrics["rel_error"] < 0.5 and metrics["motion_error"] < 0.3
     assert 0 < metrics["data_rel_residual"] < 0.1 and arrays["data_residual"].shape == (3, 6, 6)
-    # gain-free frames: no exposure warning (srwide: 0.0004-0.0164 on 41 sets, warning at 0.02)
-    assert metrics["exposure_spread"] < EXPOSURE_WARN and exposure_warning(metrics) == []
+    # gain-free frames: no exposure warning (srgain2: 0.0040 and 0.0208 at most on 41 gain-free dev sets)
+    assert metrics["exposure_std"] < EXPOSURE_STD and metrics["exposure_moved_range"] < EXPOSURE_MOVED
+    assert exposure_warning(metrics) == []
 
 
-def test_exposure_spread_names_an_unmodelled_gain(device):
-    """A frame 10% brighter than frame 0 against the model's prediction: spread 0.1, the warning says gain=true."""
+def test_exposure_measures_name_an_unmodelled_gain(device):
+    """Frames 10% brighter and 3% darker than frame 0 against the model's prediction: each measure reads them, and
+    the warning says gain=true."""
     gen = torch.Generator().manual_seed(3)
     pred = (50 + 10 * torch.rand(3, 36, generator=gen, dtype=torch.float64)).to(device)
-    data = pred * torch.tensor([1.0, 1.1, 0.97], dtype=torch.float64, device=device)[:, None]
+    gains = torch.tensor([1.0, 1.1, 0.97], dtype=torch.float64, device=device)
+    data = pred * gains[:, None]
     data[2, :5] = 0.0
     pred[2, :5] = 0.0  # pixels left out (outside=drop) are zero in both and do not count
-    assert exposure_spread(pred.reshape(-1), data.reshape(-1), 3) == pytest.approx(0.1, abs=1e-12)
-    assert exposure_spread(pred.reshape(-1), pred.reshape(-1), 3) == 0.0
-    assert "problem.gain=true" in exposure_warning({"exposure_spread": 0.1})[0]
-    assert exposure_warning({"exposure_spread": 0.019}) == [] and exposure_warning({}) == []
+    m = exposure_measures(pred.reshape(-1), data.reshape(-1), 3)
+    assert m["exposure_spread"] == pytest.approx(0.1, abs=1e-12)
+    assert m["exposure_std"] == pytest.approx(float((gains / gains.mean()).std()), abs=1e-12)
+    assert m["exposure_moved_range"] == pytest.approx(0.13 / 1.035, abs=1e-12)
+    assert set(exposure_measures(pred.reshape(-1), pred.reshape(-1), 3).values()) == {0.0}
+    assert "problem.gain=true" in exposure_warning(m)[0] and exposure_warning({}) == []
+
+
+def test_exposure_std_sees_brightness_not_contrast(device):
+    """A gain scales a frame's mean; a misfit of its contrast does not (frame 0's on sharp chessboards: srgain2). The
+    contrast moves the least-squares brightness (exposure_spread, which therefore decides nothing), not
+    exposure_std; exposure_moved_range leaves frame 0 out."""
+    gen = torch.Generator().manual_seed(4)
+    pred = (50 + 10 * torch.rand(4, 36, generator=gen, dtype=torch.float64)).to(device)
+    mean = pred.mean(-1, keepdim=True)
+    contrast = mean + (pred - mean) * torch.tensor([1.5, 1.0, 1.0, 1.0], dtype=torch.float64, device=device)[:, None]
+    m = exposure_measures(pred.reshape(-1), contrast.reshape(-1), 4)
+    assert m["exposure_spread"] > 1e-3 and m["exposure_std"] == pytest.approx(0.0, abs=1e-14)
+    assert m["exposure_moved_range"] == pytest.approx(0.0, abs=1e-14) and exposure_varies(m) is None
+    small = {"exposure_spread": 0.05, "exposure_std": 0.9 * EXPOSURE_STD, "exposure_moved_range": 0.9 * EXPOSURE_MOVED}
+    assert exposure_varies(small) is None and exposure_warning(small) == []
+    assert "exposure_std" in exposure_varies({**small, "exposure_std": EXPOSURE_STD})
+    assert "exposure_moved_range" in exposure_varies({**small, "exposure_moved_range": EXPOSURE_MOVED})
 
 
 def test_wide_frame_sets_are_users_files(tmp_path):

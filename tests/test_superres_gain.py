@@ -20,7 +20,7 @@ from regrun.linalg.direct import normal_matrix
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
 from regrun.optim.levenberg_marquardt import DenseLinearization
-from regrun.problems.superres import EXPOSURE_WARN, SuperRes
+from regrun.problems.superres import EXPOSURE_MOVED, EXPOSURE_STD, SuperRes
 from regrun.registration.superres_model import GRAM_AFTER
 from regrun.registration.superres_motion import MotionModel
 from regrun.registration.superres_projection import (
@@ -169,12 +169,16 @@ def test_preregistration_and_solve_recover_the_gains(ctx, tmp_path):
     assert "gain" not in a0 and "gain_error" not in m0
     assert metrics["psnr"] > m0["psnr"] + 3
     # the unmodelled gains show in the first answer: the run solves again with gains (problem.gain_again)
-    assert m0["exposure_spread"] >= EXPOSURE_WARN
+    assert m0["exposure_std"] >= EXPOSURE_STD
     changes, why = plain.solve_again(m0)
     assert changes == {"gain": True} and "problem.gain=true" in why
     assert p.solve_again(metrics) is None  # gains on: nothing left out
     assert burst_problem(ctx, path, gain=False, gain_again=False).solve_again(m0) is None
-    assert plain.solve_again({**m0, "exposure_spread": 0.5 * EXPOSURE_WARN}) is None
+    small = {**m0, "exposure_std": 0.5 * EXPOSURE_STD, "exposure_moved_range": 0.5 * EXPOSURE_MOVED}
+    assert plain.solve_again({**small, "exposure_spread": 0.05}) is None  # frame 0's brightness alone: not acted on
+    # gains that the frames' means do not show (the motion's scale took them up): the moved frames' do (srgain2)
+    changes, why = plain.solve_again({**small, "exposure_moved_range": EXPOSURE_MOVED})
+    assert changes == {"gain": True} and "exposure_moved_range" in why
 
 
 def test_a_run_solves_unmodelled_gains_again_and_records_both(tmp_path, device):
@@ -184,7 +188,7 @@ def test_a_run_solves_unmodelled_gains_again_and_records_both(tmp_path, device):
                    "solver.max_iter=4", f"device={device.type}", "progress=false", "figures=false", *files])
     outcome = run(cfg, tmp_path / "out", [])
     assert outcome.status == "completed" and outcome.metrics["solved_again"] == 1.0
-    assert outcome.metrics["first_solve_exposure_spread"] >= EXPOSURE_WARN
+    assert outcome.metrics["first_solve_exposure_std"] >= EXPOSURE_STD
     assert outcome.metrics["psnr"] > outcome.metrics["first_solve_psnr"] + 3 and "gain_error" in outcome.metrics
     with h5py.File(outcome.results_path) as f:
         assert f["result/gain"].shape == (5,) and "solved again with problem.gain=true" in f.attrs["message"]

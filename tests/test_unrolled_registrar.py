@@ -390,12 +390,12 @@ def test_turned_ncc_screen_sees_a_rotated_motif(device):
 
 @pytest.mark.parametrize("override, message", [
     ("solver.descent.interpolation=linear", "solver.descent.interpolation='linear' is not valid; allowed: bicubic, keys"),
-    ("solver.descent.backtrack=maybe", "solver.descent.backtrack='maybe' is not valid; allowed: True, False"),
+    ("solver.descent.backtrack=maybe", "solver.descent.backtrack='maybe' is not valid; allowed: true, false"),
     ("solver.descent.leaf_step_rule=fast", "solver.descent.leaf_step_rule='fast' is not valid"),
     ("solver.descent.leaf_rank=loss", "solver.descent.leaf_rank='loss' is not valid; allowed: correlation, cost"),
     ("solver.descent.leaf_objective=ncc",
      "solver.descent.leaf_objective='ncc' is not valid; allowed: cost, correlation, both"),
-    ("solver.descent.leaf_guard=maybe", "solver.descent.leaf_guard='maybe' is not valid; allowed: True, False"),
+    ("solver.descent.leaf_guard=maybe", "solver.descent.leaf_guard='maybe' is not valid; allowed: true, false"),
     ("solver.descent.coarse_keep_min_area=-1", "solver.descent.coarse_keep_min_area=-1"),
     ("solver.descent.coarse_keep=-1", "solver.descent.coarse_keep=-1"),
 ])

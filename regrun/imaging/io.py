@@ -435,7 +435,9 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None
     if arr is None:
         setting = KEY_SETTINGS.get(what)
-        arrays = [name for name, shape in keys if len(shape) > (what == "problem.angles_key")]
+        # the arrays that could be it: angles are one value per view, images and sinograms 2-D or more (a file with
+        # `angles` beside `entry/data` suggested problem.sinogram_key=angles, newuser7)
+        arrays = [name for name, shape in keys if (len(shape) == 1) == (what == "problem.angles_key")]
         hint = f": name it with {setting}=NAME, e.g. {setting}={arrays[0]}" if setting and arrays else ""
         if not setting and arrays and suffix in (".h5", ".hdf5"):
             # the frames and a truth have no key setting: a link under the name read costs no copy (newuser5)

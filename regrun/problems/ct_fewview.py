@@ -64,6 +64,24 @@ def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
             f"offset (dark or flat-field correction?) biases every reconstruction: subtract it (sinogram - ({mean:.3g}))")
 
 
+CLIP_COUNTS = "clipped to a small positive floor first (-log is undefined there)"
+
+
+def negative_values(sino: np.ndarray) -> str:
+    """What a sinogram's values below 0 say, for a message about data that are not line integrals: dark-subtracted
+    raw counts fall below 0 where the object absorbs most, through the detector's middle; the noise of true line
+    integrals falls below 0 only where they are 0, at the ends, where rays miss the object (newuser7). '' when no
+    value in the middle half is below 0."""
+    n_u = sino.shape[1]
+    below = int((sino[:, n_u // 4: n_u - n_u // 4] < 0).sum())
+    if below == 0:
+        return ""
+    total = int((sino < 0).sum())
+    return (f"; it holds {total} negative value{'s' if total != 1 else ''} (down to {float(sino.min()):.4g}; {below} "
+            "in the detector's middle half, where line integrals of an object are > 0): raw counts after a dark "
+            f"subtraction? give line integrals -log(counts / counts_without_object), the counts <= 0 {CLIP_COUNTS}")
+
+
 @register_problem("ct_fewview")
 class CTFewView(Problem):
     """What solvers use (every tensor on ctx.device in ctx.dtype; the run's dtype is float64 unless
@@ -324,7 +342,10 @@ class CTFewView(Problem):
                                  "beam uses geometric (the detector's centre)")
             return self._geometry(total, detector, "geometric")
         angles = self._geometry(total, detector, "geometric").angles
-        est = estimate_axis(sino, angles, f"problem.sinogram={self.cfg.sinogram}")
+        try:
+            est = estimate_axis(sino, angles, f"problem.sinogram={self.cfg.sinogram}")
+        except UserError as exc:  # the file's negative values, where they say what the file holds instead
+            raise UserError(f"{exc}{negative_values(sino.numpy())}") from None
         n, n_u = self.shape[0], detector[0]
         # a convention is taken when the estimate cannot tell it from the true axis: within AXIS_SNAP_BINS or
         # AXIS_SNAP_ERRORS standard errors. Where both conventions are (0.5 bins apart, the estimate's error
@@ -388,9 +409,11 @@ class CTFewView(Problem):
         ends = float(edge.mean())
         centre = float(sino[:, n_u // 2].mean())
         if ends > 0.5 * float(sino.max()) and ends > centre:
+            low = int((sino <= 0).sum())  # dark-subtracted counts: -log of these fails (newuser7)
+            clip = f", its {low} counts <= 0 (down to {float(sino.min()):.4g}) {CLIP_COUNTS}" if low else ""
             raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
-                            "integrals -log(counts / counts_without_object)")
+                            f"integrals -log(counts / counts_without_object){clip}")
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
 
     def _disk_mask(self, device) -> torch.Tensor:
