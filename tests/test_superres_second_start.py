@@ -8,6 +8,7 @@ import torch
 import regrun.registration.superres_model as sm
 from regrun.registration.superres_start import start_distance, start_params, stopped_ladder
 from regrun.registration.superres_weight import second_run
+from regrun.solve_result import SolveResult
 from test_superres_check import problem
 
 
@@ -22,9 +23,10 @@ def test_second_start_is_the_stopped_ladder_on_small_frames(device, monkeypatch)
     h = torch.tensor(p.model.fine.h, dtype=alt.dtype)
     moved = float(((p.model.warp_points(first) - p.model.warp_points(alt)) / h).pow(2).sum(-1).mean().sqrt())
     assert start_distance(p, first, alt) == moved and torch.equal(stopped_ladder(p, None), alt)  # the gate's parts
+    assert p.start_taken == {"start_stopped_ladder_taken": 1.0}  # what the results file says was weighed and taken
     monkeypatch.setattr(sm, "SECOND_START_MOVE", 1.01 * moved)  # the stopped ladder too close: no second run
     start_params(p, "preregister")
-    assert p.second_start is None
+    assert p.second_start is None and p.start_taken == {"start_stopped_ladder_taken": 0.0}
     monkeypatch.setattr(sm, "SECOND_START_MOVE", 0.0)
     monkeypatch.setattr(sm, "PREREG_SMALL_MAX", 7)  # these frames are 8 px: no second start
     start_params(p, "preregister")
@@ -32,7 +34,18 @@ def test_second_start_is_the_stopped_ladder_on_small_frames(device, monkeypatch)
     monkeypatch.setattr(sm, "PREREG_SMALL_MAX", 16)
     keep = problem(device, size=16, n_frames=3, outside="keep")  # generated data, the presets: one start
     start_params(keep, "preregister")
-    assert keep.second_start is None
+    assert keep.second_start is None and keep.start_taken == {}
+
+
+def test_the_results_say_which_starts_were_weighed_and_taken(device):
+    p = problem(device, size=16, n_frames=3)
+    w = start_params(p, "identity")
+    p.start_taken, p.second_start_kept = {"start_stopped_ladder_taken": 1.0}, 0.0
+    metrics, _ = p.evaluate(SolveResult(solution={"w": w}, status="converged"))
+    assert metrics["start_stopped_ladder_taken"] == 1.0 and metrics["second_start_kept"] == 0.0
+    p.start_taken, p.second_start_kept = {}, float("nan")  # nothing weighed, no second run: nothing said
+    metrics, _ = p.evaluate(SolveResult(solution={"w": w}, status="converged"))
+    assert not any(k.startswith(("start_", "second_start")) for k in metrics)
 
 
 def test_second_run_keeps_the_lower_objective():

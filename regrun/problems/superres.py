@@ -393,6 +393,12 @@ class SuperRes(Problem):
             metrics.update(held_out_frames(self.model, w, factor, f=final.x))
             # frames of <= 16 px: every moved frame held out, which grades how far the answer beats bicubic there
             metrics.update(all_frames_check(self.model, w, factor))
+        # which starts the pre-registration weighed and took (superres_start.start_params), and where the solver also
+        # ran from a second start, whether that run's answer was kept (superres_weight.second_run)
+        metrics.update(getattr(self, "start_taken", {}))
+        kept = getattr(self, "second_start_kept", float("nan"))
+        if not math.isnan(kept):  # NaN: no second start ran
+            metrics["second_start_kept"] = kept
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}

@@ -25,6 +25,9 @@ def start_params(problem, init: str) -> torch.Tensor:
     varpro_cg again at its final motions: superres_outside.edge_rounds)."""
     check_choice("solver.init", init, INITS)
     motion = problem.motion
+    # the candidate starts weighed, each 1 where taken (as the start, or as a second start the solver also runs
+    # from), 0 where not: the results file's /metrics/start_*_taken (SuperRes.evaluate)
+    problem.start_taken = {}
     if init == "preregister":
         transform = None if motion.is_affine else motion.transform
         w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
@@ -73,7 +76,9 @@ def wide_edge_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
     if problem.outside != "drop" or not WIDE_EDGE_MIN <= min(model.coarse.m) <= SMOOTH_EDGE_MIN:
         return first
     wide = model.preregister(drop_outside=True, transform=transform, gain=problem.motion.gain, wide_edge=True)
-    return wide if start_distance(problem, first, wide) >= WIDE_EDGE_MOVE else first
+    taken = start_distance(problem, first, wide) >= WIDE_EDGE_MOVE
+    _record(problem, "start_wide_edge_taken", taken)
+    return wide if taken else first
 
 
 # Frames of FUSED_MIN to FUSED_MAX px a side (48^2-62^2 at factor 2) with outside=drop, the affine model without
@@ -97,9 +102,10 @@ def fused_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
             or not FUSED_MIN <= min(model.coarse.m) <= FUSED_MAX):
         return first
     fused = fused_motion(model, first)
-    if start_distance(problem, first, fused) < FUSED_MOVE:
-        return first
-    return fused if fit_objective(model, fused) < fit_objective(model, first) else first
+    taken = (start_distance(problem, first, fused) >= FUSED_MOVE
+             and fit_objective(model, fused) < fit_objective(model, first))
+    _record(problem, "start_fused_taken", taken)
+    return fused if taken else first
 
 
 # The same frames (FUSED_MIN to FUSED_MAX px, outside=drop, affine without gains): every frame registered to every
@@ -125,7 +131,9 @@ def pairwise_start(problem, transform, first: torch.Tensor) -> torch.Tensor | No
             or not FUSED_MIN <= min(model.coarse.m) <= FUSED_MAX):
         return None
     w = fused_motion(model, consistent_motion(model, pairwise_motions(model, range(model.q + 1))))
-    return w if start_distance(problem, first, w) >= PAIR_MOVE else None
+    taken = start_distance(problem, first, w) >= PAIR_MOVE
+    _record(problem, "start_pairwise_taken", taken)  # as a second start
+    return w if taken else None
 
 
 def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
@@ -141,7 +149,9 @@ def second_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None
     if problem.outside != "drop" or max(model.coarse.m) > PREREG_SMALL_MAX:
         return None
     alt = stopped_ladder(problem, transform)
-    return alt if start_distance(problem, first, alt) >= SECOND_START_MOVE else None
+    taken = start_distance(problem, first, alt) >= SECOND_START_MOVE
+    _record(problem, "start_stopped_ladder_taken", taken)  # as a second start
+    return alt if taken else None
 
 
 def stopped_ladder(problem, transform) -> torch.Tensor:
@@ -152,6 +162,13 @@ def stopped_ladder(problem, transform) -> torch.Tensor:
     ladder = type(problem.model).preregister.__defaults__[0]  # the class's ladder (a caller may replace the method)
     return problem.model.preregister(thetas=tuple(t for t in ladder if t >= PREREG_SMALL_END), drop_outside=True,
                                      transform=transform, gain=problem.motion.gain)
+
+
+def _record(problem, name: str, taken: bool) -> None:
+    """A candidate start weighed: start_params' problem.start_taken[name] (absent where a caller, a diagnosis
+    script or a test, weighs one on its own)."""
+    if isinstance(getattr(problem, "start_taken", None), dict):
+        problem.start_taken[name] = float(taken)
 
 
 def start_distance(problem, a: torch.Tensor, b: torch.Tensor) -> float:
