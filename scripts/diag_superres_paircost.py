@@ -3,6 +3,7 @@
 (docs/superres.md, "The pairwise second start's cost (srpaircost)").
 
     python scripts/diag_superres_paircost.py --set <bench_lambda_sr sets> [--supersample 8] [--stop 0.1 0.01] [--early 4] --out F.json
+    python scripts/diag_superres_paircost.py replay --set <sets> [--supersample 8] --out F.json  # `auto` main / end
 
 Per set (24-31 px frames, outside=drop, affine without gains: the frames pairwise_start weighs): the first start
 (start_params with the pairwise start switched off) and its CPU-s; main's pairwise start (every frame to every
@@ -12,6 +13,7 @@ its decision (>= PAIR_MOVE); and for each --stop θ the same start with the pair
 scales >= θ), its CPU-s, its distance from the first start and from main's pairwise start, and its decision;
 an early exit's test: the pairs to reference frames 0..--early-1 only, made consistent (no fused rounds), its CPU-s
 and its distance from the first start (where it is small, does main's pairwise start stay under PAIR_MOVE?).
+replay: `auto` as the user runs it, main (no early exit: PAIR_EARLY_MOVE 0) and end (the early exit built).
 """
 from __future__ import annotations
 
@@ -91,14 +93,27 @@ def study(args) -> list[dict]:
     return rows
 
 
+def early_switch(v) -> None:
+    """replay's change: "main" without the early exit, "end" with it, None: as it was."""
+    from regrun.registration import superres_start
+
+    superres_start.PAIR_EARLY_MOVE = 0.0 if v == "main" else PAIR_EARLY_MOVE
+
+
+PAIR_EARLY_MOVE = __import__("regrun.registration.superres_start", fromlist=["x"]).PAIR_EARLY_MOVE
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "replay":
+        return template.replay_cli(argv[1:], early_switch)
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", dest="sets", nargs="+", type=bench_lambda_sr.parse_set, required=True)
     ap.add_argument("--supersample", type=int, default=8)
     ap.add_argument("--stop", type=float, nargs="*", default=[], help="the pairs' ladder stopped here")
     ap.add_argument("--early", type=int, default=4, help="the early exit's reference frames")
     ap.add_argument("--out", type=Path)
-    a = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    a = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows = study(a)
     if a.out:

@@ -345,7 +345,8 @@ def replay(args, switch=None) -> list[dict]:
                     cpu = time.process_time() - t0
                     m, _ = p.evaluate(res)
                     row[str(v)] = {"psnr": m["psnr"], "lam": res.metrics["lam_chosen"], "err": m["motion_error"],
-                                   "cpu": cpu, "second_kept": getattr(p, "second_start_kept", float("nan"))}
+                                   "cpu": cpu, "second_kept": getattr(p, "second_start_kept", float("nan")),
+                                   "pairwise_taken": m.get("start_pairwise_taken", float("nan"))}
             finally:
                 superres_start.WIDE_EDGE_MIN, superres_start.WIDE_EDGE_MOVE = keep
                 if switch is not None:

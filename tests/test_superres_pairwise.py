@@ -103,3 +103,34 @@ def test_pairwise_start_gate(device, monkeypatch):
     assert superres_start.pairwise_start(p, object(), off) is None
     monkeypatch.setattr(superres_start, "FUSED_MAX", 23)
     assert superres_start.pairwise_start(p, None, off) is None
+
+
+def test_pairwise_start_early_exit(device, monkeypatch):
+    """pairwise_start's early exit: where the pairs to the first PAIR_EARLY_REFS reference frames, made consistent,
+    lie under PAIR_EARLY_MOVE from the first start, only those frames are registered to and no second start is made
+    (recorded as not taken); elsewhere the other references' pairs are added and the start is the one registered to
+    every reference at once (the same pairs to the bit; consistent_motion's least squares differ in the last digits
+from one call to the next and the fused rounds carry that to ~3e-8, main's own call to call as well)."""
+    from types import SimpleNamespace
+
+    from test_superres_fused import _model
+
+    from regrun.registration import superres_pairwise, superres_start
+    from regrun.registration.superres_motion import MotionModel
+
+    model, w = _model(48, device)
+    p = SimpleNamespace(model=model, outside="drop", motion=MotionModel("affine", model.fine.centre, model.q),
+                        start_taken={})
+    truth = w.reshape(-1)
+    off = truth + torch.tensor([0.0, 0.0, 0.0, 0.0, 1.5, -1.0], dtype=truth.dtype, device=device).repeat(model.q)
+    refs, own = [], superres_pairwise.pairwise_motions
+    monkeypatch.setattr(superres_pairwise, "pairwise_motions", lambda m, r: refs.extend(r) or own(m, r))
+    monkeypatch.setattr(superres_start, "PAIR_EARLY_REFS", 2)
+    monkeypatch.setattr(superres_start, "PAIR_MOVE", 1.0)
+    assert superres_start.pairwise_start(p, None, truth) is None
+    assert refs == [0, 1] and p.start_taken == {"start_pairwise_taken": 0.0}
+    refs.clear()
+    alt = superres_start.pairwise_start(p, None, off)  # 1.8 px off: past PAIR_EARLY_MOVE (1)
+    assert refs == [0, 1, 2, 3] and p.start_taken == {"start_pairwise_taken": 1.0}
+    monkeypatch.setattr(superres_start, "PAIR_EARLY_REFS", model.q + 1)
+    assert superres_start.start_distance(p, alt, superres_start.pairwise_start(p, None, off)) < 1e-6

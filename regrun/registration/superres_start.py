@@ -117,6 +117,14 @@ def fused_start(problem, transform, first: torch.Tensor) -> torch.Tensor:
 # second_start's SECOND_START_MOVE (2 px: a different basin, not a refinement): at 0.5 px a second run that lost
 # still moved `auto`'s weight (rendered_text s2503, 0.94 px apart: -0.25 dB).
 PAIR_MOVE = 2.0
+# An early exit that decides as the full start would: the pairs to reference frames 0..PAIR_EARLY_REFS-1 alone,
+# made consistent (no fused rounds), lie under PAIR_EARLY_MOVE fine px RMS from the first start: no second start
+# (on srpair's ten dev sets the 4 references' motion lay 0.84-1.21x the full start's distance where that was
+# taken, 2.1-3.6 px; it lay under 1.0 px on the three photo crops and the chart, 0.04-0.07 px), else the other
+# references' pairs are added to these (the same pairs: the full start as before). Where it exits the run is main's
+# to the bit and 3-4 CPU-s cheaper (docs/superres.md, "The pairwise second start's cost (srpaircost)").
+PAIR_EARLY_REFS = 4
+PAIR_EARLY_MOVE = 1.0
 
 
 def pairwise_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
@@ -130,7 +138,12 @@ def pairwise_start(problem, transform, first: torch.Tensor) -> torch.Tensor | No
     if (problem.outside != "drop" or transform is not None or problem.motion.gain
             or not FUSED_MIN <= min(model.coarse.m) <= FUSED_MAX):
         return None
-    w = fused_motion(model, consistent_motion(model, pairwise_motions(model, range(model.q + 1))))
+    pairs = pairwise_motions(model, range(min(PAIR_EARLY_REFS, model.q + 1)))
+    if start_distance(problem, first, consistent_motion(model, pairs).reshape(-1)) < PAIR_EARLY_MOVE:
+        _record(problem, "start_pairwise_taken", False)
+        return None
+    pairs.update(pairwise_motions(model, range(PAIR_EARLY_REFS, model.q + 1)))  # the same keys' order as all at once
+    w = fused_motion(model, consistent_motion(model, pairs))
     taken = start_distance(problem, first, w) >= PAIR_MOVE
     _record(problem, "start_pairwise_taken", taken)  # as a second start
     return w if taken else None
