@@ -18,12 +18,10 @@ replay: `auto` as the user runs it, main (no early exit: PAIR_EARLY_MOVE 0) and 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_lambda_sr  # noqa: E402  (scripts/bench_lambda_sr.py)
@@ -112,13 +110,7 @@ def main(argv=None):
     ap.add_argument("--supersample", type=int, default=8)
     ap.add_argument("--stop", type=float, nargs="*", default=[], help="the pairs' ladder stopped here")
     ap.add_argument("--early", type=int, default=4, help="the early exit's reference frames")
-    ap.add_argument("--out", type=Path)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    rows = study(a)
-    if a.out:
-        a.out.write_text(json.dumps(rows, indent=1))
-    return rows
+    return template.study_cli(ap, argv, study)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ pairwise ones (motion error, PSNR, joint objective).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -150,13 +149,7 @@ def main(argv=None):
     ap.add_argument("--varpro", action="store_true", help="varpro_cg at --lam from main's and the pairwise starts")
     ap.add_argument("--lam", type=float, default=0.2, help="varpro_cg's fixed weight")
     ap.add_argument("--no-multistart", dest="multistart", action="store_false")
-    ap.add_argument("--out", type=Path)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    rows = study(a)
-    if a.out:
-        a.out.write_text(json.dumps(rows, indent=1))
-    return rows
+    return template.study_cli(ap, argv, study)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,19 @@ def fused_switch(v) -> None:
     superres_start.FUSED_MIN = 10**9 if v == "main" else FUSED_MIN
 
 
+def study_cli(ap, argv, study) -> list[dict]:
+    """Parse argv with ap (and --out), run study(args) on one thread, write its rows to --out as JSON."""
+    import json
+
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = study(a)
+    if a.out:
+        a.out.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
 def replay_cli(argv, switch) -> list[dict]:
     """`replay --set ... [--supersample] [--out]`: diag_superres_prereg.replay with the change switch(v) sets."""
     import argparse
