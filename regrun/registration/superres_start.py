@@ -122,7 +122,8 @@ PAIR_MOVE = 2.0
 # (on srpair's ten dev sets the 4 references' motion lay 0.84-1.21x the full start's distance where that was
 # taken, 2.1-3.6 px; it lay under 1.0 px on the three photo crops and the chart, 0.04-0.07 px), else the other
 # references' pairs are added to these (the same pairs: the full start as before). Where it exits the run is main's
-# to the bit and 3-4 CPU-s cheaper (docs/superres.md, "The pairwise second start's cost (srpaircost)").
+# to the bit and `auto` 1-5 CPU-s cheaper (on 26 of 46 seen sets, no decision changed: docs/superres.md, "The
+# pairwise second start's cost (srpaircost)").
 PAIR_EARLY_REFS = 4
 PAIR_EARLY_MOVE = 1.0
 
@@ -130,7 +131,7 @@ PAIR_EARLY_MOVE = 1.0
 def pairwise_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
     """On frames of FUSED_MIN to FUSED_MAX px a side (outside=drop, affine, no gains): the pairwise registrations'
     consistent motion registered to the fused template, where it lies PAIR_MOVE fine px RMS or more from `first`;
-    else None."""
+    else None (at once where the pairs to the first PAIR_EARLY_REFS frames lie under PAIR_EARLY_MOVE from it)."""
     from .superres_fused import fused_motion
     from .superres_pairwise import consistent_motion, pairwise_motions
 
