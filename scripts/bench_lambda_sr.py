@@ -417,18 +417,8 @@ def source_image(kind: str, gen: torch.Generator, crop: tuple[int, int, int] | N
         if kind == "lineart":  # a line drawing: dark strokes 1-3 px wide on white, lines, circles, arcs, polylines
             img = Image.new("L", (big, big), 240)
             draw = ImageDraw.Draw(img)
-            for _ in range(36):
-                width, fill, shape = 4 * (1 + int(3 * float(u(1)))), int(10 + 60 * float(u(1))), int(4 * float(u(1)))
-                c, r = big * u(2), float(big * (0.03 + 0.2 * u(1)))
-                box = [float(c[0]) - r, float(c[1]) - r, float(c[0]) + r, float(c[1]) + r]
-                if shape == 0:
-                    draw.ellipse(box, outline=fill, width=width)
-                elif shape == 1:
-                    a0 = float(360 * u(1))
-                    draw.arc(box, a0, a0 + 90 + float(180 * u(1)), fill=fill, width=width)
-                else:
-                    pts = [tuple(float(v) for v in big * u(2)) for _ in range(shape)]
-                    draw.line(pts, fill=fill, width=width, joint="curve")
+            draw_strokes(draw, u, big, 36, 3, (0.03, 0.2),
+                         lambda c, r, shape: [tuple(float(v) for v in big * u(2)) for _ in range(shape)])
             a = torch.as_tensor(np.asarray(img, dtype=np.float64))
             return a.reshape(n, 4, n, 4).mean((1, 3))
         palette = [tuple(int(v) for v in 20 + 215 * u(3)) for _ in range(5)]  # mondrian: colour
@@ -774,6 +764,23 @@ def bicubic_psnr(problem) -> float:
 def set_key(row) -> tuple:
     return (row["image"], row["size"], row["noise"], row["seed"], row["frames"], row.get("motion", "affine"),
             tuple(row["gain"]) if row.get("gain") else None)
+
+
+def draw_strokes(draw, u, big: int, count: int, width_levels: int, radius: tuple[float, float], polyline) -> None:
+    """`count` dark strokes on a PIL drawing of big x big px (line-art scenes): circles, arcs and polylines, widths
+    4 to 4 * (width_levels + 1) px, radii big * (radius[0] + radius[1] * U); polyline(c, r, shape) gives a polyline's
+    points. u(k): k uniform draws, in the order the scenes were first drawn in (their seeds' images unchanged)."""
+    for _ in range(count):
+        width, fill, shape = 4 * (1 + int(width_levels * float(u(1)))), int(10 + 60 * float(u(1))), int(4 * float(u(1)))
+        c, r = big * u(2), float(big * (radius[0] + radius[1] * u(1)))
+        box = [float(c[0]) - r, float(c[1]) - r, float(c[0]) + r, float(c[1]) + r]
+        if shape == 0:
+            draw.ellipse(box, outline=fill, width=width)
+        elif shape == 1:
+            a0 = float(360 * u(1))
+            draw.arc(box, a0, a0 + 90 + float(180 * u(1)), fill=fill, width=width)
+        else:
+            draw.line(polyline(c, r, shape), fill=fill, width=width, joint="curve")
 
 
 def parse_set(text: str) -> dict:

@@ -155,18 +155,8 @@ def _lineart_dense(u):
 
     img = Image.new("L", (BIG, BIG), 240)
     draw = ImageDraw.Draw(img)
-    for _ in range(150):
-        width, fill, shape = 4 * (1 + int(2 * float(u(1)))), int(10 + 60 * float(u(1))), int(4 * float(u(1)))
-        c, r = BIG * u(2), float(BIG * (0.02 + 0.12 * u(1)))
-        box = [float(c[0]) - r, float(c[1]) - r, float(c[0]) + r, float(c[1]) + r]
-        if shape == 0:
-            draw.ellipse(box, outline=fill, width=width)
-        elif shape == 1:
-            a0 = float(360 * u(1))
-            draw.arc(box, a0, a0 + 90 + float(180 * u(1)), fill=fill, width=width)
-        else:
-            pts = [tuple(float(v) for v in c + 2 * r * (u(2) - 0.5)) for _ in range(shape + 1)]
-            draw.line(pts, fill=fill, width=width, joint="curve")
+    bench_lambda_sr.draw_strokes(draw, u, BIG, 150, 2, (0.02, 0.12), lambda c, r, shape: [
+        tuple(float(v) for v in c + 2 * r * (u(2) - 0.5)) for _ in range(shape + 1)])
     return img
 
 
