@@ -87,6 +87,14 @@ def _affine_axes(w: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> tuple[t
     return (w[..., 0] * x1 + w[..., 1] * x2 + w[..., 4], w[..., 2] * x1 + w[..., 3] * x2 + w[..., 5])
 
 
+def _unknown_data(data: str) -> UserError:
+    """problem.data that is neither one of its words nor an image file: a mistyped word (`problem.data=frame`) was
+    read as an image path, "image file not found: frame"."""
+    near = difflib.get_close_matches(data.lower(), DATA_WORDS, n=1)
+    return UserError(f"problem.data={data!r}: image file not found, and it is none of the words "
+                     f"{', '.join(DATA_WORDS)}" + (f"; did you mean problem.data={near[0]}?" if near else ""))
+
+
 @register_problem("superres")
 class SuperRes(Problem):
     offers = frozenset({"separable", "superres"})
@@ -106,6 +114,9 @@ class SuperRes(Problem):
             if frames is None:
                 raise UserError(f"problem.data=frames needs problem.frames=PATH ({FRAMES_FORMS})")
         elif frames is not None:
+            if data not in DATA_WORDS and not resolve_data_path(data).exists():
+                # `problem.data=frame problem.frames=DIR` was told to "add problem.data=frames" (newuser8)
+                raise _unknown_data(data)
             raise UserError(f"problem.frames={frames!r} is a path: add problem.data=frames to read your frames "
                             "(problem.n_frames is the number of frames to generate)")
         else:
@@ -177,10 +188,7 @@ class SuperRes(Problem):
         else:
             path = (resolve_data_path(cfg.data_dir) / "hands-R.jpg") if data == "hands" else resolve_data_path(data)
             if data != "hands" and not path.exists():
-                # a mistyped word (`problem.data=frame`) was read as an image path: "image file not found: frame"
-                near = difflib.get_close_matches(data, DATA_WORDS, n=1)
-                raise UserError(f"problem.data={data!r}: image file not found, and it is none of the words "
-                                f"{', '.join(DATA_WORDS)}" + (f"; did you mean problem.data={near[0]}?" if near else ""))
+                raise _unknown_data(data)
             size = check_int("problem.size", 20 if size is None else size, 4)
             self._check_size(size)
             self.label = f"{'hands' if data == 'hands' else Path(data).name} {size}x{size}"
