@@ -421,8 +421,15 @@ def _task(cfg: DictConfig):
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
     out_dir = Path(hc.runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # One reporter for the whole job, so that the lines below join the run's own in regrun.log.
-    reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.progress))
+    # One reporter for the whole job, so that the lines below join the run's own in regrun.log. Jobs that share
+    # the console with others at once say which they are, by the sweep table's number (their folder's start)
+    shared = multirun and "joblib" in str(hc.launcher.get("_target_", "")).lower()
+    if shared:
+        from .sweep import parallelism
+
+        shared = parallelism(hc.launcher) > 1
+    reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.progress),
+                        prefix=f"[#{out_dir.name.split('_')[0]}] " if shared else "")
     try:
         if multirun:
             from .sweep import gpu_slot
