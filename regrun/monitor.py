@@ -474,7 +474,9 @@ class Reporter:
         says the rest to regrun.log only: a BrokenPipeError had ended the run `failed` (userpass)."""
         stream = self.err if err else self.stream
         try:
-            print(f"{self.prefix}{text}" if self.prefix and text else text, end=end, file=stream, flush=True)
+            # text and end in one write: print writes them apart, and a parallel job's line landed in between
+            print(f"{self.prefix}{text}{end}" if self.prefix and text else f"{text}{end}", end="", file=stream,
+                  flush=True)
         except BrokenPipeError:
             _reader_left(stream)
             if err:
