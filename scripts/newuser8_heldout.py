@@ -13,9 +13,10 @@ used before; nothing tuned on them) with numpy, Pillow and scikit-image only:
 - twice: `-m seed=A,B seed=C dry_run=true` (A, B, C drawn): judged: a warning that names the key;
 - levels_*: 4 scenes (scikit-image's moon, coins, text, brick: 48 x 48 crops at offsets drawn from the seed), 8
   frames of 24 x 24 (factor 2, shifts in +-2 px drawn, 0.5% noise), each as float .npy, 8-bit PNGs, a bool .npy
-  (above its median), and int64 .npy of the frames in [0, 1] times 3, 15 and 31 (4 / 16 / 32 levels); judged:
-  the few-values warning on the bool, 4- and 16-level stacks and on none of the others; PSNR against the
-  scene (its own scale) beside the float frames';
+  (above its median), and int64 .npy of the frames in [0, 1] times 3, 15 and 31 (astype truncates, and the frames
+  do not reach 1: on seed 24901 2-3 / 7-12 / 13-24 distinct values, where this docstring first said 4 / 16 / 32);
+  judged: the few-values warning exactly where a stack holds at most 16 distinct values; PSNR against the scene
+  (its own scale) beside the float frames';
 - killed: the same command (8 frames) sent SIGINT at a time drawn in 3-6 s, then again and sent SIGKILL at a time
   drawn in 3-6 s; judged: regrun-collect's console line says the newest run, killed;
 - sweep: a joblib sweep (2 workers, 4 jobs: the levels scenes' float frames); judged: console lines holding two
