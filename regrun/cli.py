@@ -635,8 +635,10 @@ def _check_keyless(argv: list[str]) -> None:
 
 
 def _warn_repeated(overrides: list[str]) -> None:
-    """A key given twice (`regrun seed=1 seed=2`, `-m seed=1,2 seed=3`) runs Hydra's last value, which scripts
-    that append to a base command rely on; it was silent, so a sweep of two seeds ran one job (newuser8)."""
+    """A key given twice in a sweep (`-m seed=1,2 seed=3`) runs Hydra's last value: it was silent, and a sweep of
+    two seeds ran one job (newuser8). A single run keeps Hydra's rule without a word: scripts append to a base
+    command (tests/test_bad_inputs.py's `problem.views=null` then `problem.views=45`), and its bad input stays one
+    line."""
     given: dict[str, list[str]] = {}
     for item in overrides:
         if not item.startswith("~"):
@@ -829,7 +831,8 @@ def _main() -> None:
     _help_or_explain(sys.argv[1:])
     _check_words(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
-    _warn_repeated(overrides)
+    if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+        _warn_repeated(overrides)
     user_dirs = _user_config_dirs(sys.argv[1:])
     solver = _implied_solver(overrides, user_dirs)
     if solver:

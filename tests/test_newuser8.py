@@ -36,7 +36,7 @@ def test_an_override_ending_in_a_comma_says_so(args, tmp_path, monkeypatch, caps
     assert "BRACKET_OPEN" not in got.stderr
 
 
-def test_a_key_given_twice_is_warned(tmp_path, monkeypatch, capsys):
+def test_a_key_given_twice_in_a_sweep_is_warned(tmp_path, monkeypatch, capsys):
     # `-m seed=1,2 seed=3` ran one job (seed 3) without a word; Hydra's last value stays the rule
     got = regrun_in_process(["-m", "+ci=multiscale_affine__single_scale", "seed=1,2", "seed=3", "dry_run=true",
                              f"hydra.sweep.dir={tmp_path / 's'}"], tmp_path, monkeypatch, capsys)
@@ -45,6 +45,10 @@ def test_a_key_given_twice_is_warned(tmp_path, monkeypatch, capsys):
     assert "1 jobs" in got.stdout
     got = regrun_in_process(["seed=1", "--cfg", "job"], tmp_path, monkeypatch, capsys)
     assert "WARNING" not in got.stderr
+    # a single run keeps Hydra's rule silently: scripts append to a base command, and a bad value stays one line
+    got = regrun_in_process(["problem=ct_fewview", "problem.views=null", "problem.views=-1"], tmp_path, monkeypatch,
+                            capsys)
+    assert got.returncode == 2 and got.stderr.count("\n") == 1, got.stderr
 
 
 def test_two_keys_without_their_group_both_get_the_nearest_key(tmp_path, monkeypatch, capsys):
