@@ -137,15 +137,30 @@ def _check_added_and_removed(argv: list[str], overrides: list[str], user_dirs: t
                    + f" (a key the {group} has is set without +; `regrun --explain {group}` lists them)")
 
 
+def _compose_without_unknown(overrides: list[str]) -> DictConfig | None:
+    """The config of `overrides` less those Hydra cannot override (keys no config has), for the nearest keys of
+    one of them: `template=T.png reference=R.png` (two keys without their group) composed with neither failed,
+    and `template` got no "did you mean `problem.template`?" (newuser8). None when the rest do not compose."""
+    rest = list(overrides)
+    for _ in range(len(overrides) + 1):
+        try:
+            return compose(rest)
+        except Exception as exc:  # "Could not override 'KEY'." names the next one to leave out
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            failing = [o for o in rest if first.startswith("Could not override")
+                       and f"'{o.split('=', 1)[0].lstrip('+~')}'" in first]
+            if not failing:
+                return None
+            rest.remove(failing[0])
+    return None
+
+
 def _unknown_key(bad: str, overrides: list[str]) -> str:
     """One line for an override of a key no config has: the nearest existing keys; `+key=value` (which adds
     a key nobody reads) only suggested outside the config groups, whose keys are all known."""
     key = bad.split("=", 1)[0]
-    try:
-        base = compose([o for o in overrides if o != bad])
-        near = nearest_keys(key.lstrip("+~"), base)
-    except Exception:  # the other overrides do not compose either: the typo is still worth reporting
-        base, near = None, []
+    base = _compose_without_unknown([o for o in overrides if o != bad])
+    near = [] if base is None else nearest_keys(key.lstrip("+~"), base)
     message = f"unknown config key {key!r} in {bad!r}"
     owners = key_owners(key.lstrip("+~"), base)
     if owners:
@@ -175,6 +190,12 @@ def _parse_error(exc: Exception) -> None:
     if not bad.isascii():
         _error(f"cannot parse {bad!r}: a value with characters other than letters, digits and _-./ must be "
                f"quoted, e.g. \"{quote_override(bad)}\" (the double quotes are for the shell)")
+    if value.endswith(",") and not value.endswith("\\,"):
+        # `problem.factor=2, problem.lambda_f=auto` (overrides separated by commas) or a sweep's list left with a
+        # comma at its end: Hydra's grammar error listed fourteen token names (newuser8)
+        _error(f"cannot parse {bad!r}: it ends in a comma; overrides are separated by spaces alone "
+               f"({key}={value.rstrip(',')} ...), and a sweep's values have one on each side of every comma "
+               f"(-m {key}=a,b)")
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     first = lines[0].split("; See https")[0] if lines else type(exc).__name__
     _error(f"cannot parse {bad!r}: {first} (override syntax: key=value, lists [a,b], strings with spaces or "
@@ -400,8 +421,15 @@ def _task(cfg: DictConfig):
     multirun = str(hc.mode) == "RunMode.MULTIRUN"
     out_dir = Path(hc.runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # One reporter for the whole job, so that the lines below join the run's own in regrun.log.
-    reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.progress))
+    # One reporter for the whole job, so that the lines below join the run's own in regrun.log. Jobs that share
+    # the console with others at once say which they are, by the sweep table's number (their folder's start)
+    shared = multirun and "joblib" in str(hc.launcher.get("_target_", "")).lower()
+    if shared:
+        from .sweep import parallelism
+
+        shared = parallelism(hc.launcher) > 1
+    reporter = Reporter(out_dir / "regrun.log", progress=bool(cfg.progress),
+                        prefix=f"[#{out_dir.name.split('_')[0]}] " if shared else "")
     try:
         if multirun:
             from .sweep import gpu_slot
@@ -599,8 +627,26 @@ def _check_keyless(argv: list[str]) -> None:
     for i, arg in enumerate(argv):
         if arg.startswith("=") and not (i and argv[i - 1] in VALUED_FLAGS):
             word = argv[i - 1] if i and "=" not in argv[i - 1] and not argv[i - 1].startswith("-") else ""
+            # `problem = superres` (spaces on both sides): the value is the next word; the line said "problem="
+            after = argv[i + 1] if i + 1 < len(argv) and "=" not in argv[i + 1] and not argv[i + 1].startswith("-") \
+                else ""
             _error(f"{arg!r} has no key before '=': write key=value without spaces"
-                   + (f", {word}{arg}" if word else " (e.g. seed=3)"))
+                   + (f", {word}={arg[1:] or after or 'VALUE'}" if word else " (e.g. seed=3)"))
+
+
+def _warn_repeated(overrides: list[str]) -> None:
+    """A key given twice in a sweep (`-m seed=1,2 seed=3`) runs Hydra's last value: it was silent, and a sweep of
+    two seeds ran one job (newuser8). A single run keeps Hydra's rule without a word: scripts append to a base
+    command (tests/test_bad_inputs.py's `problem.views=null` then `problem.views=45`), and its bad input stays one
+    line."""
+    given: dict[str, list[str]] = {}
+    for item in overrides:
+        if not item.startswith("~"):
+            given.setdefault(item.split("=", 1)[0].lstrip("+"), []).append(item)
+    for key, items in given.items():
+        if len(items) > 1:
+            print(f"regrun: WARNING: {key} is given {len(items)} times ({' '.join(items)}): the last, "
+                  f"{items[-1].lstrip('+')}, is used", file=sys.stderr)
 
 
 def _check_words(argv: list[str]) -> None:
@@ -785,6 +831,8 @@ def _main() -> None:
     _help_or_explain(sys.argv[1:])
     _check_words(sys.argv[1:])
     overrides = _overrides(sys.argv[1:])
+    if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+        _warn_repeated(overrides)
     user_dirs = _user_config_dirs(sys.argv[1:])
     solver = _implied_solver(overrides, user_dirs)
     if solver:

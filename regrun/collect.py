@@ -202,7 +202,10 @@ def latest_per_run_id(runs: list[Run]) -> tuple[list[Run], int]:
             order.append(key)
             continue
         old = best[key]
-        rank = lambda r: (r.status == "completed", str(r.attrs.get("end_time", "")))  # noqa: E731
+        # a run killed outright has no end time: by its start, else the older interrupted run of the same command
+        # was the row, and the console said "1 interrupted" of a folder whose last run was killed (newuser8)
+        rank = lambda r: (r.status == "completed",  # noqa: E731
+                          str(r.attrs.get("end_time") or r.attrs.get("start_time") or ""))
         if rank(run) > rank(old):
             best[key] = run
     return [best[k] for k in order], len(runs) - len(order)

@@ -440,16 +440,20 @@ class Reporter:
     """Prints the run's lines to `stream` and appends them to `log_path` (regrun.log).
 
     `progress=False` keeps the phase lines and drops progress bars/lines; `interactive` (default: whether
-    `tty` is a terminal) picks tqdm bars over plain lines; `every` is the plain lines' interval in seconds."""
+    `tty` is a terminal) picks tqdm bars over plain lines; `every` is the plain lines' interval in seconds.
+    `prefix` starts every console line (not the log's) and makes each phase's start a line of its own: parallel
+    jobs of a sweep share one console, where a phase's "... done" waiting on its line took the next job's line
+    (newuser7, newuser8); a prefix also means plain progress lines, not tqdm bars."""
 
     def __init__(self, log_path: Path | None = None, stream: IO | None = None, progress: bool = True,
                  interactive: bool | None = None, every: float = 10.0, tty: IO | None = None,
-                 name: str = "regrun"):
+                 name: str = "regrun", prefix: str = ""):
         self.stream = stream if stream is not None else sys.stdout
         self.tty = tty if tty is not None else sys.stderr
         self.err = sys.stderr  # the real one, so a line printed while capture() is on is logged once
         self.progress = progress
-        self.interactive = progress and (_isatty(self.tty) if interactive is None else interactive)
+        self.prefix = prefix
+        self.interactive = progress and not prefix and (_isatty(self.tty) if interactive is None else interactive)
         self.every = every
         self.name = name  # the prefix of phase lines: the command that speaks
         self.log = open(log_path, "a", buffering=1) if log_path is not None else None
@@ -470,7 +474,9 @@ class Reporter:
         says the rest to regrun.log only: a BrokenPipeError had ended the run `failed` (userpass)."""
         stream = self.err if err else self.stream
         try:
-            print(text, end=end, file=stream, flush=True)
+            # text and end in one write: print writes them apart, and a parallel job's line landed in between
+            print(f"{self.prefix}{text}{end}" if self.prefix and text else f"{text}{end}", end="", file=stream,
+                  flush=True)
         except BrokenPipeError:
             _reader_left(stream)
             if err:
@@ -500,9 +506,12 @@ class Reporter:
         total is a cap, the work may end before it); otherwise None."""
         label = " > ".join([*self.phases, name])
         self.end_open_line()
-        self._print(f"{self.name}: {label} ...", end="")
-        self.line(f"{self.name}: {label} ...", console=False)
-        self.open_line = label
+        if self.prefix:
+            self.line(f"{self.name}: {label} ...")
+        else:
+            self._print(f"{self.name}: {label} ...", end="")
+            self.line(f"{self.name}: {label} ...", console=False)
+            self.open_line = label
         self.phases.append(name)
         t0, cpu0 = time.perf_counter(), time.process_time()
         progress = self.progress_bar(total, name, every, upto) if total is not None else None
