@@ -2,16 +2,18 @@
 affine answer, by the misfit each larger model's extra parameters take off, in units of the noise."""
 from pathlib import Path
 
+import h5py
 import pytest
 import torch
 
-from regrun.config import config_section
+from regrun.config import compose, config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_model_choice import misfit_z, pick
 from regrun.registration.superres_motion import MOTION_MODELS
+from regrun.run import run
 from regrun.solvers.varpro_cg import VarProCG
 
 
@@ -62,3 +64,17 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     with pytest.raises(UserError, match="motion_model_z"):
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_z=0), ctx)
+
+
+def test_a_run_records_the_choice_and_solves_again_with_it(tmp_path, device):
+    # frames moved by shifts alone: translation chosen, the run solved again with it and the scores kept
+    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
+                   "problem.lambda_f=0.1", "problem.motion_model=auto", "problem.motion.angle=0",
+                   "problem.motion.scale=[1.0,1.0]", f"device={device.type}", "progress=false", "figures=false"])
+    outcome = run(cfg, tmp_path / "out", [])
+    m = outcome.metrics
+    assert outcome.status == "completed" and m["solved_again"] == 1.0
+    assert m["motion_model_chosen"] == MOTION_MODELS.index("translation") and m["motion_model_z_rigid_affine"] < 4
+    with h5py.File(outcome.results_path) as f:
+        assert "motion model translation, chosen from the frames" in f.attrs["message"]
+        assert f["result/w"].shape == (24,)  # the answer's affine motions, 6 a moved frame

@@ -8,9 +8,10 @@ motion, what the larger one's extra parameters take off the misfit is noise, abo
 the data rows' units) per parameter; where it does not, far more. So
     z(small, big) = (RSS_small - RSS_big) / (sigma^2 h (d_big - d_small) q)
 is read from the top: affine where z(rigid, affine) is above problem.motion_model_z, else rigid where
-z(translation, rigid) is, else translation. On 15 dev sets (20^2-64^2, photo crops 8x finer than the reference,
-each kind of motion) the sets drawn with the smaller models read z <= 1.2 (one rigid set 40: affine kept, to no
-loss), the affine ones 12.6-4100 (docs/superres.md, "The motion model chosen from the frames (srmodel)").
+z(translation, rigid) is, else translation. On 12 dev sets with 10-24 px frames (photo crops 8x finer than the
+reference, each kind of motion) the sets drawn with the smaller models read z <= 1.4 on the pair that decides
+(one rigid set 31.5: affine kept, to no loss), the affine ones 6.6-4100 (docs/superres.md, "The motion model chosen
+from the frames (srmodel)").
 """
 from __future__ import annotations
 
