@@ -5,13 +5,12 @@ against the truth (docs/superres.md, "The motion model chosen from the frames (s
 For each frame set (an .npz of scripts/bench_lambda_sr.py --keep: frames, truth, w) and a weight lambda_f (the
 affine `auto` run's, from that bench's .json, or --lam): varpro_cg with each motion model from its own
 pre-registration at that weight (the user's defaults, `outside=drop`), then every model's final motion scored on
-one data mask (the pixels every model's motion keeps): the projected data misfit RSS_M (regulariser rows apart)
-of the exact least-squares image. Printed and written per set: each model's PSNR and motion error (the truth's),
-RSS_M, the kept data rows m, the frames' noise estimate sigma (regrun's own, weak-texture patches) and the
-statistics a rule could use without the truth,
+one data mask (the affine end's, narrowed to the pixels every model's motion keeps): the data misfit RSS_M
+(regulariser rows apart) of the least-squares image (superres_model_choice.data_misfits). Printed and written per
+set: each model's PSNR and motion error (the truth's), RSS_M, the frames' noise estimate sigma (regrun's own,
+weak-texture patches) and the rule's statistic without the truth (superres_model_choice.misfit_z),
     z(small, big) = (RSS_small - RSS_big) / (sigma^2 h (d_big - d_small) q)
-(per extra parameter, in units of the noise: ~1 where the smaller model holds the motion and the misfit is noise),
-and the same with the fit's own noise level RSS_affine / (m - q d_affine) in sigma^2's place (an F statistic).
+(per extra parameter, in units of the noise: ~1 where the smaller model holds the motion and the misfit is noise).
 
     python scripts/diag_superres_model_choice.py --bench /tmp/srmodel/devA_affine.json --frames /tmp/srmodel/framesA \
         --out /tmp/srmodel/choiceA.json
@@ -29,25 +28,12 @@ from bench_superres_frames import exact_psnr  # scripts/bench_superres_frames.py
 
 from regrun.config import config_section
 from regrun.context import RunContext
-from regrun.linalg.direct import CholeskyLSQ
 from regrun.monitor import Monitor
 from regrun.optim.parameter_choice import noise_std_images
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_model_choice import data_misfits, misfit_z
 from regrun.registration.superres_motion import MOTION_MODELS
 from regrun.solvers.varpro_cg import VarProCG
-
-PARAMS = {"translation": 2, "rigid": 3, "affine": 6}
-
-
-def data_rss(problem, w) -> tuple[float, int]:
-    """The exact least-squares image's data misfit at affine motion w on the model's mask now, and the kept rows."""
-    model = problem.model
-    op = model.operator(w)
-    f = CholeskyLSQ(op, model.normal_matrix(w)).lstsq(model.b)
-    r = op.matvec(f) - model.b
-    n = model.frames.numel()
-    kept = model.keep if model.keep is not None else torch.ones_like(model.frames)
-    return float((r[:n] ** 2).sum()), int((kept > 0).sum())
 
 
 def run(path: Path, lam: float, ctx) -> dict:
@@ -65,22 +51,13 @@ def run(path: Path, lam: float, ctx) -> dict:
         row["models"][name] = {"psnr": exact_psnr(p, ends[name]), "motion_error": p.motion_error(ends[name]),
                                "cpu_s": time.process_time() - t0}
     common = problem("affine")
-    common.model.settle_outside(ends["affine"])
-    for name in MOTION_MODELS:
-        common.model.settle_outside(ends[name], accumulate=True)
-    q = common.model.q
-    hd = common.model.sqrt_hd ** 2
+    common.model.settle_outside(ends["affine"])  # then narrowed to what every model's end keeps (data_misfits)
+    misfits = data_misfits(common, ends)
     sigma = noise_std_images(common.model.frames)
     for name in MOTION_MODELS:
-        rss, m = data_rss(common, ends[name])
-        row["models"][name].update(rss=rss, m=m)
-    row.update(q=q, sigma=sigma, hd=hd)
-    fit_var = row["models"]["affine"]["rss"] / (row["models"]["affine"]["m"] - q * PARAMS["affine"])
-    for small, big in (("translation", "rigid"), ("rigid", "affine"), ("translation", "affine")):
-        extra = (PARAMS[big] - PARAMS[small]) * q
-        fall = row["models"][small]["rss"] - row["models"][big]["rss"]
-        row[f"z_{small}_{big}"] = fall / (sigma ** 2 * hd * extra)
-        row[f"F_{small}_{big}"] = fall / (fit_var * extra)
+        row["models"][name]["rss"] = misfits[name]
+    row.update(q=common.model.q, sigma=sigma,
+               **{f"z_{k}": v for k, v in misfit_z(misfits, sigma, common.model.sqrt_hd ** 2, common.model.q).items()})
     return row
 
 
@@ -104,8 +81,7 @@ def main(argv=None):
         ms = out["models"]
         print(f"{path.name} ({r['motion']}): " + ", ".join(
             f"{k} {v['psnr']:.2f} dB {v['motion_error']:.2f} px" for k, v in ms.items())
-            + f"; z t-r {out['z_translation_rigid']:.2f} r-a {out['z_rigid_affine']:.2f}"
-            f" F t-r {out['F_translation_rigid']:.2f} r-a {out['F_rigid_affine']:.2f}", flush=True)
+            + f"; z t-r {out['z_translation_rigid']:.2f} r-a {out['z_rigid_affine']:.2f}", flush=True)
         args.out.write_text(json.dumps(rows, indent=1, default=lambda v: float(v) if math.isfinite(v) else None))
 
 
