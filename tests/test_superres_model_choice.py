@@ -59,6 +59,10 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     solver = VarProCG(config_section("solver", "varpro_cg"), ctx)
     metrics = {}
     assert p.solve_again(metrics, solver.solve(p, Monitor()), solver) is None and metrics == {}
+    # auto on frames over its size limit: the affine answer stands, no candidate run, no score
+    big = SuperRes(config_section("problem", "superres", size=12, n_frames=3, lambda_f=0.1, motion_model="auto",
+                                  motion_model_auto_max=4), ctx)
+    assert big.solve_again(metrics, solver.solve(big, Monitor()), solver) is None and metrics == {}
     with pytest.raises(UserError, match="motion_model"):
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="similarity"), ctx)
     with pytest.raises(UserError, match="motion_model_z"):

@@ -453,6 +453,11 @@ class SuperRes(Problem):
             return {"gain": True}, (f"{why}: solved again with problem.gain=true (problem.gain_again=false keeps the "
                                     "first answer)")
         if not self.motion_choice_applies(result, solver):
+            if self.motion_auto and result is not None:  # the run's log says why the affine answer stands unchosen
+                self.ctx.reporter.line("regrun: problem.motion_model=auto: the affine model, not chosen ("
+                                       + (f"frames over problem.motion_model_auto_max={self.motion_auto_max} px)"
+                                          if getattr(solver, "name", None) == "varpro_cg"
+                                          else "the choice runs with solver=varpro_cg only)"))
             return None
         chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z)
         metrics.update(scores)
