@@ -1,5 +1,5 @@
 """problem.motion_model=auto (registration/superres_model_choice.py): the model chosen from the frames after the
-affine answer, by the misfit each larger model's extra parameters take off, in units of the noise."""
+affine answer, by the misfit each larger model's extra parameters take off, in units of the frames' noise estimate."""
 from pathlib import Path
 
 import h5py

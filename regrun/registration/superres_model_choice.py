@@ -4,14 +4,17 @@ the affine answer, without the truth.
 The smaller models are nested in the affine one. At the affine answer's weight, varpro_cg is run with each smaller
 model from its own pre-registration; then every model's final motion is scored on one data mask (the pixels every
 one of those motions keeps) by the data misfit RSS_M of its least-squares image. Where a smaller model holds the
-motion, what the larger one's extra parameters take off the misfit is noise, about sigma^2 (the frames' noise, in
-the data rows' units) per parameter; where it does not, far more. So
+motion, what the larger one's extra parameters take off the misfit is noise and model error, a little per parameter
+in units of sigma^2 (regrun's noise estimate from the frames, in the data rows' units; on 10-12 px frames it reads
+texture too, 2-84x the true noise on the sets measured, so z is a misfit ratio, not a chi-square); where it does
+not, far more. So
     z(small, big) = (RSS_small - RSS_big) / (sigma^2 h (d_big - d_small) q)
 is read from the top: affine where z(rigid, affine) is above problem.motion_model_z, else rigid where
 z(translation, rigid) is, else translation. On 12 dev sets with 10-24 px frames (photo crops 8x finer than the
 reference, each kind of motion) the sets drawn with the smaller models read z <= 1.4 on the pair that decides
 (one rigid set 31.5: affine kept, to no loss), the affine ones 6.6-4100; on held-out batch HM an affine 20^2 set read
-3.1, so the bar is AIC's 2, not the first 4 (docs/superres.md, "The motion model chosen from the frames (srmodel)").
+3.1, so the bar is 2 (AIC's, were sigma the noise), not the first 4 (docs/superres.md, "The motion model chosen
+from the frames (srmodel)").
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ def data_misfits(problem, ends: dict[str, torch.Tensor]) -> dict[str, float]:
 
 def misfit_z(misfits: dict[str, float], sigma: float, cell: float, q: int) -> dict[str, float]:
     """z(small, big) for the nested pairs (translation, rigid) and (rigid, affine): the misfit a larger model's
-    extra parameters take off, per parameter, in units of the noise's sigma^2 (cell: the data rows' weight h)."""
+    extra parameters take off, per parameter, in units of sigma^2 (the noise estimate; cell: the data rows' weight h)."""
     unit = sigma ** 2 * cell * q
     return {f"{a}_{b}": (misfits[a] - misfits[b]) / (unit * (PARAMS[b] - PARAMS[a]))
             for a, b in (("translation", "rigid"), ("rigid", "affine"))}
@@ -85,6 +88,6 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
 def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
     """The run's log line: the model and each pair's score."""
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto): the misfit a larger model "
-            f"takes off per extra parameter, in units of the noise: rigid -> affine "
+            f"takes off per extra parameter, in units of the frames' noise estimate: rigid -> affine "
             f"{metrics['motion_model_z_rigid_affine']:.3g}, translation -> rigid "
             f"{metrics['motion_model_z_translation_rigid']:.3g} (the larger model where above {bar:g})")
