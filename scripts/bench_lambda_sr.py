@@ -821,6 +821,12 @@ def weight_search(score, start, refine: bool, lo: float = 0.0125, hi: float = 12
     return [{"lam": lam, **tried[lam]} for lam in sorted(tried)]
 
 
+def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames: int, motion: str, gain: bool) -> Path:
+    """Where run_set writes a set's frames (.npz; --keep's folder holds them by this name)."""
+    tag = "" if motion == "affine" and not gain else f"_{motion}_{gain}"
+    return root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
+
+
 def run_set(ctx, root, spec, args, reuse=None):
     """One frame set (spec: parse_set's dict): bicubic, `auto` for every rule, the grid and the peer; with `reuse`
     (this set's row of an earlier run: the same frames, as they depend on the arguments and the seed alone) only
@@ -832,8 +838,7 @@ def run_set(ctx, root, spec, args, reuse=None):
     supersample = args.supersample if args.supersample else (10 if size < 96 else 4)
     truth, stack, w, gains = frame_set(kind, size, frames, noise, seed, supersample=supersample, motion=motion,
                                        gain=gain)
-    tag = "" if motion == "affine" and gain is None else f"_{motion}_{gain is not None}"
-    path = root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
+    path = frame_file(root, kind, size, noise, seed, frames, motion, gain is not None)
     if stack.ndim == 4:  # colour: channels last, as a user's array file holds them
         fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
     else:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_lambda_sr import frame_file  # scripts/bench_lambda_sr.py
 from bench_superres_frames import exact_psnr  # scripts/bench_superres_frames.py
 
 from regrun.config import config_section
@@ -73,8 +74,8 @@ def main(argv=None):
     rows = []
     bench = [r for b in args.bench for r in json.loads(b.read_text())["rows"]]
     for r in bench:
-        tag = "" if r["motion"] == "affine" and not r.get("gain") else f"_{r['motion']}_{bool(r.get('gain'))}"
-        path = args.frames / f"{r['image'].replace(':', '_')}_{r['size']}_{r['noise']}_{r['seed']}_{r['frames']}{tag}.npz"
+        path = frame_file(args.frames, r["image"], r["size"], r["noise"], r["seed"], r["frames"], r["motion"],
+                          bool(r.get("gain")))
         out = run(path, args.lam or r["auto_gcv"]["lam"], ctx)
         out["drawn"] = r["motion"]
         rows.append(out)
