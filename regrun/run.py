@@ -213,12 +213,14 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             return result, {k: float(v) for k, v in {**metrics, **result.metrics}.items()}, arrays
 
         result, metrics, arrays = solve_and_evaluate(problem, solver)
-        again = problem.solve_again(metrics)
+        again = problem.solve_again(metrics, result, solver)
         if again is not None:  # the first answer shows its model left something out: solved afresh without that
             changes, why = again
             reporter.line(f"regrun: {why}")
             first = {f"first_solve_{k}": v for k, v in metrics.items()
                      if k.startswith("exposure_") or k == "psnr"}
+            # the decision's own metrics (problem.motion_model=auto's choice) describe the answer kept: unprefixed
+            first.update({k: v for k, v in metrics.items() if k.startswith("motion_model_")})
             results.write("first_solve", {"result": arrays, "metrics": metrics})  # kept if the second is stopped
             seed_everything(cfg.seed)  # the same answer as a run given the changes from the start
             problem = problem_cls(OmegaConf.merge(cfg.problem, changes), ctx)

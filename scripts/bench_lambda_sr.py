@@ -45,6 +45,7 @@ from regrun.imaging.transforms import affine, affine_about
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
+from regrun.registration.superres_motion import MOTION_MODELS
 from regrun.registration.superres_start import start_params
 from regrun.solvers.varpro_cg import VarProCG
 
@@ -820,6 +821,12 @@ def weight_search(score, start, refine: bool, lo: float = 0.0125, hi: float = 12
     return [{"lam": lam, **tried[lam]} for lam in sorted(tried)]
 
 
+def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames: int, motion: str, gain: bool) -> Path:
+    """Where run_set writes a set's frames (.npz; --keep's folder holds them by this name)."""
+    tag = "" if motion == "affine" and not gain else f"_{motion}_{gain}"
+    return root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
+
+
 def run_set(ctx, root, spec, args, reuse=None):
     """One frame set (spec: parse_set's dict): bicubic, `auto` for every rule, the grid and the peer; with `reuse`
     (this set's row of an earlier run: the same frames, as they depend on the arguments and the seed alone) only
@@ -831,8 +838,7 @@ def run_set(ctx, root, spec, args, reuse=None):
     supersample = args.supersample if args.supersample else (10 if size < 96 else 4)
     truth, stack, w, gains = frame_set(kind, size, frames, noise, seed, supersample=supersample, motion=motion,
                                        gain=gain)
-    tag = "" if motion == "affine" and gain is None else f"_{motion}_{gain is not None}"
-    path = root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
+    path = frame_file(root, kind, size, noise, seed, frames, motion, gain is not None)
     if stack.ndim == 4:  # colour: channels last, as a user's array file holds them
         fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
     else:
@@ -843,7 +849,7 @@ def run_set(ctx, root, spec, args, reuse=None):
         extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                              true_motion=str(path), lambda_f=lam, outside=args.outside, gain=gain is not None,
-                             **extra)
+                             motion_model=args.motion_model, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
@@ -856,8 +862,9 @@ def run_set(ctx, root, spec, args, reuse=None):
     # small frames: the stopped ladder's second start too (superres_start.second_start), also computed once
     w_alt = getattr(p0, "second_start", None)
 
-    def solve(p):
-        p.model.preregister = lambda thetas=None, **_: (w0 if thetas is None or w_alt is None else w_alt).clone()
+    def solve(p, patch=True):
+        if patch:  # the pre-registration computed once above (patch=False: another motion model's, its own)
+            p.model.preregister = lambda thetas=None, **_: (w0 if thetas is None or w_alt is None else w_alt).clone()
         t0 = time.process_time()
         res = solver.solve(p, Monitor())
         cpu = time.process_time() - t0
@@ -871,6 +878,17 @@ def run_set(ctx, root, spec, args, reuse=None):
     for rule in args.rules:
         p = problem("auto", rule)
         res, metrics, cpu, cpu_eval = solve(p)
+        chosen = {}
+        if args.motion_model == "auto":  # the run's choice after the affine answer (SuperRes.solve_again), as the
+            # regrun command makes it; a change of gains (gain_again) is not the bench's: left out, as main's runs
+            t0 = time.process_time()
+            again = p.solve_again(metrics, res, solver)
+            cpu += time.process_time() - t0
+            chosen = {k: v for k, v in metrics.items() if k.startswith("motion_model_")}
+            chosen["affine_psnr"] = metrics["psnr"]
+            if again is not None and "motion_model" in again[0]:
+                res, metrics, cpu2, cpu_eval = solve(p.with_changes(again[0]), patch=False)
+                cpu += cpu2
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": metrics["psnr"],
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
                                # Wahba's ||r||^2 / (m - tr H) at the chosen weight (superres_weight.record_fit_noise)
@@ -897,7 +915,9 @@ def run_set(ctx, root, spec, args, reuse=None):
                                # the frame-split walk (problem.lam_split_steps): the weight before it, its CPU
                                "split_from": res.metrics.get("lam_split_from", math.nan),
                                "split_evaluations": res.metrics.get("lam_split_evaluations", 0.0),
-                               "split_s": res.metrics.get("lam_split_s", 0.0)}
+                               "split_s": res.metrics.get("lam_split_s", 0.0),
+                               # --motion-model auto: the choice's metrics and the affine answer's PSNR
+                               **chosen}
     if reuse is not None:
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
@@ -1012,6 +1032,10 @@ def main(argv=None):
                     "found there are taken from them, only auto is run (after a change to auto alone)")
     ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="problem settings for the auto runs only (e.g. lam_rechoose=0; numbers parsed as YAML)")
+    ap.add_argument("--motion-model", default="affine", choices=MOTION_MODELS + ("auto",),
+                    help="problem.motion_model of every regrun run (pre-registration, auto, grid); with --reuse "
+                    "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
+                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)

@@ -36,10 +36,10 @@ class Problem(ABC):
     def figures(self, result: SolveResult, metrics: dict[str, float], fig_dir: Path) -> list[Path]:
         return []
 
-    def solve_again(self, metrics: dict[str, float]) -> tuple[dict[str, Any], str] | None:
-        """Where the first answer's metrics show that its model left something out: the config changes under which
-        the run solves the problem again from the start (and keeps that answer), with the reason in one line.
-        None: the answer stands."""
+    def solve_again(self, metrics: dict[str, float], result=None, solver=None) -> tuple[dict[str, Any], str] | None:
+        """Where the first answer's metrics (or `result`, by the run's `solver`) show that its model left something
+        out: the config changes under which the run solves the problem again from the start (and keeps that answer),
+        with the reason in one line. None: the answer stands. Metrics of the decision may be added to `metrics`."""
         return None
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers
 from ..imaging.grid import Grid
@@ -44,6 +45,7 @@ from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_check import held_out_frames, unsampled_phase_warning
 from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
+from ..registration.superres_model_choice import choice_line, choose_motion_model
 from ..registration.superres_motion import MOTION_MODELS, MotionModel
 from ..registration.superres_small import all_frames_check
 from ..registration.superres_small import caution as small_frames_caution
@@ -154,7 +156,11 @@ class SuperRes(Problem):
         self.weight_last_search = None  # (motion, evaluate) of the last search, for superres_weight.recheck
         self.weight_final_factor = None  # (motion, weight, factor) from superres_weight.recheck, for the check
         check_choice("problem.outside", cfg.outside, OUTSIDE)
-        check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS)
+        check_choice("problem.motion_model", cfg.motion_model, MOTION_MODELS + ("auto",))
+        # auto: the affine answer first, then the model chosen from the frames (solve_again)
+        self.motion_auto = cfg.motion_model == "auto"
+        self.motion_z = check_float("problem.motion_model_z", cfg.motion_model_z, 0.0, strict=True)
+        self.motion_auto_max = check_int("problem.motion_model_auto_max", cfg.motion_model_auto_max, 0)
         check_choice("problem.gain", cfg.gain, (True, False))
         check_choice("problem.gain_again", cfg.gain_again, (True, False))
         check_choice("problem.channels", cfg.channels, CHANNELS)
@@ -207,7 +213,8 @@ class SuperRes(Problem):
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
                                    self.outside, gain=bool(cfg.gain))
-        self.motion = MotionModel(str(cfg.motion_model), self.fine.centre, self.model.q, gain=bool(cfg.gain))
+        self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
+                                  self.model.q, gain=bool(cfg.gain))
         if self.colour is not None:
             self.colour = ctx.tensor(self.colour)
             self.truth_colour = None if self.truth_colour is None else ctx.tensor(self.truth_colour)
@@ -441,16 +448,44 @@ class SuperRes(Problem):
         self._evaluated = arrays
         return metrics, arrays
 
-    def solve_again(self, metrics: dict[str, float]) -> tuple[dict, str] | None:
+    def solve_again(self, metrics: dict[str, float], result: SolveResult | None = None,
+                    solver=None) -> tuple[dict, str] | None:
         """Your frames solved without gains whose brightness varies (exposure_varies): again with problem.gain=true
         (problem.gain_again). On 62 dev sets (srgain2) it fires on every one with gains of 1.5% or more but one whose
         gains the motion's scale took up (+-2%: gain=true +0.10 dB), on no gain-free one, and on none of three at
-        +-1% (docs/superres.md, "Small exposure gains on your frames: which statistic? (srgain2)")."""
+        +-1% (docs/superres.md, "Small exposure gains on your frames: which statistic? (srgain2)").
+        Else with problem.motion_model=auto (varpro_cg, frames of at most motion_model_auto_max px a side): the
+        motion model chosen from the frames (superres_model_choice), its scores added to `metrics`; a smaller one
+        than the affine answer's is solved again from the start (docs/superres.md, "The motion model chosen from
+        the frames (srmodel)")."""
         why = exposure_varies(metrics) if self.cfg.gain_again else None
-        if why is None:
+        if why is not None:
+            return {"gain": True}, (f"{why}: solved again with problem.gain=true (problem.gain_again=false keeps the "
+                                    "first answer)")
+        if not self.motion_choice_applies(result, solver):
+            if self.motion_auto and result is not None:  # the run's log says why the affine answer stands unchosen
+                self.ctx.reporter.line("regrun: problem.motion_model=auto: the affine model, not chosen ("
+                                       + (f"frames over problem.motion_model_auto_max={self.motion_auto_max} px)"
+                                          if getattr(solver, "name", None) == "varpro_cg"
+                                          else "the choice runs with solver=varpro_cg only)"))
             return None
-        return {"gain": True}, (f"{why}: solved again with problem.gain=true (problem.gain_again=false keeps the "
-                                "first answer)")
+        chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z)
+        metrics.update(scores)
+        line = choice_line(chosen, scores, self.motion_z)
+        if chosen == "affine":
+            self.ctx.reporter.line(f"regrun: {line}")
+            return None
+        return {"motion_model": chosen}, f"{line}: solved again with it"
+
+    def motion_choice_applies(self, result: SolveResult | None, solver) -> bool:
+        """problem.motion_model=auto chooses here: varpro_cg's answer (the only solver with every model) on frames
+        of at most problem.motion_model_auto_max px a side."""
+        return (self.motion_auto and result is not None and getattr(solver, "name", None) == "varpro_cg"
+                and max(self.model.coarse.m) <= self.motion_auto_max)
+
+    def with_changes(self, changes: dict) -> "SuperRes":
+        """The same frames as a new problem under these config changes (a candidate motion model's)."""
+        return SuperRes(OmegaConf.merge(self.cfg, changes), self.ctx)
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check

@@ -1,0 +1,84 @@
+"""problem.motion_model=auto (registration/superres_model_choice.py): the model chosen from the frames after the
+affine answer, by the misfit each larger model's extra parameters take off, in units of the frames' noise estimate."""
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+
+from regrun.config import compose, config_section
+from regrun.context import RunContext
+from regrun.errors import UserError
+from regrun.monitor import Monitor
+from regrun.problems.superres import SuperRes
+from regrun.registration.superres_model_choice import misfit_z, pick
+from regrun.registration.superres_motion import MOTION_MODELS
+from regrun.run import run
+from regrun.solvers.varpro_cg import VarProCG
+
+
+@pytest.fixture
+def ctx(device):
+    return RunContext(device, torch.float64, 0, Path("."))
+
+
+def test_z_per_extra_parameter_and_read_from_the_top():
+    # q = 4 frames, sigma^2 h = 2: rigid's 1 extra parameter a frame over translation, affine's 3 over rigid
+    z = misfit_z({"translation": 100.0, "rigid": 92.0, "affine": 68.0}, sigma=2.0, cell=0.5, q=4)
+    assert z == pytest.approx({"translation_rigid": 8.0 / (2 * 4 * 1), "rigid_affine": 24.0 / (2 * 4 * 3)})
+    assert pick({"translation_rigid": 0.5, "rigid_affine": 0.5}, 4.0) == "translation"
+    assert pick({"translation_rigid": 50.0, "rigid_affine": 0.5}, 4.0) == "rigid"
+    # affine needed: the translation-rigid pair is not read
+    assert pick({"translation_rigid": 0.5, "rigid_affine": 5.0}, 4.0) == "affine"
+
+
+@pytest.mark.parametrize("drawn", ["translation", "affine"])
+def test_auto_chooses_the_model_the_frames_were_moved_by(drawn, ctx):
+    # affine: scales of +-15% (at +-5% on 8-px frames from 4 moved ones the rigid model fits as well: z 1.9)
+    moves = ({"motion.angle": 0.0, "motion.scale": [1.0, 1.0]} if drawn == "translation"
+             else {"motion.scale": [0.85, 1.15]})
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
+                                motion_model="auto", **moves), ctx)
+    assert p.motion.name == "affine"  # the first answer is the affine model's
+    solver = VarProCG(config_section("solver", "varpro_cg"), ctx)
+    res = solver.solve(p, Monitor())
+    metrics = {}
+    again = p.solve_again(metrics, res, solver)
+    assert metrics["motion_model_chosen"] == MOTION_MODELS.index(drawn)
+    z = metrics["motion_model_z_rigid_affine"]
+    assert (z < p.motion_z) if drawn == "translation" else (z > 4 * p.motion_z)
+    assert again is None if drawn == "affine" else again[0] == {"motion_model": "translation"}
+    # what it is solved again with: the same frames under the chosen model
+    if again is not None:
+        q = p.with_changes(again[0])
+        assert q.motion.name == "translation" and torch.equal(q.model.frames, p.model.frames)
+
+
+def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=3, lambda_f=0.1), ctx)
+    solver = VarProCG(config_section("solver", "varpro_cg"), ctx)
+    metrics = {}
+    assert p.solve_again(metrics, solver.solve(p, Monitor()), solver) is None and metrics == {}
+    # auto on frames over its size limit: the affine answer stands, no candidate run, no score
+    big = SuperRes(config_section("problem", "superres", size=12, n_frames=3, lambda_f=0.1, motion_model="auto",
+                                  motion_model_auto_max=4), ctx)
+    assert big.solve_again(metrics, solver.solve(big, Monitor()), solver) is None and metrics == {}
+    with pytest.raises(UserError, match="motion_model"):
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="similarity"), ctx)
+    with pytest.raises(UserError, match="motion_model_z"):
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
+                                motion_model_z=0), ctx)
+
+
+def test_a_run_records_the_choice_and_solves_again_with_it(tmp_path, device):
+    # frames moved by shifts alone: translation chosen, the run solved again with it and the scores kept
+    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
+                   "problem.lambda_f=0.1", "problem.motion_model=auto", "problem.motion.angle=0",
+                   "problem.motion.scale=[1.0,1.0]", f"device={device.type}", "progress=false", "figures=false"])
+    outcome = run(cfg, tmp_path / "out", [])
+    m = outcome.metrics
+    assert outcome.status == "completed" and m["solved_again"] == 1.0
+    assert m["motion_model_chosen"] == MOTION_MODELS.index("translation") and m["motion_model_z_rigid_affine"] < 2
+    with h5py.File(outcome.results_path) as f:
+        assert "motion model translation, chosen from the frames" in f.attrs["message"]
+        assert f["result/w"].shape == (24,)  # the answer's affine motions, 6 a moved frame
