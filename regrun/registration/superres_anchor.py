@@ -8,7 +8,15 @@ along it; on the scaling run's sets most of the motion error was that common par
 round (srmotion2)"). So, after LM: register frame 0 to the image at the final motion (image fixed, frame 0's
 rows, an affine V from the identity), re-express every frame's motion in the image's frame, T_j <- V^-1 T_j (the
 image f'(z) = f(V z) then shows frame 0 at the identity), project the image again, and keep the new motion only
-where the projected objective is lower."""
+where the projected objective is lower.
+
+problem.common_from_start: on smooth scenes seen through many frames the joint objective's own minimum puts the
+frames together 0.1-0.2 px off (its common motion; the frames' relative motions it fits better than the
+pre-registration): the regulariser and frame 0's rows alone pin that direction, and the projected objective
+prefers the drift, so the step above is not kept there (docs/superres.md, "The joint solve's motion bias on many
+smooth frames (srbias)"). The pre-registration registers every frame to frame 0 directly, without the regulariser:
+its common motion is taken (every frame's parameters moved by the mean difference) where frame 0, predicted by the
+image solved without frame 0's rows, is predicted better with it (superres_check.frame0_residual)."""
 from __future__ import annotations
 
 import torch
@@ -16,6 +24,7 @@ import torch
 from ..imaging.interpolation import SeparableStencil
 from ..imaging.transforms import affine, affine_identity, affine_inverse
 from ..linalg.differences import pool
+from .superres_check import frame0_residual
 
 ANCHOR_ITERS = 5  # Gauss-Newton steps of frame 0's registration (from the identity; V is ~0.01 px there)
 ANCHOR_STEP_TOL = 1e-12  # stop when no parameter moves by more (domain units)
@@ -79,3 +88,34 @@ def reanchor(model, rfun, w: torch.Tensor) -> tuple[torch.Tensor, dict]:
         return w1, {**stats, "reanchor_kept": 1.0}
     rfun.residual(w)  # the projection at w again: the caller's image and operator are w's
     return w, {**stats, "reanchor_kept": 0.0}
+
+
+def with_common_of(model, w: torch.Tensor, w_from: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """w with w_from's common motion: every frame's affine parameters moved by the mean over frames of (w_from - w)
+    (the points' displacement is linear in them, so every frame's points move by the mean difference; gains
+    unchanged), and the RMS of that move over the fine points (domain units)."""
+    a, b = w.detach().reshape(model.q, model.stride), w_from.detach().reshape(model.q, model.stride)
+    shift = (b[:, :6] - a[:, :6]).mean(0)
+    out = a.clone()
+    out[:, :6] += shift
+    move = float((affine(affine_identity(model.dtype, model.device) + shift, model.x) - model.x)
+                 .pow(2).sum(-1).mean().sqrt())
+    return out.reshape(-1), move
+
+
+def common_from_start(model, rfun, w: torch.Tensor, w_start: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """w with the start's common motion (with_common_of) where frame 0 held out is predicted better at it than at w
+    (superres_check.frame0_residual at the model's weight), else w; with the statistics: the move (RMS over the fine
+    points, domain units), both residuals and whether it was kept. rfun: the solver's projection, whose image
+    (at w) warm-starts the refits and which is left at the motion returned."""
+    w1, move = with_common_of(model, w, w_start)
+    rfun.residual(w)
+    f = rfun.last_f
+    r_w, r_1 = frame0_residual(model, w, f), frame0_residual(model, w1, f)
+    kept = r_1 < r_w
+    stats = {"common_start_move": move, "common_start_frame0": r_1, "common_joint_frame0": r_w,
+             "common_start_kept": float(kept)}
+    if kept:
+        rfun.residual(w1)
+        return w1, stats
+    return w, stats
