@@ -17,7 +17,10 @@ bench_lambda_sr.frame_set as the .npz a user hands to `problem.data=frames`), in
 - the two-stage SimpleITK peer: its motion error and its PSNR at its best weight (bench_lambda_sr.weight_search).
 
     python scripts/diag_superres_joint_bias.py --set terrain,32,32,0.02,9401 phantom,48,8,0.01,9402,rigid \
-        --out /tmp/srbias/dev.json [--no-peer] [--set-config motion_check=false]
+        --out /tmp/srbias/dev.json [--no-peer] [--set-config common_from_start=true]
+    python scripts/diag_superres_joint_bias.py --dirs OUT/wide/n32_terrain --out /tmp/srbias/seen.json
+    python scripts/diag_superres_joint_bias.py --table /tmp/srbias/dev.json [--gate 2.5]
+    python scripts/diag_superres_joint_bias.py --rescore --root /tmp/srbias/sets --out /tmp/srbias/rescore.json
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ from regrun.context import RunContext  # noqa: E402
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout  # noqa: E402
 from regrun.monitor import Monitor  # noqa: E402
 from regrun.problems.superres import SuperRes  # noqa: E402
-from regrun.registration.superres_anchor import compose_inverse, frame0_affine  # noqa: E402
+from regrun.registration.superres_anchor import compose_inverse, frame0_affine, with_common_of  # noqa: E402
 from regrun.registration.superres_check import frame0_residual, held_out_residuals  # noqa: E402
 from regrun.solvers.varpro_cg import VarProCG  # noqa: E402
 
@@ -77,19 +80,10 @@ def anchored(model, w: torch.Tensor, rounds: int) -> list[torch.Tensor]:
 
 
 def common_swapped(model, w_to: torch.Tensor, w_from: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """w_to with the frames' common motion of w_from: every frame's parameters moved by the mean over frames of
-    (w_from - w_to) (the displacement is linear in the affine parameters, so this moves each frame's points by the
-    mean displacement difference), and the statistics of that difference at the fine points without the truth:
-    its common part's RMS and the RMS of the rest (how far the two disagree frame by frame)."""
-    a, b = w_to.reshape(model.q, -1), w_from.reshape(model.q, -1)
-    shift = (b - a)[:, :6].mean(0)
-    out = a.clone()
-    out[:, :6] += shift
-    d = model.warp_points(w_from) - model.warp_points(w_to)  # (q, points, 2)
-    common = d.mean(0)
-    rest = d - common
-    return out.reshape(-1), {"common_rms": float(common.pow(2).sum(-1).mean().sqrt()),
-                             "rest_rms": float(rest.pow(2).sum(-1).mean().sqrt())}
+    """w_to with w_from's common motion (superres_anchor.with_common_of) and the two's disagreement at the fine
+    points (domain units): its common part's RMS and the RMS of the rest, frame by frame."""
+    w, d = with_common_of(model, w_to, w_from)
+    return w, {"common_rms": d["common"], "rest_rms": d["rest"]}
 
 
 def user_files(path: Path) -> tuple[str, str, str]:
@@ -199,6 +193,27 @@ def rescore(ctx, root: Path, out: Path) -> None:
                              for k in ("final", "pre", "swap")), stats, flush=True)
 
 
+def table(paths, gate: float) -> str:
+    """Markdown, one row per set of the results files: main's answer (the run's), the rule's (the common-swapped
+    motion where the pre-registration and the joint solve disagree on the common motion `gate` times more than frame
+    by frame, else main's), the pre-registration's and the peer's, PSNR (dB) / motion error (px)."""
+    lines = ["| set | frames | common / rest | main | rule | pre-registration | 4-round anchor | peer best | "
+             "rule - main | rule - peer |", "|" + "---|" * 10]
+    for path in paths:
+        for name, r in json.loads(Path(path).read_text()).items():
+            d = r["pre_vs_final"]
+            ratio = d["common_rms"] / d["rest_rms"] if d["rest_rms"] > 0 else math.inf
+            rule = r["swap"] if ratio >= gate else r["final"]
+            pe = r.get("peer", {"psnr": math.nan, "motion_error": math.nan})
+            cell = lambda m: f"{m['psnr']:.2f} / {m['motion_error']:.3f}"  # noqa: E731
+            frames = r["spec"]["frames"] if isinstance(r["spec"], dict) else len(r["final"]["cv_frames"]) + 1
+            lines.append(f"| {name} | {frames} | {ratio:.2f} | {cell(r['final'])} | "
+                         f"{'**' + cell(rule) + '**' if ratio >= gate else cell(rule)} | {cell(r['pre'])} | "
+                         f"{cell(r['anchor'])} | {cell(pe)} | {rule['psnr'] - r['final']['psnr']:+.2f} | "
+                         f"{rule['psnr'] - pe['psnr']:+.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", dest="sets", nargs="*", type=parse_set, default=[],
@@ -208,9 +223,14 @@ def main(argv=None):
     ap.add_argument("--root", type=Path, default=Path("/tmp/srbias/sets"), help="where the sets' .npz go")
     ap.add_argument("--set-config", nargs="*", default=[], metavar="KEY=VALUE", help="problem settings of the run")
     ap.add_argument("--no-peer", action="store_true")
-    ap.add_argument("--out", type=Path, required=True, help="results .json (rows added to it when it exists)")
+    ap.add_argument("--out", type=Path, help="results .json (rows added to it when it exists)")
     ap.add_argument("--rescore", action="store_true", help="no runs: score the motions saved under --root")
+    ap.add_argument("--table", nargs="+", type=Path, help="no runs: the markdown table of these results files")
+    ap.add_argument("--gate", type=float, default=2.5, help="--table: the rule's common / rest disagreement")
     a = ap.parse_args(argv)
+    if a.table:
+        print(table(a.table, a.gate))
+        return None
     torch.set_num_threads(1)
     try:
         import SimpleITK

@@ -99,3 +99,15 @@ def test_common_from_start_takes_the_start_where_they_disagree_in_common(ctx):
     scattered[:, 4] += 0.01 * torch.tensor([1.0, -1.0, 1.0, -1.0, 1.5], dtype=scattered.dtype, device=scattered.device)
     w2, stats = common_from_start(p.model, rfun, p.w_true, scattered.reshape(-1))
     assert stats["common_start_kept"] == 0.0 and torch.equal(w2, p.w_true)
+
+
+def test_varpro_cg_takes_the_start_common_motion_only_when_asked(ctx):
+    runs = {}
+    for on in (False, True):
+        p = SuperRes(config_section("problem", "superres", size=12, n_frames=4, noise=0.01, lambda_f=0.1,
+                                    reanchor=True, common_from_start=on), ctx)
+        runs[on] = VarProCG(config_section("solver", "varpro_cg", linear="cholesky", max_iter=3), ctx).solve(
+            p, Monitor())
+    assert "common_start_kept" not in runs[False].stats and "common_start_kept" in runs[True].stats
+    if runs[True].stats["common_start_kept"] == 0.0:  # not taken: the same motion as without it
+        assert torch.equal(runs[True].solution["w"], runs[False].solution["w"])

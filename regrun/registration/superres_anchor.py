@@ -20,6 +20,8 @@ registers every frame to frame 0 directly, without the regulariser: its common m
 parameters moved by the mean difference) where the two disagree on it far more than frame by frame."""
 from __future__ import annotations
 
+import time
+
 import torch
 
 from ..imaging.interpolation import SeparableStencil
@@ -115,11 +117,12 @@ def with_common_of(model, w: torch.Tensor, w_from: torch.Tensor) -> tuple[torch.
 def common_from_start(model, rfun, w: torch.Tensor, w_start: torch.Tensor) -> tuple[torch.Tensor, dict]:
     """w with the start's common motion (with_common_of) where the two disagree on it by at least
     COMMON_DISAGREEMENT times their disagreement frame by frame, else w; with the statistics (domain units) and
-    whether it was taken. rfun: the solver's projection, left at the motion returned."""
+    whether it was taken (and its CPU seconds). rfun: the solver's projection, left at the motion returned."""
+    c0 = time.process_time()
     w1, d = with_common_of(model, w, w_start)
     taken = d["common"] >= COMMON_DISAGREEMENT * d["rest"]
-    stats = {"common_start_move": d["common"], "common_start_rest": d["rest"], "common_start_kept": float(taken)}
     if taken:
         rfun.residual(w1)
-        return w1, stats
-    return w, stats
+    stats = {"common_start_move": d["common"], "common_start_rest": d["rest"], "common_start_kept": float(taken),
+             "common_start_s": time.process_time() - c0}
+    return (w1 if taken else w), stats
