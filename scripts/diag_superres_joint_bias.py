@@ -8,10 +8,13 @@ motion (held-out W's n32_terrain: the pre-registration 0.056 px off, the joint s
 two-stage peer; docs/superres.md, "Frame sets unlike any batch (srwide)", Failure 2). Per frame set (written with
 bench_lambda_sr.frame_set as the .npz a user hands to `problem.data=frames`), in one process, one thread:
 
-- the user's run (lambda_f=auto, varpro_cg, SuperRes.evaluate: the answer; the code on PYTHONPATH), its PSNR, motion
-  error, weight and CPU-s; with `problem.common_from_start` (--set-config) that setting's own decision;
-- the solver's start (the pre-registration, as the solver took it) and final motion, each scored against the truth:
-  the motion error and the PSNR of the answer's image at that motion (the final weight, SuperRes.evaluate);
+- the user's run (lambda_f=auto, varpro_cg, SuperRes.evaluate: the answer; the code on PYTHONPATH) with
+  problem.common_from_start=false (main's answer; --set-config common_from_start=true: the rule's own), its PSNR,
+  motion error, weight and CPU-s;
+- the solver's start (the pre-registration, as the solver took it) and final motion, the final motion with the
+  start's common motion (the rule's, superres_anchor.with_common_of) and frame 0 anchored by its own rows 4 rounds,
+  each scored against the truth: the motion error (its common part and the rest) and the PSNR of the image at that
+  motion (the final weight, SuperRes.evaluate);
 - at the final weight and edge mask, each motion's leave-frames-out residuals (superres_check.held_out_residuals,
   every moved frame held out): the sum and per frame, the ratio pre / final, how many frames prefer each;
 - the two-stage SimpleITK peer: its motion error and its PSNR at its best weight (bench_lambda_sr.weight_search).
@@ -46,7 +49,13 @@ from regrun.context import RunContext  # noqa: E402
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout  # noqa: E402
 from regrun.monitor import Monitor  # noqa: E402
 from regrun.problems.superres import SuperRes  # noqa: E402
-from regrun.registration.superres_anchor import compose_inverse, frame0_affine, with_common_of  # noqa: E402
+from regrun.registration.superres_anchor import (  # noqa: E402
+    COMMON_DISAGREEMENT,
+    COMMON_MIN_MOVED,
+    compose_inverse,
+    frame0_affine,
+    with_common_of,
+)
 from regrun.registration.superres_check import frame0_residual, held_out_residuals  # noqa: E402
 from regrun.solvers.varpro_cg import VarProCG  # noqa: E402
 
@@ -97,6 +106,7 @@ def user_files(path: Path) -> tuple[str, str, str]:
 def run_set(ctx, path: Path, extra: dict, peer: bool, root_motions: Path) -> dict:
     frames_at, truth_at, motion_at = user_files(path)
     factor = int(extra.pop("factor", 2))
+    extra.setdefault("common_from_start", False)  # main's answer unless asked: the rule is scored beside it
 
     def problem(lam, **kw):
         cfg = config_section("problem", "superres", data="frames", frames=frames_at, truth=truth_at,
@@ -196,19 +206,21 @@ def rescore(ctx, root: Path, out: Path) -> None:
 def table(paths, gate: float) -> str:
     """Markdown, one row per set of the results files: main's answer (the run's), the rule's (the common-swapped
     motion where the pre-registration and the joint solve disagree on the common motion `gate` times more than frame
-    by frame, else main's), the pre-registration's and the peer's, PSNR (dB) / motion error (px)."""
+    by frame and there are COMMON_MIN_MOVED moved frames or more, else main's), the pre-registration's, the 4-round
+    anchor's and the peer's, PSNR (dB) / motion error (px)."""
     lines = ["| set | frames | common / rest | main | rule | pre-registration | 4-round anchor | peer best | "
              "rule - main | rule - peer |", "|" + "---|" * 10]
     for path in paths:
         for name, r in json.loads(Path(path).read_text()).items():
             d = r["pre_vs_final"]
             ratio = d["common_rms"] / d["rest_rms"] if d["rest_rms"] > 0 else math.inf
-            rule = r["swap"] if ratio >= gate else r["final"]
+            frames = len(r["final"]["cv_frames"]) + 1
+            acts = ratio >= gate and frames - 1 >= COMMON_MIN_MOVED
+            rule = r["swap"] if acts else r["final"]
             pe = r.get("peer", {"psnr": math.nan, "motion_error": math.nan})
             cell = lambda m: f"{m['psnr']:.2f} / {m['motion_error']:.3f}"  # noqa: E731
-            frames = r["spec"]["frames"] if isinstance(r["spec"], dict) else len(r["final"]["cv_frames"]) + 1
             lines.append(f"| {name} | {frames} | {ratio:.2f} | {cell(r['final'])} | "
-                         f"{'**' + cell(rule) + '**' if ratio >= gate else cell(rule)} | {cell(r['pre'])} | "
+                         f"{'**' + cell(rule) + '**' if acts else cell(rule)} | {cell(r['pre'])} | "
                          f"{cell(r['anchor'])} | {cell(pe)} | {rule['psnr'] - r['final']['psnr']:+.2f} | "
                          f"{rule['psnr'] - pe['psnr']:+.2f} |")
     return "\n".join(lines)
@@ -226,7 +238,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, help="results .json (rows added to it when it exists)")
     ap.add_argument("--rescore", action="store_true", help="no runs: score the motions saved under --root")
     ap.add_argument("--table", nargs="+", type=Path, help="no runs: the markdown table of these results files")
-    ap.add_argument("--gate", type=float, default=2.5, help="--table: the rule's common / rest disagreement")
+    ap.add_argument("--gate", type=float, default=COMMON_DISAGREEMENT,
+                    help="--table: the rule's common / rest disagreement (default the library's)")
     a = ap.parse_args(argv)
     if a.table:
         print(table(a.table, a.gate))

@@ -89,16 +89,21 @@ def test_frame0_residual_is_the_closed_form_leave_frame0_out(ctx):
 def test_common_from_start_takes_the_start_where_they_disagree_in_common(ctx):
     """The joint motion drifted by a common shift, the start at the truth: the start's common motion is taken (and
     the relative motions kept: the truth back); with a per-frame disagreement larger than the common one it is not."""
-    p = SuperRes(config_section("problem", "superres", size=16, n_frames=6, noise=0.0, lambda_f=0.01), ctx)
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=8, noise=0.0, lambda_f=0.01), ctx)
     drifted = common_shift(p, (0.006, -0.004))
     rfun = DirectProjectedResidual(p.model)
     w1, stats = common_from_start(p.model, rfun, drifted, p.w_true)
     assert stats["common_start_kept"] == 1.0 and stats["common_start_rest"] < 1e-12
     assert p.motion_error(w1) < 1e-9 and w1.device == drifted.device
     scattered = p.w_true.clone().reshape(p.model.q, 6)
-    scattered[:, 4] += 0.01 * torch.tensor([1.0, -1.0, 1.0, -1.0, 1.5], dtype=scattered.dtype, device=scattered.device)
+    scattered[:, 4] += 0.01 * torch.tensor([1.0, -1.0, 1.0, -1.0, 1.5, -1.0, 1.0], dtype=scattered.dtype,
+                                           device=scattered.device)
     w2, stats = common_from_start(p.model, rfun, p.w_true, scattered.reshape(-1))
     assert stats["common_start_kept"] == 0.0 and torch.equal(w2, p.w_true)
+    few = SuperRes(config_section("problem", "superres", size=16, n_frames=6, noise=0.0, lambda_f=0.01), ctx)
+    _, stats = common_from_start(few.model, DirectProjectedResidual(few.model), common_shift(few, (0.006, -0.004)),
+                                 few.w_true)
+    assert stats["common_start_kept"] == 0.0  # 5 moved frames: under COMMON_MIN_MOVED
 
 
 def test_varpro_cg_takes_the_start_common_motion_only_when_asked(ctx):

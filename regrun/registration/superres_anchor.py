@@ -1,4 +1,5 @@
-"""Frame 0 anchored again after the joint solve (problem.reanchor): one Gauss-Newton step of the frames' common motion.
+"""The frames' common motion after the joint solve: frame 0 anchored again (problem.reanchor: one Gauss-Newton step
+of that motion) and the pre-registration's taken where the joint solve drifted (problem.common_from_start).
 
 In the joint objective frame 0 sits at the identity and only its rows pin where the frames lie together: moving
 every other frame by one affine V and the image with them leaves their rows unchanged, so that common motion is
@@ -92,12 +93,15 @@ def reanchor(model, rfun, w: torch.Tensor) -> tuple[torch.Tensor, dict]:
     return w, {**stats, "reanchor_kept": 0.0}
 
 
-
 # common_from_start acts where the pre-registration and the joint solve disagree on the frames' common motion by at
 # least this many times the RMS of their disagreement frame by frame (the rest): independent per-frame errors of the
 # pre-registration would put its common part near rest / sqrt(q). Dev sets (srbias, 14 of bench_lambda_sr's, 8-32
-# frames, 16-48 px frames): smooth terrain 3.45-3.62, every other scene 0.03-1.48 (docs/superres.md, "srbias").
+# frames, 16-32 px frames): smooth terrain 3.45-3.62, every other scene 0.03-1.48; held out (16 sets): terrain
+# 2.10-3.67 (acted on 3, +0.46, +0.35, -0.09 dB), the others 0.21-1.67 (docs/superres.md, "srbias").
 COMMON_DISAGREEMENT = 2.5
+# ... and only with at least this many moved frames (8 frames, the fewest measured): with one the rest is zero and
+# with a few it says little about the frames' own scatter
+COMMON_MIN_MOVED = 7
 
 
 def with_common_of(model, w: torch.Tensor, w_from: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -116,11 +120,11 @@ def with_common_of(model, w: torch.Tensor, w_from: torch.Tensor) -> tuple[torch.
 
 def common_from_start(model, rfun, w: torch.Tensor, w_start: torch.Tensor) -> tuple[torch.Tensor, dict]:
     """w with the start's common motion (with_common_of) where the two disagree on it by at least
-    COMMON_DISAGREEMENT times their disagreement frame by frame, else w; with the statistics (domain units) and
+    COMMON_DISAGREEMENT times their disagreement frame by frame (with COMMON_MIN_MOVED moved frames or more), else w; with the statistics (domain units) and
     whether it was taken (and its CPU seconds). rfun: the solver's projection, left at the motion returned."""
     c0 = time.process_time()
     w1, d = with_common_of(model, w, w_start)
-    taken = d["common"] >= COMMON_DISAGREEMENT * d["rest"]
+    taken = model.q >= COMMON_MIN_MOVED and d["common"] >= COMMON_DISAGREEMENT * d["rest"]
     if taken:
         rfun.residual(w1)
     stats = {"common_start_move": d["common"], "common_start_rest": d["rest"], "common_start_kept": float(taken),
