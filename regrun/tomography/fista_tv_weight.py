@@ -67,6 +67,7 @@ from .model_resolution import apply_kernels, resolution_kernels
 CT_RULES = RULES + ("cv",)
 CV_REFERENCES = ("resolved", "raw")  # cv: cross-validation over views, implemented here
 CV_WEIGHTS = ("none", "ramp", "dose")  # cv: how the held-out misfit is weighted along the detector
+CV_LAYOUTS = ("interleaved", "blocks")  # cv: which views are held out (view_split, block_split)
 DIVERGENCES = ("fd", "jvp")
 FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 # cv, solver.lam_cv_dose: the held-out misfit's noise share at which the data count as noise-limited (the scale
@@ -100,6 +101,28 @@ def view_split(views: int, fold: int, offset: int | None = None) -> tuple[torch.
         raise ValueError(f"offset {offset} outside [0, {fold})")
     held = torch.arange(views) % fold == offset
     return torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
+
+
+def block_split(angles, fold: int, offset: int | None = None, blocks: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, held-out) view indices with the held-out views in `blocks` runs of neighbouring angles: as many
+    views held out as view_split(views, fold, offset) holds out, each run centred (offset + 1/2) / fold of the
+    way through its share of the sorted angles and kept off the ends (a training view on either side of it), so
+    the training scan has gaps as wide as a run, inside its range (solver.lam_cv_layout=blocks)."""
+    views = len(angles)
+    held_n = len(view_split(views, fold, offset)[1])
+    offset = fold // 2 if offset is None else offset
+    blocks = max(1, min(blocks, held_n, (views - 2) // 2))
+    order = torch.argsort(torch.as_tensor(angles, dtype=torch.float64).cpu())
+    sizes = [held_n // blocks + (j < held_n % blocks) for j in range(blocks)]
+    held = []
+    for j, m in enumerate(sizes):
+        centre = (j + (offset + 0.5) / fold) * views / blocks
+        start = min(max(1, round(centre - m / 2)), views - 1 - m)
+        held.extend(range(start, start + m))
+    held = sorted(set(held))
+    mask = torch.zeros(views, dtype=torch.bool)
+    mask[order[held]] = True
+    return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()
 
 
 def training_fista(problem, fista: Fista, train: torch.Tensor, power_iters: int) -> Fista:
@@ -377,7 +400,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None, guard: bool = False, dose: bool = False,
                       stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
-                      fit_cap_share: float | None = None, coverage_power: float | None = None) -> Choice:
+                      fit_cap_share: float | None = None, coverage_power: float | None = None,
+                      layout: str = "interleaved", blocks: int = 1) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -406,8 +430,14 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
 
     trained: dict[int, torch.Tensor] = {}  # id(training FISTA) -> its views (for the training misfit)
 
+    angles = getattr(getattr(problem, "geometry", None), "angles", None)
+    check_choice("solver.lam_cv_layout", layout, CV_LAYOUTS)
+
     def make_fold(k: int):  # (training FISTA, held-out views, all-view / training views)
-        train, held = view_split(b.shape[0], fold, k)
+        if layout == "blocks" and angles is not None and len(angles) == b.shape[0]:
+            train, held = block_split(angles, fold, k, blocks)
+        else:
+            train, held = view_split(b.shape[0], fold, k)
         sub = training_fista(problem, fista, train, power_iters)
         trained[id(sub)] = train.to(b.device)
         return sub, held.to(b.device), b.shape[0] / len(train)
@@ -670,7 +700,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_offsets: int = 1, cv_grid: int | None = None, cv_guard: bool = False,
                         cv_dose: bool = False, stop: Callable[[], bool] | None = None,
                         cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
-                        cv_coverage_power: float | None = None) -> Choice:
+                        cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
+                        cv_blocks: int = 1) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
     solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
     solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -681,7 +712,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
-                                 cv_fit_cap_share, cv_coverage_power)
+                                 cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
