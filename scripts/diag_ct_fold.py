@@ -11,6 +11,14 @@ no view measured (a dense (theta, s) grid over the half turn, distance to the ne
 that a fan's held-out lines are nearly measured by its neighbours predicts a fan's held-out distance well below the
 parallel beam's.
 
+`band` (FISTA-TV runs: 2 x --points training runs and --points all-view runs a scan): a hold-out by direction
+rather than by view: every ray whose line direction lies in the band the 1-block layout's views' central rays
+span is held out, from every view (for a parallel beam the 1-block layout itself; for a fan a wedge of directions
+that no training ray measures, which a block of fan views narrower than the fan angle does not leave). Over a log
+grid of lambda (all-view units; a training weight scaled by its share of the rays) it prints the plain held-out
+misfit's pick against `resolved` (the parabola through the best three points, before the dose rule and the scale)
+for the every-8th-view fold and the band, and the truth's optimum on the same grid (all views).
+
 `tally` (no runs): reads bench_lambda_ct.py JSONs whose --auto-rules include layouts (cv, cv@blocks1, ...) and
 prints each scan's pick per layout against the grid optimum (lambda, PSNR, gap), the count within 0.5 dB, the sum
 of the PSNR changes against the first layout and the worst one.
@@ -24,6 +32,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_lambda_ct import case_from_file  # noqa: E402
 
-from regrun.tomography.fista_tv_weight import block_split, view_split  # noqa: E402
+from regrun.tomography.fista_tv_weight import band_split, block_split, view_split  # noqa: E402
 from regrun.tomography.geometry import parallel_beam  # noqa: E402
 
 
@@ -96,6 +105,45 @@ def rays(paths, fold: int) -> None:
                       flush=True)
 
 
+def band(paths, args) -> None:
+    from bench_ct_cvcurve import pick
+
+    from regrun.config import config_section
+    from regrun.optim.scalar_search import log_grid
+    from regrun.tomography.fista_tv import lipschitz, make_fista, unknown_grid
+    from regrun.tomography.fista_tv_weight import held_out_misfit, reference_and_gain, training_fista
+
+    print("| scan | truth's optimum on the grid | every 8th view: pick (ratio) | direction band: pick (ratio) | "
+          "band: held-out rays | CPU s |")
+    print("|---|---|---|---|---|---|")
+    for path in paths:
+        c0 = time.process_time()
+        p, (name, size, views, _) = case_from_file(path)
+        cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid="auto")  # a file's run: problem.data=file's
+        ug = unknown_grid(p, cfg)
+        fista = make_fista(ug, cfg, lipschitz(ug, cfg))
+        iters, b = int(cfg.iters), p.sinogram
+        ref = reference_and_gain(ug, "resolved")[0]
+        train_rays, in_band = band_split(p.geometry, args.fold)  # the solver's lam_cv_layout=band
+        layouts = {"fold8": view_split(views, args.fold), "band": (train_rays, in_band)}
+        lams = log_grid(args.lam_lo, args.lam_hi, args.points)
+        curves = {k: [] for k in layouts}
+        psnr = []
+        with torch.no_grad():
+            for lam in lams:
+                psnr.append(p.quality(ug.output(fista.solve(torch.tensor(float(lam)), iters)) * p.mask)["psnr"])
+            for k, (train, held) in layouts.items():
+                sub = training_fista(ug, fista, train, int(cfg.power_iters))
+                share = b[train].numel() / b.numel()
+                for lam in lams:
+                    proj = ug.A.project(sub.solve(torch.tensor(float(lam) * share), iters))
+                    curves[k].append(held_out_misfit(proj[held] - ref[held], "none"))
+        opt = pick(lams, [-v for v in psnr])
+        cells = " | ".join(f"{pick(lams, curves[k]):.3g} ({pick(lams, curves[k]) / opt:.2f})" for k in layouts)
+        print(f"| {path.stem} | {opt:.3g} ({max(psnr):.2f}) | {cells} | {float(in_band.double().mean()):.1%} | "
+              f"{time.process_time() - c0:.0f} |", flush=True)
+
+
 def tally(paths, layouts, within: float) -> None:
     rows = [r for path in paths for r in json.loads(Path(path).read_text())["results"]]
     base = layouts[0]
@@ -130,13 +178,22 @@ def main(argv=None):
     a = sub.add_parser("rays")
     a.add_argument("cases", type=Path, nargs="+")
     a.add_argument("--fold", type=int, default=8)
+    d = sub.add_parser("band")
+    d.add_argument("cases", type=Path, nargs="+")
+    d.add_argument("--fold", type=int, default=8)
+    d.add_argument("--lam-lo", type=float, default=0.05)
+    d.add_argument("--lam-hi", type=float, default=5.0)
+    d.add_argument("--points", type=int, default=7)
     t = sub.add_parser("tally")
     t.add_argument("benches", type=Path, nargs="+")
     t.add_argument("--layouts", nargs="+", default=["cv", "cv@blocks1", "cv@blocks3"])
     t.add_argument("--within", type=float, default=0.5)
     args = ap.parse_args(argv)
+    torch.set_num_threads(1)
     if args.what == "rays":
         rays(args.cases, args.fold)
+    elif args.what == "band":
+        band(args.cases, args)
     else:
         tally(args.benches, args.layouts, args.within)
 
