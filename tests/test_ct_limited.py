@@ -107,6 +107,14 @@ def test_solver_blocks_layout_changes_only_which_views_are_held_out(device):
     assert lam["band"] not in (lam["interleaved"], lam["blocks"]) and "rays of a band" in out["band"].stats[
         "lam_cv_layout"]
     assert out["blocks"].solution["x"].device.type == device.type
+    # auto: band on a limited-range fan, interleaved on a full one (bit for bit)
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3, lam_cv_layout="auto")
+    assert FistaTV(cfg, ctx).solve(problem, Monitor()).metrics["lam_chosen"] == lam["band"]
+    full = CTFewView(config_section("problem", "ct_fewview", size=16, views=24, noise="poisson", photons=1e4,
+                                    geometry="fan"), ctx)
+    plain = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3)
+    assert (FistaTV(cfg, ctx).solve(full, Monitor()).metrics["lam_chosen"]
+            == FistaTV(plain, ctx).solve(full, Monitor()).metrics["lam_chosen"])
 
 
 def test_band_split_holds_out_a_wedge_of_directions():

@@ -67,7 +67,8 @@ from .model_resolution import apply_kernels, resolution_kernels
 CT_RULES = RULES + ("cv",)
 CV_REFERENCES = ("resolved", "raw")  # cv: cross-validation over views, implemented here
 CV_WEIGHTS = ("none", "ramp", "dose")  # cv: how the held-out misfit is weighted along the detector
-CV_LAYOUTS = ("interleaved", "blocks", "band")  # cv: what is held out (view_split, block_split, band_split)
+# cv: what is held out (view_split, block_split, band_split; auto: band on a limited-range fan, else interleaved)
+CV_LAYOUTS = ("interleaved", "blocks", "band", "auto")
 DIVERGENCES = ("fd", "jvp")
 FD_STEP = 1e-3  # eps / sigma of the finite-difference divergence
 # cv, solver.lam_cv_dose: the held-out misfit's noise share at which the data count as noise-limited (the scale
@@ -476,6 +477,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     check_choice("solver.lam_cv_layout", layout, CV_LAYOUTS)
 
     geometry = getattr(problem, "geometry", None)
+    if layout == "auto":
+        limited_fan = getattr(geometry, "kind", None) == "fan" and angular_coverage(geometry) < 1
+        layout = "band" if limited_fan else "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
     def make_fold(k: int):  # (training FISTA, held-out views or rays, all-view / training views)
