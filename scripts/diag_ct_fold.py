@@ -21,7 +21,8 @@ for the every-8th-view fold and the band, and the truth's optimum on the same gr
 
 `tally` (no runs): reads bench_lambda_ct.py JSONs whose --auto-rules include layouts (cv, cv@blocks1, ...) and
 prints each scan's pick per layout against the grid optimum (lambda, PSNR, gap), the count within 0.5 dB, the sum
-of the PSNR changes against the first layout and the worst one.
+of the PSNR changes against the first layout and the worst one; `larger:A,B` is whichever of two layouts' answers
+is larger (no run: lam_cv_layout=auto on a limited-range fan).
 
     python scripts/diag_ct_fold.py rays /tmp/ctfanonly/dev_5147/*.npz
     python scripts/diag_ct_fold.py tally /tmp/ctfanblock/dev_*.json --layouts cv cv@blocks1 cv@blocks3
@@ -146,6 +147,10 @@ def band(paths, args) -> None:
 
 def tally(paths, layouts, within: float) -> None:
     rows = [r for path in paths for r in json.loads(Path(path).read_text())["results"]]
+    for r in rows:  # larger:A,B: whichever of two layouts' answers is larger (lam_cv_layout=auto on a limited fan)
+        for k in layouts:
+            if k.startswith("larger:") and all(f"auto_{x}" in r for x in k[7:].split(",")):
+                r[f"auto_{k}"] = max((r[f"auto_{x}"] for x in k[7:].split(",")), key=lambda a: a["lam"])
     base = layouts[0]
     head = " | ".join(f"{k}: λ (PSNR, gap)" for k in layouts)
     print(f"| scan | grid-optimal λ (PSNR) | {head} |")
