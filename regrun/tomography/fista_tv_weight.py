@@ -466,7 +466,11 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     off): that rise divided by min(1, share / s0), share the noise's part of the held-out misfit at the best weight
     (fit_cap_rise), so the cap widens where the noise is a small part of it. `coverage_power`
     (solver.lam_cv_coverage_power, p; None: off): on a scan measuring a share c < 1 of the line directions
-    (angular_coverage: a limited range, a missing wedge) the answer times c ** -p, after the cap."""
+    (angular_coverage: a limited range, a missing wedge) the answer times c ** -p, after the cap. `layout`
+    (solver.lam_cv_layout): what is held out: every fold-th view (`interleaved`), as many views in `blocks` runs
+    of neighbouring angles (block_split), the rays of a band of line directions (band_split: ray masks, the
+    held-out residual's views zero at their training rays), or `auto`: on a limited-range fan the larger answer
+    of interleaved and band (larger_of_layouts), else interleaved."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
