@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""The weight on many small frames (srmany, session 24): which of `lambda_f=auto`'s steps would put it near regrun's
+own best where the frames are 16-24 px and 16-32 of them (held-out W's n24_ellipses, srbias's 9443; docs/superres.md,
+"The weight on many small frames (srmany)").
+
+Per frame set (bench_lambda_sr's `frame_set`, written as the .npz a user hands to `problem.data=frames`), in one
+process, one thread: bench_lambda_sr.run_set once (bicubic, the user's `auto` with lam_rule=gcv, regrun's weight grid
+judged with the truth, the peer at its best weight), then `auto` alone again (the grid reused) under each variant,
+each a change of a module constant for that run only:
+
+- main: the code on PYTHONPATH as it is;
+- split_all: the frame-split walk at every frame size (superres_cv.SPLIT_MIN_FRAME 0: below 17 px it is off);
+- climb_all: quasi-optimality's climb at every frame size (superres_weight.QUASI_OPTIMAL_MIN_FRAME 0: off up to 32 px);
+- both: the two together.
+
+Each variant's row: the weight at the pre-registered motion (`lam_first`), the search again at the final motion
+(`lam_rechosen`), the weight before the split walk (`split_from`), the answer's weight and PSNR (SuperRes.evaluate)
+and CPU-s, beside the grid's best.
+
+    python scripts/diag_lambda_sr_many.py --set ellipses,32,24,0.01,9601 terrain,48,16,0.02,9602 --out /tmp/srmany/dev.json
+    python scripts/diag_lambda_sr_many.py --table /tmp/srmany/dev.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from bench_lambda_sr import describe, parse_set, run_set  # scripts/bench_lambda_sr.py
+
+from regrun.context import RunContext
+from regrun.registration import superres_cv, superres_weight
+
+VARIANTS = {
+    "main": {},
+    "split_all": {(superres_cv, "SPLIT_MIN_FRAME"): 0},
+    "climb_all": {(superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
+    "both": {(superres_cv, "SPLIT_MIN_FRAME"): 0, (superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
+}
+
+
+def with_constants(patch: dict, call):
+    """call() with the module constants in `patch` set, restored after."""
+    old = {key: getattr(*key) for key in patch}
+    try:
+        for (mod, name), value in patch.items():
+            setattr(mod, name, value)
+        return call()
+    finally:
+        for (mod, name), value in old.items():
+            setattr(mod, name, value)
+
+
+def bench_args(grid) -> argparse.Namespace:
+    """run_set's arguments as bench_lambda_sr's defaults give them (gcv, the grid refined, outside=drop)."""
+    return argparse.Namespace(rules=["gcv"], auto_set={}, outside="drop", motion_model="affine", supersample=None,
+                              split=None, grid=grid, grid_refine=True, reuse=None)
+
+
+def one_set(ctx, tmp: Path, spec, variants, grid) -> dict:
+    args = bench_args(grid)
+    row = run_set(ctx, tmp, spec, args)
+    out = {"set": describe(row), "spec": spec, "frames": row["frames"], "size": row["size"],
+           "best_lam": row["regrun_best_lam"], "best_psnr": row["psnr_regrun_best"],
+           "peer_psnr": row.get("psnr_peer_best", math.nan), "grid": row["grid"], "variants": {}}
+    for name in variants:
+        r = row if name == "main" else with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, args, row))
+        a = r["auto_gcv"]
+        out["variants"][name] = {k: a[k] for k in ("lam", "psnr", "lam_first", "lam_rechosen", "split_from",
+                                                   "cpu_s", "motion_error")}
+    return out
+
+
+def table(rows, variants) -> str:
+    head = " | ".join(f"{v}: λ (PSNR, Δbest)" for v in variants)
+    lines = [f"| set | best λ (PSNR) | main: first / rechosen / split from | {head} |",
+             "|---|---|---|" + "---|" * len(variants)]
+    for r in rows:
+        m = r["variants"]["main"]
+        cells = [f"{r['variants'][v]['lam']:.3g} ({r['variants'][v]['psnr']:.2f}, "
+                 f"{r['variants'][v]['psnr'] - r['best_psnr']:+.2f})" for v in variants if v in r["variants"]]
+        lines.append(f"| {r['set']} | {r['best_lam']:.3g} ({r['best_psnr']:.2f}) | {m['lam_first']:.3g} / "
+                     f"{m['lam_rechosen']:.3g} / {m['split_from']:.3g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, metavar="IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION]")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
+    args = ap.parse_args(argv)
+    if args.table:
+        print(table([r for f in args.table for r in json.loads(f.read_text())], args.variants))
+        return
+    if not args.sets or args.out is None:
+        raise SystemExit("--set and --out are needed (or --table)")
+    torch.set_num_threads(1)
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    rows = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.sets:
+            c0, t0 = time.process_time(), time.perf_counter()
+            rows.append(one_set(ctx, Path(tmp), spec, args.variants, args.grid))
+            rows[-1]["cpu_s"], rows[-1]["wall_s"] = time.process_time() - c0, time.perf_counter() - t0
+            args.out.write_text(json.dumps(rows, indent=1, default=float))
+            print(table(rows[-1:], args.variants).splitlines()[-1], flush=True)
+
+
+if __name__ == "__main__":
+    main()
