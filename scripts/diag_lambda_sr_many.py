@@ -5,10 +5,12 @@ own best where the frames are 16-24 px and 16-32 of them (held-out W's n24_ellip
 
 Per frame set (bench_lambda_sr's `frame_set`, written as the .npz a user hands to `problem.data=frames`), in one
 process, one thread: bench_lambda_sr.run_set once (bicubic, the user's `auto` with lam_rule=gcv, regrun's weight grid
-judged with the truth, the peer at its best weight), then `auto` alone again (the grid reused) under each variant,
-each a change of a module constant for that run only:
+judged with the truth, the peer at its best weight), then `auto` alone again (the grid reused) under each other variant,
+each a change of module constants for that run only (the first variant's run_set carries the grid):
 
-- main: the code on PYTHONPATH as it is;
+- main: the code on PYTHONPATH with srmany's rule off (superres_cv.SPLIT_SMALL_MIN_HALF inf: main's behaviour);
+- branch: the code on PYTHONPATH as it is (srmany: the walk on frames of <= 16 px too where each half of the frames
+  holds 2 x factor^2 of them);
 - split_all: the frame-split walk at every frame size (superres_cv.SPLIT_MIN_FRAME 0: below 17 px it is off);
 - climb_all: quasi-optimality's climb at every frame size (superres_weight.QUASI_OPTIMAL_MIN_FRAME 0: off up to 32 px);
 - both: the two together.
@@ -29,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_lambda_sr
 import torch
 from bench_lambda_sr import describe, parse_set, run_set  # scripts/bench_lambda_sr.py
 
@@ -36,11 +39,16 @@ from regrun.context import RunContext
 from regrun.registration import superres_cv, superres_weight
 
 VARIANTS = {
-    "main": {},
+    "main": {(superres_cv, "SPLIT_SMALL_MIN_HALF"): math.inf},
+    "branch": {},
     "split_all": {(superres_cv, "SPLIT_MIN_FRAME"): 0},
     "climb_all": {(superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
     "both": {(superres_cv, "SPLIT_MIN_FRAME"): 0, (superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
 }
+
+
+def no_peer(*_, **__):
+    raise ImportError("--no-peer")  # run_set's own path where SimpleITK is missing: the peer's PSNR nan
 
 
 def with_constants(patch: dict, call):
@@ -63,12 +71,12 @@ def bench_args(grid) -> argparse.Namespace:
 
 def one_set(ctx, tmp: Path, spec, variants, grid) -> dict:
     args = bench_args(grid)
-    row = run_set(ctx, tmp, spec, args)
+    row = with_constants(VARIANTS[variants[0]], lambda: run_set(ctx, tmp, spec, args))
     out = {"set": describe(row), "spec": spec, "frames": row["frames"], "size": row["size"],
            "best_lam": row["regrun_best_lam"], "best_psnr": row["psnr_regrun_best"],
            "peer_psnr": row.get("psnr_peer_best", math.nan), "grid": row["grid"], "variants": {}}
     for name in variants:
-        r = row if name == "main" else with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, args, row))
+        r = row if name == variants[0] else with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, args, row))
         a = r["auto_gcv"]
         out["variants"][name] = {k: a[k] for k in ("lam", "psnr", "lam_first", "lam_rechosen", "split_from",
                                                    "cpu_s", "motion_error")}
@@ -95,7 +103,10 @@ def main(argv=None):
     ap.add_argument("--grid", type=float, nargs="+", default=[0.03, 0.1, 0.2, 0.3, 0.5, 1.0])
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+", help="no runs: the markdown table of these --out files")
+    ap.add_argument("--no-peer", action="store_true", help="leave the SimpleITK peer out (its best is only shown)")
     args = ap.parse_args(argv)
+    if args.no_peer:
+        bench_lambda_sr.sitk_motion = no_peer
     if args.table:
         print(table([r for f in args.table for r in json.loads(f.read_text())], args.variants))
         return
