@@ -8,10 +8,10 @@ process, one thread: bench_lambda_sr.run_set once (bicubic, the user's `auto` wi
 judged with the truth, the peer at its best weight), then `auto` alone again (the grid reused) under each other variant,
 each a change of module constants for that run only (the first variant's run_set carries the grid):
 
-- main: the code on PYTHONPATH with srmany's rule off (superres_cv.SPLIT_SMALL_MIN_HALF inf: main's behaviour);
-- branch: the code on PYTHONPATH as it is (srmany: the walk on frames of <= 16 px too where each half of the frames
-  holds 2 x factor^2 of them);
-- split_all: the frame-split walk at every frame size (superres_cv.SPLIT_MIN_FRAME 0: below 17 px it is off);
+- main: the code on PYTHONPATH as it is;
+- split_all: the frame-split walk at every frame size (superres_cv.SPLIT_MIN_FRAME 0: below 17 px it is off; on
+  larger frames the same run as main's, which is then reused). With 16 or more frames (halves of 2 x factor^2 at
+  factor 2) it is the rule srmany tried (the walk on frames of <= 16 px where the frames are many);
 - climb_all: quasi-optimality's climb at every frame size (superres_weight.QUASI_OPTIMAL_MIN_FRAME 0: off up to 32 px);
 - both: the two together.
 
@@ -19,7 +19,8 @@ Each variant's row: the weight at the pre-registered motion (`lam_first`), the s
 (`lam_rechosen`), the weight before the split walk (`split_from`), the answer's weight and PSNR (SuperRes.evaluate)
 and CPU-s, beside the grid's best.
 
-    python scripts/diag_lambda_sr_many.py --set ellipses,32,24,0.01,9601 terrain,48,16,0.02,9602 --out /tmp/srmany/dev.json
+    python scripts/diag_lambda_sr_many.py --no-peer --variants main split_all --set ellipses,32,16,0.02,9601 \
+        --out /tmp/srmany/dev.json
     python scripts/diag_lambda_sr_many.py --table /tmp/srmany/dev.json
 """
 from __future__ import annotations
@@ -39,8 +40,7 @@ from regrun.context import RunContext
 from regrun.registration import superres_cv, superres_weight
 
 VARIANTS = {
-    "main": {(superres_cv, "SPLIT_SMALL_MIN_HALF"): math.inf},
-    "branch": {},
+    "main": {},
     "split_all": {(superres_cv, "SPLIT_MIN_FRAME"): 0},
     "climb_all": {(superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
     "both": {(superres_cv, "SPLIT_MIN_FRAME"): 0, (superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
@@ -76,7 +76,9 @@ def one_set(ctx, tmp: Path, spec, variants, grid) -> dict:
            "best_lam": row["regrun_best_lam"], "best_psnr": row["psnr_regrun_best"],
            "peer_psnr": row.get("psnr_peer_best", math.nan), "grid": row["grid"], "variants": {}}
     for name in variants:
-        r = row if name == variants[0] else with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, args, row))
+        same = name == "split_all" and spec["size"] // 2 > superres_cv.SPLIT_MIN_FRAME  # bench: square, factor 2
+        r = row if name == variants[0] or same else \
+            with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, args, row))
         a = r["auto_gcv"]
         out["variants"][name] = {k: a[k] for k in ("lam", "psnr", "lam_first", "lam_rechosen", "split_from",
                                                    "cpu_s", "motion_error")}

@@ -163,20 +163,6 @@ def test_the_split_walk_skips_small_and_large_frames(device, monkeypatch, bounds
     assert "lam_split_from" not in res.metrics
 
 
-@pytest.mark.parametrize("frames,runs", [(16, True), (14, False)])
-def test_the_split_walk_runs_on_small_frames_when_there_are_many(device, frames, runs):
-    """Frames of 16 px a side or less (the test's are 8 px) walk where each half of the moved frames holds
-    superres_cv.SPLIT_SMALL_MIN_HALF x factor^2 of them (16 frames at factor 2: 15 moved, halves of 8; srmany), and
-    keep the weight in use with fewer (14: halves of 7)."""
-    from regrun.monitor import Monitor
-    from regrun.solvers.varpro_cg import VarProCG
-
-    p = problem(device, n_frames=frames, lambda_f="auto", lam_solves=4, lam_split_steps=2)
-    ctx = RunContext(device, F64, 0, Path("."))
-    res = VarProCG(config_section("solver", "varpro_cg", max_iter=2), ctx).solve(p, Monitor())
-    assert ("lam_split_from" in res.metrics) == runs
-
-
 def test_the_default_in_yaml():
     cfg = config_section("problem", "superres")
     assert isinstance(cfg.lam_cv_steps, int) and cfg.lam_cv_frames == 0

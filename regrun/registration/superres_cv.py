@@ -186,26 +186,14 @@ SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight c
 # -0.22, cell 32^2 -0.20, ...), against +8.0 dB over 38 sets above, and it tripled a small run's CPU (PCG near lam's
 # low end: 0.8 of 1.2 CPU-s at 16^2 from 8 frames); docs/superres.md, "Sixteenth round (srburst)".
 SPLIT_MIN_FRAME = 16
-# ... except where each half of the frames holds at least this many x factor^2 of them (16 frames at factor 2): the
-# losses above were on 8 frames, and with many frames of <= 16 px GCV under-smooths at the final motion (held-out W's
-# n24_ellipses, 24 frames of 16 px: 1.45 dB under regrun's best). docs/superres.md, "The weight on many small frames
-# (srmany)".
-SPLIT_SMALL_MIN_HALF = 2
 
 
 def split_on(problem) -> bool:
     """Whether the frame-split walk runs: lambda_f=auto (a Choice), problem.lam_split_steps > 0, at least two moved
-    frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to problem.lam_split_max_frame pixels a side,
-    or smaller ones where each half holds SPLIT_SMALL_MIN_HALF x factor^2 frames."""
+    frames (each half one at least) and frames of SPLIT_MIN_FRAME + 1 to problem.lam_split_max_frame pixels a side."""
     model, settings = problem.model, problem.weight_cv
-    small_ok = SPLIT_MIN_FRAME < min(model.coarse.m) or halves_hold(model, SPLIT_SMALL_MIN_HALF)
     return (settings.split_steps >= 1 and isinstance(problem.weight_choice, Choice) and model.q >= 2
-            and small_ok and max(model.coarse.m) <= settings.split_max_frame)
-
-
-def halves_hold(model, share: float) -> bool:
-    """Whether each half of the moved frames holds at least share x factor^2 of them."""
-    return (model.q + 1) // 2 >= share * model.factor**2
+            and SPLIT_MIN_FRAME < min(model.coarse.m) and max(model.coarse.m) <= settings.split_max_frame)
 
 
 # The walk goes down against a reference SPLIT_DOWN_GAP steps under the lower weight only where each half holds at
@@ -222,7 +210,7 @@ def split_down(model, down: int) -> tuple[int, int]:
     """(steps down at most, the reference's steps under the lower weight) for split_walk: (problem.lam_split_down,
     SPLIT_DOWN_GAP) where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them, else
     (min(problem.lam_split_down, 1), 0): srburst's one step down to its own reference."""
-    if halves_hold(model, SPLIT_DOWN_MIN_HALF):
+    if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2:
         return down, SPLIT_DOWN_GAP
     return min(down, 1), 0
 

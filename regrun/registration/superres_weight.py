@@ -785,7 +785,7 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     if problem.weight_cv.steps >= 1:  # off by default: no phase line for a step that does not run
         with ctx.phase("lambda_f by leave-frames-out cross-validation"):
             problem.weight_cv_metrics = frames_cv(problem, motion(out))
-    if split_on(problem):  # then the frame-split risk's walk up (problem.lam_split_steps; frames over 16 px, or many)
+    if split_on(problem):  # then the frame-split risk's walk up (problem.lam_split_steps; frames over 16 px)
         with ctx.phase("lambda_f by the frame-split risk"):
             problem.weight_cv_metrics = {**problem.weight_cv_metrics, **frames_split(problem, motion(out))}
     return Rounds(out, runs, iters)
