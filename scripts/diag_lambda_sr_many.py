@@ -93,7 +93,9 @@ def table(rows, variants) -> str:
         m = r["variants"]["main"]
         cells = [f"{r['variants'][v]['lam']:.3g} ({r['variants'][v]['psnr']:.2f}, "
                  f"{r['variants'][v]['psnr'] - r['best_psnr']:+.2f})" for v in variants if v in r["variants"]]
-        lines.append(f"| {r['set']} | {r['best_lam']:.3g} ({r['best_psnr']:.2f}) | {m['lam_first']:.3g} / "
+        sp = r["spec"]
+        name = f"{r['set']} {sp['size']}/{sp['frames']}/{sp['noise']:g} s{sp['seed']}"
+        lines.append(f"| {name} | {r['best_lam']:.3g} ({r['best_psnr']:.2f}) | {m['lam_first']:.3g} / "
                      f"{m['lam_rechosen']:.3g} / {m['split_from']:.3g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
