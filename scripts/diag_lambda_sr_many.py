@@ -26,17 +26,13 @@ and CPU-s, beside the grid's best.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import tempfile
-import time
 from pathlib import Path
 
 import bench_lambda_sr
-import torch
 from bench_lambda_sr import describe, parse_set, run_set  # scripts/bench_lambda_sr.py
+from diag_lambda_sr_steps import run_sets  # scripts/diag_lambda_sr_steps.py
 
-from regrun.context import RunContext
 from regrun.registration import superres_cv, superres_weight
 
 VARIANTS = {
@@ -111,23 +107,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.no_peer:
         bench_lambda_sr.sitk_motion = no_peer
-    if args.table:
-        print(table([r for f in args.table for r in json.loads(f.read_text())], args.variants))
-        return
-    if not args.sets or args.out is None:
-        raise SystemExit("--set and --out are needed (or --table)")
-    torch.set_num_threads(1)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    rows = []
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.sets:
-            c0, t0 = time.process_time(), time.perf_counter()
-            rows.append(one_set(ctx, Path(tmp), spec, args.variants, args.grid))
-            rows[-1]["cpu_s"], rows[-1]["wall_s"] = time.process_time() - c0, time.perf_counter() - t0
-            args.out.write_text(json.dumps(rows, indent=1, default=float))
-            print(table(rows[-1:], args.variants).splitlines()[-1], flush=True)
-
+    run_sets(args, lambda rows: table(rows, args.variants),
+             lambda ctx, tmp, spec: one_set(ctx, tmp, spec, args.variants, args.grid),
+             lambda rows: table(rows, args.variants).splitlines()[-1])
 
 if __name__ == "__main__":
     main()
