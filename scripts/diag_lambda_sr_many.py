@@ -13,7 +13,8 @@ each a change of module constants for that run only (the first variant's run_set
   larger frames the same run as main's, which is then reused). With 16 or more frames (halves of 2 x factor^2 at
   factor 2) it is the rule srmany tried (the walk on frames of <= 16 px where the frames are many);
 - climb_all: quasi-optimality's climb at every frame size (superres_weight.QUASI_OPTIMAL_MIN_FRAME 0: off up to 32 px);
-- both: the two together.
+- both: the two together;
+- walk_off: problem.lam_split_steps 0 (no frame-split walk at any size).
 
 Each variant's row: the weight at the pre-registered motion (`lam_first`), the search again at the final motion
 (`lam_rechosen`), the weight before the split walk (`split_from`), the answer's weight and PSNR (SuperRes.evaluate)
@@ -40,7 +41,10 @@ VARIANTS = {
     "split_all": {(superres_cv, "SPLIT_MIN_FRAME"): 0},
     "climb_all": {(superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
     "both": {(superres_cv, "SPLIT_MIN_FRAME"): 0, (superres_weight, "QUASI_OPTIMAL_MIN_FRAME"): 0},
+    "walk_off": {},
 }
+# variants that change problem settings of the auto run (bench_lambda_sr's --auto-set) rather than constants
+SETTINGS = {"walk_off": {"lam_split_steps": 0}}
 
 
 def no_peer(*_, **__):
@@ -59,6 +63,11 @@ def with_constants(patch: dict, call):
             setattr(mod, name, value)
 
 
+def with_settings(args: argparse.Namespace, name: str) -> argparse.Namespace:
+    """run_set's arguments with the variant's auto settings (SETTINGS)."""
+    return argparse.Namespace(**{**vars(args), "auto_set": SETTINGS.get(name, {})})
+
+
 def bench_args(grid) -> argparse.Namespace:
     """run_set's arguments as bench_lambda_sr's defaults give them (gcv, the grid refined, outside=drop)."""
     return argparse.Namespace(rules=["gcv"], auto_set={}, outside="drop", motion_model="affine", supersample=None,
@@ -74,7 +83,7 @@ def one_set(ctx, tmp: Path, spec, variants, grid) -> dict:
     for name in variants:
         same = name == "split_all" and spec["size"] // 2 > superres_cv.SPLIT_MIN_FRAME  # bench: square, factor 2
         r = row if name == variants[0] or same else \
-            with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, args, row))
+            with_constants(VARIANTS[name], lambda: run_set(ctx, tmp, spec, with_settings(args, name), row))
         a = r["auto_gcv"]
         out["variants"][name] = {k: a[k] for k in ("lam", "psnr", "lam_first", "lam_rechosen", "split_from",
                                                    "cpu_s", "motion_error")}
