@@ -833,11 +833,13 @@ def stored_preregister(model, w0, w_alt) -> None:
     pairs through copy.copy(model) views (superres_pairwise.pairwise_motions), which must register for real (an
     instance attribute would be copied into them, every pair answered with w0: srfinal3 found the bench's astronaut
     30.77 dB where the user's run gives 33.16)."""
+    ladder = type(model).preregister.__defaults__[0]  # the class's ladder: superres_start.stopped_ladder reads it here
+
     class Stored(type(model)):
-        def preregister(self, thetas=None, **kwargs):
+        def preregister(self, thetas=ladder, **kwargs):
             if self._stored_for is not self:
-                return super().preregister(**kwargs) if thetas is None else super().preregister(thetas=thetas, **kwargs)
-            return (w0 if thetas is None or w_alt is None else w_alt).clone()
+                return super().preregister(thetas=thetas, **kwargs)
+            return (w0 if thetas == ladder or w_alt is None else w_alt).clone()
 
     model.__class__ = Stored
     model._stored_for = model

@@ -39,7 +39,9 @@ def test_views_of_the_model_register_for_real(device):
     w0 = torch.tensor([0.5, 0.5], dtype=torch.float64, device=device)
     w_alt = torch.tensor([0.25, 0.25], dtype=torch.float64, device=device)
     bench.stored_preregister(model, w0, w_alt)
+    assert type(model).preregister.__defaults__[0] == (1.0, 0.1, 0.01)  # superres_start.stopped_ladder reads the ladder so
     assert torch.equal(model.preregister(), w0)
+    assert torch.equal(model.preregister(thetas=(1.0, 0.1, 0.01)), w0)
     assert torch.equal(model.preregister(wide_edge=True), w0)
     assert torch.equal(model.preregister(thetas=(1.0, 0.1)), w_alt)
     view = copy.copy(model)  # as superres_pairwise.pairwise_motions makes it, frames reordered
