@@ -756,7 +756,7 @@ def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion=
 def bicubic_psnr(problem) -> float:
     """Frame 0 upsampled by bicubic convolution (pixel centres aligned) against the truth (colour: every
     channel, PSNR over all channels as SuperRes.evaluate)."""
-    f0 = problem.model.frames[0][None, None] if problem.colour is None else problem.colour[0][None]
+    f0 = problem.frames()[0][None, None] if problem.colour is None else problem.colour[0][None]
     up = torch.nn.functional.interpolate(f0, size=problem.fine.m, mode="bicubic", align_corners=False)[0]
     truth = problem.truth if problem.truth_colour is None else problem.truth_colour
     return psnr((up[0] if problem.colour is None else up).cpu().numpy(), truth.cpu().numpy())
@@ -838,6 +838,11 @@ def run_set(ctx, root, spec, args, reuse=None):
     supersample = args.supersample if args.supersample else (10 if size < 96 else 4)
     truth, stack, w, gains = frame_set(kind, size, frames, noise, seed, supersample=supersample, motion=motion,
                                        gain=gain)
+    if args.offset:  # srsky's prototype: the moved frames' spline then extends at the frames' level, not at 0
+        if gain is not None:  # a gain multiplies the level too: the shifted frames are not a gained model's
+            raise SystemExit("bench_lambda_sr: --offset with per-frame gains (a set's LO-HI) is not supported")
+        level = stack.mean()
+        stack, truth = stack - level, truth - level
     path = frame_file(root, kind, size, noise, seed, frames, motion, gain is not None)
     if stack.ndim == 4:  # colour: channels last, as a user's array file holds them
         fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
@@ -1036,6 +1041,10 @@ def main(argv=None):
                     help="problem.motion_model of every regrun run (pre-registration, auto, grid); with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
                     "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
+    ap.add_argument("--offset", action="store_true",
+                    help="frames and truth minus the frames' mean (PSNR unchanged; no gains): what a model whose "
+                         "spline extends beyond the fine grid at the frames' level, not at zero, would see "
+                         "(docs/superres.md, srsky)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
