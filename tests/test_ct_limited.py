@@ -66,3 +66,77 @@ def test_solver_scales_the_weight_by_the_coverage_only_on_a_limited_scan(device)
     assert out[180.0, 1.0].solution["x"].device.type == device.type
     with pytest.raises(UserError, match="solver.lam_cv_coverage_power"):
         FistaTV(config_section("solver", "fista_tv", lam_cv_coverage_power=-1.0), ctx)
+
+
+def test_block_split_holds_out_runs_of_neighbouring_angles():
+    """solver.lam_cv_layout=blocks: as many views held out as every fold-th view, in `blocks` runs of neighbouring
+    angles (the angles' order, not the file's), none at the range's ends."""
+    from regrun.tomography.fista_tv_weight import block_split, view_split
+
+    rng = np.random.default_rng(0)
+    angles = np.arange(45) * 150 / 45
+    for blocks in (1, 2, 3):
+        train, held = block_split(angles, 8, None, blocks)
+        assert len(held) == len(view_split(45, 8)[1]) == 6 and len(train) + len(held) == 45
+        runs = np.split(held.numpy(), np.nonzero(np.diff(held.numpy()) > 1)[0] + 1)
+        assert len(runs) == blocks and 0 not in held and 44 not in held
+    assert block_split(angles, 8, None, 1)[1].tolist() == [22, 23, 24, 25, 26, 27]
+    perm = rng.permutation(45)  # a file's views out of angle order: the same angles held out
+    train, held = block_split(angles[perm], 8, None, 1)
+    assert sorted(perm[held.numpy()].tolist()) == [22, 23, 24, 25, 26, 27]
+
+
+def test_solver_blocks_layout_changes_only_which_views_are_held_out(device):
+    """A 16^2, 24-view fan over 150 degrees: the default layout (interleaved) is the solver's answer without the
+    setting, bit for bit; blocks (one run of views) and band (a wedge of directions) hold out other data (another
+    answer) and say so in the stats."""
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=24, noise="poisson", photons=1e4,
+                                       geometry="fan", angle_range=150.0), ctx)
+    out = {}
+    for layout in ("default", "interleaved", "blocks", "band"):
+        given = {} if layout == "default" else {"lam_cv_layout": layout, "lam_cv_blocks": 1}
+        cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3, **given)
+        out[layout] = FistaTV(cfg, ctx).solve(problem, Monitor())
+    lam = {k: r.metrics["lam_chosen"] for k, r in out.items()}
+    assert lam["default"] == lam["interleaved"] and "lam_cv_layout" not in out["default"].stats
+    assert lam["blocks"] != lam["interleaved"] and "1 run(s)" in out["blocks"].stats["lam_cv_layout"]
+    assert lam["band"] not in (lam["interleaved"], lam["blocks"]) and "rays of a band" in out["band"].stats[
+        "lam_cv_layout"]
+    assert out["blocks"].solution["x"].device.type == device.type
+    # auto: on a limited-range fan the larger of the two answers, both searches' runs counted; interleaved on a
+    # full fan (bit for bit)
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3, lam_cv_layout="auto")
+    auto = FistaTV(cfg, ctx).solve(problem, Monitor())
+    assert auto.metrics["lam_chosen"] == max(lam["interleaved"], lam["band"])
+    assert "the larger of interleaved" in auto.stats["lam_cv_layout"]
+    full = CTFewView(config_section("problem", "ct_fewview", size=16, views=24, noise="poisson", photons=1e4,
+                                    geometry="fan"), ctx)
+    plain = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3)
+    assert (FistaTV(cfg, ctx).solve(full, Monitor()).metrics["lam_chosen"]
+            == FistaTV(plain, ctx).solve(full, Monitor()).metrics["lam_chosen"])
+
+
+def test_band_split_holds_out_a_wedge_of_directions():
+    """solver.lam_cv_layout=band: on a parallel beam the rays of block_split's one run of views; on a fan the rays
+    of every view whose direction lies in that band, which spreads over more views, and no training ray's
+    direction lies inside it."""
+    from regrun.tomography.fista_tv_weight import band_split, block_split, ray_directions
+
+    deg = np.arange(40) * 150 / 40
+    par = _parallel(deg)
+    train, held = band_split(par, 8)
+    assert held.shape == (40, 24) and (held.all(1) | ~held.any(1)).all()  # whole views
+    assert torch.nonzero(held.any(1)).flatten().tolist() == block_split(par.angles, 8, None, 1)[1].tolist()
+    # sources over 50-200 degrees: the band's directions (the source angle + 90) near 40, away from the wrap at pi
+    fan = fan_beam((16, 16), torch.tensor(np.radians(deg + 50), dtype=F64), 40, 1.0, 32.0, 16.0)
+    train, held = band_split(fan, 8)
+    theta = ray_directions(fan)
+    assert int(held.any(1).sum()) > 8 and not (held.all(1)).all()  # parts of many views
+    inside = theta[held]
+    lo, hi = float(inside.min()), float(inside.max())
+    assert hi - lo < math.radians(30) and not ((theta[train] > lo) & (theta[train] < hi)).any()
+    assert torch.equal(train, ~held)

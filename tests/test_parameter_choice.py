@@ -694,6 +694,8 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_cv_offsets": 9}, "solver.lam_cv_offsets=9"),
     ("solver", "fista_tv", {"lam_cv_grid": 2}, "solver.lam_cv_grid=2"),
     ("solver", "fista_tv", {"lam_cv_guard": "maybe"}, "solver.lam_cv_guard='maybe'"),
+    ("solver", "fista_tv", {"lam_cv_layout": "random"}, "solver.lam_cv_layout"),
+    ("solver", "fista_tv", {"lam_cv_blocks": 0}, "solver.lam_cv_blocks"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

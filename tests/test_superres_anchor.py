@@ -10,7 +10,9 @@ from regrun.context import RunContext
 from regrun.imaging.transforms import affine
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_anchor import compose_inverse, frame0_affine, reanchor
+from regrun.linalg.differences import pool
+from regrun.registration.superres_anchor import common_from_start, compose_inverse, frame0_affine, reanchor
+from regrun.registration.superres_check import frame0_residual
 from regrun.registration.superres_projection import DirectProjectedResidual
 from regrun.solvers.varpro_cg import VarProCG
 
@@ -64,4 +66,53 @@ def test_varpro_cg_records_the_step_only_when_asked(ctx):
         runs[on] = res
     assert "reanchor_kept" not in runs[False].stats and "reanchor_kept" in runs[True].stats
     if runs[True].stats["reanchor_kept"] == 0.0:  # not kept: the same motion as without it
+        assert torch.equal(runs[True].solution["w"], runs[False].solution["w"])
+
+
+def test_frame0_residual_is_the_closed_form_leave_frame0_out(ctx):
+    """The refit (PCG without frame 0's rows) against the closed form through the dense normal matrix: frame 0's
+    rows are k x k pooling at the identity, H_00 = h_d P_0 C^-1 P_0^T, held-out residual (I - H_00)^-1 r_0."""
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=4, noise=0.02, lambda_f=0.1), ctx)
+    m, w = p.model, p.w_true
+    n1, n2 = m.fine.m
+    eye = torch.eye(m.n, dtype=m.dtype, device=m.device)
+    p0 = pool(eye.reshape(m.n, n1, n2), m.factor).reshape(m.n, -1).T  # (coarse pixels, n)
+    c = m.normal_matrix(w)
+    f = torch.linalg.solve(c, m.operator(w, fixed=True).rmatvec(m.b))
+    r0 = m.frames[0].flatten() - p0 @ f
+    hat = m.coarse.cell_volume * p0 @ torch.linalg.solve(c, p0.T)
+    want = float(torch.linalg.solve(torch.eye(hat.shape[0], dtype=m.dtype, device=m.device) - hat, r0).pow(2).sum())
+    assert frame0_residual(m, w, f) == pytest.approx(want, rel=1e-5)
+
+
+
+def test_common_from_start_takes_the_start_where_they_disagree_in_common(ctx):
+    """The joint motion drifted by a common shift, the start at the truth: the start's common motion is taken (and
+    the relative motions kept: the truth back); with a per-frame disagreement larger than the common one it is not."""
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=8, noise=0.0, lambda_f=0.01), ctx)
+    drifted = common_shift(p, (0.006, -0.004))
+    rfun = DirectProjectedResidual(p.model)
+    w1, stats = common_from_start(p.model, rfun, drifted, p.w_true)
+    assert stats["common_start_kept"] == 1.0 and stats["common_start_rest"] < 1e-12
+    assert p.motion_error(w1) < 1e-9 and w1.device == drifted.device
+    scattered = p.w_true.clone().reshape(p.model.q, 6)
+    scattered[:, 4] += 0.01 * torch.tensor([1.0, -1.0, 1.0, -1.0, 1.5, -1.0, 1.0], dtype=scattered.dtype,
+                                           device=scattered.device)
+    w2, stats = common_from_start(p.model, rfun, p.w_true, scattered.reshape(-1))
+    assert stats["common_start_kept"] == 0.0 and torch.equal(w2, p.w_true)
+    few = SuperRes(config_section("problem", "superres", size=16, n_frames=6, noise=0.0, lambda_f=0.01), ctx)
+    _, stats = common_from_start(few.model, DirectProjectedResidual(few.model), common_shift(few, (0.006, -0.004)),
+                                 few.w_true)
+    assert stats["common_start_kept"] == 0.0  # 5 moved frames: under COMMON_MIN_MOVED
+
+
+def test_varpro_cg_takes_the_start_common_motion_only_when_asked(ctx):
+    runs = {}
+    for on in (False, True):
+        p = SuperRes(config_section("problem", "superres", size=12, n_frames=4, noise=0.01, lambda_f=0.1,
+                                    reanchor=True, common_from_start=on), ctx)
+        runs[on] = VarProCG(config_section("solver", "varpro_cg", linear="cholesky", max_iter=3), ctx).solve(
+            p, Monitor())
+    assert "common_start_kept" not in runs[False].stats and "common_start_kept" in runs[True].stats
+    if runs[True].stats["common_start_kept"] == 0.0:  # not taken: the same motion as without it
         assert torch.equal(runs[True].solution["w"], runs[False].solution["w"])

@@ -174,6 +174,8 @@ class SuperRes(Problem):
         self.motion_weight = check_float("problem.motion_weight", cfg.motion_weight, 0.0, strict=True, maximum=1.0)
         check_choice("problem.reanchor", cfg.reanchor, (True, False))
         self.reanchor = bool(cfg.reanchor)  # varpro_cg: frame 0 anchored again after LM (superres_anchor.py)
+        check_choice("problem.common_from_start", cfg.common_from_start, (True, False))
+        self.common_from_start = bool(cfg.common_from_start)  # varpro_cg, with reanchor: superres_anchor.py
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)

@@ -1,4 +1,5 @@
-"""Frame 0 anchored again after the joint solve (problem.reanchor): one Gauss-Newton step of the frames' common motion.
+"""The frames' common motion after the joint solve: frame 0 anchored again (problem.reanchor: one Gauss-Newton step
+of that motion) and the pre-registration's taken where the joint solve drifted (problem.common_from_start).
 
 In the joint objective frame 0 sits at the identity and only its rows pin where the frames lie together: moving
 every other frame by one affine V and the image with them leaves their rows unchanged, so that common motion is
@@ -8,8 +9,19 @@ along it; on the scaling run's sets most of the motion error was that common par
 round (srmotion2)"). So, after LM: register frame 0 to the image at the final motion (image fixed, frame 0's
 rows, an affine V from the identity), re-express every frame's motion in the image's frame, T_j <- V^-1 T_j (the
 image f'(z) = f(V z) then shows frame 0 at the identity), project the image again, and keep the new motion only
-where the projected objective is lower."""
+where the projected objective is lower.
+
+problem.common_from_start: on smooth scenes seen through many frames the joint objective's own minimum puts the
+frames together 0.1-0.2 px off (its common motion; the frames' relative motions it fits better than the
+pre-registration): the regulariser and frame 0's rows alone pin that direction, and the projected objective
+prefers the drift, so the step above is not kept there (docs/superres.md, "The joint solve's motion bias on many
+smooth frames (srbias)"). Neither the moved frames held out nor frame 0 held out
+(superres_check.frame0_residual) tell the drift: both predict better at the joint solve's motion. The pre-registration
+registers every frame to frame 0 directly, without the regulariser: its common motion is taken (every frame's
+parameters moved by the mean difference) where the two disagree on it far more than frame by frame."""
 from __future__ import annotations
+
+import time
 
 import torch
 
@@ -79,3 +91,42 @@ def reanchor(model, rfun, w: torch.Tensor) -> tuple[torch.Tensor, dict]:
         return w1, {**stats, "reanchor_kept": 1.0}
     rfun.residual(w)  # the projection at w again: the caller's image and operator are w's
     return w, {**stats, "reanchor_kept": 0.0}
+
+
+# common_from_start acts where the pre-registration and the joint solve disagree on the frames' common motion by at
+# least this many times the RMS of their disagreement frame by frame (the rest): independent per-frame errors of the
+# pre-registration would put its common part near rest / sqrt(q). Dev sets (srbias, 14 of bench_lambda_sr's, 8-32
+# frames, 16-32 px frames): smooth terrain 3.45-3.62, every other scene 0.03-1.48; held out (16 sets): terrain
+# 2.10-3.67 (acted on 3, +0.46, +0.35, -0.09 dB), the others 0.21-1.67 (docs/superres.md, "srbias").
+COMMON_DISAGREEMENT = 2.5
+# ... and only with at least this many moved frames (8 frames, the fewest measured): with one the rest is zero and
+# with a few it says little about the frames' own scatter
+COMMON_MIN_MOVED = 7
+
+
+def with_common_of(model, w: torch.Tensor, w_from: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """w with w_from's common motion: every frame's affine parameters moved by the mean over frames of (w_from - w)
+    (the points' displacement is linear in them, so every frame's points move by the mean difference; gains
+    unchanged), and how the two disagree at the fine points (domain units): the RMS of the mean displacement
+    difference over frames (common) and of the rest, frame by frame."""
+    a, b = w.detach().reshape(model.q, model.stride), w_from.detach().reshape(model.q, model.stride)
+    out = a.clone()
+    out[:, :6] += (b[:, :6] - a[:, :6]).mean(0)
+    d = model.warp_points(w_from.detach()) - model.warp_points(w.detach())  # (q, points, 2)
+    common = d.mean(0)
+    return out.reshape(-1), {"common": float(common.pow(2).sum(-1).mean().sqrt()),
+                             "rest": float((d - common).pow(2).sum(-1).mean().sqrt())}
+
+
+def common_from_start(model, rfun, w: torch.Tensor, w_start: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """w with the start's common motion (with_common_of) where the two disagree on it by at least
+    COMMON_DISAGREEMENT times their disagreement frame by frame (with COMMON_MIN_MOVED moved frames or more), else w; with the statistics (domain units) and
+    whether it was taken (and its CPU seconds). rfun: the solver's projection, left at the motion returned."""
+    c0 = time.process_time()
+    w1, d = with_common_of(model, w, w_start)
+    taken = model.q >= COMMON_MIN_MOVED and d["common"] >= COMMON_DISAGREEMENT * d["rest"]
+    if taken:
+        rfun.residual(w1)
+    stats = {"common_start_move": d["common"], "common_start_rest": d["rest"], "common_start_kept": float(taken),
+             "common_start_s": time.process_time() - c0}
+    return (w1 if taken else w), stats

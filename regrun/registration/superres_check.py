@@ -197,10 +197,21 @@ def _refit(model, w, frames, f) -> list[float]:
 
 def _frame_pair(model, w, k):
     """(A, b) of the model of frames 0 and k alone (the same weight, data mask and gain; frame k's motion) and the
-    0/1 rows selecting frame k's data rows in them: A_k = rows * A_pair."""
-    pair = SuperResModel(model.frames[[0, k]], model.fine, model.factor, model.lam, model.outside, model.gain)
-    pair.keep = None if model.keep is None else model.keep[[0, k]]
+    0/1 rows selecting frame k's data rows in them: A_k = rows * A_pair. k = 0: frame 0's rows (the pair's moved
+    frame is then frame 1, whose rows are not selected)."""
+    j = max(k, 1)
+    pair = SuperResModel(model.frames[[0, j]], model.fine, model.factor, model.lam, model.outside, model.gain)
+    pair.keep = None if model.keep is None else model.keep[[0, j]]
     pair.b = pair.rhs(pair.frames)
     rows = torch.zeros(pair.n_data + pair.n_reg, dtype=model.dtype, device=model.device)
-    rows[pair.n_data // 2: pair.n_data] = 1.0  # frame 0's data rows first, then frame k's, then the regulariser's
-    return pair.operator(w.reshape(model.q, model.stride)[k - 1], fixed=True), pair.b, rows
+    # frame 0's data rows first, then frame j's, then the regulariser's
+    rows[slice(0, pair.n_data // 2) if k == 0 else slice(pair.n_data // 2, pair.n_data)] = 1.0
+    return pair.operator(w.reshape(model.q, model.stride)[j - 1], fixed=True), pair.b, rows
+
+
+def frame0_residual(model, w: torch.Tensor, f: torch.Tensor | None = None) -> float:
+    """||d_0 - P_0 f_-0||^2 over frame 0's pixels (frame units): frame 0 predicted by the image solved at motion w and
+    the model's weight WITHOUT frame 0's rows (the PCG refit, any size; f its warm start). Frame 0 sits at the
+    identity, so this sees where the moved frames' motions put the image together (their common motion), which the
+    moved frames' held-out residuals cannot (module docstring)."""
+    return _refit(model, w.detach(), [0], f)[0]

@@ -20,6 +20,7 @@ from ..tomography.fista_tv import (
 )
 from ..tomography.fista_tv_weight import (
     CT_RULES,
+    CV_LAYOUTS,
     CV_REFERENCES,
     CV_WEIGHTS,
     DIVERGENCES,
@@ -51,6 +52,8 @@ class FistaTV(Solver):
             check_int("solver.lam_cv_grid", cfg.lam_cv_grid, 3)
         check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCES)
         check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
+        check_choice("solver.lam_cv_layout", cfg.lam_cv_layout, CV_LAYOUTS)
+        check_int("solver.lam_cv_blocks", cfg.lam_cv_blocks, 1)
         self.cv_guard = check_bool("solver.lam_cv_guard", cfg.lam_cv_guard)
         self.cv_dose = check_bool("solver.lam_cv_dose", cfg.lam_cv_dose)
         self.cv_fit_cap = (None if cfg.lam_cv_fit_cap is None else
@@ -132,7 +135,8 @@ class FistaTV(Solver):
                                      cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
                                      cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time,
                                      cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
-                                     cv_coverage_power=self.cv_coverage_power)
+                                     cv_coverage_power=self.cv_coverage_power,
+                                     cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks))
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

@@ -29,7 +29,7 @@ from dataclasses import replace
 from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
-from ..registration.superres_anchor import reanchor
+from ..registration.superres_anchor import common_from_start, reanchor
 from ..registration.superres_outside import edge_rounds
 from ..registration.superres_projection import (
     LINEAR_LABEL,
@@ -165,6 +165,9 @@ class VarProCG(Solver):
         if problem.reanchor and motion.is_affine and problem.motion_weight == 1.0:
             # the frames' common motion, which the image-fixed LM hardly moves: one step (superres_anchor.py)
             w_anchor, anchor_stats = reanchor(problem.model, rfun, res.w)
+            if problem.common_from_start:  # the pre-registration's common motion where frame 0 agrees better
+                w_anchor, common_stats = common_from_start(problem.model, rfun, w_anchor, w0)
+                anchor_stats.update(common_stats)
             res = replace(res, w=w_anchor)
         linear = rfun.linear
         t = timing
