@@ -8,7 +8,7 @@ barely see). Also the frames' noise estimate against the added noise (noise x th
 draw's) and the motion error (RMS fine px) at each stage. No truth enters a choice: it only scores.
 
     python scripts/diag_lambda_sr_sky.py --frames /tmp/srsky/frames/sk_camera@60_300_20_0.005_4661_16_translation_False.npz \\
-        --noise 0.005 --out /tmp/srsky/diag_camera
+        --noise 0.005 --out /tmp/srsky/diag_camera [--set frames_level=false]
 """
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    extra = dict(kv.split("=", 1) for kv in args.set)
+    import yaml
+
+    extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     cfg = config_section("problem", "superres", data="frames", frames=str(args.frames), truth=str(args.frames),
                          true_motion=str(args.frames), lambda_f="auto", motion_model=args.motion_model, **extra)
     p = SuperRes(cfg, ctx)
