@@ -26,8 +26,8 @@ def main(argv=None):
     old = {key(r): r for r in json.loads(args.main.read_text())["rows"]}
     new = {key(r): r for r in json.loads(args.new.read_text())["rows"]}
     print("| set | bicubic | regrun best main → new (λ) | peer best main → new | auto main (λ) | "
-          "auto new (λ) | new − main | new − bicubic | new − own best |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "auto new (λ) | new − main | new − bicubic | new − own best | motion px main → new |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     tally = {"main": [0, 0], "new": [0, 0]}
     controls = []
     for k in [k for k in old if k in new]:
@@ -45,7 +45,8 @@ def main(argv=None):
               f"{b['psnr_peer_best']:.2f} | {a['auto_gcv']['psnr']:.2f} ({a['auto_gcv']['lam']:.3g}) | "
               f"{b['auto_gcv']['psnr']:.2f} ({b['auto_gcv']['lam']:.3g}) | {d:+.2f} | "
               f"{b['auto_gcv']['psnr'] - b['psnr_bicubic']:+.2f} | "
-              f"{b['auto_gcv']['psnr'] - b['psnr_regrun_best']:+.2f} |")
+              f"{b['auto_gcv']['psnr'] - b['psnr_regrun_best']:+.2f} | {a['auto_gcv']['motion_error']:.2f} → "
+              f"{b['auto_gcv']['motion_error']:.2f} |")
     n = len([k for k in old if k in new])
     for tag, (above, near) in tally.items():
         print(f"- {tag}: auto at or above bicubic on {above} of {n}; within 0.75 dB of regrun's own best on {near}")
