@@ -64,6 +64,7 @@ def test_level_taken_off_and_given_back(device, sky):
     assert torch.allclose(p.frames(), given.model.frames, rtol=0, atol=1e-12 * p.level)
     assert np.allclose(p.inputs()["frames"], given.inputs()["frames"], rtol=0, atol=1e-12 * p.level)
     assert _problem(device, sky, lambda_f=0.3, gain=True).level == 0.0  # a gain would scale the level
+    assert _problem(device, sky, lambda_f=0.3, outside="keep").level == 0.0  # beyond the view: the zero extension
 
 
 def test_flat_crop_fits_at_the_true_motion(device, sky):
