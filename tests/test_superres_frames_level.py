@@ -50,9 +50,10 @@ def write_sky(path: Path) -> Path:
 
 
 def _problem(device, path, **over):
+    """problem.frames_level=true unless `over` says otherwise (the setting is opt-in)."""
     ctx = RunContext(device, torch.float64, 0, Path("."))
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), **over)
+                         true_motion=str(path), **{"frames_level": True, **over})
     return SuperRes(cfg, ctx)
 
 
@@ -65,6 +66,9 @@ def test_level_taken_off_and_given_back(device, sky):
     assert np.allclose(p.inputs()["frames"], given.inputs()["frames"], rtol=0, atol=1e-12 * p.level)
     assert _problem(device, sky, lambda_f=0.3, gain=True).level == 0.0  # a gain would scale the level
     assert _problem(device, sky, lambda_f=0.3, outside="keep").level == 0.0  # beyond the view: the zero extension
+    ctx = RunContext(device, torch.float64, 0, Path("."))
+    default = SuperRes(config_section("problem", "superres", data="frames", frames=str(sky), lambda_f=0.3), ctx)
+    assert default.level == 0.0 and torch.equal(default.model.frames, given.model.frames)  # opt-in
 
 
 def test_flat_crop_fits_at_the_true_motion(device, sky):
