@@ -854,7 +854,7 @@ def run_set(ctx, root, spec, args, reuse=None):
         extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                              true_motion=str(path), lambda_f=lam, outside=args.outside, gain=gain is not None,
-                             motion_model=args.motion_model, **extra)
+                             motion_model=args.motion_model, frames_level=args.frames_level, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
@@ -1041,6 +1041,8 @@ def main(argv=None):
                     help="problem.motion_model of every regrun run (pre-registration, auto, grid); with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
                     "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
+    ap.add_argument("--frames-level", action="store_true",
+                    help="problem.frames_level=true in every run (auto, the grid, the peer's image): srsky's change")
     ap.add_argument("--offset", action="store_true",
                     help="frames and truth minus the frames' mean (PSNR unchanged; no gains): what a model whose "
                          "spline extends beyond the fine grid at the frames' level, not at zero, would see "
