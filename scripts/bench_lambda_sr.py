@@ -850,15 +850,16 @@ def run_set(ctx, root, spec, args, reuse=None):
         fr, tr = from_fair_layout(stack), from_fair_layout(truth)
     np.savez(path, **{FRAMES_KEY: fr, TRUTH_KEY: tr, "w": w, **({"gain": gains} if gain is not None else {})})
 
-    def problem(lam, rule=None):
+    def problem(lam, rule=None, level=True):
         extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                              true_motion=str(path), lambda_f=lam, outside=args.outside, gain=gain is not None,
-                             motion_model=args.motion_model, frames_level=args.frames_level, **extra)
+                             motion_model=args.motion_model, frames_level=args.frames_level and level, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
-    p0 = problem(1.0)
+    # --prereg-as-given: the pre-registration (computed once here, handed to every run) on the frames as given
+    p0 = problem(1.0) if not args.prereg_as_given else problem(1.0, level=False)
     # independent of lambda_f: computed once, handed to every run below
     c0 = time.process_time()
     w0 = start_params(p0, "preregister")
@@ -1043,6 +1044,8 @@ def main(argv=None):
                     "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
     ap.add_argument("--frames-level", action="store_true",
                     help="problem.frames_level=true in every run (auto, the grid, the peer's image): srsky's change")
+    ap.add_argument("--prereg-as-given", action="store_true",
+                    help="with --frames-level: the pre-registration on the frames as given, the solves with the level")
     ap.add_argument("--offset", action="store_true",
                     help="frames and truth minus the frames' mean (PSNR unchanged; no gains): what a model whose "
                          "spline extends beyond the fine grid at the frames' level, not at zero, would see "
