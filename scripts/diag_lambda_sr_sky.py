@@ -8,7 +8,7 @@ barely see). Also the frames' noise estimate against the added noise (noise x th
 draw's) and the motion error (RMS fine px) at each stage. No truth enters a choice: it only scores.
 
     python scripts/diag_lambda_sr_sky.py --frames /tmp/srsky/frames/sk_camera@60_300_20_0.005_4661_16_translation_False.npz \\
-        --noise 0.005 --out /tmp/srsky/diag_camera [--set frames_level=false]
+        --noise 0.005 --out /tmp/srsky/diag_camera [--set frames_level=true]
 """
 from __future__ import annotations
 

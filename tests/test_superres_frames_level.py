@@ -10,6 +10,7 @@ import torch
 
 from regrun.config import config_section
 from regrun.context import RunContext
+from regrun.errors import UserError
 from regrun.imaging.grid import Grid
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.imaging.synthetic import block_sample
@@ -69,6 +70,8 @@ def test_level_taken_off_and_given_back(device, sky):
     ctx = RunContext(device, torch.float64, 0, Path("."))
     default = SuperRes(config_section("problem", "superres", data="frames", frames=str(sky), lambda_f=0.3), ctx)
     assert default.level == 0.0 and torch.equal(default.model.frames, given.model.frames)  # opt-in
+    with pytest.raises(UserError, match="problem.frames_level"):
+        _problem(device, sky, lambda_f=0.3, frames_level="yes")
 
 
 def test_flat_crop_fits_at_the_true_motion(device, sky):

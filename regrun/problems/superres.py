@@ -651,13 +651,14 @@ def frames_level(cfg, frames: torch.Tensor) -> float:
     with the level); with gains a level would be scaled by each frame's gain, unknown before the solve).
     Why: the moved frames are read from the image's cubic spline, whose coefficients are zero beyond the fine grid,
     so near its edge the spline of a constant c is not c (1.07 c half a fine pixel inside the outermost centre).
-    The data term keeps frame pixels from OUTSIDE_MARGIN = 1 fine pixel inside, so each kept edge pixel carries a
-    model error of a few percent of the frames' level. On a nearly flat crop (cameraman's sky: level 207, spread 3)
+    The data term keeps frame pixels from OUTSIDE_MARGIN = 1 fine pixel inside, so a kept edge pixel's prediction
+    errs by up to a few percent of the frames' level. On a nearly flat crop (cameraman's sky: level 207, spread 3)
     that error is larger than the scene: GCV and the marginal likelihood fall to the range's bottom, fitting it
     into directions the frames barely see (-8.11 dB). Less the level, the spline's extension is the frames' mean
-    and the error scales with the scene's spread, not its level (docs/superres.md, "srsky")."""
-    if str(cfg.data) != "frames" or bool(cfg.gain) or str(cfg.outside) != "drop" or \
-            not check_bool("problem.frames_level", cfg.frames_level):
+    and the error scales with the scene's spread, not its level. Opt-in: where the scene is dark at the edge the
+    mean is the worse extension (a retina's black corner 48^2 -0.94 dB; docs/superres.md, "srsky")."""
+    on = check_bool("problem.frames_level", cfg.frames_level)
+    if not on or str(cfg.data) != "frames" or bool(cfg.gain) or str(cfg.outside) != "drop":
         return 0.0
     return float(frames.mean())
 
