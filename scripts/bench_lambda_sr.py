@@ -756,7 +756,7 @@ def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion=
 def bicubic_psnr(problem) -> float:
     """Frame 0 upsampled by bicubic convolution (pixel centres aligned) against the truth (colour: every
     channel, PSNR over all channels as SuperRes.evaluate)."""
-    f0 = problem.model.frames[0][None, None] if problem.colour is None else problem.colour[0][None]
+    f0 = problem.frames()[0][None, None] if problem.colour is None else problem.colour[0][None]
     up = torch.nn.functional.interpolate(f0, size=problem.fine.m, mode="bicubic", align_corners=False)[0]
     truth = problem.truth if problem.truth_colour is None else problem.truth_colour
     return psnr((up[0] if problem.colour is None else up).cpu().numpy(), truth.cpu().numpy())
@@ -856,6 +856,11 @@ def run_set(ctx, root, spec, args, reuse=None):
     supersample = args.supersample if args.supersample else (10 if size < 96 else 4)
     truth, stack, w, gains = frame_set(kind, size, frames, noise, seed, supersample=supersample, motion=motion,
                                        gain=gain)
+    if args.offset:  # srsky's prototype: the moved frames' spline then extends at the frames' level, not at 0
+        if gain is not None:  # a gain multiplies the level too: the shifted frames are not a gained model's
+            raise SystemExit("bench_lambda_sr: --offset with per-frame gains (a set's LO-HI) is not supported")
+        level = stack.mean()
+        stack, truth = stack - level, truth - level
     path = frame_file(root, kind, size, noise, seed, frames, motion, gain is not None)
     if stack.ndim == 4:  # colour: channels last, as a user's array file holds them
         fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
@@ -863,15 +868,16 @@ def run_set(ctx, root, spec, args, reuse=None):
         fr, tr = from_fair_layout(stack), from_fair_layout(truth)
     np.savez(path, **{FRAMES_KEY: fr, TRUTH_KEY: tr, "w": w, **({"gain": gains} if gain is not None else {})})
 
-    def problem(lam, rule=None):
+    def problem(lam, rule=None, level=True):
         extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                              true_motion=str(path), lambda_f=lam, outside=args.outside, gain=gain is not None,
-                             motion_model=args.motion_model, **extra)
+                             motion_model=args.motion_model, frames_level=args.frames_level and level, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
-    p0 = problem(1.0)
+    # --prereg-as-given: the pre-registration (computed once here, handed to every run) on the frames as given
+    p0 = problem(1.0) if not args.prereg_as_given else problem(1.0, level=False)
     # independent of lambda_f: computed once, handed to every run below
     c0 = time.process_time()
     w0 = start_params(p0, "preregister")
@@ -1054,6 +1060,14 @@ def main(argv=None):
                     help="problem.motion_model of every regrun run (pre-registration, auto, grid); with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
                     "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
+    ap.add_argument("--frames-level", action="store_true",
+                    help="problem.frames_level=true in every run (auto, the grid, the peer's image): srsky's change")
+    ap.add_argument("--prereg-as-given", action="store_true",
+                    help="with --frames-level: the pre-registration on the frames as given, the solves with the level")
+    ap.add_argument("--offset", action="store_true",
+                    help="frames and truth minus the frames' mean (PSNR unchanged; no gains): what a model whose "
+                         "spline extends beyond the fine grid at the frames' level, not at zero, would see "
+                         "(docs/superres.md, srsky)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)

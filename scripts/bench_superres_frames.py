@@ -64,7 +64,7 @@ def exact_psnr(problem, w) -> float:
     """PSNR of the exact regularised least-squares image at motion w."""
     model = problem.model
     f = CholeskyLSQ(model.operator(w), model.normal_matrix(w)).lstsq(model.b).reshape(problem.fine.m)
-    return psnr(f.cpu().numpy(), problem.truth.cpu().numpy())
+    return psnr(f.cpu().numpy() + problem.level, problem.truth.cpu().numpy())
 
 
 def sitk_motion(problem, iterations: int = 300, gain: bool = False, rounds: int = 10, gtol: float = 1e-4):
@@ -78,7 +78,7 @@ def sitk_motion(problem, iterations: int = 300, gain: bool = False, rounds: int 
     gtol (at most `rounds`; one or two rounds left the peer at 0.43 / 0.17 px on a 64x64 burst, six at 0.022)."""
     model = problem.model
     grid = model.coarse
-    frames = model.frames.cpu().numpy()
+    frames = problem.frames().cpu().numpy()  # as given (the model's are less problem.level)
     moving = to_sitk(frames[0], grid)
     levels = 3 if min(grid.m) >= 64 else 2
     shrink, sigmas = [2 ** k for k in reversed(range(levels))], [float(k) for k in reversed(range(levels))]
@@ -111,9 +111,10 @@ def solve_channels(p, w: torch.Tensor) -> np.ndarray:
     model = p.model
     if p.outside == "drop":
         model.settle_outside(w)
-    frames = [model.frames] if p.colour is None else [p.colour[:, c] for c in range(p.colour.shape[1])]
+    # the model's frames are the user's less p.level (problem.frames_level): so each channel, and the level back
+    frames = [model.frames] if p.colour is None else [p.colour[:, c] - p.level for c in range(p.colour.shape[1])]
     out = [model.solve(w, 2000, 1e-10, x0=model.initial_image(), b=model.rhs(d)).x.reshape(p.fine.m).cpu().numpy()
-           for d in frames]
+           + p.level for d in frames]
     return out[0] if p.colour is None else np.stack(out)
 
 

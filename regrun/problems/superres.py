@@ -213,6 +213,9 @@ class SuperRes(Problem):
                                                                        dtype=torch.float64)
         self.truth = None if truth is None else ctx.tensor(truth)
         self.w_true = None if self.w_true is None else ctx.tensor(self.w_true)
+        self.level = frames_level(cfg, frames)
+        if self.level:  # the model's frames: the user's less their level (the answer gets it back: evaluate)
+            frames = frames - self.level
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
                                    self.outside, gain=bool(cfg.gain))
         self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
@@ -366,10 +369,19 @@ class SuperRes(Problem):
         """||f - truth|| / ||truth||; NaN without a truth."""
         if self.truth is None:
             return math.nan
-        return float((f.reshape(-1) - self.truth.reshape(-1)).norm() / self.truth.norm())
+        return float((f.reshape(-1) + self.level - self.truth.reshape(-1)).norm() / self.truth.norm())
+
+    def frames(self) -> torch.Tensor:
+        """The frames as given (the model's plus the level taken off them: frames_level)."""
+        return self.model.frames + self.level if self.level else self.model.frames
+
+    def data_rows(self) -> torch.Tensor:
+        """The model's data rows (b's first n_data: sqrt(h_d) times the kept pixels) of the frames as given."""
+        b = self.model.b[: self.model.n_data]
+        return b + self.level * self.model.sqrt_hd * self.model.data_mask().reshape(-1) if self.level else b
 
     def inputs(self):
-        out = {"frames": self.model.frames.cpu().numpy()}
+        out = {"frames": self.frames().cpu().numpy()}
         if self.colour is not None:
             out["frames_colour"] = self.colour.cpu().numpy()
             if self.truth_colour is not None:
@@ -394,14 +406,14 @@ class SuperRes(Problem):
         # colour channels all solve at this w, more products than GRAM_AFTER: its Gram matrix at the first
         final = self.model.solve(w, self.final_iters, rtol, x0=warm, many=True)
         f_hat = final.x.reshape(self.fine.m)
-        est = f_hat.cpu().numpy()
+        est = (f_hat + self.level if self.level else f_hat).cpu().numpy()
         # the final solve's own operator (PCG: the merged stencil the solver's last projection built at this w)
         r = self.model.residual(w, final.x, fixed=warm is not None)
         data_r = r[: self.model.n_data]
         metrics = {
             "objective": float(r @ r),
             # the frames' misfit relative to the frames (data rows only, without the regulariser)
-            "data_rel_residual": float(data_r.norm() / self.model.b[: self.model.n_data].norm()),
+            "data_rel_residual": float(data_r.norm() / self.data_rows().norm()),
             "final_cg_iters": float(final.n_iter),
             "final_cg_rel_residual": final.rel_residual,
         }
@@ -423,7 +435,8 @@ class SuperRes(Problem):
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
         gains = self.model.gains(w)
         if gains is None and self.cfg.data == "frames":  # an exposure change the model leaves out (problem.gain=false)
-            pred, data = data_r + self.model.b[: self.model.n_data], self.model.b[: self.model.n_data]
+            data = self.data_rows()
+            pred = data_r + data
             metrics.update(exposure_measures(pred, data, self.model.frames.shape[0]))
         if gains is not None:  # every frame's gain, frame 0's (the reference exposure) first
             arrays["gain"] = torch.cat((gains.new_ones(1), gains)).cpu().numpy()
@@ -555,13 +568,14 @@ class SuperRes(Problem):
         a = luminance_weights(channels)
         last = max(range(channels), key=lambda c: a[c])
         others = [c for c in range(channels) if c != last]
-        frames = self.colour[:, others].movedim(1, 0)  # (channels - 1, frames, m1, m2)
+        # every channel less the luminance's level (the luminance weights sum to 1: f_lum's level is theirs)
+        frames = self.colour[:, others].movedim(1, 0) - self.level  # (channels - 1, frames, m1, m2)
         out = torch.empty(channels, f_lum.numel(), dtype=f_lum.dtype, device=f_lum.device)
         if others:
             b = torch.stack([self.model.rhs(d) for d in frames])
             out[others] = self.model.solve(w, self.final_iters, rtol, x0=f_lum, b=b).x
         out[last] = (f_lum - sum(a[c] * out[c] for c in others)) / a[last]
-        return out
+        return out + self.level if self.level else out
 
     def _write_answer(self, rec: np.ndarray, fig_dir: Path) -> Path:
         """The answer to a user's frames as they would open it, in the frames' orientation (results.h5 holds it in
@@ -573,7 +587,7 @@ class SuperRes(Problem):
         if image.ndim == 3:  # (channels, rows, columns) -> (rows, columns, channels)
             image = np.moveaxis(image, 0, -1)
         np.save(fig_dir.parent / "reconstruction.npy", image)
-        frames = self.colour if self.colour is not None else self.model.frames
+        frames = self.colour if self.colour is not None else self.frames()
         top = float(frames.max())
         full = 65535 if top > 255 else 255
         values = np.clip(np.rint(image * (full if top <= 1 else 1)), 0, full)
@@ -605,7 +619,7 @@ class SuperRes(Problem):
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
                            cmap="RdBu_r", colorbar=True)]
-        for j, d in enumerate(self.model.frames.cpu().numpy()):  # every frame the title counts
+        for j, d in enumerate(self.frames().cpu().numpy()):  # every frame the title counts
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
                                vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
@@ -627,6 +641,26 @@ class SuperRes(Problem):
         if self.weight_choice is not None:
             paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png"))
         return paths
+
+
+def frames_level(cfg, frames: torch.Tensor) -> float:
+    """The level taken off a user's frames before the solve and added back to the answer (problem.frames_level):
+    their mean, for data=frames with outside=drop and without gains; else 0 (generated frames: the model's own, zero
+    beyond the field of view; outside=keep: every pixel kept, those beyond the field of view predicted from the
+    extension, which a scene on a dark ground has right at zero (a 12^2 phantom from 6x6 frames: 35.37 -> 33.37 dB
+    with the level); with gains a level would be scaled by each frame's gain, unknown before the solve).
+    Why: the moved frames are read from the image's cubic spline, whose coefficients are zero beyond the fine grid,
+    so near its edge the spline of a constant c is not c (1.07 c half a fine pixel inside the outermost centre).
+    The data term keeps frame pixels from OUTSIDE_MARGIN = 1 fine pixel inside, so a kept edge pixel's prediction
+    errs by up to a few percent of the frames' level. On a nearly flat crop (cameraman's sky: level 207, spread 3)
+    that error is larger than the scene: GCV and the marginal likelihood fall to the range's bottom, fitting it
+    into directions the frames barely see (-8.11 dB). Less the level, the spline's extension is the frames' mean
+    and the error scales with the scene's spread, not its level. Opt-in: where the scene is dark at the edge the
+    mean is the worse extension (a retina's black corner 48^2 -0.94 dB; docs/superres.md, "srsky")."""
+    on = check_bool("problem.frames_level", cfg.frames_level)
+    if not on or str(cfg.data) != "frames" or bool(cfg.gain) or str(cfg.outside) != "drop":
+        return 0.0
+    return float(frames.mean())
 
 
 def exposure_measures(prediction: torch.Tensor, data: torch.Tensor, n_frames: int) -> dict[str, float]:
