@@ -136,7 +136,7 @@ def test_the_answer_to_your_frames_is_written_as_the_frames_are_oriented(bits, c
         else:
             Image.fromarray(image.astype(np.uint8)).save(tmp_path / "frames" / f"f{k}.png")
     frames = torch.as_tensor(read_frames(tmp_path / "frames", colour=colour), dtype=torch.float64)
-    stub = SimpleNamespace(colour=frames if colour else None, model=SimpleNamespace(frames=frames))
+    stub = SimpleNamespace(colour=frames if colour else None, model=SimpleNamespace(frames=frames), frames=lambda: frames)
     (tmp_path / "figures").mkdir()
     png = SuperRes._write_answer(stub, frames[0].numpy(), tmp_path / "figures")  # the frame as its own answer
     assert np.array_equal(np.load(tmp_path / "reconstruction.npy"), image)
