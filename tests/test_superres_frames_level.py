@@ -51,7 +51,7 @@ def write_sky(path: Path) -> Path:
 
 
 def _problem(device, path, **over):
-    """problem.frames_level=true unless `over` says otherwise (the setting is opt-in)."""
+    """problem.frames_level=true unless `over` says otherwise."""
     ctx = RunContext(device, torch.float64, 0, Path("."))
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                          true_motion=str(path), **{"frames_level": True, **over})
@@ -69,7 +69,7 @@ def test_level_taken_off_and_given_back(device, sky):
     assert _problem(device, sky, lambda_f=0.3, outside="keep").level == 0.0  # beyond the view: the zero extension
     ctx = RunContext(device, torch.float64, 0, Path("."))
     default = SuperRes(config_section("problem", "superres", data="frames", frames=str(sky), lambda_f=0.3), ctx)
-    assert default.level == 0.0 and torch.equal(default.model.frames, given.model.frames)  # opt-in
+    assert default.level == p.level != 0.0  # on by default for your frames
     with pytest.raises(UserError, match="problem.frames_level"):
         _problem(device, sky, lambda_f=0.3, frames_level="yes")
 
