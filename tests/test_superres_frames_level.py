@@ -100,6 +100,7 @@ def test_auto_weight_on_a_flat_crop(device, sky):
     assert res.metrics["lam_chosen"] > 0.01, res.metrics["lam_chosen"]
     assert metrics["psnr"] > psnr(bicubic.cpu().numpy(), p.truth.cpu().numpy()), metrics["psnr"]
     assert abs(float(arrays["reconstruction"].mean()) - p.level) < 0.05 * p.level  # the user's units
+    assert metrics["frames_level"] == p.level  # the results file says which level was taken off
 
 
 def test_colour_channels_in_the_users_units(device, tmp_path):

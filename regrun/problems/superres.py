@@ -430,6 +430,8 @@ class SuperRes(Problem):
         kept = getattr(self, "second_start_kept", float("nan"))
         if not math.isnan(kept):  # NaN: no second start ran
             metrics["second_start_kept"] = kept
+        if str(self.cfg.data) == "frames":  # the level taken off the frames for the solve (frames_level; 0: none)
+            metrics["frames_level"] = self.level
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
