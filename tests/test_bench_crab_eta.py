@@ -1,24 +1,12 @@
 """scripts/bench_crab_eta.py's --fit-from: the tuning CSV's work units are recomputed with the settings its runs
 had (--override), not today's defaults (docs/detection.md, "Progress and ETA")."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_module import load_script
 
 
 def load_bench():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_crab_eta", ROOT / "scripts" / "bench_crab_eta.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["bench_crab_eta"] = mod  # its dataclasses look their module up
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    return load_script("bench_crab_eta")
 
 
 def test_tuning_units_are_recomputed_with_the_runs_settings(tmp_path):

@@ -1,27 +1,16 @@
 """scripts/bench_crab_files.py's phone-like JPEGs (--batch heldout16): the pixels are stored turned with an EXIF
 orientation and the detector reads them upright, so the truth kept in the upright frame is the one to judge by."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from script_module import load_script
 
 from regrun.detection.crab_data import read_rgba
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def load_bench():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_crab_files", ROOT / "scripts" / "bench_crab_files.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    return load_script("bench_crab_files")
 
 
 @pytest.mark.parametrize("fmt", ["exif6.jpg", "exif8.jpg"])

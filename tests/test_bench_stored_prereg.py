@@ -2,25 +2,13 @@
 start's copy.copy views of it register for real (srfinal3: an instance attribute was copied into them, every frame
 pair answered with the stored motion, and the bench's auto differed from the user's run by 2.4 dB)."""
 import copy
-import importlib.util
-import sys
-from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_module import load_script
 
 
 def load_bench():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_lambda_sr", ROOT / "scripts" / "bench_lambda_sr.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["bench_lambda_sr"] = mod
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    return load_script("bench_lambda_sr")
 
 
 class Registering:
