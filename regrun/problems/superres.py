@@ -647,26 +647,22 @@ class SuperRes(Problem):
 
 def frames_level(cfg, frames: torch.Tensor) -> float:
     """The level taken off a user's frames before the solve and added back to the answer (problem.frames_level):
-    frame 0's border (below), for data=frames with outside=drop and without gains; else 0 (generated frames: the
-    model's own, zero beyond the field of view; outside=keep: every pixel kept, those beyond the field of view
-    predicted from the extension, which a scene on a dark ground has right at zero (a 12^2 phantom from 6x6 frames: 35.37 -> 33.37 dB
+    their mean, for data=frames with outside=drop and without gains; else 0 (generated frames: the model's own, zero
+    beyond the field of view; outside=keep: every pixel kept, those beyond the field of view predicted from the
+    extension, which a scene on a dark ground has right at zero (a 12^2 phantom from 6x6 frames: 35.37 -> 33.37 dB
     with the level); with gains a level would be scaled by each frame's gain, unknown before the solve).
     Why: the moved frames are read from the image's cubic spline, whose coefficients are zero beyond the fine grid,
     so near its edge the spline of a constant c is not c (1.07 c half a fine pixel inside the outermost centre).
     The data term keeps frame pixels from OUTSIDE_MARGIN = 1 fine pixel inside, so a kept edge pixel's prediction
     errs by up to a few percent of the frames' level. On a nearly flat crop (cameraman's sky: level 207, spread 3)
     that error is larger than the scene: GCV and the marginal likelihood fall to the range's bottom, fitting it
-    into directions the frames barely see (-8.11 dB). Less the level, the spline's extension is the frames' level
-    and the error scales with the scene's spread, not its level. The level is frame 0's outer ring of pixels (the
-    reference frame's border, where the extension joins the image), not the frames' mean: where the scene is dark
-    at the edge the mean was the worse extension (a retina's black corner 48^2 -0.94 dB against the zero
-    extension; docs/superres.md, "srsky" and "srlevel")."""
+    into directions the frames barely see (-8.11 dB). Less the level, the spline's extension is the frames' mean
+    and the error scales with the scene's spread, not its level. Opt-in: where the scene is dark at the edge the
+    mean is the worse extension (a retina's black corner 48^2 -0.94 dB; docs/superres.md, "srsky")."""
     on = check_bool("problem.frames_level", cfg.frames_level)
     if not on or str(cfg.data) != "frames" or bool(cfg.gain) or str(cfg.outside) != "drop":
         return 0.0
-    ring = torch.ones_like(frames[0], dtype=torch.bool)
-    ring[1:-1, 1:-1] = False
-    return float(frames[0][ring].mean())
+    return float(frames.mean())
 
 
 def exposure_measures(prediction: torch.Tensor, data: torch.Tensor, n_frames: int) -> dict[str, float]:
