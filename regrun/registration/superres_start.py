@@ -30,7 +30,8 @@ def start_params(problem, init: str) -> torch.Tensor:
     problem.start_taken = {}
     if init == "preregister":
         transform = None if motion.is_affine else motion.transform
-        w = level_start(problem, transform)
+        w = problem.model.preregister(drop_outside=problem.outside == "drop", transform=transform,
+                                      gain=motion.gain)
         w = wide_edge_start(problem, transform, w)
         w = fused_start(problem, transform, w)
         problem.second_start = second_start(problem, transform, w)
@@ -50,33 +51,6 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
-
-
-def level_start(problem, transform) -> torch.Tensor:
-    """The ladder's end (model.preregister) on the model's frames; with the frames' level taken off
-    (problem.frames_level) the ladder also on the frames as given, taken where it fits the frames less the level
-    better (superres_fused.fit_objective lower, the same measure for both). Less the level a partly black edge
-    (retina@0:0 24^2: top row and left column 0, the rest ~0.7) reads as -0.65 beside the spline's zero extension
-    and the ladder lands 5.8 px off; on the frames as given a bright sky's zero extension pulls it instead (the
-    issue's camera@60:300: 0.9 px off). Which of the two fits is decided by the fit, not by the scene's kind
-    (docs/superres.md, "The pre-registration with the frames' level (srprereg)")."""
-    from .superres_fused import fit_objective
-
-    model = problem.model
-    kw = dict(drop_outside=problem.outside == "drop", transform=transform, gain=problem.motion.gain)
-    w = model.preregister(**kw)
-    level = getattr(problem, "level", 0.0)
-    if not level:
-        return w
-    kept = model.frames
-    model.frames = kept + level  # the ladder reads only model.frames; the solve's right-hand side is untouched
-    try:
-        given = model.preregister(**kw)
-    finally:
-        model.frames = kept
-    taken = fit_objective(model, given) < fit_objective(model, w)
-    _record(problem, "start_as_given_taken", taken)
-    return given if taken else w
 
 
 # Frames of WIDE_EDGE_MIN to SMOOTH_EDGE_MIN px a side (32 px: 64^2 at factor 2) with outside=drop: the ladder again
