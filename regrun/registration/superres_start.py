@@ -34,9 +34,7 @@ def start_params(problem, init: str) -> torch.Tensor:
                                       gain=motion.gain)
         w = wide_edge_start(problem, transform, w)
         w = fused_start(problem, transform, w)
-        problem.second_start = as_given_start(problem, transform, w)
-        if problem.second_start is None:
-            problem.second_start = second_start(problem, transform, w)
+        problem.second_start = second_start(problem, transform, w)
         if problem.second_start is None:
             problem.second_start = pairwise_start(problem, transform, w)
     elif init == "identity":
@@ -53,30 +51,6 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
-
-
-def as_given_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
-    """With the frames' level taken off (problem.frames_level): the ladder on the frames as given, a second start
-    the solver also runs from (superres_weight.second_run keeps the lower objective at the weight in use) where it
-    lies SECOND_START_MOVE fine px RMS or more from `first`; else None. Less the level a partly black edge
-    (retina@0:0 24^2) reads as -0.65 beside the spline's zero extension and the ladder lands 5.9 px off (as given
-    1.1); on bright sky crops the ladder nearer the truth is not always the start the solve ends best from, so the
-    solve's own objective decides, not the ladder's fit (docs/superres.md, "srprereg")."""
-    from .superres_model import SECOND_START_MOVE
-
-    model = problem.model
-    if not getattr(problem, "level", 0.0):
-        return None
-    kept = model.frames
-    model.frames = kept + problem.level  # the ladder reads only model.frames; the solve's right-hand side is untouched
-    try:
-        given = model.preregister(drop_outside=problem.outside == "drop", transform=transform,
-                                  gain=problem.motion.gain)
-    finally:
-        model.frames = kept
-    taken = start_distance(problem, first, given) >= SECOND_START_MOVE
-    _record(problem, "start_as_given_taken", taken)
-    return given if taken else None
 
 
 # Frames of WIDE_EDGE_MIN to SMOOTH_EDGE_MIN px a side (32 px: 64^2 at factor 2) with outside=drop: the ladder again
