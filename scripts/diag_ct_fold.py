@@ -24,8 +24,8 @@ prints each scan's pick per layout against the grid optimum (lambda, PSNR, gap),
 of the PSNR changes against the first layout and the worst one; `larger:A,B` is whichever of two layouts' answers
 is larger (no run: lam_cv_layout=auto on a limited-range fan).
 
-    python scripts/diag_ct_fold.py rays /tmp/ctfanonly/dev_5147/*.npz
-    python scripts/diag_ct_fold.py tally /tmp/ctfanblock/dev_*.json --layouts cv cv@blocks1 cv@blocks3
+    python scripts/diag_ct_fold.py rays OUT/dev_5147/*.npz
+    python scripts/diag_ct_fold.py tally OUT/dev_*.json --layouts cv cv@blocks1 cv@blocks3
 """
 from __future__ import annotations
 

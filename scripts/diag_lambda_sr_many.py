@@ -21,8 +21,8 @@ Each variant's row: the weight at the pre-registered motion (`lam_first`), the s
 and CPU-s, beside the grid's best.
 
     python scripts/diag_lambda_sr_many.py --no-peer --variants main split_all --set ellipses,32,16,0.02,9601 \
-        --out /tmp/srmany/dev.json
-    python scripts/diag_lambda_sr_many.py --table /tmp/srmany/dev.json
+        --out OUT/dev.json
+    python scripts/diag_lambda_sr_many.py --table OUT/dev.json
 """
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ PSNR and its high-frequency share (the energy of the image's checkerboard-like c
 barely see). Also the frames' noise estimate against the added noise (noise x the noise-free frames' std: the
 draw's) and the motion error (RMS fine px) at each stage. No truth enters a choice: it only scores.
 
-    python scripts/diag_lambda_sr_sky.py --frames /tmp/srsky/frames/sk_camera@60_300_20_0.005_4661_16_translation_False.npz \\
-        --noise 0.005 --out /tmp/srsky/diag_camera [--set frames_level=true]
+    python scripts/diag_lambda_sr_sky.py --frames OUT/frames/sk_camera@60_300_20_0.005_4661_16_translation_False.npz \\
+        --noise 0.005 --out OUT/diag_camera [--set frames_level=true]
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ frames less the level and on the frames as given, each scored by its motion erro
 px, superres_start.start_distance: the truth only scores) and by the fit to the frames less the level
 (superres_fused.fit_objective) at several weights: does the lower fit pick the start nearer the truth?
 
-    python scripts/diag_sr_prereg_level.py /tmp/srprereg/frames/*.npz [--lams 3.2 0.8 0.2 0.05]
+    python scripts/diag_sr_prereg_level.py OUT/frames/*.npz [--lams 3.2 0.8 0.2 0.05]
 """
 from __future__ import annotations
 

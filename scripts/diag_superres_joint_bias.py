@@ -20,10 +20,10 @@ bench_lambda_sr.frame_set as the .npz a user hands to `problem.data=frames`), in
 - the two-stage SimpleITK peer: its motion error and its PSNR at its best weight (bench_lambda_sr.weight_search).
 
     python scripts/diag_superres_joint_bias.py --set terrain,32,32,0.02,9401 phantom,48,8,0.01,9402,rigid \
-        --out /tmp/srbias/dev.json [--no-peer] [--set-config common_from_start=true]
-    python scripts/diag_superres_joint_bias.py --dirs OUT/wide/n32_terrain --out /tmp/srbias/seen.json
-    python scripts/diag_superres_joint_bias.py --table /tmp/srbias/dev.json [--gate 2.5]
-    python scripts/diag_superres_joint_bias.py --rescore --root /tmp/srbias/sets --out /tmp/srbias/rescore.json
+        --out OUT/dev.json [--no-peer] [--set-config common_from_start=true]
+    python scripts/diag_superres_joint_bias.py --dirs OUT/wide/n32_terrain --out OUT/seen.json
+    python scripts/diag_superres_joint_bias.py --table OUT/dev.json [--gate 2.5]
+    python scripts/diag_superres_joint_bias.py --rescore --root OUT/sets --out OUT/rescore.json
 """
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def main(argv=None):
                     metavar="IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION]")
     ap.add_argument("--dirs", nargs="*", type=Path, default=[], help="sets as users' folders (heldout_sr_wide.py "
                     "write's; factor 2 unless --set-config factor=K)")
-    ap.add_argument("--root", type=Path, default=Path("/tmp/srbias/sets"), help="where the sets' .npz go")
+    ap.add_argument("--root", type=Path, default=Path("outputs/diag/joint_bias_sets"), help="where the sets' .npz go")
     ap.add_argument("--set-config", nargs="*", default=[], metavar="KEY=VALUE", help="problem settings of the run")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--out", type=Path, help="results .json (rows added to it when it exists)")

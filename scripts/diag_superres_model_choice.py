@@ -12,8 +12,8 @@ weak-texture patches) and the rule's statistic without the truth (superres_model
     z(small, big) = (RSS_small - RSS_big) / (sigma^2 h (d_big - d_small) q)
 (per extra parameter, in units of the noise: ~1 where the smaller model holds the motion and the misfit is noise).
 
-    python scripts/diag_superres_model_choice.py --bench /tmp/srmodel/devA_affine.json --frames /tmp/srmodel/framesA \
-        --out /tmp/srmodel/choiceA.json
+    python scripts/diag_superres_model_choice.py --bench OUT/devA_affine.json --frames OUT/framesA \
+        --out OUT/choiceA.json
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ at main and with problem.frames_level (or bench_lambda_sr.py --offset, its proto
 --out .json files run on the same --set list; then the issue's targets (never below bicubic, within 0.75 dB of
 regrun's own best) counted for each, and the controls' change (the sets named by --controls, by image name and seed).
 
-    python scripts/report_superres_frames_level.py --main /tmp/srsky/sky_main.json --new /tmp/srsky/sky_new.json \\
+    python scripts/report_superres_frames_level.py --main OUT/sky_main.json --new OUT/sky_new.json \\
         --controls 7333 7334 7335 7336 7337
 """
 from __future__ import annotations

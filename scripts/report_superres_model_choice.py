@@ -6,7 +6,7 @@ bicubic; within 0.75 dB of regrun's best; within 0.5 dB of the peer's best) coun
 choice. Reads scripts/bench_lambda_sr.py outputs of one batch run with --motion-model affine (the full run),
 translation, rigid and auto (--reuse of the affine one); prints markdown.
 
-    python scripts/report_superres_model_choice.py --prefix /tmp/srmodel/hmA_ /tmp/srmodel/hmB_
+    python scripts/report_superres_model_choice.py --prefix OUT/hmA_ OUT/hmB_
 """
 from __future__ import annotations
 
