@@ -827,20 +827,24 @@ def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames
     return root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
 
 
-def stored_preregister(model, w0, w_alt) -> None:
+def stored_preregister(model, w0, w_alt, w_given=None) -> None:
     """model.preregister answers with the stored pre-registration w0 (or, called with a ladder's thetas, the stopped
-    ladder's w_alt) instead of registering again. Only for this model object: the pairwise start registers frame
-    pairs through copy.copy(model) views (superres_pairwise.pairwise_motions), which must register for real (an
-    instance attribute would be copied into them, every pair answered with w0: srfinal3 found the bench's astronaut
-    30.77 dB where the user's run gives 33.16)."""
+    ladder's w_alt; called on the frames as given, superres_start.as_given_start's model.frames swapped in, the
+    stored as-given ladder w_given, else w0: not taken) instead of registering again. Only for this model object:
+    the pairwise start registers frame pairs through copy.copy(model) views (superres_pairwise.pairwise_motions),
+    which must register for real (an instance attribute would be copied into them, every pair answered with w0:
+    srfinal3 found the bench's astronaut 30.77 dB where the user's run gives 33.16)."""
     ladder = type(model).preregister.__defaults__[0]  # the class's ladder: superres_start.stopped_ladder reads it here
 
     class Stored(type(model)):
         def preregister(self, thetas=ladder, **kwargs):
             if self._stored_for is not self:
                 return super().preregister(thetas=thetas, **kwargs)
+            if self.frames is not frames:
+                return (w0 if w_given is None else w_given).clone()
             return (w0 if thetas == ladder or w_alt is None else w_alt).clone()
 
+    frames = model.frames
     model.__class__ = Stored
     model._stored_for = model
 
@@ -885,10 +889,11 @@ def run_set(ctx, root, spec, args, reuse=None):
 
     # small frames: the stopped ladder's second start too (superres_start.second_start), also computed once
     w_alt = getattr(p0, "second_start", None)
+    w_given = w_alt if getattr(p0, "start_taken", {}).get("start_as_given_taken") else None
 
     def solve(p, patch=True):
         if patch:  # the pre-registration computed once above (patch=False: another motion model's, its own)
-            stored_preregister(p.model, w0, w_alt)
+            stored_preregister(p.model, w0, w_alt, w_given)
         t0 = time.process_time()
         res = solver.solve(p, Monitor())
         cpu = time.process_time() - t0
@@ -898,7 +903,10 @@ def run_set(ctx, root, spec, args, reuse=None):
     row = {"image": kind, "split": args.split or ("tuning" if kind in TUNING else "held-out"), "size": size,
            "noise": noise, "seed": seed, "frames": frames, "motion": motion, "gain": list(gain) if gain else None,
            "channels": 1 if stack.ndim == 3 else stack.shape[1], "supersample": supersample,
-           "psnr_bicubic": bicubic_psnr(p0), "cpu_prereg": cpu_prereg}
+           "psnr_bicubic": bicubic_psnr(p0), "cpu_prereg": cpu_prereg,
+           # which second start the pre-registration took (superres_start's start_*_taken, 1 taken, 0 weighed and
+           # not): p0's, the real registrations; the solves' own flags read the stored answers
+           "start_taken": dict(getattr(p0, "start_taken", {}))}
     for rule in args.rules:
         p = problem("auto", rule)
         res, metrics, cpu, cpu_eval = solve(p)

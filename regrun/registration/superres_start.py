@@ -37,6 +37,8 @@ def start_params(problem, init: str) -> torch.Tensor:
         problem.second_start = second_start(problem, transform, w)
         if problem.second_start is None:
             problem.second_start = pairwise_start(problem, transform, w)
+        if problem.second_start is None:
+            problem.second_start = as_given_start(problem, transform, w)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
@@ -51,6 +53,32 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
+
+
+def as_given_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:
+    """With the frames' level taken off (problem.frames_level): the ladder on the frames as given, a second start
+    the solver also runs from (superres_weight.second_run keeps the lower objective at the weight in use) where it
+    lies SECOND_START_MOVE fine px RMS or more from `first`; else None. start_params tries it last, only where
+    neither the stopped ladder's nor the pairwise second start is taken: tried first (candidate C) it took the
+    retina 24^2's second start and the solve kept the run 5.8 px off anyway. Why: less the level, a bright sky crop's
+    ladder can land 5 px off (SKY's moon@280:340 24^2/16: 5.20 px, 31.99 dB; from the as-given ladder 0.16 px,
+    33.84 dB), and the solve's own objective decides, not the ladder's fit, which on bright sky crops picks starts
+    the solve ends worse from (docs/superres.md, "srprereg", "srprereg2")."""
+    from .superres_model import SECOND_START_MOVE
+
+    model = problem.model
+    if not getattr(problem, "level", 0.0):
+        return None
+    kept = model.frames
+    model.frames = kept + problem.level  # the ladder reads only model.frames; the solve's right-hand side is untouched
+    try:
+        given = model.preregister(drop_outside=problem.outside == "drop", transform=transform,
+                                  gain=problem.motion.gain)
+    finally:
+        model.frames = kept
+    taken = start_distance(problem, first, given) >= SECOND_START_MOVE
+    _record(problem, "start_as_given_taken", taken)
+    return given if taken else None
 
 
 # Frames of WIDE_EDGE_MIN to SMOOTH_EDGE_MIN px a side (32 px: 64^2 at factor 2) with outside=drop: the ladder again
