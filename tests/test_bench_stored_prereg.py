@@ -37,3 +37,23 @@ def test_views_of_the_model_register_for_real(device):
     assert view.preregister().tolist() == [3.0, 6.0]
     assert view.preregister(thetas=(1.0,)).tolist() == [1.0, 6.0]
     assert view.preregister().device == w0.device
+
+
+def test_frames_as_given_answered_with_the_stored_as_given_ladder(device):
+    """superres_start.as_given_start swaps model.frames (the level put back) and calls preregister: the bench
+    answers with the stored as-given ladder where the pre-registration took it, else w0 (not taken: the same
+    distance 0 from the first start); the model's own frames still get w0."""
+    bench = load_bench()
+    frames = torch.tensor([5.0, 6.0], dtype=torch.float64, device=device)
+    w0 = torch.tensor([0.5, 0.5], dtype=torch.float64, device=device)
+    w_given = torch.tensor([0.75, 0.75], dtype=torch.float64, device=device)
+    model = Registering(frames)
+    bench.stored_preregister(model, w0, w_given, w_given)
+    model.frames = frames + 100.0
+    assert torch.equal(model.preregister(), w_given)
+    model.frames = frames
+    assert torch.equal(model.preregister(), w0)
+    plain = Registering(frames)
+    bench.stored_preregister(plain, w0, None)
+    plain.frames = frames + 100.0
+    assert torch.equal(plain.preregister(), w0)  # nothing stored for the frames as given: not taken

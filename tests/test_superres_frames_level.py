@@ -125,3 +125,27 @@ def test_colour_channels_in_the_users_units(device, tmp_path):
         if on:
             assert np.allclose(est.mean((1, 2)), tru.mean((1, 2)), rtol=0.01)
     assert out[True] > out[False] + 3.0, out
+
+
+def test_as_given_ladder_second_start_on_a_bright_crop(device, tmp_path):
+    """srprereg's B (superres_start.as_given_start): a moon crop at the sky's level (bench_lambda_sr's
+    moon@280:340 24^2/16 0.5% s7326, level 112), where the ladder on the frames less the level lands 4.7 fine px
+    off. Neither the stopped ladder's nor the pairwise second start is taken, the as-given ladder (1.0 px off) is,
+    and the solve keeps its run: 0.14 px, 33.91 dB at lambda_f 0.126 (main: 4.94 px, 32.81 dB)."""
+    from script_module import load_script
+
+    from regrun.registration.superres_start import start_distance, start_params
+
+    truth, stack, w, _ = load_script("bench_lambda_sr").frame_set("sk:moon@280:340", 24, 16, 0.005, 7326,
+                                                                  supersample=8)
+    path = tmp_path / "moon.npz"
+    np.savez(path, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
+    p = _problem(device, path, lambda_f=0.126)
+    first = start_params(p, "preregister")
+    assert p.start_taken.get("start_stopped_ladder_taken") == 0.0
+    assert p.start_taken.get("start_as_given_taken") == 1.0
+    assert start_distance(p, first, p.w_true) > 4.0 and start_distance(p, p.second_start, p.w_true) < 1.5
+    res = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), p.ctx).solve(p, Monitor())
+    metrics, _ = p.evaluate(res)
+    assert metrics["second_start_kept"] == 1.0
+    assert metrics["motion_error"] < 0.5 and metrics["psnr"] > 33.5
