@@ -562,10 +562,12 @@ class SuperResModel:
                     return d1.T @ c @ d2
 
             scale = None
-            if self.keep is not None:
+            if self.keep is not None and getattr(self, "_coverage", None) is not None:
                 # outside=drop: near the edges fewer frames see a pixel; D^-1/2 M^-1 D^-1/2 with D the share of
                 # frames that do (1/(q+1) where frame 0 alone does) restores the iteration count (128x128 from
-                # 16 frames, to 1e-12: 206 -> 123 iterations; 94 without dropped pixels)
+                # 16 frames, to 1e-12: 206 -> 123 iterations; 94 without dropped pixels). With outside=keep no
+                # coverage is measured, but the frames split's half models (superres_cv.mask_model) set a mask:
+                # unscaled there (it read the missing coverage and stopped: 48^2/8 with outside=keep, srextend)
                 scale = self._coverage.clamp_min(1e-3).rsqrt().reshape(-1)
             self._precond_factor = PreconditionerFactor(self.lam, symbol, scale, to_basis, from_basis)
         return self._precond_factor
