@@ -128,3 +128,15 @@ def test_flat_crop_at_the_true_motion(device, sky):
     assert out["edge"][1] < out["zero"][1] / 10, out
     with pytest.raises(UserError, match="problem.extension"):
         _problem(device, sky, lambda_f=0.3, extension="mirror")
+
+
+def test_a_masked_copy_of_an_outside_keep_model_preconditions(device, sky):
+    """outside=keep measures no coverage (settle_outside returns at once), but the frames split's half models set a
+    mask (superres_cv.mask_model): their preconditioner is then unscaled, not an AttributeError (found by this
+    section's keep runs on 24-px frames)."""
+    from regrun.registration.superres_cv import half_model
+
+    p = _problem(device, sky, lambda_f=0.3, frames_level=False, extension="edge", outside="keep", n_frames=4)
+    half = half_model(p.model, [0, 1])
+    r = torch.randn(half.n, dtype=half.dtype, device=half.device)
+    assert torch.isfinite(half.preconditioner()(r)).all()
