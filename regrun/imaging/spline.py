@@ -47,24 +47,12 @@ def collocation_matrix(m: int, dtype=torch.float64, device=None, edge: bool = Fa
     return b
 
 
-def moments_matrix(m: int, dtype=torch.float64, device=None, edge: bool = False) -> torch.Tensor:
-    """P. edge: the penalty of the mirrored coefficients (collocation_matrix's edge): each row's entries beyond the
-    grid folded onto the coefficients they mirror, the outermost rows halved (they lie on the mirror), so that P is
-    symmetric and P 1 = 0: a constant is not smoothed (the zero extension's P pulls a level towards zero at the
-    edge)."""
-    n = m + 2 * PAD if edge else m
-    p = 96 * torch.eye(n, dtype=dtype, device=device)
+def moments_matrix(m: int, dtype=torch.float64, device=None) -> torch.Tensor:
+    p = 96 * torch.eye(m, dtype=dtype, device=device)
     for k, v in ((1, -54.0), (3, 6.0)):
-        if n > k:
-            off = torch.full((n - k,), v, dtype=dtype, device=device)
+        if m > k:
+            off = torch.full((m - k,), v, dtype=dtype, device=device)
             p = p + torch.diag(off, k) + torch.diag(off, -k)
-    if not edge:
-        return p
-    rows = p[PAD:PAD + m]
-    p = torch.zeros(m, m, dtype=dtype, device=device).index_add(1, mirror_index(m, device), rows)
-    if m > 1:
-        p[0] *= 0.5
-        p[-1] *= 0.5
     return p
 
 
@@ -72,16 +60,15 @@ def coefficient_operator(m: int, theta, dtype=torch.float64, device=None, edge: 
     """S(theta) = (B^T B + theta P)^-1 B^T, so that the coefficients along one dimension are S @ t (edge: B's
     mirrored ends, collocation_matrix)."""
     b = collocation_matrix(m, dtype, device, edge)
-    lhs = b.T @ b + theta * moments_matrix(m, dtype, device, edge)
+    lhs = b.T @ b + theta * moments_matrix(m, dtype, device)
     return torch.linalg.solve(lhs, b.T)
 
 
-def coefficients(image: torch.Tensor, theta=0.0, edge: bool = False) -> torch.Tensor:
-    """Spline coefficients of an image (..., m1, m2) at scale theta (a float or a 0-d tensor); edge: the edge
-    extension's (collocation_matrix, moments_matrix)."""
+def coefficients(image: torch.Tensor, theta=0.0) -> torch.Tensor:
+    """Spline coefficients of an image (..., m1, m2) at scale theta (a float or a 0-d tensor)."""
     m1, m2 = image.shape[-2:]
-    s1 = coefficient_operator(m1, theta, image.dtype, image.device, edge)
-    s2 = s1 if m2 == m1 else coefficient_operator(m2, theta, image.dtype, image.device, edge)
+    s1 = coefficient_operator(m1, theta, image.dtype, image.device)
+    s2 = s1 if m2 == m1 else coefficient_operator(m2, theta, image.dtype, image.device)
     return s1 @ image @ s2.T
 
 
@@ -146,11 +133,7 @@ def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int, edge: 
     return corner, weights
 
 
-def _pad_flat(coef: torch.Tensor, edge: bool = False) -> torch.Tensor:
-    if edge:  # the mirrored padding (collocation_matrix's edge)
-        m1, m2 = coef.shape[-2:]
-        return coef.index_select(-2, mirror_index(m1, coef.device)).index_select(
-            -1, mirror_index(m2, coef.device)).reshape(-1)
+def _pad_flat(coef: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(coef, (PAD, PAD, PAD, PAD)).reshape(-1)
 
 
@@ -190,10 +173,10 @@ def _pieces(x: torch.Tensor):
     return [flat[a:a + POINT_CHUNK] for a in range(0, flat.shape[0], POINT_CHUNK)]
 
 
-def _spline_values(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor, edge: bool = False) -> torch.Tensor:
+def _spline_values(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor) -> torch.Tensor:
     if x[..., 0].numel() > POINT_CHUNK:
-        return torch.cat([_spline_values(cflat, m, grid, piece, edge) for piece in _pieces(x)]).reshape(x.shape[:-1])
-    corner, weights = _stencil(m, grid, x, 0, edge)
+        return torch.cat([_spline_values(cflat, m, grid, piece) for piece in _pieces(x)]).reshape(x.shape[:-1])
+    corner, weights = _stencil(m, grid, x, 0)
     (u,) = _rows(cflat, m[1] + 2 * PAD, corner, [weights[0:4, 1]])
     return _dot4(weights[0:4, 0], u).reshape(x.shape[:-1])
 
@@ -204,14 +187,14 @@ def evaluate(coef: torch.Tensor, grid: Grid, x: torch.Tensor) -> torch.Tensor:
     return _spline_values(_pad_flat(coef), coef.shape[-2:], grid, x)
 
 
-def _spline_derivatives(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor, order: int, edge: bool = False):
+def _spline_derivatives(cflat: torch.Tensor, m, grid: Grid, x: torch.Tensor, order: int):
     if x[..., 0].numel() > POINT_CHUNK:
-        parts = [_spline_derivatives(cflat, m, grid, piece, order, edge) for piece in _pieces(x)]
+        parts = [_spline_derivatives(cflat, m, grid, piece, order) for piece in _pieces(x)]
         shape = x.shape[:-1]
         return (torch.cat([q[0] for q in parts]).reshape(shape), torch.cat([q[1] for q in parts]).reshape(*shape, 2),
                 None if order == 1 else torch.cat([q[2] for q in parts]).reshape(*shape, 2, 2))
     h1, h2 = grid.h
-    corner, weights = _stencil(m, grid, x, order, edge)
+    corner, weights = _stencil(m, grid, x, order)
     w1, d1 = weights[0:4, 0], weights[4:8, 0]
     # contracted along x2 with the values, the x2-derivative and (order 2) the second x2-derivative
     rows = _rows(cflat, m[1] + 2 * PAD, corner, [weights[4 * k:4 * k + 4, 1] for k in range(order + 1)])
@@ -243,30 +226,28 @@ def evaluate_derivatives(coef: torch.Tensor, grid: Grid, x: torch.Tensor, order:
 class SplineImage:
     """An image as a callable spline at a fixed theta: coefficients are solved once, evaluated many times."""
 
-    def __init__(self, data: torch.Tensor, grid: Grid, theta=0.0, edge: bool = False):
+    def __init__(self, data: torch.Tensor, grid: Grid, theta=0.0):
         self.data = data
         self.grid = grid
         self.theta = theta
-        self.edge = edge  # the edge extension (collocation_matrix): coefficients mirrored, held beyond the centres
-        self.coef = coefficients(data, theta, edge)
+        self.coef = coefficients(data, theta)
         self._cflat = None
 
     @classmethod
-    def from_coefficients(cls, coef: torch.Tensor, grid: Grid, edge: bool = False) -> "SplineImage":
+    def from_coefficients(cls, coef: torch.Tensor, grid: Grid) -> "SplineImage":
         self = cls.__new__(cls)
         self.data, self.grid, self.theta, self.coef, self._cflat = None, grid, None, coef, None
-        self.edge = edge
         return self
 
     @property
     def padded(self) -> torch.Tensor:
-        """The padded coefficients (zero or, edge, mirrored), flattened, formed once."""
+        """The zero-padded coefficients, flattened, formed once."""
         if self._cflat is None:
-            self._cflat = _pad_flat(self.coef, self.edge)
+            self._cflat = _pad_flat(self.coef)
         return self._cflat
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _spline_values(self.padded, self.coef.shape[-2:], self.grid, x, self.edge)
+        return _spline_values(self.padded, self.coef.shape[-2:], self.grid, x)
 
     def derivatives(self, y: torch.Tensor, order: int = 1):
         """Values, spatial gradients (..., 2) and, for order 2, Hessians (..., 2, 2) at points y (an image
@@ -274,5 +255,4 @@ class SplineImage:
         if order not in (1, 2):
             raise ValueError(f"order={order} must be 1 or 2")
         with torch.no_grad():
-            return _spline_derivatives(self.padded.detach(), self.coef.shape[-2:], self.grid, y.detach(), order,
-                                       self.edge)
+            return _spline_derivatives(self.padded.detach(), self.coef.shape[-2:], self.grid, y.detach(), order)

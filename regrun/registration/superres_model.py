@@ -790,11 +790,10 @@ class SuperResModel:
         # every frame's coefficients at once (one coefficient operator a scale, not one a frame); the moved
         # frames' splines at the grid's own (every stride-th) centres are the collocation matrices' rows applied
         # to them (what coefficient_operator inverts; the spline evaluated there, to round-off)
-        # (problem.extension=edge: the frames' splines mirrored at their edges too, so a level is not smoothed)
-        coefs = spline.coefficients(frames, theta, self.edge)
+        coefs = spline.coefficients(frames, theta)
         if template is None:  # else the caller's (an image model of frame 0's domain: superres_start.fused_start)
-            template = spline.SplineImage.from_coefficients(coefs[0], grid, self.edge)
-        b1, b2 = (spline.collocation_matrix(m, self.dtype, self.device, self.edge)[::stride] for m in grid.m)
+            template = spline.SplineImage.from_coefficients(coefs[0], grid)
+        b1, b2 = (spline.collocation_matrix(m, self.dtype, self.device)[::stride] for m in grid.m)
         targets = (b1 @ coefs[1:] @ b2.T).reshape(self.q, -1).repeat(w.shape[0] // self.q, 1)
         # drop_outside: points weigh EDGE_TAPER's s(y)^2, 0 where y leaves frame 0's pixel centres, rising to 1
         # EDGE_TAPER[0] cells inside, with y at every LM step (the weights' derivatives are part of J's); frames
