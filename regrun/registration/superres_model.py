@@ -790,6 +790,9 @@ class SuperResModel:
         # every frame's coefficients at once (one coefficient operator a scale, not one a frame); the moved
         # frames' splines at the grid's own (every stride-th) centres are the collocation matrices' rows applied
         # to them (what coefficient_operator inverts; the spline evaluated there, to round-off)
+        # problem.extension=edge leaves these splines zero beyond the frames: mirrored (a level not smoothed), the
+        # smooth scales lost the edge's pull that centres a flat crop's frames (dev: 76 px off on a 32^2 sky crop,
+        # -7.92 dB summed over 33 sets; docs/superres.md, "srextend")
         coefs = spline.coefficients(frames, theta)
         if template is None:  # else the caller's (an image model of frame 0's domain: superres_start.fused_start)
             template = spline.SplineImage.from_coefficients(coefs[0], grid)
