@@ -876,7 +876,8 @@ def run_set(ctx, root, spec, args, reuse=None):
         extra = {} if rule is None else {"lam_rule": rule, **args.auto_set}
         cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
                              true_motion=str(path), lambda_f=lam, outside=args.outside, gain=gain is not None,
-                             motion_model=args.motion_model, frames_level=args.frames_level and level, **extra)
+                             motion_model=args.motion_model, frames_level=args.frames_level and level,
+                             extension=args.extension, **extra)
         return SuperRes(cfg, ctx)
 
     solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
@@ -1070,6 +1071,9 @@ def main(argv=None):
                     "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
     ap.add_argument("--frames-level", action="store_true",
                     help="problem.frames_level=true in every run (auto, the grid, the peer's image): srsky's change")
+    ap.add_argument("--extension", choices=("zero", "edge"), default="zero",
+                    help="problem.extension in every run (auto, the grid, the stored pre-registration's problem): "
+                         "the fine image beyond its grid (srextend's change)")
     ap.add_argument("--prereg-as-given", action="store_true",
                     help="with --frames-level: the pre-registration on the frames as given, the solves with the level")
     ap.add_argument("--offset", action="store_true",

@@ -21,18 +21,36 @@ from .spline import (
     bspline_kernel,
     bspline_kernel_derivative,
     coefficient_operator,
+    mirror_index,
 )
 
 
 class SplineCoefficients:
-    """f (..., m1, m2) -> padded coefficients (..., (m1+8)(m2+8)) and its adjoint, for exact interpolation."""
+    """f (..., m1, m2) -> padded coefficients (..., (m1+8)(m2+8)) and its adjoint, for exact interpolation.
+    edge: the edge extension (regrun.imaging.spline.collocation_matrix): the padding mirrors the interior
+    coefficients instead of being zero (its adjoint folds the padding back onto them)."""
 
-    def __init__(self, grid: Grid, dtype=torch.float64, device=None):
+    def __init__(self, grid: Grid, dtype=torch.float64, device=None, edge: bool = False):
         self.grid = grid
         m1, m2 = grid.m
-        self.s1 = coefficient_operator(m1, 0.0, dtype, device)
-        self.s2 = coefficient_operator(m2, 0.0, dtype, device)
+        self.edge = edge
+        self.s1 = coefficient_operator(m1, 0.0, dtype, device, edge)
+        self.s2 = coefficient_operator(m2, 0.0, dtype, device, edge)
         self.padded = (m1 + 2 * PAD, m2 + 2 * PAD)
+        self.mirror = (mirror_index(m1, device), mirror_index(m2, device)) if edge else None
+
+    def _pad(self, c: torch.Tensor) -> torch.Tensor:
+        if self.mirror is None:
+            return torch.nn.functional.pad(c, (PAD, PAD, PAD, PAD))
+        return c.index_select(-2, self.mirror[0]).index_select(-1, self.mirror[1])
+
+    def _unpad(self, c: torch.Tensor) -> torch.Tensor:
+        """The adjoint of _pad: (..., padded m1, padded m2) -> (..., m1, m2)."""
+        m1, m2 = self.grid.m
+        if self.mirror is None:
+            return c[..., PAD:PAD + m1, PAD:PAD + m2]
+        c = torch.zeros(*c.shape[:-2], m1, c.shape[-1], dtype=c.dtype, device=c.device).index_add(-2, self.mirror[0], c)
+        return torch.zeros(*c.shape[:-1], m2, dtype=c.dtype, device=c.device).index_add(-1, self.mirror[1], c)
 
     def apply(self, f: torch.Tensor, banded: bool = False) -> torch.Tensor:
         """banded: on the CPU by the matrices' blocks within their band (_band_blocks; the same to round-off)."""
@@ -41,7 +59,7 @@ class SplineCoefficients:
             c = self.s1 @ f @ self.s2.T
         else:
             c = _times_transpose(_times(blocks[0], f), blocks[1])
-        return torch.nn.functional.pad(c, (PAD, PAD, PAD, PAD)).flatten(-2)
+        return self._pad(c).flatten(-2)
 
     def _banded(self):
         """(s1, s2, s1^T, s2^T) as row blocks within their band, built once; None where a block would not save
@@ -54,7 +72,7 @@ class SplineCoefficients:
 
     def gram(self, inner: torch.Tensor) -> torch.Tensor:
         """C^T G C for a Gram matrix G (n, n) over the interior coefficients (C f = s1 f s2^T, flattened; the
-        padding is zero so it never enters): four contractions with s1, s2 instead of n^2 x n products."""
+        padding is zero or, edge, folded onto them by the stencil: Stencil._pooled_entries): four contractions with s1, s2 instead of n^2 x n products."""
         m1, m2 = self.grid.m
         g = inner.reshape(m1, m2, m1, m2)
         g = torch.einsum("ai,abcd->ibcd", self.s1, g)
@@ -64,8 +82,7 @@ class SplineCoefficients:
         return g.reshape(m1 * m2, m1 * m2)
 
     def adjoint(self, cflat: torch.Tensor, banded: bool = False) -> torch.Tensor:
-        m1, m2 = self.grid.m
-        c = cflat.unflatten(-1, self.padded)[..., PAD:PAD + m1, PAD:PAD + m2]
+        c = self._unpad(cflat.unflatten(-1, self.padded))
         blocks = self._banded() if banded else None
         if blocks is None:
             return self.s1.T @ c @ self.s2
@@ -118,16 +135,19 @@ class Stencil:
     index: torch.Tensor   # (..., npts * 16) flat indices into the padded coefficient array
     weight: torch.Tensor  # (..., npts, 16)
     dweight: torch.Tensor | None = None  # (..., npts, 16, 2): d weight / d x_d (with_gradient=True)
+    edge: bool = False  # the edge extension: the padding mirrors the interior (SplineCoefficients' edge)
 
     @classmethod
-    def at(cls, grid: Grid, x: torch.Tensor, with_gradient: bool = False) -> "Stencil":
-        """Stencil of the spline on `grid` at domain points x (..., npts, 2); zero far outside the domain.
+    def at(cls, grid: Grid, x: torch.Tensor, with_gradient: bool = False, edge: bool = False) -> "Stencil":
+        """Stencil of the spline on `grid` at domain points x (..., npts, 2); zero far outside the domain, or,
+        edge, the points clamped to the outermost pixel centres (the spline held at its value there).
         with_gradient=True also keeps the weights' derivatives in x, so the spline's spatial gradient at the
         points is a gather too (`gather_gradient`, adjoint `scatter_gradient`)."""
         m1, m2 = grid.m
         xi = grid.to_index(x)
-        xi1 = xi[..., 0].clamp(-2.0, m1 + 1.0)
-        xi2 = xi[..., 1].clamp(-2.0, m2 + 1.0)
+        lo, hi1, hi2 = (0.0, m1 - 1.0, m2 - 1.0) if edge else (-2.0, m1 + 1.0, m2 + 1.0)
+        xi1 = xi[..., 0].clamp(lo, hi1)
+        xi2 = xi[..., 1].clamp(lo, hi2)
         p1 = torch.floor(xi1).detach()
         p2 = torch.floor(xi2).detach()
         f1, f2 = xi1 - p1, xi2 - p2
@@ -140,14 +160,15 @@ class Stencil:
         index = (i1[..., :, None] * (m2 + 2 * PAD) + i2[..., None, :]).flatten(-2)
         dweight = None
         if with_gradient:
-            # Where a coordinate is clamped the spline is zero around the point, so its derivative is too.
-            in1 = ((xi[..., 0] > -2.0) & (xi[..., 0] < m1 + 1.0)).to(x.dtype)[..., None] / grid.h[0]
-            in2 = ((xi[..., 1] > -2.0) & (xi[..., 1] < m2 + 1.0)).to(x.dtype)[..., None] / grid.h[1]
+            # Where a coordinate is clamped the spline is constant along it (zero, or edge: held), so its
+            # derivative is zero.
+            in1 = ((xi[..., 0] > lo) & (xi[..., 0] < hi1)).to(x.dtype)[..., None] / grid.h[0]
+            in2 = ((xi[..., 1] > lo) & (xi[..., 1] < hi2)).to(x.dtype)[..., None] / grid.h[1]
             d1 = torch.stack([bspline_kernel_derivative(f1 - k) for k in STENCIL_OFFSETS], -1) * in1
             d2 = torch.stack([bspline_kernel_derivative(f2 - k) for k in STENCIL_OFFSETS], -1) * in2
             dweight = torch.stack(((d1[..., :, None] * w2[..., None, :]).flatten(-2),
                                    (w1[..., :, None] * d2[..., None, :]).flatten(-2)), -1)
-        return cls(index.flatten(-2), weight, dweight)
+        return cls(index.flatten(-2), weight, dweight, edge)
 
     def gather(self, cflat: torch.Tensor) -> torch.Tensor:
         """cflat (..., P) -> values (..., *stencil batch, npts)."""
@@ -179,13 +200,19 @@ class Stencil:
     def _pooled_entries(self, grid: Grid, k: int, keep: torch.Tensor | None = None):
         """Flat interior-coefficient indices and weights of the pooled rows, (..., coarse points, 16 k^2):
         the stencil holds one image's worth of points in the grid's order (npts = m1 m2) and K is k x k
-        average pooling of those points; entries in the zero padding get weight 0."""
+        average pooling of those points; entries in the zero padding get weight 0, or, edge, go to the interior
+        coefficient they mirror."""
         m1, m2 = grid.m
         p2 = m2 + 2 * PAD
-        a, b = self.index.div(p2, rounding_mode="floor") - PAD, self.index % p2 - PAD
-        inside = (a >= 0) & (a < m1) & (b >= 0) & (b < m2)  # padding coefficients are zero
-        flat = torch.where(inside, a * m2 + b, torch.zeros_like(a))
-        weight = self.weight.flatten(-2) * inside.to(self.weight.dtype) / (k * k)
+        a, b = self.index.div(p2, rounding_mode="floor"), self.index % p2
+        if self.edge:
+            a, b = mirror_index(m1, a.device)[a], mirror_index(m2, b.device)[b]
+            flat, weight = a * m2 + b, self.weight.flatten(-2) / (k * k)
+        else:
+            a, b = a - PAD, b - PAD
+            inside = (a >= 0) & (a < m1) & (b >= 0) & (b < m2)  # padding coefficients are zero
+            flat = torch.where(inside, a * m2 + b, torch.zeros_like(a))
+            weight = self.weight.flatten(-2) * inside.to(self.weight.dtype) / (k * k)
         lead = weight.shape[:-1]
 
         def by_block(t):  # (..., npts * 16) -> (..., coarse points, 16 k^2)
@@ -279,8 +306,9 @@ class SeparableStencil:
     d2: torch.Tensor | None = None
 
     @classmethod
-    def at(cls, grid: Grid, x: torch.Tensor, with_gradient: bool = False) -> "SeparableStencil":
-        corner, weights = _stencil(grid.m, grid, x, 1 if with_gradient else 0)
+    def at(cls, grid: Grid, x: torch.Tensor, with_gradient: bool = False, edge: bool = False) -> "SeparableStencil":
+        """edge: the points clamped to the outermost pixel centres (Stencil.at's edge)."""
+        corner, weights = _stencil(grid.m, grid, x, 1 if with_gradient else 0, edge)
         d1 = d2 = None
         if with_gradient:
             d1, d2 = weights[4:8, 0] / grid.h[0], weights[4:8, 1] / grid.h[1]

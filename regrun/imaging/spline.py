@@ -4,7 +4,9 @@ Per dimension the coefficients solve (B^T B + theta P) c = B^T t, with B = tridi
 matrix of FAIR's unnormalised cubic B-spline (b(0) = 4, b(+-1) = 1) and P FAIR's "moments" matrix (96 on the
 diagonal, -54 on the +-1 diagonals, 6 on the +-3 diagonals). theta = 0 interpolates exactly; larger theta
 smooths. Everything is differentiable in torch: with respect to the evaluation points, the image and theta.
-Outside the coefficient support the spline is zero, so images vanish smoothly outside omega.
+Outside the coefficient support the spline is zero, so images vanish smoothly outside omega (the zero extension).
+The edge extension (`edge=True`, problem.extension=edge of super-resolution) instead mirrors the coefficients about
+the outermost pixel centres and holds the spline at its value there beyond them: see collocation_matrix.
 """
 from __future__ import annotations
 
@@ -29,12 +31,20 @@ def bspline_kernel_derivative(t: torch.Tensor) -> torch.Tensor:
     return torch.where(a < 1, inner, outer)
 
 
-def collocation_matrix(m: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    return (
+def collocation_matrix(m: int, dtype=torch.float64, device=None, edge: bool = False) -> torch.Tensor:
+    """B: pixel values from coefficients. edge: the coefficients beyond the grid mirror those inside (c_-1 = c_1,
+    c_m = c_m-2), so the first and last rows read their neighbour twice: then a constant image has constant
+    coefficients and its spline is that constant everywhere (with zero coefficients beyond the grid it ripples by
+    up to 7% of the level between the outermost pixel centres: docs/superres.md, "srsky"), and the spline is even
+    about the outermost centres, its derivative there zero, so holding it constant beyond them is C^1."""
+    b = (
         4 * torch.eye(m, dtype=dtype, device=device)
         + torch.diag(torch.ones(m - 1, dtype=dtype, device=device), 1)
         + torch.diag(torch.ones(m - 1, dtype=dtype, device=device), -1)
     )
+    if edge and m > 1:
+        b[0, 1] = b[-1, -2] = 2.0
+    return b
 
 
 def moments_matrix(m: int, dtype=torch.float64, device=None) -> torch.Tensor:
@@ -46,9 +56,10 @@ def moments_matrix(m: int, dtype=torch.float64, device=None) -> torch.Tensor:
     return p
 
 
-def coefficient_operator(m: int, theta, dtype=torch.float64, device=None) -> torch.Tensor:
-    """S(theta) = (B^T B + theta P)^-1 B^T, so that the coefficients along one dimension are S @ t."""
-    b = collocation_matrix(m, dtype, device)
+def coefficient_operator(m: int, theta, dtype=torch.float64, device=None, edge: bool = False) -> torch.Tensor:
+    """S(theta) = (B^T B + theta P)^-1 B^T, so that the coefficients along one dimension are S @ t (edge: B's
+    mirrored ends, collocation_matrix)."""
+    b = collocation_matrix(m, dtype, device, edge)
     lhs = b.T @ b + theta * moments_matrix(m, dtype, device)
     return torch.linalg.solve(lhs, b.T)
 
@@ -62,6 +73,17 @@ def coefficients(image: torch.Tensor, theta=0.0) -> torch.Tensor:
 
 
 PAD = 4  # coefficient padding: the 4x4 stencil of any clamped point lies inside the padded array
+EXTENSIONS = ("zero", "edge")  # the spline beyond the grid (problem.extension: configs/problem/superres.yaml)
+
+
+def mirror_index(m: int, device=None) -> torch.Tensor:
+    """For each position of a padded axis (m + 2 PAD), the interior coefficient it mirrors (edge extension):
+    c_-k = c_k and c_m-1+k = c_m-1-k, reflected again where PAD exceeds the axis."""
+    t = torch.arange(-PAD, m + PAD, device=device)
+    if m == 1:
+        return torch.zeros_like(t)
+    t = t.remainder(2 * (m - 1))
+    return torch.where(t > m - 1, 2 * (m - 1) - t, t)
 STENCIL_OFFSETS = (-1, 0, 1, 2)  # the knots of a point's 4-tap stencil, relative to the cell it lies in
 
 # FAIR's kernel b and its derivatives at f + 1, f, f - 1, f - 2 (the stencil offsets -1..2 seen from a point at
@@ -76,12 +98,13 @@ _WEIGHT_POLYNOMIALS = (
 _WEIGHT_CONSTANTS = (1, 4, 1, 0, -3, 0, 3, 0, 6, -12, 6, 0)
 
 
-def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int):
+def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int, edge: bool = False):
     """Where the 4x4 stencil of every point starts and its weights along each dimension, point index last
     ("structure of arrays": every operation below runs on contiguous vectors of the K points of x (..., 2)).
     Returns the flat index (K,) of each stencil's (-1, -1) corner in the zero-padded coefficient array of shape
     m and the weights (4 * (order + 1), 2, K): rows 0-3 the values, 4-7 the first and 8-11 the second
-    derivatives in index units, for dimension 1 and 2."""
+    derivatives in index units, for dimension 1 and 2. edge: points clamped to the outermost pixel centres (the
+    spline held at its value there beyond them), their derivatives along a clamped axis zero."""
     m1, m2 = m
     h1, h2 = grid.h
     x = x.reshape(-1, 2)
@@ -90,7 +113,11 @@ def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int):
     # The spline vanishes for index coordinates outside (-2, m + 1); clamping there changes no value and keeps
     # every stencil inside the padding.
     hi = x.new_tensor((m1 + 1.0, m2 + 1.0))[:, None]
-    xi = torch.minimum(((x.T - lo) / h - 0.5).clamp(min=-2.0), hi)
+    raw = (x.T - lo) / h - 0.5
+    if edge:
+        hi = x.new_tensor((m1 - 1.0, m2 - 1.0))[:, None]
+        inside = ((raw > 0) & (raw < hi)).to(x.dtype)
+    xi = torch.minimum(raw.clamp(min=0.0 if edge else -2.0), hi)
     p = torch.floor(xi).detach()
     f = xi - p
     padded_m2 = m2 + 2 * PAD
@@ -101,6 +128,8 @@ def _stencil(m: tuple[int, int], grid: Grid, x: torch.Tensor, order: int):
     f2 = f * f
     powers = torch.stack((f, f2, f2 * f)).reshape(3, -1)
     weights = torch.addmm(const, poly, powers).reshape(rows, 2, -1)
+    if edge and order > 0:
+        weights = torch.cat((weights[:4], weights[4:] * inside), 0)
     return corner, weights
 
 

@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers
 from ..imaging.grid import Grid
+from ..imaging.spline import EXTENSIONS
 from ..imaging.io import (
     FRAMES_FORMS,
     frame_files,
@@ -170,6 +171,8 @@ class SuperRes(Problem):
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
         self.outside = str(cfg.outside)
+        check_choice("problem.extension", cfg.extension, EXTENSIONS)
+        self.extension = str(cfg.extension)
         self.outside_rounds = check_int("problem.outside_rounds", cfg.outside_rounds, 0)
         self.motion_weight = check_float("problem.motion_weight", cfg.motion_weight, 0.0, strict=True, maximum=1.0)
         check_choice("problem.reanchor", cfg.reanchor, (True, False))
@@ -217,7 +220,7 @@ class SuperRes(Problem):
         if self.level:  # the model's frames: the user's less their level (the answer gets it back: evaluate)
             frames = frames - self.level
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
-                                   self.outside, gain=bool(cfg.gain))
+                                   self.outside, gain=bool(cfg.gain), extension=self.extension)
         self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
                                   self.model.q, gain=bool(cfg.gain))
         if self.colour is not None:

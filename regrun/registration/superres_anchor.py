@@ -43,7 +43,8 @@ def frame0_affine(model, f: torch.Tensor, iters: int = ANCHOR_ITERS) -> torch.Te
     d0 = model.frames[0].flatten()
     v = affine_identity(model.dtype, model.device)
     for _ in range(iters):
-        st = SeparableStencil.at(model.fine, affine(v[None, None, :], model.x), with_gradient=True)
+        st = SeparableStencil.at(model.fine, affine(v[None, None, :], model.x), with_gradient=True,
+                                 edge=model.edge)
         g = st.gather_gradient(coef)[0]
         g1, g2 = g[..., 0], g[..., 1]
         jac = pool(torch.stack((g1 * x1, g1 * x2, g2 * x1, g2 * x2, g1, g2)).unflatten(-1, (n1, n2)),

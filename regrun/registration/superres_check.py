@@ -200,7 +200,8 @@ def _frame_pair(model, w, k):
     0/1 rows selecting frame k's data rows in them: A_k = rows * A_pair. k = 0: frame 0's rows (the pair's moved
     frame is then frame 1, whose rows are not selected)."""
     j = max(k, 1)
-    pair = SuperResModel(model.frames[[0, j]], model.fine, model.factor, model.lam, model.outside, model.gain)
+    pair = SuperResModel(model.frames[[0, j]], model.fine, model.factor, model.lam, model.outside, model.gain,
+                          model.extension)
     pair.keep = None if model.keep is None else model.keep[[0, j]]
     pair.b = pair.rhs(pair.frames)
     rows = torch.zeros(pair.n_data + pair.n_reg, dtype=model.dtype, device=model.device)

@@ -184,8 +184,11 @@ class SuperResModel:
     frames differ in exposure; frame 0's gain is 1 (it sets the reconstruction's intensity scale)."""
 
     def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float, outside: str = "keep",
-                 gain: bool = False):
+                 gain: bool = False, extension: str = "zero"):
         self.frames = frames  # (q + 1, m1, m2)
+        # zero | edge: the fine image beyond its grid, as the moved frames read it (regrun.imaging.spline)
+        self.extension = extension
+        self.edge = extension == "edge"
         self.outside = outside  # keep | drop: what to do with moved-frame pixels that saw beyond the field of view
         self.keep = None  # (q + 1, coarse m1, m2) 0/1 data weights once settle_outside has dropped pixels
         self.fine = fine
@@ -198,7 +201,7 @@ class SuperResModel:
         self.n_params = self.stride * self.q
         self.dtype, self.device = frames.dtype, frames.device
         self.x = fine.centres(self.dtype, self.device).reshape(-1, 2)
-        self.coef = SplineCoefficients(fine, self.dtype, self.device)
+        self.coef = SplineCoefficients(fine, self.dtype, self.device, self.edge)
         self.sqrt_hd = math.sqrt(self.coarse.cell_volume)
         self.sqrt_hf = math.sqrt(fine.cell_volume)
         n1, n2 = fine.m
@@ -259,7 +262,7 @@ class SuperResModel:
         dropped = int((self.keep < 1).sum()) if before is None else int(((before > 0) & (self.keep < 1)).sum())
         # how many frames see each fine pixel, as a share of all (the preconditioner's diagonal scaling): the kept
         # pixels' fine points spread back by the stencils (B-spline weights, 36 per point for FAIR's kernel)
-        stencil = SeparableStencil.at(self.fine, self.warp_points(w.detach()))
+        stencil = SeparableStencil.at(self.fine, self.warp_points(w.detach()), edge=self.edge)
         up = pool_adjoint(moved, self.factor) * self.factor ** 2
         size = self.coef.padded[0] * self.coef.padded[1]
         seen = stencil.scatter(up.flatten(-2), size).unflatten(-1, self.coef.padded)[PAD:PAD + n1, PAD:PAD + n2] / 36
@@ -305,7 +308,7 @@ class SuperResModel:
             if many:
                 self._last_fixed[1].products = max(self._last_fixed[1].products, self._gram_after())
             return op
-        stencil = SeparableStencil.at(self.fine, self.warp_points(w))
+        stencil = SeparableStencil.at(self.fine, self.warp_points(w), edge=self.edge)
         n1, n2 = self.fine.m
         k = self.factor
         h1, h2 = self.fine.h
@@ -367,7 +370,8 @@ class SuperResModel:
         # MB at 512x512, page-faulted in again at every new w (most of the system time of a run)
         t = self.split(w)[0]
         return FixedStencil(PooledStencil.concat((PooledStencil.pool(SeparableStencil.at(
-            self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2)), k) for j in range(self.q)),
+            self.fine, affine(t[j:j + 1, None, :], self.x).reshape(1, n1, n2, 2), edge=self.edge), k)
+            for j in range(self.q)),
             self.q * (n1 // k) * (n2 // k), spare))
 
     def _fixed_operator(self, w: torch.Tensor, parts: "FixedStencil") -> LinearOperator:
@@ -457,7 +461,7 @@ class SuperResModel:
         dropped rows (outside=drop) zero, times its gain (problem.gain); `moved` (indices 0..q-1): those frames
         only (q x nc x n is 0.5 GB at 64^2 from 16 frames)."""
         idx = list(range(self.q)) if moved is None else moved
-        stencil = Stencil.at(self.fine, self.warp_points(w.detach())[idx])
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach())[idx], edge=self.edge)
         mats = stencil.pooled_matrix(self.fine, self.factor)  # (len(idx), nc, n)
         if self.keep is not None:  # dropped rows are zero rows
             mats = mats * self.keep[1:][idx].reshape(len(idx), -1, 1)
@@ -478,7 +482,7 @@ class SuperResModel:
         """A(w)^T A(w), dense (n, n), for the direct solver (regrun.linalg.direct): the moved frames' Gram
         matrix in spline-coefficient space from their sparse stencils, mapped to pixels by the separable
         coefficient operator, plus the fixed parts (frame 0's pooling and the regulariser), computed once."""
-        stencil = Stencil.at(self.fine, self.warp_points(w.detach()))
+        stencil = Stencil.at(self.fine, self.warp_points(w.detach()), edge=self.edge)
         keep = None if self.keep is None else self.keep[1:].reshape(self.q, -1)
         if self.gain:  # row weights enter the Gram matrix squared: g_j^2 (K S_j)^T (K S_j)
             g = self.gains(w.detach()).reshape(self.q, 1)
@@ -558,10 +562,12 @@ class SuperResModel:
                     return d1.T @ c @ d2
 
             scale = None
-            if self.keep is not None:
+            if self.keep is not None and getattr(self, "_coverage", None) is not None:
                 # outside=drop: near the edges fewer frames see a pixel; D^-1/2 M^-1 D^-1/2 with D the share of
                 # frames that do (1/(q+1) where frame 0 alone does) restores the iteration count (128x128 from
-                # 16 frames, to 1e-12: 206 -> 123 iterations; 94 without dropped pixels)
+                # 16 frames, to 1e-12: 206 -> 123 iterations; 94 without dropped pixels). With outside=keep no
+                # coverage is measured, but the frames split's half models (superres_cv.mask_model) set a mask:
+                # unscaled there (it read the missing coverage and stopped: 48^2/8 with outside=keep, srextend)
                 scale = self._coverage.clamp_min(1e-3).rsqrt().reshape(-1)
             self._precond_factor = PreconditionerFactor(self.lam, symbol, scale, to_basis, from_basis)
         return self._precond_factor
@@ -603,7 +609,7 @@ class SuperResModel:
         w, f, r = w.detach(), f.detach(), r.detach()
         if image_fixed:  # the image-fixed Jacobian needs dA f alone: skip the two scatters (most of the cost)
             return self.dense_motion_jacobian(self.motion_blocks(w, f)), None, None
-        stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True)
+        stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True, edge=self.edge)
         k, p = self.factor, self.n_params
         size = self.coef.padded[0] * self.coef.padded[1]
         dy = self._motion_directions()
@@ -645,7 +651,7 @@ class SuperResModel:
             # from 16 frames (with the other full-size temporaries most of the run's page faults)
             t = self.split(w.detach())[0]
             return torch.cat([self._motion_blocks(SeparableStencil.at(
-                self.fine, affine(t[j:j + 1, None, :], self.x), with_gradient=True), coef,
+                self.fine, affine(t[j:j + 1, None, :], self.x), with_gradient=True, edge=self.edge), coef,
                 None if gains is None else gains[j:j + 1], None if self.keep is None else self.keep[j + 1:j + 2])
                 for j in range(self.q)])
         return self._motion_blocks(stencil, coef, gains, None if self.keep is None else self.keep[1:])
@@ -784,6 +790,9 @@ class SuperResModel:
         # every frame's coefficients at once (one coefficient operator a scale, not one a frame); the moved
         # frames' splines at the grid's own (every stride-th) centres are the collocation matrices' rows applied
         # to them (what coefficient_operator inverts; the spline evaluated there, to round-off)
+        # problem.extension=edge leaves these splines zero beyond the frames: mirrored (a level not smoothed), the
+        # smooth scales lost the edge's pull that centres a flat crop's frames (dev: 76 px off on a 32^2 sky crop,
+        # -7.92 dB summed over 33 sets; docs/superres.md, "srextend")
         coefs = spline.coefficients(frames, theta)
         if template is None:  # else the caller's (an image model of frame 0's domain: superres_start.fused_start)
             template = spline.SplineImage.from_coefficients(coefs[0], grid)
