@@ -19,15 +19,24 @@ grid of lambda (all-view units; a training weight scaled by its share of the ray
 misfit's pick against `resolved` (the parabola through the best three points, before the dose rule and the scale)
 for the every-8th-view fold and the band, and the truth's optimum on the same grid (all views).
 
+`near` (FISTA-TV runs: --points training runs and --points all-view runs a scan): whether the interleaved fold's
+held-out rays nearest the lines no view measures (fista_tv_weight.coverage_weights, solver.lam_cv_weighting)
+pick another weight than the rest: the plain held-out misfit's pick over the same grid for all held-out rays,
+weighted by lam_cv_weighting=1, the nearest 25% and 10% of them and the farthest half, against the truth's optimum.
+
 `tally` (no runs): reads bench_lambda_ct.py JSONs whose --auto-rules include layouts (cv, cv@blocks1, ...) and
 prints each scan's pick per layout against the grid optimum (lambda, PSNR, gap), the count within 0.5 dB, the sum
 of the PSNR changes against the first layout and the worst one; `larger:A,B` is whichever of two layouts' answers
-is larger (no run: lam_cv_layout=auto on a limited-range fan). A scan's rows from several JSONs (layouts run
-later with --reuse) are merged; `cv@wK` is the interleaved fold with its rays weighted by
-solver.lam_cv_weighting=K (docs/ct.md, "Held-out rays weighted by how near the unmeasured lines lie (ctcover)").
+is larger (no run: lam_cv_layout=auto on a limited-range fan); `uncapped:A` layout A's answer with
+solver.lam_cv_fit_cap off (the bench's judging run where the cap bound, A's own where it did not). A scan's rows
+from several JSONs (layouts run later with --reuse) are merged; `cv@wK` is the interleaved fold with its rays
+weighted by solver.lam_cv_weighting=K (docs/ct.md, "Held-out rays weighted by how near the unmeasured lines lie
+(ctcover)").
 
     python scripts/diag_ct_fold.py rays OUT/dev_5147/*.npz
     python scripts/diag_ct_fold.py tally OUT/dev_*.json --layouts cv cv@blocks1 cv@blocks3
+    python scripts/diag_ct_fold.py near OUT/dev/tablet_112_60_1e+05_fan_lim160.npz
+    python scripts/diag_ct_fold.py tally OUT/devfans.json OUT/devA.json --layouts cv cv@w1 uncapped:cv@w1
 """
 from __future__ import annotations
 
@@ -192,6 +201,10 @@ def tally(paths, layouts, within: float) -> None:
         for k in layouts:
             if k.startswith("larger:") and all(f"auto_{x}" in r for x in k[7:].split(",")):
                 r[f"auto_{k}"] = max((r[f"auto_{x}"] for x in k[7:].split(",")), key=lambda a: a["lam"])
+            if k.startswith("uncapped:") and f"auto_{k[9:]}" in r:  # the answer with lam_cv_fit_cap off
+                a = r[f"auto_{k[9:]}"]
+                r[f"auto_{k}"] = ({"lam": float(a["stats"]["lam_cv_uncapped"]), "psnr": a["psnr_uncapped"]}
+                                  if "lam_cv_uncapped" in a["stats"] else a)
     base = layouts[0]
     head = " | ".join(f"{k}: λ (PSNR, gap)" for k in layouts)
     print(f"| scan | grid-optimal λ (PSNR) | {head} |")
