@@ -266,11 +266,14 @@ def run_case(obj, size, views, args, photons, problem=None):
         # `resolved` data, times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held
         # out, pooled over OFFSETS offsets of the fold, GRID weights on the first log grid, GUARD 1/0: the guard
         # for a grid whose best is the range's low end); fields left off take the solver's defaults; a tail
-        # @blocksN: the held-out views in N runs of neighbouring angles (solver.lam_cv_layout=blocks), @interleaved
+        # @blocksN: the held-out views in N runs of neighbouring angles (solver.lam_cv_layout=blocks), @interleaved,
+        # @wK: the interleaved views' rays weighted by their nearness to the unmeasured lines (lam_cv_weighting=K)
         defaults = [args.cv_reference, args.cv_scale, args.cv_weight, cfg.lam_cv_fold, cfg.lam_cv_offsets,
                     cfg.lam_cv_grid, int(cfg.lam_cv_guard)]
         fields, _, layout = spec.partition("@")
         layout = layout or "interleaved"
+        weighting = float(layout[1:]) if layout.startswith("w") else cfg.lam_cv_weighting
+        layout = "interleaved" if layout.startswith("w") else layout
         blocks = int(layout[len("blocks"):] or 1) if layout.startswith("blocks") else 1
         rule, reference, scale, weight, fold, offsets, grid, guard = (fields.split("/")
                                                                       + defaults[len(fields.split("/")) - 1:])[:8]
@@ -289,7 +292,8 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      else (None if args.cv_fit_cap_share <= 0 else args.cv_fit_cap_share),
                                      cv_coverage_power=cfg.lam_cv_coverage_power if args.cv_coverage_power is None
                                      else (None if args.cv_coverage_power < 0 else args.cv_coverage_power),
-                                     cv_layout=layout.rstrip("0123456789"), cv_blocks=blocks)
+                                     cv_layout=layout.rstrip("0123456789"), cv_blocks=blocks,
+                                     cv_weighting=weighting)
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,

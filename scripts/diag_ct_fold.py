@@ -19,13 +19,24 @@ grid of lambda (all-view units; a training weight scaled by its share of the ray
 misfit's pick against `resolved` (the parabola through the best three points, before the dose rule and the scale)
 for the every-8th-view fold and the band, and the truth's optimum on the same grid (all views).
 
+`near` (FISTA-TV runs: --points training runs and --points all-view runs a scan): whether the interleaved fold's
+held-out rays nearest the lines no view measures (fista_tv_weight.coverage_weights, solver.lam_cv_weighting)
+pick another weight than the rest: the plain held-out misfit's pick over the same grid for all held-out rays,
+weighted by lam_cv_weighting=1, the nearest 25% and 10% of them and the farthest half, against the truth's optimum.
+
 `tally` (no runs): reads bench_lambda_ct.py JSONs whose --auto-rules include layouts (cv, cv@blocks1, ...) and
 prints each scan's pick per layout against the grid optimum (lambda, PSNR, gap), the count within 0.5 dB, the sum
 of the PSNR changes against the first layout and the worst one; `larger:A,B` is whichever of two layouts' answers
-is larger (no run: lam_cv_layout=auto on a limited-range fan).
+is larger (no run: lam_cv_layout=auto on a limited-range fan); `uncapped:A` layout A's answer with
+solver.lam_cv_fit_cap off (the bench's judging run where the cap bound, A's own where it did not). A scan's rows
+from several JSONs (layouts run later with --reuse) are merged; `cv@wK` is the interleaved fold with its rays
+weighted by solver.lam_cv_weighting=K (docs/ct.md, "Held-out rays weighted by how near the unmeasured lines lie
+(ctcover)").
 
     python scripts/diag_ct_fold.py rays OUT/dev_5147/*.npz
     python scripts/diag_ct_fold.py tally OUT/dev_*.json --layouts cv cv@blocks1 cv@blocks3
+    python scripts/diag_ct_fold.py near OUT/dev/tablet_112_60_1e+05_fan_lim160.npz
+    python scripts/diag_ct_fold.py tally OUT/devfans.json OUT/devA.json --layouts cv cv@w1 uncapped:cv@w1
 """
 from __future__ import annotations
 
@@ -106,51 +117,94 @@ def rays(paths, fold: int) -> None:
                       flush=True)
 
 
-def band(paths, args) -> None:
-    from bench_ct_cvcurve import pick
-
+def scan_curve(path, args):
+    """A scan's FISTA-TV set-up as a file's run has it, the log grid of lambda (all-view units), the truth's PSNR
+    on it, the `resolved` reference and a function giving a training fold's projections over the grid."""
     from regrun.config import config_section
     from regrun.optim.scalar_search import log_grid
     from regrun.tomography.fista_tv import lipschitz, make_fista, unknown_grid
-    from regrun.tomography.fista_tv_weight import held_out_misfit, reference_and_gain, training_fista
+    from regrun.tomography.fista_tv_weight import reference_and_gain, training_fista
+
+    p, (name, size, views, _) = case_from_file(path)
+    cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid="auto")  # a file's run: problem.data=file's
+    ug = unknown_grid(p, cfg)
+    fista = make_fista(ug, cfg, lipschitz(ug, cfg))
+    iters, b = int(cfg.iters), p.sinogram
+    lams = log_grid(args.lam_lo, args.lam_hi, args.points)
+    with torch.no_grad():
+        psnr = [p.quality(ug.output(fista.solve(torch.tensor(float(lam)), iters)) * p.mask)["psnr"] for lam in lams]
+
+    def projections(train):  # a training weight is the all-view one times its share of the data
+        sub = training_fista(ug, fista, train, int(cfg.power_iters))
+        share = b[train].numel() / b.numel()
+        with torch.no_grad():
+            return [ug.A.project(sub.solve(torch.tensor(float(lam) * share), iters)) for lam in lams]
+
+    return p, lams, psnr, reference_and_gain(ug, "resolved")[0], projections
+
+
+def band(paths, args) -> None:
+    from bench_ct_cvcurve import pick
+
+    from regrun.tomography.fista_tv_weight import held_out_misfit
 
     print("| scan | truth's optimum on the grid | every 8th view: pick (ratio) | direction band: pick (ratio) | "
           "band: held-out rays | CPU s |")
     print("|---|---|---|---|---|---|")
     for path in paths:
         c0 = time.process_time()
-        p, (name, size, views, _) = case_from_file(path)
-        cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid="auto")  # a file's run: problem.data=file's
-        ug = unknown_grid(p, cfg)
-        fista = make_fista(ug, cfg, lipschitz(ug, cfg))
-        iters, b = int(cfg.iters), p.sinogram
-        ref = reference_and_gain(ug, "resolved")[0]
+        p, lams, psnr, ref, projections = scan_curve(path, args)
         train_rays, in_band = band_split(p.geometry, args.fold)  # the solver's lam_cv_layout=band
-        layouts = {"fold8": view_split(views, args.fold), "band": (train_rays, in_band)}
-        lams = log_grid(args.lam_lo, args.lam_hi, args.points)
-        curves = {k: [] for k in layouts}
-        psnr = []
-        with torch.no_grad():
-            for lam in lams:
-                psnr.append(p.quality(ug.output(fista.solve(torch.tensor(float(lam)), iters)) * p.mask)["psnr"])
-            for k, (train, held) in layouts.items():
-                sub = training_fista(ug, fista, train, int(cfg.power_iters))
-                share = b[train].numel() / b.numel()
-                for lam in lams:
-                    proj = ug.A.project(sub.solve(torch.tensor(float(lam) * share), iters))
-                    curves[k].append(held_out_misfit(proj[held] - ref[held], "none"))
+        layouts = {"fold8": view_split(p.geometry.views, args.fold), "band": (train_rays, in_band)}
+        curves = {k: [held_out_misfit(proj[held] - ref[held], "none") for proj in projections(train)]
+                  for k, (train, held) in layouts.items()}
         opt = pick(lams, [-v for v in psnr])
         cells = " | ".join(f"{pick(lams, curves[k]):.3g} ({pick(lams, curves[k]) / opt:.2f})" for k in layouts)
         print(f"| {path.stem} | {opt:.3g} ({max(psnr):.2f}) | {cells} | {float(in_band.double().mean()):.1%} | "
               f"{time.process_time() - c0:.0f} |", flush=True)
 
 
+def near(paths, args) -> None:
+    from bench_ct_cvcurve import pick
+
+    from regrun.tomography.fista_tv_weight import coverage_weights
+
+    groups = ("all", "weighted, k = 1", "nearest 25%", "nearest 10%", "farthest 50%")
+    print("| scan | truth's optimum on the grid | " + " | ".join(f"{g}: pick (ratio)" for g in groups) + " | CPU s |")
+    print("|---|---|" + "---|" * (len(groups) + 1))
+    for path in paths:
+        c0 = time.process_time()
+        p, lams, psnr, ref, projections = scan_curve(path, args)
+        train, held = view_split(p.geometry.views, args.fold)  # the solver's interleaved fold
+        w = coverage_weights(p.geometry, held, 1.0)[0].to(ref.dtype)  # larger = nearer the unmeasured lines
+        cut = {q: torch.quantile(w.flatten(), q) for q in (0.5, 0.75, 0.9)}
+        masks = {"all": torch.ones_like(w), "weighted, k = 1": w, "nearest 25%": (w >= cut[0.75]).to(w),
+                 "nearest 10%": (w >= cut[0.9]).to(w), "farthest 50%": (w < cut[0.5]).to(w)}
+        curves = {g: [] for g in groups}
+        for proj in projections(train):
+            r2 = (proj[held] - ref[held]).pow(2)
+            for g in groups:
+                curves[g].append(float((r2 * masks[g]).sum() / masks[g].sum()))
+        opt = pick(lams, [-v for v in psnr])
+        cells = " | ".join(f"{pick(lams, curves[g]):.3g} ({pick(lams, curves[g]) / opt:.2f})" for g in groups)
+        print(f"| {path.stem} | {opt:.3g} ({max(psnr):.2f}) | {cells} | {time.process_time() - c0:.0f} |",
+              flush=True)
+
+
 def tally(paths, layouts, within: float) -> None:
-    rows = [r for path in paths for r in json.loads(Path(path).read_text())["results"]]
+    merged = {}  # one row a scan: layouts run in different benches (--reuse) merged by the scan's key
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["results"]:
+            merged.setdefault((r["object"], r["size"], r["views"], r["photons"]), {}).update(r)
+    rows = list(merged.values())
     for r in rows:  # larger:A,B: whichever of two layouts' answers is larger (lam_cv_layout=auto on a limited fan)
         for k in layouts:
             if k.startswith("larger:") and all(f"auto_{x}" in r for x in k[7:].split(",")):
                 r[f"auto_{k}"] = max((r[f"auto_{x}"] for x in k[7:].split(",")), key=lambda a: a["lam"])
+            if k.startswith("uncapped:") and f"auto_{k[9:]}" in r:  # the answer with lam_cv_fit_cap off
+                a = r[f"auto_{k[9:]}"]
+                r[f"auto_{k}"] = ({"lam": float(a["stats"]["lam_cv_uncapped"]), "psnr": a["psnr_uncapped"]}
+                                  if "lam_cv_uncapped" in a["stats"] else a)
     base = layouts[0]
     head = " | ".join(f"{k}: λ (PSNR, gap)" for k in layouts)
     print(f"| scan | grid-optimal λ (PSNR) | {head} |")
@@ -183,12 +237,13 @@ def main(argv=None):
     a = sub.add_parser("rays")
     a.add_argument("cases", type=Path, nargs="+")
     a.add_argument("--fold", type=int, default=8)
-    d = sub.add_parser("band")
-    d.add_argument("cases", type=Path, nargs="+")
-    d.add_argument("--fold", type=int, default=8)
-    d.add_argument("--lam-lo", type=float, default=0.05)
-    d.add_argument("--lam-hi", type=float, default=5.0)
-    d.add_argument("--points", type=int, default=7)
+    for name in ("band", "near"):  # both: FISTA-TV runs over a log grid of lambda
+        d = sub.add_parser(name)
+        d.add_argument("cases", type=Path, nargs="+")
+        d.add_argument("--fold", type=int, default=8)
+        d.add_argument("--lam-lo", type=float, default=0.05)
+        d.add_argument("--lam-hi", type=float, default=5.0)
+        d.add_argument("--points", type=int, default=7)
     t = sub.add_parser("tally")
     t.add_argument("benches", type=Path, nargs="+")
     t.add_argument("--layouts", nargs="+", default=["cv", "cv@blocks1", "cv@blocks3"])
@@ -199,6 +254,8 @@ def main(argv=None):
         rays(args.cases, args.fold)
     elif args.what == "band":
         band(args.cases, args)
+    elif args.what == "near":
+        near(args.cases, args)
     else:
         tally(args.benches, args.layouts, args.within)
 

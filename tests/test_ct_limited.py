@@ -140,3 +140,50 @@ def test_band_split_holds_out_a_wedge_of_directions():
     lo, hi = float(inside.min()), float(inside.max())
     assert hi - lo < math.radians(30) and not ((theta[train] > lo) & (theta[train] < hi)).any()
     assert torch.equal(train, ~held)
+
+
+def test_unmeasured_lines_and_coverage_weights():
+    """solver.lam_cv_weighting: a parallel beam over 0-146.25 degrees (its rays' directions 90 on) leaves lines
+    only in the directions it misses (56.25-90, less a margin each side) unmeasured, none between its views; a
+    full fan none (no weights: unweighted); the held-out rays' weights have mean 1 and are largest in the held-out
+    view nearest the range's end."""
+    from regrun.tomography.fista_tv_weight import coverage_weights, unmeasured_distance, view_split
+
+    deg = np.arange(40) * 150 / 40
+    dist, cell, r, g = unmeasured_distance(_parallel(deg))
+    assert g == pytest.approx(8 * math.radians(150 / 40))  # r = 8 px x the view spacing
+    rows = torch.nonzero(torch.as_tensor((dist == 0).any(1))).flatten().numpy() * cell / r  # theta of the cells
+    assert 0.03 < float((dist == 0).mean()) < 30 / 180
+    assert rows.min() > math.radians(56.25) and rows.max() < math.radians(90)
+    assert unmeasured_distance(fan_beam((16, 16), torch.tensor(np.radians(np.arange(40) * 9.0), dtype=F64), 40,
+                                        1.0, 32.0, 16.0)) is None
+    held = view_split(40, 8)[1]  # views 4, 12, ..., 36: 36 nearest the range's end (150 degrees)
+    w, note = coverage_weights(_parallel(deg), held, 1.0)
+    assert w.shape == (5, 24) and float(w.mean()) == pytest.approx(1.0) and "1 / (1 + d / (1 x" in note
+    peak = w.max(1).values
+    assert int(peak.argmax()) == 4 and float(peak[4]) > 2 * float(peak[2])
+
+
+def test_solver_coverage_weighting_is_opt_in(device):
+    """A 16^2, 24-view fan over 150 degrees: lam_cv_weighting null (the default) is the solver's answer without it,
+    bit for bit; 1 weights the held-out rays (another answer, said in the stats); on a full fan 1 changes nothing."""
+    from regrun.errors import UserError
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    out = {}
+    for scan in (150.0, 360.0):
+        problem = CTFewView(config_section("problem", "ct_fewview", size=16, views=24, noise="poisson", photons=1e4,
+                                           geometry="fan", angle_range=scan), ctx)
+        for k in ("default", None, 1.0):
+            given = {} if k == "default" else {"lam_cv_weighting": k}
+            cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3, **given)
+            out[scan, k] = FistaTV(cfg, ctx).solve(problem, Monitor())
+    lam = {k: r.metrics["lam_chosen"] for k, r in out.items()}
+    assert lam[150.0, "default"] == lam[150.0, None] and "lam_cv_weighting" not in out[150.0, "default"].stats
+    assert lam[150.0, 1.0] != lam[150.0, None] and "unmeasured line" in out[150.0, 1.0].stats["lam_cv_weighting"]
+    assert lam[360.0, 1.0] == lam[360.0, None] and "lam_cv_weighting" not in out[360.0, 1.0].stats
+    assert out[150.0, 1.0].solution["x"].device.type == device.type
+    with pytest.raises(UserError, match="solver.lam_cv_weighting"):
+        FistaTV(config_section("solver", "fista_tv", lam_cv_weighting=-1.0), ctx)

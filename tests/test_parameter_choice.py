@@ -696,6 +696,7 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_cv_guard": "maybe"}, "solver.lam_cv_guard='maybe'"),
     ("solver", "fista_tv", {"lam_cv_layout": "random"}, "solver.lam_cv_layout"),
     ("solver", "fista_tv", {"lam_cv_blocks": 0}, "solver.lam_cv_blocks"),
+    ("solver", "fista_tv", {"lam_cv_weighting": 0}, "solver.lam_cv_weighting=0"),
     ("solver", "fista_tv", {"lam": "often"}, "solver.lam='often'"),
     ("problem", "superres", {"lambda_f": "auto", "lam_noise": float("inf")}, "problem.lam_noise=inf"),
     ("problem", "superres", {"lam_range": [1.0, 0.1]}, "empty or invalid range"),

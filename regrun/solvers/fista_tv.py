@@ -54,6 +54,8 @@ class FistaTV(Solver):
         check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
         check_choice("solver.lam_cv_layout", cfg.lam_cv_layout, CV_LAYOUTS)
         check_int("solver.lam_cv_blocks", cfg.lam_cv_blocks, 1)
+        self.cv_weighting = (None if cfg.lam_cv_weighting is None else
+                             check_float("solver.lam_cv_weighting", cfg.lam_cv_weighting, 0.0, strict=True))
         self.cv_guard = check_bool("solver.lam_cv_guard", cfg.lam_cv_guard)
         self.cv_dose = check_bool("solver.lam_cv_dose", cfg.lam_cv_dose)
         self.cv_fit_cap = (None if cfg.lam_cv_fit_cap is None else
@@ -136,7 +138,8 @@ class FistaTV(Solver):
                                      cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time,
                                      cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
                                      cv_coverage_power=self.cv_coverage_power,
-                                     cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks))
+                                     cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
+                                     cv_weighting=self.cv_weighting)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

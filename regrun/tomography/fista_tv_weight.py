@@ -127,13 +127,20 @@ def block_split(angles, fold: int, offset: int | None = None, blocks: int = 1) -
     return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()
 
 
+def ray_lines(geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Each ray's line as (direction theta in [0, pi), signed offset s from the centre), flattened in sinogram
+    order; 2-D scans (parallel or fan)."""
+    origin, d, _ = geometry.rays(slice(None), torch.float64, "cpu")
+    d = torch.where(((d[:, 1] < 0) | ((d[:, 1] == 0) & (d[:, 0] < 0)))[:, None], -d, d)
+    theta = torch.remainder(torch.atan2(d[:, 1], d[:, 0]), math.pi)
+    return theta.numpy(), (origin[:, 0] * d[:, 1] - origin[:, 1] * d[:, 0]).numpy()
+
+
 def ray_directions(geometry) -> torch.Tensor | None:
     """Each ray's line direction in [0, pi), in sinogram order (views, n_u); None but for 2-D scans."""
     if getattr(geometry, "kind", None) not in ("parallel", "fan"):
         return None
-    _, d, _ = geometry.rays(slice(None), torch.float64, "cpu")
-    d = torch.where(((d[:, 1] < 0) | ((d[:, 1] == 0) & (d[:, 0] < 0)))[:, None], -d, d)
-    return torch.remainder(torch.atan2(d[:, 1], d[:, 0]), math.pi).reshape(geometry.views, -1)
+    return torch.as_tensor(ray_lines(geometry)[0]).reshape(geometry.views, -1)
 
 
 def band_split(geometry, fold: int, offset: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -157,6 +164,65 @@ def band_split(geometry, fold: int, offset: int | None = None) -> tuple[torch.Te
     spacing = float(np.median(np.diff(np.sort(centre.numpy())))) if views > 1 else 0.0
     held = off(theta).abs() <= off(c).abs().max() + spacing / 2
     return ~held, held
+
+
+def unmeasured_distance(geometry) -> tuple[np.ndarray, float, float, float] | None:
+    """How near the lines no ray of a 2-D scan measures lie: over a grid of lines (theta in [0, pi), s in [-r, r],
+    r the volume's half width; cells of half a pixel in s and of that length / r in theta, so that the taxicab
+    distance in cells times the cell is |ds| + r |dtheta|, the bound on two lines' distance inside the disc), each
+    cell's distance (volume units) to the nearest line farther than g = r x the median view spacing (at least 3
+    cells) from every ray of the scan (unmeasured). Returns (that distance (n_theta, n_s), the cell, r, g), or None where the rays are
+    not known (a cone beam) or no line is unmeasured (a full scan). theta wraps at pi with s negated."""
+    from scipy.ndimage import distance_transform_cdt
+
+    if getattr(geometry, "kind", None) not in ("parallel", "fan") or len(geometry.angles) < 3:
+        return None
+    r = geometry.volume.shape[0] * geometry.volume.voxel / 2
+    cell = geometry.volume.voxel / 2
+    n_t, n_s = math.ceil(math.pi * r / cell), 2 * math.ceil(r / cell) + 1
+    theta, s = ray_lines(geometry)
+    inside = np.abs(s) <= r
+    measured = np.zeros((n_t, n_s), dtype=bool)
+    measured[np.minimum((theta[inside] * r / cell).astype(int), n_t - 1),
+             np.rint((s[inside] + r) / cell).astype(int).clip(0, n_s - 1)] = True
+
+    def around(m):  # theta over [-pi, 2pi): the line (theta +- pi, -s) is the line (theta, s)
+        return np.concatenate((m[:, ::-1], m, m[:, ::-1]))
+
+    def distance_to(m):  # each cell's taxicab distance (cells) to the nearest True cell of m, wrap included
+        return distance_transform_cdt(~around(m), metric="taxicab")[n_t:2 * n_t]
+
+    angles = np.sort(np.mod(np.asarray(geometry.angles, dtype=float), 2 * math.pi))
+    g = r * float(np.median(np.diff(angles)))
+    # at least 3 cells: a measured line is rounded onto the grid by up to a cell in theta and half a cell in s, and
+    # the detector's bins lie up to a pixel apart, so inside the measured lines of a dense scan (g under a pixel)
+    # some cells lie 2 cells from the nearest one
+    unmeasured = distance_to(measured) * cell > max(g, 3 * cell)
+    if not unmeasured.any():
+        return None
+    return distance_to(unmeasured) * cell, cell, r, g
+
+
+def coverage_weights(geometry, held: torch.Tensor, k: float) -> tuple[torch.Tensor, str] | None:
+    """solver.lam_cv_weighting=k: each held-out view's ray (views held, n_u) weighted 1 / (1 + d / (k g)), d its
+    line's distance to the nearest unmeasured line and g the view spacing at the object's edge
+    (unmeasured_distance), the weights' mean 1 over the held-out rays (white noise keeps its variance). Why: on a
+    limited-range fan the held-out views' misfit is mostly of lines their neighbours nearly measure, and the
+    answer falls short where the lines no view measures (a wedge sheared by the fan angle) want more TV; the rays
+    near that wedge are the held-out ones whose prediction depends on what TV fills there (docs/ct.md,
+    "Held-out rays weighted by how near the unmeasured lines lie (ctcover)"). None where nothing is unmeasured
+    (a full scan: unweighted, bit for bit) or the rays are not known."""
+    far = unmeasured_distance(geometry)
+    if far is None:
+        return None
+    dist, cell, r, g = far
+    theta, s = ray_lines(geometry)
+    at = dist[np.minimum((theta * r / cell).astype(int), dist.shape[0] - 1),
+              np.rint((s.clip(-r, r) + r) / cell).astype(int).clip(0, dist.shape[1] - 1)]
+    w = 1 / (1 + at.reshape(geometry.views, -1)[held.cpu().numpy()] / (k * g))
+    w = w / w.mean()
+    return torch.as_tensor(w), (f"held-out rays x 1 / (1 + d / ({k:g} x {g:.3g})), d the distance to the nearest "
+                                f"unmeasured line; weights {w.min():.3g}-{w.max():.3g}")
 
 
 def held_residual(proj: torch.Tensor, target: torch.Tensor, held: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -445,7 +511,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       grid: int | None = None, guard: bool = False, dose: bool = False,
                       stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
-                      layout: str = "interleaved", blocks: int = 1) -> Choice:
+                      layout: str = "interleaved", blocks: int = 1, weighting: float | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -470,13 +536,18 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     (solver.lam_cv_layout): what is held out: every fold-th view (`interleaved`), as many views in `blocks` runs
     of neighbouring angles (block_split), the rays of a band of line directions (band_split: ray masks, the
     held-out residual's views zero at their training rays), or `auto`: on a limited-range fan the larger answer
-    of interleaved and band (larger_of_layouts), else interleaved."""
+    of interleaved and band (larger_of_layouts), else interleaved. `weighting` (solver.lam_cv_weighting, k; None:
+    off): on a scan with unmeasured lines each held-out view's ray's residual times the square root of
+    coverage_weights (k: the weight's fall-off, in view spacings from the unmeasured lines); held-out ray masks
+    (band) are not weighted."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
     primary = cv_offsets(fold, offsets)
 
     trained: dict[int, torch.Tensor] = {}  # id(training FISTA) -> its views (for the training misfit)
+    ray_weight: dict[int, torch.Tensor] = {}  # id(training FISTA) -> sqrt of its held-out rays' weights
+    notes: dict[str, str] = {}
 
     angles = getattr(getattr(problem, "geometry", None), "angles", None)
     check_choice("solver.lam_cv_layout", layout, CV_LAYOUTS)
@@ -486,7 +557,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         if getattr(geometry, "kind", None) == "fan" and angular_coverage(geometry) < 1:
             return larger_of_layouts(problem, fista, iters, settings, fold, power_iters, scale, reference, weight,
                                      progress, offsets, grid, guard, dose, stop, fit_cap, fit_cap_share,
-                                     coverage_power)
+                                     coverage_power, weighting=weighting)
         layout = "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
@@ -500,6 +571,11 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             train, held = view_split(b.shape[0], fold, k)
         sub = training_fista(problem, fista, train, power_iters)
         trained[id(sub)] = train.to(b.device)
+        weighted = (coverage_weights(geometry, held, weighting)
+                    if weighting is not None and held.dtype != torch.bool and b.ndim == 2 else None)
+        if weighted is not None:
+            ray_weight[id(sub)] = weighted[0].sqrt().to(b.device, b.dtype)
+            notes["lam_cv_weighting"] = weighted[1]
         share = b.shape[0] / len(train) if train.dtype != torch.bool else b.numel() / int(train.sum())
         return sub, held.to(b.device), share
 
@@ -534,6 +610,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                 fit_ref += float((proj[tr] - target[tr]).pow(2).sum())
                 n_fit += proj[tr].numel()
                 residual, count = held_residual(proj, target, held)
+                if id(sub) in ray_weight:
+                    residual = residual * ray_weight[id(sub)]
                 m = held_out_misfit(residual, weight)  # a ray mask's residual holds zeros: per held-out value
                 total += (m if held.dtype != torch.bool else m * residual.numel() / count) * held_views(held)
                 if weight == "dose" and residual.ndim >= 2:  # a detector axis to weight along (a sinogram)
@@ -576,7 +654,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     points = max(3, weights // 2) if grid is None else min(max(3, grid), weights)
     if weights - points < 2:
         points = weights
-    details = {}
+    details = dict(notes)
     try:
         pick, values = view_cv_search(f, settings.lo, settings.hi, weights, points,
                                       second if other is not None else None,
@@ -668,7 +746,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
 
-def larger_of_layouts(problem, fista, iters, settings, *args) -> Choice:
+def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None) -> Choice:
     """solver.lam_cv_layout=auto on a limited-range fan: both searches (every fold-th view held out, and a band
     of line directions, band_split), the larger answer (its reconstruction, its curve; the runs of both counted).
     Why: on a limited-range fan the held-out views see only the measured directions, and the answer falls short
@@ -676,7 +754,8 @@ def larger_of_layouts(problem, fista, iters, settings, *args) -> Choice:
     a held-out band of directions sees TV filling a wedge and picks up to it there, but picks far lower on
     textures and some low-noise scans (wood, breast at 1e6), where the views' answer was right (docs/ct.md,
     "Held-out blocks of views for limited-range fans? (ctfanblock)")."""
-    both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k) for k in ("interleaved", "band")}
+    both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting)
+            for k in ("interleaved", "band")}
     win = max(both.values(), key=lambda c: c.lam)
     win.solves = sum(c.solves for c in both.values())
     win.details["lam_cv_layout"] = ("auto (a limited-range fan): the larger of " + ", ".join(
@@ -791,7 +870,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_dose: bool = False, stop: Callable[[], bool] | None = None,
                         cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
-                        cv_blocks: int = 1) -> Choice:
+                        cv_blocks: int = 1, cv_weighting: float | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
     solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
     solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -802,7 +881,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
-                                 cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks)
+                                 cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
