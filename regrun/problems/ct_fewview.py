@@ -334,12 +334,14 @@ class CTFewView(Problem):
         that convention, grid placement included (an even detector's bin n_u // 2 is scikit-image's radon: its
         grid's axis is pixel n // 2, as for an odd detector of the ceil(sqrt(2) n) bins its radon writes);
         otherwise the grid's centre stays on the axis (which grid pixel the axis passes through is not in the
-        data). Fan and cone beams keep geometric, with a warning."""
+        data). Fan and cone beams take geometric, said in one plain line: auto is the default for every file, and
+        a warning on each fan-beam run was about a choice the user never made (newuser8)."""
         detector = list(sino.shape[1:])
         if self.kind != "parallel":
             self.axis = {"method": "none", "convention": "geometric"}
-            self.axis_warning = (f"problem.rotation_centre=auto estimates parallel beams only; this {self.kind} "
-                                 "beam uses geometric (the detector's centre)")
+            self.ctx.reporter.line(f"regrun: problem.rotation_centre=auto: this {self.kind} beam's axis is taken at "
+                                   "the detector's centre (geometric; the estimate from the data is for parallel "
+                                   "beams; problem.rotation_centre=index names the other convention)")
             return self._geometry(total, detector, "geometric")
         angles = self._geometry(total, detector, "geometric").angles
         try:
