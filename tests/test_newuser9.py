@@ -2,6 +2,7 @@
 failed before its fix (docs/sweeps.md, "A new user's afternoon from a fresh clone (newuser9)")."""
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -26,3 +27,28 @@ def test_a_fan_beam_file_is_not_warned_about_the_default_axis(tmp_path, monkeypa
     assert "WARNING" not in got.stdout + got.stderr, got.stdout
     assert "problem.rotation_centre=auto: this fan beam's axis is taken at the detector's centre" in got.stdout
     assert "WARNING" not in json.loads((tmp_path / "run" / "metrics.json").read_text())["message"]
+
+
+def test_each_further_solver_run_counts_its_own_steps():
+    # a user's 8-level frames ran 61 LM steps over several runs (edge rounds, the weight searched again, a second
+    # start) for 4 minutes under one line, `varpro_cg, then past its cap of 10: 33`, as if the cap were ignored
+    from regrun.monitor import Monitor, ProgressBar, Reporter, RunRows
+
+    out = io.StringIO()
+    monitor = Monitor([ProgressBar(reporter=Reporter(None, stream=out, interactive=False, every=0.0))])
+    monitor.start(total=10, desc="varpro_cg", upto=True)
+    first = RunRows(monitor, 0, lambda_f=0.2)
+    for k in range(10):
+        first.step(iter=k, J=1.0)
+    again = RunRows(monitor, first.next_iter, lambda_f=0.3)  # a run at a re-chosen weight, with an edge round
+    edge = RunRows(again, 0, edge_round=0.0)
+    for k in range(4):
+        edge.step(iter=k, J=1.0)
+    edge = RunRows(again, edge.next_iter, edge_round=1.0)
+    for k in range(3):
+        edge.step(iter=k, J=1.0)
+    lines = [s for s in out.getvalue().splitlines() if s.startswith("  varpro_cg")]
+    assert not any("past its cap" in s for s in lines), lines
+    assert lines[-1].startswith("  varpro_cg, run 3: 3/<=10 (30%), "), lines[-1]
+    assert any(s.startswith("  varpro_cg, run 2: 4/<=10 (40%), ") for s in lines), lines
+    assert list(monitor.history.as_arrays()["iter"]) == list(range(17))  # the rows still numbered on
