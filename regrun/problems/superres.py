@@ -39,7 +39,7 @@ from ..imaging.synthetic import block_sample, spline_frames, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
 from ..metrics import psnr, ssim
-from ..optim.parameter_choice import check_weight, curve_figure
+from ..optim.parameter_choice import check_weight, curve_figure, noise_std_images
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_check import held_out_frames, unsampled_phase_warning
@@ -701,10 +701,25 @@ def exposure_varies(metrics: dict[str, float]) -> str | None:
     return None
 
 
-# at most this many distinct values in a user's frames is a warning: quantised to 3 / 8 / 16 / 32 levels, a dev burst
-# (8 frames 24^2, factor 2, seed 24815) gave 16.0 / 29.2 / 37.6 / 41.6 dB against 45.6 from its float frames
-# (docs/sweeps.md, "newuser8"); 8-bit photographs and drawings with smooth edges hold far more
-FEW_LEVELS = 16
+# A user's frames of at most FEW_LEVELS distinct values whose quantisation noise, step / sqrt(12), is at least
+# LEVELS_NOISE_SHARE of their noise estimate (or whose estimate is 0) are warned. newuser8 warned on the count alone
+# (<= 16): a text crop at 17 values lost 5.8 dB and coins at 24 values 2.7 dB without a word, while frames whose
+# noise dithers the steps lose nothing. On newuser9's dev bursts (camera, grass, clock; 8 frames 24^2, factor 2,
+# 0.5% and 2.5% noise, cast to 3-53 values; scripts/newuser9_levels.py, seed 25911) the ratio warned all 8 stacks
+# losing >= 1.5 dB and 1 of the 6 losing <= 0.5 dB; the count <= 16 warned 7 and 2. The count keeps noise-free
+# 8-bit frames, whose rounding is all the noise they show at a loss of 0.07 dB (newuser8), out of it.
+FEW_LEVELS = 64
+LEVELS_NOISE_SHARE = 0.5
+
+
+def levels_noise(frames: torch.Tensor) -> tuple[float, float]:
+    """The noise the frames' quantisation adds, step / sqrt(12) with step the median gap between their distinct
+    values, and their noise estimate (noise_std_images), both over the frames' range."""
+    values = torch.unique(frames)
+    span = float(values[-1] - values[0])
+    step = float(torch.median(torch.diff(values))) if values.numel() > 1 else 0.0
+    grey = frames if frames.dim() == 3 else frames.mean(1)
+    return step / math.sqrt(12) / span, noise_std_images(grey.to(torch.float64)) / span
 
 
 def few_levels_warning(frames: torch.Tensor) -> str:
@@ -716,11 +731,16 @@ def few_levels_warning(frames: torch.Tensor) -> str:
     values = torch.unique(frames)
     if values.numel() > FEW_LEVELS:
         return ""
+    quantisation, sigma = levels_noise(frames)
+    if sigma > 0 and quantisation < LEVELS_NOISE_SHARE * sigma:  # the frames' noise dithers the steps
+        return ""
     shown = ", ".join(f"{float(v):g}" for v in values[:4]) + (", ..." if values.numel() > 4 else "")
-    return (f"the frames hold only {values.numel()} distinct values ({shown}): the detail super-resolution recovers "
-            f"is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames that are "
-            f"thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the fraction) give "
-            f"a poor answer: save the frames as measured (8/16-bit images or floats)")
+    share = f"{quantisation / sigma:.2g}x" if sigma > 0 else "all of"
+    return (f"the frames hold only {values.numel()} distinct values ({shown}), and their steps' noise (step/sqrt(12), "
+            f"{quantisation:.2g} of their range) is {share} the noise they show: the detail super-resolution "
+            f"recovers is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames "
+            f"that are thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the "
+            f"fraction) give a poor answer: save the frames as measured (16-bit images or floats)")
 
 
 def exposure_warning(metrics: dict[str, float]) -> list[str]:
