@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from cli_in_process import regrun_in_process
 
@@ -75,3 +76,28 @@ def test_frames_of_a_few_values_are_warned_by_what_their_steps_cost():
     assert few_levels_warning(_quantised(0.005, 40)).startswith("the frames hold only 40 distinct values")
     assert few_levels_warning(_quantised(0.06, 11)) == ""  # 12 values under 6% noise
     assert few_levels_warning(_quantised(0.005, 255)) == ""  # 8-bit: 231 values
+
+
+@pytest.mark.parametrize("factor, warned", [(65535 / 50.0, True), (1.0, False), (0.9, False)])
+def test_a_truth_in_other_units_than_the_sinogram_is_named(factor, warned, tmp_path, monkeypatch, capsys):
+    # a sinogram saved as a 16-bit PNG (scaled to fill its range) beside a truth in the object's units: PSNR -57 dB,
+    # rel_error 1218, without a word (the same scan as .npy: 24 dB)
+    import torch
+
+    from regrun.tomography.geometry import parallel_beam
+    from regrun.tomography.phantoms import phantom_function, render
+    from regrun.tomography.xray import XRayTransform
+
+    n, views = 24, 36
+    truth = render(phantom_function("shepp_logan", 0), (n, n), sub=2, device=torch.device("cpu"))
+    geo = parallel_beam((n, n), torch.arange(views, dtype=torch.float64) * (math.pi / views), 36, 1.0, 1.0)
+    np.save(tmp_path / "sino.npy", (XRayTransform(geo, cache_mb=0).project(truth) * factor).numpy())
+    np.save(tmp_path / "truth.npy", truth.numpy())
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=sino.npy",
+                             f"problem.size={n}", "problem.truth_file=truth.npy", "problem.rotation_centre=geometric",
+                             "figures=false", "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    said = "times problem.truth_file (rel_error"
+    assert (said in got.stderr) == warned, got.stderr
+    if warned:
+        assert f"the reconstruction is {factor:.4g} times" in got.stderr or "the reconstruction is 13" in got.stderr
