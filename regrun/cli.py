@@ -471,6 +471,8 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
         return
     if outcome.user_error and _debug(cfg):
         reporter.line(outcome.traceback, err=True)
+    for warning in outcome.warnings if outcome.status == "diverged" else ():  # what may explain it (few levels)
+        reporter.line(f"regrun: WARNING: {warning}", err=True)
     # One line: the error, then where it is recorded (when a results file could be written at all).
     first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
     where = f" (results file: {outcome.results_path}, status {outcome.status})" \

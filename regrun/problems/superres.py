@@ -735,9 +735,10 @@ def few_levels_warning(frames: torch.Tensor) -> str:
     if sigma > 0 and quantisation < LEVELS_NOISE_SHARE * sigma:  # the frames' noise dithers the steps
         return ""
     shown = ", ".join(f"{float(v):g}" for v in values[:4]) + (", ..." if values.numel() > 4 else "")
-    share = f"{quantisation / sigma:.2g}x" if sigma > 0 else "all of"
+    share = (f"{quantisation / sigma:.2g}x the frames' noise estimate" if sigma > 0 else
+             "hidden by no noise (the frames' noise estimate is 0)")
     return (f"the frames hold only {values.numel()} distinct values ({shown}), and their steps' noise (step/sqrt(12), "
-            f"{quantisation:.2g} of their range) is {share} the noise they show: the detail super-resolution "
+            f"{quantisation:.2g} of their range) is {share}: the detail super-resolution "
             f"recovers is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames "
             f"that are thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the "
             f"fraction) give a poor answer: save the frames as measured (16-bit images or floats)")
