@@ -129,3 +129,24 @@ def test_a_run_marked_diverged_by_a_nan_metric_says_which(tmp_path, monkeypatch,
     outcome = run(cfg, tmp_path / "run")
     assert outcome.status == "diverged"
     assert outcome.error == "solver converged: done; not finite: exposure_std = nan", outcome.error
+
+
+def test_a_border_fixed_in_every_frame_is_named():
+    # 6 frames with a black border 2-3 px wide ran as scene: the exposure check read it as the brightness varying
+    # ("solved again with problem.gain=true") and nothing said the border was there
+    import torch
+
+    from regrun.problems.superres import fixed_border_warning
+
+    rng = np.random.default_rng(25921)
+    frames = torch.as_tensor(rng.uniform(0.2, 1.0, (6, 21, 33)))
+    assert fixed_border_warning(frames) == ""
+    bordered = frames.clone()
+    bordered[:, :3] = 0.0
+    bordered[:, :, -2:] = 0.0
+    said = fixed_border_warning(bordered)
+    assert said.startswith("the frames' outer 3 px on 2 of their 4 edges (3, 0, 0, 2 px) hold one value in every "
+                           "frame"), said
+    moving = frames.clone()  # a dark edge that moves with the scene is scene
+    moving[0, :3] = 0.0
+    assert fixed_border_warning(moving) == ""

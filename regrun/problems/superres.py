@@ -166,6 +166,7 @@ class SuperRes(Problem):
         check_choice("problem.channels", cfg.channels, CHANNELS)
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
+        self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
@@ -261,6 +262,7 @@ class SuperRes(Problem):
             raise UserError(f"problem.frames={cfg.frames}: frame {flat[0]} is constant (every pixel "
                             f"{float(frames[flat[0]].flatten()[0]):g}); frames must show the scene")
         self.levels_warning = few_levels_warning(frames if self.colour is None else self.colour)
+        self.border_warning = fixed_border_warning(frames)
         m1, m2 = (self.factor * s for s in frames.shape[1:])
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
@@ -509,7 +511,7 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return (([self.levels_warning] if self.levels_warning else []) + self.range_edge_warning(metrics)
+        return ([w for w in (self.levels_warning, self.border_warning) if w] + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
@@ -742,6 +744,29 @@ def few_levels_warning(frames: torch.Tensor) -> str:
             f"recovers is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames "
             f"that are thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the "
             f"fraction) give a poor answer: save the frames as measured (16-bit images or floats)")
+
+
+def _fixed_lines(frames: torch.Tensor) -> int:
+    """How many leading lines (along dim 1) of frames (n, a, b) hold one value in every frame."""
+    k = 0
+    while k < frames.shape[1] - 1 and bool((frames[:, k] == frames[0, k, 0]).all()):
+        k += 1
+    return k
+
+
+def fixed_border_warning(frames: torch.Tensor) -> str:
+    """Frames with a dark border in the same place in each (a mask, a frame, vignetting clipped to black) ran without
+    a word of it, and the exposure check then read the border as the frames' brightness varying ("solved again with
+    problem.gain=true", newuser9: 6 frames 21x33 with a black border 2-3 px wide): the border is fixed to the
+    camera, no part of the moving scene. Names the widths of the edges that hold one value in every frame."""
+    t = frames.transpose(1, 2)
+    widths = [_fixed_lines(frames), _fixed_lines(frames.flip(1)), _fixed_lines(t), _fixed_lines(t.flip(1))]
+    if not any(widths):
+        return ""
+    return (f"the frames' outer {max(widths)} px on {sum(w > 0 for w in widths)} of their 4 edges "
+            f"({', '.join(str(w) for w in widths)} px) hold one value in every frame: a border fixed to the camera "
+            f"(a mask, a frame, vignetting clipped to black) is no part of the moving scene, and the motion and the "
+            f"exposure check read it as scene: crop it from the frames")
 
 
 def exposure_warning(metrics: dict[str, float]) -> list[str]:
