@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from newuser8_heldout import _run  # noqa: E402
+from newuser8_heldout import _run, parse_checkout  # noqa: E402
 
 SAVED = {"npy": 1.0, "npy_x0.6": 0.6, "npy_x3": 3.0, "png16": 65535.0, "png8": 255.0}
 
@@ -42,14 +41,9 @@ def main() -> None:
     from skimage import data, transform
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--images", nargs="+", required=True)
-    args = ap.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(args.root.resolve()), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    args, env = parse_checkout(ap)
     for i, name in enumerate(args.images):
         rng = np.random.default_rng([args.seed, i])
         img = getattr(data, name)()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from newuser8_heldout import _burst, _run, _scene  # noqa: E402
+from newuser8_heldout import _burst, _run, _scene, parse_checkout  # noqa: E402
 
 
 def _cases(args) -> list[dict]:
@@ -70,22 +69,17 @@ def _one(case: dict, work: Path, env: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--scenes", nargs="+", required=True)
     ap.add_argument("--extra", type=float, nargs="+", default=[0.0, 0.02])
     ap.add_argument("--levels", type=int, nargs="+", default=[7, 11, 15, 23, 31, 47, 63])
     ap.add_argument("--jobs", type=int, default=2)
-    args = ap.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
+    args, env = parse_checkout(ap)
     sys.path.insert(0, str(args.root.resolve()))
     import torch
 
     from regrun.problems.superres import levels_noise
 
-    env = {**os.environ, "PYTHONPATH": str(args.root.resolve()), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     cases = _cases(args)
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda c: _one(c, args.work, env), cases))
