@@ -707,7 +707,7 @@ def exposure_varies(metrics: dict[str, float]) -> str | None:
 # LEVELS_NOISE_SHARE of their noise estimate (or whose estimate is 0) are warned. newuser8 warned on the count alone
 # (<= 16): a text crop at 17 values lost 5.8 dB and coins at 24 values 2.7 dB without a word, while frames whose
 # noise dithers the steps lose nothing. On newuser9's dev bursts (camera, grass, clock; 8 frames 24^2, factor 2,
-# 0.5% and 2.5% noise, cast to 3-53 values; scripts/newuser9_levels.py, seed 25911) the ratio warned all 8 stacks
+# 0.5% noise and 2% more, cast to 3-53 values; scripts/newuser9_levels.py, seed 25911) the ratio warned all 8 stacks
 # losing >= 1.5 dB and 1 of the 6 losing <= 0.5 dB; the count <= 16 warned 7 and 2. The count keeps noise-free
 # 8-bit frames, whose rounding is all the noise they show at a loss of 0.07 dB (newuser8), out of it.
 FEW_LEVELS = 64
