@@ -150,3 +150,28 @@ def test_a_border_fixed_in_every_frame_is_named():
     moving = frames.clone()  # a dark edge that moves with the scene is scene
     moving[0, :3] = 0.0
     assert fixed_border_warning(moving) == ""
+
+
+@pytest.mark.parametrize("args, said", [(["--cfg", "jobb"], "--cfg jobb: allowed job, hydra, all; did you mean --cfg job?"),
+                                        (["--cfg=hydr"], "--cfg hydr: allowed job, hydra, all; did you mean --cfg hydra?")])
+def test_a_flag_given_a_word_it_does_not_take_is_one_line(args, said, tmp_path, monkeypatch, capsys):
+    # argparse printed its usage (two lines) before "invalid choice: 'jobb' (choose from 'job', 'hydra', 'all')"
+    got = regrun_in_process(args, tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2 and got.stderr == f"regrun: error: {said}\n", got.stderr
+
+
+def test_hydras_info_into_a_reader_that_left_is_quiet(tmp_path):
+    # `regrun --info defaults | head -2`: a "--- Logging error --- BrokenPipeError" call stack per record after it
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from regrun.cli import main; sys.argv = ['regrun', "
+                             "'--info', 'defaults']; main()"], stdout=write, stderr=subprocess.PIPE, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    os.close(write)
+    os.read(read, 10)  # a reader that takes the first bytes and leaves
+    os.close(read)
+    _, err = proc.communicate(timeout=120)
+    assert b"Logging error" not in err and b"Traceback" not in err, err.decode()[-2000:]
