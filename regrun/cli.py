@@ -471,6 +471,8 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
         return
     if outcome.user_error and _debug(cfg):
         reporter.line(outcome.traceback, err=True)
+    for warning in outcome.warnings if outcome.status == "diverged" else ():  # what may explain it (few levels)
+        reporter.line(f"regrun: WARNING: {warning}", err=True)
     # One line: the error, then where it is recorded (when a results file could be written at all).
     first_line = outcome.error.splitlines()[0] if outcome.error else outcome.status
     where = f" (results file: {outcome.results_path}, status {outcome.status})" \
@@ -599,8 +601,10 @@ def _check_options(argv: list[str]) -> None:
     and 'unrecognized arguments'); a config key typed as an option (--seed=3) is named as the override to write."""
     from hydra._internal.utils import get_args_parser
 
-    flags = set(get_args_parser()._option_string_actions) | {"--explain"}
+    actions = get_args_parser()._option_string_actions
+    flags = set(actions) | {"--explain"}
     for i, arg in enumerate(argv):
+        _check_choice(argv, i, actions)
         # Hydra's --config-name picks another primary config, of which regrun has one: a name was Hydra's
         # "Cannot find primary config" page and exit 1 (newuser5)
         name = arg.split("=", 1)[1] if arg.startswith(("--config-name=", "-cn=")) else \
@@ -619,6 +623,21 @@ def _check_options(argv: list[str]) -> None:
                                           f"write {key}={arg.split('=', 1)[1]} (no dashes)" if "=" in arg else
                                           "regrun takes key=value overrides and Hydra's flags (regrun --help)")
         _error(f"{name} is not an option of regrun: {hint}")
+
+
+def _check_choice(argv: list[str], i: int, actions: dict) -> None:
+    """A Hydra flag of a few words given another (`--cfg jobb`): argparse printed its usage, then the error, three
+    lines (newuser9); one line naming the words and the nearest."""
+    name, _, value = argv[i].partition("=")
+    action = actions.get(name)
+    if action is None or not action.choices:
+        return
+    if not value and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+        value = argv[i + 1]
+    if not value or value in action.choices:
+        return
+    near = difflib.get_close_matches(value, list(action.choices), n=1)
+    _error(f"{name} {value}: allowed {', '.join(action.choices)}" + (f"; did you mean {name} {near[0]}?" if near else ""))
 
 
 def _check_keyless(argv: list[str]) -> None:
@@ -826,6 +845,9 @@ def main() -> None:
 
 def _main() -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    # Hydra writes --info through logging, which on a reader that left (`regrun --info defaults | head -2`) printed
+    # "--- Logging error --- ... BrokenPipeError" with a call stack for every record after it (newuser9)
+    logging.raiseExceptions = False
     _check_options(sys.argv[1:])
     _check_keyless(sys.argv[1:])
     _help_or_explain(sys.argv[1:])

@@ -731,11 +731,26 @@ class Monitor:
         self.history = HistoryRecorder()
         self.callbacks = [self.history, *(callbacks or [])]
         self.t0 = time.perf_counter()
+        self.started: tuple | None = None  # the last start's (total, desc, upto), for next_run
+        self.runs = 1
 
     def start(self, total: int | None = None, desc: str = "", upto: bool = False) -> None:
         """upto: `total` is a cap (iterations stop early once converged; the ETA is then an upper bound)."""
+        self.started, self.runs = (total, desc, upto), 1
         for cb in self.callbacks:
             cb.start(total, desc, upto=upto)
+
+    def next_run(self) -> None:
+        """A further run of the solver (RunRows: edge rounds, a re-chosen weight, a second start): its progress
+        counted afresh under the solver's cap and named by its number. Counted on, the steps of every run read
+        `varpro_cg, then past its cap of 10: 33` for minutes, as if the solver ignored its cap (newuser9)."""
+        self.runs += 1
+        if self.started is None:
+            return
+        total, desc, upto = self.started
+        for cb in self.callbacks:
+            if isinstance(cb, ProgressBar):
+                cb.start(total, f"{desc}, run {self.runs}", upto=upto)
 
     def step(self, **row) -> bool:
         row.setdefault("time", time.perf_counter() - self.t0)
@@ -752,7 +767,8 @@ class Monitor:
 class RunRows:
     """A monitor for one of several solver runs in turn (edge rounds, weight re-choices): iterations numbered on
     from the previous runs', each row tagged (e.g. edge_round=1, lambda_f=0.2); start() is a no-op because the
-    solver started the monitor once, before the first run."""
+    solver started the monitor once, before the first run. A run after the first (first_iter > 0) starts the
+    progress afresh at its first row (Monitor.next_run)."""
 
     def __init__(self, monitor, first_iter: int, **tags: float):
         self.monitor, self.first_iter, self.tags = monitor, first_iter, tags
@@ -761,7 +777,12 @@ class RunRows:
     def start(self, *args, **kwargs) -> None:
         pass
 
+    def next_run(self) -> None:
+        self.monitor.next_run()
+
     def step(self, **row) -> bool:
+        if self.next_iter == self.first_iter > 0:
+            self.next_run()
         row["iter"] = row.get("iter", 0) + self.first_iter
         self.next_iter = int(row["iter"]) + 1
         return self.monitor.step(**self.tags, **row)

@@ -92,7 +92,14 @@ def _slurm_time_limit() -> str:
 
 
 def _finite_metrics(metrics: dict[str, float]) -> bool:
-    return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
+    return not _non_finite(metrics)
+
+
+def _non_finite(metrics: dict[str, float]) -> str:
+    """The metrics that are NaN or infinite, as `name = value`; the end line of a run they mark diverged said only
+    "diverged: diverged" where the solver had converged and one diagnostic was NaN (newuser9: 3-level frames,
+    first_solve_exposure_std, a frame whose prediction summed to 0)."""
+    return ", ".join(f"{k} = {v}" for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
 
 
 def _write_summary(cfg, out_dir, facts, status, message, error, metrics, wall, reporter, stopped, arrays,
@@ -256,6 +263,8 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             message += "".join(f"; WARNING: {w}" for w in warnings)
         if result.status == "diverged" or not _finite_metrics(metrics):
             status = "diverged"
+            bad = _non_finite(metrics)
+            error = f"solver {result.status}: {result.message}" + (f"; not finite: {bad}" if bad else "")
         else:
             status = "completed"
     except UserError as exc:

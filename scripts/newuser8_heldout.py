@@ -176,16 +176,23 @@ def sweep(work: Path, env: dict, floats: list[Path]) -> list[dict]:
              "first_mixed": (mixed[0] if mixed else "")[:160]}]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_checkout(ap: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
+    """--root CHECKOUT and --work DIR added to ap and parsed; DIR made; the environment a run of CHECKOUT's code
+    gets (first on PYTHONPATH, one thread)."""
     ap.add_argument("--root", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--only", nargs="*", default=None)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(args.root.resolve()), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    return args, env
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--only", nargs="*", default=None)
+    args, env = parse_checkout(ap)
     stream = lambda name: np.random.default_rng([args.seed, len(name)])  # noqa: E731
     want = lambda name: args.only is None or name in args.only  # noqa: E731
     rows, floats = levels(stream("levels"), args.work, env) if want("levels") else ([], [])

@@ -40,7 +40,7 @@ from ..imaging.synthetic import block_sample, spline_frames, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
 from ..metrics import psnr, ssim
-from ..optim.parameter_choice import check_weight, curve_figure
+from ..optim.parameter_choice import check_weight, curve_figure, noise_std_images
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
 from ..registration.superres_check import held_out_frames, unsampled_phase_warning
@@ -167,6 +167,7 @@ class SuperRes(Problem):
         check_choice("problem.channels", cfg.channels, CHANNELS)
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
+        self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.gain_true = None  # (q,) known gains of frames 1.. relative to frame 0 (problem.true_motion's "gain")
@@ -264,6 +265,7 @@ class SuperRes(Problem):
             raise UserError(f"problem.frames={cfg.frames}: frame {flat[0]} is constant (every pixel "
                             f"{float(frames[flat[0]].flatten()[0]):g}); frames must show the scene")
         self.levels_warning = few_levels_warning(frames if self.colour is None else self.colour)
+        self.border_warning = fixed_border_warning(frames)
         m1, m2 = (self.factor * s for s in frames.shape[1:])
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
@@ -512,7 +514,7 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return (([self.levels_warning] if self.levels_warning else []) + self.range_edge_warning(metrics)
+        return ([w for w in (self.levels_warning, self.border_warning) if w] + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
@@ -704,10 +706,25 @@ def exposure_varies(metrics: dict[str, float]) -> str | None:
     return None
 
 
-# at most this many distinct values in a user's frames is a warning: quantised to 3 / 8 / 16 / 32 levels, a dev burst
-# (8 frames 24^2, factor 2, seed 24815) gave 16.0 / 29.2 / 37.6 / 41.6 dB against 45.6 from its float frames
-# (docs/sweeps.md, "newuser8"); 8-bit photographs and drawings with smooth edges hold far more
-FEW_LEVELS = 16
+# A user's frames of at most FEW_LEVELS distinct values whose quantisation noise, step / sqrt(12), is at least
+# LEVELS_NOISE_SHARE of their noise estimate (or whose estimate is 0) are warned. newuser8 warned on the count alone
+# (<= 16): a text crop at 17 values lost 5.8 dB and coins at 24 values 2.7 dB without a word, while frames whose
+# noise dithers the steps lose nothing. On newuser9's dev bursts (camera, grass, clock; 8 frames 24^2, factor 2,
+# 0.5% noise and 2% more, cast to 3-53 values; scripts/newuser9_levels.py, seed 25911) the ratio warned all 8 stacks
+# losing >= 1.5 dB and 1 of the 6 losing <= 0.5 dB; the count <= 16 warned 7 and 2. The count keeps noise-free
+# 8-bit frames, whose rounding is all the noise they show at a loss of 0.07 dB (newuser8), out of it.
+FEW_LEVELS = 64
+LEVELS_NOISE_SHARE = 0.5
+
+
+def levels_noise(frames: torch.Tensor) -> tuple[float, float]:
+    """The noise the frames' quantisation adds, step / sqrt(12) with step the median gap between their distinct
+    values, and their noise estimate (noise_std_images), both over the frames' range."""
+    values = torch.unique(frames)
+    span = float(values[-1] - values[0])
+    step = float(torch.median(torch.diff(values))) if values.numel() > 1 else 0.0
+    grey = frames if frames.dim() == 3 else frames.mean(1)
+    return step / math.sqrt(12) / span, noise_std_images(grey.to(torch.float64)) / span
 
 
 def few_levels_warning(frames: torch.Tensor) -> str:
@@ -719,11 +736,40 @@ def few_levels_warning(frames: torch.Tensor) -> str:
     values = torch.unique(frames)
     if values.numel() > FEW_LEVELS:
         return ""
+    quantisation, sigma = levels_noise(frames)
+    if sigma > 0 and quantisation < LEVELS_NOISE_SHARE * sigma:  # the frames' noise dithers the steps
+        return ""
     shown = ", ".join(f"{float(v):g}" for v in values[:4]) + (", ..." if values.numel() > 4 else "")
-    return (f"the frames hold only {values.numel()} distinct values ({shown}): the detail super-resolution recovers "
-            f"is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames that are "
-            f"thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the fraction) give "
-            f"a poor answer: save the frames as measured (8/16-bit images or floats)")
+    share = (f"{quantisation / sigma:.2g}x the frames' noise estimate" if sigma > 0 else
+             "hidden by no noise (the frames' noise estimate is 0)")
+    return (f"the frames hold only {values.numel()} distinct values ({shown}), and their steps' noise (step/sqrt(12), "
+            f"{quantisation:.2g} of their range) is {share}: the detail super-resolution "
+            f"recovers is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames "
+            f"that are thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the "
+            f"fraction) give a poor answer: save the frames as measured (16-bit images or floats)")
+
+
+def _fixed_lines(frames: torch.Tensor) -> int:
+    """How many leading lines (along dim 1) of frames (n, a, b) hold one value in every frame."""
+    k = 0
+    while k < frames.shape[1] - 1 and bool((frames[:, k] == frames[0, k, 0]).all()):
+        k += 1
+    return k
+
+
+def fixed_border_warning(frames: torch.Tensor) -> str:
+    """Frames with a dark border in the same place in each (a mask, a frame, vignetting clipped to black) ran without
+    a word of it, and the exposure check then read the border as the frames' brightness varying ("solved again with
+    problem.gain=true", newuser9: 6 frames 21x33 with a black border 2-3 px wide): the border is fixed to the
+    camera, no part of the moving scene. Names the widths of the edges that hold one value in every frame."""
+    t = frames.transpose(1, 2)
+    widths = [_fixed_lines(frames), _fixed_lines(frames.flip(1)), _fixed_lines(t), _fixed_lines(t.flip(1))]
+    if not any(widths):
+        return ""
+    return (f"the frames' outer {max(widths)} px on {sum(w > 0 for w in widths)} of their 4 edges "
+            f"({', '.join(str(w) for w in widths)} px) hold one value in every frame: a border fixed to the camera "
+            f"(a mask, a frame, vignetting clipped to black) is no part of the moving scene, and the motion and the "
+            f"exposure check read it as scene: crop it from the frames")
 
 
 def exposure_warning(metrics: dict[str, float]) -> list[str]:
