@@ -132,6 +132,7 @@ def test_as_given_ladder_second_start_on_a_bright_crop(device, tmp_path):
     moon@280:340 24^2/16 0.5% s7326, level 112), where the ladder on the frames less the level lands 4.7 fine px
     off. Neither the stopped ladder's nor the pairwise second start is taken, the as-given ladder (1.0 px off) is,
     and the solve keeps its run: 0.14 px, 33.91 dB at lambda_f 0.126 (main: 4.94 px, 32.81 dB)."""
+    pytest.importorskip("skimage", reason="the moon crop is scikit-image's (pip install -e .[bench])")
     from script_module import load_script
 
     from regrun.registration.superres_start import start_distance, start_params
