@@ -13,6 +13,7 @@ level's.
 
     PYTHONPATH=. python scripts/diag_sr_level_weight.py \\
         --frames /tmp/srbrick/frames/sk_brick@100_100_48_0.005_7458_8_translation_False.npz --out /tmp/srbrick/brick
+    PYTHONPATH=. python scripts/diag_sr_level_weight.py --set sk:cat@0:0,48,8,0.01,7337 --shifts 0 1 --out /tmp/srbrick/cat
 """
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from bench_lambda_sr import frame_file, frame_set, parse_set  # scripts/bench_lambda_sr.py: the same frame sets
 
 from regrun.config import config_section
 from regrun.context import RunContext
+from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
 from regrun.optim.parameter_choice import FLOOR_RULE, criterion
@@ -70,12 +74,25 @@ def search_again(p, ctx, w: torch.Tensor, first, given: torch.Tensor, shift: flo
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=Path, required=True, help="a kept frame set (.npz with truth and w)")
+    ap.add_argument("--frames", type=Path, help="a kept frame set (.npz with truth and w)")
+    ap.add_argument("--set", type=parse_set, help="or a bench_lambda_sr.py set (grey), its frames written to --keep")
+    ap.add_argument("--keep", type=Path, default=Path("/tmp/srbrick/frames"))
     ap.add_argument("--shifts", type=float, nargs="+", default=[0.0, 0.5, 0.9, 1.0, 1.1, 1.5],
                     help="the constant taken off the frames, in units of their mean")
     ap.add_argument("--band", type=int, default=1, help="coarse pixels from a frame's border counted as its edge")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    if (args.frames is None) == (args.set is None):
+        ap.error("one of --frames and --set")
+    if args.set is not None:
+        spec = args.set
+        motion = spec.get("motion", "affine")
+        truth, stack, w, _ = frame_set(spec["kind"], spec["size"], spec["frames"], spec["noise"], spec["seed"],
+                                       supersample=8, motion=motion)
+        args.keep.mkdir(parents=True, exist_ok=True)
+        args.frames = frame_file(args.keep, spec["kind"], spec["size"], spec["noise"], spec["seed"], spec["frames"],
+                                 motion, False)
+        np.savez(args.frames, **{FRAMES_KEY: from_fair_layout(stack), TRUTH_KEY: from_fair_layout(truth), "w": w})
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     out = {"args": {k: str(v) for k, v in vars(args).items()}, "runs": {}}
