@@ -274,6 +274,20 @@ class SuperResModel:
             self._mask_version += 1
         return dropped
 
+    def outside_state(self) -> tuple:
+        """The data mask and what settle_outside derives from it, for restore_outside."""
+        return self.keep, self.b, getattr(self, "_coverage", None)
+
+    def restore_outside(self, state: tuple) -> None:
+        """The data mask of outside_state again: a solver run that was discarded leaves no pixels dropped (its edge
+        rounds decided them at its own motion: docs/superres.md, "srbrick")."""
+        if state[0] is None or self.keep is None or torch.equal(state[0], self.keep):
+            return  # no pixel dropped since: all as it was (the preconditioner's coverage too, as before the fix)
+        self.keep, self.b, self._coverage = state
+        self._precond = None
+        self._precond_factor = None
+        self._mask_version += 1  # the fixed operators' Gram matrices hold the discarded run's mask
+
     def data_mask(self) -> torch.Tensor:
         """(q + 1, coarse m1, m2): 1 where a frame pixel is data."""
         return torch.ones_like(self.frames) if self.keep is None else self.keep

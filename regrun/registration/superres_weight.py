@@ -794,15 +794,22 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
 def second_run(problem, out, rows, run: Callable, objective: Callable[[Any], float] | None):
     """The run again from problem.second_start (small frames: superres_start.second_start) where there is one:
     (the run with the lower objective at the weight in use, judged after both runs so on the same edge mask; the
-    other or None). Kept on the problem for diagnostics: problem.second_start_kept (1 the second start's run, 0
+    other or None). Where the first run is kept, the data mask goes back to the one it ended with: the second run's
+    edge rounds (superres_outside) drop the pixels its own motion sees past the edge, and left in place they stay
+    dropped for the weight's search again and the answer (brick 24^2/8, the level on: a second run that ended 13 px
+    off dropped 514 of 3976 data pixels, and the search at the first run's final motion chose 0.0879 instead of
+    0.245; docs/superres.md, "srbrick"). Kept on the problem for diagnostics: problem.second_start_kept (1 the second start's run, 0
     the first's; NaN: none)."""
     alt = getattr(problem, "second_start", None)
     problem.second_start_kept = float("nan")
     if alt is None or objective is None:
         return out, None
+    mask = problem.model.outside_state()
     other = run(alt, rows)
     fresh = objective(other) < objective(out)
     problem.second_start_kept = float(fresh)
+    if not fresh:  # the first run kept: its own mask, not the one the discarded run's edge rounds shrank
+        problem.model.restore_outside(mask)
     return (other, out) if fresh else (out, other)
 
 
