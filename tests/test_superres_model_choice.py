@@ -82,3 +82,12 @@ def test_a_run_records_the_choice_and_solves_again_with_it(tmp_path, device):
     with h5py.File(outcome.results_path) as f:
         assert "motion model translation, chosen from the frames" in f.attrs["message"]
         assert f["result/w"].shape == (24,)  # the answer's affine motions, 6 a moved frame
+
+
+def test_the_model_is_chosen_by_default_for_your_frames_only():
+    """Since session 25 problem.motion_model is auto for a user's frames (docs/superres.md, "motion_model=auto for
+    your frames"); generated data keep the paper's affine model, so the presets and the CI pairs do not move."""
+    assert compose(["problem=superres"]).problem.motion_model == "affine"
+    assert compose(["problem=superres", "problem.data=frames"]).problem.motion_model == "auto"
+    assert compose(["problem=superres", "problem.data=frames", "problem.motion_model=affine"]).problem.motion_model \
+        == "affine"
