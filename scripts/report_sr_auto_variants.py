@@ -23,7 +23,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     names = args.names or [p.stem for p in args.runs]
     if len(names) != len(args.runs):
-        raise SystemExit("report_sr_auto_variants: --names needs one name per run")
+        ap.error("--names needs one name per run")
     key = lambda r: (r["image"], r["size"], r["seed"], r["frames"])  # noqa: E731
     runs = [{key(r): r for r in json.loads(p.read_text())["rows"]} for p in args.runs]
     keys = [k for k in runs[0] if all(k in run for run in runs)]
