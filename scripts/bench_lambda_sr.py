@@ -880,7 +880,7 @@ def run_set(ctx, root, spec, args, reuse=None):
                              extension=args.extension, **extra)
         return SuperRes(cfg, ctx)
 
-    solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50), ctx)
+    solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=50, **args.solver_set), ctx)
     # --prereg-as-given: the pre-registration (computed once here, handed to every run) on the frames as given
     p0 = problem(1.0) if not args.prereg_as_given else problem(1.0, level=False)
     # independent of lambda_f: computed once, handed to every run below
@@ -1065,6 +1065,9 @@ def main(argv=None):
                     "found there are taken from them, only auto is run (after a change to auto alone)")
     ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="problem settings for the auto runs only (e.g. lam_rechoose=0; numbers parsed as YAML)")
+    ap.add_argument("--solver-set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="solver (varpro_cg) settings for every run (e.g. max_iter=18); with --reuse only auto runs, "
+                    "so only auto sees them")
     ap.add_argument("--motion-model", default="affine", choices=MOTION_MODELS + ("auto",),
                     help="problem.motion_model of every regrun run (pre-registration, auto, grid); with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
@@ -1085,7 +1088,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import yaml
 
-    args.auto_set = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.auto_set)}
+    args.auto_set, args.solver_set = ({k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+                                      for pairs in (args.auto_set, args.solver_set))
     if args.merge:
         rows = [r for path in args.merge for r in json.loads(path.read_text())["rows"]]
         rules = sorted({x for x in RULES for r in rows if f"auto_{x}" in r}, key=lambda x: x != args.default)
