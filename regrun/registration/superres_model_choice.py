@@ -67,6 +67,11 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
     file's /metrics): motion_model_chosen (its index in MOTION_MODELS), motion_model_z_<small>_<big>,
     motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds."""
     t0 = time.process_time()
+    given = problem.cfg.get("lam_noise")
+    sigma = float(given) if given is not None else noise_std_images(problem.model.frames)
+    if sigma <= 0:  # frames of a few grey values read no noise: no scale for the misfits (z = x / 0), affine kept
+        return "affine", {"motion_model_chosen": float(MOTION_MODELS.index("affine")), "motion_model_sigma": sigma,
+                          "motion_model_choice_s": time.process_time() - t0}
     lam = float(problem.model.lam)
     ends = {"affine": result.solution["w"].detach()}
     last = None
@@ -74,8 +79,6 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
         last = candidate({"motion_model": name, "lambda_f": lam})
         ends[name] = solver.solve(last, Monitor()).solution["w"].detach()
     misfits = data_misfits(last, ends)
-    given = problem.cfg.get("lam_noise")
-    sigma = float(given) if given is not None else noise_std_images(problem.model.frames)
     z = misfit_z(misfits, sigma, problem.model.sqrt_hd ** 2, problem.model.q)
     chosen = pick(z, bar)
     metrics = {"motion_model_chosen": float(MOTION_MODELS.index(chosen)), "motion_model_sigma": sigma,
@@ -87,6 +90,9 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
 
 def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
     """The run's log line: the model and each pair's score."""
+    if "motion_model_z_rigid_affine" not in metrics:  # not chosen: the frames' noise estimate is 0
+        return (f"motion model {chosen} kept (problem.motion_model=auto): the choice weighs the misfits against the "
+                f"frames' noise estimate, which is {metrics['motion_model_sigma']:g} (frames of a few grey values)")
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto): the misfit a larger model "
             f"takes off per extra parameter, in units of the frames' noise estimate: rigid -> affine "
             f"{metrics['motion_model_z_rigid_affine']:.3g}, translation -> rigid "

@@ -75,3 +75,64 @@ class MotionModel:
     def dense_jacobian(self, p: torch.Tensor) -> torch.Tensor:
         """dw/dp, (6 q, d q), block diagonal."""
         return torch.block_diag(*self.blocks(p))
+
+
+# A frame's motion is out of any plausible range where its linear part scales the frame by more than this factor
+# (or less than its inverse) along some direction: a camera's shake, roll or drift scales by ~1 (normal frames
+# 1 +- 0.05). Beyond it the joint solve is fitting something else: frames of 2-5 grey values let a nearly
+# constant frame fit the frames' level beyond the fine grid, zoomed 21x and moved 700 px (newuser9's camera at 2
+# values), and each product's patch grows with the zoom (35 x 30 coefficients against 6 x 6: 240 of 299 s in the
+# Gram matrix's build; docs/sweeps.md, "srfew").
+MOTION_ZOOM_MAX = 2.0
+# ... or where it moves the frame's centre by more than this many times the fine grid's longer side: the moved
+# frame then sees nothing of the reference's field of view.
+MOTION_SHIFT_MAX = 1.0
+
+
+def motion_excess(model, w: torch.Tensor) -> torch.Tensor:
+    """(q,) how far each moved frame's affine motion lies out of the plausible range, as a ratio: the largest of
+    its scale (singular values of A in fine pixels) over MOTION_ZOOM_MAX, its inverse, and its centre's move
+    (fine pixels) over MOTION_SHIFT_MAX fine sides. At most 1: plausible."""
+    t = model.split(w.detach())[0]
+    h = torch.as_tensor(model.fine.h, dtype=t.dtype, device=t.device)
+    a = t[:, :4].reshape(-1, 2, 2) * h[None, None, :] / h[None, :, None]  # A in fine pixels: H^-1 A H
+    sv = torch.linalg.svdvals(a)
+    zoom = torch.maximum(sv[:, 0], 1.0 / sv[:, 1].clamp(min=1e-300)) / MOTION_ZOOM_MAX
+    c = torch.tensor(model.fine.centre, dtype=t.dtype, device=t.device)
+    moved = (t[:, :4].reshape(-1, 2, 2) @ c + t[:, 4:6] - c) / h
+    shift = moved.norm(dim=-1) / (MOTION_SHIFT_MAX * max(model.fine.m))
+    return torch.maximum(zoom, shift)
+
+
+class MotionGuard:
+    """A trial residual for LM that refuses (as not finite, which LM rejects as it does a rise of J, raising its
+    damping) any trial motion taking a frame further out of the plausible range (motion_excess > 1) than the run's
+    start had it: such steps are never built, and a frame the start already put out of range may not go further.
+    Counts the steps it refused and the largest excess it saw."""
+
+    def __init__(self, model, motion, residual, start: torch.Tensor):
+        self.model, self.motion, self.residual = model, motion, residual
+        self.allowed = motion_excess(model, motion.to_affine(start)).clamp(min=1.0)
+        self.refused = 0
+        self.worst = 1.0
+
+    def __call__(self, p: torch.Tensor) -> torch.Tensor:
+        excess = motion_excess(self.model, self.motion.to_affine(p))
+        if bool((excess > self.allowed).any()):
+            self.refused += 1
+            self.worst = max(self.worst, float(excess.max()))
+            return torch.full((1,), float("inf"), dtype=p.dtype, device=p.device)
+        return self.residual(p)
+
+
+def motion_range(model, w: torch.Tensor, guards: list[MotionGuard]) -> dict[str, float]:
+    """The results file's record of the plausible range (metrics; none where every frame's final motion lies in
+    it and no step was refused, so normal frames' metrics are unchanged): motion_steps_refused (all runs'),
+    motion_excess (the final motion's largest, motion_excess) and motion_excess_frame (its frame, 1-based as
+    the frames are counted after the reference)."""
+    refused = sum(g.refused for g in guards)
+    excess = motion_excess(model, w) if model.q else torch.zeros(1, dtype=w.dtype)
+    if refused == 0 and float(excess.max()) <= 1.0:
+        return {}
+    return {"motion_steps_refused": float(refused), "motion_excess": float(excess.max()),
+            "motion_excess_frame": float(int(excess.argmax()) + 1)}

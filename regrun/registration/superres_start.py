@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError, check_choice
+from .superres_motion import motion_excess
 
 INITS = ("preregister", "identity", "truth")
 
@@ -39,6 +40,7 @@ def start_params(problem, init: str) -> torch.Tensor:
             problem.second_start = pairwise_start(problem, transform, w)
         if problem.second_start is None:
             problem.second_start = as_given_start(problem, transform, w)
+        problem.second_start = plausible_second_start(problem, problem.second_start, w)
     elif init == "identity":
         w = motion.identity(problem.model.dtype, problem.model.device)
     elif problem.w_true is None:
@@ -53,6 +55,22 @@ def start_params(problem, init: str) -> torch.Tensor:
     else:
         w = problem.w_true.clone()
     return w
+
+
+def plausible_second_start(problem, alt: torch.Tensor | None, first: torch.Tensor) -> torch.Tensor | None:
+    """alt, or None where it puts a frame further out of the plausible range than the first start does (as the
+    solver's MotionGuard refuses a step): no run from it (newuser9's camera at 2 values: a second start zoomed
+    11-14x, each of its LM steps 20 s for the 35 x 30 patches; docs/sweeps.md, "srfew"). Kept on the problem:
+    problem.second_start_refused, that start's largest excess (0: none refused)."""
+    problem.second_start_refused = 0.0
+    if alt is None:
+        return None
+    model, motion = problem.model, problem.motion
+    excess = motion_excess(model, motion.to_affine(alt))
+    if bool((excess > motion_excess(model, motion.to_affine(first)).clamp(min=1.0)).any()):
+        problem.second_start_refused = float(excess.max())
+        return None
+    return alt
 
 
 def as_given_start(problem, transform, first: torch.Tensor) -> torch.Tensor | None:

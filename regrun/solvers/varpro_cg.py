@@ -30,6 +30,7 @@ from ..errors import check_choice, check_float, check_int
 from ..linalg.cg import diff_mode
 from ..optim.levenberg_marquardt import levenberg_marquardt, lm_loop
 from ..registration.superres_anchor import common_from_start, reanchor
+from ..registration.superres_motion import MotionGuard, motion_range
 from ..registration.superres_outside import edge_rounds
 from ..registration.superres_projection import (
     LINEAR_LABEL,
@@ -103,6 +104,7 @@ class VarProCG(Solver):
         # run starts at its motion); from the initial image the first projection took 47 PCG iterations at 256x256
         # from 16 frames (docs/superres.md, "Eleventh round (srspeed)")
         image = [getattr(choice, "state", None)]  # None: a typed or carried weight
+        guards = []  # each LM run's MotionGuard: the trial steps it refused for leaving the plausible range
         edge_log = []  # pixels each decision of the edge mask after an LM run dropped (outside=drop)
         # LM records the start and each step (max_iter + 1 rows: the paper's 10 points for 9 steps)
         monitor.start(total=self.max_iter + 1, desc="varpro_cg", upto=True)
@@ -122,6 +124,7 @@ class VarProCG(Solver):
         def lm_at_weight(p_start, mon):
             ftol = lm_ftol(self.ftol, problem.model, motion.n_params)  # the kept data rows of this mask
             rfun = parametrized(self.residual_function(problem.model, start=image[0]), motion)
+            guard = MotionGuard(problem.model, motion, rfun.residual, p_start)
 
             def extra_row(p):
                 row = {"motion_error": problem.motion_error(motion.to_affine(p))}
@@ -131,12 +134,13 @@ class VarProCG(Solver):
 
             if rfun.linear == "pcg" and rfun.jacobian_used == "none":
                 # the image-fixed Jacobian is block diagonal (one block per frame): LM on its blocks
-                res = lm_loop(rfun.linearize, rfun.residual, p_start, max_iter=self.max_iter, gtol=self.gtol,
+                res = lm_loop(rfun.linearize, guard, p_start, max_iter=self.max_iter, gtol=self.gtol,
                               tau=self.tau, ftol=ftol, monitor=mon, extra_row=lambda p, lin: extra_row(p))
             else:
                 res = levenberg_marquardt(rfun.residual_and_jacobian, p_start, max_iter=self.max_iter,
                                           gtol=self.gtol, tau=self.tau, ftol=ftol, monitor=mon,
-                                          residual=rfun.residual, extra_row=extra_row)
+                                          residual=guard, extra_row=extra_row)
+            guards.append(guard)
             for key in timing:
                 timing[key] += rfun.timing[key]
             image[0] = rfun.last_f
@@ -188,6 +192,7 @@ class VarProCG(Solver):
         if not motion.is_affine:
             label += f", {motion.name} motion"
         metrics, wstats, tables, note = weight_outputs(choice, problem)
+        metrics.update(motion_range(problem.model, w, guards))
         if choice is not None:
             metrics.update(recheck(problem, w, self.ctx))
             wstats["lam_choice_s"] = t_choice
