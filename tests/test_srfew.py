@@ -38,16 +38,17 @@ def test_a_motion_out_of_the_plausible_range_is_measured(device):
             2: (1.0, 0.0, 0.0, 1.0, 1.5 * side, 0.0)}
     got = motion_excess(model, _frames(model, rows))
     assert got.device.type == device.type
-    assert got[0].item() == pytest.approx(1 / MOTION_ZOOM_MAX)  # no shift; zoom 1 is 1/2 of the bound
+    assert got[0].item() == pytest.approx(1 / MOTION_ZOOM_MAX)  # no shift, zoom 1
     assert got[1].item() > 1.0  # zoom 2.5 x the bound's half
     assert got[2].item() == pytest.approx(1.5)  # one and a half sides away
     # the axes' cells differ (h = 0.5 and 1): the shear in pixels, not domain units, is what the stencil sees
     shear = (1.0, 0.5, 0.0, 1.0, -0.5 * c2, 0.0)  # x1 += x2 / 2 in domain units: x1 += x2 in pixels
-    assert motion_excess(model, _frames(model, {0: shear}))[0].item() == pytest.approx((1 + 5 ** 0.5) / 4)
+    golden = (1 + 5 ** 0.5) / 2  # the singular values of [[1, 1], [0, 1]]: golden and 1 / golden
+    assert motion_excess(model, _frames(model, {0: shear}))[0].item() == pytest.approx(golden / MOTION_ZOOM_MAX)
 
 
 def test_the_guard_refuses_steps_leaving_the_range_and_builds_nothing(device):
-    from regrun.registration.superres_motion import MotionGuard, motion_excess
+    from regrun.registration.superres_motion import MOTION_ZOOM_MAX, MotionGuard, motion_excess
 
     model = _model(device)
     motion = type("Affine", (), {"to_affine": staticmethod(lambda p: p)})()
@@ -57,14 +58,15 @@ def test_the_guard_refuses_steps_leaving_the_range_and_builds_nothing(device):
         built.append(p)
         return torch.zeros(4, dtype=p.dtype, device=p.device)
 
-    start = _frames(model, {1: (3.0, 0.0, 0.0, 1.0, 0.0, 0.0)})  # frame 1 already out (excess 1.5)
+    z = MOTION_ZOOM_MAX
+    start = _frames(model, {1: (1.5 * z, 0.0, 0.0, 1.0, 0.0, 0.0)})  # frame 1 already out (excess 1.5)
     guard = MotionGuard(model, motion, residual, start)
     assert torch.isfinite(guard(start)).all()  # the start itself is allowed
-    inward = _frames(model, {1: (2.5, 0.0, 0.0, 1.0, 0.0, 0.0)})
+    inward = _frames(model, {1: (1.25 * z, 0.0, 0.0, 1.0, 0.0, 0.0)})
     assert torch.isfinite(guard(inward)).all()
-    further = _frames(model, {1: (21.0, 0.0, 0.0, 1.0, 0.0, 0.0)})
+    further = _frames(model, {1: (1.6 * z, 0.0, 0.0, 1.0, 0.0, 0.0)})
     assert not torch.isfinite(guard(further)).any()
-    leaving = _frames(model, {1: (3.0, 0.0, 0.0, 1.0, 0.0, 0.0), 2: (1.0, 0.0, 0.0, 1.0, 700.0, 0.0)})
+    leaving = _frames(model, {1: (1.5 * z, 0.0, 0.0, 1.0, 0.0, 0.0), 2: (1.0, 0.0, 0.0, 1.0, 700.0, 0.0)})
     assert not torch.isfinite(guard(leaving)).any()
     assert len(built) == 2 and guard.refused == 2
     assert guard.worst == pytest.approx(float(motion_excess(model, leaving).max()))

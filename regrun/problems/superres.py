@@ -47,7 +47,7 @@ from ..registration.superres_check import held_out_frames, unsampled_phase_warni
 from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_model_choice import choice_line, choose_motion_model
-from ..registration.superres_motion import MOTION_MODELS, MotionModel
+from ..registration.superres_motion import MOTION_MODELS, MotionModel, motion_range_warning
 from ..registration.superres_small import all_frames_check
 from ..registration.superres_small import caution as small_frames_caution
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
@@ -435,6 +435,8 @@ class SuperRes(Problem):
         kept = getattr(self, "second_start_kept", float("nan"))
         if not math.isnan(kept):  # NaN: no second start ran
             metrics["second_start_kept"] = kept
+        if getattr(self, "second_start_refused", 0.0) > 0:  # out of the plausible range (plausible_second_start)
+            metrics["second_start_refused"] = self.second_start_refused
         if str(self.cfg.data) == "frames":  # the level taken off the frames for the solve (frames_level; 0: none)
             metrics["frames_level"] = self.level
         w_affine = self.model.affine_part(w)
@@ -514,7 +516,8 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning) if w] + self.range_edge_warning(metrics)
+        return ([w for w in (self.levels_warning, self.border_warning) if w] + motion_range_warning(metrics)
+                + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:

@@ -78,15 +78,16 @@ class MotionModel:
 
 
 # A frame's motion is out of any plausible range where its linear part scales the frame by more than this factor
-# (or less than its inverse) along some direction: a camera's shake, roll or drift scales by ~1 (normal frames
-# 1 +- 0.05). Beyond it the joint solve is fitting something else: frames of 2-5 grey values let a nearly
-# constant frame fit the frames' level beyond the fine grid, zoomed 21x and moved 700 px (newuser9's camera at 2
-# values), and each product's patch grows with the zoom (35 x 30 coefficients against 6 x 6: 240 of 299 s in the
-# Gram matrix's build; docs/sweeps.md, "srfew").
-MOTION_ZOOM_MAX = 2.0
+# (or less than its inverse) along some direction. A camera's shake, roll or drift scales by ~1, but the joint
+# solve on 20 px frames ends some frames' motions at 3x along one axis on sets it answers well (dev clock 20^2/16
+# s7321: 3.2 and 2.8, 35.67 dB; docs/sweeps.md, "srfew"), so the bound sits above that. Far beyond it the solve
+# fits something else: on frames of 2-5 grey values a nearly constant frame fits the frames' level beyond the fine
+# grid, zoomed 21x and moved 700 px (newuser9's camera at 2 values), and each product's patch grows with the zoom
+# (35 x 30 coefficients against 6 x 6: 240 of 299 s in the Gram matrix's build).
+MOTION_ZOOM_MAX = 4.0
 # ... or where it moves the frame's centre by more than this many times the fine grid's longer side: the moved
 # frame then sees nothing of the reference's field of view.
-MOTION_SHIFT_MAX = 1.0
+MOTION_SHIFT_MAX = 2.0
 
 
 def motion_excess(model, w: torch.Tensor) -> torch.Tensor:
@@ -136,3 +137,25 @@ def motion_range(model, w: torch.Tensor, guards: list[MotionGuard]) -> dict[str,
         return {}
     return {"motion_steps_refused": float(refused), "motion_excess": float(excess.max()),
             "motion_excess_frame": float(int(excess.argmax()) + 1)}
+
+
+def motion_range_warning(metrics: dict[str, float]) -> list[str]:
+    """The user's line where varpro_cg refused steps or a second start for leaving the plausible range, or its
+    answer's motion lies out of it (motion_range, plausible_second_start): the run ended in seconds where it
+    took minutes, but its motion for such frames is no camera's."""
+    refused, second = metrics.get("motion_steps_refused", 0.0), metrics.get("second_start_refused", 0.0)
+    excess = metrics.get("motion_excess", 0.0)
+    if not (refused or second or excess > 1.0):
+        return []
+    parts = []
+    if excess > 1.0:
+        parts.append(f"frame {int(metrics['motion_excess_frame'])}'s motion in the answer lies {excess:.3g}x out "
+                     f"of any plausible range (a zoom beyond {MOTION_ZOOM_MAX:g}x or {1 / MOTION_ZOOM_MAX:g}x, or "
+                     f"its centre moved more than {MOTION_SHIFT_MAX:g} frame side)")
+    if refused:
+        parts.append(f"{int(refused)} solver steps that took a frame further out were refused")
+    if second:
+        parts.append(f"a second start {second:.3g}x out was not run")
+    return ["the motion: " + "; ".join(parts) + ". The frames do not pin each frame's motion down (seen on frames "
+            "of 2-5 grey values: a nearly constant frame fits the frames' level beyond the image as well as it fits "
+            "the scene): the answer's motion for such frames is not to be trusted"]
