@@ -119,3 +119,19 @@ def test_the_motion_model_choice_on_frames_with_no_noise_keeps_affine(device):
     chosen, metrics = choose_motion_model(problem, None, None, lambda changes: asked.append(changes), 2.0)
     assert chosen == "affine" and not asked and metrics["motion_model_sigma"] == 0.0
     assert "noise estimate, which is 0" in choice_line(chosen, metrics, 2.0)
+
+
+def test_the_record_and_the_warning_name_what_the_guard_did(device):
+    from regrun.registration.superres_motion import MotionGuard, motion_range, motion_range_warning
+
+    model = _model(device)
+    w = model.identity.clone()
+    assert motion_range(model, w, []) == {} and motion_range_warning({}) == []  # normal frames: nothing new
+    guard = MotionGuard(model, type("A", (), {"to_affine": staticmethod(lambda p: p)})(), lambda p: p, w)
+    guard(_frames(model, {1: (50.0, 0.0, 0.0, 1.0, 0.0, 0.0)}))
+    got = motion_range(model, _frames(model, {2: (1.0, 0.0, 0.0, 1.0, 900.0, 0.0)}), [guard])
+    assert got["motion_steps_refused"] == 1.0 and got["motion_excess"] > 1 and got["motion_excess_frame"] == 3.0
+    line = motion_range_warning({**got, "second_start_refused": 7.06})
+    assert len(line) == 1
+    assert "frame 3's motion in the answer lies" in line[0] and "1 solver steps" in line[0]
+    assert "a second start 7.06x out was not run" in line[0]
