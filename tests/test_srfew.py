@@ -135,3 +135,34 @@ def test_the_record_and_the_warning_name_what_the_guard_did(device):
     assert len(line) == 1
     assert "frame 3's motion in the answer lies" in line[0] and "1 solver steps" in line[0]
     assert "a second start 7.06x out was not run" in line[0]
+
+
+def test_the_camera_at_two_values_runs_no_second_start_out_of_the_range(tmp_path, device):
+    # newuser9's dev camera rounded to 2 values (seed 25911, newuser8's burst: 8 frames of 24^2): the pairwise
+    # second start put frames at zooms of ~20 and its LM run built 35 x 30 patches, ~20 s a step (6.5 min and more)
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.superres import SuperRes
+    from regrun.registration.superres_motion import motion_excess
+    from regrun.registration.superres_start import start_params
+
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        from newuser8_heldout import _burst, _scene
+    finally:
+        sys.path.remove(scripts)
+    rng = np.random.default_rng([25911, 0])  # newuser9_levels.py's first scene of seed 25911
+    scene = _scene("camera", rng)
+    np.save(tmp_path / "k7.npy", (_burst(scene, rng) * 7).round())
+    cfg = config_section("problem", "superres", data="frames", frames=str(tmp_path / "k7.npy"))
+    problem = SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+    w = start_params(problem, "preregister")
+    assert problem.start_taken.get("start_pairwise_taken") == 1.0  # the pairwise ladder found one ...
+    assert problem.second_start is None and problem.second_start_refused > 1.0  # ... far out: not run
+    assert float(motion_excess(problem.model, problem.motion.to_affine(w)).max()) < problem.second_start_refused
