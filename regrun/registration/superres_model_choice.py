@@ -67,6 +67,11 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
     file's /metrics): motion_model_chosen (its index in MOTION_MODELS), motion_model_z_<small>_<big>,
     motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds."""
     t0 = time.process_time()
+    given = problem.cfg.get("lam_noise")
+    sigma = float(given) if given is not None else noise_std_images(problem.model.frames)
+    if not sigma > 0:  # frames of a few grey values can show no noise: no scale to score a model's misfit against
+        return "affine", {"motion_model_chosen": float(MOTION_MODELS.index("affine")), "motion_model_sigma": sigma,
+                          "motion_model_choice_s": time.process_time() - t0}
     lam = float(problem.model.lam)
     ends = {"affine": result.solution["w"].detach()}
     last = None
@@ -74,8 +79,6 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
         last = candidate({"motion_model": name, "lambda_f": lam})
         ends[name] = solver.solve(last, Monitor()).solution["w"].detach()
     misfits = data_misfits(last, ends)
-    given = problem.cfg.get("lam_noise")
-    sigma = float(given) if given is not None else noise_std_images(problem.model.frames)
     z = misfit_z(misfits, sigma, problem.model.sqrt_hd ** 2, problem.model.q)
     chosen = pick(z, bar)
     metrics = {"motion_model_chosen": float(MOTION_MODELS.index(chosen)), "motion_model_sigma": sigma,
@@ -86,7 +89,10 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
 
 
 def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
-    """The run's log line: the model and each pair's score."""
+    """The run's log line: the model and each pair's score (none where the frames' noise estimate is 0)."""
+    if "motion_model_z_rigid_affine" not in metrics:
+        return (f"motion model {chosen}, not chosen (problem.motion_model=auto): the frames' noise estimate is "
+                f"{metrics['motion_model_sigma']:.3g}, no scale to score the smaller models' misfit against")
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto): the misfit a larger model "
             f"takes off per extra parameter, in units of the frames' noise estimate: rigid -> affine "
             f"{metrics['motion_model_z_rigid_affine']:.3g}, translation -> rigid "
