@@ -1,15 +1,15 @@
 #!/usr/bin/env python
 """Does a scene's black ground pull `lambda_f=auto`'s weight down on small frames (srlow16)? Per frame set
 (bench_lambda_sr.py's sets, supersample 8): `auto` as the user runs it (varpro_cg, the problem's defaults: the
-frames' level, motion_model=auto), its weights per step (the search at the pre-registered motion, the search again at
-the final motion, the frame-split walk); the noise level: the truth (noise x the frames' spread) beside the estimate
-(noise_std_images). Then, at the run's final motion and
-data mask, the search again at the final motion (superres_weight.rechoose from the run's first weight, the call the
-run makes) and a log grid of weights (GCV as the search reads it, its misfit on black and other frame pixels, the
-image's PSNR at that fixed motion), twice: with every data pixel ("all"), and with the black ground's frame pixels
-left out of the data ("no black": a pixel is black where the noiseless frame lies under --black x its maximum; the
-noiseless frames are the same draw without noise, known only to this diagnosis). If the black ground drove GCV low,
-its minimum without it would move up toward the PSNR's peak.
+frames' level, motion_model=auto) and its weights per step (the search at the pre-registered motion, the search again
+at the final motion); the noise level drawn beside the estimate (noise_std_images). Then, at the run's final motion
+and data mask, the search again (superres_weight.rechoose from the run's first weight, the call the run makes) and,
+on a log grid of weights at that fixed motion: GCV as the search reads it; the predictive risk GCV estimates (the
+prediction's squared error against the noiseless frames, the same draw without noise, known only to this diagnosis)
+on the black ground's frame pixels and the others; the image's squared error on the truth's black and other fine
+pixels, and its PSNR. Black: under BLACK_SHARE of the maximum. A GCV minimum far under the risk's would be GCV
+misreading the data (e.g. its degrees of freedom or the noise on a black ground); a risk minimum far under the
+image error's is the rule's target itself, not its estimate; the image error's split says where the weight's loss is.
 
     PYTHONPATH=. python scripts/diag_sr_black_ground.py --out /tmp/srlow16/diag_handsR \\
         --set fair:hands-R@0:0,32,16,0.005,7452,translation
