@@ -1069,7 +1069,9 @@ def main(argv=None):
                     help="solver (varpro_cg) settings for every run (e.g. max_iter=18); with --reuse only auto runs, "
                     "so only auto sees them")
     ap.add_argument("--motion-model", default="affine", choices=MOTION_MODELS + ("auto",),
-                    help="problem.motion_model of every regrun run (pre-registration, auto, grid); with --reuse "
+                    help="problem.motion_model of every regrun run (pre-registration, auto, grid); affine here by "
+                    "default so earlier runs stay comparable, while a user's frames get auto since session 25: pass "
+                    "--motion-model auto (with --frames-level) to measure what the user gets; with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
                     "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
     ap.add_argument("--frames-level", action="store_true",

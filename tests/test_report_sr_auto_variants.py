@@ -28,3 +28,18 @@ def test_names_must_match_the_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         load_script("report_sr_auto_variants").main([str(tmp_path / "a.json"), "--names", "x", "y"])
     assert stop.value.code == 2 and "one name per run" in capsys.readouterr().err
+
+
+def test_a_loss_back_to_the_floor_is_counted_apart(tmp_path, capsys):
+    # srextend's gate: a set worse than the default is excused only where at or above the zero extension's number.
+    runs = {"main": [_row(1, 35.0, 1.0), _row(2, 31.0, 1.0), _row(3, 30.0, 1.0)],
+            "new": [_row(1, 33.0, 1.0), _row(2, 30.0, 1.0), _row(3, 30.5, 1.0)],
+            "zero": [_row(1, 32.0, 1.0), _row(2, 30.5, 1.0), _row(3, 29.0, 1.0)]}
+    for name, rows in runs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps({"rows": rows}))
+    load_script("report_sr_auto_variants").main([str(tmp_path / "main.json"), str(tmp_path / "new.json"),
+                                                 "--floor", str(tmp_path / "zero.json")])
+    out = capsys.readouterr().out
+    assert "| 32.00 |" in out  # the floor's column
+    assert "new: worst -2.00 dB, best +0.50, summed -2.50; 2 sets lose > 0.1 dB (1 below the floor), 1 gain > 0.1" \
+        in out

@@ -118,7 +118,7 @@ def test_the_motion_model_choice_on_frames_with_no_noise_keeps_affine(device):
     asked = []
     chosen, metrics = choose_motion_model(problem, None, None, lambda changes: asked.append(changes), 2.0)
     assert chosen == "affine" and not asked and metrics["motion_model_sigma"] == 0.0
-    assert "noise estimate, which is 0" in choice_line(chosen, metrics, 2.0)
+    assert "noise estimate is 0" in choice_line(chosen, metrics, 2.0)
 
 
 def test_the_record_and_the_warning_name_what_the_guard_did(device):

@@ -69,7 +69,7 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
     t0 = time.process_time()
     given = problem.cfg.get("lam_noise")
     sigma = float(given) if given is not None else noise_std_images(problem.model.frames)
-    if sigma <= 0:  # frames of a few grey values read no noise: no scale for the misfits (z = x / 0), affine kept
+    if not sigma > 0:  # frames of a few grey values can show no noise: no scale to score a model's misfit against
         return "affine", {"motion_model_chosen": float(MOTION_MODELS.index("affine")), "motion_model_sigma": sigma,
                           "motion_model_choice_s": time.process_time() - t0}
     lam = float(problem.model.lam)
@@ -89,10 +89,10 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
 
 
 def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
-    """The run's log line: the model and each pair's score."""
-    if "motion_model_z_rigid_affine" not in metrics:  # not chosen: the frames' noise estimate is 0
-        return (f"motion model {chosen} kept (problem.motion_model=auto): the choice weighs the misfits against the "
-                f"frames' noise estimate, which is {metrics['motion_model_sigma']:g} (frames of a few grey values)")
+    """The run's log line: the model and each pair's score (none where the frames' noise estimate is 0)."""
+    if "motion_model_z_rigid_affine" not in metrics:
+        return (f"motion model {chosen}, not chosen (problem.motion_model=auto): the frames' noise estimate is "
+                f"{metrics['motion_model_sigma']:.3g}, no scale to score the smaller models' misfit against")
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto): the misfit a larger model "
             f"takes off per extra parameter, in units of the frames' noise estimate: rigid -> affine "
             f"{metrics['motion_model_z_rigid_affine']:.3g}, translation -> rigid "
