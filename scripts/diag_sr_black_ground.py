@@ -11,7 +11,7 @@ pixels, and its PSNR. Black: under BLACK_SHARE of the maximum. A GCV minimum far
 misreading the data (e.g. its degrees of freedom or the noise on a black ground); a risk minimum far under the
 image error's is the rule's target itself, not its estimate; the image error's split says where the weight's loss is.
 
-    PYTHONPATH=. python scripts/diag_sr_black_ground.py --out /tmp/srlow16/diag_handsR \\
+    PYTHONPATH=. python scripts/diag_sr_black_ground.py --out outputs/diag_sr_black_ground/handsR \\
         --set fair:hands-R@0:0,32,16,0.005,7452,translation
 """
 from __future__ import annotations

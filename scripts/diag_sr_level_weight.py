@@ -12,8 +12,8 @@ at the final motion (the run's mask is accumulated over the motions it settled: 
 level's.
 
     PYTHONPATH=. python scripts/diag_sr_level_weight.py \\
-        --frames /tmp/srbrick/frames/sk_brick@100_100_48_0.005_7458_8_translation_False.npz --out /tmp/srbrick/brick
-    PYTHONPATH=. python scripts/diag_sr_level_weight.py --set sk:cat@0:0,48,8,0.01,7337 --shifts 0 1 --out /tmp/srbrick/cat
+        --frames outputs/diag_sr_level_weight/frames/sk_brick@100_100_48_0.005_7458_8_translation_False.npz --out outputs/diag_sr_level_weight/brick
+    PYTHONPATH=. python scripts/diag_sr_level_weight.py --set sk:cat@0:0,48,8,0.01,7337 --shifts 0 1 --out outputs/diag_sr_level_weight/cat
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=Path, help="a kept frame set (.npz with truth and w)")
     ap.add_argument("--set", type=parse_set, help="or a bench_lambda_sr.py set (grey), its frames written to --keep")
-    ap.add_argument("--keep", type=Path, default=Path("/tmp/srbrick/frames"))
+    ap.add_argument("--keep", type=Path, default=Path("outputs/diag_sr_level_weight/frames"))
     ap.add_argument("--shifts", type=float, nargs="+", default=[0.0, 0.5, 0.9, 1.0, 1.1, 1.5],
                     help="the constant taken off the frames, in units of their mean")
     ap.add_argument("--band", type=int, default=1, help="coarse pixels from a frame's border counted as its edge")
