@@ -7,7 +7,8 @@ import torch
 
 import regrun.registration.superres_model as sm
 from regrun.registration.superres_start import start_distance, start_params, stopped_ladder
-from regrun.registration.superres_weight import second_run
+from regrun.monitor import Monitor
+from regrun.registration.superres_weight import second_run, two_starts
 from regrun.solve_result import SolveResult
 from test_superres_check import problem
 
@@ -85,3 +86,25 @@ def test_a_discarded_second_run_leaves_no_pixels_dropped(device):
     objective[id(far)] = 0.5
     kept, _ = second_run(SimpleNamespace(second_start=far, model=m), w, None, run, lambda o: objective[id(o)])
     assert kept is far and m.data_mask().sum() < mask.sum()  # the second run kept: the mask it shrank
+
+
+def test_a_discarded_run_from_the_first_start_leaves_no_pixels_dropped(device):
+    """two_starts (the run again at a new weight from the first start beside the one from the fitted motion): as
+    second_run, where the fitted motion's run is kept, the discarded run's edge rounds leave the mask as it was."""
+    p = problem(device, size=16, n_frames=3)
+    m, w = p.model, p.w_true
+    mask = m.data_mask().clone()
+    far = w.clone().reshape(m.q, 6)
+    far[:, 4:] += 3.0
+    far = far.reshape(-1)
+
+    def run(start, rows):
+        m.settle_outside(start, accumulate=True)
+        return start
+
+    objective = {id(w): 1.0, id(far): 2.0}
+    host = SimpleNamespace(model=m, weight_restarts=[])
+    rows = SimpleNamespace(next_iter=0)
+    kept, other, _ = two_starts(host, w, far, Monitor(), rows, run, lambda o: objective[id(o)])
+    assert kept is w and other is far and host.weight_restarts[0][0] == 0.0
+    assert torch.equal(m.data_mask(), mask)

@@ -824,10 +824,13 @@ def two_starts(problem, out, start, monitor, rows, run: Callable, objective: Cal
     Recorded: problem.weight_restarts (the kept start per run again: 0 the fitted motion, 1 the first start)
     and the two objectives."""
     rows = RunRows(monitor, rows.next_iter, lambda_f=problem.model.lam)
+    mask = problem.model.outside_state()
     other = run(start, rows)
     j_out, j_other = objective(out), objective(other)
     fresh = j_other < j_out
     problem.weight_restarts.append((float(fresh), j_out, j_other))
+    if not fresh:  # as second_run: the discarded run's edge rounds leave no pixels dropped (srbrick)
+        problem.model.restore_outside(mask)
     return (other, out, rows) if fresh else (out, other, rows)
 
 
