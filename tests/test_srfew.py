@@ -140,6 +140,7 @@ def test_the_record_and_the_warning_name_what_the_guard_did(device):
 def test_the_camera_at_two_values_runs_no_second_start_out_of_the_range(tmp_path, device):
     # newuser9's dev camera rounded to 2 values (seed 25911, newuser8's burst: 8 frames of 24^2): the pairwise
     # second start put frames at zooms of ~20 and its LM run built 35 x 30 patches, ~20 s a step (6.5 min and more)
+    pytest.importorskip("skimage", reason="the camera scene is scikit-image's (pip install -e .[bench])")
     import sys
     from pathlib import Path
 
