@@ -170,7 +170,8 @@ def test_two_starts_keeps_the_run_with_the_lower_objective():
     from regrun.registration.superres_weight import two_starts
 
     for j_fitted, j_first, kept in ((2.0, 1.0, "first"), (1.0, 2.0, "fitted"), (1.0, 1.0, "fitted")):
-        problem = SimpleNamespace(model=SimpleNamespace(lam=0.3), weight_restarts=[])
+        model = SimpleNamespace(lam=0.3, outside_state=lambda: None, restore_outside=lambda state: None)  # no mask
+        problem = SimpleNamespace(model=model, weight_restarts=[])
         runs = []
 
         def run(start, rows):
