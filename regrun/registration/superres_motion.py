@@ -132,7 +132,7 @@ def motion_range(model, w: torch.Tensor, guards: list[MotionGuard]) -> dict[str,
     motion_excess (the final motion's largest, motion_excess) and motion_excess_frame (its frame, 1-based as
     the frames are counted after the reference)."""
     refused = sum(g.refused for g in guards)
-    excess = motion_excess(model, w) if model.q else torch.zeros(1, dtype=w.dtype)
+    excess = motion_excess(model, w) if model.q else torch.zeros(1, dtype=w.dtype, device=w.device)
     if refused == 0 and float(excess.max()) <= 1.0:
         return {}
     return {"motion_steps_refused": float(refused), "motion_excess": float(excess.max()),
