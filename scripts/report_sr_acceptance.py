@@ -30,9 +30,11 @@ def name(r: dict) -> str:
 
 
 def chosen(a: dict) -> str:
-    """The motion model `auto` answered with: the choice's, or affine where no choice was made (frames over
-    problem.motion_model_auto_max, or an affine run)."""
-    return MOTION_MODELS[int(a["motion_model_chosen"])] if "motion_model_chosen" in a else "affine"
+    """The motion model `auto` answered with: the choice's; "affine, not chosen" where a run with the model chosen
+    made no choice (frames over problem.motion_model_auto_max); affine in an affine run."""
+    if "motion_model_chosen" in a:
+        return MOTION_MODELS[int(a["motion_model_chosen"])]
+    return "affine, not chosen" if "affine_psnr" in a else "affine"
 
 
 def mark(t) -> str:

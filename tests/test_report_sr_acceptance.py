@@ -8,8 +8,8 @@ from script_module import load_script
 
 def _row(seed, psnr, motion_error=0.1, chosen=None):
     auto = {"lam": 0.1, "psnr": psnr, "motion_error": motion_error, "cpu_s": 1.0, "check_ratio": 0.05}
-    if chosen is not None:
-        auto["motion_model_chosen"] = chosen
+    if chosen is not None:  # a run with --motion-model auto: the affine answer's PSNR, and the model where chosen
+        auto.update({"affine_psnr": psnr} if chosen == "none" else {"affine_psnr": psnr, "motion_model_chosen": chosen})
     return {"image": "sk:moon@0:0", "size": 24, "seed": seed, "frames": 8, "noise": 0.01, "motion": "translation",
             "channels": 1, "psnr_bicubic": 30.0, "psnr_regrun_best": 33.0, "regrun_best_lam": 0.2,
             "psnr_peer_best": 32.0, "peer_best_lam": 0.2, "peer_motion_error": 0.2, "auto_gcv": auto}
@@ -17,11 +17,11 @@ def _row(seed, psnr, motion_error=0.1, chosen=None):
 
 def test_targets_counted_per_set(tmp_path, capsys):
     # 32.5: all three; 32.0: within the peer's 0.5 but 1 dB from the best; 29.0: under bicubic, all missed
-    rows = [_row(1, 32.5, chosen=0), _row(2, 32.0), _row(3, 29.0)]
+    rows = [_row(1, 32.5, chosen=0), _row(2, 32.0, chosen="none"), _row(3, 29.0)]
     (tmp_path / "a.json").write_text(json.dumps({"rows": rows}))
     load_script("report_sr_acceptance").main([str(tmp_path / "a.json")])
     out = capsys.readouterr().out
-    assert "| translation | 30.00 |" in out and "| ✓✓✓ |" in out and "| ✓✗✓ |" in out and "| ✗✗✗ |" in out
+    assert "| translation | 30.00 |" in out and "| affine, not chosen | 30.00 |" in out and "| affine | 30.00 |" in out and "| ✓✓✓ |" in out and "| ✓✗✓ |" in out and "| ✗✗✗ |" in out
     assert "- auto (3 sets): above bicubic 2, within 0.75 dB of regrun's best 1, within 0.5 dB of the peer 2, " \
            "all three 1; worst gap to regrun's best -4.00, to the peer -3.00" in out
 
