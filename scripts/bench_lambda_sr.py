@@ -1073,7 +1073,9 @@ def main(argv=None):
                     "default so earlier runs stay comparable, while a user's frames get auto since session 25: pass "
                     "--motion-model auto (with --frames-level) to measure what the user gets; with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
-                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer")
+                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer; "
+                    "the grid makes no choice, so with auto it is the affine model's grid (srfinal5: equal to "
+                    "--motion-model affine's to the printed digit)")
     ap.add_argument("--frames-level", action="store_true",
                     help="problem.frames_level=true in every run (auto, the grid, the peer's image): srsky's change")
     ap.add_argument("--extension", choices=("zero", "edge"), default="zero",
