@@ -156,14 +156,19 @@ class CTFewView(Problem):
         self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
 
     # --- set-up -------------------------------------------------------------------------------------------
+    def _angle_range(self) -> float:
+        """problem.angle_range in degrees, its default the beam's: 180 (parallel) or 360 (fan, cone)."""
+        span = 180.0 if self.kind == "parallel" else 360.0
+        return check_float("problem.angle_range", span if self.cfg.angle_range is None else self.cfg.angle_range,
+                           0.0, True)
+
     def _geometry(self, views: int, detector, centre: str | None = None, axis_bins: float | None = None) -> Geometry:
         """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
         config's, else covering the volume); `centre` (default the config's rotation_centre) places the axis on
         the grid and detector, `axis_bins` (from the data) overrides where it projects onto the detector."""
         cfg = self.cfg
         shape, voxel = self.shape, self.voxel
-        span = 180.0 if self.kind == "parallel" else 360.0
-        span = check_float("problem.angle_range", span if cfg.angle_range is None else cfg.angle_range, 0.0, True)
+        span = self._angle_range()
         start = math.radians(check_float("problem.angle_start", cfg.angle_start))
         if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
             angles = self.file_angles + start
@@ -282,7 +287,11 @@ class CTFewView(Problem):
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
             got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
-                   " degrees)" if self.file_angles is not None else f"its shape {tuple(sino.shape)}")
+                   " degrees)" if self.file_angles is not None else
+                   # the angles assumed were not said: a clockwise or 360-degree scan read wrong without a word
+                   f"its shape {tuple(sino.shape)}; the file holds no angles: the views are spread evenly over "
+                   f"{self._angle_range():g} degrees from {float(cfg.angle_start):g} (problem.angle_range, "
+                   f"problem.angle_start; /data/angles_deg)")
             self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
                                    f"counted from {got}")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
@@ -489,6 +498,8 @@ class CTFewView(Problem):
     # --- judging a solution -------------------------------------------------------------------------------
     def inputs(self):
         out = {"sinogram": self.sinogram.cpu().numpy(), "mask": self.mask.cpu().numpy()}
+        if self.geometry.angles:  # the views' angles used, whether a file's own or the even spread (newuser10)
+            out["angles_deg"] = np.degrees(np.asarray(self.geometry.angles, dtype=np.float64))
         if self.axis is not None:
             out["rotation_axis"] = self.axis
         if self.truth is not None:

@@ -24,6 +24,7 @@ from ..imaging.grid import Grid
 from ..imaging.spline import EXTENSIONS
 from ..imaging.io import (
     FRAMES_FORMS,
+    IMAGE_SUFFIXES,
     frame_files,
     from_fair_layout,
     luminance,
@@ -252,6 +253,13 @@ class SuperRes(Problem):
         if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
             every = [f.name for f in frame_files(folder)]
             names = self.frame_names = every[:frames.shape[0]]
+            # a frame saved as .webp or .heic beside the others was left out without a word (newuser10)
+            other = sorted(f.name for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")
+                           and f.name not in every)
+            if other:
+                shown = other if len(other) <= 6 else [*other[:5], f"and {len(other) - 5} more"]
+                self.ctx.reporter.line(f"regrun: not read as frames (not {', '.join(IMAGE_SUFFIXES)}): "
+                                       f"{', '.join(shown)} in {folder.name}")
             if every != sorted(every):
                 shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
                 self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
