@@ -113,3 +113,16 @@ def test_a_full_disk_during_the_run_is_one_line_naming_the_folder(tmp_path, monk
                                        "hydra.run.dir=PATH"), got.stderr
     assert "Traceback" not in got.stderr
     assert disk_full(RuntimeError("wrapped")) is False
+
+
+@pytest.mark.parametrize("args", [["problem.data=fair", "problem.pair=hands"], ["problem=superres", "problem.data=hands"]])
+def test_fair_data_not_found_says_where_it_looked_and_where_it_comes_from(args, tmp_path, monkeypatch, capsys):
+    # the README's second command in a fresh clone (no ../shared beside it) said "problem.data_dir=
+    # '../shared/fair_data': folder not found (it should hold FAIR's images, e.g. ../shared/fair_data)"
+    got = regrun_in_process([*args, "problem.data_dir=../nowhere/fair_data", "progress=false"], tmp_path,
+                            monkeypatch, capsys)
+    assert got.returncode == 2
+    line = got.stderr.strip().splitlines()[0]
+    assert line.startswith(f"regrun: error: problem.data_dir=../nowhere/fair_data: no such folder (looked for from "
+                           f"{tmp_path} and from the checkout "), line
+    assert "the folder kernel/data of github.com/C4IR/FAIR.m): give problem.data_dir=PATH" in line

@@ -25,6 +25,7 @@ from ..imaging.spline import EXTENSIONS
 from ..imaging.io import (
     FRAMES_FORMS,
     IMAGE_SUFFIXES,
+    fair_data_dir,
     frame_files,
     from_fair_layout,
     luminance,
@@ -200,7 +201,7 @@ class SuperRes(Problem):
             self.w_true = self._motions(cfg.motion, paper_ok=False)
             truth, frames = self._synthetic_frames()
         else:
-            path = (resolve_data_path(cfg.data_dir) / "hands-R.jpg") if data == "hands" else resolve_data_path(data)
+            path = (fair_data_dir(str(cfg.data_dir)) / "hands-R.jpg") if data == "hands" else resolve_data_path(data)
             if data != "hands" and not path.exists():
                 raise _unknown_data(data)
             size = check_int("problem.size", 20 if size is None else size, 4)
