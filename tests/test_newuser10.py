@@ -126,3 +126,15 @@ def test_fair_data_not_found_says_where_it_looked_and_where_it_comes_from(args, 
     assert line.startswith(f"regrun: error: problem.data_dir=../nowhere/fair_data: no such folder (looked for from "
                            f"{tmp_path} and from the checkout "), line
     assert "the folder kernel/data of github.com/C4IR/FAIR.m): give problem.data_dir=PATH" in line
+
+
+def test_regrun_report_takes_overrides_after_its_flags(tmp_path, capsys):
+    # `regrun-report OUT --quick --preset superres_fig5 problem.data_dir=...` was argparse's usage and
+    # "unrecognized arguments: problem.data_dir=..."; it reaches the preset check now (nothing run)
+    from regrun.report import main
+
+    with pytest.raises(SystemExit) as end:
+        main([str(tmp_path / "rep"), "--quick", "--preset", "nope", "device=cpu"])
+    assert end.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" not in err and "unknown quick preset(s) nope" in err, err
