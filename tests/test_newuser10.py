@@ -138,3 +138,25 @@ def test_regrun_report_takes_overrides_after_its_flags(tmp_path, capsys):
     assert end.value.code == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments" not in err and "unknown quick preset(s) nope" in err, err
+
+
+def test_the_motion_guard_rejects_a_non_finite_trial_step_without_raising(device):
+    # a trial step with NaN (from a non-finite Jacobian) raised "linalg.svd: ... non-finite values" inside the
+    # guard, the run "failed" with a traceback; it is a non-finite residual, which LM rejects as a rise
+    from regrun.imaging.grid import Grid
+    from regrun.registration.superres_model import SuperResModel
+    from regrun.registration.superres_motion import MotionGuard
+
+    import torch
+
+    frames = torch.rand(4, 8, 8, dtype=torch.float64, device=device)
+    model = SuperResModel(frames, Grid((0.0, 8.0, 0.0, 16.0), (16, 16)), 2, 0.1)
+    built = []
+    guard = MotionGuard(model, type("Affine", (), {"to_affine": staticmethod(lambda p: p)})(),
+                        lambda p: built.append(p) or torch.zeros(4, dtype=p.dtype, device=p.device), model.identity)
+    trial = model.identity.clone()
+    trial[7] = float("nan")
+    got = guard(trial)
+    assert got.device.type == device.type and not torch.isfinite(got).any()
+    assert built == [] and guard.refused == 0
+    assert torch.isfinite(guard(model.identity)).all() and len(built) == 1
