@@ -36,6 +36,7 @@ def test_a_fixed_or_carried_ct_weight_is_named_in_the_status(device, tmp_path):
     assert f"lam={lam:.4g} from {tmp_path / 'learn'} (that run's /metrics/lam_learned)" in _message(tmp_path / "carried")
     typed = run(compose(TINY_CT + [f"device={device.type}", "solver=fista_tv", "solver.lam=0.7"]),
                 tmp_path / "typed", [])
+    assert typed.status == "completed", typed.error
     assert "lam=0.7 as given; 5 FISTA iterations" in _message(tmp_path / "typed")
 
 
