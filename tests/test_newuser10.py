@@ -161,3 +161,22 @@ def test_the_motion_guard_rejects_a_non_finite_trial_step_without_raising(device
     assert got.device.type == device.type and not torch.isfinite(got).any()
     assert built == [] and guard.refused == 0
     assert torch.isfinite(guard(model.identity)).all() and len(built) == 1
+
+
+@pytest.mark.parametrize("units, warned", [(1.0, False), (255.0, True)])
+def test_a_truth_in_other_units_than_the_frames_is_named(units, warned, device, tmp_path, monkeypatch, capsys):
+    # frames saved as floats in 0-1 beside a truth of 0-255: PSNR 3.02 dB (bicubic's 3.02 too) without a word
+    rng = np.random.default_rng(26105)
+    fine = np.kron(rng.uniform(0.2, 0.8, (6, 6)), np.ones((4, 4)))  # 24 x 24, a blocky scene
+    frames = np.stack([np.roll(fine, k, 1).reshape(12, 2, 12, 2).mean((1, 3)) for k in range(3)])
+    np.save(tmp_path / "frames.npy", frames)
+    np.save(tmp_path / "truth.npy", units * fine)
+    got = regrun_in_process(["problem=superres", "problem.data=frames", "problem.frames=frames.npy",
+                             "problem.truth=truth.npy", "figures=false", f"device={device.type}", "solver.max_iter=1",
+                             "problem.lambda_f=0.1", "problem.motion_model=affine", "hydra.run.dir=run"], tmp_path,
+                            monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    said = "times problem.truth (rel_error" in got.stderr
+    assert said == warned, got.stderr
+    if warned:
+        assert "regrun: WARNING: the answer is 0.00" in got.stderr and "not in the truth's units" in got.stderr

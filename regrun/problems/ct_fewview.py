@@ -18,7 +18,7 @@ import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path
-from ..metrics import psnr, rel_error, ssim
+from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
@@ -40,9 +40,6 @@ from ..tomography.phantoms import PHANTOMS, phantom_function, render
 from ..tomography.xray import XRayTransform
 from .base import Problem
 
-# a truth file that fits the reconstruction scaled by more than this factor (or less than its inverse) is named
-# (_truth_scale): a unit mismatch, not a reconstruction error
-TRUTH_SCALE = 2.0
 
 DATA = ("synthetic", "file")
 NOISE = ("none", "gaussian", "poisson")
@@ -478,18 +475,16 @@ class CTFewView(Problem):
         its line integrals times whatever factor filled the image's range, and every metric against a truth in
         the object's units then read as a failure without a word (newuser9: PSNR -57 dB, rel_error 1218 from a
         16-bit PNG of a sinogram whose .npy gave 24 dB). Names the least-squares scale where it lies outside
-        [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as badly; else ''."""
+        [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as badly (metrics.truth_scale); else
+        ''."""
         if self.cfg.data != "file" or self.cfg.truth_file is None or self.truth is None:
             return ""
         m = self.mask.cpu().numpy()
         est, tru = x.detach().cpu().numpy() * m, self.truth.cpu().numpy() * m
-        power = float((tru * tru).sum())
-        if power <= 0:
+        found = truth_scale(est, tru, m)
+        if found is None:
             return ""
-        scale = float((est * tru).sum()) / power
-        as_given, scaled = rel_error(est, tru, m), rel_error(est, scale * tru, m)
-        if TRUTH_SCALE ** -1 <= abs(scale) <= TRUTH_SCALE or scaled > 0.5 * as_given:
-            return ""
+        scale, as_given, scaled = found
         return (f"the reconstruction is {scale:.4g} times problem.truth_file (rel_error {scaled:.3g} against the truth so "
                 f"scaled, {as_given:.3g} as given): the sinogram is not in the truth's units (line integrals in units "
                 f"of problem.voxel; an image file holds them times the factor it was saved with: divide by it), "
