@@ -342,12 +342,13 @@ def _claim_run_dir(cfg: DictConfig) -> None:
         wanted = str(cfg.hydra.run.dir)
     except Exception as exc:  # an interpolation in a user's hydra.run.dir that does not resolve
         _error(f"hydra.run.dir: {str(exc).splitlines()[0]}")
+    existed = Path(wanted).is_dir()
     try:
         folder = claim_folder(wanted)
     except OSError as exc:
         # a folder that exists but takes no file was "cannot create the output folder ...: Unable to synchronously
         # create file (unable to open file: name = ..., errno = 30, ...)", HDF5's words (newuser10)
-        verb = "write in" if Path(wanted).is_dir() else "create"
+        verb = "write in" if existed else "create"
         _error(f"cannot {verb} the output folder {wanted}: {os_reason(exc)}; "
                "choose a writable place with hydra.run.dir=PATH")
     sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith("hydra.run.dir=")]

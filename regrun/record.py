@@ -290,15 +290,21 @@ SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
+# h5py's OSError carries HDF5's whole error stack as its text, the system's words inside it
+HDF5_REASON = re.compile(r"error message = '([^']+)'")
+
+
 def os_reason(exc: BaseException) -> str:
-    """The reason an OSError gives, in the system's words: h5py's carry HDF5's whole error stack as their text
-    ("Unable to synchronously create file (unable to open file: name = ..., errno = 30, ...)"), its errno the
-    system's ("Read-only file system"); a short write with no errno is a full disk (newuser10)."""
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)
-    if SHORT_WRITE.search(str(exc)):
+    """The reason an OSError gives: its own text, but HDF5's error stack ("Unable to synchronously create file
+    (unable to open file: name = ..., errno = 30, error message = 'Read-only file system', ...)") only by the
+    system's words inside it, and a short write without an errno (numpy's) as the full disk it is (newuser10)."""
+    text = str(getattr(exc, "strerror", None) or exc)
+    found = HDF5_REASON.search(text)
+    if found:
+        return found.group(1)
+    if SHORT_WRITE.search(text):
         return os.strerror(errno.ENOSPC)
-    return str(getattr(exc, "strerror", None) or exc)
+    return text
 
 
 def disk_full(exc: BaseException) -> bool:
