@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis
+from ..tomography.axis import conventions_within, estimate_axis, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -124,6 +124,10 @@ class CTFewView(Problem):
         self.axis_warning = ""
         self.truth_warning = ""
         self.baseline_warning = ""
+        # data=file, parallel: how the views 180 degrees apart mirror each other (/data/opposite_views), and the
+        # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
+        self.opposite: dict | None = None
+        self.geometry_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -297,6 +301,7 @@ class CTFewView(Problem):
         self.geometry = Geometry(dense.kind, dense.volume, dense.detector, tuple(dense.vectors[k] for k in keep),
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
+        self._check_opposite_views(sino, dense.angles)
         truth = None
         if cfg.truth_file is not None:
             truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
@@ -308,6 +313,23 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _check_opposite_views(self, sino: torch.Tensor, angles) -> None:
+        """A parallel scan's views 180 degrees apart (axis.opposite_views), measured where the scan has them."""
+        if self.kind != "parallel" or sino.ndim != 2 or not angles:
+            return
+        found = opposite_views(sino, angles)
+        if found is None:
+            return
+        self.opposite = {"pairs": found.pairs, "whiteness": found.whiteness, "share": found.share,
+                         "axis_bins": found.axis_bins}
+        if found.inconsistent:
+            self.geometry_warning = (
+                f"problem.geometry=parallel, but the sinogram's views 180 degrees apart do not mirror each other "
+                f"as a parallel beam's do: over {found.pairs} pairs they differ by {found.share:.1%} of the line "
+                f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
+                f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
+                f"moved during the scan")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
@@ -442,7 +464,7 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.axis_warning, self.truth_warning, self.baseline_warning) if w]
+        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -497,6 +519,8 @@ class CTFewView(Problem):
             out["angles_deg"] = np.degrees(np.asarray(self.geometry.angles, dtype=np.float64))
         if self.axis is not None:
             out["rotation_axis"] = self.axis
+        if self.opposite is not None:
+            out["opposite_views"] = self.opposite
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
