@@ -18,7 +18,8 @@ from .config import paper_values, run_identity
 from .context import RunContext
 from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
 from .monitor import CtrlC, DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
-from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
+from .record import (ResultsFile, ResultsWriteError, device_facts, disk_full, git_state, os_reason, peak_memory_mb,
+                     start_peak_memory)
 from .registry import check_pair
 from .summary import check_claims, stop_reason, write_run_summary
 
@@ -148,7 +149,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     except OSError as exc:  # nothing has run yet: the output folder is the user's to fix
         for path in (results.partial, results.path):
             path.unlink(missing_ok=True)
-        error = f"cannot write the results file in {out_dir}: {exc.strerror or exc}; choose a writable place " \
+        error = f"cannot write the results file in {out_dir}: {os_reason(exc)}; choose a writable place " \
                 "with hydra.run.dir=PATH"
         if own_reporter:
             reporter.close()
@@ -277,6 +278,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     except Exception as exc:  # a bug or an unexpected failure: keep the traceback in the file
         error = f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc()
+        if disk_full(exc):  # the place, not the run: it was "failed: OSError: 3456 requested and 3056 written"
+            error, user_error = (f"the disk of the output folder {out_dir} is full ({os_reason(exc)}): free space "
+                                 "there or choose another place with hydra.run.dir=PATH"), True
     finally:
         capture.__exit__(None, None, None)  # first: whatever fails below must not leave sys.stdout redirected
         if monitor is not None:
