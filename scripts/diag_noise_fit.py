@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -25,12 +26,12 @@ from diag_lambda_sr_gate import true_sigma  # noqa: E402
 from regrun.context import RunContext  # noqa: E402
 
 
-def run(sets, out: Path, supersample: int = 4, defaults: bool = False) -> None:
+def run(sets, out: Path, supersample: int = 4, defaults: bool = False, auto_set: dict | None = None) -> None:
     """defaults: the user's frames as regrun runs them today (the frames' level, motion_model=auto), else the bench's
     own defaults (affine, no level)."""
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    args = argparse.Namespace(supersample=supersample, rules=["gcv"], auto_set={}, outside="drop", split="noisefit",
+    args = argparse.Namespace(supersample=supersample, rules=["gcv"], auto_set=auto_set or {}, outside="drop", split="noisefit",
                               reuse="none (auto only)", offset=False, motion_model="auto" if defaults else "affine",
                               frames_level=defaults, extension="zero", solver_set={}, prereg_as_given=False)
     rows = []
@@ -79,8 +80,10 @@ if __name__ == "__main__":
     ap.add_argument("--supersample", type=int, default=4, help="the scene's samples per fine pixel a side")
     ap.add_argument("--defaults", action="store_true", help="the user's defaults for frames: the frames' level and "
                     "motion_model=auto (bench_lambda_sr's --frames-level --motion-model auto)")
+    ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE", help="problem settings for `auto`")
     a = ap.parse_args()
     if a.table:
         table(a.table, a.old)
     else:
-        run(a.sets, a.out, a.supersample, a.defaults)
+        run(a.sets, a.out, a.supersample, a.defaults, {k: yaml.safe_load(v) for k, v in
+                                                        (kv.split("=", 1) for kv in a.auto_set)})

@@ -571,6 +571,10 @@ def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
         return  # no trace at the weight (a rule that reads none, a search cut short before it): nothing to record
     sigma = math.sqrt(fit.rss / (fit.m - fit.trace))
     choice.details.update(noise_std_fit=f"{sigma:.6g}", noise_fit_trace=f"{fit.trace:.6g}", noise_fit_data=str(fit.m))
+    # the least over the search's weights: the smoothing's own misfit shrinks with the weight (srnoise2 records it)
+    least = min((math.sqrt(f.rss / (f.m - f.trace)), lam) for lam, f in evaluate.fits.items()
+                if math.isfinite(f.trace) and f.m - f.trace > 0)
+    choice.details.update(noise_std_fit_least=f"{least[0]:.6g}", noise_fit_least_lam=f"{least[1]:.6g}")
 
 
 def fit_noise_note(choice: Choice) -> str:
