@@ -164,7 +164,7 @@ class SuperRes(Problem):
         self.motion_auto = cfg.motion_model == "auto"
         self.motion_z = check_float("problem.motion_model_z", cfg.motion_model_z, 0.0, strict=True)
         self.motion_auto_max = check_int("problem.motion_model_auto_max", cfg.motion_model_auto_max, 0)
-        check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit"))
+        check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit", "larger"))
         self.motion_noise = cfg.motion_model_noise
         check_choice("problem.gain", cfg.gain, (True, False))
         check_choice("problem.gain_again", cfg.gain_again, (True, False))

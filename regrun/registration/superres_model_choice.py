@@ -64,7 +64,8 @@ def pick(z: dict[str, float], bar: float) -> str:
 def choice_noise(problem) -> float:
     """The noise sigma z is scaled by (problem.motion_model_noise): images, the frames' estimate
     (noise_std_images); smaller, the smaller of it and the affine answer's fit (superres_weight.record_fit_noise,
-    Wahba's ||r||^2 / (m - tr H) at its weight); fit, the fit's alone (an F test's scale: noise and model error).
+    Wahba's ||r||^2 / (m - tr H) at its weight); fit, the fit's alone (an F test's scale: noise and model error);
+    larger, the larger of the two.
     The filter reads a texture with no weak patch as noise (14x on texture 32^2/32), the fit what the model cannot
     fit (sharp edges); each only adds, so the smaller is the nearer to the noise (docs/superres.md, "srnoise2").
     No fit recorded (a fixed weight): the frames' estimate."""
@@ -72,7 +73,8 @@ def choice_noise(problem) -> float:
     fit = getattr(problem.weight_choice, "details", {}).get("noise_std_fit")
     if problem.motion_noise == "images" or fit is None or not float(fit) > 0:
         return sigma
-    return min(sigma, float(fit)) if problem.motion_noise == "smaller" else float(fit)
+    pick = {"smaller": min, "larger": max, "fit": lambda a, b: b}[problem.motion_noise]
+    return pick(sigma, float(fit))
 
 
 def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple[str, dict[str, float]]:
