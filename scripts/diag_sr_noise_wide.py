@@ -4,8 +4,9 @@ diag_noise_fit.py's results (their `auto_gcv`: the filter's sigma, the fit's sig
 and z scores), the set's frames are drawn again twice from its seed, with and without the noise
 (diag_noise_frames.model_frames: the model's luminance frames), and the drawn noise is the RMS of their difference.
 Beside it: noise_std_images on the same frames (the row's own sigma as a check that the run read the same frames),
-the same on the noiseless frames (what the scene alone reads as noise), the fit's Wahba estimate at the chosen weight (superres_weight.record_fit_noise, the affine answer's where the row
-has it), and the smaller of the two. No solves.
+the same on the noiseless frames (what the scene alone reads as noise), the fit's Wahba estimate at the chosen
+weight (superres_weight.record_fit_noise, the affine answer's where the row has it), the smaller of the two, and
+the smaller with the final run's fit (`frames`: what the results record as /stats/noise_std_frames). No solves.
 
     python scripts/diag_sr_noise_wide.py --rows OUT(lead25)/mm_dev.json OUT(lead25)/mm_HL.json OUT/extra.json \\
         --out OUT/wide.json
@@ -56,6 +57,8 @@ def measure(rows) -> list[dict]:
                "z_ra": a.get("motion_model_z_rigid_affine", math.nan), "motion": r["motion"], "lam": a["lam"],
                "psnr": a["psnr"]}
         rec["smaller"] = min(images, fit) if math.isfinite(fit) else images
+        # what the results record (/stats/noise_std_frames): the smaller of the filter's and the final run's fit
+        rec["frames"] = min(images, rec["fit_final"]) if math.isfinite(rec["fit_final"]) else images
         out.append(rec)
         print(f"{rec['set']}: drawn {drawn:.4g} images {images / drawn:.2f}x (row {a['sigma'] / drawn:.2f}x) fit "
               f"{fit / drawn:.2f}x chosen {rec['chosen']}", flush=True)
@@ -70,7 +73,7 @@ def summary(recs, names) -> None:
         cells = []
         for n in names:
             q = np.array([r[n] / r["drawn"] for r in part])
-            lq = np.abs(np.log(q))
+            lq = np.abs(np.log(np.maximum(q, 1e-12)))  # a noiseless frame set's filter can read 0
             cells.append(f"{n}: median {np.median(q):.2f}, {q.min():.2f}-{q.max():.2f}, within 1.5x on "
                          f"{int((lq <= math.log(1.5)).sum())}/{len(q)}, mean |log| {lq.mean():.2f}")
         print(f"- {g} ({len(part)} sets): " + "; ".join(cells))
@@ -92,7 +95,7 @@ def main(argv=None):
     ap.add_argument("--rows", type=Path, nargs="+", help="bench_lambda_sr.py / diag_noise_fit.py results (.json)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+")
-    ap.add_argument("--names", nargs="+", default=["images", "images_clean", "fit", "smaller"])
+    ap.add_argument("--names", nargs="+", default=["images", "images_clean", "fit", "smaller", "frames"])
     args = ap.parse_args(argv)
     if args.table:
         table([r for p in args.table for r in json.loads(p.read_text())["rows"]], args.names)
