@@ -921,8 +921,6 @@ def run_set(ctx, root, spec, args, reuse=None):
             chosen["affine_psnr"] = metrics["psnr"]
             # the affine answer's fit noise (record_fit_noise), the one the choice could read beside the filter's
             chosen["affine_sigma_fit"] = float(res.stats.get("noise_std_fit", math.nan))
-            chosen["affine_sigma_fit_least"] = float(res.stats.get("noise_std_fit_least", math.nan))
-            chosen["affine_fit_least_lam"] = float(res.stats.get("noise_fit_least_lam", math.nan))
             if again is not None and "motion_model" in again[0]:
                 res, metrics, cpu2, cpu_eval = solve(p.with_changes(again[0]), patch=False)
                 cpu += cpu2

@@ -571,15 +571,6 @@ def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
         return  # no trace at the weight (a rule that reads none, a search cut short before it): nothing to record
     sigma = math.sqrt(fit.rss / (fit.m - fit.trace))
     choice.details.update(noise_std_fit=f"{sigma:.6g}", noise_fit_trace=f"{fit.trace:.6g}", noise_fit_data=str(fit.m))
-    # the least over the search's weights: the smoothing's own misfit shrinks with the weight (srnoise2 records it)
-    least = min((math.sqrt(f.rss / (f.m - f.trace)), lam) for lam, f in evaluate.fits.items()
-                if math.isfinite(f.trace) and f.m - f.trace > 0)
-    choice.details.update(noise_std_fit_least=f"{least[0]:.6g}", noise_fit_least_lam=f"{least[1]:.6g}")
-    if choice.noise_source != "given":
-        # the frames' noise estimate: the filter reads texture and fine scene detail as noise, the fit what the
-        # model cannot fit; each only adds, so the smaller is the nearer: within 1.5x of the drawn noise on 25 of 63
-        # dev sets, the filter alone on 17, never farther (docs/superres.md, "srnoise2")
-        choice.details["noise_std_frames"] = f"{min(choice.sigma, sigma):.6g}"
 
 
 def fit_noise_note(choice: Choice) -> str:
@@ -588,9 +579,7 @@ def fit_noise_note(choice: Choice) -> str:
         return ""
     fit = float(choice.details["noise_std_fit"])
     ratio = f" (the frames' estimate {choice.sigma / fit:.3g}x it)" if fit > 0 else ""
-    frames = choice.details.get("noise_std_frames")
-    smaller = f"; the frames' noise, the smaller of the two: {float(frames):.4g}" if frames is not None else ""
-    return f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}{smaller}"
+    return f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
 
 
 @dataclass(frozen=True)
