@@ -63,6 +63,10 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
 - Added for session 23's batch W (docs/ct.md, "Limited-range fan scans and tilt series (ctfan)"): `wood` (a log's
   cross-section: bark, growth rings with 1-2 px latewood round an off-centre pith, a knot, resin canals) and `fruit`
   (a skin, flesh, carpel chambers with dense seeds, sub-pixel to 1.2 px vascular bundles); analytic, parallel or fan.
+- Added for seed 6701 (docs/ct.md, "The session's acceptance batch with the peers (ctfinal)"): `bottle` (a
+  bottle cut along its axis: 1-2 px glass, a liquid level with a meniscus, bubbles; bottle_kind), `text` (a
+  nameplate of raised and engraved letters, strokes under 1 px to 3 px; text_kind) and `s1045` (matplotlib's MRI
+  slice, read as scripts/bench_lambda_sr.py reads it; never used for CT).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental, particles, breast, tablet, wood, fruit): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
