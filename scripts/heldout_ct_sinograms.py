@@ -64,8 +64,9 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   cross-section: bark, growth rings with 1-2 px latewood round an off-centre pith, a knot, resin canals) and `fruit`
   (a skin, flesh, carpel chambers with dense seeds, sub-pixel to 1.2 px vascular bundles); analytic, parallel or fan.
 - Added for seed 6701 (docs/ct.md, "The session's acceptance batch with the peers (ctfinal)"): `bottle` (a
-  bottle cut along its axis: 1-2 px glass, a liquid level with a meniscus, bubbles; bottle_kind), `text` (a
-  nameplate of raised and engraved letters, strokes under 1 px to 3 px; text_kind) and `s1045` (matplotlib's MRI
+  bottle cut along its axis: 1-2 px glass, a liquid level with a meniscus, bubbles; bottle_kind), `nameplate` (raised
+  and engraved letters, strokes under 1 px to 3 px; nameplate_kind; run as `text` in that batch, a name that
+  shadowed scikit-image's `text` picture of seed 3101, renamed after) and `s1045` (matplotlib's MRI
   slice, read as scripts/bench_lambda_sr.py reads it; never used for CT).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental, particles, breast, tablet, wood, fruit): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
@@ -804,8 +805,9 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
         return img
     if name == "bottle":  # seed 6701: a bottle cut along its axis, glass walls 1-2 px, a liquid level
         return bottle_kind(X1, X2, r, rng)
-    if name == "text":  # seed 6701: a plate with raised and engraved letters, strokes from under 1 px to 3 px
-        return text_kind(fine, size, r, rho, rng)
+    if name == "nameplate":  # seed 6701: raised and engraved letters, strokes from under 1 px to 3 px (not
+        # `text`: that name is scikit-image's picture, seed 3101's)
+        return nameplate_kind(fine, size, r, rho, rng)
     raise ValueError(name)
 
 
@@ -835,7 +837,7 @@ def bottle_kind(X1, X2, r, rng) -> np.ndarray:
     return img
 
 
-def text_kind(fine: int, size: int, r: float, rho, rng) -> np.ndarray:
+def nameplate_kind(fine: int, size: int, r: float, rho, rng) -> np.ndarray:
     """A nameplate (seed 6701): a disk-shaped plate (0.3) with lines of random capitals and digits, raised (1.0)
     or engraved (0.0), cap heights 3-14 px so that strokes run from under 1 px to 3 px, the lines turned together
     by a random angle; rendered by Pillow's bundled scalable font on the fine grid."""
@@ -879,7 +881,7 @@ CROPS = {"foliage": (400, 0, 768)}  # (row, column, side) of a square crop in th
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
     if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss",
-                "battery", "shells", "mesh", "laminate", "rock", "bottle", "text"):
+                "battery", "shells", "mesh", "laminate", "rock", "bottle", "nameplate"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data

@@ -19,12 +19,13 @@ def _script(name: str):
     return module
 
 
-@pytest.mark.parametrize("kind", ["dental", "battery", "gracehopper", "wood", "fruit", "bottle", "text", "s1045"])
+@pytest.mark.parametrize("kind", ["dental", "battery", "gracehopper", "wood", "fruit", "bottle", "nameplate",
+                                  "s1045"])
 def test_new_kinds_project_to_their_truth(kind):
     """A parallel view's bins sum to the object's mass (unit pixels and bins): the analytic chords (dental) and
     the fine pixels' footprints (battery) agree with the truth the PSNR is taken against, which is nowhere
     negative (gracehopper: batch N's photograph, read from matplotlib's sample data; wood and fruit: batch W's
-    analytic kinds, docs/ct.md "Limited-range fan scans and tilt series (ctfan)"; bottle, text and s1045: batch
+    analytic kinds, docs/ct.md "Limited-range fan scans and tilt series (ctfan)"; bottle, nameplate and s1045: batch
     6701's, docs/ct.md "ctfinal")."""
     if kind in ("gracehopper", "s1045"):  # photographs: the generator resizes them with scikit-image (the bench extra)
         pytest.importorskip("skimage")
