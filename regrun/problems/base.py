@@ -42,9 +42,9 @@ class Problem(ABC):
         with the reason in one line. None: the answer stands. Metrics of the decision may be added to `metrics`."""
         return None
 
-    def keep_first(self, first: dict[str, float], second: dict[str, float]) -> tuple[dict[str, float], str | None]:
+    def keep_first(self, before: dict[str, float], after: dict[str, float]) -> tuple[dict[str, float], str | None]:
         """After solve_again's second solve: metrics of the decision to record, and the log line where the first
-        answer (its metrics `first`) is kept instead of the second (`second`); None: the second stands."""
+        answer (its metrics `before`) is kept instead of the second (`after`); None: the second stands."""
         return {}, None
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:

@@ -524,15 +524,16 @@ class SuperRes(Problem):
             return None
         return {"motion_model": chosen}, f"{line}: solved again with it"
 
-    def keep_first(self, first: dict[str, float], second: dict[str, float]) -> tuple[dict[str, float], str | None]:
-        """After problem.motion_model=auto's smaller model was solved again (solve_again): the metrics to record (the
-        rise of its answer's held-out frames check over the affine answer's, first) and the log line where the
-        affine (first) answer is kept, None where the smaller model's stands. Kept where the rise is over
+    def keep_first(self, before: dict[str, float], after: dict[str, float]) -> tuple[dict[str, float], str | None]:
+        """After problem.motion_model=auto's smaller model was solved again (solve_again; `before`: the affine
+        answer's metrics, `after`: the smaller model's): the metrics to record (the rise of the held-out frames check
+        from the affine answer to the smaller model's, first) and the log line where the affine answer is kept,
+        None where the smaller model's stands. Kept where the rise is over
         problem.motion_model_check_factor: on the 44 dev sets where a smaller model answered, 3.9-17x on the six
         wrong rigid choices on affine-drawn terrain (z just under the bar: the frames' noise estimate reads its
         texture) and at most 1.57 on the 38 right ones (docs/superres.md, "srmodelcheck")."""
-        chosen = first.get("motion_model_chosen")
-        a, b = first.get("frames_check_ratio", math.nan), second.get("frames_check_ratio", math.nan)
+        chosen = before.get("motion_model_chosen")
+        a, b = before.get("frames_check_ratio", math.nan), after.get("frames_check_ratio", math.nan)
         if chosen is None or chosen == MOTION_MODELS.index("affine") or not (a > 0 and math.isfinite(b)):
             return {}, None  # no smaller model answered, or no check to read (problem.frames_check=false)
         rise = b / a
