@@ -156,7 +156,8 @@ GROUP_MEANINGS = {
     "stats": "the solver's statistics (counts, timings, settings it chose)",
     "paper": "values the paper reports, for comparison with /metrics of the same name",
     "first_solve": "the first answer of a run its problem solved again (/metrics/solved_again; the reason is in the "
-                   "status message): /first_solve/result and /first_solve/metrics as /result and /metrics",
+                   "status message): /first_solve/result and /first_solve/metrics as /result and /metrics (the "
+                   "same answer where the run kept it, /metrics/motion_model_kept_affine)",
 }
 FIELD_MEANINGS = {
     "iter": "iteration number (0 = the start)",

@@ -166,6 +166,9 @@ class SuperRes(Problem):
         self.motion_auto_max = check_int("problem.motion_model_auto_max", cfg.motion_model_auto_max, 0)
         check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit", "larger"))
         self.motion_noise = cfg.motion_model_noise
+        factor = cfg.motion_model_check_factor  # keep_first's; None: the smaller model's answer always stands
+        self.motion_check_factor = (None if factor is None
+                                    else check_float("problem.motion_model_check_factor", factor, 1.0, allow_inf=True))
         check_choice("problem.gain", cfg.gain, (True, False))
         check_choice("problem.gain_again", cfg.gain_again, (True, False))
         check_choice("problem.channels", cfg.channels, CHANNELS)
@@ -522,6 +525,28 @@ class SuperRes(Problem):
             self.ctx.reporter.line(f"regrun: {line}")
             return None
         return {"motion_model": chosen}, f"{line}: solved again with it"
+
+    def keep_first(self, before: dict[str, float], after: dict[str, float]) -> tuple[dict[str, float], str | None]:
+        """After problem.motion_model=auto's smaller model was solved again (solve_again; `before`: the affine
+        answer's metrics, `after`: the smaller model's): the metrics to record (the rise of the held-out frames check
+        from the affine answer to the smaller model's, first) and the log line where the affine answer is kept,
+        None where the smaller model's stands. Kept where the rise is over
+        problem.motion_model_check_factor: on the 44 dev sets where a smaller model answered, 3.9-17x on the six
+        wrong rigid choices on affine-drawn terrain (z just under the bar: the frames' noise estimate reads its
+        texture) and at most 1.57 on the 38 right ones (docs/superres.md, "srmodelcheck")."""
+        chosen = before.get("motion_model_chosen")
+        a, b = before.get("frames_check_ratio", math.nan), after.get("frames_check_ratio", math.nan)
+        if chosen is None or chosen == MOTION_MODELS.index("affine") or not (a > 0 and math.isfinite(b)):
+            return {}, None  # no smaller model answered, or no check to read (problem.frames_check=false)
+        rise = b / a
+        record = {"motion_model_check_rise": rise}
+        factor = self.motion_check_factor
+        if factor is None or not rise > factor:
+            return record, None
+        return {**record, "motion_model_kept_affine": 1.0}, (
+            f"motion model {MOTION_MODELS[int(chosen)]} (problem.motion_model=auto): its answer predicts the held-out "
+            f"frames {rise:.3g}x worse than the affine answer (frames_check_ratio {b:.3g} against {a:.3g}; over "
+            f"problem.motion_model_check_factor={factor:g}): the affine answer kept, the smaller model's discarded")
 
     def motion_choice_applies(self, result: SolveResult | None, solver) -> bool:
         """problem.motion_model=auto chooses here: varpro_cg's answer (the only solver with every model) on frames
