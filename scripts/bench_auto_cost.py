@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import json
 import os
 import resource
@@ -71,6 +72,7 @@ def run_child(args: list[str], out: Path, code: Path | None, profile: Path | Non
     if not row["ok"]:
         row["error"] = proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else []
         return row
+    row["phases"] = phases(out / "regrun.log")
     with h5py.File(out / "results.h5", "r") as f:
         m = f["metrics"]
         for key in ("lam_chosen", "lam", "psnr", "lam_solves", "motion_error"):
@@ -81,6 +83,20 @@ def run_child(args: list[str], out: Path, code: Path | None, profile: Path | Non
         row["image_hash"] = hashlib.sha1(np.ascontiguousarray(f["result/reconstruction"][()]).tobytes()
                                          ).hexdigest()[:12]
     return row
+
+
+PHASE_DONE = re.compile(r"regrun: (.+) done in (?:([0-9]+) min )?([0-9.]+) s$")
+
+
+def phases(log: Path) -> dict[str, float]:
+    """Wall seconds of each phase the run's regrun.log closes ("solve > lambda_f choice (gcv) done in 6.9 s"),
+    summed over repeats of a phase (a run solved again has two of each)."""
+    out: dict[str, float] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        m = PHASE_DONE.search(line)
+        if m:
+            out[m[1]] = out.get(m[1], 0.0) + 60 * float(m[2] or 0) + float(m[3])
+    return out
 
 
 def sr_path(spec: str, root: Path) -> Path:
@@ -135,6 +151,20 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def phase_table(rows) -> str:
+    """Per case, the median wall seconds of each phase in the auto and the typed runs (wall: under a shared
+    machine's load several times the CPU; read the shares, not the seconds)."""
+    lines = ["| case | phase | auto wall s | typed wall s |", "|---|---|---|---|"]
+    for c in rows:
+        arms = {arm: [r.get("phases", {}) for r in c["runs"] if r["arm"] == arm and r["ok"]]
+                for arm in ("auto", "typed")}
+        names = list(dict.fromkeys(k for arm in arms.values() for p in arm for k in p))
+        for name in names:
+            cell = [f"{statistics.median(p.get(name, 0.0) for p in arm):.1f}" if arm else "-" for arm in arms.values()]
+            lines.append(f"| {c['case']} | {name} | {cell[0]} | {cell[1]} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_auto_cost"))
@@ -146,7 +176,8 @@ def main(argv=None):
     ap.add_argument("--table", type=Path, default=None, help="print the table of a stored runs.json and stop")
     args = ap.parse_args(argv)
     if args.table is not None:
-        print(table(json.loads(args.table.read_text())))
+        rows = json.loads(args.table.read_text())
+        print(table(rows) + "\n\n" + phase_table(rows))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     cases = [("sr", sr_path(s, args.out)) for s in args.sr] + [("ct", p) for p in args.ct]
@@ -159,8 +190,9 @@ def main(argv=None):
             pstats.Stats(str(prof)).sort_stats("cumulative").print_stats(40)
         return
     rows = bench(cases, args.out, args.repeats, args.code)
-    print(table(rows))
-    (args.out / "table.md").write_text(table(rows) + "\n")
+    text = table(rows) + "\n\n" + phase_table(rows)
+    print(text)
+    (args.out / "table.md").write_text(text + "\n")
 
 
 if __name__ == "__main__":
