@@ -42,7 +42,8 @@ def frames_checks(model, w: torch.Tensor, factor: torch.Tensor | None = None,
     """The shipped check's metrics (superres_check.held_out_frames) and, on small frames, all_frames_check's, with
     one factor of the normal matrix for both: without the weight search's (a typed weight, or a search not repeated
     at the final motion) each check formed and factored the same matrix at the same w and weight, the second time
-    for nothing (0.13 of the two checks' 0.31 CPU-s at 32^2 from 8 frames; docs/superres.md, "(autocost)").
+    for nothing (32^2 from 8 frames, a typed weight: the evaluation 0.39-0.42 -> 0.34-0.36 CPU-s; docs/superres.md,
+    "(autocost)").
     The factor is the same bits either way, so are the metrics."""
     if factor is None and small_frames(model):
         factor = closed_form_factor(model, w)
