@@ -335,17 +335,21 @@ def _claim_run_dir(cfg: DictConfig) -> None:
     """Take this run's folder before Hydra writes into it (exclusive creation, `_2`, `_3`... when identical
     runs started in the same second picked the same name) and point Hydra at it. A folder that cannot be
     created (read-only place, full disk, a file in the way) stops here, before anything runs."""
-    from .record import claim_folder
+    from .record import claim_folder, os_reason
 
     HydraConfig.instance().set_config(cfg)
     try:
         wanted = str(cfg.hydra.run.dir)
     except Exception as exc:  # an interpolation in a user's hydra.run.dir that does not resolve
         _error(f"hydra.run.dir: {str(exc).splitlines()[0]}")
+    existed = Path(wanted).is_dir()
     try:
         folder = claim_folder(wanted)
     except OSError as exc:
-        _error(f"cannot create the output folder {wanted}: {exc.strerror or exc}; "
+        # a folder that exists but takes no file was "cannot create the output folder ...: Unable to synchronously
+        # create file (unable to open file: name = ..., errno = 30, ...)", HDF5's words (newuser10)
+        verb = "write in" if existed else "create"
+        _error(f"cannot {verb} the output folder {wanted}: {os_reason(exc)}; "
                "choose a writable place with hydra.run.dir=PATH")
     sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith("hydra.run.dir=")]
     sys.argv.append(f"hydra.run.dir={quote_value(str(folder))}")

@@ -41,6 +41,27 @@ def ssim(estimate, truth, sigma: float = 1.5) -> float:
     return float(s.mean())
 
 
+# a truth that fits the answer scaled by more than this factor (or less than its inverse) is named (truth_scale):
+# a unit mismatch, not a reconstruction error
+TRUTH_SCALE = 2.0
+
+
+def truth_scale(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
+                ) -> tuple[float, float, float] | None:
+    """(scale, rel_error as given, rel_error against the truth so scaled) where the least-squares scale of the
+    truth to the estimate lies outside [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as
+    badly: the two are in different units (a user's truth file); else None. `mask` as rel_error's (the arrays
+    already zero outside it)."""
+    power = float((truth * truth).sum())
+    if power <= 0:
+        return None
+    scale = float((estimate * truth).sum()) / power
+    as_given, scaled = rel_error(estimate, truth, mask), rel_error(estimate, scale * truth, mask)
+    if TRUTH_SCALE ** -1 <= abs(scale) <= TRUTH_SCALE or scaled > 0.5 * as_given:
+        return None
+    return scale, as_given, scaled
+
+
 def rel_error(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
     """||estimate - truth|| / ||truth||, inside `mask` when given."""
     if mask is not None:

@@ -25,6 +25,7 @@ import datetime as _dt
 import errno
 import os
 import platform
+import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,7 +156,8 @@ GROUP_MEANINGS = {
     "stats": "the solver's statistics (counts, timings, settings it chose)",
     "paper": "values the paper reports, for comparison with /metrics of the same name",
     "first_solve": "the first answer of a run its problem solved again (/metrics/solved_again; the reason is in the "
-                   "status message): /first_solve/result and /first_solve/metrics as /result and /metrics",
+                   "status message): /first_solve/result and /first_solve/metrics as /result and /metrics (the "
+                   "same answer where the run kept it, /metrics/motion_model_kept_affine)",
 }
 FIELD_MEANINGS = {
     "iter": "iteration number (0 = the start)",
@@ -183,6 +185,8 @@ FIELD_MEANINGS = {
     "omega": "the image domain [x1 min, x1 max, x2 min, x2 max], in domain units",
     "frames": "the low-resolution frames (frames, [channels,] columns, rows-from-the-bottom: FAIR's layout)",
     "frame_files": "the frame files in the order used (frame 0 is the reference pose)",
+    "angles_deg": "CT: the views' angles used, in degrees (a file's own angles plus problem.angle_start, else spread "
+                  "evenly over problem.angle_range from problem.angle_start)",
     "lam_chosen": "the regularisation weight the run chose (lambda_f or solver.lam)",
     "noise_sigma": "the noise standard deviation used or estimated, in the data's intensity units",
     "score": "the detection score: the root's occurrence map summed (about the number of objects)",
@@ -282,6 +286,37 @@ def claim_folder(path: str | Path) -> Path:
     raise OSError(errno.EEXIST, f"{MAX_SUFFIX} folders named {path.name}[_N] exist already", str(path))
 
 
+# numpy's ndarray.tofile on a full disk raises an OSError with no errno, only this text (np.save of a run's answer)
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+# h5py's OSError carries HDF5's whole error stack as its text, the system's words inside it
+HDF5_REASON = re.compile(r"error message = '([^']+)'")
+
+
+def os_reason(exc: BaseException) -> str:
+    """The reason an OSError gives: its own text, but HDF5's error stack ("Unable to synchronously create file
+    (unable to open file: name = ..., errno = 30, error message = 'Read-only file system', ...)") only by the
+    system's words inside it, and a short write without an errno (numpy's) as the full disk it is (newuser10)."""
+    text = str(getattr(exc, "strerror", None) or exc)
+    found = HDF5_REASON.search(text)
+    if found:
+        return found.group(1)
+    if SHORT_WRITE.search(text):
+        return os.strerror(errno.ENOSPC)
+    return text
+
+
+def disk_full(exc: BaseException) -> bool:
+    """An exception (or one it was raised from) that says the disk or the user's quota is full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and (exc.errno in DISK_FULL or SHORT_WRITE.search(str(exc))):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class ResultsWriteError(OSError):
     """The results file could not be written (full disk, quota, the folder gone); the message says where."""
 
@@ -293,7 +328,7 @@ def _writing(path: Path, what: str):
     except ResultsWriteError:
         raise
     except OSError as exc:
-        raise ResultsWriteError(f"cannot write {what} to {path}: {exc.strerror or exc}") from exc
+        raise ResultsWriteError(f"cannot write {what} to {path}: {os_reason(exc)}") from exc
 
 
 def _open(path: Path, mode: str, wait_s: float = 10.0) -> h5py.File:
@@ -371,7 +406,7 @@ class ResultsFile:
         return self.path
 
     def _rewrite_small(self, final: dict[str, Any], cause: OSError) -> None:
-        why = f"results file rewritten without its data after: {cause.strerror or cause}"
+        why = f"results file rewritten without its data after: {os_reason(cause)}"
         final = {**final, "error": f"{final.get('error', '')}\n{why}".strip()}
         for path in (self.partial, self.path):
             path.unlink(missing_ok=True)
@@ -381,7 +416,7 @@ class ResultsFile:
                 _write_group(f, "config", self._config)
         except OSError as exc:
             self.path.unlink(missing_ok=True)
-            raise ResultsWriteError(f"cannot write the results file {self.path}: {exc.strerror or exc} "
+            raise ResultsWriteError(f"cannot write the results file {self.path}: {os_reason(exc)} "
                                     f"(run status {final['status']})") from exc
 
 

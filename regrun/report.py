@@ -285,7 +285,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--collect", action="store_true", help="run nothing: read OUT/runs as it is")
     parser.add_argument("--preset", action="append", metavar="NAME", help="only these presets (repeatable)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="passed to every sweep (e.g. device=cuda)")
-    args = parser.parse_args(argv)
+    # intermixed: `regrun-report OUT --quick device=cuda` (an override after a flag) was "unrecognized arguments:
+    # device=cuda" (newuser10), argparse having matched the empty override list before the flags
+    args = parser.parse_intermixed_args(argv)
     if args.out is None:
         parser.error("the following argument is required: OUT")
     group = "ci" if args.quick else "experiment"

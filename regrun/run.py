@@ -18,7 +18,8 @@ from .config import paper_values, run_identity
 from .context import RunContext
 from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
 from .monitor import CtrlC, DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
-from .record import ResultsFile, ResultsWriteError, device_facts, git_state, peak_memory_mb, start_peak_memory
+from .record import (ResultsFile, ResultsWriteError, device_facts, disk_full, git_state, os_reason, peak_memory_mb,
+                     start_peak_memory)
 from .registry import check_pair
 from .summary import check_claims, stop_reason, write_run_summary
 
@@ -148,7 +149,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     except OSError as exc:  # nothing has run yet: the output folder is the user's to fix
         for path in (results.partial, results.path):
             path.unlink(missing_ok=True)
-        error = f"cannot write the results file in {out_dir}: {exc.strerror or exc}; choose a writable place " \
+        error = f"cannot write the results file in {out_dir}: {os_reason(exc)}; choose a writable place " \
                 "with hydra.run.dir=PATH"
         if own_reporter:
             reporter.close()
@@ -230,11 +231,18 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             first.update({k: v for k, v in metrics.items() if k.startswith("motion_model_")})
             results.write("first_solve", {"result": arrays, "metrics": metrics})  # kept if the second is stopped
             seed_everything(cfg.seed)  # the same answer as a run given the changes from the start
-            problem = problem_cls(OmegaConf.merge(cfg.problem, changes), ctx)
-            solver = solver_cls(cfg.solver, ctx)
-            result, metrics, arrays = solve_and_evaluate(problem, solver)
-            metrics.update(first, solved_again=1.0)
-            result.message = f"{result.message}; {why}"
+            problem2 = problem_cls(OmegaConf.merge(cfg.problem, changes), ctx)
+            solver2 = solver_cls(cfg.solver, ctx)
+            result2, metrics2, arrays2 = solve_and_evaluate(problem2, solver2)
+            record, kept = problem.keep_first(metrics, metrics2)
+            if kept is not None:  # the second answer is worse by the first's own measure: the first stands, as it was
+                reporter.line(f"regrun: {kept}")
+                metrics.update(record, solved_again=1.0)
+                result.message = f"{result.message}; {why}; {kept}"
+            else:
+                problem, solver, result, metrics, arrays = problem2, solver2, result2, metrics2, arrays2
+                metrics.update(first, **record, solved_again=1.0)
+                result.message = f"{result.message}; {why}"
         results.write("history", result.history)
         results.write("tables", result.tables)
         tables = result.tables
@@ -277,6 +285,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     except Exception as exc:  # a bug or an unexpected failure: keep the traceback in the file
         error = f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc()
+        if disk_full(exc):  # the place, not the run: it was "failed: OSError: 3456 requested and 3056 written"
+            error, user_error = (f"the disk of the output folder {out_dir} is full ({os_reason(exc)}): free space "
+                                 "there or choose another place with hydra.run.dir=PATH"), True
     finally:
         capture.__exit__(None, None, None)  # first: whatever fails below must not leave sys.stdout redirected
         if monitor is not None:

@@ -28,7 +28,7 @@ try:
 except ImportError:  # not on Windows: GPUs are then shared round robin by job number, without locks
     fcntl = None
 from .errors import UserError
-from .record import FILENAME, PARTIAL_SUFFIX
+from .record import FILENAME, PARTIAL_SUFFIX, os_reason
 
 SUMMARY_FILE = "sweep_summary.txt"
 
@@ -631,7 +631,7 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
     try:
         sweep_dir = own_sweep_dir(base, launcher, sweep_dir)
     except OSError as exc:
-        print(f"regrun: error: cannot create the sweep folder {sweep_dir}: {exc.strerror or exc}; "
+        print(f"regrun: error: cannot create the sweep folder {sweep_dir}: {os_reason(exc)}; "
               "choose a writable place with hydra.sweep.dir=PATH", file=sys.stderr)
         sys.exit(2)
     report.sweep_dir = sweep_dir

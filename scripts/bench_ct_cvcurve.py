@@ -18,6 +18,13 @@ part's squared norm and its held-out projection, and the walls' mean against the
 
     python scripts/bench_ct_cvcurve.py outputs/heldout_ct_3701/gear_192_30_1e+04.npz --out outputs/bench/cvcurve
     python scripts/bench_ct_cvcurve.py CASE.npz --split 0.5 --no-search --offsets 0   # the split, two offsets
+
+`--tv-grid auto` puts the unknown on the grid a file run uses (2x up to 128^2; the default is the pixel grid);
+`--powers P ...` adds each reference's held-out misfit weighted by |frequency| ** P along the detector, the
+`dose` weight's re-pick at power P (docs/ct.md, "ctfinal": which reference's weighted curve moves the pick):
+
+    python scripts/bench_ct_cvcurve.py /tmp/ctfinal/heldout_6701/s1045_128_60_1e+04.npz --tv-grid auto \
+        --powers 0.698 1 --no-search --out /tmp/ctfinal/cvcurve2_s1045
 """
 from __future__ import annotations
 
@@ -43,9 +50,11 @@ from regrun.tomography.fista_tv_weight import (  # noqa: E402
     choose_fista_weight,
     held_out_misfit,
     noise_variance,
+    residual_spectrum,
     reference_and_gain,
     training_fista,
     view_split,
+    weighted_misfit,
 )
 
 
@@ -57,7 +66,7 @@ def pick(lams, values) -> float:
 def run(path: Path, args) -> dict:
     p, (name, size, views, photons) = case_from_file(path)
     clean = torch.as_tensor(np.load(path)["clean"], dtype=torch.float64)
-    cfg = config_section("solver", "fista_tv", lam=1.0)
+    cfg = config_section("solver", "fista_tv", lam=1.0, **({"tv_grid": args.tv_grid} if args.tv_grid else {}))
     ug = unknown_grid(p, cfg)
     fista = make_fista(ug, cfg, lipschitz(ug, cfg))
     iters, b = int(cfg.iters), p.sinogram
@@ -92,7 +101,8 @@ def run(path: Path, args) -> dict:
         for offset in [fold // 2] + [o for o in args.offsets if o != fold // 2]:
             train, held = view_split(views, fold, offset)
             sub = training_fista(ug, fista, train, int(cfg.power_iters))
-            curves = {k: [] for k in (*refs, "raw_ramp", "train_psnr")}
+            curves = {k: [] for k in (*refs, "raw_ramp", "train_psnr",
+                                      *(f"{r}_p{q:g}" for q in args.powers for r in refs))}
             if dense is not None:  # the training image on the dense views it was not trained on (parallel beam:
                 # dense view d sits at d * 180 / dense_views degrees, scan view v at v * 180 / views)
                 ratio = args.dense_views / views
@@ -111,6 +121,10 @@ def run(path: Path, args) -> dict:
                 for k, ref in refs.items():
                     curves[k].append(held_out_misfit(pred - ref[held], "none"))
                 curves["raw_ramp"].append(held_out_misfit(pred - b[held], "ramp"))
+                for k, ref in refs.items():  # the dose rule's weighting at each power (its ramp re-pick)
+                    spectrum = residual_spectrum(pred - ref[held])
+                    for q in args.powers:
+                        curves[f"{k}_p{q:g}"].append(weighted_misfit(spectrum, q, pred.numel()))
                 curves["train_psnr"].append(p.quality(ug.output(x) * p.mask)["psnr"])
                 if dense is not None:
                     curves["dense_unseen"].append(float(
@@ -158,6 +172,11 @@ def main(argv=None):
     ap.add_argument("--dense-views", type=int, default=0,
                     help="also the all-view image's misfit on this many views against the truth's projections there")
     ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--tv-grid", default=None,
+                    help="solver.tv_grid (default the solver's for synthetic data, 1; a file run's: auto)")
+    ap.add_argument("--powers", type=float, nargs="*", default=[],
+                    help="also each reference's held-out misfit weighted by |frequency| ** P along the detector "
+                         "(solver.lam_cv_weight=dose's re-pick at power P; 1: the ramp), as curves REF_pP")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/cvcurve"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

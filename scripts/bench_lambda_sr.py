@@ -919,9 +919,15 @@ def run_set(ctx, root, spec, args, reuse=None):
             cpu += time.process_time() - t0
             chosen = {k: v for k, v in metrics.items() if k.startswith("motion_model_")}
             chosen["affine_psnr"] = metrics["psnr"]
+            # the affine answer's fit noise (record_fit_noise), the one the choice could read beside the filter's
+            chosen["affine_sigma_fit"] = float(res.stats.get("noise_std_fit", math.nan))
             if again is not None and "motion_model" in again[0]:
-                res, metrics, cpu2, cpu_eval = solve(p.with_changes(again[0]), patch=False)
+                res2, metrics2, cpu2, cpu_eval2 = solve(p.with_changes(again[0]), patch=False)
                 cpu += cpu2
+                record, kept = p.keep_first(metrics, metrics2)  # as the run: the affine answer kept, or not
+                chosen.update(record)
+                if kept is None:
+                    res, metrics, cpu_eval = res2, metrics2, cpu_eval2
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": metrics["psnr"],
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
                                # Wahba's ||r||^2 / (m - tr H) at the chosen weight (superres_weight.record_fit_noise)

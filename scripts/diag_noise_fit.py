@@ -6,6 +6,7 @@ chosen weight; NaN at a main without it), the chosen weight and PSNR; the truth 
 
     python scripts/diag_noise_fit.py --out OUT/fit.json --set sk:cell,96,16,0.005,909,translation ...
     python scripts/diag_noise_fit.py --table OUT/fit.json [--old OUT/main.json]
+    python scripts/diag_noise_fit.py --defaults --supersample 8 --out OUT/fit.json --set ...   (the user's defaults)
 """
 import argparse
 import json
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -24,11 +26,14 @@ from diag_lambda_sr_gate import true_sigma  # noqa: E402
 from regrun.context import RunContext  # noqa: E402
 
 
-def run(sets, out: Path) -> None:
+def run(sets, out: Path, supersample: int = 4, defaults: bool = False, auto_set: dict | None = None) -> None:
+    """defaults: the user's frames as regrun runs them today (the frames' level, motion_model=auto), else the bench's
+    own defaults (affine, no level)."""
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    args = argparse.Namespace(supersample=4, rules=["gcv"], auto_set={}, outside="drop", split="noisefit",
-                              reuse="none (auto only)")
+    args = argparse.Namespace(supersample=supersample, rules=["gcv"], auto_set=auto_set or {}, outside="drop", split="noisefit",
+                              reuse="none (auto only)", offset=False, motion_model="auto" if defaults else "affine",
+                              frames_level=defaults, extension="zero", solver_set={}, prereg_as_given=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in sets:
@@ -72,8 +77,13 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+")
     ap.add_argument("--old", type=Path, nargs="+", default=[])
+    ap.add_argument("--supersample", type=int, default=4, help="the scene's samples per fine pixel a side")
+    ap.add_argument("--defaults", action="store_true", help="the user's defaults for frames: the frames' level and "
+                    "motion_model=auto (bench_lambda_sr's --frames-level --motion-model auto)")
+    ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE", help="problem settings for `auto`")
     a = ap.parse_args()
     if a.table:
         table(a.table, a.old)
     else:
-        run(a.sets, a.out)
+        run(a.sets, a.out, a.supersample, a.defaults, {k: yaml.safe_load(v) for k, v in
+                                                        (kv.split("=", 1) for kv in a.auto_set)})

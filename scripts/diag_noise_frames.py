@@ -45,9 +45,9 @@ PATCH = 3
 PCA_ITER = 4
 
 
-def model_frames(spec, noise):
+def model_frames(spec, noise, supersample=4):
     _, stack, _, _ = bench.frame_set(spec["kind"], spec["size"], spec["frames"], noise, spec["seed"],
-                                     supersample=4, motion=spec["motion"])
+                                     supersample=supersample, motion=spec["motion"], gain=spec.get("gain"))
     st = np.asarray(stack, dtype=np.float64)
     if st.ndim == 4:  # (frames, channels, m1, m2): the luminance, as SuperRes._user_frames
         st = luminance(st)

@@ -63,6 +63,11 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
 - Added for session 23's batch W (docs/ct.md, "Limited-range fan scans and tilt series (ctfan)"): `wood` (a log's
   cross-section: bark, growth rings with 1-2 px latewood round an off-centre pith, a knot, resin canals) and `fruit`
   (a skin, flesh, carpel chambers with dense seeds, sub-pixel to 1.2 px vascular bundles); analytic, parallel or fan.
+- Added for seed 6701 (docs/ct.md, "The session's acceptance batch with the peers (ctfinal)"): `bottle` (a
+  bottle cut along its axis: 1-2 px glass, a liquid level with a meniscus, bubbles; bottle_kind), `nameplate` (raised
+  and engraved letters, strokes under 1 px to 3 px; nameplate_kind; run as `text` in that batch, a name that
+  shadowed scikit-image's `text` picture of seed 3101, renamed after) and `s1045` (matplotlib's MRI
+  slice, read as scripts/bench_lambda_sr.py reads it; never used for CT).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental, particles, breast, tablet, wood, fruit): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -798,7 +803,60 @@ def designed_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
             v = -(X1 - c[0]) * math.sin(t) + (X2 - c[1]) * math.cos(t)
             img = np.where((np.abs(v) < rng.uniform(0.35, 0.6)) & (np.abs(u) < 0.3 * r), 0.05, img)
         return img
+    if name == "bottle":  # seed 6701: a bottle cut along its axis, glass walls 1-2 px, a liquid level
+        return bottle_kind(X1, X2, r, rng)
+    if name == "nameplate":  # seed 6701: raised and engraved letters, strokes from under 1 px to 3 px (not
+        # `text`: that name is scikit-image's picture, seed 3101's)
+        return nameplate_kind(fine, size, r, rho, rng)
     raise ValueError(name)
+
+
+def bottle_kind(X1, X2, r, rng) -> np.ndarray:
+    """A bottle's axial section (seed 6701, docs/ct.md "ctfinal"), tilted up to 15 degrees: glass (1.0) 1-2 px
+    thick round a body, a shoulder and a neck, a thicker base with a punt, a liquid (0.45) up to a random level
+    with a 1-2 px meniscus climbing the walls and a few bubbles, a plastic cap (0.6) and a paper label (0.25)."""
+    t = math.radians(rng.uniform(-15, 15))
+    y = X1 * math.cos(t) + X2 * math.sin(t)  # along the axis, the base at +0.72 r
+    x = -X1 * math.sin(t) + X2 * math.cos(t)
+    wb, wn, wall, base = 0.33 * r, 0.11 * r, rng.uniform(1.0, 2.0), rng.uniform(2.5, 4.0)
+    s = np.clip((y + 0.45 * r) / (0.25 * r), 0, 1)  # the shoulder: 0 in the neck, 1 in the body
+    w = wn + (wb - wn) * (1 - np.cos(math.pi * s)) / 2
+    outer = (np.abs(x) < w) & (y > -0.78 * r) & (y < 0.72 * r)
+    punt = 0.06 * r * np.clip(1 - (x / (wb - wall)) ** 2, 0, None)
+    inner = (np.abs(x) < w - wall) & (y < 0.72 * r - base - punt)
+    img = np.where(outer & ~inner, 1.0, 0.0)
+    level = rng.uniform(-0.15, 0.4) * r
+    climb = rng.uniform(1.0, 2.0) * np.exp(-(w - wall - np.abs(x)) / 1.2)  # the meniscus at the wall
+    liquid = inner & (X1 > level - climb)  # the surface level in the image (gravity along the rows)
+    img[liquid] = 0.45
+    for _ in range(6):  # bubbles of 0.5-2 px radius in the liquid
+        c = (rng.uniform(level + 3, 0.6 * r), rng.uniform(-0.8, 0.8) * (wb - wall - 3))
+        img[liquid & (np.hypot(y - c[0], x - c[1]) < rng.uniform(0.5, 2.0))] = 0.0
+    img[(np.abs(x) < wn + 1.5) & (y > -0.85 * r) & (y < -0.72 * r) & ~(outer & ~inner)] = 0.6
+    img[(np.abs(x) >= w) & (np.abs(x) < w + 0.8) & (y > 0.0) & (y < 0.45 * r)] = 0.25
+    return img
+
+
+def nameplate_kind(fine: int, size: int, r: float, rho, rng) -> np.ndarray:
+    """A nameplate (seed 6701): a disk-shaped plate (0.3) with lines of random capitals and digits, raised (1.0)
+    or engraved (0.0), cap heights 3-14 px so that strokes run from under 1 px to 3 px, the lines turned together
+    by a random angle; rendered by Pillow's bundled scalable font on the fine grid."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    layer = Image.new("L", (fine, fine), 128)
+    draw = ImageDraw.Draw(layer)
+    alphabet = "ABCDEFGHKLMNPRSTUVWXYZ0123456789"
+    top = 0.22 * fine
+    for cap in (14, 9, 6, 4.5, 3):
+        px = cap * fine / size * 1.4  # the font's size for that cap height on the fine grid
+        font = ImageFont.load_default(size=max(4, int(px)))
+        words = " ".join("".join(rng.choice(list(alphabet), rng.integers(2, 6))) for _ in range(6))
+        draw.text((0.15 * fine, top), words, fill=int(rng.choice([0, 255])), font=font)
+        top += 1.2 * px
+    layer = layer.rotate(rng.uniform(-30, 30), resample=Image.BICUBIC, fillcolor=128)
+    a = np.asarray(layer, dtype=float)
+    img = np.where(a > 170, 1.0, np.where(a < 86, 0.0, 0.3))
+    return img * (rho < 0.8 * r)
 
 
 # read in place from shared/ beside the checkout (FAIR's registration images, never used for CT before 3401); a
@@ -823,7 +881,7 @@ CROPS = {"foliage": (400, 0, 768)}  # (row, column, side) of a square crop in th
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:
     if name in ("linepairs", "gradient", "cells", "gear", "honeycomb", "circuit", "bone", "star", "fibres", "truss",
-                "battery", "shells", "mesh", "laminate", "rock"):
+                "battery", "shells", "mesh", "laminate", "rock", "bottle", "nameplate"):
         return designed_kind(name, fine, size, seed) * disk(fine)
     if name == "blobs":  # a porous material: random binary blobs (curved edges at every scale) in a lighter matrix
         import skimage.data
@@ -839,6 +897,14 @@ def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np
     import skimage.data
     import skimage.transform
 
+    if name == "s1045":  # seed 6701: matplotlib's MRI slice (256^2), as bench_lambda_sr.py reads it; never CT
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_lambda_sr import mpl_sample
+
+        im = mpl_sample("s1045")
+        return skimage.transform.resize(im / im.max(), (fine, fine), anti_aliasing=True) * disk(fine)
     if name in FAIR_IMAGES or name == "gracehopper":  # a photograph, a centred square crop of the wider ones
         from PIL import Image
 

@@ -32,8 +32,9 @@ def name(r: dict) -> str:
 def chosen(a: dict) -> str:
     """The motion model `auto` answered with: the choice's; "affine, not chosen" where a run with the model chosen
     made no choice (frames over problem.motion_model_auto_max); affine in an affine run."""
-    if "motion_model_chosen" in a:
-        return MOTION_MODELS[int(a["motion_model_chosen"])]
+    if "motion_model_chosen" in a:  # its answer discarded where the frames check kept the affine one (keep_first)
+        model = MOTION_MODELS[int(a["motion_model_chosen"])]
+        return f"{model}, affine kept" if a.get("motion_model_kept_affine") == 1.0 else model
     return "affine, not chosen" if "affine_psnr" in a else "affine"
 
 

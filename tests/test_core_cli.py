@@ -73,7 +73,8 @@ BAD_INPUTS = [
     (["device=cuda"], "device=cuda but CUDA is not available"),
     (["problem.data=files", "problem.template=missing.png", "problem.reference=missing.png"],
      "image file not found: missing.png"),
-    (["problem.data=fair", "problem.data_dir=no/such/dir"], "problem.data_dir='no/such/dir': folder not found"),
+    (["problem.data=fair", "problem.data_dir=no/such/dir"], "problem.data_dir=no/such/dir: no such folder (looked for "
+     "from "),
     (["cg_iter=3"], "unknown config key 'cg_iter'"),
 ]
 

@@ -37,3 +37,11 @@ def test_another_run_matched_by_set(tmp_path, capsys):
     (tmp_path / "c.json").write_text(json.dumps({"rows": [_row(1, 32.6)]}))
     with pytest.raises(SystemExit, match="lacks 1 set"):
         load_script("report_sr_acceptance").main([str(tmp_path / "a.json"), "--against", str(tmp_path / "c.json")])
+
+
+def test_a_choice_whose_answer_was_discarded_says_so():
+    # keep_first kept the affine answer over the rigid one chosen (docs/superres.md, "srmodelcheck")
+    chosen = load_script("report_sr_acceptance").chosen
+    assert chosen({"affine_psnr": 30.0, "motion_model_chosen": 1.0, "motion_model_kept_affine": 1.0}) \
+        == "rigid, affine kept"
+    assert chosen({"affine_psnr": 30.0, "motion_model_chosen": 1.0, "motion_model_check_rise": 1.2}) == "rigid"

@@ -3,6 +3,7 @@ affine answer, by the misfit each larger model's extra parameters take off, in u
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 import torch
 
@@ -68,6 +69,18 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     with pytest.raises(UserError, match="motion_model_z"):
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_z=0), ctx)
+    with pytest.raises(UserError, match="motion_model_check_factor"):  # under 1: a better answer discarded
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
+                                motion_model_check_factor=0.5), ctx)
+    # keep_first reads the frames check of a smaller model's answer only: none chosen, or no check, nothing
+    auto = SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto"), ctx)
+    rigid, affine = float(MOTION_MODELS.index("rigid")), float(MOTION_MODELS.index("affine"))
+    assert auto.keep_first({"motion_model_chosen": affine, "frames_check_ratio": 0.1},
+                           {"frames_check_ratio": 0.9}) == ({}, None)
+    assert auto.keep_first({"motion_model_chosen": rigid}, {"frames_check_ratio": 0.9}) == ({}, None)
+    record, kept = auto.keep_first({"motion_model_chosen": rigid, "frames_check_ratio": 0.1},
+                                   {"frames_check_ratio": 0.2})
+    assert record == {"motion_model_check_rise": pytest.approx(2.0)} and kept is None
 
 
 def test_a_run_records_the_choice_and_solves_again_with_it(tmp_path, device):
@@ -91,3 +104,33 @@ def test_the_model_is_chosen_by_default_for_your_frames_only():
     assert compose(["problem=superres", "problem.data=frames"]).problem.motion_model == "auto"
     assert compose(["problem=superres", "problem.data=frames", "problem.motion_model=affine"]).problem.motion_model \
         == "affine"
+
+
+@pytest.mark.parametrize("factor", ["2.5", "null"])
+def test_the_affine_answer_is_kept_where_the_smaller_one_predicts_held_out_frames_much_worse(tmp_path, device,
+                                                                                            factor):
+    # a wrong choice on purpose: frames moved by +-15% scales, the bar so high that translation is chosen; its answer
+    # predicts the held-out frames ~11x worse than the affine one at the weight chosen (keep_first; docs/superres.md,
+    # "srmodelcheck")
+    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
+                   "problem.lambda_f=auto", "problem.motion_model=auto", "problem.motion_model_z=1e6",
+                   "problem.motion.scale=[0.85,1.15]", "problem.frames_check=true",
+                   f"problem.motion_model_check_factor={factor}", f"device={device.type}", "progress=false",
+                   "figures=false"])
+    outcome = run(cfg, tmp_path / "out", [])
+    m = outcome.metrics
+    assert outcome.status == "completed" and m["solved_again"] == 1.0
+    assert m["motion_model_chosen"] == MOTION_MODELS.index("translation") and m["motion_model_check_rise"] > 2.5
+    with h5py.File(outcome.results_path) as f:
+        first = {k: f[f"first_solve/result/{k}"][()] for k in ("reconstruction", "w")}
+        first_psnr = float(f["first_solve/metrics/psnr"][()])
+        answer = {k: f[f"result/{k}"][()] for k in ("reconstruction", "w")}
+        kept = "the affine answer kept" in f.attrs["message"]
+    if factor == "null":  # off: the translation answer stands, worse than the affine one
+        assert "motion_model_kept_affine" not in m and not kept
+        assert m["psnr"] < first_psnr - 1.0
+        return
+    # the first answer as it was, bit for bit: nothing of the discarded run left in it
+    assert m["motion_model_kept_affine"] == 1.0 and kept
+    assert all(np.array_equal(first[k], answer[k]) for k in first)
+    assert m["psnr"] == first_psnr

@@ -30,3 +30,18 @@ def test_the_fits_noise_level_is_the_added_noise(device):
     assert 0 < trace < m == p.model.frames.numel()
     note = sw.weight_outputs(choice)[3]
     assert f"noise sigma {choice.sigma:.4g}" in note and f"from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}" in note
+    # the smaller of the two estimates is offered as an upper bound (each only adds to the noise): it must hold here
+    bound = min(fit, choice.sigma)
+    assert f"at most about {bound:.4g}" in note and bound >= 0.9 * truth
+
+
+def test_a_given_noise_level_gets_no_bound():
+    from regrun.optim.parameter_choice import Choice
+
+    given = Choice(lam=0.1, rule="gcv", sigma=2.0, noise_source="given", solves=5, at_edge=False,
+                   details={"noise_std_fit": "3.0"})
+    note = sw.fit_noise_note(given)
+    assert "from the fit's residual at lam=0.1: 3" in note and "at most" not in note
+    estimated = Choice(lam=0.1, rule="gcv", sigma=5.0, noise_source="estimated: weak-texture patches of the frames",
+                       solves=5, at_edge=False, details={"noise_std_fit": "3.0"})
+    assert "the frames' noise is at most about 3 " in sw.fit_noise_note(estimated)

@@ -46,6 +46,21 @@ def resolve_data_path(path: str | Path) -> Path:
     return beside_repo if beside_repo.exists() else p
 
 
+def fair_data_dir(value: str) -> Path:
+    """problem.data_dir of FAIR's test images, resolved (resolve_data_path); a folder not found is one line that
+    says where it was looked for and where the images come from: a fresh clone has no ../shared beside it, and
+    the README's second command said "folder not found (it should hold FAIR's images, e.g. ../shared/fair_data)",
+    the path it had just not found (newuser10)."""
+    path = resolve_data_path(value)
+    if path.is_dir():
+        return path
+    p = Path(value).expanduser()
+    where = "" if p.is_absolute() else f" (looked for from {Path.cwd()} and from the checkout {PACKAGE_DIR.parent})"
+    raise UserError(f"problem.data_dir={value}: no such folder{where}; it is to hold FAIR's test images "
+                    "(hands-T.jpg, hands-R.jpg, ...: the folder kernel/data of github.com/C4IR/FAIR.m): give "
+                    "problem.data_dir=PATH")
+
+
 # .gif: a GIF is 8-bit palette or grey, read without loss; a folder of GIF frames was "no image files" (newuser5)
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif")
 # .npy holds one array (numpy.save of the stack: the first thing a user with frames in NumPy writes; it was

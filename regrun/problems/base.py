@@ -42,6 +42,11 @@ class Problem(ABC):
         with the reason in one line. None: the answer stands. Metrics of the decision may be added to `metrics`."""
         return None
 
+    def keep_first(self, before: dict[str, float], after: dict[str, float]) -> tuple[dict[str, float], str | None]:
+        """After solve_again's second solve: metrics of the decision to record, and the log line where the first
+        answer (its metrics `before`) is kept instead of the second (`after`); None: the second stands."""
+        return {}, None
+
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """One-line warnings about a finished run's result (e.g. a fit far from good); they join the status
         message of the results file and are printed."""

@@ -18,11 +18,11 @@ import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
 from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path
-from ..metrics import psnr, rel_error, ssim
+from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis
+from ..tomography.axis import conventions_within, estimate_axis, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -40,9 +40,6 @@ from ..tomography.phantoms import PHANTOMS, phantom_function, render
 from ..tomography.xray import XRayTransform
 from .base import Problem
 
-# a truth file that fits the reconstruction scaled by more than this factor (or less than its inverse) is named
-# (_truth_scale): a unit mismatch, not a reconstruction error
-TRUTH_SCALE = 2.0
 
 DATA = ("synthetic", "file")
 NOISE = ("none", "gaussian", "poisson")
@@ -127,6 +124,10 @@ class CTFewView(Problem):
         self.axis_warning = ""
         self.truth_warning = ""
         self.baseline_warning = ""
+        # data=file, parallel: how the views 180 degrees apart mirror each other (/data/opposite_views), and the
+        # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
+        self.opposite: dict | None = None
+        self.geometry_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -156,14 +157,19 @@ class CTFewView(Problem):
         self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
 
     # --- set-up -------------------------------------------------------------------------------------------
+    def _angle_range(self) -> float:
+        """problem.angle_range in degrees, its default the beam's: 180 (parallel) or 360 (fan, cone)."""
+        span = 180.0 if self.kind == "parallel" else 360.0
+        return check_float("problem.angle_range", span if self.cfg.angle_range is None else self.cfg.angle_range,
+                           0.0, True)
+
     def _geometry(self, views: int, detector, centre: str | None = None, axis_bins: float | None = None) -> Geometry:
         """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
         config's, else covering the volume); `centre` (default the config's rotation_centre) places the axis on
         the grid and detector, `axis_bins` (from the data) overrides where it projects onto the detector."""
         cfg = self.cfg
         shape, voxel = self.shape, self.voxel
-        span = 180.0 if self.kind == "parallel" else 360.0
-        span = check_float("problem.angle_range", span if cfg.angle_range is None else cfg.angle_range, 0.0, True)
+        span = self._angle_range()
         start = math.radians(check_float("problem.angle_start", cfg.angle_start))
         if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
             angles = self.file_angles + start
@@ -282,7 +288,11 @@ class CTFewView(Problem):
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
             got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
-                   " degrees)" if self.file_angles is not None else f"its shape {tuple(sino.shape)}")
+                   " degrees)" if self.file_angles is not None else
+                   # the angles assumed were not said: a clockwise or 360-degree scan read wrong without a word
+                   f"its shape {tuple(sino.shape)}; the file holds no angles: the views are spread evenly over "
+                   f"{self._angle_range():g} degrees from {float(cfg.angle_start):g} (problem.angle_range, "
+                   f"problem.angle_start; /data/angles_deg)")
             self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
                                    f"counted from {got}")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
@@ -291,6 +301,7 @@ class CTFewView(Problem):
         self.geometry = Geometry(dense.kind, dense.volume, dense.detector, tuple(dense.vectors[k] for k in keep),
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
+        self._check_opposite_views(sino, dense.angles)
         truth = None
         if cfg.truth_file is not None:
             truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
@@ -302,6 +313,23 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _check_opposite_views(self, sino: torch.Tensor, angles) -> None:
+        """A parallel scan's views 180 degrees apart (axis.opposite_views), measured where the scan has them."""
+        if self.kind != "parallel" or sino.ndim != 2 or not angles:
+            return
+        found = opposite_views(sino, angles)
+        if found is None:
+            return
+        self.opposite = {"pairs": found.pairs, "whiteness": found.whiteness, "share": found.share,
+                         "axis_bins": found.axis_bins}
+        if found.inconsistent:
+            self.geometry_warning = (
+                f"problem.geometry=parallel, but the sinogram's views 180 degrees apart do not mirror each other "
+                f"as a parallel beam's do: over {found.pairs} pairs they differ by {found.share:.1%} of the line "
+                f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
+                f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
+                f"moved during the scan")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
@@ -436,7 +464,7 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.axis_warning, self.truth_warning, self.baseline_warning) if w]
+        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -469,18 +497,16 @@ class CTFewView(Problem):
         its line integrals times whatever factor filled the image's range, and every metric against a truth in
         the object's units then read as a failure without a word (newuser9: PSNR -57 dB, rel_error 1218 from a
         16-bit PNG of a sinogram whose .npy gave 24 dB). Names the least-squares scale where it lies outside
-        [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as badly; else ''."""
+        [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as badly (metrics.truth_scale); else
+        ''."""
         if self.cfg.data != "file" or self.cfg.truth_file is None or self.truth is None:
             return ""
         m = self.mask.cpu().numpy()
         est, tru = x.detach().cpu().numpy() * m, self.truth.cpu().numpy() * m
-        power = float((tru * tru).sum())
-        if power <= 0:
+        found = truth_scale(est, tru, m)
+        if found is None:
             return ""
-        scale = float((est * tru).sum()) / power
-        as_given, scaled = rel_error(est, tru, m), rel_error(est, scale * tru, m)
-        if TRUTH_SCALE ** -1 <= abs(scale) <= TRUTH_SCALE or scaled > 0.5 * as_given:
-            return ""
+        scale, as_given, scaled = found
         return (f"the reconstruction is {scale:.4g} times problem.truth_file (rel_error {scaled:.3g} against the truth so "
                 f"scaled, {as_given:.3g} as given): the sinogram is not in the truth's units (line integrals in units "
                 f"of problem.voxel; an image file holds them times the factor it was saved with: divide by it), "
@@ -489,8 +515,12 @@ class CTFewView(Problem):
     # --- judging a solution -------------------------------------------------------------------------------
     def inputs(self):
         out = {"sinogram": self.sinogram.cpu().numpy(), "mask": self.mask.cpu().numpy()}
+        if self.geometry.angles:  # the views' angles used, whether a file's own or the even spread (newuser10)
+            out["angles_deg"] = np.degrees(np.asarray(self.geometry.angles, dtype=np.float64))
         if self.axis is not None:
             out["rotation_axis"] = self.axis
+        if self.opposite is not None:
+            out["opposite_views"] = self.opposite
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out

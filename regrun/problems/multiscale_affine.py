@@ -18,7 +18,7 @@ from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
-from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, image_size, read_image, resolve_data_path
+from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
@@ -284,10 +284,7 @@ class MultiscaleAffine(Problem):
     def _load_images(self, cfg, resize):
         if cfg.data == "fair":
             check_choice("problem.pair", cfg.pair, FAIR_PAIRS)
-            data_dir = resolve_data_path(cfg.data_dir)
-            if not data_dir.is_dir():
-                raise UserError(f"problem.data_dir={cfg.data_dir!r}: folder not found (it should hold FAIR's "
-                                f"images, e.g. ../shared/fair_data)")
+            data_dir = fair_data_dir(str(cfg.data_dir))
             t_name, r_name = FAIR_PAIRS[cfg.pair]["files"]
             t_path, r_path = data_dir / t_name, data_dir / r_name
             default_omega = FAIR_PAIRS[cfg.pair]["omega"]

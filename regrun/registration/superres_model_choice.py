@@ -61,6 +61,22 @@ def pick(z: dict[str, float], bar: float) -> str:
     return "rigid" if z["translation_rigid"] > bar else "translation"
 
 
+def choice_noise(problem) -> float:
+    """The noise sigma z is scaled by (problem.motion_model_noise): images, the frames' estimate
+    (noise_std_images); smaller, the smaller of it and the affine answer's fit (superres_weight.record_fit_noise,
+    Wahba's ||r||^2 / (m - tr H) at its weight); fit, the fit's alone (an F test's scale: noise and model error);
+    larger, the larger of the two.
+    The filter reads a texture with no weak patch as noise (14x on texture 32^2/32), the fit what the model cannot
+    fit (sharp edges); each only adds, so the smaller is the nearer to the noise (docs/superres.md, "srnoise2").
+    No fit recorded (a fixed weight): the frames' estimate."""
+    sigma = noise_std_images(problem.model.frames)
+    fit = getattr(problem.weight_choice, "details", {}).get("noise_std_fit")
+    if problem.motion_noise == "images" or fit is None or not float(fit) > 0:
+        return sigma
+    pick = {"smaller": min, "larger": max, "fit": lambda a, b: b}[problem.motion_noise]
+    return pick(sigma, float(fit))
+
+
 def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple[str, dict[str, float]]:
     """(the chosen model, metrics) after the affine answer `result`: candidate(changes) builds the problem again
     with those config changes; `solver` runs each smaller model at the answer's weight. The metrics (the results
@@ -68,7 +84,7 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
     motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds."""
     t0 = time.process_time()
     given = problem.cfg.get("lam_noise")
-    sigma = float(given) if given is not None else noise_std_images(problem.model.frames)
+    sigma = float(given) if given is not None else choice_noise(problem)
     if not sigma > 0:  # frames of a few grey values can show no noise: no scale to score a model's misfit against
         return "affine", {"motion_model_chosen": float(MOTION_MODELS.index("affine")), "motion_model_sigma": sigma,
                           "motion_model_choice_s": time.process_time() - t0}

@@ -118,6 +118,11 @@ class MotionGuard:
         self.worst = 1.0
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
+        if not bool(torch.isfinite(p).all()):
+            # a trial step LM made from a non-finite Jacobian: not finite, as LM rejects it anyway; the singular
+            # values of its motion raised instead ("linalg.svd: ... non-finite values", status failed: newuser10's
+            # 8 frames of 24 x 36 saved frames last, read as 24 frames of 36 x 8)
+            return torch.full((1,), float("inf"), dtype=p.dtype, device=p.device)
         excess = motion_excess(self.model, self.motion.to_affine(p))
         if bool((excess > self.allowed).any()):
             self.refused += 1

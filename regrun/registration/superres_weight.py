@@ -574,12 +574,20 @@ def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
 
 
 def fit_noise_note(choice: Choice) -> str:
-    """The summary line's words for record_fit_noise's estimate, beside the filter's."""
+    """The summary line's words for record_fit_noise's estimate, beside the filter's, and what the two are worth:
+    each only adds to the noise (the filter reads scene detail, the fit what the model cannot fit), so the smaller
+    is an upper bound. Measured (docs/superres.md, "srnoise2"): on 74 frame sets with the noise drawn known, the
+    smaller was never below 0.91x the noise drawn, and 1-134x above it (textures, drawings, small crops at low
+    noise); a user's frames give no way to tell how far above."""
     if "noise_std_fit" not in choice.details:
         return ""
     fit = float(choice.details["noise_std_fit"])
     ratio = f" (the frames' estimate {choice.sigma / fit:.3g}x it)" if fit > 0 else ""
-    return f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
+    note = f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
+    if choice.noise_source.startswith("given"):
+        return note
+    return (note + f"; both read scene detail or model error as noise, so the frames' noise is at most about "
+            f"{min(fit, choice.sigma):.4g} (how far below, the frames cannot tell)")
 
 
 @dataclass(frozen=True)

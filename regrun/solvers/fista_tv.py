@@ -105,8 +105,12 @@ class FistaTV(Solver):
         stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0, **self._grid_stats(grid)}
         if self.lam_from:
             stats["lam_from"] = self.lam_from
+        # which weight and whence, as the auto run's message says it: a carried weight's run said only its
+        # iteration counts (newuser10)
+        whence = f"from {self.lam_from} (that run's /metrics/lam_learned)" if self.lam_from else "as given"
         return SolveResult(solution={"x": x, "label": label}, status="max_iter",
-                           message=f"{k + 1} FISTA iterations x {self.cfg.inner_iters} {self.cfg.prox} iterations",
+                           message=f"lam={self.lam:.4g} {whence}; {k + 1} FISTA iterations x {self.cfg.inner_iters} "
+                                   f"{self.cfg.prox} iterations",
                            n_iter=k + 1, metrics=metrics,
                            stats=stats)
 
