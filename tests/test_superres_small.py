@@ -38,3 +38,26 @@ def test_skipped_above_the_small_frame_size_and_the_caution(device, monkeypatch)
     # where the shipped check warns (the answer worse than bicubic on held-out frames) it alone speaks
     (line,) = p.warnings({"frames_check_ratio": 1.2, "frames_check_all_ratio": 1.1})
     assert "no better than bicubic upsampling" in line
+
+
+def test_both_checks_share_one_factor_with_the_same_bits(device, monkeypatch):
+    """frames_checks without a factor (a typed weight) forms and factors the normal matrix once for the two checks
+    on small frames, where each check formed it again; the metrics are those of the two checks run apart, bit for
+    bit. Above SMALL_FRAME_MAX only the shipped check runs, with its own factor as before."""
+    import regrun.registration.superres_small as small
+    from regrun.registration.superres_model import SuperResModel
+
+    p = problem(device, size=16, n_frames=4, lambda_f=0.05)  # frames of 8 px
+    m, w = p.model, p.w_true
+    apart = {**held_out_frames(m, w), **all_frames_check(m, w)}
+    calls = []
+    gram = SuperResModel.normal_matrix
+    monkeypatch.setattr(SuperResModel, "normal_matrix", lambda self, v: calls.append(1) or gram(self, v))
+    together = small.frames_checks(m, w)
+    assert len(calls) == 1
+    assert together.keys() == apart.keys() and all(together[k] == apart[k] for k in apart)
+    calls.clear()
+    monkeypatch.setattr(small, "SMALL_FRAME_MAX", 7)
+    alone = small.frames_checks(m, w)
+    assert len(calls) == 1 and "frames_check_all_ratio" not in alone
+    assert all(alone[k] == apart[k] for k in alone)

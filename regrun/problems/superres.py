@@ -45,12 +45,12 @@ from ..metrics import psnr, ssim, truth_scale
 from ..optim.parameter_choice import check_weight, curve_figure, noise_std_images
 from ..plots import convergence, image_grid
 from ..record import FROM_PREFIX, LEARNED_LAM, weight_setting
-from ..registration.superres_check import held_out_frames, unsampled_phase_warning
+from ..registration.superres_check import unsampled_phase_warning
 from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_model_choice import choice_line, choose_motion_model
 from ..registration.superres_motion import MOTION_MODELS, MotionModel, motion_range_warning
-from ..registration.superres_small import all_frames_check
+from ..registration.superres_small import frames_checks
 from ..registration.superres_small import caution as small_frames_caution
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
 from ..registry import register_problem
@@ -441,9 +441,8 @@ class SuperRes(Problem):
             kept, self.weight_final_factor = self.weight_final_factor, None  # used once, then let go (n x n)
             same = kept is not None and kept[1] == self.model.lam and torch.equal(kept[0], w.detach())
             factor = kept[2] if same else None
-            metrics.update(held_out_frames(self.model, w, factor, f=final.x))
-            # frames of <= 16 px: every moved frame held out, which grades how far the answer beats bicubic there
-            metrics.update(all_frames_check(self.model, w, factor))
+            # with, on frames of <= 16 px, every moved frame held out: it grades how far the answer beats bicubic there
+            metrics.update(frames_checks(self.model, w, factor, f=final.x))
         # which starts the pre-registration weighed and took (superres_start.start_params), and where the solver also
         # ran from a second start, whether that run's answer was kept (superres_weight.second_run)
         metrics.update(getattr(self, "start_taken", {}))

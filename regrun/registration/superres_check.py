@@ -153,10 +153,16 @@ def held_out_residuals(model, w: torch.Tensor, frames: list[int], factor: torch.
     return _refit(model, w, frames, f)
 
 
+def closed_form_factor(model, w: torch.Tensor) -> torch.Tensor:
+    """The lower Cholesky factor of the normal matrix h_d A^T A + lambda^2 h_f L^T L at motion w and the model's
+    weight: what the closed form reads."""
+    return torch.linalg.cholesky(model.normal_matrix(w.detach()))
+
+
 def _closed_form(model, w, frames, data, factor) -> list[float]:
     """||held-out residual||^2 of each frame, (I - H_kk)^-1 r_k through the dense factor (module docstring)."""
     if factor is None:
-        factor = torch.linalg.cholesky(model.normal_matrix(w))  # h_d A^T A + lambda^2 h_f L^T L
+        factor = closed_form_factor(model, w)
     rhs = model.operator(w, fixed=True).rmatvec(model.b)  # h_d A^T d (matrix-free: the dense one is q n^2 / 4)
     f = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
     rows = model.moved_rows(w, frames)  # (K, nc, n), frame units

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from .superres_check import bicubic_residuals, held_out_residuals
+from .superres_check import bicubic_residuals, closed_form_factor, held_out_frames, held_out_residuals
 
 # Frames of at most this many pixels a side get the check: no seen set with larger frames is below bicubic in
 # docs/superres.md's tables (P at 48^2-128^2 +2.88 dB or more, N +6.31 or more, docs/status.md), and above it the
@@ -32,12 +32,30 @@ SMALL_FRAME_MAX = 16
 CAUTION_RATIO = 0.15
 
 
+def small_frames(model) -> bool:
+    """Whether all_frames_check runs: a moved frame, frames of at most SMALL_FRAME_MAX pixels a side."""
+    return model.q >= 1 and max(model.coarse.m) <= SMALL_FRAME_MAX
+
+
+def frames_checks(model, w: torch.Tensor, factor: torch.Tensor | None = None,
+                  f: torch.Tensor | None = None) -> dict[str, float]:
+    """The shipped check's metrics (superres_check.held_out_frames) and, on small frames, all_frames_check's, with
+    one factor of the normal matrix for both: without the weight search's (a typed weight, or a search not repeated
+    at the final motion) each check formed and factored the same matrix at the same w and weight, the second time
+    for nothing (32^2 from 8 frames, a typed weight: the evaluation 0.39-0.42 -> 0.34-0.36 CPU-s; docs/superres.md,
+    "(autocost)").
+    The factor is the same bits either way, so are the metrics."""
+    if factor is None and small_frames(model):
+        factor = closed_form_factor(model, w)
+    return {**held_out_frames(model, w, factor, f=f), **all_frames_check(model, w, factor)}
+
+
 def all_frames_check(model, w: torch.Tensor, factor: torch.Tensor | None = None) -> dict[str, float]:
     """{frames_check_all_ratio, frames_check_all_frames}: the frames check's ratio (superres_check.held_out_frames)
     with every moved frame held out: sum_k ||d_k - P_k f_-k||^2 / sum_k ||d_k - P_k f_bicubic||^2. {} on frames
     over SMALL_FRAME_MAX pixels a side or without a moved frame. factor: the dense normal matrix's Cholesky factor
     at w and the model's weight where the caller has it."""
-    if model.q < 1 or max(model.coarse.m) > SMALL_FRAME_MAX:
+    if not small_frames(model):
         return {}
     frames = list(range(1, model.q + 1))
     # the dense closed form whatever the weight search's limit: at most 32^2 fine pixels here
