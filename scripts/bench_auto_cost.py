@@ -15,11 +15,11 @@ Cases (`--sr` and `--ct`, any number):
   `synth:SIZE:FRAMES:CHANNELS:SEED`: bench_superres_scaling.py's textured phantom set, written under `--out`;
 - `--ct PATH.npz`: a sinogram file of scripts/heldout_ct_sinograms.py (run with solver=fista_tv).
 
-    python scripts/bench_auto_cost.py --out /tmp/autocost/run1 --repeats 2 \\
-        --sr synth:32:8:1:9261 /tmp/srfinal5/frames/sk_clock@200_300_20_0.01_7905_8_rigid_False.npz \\
-        --ct /tmp/autocost/ct/ellipses_128.npz
-    python scripts/bench_auto_cost.py --out /tmp/autocost/prof --profile --sr synth:64:16:1:9265   # cProfile of A
-    python scripts/bench_auto_cost.py --table /tmp/autocost/run1/runs.json     # the table again, from stored runs
+    python scripts/bench_auto_cost.py --out outputs/autocost/run1 --repeats 2 \\
+        --sr synth:32:8:1:9261 FRAMES.npz \\
+        --ct SINOGRAM.npz
+    python scripts/bench_auto_cost.py --out outputs/autocost/prof --profile --sr synth:64:16:1:9265   # cProfile of A
+    python scripts/bench_auto_cost.py --table outputs/autocost/run1/runs.json     # the table again, from stored runs
 
 `--profile` runs A once under cProfile (one thread) and prints its 40 largest cumulative entries; `--code DIR`
 runs DIR's regrun (another worktree: PYTHONPATH=DIR) for a before/after in one script run.
@@ -167,7 +167,7 @@ def phase_table(rows) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("/tmp/bench_auto_cost"))
+    ap.add_argument("--out", type=Path, default=Path("outputs/bench_auto_cost"))
     ap.add_argument("--sr", nargs="*", default=[], help="frame sets: PATH.npz or synth:SIZE:FRAMES:CHANNELS:SEED")
     ap.add_argument("--ct", nargs="*", default=[], type=Path, help="sinogram files (.npz/.npy)")
     ap.add_argument("--repeats", type=int, default=2, help="A B pairs per case")

@@ -23,8 +23,8 @@ part's squared norm and its held-out projection, and the walls' mean against the
 `--powers P ...` adds each reference's held-out misfit weighted by |frequency| ** P along the detector, the
 `dose` weight's re-pick at power P (docs/ct.md, "ctfinal": which reference's weighted curve moves the pick):
 
-    python scripts/bench_ct_cvcurve.py /tmp/ctfinal/heldout_6701/s1045_128_60_1e+04.npz --tv-grid auto \
-        --powers 0.698 1 --no-search --out /tmp/ctfinal/cvcurve2_s1045
+    python scripts/bench_ct_cvcurve.py SCAN.npz --tv-grid auto \
+        --powers 0.698 1 --no-search --out outputs/cvcurve_s1045
 """
 from __future__ import annotations
 
