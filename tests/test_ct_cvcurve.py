@@ -22,7 +22,7 @@ def test_cvcurve_reports_every_curve_and_its_pick(tmp_path):
     np.savez(path, sinogram=sino, clean=clean, truth=truth, object="battery", size=24, views=16, photons=1e5,
              seed=3901, fine=2, geometry="parallel", angle_range=180.0, noise_level=0.0)
     r = cv.run(path, Namespace(lam_lo=0.1, lam_hi=10.0, points=3, offsets=[], split=0.5, dense_views=32,
-                               search=False))
+                               search=False, tv_grid=None, powers=[]))
     assert len(r["psnr"]) == len(r["dense_misfit"]) == 3 and set(r["folds"]) == {"4"}
     for curves in r["folds"].values():  # 16 views, fold 8: 14 trained on, so 32 - 14 dense views unseen
         assert {"raw", "resolved", "clean", "model", "dense_unseen", "held_wall"} <= set(curves)

@@ -114,7 +114,8 @@ def test_the_motion_model_choice_on_frames_with_no_noise_keeps_affine(device):
 
     frames = torch.zeros(4, 12, 12, dtype=torch.float64, device=device)
     frames[:, :, 6:] = 1.0  # one edge, two values: no weak-texture patch reads noise
-    problem = SimpleNamespace(cfg={"lam_noise": None}, model=SimpleNamespace(frames=frames, lam=0.1))
+    problem = SimpleNamespace(cfg={"lam_noise": None}, model=SimpleNamespace(frames=frames, lam=0.1),
+                              weight_choice=None, motion_noise="images")
     asked = []
     chosen, metrics = choose_motion_model(problem, None, None, lambda changes: asked.append(changes), 2.0)
     assert chosen == "affine" and not asked and metrics["motion_model_sigma"] == 0.0
