@@ -15,7 +15,6 @@ would show whether the frames themselves say so.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_lambda_sr import frame_set, parse_set  # scripts/bench_lambda_sr.py: the same frame sets
+from bench_lambda_sr import frame_set  # scripts/bench_lambda_sr.py: the same frame sets
+from diag_sr_black_ground import problem, set_grid_arguments  # scripts/diag_sr_black_ground.py (srlow16)
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -32,15 +32,8 @@ from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout, luminance
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
 from regrun.optim.parameter_choice import criterion
-from regrun.problems.superres import SuperRes
 from regrun.registration.superres_weight import evaluate_at, weight_evaluator
 from regrun.solvers.varpro_cg import VarProCG
-
-
-def problem(path: Path, ctx) -> SuperRes:
-    cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto")
-    return SuperRes(cfg, ctx)
 
 
 def write_set(spec, noise, path: Path) -> None:
@@ -52,11 +45,7 @@ def write_set(spec, noise, path: Path) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", type=parse_set, required=True, help="a bench_lambda_sr.py rgb: set")
-    ap.add_argument("--grid", type=float, nargs=3, default=[0.025, 0.4, 13], help="lo hi points (log)")
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args(argv)
+    args = set_grid_arguments(__doc__, [0.025, 0.4, 13], argv)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
