@@ -77,12 +77,18 @@ def curve(p, ctx, w, first, black: torch.Tensor, clean: torch.Tensor, lams, trut
             "fine_black": int(fine_black.sum()), "argmin": best, "rows": rows}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def set_grid_arguments(doc: str, grid: list[float], argv=None) -> argparse.Namespace:
+    """One bench set, a log grid of weights (lo hi points) and the output prefix: this diagnosis's arguments, and
+    diag_sr_rgb_weight.py's."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--set", type=parse_set, required=True, help="a bench_lambda_sr.py set")
-    ap.add_argument("--grid", type=float, nargs=3, default=[0.04, 0.64, 13], help="lo hi points (log)")
+    ap.add_argument("--grid", type=float, nargs=3, default=grid, help="lo hi points (log)")
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = set_grid_arguments(__doc__, [0.04, 0.64, 13], argv)
     spec = args.set
     motion = spec.get("motion", "affine")
     torch.set_num_threads(1)
