@@ -11,6 +11,8 @@ from script_module import load_script
 
 from regrun.imaging.io import TRUTH_KEY
 
+pytest.importorskip("skimage")  # the set is a scikit-image photo (the bench extra; CI installs .[test] only)
+
 SET = "rgb:sk:astronaut@100:100,12,4,0.01,5,translation"
 
 
