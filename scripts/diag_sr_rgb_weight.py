@@ -10,7 +10,7 @@ weight and the channels, carrying 1/sqrt(sum a_c^2) = 1.5x its noise (independen
 (1.5)^2 = 2.2x it, the luminance PSNR peaks near `auto`'s weight and the channels' PSNR near 2x; a per-channel GCV
 would show whether the frames themselves say so.
 
-    PYTHONPATH=. python scripts/diag_sr_rgb_weight.py --out /tmp/srrgbweight/astro \\
+    PYTHONPATH=. python scripts/diag_sr_rgb_weight.py --out outputs/srrgbweight/astro \\
         --set rgb:sk:astronaut@380:100,32,8,0.01,7951,translation
 """
 from __future__ import annotations
