@@ -47,34 +47,43 @@ def main(argv=None):
             a = r["auto_cv"]
             if "plain" not in a:  # not scored under dose (another weight, or a coverage factor acted)
                 continue
-            keep = keeps_plain(a, args.tol)
-            rows.append((path.stem, r, a, keep))
+            rows.append((path.stem, r, a, keeps_plain(a, args.tol)))
     print("| run | case | size | views | photons | grid optimum λ (PSNR) | dose λ (gap) | none λ (gap) | "
           "none − dose | keepdip |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    sums = {"dose": [], "none": [], "keepdip": []}
     for run, r, a, keep in rows:
-        best = r["grid_best_psnr"]
-        gaps = {"dose": a["psnr"] - best, "none": a["plain"]["psnr"] - best}
-        gaps["keepdip"] = gaps["none"] if keep else gaps["dose"]
-        for k in sums:
-            sums[k].append(gaps[k])
+        gaps = case_gaps(r, a, keep)
         print(f"| {run} | {r['object']} | {r['size']}² | {r['views']} | {r['photons']:.0e} | "
-              f"{r['grid_best_lam']:.3g} ({best:.2f}) | {a['lam']:.3g} ({gaps['dose']:+.2f}) | "
+              f"{r['grid_best_lam']:.3g} ({r['grid_best_psnr']:.2f}) | {a['lam']:.3g} ({gaps['dose']:+.2f}) | "
               f"{a['plain']['lam']:.3g} ({gaps['none']:+.2f}) | {gaps['none'] - gaps['dose']:+.2f} | "
               f"{'plain' if keep else '-'} |")
+    limited = ("lim", "wedge")  # the scan's range, in the generator's file names
+    summary("all", rows)
+    summary("full range", [row for row in rows if not any(k in row[1]["object"] for k in limited)])
+    summary("limited range", [row for row in rows if any(k in row[1]["object"] for k in limited)])
+
+
+def case_gaps(r: dict, a: dict, keep: bool) -> dict[str, float]:
+    """Each rule's answer's PSNR less the grid optimum's."""
+    gaps = {"dose": a["psnr"] - r["grid_best_psnr"], "none": a["plain"]["psnr"] - r["grid_best_psnr"]}
+    gaps["keepdip"] = gaps["none"] if keep else gaps["dose"]
+    return gaps
+
+
+def summary(name: str, rows) -> None:
     n = len(rows)
-    print(f"\n{n} cases; moved (λ differs > 5%): "
+    if not n:
+        return
+    gaps = [case_gaps(r, a, keep) for _, r, a, keep in rows]
+    print(f"\n{name}: {n} cases; moved (λ differs > 5%): "
           f"{sum(abs(a['plain']['lam'] / a['lam'] - 1) > 0.05 for _, _, a, _ in rows)}; keepdip fired: "
           f"{sum(k for *_, k in rows)}")
-    for k, g in sums.items():
-        if not g:
-            continue
-        diff = [x - d for x, d in zip(g, sums["dose"])]
+    for k in ("dose", "none", "keepdip"):
+        g = [x[k] for x in gaps]
+        diff = [x[k] - x["dose"] for x in gaps]
         print(f"- {k}: within 0.5 dB {sum(x >= -0.5 for x in g)} of {n}; mean gap {sum(g) / n:+.3f}; worst "
               f"{min(g):+.2f}; summed change over dose {sum(diff):+.2f} dB (worst loss {min(diff):+.2f}, "
               f"best gain {max(diff):+.2f})")
-
 
 if __name__ == "__main__":
     main()
