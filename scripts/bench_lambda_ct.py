@@ -212,6 +212,22 @@ def reused(path, obj, size, views, photons):
     return None
 
 
+def plain_answer(details: dict, lam: float) -> float | None:
+    """The answer `solver.lam_cv_weight=none` gives on the same search, from a `dose` choice's details and answer
+    `lam`: the search runs on the plain misfit under both, so only the pick differs; the plain pick times the same
+    scale, then the same fit cap (the cap's weight does not depend on the pick). None where there was no re-pick
+    (another weight) or a coverage factor acted (its factor is not kept in the details). docs/ct.md, "(ctrepick)"."""
+    if "lam_cv_pick_plain" not in details or "lam_cv_coverage" in details:
+        return None
+    plain, pick = float(details["lam_cv_pick_plain"]), float(details["lam_cv_pick"])
+    answer = plain * float(details.get("lam_cv_uncapped", lam)) / pick  # the scale: the uncapped answer / the pick
+    if "lam_cv_uncapped" in details:  # the cap bound: it is the answer itself (the details round it to 4 digits)
+        answer = min(answer, lam)
+    elif "lam_cv_fit_cap" in details:
+        answer = min(answer, float(details["lam_cv_fit_cap"].split()[0]))
+    return answer
+
+
 def tv_grid_for(args):
     """--tv-grid, or what `regrun problem=ct_fewview problem.data=file solver=fista_tv` uses (the benchmark's cases
     stand for a user's sinograms): solver.tv_grid's default for problem.data=file (auto: by the output's size)."""
@@ -335,6 +351,10 @@ def run_case(obj, size, views, args, photons, problem=None):
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
         if "lam_cv_uncapped" in choice.details:  # judging only: the answer without the cap (one more run)
             out[f"auto_{spec}"]["psnr_uncapped"] = psnr_of(run(b, float(choice.details["lam_cv_uncapped"])))
+        plain = plain_answer(choice.details, choice.lam)
+        if plain is not None:  # judging only: lam_cv_weight=none's answer on the same search (one more run if moved)
+            out[f"auto_{spec}"]["plain"] = {"lam": plain, "psnr": out[f"auto_{spec}"]["psnr"] if plain == choice.lam
+                                            else psnr_of(run(b, plain))}
         if rule == "cv" and args.cv_also_scales:  # the same search answered at other scales: one more run each
             pick = float(choice.details["lam_cv_pick"])  # the held-out views' best weight, before any scale
             out[f"auto_{spec}"]["psnr_at_scale"] = {f"{sc:g}": psnr_of(run(b, pick * sc)) for sc in args.cv_also_scales}

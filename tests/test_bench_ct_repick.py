@@ -1,0 +1,47 @@
+"""scripts/bench_lambda_ct.py's `plain_answer` (docs/ct.md, "(ctrepick)"): what `solver.lam_cv_weight=none` answers,
+read off a `dose` choice's details, so that one search scores both rules; checked against the `none` search itself,
+with the dose scale on and the fit cap binding or not (a cap misread would put the plain answer above the cap)."""
+import pytest
+import torch
+
+from regrun.config import config_section
+from tests.test_fbp_files import _script
+
+
+@pytest.mark.parametrize("cap", [None, "below both", "between"])  # where the fit cap's weight lies
+def test_plain_answer_is_the_none_weights_answer(device, monkeypatch, cap):
+    from regrun.optim import parameter_choice as pc
+    from regrun.tomography import fista_tv_weight as fw
+    from regrun.tomography.fista_tv import make_fista
+
+    from test_model_resolution import ct_problem
+
+    bench = _script("bench_lambda_ct")
+    p = ct_problem(device)
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=20), None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.1, hi=10.0, solves=5, probes=1)
+    # a noise share of 0.2 of the misfit: the ramp power 0.4 and a dose scale 0.8 ** 0.6, neither trivial
+    share = {}
+
+    def noise_variance(b, geometry):
+        return share.get("v"), "test"
+
+    def run(weight):
+        return fw.choose_fista_weight(p, fista, 20, s, "fd", torch.Generator(), cv_fold=4, cv_scale=0.8,
+                                      power_iters=20, cv_reference="raw", cv_weight=weight, cv_grid=3,
+                                      cv_dose=True, cv_fit_cap=None if cap is None else 0.25)
+
+    share["v"] = 0.2 * run("none").sigma ** 2
+    monkeypatch.setattr(fw, "noise_variance", noise_variance)
+    if cap is not None:  # the cap's weight put where it binds on both answers or on the larger one only
+        free = sorted((run("none").lam, run("dose").lam))
+        at = 0.5 * free[0] if cap == "below both" else (free[0] * free[1]) ** 0.5
+        monkeypatch.setattr(fw, "fit_cap_weight", lambda train_fit, rise, tau: at)
+    none, dose = run("none"), run("dose")
+    assert float(dose.details["lam_cv_ramp_power"]) > 0
+    assert float(dose.details["lam_cv_pick"]) != pytest.approx(float(dose.details["lam_cv_pick_plain"]), rel=1e-3)
+    assert ("lam_cv_uncapped" in none.details) + ("lam_cv_uncapped" in dose.details) == {
+        None: 0, "below both": 2, "between": 1}[cap]
+    # the cap is read from the details' 4 digits where it bound on `none` only
+    assert bench.plain_answer(dose.details, dose.lam) == pytest.approx(none.lam, rel=1e-3 if cap else 1e-5)
+    assert bench.plain_answer(none.details, none.lam) is None  # no re-pick to undo
