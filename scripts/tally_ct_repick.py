@@ -3,7 +3,7 @@ variant (docs/ct.md, "(ctrepick)"), per case of scripts/bench_lambda_ct.py's JSO
 that `auto_cv.plain` is there): the gap of each to the grid optimum, within-0.5-dB counts, the summed change of
 `none` and keepdip over `dose`, the worst loss. Prints a markdown table.
 
-    python scripts/tally_ct_repick.py /tmp/ctrepick/r6701_128.json /tmp/ctrepick/rB.json --tol 0.01
+    python scripts/tally_ct_repick.py outputs/ctrepick/r6701_128.json outputs/ctrepick/rB.json --tol 0.01
 """
 from __future__ import annotations
 
