@@ -32,6 +32,12 @@ scripts/bench_lambda_sr.py's kinds, or skfile:NAME@ROW:COL:SIDE (a crop of a fil
 rgb:skfile:... keeps its colour):
 
     python scripts/make_sr_frames.py OUT_DIR --shape 40 72 --frames 8 --shift 3 6 --bits 8
+
+Frames as a phone or camera stores them: `--format jpeg --quality Q` 8-bit JPEG frames (frame_00.jpg ...; the truth
+a float TIFF, or truth.npy in colour, in the frames' units as with --bits 8), colour ones with `--chroma 420`
+(Pillow's default, the chroma at half resolution a side) or `--chroma 444` (full):
+
+    python scripts/make_sr_frames.py OUT_DIR --size 32 --format jpeg --quality 70 --image rgb:skfile:coffee.png@0:0:200
 """
 from __future__ import annotations
 
@@ -149,13 +155,22 @@ def wide_burst(shape=(20, 20), factor: int = 2, frames: int = 8, noise: float = 
     return truths[0].numpy(), stacks[0].numpy(), torch.cat(w).numpy(), omega, gains.numpy()
 
 
-def _write_image(path: Path, arr: np.ndarray, peak: float, bits: int = 16) -> None:
+# Pillow's `subsampling` of JPEG's chroma: 4:4:4 keeps it at full resolution, 4:2:0 (Pillow's default for RGB, and
+# most cameras') halves it a side
+CHROMA = {"444": 0, "420": 2}
+
+
+def _write_image(path: Path, arr: np.ndarray, peak: float, bits: int = 16, quality: int | None = None,
+                 chroma: str = "420") -> None:
     from PIL import Image
 
     img = from_fair_layout(arr)
     if bits == 8:  # as a camera writes its frames: 8 bits a sample, the quantisation step peak / 255
         arr8 = np.clip(np.round((np.moveaxis(img, 0, -1) if img.ndim == 3 else img) / peak * 255), 0, 255)
-        Image.fromarray(arr8.astype(np.uint8)).save(path)
+        if quality is None:
+            Image.fromarray(arr8.astype(np.uint8)).save(path)
+        else:  # then 8x8-block DCT quantisation (grey frames have no chroma to subsample)
+            Image.fromarray(arr8.astype(np.uint8)).save(path, quality=quality, subsampling=CHROMA[chroma])
     elif img.ndim == 3:  # colour (channels, rows, columns): a 16-bit RGB PNG (PIL writes 16 bits for grey only)
         write_png16(path, np.clip(np.round(np.moveaxis(img, 0, -1) / peak * 65535), 0, 65535).astype(np.uint16))
     elif path.suffix == ".png":  # 16-bit: 1% noise is far above the quantisation step
@@ -170,16 +185,24 @@ def _channels_last(arr: np.ndarray, colour: bool) -> np.ndarray:
     return np.moveaxis(arr, -3, -1) if colour else arr
 
 
-def write_frame_set(out: Path, fmt: str = "png", bits: int = 16, wide: dict | None = None, **kw) -> dict:
+def write_frame_set(out: Path, fmt: str = "png", bits: int = 16, wide: dict | None = None, quality: int = 85,
+                    chroma: str = "420", **kw) -> dict:
     """Write the set under `out`; returns the paths to pass to regrun. wide: wide_burst's extra settings (the set
-    is then drawn by wide_burst, with kw's size giving a square shape unless wide has one)."""
+    is then drawn by wide_burst, with kw's size giving a square shape unless wide has one). fmt "jpeg": 8-bit JPEG
+    frames at `quality` (1-95, Pillow's scale), colour ones with `chroma` subsampling (CHROMA)."""
+    if fmt == "jpeg":
+        if not 1 <= quality <= 95:  # Pillow's own advice: above 95 the file grows with nothing gained
+            raise SystemExit(f"--quality {quality} must be 1-95")
+        if chroma not in CHROMA:
+            raise SystemExit(f"--chroma {chroma} must be one of {', '.join(CHROMA)}")
+        bits = 8
     if wide:
         kw = {k: v for k, v in kw.items() if k != "channels"}
         size = kw.pop("size", 20)
         truth, frames, w, omega, gains = wide_burst(**{"shape": (size, size), **kw, **wide})
     else:
         truth, frames, w, omega, gains = superres_burst(**kw)
-    if bits == 8 and fmt != "png":
+    if bits == 8 and fmt not in ("png", "jpeg"):
         raise SystemExit("--bits 8 needs --format png")
     colour = frames.ndim == 4
     if colour and fmt == "tiff":
@@ -187,7 +210,7 @@ def write_frame_set(out: Path, fmt: str = "png", bits: int = 16, wide: dict | No
     out.mkdir(parents=True, exist_ok=True)
     peak = 1.25 * float(max(truth.max(), frames.max()))
     # 16-bit PNGs store intensities scaled by 65535 / peak; the truth is written with the same scale.
-    scale = (65535 if bits == 16 else 255) / peak if fmt == "png" else 1.0
+    scale = (65535 if bits == 16 else 255) / peak if fmt in ("png", "jpeg") else 1.0
     if fmt in ("npz", "h5"):
         path = out / f"frames.{fmt}"
         data = {FRAMES_KEY: _channels_last(frames, colour), TRUTH_KEY: _channels_last(truth, colour), "w": w,
@@ -202,10 +225,11 @@ def write_frame_set(out: Path, fmt: str = "png", bits: int = 16, wide: dict | No
                     h5[k] = v
         paths = {"frames": path, "truth": path}
     else:
-        ext = ".png" if fmt == "png" else ".tiff"
+        ext = {"png": ".png", "jpeg": ".jpg"}.get(fmt, ".tiff")
         (out / "frames").mkdir(exist_ok=True)
         for j, d in enumerate(frames):
-            _write_image(out / "frames" / f"frame_{j:02d}{ext}", d, peak, bits)
+            _write_image(out / "frames" / f"frame_{j:02d}{ext}", d, peak, bits,
+                         quality if fmt == "jpeg" else None, chroma)
         if bits == 8:  # the truth in the 8-bit frames' units, unquantised (it only judges): a float TIFF
             t = from_fair_layout(truth) * scale
             t = np.moveaxis(t, 0, -1) if t.ndim == 3 else t
@@ -241,7 +265,10 @@ def main(argv=None):
     ap.add_argument("--supersample", type=int, default=10, help="samples per fine pixel and axis")
     ap.add_argument("--angle", type=float, default=10.0, help="rotation uniform in +-angle degrees")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--format", choices=("png", "tiff", "npz", "h5"), default="png")
+    ap.add_argument("--format", choices=("png", "tiff", "npz", "h5", "jpeg"), default="png")
+    ap.add_argument("--quality", type=int, default=85, help="--format jpeg: Pillow's quality, 1-95")
+    ap.add_argument("--chroma", choices=tuple(CHROMA), default="420",
+                    help="--format jpeg, colour frames: chroma subsampling 4:2:0 (Pillow's default) or 4:4:4")
     ap.add_argument("--gain", type=float, nargs=2, default=(1.0, 1.0), metavar=("LO", "HI"),
                     help="exposure gains of frames 1.., uniform in [LO, HI] (frame 0's is 1)")
     ap.add_argument("--channels", type=int, default=1, help="1: grey; 3: a colour scene (RGB)")
@@ -262,7 +289,7 @@ def main(argv=None):
         ap.error(f"--size {a.size} must be a multiple of --factor {a.factor}")
     if wide and a.channels != 1:
         ap.error("--channels with the wide options: colour comes from --image rgb:... or a colour kind")
-    paths = write_frame_set(a.out, a.format, a.bits, wide or None, size=a.size, factor=a.factor, frames=a.frames,
+    paths = write_frame_set(a.out, a.format, a.bits, wide or None, a.quality, a.chroma, size=a.size, factor=a.factor, frames=a.frames,
                             noise=a.noise, supersample=a.supersample, angle=a.angle, seed=a.seed, gain=tuple(a.gain),
                             channels=a.channels)
     # the README's command (tests/test_readme.py checks that both agree)

@@ -138,6 +138,38 @@ def test_wide_frame_sets_are_users_files(tmp_path):
     assert np.all(np.abs(w[:, 4:]) > 0.5)  # shifts of 1-2 frame pixels (2-4 fine) about the centre
 
 
+def test_jpeg_frame_sets(tmp_path):
+    """make_sr_frames --format jpeg (srjpeg): 8-bit JPEG frames at the quality asked, colour ones with the chroma
+    subsampling asked, read by the frames reader; the same seed's lossless 8-bit PNG twin holds the same scene in the
+    same units (the same truth), and the JPEG frames' departure from it grows as the quality falls."""
+    from PIL import Image, JpegImagePlugin
+
+    make = _script()
+    kw = dict(size=16, factor=2, frames=3, supersample=2, seed=3)
+    wide = {"image": "rgb:skfile:astronaut.png@30:150:200"}
+    png = make.write_frame_set(tmp_path / "png", "png", 8, wide, **kw)
+    ref = read_frames(png["frames"], colour=True)
+    gaps = []
+    for q, chroma in ((95, "420"), (70, "420"), (70, "444")):
+        paths = make.write_frame_set(tmp_path / f"{q}_{chroma}", "jpeg", 16, wide, q, chroma, **kw)
+        files = sorted(Path(paths["frames"]).iterdir())
+        assert [f.name for f in files] == ["frame_00.jpg", "frame_01.jpg", "frame_02.jpg"]
+        with Image.open(files[0]) as img:
+            assert img.format == "JPEG" and img.mode == "RGB"
+            assert JpegImagePlugin.get_sampling(img) == make.CHROMA[chroma]
+        frames = read_frames(paths["frames"], colour=True)
+        assert frames.shape == ref.shape == (3, 3, 8, 8)
+        assert np.array_equal(read_truth(paths["truth"], colour=True), read_truth(png["truth"], colour=True))
+        gaps.append(float(np.sqrt(((frames - ref) ** 2).mean())))
+    assert 0 < gaps[0] < gaps[1]
+    grey = make.write_frame_set(tmp_path / "grey", "jpeg", 16, {"image": "lineart"}, 85, **kw)
+    assert read_frames(grey["frames"]).shape == (3, 8, 8)
+    with pytest.raises(SystemExit, match="--quality 100"):
+        make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 100, **kw)
+    with pytest.raises(SystemExit, match="--chroma 422"):
+        make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 85, "422", **kw)
+
+
 def test_without_truth_metrics_and_figures_degrade(sets, ctx, tmp_path):
     p = frames_problem(ctx, sets["png"])
     assert p.truth is None and p.w_true is None

@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""Super-resolution from JPEG frames (srjpeg, session 27): issue 16's three targets on frames stored as a phone or
+camera stores them, 8-bit JPEG at quality 95 / 85 / 70 (Pillow's scale; colour with 4:2:0 or 4:4:4 chroma), on top
+of 0.5-2% Gaussian sensor noise; beside each set its lossless twin (the same seed: the same scene, motions and
+sensor noise, stored as 8-bit PNG), so the difference is JPEG's alone.
+
+    python scripts/srjpeg_batch.py write OUT/dev --split dev              # the sets (make_sr_frames.write_frame_set)
+    PYTHONPATH=CODE python scripts/srjpeg_batch.py run OUT/dev --split dev --out OUT/dev.json [--only NAME ...]
+    python scripts/srjpeg_batch.py table OUT/dev.json
+
+`run`, per set: the README's command as a new user types it on the JPEG frames and on the PNG twin (a subprocess of
+CODE's regrun, heldout_sr_wide.readme_run: `auto`'s weight, PSNR, motion model chosen, the frames' noise estimate
+`noise_sigma`); then (heldout_sr_wide.judged, on the JPEG frames) bicubic of frame 0, regrun's best weight on a grid
+judged with the truth, the two-stage SimpleITK peer at its best weight fed the same JPEG frames. And the frames'
+true error: the frames as regrun reads them (luminance for colour, as the run estimates its noise on) minus the
+noise-free frames in the same 8-bit units, its RMS (what `noise_sigma` should read), its share on the pixels at
+the 8x8 blocks' edges (rows or columns 0 and 7 of a block) over the others (1 for noise without block structure),
+and the correlation of horizontally neighbouring errors (0 for white noise).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# name: (seed, image, size (fine px a side), frames, sensor noise, JPEG quality, chroma). Factor 2, make_sr_frames'
+# affine motions (rotation +-10 deg, scale 0.95-1.05, shift +-5%). Five scenes at the three qualities, five more.
+DEV = {
+    "camera_q95": (8101, "skfile:camera.png@40:180:180", 32, 8, 0.01, 95, "420"),
+    "camera_q85": (8102, "skfile:camera.png@40:180:180", 32, 8, 0.01, 85, "420"),
+    "camera_q70": (8103, "skfile:camera.png@40:180:180", 32, 8, 0.01, 70, "420"),
+    "astro_rgb_q95": (8104, "rgb:skfile:astronaut.png@30:150:200", 32, 8, 0.01, 95, "420"),
+    "astro_rgb_q85": (8105, "rgb:skfile:astronaut.png@30:150:200", 32, 8, 0.01, 85, "420"),
+    "astro_rgb_q70": (8106, "rgb:skfile:astronaut.png@30:150:200", 32, 8, 0.01, 70, "420"),
+    "texture_q95": (8107, "texture", 48, 16, 0.005, 95, "420"),
+    "texture_q85": (8108, "texture", 48, 16, 0.005, 85, "420"),
+    "texture_q70": (8109, "texture", 48, 16, 0.005, 70, "420"),
+    "lineart_q95": (8110, "lineart", 24, 8, 0.02, 95, "420"),
+    "lineart_q85": (8111, "lineart", 24, 8, 0.02, 85, "420"),
+    "lineart_q70": (8112, "lineart", 24, 8, 0.02, 70, "420"),
+    "coffee_rgb_q95": (8113, "rgb:skfile:coffee.png@60:330:160", 64, 16, 0.005, 95, "420"),
+    "coffee_rgb_q85": (8114, "rgb:skfile:coffee.png@60:330:160", 64, 16, 0.005, 85, "420"),
+    "coffee_rgb_q70": (8115, "rgb:skfile:coffee.png@60:330:160", 64, 16, 0.005, 70, "420"),
+    "cartoon_rgb_q85": (8116, "cartoon", 24, 8, 0.01, 85, "420"),
+    "astro_rgb444_q70": (8117, "rgb:skfile:astronaut.png@30:150:200", 32, 8, 0.01, 70, "444"),
+    "coffee_rgb444_q85": (8118, "rgb:skfile:coffee.png@60:330:160", 64, 16, 0.005, 85, "444"),
+    "grass_q70": (8119, "skfile:grass.png@100:100:120", 20, 8, 0.02, 70, "420"),
+    "moon_q85": (8120, "skfile:moon.png@200:150:160", 40, 16, 0.005, 85, "420"),
+}
+SPLITS = {"dev": DEV}
+BLOCK = 8  # JPEG's DCT block, in frame pixels
+
+
+def settings(spec):
+    seed, image, size, frames, noise, quality, chroma = spec
+    kw = {"size": size, "factor": 2, "frames": frames, "noise": noise, "supersample": 10, "angle": 10.0,
+          "gain": (1.0, 1.0), "seed": seed}
+    return kw, {"image": image}, quality, chroma
+
+
+def write(root: Path, sets: dict) -> None:
+    from make_sr_frames import write_frame_set
+
+    for name, spec in sets.items():
+        kw, wide, quality, chroma = settings(spec)
+        write_frame_set(root / name / "jpeg", "jpeg", 8, wide, quality, chroma, **kw)
+        write_frame_set(root / name / "png8", "png", 8, wide, **kw)  # the lossless twin
+        print(name, flush=True)
+
+
+def true_error(d: Path, spec) -> dict:
+    """The frames as regrun reads them (luminance for colour) minus the noise-free frames, both in the stored 8-bit
+    units: RMS, RMS on the 8x8 blocks' edge pixels over RMS inside, and the lag-1 correlation along rows."""
+    from make_sr_frames import wide_burst
+
+    from regrun.imaging.io import read_frames
+    from regrun.imaging.io import luminance
+
+    kw, wide, _, _ = settings(spec)
+    size = kw.pop("size")
+    noisy = wide_burst(shape=(size, size), **kw, **wide)
+    clean = wide_burst(shape=(size, size), **{**kw, "noise": 0.0}, **wide)  # the same draws, the noise times 0
+    peak = 1.25 * float(max(noisy[0].max(), noisy[1].max()))  # write_frame_set's scale
+    stored = read_frames(d / "frames", colour=clean[1].ndim == 4)
+    ref = clean[1] * 255 / peak
+    if stored.ndim == 4:
+        stored, ref = luminance(stored), luminance(ref)
+    err = stored - ref  # FAIR layout (frames, x1 = column, x2 = row from the bottom)
+    rows = err.shape[-1]
+    col = np.arange(err.shape[-2]) % BLOCK
+    row = (rows - 1 - np.arange(rows)) % BLOCK  # row from the top, where JPEG's blocks start
+    edge = ((col[:, None] == 0) | (col[:, None] == BLOCK - 1) | (row[None] == 0) | (row[None] == BLOCK - 1))
+    e = err - err.mean(axis=(-2, -1), keepdims=True)
+    corr = float((e[:, 1:, :] * e[:, :-1, :]).mean() / (e ** 2).mean())
+    return {"rms": float(np.sqrt((err ** 2).mean())), "edge_over_inside": float(
+        np.sqrt((err[:, edge] ** 2).mean() / (err[:, ~edge] ** 2).mean())), "lag1_corr": corr}
+
+
+def run(root: Path, sets: dict, out: Path, names) -> None:
+    import torch
+    from heldout_sr_wide import judged, readme_run
+
+    torch.set_num_threads(1)
+    import SimpleITK
+
+    SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    rows = json.loads(out.read_text())["rows"] if out.exists() else {}
+    for name in names:
+        spec = sets[name]
+        row = {"spec": spec}
+        for kind in ("jpeg", "png8"):
+            d = root / name / kind
+            truth = next(p for p in (d / "truth.tiff", d / "truth.npy") if p.exists())
+            row[kind] = {"user": readme_run(d / "frames", 2, truth, d / "motion.json",
+                                            out.parent / f"{out.stem}_runs" / name / kind),
+                         "error": true_error(d, spec)}
+        row.update(judged(root / name / "jpeg", 2, row["jpeg"]["user"]))
+        rows[name] = row
+        j, p = (row[k]["user"].get("metrics", {}) for k in ("jpeg", "png8"))
+        print(f"{name}: auto {j.get('psnr', math.nan):.2f} (png {p.get('psnr', math.nan):.2f}) bicubic "
+              f"{row['psnr_bicubic']:.2f} best {row['psnr_regrun_best']:.2f} peer {row['psnr_peer_best']:.2f}; "
+              f"sigma {j.get('noise_sigma', math.nan):.3f} true {row['jpeg']['error']['rms']:.3f} (png "
+              f"{p.get('noise_sigma', math.nan):.3f} / {row['png8']['error']['rms']:.3f})", flush=True)
+        out.write_text(json.dumps({"code": os.environ.get("PYTHONPATH", ""), "rows": rows}, indent=1, default=str))
+
+
+def table(paths) -> str:
+    """Markdown: per set the targets (auto on the JPEG frames against bicubic, regrun's best, the peer's best),
+    the PNG twin's auto, the motion models chosen, the noise estimate against the true error; then the counts."""
+    from report_superres_model_choice import targets  # scripts/report_superres_model_choice.py
+
+    from regrun.registration.superres_motion import MOTION_MODELS
+
+    rows = {k: v for p in paths for k, v in json.loads(Path(p).read_text())["rows"].items()}
+    model = lambda m: MOTION_MODELS[int(m["motion_model_chosen"])] if "motion_model_chosen" in m else "affine"  # noqa: E731
+    lines = ["| set | size / frames / noise | JPEG q (chroma) | bicubic | best λ (PSNR) | peer λ (PSNR) | auto λ (PSNR) "
+             "| targets | PNG twin auto λ (PSNR) | JPEG − PNG dB | model JPEG / PNG | motion px JPEG / PNG | "
+             "σ̂ / true JPEG | σ̂ / true PNG | edge/inside | lag-1 corr |", "|" + "---|" * 16]
+    met = []
+    for name, r in rows.items():
+        seed, image, size, frames, noise, q, chroma = r["spec"]
+        j, p = (r[k]["user"].get("metrics", {}) for k in ("jpeg", "png8"))
+        ej, ep = r["jpeg"]["error"], r["png8"]["error"]
+        t = targets(j["psnr"], r)
+        met.append((t, j["psnr"] - r["psnr_regrun_best"], j["psnr"] - r["psnr_peer_best"], j["psnr"] - p["psnr"]))
+        rgb = f" ({chroma})" if image.startswith("rgb:") or image == "cartoon" else ""
+        lines.append(
+            f"| {name} s{seed} | {size}² / {frames} / {noise:.1%} | {q}{rgb} | {r['psnr_bicubic']:.2f} | "
+            f"{r['regrun_best_lam']:.3g} ({r['psnr_regrun_best']:.2f}) | {r['peer_best_lam']:.3g} "
+            f"({r['psnr_peer_best']:.2f}) | {j['lam_chosen']:.3g} ({j['psnr']:.2f}) | "
+            f"{''.join('✓' if v else '✗' for v in t)} | {p['lam_chosen']:.3g} ({p['psnr']:.2f}) | "
+            f"{j['psnr'] - p['psnr']:+.2f} | {model(j)} / {model(p)} | {j['motion_error']:.3f} / "
+            f"{p['motion_error']:.3f} | {j['noise_sigma']:.3f} / {ej['rms']:.3f} | {p['noise_sigma']:.3f} / "
+            f"{ep['rms']:.3f} | {ej['edge_over_inside']:.2f} | {ej['lag1_corr']:.2f} |")
+    per = [sum(m[0][i] for m in met) for i in range(3)]
+    lines.append(f"\n{len(met)} sets: above bicubic {per[0]}, within 0.75 dB of regrun's best {per[1]}, within 0.5 dB "
+                 f"of the peer {per[2]}, all three {sum(all(m[0]) for m in met)}; worst gap to regrun's best "
+                 f"{min(m[1] for m in met):+.2f} dB, to the peer {min(m[2] for m in met):+.2f} dB; JPEG − PNG twin "
+                 f"median {float(np.median([m[3] for m in met])):+.2f} dB, worst {min(m[3] for m in met):+.2f} dB")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=("write", "run", "table"))
+    ap.add_argument("root", type=Path, nargs="+", help="write/run: the sets' folder; table: results .json files")
+    ap.add_argument("--split", choices=tuple(SPLITS), default="dev")
+    ap.add_argument("--out", type=Path, help="run: the results .json (rows added to it when it exists)")
+    ap.add_argument("--only", nargs="+", help="run these sets alone")
+    a = ap.parse_args(argv)
+    sets = SPLITS[a.split]
+    if a.what == "write":
+        write(a.root[0], sets)
+    elif a.what == "run":
+        if a.out is None:
+            ap.error("run needs --out")
+        unknown = set(a.only or ()) - set(sets)
+        if unknown:
+            ap.error(f"--only: no such set in {a.split}: {', '.join(sorted(unknown))}")
+        run(a.root[0], sets, a.out, a.only or list(sets))
+    else:
+        print(table(a.root))
+
+
+if __name__ == "__main__":
+    main()
