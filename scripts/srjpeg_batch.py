@@ -54,15 +54,36 @@ DEV = {
     "grass_q70": (8119, "skfile:grass.png@100:100:120", 20, 8, 0.02, 70, "420"),
     "moon_q85": (8120, "skfile:moon.png@200:150:160", 40, 16, 0.005, 85, "420"),
 }
-SPLITS = {"dev": DEV}
+# Held out (written down and committed before any run on it): scenes, crops and qualities (90, 80, 75) dev never
+# used; the last set's motions are translations (angle 0, scale 1), for `motion_model=auto`'s pick.
+HELD = {
+    "chelsea_rgb_q90": (8121, "rgb:skfile:chelsea.png@80:120:200", 32, 8, 0.01, 90, "420"),
+    "hubble_q85": (8122, "skfile:hubble_deep_field.jpg@100:100:160", 24, 16, 0.005, 85, "420"),
+    "gravel_q95": (8123, "skfile:gravel.png@50:50:150", 48, 8, 0.01, 95, "420"),
+    "handwriting_q80": (8124, "handwriting", 32, 8, 0.01, 80, "420"),
+    "rocket_rgb_q70": (8125, "rgb:skfile:rocket.jpg@100:200:160", 40, 16, 0.02, 70, "420"),
+    "mondrian_rgb444_q95": (8126, "mondrian", 32, 8, 0.005, 95, "444"),
+    "page_q75": (8127, "skfile:page.png@50:100:120", 20, 8, 0.01, 75, "420"),
+    "terrain_q85": (8128, "terrain", 64, 16, 0.005, 85, "420"),
+    "retina_rgb_q95": (8129, "rgb:skfile:retina.jpg@300:300:200", 24, 8, 0.01, 95, "420"),
+    "brick_q70": (8130, "skfile:brick.png@100:100:160", 32, 16, 0.02, 70, "420"),
+    "ihc_rgb444_q85": (8131, "rgb:skfile:ihc.png@100:100:180", 48, 8, 0.005, 85, "444"),
+    "deadleaves_q90": (8132, "deadleaves", 20, 16, 0.015, 90, "420"),
+    "coins_translation_q85": (8133, "skfile:coins.png@100:100:160", 32, 8, 0.01, 85, "420",
+                              {"angle": 0.0, "scale": (1.0, 1.0)}),
+}
+SPLITS = {"dev": DEV, "heldout": HELD}
 BLOCK = 8  # JPEG's DCT block, in frame pixels
 
 
 def settings(spec):
-    seed, image, size, frames, noise, quality, chroma = spec
-    kw = {"size": size, "factor": 2, "frames": frames, "noise": noise, "supersample": 10, "angle": 10.0,
-          "gain": (1.0, 1.0), "seed": seed}
-    return kw, {"image": image}, quality, chroma
+    """(write_frame_set's kw, wide_burst's settings, quality, chroma) of a set; an 8th entry: more of wide_burst's
+    settings, angle (kw's) among them."""
+    seed, image, size, frames, noise, quality, chroma = spec[:7]
+    more = dict(spec[7]) if len(spec) > 7 else {}
+    kw = {"size": size, "factor": 2, "frames": frames, "noise": noise, "supersample": 10,
+          "angle": more.pop("angle", 10.0), "gain": (1.0, 1.0), "seed": seed}
+    return kw, {"image": image, **more}, quality, chroma
 
 
 def write(root: Path, sets: dict) -> None:
@@ -99,8 +120,53 @@ def true_error(d: Path, spec) -> dict:
     edge = ((col[:, None] == 0) | (col[:, None] == BLOCK - 1) | (row[None] == 0) | (row[None] == BLOCK - 1))
     e = err - err.mean(axis=(-2, -1), keepdims=True)
     corr = float((e[:, 1:, :] * e[:, :-1, :]).mean() / (e ** 2).mean())
+    # the scene's fine detail in each frame: the noise-free frame less its 3x3 mean (interior pixels)
+    box = sum(ref[:, 1 + a:ref.shape[1] - 1 + a, 1 + b:ref.shape[2] - 1 + b] for a in (-1, 0, 1) for b in (-1, 0, 1)) / 9
+    detail, inner = ref[:, 1:-1, 1:-1] - box, e[:, 1:-1, 1:-1]
     return {"rms": float(np.sqrt((err ** 2).mean())), "edge_over_inside": float(
-        np.sqrt((err[:, edge] ** 2).mean() / (err[:, ~edge] ** 2).mean())), "lag1_corr": corr}
+        np.sqrt((err[:, edge] ** 2).mean() / (err[:, ~edge] ** 2).mean())), "lag1_corr": corr,
+        "detail_corr": float((inner * detail).sum() / np.sqrt((inner ** 2).sum() * (detail ** 2).sum()))}
+
+
+def at_true_motion(d: Path) -> dict:
+    """The regularised least-squares image at the TRUE motion (bench_superres_frames.solve_channels, the peer's
+    solve), its best PSNR over heldout_sr_wide's weight grid: what the frames allow with the motion known."""
+    import torch
+    from bench_lambda_sr import weight_search
+    from bench_superres_frames import scores, solve_channels
+    from heldout_sr_wide import GRID
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.superres import SuperRes
+
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+    truth = next(p for p in (d / "truth.tiff", d / "truth.npy") if p.exists())
+
+    def at(lam):
+        p = SuperRes(config_section("problem", "superres", data="frames", frames=str(d / "frames"), truth=str(truth),
+                                    true_motion=str(d / "motion.json"), factor=2, lambda_f=lam), ctx)
+        return scores(p, solve_channels(p, p.w_true))
+
+    grid = weight_search(at, GRID, True)
+    best = max(grid, key=lambda g: g["psnr"])
+    return {"lam": best["lam"], "psnr": best["psnr"]}
+
+
+def diag(root: Path, sets: dict, out: Path, names) -> None:
+    """Per set, JPEG and PNG twin: at_true_motion and true_error (out: a .json of them)."""
+    import torch
+
+    torch.set_num_threads(1)
+    rows = json.loads(out.read_text()) if out.exists() else {}
+    for name in names:
+        rows[name] = {k: {"true_motion": at_true_motion(root / name / k), "error": true_error(root / name / k,
+                                                                                              sets[name])}
+                      for k in ("jpeg", "png8")}
+        j, p = rows[name]["jpeg"], rows[name]["png8"]
+        print(f"{name}: at the true motion JPEG {j['true_motion']['psnr']:.2f} PNG {p['true_motion']['psnr']:.2f}; "
+              f"error-detail corr JPEG {j['error']['detail_corr']:.2f} PNG {p['error']['detail_corr']:.2f}", flush=True)
+        out.write_text(json.dumps(rows, indent=1))
 
 
 def run(root: Path, sets: dict, out: Path, names) -> None:
@@ -145,7 +211,7 @@ def table(paths) -> str:
              "σ̂ / true JPEG | σ̂ / true PNG | edge/inside | lag-1 corr |", "|" + "---|" * 16]
     met = []
     for name, r in rows.items():
-        seed, image, size, frames, noise, q, chroma = r["spec"]
+        seed, image, size, frames, noise, q, chroma = r["spec"][:7]
         j, p = (r[k]["user"].get("metrics", {}) for k in ("jpeg", "png8"))
         ej, ep = r["jpeg"]["error"], r["png8"]["error"]
         t = targets(j["psnr"], r)
@@ -169,7 +235,7 @@ def table(paths) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("write", "run", "table"))
+    ap.add_argument("what", choices=("write", "run", "diag", "table"))
     ap.add_argument("root", type=Path, nargs="+", help="write/run: the sets' folder; table: results .json files")
     ap.add_argument("--split", choices=tuple(SPLITS), default="dev")
     ap.add_argument("--out", type=Path, help="run: the results .json (rows added to it when it exists)")
@@ -178,13 +244,13 @@ def main(argv=None):
     sets = SPLITS[a.split]
     if a.what == "write":
         write(a.root[0], sets)
-    elif a.what == "run":
+    elif a.what in ("run", "diag"):
         if a.out is None:
-            ap.error("run needs --out")
+            ap.error(f"{a.what} needs --out")
         unknown = set(a.only or ()) - set(sets)
         if unknown:
             ap.error(f"--only: no such set in {a.split}: {', '.join(sorted(unknown))}")
-        run(a.root[0], sets, a.out, a.only or list(sets))
+        (run if a.what == "run" else diag)(a.root[0], sets, a.out, a.only or list(sets))
     else:
         print(table(a.root))
 
