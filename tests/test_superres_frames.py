@@ -170,42 +170,6 @@ def test_jpeg_frame_sets(tmp_path):
         make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 85, "422", **kw)
 
 
-@pytest.mark.parametrize("quality", [40, 70, 85, 95, 100])
-def test_jpeg_quality_reads_the_quality_from_the_table(tmp_path, quality):
-    """io.jpeg_quality gives back the quality Pillow (libjpeg) saved at, grey and colour; None for a PNG."""
-    from PIL import Image
-
-    from regrun.imaging.io import jpeg_quality
-
-    rng = np.random.default_rng(0)
-    for shape in ((16, 16), (16, 16, 3)):
-        Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(tmp_path / "a.jpg", quality=quality)
-        assert jpeg_quality(tmp_path / "a.jpg") == quality
-    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
-    assert jpeg_quality(tmp_path / "a.png") is None
-
-
-def test_jpeg_frames_are_warned_and_lossless_ones_not(ctx, tmp_path):
-    """A frames folder of JPEGs at quality <= JPEG_WARN_QUALITY gets srjpeg's warning, naming the quality, and its
-    quality as a metric; the same frames as PNG get neither (srjpeg)."""
-    from regrun.problems.superres import JPEG_WARN_QUALITY, jpeg_warning
-
-    make = _script()
-    kw = dict(size=12, factor=2, frames=3, supersample=2, seed=1)
-    for fmt, quality in (("jpeg", 70), ("png", None)):
-        paths = make.write_frame_set(tmp_path / fmt, fmt, 8, {"image": "lineart"}, quality or 85, **kw)
-        p = frames_problem(ctx, paths)
-        assert p.jpeg_quality == quality
-        res = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, max_iter=1), ctx).solve(p, Monitor())
-        metrics, _ = p.evaluate(res)
-        warned = [w for w in p.warnings(metrics) if "JPEG" in w]
-        if quality is None:
-            assert warned == [] and "frames_jpeg_quality" not in metrics
-        else:
-            assert len(warned) == 1 and "quality about 70" in warned[0] and metrics["frames_jpeg_quality"] == 70.0
-    assert jpeg_warning(JPEG_WARN_QUALITY) and not jpeg_warning(JPEG_WARN_QUALITY + 1) and not jpeg_warning(None)
-
-
 def test_without_truth_metrics_and_figures_degrade(sets, ctx, tmp_path):
     p = frames_problem(ctx, sets["png"])
     assert p.truth is None and p.w_true is None

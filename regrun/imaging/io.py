@@ -342,32 +342,6 @@ def _is_deep(path: Path) -> bool:
         return img.mode in _DEEP_MODES or any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
 
 
-# The JPEG standard's example luminance quantisation table (ITU-T T.81, K.1), row by row: the one libjpeg (and so
-# Pillow, and most software) scales by its quality setting; cameras' own tables are near one of its scalings.
-JPEG_LUMA_TABLE = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-                   14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-                   49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
-
-
-def jpeg_quality(path: str | Path) -> int | None:
-    """A JPEG file's quality on libjpeg's 1-100 scale: the quality whose scaling of JPEG_LUMA_TABLE is nearest (least
-    summed |difference|) to the file's luminance table; None for a file that is not a JPEG."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        tables = getattr(img, "quantization", None) if img.format in ("JPEG", "MPO") else None
-    if not tables:
-        return None
-    table = np.asarray(tables[min(tables)], dtype=np.float64)
-    base = np.asarray(JPEG_LUMA_TABLE, dtype=np.float64)
-
-    def scaled(q: int) -> np.ndarray:  # libjpeg's jpeg_quality_scaling, then its clamp to 1-255
-        s = 5000 / q if q < 50 else 200 - 2 * q
-        return np.clip(np.floor((base * s + 50) / 100), 1, 255)
-
-    return min(range(1, 101), key=lambda q: (float(np.abs(scaled(q) - table).sum()), -q))
-
-
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;

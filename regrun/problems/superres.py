@@ -28,7 +28,6 @@ from ..imaging.io import (
     fair_data_dir,
     frame_files,
     from_fair_layout,
-    jpeg_quality,
     luminance,
     luminance_weights,
     read_frames,
@@ -176,7 +175,6 @@ class SuperRes(Problem):
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
         self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
-        self.jpeg_quality = None  # the lowest quality of a user's JPEG frames (jpeg_quality; None: none is a JPEG)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
@@ -262,8 +260,6 @@ class SuperRes(Problem):
         if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
             every = [f.name for f in frame_files(folder)]
             names = self.frame_names = every[:frames.shape[0]]
-            qualities = [q for q in (jpeg_quality(folder / n) for n in names) if q is not None]
-            self.jpeg_quality = min(qualities) if qualities else None
             # a frame saved as .webp or .heic beside the others was left out without a word (newuser10)
             other = sorted(f.name for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")
                            and f.name not in every)
@@ -457,8 +453,6 @@ class SuperRes(Problem):
             metrics["second_start_refused"] = self.second_start_refused
         if str(self.cfg.data) == "frames":  # the level taken off the frames for the solve (frames_level; 0: none)
             metrics["frames_level"] = self.level
-        if self.jpeg_quality is not None:
-            metrics["frames_jpeg_quality"] = float(self.jpeg_quality)
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
@@ -568,8 +562,7 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning, self.truth_warning,
-                             jpeg_warning(self.jpeg_quality)) if w]
+        return ([w for w in (self.levels_warning, self.border_warning, self.truth_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
@@ -804,27 +797,6 @@ def few_levels_warning(frames: torch.Tensor) -> str:
             f"recovers is in the frames' grey levels, and frames quantised this coarsely keep little of it; frames "
             f"that are thresholded, boolean, or cast to integers from values in [0, 1] (astype(int) drops the "
             f"fraction) give a poor answer: save the frames as measured (16-bit images or floats)")
-
-
-# JPEG frames at a quality up to JPEG_WARN_QUALITY (libjpeg's scale, io.jpeg_quality) are warned: on srjpeg's dev
-# batch (scripts/srjpeg_batch.py, seeds 8101-8120: photo crops, a texture, drawings, grey and RGB, 20^2-64^2, 8/16
-# frames, 0.5-2% noise) every set, at quality 95 too, gave an answer JPEG_LOSS dB below its lossless twin (the same
-# frames stored as 8-bit PNG), while regrun's `auto` stayed within 0.75 dB of its best weight and 0.5 dB of the
-# SimpleITK peer fed the same JPEGs: the detail is gone from the files, not lost by the solve. Above 95: not measured.
-JPEG_WARN_QUALITY = 95
-JPEG_LOSS = {95: "1.2-8.2", 85: "1.7-10.2", 70: "3.3-11.6"}  # the dev batch's loss against the twin, by quality
-
-
-def jpeg_warning(quality: int | None) -> str:
-    """Frames stored as JPEG ran without a word of it: its 8x8-block quantisation discards the fine, aliased detail
-    super-resolution is made of, and no weight or motion brings it back (srjpeg)."""
-    if quality is None or quality > JPEG_WARN_QUALITY:
-        return ""
-    seen = "; ".join(f"at quality {q} {loss} dB" for q, loss in JPEG_LOSS.items())
-    return (f"the frames are JPEG (quality about {quality}, read from their quantisation table): its compression "
-            f"discards the fine detail super-resolution recovers, and no weight or motion brings it back; on seen "
-            f"frame sets the answer from JPEG frames was below the answer from the same frames stored losslessly "
-            f"({seen}): save the frames as PNG, TIFF or raw where the camera allows")
 
 
 def _fixed_lines(frames: torch.Tensor) -> int:
