@@ -189,10 +189,10 @@ def write_frame_set(out: Path, fmt: str = "png", bits: int = 16, wide: dict | No
                     chroma: str = "420", **kw) -> dict:
     """Write the set under `out`; returns the paths to pass to regrun. wide: wide_burst's extra settings (the set
     is then drawn by wide_burst, with kw's size giving a square shape unless wide has one). fmt "jpeg": 8-bit JPEG
-    frames at `quality` (1-95, Pillow's scale), colour ones with `chroma` subsampling (CHROMA)."""
+    frames at `quality` (1-100, Pillow's scale), colour ones with `chroma` subsampling (CHROMA)."""
     if fmt == "jpeg":
-        if not 1 <= quality <= 95:  # Pillow's own advice: above 95 the file grows with nothing gained
-            raise SystemExit(f"--quality {quality} must be 1-95")
+        if not 1 <= quality <= 100:
+            raise SystemExit(f"--quality {quality} must be 1-100")
         if chroma not in CHROMA:
             raise SystemExit(f"--chroma {chroma} must be one of {', '.join(CHROMA)}")
         bits = 8
@@ -266,7 +266,7 @@ def main(argv=None):
     ap.add_argument("--angle", type=float, default=10.0, help="rotation uniform in +-angle degrees")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--format", choices=("png", "tiff", "npz", "h5", "jpeg"), default="png")
-    ap.add_argument("--quality", type=int, default=85, help="--format jpeg: Pillow's quality, 1-95")
+    ap.add_argument("--quality", type=int, default=85, help="--format jpeg: Pillow's quality, 1-100")
     ap.add_argument("--chroma", choices=tuple(CHROMA), default="420",
                     help="--format jpeg, colour frames: chroma subsampling 4:2:0 (Pillow's default) or 4:4:4")
     ap.add_argument("--gain", type=float, nargs=2, default=(1.0, 1.0), metavar=("LO", "HI"),

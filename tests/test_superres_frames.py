@@ -164,8 +164,8 @@ def test_jpeg_frame_sets(tmp_path):
     assert 0 < gaps[0] < gaps[1]
     grey = make.write_frame_set(tmp_path / "grey", "jpeg", 16, {"image": "lineart"}, 85, **kw)
     assert read_frames(grey["frames"]).shape == (3, 8, 8)
-    with pytest.raises(SystemExit, match="--quality 100"):
-        make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 100, **kw)
+    with pytest.raises(SystemExit, match="--quality 0"):
+        make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 0, **kw)
     with pytest.raises(SystemExit, match="--chroma 422"):
         make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 85, "422", **kw)
 
