@@ -7,6 +7,11 @@ sensor noise, stored as 8-bit PNG), so the difference is JPEG's alone.
     python scripts/srjpeg_batch.py write OUT/dev --split dev              # the sets (make_sr_frames.write_frame_set)
     PYTHONPATH=CODE python scripts/srjpeg_batch.py run OUT/dev --split dev --out OUT/dev.json [--only NAME ...]
     python scripts/srjpeg_batch.py table OUT/dev.json
+    python scripts/srjpeg_batch.py diag OUT/dev --split dev --out OUT/diag.json --only NAME ...   # at the true motion
+    python scripts/srjpeg_batch.py run OUT/dark --split dark --no-judge --out OUT/dark.json       # the user's runs only
+
+Splits: dev (seeds 8101-8120), heldout (8121-8133, written down before its run), dark (8141-8148, dark scenes:
+the exposure check's false alarms on JPEG). Results: docs/superres.md, "Super-resolution from JPEG frames (srjpeg)".
 
 `run`, per set: the README's command as a new user types it on the JPEG frames and on the PNG twin (a subprocess of
 CODE's regrun, heldout_sr_wide.readme_run: `auto`'s weight, PSNR, motion model chosen, the frames' noise estimate
