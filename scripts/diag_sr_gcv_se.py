@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from bench_lambda_sr import frame_set, is_colour, parse_set  # scripts/bench_lambda_sr.py: the same frame sets
 from diag_sr_black_ground import problem  # scripts/diag_sr_black_ground.py (srlow16): the user's problem
 from diag_sr_rgb_weight import write_set  # scripts/diag_sr_rgb_weight.py (srrgbweight): colour sets as the bench
@@ -64,11 +65,11 @@ def unit_misfits(r: torch.Tensor) -> tuple[list[float], list[float]]:
     return per_frame.tolist(), per_block.tolist()
 
 
-def run_set(spec, root: Path, grid) -> dict:
+def run_set(spec, root: Path, grid, settings: dict) -> dict:
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     path = root.with_name(f"{root.name}_{spec['kind'].replace(':', '_').replace('@', '_')}_{spec['seed']}.npz")
     write_frames(spec, path)
-    p = problem(path, ctx)
+    p = problem(path, ctx, **settings)
     t0 = time.process_time()
     res = VarProCG(config_section("solver", "varpro_cg"), ctx).solve(p, Monitor())
     metrics, _ = p.evaluate(res)  # the user's answer (its PSNR: every channel, the final solve)
@@ -101,8 +102,9 @@ def run_set(spec, root: Path, grid) -> dict:
         scale = gcv / fit.rss  # m / (m - gamma tr H)^2
         rows.append({"lam": lam, "gcv": gcv, "trace": fit.trace, "scale": scale, "frames": frames,
                      "blocks": blocks, "psnr": value})
-    keys = ("lam_chosen", "lam_first", "psnr", "motion_error", "motion_model_chosen", "lam_split_from")
-    out = {"set": {k: str(v) for k, v in spec.items()}, "m": m, "colour": colour, "gamma": s.gamma,
+    keys = ("lam_chosen", "lam_first", "psnr", "motion_error", "motion_model_chosen", "lam_split_from", "lam_se_from",
+            "lam_se_evaluations", "lam_se_s")
+    out = {"set": {k: str(v) for k, v in spec.items()}, "settings": settings, "m": m, "colour": colour, "gamma": s.gamma,
            "run": {k: float({**res.metrics, **metrics}[k]) for k in keys if k in {**res.metrics, **metrics}},
            "cpu_run": cpu_run, "cpu_grid": time.process_time() - t0, "rows": rows}
     path.unlink()
@@ -165,13 +167,46 @@ def report(paths: list[Path]) -> None:
               f"{np.median(d[:, 1]):+.2f} | {a.sum():+.2f} | {int((a < -0.1).sum())} / {int((a > 0.1).sum())} |")
 
 
+def compare(main_paths: list[Path], variant_paths: list[Path]) -> None:
+    """The run's answer (λ, PSNR, CPU) with and without the variant's settings, set by set, and the grid's peak."""
+    load = lambda paths: {(r["set"]["kind"], r["set"]["seed"]): r for p in paths for r in json.loads(p.read_text())}  # noqa: E731
+    main, var = load(main_paths), load(variant_paths)
+    print("| set | peak λ (PSNR) | main λ (PSNR) | variant λ (PSNR) | Δ dB |")
+    print("|---|---|---|---|---|")
+    deltas, cpu = [], [0.0, 0.0]
+    for key, a in main.items():
+        if key not in var:
+            continue
+        b = var[key]
+        peak = max(a["rows"], key=lambda r: r["psnr"])
+        d = b["run"]["psnr"] - a["run"]["psnr"]
+        deltas.append(d)
+        cpu[0] += a["cpu_run"]
+        cpu[1] += b["cpu_run"]
+        s = a["set"]
+        print(f"| {s['kind']} {s['size']}²/{s['frames']} {float(s['noise']):g} s{s['seed']} | {peak['lam']:.3g} "
+              f"({peak['psnr']:.2f}) | {a['run']['lam_chosen']:.3g} ({a['run']['psnr']:.2f}) | "
+              f"{b['run']['lam_chosen']:.3g} ({b['run']['psnr']:.2f}) | {d:+.2f} |")
+    d = np.array(deltas)
+    print(f"\n{d.size} sets: summed {d.sum():+.2f} dB; {int((d < -0.1).sum())} worse / {int((d > 0.1).sum())} better by "
+          f"> 0.1 dB; worst {d.min():+.2f}; CPU-s (run + evaluate) {cpu[0]:.1f} -> {cpu[1]:.1f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", type=parse_set, nargs="+", help="bench_lambda_sr.py sets")
     ap.add_argument("--grid", type=float, nargs=3, default=[0.025, 0.64, 15], help="lo hi points (log)")
     ap.add_argument("--out", type=Path, help="output prefix (.json written after every set)")
+    ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="problem settings for the run (e.g. lam_se_t=0.5; values parsed as YAML)")
     ap.add_argument("--report", type=Path, nargs="+", help="tables from earlier outputs")
+    ap.add_argument("--variant", type=Path, nargs="+", help="with --report: the same sets run with --auto-set; "
+                    "their answers against the report's, set by set")
     args = ap.parse_args(argv)
+    args.auto_set = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.auto_set)}
+    if args.report and args.variant:
+        compare(args.report, args.variant)
+        return
     if args.report:
         report(args.report)
         return
@@ -183,7 +218,7 @@ def main(argv=None):
     grid = np.exp(np.linspace(math.log(lo), math.log(hi), int(n)))
     out = []
     for spec in args.set:
-        out.append(run_set(spec, args.out, grid))
+        out.append(run_set(spec, args.out, grid, args.auto_set))
         rec = out[-1]
         print(f"{spec['kind']} s{spec['seed']}: auto {rec['run']['lam_chosen']:.4g} ({rec['run']['psnr']:.2f}) "
               f"CPU run {rec['cpu_run']:.1f} grid {rec['cpu_grid']:.1f}", flush=True)
