@@ -8,7 +8,8 @@ weight's rise over it, GCV(next) - GCV(start), is at most problem.lam_se_t stand
 GCV_k(next) - GCV_k(start) (the paired t statistic), SE_MAX_STEPS steps at most. Where the curve is flat within
 the frames' disagreement the weight moves up; where the minimum is sharp it stays. The answer's image at the final
 motion takes the weight found (the solver is not run again, as problem.lam_rechoose_image). Measured on 46 seen sets
-and a held-out batch, docs/superres.md, "GCV's one-standard-error rule (srse)".
+and a held-out batch (off by default: it lost on both), docs/superres.md, "GCV's one-standard-error rule on your
+frames (srse)".
 """
 from __future__ import annotations
 
