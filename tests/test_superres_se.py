@@ -59,10 +59,11 @@ def test_the_frames_terms_add_up_to_gcv(device):
         assert float((gcv / fit.rss * fit.units).sum()) == pytest.approx(gcv, rel=1e-12)
 
 
-@pytest.mark.parametrize("t", [None, 0.5])
+@pytest.mark.parametrize("t", [None, 0.5, 100.0])
 def test_a_run_walks_up_and_records_it(device, t):
     """lambda_f=auto with problem.lam_se_t: the answer's weight is the walk's end, steps of SE_STEP up from the
-    weight in use; the metrics, the phase and the message say so. Off (null): no phase, no metrics."""
+    weight in use; the metrics, the phase and the message say so. Off (null): no phase, no metrics. (On this small
+    set 0.5 took no step on the CPU, 100 takes all four: both paths.)"""
     p = problem(device, lambda_f="auto", lam_se_t=t, lam_solves=6, lam_split_steps=0)
     ctx = RunContext(device, F64, 0, Path("."))
     names, phase = [], ctx.phase
@@ -78,6 +79,10 @@ def test_a_run_walks_up_and_records_it(device, t):
     assert 0 <= k <= SE_MAX_STEPS and ratio == pytest.approx(SE_STEP**k)
     assert met["lam_chosen"] == pytest.approx(p.model.lam) and met["lam_se_evaluations"] == min(k + 2, SE_MAX_STEPS + 1)
     assert ("one-standard-error walk" in res.message) == (k > 0)
+    if t == 100.0:
+        assert k == SE_MAX_STEPS
+    if k > 0:
+        assert p.weight_choice.details["lam_moved_by"] == f"GCV's one-SE walk from {met['lam_se_from']:.3g}"
 
 
 @pytest.mark.parametrize("value", [-1.0, "half", float("nan")])
