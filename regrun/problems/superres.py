@@ -143,6 +143,9 @@ class SuperRes(Problem):
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
         self.weight_cv_metrics = {}  # its metrics (superres_cv.frames_cv)
+        # auto: GCV's one-standard-error walk at the final motion (superres_se), its bar; None: off
+        self.weight_se_t = (None if cfg.lam_se_t is None
+                            else check_float("problem.lam_se_t", cfg.lam_se_t, 0.0, maximum=1e3))
         self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.weight_climb_below_noise = check_bool("problem.lam_quasi_optimal_below_noise",
