@@ -501,32 +501,6 @@ def frame_files(path: Path) -> list[Path]:
                   key=lambda f: natural_key(f.name))
 
 
-# frames of one scene hold the same values wherever they moved; an image's rows do not: a stack whose slices
-# along its first axis are this many times less alike than along its last is frames-last. Chosen on dev seeds
-# 8201-8212 (scripts/newuser11_frames_last.py): first / last at most 0.74 for frames-first stacks, at least 3.2
-# for frames-last ones; 1.5 lies between them by a factor of about 2 either way (docs/sweeps.md, newuser11)
-FRAMES_LAST_SPREAD = 1.5
-
-
-def frames_axis_spread(stack: np.ndarray) -> tuple[float, float]:
-    """How unlike one another a 3-D stack's slices are along its first and along its last axis: the mean squared
-    distance of each slice's sorted values, scaled to fit those of the average slice best, from the average slice's,
-    over the stack's variance. Motion leaves a frame's sorted values (its histogram) nearly as they are, and an
-    exposure gain scales them; the rows or columns of one image differ in theirs."""
-    scale = float(np.var(stack)) or 1.0
-
-    def spread(axis: int) -> float:
-        q = np.sort(np.moveaxis(stack, axis, 0).reshape(stack.shape[axis], -1), axis=1).astype(np.float64)
-        mean = q.mean(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = (q @ mean) / (mean @ mean)  # least squares: a burst's exposure gains (0.8-1.2) scale its frames
-        gain = np.where(np.isfinite(gain) & (gain > 0), gain, 1.0)  # a black slice, or values about 0: unscaled
-        q /= gain[:, None]
-        return float(np.mean((q - q.mean(axis=0)) ** 2)) / scale
-
-    return spread(0), spread(-1)
-
-
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
@@ -582,20 +556,13 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
             # without a word (userpass3)
             raise UserError(f"{path} has shape {stack.shape}: that looks like (frames, channels, rows, columns); "
                             "colour frames are (frames, rows, columns, channels): save numpy.moveaxis(frames, 1, -1)")
-        if stack.ndim == 3:
+        if stack.ndim == 3 and 4 * stack.shape[2] <= min(stack.shape[:2]):
             # frames last, as numpy.dstack and MATLAB stack them: (64, 64, 8) ran as 64 frames of 64x8 pixels and
-            # completed, its answer blamed on "the motion or lambda_f" (newuser3). 4x narrower than both their
-            # height and their count, real frames are not; between that and as narrow, 8 frames of 24 x 36 saved
-            # (24, 36, 8) ran as 24 frames of 36 x 8 and ended diverged (newuser10), while 24 frames of 24 x 8 are
-            # frames: the slices' values tell them apart (frames_axis_spread), whatever the shape
-            first, last = frames_axis_spread(stack)
-            alike = last * FRAMES_LAST_SPREAD < first
-            if alike or 4 * stack.shape[2] <= min(stack.shape[:2]):
-                why = (f" (its slices along the last axis hold alike values, spread {last:.2g}, along the first unlike"
-                       f" ones, {first:.2g}: as the frames of one scene and the rows of one image do)" if alike else "")
-                raise UserError(f"{path} has shape {stack.shape}: that looks like (rows, columns, frames), "
-                                f"{stack.shape[2]} frames of {stack.shape[1]}x{stack.shape[0]} pixels (width x "
-                                f"height){why}; frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
+            # completed, its answer blamed on "the motion or lambda_f" (newuser3); real frames are not 4x
+            # narrower than both their height and their count
+            raise UserError(f"{path} has shape {stack.shape}: that looks like (rows, columns, frames), "
+                            f"{stack.shape[2]} frames of {stack.shape[1]}x{stack.shape[0]} pixels (width x height); "
+                            "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
         raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}")
