@@ -531,7 +531,13 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     if path.is_dir():
         files = frame_files(path)
         if not files:
-            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
+            # a folder of bursts, one subfolder each (left/, right/), was "no image files in the frames folder",
+            # as if empty (newuser11)
+            held = [d for d in sorted(path.iterdir(), key=lambda d: natural_key(d.name))
+                    if d.is_dir() and not d.name.startswith(".") and frame_files(d)]
+            inside = (f"; its subfolders {', '.join(f'{d.name} ({len(frame_files(d))})' for d in held)} hold image "
+                      f"files: regrun reads one folder's frames, e.g. problem.frames={held[0]}") if held else ""
+            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}{inside}")
         frames = [read_image_channels(f) for f in files]
         deep = [_is_deep(f) for f in files]
         if any(deep) and not all(deep):
@@ -585,7 +591,10 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                             "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
-        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}")
+        # an archive of the frames, as a download or a mail brings them (newuser11)
+        packed = "; regrun does not unpack archives: unpack it and give the folder" if zipfile.is_zipfile(path) or \
+            path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar") else ""
+        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "
