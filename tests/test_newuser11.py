@@ -1,0 +1,98 @@
+"""A new user's first day from a fresh clone, on data of their own (newuser11): each case failed before its fix
+(docs/sweeps.md, "A new user's first day from a fresh clone (newuser11)")."""
+from __future__ import annotations
+
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli_in_process import regrun_in_process
+from regrun.config import compose
+from regrun.errors import UserError
+from regrun.imaging.io import read_frames
+from regrun.run import run
+
+
+def _burst(n: int = 3, seed: int = 8213) -> list[np.ndarray]:
+    scene = np.random.default_rng(seed).uniform(0, 200, (12, 16))
+    return [np.roll(scene, k, 1).astype(np.uint8) for k in range(n)]
+
+
+@pytest.mark.parametrize("orientation, named", [(6, True), (1, False)])
+def test_frames_turned_by_their_exif_orientation_say_so(orientation, named, tmp_path):
+    # one phone frame in portrait among landscape ones: "frame f1.jpg is 12x16 pixels, frame f0.jpg 16x12" of files
+    # that are all 16x12 as stored (and in every tool that ignores EXIF); the control differs in size for real
+    (tmp_path / "frames").mkdir()
+    for k, frame in enumerate(_burst()):
+        exif = Image.Exif()
+        exif[0x0112] = orientation if k == 1 else 1
+        image = Image.fromarray(frame if k != 1 or orientation != 1 else frame[:, :-2])
+        image.save(tmp_path / "frames" / f"f{k}.jpg", quality=95, exif=exif)
+    with pytest.raises(UserError) as err:
+        read_frames(tmp_path / "frames")
+    assert "all frames must have the same size" in str(err.value)
+    assert ("(f1.jpg is turned upright by its EXIF orientation 6, as a viewer shows it, and the other is not: save "
+            "the frames with one orientation" in str(err.value)) is named, str(err.value)
+
+
+def test_a_folder_of_frame_folders_names_them(tmp_path):
+    # bursts in subfolders (left/, right/) read as "no image files in the frames folder", as if it were empty
+    for side in ("right", "left"):
+        (tmp_path / "bursts" / side).mkdir(parents=True)
+        for k, frame in enumerate(_burst()):
+            Image.fromarray(frame).save(tmp_path / "bursts" / side / f"f{k}.png")
+    with pytest.raises(UserError) as err:
+        read_frames(tmp_path / "bursts")
+    assert str(err.value).endswith(f"in the frames folder {tmp_path / 'bursts'}; its subfolders left (3), right (3) "
+                                   f"hold image files: regrun reads one folder's frames, e.g. "
+                                   f"problem.frames={tmp_path / 'bursts' / 'left'}"), str(err.value)
+
+
+def test_an_archive_of_frames_says_to_unpack_it(tmp_path):
+    with zipfile.ZipFile(tmp_path / "frames.zip", "w") as z:
+        z.writestr("f0.png", b"")
+    with pytest.raises(UserError) as err:
+        read_frames(tmp_path / "frames.zip")
+    assert "regrun does not unpack archives: unpack it and give the folder" in str(err.value)
+
+
+def test_angles_in_a_file_beside_the_sinogram_are_one_line(device, tmp_path, monkeypatch, capsys):
+    # `problem.angles_key=angles.npy` ran with the views spread evenly over 180 degrees and no word of the file
+    u = (np.arange(24) + 0.5) / 24
+    np.save(tmp_path / "s.npy", np.sin(np.pi * u)[None].repeat(12, 0))
+    np.save(tmp_path / "angles.npy", np.linspace(0, 165, 12))
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=16",
+                             "problem.angles_key=angles.npy", f"device={device.type}", "figures=false",
+                             "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stdout + got.stderr
+    line = [s for s in got.stderr.splitlines() if s.startswith("regrun: error:")]
+    assert line and line[0].startswith(
+        "regrun: error: problem.angles_key=angles.npy names a file, but it is the name of the angles' array inside "
+        "the sinogram's .npz/.h5 file: regrun reads no angles from a file beside s.npy; save both in one, "
+        "numpy.savez('scan.npz', sinogram=S, angles=A)"), got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5", "r") as f:
+        assert f.attrs["status"] == "failed"
+
+
+def test_a_collected_report_names_presets_without_runs_and_runs_not_completed(device, tmp_path, capsys):
+    # `regrun-report OUT --collect` over a report stopped by Ctrl-C in its first preset: "0 reproduced, 0 better,
+    # 0 differs, 0 capped, 0 stopped", exit 0, of a page of empty presets and one interrupted run
+    from regrun.report import main
+
+    job = tmp_path / "rep" / "runs" / "multiscale_affine__single_scale" / "0_abc"
+    done = run(compose(["+ci=multiscale_affine__single_scale", f"device={device.type}", "figures=false",
+                        "progress=false"]), job, [])
+    assert done.status == "completed", done.error
+    with h5py.File(job / "results.h5", "a") as f:
+        f.attrs["status"] = "interrupted"  # as a Ctrl-C leaves it
+    presets = ["multiscale_affine__single_scale", "multiscale_affine__multilevel"]
+    with pytest.raises(SystemExit) as end:
+        main([str(tmp_path / "rep"), "--collect", "--quick", *(a for p in presets for a in ("--preset", p))])
+    assert end.value.code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.endswith(f"; 1 of 2 presets without a run, 1 run interrupted: `regrun-report --quick --preset "
+                         f"multiscale_affine__single_scale --preset multiscale_affine__multilevel {tmp_path / 'rep'}` "
+                         f"runs them (finished jobs are skipped)"), last
