@@ -96,3 +96,59 @@ def test_a_collected_report_names_presets_without_runs_and_runs_not_completed(de
     assert last.endswith(f"; 1 of 2 presets without a run, 1 run interrupted: `regrun-report --quick --preset "
                          f"multiscale_affine__single_scale --preset multiscale_affine__multilevel {tmp_path / 'rep'}` "
                          f"runs them (finished jobs are skipped)"), last
+
+
+def test_a_ctrl_c_that_a_library_turned_into_another_error_is_one_line(tmp_path, monkeypatch, capsys):
+    # Ctrl-C at 0.3 s, inside OmegaConf.load's flag_override: its cleanup failed on the half-built node and raised
+    # ConfigKeyError "'NoneType' object has no attribute '_invalidate_flags_cache'" during the KeyboardInterrupt:
+    # 140 lines of traceback, exit 1
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError
+
+    def interrupted(*a, **k):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ConfigKeyError("'NoneType' object has no attribute '_invalidate_flags_cache'")
+
+    monkeypatch.setattr(OmegaConf, "load", interrupted)
+    got = regrun_in_process(["problem=superres"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 130
+    assert got.stderr.strip() == ("regrun: interrupted: Ctrl-C while reading the command, before anything ran; "
+                                  "nothing was written"), got.stderr
+
+
+def test_an_error_without_a_ctrl_c_behind_it_is_not_called_an_interrupt(tmp_path, monkeypatch, capsys):
+    from omegaconf import OmegaConf
+
+    def broken(*a, **k):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(OmegaConf, "load", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        regrun_in_process(["problem=superres"], tmp_path, monkeypatch, capsys)
+
+
+def test_a_ctrl_c_while_the_command_sets_up_its_heap_is_one_line(monkeypatch, capsys):
+    # the console script's set-up (_keep_heap imports ctypes) ran before main's try: Ctrl-C there was Python's
+    # traceback and death by SIGINT (1 of 19 tries at 0.275 s)
+    import regrun.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def exit_now(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli, "_console_script", lambda: True)
+    monkeypatch.setattr(cli, "_pause_gc", lambda: None)
+    monkeypatch.setattr(cli, "_keep_heap", interrupted)
+    monkeypatch.setattr(cli, "_exit_now", exit_now)
+    try:
+        cli.main()
+    except KeyboardInterrupt:  # (pytest would take it for the user's own Ctrl-C and stop the session)
+        pytest.fail("the KeyboardInterrupt reached the interpreter: Python's traceback")
+    except SystemExit as end:
+        assert end.code == 130
+    assert capsys.readouterr().err.strip() == ("regrun: interrupted: Ctrl-C while reading the command, before "
+                                               "anything ran; nothing was written")
