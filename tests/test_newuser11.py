@@ -152,3 +152,35 @@ def test_a_ctrl_c_while_the_command_sets_up_its_heap_is_one_line(monkeypatch, ca
         assert end.code == 130
     assert capsys.readouterr().err.strip() == ("regrun: interrupted: Ctrl-C while reading the command, before "
                                                "anything ran; nothing was written")
+
+
+def _tiff64(path, arr: np.ndarray) -> None:
+    """A one-strip little-endian TIFF of 64-bit float samples, as tifffile.imwrite writes a float64 array."""
+    import struct
+
+    h, w = arr.shape
+    data = arr.astype("<f8").tobytes()
+    tags = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 1, 64), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, 8),
+            (277, 3, 1, 1), (278, 3, 1, h), (279, 4, 1, len(data)), (339, 3, 1, 3)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", t, k, c) + (struct.pack("<HH", v, 0) if k == 3 else struct.pack("<I", v))
+        for t, k, c, v in tags) + struct.pack("<I", 0)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8 + len(data)) + data + ifd)
+
+
+def test_a_64_bit_float_tiff_says_why_it_cannot_be_read(device, tmp_path, monkeypatch, capsys):
+    # tifffile.imwrite of a float64 array: "cannot identify image file", as if the file were broken
+    (tmp_path / "frames").mkdir()
+    for k, frame in enumerate(_burst()):
+        _tiff64(tmp_path / "frames" / f"f{k}.tif", frame / 255.0)
+    with pytest.raises(UserError) as err:
+        read_frames(tmp_path / "frames")
+    assert str(err.value) == (f"cannot read image {tmp_path / 'frames' / 'f0.tif'}: its samples are 64-bit floats, "
+                              f"which Pillow (regrun's image reader) does not read: save them as 32-bit "
+                              f"(array.astype(numpy.float32)) or the array as .npy")
+    _tiff64(tmp_path / "s.tif", np.ones((12, 24)))
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.tif", "problem.size=16",
+                             f"device={device.type}", "figures=false", "hydra.run.dir=run"], tmp_path, monkeypatch,
+                            capsys)
+    assert got.returncode == 2
+    assert "problem.sinogram: cannot read s.tif: its samples are 64-bit floats" in got.stderr, got.stderr

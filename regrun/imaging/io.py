@@ -282,6 +282,48 @@ def _one_page(img, path: Path) -> None:
                         "the page meant as a file of its own (a stack of frames is given whole, problem.frames=FILE)")
 
 
+def _tiff_samples(path: Path) -> tuple[int, int] | None:
+    """(bits per sample, sample format: 1 unsigned, 2 signed, 3 float) of a TIFF file's first image, from its
+    header, or None where the file is no TIFF or does not say."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if head[:4] not in (b"II*\0", b"MM\0*"):
+                return None
+            order = "<" if head[:2] == b"II" else ">"
+            fh.seek(struct.unpack(order + "I", head[4:8])[0])
+            tags = {}
+            for _ in range(struct.unpack(order + "H", fh.read(2))[0]):
+                tag, kind, count, value = struct.unpack(order + "HHI4s", fh.read(12))
+                if tag in (258, 339) and kind == 3:  # BitsPerSample, SampleFormat: SHORT, the first sample's
+                    if count <= 2:
+                        tags[tag] = struct.unpack(order + "H", value[:2])[0]
+                    else:
+                        here = fh.tell()
+                        fh.seek(struct.unpack(order + "I", value)[0])
+                        tags[tag] = struct.unpack(order + "H", fh.read(2))[0]
+                        fh.seek(here)
+    except (OSError, struct.error):
+        return None
+    return (tags[258], tags.get(339, 1)) if 258 in tags else None
+
+
+def _tiff64(path: Path) -> str | None:
+    """Where a file is a TIFF of samples Pillow cannot read (64-bit float, as tifffile.imwrite writes a float64
+    array; 64-bit integers), why and what to save instead: "cannot identify image file" alone read as a broken file
+    (newuser11)."""
+    samples = _tiff_samples(path)
+    if samples is None or samples[0] != 64:
+        return None
+    kind = {1: "unsigned integers", 2: "signed integers", 3: "floats"}.get(samples[1], "values")
+    return (f"its samples are 64-bit {kind}, which Pillow (regrun's image reader) does not read: save them as 32-bit "
+            f"(array.astype(numpy.float32)) or the array as .npy")
+
+
+def _unreadable(path: Path, exc: Exception) -> UserError:
+    return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
+
+
 def read_image_channels(path: str | Path) -> np.ndarray:
     """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
     or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped, transparent pixels
@@ -310,7 +352,7 @@ def read_image_pages(path: str | Path, first_only: bool = False) -> list[np.ndar
                 page = img if deep and img.format == "PNG" else upright(img)  # read_png16 reads the file's bytes
                 pages.append(_page_channels(page, path, deep))
     except (UnidentifiedImageError, OSError, EOFError, zlib.error, struct.error) as exc:
-        raise UserError(f"cannot read image {path}: {exc}") from None
+        raise _unreadable(path, exc) from None
     out = []
     for arr in pages:
         if arr.ndim == 3 and (arr == arr[:1]).all():  # a grey image stored as RGB
@@ -361,7 +403,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.float64)
     except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"cannot read image {path}: {exc}") from None
+        raise _unreadable(path, exc) from None
     return to_fair_layout(check_size(check_values(arr, f"image {path}"), f"image {path}"))
 
 
@@ -442,6 +484,8 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                 found = key.strip("/") in data and isinstance(data[key.strip("/")], h5py.Dataset)
                 arr = np.asarray(data[key.strip("/")][()], dtype=np.float64) if found else None
         elif suffix in ARRAY_IMAGE_SUFFIXES:
+            if _tiff64(path):  # Pillow's "cannot identify image file" (newuser11)
+                raise UserError(f"{what}: cannot read {path}: {_tiff64(path)}")
             keys, arr = [], _read_grey_page(path, what)
         else:
             raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file")
