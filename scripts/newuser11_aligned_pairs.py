@@ -84,13 +84,14 @@ def main(argv=None) -> None:
     ap.add_argument("--heldout", action="store_true")
     a = ap.parse_args(argv)
     env = {**os.environ, "PYTHONPATH": str(a.root.resolve()), "OMP_NUM_THREADS": "1"}
+    a.work = a.work.resolve()  # the runs start there: `python -m` puts the working folder before PYTHONPATH
     right = total = 0
     for seed in a.seeds:
         for kind, (t, r) in pairs(seed, HELDOUT if a.heldout else DEV, a.work / "data" / str(seed)).items():
             run_dir = a.work / "runs" / f"{seed}_{kind}"
             got = subprocess.run([sys.executable, "-m", "regrun.cli", "problem.data=files", f"problem.template={t}",
                                   f"problem.reference={r}", "figures=false", "progress=false",
-                                  f"hydra.run.dir={run_dir}"], env=env, capture_output=True, text=True)
+                                  f"hydra.run.dir={run_dir}"], env=env, capture_output=True, text=True, cwd=a.work)
             m = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
             metrics = m.get("metrics", m)
             warned = [line for line in (got.stdout + got.stderr).splitlines() if "poor fit" in line]
