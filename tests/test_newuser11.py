@@ -184,3 +184,33 @@ def test_a_64_bit_float_tiff_says_why_it_cannot_be_read(device, tmp_path, monkey
                             capsys)
     assert got.returncode == 2
     assert "problem.sinogram: cannot read s.tif: its samples are 64-bit floats" in got.stderr, got.stderr
+
+
+def test_a_pair_aligned_from_the_start_is_not_called_failed(device, tmp_path, monkeypatch, capsys):
+    # two noisy exposures of one scene from a tripod (or a photo and its JPEG): nothing beyond the noise to remove,
+    # so fit_quality 0.00 read "poor fit: ... the registration has probably failed" at a misfit of 0 px
+    rng = np.random.default_rng(8213)
+    y, x = np.mgrid[0:64, 0:80] / 64.0
+    scene = 150 * ((np.abs(x - 0.4) < 0.12) * (np.abs(y - 0.5) < 0.3) + np.exp(-((x - 0.9) ** 2 + (y - 0.3) ** 2) / 0.01))
+    for name in ("T", "R"):
+        Image.fromarray(np.clip(scene + 6 * rng.standard_normal(scene.shape) + 40, 0, 255).astype(np.uint8)).save(
+            tmp_path / f"{name}.png")
+    got = regrun_in_process(["problem.data=files", "problem.template=T.png", "problem.reference=R.png",
+                             f"device={device.type}", "figures=false", "progress=false", "hydra.run.dir=run"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    assert "poor fit" not in got.stdout + got.stderr, got.stdout
+    with h5py.File(tmp_path / "run" / "results.h5", "r") as f:
+        quality, initial = float(f["metrics/fit_quality"][()]), float(f["metrics/misfit_px_initial"][()])
+    assert quality < 0.5 and initial < 0.45, (quality, initial)  # the case: a low share of nothing to remove
+
+
+def test_a_low_fit_quality_still_warns_where_the_start_was_misaligned(tmp_path, device):
+    from registration_problem import affine_problem
+
+    p = affine_problem(tmp_path, device, **{"synthetic.size": 32})
+    p.cfg.data = "files"
+    verdict = {"fit_quality": 0.2, "misfit_px": 0.1}
+    assert p.warnings({**verdict, "misfit_px_initial": 0.3}) == []
+    assert any("registration has probably failed" in w for w in p.warnings({**verdict, "misfit_px_initial": 2.0}))
+    assert any("registration has probably failed" in w for w in p.warnings(verdict))  # recorded before: as it was
