@@ -35,7 +35,7 @@ def test_frames_turned_by_their_exif_orientation_say_so(orientation, named, tmp_
         read_frames(tmp_path / "frames")
     assert "all frames must have the same size" in str(err.value)
     assert ("(f1.jpg is turned upright by its EXIF orientation 6, as a viewer shows it, and the other is not: save "
-            "the frames with one orientation" in str(err.value)) is named, str(err.value)
+            "both with one orientation" in str(err.value)) is named, str(err.value)
 
 
 def test_a_folder_of_frame_folders_names_them(tmp_path):
@@ -214,3 +214,18 @@ def test_a_low_fit_quality_still_warns_where_the_start_was_misaligned(tmp_path, 
     assert p.warnings({**verdict, "misfit_px_initial": 0.3}) == []
     assert any("registration has probably failed" in w for w in p.warnings({**verdict, "misfit_px_initial": 2.0}))
     assert any("registration has probably failed" in w for w in p.warnings(verdict))  # recorded before: as it was
+
+
+def test_a_pair_one_of_them_turned_by_exif_says_so_instead_of_resize(device, tmp_path, monkeypatch, capsys):
+    # "template T.jpg is 12x16 but reference R.png is 16x12; use problem.resize=N": resizing would squash the scene
+    frame = _burst(1)[0]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(frame).save(tmp_path / "T.jpg", quality=95, exif=exif)
+    Image.fromarray(frame).save(tmp_path / "R.png")
+    got = regrun_in_process(["problem.data=files", "problem.template=T.jpg", "problem.reference=R.png",
+                             f"device={device.type}", "figures=false", "hydra.run.dir=run"], tmp_path, monkeypatch,
+                            capsys)
+    assert got.returncode == 2
+    assert "(T.jpg is turned upright by its EXIF orientation 6, as a viewer shows it, and the other is not" in got.stderr
+    assert "problem.resize" not in got.stderr, got.stderr

@@ -552,7 +552,7 @@ def _exif_orientation(path: Path) -> int:
         return int(img.getexif().get(0x0112, 1) or 1) if hasattr(img, "getexif") else 1
 
 
-def _turned_by_exif(a: Path, b: Path) -> str:
+def turned_by_exif(a: Path, b: Path) -> str:
     """Where two frames differ in size only because one is turned by its EXIF orientation (a phone's portrait
     shot among landscape ones), the clause that says so: 'f01.jpg is 24x36, f00.jpg 36x24' of files that are all
     36x24 as stored, and so in every tool that ignores EXIF, read as a mystery (newuser11)."""
@@ -561,7 +561,7 @@ def _turned_by_exif(a: Path, b: Path) -> str:
         return ""
     f = turned[0]
     return (f" ({f.name} is turned upright by its EXIF orientation {_exif_orientation(f)}, as a viewer shows it, "
-            f"and the other is not: save the frames with one orientation, e.g. PIL.ImageOps.exif_transpose)")
+            f"and the other is not: save both with one orientation, e.g. PIL.ImageOps.exif_transpose)")
 
 
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
@@ -600,7 +600,7 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                 what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else ", grey" if mixed else "")  # noqa: E731
                 raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
                                 f"{what(frames[0])}: all frames must have the same size and channels"
-                                f"{_turned_by_exif(f, files[0])}")
+                                f"{turned_by_exif(f, files[0])}")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         # one file holding every frame as a page: an ImageJ/microscope TIFF stack, an animated GIF or PNG (such

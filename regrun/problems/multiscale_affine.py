@@ -18,7 +18,8 @@ from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
-from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path
+from ..imaging.io import (FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path,
+                          turned_by_exif)
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
@@ -303,8 +304,10 @@ class MultiscaleAffine(Problem):
             self.user_pixels = {which: tuple(n / resize for n in image_size(path))
                                 for which, path in (("template", t_path), ("reference", r_path))}
         if t.shape != r.shape:
+            # one of them a phone's portrait shot: resizing both to N x N would squash it (newuser11)
             raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
-                            f"{r.shape[0]}x{r.shape[1]}; use problem.resize=N to bring both to N x N")
+                            f"{r.shape[0]}x{r.shape[1]}"
+                            f"{turned_by_exif(Path(t_path), Path(r_path)) or '; use problem.resize=N to bring both to N x N'}")
         m = t.shape
         if cfg.data == "files" and resize is None:
             self._size_hint(m)
