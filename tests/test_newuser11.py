@@ -229,3 +229,20 @@ def test_a_pair_one_of_them_turned_by_exif_says_so_instead_of_resize(device, tmp
     assert got.returncode == 2
     assert "(T.jpg is turned upright by its EXIF orientation 6, as a viewer shows it, and the other is not" in got.stderr
     assert "problem.resize" not in got.stderr, got.stderr
+
+
+def test_frames_saved_twice_under_two_names_are_named(device, tmp_path, monkeypatch, capsys):
+    # a burst exported twice into one folder (f0.png and f000.png ...): 6 frames read as 12 without a word
+    (tmp_path / "frames").mkdir()
+    for k, frame in enumerate(_burst(3)):
+        Image.fromarray(frame).save(tmp_path / "frames" / f"f{k}.png")
+    Image.fromarray(_burst(3)[1]).save(tmp_path / "frames" / "f001.png")
+    args = ["problem=superres", "problem.data=frames", "problem.frames=frames", "figures=false",
+            f"device={device.type}", "solver.max_iter=1", "problem.lambda_f=0.1", "problem.motion_model=affine",
+            "progress=false"]
+    got = regrun_in_process([*args, "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert ("WARNING: 1 of the 4 frames repeat another's pixels exactly (f001.png = f1.png): a frame saved twice"
+            in got.stdout + got.stderr), got.stdout + got.stderr
+    (tmp_path / "frames" / "f001.png").unlink()
+    got = regrun_in_process([*args, "hydra.run.dir=run2"], tmp_path, monkeypatch, capsys)
+    assert "repeat another's pixels" not in got.stdout + got.stderr
