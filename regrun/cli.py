@@ -821,30 +821,53 @@ def main() -> None:
     """The `regrun` command. As the console script it ends without the interpreter's module teardown
     (_exit_now), starts without the garbage collector (_pause_gc) and keeps its heap (_keep_heap); called from Python it returns or raises
     SystemExit as usual."""
-    if _console_script():
-        _pause_gc()
-        _keep_heap()
     try:
+        if _console_script():  # inside the try: a Ctrl-C while _keep_heap imported ctypes was a traceback (newuser11)
+            _pause_gc()
+            _keep_heap()
         _main()
     except SystemExit as exc:
         if not _console_script():
             raise
         _exit_now(exc.code)
-    except KeyboardInterrupt:
-        # a Ctrl-C while the command is checked and composed (the first 1-2 s: Hydra's parser, OmegaConf), before a
-        # run or sweep took the signal: Python's traceback of whatever it was importing (newuser6); a run's own
-        # Ctrl-C is recorded by the run, one that came after its folder was claimed by _interrupted_at_start
-        print(f"regrun: interrupted: {STARTING}", file=sys.stderr)
-        if not _console_script():
-            raise SystemExit(EXIT_CODES["interrupted"]) from None
-        _exit_now(EXIT_CODES["interrupted"])
     except BrokenPipeError:  # `regrun --help | head`
         code = reader_left()
         if not _console_script():
             raise SystemExit(code) from None
         _exit_now(code)
+    except Exception as exc:
+        if not _from_ctrl_c(exc):
+            raise
+        # a Ctrl-C inside OmegaConf's flag_override while a YAML file loads: its `finally` fails on the half-built
+        # node and raises ConfigKeyError "'NoneType' object has no attribute '_invalidate_flags_cache'" from the
+        # KeyboardInterrupt, a 140-line traceback, exit 1 (newuser11: Ctrl-C at 0.3 s)
+        _interrupted_exit()
+    except KeyboardInterrupt:
+        # a Ctrl-C while the command is checked and composed (the first 1-2 s: Hydra's parser, OmegaConf), before a
+        # run or sweep took the signal: Python's traceback of whatever it was importing (newuser6); a run's own
+        # Ctrl-C is recorded by the run, one that came after its folder was claimed by _interrupted_at_start
+        _interrupted_exit()
     if _console_script():
         _exit_now(0)
+
+
+def _from_ctrl_c(exc: BaseException) -> bool:
+    """Whether an exception was raised while a KeyboardInterrupt was being handled (a library's cleanup that
+    failed on what the interrupt left half done)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _interrupted_exit() -> None:
+    print(f"regrun: interrupted: {STARTING}", file=sys.stderr)
+    if not _console_script():
+        raise SystemExit(EXIT_CODES["interrupted"]) from None
+    _exit_now(EXIT_CODES["interrupted"])
 
 
 def _main() -> None:

@@ -955,6 +955,10 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "split_from": res.metrics.get("lam_split_from", math.nan),
                                "split_evaluations": res.metrics.get("lam_split_evaluations", 0.0),
                                "split_s": res.metrics.get("lam_split_s", 0.0),
+                               # GCV's one-standard-error walk (problem.lam_se_t): the weight before it, its CPU
+                               "se_from": res.metrics.get("lam_se_from", math.nan),
+                               "se_evaluations": res.metrics.get("lam_se_evaluations", 0.0),
+                               "se_s": res.metrics.get("lam_se_s", 0.0),
                                # --motion-model auto: the choice's metrics and the affine answer's PSNR
                                **chosen}
     if reuse is not None:

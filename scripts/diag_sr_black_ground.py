@@ -40,9 +40,9 @@ from regrun.solvers.varpro_cg import VarProCG
 BLACK_SHARE = 0.02
 
 
-def problem(path: Path, ctx) -> SuperRes:
+def problem(path: Path, ctx, **settings) -> SuperRes:
     cfg = config_section("problem", "superres", data="frames", frames=str(path), truth=str(path),
-                         true_motion=str(path), lambda_f="auto")
+                         true_motion=str(path), lambda_f="auto", **settings)
     return SuperRes(cfg, ctx)
 
 

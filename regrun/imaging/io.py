@@ -282,6 +282,48 @@ def _one_page(img, path: Path) -> None:
                         "the page meant as a file of its own (a stack of frames is given whole, problem.frames=FILE)")
 
 
+def _tiff_samples(path: Path) -> tuple[int, int] | None:
+    """(bits per sample, sample format: 1 unsigned, 2 signed, 3 float) of a TIFF file's first image, from its
+    header, or None where the file is no TIFF or does not say."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if head[:4] not in (b"II*\0", b"MM\0*"):
+                return None
+            order = "<" if head[:2] == b"II" else ">"
+            fh.seek(struct.unpack(order + "I", head[4:8])[0])
+            tags = {}
+            for _ in range(struct.unpack(order + "H", fh.read(2))[0]):
+                tag, kind, count, value = struct.unpack(order + "HHI4s", fh.read(12))
+                if tag in (258, 339) and kind == 3:  # BitsPerSample, SampleFormat: SHORT, the first sample's
+                    if count <= 2:
+                        tags[tag] = struct.unpack(order + "H", value[:2])[0]
+                    else:
+                        here = fh.tell()
+                        fh.seek(struct.unpack(order + "I", value)[0])
+                        tags[tag] = struct.unpack(order + "H", fh.read(2))[0]
+                        fh.seek(here)
+    except (OSError, struct.error):
+        return None
+    return (tags[258], tags.get(339, 1)) if 258 in tags else None
+
+
+def _tiff64(path: Path) -> str | None:
+    """Where a file is a TIFF of samples Pillow cannot read (64-bit float, as tifffile.imwrite writes a float64
+    array; 64-bit integers), why and what to save instead: "cannot identify image file" alone read as a broken file
+    (newuser11)."""
+    samples = _tiff_samples(path)
+    if samples is None or samples[0] != 64:
+        return None
+    kind = {1: "unsigned integers", 2: "signed integers", 3: "floats"}.get(samples[1], "values")
+    return (f"its samples are 64-bit {kind}, which Pillow (regrun's image reader) does not read: save them as 32-bit "
+            f"(array.astype(numpy.float32)) or the array as .npy")
+
+
+def _unreadable(path: Path, exc: Exception) -> UserError:
+    return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
+
+
 def read_image_channels(path: str | Path) -> np.ndarray:
     """An image as float64 in FAIR's layout, keeping its colour: (m1, m2) for grey images (8/16-bit, integer
     or float), (channels, m1, m2) for RGB and RGBA (8 or 16 bits per sample; alpha dropped, transparent pixels
@@ -310,7 +352,7 @@ def read_image_pages(path: str | Path, first_only: bool = False) -> list[np.ndar
                 page = img if deep and img.format == "PNG" else upright(img)  # read_png16 reads the file's bytes
                 pages.append(_page_channels(page, path, deep))
     except (UnidentifiedImageError, OSError, EOFError, zlib.error, struct.error) as exc:
-        raise UserError(f"cannot read image {path}: {exc}") from None
+        raise _unreadable(path, exc) from None
     out = []
     for arr in pages:
         if arr.ndim == 3 and (arr == arr[:1]).all():  # a grey image stored as RGB
@@ -361,7 +403,7 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.float64)
     except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"cannot read image {path}: {exc}") from None
+        raise _unreadable(path, exc) from None
     return to_fair_layout(check_size(check_values(arr, f"image {path}"), f"image {path}"))
 
 
@@ -442,6 +484,8 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                 found = key.strip("/") in data and isinstance(data[key.strip("/")], h5py.Dataset)
                 arr = np.asarray(data[key.strip("/")][()], dtype=np.float64) if found else None
         elif suffix in ARRAY_IMAGE_SUFFIXES:
+            if _tiff64(path):  # Pillow's "cannot identify image file" (newuser11)
+                raise UserError(f"{what}: cannot read {path}: {_tiff64(path)}")
             keys, arr = [], _read_grey_page(path, what)
         else:
             raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file")
@@ -501,6 +545,25 @@ def frame_files(path: Path) -> list[Path]:
                   key=lambda f: natural_key(f.name))
 
 
+def _exif_orientation(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return int(img.getexif().get(0x0112, 1) or 1) if hasattr(img, "getexif") else 1
+
+
+def turned_by_exif(a: Path, b: Path) -> str:
+    """Where two frames differ in size only because one is turned by its EXIF orientation (a phone's portrait
+    shot among landscape ones), the clause that says so: 'f01.jpg is 24x36, f00.jpg 36x24' of files that are all
+    36x24 as stored, and so in every tool that ignores EXIF, read as a mystery (newuser11)."""
+    turned = [f for f in (a, b) if f.suffix.lower() not in ARRAY_SUFFIXES and _exif_orientation(f) in (5, 6, 7, 8)]
+    if len(turned) != 1:
+        return ""
+    f = turned[0]
+    return (f" ({f.name} is turned upright by its EXIF orientation {_exif_orientation(f)}, as a viewer shows it, "
+            f"and the other is not: save both with one orientation, e.g. PIL.ImageOps.exif_transpose)")
+
+
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
@@ -512,7 +575,13 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     if path.is_dir():
         files = frame_files(path)
         if not files:
-            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}")
+            # a folder of bursts, one subfolder each (left/, right/), was "no image files in the frames folder",
+            # as if empty (newuser11)
+            held = [d for d in sorted(path.iterdir(), key=lambda d: natural_key(d.name))
+                    if d.is_dir() and not d.name.startswith(".") and frame_files(d)]
+            inside = (f"; its subfolders {', '.join(f'{d.name} ({len(frame_files(d))})' for d in held)} hold image "
+                      f"files: regrun reads one folder's frames, e.g. problem.frames={held[0]}") if held else ""
+            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}{inside}")
         frames = [read_image_channels(f) for f in files]
         deep = [_is_deep(f) for f in files]
         if any(deep) and not all(deep):
@@ -530,7 +599,8 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                 mixed = arr.ndim != frames[0].ndim
                 what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else ", grey" if mixed else "")  # noqa: E731
                 raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
-                                f"{what(frames[0])}: all frames must have the same size and channels")
+                                f"{what(frames[0])}: all frames must have the same size and channels"
+                                f"{turned_by_exif(f, files[0])}")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         # one file holding every frame as a page: an ImageJ/microscope TIFF stack, an animated GIF or PNG (such
@@ -565,7 +635,10 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                             "frames are (frames, rows, columns): save numpy.moveaxis(frames, -1, 0)")
         stack = to_fair_layout(np.moveaxis(stack, -1, 1) if stack.ndim == 4 else stack)
     elif path.is_file():
-        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}")
+        # an archive of the frames, as a download or a mail brings them (newuser11)
+        packed = "; regrun does not unpack archives: unpack it and give the folder" if zipfile.is_zipfile(path) or \
+            path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar") else ""
+        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "

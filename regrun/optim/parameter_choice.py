@@ -327,6 +327,7 @@ class Fit:
     m: int  # number of data
     trace: float = math.nan  # Hutchinson estimate of tr d(A x)/db
     state: Any = None  # what the caller keeps (the reconstruction, for a warm start or the answer)
+    units: Any = None  # the misfit's parts whose sum is rss (super-resolution: per frame; the one-SE walk's error bar)
     change: float = math.nan  # ||lam dx/dlam||: the reconstruction's change per unit log lam (quasi_optimal_above)
     # the marginal likelihood's inputs (FLOOR_RULE), where a solver can give them (a Cholesky factor at lam):
     energy: float = math.nan  # b^T (I - H) b = ||A x - b||^2 + lam^2 x^T R x (the minimised objective)

@@ -40,6 +40,9 @@ from ..tomography.phantoms import PHANTOMS, phantom_function, render
 from ..tomography.xray import XRayTransform
 from .base import Problem
 
+# what a file of angles is saved as, told from an array name in problem.angles_key
+ANGLE_FILE_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".txt", ".csv", ".dat", ".mat", ".json")
+
 
 DATA = ("synthetic", "file")
 NOISE = ("none", "gaussian", "poisson")
@@ -338,6 +341,14 @@ class CTFewView(Problem):
         if cfg.angles_key is None:  # the user's word that the file holds no angles: angle_range's even spread
             return
         path = resolve_data_path(str(cfg.sinogram))
+        if (Path(str(cfg.angles_key)).suffix.lower() in ANGLE_FILE_SUFFIXES
+                or resolve_data_path(str(cfg.angles_key)).is_file()):
+            # angles in a file beside the sinogram, `problem.angles_key=angles.npy`, ran with the views spread
+            # evenly and no word of the file (newuser11)
+            raise UserError(f"problem.angles_key={cfg.angles_key} names a file, but it is the name of the angles' "
+                            f"array inside the sinogram's .npz/.h5 file: regrun reads no angles from a file beside "
+                            f"{path.name}; save both in one, numpy.savez('scan.npz', sinogram=S, angles=A) (A in "
+                            f"degrees, one per view), and give problem.sinogram=scan.npz")
         angles = read_optional_array(path, str(cfg.angles_key), "problem.angles_key")
         where = f"problem.sinogram={cfg.sinogram}"
         if angles is None:

@@ -18,7 +18,8 @@ from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
-from ..imaging.io import FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path
+from ..imaging.io import (FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path,
+                          turned_by_exif)
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
@@ -303,8 +304,10 @@ class MultiscaleAffine(Problem):
             self.user_pixels = {which: tuple(n / resize for n in image_size(path))
                                 for which, path in (("template", t_path), ("reference", r_path))}
         if t.shape != r.shape:
+            # one of them a phone's portrait shot: resizing both to N x N would squash it (newuser11)
             raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
-                            f"{r.shape[0]}x{r.shape[1]}; use problem.resize=N to bring both to N x N")
+                            f"{r.shape[0]}x{r.shape[1]}"
+                            f"{turned_by_exif(Path(t_path), Path(r_path)) or '; use problem.resize=N to bring both to N x N'}")
         m = t.shape
         if cfg.data == "files" and resize is None:
             self._size_hint(m)
@@ -664,19 +667,23 @@ class MultiscaleAffine(Problem):
         def verdict(res_f, res0_f, noise, grad_rms):
             floor = min(noise, 0.1 * res0_f)
             quality = (res0_f - res_f) / (res0_f - floor) if res0_f > floor else 1.0
-            excess = max(res_f**2 - noise**2, 0.0)
-            return quality, math.sqrt(2 * excess) / grad_rms if grad_rms > 0 else math.inf
 
-        quality, misfit = verdict(res_f, res0_f, noise, grad_rms)
+            def misfit_of(rms):
+                return math.sqrt(2 * max(rms**2 - noise**2, 0.0)) / grad_rms if grad_rms > 0 else math.inf
+            return quality, misfit_of(res_f), misfit_of(res0_f)
+
+        quality, misfit, misfit0 = verdict(res_f, res0_f, noise, grad_rms)
         if reverse is not None and reverse0 is not None:
             # T - h(R) in T's units: the noise of T plus R's through h', a shift's residual |h'(R) grad R . d|
             # (rms slope times rms gradient: their correlation over the image is neglected); the better reading
             noise_rev = math.hypot(noise_t, reverse[1] * noise_r)
-            quality_rev, misfit_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
+            quality_rev, misfit_rev, misfit0_rev = verdict(reverse[0], reverse0[0], noise_rev, reverse[1] * grad_rms)
             if misfit_rev < misfit:
-                quality, misfit, res_f, res0_f, noise = quality_rev, misfit_rev, reverse[0], reverse0[0], noise_rev
+                quality, misfit, misfit0, res_f, res0_f, noise = (quality_rev, misfit_rev, misfit0_rev, reverse[0],
+                                                                   reverse0[0], noise_rev)
         files = {}  # users' files only (the paper's presets keep their results): the verdict's other readings
         if self.cfg.data == "files":
+            files["misfit_px_initial"] = misfit0  # at the identity: what there was to remove (warnings())
             files["misfit_px_tiles"] = (self._tile_misfit(*fields[0], (grad_r * h).pow(2).sum(-1), noise)
                                         if fields[0] else math.nan)
             files["gain_step_px"] = self._gain_step_px(w) if self.distance in ("ssd", "ncc") else math.nan
@@ -773,6 +780,11 @@ class MultiscaleAffine(Problem):
                     f"warning above {line:.2g} px, {cells} cells of the {m}x{n} grid registered on")
         if self.cfg.data == "files" and "misfit_px" in metrics:
             q, misfit = metrics["fit_quality"], metrics["misfit_px"]
+            if metrics.get("misfit_px_initial", math.inf) <= misfit_line:
+                # a pair aligned from the start (a photo and its JPEG, two frames of a tripod): no misfit beyond the
+                # noise to remove, so a small share removed says nothing. The same pair as PNG and JPEG read
+                # "fit_quality 0.03 ...; the registration has probably failed" at misfit 0 px (newuser11)
+                q = 1.0
             if (misfit > misfit_line or q < FIT_QUALITY_WARN) and self.distance == "mi":
                 out.append(f"poor fit: the residual left after the best smooth map of the template's intensities is "
                            f"what a misalignment of {misfit:.2g} px would leave ({above(misfit_line, MISFIT_WARN_PX)}), "

@@ -143,6 +143,9 @@ class SuperRes(Problem):
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
         self.weight_cv_metrics = {}  # its metrics (superres_cv.frames_cv)
+        # auto: GCV's one-standard-error walk at the final motion (superres_se), its bar; None: off
+        self.weight_se_t = (None if cfg.lam_se_t is None
+                            else check_float("problem.lam_se_t", cfg.lam_se_t, 0.0, maximum=1e3))
         self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.weight_climb_below_noise = check_bool("problem.lam_quasi_optimal_below_noise",
@@ -175,6 +178,7 @@ class SuperRes(Problem):
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
         self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
+        self.repeat_warning = ""  # frames that are the same pixels (repeated_frames_warning)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
@@ -281,6 +285,7 @@ class SuperRes(Problem):
                             f"{float(frames[flat[0]].flatten()[0]):g}); frames must show the scene")
         self.levels_warning = few_levels_warning(frames if self.colour is None else self.colour)
         self.border_warning = fixed_border_warning(frames)
+        self.repeat_warning = repeated_frames_warning(frames, self.frame_names)
         m1, m2 = (self.factor * s for s in frames.shape[1:])
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
@@ -562,7 +567,7 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning, self.truth_warning) if w]
+        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
@@ -775,6 +780,28 @@ def levels_noise(frames: torch.Tensor) -> tuple[float, float]:
     step = float(torch.median(torch.diff(values))) if values.numel() > 1 else 0.0
     grey = frames if frames.dim() == 3 else frames.mean(1)
     return step / math.sqrt(12) / span, noise_std_images(grey.to(torch.float64)) / span
+
+
+def repeated_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str:
+    """Frames that hold exactly the same pixels: a camera's frames never do (their noise differs), a folder exported
+    twice under two names does (f0.png and f000.png: 6 frames read as 12, without a word: newuser11). Each such
+    frame counts twice in the fit and adds no sample of the scene."""
+    flat = frames.reshape(frames.shape[0], -1)
+    seen: dict[bytes, int] = {}
+    pairs = []
+    for k in range(flat.shape[0]):
+        key = flat[k].numpy().tobytes()
+        if key in seen:
+            pairs.append((seen[key], k))
+        else:
+            seen[key] = k
+    if not pairs:
+        return ""
+    name = (lambda k: names[k]) if names and len(names) == frames.shape[0] else (lambda k: f"frame {k}")  # noqa: E731
+    shown = [f"{name(a)} = {name(b)}" for a, b in pairs[:4]] + ([f"and {len(pairs) - 4} more"] if len(pairs) > 4 else [])
+    return (f"{len(pairs)} of the {frames.shape[0]} frames repeat another's pixels exactly ({', '.join(shown)}): a "
+            f"frame saved twice (an export run twice under other names?) counts twice in the fit and adds nothing; "
+            f"leave the copies out")
 
 
 def few_levels_warning(frames: torch.Tensor) -> str:

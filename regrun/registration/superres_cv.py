@@ -151,7 +151,8 @@ def frames_cv(problem, w: torch.Tensor) -> dict[str, float]:
 
 
 # what the figure of the weight's curve says moved the chosen weight off the rule's (Choice.details["lam_moved_by"])
-WALK_NAMES = {"lam_cv_from": "cross-validation", "lam_split_from": "frame-split walk"}
+WALK_NAMES = {"lam_cv_from": "cross-validation", "lam_split_from": "frame-split walk",
+              "lam_se_from": "GCV's one-SE walk"}
 
 
 def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:

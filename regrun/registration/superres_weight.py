@@ -364,7 +364,8 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float, decided=None) -> F
             trace = solve.trace(predict, d, probes)
     if not solve.cholesky:
         solve.x0 = f.detach()  # warm start of the next weight's CG
-    fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach())
+    fit = Fit(rss=float((pred - d).pow(2).sum()), m=m, state=f.detach(),
+              units=(pred - d).reshape(model.frames.shape).pow(2).sum((-2, -1)).detach())
     if probes is not None:
         fit.trace = trace
     # the marginal likelihood's inputs (parameter_choice.marginal_floor). frame units: the solve minimises
@@ -789,7 +790,11 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     # the leave-frames-out cross-validation's walk from the weight in use at the final motion (problem.lam_cv_steps;
     # imported here: superres_cv builds on this module's dense limit)
     from .superres_cv import frames_cv, frames_split, split_on
+    from .superres_se import gcv_se, se_on
 
+    if se_on(problem):  # GCV's one-standard-error walk up (problem.lam_se_t; off by default)
+        with ctx.phase("lambda_f by GCV's one-standard-error walk"):
+            problem.weight_cv_metrics = {**problem.weight_cv_metrics, **gcv_se(problem, motion(out), ctx)}
     if problem.weight_cv.steps >= 1:  # off by default: no phase line for a step that does not run
         with ctx.phase("lambda_f by leave-frames-out cross-validation"):
             problem.weight_cv_metrics = frames_cv(problem, motion(out))
@@ -882,6 +887,8 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
         if "lam_cv_from" in cv and cv["lam_cv_from"] != choice.lam:
             note += (f"; moved from {cv['lam_cv_from']:.4g} by leave-frames-out cross-validation "
                      f"({int(cv['lam_cv_frames'])} frames held out)")
+    if "lam_se_from" in cv and cv["lam_se_from"] != choice.lam:
+        note += f"; moved from {cv['lam_se_from']:.4g} by GCV's one-standard-error walk"
     if "lam_split_from" in cv and cv["lam_split_from"] != choice.lam:
         note += f"; moved from {cv['lam_split_from']:.4g} by the frame-split risk"
     moves = getattr(problem, "weight_moves", None) or []
