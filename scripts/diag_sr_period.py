@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from diag_sr_solve_history import user_problem  # noqa: E402  scripts/diag_sr_solve_history.py
+from diag_sr_solve_history import user_answer, user_problem  # noqa: E402  scripts/diag_sr_solve_history.py
 from diag_superres_motion import frame_errors, rms  # noqa: E402  scripts/diag_superres_motion.py
 
 LADDERS = (("affine less the level", {"motion_model": "affine"}),
@@ -63,23 +63,14 @@ def starts(frames: Path) -> dict[str, dict[str, float]]:
 
 def affine_answer(frames: Path, given: bool) -> dict:
     """varpro_cg's affine answer; given: the ladder on the frames as given as the second start."""
-    import time
-
-    from regrun.config import config_section
-    from regrun.monitor import Monitor
     from regrun.registration import superres_start
-    from regrun.solvers.varpro_cg import VarProCG
 
     kept = superres_start.second_start
     if given:
         superres_start.second_start = lambda problem, transform, first: superres_start.as_given_ladder(problem,
                                                                                                      transform)
     try:
-        p = user_problem(frames, motion_model="affine")
-        t0 = time.process_time()
-        res = VarProCG(config_section("solver", "varpro_cg"), p.ctx).solve(p, Monitor())
-        cpu = time.process_time() - t0
-        m = p.evaluate(res)[0]
+        p, res, m, cpu = user_answer(frames, motion_model="affine")
     finally:
         superres_start.second_start = kept
     return {"psnr": m["psnr"], "lam": res.metrics["lam_chosen"], "motion_error": m["motion_error"],
