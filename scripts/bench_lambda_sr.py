@@ -827,6 +827,14 @@ def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames
     return root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
 
 
+def gains_next(again) -> dict[str, float]:
+    """{"gain_again": 1.0} where SuperRes.solve_again asks for gains (the user's run then solves again with
+    problem.gain=true, before any motion model's choice; the bench does not): the row's `auto` is the first answer,
+    not the user's. On MC's brick s7937 and SE's s8014 the first answer was 17 px off, the user's 0.44 and 0.26
+    (docs/superres.md, "srperiod")."""
+    return {"gain_again": 1.0} if again is not None and again[0].get("gain") else {}
+
+
 def stored_preregister(model, w0, w_alt, w_given=None) -> None:
     """model.preregister answers with the stored pre-registration w0 (or, called with a ladder's thetas, the stopped
     ladder's w_alt; called on the frames as given, superres_start.as_given_start's model.frames swapped in, the
@@ -917,7 +925,7 @@ def run_set(ctx, root, spec, args, reuse=None):
             t0 = time.process_time()
             again = p.solve_again(metrics, res, solver)
             cpu += time.process_time() - t0
-            chosen = {k: v for k, v in metrics.items() if k.startswith("motion_model_")}
+            chosen = {**{k: v for k, v in metrics.items() if k.startswith("motion_model_")}, **gains_next(again)}
             chosen["affine_psnr"] = metrics["psnr"]
             # the affine answer's fit noise (record_fit_noise), the one the choice could read beside the filter's
             chosen["affine_sigma_fit"] = float(res.stats.get("noise_std_fit", math.nan))

@@ -69,23 +69,30 @@ def user_problem(frames: Path, **settings):
                     RunContext(torch.device("cpu"), torch.float64, 0, Path(".")))
 
 
-def gated(frames: Path, move: float) -> None:
-    """`auto` with second_start's gate at `move` fine px: the start kept, the answer, its motion error."""
+def user_answer(frames: Path, **settings):
+    """varpro_cg (its defaults) on user_problem(frames, **settings), in this process: the problem, the result, the
+    evaluated metrics and the solve's CPU seconds."""
     import time
 
     from regrun.config import config_section
     from regrun.monitor import Monitor
-    from regrun.registration import superres_model
     from regrun.solvers.varpro_cg import VarProCG
+
+    p = user_problem(frames, **settings)
+    t0 = time.process_time()
+    res = VarProCG(config_section("solver", "varpro_cg"), p.ctx).solve(p, Monitor())
+    cpu = time.process_time() - t0
+    return p, res, p.evaluate(res)[0], cpu
+
+
+def gated(frames: Path, move: float) -> None:
+    """`auto` with second_start's gate at `move` fine px: the start kept, the answer, its motion error."""
+    from regrun.registration import superres_model
 
     kept = superres_model.SECOND_START_MOVE
     superres_model.SECOND_START_MOVE = move
     try:
-        p = user_problem(frames)
-        t0 = time.process_time()
-        res = VarProCG(config_section("solver", "varpro_cg"), p.ctx).solve(p, Monitor())
-        cpu = time.process_time() - t0
-        m = p.evaluate(res)[0]
+        p, res, m, cpu = user_answer(frames)
     finally:
         superres_model.SECOND_START_MOVE = kept
     print(f"  gate {move:4.2f} px: PSNR {m['psnr']:.2f} lam {res.metrics['lam_chosen']:.4g} motion {m['motion_error']:.3f} "

@@ -31,7 +31,10 @@ def name(r: dict) -> str:
 
 def chosen(a: dict) -> str:
     """The motion model `auto` answered with: the choice's; "affine, not chosen" where a run with the model chosen
-    made no choice (frames over problem.motion_model_auto_max); affine in an affine run."""
+    made no choice (frames over problem.motion_model_auto_max); "affine, gains next" where the user's run would solve
+    again with gains first (the bench's gains_next): that row's `auto` is not the user's answer."""
+    if a.get("gain_again") == 1.0:
+        return "affine, gains next"
     if "motion_model_chosen" in a:  # its answer discarded where the frames check kept the affine one (keep_first)
         model = MOTION_MODELS[int(a["motion_model_chosen"])]
         return f"{model}, affine kept" if a.get("motion_model_kept_affine") == 1.0 else model

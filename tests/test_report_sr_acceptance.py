@@ -45,3 +45,12 @@ def test_a_choice_whose_answer_was_discarded_says_so():
     assert chosen({"affine_psnr": 30.0, "motion_model_chosen": 1.0, "motion_model_kept_affine": 1.0}) \
         == "rigid, affine kept"
     assert chosen({"affine_psnr": 30.0, "motion_model_chosen": 1.0, "motion_model_check_rise": 1.2}) == "rigid"
+
+
+def test_a_row_the_user_solves_again_with_gains_says_so():
+    # the bench's auto skipped gain_again, which the user's run takes (docs/superres.md, "srperiod")
+    chosen = load_script("report_sr_acceptance").chosen
+    assert chosen({"affine_psnr": 16.1, "gain_again": 1.0}) == "affine, gains next"
+    gains_next = load_script("bench_lambda_sr").gains_next
+    assert gains_next(({"gain": True}, "exposure varies")) == {"gain_again": 1.0}
+    assert gains_next(({"motion_model": "rigid"}, "rigid chosen")) == {} and gains_next(None) == {}

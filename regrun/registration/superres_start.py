@@ -84,19 +84,25 @@ def as_given_start(problem, transform, first: torch.Tensor) -> torch.Tensor | No
     the solve ends worse from (docs/superres.md, "srprereg", "srprereg2")."""
     from .superres_model import SECOND_START_MOVE
 
-    model = problem.model
     if not getattr(problem, "level", 0.0):
         return None
-    kept = model.frames
-    model.frames = kept + problem.level  # the ladder reads only model.frames; the solve's right-hand side is untouched
-    try:
-        given = model.preregister(drop_outside=problem.outside == "drop", transform=transform,
-                                  gain=problem.motion.gain)
-    finally:
-        model.frames = kept
+    given = as_given_ladder(problem, transform)
     taken = start_distance(problem, first, given) >= SECOND_START_MOVE
     _record(problem, "start_as_given_taken", taken)
     return given if taken else None
+
+
+def as_given_ladder(problem, transform) -> torch.Tensor:
+    """The pre-registration's ladder on the frames as given (the level put back), problem.motion_model's
+    parameters."""
+    model = problem.model
+    kept = model.frames
+    model.frames = kept + problem.level  # the ladder reads only model.frames; the solve's right-hand side is untouched
+    try:
+        return model.preregister(drop_outside=problem.outside == "drop", transform=transform,
+                                 gain=problem.motion.gain)
+    finally:
+        model.frames = kept
 
 
 # Frames of WIDE_EDGE_MIN to SMOOTH_EDGE_MIN px a side (32 px: 64^2 at factor 2) with outside=drop: the ladder again
