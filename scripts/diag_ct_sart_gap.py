@@ -7,6 +7,9 @@ against the truth (oracles, as the peer's passes and TV weight are):
   --lam0), the objective there;
 - `long_search`: the best over lambda of the solver run to 10x the iterations (1400; its own optimum, not an
   early-stopped one);
+- `curve` (only when asked): the PSNR at lambda 1e-4 to 10 at 140 and at 1400 iterations (is the best an
+  early-stopped least-squares image rather than TV's?);
+- `iterations` (only when asked): the PSNR at one lambda after 140, 280, 560 and 1400 iterations;
 - `converged`: at `fista`'s lambda, 10x the FISTA iterations and/or 20 prox iterations: PSNR and objective (not
   converged at 140 if the objective falls by more than a hair and the PSNR moves);
 - `box`: the prox's primal step clipped to [0, the truth's maximum] too (an oracle upper bound), its best;
@@ -34,7 +37,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("long_search", "converged", "box", "two_stage", "sart", "model")
+PARTS = ("long_search", "converged", "box", "two_stage", "sart", "model", "curve", "iterations")
+CURVE = (1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 WEIGHTS = [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32]
 
 
@@ -93,7 +97,7 @@ def sart_best(p, passes, sinogram=None) -> dict:
             "sart_tv_weight": tv[2], "image": image}
 
 
-def diagnose(path: Path, lam0: float, passes, parts=PARTS) -> dict:
+def diagnose(path: Path, lam0: float, passes, parts=PARTS, at: float | None = None) -> dict:
     from bench_lambda_ct import case_from_file, sirt_tv_best, skimage_sart_takes, tv_denoise_best
     from diag_lambda_cv_peer import best_psnr, split
 
@@ -110,6 +114,12 @@ def diagnose(path: Path, lam0: float, passes, parts=PARTS) -> dict:
     keep = []
     x = solve(lam, keep)
     row["fista"] = {"lam": lam, "psnr": best, "objective": f.objective(keep[0], lam)}
+    if "curve" in parts:  # PSNR against lambda far below the searches' ranges, at 140 and 1400 iterations
+        row["curve"] = {str(iters): {f"{lam:g}": psnr(solver(p, iters=iters)[0](lam)) for lam in CURVE}
+                        for iters in (140, 1400)}
+    if "iterations" in parts:  # how the PSNR at one lambda (--at, else the search's) moves with the iterations
+        at = lam if at is None else at
+        row["iterations"] = {"lam": at, **{str(n): psnr(solver(p, iters=n)[0](at)) for n in (140, 280, 560, 1400)}}
     if "long_search" in parts:  # the converged solver's own best over lambda (10x the iterations)
         ll, lb, _ = best_psnr(p, solver(p, iters=1400)[0], lam)
         row["long_search"] = {"lam": ll, "psnr": lb}
@@ -167,13 +177,15 @@ def main(argv=None):
     ap.add_argument("cases", type=Path, nargs="+")
     ap.add_argument("--lam0", type=float, nargs="*", default=None, help="one per case: the search's centre")
     ap.add_argument("--passes", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100, 200])
-    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="the measurements beside `fista`")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:-2]),
+                    help="the measurements beside `fista` (curve, iterations: only when asked)")
+    ap.add_argument("--at", type=float, default=None, help="iterations: the lambda (default: the search's best)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
     for k, path in enumerate(args.cases):
-        rows.append(diagnose(path, args.lam0[k] if args.lam0 else 1.0, tuple(args.passes), set(args.parts)))
+        rows.append(diagnose(path, args.lam0[k] if args.lam0 else 1.0, tuple(args.passes), set(args.parts), args.at))
         print(json.dumps(rows[-1]), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1))
