@@ -10,6 +10,8 @@ against the truth (oracles, as the peer's passes and TV weight are):
 - `curve` (only when asked): the PSNR at lambda 1e-4 to 10 at 140 and at 1400 iterations (is the best an
   early-stopped least-squares image rather than TV's?);
 - `iterations` (only when asked): the PSNR at one lambda after 140, 280, 560 and 1400 iterations;
+- `sirt_long` (only when asked): SIRT on regrun's projector for 1000 and 3000 updates, alone and + TV (does
+  SIRT+TV reach SART+TV when run as long, i.e. is the peer's edge its convergence or its projector?);
 - `converged`: at `fista`'s lambda, 10x the FISTA iterations and/or 20 prox iterations: PSNR and objective (not
   converged at 140 if the objective falls by more than a hair and the PSNR moves);
 - `box`: the prox's primal step clipped to [0, the truth's maximum] too (an oracle upper bound), its best;
@@ -37,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ("long_search", "converged", "box", "two_stage", "sart", "model", "curve", "iterations")
+PARTS = ("long_search", "converged", "box", "two_stage", "sart", "model", "curve", "iterations", "sirt_long")
 CURVE = (1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 WEIGHTS = [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32]
 
@@ -139,6 +141,9 @@ def diagnose(path: Path, lam0: float, passes, parts=PARTS, at: float | None = No
         row["ls_tv"] = {"ls": psnr(ls), "psnr": q, "weight": w}
         row["sirt"] = sirt_tv_best(p, 300, [1e-9])[0]  # a weight of 1e-9: no denoising (0 divides by zero)
         row["sirt_tv"] = sirt_tv_best(p, 300, WEIGHTS)[0]
+    if "sirt_long" in parts:  # SIRT run on towards SART's passes: its convergence or its projector?
+        row["sirt_long"] = {str(n): {"sirt": sirt_tv_best(p, n, [1e-9])[0], "sirt_tv": sirt_tv_best(p, n, WEIGHTS)[0]}
+                            for n in (1000, 3000)}
     row["fista_cpu_s"] = time.process_time() - c0
     c0 = time.process_time()
     # where each image's error lies: the scan's range and the rest (diag_lambda_cv_peer.split, ctpeer's)
@@ -177,8 +182,8 @@ def main(argv=None):
     ap.add_argument("cases", type=Path, nargs="+")
     ap.add_argument("--lam0", type=float, nargs="*", default=None, help="one per case: the search's centre")
     ap.add_argument("--passes", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100, 200])
-    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:-2]),
-                    help="the measurements beside `fista` (curve, iterations: only when asked)")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:-3]),
+                    help="the measurements beside `fista` (curve, iterations, sirt_long: only when asked)")
     ap.add_argument("--at", type=float, default=None, help="iterations: the lambda (default: the search's best)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
