@@ -127,14 +127,20 @@ def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
 
 def sirt_tv_best(problem, iters: int, weights) -> tuple[float, float, torch.Tensor]:
     """sirt_tv_peer's oracle with its image: (PSNR, weight, image)."""
-    from skimage.restoration import denoise_tv_chambolle
-
     A, b = problem.A, problem.sinogram
     row = A.project(torch.ones(problem.shape, dtype=torch.float64)).clamp_min(1e-12)
     col = A.backproject(torch.ones_like(b)).clamp_min(1e-12)
     x = torch.zeros(problem.shape, dtype=torch.float64)
     for _ in range(iters):
         x = (x + A.backproject((b - A.project(x)) / row) / col).clamp_min(0)
+    return tv_denoise_best(problem, x, weights)
+
+
+def tv_denoise_best(problem, x: torch.Tensor, weights) -> tuple[float, float, torch.Tensor]:
+    """scikit-image's Chambolle TV denoising of `x` at the weight (times x's maximum) with the best PSNR against
+    the truth (the peers' oracle second stage): (PSNR, weight, image)."""
+    from skimage.restoration import denoise_tv_chambolle
+
     s = x.numpy()
     best = (-math.inf, None, None)
     for w in weights:
@@ -175,31 +181,41 @@ SART_PASSES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 def skimage_sart_tv_peer(problem, weights, passes=SART_PASSES) -> tuple[float, str] | None:
     """scikit-image's SART (`iradon_sart`, nonnegative) then TV denoising, at the best of `passes` passes and the
-    weights by the truth (an oracle; session 26's batch, issue 16's named peer); the sinogram handed over in
-    scikit-image's conventions by regrun-report's SkimageFrame (regrun/peers.py). None where it cannot take the
+    weights by the truth (an oracle; session 26's batch, issue 16's named peer). None where it cannot take the
     scan: a fan beam or a range other than 180 degrees."""
-    from skimage.restoration import denoise_tv_chambolle
+    if not skimage_sart_takes(problem):
+        return None
+    best = (-math.inf, "")
+    for k, x in skimage_sart_passes(problem, passes):
+        q, w, _ = tv_denoise_best(problem, x, weights)
+        best = max(best, (q, f"SART {k} passes, TV {w}"), key=lambda t: t[0])
+    return best
+
+
+def skimage_sart_takes(problem) -> bool:
+    """scikit-image's SART takes a parallel beam over 180 degrees only."""
+    cfg = problem.cfg
+    return str(cfg.geometry) == "parallel" and cfg.angle_range in (None, 180, 180.0)
+
+
+def skimage_sart_passes(problem, passes=SART_PASSES, sinogram=None):
+    """(k, image on regrun's grid) after each k in `passes` of scikit-image's SART (cumulative, nonnegative) on
+    the problem's sinogram (or `sinogram`, in regrun's layout), handed over in scikit-image's conventions by
+    regrun-report's SkimageFrame (regrun/peers.py)."""
     from skimage.transform import iradon_sart
 
     from regrun.peers import SkimageFrame
 
     cfg = problem.cfg
-    if str(cfg.geometry) != "parallel" or cfg.angle_range not in (None, 180, 180.0):
-        return None
-    n, (views, n_det) = problem.shape[0], tuple(problem.sinogram.shape)
+    b = problem.sinogram if sinogram is None else sinogram
+    n, (views, n_det) = problem.shape[0], tuple(b.shape)
     frame = SkimageFrame(n, n_det, views, str(cfg.rotation_centre))
-    sk = np.ascontiguousarray(problem.sinogram.numpy().T) / float(cfg.voxel)
-    best, est = (-math.inf, ""), None
+    sk = np.ascontiguousarray(b.numpy().T) / float(cfg.voxel)
+    est = None
     for k in range(1, max(passes) + 1):
         est = iradon_sart(sk, theta=frame.theta, image=est, projection_shifts=frame.shifts, clip=(0.0, np.inf))
-        if k not in passes:
-            continue
-        x = frame.crop(est)
-        for w in weights:
-            q = problem.quality(torch.as_tensor(denoise_tv_chambolle(x, weight=w * float(x.max())))
-                                * problem.mask)["psnr"]
-            best = max(best, (q, f"SART {k} passes, TV {w}"), key=lambda t: t[0])
-    return best
+        if k in passes:
+            yield k, torch.as_tensor(np.ascontiguousarray(frame.crop(est)))
 
 
 def reused(path, obj, size, views, photons):
