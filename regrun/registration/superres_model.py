@@ -91,10 +91,10 @@ PREREG_TAU = 1e-3
 PREREG_MIN_TAU = 1e-12
 # The affine ladder's end per frame: a frame whose area scale det A leaves [1 / PREREG_AREA_MAX, PREREG_AREA_MAX]
 # takes the rigid ladder's end instead (same frames, same stages; 0 turns it off). A burst's frames of one scene do
-# not change area by half; on 61 seen sets every ladder end outside [1/2, 2] (8 sets, 1-6 frames each, det 0.00 to
-# 10.3) was 3.9-51 px off on those frames, the rigid ladder 0.0-2.5 px (but 9.3 on one frame of det 0.00) and the
-# good ends lay within det 0.75-1.33: on 10-px brick crops the ladder less the frames' level squeezes frames to a
-# line (docs/superres.md, "srperiod" and "The affine ladder's implausible area scales (srscale)").
+# not change area by half. On 61 seen sets the 22 frame ends outside [1/2, 2] (8 sets, det -0.004 to 10.3) were all
+# 6.5-51 px off, the rigid ladder 0.0-2.2 px on 21 of them (9.3 on the det -0.004 one); the other 53 sets' ends lay
+# within det 0.90-1.92 and the guard leaves them to the bit: on 10-px brick crops the ladder less the frames' level
+# squeezes frames to a line (docs/superres.md, "srperiod" and "The affine ladder's implausible area scales (srscale)").
 PREREG_AREA_MAX = 2.0
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
