@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Where the pre-registration's affine ladder ends with implausible area scales, and whether they mean a bad
 registration (issue 16, srscale): on kept frame sets (bench_lambda_sr.py --keep; truth and true motion only to
-judge), with the user's settings (problem.motion_model=affine, i.e. the first solve of `auto`, the frames' level
-off by default), the ladder's per-frame area scale det A and singular values of A (fine px) after every stage,
+judge), with the user's settings (problem.motion_model=affine, i.e. the first solve of `auto`, on the frames less
+their level, problem.frames_level's default), the ladder's per-frame area scale det A and singular values of A (fine px) after every stage,
 beside each frame's motion error (RMS fine px against the true motion) and the true motion's det; the same for
 the stopped ladder (superres_start.stopped_ladder: small frames' second start).
 
-    PYTHONPATH=CODE python scripts/diag_sr_scale.py OUT/frames/SET.npz ... [--fires] [--out OUT/scale.json]
+    PYTHONPATH=CODE python scripts/diag_sr_scale.py OUT/frames/SET.npz ... [--out OUT/scale.json]
     PYTHONPATH=CODE python scripts/diag_sr_scale.py --write OUT/frames --set IMAGE,SIZE,FRAMES,NOISE,SEED[,MOTION] ...
 
 --write makes the sets first (bench_lambda_sr.py's frame sets, as diag_sr_gcv_se.py writes them: supersample 8),
@@ -14,12 +14,9 @@ named as bench_lambda_sr.py --keep names them, and prints their paths (for diag_
 command).
 
 One line a set: the worst stage's det range, the end's det range and motion error, and the frames out of
-[1/s, s] for s in SCALES at the end, with their errors. With --fires (code with superres_model.PREREG_AREA_MAX):
-also how many frames the area guard replaced in every affine ladder the user's starts run (start_params: the full,
-stopped, wide-edge, as-given ladders and the pairwise views), once as the first solve (affine, no gains) and once as
-`gain_again`'s (problem.gain=true): where both are 0 the user's command is the code's without the guard, to the bit
-(the smaller motion models' ladders are rigid or shifts, which it leaves alone). The user's whole command is
-diag_sr_solve_history.py's.
+[1/s, s] for s in SCALES at the end, with their errors. The user's whole command is diag_sr_solve_history.py's.
+The guard tried on these numbers (the rigid ladder's end for frames out of [1/2, 2]; not merged) and its count of
+replaced frames (--fires) are at commit 8b88827 of branch srscale (docs/superres.md, "srscale").
 """
 from __future__ import annotations
 
@@ -60,33 +57,6 @@ def measure(frames: Path) -> dict:
     small = p.outside == "drop" and max(p.model.coarse.m) <= _small_max()
     row["stopped"] = scales(p, stopped_ladder(p, None).reshape(p.model.q, 6)) if small else None
     return row
-
-
-def fires(frames: Path) -> dict[str, int]:
-    """Frames the area guard replaced in start_params' affine ladders, without and with gains (counted over every
-    model object, the pairwise views' copies included)."""
-    from regrun.registration import superres_model
-    from regrun.registration.superres_start import start_params
-
-    count = [0]
-    kept = superres_model.SuperResModel._plausible_area
-
-    def counted(self, w, *args):
-        before = self.area_refused
-        out = kept(self, w, *args)
-        count[0] += self.area_refused - before
-        return out
-
-    superres_model.SuperResModel._plausible_area = counted
-    out = {}
-    try:
-        for name, settings in (("first", {}), ("gains", {"gain": True})):
-            count[0] = 0
-            start_params(user_problem(frames, motion_model="affine", **settings), "preregister")
-            out[name] = count[0]
-    finally:
-        superres_model.SuperResModel._plausible_area = kept
-    return out
 
 
 def _small_max() -> int:
@@ -135,7 +105,6 @@ def main(argv=None) -> None:
     ap.add_argument("frames", type=Path, nargs="*", help="kept sets (bench_lambda_sr.py --keep): frames, truth, motion")
     ap.add_argument("--write", type=Path, help="make the --set sets in this folder and print their paths")
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, default=[], metavar="IMAGE,SIZE,FRAMES,NOISE,SEED")
-    ap.add_argument("--fires", action="store_true", help="also the area guard's replacements in the user's starts")
     ap.add_argument("--out", type=Path, help="all numbers as JSON (one file, rewritten after every set)")
     args = ap.parse_args(argv)
     if args.write:
@@ -144,9 +113,7 @@ def main(argv=None) -> None:
     rows = []
     for f in args.frames:
         rows.append(measure(f))
-        if args.fires:
-            rows[-1]["fires"] = fires(f)
-        print(summary(rows[-1]) + (f"\n  guard fired (frames): {rows[-1]['fires']}" if args.fires else ""), flush=True)
+        print(summary(rows[-1]), flush=True)
         if args.out:
             args.out.write_text(json.dumps(rows, indent=1))
 

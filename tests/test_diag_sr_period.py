@@ -7,16 +7,8 @@ import pytest
 from script_module import load_script
 
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
-from regrun.registration import superres_model
 
 pytest.importorskip("skimage")  # the set is a scikit-image texture (the bench extra; CI installs .[test] only)
-
-
-@pytest.fixture(autouse=True)
-def no_area_guard(monkeypatch):
-    """srperiod's measurements are of the ladder before the area guard (srscale) replaced these frames' ends:
-    tests/test_superres_area_guard.py has the guard's."""
-    monkeypatch.setattr(superres_model, "PREREG_AREA_MAX", 0.0)
 
 
 @pytest.fixture(scope="module")

@@ -456,8 +456,6 @@ class SuperRes(Problem):
             metrics["second_start_kept"] = kept
         if getattr(self, "second_start_refused", 0.0) > 0:  # out of the plausible range (plausible_second_start)
             metrics["second_start_refused"] = self.second_start_refused
-        if self.model.area_refused:  # frames the affine ladder squeezed or stretched (superres_model.PREREG_AREA_MAX)
-            metrics["prereg_area_refused"] = float(self.model.area_refused)
         if str(self.cfg.data) == "frames":  # the level taken off the frames for the solve (frames_level; 0: none)
             metrics["frames_level"] = self.level
         w_affine = self.model.affine_part(w)

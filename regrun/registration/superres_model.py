@@ -89,13 +89,6 @@ PREREG_SMALL_END = 0.1
 SECOND_START_MOVE = 2.0
 PREREG_TAU = 1e-3
 PREREG_MIN_TAU = 1e-12
-# The affine ladder's end per frame: a frame whose area scale det A leaves [1 / PREREG_AREA_MAX, PREREG_AREA_MAX]
-# takes the rigid ladder's end instead (same frames, same stages; 0 turns it off). A burst's frames of one scene do
-# not change area by half. On 61 seen sets the 22 frame ends outside [1/2, 2] (8 sets, det -0.004 to 10.3) were all
-# 6.5-51 px off, the rigid ladder 0.0-2.2 px on 21 of them (9.3 on the det -0.004 one); the other 53 sets' ends lay
-# within det 0.90-1.92 and the guard leaves them to the bit: on 10-px brick crops the ladder less the frames' level
-# squeezes frames to a line (docs/superres.md, "srperiod" and "The affine ladder's implausible area scales (srscale)").
-PREREG_AREA_MAX = 2.0
 
 # operator(w, fixed=True).normal builds the moved frames' banded Gram matrix after this many products (columns)
 # at one w: its build costs about as much as GRAM_AFTER products by gather and scatter, so waiting for them first
@@ -198,7 +191,6 @@ class SuperResModel:
         self.edge = extension == "edge"
         self.outside = outside  # keep | drop: what to do with moved-frame pixels that saw beyond the field of view
         self.keep = None  # (q + 1, coarse m1, m2) 0/1 data weights once settle_outside has dropped pixels
-        self.area_refused = 0  # affine ladder ends of implausible area replaced by the rigid ladder's (preregister)
         self.fine = fine
         self.coarse = Grid(fine.omega, (fine.m[0] // factor, fine.m[1] // factor))
         self.factor = factor
@@ -796,29 +788,7 @@ class SuperResModel:
                                                 tau=tau, wide_edge=wide_edge)
             if trace is not None:
                 trace.append((f"theta {theta:g}", w.clone()))
-        if transform is None and PREREG_AREA_MAX:
-            w, g = self._plausible_area(w, g, thetas, max_iter, rel_gtol, drop_outside, gain, wide_edge, trace)
         return (w if g is None else torch.cat((w, g[:, None]), 1)).reshape(-1)
-
-    def _plausible_area(self, w, g, thetas, max_iter, rel_gtol, drop_outside, gain, wide_edge, trace):
-        """The affine ladder's end w (q, 6) and gains g, with each frame whose area scale leaves
-        [1 / PREREG_AREA_MAX, PREREG_AREA_MAX] replaced by the rigid ladder's end (about the fine grid's centre, as
-        problem.motion_model=rigid; the ladder run only where a frame is out). Counted in self.area_refused."""
-        from .superres_motion import MotionModel
-
-        det = torch.linalg.det(w[:, :4].reshape(-1, 2, 2))
-        out = (det > PREREG_AREA_MAX) | (det < 1.0 / PREREG_AREA_MAX)
-        if not bool(out.any()):
-            return w, g
-        self.area_refused += int(out.sum())
-        rigid = MotionModel("rigid", self.fine.centre, self.q, gain)
-        p = self.preregister(thetas, max_iter, rel_gtol, drop_outside, rigid.transform, gain, wide_edge=wide_edge)
-        r = rigid.to_affine(p).reshape(self.q, -1)
-        w = torch.where(out[:, None], r[:, :6], w)
-        g = None if g is None else torch.where(out, r[:, 6], g)
-        if trace is not None:
-            trace.append(("area guard", w.clone()))
-        return w, g
 
     def _register_scale(self, theta, step, affine_model, w, g, drop_outside, max_iter, rel_gtol, stride=1,
                         tau=PREREG_TAU, wide_edge=None, template=None):
