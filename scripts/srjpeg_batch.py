@@ -119,9 +119,9 @@ GAINDEV = {
 HELDGAIN = {
     "hubble6_q85": (8134, "skfile:hubble_deep_field.jpg@300:300:160", 24, 16, 0.005, 85, "420"),
     "hubble7_q70": (8135, "skfile:hubble_deep_field.jpg@800:300:160", 32, 8, 0.01, 70, "420"),
-    "hubble8_rgb_q90": (8136, "rgb:skfile:hubble_deep_field.jpg@500:900:160", 24, 8, 0.01, 90, "420"),
+    "hubble8_rgb_q90": (8136, "rgb:skfile:hubble_deep_field.jpg@500:800:160", 24, 8, 0.01, 90, "420"),
     "spots_q70": (8137, "spots", 32, 8, 0.01, 70, "420"),
-    "hubble9_q85_g3": (8138, "skfile:hubble_deep_field.jpg@900:100:160", 24, 16, 0.005, 85, "420",
+    "hubble9_q85_g3": (8138, "skfile:hubble_deep_field.jpg@700:100:160", 24, 16, 0.005, 85, "420",
                        {"gain": (0.97, 1.03)}),
     "hubble6_q95_g2": (8139, "skfile:hubble_deep_field.jpg@300:600:160", 24, 16, 0.005, 95, "420",
                        {"gain": (0.98, 1.02)}),
