@@ -302,6 +302,9 @@ def gain_table(paths, factors) -> str:
             if kind not in r:
                 continue
             m, g = r[kind]["nogain"]["metrics"], r[kind]["gain"]["metrics"]
+            # the check reads the first answer's measures; a smaller motion model solved again after it records
+            # them as first_solve_*
+            m = {**m, **{k[len("first_solve_"):]: v for k, v in m.items() if k.startswith("first_solve_exposure")}}
             cells = []
             for i, (a, b) in enumerate(factors):
                 sr.JPEG_STD_FACTOR, sr.JPEG_MOVED_FACTOR = a, b

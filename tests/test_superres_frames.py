@@ -196,6 +196,28 @@ def test_jpeg_dc_share_predicts_the_frame_mean_error(tmp_path):
     assert jpeg_dc_share([tmp_path / "a.png", tmp_path / "b.png"], np.stack([stored, stored])) == 0.0
 
 
+def test_exposure_bars_allow_for_jpeg_block_means():
+    """srjpeggain: on JPEG frames (frames_jpeg_dc_share recorded) both exposure bars rise by their factor times the
+    share: dark hubble q70's first answer (std 0.0203, moved range 0.1655, share 0.0094) no longer re-solves, a
+    bright JPEG burst with +-1.5% gains (texture: 0.00718, 0.0243, share 0.00023) still does; without the share
+    (lossless frames) the bars are srgain2's."""
+    from regrun.problems.superres import JPEG_MOVED_FACTOR, JPEG_STD_FACTOR
+
+    dark = {"exposure_std": 0.02026, "exposure_moved_range": 0.1655, "frames_jpeg_dc_share": 0.009373}
+    assert exposure_varies(dark) is None
+    assert "exposure_std" in exposure_varies({k: v for k, v in dark.items() if k != "frames_jpeg_dc_share"})
+    assert "exposure_std 0.00718 >= 0.00707" in exposure_varies(
+        {"exposure_std": 0.00718, "exposure_moved_range": 0.02432, "frames_jpeg_dc_share": 0.000227})
+    share = 0.001
+    at = {"exposure_std": EXPOSURE_STD + JPEG_STD_FACTOR * share, "exposure_moved_range": 0.0,
+          "frames_jpeg_dc_share": share}
+    assert exposure_varies(at) is not None and exposure_varies({**at, "exposure_std": 0.99 * at["exposure_std"]}) is None
+    moved = {"exposure_std": 0.0, "exposure_moved_range": EXPOSURE_MOVED + JPEG_MOVED_FACTOR * share,
+             "frames_jpeg_dc_share": share}
+    assert exposure_varies(moved) is not None
+    assert exposure_varies({**moved, "exposure_moved_range": 0.99 * moved["exposure_moved_range"]}) is None
+
+
 def test_without_truth_metrics_and_figures_degrade(sets, ctx, tmp_path):
     p = frames_problem(ctx, sets["png"])
     assert p.truth is None and p.w_true is None
