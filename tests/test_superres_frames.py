@@ -196,6 +196,27 @@ def test_jpeg_dc_share_predicts_the_frame_mean_error(tmp_path):
     assert jpeg_dc_share([tmp_path / "a.png", tmp_path / "b.png"], np.stack([stored, stored])) == 0.0
 
 
+def test_user_jpeg_frames_record_their_block_mean_share(ctx, tmp_path):
+    """SuperRes reads the share from a JPEG frames folder (n_frames' first frames) and records it beside the
+    exposure measures; a lossless folder's is 0 and records nothing."""
+    from regrun.imaging.io import frame_files, jpeg_dc_share
+
+    make = _script()
+    kw = dict(size=16, factor=2, frames=3, supersample=2, seed=3)
+    jpeg = make.write_frame_set(tmp_path / "jpeg", "jpeg", 8, {"image": "lineart"}, 70, **kw)
+    png = make.write_frame_set(tmp_path / "png", "png", 8, {"image": "lineart"}, **kw)
+    p = frames_problem(ctx, jpeg, n_frames=2)
+    expect = jpeg_dc_share(frame_files(Path(jpeg["frames"]))[:2], read_frames(jpeg["frames"])[:2])
+    assert p.jpeg_dc == pytest.approx(expect, rel=1e-12) and p.jpeg_dc > 0
+    solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, max_iter=1), ctx)
+    metrics, _ = p.evaluate(solver.solve(p, Monitor()))
+    assert metrics["frames_jpeg_dc_share"] == p.jpeg_dc and "exposure_std" in metrics
+    q = frames_problem(ctx, png)
+    assert q.jpeg_dc == 0.0
+    metrics, _ = q.evaluate(solver.solve(q, Monitor()))
+    assert "frames_jpeg_dc_share" not in metrics and "exposure_std" in metrics
+
+
 def test_exposure_bars_allow_for_jpeg_block_means():
     """srjpeggain: on JPEG frames (frames_jpeg_dc_share recorded) both exposure bars rise by their factor times the
     share: dark hubble q70's first answer (std 0.0203, moved range 0.1655, share 0.0094) no longer re-solves, a
