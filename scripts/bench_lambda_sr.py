@@ -15,7 +15,9 @@ varpro_cg on the grid --grid, extended by factors of 2 while its best is at an e
 best's neighbours at sqrt(2)), the pre-registration computed once and reused; the peer's motion (SimpleITK, as
 in scripts/bench_superres_frames.py, with gains when the set has them) with the least-squares image at every
 weight of its own such grid; bicubic. regrun's PSNR is its final solve's (SuperRes.evaluate: the answer the user
-gets, every channel), the peer's the same least squares at its motion by PCG.
+gets, every channel), the peer's the same least squares at its motion by PCG. `auto` goes on as the regrun command
+does after its first answer (regrun/second_solve.py: gains solved again where the exposure varies, the motion
+model's choice), so its row is the command's answer (scripts/check_bench_user.py checks that on kept frames).
 
     pip install -e ".[bench]"
     python scripts/bench_lambda_sr.py --sizes 20 32 --noise 0.005 0.01 0.03 --seeds 0 1 --out outputs/bench/lambda_sr
@@ -1088,7 +1090,8 @@ def main(argv=None):
                     "default so earlier runs stay comparable, while a user's frames get auto since session 25: pass "
                     "--motion-model auto (with --frames-level) to measure what the user gets; with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
-                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer; "
+                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer "
+                    "(with any model, auto solves again with gains where the run's exposure check says so); "
                     "the grid makes no choice, so with auto it is the affine model's grid (srfinal5: equal to "
                     "--motion-model affine's to the printed digit)")
     ap.add_argument("--frames-level", action="store_true",
