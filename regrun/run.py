@@ -21,6 +21,7 @@ from .monitor import CtrlC, DivergenceGuard, Monitor, ProgressBar, Reporter, Tim
 from .record import (ResultsFile, ResultsWriteError, device_facts, disk_full, git_state, os_reason, peak_memory_mb,
                      start_peak_memory)
 from .registry import check_pair
+from .second_solve import Answer, answer_metrics, second_look
 from .summary import check_claims, stop_reason, write_run_summary
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -218,31 +219,20 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
             result.history = {**monitor.history.as_arrays(), **result.history}
             with ctx.phase("evaluation"):
                 metrics, arrays = problem.evaluate(result)
-            return result, {k: float(v) for k, v in {**metrics, **result.metrics}.items()}, arrays
+            return Answer(problem, solver, result, answer_metrics(metrics, result), arrays)
 
-        result, metrics, arrays = solve_and_evaluate(problem, solver)
-        again = problem.solve_again(metrics, result, solver)
-        if again is not None:  # the first answer shows its model left something out: solved afresh without that
-            changes, why = again
-            reporter.line(f"regrun: {why}")
-            first = {f"first_solve_{k}": v for k, v in metrics.items()
-                     if k.startswith("exposure_") or k == "psnr"}
-            # the decision's own metrics (problem.motion_model=auto's choice) describe the answer kept: unprefixed
-            first.update({k: v for k, v in metrics.items() if k.startswith("motion_model_")})
-            results.write("first_solve", {"result": arrays, "metrics": metrics})  # kept if the second is stopped
+        def solve_changed(changes):
             seed_everything(cfg.seed)  # the same answer as a run given the changes from the start
-            problem2 = problem_cls(OmegaConf.merge(cfg.problem, changes), ctx)
-            solver2 = solver_cls(cfg.solver, ctx)
-            result2, metrics2, arrays2 = solve_and_evaluate(problem2, solver2)
-            record, kept = problem.keep_first(metrics, metrics2)
-            if kept is not None:  # the second answer is worse by the first's own measure: the first stands, as it was
-                reporter.line(f"regrun: {kept}")
-                metrics.update(record, solved_again=1.0)
-                result.message = f"{result.message}; {why}; {kept}"
-            else:
-                problem, solver, result, metrics, arrays = problem2, solver2, result2, metrics2, arrays2
-                metrics.update(first, **record, solved_again=1.0)
-                result.message = f"{result.message}; {why}"
+            return solve_and_evaluate(problem_cls(OmegaConf.merge(cfg.problem, changes), ctx),
+                                      solver_cls(cfg.solver, ctx))
+
+        def write_first(first):  # kept if the second solve is stopped
+            results.write("first_solve", {"result": first.arrays, "metrics": first.metrics})
+
+        first = solve_and_evaluate(problem, solver)
+        metrics, arrays = first.metrics, first.arrays  # the summary's, should what follows be stopped
+        kept = second_look(first, solve_changed, reporter.line, write_first).answer
+        problem, result, metrics, arrays = kept.problem, kept.result, kept.metrics, kept.arrays
         results.write("history", result.history)
         results.write("tables", result.tables)
         tables = result.tables

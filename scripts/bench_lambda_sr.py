@@ -15,7 +15,9 @@ varpro_cg on the grid --grid, extended by factors of 2 while its best is at an e
 best's neighbours at sqrt(2)), the pre-registration computed once and reused; the peer's motion (SimpleITK, as
 in scripts/bench_superres_frames.py, with gains when the set has them) with the least-squares image at every
 weight of its own such grid; bicubic. regrun's PSNR is its final solve's (SuperRes.evaluate: the answer the user
-gets, every channel), the peer's the same least squares at its motion by PCG.
+gets, every channel), the peer's the same least squares at its motion by PCG. `auto` goes on as the regrun command
+does after its first answer (regrun/second_solve.py: gains solved again where the exposure varies, the motion
+model's choice), so its row is the command's answer (scripts/check_bench_user.py checks that on kept frames).
 
     pip install -e ".[bench]"
     python scripts/bench_lambda_sr.py --sizes 20 32 --noise 0.005 0.01 0.03 --seeds 0 1 --out outputs/bench/lambda_sr
@@ -47,6 +49,7 @@ from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_motion import MOTION_MODELS
 from regrun.registration.superres_start import start_params
+from regrun.second_solve import Answer, answer_metrics, second_look
 from regrun.solvers.varpro_cg import VarProCG
 
 RULES = ("discrepancy", "gcv", "sure")
@@ -827,14 +830,6 @@ def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames
     return root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
 
 
-def gains_next(again) -> dict[str, float]:
-    """{"gain_again": 1.0} where SuperRes.solve_again asks for gains (the user's run then solves again with
-    problem.gain=true, before any motion model's choice; the bench does not): the row's `auto` is the first answer,
-    not the user's. On MC's brick s7937 and SE's s8014 the first answer was 17 px off, the user's 0.44 and 0.26
-    (docs/superres.md, "srperiod")."""
-    return {"gain_again": 1.0} if again is not None and again[0].get("gain") else {}
-
-
 def stored_preregister(model, w0, w_alt, w_given=None) -> None:
     """model.preregister answers with the stored pre-registration w0 (or, called with a ladder's thetas, the stopped
     ladder's w_alt; called on the frames as given, superres_start.as_given_start's model.frames swapped in, the
@@ -919,23 +914,27 @@ def run_set(ctx, root, spec, args, reuse=None):
     for rule in args.rules:
         p = problem("auto", rule)
         res, metrics, cpu, cpu_eval = solve(p)
-        chosen = {}
-        if args.motion_model == "auto":  # the run's choice after the affine answer (SuperRes.solve_again), as the
-            # regrun command makes it; a change of gains (gain_again) is not the bench's: left out, as main's runs
-            t0 = time.process_time()
-            again = p.solve_again(metrics, res, solver)
-            cpu += time.process_time() - t0
-            chosen = {**{k: v for k, v in metrics.items() if k.startswith("motion_model_")}, **gains_next(again)}
-            chosen["affine_psnr"] = metrics["psnr"]
+        first = Answer(p, solver, res, answer_metrics(metrics, res))
+        cpus = {}
+
+        def solve_changed(changes):  # the run's second solve: a fresh problem, its own pre-registration
+            q = p.with_changes(changes)
+            r2, m2, _, cpus["eval"] = solve(q, patch=False)
+            return Answer(q, solver, r2, answer_metrics(m2, r2))
+
+        # the user's run from here (regrun/second_solve.py): gains solved again where the exposure varies, else
+        # problem.motion_model=auto's choice and the chosen model's answer, the affine one kept or not
+        t0 = time.process_time()
+        look = second_look(first, solve_changed, ctx.reporter.line)
+        cpu += time.process_time() - t0 - cpus.get("eval", 0.0)  # the choice and the second solve, not its evaluation
+        res, metrics = look.answer.result, look.answer.metrics
+        cpu_eval = cpus.get("eval", cpu_eval) if look.answer is not first else cpu_eval
+        chosen = {"gains_solved": 1.0} if look.changes and look.changes.get("gain") else {}
+        if args.motion_model == "auto":
+            chosen.update({k: v for k, v in first.metrics.items() if k.startswith("motion_model_")}, **look.record)
+            chosen["affine_psnr"] = first.metrics["psnr"]
             # the affine answer's fit noise (record_fit_noise), the one the choice could read beside the filter's
-            chosen["affine_sigma_fit"] = float(res.stats.get("noise_std_fit", math.nan))
-            if again is not None and "motion_model" in again[0]:
-                res2, metrics2, cpu2, cpu_eval2 = solve(p.with_changes(again[0]), patch=False)
-                cpu += cpu2
-                record, kept = p.keep_first(metrics, metrics2)  # as the run: the affine answer kept, or not
-                chosen.update(record)
-                if kept is None:
-                    res, metrics, cpu_eval = res2, metrics2, cpu_eval2
+            chosen["affine_sigma_fit"] = float(first.result.stats.get("noise_std_fit", math.nan))
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": metrics["psnr"],
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
                                # Wahba's ||r||^2 / (m - tr H) at the chosen weight (superres_weight.record_fit_noise)
@@ -1091,7 +1090,8 @@ def main(argv=None):
                     "default so earlier runs stay comparable, while a user's frames get auto since session 25: pass "
                     "--motion-model auto (with --frames-level) to measure what the user gets; with --reuse "
                     "the grid and the peer come from the earlier (affine) run, so only auto's model changes; auto: "
-                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer; "
+                    "the affine answer, then the run's choice (SuperRes.solve_again) and the chosen model's answer "
+                    "(with any model, auto solves again with gains where the run's exposure check says so); "
                     "the grid makes no choice, so with auto it is the affine model's grid (srfinal5: equal to "
                     "--motion-model affine's to the printed digit)")
     ap.add_argument("--frames-level", action="store_true",

@@ -31,8 +31,11 @@ def name(r: dict) -> str:
 
 def chosen(a: dict) -> str:
     """The motion model `auto` answered with: the choice's; "affine, not chosen" where a run with the model chosen
-    made no choice (frames over problem.motion_model_auto_max); "affine, gains next" where the user's run would solve
-    again with gains first (the bench's gains_next): that row's `auto` is not the user's answer."""
+    made no choice (frames over problem.motion_model_auto_max); "affine, gains solved" where the exposure check solved
+    again with gains, as the user's run (regrun/second_solve.py); "affine, gains next" in rows of the bench before
+    srbenchuser, which recorded the first answer there: not the user's."""
+    if a.get("gains_solved") == 1.0:
+        return "affine, gains solved"
     if a.get("gain_again") == 1.0:
         return "affine, gains next"
     if "motion_model_chosen" in a:  # its answer discarded where the frames check kept the affine one (keep_first)

@@ -11,7 +11,14 @@ sensor noise, stored as 8-bit PNG), so the difference is JPEG's alone.
     python scripts/srjpeg_batch.py run OUT/dark --split dark --no-judge --out OUT/dark.json       # the user's runs only
 
 Splits: dev (seeds 8101-8120), heldout (8121-8133, written down before its run), dark (8141-8148, dark scenes:
-the exposure check's false alarms on JPEG). Results: docs/superres.md, "Super-resolution from JPEG frames (srjpeg)".
+the exposure check's false alarms on JPEG); srjpeggain's gaindev (8461-8472, JPEG bursts with exposure gains) and
+heldgain (8134-8140, 8501-8504, its held-out sets). `gain` runs the README's command with problem.gain_again=false
+and with problem.gain=true per set, `gaintable` reads off which answer a rule's JPEG factors pick:
+
+    PYTHONPATH=CODE python scripts/srjpeg_batch.py gain OUT/gaindev --split gaindev --out OUT/gaindev.json
+    python scripts/srjpeg_batch.py gaintable OUT/gaindev.json OUT/dark.json --factors 0,0 2,10
+
+Results: docs/superres.md, "Super-resolution from JPEG frames (srjpeg)".
 
 `run`, per set: the README's command as a new user types it on the JPEG frames and on the PNG twin (a subprocess of
 CODE's regrun, heldout_sr_wide.readme_run: `auto`'s weight, PSNR, motion model chosen, the frames' noise estimate
@@ -89,7 +96,43 @@ DARK = {
     "hubble_q70": (8147, "skfile:hubble_deep_field.jpg@100:100:160", 24, 16, 0.005, 70, "420"),
     "hubble5_q85": (8148, "skfile:hubble_deep_field.jpg@700:800:160", 20, 8, 0.02, 85, "420"),
 }
-SPLITS = {"dev": DEV, "heldout": HELD, "dark": DARK}
+# JPEG bursts WITH exposure gains (srjpeggain, dev; seeds 8461-8472): where the exposure check must still fire.
+# The 8th entry's gain: frames 1.. uniform in that range (make_sr_frames' --gain).
+GAINDEV = {
+    "hubble2_q85_g2": (8461, "skfile:hubble_deep_field.jpg@400:500:160", 24, 16, 0.005, 85, "420", {"gain": (0.98, 1.02)}),
+    "hubble3_q70_g3": (8462, "skfile:hubble_deep_field.jpg@600:200:160", 32, 8, 0.01, 70, "420", {"gain": (0.97, 1.03)}),
+    "hubble4_rgb_q85_g5": (8463, "rgb:skfile:hubble_deep_field.jpg@200:700:160", 32, 8, 0.01, 85, "420",
+                           {"gain": (0.95, 1.05)}),
+    "hubble_q95_g2": (8464, "skfile:hubble_deep_field.jpg@100:100:160", 24, 16, 0.005, 95, "420", {"gain": (0.98, 1.02)}),
+    "hubble_q70_g5": (8465, "skfile:hubble_deep_field.jpg@100:100:160", 24, 16, 0.005, 70, "420", {"gain": (0.95, 1.05)}),
+    "hubble5_q85_g3": (8466, "skfile:hubble_deep_field.jpg@700:800:160", 20, 8, 0.02, 85, "420", {"gain": (0.97, 1.03)}),
+    "spots_q85_g2": (8467, "spots", 32, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "camera_q85_g2": (8468, "skfile:camera.png@40:180:180", 32, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "moon_q70_g3": (8469, "skfile:moon.png@200:150:160", 40, 16, 0.005, 70, "420", {"gain": (0.97, 1.03)}),
+    "coffee_rgb_q85_g2": (8470, "rgb:skfile:coffee.png@60:330:160", 64, 16, 0.005, 85, "420", {"gain": (0.98, 1.02)}),
+    "texture_q95_g15": (8471, "texture", 48, 16, 0.005, 95, "420", {"gain": (0.985, 1.015)}),
+    "hubble_q85_g15": (8472, "skfile:hubble_deep_field.jpg@100:100:160", 24, 16, 0.005, 85, "420",
+                       {"gain": (0.985, 1.015)}),
+}
+# srjpeggain's held-out sets (written down and committed before any run on them; seeds 8134-8140, 8501-8504):
+# dark JPEG without gains (the false alarm), dark and bright JPEG with gains (must still fire), crops dev never used.
+HELDGAIN = {
+    "hubble6_q85": (8134, "skfile:hubble_deep_field.jpg@300:300:160", 24, 16, 0.005, 85, "420"),
+    "hubble7_q70": (8135, "skfile:hubble_deep_field.jpg@800:300:160", 32, 8, 0.01, 70, "420"),
+    "hubble8_rgb_q90": (8136, "rgb:skfile:hubble_deep_field.jpg@500:800:160", 24, 8, 0.01, 90, "420"),
+    "spots_q70": (8137, "spots", 32, 8, 0.01, 70, "420"),
+    "hubble9_q85_g3": (8138, "skfile:hubble_deep_field.jpg@700:100:160", 24, 16, 0.005, 85, "420",
+                       {"gain": (0.97, 1.03)}),
+    "hubble6_q95_g2": (8139, "skfile:hubble_deep_field.jpg@300:600:160", 24, 16, 0.005, 95, "420",
+                       {"gain": (0.98, 1.02)}),
+    "hubble10_rgb_q85_g5": (8140, "rgb:skfile:hubble_deep_field.jpg@600:600:160", 32, 8, 0.01, 85, "420",
+                            {"gain": (0.95, 1.05)}),
+    "astro_q85_g2": (8501, "skfile:astronaut.png@30:150:200", 32, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "coins_q70_g3": (8502, "skfile:coins.png@100:100:160", 32, 8, 0.01, 70, "420", {"gain": (0.97, 1.03)}),
+    "chelsea_rgb_q85_g5": (8503, "rgb:skfile:chelsea.png@80:120:200", 32, 8, 0.01, 85, "420", {"gain": (0.95, 1.05)}),
+    "brick2_q70": (8504, "skfile:brick.png@300:300:160", 32, 16, 0.02, 70, "420"),
+}
+SPLITS = {"dev": DEV, "heldout": HELD, "dark": DARK, "gaindev": GAINDEV, "heldgain": HELDGAIN}
 BLOCK = 8  # JPEG's DCT block, in frame pixels
 
 
@@ -99,7 +142,7 @@ def settings(spec):
     seed, image, size, frames, noise, quality, chroma = spec[:7]
     more = dict(spec[7]) if len(spec) > 7 else {}
     kw = {"size": size, "factor": 2, "frames": frames, "noise": noise, "supersample": 10,
-          "angle": more.pop("angle", 10.0), "gain": (1.0, 1.0), "seed": seed}
+          "angle": more.pop("angle", 10.0), "gain": more.pop("gain", (1.0, 1.0)), "seed": seed}
     return kw, {"image": image, **more}, quality, chroma
 
 
@@ -218,6 +261,68 @@ def run(root: Path, sets: dict, out: Path, names, judge: bool = True) -> None:
         out.write_text(json.dumps({"code": os.environ.get("PYTHONPATH", ""), "rows": rows}, indent=1, default=str))
 
 
+def gain_runs(root: Path, sets: dict, out: Path, names, kinds) -> None:
+    """Per set and kind (jpeg, png8): the README's command with problem.gain_again=false (the first answer and its
+    exposure measures, frames_jpeg_dc_share among them) and with problem.gain=true (the answer the exposure check's
+    re-solve gives), so any rule's choice between them is read off the metrics (gain_table)."""
+    from heldout_sr_wide import readme_run
+
+    rows = json.loads(out.read_text())["rows"] if out.exists() else {}
+    for name in names:
+        row = rows.get(name, {"spec": sets[name]})
+        for kind in kinds:
+            d = root / name / kind
+            truth = next(p for p in (d / "truth.tiff", d / "truth.npy") if p.exists())
+            row[kind] = {how: readme_run(d / "frames", 2, truth, d / "motion.json",
+                                         out.parent / f"{out.stem}_runs" / name / kind / how, (extra,))
+                         for how, extra in (("nogain", "problem.gain_again=false"), ("gain", "problem.gain=true"))}
+            m, g = row[kind]["nogain"].get("metrics", {}), row[kind]["gain"].get("metrics", {})
+            print(f"{name} {kind}: gain=false {m.get('psnr', math.nan):.2f} gain=true {g.get('psnr', math.nan):.2f}; "
+                  f"exposure_std {m.get('exposure_std', math.nan):.4g} moved_range "
+                  f"{m.get('exposure_moved_range', math.nan):.4g} jpeg_dc {m.get('frames_jpeg_dc_share', 0):.4g}",
+                  flush=True)
+        rows[name] = row
+        out.write_text(json.dumps({"code": os.environ.get("PYTHONPATH", ""), "rows": rows}, indent=1, default=str))
+
+
+def gain_table(paths, factors) -> str:
+    """Markdown: per set and kind, the exposure measures, gain=false / gain=true PSNR, and for each (std, moved)
+    factor pair the rule's choice (superres.exposure_varies with JPEG_STD_FACTOR, JPEG_MOVED_FACTOR set) and the
+    PSNR it gets; then per pair the sets fired and the dB against the better of the two answers."""
+    import regrun.problems.superres as sr
+
+    rows = {k: v for p in paths for k, v in json.loads(Path(p).read_text())["rows"].items()}
+    head = " | ".join(f"fires / dB at ({a:g}, {b:g})" for a, b in factors)
+    lines = [f"| set | kind | gains | exposure_std | moved_range | jpeg_dc_share | gain=false | gain=true | {head} |",
+             "|" + "---|" * (8 + len(factors))]
+    totals = [[0, 0.0, 0] for _ in factors]
+    for name, r in rows.items():
+        gain = r["spec"][7].get("gain", (1.0, 1.0)) if len(r["spec"]) > 7 else (1.0, 1.0)
+        for kind in ("jpeg", "png8"):
+            if kind not in r:
+                continue
+            m, g = r[kind]["nogain"]["metrics"], r[kind]["gain"]["metrics"]
+            # the check reads the first answer's measures; a smaller motion model solved again after it records
+            # them as first_solve_*
+            m = {**m, **{k[len("first_solve_"):]: v for k, v in m.items() if k.startswith("first_solve_exposure")}}
+            cells = []
+            for i, (a, b) in enumerate(factors):
+                sr.JPEG_STD_FACTOR, sr.JPEG_MOVED_FACTOR = a, b
+                fire = sr.exposure_varies(m) is not None
+                got = g["psnr"] if fire else m["psnr"]
+                totals[i][0] += fire
+                totals[i][1] += got - max(g["psnr"], m["psnr"])
+                totals[i][2] += 1
+                cells.append(f"{'yes' if fire else 'no'} / {got:.2f}")
+            lines.append(f"| {name} s{r['spec'][0]} | {kind} | {gain[0]:g}-{gain[1]:g} | {m['exposure_std']:.4g} | "
+                         f"{m['exposure_moved_range']:.4g} | {m.get('frames_jpeg_dc_share', 0):.4g} | "
+                         f"{m['psnr']:.2f} | {g['psnr']:.2f} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for (a, b), (fired, lost, n) in zip(factors, totals):
+        lines.append(f"factors ({a:g}, {b:g}): fired on {fired} of {n}; against the better answer {lost:+.2f} dB in all")
+    return "\n".join(lines)
+
+
 def table(paths) -> str:
     """Markdown: per set the targets (auto on the JPEG frames against bicubic, regrun's best, the peer's best),
     the PNG twin's auto, the motion models chosen, the noise estimate against the true error; then the counts."""
@@ -256,24 +361,30 @@ def table(paths) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("write", "run", "diag", "table"))
+    ap.add_argument("what", choices=("write", "run", "diag", "table", "gain", "gaintable"))
     ap.add_argument("root", type=Path, nargs="+", help="write/run: the sets' folder; table: results .json files")
     ap.add_argument("--split", choices=tuple(SPLITS), default="dev")
     ap.add_argument("--out", type=Path, help="run: the results .json (rows added to it when it exists)")
     ap.add_argument("--only", nargs="+", help="run these sets alone")
+    ap.add_argument("--kinds", nargs="+", default=["jpeg"], choices=("jpeg", "png8"), help="gain: which frames")
+    ap.add_argument("--factors", nargs="+", default=["0,0"], help="gaintable: JPEG_STD_FACTOR,JPEG_MOVED_FACTOR pairs")
     ap.add_argument("--no-judge", action="store_true", help="run: the user's command and the true error alone "
                     "(no grid, no peer)")
     a = ap.parse_args(argv)
     sets = SPLITS[a.split]
     if a.what == "write":
         write(a.root[0], sets)
-    elif a.what in ("run", "diag"):
+    elif a.what == "gaintable":
+        print(gain_table(a.root, [tuple(float(v) for v in f.split(",")) for f in a.factors]))
+    elif a.what in ("run", "diag", "gain"):
         if a.out is None:
             ap.error(f"{a.what} needs --out")
         unknown = set(a.only or ()) - set(sets)
         if unknown:
             ap.error(f"--only: no such set in {a.split}: {', '.join(sorted(unknown))}")
-        if a.what == "run":
+        if a.what == "gain":
+            gain_runs(a.root[0], sets, a.out, a.only or list(sets), a.kinds)
+        elif a.what == "run":
             run(a.root[0], sets, a.out, a.only or list(sets), not a.no_judge)
         else:
             diag(a.root[0], sets, a.out, a.only or list(sets))

@@ -3,6 +3,7 @@ another run's `auto` matched by set (not by row order), its targets judged again
 import json
 
 import pytest
+import torch
 from script_module import load_script
 
 
@@ -47,10 +48,42 @@ def test_a_choice_whose_answer_was_discarded_says_so():
     assert chosen({"affine_psnr": 30.0, "motion_model_chosen": 1.0, "motion_model_check_rise": 1.2}) == "rigid"
 
 
-def test_a_row_the_user_solves_again_with_gains_says_so():
-    # the bench's auto skipped gain_again, which the user's run takes (docs/superres.md, "srperiod")
+def test_a_row_solved_again_with_gains_says_so():
+    # srbenchuser's rows carry the user's second solve with gains; older rows recorded the first answer there
     chosen = load_script("report_sr_acceptance").chosen
+    assert chosen({"affine_psnr": 21.2, "gains_solved": 1.0}) == "affine, gains solved"
     assert chosen({"affine_psnr": 16.1, "gain_again": 1.0}) == "affine, gains next"
-    gains_next = load_script("bench_lambda_sr").gains_next
-    assert gains_next(({"gain": True}, "exposure varies")) == {"gain_again": 1.0}
-    assert gains_next(({"motion_model": "rigid"}, "rigid chosen")) == {} and gains_next(None) == {}
+
+
+def test_bench_auto_is_the_users_answer_where_gains_are_solved_again(tmp_path, monkeypatch, device):
+    # frames with unmodelled exposure gains (0.8-1.2) declared gain-free: the exposure check fires, the run solves
+    # again with problem.gain=true; the bench's `auto` row recorded the first answer (docs/superres.md, "srperiod")
+    from types import SimpleNamespace
+
+    from regrun.config import compose
+    from regrun.context import RunContext
+    from regrun.run import run
+
+    bench = load_script("bench_lambda_sr")
+    made = bench.frame_set
+
+    def unmodelled_gains(*a, **kw):
+        return made(*a, **{**kw, "gain": (0.8, 1.2)})
+
+    monkeypatch.setattr(bench, "frame_set", unmodelled_gains)
+    args = SimpleNamespace(supersample=4, offset=False, outside="drop", motion_model="auto", frames_level=True,
+                           extension="zero", auto_set={}, solver_set={"max_iter": 3}, prereg_as_given=False,
+                           rules=["gcv"], split=None, reuse=tmp_path / "earlier.json")
+    spec = {"kind": "phantom", "size": 16, "frames": 5, "noise": 0.005, "seed": 3}
+    ctx = RunContext(device, torch.float64, 0, tmp_path)
+    row = bench.run_set(ctx, tmp_path, spec, args, reuse={})
+    auto = row["auto_gcv"]
+    path = bench.frame_file(tmp_path, "phantom", 16, 0.005, 3, 5, "affine", False)
+    files = [f"problem.{k}={path}" for k in ("frames", "truth", "true_motion")]
+    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.data=frames", "solver.max_iter=3", f"device={device.type}",
+                   "progress=false", "figures=false", *files])
+    user = run(cfg, tmp_path / "user", []).metrics
+    assert auto["psnr"] == pytest.approx(user["psnr"], abs=1e-9) and auto["lam"] == pytest.approx(user["lam_chosen"],
+                                                                                                   rel=1e-9)
+    assert user["solved_again"] == 1.0 and "gain_error" not in user and auto["gains_solved"] == 1.0
+    assert auto["affine_psnr"] == user["first_solve_psnr"] and user["psnr"] > user["first_solve_psnr"] + 1

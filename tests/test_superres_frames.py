@@ -170,6 +170,75 @@ def test_jpeg_frame_sets(tmp_path):
         make.write_frame_set(tmp_path / "bad", "jpeg", 8, wide, 85, "422", **kw)
 
 
+def test_jpeg_dc_share_predicts_the_frame_mean_error(tmp_path):
+    """io.jpeg_dc_share (srjpeggain): the RMS share of a JPEG frame's mean that its quantised block means move it
+    by, from the file's DC step alone, against the share measured (decoded less stored mean) on 100 dark smooth
+    20x12 frames (partial blocks too); 0 for PNG frames."""
+    from PIL import Image
+
+    from regrun.imaging.io import frame_files, jpeg_dc_share
+
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:20, 0:12]
+    for q in (50, 85):
+        folder, moved = tmp_path / f"q{q}", []
+        folder.mkdir()
+        for k in range(100):
+            img = 40 + 20 * np.sin(x / 3 + rng.uniform(0, 6)) * np.cos(y / 4 + rng.uniform(0, 6)) + rng.uniform(-5, 5)
+            stored = np.clip(np.round(img), 0, 255).astype(np.uint8)
+            Image.fromarray(stored).save(folder / f"f{k:03d}.jpg", quality=q)
+            with Image.open(folder / f"f{k:03d}.jpg") as back:
+                moved.append(np.asarray(back, dtype=np.float64).mean() / stored.mean() - 1)
+        share = jpeg_dc_share(frame_files(folder), read_frames(folder))
+        assert 0.8 < float(np.std(moved)) / share < 1.4
+    Image.fromarray(stored).save(tmp_path / "a.png")
+    Image.fromarray(stored).save(tmp_path / "b.png")
+    assert jpeg_dc_share([tmp_path / "a.png", tmp_path / "b.png"], np.stack([stored, stored])) == 0.0
+
+
+def test_user_jpeg_frames_record_their_block_mean_share(ctx, tmp_path):
+    """SuperRes reads the share from a JPEG frames folder (n_frames' first frames) and records it beside the
+    exposure measures; a lossless folder's is 0 and records nothing."""
+    from regrun.imaging.io import frame_files, jpeg_dc_share
+
+    make = _script()
+    kw = dict(size=16, factor=2, frames=3, supersample=2, seed=3)
+    jpeg = make.write_frame_set(tmp_path / "jpeg", "jpeg", 8, {"image": "lineart"}, 70, **kw)
+    png = make.write_frame_set(tmp_path / "png", "png", 8, {"image": "lineart"}, **kw)
+    p = frames_problem(ctx, jpeg, n_frames=2)
+    expect = jpeg_dc_share(frame_files(Path(jpeg["frames"]))[:2], read_frames(jpeg["frames"])[:2])
+    assert p.jpeg_dc == pytest.approx(expect, rel=1e-12) and p.jpeg_dc > 0
+    solver = VarProCG(config_section("solver", "varpro_cg", cg_iters=10, max_iter=1), ctx)
+    metrics, _ = p.evaluate(solver.solve(p, Monitor()))
+    assert metrics["frames_jpeg_dc_share"] == p.jpeg_dc and "exposure_std" in metrics
+    q = frames_problem(ctx, png)
+    assert q.jpeg_dc == 0.0
+    metrics, _ = q.evaluate(solver.solve(q, Monitor()))
+    assert "frames_jpeg_dc_share" not in metrics and "exposure_std" in metrics
+
+
+def test_exposure_bars_allow_for_jpeg_block_means():
+    """srjpeggain: on JPEG frames (frames_jpeg_dc_share recorded) both exposure bars rise by their factor times the
+    share: dark hubble q70's first answer (std 0.0203, moved range 0.1655, share 0.0094) no longer re-solves, a
+    bright JPEG burst with +-1.5% gains (texture: 0.00718, 0.0243, share 0.00023) still does; without the share
+    (lossless frames) the bars are srgain2's."""
+    from regrun.problems.superres import JPEG_MOVED_FACTOR, JPEG_STD_FACTOR
+
+    dark = {"exposure_std": 0.02026, "exposure_moved_range": 0.1655, "frames_jpeg_dc_share": 0.009373}
+    assert exposure_varies(dark) is None
+    assert "exposure_std" in exposure_varies({k: v for k, v in dark.items() if k != "frames_jpeg_dc_share"})
+    assert "exposure_std 0.00718 >= 0.00707" in exposure_varies(
+        {"exposure_std": 0.00718, "exposure_moved_range": 0.02432, "frames_jpeg_dc_share": 0.000227})
+    share = 0.001
+    at = {"exposure_std": EXPOSURE_STD + JPEG_STD_FACTOR * share, "exposure_moved_range": 0.0,
+          "frames_jpeg_dc_share": share}
+    assert exposure_varies(at) is not None and exposure_varies({**at, "exposure_std": 0.99 * at["exposure_std"]}) is None
+    moved = {"exposure_std": 0.0, "exposure_moved_range": EXPOSURE_MOVED + JPEG_MOVED_FACTOR * share,
+             "frames_jpeg_dc_share": share}
+    assert exposure_varies(moved) is not None
+    assert exposure_varies({**moved, "exposure_moved_range": 0.99 * moved["exposure_moved_range"]}) is None
+
+
 def test_without_truth_metrics_and_figures_degrade(sets, ctx, tmp_path):
     p = frames_problem(ctx, sets["png"])
     assert p.truth is None and p.w_true is None

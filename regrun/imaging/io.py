@@ -564,6 +564,34 @@ def turned_by_exif(a: Path, b: Path) -> str:
             f"and the other is not: save both with one orientation, e.g. PIL.ImageOps.exif_transpose)")
 
 
+JPEG_BLOCK = 8  # JPEG's DCT block, in pixels
+
+
+def jpeg_dc_share(files: list[Path], frames: np.ndarray) -> float:
+    """The share of a frame's mean that JPEG's quantised block means move it by, RMS over the frames; 0 unless
+    every file is a JPEG. A block's mean is its DC coefficient over 8, quantised with step q (the luminance
+    table's first entry, Pillow's `quantization`): a uniform error of q / 8 / sqrt(12) per block, independent
+    between blocks, so the frame's mean errs by that times sqrt(sum_b n_b^2) / N (n_b of the N pixels in block
+    b), over the frame's mean (`frames`: as read, luminance, one per file). On dark scenes it is what the
+    exposure check (problem.gain_again) read as an exposure change (docs/superres.md, "srjpeggain")."""
+    from PIL import Image
+
+    shares = []
+    for f, frame in zip(files, frames):
+        with Image.open(f) as img:
+            tables = getattr(img, "quantization", None) if img.format == "JPEG" else None
+            if not tables:
+                return 0.0
+            step, (w, h) = float(tables[0][0]), img.size
+        level = float(frame.mean())
+        if level <= 0:
+            return 0.0
+        counts = np.array([min(JPEG_BLOCK, h - i) * min(JPEG_BLOCK, w - j)
+                           for i in range(0, h, JPEG_BLOCK) for j in range(0, w, JPEG_BLOCK)], dtype=np.float64)
+        shares.append(step / JPEG_BLOCK / np.sqrt(12.0) * np.sqrt((counts ** 2).sum()) / (h * w) / level)
+    return float(np.sqrt(np.mean(np.square(shares)))) if shares else 0.0
+
+
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
