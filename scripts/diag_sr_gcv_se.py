@@ -14,9 +14,9 @@ The picks, each walking up the grid from GCV's minimum while the next weight's G
 within 1 and 0.5 of its own standard error: t <= 1, 0.5). Each pick's PSNR against the grid's peak and against the
 run's own answer (its PSNR, from its metrics).
 
-    PYTHONPATH=. python scripts/diag_sr_gcv_se.py --out /tmp/srse/dev_A \\
+    PYTHONPATH=. python scripts/diag_sr_gcv_se.py --out outputs/srse/dev_A \\
         --set fair:hands-R@0:0,32,16,0.005,7452,translation sk:astronaut@380:100,32,8,0.01,7951,translation
-    PYTHONPATH=. python scripts/diag_sr_gcv_se.py --report /tmp/srse/dev_A.json /tmp/srse/dev_B.json
+    PYTHONPATH=. python scripts/diag_sr_gcv_se.py --report outputs/srse/dev_A.json outputs/srse/dev_B.json
 """
 from __future__ import annotations
 
