@@ -133,8 +133,8 @@ def test_bad_rechoose_settings(overrides, message):
 
 def test_with_gains_the_solver_runs_again_at_any_new_weight():
     """problem.gain=true: the gains solved at the first weight carry the image brightness its smoothing took off
-    (srdarkgain), so the gate on the rule's fall is problem.lam_rechoose_gain_with_gains (0 by default: any new
-    weight runs the solver again); without gains problem.lam_rechoose_gain's."""
+    (srdarkgain), so the gate on the rule's fall is problem.lam_rechoose_gain_with_gains (0.01 by default, under
+    problem.lam_rechoose_gain's 0.2); without gains problem.lam_rechoose_gain's."""
     from regrun.registration.superres_weight import RechooseSettings
 
     def gate(**kw):
@@ -142,7 +142,7 @@ def test_with_gains_the_solver_runs_again_at_any_new_weight():
                                                            lam_rechoose_gain_with_gains=0.05, **kw)).gain
 
     assert (gate(gain=False), gate(gain=True)) == (0.3, 0.05)
-    assert config_section("problem", "superres", gain=True).lam_rechoose_gain_with_gains == 0.0
+    assert config_section("problem", "superres", gain=True).lam_rechoose_gain_with_gains == 0.01
 
 
 def test_a_new_weight_gets_a_new_preconditioner(device):
