@@ -131,7 +131,7 @@ def test_bad_rechoose_settings(overrides, message):
         SuperRes(config_section("problem", "superres", size=8, n_frames=2, **overrides), ctx)
 
 
-def test_with_gains_the_solver_runs_again_at_any_new_weight():
+def test_with_gains_the_solver_runs_again_at_a_smaller_fall():
     """problem.gain=true: the gains solved at the first weight carry the image brightness its smoothing took off
     (srdarkgain), so the gate on the rule's fall is problem.lam_rechoose_gain_with_gains (0.01 by default, under
     problem.lam_rechoose_gain's 0.2); without gains problem.lam_rechoose_gain's."""
