@@ -132,7 +132,26 @@ HELDGAIN = {
     "chelsea_rgb_q85_g5": (8503, "rgb:skfile:chelsea.png@80:120:200", 32, 8, 0.01, 85, "420", {"gain": (0.95, 1.05)}),
     "brick2_q70": (8504, "skfile:brick.png@300:300:160", 32, 16, 0.02, 70, "420"),
 }
-SPLITS = {"dev": DEV, "heldout": HELD, "dark": DARK, "gaindev": GAINDEV, "heldgain": HELDGAIN}
+# srdarkgain's held-out sets (written down and committed before any run on them; seeds 8601-8612; run on the png8
+# twins): dark with gains (the re-solve with gains lost there), bright with gains, dark and bright without gains.
+DARKGAINHELD = {
+    "hubble11_g2": (8601, "skfile:hubble_deep_field.jpg@200:200:160", 24, 16, 0.005, 85, "420", {"gain": (0.98, 1.02)}),
+    "hubble12_g3": (8602, "skfile:hubble_deep_field.jpg@500:200:160", 32, 8, 0.01, 85, "420", {"gain": (0.97, 1.03)}),
+    "hubble13_rgb_g3": (8603, "rgb:skfile:hubble_deep_field.jpg@300:800:160", 24, 8, 0.01, 85, "420",
+                        {"gain": (0.97, 1.03)}),
+    "hubble14_g5": (8604, "skfile:hubble_deep_field.jpg@600:400:160", 24, 16, 0.005, 85, "420", {"gain": (0.95, 1.05)}),
+    "spots_g3": (8605, "spots", 32, 8, 0.01, 85, "420", {"gain": (0.97, 1.03)}),
+    "hubble15_g15": (8606, "skfile:hubble_deep_field.jpg@400:100:160", 20, 8, 0.02, 85, "420",
+                     {"gain": (0.985, 1.015)}),
+    "astro_g3": (8607, "skfile:astronaut.png@30:150:200", 32, 8, 0.01, 85, "420", {"gain": (0.97, 1.03)}),
+    "coins_g2": (8608, "skfile:coins.png@100:100:160", 32, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "chelsea_rgb_g5": (8609, "rgb:skfile:chelsea.png@80:120:200", 32, 8, 0.01, 85, "420", {"gain": (0.95, 1.05)}),
+    "hubble16": (8610, "skfile:hubble_deep_field.jpg@100:600:160", 24, 16, 0.005, 85, "420"),
+    "camera": (8611, "skfile:camera.png@40:180:180", 32, 8, 0.01, 85, "420"),
+    "spots": (8612, "spots", 32, 8, 0.01, 85, "420"),
+}
+SPLITS = {"dev": DEV, "heldout": HELD, "dark": DARK, "gaindev": GAINDEV, "heldgain": HELDGAIN,
+          "darkgainheld": DARKGAINHELD}
 BLOCK = 8  # JPEG's DCT block, in frame pixels
 
 

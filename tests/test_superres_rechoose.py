@@ -123,11 +123,26 @@ def test_a_motion_that_moved_less_than_lam_rechoose_move_is_not_searched_again(d
     ({"lam_rechoose_gain": 1.5}, "problem.lam_rechoose_gain=1.5"),
     ({"lam_rechoose_gain": float("nan")}, "problem.lam_rechoose_gain=nan"),
     ({"lam_rechoose_image": "yes"}, "problem.lam_rechoose_image"),
+    ({"gain": True, "lam_rechoose_gain_with_gains": 1.5}, "problem.lam_rechoose_gain_with_gains=1.5"),
 ])
 def test_bad_rechoose_settings(overrides, message):
     ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))
     with pytest.raises(UserError, match=message):
         SuperRes(config_section("problem", "superres", size=8, n_frames=2, **overrides), ctx)
+
+
+def test_with_gains_the_solver_runs_again_at_a_smaller_fall():
+    """problem.gain=true: the gains solved at the first weight carry the image brightness its smoothing took off
+    (srdarkgain), so the gate on the rule's fall is problem.lam_rechoose_gain_with_gains (0.01 by default, under
+    problem.lam_rechoose_gain's 0.2); without gains problem.lam_rechoose_gain's."""
+    from regrun.registration.superres_weight import RechooseSettings
+
+    def gate(**kw):
+        return RechooseSettings.from_config(config_section("problem", "superres", lam_rechoose_gain=0.3,
+                                                           lam_rechoose_gain_with_gains=0.05, **kw)).gain
+
+    assert (gate(gain=False), gate(gain=True)) == (0.3, 0.05)
+    assert config_section("problem", "superres", gain=True).lam_rechoose_gain_with_gains == 0.01
 
 
 def test_a_new_weight_gets_a_new_preconditioner(device):

@@ -672,7 +672,8 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
 class RechooseSettings:
     """problem.lam_rechoose (searches again at a solver's final motion, at most) and problem.lam_rechoose_gain
     (the share by which the rule's value must fall there, from the weight in use to the new one, for the solver
-    to run again)."""
+    to run again; problem.lam_rechoose_gain_with_gains with problem.gain: the gains found at the first weight
+    carry the image's brightness that its smoothing took off, docs/superres.md, "srdarkgain")."""
 
     times: int
     gain: float
@@ -682,7 +683,9 @@ class RechooseSettings:
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
         return cls(times=check_int("problem.lam_rechoose", cfg.lam_rechoose, 0),
-                   gain=check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0),
+                   gain=(check_float("problem.lam_rechoose_gain_with_gains", cfg.lam_rechoose_gain_with_gains, 0.0,
+                                     maximum=1.0) if bool(cfg.gain) else
+                         check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0)),
                    move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3),
                    image=check_bool("problem.lam_rechoose_image", cfg.lam_rechoose_image))
 
