@@ -20,7 +20,7 @@ LAYERS = (
     ("imaging", {"imaging", "metrics"}),
     ("domains", {"registration", "tomography", "detection"}),
     ("problems and solvers", {"problems", "solvers"}),
-    ("entry points", {"console", "run", "cli", "sweep", "collect", "summary", "report", "peers", "explain", "slurm"}),
+    ("entry points", {"console", "run", "second_solve", "cli", "sweep", "collect", "summary", "report", "peers", "explain", "slurm"}),
 )
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
 
