@@ -207,19 +207,11 @@ def split_on(problem) -> bool:
 SPLIT_DOWN_MIN_HALF = 2
 
 
-def full_halves(model) -> bool:
-    """Whether each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them. Below it the walk
-    takes no step up either: on the lead's 68 seen sets its six steps up from 8 or 12 frames all lost (-0.11 to
-    -0.47 dB, -1.82 summed), its five from 16 summed +0.96 (docs/superres.md, "When does the split walk's step up
-    help? (srwalk)")."""
-    return (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2
-
-
 def split_down(model, down: int) -> tuple[int, int]:
     """(steps down at most, the reference's steps under the lower weight) for split_walk: (problem.lam_split_down,
-    SPLIT_DOWN_GAP) where full_halves, else (min(problem.lam_split_down, 1), 0): srburst's one step down to its
-    own reference."""
-    if full_halves(model):
+    SPLIT_DOWN_GAP) where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them, else
+    (min(problem.lam_split_down, 1), 0): srburst's one step down to its own reference."""
+    if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2:
         return down, SPLIT_DOWN_GAP
     return min(down, 1), 0
 
@@ -270,15 +262,14 @@ def split_images(model, w: torch.Tensor, halves=None):
     return images, cache
 
 
-def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = None,
-               up: bool = True) -> tuple[float, dict]:
+def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = None) -> tuple[float, dict]:
     """The frame-split walk from lam. Up: from the weight c reached, the risk against the reference c / CV_STEP at
     c and at c * CV_STEP; up while the higher is less, at most `steps` steps (the reference moves with the walk).
     Where it takes no step up, down: the risk against the reference `gap` (SPLIT_DOWN_GAP) steps under the lower
     weight, at c and at c / CV_STEP; down while the lower is less, at most `down` steps. A reference as smooth as
     the weights it compares under-counts their bias (the risk's cross term, module comment): a fixed one left the
     walk short of the peak going up and unable to go down past it (docs/superres.md, "Seventeenth round
-    (srover)"). up=False: the step down only (full_halves). Returns the weight reached (lam itself with steps 0) and every risk evaluated, {(weight,
+    (srover)"). Returns the weight reached (lam itself with steps 0) and every risk evaluated, {(weight,
     reference): risk}."""
     if steps < 1:
         return lam, {}
@@ -292,7 +283,7 @@ def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = 
         return risks[at, ref]
 
     at = lam
-    for _ in range(steps if up else 0):
+    for _ in range(steps):
         ref = at / CV_STEP**SPLIT_REFERENCE_STEPS
         if not risk(at * CV_STEP, ref) < risk(at, ref):
             break
@@ -336,10 +327,9 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)
-    up = full_halves(model)
-    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down), up=up)
+    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down))
     out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache)),
-           **(split_readings(images, choice.lam, lam) if up else {})}  # where it compared a step up
+           **split_readings(images, choice.lam, lam)}
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
     return out
