@@ -962,6 +962,9 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "split_from": res.metrics.get("lam_split_from", math.nan),
                                "split_evaluations": res.metrics.get("lam_split_evaluations", 0.0),
                                "split_s": res.metrics.get("lam_split_s", 0.0),
+                               # its first comparison's readings (superres_cv.split_readings; srwalk)
+                               **{f"split_{k}": res.metrics.get(f"lam_split_{k}", math.nan)
+                                  for k in ("fall", "bias", "var", "t", "moved")},
                                # GCV's one-standard-error walk (problem.lam_se_t): the weight before it, its CPU
                                "se_from": res.metrics.get("lam_se_from", math.nan),
                                "se_evaluations": res.metrics.get("lam_se_evaluations", 0.0),

@@ -275,3 +275,30 @@ def test_recheck_reports_no_rule_value_where_the_walk_landed_on_a_point_the_rule
                                        at_edge=False, curve=curve)
         assert recheck(problem, torch.zeros(1), None) == expected
     assert weights == [0.57, 0.4, 0.7]
+
+
+def test_the_split_walks_readings_are_its_first_comparison():
+    """split_readings: the risk's fall up from lam against the reference lam / CV_STEP is risk(lam) - risk(lam
+    CV_STEP) as split_walk computes them; its parts, the noise trace D_r . D_r / 4, the per-pixel t and the steps
+    taken (changes no answer: the walk's weight is the same)."""
+    import math
+
+    from regrun.registration.superres_cv import split_readings
+
+    lam0, g = 0.2, torch.Generator().manual_seed(5)
+    table = {k: (torch.randn(7, dtype=F64, generator=g), torch.randn(7, dtype=F64, generator=g)) for k in range(-4, 3)}
+
+    def images(lam):
+        return table[round(math.log(lam / lam0) / math.log(CV_STEP))]
+
+    reached, risks = split_walk(images, lam0, 1)
+    r = split_readings(images, lam0, reached)
+    ref = lam0 / CV_STEP
+    assert r["lam_split_fall"] == pytest.approx(risks[lam0, ref] - risks[lam0 * CV_STEP, ref], rel=1e-12)
+    (f, d), (f_up, d_up), (f_r, d_r) = table[0], table[1], table[-1]
+    assert r["lam_split_bias"] == pytest.approx(float((f_up - f_r).pow(2).sum() - (f - f_r).pow(2).sum()))
+    assert r["lam_split_var"] == pytest.approx(0.25 * float(d_r.pow(2).sum()))
+    e = (f_up - f_r).pow(2) - (f - f_r).pow(2) + 0.5 * (d_up - d) * d_r
+    assert r["lam_split_t"] == pytest.approx(-float(e.sum()) / float(e.std() * math.sqrt(7)))
+    assert r["lam_split_moved"] == {lam0 / CV_STEP: -1.0, lam0: 0.0, lam0 * CV_STEP: 1.0}[reached]
+    assert split_readings(images, lam0, lam0 / CV_STEP)["lam_split_moved"] == -1.0

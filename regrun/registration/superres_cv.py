@@ -298,6 +298,25 @@ def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = 
     return at, risks
 
 
+def split_readings(images, lam: float, reached: float) -> dict[str, float]:
+    """The walk's first comparison (at lam and lam * CV_STEP against the reference lam / CV_STEP), recorded so that
+    its moves can be sorted without the truth (docs/superres.md, "When does the split walk's step up help?
+    (srwalk)"); it changes no answer and solves nothing new (split_walk evaluated all three weights). Per pixel,
+    e = (f_up - f_r)^2 - (f - f_r)^2 + (D_up - D) D_r / 2, so the risk's fall up is -sum e:
+    lam_split_fall (that fall), lam_split_bias (its first part, the images' spread, which counts against the
+    step), lam_split_var (D_r . D_r / 4, the reference's noise trace estimate: the scale), lam_split_t (the fall
+    over its per-pixel standard error, sqrt(n) std e: pixels taken as independent), lam_split_moved (the steps of
+    CV_STEP the walk took, < 0 down)."""
+    (f, d), (f_up, d_up), (f_r, d_r) = images(lam), images(lam * CV_STEP), images(lam / CV_STEP)
+    spread = ((f_up - f_r).pow(2) - (f - f_r).pow(2)).reshape(-1)
+    e = spread + 0.5 * ((d_up - d) * d_r).reshape(-1)
+    se = float(e.std() * math.sqrt(e.numel()))
+    fall = -float(e.sum())
+    return {"lam_split_fall": fall, "lam_split_bias": float(spread.sum()),
+            "lam_split_var": 0.25 * float(d_r.pow(2).sum()), "lam_split_t": fall / se if se > 0 else math.nan,
+            "lam_split_moved": float(round(math.log(reached / lam) / math.log(CV_STEP)))}
+
+
 def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     """lambda_f=auto, at the solver's final motion w, after the cross-validation's walk: the frame-split risk's
     walk up from the weight in use (problem.lam_split_steps). Sets problem.weight_choice (and the model's weight)
@@ -309,7 +328,8 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     t0 = time.process_time()
     images, cache = split_images(model, w)
     lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down))
-    out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache))}
+    out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache)),
+           **split_readings(images, choice.lam, lam)}
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
     return out
