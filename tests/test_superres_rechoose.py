@@ -124,6 +124,8 @@ def test_a_motion_that_moved_less_than_lam_rechoose_move_is_not_searched_again(d
     ({"lam_rechoose_gain": float("nan")}, "problem.lam_rechoose_gain=nan"),
     ({"lam_rechoose_image": "yes"}, "problem.lam_rechoose_image"),
     ({"gain": True, "lam_rechoose_gain_with_gains": 1.5}, "problem.lam_rechoose_gain_with_gains=1.5"),
+    # refused at the start without gains too: the exposure check may turn them on after the first solve
+    ({"lam_rechoose_gain_with_gains": float("nan")}, "problem.lam_rechoose_gain_with_gains=nan"),
 ])
 def test_bad_rechoose_settings(overrides, message):
     ctx = RunContext(torch.device("cpu"), F64, 0, Path("."))

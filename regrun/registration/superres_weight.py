@@ -682,10 +682,12 @@ class RechooseSettings:
 
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
+        # both checked whatever problem.gain is: the exposure check's second solve turns gains on mid-run
+        with_gains = check_float("problem.lam_rechoose_gain_with_gains", cfg.lam_rechoose_gain_with_gains, 0.0,
+                                 maximum=1.0)
+        without = check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0)
         return cls(times=check_int("problem.lam_rechoose", cfg.lam_rechoose, 0),
-                   gain=(check_float("problem.lam_rechoose_gain_with_gains", cfg.lam_rechoose_gain_with_gains, 0.0,
-                                     maximum=1.0) if bool(cfg.gain) else
-                         check_float("problem.lam_rechoose_gain", cfg.lam_rechoose_gain, 0.0, maximum=1.0)),
+                   gain=with_gains if bool(cfg.gain) else without,
                    move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3),
                    image=check_bool("problem.lam_rechoose_image", cfg.lam_rechoose_image))
 
