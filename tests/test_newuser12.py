@@ -1,0 +1,82 @@
+"""A new user's first day from a fresh clone, on data of their own (newuser12): each case failed before its fix
+(docs/sweeps.md, "A new user's first day from a fresh clone (newuser12)")."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from cli_in_process import regrun_in_process
+from regrun.errors import UserError
+from regrun.problems.ct_fewview import dead_readings
+from regrun.tomography.axis import estimate_axis
+
+SEED = 8963
+
+
+def _scan(views: int = 24, n_u: int = 34, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Line integrals of a few off-centre discs (parallel beam, every bin varying with the view) and the angles."""
+    rng = np.random.default_rng(seed)
+    angles = np.arange(views) * 180.0 / views
+    u = np.arange(n_u) - (n_u - 1) / 2
+    sino = np.zeros((views, n_u))
+    for x, y, r in zip(rng.uniform(-6, 6, 3), rng.uniform(-6, 6, 3), rng.uniform(3, 6, 3)):
+        t = np.deg2rad(angles)[:, None]
+        d = u[None] - (x * np.cos(t) + y * np.sin(t))
+        sino += 2 * np.sqrt(np.clip(r**2 - d**2, 0, None))
+    return sino + rng.normal(0, 0.01, sino.shape), angles
+
+
+def _ct(args, tmp_path, monkeypatch, capsys, device):
+    return regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.size=24", f"device={device.type}",
+                              "figures=false", "hydra.run.dir=run", *args], tmp_path, monkeypatch, capsys)
+
+
+def test_dead_detector_bins_are_named_in_a_warning(device, tmp_path, monkeypatch, capsys):
+    # three bins stuck at 0 through every view: FBP drew rings (64-px scan: 34.1 -> 11.2 dB) and said nothing
+    sino, angles = _scan()
+    sino[:, [14, 15, 25]] = 0.0
+    np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles)
+    got = _ct(["problem.sinogram=s.npz", "problem.rotation_centre=geometric"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 0, got.stderr
+    assert ("s.npz: detector bins 14, 15, 25 (of 34) read 0 in every view while bins on both sides vary: dead or "
+            "stuck detector pixels, which draw rings") in got.stderr, got.stderr
+
+
+def test_a_dead_view_is_named_in_a_warning_and_where_it_stops_the_axis_estimate(device, tmp_path, monkeypatch,
+                                                                              capsys):
+    sino, angles = _scan()
+    sino[7] = 0.0
+    np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles)
+    got = _ct(["problem.sinogram=s.npz", "problem.rotation_centre=geometric"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 0 and "view 7 (of 24) read one value in every bin: a view the detector missed" \
+        in got.stderr, got.stderr
+    # the axis estimate's refusal named no view, and told the user to give up the estimate instead
+    with pytest.raises(UserError, match=r"view 7 \(of 24: a view the detector missed\? leave it out of the file "
+                                        r"with its angle\) without positive attenuation"):
+        estimate_axis(sino, np.deg2rad(angles))
+
+
+@pytest.mark.parametrize("kind", ["clean", "symmetric", "edges"])
+def test_a_scan_without_dead_readings_is_not_warned(kind):
+    sino, _ = _scan()
+    if kind == "symmetric":  # a disc on the axis: every bin the same in every view, none of them dead
+        sino = np.tile(sino[:1], (sino.shape[0], 1))
+    if kind == "edges":  # rays that miss the object read exactly 0 at both ends of the detector
+        sino[:, :3] = 0.0
+        sino[:, -3:] = 0.0
+    assert dead_readings(sino, "s") == ""
+
+
+def test_a_file_given_as_cts_problem_truth_points_to_truth_file(device, tmp_path, monkeypatch, capsys):
+    # superres takes problem.truth=PATH; CT answered "is not valid; allowed: phantom, dense_fbp, none"
+    sino, angles = _scan()
+    np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles)
+    np.save(tmp_path / "truth.npy", np.zeros((24, 24)))
+    got = _ct(["problem.sinogram=s.npz", "problem.truth=truth.npy"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.startswith("regrun: error: problem.truth=truth.npy names a file, but for CT problem.truth is "
+                                 "the kind of truth (phantom, dense_fbp, none); a truth of your own goes in "
+                                 "problem.truth_file=truth.npy"), got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5", "r") as f:
+        assert f.attrs["status"] == "failed"
