@@ -104,3 +104,27 @@ def test_collect_plots_the_truths_metrics_within_its_cap_and_says_what_it_left_o
                                  "ones you name"), out
     runs = [collect.read_run(path, False) for path in collect.find_results([tmp_path / "sweep"])]
     assert collect.plotted_metrics(runs, collect.metric_names(runs, None), None)[:2] == ["psnr", "ssim"]
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_a_slurm_sweep_on_a_machine_without_a_cluster_is_one_line(installed, tmp_path, monkeypatch, capsys):
+    # sbatch installed but no controller: each job failed alone after ~20 s, "2 failed" and the jobs' error in a
+    # table, exit 1, and a sweep folder of nothing
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if installed:
+        fake = bin_dir / "scontrol"
+        fake.write_text("#!/bin/sh\necho 'slurm_load_ctl_conf error: Unable to contact slurm controller (connect "
+                        "failure)' >&2\nexit 1\n")
+        fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    got = regrun_in_process(["-m", "hydra/launcher=slurm", "+ci=multiscale_affine__single_scale", "seed=1,2",
+                             "hydra.sweep.dir=sweep"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stdout + got.stderr
+    said = ("no Slurm controller answers from this machine (scontrol: slurm_load_ctl_conf error: Unable to contact "
+            "slurm controller (connect failure))" if installed else
+            "Slurm's commands are not installed here (no scontrol on the PATH)")
+    assert got.stderr.strip() == f"regrun: error: hydra/launcher=slurm, but {said}: run the sweep on the cluster's " \
+        "login node, or here without hydra/launcher=slurm (hydra/launcher=joblib hydra.launcher.n_jobs=2 runs two " \
+        "jobs at a time); no job started", got.stderr
+    assert not (tmp_path / "sweep").exists()
