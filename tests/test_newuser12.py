@@ -128,3 +128,23 @@ def test_a_slurm_sweep_on_a_machine_without_a_cluster_is_one_line(installed, tmp
         "login node, or here without hydra/launcher=slurm (hydra/launcher=joblib hydra.launcher.n_jobs=2 runs two " \
         "jobs at a time); no job started", got.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_stray_thumbnail_among_the_frames_is_the_one_named(tmp_path):
+    # a_thumb.png (16x12) sorted before eight 32x24 frames: "frame frame_00.png is 32x24 ..., frame a_thumb.png
+    # 16x12", the true frame named as the odd one
+    from PIL import Image
+
+    from regrun.imaging.io import read_frames
+
+    scene = np.random.default_rng(SEED).uniform(0, 200, (24, 32)).astype(np.uint8)
+    (tmp_path / "frames").mkdir()
+    for k in range(8):
+        Image.fromarray(np.roll(scene, k, 1)).save(tmp_path / "frames" / f"frame_{k:02d}.png")
+    Image.fromarray(scene[::2, ::2]).save(tmp_path / "frames" / "a_thumb.png")
+    with pytest.raises(UserError) as err:
+        read_frames(tmp_path / "frames")
+    assert str(err.value) == ("frame a_thumb.png is 16x12 pixels (width x height), frame frame_00.png 32x24 pixels: "
+                              "all frames must have the same size and channels; the other 8 frames are all of "
+                              "frame_00.png's size: leave a_thumb.png out of the folder (a thumbnail or another "
+                              "picture?)")
