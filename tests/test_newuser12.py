@@ -148,3 +148,22 @@ def test_a_stray_thumbnail_among_the_frames_is_the_one_named(tmp_path):
                               "all frames must have the same size and channels; the other 8 frames are all of "
                               "frame_00.png's size: leave a_thumb.png out of the folder (a thumbnail or another "
                               "picture?)")
+
+
+def test_frames_saved_last_that_the_shape_cannot_tell_are_named_in_a_warning(device, tmp_path, monkeypatch,
+                                                                             capsys):
+    # 6 frames of 16x12 saved (12, 16, 6) ran as 12 frames of 6x16 and ended diverged, blamed on "the motion or
+    # lambda_f"; the layout check refuses frames last only where the last axis is 4x under both others
+    from regrun.problems.superres import frames_layout_warning
+
+    scene = np.random.default_rng(SEED).uniform(0, 200, (12, 22))
+    frames = np.stack([scene[:, k:k + 16] for k in range(6)])  # (frames, rows, columns)
+    np.save(tmp_path / "last.npy", np.moveaxis(frames, 0, -1))
+    got = regrun_in_process(["problem=superres", "problem.data=frames", "problem.frames=last.npy",
+                             f"device={device.type}", "figures=false", "hydra.run.dir=run"], tmp_path, monkeypatch,
+                            capsys)
+    assert ("regrun: WARNING: last.npy, shape (12, 16, 6), was read as (frames, rows, columns): 12 frames of 6x16 "
+            "pixels (width x height); if it holds 6 frames of 16x12, stacked last as numpy.dstack and MATLAB do, save "
+            "numpy.moveaxis(frames, -1, 0)") in got.stderr, got.stderr
+    # the same frames saved (frames, rows, columns) read as 6 frames of 16x12, FAIR's (frames, columns, rows)
+    assert frames_layout_warning("first.npy", (6, 16, 12)) == ""

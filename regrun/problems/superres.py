@@ -24,6 +24,7 @@ from ..imaging.grid import Grid
 from ..imaging.spline import EXTENSIONS
 from ..imaging.io import (
     FRAMES_FORMS,
+    ARRAY_SUFFIXES,
     IMAGE_SUFFIXES,
     fair_data_dir,
     frame_files,
@@ -109,6 +110,21 @@ def _unknown_data(data: str) -> UserError:
                      f"{', '.join(DATA_WORDS)}" + (f"; did you mean problem.data={near[0]}?" if near else ""))
 
 
+def frames_layout_warning(name: str, fair_shape) -> str:
+    """Where an array of frames read as (frames, rows, columns) could as well be (rows, columns, frames), the
+    layout numpy.dstack and MATLAB write: the reading and the way out. The layout check refuses frames last only
+    where the last axis is 4x under both others, which 8 frames of 24x36 are not: they ran as 24 frames of 36x8
+    and ended diverged, blamed on "the motion or lambda_f" (newuser10-12), and a rule on the values could not tell
+    the two apart on held-out data (newuser11), so this names the reading instead of refusing it. Said where the
+    columns are fewer than both the rows and the frames; '' otherwise."""
+    count, width, height = (int(n) for n in fair_shape)  # FAIR's layout: (frames, columns, rows)
+    if not (width < height and width < count):
+        return ""
+    return (f"{name}, shape ({count}, {height}, {width}), was read as (frames, rows, columns): {count} frames of "
+            f"{width}x{height} pixels (width x height); if it holds {width} frames of {height}x{count}, stacked last "
+            "as numpy.dstack and MATLAB do, save numpy.moveaxis(frames, -1, 0)")
+
+
 @register_problem("superres")
 class SuperRes(Problem):
     offers = frozenset({"separable", "superres"})
@@ -188,6 +204,7 @@ class SuperRes(Problem):
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
         self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
         self.repeat_warning = ""  # frames that are the same pixels (repeated_frames_warning)
+        self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
@@ -285,6 +302,8 @@ class SuperRes(Problem):
                 shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
                 self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
                                        f"{', '.join(shown)} (/data/frame_files)")
+        elif folder.suffix.lower() in ARRAY_SUFFIXES and frames.dim() == 3:
+            self.layout_warning = frames_layout_warning(folder.name, frames.shape)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -581,7 +600,8 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning) if w]
+        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning,
+                                self.layout_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
