@@ -167,3 +167,23 @@ def test_frames_saved_last_that_the_shape_cannot_tell_are_named_in_a_warning(dev
             "numpy.moveaxis(frames, -1, 0)") in got.stderr, got.stderr
     # the same frames saved (frames, rows, columns) read as 6 frames of 16x12, FAIR's (frames, columns, rows)
     assert frames_layout_warning("first.npy", (6, 16, 12)) == ""
+
+
+def test_a_report_stopped_before_its_page_says_that_no_page_was_written(tmp_path, monkeypatch, capsys):
+    # the first line named OUT/report.html, and a Ctrl-C in a preset left none without a word of it
+    from regrun import report
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "run_preset", ctrl_c)
+    with pytest.raises(SystemExit) as end:
+        report.main([str(tmp_path / "rep"), "--quick", "--preset", "superres_fig5", "device=cpu"])
+    assert end.value.code == 130
+    captured = capsys.readouterr()
+    rep = tmp_path / "rep"
+    assert f"regrun-report: 1 preset -> {rep / 'report.html'} (written once the last has run)" in captured.out
+    assert captured.err.strip().endswith(
+        f"; no {rep / 'report.html'} was written: `regrun-report --collect --quick --preset superres_fig5 {rep} "
+        "device=cpu` writes the page of the runs finished"), captured.err
+    assert not (rep / "report.html").exists()
