@@ -110,6 +110,24 @@ def _unknown_data(data: str) -> UserError:
                      f"{', '.join(DATA_WORDS)}" + (f"; did you mean problem.data={near[0]}?" if near else ""))
 
 
+# The largest super-resolution measured here (docs/superres.md, "Scaling": whole process, one thread, lambda_f fixed
+# at 0.1): a 512x512 image from 8 frames, 51.6 CPU-s and 2060 MB peak. Larger runs are told so before they start:
+# 8 frames of 1024x1024 ran 106 s (53 CPU-s, 3.1 GB resident) without leaving the pre-registration or a word of
+# what it would cost (newuser12)
+MEASURED_IMAGE_PX, MEASURED_FRAMES, MEASURED_CPU_S, MEASURED_PEAK_MB = 512 * 512, 8, 51.6, 2060
+
+
+def beyond_measured_line(count: int, width: int, height: int, m1: int, m2: int) -> str:
+    """A line before the run where the image is larger than any measured here; '' otherwise."""
+    if m1 * m2 <= MEASURED_IMAGE_PX:
+        return ""
+    times = m1 * m2 / MEASURED_IMAGE_PX
+    return (f"regrun: {count} frames of {width}x{height} -> a {m1}x{m2} image: {times:.3g}x the pixels of the largest "
+            f"run measured here (a 512x512 image from {MEASURED_FRAMES} frames: {MEASURED_CPU_S:g} CPU-s, "
+            f"{MEASURED_PEAK_MB / 1000:.1f} GB peak at a fixed lambda_f; docs/superres.md \"Scaling\"), so expect "
+            "more time and memory than that, by how much not measured; a crop of the frames runs faster")
+
+
 def frames_layout_warning(name: str, fair_shape) -> str:
     """Where an array of frames read as (frames, rows, columns) could as well be (rows, columns, frames), the
     layout numpy.dstack and MATLAB write: the reading and the way out. The layout check refuses frames last only
@@ -321,6 +339,9 @@ class SuperRes(Problem):
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
+        size_line = beyond_measured_line(self.n_frames, frames.shape[1], frames.shape[2], m1, m2)
+        if size_line:
+            self.ctx.reporter.line(size_line)
         # the frames' size beside the result's: "8 frames, 20x20" read as eight 20x20 frames
         self.label = (f"{Path(str(cfg.frames)).name}: {self.n_frames} frames of {frames.shape[1]}x{frames.shape[2]}"
                       f" -> {m1}x{m2}") + (
