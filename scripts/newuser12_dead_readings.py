@@ -67,18 +67,15 @@ def evaluate(files: list[Path]) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sp = sub.add_parser("spoil")
-    sp.add_argument("out", type=Path)
-    sp.add_argument("seed", type=int)
-    sp.add_argument("files", type=Path, nargs="+")
-    ev = sub.add_parser("eval")
-    ev.add_argument("files", type=Path, nargs="+")
+    ap.add_argument("cmd", choices=("spoil", "eval"))
+    ap.add_argument("rest", nargs="+", help="spoil: OUT SEED FILE...; eval: FILE...")
     args = ap.parse_args(argv)
-    if args.cmd == "spoil":
-        spoil(args.out, args.seed, args.files)
+    if args.cmd == "eval":
+        evaluate([Path(f) for f in args.rest])
+    elif len(args.rest) < 3 or not args.rest[1].isdigit():
+        ap.error("spoil needs OUT SEED FILE...")
     else:
-        evaluate(args.files)
+        spoil(Path(args.rest[0]), int(args.rest[1]), [Path(f) for f in args.rest[2:]])
 
 
 if __name__ == "__main__":
