@@ -254,11 +254,21 @@ def run_claims(run: Run) -> list[Claim]:
     return claims_for(run.paper, run.metrics, run.claims, run.config.get, run.stopped)
 
 
+def varying(runs: list[Run], metrics: list[str]) -> list[str]:
+    """The metrics with something to show: a metric equal in every completed run (an initial value, a fixed setting
+    echoed back) has none (a metric with paper values is kept: the paper line beside a constant is still the
+    comparison)."""
+    done = [r for r in runs if r.status == "completed" and r.metrics]
+    return [m for m in metrics if any(m in r.paper for r in done)
+            or len({r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)}) > 1]
+
+
 def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] | None) -> list[str]:
     """The metrics to plot: the ones asked for, else those carrying paper values first, then those against a
     truth (TRUTH_METRICS), then the rest, up to MAX_PANELS (so a cap never drops the metric a paper gives)."""
     if wanted:
         return _asked_for(wanted, metrics, " to plot")
+    metrics = varying(runs, metrics)  # before the cap: constants took panels and left varying metrics out
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
     truth = [m for m in TRUTH_METRICS if m in metrics and m not in paper]
     first = paper + truth
@@ -593,10 +603,7 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
                  progress=None) -> list[Path]:
     """For each varying parameter: every final metric against it, one line per setting of the others."""
     done = [r for r in runs if r.status == "completed" and r.metrics]
-    # a metric equal in every run (an initial value, a fixed setting echoed back) has nothing to show
-    # (a metric with paper values is kept: the paper line beside a constant is still the comparison)
-    metrics = [m for m in metrics if any(m in r.paper for r in done)
-               or len({r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)}) > 1]
+    metrics = varying(runs, metrics)
     paths = []
     for param in params:
         if not done or not metrics:
@@ -838,8 +845,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"  {path}")
     left, total = written.get("unplotted", (0, 0))
     if left:  # the cap left metrics out without a word (newuser12)
-        print(f"regrun-collect: {left} of the {total} metrics not plotted (at most {MAX_PANELS} panels: the paper's "
-              "and the truth's first, then in the files' order); --plot-metric NAME plots the ones you name")
+        print(f"regrun-collect: {left} of the {total} metrics not plotted (equal in every run, or past {MAX_PANELS} "
+              "panels: the paper's and the truth's first, then in the files' order); --plot-metric NAME plots the "
+              "ones you name")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def test_a_file_given_as_cts_problem_truth_points_to_truth_file(device, tmp_path
 
 def test_collect_plots_the_truths_metrics_within_its_cap_and_says_what_it_left_out(tmp_path, capsys):
     # a superres sweep with a truth: 42 metrics in the file's (alphabetical) order, and the 12-panel cap dropped
-    # psnr, ssim and rel_error from the plot without a word
+    # psnr, ssim and rel_error from the plot without a word, a metric equal in every run taking a panel
     from omegaconf import OmegaConf
 
     from regrun import collect
@@ -96,15 +96,18 @@ def test_collect_plots_the_truths_metrics_within_its_cap_and_says_what_it_left_o
         config = {"problem": {"name": "superres", "lambda_f": 0.1 * (i + 1)}, "solver": {"name": "varpro_cg"}}
         res.begin({"problem": "superres", "solver": "varpro_cg", "run_id": str(i) * 64},
                   OmegaConf.to_yaml(OmegaConf.create(config)), [])
-        res.write("metrics", {**{f"a{j:02d}": float(j + i) for j in range(20)}, "psnr": 30.0 + i, "ssim": 0.9})
+        res.write("metrics", {**{f"a{j:02d}": float(j + i) for j in range(20)}, "psnr": 30.0 + i,
+                              "ssim": 0.9 + 0.01 * i, "b_same": 1.0})
         res.finish("completed", wall_time=1.0)
     collect.main([str(tmp_path / "sweep")])
     out = capsys.readouterr().out
-    assert out.rstrip().endswith("regrun-collect: 10 of the 22 metrics not plotted (at most 12 panels: the paper's "
-                                 "and the truth's first, then in the files' order); --plot-metric NAME plots the "
-                                 "ones you name"), out
+    assert out.rstrip().endswith("regrun-collect: 11 of the 23 metrics not plotted (equal in every run, or past 12 "
+                                 "panels: the paper's and the truth's first, then in the files' order); "
+                                 "--plot-metric NAME plots the ones you name"), out
     runs = [collect.read_run(path, False) for path in collect.find_results([tmp_path / "sweep"])]
-    assert collect.plotted_metrics(runs, collect.metric_names(runs, None), None)[:2] == ["psnr", "ssim"]
+    chosen = collect.plotted_metrics(runs, collect.metric_names(runs, None), None)
+    # a metric equal in every run took a panel and drew none: 11 panels of 12
+    assert chosen[:3] == ["psnr", "ssim", "a00"] and len(chosen) == 12 and "b_same" not in chosen
 
 
 @pytest.mark.parametrize("installed", [True, False])
