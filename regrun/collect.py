@@ -268,11 +268,17 @@ def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] |
     truth (TRUTH_METRICS), then the rest, up to MAX_PANELS (so a cap never drops the metric a paper gives)."""
     if wanted:
         return _asked_for(wanted, metrics, " to plot")
-    metrics = varying(runs, metrics)  # before the cap: constants took panels and left varying metrics out
+    metrics = ranked(runs, varying(runs, metrics))  # before the cap: constants took panels and drew none
+    return metrics[:max(MAX_PANELS, sum(any(m in r.paper for r in runs) for m in metrics))]
+
+
+def ranked(runs: list[Run], metrics: list[str]) -> list[str]:
+    """The metrics in the order a reader looks for them: those with paper values, those against a truth
+    (TRUTH_METRICS), then the rest in the files' order. summary.md's tables and the plots use it; runs.csv keeps
+    the files' order."""
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
-    truth = [m for m in TRUTH_METRICS if m in metrics and m not in paper]
-    first = paper + truth
-    return (first + [m for m in metrics if m not in first])[:max(MAX_PANELS, len(paper))]
+    first = paper + [m for m in TRUTH_METRICS if m in metrics and m not in paper]
+    return first + [m for m in metrics if m not in first]
 
 
 def _first_line(text: Any) -> str:
@@ -373,6 +379,7 @@ def _by_problem(runs: list[Run]) -> dict[str, list[Run]]:
 def _runs_table(runs: list[Run], params: list[str], metrics: list[str]) -> list[str]:
     """The markdown table of runs: id, status, solver, the settings `params`, wall time, each metric (with the
     paper's value and the verdict where a run carries one)."""
+    metrics = ranked(runs, metrics)  # a superres sweep's psnr was its 30th column, after exposure_* (newuser12)
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
     gpu_peak = any("gpu_peak_memory_mb" in r.attrs for r in runs)
     header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])

@@ -108,6 +108,8 @@ def test_collect_plots_the_truths_metrics_within_its_cap_and_says_what_it_left_o
     chosen = collect.plotted_metrics(runs, collect.metric_names(runs, None), None)
     # a metric equal in every run took a panel and drew none: 11 panels of 12
     assert chosen[:3] == ["psnr", "ssim", "a00"] and len(chosen) == 12 and "b_same" not in chosen
+    # summary.md's table in the same order (psnr was its 30th column); runs.csv keeps the files' order
+    assert "| wall (s) | psnr | ssim | a00 |" in (tmp_path / "sweep" / "collected" / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("installed", [True, False])
