@@ -72,10 +72,10 @@ def dead_readings(sino: np.ndarray, what: str) -> str:
     """A warning naming detector bins that read the same value in every view while bins on both sides of them
     vary (a dead or stuck detector pixel), and views that read one value in every bin while others vary (a view
     the detector missed). Both pass every other check and FBP and FISTA take them for line integrals: three
-    dead bins in a 64-pixel scan drew rings that took FBP from 34.1 to 11.2 dB (newuser12). An object's line
-    integrals cannot do this: a bin between two varying ones crosses, as the object turns, some part of it that
-    the view angle changes (a scan of a rotationally symmetric object varies nowhere and is not named). '' if
-    none."""
+    dead bins in a 64-pixel scan drew rings that took FBP from 34.1 to 11.2 dB (newuser12). A measured bin is never
+    exactly constant (its noise varies), and on noise-free data a bin between two varying ones sweeps, as the object
+    turns, parts of it that the view changes (a rotationally symmetric object varies nowhere and is not named; the
+    detector's ends, 0 where rays miss the object, have no varying bin beyond them). '' if none."""
     views = sino.reshape(sino.shape[0], sino.shape[1], -1)  # (views, n_u, n_v): a cone's rows of the detector
     if views.shape[0] < 3 or views.shape[1] < 3:
         return ""
