@@ -39,6 +39,8 @@ from .summary import Claim, claims_for, claims_markdown, stop_reason
 # History columns that are axes or bookkeeping rather than convergence curves.
 NOT_CURVES = ("iter", "level", "time", "outer", "inner")
 MAX_PANELS = 12      # panels per figure; metrics carrying paper values come first, so the cap never drops them
+# then the answer's error against a truth the user gave, which the cap dropped on a run of 43 metrics (newuser12)
+TRUTH_METRICS = ("psnr", "ssim", "rel_error", "disp_rmse", "tre", "motion_error")
 PARALLEL_FROM = 200  # files; fewer are read in this process
 
 
@@ -252,13 +254,31 @@ def run_claims(run: Run) -> list[Claim]:
     return claims_for(run.paper, run.metrics, run.claims, run.config.get, run.stopped)
 
 
+def varying(runs: list[Run], metrics: list[str]) -> list[str]:
+    """The metrics with something to show: a metric equal in every completed run (an initial value, a fixed setting
+    echoed back) has none (a metric with paper values is kept: the paper line beside a constant is still the
+    comparison)."""
+    done = [r for r in runs if r.status == "completed" and r.metrics]
+    return [m for m in metrics if any(m in r.paper for r in done)
+            or len({r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)}) > 1]
+
+
 def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] | None) -> list[str]:
-    """The metrics to plot: the ones asked for, else those carrying paper values first, then the rest, up to
-    MAX_PANELS (so a cap never drops the metric a paper gives)."""
+    """The metrics to plot: the ones asked for, else those carrying paper values first, then those against a
+    truth (TRUTH_METRICS), then the rest, up to MAX_PANELS (so a cap never drops the metric a paper gives)."""
     if wanted:
         return _asked_for(wanted, metrics, " to plot")
+    metrics = ranked(runs, varying(runs, metrics))  # before the cap: constants took panels and drew none
+    return metrics[:max(MAX_PANELS, sum(any(m in r.paper for r in runs) for m in metrics))]
+
+
+def ranked(runs: list[Run], metrics: list[str]) -> list[str]:
+    """The metrics in the order a reader looks for them: those with paper values, those against a truth
+    (TRUTH_METRICS), then the rest in the files' order. summary.md's tables and the plots use it; runs.csv keeps
+    the files' order."""
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
-    return (paper + [m for m in metrics if m not in paper])[:max(MAX_PANELS, len(paper))]
+    first = paper + [m for m in TRUTH_METRICS if m in metrics and m not in paper]
+    return first + [m for m in metrics if m not in first]
 
 
 def _first_line(text: Any) -> str:
@@ -359,6 +379,7 @@ def _by_problem(runs: list[Run]) -> dict[str, list[Run]]:
 def _runs_table(runs: list[Run], params: list[str], metrics: list[str]) -> list[str]:
     """The markdown table of runs: id, status, solver, the settings `params`, wall time, each metric (with the
     paper's value and the verdict where a run carries one)."""
+    metrics = ranked(runs, metrics)  # a superres sweep's psnr was its 30th column, after exposure_* (newuser12)
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
     gpu_peak = any("gpu_peak_memory_mb" in r.attrs for r in runs)
     header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])
@@ -589,10 +610,7 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
                  progress=None) -> list[Path]:
     """For each varying parameter: every final metric against it, one line per setting of the others."""
     done = [r for r in runs if r.status == "completed" and r.metrics]
-    # a metric equal in every run (an initial value, a fixed setting echoed back) has nothing to show
-    # (a metric with paper values is kept: the paper line beside a constant is still the comparison)
-    metrics = [m for m in metrics if any(m in r.paper for r in done)
-               or len({r.metrics.get(m) for r in done if isinstance(r.metrics.get(m), float)}) > 1]
+    metrics = varying(runs, metrics)
     paths = []
     for param in params:
         if not done or not metrics:
@@ -753,8 +771,10 @@ def collect(roots: Sequence[Path], out_dir: Path, iterations: bool = False, keep
         chosen = plotted_metrics(runs, metrics, plot_metrics_)
         n_solvers = len({str(r.attrs.get("solver", "?")) for r in runs})
         with reporter.phase("plots", total=len(params) + n_solvers) as progress:
-            figures = plot_metrics(runs, params, chosen, plot_dir, progress) + \
-                plot_convergence(runs, params, plot_dir, progress)
+            by_metric = plot_metrics(runs, params, chosen, plot_dir, progress)
+            figures = by_metric + plot_convergence(runs, params, plot_dir, progress)
+        if by_metric and not plot_metrics_:
+            written["unplotted"] = (len(metrics) - len(chosen), len(metrics))
     written["plots"] = figures
     groups = group_rows(runs)
     if groups:
@@ -830,6 +850,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"  {written[key]}")
     for path in written["plots"]:
         print(f"  {path}")
+    left, total = written.get("unplotted", (0, 0))
+    if left:  # the cap left metrics out without a word (newuser12)
+        print(f"regrun-collect: {left} of the {total} metrics not plotted (equal in every run, or past {MAX_PANELS} "
+              "panels: the paper's and the truth's first, then in the files' order); --plot-metric NAME plots the "
+              "ones you name")
 
 
 if __name__ == "__main__":

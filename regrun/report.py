@@ -284,9 +284,14 @@ def _not_done(presets: list[Preset], out: Path, args: argparse.Namespace) -> str
     parts += [f"{n} run{'s' if n != 1 else ''} {status}" for status, n in sorted(statuses.items())]
     if not parts:
         return ""
-    again = " ".join(["regrun-report", *(["--quick"] if args.quick else []),
-                      *(f"--preset {n}" for n in (args.preset or [])), str(out), *args.overrides])
-    return f"; {', '.join(parts)}{f': `{again}` runs them (finished jobs are skipped)' if args.collect else ''}"
+    return f"; {', '.join(parts)}" + (f": `{_command(args, out)}` runs them (finished jobs are skipped)"
+                                      if args.collect else "")
+
+
+def _command(args: argparse.Namespace, out: Path, collect: bool = False) -> str:
+    """The regrun-report command for the same presets and overrides (with --collect: the page alone)."""
+    return " ".join(["regrun-report", *(["--collect"] if collect else []), *(["--quick"] if args.quick else []),
+                     *(f"--preset {n}" for n in (args.preset or [])), str(out), *args.overrides])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -340,7 +345,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     reporter = Reporter(out / "report.log", name="regrun-report")
     presets = [Preset("experiment", n, extra=(ONE_JOB,)) if n in quick_paper else Preset(group, n) for n in names]
-    reporter.line(f"regrun-report: {len(presets)} preset{'s' if len(presets) != 1 else ''} -> {out / 'report.html'}")
+    # the page is written once every preset has run: said, as a Ctrl-C before then leaves none (newuser11, 12)
+    reporter.line(f"regrun-report: {len(presets)} preset{'s' if len(presets) != 1 else ''} -> {out / 'report.html'}"
+                  + ("" if args.collect else " (written once the last has run)"))
     t0, c0 = time.perf_counter(), _children_cpu() + time.process_time()
     for i, preset in enumerate(presets, 1):
         if not args.collect:
@@ -349,8 +356,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     run_preset(preset, out, args.overrides, reporter)
             except KeyboardInterrupt:
                 reporter.line(f"regrun-report: interrupted: Ctrl-C in {preset.name}; the runs finished are kept in "
-                              f"{out / 'runs'}: run the same command again to go on (finished jobs are skipped)",
-                              err=True)
+                              f"{out / 'runs'}: run the same command again to go on (finished jobs are skipped); "
+                              f"no {out / 'report.html'} was written: `{_command(args, out, collect=True)}` writes "
+                              "the page of the runs finished", err=True)
                 reporter.close()
                 sys.exit(130)
         read_preset(preset, out)

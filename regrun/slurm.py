@@ -26,12 +26,25 @@ def say(message: str) -> None:
 
 
 def max_array_size() -> int:
-    """The cluster's MaxArraySize (a job array may hold indices 0 .. MaxArraySize-1), from scontrol."""
+    """The cluster's MaxArraySize (a job array may hold indices 0 .. MaxArraySize-1), from scontrol. A machine
+    that no Slurm controller answers is a UserError in Slurm's own words: each job's sbatch then failed alone after
+    about 20 s and the sweep ended "2 failed" with the jobs' error in its table (newuser12)."""
+    from .errors import UserError
+
+    elsewhere = ("run the sweep on the cluster's login node, or here without hydra/launcher=slurm "
+                 "(hydra/launcher=joblib hydra.launcher.n_jobs=2 runs two jobs at a time); no job started")
     try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=20).stdout
+        proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=20)
+    except FileNotFoundError:
+        raise UserError(f"hydra/launcher=slurm, but Slurm's commands are not installed here (no scontrol on the "
+                        f"PATH): {elsewhere}") from None
     except (OSError, subprocess.SubprocessError):
         return DEFAULT_MAX_ARRAY_SIZE
-    for line in out.splitlines():
+    if proc.returncode != 0:
+        said = next((ln.strip() for ln in proc.stderr.splitlines() if ln.strip()), f"exit status {proc.returncode}")
+        raise UserError(f"hydra/launcher=slurm, but no Slurm controller answers from this machine (scontrol: "
+                        f"{said}): {elsewhere}")
+    for line in proc.stdout.splitlines():
         if line.split("=")[0].strip() == "MaxArraySize":
             try:
                 return int(line.split("=", 1)[1].strip())

@@ -628,6 +628,15 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
                          "and lets these fail)" if last else ""), file=sys.stderr)
             sys.exit(2)
 
+    array_size = None
+    if "slurm" in str(base.hydra.launcher.get("_target_", "")).lower() and any(j.state == "pending" for j in jobs):
+        from .slurm import max_array_size
+
+        try:  # before the sweep's folder: a machine without a cluster is one line, nothing made
+            array_size = max_array_size()
+        except UserError as exc:
+            print(f"regrun: error: {exc}", file=sys.stderr)
+            sys.exit(2)
     try:
         sweep_dir = own_sweep_dir(base, launcher, sweep_dir)
     except OSError as exc:
@@ -646,10 +655,8 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
             batch = width  # sequential launchers go one job at a time so a Ctrl-C stops the sweep, not one job
         else:
             batch = max_batch_size or len(jobs)
-        if "slurm" in str(base.hydra.launcher.get("_target_", "")).lower():
-            from .slurm import max_array_size
-
-            batch = min(batch, max_array_size())  # a job array larger than MaxArraySize is refused whole
+        if array_size is not None:
+            batch = min(batch, array_size)  # a job array larger than MaxArraySize is refused whole
         _launch(launcher, jobs, sweep_dir, batch, fail_fast, report, width)
 
     text = format_report(report)

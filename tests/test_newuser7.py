@@ -109,7 +109,9 @@ def test_ctrl_c_in_a_report_waits_for_its_sweep_and_says_what_is_kept(tmp_path, 
     assert calls == ["start", "wait None", "wait 60"]  # waited for the sweep's own end, never killed it
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (f"regrun-report: interrupted: Ctrl-C in crab_fig4; the runs finished are kept in "
-                   f"{tmp_path / 'rep' / 'runs'}: run the same command again to go on (finished jobs are skipped)")
+                   f"{tmp_path / 'rep' / 'runs'}: run the same command again to go on (finished jobs are skipped); "
+                   f"no {tmp_path / 'rep' / 'report.html'} was written: `regrun-report --collect --quick --preset "
+                   f"crab_fig4 {tmp_path / 'rep'}` writes the page of the runs finished")
 
 
 def _disc_line_integrals(views: int = 24, n_u: int = 24) -> np.ndarray:

@@ -619,16 +619,26 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
             depth = {True: "more than 8 bits (16-bit or float)", False: "8 bits"}
             raise UserError(f"frame {odd.name} has {depth[_is_deep(odd)]} per sample, frame {files[0].name} "
                             f"{depth[deep[0]]}: their values are on different scales; save every frame at one depth")
-        for f, arr in zip(files, frames):
-            if arr.shape != frames[0].shape:
-                # FAIR's layout: [x1, x2] = (column, row), so shape[-2] is the width and shape[-1] the height
-                # channels named for both, grey too: a colour burst with one frame saved grey read "1.png is
-                # 20x16 pixels ..., frame 0.png 20x16 pixels, 3 channels" (userpass3)
-                mixed = arr.ndim != frames[0].ndim
-                what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else ", grey" if mixed else "")  # noqa: E731
-                raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {files[0].name} "
-                                f"{what(frames[0])}: all frames must have the same size and channels"
-                                f"{turned_by_exif(f, files[0])}")
+        # the shape most frames share is the burst's: a stray thumbnail named first (a_thumb.png) was called the
+        # frame of the right size and every true frame the odd one (newuser12)
+        shapes = [a.shape for a in frames]
+        common = max(shapes, key=shapes.count)
+        odd = [k for k, shape in enumerate(shapes) if shape != common]
+        if odd:
+            ref = shapes.index(common)
+            f, arr, other = files[odd[0]], frames[odd[0]], files[ref]
+            # FAIR's layout: [x1, x2] = (column, row), so shape[-2] is the width and shape[-1] the height
+            # channels named for both, grey too: a colour burst with one frame saved grey read "1.png is
+            # 20x16 pixels ..., frame 0.png 20x16 pixels, 3 channels" (userpass3)
+            mixed = arr.ndim != frames[ref].ndim
+            what = lambda a: f"{a.shape[-2]}x{a.shape[-1]} pixels" + (f", {a.shape[0]} channels" if a.ndim == 3 else ", grey" if mixed else "")  # noqa: E731
+            few = len(odd) <= 2 and shapes.count(common) >= 2 * len(odd)
+            names = " and ".join(files[k].name for k in odd)
+            leave = (f"; the other {shapes.count(common)} frames are all of {other.name}'s size: leave {names} out "
+                     f"of the folder (a thumbnail or another picture?)") if few else ""
+            raise UserError(f"frame {f.name} is {what(arr)} (width x height), frame {other.name} "
+                            f"{what(frames[ref])}: all frames must have the same size and channels"
+                            f"{turned_by_exif(f, other)}{leave}")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         # one file holding every frame as a page: an ImageJ/microscope TIFF stack, an animated GIF or PNG (such

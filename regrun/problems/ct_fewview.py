@@ -40,8 +40,8 @@ from ..tomography.phantoms import PHANTOMS, phantom_function, render
 from ..tomography.xray import XRayTransform
 from .base import Problem
 
-# what a file of angles is saved as, told from an array name in problem.angles_key
-ANGLE_FILE_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".txt", ".csv", ".dat", ".mat", ".json")
+# what a file is saved as, told from an array name in problem.angles_key or a kind in problem.truth
+FILE_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5", ".txt", ".csv", ".dat", ".mat", ".json", ".png", ".tif", ".tiff")
 
 
 DATA = ("synthetic", "file")
@@ -66,6 +66,43 @@ def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
     return (f"{what}: the detector's ends, where rays miss the object, average {mean:.3g} "
             f"({100 * -mean / abs(height):.1f}% of the peak's height {height:.3g} above them; {below}); line integrals there are 0, so an "
             f"offset (dark or flat-field correction?) biases every reconstruction: subtract it (sinogram - ({mean:.3g}))")
+
+
+def dead_readings(sino: np.ndarray, what: str) -> str:
+    """A warning naming detector bins that read the same value in every view while bins on both sides of them
+    vary (a dead or stuck detector pixel), and views that read one value in every bin while others vary (a view
+    the detector missed). Both pass every other check and FBP and FISTA take them for line integrals: three
+    dead bins in a 64-pixel scan drew rings that took FBP from 34.1 to 11.2 dB (newuser12). A measured bin is never
+    exactly constant (its noise varies), and on noise-free data a bin between two varying ones sweeps, as the object
+    turns, parts of it that the view changes (a rotationally symmetric object varies nowhere and is not named; the
+    detector's ends, 0 where rays miss the object, have no varying bin beyond them). '' if none."""
+    views = sino.reshape(sino.shape[0], sino.shape[1], -1)  # (views, n_u, n_v): a cone's rows of the detector
+    if views.shape[0] < 3 or views.shape[1] < 3:
+        return ""
+    still = np.ptp(views, axis=0) == 0
+    bins = []
+    for row in range(still.shape[1]):
+        moving = np.flatnonzero(~still[:, row])
+        if moving.size >= 2:
+            bins.extend((u, row) for u in np.flatnonzero(still[moving[0]:moving[-1], row]) + moving[0])
+    flat_views = np.ptp(views.reshape(views.shape[0], -1), axis=1) == 0
+    dead_views = np.flatnonzero(flat_views) if not flat_views.all() else np.array([], dtype=int)
+    parts = []
+    if bins:
+        cone = still.shape[1] > 1
+        names = [f"({u}, {v})" if cone else str(u) for u, v in bins]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        values = sorted({float(views[0, u, v]) for u, v in bins})
+        parts.append(f"detector {'pixels (u, v)' if cone else 'bins'} {shown} (of {views.shape[1]}) read "
+                     f"{', '.join(f'{x:.4g}' for x in values[:3])} in every view while bins on both sides vary: "
+                     "dead or stuck detector pixels, which draw rings; replace them by their neighbours along the "
+                     "detector (interpolate) in the file")
+    if dead_views.size:
+        shown = ", ".join(str(int(k)) for k in dead_views[:8]) + (
+            f" and {dead_views.size - 8} more" if dead_views.size > 8 else "")
+        parts.append(f"view{'s' if dead_views.size > 1 else ''} {shown} (of {views.shape[0]}) read one value in "
+                     "every bin: a view the detector missed; leave it out of the file with its angle")
+    return f"{what}: " + "; ".join(parts) if parts else ""
 
 
 CLIP_COUNTS = "clipped to a small positive floor first (-log is undefined there)"
@@ -112,6 +149,11 @@ class CTFewView(Problem):
                             "it: add problem.data=file to reconstruct your sinogram")
         check_choice("problem.geometry", cfg.geometry, KINDS)
         check_choice("problem.noise", cfg.noise, NOISE)
+        if cfg.truth not in TRUTHS and (Path(str(cfg.truth)).suffix.lower() in FILE_SUFFIXES
+                                        or Path(str(cfg.truth)).is_file()):
+            # superres takes its truth as problem.truth=PATH; CT's key names the kind of truth (newuser12)
+            raise UserError(f"problem.truth={cfg.truth} names a file, but for CT problem.truth is the kind of truth "
+                            f"({', '.join(TRUTHS)}); a truth of your own goes in problem.truth_file={cfg.truth}")
         check_choice("problem.truth", cfg.truth, TRUTHS)
         check_choice("problem.truth_filter", cfg.truth_filter, FILTERS)
         self.kind = str(cfg.geometry)
@@ -127,6 +169,7 @@ class CTFewView(Problem):
         self.axis_warning = ""
         self.truth_warning = ""
         self.baseline_warning = ""
+        self.dead_warning = ""  # data=file: detector bins or views that read one value throughout
         # data=file, parallel: how the views 180 degrees apart mirror each other (/data/opposite_views), and the
         # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
         self.opposite: dict | None = None
@@ -341,7 +384,7 @@ class CTFewView(Problem):
         if cfg.angles_key is None:  # the user's word that the file holds no angles: angle_range's even spread
             return
         path = resolve_data_path(str(cfg.sinogram))
-        if (Path(str(cfg.angles_key)).suffix.lower() in ANGLE_FILE_SUFFIXES
+        if (Path(str(cfg.angles_key)).suffix.lower() in FILE_SUFFIXES
                 or resolve_data_path(str(cfg.angles_key)).is_file()):
             # angles in a file beside the sinogram, `problem.angles_key=angles.npy`, ran with the views spread
             # evenly and no word of the file (newuser11)
@@ -460,6 +503,7 @@ class CTFewView(Problem):
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
                             f"integrals -log(counts / counts_without_object){clip}")
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
+        self.dead_warning = dead_readings(sino, what)
 
     def _disk_mask(self, device) -> torch.Tensor:
         pts = Volume(self.shape, self.voxel).points(torch.float64, device)
@@ -475,7 +519,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning) if w]
+        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning,
+                                self.dead_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start

@@ -24,6 +24,7 @@ from ..imaging.grid import Grid
 from ..imaging.spline import EXTENSIONS
 from ..imaging.io import (
     FRAMES_FORMS,
+    ARRAY_SUFFIXES,
     IMAGE_SUFFIXES,
     fair_data_dir,
     frame_files,
@@ -109,6 +110,39 @@ def _unknown_data(data: str) -> UserError:
                      f"{', '.join(DATA_WORDS)}" + (f"; did you mean problem.data={near[0]}?" if near else ""))
 
 
+# The largest super-resolution measured here (docs/superres.md, "Scaling": whole process, one thread, lambda_f fixed
+# at 0.1): a 512x512 image from 8 frames, 51.6 CPU-s and 2060 MB peak. Larger runs are told so before they start:
+# 8 frames of 1024x1024 ran 106 s (53 CPU-s, 3.1 GB resident) without leaving the pre-registration or a word of
+# what it would cost (newuser12)
+MEASURED_IMAGE_PX, MEASURED_FRAMES, MEASURED_CPU_S, MEASURED_PEAK_MB = 512 * 512, 8, 51.6, 2060
+
+
+def beyond_measured_line(count: int, width: int, height: int, m1: int, m2: int) -> str:
+    """A line before the run where the image is larger than any measured here; '' otherwise."""
+    if m1 * m2 <= MEASURED_IMAGE_PX:
+        return ""
+    times = m1 * m2 / MEASURED_IMAGE_PX
+    return (f"regrun: {count} frames of {width}x{height} -> a {m1}x{m2} image: {times:.3g}x the pixels of the largest "
+            f"run measured here (a 512x512 image from {MEASURED_FRAMES} frames: {MEASURED_CPU_S:g} CPU-s, "
+            f"{MEASURED_PEAK_MB / 1000:.1f} GB peak at a fixed lambda_f; docs/superres.md \"Scaling\"), so expect "
+            "more time and memory than that, by how much not measured; a crop of the frames runs faster")
+
+
+def frames_layout_warning(name: str, fair_shape) -> str:
+    """Where an array of frames read as (frames, rows, columns) could as well be (rows, columns, frames), the
+    layout numpy.dstack and MATLAB write: the reading and the way out. The layout check refuses frames last only
+    where the last axis is 4x under both others, which 8 frames of 24x36 are not: they ran as 24 frames of 36x8
+    and ended diverged, blamed on "the motion or lambda_f" (newuser10-12), and a rule on the values could not tell
+    the two apart on held-out data (newuser11), so this names the reading instead of refusing it. Said where the
+    columns are fewer than both the rows and the frames; '' otherwise."""
+    count, width, height = (int(n) for n in fair_shape)  # FAIR's layout: (frames, columns, rows)
+    if not (width < height and width < count):
+        return ""
+    return (f"{name}, shape ({count}, {height}, {width}), was read as (frames, rows, columns): {count} frames of "
+            f"{width}x{height} pixels (width x height); if it holds {width} frames of {height}x{count}, stacked last "
+            "as numpy.dstack and MATLAB do, save numpy.moveaxis(frames, -1, 0)")
+
+
 @register_problem("superres")
 class SuperRes(Problem):
     offers = frozenset({"separable", "superres"})
@@ -188,6 +222,7 @@ class SuperRes(Problem):
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
         self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
         self.repeat_warning = ""  # frames that are the same pixels (repeated_frames_warning)
+        self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
@@ -285,6 +320,8 @@ class SuperRes(Problem):
                 shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
                 self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
                                        f"{', '.join(shown)} (/data/frame_files)")
+        elif folder.suffix.lower() in ARRAY_SUFFIXES and frames.dim() == 3:
+            self.layout_warning = frames_layout_warning(folder.name, frames.shape)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -302,6 +339,9 @@ class SuperRes(Problem):
         if cfg.size is not None and cfg.size != m1:
             raise UserError(f"problem.size={cfg.size} does not match the frames: {frames.shape[1]} pixels times "
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
+        size_line = beyond_measured_line(self.n_frames, frames.shape[1], frames.shape[2], m1, m2)
+        if size_line:
+            self.ctx.reporter.line(size_line)
         # the frames' size beside the result's: "8 frames, 20x20" read as eight 20x20 frames
         self.label = (f"{Path(str(cfg.frames)).name}: {self.n_frames} frames of {frames.shape[1]}x{frames.shape[2]}"
                       f" -> {m1}x{m2}") + (
@@ -581,7 +621,8 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning) if w]
+        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning,
+                                self.layout_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))

@@ -51,9 +51,17 @@ def estimate_axis(sino: torch.Tensor, angles, what: str = "problem.sinogram") ->
     if views < 3:
         raise UserError(f"{what}: {views} view(s) cannot place the rotation axis (problem.rotation_centre=auto "
                         f"needs 3 or more); {fix}")
-    if not bool(torch.isfinite(p).all()) or bool((mass <= 0).any()):
-        raise UserError(f"{what}: a view without positive attenuation (or a non-finite value) cannot place the "
-                        f"rotation axis (problem.rotation_centre=auto); {fix}")
+    if not bool(torch.isfinite(p).all()):
+        raise UserError(f"{what}: a non-finite value cannot place the rotation axis (problem.rotation_centre="
+                        f"auto); {fix}")
+    empty = torch.nonzero(mass <= 0).flatten().tolist()
+    if empty:  # named, so that the user can drop them (newuser12: a dead view in an otherwise good scan)
+        shown = ", ".join(map(str, empty[:8])) + (f" and {len(empty) - 8} more" if len(empty) > 8 else "")
+        which = ("no view" if len(empty) == views else
+                 f"view{'s' if len(empty) > 1 else ''} {shown} (of {views}: a view the detector missed? leave it "
+                 "out of the file with its angle)")
+        raise UserError(f"{what}: {which} without positive attenuation cannot place the rotation axis "
+                        f"(problem.rotation_centre=auto); {fix}")
     spread = float(mass.std() / mass.mean())
     if spread > MASS_SPREAD_MAX:
         raise UserError(f"{what}: the total attenuation varies by {spread:.1%} between views (allowed "
