@@ -64,7 +64,7 @@ def test_mean_anchor_operator_forms_and_derivatives(anchored):
     assert float((image_fixed - dA_f).abs().max() / dA_f.abs().max()) < 1e-12
 
 
-def test_mean_anchor_projected_jacobian_taylor_and_blocks(anchored):
+def test_mean_anchor_projected_jacobian_taylor_and_blocks(anchored, ctx):
     m = anchored.model
     w = theta(anchored, 1)
     gen = torch.Generator().manual_seed(2)
@@ -87,7 +87,7 @@ def test_mean_anchor_projected_jacobian_taylor_and_blocks(anchored):
     step = -torch.linalg.solve(jtj + 0.3 * torch.diag(torch.diagonal(jtj)), jac.T @ r)
     assert float((lin.step(0.3) - step).norm() / step.norm()) < 1e-10
     # ... and in a rigid motion model's parameters (the gain passes through)
-    rigid = burst_problem(anchored_ctx(m), write_burst(Path(anchored.cfg.frames).parent / "rigid.npz",
+    rigid = burst_problem(ctx, write_burst(Path(anchored.cfg.frames).parent / "rigid.npz",
                                                       scale=(1.0, 1.0)), motion_model="rigid", gain_anchor="mean")
     motion = rigid.motion
     p0 = start_params(rigid, "preregister")
@@ -102,17 +102,13 @@ def test_mean_anchor_projected_jacobian_taylor_and_blocks(anchored):
     assert float((blocks.linearize(p0).apply(u) - jac @ u).norm() / (jac @ u).norm()) < 1e-12
 
 
-def anchored_ctx(m):
-    return RunContext(m.device, torch.float64, 0, Path("."))
-
-
-def test_the_weight_is_referenced_where_it_is_searched(anchored):
+def test_the_weight_is_referenced_where_it_is_searched(anchored, ctx):
     m = anchored.model
     w = theta(anchored, 3)
     ImageSolve(m, w, 50, 1e-8)
     assert abs(float(m.weight_scale(w)) - 1.0) < 1e-15
     # frame0 (the default): no reference, the weight fixed
-    plain = burst_problem(anchored_ctx(m), Path(anchored.cfg.frames))
+    plain = burst_problem(ctx, Path(anchored.cfg.frames))
     assert plain.model.weight_scale(w) == 1.0 and plain.model.gain_reg_columns(w, m.initial_image()) is None
 
 
