@@ -107,8 +107,8 @@ def test_the_weight_is_referenced_where_it_is_searched(anchored, ctx):
     w = theta(anchored, 3)
     ImageSolve(m, w, 50, 1e-8)
     assert abs(float(m.weight_scale(w)) - 1.0) < 1e-15
-    # frame0 (the default): no reference, the weight fixed
-    plain = burst_problem(ctx, Path(anchored.cfg.frames))
+    # frame0: no reference, the weight fixed
+    plain = burst_problem(ctx, Path(anchored.cfg.frames), gain_anchor="frame0")
     assert plain.model.weight_scale(w) == 1.0 and plain.model.gain_reg_columns(w, m.initial_image()) is None
 
 
@@ -128,4 +128,7 @@ def test_mean_anchor_keeps_the_gains_scale(ctx, tmp_path):
 def test_bad_gain_anchor(ctx):
     with pytest.raises(UserError, match="problem.gain_anchor='median' is not valid; allowed: frame0, mean"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain_anchor="median"), ctx)
-    assert config_section("problem", "superres").gain_anchor == "frame0"
+    # the default (srgainmean's held-out: +1.90 dB summed over 13 runs, none worse by 0.01 dB)
+    assert config_section("problem", "superres").gain_anchor == "mean"
+    assert SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain=True), ctx).model.mean_anchor
+    assert not SuperRes(config_section("problem", "superres", size=8, n_frames=3), ctx).model.mean_anchor
