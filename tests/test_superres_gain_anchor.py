@@ -1,6 +1,6 @@
 """problem.gain_anchor=mean: the gains' geometric mean over all frames fixed instead of frame 0's gain, by the
 regulariser's weight lam k(g) / k_ref (SuperResModel.weight_scale). Its new derivative paths against AD and by Taylor
-tests (the operator's, the exact projected Jacobian by Cholesky and PCG, through a rigid motion model), the
+tests (the operator's, the exact projected Jacobian by Cholesky, PCG and AD through CG, through a rigid motion model), the
 image-fixed block model's rank-one part against the dense one, the weight's reference at the search's motion, the
 image's scale trade it removes, and a bad value."""
 from pathlib import Path
@@ -13,6 +13,7 @@ from test_superres_gain import burst_problem, theta, write_burst
 from regrun.config import config_section
 from regrun.context import RunContext
 from regrun.errors import UserError
+from regrun.linalg.cg import diff_mode
 from regrun.linalg.direct import normal_matrix
 from regrun.linalg.dottest import dot_test
 from regrun.monitor import Monitor
@@ -21,6 +22,7 @@ from regrun.problems.superres import SuperRes
 from regrun.registration.superres_projection import (
     DirectProjectedResidual,
     IterativeProjectedResidual,
+    ProjectedResidual,
     parametrized,
 )
 from regrun.registration.superres_start import start_params
@@ -72,7 +74,8 @@ def test_mean_anchor_projected_jacobian_taylor_and_blocks(anchored, ctx):
     v = v / v.norm()
     e = torch.zeros_like(v)
     e[6::7] = 1.0 / m.q ** 0.5  # every gain up: the direction the anchor changes most
-    for rfun in (DirectProjectedResidual(m), IterativeProjectedResidual(m, exact=True, rtol=1e-13)):
+    cg = ProjectedResidual(m, diff_mode("full"), 300, 1e-10)  # forward-mode AD through CG and operator(w)
+    for rfun in (DirectProjectedResidual(m), IterativeProjectedResidual(m, exact=True, rtol=1e-13), cg):
         r, jac = rfun.residual_and_jacobian(w)
         for d in (v, e):
             assert_taylor_orders(rfun.residual, w, r, jac @ d, d)
