@@ -8,7 +8,7 @@ bias) and what is left of the error once that factor is divided out.
     PYTHONPATH=CODE python scripts/srdarkgain_diag.py OUT/gaindev --split gaindev --out OUT/diag.json \\
         --variants nogain=problem.gain_again=false gain=problem.gain=true \\
         gain_edge=problem.gain=true,problem.extension=edge [--only NAME ...] [--kind png8]
-    python scripts/srdarkgain_diag.py --table OUT/diag.json
+    python scripts/srdarkgain_diag.py --table OUT/diag.json [--pair nogain gain]
 
 Variants: NAME=override[,override...]. Results: docs/superres.md, "srdarkgain".
 """
@@ -102,6 +102,41 @@ def table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def paired(path: Path, a: str, b: str) -> str:
+    """Variant b against variant a per set: PSNR, weight, gains' common factor / the answer's scale, whether the kept
+    answer solved gains (results.h5's result/gain), b - a and the CPU seconds; the sums last (srgainmean)."""
+    import h5py
+
+    rows = json.loads(path.read_text())["rows"]
+
+    def solved(name, kind, how):
+        h5 = path.parent / f"{path.stem}_runs" / name / kind / how / "results.h5"
+        with h5py.File(h5) as f:
+            return "yes" if "result/gain" in f else "no"
+
+    def cells(x):
+        m = x["metrics"]
+        common = x.get("gain_common", math.nan)
+        return [f"{m['psnr']:.2f}", f"{m['lam_chosen']:.3g}",
+                f"{'—' if math.isnan(common) else f'{common:.4f}'} / {x.get('answer_scale', math.nan):.3f}"]
+
+    lines = [f"| set | gains | gains solved {a} / {b} | {a} PSNR | λ | gains common / image scale | {b} PSNR | λ | "
+             f"gains common / image scale | {b} − {a} | CPU-s {a} / {b} |", "|" + "---|" * 11]
+    total = [0.0, 0.0]
+    for name, r in rows.items():
+        spec, x, y = r["spec"], r[a], r[b]
+        kind = next(k for k in ("png8", "jpeg") if (path.parent / f"{path.stem}_runs" / name / k).exists())
+        gain = spec[7].get("gain") if len(spec) > 7 else None
+        total[0] += x["metrics"]["psnr"]
+        total[1] += y["metrics"]["psnr"]
+        lines.append("| " + " | ".join([f"{name} s{spec[0]}", f"±{(gain[1] - 1) * 100:g}%" if gain else "none",
+                                        f"{solved(name, kind, a)} / {solved(name, kind, b)}", *cells(x), *cells(y),
+                                        f"{y['metrics']['psnr'] - x['metrics']['psnr']:+.2f}",
+                                        f"{x['cpu_s']:.1f} / {y['cpu_s']:.1f}"]) + " |")
+    lines.append(f"\nsummed: {a} {total[0]:.2f}, {b} {total[1]:.2f} ({total[1] - total[0]:+.2f} dB)")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     from srjpeg_batch import SPLITS
 
@@ -113,9 +148,10 @@ def main(argv=None):
     ap.add_argument("--kind", default="png8", choices=("png8", "jpeg"))
     ap.add_argument("--variants", nargs="*", default=["nogain=problem.gain_again=false", "gain=problem.gain=true"])
     ap.add_argument("--table", type=Path)
+    ap.add_argument("--pair", nargs=2, metavar=("A", "B"), help="with --table: variant B against variant A")
     a = ap.parse_args(argv)
     if a.table:
-        print(table(a.table))
+        print(paired(a.table, *a.pair) if a.pair else table(a.table))
         return
     if a.root is None or a.split is None or a.out is None:
         ap.error("root, --split and --out are needed (or --table)")

@@ -150,8 +150,25 @@ DARKGAINHELD = {
     "camera": (8611, "skfile:camera.png@40:180:180", 32, 8, 0.01, 85, "420"),
     "spots": (8612, "spots", 32, 8, 0.01, 85, "420"),
 }
+# srgainmean's held-out sets (written down and committed before any run on them; seeds 8921-8932; the png8 twins,
+# and hubble22's JPEG too): problem.gain_anchor=mean against frame0 in the README's command. Crops never used before.
+DARKGAINMEAN = {
+    "hubble17_g3": (8921, "skfile:hubble_deep_field.jpg@150:350:160", 24, 16, 0.005, 85, "420", {"gain": (0.97, 1.03)}),
+    "hubble18_g2": (8922, "skfile:hubble_deep_field.jpg@450:650:160", 32, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "hubble19_rgb_g5": (8923, "rgb:skfile:hubble_deep_field.jpg@650:450:160", 24, 8, 0.01, 85, "420",
+                        {"gain": (0.95, 1.05)}),
+    "hubble20_g15": (8924, "skfile:hubble_deep_field.jpg@250:50:160", 20, 8, 0.02, 85, "420", {"gain": (0.985, 1.015)}),
+    "spots_g5": (8925, "spots", 32, 8, 0.01, 85, "420", {"gain": (0.95, 1.05)}),
+    "hubble22_g3": (8926, "skfile:hubble_deep_field.jpg@350:250:160", 24, 16, 0.005, 85, "420", {"gain": (0.97, 1.03)}),
+    "astro2_g2": (8927, "skfile:astronaut.png@100:250:200", 32, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "moon2_g3": (8928, "skfile:moon.png@100:300:160", 40, 16, 0.005, 85, "420", {"gain": (0.97, 1.03)}),
+    "coffee2_rgb_g3": (8929, "rgb:skfile:coffee.png@100:100:160", 32, 8, 0.01, 85, "420", {"gain": (0.97, 1.03)}),
+    "hubble21": (8930, "skfile:hubble_deep_field.jpg@550:750:160", 24, 16, 0.005, 85, "420"),
+    "camera2": (8931, "skfile:camera.png@200:60:180", 32, 8, 0.01, 85, "420"),
+    "moon3": (8932, "skfile:moon.png@250:50:160", 32, 8, 0.01, 85, "420"),
+}
 SPLITS = {"dev": DEV, "heldout": HELD, "dark": DARK, "gaindev": GAINDEV, "heldgain": HELDGAIN,
-          "darkgainheld": DARKGAINHELD}
+          "darkgainheld": DARKGAINHELD, "darkgainmean": DARKGAINMEAN}
 BLOCK = 8  # JPEG's DCT block, in frame pixels
 
 

@@ -46,8 +46,9 @@ def write_burst(path: Path, size=16, frames=4, noise=0.01, seed=0, angle=10.0, s
 
 
 def burst_problem(ctx, path, **kw):
+    # frame 0's gain fixed: the gain's columns exactly linear (gain_anchor=mean: tests/test_superres_gain_anchor.py)
     cfg = dict(data="frames", frames=str(path), truth=str(path), true_motion=str(path), lambda_f=0.1,
-               outside="drop", gain=True)
+               outside="drop", gain=True, gain_anchor="frame0")
     cfg.update(kw)
     return SuperRes(config_section("problem", "superres", **cfg), ctx)
 

@@ -70,6 +70,7 @@ HANDS_MOTIONS = (
 MOTION_KINDS = ("auto", "paper", "random")
 DATA_WORDS = ("synthetic", "hands", "frames")  # problem.data's words; anything else is an image file's path
 CHANNELS = ("auto", "luminance")  # problem.channels (configs/problem/superres.yaml)
+GAIN_ANCHORS = ("frame0", "mean")  # problem.gain_anchor (configs/problem/superres.yaml)
 # frames_check_ratio (registration/superres_check.py) at which the run warns: the answer's held-out prediction
 # error as large as bicubic's, i.e. no better than the image a user has without regrun
 FRAMES_CHECK_WARN = 1.0
@@ -217,6 +218,7 @@ class SuperRes(Problem):
                                     else check_float("problem.motion_model_check_factor", factor, 1.0, allow_inf=True))
         check_choice("problem.gain", cfg.gain, (True, False))
         check_choice("problem.gain_again", cfg.gain_again, (True, False))
+        check_choice("problem.gain_anchor", cfg.gain_anchor, GAIN_ANCHORS)
         check_choice("problem.channels", cfg.channels, CHANNELS)
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
@@ -278,7 +280,8 @@ class SuperRes(Problem):
         if self.level:  # the model's frames: the user's less their level (the answer gets it back: evaluate)
             frames = frames - self.level
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
-                                   self.outside, gain=bool(cfg.gain), extension=self.extension)
+                                   self.outside, gain=bool(cfg.gain), extension=self.extension,
+                                   gain_anchor=str(cfg.gain_anchor))
         self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
                                   self.model.q, gain=bool(cfg.gain))
         if self.colour is not None:

@@ -181,10 +181,18 @@ class SuperResModel:
 
     The parameters w hold, frame by frame after frame 0, the affine motion (A11, A12, A21, A22, b1, b2) and,
     with gain=True, the frame's intensity gain g_j after it (7 per frame): d_j = g_j K I_j(w) f. A burst's
-    frames differ in exposure; frame 0's gain is 1 (it sets the reconstruction's intensity scale)."""
+    frames differ in exposure; frame 0's gain is 1 (it sets the reconstruction's intensity scale).
+
+    gain_anchor="mean" (with gain=True): the gains' geometric mean over all frames is what is fixed, not frame 0's
+    gain. The image stays in frame 0's units (frame 0's gain still 1 in the data rows); what changes is the
+    regulariser's weight, lam k(g) / k_ref with k(g) = (prod_j g_j)^(1/(q+1)): the weight on the image referenced
+    to the gains' geometric mean, f / k(g), is lam / k_ref. So scaling the image down and every moved frame's gain up
+    no longer lowers the smoothing term for free (with frame 0 fixed only frame 0's data resisted it: the gains
+    came out 4-7% high on dark scenes, docs/superres.md, "srdarkgain"). k_ref: k at the motion where the weight was
+    last searched (ImageSolve: the search's weight is the image's there), else 1."""
 
     def __init__(self, frames: torch.Tensor, fine: Grid, factor: int, lam: float, outside: str = "keep",
-                 gain: bool = False, extension: str = "zero"):
+                 gain: bool = False, extension: str = "zero", gain_anchor: str = "frame0"):
         self.frames = frames  # (q + 1, m1, m2)
         # zero | edge: the fine image beyond its grid, as the moved frames read it (regrun.imaging.spline)
         self.extension = extension
@@ -197,6 +205,8 @@ class SuperResModel:
         self.lam = lam
         self.q = frames.shape[0] - 1
         self.gain = bool(gain)
+        self.mean_anchor = self.gain and gain_anchor == "mean"  # the regulariser's weight follows the gains
+        self.k_ref = 1.0  # gain_anchor=mean: k(g) where the weight was last searched (reference_weight)
         self.stride = 7 if self.gain else 6  # parameters per moved frame
         self.n_params = self.stride * self.q
         self.dtype, self.device = frames.dtype, frames.device
@@ -232,6 +242,23 @@ class SuperResModel:
 
     def gains(self, w: torch.Tensor) -> torch.Tensor | None:
         return self.split(w)[1]
+
+    def weight_scale(self, w: torch.Tensor):
+        """gain_anchor=mean: k(g) / k_ref, the factor on the regulariser's weight at w (differentiable in w);
+        1.0 otherwise."""
+        if not self.mean_anchor:
+            return 1.0
+        return torch.exp(torch.log(self.gains(w)).sum() / (self.q + 1)) / self.k_ref
+
+    def reference_weight(self, w: torch.Tensor) -> None:
+        """gain_anchor=mean: the weight is searched at w, so lambda_f is the regulariser's weight there."""
+        if self.mean_anchor:
+            self.k_ref = self.k_ref * float(self.weight_scale(w.detach()))
+
+    def reg_weight(self, w: torch.Tensor):
+        """The regulariser rows' factor lam sqrt(h_f) at w (times weight_scale with gain_anchor=mean)."""
+        c = self.lam * self.sqrt_hf
+        return c if not self.mean_anchor else c * self.weight_scale(w)
 
     def _gained(self, moved: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Moved frames' rows (..., q, a, b) times each frame's gain (unchanged without problem.gain)."""
@@ -326,7 +353,7 @@ class SuperResModel:
         n1, n2 = self.fine.m
         k = self.factor
         h1, h2 = self.fine.h
-        c_reg = self.lam * self.sqrt_hf
+        c_reg = self.reg_weight(w)
         size = self.coef.padded[0] * self.coef.padded[1]
 
         def matvec(f):
@@ -394,7 +421,7 @@ class SuperResModel:
         k = self.factor
         pooled = parts.pooled
         h1, h2 = self.fine.h
-        c_reg = self.lam * self.sqrt_hf
+        c_reg = float(self.reg_weight(w.detach()))
         size = self.coef.padded[0] * self.coef.padded[1]
         scale = 1.0 / (k * k)  # block sums -> block means (K)
 
@@ -449,7 +476,7 @@ class SuperResModel:
         n1, n2 = self.fine.m
         k, q = self.factor, self.q
         h1, h2 = self.fine.h
-        c_reg = self.lam * self.sqrt_hf
+        c_reg = float(self.reg_weight(w.detach()))
         nc = mats.shape[1]
         s1, s2 = self.coef.s1, self.coef.s2
 
@@ -502,7 +529,12 @@ class SuperResModel:
             g = self.gains(w.detach()).reshape(self.q, 1)
             keep = g.expand(self.q, self.coarse.m[0] * self.coarse.m[1]) if keep is None else keep * g
         moved = self.coef.gram(stencil.pooled_gram(self.fine, self.factor, keep))
-        gram = self.coarse.cell_volume * moved + self._fixed_gram()
+        if self.mean_anchor:  # the regulariser's weight at this w (weight_scale)
+            fixed = self.pooling_gram() + float(self.reg_weight(w.detach())) ** 2 / self.fine.cell_volume \
+                * self.regulariser_gram()
+        else:
+            fixed = self._fixed_gram()
+        gram = self.coarse.cell_volume * moved + fixed
         return 0.5 * (gram + gram.T)
 
     def preconditioner(self):
@@ -622,7 +654,11 @@ class SuperResModel:
         is K S_j(w) f (transposed, (K S_j)^T r_j). image_fixed=True: dA f alone (the other two are None)."""
         w, f, r = w.detach(), f.detach(), r.detach()
         if image_fixed:  # the image-fixed Jacobian needs dA f alone: skip the two scatters (most of the cost)
-            return self.dense_motion_jacobian(self.motion_blocks(w, f)), None, None
+            dA_f = self.dense_motion_jacobian(self.motion_blocks(w, f))
+            columns = self.gain_reg_columns(w, f)
+            if columns is not None:
+                dA_f[self.n_data:] += torch.outer(columns[0], columns[1])
+            return dA_f, None, None
         stencil = Stencil.at(self.fine, self.warp_points(w), with_gradient=True, edge=self.edge)
         k, p = self.factor, self.n_params
         size = self.coef.padded[0] * self.coef.padded[1]
@@ -644,7 +680,38 @@ class SuperResModel:
         if gains is not None:  # the gain's column: (K S_j)^T r_j
             dAT_r = torch.cat((dAT_r, self.coef.adjoint(stencil.scatter_each(u, size)).unsqueeze(0)))
         dAT_r = dAT_r.transpose(0, 1).reshape(p, self.n)
-        return dA_f, dAT_r.T, at_da_f.T
+        dAT_r, at_da_f = dAT_r.T, at_da_f.T
+        columns = self.gain_reg_columns(w, f)
+        if columns is not None:  # gain_anchor=mean: the regulariser rows' weight moves with every gain
+            x, v, c_reg = columns
+            dA_f[self.n_data:] += torch.outer(x, v)
+            dAT_r = dAT_r + torch.outer(self._reg_adjoint(r[self.n_data:], c_reg), v)
+            at_da_f = at_da_f + torch.outer(self._reg_adjoint(x, c_reg), v)
+        return dA_f, dAT_r, at_da_f
+
+    def gain_reg_columns(self, w: torch.Tensor, f: torch.Tensor):
+        """gain_anchor=mean: the regulariser rows of dA f are rank one, x v^T: x = lam k(g)/k_ref sqrt(h_f) L f
+        (A f's regulariser rows) and v = d log k / dw, 1 / ((q + 1) g_j) at each gain, 0 at the motions; with the
+        rows' factor, (x, v, factor). None otherwise (the regulariser does not depend on w)."""
+        if not self.mean_anchor:
+            return None
+        w, f = w.detach(), f.detach()
+        c_reg = float(self.reg_weight(w))
+        n1, n2 = self.fine.m
+        h1, h2 = self.fine.h
+        img = f.reshape(n1, n2)
+        x = c_reg * torch.cat((diff(img, -2, h1).flatten(), diff(img, -1, h2).flatten()))
+        v = torch.zeros(self.q, self.stride, dtype=self.dtype, device=self.device)
+        v[:, 6] = 1.0 / ((self.q + 1) * self.gains(w))
+        return x, v.reshape(-1), c_reg
+
+    def _reg_adjoint(self, y: torch.Tensor, c_reg: float) -> torch.Tensor:
+        """A^T restricted to the regulariser rows (factor c_reg) applied to y (n_reg,)."""
+        n1, n2 = self.fine.m
+        h1, h2 = self.fine.h
+        r1, r2 = torch.split(y, ((n1 - 1) * n2, n1 * (n2 - 1)))
+        return c_reg * (diff_adjoint(r1.reshape(n1 - 1, n2), -2, h1)
+                        + diff_adjoint(r2.reshape(n1, n2 - 1), -1, h2)).flatten()
 
     def _motion_directions(self) -> torch.Tensor:
         """dy/dw_k for the 6 parameters of one frame at the fine points: (6, npts, 2)."""

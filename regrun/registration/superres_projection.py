@@ -259,7 +259,9 @@ class IterativeProjectedResidual:
         t0 = time.perf_counter()
         w = w.detach()
         f, r = self._project(w)
-        lin = BlockLinearization(r, self.model.motion_blocks(w, f), self.model.coarse.m[0] * self.model.coarse.m[1])
+        columns = self.model.gain_reg_columns(w, f)
+        lin = BlockLinearization(r, self.model.motion_blocks(w, f), self.model.coarse.m[0] * self.model.coarse.m[1],
+                                 None if columns is None else columns[:2])
         self.timing["jacobian_s"] += time.perf_counter() - t0
         self.timing["jacobian_n"] += 1
         return lin
@@ -296,9 +298,13 @@ class BlockLinearization:
     the linear parameters' columns scale with the coordinates (up to 256 at 256x256) and the shifts' do not, so
     a damping relative to the largest diagonal entry (the dense model's) held the shifts nearly still and LM
     crept along the rotation-shift valley for all its steps (256x256, 16 frames: the motion error still
-    falling after 9 steps); scaled, the first steps are Gauss-Newton's."""
+    falling after 9 steps); scaled, the first steps are Gauss-Newton's.
 
-    def __init__(self, r: torch.Tensor, blocks: torch.Tensor, nc: int):
+    `rank_one` (problem.gain_anchor=mean: SuperResModel.gain_reg_columns): (x, v), the regulariser rows' part of J,
+    x v^T (every gain moves the regulariser's weight). J^T J gains (x.x) v v^T, coupling the frames' gains; a step
+    is then the block solves and Sherman-Morrison's correction (two block solves instead of one)."""
+
+    def __init__(self, r: torch.Tensor, blocks: torch.Tensor, nc: int, rank_one=None):
         self.r = r
         self.blocks = blocks.transpose(-1, -2)  # (q, coarse points, parameters per frame: 6 for affine w)
         self.nc = nc
@@ -306,25 +312,44 @@ class BlockLinearization:
         data = r[nc:(q + 1) * nc].reshape(q, nc, 1)  # the moved frames' data rows (frame 0's come first)
         self.jtr = (self.blocks.transpose(-1, -2) @ data).reshape(-1)
         self.jtj = self.blocks.transpose(-1, -2) @ self.blocks  # (q, 6, 6)
+        self.rank_one = rank_one
+        if rank_one is not None:
+            x, v = rank_one
+            self.xx = x @ x
+            self.jtr = self.jtr + v * (x @ r[r.shape[0] - x.shape[0]:])
 
     def initial_damping(self, tau: float) -> float:
         return tau  # relative to each parameter's own curvature (step)
 
     def step(self, damping: float) -> torch.Tensor:
         diag = torch.diagonal(self.jtj, dim1=-2, dim2=-1)
-        scaled = diag.clamp_min(torch.finfo(diag.dtype).tiny) * damping
-        rhs = self.jtr.reshape(*self.jtj.shape[:2], 1)  # (q, d, 1)
-        return -torch.linalg.solve(self.jtj + torch.diag_embed(scaled), rhs).reshape(-1)
+        if self.rank_one is None:
+            scaled = diag.clamp_min(torch.finfo(diag.dtype).tiny) * damping
+            rhs = self.jtr.reshape(*self.jtj.shape[:2], 1)  # (q, d, 1)
+            return -torch.linalg.solve(self.jtj + torch.diag_embed(scaled), rhs).reshape(-1)
+        v = self.rank_one[1].reshape(*self.jtj.shape[:2])
+        scaled = (diag + self.xx * v * v).clamp_min(torch.finfo(diag.dtype).tiny) * damping
+        both = torch.stack((self.jtr.reshape(v.shape), v), -1)  # (q, d, 2): the gradient and v
+        y, z = torch.linalg.solve(self.jtj + torch.diag_embed(scaled), both).unbind(-1)
+        y, z, v = y.reshape(-1), z.reshape(-1), v.reshape(-1)
+        return -(y - z * (self.xx * (v @ y)) / (1 + self.xx * (v @ z)))
 
     def apply(self, s: torch.Tensor) -> torch.Tensor:
         q, _, d = self.blocks.shape
         out = torch.zeros_like(self.r)
         out[self.nc:(q + 1) * self.nc] = (self.blocks @ s.reshape(q, d, 1)).reshape(-1)
+        if self.rank_one is not None:
+            x, v = self.rank_one
+            out[out.shape[0] - x.shape[0]:] = x * (v @ s)
         return out
 
     def chained(self, dw_dp: torch.Tensor) -> "BlockLinearization":
         """The same model in a motion model's parameters p: each block times dw_j/dp_j (q, 6, d)."""
-        return BlockLinearization(self.r, (self.blocks @ dw_dp).transpose(-1, -2), self.nc)
+        rank_one = None
+        if self.rank_one is not None:
+            x, v = self.rank_one
+            rank_one = (x, (v.reshape(dw_dp.shape[0], 1, -1) @ dw_dp).reshape(-1))
+        return BlockLinearization(self.r, (self.blocks @ dw_dp).transpose(-1, -2), self.nc, rank_one)
 
 
 def parametrized(rfun, motion):

@@ -124,6 +124,7 @@ class ImageSolve:
 
     def __init__(self, model, w: torch.Tensor, cg_iters: int, cg_rtol: float):
         self.model, self.w = model, w.detach()
+        model.reference_weight(self.w)  # problem.gain_anchor=mean: the weight searched here is the image's here
         self.cholesky = model.n <= WEIGHT_CHOLESKY_MAX_PIXELS
         # the dense operator (and the trace by AD) up to the solvers' CHOLESKY_MAX_PIXELS: unchanged there
         self.dense = model.n <= CHOLESKY_MAX_PIXELS
