@@ -13,7 +13,7 @@ from regrun.errors import UserError
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
 from regrun.registration.superres_model_choice import misfit_z, pick
-from regrun.registration.superres_motion import MOTION_MODELS
+from regrun.registration.superres_motion import MOTION_MODELS, area_scales
 from regrun.run import run
 from regrun.solvers.varpro_cg import VarProCG
 
@@ -134,3 +134,42 @@ def test_the_affine_answer_is_kept_where_the_smaller_one_predicts_held_out_frame
     assert m["motion_model_kept_affine"] == 1.0 and kept
     assert all(np.array_equal(first[k], answer[k]) for k in first)
     assert m["psnr"] == first_psnr
+
+
+def test_the_answers_area_scales_and_an_implausible_affine_answer_is_not_kept(ctx):
+    # det A per moved frame in fine pixels (H^-1 A H): frame 1 stretched 3x along x, frame 2 squeezed to 0.4 in y
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto"), ctx)
+    w = p.motion.to_affine(p.motion.identity(device=ctx.device)).reshape(p.model.q, 6).clone()
+    w[0, 0], w[1, 3] = 3.0, 0.4
+    assert area_scales(p.model, w.reshape(-1)) == pytest.approx({"motion_area_min": 0.4, "motion_area_max": 3.0})
+    # keep_first: a rise over the factor keeps the affine answer only where its areas lie in [1/2, 2]
+    rigid = float(MOTION_MODELS.index("rigid"))
+    before = {"motion_model_chosen": rigid, "frames_check_ratio": 0.025}
+    after = {"frames_check_ratio": 0.123}  # s8408's rise, 4.95 ("srlock")
+    record, kept = p.keep_first({**before, "motion_area_min": 0.71, "motion_area_max": 1.9}, after)
+    assert record["motion_model_kept_affine"] == 1.0 and "the affine answer kept" in kept
+    for low, high in ((0.71, 3.13), (0.45, 1.2)):  # s8408's first answer; a frame squeezed under 1/2
+        record, kept = p.keep_first({**before, "motion_area_min": low, "motion_area_max": high}, after)
+        assert kept is None and record == {"motion_model_check_rise": pytest.approx(4.92, abs=0.01),
+                                           "motion_model_affine_implausible": 1.0}
+
+
+def test_a_run_with_an_implausible_affine_answer_keeps_the_smaller_models(tmp_path, device, monkeypatch):
+    # the set-up of the test above that keeps the affine answer (+-15% scales, translation forced, rise > 2.5), with
+    # the plausible range narrowed to [1/1.05, 1.05] so that this affine answer (areas ~0.75-1.3) reads as locked:
+    # the run records its areas, and the translation answer stands
+    monkeypatch.setattr("regrun.problems.superres.AREA_PLAUSIBLE", 1.05)
+    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
+                   "problem.lambda_f=auto", "problem.motion_model=auto", "problem.motion_model_z=1e6",
+                   "problem.motion.scale=[0.85,1.15]", "problem.frames_check=true", f"device={device.type}",
+                   "progress=false", "figures=false"])
+    outcome = run(cfg, tmp_path / "out", [])
+    m = outcome.metrics
+    assert outcome.status == "completed" and m["solved_again"] == 1.0 and m["motion_model_check_rise"] > 2.5
+    assert m["motion_model_affine_implausible"] == 1.0 and "motion_model_kept_affine" not in m
+    with h5py.File(outcome.results_path) as f:
+        first_w = f["first_solve/result/w"][()]
+        assert "the affine answer kept" not in f.attrs["message"] and f["result/w"][()].shape == first_w.shape
+        assert not np.array_equal(first_w, f["result/w"][()])  # the translation answer, not the first
+    det = np.linalg.det(first_w.reshape(-1, 6)[:, :4].reshape(-1, 2, 2))  # the fine grid's cells are square here
+    assert not 1 / 1.05 <= det.min() <= det.max() <= 1.05

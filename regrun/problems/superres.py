@@ -51,7 +51,8 @@ from ..registration.superres_check import unsampled_phase_warning
 from ..registration.superres_cv import CVSettings
 from ..registration.superres_model import OUTSIDE, SuperResModel
 from ..registration.superres_model_choice import choice_line, choose_motion_model
-from ..registration.superres_motion import MOTION_MODELS, MotionModel, motion_range_warning
+from ..registration.superres_motion import (AREA_PLAUSIBLE, MOTION_MODELS, MotionModel, area_scales,
+                                            motion_range_warning)
 from ..registration.superres_small import frames_checks
 from ..registration.superres_small import caution as small_frames_caution
 from ..registration.superres_weight import RechooseSettings, frame_weight_settings
@@ -513,6 +514,8 @@ class SuperRes(Problem):
             metrics["second_start_refused"] = self.second_start_refused
         if str(self.cfg.data) == "frames":  # the level taken off the frames for the solve (frames_level; 0: none)
             metrics["frames_level"] = self.level
+        if self.motion_auto:  # the affine answer's areas: keep_first does not keep an implausible one
+            metrics.update(area_scales(self.model, w))
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
@@ -594,7 +597,8 @@ class SuperRes(Problem):
         None where the smaller model's stands. Kept where the rise is over
         problem.motion_model_check_factor: on the 44 dev sets where a smaller model answered, 3.9-17x on the six
         wrong rigid choices on affine-drawn terrain (z just under the bar: the frames' noise estimate reads its
-        texture) and at most 1.57 on the 38 right ones (docs/superres.md, "srmodelcheck")."""
+        texture) and at most 1.57 on the 38 right ones (docs/superres.md, "srmodelcheck"). Not kept where the affine
+        answer's area scales leave [1/AREA_PLAUSIBLE, AREA_PLAUSIBLE] (motion_model_affine_implausible; "srlock")."""
         chosen = before.get("motion_model_chosen")
         a, b = before.get("frames_check_ratio", math.nan), after.get("frames_check_ratio", math.nan)
         if chosen is None or chosen == MOTION_MODELS.index("affine") or not (a > 0 and math.isfinite(b)):
@@ -604,6 +608,11 @@ class SuperRes(Problem):
         factor = self.motion_check_factor
         if factor is None or not rise > factor:
             return record, None
+        if not 1.0 / AREA_PLAUSIBLE <= before.get("motion_area_min", 1.0) <= before.get("motion_area_max", 1.0) \
+                <= AREA_PLAUSIBLE:
+            # the affine answer locked (retina s8408: 9.0 px off, areas 0.71-3.13) predicts held-out frames better
+            # than the smaller model's right one (1.75 px): the check's rise then says nothing ("srlock")
+            return {**record, "motion_model_affine_implausible": 1.0}, None
         return {**record, "motion_model_kept_affine": 1.0}, (
             f"motion model {MOTION_MODELS[int(chosen)]} (problem.motion_model=auto): its answer predicts the held-out "
             f"frames {rise:.3g}x worse than the affine answer (frames_check_ratio {b:.3g} against {a:.3g}; over "

@@ -90,14 +90,35 @@ MOTION_ZOOM_MAX = 4.0
 MOTION_SHIFT_MAX = 2.0
 
 
+# An affine answer is implausible where a moved frame's area scale (det A in fine pixels) leaves [1/this, this]:
+# the affine ladder's ends and answers outside it were 6.5-51 px off on all 22 seen and 15 held-out such frames,
+# while true motions (camera shake, roll, drift) lie in 0.91-1.09 (docs/superres.md, "srscale"; "srlock" for its
+# use in keep_first).
+AREA_PLAUSIBLE = 2.0
+
+
+def linear_parts(model, t: torch.Tensor) -> torch.Tensor:
+    """(q, 2, 2) each moved frame's linear part A in fine pixels (H^-1 A H) from the affine parameters t (q, 6)."""
+    h = torch.as_tensor(model.fine.h, dtype=t.dtype, device=t.device)
+    return t[:, :4].reshape(-1, 2, 2) * h[None, None, :] / h[None, :, None]
+
+
+def area_scales(model, w: torch.Tensor) -> dict[str, float]:
+    """The answer's smallest and largest area scale over the moved frames (det A in fine pixels), as metrics
+    motion_area_min and motion_area_max; none without moved frames."""
+    if not model.q:
+        return {}
+    det = torch.linalg.det(linear_parts(model, model.split(w.detach())[0]))
+    return {"motion_area_min": float(det.min()), "motion_area_max": float(det.max())}
+
+
 def motion_excess(model, w: torch.Tensor) -> torch.Tensor:
     """(q,) how far each moved frame's affine motion lies out of the plausible range, as a ratio: the largest of
     its scale (singular values of A in fine pixels) over MOTION_ZOOM_MAX, its inverse, and its centre's move
     (fine pixels) over MOTION_SHIFT_MAX fine sides. At most 1: plausible."""
     t = model.split(w.detach())[0]
     h = torch.as_tensor(model.fine.h, dtype=t.dtype, device=t.device)
-    a = t[:, :4].reshape(-1, 2, 2) * h[None, None, :] / h[None, :, None]  # A in fine pixels: H^-1 A H
-    sv = torch.linalg.svdvals(a)
+    sv = torch.linalg.svdvals(linear_parts(model, t))
     zoom = torch.maximum(sv[:, 0], 1.0 / sv[:, 1].clamp(min=1e-300)) / MOTION_ZOOM_MAX
     c = torch.tensor(model.fine.centre, dtype=t.dtype, device=t.device)
     moved = (t[:, :4].reshape(-1, 2, 2) @ c + t[:, 4:6] - c) / h
