@@ -69,10 +69,28 @@ def compare(a: Path, b: Path) -> None:
               f"{rb['psnr'] - ra['psnr']:+.2f} | {'equal' if same else 'differs'} |")
 
 
+def bench_rows(path: Path) -> list[tuple]:
+    """(file, set, at the range's bottom, under bicubic) of a bench_lambda_sr.py JSON's rows with an `auto`."""
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    for r in d.get("rows", []) if isinstance(d, dict) else []:
+        a = r.get("auto_gcv") if isinstance(r, dict) else None
+        if isinstance(a, dict) and "psnr_bicubic" in r:
+            key = f"{r['image']} {r['size']}^2/{r['frames']} {r['noise']} s{r['seed']} {r.get('motion')}"
+            out.append((str(path), key, a.get("at_edge") == 1.0 and a["lam"] < 0.0011, a["psnr"] < r["psnr_bicubic"]))
+    return out
+
+
 def survey(roots: list[Path]) -> None:
-    n, hits = 0, []
+    n, hits, rows = 0, [], []
     for root in roots:
         for here, dirs, files in os.walk(root):
+            for name in files:  # bench_lambda_sr.py's batches: their `auto` rows
+                if name.endswith(".json") and name != "metrics.json":
+                    rows += bench_rows(Path(here) / name)
             if "metrics.json" not in files:
                 continue
             try:
@@ -88,6 +106,11 @@ def survey(roots: list[Path]) -> None:
             if bottom or any(v >= 1.0 for v in checks):
                 hits.append((here, m.get("lam_chosen"), m.get("lam_at_range_edge"), max(checks, default=None),
                              m.get("psnr"), m.get("frames_level")))
+    print(f"bench rows: {len(rows)}; `auto` at the range's bottom: {sum(r[2] for r in rows)}, under bicubic: "
+          f"{sum(r[3] for r in rows)}")
+    for r in rows:
+        if r[2] or r[3]:
+            print(f"  {r[0]} {r[1]}")
     print(f"{n} super-resolution runs; at the range's bottom or a frames check of 1 or more: {len(hits)}")
     for h in hits:
         print("  {} lam {} edge {} worst check {} PSNR {} level {}".format(*h))
