@@ -273,7 +273,8 @@ def run_case(obj, size, views, args, photons, problem=None):
 
     p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
     cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid=tv_grid_for(args),
-                         **({"tv_grid_data": args.tv_grid_data} if args.tv_grid_data else {}))
+                         **({"tv_grid_data": args.tv_grid_data} if args.tv_grid_data else {}),
+                         **({"iters": args.iters} if args.iters else {}))
     ug = unknown_grid(p, cfg)  # FISTA-TV's unknown on solver.tv_grid's grid (p itself at 1); x the output's
     L = lipschitz(ug, cfg)
     fista = make_fista(ug, cfg, L)
@@ -457,6 +458,10 @@ def main(argv=None):
     ap.add_argument("--tv-grid", default=None,
                     help="solver.tv_grid for the grid optimum and auto alike; default: a problem.data=file run's")
     ap.add_argument("--tv-grid-data", default=None, help="solver.tv_grid_data; default the solver's")
+    ap.add_argument("--iters", type=int, default=None,
+                    help="solver.iters (FISTA iterations of every run, the grid's and auto's); default the solver's. "
+                         "With --reuse: auto's search at another count beside the earlier run's grid "
+                         "(docs/ct.md, \"(ct28)\")")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
     if args.cv_scale is None:

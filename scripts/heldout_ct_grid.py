@@ -19,6 +19,16 @@ Smooth or natural, where the output's pixel grid should do:
     python scripts/heldout_ct_grid.py --seed 4211 --out outputs/heldout_ct_4211 --cases capillary:160:45:1e4 \
         cracks:176:30:1e5 shellmesh:208:60:1e5 wires:144:20:1e6 ellipses:192:15:1e3:fan sandsea:224:90:1e4 \
         organ:160:30:1e3 organ:224:45:1e5
+
+Added for seed 8995 (docs/ct.md, "A new held-out batch at today's main (ct28)"), kinds no batch used:
+- `concrete`: a concrete core's section: rounded-angular coarse aggregate 3-14 px of three mineral densities in a
+  graded cement paste, sand grains 1-2 px, a 1 px porous rim round some stones, empty air voids 1-4 px, a ribbed
+  steel bar and a 0.8-1.2 px crack;
+- `lung`: a thorax slice: a body with a fat layer, two lungs of air with a faint parenchyma texture, a branching
+  vessel tree (2.5 px down to 0.8 px), bronchi with 1 px walls, the heart, a vertebra's cortical shell, a nodule.
+
+    python scripts/heldout_ct_grid.py --seed 8995 --out /tmp/ct28/heldout_8995 --cases concrete:128:60:1e5 \
+        lung:128:30:1e4 concrete:256:30:1e4 lung:256:60:1e6
 """
 from __future__ import annotations
 
@@ -32,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import heldout_ct_sinograms as hs  # noqa: E402
 
-NEW = ("capillary", "cracks", "wires", "shellmesh", "organ", "sandsea")
+NEW = ("capillary", "cracks", "wires", "shellmesh", "organ", "sandsea", "concrete", "lung")
 BEACH = hs.FAIR / "../refine_data/detection_images/beach_bg.jpg"
 
 
@@ -109,7 +119,93 @@ def new_kind(name: str, fine: int, size: int, seed: int) -> np.ndarray:
         im = im[im.shape[0] - 640:, im.shape[1] - 640:]
         im = im / im.max()
         return skimage.transform.resize(im, (fine, fine), anti_aliasing=True)
+    if name == "concrete":
+        return _concrete(X1, X2, r, rho, rng)
+    if name == "lung":
+        return _lung(X1, X2, r, rho, rng)
     raise ValueError(name)
+
+
+def _stone(X1, X2, c, a, rng):
+    """A rounded-angular stone of mean radius a at c: a radius wobbling with the polar angle (5 harmonics)."""
+    phi = np.arctan2(X2 - c[1], X1 - c[0])
+    rad = a * (1 + sum(rng.uniform(-0.12, 0.12) * np.cos(k * phi + rng.uniform(0, 2 * math.pi)) for k in range(2, 7)))
+    return np.hypot(X1 - c[0], X2 - c[1]) < rad
+
+
+def _concrete(X1, X2, r, rho, rng):
+    scale = r / 64  # counts grow with the area; sizes stay in output pixels
+    body = rho < 0.88 * r
+    img = (0.42 + 0.04 * np.cos(X1 / r * rng.uniform(1, 3)) * np.sin(X2 / r * rng.uniform(1, 3))) * body
+    placed = []
+    for _ in range(int(400 * scale**2)):  # coarse aggregate, no two stones overlapping
+        a = rng.uniform(3, 14)
+        c = rng.uniform(-0.8, 0.8, 2) * r
+        if np.hypot(*c) + a > 0.86 * r or any(np.hypot(*(c - q)) < a + b + 1 for q, b in placed):
+            continue
+        placed.append((c, a))
+        stone = _stone(X1, X2, c, a, rng)
+        if rng.uniform() < 0.4:  # the interfacial zone: a porous 1 px rim in the paste
+            img = np.where(_stone(X1, X2, c, a + 1.0, rng) & ~stone & body, 0.33, img)
+        img = np.where(stone, rng.choice([0.62, 0.7, 0.82]) + 0.03 * rng.standard_normal(), img)
+        if len(placed) >= int(45 * scale**2):
+            break
+    for _ in range(int(120 * scale**2)):  # sand grains 1-2 px in the paste
+        c = rng.uniform(-0.85, 0.85, 2) * r
+        g = np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(0.5, 1.0)
+        img = np.where(g & body & (img < 0.5), 0.66, img)
+    for _ in range(int(30 * scale**2)):  # air voids, empty
+        c = rng.uniform(-0.8, 0.8, 2) * r
+        img = np.where(np.hypot(X1 - c[0], X2 - c[1]) < rng.uniform(0.5, 2.0), 0.0, img)
+    c = rng.uniform(-0.4, 0.4, 2) * r  # a ribbed steel bar
+    d, phi = np.hypot(X1 - c[0], X2 - c[1]), np.arctan2(X2 - c[1], X1 - c[0])
+    img = np.where(d < 0.09 * r * (1 + 0.08 * np.cos(8 * phi)), 1.0, img)
+    p = rng.uniform(-0.6, 0.6, 2) * r
+    heading = rng.uniform(0, 2 * math.pi)
+    for _ in range(6):  # a crack through paste and stones
+        heading += rng.normal(0, 0.4)
+        q = p + 0.12 * r * np.array([math.cos(heading), math.sin(heading)])
+        img = np.where(_segment(X1, X2, p, q, rng.uniform(0.4, 0.6)) & body, 0.0, img)
+        p = q
+    return img
+
+
+def _lung(X1, X2, r, rho, rng):
+    body = (X1 / (0.9 * r)) ** 2 + (X2 / (0.68 * r)) ** 2 < 1
+    inner = (X1 / (0.85 * r)) ** 2 + (X2 / (0.63 * r)) ** 2 < 1
+    img = np.where(inner, 0.36, 0.30) * body  # soft tissue in a fat layer
+    lungs = []
+    for side in (-1, 1):
+        c = np.array([side * 0.42 * r, -0.02 * r])
+        lung = ((X1 - c[0]) / (0.33 * r)) ** 2 + ((X2 - c[1]) / (0.5 * r)) ** 2 < 1
+        lung &= ~(((X1 - side * 0.12 * r) / (0.16 * r)) ** 2 + ((X2 + 0.05 * r) / (0.22 * r)) ** 2 < 1)
+        lungs.append((c, lung))
+        tex = sum(rng.uniform(0.004, 0.01) * np.cos(X1 * f[0] + X2 * f[1] + rng.uniform(0, 6.3))
+                  for f in rng.uniform(-1.2, 1.2, (12, 2)))
+        img = np.where(lung, 0.03 + tex, img)
+    for c, lung in lungs:  # vessel trees from the hilum outwards: 2.5 px down to 0.8 px
+        out = 0.0 if c[0] > 0 else math.pi
+        stack = [(c + np.array([-np.sign(c[0]) * 0.12 * r, 0]), out + t + rng.normal(0, 0.15), 1.25, 0)
+                 for t in (-0.9, 0.0, 0.9)]
+        while stack:
+            p, heading, half, depth = stack.pop()
+            q = p + rng.uniform(0.08, 0.16) * r * np.array([math.cos(heading), math.sin(heading)])
+            img = np.where(_segment(X1, X2, p, q, half) & lung, 0.38, img)
+            if depth < 4 and half > 0.45:
+                for turn in (-0.5, 0.5):
+                    stack.append((q, heading + turn + rng.normal(0, 0.2), half * 0.75, depth + 1))
+        for _ in range(3):  # bronchi: air with a 1 px wall
+            b = c + rng.uniform(-0.15, 0.15, 2) * r
+            a = rng.uniform(1.5, 3.5)
+            d = np.hypot(X1 - b[0], X2 - b[1])
+            img = np.where((d < a + 1) & lung, np.where(d < a, 0.0, 0.4), img)
+    img = np.where(((X1 + 0.06 * r) / (0.17 * r)) ** 2 + ((X2 + 0.1 * r) / (0.2 * r)) ** 2 < 1, 0.42, img)  # heart
+    d = np.hypot(X1, X2 - 0.48 * r)  # the vertebra: a cortical shell round trabecular bone
+    img = np.where(d < 0.11 * r, np.where(d > 0.11 * r - 1.2, 1.0, 0.55), img)
+    c, lung = lungs[int(rng.integers(2))]
+    n = c + rng.uniform(-0.15, 0.15, 2) * r
+    img = np.where((np.hypot(X1 - n[0], X2 - n[1]) < rng.uniform(2, 4)) & lung, 0.37, img)  # a nodule
+    return np.clip(img, 0, None)
 
 
 _pixel_object = hs.pixel_object
@@ -132,7 +228,7 @@ def main(argv=None):
     hs.pixel_object = pixel_object  # make() draws pixel objects through the module's pixel_object
     args.out.mkdir(parents=True, exist_ok=True)
     for spec in args.cases:
-        name, size, views, photons, geometry, span, level = hs.parse_case(spec)
+        name, size, views, photons, geometry, span, level, _ = hs.parse_case(spec)  # no user's-file fields here
         sino, clean, truth = hs.make(name, size, views, photons, args.seed, args.fine, geometry, span, level)
         tag = "" if geometry == "parallel" else f"_{geometry}"
         path = args.out / f"{name}_{size}_{views}_{photons:.0e}{tag}.npz"

@@ -167,8 +167,24 @@ DARKGAINMEAN = {
     "camera2": (8931, "skfile:camera.png@200:60:180", 32, 8, 0.01, 85, "420"),
     "moon3": (8932, "skfile:moon.png@250:50:160", 32, 8, 0.01, 85, "420"),
 }
+# srgainmean2's held-out sets (written down and committed before any run on them; seeds 8976-8980 and 8991-8994; the
+# png8 twins): frames of at most 24 px a side, where problem.motion_model=auto chooses, dark and bright, with and
+# without gains (docs/superres.md, "srgainmean2")
+GAINMODELHELD = {
+    "hubble23_g2": (8976, "skfile:hubble_deep_field.jpg@700:550:160", 20, 8, 0.02, 85, "420", {"gain": (0.98, 1.02)}),
+    "hubble24_g3": (8977, "skfile:hubble_deep_field.jpg@100:450:160", 24, 8, 0.01, 85, "420", {"gain": (0.97, 1.03)}),
+    "hubble25_rgb_g2": (8978, "rgb:skfile:hubble_deep_field.jpg@450:50:160", 24, 16, 0.005, 85, "420",
+                        {"gain": (0.98, 1.02)}),
+    "hubble26_g15": (8979, "skfile:hubble_deep_field.jpg@650:650:160", 20, 8, 0.02, 85, "420",
+                     {"gain": (0.985, 1.015)}),
+    "spots_g2": (8980, "spots", 24, 8, 0.01, 85, "420", {"gain": (0.98, 1.02)}),
+    "coins2_g3": (8991, "skfile:coins.png@40:40:160", 24, 8, 0.01, 85, "420", {"gain": (0.97, 1.03)}),
+    "camera3_g2": (8992, "skfile:camera.png@100:250:180", 20, 8, 0.02, 85, "420", {"gain": (0.98, 1.02)}),
+    "hubble27": (8993, "skfile:hubble_deep_field.jpg@50:250:160", 20, 8, 0.02, 85, "420"),
+    "astro3": (8994, "skfile:astronaut.png@250:100:200", 24, 8, 0.01, 85, "420"),
+}
 SPLITS = {"dev": DEV, "heldout": HELD, "dark": DARK, "gaindev": GAINDEV, "heldgain": HELDGAIN,
-          "darkgainheld": DARKGAINHELD, "darkgainmean": DARKGAINMEAN}
+          "darkgainheld": DARKGAINHELD, "darkgainmean": DARKGAINMEAN, "gainmodelheld": GAINMODELHELD}
 BLOCK = 8  # JPEG's DCT block, in frame pixels
 
 

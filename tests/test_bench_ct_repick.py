@@ -45,3 +45,28 @@ def test_plain_answer_is_the_none_weights_answer(device, monkeypatch, cap):
     # the cap is read from the details' 4 digits where it bound on `none` only
     assert bench.plain_answer(dose.details, dose.lam) == pytest.approx(none.lam, rel=1e-3 if cap else 1e-5)
     assert bench.plain_answer(none.details, none.lam) is None  # no re-pick to undo
+
+
+def test_iters_reruns_auto_beside_the_reused_grid(tmp_path):
+    """--iters with --reuse (docs/ct.md, "(ct28)"): auto's search runs again at another FISTA iteration count while
+    the grid optimum and the case come from the earlier run unchanged."""
+    import json
+
+    import numpy as np
+
+    gen = _script("heldout_ct_sinograms")
+    bench = _script("bench_lambda_ct")
+    sino, clean, truth = gen.make("ellipses", 24, 8, 1e5, 8995, 4)
+    case = tmp_path / "ellipses_24_8_1e+05.npz"
+    np.savez(case, sinogram=sino, clean=clean, truth=truth, object="ellipses", size=24, views=8, photons=1e5,
+             seed=8995, fine=4, geometry="parallel", angle_range=180.0, noise_level=0.0)
+    common = ["--cases", str(case), "--grid", "3", "--refine", "0", "--auto-rules", "cv", "--no-peer",
+              "--tv-grid", "1"]
+    bench.main([*common, "--iters", "30", "--out", str(tmp_path / "a")])
+    bench.main([*common, "--iters", "3", "--reuse", str(tmp_path / "a.json"), "--out", str(tmp_path / "b")])
+    bench.main([*common, "--iters", "30", "--reuse", str(tmp_path / "a.json"), "--out", str(tmp_path / "c")])
+    a, b, c = (json.loads((tmp_path / f"{k}.json").read_text())["results"][0] for k in "abc")
+    assert b["grid_best_psnr"] == a["grid_best_psnr"] and b["grid"] == a["grid"]
+    assert c["auto_cv"]["curve"] == a["auto_cv"]["curve"]  # the same count: the same search
+    held = [k for k in a["auto_cv"]["curve"] if k != "lam"][0]
+    assert b["auto_cv"]["curve"][held] != pytest.approx(a["auto_cv"]["curve"][held], rel=1e-3)

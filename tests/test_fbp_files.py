@@ -36,6 +36,19 @@ def test_new_kinds_project_to_their_truth(kind):
     assert clean.sum(1) == pytest.approx(np.full(6, truth.sum()), rel=0.01)
 
 
+@pytest.mark.parametrize("kind", ["concrete", "lung"])
+def test_grid_kinds_project_to_their_truth(kind, monkeypatch, tmp_path):
+    """Batch 8995's kinds (scripts/heldout_ct_grid.py, docs/ct.md "ct28") project to their own truth as above, and
+    the script's command line writes a case (it unpacked parse_case's fields wrongly since seed 4621 added one)."""
+    grid = _script("heldout_ct_grid")
+    monkeypatch.setattr(grid.hs, "pixel_object", grid.pixel_object)
+    _, clean, truth = grid.hs.make(kind, 32, 6, 1e4, 8995, 4)
+    assert truth.min() >= 0 and truth.max() > 0.5
+    assert clean.sum(1) == pytest.approx(np.full(6, truth.sum()), rel=0.01)
+    grid.main(["--seed", "8995", "--out", str(tmp_path), "--cases", f"{kind}:24:4:1e5"])
+    assert np.load(tmp_path / f"{kind}_24_4_1e+05.npz")["sinogram"].shape[0] == 4
+
+
 def test_fbp_files_suite_beside_iradon(tmp_path):
     pytest.importorskip("skimage", reason="the peer iradon is scikit-image's (pip install -e .[bench])")
     gen = _script("heldout_ct_sinograms")

@@ -739,3 +739,30 @@ def test_parabola_min_finds_the_vertex_between_unevenly_spaced_weights_and_keeps
     assert parabola_min(lams, np.log(lams)) == pytest.approx(0.1)  # the best at an end: itself
     # the vertex of the best three is clipped to the best point's neighbours
     assert 0.5 <= parabola_min(lams, np.array([5.0, 4.0, 1.0, 0.0, 3.0])) <= 1.3
+
+
+def test_the_floor_is_found_between_the_first_two_grid_weights():
+    """marginal_floor where the rule's grid minimum is the range's lowest weight (srclock): the generalized maximum
+    likelihood's minimum lies between the first two grid weights and higher at the second than at the first, so the
+    two grid weights alone put the parabola's best point at the range's end (the rule's weight, -12.53 dB on clock
+    s7321 with the level off); the rule's golden steps there, already solved, show the floor. Where the floor's
+    minimum is found by the grid (a lower bottom), the choice is as before."""
+    t = Tikhonov()
+
+    def fit(lam):
+        f = t.fit(lam, trace=0.0)  # GCV with tr H taken as 0: its minimum the range's lower edge
+        x = t.solve(t.b, lam)
+        shrink = lam**2 / (t.s**2 + lam**2)
+        f.energy, f.logdet = f.rss + lam**2 * float(x @ x), float(np.log(shrink).sum())
+        return f
+
+    floor = pc.choose(fit, _settings("gcv", 40), t.sigma, "given").lam  # the floor's minimum, a fine grid's
+    lo = floor / 2
+    settings = replace(_settings("gcv", 10), lo=lo, hi=lo * 8.0**4)  # 5 grid weights 8x apart
+    lams = pc.log_grid(settings.lo, settings.hi, 5)
+    gml = [pc.criterion(pc.FLOOR_RULE, fit(x), math.nan) for x in lams[:2]]
+    assert gml[1] > gml[0]  # the grid's two lowest weights alone: the floor's best is the range's end
+    choice = pc.choose(fit, settings, t.sigma, "given")
+    assert choice.lam == pytest.approx(floor, rel=0.05) and choice.details["lam_floor_rule"] == "gml"
+    lower = replace(settings, lo=0.3 * floor, hi=0.3 * floor * 8.0**4)  # the floor's minimum above the second weight
+    assert pc.choose(fit, lower, t.sigma, "given").lam == pytest.approx(floor, rel=0.05)

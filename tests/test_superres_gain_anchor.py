@@ -4,6 +4,7 @@ tests (the operator's, the exact projected Jacobian by Cholesky, PCG and AD thro
 image-fixed block model's rank-one part against the dense one, the weight's reference at the search's motion, the
 image's scale trade it removes, and a bad value."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -135,3 +136,21 @@ def test_bad_gain_anchor(ctx):
     assert config_section("problem", "superres").gain_anchor == "mean"
     assert SuperRes(config_section("problem", "superres", size=8, n_frames=3, gain=True), ctx).model.mean_anchor
     assert not SuperRes(config_section("problem", "superres", size=8, n_frames=3), ctx).model.mean_anchor
+
+
+def test_the_answers_weight_is_referenced_at_the_final_motion(anchored, ctx):
+    """recheck (srgainmean2): where it reads the last search's own value (the motion moved at most
+    lam_rechoose_move since), the weight's reference still moves to the final gains, as a new set-up there moves it:
+    the answer, its colour channels and the frames check at lambda exactly. Its factor before is reported."""
+    import numpy as np
+
+    from regrun.registration.superres_weight import recheck
+
+    p, w = anchored, theta(anchored, 3)
+    p.weight_choice = SimpleNamespace(lam=0.1, table=lambda: {"lam": np.array([0.1]), "criterion": np.array([2.5])})
+    p.weight_last_search, p.weight_moves = None, [0.0]  # not searched again: the search's value is read
+    k = float(p.model.weight_scale(w))
+    assert abs(k - 1.0) > 1e-3
+    out = recheck(p, w, ctx)
+    assert out == {"lam_gain_drift": k, "lam_criterion_final_motion": 2.5}
+    assert abs(float(p.model.weight_scale(w)) - 1.0) < 1e-15

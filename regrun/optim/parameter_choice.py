@@ -500,7 +500,8 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
         at_edge = int(np.argmin(values)) in (0, len(lams) - 1)  # the minimum may lie outside the range
         floor = marginal_floor(f, lambda x: next(s[2] for s in seen if s[0] == x), lams, values,
                                settings.solves - points, lam,
-                               below=max((s[0] for s in seen if s[0] < lams[int(np.argmin(values))]), default=None))
+                               below=max((s[0] for s in seen if s[0] < lams[int(np.argmin(values))]), default=None),
+                               solved=[s[0] for s in seen])
         if floor is not None:
             details.update(lam_rule_below_floor=f"{lam:.6g}", lam_floor_rule=FLOOR_RULE)
             lam, at_edge = floor
@@ -556,7 +557,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
 
 def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], lams: np.ndarray,
                    rule_values: np.ndarray, steps: int, lam: float,
-                   below: float | None = None) -> tuple[float, bool] | None:
+                   below: float | None = None, solved=()) -> tuple[float, bool] | None:
     """(weight, at_edge) of FLOOR_RULE's minimum where it lies above the rule's minimum `lam`; None where it does
     not, or where the fits carry no log-determinant (CT's solvers). Super-resolution's GCV falls, from
     frames with little noise (0.5-1%) and many data per unknown (16 frames, or 8 at 32^2), to weights where the
@@ -572,7 +573,12 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
     its neighbours has its vertex at or below `lam` (no solve), none; else golden-section steps in its bracket.
     f(lam) solves a weight and puts it on the rule's curve, fit_at(lam) is its Fit. `below`: the largest weight solved
     under the rule's grid minimum, compared in its place where the rule's scan skipped the grid weight below
-    (grid_from_the_top's `lazy`: a golden point under the minimum already rose; the grid weight is the dearest solve)."""
+    (grid_from_the_top's `lazy`: a golden point under the minimum already rose; the grid weight is the dearest solve).
+    `solved`: the weights the rule's search solved; where its grid minimum is the range's lowest weight (nothing
+    below to compare), its golden steps between the first two grid weights join the floor's points (no image
+    solve): with the two grid weights alone the parabola's best point is the range's end, and a floor minimum
+    between them went unseen (sk:clock@40:60 20^2/16 0.5% s7321 with problem.frames_level=false: GCV's 0.001
+    answered -12.53 dB; docs/superres.md, "srclock")."""
     if not fit_at(lam).has_logdet():
         return None
 
@@ -585,6 +591,9 @@ def marginal_floor(f: Callable[[float], float], fit_at: Callable[[float], Fit], 
         return tried[x]
 
     k = int(np.argmin(rule_values))
+    if k == 0 and len(lams) > 1:
+        for x in sorted(x for x in solved if lams[0] < x < lams[1]):
+            g(x)
     lower = float(lams[k - 1]) if k > 0 and math.isfinite(rule_values[k - 1]) else below
     if lower is not None and g(lower) < g(float(lams[k])):
         return None  # it falls below the rule's grid minimum (both solved by the rule's scan): its minimum is lower

@@ -640,6 +640,12 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         return {}
     model = problem.model
     settings = problem.weight_settings
+    # gain_anchor=mean: k(g) at the final motion over k where the weight was last searched (1 without gains), then
+    # the weight referenced here, whichever way the rule is read below: the answer, its colour channels and the frames
+    # check all at lambda exactly at the final gains. Before, only a new set-up here moved the reference, and a run
+    # that read the last search's value kept lambda times this factor (0.9985-1.0060 on 12 dev sets: srgainmean2)
+    drift = {"lam_gain_drift": float(model.weight_scale(w.detach()))} if model.mean_anchor else {}
+    model.reference_weight(w.detach())
     last = getattr(problem, "weight_last_search", None)
     problem.weight_last_search = None  # its Gram matrices (n x n each) are let go here
     if last is not None and torch.equal(last[0], w.detach()):  # the last search's motion: its set-up, same probes
@@ -656,7 +662,7 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         # of it the rule never valued (the climb's probes carry no criterion): no value to report, as a NaN metric
         # marks the whole run diverged (a 128^2 run from 16 frames exited 3 with its answer fine)
         value = float(t["criterion"][at[0]]) if at.size else math.nan
-        return {"lam_criterion_final_motion": value} if math.isfinite(value) else {}
+        return {**drift, **({"lam_criterion_final_motion": value} if math.isfinite(value) else {})}
     else:
         evaluate, _, _ = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
         fit = evaluate(choice.lam)
@@ -666,7 +672,7 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
         problem.weight_final_factor = (w.detach().clone(), choice.lam, evaluate.solve.factor_at(choice.lam))
     model.set_weight(choice.lam)
     value = criterion(settings.rule, fit, choice.sigma, settings.tau, settings.gamma)
-    return {"lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
+    return {**drift, "lam_criterion_final_motion": value if math.isfinite(value) else math.nan}
 
 
 @dataclass(frozen=True)
