@@ -15,12 +15,12 @@ second solve gives) and the same two-model z at that pair's ends. Per set one li
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diag_sr_scale import run_sets  # noqa: E402  scripts/diag_sr_scale.py
 from diag_sr_solve_history import user_answer  # noqa: E402  scripts/diag_sr_solve_history.py
 
 
@@ -77,12 +77,7 @@ def main(argv=None) -> None:
     ap.add_argument("frames", type=Path, nargs="+", help="kept sets (bench_lambda_sr.py --keep): frames, truth, motion")
     ap.add_argument("--out", type=Path, help="all numbers as JSON (one file, rewritten after every set)")
     args = ap.parse_args(argv)
-    rows = []
-    for f in args.frames:
-        rows.append(measure(f))
-        print(summary(rows[-1]), flush=True)
-        if args.out:
-            args.out.write_text(json.dumps(rows, indent=1))
+    run_sets(args.frames, measure, summary, args.out)
 
 
 if __name__ == "__main__":

@@ -179,15 +179,18 @@ def test_a_run_with_an_implausible_affine_answer_keeps_the_smaller_models(tmp_pa
     assert not 1 / 1.05 <= det.min() <= det.max() <= 1.05
 
 
+# frames moved by +-15% scales, weight and model chosen, the frames check on: srmodelcheck's set
+SCALED_AUTO = ("problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
+               "problem.lambda_f=auto", "problem.motion_model=auto", "problem.motion.scale=[0.85,1.15]",
+               "problem.frames_check=true", "progress=false", "figures=false")
+
+
 def test_a_locked_affine_answer_is_not_among_the_models_scored(tmp_path, device, monkeypatch):
     # +-15% scales at the default bar: auto chooses affine (z rigid -> affine far over 2). With the plausible range
     # narrowed to [1/1.05, 1.05] this affine answer reads as locked: it is left out of the choice, a smaller model is
     # chosen from the two smaller ends alone and solved again, and it stands ("srlock2")
     monkeypatch.setattr("regrun.problems.superres.AREA_PLAUSIBLE", 1.05)
-    cfg = compose(["problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
-                   "problem.lambda_f=auto", "problem.motion_model=auto", "problem.motion.scale=[0.85,1.15]",
-                   "problem.frames_check=true", f"device={device.type}", "progress=false", "figures=false"])
-    outcome = run(cfg, tmp_path / "out", [])
+    outcome = run(compose([*SCALED_AUTO, f"device={device.type}"]), tmp_path / "out", [])
     m = outcome.metrics
     assert outcome.status == "completed" and m["solved_again"] == 1.0
     assert m["motion_model_affine_dropped"] == 1.0 and "motion_model_z_rigid_affine" not in m
