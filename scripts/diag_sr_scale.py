@@ -98,6 +98,17 @@ def write(root: Path, specs: list[dict]) -> list[Path]:
     return paths
 
 
+def run_sets(frames: list[Path], measure, summary, out: Path | None) -> list[dict]:
+    """measure(set) per set, its summary printed, all rows as JSON in `out` (rewritten after every set)."""
+    rows = []
+    for f in frames:
+        rows.append(measure(f))
+        print(summary(rows[-1]), flush=True)
+        if out:
+            out.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
 def main(argv=None) -> None:
     from bench_lambda_sr import parse_set
 
@@ -110,12 +121,7 @@ def main(argv=None) -> None:
     if args.write:
         print("\n".join(str(p) for p in write(args.write, args.sets)))
         return
-    rows = []
-    for f in args.frames:
-        rows.append(measure(f))
-        print(summary(rows[-1]), flush=True)
-        if args.out:
-            args.out.write_text(json.dumps(rows, indent=1))
+    run_sets(args.frames, measure, summary, args.out)
 
 
 if __name__ == "__main__":

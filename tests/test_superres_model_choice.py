@@ -31,6 +31,10 @@ def test_z_per_extra_parameter_and_read_from_the_top():
     assert pick({"translation_rigid": 50.0, "rigid_affine": 0.5}, 4.0) == "rigid"
     # affine needed: the translation-rigid pair is not read
     assert pick({"translation_rigid": 0.5, "rigid_affine": 5.0}, 4.0) == "affine"
+    # a locked affine answer left out (srlock2): only the pair given is scored, and affine is never read
+    two = misfit_z({"translation": 100.0, "rigid": 92.0}, sigma=2.0, cell=0.5, q=4)
+    assert two == pytest.approx({"translation_rigid": 1.0})
+    assert pick(two, 4.0) == "translation" and pick(two, 0.5) == "rigid"
 
 
 @pytest.mark.parametrize("drawn", ["translation", "affine"])
@@ -173,3 +177,25 @@ def test_a_run_with_an_implausible_affine_answer_keeps_the_smaller_models(tmp_pa
         assert not np.array_equal(first_w, f["result/w"][()])  # the translation answer, not the first
     det = np.linalg.det(first_w.reshape(-1, 6)[:, :4].reshape(-1, 2, 2))  # the fine grid's cells are square here
     assert not 1 / 1.05 <= det.min() <= det.max() <= 1.05
+
+
+# frames moved by +-15% scales, weight and model chosen, the frames check on: srmodelcheck's set
+SCALED_AUTO = ("problem=superres", "solver=varpro_cg", "problem.size=16", "problem.n_frames=5", "problem.noise=0.01",
+               "problem.lambda_f=auto", "problem.motion_model=auto", "problem.motion.scale=[0.85,1.15]",
+               "problem.frames_check=true", "progress=false", "figures=false")
+
+
+def test_a_locked_affine_answer_is_not_among_the_models_scored(tmp_path, device, monkeypatch):
+    # +-15% scales at the default bar: auto chooses affine (z rigid -> affine far over 2). With the plausible range
+    # narrowed to [1/1.05, 1.05] this affine answer reads as locked: it is left out of the choice, a smaller model is
+    # chosen from the two smaller ends alone and solved again, and it stands ("srlock2")
+    monkeypatch.setattr("regrun.problems.superres.AREA_PLAUSIBLE", 1.05)
+    outcome = run(compose([*SCALED_AUTO, f"device={device.type}"]), tmp_path / "out", [])
+    m = outcome.metrics
+    assert outcome.status == "completed" and m["solved_again"] == 1.0
+    assert m["motion_model_affine_dropped"] == 1.0 and "motion_model_z_rigid_affine" not in m
+    assert "motion_model_rss_affine" not in m and m["motion_model_chosen"] != MOTION_MODELS.index("affine")
+    assert "motion_model_kept_affine" not in m
+    with h5py.File(outcome.results_path) as f:
+        assert "its area scales leave the plausible range" in f.attrs["message"]
+        assert not np.array_equal(f["first_solve/result/w"][()], f["result/w"][()])

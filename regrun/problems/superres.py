@@ -570,7 +570,7 @@ class SuperRes(Problem):
         Else with problem.motion_model=auto (varpro_cg, frames of at most motion_model_auto_max px a side): the
         motion model chosen from the frames (superres_model_choice), its scores added to `metrics`; a smaller one
         than the affine answer's is solved again from the start (docs/superres.md, "The motion model chosen from
-        the frames (srmodel)")."""
+        the frames (srmodel)"); an affine answer whose areas are implausible is not among those scored ("srlock2")."""
         why = exposure_varies(metrics) if self.cfg.gain_again else None
         if why is not None:
             return {"gain": True}, (f"{why}: solved again with problem.gain=true (problem.gain_again=false keeps the "
@@ -582,7 +582,8 @@ class SuperRes(Problem):
                                           if getattr(solver, "name", None) == "varpro_cg"
                                           else "the choice runs with solver=varpro_cg only)"))
             return None
-        chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z)
+        chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
+                                             locked=not areas_plausible(metrics))
         metrics.update(scores)
         line = choice_line(chosen, scores, self.motion_z)
         if chosen == "affine":
@@ -608,8 +609,7 @@ class SuperRes(Problem):
         factor = self.motion_check_factor
         if factor is None or not rise > factor:
             return record, None
-        if not 1.0 / AREA_PLAUSIBLE <= before.get("motion_area_min", 1.0) <= before.get("motion_area_max", 1.0) \
-                <= AREA_PLAUSIBLE:
+        if not areas_plausible(before):
             # the affine answer locked (retina s8408: 9.0 px off, areas 0.71-3.13) predicts held-out frames better
             # than the smaller model's right one (1.75 px): the check's rise then says nothing ("srlock")
             return {**record, "motion_model_affine_implausible": 1.0}, None
@@ -770,6 +770,13 @@ class SuperRes(Problem):
         if self.weight_choice is not None:
             paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png"))
         return paths
+
+
+def areas_plausible(metrics: dict[str, float]) -> bool:
+    """Whether an auto run's affine answer's area scales (motion_area_min / _max) lie in [1/AREA_PLAUSIBLE,
+    AREA_PLAUSIBLE]; outside, the answer locked: 6.5-51 px off on every such frame seen (srscale)."""
+    return 1.0 / AREA_PLAUSIBLE <= metrics.get("motion_area_min", 1.0) <= metrics.get("motion_area_max", 1.0) \
+        <= AREA_PLAUSIBLE
 
 
 def frames_level(cfg, frames: torch.Tensor) -> float:

@@ -15,9 +15,12 @@ reference, each kind of motion) the sets drawn with the smaller models read z <=
 (one rigid set 31.5: affine kept, to no loss), the affine ones 6.6-4100; on held-out batch HM an affine 20^2 set read
 3.1, so the bar is 2 (AIC's, were sigma the noise), not the first 4 (docs/superres.md, "The motion model chosen
 from the frames (srmodel)").
+Where the affine answer's area scales are implausible (locked: srscale's detector), the affine end is left out:
+the choice is between the smaller models, scored on the mask their two ends keep (docs/superres.md, "srlock2").
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -47,16 +50,17 @@ def data_misfits(problem, ends: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def misfit_z(misfits: dict[str, float], sigma: float, cell: float, q: int) -> dict[str, float]:
-    """z(small, big) for the nested pairs (translation, rigid) and (rigid, affine): the misfit a larger model's
-    extra parameters take off, per parameter, in units of sigma^2 (the noise estimate; cell: the data rows' weight h)."""
+    """z(small, big) for the nested pairs (translation, rigid) and (rigid, affine) both of whose misfits are given:
+    the misfit a larger model's extra parameters take off, per parameter, in units of sigma^2 (the noise estimate;
+    cell: the data rows' weight h)."""
     unit = sigma ** 2 * cell * q
     return {f"{a}_{b}": (misfits[a] - misfits[b]) / (unit * (PARAMS[b] - PARAMS[a]))
-            for a, b in (("translation", "rigid"), ("rigid", "affine"))}
+            for a, b in (("translation", "rigid"), ("rigid", "affine")) if a in misfits and b in misfits}
 
 
 def pick(z: dict[str, float], bar: float) -> str:
-    """The smallest model no larger one fits better than noise would: read from the top."""
-    if z["rigid_affine"] > bar:
+    """The smallest model no larger one fits better than noise would: read from the top (affine only where scored)."""
+    if z.get("rigid_affine", -math.inf) > bar:
         return "affine"
     return "rigid" if z["translation_rigid"] > bar else "translation"
 
@@ -77,10 +81,12 @@ def choice_noise(problem) -> float:
     return pick(sigma, float(fit))
 
 
-def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple[str, dict[str, float]]:
+def choose_motion_model(problem, result, solver, candidate, bar: float,
+                        locked: bool = False) -> tuple[str, dict[str, float]]:
     """(the chosen model, metrics) after the affine answer `result`: candidate(changes) builds the problem again
-    with those config changes; `solver` runs each smaller model at the answer's weight. The metrics (the results
-    file's /metrics): motion_model_chosen (its index in MOTION_MODELS), motion_model_z_<small>_<big>,
+    with those config changes; `solver` runs each smaller model at the answer's weight. locked: the affine answer's
+    areas are implausible, so it is not scored (motion_model_affine_dropped; no rigid_affine z). The metrics (the
+    results file's /metrics): motion_model_chosen (its index in MOTION_MODELS), motion_model_z_<small>_<big>,
     motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds."""
     t0 = time.process_time()
     given = problem.cfg.get("lam_noise")
@@ -94,10 +100,13 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
     for name in SMALLER:
         last = candidate({"motion_model": name, "lambda_f": lam})
         ends[name] = solver.solve(last, Monitor()).solution["w"].detach()
+    if locked:  # its mask, narrowed by a motion 6-51 px off, scored rigid over translation on retina s8408 ("srlock2")
+        del ends["affine"]
     misfits = data_misfits(last, ends)
     z = misfit_z(misfits, sigma, problem.model.sqrt_hd ** 2, problem.model.q)
     chosen = pick(z, bar)
     metrics = {"motion_model_chosen": float(MOTION_MODELS.index(chosen)), "motion_model_sigma": sigma,
+               **({"motion_model_affine_dropped": 1.0} if locked else {}),
                **{f"motion_model_z_{k}": v for k, v in z.items()},
                **{f"motion_model_rss_{k}": v for k, v in misfits.items()},
                "motion_model_choice_s": time.process_time() - t0}
@@ -106,10 +115,13 @@ def choose_motion_model(problem, result, solver, candidate, bar: float) -> tuple
 
 def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
     """The run's log line: the model and each pair's score (none where the frames' noise estimate is 0)."""
-    if "motion_model_z_rigid_affine" not in metrics:
+    if "motion_model_z_translation_rigid" not in metrics:
         return (f"motion model {chosen}, not chosen (problem.motion_model=auto): the frames' noise estimate is "
                 f"{metrics['motion_model_sigma']:.3g}, no scale to score the smaller models' misfit against")
-    return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto): the misfit a larger model "
-            f"takes off per extra parameter, in units of the frames' noise estimate: rigid -> affine "
-            f"{metrics['motion_model_z_rigid_affine']:.3g}, translation -> rigid "
+    top = (f"rigid -> affine {metrics['motion_model_z_rigid_affine']:.3g}, "
+           if "motion_model_z_rigid_affine" in metrics else "")
+    dropped = (" (the affine answer not scored: its area scales leave the plausible range, a locked motion)"
+               if metrics.get("motion_model_affine_dropped") else "")
+    return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto){dropped}: the misfit a larger "
+            f"model takes off per extra parameter, in units of the frames' noise estimate: {top}translation -> rigid "
             f"{metrics['motion_model_z_translation_rigid']:.3g} (the larger model where above {bar:g})")
