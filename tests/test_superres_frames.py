@@ -2,6 +2,7 @@
 alike, the optional truth and motion, metrics and figures without a truth, and one-line errors for bad input."""
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import h5py
@@ -105,6 +106,20 @@ def test_exposure_measures_name_an_unmodelled_gain(device):
     assert m["exposure_moved_range"] == pytest.approx(0.13 / 1.035, abs=1e-12)
     assert set(exposure_measures(pred.reshape(-1), pred.reshape(-1), 3).values()) == {0.0}
     assert "problem.gain=true" in exposure_warning(m)[0] and exposure_warning({}) == []
+
+
+def test_exposure_std_leaves_out_a_frame_moved_wholly_outside(device):
+    """A locked first answer can move a frame wholly outside the image (every pixel dropped: zero in the prediction
+    and the data): exposure_std compares the other frames and stays finite; NaN marked the run diverged
+    (hubble20 s8924, docs/superres.md "srlock2")."""
+    gen = torch.Generator().manual_seed(5)
+    pred = (50 + 10 * torch.rand(4, 36, generator=gen, dtype=torch.float64)).to(device)
+    gains = torch.tensor([1.0, 1.1, 0.97, 1.0], dtype=torch.float64, device=device)
+    data = pred * gains[:, None]
+    pred[3], data[3] = 0.0, 0.0
+    m = exposure_measures(pred.reshape(-1), data.reshape(-1), 4)
+    assert math.isfinite(m["exposure_std"])
+    assert m["exposure_std"] == pytest.approx(float((gains[:3] / gains[:3].mean()).std()), abs=1e-12)
 
 
 def test_exposure_std_sees_brightness_not_contrast(device):

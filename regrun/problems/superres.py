@@ -814,10 +814,13 @@ def exposure_measures(prediction: torch.Tensor, data: torch.Tensor, n_frames: in
       chessboards, by 1.6-3.1% with no gain: recorded, not acted on)."""
     pred, d = prediction.reshape(n_frames, -1), data.reshape(n_frames, -1)
     g = (pred * d).sum(-1) / (pred * pred).sum(-1).clamp_min(torch.finfo(pred.dtype).tiny)
-    m = d.sum(-1) / pred.sum(-1)
+    # a frame the motion moved wholly outside (every pixel dropped) has no brightness to compare: left out of
+    # exposure_std, which was NaN there and marked a sound run diverged (hubble20 s8924, a locked first answer)
+    sums = pred.sum(-1)
+    m = d.sum(-1)[sums != 0] / sums[sums != 0]
     moved = g[1:]
     return {"exposure_spread": float((g / g[0] - 1).abs().max()),
-            "exposure_std": float((m / m.mean()).std()) if n_frames > 1 else 0.0,
+            "exposure_std": float((m / m.mean()).std()) if m.numel() > 1 else 0.0,
             "exposure_moved_range": float((moved.max() - moved.min()) / moved.mean()) if n_frames > 2 else 0.0}
 
 
