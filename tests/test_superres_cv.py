@@ -142,7 +142,8 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
 @pytest.mark.parametrize("key,value", [("lam_cv_steps", -1), ("lam_cv_steps", 1.5), ("lam_cv_frames", "all"),
                                        ("lam_cv_t", -1.0), ("lam_cv_t", float("nan")), ("lam_split_steps", -1),
                                        ("lam_split_steps", 1.5), ("lam_split_down", -1), ("lam_split_down", "two"),
-                                       ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5)])
+                                       ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5),
+                                       ("lam_split_step", 1.0), ("lam_split_step", "two")])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
@@ -167,6 +168,7 @@ def test_the_default_in_yaml():
     cfg = config_section("problem", "superres")
     assert isinstance(cfg.lam_cv_steps, int) and cfg.lam_cv_frames == 0
     assert isinstance(cfg.lam_split_steps, int) and cfg.lam_split_steps >= 0
+    assert cfg.lam_split_step == CV_STEP  # the walk's step at the default is the grid's, bit for bit
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):
@@ -252,6 +254,28 @@ def test_the_split_walk_moves_its_reference_up_and_goes_down_against_a_lower_one
 
     assert split_walk(curve_d(noisy, {-1: 2.0}), lam0, 2, 1, 0)[0] == pytest.approx(lam0)
     assert split_walk(curve_d(noisy, {-1: 1.0}), lam0, 2, 1, 0)[0] == pytest.approx(lam0 / CV_STEP)  # 0.5 < 1
+
+
+def test_the_split_walk_takes_steps_of_its_own_factor_against_a_reference_a_sqrt2_under():
+    """problem.lam_split_step: the walk compares c * step with c against the reference c / sqrt(2) and moves by
+    step; the readings read that first comparison and count its steps in it."""
+    import math
+
+    from regrun.registration.superres_cv import split_readings
+
+    lam0, q = 0.2, 2**0.25
+    u = torch.tensor([1.0, 0.0], dtype=F64)
+    a = {-2: 0.0, -1: 0.0, 0: 4.0, 1: 3.0, 2: 2.0, 3: 5.0}  # quarter steps: against -2, 1 (9) < 0 (16); against -1,
+
+    def images(lam):  # 2 (4) < 1 (9). With steps of sqrt(2) the walk would ask for 2 against -2: a different pair
+        k = round(math.log(lam / lam0) / math.log(q))
+        return a[k] * u, 0 * u
+
+    lam, risks = split_walk(images, lam0, 2, step=q)
+    assert lam == pytest.approx(lam0 * q**2) and sorted(risks.values()) == [4.0, 9.0, 9.0, 16.0]
+    assert split_walk(images, lam0, 1, step=q)[0] == pytest.approx(lam0 * q)
+    got = split_readings(images, lam0, lam, q)
+    assert got["lam_split_fall"] == pytest.approx(16.0 - 9.0) and got["lam_split_moved"] == 2.0
 
 
 def test_recheck_reports_no_rule_value_where_the_walk_landed_on_a_point_the_rule_never_valued():

@@ -46,8 +46,9 @@ class CVSettings:
     """problem.lam_cv_steps (sqrt(2) steps at most from the rule's weight; 0: off), problem.lam_cv_frames (the
     moved frames held out, the first ones; 0: every moved frame) and problem.lam_cv_t (the paired t statistic of
     the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
-    the weight in use after them; 0: off), problem.lam_split_down (its steps down at most) and
-    problem.lam_split_max_frame (the largest frame side, pixels, it runs on)."""
+    the weight in use after them; 0: off), problem.lam_split_step (the factor of its steps),
+    problem.lam_split_down (its steps down at most) and problem.lam_split_max_frame (the largest frame side,
+    pixels, it runs on)."""
 
     steps: int
     frames: int
@@ -55,6 +56,7 @@ class CVSettings:
     split_steps: int = 0
     split_down: int = 1
     split_max_frame: int = 96
+    split_step: float = CV_STEP
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
@@ -64,7 +66,9 @@ class CVSettings:
                    split_steps=check_int("problem.lam_split_steps", cfg.lam_split_steps, 0),
                    split_down=check_int("problem.lam_split_down", cfg.lam_split_down, 0),
                    split_max_frame=check_int("problem.lam_split_max_frame", cfg.lam_split_max_frame,
-                                             SPLIT_MIN_FRAME + 1))
+                                             SPLIT_MIN_FRAME + 1),
+                   split_step=check_float("problem.lam_split_step", cfg.lam_split_step, 1.0, strict=True,
+                                          maximum=4.0))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -262,11 +266,13 @@ def split_images(model, w: torch.Tensor, halves=None):
     return images, cache
 
 
-def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = None) -> tuple[float, dict]:
-    """The frame-split walk from lam. Up: from the weight c reached, the risk against the reference c / CV_STEP at
-    c and at c * CV_STEP; up while the higher is less, at most `steps` steps (the reference moves with the walk).
-    Where it takes no step up, down: the risk against the reference `gap` (SPLIT_DOWN_GAP) steps under the lower
-    weight, at c and at c / CV_STEP; down while the lower is less, at most `down` steps. A reference as smooth as
+def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = None,
+               step: float = CV_STEP) -> tuple[float, dict]:
+    """The frame-split walk from lam by steps of `step` (problem.lam_split_step). Up: from the weight c reached,
+    the risk against the reference c / CV_STEP at c and at c * step; up while the higher is less, at most `steps`
+    steps (the reference moves with the walk). Where it takes no step up, down: the risk against the reference
+    `gap` (SPLIT_DOWN_GAP) steps of CV_STEP under the lower weight, at c and at c / step; down while the lower is
+    less, at most `down` steps. A reference as smooth as
     the weights it compares under-counts their bias (the risk's cross term, module comment): a fixed one left the
     walk short of the peak going up and unable to go down past it (docs/superres.md, "Seventeenth round
     (srover)"). Returns the weight reached (lam itself with steps 0) and every risk evaluated, {(weight,
@@ -285,12 +291,12 @@ def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = 
     at = lam
     for _ in range(steps):
         ref = at / CV_STEP**SPLIT_REFERENCE_STEPS
-        if not risk(at * CV_STEP, ref) < risk(at, ref):
+        if not risk(at * step, ref) < risk(at, ref):
             break
-        at *= CV_STEP
+        at *= step
     if at == lam:
         for _ in range(down):
-            lower = at / CV_STEP
+            lower = at / step
             ref = lower / CV_STEP**gap
             if not risk(lower, ref) < risk(at, ref):
                 break
@@ -298,23 +304,23 @@ def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = 
     return at, risks
 
 
-def split_readings(images, lam: float, reached: float) -> dict[str, float]:
-    """The walk's first comparison (at lam and lam * CV_STEP against the reference lam / CV_STEP), recorded so that
+def split_readings(images, lam: float, reached: float, step: float = CV_STEP) -> dict[str, float]:
+    """The walk's first comparison (at lam and lam * step against the reference lam / CV_STEP), recorded so that
     its moves can be sorted without the truth (docs/superres.md, "When does the split walk's step up help?
     (srwalk)"); it changes no answer and solves nothing new (split_walk evaluated all three weights). Per pixel,
     e = (f_up - f_r)^2 - (f - f_r)^2 + (D_up - D) D_r / 2, so the risk's fall up is -sum e:
     lam_split_fall (that fall), lam_split_bias (its first part, the images' spread, which counts against the
     step), lam_split_var (D_r . D_r / 4, the reference's noise trace estimate: the scale), lam_split_t (the fall
     over its per-pixel standard error, sqrt(n) std e: pixels taken as independent), lam_split_moved (the steps of
-    CV_STEP the walk took, < 0 down)."""
-    (f, d), (f_up, d_up), (f_r, d_r) = images(lam), images(lam * CV_STEP), images(lam / CV_STEP)
+    `step` the walk took, < 0 down)."""
+    (f, d), (f_up, d_up), (f_r, d_r) = images(lam), images(lam * step), images(lam / CV_STEP)
     spread = ((f_up - f_r).pow(2) - (f - f_r).pow(2)).reshape(-1)
     e = spread + 0.5 * ((d_up - d) * d_r).reshape(-1)
     se = float(e.std() * math.sqrt(e.numel()))
     fall = -float(e.sum())
     return {"lam_split_fall": fall, "lam_split_bias": float(spread.sum()),
             "lam_split_var": 0.25 * float(d_r.pow(2).sum()), "lam_split_t": fall / se if se > 0 else math.nan,
-            "lam_split_moved": float(round(math.log(reached / lam) / math.log(CV_STEP)))}
+            "lam_split_moved": float(round(math.log(reached / lam) / math.log(step)))}
 
 
 def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
@@ -327,9 +333,10 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)
-    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down))
+    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down),
+                        step=settings.split_step)
     out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache)),
-           **split_readings(images, choice.lam, lam)}
+           **split_readings(images, choice.lam, lam, settings.split_step)}
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
     return out
