@@ -291,7 +291,7 @@ def test_recheck_reports_no_rule_value_where_the_walk_landed_on_a_point_the_rule
     curve = {"lam": np.array([0.4, 0.57]), "criterion": np.array([0.34, np.nan]),
              "rss": np.ones(2), "trace": np.ones(2)}
     weights = []
-    model = SimpleNamespace(set_weight=weights.append)
+    model = SimpleNamespace(set_weight=weights.append, mean_anchor=False, reference_weight=lambda w: None)  # no gains
     problem = SimpleNamespace(model=model, weight_settings=None, weight_last_search=None, weight_moves=[0.08],
                               rechoose=SimpleNamespace(move=0.25))
     for lam, expected in [(0.57, {}), (0.4, {"lam_criterion_final_motion": 0.34}), (0.7, {})]:
