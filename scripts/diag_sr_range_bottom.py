@@ -5,7 +5,7 @@ kept frame sets against bicubic, and the stored runs that ended there.
     PYTHONPATH=CODE python scripts/diag_sr_range_bottom.py --sets OUT/frames/SET.npz ... --out OUT/code.json \\
         [--extra problem.frames_level=false]
     python scripts/diag_sr_range_bottom.py --compare OUT/main.json OUT/branch.json
-    python scripts/diag_sr_range_bottom.py --survey /tmp/RUNS ...
+    python scripts/diag_sr_range_bottom.py --survey RUNS ...
 
 --sets: per set, bicubic upsampling of frame 0 (bench_lambda_sr.bicubic_psnr) and the README's command
 (heldout_sr_wide.readme_run: a subprocess of the regrun on PYTHONPATH, truth and true motion only to judge) with the

@@ -27,7 +27,7 @@ Added for seed 8995 (docs/ct.md, "A new held-out batch at today's main (ct28)"),
 - `lung`: a thorax slice: a body with a fat layer, two lungs of air with a faint parenchyma texture, a branching
   vessel tree (2.5 px down to 0.8 px), bronchi with 1 px walls, the heart, a vertebra's cortical shell, a nodule.
 
-    python scripts/heldout_ct_grid.py --seed 8995 --out /tmp/ct28/heldout_8995 --cases concrete:128:60:1e5 \
+    python scripts/heldout_ct_grid.py --seed 8995 --out OUT/heldout_8995 --cases concrete:128:60:1e5 \
         lung:128:30:1e4 concrete:256:30:1e4 lung:256:60:1e6
 """
 from __future__ import annotations
