@@ -167,7 +167,8 @@ def test_fista_with_warm_prox_converges_to_the_exact_prox_limit(device):
 
 def test_fista_warm_prox_derivative_in_every_mode_but_implicit(device):
     """d x_N / d lam with the warm-started prox: a Taylor test in unrolled mode (second-order remainder), the
-    same derivative checkpointed, and implicit mode refused with one line."""
+    same derivative checkpointed and truncated at fraction 1 (a finite one at 0.5), implicit mode refused with
+    one line."""
     from regrun.errors import UserError
     from regrun.linalg.iterate import diff_mode
 
@@ -177,6 +178,9 @@ def test_fista_warm_prox_derivative_in_every_mode_but_implicit(device):
     lam = torch.tensor(0.5, dtype=F64, device=device, requires_grad=True)
     g = torch.autograd.grad(loss(lam, "unrolled"), lam)[0]
     assert torch.allclose(torch.autograd.grad(loss(lam, "checkpointed"), lam)[0], g, rtol=1e-10)
+    tail = lambda fraction: (fista.solve(lam, 30, diff_mode("truncated", fraction)) * w).sum()
+    assert torch.allclose(torch.autograd.grad(tail(1.0), lam)[0], g, rtol=1e-10)
+    assert torch.isfinite(torch.autograd.grad(tail(0.5), lam)[0])
     with torch.no_grad():
         f0 = loss(lam.detach())
         rem = [abs(float(loss(lam.detach() + h) - f0 - h * g)) for h in (1e-4, 1e-5)]

@@ -20,7 +20,8 @@ step function (state, params) -> state with params = (b, mu) so that the iterati
        is cut) - a truncated hypergradient, see ../shared/notes/ct_bilevel.md section 1.4.
 
 One prox evaluation (`tv_prox`) starts from a zero dual, runs `iters` dual iterations, then one final
-primal step (u, v restart from 0 at every call, as in the paper's FISTA).
+primal step (u, v restart from 0 at every call, as in the paper's FISTA); `TVProx.warm` starts from a given
+dual state instead (solver.prox_warm_start).
 """
 from __future__ import annotations
 
