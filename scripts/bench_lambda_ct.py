@@ -274,7 +274,7 @@ def run_case(obj, size, views, args, photons, problem=None):
     p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
     cfg = config_section("solver", "fista_tv", lam=1.0, tv_grid=tv_grid_for(args),
                          **({"tv_grid_data": args.tv_grid_data} if args.tv_grid_data else {}),
-                         **({"iters": args.iters} if args.iters else {}))
+                         **({"iters": args.iters} if args.iters else {}), **dict(args.solver_set))
     ug = unknown_grid(p, cfg)  # FISTA-TV's unknown on solver.tv_grid's grid (p itself at 1); x the output's
     L = lipschitz(ug, cfg)
     fista = make_fista(ug, cfg, L)
@@ -293,7 +293,7 @@ def run_case(obj, size, views, args, photons, problem=None):
 
     psnr_of = lambda x: p.quality(x * p.mask)["psnr"]
     prev = reused(args.reuse, obj, size, views, photons)
-    if prev is not None:  # the grid optimum and the peers from an earlier run on the same sinogram
+    if prev is not None and not args.regrid:  # the grid optimum and the peers from an earlier run on the same sinogram
         out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
     elif args.no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
         out = {"object": obj, "size": size, "views": views, "photons": photons, "tv_grid": ug.factor,
@@ -328,6 +328,9 @@ def run_case(obj, size, views, args, photons, problem=None):
             for rule in ("discrepancy", "gcv", "sure"):
                 i = int(np.argmin([r[rule] for r in rows]))
                 out[f"{rule}_grid_lam"], out[f"{rule}_grid_psnr"] = rows[i]["lam"], rows[i]["psnr"]
+        if prev is not None:  # --regrid: this run's grid optimum beside the earlier run's FBP and peers
+            out.update({k: v for k, v in prev.items() if k == "fbp_psnr" or k.startswith(PEERS) or
+                        k in ("peer_weight",)})
     for spec in args.auto_rules:
         # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD/OFFSETS/GRID/GUARD (cross-validation against `raw` or
         # `resolved` data, times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held
@@ -414,6 +417,16 @@ def markdown(results, rules) -> str:
     return "\n".join(lines)
 
 
+def solver_setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE read as YAML (true, 20, 0.5, cv)."""
+    import yaml
+
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    return key, yaml.safe_load(value)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--objects", nargs="+", default=["ellipses", "metal_part", "natural"], choices=OBJECTS)
@@ -462,8 +475,15 @@ def main(argv=None):
                     help="solver.iters (FISTA iterations of every run, the grid's and auto's); default the solver's. "
                          "With --reuse: auto's search at another count beside the earlier run's grid "
                          "(docs/ct.md, \"(ct28)\")")
+    ap.add_argument("--set", dest="solver_set", type=solver_setting, nargs="*", default=[], metavar="KEY=VALUE",
+                    help="more solver.KEY=VALUE settings (YAML values) for every FISTA run, e.g. inner_iters=20 "
+                         "prox_warm_start=true (docs/ct.md, \"(ctprox)\")")
+    ap.add_argument("--regrid", action="store_true",
+                    help="with --reuse: the grid optimum again (at --set / --iters), the earlier run's FBP and peers")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
+    if args.regrid and args.reuse is None:
+        ap.error("--regrid needs --reuse (the run whose peers it keeps)")
     if args.cv_scale is None:
         from regrun.config import config_section
 

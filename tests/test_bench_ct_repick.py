@@ -47,19 +47,24 @@ def test_plain_answer_is_the_none_weights_answer(device, monkeypatch, cap):
     assert bench.plain_answer(none.details, none.lam) is None  # no re-pick to undo
 
 
+def _ellipses_case(tmp_path):
+    """A small case file as scripts/heldout_ct_grid.py writes them (24², 8 views)."""
+    import numpy as np
+
+    sino, clean, truth = _script("heldout_ct_sinograms").make("ellipses", 24, 8, 1e5, 8995, 4)
+    case = tmp_path / "ellipses_24_8_1e+05.npz"
+    np.savez(case, sinogram=sino, clean=clean, truth=truth, object="ellipses", size=24, views=8, photons=1e5,
+             seed=8995, fine=4, geometry="parallel", angle_range=180.0, noise_level=0.0)
+    return case
+
+
 def test_iters_reruns_auto_beside_the_reused_grid(tmp_path):
     """--iters with --reuse (docs/ct.md, "(ct28)"): auto's search runs again at another FISTA iteration count while
     the grid optimum and the case come from the earlier run unchanged."""
     import json
 
-    import numpy as np
-
-    gen = _script("heldout_ct_sinograms")
     bench = _script("bench_lambda_ct")
-    sino, clean, truth = gen.make("ellipses", 24, 8, 1e5, 8995, 4)
-    case = tmp_path / "ellipses_24_8_1e+05.npz"
-    np.savez(case, sinogram=sino, clean=clean, truth=truth, object="ellipses", size=24, views=8, photons=1e5,
-             seed=8995, fine=4, geometry="parallel", angle_range=180.0, noise_level=0.0)
+    case = _ellipses_case(tmp_path)
     common = ["--cases", str(case), "--grid", "3", "--refine", "0", "--auto-rules", "cv", "--no-peer",
               "--tv-grid", "1"]
     bench.main([*common, "--iters", "30", "--out", str(tmp_path / "a")])
@@ -70,3 +75,26 @@ def test_iters_reruns_auto_beside_the_reused_grid(tmp_path):
     assert c["auto_cv"]["curve"] == a["auto_cv"]["curve"]  # the same count: the same search
     held = [k for k in a["auto_cv"]["curve"] if k != "lam"][0]
     assert b["auto_cv"]["curve"][held] != pytest.approx(a["auto_cv"]["curve"][held], rel=1e-3)
+
+
+def test_regrid_with_set_recomputes_the_grid_beside_the_reused_peers(tmp_path):
+    """--regrid --set KEY=VALUE with --reuse (docs/ct.md, "(ctprox)"): the grid optimum again under other solver
+    settings, the earlier run's peers and FBP kept; with the defaults it reproduces the earlier grid bit for bit."""
+    import json
+
+    bench = _script("bench_lambda_ct")
+    case = _ellipses_case(tmp_path)
+    common = ["--cases", str(case), "--grid", "3", "--lam-lo", "1", "--lam-hi", "100", "--refine", "0",
+              "--auto-rules", "--tv-grid", "1", "--iters", "20"]
+    bench.main([*common, "--sirt-iters", "5", "--tv-weights", "0.01", "--out", str(tmp_path / "a")])
+    prev = json.loads((tmp_path / "a.json").read_text())["results"][0]
+    prev["peer_psnr"] = 99.0  # marks the reused peer: a recomputed one would not be 99
+    (tmp_path / "a.json").write_text(json.dumps({"results": [prev]}))
+    reuse = ["--regrid", "--reuse", str(tmp_path / "a.json")]
+    bench.main([*common, *reuse, "--out", str(tmp_path / "b")])
+    bench.main([*common, *reuse, "--set", "prox_warm_start=true", "inner_iters=1", "--out", str(tmp_path / "c")])
+    b, c = (json.loads((tmp_path / f"{k}.json").read_text())["results"][0] for k in "bc")
+    assert b["grid"] == prev["grid"] and b["peer_psnr"] == c["peer_psnr"] == 99.0
+    assert c["grid"][-1]["psnr"] != pytest.approx(prev["grid"][-1]["psnr"], abs=1e-3)
+    with pytest.raises(SystemExit):
+        bench.main([*common, "--regrid", "--out", str(tmp_path / "d")])

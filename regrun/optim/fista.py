@@ -4,7 +4,8 @@
     t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2,   y_{k+1} = x_{k+1} + (t_k - 1) / t_{k+1} (x_{k+1} - x_k),
 
 x_0 = y_0 = 0, t_0 = 1, M the disk mask applied to the back-projection. The prox is `inner_iters` iterations
-of a regrun.optim.tv_prox method from a zero dual. One FISTA iteration is a step function on the iteration
+of a regrun.optim.tv_prox method from a zero dual (the paper's), or, with warm_start, from the previous FISTA
+step's dual (carried in the state after x, y, t), so that the prox error vanishes as FISTA converges. One FISTA iteration is a step function on the iteration
 runner (regrun.linalg.iterate), so x_N(lam) is differentiable in lam in every mode; implicit mode uses the
 proximal-gradient map T(x) = prox(x - tau grad f(x), lam tau), whose fixed point is FISTA's limit.
 
@@ -24,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import UserError
 from ..linalg.iterate import DiffMode, diff_mode, iterate
 from .tv_prox import TVProx, pointwise_norm
 
@@ -41,10 +43,20 @@ def power_method(normal: Apply, x0: torch.Tensor, iters: int = 20) -> float:
         return float((x * normal(x)).sum() / (x * x).sum())
 
 
+def _flat(dual) -> tuple:
+    """The prox's state as a flat tuple of tensors (the iteration runner's states are flat)."""
+    return dual if isinstance(dual, tuple) else (dual,)
+
+
+def _unflat(entries: tuple):
+    return entries[0] if len(entries) == 1 else entries
+
+
 class Fista:
     def __init__(self, project: Apply, backproject: Apply, data: torch.Tensor, image_shape: tuple[int, ...],
                  prox: TVProx, inner_iters: int, mask: torch.Tensor | None = None, lipschitz: float | None = None,
-                 power_iters: int = 20, paper: bool = False, restart: str = "none", tv_scale: float = 1.0):
+                 power_iters: int = 20, paper: bool = False, restart: str = "none", tv_scale: float = 1.0,
+                 warm_start: bool = False):
         self.project, self.backproject = project, backproject
         # TV's weight is lam * tv_scale (1 / the grid factor when the unknown lies on a grid finer than the
         # output: regrun.tomography.fista_tv.UnknownGrid), so lam keeps its units across grids
@@ -58,6 +70,7 @@ class Fista:
         if restart not in RESTARTS:
             raise ValueError(f"restart={restart!r}: allowed {RESTARTS}")
         self.restart = restart
+        self.warm_start = bool(warm_start)
         self.inner_mode = diff_mode("unrolled")
         if lipschitz is None:
             ones = torch.ones(self.shape, dtype=data.dtype, device=data.device)
@@ -81,8 +94,12 @@ class Fista:
                          self.inner_mode)
 
     def step(self, state, lam):
-        x, y, t = state
-        x_new = self.prox_gradient(y, lam)
+        x, y, t = state[:3]
+        if self.warm_start:
+            x_new, dual = self.prox.warm(y - self.tau * self.data_gradient(y), lam * (self.tau * self.tv_scale),
+                                         self.inner_iters, self.inner_mode, _unflat(state[3:]))
+        else:
+            x_new = self.prox_gradient(y, lam)
         t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
         momentum = (t - 1) / t_new
         if self.restart == "gradient":
@@ -91,15 +108,22 @@ class Fista:
             t_new = torch.where(uphill, torch.ones_like(t_new), t_new)
             momentum = torch.where(uphill, torch.zeros_like(momentum), momentum)
         y_new = x_new + momentum * (x_new - x)
-        return x_new, y_new, t_new
+        return (x_new, y_new, t_new, *_flat(dual)) if self.warm_start else (x_new, y_new, t_new)
 
     def start(self, lam: torch.Tensor):
         zero = torch.zeros(self.shape, dtype=self.data.dtype, device=self.data.device)
-        return zero, zero, torch.ones((), dtype=self.data.dtype, device=self.data.device)
+        one = torch.ones((), dtype=self.data.dtype, device=self.data.device)
+        return (zero, zero, one, *_flat(self.prox.start(zero))) if self.warm_start else (zero, zero, one)
 
     def solve(self, lam: torch.Tensor, iters: int, mode: DiffMode | None = None) -> torch.Tensor:
         """x_N(lam) after `iters` FISTA iterations, differentiable in lam as `mode` says."""
-        return iterate(self.step, self.start(lam), lam, iters, mode or diff_mode("none"),
+        mode = mode or diff_mode("none")
+        if self.warm_start and mode.kind == "implicit":
+            # implicit mode differentiates the fixed point of T = the cold inner_iters prox after a gradient step,
+            # which is not the warm-started iteration's limit (that one is the exact prox's)
+            raise UserError("solver.prox_warm_start=true has no implicit mode (its limit is not T's fixed point): "
+                            "use unrolled, truncated or checkpointed")
+        return iterate(self.step, self.start(lam), lam, iters, mode,
                        output=lambda s: s[0], fixed_point=self.prox_gradient)
 
     def objective(self, x: torch.Tensor, lam) -> float:

@@ -20,7 +20,8 @@ step function (state, params) -> state with params = (b, mu) so that the iterati
        is cut) - a truncated hypergradient, see ../shared/notes/ct_bilevel.md section 1.4.
 
 One prox evaluation (`tv_prox`) starts from a zero dual, runs `iters` dual iterations, then one final
-primal step (u, v restart from 0 at every call, as in the paper's FISTA).
+primal step (u, v restart from 0 at every call, as in the paper's FISTA); `TVProx.warm` starts from a given
+dual state instead (solver.prox_warm_start).
 """
 from __future__ import annotations
 
@@ -179,8 +180,15 @@ class TVProx:
     def __call__(self, b: torch.Tensor, mu: torch.Tensor, iters: int,
                  mode: DiffMode | None = None) -> torch.Tensor:
         """prox(b, mu) after `iters` dual iterations from zero, then the final primal step."""
-        state = iterate(self.step, self.start(b), (b, mu), iters, mode or diff_mode("unrolled"))
-        return self.output(state, b, mu)
+        return self.warm(b, mu, iters, mode)[0]
+
+    def warm(self, b: torch.Tensor, mu: torch.Tensor, iters: int, mode: DiffMode | None = None, state=None):
+        """(prox(b, mu), the dual state) after `iters` dual iterations from `state` (None: from zero). Fed the
+        previous call's state, the duals keep converging across calls (Beck and Teboulle's practice in FISTA,
+        where b moves little between steps), so the prox error vanishes as FISTA converges."""
+        state = iterate(self.step, self.start(b) if state is None else state, (b, mu), iters,
+                        mode or diff_mode("unrolled"))
+        return self.output(state, b, mu), state
 
     def objective(self, u: torch.Tensor, b: torch.Tensor, mu) -> torch.Tensor:
         """1/2 ||u - b||^2 + mu TV(u) (u feasible)."""

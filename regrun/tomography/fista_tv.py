@@ -21,6 +21,8 @@ def check_fista_options(cfg) -> None:
     check_int("solver.iters", cfg.iters, 1)
     check_int("solver.inner_iters", cfg.inner_iters, 1)
     check_int("solver.power_iters", cfg.power_iters, 1)
+    if not isinstance(cfg.prox_warm_start, bool):
+        raise UserError(f"solver.prox_warm_start={cfg.prox_warm_start!r}: allowed true, false")
     check_choice("solver.storage", cfg.storage, STORAGE)
     check_choice("solver.cv_steps", str(cfg.cv_steps), CV_STEPS)
     if cfg.cv_sigma is not None:
@@ -149,7 +151,7 @@ def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = 
     mask = problem.mask.to(problem.sinogram.dtype)
     return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, prox, int(cfg.inner_iters),
                  mask=mask, lipschitz=L, paper=paper, restart="none" if paper else restart,
-                 tv_scale=getattr(problem, "tv_scale", 1.0))
+                 tv_scale=getattr(problem, "tv_scale", 1.0), warm_start=bool(cfg.prox_warm_start))
 
 
 def require_truth(problem, solver: str):

@@ -257,7 +257,7 @@ def training_fista(problem, fista: Fista, train: torch.Tensor, power_iters: int)
 
     L = power_method(normal, torch.ones(problem.shape, dtype=b.dtype, device=b.device), power_iters)
     return Fista(project, backproject, b[train], problem.shape, fista.prox, fista.inner_iters, mask=mask,
-                 lipschitz=L, tv_scale=fista.tv_scale)
+                 lipschitz=L, tv_scale=fista.tv_scale, warm_start=fista.warm_start)
 
 
 def cv_reference(problem, reference: str) -> tuple[torch.Tensor, str]:
@@ -901,7 +901,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         if dual is None:
             dual = Fista(linear_dual(problem.A.project), linear_dual(problem.A.backproject), b, problem.shape,
                          fista.prox, fista.inner_iters, mask=fista.mask, lipschitz=fista.L,
-                         tv_scale=fista.tv_scale)
+                         tv_scale=fista.tv_scale, warm_start=fista.warm_start)
         with fwad.dual_level(), torch.no_grad():
             dual.data = fwad.make_dual(b, z)
             x = dual.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters, diff_mode("unrolled"))
