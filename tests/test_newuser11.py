@@ -51,6 +51,19 @@ def test_a_folder_of_frame_folders_names_them(tmp_path):
                                    f"problem.frames={tmp_path / 'bursts' / 'left'}"), str(err.value)
 
 
+def test_a_set_folder_with_its_truth_beside_a_frames_folder_names_it(tmp_path):
+    # a set's folder (truth image, frames/ subfolder) read the truth as its one frame: "holds 1 frame" (session 28)
+    (tmp_path / "set" / "frames").mkdir(parents=True)
+    for k, frame in enumerate(_burst()):
+        Image.fromarray(frame).save(tmp_path / "set" / "frames" / f"f{k}.png")
+    Image.fromarray(_burst()[0]).save(tmp_path / "set" / "truth.png")
+    with pytest.raises(UserError) as err:
+        read_frames(tmp_path / "set")
+    assert str(err.value) == (f"{tmp_path / 'set'} holds 1 frame; super-resolution needs at least 2; its subfolders "
+                              f"frames (3) hold image files: regrun reads one folder's frames, e.g. "
+                              f"problem.frames={tmp_path / 'set' / 'frames'}"), str(err.value)
+
+
 def test_an_archive_of_frames_says_to_unpack_it(tmp_path):
     with zipfile.ZipFile(tmp_path / "frames.zip", "w") as z:
         z.writestr("f0.png", b"")

@@ -592,6 +592,14 @@ def jpeg_dc_share(files: list[Path], frames: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(shares)))) if shares else 0.0
 
 
+def _subfolders_with_frames(path: Path) -> str:
+    """The end of a frames-folder error naming the subfolders that hold image files ("" where none do)."""
+    held = [d for d in sorted(path.iterdir(), key=lambda d: natural_key(d.name))
+            if d.is_dir() and not d.name.startswith(".") and frame_files(d)]
+    return (f"; its subfolders {', '.join(f'{d.name} ({len(frame_files(d))})' for d in held)} hold image files: "
+            f"regrun reads one folder's frames, e.g. problem.frames={held[0]}") if held else ""
+
+
 def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
     in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
@@ -605,11 +613,8 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         if not files:
             # a folder of bursts, one subfolder each (left/, right/), was "no image files in the frames folder",
             # as if empty (newuser11)
-            held = [d for d in sorted(path.iterdir(), key=lambda d: natural_key(d.name))
-                    if d.is_dir() and not d.name.startswith(".") and frame_files(d)]
-            inside = (f"; its subfolders {', '.join(f'{d.name} ({len(frame_files(d))})' for d in held)} hold image "
-                      f"files: regrun reads one folder's frames, e.g. problem.frames={held[0]}") if held else ""
-            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}{inside}")
+            raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the frames folder {path}"
+                            f"{_subfolders_with_frames(path)}")
         frames = [read_image_channels(f) for f in files]
         deep = [_is_deep(f) for f in files]
         if any(deep) and not all(deep):
@@ -687,7 +692,9 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         raise UserError(f"problem.frames={path}: the frames are {stack.shape[-2]}x{stack.shape[-1]} pixels (width x "
                         f"height): regrun needs at least {MIN_SIDE} pixels in each direction (images, not lines)")
     if stack.shape[0] < 2:
-        raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2")
+        # a set's folder with its truth image beside a frames/ subfolder read the truth as the one frame (session 28)
+        raise UserError(f"{path} holds {stack.shape[0]} frame; super-resolution needs at least 2"
+                        f"{_subfolders_with_frames(path) if path.is_dir() else ''}")
     if stack.ndim == 4 and not colour:
         return luminance(stack)
     return stack
