@@ -9,7 +9,12 @@ sinogram, each a comma list ITERS,INNER,RESTART,DATA[,WARM]:
   judged) | finecoarseK (the control: the same fine unknown seen through its cell average by the pixel-grid
   projector) | ridgeC (ls + beta/2 ||x||^2, beta = C L) | ramp (1/2 r^T R r, R the Ram-Lak filter along the detector),
   WARM 0 | 1
-  (the prox's dual carried from one FISTA step to the next instead of restarting at zero).
+  (the prox's dual carried from one FISTA step to the next instead of restarting at zero);
+- or reg,REG,ITERS,INNER[,GRID]: FISTA with the regulariser REG tv (the solver's own: its cold TV prox) | tgv
+  (second-order TGV, alpha0 = 2 alpha1 = 2 lam) | tv2 (the isotropic TV on the axes and on the diagonals,
+  averaged) (regrun.optim.tgv_prox: INNER warm-started primal-dual iterations per step), ITERS iterations, the
+  unknown on the grid GRID times finer (solver.tv_grid's, lam in its units; 1 if not given) (docs/ct.md
+  "(cttgv)").
 
 Per case and variant: a 7-point log grid over [lam0/8, 8 lam0] (extended x2 at a time while
 its best is at an end) (lam0 the solver's grid optimum at its defaults,
@@ -40,6 +45,8 @@ def fista_variant(p, spec: str):
     from regrun.optim.fista import Fista, power_method
     from regrun.tomography.fista_tv import make_fista
 
+    if spec.startswith("reg,"):
+        return regularizer_variant(p, spec)
     it, inner, restart, data, *rest = spec.split(",")
     warm = bool(int(rest[0])) if rest else False
     cfg = config_section("solver", "fista_tv", lam=1.0, inner_iters=int(inner))
@@ -107,6 +114,30 @@ def fista_variant(p, spec: str):
     return solve
 
 
+def regularizer_variant(p, spec: str):
+    """solve(lam) for reg,REG,ITERS,INNER[,GRID]: the answer on the output grid (the fine unknown's cell average)."""
+    from regrun.config import config_section
+    from regrun.optim.fista import Fista
+    from regrun.optim.tgv_prox import TGVProx
+    from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista
+
+    _, reg, it, inner, *grid = spec.split(",")
+    g = UnknownGrid(p, int(grid[0]) if grid else 1, "fine")
+    cfg = config_section("solver", "fista_tv", lam=1.0, inner_iters=int(inner))
+    L = lipschitz(g, cfg)
+    if reg == "tv":
+        f = make_fista(g, cfg, L)
+    else:
+        f = Fista(g.A.project, g.A.backproject, g.sinogram, g.shape, TGVProx(reg, scale=g.tv_scale), int(inner),
+                  mask=g.mask.to(g.sinogram.dtype), lipschitz=L, tv_scale=g.tv_scale, warm_start=True)
+
+    def solve(lam):
+        with torch.no_grad():
+            return g.output(f.solve(torch.tensor(float(lam), dtype=p.sinogram.dtype), int(it)))
+    solve.L = None  # lam in the units of FISTA-TV's on that grid (UnknownGrid's tv_scale): lam0 as it is
+    return solve
+
+
 def ramp_root(n: int, dtype):
     """S with S^T S = the Ram-Lak filter (circulant on 2n bins): S r = ifft(sqrt(H) fft(pad r)); adjoint: crop."""
     m = 2 * n
@@ -146,13 +177,14 @@ class WarmFista:
         return x
 
 
-def best_psnr(p, solve, lam0: float, refine: int = 3):
-    """The best PSNR over lambda: 7 log points over [lam0/8, 8 lam0], extended a point at a time (x2) while the
-    best is at an end (at most 8 more), then `refine` golden-section steps."""
+def best_psnr(p, solve, lam0: float, refine: int = 3, half_width: int = 3):
+    """The best PSNR over lambda: 2 half_width + 1 log points over [lam0 / 2^half_width, 2^half_width lam0],
+    extended a point at a time (x2) while the best is at an end (at most 8 more), then `refine` golden-section
+    steps."""
     from regrun.optim.scalar_search import golden_refine
 
     psnr = lambda lam: p.quality(solve(lam) * p.mask)["psnr"]
-    grid = list(lam0 * 2.0 ** np.arange(-3, 4))
+    grid = list(lam0 * 2.0 ** np.arange(-half_width, half_width + 1))
     vals = [psnr(lam) for lam in grid]
     for _ in range(8):
         i = int(np.argmax(vals))
@@ -191,6 +223,24 @@ def split(p, image: torch.Tensor) -> dict:
     return {"error2": float((e * e).sum()), "range2": float((er * er).sum()), "null2": float(((e - er) ** 2).sum())}
 
 
+PEERS = ("peer_psnr", "skimage_sart_tv", "astra_sirt_tv", "astra_cgls_tv")
+
+
+def bench_row(paths, name, size, views, photons) -> dict | None:
+    """The bench's grid optimum (FISTA-TV at its defaults) and best oracle peer for this case, from the first of
+    the scripts/bench_lambda_ct.py JSONs `paths` that holds it; None if none does."""
+    from bench_lambda_ct import reused
+
+    for path in paths:
+        r = reused(path, name, size, views, photons)
+        if r is not None:
+            peers = {k: r[k] for k in PEERS if r.get(k) is not None}
+            best = max(peers, key=peers.get)
+            return {"default_lam": r["grid_best_lam"], "default_psnr": r["grid_best_psnr"], "best_peer": peers[best],
+                    "best_peer_name": best}
+    return None
+
+
 def main(argv=None):
     from bench_lambda_ct import case_from_file, sirt_tv_best, sirt_tv_peer
 
@@ -202,6 +252,11 @@ def main(argv=None):
     ap.add_argument("--split", action="store_true",
                     help="also the error's split into the scan's range and the rest (range_part) for the peer, "
                          "each variant at its best lambda and the zero image")
+    ap.add_argument("--bench", type=Path, nargs="*", default=[],
+                    help="scripts/bench_lambda_ct.py JSONs holding these cases: each case's grid optimum (its lam0 "
+                         "unless --lam0 is given) and best oracle peer recorded beside the variants")
+    ap.add_argument("--half-width", type=int, default=3, help="the first grid: lam0 times 2^-W .. 2^W")
+    ap.add_argument("--refine", type=int, default=3, help="golden-section steps after the grid")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/diag_peer.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -219,14 +274,19 @@ def main(argv=None):
             row["split_peer"] = split(p, sirt_tv_best(p, 300, weights)[2])
             row["split_zero"] = split(p, torch.zeros(p.shape, dtype=p.sinogram.dtype))
             print(f"{path.name} split: peer {row['split_peer']}, zero image {row['split_zero']}", flush=True)
-        lam0 = args.lam0[k] if args.lam0 else 1.0
+        bench = bench_row(args.bench, name, size, views, photons)
+        if bench is not None:
+            row["bench"] = bench
+        lam0 = args.lam0[k] if args.lam0 else row["bench"]["default_lam"] if "bench" in row else 1.0
         L0 = None
         for spec in args.variants:
             c0 = time.process_time()
             solve = fista_variant(p, spec)
             if L0 is None:
                 L0 = fista_variant(p, "1,1,none,ls").L
-            lam, psnr, vals = best_psnr(p, solve, lam0 * solve.L / L0)  # the data term's scale follows L
+            # the data term's scale follows L, but for variants whose lam keeps FISTA-TV's units (L None)
+            lam, psnr, vals = best_psnr(p, solve, lam0 * (solve.L / L0 if solve.L else 1.0), args.refine,
+                                        args.half_width)
             row["variants"][spec] = {"lam": lam, "psnr": psnr, "grid": vals, "cpu_s": time.process_time() - c0}
             if args.split:
                 row["variants"][spec]["split"] = split(p, solve(lam) * p.mask)
