@@ -123,9 +123,10 @@ def regularizer_variant(p, spec: str):
 
     _, reg, it, inner, *grid = spec.split(",")
     g = UnknownGrid(p, int(grid[0]) if grid else 1, "fine")
-    cfg = config_section("solver", "fista_tv", lam=1.0, inner_iters=int(inner))
+    cfg = config_section("solver", "fista_tv", lam=1.0, inner_iters=int(inner), tgv_inner_iters=int(inner),
+                         regularizer="tgv" if reg == "tgv" else "tv")
     L = lipschitz(g, cfg)
-    if reg == "tv":
+    if reg in ("tv", "tgv"):  # the solver's own (solver.regularizer)
         f = make_fista(g, cfg, L)
     else:
         f = Fista(g.A.project, g.A.backproject, g.sinogram, g.shape, TGVProx(reg, scale=g.tv_scale), int(inner),
