@@ -123,18 +123,18 @@ def regularizer_variant(p, spec: str):
 
     _, reg, it, inner, *grid = spec.split(",")
     g = UnknownGrid(p, int(grid[0]) if grid else 1, "fine")
-    cfg = config_section("solver", "fista_tv", lam=1.0, inner_iters=int(inner), tgv_inner_iters=int(inner),
-                         regularizer="tgv" if reg == "tgv" else "tv")
+    cfg = config_section("solver", "fista_tv", lam=1.0, inner_iters=int(inner))
     L = lipschitz(g, cfg)
-    if reg in ("tv", "tgv"):  # the solver's own (solver.regularizer)
+    if reg == "tv":  # the solver's own
         f = make_fista(g, cfg, L)
-    else:
+    else:  # the prox warm-started always: its vector field w builds up over many FISTA steps
         f = Fista(g.A.project, g.A.backproject, g.sinogram, g.shape, TGVProx(reg, scale=g.tv_scale), int(inner),
                   mask=g.mask.to(g.sinogram.dtype), lipschitz=L, tv_scale=g.tv_scale, warm_start=True)
 
     def solve(lam):
         with torch.no_grad():
-            return g.output(f.solve(torch.tensor(float(lam), dtype=p.sinogram.dtype), int(it)))
+            return g.output(f.solve(torch.tensor(float(lam), dtype=p.sinogram.dtype, device=p.sinogram.device),
+                                    int(it)))
     solve.L = None  # lam in the units of FISTA-TV's on that grid (UnknownGrid's tv_scale): lam0 as it is
     return solve
 

@@ -102,32 +102,3 @@ def test_three_dimensional_images_refused(device):
     with pytest.raises(UserError, match="2-D only"):
         TGVProx("tgv").start(torch.zeros(2, 6, 6, dtype=F64, device=device))
 
-
-def test_regularizer_setting(device):
-    """solver.regularizer: tv by default (make_fista's TV FISTA, bit-identical to one built by hand as before);
-    tgv builds FISTA with the warm TGV prox and tgv_inner_iters steps, and its answer differs; a bad value, the
-    paper's graph or a 3-D image are refused with one line."""
-    from types import SimpleNamespace
-
-    from fake_ct import FakeCT
-    from regrun.config import config_section
-    from regrun.tomography.fista_tv import check_fista_options, make_fista
-
-    p = FakeCT(device)
-    cfg = config_section("solver", "fista_tv")
-    assert cfg.regularizer == "tv" and cfg.tgv_inner_iters == 20
-    check_fista_options(cfg)
-    lam = torch.tensor(0.05, dtype=F64, device=device)
-    tv = make_fista(p, cfg, 2.0)
-    hand = Fista(p.A, p.A.adjoint, p.sinogram, p.shape, TVProx("cv", 2), 5, mask=p.mask.to(F64), lipschitz=2.0)
-    assert isinstance(tv.prox, TVProx) and torch.equal(tv.solve(lam, 30), hand.solve(lam, 30))
-    tgv = make_fista(p, config_section("solver", "fista_tv", regularizer="tgv"), 2.0)
-    assert isinstance(tgv.prox, TGVProx) and tgv.inner_iters == 20 and tgv.warm_start
-    assert float((tgv.solve(lam, 30) - hand.solve(lam, 30)).norm()) > 1e-6
-    with pytest.raises(UserError, match="solver.regularizer"):
-        check_fista_options(config_section("solver", "fista_tv", regularizer="tgv2"))
-    with pytest.raises(UserError, match="regularizer=tgv"):
-        make_fista(p, config_section("solver", "fista_tv", regularizer="tgv"), 2.0, paper=True)
-    flat = SimpleNamespace(A=p.A, sinogram=p.sinogram, mask=p.mask, shape=(2, 6, 12))
-    with pytest.raises(UserError, match="regularizer=tgv"):
-        make_fista(flat, config_section("solver", "fista_tv", regularizer="tgv"), 2.0)

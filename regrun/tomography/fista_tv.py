@@ -6,12 +6,10 @@ import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
 from ..optim.fista import Fista, power_method
-from ..optim.tgv_prox import TGVProx
 from ..optim.tv_prox import CV_STEPS, PROX_METHODS, TVProx
 from .model_resolution import cell_average, finer
 
 STORAGE = ("float32", "float16")
-REGULARIZERS = ("tv", "tgv")  # solver.regularizer
 TV_GRID_DATA = ("fine", "pixel")
 # solver.tv_grid_auto_above: what tv_grid=auto does above tv_grid_auto_size
 TV_GRID_ABOVE = ("output_grid", "pixel", "fine")
@@ -23,8 +21,6 @@ def check_fista_options(cfg) -> None:
     check_int("solver.iters", cfg.iters, 1)
     check_int("solver.inner_iters", cfg.inner_iters, 1)
     check_int("solver.power_iters", cfg.power_iters, 1)
-    check_choice("solver.regularizer", cfg.regularizer, REGULARIZERS)
-    check_int("solver.tgv_inner_iters", cfg.tgv_inner_iters, 1)
     if not isinstance(cfg.prox_warm_start, bool):
         raise UserError(f"solver.prox_warm_start={cfg.prox_warm_start!r}: allowed true, false")
     check_choice("solver.storage", cfg.storage, STORAGE)
@@ -148,15 +144,6 @@ def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = 
     """FISTA-TV on the problem's data. paper=True: the released code's graph (projector outside autograd,
     aCV with the dual gradient dropped, float16 storage). restart: regrun.optim.fista.RESTARTS (bilevel's
     solver.restart; fista_tv and grid_search run plain FISTA, as the paper)."""
-    tv_scale = getattr(problem, "tv_scale", 1.0)
-    if str(getattr(cfg, "regularizer", "tv")) == "tgv":
-        if paper or len(problem.shape) != 2:
-            raise UserError("solver.regularizer=tgv: 2-D scans and regrun's own FISTA only (not the paper's graph, "
-                            f"not a {len(problem.shape)}-D image)")
-        # its prox's vector field w builds up over many steps: always warm-started (regrun.optim.tgv_prox)
-        return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, TGVProx("tgv", scale=tv_scale),
-                     int(cfg.tgv_inner_iters), mask=problem.mask.to(problem.sinogram.dtype), lipschitz=L,
-                     restart=restart, tv_scale=tv_scale, warm_start=True)
     method = "acv" if paper else (method or str(cfg.prox))
     storage = "float16" if paper else (storage or str(cfg.storage))
     prox = TVProx(method, len(problem.shape), cv_steps=str(cfg.cv_steps), sigma=cfg.cv_sigma,
@@ -164,7 +151,7 @@ def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = 
     mask = problem.mask.to(problem.sinogram.dtype)
     return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, prox, int(cfg.inner_iters),
                  mask=mask, lipschitz=L, paper=paper, restart="none" if paper else restart,
-                 tv_scale=tv_scale, warm_start=bool(cfg.prox_warm_start))
+                 tv_scale=getattr(problem, "tv_scale", 1.0), warm_start=bool(cfg.prox_warm_start))
 
 
 def require_truth(problem, solver: str):
