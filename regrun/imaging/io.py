@@ -451,14 +451,49 @@ def array_shapes(path: Path) -> list[tuple[str, tuple]]:
         with np.load(path) as data:
             return [(k, data[k].shape) for k in data.files]
     if suffix in (".h5", ".hdf5"):
-        import h5py
-
-        found = []
-        with h5py.File(path, "r") as data:
-            data.visititems(lambda name, obj: found.append((name, obj.shape)) if isinstance(obj, h5py.Dataset)
-                            else None)
-        return found
+        return _h5_shapes(path)
     return []
+
+
+def matlab_hint(path: Path, key: str, frames: bool = False) -> str:
+    """For a MATLAB .mat file (which regrun does not read: a user's sinogram or frames from MATLAB were refused as
+    "not a .npy, .npz, .h5/.hdf5 ..." without a word of how to convert it, newuser13), its arrays and the line of
+    Python that saves the first as the array file regrun reads; '' for any other file."""
+    if path.suffix.lower() != ".mat":
+        return ""
+    import h5py
+
+    if h5py.is_hdf5(path):  # MATLAB's -v7.3 files are HDF5, their arrays transposed (MATLAB writes columns first)
+        found = [(name, tuple(reversed(shape))) for name, shape in _h5_shapes(path)]
+        load = f"numpy.asarray(h5py.File('{path.name}')['{{name}}']).T"
+    else:
+        from scipy.io import whosmat
+
+        try:
+            found = [(name, tuple(shape)) for name, shape, _ in whosmat(str(path))]
+        except (OSError, ValueError, TypeError, NotImplementedError):
+            found = []
+        load = f"scipy.io.loadmat('{path.name}')['{{name}}']"
+    if not found:
+        return f"; {path.name} is a MATLAB file, which regrun does not read, and no array could be listed from it"
+    arrays = ", ".join(f"{name} {shape}" for name, shape in found[:6]) + (", ..." if len(found) > 6 else "")
+    name = found[0][0]
+    save = (f"numpy.save('{path.stem}.npy', {load.format(name=name)})" if frames else
+            f"numpy.savez('{path.stem}.npz', {key}={load.format(name=name)})")
+    layout = (" (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)"
+              if frames else "")
+    return (f"; {path.name} is a MATLAB file, which regrun does not read (its arrays: {arrays}): convert it in "
+            f"Python, e.g. {save}{layout}")
+
+
+def _h5_shapes(path: Path) -> list[tuple[str, tuple]]:
+    import h5py
+
+    found = []
+    with h5py.File(path, "r") as data:
+        data.visititems(lambda name, obj: found.append((name, obj.shape)) if isinstance(obj, h5py.Dataset)
+                        else None)
+    return found
 
 
 def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
@@ -488,7 +523,8 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                 raise UserError(f"{what}: cannot read {path}: {_tiff64(path)}")
             keys, arr = [], _read_grey_page(path, what)
         else:
-            raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file")
+            raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file"
+                            f"{matlab_hint(path, key)}")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None
@@ -681,7 +717,8 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         # an archive of the frames, as a download or a mail brings them (newuser11)
         packed = "; regrun does not unpack archives: unpack it and give the folder" if zipfile.is_zipfile(path) or \
             path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar") else ""
-        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}")
+        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}"
+                        f"{matlab_hint(path, FRAMES_KEY, frames=True)}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "

@@ -1,0 +1,70 @@
+"""A new user's first day from a fresh clone, on data of their own (newuser13): each case failed before its fix
+(docs/sweeps.md, "A new user's first day from a fresh clone (newuser13)")."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from cli_in_process import regrun_in_process
+
+SEED = 9303
+
+
+def _scan(views: int = 24, n_u: int = 34, span: float = 180.0, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Line integrals of a few off-centre discs (parallel beam) over `span` degrees, with Gaussian noise, and the
+    views' angles in degrees."""
+    rng = np.random.default_rng(seed)
+    angles = np.arange(views) * span / views
+    u = np.arange(n_u) - (n_u - 1) / 2
+    sino = np.zeros((views, n_u))
+    for x, y, r in zip(rng.uniform(-6, 6, 3), rng.uniform(-6, 6, 3), rng.uniform(3, 6, 3)):
+        t = np.deg2rad(angles)[:, None]
+        d = u[None] - (x * np.cos(t) + y * np.sin(t))
+        sino += 2 * np.sqrt(np.clip(r**2 - d**2, 0, None))
+    return sino + rng.normal(0, 0.01, sino.shape), angles
+
+
+def _ct(args, tmp_path, monkeypatch, capsys, device):
+    return regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.size=24", f"device={device.type}",
+                              "figures=false", "hydra.run.dir=run", *args], tmp_path, monkeypatch, capsys)
+
+
+def _sr(args, tmp_path, monkeypatch, capsys, device, run="run"):
+    return regrun_in_process(["problem=superres", "problem.data=frames", f"device={device.type}", "figures=false",
+                              "progress=false", f"hydra.run.dir={run}", *args], tmp_path, monkeypatch, capsys)
+
+
+def _burst(n: int = 4, seed: int = SEED) -> np.ndarray:
+    """n 8-bit frames of 16x14 of one random smooth scene, each shifted by a whole pixel."""
+    rng = np.random.default_rng(seed)
+    scene = rng.uniform(20, 220, (20, 20))
+    return np.stack([scene[k % 3:k % 3 + 14, k // 3:k // 3 + 16] for k in range(n)]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("version", ["v5", "v7.3"])
+def test_a_matlab_sinogram_says_how_to_convert_it(version, device, tmp_path, monkeypatch, capsys):
+    # "scan.mat is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file": nothing of what is in it or how to save it
+    sino, angles = _scan()
+    if version == "v5":
+        scipy.io.savemat(tmp_path / "scan.mat", {"proj": sino, "theta": angles})
+    else:  # MATLAB's -v7.3: HDF5, each array stored transposed
+        with h5py.File(tmp_path / "scan.mat", "w") as f:
+            f["proj"] = sino.T
+    got = _ct(["problem.sinogram=scan.mat"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    load = ("scipy.io.loadmat('scan.mat')['proj']" if version == "v5" else
+            "numpy.asarray(h5py.File('scan.mat')['proj']).T")
+    assert (f"scan.mat is a MATLAB file, which regrun does not read (its arrays: proj (24, 34)"
+            in got.stderr), got.stderr
+    assert f"convert it in Python, e.g. numpy.savez('scan.npz', sinogram={load})" in got.stderr, got.stderr
+
+
+def test_matlab_frames_say_how_to_convert_them(device, tmp_path, monkeypatch, capsys):
+    scipy.io.savemat(tmp_path / "burst.mat", {"burst": np.moveaxis(_burst(), 0, -1)})
+    got = _sr(["problem.frames=burst.mat"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert ("burst.mat is a MATLAB file, which regrun does not read (its arrays: burst (14, 16, 4)): convert it in "
+            "Python, e.g. numpy.save('burst.npy', scipy.io.loadmat('burst.mat')['burst']) (frames first: "
+            "numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)") in got.stderr, got.stderr
