@@ -68,3 +68,16 @@ def test_matlab_frames_say_how_to_convert_them(device, tmp_path, monkeypatch, ca
     assert ("burst.mat is a MATLAB file, which regrun does not read (its arrays: burst (14, 16, 4)): convert it in "
             "Python, e.g. numpy.save('burst.npy', scipy.io.loadmat('burst.mat')['burst']) (frames first: "
             "numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)") in got.stderr, got.stderr
+
+
+def test_problem_noise_on_your_own_frames_is_refused(device, tmp_path, monkeypatch, capsys):
+    # problem.noise=2 (meant as 2%) added noise of twice the frames' spread to a user's frames without a word
+    np.save(tmp_path / "burst.npy", _burst())
+    got = _sr(["problem.frames=burst.npy", "problem.noise=2"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.startswith("regrun: error: problem.noise=2 would add simulated Gaussian noise, 2 times the "
+                                 "frames' standard deviation, to your frames (it is for generated ones); your "
+                                 "frames' noise is estimated from them, or give its level as "
+                                 "problem.lam_noise=SIGMA"), got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5") as f:
+        assert f.attrs["status"] == "failed" and "problem.noise=2" in f.attrs["error"]

@@ -241,6 +241,11 @@ class SuperRes(Problem):
         check_choice("problem.common_from_start", cfg.common_from_start, (True, False))
         self.common_from_start = bool(cfg.common_from_start)  # varpro_cg, with reanchor: superres_anchor.py
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
+        if data == "frames" and self.noise > 0:  # the key simulates noise: on a user's frames it spoiled them
+            raise UserError(  # without a word (problem.noise=2 meant as 2%: 40.7 -> 20.8 dB, newuser13)
+                f"problem.noise={cfg.noise} would add simulated Gaussian noise, {cfg.noise} times the frames' "
+                "standard deviation, to your frames (it is for generated ones); your frames' noise is estimated "
+                "from them, or give its level as problem.lam_noise=SIGMA in the frames' units")
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
