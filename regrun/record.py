@@ -192,6 +192,15 @@ FIELD_MEANINGS = {
     "score": "the detection score: the root's occurrence map summed (about the number of objects)",
     "n_detected": "the number of instances found (rows of /tables/detections)",
 }
+# a name whose meaning differs by problem: CT's reconstruction was described as "the super-resolved image" with a
+# reconstruction.npy beside it that CT does not write (newuser13)
+PROBLEM_FIELD_MEANINGS = {
+    "ct_fewview": {
+        "reconstruction": "the reconstructed image (2-D: [i, j] = (x1_i, x2_j), as the figures draw it with x1 to "
+                          "the right and x2 up; 3-D: x3 the rotation axis; docs/ct.md, 'Geometry and projector'); "
+                          "problem.truth_file is compared with it in this layout",
+    },
+}
 UNIT_SUFFIXES = {"_px": "in pixels", "_s": "in seconds", "_seconds": "in seconds", "_deg": "in degrees",
                  "_db": "in dB", "_mb": "in MiB"}
 PROBLEM_DOCS = {"multiscale_affine": "docs/registration.md", "superres": "docs/superres.md",
@@ -208,6 +217,8 @@ def describe(group: str, key: str, problem: str | None = None) -> str:
     """The `description` attribute of /group/key: its meaning where the name is known (FIELD_MEANINGS), else
     its group's meaning and the unit its suffix says, and where the problem documents it."""
     top = group.split("/")[0]
+    if key in PROBLEM_FIELD_MEANINGS.get(problem, {}):
+        return PROBLEM_FIELD_MEANINGS[problem][key]
     if key in FIELD_MEANINGS:
         return FIELD_MEANINGS[key]
     unit = next((u for suffix, u in UNIT_SUFFIXES.items() if key.endswith(suffix)), "")
