@@ -94,3 +94,34 @@ def test_cts_reconstruction_is_described_as_ct_s_not_as_super_resolution(device,
         text = f["result/reconstruction"].attrs["description"]
     assert text.startswith("the reconstructed image (2-D: [i, j] = (x1_i, x2_j)") and "super-resolved" not in text
     assert not (tmp_path / "run" / "reconstruction.npy").exists()
+
+
+def test_a_360_degree_scan_without_angles_is_named_in_a_warning(device, tmp_path, monkeypatch, capsys):
+    # 90 parallel views over 360 degrees saved without angles were spread over 180: FBP 15.6 dB against 33.7 with
+    # problem.angle_range=360, without a word
+    sino, _ = _scan(views=48, span=360.0)
+    np.save(tmp_path / "turn.npy", sino)
+    got = _ct(["problem.sinogram=turn.npy"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 0, got.stderr
+    assert ("regrun: WARNING: problem.sinogram=turn.npy holds no angles, so its 48 views were spread over 180 "
+            "degrees; but view k and view k + 24 mirror each other as a parallel beam's views 180 degrees apart do"
+            in got.stderr), got.stderr
+    assert "a scan over 360 degrees? problem.angle_range=360 reads it so" in got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5") as f:
+        assert f["data/full_turn/ratio"][()] < 0.5
+
+
+@pytest.mark.parametrize("case", ["half_turn", "range_given", "symmetric"])
+def test_a_scan_that_is_no_360_degree_one_read_over_180_is_not_warned(case, device, tmp_path, monkeypatch,
+                                                                        capsys):
+    from regrun.tomography.axis import full_turn
+
+    sino, _ = _scan(views=48, span=360.0 if case == "range_given" else 180.0)
+    if case == "symmetric":  # a disc on the axis mirrors itself under any reading: not named
+        sino = np.tile(sino.mean(axis=0), (48, 1)) + np.random.default_rng(SEED).normal(0, 0.01, sino.shape)
+        assert not full_turn(sino).likely
+        return
+    np.save(tmp_path / "s.npy", sino)
+    extra = ["problem.angle_range=360"] if case == "range_given" else []
+    got = _ct(["problem.sinogram=s.npy", *extra], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 0 and "a scan over 360 degrees?" not in got.stderr, got.stderr

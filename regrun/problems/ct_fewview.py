@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis, opposite_views
+from ..tomography.axis import conventions_within, estimate_axis, full_turn, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -174,6 +174,10 @@ class CTFewView(Problem):
         # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
         self.opposite: dict | None = None
         self.geometry_warning = ""
+        # data=file without angles, parallel, angle_range unset: whether the views mirror themselves read over 360
+        # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
+        self.full_turn: dict | None = None
+        self.full_turn_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -348,6 +352,7 @@ class CTFewView(Problem):
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
+        self._check_full_turn(sino)
         truth = None
         if cfg.truth_file is not None:
             truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
@@ -376,6 +381,25 @@ class CTFewView(Problem):
                 f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
                 f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
                 f"moved during the scan")
+
+    def _check_full_turn(self, sino: torch.Tensor) -> None:
+        """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
+        do they mirror each other as opposite views do (axis.full_turn)?"""
+        if (self.kind != "parallel" or sino.ndim != 2 or self.file_angles is not None
+                or self.cfg.angle_range is not None):
+            return
+        found = full_turn(sino)
+        if found is None:
+            return
+        self.full_turn = {"share": found.share, "spread": found.spread, "ratio": found.ratio, "pairs": found.pairs}
+        if found.likely:
+            n = sino.shape[0]
+            self.full_turn_warning = (
+                f"problem.sinogram={Path(str(self.cfg.sinogram)).name} holds no angles, so its {n} views were spread "
+                f"over 180 degrees; but view k and view k + {n // 2} mirror each other as a parallel beam's views 180 "
+                f"degrees apart do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} of how "
+                f"much the views differ from their mean; /data/full_turn): a scan over 360 degrees? "
+                f"problem.angle_range=360 reads it so (a fan beam: problem.geometry=fan)")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
@@ -519,7 +543,7 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning,
+        return [w for w in (self.geometry_warning, self.full_turn_warning, self.axis_warning, self.truth_warning, self.baseline_warning,
                                 self.dead_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
@@ -577,6 +601,8 @@ class CTFewView(Problem):
             out["rotation_axis"] = self.axis
         if self.opposite is not None:
             out["opposite_views"] = self.opposite
+        if self.full_turn is not None:
+            out["full_turn"] = self.full_turn
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
