@@ -322,7 +322,8 @@ class CTFewView(Problem):
             raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
                             "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
         sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
-                                          "problem.sinogram"), device="cpu")  # to the run's device later
+                                          "problem.sinogram", axes=("view", "detector bin")),
+                               device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
