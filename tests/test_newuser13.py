@@ -147,3 +147,19 @@ def test_nan_in_a_sinogram_names_the_bin_or_view(where, device, tmp_path, monkey
                     "it out of the file with its angle)",
             "one": "1 value(s) are NaN or infinite (the first nan at view 7, detector bin 12)"}[where]
     assert said in got.stderr, got.stderr
+
+
+@pytest.mark.parametrize("copies", [2, 5])
+def test_frames_that_are_all_one_picture_are_refused(copies, device, tmp_path, monkeypatch, capsys):
+    # two (or eight) copies of one frame ran (19 s, 42 s) to an answer at lam_range's edge, with only the repeated
+    # frames' warning: one picture, nothing to super-resolve, as one frame alone (refused)
+    from PIL import Image
+
+    (tmp_path / "frames").mkdir()
+    for k in range(copies):
+        Image.fromarray(_burst(1)[0]).save(tmp_path / "frames" / f"f{k}.png")
+    got = _sr(["problem.frames=frames"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert (f"regrun: error: all {copies} frames hold the same pixels (f0.png = f1.png" in got.stderr
+            and "one picture of the scene; super-resolution needs at least 2 frames that see it from different "
+                "sub-pixel positions" in got.stderr), got.stderr

@@ -869,7 +869,7 @@ def levels_noise(frames: torch.Tensor) -> tuple[float, float]:
 def repeated_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str:
     """Frames that hold exactly the same pixels: a camera's frames never do (their noise differs), a folder exported
     twice under two names does (f0.png and f000.png: 6 frames read as 12, without a word: newuser11). Each such
-    frame counts twice in the fit and adds no sample of the scene."""
+    frame counts twice in the fit and adds no sample of the scene; where every frame is the same, a UserError."""
     flat = frames.reshape(frames.shape[0], -1)
     seen: dict[bytes, int] = {}
     pairs = []
@@ -883,6 +883,10 @@ def repeated_frames_warning(frames: torch.Tensor, names: list[str] | None) -> st
         return ""
     name = (lambda k: names[k]) if names and len(names) == frames.shape[0] else (lambda k: f"frame {k}")  # noqa: E731
     shown = [f"{name(a)} = {name(b)}" for a, b in pairs[:4]] + ([f"and {len(pairs) - 4} more"] if len(pairs) > 4 else [])
+    if len(seen) == 1:  # two copies of one frame ran 19 s to an answer at lam_range's edge, 8 copies 42 s (newuser13)
+        raise UserError(f"all {frames.shape[0]} frames hold the same pixels ({', '.join(shown)}): one picture of the "
+                        "scene; super-resolution needs at least 2 frames that see it from different sub-pixel "
+                        "positions (copies of one frame add nothing)")
     return (f"{len(pairs)} of the {frames.shape[0]} frames repeat another's pixels exactly ({', '.join(shown)}): a "
             f"frame saved twice (an export run twice under other names?) counts twice in the fit and adds nothing; "
             f"leave the copies out")
