@@ -163,3 +163,20 @@ def test_frames_that_are_all_one_picture_are_refused(copies, device, tmp_path, m
     assert (f"regrun: error: all {copies} frames hold the same pixels (f0.png = f1.png" in got.stderr
             and "one picture of the scene; super-resolution needs at least 2 frames that see it from different "
                 "sub-pixel positions" in got.stderr), got.stderr
+
+
+def test_a_sweeps_folder_given_to_from_names_its_runs_with_a_weight(device, tmp_path, monkeypatch, capsys):
+    # lambda_f=from:SWEEP was "the folder holds no results.h5 (give a run folder of regrun)": which run, not said
+    for name, status, weight in (("0_aaaa", "completed", True), ("1_bbbb", "failed", False),
+                                 ("2_cccc", "completed", True)):
+        (tmp_path / "sw" / name).mkdir(parents=True)
+        with h5py.File(tmp_path / "sw" / name / "results.h5", "w") as f:
+            f.attrs.update(schema_version=1, status=status, problem="superres")
+            if weight:
+                f["metrics/lam_chosen"] = 0.2
+    np.save(tmp_path / "burst.npy", _burst())
+    got = _sr(["problem.frames=burst.npy", "problem.lambda_f=from:sw"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert ("problem.lambda_f=from:sw: the folder holds no results.h5 (give a run folder of regrun); it is a sweep's "
+            "folder of 3 runs, 2 of them completed with a weight (0_aaaa, 2_cccc): give one, e.g. "
+            "problem.lambda_f=from:sw/0_aaaa") in got.stderr, got.stderr
