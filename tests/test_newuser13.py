@@ -180,3 +180,21 @@ def test_a_sweeps_folder_given_to_from_names_its_runs_with_a_weight(device, tmp_
     assert ("problem.lambda_f=from:sw: the folder holds no results.h5 (give a run folder of regrun); it is a sweep's "
             "folder of 3 runs, 2 of them completed with a weight (0_aaaa, 2_cccc): give one, e.g. "
             "problem.lambda_f=from:sw/0_aaaa") in got.stderr, got.stderr
+
+
+def test_the_ct_figures_sinogram_is_drawn_as_its_title_says(device, tmp_path, monkeypatch, capsys):
+    # "sinogram (u up, views right)" drew the views up and u to the right: show_image draws image.T from the bottom
+    from regrun import plots
+    from regrun.problems import ct_fewview
+
+    seen = []
+    monkeypatch.setattr(ct_fewview, "image_grid", lambda panels, *a, **k: seen.extend(panels) or plots.image_grid(
+        panels, *a, **k))
+    sino, angles = _scan()  # 24 views of 34 bins
+    np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles)
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.size=24", f"device={device.type}",
+                             "problem.sinogram=s.npz", "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    panel = next(p for p in seen if p["title"].startswith("sinogram (u up, views right)"))
+    drawn = np.asarray(panel["image"]).T  # what show_image hands imshow, row 0 at the bottom
+    assert drawn.shape == (34, 24)  # rows: the detector's u (up), columns: the views (right)

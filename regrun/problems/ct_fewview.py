@@ -664,8 +664,10 @@ class CTFewView(Problem):
                                colorbar=True))
         sino = self.sinogram.cpu().numpy()
         sino = sino[:, :, sino.shape[2] // 2] if sino.ndim == 3 else sino
-        panels.append(dict(image=sino.T, title="sinogram (u up, views right)" + (", central row" if
-                                                                                 self.kind == "cone" else "")))
+        # show_image draws image.T from the bottom: the (views, n_u) array itself puts u up and the views to the
+        # right, as the title says (its transpose drew them the other way round: newuser13)
+        panels.append(dict(image=sino, title="sinogram (u up, views right)" + (", central row" if
+                                                                               self.kind == "cone" else "")))
         suffix = ", central slice" if self.kind == "cone" else ""
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 
