@@ -198,3 +198,15 @@ def test_the_ct_figures_sinogram_is_drawn_as_its_title_says(device, tmp_path, mo
     panel = next(p for p in seen if p["title"].startswith("sinogram (u up, views right)"))
     drawn = np.asarray(panel["image"]).T  # what show_image hands imshow, row 0 at the bottom
     assert drawn.shape == (34, 24)  # rows: the detector's u (up), columns: the views (right)
+
+
+@pytest.mark.parametrize("noise", ["2", "0.02"])
+def test_generated_frames_noise_typed_as_a_percentage_is_warned(noise, device, tmp_path, monkeypatch, capsys):
+    # problem=superres problem.noise=2 (meant as 2%) ran with noise twice the scene's spread, without a word
+    got = regrun_in_process(["problem=superres", "problem.size=16", "problem.n_frames=3", f"problem.noise={noise}",
+                             "solver.max_iter=1", f"device={device.type}", "figures=false", "hydra.run.dir=run"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    warned = ("regrun: WARNING: problem.noise=2 is the noise's standard deviation relative to the frames' (0.02 is "
+              "2%): the frames' noise is 2 times the scene's spread")
+    assert (warned in got.stderr) == (noise == "2"), got.stderr

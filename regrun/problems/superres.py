@@ -246,6 +246,10 @@ class SuperRes(Problem):
                 f"problem.noise={cfg.noise} would add simulated Gaussian noise, {cfg.noise} times the frames' "
                 "standard deviation, to your frames (it is for generated ones); your frames' noise is estimated "
                 "from them, or give its level as problem.lam_noise=SIGMA in the frames' units")
+        # a fraction typed as a percentage (2 for 2%) buried generated frames in noise without a word (newuser13)
+        self.noise_warning = (f"problem.noise={cfg.noise} is the noise's standard deviation relative to the "
+                              f"frames' (0.02 is 2%): the frames' noise is {cfg.noise} times the scene's spread"
+                              if self.noise >= 1 else "")
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
@@ -638,8 +642,8 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning,
-                                self.layout_warning) if w]
+        return ([w for w in (self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
+                                self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
