@@ -210,3 +210,29 @@ def test_generated_frames_noise_typed_as_a_percentage_is_warned(noise, device, t
     warned = ("regrun: WARNING: problem.noise=2 is the noise's standard deviation relative to the frames' (0.02 is "
               "2%): the frames' noise is 2 times the scene's spread")
     assert (warned in got.stderr) == (noise == "2"), got.stderr
+
+
+def test_negative_values_wrapped_by_a_16_bit_save_are_named(device, tmp_path, monkeypatch, capsys):
+    # line integrals x 1000 with their noise about 0 saved as a 16-bit PNG: the negatives wrapped to ~65500 and the
+    # file was "raw detector counts; give -log(counts / counts_without_object)", advice wrong for it
+    from PIL import Image
+
+    sino, _ = _scan()
+    sino[:, :2] = np.random.default_rng(SEED).normal(0, 0.05, (24, 2))  # rays that miss the object: noise about 0
+    Image.fromarray((np.round(sino * 1000) % 65536).astype(np.uint16)).save(tmp_path / "s16.png")
+    got = _ct(["problem.sinogram=s16.png"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert ("nothing between: negative values (noise about 0) saved as unsigned 16-bit integers wrap to 65536 - |v|"
+            in got.stderr and "raw detector counts" not in got.stderr), got.stderr
+
+
+@pytest.mark.parametrize("kind", ["clipped", "saturated_counts"])
+def test_a_16_bit_sinogram_without_wrapped_values_is_not_called_wrapped(kind):
+    from regrun.problems.ct_fewview import wrapped_negatives
+
+    sino, _ = _scan()
+    if kind == "clipped":
+        arr = np.round(np.clip(sino, 0, None) * 1000)
+    else:  # raw counts, the unattenuated beam saturated at 65535: the raw-counts check's case, not this one
+        arr = np.minimum(np.round(70000 * np.exp(-sino / 4)), 65535)
+    assert wrapped_negatives(arr) == ""

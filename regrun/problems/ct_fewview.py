@@ -68,6 +68,29 @@ def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
             f"offset (dark or flat-field correction?) biases every reconstruction: subtract it (sinogram - ({mean:.3g}))")
 
 
+def wrapped_negatives(sino: np.ndarray) -> str:
+    """A sinogram with small negative values (noise about 0 where rays miss the object) saved as unsigned 16-bit
+    integers: each wraps to 65536 - |v|, far above every line integral, and the file was refused as "raw detector
+    counts; give -log(counts / ...)", advice that is wrong for it (newuser13). Named where the values are
+    integers in [0, 65535] split by a gap of at least a quarter of that range, with at least 3 distinct values
+    above it that, read as negatives, lie within 5% of the largest value below it (a saturated 65535 alone is
+    one value: raw counts, left to that check); '' otherwise."""
+    if sino.size == 0 or sino.min() < 0 or sino.max() > 65535 or not np.array_equal(sino, np.round(sino)):
+        return ""
+    values = np.unique(sino)
+    if values.size < 4:
+        return ""
+    k = int(np.argmax(np.diff(values)))
+    low, high = values[:k + 1], values[k + 1:]
+    if values[k + 1] - values[k] < 16384 or high.size < 3 or 65536 - high.min() > 0.05 * low.max():
+        return ""
+    count = int((sino >= high.min()).sum())
+    return (f"{count} values at {high.min():.0f}-{high.max():.0f} beside the rest at {low.min():.0f}-"
+            f"{low.max():.0f}, nothing between: negative values (noise about 0) saved as unsigned 16-bit integers "
+            f"wrap to 65536 - |v|; save the line integrals as float (a float32 TIFF, .npy), or clip them at 0 "
+            f"before saving as 16 bits")
+
+
 def dead_readings(sino: np.ndarray, what: str) -> str:
     """A warning naming detector bins that read the same value in every view while bins on both sides of them
     vary (a dead or stuck detector pixel), and views that read one value in every bin while others vary (a view
@@ -490,6 +513,9 @@ class CTFewView(Problem):
         flipped, and raw detector counts instead of line integrals. Line integrals of an object inside the
         field of view are >= 0, near 0 where the rays miss it (the detector's ends) and largest through it."""
         what = f"problem.sinogram={name}"
+        wrapped = wrapped_negatives(sino)
+        if wrapped:  # before the raw-counts check, whose advice (-log) would be wrong for these (newuser13)
+            raise UserError(f"{what}: {wrapped}")
         n_u = sino.shape[1]
         sod = self.cfg.source_origin * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
         odd = self.cfg.origin_detector * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
