@@ -8,22 +8,9 @@ import pytest
 import scipy.io
 
 from cli_in_process import regrun_in_process
+from test_newuser12 import _scan
 
 SEED = 9303
-
-
-def _scan(views: int = 24, n_u: int = 34, span: float = 180.0, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Line integrals of a few off-centre discs (parallel beam) over `span` degrees, with Gaussian noise, and the
-    views' angles in degrees."""
-    rng = np.random.default_rng(seed)
-    angles = np.arange(views) * span / views
-    u = np.arange(n_u) - (n_u - 1) / 2
-    sino = np.zeros((views, n_u))
-    for x, y, r in zip(rng.uniform(-6, 6, 3), rng.uniform(-6, 6, 3), rng.uniform(3, 6, 3)):
-        t = np.deg2rad(angles)[:, None]
-        d = u[None] - (x * np.cos(t) + y * np.sin(t))
-        sino += 2 * np.sqrt(np.clip(r**2 - d**2, 0, None))
-    return sino + rng.normal(0, 0.01, sino.shape), angles
 
 
 def _ct(args, tmp_path, monkeypatch, capsys, device):
@@ -56,7 +43,7 @@ def test_a_matlab_sinogram_says_how_to_convert_it(version, device, tmp_path, mon
     assert got.returncode == 2, got.stderr
     load = ("scipy.io.loadmat('scan.mat')['proj']" if version == "v5" else
             "numpy.asarray(h5py.File('scan.mat')['proj']).T")
-    assert (f"scan.mat is a MATLAB file, which regrun does not read (its arrays: proj (24, 34)"
+    assert ("scan.mat is a MATLAB file, which regrun does not read (its arrays: proj (24, 34)"
             in got.stderr), got.stderr
     assert f"convert it in Python, e.g. numpy.savez('scan.npz', sinogram={load})" in got.stderr, got.stderr
 
