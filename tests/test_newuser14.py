@@ -1,0 +1,50 @@
+"""A new user's first day with registration, detection and the report page (newuser14): each case failed before
+its fix (docs/sweeps.md, "A new user's first day with registration, detection and the report page (newuser14)")."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from cli_in_process import regrun_in_process
+
+SEED = 9344
+
+
+def test_a_photo_where_nothing_is_detected_says_the_size_searched_and_the_files_layout(device, tmp_path,
+                                                                                         monkeypatch, capsys):
+    # a crab twice the template's size: "0 detected" and nothing else; the scene's description said FAIR's layout
+    # (numpy.flipud(a.T)), which mirrors a detection scene stored (channels, rows, columns) as drawn
+    rng = np.random.default_rng(SEED)
+    Image.fromarray(rng.integers(0, 256, (200, 260, 3), dtype=np.uint8)).save(tmp_path / "beach.png")
+    got = regrun_in_process(["problem=crab_detection", "problem.scene.source=file", "problem.scene.path=beach.png",
+                             "problem.scene.object_scale=0.75", f"device={device.type}", "figures=false",
+                             "progress=false", "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    said = got.stdout + got.stderr
+    assert "0 detected" in said, said
+    assert ("problem.scene.path=beach.png: nothing detected; the template was matched at 184x138 px (width x "
+            "height) of the photo") in said, said
+    assert "problem.scene.object_scale=2: twice the template's" in said, said
+    with h5py.File(tmp_path / "run" / "results.h5") as f:
+        scene = f["data/scene"]
+        assert scene.shape[0] == 3 and scene.shape[1] < scene.shape[2], scene.shape  # as drawn, not transposed
+        for where in (scene, f["data/template"], f["result/occurrence/crab"], f["result"], f["data"]):
+            assert "row 0 at the top" in where.attrs["description"], where.attrs["description"]
+            assert "FAIR" not in where.attrs["description"], where.attrs["description"]
+
+
+def test_a_photo_with_a_crab_found_has_no_nothing_detected_warning(device, tmp_path, monkeypatch, capsys):
+    # the control: the generated crab scene saved as a photo (its stored scene, read as drawn, at full size)
+    args = [f"device={device.type}", "figures=false", "progress=false"]
+    got = regrun_in_process(["problem=crab_detection", "hydra.run.dir=gen", *args], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    with h5py.File(tmp_path / "gen" / "results.h5") as f:
+        scene = np.moveaxis(f["data/scene"][()], 0, -1)
+    photo = Image.fromarray((255 * scene).round().astype(np.uint8))
+    photo.resize((2 * photo.width, 2 * photo.height), Image.BICUBIC).save(tmp_path / "crab.png")
+    got = regrun_in_process(["problem=crab_detection", "problem.scene.source=file", "problem.scene.path=crab.png",
+                             "hydra.run.dir=run", *args], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    assert "1 detected" in got.stdout + got.stderr
+    assert "nothing detected" not in got.stdout + got.stderr
