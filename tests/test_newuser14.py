@@ -48,3 +48,25 @@ def test_a_photo_with_a_crab_found_has_no_nothing_detected_warning(device, tmp_p
     assert got.returncode == 0, got.stderr
     assert "1 detected" in got.stdout + got.stderr
     assert "nothing detected" not in got.stdout + got.stderr
+
+
+def _pair(tmp_path, t_size, r_size):
+    """Two smooth 8-bit pictures of the given (width, height)."""
+    rng = np.random.default_rng(SEED)
+    for name, (w, h) in (("T.png", t_size), ("R.png", r_size)):
+        Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(tmp_path / name)
+
+
+def test_a_pair_whose_sizes_are_swapped_is_told_resize_keeps_a_quarter_turn(device, tmp_path, monkeypatch, capsys):
+    # "use problem.resize=N to bring both to N x N": a user with a portrait and a landscape scan reads "squash"
+    _pair(tmp_path, (30, 40), (40, 30))
+    got = regrun_in_process(["problem.data=files", "problem.template=T.png", "problem.reference=R.png",
+                             f"device={device.type}", "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stderr
+    assert "is 30x40 but reference R.png is 40x30 (width x height); use problem.resize=N" in got.stderr, got.stderr
+    assert "(the sizes are swapped, one image turned a quarter from the other? resizing both to N x N keeps a " \
+           "quarter turn a quarter turn" in got.stderr, got.stderr
+    _pair(tmp_path, (30, 40), (50, 40))  # the control: other sizes, the plain advice
+    got = regrun_in_process(["problem.data=files", "problem.template=T.png", "problem.reference=R.png",
+                             f"device={device.type}", "hydra.run.dir=run2"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2 and "N x N" in got.stderr and "swapped" not in got.stderr, got.stderr
