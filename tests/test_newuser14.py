@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 from PIL import Image
 
 from cli_in_process import regrun_in_process
+from regrun import report
+from test_report import fake_run
 
 SEED = 9344
 
@@ -70,3 +73,22 @@ def test_a_pair_whose_sizes_are_swapped_is_told_resize_keeps_a_quarter_turn(devi
     got = regrun_in_process(["problem.data=files", "problem.template=T.png", "problem.reference=R.png",
                              f"device={device.type}", "hydra.run.dir=run2"], tmp_path, monkeypatch, capsys)
     assert got.returncode == 2 and "N x N" in got.stderr and "swapped" not in got.stderr, got.stderr
+
+
+def test_a_report_of_presets_without_paper_values_says_its_zeros_are_no_verdict(tmp_path, capsys):
+    # `regrun-report OUT --quick --preset multiscale_affine__multilevel --preset crab_detection__hierarchical`:
+    # both completed, and the last line said "0 reproduced, 0 better, 0 differs, 0 capped, 0 stopped" alone
+    runs = tmp_path / "rep" / "runs"
+    fake_run(runs / "multiscale_affine__multilevel" / "0_a", "a" * 64, "multiscale_affine", {"misfit_px": 0.1}, {},
+             {}, figure=False)
+    fake_run(runs / "crab_detection__hierarchical" / "0_b", "b" * 64, "crab_detection", {"n_detected": 1.0}, {},
+             {}, figure=False)
+    args = ["--quick", "--collect", "--preset", "multiscale_affine__multilevel", "--preset",
+            "crab_detection__hierarchical", str(tmp_path / "rep")]
+    with pytest.raises(SystemExit) as exc:
+        report.main(args)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert exc.value.code == 0
+    assert last.startswith("regrun-report: 0 reproduced, 0 better, 0 differs, 0 capped, 0 stopped"), last
+    assert last.endswith("; 2 runs completed, none with a paper value to judge (the CI presets check runs, not the "
+                         "paper's numbers): the page lists their metrics"), last
