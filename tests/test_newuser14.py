@@ -115,3 +115,22 @@ def test_angle_range_360_given_to_a_180_degree_file_is_named_in_a_warning(span, 
             assert f["data/full_turn/ratio"][()] >= 0.9
     else:
         assert "WARNING" not in got.stderr, got.stderr
+
+
+def test_a_registration_image_with_transparent_pixels_is_refused(device, tmp_path, monkeypatch, capsys):
+    # converted to grey, the black under alpha 0 was registered as data: a template with 28% of it cut off by
+    # transparent corners ran 3.8 px off under a generic poor-fit warning
+    _pair(tmp_path, (30, 24), (30, 24))
+    rgba = np.asarray(Image.open(tmp_path / "T.png").convert("RGBA")).copy()
+    rgba[:6, :, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "T.png")
+    args = ["problem.data=files", "problem.template=T.png", "problem.reference=R.png", f"device={device.type}",
+            "figures=false", "progress=false"]
+    got = regrun_in_process([*args, "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stderr
+    assert ("image T.png: 180 of 720 pixels are fully transparent (alpha 0); its opaque part is rows 6-23, columns "
+            "0-29") in got.stderr, got.stderr
+    rgba[..., 3] = 255  # the control: RGBA, every pixel opaque, reads as its colour
+    Image.fromarray(rgba).save(tmp_path / "T.png")
+    got = regrun_in_process([*args, "solver.max_iter=2", "hydra.run.dir=run2"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0 and "transparent" not in got.stderr, got.stderr
