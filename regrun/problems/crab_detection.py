@@ -236,7 +236,7 @@ class CrabDetection(Problem):
 
     # ---- judging ----------------------------------------------------------------------------------------------
     def warnings(self, metrics):
-        return self.grey_warnings + ([self._none_found()] if self.from_file and metrics["n_detected"] == 0 else [])
+        return self.grey_warnings + ([self._none_found()] if self.from_file and metrics.get("n_detected") == 0 else [])
 
     def _none_found(self) -> str:
         """A photo where nothing was found: the size the search assumed, since objects of another size go unfound
