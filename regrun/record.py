@@ -194,7 +194,19 @@ FIELD_MEANINGS = {
 }
 # a name whose meaning differs by problem: CT's reconstruction was described as "the super-resolved image" with a
 # reconstruction.npy beside it that CT does not write (newuser13)
+# Detection keeps its images as drawn, not in FAIR's layout (newuser14: flipud(a.T) of the scene gave a mirrored,
+# channels-last-as-rows array).
+DETECTION_LAYOUT = ("images as drawn: (channels, rows, columns) or (rows, columns), row 0 at the top, in the pixels of "
+                    "the scene searched (problem.scale 2: half the photo's size; divided again by problem.scene.object_scale, a "
+                    "list's scenes side by side)")
+PROBLEM_GROUP_MEANINGS = {
+    "crab_detection": {"data": f"the run's inputs, when small; {DETECTION_LAYOUT}",
+                       "result": f"the run's final arrays; {DETECTION_LAYOUT}; /result/occurrence/<part> each part's "
+                                 "occurrence map, /result/poses (row, col, angle, loss, weight) per /result/pose_nodes"},
+}
 PROBLEM_FIELD_MEANINGS = {
+    "crab_detection": {"template": f"the template image; {DETECTION_LAYOUT}",
+                       "scene": f"the scene searched; {DETECTION_LAYOUT}"},
     "ct_fewview": {
         "reconstruction": "the reconstructed image (2-D: [i, j] = (x1_i, x2_j), as the figures draw it with x1 to "
                           "the right and x2 up; 3-D: x3 the rotation axis; docs/ct.md, 'Geometry and projector'); "
@@ -225,7 +237,12 @@ def describe(group: str, key: str, problem: str | None = None) -> str:
     where = f"; {PROBLEM_DOCS[problem]} describes the problem's names" if problem in PROBLEM_DOCS else ""
     if top == "tables" and group != "tables":
         return f"column {key!r} of the table {group.split('/', 1)[1]!r}" + (f", {unit}" if unit else "") + where
-    return f"{GROUP_MEANINGS.get(top, top)}: {key!r}" + (f", {unit}" if unit else "") + where
+    return f"{group_meaning(top, problem)}: {key!r}" + (f", {unit}" if unit else "") + where
+
+
+def group_meaning(name: str, problem: str | None = None) -> str:
+    """The `description` of the group `name`, the problem's own where its layout differs."""
+    return PROBLEM_GROUP_MEANINGS.get(problem, {}).get(name, GROUP_MEANINGS.get(name, name))
 
 
 def process_facts() -> dict[str, Any]:
@@ -236,10 +253,10 @@ def process_facts() -> dict[str, Any]:
 
 def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
     group = f.require_group(name)
-    if name in GROUP_MEANINGS:
-        group.attrs["description"] = GROUP_MEANINGS[name]
     problem = f.attrs.get("problem")
     problem = problem if isinstance(problem, str) else None
+    if name in GROUP_MEANINGS:
+        group.attrs["description"] = group_meaning(name, problem)
     for key, value in items.items():
         if key in group:
             del group[key]

@@ -402,6 +402,10 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         with Image.open(path) as img:
             _one_page(img, path)
             img = upright(img)
+            if "A" in img.mode or "transparency" in img.info:
+                # converted to grey, transparent pixels were registered as the black under them (newuser14: a
+                # template with its corners cut, 28% of it, 3.8 px off under a generic poor-fit warning)
+                _check_opaque(np.asarray(img.convert("RGBA"))[..., 3], 255, path)
             img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)

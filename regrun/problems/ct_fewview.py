@@ -409,15 +409,31 @@ class CTFewView(Problem):
     def _check_full_turn(self, sino: torch.Tensor) -> None:
         """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
         do they mirror each other as opposite views do (axis.full_turn)?"""
+        given = self.cfg.angle_range
         if (self.kind != "parallel" or sino.ndim != 2 or self.file_angles is not None
-                or self.cfg.angle_range is not None):
+                or (given is not None and self._angle_range() != 360.0)):
             return
         found = full_turn(sino)
         if found is None:
             return
         self.full_turn = {"share": found.share, "spread": found.spread, "ratio": found.ratio, "pairs": found.pairs}
+        n = sino.shape[0]
+        if given is not None:
+            # the reverse: a 180-degree file given angle_range=360 ran at a fraction of its quality (newuser13:
+            # 19.23 dB against 33.62) under the opposite views' warning, which names a fan beam or a moving object,
+            # not the setting given; rule and batches in docs/sweeps.md (newuser14)
+            if found.half_turn:
+                self.geometry_warning = ""
+                self.full_turn_warning = (
+                    f"problem.angle_range=360 spreads the {n} views of problem.sinogram="
+                    f"{Path(str(self.cfg.sinogram)).name} (no angles in it) over 360 degrees; but view k and view "
+                    f"k + {n // 2}, 180 degrees apart so read, do not mirror each other as a parallel beam's opposite "
+                    f"views do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} times how "
+                    f"much the views differ from their mean; /data/full_turn): a scan over 180 degrees? Without "
+                    f"problem.angle_range (180 for a parallel beam) it is read so (else a fan beam, "
+                    f"problem.geometry=fan, or an object that moved during the scan)")
+            return
         if found.likely:
-            n = sino.shape[0]
             self.full_turn_warning = (
                 f"problem.sinogram={Path(str(self.cfg.sinogram)).name} holds no angles, so its {n} views were spread "
                 f"over 180 degrees; but view k and view k + {n // 2} mirror each other as a parallel beam's views 180 "

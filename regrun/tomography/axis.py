@@ -182,6 +182,10 @@ def opposite_views(sino, angles) -> OppositeViews | None:
 # mirrors under any reading, and is not named.
 FULL_TURN_RATIO = 0.5  # warned below this: mirror misfit / views' spread (dev: 360-degree parallel scans 0.006-0.21,
 # 180-degree ones 1.2-1.7; a fan over 360 read as parallel 0.45, which is a full turn too)
+HALF_TURN_RATIO = 0.9  # problem.angle_range=360 given to a file without angles: warned at this and above (newuser14's
+# dev: 180-degree parallel scans 1.19-2.13, 360-degree ones 0.006-0.18; set below the 180-degree class with a margin,
+# since a warning on a right setting costs more than a miss: newuser13's batches had a 360-degree scan at 0.61 and
+# a 180-degree one at 1.00)
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,11 @@ class FullTurn:
     @property
     def likely(self) -> bool:
         return self.ratio < FULL_TURN_RATIO
+
+    @property
+    def half_turn(self) -> bool:
+        """Read over 360 degrees, view k and view k + n/2 differ as much as any two views: a 180-degree scan."""
+        return self.ratio >= HALF_TURN_RATIO
 
 
 def full_turn(sino) -> FullTurn | None:
