@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis, opposite_views
+from ..tomography.axis import conventions_within, estimate_axis, full_turn, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -94,6 +94,29 @@ def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: s
     return (f"{what}: its {n_u} detector pixels reach past the {size}-voxel grid's shadow ({reach:.0f} pixels), and "
             f"there they read up to {100 * past / height:.0f}% of the largest line integral: the object is wider than "
             f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
+
+
+def wrapped_negatives(sino: np.ndarray) -> str:
+    """A sinogram with small negative values (noise about 0 where rays miss the object) saved as unsigned 16-bit
+    integers: each wraps to 65536 - |v|, far above every line integral, and the file was refused as "raw detector
+    counts; give -log(counts / ...)", advice that is wrong for it (newuser13). Named where the values are
+    integers in [0, 65535] split by a gap of at least a quarter of that range, with at least 3 distinct values
+    above it that, read as negatives, lie within 5% of the largest value below it (a saturated 65535 alone is
+    one value: raw counts, left to that check); '' otherwise."""
+    if sino.size == 0 or sino.min() < 0 or sino.max() > 65535 or not np.array_equal(sino, np.round(sino)):
+        return ""
+    values = np.unique(sino)
+    if values.size < 4:
+        return ""
+    k = int(np.argmax(np.diff(values)))
+    low, high = values[:k + 1], values[k + 1:]
+    if values[k + 1] - values[k] < 16384 or high.size < 3 or 65536 - high.min() > 0.05 * low.max():
+        return ""
+    count = int((sino >= high.min()).sum())
+    return (f"{count} values at {high.min():.0f}-{high.max():.0f} beside the rest at {low.min():.0f}-"
+            f"{low.max():.0f}, nothing between: negative values (noise about 0) saved as unsigned 16-bit integers "
+            f"wrap to 65536 - |v|; save the line integrals as float (a float32 TIFF, .npy), or clip them at 0 "
+            f"before saving as 16 bits")
 
 
 def dead_readings(sino: np.ndarray, what: str) -> str:
@@ -203,6 +226,10 @@ class CTFewView(Problem):
         # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
         self.opposite: dict | None = None
         self.geometry_warning = ""
+        # data=file without angles, parallel, angle_range unset: whether the views mirror themselves read over 360
+        # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
+        self.full_turn: dict | None = None
+        self.full_turn_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -347,7 +374,8 @@ class CTFewView(Problem):
             raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
                             "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
         sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
-                                          "problem.sinogram"), device="cpu")  # to the run's device later
+                                          "problem.sinogram", axes=("view", "detector bin")),
+                               device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
@@ -377,6 +405,7 @@ class CTFewView(Problem):
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
+        self._check_full_turn(sino)
         truth = None
         if cfg.truth_file is not None:
             truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
@@ -405,6 +434,41 @@ class CTFewView(Problem):
                 f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
                 f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
                 f"moved during the scan")
+
+    def _check_full_turn(self, sino: torch.Tensor) -> None:
+        """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
+        do they mirror each other as opposite views do (axis.full_turn)?"""
+        given = self.cfg.angle_range
+        if (self.kind != "parallel" or sino.ndim != 2 or self.file_angles is not None
+                or (given is not None and self._angle_range() != 360.0)):
+            return
+        found = full_turn(sino)
+        if found is None:
+            return
+        self.full_turn = {"share": found.share, "spread": found.spread, "ratio": found.ratio, "pairs": found.pairs}
+        n = sino.shape[0]
+        if given is not None:
+            # the reverse: a 180-degree file given angle_range=360 ran at a fraction of its quality (newuser13:
+            # 19.23 dB against 33.62) under the opposite views' warning, which names a fan beam or a moving object,
+            # not the setting given; rule and batches in docs/sweeps.md (newuser14)
+            if found.half_turn:
+                self.geometry_warning = ""
+                self.full_turn_warning = (
+                    f"problem.angle_range=360 spreads the {n} views of problem.sinogram="
+                    f"{Path(str(self.cfg.sinogram)).name} (no angles in it) over 360 degrees; but view k and view "
+                    f"k + {n // 2}, 180 degrees apart so read, do not mirror each other as a parallel beam's opposite "
+                    f"views do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} times how "
+                    f"much the views differ from their mean; /data/full_turn): a scan over 180 degrees? Without "
+                    f"problem.angle_range (180 for a parallel beam) it is read so (else a fan beam, "
+                    f"problem.geometry=fan, or an object that moved during the scan)")
+            return
+        if found.likely:
+            self.full_turn_warning = (
+                f"problem.sinogram={Path(str(self.cfg.sinogram)).name} holds no angles, so its {n} views were spread "
+                f"over 180 degrees; but view k and view k + {n // 2} mirror each other as a parallel beam's views 180 "
+                f"degrees apart do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} of how "
+                f"much the views differ from their mean; /data/full_turn): a scan over 360 degrees? "
+                f"problem.angle_range=360 reads it so (a fan beam: problem.geometry=fan)")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
@@ -494,6 +558,9 @@ class CTFewView(Problem):
         flipped, and raw detector counts instead of line integrals. Line integrals of an object inside the
         field of view are >= 0, near 0 where the rays miss it (the detector's ends) and largest through it."""
         what = f"problem.sinogram={name}"
+        wrapped = wrapped_negatives(sino)
+        if wrapped:  # before the raw-counts check, whose advice (-log) would be wrong for these (newuser13)
+            raise UserError(f"{what}: {wrapped}")
         n_u = sino.shape[1]
         sod = self.cfg.source_origin * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
         odd = self.cfg.origin_detector * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
@@ -551,8 +618,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning,
-                                self.dead_warning, self.size_warning) if w]
+        return [w for w in (self.geometry_warning, self.full_turn_warning, self.axis_warning, self.truth_warning,
+                                self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -609,6 +676,8 @@ class CTFewView(Problem):
             out["rotation_axis"] = self.axis
         if self.opposite is not None:
             out["opposite_views"] = self.opposite
+        if self.full_turn is not None:
+            out["full_turn"] = self.full_turn
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
@@ -669,8 +738,10 @@ class CTFewView(Problem):
                                colorbar=True))
         sino = self.sinogram.cpu().numpy()
         sino = sino[:, :, sino.shape[2] // 2] if sino.ndim == 3 else sino
-        panels.append(dict(image=sino.T, title="sinogram (u up, views right)" + (", central row" if
-                                                                                 self.kind == "cone" else "")))
+        # show_image draws image.T from the bottom: the (views, n_u) array itself puts u up and the views to the
+        # right, as the title says (its transpose drew them the other way round: newuser13)
+        panels.append(dict(image=sino, title="sinogram (u up, views right)" + (", central row" if
+                                                                               self.kind == "cone" else "")))
         suffix = ", central slice" if self.kind == "cone" else ""
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 
