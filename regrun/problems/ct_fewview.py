@@ -68,6 +68,34 @@ def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
             f"offset (dark or flat-field correction?) biases every reconstruction: subtract it (sinogram - ({mean:.3g}))")
 
 
+def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: str) -> str:
+    """A warning when a parallel beam's detector reaches past the grid's shadow (`reach` bins about its centre) and
+    the bins there read the object: the object is wider than the reconstruction grid, whose image then misses what
+    lies outside it and misfits the views that cross it. A user's 256-pixel scan at the default problem.size (128)
+    ran to a 128 x 128 crop with no word, `auto`'s weight 8.26 against 2.32 at problem.size=256 (docs/ct.md,
+    "(ctissue)"). The views' mean profile beyond the shadow (1 bin of margin for the axis) must rise 5% of the
+    profile's height above the detector's ends: a wide detector round a small object reads ~0 there. `width`: the
+    detector's width in voxels, for the grid that fits it. '' if not."""
+    n_u = sino.shape[1]
+    outer = np.abs(np.arange(n_u) - (n_u - 1) / 2) > reach / 2 + 1
+    if not outer.any():
+        return ""
+    profile = sino.mean(axis=0)
+    base = max(float(profile[[0, -1]].mean()), 0.0)
+    height = float(profile.max()) - base
+    past = float(profile[outer].max()) - base
+    if height <= 0 or past < 0.05 * height:
+        return ""
+    fit = size
+    while covering_detector((fit + 1, fit + 1), 1.0)[0][0] <= width:
+        fit += 1
+    grid = (f"problem.size={fit} reconstructs on the grid this detector covers" if fit > size else
+            "a larger problem.size or problem.voxel takes in the whole object")
+    return (f"{what}: its {n_u} detector pixels reach past the {size}-voxel grid's shadow ({reach:.0f} pixels), and "
+            f"there they read up to {100 * past / height:.0f}% of the largest line integral: the object is wider than "
+            f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
+
+
 def wrapped_negatives(sino: np.ndarray) -> str:
     """A sinogram with small negative values (noise about 0 where rays miss the object) saved as unsigned 16-bit
     integers: each wraps to 65536 - |v|, far above every line integral, and the file was refused as "raw detector
@@ -193,6 +221,7 @@ class CTFewView(Problem):
         self.truth_warning = ""
         self.baseline_warning = ""
         self.dead_warning = ""  # data=file: detector bins or views that read one value throughout
+        self.size_warning = ""  # data=file: an object wider than the grid (its detector reads it past the shadow)
         # data=file, parallel: how the views 180 degrees apart mirror each other (/data/opposite_views), and the
         # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
         self.opposite: dict | None = None
@@ -570,6 +599,9 @@ class CTFewView(Problem):
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
                             f"integrals -log(counts / counts_without_object){clip}")
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
+        if self.kind == "parallel" and sino.ndim == 2:
+            shadow = covering_detector(self.shape, self.voxel)[0][0] * self.voxel / spacing  # the corners' rays too
+            self.size_warning = beyond_grid(sino, shadow, self.shape[0], n_u * spacing / self.voxel, what)
         self.dead_warning = dead_readings(sino, what)
 
     def _disk_mask(self, device) -> torch.Tensor:
@@ -586,8 +618,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.geometry_warning, self.full_turn_warning, self.axis_warning, self.truth_warning, self.baseline_warning,
-                                self.dead_warning) if w]
+        return [w for w in (self.geometry_warning, self.full_turn_warning, self.axis_warning, self.truth_warning,
+                                self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
