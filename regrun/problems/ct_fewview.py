@@ -209,8 +209,14 @@ class CTFewView(Problem):
         check_choice("problem.truth_filter", cfg.truth_filter, FILTERS)
         self.kind = str(cfg.geometry)
         cone = self.kind == "cone"
-        size = check_int("problem.size", (64 if cone else 128) if cfg.size is None else cfg.size, 4)
-        slices = check_int("problem.slices", size if cfg.slices is None else cfg.slices, 1)
+        self._truth_file = self._read_truth_file(cfg)
+        size, slices = cfg.size, cfg.slices
+        if size is None and self._truth_file is not None:
+            # a truth of your own gives the grid its answer is judged on (the default 128 refused a 256^2 truth)
+            size = int(self._truth_file.shape[0])
+            slices = int(self._truth_file.shape[2]) if cone and slices is None and self._truth_file.dim() == 3 else slices
+        size = check_int("problem.size", (64 if cone else 128) if size is None else size, 4)
+        slices = check_int("problem.slices", size if slices is None else slices, 1)
         self.shape = (size, size, slices) if cone else (size, size)
         self.voxel = check_float("problem.voxel", cfg.voxel, 0.0, strict=True)
         self.mask_radius = check_float("problem.mask_radius", cfg.mask_radius, 0.0, strict=True)
@@ -408,8 +414,7 @@ class CTFewView(Problem):
         self._check_full_turn(sino)
         truth = None
         if cfg.truth_file is not None:
-            truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
-                                               "problem.truth_file"), device="cpu")
+            truth = self._truth_file
             if tuple(truth.shape) != self.shape:
                 raise UserError(f"problem.truth_file has shape {tuple(truth.shape)}, the reconstruction grid is "
                                 f"{self.shape} (problem.size, problem.slices)")
@@ -417,6 +422,14 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    @staticmethod
+    def _read_truth_file(cfg) -> torch.Tensor | None:
+        """problem.truth_file (data=file), on the CPU as read; None without one."""
+        if cfg.data != "file" or cfg.truth_file is None:
+            return None
+        return torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
+                                          "problem.truth_file"), device="cpu")
 
     def _check_opposite_views(self, sino: torch.Tensor, angles) -> None:
         """A parallel scan's views 180 degrees apart (axis.opposite_views), measured where the scan has them."""
