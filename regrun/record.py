@@ -192,6 +192,27 @@ FIELD_MEANINGS = {
     "score": "the detection score: the root's occurrence map summed (about the number of objects)",
     "n_detected": "the number of instances found (rows of /tables/detections)",
 }
+# a name whose meaning differs by problem: CT's reconstruction was described as "the super-resolved image" with a
+# reconstruction.npy beside it that CT does not write (newuser13)
+# Detection keeps its images as drawn, not in FAIR's layout (newuser14: flipud(a.T) of the scene gave a mirrored,
+# channels-last-as-rows array).
+DETECTION_LAYOUT = ("images as drawn: (channels, rows, columns) or (rows, columns), row 0 at the top, in the pixels of "
+                    "the scene searched (problem.scale 2: half the photo's size; divided again by problem.scene.object_scale, a "
+                    "list's scenes side by side)")
+PROBLEM_GROUP_MEANINGS = {
+    "crab_detection": {"data": f"the run's inputs, when small; {DETECTION_LAYOUT}",
+                       "result": f"the run's final arrays; {DETECTION_LAYOUT}; /result/occurrence/<part> each part's "
+                                 "occurrence map, /result/poses (row, col, angle, loss, weight) per /result/pose_nodes"},
+}
+PROBLEM_FIELD_MEANINGS = {
+    "crab_detection": {"template": f"the template image; {DETECTION_LAYOUT}",
+                       "scene": f"the scene searched; {DETECTION_LAYOUT}"},
+    "ct_fewview": {
+        "reconstruction": "the reconstructed image (2-D: [i, j] = (x1_i, x2_j), as the figures draw it with x1 to "
+                          "the right and x2 up; 3-D: x3 the rotation axis; docs/ct.md, 'Geometry and projector'); "
+                          "problem.truth_file is compared with it in this layout",
+    },
+}
 UNIT_SUFFIXES = {"_px": "in pixels", "_s": "in seconds", "_seconds": "in seconds", "_deg": "in degrees",
                  "_db": "in dB", "_mb": "in MiB"}
 PROBLEM_DOCS = {"multiscale_affine": "docs/registration.md", "superres": "docs/superres.md",
@@ -208,13 +229,20 @@ def describe(group: str, key: str, problem: str | None = None) -> str:
     """The `description` attribute of /group/key: its meaning where the name is known (FIELD_MEANINGS), else
     its group's meaning and the unit its suffix says, and where the problem documents it."""
     top = group.split("/")[0]
+    if key in PROBLEM_FIELD_MEANINGS.get(problem, {}):
+        return PROBLEM_FIELD_MEANINGS[problem][key]
     if key in FIELD_MEANINGS:
         return FIELD_MEANINGS[key]
     unit = next((u for suffix, u in UNIT_SUFFIXES.items() if key.endswith(suffix)), "")
     where = f"; {PROBLEM_DOCS[problem]} describes the problem's names" if problem in PROBLEM_DOCS else ""
     if top == "tables" and group != "tables":
         return f"column {key!r} of the table {group.split('/', 1)[1]!r}" + (f", {unit}" if unit else "") + where
-    return f"{GROUP_MEANINGS.get(top, top)}: {key!r}" + (f", {unit}" if unit else "") + where
+    return f"{group_meaning(top, problem)}: {key!r}" + (f", {unit}" if unit else "") + where
+
+
+def group_meaning(name: str, problem: str | None = None) -> str:
+    """The `description` of the group `name`, the problem's own where its layout differs."""
+    return PROBLEM_GROUP_MEANINGS.get(problem, {}).get(name, GROUP_MEANINGS.get(name, name))
 
 
 def process_facts() -> dict[str, Any]:
@@ -225,10 +253,10 @@ def process_facts() -> dict[str, Any]:
 
 def _write_group(f: h5py.File, name: str, items: dict[str, Any]) -> None:
     group = f.require_group(name)
-    if name in GROUP_MEANINGS:
-        group.attrs["description"] = GROUP_MEANINGS[name]
     problem = f.attrs.get("problem")
     problem = problem if isinstance(problem, str) else None
+    if name in GROUP_MEANINGS:
+        group.attrs["description"] = group_meaning(name, problem)
     for key, value in items.items():
         if key in group:
             del group[key]
@@ -446,6 +474,34 @@ def load(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def _sweep_runs(folder: Path, path: str | Path, key: str, names: tuple[str, ...], problem: str | None) -> str:
+    """Where `folder` is a sweep's (its runs in subfolders): which of its runs (of `problem`) hold one of the weights
+    `names`,
+    and the setting that takes one; a sweep's folder given to from: was told only to "give a run folder"
+    (newuser13). '' for a folder without runs."""
+    runs = sorted(d for d in folder.iterdir() if (d / FILENAME).is_file())
+    if not runs:
+        return ""
+
+    def holds(run: Path) -> bool:
+        try:
+            with h5py.File(run / FILENAME, "r") as f:
+                return (str(f.attrs.get("status")) == "completed" and any(f"metrics/{n}" in f for n in names)
+                        and problem in (None, str(f.attrs.get("problem"))))
+        except OSError:
+            return False
+
+    with_weight = [run for run in runs if holds(run)]
+    listed = ", ".join(run.name for run in (with_weight or runs)[:4]) + (", ..." if len(with_weight or runs) > 4
+                                                                          else "")
+    example = f"{key}={FROM_PREFIX}{Path(path) / (with_weight or runs)[0].name}"
+    if with_weight:
+        return (f"; it is a sweep's folder of {len(runs)} runs, {len(with_weight)} of them completed with a weight "
+                f"({listed}): give one, e.g. {example}")
+    return (f"; it is a sweep's folder of {len(runs)} runs ({listed}), none completed with a weight "
+            f"({', '.join('/metrics/' + n for n in names)}): give the run folder of one that has it")
+
+
 def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...] = (LEARNED_LAM,),
                 problem: str | None = None) -> float:
     """The weight a completed learning run chose (/metrics/lam_learned), `path` its results file or run folder.
@@ -464,7 +520,8 @@ def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...
         elif (p / (FILENAME + PARTIAL_SUFFIX)).exists():
             p = p / (FILENAME + PARTIAL_SUFFIX)  # a run still going (or killed): its status says so below
         else:
-            raise UserError(f"{where}: the folder holds no {FILENAME} (give a run folder of regrun)")
+            raise UserError(f"{where}: the folder holds no {FILENAME} (give a run folder of regrun)"
+                            f"{_sweep_runs(p, path, key, names, problem)}")
     try:
         f = h5py.File(p, "r")
     except OSError:

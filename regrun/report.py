@@ -288,6 +288,16 @@ def _not_done(presets: list[Preset], out: Path, args: argparse.Namespace) -> str
                                       if args.collect else "")
 
 
+def _no_claims(presets: list[Preset]) -> str:
+    """Where no run that completed states a paper value, the count line's zeros are no verdict: two CI presets that
+    completed read "0 reproduced, 0 better, 0 differs, 0 capped, 0 stopped", as if nothing had worked (newuser14)."""
+    done = [r for p in presets for r in p.runs if r.status == "completed"]
+    if not done or any(run_claims(r) for r in done):
+        return ""
+    return (f"; {len(done)} run{'s' if len(done) != 1 else ''} completed, none with a paper value to judge "
+            "(the CI presets check runs, not the paper's numbers): the page lists their metrics")
+
+
 def _command(args: argparse.Namespace, out: Path, collect: bool = False) -> str:
     """The regrun-report command for the same presets and overrides (with --collect: the page alone)."""
     return " ".join(["regrun-report", *(["--collect"] if collect else []), *(["--quick"] if args.quick else []),
@@ -375,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     page.write_text(build_html(presets, f"regrun report ({kind})"))
     counts = {v: sum(c.verdict == v for p in presets for r in p.runs for c in run_claims(r)) for v in VERDICTS}
     reporter.line(f"regrun-report: {', '.join(f'{n} {v}' for v, n in counts.items())} -> {page} "
-                  f"({os.path.getsize(page) / 1e6:.1f} MB){_not_done(presets, out, args)}")
+                  f"({os.path.getsize(page) / 1e6:.1f} MB){_not_done(presets, out, args)}{_no_claims(presets)}")
     reporter.close()
     failed = [p.name for p in presets if p.returncode not in (None, 0)]
     sys.exit(1 if failed else 0)

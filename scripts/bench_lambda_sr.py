@@ -962,6 +962,8 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "split_from": res.metrics.get("lam_split_from", math.nan),
                                "split_evaluations": res.metrics.get("lam_split_evaluations", 0.0),
                                "split_s": res.metrics.get("lam_split_s", 0.0),
+                               # its weight before problem.lam_split_refine's walk, where that ran (srwalk3)
+                               "split_coarse": res.metrics.get("lam_split_coarse", math.nan),
                                # its first comparison's readings (superres_cv.split_readings; srwalk)
                                **{f"split_{k}": res.metrics.get(f"lam_split_{k}", math.nan)
                                   for k in ("fall", "bias", "var", "t", "moved")},

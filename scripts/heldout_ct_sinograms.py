@@ -68,6 +68,8 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   and engraved letters, strokes under 1 px to 3 px; nameplate_kind; run as `text` in that batch, a name that
   shadowed scikit-image's `text` picture of seed 3101, renamed after) and `s1045` (matplotlib's MRI
   slice, read as scripts/bench_lambda_sr.py reads it; never used for CT).
+- Added for seed 9202 (docs/ct.md, "The issue's own kinds at today's main, with today's peers (ctissue)"): `surf`
+  (a full-resolution 768 x 768 crop of the beach photograph's surf and wet sand, lower right; see FAIR_IMAGES).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental, particles, breast, tablet, wood, fruit): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -875,8 +877,11 @@ FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice"
                # seed 3801: the crab on the beach, turned 15 degrees (sand texture round a small object)
                "crabbeach": "../refine_data/crab_beach_15.0deg.png",
                # seed 3901: the treeline of the beach photo at full resolution (foliage, sky, sand), cropped below
-               "foliage": "../refine_data/detection_images/beach_bg.jpg"}
-CROPS = {"foliage": (400, 0, 768)}  # (row, column, side) of a square crop in the full image, instead of the centre
+               "foliage": "../refine_data/detection_images/beach_bg.jpg",
+               # seed 9202: the same photo's surf and wet sand at full resolution (lower right), a region no batch saw
+               # at this scale (`beach` is the whole photo reduced, `foliage` the treeline)
+               "surf": "../refine_data/detection_images/beach_bg.jpg"}
+CROPS = {"foliage": (400, 0, 768), "surf": (768, 1280, 768)}  # (row, column, side) of a square crop in the full image, instead of the centre
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:

@@ -6,7 +6,7 @@ with problem.geometry=parallel computes it, and whether it warns.
     python scripts/newuser10_opposite_views.py radon OUT SEED camera coins   # parallel 360-degree scans of pictures
     python scripts/newuser10_opposite_views.py eval OUT/*.npz                # the statistic and the verdict per file
 
-`radon`: scikit-image's radon of each picture (64^2 in a disk, 90 views over 360 degrees), noise-free, with 1%
+`radon`: scikit-image's radon of each picture (64^2 in a disk, 90 views over 360 degrees, or --span), noise-free, with 1%
 Gaussian noise (seed SEED) and with that noise then blurred along the detector (Gaussian, sigma 0.7 bins: a
 scintillator's blur, which correlates the noise along u); each as a user's .npz (sinogram, angles in degrees,
 truth). Fan and parallel scans of analytic objects come from scripts/heldout_ct_sinograms.py --user with
@@ -22,12 +22,12 @@ import numpy as np
 from regrun.tomography.axis import opposite_views
 
 
-def radon_scans(out: Path, seed: int, names: list[str]) -> None:
+def radon_scans(out: Path, seed: int, names: list[str], span: float = 360.0) -> None:
     from scipy.ndimage import gaussian_filter1d
     from skimage import data, transform
 
     rng = np.random.default_rng(seed)
-    theta = np.arange(90) * 4.0
+    theta = np.arange(90) * span / 90
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         img = getattr(data, name)()
@@ -37,7 +37,7 @@ def radon_scans(out: Path, seed: int, names: list[str]) -> None:
         clean = transform.radon(img, theta=theta, circle=True).T  # (views, n_u)
         noisy = clean + 0.01 * clean.max() * rng.standard_normal(clean.shape)
         for tag, arr in (("clean", clean), ("noisy", noisy), ("blur", gaussian_filter1d(noisy, 0.7, axis=1))):
-            np.savez(out / f"{name}_radon360_{tag}.npz", sinogram=arr, angles=theta, clean=clean, truth=img)
+            np.savez(out / f"{name}_radon{span:g}_{tag}.npz", sinogram=arr, angles=theta, clean=clean, truth=img)
 
 
 def evaluate(files: list[Path]) -> None:
@@ -61,11 +61,12 @@ def main(argv=None) -> None:
     r.add_argument("out", type=Path)
     r.add_argument("seed", type=int)
     r.add_argument("names", nargs="+")
+    r.add_argument("--span", type=float, default=360.0, help="degrees the 90 views cover (newuser13: 180 too)")
     e = sub.add_parser("eval")
     e.add_argument("files", nargs="+", type=Path)
     a = ap.parse_args(argv)
     if a.cmd == "radon":
-        radon_scans(a.out, a.seed, a.names)
+        radon_scans(a.out, a.seed, a.names, a.span)
     else:
         evaluate(a.files)
 

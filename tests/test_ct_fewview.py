@@ -176,3 +176,34 @@ def test_a_sinogram_with_a_negative_baseline_is_warned_and_a_noisy_clean_one_is_
     [warning] = offset.warnings({})
     assert "offset.npy" in warning and "subtract it" in warning
     assert re.search(r"(4\.9|5\.0)% of the peak's height", warning), warning  # the ends' own +0.005 noise bias
+
+
+def test_a_truth_file_gives_the_grid_when_no_size_is_typed(device, tmp_path):
+    """problem.truth_file's shape is the grid its answer is judged on: with problem.size unset a 48-pixel truth
+    reconstructs on 48 x 48 (the default 128 refused it: "the reconstruction grid is (128, 128)"); a typed size
+    still wins, and a truth that does not fit it is refused in one line."""
+    ref = problem(device, size=48, views=24, noise="poisson", photons=1e5)
+    np.save(tmp_path / "scan.npy", ref.sinogram.cpu().numpy())
+    np.save(tmp_path / "truth.npy", ref.truth.cpu().numpy())
+    p = problem(device, data="file", sinogram=str(tmp_path / "scan.npy"), truth_file=str(tmp_path / "truth.npy"),
+                size=None, views=None)
+    assert p.shape == (48, 48) and tuple(p.truth.shape) == (48, 48) and p.warnings({}) == []
+    with pytest.raises(UserError, match=r"problem.truth_file has shape \(48, 48\), the reconstruction grid is \(40, 40\)"):
+        problem(device, data="file", sinogram=str(tmp_path / "scan.npy"), truth_file=str(tmp_path / "truth.npy"),
+                size=40, views=None)
+
+
+def test_an_object_wider_than_the_grid_is_warned_with_the_size_that_fits(device, tmp_path):
+    """A parallel scan of a 48-pixel object read at problem.size=24 (a 256-pixel scan at the default 128: ctissue's
+    λ 8.26 against 2.32, a 128 x 128 crop with no word) is named with problem.size=48; the same file at size 48 is
+    not, nor a 24-pixel object's scan padded onto the same wide detector (a wide detector round a small object)."""
+    wide = problem(device, size=48, views=24, noise="poisson", photons=1e5)
+    sino = wide.sinogram.cpu().numpy()
+    np.save(tmp_path / "wide.npy", sino)
+    small = problem(device, size=24, views=24, noise="poisson", photons=1e5).sinogram.cpu().numpy()
+    pad = (sino.shape[1] - small.shape[1]) // 2
+    np.save(tmp_path / "padded.npy", np.pad(small, ((0, 0), (pad, sino.shape[1] - small.shape[1] - pad))))
+    [warning] = problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=24, views=None).warnings({})
+    assert "wide.npy" in warning and "wider than the grid" in warning and "problem.size=48 reconstructs" in warning
+    assert problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=48, views=None).warnings({}) == []
+    assert problem(device, data="file", sinogram=str(tmp_path / "padded.npy"), size=24, views=None).warnings({}) == []

@@ -13,10 +13,11 @@ from regrun.tomography.axis import estimate_axis
 SEED = 8963
 
 
-def _scan(views: int = 24, n_u: int = 34, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Line integrals of a few off-centre discs (parallel beam, every bin varying with the view) and the angles."""
+def _scan(views: int = 24, n_u: int = 34, seed: int = SEED, span: float = 180.0) -> tuple[np.ndarray, np.ndarray]:
+    """Line integrals of a few off-centre discs (parallel beam, every bin varying with the view) and the angles
+    (degrees, over `span`: test_newuser13.py's 360-degree scans too)."""
     rng = np.random.default_rng(seed)
-    angles = np.arange(views) * 180.0 / views
+    angles = np.arange(views) * span / views
     u = np.arange(n_u) - (n_u - 1) / 2
     sino = np.zeros((views, n_u))
     for x, y, r in zip(rng.uniform(-6, 6, 3), rng.uniform(-6, 6, 3), rng.uniform(3, 6, 3)):

@@ -131,10 +131,10 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
     assert ("lambda_f by the frame-split risk" in names) == (steps == 1)
     met = res.metrics
     assert ("lam_split_from" in met) == (steps == 1)
-    if steps == 1:  # the split's walk: from the weight CV left, one step down (its reference) to one up at most
-        ratio = met["lam_chosen"] / met["lam_split_from"]
-        assert any(ratio == pytest.approx(CV_STEP**k) for k in (-1, 0, 1))
-        assert met["lam_chosen"] == pytest.approx(p.model.lam) and met["lam_split_evaluations"] in (3.0, 4.0)
+    if steps == 1:  # the split's walk: from the weight CV left, one step down (its reference) to one up at most,
+        ratio = met["lam_chosen"] / met["lam_split_from"]  # a move up walked again in quarter steps (lam_split_refine)
+        assert any(ratio == pytest.approx(CV_STEP**k) for k in (-1, 0, 0.5, 1))
+        assert met["lam_chosen"] == pytest.approx(p.model.lam) and met["lam_split_evaluations"] in (3.0, 4.0, 5.0, 6.0)
         assert ("by the frame-split risk" in res.message) == (ratio != pytest.approx(1.0))
     assert any(n.startswith("lambda_f choice") for n in names)  # the recorder saw the search's own phases
 
@@ -143,7 +143,8 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
                                        ("lam_cv_t", -1.0), ("lam_cv_t", float("nan")), ("lam_split_steps", -1),
                                        ("lam_split_steps", 1.5), ("lam_split_down", -1), ("lam_split_down", "two"),
                                        ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5),
-                                       ("lam_split_step", 1.0), ("lam_split_step", "two")])
+                                       ("lam_split_step", 1.0), ("lam_split_step", "two"),
+                                       ("lam_split_refine", 0), ("lam_split_refine", 2.0)])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
@@ -169,6 +170,7 @@ def test_the_default_in_yaml():
     assert isinstance(cfg.lam_cv_steps, int) and cfg.lam_cv_frames == 0
     assert isinstance(cfg.lam_split_steps, int) and cfg.lam_split_steps >= 0
     assert cfg.lam_split_step == CV_STEP  # the walk's step at the default is the grid's, bit for bit
+    assert cfg.lam_split_refine == 2  # quarter steps where the walk moved up (srwalk3)
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):
@@ -326,3 +328,58 @@ def test_the_split_walks_readings_are_its_first_comparison():
     assert r["lam_split_t"] == pytest.approx(-float(e.sum()) / float(e.std() * math.sqrt(7)))
     assert r["lam_split_moved"] == {lam0 / CV_STEP: -1.0, lam0: 0.0, lam0 * CV_STEP: 1.0}[reached]
     assert split_readings(images, lam0, lam0 / CV_STEP)["lam_split_moved"] == -1.0
+
+
+def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
+    """problem.lam_split_refine N: where the sqrt(2) walk moved up from lam0, the walk again from lam0 in steps of
+    sqrt(2)^(1/N), each against the reference c / sqrt(2) under the weight c reached, at most N (the last lands on
+    lam0 sqrt(2) itself, the first walk's image); where it stayed or went down, its answer and metrics are the
+    walk's (N = 1, the default, never runs it)."""
+    import math
+    from types import SimpleNamespace
+
+    import regrun.registration.superres_cv as cv_module
+    from regrun.optim.parameter_choice import Choice
+    from regrun.registration.superres_cv import CVSettings, frames_split, split_refine
+
+    lam0, q = 0.2, 2**0.25
+    u = torch.tensor([1.0, 0.0], dtype=F64)
+
+    def curve(a, asked):  # quarter step k (lam0 q^k) -> (a_k u, 0): risk(k, r) = (a_k - a_r)^2
+        def images(lam):
+            asked.append(lam)
+            k = round(math.log(lam / lam0) / math.log(q))
+            return a[k] * u, 0 * u
+        return images
+
+    # sqrt(2) walk: 2 against -2 (9) < 0 (16): up; 4 against 0 (9216) > 2 (1): stops at one step (index 2).
+    # Quarters: 1 against -2 (4) < 0 (16): up; 2 against -1 (9) > 1 (4): stops at index 1
+    one = {-2: 0.0, -1: 0.0, 0: 4.0, 1: 2.0, 2: 3.0, 4: 99.0}
+    assert split_refine(curve(one, []), lam0, 2) == pytest.approx(lam0 * q)
+    both = {**one, 2: 1.0, 4: 99.0}  # 2 against -1 (1) < 1 (4): the second quarter too, onto lam0 sqrt(2) exactly
+    asked = []
+    assert split_refine(curve(both, asked), lam0, 2) == lam0 * CV_STEP and lam0 * CV_STEP in asked
+    assert split_refine(curve({**one, 1: 5.0}, []), lam0, 2) == lam0  # the first quarter loses: lam0, never below
+
+    def run(a, refine):
+        monkeypatch.setattr(cv_module, "split_images", lambda model, w: (curve(a, []), {}))
+        weights = []
+        model = SimpleNamespace(q=15, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
+        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_refine=refine),
+                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
+                                                       solves=2, at_edge=False, curve=None))
+        out = frames_split(problem, torch.zeros(1))
+        out.pop("lam_split_s")
+        assert weights == [problem.weight_choice.lam]
+        return problem.weight_choice.lam, out
+
+    lam, out = run(one, 2)
+    assert lam == pytest.approx(lam0 * q) and out["lam_split_coarse"] == pytest.approx(lam0 * CV_STEP)
+    assert run(one, 1)[0] == pytest.approx(lam0 * CV_STEP) and "lam_split_coarse" not in run(one, 1)[1]
+    # the walk stays (2 against -2: 16 > 0, no step up; down (halves of 8: against two sqrt(2) steps under the
+    # lower weight): -2 against -6, 16 = 16, stays) or goes down (-2 against -6: 0 < 16)
+    stays = {-6: 0.0, -2: 4.0, 0: 4.0, 2: 8.0}
+    down = {-6: 0.0, -2: 0.0, 0: 4.0, 2: 8.0}
+    for a in (stays, down):
+        assert run(a, 2) == run(a, 1)
+    assert run(stays, 1)[0] == lam0 and run(down, 1)[0] == pytest.approx(lam0 / CV_STEP)

@@ -15,8 +15,8 @@ from regrun.errors import UserError
 from regrun.imaging.io import read_frames
 
 
-def _png(path: Path, width: int, height: int) -> None:
-    rng = np.random.default_rng(width * 100 + height)
+def _png(path: Path, width: int, height: int, salt: int = 0) -> None:
+    rng = np.random.default_rng(width * 100 + height + 10007 * salt)
     Image.fromarray(rng.integers(0, 255, (height, width), dtype=np.uint8)).save(path)
 
 
@@ -34,7 +34,9 @@ def test_a_truth_of_the_wrong_size_is_named_width_by_height(tmp_path, device):
     frames = tmp_path / "frames"
     frames.mkdir()
     for k in range(3):
-        _png(frames / f"f{k}.png", 8, 6)  # 8 wide, 6 tall: at factor 2 the result is 16x12
+        # 8 wide, 6 tall: at factor 2 the result is 16x12; each frame its own pixels (copies of one frame are
+        # refused since newuser13)
+        _png(frames / f"f{k}.png", 8, 6, salt=k)
     _png(tmp_path / "truth.png", 16, 10)
     cfg = config_section("problem", "superres", data="frames", frames=str(frames), factor=2,
                          truth=str(tmp_path / "truth.png"))

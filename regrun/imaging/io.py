@@ -82,14 +82,18 @@ _DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 VALUE_LIMIT = 1e15
 
 
-def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT) -> np.ndarray:
+def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT, axes: tuple | None = None) -> np.ndarray:
     """`arr` when every value is finite and within +-limit; else a one-line UserError naming `what` (the file
-    and key), how many values are bad, the first one's index, and what is allowed."""
+    and key), how many values are bad, the first one's index, and what is allowed. `axes`, a sinogram's
+    ("view", "detector bin"): the index by those names, and whole bins or views that are bad named as such."""
     bad = ~np.isfinite(arr)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise UserError(f"{what}: {int(bad.sum())} value(s) are NaN or infinite (the first {arr[first]} at index "
-                        f"{first}); every value must be a finite number")
+        where = f"the first {arr[first]} at index {first}"
+        if axes is not None and len(axes) == arr.ndim == 2:
+            where = _bad_lines(bad, axes) or f"the first {arr[first]} at {axes[0]} {first[0]}, {axes[1]} {first[1]}"
+        raise UserError(f"{what}: {int(bad.sum())} value(s) are NaN or infinite ({where}); every value must be a "
+                        "finite number")
     big = np.abs(arr) > limit
     if big.any():
         first = tuple(int(i) for i in np.argwhere(big)[0])
@@ -398,6 +402,10 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
         with Image.open(path) as img:
             _one_page(img, path)
             img = upright(img)
+            if "A" in img.mode or "transparency" in img.info:
+                # converted to grey, transparent pixels were registered as the black under them (newuser14: a
+                # template with its corners cut, 28% of it, 3.8 px off under a generic poor-fit warning)
+                _check_opaque(np.asarray(img.convert("RGBA"))[..., 3], 255, path)
             img = img.convert("F") if img.mode in _DEEP_MODES else img.convert("L")
             if resize is not None:
                 img = img.resize((resize, resize), Image.Resampling.BICUBIC)
@@ -451,17 +459,73 @@ def array_shapes(path: Path) -> list[tuple[str, tuple]]:
         with np.load(path) as data:
             return [(k, data[k].shape) for k in data.files]
     if suffix in (".h5", ".hdf5"):
-        import h5py
-
-        found = []
-        with h5py.File(path, "r") as data:
-            data.visititems(lambda name, obj: found.append((name, obj.shape)) if isinstance(obj, h5py.Dataset)
-                            else None)
-        return found
+        return _h5_shapes(path)
     return []
 
 
-def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.ndarray:
+def _bad_lines(bad: np.ndarray, axes: tuple) -> str:
+    """Where every bad value of a (views, bins) sinogram lies in a bin bad in every view or a view bad in every
+    bin, those named with what to do ("the first nan at index (0, 40)" left a user to work out that detector bin
+    40 was dead: newuser12, newuser13); '' otherwise."""
+    cols, rows = np.flatnonzero(bad.all(axis=0)), np.flatnonzero(bad.all(axis=1))
+    whole = np.zeros_like(bad)
+    whole[:, cols] = True
+    whole[rows] = True
+    if not (cols.size or rows.size) or (bad & ~whole).any():
+        return ""
+    named = lambda idx: ", ".join(map(str, idx[:8])) + (", ..." if idx.size > 8 else "")  # noqa: E731
+    parts = []
+    if cols.size:
+        parts.append(f"{axes[1]}{'s' if cols.size > 1 else ''} {named(cols)} in every {axes[0]}: dead detector "
+                     "pixels? replace them by their neighbours along the detector (interpolate) in the file")
+    if rows.size:
+        parts.append(f"{axes[0]}{'s' if rows.size > 1 else ''} {named(rows)} in every {axes[1]}: a view the "
+                     "detector missed? leave it out of the file with its angle")
+    return "; ".join(parts)
+
+
+def matlab_hint(path: Path, key: str, frames: bool = False) -> str:
+    """For a MATLAB .mat file (which regrun does not read: a user's sinogram or frames from MATLAB were refused as
+    "not a .npy, .npz, .h5/.hdf5 ..." without a word of how to convert it, newuser13), its arrays and the line of
+    Python that saves the first as the array file regrun reads; '' for any other file."""
+    if path.suffix.lower() != ".mat":
+        return ""
+    import h5py
+
+    if h5py.is_hdf5(path):  # MATLAB's -v7.3 files are HDF5, their arrays transposed (MATLAB writes columns first)
+        found = [(name, tuple(reversed(shape))) for name, shape in _h5_shapes(path)]
+        load = f"numpy.asarray(h5py.File('{path.name}')['{{name}}']).T"
+    else:
+        from scipy.io import whosmat
+
+        try:
+            found = [(name, tuple(shape)) for name, shape, _ in whosmat(str(path))]
+        except (OSError, ValueError, TypeError, NotImplementedError):
+            found = []
+        load = f"scipy.io.loadmat('{path.name}')['{{name}}']"
+    if not found:
+        return f"; {path.name} is a MATLAB file, which regrun does not read, and no array could be listed from it"
+    arrays = ", ".join(f"{name} {shape}" for name, shape in found[:6]) + (", ..." if len(found) > 6 else "")
+    name = found[0][0]
+    save = (f"numpy.save('{path.stem}.npy', {load.format(name=name)})" if frames else
+            f"numpy.savez('{path.stem}.npz', {key}={load.format(name=name)})")
+    layout = (" (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)"
+              if frames else "")
+    return (f"; {path.name} is a MATLAB file, which regrun does not read (its arrays: {arrays}): convert it in "
+            f"Python, e.g. {save}{layout}")
+
+
+def _h5_shapes(path: Path) -> list[tuple[str, tuple]]:
+    import h5py
+
+    found = []
+    with h5py.File(path, "r") as data:
+        data.visititems(lambda name, obj: found.append((name, obj.shape)) if isinstance(obj, h5py.Dataset)
+                        else None)
+    return found
+
+
+def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: tuple | None = None) -> np.ndarray:
     """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
     unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
     `what` (the setting or the kind of data) when the
@@ -488,7 +552,8 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                 raise UserError(f"{what}: cannot read {path}: {_tiff64(path)}")
             keys, arr = [], _read_grey_page(path, what)
         else:
-            raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file")
+            raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file"
+                            f"{matlab_hint(path, key)}")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None
@@ -509,7 +574,7 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None) -> np.n
                         f"{', '.join(name for name, _ in keys) or 'none'}{shapes}{hint}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
-    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"))
+    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"), axes=axes)
 
 
 def read_optional_array(path: Path, key: str, what: str) -> np.ndarray | None:
@@ -681,7 +746,8 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         # an archive of the frames, as a download or a mail brings them (newuser11)
         packed = "; regrun does not unpack archives: unpack it and give the folder" if zipfile.is_zipfile(path) or \
             path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar") else ""
-        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}")
+        raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}"
+                        f"{matlab_hint(path, FRAMES_KEY, frames=True)}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "

@@ -139,6 +139,7 @@ class CrabDetection(Problem):
         self.grey_calibration_key = calibration_home(matched, self.scale)[1] if self.grey else None
         self.where = f"problem.scene.path={sc.path}" if sc.source == "file" else f"the {sc.source} scene"
         self.grey_warnings = []
+        self.from_file, self.full_size = sc.source == "file", full.size
         self.template = matched.downscaled(self.scale).to(ctx.device, ctx.dtype)
         scene = downscale_scene(scene, self.scale)
         self.scene = Scene(scene.image.to(ctx.device, ctx.dtype), scene.truth, scene.label)
@@ -235,7 +236,16 @@ class CrabDetection(Problem):
 
     # ---- judging ----------------------------------------------------------------------------------------------
     def warnings(self, metrics):
-        return self.grey_warnings
+        return self.grey_warnings + ([self._none_found()] if self.from_file and metrics.get("n_detected") == 0 else [])
+
+    def _none_found(self) -> str:
+        """A photo where nothing was found: the size the search assumed, since objects of another size go unfound
+        without a word (newuser14: a crab 2x the template's size, 0 detected; object_scale=2 found it)."""
+        sizes = ", ".join(f"{k * self.full_size[1]:.0f}x{k * self.full_size[0]:.0f}" for k in self.object_scales)
+        return (f"{self.where}: nothing detected; the template was matched at {sizes} px (width x height) of the "
+                f"photo (its own size times problem.scene.object_scale), which finds objects within about +-2.5% of "
+                "that size: for objects of another size give it (problem.scene.object_scale=2: twice the template's; "
+                "a list, e.g. [1, 2], searches each)")
 
     def evaluate(self, result: SolveResult):
         """Detections always (score, n_detected, the instances in /tables/detections); errors, success or false

@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis, opposite_views
+from ..tomography.axis import conventions_within, estimate_axis, full_turn, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -66,6 +66,57 @@ def baseline_offset(edge: np.ndarray, peak: float, what: str) -> str:
     return (f"{what}: the detector's ends, where rays miss the object, average {mean:.3g} "
             f"({100 * -mean / abs(height):.1f}% of the peak's height {height:.3g} above them; {below}); line integrals there are 0, so an "
             f"offset (dark or flat-field correction?) biases every reconstruction: subtract it (sinogram - ({mean:.3g}))")
+
+
+def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: str) -> str:
+    """A warning when a parallel beam's detector reaches past the grid's shadow (`reach` bins about its centre) and
+    the bins there read the object: the object is wider than the reconstruction grid, whose image then misses what
+    lies outside it and misfits the views that cross it. A user's 256-pixel scan at the default problem.size (128)
+    ran to a 128 x 128 crop with no word, `auto`'s weight 8.26 against 2.32 at problem.size=256 (docs/ct.md,
+    "(ctissue)"). The views' mean profile beyond the shadow (1 bin of margin for the axis) must rise 5% of the
+    profile's height above the detector's ends: a wide detector round a small object reads ~0 there. `width`: the
+    detector's width in voxels, for the grid that fits it. '' if not."""
+    n_u = sino.shape[1]
+    outer = np.abs(np.arange(n_u) - (n_u - 1) / 2) > reach / 2 + 1
+    if not outer.any():
+        return ""
+    profile = sino.mean(axis=0)
+    base = max(float(profile[[0, -1]].mean()), 0.0)
+    height = float(profile.max()) - base
+    past = float(profile[outer].max()) - base
+    if height <= 0 or past < 0.05 * height:
+        return ""
+    fit = size
+    while covering_detector((fit + 1, fit + 1), 1.0)[0][0] <= width:
+        fit += 1
+    grid = (f"problem.size={fit} reconstructs on the grid this detector covers" if fit > size else
+            "a larger problem.size or problem.voxel takes in the whole object")
+    return (f"{what}: its {n_u} detector pixels reach past the {size}-voxel grid's shadow ({reach:.0f} pixels), and "
+            f"there they read up to {100 * past / height:.0f}% of the largest line integral: the object is wider than "
+            f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
+
+
+def wrapped_negatives(sino: np.ndarray) -> str:
+    """A sinogram with small negative values (noise about 0 where rays miss the object) saved as unsigned 16-bit
+    integers: each wraps to 65536 - |v|, far above every line integral, and the file was refused as "raw detector
+    counts; give -log(counts / ...)", advice that is wrong for it (newuser13). Named where the values are
+    integers in [0, 65535] split by a gap of at least a quarter of that range, with at least 3 distinct values
+    above it that, read as negatives, lie within 5% of the largest value below it (a saturated 65535 alone is
+    one value: raw counts, left to that check); '' otherwise."""
+    if sino.size == 0 or sino.min() < 0 or sino.max() > 65535 or not np.array_equal(sino, np.round(sino)):
+        return ""
+    values = np.unique(sino)
+    if values.size < 4:
+        return ""
+    k = int(np.argmax(np.diff(values)))
+    low, high = values[:k + 1], values[k + 1:]
+    if values[k + 1] - values[k] < 16384 or high.size < 3 or 65536 - high.min() > 0.05 * low.max():
+        return ""
+    count = int((sino >= high.min()).sum())
+    return (f"{count} values at {high.min():.0f}-{high.max():.0f} beside the rest at {low.min():.0f}-"
+            f"{low.max():.0f}, nothing between: negative values (noise about 0) saved as unsigned 16-bit integers "
+            f"wrap to 65536 - |v|; save the line integrals as float (a float32 TIFF, .npy), or clip them at 0 "
+            f"before saving as 16 bits")
 
 
 def dead_readings(sino: np.ndarray, what: str) -> str:
@@ -158,8 +209,14 @@ class CTFewView(Problem):
         check_choice("problem.truth_filter", cfg.truth_filter, FILTERS)
         self.kind = str(cfg.geometry)
         cone = self.kind == "cone"
-        size = check_int("problem.size", (64 if cone else 128) if cfg.size is None else cfg.size, 4)
-        slices = check_int("problem.slices", size if cfg.slices is None else cfg.slices, 1)
+        self._truth_file = self._read_truth_file(cfg)
+        size, slices = cfg.size, cfg.slices
+        if size is None and self._truth_file is not None:
+            # a truth of your own gives the grid its answer is judged on (the default 128 refused a 256^2 truth)
+            size = int(self._truth_file.shape[0])
+            slices = int(self._truth_file.shape[2]) if cone and slices is None and self._truth_file.dim() == 3 else slices
+        size = check_int("problem.size", (64 if cone else 128) if size is None else size, 4)
+        slices = check_int("problem.slices", size if slices is None else slices, 1)
         self.shape = (size, size, slices) if cone else (size, size)
         self.voxel = check_float("problem.voxel", cfg.voxel, 0.0, strict=True)
         self.mask_radius = check_float("problem.mask_radius", cfg.mask_radius, 0.0, strict=True)
@@ -170,10 +227,15 @@ class CTFewView(Problem):
         self.truth_warning = ""
         self.baseline_warning = ""
         self.dead_warning = ""  # data=file: detector bins or views that read one value throughout
+        self.size_warning = ""  # data=file: an object wider than the grid (its detector reads it past the shadow)
         # data=file, parallel: how the views 180 degrees apart mirror each other (/data/opposite_views), and the
         # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
         self.opposite: dict | None = None
         self.geometry_warning = ""
+        # data=file without angles, parallel, angle_range unset: whether the views mirror themselves read over 360
+        # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
+        self.full_turn: dict | None = None
+        self.full_turn_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -318,7 +380,8 @@ class CTFewView(Problem):
             raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
                             "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
         sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
-                                          "problem.sinogram"), device="cpu")  # to the run's device later
+                                          "problem.sinogram", axes=("view", "detector bin")),
+                               device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
@@ -348,10 +411,10 @@ class CTFewView(Problem):
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
+        self._check_full_turn(sino)
         truth = None
         if cfg.truth_file is not None:
-            truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
-                                               "problem.truth_file"), device="cpu")
+            truth = self._truth_file
             if tuple(truth.shape) != self.shape:
                 raise UserError(f"problem.truth_file has shape {tuple(truth.shape)}, the reconstruction grid is "
                                 f"{self.shape} (problem.size, problem.slices)")
@@ -359,6 +422,14 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    @staticmethod
+    def _read_truth_file(cfg) -> torch.Tensor | None:
+        """problem.truth_file (data=file), on the CPU as read; None without one."""
+        if cfg.data != "file" or cfg.truth_file is None:
+            return None
+        return torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
+                                          "problem.truth_file"), device="cpu")
 
     def _check_opposite_views(self, sino: torch.Tensor, angles) -> None:
         """A parallel scan's views 180 degrees apart (axis.opposite_views), measured where the scan has them."""
@@ -376,6 +447,41 @@ class CTFewView(Problem):
                 f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
                 f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
                 f"moved during the scan")
+
+    def _check_full_turn(self, sino: torch.Tensor) -> None:
+        """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
+        do they mirror each other as opposite views do (axis.full_turn)?"""
+        given = self.cfg.angle_range
+        if (self.kind != "parallel" or sino.ndim != 2 or self.file_angles is not None
+                or (given is not None and self._angle_range() != 360.0)):
+            return
+        found = full_turn(sino)
+        if found is None:
+            return
+        self.full_turn = {"share": found.share, "spread": found.spread, "ratio": found.ratio, "pairs": found.pairs}
+        n = sino.shape[0]
+        if given is not None:
+            # the reverse: a 180-degree file given angle_range=360 ran at a fraction of its quality (newuser13:
+            # 19.23 dB against 33.62) under the opposite views' warning, which names a fan beam or a moving object,
+            # not the setting given; rule and batches in docs/sweeps.md (newuser14)
+            if found.half_turn:
+                self.geometry_warning = ""
+                self.full_turn_warning = (
+                    f"problem.angle_range=360 spreads the {n} views of problem.sinogram="
+                    f"{Path(str(self.cfg.sinogram)).name} (no angles in it) over 360 degrees; but view k and view "
+                    f"k + {n // 2}, 180 degrees apart so read, do not mirror each other as a parallel beam's opposite "
+                    f"views do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} times how "
+                    f"much the views differ from their mean; /data/full_turn): a scan over 180 degrees? Without "
+                    f"problem.angle_range (180 for a parallel beam) it is read so (else a fan beam, "
+                    f"problem.geometry=fan, or an object that moved during the scan)")
+            return
+        if found.likely:
+            self.full_turn_warning = (
+                f"problem.sinogram={Path(str(self.cfg.sinogram)).name} holds no angles, so its {n} views were spread "
+                f"over 180 degrees; but view k and view k + {n // 2} mirror each other as a parallel beam's views 180 "
+                f"degrees apart do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} of how "
+                f"much the views differ from their mean; /data/full_turn): a scan over 360 degrees? "
+                f"problem.angle_range=360 reads it so (a fan beam: problem.geometry=fan)")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
@@ -465,6 +571,9 @@ class CTFewView(Problem):
         flipped, and raw detector counts instead of line integrals. Line integrals of an object inside the
         field of view are >= 0, near 0 where the rays miss it (the detector's ends) and largest through it."""
         what = f"problem.sinogram={name}"
+        wrapped = wrapped_negatives(sino)
+        if wrapped:  # before the raw-counts check, whose advice (-log) would be wrong for these (newuser13)
+            raise UserError(f"{what}: {wrapped}")
         n_u = sino.shape[1]
         sod = self.cfg.source_origin * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
         odd = self.cfg.origin_detector * self.shape[0] * self.voxel if self.kind != "parallel" else 0.0
@@ -503,6 +612,9 @@ class CTFewView(Problem):
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
                             f"integrals -log(counts / counts_without_object){clip}")
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
+        if self.kind == "parallel" and sino.ndim == 2:
+            shadow = covering_detector(self.shape, self.voxel)[0][0] * self.voxel / spacing  # the corners' rays too
+            self.size_warning = beyond_grid(sino, shadow, self.shape[0], n_u * spacing / self.voxel, what)
         self.dead_warning = dead_readings(sino, what)
 
     def _disk_mask(self, device) -> torch.Tensor:
@@ -519,8 +631,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.geometry_warning, self.axis_warning, self.truth_warning, self.baseline_warning,
-                                self.dead_warning) if w]
+        return [w for w in (self.geometry_warning, self.full_turn_warning, self.axis_warning, self.truth_warning,
+                                self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -577,6 +689,8 @@ class CTFewView(Problem):
             out["rotation_axis"] = self.axis
         if self.opposite is not None:
             out["opposite_views"] = self.opposite
+        if self.full_turn is not None:
+            out["full_turn"] = self.full_turn
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
@@ -637,8 +751,10 @@ class CTFewView(Problem):
                                colorbar=True))
         sino = self.sinogram.cpu().numpy()
         sino = sino[:, :, sino.shape[2] // 2] if sino.ndim == 3 else sino
-        panels.append(dict(image=sino.T, title="sinogram (u up, views right)" + (", central row" if
-                                                                                 self.kind == "cone" else "")))
+        # show_image draws image.T from the bottom: the (views, n_u) array itself puts u up and the views to the
+        # right, as the title says (its transpose drew them the other way round: newuser13)
+        panels.append(dict(image=sino, title="sinogram (u up, views right)" + (", central row" if
+                                                                               self.kind == "cone" else "")))
         suffix = ", central slice" if self.kind == "cone" else ""
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 

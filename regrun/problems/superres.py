@@ -241,6 +241,15 @@ class SuperRes(Problem):
         check_choice("problem.common_from_start", cfg.common_from_start, (True, False))
         self.common_from_start = bool(cfg.common_from_start)  # varpro_cg, with reanchor: superres_anchor.py
         self.noise = check_float("problem.noise", cfg.noise, 0.0, maximum=1e3)
+        if data == "frames" and self.noise > 0:  # the key simulates noise: on a user's frames it spoiled them
+            raise UserError(  # without a word (problem.noise=2 meant as 2%: 40.7 -> 20.8 dB, newuser13)
+                f"problem.noise={cfg.noise} would add simulated Gaussian noise, {cfg.noise} times the frames' "
+                "standard deviation, to your frames (it is for generated ones); your frames' noise is estimated "
+                "from them, or give its level as problem.lam_noise=SIGMA in the frames' units")
+        # a fraction typed as a percentage (2 for 2%) buried generated frames in noise without a word (newuser13)
+        self.noise_warning = (f"problem.noise={cfg.noise} is the noise's standard deviation relative to the "
+                              f"frames' (0.02 is 2%): the frames' noise is {cfg.noise} times the scene's spread"
+                              if self.noise >= 1 else "")
         check_choice("problem.motion.kind", cfg.motion.kind, MOTION_KINDS)
         self.final_iters = check_int("problem.final_cg_iters", cfg.final_cg_iters, 1)
         self.final_rtol = check_float("problem.final_cg_rtol", cfg.final_cg_rtol, 0.0)
@@ -633,8 +642,8 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        return ([w for w in (self.levels_warning, self.border_warning, self.repeat_warning, self.truth_warning,
-                                self.layout_warning) if w]
+        return ([w for w in (self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
+                                self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
                 + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
@@ -864,7 +873,7 @@ def levels_noise(frames: torch.Tensor) -> tuple[float, float]:
 def repeated_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str:
     """Frames that hold exactly the same pixels: a camera's frames never do (their noise differs), a folder exported
     twice under two names does (f0.png and f000.png: 6 frames read as 12, without a word: newuser11). Each such
-    frame counts twice in the fit and adds no sample of the scene."""
+    frame counts twice in the fit and adds no sample of the scene; where every frame is the same, a UserError."""
     flat = frames.reshape(frames.shape[0], -1)
     seen: dict[bytes, int] = {}
     pairs = []
@@ -878,6 +887,10 @@ def repeated_frames_warning(frames: torch.Tensor, names: list[str] | None) -> st
         return ""
     name = (lambda k: names[k]) if names and len(names) == frames.shape[0] else (lambda k: f"frame {k}")  # noqa: E731
     shown = [f"{name(a)} = {name(b)}" for a, b in pairs[:4]] + ([f"and {len(pairs) - 4} more"] if len(pairs) > 4 else [])
+    if len(seen) == 1:  # two copies of one frame ran 19 s to an answer at lam_range's edge, 8 copies 42 s (newuser13)
+        raise UserError(f"all {frames.shape[0]} frames hold the same pixels ({', '.join(shown)}): one picture of the "
+                        "scene; super-resolution needs at least 2 frames that see it from different sub-pixel "
+                        "positions (copies of one frame add nothing)")
     return (f"{len(pairs)} of the {frames.shape[0]} frames repeat another's pixels exactly ({', '.join(shown)}): a "
             f"frame saved twice (an export run twice under other names?) counts twice in the fit and adds nothing; "
             f"leave the copies out")

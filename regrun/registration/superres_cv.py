@@ -47,6 +47,7 @@ class CVSettings:
     moved frames held out, the first ones; 0: every moved frame) and problem.lam_cv_t (the paired t statistic of
     the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
     the weight in use after them; 0: off), problem.lam_split_step (the factor of its steps),
+    problem.lam_split_refine (where the walk moved up, its walk again in steps of lam_split_step^(1/N); 1: off),
     problem.lam_split_down (its steps down at most) and problem.lam_split_max_frame (the largest frame side,
     pixels, it runs on)."""
 
@@ -57,6 +58,7 @@ class CVSettings:
     split_down: int = 1
     split_max_frame: int = 96
     split_step: float = CV_STEP
+    split_refine: int = 1
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
@@ -68,7 +70,8 @@ class CVSettings:
                    split_max_frame=check_int("problem.lam_split_max_frame", cfg.lam_split_max_frame,
                                              SPLIT_MIN_FRAME + 1),
                    split_step=check_float("problem.lam_split_step", cfg.lam_split_step, 1.0, strict=True,
-                                          maximum=4.0))
+                                          maximum=4.0),
+                   split_refine=check_int("problem.lam_split_refine", cfg.lam_split_refine, 1))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -266,6 +269,29 @@ def split_images(model, w: torch.Tensor, halves=None):
     return images, cache
 
 
+def split_risk(images, risks: dict, at: float, ref: float) -> float:
+    """The frame-split risk at weight `at` against the reference weight `ref` (module comment), kept in `risks`."""
+    if (at, ref) not in risks:
+        (f, d), (f_r, d_r) = images(at), images(ref)
+        risks[at, ref] = float((f - f_r).pow(2).sum() + 0.5 * (d * d_r).sum())
+    return risks[at, ref]
+
+
+def split_refine(images, lam: float, parts: int, step: float = CV_STEP) -> float:
+    """Where split_walk moved up from lam: the walk again from lam in steps of step^(1/parts), at most `parts` of
+    them, so that it reaches lam * step (the first walk's first step, its image reused) at most; each step against
+    the reference c / CV_STEP under the weight c reached, as split_walk's. srwalk2's quarter steps everywhere moved
+    weights the sqrt(2) walk keeps (docs/superres.md, "The split walk's steps up over-pick (srwalk2)"); run only
+    after a move up, the walk's stays are kept by construction (srwalk3). Returns the weight reached."""
+    ladder = [lam * step ** (k / parts) for k in range(parts)] + [lam * step]
+    risks: dict[tuple[float, float], float] = {}
+    k = 0
+    while k < parts and (split_risk(images, risks, ladder[k + 1], ladder[k] / CV_STEP)
+                         < split_risk(images, risks, ladder[k], ladder[k] / CV_STEP)):
+        k += 1
+    return ladder[k]
+
+
 def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = None,
                step: float = CV_STEP) -> tuple[float, dict]:
     """The frame-split walk from lam by steps of `step` (problem.lam_split_step). Up: from the weight c reached,
@@ -283,10 +309,7 @@ def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = 
     risks: dict[tuple[float, float], float] = {}
 
     def risk(at, ref):
-        if (at, ref) not in risks:
-            (f, d), (f_r, d_r) = images(at), images(ref)
-            risks[at, ref] = float((f - f_r).pow(2).sum() + 0.5 * (d * d_r).sum())
-        return risks[at, ref]
+        return split_risk(images, risks, at, ref)
 
     at = lam
     for _ in range(steps):
@@ -326,8 +349,9 @@ def split_readings(images, lam: float, reached: float, step: float = CV_STEP) ->
 def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     """lambda_f=auto, at the solver's final motion w, after the cross-validation's walk: the frame-split risk's
     walk up from the weight in use (problem.lam_split_steps). Sets problem.weight_choice (and the model's weight)
-    to the weight found; returns the metrics (lam_split_from: the weight before it; lam_split_evaluations: the
-    weights whose images were solved; lam_split_s: CPU seconds). {} where it does not run (split_on)."""
+    to the weight found; returns the metrics (lam_split_from: the weight before it; lam_split_coarse: the walk's
+    weight before problem.lam_split_refine's walk, where that ran; lam_split_evaluations: the weights whose images
+    were solved; lam_split_s: CPU seconds). {} where it does not run (split_on)."""
     settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
     if not split_on(problem):
         return {}
@@ -335,8 +359,11 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     images, cache = split_images(model, w)
     lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down),
                         step=settings.split_step)
-    out = {"lam_split_from": choice.lam, "lam_split_evaluations": float(len(cache)),
-           **split_readings(images, choice.lam, lam, settings.split_step)}
+    out = {"lam_split_from": choice.lam, **split_readings(images, choice.lam, lam, settings.split_step)}
+    if settings.split_refine > 1 and lam > choice.lam:
+        out["lam_split_coarse"] = lam
+        lam = split_refine(images, choice.lam, settings.split_refine, settings.split_step)
+    out["lam_split_evaluations"] = float(len(cache))
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
     return out
