@@ -540,8 +540,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     of interleaved and band (larger_of_layouts), else interleaved. `weighting` (solver.lam_cv_weighting, k; None:
     off): on a scan with unmeasured lines each held-out view's ray's residual times the square root of
     coverage_weights (k: the weight's fall-off, in view spacings from the unmeasured lines); held-out ray masks
-    (band) are not weighted. `repick_guarded` (solver.lam_cv_repick_guarded): weight `dose`'s ramp re-pick runs
-    where the guard was consulted too (on the primary folds' grid spectra; false: the guard's answer stands)."""
+    (band) are not weighted. `repick_guarded` (solver.lam_cv_repick_guarded): weight `dose`'s ramp re-pick (on
+    the primary folds' grid spectra) runs also where the guard was consulted and kept the range's bottom; false:
+    the guard's answer stands."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -685,7 +686,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             power = noise_limited(noise, gain_held, seen[best][1])
             details["lam_cv_pick_plain"] = f"{pick:.6g}"
             details["lam_cv_ramp_power"] = f"{power:.3f}"
-            if power > 0 and (repick_guarded or not guarded) and not stopped and len(spectra) >= 3:
+            # repick_guarded: also where the guard was consulted and kept the range's bottom (both folds lowest
+            # there); where it found the other fold's minimum inside, that stands (the primary fold's spectra have
+            # their minimum at the bottom, and re-picking on them undid it: metal 256^2/15/1e4 -0.18 dB,
+            # docs/ct.md "(ctguard)")
+            kept_bottom = bool(guarded) and pick <= settings.lo * (1 + 1e-9)
+            if power > 0 and (not guarded or repick_guarded and kept_bottom) and not stopped and len(spectra) >= 3:
                 lams_seen = sorted(spectra)
                 pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
     if layout == "blocks":
