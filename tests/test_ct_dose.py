@@ -229,7 +229,8 @@ def test_repick_guarded_runs_the_ramp_re_pick_where_the_guard_was_consulted(devi
     """solver.lam_cv_repick_guarded (docs/ct.md, "(ctguard)"): a plain misfit lowest at the range's bottom, the
     guard's other offset agreeing: off, the bottom stands (the re-pick skipped, as before); on, the pick is the
     ramp's parabola on the same grid runs (what weight `ramp` picks there), the runs and the guard's record the
-    same. Where the guard was not needed, on and off are the same answer."""
+    same. Where the guard was not needed, or found the other offset's minimum inside, on and off are the same
+    answer."""
     from regrun.errors import UserError
     from regrun.optim import parameter_choice as pc
     from regrun.solvers.fista_tv import FistaTV
@@ -254,6 +255,15 @@ def test_repick_guarded_runs_the_ramp_re_pick_where_the_guard_was_consulted(devi
     assert 0.2 < on.lam == pytest.approx(ramp.lam, rel=1e-5) and not on.at_edge and on.solves == off.solves == 7
     inside = run(0.01, 3.0), run(0.01, 3.0, repick_guarded=True)
     assert inside[0].details["lam_cv_guard"] == "not needed" and inside[0].lam == inside[1].lam
+    search = fw.view_cv_search  # the other fold's minimum inside (its runs made, their values a bowl at 0.5):
+
+    def bowl_guard(f, lo, hi, weights, points, second=None, second_runs=0):
+        return search(f, lo, hi, weights, points, lambda lam: second(lam) * 0 + math.log(lam / 0.5) ** 2,
+                      second_runs)
+
+    monkeypatch.setattr(fw, "view_cv_search", bowl_guard)
+    found = run(0.15, 3.0), run(0.15, 3.0, repick_guarded=True)  # the guard's answer stands either way
+    assert 0.2 < found[0].lam == found[1].lam < 3.0 and found[1].details["lam_cv_guard"].startswith("offset 0: ")
     with pytest.raises(UserError, match="solver.lam_cv_repick_guarded='maybe'"):
         FistaTV(config_section("solver", "fista_tv", lam_cv_repick_guarded="maybe"),
                 RunContext(torch.device("cpu"), F64, 0, Path(".")))
