@@ -224,6 +224,50 @@ def test_view_cv_dose_weight_reweights_the_same_runs(device, monkeypatch, noise,
     assert dose.lam == pytest.approx(expected.lam, rel=1e-5)
 
 
+
+def test_repick_guarded_runs_the_ramp_re_pick_where_the_guard_was_consulted(device, monkeypatch):
+    """solver.lam_cv_repick_guarded (docs/ct.md, "(ctguard)"): a plain misfit lowest at the range's bottom, the
+    guard's other offset agreeing: off, the bottom stands (the re-pick skipped, as before); on, the pick is the
+    ramp's parabola on the same grid runs (what weight `ramp` picks there), the runs and the guard's record the
+    same. Where the guard was not needed, or found the other offset's minimum inside, on and off are the same
+    answer."""
+    from regrun.errors import UserError
+    from regrun.optim import parameter_choice as pc
+    from regrun.solvers.fista_tv import FistaTV
+    from regrun.tomography import fista_tv_weight as fw
+    from regrun.tomography.fista_tv import make_fista
+
+    from test_model_resolution import ct_problem
+
+    p = ct_problem(device)
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=20), None)
+    monkeypatch.setattr(fw, "noise_variance", lambda b, geometry: (1e9, "test"))  # noise-limited: ramp power 1
+
+    def run(lo, hi, weight="dose", solves=6, **kw):
+        s = pc.ChoiceSettings(rule="cv", noise=None, lo=lo, hi=hi, solves=solves, probes=1)
+        return fw.choose_by_view_cv(p, fista, 20, s, 4, 20, 1.0, "raw", weight, grid=3, guard=True, **kw)
+
+    off, on = run(0.15, 3.0), run(0.15, 3.0, repick_guarded=True)
+    ramp = run(0.15, 3.0, "ramp", solves=3)  # the same three grid weights, no golden-section steps
+    assert off.details["lam_cv_guard"].startswith("offset 0: ") and off.details == {
+        **on.details, "lam_cv_pick": off.details["lam_cv_pick"]}
+    assert off.lam == pytest.approx(0.15) and off.at_edge
+    assert 0.2 < on.lam == pytest.approx(ramp.lam, rel=1e-5) and not on.at_edge and on.solves == off.solves == 7
+    inside = run(0.01, 3.0), run(0.01, 3.0, repick_guarded=True)
+    assert inside[0].details["lam_cv_guard"] == "not needed" and inside[0].lam == inside[1].lam
+    search = fw.view_cv_search  # the other fold's minimum inside (its runs made, their values a bowl at 0.5):
+
+    def bowl_guard(f, lo, hi, weights, points, second=None, second_runs=0):
+        return search(f, lo, hi, weights, points, lambda lam: second(lam) * 0 + math.log(lam / 0.5) ** 2,
+                      second_runs)
+
+    monkeypatch.setattr(fw, "view_cv_search", bowl_guard)
+    found = run(0.15, 3.0), run(0.15, 3.0, repick_guarded=True)  # the guard's answer stands either way
+    assert 0.2 < found[0].lam == found[1].lam < 3.0 and found[1].details["lam_cv_guard"].startswith("offset 0: ")
+    with pytest.raises(UserError, match="solver.lam_cv_repick_guarded='maybe'"):
+        FistaTV(config_section("solver", "fista_tv", lam_cv_repick_guarded="maybe"),
+                RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
 def test_fit_cap_weight_is_where_the_training_misfit_rises_by_tau_held_out_misfits():
     """solver.lam_cv_fit_cap (docs/ct.md, "Fifteenth round"): the largest weight whose training misfit stays within
     tau x the held-out misfit of its lowest, log-linear between the weights tried."""

@@ -511,7 +511,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       grid: int | None = None, guard: bool = False, dose: bool = False,
                       stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
-                      layout: str = "interleaved", blocks: int = 1, weighting: float | None = None) -> Choice:
+                      layout: str = "interleaved", blocks: int = 1, weighting: float | None = None,
+                      repick_guarded: bool = False) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -539,7 +540,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     of interleaved and band (larger_of_layouts), else interleaved. `weighting` (solver.lam_cv_weighting, k; None:
     off): on a scan with unmeasured lines each held-out view's ray's residual times the square root of
     coverage_weights (k: the weight's fall-off, in view spacings from the unmeasured lines); held-out ray masks
-    (band) are not weighted."""
+    (band) are not weighted. `repick_guarded` (solver.lam_cv_repick_guarded): weight `dose`'s ramp re-pick (on
+    the primary folds' grid spectra) runs also where the guard was consulted and kept the range's bottom; false:
+    the guard's answer stands."""
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -557,7 +560,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         if getattr(geometry, "kind", None) == "fan" and angular_coverage(geometry) < 1:
             return larger_of_layouts(problem, fista, iters, settings, fold, power_iters, scale, reference, weight,
                                      progress, offsets, grid, guard, dose, stop, fit_cap, fit_cap_share,
-                                     coverage_power, weighting=weighting)
+                                     coverage_power, weighting=weighting, repick_guarded=repick_guarded)
         layout = "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
@@ -683,7 +686,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             power = noise_limited(noise, gain_held, seen[best][1])
             details["lam_cv_pick_plain"] = f"{pick:.6g}"
             details["lam_cv_ramp_power"] = f"{power:.3f}"
-            if power > 0 and not guarded and not stopped and len(spectra) >= 3:
+            # repick_guarded: also where the guard was consulted and kept the range's bottom (both folds lowest
+            # there); where it found the other fold's minimum inside, that stands (the primary fold's spectra have
+            # their minimum at the bottom, and re-picking on them undid it: metal 256^2/15/1e4 -0.18 dB,
+            # docs/ct.md "(ctguard)")
+            kept_bottom = bool(guarded) and pick <= settings.lo * (1 + 1e-9)
+            if power > 0 and (not guarded or repick_guarded and kept_bottom) and not stopped and len(spectra) >= 3:
                 lams_seen = sorted(spectra)
                 pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
     if layout == "blocks":
@@ -746,7 +754,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
 
-def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None) -> Choice:
+def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None,
+                      repick_guarded: bool = False) -> Choice:
     """solver.lam_cv_layout=auto on a limited-range fan: both searches (every fold-th view held out, and a band
     of line directions, band_split), the larger answer (its reconstruction, its curve; the runs of both counted).
     Why: on a limited-range fan the held-out views see only the measured directions, and the answer falls short
@@ -754,7 +763,8 @@ def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float |
     a held-out band of directions sees TV filling a wedge and picks up to it there, but picks far lower on
     textures and some low-noise scans (wood, breast at 1e6), where the views' answer was right (docs/ct.md,
     "Held-out blocks of views for limited-range fans? (ctfanblock)")."""
-    both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting)
+    both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting,
+                                 repick_guarded=repick_guarded)
             for k in ("interleaved", "band")}
     win = max(both.values(), key=lambda c: c.lam)
     win.solves = sum(c.solves for c in both.values())
@@ -870,10 +880,11 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_dose: bool = False, stop: Callable[[], bool] | None = None,
                         cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
-                        cv_blocks: int = 1, cv_weighting: float | None = None) -> Choice:
-    """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose and power_iters:
-    solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard, solver.lam_cv_dose and
-    solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
+                        cv_blocks: int = 1, cv_weighting: float | None = None,
+                        cv_repick_guarded: bool = False) -> Choice:
+    """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
+    and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
+    solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`). stop: the run's time limit (RunContext.out_of_time), which ends
     either search with the best weight solved so far."""
     if settings.rule == "cv":
@@ -881,7 +892,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
-                                 cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting)
+                                 cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
+                                 repick_guarded=cv_repick_guarded)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
