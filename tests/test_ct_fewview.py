@@ -193,6 +193,25 @@ def test_a_truth_file_gives_the_grid_when_no_size_is_typed(device, tmp_path):
                 size=40, views=None)
 
 
+def test_with_no_size_typed_the_grid_grows_to_a_detector_the_object_fills(device, tmp_path):
+    """problem.size unset and no truth: a 256-pixel object's scan (regrun's covering detector, 365 bins) reached past
+    the default 128 grid's shadow and ran to a 128 x 128 crop (ctissue's 256^2 files: λ 8.26 against 2.32); it now
+    runs on the grid the detector covers, 256, as if typed, with no warning. A small object on the same wide detector
+    keeps the default grid."""
+    wide = problem(device, size=256, views=6, noise="poisson", photons=1e5, oversample=1)
+    np.save(tmp_path / "wide.npy", wide.sinogram.cpu().numpy())
+    grown = problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=None, views=None)
+    typed = problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=256, views=None)
+    assert grown.shape == (256, 256) and grown.warnings({}) == []
+    assert grown.geometry.detector == typed.geometry.detector and torch.equal(grown.sinogram, typed.sinogram)
+    small = problem(device, size=64, views=6, noise="poisson", photons=1e5).sinogram.cpu().numpy()
+    n_u = wide.sinogram.shape[1]
+    pad = (n_u - small.shape[1]) // 2
+    np.save(tmp_path / "padded.npy", np.pad(small, ((0, 0), (pad, n_u - small.shape[1] - pad))))
+    kept = problem(device, data="file", sinogram=str(tmp_path / "padded.npy"), size=None, views=None)
+    assert kept.shape == (128, 128) and kept.warnings({}) == []
+
+
 def test_an_object_wider_than_the_grid_is_warned_with_the_size_that_fits(device, tmp_path):
     """A parallel scan of a 48-pixel object read at problem.size=24 (a 256-pixel scan at the default 128: ctissue's
     λ 8.26 against 2.32, a 128 x 128 crop with no word) is named with problem.size=48; the same file at size 48 is

@@ -86,14 +86,21 @@ def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: s
     past = float(profile[outer].max()) - base
     if height <= 0 or past < 0.05 * height:
         return ""
-    fit = size
-    while covering_detector((fit + 1, fit + 1), 1.0)[0][0] <= width:
-        fit += 1
+    fit = fitting_size(size, width)
     grid = (f"problem.size={fit} reconstructs on the grid this detector covers" if fit > size else
             "a larger problem.size or problem.voxel takes in the whole object")
     return (f"{what}: its {n_u} detector pixels reach past the {size}-voxel grid's shadow ({reach:.0f} pixels), and "
             f"there they read up to {100 * past / height:.0f}% of the largest line integral: the object is wider than "
             f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
+
+
+def fitting_size(size: int, width: float) -> int:
+    """The largest grid (at least `size`) whose covering parallel detector (the volume's circumscribed disk, unit
+    voxels) is no wider than `width` voxels: regrun's own detector for that grid, so its files give their grid back."""
+    fit = size
+    while covering_detector((fit + 1, fit + 1), 1.0)[0][0] <= width:
+        fit += 1
+    return fit
 
 
 def wrapped_negatives(sino: np.ndarray) -> str:
@@ -215,6 +222,8 @@ class CTFewView(Problem):
             # a truth of your own gives the grid its answer is judged on (the default 128 refused a 256^2 truth)
             size = int(self._truth_file.shape[0])
             slices = int(self._truth_file.shape[2]) if cone and slices is None and self._truth_file.dim() == 3 else slices
+        # the default grid may grow to the file's detector where the object reaches past it (_check_sinogram)
+        self._size_default = size is None
         size = check_int("problem.size", (64 if cone else 128) if size is None else size, 4)
         slices = check_int("problem.slices", size if slices is None else slices, 1)
         self.shape = (size, size, slices) if cone else (size, size)
@@ -614,7 +623,17 @@ class CTFewView(Problem):
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
         if self.kind == "parallel" and sino.ndim == 2:
             shadow = covering_detector(self.shape, self.voxel)[0][0] * self.voxel / spacing  # the corners' rays too
-            self.size_warning = beyond_grid(sino, shadow, self.shape[0], n_u * spacing / self.voxel, what)
+            width = n_u * spacing / self.voxel
+            self.size_warning = beyond_grid(sino, shadow, self.shape[0], width, what)
+            fit = fitting_size(self.shape[0], width)
+            if self.size_warning and self._size_default and self.cfg.detector is None and fit > self.shape[0]:
+                # no size typed and no truth: the object is wider than the default grid, whose answer would be a
+                # crop of it (a 256^2 scan: a 128 x 128 crop, λ 8.26 against 2.32; docs/ct.md "(ctissue)")
+                self.ctx.reporter.line(f"regrun: problem.size={fit}: the grid {Path(name).name}'s {n_u}-pixel "
+                                       f"detector covers, since the object reaches past the default "
+                                       f"{self.shape[0]}-voxel grid's shadow (problem.size=N sets it)")
+                self.shape = (fit, fit)
+                self.size_warning = ""
         self.dead_warning = dead_readings(sino, what)
 
     def _disk_mask(self, device) -> torch.Tensor:
