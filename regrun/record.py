@@ -185,6 +185,9 @@ FIELD_MEANINGS = {
     "omega": "the image domain [x1 min, x1 max, x2 min, x2 max], in domain units",
     "frames": "the low-resolution frames (frames, [channels,] columns, rows-from-the-bottom: FAIR's layout)",
     "frame_files": "the frame files in the order used (frame 0 is the reference pose)",
+    "grid_from": "CT, your sinogram: where the reconstruction grid's size came from (problem.size typed, "
+                 "problem.truth_file's shape, the default, or the file's detector where the object reaches past "
+                 "the default grid)",
     "angles_deg": "CT: the views' angles used, in degrees (a file's own angles plus problem.angle_start, else spread "
                   "evenly over problem.angle_range from problem.angle_start)",
     "lam_chosen": "the regularisation weight the run chose (lambda_f or solver.lam)",

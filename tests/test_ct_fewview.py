@@ -188,6 +188,7 @@ def test_a_truth_file_gives_the_grid_when_no_size_is_typed(device, tmp_path):
     p = problem(device, data="file", sinogram=str(tmp_path / "scan.npy"), truth_file=str(tmp_path / "truth.npy"),
                 size=None, views=None)
     assert p.shape == (48, 48) and tuple(p.truth.shape) == (48, 48) and p.warnings({}) == []
+    assert p.inputs()["grid_from"] == "problem.truth_file"
     with pytest.raises(UserError, match=r"problem.truth_file has shape \(48, 48\), the reconstruction grid is \(40, 40\)"):
         problem(device, data="file", sinogram=str(tmp_path / "scan.npy"), truth_file=str(tmp_path / "truth.npy"),
                 size=40, views=None)
@@ -203,13 +204,15 @@ def test_with_no_size_typed_the_grid_grows_to_a_detector_the_object_fills(device
     grown = problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=None, views=None)
     typed = problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=256, views=None)
     assert grown.shape == (256, 256) and grown.warnings({}) == []
+    assert grown.inputs()["grid_from"].startswith("the file's 365-pixel detector")
+    assert typed.inputs()["grid_from"] == "problem.size"
     assert grown.geometry.detector == typed.geometry.detector and torch.equal(grown.sinogram, typed.sinogram)
     small = problem(device, size=64, views=6, noise="poisson", photons=1e5).sinogram.cpu().numpy()
     n_u = wide.sinogram.shape[1]
     pad = (n_u - small.shape[1]) // 2
     np.save(tmp_path / "padded.npy", np.pad(small, ((0, 0), (pad, n_u - small.shape[1] - pad))))
     kept = problem(device, data="file", sinogram=str(tmp_path / "padded.npy"), size=None, views=None)
-    assert kept.shape == (128, 128) and kept.warnings({}) == []
+    assert kept.shape == (128, 128) and kept.warnings({}) == [] and kept.inputs()["grid_from"] == "default"
 
 
 def test_an_object_wider_than_the_grid_is_warned_with_the_size_that_fits(device, tmp_path):

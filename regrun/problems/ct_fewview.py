@@ -222,8 +222,11 @@ class CTFewView(Problem):
             # a truth of your own gives the grid its answer is judged on (the default 128 refused a 256^2 truth)
             size = int(self._truth_file.shape[0])
             slices = int(self._truth_file.shape[2]) if cone and slices is None and self._truth_file.dim() == 3 else slices
-        # the default grid may grow to the file's detector where the object reaches past it (_check_sinogram)
+        # the default grid may grow to the file's detector where the object reaches past it (_check_sinogram);
+        # where the grid came from is recorded (/data/grid_from)
         self._size_default = size is None
+        self.grid_from = ("problem.size" if cfg.size is not None else
+                          "problem.truth_file" if size is not None else "default")
         size = check_int("problem.size", (64 if cone else 128) if size is None else size, 4)
         slices = check_int("problem.slices", size if slices is None else slices, 1)
         self.shape = (size, size, slices) if cone else (size, size)
@@ -634,6 +637,7 @@ class CTFewView(Problem):
                                        f"{self.shape[0]}-voxel grid's shadow (problem.size=N sets it)")
                 self.shape = (fit, fit)
                 self.size_warning = ""
+                self.grid_from = f"the file's {n_u}-pixel detector (the object reaches past the default grid)"
         self.dead_warning = dead_readings(sino, what)
 
     def _disk_mask(self, device) -> torch.Tensor:
@@ -710,6 +714,8 @@ class CTFewView(Problem):
             out["opposite_views"] = self.opposite
         if self.full_turn is not None:
             out["full_turn"] = self.full_turn
+        if self.cfg.data == "file":
+            out["grid_from"] = self.grid_from
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
