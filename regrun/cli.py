@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (compose, config_dir, group_file, group_options, key_owners, nearest_keys, paper_values,
                      quote_value, register_resolvers, searchpath_override, settings_replaced_by_value)
-from .console import STARTING, reader_left
+from .console import STARTING, held_ctrl_c, informational, reader_left
 from .errors import UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
@@ -829,6 +829,8 @@ def main() -> None:
     except SystemExit as exc:
         if not _console_script():
             raise
+        if exc.code in (0, None) and held_ctrl_c():  # a dry run or --cfg job that a held Ctrl-C came to
+            _interrupted_exit()
         _exit_now(exc.code)
     except BrokenPipeError:  # `regrun --help | head`
         code = reader_left()
@@ -894,8 +896,6 @@ def _main() -> None:
 
         if not isinstance(sys.stdout, PipeSafe):
             sys.stdout = PipeSafe(sys.stdout)
-    informational = any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--shell-completion")
-                         or a.startswith("--info") for a in argv)
     if _cfg_job(argv) and not multirun:  # with the descriptions from the YAML files, not Hydra's bare dump
         from .explain import job_yaml
 
@@ -907,7 +907,7 @@ def _main() -> None:
     cfg = None
     t0 = time.perf_counter()
     try:
-        if not informational:
+        if not informational(argv):
             _check_parses(overrides)
             _check_group_choices(overrides, user_dirs)
             _check_launcher(argv)
@@ -921,6 +921,8 @@ def _main() -> None:
                 _claim_run_dir(cfg)
     except UserError as exc:
         _error(str(exc))
+    if cfg is not None and held_ctrl_c():  # a Ctrl-C the console held while the run started: its folder has it
+        _interrupted_at_start(cfg, KeyboardInterrupt(), t0)
     if cfg is None:
         with _known_mode(cfg):
             _app()
@@ -933,7 +935,7 @@ def _main() -> None:
             _interrupted_at_start(cfg, exc, t0)
         finally:
             signal.signal(signal.SIGTERM, previous)
-    if multirun and not informational:
+    if multirun and not informational(argv):
         from . import sweep
 
         # The sweeper (in this process) kept the report; the jobs themselves may have run elsewhere.
