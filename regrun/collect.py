@@ -6,14 +6,15 @@ finished jobs are symlinks to earlier folders) and hand-moved folders all collec
 
 Outputs (in --out, default DIR/collected):
   runs.csv         one row per run: run id, status, problem, solver, the parameters that vary between runs
-                   (read from the resolved configs), wall time, final metrics, paper values, overrides, error
+                   (read from the resolved configs), wall time, final metrics, a registration's answer
+                   w_affine (y = A x + b: w_affine.a11 ... w_affine.b2), paper values, overrides, error
   groups.csv       where a preset has a `collect:` block: per group of runs and metric, the count, mean, median,
                    min, max and how many runs meet the target (also printed and in summary.md)
   iterations.csv   with --iterations: one row per run and iteration, with every history column
   summary.md       counts, the settings shared by all runs, the paper claims (paper value, measured value,
                    tolerance, verdict), the metrics table with paper values and verdicts beside the measured
                    ones, the failed runs with their errors, links to the plots
-  metrics.json     per run: status, varying settings, metrics, paper values and verdicts
+  metrics.json     per run: status, varying settings, metrics, paper values and verdicts (and w_affine, below)
   plots/           metrics_vs_<param>.png for each parameter some runs differ in alone; convergence_<solver>.png
 """
 from __future__ import annotations
@@ -42,6 +43,10 @@ MAX_PANELS = 12      # panels per figure; metrics carrying paper values come fir
 # then the answer's error against a truth the user gave, which the cap dropped on a run of 43 metrics (newuser12)
 TRUTH_METRICS = ("psnr", "ssim", "rel_error", "disp_rmse", "tre", "motion_error")
 PARALLEL_FROM = 200  # files; fewer are read in this process
+# A registration's answer, /result/w_affine, in the order record.RESULT_MEANINGS gives it: not a metric, so the
+# runs' table had no column for it and a sweep's rows did not say what each run found (newuser14)
+AFFINE = "w_affine"
+AFFINE_PARTS = ("a11", "a12", "a21", "a22", "b1", "b2")
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Run:
     history: dict[str, np.ndarray] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)  # the preset's `collect:` block
     claims: dict[str, Any] = field(default_factory=dict)        # the preset's `claims:` block (tolerances)
+    affine: list[float] | None = None  # /result/w_affine, where the run found one
 
     @property
     def run_id(self) -> str:
@@ -173,6 +179,8 @@ def read_run(path: Path, with_history: bool) -> Run:
         overrides = _read(config["overrides"]) if "overrides" in config else []
         groups = {g: (_read_scalars(f[g]) if g in f else {}) for g in ("metrics", "paper")}
         history = _read(f["history"]) if with_history and "history" in f else {}
+        found = f.get(f"result/{AFFINE}")
+        affine = [float(x) for x in found[()]] if found is not None and found.shape == (len(AFFINE_PARTS),) else None
     if path.name.endswith(".partial") and attrs.get("status") == "running":
         # a run killed outright (kill -9, the OOM killer) had been listed "interrupted", which is a Ctrl-C's or a
         # SIGTERM's recorded end (newuser6); a sweep's resume calls it "killed" too
@@ -190,7 +198,7 @@ def read_run(path: Path, with_history: bool) -> Run:
     claims = tree.pop("claims", None) or {}
     return Run(path.parent, attrs, flatten(tree), list(overrides or []), groups["metrics"], groups["paper"],
                {k: np.asarray(v) for k, v in history.items() if np.ndim(v) == 1},
-               blocks if isinstance(blocks, list) else [], claims if isinstance(claims, dict) else {})
+               blocks if isinstance(blocks, list) else [], claims if isinstance(claims, dict) else {}, affine)
 
 
 def latest_per_run_id(runs: list[Run]) -> tuple[list[Run], int]:
@@ -322,6 +330,9 @@ def rows(runs: list[Run], params: list[str], metrics: list[str]) -> list[dict[st
         for m in metrics:
             key = m if m not in row else f"metric.{m}"
             row[key] = run.metrics.get(m)
+        if any(r.affine for r in runs):
+            row.update({f"{AFFINE}.{part}": run.affine[i] if run.affine else None
+                        for i, part in enumerate(AFFINE_PARTS)})
         row.update({f"paper.{m}": run.paper.get(m) for m in paper_names})
         verdicts = {c.metric: c.verdict for c in run_claims(run)}
         row.update({f"verdict.{m}": verdicts.get(m) for m in paper_names})
@@ -383,6 +394,8 @@ def _runs_table(runs: list[Run], params: list[str], metrics: list[str]) -> list[
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
     gpu_peak = any("gpu_peak_memory_mb" in r.attrs for r in runs)
     header = ["run", "status", "solver"] + params + ["wall (s)"] + (["peak GPU MiB"] if gpu_peak else [])
+    affine = any(r.affine for r in runs)
+    header += [f"{AFFINE} ({' '.join(AFFINE_PARTS)})"] if affine else []
     for m in metrics:
         header += [m] + ([f"{m} (paper)", f"{m} verdict"] if m in paper else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -391,6 +404,8 @@ def _runs_table(runs: list[Run], params: list[str], metrics: list[str]) -> list[
         cells += [_fmt(run.config.get(p)) for p in params] + [_fmt(run.attrs.get("wall_time"))]
         if gpu_peak:
             cells.append(_fmt(run.attrs.get("gpu_peak_memory_mb")))
+        if affine:
+            cells.append(" ".join(_fmt(x) for x in run.affine) if run.affine else "")
         verdicts = {c.metric: c for c in run_claims(run)}
         for m in metrics:
             cells.append(_fmt(run.metrics.get(m)))
@@ -799,6 +814,7 @@ def write_metrics_json(path: Path, runs: list[Run], params: list[str]) -> None:
     data = {"runs": [{"run_id": r.run_id, "status": r.status, "problem": r.attrs.get("problem"),
                       "solver": r.attrs.get("solver"), "path": str(r.path), "wall_time_s": r.attrs.get("wall_time"),
                       "params": {p: r.config.get(p) for p in params}, "metrics": r.metrics, "paper": r.paper,
+                      **({AFFINE: r.affine} if r.affine else {}),
                       "claims": [asdict(c) for c in run_claims(r)]} for r in runs]}
     path.write_text(json.dumps(_jsonable(data), indent=1, default=str) + "\n")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import h5py
 
+from cli_in_process import regrun_in_process
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 30151
 
@@ -69,3 +71,32 @@ def test_a_ctrl_c_while_help_loads_still_stops_at_once(tmp_path):
     assert got.returncode == 130 and got.stdout == "", got.stderr
     assert got.stderr == ("regrun: interrupted: Ctrl-C while reading the command, before anything ran; nothing was "
                           "written\n")
+
+
+def test_collect_has_a_column_for_the_affine_each_registration_run_found(device, tmp_path, monkeypatch, capsys):
+    # w_affine is the answer of a registration, not a metric: runs.csv, summary.md and metrics.json of a sweep of
+    # the default pair over the solver's theta listed misfits and wall times, never the affine each run found
+    import csv
+    import json
+
+    from regrun import collect
+
+    found = {}
+    for theta in ("0.001", "0.01"):
+        got = regrun_in_process([f"solver.theta={theta}", f"device={device.type}", "figures=false", "progress=false",
+                                 f"hydra.run.dir=sw/{theta}"], tmp_path, monkeypatch, capsys)
+        assert got.returncode == 0, got.stderr
+        with h5py.File(tmp_path / "sw" / theta / "results.h5") as f:
+            found[theta] = f["result/w_affine"][()]
+    collect.main([str(tmp_path / "sw")])
+    out = tmp_path / "sw" / "collected"
+    with open(out / "runs.csv") as f:
+        table = {r["solver.theta"]: r for r in csv.DictReader(f)}
+    for theta, affine in found.items():
+        row = [float(table[theta][f"w_affine.{part}"]) for part in ("a11", "a12", "a21", "a22", "b1", "b2")]
+        assert row == affine.tolist(), (row, affine)
+    summary = (out / "summary.md").read_text()
+    assert "| w_affine (a11 a12 a21 a22 b1 b2) |" in summary, summary
+    assert " ".join(f"{x:.4g}" for x in found["0.01"]) in summary, summary
+    runs = json.loads((out / "metrics.json").read_text())["runs"]
+    assert sorted(r["w_affine"][4] for r in runs) == sorted(a[4] for a in found.values())
