@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
+from PIL import Image
 
 from cli_in_process import regrun_in_process
 
@@ -100,3 +102,43 @@ def test_collect_has_a_column_for_the_affine_each_registration_run_found(device,
     assert " ".join(f"{x:.4g}" for x in found["0.01"]) in summary, summary
     runs = json.loads((out / "metrics.json").read_text())["runs"]
     assert sorted(r["w_affine"][4] for r in runs) == sorted(a[4] for a in found.values())
+
+
+def _readme_pair(folder: Path, n: int = 64) -> np.ndarray:
+    """The README's pair (a bar, a blob and a ring; the template its quarter turn) at n x n, 8-bit."""
+    y, x = np.mgrid[0:n, 0:n] / n
+    r = (np.abs(x - 0.3) < 0.08) * (np.abs(y - 0.5) < 0.3) + np.exp(-((x - 0.7) ** 2 + (y - 0.3) ** 2) / 0.004) \
+        + 0.5 * (np.abs(np.hypot(x - 0.65, y - 0.72) - 0.12) < 0.03)
+    r = (200 * r / r.max()).astype(np.uint8)
+    Image.fromarray(r).save(folder / "R.png")
+    Image.fromarray(r.astype(np.uint16) * 257).save(folder / "R16.png")
+    Image.fromarray(np.rot90(r).astype(np.uint16) * 257).save(folder / "T16.png")
+    return r
+
+
+def test_a_16_bit_template_against_an_8_bit_reference_is_measured_in_one_unit(device, tmp_path, monkeypatch, capsys):
+    # w_affine was right, but J, residual_rms and rel_reduction were in the 16-bit image's units: rel_reduction
+    # 0.004 and residual_rms 16557 at the README's pair, which read as a failed registration
+    _readme_pair(tmp_path)
+    got = regrun_in_process(["problem.data=files", "problem.template=T16.png", "problem.reference=R.png",
+                             f"device={device.type}", "figures=false", "progress=false", "hydra.run.dir=run"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    assert ("regrun: template T16.png has 16 bits per sample, R.png 8: the template is read in 8-bit units (its "
+            "values / 257)") in got.stdout, got.stdout
+    with h5py.File(tmp_path / "run" / "results.h5") as f:
+        assert f["metrics/rel_reduction"][()] > 0.99
+        assert f["metrics/residual_rms"][()] < 1.0  # grey levels of the 8-bit reference (16557 before)
+        assert f["metrics/residual_rms_initial"][()] < 255
+
+
+def test_a_16_bit_pair_keeps_its_units(device, tmp_path, monkeypatch, capsys):
+    # the control: both images 16-bit, one depth, nothing rescaled or said
+    _readme_pair(tmp_path)
+    got = regrun_in_process(["problem.data=files", "problem.template=T16.png", "problem.reference=R16.png",
+                             f"device={device.type}", "figures=false", "progress=false", "hydra.run.dir=run"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    assert "16 bits per sample" not in got.stdout
+    with h5py.File(tmp_path / "run" / "results.h5") as f:
+        assert f["metrics/residual_rms_initial"][()] > 255  # in the files' 16-bit units

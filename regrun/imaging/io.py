@@ -388,6 +388,20 @@ def _is_deep(path: Path) -> bool:
         return img.mode in _DEEP_MODES or any(";16" in str(t[3]) for t in (img.tile or ()) if len(t) > 3)
 
 
+def sample_bits(path: Path) -> int | None:
+    """8 or 16: the bits per sample read_image keeps of an integer image file (a 16-bit RGB PNG, which PIL reads at
+    8 bits, is 8); None for 32-bit integer and float images, whose values have no fixed range."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        if img.mode not in _DEEP_MODES:
+            return 8
+        if img.mode.startswith("I;16") or img.mode == "I" and any(";16" in str(t[3]) for t in (img.tile or ())
+                                                                  if len(t) > 3):
+            return 16
+    return None
+
+
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;

@@ -19,7 +19,7 @@ from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
 from ..imaging.io import (FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path,
-                          turned_by_exif)
+                          sample_bits, turned_by_exif)
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
@@ -298,6 +298,8 @@ class MultiscaleAffine(Problem):
             self.label = f"{Path(t_path).name} -> {Path(r_path).name}"
         t = read_image(t_path, resize)
         r = read_image(r_path, resize)
+        if cfg.data == "files":
+            t, r = self._one_depth(t, r, Path(t_path), Path(r_path))
         if cfg.data == "files" and resize is not None and cfg.get("omega") is None:
             # PIL's resize maps the image's box onto the N x N box (pixel centres at (i + 0.5) W / N), so a
             # point's coordinates scale by W / N and H / N exactly (ux4: w_affine was in the squashed frame)
@@ -323,6 +325,20 @@ class MultiscaleAffine(Problem):
         if cfg.data == "fair" and cfg.pair == "hands" and cfg.get("omega") is None:
             lm = self.ctx.tensor(HAND_LANDMARKS)
             self.tmpl_landmarks, self.ref_landmarks = lm[:, :2], lm[:, 2:]
+
+    def _one_depth(self, t: np.ndarray, r: np.ndarray, t_path: Path, r_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """A 16-bit image of a pair whose other image is 8-bit in 8-bit units (its values / 257: 65535 -> 255). The
+        answer was right (the ncc path), but J, residual_rms and rel_reduction came out in the 16-bit image's units,
+        257 times the reference's: a 16-bit template against an 8-bit reference ended on rel_reduction 0.004 and
+        residual_rms 16557 beside w_affine exact, which reads as a failure (newuser14, newuser15)."""
+        bits = {"template": sample_bits(t_path), "reference": sample_bits(r_path)}
+        if sorted(bits.values(), key=str) != [16, 8]:
+            return t, r
+        deep = "template" if bits["template"] == 16 else "reference"
+        path, other = (t_path, r_path) if deep == "template" else (r_path, t_path)
+        self.ctx.reporter.line(f"regrun: {deep} {path.name} has 16 bits per sample, {other.name} 8: the {deep} is "
+                               "read in 8-bit units (its values / 257), so that J and the misfit are in one unit")
+        return (t / 257.0, r) if deep == "template" else (t, r / 257.0)
 
     def _size_hint(self, m: tuple[int, int]) -> None:
         """One line before the solve where a user's pair (m: width, height) is large enough that the full-size run
