@@ -142,3 +142,32 @@ def test_a_16_bit_pair_keeps_its_units(device, tmp_path, monkeypatch, capsys):
     assert "16 bits per sample" not in got.stdout
     with h5py.File(tmp_path / "run" / "results.h5") as f:
         assert f["metrics/residual_rms_initial"][()] > 255  # in the files' 16-bit units
+
+
+def test_angles_saved_as_a_matlab_row_are_one_angle_per_view(device, tmp_path, monkeypatch, capsys):
+    # scipy.io.loadmat gives a MATLAB vector as a row, (1, n): "its 'angles' holds 24 angles (shape (1, 24)) but its
+    # 'sinogram' 24 views: one angle per view", exit 2, for a file that holds exactly that
+    from test_newuser12 import _ct, _scan
+
+    sino, angles = _scan(seed=SEED)
+    np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles[None, :] + 1.0)  # off the even spread: read, not assumed
+    got = _ct(["problem.sinogram=s.npz"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 0, got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5") as f:
+        np.testing.assert_allclose(f["data/angles_deg"][()], angles + 1.0)
+
+
+def test_a_matlab_sinogram_is_told_to_keep_its_angles(tmp_path, monkeypatch, capsys):
+    # the line to convert a .mat saved the sinogram alone: its angles were dropped, and the run that followed spread
+    # the views evenly over 180 degrees
+    import scipy.io
+
+    from test_newuser12 import _scan
+
+    sino, angles = _scan(seed=SEED)
+    scipy.io.savemat(tmp_path / "scan.mat", {"sino": sino, "theta": angles})
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=scan.mat",
+                             "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stderr
+    assert ("numpy.savez('scan.npz', sinogram=scipy.io.loadmat('scan.mat')['sino'], "
+            "angles=scipy.io.loadmat('scan.mat')['theta'].ravel()) (angles in degrees") in got.stderr, got.stderr

@@ -498,10 +498,12 @@ def _bad_lines(bad: np.ndarray, axes: tuple) -> str:
     return "; ".join(parts)
 
 
-def matlab_hint(path: Path, key: str, frames: bool = False) -> str:
+def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False) -> str:
     """For a MATLAB .mat file (which regrun does not read: a user's sinogram or frames from MATLAB were refused as
     "not a .npy, .npz, .h5/.hdf5 ..." without a word of how to convert it, newuser13), its arrays and the line of
-    Python that saves the first as the array file regrun reads; '' for any other file."""
+    Python that saves the first as the array file regrun reads; '' for any other file. With `angles` (a sinogram),
+    a vector as long as one of its sides goes in that line too, as the `angles` regrun reads: the line saved the
+    sinogram alone, and the run spread its views evenly over 180 degrees (newuser15)."""
     if path.suffix.lower() != ".mat":
         return ""
     import h5py
@@ -523,6 +525,12 @@ def matlab_hint(path: Path, key: str, frames: bool = False) -> str:
     name = found[0][0]
     save = (f"numpy.save('{path.stem}.npy', {load.format(name=name)})" if frames else
             f"numpy.savez('{path.stem}.npz', {key}={load.format(name=name)})")
+    # MATLAB saves a vector as a row, (1, n): the views' angles are n values, n one of the sinogram's sides
+    per_view = [other for other, shape in found[1:] if angles and len(shape) <= 2 and shape and min(shape) >= 1
+                and int(np.prod(shape)) in found[0][1] and int(np.prod(shape)) == max(shape) > 1]
+    if per_view:
+        save = (f"{save[:-1]}, angles={load.format(name=per_view[0])}.ravel()) (angles in degrees, one per view: "
+                f"numpy.degrees of them if they are radians)")
     layout = (" (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)"
               if frames else "")
     return (f"; {path.name} is a MATLAB file, which regrun does not read (its arrays: {arrays}): convert it in "
@@ -567,7 +575,7 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: t
             keys, arr = [], _read_grey_page(path, what)
         else:
             raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file"
-                            f"{matlab_hint(path, key)}")
+                            f"{matlab_hint(path, key, angles=what == 'problem.sinogram')}")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None

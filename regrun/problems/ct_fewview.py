@@ -514,7 +514,8 @@ class CTFewView(Problem):
         where = f"problem.sinogram={cfg.sinogram}"
         if angles is None:
             # angles under another name were ignored without a word: 10.9 dB against 19.2 with them (newuser5)
-            per_view = [name for name, shape in array_shapes(path) if tuple(shape) == (views,)
+            per_view = [name for name, shape in array_shapes(path)
+                        if tuple(shape) in ((views,), (1, views), (views, 1))
                         and name.strip("/") != str(cfg.sinogram_key).strip("/")]
             if per_view:
                 raise UserError(f"{where} holds no '{cfg.angles_key}' array but '{per_view[0]}' holds {views} values, "
@@ -522,6 +523,8 @@ class CTFewView(Problem):
                                 f"problem.angles_key={per_view[0]}; if not, problem.angles_key=null spreads the views "
                                 f"evenly over problem.angle_range")
             return
+        if angles.ndim == 2 and 1 in angles.shape:  # a vector MATLAB saved as a row, (1, n): "60 angles (shape
+            angles = angles.reshape(-1)           # (1, 60)) but ... 60 views" refused it (newuser15)
         if angles.ndim != 1 or len(angles) != views:
             raise UserError(f"{where}: its '{cfg.angles_key}' holds {angles.size} angles (shape {angles.shape}) "
                             f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees")
