@@ -501,8 +501,32 @@ def _sweep_runs(folder: Path, path: str | Path, key: str, names: tuple[str, ...]
     if with_weight:
         return (f"; it is a sweep's folder of {len(runs)} runs, {len(with_weight)} of them completed with a weight "
                 f"({listed}): give one, e.g. {example}")
+    typed = sorted({v for run in runs if (v := _typed_weight(run, key)) is not None})
+    if typed:
+        # a sweep over typed weights (solver.lam=0.5,2) learned none: "give the run folder of one that has it"
+        # sent the user looking for a run that is not there (newuser15)
+        values = ", ".join(f"{v:g}" for v in typed)
+        return (f"; it is a sweep's folder of {len(runs)} runs ({listed}) whose weights were typed ({key} = "
+                f"{values}), none learned ({', '.join('/metrics/' + n for n in names)}): type the one you choose, "
+                f"e.g. {key}={typed[0]:g} (regrun-collect {path} puts the runs side by side)")
     return (f"; it is a sweep's folder of {len(runs)} runs ({listed}), none completed with a weight "
             f"({', '.join('/metrics/' + n for n in names)}): give the run folder of one that has it")
+
+
+def _typed_weight(run: Path, key: str) -> float | None:
+    """The number a completed run had for `key` in its resolved config (a weight typed, not learned), else None."""
+    import yaml
+
+    try:
+        with h5py.File(run / FILENAME, "r") as f:
+            if str(f.attrs.get("status")) != "completed" or "config/resolved" not in f:
+                return None
+            node = yaml.safe_load(_read(f["config/resolved"]))
+    except (OSError, yaml.YAMLError):
+        return None
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
 
 def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...] = (LEARNED_LAM,),

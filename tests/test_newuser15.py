@@ -171,3 +171,25 @@ def test_a_matlab_sinogram_is_told_to_keep_its_angles(tmp_path, monkeypatch, cap
     assert got.returncode == 2, got.stderr
     assert ("numpy.savez('scan.npz', sinogram=scipy.io.loadmat('scan.mat')['sino'], "
             "angles=scipy.io.loadmat('scan.mat')['theta'].ravel()) (angles in degrees") in got.stderr, got.stderr
+
+
+def test_a_weight_from_a_sweep_of_typed_weights_says_they_were_typed(tmp_path):
+    # `solver.lam=from:SWEEP` of a sweep over solver.lam=0.5,2: "none completed with a weight: give the run folder
+    # of one that has it", where no run could have one
+    import pytest
+    from omegaconf import OmegaConf
+
+    from regrun.errors import UserError
+    from regrun.record import ResultsFile, learned_lam
+
+    for k, lam in enumerate((0.5, 2.0)):
+        results = ResultsFile(tmp_path / "sw" / f"{k}_run")
+        config = {"problem": {"name": "ct_fewview"}, "solver": {"name": "fista_tv", "lam": lam}}
+        results.begin({"problem": "ct_fewview", "solver": "fista_tv", "run_id": str(k) * 64},
+                      OmegaConf.to_yaml(OmegaConf.create(config)), [f"solver.lam={lam}"])
+        results.write("metrics", {"psnr": 30.0 + k})
+        results.finish("completed", wall_time=1.0)
+    with pytest.raises(UserError) as exc:
+        learned_lam(tmp_path / "sw", problem="ct_fewview")
+    assert ("sweep's folder of 2 runs (0_run, 1_run) whose weights were typed (solver.lam = 0.5, 2), none learned "
+            "(/metrics/lam_learned): type the one you choose, e.g. solver.lam=0.5") in str(exc.value), str(exc.value)
