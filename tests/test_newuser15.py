@@ -193,3 +193,16 @@ def test_a_weight_from_a_sweep_of_typed_weights_says_they_were_typed(tmp_path):
         learned_lam(tmp_path / "sw", problem="ct_fewview")
     assert ("sweep's folder of 2 runs (0_run, 1_run) whose weights were typed (solver.lam = 0.5, 2), none learned "
             "(/metrics/lam_learned): type the one you choose, e.g. solver.lam=0.5") in str(exc.value), str(exc.value)
+
+
+def test_a_saturated_frame_in_a_folder_is_named_by_its_file(device, tmp_path, monkeypatch, capsys):
+    # "frame 3 is constant (every pixel 255)": which file is frame 3 was the user's to work out
+    from test_newuser13 import _burst, _sr
+
+    (tmp_path / "burst").mkdir()
+    for k, frame in enumerate(_burst(6, seed=SEED)):
+        Image.fromarray(np.full_like(frame, 255) if k in (3, 5) else frame).save(tmp_path / "burst" / f"img{k}.png")
+    got = _sr(["problem.frames=burst"], tmp_path, monkeypatch, capsys, device)
+    assert got.returncode == 2, got.stderr
+    assert ("problem.frames=burst: frame 3 (img3.png) is constant (every pixel 255) (and 1 more: 5); frames must "
+            "show the scene: leave a blank or saturated frame out") in got.stderr, got.stderr

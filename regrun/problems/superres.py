@@ -343,8 +343,14 @@ class SuperRes(Problem):
             self.jpeg_dc = jpeg_dc_share(frame_files(folder)[:self.n_frames], frames.numpy())
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
-            raise UserError(f"problem.frames={cfg.frames}: frame {flat[0]} is constant (every pixel "
-                            f"{float(frames[flat[0]].flatten()[0]):g}); frames must show the scene")
+            # a folder's frame by its file's name, and what to do: "frame 3 is constant" left the user to count
+            # files in the order regrun reads them (newuser15)
+            name = f" ({self.frame_names[flat[0]]})" if self.frame_names else ""
+            more = (f" (and {len(flat) - 1} more: {', '.join(map(str, flat[1:4]))}{', ...' if len(flat) > 4 else ''})"
+                    if len(flat) > 1 else "")
+            raise UserError(f"problem.frames={cfg.frames}: frame {flat[0]}{name} is constant (every pixel "
+                            f"{float(frames[flat[0]].flatten()[0]):g}){more}; frames must show the scene: leave a "
+                            "blank or saturated frame out")
         self.levels_warning = few_levels_warning(frames if self.colour is None else self.colour)
         self.border_warning = fixed_border_warning(frames)
         self.repeat_warning = repeated_frames_warning(frames, self.frame_names)
