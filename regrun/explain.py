@@ -221,6 +221,16 @@ def undocumented(path: Path) -> list[str]:
     return [k for k, d in key_docs(path).items() if not d.comment and k != "name" and not k.startswith("defaults")]
 
 
+def _value_here(body: DictConfig, dotted: str) -> str:
+    """An interpolated key's value in this composition, as --resolve prints it ("?" where it cannot resolve
+    outside a run, e.g. Hydra's own keys)."""
+    try:
+        value = OmegaConf.select(body, dotted, throw_on_resolution_failure=True)
+    except Exception:
+        return "?"
+    return OmegaConf.to_yaml({"v": value}).strip()[3:] if not isinstance(value, DictConfig) else "{...}"
+
+
 def job_yaml(overrides: list[str], resolve: bool = False, extra_dirs: tuple[Path, ...] = ()) -> str:
     """`regrun --cfg job`: the composed job config as YAML (as Hydra prints it), each key followed by the first
     sentence of its description from the YAML file that sets it (config.yaml, or the chosen group option)."""
@@ -252,5 +262,8 @@ def job_yaml(overrides: list[str], resolve: bool = False, extra_dirs: tuple[Path
         comment = docs.get(dotted)
         if comment and len(comment) > 100:  # the first sentence, or the first 100 characters
             comment = comment.split(". ")[0] if len(comment.split(". ")[0]) <= 100 else comment[:97] + "..."
+        if m.group(3) and "${" in line and not resolve:
+            # `lambda_f: ${weight_for_data:${.data},1.0e-2}` did not say that a user's frames get auto (newuser15)
+            comment = f"= {_value_here(body, dotted)} here" + (f"; {comment}" if comment else "")
         out.append(f"{line}  # {comment}" if comment else line)
     return "\n".join(out)

@@ -206,3 +206,14 @@ def test_a_saturated_frame_in_a_folder_is_named_by_its_file(device, tmp_path, mo
     assert got.returncode == 2, got.stderr
     assert ("problem.frames=burst: frame 3 (img3.png) is constant (every pixel 255) (and 1 more: 5); frames must "
             "show the scene: leave a blank or saturated frame out") in got.stderr, got.stderr
+
+
+def test_cfg_job_says_what_an_interpolated_default_is_here(tmp_path, monkeypatch, capsys):
+    # `lambda_f: ${weight_for_data:${.data},1.0e-2}`: nothing said that a user's frames get auto (--resolve does)
+    got = regrun_in_process(["--cfg", "job", "problem=superres", "problem.data=frames"], tmp_path, monkeypatch,
+                            capsys)
+    assert got.returncode == 0, got.stderr
+    line = next(s for s in got.stdout.splitlines() if s.strip().startswith("lambda_f:"))
+    assert line.startswith("  lambda_f: ${weight_for_data:${.data},1.0e-2}  # = auto here; weight of the"), line
+    synthetic = regrun_in_process(["--cfg", "job", "problem=superres"], tmp_path, monkeypatch, capsys)
+    assert "lambda_f: ${weight_for_data:${.data},1.0e-2}  # = 0.01 here;" in synthetic.stdout, synthetic.stdout
