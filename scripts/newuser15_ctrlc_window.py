@@ -58,7 +58,10 @@ def one_try(exe: str, args: list[str], folder: Path, delay: float) -> dict:
         outcome = "recorded"
     else:
         outcome = "no file"
+    # where a traceback landed: Python's `site` (the .pth files, before any statement of the command) or later
+    where = "site" if "init_import_site" in err else "after site" if outcome == "traceback" else ""
     return {"delay": delay, "sent_at": round(sent, 4), "rc": proc.returncode, "stderr_lines": len(lines),
+            "traceback_in": where,
             "last_line": lines[-1][:160] if lines else "", "results": status, "outcome": outcome}
 
 
@@ -73,7 +76,8 @@ def main() -> None:
     for n, delay in enumerate(opts.delays):
         rows.append(one_try(opts.exe, opts.args, opts.work / f"t{n}", delay))
         print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps(dict(Counter(r["outcome"] for r in rows))))
+    print(json.dumps(dict(Counter(r["outcome"] + (f" ({r['traceback_in']})" if r["traceback_in"] else "")
+                                  for r in rows))))
 
 
 if __name__ == "__main__":
