@@ -144,7 +144,8 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
                                        ("lam_split_steps", 1.5), ("lam_split_down", -1), ("lam_split_down", "two"),
                                        ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5),
                                        ("lam_split_step", 1.0), ("lam_split_step", "two"),
-                                       ("lam_split_refine", 0), ("lam_split_refine", 2.0)])
+                                       ("lam_split_refine", 0), ("lam_split_refine", 2.0),
+                                       ("lam_split_refine_down", 0), ("lam_split_refine_down", "two")])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
@@ -171,6 +172,7 @@ def test_the_default_in_yaml():
     assert isinstance(cfg.lam_split_steps, int) and cfg.lam_split_steps >= 0
     assert cfg.lam_split_step == CV_STEP  # the walk's step at the default is the grid's, bit for bit
     assert cfg.lam_split_refine == 2  # quarter steps where the walk moved up (srwalk3)
+    assert cfg.lam_split_refine_down == 1  # a move down kept at sqrt(2) (srdown)
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):
@@ -383,3 +385,61 @@ def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
     for a in (stays, down):
         assert run(a, 2) == run(a, 1)
     assert run(stays, 1)[0] == lam0 and run(down, 1)[0] == pytest.approx(lam0 / CV_STEP)
+
+
+def test_the_refined_walk_down_quarters_only_a_move_down(monkeypatch):
+    """problem.lam_split_refine_down N: where the sqrt(2) walk moved down from lam0, the walk again from lam0 down
+    in steps of sqrt(2)^(1/N), each against the step down's reference (SPLIT_DOWN_GAP sqrt(2) steps under the
+    lower weight with halves of 8 frames, the lower weight itself with fewer), at most N (the last lands on
+    lam0 / sqrt(2) itself, the first walk's weight); where it stayed or went up, its answer and metrics are the
+    walk's (N = 1 never runs it). Fails without lam_split_refine_down."""
+    import math
+    from types import SimpleNamespace
+
+    import regrun.registration.superres_cv as cv_module
+    from regrun.optim.parameter_choice import Choice
+    from regrun.registration.superres_cv import CVSettings, frames_split, split_refine
+
+    lam0, q = 0.2, 2**0.25
+    u = torch.tensor([1.0, 0.0], dtype=F64)
+
+    def curve(a):  # quarter step k (lam0 q^k) -> (a_k u, 0): risk(k, r) = (a_k - a_r)^2
+        def images(lam):
+            k = round(math.log(lam / lam0) / math.log(q))
+            return a[k] * u, 0 * u
+        return images
+
+    # sqrt(2) walk: no step up (2 against -2: 64 > 16); down: -2 against -6 (0.25) < 0 (12.25). Quarters, each
+    # against the reference 4 quarters under the lower weight: -1 against -5 (0) < 0 (12.25): down; -2 against -6
+    # (0.25) > -1 (0): stops at index 1
+    one = {-6: 0.5, -5: 0.5, -2: 0.0, -1: 0.5, 0: 4.0, 2: 12.0}
+    assert split_refine(curve(one), lam0, 2, gap=2) == pytest.approx(lam0 / q)
+    both = {**one, -6: 0.0, -1: 0.5}  # -1 against -5 (0) < 0 (12.25); -2 against -6 (0) < -1 (0.25): onto lam0 / sqrt(2)
+    assert split_refine(curve(both), lam0, 2, gap=2) == lam0 / CV_STEP
+    assert split_refine(curve({**one, -1: 5.0}), lam0, 2, gap=2) == lam0  # the first quarter loses: lam0
+    # gap 0 (fewer frames): each quarter against the lower weight itself: -1 against -1 (0) < 0 (12.25); -2
+    # against -2 (0) < -1 (0.25)
+    assert split_refine(curve(one), lam0, 2, gap=0) == lam0 / CV_STEP
+
+    def run(a, refine_down, frames=15):
+        monkeypatch.setattr(cv_module, "split_images", lambda model, w: (curve(a), {}))
+        weights = []
+        model = SimpleNamespace(q=frames, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
+        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_refine=2,
+                                                                    split_refine_down=refine_down),
+                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
+                                                       solves=2, at_edge=False, curve=None))
+        out = frames_split(problem, torch.zeros(1))
+        out.pop("lam_split_s")
+        assert weights == [problem.weight_choice.lam]
+        return problem.weight_choice.lam, out
+
+    lam, out = run(one, 2)
+    assert lam == pytest.approx(lam0 / q) and out["lam_split_coarse"] == pytest.approx(lam0 / CV_STEP)
+    assert run(one, 1)[0] == pytest.approx(lam0 / CV_STEP) and "lam_split_coarse" not in run(one, 1)[1]
+    # a stay (-2 against -6 no better than 0) and a move up (2 against -2 better than 0): as N = 1's, bit for bit
+    stays = {-6: 0.0, -5: 0.0, -2: 4.0, -1: 0.0, 0: 4.0, 2: 8.0}
+    up = {-6: 0.0, -5: 0.0, -4: 0.0, -3: 0.0, -2: 0.0, -1: 0.0, 0: 4.0, 1: 2.0, 2: 1.0, 4: 99.0}
+    for a in (stays, up):
+        assert run(a, 2) == run(a, 1)
+    assert run(stays, 1)[0] == lam0 and run(up, 1)[0] > lam0

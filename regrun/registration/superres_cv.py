@@ -48,7 +48,8 @@ class CVSettings:
     the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
     the weight in use after them; 0: off), problem.lam_split_step (the factor of its steps),
     problem.lam_split_refine (where the walk moved up, its walk again in steps of lam_split_step^(1/N); 1: off),
-    problem.lam_split_down (its steps down at most) and problem.lam_split_max_frame (the largest frame side,
+    problem.lam_split_down (its steps down at most), problem.lam_split_refine_down (where it moved down, its walk
+    again in steps of lam_split_step^(1/N); 1: off) and problem.lam_split_max_frame (the largest frame side,
     pixels, it runs on)."""
 
     steps: int
@@ -59,6 +60,7 @@ class CVSettings:
     split_max_frame: int = 96
     split_step: float = CV_STEP
     split_refine: int = 1
+    split_refine_down: int = 1
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
@@ -71,7 +73,8 @@ class CVSettings:
                                              SPLIT_MIN_FRAME + 1),
                    split_step=check_float("problem.lam_split_step", cfg.lam_split_step, 1.0, strict=True,
                                           maximum=4.0),
-                   split_refine=check_int("problem.lam_split_refine", cfg.lam_split_refine, 1))
+                   split_refine=check_int("problem.lam_split_refine", cfg.lam_split_refine, 1),
+                   split_refine_down=check_int("problem.lam_split_refine_down", cfg.lam_split_refine_down, 1))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -277,17 +280,24 @@ def split_risk(images, risks: dict, at: float, ref: float) -> float:
     return risks[at, ref]
 
 
-def split_refine(images, lam: float, parts: int, step: float = CV_STEP) -> float:
-    """Where split_walk moved up from lam: the walk again from lam in steps of step^(1/parts), at most `parts` of
-    them, so that it reaches lam * step (the first walk's first step, its image reused) at most; each step against
-    the reference c / CV_STEP under the weight c reached, as split_walk's. srwalk2's quarter steps everywhere moved
-    weights the sqrt(2) walk keeps (docs/superres.md, "The split walk's steps up over-pick (srwalk2)"); run only
-    after a move up, the walk's stays are kept by construction (srwalk3). Returns the weight reached."""
-    ladder = [lam * step ** (k / parts) for k in range(parts)] + [lam * step]
+def split_refine(images, lam: float, parts: int, step: float = CV_STEP, gap: int | None = None) -> float:
+    """Where split_walk moved up from lam (gap None): the walk again from lam in steps of step^(1/parts), at most
+    `parts` of them, so that it reaches lam * step (the first walk's first step, its image reused) at most; each
+    step against the reference c / CV_STEP under the weight c reached, as split_walk's. srwalk2's quarter steps
+    everywhere moved weights the sqrt(2) walk keeps (docs/superres.md, "The split walk's steps up over-pick
+    (srwalk2)"); run only after a move up, the walk's stays are kept by construction (srwalk3). Where it moved down
+    (gap: split_walk's down gap), the same ladder down to lam / step, each step against the reference CV_STEP^gap
+    under the lower weight, as split_walk's down (srdown). Returns the weight reached."""
+    if gap is None:
+        ladder = [lam * step ** (k / parts) for k in range(parts)] + [lam * step]
+    else:
+        ladder = [lam / step ** (k / parts) for k in range(parts)] + [lam / step]
     risks: dict[tuple[float, float], float] = {}
     k = 0
-    while k < parts and (split_risk(images, risks, ladder[k + 1], ladder[k] / CV_STEP)
-                         < split_risk(images, risks, ladder[k], ladder[k] / CV_STEP)):
+    while k < parts:
+        ref = ladder[k] / CV_STEP if gap is None else ladder[k + 1] / CV_STEP**gap
+        if not split_risk(images, risks, ladder[k + 1], ref) < split_risk(images, risks, ladder[k], ref):
+            break
         k += 1
     return ladder[k]
 
@@ -350,8 +360,9 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     """lambda_f=auto, at the solver's final motion w, after the cross-validation's walk: the frame-split risk's
     walk up from the weight in use (problem.lam_split_steps). Sets problem.weight_choice (and the model's weight)
     to the weight found; returns the metrics (lam_split_from: the weight before it; lam_split_coarse: the walk's
-    weight before problem.lam_split_refine's walk, where that ran; lam_split_evaluations: the weights whose images
-    were solved; lam_split_s: CPU seconds). {} where it does not run (split_on)."""
+    weight before problem.lam_split_refine's or lam_split_refine_down's walk, where that ran;
+    lam_split_evaluations: the weights whose images were solved; lam_split_s: CPU seconds). {} where it does not
+    run (split_on)."""
     settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
     if not split_on(problem):
         return {}
@@ -363,6 +374,10 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     if settings.split_refine > 1 and lam > choice.lam:
         out["lam_split_coarse"] = lam
         lam = split_refine(images, choice.lam, settings.split_refine, settings.split_step)
+    elif settings.split_refine_down > 1 and lam < choice.lam:
+        out["lam_split_coarse"] = lam
+        lam = split_refine(images, choice.lam, settings.split_refine_down, settings.split_step,
+                           gap=split_down(model, settings.split_down)[1])
     out["lam_split_evaluations"] = float(len(cache))
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
