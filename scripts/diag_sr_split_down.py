@@ -5,12 +5,13 @@ Per frame set (bench_lambda_sr's --set, grey or colour): `auto` as the bench run
 --motion-model auto, the level on), and wherever superres_cv.frames_split runs (the affine answer's solve and the
 chosen model's), after it and at the same motion: a ladder of weights lam = the walk's start x sqrt(2)^(j/2), j in
 --steps, each weight's image (luminance, the level back on) scored against the truth (PSNR and its squared error,
-the model's units; colour: the PSNR of every channel solved from it, the user's) and the walk's estimated risk (superres_cv.split_risk) against the references its comparisons
-use: `up` (start / sqrt(2): the step up's), `down` (start / 2 / sqrt(2): the step down's, SPLIT_DOWN_GAP steps under
-the lower weight) and `down0` (start / sqrt(2): the step down with fewer frames). A comparison is right where the
-estimated risks of two weights order as their true errors do; the table prints both differences per step. The
-images are solved anew after the walk (the answer's own weight is put back), so the run's answer is the bench's up
-to the solves' warm starts.
+the model's units; colour: the PSNR of every channel solved from it, the user's) and the walk's estimated risk
+(superres_cv.split_risk) against the references its comparisons use: `up` (start / sqrt(2): the step up's), `down`
+(start / 2 / sqrt(2): the step down's, SPLIT_DOWN_GAP steps under the lower weight), `down0` (start / sqrt(2): the
+step down with fewer frames) and `down1` (start / 2: one step under the lower weight, a gap of 1). A comparison is
+right where the estimated risks of two weights order as their true errors do; the table prints both differences
+per step. The images are solved anew after the walk (the answer's own weight is put back), so the run's answer is
+the bench's up to the solves' warm starts.
 
     python scripts/diag_sr_split_down.py --out OUT/diag.json --set rgb:sk:chelsea@70:130,40,16,0.015,9112,translation
 """
@@ -31,6 +32,7 @@ from regrun.registration import superres_cv
 from regrun.registration.superres_cv import CV_STEP, SPLIT_DOWN_GAP, split_images, split_risk
 
 ORIGINAL = superres_cv.frames_split
+REFS = ("up", "down", "down0", "down1")
 
 
 def ladder(problem, w, start: float, steps: list[int]) -> list[dict]:
@@ -39,7 +41,8 @@ def ladder(problem, w, start: float, steps: list[int]) -> list[dict]:
     images, _ = split_images(model, w)
     risks: dict = {}
     truth = problem.truth.reshape(-1)
-    refs = {"up": start / CV_STEP, "down": start / CV_STEP / CV_STEP**SPLIT_DOWN_GAP, "down0": start / CV_STEP}
+    refs = {"up": start / CV_STEP, "down": start / CV_STEP / CV_STEP**SPLIT_DOWN_GAP, "down0": start / CV_STEP,
+            "down1": start / CV_STEP**2}
     out = []
     for j in steps:
         lam = start * CV_STEP ** (j / 2)
@@ -91,11 +94,13 @@ def main():
                   f" -> {row['auto_gcv']['psnr']:.2f} dB")
             for walk in found:
                 print(f"  walk ({walk['motion_model']}) from {walk['from']:.4g} to {walk['reached']:.4g}; per weight:"
-                      " lam, PSNR (luminance; colour), err2 - err2(start), risk - risk(start) against up / down / down0")
+                      " j, lam, PSNR (luminance; colour), err2 - err2(start), risk - risk(start) against "
+                      + " / ".join(REFS))
                 base = next(e for e in walk["ladder"] if e["j"] == 0)
                 for e in walk["ladder"]:
-                    print(f"    {e['j']:+d} {e['lam']:.4g} {e['psnr']:.2f}; {e['psnr_colour']:.2f} {e['err2'] - base['err2']:+10.2f} "
-                          + " ".join(f"{e[f'risk_{k}'] - base[f'risk_{k}']:+10.2f}" for k in ("up", "down", "down0")))
+                    print(f"    {e['j']:+d} {e['lam']:.4g} {e['psnr']:.2f}; {e['psnr_colour']:.2f} "
+                          f"{e['err2'] - base['err2']:+10.2f} "
+                          + " ".join(f"{e[f'risk_{k}'] - base[f'risk_{k}']:+10.2f}" for k in REFS))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
 
