@@ -145,7 +145,8 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
                                        ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5),
                                        ("lam_split_step", 1.0), ("lam_split_step", "two"),
                                        ("lam_split_refine", 0), ("lam_split_refine", 2.0),
-                                       ("lam_split_refine_down", 0), ("lam_split_refine_down", "two")])
+                                       ("lam_split_refine_down", 0), ("lam_split_refine_down", "two"),
+                                       ("lam_split_down_gap", -1), ("lam_split_down_gap", 1.5)])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
@@ -173,6 +174,7 @@ def test_the_default_in_yaml():
     assert cfg.lam_split_step == CV_STEP  # the walk's step at the default is the grid's, bit for bit
     assert cfg.lam_split_refine == 2  # quarter steps where the walk moved up (srwalk3)
     assert cfg.lam_split_refine_down == 1  # a move down kept at sqrt(2) (srdown)
+    assert cfg.lam_split_down_gap == 2  # the step down against two sqrt(2) steps under the lower weight (srover)
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):
@@ -443,3 +445,41 @@ def test_the_refined_walk_down_quarters_only_a_move_down(monkeypatch):
     for a in (stays, up):
         assert run(a, 2) == run(a, 1)
     assert run(stays, 1)[0] == lam0 and run(up, 1)[0] > lam0
+
+
+def test_the_step_downs_reference_gap_is_a_setting(monkeypatch):
+    """problem.lam_split_down_gap: with halves of 8 frames and more the step down compares the lower weight and the
+    weight in use against a reference that many sqrt(2) steps under the lower weight (2, SPLIT_DOWN_GAP, the
+    default: main's walk bit for bit; 0: the lower weight itself, the step up's reference); with fewer frames the
+    walk keeps srburst's gap 0 whatever the setting. Fails without lam_split_down_gap."""
+    import math
+    from types import SimpleNamespace
+
+    import regrun.registration.superres_cv as cv_module
+    from regrun.optim.parameter_choice import Choice
+    from regrun.registration.superres_cv import SPLIT_DOWN_GAP, CVSettings, frames_split, split_down
+
+    assert SPLIT_DOWN_GAP == 2 and CVSettings(0, 0, 0.0).split_down_gap == SPLIT_DOWN_GAP
+    assert split_down(SimpleNamespace(q=15, factor=2), 1, 0) == (1, 0)
+    assert split_down(SimpleNamespace(q=7, factor=2), 1, 3) == (1, 0)  # fewer frames: gap 0 whatever the setting
+    lam0 = 0.2
+
+    def images(lam):  # sqrt(2) step k -> (a_k, d_k): risk(k, r) = (a_k - a_r)^2 + d_k d_r / 2
+        a, d = {-3: 0.0, -1: 1.5, 0: 2.0, 1: 2.0}, {-1: 2.0}
+        k = round(math.log(lam / lam0) / math.log(CV_STEP))
+        return torch.tensor([a[k], 0.0], dtype=F64), torch.tensor([0.0, d.get(k, 0.0)], dtype=F64)
+
+    monkeypatch.setattr(cv_module, "split_images", lambda model, w: (images, {}))
+
+    def run(gap, frames):
+        model = SimpleNamespace(q=frames, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=lambda lam: None)
+        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_down_gap=gap),
+                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
+                                                       solves=2, at_edge=False, curve=None))
+        frames_split(problem, torch.zeros(1))
+        return problem.weight_choice.lam
+
+    # no step up (against -1: 1's 0.25 equals 0's); halves of 8: against -3 (gap 2) -1 (2.25) < 0 (4): down; against
+    # -1 itself (gap 0) -1 (its noise term 2) > 0 (0.25): stays. With halves of 4, gap 0 whatever the setting
+    assert run(2, 15) == pytest.approx(lam0 / CV_STEP) and run(0, 15) == lam0
+    assert run(2, 7) == lam0 and run(0, 7) == lam0

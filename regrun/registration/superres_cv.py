@@ -48,9 +48,10 @@ class CVSettings:
     the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
     the weight in use after them; 0: off), problem.lam_split_step (the factor of its steps),
     problem.lam_split_refine (where the walk moved up, its walk again in steps of lam_split_step^(1/N); 1: off),
-    problem.lam_split_down (its steps down at most), problem.lam_split_refine_down (where it moved down, its walk
-    again in steps of lam_split_step^(1/N); 1: off) and problem.lam_split_max_frame (the largest frame side,
-    pixels, it runs on)."""
+    problem.lam_split_down (its steps down at most), problem.lam_split_down_gap (the step down's reference, in
+    sqrt(2) steps under the lower weight, where the halves hold enough frames), problem.lam_split_refine_down (where
+    it moved down, its walk again in steps of lam_split_step^(1/N); 1: off) and problem.lam_split_max_frame (the
+    largest frame side, pixels, it runs on)."""
 
     steps: int
     frames: int
@@ -61,6 +62,7 @@ class CVSettings:
     split_step: float = CV_STEP
     split_refine: int = 1
     split_refine_down: int = 1
+    split_down_gap: int = 2
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
@@ -74,7 +76,8 @@ class CVSettings:
                    split_step=check_float("problem.lam_split_step", cfg.lam_split_step, 1.0, strict=True,
                                           maximum=4.0),
                    split_refine=check_int("problem.lam_split_refine", cfg.lam_split_refine, 1),
-                   split_refine_down=check_int("problem.lam_split_refine_down", cfg.lam_split_refine_down, 1))
+                   split_refine_down=check_int("problem.lam_split_refine_down", cfg.lam_split_refine_down, 1),
+                   split_down_gap=check_int("problem.lam_split_down_gap", cfg.lam_split_down_gap, 0))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -217,12 +220,13 @@ def split_on(problem) -> bool:
 SPLIT_DOWN_MIN_HALF = 2
 
 
-def split_down(model, down: int) -> tuple[int, int]:
+def split_down(model, down: int, gap: int = SPLIT_DOWN_GAP) -> tuple[int, int]:
     """(steps down at most, the reference's steps under the lower weight) for split_walk: (problem.lam_split_down,
-    SPLIT_DOWN_GAP) where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them, else
-    (min(problem.lam_split_down, 1), 0): srburst's one step down to its own reference."""
+    `gap`: problem.lam_split_down_gap, SPLIT_DOWN_GAP by default) where each half of the frames holds at least
+    SPLIT_DOWN_MIN_HALF x factor^2 of them, else (min(problem.lam_split_down, 1), 0): srburst's one step down to
+    its own reference."""
     if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2:
-        return down, SPLIT_DOWN_GAP
+        return down, gap
     return min(down, 1), 0
 
 
@@ -368,16 +372,15 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)
-    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down),
-                        step=settings.split_step)
+    down, gap = split_down(model, settings.split_down, settings.split_down_gap)
+    lam, _ = split_walk(images, choice.lam, settings.split_steps, down, gap, step=settings.split_step)
     out = {"lam_split_from": choice.lam, **split_readings(images, choice.lam, lam, settings.split_step)}
     if settings.split_refine > 1 and lam > choice.lam:
         out["lam_split_coarse"] = lam
         lam = split_refine(images, choice.lam, settings.split_refine, settings.split_step)
     elif settings.split_refine_down > 1 and lam < choice.lam:
         out["lam_split_coarse"] = lam
-        lam = split_refine(images, choice.lam, settings.split_refine_down, settings.split_step,
-                           gap=split_down(model, settings.split_down)[1])
+        lam = split_refine(images, choice.lam, settings.split_refine_down, settings.split_step, gap=gap)
     out["lam_split_evaluations"] = float(len(cache))
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
