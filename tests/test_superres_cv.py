@@ -174,7 +174,7 @@ def test_the_default_in_yaml():
     assert cfg.lam_split_step == CV_STEP  # the walk's step at the default is the grid's, bit for bit
     assert cfg.lam_split_refine == 2  # quarter steps where the walk moved up (srwalk3)
     assert cfg.lam_split_refine_down == 1  # a move down kept at sqrt(2) (srdown)
-    assert cfg.lam_split_down_gap == 2  # the step down against two sqrt(2) steps under the lower weight (srover)
+    assert cfg.lam_split_down_gap == 0  # the step down against the step up's reference, the lower weight (srdown)
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):

@@ -62,7 +62,7 @@ class CVSettings:
     split_step: float = CV_STEP
     split_refine: int = 1
     split_refine_down: int = 1
-    split_down_gap: int = 2
+    split_down_gap: int = 2  # SPLIT_DOWN_GAP (defined below); the run's is the YAML's, 0
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
@@ -191,7 +191,10 @@ def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:
 SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight in use: on 5 seen curves (argmin over
 # the grid above it) 1 gave +2.38 dB summed and lost on none, 0 +2.09 (one -0.14), 3 +1.92 (one -0.45)
 SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight compared: on 22 seen curves 2 took
-# sharpphantom 96^2/16 down (+0.47 dB) and 1 or 0 did not (docs/superres.md, "Seventeenth round (srover)")
+# sharpphantom 96^2/16 down (+0.47 dB) and 1 or 0 did not (docs/superres.md, "Seventeenth round (srover)"). The
+# setting problem.lam_split_down_gap is 0 since srdown: at today's walk (which climbs first) 2 stepped down on natural
+# scenes GCV had already under-smoothed, where the step up's own reference (0) kept them ("(srdown)"); split_walk's
+# and CVSettings' default stays 2, srover's walk
 
 
 # Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
