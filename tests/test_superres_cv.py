@@ -334,17 +334,36 @@ def test_the_split_walks_readings_are_its_first_comparison():
     assert split_readings(images, lam0, lam0 / CV_STEP)["lam_split_moved"] == -1.0
 
 
+def split_at(monkeypatch, images, settings, frames: int = 15, lam0: float = 0.2):
+    """superres_cv.frames_split from lam0 on a stub model of `frames` + 1 frames at factor 2 whose split images are
+    `images` (lam -> (f, D)): (the weight adopted, the metrics less lam_split_s); the model's weight is set once,
+    to it."""
+    from types import SimpleNamespace
+
+    import regrun.registration.superres_cv as cv_module
+    from regrun.optim.parameter_choice import Choice
+    from regrun.registration.superres_cv import frames_split
+
+    monkeypatch.setattr(cv_module, "split_images", lambda model, w: (images, {}))
+    weights = []
+    model = SimpleNamespace(q=frames, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
+    problem = SimpleNamespace(model=model, weight_cv=settings,
+                              weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given", solves=2,
+                                                   at_edge=False, curve=None))
+    out = frames_split(problem, torch.zeros(1))
+    out.pop("lam_split_s")
+    assert weights == [problem.weight_choice.lam]
+    return problem.weight_choice.lam, out
+
+
 def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
     """problem.lam_split_refine N: where the sqrt(2) walk moved up from lam0, the walk again from lam0 in steps of
     sqrt(2)^(1/N), each against the reference c / sqrt(2) under the weight c reached, at most N (the last lands on
     lam0 sqrt(2) itself, the first walk's image); where it stayed or went down, its answer and metrics are the
     walk's (N = 1, the default, never runs it)."""
     import math
-    from types import SimpleNamespace
 
-    import regrun.registration.superres_cv as cv_module
-    from regrun.optim.parameter_choice import Choice
-    from regrun.registration.superres_cv import CVSettings, frames_split, split_refine
+    from regrun.registration.superres_cv import CVSettings, split_refine
 
     lam0, q = 0.2, 2**0.25
     u = torch.tensor([1.0, 0.0], dtype=F64)
@@ -366,16 +385,7 @@ def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
     assert split_refine(curve({**one, 1: 5.0}, []), lam0, 2) == lam0  # the first quarter loses: lam0, never below
 
     def run(a, refine):
-        monkeypatch.setattr(cv_module, "split_images", lambda model, w: (curve(a, []), {}))
-        weights = []
-        model = SimpleNamespace(q=15, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
-        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_refine=refine),
-                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
-                                                       solves=2, at_edge=False, curve=None))
-        out = frames_split(problem, torch.zeros(1))
-        out.pop("lam_split_s")
-        assert weights == [problem.weight_choice.lam]
-        return problem.weight_choice.lam, out
+        return split_at(monkeypatch, curve(a, []), CVSettings(0, 0, 0.0, split_steps=2, split_refine=refine))
 
     lam, out = run(one, 2)
     assert lam == pytest.approx(lam0 * q) and out["lam_split_coarse"] == pytest.approx(lam0 * CV_STEP)
@@ -396,11 +406,8 @@ def test_the_refined_walk_down_quarters_only_a_move_down(monkeypatch):
     lam0 / sqrt(2) itself, the first walk's weight); where it stayed or went up, its answer and metrics are the
     walk's (N = 1 never runs it). Fails without lam_split_refine_down."""
     import math
-    from types import SimpleNamespace
 
-    import regrun.registration.superres_cv as cv_module
-    from regrun.optim.parameter_choice import Choice
-    from regrun.registration.superres_cv import CVSettings, frames_split, split_refine
+    from regrun.registration.superres_cv import CVSettings, split_refine
 
     lam0, q = 0.2, 2**0.25
     u = torch.tensor([1.0, 0.0], dtype=F64)
@@ -423,18 +430,9 @@ def test_the_refined_walk_down_quarters_only_a_move_down(monkeypatch):
     # against -2 (0) < -1 (0.25)
     assert split_refine(curve(one), lam0, 2, gap=0) == lam0 / CV_STEP
 
-    def run(a, refine_down, frames=15):
-        monkeypatch.setattr(cv_module, "split_images", lambda model, w: (curve(a), {}))
-        weights = []
-        model = SimpleNamespace(q=frames, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
-        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_refine=2,
-                                                                    split_refine_down=refine_down),
-                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
-                                                       solves=2, at_edge=False, curve=None))
-        out = frames_split(problem, torch.zeros(1))
-        out.pop("lam_split_s")
-        assert weights == [problem.weight_choice.lam]
-        return problem.weight_choice.lam, out
+    def run(a, refine_down):
+        return split_at(monkeypatch, curve(a), CVSettings(0, 0, 0.0, split_steps=2, split_refine=2,
+                                                          split_refine_down=refine_down))
 
     lam, out = run(one, 2)
     assert lam == pytest.approx(lam0 / q) and out["lam_split_coarse"] == pytest.approx(lam0 / CV_STEP)
@@ -455,9 +453,7 @@ def test_the_step_downs_reference_gap_is_a_setting(monkeypatch):
     import math
     from types import SimpleNamespace
 
-    import regrun.registration.superres_cv as cv_module
-    from regrun.optim.parameter_choice import Choice
-    from regrun.registration.superres_cv import SPLIT_DOWN_GAP, CVSettings, frames_split, split_down
+    from regrun.registration.superres_cv import SPLIT_DOWN_GAP, CVSettings, split_down
 
     assert SPLIT_DOWN_GAP == 2 and CVSettings(0, 0, 0.0).split_down_gap == SPLIT_DOWN_GAP
     assert split_down(SimpleNamespace(q=15, factor=2), 1, 0) == (1, 0)
@@ -469,15 +465,8 @@ def test_the_step_downs_reference_gap_is_a_setting(monkeypatch):
         k = round(math.log(lam / lam0) / math.log(CV_STEP))
         return torch.tensor([a[k], 0.0], dtype=F64), torch.tensor([0.0, d.get(k, 0.0)], dtype=F64)
 
-    monkeypatch.setattr(cv_module, "split_images", lambda model, w: (images, {}))
-
     def run(gap, frames):
-        model = SimpleNamespace(q=frames, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=lambda lam: None)
-        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_down_gap=gap),
-                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
-                                                       solves=2, at_edge=False, curve=None))
-        frames_split(problem, torch.zeros(1))
-        return problem.weight_choice.lam
+        return split_at(monkeypatch, images, CVSettings(0, 0, 0.0, split_steps=2, split_down_gap=gap), frames)[0]
 
     # no step up (against -1: 1's 0.25 equals 0's); halves of 8: against -3 (gap 2) -1 (2.25) < 0 (4): down; against
     # -1 itself (gap 0) -1 (its noise term 2) > 0 (0.25): stays. With halves of 4, gap 0 whatever the setting
