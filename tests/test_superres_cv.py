@@ -144,7 +144,9 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
                                        ("lam_split_steps", 1.5), ("lam_split_down", -1), ("lam_split_down", "two"),
                                        ("lam_split_max_frame", 16), ("lam_split_max_frame", 64.5),
                                        ("lam_split_step", 1.0), ("lam_split_step", "two"),
-                                       ("lam_split_refine", 0), ("lam_split_refine", 2.0)])
+                                       ("lam_split_refine", 0), ("lam_split_refine", 2.0),
+                                       ("lam_split_refine_down", 0), ("lam_split_refine_down", "two"),
+                                       ("lam_split_down_gap", -1), ("lam_split_down_gap", 1.5)])
 def test_bad_settings_are_one_line_errors(key, value):
     with pytest.raises(UserError, match=f"problem.{key}"):
         problem(torch.device("cpu"), **{key: value})
@@ -171,6 +173,8 @@ def test_the_default_in_yaml():
     assert isinstance(cfg.lam_split_steps, int) and cfg.lam_split_steps >= 0
     assert cfg.lam_split_step == CV_STEP  # the walk's step at the default is the grid's, bit for bit
     assert cfg.lam_split_refine == 2  # quarter steps where the walk moved up (srwalk3)
+    assert cfg.lam_split_refine_down == 1  # a move down kept at sqrt(2) (srdown)
+    assert cfg.lam_split_down_gap == 0  # the step down against the step up's reference, the lower weight (srdown)
 
 
 def test_the_halves_data_terms_add_up_to_the_whole(device):
@@ -330,17 +334,36 @@ def test_the_split_walks_readings_are_its_first_comparison():
     assert split_readings(images, lam0, lam0 / CV_STEP)["lam_split_moved"] == -1.0
 
 
+def split_at(monkeypatch, images, settings, frames: int = 15, lam0: float = 0.2):
+    """superres_cv.frames_split from lam0 on a stub model of `frames` + 1 frames at factor 2 whose split images are
+    `images` (lam -> (f, D)): (the weight adopted, the metrics less lam_split_s); the model's weight is set once,
+    to it."""
+    from types import SimpleNamespace
+
+    import regrun.registration.superres_cv as cv_module
+    from regrun.optim.parameter_choice import Choice
+    from regrun.registration.superres_cv import frames_split
+
+    monkeypatch.setattr(cv_module, "split_images", lambda model, w: (images, {}))
+    weights = []
+    model = SimpleNamespace(q=frames, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
+    problem = SimpleNamespace(model=model, weight_cv=settings,
+                              weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given", solves=2,
+                                                   at_edge=False, curve=None))
+    out = frames_split(problem, torch.zeros(1))
+    out.pop("lam_split_s")
+    assert weights == [problem.weight_choice.lam]
+    return problem.weight_choice.lam, out
+
+
 def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
     """problem.lam_split_refine N: where the sqrt(2) walk moved up from lam0, the walk again from lam0 in steps of
     sqrt(2)^(1/N), each against the reference c / sqrt(2) under the weight c reached, at most N (the last lands on
     lam0 sqrt(2) itself, the first walk's image); where it stayed or went down, its answer and metrics are the
     walk's (N = 1, the default, never runs it)."""
     import math
-    from types import SimpleNamespace
 
-    import regrun.registration.superres_cv as cv_module
-    from regrun.optim.parameter_choice import Choice
-    from regrun.registration.superres_cv import CVSettings, frames_split, split_refine
+    from regrun.registration.superres_cv import CVSettings, split_refine
 
     lam0, q = 0.2, 2**0.25
     u = torch.tensor([1.0, 0.0], dtype=F64)
@@ -362,16 +385,7 @@ def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
     assert split_refine(curve({**one, 1: 5.0}, []), lam0, 2) == lam0  # the first quarter loses: lam0, never below
 
     def run(a, refine):
-        monkeypatch.setattr(cv_module, "split_images", lambda model, w: (curve(a, []), {}))
-        weights = []
-        model = SimpleNamespace(q=15, factor=2, coarse=SimpleNamespace(m=(20, 20)), set_weight=weights.append)
-        problem = SimpleNamespace(model=model, weight_cv=CVSettings(0, 0, 0.0, split_steps=2, split_refine=refine),
-                                  weight_choice=Choice(lam=lam0, rule="gcv", sigma=0.01, noise_source="given",
-                                                       solves=2, at_edge=False, curve=None))
-        out = frames_split(problem, torch.zeros(1))
-        out.pop("lam_split_s")
-        assert weights == [problem.weight_choice.lam]
-        return problem.weight_choice.lam, out
+        return split_at(monkeypatch, curve(a, []), CVSettings(0, 0, 0.0, split_steps=2, split_refine=refine))
 
     lam, out = run(one, 2)
     assert lam == pytest.approx(lam0 * q) and out["lam_split_coarse"] == pytest.approx(lam0 * CV_STEP)
@@ -383,3 +397,78 @@ def test_the_refined_walk_quarters_only_a_move_up(monkeypatch):
     for a in (stays, down):
         assert run(a, 2) == run(a, 1)
     assert run(stays, 1)[0] == lam0 and run(down, 1)[0] == pytest.approx(lam0 / CV_STEP)
+
+
+def test_the_refined_walk_down_quarters_only_a_move_down(monkeypatch):
+    """problem.lam_split_refine_down N: where the sqrt(2) walk moved down from lam0, the walk again from lam0 down
+    in steps of sqrt(2)^(1/N), each against the step down's reference (SPLIT_DOWN_GAP sqrt(2) steps under the
+    lower weight with halves of 8 frames, the lower weight itself with fewer), at most N (the last lands on
+    lam0 / sqrt(2) itself, the first walk's weight); where it stayed or went up, its answer and metrics are the
+    walk's (N = 1 never runs it). Fails without lam_split_refine_down."""
+    import math
+
+    from regrun.registration.superres_cv import CVSettings, split_refine
+
+    lam0, q = 0.2, 2**0.25
+    u = torch.tensor([1.0, 0.0], dtype=F64)
+
+    def curve(a):  # quarter step k (lam0 q^k) -> (a_k u, 0): risk(k, r) = (a_k - a_r)^2
+        def images(lam):
+            k = round(math.log(lam / lam0) / math.log(q))
+            return a[k] * u, 0 * u
+        return images
+
+    # sqrt(2) walk: no step up (2 against -2: 64 > 16); down: -2 against -6 (0.25) < 0 (12.25). Quarters, each
+    # against the reference 4 quarters under the lower weight: -1 against -5 (0) < 0 (12.25): down; -2 against -6
+    # (0.25) > -1 (0): stops at index 1
+    one = {-6: 0.5, -5: 0.5, -2: 0.0, -1: 0.5, 0: 4.0, 2: 12.0}
+    assert split_refine(curve(one), lam0, 2, gap=2) == pytest.approx(lam0 / q)
+    both = {**one, -6: 0.0, -1: 0.5}  # -1 against -5 (0) < 0 (12.25); -2 against -6 (0) < -1 (0.25): onto lam0 / sqrt(2)
+    assert split_refine(curve(both), lam0, 2, gap=2) == lam0 / CV_STEP
+    assert split_refine(curve({**one, -1: 5.0}), lam0, 2, gap=2) == lam0  # the first quarter loses: lam0
+    # gap 0 (fewer frames): each quarter against the lower weight itself: -1 against -1 (0) < 0 (12.25); -2
+    # against -2 (0) < -1 (0.25)
+    assert split_refine(curve(one), lam0, 2, gap=0) == lam0 / CV_STEP
+
+    def run(a, refine_down):
+        return split_at(monkeypatch, curve(a), CVSettings(0, 0, 0.0, split_steps=2, split_refine=2,
+                                                          split_refine_down=refine_down))
+
+    lam, out = run(one, 2)
+    assert lam == pytest.approx(lam0 / q) and out["lam_split_coarse"] == pytest.approx(lam0 / CV_STEP)
+    assert run(one, 1)[0] == pytest.approx(lam0 / CV_STEP) and "lam_split_coarse" not in run(one, 1)[1]
+    # a stay (-2 against -6 no better than 0) and a move up (2 against -2 better than 0): as N = 1's, bit for bit
+    stays = {-6: 0.0, -5: 0.0, -2: 4.0, -1: 0.0, 0: 4.0, 2: 8.0}
+    up = {-6: 0.0, -5: 0.0, -4: 0.0, -3: 0.0, -2: 0.0, -1: 0.0, 0: 4.0, 1: 2.0, 2: 1.0, 4: 99.0}
+    for a in (stays, up):
+        assert run(a, 2) == run(a, 1)
+    assert run(stays, 1)[0] == lam0 and run(up, 1)[0] > lam0
+
+
+def test_the_step_downs_reference_gap_is_a_setting(monkeypatch):
+    """problem.lam_split_down_gap: with halves of 8 frames and more the step down compares the lower weight and the
+    weight in use against a reference that many sqrt(2) steps under the lower weight (2, SPLIT_DOWN_GAP, the
+    default: main's walk bit for bit; 0: the lower weight itself, the step up's reference); with fewer frames the
+    walk keeps srburst's gap 0 whatever the setting. Fails without lam_split_down_gap."""
+    import math
+    from types import SimpleNamespace
+
+    from regrun.registration.superres_cv import SPLIT_DOWN_GAP, CVSettings, split_down
+
+    assert SPLIT_DOWN_GAP == 2 and CVSettings(0, 0, 0.0).split_down_gap == SPLIT_DOWN_GAP
+    assert split_down(SimpleNamespace(q=15, factor=2), 1, 0) == (1, 0)
+    assert split_down(SimpleNamespace(q=7, factor=2), 1, 3) == (1, 0)  # fewer frames: gap 0 whatever the setting
+    lam0 = 0.2
+
+    def images(lam):  # sqrt(2) step k -> (a_k, d_k): risk(k, r) = (a_k - a_r)^2 + d_k d_r / 2
+        a, d = {-3: 0.0, -1: 1.5, 0: 2.0, 1: 2.0}, {-1: 2.0}
+        k = round(math.log(lam / lam0) / math.log(CV_STEP))
+        return torch.tensor([a[k], 0.0], dtype=F64), torch.tensor([0.0, d.get(k, 0.0)], dtype=F64)
+
+    def run(gap, frames):
+        return split_at(monkeypatch, images, CVSettings(0, 0, 0.0, split_steps=2, split_down_gap=gap), frames)[0]
+
+    # no step up (against -1: 1's 0.25 equals 0's); halves of 8: against -3 (gap 2) -1 (2.25) < 0 (4): down; against
+    # -1 itself (gap 0) -1 (its noise term 2) > 0 (0.25): stays. With halves of 4, gap 0 whatever the setting
+    assert run(2, 15) == pytest.approx(lam0 / CV_STEP) and run(0, 15) == lam0
+    assert run(2, 7) == lam0 and run(0, 7) == lam0

@@ -48,8 +48,10 @@ class CVSettings:
     the per-frame falls a step must pass); problem.lam_split_steps (the frame-split risk's steps up at most from
     the weight in use after them; 0: off), problem.lam_split_step (the factor of its steps),
     problem.lam_split_refine (where the walk moved up, its walk again in steps of lam_split_step^(1/N); 1: off),
-    problem.lam_split_down (its steps down at most) and problem.lam_split_max_frame (the largest frame side,
-    pixels, it runs on)."""
+    problem.lam_split_down (its steps down at most), problem.lam_split_down_gap (the step down's reference, in
+    sqrt(2) steps under the lower weight, where the halves hold enough frames), problem.lam_split_refine_down (where
+    it moved down, its walk again in steps of lam_split_step^(1/N); 1: off) and problem.lam_split_max_frame (the
+    largest frame side, pixels, it runs on)."""
 
     steps: int
     frames: int
@@ -59,6 +61,8 @@ class CVSettings:
     split_max_frame: int = 96
     split_step: float = CV_STEP
     split_refine: int = 1
+    split_refine_down: int = 1
+    split_down_gap: int = 2  # SPLIT_DOWN_GAP (defined below); the run's is the YAML's, 0
 
     @classmethod
     def from_config(cls, cfg) -> "CVSettings":
@@ -71,7 +75,9 @@ class CVSettings:
                                              SPLIT_MIN_FRAME + 1),
                    split_step=check_float("problem.lam_split_step", cfg.lam_split_step, 1.0, strict=True,
                                           maximum=4.0),
-                   split_refine=check_int("problem.lam_split_refine", cfg.lam_split_refine, 1))
+                   split_refine=check_int("problem.lam_split_refine", cfg.lam_split_refine, 1),
+                   split_refine_down=check_int("problem.lam_split_refine_down", cfg.lam_split_refine_down, 1),
+                   split_down_gap=check_int("problem.lam_split_down_gap", cfg.lam_split_down_gap, 0))
 
 
 def paired_t(here: torch.Tensor, there: torch.Tensor) -> float:
@@ -185,7 +191,10 @@ def _adopt(problem, model, choice, lam: float, moved_from: str) -> None:
 SPLIT_REFERENCE_STEPS = 1  # the reference's steps of CV_STEP under the weight in use: on 5 seen curves (argmin over
 # the grid above it) 1 gave +2.38 dB summed and lost on none, 0 +2.09 (one -0.14), 3 +1.92 (one -0.45)
 SPLIT_DOWN_GAP = 2  # going down, the reference's steps under the lower weight compared: on 22 seen curves 2 took
-# sharpphantom 96^2/16 down (+0.47 dB) and 1 or 0 did not (docs/superres.md, "Seventeenth round (srover)")
+# sharpphantom 96^2/16 down (+0.47 dB) and 1 or 0 did not (docs/superres.md, "Seventeenth round (srover)"). The
+# setting problem.lam_split_down_gap is 0 since srdown: at today's walk (which climbs first) 2 stepped down on natural
+# scenes GCV had already under-smoothed, where the step up's own reference (0) kept them ("(srdown)"); split_walk's
+# and CVSettings' default stays 2, srover's walk
 
 
 # Frames of at most this many pixels a side keep the weight in use (as quasi-optimality's climb, superres_weight's
@@ -214,12 +223,13 @@ def split_on(problem) -> bool:
 SPLIT_DOWN_MIN_HALF = 2
 
 
-def split_down(model, down: int) -> tuple[int, int]:
+def split_down(model, down: int, gap: int = SPLIT_DOWN_GAP) -> tuple[int, int]:
     """(steps down at most, the reference's steps under the lower weight) for split_walk: (problem.lam_split_down,
-    SPLIT_DOWN_GAP) where each half of the frames holds at least SPLIT_DOWN_MIN_HALF x factor^2 of them, else
-    (min(problem.lam_split_down, 1), 0): srburst's one step down to its own reference."""
+    `gap`: problem.lam_split_down_gap, SPLIT_DOWN_GAP by default) where each half of the frames holds at least
+    SPLIT_DOWN_MIN_HALF x factor^2 of them, else (min(problem.lam_split_down, 1), 0): srburst's one step down to
+    its own reference."""
     if (model.q + 1) // 2 >= SPLIT_DOWN_MIN_HALF * model.factor**2:
-        return down, SPLIT_DOWN_GAP
+        return down, gap
     return min(down, 1), 0
 
 
@@ -277,17 +287,24 @@ def split_risk(images, risks: dict, at: float, ref: float) -> float:
     return risks[at, ref]
 
 
-def split_refine(images, lam: float, parts: int, step: float = CV_STEP) -> float:
-    """Where split_walk moved up from lam: the walk again from lam in steps of step^(1/parts), at most `parts` of
-    them, so that it reaches lam * step (the first walk's first step, its image reused) at most; each step against
-    the reference c / CV_STEP under the weight c reached, as split_walk's. srwalk2's quarter steps everywhere moved
-    weights the sqrt(2) walk keeps (docs/superres.md, "The split walk's steps up over-pick (srwalk2)"); run only
-    after a move up, the walk's stays are kept by construction (srwalk3). Returns the weight reached."""
-    ladder = [lam * step ** (k / parts) for k in range(parts)] + [lam * step]
+def split_refine(images, lam: float, parts: int, step: float = CV_STEP, gap: int | None = None) -> float:
+    """Where split_walk moved up from lam (gap None): the walk again from lam in steps of step^(1/parts), at most
+    `parts` of them, so that it reaches lam * step (the first walk's first step, its image reused) at most; each
+    step against the reference c / CV_STEP under the weight c reached, as split_walk's. srwalk2's quarter steps
+    everywhere moved weights the sqrt(2) walk keeps (docs/superres.md, "The split walk's steps up over-pick
+    (srwalk2)"); run only after a move up, the walk's stays are kept by construction (srwalk3). Where it moved down
+    (gap: split_walk's down gap), the same ladder down to lam / step, each step against the reference CV_STEP^gap
+    under the lower weight, as split_walk's down (srdown). Returns the weight reached."""
+    if gap is None:
+        ladder = [lam * step ** (k / parts) for k in range(parts)] + [lam * step]
+    else:
+        ladder = [lam / step ** (k / parts) for k in range(parts)] + [lam / step]
     risks: dict[tuple[float, float], float] = {}
     k = 0
-    while k < parts and (split_risk(images, risks, ladder[k + 1], ladder[k] / CV_STEP)
-                         < split_risk(images, risks, ladder[k], ladder[k] / CV_STEP)):
+    while k < parts:
+        ref = ladder[k] / CV_STEP if gap is None else ladder[k + 1] / CV_STEP**gap
+        if not split_risk(images, risks, ladder[k + 1], ref) < split_risk(images, risks, ladder[k], ref):
+            break
         k += 1
     return ladder[k]
 
@@ -350,19 +367,23 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
     """lambda_f=auto, at the solver's final motion w, after the cross-validation's walk: the frame-split risk's
     walk up from the weight in use (problem.lam_split_steps). Sets problem.weight_choice (and the model's weight)
     to the weight found; returns the metrics (lam_split_from: the weight before it; lam_split_coarse: the walk's
-    weight before problem.lam_split_refine's walk, where that ran; lam_split_evaluations: the weights whose images
-    were solved; lam_split_s: CPU seconds). {} where it does not run (split_on)."""
+    weight before problem.lam_split_refine's or lam_split_refine_down's walk, where that ran;
+    lam_split_evaluations: the weights whose images were solved; lam_split_s: CPU seconds). {} where it does not
+    run (split_on)."""
     settings, choice, model = problem.weight_cv, problem.weight_choice, problem.model
     if not split_on(problem):
         return {}
     t0 = time.process_time()
     images, cache = split_images(model, w)
-    lam, _ = split_walk(images, choice.lam, settings.split_steps, *split_down(model, settings.split_down),
-                        step=settings.split_step)
+    down, gap = split_down(model, settings.split_down, settings.split_down_gap)
+    lam, _ = split_walk(images, choice.lam, settings.split_steps, down, gap, step=settings.split_step)
     out = {"lam_split_from": choice.lam, **split_readings(images, choice.lam, lam, settings.split_step)}
     if settings.split_refine > 1 and lam > choice.lam:
         out["lam_split_coarse"] = lam
         lam = split_refine(images, choice.lam, settings.split_refine, settings.split_step)
+    elif settings.split_refine_down > 1 and lam < choice.lam:
+        out["lam_split_coarse"] = lam
+        lam = split_refine(images, choice.lam, settings.split_refine_down, settings.split_step, gap=gap)
     out["lam_split_evaluations"] = float(len(cache))
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
