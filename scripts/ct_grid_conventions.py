@@ -1,0 +1,213 @@
+"""Which reconstruction grid `regrun problem=ct_fewview problem.data=file problem.sinogram=S` takes with no
+`problem.size` typed and no truth file, for sinograms made the ways users make them (docs/ct.md, "The grid a
+sinogram file implies (ctsize)"), and what the grid taken costs against the size the file was made at.
+
+Conventions (`--convs`), each at sizes `--sizes` (the object on an N x N grid of unit pixels):
+- `regrun`: scripts/heldout_ct_sinograms.py's `make` (regrun's covering detector, ceil(sqrt(2) N) + 2 bins);
+- `skfalse` / `sktrue`: scikit-image `radon(img, theta, circle=False)` (ceil(sqrt(2) N) bins) / `circle=True`
+  (N bins), transposed to (views, bins), run with problem.angle_start=90 as docs/ct.md says;
+- `astraN` / `astra15`: ASTRA's parallel beam, bins of width 1, N or 1.5 N of them (its tutorials' two);
+- `fan` / `astrafan`: regrun's fan beam (make's) / ASTRA's fanflat with regrun's default distances (source 2 N,
+  detector N behind the axis, bins of 1.5), 360 degrees, run with problem.geometry=fan.
+Objects (`--objects`): `disk` (scikit-image's astronaut in a disk of 0.9 N; `ellipses` for `fan`), `square`
+(scikit-image's camera filling the square; not for `sktrue`), `small` (regrun's random ellipses 0.4 N across,
+centred in the N field). Poisson noise, 1e5 photons. `--angles` also writes each disk case as an .npz with its
+angles (degrees) beside the .npy without.
+
+Each file is read by ct_fewview as the README's command reads it (size, truth_file unset): the grid taken, where
+it came from (/data/grid_from), its console lines and warnings; then FBP (ramp) at that grid and at size=N typed,
+each scored against the truth sampled on its grid (best of 8 orientations and 9 half-pixel shifts, the same for
+both, so the turn and axis conventions do not count), and `lost`: the share of the truth's mass outside the taken
+grid's disk mask (what a crop throws away, which a PSNR inside the crop's own mask does not see).
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/dev --seed 9341
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import heldout_ct_sinograms as hs  # noqa: E402
+
+from regrun.config import config_section  # noqa: E402
+from regrun.context import RunContext  # noqa: E402
+from regrun.errors import UserError  # noqa: E402
+from regrun.metrics import psnr  # noqa: E402
+from regrun.monitor import Reporter  # noqa: E402
+from regrun.problems.ct_fewview import CTFewView  # noqa: E402
+
+CONVS = ("regrun", "skfalse", "sktrue", "astraN", "astra15", "fan", "astrafan")
+OBJECTS = ("disk", "square", "small")
+PHOTONS = 1e5
+
+
+def truth_image(obj: str, n: int, seed: int, conv: str) -> np.ndarray:
+    if obj == "small":
+        m = max(8, int(round(0.4 * n)))
+        img = hs.render_ellipses(hs.ellipse_list("ellipses", m, np.random.default_rng([seed, m])), m)
+        out = np.zeros((n, n))
+        a = (n - m) // 2
+        out[a:a + m, a:a + m] = img
+        return out
+    if obj == "square":
+        import skimage.data
+        import skimage.transform
+
+        im = skimage.data.camera().astype(float)
+        return skimage.transform.resize(im / im.max(), (n, n), anti_aliasing=True)
+    return hs.pixel_object("astronaut", n, seed, n)
+
+
+def astra_sino(img: np.ndarray, theta: np.ndarray, bins: int, fan: bool) -> np.ndarray:
+    import astra
+
+    n = img.shape[0]
+    vol = astra.create_vol_geom(n, n)
+    if fan:
+        proj = astra.create_proj_geom("fanflat", 1.5, bins, theta, 2.0 * n, 1.0 * n)
+        pid = astra.create_projector("line_fanflat", proj, vol)
+    else:
+        proj = astra.create_proj_geom("parallel", 1.0, bins, theta)
+        pid = astra.create_projector("linear", proj, vol)
+    sid, sino = astra.create_sino(img, pid)
+    astra.data2d.delete(sid)
+    astra.projector.delete(pid)
+    return sino
+
+
+def make_file(conv: str, obj: str, n: int, views: int, seed: int):
+    """(noisy sinogram (views, bins), truth N x N, angles in degrees as the file would hold them, config extras)."""
+    rng = np.random.default_rng([seed, n, views, CONVS.index(conv), OBJECTS.index(obj)])
+    extra: dict = {}
+    if conv in ("regrun", "fan") and obj != "small" and not (conv == "fan" and obj == "square"):
+        name = "ellipses" if conv == "fan" else ("astronaut" if obj == "disk" else "camera")
+        if conv == "fan":
+            extra = {"geometry": "fan"}
+        sino, _, truth = hs.make(name, n, views, PHOTONS, seed, 2, "fan" if conv == "fan" else "parallel")
+        span = 360.0 if conv == "fan" else 180.0
+        return sino, truth, np.arange(views) * span / views, extra
+    truth = truth_image(obj, n, seed, conv)
+    if conv in ("fan", "astrafan"):
+        extra = {"geometry": "fan"}
+        theta = np.arange(views) * 2 * math.pi / views
+        clean = astra_sino(truth, theta, hs.fan_detector(n)[0], True)
+        deg = np.degrees(theta)
+    elif conv in ("astraN", "astra15"):
+        theta = np.arange(views) * math.pi / views
+        clean = astra_sino(truth, theta, n if conv == "astraN" else int(round(1.5 * n)), False)
+        deg = np.degrees(theta)
+    elif conv == "regrun":
+        deg = np.arange(views) * 180.0 / views
+        clean = hs.project_pixels(truth, n, np.radians(deg), hs.detector_bins(n))
+    else:
+        from skimage.transform import radon
+
+        deg = np.arange(views) * 180.0 / views
+        clean = radon(truth, deg, circle=conv == "sktrue").T
+        extra = {"angle_start": 90.0}
+    return hs.poisson(np.maximum(clean, 0.0), PHOTONS, rng), truth, deg, extra
+
+
+def read(path: Path, extra: dict, size: int | None):
+    """ct_fewview as the README's command builds it; returns (problem, console lines) or (None, error line)."""
+    out = io.StringIO()
+    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."), reporter=Reporter(stream=out, progress=False))
+    cfg = config_section("problem", "ct_fewview", data="file", sinogram=str(path), size=size, views=None, **extra)
+    try:
+        p = CTFewView(cfg, ctx)
+    except UserError as exc:
+        return None, str(exc)
+    return p, [line for line in out.getvalue().splitlines() if "problem.views=" not in line]
+
+
+def on_grid(truth: np.ndarray, m: int, dx: float, dy: float) -> np.ndarray:
+    n = truth.shape[0]
+    c = np.arange(m) - (m - 1) / 2 + (n - 1) / 2
+    return ndimage.map_coordinates(truth, np.meshgrid(c + dx, c + dy, indexing="ij"), order=1, cval=0.0)
+
+
+def score(p: CTFewView, truth: np.ndarray) -> float:
+    """FBP's PSNR inside the problem's mask against the truth on its grid, at the best turn and half-pixel shift."""
+    x = p.fbp().cpu().numpy()
+    m = p.mask.cpu().numpy()
+    best = -math.inf
+    for dx in (-0.5, 0.0, 0.5):
+        for dy in (-0.5, 0.0, 0.5):
+            t = on_grid(truth, x.shape[0], dx, dy)
+            for k in range(4):
+                for tr in (False, True):
+                    v = np.rot90(t.T if tr else t, k)
+                    best = max(best, psnr(x[m], v[m]))
+    return best
+
+
+def lost(truth: np.ndarray, m: int) -> float:
+    n = truth.shape[0]
+    c = np.arange(n) - (n - 1) / 2
+    r2 = c[:, None] ** 2 + c[None, :] ** 2
+    inside = r2 < (0.95 * m / 2) ** 2
+    return float(np.abs(truth[~inside]).sum() / max(np.abs(truth).sum(), 1e-300))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[96, 128, 192, 256, 300])
+    ap.add_argument("--convs", nargs="+", default=list(CONVS), choices=CONVS)
+    ap.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=OBJECTS)
+    ap.add_argument("--views", type=int, default=60)
+    ap.add_argument("--angles", action="store_true", help="the disk cases also as .npz with their angles")
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for conv in a.convs:
+        for obj in a.objects:
+            if conv == "sktrue" and obj == "square" or conv == "fan" and obj != "disk":
+                continue
+            for n in a.sizes:
+                views = 2 * a.views if conv in ("fan", "astrafan") else a.views
+                sino, truth, deg, extra = make_file(conv, obj, n, views, a.seed)
+                stem = f"{conv}_{obj}_{n}"
+                np.save(a.out / f"{stem}.npy", sino)
+                np.save(a.out / f"{stem}_truth.npy", truth)
+                files = [(a.out / f"{stem}.npy", "no")]
+                if a.angles and obj == "disk":
+                    np.savez(a.out / f"{stem}.npz", sinogram=sino, angles=deg)
+                    files.append((a.out / f"{stem}.npz", "yes"))
+                right, _ = read(files[0][0], extra, n)
+                right_psnr = score(right, truth) if right is not None else float("nan")
+                for path, stored in files:
+                    p, said = read(path, extra, None)
+                    row = {"file": path.name, "conv": conv, "object": obj, "N": n, "bins": int(sino.shape[1]),
+                           "angles": stored, "psnr_right": right_psnr}
+                    if p is None:
+                        row.update(grid=None, error=said)
+                    else:
+                        m = p.shape[0]
+                        row.update(grid=m, grid_from=p.grid_from, said=said, warned=bool(p.warnings({})),
+                                   psnr_taken=score(p, truth) if m != n else right_psnr, lost=lost(truth, m))
+                    rows.append(row)
+                    print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
+                                      if k not in ("said", "error")}), flush=True)
+    (a.out / "rows.json").write_text(json.dumps(rows, indent=1))
+    print(f"{'file':28s} {'bins':>5s} {'grid':>5s} {'warn':>4s} {'lost':>6s} {'PSNR taken':>10s} {'at N':>6s}")
+    for r in rows:
+        g = "err" if r["grid"] is None else str(r["grid"])
+        w = "" if r["grid"] is None else ("yes" if r["warned"] else "no")
+        lo = "" if r["grid"] is None else f"{100 * r['lost']:.1f}%"
+        pt = "" if r["grid"] is None else f"{r['psnr_taken']:.2f}"
+        print(f"{r['file']:28s} {r['bins']:5d} {g:>5s} {w:>4s} {lo:>6s} {pt:>10s} {r['psnr_right']:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
