@@ -20,7 +20,17 @@ each scored against the truth sampled on its grid (best of 8 orientations and 9 
 both, so the turn and axis conventions do not count), and `lost`: the share of the truth's mass outside the taken
 grid's disk mask (what a crop throws away, which a PSNR inside the crop's own mask does not see).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/dev --seed 9341
+    OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/dev --seed 9361
+
+`--cases CONV:OBJECT:N[:npz] ...` (the held-out batch, seeds `--seed` + k, one per case) makes those files instead
+and runs each through the README's command, `regrun problem=ct_fewview problem.data=file problem.sinogram=S
+solver=fista_tv` (problem.angle_start=90 for scikit-image's files, problem.geometry=fan for fans), with no size
+and with problem.size=N, scoring each run's reconstruction as above. OBJECT: any of heldout_ct_sinograms.py's
+pixel objects in a disk of 0.9 N (scikit-image pictures by name), `smallNAME` (it 0.4 N across, centred), `sqNAME`
+(the picture filling the square); for CONV `regrun` its analytic ones too.
+
+    PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/heldout --seed 9351 --cases \
+        skfalse:blobs:224 sktrue:brick:320:npz ...
 """
 from __future__ import annotations
 
@@ -51,20 +61,26 @@ PHOTONS = 1e5
 
 
 def truth_image(obj: str, n: int, seed: int, conv: str) -> np.ndarray:
-    if obj == "small":
+    if obj.startswith("small"):
         m = max(8, int(round(0.4 * n)))
-        img = hs.render_ellipses(hs.ellipse_list("ellipses", m, np.random.default_rng([seed, m])), m)
+        if obj == "small":
+            img = hs.render_ellipses(hs.ellipse_list("ellipses", m, np.random.default_rng([seed, m])), m)
+        else:
+            img = hs.pixel_object(obj[5:], m, seed, m)
         out = np.zeros((n, n))
         a = (n - m) // 2
         out[a:a + m, a:a + m] = img
         return out
-    if obj == "square":
+    if obj == "square" or obj.startswith("sq"):
+        import skimage.color
         import skimage.data
         import skimage.transform
 
-        im = skimage.data.camera().astype(float)
-        return skimage.transform.resize(im / im.max(), (n, n), anti_aliasing=True)
-    return hs.pixel_object("astronaut", n, seed, n)
+        im = getattr(skimage.data, "camera" if obj == "square" else obj[2:])().astype(float)
+        im = skimage.color.rgb2gray(im / im.max()) if im.ndim == 3 else im / im.max()
+        k = min(im.shape)
+        return skimage.transform.resize(im[:k, :k], (n, n), anti_aliasing=True)
+    return hs.pixel_object("astronaut" if obj == "disk" else obj, n, seed, n)
 
 
 def astra_sino(img: np.ndarray, theta: np.ndarray, bins: int, fan: bool) -> np.ndarray:
@@ -86,10 +102,10 @@ def astra_sino(img: np.ndarray, theta: np.ndarray, bins: int, fan: bool) -> np.n
 
 def make_file(conv: str, obj: str, n: int, views: int, seed: int):
     """(noisy sinogram (views, bins), truth N x N, angles in degrees as the file would hold them, config extras)."""
-    rng = np.random.default_rng([seed, n, views, CONVS.index(conv), OBJECTS.index(obj)])
+    rng = np.random.default_rng([seed, n, views, CONVS.index(conv), sum(map(ord, obj))])
     extra: dict = {}
-    if conv in ("regrun", "fan") and obj != "small" and not (conv == "fan" and obj == "square"):
-        name = "ellipses" if conv == "fan" else ("astronaut" if obj == "disk" else "camera")
+    if conv in ("regrun", "fan") and not obj.startswith(("small", "sq")) and not (conv == "fan" and obj == "square"):
+        name = "ellipses" if conv == "fan" else {"disk": "astronaut", "square": "camera"}.get(obj, obj)
         if conv == "fan":
             extra = {"geometry": "fan"}
         sino, _, truth = hs.make(name, n, views, PHOTONS, seed, 2, "fan" if conv == "fan" else "parallel")
@@ -136,9 +152,12 @@ def on_grid(truth: np.ndarray, m: int, dx: float, dy: float) -> np.ndarray:
 
 
 def score(p: CTFewView, truth: np.ndarray) -> float:
-    """FBP's PSNR inside the problem's mask against the truth on its grid, at the best turn and half-pixel shift."""
-    x = p.fbp().cpu().numpy()
-    m = p.mask.cpu().numpy()
+    """FBP's PSNR inside the problem's mask against the truth on its grid (best_psnr)."""
+    return best_psnr(p.fbp().cpu().numpy(), p.mask.cpu().numpy(), truth)
+
+
+def best_psnr(x: np.ndarray, m: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR inside the mask m against the truth sampled on x's grid, at the best turn and half-pixel shift."""
     best = -math.inf
     for dx in (-0.5, 0.0, 0.5):
         for dy in (-0.5, 0.0, 0.5):
@@ -167,8 +186,11 @@ def main(argv=None):
     ap.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=OBJECTS)
     ap.add_argument("--views", type=int, default=60)
     ap.add_argument("--angles", action="store_true", help="the disk cases also as .npz with their angles")
+    ap.add_argument("--cases", nargs="+", help="CONV:OBJECT:N[:npz]: the held-out mode (module docstring)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.cases:
+        return heldout(a)
     rows = []
     for conv in a.convs:
         for obj in a.objects:
@@ -207,6 +229,64 @@ def main(argv=None):
         lo = "" if r["grid"] is None else f"{100 * r['lost']:.1f}%"
         pt = "" if r["grid"] is None else f"{r['psnr_taken']:.2f}"
         print(f"{r['file']:28s} {r['bins']:5d} {g:>5s} {w:>4s} {lo:>6s} {pt:>10s} {r['psnr_right']:6.2f}")
+
+
+def readme_run(path: Path, extra: dict, size: int | None, out: Path) -> dict:
+    """The README's command on a file (one process, its threads pinned by the caller's environment)."""
+    import subprocess
+
+    from regrun.record import load
+
+    args = ["regrun", "problem=ct_fewview", "problem.data=file", f"problem.sinogram={path}", "solver=fista_tv",
+            f"hydra.run.dir={out}"] + [f"problem.{k}={v}" for k, v in extra.items()]
+    if size is not None:
+        args.append(f"problem.size={size}")
+    res = subprocess.run(args, capture_output=True, text=True)
+    if res.returncode != 0:
+        return {"error": (res.stdout + res.stderr).strip().splitlines()[-1]}
+    rec, run = load(out), json.loads((out / "metrics.json").read_text())
+    return {"x": np.asarray(rec["result"]["reconstruction"]), "mask": np.asarray(rec["data"]["mask"]),
+            "grid_from": str(rec["data"]["grid_from"]), "lam": run["metrics"]["lam_chosen"],
+            "said": [line for line in res.stdout.splitlines() if "problem.size=" in line],
+            "wall_s": run["wall_time_s"], "cpu_s": sum(run["phases_cpu_s"].values())}
+
+
+def heldout(a) -> None:
+    rows = []
+    for k, case in enumerate(a.cases):
+        conv, obj, n, *rest = case.split(":")
+        n = int(n)
+        views = 2 * a.views if conv in ("fan", "astrafan") else a.views
+        sino, truth, deg, extra = make_file(conv, obj, n, views, a.seed + k)
+        stem = f"{a.seed + k}_{conv}_{obj}_{n}"
+        path = a.out / f"{stem}.{'npz' if rest == ['npz'] else 'npy'}"
+        if rest == ["npz"]:
+            np.savez(path, sinogram=sino, angles=deg)
+        else:
+            np.save(path, sino)
+        np.save(a.out / f"{stem}_truth.npy", truth)
+        row = {"case": case, "seed": a.seed + k, "bins": int(sino.shape[1])}
+        for tag, size in (("none", None), ("typed", n)):
+            r = readme_run(path, extra, size, a.out / f"run_{stem}_{tag}")
+            if "error" in r:
+                row[tag] = {"error": r["error"]}
+                continue
+            row[tag] = {"grid": int(r["x"].shape[0]), "grid_from": r["grid_from"], "said": r["said"],
+                        "psnr": best_psnr(r["x"], r["mask"], truth), "lost": lost(truth, r["x"].shape[0]),
+                        "lam": r["lam"], "wall_s": r["wall_s"], "cpu_s": r["cpu_s"]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    (a.out / "heldout.json").write_text(json.dumps(rows, indent=1))
+    print(f"{'case':28s} {'seed':>5s} {'bins':>5s} {'grid':>5s} {'lost':>6s} {'PSNR':>6s} {'lam':>7s} "
+          f"{'at N':>6s} {'lam':>7s}")
+    for r in rows:
+        none, typed = r["none"], r["typed"]
+        if "error" in none:
+            print(f"{r['case']:28s} {r['seed']:5d} {r['bins']:5d}  error: {none['error']}")
+            continue
+        print(f"{r['case']:28s} {r['seed']:5d} {r['bins']:5d} {none['grid']:5d} {100 * none['lost']:5.1f}% "
+              f"{none['psnr']:6.2f} {none['lam']:7.4g} {typed.get('psnr', float('nan')):6.2f} "
+              f"{typed.get('lam', float('nan')):7.4g}")
 
 
 if __name__ == "__main__":
