@@ -25,9 +25,16 @@ grid's disk mask (what a crop throws away, which a PSNR inside the crop's own ma
 `--cases CONV:OBJECT:N[:npz] ...` (the held-out batch, seeds `--seed` + k, one per case) makes those files instead
 and runs each through the README's command, `regrun problem=ct_fewview problem.data=file problem.sinogram=S
 solver=fista_tv` (problem.angle_start=90 for scikit-image's files, problem.geometry=fan for fans), with no size
-and with problem.size=N, scoring each run's reconstruction as above. OBJECT: any of heldout_ct_sinograms.py's
-pixel objects in a disk of 0.9 N (scikit-image pictures by name), `smallNAME` (it 0.4 N across, centred), `sqNAME`
-(the picture filling the square); for CONV `regrun` its analytic ones too.
+and with problem.size=N, scoring each run's reconstruction as above and in the N grid's frame (psnr_in_frame; a run
+already in OUT is read again, not rerun). OBJECT: any of heldout_ct_sinograms.py's
+pixel objects in a disk of 0.9 N (scikit-image pictures by name), `smallNAME` (it 0.4 N across, centred), `NAME@D` (it D px
+across, centred), `sqNAME` (the picture filling the square); for CONV `regrun` its analytic ones too.
+
+`--borderline MARGIN ...` measures the crop trigger's margin (CROP_MARGIN_BINS) on objects near the default grid's
+width: radon(circle=False) files of a 160^2 field holding a picture D px across (`--diameters`, default 112-140 by 4; `--objects` names the
+pictures, default blobs and astronaut) at 10^3, 10^4, 10^5 photons; a file whose object reaches past the central
+128 x 128 square is cropped there, and the table counts, per margin, the cropped files the rule grows (it should)
+and the others it grows (it need not; no small object should).
 
     PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/heldout --seed 9351 --cases \
         skfalse:blobs:224 sktrue:brick:320:npz ...
@@ -61,6 +68,14 @@ PHOTONS = 1e5
 
 
 def truth_image(obj: str, n: int, seed: int, conv: str) -> np.ndarray:
+    if "@" in obj:  # NAME@D: the picture D px across (its disk 0.9 of its field), centred in the N field
+        name, d = obj.split("@")
+        m = int(round(int(d) / 0.9))
+        out = np.zeros((max(n, m), max(n, m)))
+        a = (len(out) - m) // 2
+        out[a:a + m, a:a + m] = hs.pixel_object(name, m, seed, m)
+        b = (len(out) - n) // 2
+        return out[b:b + n, b:b + n]
     if obj.startswith("small"):
         m = max(8, int(round(0.4 * n)))
         if obj == "small":
@@ -169,6 +184,26 @@ def best_psnr(x: np.ndarray, m: np.ndarray, truth: np.ndarray) -> float:
     return best
 
 
+def psnr_in_frame(x: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR of a reconstruction on any grid against the truth on its own N x N grid, inside the N grid's metric disk
+    (0.95 of its half width): the reconstruction resampled onto the N grid, 0 where its grid does not reach (what
+    a crop loses counts), at the best turn and half-pixel shift. Reconstructions on different grids compare here;
+    inside their own masks a larger grid's zero background raises the PSNR by itself."""
+    n, m = truth.shape[0], x.shape[0]
+    c = np.arange(n) - (n - 1) / 2
+    mask = c[:, None] ** 2 + c[None, :] ** 2 < (0.95 * n / 2) ** 2
+    best = -math.inf
+    for dx in (-0.5, 0.0, 0.5):
+        for dy in (-0.5, 0.0, 0.5):
+            g = c + (m - 1) / 2
+            y = ndimage.map_coordinates(x, np.meshgrid(g + dx, g + dy, indexing="ij"), order=1, cval=0.0)
+            for k in range(4):
+                for tr in (False, True):
+                    v = np.rot90(truth.T if tr else truth, k)
+                    best = max(best, psnr(y[mask], v[mask]))
+    return best
+
+
 def lost(truth: np.ndarray, m: int) -> float:
     n = truth.shape[0]
     c = np.arange(n) - (n - 1) / 2
@@ -183,14 +218,18 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--sizes", type=int, nargs="+", default=[96, 128, 192, 256, 300])
     ap.add_argument("--convs", nargs="+", default=list(CONVS), choices=CONVS)
-    ap.add_argument("--objects", nargs="+", default=list(OBJECTS), choices=OBJECTS)
+    ap.add_argument("--objects", nargs="+", default=list(OBJECTS))
     ap.add_argument("--views", type=int, default=60)
     ap.add_argument("--angles", action="store_true", help="the disk cases also as .npz with their angles")
+    ap.add_argument("--borderline", type=float, nargs="+", help="margins in bins: the trigger's measurement")
+    ap.add_argument("--diameters", type=int, nargs="+", default=list(range(112, 141, 4)), help="--borderline's D")
     ap.add_argument("--cases", nargs="+", help="CONV:OBJECT:N[:npz]: the held-out mode (module docstring)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.cases:
         return heldout(a)
+    if a.borderline:
+        return borderline(a)
     rows = []
     for conv in a.convs:
         for obj in a.objects:
@@ -241,13 +280,15 @@ def readme_run(path: Path, extra: dict, size: int | None, out: Path) -> dict:
             f"hydra.run.dir={out}"] + [f"problem.{k}={v}" for k, v in extra.items()]
     if size is not None:
         args.append(f"problem.size={size}")
-    res = subprocess.run(args, capture_output=True, text=True)
-    if res.returncode != 0:
-        return {"error": (res.stdout + res.stderr).strip().splitlines()[-1]}
+    if not (out / "metrics.json").exists():  # a run already made is read again, not rerun
+        res = subprocess.run(args, capture_output=True, text=True)
+        if res.returncode != 0:
+            return {"error": (res.stdout + res.stderr).strip().splitlines()[-1]}
     rec, run = load(out), json.loads((out / "metrics.json").read_text())
+    log = (out / "regrun.log").read_text()
     return {"x": np.asarray(rec["result"]["reconstruction"]), "mask": np.asarray(rec["data"]["mask"]),
             "grid_from": str(rec["data"]["grid_from"]), "lam": run["metrics"]["lam_chosen"],
-            "said": [line for line in res.stdout.splitlines() if "problem.size=" in line],
+            "said": [line.split(" ", 1)[1] for line in log.splitlines() if "regrun: problem.size=" in line],
             "wall_s": run["wall_time_s"], "cpu_s": sum(run["phases_cpu_s"].values())}
 
 
@@ -272,12 +313,13 @@ def heldout(a) -> None:
                 row[tag] = {"error": r["error"]}
                 continue
             row[tag] = {"grid": int(r["x"].shape[0]), "grid_from": r["grid_from"], "said": r["said"],
-                        "psnr": best_psnr(r["x"], r["mask"], truth), "lost": lost(truth, r["x"].shape[0]),
+                        "psnr": best_psnr(r["x"], r["mask"], truth), "psnr_N": psnr_in_frame(r["x"], truth),
+                        "lost": lost(truth, r["x"].shape[0]),
                         "lam": r["lam"], "wall_s": r["wall_s"], "cpu_s": r["cpu_s"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
     (a.out / "heldout.json").write_text(json.dumps(rows, indent=1))
-    print(f"{'case':28s} {'seed':>5s} {'bins':>5s} {'grid':>5s} {'lost':>6s} {'PSNR':>6s} {'lam':>7s} "
+    print(f"{'case':28s} {'seed':>5s} {'bins':>5s} {'grid':>5s} {'lost':>6s} {'PSNR':>6s} {'in N':>6s} {'lam':>7s} "
           f"{'at N':>6s} {'lam':>7s}")
     for r in rows:
         none, typed = r["none"], r["typed"]
@@ -285,8 +327,44 @@ def heldout(a) -> None:
             print(f"{r['case']:28s} {r['seed']:5d} {r['bins']:5d}  error: {none['error']}")
             continue
         print(f"{r['case']:28s} {r['seed']:5d} {r['bins']:5d} {none['grid']:5d} {100 * none['lost']:5.1f}% "
-              f"{none['psnr']:6.2f} {none['lam']:7.4g} {typed.get('psnr', float('nan')):6.2f} "
+              f"{none['psnr']:6.2f} {none['psnr_N']:6.2f} {none['lam']:7.4g} {typed.get('psnr_N', float('nan')):6.2f} "
               f"{typed.get('lam', float('nan')):7.4g}")
+
+
+def borderline(a) -> None:
+    import regrun.problems.ct_fewview as ct
+    from skimage.transform import radon
+
+    n, rows = 160, []
+    objects = [o for o in a.objects if o not in OBJECTS] or ["blobs", "astronaut"]
+    for k, name in enumerate(objects):
+        for d in a.diameters:
+            m = int(round(d / 0.9))  # pixel_object draws in a disk 0.9 of its field
+            img = np.zeros((n, n))
+            lo = (n - m) // 2
+            img[lo:lo + m, lo:lo + m] = hs.pixel_object(name, m, a.seed + k, m)
+            inner = np.zeros((n, n), bool)
+            inner[16:144, 16:144] = True
+            cropped = bool(np.abs(img[~inner]).max() > 0)
+            clean = radon(img, np.arange(a.views) * 180.0 / a.views, circle=False).T
+            for photons in (1e3, 1e4, 1e5):
+                rng = np.random.default_rng([a.seed + k, d, int(photons)])
+                path = a.out / f"border_{name}_{d}_{int(photons)}.npy"
+                np.save(path, hs.poisson(np.maximum(clean, 0.0), photons, rng))
+                grown = {}
+                for margin in a.borderline:
+                    ct.CROP_MARGIN_BINS = margin
+                    p, _ = read(path, {"angle_start": 90.0}, None)
+                    grown[margin] = p.shape[0]
+                rows.append({"object": name, "D": d, "photons": photons, "cropped": cropped, "grid": grown})
+                print(json.dumps(rows[-1]), flush=True)
+    (a.out / "borderline.json").write_text(json.dumps(rows, indent=1))
+    for margin in a.borderline:
+        crop = [r for r in rows if r["cropped"]]
+        fit = [r for r in rows if not r["cropped"]]
+        print(f"margin {margin:g}: cropped files grown {sum(r['grid'][margin] > 128 for r in crop)}/{len(crop)}, "
+              f"grown to 160 {sum(r['grid'][margin] == 160 for r in crop)}; files that fit grown "
+              f"{sum(r['grid'][margin] > 128 for r in fit)}/{len(fit)}")
 
 
 if __name__ == "__main__":

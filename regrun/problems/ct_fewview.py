@@ -94,8 +94,11 @@ def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: s
             f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
 
 
-GRID_MARGIN_BINS = 4.0  # an object's measured width may pass a square grid's shadow by this much: the 5% bar, the
-# axis's half bin and a bin at each end
+GRID_MARGIN_BINS = 4.0  # a reading's square may hold an object whose measured width passes its shadow by this
+# much (the 5% bar, the axis's half bin, a bin-averaged edge at each end): 0 read regrun's own square-filling 256^2
+# file as 258
+CROP_MARGIN_BINS = 0.0  # ... but the default grid crops an object that passes its shadow at all: at 4 bins, objects
+# 129-131 px across stayed on 128 (18 of 18 grown at 0, 0 of 42 that fit; docs/ct.md "(ctsize)")
 
 
 def object_widths(sino: np.ndarray) -> np.ndarray:
@@ -111,10 +114,10 @@ def object_widths(sino: np.ndarray) -> np.ndarray:
     return np.where(above.any(axis=1), last - first + 1, 0)
 
 
-def square_holds(widths: np.ndarray, angles: np.ndarray, n: int) -> bool:
+def square_holds(widths: np.ndarray, angles: np.ndarray, n: int, margin: float) -> bool:
     """Whether an object of these view widths (bins of one voxel) can lie in an n x n grid, whose shadow at angle t
-    is n (|cos t| + |sin t|) wide: never where a view reads it wider."""
-    return bool(np.all(widths <= n * (np.abs(np.cos(angles)) + np.abs(np.sin(angles))) + GRID_MARGIN_BINS))
+    is n (|cos t| + |sin t|) wide: never where a view reads it wider by more than `margin` bins."""
+    return bool(np.all(widths <= n * (np.abs(np.cos(angles)) + np.abs(np.sin(angles))) + margin))
 
 
 def detector_readings(n_u: int) -> list[tuple[int, str]]:
@@ -147,7 +150,7 @@ def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray) -> tuple[int, st
         k, (n, _) = item
         round_ = 3 if n % 50 == 0 else min((n & -n).bit_length() - 1, 3)
         return round_ + (k < len(readings) - 1), -k
-    held = [(k, r) for k, r in enumerate(readings) if square_holds(widths, angles, r[0])]
+    held = [(k, r) for k, r in enumerate(readings) if square_holds(widths, angles, r[0], GRID_MARGIN_BINS)]
     return max(held, key=score)[1]
 
 
@@ -714,7 +717,7 @@ class CTFewView(Problem):
         reach = covering_detector(self.shape, 1.0)[0][0]
         widths = object_widths(sino)
         angles = self._view_angles(sino.shape[0]).numpy()
-        crops = bool(beyond_grid(sino, reach, n, n_u, what)) or not square_holds(widths, angles, n)
+        crops = bool(beyond_grid(sino, reach, n, n_u, what)) or not square_holds(widths, angles, n, CROP_MARGIN_BINS)
         grid, convention = file_grid(n_u, widths, angles)
         if crops and grid <= n:  # the mean profile past the shadow, yet the views let it lie in the square
             grid, convention = fitting_size(n, n_u), "regrun's covering detector"
