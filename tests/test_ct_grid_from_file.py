@@ -100,6 +100,20 @@ def test_a_small_object_in_a_wide_field_keeps_the_default_and_says_the_files_gri
     assert "problem.size=256 reconstructs on that grid" in said
 
 
+@pytest.mark.parametrize("body, grid", [(144, 160), (136, 128)])
+def test_an_object_a_pixel_wider_than_the_default_grid_grows_it(device, tmp_path, body, grid):
+    """An object 130 px across in a 160^2 radon field passes the 128 square by a pixel each side: with the readings'
+    4-bin margin it stayed on 128 (a held-out 130-px moon: 16.47 dB against 35.30 on its own grid); the crop
+    trigger's margin is 0. One 122 px across fits and keeps 128."""
+    img = np.zeros((160, 160))
+    a = (160 - body) // 2
+    img[a:a + body, a:a + body] = disk_object(body)
+    path = tmp_path / f"border_{body}.npy"
+    np.save(path, radon(img, np.arange(8) * 22.5, circle=False).T)
+    p, said = read(device, path, angle_start=90.0)
+    assert p.shape == (grid, grid)
+
+
 def test_readings_give_back_every_multiple_of_8_of_the_three_conventions():
     """Counted in file_grid's docstring: every N = 32-1024 that is a multiple of 8 comes back from regrun's covering
     detector, radon(circle=False)'s and the as-wide one, for an object filling 0.9 of the grid (views at 0 and 45
