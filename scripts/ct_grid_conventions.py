@@ -30,11 +30,11 @@ already in OUT is read again, not rerun). OBJECT: any of heldout_ct_sinograms.py
 pixel objects in a disk of 0.9 N (scikit-image pictures by name), `smallNAME` (it 0.4 N across, centred), `NAME@D` (it D px
 across, centred), `sqNAME` (the picture filling the square); for CONV `regrun` its analytic ones too.
 
-`--borderline MARGIN ...` measures the crop trigger's margin (CROP_MARGIN_BINS) on objects near the default grid's
-width: radon(circle=False) files of a 160^2 field holding a picture D px across (`--diameters`, default 112-140 by 4; `--objects` names the
-pictures, default blobs and astronaut) at 10^3, 10^4, 10^5 photons; a file whose object reaches past the central
-128 x 128 square is cropped there, and the table counts, per margin, the cropped files the rule grows (it should)
-and the others it grows (it need not; no small object should).
+`--borderline TOL ...` measures the crop trigger's tolerance (AXIS_TOLERANCE_BINS) on objects near the disk the
+default grid's solvers keep (0.95 of 64 px): radon(circle=False) files of a 160^2 field holding a picture D px
+across (`--diameters`; `--objects` names the pictures, default blobs and astronaut) at 10^3, 10^4, 10^5 photons; a
+file whose object has a pixel outside that disk is cropped there, and the table counts, per tolerance, the cropped
+files the rule grows (it should) and the others it grows (it need not; no small object should).
 
     PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/heldout --seed 9351 --cases \
         skfalse:blobs:224 sktrue:brick:320:npz ...
@@ -221,7 +221,7 @@ def main(argv=None):
     ap.add_argument("--objects", nargs="+", default=list(OBJECTS))
     ap.add_argument("--views", type=int, default=60)
     ap.add_argument("--angles", action="store_true", help="the disk cases also as .npz with their angles")
-    ap.add_argument("--borderline", type=float, nargs="+", help="margins in bins: the trigger's measurement")
+    ap.add_argument("--borderline", type=float, nargs="+", help="tolerances in bins: the trigger's measurement")
     ap.add_argument("--diameters", type=int, nargs="+", default=list(range(112, 141, 4)), help="--borderline's D")
     ap.add_argument("--cases", nargs="+", help="CONV:OBJECT:N[:npz]: the held-out mode (module docstring)")
     a = ap.parse_args(argv)
@@ -343,8 +343,8 @@ def borderline(a) -> None:
             img = np.zeros((n, n))
             lo = (n - m) // 2
             img[lo:lo + m, lo:lo + m] = hs.pixel_object(name, m, a.seed + k, m)
-            inner = np.zeros((n, n), bool)
-            inner[16:144, 16:144] = True
+            c = np.arange(n) - (n - 1) / 2  # the 128 grid's disk FISTA-TV keeps (problem.mask_radius 0.95)
+            inner = c[:, None] ** 2 + c[None, :] ** 2 < (0.95 * 64) ** 2
             cropped = bool(np.abs(img[~inner]).max() > 0)
             clean = radon(img, np.arange(a.views) * 180.0 / a.views, circle=False).T
             for photons in (1e3, 1e4, 1e5):
@@ -353,16 +353,16 @@ def borderline(a) -> None:
                 np.save(path, hs.poisson(np.maximum(clean, 0.0), photons, rng))
                 grown = {}
                 for margin in a.borderline:
-                    ct.CROP_MARGIN_BINS = margin
+                    ct.AXIS_TOLERANCE_BINS = margin
                     p, _ = read(path, {"angle_start": 90.0}, None)
                     grown[margin] = p.shape[0]
                 rows.append({"object": name, "D": d, "photons": photons, "cropped": cropped, "grid": grown})
                 print(json.dumps(rows[-1]), flush=True)
     (a.out / "borderline.json").write_text(json.dumps(rows, indent=1))
-    for margin in a.borderline:
+    for margin in a.borderline:  # a tolerance
         crop = [r for r in rows if r["cropped"]]
         fit = [r for r in rows if not r["cropped"]]
-        print(f"margin {margin:g}: cropped files grown {sum(r['grid'][margin] > 128 for r in crop)}/{len(crop)}, "
+        print(f"tolerance {margin:g}: cropped files grown {sum(r['grid'][margin] > 128 for r in crop)}/{len(crop)}, "
               f"grown to 160 {sum(r['grid'][margin] == 160 for r in crop)}; files that fit grown "
               f"{sum(r['grid'][margin] > 128 for r in fit)}/{len(fit)}")
 

@@ -97,21 +97,32 @@ def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: s
 GRID_MARGIN_BINS = 4.0  # a reading's square may hold an object whose measured width passes its shadow by this
 # much (the 5% bar, the axis's half bin, a bin-averaged edge at each end): 0 read regrun's own square-filling 256^2
 # file as 258
-CROP_MARGIN_BINS = 0.0  # ... but the default grid crops an object that passes its shadow at all: at 4 bins, objects
-# 129-131 px across stayed on 128 (18 of 18 grown at 0, 0 of 42 that fit; docs/ct.md "(ctsize)")
+AXIS_TOLERANCE_BINS = 0.5  # the default grid's solvers hold an object whose views pass their disk by this much:
+# the axis at the detector's centre or half a bin off (scikit-image's); docs/ct.md "(ctsize)"
 
 
-def object_widths(sino: np.ndarray) -> np.ndarray:
-    """Each view's width of the object in detector bins: where the view (a running median of 3 bins, which drops a
-    lone noise spike and leaves an edge where it is) stands 5% of the sinogram's height above the detector's ends,
-    beyond_grid's bar; 0 for a view that nowhere does."""
+def object_bounds(sino: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's first and last bin of the object: where the view (a running median of 3 bins, which drops a lone
+    noise spike and leaves an edge where it is) stands 5% of the sinogram's height above the detector's ends,
+    beyond_grid's bar; first > last for a view that nowhere does."""
     padded = np.pad(sino, ((0, 0), (1, 1)), mode="edge")
     prof = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
     base = max(float(prof[:, [0, -1]].mean()), 0.0)
     above = prof > base + 0.05 * (float(prof.max()) - base)
-    first = np.argmax(above, axis=1)
-    last = sino.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1)
-    return np.where(above.any(axis=1), last - first + 1, 0)
+    seen = above.any(axis=1)
+    first = np.where(seen, np.argmax(above, axis=1), sino.shape[1])
+    last = np.where(seen, sino.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), -1)
+    return first, last
+
+
+def disk_holds(first: np.ndarray, last: np.ndarray, n_u: int, radius: float) -> bool:
+    """Whether the object lies in the centred disk of `radius` voxels, the one FISTA-TV and the metrics keep
+    (problem.mask_radius of the grid's half width): no view's object passes radius + AXIS_TOLERANCE_BINS from the
+    detector's centre (a bin's centre half a bin inside its edge)."""
+    centre = (n_u - 1) / 2
+    seen = first <= last
+    reach = np.maximum(centre - first[seen], last[seen] - centre) + 0.5
+    return bool(np.all(reach <= radius + AXIS_TOLERANCE_BINS))
 
 
 def square_holds(widths: np.ndarray, angles: np.ndarray, n: int, margin: float) -> bool:
@@ -708,19 +719,23 @@ class CTFewView(Problem):
 
     def _grid_from_detector(self, sino: np.ndarray, name: str, what: str) -> str:
         """No size typed, no truth file, a parallel file on unit bins: the grid its detector implies (file_grid)
-        where the default grid would crop the object (it reaches past the grid's shadow, beyond_grid, or no view
-        lets it lie in the square: a 192^2 file's object 173 px across passed the first and lost 49% of its mass)
+        where the default grid would crop the object (it reaches past the grid's shadow, beyond_grid, or past the
+        disk the solvers keep: a 192^2 file's object 173 px across passed the second only, losing 49% of its mass)
         or where the detector is narrower than the default grid's covering one and implies a smaller grid (a
         96^2 file ran on 128^2); a small object in a wide field keeps the default. Sets the grid and
         /data/grid_from; returns the console line naming the grid and how to set another."""
         n, n_u = self.shape[0], sino.shape[1]
         reach = covering_detector(self.shape, 1.0)[0][0]
-        widths = object_widths(sino)
+        first, last = object_bounds(sino)
+        widths = np.maximum(last - first + 1, 0)
         angles = self._view_angles(sino.shape[0]).numpy()
-        crops = bool(beyond_grid(sino, reach, n, n_u, what)) or not square_holds(widths, angles, n, CROP_MARGIN_BINS)
+        # the object reaches past the grid's shadow, or past the disk the solvers reconstruct (FISTA-TV keeps
+        # problem.mask_radius of the half width): an object 126 px across on 128^2 ran 11 dB below its own grid
+        crops = (bool(beyond_grid(sino, reach, n, n_u, what))
+                 or not disk_holds(first, last, n_u, self.mask_radius * n * self.voxel / 2))
         grid, convention = file_grid(n_u, widths, angles)
-        if crops and grid <= n:  # the mean profile past the shadow, yet the views let it lie in the square
-            grid, convention = fitting_size(n, n_u), "regrun's covering detector"
+        # a crop grows the grid to the file's own, never past it (a square-filling 128^2 file's corners pass the
+        # disk, and its own grid is 128)
         if (crops and grid > n) or (n_u < reach and grid < n):
             why = "the object reaches past" if crops else "it is narrower than the covering detector of"
             self.shape = (grid, grid)
