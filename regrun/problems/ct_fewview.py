@@ -94,6 +94,77 @@ def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: s
             f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
 
 
+GRID_MARGIN_BINS = 4.0  # a reading's square may hold an object whose measured width passes its shadow by this
+# much (the 5% bar, the axis's half bin, a bin-averaged edge at each end): 0 read regrun's own square-filling 256^2
+# file as 258
+AXIS_TOLERANCE_BINS = 0.5  # the default grid's solvers hold an object whose views pass their disk by this much:
+# the axis at the detector's centre or half a bin off (scikit-image's); docs/ct.md "(ctsize)"
+
+
+def object_bounds(sino: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's first and last bin of the object: where the view (a running median of 3 bins, which drops a lone
+    noise spike and leaves an edge where it is) stands 5% of the sinogram's height above the detector's ends,
+    beyond_grid's bar; first > last for a view that nowhere does."""
+    padded = np.pad(sino, ((0, 0), (1, 1)), mode="edge")
+    prof = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+    base = max(float(prof[:, [0, -1]].mean()), 0.0)
+    above = prof > base + 0.05 * (float(prof.max()) - base)
+    seen = above.any(axis=1)
+    first = np.where(seen, np.argmax(above, axis=1), sino.shape[1])
+    last = np.where(seen, sino.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), -1)
+    return first, last
+
+
+def disk_holds(first: np.ndarray, last: np.ndarray, n_u: int, radius: float) -> bool:
+    """Whether the object lies in the centred disk of `radius` voxels, the one FISTA-TV and the metrics keep
+    (problem.mask_radius of the grid's half width): no view's object passes radius + AXIS_TOLERANCE_BINS from the
+    detector's centre (a bin's centre half a bin inside its edge)."""
+    centre = (n_u - 1) / 2
+    seen = first <= last
+    reach = np.maximum(centre - first[seen], last[seen] - centre) + 0.5
+    return bool(np.all(reach <= radius + AXIS_TOLERANCE_BINS))
+
+
+def square_holds(widths: np.ndarray, angles: np.ndarray, n: int, margin: float) -> bool:
+    """Whether an object of these view widths (bins of one voxel) can lie in an n x n grid, whose shadow at angle t
+    is n (|cos t| + |sin t|) wide: never where a view reads it wider by more than `margin` bins."""
+    return bool(np.all(widths <= n * (np.abs(np.cos(angles)) + np.abs(np.sin(angles))) + margin))
+
+
+def detector_readings(n_u: int) -> list[tuple[int, str]]:
+    """The grids N whose parallel detector of unit bins has n_u bins by a common convention, in the order they win
+    a tie: regrun's covering detector, scikit-image's radon(circle=False) (the image padded to its diagonal),
+    ASTRA's examples' 1.5 N, and a detector as wide as the grid (radon(circle=True), ASTRA's N)."""
+    out = []
+    for extra, made, name in ((2, lambda n: covering_detector((n, n), 1.0)[0][0], "regrun's covering detector"),
+                              (0, lambda n: n + int(np.ceil(np.sqrt(2) * n - n)),  # radon's pad to the diagonal
+                               "scikit-image's radon(circle=False)")):
+        n = int(math.floor((n_u - extra) / math.sqrt(2)))  # ceil(sqrt(2) N) + extra bins: the one N it can be
+        if n >= 1 and made(n) == n_u:
+            out.append((n, name))
+    if 2 * n_u % 3 == 0:
+        out.append((2 * n_u // 3, "ASTRA's 1.5 N bins"))
+    out.append((n_u, "a detector as wide as the grid: radon(circle=True), ASTRA's N bins"))
+    return out
+
+
+def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray) -> tuple[int, str]:
+    """The grid a parallel file's detector implies (docs/ct.md "(ctsize)"): of detector_readings, those whose square
+    can hold the object (square_holds), the one whose N is roundest, as people choose sizes (its factors of 2, a
+    multiple of 8 or of 50 as round as any), the as-wide reading one factor of 2 behind; ties in detector_readings'
+    order. Counted over the even N = 32-1024 for an object 0.9 of the grid across, it gives back all 125
+    multiples of 8 from regrun's covering detector, 124 from radon(circle=False)'s, 101 from ASTRA's 1.5 N and all
+    from the as-wide one; the misses are grids within 6% (ASTRA's 160 reads as regrun's 168)."""
+    readings = detector_readings(n_u)
+
+    def score(item):
+        k, (n, _) = item
+        round_ = 3 if n % 50 == 0 else min((n & -n).bit_length() - 1, 3)
+        return round_ + (k < len(readings) - 1), -k
+    held = [(k, r) for k, r in enumerate(readings) if square_holds(widths, angles, r[0], GRID_MARGIN_BINS)]
+    return max(held, key=score)[1]
+
+
 def fitting_size(size: int, width: float) -> int:
     """The largest grid (at least `size`) whose covering parallel detector (the volume's circumscribed disk, unit
     voxels) is no wider than `width` voxels: regrun's own detector for that grid, so its files give their grid back."""
@@ -283,18 +354,21 @@ class CTFewView(Problem):
         return check_float("problem.angle_range", span if self.cfg.angle_range is None else self.cfg.angle_range,
                            0.0, True)
 
+    def _view_angles(self, views: int) -> torch.Tensor:
+        """The views' angles in radians: the file's own where it holds as many, else evenly over angle_range; plus
+        angle_start."""
+        start = math.radians(check_float("problem.angle_start", self.cfg.angle_start))
+        if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
+            return self.file_angles + start
+        return uniform_angles(views, False) * (math.radians(self._angle_range()) / math.pi) + start
+
     def _geometry(self, views: int, detector, centre: str | None = None, axis_bins: float | None = None) -> Geometry:
         """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
         config's, else covering the volume); `centre` (default the config's rotation_centre) places the axis on
         the grid and detector, `axis_bins` (from the data) overrides where it projects onto the detector."""
         cfg = self.cfg
         shape, voxel = self.shape, self.voxel
-        span = self._angle_range()
-        start = math.radians(check_float("problem.angle_start", cfg.angle_start))
-        if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
-            angles = self.file_angles + start
-        else:
-            angles = uniform_angles(views, False) * (math.radians(span) / math.pi) + start
+        angles = self._view_angles(views)
         width = self.shape[0] * self.voxel
         sod = check_float("problem.source_origin", cfg.source_origin, 0.0, True) * width
         odd = check_float("problem.origin_detector", cfg.origin_detector, 0.0) * width
@@ -397,9 +471,16 @@ class CTFewView(Problem):
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
-        self._check_sinogram(sino.numpy(), str(cfg.sinogram))
         total = sino.shape[0]
-        self._read_angles(total)
+        self._read_angles(total)  # before the checks: the grid read from the detector needs the views' angles
+        self._check_sinogram(sino.numpy(), str(cfg.sinogram))
+        if self.kind != "parallel" and self._size_default:
+            # a fan or cone file's grid is not read from its detector: a 256^2 fan file ran at 128 with no word
+            # (docs/ct.md "(ctsize)": 53% of the object outside the grid)
+            self.ctx.reporter.line(f"regrun: problem.size={self.shape[0]} (the default): a {self.kind} beam's grid "
+                                   f"is not read from its detector; problem.size=N sets the grid "
+                                   f"{Path(str(cfg.sinogram)).name} was made on (problem.source_origin and "
+                                   f"problem.origin_detector count in its widths)")
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:  # before the axis estimate: this is the mistake to name first
             angles = ", with as many angles" if self.file_angles is not None else ""
@@ -595,6 +676,10 @@ class CTFewView(Problem):
         spacing = covering_detector(self.shape, self.voxel, sod, odd)[1]
         if self.cfg.detector_spacing is not None:
             spacing = float(self.cfg.detector_spacing)
+        grid_line = ""
+        if (self.kind == "parallel" and sino.ndim == 2 and self._size_default and self.cfg.detector is None
+                and self.cfg.detector_spacing is None):
+            grid_line = self._grid_from_detector(sino, Path(name).name, what)
         needed = self.shape[0] * covering_detector(self.shape, self.voxel, sod, odd)[1]
         if self.kind == "parallel" and sino.ndim == 2:
             # the total attenuation is the same from every angle: constant along views, not along u
@@ -631,17 +716,40 @@ class CTFewView(Problem):
             shadow = covering_detector(self.shape, self.voxel)[0][0] * self.voxel / spacing  # the corners' rays too
             width = n_u * spacing / self.voxel
             self.size_warning = beyond_grid(sino, shadow, self.shape[0], width, what)
-            fit = fitting_size(self.shape[0], width)
-            if self.size_warning and self._size_default and self.cfg.detector is None and fit > self.shape[0]:
-                # no size typed and no truth: the object is wider than the default grid, whose answer would be a
-                # crop of it (a 256^2 scan: a 128 x 128 crop, λ 8.26 against 2.32; docs/ct.md "(ctissue)")
-                self.ctx.reporter.line(f"regrun: problem.size={fit}: the grid {Path(name).name}'s {n_u}-pixel "
-                                       f"detector covers, since the object reaches past the default "
-                                       f"{self.shape[0]}-voxel grid's shadow (problem.size=N sets it)")
-                self.shape = (fit, fit)
-                self.size_warning = ""
-                self.grid_from = f"the file's {n_u}-pixel detector (the object reaches past the default grid)"
         self.dead_warning = dead_readings(sino, what)
+        if grid_line:
+            self.ctx.reporter.line(grid_line)
+
+    def _grid_from_detector(self, sino: np.ndarray, name: str, what: str) -> str:
+        """No size typed, no truth file, a parallel file on unit bins: the grid its detector implies (file_grid)
+        where the default grid would crop the object (it reaches past the grid's shadow, beyond_grid, or past the
+        disk the solvers keep: a 192^2 file's object 173 px across passed the second only, losing 49% of its mass)
+        or where the detector is narrower than the default grid's covering one and implies a smaller grid (a
+        96^2 file ran on 128^2); a small object in a wide field keeps the default. Sets the grid and
+        /data/grid_from; returns the console line naming the grid and how to set another."""
+        n, n_u = self.shape[0], sino.shape[1]
+        reach = covering_detector(self.shape, 1.0)[0][0]
+        first, last = object_bounds(sino)
+        widths = np.maximum(last - first + 1, 0)
+        angles = self._view_angles(sino.shape[0]).numpy()
+        # the object reaches past the grid's shadow, or past the disk the solvers reconstruct (FISTA-TV keeps
+        # problem.mask_radius of the half width): an object 126 px across on 128^2 ran 11 dB below its own grid
+        crops = (bool(beyond_grid(sino, reach, n, n_u, what))
+                 or not disk_holds(first, last, n_u, self.mask_radius * n * self.voxel / 2))
+        grid, convention = file_grid(n_u, widths, angles)
+        # a crop grows the grid to the file's own, never past it (a square-filling 128^2 file's corners pass the
+        # disk, and its own grid is 128)
+        if (crops and grid > n) or (n_u < reach and grid < n):
+            why = "the object reaches past" if crops else "it is narrower than the covering detector of"
+            self.shape = (grid, grid)
+            self.grid_from = f"the file's {n_u}-pixel detector ({convention})"
+            return (f"regrun: problem.size={grid}: the grid {name}'s {n_u}-pixel detector implies ({convention}), "
+                    f"since {why} the default {n}-voxel grid (problem.size=N sets it)")
+        if grid != n:
+            return (f"regrun: problem.size={n} (the default): the object lies inside it, though {name}'s {n_u}-pixel "
+                    f"detector reads as a {grid}-voxel grid's ({convention}): problem.size={grid} reconstructs on "
+                    f"that grid")
+        return f"regrun: problem.size={n}: the default, the grid {name}'s {n_u}-pixel detector implies ({convention})"
 
     def _disk_mask(self, device) -> torch.Tensor:
         pts = Volume(self.shape, self.voxel).points(torch.float64, device)
