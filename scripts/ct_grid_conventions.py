@@ -20,7 +20,7 @@ each scored against the truth sampled on its grid (best of 8 orientations and 9 
 both, so the turn and axis conventions do not count), and `lost`: the share of the truth's mass outside the taken
 grid's disk mask (what a crop throws away, which a PSNR inside the crop's own mask does not see).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/dev --seed 9361
+    OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_grid_conventions.py --out OUT/dev --seed 9361
 
 `--cases CONV:OBJECT:N[:npz] ...` (the held-out batch, seeds `--seed` + k, one per case) makes those files instead
 and runs each through the README's command, `regrun problem=ct_fewview problem.data=file problem.sinogram=S
@@ -36,7 +36,7 @@ across (`--diameters`; `--objects` names the pictures, default blobs and astrona
 file whose object has a pixel outside that disk is cropped there, and the table counts, per tolerance, the cropped
 files the rule grows (it should) and the others it grows (it need not; no small object should).
 
-    PYTHONPATH=. python scripts/ct_grid_conventions.py --out /tmp/ctsize/heldout --seed 9351 --cases \
+    PYTHONPATH=. python scripts/ct_grid_conventions.py --out OUT/heldout --seed 9351 --cases \
         skfalse:blobs:224 sktrue:brick:320:npz ...
 """
 from __future__ import annotations
