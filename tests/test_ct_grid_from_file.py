@@ -1,6 +1,7 @@
 """The reconstruction grid a user's parallel sinogram file implies when no problem.size is typed (docs/ct.md "The grid
 a sinogram file implies (ctsize)"): scikit-image's radon (circle=False and True), a 1.5 N detector as ASTRA's examples
-use, regrun's own files, a small object in a wide field, a typed size, and the fan beam's line."""
+use, regrun's own files, a small object in a wide field, a typed size, and the fan beam's line. scikit-image's
+files are made by `radon` below, its layout without the package (CI installs no `bench` extra)."""
 from __future__ import annotations
 
 import io
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from skimage.transform import radon
+from scipy import ndimage
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -26,6 +27,17 @@ def read(device, path, **over):
     cfg = config_section("problem", "ct_fewview", **{"data": "file", "sinogram": str(path), "size": None,
                                                       "views": None, **over})
     return CTFewView(cfg, ctx), out.getvalue()
+
+
+def radon(image: np.ndarray, theta, circle: bool) -> np.ndarray:
+    """scikit-image's `radon` layout (bins, views): circle=False pads the image to ceil(sqrt(2) N) about N // 2 as it
+    does, circle=True keeps N bins; each view the bilinearly rotated image summed over rows."""
+    n = image.shape[0]
+    if not circle:
+        d = math.ceil(math.sqrt(2) * n)
+        before = d // 2 - n // 2
+        image = np.pad(image, ((before, d - n - before),) * 2)
+    return np.stack([ndimage.rotate(image, -t, reshape=False, order=1).sum(0) for t in theta], axis=1)
 
 
 def disk_object(n: int) -> np.ndarray:
