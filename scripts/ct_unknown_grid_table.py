@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Does FISTA-TV's unknown on a finer grid lift its own optimum above the oracle peers? Per scan: the baseline bench
 (scripts/bench_lambda_ct.py at the default unknown's grid, with the peers) beside reruns of the same sinograms at
-other unknown grids (`bench_lambda_ct.py --reuse BASE --regrid --tv-grid 2 --tv-grid-data fine|pixel`): each
+other unknown grids (`bench_lambda_ct.py --reuse BASE --regrid --tv-grid 2 --tv-grid-data fine|pixel`, or a
+run of its own on the same files with `--no-peer`): each
 grid's optimum and `auto` (PSNR, gap to its own optimum), whether each is above the best peer, the CPU seconds of
 `auto`'s choice, and the noise's share of the baseline search's held-out misfit (the dose rule's figure: a file's
 own number, no truth). Then per variant: the count above the peer and within 0.5 dB, the summed PSNR change of
@@ -52,11 +53,13 @@ def case_paths(bench: dict) -> list[str]:
 
 def collect(bases: list[Path], runs: list[Path], extra: dict) -> tuple[dict, list[str]]:
     """Scans keyed by (their baseline file, object, size, views, photons): two batches may hold the same name. A
-    rerun belongs to the baseline it reused; an extra peer to the baseline that ran on its sinogram file."""
-    scans, variants = {}, []
+    rerun belongs to the baseline it reused (--reuse), else to the one that ran on its sinogram file; an extra peer
+    to the baseline that ran on its sinogram file."""
+    scans, variants, base_of = {}, [], {}
     for path in bases:
         bench = json.loads(path.read_text())
         files = case_paths(bench)
+        base_of.update({f: str(path.resolve()) for f in files})
         for r in bench["results"]:
             peer = max(r[k] for k in PEERS if r.get(k) is not None)
             peer = max([peer] + [v[0] for p, v in extra.items() if p in files and file_key(p) == scan_key(r)])
@@ -64,7 +67,9 @@ def collect(bases: list[Path], runs: list[Path], extra: dict) -> tuple[dict, lis
                                                            "runs": {}}
     for path in runs:
         bench = json.loads(path.read_text())
-        base = str(Path(bench["args"]["reuse"]).resolve())
+        reuse = bench["args"].get("reuse", "None")  # a rerun with its own grid and no peers: the base of its file
+        base = str(Path(reuse).resolve()) if reuse != "None" else next(
+            (base_of[f] for f in case_paths(bench) if f in base_of), "")
         for r in bench["results"]:
             if (base,) + scan_key(r) not in scans:
                 raise SystemExit(f"{path}: {scan_key(r)} of {base} is in no --base file")

@@ -44,6 +44,17 @@ def test_batches_reruns_and_extra_peers_stay_with_their_own_scan(tmp_path):
     assert text.count("20.50*") == 1 and "–" in text  # b has no rerun: blank, out of the sums
 
 
+def test_a_run_of_its_own_goes_with_the_baseline_of_its_file(tmp_path):
+    table = _script("ct_unknown_grid_table")
+    a = _bench(tmp_path / "a.json", ["/x/a/bone_256_15_1e+05.npz"], [_result(19.0, 18.5)])
+    b = _bench(tmp_path / "b.json", ["/x/b/bone_256_15_1e+05.npz"], [_result(21.0, 20.9)])
+    own = _bench(tmp_path / "o.json", ["/x/b/bone_256_15_1e+05.npz"], [_result(21.5, 21.4, grid=2, data="pixel")],
+                 reuse="None")  # bench_lambda_ct.py stores an absent --reuse as "None"
+    scans, variants = table.collect([a, b], [own], {})
+    assert variants == ["2x pixel"]
+    assert {k[0].split("/")[-1]: list(s["runs"]) for k, s in scans.items()} == {"a.json": [], "b.json": ["2x pixel"]}
+
+
 def test_a_rerun_of_no_baseline_scan_is_refused(tmp_path):
     table = _script("ct_unknown_grid_table")
     a = _bench(tmp_path / "a.json", ["/x/a/bone_256_15_1e+05.npz"], [_result(19.0, 18.5)])
