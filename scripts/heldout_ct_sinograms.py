@@ -70,6 +70,8 @@ integral over its width** (a detector pixel integrates; regrun's projector sampl
   slice, read as scripts/bench_lambda_sr.py reads it; never used for CT).
 - Added for seed 9202 (docs/ct.md, "The issue's own kinds at today's main, with today's peers (ctissue)"): `surf`
   (a full-resolution 768 x 768 crop of the beach photograph's surf and wet sand, lower right; see FAIR_IMAGES).
+- Added for seed 9205 (docs/ct.md, "(ct256grid)"): `clouds` (the same photograph's sky and cumulus clouds at full
+  resolution, a 768 x 768 crop of its top right that neither `foliage` nor `surf` overlaps: soft edges, no texture).
 - Fan beam (a case ending in `:fan`; the analytic objects only: ellipses, rings, pipes, polygons, dental, particles, breast, tablet, wood, fruit): problem.ct_fewview's fan defaults (source 2
   widths from the axis, flat detector 1 width behind it, 360 degrees), each bin the mean of 16 exact chord
   integrals across its width; the file records `geometry`, which scripts/bench_lambda_ct.py reads.
@@ -880,8 +882,10 @@ FAIR_IMAGES = {"ctscan": "PET-CT-CT.jpg", "mrihead": "MRIhead-T.jpg", "epislice"
                "foliage": "../refine_data/detection_images/beach_bg.jpg",
                # seed 9202: the same photo's surf and wet sand at full resolution (lower right), a region no batch saw
                # at this scale (`beach` is the whole photo reduced, `foliage` the treeline)
-               "surf": "../refine_data/detection_images/beach_bg.jpg"}
-CROPS = {"foliage": (400, 0, 768), "surf": (768, 1280, 768)}  # (row, column, side) of a square crop in the full image, instead of the centre
+               "surf": "../refine_data/detection_images/beach_bg.jpg",
+               # seed 9205: its sky and clouds (top right, above the horizon), a region no batch saw at this scale
+               "clouds": "../refine_data/detection_images/beach_bg.jpg"}
+CROPS = {"foliage": (400, 0, 768), "surf": (768, 1280, 768), "clouds": (0, 1100, 768)}  # (row, column, side) of a square crop in the full image, instead of the centre
 
 
 def pixel_object(name: str, fine: int, seed: int, size: int | None = None) -> np.ndarray:

@@ -20,16 +20,17 @@ def _script(name: str):
 
 
 @pytest.mark.parametrize("kind", ["dental", "battery", "gracehopper", "wood", "fruit", "bottle", "nameplate",
-                                  "s1045", "surf"])
+                                  "s1045", "surf", "clouds"])
 def test_new_kinds_project_to_their_truth(kind):
     """A parallel view's bins sum to the object's mass (unit pixels and bins): the analytic chords (dental) and
     the fine pixels' footprints (battery) agree with the truth the PSNR is taken against, which is nowhere
     negative (gracehopper: batch N's photograph, read from matplotlib's sample data; wood and fruit: batch W's
     analytic kinds, docs/ct.md "Limited-range fan scans and tilt series (ctfan)"; bottle, nameplate and s1045: batch
-    6701's, docs/ct.md "ctfinal"; surf: seed 9202's crop of shared/'s beach photograph, docs/ct.md "ctissue")."""
-    if kind == "surf" and not (_script("heldout_ct_sinograms").FAIR / "../refine_data/detection_images").is_dir():
+    6701's, docs/ct.md "ctfinal"; surf: seed 9202's crop of shared/'s beach photograph, docs/ct.md "ctissue"; clouds:
+    seed 9205's crop of its sky, docs/ct.md "ct256grid")."""
+    if kind in ("surf", "clouds") and not (_script("heldout_ct_sinograms").FAIR / "../refine_data/detection_images").is_dir():
         pytest.skip("shared/refine_data is not beside the repository")
-    if kind in ("gracehopper", "s1045", "surf"):  # photographs: the generator resizes them with scikit-image (the bench extra)
+    if kind in ("gracehopper", "s1045", "surf", "clouds"):  # photographs: the generator resizes them with scikit-image (the bench extra)
         pytest.importorskip("skimage")
     gen = _script("heldout_ct_sinograms")
     # dental's teeth scale with the size and its enamel does not (1.5-2.5 px): 48 is about the least it is drawn at
