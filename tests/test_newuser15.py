@@ -209,3 +209,27 @@ def test_cfg_job_says_what_an_interpolated_default_is_here(tmp_path, monkeypatch
     assert line.startswith("  lambda_f: ${weight_for_data:${.data},1.0e-2}  # = auto here; weight of the"), line
     synthetic = regrun_in_process(["--cfg", "job", "problem=superres"], tmp_path, monkeypatch, capsys)
     assert "lambda_f: ${weight_for_data:${.data},1.0e-2}  # = 0.01 here;" in synthetic.stdout, synthetic.stdout
+
+
+def test_a_clipped_frame_is_named_and_a_sky_every_frame_shares_is_not(device):
+    """newuser15 left: one frame of 16 over-exposed x2 and clipped ran with a warning naming the frames the check held
+    out, not the clipped one. clipped_frames_warning names it by its file; 8-bit noise alone, and a bright region at
+    255 in every frame (a sky), say nothing."""
+    import torch
+
+    from regrun.problems.superres import clipped_frames_warning
+
+    g = torch.Generator().manual_seed(30)
+    scene = torch.rand(16, 20, 20, generator=g, dtype=torch.float64) * 200 + 20
+    frames = (scene + torch.randn(16, 20, 20, generator=g, dtype=torch.float64)).round().clamp(0, 255).to(device)
+    assert clipped_frames_warning(frames, None) == ""
+    sky = frames.clone()
+    sky[:, :6] = 255
+    assert clipped_frames_warning(sky, None) == ""
+    hot = frames.clone()
+    hot[5] = (hot[5] * 2).clamp(max=255)
+    said = clipped_frames_warning(hot, [f"f{k:02d}.png" for k in range(16)])
+    assert said.startswith("1 of the 16 frames look clipped (f05.png:") and "highest value 255" in said
+    dark = frames.clone()
+    dark[2] = (dark[2] - 120).clamp(min=0)
+    assert "frame 2:" in clipped_frames_warning(dark, None) and "lowest value 0" in clipped_frames_warning(dark, None)
