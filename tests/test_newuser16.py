@@ -61,3 +61,21 @@ def test_a_sinogram_of_radons_width_read_from_angle_0_is_told_the_angle_start(de
     text = said.getvalue()
     assert "counted from its shape" in text, text
     assert ("for a file from radon type problem.angle_start=90" in text) == hinted, text
+
+
+def test_the_calibration_command_a_run_names_runs_from_the_users_own_folder(tmp_path, monkeypatch):
+    # from a folder of one's own (the template beside one's photos), the hint's `python scripts/calibrate_crab.py`
+    # was no file there: the docs' calibration step then failed as the run wrote it
+    import re
+    from pathlib import Path
+
+    from regrun.config import config_section
+    from regrun.errors import UserError
+    from regrun.solvers.hierarchical import calibration_path
+
+    monkeypatch.chdir(tmp_path)
+    cfg = config_section("solver", "hierarchical")
+    with pytest.raises(UserError) as exc:
+        calibration_path(cfg, "lamp_s2", Path("my/calibrations"), Path("my/lamp.yaml"), 2)
+    script = re.search(r"`python (\S+) --template my/lamp.yaml --scale 2 --max-angle 180", str(exc.value))
+    assert script and Path(script.group(1)).is_file(), str(exc.value)
