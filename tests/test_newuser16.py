@@ -79,3 +79,28 @@ def test_the_calibration_command_a_run_names_runs_from_the_users_own_folder(tmp_
         calibration_path(cfg, "lamp_s2", Path("my/calibrations"), Path("my/lamp.yaml"), 2)
     script = re.search(r"`python (\S+) --template my/lamp.yaml --scale 2 --max-angle 180", str(exc.value))
     assert script and Path(script.group(1)).is_file(), str(exc.value)
+
+
+def test_collect_of_a_frames_sweep_plots_the_weight_each_folder_got(tmp_path, capsys):
+    # `regrun -m problem=superres problem.data=frames problem.frames=A,B,C` then regrun-collect: 12 panels of 52
+    # metrics in the files' order (data_rel_residual, exposure_*, final_cg_*, frames_check_*) and lam_chosen,
+    # the weight each folder got, not among them
+    from omegaconf import OmegaConf
+
+    from regrun import collect
+    from regrun.record import ResultsFile
+
+    for i in range(3):
+        res = ResultsFile(tmp_path / "sweep" / str(i))
+        config = {"problem": {"name": "superres", "frames": f"f{i}"}, "solver": {"name": "varpro_cg"}}
+        res.begin({"problem": "superres", "solver": "varpro_cg", "run_id": str(i) * 64},
+                  OmegaConf.to_yaml(OmegaConf.create(config)), [])
+        res.write("metrics", {**{f"a{j:02d}": float(j + i) for j in range(20)}, "lam_chosen": 0.1 * (i + 1),
+                              "noise_sigma": 1.0 + i, "frames_check_ratio": 0.2 + 0.1 * i})
+        res.finish("completed", wall_time=1.0)
+    collect.main([str(tmp_path / "sweep")])
+    capsys.readouterr()
+    runs = [collect.read_run(path, False) for path in collect.find_results([tmp_path / "sweep"])]
+    chosen = collect.plotted_metrics(runs, collect.metric_names(runs, None), None)
+    assert chosen[:3] == ["lam_chosen", "frames_check_ratio", "noise_sigma"], chosen
+    assert "| problem.frames | wall (s) | lam_chosen |" in (tmp_path / "sweep" / "collected" / "summary.md").read_text()
