@@ -580,8 +580,9 @@ class CTFewView(Problem):
         """The angle_start a file from scikit-image's radon needs, said where the file may be one: a parallel beam
         read from angle 0 whose detector has radon's bins for the grid (circle=True: N, circle=False: ceil(sqrt(2)
         N)). Read from 0, newuser16's two radon files (96^2, 90 views) came out a quarter turn and a pixel off, the
-        disk's outer ring (radii 0.9-0.95) lost: FISTA-TV 5.3 and 6.8 dB under angle_start=90 inside the 0.95
-        disk, equal inside 0.9 (docs/sweeps.md, "newuser16"); the README's rule, which the run did not say."""
+        disk's outer ring (radii 0.9-0.95) lost: at lambda 1, FISTA-TV 5.3 and 6.8 dB under angle_start=90 inside
+        the 0.95 disk (0.7 and 1.3 inside 0.9), FBP 3.2 and 4.5 (equal inside 0.9) (docs/sweeps.md,
+        "newuser16"); the README's rule, which the run did not say."""
         n = self.shape[0]
         if self.kind != "parallel" or float(self.cfg.angle_start) != 0.0 or \
                 n_u not in (n, int(math.ceil(math.sqrt(2) * n))):
