@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import config_dir, group_file, group_options, options_with_key
+from .config import config_dir, group_file, group_options, nested_keys, options_with_key
 
 KEY = re.compile(r"^(\s*)([A-Za-z_][\w\-]*|\"[^\"]+\"):(?:\s+(.*))?$")
 GROUPS = ("problem", "solver", "device", "experiment", "ci")
@@ -226,6 +226,10 @@ def explain(key: str, overrides: list[str]) -> str:
     value = OmegaConf.select(cfg, key, default=missing)
     if value is missing and doc is None:
         owners = options_with_key(group, rest) if group in GROUPS and rest else []
+        nested = nested_keys(cfg, group, rest) if owners else []
+        if nested:  # `--explain solver.points solver=bilevel`: bilevel's is solver.grid.points
+            raise UserError(f"{key} is not a key of {group}={cfg[group].get('name', '?')}; did you mean "
+                            f"{nested[0]}? (`regrun --explain {nested[0]}` with the same options)")
         if owners:  # `--explain solver.lam problem=ct_fewview`: the key exists, in another option than the chosen
             raise UserError(f"{key} is not a key of {group}={cfg[group].get('name', '?')}; it is one of "
                             f"{', '.join(f'{group}={o}' for o in owners)} (add that to the command)")

@@ -104,3 +104,21 @@ def test_collect_of_a_frames_sweep_plots_the_weight_each_folder_got(tmp_path, ca
     chosen = collect.plotted_metrics(runs, collect.metric_names(runs, None), None)
     assert chosen[:3] == ["lam_chosen", "frames_check_ratio", "noise_sigma"], chosen
     assert "| problem.frames | wall (s) | lam_chosen |" in (tmp_path / "sweep" / "collected" / "summary.md").read_text()
+
+
+def test_a_grid_key_typed_for_bilevel_is_pointed_to_bilevels_own_grid(tmp_path, monkeypatch, capsys):
+    # `regrun problem=ct_fewview solver=bilevel solver.points=5` said "add solver=grid_search" (another solver) and
+    # `--explain solver.points solver=bilevel` the same, where bilevel's own key is solver.grid.points
+    from regrun.errors import UserError
+    from tests.cli_in_process import regrun_in_process
+
+    got = regrun_in_process(["problem=ct_fewview", "solver=bilevel", "solver.points=5", f"hydra.run.dir={tmp_path}/r"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2 and got.stderr.count("\n") == 1, got.stderr
+    assert "did you mean solver.grid.points? bilevel (this run's solver) has it there" in got.stderr, got.stderr
+    with pytest.raises(UserError, match=r"did you mean solver.grid.points\?"):
+        explain("solver.points", ["solver=bilevel", "problem=ct_fewview"])
+    # a solver without such a section keeps the pointer to the solver that has the key
+    got = regrun_in_process(["problem=ct_fewview", "solver=fbp", "solver.points=5", f"hydra.run.dir={tmp_path}/s"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2 and "add solver=grid_search" in got.stderr, got.stderr
