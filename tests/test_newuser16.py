@@ -122,3 +122,29 @@ def test_a_grid_key_typed_for_bilevel_is_pointed_to_bilevels_own_grid(tmp_path, 
     got = regrun_in_process(["problem=ct_fewview", "solver=fbp", "solver.points=5", f"hydra.run.dir={tmp_path}/s"],
                             tmp_path, monkeypatch, capsys)
     assert got.returncode == 2 and "add solver=grid_search" in got.stderr, got.stderr
+
+
+def test_a_run_on_ones_frames_says_how_well_it_did_in_words(tmp_path):
+    # without a truth, how well the answer did was `frames_check_ratio = 0.191` among 30 metrics, and nothing in
+    # words unless it reached 1 (a warning): the console and summary.md now say what the number measures
+    import io
+    import json
+
+    from regrun.cli import _say_answer
+    from regrun.monitor import Reporter
+    from regrun.summary import write_run_summary
+
+    metrics = {"lam_chosen": 0.357, "frames_check_ratio": 0.191, "frames_check_frames": 2.0}
+    write_run_summary(tmp_path, status="completed", message="solver converged", error="",
+                      facts={"problem": "superres", "solver": "varpro_cg"}, metrics=metrics, paper={}, claims={},
+                      wall_time=1.0)
+    said = "the answer predicts the 2 frames it was not fitted to with 0.19 of the squared error bicubic"
+    assert said in (tmp_path / "summary.md").read_text()
+    assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["frames_check_ratio"] == 0.191
+    out = io.StringIO()
+    _say_answer(tmp_path, Reporter(stream=out, progress=False))
+    assert f"regrun: frames check: {said}" in out.getvalue(), out.getvalue()
+    # a run without the check (a registration, a CT scan) gets no such line
+    write_run_summary(tmp_path, status="completed", message="ok", error="", facts={}, metrics={"psnr": 30.0},
+                      paper={}, claims={}, wall_time=1.0)
+    assert "frames check" not in (tmp_path / "summary.md").read_text()
