@@ -148,3 +148,22 @@ def test_a_run_on_ones_frames_says_how_well_it_did_in_words(tmp_path):
     write_run_summary(tmp_path, status="completed", message="ok", error="", facts={}, metrics={"psnr": 30.0},
                       paper={}, claims={}, wall_time=1.0)
     assert "frames check" not in (tmp_path / "summary.md").read_text()
+
+
+def test_a_learned_lam_that_a_neighbour_beats_is_warned():
+    # bilevel on newuser16's training scan (coins 96^2, its truth): the paper's first Armijo step took lam from 0.1
+    # to 17.8, onto a flat stretch of the loss, and the loop "converged" at 20.4 with no word, where the loss at
+    # 6.8 is far lower (grid optimum 1.31): PSNR 19.2 dB against FBP's 24.8, and 20.8 on the next scan by from:RUN
+    from regrun.solvers.bilevel import neighbour_warning
+
+    lam = 20.41
+    at = {lam: 0.01522, lam / 3: 0.0082, lam * 3: 0.0290}
+    said = neighbour_warning(lam, at, (0.1, 17.80))
+    assert said.startswith("the learned lam=20.41 is not where the loss is lowest along lam: at lam=6.803 it is "
+                           "0.0082, against 0.01522"), said
+    assert "(its first step took lam from 0.1 to 17.8)" in said and "solver=grid_search" in said
+    assert "solver.lam0=6.8" in said
+    # a learned lam at the loss's minimum (the presets end within 1% of the grid's), or a flat loss: no word
+    assert neighbour_warning(1.3, {1.3: 0.0049, 1.3 / 3: 0.0200, 3.9: 0.0067}) == ""
+    assert neighbour_warning(100.0, {100.0: 0.1153, 100 / 3: 0.1153, 300.0: 0.1153}) == ""
+    assert neighbour_warning(1.0, {1.0: 0.0100, 1 / 3: 0.0099, 3.0: 0.0110}) == ""  # within the 2% margin
