@@ -218,6 +218,14 @@ def detection_lines(found: Sequence[Mapping[str, float]]) -> list[str]:
     return lines
 
 
+def _meaning(name: str, facts: Mapping[str, Any]) -> str:
+    """': <what it is>' for a /result array whose name the results file describes by name (record.py), else ''."""
+    from .record import FIELD_MEANINGS, PROBLEM_FIELD_MEANINGS
+
+    text = PROBLEM_FIELD_MEANINGS.get(str(facts.get("problem")), {}).get(name) or FIELD_MEANINGS.get(name)
+    return f": {text}" if text else ""
+
+
 def frames_check_line(metrics: Mapping[str, Any]) -> str:
     """How well an answer to a user's frames did, in words, where there is no truth: its held-out frames check
     (registration/superres_check.py). The console and summary.md gave `frames_check_ratio = 0.191` among 30
@@ -284,8 +292,9 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     if answer:
         lines += ["", "## Result", "", "The run's answer where it is a few numbers (arrays in `results.h5`, "
                   "group `/result`):", ""]
-        lines += [f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
-                  if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}" for k, v in answer.items()]
+        lines += [(f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
+                   if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}") + _meaning(k, facts)
+                  for k, v in answer.items()]
     if found:
         lines += ["", "## Detections", "", "Full-size photo pixels (rows from the top, columns from the left); every "
                   "column in `/tables/detections` of `results.h5`, boxes drawn in `figures/boxes.png`:", ""]

@@ -167,3 +167,20 @@ def test_a_learned_lam_that_a_neighbour_beats_is_warned():
     assert neighbour_warning(1.3, {1.3: 0.0049, 1.3 / 3: 0.0200, 3.9: 0.0067}) == ""
     assert neighbour_warning(100.0, {100.0: 0.1153, 100 / 3: 0.1153, 300.0: 0.1153}) == ""
     assert neighbour_warning(1.0, {1.0: 0.0100, 1 / 3: 0.0099, 3.0: 0.0110}) == ""  # within the 2% margin
+
+
+def test_a_detections_poses_in_summary_md_say_what_their_columns_are(tmp_path):
+    # summary.md's "Result" of a detection listed `poses` = [[81.6, 57.9, -69.7, 4.3e-06, 1.0], ...] with no word of
+    # what the rows and columns are, above the readable "Detections"
+    import numpy as np
+
+    from regrun.summary import write_run_summary
+
+    poses = np.array([[81.6, 57.9, -69.7, 4.3e-06, 1.0], [63.5, 128.6, 127.8, 0.33, 1.0]])
+    write_run_summary(tmp_path, status="completed", message="ok", error="", facts={"problem": "crab_detection"},
+                      metrics={"score": 2.0}, paper={}, claims={}, wall_time=1.0, result={"poses": poses})
+    text = (tmp_path / "summary.md").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("- `poses`"))
+    assert line.endswith("one row per /result/pose_nodes (the root first): row, col, angle (degrees, + clockwise), "
+                         "loss, weight, in the pixels of the scene searched (half the photo's at problem.scale 2); "
+                         "every instance, in the photo's pixels: /tables/detections"), line
