@@ -491,7 +491,7 @@ def _say_answer(out_dir: Path, reporter) -> None:
     the affine found, a detection run without a word of what was found beside `detected = 1` (newuser3)."""
     import json
 
-    from .summary import detection_lines
+    from .summary import detection_lines, frames_check_line
 
     try:
         facts = json.loads((out_dir / "metrics.json").read_text())
@@ -506,6 +506,9 @@ def _say_answer(out_dir: Path, reporter) -> None:
     # where each crab is: "1 detected" alone left its place to /tables/detections and figures/boxes.png (newuser4)
     for line in detection_lines(facts.get("detections") or []):
         reporter.line(f"  {line}")
+    check = frames_check_line(facts.get("metrics") or {})
+    if check:
+        reporter.line(f"regrun: {check}")
 
 
 _app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)

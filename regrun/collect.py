@@ -42,6 +42,11 @@ NOT_CURVES = ("iter", "level", "time", "outer", "inner")
 MAX_PANELS = 12      # panels per figure; metrics carrying paper values come first, so the cap never drops them
 # then the answer's error against a truth the user gave, which the cap dropped on a run of 43 metrics (newuser12)
 TRUTH_METRICS = ("psnr", "ssim", "rel_error", "disp_rmse", "tre", "motion_error")
+# then, with or without a truth, what the run chose and its own check of the answer: a sweep over a user's frame
+# folders plotted 12 of 52 metrics in the files' order (data_rel_residual, exposure_*, final_cg_*, ...) and left
+# out the weight each folder got, lam_chosen, and noise_sigma (newuser16)
+ANSWER_METRICS = ("lam_chosen", "lam", "frames_check_ratio", "noise_sigma", "n_detected", "score", "fit_quality",
+                  "misfit_px")
 PARALLEL_FROM = 200  # files; fewer are read in this process
 # A registration's answer, /result/w_affine, in the order record.RESULT_MEANINGS gives it: not a metric, so the
 # runs' table had no column for it and a sweep's rows did not say what each run found (newuser14)
@@ -282,10 +287,10 @@ def plotted_metrics(runs: list[Run], metrics: list[str], wanted: Sequence[str] |
 
 def ranked(runs: list[Run], metrics: list[str]) -> list[str]:
     """The metrics in the order a reader looks for them: those with paper values, those against a truth
-    (TRUTH_METRICS), then the rest in the files' order. summary.md's tables and the plots use it; runs.csv keeps
+    (TRUTH_METRICS), the answer's own (ANSWER_METRICS), then the rest in the files' order. summary.md's tables and the plots use it; runs.csv keeps
     the files' order."""
     paper = [m for m in metrics if any(m in r.paper for r in runs)]
-    first = paper + [m for m in TRUTH_METRICS if m in metrics and m not in paper]
+    first = paper + [m for m in TRUTH_METRICS + ANSWER_METRICS if m in metrics and m not in paper]
     return first + [m for m in metrics if m not in first]
 
 
@@ -869,7 +874,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     left, total = written.get("unplotted", (0, 0))
     if left:  # the cap left metrics out without a word (newuser12)
         print(f"regrun-collect: {left} of the {total} metrics not plotted (equal in every run, or past {MAX_PANELS} "
-              "panels: the paper's and the truth's first, then in the files' order); --plot-metric NAME plots the "
+              "panels: the paper's, the truth's and the answer's own (weight, checks) first, then in the files' order); "
+              "--plot-metric NAME plots the "
               "ones you name")
 
 

@@ -181,6 +181,15 @@ def options_with_key(group: str, key: str) -> list[str]:
     return [o for o in group_options(group) if option_has_key(group, o, key.split("."))]
 
 
+def nested_keys(cfg: DictConfig, group: str, rest: str) -> list[str]:
+    """`group.SECTION.rest` for each section of the chosen option that holds `rest`. bilevel holds grid_search's
+    keys under solver.grid (common/lam_grid@grid): `solver.points=5` with bilevel was told to add
+    solver=grid_search, another solver, where bilevel's own solver.grid.points was meant (newuser16)."""
+    section = cfg.get(group)
+    return [f"{group}.{k}.{rest}" for k, v in (section.items() if isinstance(section, DictConfig) else [])
+            if isinstance(v, DictConfig) and OmegaConf.select(v, rest, default=_MISSING) is not _MISSING]
+
+
 def key_owners(key: str, cfg: DictConfig | None) -> str:
     """For a problem/solver key the run's option does not have (`problem.frames` with the default problem,
     `solver.lam` on fbp): which other options have it and what to add, or that those solvers do not fit the
@@ -193,6 +202,10 @@ def key_owners(key: str, cfg: DictConfig | None) -> str:
     owners = [o for o in options_with_key(group, rest) if o != chosen]
     if not owners:
         return ""
+    nested = nested_keys(cfg, group, rest)
+    if nested:
+        return (f"did you mean {nested[0]}? {chosen} (this run's {group}) has it there; {key} is a key of {group} "
+                f"{', '.join(owners)}")
     if group == "solver":
         pairs = [p.split("__") for p in group_options("ci")]
         fitting = [o for o in owners if [problem, o] in pairs]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import config_dir, group_options, options_with_key
+from .config import config_dir, group_file, group_options, nested_keys, options_with_key
 
 KEY = re.compile(r"^(\s*)([A-Za-z_][\w\-]*|\"[^\"]+\"):(?:\s+(.*))?$")
 GROUPS = ("problem", "solver", "device", "experiment", "ci")
@@ -78,6 +78,34 @@ def key_docs(path: Path) -> dict[str, KeyDoc]:
         above = []
         if not value:
             stack.append((indent, name))
+    return docs
+
+
+def option_docs(group: str, name: str, extra_dirs: tuple[Path, ...] = (), seen: tuple[str, ...] = ()
+                ) -> dict[str, KeyDoc]:
+    """Every key of option `name` of `group` with its description: its own file's keys and those of the blocks
+    its `defaults:` list includes (`common/fista@_here_` at the option's level, `common/lam_grid@grid` under
+    `grid.`), as config.option_node finds their values. The option's own description of a key wins (bilevel
+    writes `grid.points` itself). `--explain solver solver=grid_search` listed `defaults` and `name` alone, and
+    `--explain solver.points` asked for a description that common/lam_grid.yaml holds (newuser16)."""
+    import yaml
+
+    path = group_file(group, name, extra_dirs)
+    if path is None or name in seen:
+        return {}
+    spec = yaml.safe_load(path.read_text())
+    docs: dict[str, KeyDoc] = {}
+    for entry in (spec.get("defaults") or []) if isinstance(spec, dict) else []:
+        if isinstance(entry, str) and entry != "_self_" and not entry.startswith("/"):
+            block, _, package = entry.partition("@")
+            prefix = "" if package in ("", "_here_") else package + "."
+            for k, d in option_docs(group, block, extra_dirs, (*seen, name)).items():
+                docs[prefix + k] = KeyDoc(prefix + k, d.value, d.comment, d.path, d.line)
+    for k, d in key_docs(path).items():
+        if k != "defaults" and not k.startswith("defaults."):
+            if not d.comment and k in docs:  # the value set here, the meaning written in the block
+                d = KeyDoc(k, d.value, docs[k].comment, d.path, d.line)
+            docs[k] = d
     return docs
 
 
@@ -181,7 +209,7 @@ def explain(key: str, overrides: list[str]) -> str:
     if group in GROUPS and group in cfg and isinstance(cfg[group], DictConfig):
         option = str(cfg[group].get("name", ""))
         path = config_dir() / group / f"{option}.yaml"
-        docs = key_docs(path) if path.is_file() else {}
+        docs = option_docs(group, option)
         if not rest:
             lines = [f"{group}={option}: {file_description(path)}" if path.is_file() else f"{group}={option}"]
             width = max((len(k) for k in docs), default=0)
@@ -198,6 +226,10 @@ def explain(key: str, overrides: list[str]) -> str:
     value = OmegaConf.select(cfg, key, default=missing)
     if value is missing and doc is None:
         owners = options_with_key(group, rest) if group in GROUPS and rest else []
+        nested = nested_keys(cfg, group, rest) if owners else []
+        if nested:  # `--explain solver.points solver=bilevel`: bilevel's is solver.grid.points
+            raise UserError(f"{key} is not a key of {group}={cfg[group].get('name', '?')}; did you mean "
+                            f"{nested[0]}? (`regrun --explain {nested[0]}` with the same options)")
         if owners:  # `--explain solver.lam problem=ct_fewview`: the key exists, in another option than the chosen
             raise UserError(f"{key} is not a key of {group}={cfg[group].get('name', '?')}; it is one of "
                             f"{', '.join(f'{group}={o}' for o in owners)} (add that to the command)")
@@ -234,19 +266,15 @@ def _value_here(body: DictConfig, dotted: str) -> str:
 def job_yaml(overrides: list[str], resolve: bool = False, extra_dirs: tuple[Path, ...] = ()) -> str:
     """`regrun --cfg job`: the composed job config as YAML (as Hydra prints it), each key followed by the first
     sentence of its description from the YAML file that sets it (config.yaml, or the chosen group option)."""
-    from .config import compose, group_file, searchpath_override
+    from .config import compose, searchpath_override
 
     cfg = compose(searchpath_override(extra_dirs) + list(overrides))
     body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     docs = {k: d.comment for k, d in key_docs(config_dir() / "config.yaml").items()}
     for group in GROUPS:
         if group in body and isinstance(body[group], DictConfig):
-            path = group_file(group, str(body[group].get("name", "")), extra_dirs)
-            docs.update({f"{group}.{k}": d.comment for k, d in (key_docs(path) if path else {}).items()})
-            # keys an option takes from shared blocks in its defaults list (e.g. solver/common/fista.yaml)
-            for shared in sorted((config_dir() / group).glob("*/*.yaml")):
-                for k, d in key_docs(shared).items():
-                    docs.setdefault(f"{group}.{k}", d.comment)
+            option = str(body[group].get("name", ""))
+            docs.update({f"{group}.{k}": d.comment for k, d in option_docs(group, option, extra_dirs).items()})
     out, stack = [], []
     for line in OmegaConf.to_yaml(body, resolve=resolve).splitlines():
         m = KEY.match(line)

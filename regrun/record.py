@@ -209,7 +209,12 @@ PROBLEM_GROUP_MEANINGS = {
 }
 PROBLEM_FIELD_MEANINGS = {
     "crab_detection": {"template": f"the template image; {DETECTION_LAYOUT}",
-                       "scene": f"the scene searched; {DETECTION_LAYOUT}"},
+                       "scene": f"the scene searched; {DETECTION_LAYOUT}",
+                       # summary.md listed poses = [[81.6, 57.9, -69.7, 4.3e-06, 1.0], ...] unnamed (newuser16)
+                       "poses": "the strongest instance's pose per node, one row per /result/pose_nodes (the root "
+                                "first): row, col, angle (degrees, + clockwise), loss, weight, in the pixels of the "
+                                "scene searched (half the photo's at problem.scale 2); every instance, in the "
+                                "photo's pixels: /tables/detections"},
     "ct_fewview": {
         "reconstruction": "the reconstructed image (2-D: [i, j] = (x1_i, x2_j), as the figures draw it with x1 to "
                           "the right and x2 up; 3-D: x3 the rotation axis; docs/ct.md, 'Geometry and projector'); "

@@ -218,6 +218,28 @@ def detection_lines(found: Sequence[Mapping[str, float]]) -> list[str]:
     return lines
 
 
+def _meaning(name: str, facts: Mapping[str, Any]) -> str:
+    """': <what it is>' for a /result array whose name the results file describes by name (record.py), else ''."""
+    from .record import FIELD_MEANINGS, PROBLEM_FIELD_MEANINGS
+
+    text = PROBLEM_FIELD_MEANINGS.get(str(facts.get("problem")), {}).get(name) or FIELD_MEANINGS.get(name)
+    return f": {text}" if text else ""
+
+
+def frames_check_line(metrics: Mapping[str, Any]) -> str:
+    """How well an answer to a user's frames did, in words, where there is no truth: its held-out frames check
+    (registration/superres_check.py). The console and summary.md gave `frames_check_ratio = 0.191` among 30
+    metrics and said nothing unless it was 1 or more (newuser16); '' without the check."""
+    ratio = metrics.get("frames_check_ratio")
+    if not isinstance(ratio, float) or ratio != ratio:
+        return ""
+    count = int(metrics.get("frames_check_frames") or 0)
+    frames = f"the {count} frames it was not fitted to" if count > 1 else "the frame it was not fitted to"
+    return (f"frames check: the answer predicts {frames} with {ratio:.2g} of the squared error bicubic upsampling "
+            f"of frame 0 makes on them (frames_check_ratio; below 1 it explains the frames better than bicubic, "
+            f"at 1 and above the run warns; it does not see under-smoothing or motion lost by whole periods)")
+
+
 def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, facts: Mapping[str, Any],
                       metrics: Mapping[str, float], paper: Mapping[str, float], claims: Mapping[str, Any],
                       wall_time: float, phases: Sequence[tuple[str, float]] = (),
@@ -270,12 +292,16 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     if answer:
         lines += ["", "## Result", "", "The run's answer where it is a few numbers (arrays in `results.h5`, "
                   "group `/result`):", ""]
-        lines += [f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
-                  if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}" for k, v in answer.items()]
+        lines += [(f"- `{k}` = [{', '.join(_num(x) if isinstance(x, float) else str(x) for x in v)}]"
+                   if all(not isinstance(x, list) for x in v) else f"- `{k}` = {v}") + _meaning(k, facts)
+                  for k, v in answer.items()]
     if found:
         lines += ["", "## Detections", "", "Full-size photo pixels (rows from the top, columns from the left); every "
                   "column in `/tables/detections` of `results.h5`, boxes drawn in `figures/boxes.png`:", ""]
         lines += [f"- {line}" for line in detection_lines(found)]
+    check = frames_check_line(metrics)
+    if check:
+        lines += ["", "## How well, without a truth", "", check[0].upper() + check[1:] + "."]
     arrays = sorted(out_dir.glob("*.npy"))  # an answer written as the user's input is stored (superres of frames)
     if arrays:
         lines += ["", "## Result as an image", ""]

@@ -103,7 +103,8 @@ def test_collect_plots_the_truths_metrics_within_its_cap_and_says_what_it_left_o
     collect.main([str(tmp_path / "sweep")])
     out = capsys.readouterr().out
     assert out.rstrip().endswith("regrun-collect: 11 of the 23 metrics not plotted (equal in every run, or past 12 "
-                                 "panels: the paper's and the truth's first, then in the files' order); "
+                                 "panels: the paper's, the truth's and the answer's own (weight, checks) first, then in the "
+                                 "files' order); "
                                  "--plot-metric NAME plots the ones you name"), out
     runs = [collect.read_run(path, False) for path in collect.find_results([tmp_path / "sweep"])]
     chosen = collect.plotted_metrics(runs, collect.metric_names(runs, None), None)

@@ -496,7 +496,7 @@ class CTFewView(Problem):
                    f"{self._angle_range():g} degrees from {float(cfg.angle_start):g} (problem.angle_range, "
                    f"problem.angle_start; /data/angles_deg)")
             self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
-                                   f"counted from {got}")
+                                   f"counted from {got}{self._radon_hint(sino.shape[1])}")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
             self._geometry(total, list(sino.shape[1:]))
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
@@ -575,6 +575,21 @@ class CTFewView(Problem):
                 f"degrees apart do (they differ by {found.share:.1%} of the line integrals, {found.ratio:.2f} of how "
                 f"much the views differ from their mean; /data/full_turn): a scan over 360 degrees? "
                 f"problem.angle_range=360 reads it so (a fan beam: problem.geometry=fan)")
+
+    def _radon_hint(self, n_u: int) -> str:
+        """The angle_start a file from scikit-image's radon needs, said where the file may be one: a parallel beam
+        read from angle 0 whose detector has radon's bins for the grid (circle=True: N, circle=False: ceil(sqrt(2)
+        N)). Read from 0, newuser16's two radon files (96^2, 90 views) came out a quarter turn and a pixel off, the
+        disk's outer ring (radii 0.9-0.95) lost: at lambda 1, FISTA-TV 5.3 and 6.8 dB under angle_start=90 inside
+        the 0.95 disk (0.7 and 1.3 inside 0.9), FBP 3.2 and 4.5 (equal inside 0.9) (docs/sweeps.md,
+        "newuser16"); the README's rule, which the run did not say."""
+        n = self.shape[0]
+        if self.kind != "parallel" or float(self.cfg.angle_start) != 0.0 or \
+                n_u not in (n, int(math.ceil(math.sqrt(2) * n))):
+            return ""
+        return (f"; {n_u} bins is also scikit-image's radon's detector for {n}x{n}, whose angles start 90 degrees "
+                f"from regrun's: for a file from radon type problem.angle_start=90 (read from 0 it comes out turned a "
+                f"quarter and shifted, the disk's rim lost)")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):

@@ -314,6 +314,18 @@ def calibration_key(cfg, template_key: str) -> str:
     return f"{key}_circle" if float(cfg.leaf.angle_max) >= 180.0 else key
 
 
+def calibrate_script() -> str:
+    """scripts/calibrate_crab.py as a user can run it from where they are: the relative path at the source tree's
+    root, else the source tree's own file (an editable install), else where it lives in regrun's source. From a
+    user's data folder `python scripts/calibrate_crab.py ...`, as the messages wrote it, found no file
+    (newuser16)."""
+    here = Path("scripts") / "calibrate_crab.py"
+    source = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_crab.py"
+    if here.is_file() and here.resolve() == source:
+        return str(here)
+    return str(source) if source.is_file() else "scripts/calibrate_crab.py (in regrun's source: git clone it)"
+
+
 def calibration_command(cfg, template_file, scale: int | None) -> str:
     """The command that writes the calibration file `solver.calibration=auto` looks for with these settings: the
     scenes turned over the whole circle when the search covers it, at the run's scale. Without `--max-angle 180`
@@ -327,7 +339,7 @@ def calibration_command(cfg, template_file, scale: int | None) -> str:
     sets = [f"registrar={registrar_kind(cfg)}"]
     if float(cfg.leaf.angle_max) < 180.0:  # the search's range is part of the file's name
         sets += [f"leaf.angle_max={cfg.leaf.angle_max:g}", f"spike.angle_max={cfg.spike.angle_max:g}"]
-    return f"python scripts/calibrate_crab.py {' '.join(args)} --set {' '.join(sets)}"
+    return f"python {calibrate_script()} {' '.join(args)} --set {' '.join(sets)}"
 
 
 def auto_calibration_file(cfg, key: str, folder: Path | None) -> Path:
@@ -371,7 +383,7 @@ def calibration_path(cfg, key: str, folder: Path | None = None, template_file=No
                                 "template of your own') or set solver.calibration=none and give the gammas and "
                                 "alphas")
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
-                            f"`python scripts/calibrate_crab.py --set registrar={registrar_kind(cfg)}`, search a "
+                            f"`python {calibrate_script()} --set registrar={registrar_kind(cfg)}`, search a "
                             "calibrated range (e.g. solver.leaf.angle_max=60 solver.spike.angle_max=50 for the files "
                             "without _circle) or set solver.calibration=none and give the gammas and alphas")
         return path
