@@ -766,3 +766,15 @@ def test_the_floor_is_found_between_the_first_two_grid_weights():
     assert choice.lam == pytest.approx(floor, rel=0.05) and choice.details["lam_floor_rule"] == "gml"
     lower = replace(settings, lo=0.3 * floor, hi=0.3 * floor * 8.0**4)  # the floor's minimum above the second weight
     assert pc.choose(fit, lower, t.sigma, "given").lam == pytest.approx(floor, rel=0.05)
+
+
+def test_summary_names_a_walk_that_moved_the_rules_weight():
+    """A walk after the rule (super-resolution's frame-split walk) moved the weight: the one-line summary says so,
+    so "by gcv" is not read as GCV's own pick (newuser16's left item); a weight the rule chose alone reads as before."""
+    from regrun.optim.parameter_choice import Choice
+
+    plain = Choice(0.2527, "gcv", 0.01, "frames", 12, False)
+    assert plain.summary() == "lam=0.2527 by gcv in 12 solves, noise sigma 0.01 (frames)"
+    moved = Choice(0.3574, "gcv", 0.01, "frames", 12, False, details={"lam_moved_by": "frame-split walk from 0.253"})
+    assert moved.summary() == ("lam=0.3574 by gcv in 12 solves, then the frame-split walk from 0.253, noise sigma "
+                               "0.01 (frames)")

@@ -389,8 +389,10 @@ class Choice:
         edge = " (at the edge of lam_range: widen it)" if self.at_edge else ""
         cut = " (the search cut short by time_limit: the best weight of those solved)" \
             if "lam_search_stopped" in self.details else ""
-        return (f"lam={self.lam:.4g} by {self.rule} in {self.solves} solves{cut}, noise sigma {self.sigma:.4g} "
-                f"({self.noise_source}){edge}")
+        # a walk after the rule (superres_cv._adopt) moved the weight: said, so "by gcv" is not read as GCV's pick
+        moved = f", then the {self.details['lam_moved_by']}" if "lam_moved_by" in self.details else ""
+        return (f"lam={self.lam:.4g} by {self.rule} in {self.solves} solves{cut}{moved}, noise sigma "
+                f"{self.sigma:.4g} ({self.noise_source}){edge}")
 
 
 def grid_from_the_top(f: Callable[[float], float], lams: np.ndarray, top: float | None = None,
