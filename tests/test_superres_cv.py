@@ -135,7 +135,7 @@ def test_the_walk_announces_its_phase_only_when_it_runs(device, steps, monkeypat
         ratio = met["lam_chosen"] / met["lam_split_from"]  # a move up walked again in quarter steps (lam_split_refine)
         assert any(ratio == pytest.approx(CV_STEP**k) for k in (-1, 0, 0.5, 1))
         assert met["lam_chosen"] == pytest.approx(p.model.lam) and met["lam_split_evaluations"] in (3.0, 4.0, 5.0, 6.0)
-        assert ("by the frame-split risk" in res.message) == (ratio != pytest.approx(1.0))
+        assert ("then the frame-split walk from" in res.message) == (ratio != pytest.approx(1.0))
     assert any(n.startswith("lambda_f choice") for n in names)  # the recorder saw the search's own phases
 
 

@@ -901,7 +901,8 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
                      f"({int(cv['lam_cv_frames'])} frames held out)")
     if "lam_se_from" in cv and cv["lam_se_from"] != choice.lam:
         note += f"; moved from {cv['lam_se_from']:.4g} by GCV's one-standard-error walk"
-    if "lam_split_from" in cv and cv["lam_split_from"] != choice.lam:
+    said = len(searches) <= 1 and choice.details.get("lam_moved_by", "").startswith("frame-split walk")
+    if "lam_split_from" in cv and cv["lam_split_from"] != choice.lam and not said:  # said: choice.summary() did
         note += f"; moved from {cv['lam_split_from']:.4g} by the frame-split risk"
     moves = getattr(problem, "weight_moves", None) or []
     if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
