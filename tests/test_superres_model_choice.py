@@ -37,6 +37,20 @@ def test_z_per_extra_parameter_and_read_from_the_top():
     assert pick(two, 4.0) == "translation" and pick(two, 0.5) == "rigid"
 
 
+def test_the_ratio_drops_affine_whose_gain_is_small_beside_the_rotation():
+    # rocket s9110 (rigid drawn, docs/superres.md "srmotionsel"): z 62035 / 126, ratio 493: rigid with a ratio bar
+    rocket = {"translation_rigid": 62035.0, "rigid_affine": 126.0}
+    assert pick(rocket, 2.0) == "affine" and pick(rocket, 2.0, None) == "affine"
+    assert pick(rocket, 2.0, 100.0) == "rigid" and pick(rocket, 2.0, 1000.0) == "affine"
+    # an affine draw (coins s5790: 1966 / 170, ratio 11.6) keeps affine at the same bar
+    assert pick({"translation_rigid": 1966.0, "rigid_affine": 170.0}, 2.0, 100.0) == "affine"
+    # under the bar nothing changes: z alone already left affine out
+    assert pick({"translation_rigid": 500.0, "rigid_affine": 1.0}, 2.0, 100.0) == "rigid"
+    assert pick({"translation_rigid": 1.0, "rigid_affine": 0.5}, 2.0, 100.0) == "translation"
+    # a locked affine answer (no rigid_affine score): the ratio has nothing to read
+    assert pick({"translation_rigid": 50.0}, 2.0, 100.0) == "rigid"
+
+
 @pytest.mark.parametrize("drawn", ["translation", "affine"])
 def test_auto_chooses_the_model_the_frames_were_moved_by(drawn, ctx):
     # affine: scales of +-15% (at +-5% on 8-px frames from 4 moved ones the rigid model fits as well: z 1.9)
@@ -73,6 +87,9 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     with pytest.raises(UserError, match="motion_model_z"):
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_z=0), ctx)
+    with pytest.raises(UserError, match="motion_model_ratio"):  # at or under 1 affine would need to beat the rotation
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
+                                motion_model_ratio=1), ctx)
     with pytest.raises(UserError, match="motion_model_check_factor"):  # under 1: a better answer discarded
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_check_factor=0.5), ctx)
