@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -78,18 +79,19 @@ def without_common_strain(w: torch.Tensor, rigid: torch.Tensor, centre) -> torch
 
 
 def nearest_params(model: MotionModel, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The `model` parameters whose affine motions move the points x (n, 2) nearest (least squares) to w's:
-    Gauss-Newton from the identity (the rigid map is near-linear for the small angles drawn)."""
-    target = moved(w, x)
-    p = model.identity(w.dtype).clone()
-    for _ in range(20):
-        p = p.detach().requires_grad_(True)
-        r = (moved(model.to_affine(p), x) - target).reshape(-1)
-        jac = torch.autograd.functional.jacobian(lambda pp: (moved(model.to_affine(pp), x) - target).reshape(-1), p)
-        step = torch.linalg.lstsq(jac, -r.detach().unsqueeze(1)).solution.squeeze(1)
-        p = (p + step).detach()
-        if step.abs().max() < 1e-12:
-            break
+    """The rigid `model`'s parameters (phi, b1, b2 about its centre c) whose motions move the points x (n, 2)
+    nearest (least squares) to w's: per frame the Procrustes rotation of the centred points, then the shift."""
+    target = moved(w, x)  # (q, n, 2)
+    xm, ym = x.mean(0), target.mean(1)
+    cov = (target - ym[:, None]).transpose(1, 2) @ (x - xm)  # (q, 2, 2): sum (y - ym)(x - xm)^T
+    u, _, vt = torch.linalg.svd(cov)
+    rot = u @ vt
+    phi = torch.atan2(rot[:, 1, 0], rot[:, 0, 0])
+    c = torch.tensor([float(v) for v in model.transform.center], dtype=w.dtype)
+    # y = R (x - c) + c + b with the best shift: b = ym - R (xm - c) - c
+    b = ym - ((xm - c) @ rot.transpose(1, 2)) - c
+    p = torch.cat((phi[:, None], b), 1).reshape(-1)
+    assert torch.allclose(moved(model.to_affine(p), x).mean(1), ym, atol=1e-8), "rigid parameters: (phi, b1, b2)"
     return p
 
 
@@ -169,16 +171,43 @@ def run(spec, root: Path, ctx, extra: dict, solves: bool) -> dict:
     return row
 
 
+def report(rows: list[dict], bar: float, ratio: float | None) -> str:
+    """The markdown table: per set the drawn model, both scores and their ratio, the affine answer's non-rigid part,
+    the model z alone picks (main) and the one the ratio picks, every model's PSNR at `auto`'s weight (luminance,
+    the least-squares image at each end) and what the change gives; then the sums."""
+    out = ["| set | drawn | z t→r | z r→a | z t→r / z r→a | non-rigid px | main → ratio | PSNR affine / rigid / "
+           "translation / true motion | ratio − main dB |", "|---|---|---|---|---|---|---|---|---|"]
+    changed, total, worst = 0, 0.0, 0.0
+    for r in rows:
+        z, e = r["z"], r["ends"]
+        a, b = pick(z, bar), pick(z, bar, ratio)
+        gain = e[b]["psnr"] - e[a]["psnr"]
+        changed, total, worst = changed + (a != b), total + gain, min(worst, gain)
+        q = z["translation_rigid"] / z["rigid_affine"] if z["rigid_affine"] > 0 else math.inf
+        out.append(f"| {r['set']} | {r['set'].split()[-1]} | {z['translation_rigid']:.3g} | {z['rigid_affine']:.3g} "
+                   f"| {q:.3g} | {r['nonrigid_px']:.3f} | {a} → {b} | {e['affine']['psnr']:.2f} / "
+                   f"{e['rigid']['psnr']:.2f} / {e['translation']['psnr']:.2f} / {e['true']['psnr']:.2f} | "
+                   f"{gain:+.2f} |")
+    out.append(f"\n{len(rows)} sets, {changed} changed, {total:+.2f} dB summed, worst {worst:+.2f}")
+    return "\n".join(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", dest="sets", nargs="+", type=parse_set, default=[])
     ap.add_argument("--batch", choices=("dev", "held-out"), help="this section's dev or held-out list")
     ap.add_argument("--frames", type=Path, default=Path("outputs/diag_motion_choice"))
     ap.add_argument("--problem-set", nargs="*", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--solves", action="store_true", help="also rigid from the affine answer's nearest rigid "
                     "motion and affine from the rigid candidate's end (two more varpro_cg runs)")
+    ap.add_argument("--report", type=Path, nargs="+", help="no runs: the table of these outputs at --bar, --ratio")
+    ap.add_argument("--bar", type=float, default=2.0)
+    ap.add_argument("--ratio", type=float)
     args = ap.parse_args(argv)
+    if args.report:
+        print(report([r for path in args.report for r in json.loads(path.read_text())], args.bar, args.ratio))
+        return 0
     args.frames.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
