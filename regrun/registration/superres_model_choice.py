@@ -15,6 +15,11 @@ reference, each kind of motion) the sets drawn with the smaller models read z <=
 (one rigid set 31.5: affine kept, to no loss), the affine ones 6.6-4100; on held-out batch HM an affine 20^2 set read
 3.1, so the bar is 2 (AIC's, were sigma the noise), not the first 4 (docs/superres.md, "The motion model chosen
 from the frames (srmodel)").
+Where the misfit is mostly model error, not noise (sharp scenes: at the drawn motion 10x the noise's), every parameter
+takes some off and z(rigid, affine) passes the bar on rigid frames (rocket s9110: 123, affine kept, -0.77 dB); so
+affine is also read only where its extra parameters take off more than 1/problem.motion_model_ratio of what rigid's
+rotation took off a parameter (pick; affine draws read z(translation, rigid) / z(rigid, affine) 6.0-14.7, rigid
+ones 493-11100 where z kept affine: docs/superres.md, "srmotionsel").
 Where the affine answer's area scales are implausible (locked: srscale's detector), the affine end is left out:
 the choice is between the smaller models, scored on the mask their two ends keep (docs/superres.md, "srlock2").
 """
