@@ -12,7 +12,7 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_model_choice import misfit_z, pick
+from regrun.registration.superres_model_choice import choice_line, misfit_z, pick
 from regrun.registration.superres_motion import MOTION_MODELS, area_scales
 from regrun.run import run
 from regrun.solvers.varpro_cg import VarProCG
@@ -49,6 +49,10 @@ def test_the_ratio_drops_affine_whose_gain_is_small_beside_the_rotation():
     assert pick({"translation_rigid": 1.0, "rigid_affine": 0.5}, 2.0, 100.0) == "translation"
     # a locked affine answer (no rigid_affine score): the ratio has nothing to read
     assert pick({"translation_rigid": 50.0}, 2.0, 100.0) == "rigid"
+    # the run's log line says why affine was left out
+    scores = {"motion_model_z_translation_rigid": 62035.0, "motion_model_z_rigid_affine": 126.0,
+              "motion_model_ratio_dropped": 1.0, "motion_model_sigma": 0.146}
+    assert "under 1/100 of what rigid's rotation takes off" in choice_line("rigid", scores, 2.0, 100.0)
 
 
 @pytest.mark.parametrize("drawn", ["translation", "affine"])
