@@ -12,7 +12,7 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_model_choice import misfit_z, pick
+from regrun.registration.superres_model_choice import choice_line, misfit_z, pick
 from regrun.registration.superres_motion import MOTION_MODELS, area_scales
 from regrun.run import run
 from regrun.solvers.varpro_cg import VarProCG
@@ -35,6 +35,24 @@ def test_z_per_extra_parameter_and_read_from_the_top():
     two = misfit_z({"translation": 100.0, "rigid": 92.0}, sigma=2.0, cell=0.5, q=4)
     assert two == pytest.approx({"translation_rigid": 1.0})
     assert pick(two, 4.0) == "translation" and pick(two, 0.5) == "rigid"
+
+
+def test_the_ratio_drops_affine_whose_gain_is_small_beside_the_rotation():
+    # rocket s9110 (rigid drawn, docs/superres.md "srmotionsel"): z 62035 / 126, ratio 493: rigid with a ratio bar
+    rocket = {"translation_rigid": 62035.0, "rigid_affine": 126.0}
+    assert pick(rocket, 2.0) == "affine" and pick(rocket, 2.0, None) == "affine"
+    assert pick(rocket, 2.0, 100.0) == "rigid" and pick(rocket, 2.0, 1000.0) == "affine"
+    # an affine draw (coins s5790: 1966 / 170, ratio 11.6) keeps affine at the same bar
+    assert pick({"translation_rigid": 1966.0, "rigid_affine": 170.0}, 2.0, 100.0) == "affine"
+    # under the bar nothing changes: z alone already left affine out
+    assert pick({"translation_rigid": 500.0, "rigid_affine": 1.0}, 2.0, 100.0) == "rigid"
+    assert pick({"translation_rigid": 1.0, "rigid_affine": 0.5}, 2.0, 100.0) == "translation"
+    # a locked affine answer (no rigid_affine score): the ratio has nothing to read
+    assert pick({"translation_rigid": 50.0}, 2.0, 100.0) == "rigid"
+    # the run's log line says why affine was left out
+    scores = {"motion_model_z_translation_rigid": 62035.0, "motion_model_z_rigid_affine": 126.0,
+              "motion_model_ratio_dropped": 1.0, "motion_model_sigma": 0.146}
+    assert "under 1/100 of what rigid's rotation takes off" in choice_line("rigid", scores, 2.0, 100.0)
 
 
 @pytest.mark.parametrize("drawn", ["translation", "affine"])
@@ -73,6 +91,9 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     with pytest.raises(UserError, match="motion_model_z"):
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_z=0), ctx)
+    with pytest.raises(UserError, match="motion_model_ratio"):  # at or under 1 affine would need to beat the rotation
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
+                                motion_model_ratio=1), ctx)
     with pytest.raises(UserError, match="motion_model_check_factor"):  # under 1: a better answer discarded
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_check_factor=0.5), ctx)

@@ -212,6 +212,9 @@ class SuperRes(Problem):
         self.motion_auto = cfg.motion_model == "auto"
         self.motion_z = check_float("problem.motion_model_z", cfg.motion_model_z, 0.0, strict=True)
         self.motion_auto_max = check_int("problem.motion_model_auto_max", cfg.motion_model_auto_max, 0)
+        ratio = cfg.motion_model_ratio  # superres_model_choice.pick's; None: z alone decides
+        self.motion_ratio = (None if ratio is None
+                             else check_float("problem.motion_model_ratio", ratio, 1.0, strict=True))
         check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit", "larger"))
         self.motion_noise = cfg.motion_model_noise
         factor = cfg.motion_model_check_factor  # keep_first's; None: the smaller model's answer always stands
@@ -600,9 +603,9 @@ class SuperRes(Problem):
                                           else "the choice runs with solver=varpro_cg only)"))
             return None
         chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
-                                             locked=not areas_plausible(metrics))
+                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio)
         metrics.update(scores)
-        line = choice_line(chosen, scores, self.motion_z)
+        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio)
         if chosen == "affine":
             self.ctx.reporter.line(f"regrun: {line}")
             return None

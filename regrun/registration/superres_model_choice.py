@@ -15,6 +15,11 @@ reference, each kind of motion) the sets drawn with the smaller models read z <=
 (one rigid set 31.5: affine kept, to no loss), the affine ones 6.6-4100; on held-out batch HM an affine 20^2 set read
 3.1, so the bar is 2 (AIC's, were sigma the noise), not the first 4 (docs/superres.md, "The motion model chosen
 from the frames (srmodel)").
+Where the misfit is mostly model error, not noise (sharp scenes: at the drawn motion 10x the noise's), every parameter
+takes some off and z(rigid, affine) passes the bar on rigid frames (rocket s9110: 123, affine kept, -0.77 dB); so
+affine is also read only where its extra parameters take off more than 1/problem.motion_model_ratio of what rigid's
+rotation took off a parameter (pick; affine draws read z(translation, rigid) / z(rigid, affine) 6.0-14.7, rigid
+ones 493-11100 where z kept affine: docs/superres.md, "srmotionsel").
 Where the affine answer's area scales are implausible (locked: srscale's detector), the affine end is left out:
 the choice is between the smaller models, scored on the mask their two ends keep (docs/superres.md, "srlock2").
 """
@@ -58,11 +63,25 @@ def misfit_z(misfits: dict[str, float], sigma: float, cell: float, q: int) -> di
             for a, b in (("translation", "rigid"), ("rigid", "affine")) if a in misfits and b in misfits}
 
 
-def pick(z: dict[str, float], bar: float) -> str:
-    """The smallest model no larger one fits better than noise would: read from the top (affine only where scored)."""
+def pick(z: dict[str, float], bar: float, ratio: float | None = None) -> str:
+    """The smallest model no larger one fits better than noise would: read from the top (affine only where scored).
+    ratio (problem.motion_model_ratio; None: off): affine also only where its extra parameters take off more than
+    1/ratio of the misfit per parameter that rigid's rotation took off (z(translation, rigid) / z(rigid, affine) <
+    ratio): where the misfit is mostly model error, not noise, every parameter takes some of it off, far more than
+    the bar (rocket s9110: the drawn rigid motion's misfit 1.2x the rigid answer's, z(rigid, affine) 126), so z alone
+    keeps affine; the rotation's own gain is the frames' scale for a parameter that matters (affine_dropped)."""
+    if affine_dropped(z, bar, ratio):
+        return "rigid"
     if z.get("rigid_affine", -math.inf) > bar:
         return "affine"
     return "rigid" if z["translation_rigid"] > bar else "translation"
+
+
+def affine_dropped(z: dict[str, float], bar: float, ratio: float | None) -> bool:
+    """Whether problem.motion_model_ratio drops an affine answer z alone would keep: z(rigid, affine) over the bar,
+    but under z(translation, rigid) / ratio (so rigid's rotation is needed: z(translation, rigid) > ratio * bar)."""
+    za = z.get("rigid_affine", -math.inf)
+    return ratio is not None and za > bar and z["translation_rigid"] >= ratio * za
 
 
 def choice_noise(problem) -> float:
@@ -81,8 +100,8 @@ def choice_noise(problem) -> float:
     return pick(sigma, float(fit))
 
 
-def choose_motion_model(problem, result, solver, candidate, bar: float,
-                        locked: bool = False) -> tuple[str, dict[str, float]]:
+def choose_motion_model(problem, result, solver, candidate, bar: float, locked: bool = False,
+                        ratio: float | None = None) -> tuple[str, dict[str, float]]:
     """(the chosen model, metrics) after the affine answer `result`: candidate(changes) builds the problem again
     with those config changes; `solver` runs each smaller model at the answer's weight. locked: the affine answer's
     areas are implausible, so it is not scored (motion_model_affine_dropped; no rigid_affine z). The metrics (the
@@ -104,16 +123,17 @@ def choose_motion_model(problem, result, solver, candidate, bar: float,
         del ends["affine"]
     misfits = data_misfits(last, ends)
     z = misfit_z(misfits, sigma, problem.model.sqrt_hd ** 2, problem.model.q)
-    chosen = pick(z, bar)
+    chosen = pick(z, bar, ratio)
     metrics = {"motion_model_chosen": float(MOTION_MODELS.index(chosen)), "motion_model_sigma": sigma,
                **({"motion_model_affine_dropped": 1.0} if locked else {}),
+               **({"motion_model_ratio_dropped": 1.0} if affine_dropped(z, bar, ratio) else {}),
                **{f"motion_model_z_{k}": v for k, v in z.items()},
                **{f"motion_model_rss_{k}": v for k, v in misfits.items()},
                "motion_model_choice_s": time.process_time() - t0}
     return chosen, metrics
 
 
-def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
+def choice_line(chosen: str, metrics: dict[str, float], bar: float, ratio: float | None = None) -> str:
     """The run's log line: the model and each pair's score (none where the frames' noise estimate is 0)."""
     if "motion_model_z_translation_rigid" not in metrics:
         return (f"motion model {chosen}, not chosen (problem.motion_model=auto): the frames' noise estimate is "
@@ -121,7 +141,9 @@ def choice_line(chosen: str, metrics: dict[str, float], bar: float) -> str:
     top = (f"rigid -> affine {metrics['motion_model_z_rigid_affine']:.3g}, "
            if "motion_model_z_rigid_affine" in metrics else "")
     dropped = (" (the affine answer not scored: its area scales leave the plausible range, a locked motion)"
-               if metrics.get("motion_model_affine_dropped") else "")
+               if metrics.get("motion_model_affine_dropped") else
+               f" (affine's extra parameters take off under 1/{ratio:g} of what rigid's rotation takes off a "
+               f"parameter: problem.motion_model_ratio)" if metrics.get("motion_model_ratio_dropped") else "")
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto){dropped}: the misfit a larger "
             f"model takes off per extra parameter, in units of the frames' noise estimate: {top}translation -> rigid "
             f"{metrics['motion_model_z_translation_rigid']:.3g} (the larger model where above {bar:g})")
