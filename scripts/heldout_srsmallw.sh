@@ -4,6 +4,12 @@
 # scripts/, tests/, configs/, regrun/, ../shared/notes: none used as a seed); every IMAGE@ROW:COL grepped unused there
 # and its 4x crop checked inside its image (bench_lambda_sr.source_image). Kinds unlike the dev set's (camera,
 # hands-R, astronaut, moon, chelsea, texture, ellipses, clock, topobathy, jacksboro, coins, spots, page).
+# The candidate judged (chosen on the dev set before this batch was run): problem.lam_gcv_gamma_small=1.5 (gamma 1.5
+# on frames of 13-16 px a side). Decided before the run: it becomes the default only if on SW, against main, (a) the
+# sets meeting all three targets do not fall, (b) no set loses a target main meets, (c) the dB summed over the sets
+# it moves is >= 0. Otherwise it stays opt-in (null) and the numbers are reported.
+#   scripts/heldout_srsmallw.sh OUTDIR; scripts/heldout_srsmallw.sh OUTDIR lam_gcv_gamma_small=1.5
+#   python scripts/report_sr_acceptance.py OUTDIR/SW_{A,B}.json --against OUTDIR/SWv_{A,B}.json --name g15
 # Usage: scripts/heldout_srsmallw.sh OUTDIR [KEY=VALUE ...]: main's `auto` beside the grid and the peer (no
 # KEY=VALUE), or `auto` again with those settings on the same frames (--reuse of main's grid and peer).
 set -euo pipefail
