@@ -18,8 +18,10 @@ def test_the_small_gamma_acts_on_its_frames_only():
     lo, hi = SMALL_GAMMA_FRAMES
     assert [frame_weight_settings(cfg, side).gamma for side in (lo - 1, lo, hi, hi + 1)] == [1.2, 1.5, 1.5, 1.2]
     assert frame_weight_settings(cfg).gamma == 1.2  # no frames known yet: the plain setting
-    off = config_section("problem", "superres")
-    assert off.lam_gcv_gamma_small is None and frame_weight_settings(off, lo).gamma == 1.2  # the YAML default: off
+    default = config_section("problem", "superres")
+    assert default.lam_gcv_gamma_small == 1.5 and frame_weight_settings(default, lo).gamma == 1.5  # the YAML's
+    off = config_section("problem", "superres", lam_gcv_gamma_small=None)
+    assert frame_weight_settings(off, lo).gamma == 1.2
 
 
 @pytest.mark.parametrize("value,message", [(0.5, "problem.lam_gcv_gamma_small=0.5"),
@@ -42,7 +44,7 @@ def test_a_run_searches_with_the_small_gamma_on_its_frames(device, size, gamma):
 
     ctx = RunContext(device, F64, 0, Path("."))
     cfg = config_section("problem", "superres", size=size, n_frames=3, noise=0.02, lambda_f="auto", lam_solves=4,
-                         final_cg_iters=50, lam_gcv_gamma_small=1.5)
+                         final_cg_iters=50)  # the default small gamma
     p = SuperRes(cfg, ctx)
     res = TwoStage(config_section("solver", "two_stage"), ctx).solve(p, Monitor())
     assert res.stats["lam_gcv_gamma"] == gamma == f"{p.weight_settings.gamma:g}"

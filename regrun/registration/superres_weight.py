@@ -60,7 +60,7 @@ def frame_weight_settings(cfg, frame_side: int | None = None) -> ChoiceSettings:
     2-3x under the image's own error's least (docs/superres.md, "(srsmallw)"). Both settings are checked either way."""
     settings = ChoiceSettings.from_config(cfg, "problem")
     gamma = check_float("problem.lam_gcv_gamma", cfg.lam_gcv_gamma, 1.0, maximum=10.0)
-    small = cfg.get("lam_gcv_gamma_small")
+    small = cfg.lam_gcv_gamma_small
     if small is not None:
         small = check_float("problem.lam_gcv_gamma_small", small, 1.0, maximum=10.0)
         if frame_side is not None and SMALL_GAMMA_FRAMES[0] <= frame_side <= SMALL_GAMMA_FRAMES[1]:
