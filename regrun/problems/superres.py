@@ -296,6 +296,8 @@ class SuperRes(Problem):
         self.model = SuperResModel(ctx.tensor(frames), self.fine, self.factor, 0.0 if self.lam is None else self.lam,
                                    self.outside, gain=bool(cfg.gain), extension=self.extension,
                                    gain_anchor=str(cfg.gain_anchor))
+        # problem.lam_gcv_gamma_small reads the frames' size
+        self.weight_settings = frame_weight_settings(cfg, max(self.model.coarse.m))
         self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
                                   self.model.q, gain=bool(cfg.gain))
         if self.colour is not None:

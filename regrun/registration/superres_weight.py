@@ -52,12 +52,28 @@ from ..optim.parameter_choice import (
 from .superres_projection import CHOLESKY_MAX_PIXELS
 
 
-def frame_weight_settings(cfg) -> ChoiceSettings:
+def frame_weight_settings(cfg, frame_side: int | None = None) -> ChoiceSettings:
     """The search's settings (problem.lam_*) with problem.lam_gcv_gamma, the modified GCV's weight of the trace:
-    at the final motion plain GCV under-smooths, its misfit being mostly model error (docs/superres.md)."""
+    at the final motion plain GCV under-smooths, its misfit being mostly model error (docs/superres.md). Where
+    frame_side (the frames' largest side, pixels) lies in SMALL_GAMMA_FRAMES and problem.lam_gcv_gamma_small is
+    set, that gamma instead: GCV scores the frames' prediction, whose error on such frames is least at weights
+    2-3x under the image's own error's least (docs/superres.md, "(srsmallw)"). Both settings are checked either way."""
     settings = ChoiceSettings.from_config(cfg, "problem")
     gamma = check_float("problem.lam_gcv_gamma", cfg.lam_gcv_gamma, 1.0, maximum=10.0)
+    small = cfg.lam_gcv_gamma_small
+    if small is not None:
+        small = check_float("problem.lam_gcv_gamma_small", small, 1.0, maximum=10.0)
+        if frame_side is not None and SMALL_GAMMA_FRAMES[0] <= frame_side <= SMALL_GAMMA_FRAMES[1]:
+            gamma = small
     return replace(settings, gamma=gamma)
+
+
+# problem.lam_gcv_gamma_small's frames (pixels a side, the largest): up to 16, where the frame-split walk (an estimate
+# of the image's own error, which corrects GCV's weight on larger frames) does not run (superres_cv.SPLIT_MIN_FRAME);
+# from 13: on 16 seen sets gamma 1.5 gained on 8 of 10 with 14-16 px frames (+0.17 to +0.57 dB) and lost on 5 of 6
+# with 10-12 px ones (-0.03 to -0.37; a misregistered page +1.58), where the fit is mostly misregistration
+# (docs/superres.md, "(srsmallw)")
+SMALL_GAMMA_FRAMES = (13, 16)
 
 
 def frames_noise(model, settings) -> tuple[float, str]:
