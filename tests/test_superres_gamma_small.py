@@ -19,7 +19,7 @@ def test_the_small_gamma_acts_on_its_frames_only():
     assert [frame_weight_settings(cfg, side).gamma for side in (lo - 1, lo, hi, hi + 1)] == [1.2, 1.5, 1.5, 1.2]
     assert frame_weight_settings(cfg).gamma == 1.2  # no frames known yet: the plain setting
     default = config_section("problem", "superres")
-    assert default.lam_gcv_gamma_small == 1.5 and frame_weight_settings(default, lo).gamma == 1.5  # the YAML's
+    assert default.lam_gcv_gamma_small is None and frame_weight_settings(default, lo).gamma == 1.2  # the YAML's: off
     off = config_section("problem", "superres", lam_gcv_gamma_small=None)
     assert frame_weight_settings(off, lo).gamma == 1.2
 
@@ -44,7 +44,7 @@ def test_a_run_searches_with_the_small_gamma_on_its_frames(device, size, gamma):
 
     ctx = RunContext(device, F64, 0, Path("."))
     cfg = config_section("problem", "superres", size=size, n_frames=3, noise=0.02, lambda_f="auto", lam_solves=4,
-                         final_cg_iters=50)  # the default small gamma
+                         final_cg_iters=50, lam_gcv_gamma_small=1.5)
     p = SuperRes(cfg, ctx)
     res = TwoStage(config_section("solver", "two_stage"), ctx).solve(p, Monitor())
     assert res.stats["lam_gcv_gamma"] == gamma == f"{p.weight_settings.gamma:g}"
