@@ -168,8 +168,8 @@ def main(argv=None):
         rows.append(row)
         print(json.dumps(row), flush=True)
     (a.out / "rows.json").write_text(json.dumps(rows, indent=1))
-    print(f"| case (seed) | bins | main: grid, PSNR in N, λ | now: grid, PSNR in N, λ | typed N: PSNR, λ | CPU-s "
-          f"(main / now / typed) |")
+    print("| case (seed) | bins | main: grid, PSNR in N, λ | now: grid, PSNR in N, λ | typed N: PSNR, λ | CPU-s "
+          "(main / now / typed) |")
     for r in rows:
         cells = []
         for tag in ("main", "none", "typed"):

@@ -160,14 +160,16 @@ def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray) -> tuple[int, st
     return roundest(readings, held)
 
 
-def roundest(readings: list[tuple[int, str]], held: list[bool]) -> tuple[int, str]:
+def roundest(readings: list[tuple[int, str]], held: list[bool], exact: int | None = None) -> tuple[int, str]:
     """Of the readings held, the one whose N is roundest, as people choose sizes (its factors of 2 up to 8, a
-    multiple of 50 as round as any), the as-wide reading (the last) one factor of 2 behind; ties in the readings'
-    order (docs/ct.md "(ctsize)")."""
+    multiple of 50 as round as any), the readings after the first `exact` (default: all but the last, the as-wide
+    one) one factor of 2 behind; ties in the readings' order (docs/ct.md "(ctsize)", "(ctfangrid)")."""
+    exact = len(readings) - 1 if exact is None else exact
+
     def score(item):
         k, (n, _) = item
         round_ = 3 if n % 50 == 0 else min((n & -n).bit_length() - 1, 3)
-        return round_ + (k < len(readings) - 1), -k
+        return round_ + (k < exact), -k
     return max([(k, r) for k, r in enumerate(readings) if held[k]], key=score)[1]
 
 
@@ -181,12 +183,10 @@ def fan_readings(n_u: int, source_origin: float, origin_detector: float, spacing
     """The grids N whose fan-beam detector of n_u bins has that count by a common convention, at the typed
     distances (problem.source_origin, problem.origin_detector: in grid widths, so the geometry scales with N) and
     bin width (`spacing`; None: regrun's default, the voxel magnified to the detector): regrun's covering detector
-    (the square's circumscribed disk, ceil + 2 bins, as covering_detector), a detector covering the object's disk
-    (the grid's inscribed disk, its shadow within 2 bins of n_u: an ASTRA fanflat scan whose det_count was set to
-    cover the object), and as many bins as the grid has voxels, magnified (ASTRA's N; last, as file_grid's as-wide
-    reading). docs/ct.md "(ctfangrid)"."""
-    mag = (source_origin + origin_detector) / source_origin
-    width = voxel * mag if spacing is None else spacing
+    (the square's circumscribed disk, ceil + 2 bins, as covering_detector), then a detector covering the object's
+    disk (the grid's inscribed disk, its shadow within 2 bins of n_u: an ASTRA fanflat scan whose det_count was set
+    to cover the object; a detector of N bins reads as about 0.97 N). docs/ct.md "(ctfangrid)"."""
+    width = voxel * (source_origin + origin_detector) / source_origin if spacing is None else spacing
     out, disk = [], []
     for n in range(4, 4 * n_u + 8):
         sod, odd = source_origin * n * voxel, origin_detector * n * voxel
@@ -203,11 +203,7 @@ def fan_readings(n_u: int, source_origin: float, origin_detector: float, spacing
             disk.append((n, "a detector covering the object's disk (ASTRA fanflat)"))
         if shadow > n_u + 2:
             break
-    out += disk
-    as_wide = n_u * width / (voxel * mag)
-    if abs(as_wide - round(as_wide)) < 1e-6 and round(as_wide) >= 4:
-        out.append((int(round(as_wide)), "as many bins as the grid's voxels, magnified (ASTRA's N)"))
-    return out
+    return out + disk
 
 
 def fan_square_widths(n: int, angles: np.ndarray, source_origin: float, origin_detector: float,
@@ -854,7 +850,10 @@ class CTFewView(Problem):
             readings = [r for r, h in zip(readings, held) if h]
         slices = None
         if readings:
-            grid, convention = roundest(readings, [True] * len(readings))
+            # regrun's covering count is exact; the object's disk and N bins are read within bins (one factor of 2
+            # behind, as file_grid's as-wide reading)
+            exact = sum(r[1] == "regrun's covering detector" for r in readings)
+            grid, convention = roundest(readings, [True] * len(readings), exact)
             if cone:
                 slices = (self.shape[2] if cfg.slices is not None else
                           cone_slices(grid, sino.shape[2], s, o, spacing, self.voxel))
