@@ -185,7 +185,8 @@ def fan_readings(n_u: int, source_origin: float, origin_detector: float, spacing
     bin width (`spacing`; None: regrun's default, the voxel magnified to the detector): regrun's covering detector
     (the square's circumscribed disk, ceil + 2 bins, as covering_detector), then a detector covering the object's
     disk (the grid's inscribed disk, its shadow within 2 bins of n_u: an ASTRA fanflat scan whose det_count was set
-    to cover the object; a detector of N bins reads as about 0.97 N). docs/ct.md "(ctfangrid)"."""
+    to cover the object), and last a detector of N bins of the magnified voxel (ASTRA's N). docs/ct.md
+    "(ctfangrid)"."""
     width = voxel * (source_origin + origin_detector) / source_origin if spacing is None else spacing
     out, disk = [], []
     for n in range(4, 4 * n_u + 8):
@@ -203,7 +204,11 @@ def fan_readings(n_u: int, source_origin: float, origin_detector: float, spacing
             disk.append((n, "a detector covering the object's disk (ASTRA fanflat)"))
         if shadow > n_u + 2:
             break
-    return out + disk
+    out += disk
+    as_wide = n_u * width * source_origin / (voxel * (source_origin + origin_detector))
+    if abs(as_wide - round(as_wide)) < 1e-6 and round(as_wide) >= 4:
+        out.append((int(round(as_wide)), "as many bins as the grid's voxels, magnified (ASTRA's N)"))
+    return out
 
 
 def fan_square_widths(n: int, angles: np.ndarray, source_origin: float, origin_detector: float,
