@@ -156,13 +156,92 @@ def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray) -> tuple[int, st
     multiples of 8 from regrun's covering detector, 124 from radon(circle=False)'s, 101 from ASTRA's 1.5 N and all
     from the as-wide one; the misses are grids within 6% (ASTRA's 160 reads as regrun's 168)."""
     readings = detector_readings(n_u)
+    held = [square_holds(widths, angles, n, GRID_MARGIN_BINS) for n, _ in readings]
+    return roundest(readings, held)
+
+
+def roundest(readings: list[tuple[int, str]], held: list[bool], exact: int | None = None) -> tuple[int, str]:
+    """Of the readings held, the one whose N is roundest, as people choose sizes (its factors of 2 up to 8, a
+    multiple of 50 as round as any), the readings after the first `exact` (default: all but the last, the as-wide
+    one) one factor of 2 behind; ties in the readings' order (docs/ct.md "(ctsize)", "(ctfangrid)")."""
+    exact = len(readings) - 1 if exact is None else exact
 
     def score(item):
         k, (n, _) = item
         round_ = 3 if n % 50 == 0 else min((n & -n).bit_length() - 1, 3)
-        return round_ + (k < len(readings) - 1), -k
-    held = [(k, r) for k, r in enumerate(readings) if square_holds(widths, angles, r[0], GRID_MARGIN_BINS)]
-    return max(held, key=score)[1]
+        return round_ + (k < exact), -k
+    return max([(k, r) for k, r in enumerate(readings) if held[k]], key=score)[1]
+
+
+def fan_half_width(radius: float, sod: float, odd: float) -> float:
+    """Half the width a centred disk of `radius` casts on a fan beam's flat detector (its tangent rays)."""
+    return (sod + odd) * radius / math.sqrt(sod**2 - radius**2)
+
+
+def fan_readings(n_u: int, source_origin: float, origin_detector: float, spacing: float | None, voxel: float
+                 ) -> list[tuple[int, str]]:
+    """The grids N whose fan-beam detector of n_u bins has that count by a common convention, at the typed
+    distances (problem.source_origin, problem.origin_detector: in grid widths, so the geometry scales with N) and
+    bin width (`spacing`; None: regrun's default, the voxel magnified to the detector): regrun's covering detector
+    (the square's circumscribed disk, ceil + 2 bins, as covering_detector), then a detector covering the object's
+    disk (the grid's inscribed disk, its shadow within 2 bins of n_u: an ASTRA fanflat scan whose det_count was set
+    to cover the object), and last a detector of N bins of the magnified voxel (ASTRA's N). docs/ct.md
+    "(ctfangrid)"."""
+    width = voxel * (source_origin + origin_detector) / source_origin if spacing is None else spacing
+    out, disk = [], []
+    for n in range(4, 4 * n_u + 8):
+        sod, odd = source_origin * n * voxel, origin_detector * n * voxel
+        if sod <= voxel * math.hypot(n, n) / 2:
+            return []  # the source inside the grid's corners at every N: no fan geometry of these distances
+        if spacing is None:
+            covering = covering_detector((n, n), voxel, sod, odd)[0][0]
+        else:
+            covering = int(math.ceil(2 * fan_half_width(voxel * math.hypot(n, n) / 2, sod, odd) / width)) + 2
+        if covering == n_u:
+            out.append((n, "regrun's covering detector"))
+        shadow = 2 * fan_half_width(voxel * n / 2, sod, odd) / width
+        if n_u - 2 <= shadow <= n_u + 1e-9:
+            disk.append((n, "a detector covering the object's disk (ASTRA fanflat)"))
+        if shadow > n_u + 2:
+            break
+    out += disk
+    as_wide = n_u * width * source_origin / (voxel * (source_origin + origin_detector))
+    if abs(as_wide - round(as_wide)) < 1e-6 and round(as_wide) >= 4:
+        out.append((int(round(as_wide)), "as many bins as the grid's voxels, magnified (ASTRA's N)"))
+    return out
+
+
+def fan_square_widths(n: int, angles: np.ndarray, source_origin: float, origin_detector: float,
+                      spacing: float | None, voxel: float) -> np.ndarray:
+    """Each view's width, in bins, of the n x n grid's shadow on a fan beam's flat detector (the central projection
+    of its corners from the source at -SOD d onto the detector along u = (cos t, sin t))."""
+    sod, odd = source_origin * n * voxel, origin_detector * n * voxel
+    width = voxel * (sod + odd) / sod if spacing is None else spacing
+    half = voxel * n / 2
+    corners = np.array([[-half, -half], [-half, half], [half, -half], [half, half]])
+    e = np.stack((np.cos(angles), np.sin(angles)), -1)
+    d = np.stack((-np.sin(angles), np.cos(angles)), -1)
+    u = (sod + odd) * (e @ corners.T) / (sod + d @ corners.T) / width
+    return u.max(axis=1) - u.min(axis=1)
+
+
+def cone_slices(n: int, n_v: int, source_origin: float, origin_detector: float, spacing: float | None,
+                voxel: float) -> int | None:
+    """The slice count whose covering cone detector (covering_detector) has n_v rows on an n x n grid at the
+    typed distances and bin width; None if none has."""
+    sod, odd = source_origin * n * voxel, origin_detector * n * voxel
+    width = voxel * (sod + odd) / sod if spacing is None else spacing
+    radius = voxel * math.hypot(n, n) / 2
+    for k in range(1, 4 * n_v + 8):
+        if spacing is None:
+            rows = covering_detector((n, n, k), voxel, sod, odd)[0][1]
+        else:
+            rows = int(math.ceil(2 * (sod + odd) * (voxel * k / 2) / (sod - radius) / width)) + 2
+        if rows == n_v:
+            return k
+        if rows > n_v:
+            return None
+    return None
 
 
 def fitting_size(size: int, width: float) -> int:
@@ -473,14 +552,12 @@ class CTFewView(Problem):
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
         total = sino.shape[0]
         self._read_angles(total)  # before the checks: the grid read from the detector needs the views' angles
+        fan_line = ""
+        if self.kind != "parallel" and self._size_default and cfg.detector is None:
+            fan_line = self._grid_from_fan_detector(sino.numpy(), Path(str(cfg.sinogram)).name)
         self._check_sinogram(sino.numpy(), str(cfg.sinogram))
-        if self.kind != "parallel" and self._size_default:
-            # a fan or cone file's grid is not read from its detector: a 256^2 fan file ran at 128 with no word
-            # (docs/ct.md "(ctsize)": 53% of the object outside the grid)
-            self.ctx.reporter.line(f"regrun: problem.size={self.shape[0]} (the default): a {self.kind} beam's grid "
-                                   f"is not read from its detector; problem.size=N sets the grid "
-                                   f"{Path(str(cfg.sinogram)).name} was made on (problem.source_origin and "
-                                   f"problem.origin_detector count in its widths)")
+        if fan_line:
+            self.ctx.reporter.line(fan_line)
         self.views = total if cfg.views is None else check_int("problem.views", cfg.views, 1)
         if self.views > total:  # before the axis estimate: this is the mistake to name first
             angles = ", with as many angles" if self.file_angles is not None else ""
@@ -765,6 +842,57 @@ class CTFewView(Problem):
                     f"detector reads as a {grid}-voxel grid's ({convention}): problem.size={grid} reconstructs on "
                     f"that grid")
         return f"regrun: problem.size={n}: the default, the grid {name}'s {n_u}-pixel detector implies ({convention})"
+
+    def _grid_from_fan_detector(self, sino: np.ndarray, name: str) -> str:
+        """No size typed, no truth file, a fan (or cone) file: the grid its detector implies at the typed distances
+        (fan_readings), of those whose square's shadow holds the object in every view (its measured width, in the
+        fan's magnification), the roundest; a cone's slices from its rows by regrun's covering detector. Taken
+        whenever read, a small object too: the distances count in grid widths, so on another grid the run's rays
+        are not the file's (a 200^2 fan file ran on 128: 6.49 dB against 27.44, docs/ct.md "(ctfangrid)"). Sets
+        the grid and /data/grid_from; returns the console line."""
+        cfg, cone = self.cfg, self.kind == "cone"
+        s = check_float("problem.source_origin", cfg.source_origin, 0.0, True)
+        o = check_float("problem.origin_detector", cfg.origin_detector, 0.0)
+        spacing = (None if cfg.detector_spacing is None else
+                   check_float("problem.detector_spacing", cfg.detector_spacing, 0.0, True))
+        n, n_u = self.shape[0], sino.shape[1]
+        distances = (f"problem.source_origin={s:g} and problem.origin_detector={o:g} grid widths"
+                     + ("" if spacing is None else f", problem.detector_spacing={spacing:g}"))
+        readings = [] if cone and sino.ndim != 3 else fan_readings(n_u, s, o, spacing, self.voxel)
+        if cone and readings:  # regrun's covering detector only: its rows give the slices
+            readings = [r for r in readings if r[1] == "regrun's covering detector"]
+        if readings:
+            first, last = object_bounds(sino.max(axis=2) if cone else sino)
+            widths = np.maximum(last - first + 1, 0)
+            angles = self._view_angles(sino.shape[0]).numpy()
+            held = [bool(np.all(widths <= fan_square_widths(k, angles, s, o, spacing, self.voxel)
+                                + GRID_MARGIN_BINS)) for k, _ in readings]
+            readings = [r for r, h in zip(readings, held) if h]
+        slices = None
+        if readings:
+            # regrun's covering count is exact; the object's disk and N bins are read within bins (one factor of 2
+            # behind, as file_grid's as-wide reading)
+            exact = sum(r[1] == "regrun's covering detector" for r in readings)
+            grid, convention = roundest(readings, [True] * len(readings), exact)
+            if cone:
+                slices = (self.shape[2] if cfg.slices is not None else
+                          cone_slices(grid, sino.shape[2], s, o, spacing, self.voxel))
+                if slices is None:
+                    readings = []
+        if not readings:
+            return (f"regrun: problem.size={n} (the default): {name}'s {n_u}-pixel detector reads as no grid at "
+                    f"{distances} by regrun's covering detector{'' if cone else ', one covering the object or one of N bins'}; "
+                    f"problem.size=N sets the grid {name} was made on (a {self.kind} beam's distances count in its "
+                    f"widths)")
+        self.shape = (grid, grid, slices) if cone else (grid, grid)
+        self.grid_from = f"the file's {n_u}-pixel detector ({convention}, at {distances})"
+        grid_text = f"{grid}{f' problem.slices={slices}' if cone else ''}"
+        if self.shape[0] == n and (not cone or slices == n):
+            return (f"regrun: problem.size={grid_text}: the default, the grid {name}'s {n_u}-pixel detector implies "
+                    f"({convention}, at {distances})")
+        return (f"regrun: problem.size={grid_text}: the grid {name}'s {n_u}-pixel detector implies ({convention}, at "
+                f"{distances}): a {self.kind} beam's distances count in grid widths, so the default {n} would not "
+                f"be the file's scan (problem.size=N sets it)")
 
     def _disk_mask(self, device) -> torch.Tensor:
         pts = Volume(self.shape, self.voxel).points(torch.float64, device)
