@@ -167,29 +167,33 @@ def report(paths: list[Path]) -> None:
               f"{np.median(d[:, 1]):+.2f} | {a.sum():+.2f} | {int((a < -0.1).sum())} / {int((a > 0.1).sum())} |")
 
 
-def compare(main_paths: list[Path], variant_paths: list[Path]) -> None:
-    """The run's answer (λ, PSNR, CPU) with and without the variant's settings, set by set, and the grid's peak."""
+def paired_runs(main_paths: list[Path], variant_paths: list[Path]) -> list[tuple[dict, dict, float]]:
+    """The sets of two runs' outputs (main's, the variant's) found in both: (main's record, the variant's, the
+    variant's PSNR less main's), in main's order."""
     load = lambda paths: {(r["set"]["kind"], r["set"]["seed"]): r for p in paths for r in json.loads(p.read_text())}  # noqa: E731
     main, var = load(main_paths), load(variant_paths)
+    return [(a, var[key], var[key]["run"]["psnr"] - a["run"]["psnr"]) for key, a in main.items() if key in var]
+
+
+def print_pair_summary(pairs: list[tuple[dict, dict, float]], cpu_label: str) -> None:
+    d = np.array([p[2] for p in pairs])
+    cpu = [sum(p[0]["cpu_run"] for p in pairs), sum(p[1]["cpu_run"] for p in pairs)]
+    print(f"\n{d.size} sets: summed {d.sum():+.2f} dB; {int((d < -0.1).sum())} worse / {int((d > 0.1).sum())} better by "
+          f"> 0.1 dB; worst {d.min():+.2f}; {cpu_label} {cpu[0]:.1f} -> {cpu[1]:.1f}")
+
+
+def compare(main_paths: list[Path], variant_paths: list[Path]) -> None:
+    """The run's answer (λ, PSNR, CPU) with and without the variant's settings, set by set, and the grid's peak."""
+    pairs = paired_runs(main_paths, variant_paths)
     print("| set | peak λ (PSNR) | main λ (PSNR) | variant λ (PSNR) | Δ dB |")
     print("|---|---|---|---|---|")
-    deltas, cpu = [], [0.0, 0.0]
-    for key, a in main.items():
-        if key not in var:
-            continue
-        b = var[key]
+    for a, b, d in pairs:
         peak = max(a["rows"], key=lambda r: r["psnr"])
-        d = b["run"]["psnr"] - a["run"]["psnr"]
-        deltas.append(d)
-        cpu[0] += a["cpu_run"]
-        cpu[1] += b["cpu_run"]
         s = a["set"]
         print(f"| {s['kind']} {s['size']}²/{s['frames']} {float(s['noise']):g} s{s['seed']} | {peak['lam']:.3g} "
               f"({peak['psnr']:.2f}) | {a['run']['lam_chosen']:.3g} ({a['run']['psnr']:.2f}) | "
               f"{b['run']['lam_chosen']:.3g} ({b['run']['psnr']:.2f}) | {d:+.2f} |")
-    d = np.array(deltas)
-    print(f"\n{d.size} sets: summed {d.sum():+.2f} dB; {int((d < -0.1).sum())} worse / {int((d > 0.1).sum())} better by "
-          f"> 0.1 dB; worst {d.min():+.2f}; CPU-s (run + evaluate) {cpu[0]:.1f} -> {cpu[1]:.1f}")
+    print_pair_summary(pairs, "CPU-s (run + evaluate)")
 
 
 def main(argv=None):

@@ -32,6 +32,7 @@ import torch
 import yaml
 from bench_lambda_sr import frame_set, parse_set  # scripts/bench_lambda_sr.py: the same frame sets
 from diag_sr_black_ground import problem  # scripts/diag_sr_black_ground.py (srlow16): the user's problem
+from diag_sr_gcv_se import paired_runs, print_pair_summary  # scripts/diag_sr_gcv_se.py (srse): runs side by side
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -193,28 +194,17 @@ def report(paths: list[Path]) -> None:
 def compare(main_paths: list[Path], variant_paths: list[Path]) -> None:
     """The run's answer (λ, PSNR, CPU) at main and with the variant's settings, set by set, beside the grid's peak
     at main's final motion."""
-    load = lambda paths: {(r["set"]["kind"], r["set"]["seed"]): r for p in paths for r in json.loads(p.read_text())}  # noqa: E731
-    main, var = load(main_paths), load(variant_paths)
+    pairs = paired_runs(main_paths, variant_paths)
     print("| set | frame px / K | peak λ (PSNR) | main λ (PSNR, motion px) | variant λ (PSNR, motion px) | Δ dB |")
     print("|---|---|---|---|---|---|")
-    deltas, cpu = [], [0.0, 0.0]
-    for key, a in main.items():
-        if key not in var:
-            continue
-        b = var[key]
+    for a, b, d in pairs:
         pk = max(a["rows"], key=lambda r: r["psnr"])
-        d = b["run"]["psnr"] - a["run"]["psnr"]
-        deltas.append(d)
-        cpu[0] += a["cpu_run"]
-        cpu[1] += b["cpu_run"]
         s = a["set"]
         print(f"| {s['kind']} {s['size']}²/{s['frames']} {float(s['noise']):g} s{s['seed']} | {a['frame_px'][0]} / "
               f"{a['frames']} | {pk['lam']:.3g} ({pk['psnr']:.2f}) | {a['lam_auto']:.3g} ({a['run']['psnr']:.2f}, "
               f"{a['run'].get('motion_error', math.nan):.3f}) | {b['lam_auto']:.3g} ({b['run']['psnr']:.2f}, "
               f"{b['run'].get('motion_error', math.nan):.3f}) | {d:+.2f} |")
-    d = np.array(deltas)
-    print(f"\n{d.size} sets: summed {d.sum():+.2f} dB; {int((d < -0.1).sum())} worse / {int((d > 0.1).sum())} better by "
-          f"> 0.1 dB; worst {d.min():+.2f}; the runs' CPU-s {cpu[0]:.1f} -> {cpu[1]:.1f}")
+    print_pair_summary(pairs, "the runs' CPU-s")
 
 
 def main(argv=None):
