@@ -14,8 +14,13 @@ Cases `CONV:OBJECT:N[:key=value...]`, seed `--seed` + k for the k-th:
 - `astradisk`: the same with a detector covering the object's disk (the grid's inscribed disk, ceil of its shadow);
 - `astraN`: the same with N bins of the magnified voxel;
 - `cone`: regrun's own cone beam (ct_fewview's simulation, `phantom=shepp_logan`, oversampled 2x), N x N x `sl=`.
+- `par-CONV` with CONV one of ct_grid_conventions' parallel ones (`regrun`, `skfalse`, `sktrue`, `astraN`,
+  `astra15`): that parallel file, made as ct_grid_conventions makes it (views over 180 degrees), for a small object in
+  a wide parallel field (docs/ct.md "(ctsmallobj)").
 OBJECT: heldout_ct_sinograms' pixel objects in a disk of 0.9 N, `NAME@D` (D px across, centred), for `fan` its
 analytic ones. Keys: `views=` (default 60; over 360 degrees), `photons=` (Poisson, default 1e5).
+`--skip-same`: a run whose grid an earlier run of the case took is that run (only the grid's choice differs between
+the three), not run again; `--lam-factors F ...`: each run again at F times its chosen weight (the grid optimum).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_fan_grid.py --out OUT(ctfangrid)/dev --seed 9171 \
         --main ../main --cases fan:ellipses:96 astradisk:blobs:160 ...
@@ -80,6 +85,13 @@ def make(conv: str, obj: str, n: int, keys: dict, seed: int):
                                      noise="poisson", photons=photons, data_seed=seed, oversample=2),
                       RunContext(torch.device("cpu"), torch.float64, 0, Path(".")))
         return p.sinogram.numpy(), p.phantom.numpy(), {"geometry": "cone"}
+    if conv.startswith("par-"):  # a parallel file, made as ct_grid_conventions makes it
+        photons_were, cg.PHOTONS = cg.PHOTONS, photons
+        try:
+            sino, truth, _, extra = cg.make_file(conv[4:], obj, n, views, seed)
+        finally:
+            cg.PHOTONS = photons_were
+        return sino, truth, extra
     truth = cg.truth_image(obj, n, seed, conv)
     theta = np.arange(views) * 2 * math.pi / views
     if conv == "astrafan":
@@ -97,10 +109,11 @@ def make(conv: str, obj: str, n: int, keys: dict, seed: int):
     return hs.poisson(np.maximum(clean, 0.0), photons, rng), truth, extra
 
 
-def run(path: Path, extra: dict, size: int | None, out: Path, repo: Path) -> dict:
-    """The README's command on a file with the regrun package at `repo` (PYTHONPATH), threads pinned."""
+def run(path: Path, extra: dict, size: int | None, out: Path, repo: Path, more: list[str] = ()) -> dict:
+    """The README's command on a file with the regrun package at `repo` (PYTHONPATH), threads pinned; `more`:
+    further overrides (a typed weight)."""
     args = [sys.executable, "-m", "regrun.cli", "problem=ct_fewview", "problem.data=file",
-            f"problem.sinogram={path}", "solver=fista_tv", f"hydra.run.dir={out}"]
+            f"problem.sinogram={path}", "solver=fista_tv", f"hydra.run.dir={out}", *more]
     args += [f"problem.{k}={v}" for k, v in extra.items()]
     if size is not None:
         args.append(f"problem.size={size}")
@@ -112,7 +125,7 @@ def run(path: Path, extra: dict, size: int | None, out: Path, repo: Path) -> dic
     rec, metrics = load(out), json.loads((out / "metrics.json").read_text())
     log = (out / "regrun.log").read_text()
     return {"x": np.asarray(rec["result"]["reconstruction"]), "grid_from": str(rec["data"]["grid_from"]),
-            "lam": metrics["metrics"]["lam_chosen"], "cpu_s": sum(metrics["phases_cpu_s"].values()),
+            "lam": metrics["metrics"].get("lam_chosen", float("nan")), "cpu_s": sum(metrics["phases_cpu_s"].values()),
             "wall_s": metrics["wall_time_s"],
             "said": [line.split(" ", 1)[1] for line in log.splitlines() if "regrun: problem.size=" in line]}
 
@@ -136,6 +149,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--main", type=Path, required=True, help="the main checkout, for main's run with no size")
     ap.add_argument("--cases", nargs="+", required=True)
+    ap.add_argument("--skip-same", action="store_true",
+                    help="a run on the grid an earlier run of the case took is that run's (the same code), not rerun")
+    ap.add_argument("--lam-factors", type=float, nargs="*", default=[],
+                    help="each run again at these multiples of its chosen lambda: the grid optimum about it")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     here = Path(__file__).resolve().parent.parent
@@ -158,6 +175,13 @@ def main(argv=None):
                 extra_t = {**extra, "slices": truth.shape[2]}
             else:
                 extra_t = extra
+            if a.skip_same and tag != "main":
+                # the same grid runs the same code (only the grid's choice differs): its run is not repeated
+                grid = n if size is not None else cg.read(path, extra_t, None)[0].shape[0]
+                same = [t for t in row if t in ("main", "none") and row[t].get("grid", [None])[0] == grid]
+                if same:
+                    row[tag] = {**row[same[0]], "same_as": same[0]}
+                    continue
             r = run(path, extra_t, size, a.out / f"run_{stem}_{tag}", repo)
             if "error" in r:
                 row[tag] = {"error": r["error"]}
@@ -165,6 +189,13 @@ def main(argv=None):
             score = psnr_cone(r["x"], truth) if conv == "cone" else cg.psnr_in_frame(r["x"], truth)
             row[tag] = {"grid": list(r["x"].shape), "grid_from": r["grid_from"], "said": r["said"], "psnr_N": score,
                         "lam": r["lam"], "cpu_s": r["cpu_s"], "wall_s": r["wall_s"]}
+            for f in a.lam_factors:  # the grid optimum about the chosen weight: the same command at f times its lambda
+                o = run(path, {**extra_t, **({} if size is None else {"size": size})}, None,
+                        a.out / f"run_{stem}_{tag}_x{f:g}", repo, [f"solver.lam={f * r['lam']!r}"])
+                if "error" not in o:
+                    row[tag].setdefault("lam_grid", {})[f"{f:g}"] = cg.psnr_in_frame(o["x"], truth)
+            if a.lam_factors:
+                row[tag]["optimum"] = max([score, *row[tag].get("lam_grid", {}).values()])
         rows.append(row)
         print(json.dumps(row), flush=True)
     (a.out / "rows.json").write_text(json.dumps(rows, indent=1))

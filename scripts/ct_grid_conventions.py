@@ -119,7 +119,8 @@ def make_file(conv: str, obj: str, n: int, views: int, seed: int):
     """(noisy sinogram (views, bins), truth N x N, angles in degrees as the file would hold them, config extras)."""
     rng = np.random.default_rng([seed, n, views, CONVS.index(conv), sum(map(ord, obj))])
     extra: dict = {}
-    if conv in ("regrun", "fan") and not obj.startswith(("small", "sq")) and not (conv == "fan" and obj == "square"):
+    if (conv in ("regrun", "fan") and not obj.startswith(("small", "sq")) and "@" not in obj
+            and not (conv == "fan" and obj == "square")):
         name = "ellipses" if conv == "fan" else {"disk": "astronaut", "square": "camera"}.get(obj, obj)
         if conv == "fan":
             extra = {"geometry": "fan"}

@@ -198,7 +198,7 @@ def test_with_no_size_typed_the_grid_grows_to_a_detector_the_object_fills(device
     """problem.size unset and no truth: a 256-pixel object's scan (regrun's covering detector, 365 bins) reached past
     the default 128 grid's shadow and ran to a 128 x 128 crop (ctissue's 256^2 files: λ 8.26 against 2.32); it now
     runs on the grid the detector covers, 256, as if typed, with no warning. A small object on the same wide detector
-    keeps the default grid."""
+    takes that grid too (ctsmallobj; it kept the default 128)."""
     wide = problem(device, size=256, views=6, noise="poisson", photons=1e5, oversample=1)
     np.save(tmp_path / "wide.npy", wide.sinogram.cpu().numpy())
     grown = problem(device, data="file", sinogram=str(tmp_path / "wide.npy"), size=None, views=None)
@@ -212,7 +212,8 @@ def test_with_no_size_typed_the_grid_grows_to_a_detector_the_object_fills(device
     pad = (n_u - small.shape[1]) // 2
     np.save(tmp_path / "padded.npy", np.pad(small, ((0, 0), (pad, n_u - small.shape[1] - pad))))
     kept = problem(device, data="file", sinogram=str(tmp_path / "padded.npy"), size=None, views=None)
-    assert kept.shape == (128, 128) and kept.warnings({}) == [] and kept.inputs()["grid_from"] == "default"
+    assert kept.shape == (256, 256) and kept.warnings({}) == []
+    assert kept.inputs()["grid_from"].startswith("the file's 365-pixel detector")
 
 
 def test_an_object_wider_than_the_grid_is_warned_with_the_size_that_fits(device, tmp_path):
