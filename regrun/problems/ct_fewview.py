@@ -815,8 +815,9 @@ class CTFewView(Problem):
     def _grid_from_detector(self, sino: np.ndarray, name: str, what: str) -> str:
         """No size typed, no truth file, a parallel file on unit bins: the grid its detector implies (file_grid),
         whenever read, a small object in a wide field too (as a fan's). Where the object lies well inside the
-        default grid, 128 had run it 1.3-6.3 dB below its own grid on 4 of 4 dev files: the 2x unknown tv_grid=auto
-        puts on grids up to 128 and the lower weight cross-validation picks there (docs/ct.md "(ctsmallobj)").
+        default grid, 128 had run it below its own grid (held-out 9430-9440: 0.34-4.36 dB on 9 of 9 moved): the 2x
+        unknown tv_grid=auto puts on grids up to 128, and on radon(circle=False) files a grid half a pixel off the
+        object's, whose axis convention is read only on the file's own grid (docs/ct.md "(ctsmallobj)").
         Sets the grid and /data/grid_from; returns the console line naming the grid and how to set another."""
         n, n_u = self.shape[0], sino.shape[1]
         reach = covering_detector(self.shape, 1.0)[0][0]
