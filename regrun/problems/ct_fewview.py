@@ -1001,12 +1001,28 @@ class CTFewView(Problem):
         self._evaluated = arrays
         return metrics, arrays
 
+    def answer(self, arrays):
+        """Your sinogram's reconstruction as reconstruction.npy, in the layout problem.truth_file is read in (the
+        array as regrun holds it: regrun.imaging.answer.ANSWER_LAYOUTS); CT wrote it only inside results.h5."""
+        return np.asarray(arrays["reconstruction"]) if self.cfg.data == "file" else None
+
+    def display_range(self, rec: np.ndarray) -> tuple[float, float]:
+        """The grey range the image panels share: the truth's, else 0 to the reconstruction's largest value inside
+        the mask. It was 0-1 without a truth, which drew a user's scan in other units (a sinogram 0.02 times the
+        pixel-unit one) black (newuser17)."""
+        if self.truth is not None:
+            return float(self.truth.min()), float(self.truth.max())
+        m = self.mask.cpu().numpy()
+        inside = rec[m[..., rec.shape[-1] // 2] if m.ndim > rec.ndim else m]
+        top = float(inside.max()) if inside.size else 0.0
+        return 0.0, (top if top > 0 and math.isfinite(top) else 1.0)
+
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         mid = (lambda a: a[..., a.shape[-1] // 2]) if self.kind == "cone" else (lambda a: a)  # noqa: E731
         rec, ref = mid(np.asarray(arrays["reconstruction"])), mid(np.asarray(arrays["fbp"]))
         shown = self.truth if self.truth is not None else None
-        lo, hi = (0.0, 1.0) if shown is None else (float(shown.min()), float(shown.max()))
+        lo, hi = self.display_range(rec)
         panels = []
         if self.phantom is not None:
             panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=lo, vmax=hi))

@@ -1,0 +1,64 @@
+"""A new user's pass from a fresh clone, on data of their own (newuser17): each case failed before its fix
+(docs/ct.md, "A new user's pass on data of their own (newuser17, 2026-12-07, session 32)")."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from cli_in_process import regrun_in_process
+from regrun.config import compose
+from regrun.run import run
+
+TINY_FILE_CT = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=16",
+                "progress=false"]
+
+
+def _scan(tmp_path, scale=1.0):
+    """A 16-bin parallel scan of a centred disk of radius 5 px (its line integrals 2 sqrt(25 - u^2)), 12 views."""
+    u = np.arange(16) - 7.5
+    np.save(tmp_path / "s.npy", scale * 2 * np.sqrt(np.clip(25 - u ** 2, 0, None))[None].repeat(12, 0))
+
+
+@pytest.mark.parametrize("figures", ["true", "false"])
+def test_a_ct_run_on_your_sinogram_writes_its_reconstruction_beside_the_results_file(device, tmp_path, monkeypatch,
+                                                                                     capsys, figures):
+    # CT's answer was only inside results.h5 (super-resolution of frames writes reconstruction.npy); it is now the
+    # same file, in the layout problem.truth_file is compared in, with or without figures, named in summary.md
+    _scan(tmp_path)
+    got = regrun_in_process(TINY_FILE_CT + [f"device={device.type}", f"figures={figures}", "hydra.run.dir=run"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5", "r") as f:
+        held = f["result/reconstruction"][()]
+    written = np.load(tmp_path / "run" / "reconstruction.npy")
+    assert written.dtype == np.float64 and np.array_equal(written, held)
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "- `reconstruction.npy`: the reconstruction in the layout `problem.truth_file` is read and compared in" \
+        in summary
+
+
+def test_a_phantom_ct_run_writes_no_answer_file(device, tmp_path):
+    # the answer file is for a user's own data, as super-resolution's is for frames only
+    got = run(compose(["problem=ct_fewview", "solver=fbp", "problem.size=16", "problem.views=8", "progress=false", "figures=false",
+                       f"device={device.type}"]), tmp_path / "run", [])
+    assert got.status == "completed", got.error
+    assert not (tmp_path / "run" / "reconstruction.npy").exists()
+    assert "## Result as an array" not in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_the_ct_figure_of_a_scan_without_truth_is_drawn_in_its_own_range(device, tmp_path):
+    # without a truth the panels were drawn on 0-1: a sinogram 0.02 times the pixel-unit one (attenuation in other
+    # units) gave a black figure; the range is now 0 to the reconstruction's top inside the mask
+    from regrun.context import RunContext
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.config import config_section
+    import torch
+
+    _scan(tmp_path, scale=0.02)
+    p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(tmp_path / "s.npy"), size=16),
+                  RunContext(device, torch.float64, 0, tmp_path))
+    rec = (p.fbp() * p.mask).cpu().numpy()
+    lo, hi = p.display_range(rec)
+    assert lo == 0.0 and hi == pytest.approx(float(rec[p.mask.cpu().numpy()].max()))
+    assert 0.005 < hi < 0.1  # the disk's attenuation, 0.02 per pixel, not 1
