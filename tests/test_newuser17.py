@@ -62,3 +62,23 @@ def test_the_ct_figure_of_a_scan_without_truth_is_drawn_in_its_own_range(device,
     lo, hi = p.display_range(rec)
     assert lo == 0.0 and hi == pytest.approx(float(rec[p.mask.cpu().numpy()].max()))
     assert 0.005 < hi < 0.1  # the disk's attenuation, 0.02 per pixel, not 1
+
+
+def test_fan_distances_typed_in_pixels_are_named_in_a_warning(device, tmp_path):
+    # problem.source_origin=300 problem.origin_detector=200 (pixels, for a 128-pixel grid) ran as 300 grid widths
+    # away, a nearly parallel beam: 16.35 dB against 27.63 with the distances in widths, without a word
+    from regrun.context import RunContext
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.config import config_section
+    import torch
+
+    def fan(**over):
+        return CTFewView(config_section("problem", "ct_fewview", geometry="fan", size=16, views=8, **over),
+                         RunContext(device, torch.float64, 0, tmp_path))
+
+    [warning] = fan(source_origin=40, origin_detector=25).warnings({})
+    assert warning.startswith("problem.source_origin=40 counts in grid widths (problem.size x problem.voxel = 16): "
+                              "the source stands 640 from the axis and the fan spreads 1.4 degrees over the grid")
+    assert "type problem.source_origin=2.5 problem.origin_detector=1.562" in warning
+    assert fan(source_origin=25, origin_detector=1).warnings({}) == []  # 1.15 degrees: a real, narrow fan
+    assert fan().warnings({}) == []  # the defaults, 2 and 1 widths
