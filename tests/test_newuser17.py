@@ -82,3 +82,21 @@ def test_fan_distances_typed_in_pixels_are_named_in_a_warning(device, tmp_path):
     assert "type problem.source_origin=2.5 problem.origin_detector=1.562" in warning
     assert fan(source_origin=25, origin_detector=1).warnings({}) == []  # 1.15 degrees: a real, narrow fan
     assert fan().warnings({}) == []  # the defaults, 2 and 1 widths
+
+
+def test_regrun_calibrate_is_a_command_of_the_package_with_one_line_errors(tmp_path, monkeypatch, capsys):
+    # the calibration step was `python scripts/calibrate_crab.py`, a file of the source tree only: a pip-installed
+    # regrun had no way to calibrate a template of one's own. It is now regrun.calibrate, the console command
+    # regrun-calibrate; the script runs the same main
+    from regrun import calibrate, console
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["--template", "my/thing.yaml"])
+    assert exc.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("regrun-calibrate: ") and "my/thing.yaml" in line
+    assert callable(console.calibrate)
+    from script_module import load_script
+
+    assert load_script("calibrate_crab").main is calibrate.main
