@@ -243,7 +243,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         results.write("paper", paper_values(cfg))
         answer = problem.answer(arrays)
         if answer is not None:  # written with or without figures: it is the answer, not a picture of it
-            write_answer(out_dir, answer)
+            write_answer(out_dir, problem.name, answer)
         if cfg.figures:
             with ctx.phase("figures"):
                 fig_dir = out_dir / "figures"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-
 from cli_in_process import regrun_in_process
+
 from regrun.config import compose
 from regrun.run import run
 
@@ -50,10 +50,11 @@ def test_a_phantom_ct_run_writes_no_answer_file(device, tmp_path):
 def test_the_ct_figure_of_a_scan_without_truth_is_drawn_in_its_own_range(device, tmp_path):
     # without a truth the panels were drawn on 0-1: a sinogram 0.02 times the pixel-unit one (attenuation in other
     # units) gave a black figure; the range is now 0 to the reconstruction's top inside the mask
+    import torch
+
+    from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.problems.ct_fewview import CTFewView
-    from regrun.config import config_section
-    import torch
 
     _scan(tmp_path, scale=0.02)
     p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(tmp_path / "s.npy"), size=16),
@@ -67,10 +68,11 @@ def test_the_ct_figure_of_a_scan_without_truth_is_drawn_in_its_own_range(device,
 def test_fan_distances_typed_in_pixels_are_named_in_a_warning(device, tmp_path):
     # problem.source_origin=300 problem.origin_detector=200 (pixels, for a 128-pixel grid) ran as 300 grid widths
     # away, a nearly parallel beam: 16.35 dB against 27.63 with the distances in widths, without a word
+    import torch
+
+    from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.problems.ct_fewview import CTFewView
-    from regrun.config import config_section
-    import torch
 
     def fan(**over):
         return CTFewView(config_section("problem", "ct_fewview", geometry="fan", size=16, views=8, **over),
@@ -100,3 +102,27 @@ def test_regrun_calibrate_is_a_command_of_the_package_with_one_line_errors(tmp_p
     from script_module import load_script
 
     assert load_script("calibrate_crab").main is calibrate.main
+
+
+def test_a_registration_of_your_pair_writes_the_registered_template_as_your_images_are_stored(device, tmp_path,
+                                                                                            monkeypatch, capsys):
+    # the registered template was only /result/registered, in FAIR's layout (a quarter turn against the PNGs); the
+    # run now writes registered.npy beside results.h5 as the images are stored, through the shared answer writer
+    from PIL import Image
+
+    y, x = np.mgrid[0:36, 0:44] / 36.0  # 44 wide, 36 tall: a turn or a transpose changes the shape
+    ref = 200 * np.exp(-((x - 0.5) ** 2 + (y - 0.45) ** 2) / 0.02) + 80 * (np.abs(x - 0.9) < 0.1) * (y < 0.6)
+    Image.fromarray(ref.astype(np.uint8)).save(tmp_path / "R.png")
+    Image.fromarray(np.roll(ref, (2, 3), (0, 1)).astype(np.uint8)).save(tmp_path / "T.png")
+    got = regrun_in_process(["problem.data=files", "problem.template=T.png", "problem.reference=R.png",
+                             f"device={device.type}", "figures=false", "progress=false", "hydra.run.dir=run"],
+                            tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    with h5py.File(tmp_path / "run" / "results.h5", "r") as f:
+        held = f["result/registered"][()]
+    written = np.load(tmp_path / "run" / "registered.npy")
+    assert written.shape == (36, 44) and np.array_equal(written, np.flipud(held.T))
+    stored = np.asarray(Image.open(tmp_path / "R.png"), dtype=np.float64)
+    inside = (slice(4, -4), slice(4, -4))  # the rolled-in border is no part of the reference
+    assert np.corrcoef(written[inside].ravel(), stored[inside].ravel())[0, 1] > 0.95
+    assert "- `registered.npy`: the template moved onto the reference" in (tmp_path / "run" / "summary.md").read_text()

@@ -141,7 +141,7 @@ def test_the_answer_to_your_frames_is_written_as_the_frames_are_oriented(bits, c
                            cfg=SimpleNamespace(data="frames"))
     (tmp_path / "figures").mkdir()
     answer = SuperRes.answer(stub, {"reconstruction": frames[0].numpy()})  # the frame as its own answer
-    write_answer(tmp_path, answer)
+    write_answer(tmp_path, "superres", answer)
     png = SuperRes._answer_png(stub, answer, tmp_path / "figures")
     assert np.array_equal(np.load(tmp_path / "reconstruction.npy"), image)
     assert np.array_equal(np.asarray(Image.open(png)).astype(np.int64), image) and png.name == "reconstruction.png"

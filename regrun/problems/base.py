@@ -37,8 +37,8 @@ class Problem(ABC):
         return []
 
     def answer(self, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
-        """The answer to a user's own data as the run folder's reconstruction.npy (regrun.imaging.answer), laid out
-        as ANSWER_LAYOUTS says for the problem; None: the run writes none. `arrays` are evaluate's."""
+        """The answer to a user's own data as the run folder's answer file (regrun.imaging.answer.ANSWERS: its name
+        and layout for the problem); None: the run writes none. `arrays` are evaluate's."""
         return None
 
     def solve_again(self, metrics: dict[str, float], result=None, solver=None) -> tuple[dict[str, Any], str] | None:

@@ -1023,7 +1023,7 @@ class CTFewView(Problem):
 
     def answer(self, arrays):
         """Your sinogram's reconstruction as reconstruction.npy, in the layout problem.truth_file is read in (the
-        array as regrun holds it: regrun.imaging.answer.ANSWER_LAYOUTS); CT wrote it only inside results.h5."""
+        array as regrun holds it: regrun.imaging.answer.ANSWERS); CT wrote it only inside results.h5."""
         return np.asarray(arrays["reconstruction"]) if self.cfg.data == "file" else None
 
     def display_range(self, rec: np.ndarray) -> tuple[float, float]:
