@@ -126,3 +126,25 @@ def test_a_registration_of_your_pair_writes_the_registered_template_as_your_imag
     inside = (slice(4, -4), slice(4, -4))  # the rolled-in border is no part of the reference
     assert np.corrcoef(written[inside].ravel(), stored[inside].ravel())[0, 1] > 0.95
     assert "- `registered.npy`: the template moved onto the reference" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_a_ctrl_c_at_start_lets_no_library_log_info_lines_at_exit(tmp_path, monkeypatch, capsys):
+    # `timeout -s INT 4 regrun ...` at load 6-9: a Ctrl-C inside `import torch` left torch's loggers unset, and
+    # torch's exit hook logged "FakeTensor cache stats" (3 INFO lines) to the console and as regrun.log's only lines
+    import logging
+
+    from omegaconf import OmegaConf
+
+    from regrun import cli
+
+    torch_log = logging.getLogger("torch._subclasses.fake_tensor")
+    monkeypatch.setattr(logging.getLogger("torch"), "level", logging.NOTSET)  # as a half-done `import torch` has it
+    monkeypatch.setattr(logging.getLogger(), "level", logging.INFO)  # Hydra's job logging
+    monkeypatch.setattr(cli, "_CLAIMED", None)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            cli._interrupted_at_start(OmegaConf.create({}), KeyboardInterrupt(), 0.0)
+        assert exc.value.code == 130 and not torch_log.isEnabledFor(logging.INFO)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert capsys.readouterr().err == "regrun: interrupted: interrupted by Ctrl-C\n"
