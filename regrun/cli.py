@@ -397,8 +397,8 @@ def _interrupted_at_start(cfg: DictConfig, exc: KeyboardInterrupt, t0: float) ->
             pass
     # a Ctrl-C inside `import torch` leaves torch's loggers unset, and its exit hook (FakeTensor cache stats) then
     # logged three INFO lines through Hydra's handlers to the console and into regrun.log, that file's only lines
-    # (newuser17): nothing a library logs at INFO is this run's news now
-    logging.disable(logging.INFO)
+    # (newuser17): torch's logger at WARNING, as a finished `import torch` sets it
+    logging.getLogger("torch").setLevel(logging.WARNING)
     print(f"regrun: interrupted: {why}{where}", file=sys.stderr)
     sys.exit(EXIT_CODES["interrupted"])
 

@@ -138,13 +138,17 @@ def test_a_ctrl_c_at_start_lets_no_library_log_info_lines_at_exit(tmp_path, monk
     from regrun import cli
 
     torch_log = logging.getLogger("torch._subclasses.fake_tensor")
-    monkeypatch.setattr(logging.getLogger("torch"), "level", logging.NOTSET)  # as a half-done `import torch` has it
-    monkeypatch.setattr(logging.getLogger(), "level", logging.INFO)  # Hydra's job logging
+    torch_root, root = logging.getLogger("torch"), logging.getLogger()
+    levels = torch_root.level, root.level
     monkeypatch.setattr(cli, "_CLAIMED", None)
-    try:
+    try:  # setLevel, not a plain attribute: it clears the loggers' cached answers
+        torch_root.setLevel(logging.NOTSET)  # as a half-done `import torch` leaves it
+        root.setLevel(logging.INFO)  # Hydra's job logging
+        assert torch_log.isEnabledFor(logging.INFO)
         with pytest.raises(SystemExit) as exc:
             cli._interrupted_at_start(OmegaConf.create({}), KeyboardInterrupt(), 0.0)
         assert exc.value.code == 130 and not torch_log.isEnabledFor(logging.INFO)
     finally:
-        logging.disable(logging.NOTSET)
+        torch_root.setLevel(levels[0])
+        root.setLevel(levels[1])
     assert capsys.readouterr().err == "regrun: interrupted: interrupted by Ctrl-C\n"
