@@ -1,6 +1,7 @@
-"""The console scripts' entry points (`regrun`, `regrun-collect`, `regrun-report`, `regrun-calibrate`): a module that imports nothing
-heavy, so that a Ctrl-C while Python is still loading the command's module (hydra, torch, h5py, matplotlib: the
-first 0.3-2 s) is one line and exit 130 instead of the traceback of whatever was being imported (newuser7)."""
+"""The console scripts' entry points (`regrun`, `regrun-collect`, `regrun-report`, `regrun-calibrate`): a module
+that imports nothing heavy, so that a Ctrl-C while Python is still loading the command's module (hydra, torch, h5py,
+matplotlib: the first 0.3-2 s) is one line and exit 130 instead of the traceback of whatever was being imported
+(newuser7)."""
 from __future__ import annotations
 
 import importlib

@@ -304,7 +304,7 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     check = frames_check_line(metrics)
     if check:
         lines += ["", "## How well, without a truth", "", check[0].upper() + check[1:] + "."]
-    answer_file = answer_line(out_dir, str(facts.get("problem", "")))  # superres of frames, CT
+    answer_file = answer_line(out_dir, str(facts.get("problem", "")))  # a user's frames, sinogram or pair
     if answer_file:
         lines += ["", "## Result as an array", "", f"- {answer_file}"]
     if figures:
