@@ -152,3 +152,18 @@ def test_a_ctrl_c_at_start_lets_no_library_log_info_lines_at_exit(tmp_path, monk
         torch_root.setLevel(levels[0])
         root.setLevel(levels[1])
     assert capsys.readouterr().err == "regrun: interrupted: interrupted by Ctrl-C\n"
+
+
+def test_frames_in_an_h5_group_are_read_with_problem_frames_key(tmp_path):
+    # an .h5 with the frames at data/frames was refused with "link yours under that name: with h5py.File(PATH, 'a')
+    # as f: f['frames'] = f['data/frames']", a change to the user's own file; sinograms have problem.sinogram_key
+    from regrun.errors import UserError
+    from regrun.imaging.io import read_frames, to_fair_layout
+
+    stack = np.random.default_rng(9194).uniform(0, 255, (3, 12, 14))
+    with h5py.File(tmp_path / "burst.h5", "w") as f:
+        f["data/frames"] = stack
+    got = read_frames(tmp_path / "burst.h5", key="data/frames")
+    assert np.array_equal(got, np.stack([to_fair_layout(a) for a in stack]))
+    with pytest.raises(UserError, match=r"name it with problem.frames_key=NAME, e.g. problem.frames_key=data/frames"):
+        read_frames(tmp_path / "burst.h5")

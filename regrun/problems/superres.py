@@ -312,7 +312,8 @@ class SuperRes(Problem):
         image) and the true motion are optional and only used to judge the result. Colour frames
         (problem.channels=auto): the motion (and gains) are estimated on their luminance, which is the model's
         frames, and every channel's image is solved at that motion (evaluate)."""
-        frames = torch.as_tensor(read_frames(cfg.frames, colour=cfg.channels == "auto"), dtype=torch.float64)
+        frames = torch.as_tensor(read_frames(cfg.frames, colour=cfg.channels == "auto", key=str(cfg.frames_key)),
+                                 dtype=torch.float64)
         total = frames.shape[0]
         if cfg.n_frames is not None:
             # ux7: a count typed beside the user's frames is honoured (the first N, frame 0 stays the reference),
