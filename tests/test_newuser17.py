@@ -167,3 +167,24 @@ def test_frames_in_an_h5_group_are_read_with_problem_frames_key(tmp_path):
     assert np.array_equal(got, np.stack([to_fair_layout(a) for a in stack]))
     with pytest.raises(UserError, match=r"name it with problem.frames_key=NAME, e.g. problem.frames_key=data/frames"):
         read_frames(tmp_path / "burst.h5")
+
+
+def test_the_ct_figure_of_a_truth_on_another_scale_draws_the_reconstruction_in_its_own_range(device, tmp_path):
+    # an 8-bit PNG truth (0-255) beside a reconstruction in the sinogram's units (0-1): the warning named the scale,
+    # but the reconstruction's panels were drawn on the truth's 0-255, black
+    import torch
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.ct_fewview import CTFewView
+
+    _scan(tmp_path)
+    u, v = np.meshgrid(np.arange(16) - 7.5, np.arange(16) - 7.5, indexing="ij")
+    np.save(tmp_path / "t.npy", 255.0 * (u ** 2 + v ** 2 < 25))
+    p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(tmp_path / "s.npy"), size=16,
+                                 truth_file=str(tmp_path / "t.npy")), RunContext(device, torch.float64, 0, tmp_path))
+    x = p.fbp() * p.mask
+    assert "times problem.truth_file" in p._truth_scale(x)
+    rec = x.cpu().numpy()
+    assert p.display_range(rec) == (0.0, pytest.approx(float(rec[p.mask.cpu().numpy()].max())))
+    assert p.display_range(rec)[1] < 2  # the disk's attenuation, 1 per pixel, not 255

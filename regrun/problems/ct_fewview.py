@@ -391,6 +391,7 @@ class CTFewView(Problem):
         self.axis: dict | None = None
         self.axis_warning = ""
         self.truth_warning = ""
+        self.truth_scale_off: float | None = None  # a truth file on another scale: the factor (_truth_scale)
         self.baseline_warning = ""
         self.dead_warning = ""  # data=file: detector bins or views that read one value throughout
         self.size_warning = ""  # data=file: an object wider than the grid (its detector reads it past the shadow)
@@ -964,6 +965,7 @@ class CTFewView(Problem):
         16-bit PNG of a sinogram whose .npy gave 24 dB). Names the least-squares scale where it lies outside
         [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as badly (metrics.truth_scale); else
         ''."""
+        self.truth_scale_off = None
         if self.cfg.data != "file" or self.cfg.truth_file is None or self.truth is None:
             return ""
         m = self.mask.cpu().numpy()
@@ -972,6 +974,7 @@ class CTFewView(Problem):
         if found is None:
             return ""
         scale, as_given, scaled = found
+        self.truth_scale_off = scale  # the figure then draws the reconstruction on its own range (display_range)
         return (f"the reconstruction is {scale:.4g} times problem.truth_file (rel_error {scaled:.3g} against the truth so "
                 f"scaled, {as_given:.3g} as given): the sinogram is not in the truth's units (line integrals in units "
                 f"of problem.voxel; an image file holds them times the factor it was saved with: divide by it), "
@@ -1027,10 +1030,11 @@ class CTFewView(Problem):
         return np.asarray(arrays["reconstruction"]) if self.cfg.data == "file" else None
 
     def display_range(self, rec: np.ndarray) -> tuple[float, float]:
-        """The grey range the image panels share: the truth's, else 0 to the reconstruction's largest value inside
-        the mask. It was 0-1 without a truth, which drew a user's scan in other units (a sinogram 0.02 times the
-        pixel-unit one) black (newuser17)."""
-        if self.truth is not None:
+        """The grey range of the reconstruction's panels: the truth's, else (or where the truth is on another scale,
+        truth_scale_off) 0 to the reconstruction's largest value inside the mask. It was 0-1 without a truth, which
+        drew a user's scan in other units (a sinogram 0.02 times the pixel-unit one) black, and the truth's range
+        with one 255 times the reconstruction (an 8-bit PNG truth), black again (newuser17)."""
+        if self.truth is not None and self.truth_scale_off is None:
             return float(self.truth.min()), float(self.truth.max())
         m = self.mask.cpu().numpy()
         inside = rec[m[..., rec.shape[-1] // 2] if m.ndim > rec.ndim else m]
@@ -1043,13 +1047,14 @@ class CTFewView(Problem):
         rec, ref = mid(np.asarray(arrays["reconstruction"])), mid(np.asarray(arrays["fbp"]))
         shown = self.truth if self.truth is not None else None
         lo, hi = self.display_range(rec)
+        tlo, thi = (lo, hi) if shown is None else (float(shown.min()), float(shown.max()))
         panels = []
         if self.phantom is not None:
-            panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=lo, vmax=hi))
+            panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=tlo, vmax=thi))
         if shown is not None and (self.phantom is None or self.cfg.truth != "phantom"):
             source = "truth_file" if self.cfg.data == "file" and self.cfg.truth_file is not None else self.cfg.truth
             panels.append(dict(image=mid(shown.cpu().numpy()), title=f"ground truth ({source})",
-                               vmin=lo, vmax=hi))
+                               vmin=tlo, vmax=thi))
         label = result.solution.get("label", "reconstruction")
         if label != "fbp":
             fbp_title = "FBP" if "psnr_fbp" not in metrics else f"FBP, PSNR {metrics['psnr_fbp']:.2f} dB"
