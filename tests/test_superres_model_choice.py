@@ -59,10 +59,13 @@ def test_the_shift_ratio_drops_larger_models_whose_gain_is_small_beside_the_shif
     # HNSP-T s5776 (translation drawn; docs/superres.md "srtrans"): z alone and the rotation's ratio keep affine
     hnsp = {"translation_rigid": 7.98, "rigid_affine": 5.34, "none_translation": 57779.0}
     assert pick(hnsp, 2.0, 100.0) == "affine" and pick(hnsp, 2.0, 100.0, None) == "affine"
-    assert pick(hnsp, 2.0, 100.0, 1000.0) == "translation" and pick(hnsp, 2.0, 100.0, 8000.0) == "rigid"
+    assert pick(hnsp, 2.0, 100.0, 1000.0) == "translation" and pick(hnsp, 2.0, 100.0, 8000.0) == "affine"
+    # an affine draw (clock s9462): its affine step is 254x under the shifts', its rotation's 14.5x: affine kept
+    clock = {"translation_rigid": 5452.7, "rigid_affine": 311.9, "none_translation": 79225.8}
+    assert pick(clock, 2.0, 100.0, 40.0) == "affine" and pick(clock, 2.0, 100.0, 10.0) == "translation"
     # without the shifts' gain scored (z alone picked translation, so it is not computed) nothing changes
     assert pick({"translation_rigid": 7.98, "rigid_affine": 5.34}, 2.0, 100.0, 1000.0) == "affine"
-    # a shift bar under motion_model_z leaves z's bar; the rotation's ratio still drops affine (rocket s9110)
+    # where the shifts' gain is not large beside the rotation's the rotation's ratio decides as before (rocket s9110)
     rocket = {"translation_rigid": 62035.0, "rigid_affine": 126.0, "none_translation": 100.0}
     assert pick(rocket, 2.0, 100.0, 1000.0) == "rigid" and pick(rocket, 2.0, None, 1000.0) == "affine"
     scores = {"motion_model_z_translation_rigid": 7.98, "motion_model_z_rigid_affine": 5.34,

@@ -79,21 +79,27 @@ def pick(z: dict[str, float], bar: float, ratio: float | None = None, shift_rati
     ratio): where the misfit is mostly model error, not noise, every parameter takes some of it off, far more than
     the bar (rocket s9110: the drawn rigid motion's misfit 1.2x the rigid answer's, z(rigid, affine) 126), so z alone
     keeps affine; the rotation's own gain is the frames' scale for a parameter that matters (affine_dropped).
-    shift_ratio (problem.motion_model_shift_ratio; None: off): the same one step down, read where z holds
+    shift_ratio (problem.motion_model_shift_ratio; None: off): the like one step down, read where z holds
     none_translation (the shifts' gain: the misfit at no motion against the translation end's, per parameter):
-    rigid and affine also only where their extra parameters take off more than 1/shift_ratio of it (shift_dropped)."""
-    step = shift_bar(z, bar, shift_ratio)
-    if z.get("rigid_affine", -math.inf) > step and not affine_dropped(z, bar, ratio):
+    translation where neither larger model's extra parameters take off more than 1/shift_ratio of it a parameter
+    (shift_dropped). Not a bar on each step: an affine draw's z(rigid, affine) is 6-15x under its z(translation,
+    rigid), so the affine step against the shifts would drop affine draws (clock s9462: z(none, translation) /
+    z(rigid, affine) 254, docs/superres.md "srtrans")."""
+    if shift_dropped(z, shift_ratio):
+        return "translation"
+    if affine_dropped(z, bar, ratio):
+        return "rigid"
+    if z.get("rigid_affine", -math.inf) > bar:
         return "affine"
-    return "rigid" if z["translation_rigid"] > step else "translation"
+    return "rigid" if z["translation_rigid"] > bar else "translation"
 
 
-def shift_bar(z: dict[str, float], bar: float, shift_ratio: float | None) -> float:
-    """The bar a larger model's z passes: motion_model_z, or 1/shift_ratio of the shifts' gain where that is
-    higher (only where z holds none_translation)."""
+def shift_dropped(z: dict[str, float], shift_ratio: float | None) -> bool:
+    """Whether problem.motion_model_shift_ratio keeps translation: the shifts' gain scored and at least shift_ratio
+    times both larger models' (z(none, translation) >= shift_ratio * max(z(translation, rigid), z(rigid, affine)))."""
     if shift_ratio is None or "none_translation" not in z:
-        return bar
-    return max(bar, z["none_translation"] / shift_ratio)
+        return False
+    return z["none_translation"] >= shift_ratio * max(z["translation_rigid"], z.get("rigid_affine", -math.inf))
 
 
 def affine_dropped(z: dict[str, float], bar: float, ratio: float | None) -> bool:
