@@ -100,7 +100,7 @@ CANDIDATE_RATIO = 100.0
 # problem.motion_model_shift_ratio's candidate (srtrans), fixed on DEV_SHIFT, SEEN_SHIFT and their rigid draws with the
 # turns scaled (--turn-scale 0.03-0.3) before any HELD_OUT_SHIFT run: z(none, translation) / max(z(translation, rigid),
 # z(rigid, affine)) reads <= 14.5 on the bench's rigid and affine draws (+-10 deg), 73-181 at +-1 deg, 385-419 on
-# rigid draws at +-0.5 deg where translation loses 0.15-1.48 dB to main's affine pick; the translation draws where it
+# rigid draws at +-0.5 deg where translation loses 0.14-1.48 dB to main's affine pick; the translation draws where it
 # gains or ties read 1365-15400 (and a +-0.5 deg rigid clock 994, +0.61 over main's affine); camera s9382 (a
 # translation draw, 111) loses 1.15 dB at translation. 750: about the geometric mean of 419 and 1365 (1.8x each way).
 CANDIDATE_SHIFT_RATIO = 750.0
