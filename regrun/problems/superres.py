@@ -215,6 +215,9 @@ class SuperRes(Problem):
         ratio = cfg.motion_model_ratio  # superres_model_choice.pick's; None: z alone decides
         self.motion_ratio = (None if ratio is None
                              else check_float("problem.motion_model_ratio", ratio, 1.0, strict=True))
+        shift = cfg.motion_model_shift_ratio  # superres_model_choice.pick's; None: off
+        self.motion_shift_ratio = (None if shift is None
+                                   else check_float("problem.motion_model_shift_ratio", shift, 1.0, strict=True))
         check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit", "larger"))
         self.motion_noise = cfg.motion_model_noise
         factor = cfg.motion_model_check_factor  # keep_first's; None: the smaller model's answer always stands
@@ -606,9 +609,10 @@ class SuperRes(Problem):
                                           else "the choice runs with solver=varpro_cg only)"))
             return None
         chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
-                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio)
+                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio,
+                                             shift_ratio=self.motion_shift_ratio)
         metrics.update(scores)
-        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio)
+        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio, self.motion_shift_ratio)
         if chosen == "affine":
             self.ctx.reporter.line(f"regrun: {line}")
             return None
