@@ -395,6 +395,10 @@ def _interrupted_at_start(cfg: DictConfig, exc: KeyboardInterrupt, t0: float) ->
             where = f" (results file: {path}, status interrupted)"
         except Exception:  # the folder went away or is full, or a module half imported: the console line says it
             pass
+    # a Ctrl-C inside `import torch` leaves torch's loggers unset, and its exit hook (FakeTensor cache stats) then
+    # logged three INFO lines through Hydra's handlers to the console and into regrun.log, that file's only lines
+    # (newuser17): torch's logger at WARNING, as a finished `import torch` sets it
+    logging.getLogger("torch").setLevel(logging.WARNING)
     print(f"regrun: interrupted: {why}{where}", file=sys.stderr)
     sys.exit(EXIT_CODES["interrupted"])
 

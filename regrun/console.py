@@ -1,6 +1,7 @@
-"""The console scripts' entry points (`regrun`, `regrun-collect`, `regrun-report`): a module that imports nothing
-heavy, so that a Ctrl-C while Python is still loading the command's module (hydra, torch, h5py, matplotlib: the
-first 0.3-2 s) is one line and exit 130 instead of the traceback of whatever was being imported (newuser7)."""
+"""The console scripts' entry points (`regrun`, `regrun-collect`, `regrun-report`, `regrun-calibrate`): a module
+that imports nothing heavy, so that a Ctrl-C while Python is still loading the command's module (hydra, torch, h5py,
+matplotlib: the first 0.3-2 s) is one line and exit 130 instead of the traceback of whatever was being imported
+(newuser7)."""
 from __future__ import annotations
 
 import importlib
@@ -115,3 +116,12 @@ def report() -> None:
         main()
     except BrokenPipeError:
         sys.exit(reader_left())
+
+
+def calibrate() -> None:
+    # a Ctrl-C mid-calibration loses only the file not yet written: one line, as the other commands
+    main = _load("regrun-calibrate", "regrun.calibrate")
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _exit_on_sigint(
+            "regrun-calibrate", "Ctrl-C; no calibration file was written: run the same command again"))
+    main()

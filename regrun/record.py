@@ -196,7 +196,7 @@ FIELD_MEANINGS = {
     "n_detected": "the number of instances found (rows of /tables/detections)",
 }
 # a name whose meaning differs by problem: CT's reconstruction was described as "the super-resolved image" with a
-# reconstruction.npy beside it that CT does not write (newuser13)
+# reconstruction.npy beside it as stored (newuser13); CT's, since newuser17, is the array as held
 # Detection keeps its images as drawn, not in FAIR's layout (newuser14: flipud(a.T) of the scene gave a mirrored,
 # channels-last-as-rows array).
 DETECTION_LAYOUT = ("images as drawn: (channels, rows, columns) or (rows, columns), row 0 at the top, in the pixels of "
@@ -218,7 +218,8 @@ PROBLEM_FIELD_MEANINGS = {
     "ct_fewview": {
         "reconstruction": "the reconstructed image (2-D: [i, j] = (x1_i, x2_j), as the figures draw it with x1 to "
                           "the right and x2 up; 3-D: x3 the rotation axis; docs/ct.md, 'Geometry and projector'); "
-                          "problem.truth_file is compared with it in this layout",
+                          "problem.truth_file is compared with it in this layout; a run on your sinogram also "
+                          "writes it as reconstruction.npy beside this file, the same array",
     },
 }
 UNIT_SUFFIXES = {"_px": "in pixels", "_s": "in seconds", "_seconds": "in seconds", "_deg": "in degrees",

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import paper_values, run_identity
 from .context import RunContext
 from .errors import Diverged, UserError, check_bool, check_choice, check_float, check_int
+from .imaging.answer import write_answer
 from .monitor import CtrlC, DivergenceGuard, Monitor, ProgressBar, Reporter, TimeLimit
 from .record import (ResultsFile, ResultsWriteError, device_facts, disk_full, git_state, os_reason, peak_memory_mb,
                      start_peak_memory)
@@ -240,6 +241,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         results.write("metrics", metrics)
         results.write("stats", result.stats)
         results.write("paper", paper_values(cfg))
+        answer = problem.answer(arrays)
+        if answer is not None:  # written with or without figures: it is the answer, not a picture of it
+            write_answer(out_dir, problem.name, answer)
         if cfg.figures:
             with ctx.phase("figures"):
                 fig_dir = out_dir / "figures"

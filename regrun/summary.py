@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .imaging.answer import answer_line
+
 VERDICTS = ("reproduced", "better", "differs", "capped", "stopped")
 CLAIM_KEYS = ("tol", "rel", "better", "bound", "why", "cap")
 
@@ -302,11 +304,9 @@ def write_run_summary(out_dir: Path, *, status: str, message: str, error: str, f
     check = frames_check_line(metrics)
     if check:
         lines += ["", "## How well, without a truth", "", check[0].upper() + check[1:] + "."]
-    arrays = sorted(out_dir.glob("*.npy"))  # an answer written as the user's input is stored (superres of frames)
-    if arrays:
-        lines += ["", "## Result as an image", ""]
-        lines += [f"- `{f.name}`: as your input is stored (rows from the top), loaded with `numpy.load`; "
-                  f"`figures/{f.stem}.png` to look at" for f in arrays]
+    answer_file = answer_line(out_dir, str(facts.get("problem", "")))  # a user's frames, sinogram or pair
+    if answer_file:
+        lines += ["", "## Result as an array", "", f"- {answer_file}"]
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{f.stem}]({os.path.relpath(f, out_dir)})" for f in figures]

@@ -76,7 +76,7 @@ def test_without_a_grey_file_a_grey_scene_falls_back_to_the_colour_one_with_a_no
     assert path == colour
     assert note.startswith(f"matched in grey with the colour calibration {colour.name}: no grey calibration "
                            "thing_grey_s2_descent_circle.yaml")
-    assert "scripts/calibrate_crab.py --template " in note and note.endswith("--grey`)")
+    assert "`regrun-calibrate --template " in note and note.endswith("--grey`)")
     grey = auto_calibration_file(cfg, "thing_grey_s2", folder)
     grey.write_text("version: 1\n")
     assert problem_calibration(cfg, problem) == (grey, "")

@@ -44,3 +44,21 @@ def test_the_report_changes_only_what_the_ratio_drops(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| affine → rigid |" in out and "| +0.84 |" in out and out.count("affine → affine") == 2
     assert "3 sets, 1 changed, +0.84 dB summed, worst +0.00" in out
+
+
+def test_the_report_reads_the_shift_ratio_against_mains_rule(tmp_path, capsys):
+    # HNSP-T s5776 (translation drawn; docs/superres.md "srtrans"): main (z and the rotation's ratio 100) keeps affine,
+    # the shift ratio at 750 picks translation; clock s9462 (affine drawn, ratio 14.5) stays affine
+    rows = [{"set": "hnsp translation", "nonrigid_px": 0.08,
+             "z": {"translation_rigid": 7.98, "rigid_affine": 5.34, "none_translation": 57779.0},
+             "ends": {k: {"psnr": v} for k, v in zip(("affine", "rigid", "translation", "true"),
+                                                     (31.40, 32.05, 32.15, 32.52))}},
+            {"set": "clock affine", "nonrigid_px": 0.34,
+             "z": {"translation_rigid": 5452.7, "rigid_affine": 311.9, "none_translation": 79225.8},
+             "ends": {k: {"psnr": v} for k, v in zip(("affine", "rigid", "translation", "true"),
+                                                     (46.22, 37.06, 24.45, 46.16))}}]
+    (tmp_path / "d.json").write_text(json.dumps(rows))
+    load_script("diag_sr_motion_choice").main(["--report", str(tmp_path / "d.json"), "--shift-ratio", "750"])
+    out = capsys.readouterr().out
+    assert "| affine → translation |" in out and "| 7.24e+03 |" in out and "| affine → affine |" in out
+    assert "2 sets, 1 changed, +0.75 dB summed, worst +0.00" in out

@@ -20,7 +20,8 @@ LAYERS = (
     ("imaging", {"imaging", "metrics"}),
     ("domains", {"registration", "tomography", "detection"}),
     ("problems and solvers", {"problems", "solvers"}),
-    ("entry points", {"console", "run", "second_solve", "cli", "sweep", "collect", "summary", "report", "peers", "explain", "slurm"}),
+    ("entry points", {"console", "run", "second_solve", "cli", "sweep", "collect", "summary", "report", "peers", "explain", "slurm",
+                      "calibrate"}),
 )
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
 

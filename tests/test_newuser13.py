@@ -74,15 +74,17 @@ def test_problem_noise_on_your_own_frames_is_refused(device, tmp_path, monkeypat
 
 def test_cts_reconstruction_is_described_as_ct_s_not_as_super_resolution(device, tmp_path, monkeypatch, capsys):
     # h5py's /result/reconstruction of a CT run read "the super-resolved image (...; reconstruction.npy beside the
-    # file is it as stored)": CT writes no reconstruction.npy
+    # file is it as stored)"; CT's reconstruction.npy (newuser17) is the array as held, as its description says
     sino, angles = _scan()
     np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles)
     got = _ct(["problem.sinogram=s.npz"], tmp_path, monkeypatch, capsys, device)
     assert got.returncode == 0, got.stderr
     with h5py.File(tmp_path / "run" / "results.h5") as f:
         text = f["result/reconstruction"].attrs["description"]
+        held = f["result/reconstruction"][()]
     assert text.startswith("the reconstructed image (2-D: [i, j] = (x1_i, x2_j)") and "super-resolved" not in text
-    assert not (tmp_path / "run" / "reconstruction.npy").exists()
+    assert "reconstruction.npy beside this file, the same array" in text
+    assert np.array_equal(np.load(tmp_path / "run" / "reconstruction.npy"), held)
 
 
 def test_a_360_degree_scan_without_angles_is_named_in_a_warning(device, tmp_path, monkeypatch, capsys):

@@ -65,8 +65,8 @@ def test_a_sinogram_of_radons_width_read_from_angle_0_is_told_the_angle_start(de
 
 def test_the_calibration_command_a_run_names_runs_from_the_users_own_folder(tmp_path, monkeypatch):
     # from a folder of one's own (the template beside one's photos), the hint's `python scripts/calibrate_crab.py`
-    # was no file there: the docs' calibration step then failed as the run wrote it
-    import re
+    # was no file there: the docs' calibration step then failed as the run wrote it. The hint is now the console
+    # command regrun-calibrate (newuser17), which pyproject.toml installs and which runs from any folder
     from pathlib import Path
 
     from regrun.config import config_section
@@ -77,8 +77,9 @@ def test_the_calibration_command_a_run_names_runs_from_the_users_own_folder(tmp_
     cfg = config_section("solver", "hierarchical")
     with pytest.raises(UserError) as exc:
         calibration_path(cfg, "lamp_s2", Path("my/calibrations"), Path("my/lamp.yaml"), 2)
-    script = re.search(r"`python (\S+) --template my/lamp.yaml --scale 2 --max-angle 180", str(exc.value))
-    assert script and Path(script.group(1)).is_file(), str(exc.value)
+    assert "`regrun-calibrate --template my/lamp.yaml --scale 2 --max-angle 180" in str(exc.value)
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '\nregrun-calibrate = "regrun.console:calibrate"\n' in pyproject
 
 
 def test_collect_of_a_frames_sweep_plots_the_weight_each_folder_got(tmp_path, capsys):

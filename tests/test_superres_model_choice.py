@@ -55,6 +55,45 @@ def test_the_ratio_drops_affine_whose_gain_is_small_beside_the_rotation():
     assert "under 1/100 of what rigid's rotation takes off" in choice_line("rigid", scores, 2.0, 100.0)
 
 
+def test_the_shift_ratio_drops_larger_models_whose_gain_is_small_beside_the_shifts():
+    # HNSP-T s5776 (translation drawn; docs/superres.md "srtrans"): z alone and the rotation's ratio keep affine
+    hnsp = {"translation_rigid": 7.98, "rigid_affine": 5.34, "none_translation": 57779.0}
+    assert pick(hnsp, 2.0, 100.0) == "affine" and pick(hnsp, 2.0, 100.0, None) == "affine"
+    assert pick(hnsp, 2.0, 100.0, 1000.0) == "translation" and pick(hnsp, 2.0, 100.0, 8000.0) == "affine"
+    # an affine draw (clock s9462): its affine step is 254x under the shifts', its rotation's 14.5x: affine kept
+    clock = {"translation_rigid": 5452.7, "rigid_affine": 311.9, "none_translation": 79225.8}
+    assert pick(clock, 2.0, 100.0, 40.0) == "affine" and pick(clock, 2.0, 100.0, 10.0) == "translation"
+    # without the shifts' gain scored (z alone picked translation, so it is not computed) nothing changes
+    assert pick({"translation_rigid": 7.98, "rigid_affine": 5.34}, 2.0, 100.0, 1000.0) == "affine"
+    # where the shifts' gain is not large beside the rotation's the rotation's ratio decides as before (rocket s9110)
+    rocket = {"translation_rigid": 62035.0, "rigid_affine": 126.0, "none_translation": 100.0}
+    assert pick(rocket, 2.0, 100.0, 1000.0) == "rigid" and pick(rocket, 2.0, None, 1000.0) == "affine"
+    scores = {"motion_model_z_translation_rigid": 7.98, "motion_model_z_rigid_affine": 5.34,
+              "motion_model_z_none_translation": 57779.0, "motion_model_shift_dropped": 1.0,
+              "motion_model_sigma": 0.7}
+    line = choice_line("translation", scores, 2.0, 100.0, 1000.0)
+    assert "under 1/1000 of what the shifts take off" in line and "no motion -> translation 5.78e+04" in line
+
+
+@pytest.mark.parametrize("shift_ratio", [None, 100.0])
+def test_a_shift_drawn_burst_keeps_translation_where_noise_passes_the_bar(shift_ratio, ctx):
+    # frames moved by shifts alone, the bar so low (1e-6) that noise passes it: z alone keeps a larger model; the
+    # shifts' gain (~1e3-1e4 a parameter here) over 100 lifts the bar over what noise takes off
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
+                                motion_model="auto", motion_model_z=1e-6, motion_model_shift_ratio=shift_ratio,
+                                **{"motion.angle": 0.0, "motion.scale": [1.0, 1.0]}), ctx)
+    solver = VarProCG(config_section("solver", "varpro_cg"), ctx)
+    metrics = {}
+    again = p.solve_again(metrics, solver.solve(p, Monitor()), solver)
+    if shift_ratio is None:  # main's choice: the shifts' gain is not scored
+        assert metrics["motion_model_chosen"] > 0 and "motion_model_z_none_translation" not in metrics
+        return
+    assert metrics["motion_model_chosen"] == MOTION_MODELS.index("translation")
+    assert metrics["motion_model_shift_dropped"] == 1.0 and again[0] == {"motion_model": "translation"}
+    assert metrics["motion_model_z_none_translation"] > 100 * max(metrics["motion_model_z_translation_rigid"],
+                                                                  metrics["motion_model_z_rigid_affine"])
+
+
 @pytest.mark.parametrize("drawn", ["translation", "affine"])
 def test_auto_chooses_the_model_the_frames_were_moved_by(drawn, ctx):
     # affine: scales of +-15% (at +-5% on 8-px frames from 4 moved ones the rigid model fits as well: z 1.9)
@@ -94,6 +133,9 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     with pytest.raises(UserError, match="motion_model_ratio"):  # at or under 1 affine would need to beat the rotation
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_ratio=1), ctx)
+    with pytest.raises(UserError, match="motion_model_shift_ratio"):  # at or under 1: rigid must beat the shifts
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
+                                motion_model_shift_ratio=0.5), ctx)
     with pytest.raises(UserError, match="motion_model_check_factor"):  # under 1: a better answer discarded
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_check_factor=0.5), ctx)

@@ -118,7 +118,7 @@ def test_the_command_line_says_what_is_wrong_with_a_template(tmp_path, monkeypat
     # a good file without a calibration: where to put one, and how to make it
     res = regrun_in_process(["problem=crab_detection", f"problem.template={_toy(tmp_path)}",
                              "problem.scene.size=[64,96]", "problem.scene.centre=[32,48]"], tmp_path, monkeypatch, capsys)
-    assert res.returncode == 2 and "calibrate_crab.py --template" in res.stderr
+    assert res.returncode == 2 and "`regrun-calibrate --template" in res.stderr
     assert str(tmp_path / "calibrations" / "toy_s2_descent_circle.yaml") in res.stderr
 
 
@@ -200,7 +200,7 @@ def test_missing_calibration_names_the_command_that_makes_the_file_the_run_looks
     yaml = tmp_path / "my" / "robot.yaml"
     with pytest.raises(UserError) as exc:
         calibration_path(cfg, "robot_s2", yaml.parent / "calibrations", yaml, 2)
-    assert (f"`python scripts/calibrate_crab.py --template {yaml} --scale 2 --max-angle 180 --set registrar=descent`"
+    assert (f"`regrun-calibrate --template {yaml} --scale 2 --max-angle 180 --set registrar=descent`"
             in str(exc.value)) and "robot_s2_descent_circle.yaml does not exist" in str(exc.value)
     narrow = config_section("solver", "hierarchical", leaf={"angle_max": 60.0}, spike={"angle_max": 50.0})
     with pytest.raises(UserError, match=r"--scale 1 --set registrar=descent leaf.angle_max=60 spike.angle_max=50`"):

@@ -123,6 +123,7 @@ def test_the_answer_to_your_frames_is_written_as_the_frames_are_oriented(bits, c
     import torch
     from PIL import Image
 
+    from regrun.imaging.answer import write_answer
     from regrun.imaging.io import read_frames, write_png16
     from regrun.problems.superres import SuperRes
 
@@ -136,13 +137,16 @@ def test_the_answer_to_your_frames_is_written_as_the_frames_are_oriented(bits, c
         else:
             Image.fromarray(image.astype(np.uint8)).save(tmp_path / "frames" / f"f{k}.png")
     frames = torch.as_tensor(read_frames(tmp_path / "frames", colour=colour), dtype=torch.float64)
-    stub = SimpleNamespace(colour=frames if colour else None, model=SimpleNamespace(frames=frames), frames=lambda: frames)
+    stub = SimpleNamespace(colour=frames if colour else None, model=SimpleNamespace(frames=frames), frames=lambda: frames,
+                           cfg=SimpleNamespace(data="frames"))
     (tmp_path / "figures").mkdir()
-    png = SuperRes._write_answer(stub, frames[0].numpy(), tmp_path / "figures")  # the frame as its own answer
+    answer = SuperRes.answer(stub, {"reconstruction": frames[0].numpy()})  # the frame as its own answer
+    write_answer(tmp_path, "superres", answer)
+    png = SuperRes._answer_png(stub, answer, tmp_path / "figures")
     assert np.array_equal(np.load(tmp_path / "reconstruction.npy"), image)
     assert np.array_equal(np.asarray(Image.open(png)).astype(np.int64), image) and png.name == "reconstruction.png"
     from regrun.summary import write_run_summary
 
-    write_run_summary(tmp_path, status="completed", message="", error="", facts={}, metrics={}, paper={}, claims={},
-                      wall_time=1.0)
-    assert "- `reconstruction.npy`: as your input is stored" in (tmp_path / "summary.md").read_text()
+    write_run_summary(tmp_path, status="completed", message="", error="", facts={"problem": "superres"}, metrics={},
+                      paper={}, claims={}, wall_time=1.0)
+    assert "- `reconstruction.npy`: as your frames are stored" in (tmp_path / "summary.md").read_text()

@@ -159,11 +159,11 @@ def save_calibration(path: Path, det: HierarchicalDetector, report: dict, meta: 
 def load_calibration(path: Path, det: HierarchicalDetector) -> dict:
     """Apply a calibration file's gamma and alpha to det, after checking it was made for the same settings."""
     if not path.is_file():
-        raise UserError(f"calibration file not found: {path} (make one with scripts/calibrate_crab.py)")
+        raise UserError(f"calibration file not found: {path} (make one with regrun-calibrate)")
     body = OmegaConf.to_container(OmegaConf.load(path))
     if body.get("version") != CALIBRATION_VERSION:
         raise UserError(f"{path}: calibration version {body.get('version')} is not {CALIBRATION_VERSION}; "
-                        "recalibrate with scripts/calibrate_crab.py")
+                        "recalibrate with regrun-calibrate")
     if abs(float(body["sigma0"]) - det.sigma0) > 1e-9 or body.get("aggregate") != det.aggregate:
         raise UserError(f"{path} was calibrated with sigma0={body['sigma0']}, aggregate={body.get('aggregate')}; "
                         f"this run uses sigma0={det.sigma0}, aggregate={det.aggregate}: recalibrate")
@@ -174,6 +174,6 @@ def load_calibration(path: Path, det: HierarchicalDetector) -> dict:
         for k in KEYED_SETTINGS:
             if abs(float(entry["settings"][k]) - float(getattr(st, k))) > 1e-9:
                 raise UserError(f"{path}: node {node} was calibrated with {k}={entry['settings'][k]}, this run uses "
-                                f"{getattr(st, k)}: recalibrate (scripts/calibrate_crab.py) or use those settings")
+                                f"{getattr(st, k)}: recalibrate (regrun-calibrate) or use those settings")
         st.gamma, st.alpha = float(entry["gamma"]), float(entry["alpha"])
     return body

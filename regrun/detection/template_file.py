@@ -16,7 +16,7 @@ and right excluded) or the white pixels of its `mask` image (the template's size
 the part listed first takes the pixels. `joint` is where the part turns (row, col in the template's pixels; it
 may lie on the body, outside the part), `articulation` how far it may turn either way (degrees, default 0).
 Everything else of the template is the static body. Calibration files for the template are looked up in
-`calibrations/` beside the YAML (solvers/hierarchical.py; scripts/calibrate_crab.py writes them there).
+`calibrations/` beside the YAML (solvers/hierarchical.py; regrun-calibrate writes them there).
 
 Every mistake is one line naming the file, the key and what is allowed (UserError: exit 2 from the command line).
 write_template_file writes the same format (scripts/make_example_template.py uses it for the shipped example).

@@ -445,7 +445,7 @@ ARRAY_IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 # the setting that names an array of an .npz/.h5 file, by the setting of the file (read_array's `what`): a file
 # whose array has another name is then one setting away, said in the message that lists the arrays found
 KEY_SETTINGS = {"problem.sinogram": "problem.sinogram_key", "problem.truth_file": "problem.truth_key",
-                "problem.angles_key": "problem.angles_key"}
+                "problem.angles_key": "problem.angles_key", "frames": "problem.frames_key"}
 
 
 def _read_grey_page(path: Path, what: str) -> np.ndarray:
@@ -687,10 +687,12 @@ def _subfolders_with_frames(path: Path) -> str:
             f"regrun reads one folder's frames, e.g. problem.frames={held[0]}") if held else ""
 
 
-def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
+def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -> np.ndarray:
     """A stack of frames (frames, m1, m2), float64, in FAIR's layout, from a folder of images (PNG/TIFF/JPEG,
-    in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding FRAMES_KEY as (frames, rows,
-    columns) or from a .npy file of that array. Every frame must have the same size; at least two frames. colour=True: colour frames keep
+    in natural order of their names, f2 before f10; frame 0 first) or from a .npz/.h5 file holding `key`
+    (problem.frames_key: the frames under another name, an .h5 group's data/frames, were read only after the user
+    linked them as 'frames' in their own file, newuser17) as (frames, rows, columns) or from a .npy file of that
+    array. Every frame must have the same size; at least two frames. colour=True: colour frames keep
     their channels, (frames, channels, m1, m2) (RGB/RGBA files, alpha dropped; an array file's
     (frames, rows, columns, channels)); grey frames stay (frames, m1, m2). colour=False: colour becomes its
     luminance (Rec. 601)."""
@@ -746,9 +748,9 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
                                 "(rows, columns[, channels]): all frames must have the same size and channels")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
-        stack = read_array(path, FRAMES_KEY, "frames")
+        stack = read_array(path, key, "frames")
         if stack.ndim not in (3, 4):
-            where = path if path.suffix.lower() == ".npy" else f"{path}:{FRAMES_KEY}"  # a .npy has no key
+            where = path if path.suffix.lower() == ".npy" else f"{path}:{key}"  # a .npy has no key
             raise UserError(f"{where} has shape {stack.shape}; the frames must have 3 dimensions "
                             "(frames, rows, columns) or, in colour, 4 (frames, rows, columns, channels)")
         if stack.ndim == 4 and stack.shape[1] in (1, 3, 4) and stack.shape[-1] > 4:
@@ -769,7 +771,7 @@ def read_frames(path: str | Path, colour: bool = False) -> np.ndarray:
         packed = "; regrun does not unpack archives: unpack it and give the folder" if zipfile.is_zipfile(path) or \
             path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar") else ""
         raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}"
-                        f"{matlab_hint(path, FRAMES_KEY, frames=True)}")
+                        f"{matlab_hint(path, key, frames=True)}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "

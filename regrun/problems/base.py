@@ -36,6 +36,11 @@ class Problem(ABC):
     def figures(self, result: SolveResult, metrics: dict[str, float], fig_dir: Path) -> list[Path]:
         return []
 
+    def answer(self, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The answer to a user's own data as the run folder's answer file (regrun.imaging.answer.ANSWERS: its name
+        and layout for the problem); None: the run writes none. `arrays` are evaluate's."""
+        return None
+
     def solve_again(self, metrics: dict[str, float], result=None, solver=None) -> tuple[dict[str, Any], str] | None:
         """Where the first answer's metrics (or `result`, by the run's `solver`) show that its model left something
         out: the config changes under which the run solves the problem again from the start (and keeps that answer),

@@ -48,6 +48,10 @@ DATA = ("synthetic", "file")
 NOISE = ("none", "gaussian", "poisson")
 TRUTHS = ("phantom", "dense_fbp", "none")
 PROJECTORS = ("torch", "astra")
+# a fan or cone whose rays spread less than this (degrees, half the fan over the grid) is a nearly parallel beam: the
+# distances were likely typed in voxels, though they count in grid widths (newuser17: 300 and 200 pixels typed for
+# a 128-pixel grid ran as 38400 widths away, 16.35 dB against 27.63 with the same distances in widths, no warning)
+FAN_MIN_HALF_ANGLE_DEG = 1.0
 AXIS_SNAP_BINS = 0.05  # an estimated axis this close to a convention's is that convention (estimates err <= 0.02)
 AXIS_SNAP_ERRORS = 3.0  # ... or this many of its standard errors, where larger (a limited angle, few counts: ctuser)
 
@@ -387,6 +391,7 @@ class CTFewView(Problem):
         self.axis: dict | None = None
         self.axis_warning = ""
         self.truth_warning = ""
+        self.truth_scale_off: float | None = None  # a truth file on another scale: the factor (_truth_scale)
         self.baseline_warning = ""
         self.dead_warning = ""  # data=file: detector bins or views that read one value throughout
         self.size_warning = ""  # data=file: an object wider than the grid (its detector reads it past the shadow)
@@ -425,6 +430,22 @@ class CTFewView(Problem):
         self.truth = None if truth is None else truth.to(dtype=dtype, device=device) * self.mask
         # the phantom's cell average on the reconstruction grid (synthetic data), for figures and comparisons
         self.phantom = None if phantom is None else phantom.to(dtype=dtype, device=device)
+        self.distance_warning = self._distance_warning()
+
+    def _distance_warning(self) -> str:
+        """Fan and cone: the distances typed as voxels where they count in grid widths (FAN_MIN_HALF_ANGLE_DEG)."""
+        if self.kind == "parallel":
+            return ""
+        sod, odd = float(self.cfg.source_origin), float(self.cfg.origin_detector)
+        half = math.degrees(math.atan(0.5 / sod))
+        if half >= FAN_MIN_HALF_ANGLE_DEG:
+            return ""
+        width = self.shape[0] * self.voxel
+        return (f"problem.source_origin={sod:g} counts in grid widths (problem.size x problem.voxel = {width:g}): the "
+                f"source stands {sod * width:g} from the axis and the {self.kind} spreads {2 * half:.2g} degrees over "
+                f"the grid, a nearly parallel beam; if {sod:g} and problem.origin_detector={odd:g} are in problem.voxel's "
+                f"unit (pixels when it is 1), type problem.source_origin={sod / width:.4g} problem.origin_detector={odd / width:.4g} "
+                f"(docs/ct.md, 'Fan and cone')")
 
     # --- set-up -------------------------------------------------------------------------------------------
     def _angle_range(self) -> float:
@@ -906,8 +927,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.geometry_warning, self.full_turn_warning, self.axis_warning, self.truth_warning,
-                                self.baseline_warning, self.dead_warning, self.size_warning) if w]
+        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.axis_warning,
+                            self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -942,6 +963,7 @@ class CTFewView(Problem):
         16-bit PNG of a sinogram whose .npy gave 24 dB). Names the least-squares scale where it lies outside
         [1/TRUTH_SCALE, TRUTH_SCALE] and the scaled truth fits at most half as badly (metrics.truth_scale); else
         ''."""
+        self.truth_scale_off = None
         if self.cfg.data != "file" or self.cfg.truth_file is None or self.truth is None:
             return ""
         m = self.mask.cpu().numpy()
@@ -950,6 +972,7 @@ class CTFewView(Problem):
         if found is None:
             return ""
         scale, as_given, scaled = found
+        self.truth_scale_off = scale  # the figure then draws the reconstruction on its own range (display_range)
         return (f"the reconstruction is {scale:.4g} times problem.truth_file (rel_error {scaled:.3g} against the truth so "
                 f"scaled, {as_given:.3g} as given): the sinogram is not in the truth's units (line integrals in units "
                 f"of problem.voxel; an image file holds them times the factor it was saved with: divide by it), "
@@ -999,19 +1022,37 @@ class CTFewView(Problem):
         self._evaluated = arrays
         return metrics, arrays
 
+    def answer(self, arrays):
+        """Your sinogram's reconstruction as reconstruction.npy, in the layout problem.truth_file is read in (the
+        array as regrun holds it: regrun.imaging.answer.ANSWERS); CT wrote it only inside results.h5."""
+        return np.asarray(arrays["reconstruction"]) if self.cfg.data == "file" else None
+
+    def display_range(self, rec: np.ndarray) -> tuple[float, float]:
+        """The grey range of the reconstruction's panels: the truth's, else (or where the truth is on another scale,
+        truth_scale_off) 0 to the reconstruction's largest value inside the mask. It was 0-1 without a truth, which
+        drew a user's scan in other units (a sinogram 0.02 times the pixel-unit one) black, and the truth's range
+        with one 255 times the reconstruction (an 8-bit PNG truth), black again (newuser17)."""
+        if self.truth is not None and self.truth_scale_off is None:
+            return float(self.truth.min()), float(self.truth.max())
+        m = self.mask.cpu().numpy()
+        inside = rec[m[..., rec.shape[-1] // 2] if m.ndim > rec.ndim else m]
+        top = float(inside.max()) if inside.size else 0.0
+        return 0.0, (top if top > 0 and math.isfinite(top) else 1.0)
+
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         mid = (lambda a: a[..., a.shape[-1] // 2]) if self.kind == "cone" else (lambda a: a)  # noqa: E731
         rec, ref = mid(np.asarray(arrays["reconstruction"])), mid(np.asarray(arrays["fbp"]))
         shown = self.truth if self.truth is not None else None
-        lo, hi = (0.0, 1.0) if shown is None else (float(shown.min()), float(shown.max()))
+        lo, hi = self.display_range(rec)
+        tlo, thi = (lo, hi) if shown is None else (float(shown.min()), float(shown.max()))
         panels = []
         if self.phantom is not None:
-            panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=lo, vmax=hi))
+            panels.append(dict(image=mid(self.phantom.cpu().numpy()), title="phantom", vmin=tlo, vmax=thi))
         if shown is not None and (self.phantom is None or self.cfg.truth != "phantom"):
             source = "truth_file" if self.cfg.data == "file" and self.cfg.truth_file is not None else self.cfg.truth
             panels.append(dict(image=mid(shown.cpu().numpy()), title=f"ground truth ({source})",
-                               vmin=lo, vmax=hi))
+                               vmin=tlo, vmax=thi))
         label = result.solution.get("label", "reconstruction")
         if label != "fbp":
             fbp_title = "FBP" if "psnr_fbp" not in metrics else f"FBP, PSNR {metrics['psnr_fbp']:.2f} dB"

@@ -18,8 +18,8 @@ from ..imaging import spline
 from ..imaging.filters import average_2x2, detail_ratio, noise_level
 from ..imaging.gaussian import USERS_IMAGES_TAIL, gaussian_filter
 from ..imaging.grid import Grid
-from ..imaging.io import (FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, image_size, read_image, resolve_data_path,
-                          sample_bits, turned_by_exif)
+from ..imaging.io import (FAIR_PAIRS, HAND_LANDMARKS, fair_data_dir, from_fair_layout, image_size, read_image,
+                          resolve_data_path, sample_bits, turned_by_exif)
 from ..imaging.moments import affine_candidates
 from ..imaging.synthetic import synthetic_pair
 from ..imaging.transforms import Affine, affine, affine_about
@@ -876,6 +876,11 @@ class MultiscaleAffine(Problem):
                   "registered": registered.cpu().numpy()}
         self._registered = arrays["registered"]
         return metrics, arrays
+
+    def answer(self, arrays):
+        """Your pair's registered template as registered.npy, as your images are stored (results.h5 holds it in
+        FAIR's layout, turned a quarter against them)."""
+        return from_fair_layout(np.asarray(arrays["registered"])) if self.cfg.data == "files" else None
 
     def figures(self, result, metrics, fig_dir: Path):
         om = self.grid.omega

@@ -215,6 +215,9 @@ class SuperRes(Problem):
         ratio = cfg.motion_model_ratio  # superres_model_choice.pick's; None: z alone decides
         self.motion_ratio = (None if ratio is None
                              else check_float("problem.motion_model_ratio", ratio, 1.0, strict=True))
+        shift = cfg.motion_model_shift_ratio  # superres_model_choice.pick's; None: off
+        self.motion_shift_ratio = (None if shift is None
+                                   else check_float("problem.motion_model_shift_ratio", shift, 1.0, strict=True))
         check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit", "larger"))
         self.motion_noise = cfg.motion_model_noise
         factor = cfg.motion_model_check_factor  # keep_first's; None: the smaller model's answer always stands
@@ -312,7 +315,8 @@ class SuperRes(Problem):
         image) and the true motion are optional and only used to judge the result. Colour frames
         (problem.channels=auto): the motion (and gains) are estimated on their luminance, which is the model's
         frames, and every channel's image is solved at that motion (evaluate)."""
-        frames = torch.as_tensor(read_frames(cfg.frames, colour=cfg.channels == "auto"), dtype=torch.float64)
+        frames = torch.as_tensor(read_frames(cfg.frames, colour=cfg.channels == "auto", key=str(cfg.frames_key)),
+                                 dtype=torch.float64)
         total = frames.shape[0]
         if cfg.n_frames is not None:
             # ux7: a count typed beside the user's frames is honoured (the first N, frame 0 stays the reference),
@@ -605,9 +609,10 @@ class SuperRes(Problem):
                                           else "the choice runs with solver=varpro_cg only)"))
             return None
         chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
-                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio)
+                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio,
+                                             shift_ratio=self.motion_shift_ratio)
         metrics.update(scores)
-        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio)
+        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio, self.motion_shift_ratio)
         if chosen == "affine":
             self.ctx.reporter.line(f"regrun: {line}")
             return None
@@ -729,16 +734,18 @@ class SuperRes(Problem):
         out[last] = (f_lum - sum(a[c] * out[c] for c in others)) / a[last]
         return out + self.level if self.level else out
 
-    def _write_answer(self, rec: np.ndarray, fig_dir: Path) -> Path:
-        """The answer to a user's frames as they would open it, in the frames' orientation (results.h5 holds it in
-        FAIR's layout, which a user saving /result/reconstruction got turned a quarter): `reconstruction.npy`
-        beside results.h5 (float64, rows from the top, columns[, channels]) and figures/reconstruction.png at the
-        frames' depth (16 bits where a frame exceeds 255, else 8; frames of at most 1 read as fractions of full
-        scale), clipped to its range. Returns the PNG's path."""
-        image = from_fair_layout(rec)
-        if image.ndim == 3:  # (channels, rows, columns) -> (rows, columns, channels)
-            image = np.moveaxis(image, 0, -1)
-        np.save(fig_dir.parent / "reconstruction.npy", image)
+    def answer(self, arrays):
+        """Your frames' answer as you would open it, in the frames' orientation (results.h5 holds it in FAIR's
+        layout, which a user saving /result/reconstruction got turned a quarter): rows from the top, columns[,
+        channels]; the run writes it as reconstruction.npy (regrun.imaging.answer)."""
+        if self.cfg.data != "frames":
+            return None
+        image = from_fair_layout(np.asarray(arrays["reconstruction"]))
+        return np.moveaxis(image, 0, -1) if image.ndim == 3 else image  # (channels, rows, columns) -> channels last
+
+    def _answer_png(self, image: np.ndarray, fig_dir: Path) -> Path:
+        """figures/reconstruction.png: `image` (answer's layout) at the frames' depth (16 bits where a frame exceeds
+        255, else 8; frames of at most 1 read as fractions of full scale), clipped to its range."""
         frames = self.colour if self.colour is not None else self.frames()
         top = float(frames.max())
         full = 65535 if top > 255 else 255
@@ -775,8 +782,9 @@ class SuperRes(Problem):
             panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
                                vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
-        if self.cfg.data == "frames":
-            paths.append(self._write_answer(np.asarray(arrays["reconstruction"]), fig_dir))
+        image = self.answer(arrays)
+        if image is not None:
+            paths.append(self._answer_png(image, fig_dir))
         if self.colour is not None:  # the colour images themselves: truth, reconstruction, frame 0 (RGB)
             rgb = np.moveaxis(np.asarray(arrays["reconstruction"]), 0, -1)[..., :3]
             lo, hi = float(rgb.min()), float(rgb.max())

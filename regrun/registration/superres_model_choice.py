@@ -34,7 +34,7 @@ from ..monitor import Monitor
 from ..optim.parameter_choice import noise_std_images
 from .superres_motion import MOTION_MODELS
 
-PARAMS = {"translation": 2, "rigid": 3, "affine": 6}  # each model's parameters per frame
+PARAMS = {"none": 0, "translation": 2, "rigid": 3, "affine": 6}  # each model's parameters per frame (none: no motion)
 SMALLER = ("translation", "rigid")  # the candidates run beside the affine answer
 
 
@@ -54,27 +54,52 @@ def data_misfits(problem, ends: dict[str, torch.Tensor]) -> dict[str, float]:
     return out
 
 
+def shift_misfits(problem, translation: torch.Tensor) -> dict[str, float]:
+    """data_misfits of no motion (every frame's identity) and of the translation end, on `problem`'s mask (after
+    data_misfits: the choice's own) narrowed by the pixels no motion keeps: the shifts' gain, the scale
+    problem.motion_model_shift_ratio reads the larger models' against."""
+    none = problem.motion.to_affine(problem.motion.identity(translation.dtype, translation.device))
+    return data_misfits(problem, {"none": none, "translation": translation})
+
+
 def misfit_z(misfits: dict[str, float], sigma: float, cell: float, q: int) -> dict[str, float]:
-    """z(small, big) for the nested pairs (translation, rigid) and (rigid, affine) both of whose misfits are given:
-    the misfit a larger model's extra parameters take off, per parameter, in units of sigma^2 (the noise estimate;
-    cell: the data rows' weight h)."""
+    """z(small, big) for the nested pairs (none, translation), (translation, rigid) and (rigid, affine) both of whose
+    misfits are given: the misfit a larger model's extra parameters take off, per parameter, in units of sigma^2
+    (the noise estimate; cell: the data rows' weight h)."""
     unit = sigma ** 2 * cell * q
     return {f"{a}_{b}": (misfits[a] - misfits[b]) / (unit * (PARAMS[b] - PARAMS[a]))
-            for a, b in (("translation", "rigid"), ("rigid", "affine")) if a in misfits and b in misfits}
+            for a, b in (("none", "translation"), ("translation", "rigid"), ("rigid", "affine"))
+            if a in misfits and b in misfits}
 
 
-def pick(z: dict[str, float], bar: float, ratio: float | None = None) -> str:
+def pick(z: dict[str, float], bar: float, ratio: float | None = None, shift_ratio: float | None = None) -> str:
     """The smallest model no larger one fits better than noise would: read from the top (affine only where scored).
     ratio (problem.motion_model_ratio; None: off): affine also only where its extra parameters take off more than
     1/ratio of the misfit per parameter that rigid's rotation took off (z(translation, rigid) / z(rigid, affine) <
     ratio): where the misfit is mostly model error, not noise, every parameter takes some of it off, far more than
     the bar (rocket s9110: the drawn rigid motion's misfit 1.2x the rigid answer's, z(rigid, affine) 126), so z alone
-    keeps affine; the rotation's own gain is the frames' scale for a parameter that matters (affine_dropped)."""
+    keeps affine; the rotation's own gain is the frames' scale for a parameter that matters (affine_dropped).
+    shift_ratio (problem.motion_model_shift_ratio; None: off): the like one step down, read where z holds
+    none_translation (the shifts' gain: the misfit at no motion against the translation end's, per parameter):
+    translation where neither larger model's extra parameters take off more than 1/shift_ratio of it a parameter
+    (shift_dropped). Not a bar on each step: an affine draw's z(rigid, affine) is 6-15x under its z(translation,
+    rigid), so the affine step against the shifts would drop affine draws (clock s9462: z(none, translation) /
+    z(rigid, affine) 254, docs/superres.md "srtrans")."""
+    if shift_dropped(z, shift_ratio):
+        return "translation"
     if affine_dropped(z, bar, ratio):
         return "rigid"
     if z.get("rigid_affine", -math.inf) > bar:
         return "affine"
     return "rigid" if z["translation_rigid"] > bar else "translation"
+
+
+def shift_dropped(z: dict[str, float], shift_ratio: float | None) -> bool:
+    """Whether problem.motion_model_shift_ratio keeps translation: the shifts' gain scored and at least shift_ratio
+    times both larger models' (z(none, translation) >= shift_ratio * max(z(translation, rigid), z(rigid, affine)))."""
+    if shift_ratio is None or "none_translation" not in z:
+        return False
+    return z["none_translation"] >= shift_ratio * max(z["translation_rigid"], z.get("rigid_affine", -math.inf))
 
 
 def affine_dropped(z: dict[str, float], bar: float, ratio: float | None) -> bool:
@@ -101,12 +126,14 @@ def choice_noise(problem) -> float:
 
 
 def choose_motion_model(problem, result, solver, candidate, bar: float, locked: bool = False,
-                        ratio: float | None = None) -> tuple[str, dict[str, float]]:
+                        ratio: float | None = None, shift_ratio: float | None = None) -> tuple[str, dict[str, float]]:
     """(the chosen model, metrics) after the affine answer `result`: candidate(changes) builds the problem again
     with those config changes; `solver` runs each smaller model at the answer's weight. locked: the affine answer's
     areas are implausible, so it is not scored (motion_model_affine_dropped; no rigid_affine z). The metrics (the
     results file's /metrics): motion_model_chosen (its index in MOTION_MODELS), motion_model_z_<small>_<big>,
-    motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds."""
+    motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds. shift_ratio: where z alone would
+    keep a larger model than translation, the shifts' gain is scored too (shift_misfits: two more image solves;
+    motion_model_z_none_translation) and pick reads it (motion_model_shift_dropped where it changes the model)."""
     t0 = time.process_time()
     given = problem.cfg.get("lam_noise")
     sigma = float(given) if given is not None else choice_noise(problem)
@@ -123,27 +150,37 @@ def choose_motion_model(problem, result, solver, candidate, bar: float, locked: 
         del ends["affine"]
     misfits = data_misfits(last, ends)
     z = misfit_z(misfits, sigma, problem.model.sqrt_hd ** 2, problem.model.q)
-    chosen = pick(z, bar, ratio)
+    before = pick(z, bar, ratio)
+    if shift_ratio is not None and before != "translation":
+        z.update(misfit_z(shift_misfits(last, ends["translation"]), sigma, problem.model.sqrt_hd ** 2,
+                          problem.model.q))
+    chosen = pick(z, bar, ratio, shift_ratio)
     metrics = {"motion_model_chosen": float(MOTION_MODELS.index(chosen)), "motion_model_sigma": sigma,
                **({"motion_model_affine_dropped": 1.0} if locked else {}),
                **({"motion_model_ratio_dropped": 1.0} if affine_dropped(z, bar, ratio) else {}),
+               **({"motion_model_shift_dropped": 1.0} if chosen != before else {}),
                **{f"motion_model_z_{k}": v for k, v in z.items()},
                **{f"motion_model_rss_{k}": v for k, v in misfits.items()},
                "motion_model_choice_s": time.process_time() - t0}
     return chosen, metrics
 
 
-def choice_line(chosen: str, metrics: dict[str, float], bar: float, ratio: float | None = None) -> str:
+def choice_line(chosen: str, metrics: dict[str, float], bar: float, ratio: float | None = None,
+                shift_ratio: float | None = None) -> str:
     """The run's log line: the model and each pair's score (none where the frames' noise estimate is 0)."""
     if "motion_model_z_translation_rigid" not in metrics:
         return (f"motion model {chosen}, not chosen (problem.motion_model=auto): the frames' noise estimate is "
                 f"{metrics['motion_model_sigma']:.3g}, no scale to score the smaller models' misfit against")
     top = (f"rigid -> affine {metrics['motion_model_z_rigid_affine']:.3g}, "
            if "motion_model_z_rigid_affine" in metrics else "")
+    shifts = (f", no motion -> translation {metrics['motion_model_z_none_translation']:.3g}"
+              if "motion_model_z_none_translation" in metrics else "")
     dropped = (" (the affine answer not scored: its area scales leave the plausible range, a locked motion)"
                if metrics.get("motion_model_affine_dropped") else
+               f" (the larger models' extra parameters take off under 1/{shift_ratio:g} of what the shifts take off a "
+               f"parameter: problem.motion_model_shift_ratio)" if metrics.get("motion_model_shift_dropped") else
                f" (affine's extra parameters take off under 1/{ratio:g} of what rigid's rotation takes off a "
                f"parameter: problem.motion_model_ratio)" if metrics.get("motion_model_ratio_dropped") else "")
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto){dropped}: the misfit a larger "
             f"model takes off per extra parameter, in units of the frames' noise estimate: {top}translation -> rigid "
-            f"{metrics['motion_model_z_translation_rigid']:.3g} (the larger model where above {bar:g})")
+            f"{metrics['motion_model_z_translation_rigid']:.3g}{shifts} (the larger model where above {bar:g})")

@@ -314,16 +314,9 @@ def calibration_key(cfg, template_key: str) -> str:
     return f"{key}_circle" if float(cfg.leaf.angle_max) >= 180.0 else key
 
 
-def calibrate_script() -> str:
-    """scripts/calibrate_crab.py as a user can run it from where they are: the relative path at the source tree's
-    root, else the source tree's own file (an editable install), else where it lives in regrun's source. From a
-    user's data folder `python scripts/calibrate_crab.py ...`, as the messages wrote it, found no file
-    (newuser16)."""
-    here = Path("scripts") / "calibrate_crab.py"
-    source = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_crab.py"
-    if here.is_file() and here.resolve() == source:
-        return str(here)
-    return str(source) if source.is_file() else "scripts/calibrate_crab.py (in regrun's source: git clone it)"
+# the console command that writes calibration files (regrun/calibrate.py): `python scripts/calibrate_crab.py`, as the
+# messages wrote it, was no file in a user's own folder (newuser16) nor in a pip-installed regrun (newuser17)
+CALIBRATE_COMMAND = "regrun-calibrate"
 
 
 def calibration_command(cfg, template_file, scale: int | None) -> str:
@@ -339,7 +332,7 @@ def calibration_command(cfg, template_file, scale: int | None) -> str:
     sets = [f"registrar={registrar_kind(cfg)}"]
     if float(cfg.leaf.angle_max) < 180.0:  # the search's range is part of the file's name
         sets += [f"leaf.angle_max={cfg.leaf.angle_max:g}", f"spike.angle_max={cfg.spike.angle_max:g}"]
-    return f"python {calibrate_script()} {' '.join(args)} --set {' '.join(sets)}"
+    return f"{CALIBRATE_COMMAND} {' '.join(args)} --set {' '.join(sets)}"
 
 
 def auto_calibration_file(cfg, key: str, folder: Path | None) -> Path:
@@ -383,7 +376,7 @@ def calibration_path(cfg, key: str, folder: Path | None = None, template_file=No
                                 "template of your own') or set solver.calibration=none and give the gammas and "
                                 "alphas")
             raise UserError(f"no shipped calibration for {key} ({path.name}); make one with "
-                            f"`python {calibrate_script()} --set registrar={registrar_kind(cfg)}`, search a "
+                            f"`{CALIBRATE_COMMAND} --set registrar={registrar_kind(cfg)}`, search a "
                             "calibrated range (e.g. solver.leaf.angle_max=60 solver.spike.angle_max=50 for the files "
                             "without _circle) or set solver.calibration=none and give the gammas and alphas")
         return path
