@@ -720,14 +720,15 @@ def image_function(kind: str, size: int, gen: torch.Generator):
 MOTIONS = ("affine", "rigid", "translation")
 
 
-def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion="affine", gain=None):
+def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion="affine", gain=None, turn=1.0):
     """(truth, frames, w, gains): the scene cell-averaged `supersample` times finer than the reference (fine
     grid), frame 0 at the reference pose, the others moved by random motions (affine: rotation +-10 deg, scale
     0.95-1.05 per axis, shift +-5% of the side; rigid: the same without the scale; translation: the shift
     alone; the same draws, so a seed's shifts agree across the three), each frame 1.. multiplied by a gain
     uniform in `gain` = (lo, hi) (None: 1), then Gaussian noise of `noise` times the frames' standard
     deviation (per channel). Colour kinds (COLOUR): truth (3, size, size), frames (frames, 3, ...).
-    FAIR layout ([x1, x2], x2 up); gains (frames,), frame 0's 1 first."""
+    FAIR layout ([x1, x2], x2 up); gains (frames,), frame 0's 1 first. `turn` multiplies each drawn angle (a
+    steadier hand: 0.05 turns +-0.5 deg) and leaves every other draw as it is (1: the draws as before, bit for bit)."""
     gen = torch.Generator().manual_seed(seed)
     omega = (0.0, float(size), 0.0, float(size))
     fine, coarse = Grid(omega, (size, size)), Grid(omega, (size // factor, size // factor))
@@ -735,7 +736,7 @@ def frame_set(kind, size, frames, noise, seed, factor=2, supersample=10, motion=
     w = []
     for _ in range(frames - 1):
         u = torch.rand(5, generator=gen, dtype=torch.float64)
-        angle = 10.0 * (2 * float(u[0]) - 1) if motion != "translation" else 0.0
+        angle = turn * (10.0 * (2 * float(u[0]) - 1)) if motion != "translation" else 0.0
         sc = (0.95 + 0.1 * float(u[1]), 0.95 + 0.1 * float(u[2])) if motion == "affine" else (1.0, 1.0)
         sh = (0.05 * size * (2 * float(u[3]) - 1), 0.05 * size * (2 * float(u[4]) - 1))
         w.append(affine_about(angle, sc, sh, fine.centre))
@@ -767,7 +768,7 @@ def bicubic_psnr(problem) -> float:
 
 def set_key(row) -> tuple:
     return (row["image"], row["size"], row["noise"], row["seed"], row["frames"], row.get("motion", "affine"),
-            tuple(row["gain"]) if row.get("gain") else None)
+            tuple(row["gain"]) if row.get("gain") else None, row.get("turn_scale", 1.0))
 
 
 def draw_strokes(draw, u, big: int, count: int, width_levels: int, radius: tuple[float, float], polyline) -> None:
@@ -824,9 +825,11 @@ def weight_search(score, start, refine: bool, lo: float = 0.0125, hi: float = 12
     return [{"lam": lam, **tried[lam]} for lam in sorted(tried)]
 
 
-def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames: int, motion: str, gain: bool) -> Path:
+def frame_file(root: Path, kind: str, size: int, noise: float, seed: int, frames: int, motion: str, gain: bool,
+               turn: float = 1.0) -> Path:
     """Where run_set writes a set's frames (.npz; --keep's folder holds them by this name)."""
     tag = "" if motion == "affine" and not gain else f"_{motion}_{gain}"
+    tag += f"_turn{turn:g}" if turn != 1.0 else ""
     return root / f"{kind.replace(':', '_')}_{size}_{noise}_{seed}_{frames}{tag}.npz"
 
 
@@ -859,16 +862,16 @@ def run_set(ctx, root, spec, args, reuse=None):
     SuperRes.evaluate (at the solver's final motion, all channels), the peer's the same least squares at its
     motion (bench_superres_frames.solve_channels)."""
     kind, size, noise, seed, frames = (spec[k] for k in ("kind", "size", "noise", "seed", "frames"))
-    motion, gain = spec.get("motion", "affine"), spec.get("gain")
+    motion, gain, turn = spec.get("motion", "affine"), spec.get("gain"), spec.get("turn_scale", 1.0)
     supersample = args.supersample if args.supersample else (10 if size < 96 else 4)
     truth, stack, w, gains = frame_set(kind, size, frames, noise, seed, supersample=supersample, motion=motion,
-                                       gain=gain)
+                                       gain=gain, turn=turn)
     if args.offset:  # srsky's prototype: the moved frames' spline then extends at the frames' level, not at 0
         if gain is not None:  # a gain multiplies the level too: the shifted frames are not a gained model's
             raise SystemExit("bench_lambda_sr: --offset with per-frame gains (a set's LO-HI) is not supported")
         level = stack.mean()
         stack, truth = stack - level, truth - level
-    path = frame_file(root, kind, size, noise, seed, frames, motion, gain is not None)
+    path = frame_file(root, kind, size, noise, seed, frames, motion, gain is not None, turn)
     if stack.ndim == 4:  # colour: channels last, as a user's array file holds them
         fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
     else:
@@ -906,6 +909,7 @@ def run_set(ctx, root, spec, args, reuse=None):
 
     row = {"image": kind, "split": args.split or ("tuning" if kind in TUNING else "held-out"), "size": size,
            "noise": noise, "seed": seed, "frames": frames, "motion": motion, "gain": list(gain) if gain else None,
+           **({"turn_scale": turn} if turn != 1.0 else {}),
            "channels": 1 if stack.ndim == 3 else stack.shape[1], "supersample": supersample,
            "psnr_bicubic": bicubic_psnr(p0), "cpu_prereg": cpu_prereg,
            # which second start the pre-registration took (superres_start's start_*_taken, 1 taken, 0 weighed and
@@ -1012,6 +1016,7 @@ def describe(row) -> str:
     extra = [row["motion"]] if row.get("motion", "affine") != "affine" else []
     extra += ["RGB"] if row.get("channels", 1) > 1 else []
     extra += [f"gain {row['gain'][0]:g}-{row['gain'][1]:g}"] if row.get("gain") else []
+    extra += [f"turns x{row['turn_scale']:g}"] if row.get("turn_scale", 1.0) != 1.0 else []
     return row["image"] + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -1083,6 +1088,8 @@ def main(argv=None):
                     help="problem.outside (drop: the default for a user's frames)")
     ap.add_argument("--merge", type=Path, nargs="+", help="no runs: the table and summary of these .json outputs "
                     "(runs split over processes), written to --out .md")
+    ap.add_argument("--turn-scale", type=float, default=1.0, help="every drawn rotation angle times this (the draws: "
+                    "+-10 deg; 0.05: +-0.5 deg, a steadier hand), the rest of each draw as it is; > 0")
     ap.add_argument("--reuse", type=Path, nargs="+", help="earlier .json outputs: the grid and the peer of a set "
                     "found there are taken from them, only auto is run (after a change to auto alone)")
     ap.add_argument("--auto-set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -1113,6 +1120,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_sr"))
     args = ap.parse_args(argv)
+    if not args.turn_scale > 0 or not math.isfinite(args.turn_scale):
+        raise SystemExit(f"bench_lambda_sr: --turn-scale {args.turn_scale:g}: the drawn angles' factor must be a "
+                         "finite number > 0")
     import yaml
 
     args.auto_set, args.solver_set = ({k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in pairs)}
@@ -1142,6 +1152,7 @@ def main(argv=None):
         specs = args.sets or [{"kind": kind, "size": size, "noise": noise, "seed": seed, "frames": frames}
                               for size in args.sizes for kind in args.images
                               for noise, seed, frames in itertools.product(args.noise, args.seeds, args.frames)]
+        specs = [{**spec, "turn_scale": args.turn_scale} for spec in specs]
         for spec in specs:
             t0 = time.perf_counter()
             key = set_key({"image": spec["kind"], **spec})

@@ -35,7 +35,7 @@ def main(argv=None):
         if args.only and r["seed"] not in args.only:
             continue
         path = frame_file(args.frames, r["image"], r["size"], r["noise"], r["seed"], r["frames"], r["motion"],
-                          r.get("gain") is not None)
+                          r.get("gain") is not None, r.get("turn_scale", 1.0))
         if not path.exists():
             raise SystemExit(f"check_bench_user: {path} is not there: run the bench with --keep {args.frames}")
         if r.get("gain") is not None:

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import bench_lambda_sr  # scripts/bench_lambda_sr.py
-from bench_lambda_sr import frame_file, frame_set, parse_set
+from bench_lambda_sr import frame_file, frame_set, parse_set  # scripts/bench_lambda_sr.py
 from bench_superres_frames import exact_psnr  # scripts/bench_superres_frames.py
 
 from regrun.config import config_section
@@ -162,9 +161,9 @@ varpro_cg.start_params = start_params
 
 def run(spec, root: Path, ctx, extra: dict, solves: bool) -> dict:
     kind, size, noise, seed, frames = (spec[k] for k in ("kind", "size", "noise", "seed", "frames"))
-    motion = spec.get("motion", "affine")
-    truth, stack, w, _ = frame_set(kind, size, frames, noise, seed, supersample=8, motion=motion)
-    path = frame_file(root, kind, size, noise, seed, frames, motion, False)
+    motion, turn = spec.get("motion", "affine"), spec.get("turn_scale", 1.0)
+    truth, stack, w, _ = frame_set(kind, size, frames, noise, seed, supersample=8, motion=motion, turn=turn)
+    path = frame_file(root, kind, size, noise, seed, frames, motion, False, turn)
     if stack.ndim == 4:
         fr, tr = np.moveaxis(from_fair_layout(stack), 1, -1), np.moveaxis(from_fair_layout(truth), 0, -1)
     else:
@@ -271,9 +270,6 @@ def main(argv=None):
         print(report(rows, args.bar, args.ratio, args.shift_ratio))
         return 0
     args.frames.mkdir(parents=True, exist_ok=True)
-    if args.turn_scale != 1.0:
-        about = bench_lambda_sr.affine_about
-        bench_lambda_sr.affine_about = lambda angle, *rest: about(args.turn_scale * angle, *rest)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     extra = {k: json.loads(v) if v[:1] in "0123456789-[{tfn" else v
@@ -283,7 +279,7 @@ def main(argv=None):
     sets = args.sets + [parse_set(s) for s in lists[args.batch]]
     rows = []
     for spec in sets:
-        row = run(spec, args.frames, ctx, extra, args.solves)
+        row = run({**spec, "turn_scale": args.turn_scale}, args.frames, ctx, extra, args.solves)
         if args.turn_scale != 1.0:
             head, drawn = row["set"].rsplit(" ", 1)
             row["set"] = f"{head} turns x{args.turn_scale:g} {drawn}"

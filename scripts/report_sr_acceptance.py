@@ -26,7 +26,8 @@ def rows_of(paths) -> list[dict]:
 
 def name(r: dict) -> str:
     rgb = ", RGB" if r.get("channels", 1) > 1 else ""
-    return f"{r['image']} s{r['seed']} | {r['size']}² / {r['frames']} / {r['noise']:.1%} / {r['motion']}{rgb}"
+    turn = f" ×{r['turn_scale']:g} turns" if r.get("turn_scale", 1.0) != 1.0 else ""
+    return f"{r['image']} s{r['seed']} | {r['size']}² / {r['frames']} / {r['noise']:.1%} / {r['motion']}{turn}{rgb}"
 
 
 def chosen(a: dict) -> str:
