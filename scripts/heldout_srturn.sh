@@ -15,7 +15,6 @@
 #   scripts/heldout_srturn.sh OUTDIR motion_model_shift_ratio=null     # auto again, the setting given, same frames
 #   python scripts/report_sr_acceptance.py OUTDIR/TU_*.json --against OUTDIR/TUv_null_*.json --name null
 set -euo pipefail
-OUT=$1; shift
 # scale:set ... per lane; each scale's sets are one bench run (--turn-scale is the run's)
 A="0.02:sk:camera@280:60,40,16,0.01,9212,rigid  0.03:sk:retina@600:500,36,12,0.005,9213,rigid \
    0.035:sk:immunohistochemistry@300:150,40,8,0.005,9218,rigid  0.045:rgb:sk:rocket@120:300,32,8,0.01,9214,rigid \
@@ -25,22 +24,4 @@ B="0.02:sk:hubble_deep_field@500:650,44,16,0.01,9220,rigid  0.03:sk:chelsea@120:
    0.035:sk:coffee@20:380,40,12,0.03,9399,rigid  0.045:rgb:sk:astronaut@200:350,40,12,0.02,9396,rigid \
    0.06:sk:cat@30:60,48,8,0.01,9397,rigid  0.08:sk:clock@150:220,32,16,0.005,9398,rigid \
    1:sk:text@10:300,32,12,0.02,9400,translation"
-OPTS="--grid 0.1 0.2 0.4 --grid-refine --rules gcv --split TU --supersample 8 --frames-level --motion-model auto"
-mkdir -p "$OUT"
-lane() {  # lane SETS [KEY=VALUE]: each scale's set in turn
-  for item in $1; do
-    scale=${item%%:*}; set=${item#*:}
-    if [ -z "${2:-}" ]; then
-      python scripts/bench_lambda_sr.py $OPTS --turn-scale "$scale" --keep "$OUT/TU_frames" \
-        --out "$OUT/TU_${set##*,}_${scale}_$(echo "$set" | cut -d, -f5)" --set "$set"
-    else
-      tag=$(echo "${2#*=}" | tr -c 'A-Za-z0-9.\n' _)
-      python scripts/bench_lambda_sr.py $OPTS --turn-scale "$scale" --auto-set "$2" \
-        --reuse "$OUT/TU_${set##*,}_${scale}_$(echo "$set" | cut -d, -f5).json" \
-        --out "$OUT/TUv_${tag}_${set##*,}_${scale}_$(echo "$set" | cut -d, -f5)" --set "$set"
-    fi
-  done
-}
-lane "$A" "${1:-}" &
-lane "$B" "${1:-}"
-wait
+exec bash "$(dirname "$0")/heldout_turned_lanes.sh" TU "$1" "$A" "$B" "${2:-}"
