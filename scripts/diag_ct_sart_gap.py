@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PARTS = ("long_search", "converged", "box", "two_stage", "sart", "model", "curve", "iterations", "sirt_long")
 CURVE = (1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+LONG = 1400  # 10x the solver's 140 FISTA iterations: the "long" runs' count (a test lowers it)
 WEIGHTS = [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32]
 
 
@@ -118,15 +119,15 @@ def diagnose(path: Path, lam0: float, passes, parts=PARTS, at: float | None = No
     row["fista"] = {"lam": lam, "psnr": best, "objective": f.objective(keep[0], lam)}
     if "curve" in parts:  # PSNR against lambda far below the searches' ranges, at 140 and 1400 iterations
         row["curve"] = {str(iters): {f"{lam:g}": psnr(solver(p, iters=iters)[0](lam)) for lam in CURVE}
-                        for iters in (140, 1400)}
+                        for iters in (140, LONG)}
     if "iterations" in parts:  # how the PSNR at one lambda (--at, else the search's) moves with the iterations
         at = lam if at is None else at
-        row["iterations"] = {"lam": at, **{str(n): psnr(solver(p, iters=n)[0](at)) for n in (140, 280, 560, 1400)}}
+        row["iterations"] = {"lam": at, **{str(n): psnr(solver(p, iters=n)[0](at)) for n in (140, 280, 560, LONG)}}
     if "long_search" in parts:  # the converged solver's own best over lambda (10x the iterations)
-        ll, lb, _ = best_psnr(p, solver(p, iters=1400)[0], lam)
+        ll, lb, _ = best_psnr(p, solver(p, iters=LONG)[0], lam)
         row["long_search"] = {"lam": ll, "psnr": lb}
     row["converged"] = {}
-    for iters, inner in ((1400, 20), (1400, 5), (140, 20)) if "converged" in parts else ():  # which loop is short
+    for iters, inner in ((LONG, 20), (LONG, 5), (140, 20)) if "converged" in parts else ():  # which loop is short
         keep = []
         x_long = solver(p, iters=iters, inner=inner)[0](lam, keep)
         row["converged"][f"{iters},{inner}"] = {"psnr": psnr(x_long), "objective": f.objective(keep[0], lam)}
@@ -136,7 +137,7 @@ def diagnose(path: Path, lam0: float, passes, parts=PARTS, at: float | None = No
     if "two_stage" in parts:
         q, w, _ = tv_denoise_best(p, x * p.mask, WEIGHTS)
         row["post_tv"] = {"psnr": q, "weight": w}
-        ls = solver(p, iters=1400)[0](1e-4)
+        ls = solver(p, iters=LONG)[0](1e-4)
         q, w, _ = tv_denoise_best(p, ls * p.mask, WEIGHTS)
         row["ls_tv"] = {"ls": psnr(ls), "psnr": q, "weight": w}
         row["sirt"] = sirt_tv_best(p, 300, [1e-9])[0]  # a weight of 1e-9: no denoising (0 divides by zero)
