@@ -16,7 +16,9 @@ import pytest
 
 from regrun.record import load
 
-pytestmark = pytest.mark.slurm
+# xdist_group: under `-n 2` every Slurm test runs on one worker, so the one-node cluster (2 CPUs) never holds two
+# tests' jobs at once and the real time-limit case is not slowed by a neighbour's jobs.
+pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 TINY = ["problem.synthetic.size=16", "solver.max_iter=2", "progress=false", "figures=false"]
 # A job that runs for hours: FISTA-TV runs its iteration count with no convergence stop (a super-resolution run
