@@ -10,21 +10,11 @@
 #   scripts/heldout_lead32.sh OUTDIR again      # auto again with the code of this checkout on the same frames
 #   python scripts/report_sr_acceptance.py OUTDIR/EU_{A,B}.json --against OUTDIR/EUv_{A,B}.json --name after
 set -euo pipefail
-OUT=$1; shift
 A="sk:chelsea@80:150,32,16,0.01,9196,translation  sk:coins@150:80,24,16,0.005,9197,translation \
    rgb:sk:coffee@200:250,40,8,0.01,9198,rigid     sk:page@10:200,40,16,0.03,9199,translation \
    sk:brick@250:200,28,16,0.01,9200,affine"
 B="sk:moon@300:250,20,16,0.03,9206,translation    sk:camera@350:300,36,16,0.005,9207,rigid \
    rgb:sk:astronaut@330:40,24,8,0.01,9208,affine  sk:hubble_deep_field@100:450,64,16,0.01,9209,rigid \
    sk:text@20:150,32,16,0.005,9210,translation"
-OPTS="--grid 0.1 0.2 0.4 --grid-refine --rules gcv --split EU --supersample 8 --frames-level --motion-model auto"
-mkdir -p "$OUT"
-if [ $# -eq 0 ]; then
-  python scripts/bench_lambda_sr.py $OPTS --keep "$OUT/EU_frames" --out "$OUT/EU_A" --set $A &
-  python scripts/bench_lambda_sr.py $OPTS --keep "$OUT/EU_frames" --out "$OUT/EU_B" --set $B
-  wait
-else
-  python scripts/bench_lambda_sr.py $OPTS --reuse "$OUT/EU_A.json" --out "$OUT/EUv_A" --set $A &
-  python scripts/bench_lambda_sr.py $OPTS --reuse "$OUT/EU_B.json" --out "$OUT/EUv_B" --set $B
-  wait
-fi
+OUT=$1; shift
+exec bash "$(dirname "$0")/heldout_sr_lanes.sh" EU "$OUT" "$A" "$B" "$@"

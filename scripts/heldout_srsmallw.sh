@@ -13,21 +13,11 @@
 # Usage: scripts/heldout_srsmallw.sh OUTDIR [KEY=VALUE ...]: main's `auto` beside the grid and the peer (no
 # KEY=VALUE), or `auto` again with those settings on the same frames (--reuse of main's grid and peer).
 set -euo pipefail
-OUT=$1; shift
 A="sk:coffee@100:150,28,16,0.005,9136,translation  sk:retina@400:300,32,16,0.005,9137,rigid \
    sk:immunohistochemistry@60:380,24,16,0.01,9138    mpl:grace_hopper@150:60,32,8,0.01,9139,translation \
    sk:rocket@250:450,28,8,0.03,9140,rigid            sk:gravel@300:50,32,16,0.03,9141,translation"
 B="sk:cat@50:200,20,16,0.01,9142,rigid               polygons,32,16,0.01,9143 \
    sk:hubble_deep_field@300:300,28,16,0.01,9144,translation  blobwaves,24,8,0.005,9145 \
    sk:grass@350:150,32,16,0.005,9146"
-OPTS="--grid 0.1 0.2 0.4 --grid-refine --rules gcv --split SW --supersample 8 --frames-level --motion-model auto"
-mkdir -p "$OUT"
-if [ $# -eq 0 ]; then
-  python scripts/bench_lambda_sr.py $OPTS --keep "$OUT/SW_frames" --out "$OUT/SW_A" --set $A &
-  python scripts/bench_lambda_sr.py $OPTS --keep "$OUT/SW_frames" --out "$OUT/SW_B" --set $B
-  wait
-else
-  python scripts/bench_lambda_sr.py $OPTS --reuse "$OUT/SW_A.json" --auto-set "$@" --out "$OUT/SWv_A" --set $A &
-  python scripts/bench_lambda_sr.py $OPTS --reuse "$OUT/SW_B.json" --auto-set "$@" --out "$OUT/SWv_B" --set $B
-  wait
-fi
+OUT=$1; shift
+exec bash "$(dirname "$0")/heldout_sr_lanes.sh" SW "$OUT" "$A" "$B" "$@"
