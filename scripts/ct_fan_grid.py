@@ -64,11 +64,7 @@ def astra_fan(img: np.ndarray, theta: np.ndarray, bins: int, so: float, od: floa
     fine = np.kron(img, np.ones((2, 2)))
     vol = astra.create_vol_geom(2 * n, 2 * n, -n / 2, n / 2, -n / 2, n / 2)
     proj = astra.create_proj_geom("fanflat", (so + od) / so, bins, theta, so * n, od * n)
-    pid = astra.create_projector("line_fanflat", proj, vol)
-    sid, sino = astra.create_sino(fine, pid)
-    astra.data2d.delete(sid)
-    astra.projector.delete(pid)
-    return sino
+    return cg.astra_project(fine, vol, proj, "line_fanflat")
 
 
 def make(conv: str, obj: str, n: int, keys: dict, seed: int):

@@ -98,21 +98,26 @@ def truth_image(obj: str, n: int, seed: int, conv: str) -> np.ndarray:
     return hs.pixel_object("astronaut" if obj == "disk" else obj, n, seed, n)
 
 
+def astra_project(img: np.ndarray, vol, proj, projector: str) -> np.ndarray:
+    """ASTRA's sinogram of img in those geometries, its objects freed after."""
+    import astra
+
+    pid = astra.create_projector(projector, proj, vol)
+    sid, sino = astra.create_sino(img, pid)
+    astra.data2d.delete(sid)
+    astra.projector.delete(pid)
+    return sino
+
+
 def astra_sino(img: np.ndarray, theta: np.ndarray, bins: int, fan: bool) -> np.ndarray:
     import astra
 
     n = img.shape[0]
     vol = astra.create_vol_geom(n, n)
     if fan:
-        proj = astra.create_proj_geom("fanflat", 1.5, bins, theta, 2.0 * n, 1.0 * n)
-        pid = astra.create_projector("line_fanflat", proj, vol)
-    else:
-        proj = astra.create_proj_geom("parallel", 1.0, bins, theta)
-        pid = astra.create_projector("linear", proj, vol)
-    sid, sino = astra.create_sino(img, pid)
-    astra.data2d.delete(sid)
-    astra.projector.delete(pid)
-    return sino
+        return astra_project(img, vol, astra.create_proj_geom("fanflat", 1.5, bins, theta, 2.0 * n, 1.0 * n),
+                             "line_fanflat")
+    return astra_project(img, vol, astra.create_proj_geom("parallel", 1.0, bins, theta), "linear")
 
 
 def make_file(conv: str, obj: str, n: int, views: int, seed: int):
