@@ -855,6 +855,42 @@ def stored_preregister(model, w0, w_alt, w_given=None) -> None:
     model._stored_for = model
 
 
+def user_answer(p, solver, solve, say):
+    """The answer the regrun command keeps for problem p (run.py's sequence): solve(p) -> (result, metrics, CPU-s,
+    evaluation CPU-s) at the stored pre-registration, then the run's second look (regrun/second_solve.py: gains
+    solved again where the exposure varies, else problem.motion_model=auto's choice and the chosen model's answer,
+    the affine one kept or not), each second solve a fresh problem with its own pre-registration. One path for
+    `auto` and for a typed weight: the grid's typed weights were scored at the first (affine) answer alone, the
+    model's choice left out, while the command at that weight goes on to it (camera s9484 at 0.2: the grid's
+    22.90 dB, the command's 29.30; docs/superres.md, "(srfixed)"). Returns (look, CPU-s of the solves and the
+    choice without the kept answer's evaluation, that evaluation's CPU-s)."""
+    res, metrics, cpu, cpu_eval = solve(p)
+    first = Answer(p, solver, res, answer_metrics(metrics, res))
+    cpus = {}
+
+    def solve_changed(changes):  # the run's second solve: a fresh problem, its own pre-registration
+        q = p.with_changes(changes)
+        r2, m2, _, cpus["eval"] = solve(q, patch=False)
+        return Answer(q, solver, r2, answer_metrics(m2, r2))
+
+    t0 = time.process_time()
+    look = second_look(first, solve_changed, say)
+    cpu += time.process_time() - t0 - cpus.get("eval", 0.0)  # the choice and the second solve, not its evaluation
+    cpu_eval = cpus.get("eval", cpu_eval) if look.answer is not first else cpu_eval
+    return look, cpu, cpu_eval
+
+
+def grid_point(look, cpu: float, cpu_eval: float) -> dict:
+    """A typed weight's grid entry: the kept answer's PSNR, motion error and frames check (the user's), beside the
+    first (affine) answer's PSNR and motion error, which is what the grid recorded before srfixed."""
+    m, first = look.answer.metrics, look.first.metrics
+    return {"psnr": m["psnr"], "cpu_s": cpu, "motion_error": m.get("motion_error", math.nan),
+            "check_ratio": m.get("frames_check_ratio", math.nan), "first_psnr": first["psnr"],
+            "first_motion_error": first.get("motion_error", math.nan),
+            "motion_model_chosen": m.get("motion_model_chosen", math.nan),
+            "solved_again": m.get("solved_again", 0.0)}
+
+
 def run_set(ctx, root, spec, args, reuse=None):
     """One frame set (spec: parse_set's dict): bicubic, `auto` for every rule, the grid and the peer; with `reuse`
     (this set's row of an earlier run: the same frames, as they depend on the arguments and the seed alone) only
@@ -916,23 +952,9 @@ def run_set(ctx, root, spec, args, reuse=None):
            # not): p0's, the real registrations; the solves' own flags read the stored answers
            "start_taken": dict(getattr(p0, "start_taken", {}))}
     for rule in args.rules:
-        p = problem("auto", rule)
-        res, metrics, cpu, cpu_eval = solve(p)
-        first = Answer(p, solver, res, answer_metrics(metrics, res))
-        cpus = {}
-
-        def solve_changed(changes):  # the run's second solve: a fresh problem, its own pre-registration
-            q = p.with_changes(changes)
-            r2, m2, _, cpus["eval"] = solve(q, patch=False)
-            return Answer(q, solver, r2, answer_metrics(m2, r2))
-
-        # the user's run from here (regrun/second_solve.py): gains solved again where the exposure varies, else
-        # problem.motion_model=auto's choice and the chosen model's answer, the affine one kept or not
-        t0 = time.process_time()
-        look = second_look(first, solve_changed, ctx.reporter.line)
-        cpu += time.process_time() - t0 - cpus.get("eval", 0.0)  # the choice and the second solve, not its evaluation
+        look, cpu, cpu_eval = user_answer(problem("auto", rule), solver, solve, ctx.reporter.line)
+        first = look.first
         res, metrics = look.answer.result, look.answer.metrics
-        cpu_eval = cpus.get("eval", cpu_eval) if look.answer is not first else cpu_eval
         chosen = {"gains_solved": 1.0} if look.changes and look.changes.get("gain") else {}
         if args.motion_model == "auto":
             chosen.update({k: v for k, v in first.metrics.items() if k.startswith("motion_model_")}, **look.record)
@@ -981,10 +1003,8 @@ def run_set(ctx, root, spec, args, reuse=None):
         kept = {k: v for k, v in reuse.items() if k not in row and not k.startswith("auto_") and k != "wall_s"}
         return {**row, **kept, "reused": str(args.reuse)}
 
-    def regrun_at(lam):
-        _, metrics, cpu, _ = solve(problem(lam))
-        return {"psnr": metrics["psnr"], "cpu_s": cpu, "motion_error": metrics.get("motion_error", math.nan),
-                "check_ratio": metrics.get("frames_check_ratio", math.nan)}
+    def regrun_at(lam):  # the typed weight's answer as the regrun command gives it, second look and all
+        return grid_point(*user_answer(problem(lam), solver, solve, ctx.reporter.line))
 
     grid = weight_search(regrun_at, args.grid, args.grid_refine)
     row["grid"] = grid
