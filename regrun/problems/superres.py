@@ -149,14 +149,17 @@ def frames_layout_warning(name: str, fair_shape) -> str:
 class SuperRes(Problem):
     offers = frozenset({"separable", "superres"})
 
-    def __init__(self, cfg, ctx):
+    def __init__(self, cfg, ctx, announce: bool = True):
         super().__init__(cfg, ctx)
+        # a candidate motion model's copy (with_changes) reads the same frames again: its data lines were said a
+        # second and third time, after the run's evaluation (newuser18)
+        self.announce = announce
         data = str(cfg.data)
         frames = cfg.frames
         if frames is not None and not isinstance(frames, str):
             # the old spelling of the count (problem.frames=4), kept as an alias: one key, one meaning
-            ctx.reporter.line(f"regrun: WARNING: problem.frames={frames} as a count is deprecated; write "
-                              f"problem.n_frames={frames} (problem.frames is the path of your frames)", err=True)
+            self.say(f"regrun: WARNING: problem.frames={frames} as a count is deprecated; write "
+                     f"problem.n_frames={frames} (problem.frames is the path of your frames)", err=True)
             count, frames = frames, None
         else:
             count = cfg.n_frames
@@ -326,8 +329,8 @@ class SuperRes(Problem):
                 raise UserError(f"problem.n_frames={count} but {Path(str(cfg.frames)).name} holds only {total} "
                                 f"frames: give at most {total}, or problem.n_frames=null for every frame")
             frames = frames[:count]
-            self.ctx.reporter.line(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
-                                   f"{Path(str(cfg.frames)).name}")
+            self.say(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
+                     f"{Path(str(cfg.frames)).name}")
         folder = resolve_data_path(cfg.frames)
         if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
             every = [f.name for f in frame_files(folder)]
@@ -337,14 +340,16 @@ class SuperRes(Problem):
                            and f.name not in every)
             if other:
                 shown = other if len(other) <= 6 else [*other[:5], f"and {len(other) - 5} more"]
-                self.ctx.reporter.line(f"regrun: not read as frames (not {', '.join(IMAGE_SUFFIXES)}): "
-                                       f"{', '.join(shown)} in {folder.name}")
+                self.say(f"regrun: not read as frames (not {', '.join(IMAGE_SUFFIXES)}): "
+                         f"{', '.join(shown)} in {folder.name}")
             if every != sorted(every):
                 shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
-                self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
-                                       f"{', '.join(shown)} (/data/frame_files)")
+                self.say(f"regrun: frames in the order of the numbers in their names: "
+                         f"{', '.join(shown)} (/data/frame_files)")
         elif folder.suffix.lower() in ARRAY_SUFFIXES and frames.dim() == 3:
             self.layout_warning = frames_layout_warning(folder.name, frames.shape)
+            if self.layout_warning:  # said now too: it came only after the solve, 22 s on 8 small frames (newuser18)
+                self.say(f"regrun: WARNING: {self.layout_warning}", err=True)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -371,7 +376,7 @@ class SuperRes(Problem):
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
         size_line = beyond_measured_line(self.n_frames, frames.shape[1], frames.shape[2], m1, m2)
         if size_line:
-            self.ctx.reporter.line(size_line)
+            self.say(size_line)
         # the frames' size beside the result's: "8 frames, 20x20" read as eight 20x20 frames
         self.label = (f"{Path(str(cfg.frames)).name}: {self.n_frames} frames of {frames.shape[1]}x{frames.shape[2]}"
                       f" -> {m1}x{m2}") + (
@@ -608,9 +613,12 @@ class SuperRes(Problem):
                                           if getattr(solver, "name", None) == "varpro_cg"
                                           else "the choice runs with solver=varpro_cg only)"))
             return None
-        chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
-                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio,
-                                             shift_ratio=self.motion_shift_ratio)
+        # its candidates' solves are a phase of their own: their pre-registration lines came after the evaluation
+        # with no word of what they belonged to (newuser18)
+        with self.ctx.phase("motion model choice"):
+            chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
+                                                 locked=not areas_plausible(metrics), ratio=self.motion_ratio,
+                                                 shift_ratio=self.motion_shift_ratio)
         metrics.update(scores)
         line = choice_line(chosen, scores, self.motion_z, self.motion_ratio, self.motion_shift_ratio)
         if chosen == "affine":
@@ -653,7 +661,12 @@ class SuperRes(Problem):
 
     def with_changes(self, changes: dict) -> "SuperRes":
         """The same frames as a new problem under these config changes (a candidate motion model's)."""
-        return SuperRes(OmegaConf.merge(self.cfg, changes), self.ctx)
+        return SuperRes(OmegaConf.merge(self.cfg, changes), self.ctx, announce=False)
+
+    def say(self, text: str, err: bool = False) -> None:
+        """A line about the frames as read, on the console and in regrun.log, once per run (not per copy)."""
+        if self.announce:
+            self.ctx.reporter.line(text, err=err)
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
