@@ -54,3 +54,47 @@ def test_frames_that_may_be_stacked_last_are_warned_about_when_read_not_after_th
     assert ("regrun: WARNING: stack_last.npy, shape (33, 27, 8), was read as (frames, rows, columns): 33 frames of "
             "8x27 pixels (width x height); if it holds 8 frames of 27x33") in out.getvalue(), out.getvalue()
     assert problem.layout_warning in problem.warnings({})  # and still in the run's warnings (summary.md)
+
+
+def _two_disks_sinogram(views: int, bins: int) -> np.ndarray:
+    """A parallel scan of two disks (one off the axis) made with numpy alone: (views, bins)."""
+    theta = np.linspace(0, np.pi, views, endpoint=False)[:, None]
+    u = np.arange(bins) - (bins - 1) / 2
+    out = np.zeros((views, bins))
+    for cx, cy, r in ((0.0, 0.0, 10.0), (6.0, -3.0, 3.0)):
+        d = u - (cx * np.cos(theta) + cy * np.sin(theta))
+        out += 2 * np.sqrt(np.clip(r * r - d * d, 0, None))
+    return out
+
+
+def test_ct_figures_of_your_sinogram_draw_the_truth_file_and_the_answer_as_stored(device, tmp_path, monkeypatch,
+                                                                                  capsys):
+    # the figure drew every image with x1 to the right and x2 up: a user's own truth file (and an answer read the
+    # right way round, as reconstruction.npy holds it) came out a quarter turn from how the user saved it
+    from cli_in_process import regrun_in_process
+
+    from regrun.problems import ct_fewview
+
+    truth = np.zeros((32, 32))
+    truth[4:8, 6:20] = 1.0  # a bar near the top left, as saved (row 0 at the top)
+    truth[10:22, 8:24] = 0.5
+    np.save(tmp_path / "truth.npy", truth)
+    np.save(tmp_path / "scan.npy", _two_disks_sinogram(30, 32))
+    drawn = {}
+
+    def keep(panels, path, **kwargs):
+        drawn.update(panels=panels, suptitle=kwargs.get("suptitle"))
+        return path
+
+    monkeypatch.setattr(ct_fewview, "image_grid", keep)
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=scan.npy",
+                             "problem.truth_file=truth.npy", "solver=fbp", f"device={device.type}",
+                             "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 0, got.stderr
+    panels = {p["title"].split(",")[0]: p["image"] for p in drawn["panels"]}
+    # plots.show_image draws imshow(image.T, origin="lower"): from the top, the rows of numpy.flipud(image.T)
+    shown = lambda a: np.flipud(np.asarray(a).T)  # noqa: E731
+    assert np.array_equal(shown(panels["ground truth (truth_file)"]), truth)
+    assert np.allclose(shown(panels["fbp"]), np.load(tmp_path / "run" / "reconstruction.npy"))
+    assert drawn["suptitle"].endswith("drawn as reconstruction.npy is stored (row 0 at the top)")
+    assert panels["sinogram (u up"].shape == (30, 32)  # the sinogram keeps its own axes: (views, bins)

@@ -1067,12 +1067,22 @@ class CTFewView(Problem):
             bound = float(np.abs(err).max()) or 1.0
             panels.append(dict(image=err, title="error (inside the mask)", cmap="RdBu_r", vmin=-bound, vmax=bound,
                                colorbar=True))
+        # your sinogram's 2-D images are drawn as reconstruction.npy and problem.truth_file are stored, row 0 at the
+        # top: in regrun's layout (x1 right, x2 up) a user's own truth file was drawn a quarter turn from how it was
+        # saved, and so was an answer read the right way round (newuser17, newuser18); show_image draws
+        # numpy.rot90(image), so each panel's array is turned back by a quarter. Phantoms, defined in x1 and x2,
+        # and a cone's slices keep regrun's layout.
+        stored = self.cfg.data == "file" and self.kind != "cone"
+        if stored:
+            for panel in panels:
+                panel["image"] = np.rot90(panel["image"], -1)
         sino = self.sinogram.cpu().numpy()
         sino = sino[:, :, sino.shape[2] // 2] if sino.ndim == 3 else sino
         # show_image draws image.T from the bottom: the (views, n_u) array itself puts u up and the views to the
         # right, as the title says (its transpose drew them the other way round: newuser13)
         panels.append(dict(image=sino, title="sinogram (u up, views right)" + (", central row" if
                                                                                self.kind == "cone" else "")))
-        suffix = ", central slice" if self.kind == "cone" else ""
+        suffix = (", central slice" if self.kind == "cone" else
+                  ", drawn as reconstruction.npy is stored (row 0 at the top)" if stored else "")
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 
