@@ -93,7 +93,7 @@ def test_ct_figures_of_your_sinogram_draw_the_truth_file_and_the_answer_as_store
     assert got.returncode == 0, got.stderr
     panels = {p["title"].split(",")[0]: p["image"] for p in drawn["panels"]}
     # plots.show_image draws imshow(image.T, origin="lower"): from the top, the rows of numpy.flipud(image.T)
-    shown = lambda a: np.flipud(np.asarray(a).T)  # noqa: E731
+    shown = lambda a: np.flipud(np.asarray(a).T)
     assert np.array_equal(shown(panels["ground truth (truth_file)"]), truth)
     assert np.allclose(shown(panels["fbp"]), np.load(tmp_path / "run" / "reconstruction.npy"))
     assert drawn["suptitle"].endswith("drawn as reconstruction.npy is stored (row 0 at the top)")
