@@ -98,3 +98,35 @@ def test_ct_figures_of_your_sinogram_draw_the_truth_file_and_the_answer_as_store
     assert np.allclose(shown(panels["fbp"]), np.load(tmp_path / "run" / "reconstruction.npy"))
     assert drawn["suptitle"].endswith("drawn as reconstruction.npy is stored (row 0 at the top)")
     assert panels["sinogram (u up"].shape == (30, 32)  # the sinogram keeps its own axes: (views, bins)
+
+
+def test_a_fan_file_whose_detector_runs_the_other_way_is_warned_about(device, tmp_path):
+    # a fan scan whose detector runs the other way against the rotation (newuser17's ray tracer) read at 12.9-16.8
+    # dB against 27.63 the right way round, without a word: no turn or mirror of the image makes up for it, so the
+    # truth file's orientation check could not see it. regrun's own fan scan, reversed, is such a file.
+    import math
+
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.tomography.geometry import fan_beam
+    from regrun.tomography.xray import XRayTransform
+
+    n, views, bins = 32, 60, 48
+    img = torch.zeros(n, n, dtype=torch.float64, device=device)
+    img[6:12, 8:20] = 1.0  # off the axis, asymmetric: its opposite rays tell the detector's direction
+    img[18:26, 20:24] = 0.6
+    angles = torch.arange(views, dtype=torch.float64) * (2 * math.pi / views)
+    geo = fan_beam((n, n), angles, bins, 1.5, 2.0 * n, 1.0 * n)
+    sino = XRayTransform(geo, cache_mb=0).project(img).cpu().numpy()
+    found = {}
+    for name, data in (("right", sino), ("reversed", sino[:, ::-1].copy())):
+        np.save(tmp_path / f"{name}.npy", data)
+        cfg = config_section("problem", "ct_fewview", data="file", sinogram=str(tmp_path / f"{name}.npy"),
+                             geometry="fan", size=n)
+        problem = CTFewView(cfg, RunContext(device, torch.float64, 0, tmp_path))
+        found[name] = (problem.fan_pairing, problem.fan_pairing_warning)
+    right, reversed_ = found["right"][0], found["reversed"][0]
+    assert right["as_read"] * 1.5 < right["reversed"] and found["right"][1] == ""
+    assert reversed_["reversed"] * 1.5 < reversed_["as_read"]
+    assert found["reversed"][1].startswith("problem.geometry=fan, but the sinogram's rays match the rays opposite "
+                                           "them"), found["reversed"][1]
+    assert "save numpy.fliplr(sinogram)" in found["reversed"][1]

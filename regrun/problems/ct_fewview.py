@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis, full_turn, opposite_views
+from ..tomography.axis import conventions_within, estimate_axis, fan_pairing, full_turn, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -403,6 +403,10 @@ class CTFewView(Problem):
         # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
         self.full_turn: dict | None = None
         self.full_turn_warning = ""
+        # data=file, fan over a full turn: how its rays match their opposite rays as read and with the detector
+        # reversed (/data/fan_pairing), and the warning where reversed fits far better (newuser17's leftover)
+        self.fan_pairing: dict | None = None
+        self.fan_pairing_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -603,6 +607,7 @@ class CTFewView(Problem):
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
         self._check_full_turn(sino)
+        self._check_fan_pairing(sino, dense)
         truth = None
         if cfg.truth_file is not None:
             truth = self._truth_file
@@ -638,6 +643,25 @@ class CTFewView(Problem):
                 f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
                 f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
                 f"moved during the scan")
+
+    def _check_fan_pairing(self, sino: torch.Tensor, dense) -> None:
+        """A fan file over a full turn: do its rays match their opposite rays as read, or with the detector reversed
+        (axis.fan_pairing)? A detector running the other way against the rotation reads wrong whatever the turn, and
+        the truth file's orientation check cannot see it."""
+        if self.kind != "fan" or sino.ndim != 2:
+            return
+        found = fan_pairing(sino, dense.vectors)
+        if found is None:
+            return
+        self.fan_pairing = {"as_read": found.as_read, "reversed": found.reversed, "rays": found.rays}
+        if found.mirrored:
+            self.fan_pairing_warning = (
+                f"problem.geometry=fan, but the sinogram's rays match the rays opposite them (the same line from the "
+                f"source across the turn) {found.as_read / found.reversed:.2g} times better with its detector "
+                f"reversed ({found.reversed:.3f} of the line integrals against {found.as_read:.3f} as read; "
+                f"/data/fan_pairing): its detector runs the other way round against the rotation (or the orbit is "
+                f"clockwise), which no turn of problem.angle_start makes up for: save numpy.fliplr(sinogram) and run "
+                f"that (a clockwise orbit then gives the image mirrored; a truth file's orientation check names it)")
 
     def _check_full_turn(self, sino: torch.Tensor) -> None:
         """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
@@ -927,8 +951,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.axis_warning,
-                            self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
+        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning,
+                            self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -989,6 +1013,8 @@ class CTFewView(Problem):
             out["opposite_views"] = self.opposite
         if self.full_turn is not None:
             out["full_turn"] = self.full_turn
+        if self.fan_pairing is not None:
+            out["fan_pairing"] = self.fan_pairing
         if self.cfg.data == "file":
             out["grid_from"] = self.grid_from
         if self.truth is not None:
