@@ -130,3 +130,22 @@ def test_a_fan_file_whose_detector_runs_the_other_way_is_warned_about(device, tm
     assert found["reversed"][1].startswith("problem.geometry=fan, but the sinogram's rays match the rays opposite "
                                            "them"), found["reversed"][1]
     assert "save numpy.fliplr(sinogram)" in found["reversed"][1]
+
+
+def test_a_parallel_file_of_astras_detector_is_told_the_angle_start_that_gives_the_image_as_stored(device, tmp_path):
+    # ASTRA's parallel scans start 90 degrees from regrun's as radon's do (N- and 1.5 N-bin ASTRA files fitted their
+    # truth as stored at angle_start=90 and turned a quarter from 0); the views line named radon alone, and said
+    # nothing for ASTRA's 1.5 N bins
+    from regrun.problems.ct_fewview import CTFewView
+
+    said = {}
+    for bins in (32, 48):
+        np.save(tmp_path / f"scan{bins}.npy", _two_disks_sinogram(30, bins))
+        ctx, out = _reporting_ctx(device)
+        CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(tmp_path / f"scan{bins}.npy"),
+                                 size=32), ctx)
+        said[bins] = out.getvalue()
+    assert ("; 48 bins is also the detector of ASTRA (1.5 N bins) for 32x32, whose angles start 90 degrees from "
+            "regrun's: for a file from scikit-image's radon or ASTRA type problem.angle_start=90, which gives "
+            "reconstruction.npy as radon's or ASTRA's input image was stored") in said[48], said[48]
+    assert "32 bins is also the detector of scikit-image's radon(circle=True) and ASTRA (N bins)" in said[32]

@@ -706,12 +706,21 @@ class CTFewView(Problem):
         the 0.95 disk (0.7 and 1.3 inside 0.9), FBP 3.2 and 4.5 (equal inside 0.9) (docs/sweeps.md,
         "newuser16"); the README's rule, which the run did not say."""
         n = self.shape[0]
-        if self.kind != "parallel" or float(self.cfg.angle_start) != 0.0 or \
-                n_u not in (n, int(math.ceil(math.sqrt(2) * n))):
+        if self.kind != "parallel" or float(self.cfg.angle_start) != 0.0:
             return ""
-        return (f"; {n_u} bins is also scikit-image's radon's detector for {n}x{n}, whose angles start 90 degrees "
-                f"from regrun's: for a file from radon type problem.angle_start=90 (read from 0 it comes out turned a "
-                f"quarter and shifted, the disk's rim lost)")
+        # ASTRA's parallel scans start 90 degrees from regrun's too: newuser18's N- and 1.5 N-bin ASTRA files (96^2)
+        # fitted their truth as stored at angle_start=90 (FBP 28.17, 28.16 dB) and turned a quarter from 0, and the
+        # hint named radon alone (none for 1.5 N)
+        makers = [name for name, bins in (("scikit-image's radon(circle=True) and ASTRA (N bins)", (n,)),
+                                          ("scikit-image's radon(circle=False)", (math.ceil(math.sqrt(2) * n),)),
+                                          ("ASTRA (1.5 N bins)", (int(1.5 * n), math.ceil(1.5 * n))))
+                  if n_u in bins]
+        if not makers:
+            return ""
+        return (f"; {n_u} bins is also the detector of {makers[0]} for {n}x{n}, whose angles start 90 degrees from "
+                f"regrun's: for a file from scikit-image's radon or ASTRA type problem.angle_start=90, which gives "
+                f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
+                f"quarter; a radon file also shifted, the disk's rim lost)")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
