@@ -237,6 +237,7 @@ class SuperRes(Problem):
         self.clip_warning = ""  # a frame clipped far more than the others (clipped_frames_warning)
         self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
+        self.truth_scale_off: float | None = None  # ... and the answer's scale against it, for the figures
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.jpeg_dc = 0.0  # JPEG frames: their quantised block means' share of the frames' mean (jpeg_dc_share)
@@ -581,6 +582,7 @@ class SuperRes(Problem):
             found = truth_scale(est, tru) if self.cfg.truth is not None else None
             if found is not None:
                 scale, as_given, scaled = found
+                self.truth_scale_off = scale
                 self.truth_warning = (
                     f"the answer is {scale:.4g} times problem.truth (rel_error {scaled:.3g} against the truth so "
                     f"scaled, {as_given:.3g} as given): the frames are not in the truth's units (8-bit frames hold "
@@ -776,13 +778,21 @@ class SuperRes(Problem):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         # colour runs are drawn by their luminance (the motion's frames); the channels are in the results file
         est = np.asarray(arrays.get("reconstruction_luminance", arrays["reconstruction"]))
+        # a truth in other units than the frames (truth_warning) keeps its own grey range: on the truth's, a 0-1
+        # truth beside 8-bit frames drew the answer and every frame white, and on the answer's the colour truth
+        # black; the error is then against the truth so scaled (newuser18)
+        scale = self.truth_scale_off
         if self.truth is not None:
             tru = self.truth.cpu().numpy()
-            vmin, vmax = float(tru.min()), float(tru.max())
-            panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
+            tmin, tmax = float(tru.min()), float(tru.max())
+            vmin, vmax = (tmin, tmax) if scale is None else (float(est.min()), float(est.max()))
+            error_title = ("error (reconstruction - truth)" if scale is None else
+                           f"error (reconstruction - {scale:.4g} x truth: other units)")
+            panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=tmin, vmax=tmax),
                       dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
                            title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
-                      dict(image=est - tru, omega=self.omega, title="error (reconstruction - truth)", cmap="RdBu_r")]
+                      dict(image=est - (tru if scale is None else scale * tru), omega=self.omega, title=error_title,
+                           cmap="RdBu_r")]
         else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
             vmin, vmax = float(est.min()), float(est.max())
             res = np.asarray(arrays["data_residual"])
@@ -805,8 +815,9 @@ class SuperRes(Problem):
                        dict(image=np.moveaxis(self.colour[0].cpu().numpy(), 0, -1)[..., :3], omega=self.omega,
                             title="frame 0", vmin=lo, vmax=hi)]
             if self.truth_colour is not None:
-                cpanels.insert(0, dict(image=np.moveaxis(self.truth_colour.cpu().numpy(), 0, -1)[..., :3],
-                                       omega=self.omega, title="reference (truth)", vmin=lo, vmax=hi))
+                shown = np.moveaxis(self.truth_colour.cpu().numpy(), 0, -1)[..., :3]
+                tlo, thi = (lo, hi) if scale is None else (float(shown.min()), float(shown.max()))
+                cpanels.insert(0, dict(image=shown, omega=self.omega, title="reference (truth)", vmin=tlo, vmax=thi))
             paths.append(image_grid(cpanels, fig_dir / "colour.png", ncols=3, suptitle=self.label))
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),
