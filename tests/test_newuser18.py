@@ -139,16 +139,18 @@ def test_a_parallel_file_of_astras_detector_is_told_the_angle_start_that_gives_t
     from regrun.problems.ct_fewview import CTFewView
 
     said = {}
-    for bins in (32, 48):
+    # N bins; 1.5 N; regrun's own ceil(sqrt(2) N) + 2, which is 1.5 N at N = 32 too and reads right from 0
+    for size, bins in ((32, 32), (40, 60), (32, 48)):
         np.save(tmp_path / f"scan{bins}.npy", _two_disks_sinogram(30, bins))
         ctx, out = _reporting_ctx(device)
         CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(tmp_path / f"scan{bins}.npy"),
-                                 size=32), ctx)
+                                 size=size), ctx)
         said[bins] = out.getvalue()
-    assert ("; 48 bins is also the detector of ASTRA (1.5 N bins) for 32x32, whose angles start 90 degrees from "
+    assert ("; 60 bins is also the detector of ASTRA (1.5 N bins) for 40x40, whose angles start 90 degrees from "
             "regrun's: for a file from scikit-image's radon or ASTRA type problem.angle_start=90, which gives "
-            "reconstruction.npy as radon's or ASTRA's input image was stored") in said[48], said[48]
+            "reconstruction.npy as radon's or ASTRA's input image was stored") in said[60], said[60]
     assert "32 bins is also the detector of scikit-image's radon(circle=True) and ASTRA (N bins)" in said[32]
+    assert "angle_start=90" not in said[48], said[48]
 
 
 def test_sr_figures_keep_a_truth_in_other_units_on_its_own_grey_range(device, tmp_path, monkeypatch, capsys):

@@ -715,6 +715,8 @@ class CTFewView(Problem):
                                           ("scikit-image's radon(circle=False)", (math.ceil(math.sqrt(2) * n),)),
                                           ("ASTRA (1.5 N bins)", (int(1.5 * n), math.ceil(1.5 * n))))
                   if n_u in bins]
+        if n_u == covering_detector((n, n), 1.0)[0][0]:  # regrun's own width, read right from 0 (1.5 N at 24-32)
+            makers = [m for m in makers if not m.startswith("ASTRA (1.5")]
         if not makers:
             return ""
         return (f"; {n_u} bins is also the detector of {makers[0]} for {n}x{n}, whose angles start 90 degrees from "
