@@ -155,7 +155,8 @@ def test_a_parallel_file_of_astras_detector_is_told_the_angle_start_that_gives_t
 
 def test_sr_figures_keep_a_truth_in_other_units_on_its_own_grey_range(device, tmp_path, monkeypatch, capsys):
     # a truth saved 0-1 beside 8-bit frames (warned: "the answer is 254 times problem.truth") drew the answer and
-    # every frame white on the truth's range, and the colour figure's truth black on the answer's
+    # every frame white on the truth's range, and the colour figure's truth black on the answer's; a folder's frames
+    # were titled frame 0-3 only
     from cli_in_process import regrun_in_process
 
     from regrun.problems import superres
@@ -164,8 +165,10 @@ def test_sr_figures_keep_a_truth_in_other_units_on_its_own_grey_range(device, tm
     fine = np.cumsum(np.cumsum(rng.uniform(-1, 1, (22, 22)), 0), 1)
     fine = 20 + 200 * (fine - fine.min()) / np.ptp(fine)
     starts = ((0, 0), (1, 0), (0, 1), (1, 1))
-    frames = np.stack([fine[r:r + 16, c:c + 16].reshape(8, 2, 8, 2).mean((1, 3)) for r, c in starts])
-    np.save(tmp_path / "frames.npy", frames)
+    (tmp_path / "burst").mkdir()
+    for k, (r, c) in enumerate(starts):  # shot1.png ...: the panels name the files too
+        frame = fine[r:r + 16, c:c + 16].reshape(8, 2, 8, 2).mean((1, 3))
+        Image.fromarray(frame.round().astype(np.uint8)).save(tmp_path / "burst" / f"shot{k + 1}.png")
     truth = fine[:16, :16] / 255.0  # the same scene in 0-1
     np.save(tmp_path / "truth.npy", truth)
     drawn = {}
@@ -175,7 +178,7 @@ def test_sr_figures_keep_a_truth_in_other_units_on_its_own_grey_range(device, tm
         return path
 
     monkeypatch.setattr(superres, "image_grid", keep)
-    got = regrun_in_process(["problem=superres", "problem.data=frames", "problem.frames=frames.npy",
+    got = regrun_in_process(["problem=superres", "problem.data=frames", "problem.frames=burst",
                              "problem.truth=truth.npy", "problem.lambda_f=0.1", "problem.motion_model=translation",
                              "solver.max_iter=3", f"device={device.type}",
                              "hydra.run.dir=run"], tmp_path, monkeypatch, capsys)
@@ -184,6 +187,7 @@ def test_sr_figures_keep_a_truth_in_other_units_on_its_own_grey_range(device, tm
     panels = {p["title"].split(",")[0].split(" (")[0]: p for p in drawn["superres.png"]}
     assert (panels["reference"]["vmin"], panels["reference"]["vmax"]) == (truth.min(), truth.max())
     rec = panels["reconstruction"]
-    assert rec["vmax"] > 100 and rec["vmax"] == panels["frame 0"]["vmax"]  # the answer's own range, 8-bit
+    assert rec["vmax"] > 100 and rec["vmax"] == panels["frame 0: shot1.png"]["vmax"]  # the answer's own range
+    assert "frame 3: shot4.png" in panels
     error = next(p for p in drawn["superres.png"] if p["title"].startswith("error"))
     assert "x truth: other units" in error["title"] and float(np.abs(error["image"]).max()) < 50

@@ -801,9 +801,13 @@ class SuperRes(Problem):
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
                            cmap="RdBu_r", colorbar=True)]
-        for j, d in enumerate(self.frames().cpu().numpy()):  # every frame the title counts
-            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
-                               vmin=vmin, vmax=vmax))
+        frames = self.frames().cpu().numpy()
+        # a folder's frame by its file's name too: "frame 3" left the user to count files in regrun's order
+        # (shot1.png ... shot8.png were frames 0-7; newuser18)
+        names = self.frame_names if self.frame_names and len(self.frame_names) == len(frames) else None
+        for j, d in enumerate(frames):  # every frame the title counts
+            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (f": {names[j]}" if names else "")
+                               + (" (reference pose)" if j == 0 else ""), vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
         image = self.answer(arrays)
         if image is not None:
