@@ -775,8 +775,8 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     record_gamma(new, settings)
     record_fit_noise(new, evaluate)
     searched = evaluate.solves
-    # the fall on the curve of the search whose weight was taken (search_weight: two gammas on small frames)
-    settings = replace(settings, gamma=float(new.details.get("lam_gcv_gamma", settings.gamma)))
+    if "lam_small_gamma_weight" in new.details:  # search_weight took the second gamma's weight: the fall on its curve
+        settings = replace(settings, gamma=problem.weight_floor_gamma)
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
     problem.weight_image_solves += evaluate.solves
     if bar is not None and evaluate.solves > searched:  # the weight in use, solved at w (not tried by the search)
