@@ -55,7 +55,7 @@ from ..registration.superres_motion import (AREA_PLAUSIBLE, MOTION_MODELS, Motio
                                             motion_range_warning)
 from ..registration.superres_small import frames_checks
 from ..registration.superres_small import caution as small_frames_caution
-from ..registration.superres_weight import RechooseSettings, frame_weight_settings
+from ..registration.superres_weight import RechooseSettings, floor_gamma, frame_weight_settings
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -188,6 +188,7 @@ class SuperRes(Problem):
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
+        floor_gamma(cfg)
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
         self.weight_cv_metrics = {}  # its metrics (superres_cv.frames_cv)
@@ -305,6 +306,7 @@ class SuperRes(Problem):
                                    gain_anchor=str(cfg.gain_anchor))
         # problem.lam_gcv_gamma_small reads the frames' size
         self.weight_settings = frame_weight_settings(cfg, max(self.model.coarse.m))
+        self.weight_floor_gamma = floor_gamma(cfg, max(self.model.coarse.m))  # and its second search's gamma
         self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
                                   self.model.q, gain=bool(cfg.gain))
         if self.colour is not None:
