@@ -39,7 +39,7 @@ from regrun.context import RunContext
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, from_fair_layout
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
-from regrun.optim.parameter_choice import criterion
+from regrun.optim.parameter_choice import FLOOR_RULE, criterion
 from regrun.registration import superres_cv as cvmod
 from regrun.registration.superres_se import se_walk
 from regrun.registration.superres_weight import evaluate_at, frame_data, weight_evaluator
@@ -88,6 +88,7 @@ def run_set(spec, root: Path, grid, settings: dict, band: int, auto_only: bool =
     allm = {**res.metrics, **metrics}
     out = {"set": {k: str(v) for k, v in spec.items()}, "settings": settings, "lam_auto": lam_auto,
            "frame_px": list(map(int, p.model.coarse.m)), "frames": int(p.model.q + 1),
+           "details": dict(p.weight_choice.details),
            "run": {k: float(allm[k]) for k in keys if k in allm and not isinstance(allm[k], str)}, "cpu_run": cpu_run}
     if auto_only:  # the run's answer alone (a variant's, beside an earlier output's grid: --variant)
         for path in paths.values():
@@ -117,6 +118,7 @@ def run_set(spec, root: Path, grid, settings: dict, band: int, auto_only: bool =
         psnr_of = lambda e: 10 * math.log10(peak**2 / e.mean())  # noqa: E731 (psnr's own peak: the truth's range)
         rows.append({"lam": lam, "rss": fit.rss, "trace": fit.trace,
                      "gcv": criterion("gcv", fit, sigma, s.tau, s.gamma), "gcv1": criterion("gcv", fit, sigma, s.tau, 1.0),
+                     "gcv15": criterion("gcv", fit, sigma, s.tau, 1.5), "gml": criterion(FLOOR_RULE, fit, sigma),
                      "sure": criterion("sure", fit, sigma, s.tau, s.gamma),
                      "disc": fit.rss / ((fit.m - fit.trace) * sigma**2),
                      "cv": float(cv(lam).sum()), "split": float((f_s - ref[0]).pow(2).sum() + 0.5 * (d_s * ref[1]).sum()),

@@ -60,7 +60,7 @@ def test_a_sinogram_of_radons_width_read_from_angle_0_is_told_the_angle_start(de
                              angle_start=start, rotation_centre="geometric"), ctx)
     text = said.getvalue()
     assert "counted from its shape" in text, text
-    assert ("for a file from radon type problem.angle_start=90" in text) == hinted, text
+    assert ("for a file from scikit-image's radon or ASTRA type problem.angle_start=90" in text) == hinted, text
 
 
 def test_the_calibration_command_a_run_names_runs_from_the_users_own_folder(tmp_path, monkeypatch):

@@ -12,7 +12,12 @@ from regrun.context import RunContext
 from regrun.errors import UserError
 from regrun.monitor import Monitor
 from regrun.problems.superres import SuperRes
-from regrun.registration.superres_model_choice import choice_line, misfit_z, pick
+from regrun.registration.superres_model_choice import (
+    choice_line,
+    end_gaps,
+    misfit_z,
+    pick,
+)
 from regrun.registration.superres_motion import MOTION_MODELS, area_scales
 from regrun.run import run
 from regrun.solvers.varpro_cg import VarProCG
@@ -110,10 +115,28 @@ def test_auto_chooses_the_model_the_frames_were_moved_by(drawn, ctx):
     z = metrics["motion_model_z_rigid_affine"]
     assert (z < p.motion_z) if drawn == "translation" else (z > 4 * p.motion_z)
     assert again is None if drawn == "affine" else again[0] == {"motion_model": "translation"}
+    # the smaller models' ends lie nearer the affine answer where they hold the motion (a translation draw: 0.16-0.17
+    # fine px here, the affine answer's own spread on 8-px frames) than where they cannot (0.54-0.81 on the affine
+    # draw): srflat's motion_model_end_gap_*
+    gaps = (metrics["motion_model_end_gap_translation"], metrics["motion_model_end_gap_rigid"])
+    assert max(gaps) < 0.25 if drawn == "translation" else min(gaps) > 0.4
     # what it is solved again with: the same frames under the chosen model
     if again is not None:
         q = p.with_changes(again[0])
         assert q.motion.name == "translation" and torch.equal(q.model.frames, p.model.frames)
+
+
+def test_the_end_gaps_are_the_moved_points_rms_distance_in_fine_pixels(ctx):
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, lambda_f=0.1), ctx)
+    w = p.w_true.reshape(p.model.q, 6)
+    h = p.model.fine.h
+    shifted = w.clone()
+    shifted[:, 4] += 0.5 * h[0]  # every moved frame's points half a fine pixel along the first axis
+    half = shifted.clone()
+    half[: p.model.q // 2, 5] += 1.0 * h[1]  # and half of the frames one more along the second
+    gaps = end_gaps(p.model, {"affine": w.reshape(-1), "translation": shifted.reshape(-1), "rigid": half.reshape(-1)})
+    assert gaps == pytest.approx({"motion_model_end_gap_translation": 0.5,
+                                  "motion_model_end_gap_rigid": (0.25 + (p.model.q // 2) / p.model.q) ** 0.5})
 
 
 def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):

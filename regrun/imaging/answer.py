@@ -17,8 +17,9 @@ ANSWERS = {
                    ("the reconstruction in the layout `problem.truth_file` is read and compared in ([i, j] = (x1_i, "
                    "x2_j); 3-D: [..., k] slice k along the axis), loaded with `numpy.load`, in the sinogram's units "
                    "per pixel; a sinogram from scikit-image's `radon`, read with `problem.angle_start=90`, gives it "
-                   "as radon's input image was stored (row 0 at the top). The figures draw it with x1 to the right "
-                   "and x2 up, a quarter turn counterclockwise of that (docs/ct.md, 'Angles')")),
+                   "as radon's input image was stored (row 0 at the top), and so does an ASTRA parallel scan read "
+                   "with it. The 2-D figures draw it, and the truth file, as stored, row 0 at the top (docs/ct.md, "
+                   "'Angles')")),
     "multiscale_affine": ("registered.npy",
                           ("the template moved onto the reference by the affine found, on the reference's pixels, as "
                           "your images are stored (rows from the top), in the template's grey values, loaded with "

@@ -22,7 +22,7 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis, full_turn, opposite_views
+from ..tomography.axis import conventions_within, estimate_axis, fan_pairing, full_turn, opposite_views
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -403,6 +403,10 @@ class CTFewView(Problem):
         # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
         self.full_turn: dict | None = None
         self.full_turn_warning = ""
+        # data=file, fan over a full turn: how its rays match their opposite rays as read and with the detector
+        # reversed (/data/fan_pairing), and the warning where reversed fits far better (newuser17's leftover)
+        self.fan_pairing: dict | None = None
+        self.fan_pairing_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -603,6 +607,7 @@ class CTFewView(Problem):
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
         self._check_full_turn(sino)
+        self._check_fan_pairing(sino, dense)
         truth = None
         if cfg.truth_file is not None:
             truth = self._truth_file
@@ -638,6 +643,25 @@ class CTFewView(Problem):
                 f"integrals, {found.whiteness:.2f} times what noise alone would (/data/opposite_views): a fan beam "
                 f"(problem.geometry=fan, with problem.source_origin and problem.origin_detector) or an object that "
                 f"moved during the scan")
+
+    def _check_fan_pairing(self, sino: torch.Tensor, dense) -> None:
+        """A fan file over a full turn: do its rays match their opposite rays as read, or with the detector reversed
+        (axis.fan_pairing)? A detector running the other way against the rotation reads wrong whatever the turn, and
+        the truth file's orientation check cannot see it."""
+        if self.kind != "fan" or sino.ndim != 2:
+            return
+        found = fan_pairing(sino, dense.vectors)
+        if found is None:
+            return
+        self.fan_pairing = {"as_read": found.as_read, "reversed": found.reversed, "rays": found.rays}
+        if found.mirrored:
+            self.fan_pairing_warning = (
+                f"problem.geometry=fan, but the sinogram's rays match the rays opposite them (the same line from the "
+                f"source across the turn) {found.as_read / found.reversed:.2g} times better with its detector "
+                f"reversed ({found.reversed:.3f} of the line integrals against {found.as_read:.3f} as read; "
+                f"/data/fan_pairing): its detector runs the other way round against the rotation (or the orbit is "
+                f"clockwise), which no turn of problem.angle_start makes up for: save numpy.fliplr(sinogram) and run "
+                f"that (a clockwise orbit then gives the image mirrored; a truth file's orientation check names it)")
 
     def _check_full_turn(self, sino: torch.Tensor) -> None:
         """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
@@ -682,12 +706,23 @@ class CTFewView(Problem):
         the 0.95 disk (0.7 and 1.3 inside 0.9), FBP 3.2 and 4.5 (equal inside 0.9) (docs/sweeps.md,
         "newuser16"); the README's rule, which the run did not say."""
         n = self.shape[0]
-        if self.kind != "parallel" or float(self.cfg.angle_start) != 0.0 or \
-                n_u not in (n, int(math.ceil(math.sqrt(2) * n))):
+        if self.kind != "parallel" or float(self.cfg.angle_start) != 0.0:
             return ""
-        return (f"; {n_u} bins is also scikit-image's radon's detector for {n}x{n}, whose angles start 90 degrees "
-                f"from regrun's: for a file from radon type problem.angle_start=90 (read from 0 it comes out turned a "
-                f"quarter and shifted, the disk's rim lost)")
+        # ASTRA's parallel scans start 90 degrees from regrun's too: newuser18's N- and 1.5 N-bin ASTRA files (96^2)
+        # fitted their truth as stored at angle_start=90 (FBP 28.17, 28.16 dB) and turned a quarter from 0, and the
+        # hint named radon alone (none for 1.5 N)
+        makers = [name for name, bins in (("scikit-image's radon(circle=True) and ASTRA (N bins)", (n,)),
+                                          ("scikit-image's radon(circle=False)", (math.ceil(math.sqrt(2) * n),)),
+                                          ("ASTRA (1.5 N bins)", (int(1.5 * n), math.ceil(1.5 * n))))
+                  if n_u in bins]
+        if n_u == covering_detector((n, n), 1.0)[0][0]:  # regrun's own width, read right from 0 (1.5 N at 24-32)
+            makers = [m for m in makers if not m.startswith("ASTRA (1.5")]
+        if not makers:
+            return ""
+        return (f"; {n_u} bins is also the detector of {makers[0]} for {n}x{n}, whose angles start 90 degrees from "
+                f"regrun's: for a file from scikit-image's radon or ASTRA type problem.angle_start=90, which gives "
+                f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
+                f"quarter; a radon file also shifted, the disk's rim lost)")
 
     def _read_angles(self, views: int) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
@@ -927,8 +962,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.axis_warning,
-                            self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
+        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning,
+                            self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -989,6 +1024,8 @@ class CTFewView(Problem):
             out["opposite_views"] = self.opposite
         if self.full_turn is not None:
             out["full_turn"] = self.full_turn
+        if self.fan_pairing is not None:
+            out["fan_pairing"] = self.fan_pairing
         if self.cfg.data == "file":
             out["grid_from"] = self.grid_from
         if self.truth is not None:
@@ -1067,12 +1104,22 @@ class CTFewView(Problem):
             bound = float(np.abs(err).max()) or 1.0
             panels.append(dict(image=err, title="error (inside the mask)", cmap="RdBu_r", vmin=-bound, vmax=bound,
                                colorbar=True))
+        # your sinogram's 2-D images are drawn as reconstruction.npy and problem.truth_file are stored, row 0 at the
+        # top: in regrun's layout (x1 right, x2 up) a user's own truth file was drawn a quarter turn from how it was
+        # saved, and so was an answer read the right way round (newuser17, newuser18); show_image draws
+        # numpy.rot90(image), so each panel's array is turned back by a quarter. Phantoms, defined in x1 and x2,
+        # and a cone's slices keep regrun's layout.
+        stored = self.cfg.data == "file" and self.kind != "cone"
+        if stored:
+            for panel in panels:
+                panel["image"] = np.rot90(panel["image"], -1)
         sino = self.sinogram.cpu().numpy()
         sino = sino[:, :, sino.shape[2] // 2] if sino.ndim == 3 else sino
         # show_image draws image.T from the bottom: the (views, n_u) array itself puts u up and the views to the
         # right, as the title says (its transpose drew them the other way round: newuser13)
         panels.append(dict(image=sino, title="sinogram (u up, views right)" + (", central row" if
                                                                                self.kind == "cone" else "")))
-        suffix = ", central slice" if self.kind == "cone" else ""
+        suffix = (", central slice" if self.kind == "cone" else
+                  ", drawn as reconstruction.npy is stored (row 0 at the top)" if stored else "")
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 

@@ -55,7 +55,7 @@ from ..registration.superres_motion import (AREA_PLAUSIBLE, MOTION_MODELS, Motio
                                             motion_range_warning)
 from ..registration.superres_small import frames_checks
 from ..registration.superres_small import caution as small_frames_caution
-from ..registration.superres_weight import RechooseSettings, frame_weight_settings
+from ..registration.superres_weight import RechooseSettings, floor_gamma, frame_weight_settings
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from .base import Problem
@@ -149,14 +149,17 @@ def frames_layout_warning(name: str, fair_shape) -> str:
 class SuperRes(Problem):
     offers = frozenset({"separable", "superres"})
 
-    def __init__(self, cfg, ctx):
+    def __init__(self, cfg, ctx, announce: bool = True):
         super().__init__(cfg, ctx)
+        # a candidate motion model's copy (with_changes) reads the same frames again: its data lines were said a
+        # second and third time, after the run's evaluation (newuser18)
+        self.announce = announce
         data = str(cfg.data)
         frames = cfg.frames
         if frames is not None and not isinstance(frames, str):
             # the old spelling of the count (problem.frames=4), kept as an alias: one key, one meaning
-            ctx.reporter.line(f"regrun: WARNING: problem.frames={frames} as a count is deprecated; write "
-                              f"problem.n_frames={frames} (problem.frames is the path of your frames)", err=True)
+            self.say(f"regrun: WARNING: problem.frames={frames} as a count is deprecated; write "
+                     f"problem.n_frames={frames} (problem.frames is the path of your frames)", err=True)
             count, frames = frames, None
         else:
             count = cfg.n_frames
@@ -185,6 +188,7 @@ class SuperRes(Problem):
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
+        floor_gamma(cfg)
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
         self.weight_cv_metrics = {}  # its metrics (superres_cv.frames_cv)
@@ -234,6 +238,7 @@ class SuperRes(Problem):
         self.clip_warning = ""  # a frame clipped far more than the others (clipped_frames_warning)
         self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
+        self.truth_scale_off: float | None = None  # ... and the answer's scale against it, for the figures
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.jpeg_dc = 0.0  # JPEG frames: their quantised block means' share of the frames' mean (jpeg_dc_share)
@@ -301,6 +306,7 @@ class SuperRes(Problem):
                                    gain_anchor=str(cfg.gain_anchor))
         # problem.lam_gcv_gamma_small reads the frames' size
         self.weight_settings = frame_weight_settings(cfg, max(self.model.coarse.m))
+        self.weight_floor_gamma = floor_gamma(cfg, max(self.model.coarse.m))  # and its second search's gamma
         self.motion = MotionModel("affine" if self.motion_auto else str(cfg.motion_model), self.fine.centre,
                                   self.model.q, gain=bool(cfg.gain))
         if self.colour is not None:
@@ -326,8 +332,8 @@ class SuperRes(Problem):
                 raise UserError(f"problem.n_frames={count} but {Path(str(cfg.frames)).name} holds only {total} "
                                 f"frames: give at most {total}, or problem.n_frames=null for every frame")
             frames = frames[:count]
-            self.ctx.reporter.line(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
-                                   f"{Path(str(cfg.frames)).name}")
+            self.say(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
+                     f"{Path(str(cfg.frames)).name}")
         folder = resolve_data_path(cfg.frames)
         if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
             every = [f.name for f in frame_files(folder)]
@@ -337,14 +343,16 @@ class SuperRes(Problem):
                            and f.name not in every)
             if other:
                 shown = other if len(other) <= 6 else [*other[:5], f"and {len(other) - 5} more"]
-                self.ctx.reporter.line(f"regrun: not read as frames (not {', '.join(IMAGE_SUFFIXES)}): "
-                                       f"{', '.join(shown)} in {folder.name}")
+                self.say(f"regrun: not read as frames (not {', '.join(IMAGE_SUFFIXES)}): "
+                         f"{', '.join(shown)} in {folder.name}")
             if every != sorted(every):
                 shown = names if len(names) <= 6 else [*names[:3], "...", *names[-2:]]
-                self.ctx.reporter.line(f"regrun: frames in the order of the numbers in their names: "
-                                       f"{', '.join(shown)} (/data/frame_files)")
+                self.say(f"regrun: frames in the order of the numbers in their names: "
+                         f"{', '.join(shown)} (/data/frame_files)")
         elif folder.suffix.lower() in ARRAY_SUFFIXES and frames.dim() == 3:
             self.layout_warning = frames_layout_warning(folder.name, frames.shape)
+            if self.layout_warning:  # said now too: it came only after the solve, 22 s on 8 small frames (newuser18)
+                self.say(f"regrun: WARNING: {self.layout_warning}", err=True)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -371,7 +379,7 @@ class SuperRes(Problem):
                             f"problem.factor={self.factor} is {m1} (leave problem.size unset with data=frames)")
         size_line = beyond_measured_line(self.n_frames, frames.shape[1], frames.shape[2], m1, m2)
         if size_line:
-            self.ctx.reporter.line(size_line)
+            self.say(size_line)
         # the frames' size beside the result's: "8 frames, 20x20" read as eight 20x20 frames
         self.label = (f"{Path(str(cfg.frames)).name}: {self.n_frames} frames of {frames.shape[1]}x{frames.shape[2]}"
                       f" -> {m1}x{m2}") + (
@@ -576,6 +584,7 @@ class SuperRes(Problem):
             found = truth_scale(est, tru) if self.cfg.truth is not None else None
             if found is not None:
                 scale, as_given, scaled = found
+                self.truth_scale_off = scale
                 self.truth_warning = (
                     f"the answer is {scale:.4g} times problem.truth (rel_error {scaled:.3g} against the truth so "
                     f"scaled, {as_given:.3g} as given): the frames are not in the truth's units (8-bit frames hold "
@@ -608,9 +617,12 @@ class SuperRes(Problem):
                                           if getattr(solver, "name", None) == "varpro_cg"
                                           else "the choice runs with solver=varpro_cg only)"))
             return None
-        chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
-                                             locked=not areas_plausible(metrics), ratio=self.motion_ratio,
-                                             shift_ratio=self.motion_shift_ratio)
+        # its candidates' solves are a phase of their own: their pre-registration lines came after the evaluation
+        # with no word of what they belonged to (newuser18)
+        with self.ctx.phase("motion model choice"):
+            chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
+                                                 locked=not areas_plausible(metrics), ratio=self.motion_ratio,
+                                                 shift_ratio=self.motion_shift_ratio)
         metrics.update(scores)
         line = choice_line(chosen, scores, self.motion_z, self.motion_ratio, self.motion_shift_ratio)
         if chosen == "affine":
@@ -653,7 +665,12 @@ class SuperRes(Problem):
 
     def with_changes(self, changes: dict) -> "SuperRes":
         """The same frames as a new problem under these config changes (a candidate motion model's)."""
-        return SuperRes(OmegaConf.merge(self.cfg, changes), self.ctx)
+        return SuperRes(OmegaConf.merge(self.cfg, changes), self.ctx, announce=False)
+
+    def say(self, text: str, err: bool = False) -> None:
+        """A line about the frames as read, on the console and in regrun.log, once per run (not per copy)."""
+        if self.announce:
+            self.ctx.reporter.line(text, err=err)
 
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
@@ -763,13 +780,21 @@ class SuperRes(Problem):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         # colour runs are drawn by their luminance (the motion's frames); the channels are in the results file
         est = np.asarray(arrays.get("reconstruction_luminance", arrays["reconstruction"]))
+        # a truth in other units than the frames (truth_warning) keeps its own grey range: on the truth's, a 0-1
+        # truth beside 8-bit frames drew the answer and every frame white, and on the answer's the colour truth
+        # black; the error is then against the truth so scaled (newuser18)
+        scale = self.truth_scale_off
         if self.truth is not None:
             tru = self.truth.cpu().numpy()
-            vmin, vmax = float(tru.min()), float(tru.max())
-            panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=vmin, vmax=vmax),
+            tmin, tmax = float(tru.min()), float(tru.max())
+            vmin, vmax = (tmin, tmax) if scale is None else (float(est.min()), float(est.max()))
+            error_title = ("error (reconstruction - truth)" if scale is None else
+                           f"error (reconstruction - {scale:.4g} x truth: other units)")
+            panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=tmin, vmax=tmax),
                       dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
                            title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
-                      dict(image=est - tru, omega=self.omega, title="error (reconstruction - truth)", cmap="RdBu_r")]
+                      dict(image=est - (tru if scale is None else scale * tru), omega=self.omega, title=error_title,
+                           cmap="RdBu_r")]
         else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
             vmin, vmax = float(est.min()), float(est.max())
             res = np.asarray(arrays["data_residual"])
@@ -778,9 +803,13 @@ class SuperRes(Problem):
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
                            cmap="RdBu_r", colorbar=True)]
-        for j, d in enumerate(self.frames().cpu().numpy()):  # every frame the title counts
-            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (" (reference pose)" if j == 0 else ""),
-                               vmin=vmin, vmax=vmax))
+        frames = self.frames().cpu().numpy()
+        # a folder's frame by its file's name too: "frame 3" left the user to count files in regrun's order
+        # (shot1.png ... shot8.png were frames 0-7; newuser18)
+        names = self.frame_names if self.frame_names and len(self.frame_names) == len(frames) else None
+        for j, d in enumerate(frames):  # every frame the title counts
+            panels.append(dict(image=d, omega=self.omega, title=f"frame {j}" + (f": {names[j]}" if names else "")
+                               + (" (reference pose)" if j == 0 else ""), vmin=vmin, vmax=vmax))
         paths = [image_grid(panels, fig_dir / "superres.png", ncols=3, suptitle=self.label)]
         image = self.answer(arrays)
         if image is not None:
@@ -792,8 +821,9 @@ class SuperRes(Problem):
                        dict(image=np.moveaxis(self.colour[0].cpu().numpy(), 0, -1)[..., :3], omega=self.omega,
                             title="frame 0", vmin=lo, vmax=hi)]
             if self.truth_colour is not None:
-                cpanels.insert(0, dict(image=np.moveaxis(self.truth_colour.cpu().numpy(), 0, -1)[..., :3],
-                                       omega=self.omega, title="reference (truth)", vmin=lo, vmax=hi))
+                shown = np.moveaxis(self.truth_colour.cpu().numpy(), 0, -1)[..., :3]
+                tlo, thi = (lo, hi) if scale is None else (float(shown.min()), float(shown.max()))
+                cpanels.insert(0, dict(image=shown, omega=self.omega, title="reference (truth)", vmin=tlo, vmax=thi))
             paths.append(image_grid(cpanels, fig_dir / "colour.png", ncols=3, suptitle=self.label))
         if result.history:
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),

@@ -146,6 +146,7 @@ def choose_motion_model(problem, result, solver, candidate, bar: float, locked: 
     for name in SMALLER:
         last = candidate({"motion_model": name, "lambda_f": lam})
         ends[name] = solver.solve(last, Monitor()).solution["w"].detach()
+    gaps = end_gaps(problem.model, ends)
     if locked:  # its mask, narrowed by a motion 6-51 px off, scored rigid over translation on retina s8408 ("srlock2")
         del ends["affine"]
     misfits = data_misfits(last, ends)
@@ -161,8 +162,19 @@ def choose_motion_model(problem, result, solver, candidate, bar: float, locked: 
                **({"motion_model_shift_dropped": 1.0} if chosen != before else {}),
                **{f"motion_model_z_{k}": v for k, v in z.items()},
                **{f"motion_model_rss_{k}": v for k, v in misfits.items()},
-               "motion_model_choice_s": time.process_time() - t0}
+               **gaps, "motion_model_choice_s": time.process_time() - t0}
     return chosen, metrics
+
+
+def end_gaps(model, ends: dict[str, torch.Tensor]) -> dict[str, float]:
+    """How far each smaller model's end lies from the affine answer's, as the RMS distance (fine px) of their moved
+    fine cell centres over the moved frames: motion_model_end_gap_<model>. Without the truth, how well the frames pin
+    the motion: where the models' ends, each a minimum at one weight, lie a few hundredths of a pixel apart the data
+    decide the motion, where they lie tenths apart they do not (a nearly flat crop: docs/superres.md, "(srflat)")."""
+    h = torch.as_tensor(model.fine.h, dtype=model.dtype, device=model.device)
+    ref = model.warp_points(ends["affine"])
+    return {f"motion_model_end_gap_{k}": float(((model.warp_points(w) - ref) / h).pow(2).sum(-1).mean().sqrt())
+            for k, w in ends.items() if k != "affine"}
 
 
 def choice_line(chosen: str, metrics: dict[str, float], bar: float, ratio: float | None = None,

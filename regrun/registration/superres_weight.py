@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.autograd import forward_ad
 
-from ..errors import check_bool, check_float, check_int
+from ..errors import UserError, check_bool, check_float, check_int
 from ..linalg.differences import forward_difference as diff
 from ..linalg.differences import forward_difference_adjoint as diff_adjoint
 from ..linalg.krylov import pcg
@@ -66,6 +66,39 @@ def frame_weight_settings(cfg, frame_side: int | None = None) -> ChoiceSettings:
         if frame_side is not None and SMALL_GAMMA_FRAMES[0] <= frame_side <= SMALL_GAMMA_FRAMES[1]:
             gamma = small
     return replace(settings, gamma=gamma)
+
+
+def floor_gamma(cfg, frame_side: int | None = None) -> float | None:
+    """problem.lam_gcv_gamma_small_floor: where the small gamma acts (frame_weight_settings) and this is on,
+    problem.lam_gcv_gamma, the gamma of a second search whose weight is taken where it is the larger (search_weight);
+    else None. Checked either way."""
+    on = check_bool("problem.lam_gcv_gamma_small_floor", cfg.lam_gcv_gamma_small_floor)
+    if on and cfg.lam_gcv_gamma_small is None:
+        raise UserError("problem.lam_gcv_gamma_small_floor=true reads a second search against the small frames' "
+                        "gamma: set problem.lam_gcv_gamma_small too (e.g. 1.5), or leave this false")
+    settings = frame_weight_settings(cfg, frame_side)
+    gamma = check_float("problem.lam_gcv_gamma", cfg.lam_gcv_gamma, 1.0, maximum=10.0)
+    return gamma if on and settings.gamma != gamma else None
+
+
+def search_weight(problem, evaluate: Evaluator, settings: ChoiceSettings, sigma: float, source: str,
+                  **kwargs) -> Choice:
+    """choose() with the problem's settings; where problem.weight_floor_gamma is set (floor_gamma), choose() again
+    on the same fits with that gamma, and the larger weight of the two. Why: on frames of 13-16 px the small gamma
+    lifts GCV's minimum toward the image's best, but where GCV at lam_gcv_gamma falls far below it the marginal
+    likelihood's floor takes a weight above both, and the small gamma's minimum, above the floor's trigger, lost it
+    (ET's cell 28^2/16 0.5%: 0.139 by the floor at 1.2, 0.0612 at 1.5, -1.84 dB; docs/superres.md, "(srsmall16)")."""
+    choice = choose(evaluate, settings, sigma, source, **kwargs)
+    gamma = getattr(problem, "weight_floor_gamma", None)
+    if gamma is None or settings.rule != "gcv":
+        return choice
+    other = choose(evaluate, replace(settings, gamma=gamma), sigma, source, **kwargs)
+    record_gamma(other, replace(settings, gamma=gamma))
+    if other.lam > choice.lam:
+        other.details["lam_small_gamma_weight"] = f"{choice.lam:.6g}"
+        return other
+    choice.details["lam_floor_gamma_weight"] = f"{other.lam:.6g}"
+    return choice
 
 
 # problem.lam_gcv_gamma_small's frames (pixels a side, the largest): up to 16, where the frame-split walk (an estimate
@@ -561,10 +594,10 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
                            stop=None) -> Choice:
     """stop: the run's time limit (RunContext.out_of_time), which ends the search with what it has."""
     evaluate, sigma, source = weight_evaluator(problem, w, settings, generator)
-    choice = choose(evaluate, settings, sigma, source, progress=_solved(bar), lazy=not evaluate.solve.cholesky,
-                    change=quasi_optimal(problem, evaluate, bar), image=evaluate.image,
-                    floor_change=floor_climb(problem, evaluate, bar), stop=stop,
-                    climb_below_noise=climb_gated(problem), climb_sigma=climb_level(problem, settings))
+    choice = search_weight(problem, evaluate, settings, sigma, source, progress=_solved(bar),
+                           lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
+                           image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=stop,
+                           climb_below_noise=climb_gated(problem), climb_sigma=climb_level(problem, settings))
     problem.weight_image_solves = evaluate.solves
     record_gamma(choice, settings)
     record_fit_noise(choice, evaluate)
@@ -573,8 +606,9 @@ def choose_superres_weight(problem, w: torch.Tensor, settings, generator: torch.
 
 
 def record_gamma(choice: Choice, settings: ChoiceSettings) -> None:
+    """The gamma the choice was searched with (kept where search_weight already recorded its own)."""
     if settings.rule == "gcv":
-        choice.details["lam_gcv_gamma"] = f"{settings.gamma:g}"
+        choice.details.setdefault("lam_gcv_gamma", f"{settings.gamma:g}")
 
 
 def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
@@ -734,13 +768,15 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     docs/superres.md)."""
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
-    new = choose(evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
-                 lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
-                 image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
-                 climb_below_noise=climb_gated(problem), climb_sigma=climb_level(problem, settings))
+    new = search_weight(problem, evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
+                        lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
+                        image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
+                        climb_below_noise=climb_gated(problem), climb_sigma=climb_level(problem, settings))
     record_gamma(new, settings)
     record_fit_noise(new, evaluate)
     searched = evaluate.solves
+    if "lam_small_gamma_weight" in new.details:  # search_weight took the second gamma's weight: the fall on its curve
+        settings = replace(settings, gamma=problem.weight_floor_gamma)
     before = criterion(settings.rule, evaluate(used.lam), sigma, settings.tau, settings.gamma)
     problem.weight_image_solves += evaluate.solves
     if bar is not None and evaluate.solves > searched:  # the weight in use, solved at w (not tried by the search)
