@@ -1,0 +1,50 @@
+"""scripts/diag_ct_convergence.py (docs/ct.md "(ctpeer3)"): its checkpoints are the solver's own iterates (the
+N-iteration record is FISTA-TV's solve at N), adaptive restart fires and brings the iterate nearer its fixed point
+at the same count, and the three regions split the mask with the jumps in `edge`."""
+import numpy as np
+import pytest
+import torch
+
+from tests.test_fbp_files import _script
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    gen = _script("heldout_ct_sinograms")
+    sino, clean, truth = gen.make("bone", 24, 15, 1e5, 6701, 2)
+    path = tmp_path_factory.mktemp("ctpeer3") / "bone_24_15_1e+05.npz"
+    np.savez(path, sinogram=sino, clean=clean, truth=truth, object="bone", size=24, views=15, photons=1e5,
+             seed=6701, fine=2, geometry="parallel", angle_range=180.0, noise_level=0.0)
+    return path
+
+
+def test_checkpoints_are_the_solvers_iterates_and_restart_gets_nearer(case):
+    bench, diag = _script("bench_lambda_ct"), _script("diag_ct_convergence")
+    p, _ = bench.case_from_file(case)
+    lam = 0.3
+    plain, ug = diag.fista_for(p, "none")
+    rec = diag.trace(p, plain, ug, lam, {20, 200})
+    with torch.no_grad():
+        x20 = ug.output(plain.solve(torch.tensor(lam, dtype=torch.float64), 20))
+    assert torch.equal(rec["image"], x20)
+    assert rec["20"]["psnr"] == p.quality(x20 * p.mask)["psnr"] and rec["200"]["restarts"] == 0
+    restarted, ug = diag.fista_for(p, "gradient")
+    fast = diag.trace(p, restarted, ug, lam, {20, 200})
+    assert fast["200"]["restarts"] > 0
+    # the same map T, reached sooner: the fixed-point residual and the objective lower at 200 iterations
+    assert fast["200"]["residual"] < 0.5 * rec["200"]["residual"], (fast["200"], rec["200"])
+    assert fast["200"]["objective"] <= rec["200"]["objective"] * (1 + 1e-9)
+
+
+def test_regions_partition_the_mask(device):
+    diag = _script("diag_ct_convergence")
+    n = 32
+    y, x = torch.meshgrid(torch.arange(n, device=device), torch.arange(n, device=device), indexing="ij")
+    truth = ((x >= 8) & (x < 16) & (y >= 8) & (y < 16)).double()  # a square: jumps on its border
+    truth[20:28, 4:28] = 0.5 + 0.03 * torch.sin(1.5 * x[20:28, 4:28])  # a texture: no step above 5 % inside
+    mask = torch.ones(n, n, dtype=torch.float64, device=device)
+    r = diag.regions(truth, mask)
+    total = r["edge"].int() + r["flat"].int() + r["texture"].int()
+    assert torch.equal(total, torch.ones_like(total))  # disjoint, and they cover the mask
+    assert bool(r["edge"][8, 8]) and bool(r["edge"][7, 12]) and bool(r["flat"][12, 12]) and bool(r["flat"][2, 2])
+    assert bool(r["texture"][24, 16]) and not bool(r["edge"][24, 16])
