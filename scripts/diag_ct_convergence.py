@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -83,10 +84,18 @@ def regions(truth: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def region_errors(p, images: dict[str, torch.Tensor]) -> dict:
-    """Per region: its pixels and each image's summed squared error there."""
+    """Per region: its pixels, each image's summed squared error there and its mean signed error (`_bias`: below
+    0 where the image is too dark there, as TV's loss of contrast on thin walls makes it)."""
     masks = regions(p.truth, p.mask)
-    return {name: {"pixels": int(m.sum()), **{k: float((((im - p.truth) * p.mask)[m] ** 2).sum())
-                                              for k, im in images.items()}} for name, m in masks.items()}
+    out = {}
+    for name, m in masks.items():
+        row = {"pixels": int(m.sum())}
+        for k, im in images.items():
+            e = ((im - p.truth) * p.mask)[m]
+            row[k] = float((e * e).sum())
+            row[f"{k}_bias"] = float(e.mean()) if e.numel() else 0.0
+        out[name] = row
+    return out
 
 
 def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regions: bool, passes) -> dict:
@@ -101,7 +110,11 @@ def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regio
         c0 = time.process_time()
         f, ug = fista_for(p, restart)
         row["tv_grid"] = ug.factor
-        runs = [(lam, trace(p, f, ug, lam, set(iters))) for lam in lams]
+        runs = []
+        for lam in lams:
+            runs.append((lam, trace(p, f, ug, lam, set(iters))))
+            print(f"  {path.name} {restart} lam {lam:.4g}: " + "  ".join(
+                f"{n}: {runs[-1][1][str(n)]['psnr']:.2f}" for n in iters), file=sys.stderr, flush=True)
         best = {}
         for n in iters:
             lam, r = max(runs, key=lambda lr: lr[1][str(n)]["psnr"])
@@ -120,6 +133,7 @@ def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regio
         image = sart.pop("image")
         row["sart"] = sart
         row["regions"] = region_errors(p, {"fista": plain_image * p.mask, "sart_tv": image})
+        row["_images"] = {"fista": plain_image * p.mask, "sart_tv": image, "truth": p.truth}
         row["sart_cpu_s"] = time.process_time() - c0
     return row
 
@@ -149,12 +163,18 @@ def main(argv=None):
         rows.append(diagnose(path, lam0, sorted(args.iters), args.restarts, args.half_width, args.regions,
                              args.passes))
         r = rows[-1]
+        images = r.pop("_images", None)
+        if images is not None:  # beside the JSON: the two images and the truth, for maps of their errors
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(args.out.parent / f"{args.out.stem}_{path.stem}.npz",
+                     **{k: v.cpu().numpy() for k, v in images.items()})
         for restart, run in r["runs"].items():
             cells = "  ".join(f"{n}: {b['psnr']:.2f} ({b['lam']:.3g})" for n, b in run["best"].items())
             print(f"{r['case']} {restart}: {cells}  [{run['cpu_s']:.0f} CPU s]", flush=True)
         if "regions" in r:
             print(f"{r['case']} SART+TV {r['sart']['sart_tv']:.2f}; regions "
-                  + "  ".join(f"{k} {v['pixels']} px: fista {v['fista']:.1f} sart {v['sart_tv']:.1f}"
+                  + "  ".join(f"{k} {v['pixels']} px: fista {v['fista']:.1f} ({v['fista_bias']:+.3f}) "
+                              f"sart {v['sart_tv']:.1f} ({v['sart_tv_bias']:+.3f})"
                               for k, v in r["regions"].items()), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"argv": sys.argv[1:] if argv is None else argv, "results": rows}, indent=1))

@@ -48,3 +48,16 @@ def test_regions_partition_the_mask(device):
     assert torch.equal(total, torch.ones_like(total))  # disjoint, and they cover the mask
     assert bool(r["edge"][8, 8]) and bool(r["edge"][7, 12]) and bool(r["flat"][12, 12]) and bool(r["flat"][2, 2])
     assert bool(r["texture"][24, 16]) and not bool(r["edge"][24, 16])
+
+
+def test_region_errors_sum_to_the_error_and_sign_a_darker_wall(device):
+    diag = _script("diag_ct_convergence")
+
+    class P:  # what region_errors reads of a problem
+        truth = torch.zeros(16, 16, dtype=torch.float64, device=device)
+        mask = torch.ones(16, 16, dtype=torch.float64, device=device)
+    P.truth[4:12, 7:9] = 1.0  # a 2 px wall
+    darker = P.truth * 0.8  # TV's loss of contrast on a thin wall, in caricature
+    r = diag.region_errors(P, {"dark": darker})
+    assert sum(r[k]["dark"] for k in ("edge", "flat", "texture")) == pytest.approx(float(((darker - P.truth) ** 2).sum()))
+    assert r["edge"]["dark_bias"] < 0 and r["flat"]["dark"] == 0.0
