@@ -8,6 +8,9 @@ half_width, to the largest of --iters, and at each count in --iters records the 
 relative fixed-point residual |T(x) - x| / |x| and the restarts so far. The best PSNR over the grid at each count
 is then "the grid optimum at N iterations" (no golden steps: every count sees the same weights).
 
+--bregman K: at each weight, K Bregman iterations after the first solve (each min(--iters) FISTA iterations): does
+giving back TV's lost contrast lift FISTA-TV's own optimum?
+
 --regions (a SART+TV image at --passes, the peer's oracle TV stage): the squared error of FISTA-TV's image at
 the 140-iteration plain optimum and of SART+TV's, summed over three regions of the truth: `edge` (within 1 px of
 a jump above 5 % of the truth's range), `flat` (the rest where the 3x3 neighbourhood's spread is below 1 % of the
@@ -64,6 +67,24 @@ def trace(p, f, ug, lam: float, checkpoints) -> dict:
     return out
 
 
+def bregman(p, f, ug, lam: float, steps: int, iters: int) -> list[float]:
+    """The truth's PSNR after each of `steps` + 1 Bregman iterations (Osher et al. 2005: the next solve's data is
+    the sinogram plus every earlier solve's residual, which gives back the contrast TV took from small structures),
+    each `iters` FISTA iterations at lam."""
+    lam_t = torch.tensor(float(lam), dtype=p.sinogram.dtype, device=p.sinogram.device)
+    b, extra, out = f.data, torch.zeros_like(f.data), []
+    try:
+        with torch.no_grad():
+            for _ in range(steps + 1):
+                f.data = b + extra
+                x = f.solve(lam_t, iters)
+                out.append(p.quality(ug.output(x) * p.mask)["psnr"])
+                extra = extra + (b - f.project(x))
+    finally:
+        f.data = b
+    return out
+
+
 def regions(truth: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """edge / flat / texture masks of the truth (inside `mask`), see the module's docstring."""
     t = truth * mask
@@ -98,7 +119,8 @@ def region_errors(p, images: dict[str, torch.Tensor]) -> dict:
     return out
 
 
-def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regions: bool, passes) -> dict:
+def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regions: bool, passes,
+             bregman_steps: int = 0) -> dict:
     from bench_lambda_ct import case_from_file, skimage_sart_takes
 
     p, (name, size, views, photons) = case_from_file(path)
@@ -125,6 +147,13 @@ def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regio
         row["runs"][restart] = {"best": best, "grid": [{"lam": lam, **{k: v for k, v in r.items() if k != "image"}}
                                                       for lam, r in runs],
                                 "cpu_s": time.process_time() - c0}
+    if bregman_steps:
+        c0 = time.process_time()
+        f, ug = fista_for(p, "none")
+        row["bregman"] = {"iters": min(iters), "grid": [{"lam": lam, "psnr": bregman(p, f, ug, lam, bregman_steps,
+                                                                                     min(iters))} for lam in lams],
+                          "cpu_s": 0.0}
+        row["bregman"]["cpu_s"] = time.process_time() - c0
     if do_regions and plain_image is not None and skimage_sart_takes(p):
         from diag_ct_sart_gap import sart_best
 
@@ -146,6 +175,7 @@ def main(argv=None):
     ap.add_argument("--restarts", nargs="+", default=["none", "gradient"])
     ap.add_argument("--half-width", type=int, default=3)
     ap.add_argument("--regions", action="store_true")
+    ap.add_argument("--bregman", type=int, default=0, help="Bregman steps after the first solve at each weight")
     ap.add_argument("--passes", type=int, nargs="+", default=[20, 50, 100, 200, 500, 1000])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
@@ -161,7 +191,7 @@ def main(argv=None):
     rows = []
     for path, lam0 in zip(args.cases, args.lam0):
         rows.append(diagnose(path, lam0, sorted(args.iters), args.restarts, args.half_width, args.regions,
-                             args.passes))
+                             args.passes, args.bregman))
         r = rows[-1]
         images = r.pop("_images", None)
         if images is not None:  # beside the JSON: the two images and the truth, for maps of their errors
@@ -171,6 +201,9 @@ def main(argv=None):
         for restart, run in r["runs"].items():
             cells = "  ".join(f"{n}: {b['psnr']:.2f} ({b['lam']:.3g})" for n, b in run["best"].items())
             print(f"{r['case']} {restart}: {cells}  [{run['cpu_s']:.0f} CPU s]", flush=True)
+        for g in r.get("bregman", {}).get("grid", []):
+            print(f"{r['case']} Bregman at lam {g['lam']:.3g}: " + " -> ".join(f"{q:.2f}" for q in g["psnr"]),
+                  flush=True)
         if "regions" in r:
             print(f"{r['case']} SART+TV {r['sart']['sart_tv']:.2f}; regions "
                   + "  ".join(f"{k} {v['pixels']} px: fista {v['fista']:.1f} ({v['fista_bias']:+.3f}) "

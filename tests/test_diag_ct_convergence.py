@@ -61,3 +61,13 @@ def test_region_errors_sum_to_the_error_and_sign_a_darker_wall(device):
     r = diag.region_errors(P, {"dark": darker})
     assert sum(r[k]["dark"] for k in ("edge", "flat", "texture")) == pytest.approx(float(((darker - P.truth) ** 2).sum()))
     assert r["edge"]["dark_bias"] < 0 and r["flat"]["dark"] == 0.0
+
+
+def test_bregman_first_step_is_the_plain_solve_and_the_data_is_restored(case):
+    bench, diag = _script("bench_lambda_ct"), _script("diag_ct_convergence")
+    p, _ = bench.case_from_file(case)
+    f, ug = diag.fista_for(p, "none")
+    b = f.data.clone()
+    steps = diag.bregman(p, f, ug, 1.0, 1, 30)
+    plain = diag.trace(p, f, ug, 1.0, {30})["30"]["psnr"]
+    assert steps[0] == plain and steps[1] != plain and torch.equal(f.data, b)
