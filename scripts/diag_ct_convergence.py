@@ -119,6 +119,39 @@ def region_errors(p, images: dict[str, torch.Tensor]) -> dict:
     return out
 
 
+def bands(truth: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor]) -> dict:
+    """Each image's squared error in bands of the truth's gradient (Sobel, quantiles 50/80/95 % inside the mask:
+    a split that a photo's everywhere-steep texture does not fill as `regions`' 5 % jump does), on the bright and
+    the dark side of the steepest 20 % (the truth above / at most its 3x3 mean: where a blurred wall loses and
+    where it spills), and in radial bands of spatial frequency (cycles per pixel)."""
+    m = mask.to(torch.bool)
+    t = truth[None, None]
+    kx = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], dtype=t.dtype, device=t.device) / 8
+    pad = F.pad(t, (1, 1, 1, 1), mode="replicate")
+    grad = torch.hypot(F.conv2d(pad, kx[None, None]), F.conv2d(pad, kx.T[None, None]))[0, 0]
+    q = torch.quantile(grad[m], torch.tensor([0.5, 0.8, 0.95], dtype=t.dtype, device=t.device)).tolist()
+    local = F.avg_pool2d(pad, 3, 1)[0, 0]
+    steep = m & (grad > q[1])
+    parts = {"grad<p50": m & (grad <= q[0]), "p50-80": m & (grad > q[0]) & (grad <= q[1]),
+             "p80-95": m & (grad > q[1]) & (grad <= q[2]), ">p95": m & (grad > q[2]),
+             "bright side": steep & (truth > local), "dark side": steep & (truth <= local)}
+    n = truth.shape[-1]
+    f = torch.fft.fftfreq(n, dtype=t.dtype, device=t.device)
+    radius = torch.hypot(f[:, None], f[None, :])
+    freq = {f"freq [{lo:g},{hi:g})": (radius >= lo) & (radius < hi)
+            for lo, hi in ((0, 1 / 16), (1 / 16, 1 / 8), (1 / 8, 1 / 4), (1 / 4, 1))}
+    out = {}
+    for name, part in parts.items():
+        out[name] = {"pixels": int(part.sum()), **{k: float((((im - truth) * mask)[part] ** 2).sum())
+                                                   for k, im in images.items()}}
+        for k, im in images.items():
+            out[name][f"{k}_bias"] = float(((im - truth) * mask)[part].mean()) if bool(part.any()) else 0.0
+    spectra = {k: torch.fft.fft2((im - truth) * mask).abs() ** 2 / truth.numel() for k, im in images.items()}
+    for name, band in freq.items():  # Parseval: the bands' sums add up to the squared error inside the mask
+        out[name] = {k: float(spec[band].sum()) for k, spec in spectra.items()}
+    return out
+
+
 def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regions: bool, passes,
              bregman_steps: int = 0) -> dict:
     from bench_lambda_ct import case_from_file, skimage_sart_takes
@@ -162,6 +195,7 @@ def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regio
         image = sart.pop("image")
         row["sart"] = sart
         row["regions"] = region_errors(p, {"fista": plain_image * p.mask, "sart_tv": image})
+        row["bands"] = bands(p.truth, p.mask, {"fista": plain_image * p.mask, "sart_tv": image})
         row["_images"] = {"fista": plain_image * p.mask, "sart_tv": image, "truth": p.truth}
         row["sart_cpu_s"] = time.process_time() - c0
     return row
@@ -169,8 +203,10 @@ def diagnose(path: Path, lam0: float, iters, restarts, half_width: int, do_regio
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("cases", type=Path, nargs="+")
-    ap.add_argument("--lam0", type=float, nargs="+", required=True, help="one per case: the grid's centre")
+    ap.add_argument("cases", type=Path, nargs="*")
+    ap.add_argument("--images", type=Path, nargs="+", default=[], help="saved images (this script's NPZ files): "
+                    "their `bands` again, no solve (the mask: the truth's disk, 0.95 of the half-width)")
+    ap.add_argument("--lam0", type=float, nargs="*", default=[], help="one per case: the grid's centre")
     ap.add_argument("--iters", type=int, nargs="+", default=[140, 280, 560, 1120])
     ap.add_argument("--restarts", nargs="+", default=["none", "gradient"])
     ap.add_argument("--half-width", type=int, default=3)
@@ -182,6 +218,18 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from regrun.optim.fista import RESTARTS
 
+    if args.images:
+        from regrun.optim.fista import disk_mask
+
+        rows = []
+        for path in args.images:
+            d = {k: torch.as_tensor(v) for k, v in np.load(path).items()}
+            b = bands(d["truth"], disk_mask(tuple(d["truth"].shape)), {"fista": d["fista"], "sart_tv": d["sart_tv"]})
+            rows.append({"images": path.name, "bands": b})
+            for name, v in b.items():
+                print(f"{path.stem} {name}: " + "  ".join(f"{k} {x:.4g}" for k, x in v.items()), flush=True)
+        args.out.write_text(json.dumps({"argv": sys.argv[1:] if argv is None else argv, "results": rows}, indent=1))
+        return
     if len(args.lam0) != len(args.cases):
         ap.error(f"--lam0 gives {len(args.lam0)} weights for {len(args.cases)} cases: one per case")
     bad = [r for r in args.restarts if r not in RESTARTS]

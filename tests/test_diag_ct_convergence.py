@@ -71,3 +71,18 @@ def test_bregman_first_step_is_the_plain_solve_and_the_data_is_restored(case):
     steps = diag.bregman(p, f, ug, 1.0, 1, 30)
     plain = diag.trace(p, f, ug, 1.0, {30})["30"]["psnr"]
     assert steps[0] == plain and steps[1] != plain and torch.equal(f.data, b)
+
+
+def test_bands_add_up_to_the_error(device):
+    diag = _script("diag_ct_convergence")
+    g = torch.Generator().manual_seed(1)
+    truth = torch.zeros(24, 24, dtype=torch.float64)
+    truth[6:18, 10:13] = 1.0
+    truth = truth.to(device)
+    mask = torch.ones_like(truth)
+    image = truth + 0.1 * torch.randn(24, 24, generator=g, dtype=torch.float64).to(device)
+    b = diag.bands(truth, mask, {"x": image})
+    total = float(((image - truth) ** 2).sum())
+    assert sum(b[k]["x"] for k in ("grad<p50", "p50-80", "p80-95", ">p95")) == pytest.approx(total)
+    assert sum(v["x"] for k, v in b.items() if k.startswith("freq")) == pytest.approx(total)  # Parseval
+    assert b["bright side"]["pixels"] + b["dark side"]["pixels"] == b["p80-95"]["pixels"] + b[">p95"]["pixels"]
