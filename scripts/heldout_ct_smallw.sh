@@ -13,6 +13,12 @@
 # Each: the README's command with no size at main (`--main`, size_reading=square, its default) and on this tree
 # with problem.size_reading=disk, each run again at 0.5x and 2x its chosen weight (a coarse grid optimum on its own
 # grid); PSNR in the file's own N x N frame (ct_grid_conventions.psnr_in_frame).
+# The rule to judge by (written before the run): problem.size_reading=disk replaces the default square iff (a) it
+# loses no target main meets: no file where main's PSNR is within 0.5 dB of the best PSNR reached on that file (over
+# both runs' three weights, 0.5x, 1x, 2x the chosen) and the candidate's is not, and (b) its PSNR minus main's summed
+# over the files where the two read different grids is >= 0; files read the same must give the same run (lambda and
+# PSNR equal). Peers (the oracle-tuned target) not run for lack of CPU. A case not finished by 07:15 UTC is reported
+# as not run, the judgement on those run.
 # Usage: scripts/heldout_ct_smallw.sh OUTDIR MAIN_CHECKOUT
 set -euo pipefail
 OUT=$1
