@@ -231,11 +231,11 @@ def rocket_file(tmp_path, body: int, n: int = 144) -> Path:
 def test_a_reading_whose_disk_the_object_passes_gives_way_with_size_reading_disk(device, tmp_path):
     """A 100-px object on a 144-bin radon(circle=True) file read as regrun's covering 100 (its square holds the
     object, its disk of 0.95 x 50 px, the part FISTA-TV and the metrics keep, does not): held-out 9433 ran 9.92 dB
-    below its typed 144 (docs/ct.md "(ctsmallobj)"). problem.size_reading=disk keeps the readings whose disk holds
-    the object first and reads 144, as typed; the default (square) reads 100 as before."""
+    below its typed 144 (docs/ct.md "(ctsmallobj)"). problem.size_reading=disk, the default, keeps the readings
+    whose disk holds the object first and reads 144, as typed; square (the default before) reads 100."""
     path = rocket_file(tmp_path, 100)
-    square, _ = read(device, path, angle_start=90.0)
-    disk, said = read(device, path, angle_start=90.0, size_reading="disk")
+    square, _ = read(device, path, angle_start=90.0, size_reading="square")
+    disk, said = read(device, path, angle_start=90.0)
     typed, _ = read(device, path, angle_start=90.0, size=144)
     assert square.shape == (100, 100) and disk.shape == (144, 144)
     assert "regrun: problem.size=144: the grid rocket_100.npy's 144-pixel detector implies" in said
@@ -248,8 +248,8 @@ def test_size_reading_disk_reads_as_square_where_every_held_reading_holds_the_di
     square on 48-1024), disk reads as square: bit for bit the same problem."""
     for body in (88,):
         path = rocket_file(tmp_path, body)
-        square, _ = read(device, path, angle_start=90.0)
-        disk, _ = read(device, path, angle_start=90.0, size_reading="disk")
+        square, _ = read(device, path, angle_start=90.0, size_reading="square")
+        disk, _ = read(device, path, angle_start=90.0)
         assert square.shape == disk.shape == (100, 100) and square.geometry == disk.geometry
         assert torch.equal(square.sinogram, disk.sinogram)
     angles = np.radians([0.0, 45.0])
