@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ct_fan_grid as fg  # noqa: E402
-import ct_grid_conventions as cg  # noqa: E402
+import ct_fan_grid as fg
+import ct_grid_conventions as cg
 
-from regrun.record import load  # noqa: E402
+from regrun.record import load
 
 STEMS = ["9085_par-sktrue_astronautat100_144", "9086_par-astraN_gracehopperat140_200", "9087_par-sktrue_pageat124_176",
          "9088_par-skfalse_clockat90_160", "9089_par-regrun_horseat124_128", "9090_par-sktrue_textat66_96"]

@@ -220,7 +220,7 @@ def rocket_file(tmp_path, body: int, n: int = 144) -> Path:
     """radon(circle=True) of an n^2 field holding an object `body` px across (its disk of 0.9 of a square body/0.9
     px wide, centred): 144 bins are also regrun's covering detector of 100^2 and ASTRA's 1.5 N of 96^2."""
     img = np.zeros((n, n))
-    m = int(round(body / 0.9))
+    m = round(body / 0.9)
     a = (n - m) // 2
     img[a:a + m, a:a + m] = disk_object(m)
     path = tmp_path / f"rocket_{body}.npy"
