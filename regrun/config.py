@@ -60,6 +60,12 @@ def _by_data(data, user, other):
     return user if str(data) in USER_DATA else other
 
 
+def _if_equal(value, match, then, other):
+    """`${if_equal:VALUE,MATCH,THEN,OTHER}`: THEN where VALUE is MATCH, else OTHER (a default measured for one kind
+    only, e.g. the parallel beam's: solver.lam_cv_reference)."""
+    return then if str(value) == str(match) else other
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", _run_id_resolver)
@@ -67,6 +73,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("weight_for_data", _weight_for_data)
     if not OmegaConf.has_resolver("by_data"):
         OmegaConf.register_new_resolver("by_data", _by_data)
+    if not OmegaConf.has_resolver("if_equal"):
+        OmegaConf.register_new_resolver("if_equal", _if_equal)
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

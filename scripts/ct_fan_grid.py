@@ -20,7 +20,8 @@ Cases `CONV:OBJECT:N[:key=value...]`, seed `--seed` + k for the k-th:
 OBJECT: heldout_ct_sinograms' pixel objects in a disk of 0.9 N, `NAME@D` (D px across, centred), for `fan` its
 analytic ones. Keys: `views=` (default 60; over 360 degrees), `photons=` (Poisson, default 1e5).
 `--skip-same`: a run whose grid an earlier run of the case took is that run (only the grid's choice differs between
-the three), not run again; `--lam-factors F ...`: each run again at F times its chosen weight (the grid optimum).
+the three), not run again (with `--set`, only between this tree's two runs); `--set KEY=VALUE ...`: overrides for this
+tree's runs (an opt-in setting, e.g. problem.size_reading=disk, docs/ct.md "(ctsmallw)"); `--lam-factors F ...`: each run again at F times its chosen weight (the grid optimum).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/ct_fan_grid.py --out OUT(ctfangrid)/dev --seed 9171 \
         --main ../main --cases fan:ellipses:96 astradisk:blobs:160 ...
@@ -147,6 +148,8 @@ def main(argv=None):
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--skip-same", action="store_true",
                     help="a run on the grid an earlier run of the case took is that run's (the same code), not rerun")
+    ap.add_argument("--set", nargs="*", default=[], dest="more",
+                    help="KEY=VALUE overrides for this tree's runs (not main's): an opt-in setting")
     ap.add_argument("--lam-factors", type=float, nargs="*", default=[],
                     help="each run again at these multiples of its chosen lambda: the grid optimum about it")
     a = ap.parse_args(argv)
@@ -173,12 +176,17 @@ def main(argv=None):
                 extra_t = extra
             if a.skip_same and tag != "main":
                 # the same grid runs the same code (only the grid's choice differs): its run is not repeated
-                grid = n if size is not None else cg.read(path, extra_t, None)[0].shape[0]
-                same = [t for t in row if t in ("main", "none") and row[t].get("grid", [None])[0] == grid]
+                read_as = {**extra_t, **{k.split(".", 1)[1]: v for k, v in (m.split("=", 1) for m in a.more)
+                                         if k.startswith("problem.")}}
+                grid = n if size is not None else cg.read(path, read_as, None)[0].shape[0]
+                # main's run is this tree's only where no setting of this tree's is typed
+                same = [t for t in row if t in (("none",) if a.more else ("main", "none"))
+                        and row[t].get("grid", [None])[0] == grid]
                 if same:
                     row[tag] = {**row[same[0]], "same_as": same[0]}
                     continue
-            r = run(path, extra_t, size, a.out / f"run_{stem}_{tag}", repo)
+            more = list(a.more) if tag != "main" else []
+            r = run(path, extra_t, size, a.out / f"run_{stem}_{tag}", repo, more)
             if "error" in r:
                 row[tag] = {"error": r["error"]}
                 continue
@@ -187,7 +195,7 @@ def main(argv=None):
                         "lam": r["lam"], "cpu_s": r["cpu_s"], "wall_s": r["wall_s"]}
             for f in a.lam_factors:  # the grid optimum about the chosen weight: the same command at f times its lambda
                 o = run(path, {**extra_t, **({} if size is None else {"size": size})}, None,
-                        a.out / f"run_{stem}_{tag}_x{f:g}", repo, [f"solver.lam={f * r['lam']!r}"])
+                        a.out / f"run_{stem}_{tag}_x{f:g}", repo, [*more, f"solver.lam={f * r['lam']!r}"])
                 if "error" not in o:
                     row[tag].setdefault("lam_grid", {})[f"{f:g}"] = cg.psnr_in_frame(o["x"], truth)
             if a.lam_factors:

@@ -166,3 +166,39 @@ def test_view_cv_with_a_fold_above_the_view_count_holds_out_one_view(device):
                                  cv_scale=1.0, power_iters=10, cv_reference="raw", cv_weight="none")
     assert choice.stats()["lam_cv_fold"] == "6" and choice.solves == 4
     assert config_section("solver", "fista_tv").lam_cv_fold == 8
+
+
+@pytest.mark.parametrize("oversample, reads", [(1, "raw"), (4, "resolved")])
+def test_view_cv_reference_auto_reads_raw_on_data_with_no_detail_below_the_pixel(device, oversample, reads):
+    """solver.lam_cv_reference=auto: a scan simulated on the reconstruction's own grid (oversample 1: no detail
+    below the pixel, as a projection of a pixel image) is predicted better against its raw views beyond their noise,
+    and auto runs raw's search (its answer and runs: resolved's and raw's); one with detail below the pixel
+    (oversample 4) keeps resolved's, bit for bit (docs/ct.md "(ctsmallw)")."""
+    from regrun.optim import parameter_choice as pc
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_fista_weight
+
+    p = CTFewView(config_section("problem", "ct_fewview", size=32, views=48, noise="poisson", photons=1e6,
+                                 oversample=oversample), RunContext(device, F64, 0, Path(".")))
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=30), None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.01, hi=10.0, solves=5, probes=1)
+    out = {ref: choose_fista_weight(p, fista, 30, s, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0,
+                                    power_iters=20, cv_reference=ref, cv_weight="none")
+           for ref in ("auto", reads)}
+    assert out["auto"].details["lam_cv_reference_auto"].startswith(f"{reads}: the held-out misfit less its noise")
+    assert out["auto"].lam == out[reads].lam and torch.equal(out["auto"].state, out[reads].state)
+    assert out["auto"].solves == out[reads].solves * (2 if reads == "raw" else 1)
+
+
+def test_a_users_sinogram_is_cross_validated_against_its_raw_views_by_default():
+    """problem.data=file, parallel: lam_cv_reference raw (held-out 9085-9090 +3.47 dB summed, none worse: resolved
+    blurs data that hold no detail below the pixel, docs/ct.md "(ctsmallw)"); generated data and fans keep
+    resolved; typed, as typed."""
+    from regrun.config import compose
+
+    user = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fista_tv"]
+    assert compose(user).solver.lam_cv_reference == "raw"
+    assert compose(["problem=ct_fewview", "solver=fista_tv"]).solver.lam_cv_reference == "resolved"
+    assert compose([*user, "solver.lam_cv_reference=resolved"]).solver.lam_cv_reference == "resolved"
+    assert compose([*user, "problem.geometry=fan"]).solver.lam_cv_reference == "resolved"  # fans: not measured

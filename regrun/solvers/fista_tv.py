@@ -21,7 +21,7 @@ from ..tomography.fista_tv import (
 from ..tomography.fista_tv_weight import (
     CT_RULES,
     CV_LAYOUTS,
-    CV_REFERENCES,
+    CV_REFERENCE_CHOICES,
     CV_WEIGHTS,
     DIVERGENCES,
     choose_fista_weight,
@@ -50,7 +50,7 @@ class FistaTV(Solver):
         check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
         if cfg.lam_cv_grid is not None:
             check_int("solver.lam_cv_grid", cfg.lam_cv_grid, 3)
-        check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCES)
+        check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCE_CHOICES)
         check_choice("solver.lam_cv_weight", cfg.lam_cv_weight, CV_WEIGHTS)
         check_choice("solver.lam_cv_layout", cfg.lam_cv_layout, CV_LAYOUTS)
         check_int("solver.lam_cv_blocks", cfg.lam_cv_blocks, 1)
