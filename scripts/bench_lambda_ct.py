@@ -446,7 +446,8 @@ def main(argv=None):
                     help="the first one is compared with the peers; none: only the grid and the peers (add the rules "
                          "later with --reuse)")
     ap.add_argument("--cv-scale", type=float, default=None, help="cv's factor; default solver.lam_cv_scale")
-    ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference")
+    ap.add_argument("--cv-reference", default=None, help="cv's reference; default solver.lam_cv_reference as problem.data=file "
+                    "composes it for a parallel beam")
     ap.add_argument("--cv-weight", default=None, help="cv's misfit weight; default solver.lam_cv_weight")
     ap.add_argument("--cv-fit-cap", type=float, default=None,
                     help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
@@ -485,18 +486,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.regrid and args.reuse is None:
         ap.error("--regrid needs --reuse (the run whose peers it keeps)")
-    if args.cv_scale is None:
-        from regrun.config import config_section
+    # cv's settings as `regrun problem=ct_fewview problem.data=file solver=fista_tv` composes them for a parallel
+    # beam (the cases stand for a user's sinograms; lam_cv_reference's default differs from generated data's)
+    if None in (args.cv_scale, args.cv_reference, args.cv_weight):
+        from regrun.config import compose
 
-        args.cv_scale = float(config_section("solver", "fista_tv").lam_cv_scale)
-    if args.cv_reference is None:
-        from regrun.config import config_section
-
-        args.cv_reference = str(config_section("solver", "fista_tv").lam_cv_reference)
-    if args.cv_weight is None:
-        from regrun.config import config_section
-
-        args.cv_weight = str(config_section("solver", "fista_tv").lam_cv_weight)
+        user = compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver
+        args.cv_scale = float(user.lam_cv_scale) if args.cv_scale is None else args.cv_scale
+        args.cv_reference = str(user.lam_cv_reference) if args.cv_reference is None else args.cv_reference
+        args.cv_weight = str(user.lam_cv_weight) if args.cv_weight is None else args.cv_weight
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
