@@ -1,21 +1,16 @@
 """scripts/diag_ct_convergence.py (docs/ct.md "(ctpeer3)"): its checkpoints are the solver's own iterates (the
 N-iteration record is FISTA-TV's solve at N), adaptive restart fires and brings the iterate nearer its fixed point
 at the same count, and the three regions split the mask with the jumps in `edge`."""
-import numpy as np
 import pytest
 import torch
 
+from tests.ct_case_file import bone_case_file
 from tests.test_fbp_files import _script
 
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
-    gen = _script("heldout_ct_sinograms")
-    sino, clean, truth = gen.make("bone", 24, 15, 1e5, 6701, 2)
-    path = tmp_path_factory.mktemp("ctpeer3") / "bone_24_15_1e+05.npz"
-    np.savez(path, sinogram=sino, clean=clean, truth=truth, object="bone", size=24, views=15, photons=1e5,
-             seed=6701, fine=2, geometry="parallel", angle_range=180.0, noise_level=0.0)
-    return path
+    return bone_case_file(tmp_path_factory.mktemp("ctpeer3"))
 
 
 def test_checkpoints_are_the_solvers_iterates_and_restart_gets_nearer(case):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.ct_case_file import bone_case_file
 from tests.test_fbp_files import _script
 
 pytest.importorskip("skimage", reason="the peer is scikit-image's (pip install -e .[bench])")
@@ -13,12 +14,7 @@ pytest.importorskip("skimage", reason="the peer is scikit-image's (pip install -
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
-    gen = _script("heldout_ct_sinograms")
-    sino, clean, truth = gen.make("bone", 24, 15, 1e5, 6701, 2)
-    path = tmp_path_factory.mktemp("ct15") / "bone_24_15_1e+05.npz"
-    np.savez(path, sinogram=sino, clean=clean, truth=truth, object="bone", size=24, views=15, photons=1e5,
-             seed=6701, fine=2, geometry="parallel", angle_range=180.0, noise_level=0.0)
-    return path
+    return bone_case_file(tmp_path_factory.mktemp("ct15"))
 
 
 def test_the_long_run_lowers_the_objective(case):
