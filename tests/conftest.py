@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,11 @@ FAIR_DATA = SHARED / "fair_data"
 
 torch.set_num_threads(1)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The Ctrl-C tests' commands must start as at a terminal. A shell starts a script's background job (`pytest ... &`)
+# with SIGINT ignored, which every child inherits and Python's start-up keeps: the suite run so failed its eight
+# Ctrl-C tests (session 33). A handler, unlike SIG_IGN, is reset to the default at exec, so the children get Python's.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device here (the cpu case ran; see docs/devices.md)"))]
