@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from regrun.config import config_section
+from tests.ct_case_file import case_file
 from tests.test_fbp_files import _script
 
 
@@ -49,13 +50,7 @@ def test_plain_answer_is_the_none_weights_answer(device, monkeypatch, cap):
 
 def _ellipses_case(tmp_path):
     """A small case file as scripts/heldout_ct_grid.py writes them (24², 8 views)."""
-    import numpy as np
-
-    sino, clean, truth = _script("heldout_ct_sinograms").make("ellipses", 24, 8, 1e5, 8995, 4)
-    case = tmp_path / "ellipses_24_8_1e+05.npz"
-    np.savez(case, sinogram=sino, clean=clean, truth=truth, object="ellipses", size=24, views=8, photons=1e5,
-             seed=8995, fine=4, geometry="parallel", angle_range=180.0, noise_level=0.0)
-    return case
+    return case_file(tmp_path, "ellipses", 24, 8, 1e5, 8995, 4)
 
 
 def test_iters_reruns_auto_beside_the_reused_grid(tmp_path):

@@ -4,13 +4,13 @@ at the same count, and the three regions split the mask with the jumps in `edge`
 import pytest
 import torch
 
-from tests.ct_case_file import bone_case_file
+from tests.ct_case_file import case_file
 from tests.test_fbp_files import _script
 
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
-    return bone_case_file(tmp_path_factory.mktemp("ctpeer3"))
+    return case_file(tmp_path_factory.mktemp("ctpeer3"))
 
 
 def test_checkpoints_are_the_solvers_iterates_and_restart_gets_nearer(case):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.ct_case_file import bone_case_file
+from tests.ct_case_file import case_file
 from tests.test_fbp_files import _script
 
 pytest.importorskip("skimage", reason="the peer is scikit-image's (pip install -e .[bench])")
@@ -14,7 +14,7 @@ pytest.importorskip("skimage", reason="the peer is scikit-image's (pip install -
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
-    return bone_case_file(tmp_path_factory.mktemp("ct15"))
+    return case_file(tmp_path_factory.mktemp("ct15"))
 
 
 def test_the_long_run_lowers_the_objective(case):
