@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Held-out CT batch EZ (the lead, session 34, issue 16): sinograms made outside regrun's projector (bin-integrated,
+# 4x finer simulation, Poisson), written down and committed before any run on it; never tuned on. Seed 9097 (git grep
+# -w: unused). Six 128^2 scans: the issue's kinds (ellipses, designed metal parts with 1-2 px walls, a natural photo
+# in a disk: coffee and moon standing in for astronaut and brick), a honeycomb part and a circuit board;
+# 60/30/15 views (two of each); 1e4-1e6 photons.
+# Run once at main before the session's CT merges (grid with the truth, peers, `auto`), then `auto` again after each
+# merge on the same files (--reuse). Judged per merge: no scan loses a target main met (within 0.5 dB of the
+# grid-optimal lambda; above the best oracle-tuned peer); the dB summed over scans it moves >= 0.
+#   scripts/heldout_lead34_ct.sh OUTDIR           # main: the files, grid, peers and auto -> OUTDIR/EZ.json
+#   scripts/heldout_lead34_ct.sh OUTDIR again     # auto again with this checkout's code -> OUTDIR/EZv.json
+set -euo pipefail
+OUT=$1; shift
+CASES="ellipses:128:15:1e5 honeycomb:128:30:1e4 astronaut:128:60:1e4 brick:128:30:1e6 circuit:128:60:1e5 metal:128:15:1e6"
+if [ $# -eq 0 ]; then
+  python scripts/heldout_ct_sinograms.py --seed 9097 --images coffee moon --out "$OUT/heldout_9097" --cases $CASES
+  python scripts/bench_lambda_ct.py --cases "$OUT"/heldout_9097/*.npz --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
+    --auto-rules cv --threads 1 --out "$OUT/EZ"
+else
+  python scripts/bench_lambda_ct.py --cases "$OUT"/heldout_9097/*.npz --reuse "$OUT/EZ.json" --auto-rules cv \
+    --threads 1 --out "$OUT/EZv"
+fi
