@@ -626,6 +626,10 @@ def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
     residual = residual_noise(evaluate, fit)
     if residual is not None:
         choice.details["noise_std_residual"] = f"{residual:.6g}"
+        if not choice.noise_source.startswith("given"):
+            # the frames' noise as best read here: the smaller of the filter's and the residual's, each of which
+            # only adds (scene detail, model error); deciding nothing (docs/superres.md, "(srnoise)")
+            choice.details["noise_std_frames"] = f"{min(choice.sigma, residual):.6g}"
 
 
 def residual_noise(evaluate: Evaluator, fit) -> float | None:
@@ -658,8 +662,9 @@ def fit_noise_note(choice: Choice) -> str:
     note = f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
     if choice.noise_source.startswith("given"):
         return note
+    bound = min(fit, choice.sigma, float(choice.details.get("noise_std_residual", math.inf)))
     return (note + f"; both read scene detail or model error as noise, so the frames' noise is at most about "
-            f"{min(fit, choice.sigma):.4g} (how far below, the frames cannot tell)")
+            f"{bound:.4g} (how far below, the frames cannot tell)")
 
 
 @dataclass(frozen=True)
