@@ -42,4 +42,3 @@ def test_the_residual_reads_the_noise_the_filter_cannot(tmp_path, device):
     residual = float(choice.details["noise_std_residual"])
     assert residual == pytest.approx(drawn, rel=0.25)
     assert float(choice.details["noise_std_frames"]) == pytest.approx(min(residual, choice.sigma), rel=1e-5)
-    assert "at most about" in sw.fit_noise_note(choice)

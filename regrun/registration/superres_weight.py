@@ -662,9 +662,8 @@ def fit_noise_note(choice: Choice) -> str:
     note = f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
     if choice.noise_source.startswith("given"):
         return note
-    bound = min(fit, choice.sigma, float(choice.details.get("noise_std_residual", math.inf)))
     return (note + f"; both read scene detail or model error as noise, so the frames' noise is at most about "
-            f"{bound:.4g} (how far below, the frames cannot tell)")
+            f"{min(fit, choice.sigma):.4g} (how far below, the frames cannot tell)")
 
 
 @dataclass(frozen=True)
