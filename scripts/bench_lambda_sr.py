@@ -961,10 +961,13 @@ def run_set(ctx, root, spec, args, reuse=None):
             chosen["affine_psnr"] = first.metrics["psnr"]
             # the affine answer's fit noise (record_fit_noise), the one the choice could read beside the filter's
             chosen["affine_sigma_fit"] = float(first.result.stats.get("noise_std_fit", math.nan))
+            chosen["affine_sigma_residual"] = float(first.result.stats.get("noise_std_residual", math.nan))
         row[f"auto_{rule}"] = {"lam": res.metrics["lam_chosen"], "psnr": metrics["psnr"],
                                "solves": res.metrics["lam_solves"], "sigma": res.metrics["noise_sigma"],
                                # Wahba's ||r||^2 / (m - tr H) at the chosen weight (superres_weight.record_fit_noise)
                                "sigma_fit": float(res.stats.get("noise_std_fit", math.nan)),
+                               # the weak-texture patches of its residual frames (superres_weight.residual_noise)
+                               "sigma_residual": float(res.stats.get("noise_std_residual", math.nan)),
                                "trace_share": float(res.stats.get("noise_fit_trace", math.nan))
                                / float(res.stats.get("noise_fit_data", math.nan)),
                                "at_edge": res.metrics["lam_at_range_edge"], "cpu_s": cpu, "cpu_eval": cpu_eval,

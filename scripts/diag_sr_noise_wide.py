@@ -6,7 +6,8 @@ and z scores), the set's frames are drawn again twice from its seed, with and wi
 Beside it: noise_std_images on the same frames (the row's own sigma as a check that the run read the same frames),
 the same on the noiseless frames (what the scene alone reads as noise), the fit's Wahba estimate at the chosen
 weight (superres_weight.record_fit_noise, the affine answer's where the row has it), the smaller of the two, and
-the smaller with the final run's fit (`frames`: what the results record as /stats/noise_std_frames). No solves.
+the smaller with the final run's fit (`frames`), and the weak-texture patches of the final run's residual frames
+(`residual`: /stats/noise_std_residual). No solves.
 
     python scripts/diag_sr_noise_wide.py --rows OUT(lead25)/mm_dev.json OUT(lead25)/mm_HL.json OUT/extra.json \\
         --out OUT/wide.json
@@ -57,6 +58,9 @@ def measure(rows) -> list[dict]:
                "z_ra": a.get("motion_model_z_rigid_affine", math.nan), "motion": r["motion"], "lam": a["lam"],
                "psnr": a["psnr"]}
         rec["smaller"] = min(images, fit) if math.isfinite(fit) else images
+        # the weak-texture patches of the final run's residual frames (superres_weight.residual_noise; NaN in rows
+        # of runs before it)
+        rec["residual"] = a.get("sigma_residual", math.nan)
         # what the results record (/stats/noise_std_frames): the smaller of the filter's and the final run's fit
         rec["frames"] = min(images, rec["fit_final"]) if math.isfinite(rec["fit_final"]) else images
         out.append(rec)

@@ -172,7 +172,7 @@ def _blocks(a: torch.Tensor) -> torch.Tensor:
     return a[:, :n1 * b, :n2 * b].reshape(a.shape[0], n1, b, n2, b).transpose(2, 3).reshape(-1, b * b)
 
 
-def noise_std_blocks(images: torch.Tensor) -> float:
+def noise_std_blocks(images: torch.Tensor, valid: torch.Tensor | None = None) -> float:
     """sigma of white noise on images (..., m1, m2), pooled over the leading axes, from the responses to
     Immerkaer's mask (_immerkaer): the NOISE_QUANTILE-th of the RMS responses of NOISE_BLOCK^2 blocks, over the same
     statistic of unit white noise on the same grid (drawn from a fixed seed: the quantile's own bias for that many
@@ -182,18 +182,30 @@ def noise_std_blocks(images: torch.Tensor) -> float:
     NOISE_CLIPPED share of whose pixels sit at the images' lowest or highest value are left out: clipped noise
     there would read low. Fewer than NOISE_MIN_BLOCKS blocks (small frames): the median absolute response over
     every pixel, over MAD = 0.6745. Where every block holds an edge (sharp drawings whose flat parts are a few
-    pixels wide) it reads the edges: noise_std_images starts from it and selects flat patches instead."""
+    pixels wide) it reads the edges: noise_std_images starts from it and selects flat patches instead.
+    valid (images' shape, bool): pixels that are data; a mask response that reaches any other is left out."""
     x = _as_frames(images)
     d = _immerkaer(x)
     rms = _blocks(d).pow(2).mean(1).sqrt()
     # clipped: pixels at the images' lowest or highest value (a black background, blown highlights), whose noise is
     # cut; a block a quarter of whose pixels are clipped would read low
     clipped = _blocks(_clipped(x)[:, 1:-1, 1:-1].to(x.dtype)).mean(1)
-    rms = rms[clipped < NOISE_CLIPPED]
+    keep = clipped < NOISE_CLIPPED
+    inside = None
+    if valid is not None:
+        inside = _valid_responses(valid.reshape(x.shape))
+        keep &= _blocks(inside.to(x.dtype)).amin(1) > 0
+    rms = rms[keep]
     if rms.numel() >= NOISE_MIN_BLOCKS:
         unit = _blocks(_immerkaer(_unit_noise(x)))
         return float(torch.quantile(rms, NOISE_QUANTILE) / torch.quantile(unit.pow(2).mean(1).sqrt(), NOISE_QUANTILE))
-    return float(d.abs().flatten().median()) / MAD
+    return float((d if inside is None else d[inside]).abs().flatten().median()) / MAD
+
+
+def _valid_responses(valid: torch.Tensor) -> torch.Tensor:
+    """Of (n, m1, m2) data pixels, the 3x3 mask responses (_immerkaer's (n, m1-2, m2-2)) that read data alone."""
+    v = valid.to(torch.float64)[:, None]
+    return torch.nn.functional.max_pool2d(1.0 - v, 3, 1)[:, 0] == 0
 
 
 def _as_frames(images: torch.Tensor) -> torch.Tensor:
@@ -239,7 +251,7 @@ def _least_variance(p: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(torch.cov(p.T))[0])
 
 
-def noise_std_images(images: torch.Tensor) -> float:
+def noise_std_images(images: torch.Tensor, valid: torch.Tensor | None = None) -> float:
     """sigma of white noise on images (..., m1, m2), pooled over the leading axes: Liu, Tanaka and Okutomi's (2013)
     weak-texture patches. Of every NOISE_PATCH^2 patch, those whose gradient energy (_patch_gradient_energy) lies
     under the NOISE_WEAK_QUANTILE-th of the energies unit white noise gives, times sigma^2, are the patches noise
@@ -251,9 +263,13 @@ def noise_std_images(images: torch.Tensor) -> float:
     patches. Patches touching a clipped pixel (the images' lowest or highest value) are left out. With fewer than
     NOISE_WEAK_MIN patches kept: noise_std_blocks's estimate.
     Why (docs/superres.md, "noiseest"): the block percentile read sharp drawings' edges as noise, 5.5-17x the
-    added noise on graphic frame sets, where every 6x6 block holds an edge; a 3x3 patch fits between them."""
+    added noise on graphic frame sets, where every 6x6 block holds an edge; a 3x3 patch fits between them.
+    valid (images' shape, bool): the pixels that are data; patches touching any other are left out (a residual's
+    zeros where a frame sees outside the reference would read as flat patches)."""
     x = _as_frames(images)
-    start = noise_std_blocks(x)
+    if valid is not None:
+        valid = valid.reshape(x.shape)
+    start = noise_std_blocks(x, valid)
     if min(x.shape[-2:]) < NOISE_PATCH + 1 or not start > 0:
         return start
     u = _unit_noise(x)
@@ -261,7 +277,8 @@ def noise_std_images(images: torch.Tensor) -> float:
     tau = float(torch.quantile(eu, NOISE_WEAK_QUANTILE))
     pu = _patches(u)[eu < tau]  # unit noise selected by the same rule at its sigma, 1
     px, ex = _patches(x), _patch_gradient_energy(x)
-    clipped = _patches(_clipped(x).to(x.dtype)).amax(1) > 0
+    bad = _clipped(x) if valid is None else _clipped(x) | ~valid
+    clipped = _patches(bad.to(x.dtype)).amax(1) > 0
     sigma, estimated = start, False
     for _ in range(NOISE_WEAK_STEPS):
         weak = (ex < tau * sigma**2) & ~clipped

@@ -222,7 +222,8 @@ class SuperRes(Problem):
         shift = cfg.motion_model_shift_ratio  # superres_model_choice.pick's; None: off
         self.motion_shift_ratio = (None if shift is None
                                    else check_float("problem.motion_model_shift_ratio", shift, 1.0, strict=True))
-        check_choice("problem.motion_model_noise", cfg.motion_model_noise, ("images", "smaller", "fit", "larger"))
+        check_choice("problem.motion_model_noise", cfg.motion_model_noise,
+                     ("images", "smaller", "fit", "larger", "residual"))
         self.motion_noise = cfg.motion_model_noise
         factor = cfg.motion_model_check_factor  # keep_first's; None: the smaller model's answer always stands
         self.motion_check_factor = (None if factor is None

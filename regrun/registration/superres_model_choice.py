@@ -116,11 +116,15 @@ def choice_noise(problem) -> float:
     larger, the larger of the two.
     The filter reads a texture with no weak patch as noise (14x on texture 32^2/32), the fit what the model cannot
     fit (sharp edges); each only adds, so the smaller is the nearer to the noise (docs/superres.md, "srnoise2").
+    residual: the weak-texture patches of the affine answer's residual frames (superres_weight.residual_noise).
     No fit recorded (a fixed weight): the frames' estimate."""
     sigma = noise_std_images(problem.model.frames)
-    fit = getattr(problem.weight_choice, "details", {}).get("noise_std_fit")
+    details = getattr(problem.weight_choice, "details", {})
+    fit = details.get("noise_std_residual" if problem.motion_noise == "residual" else "noise_std_fit")
     if problem.motion_noise == "images" or fit is None or not float(fit) > 0:
         return sigma
+    if problem.motion_noise == "residual":
+        return float(fit)
     pick = {"smaller": min, "larger": max, "fit": lambda a, b: b}[problem.motion_noise]
     return pick(sigma, float(fit))
 

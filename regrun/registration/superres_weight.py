@@ -623,6 +623,30 @@ def record_fit_noise(choice: Choice, evaluate: Evaluator) -> None:
         return  # no trace at the weight (a rule that reads none, a search cut short before it): nothing to record
     sigma = math.sqrt(fit.rss / (fit.m - fit.trace))
     choice.details.update(noise_std_fit=f"{sigma:.6g}", noise_fit_trace=f"{fit.trace:.6g}", noise_fit_data=str(fit.m))
+    residual = residual_noise(evaluate, fit)
+    if residual is not None:
+        choice.details["noise_std_residual"] = f"{residual:.6g}"
+        if not choice.noise_source.startswith("given"):
+            # the frames' noise as best read here: the smaller of the filter's and the residual's, each of which
+            # only adds (scene detail, model error); deciding nothing (docs/superres.md, "(srnoise)")
+            choice.details["noise_std_frames"] = f"{min(choice.sigma, residual):.6g}"
+
+
+def residual_noise(evaluate: Evaluator, fit) -> float | None:
+    """The frames' noise level from the fit's residual frames at the chosen weight, read by the weak-texture
+    patches (noise_std_images) where Wahba's estimate (record_fit_noise) pools every pixel: what the model cannot fit
+    (a photo's sharpest detail, aliased texture) sits in some parts of the frames, the noise in all, so the quietest
+    patches of the residual carry the noise alone. The residual of white noise is (I - H) n, whose variance per
+    datum is about sigma^2 (1 - tr H / m) (Wahba's own reading): divided by that. Frame pixels that are no data
+    (problem.outside=drop: their residual is 0) are left out of the patches. None without the image or the trace."""
+    model = evaluate.model
+    if fit.state is None or not fit.m > fit.trace:
+        return None
+    d, _ = frame_data(model)
+    pred = evaluate.solve.op.matvec(fit.state)[..., : model.n_data] / model.sqrt_hd
+    residual = (pred - d).reshape(model.frames.shape)
+    valid = model.data_mask().expand(model.frames.shape) > 0
+    return noise_std_images(residual, valid) / math.sqrt(1.0 - fit.trace / fit.m)
 
 
 def fit_noise_note(choice: Choice) -> str:
