@@ -448,6 +448,16 @@ KEY_SETTINGS = {"problem.sinogram": "problem.sinogram_key", "problem.truth_file"
                 "problem.angles_key": "problem.angles_key", "frames": "problem.frames_key"}
 
 
+def slices_hint() -> str:
+    """How to give a 2-D reconstruction one slice of a stack (a TIFF stack of a detector's projections, or of
+    slices' sinograms): newuser19's 45-page TIFF was told "save a 3-D array as .npy", and that .npy was then refused
+    for a parallel beam ("needs 2 dimensions"), a circle with no way out named."""
+    return (": a stack of slices? a parallel or fan beam reconstructs one slice: numpy.save one 2-D "
+            "(views, n_u) sinogram of it, a[k] if the stack a is (slices, views, n_u), a[:, k, :] if it is a "
+            "detector's projections (views, rows, n_u); a cone beam (problem.geometry=cone) reads the 3-D array "
+            "(views, n_u, n_v) from .npy")
+
+
 def _read_grey_page(path: Path, what: str) -> np.ndarray:
     """The one page of a grey PNG/TIFF as float64, row 0 the image's top row, values as stored (16-bit and float
     kept): an array written as an image, not a picture (no FAIR layout)."""
@@ -457,7 +467,7 @@ def _read_grey_page(path: Path, what: str) -> np.ndarray:
         pages = getattr(img, "n_frames", 1)
         if pages > 1:
             raise UserError(f"{what}: {path} has {pages} pages; one page (a 2-D array) is read from an image "
-                            "file: save a 3-D array as .npy")
+                            f"file{slices_hint() if what == 'problem.sinogram' else ': save a 3-D array as .npy'}")
         if img.mode not in _GREY_MODES:
             raise UserError(f"{what}: {path} is a colour image ({img.mode}); an array saved as an image is grey "
                             "(8/16-bit or float)")
