@@ -29,3 +29,30 @@ def test_a_stack_of_slices_for_a_parallel_beam_is_told_how_to_take_one_slice(tmp
         assert "a[:, k, :] if it is a detector's projections (views, rows, n_u)" in err, err
         assert "a[k] if the stack a is (slices, views, n_u)" in err, err
         assert "status failed" in err
+
+
+def test_a_long_frame_title_is_wrapped_inside_its_cell_not_run_into_the_next(tmp_path):
+    # a phone burst's names (IMG_20261207_081502_BURST001.png) ran each SR frame title into its neighbours'
+    from PIL import ImageDraw
+
+    from regrun.pil_draw import font, text_size
+    from regrun.plots import image_grid
+
+    image = np.random.default_rng(SEED).uniform(0, 1, (28, 20))
+    short = [dict(image=image, title=f"frame {k}") for k in range(3)]
+    long = [dict(image=image, title=f"frame {k}: IMG_20261207_081502_BURST00{k + 1}.png" + (" (reference pose)"
+                                                                                           if k == 0 else ""))
+            for k in range(3)]
+    one = Image.open(image_grid(short, tmp_path / "short.png", ncols=3))
+    wrapped = Image.open(image_grid(long, tmp_path / "long.png", ncols=3))
+    assert wrapped.size[0] == one.size[0] and wrapped.size[1] > one.size[1]  # more title lines, cells as wide
+    # every title pixel stays inside its own cell: the columns between cells (the colour bars' labels' right
+    # margin, 10 px at each cell's right) hold no ink above the images
+    cell_w = (one.size[0] - 10) // 3
+    band = np.asarray(wrapped.convert("L"))[: wrapped.size[1] - one.size[1] + 22]
+    for c in (1, 2):
+        assert band[:, c * cell_w: c * cell_w + 10].min() == 255
+    draw = ImageDraw.Draw(wrapped)
+    from regrun.plots import _title_lines
+    lines = _title_lines(draw, "IMG_20261207_081502_BURST001_a_very_long_name_without_spaces.png", font(13), 120)
+    assert len(lines) == 1 and "..." in lines[0] and text_size(draw, lines[0], font(13))[0] <= 120
