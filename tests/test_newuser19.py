@@ -56,3 +56,40 @@ def test_a_long_frame_title_is_wrapped_inside_its_cell_not_run_into_the_next(tmp
     from regrun.plots import _title_lines
     lines = _title_lines(draw, "IMG_20261207_081502_BURST001_a_very_long_name_without_spaces.png", font(13), 120)
     assert len(lines) == 1 and "..." in lines[0] and text_size(draw, lines[0], font(13))[0] <= 120
+
+
+def test_colour_frames_noise_estimate_is_named_the_luminances(device, tmp_path):
+    # RGB frames with 1% noise in each channel (2.55 of 255) were told "noise sigma 1.793 (estimated: weak-texture
+    # patches of the frames) ... so the frames' noise is at most about 1.793": the estimate is of their luminance
+    import torch
+
+    import regrun.registration.superres_weight as sw
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.superres import SuperRes
+
+    rng = np.random.default_rng(SEED)
+    scene = rng.uniform(40, 200, (3, 16, 16))
+    for name, grey in (("rgb", False), ("grey", True)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for k in range(4):
+            frame = np.roll(scene, (k % 2, k // 2), axis=(1, 2))[:, 2:14, 2:14]
+            frame = frame + 2.55 * rng.standard_normal(frame.shape)
+            frame = np.clip(frame.mean(0) if grey else np.moveaxis(frame, 0, -1), 0, 255).astype(np.uint8)
+            Image.fromarray(frame).save(folder / f"f{k}.png")
+    ctx = RunContext(device, torch.float64, 0, tmp_path)
+    sources = {}
+    for name in ("rgb", "grey"):
+        p = SuperRes(config_section("problem", "superres", data="frames", frames=str(tmp_path / name),
+                                    lambda_f="auto", factor=2), ctx)
+        w = ctx.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0] * 3)
+        choice = sw.choose_superres_weight(p, w, p.weight_settings, torch.Generator().manual_seed(0))
+        sources[name] = choice.noise_source
+        assert choice.sigma > 0
+    assert "luminance" in sources["rgb"] and "one channel's own noise is larger" in sources["rgb"], sources
+    assert sources["grey"] == "estimated: weak-texture patches of the frames", sources
+    from regrun.optim.parameter_choice import Choice
+    note = sw.fit_noise_note(Choice(lam=0.1, rule="gcv", sigma=5.0, noise_source=sources["rgb"], solves=5,
+                                    at_edge=False, details={"noise_std_fit": "3.0"}))
+    assert "so the luminance's noise is at most about 3 " in note, note
