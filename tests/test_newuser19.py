@@ -93,3 +93,32 @@ def test_colour_frames_noise_estimate_is_named_the_luminances(device, tmp_path):
     note = sw.fit_noise_note(Choice(lam=0.1, rule="gcv", sigma=5.0, noise_source=sources["rgb"], solves=5,
                                     at_edge=False, details={"noise_std_fit": "3.0"}))
     assert "so the luminance's noise is at most about 3 " in note, note
+
+
+def test_the_frame_of_another_scene_is_named_in_the_frames_check_warning(device, tmp_path):
+    # a burst with one frame of another scene warned "a frame is not of this scene" without saying which; the
+    # answer's residual names it (2.8x the other frames' median RMS on newuser19's burst; clean: at most 1.1x)
+    import torch
+
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.superres import STRAY_FRAME_RATIO, SuperRes, frame_misfits
+
+    rng = np.random.default_rng(SEED)
+    residual = rng.standard_normal((5, 6, 7))
+    residual[3] *= 3.0
+    found = frame_misfits(residual)
+    assert found["frames_misfit_worst"] == 3 and found["frames_misfit_worst_ratio"] > STRAY_FRAME_RATIO
+    scene = rng.uniform(40, 200, (14, 14))
+    for k in range(5):
+        Image.fromarray(np.roll(scene, k, axis=1)[1:13, 1:13].astype(np.uint8)).save(tmp_path / f"shot{k + 1}.png")
+    p = SuperRes(config_section("problem", "superres", data="frames", frames=str(tmp_path)),
+                 RunContext(device, torch.float64, 0, tmp_path))
+    metrics = {"frames_check_ratio": 1.9, "frames_check_ratio_1": 1.5, "frames_check_ratio_2": 2.4, **found}
+    said = " ".join(p.warnings(metrics))
+    assert "frame 3 (shot4.png) is fitted" in said and "leave it out" in said, said
+    metrics.update(frames_misfit_worst_ratio=1.1)  # no frame stands out: none named
+    assert "is fitted" not in " ".join(p.warnings(metrics))
+    metrics.update(frames_check_ratio=0.3, frames_check_ratio_1=0.3, frames_check_ratio_2=0.3,
+                   frames_misfit_worst_ratio=3.0)  # the check passes: nothing said at all about frames
+    assert "is fitted" not in " ".join(p.warnings(metrics))
