@@ -122,3 +122,15 @@ def test_the_frame_of_another_scene_is_named_in_the_frames_check_warning(device,
     metrics.update(frames_check_ratio=0.3, frames_check_ratio_1=0.3, frames_check_ratio_2=0.3,
                    frames_misfit_worst_ratio=3.0)  # the check passes: nothing said at all about frames
     assert "is fitted" not in " ".join(p.warnings(metrics))
+
+
+def test_a_files_own_angles_turned_by_angle_start_are_said_so(device, tmp_path, monkeypatch, capsys):
+    # with the file's angles (0 to 165 degrees) and problem.angle_start=90, the views line said "0 to 165 degrees"
+    # while every view was read 90 degrees on (/data/angles_deg 90, 105, ...)
+    np.savez(tmp_path / "scan.npz", sinogram=_two_disks_sinogram(), angles=np.arange(12) * 15.0)
+    done = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=scan.npz", "solver=fbp",
+                              "problem.angle_start=90", "figures=false", f"device={device}"],
+                             tmp_path, monkeypatch, capsys)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "its 12 angles ('angles', 0 to 165 degrees), each plus problem.angle_start=90" in said, said

@@ -606,7 +606,8 @@ class CTFewView(Problem):
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
             got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
-                   " degrees)" if self.file_angles is not None else
+                   " degrees)" + (f", each plus problem.angle_start={float(cfg.angle_start):g}"
+                                  if float(cfg.angle_start) != 0.0 else "") if self.file_angles is not None else
                    # the angles assumed were not said: a clockwise or 360-degree scan read wrong without a word
                    f"its shape {tuple(sino.shape)}; the file holds no angles: the views are spread evenly over "
                    f"{self._angle_range():g} degrees from {float(cfg.angle_start):g} (problem.angle_range, "
