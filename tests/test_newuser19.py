@@ -152,3 +152,39 @@ def test_the_cv_noise_figure_against_a_resolved_reference_is_not_called_a_bound_
         reference = f["stats/lam_cv_reference"][()].decode()
     assert reference == "resolved", reference
     assert "an upper bound of the noise that reference keeps (" in source and "may be up to" in source, source
+
+
+def _float_rgb_tiff(path, rows: int = 4, cols: int = 5) -> None:
+    """A little-endian TIFF of 3 float32 samples per pixel, one strip, chunky (as tifffile.imwrite writes a float32
+    (rows, cols, 3) array; a (3, rows, cols) one the same in planes): a file Pillow cannot open."""
+    import struct
+
+    pixels = np.arange(rows * cols * 3, dtype="<f4").tobytes()
+    entries = [(256, 3, 1, cols), (257, 3, 1, rows), (258, 3, 3, None), (259, 3, 1, 1), (262, 3, 1, 2),
+               (273, 4, 1, None), (277, 3, 1, 3), (278, 3, 1, rows), (279, 4, 1, len(pixels)), (284, 3, 1, 1),
+               (339, 3, 3, None)]
+    ifd_at = 8
+    extra_at = ifd_at + 2 + 12 * len(entries) + 4
+    shorts3 = {258: struct.pack("<3H", 32, 32, 32), 339: struct.pack("<3H", 3, 3, 3)}
+    extra, where = b"", {}
+    for tag in (258, 339):
+        where[tag] = extra_at + len(extra)
+        extra += shorts3[tag] + b"\0\0"
+    strip_at = extra_at + len(extra)
+    out = b"II*\0" + struct.pack("<I", ifd_at) + struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        value = where.get(tag, strip_at if tag == 273 else value)
+        out += struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1
+                                                         else struct.pack("<I", value))
+    path.write_bytes(out + b"\0\0\0\0" + extra + pixels)
+
+
+def test_a_float_tiff_of_three_samples_a_pixel_is_named_not_unidentified(tmp_path, monkeypatch, capsys):
+    # tifffile writes a float32 stack of 3 slices as a 3-sample page, which Pillow cannot open: the message was
+    # Pillow's "cannot identify image file"
+    _float_rgb_tiff(tmp_path / "three.tif")
+    done = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=three.tif", "solver=fbp",
+                              "figures=false"], tmp_path, monkeypatch, capsys)
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "its pixels hold 3 float samples each" in said and "save the array as .npy" in said, said

@@ -286,9 +286,9 @@ def _one_page(img, path: Path) -> None:
                         "the page meant as a file of its own (a stack of frames is given whole, problem.frames=FILE)")
 
 
-def _tiff_samples(path: Path) -> tuple[int, int] | None:
-    """(bits per sample, sample format: 1 unsigned, 2 signed, 3 float) of a TIFF file's first image, from its
-    header, or None where the file is no TIFF or does not say."""
+def _tiff_samples(path: Path) -> tuple[int, int, int] | None:
+    """(bits per sample, sample format: 1 unsigned, 2 signed, 3 float, samples per pixel) of a TIFF file's first
+    image, from its header, or None where the file is no TIFF or does not say."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -299,7 +299,7 @@ def _tiff_samples(path: Path) -> tuple[int, int] | None:
             tags = {}
             for _ in range(struct.unpack(order + "H", fh.read(2))[0]):
                 tag, kind, count, value = struct.unpack(order + "HHI4s", fh.read(12))
-                if tag in (258, 339) and kind == 3:  # BitsPerSample, SampleFormat: SHORT, the first sample's
+                if tag in (258, 339, 277) and kind == 3:  # BitsPerSample, SampleFormat, SamplesPerPixel: SHORT
                     if count <= 2:
                         tags[tag] = struct.unpack(order + "H", value[:2])[0]
                     else:
@@ -309,14 +309,20 @@ def _tiff_samples(path: Path) -> tuple[int, int] | None:
                         fh.seek(here)
     except (OSError, struct.error):
         return None
-    return (tags[258], tags.get(339, 1)) if 258 in tags else None
+    return (tags[258], tags.get(339, 1), tags.get(277, 1)) if 258 in tags else None
 
 
 def _tiff64(path: Path) -> str | None:
     """Where a file is a TIFF of samples Pillow cannot read (64-bit float, as tifffile.imwrite writes a float64
-    array; 64-bit integers), why and what to save instead: "cannot identify image file" alone read as a broken file
-    (newuser11)."""
+    array; 64-bit integers; floats several to a pixel, as tifffile.imwrite writes a float32 (3, rows, columns) stack
+    of three slices: newuser19), why and what to save instead: "cannot identify image file" alone read as a broken
+    file (newuser11)."""
     samples = _tiff_samples(path)
+    if samples is not None and samples[0] != 64 and samples[1] == 3 and samples[2] > 1:
+        return (f"its pixels hold {samples[2]} float samples each (as tifffile.imwrite writes a float array whose "
+                f"first or last axis is {samples[2]} long: as colour, though it may be a stack of {samples[2]} "
+                "slices), which Pillow (regrun's image reader) does not read: save the array as .npy (a sinogram "
+                "for a parallel or fan beam: one 2-D slice of it)")
     if samples is None or samples[0] != 64:
         return None
     kind = {1: "unsigned integers", 2: "signed integers", 3: "floats"}.get(samples[1], "values")
