@@ -136,7 +136,7 @@ def test_a_files_own_angles_turned_by_angle_start_are_said_so(device, tmp_path, 
     assert "its 12 angles ('angles', 0 to 165 degrees), each plus problem.angle_start=90" in said, said
 
 
-def test_the_cv_noise_figure_against_a_resolved_reference_is_not_called_a_bound_of_the_noise(device, tmp_path,
+def test_the_cv_noise_figure_and_the_moved_pick_are_said_as_they_are(device, tmp_path,
                                                                                                 monkeypatch, capsys):
     # the held-out misfit against the views at the pixel model's resolution was called "an upper bound" of the
     # noise: 0.4619 where 0.479 was drawn (that reference keeps 0.806 of the noise's variance)
@@ -150,8 +150,17 @@ def test_the_cv_noise_figure_against_a_resolved_reference_is_not_called_a_bound_
     with h5py.File(tmp_path / "run" / "results.h5") as f:
         source = f["stats/noise_source"][()].decode()
         reference = f["stats/lam_cv_reference"][()].decode()
+        moved = f["stats/lam_moved_by"][()].decode() if "lam_moved_by" in f["stats"] else ""
+        plain, pick = float(f["stats/lam_cv_pick_plain"][()]), float(f["stats/lam_cv_pick"][()])
+        lam = float(f["metrics/lam_chosen"][()])
     assert reference == "resolved", reference
     assert "an upper bound of the noise that reference keeps (" in source and "may be up to" in source, source
+    # the chosen weight is not the drawn curve's pick (the ramp's re-pick, the dose scale): said beside it, as the
+    # figure's legend and the summary read it ("chosen lam = 4.42" beside a curve lowest at 3.37, without a word)
+    assert abs(pick / plain - 1) > 1e-3 and abs(lam / plain - 1) > 1e-3, (pick, plain, lam)
+    assert moved.startswith(f"ramp-weighted misfit's pick {pick:.3g}") and moved.endswith(
+        f"from this curve's pick {plain:.3g}"), moved
+    assert f", then the {moved}" in done.stdout + done.stderr
 
 
 def _float_rgb_tiff(path, rows: int = 4, cols: int = 5) -> None:
