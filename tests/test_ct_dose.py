@@ -253,7 +253,7 @@ def test_repick_guarded_runs_the_ramp_re_pick_where_the_guard_was_consulted(devi
     moved = {k: v for k, v in on.details.items() if k != "lam_moved_by"}
     assert off.details["lam_cv_guard"].startswith("offset 0: ") and off.details == {
         **moved, "lam_cv_pick": off.details["lam_cv_pick"]}
-    assert on.details["lam_moved_by"].startswith("ramp-weighted misfit's pick") and "lam_moved_by" not in off.details
+    assert on.details["lam_moved_by"].startswith("ramp-weighted re-pick") and "lam_moved_by" not in off.details
     assert off.lam == pytest.approx(0.15) and off.at_edge
     assert 0.2 < on.lam == pytest.approx(ramp.lam, rel=1e-5) and not on.at_edge and on.solves == off.solves == 7
     inside = run(0.01, 3.0), run(0.01, 3.0, repick_guarded=True)

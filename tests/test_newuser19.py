@@ -158,7 +158,7 @@ def test_the_cv_noise_figure_and_the_moved_pick_are_said_as_they_are(device, tmp
     # the chosen weight is not the drawn curve's pick (the ramp's re-pick, the dose scale): said beside it, as the
     # figure's legend and the summary read it ("chosen lam = 4.42" beside a curve lowest at 3.37, without a word)
     assert abs(pick / plain - 1) > 1e-3 and abs(lam / plain - 1) > 1e-3, (pick, plain, lam)
-    assert moved.startswith(f"ramp-weighted misfit's pick {pick:.3g}") and moved.endswith(
+    assert moved.startswith(f"ramp-weighted re-pick {pick:.3g}") and moved.endswith(
         f"from this curve's pick {plain:.3g}"), moved
     assert f", then the {moved}" in done.stdout + done.stderr
 
@@ -197,3 +197,28 @@ def test_a_float_tiff_of_three_samples_a_pixel_is_named_not_unidentified(tmp_pat
     said = done.stdout + done.stderr
     assert done.returncode == 2, said
     assert "its pixels hold 3 float samples each" in said and "save the array as .npy" in said, said
+
+
+def test_a_long_moved_by_is_wrapped_in_the_curves_legend(tmp_path, monkeypatch):
+    # CT's moved pick as one legend line 90 characters wide squeezed the curve's plot off the left of the figure
+    import regrun.plots as plots
+    from regrun.optim.parameter_choice import Choice, curve_figure
+
+    made = []
+
+    def keep(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", keep)
+    lam = np.array([0.01, 0.1, 1.0, 3.37, 5.11, 10.0, 100.0])
+    crit = np.array([0.37, 0.30, 0.235, 0.2133, 0.2147, 0.246, 1.26])
+    moved = "ramp-weighted re-pick 4.42 (lam_cv_ramp_power 1.000) from this curve's pick 3.77"
+    choice = Choice(lam=4.42, rule="cv", sigma=0.46, noise_source="cv: x", solves=10, at_edge=False,
+                    curve={"lam": lam, "criterion": crit, "rss": crit, "trace": np.full(lam.size, np.nan)},
+                    details={"lam_moved_by": moved})
+    curve_figure(choice, tmp_path / "lam_curve.png")
+    fig, axes = made[0]
+    label = [t.get_text() for t in axes[0][0].get_legend().get_texts()][-1]
+    assert label.replace("\n", " ") == f"chosen lam = 4.42 ({moved})" and max(map(len, label.split("\n"))) <= 44

@@ -725,10 +725,10 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     # pick, the legend and the summary say so (newuser19: "chosen lam = 4.42" beside a curve lowest at 3.37, its
     # parabola's pick 3.77, without a word of the ramp-weighted re-pick that took 4.42)
     plain = float(details.get("lam_cv_pick_plain", pick))
-    moves = ([f"ramp-weighted misfit's pick {pick:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
+    moves = ([f"ramp-weighted re-pick {pick:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
              if abs(pick / plain - 1.0) > 1e-3 else []) + ([f"x {used:.3g} (lam_cv_dose)"] if used != 1.0 else [])
     if moves:
-        details["lam_moved_by"] = f"{', '.join(moves)}, from this curve's pick {plain:.3g}"
+        details["lam_moved_by"] = f"{', '.join(moves)} from this curve's pick {plain:.3g}"
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
     details["lam_cv_train_fit_ref"] = ", ".join(f"{a:.4g}: {train_fit_ref[a]:.5g}" for a in sorted(train_fit_ref))
     if compare_raw and raw_held:
