@@ -709,7 +709,7 @@ def curve_figure(choice: Choice, path, title: str = ""):
     moved = f" ({choice.details['lam_moved_by']})" if "lam_moved_by" in choice.details else ""
     for a in (ax, zoom):
         # wrapped: CT's moved pick (newuser19) is a long line, and a legend as wide squeezed the plot off the figure
-        a.axvline(choice.lam, color="C3", ls="--", label=textwrap.fill(f"chosen lam = {choice.lam:.3g}" + moved, 44))
+        a.axvline(choice.lam, color="C3", ls="--", label=textwrap.fill(f"chosen lam = {choice.lam:.3g}" + moved, 60))
         if climbed:
             a.axvline(lam[best], color="C7", ls=":", label=f"{choice.rule} minimum = {lam[best]:.3g}")
         a.set_xlabel("lam")
