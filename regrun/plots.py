@@ -213,6 +213,28 @@ def _panel_pixels(panel: dict) -> tuple[np.ndarray, tuple[float, float] | None, 
     return _colours(t, cmap), ((lo, hi) if panel.get("colorbar", True) else None), cmap
 
 
+TITLE_LINE_H = 17  # px between the lines of a wrapped panel title (the font is 13 px)
+
+
+def _title_lines(draw, title: str, font, width: int) -> list[str]:
+    """`title` in lines of at most `width` px, broken at spaces; a word wider than a line alone is shortened in its
+    middle ("IMG_2026...BURST001.png")."""
+    from .pil_draw import text_size
+
+    lines: list[str] = []
+    for word in title.split(" "):
+        if text_size(draw, word, font)[0] > width:
+            keep = len(word)
+            while keep > 2 and text_size(draw, word[:keep // 2] + "..." + word[len(word) - keep // 2:], font)[0] > width:
+                keep -= 1
+            word = word[:keep // 2] + "..." + word[len(word) - keep // 2:]
+        if lines and text_size(draw, f"{lines[-1]} {word}", font)[0] <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: str) -> Path:
     """image_grid of image panels with PIL: per panel its title, the image (its domain's aspect, as imshow's
     extent) and a colour bar with round ticks; the suptitle above. Written with fast zlib."""
@@ -232,6 +254,11 @@ def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: st
         shown.append((Image.fromarray(pixels).resize(size, Image.NEAREST), bar, cmap, panel.get("title", "")))
     bar_w, gap, title_h, label_w = 14, 10, 22, 52
     cell_w = max(im.size[0] for im, *_ in shown) + gap + bar_w + label_w
+    # a title wider than its cell is wrapped (newuser19: a phone's burst, IMG_20261207_081502_BURST001.png, ran
+    # each frame's title into its neighbours')
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    titles = [_title_lines(measure, title, font, cell_w - gap) for *_, title in shown]
+    title_h += TITLE_LINE_H * (max(len(lines) for lines in titles) - 1)
     cell_h = max(im.size[1] for im, *_ in shown) + title_h + gap
     ncols = min(ncols, len(shown))
     nrows = -(-len(shown) // ncols)
@@ -240,12 +267,14 @@ def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: st
     draw = ImageDraw.Draw(img)
     if suptitle:
         draw.text(((img.size[0] - _text_size(draw, suptitle, big)[0]) / 2, 8), suptitle, fill=(0, 0, 0), font=big)
-    for n, (im, bar, cmap, title) in enumerate(shown):
+    for n, ((im, bar, cmap, _), lines) in enumerate(zip(shown, titles)):
         r, c = divmod(n, ncols)
         x0, y0 = gap + c * cell_w, top + r * cell_h + title_h
         w, h = im.size
-        draw.text((x0 + (w - _text_size(draw, title, font)[0]) / 2, y0 - title_h + 2), title, fill=(0, 0, 0),
-                  font=font)
+        for k, line in enumerate(lines):  # centred over the image, kept inside the cell
+            tw = _text_size(draw, line, font)[0]
+            x = min(max(x0 + (w - tw) / 2, x0), x0 + cell_w - gap - tw)
+            draw.text((x, y0 - title_h + 2 + k * TITLE_LINE_H), line, fill=(0, 0, 0), font=font)
         img.paste(im, (x0, y0))
         draw.rectangle((x0 - 1, y0 - 1, x0 + w, y0 + h), outline=(0, 0, 0))
         if bar is None:

@@ -249,8 +249,11 @@ def test_repick_guarded_runs_the_ramp_re_pick_where_the_guard_was_consulted(devi
 
     off, on = run(0.15, 3.0), run(0.15, 3.0, repick_guarded=True)
     ramp = run(0.15, 3.0, "ramp", solves=3)  # the same three grid weights, no golden-section steps
+    # the re-pick moves the pick (and says so, lam_moved_by: newuser19); every other detail the same
+    moved = {k: v for k, v in on.details.items() if k != "lam_moved_by"}
     assert off.details["lam_cv_guard"].startswith("offset 0: ") and off.details == {
-        **on.details, "lam_cv_pick": off.details["lam_cv_pick"]}
+        **moved, "lam_cv_pick": off.details["lam_cv_pick"]}
+    assert on.details["lam_moved_by"].startswith("ramp-weighted re-pick") and "lam_moved_by" not in off.details
     assert off.lam == pytest.approx(0.15) and off.at_edge
     assert 0.2 < on.lam == pytest.approx(ramp.lam, rel=1e-5) and not on.at_edge and on.solves == off.solves == 7
     inside = run(0.01, 3.0), run(0.01, 3.0, repick_guarded=True)

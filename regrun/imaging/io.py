@@ -286,9 +286,9 @@ def _one_page(img, path: Path) -> None:
                         "the page meant as a file of its own (a stack of frames is given whole, problem.frames=FILE)")
 
 
-def _tiff_samples(path: Path) -> tuple[int, int] | None:
-    """(bits per sample, sample format: 1 unsigned, 2 signed, 3 float) of a TIFF file's first image, from its
-    header, or None where the file is no TIFF or does not say."""
+def _tiff_samples(path: Path) -> tuple[int, int, int] | None:
+    """(bits per sample, sample format: 1 unsigned, 2 signed, 3 float, samples per pixel) of a TIFF file's first
+    image, from its header, or None where the file is no TIFF or does not say."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -299,7 +299,7 @@ def _tiff_samples(path: Path) -> tuple[int, int] | None:
             tags = {}
             for _ in range(struct.unpack(order + "H", fh.read(2))[0]):
                 tag, kind, count, value = struct.unpack(order + "HHI4s", fh.read(12))
-                if tag in (258, 339) and kind == 3:  # BitsPerSample, SampleFormat: SHORT, the first sample's
+                if tag in (258, 339, 277) and kind == 3:  # BitsPerSample, SampleFormat, SamplesPerPixel: SHORT
                     if count <= 2:
                         tags[tag] = struct.unpack(order + "H", value[:2])[0]
                     else:
@@ -309,14 +309,20 @@ def _tiff_samples(path: Path) -> tuple[int, int] | None:
                         fh.seek(here)
     except (OSError, struct.error):
         return None
-    return (tags[258], tags.get(339, 1)) if 258 in tags else None
+    return (tags[258], tags.get(339, 1), tags.get(277, 1)) if 258 in tags else None
 
 
 def _tiff64(path: Path) -> str | None:
     """Where a file is a TIFF of samples Pillow cannot read (64-bit float, as tifffile.imwrite writes a float64
-    array; 64-bit integers), why and what to save instead: "cannot identify image file" alone read as a broken file
-    (newuser11)."""
+    array; 64-bit integers; floats several to a pixel, as tifffile.imwrite writes a float32 (3, rows, columns) stack
+    of three slices: newuser19), why and what to save instead: "cannot identify image file" alone read as a broken
+    file (newuser11)."""
     samples = _tiff_samples(path)
+    if samples is not None and samples[0] != 64 and samples[1] == 3 and samples[2] > 1:
+        return (f"its pixels hold {samples[2]} float samples each (as tifffile.imwrite writes a float array whose "
+                f"first or last axis is {samples[2]} long: as colour, though it may be a stack of {samples[2]} "
+                "slices), which Pillow (regrun's image reader) does not read: save the array as .npy (a sinogram "
+                "for a parallel or fan beam: one 2-D slice of it)")
     if samples is None or samples[0] != 64:
         return None
     kind = {1: "unsigned integers", 2: "signed integers", 3: "floats"}.get(samples[1], "values")
@@ -448,6 +454,16 @@ KEY_SETTINGS = {"problem.sinogram": "problem.sinogram_key", "problem.truth_file"
                 "problem.angles_key": "problem.angles_key", "frames": "problem.frames_key"}
 
 
+def slices_hint() -> str:
+    """How to give a 2-D reconstruction one slice of a stack (a TIFF stack of a detector's projections, or of
+    slices' sinograms): newuser19's 45-page TIFF was told "save a 3-D array as .npy", and that .npy was then refused
+    for a parallel beam ("needs 2 dimensions"), a circle with no way out named."""
+    return (": a stack of slices? a parallel or fan beam reconstructs one slice: numpy.save one 2-D "
+            "(views, n_u) sinogram of it, a[k] if the stack a is (slices, views, n_u), a[:, k, :] if it is a "
+            "detector's projections (views, rows, n_u); a cone beam (problem.geometry=cone) reads the 3-D array "
+            "(views, n_u, n_v) from .npy")
+
+
 def _read_grey_page(path: Path, what: str) -> np.ndarray:
     """The one page of a grey PNG/TIFF as float64, row 0 the image's top row, values as stored (16-bit and float
     kept): an array written as an image, not a picture (no FAIR layout)."""
@@ -457,7 +473,7 @@ def _read_grey_page(path: Path, what: str) -> np.ndarray:
         pages = getattr(img, "n_frames", 1)
         if pages > 1:
             raise UserError(f"{what}: {path} has {pages} pages; one page (a 2-D array) is read from an image "
-                            "file: save a 3-D array as .npy")
+                            f"file{slices_hint() if what == 'problem.sinogram' else ': save a 3-D array as .npy'}")
         if img.mode not in _GREY_MODES:
             raise UserError(f"{what}: {path} is a colour image ({img.mode}); an array saved as an image is grey "
                             "(8/16-bit or float)")

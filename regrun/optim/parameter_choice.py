@@ -684,6 +684,8 @@ def curve_figure(choice: Choice, path, title: str = ""):
     rule's minimum to quasi-optimality's (the curve has `change`), the zoom reaches the chosen weight and shows
     ||lam df/dlam|| on its own axis, and the rule's minimum is marked beside the choice: the chosen weight is then
     not the rule's minimum, and the figure says why."""
+    import textwrap
+
     import matplotlib.ticker
 
     # on the Agg canvas without pyplot, as regrun.plots draws: pyplot's first figure (its manager) cost 0.10 CPU-s of
@@ -723,7 +725,8 @@ def curve_figure(choice: Choice, path, title: str = ""):
     # a walk after the rule (the caller's, recorded in details) moved the weight: the legend says which, from where
     moved = f" ({choice.details['lam_moved_by']})" if "lam_moved_by" in choice.details else ""
     for a in (ax, zoom):
-        a.axvline(choice.lam, color="C3", ls="--", label=f"chosen lam = {choice.lam:.3g}" + moved)
+        # wrapped: CT's moved pick (newuser19) is a long line, and a legend as wide squeezed the plot off the figure
+        a.axvline(choice.lam, color="C3", ls="--", label=textwrap.fill(f"chosen lam = {choice.lam:.3g}" + moved, 60))
         if climbed:
             a.axvline(lam[best], color="C7", ls=":", label=f"{choice.rule} minimum = {lam[best]:.3g}")
         a.set_xlabel("lam")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
-from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path
+from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint
 from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
@@ -587,7 +587,8 @@ class CTFewView(Problem):
                                device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
-                            f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})")
+                            f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})"
+                            f"{slices_hint() if sino.ndim == 3 else ''}")
         total = sino.shape[0]
         self._read_angles(total)  # before the checks: the grid read from the detector needs the views' angles
         fan_line = ""
@@ -605,7 +606,8 @@ class CTFewView(Problem):
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
             got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
-                   " degrees)" if self.file_angles is not None else
+                   " degrees)" + (f", each plus problem.angle_start={float(cfg.angle_start):g}"
+                                  if float(cfg.angle_start) != 0.0 else "") if self.file_angles is not None else
                    # the angles assumed were not said: a clockwise or 360-degree scan read wrong without a word
                    f"its shape {tuple(sino.shape)}; the file holds no angles: the views are spread evenly over "
                    f"{self._angle_range():g} degrees from {float(cfg.angle_start):g} (problem.angle_range, "

@@ -554,6 +554,8 @@ class SuperRes(Problem):
         w_affine = self.model.affine_part(w)
         arrays = {"reconstruction": est, "w": w_affine.cpu().numpy(),
                   "data_residual": (data_r / self.model.sqrt_hd).reshape(self.model.frames.shape).cpu().numpy()}
+        if str(self.cfg.data) == "frames":  # the frame the answer fits worst, against the others (frame_misfits)
+            metrics.update(frame_misfits(arrays["data_residual"]))
         gains = self.model.gains(w)
         if gains is None and self.cfg.data == "frames":  # an exposure change the model leaves out (problem.gain=false)
             data = self.data_rows()
@@ -678,6 +680,12 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
+        if check and metrics.get("frames_misfit_worst_ratio", 0.0) >= STRAY_FRAME_RATIO:
+            worst = int(metrics["frames_misfit_worst"])
+            name = (f" ({self.frame_names[worst]})" if self.frame_names and worst < len(self.frame_names) else "")
+            check = [check[0] + f"; frame {worst}{name} is fitted {metrics['frames_misfit_worst_ratio']:.3g} times "
+                     f"worse (RMS residual) than the median of the other frames (frames_misfit_worst): a frame of "
+                     f"another scene, or with a blur or a flash? leave it out and run again"]
         return ([w for w in (self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
@@ -832,6 +840,23 @@ class SuperRes(Problem):
         if self.weight_choice is not None:
             paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png"))
         return paths
+
+
+# a frame fitted this many times worse (RMS residual) than the median of the others is named in the frames check's
+# warning (only where that warning fires). newuser19: a burst of 8 with one frame of another scene (camera, 28x20)
+# put that frame at 2.81x the others' median (the other frames 0.95-1.15x the median of all eight); the same burst
+# clean: its worst frame 1.11x; with frame 3 blurred 5 px along the rows instead, 3.35x
+STRAY_FRAME_RATIO = 2.0
+
+
+def frame_misfits(residual: np.ndarray) -> dict[str, float]:
+    """The frame the answer fits worst (RMS of its residual, frames (n, rows, columns)) and that RMS over the median
+    of the other frames' (frames_misfit_worst, frames_misfit_worst_ratio)."""
+    rms = np.sqrt((np.asarray(residual, dtype=np.float64) ** 2).reshape(residual.shape[0], -1).mean(axis=1))
+    worst = int(np.argmax(rms))
+    others = float(np.median(np.delete(rms, worst)))
+    return {"frames_misfit_worst": float(worst),
+            "frames_misfit_worst_ratio": float(rms[worst] / others) if others > 0 else math.inf}
 
 
 def areas_plausible(metrics: dict[str, float]) -> bool:

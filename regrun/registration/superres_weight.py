@@ -109,6 +109,13 @@ def search_weight(problem, evaluate: Evaluator, settings: ChoiceSettings, sigma:
 SMALL_GAMMA_FRAMES = (13, 16)
 
 
+# colour frames: the weight is chosen on their luminance (problem.channels), and so is the noise estimated; a
+# channel's own noise is larger (1/0.668 = 1.50x for noise independent in each channel, Rec. 601's weights). newuser19:
+# RGB frames with 1% noise in each channel (2.55 of 255) were told "the frames' noise is at most about 1.793"
+LUMINANCE_NOISE = "' luminance, which the weight is chosen on (one channel's own noise is larger: 1.5x where each " \
+    "channel's is independent)"
+
+
 def frames_noise(model, settings) -> tuple[float, str]:
     if settings.noise is not None:
         return settings.noise, "given"
@@ -507,6 +514,8 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     as dear as the image's, and the trace of more data varies less: docs/superres.md, "Eighth round")."""
     model = problem.model
     sigma, source = frames_noise(model, settings)
+    if getattr(problem, "colour", None) is not None and not source.startswith("given"):
+        source += LUMINANCE_NOISE
     solve = ImageSolve(model, w, problem.final_iters, problem.lam_rtol)
     d = model.frames.reshape(-1)
     count = settings.probes if solve.cholesky else problem.lam_probes_cg
@@ -662,7 +671,8 @@ def fit_noise_note(choice: Choice) -> str:
     note = f"; noise sigma from the fit's residual at lam={choice.lam:.4g}: {fit:.4g}{ratio}"
     if choice.noise_source.startswith("given"):
         return note
-    return (note + f"; both read scene detail or model error as noise, so the frames' noise is at most about "
+    whose = "the luminance's" if "luminance" in choice.noise_source else "the frames'"
+    return (note + f"; both read scene detail or model error as noise, so {whose} noise is at most about "
             f"{min(fit, choice.sigma):.4g} (how far below, the frames cannot tell)")
 
 
