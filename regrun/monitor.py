@@ -705,21 +705,27 @@ class TimeLimit(Callback):
 
 
 class CtrlC(Callback):
-    """Ctrl-C that cannot be lost. Python raises KeyboardInterrupt wherever the main thread happens to be, and where
-    that is a finaliser or a garbage-collection callback the exception is printed and dropped, so the run went on
-    and ended `completed` (newuser5: 2 of 13 interrupts). The handler also keeps a flag that the solver's next
-    step, the weight searches' time checks and the run's phases raise again."""
+    """Ctrl-C (and SIGTERM, Slurm's warning signal) that cannot be lost. Python raises the handler's exception
+    wherever the main thread happens to be, and where that is a finaliser or a garbage-collection callback the
+    exception is printed and dropped, so the run went on and ended `completed` (newuser5: 2 of 13 interrupts; a
+    SIGTERM in a weakref callback kept a run going, newuser19). The handler also keeps what it raised, and the
+    solver's next step, the weight searches' time checks and the run's phases raise it again."""
 
     def __init__(self):
         self.caught = False
+        self._make = None
 
     def handler(self, signum, frame):
-        self.caught = True
-        raise KeyboardInterrupt("interrupted by Ctrl-C")
+        self.stop(lambda: KeyboardInterrupt("interrupted by Ctrl-C"))
+
+    def stop(self, make) -> None:
+        """Raise make()'s exception now, and again at every check until the run has stopped."""
+        self.caught, self._make = True, make
+        raise make()
 
     def check(self) -> None:
         if self.caught:
-            raise KeyboardInterrupt("interrupted by Ctrl-C")
+            raise self._make()
 
     def step(self, row):
         self.check()

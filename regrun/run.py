@@ -163,16 +163,18 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     usr2 = getattr(signal, "SIGUSR2", None)
     previous_usr2 = signal.getsignal(usr2) if usr2 is not None else None
 
+    ctrl_c = CtrlC()  # each signal's exception raised again at the next check, should a finaliser swallow it
+
     def on_sigterm(signum, frame):
-        raise Interrupted("terminated by SIGTERM")
+        ctrl_c.stop(lambda: Interrupted("terminated by SIGTERM"))
 
     def on_usr2(signum, frame):
         limit = os.environ.get("SLURM_JOB_ID") and _slurm_time_limit()
-        raise Interrupted(f"time limit: Slurm's warning signal (SIGUSR2) after {(time.perf_counter() - t0) / 60:.1f} "
-                          f"min{f' of the job limit {limit}' if limit else ''}; raise hydra.launcher.timeout_min and "
-                          "run the sweep again (completed jobs are skipped)")
+        why = (f"time limit: Slurm's warning signal (SIGUSR2) after {(time.perf_counter() - t0) / 60:.1f} "
+               f"min{f' of the job limit {limit}' if limit else ''}; raise hydra.launcher.timeout_min and "
+               "run the sweep again (completed jobs are skipped)")
+        ctrl_c.stop(lambda: Interrupted(why))
 
-    ctrl_c = CtrlC()
     previous_sigint = signal.getsignal(signal.SIGINT)
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
