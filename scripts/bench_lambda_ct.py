@@ -364,8 +364,7 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      else (None if args.cv_coverage_power < 0 else args.cv_coverage_power),
                                      cv_layout=layout.rstrip("0123456789"), cv_blocks=blocks,
                                      cv_weighting=weighting,
-                                     cv_repick_guarded=bool(cfg.lam_cv_repick_guarded),
-                                     cv_se=cfg.lam_cv_se)
+                                     cv_repick_guarded=bool(cfg.lam_cv_repick_guarded))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,

@@ -59,8 +59,6 @@ class FistaTV(Solver):
         self.cv_guard = check_bool("solver.lam_cv_guard", cfg.lam_cv_guard)
         self.cv_repick_guarded = check_bool("solver.lam_cv_repick_guarded", cfg.lam_cv_repick_guarded)
         self.cv_dose = check_bool("solver.lam_cv_dose", cfg.lam_cv_dose)
-        self.cv_se = (None if cfg.lam_cv_se is None else
-                      check_float("solver.lam_cv_se", cfg.lam_cv_se, 0.0))
         self.cv_fit_cap = (None if cfg.lam_cv_fit_cap is None else
                            check_float("solver.lam_cv_fit_cap", cfg.lam_cv_fit_cap, 0.0, strict=True))
         self.cv_fit_cap_share = (None if cfg.lam_cv_fit_cap_share is None else
@@ -146,8 +144,7 @@ class FistaTV(Solver):
                                      cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
                                      cv_coverage_power=self.cv_coverage_power,
                                      cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
-                                     cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded,
-                                     cv_se=self.cv_se)
+                                     cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

@@ -515,8 +515,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
                       layout: str = "interleaved", blocks: int = 1, weighting: float | None = None,
-                      repick_guarded: bool = False, compare_raw: bool = False,
-                      se_walk: float | None = None) -> Choice:
+                      repick_guarded: bool = False, compare_raw: bool = False) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -547,14 +546,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     (band) are not weighted. `repick_guarded` (solver.lam_cv_repick_guarded): weight `dose`'s ramp re-pick (on
     the primary folds' grid spectra) runs also where the guard was consulted and kept the range's bottom; false:
     the guard's answer stands. `reference` auto: choose_reference (`compare_raw`: the held-out misfit against the
-    raw views too, from the same runs, in the details for it). `se_walk` (solver.lam_cv_se, k; None: off): the pick
-    at least the largest weight above the lowest misfit's whose misfit exceeds it by at most k standard errors of
-    the held-out views' own noise (one_se_weight; the same runs, no more)."""
+    raw views too, from the same runs, in the details for it)."""
     if reference == "auto":
         return choose_reference(problem, fista, iters, settings, fold, power_iters, scale, weight, progress=progress,
                                 offsets=offsets, grid=grid, guard=guard, dose=dose, stop=stop, fit_cap=fit_cap,
                                 fit_cap_share=fit_cap_share, coverage_power=coverage_power, layout=layout,
-                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded, se_walk=se_walk)
+                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded)
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -572,8 +569,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         if getattr(geometry, "kind", None) == "fan" and angular_coverage(geometry) < 1:
             return larger_of_layouts(problem, fista, iters, settings, fold, power_iters, scale, reference, weight,
                                      progress, offsets, grid, guard, dose, stop, fit_cap, fit_cap_share,
-                                     coverage_power, weighting=weighting, repick_guarded=repick_guarded,
-                                     se_walk=se_walk)
+                                     coverage_power, weighting=weighting, repick_guarded=repick_guarded)
         layout = "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
@@ -612,7 +608,6 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     train_fit: dict[float, float] = {}  # the primary folds' misfit per bin in their own (training) views, raw data
     train_fit_ref: dict[float, float] = {}  # the same against the reference (resolved: h * b), as the held-out views
     raw_held: dict[float, float] = {}  # compare_raw: the primary folds' held-out misfit against the raw views
-    residuals: dict[float, list] = {}  # se_walk: the primary folds' held-out residuals per weight (one_se_weight)
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
@@ -633,8 +628,6 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                     residual = residual * ray_weight[id(sub)]
                 m = held_out_misfit(residual, weight)  # a ray mask's residual holds zeros: per held-out value
                 total += (m if held.dtype != torch.bool else m * residual.numel() / count) * held_views(held)
-                if se_walk is not None and runs is folds:
-                    residuals.setdefault(lam_all, []).append((residual, count, held_views(held)))
                 if compare_raw and runs is folds:
                     raw_res, raw_count = held_residual(proj, b, held)
                     if id(sub) in ray_weight:
@@ -721,13 +714,6 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             if power > 0 and (not guarded or repick_guarded and kept_bottom) and not stopped and len(spectra) >= 3:
                 lams_seen = sorted(spectra)
                 pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
-    if se_walk is not None and not stopped and not guarded and len(seen) >= 3:
-        noise_se = noise_variance(b, getattr(problem, "geometry", None))[0]
-        if noise_se is not None:
-            walked, details["lam_cv_se"] = one_se_weight(seen, residuals, noise_se, se_walk)
-            if walked > pick and walked > min(seen, key=lambda s: s[1])[0]:  # it walked, and above the vertex
-                details["lam_cv_se_from"] = f"{pick:.6g}"
-                pick = walked
     if layout == "blocks":
         details["lam_cv_layout"] = f"blocks: the held-out views in {blocks} run(s) of neighbouring angles"
     elif layout == "band":
@@ -792,46 +778,6 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                                f"against {against} at the chosen weight, an upper bound", state=x)
 
 
-def one_se_weight(seen: list[tuple[float, float]], residuals: dict[float, list], noise: float,
-                  k: float) -> tuple[float, str]:
-    """The largest weight the held-out views cannot tell from the lowest misfit's: walking up from the weight with
-    the lowest pooled misfit over the weights tried, the last before the first whose misfit exceeds the lowest by
-    more than k standard errors of that difference, log-linearly interpolated to where the excess crosses k SE,
-    and a line for /stats/lam_cv_se. The standard error is the held-out views' own noise's: the difference of two
-    weights' misfits sum_i (r1_i^2 - r2_i^2) / m = sum_i d_i (r1_i + r2_i) / m (d = r1 - r2, the difference of the
-    two predictions) holds the noise n of the held-out values as -2 sum_i d_i n_i / m, of variance 4 sigma^2
-    sum_i d_i^2 / m^2 (white noise of variance sigma^2 per bin: the raw views'; the resolved reference's kernels
-    pass a smooth d's noise nearly unchanged), per fold, the folds weighted as the pooled misfit weights them.
-    Why: at 15 views two held-out views decide the weight, and where their curve is flat within that noise over a
-    decade (EX's cat 128^2, 1e4 photons: 2.150-2.167 from 0.06 to 1) its minimum falls anywhere in it, 10x under
-    the image optimum there (docs/ct.md "(ctcat15)"). `residuals`: per weight, (residual, values, held-out views)
-    for each primary fold."""
-    lams = sorted(a for a, _ in seen if a in residuals)
-    value = dict(seen)
-    best = min(lams, key=lambda a: value[a])
-    base = residuals[best]
-    total = sum(v for _, _, v in base)
-
-    def excess(a: float) -> tuple[float, float]:
-        var = sum((v / total) ** 2 * 4.0 * noise * float((r - r0).pow(2).sum()) / c**2
-                  for (r, c, v), (r0, _, _) in zip(residuals[a], base))
-        se = math.sqrt(var)
-        return value[a] - value[best] - k * se, se
-
-    walked, last_g = best, 0.0  # at the lowest misfit's weight the excess is 0
-    line = []
-    for a in [a for a in lams if a > best]:
-        g, se = excess(a)
-        line.append(f"{a:.3g}: {value[a] - value[best]:+.4g} ({se:.3g})")
-        if g > 0:
-            t = -last_g / (g - last_g)
-            walked = math.exp(math.log(walked) + t * (math.log(a) - math.log(walked)))
-            break
-        walked, last_g = a, g
-    return walked, (f"{walked:.4g} ({k:g} SE above the lowest misfit's {best:.4g}; the misfit's rise over it, "
-                    f"its noise SE: " + ", ".join(line) + ")")
-
-
 def choose_reference(problem, fista, iters, settings, fold, power_iters, scale, weight, **kw) -> Choice:
     """solver.lam_cv_reference=auto: the search against `resolved` (the default's, its answer bit for bit), the
     same runs' held-out misfit against the raw views beside; where the raw views' lowest misfit less their noise
@@ -862,7 +808,7 @@ def choose_reference(problem, fista, iters, settings, fold, power_iters, scale, 
 
 
 def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None,
-                      repick_guarded: bool = False, se_walk: float | None = None) -> Choice:
+                      repick_guarded: bool = False) -> Choice:
     """solver.lam_cv_layout=auto on a limited-range fan: both searches (every fold-th view held out, and a band
     of line directions, band_split), the larger answer (its reconstruction, its curve; the runs of both counted).
     Why: on a limited-range fan the held-out views see only the measured directions, and the answer falls short
@@ -871,7 +817,7 @@ def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float |
     textures and some low-noise scans (wood, breast at 1e6), where the views' answer was right (docs/ct.md,
     "Held-out blocks of views for limited-range fans? (ctfanblock)")."""
     both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting,
-                                 repick_guarded=repick_guarded, se_walk=se_walk)
+                                 repick_guarded=repick_guarded)
             for k in ("interleaved", "band")}
     win = max(both.values(), key=lambda c: c.lam)
     win.solves = sum(c.solves for c in both.values())
@@ -988,7 +934,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
                         cv_blocks: int = 1, cv_weighting: float | None = None,
-                        cv_repick_guarded: bool = False, cv_se: float | None = None) -> Choice:
+                        cv_repick_guarded: bool = False) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
     and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
     solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -1000,7 +946,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
                                  cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
-                                 repick_guarded=cv_repick_guarded, se_walk=cv_se)
+                                 repick_guarded=cv_repick_guarded)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
