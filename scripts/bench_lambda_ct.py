@@ -93,6 +93,23 @@ def case_from_file(path: Path):
 
     d = np.load(path)
     size, views = int(d["size"]), int(d["views"])
+    if "sinogram_file" in d:  # scripts/ct_radon_files.py: a user's .npy beside the case, read as the README's
+        # command reads it with the settings the README gives such a file and the user's truth typed
+        # (problem.truth_file: the grid is the truth's); the grid the file alone implies is recorded beside it
+        ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        extra = json.loads(str(d["problem"]))
+        sino = str((Path(path).parent / str(d["sinogram_file"])).resolve())
+        read = {}
+        for typed in (None, size):
+            p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, sinogram=sino,
+                                         size=typed, **extra), ctx)
+            read[typed] = (p.shape[0], str(p.grid_from))
+        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        p.file_grid_read = read[None]
+        # scikit-image's SART peer on the file as its user holds it (radon's layout, angles and axis)
+        p.skimage_user = np.load(sino).T
+        level = float(d["noise_level"])
+        return p, (str(d["object"]), size, views, float(d["photons"]) if not level else -level)
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         # seed 4721 on: a fan beam's file too (the user gives problem.geometry=fan)
@@ -207,6 +224,19 @@ def skimage_sart_passes(problem, passes=SART_PASSES, sinogram=None):
     from regrun.peers import SkimageFrame
 
     cfg = problem.cfg
+    if sinogram is None and hasattr(problem, "skimage_user"):  # a radon user's file (ct_radon_files.py): SART on it
+        # as its user would run it (theta as radon's, the image as the truth is stored: regrun's at angle_start=90),
+        # the N x N centre of a circle=False file's padded square (radon pads by pad // 2 before, as here)
+        sk = problem.skimage_user
+        n, n_det = problem.shape[0], sk.shape[0]
+        lo = (n_det // 2) - (n // 2)  # radon's centres: pixel n // 2 of the image at bin n_det // 2
+        est = None
+        for k in range(1, max(passes) + 1):
+            est = iradon_sart(sk, theta=np.arange(sk.shape[1]) * 180.0 / sk.shape[1], image=est,
+                              clip=(0.0, np.inf))
+            if k in passes:
+                yield k, torch.as_tensor(np.ascontiguousarray(est[lo:lo + n, lo:lo + n]))
+        return
     b = problem.sinogram if sinogram is None else sinogram
     n, (views, n_det) = problem.shape[0], tuple(b.shape)
     frame = SkimageFrame(n, n_det, views, str(cfg.rotation_centre))
@@ -331,6 +361,8 @@ def run_case(obj, size, views, args, photons, problem=None):
         if prev is not None:  # --regrid: this run's grid optimum beside the earlier run's FBP and peers
             out.update({k: v for k, v in prev.items() if k == "fbp_psnr" or k.startswith(PEERS) or
                         k in ("peer_weight",)})
+    if hasattr(p, "file_grid_read"):  # a user's file (ct_radon_files.py): the grid it implies with no size typed
+        out["file_grid_read"] = list(p.file_grid_read)
     for spec in args.auto_rules:
         # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD/OFFSETS/GRID/GUARD (cross-validation against `raw` or
         # `resolved` data, times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held
