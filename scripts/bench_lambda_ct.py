@@ -294,11 +294,12 @@ def run_case(obj, size, views, args, photons, problem=None):
         rademacher,
     )
     from regrun.optim.scalar_search import golden_refine, log_grid
-    from regrun.tomography.fista_tv import lipschitz, make_fista, unknown_grid
+    from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista, unknown_grid
     from regrun.tomography.fista_tv_weight import (
         CT_RULES,
         choose_fista_weight,
         fista_runs,
+        pixel_grid_check,
     )
 
     p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
@@ -382,7 +383,8 @@ def run_case(obj, size, views, args, photons, problem=None):
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
-        choice = choose_fista_weight(ug, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
+        search = lambda ugrid, ufista, reference: choose_fista_weight(  # noqa: E731
+                                     ugrid, ufista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight, cv_offsets=int(offsets),
@@ -397,11 +399,22 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_layout=layout.rstrip("0123456789"), cv_blocks=blocks,
                                      cv_weighting=weighting,
                                      cv_repick_guarded=bool(cfg.lam_cv_repick_guarded))
-        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
+        fine = choice = search(ug, fista, reference)
+        answer_grid, fine_psnr = ug, None
+        if args.cv_pixel_grid and rule == "cv" and ug.factor > 1:  # solver.lam_cv_pixel_grid, as the solver runs it
+            pg = UnknownGrid(p, 1)
+            f1 = make_fista(pg, cfg, lipschitz(pg, cfg))
+            choice, on_pixel = pixel_grid_check(fine, lambda: search(pg, f1, "raw"))
+            if on_pixel:  # judging only: the finer grid's answer, which the check replaced
+                answer_grid, fine_psnr = pg, psnr_of(ug.output(fine.state))
+        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(answer_grid.output(choice.state)),
+                               "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        if fine_psnr is not None:
+            out[f"auto_{spec}"]["fine_grid"] = {"lam": fine.lam, "psnr": fine_psnr}
         if "lam_cv_uncapped" in choice.details:  # judging only: the answer without the cap (one more run)
             out[f"auto_{spec}"]["psnr_uncapped"] = psnr_of(run(b, float(choice.details["lam_cv_uncapped"])))
         plain = plain_answer(choice.details, choice.lam)
@@ -485,6 +498,9 @@ def main(argv=None):
                     help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
     ap.add_argument("--cv-fit-cap-share", type=float, default=None,
                     help="cv's solver.lam_cv_fit_cap_share (0: off); default the solver's")
+    ap.add_argument("--cv-pixel-grid", action=argparse.BooleanOptionalAction, default=None,
+                    help="cv's solver.lam_cv_pixel_grid (the pixel grid's raw search kept where it predicts the "
+                         "held-out views better); default as problem.data=file composes it")
     ap.add_argument("--cv-coverage-power", type=float, default=None,
                     help="cv's solver.lam_cv_coverage_power (negative: off); default the solver's")
     ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
@@ -520,13 +536,14 @@ def main(argv=None):
         ap.error("--regrid needs --reuse (the run whose peers it keeps)")
     # cv's settings as `regrun problem=ct_fewview problem.data=file solver=fista_tv` composes them for a parallel
     # beam (the cases stand for a user's sinograms; lam_cv_reference's default differs from generated data's)
-    if None in (args.cv_scale, args.cv_reference, args.cv_weight):
+    if None in (args.cv_scale, args.cv_reference, args.cv_weight, args.cv_pixel_grid):
         from regrun.config import compose
 
         user = compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver
         args.cv_scale = float(user.lam_cv_scale) if args.cv_scale is None else args.cv_scale
         args.cv_reference = str(user.lam_cv_reference) if args.cv_reference is None else args.cv_reference
         args.cv_weight = str(user.lam_cv_weight) if args.cv_weight is None else args.cv_weight
+        args.cv_pixel_grid = bool(user.lam_cv_pixel_grid) if args.cv_pixel_grid is None else args.cv_pixel_grid
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
