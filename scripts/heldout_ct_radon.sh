@@ -15,16 +15,23 @@
 #   (b) the check's PSNR minus main's, summed over the files where it takes the pixel grid, is >= 0, and
 #   (c) where it keeps the finer grid, the answer is main's bit for bit.
 # Otherwise it stays opt-in (false), and the numbers are reported either way.
-#     bash scripts/heldout_ct_radon.sh OUT
+#     bash scripts/heldout_ct_radon.sh OUT [PART]
+# PART 0 or 1: only every other case's runs (two processes on two cores; start 1 once 0 has made the files)
 set -euo pipefail
-out=${1:?usage: heldout_ct_radon.sh OUT}
+out=${1:?usage: heldout_ct_radon.sh OUT [PART]}
+part=${2:-}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PYTHONPATH=$here
 cases=(sqmoon:128:60:F:p1e5 chelsea:96:30:T:g1 ctscan:127:60:F:p1e4 cells:64:15:T:p1e5 brick:80:180:T:g0.5
        sqcoffee:100:30:F:g2 mrihead:65:60:T:p1e6)
-python "$here/scripts/ct_radon_files.py" --out "$out" --seed 7986 --cases "${cases[@]}"
-for c in "${cases[@]}"; do
+if [[ ! -e $out/made ]]; then  # the files once (a second PART started after the first has made them)
+    python "$here/scripts/ct_radon_files.py" --out "$out" --seed 7986 --cases "${cases[@]}"
+    touch "$out/made"
+fi
+for k in "${!cases[@]}"; do
+    c=${cases[$k]}
+    if [[ -n $part && $((k % 2)) != "$part" ]]; then continue; fi
     IFS=: read -r obj n v circ noise <<< "$c"
     stem=7986_${obj}_${n}_${v}_${circ}_${noise}
     python "$here/scripts/bench_lambda_ct.py" --cases "$out/${stem}_case.npz" --auto-rules cv --cv-pixel-grid \
