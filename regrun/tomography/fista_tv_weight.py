@@ -721,10 +721,10 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                                     "band: not a 2-D scan's rays, every fold-th view held out instead")
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
-    if reference == "raw":  # the lowest held-out misfit against the raw views (pixel_grid_check compares it)
-        details["lam_cv_raw_min"] = f"{seen[best][1]:.6g}"
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
     details["lam_cv_train_fit_ref"] = ", ".join(f"{a:.4g}: {train_fit_ref[a]:.5g}" for a in sorted(train_fit_ref))
+    if reference == "raw":  # the lowest held-out misfit against the raw views (pixel_grid_check compares it)
+        details["lam_cv_raw_min"] = f"{seen[best][1]:.6g}"
     if compare_raw and raw_held:
         noise_raw, _ = noise_variance(b, getattr(problem, "geometry", None))
         details["lam_cv_held_raw"] = ", ".join(f"{a:.4g}: {raw_held[a]:.5g}" for a in sorted(raw_held))
