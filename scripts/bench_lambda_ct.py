@@ -93,6 +93,23 @@ def case_from_file(path: Path):
 
     d = np.load(path)
     size, views = int(d["size"]), int(d["views"])
+    if "sinogram_file" in d:  # scripts/ct_radon_files.py: a user's .npy beside the case, read as the README's
+        # command reads it with the settings the README gives such a file and the user's truth typed
+        # (problem.truth_file: the grid is the truth's); the grid the file alone implies is recorded beside it
+        ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        extra = json.loads(str(d["problem"]))
+        sino = str((Path(path).parent / str(d["sinogram_file"])).resolve())
+        read = {}
+        for typed in (None, size):
+            p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, sinogram=sino,
+                                         size=typed, **extra), ctx)
+            read[typed] = (p.shape[0], str(p.grid_from))
+        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        p.file_grid_read = read[None]
+        # scikit-image's SART peer on the file as its user holds it (radon's layout, angles and axis)
+        p.skimage_user = np.load(sino).T
+        level = float(d["noise_level"])
+        return p, (str(d["object"]), size, views, float(d["photons"]) if not level else -level)
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         # seed 4721 on: a fan beam's file too (the user gives problem.geometry=fan)
@@ -207,6 +224,19 @@ def skimage_sart_passes(problem, passes=SART_PASSES, sinogram=None):
     from regrun.peers import SkimageFrame
 
     cfg = problem.cfg
+    if sinogram is None and hasattr(problem, "skimage_user"):  # a radon user's file (ct_radon_files.py): SART on it
+        # as its user would run it (theta as radon's, the image as the truth is stored: regrun's at angle_start=90),
+        # the N x N centre of a circle=False file's padded square (radon pads by pad // 2 before, as here)
+        sk = problem.skimage_user
+        n, n_det = problem.shape[0], sk.shape[0]
+        lo = (n_det // 2) - (n // 2)  # radon's centres: pixel n // 2 of the image at bin n_det // 2
+        est = None
+        for k in range(1, max(passes) + 1):
+            est = iradon_sart(sk, theta=np.arange(sk.shape[1]) * 180.0 / sk.shape[1], image=est,
+                              clip=(0.0, np.inf))
+            if k in passes:
+                yield k, torch.as_tensor(np.ascontiguousarray(est[lo:lo + n, lo:lo + n]))
+        return
     b = problem.sinogram if sinogram is None else sinogram
     n, (views, n_det) = problem.shape[0], tuple(b.shape)
     frame = SkimageFrame(n, n_det, views, str(cfg.rotation_centre))
@@ -264,11 +294,12 @@ def run_case(obj, size, views, args, photons, problem=None):
         rademacher,
     )
     from regrun.optim.scalar_search import golden_refine, log_grid
-    from regrun.tomography.fista_tv import lipschitz, make_fista, unknown_grid
+    from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista, unknown_grid
     from regrun.tomography.fista_tv_weight import (
         CT_RULES,
         choose_fista_weight,
         fista_runs,
+        pixel_grid_check,
     )
 
     p = make_case(obj, size, views, photons, args.seed, args.oversample) if problem is None else problem
@@ -331,6 +362,8 @@ def run_case(obj, size, views, args, photons, problem=None):
         if prev is not None:  # --regrid: this run's grid optimum beside the earlier run's FBP and peers
             out.update({k: v for k, v in prev.items() if k == "fbp_psnr" or k.startswith(PEERS) or
                         k in ("peer_weight",)})
+    if hasattr(p, "file_grid_read"):  # a user's file (ct_radon_files.py): the grid it implies with no size typed
+        out["file_grid_read"] = list(p.file_grid_read)
     for spec in args.auto_rules:
         # a rule, or cv/REFERENCE/SCALE/WEIGHT/FOLD/OFFSETS/GRID/GUARD (cross-validation against `raw` or
         # `resolved` data, times SCALE, the misfit weighted by WEIGHT along the detector, every FOLD-th view held
@@ -350,7 +383,8 @@ def run_case(obj, size, views, args, photons, problem=None):
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
-        choice = choose_fista_weight(ug, fista, iters, settings, "fd", torch.Generator().manual_seed(0),
+        search = lambda ugrid, ufista, reference: choose_fista_weight(  # noqa: E731
+                                     ugrid, ufista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
                                      cv_weight=weight, cv_offsets=int(offsets),
@@ -365,11 +399,22 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_layout=layout.rstrip("0123456789"), cv_blocks=blocks,
                                      cv_weighting=weighting,
                                      cv_repick_guarded=bool(cfg.lam_cv_repick_guarded))
-        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(ug.output(choice.state)), "solves": choice.solves,
+        fine = choice = search(ug, fista, reference)
+        answer_grid, fine_psnr = ug, None
+        if args.cv_pixel_grid and rule == "cv" and ug.factor > 1:  # solver.lam_cv_pixel_grid, as the solver runs it
+            pg = UnknownGrid(p, 1)
+            f1 = make_fista(pg, cfg, lipschitz(pg, cfg))
+            choice, on_pixel = pixel_grid_check(fine, lambda: search(pg, f1, "raw"))
+            if on_pixel:  # judging only: the finer grid's answer, which the check replaced
+                answer_grid, fine_psnr = pg, psnr_of(ug.output(fine.state))
+        out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(answer_grid.output(choice.state)),
+                               "solves": choice.solves,
                                "fista_runs": fista_runs(choice, settings), "sigma": choice.sigma,
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        if fine_psnr is not None:
+            out[f"auto_{spec}"]["fine_grid"] = {"lam": fine.lam, "psnr": fine_psnr}
         if "lam_cv_uncapped" in choice.details:  # judging only: the answer without the cap (one more run)
             out[f"auto_{spec}"]["psnr_uncapped"] = psnr_of(run(b, float(choice.details["lam_cv_uncapped"])))
         plain = plain_answer(choice.details, choice.lam)
@@ -453,6 +498,9 @@ def main(argv=None):
                     help="cv's solver.lam_cv_fit_cap (0: off); default the solver's")
     ap.add_argument("--cv-fit-cap-share", type=float, default=None,
                     help="cv's solver.lam_cv_fit_cap_share (0: off); default the solver's")
+    ap.add_argument("--cv-pixel-grid", action=argparse.BooleanOptionalAction, default=None,
+                    help="cv's solver.lam_cv_pixel_grid (the pixel grid's raw search kept where it predicts the "
+                         "held-out views better); default as problem.data=file composes it")
     ap.add_argument("--cv-coverage-power", type=float, default=None,
                     help="cv's solver.lam_cv_coverage_power (negative: off); default the solver's")
     ap.add_argument("--cv-also-scales", type=float, nargs="*", default=[],
@@ -488,13 +536,14 @@ def main(argv=None):
         ap.error("--regrid needs --reuse (the run whose peers it keeps)")
     # cv's settings as `regrun problem=ct_fewview problem.data=file solver=fista_tv` composes them for a parallel
     # beam (the cases stand for a user's sinograms; lam_cv_reference's default differs from generated data's)
-    if None in (args.cv_scale, args.cv_reference, args.cv_weight):
+    if None in (args.cv_scale, args.cv_reference, args.cv_weight, args.cv_pixel_grid):
         from regrun.config import compose
 
         user = compose(["problem=ct_fewview", "solver=fista_tv", "problem.data=file"]).solver
         args.cv_scale = float(user.lam_cv_scale) if args.cv_scale is None else args.cv_scale
         args.cv_reference = str(user.lam_cv_reference) if args.cv_reference is None else args.cv_reference
         args.cv_weight = str(user.lam_cv_weight) if args.cv_weight is None else args.cv_weight
+        args.cv_pixel_grid = bool(user.lam_cv_pixel_grid) if args.cv_pixel_grid is None else args.cv_pixel_grid
     torch.set_num_threads(args.threads)
     results = []
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from ..record import weight_setting
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
+    UnknownGrid,
     check_fista_options,
     check_tv_grid,
     lipschitz,
@@ -26,6 +27,7 @@ from ..tomography.fista_tv_weight import (
     DIVERGENCES,
     choose_fista_weight,
     fista_runs,
+    pixel_grid_check,
 )
 from .base import Solver
 
@@ -66,6 +68,7 @@ class FistaTV(Solver):
                                              strict=True))
         self.cv_coverage_power = (None if cfg.lam_cv_coverage_power is None else
                                   check_float("solver.lam_cv_coverage_power", cfg.lam_cv_coverage_power, 0.0))
+        self.cv_pixel_grid = check_bool("solver.lam_cv_pixel_grid", cfg.lam_cv_pixel_grid)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -134,17 +137,28 @@ class FistaTV(Solver):
             step[0] += 1
 
         gen = self.ctx.generator(int(self.cfg.lam_seed))
-        choice = choose_fista_weight(grid, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
-                                     cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
-                                     power_iters=int(self.cfg.power_iters),
-                                     cv_reference=str(self.cfg.lam_cv_reference),
-                                     cv_weight=str(self.cfg.lam_cv_weight),
-                                     cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
-                                     cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time,
-                                     cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
-                                     cv_coverage_power=self.cv_coverage_power,
-                                     cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
-                                     cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded)
+
+        def search(grid, fista, reference):
+            return choose_fista_weight(grid, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
+                                       cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
+                                       power_iters=int(self.cfg.power_iters), cv_reference=reference,
+                                       cv_weight=str(self.cfg.lam_cv_weight),
+                                       cv_offsets=int(self.cfg.lam_cv_offsets), cv_grid=self.cfg.lam_cv_grid,
+                                       cv_guard=self.cv_guard, cv_dose=self.cv_dose, stop=self.ctx.out_of_time,
+                                       cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
+                                       cv_coverage_power=self.cv_coverage_power,
+                                       cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
+                                       cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded)
+
+        choice = search(grid, fista, str(self.cfg.lam_cv_reference))
+        if self.cv_pixel_grid and choice.rule == "cv" and grid.factor > 1 and str(self.cfg.tv_grid) == "auto":
+            # the same search on the output's pixel grid against the raw views, kept where it predicts them better
+            pixel = UnknownGrid(problem, 1)
+            L1 = lipschitz(pixel, self.cfg)
+            fista1 = make_fista(pixel, self.cfg, L1)
+            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw"))
+            if on_pixel:
+                grid, fista, L = pixel, fista1, L1
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
