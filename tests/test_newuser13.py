@@ -227,3 +227,20 @@ def test_a_16_bit_sinogram_without_wrapped_values_is_not_called_wrapped(kind):
     else:  # raw counts, the unattenuated beam saturated at 65535: the raw-counts check's case, not this one
         arr = np.minimum(np.round(70000 * np.exp(-sino / 4)), 65535)
     assert wrapped_negatives(arr) == ""
+
+
+def test_wrapped_negatives_of_two_percent_noise_are_named_and_dense_raw_counts_are_not():
+    # newuser19: 2% noise wraps values down to -6% of the largest line integral, past the 5% the check allowed;
+    # raw counts of a dense object whose unattenuated beam sits at 60000-65000 must still go to the raw-counts check
+    from regrun.problems.ct_fewview import wrapped_negatives
+
+    sino, _ = _scan()
+    noisy = sino + 0.02 * sino.max() * np.random.default_rng(SEED).standard_normal(sino.shape)
+    assert (noisy * 1000 < -0.05 * sino.max() * 1000).any()  # the case the 5% bound missed
+    assert "wrap to 65536 - |v|" in wrapped_negatives(np.round(noisy * 1000) % 65536)
+    # a steel can: the unattenuated beam at 64800 +- 300 beside the can's shadow under 31000, nothing between
+    rng = np.random.default_rng(SEED)
+    u = np.abs(np.arange(sino.shape[1]) - sino.shape[1] / 2)
+    counts = np.where(u > 0.3 * sino.shape[1], 64800.0, 30000 * np.exp(-sino / sino.max()))
+    counts = np.clip(np.round(counts + 300 * rng.standard_normal(sino.shape)), 0, 65535)
+    assert wrapped_negatives(counts) == ""
