@@ -11,11 +11,4 @@
 set -euo pipefail
 OUT=$1; shift
 CASES="ellipses:128:30:1e4 gear:128:15:1e5 metal:128:60:1e6 astronaut:128:30:1e5 brick:128:15:1e4 dental:128:60:1e5"
-if [ $# -eq 0 ]; then
-  python scripts/heldout_ct_sinograms.py --seed 9065 --images rocket cat --out "$OUT/heldout_9065" --cases $CASES
-  python scripts/bench_lambda_ct.py --cases "$OUT"/heldout_9065/*.npz --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
-    --auto-rules cv --threads 1 --out "$OUT/EX"
-else
-  python scripts/bench_lambda_ct.py --cases "$OUT"/heldout_9065/*.npz --reuse "$OUT/EX.json" --auto-rules cv \
-    --threads 1 --out "$OUT/EXv"
-fi
+exec bash "$(dirname "$0")/heldout_ct_batch.sh" EX 9065 "rocket cat" "$OUT" "$CASES" "$@"

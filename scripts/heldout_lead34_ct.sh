@@ -12,11 +12,4 @@
 set -euo pipefail
 OUT=$1; shift
 CASES="ellipses:128:15:1e5 honeycomb:128:30:1e4 astronaut:128:60:1e4 brick:128:30:1e6 circuit:128:60:1e5 metal:128:15:1e6"
-if [ $# -eq 0 ]; then
-  python scripts/heldout_ct_sinograms.py --seed 9097 --images coffee moon --out "$OUT/heldout_9097" --cases $CASES
-  python scripts/bench_lambda_ct.py --cases "$OUT"/heldout_9097/*.npz --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
-    --auto-rules cv --threads 1 --out "$OUT/EZ"
-else
-  python scripts/bench_lambda_ct.py --cases "$OUT"/heldout_9097/*.npz --reuse "$OUT/EZ.json" --auto-rules cv \
-    --threads 1 --out "$OUT/EZv"
-fi
+exec bash "$(dirname "$0")/heldout_ct_batch.sh" EZ 9097 "coffee moon" "$OUT" "$CASES" "$@"
