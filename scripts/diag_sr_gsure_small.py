@@ -15,7 +15,9 @@ the fine image up to WEIGHT_CHOLESKY_MAX_PIXELS), on a log grid of weights, thro
   squares residual ||b - A x_ML||^2 / (m - n) (its degrees of freedom), the frames' estimate the rule uses, and the
   fit's residual ||r||^2 / (m - tr H) at GCV's minimum;
 - GSURE with a regularised reference in place of x_ML (whose amplified model error sinks GSURE: srunder):
-  ||f - f_r||^2 + 2 s^2 tr Cov(f, f_r) / sigma^2, f_r = f at REFS x GCV's minimum (its bias taken as small);
+  ||f - f_r||^2 + 2 s^2 tr Cov(f, f_r) / sigma^2, f_r = f at REFS x GCV's minimum or at `auto`'s weight (its bias
+  taken as small; rgsure_KEY_auto, with the noises above and the fit's residual at auto's weight, res_auto, and the
+  smaller of that and the frames' estimate, min_auto);
 - GCV on the estimation error: n ||x_ML - f||^2 / (n - tr H)^2 (the residual weighted by (A^T A)^-1 A^T) and its
   projected form.
 The model error ||A x - b||^2 / (m s^2) (1 where the frames are the model's prediction of the truth plus noise)
@@ -124,16 +126,23 @@ def run_set(spec, root: Path, grid, spectra: Path | None = None) -> dict:
     gcv_min = min(rows, key=lambda r: r["gcv"])
     sig["res"] = (gcv_min["rss"] / (m - gcv_min["trH"])) ** 0.5
     M = proj[0.0][0]  # U^T U: ||f - f_r||^2 and tr Cov(f, f_r) / s^2 = sum D D_r diag(M)
-    for ref in REFS:
-        lam_r = gcv_min["lam"] * ref
+    lam_auto = float(p.weight_choice.lam)
+    D_a = 1 / (1 + lam_auto**2 * nu)
+    c_a = D_a * beta
+    rss_a = (bb - 2 * float(c_a @ beta) + float(c_a @ c_a)) / hd  # U^T G U = I, U^T A^T b = beta
+    sig["res_auto"] = (rss_a / (m - float(D_a.sum()))) ** 0.5  # the fit's residual at auto's weight
+    sig["min_auto"] = min(sig["est"], sig["res_auto"])  # the smaller of the filter's and the fit's (srnoise's form)
+    for ref in (*REFS, "auto"):
+        lam_r = lam_auto if ref == "auto" else gcv_min["lam"] * ref
         c_r = beta / (1 + lam_r**2 * nu)
         for row in rows:
             D = 1 / (1 + row["lam"] ** 2 * nu)
             dc = D * beta - c_r
-            row[f"ref_{ref:g}"] = float(dc @ (M @ dc))
-            row[f"refcov_{ref:g}"] = float((D * M.diagonal() / (1 + lam_r**2 * nu)).sum())
-            for key in NOISES:
-                row[f"rgsure_{key}_{ref:g}"] = row[f"ref_{ref:g}"] + 2 * hd * sig[key] ** 2 * row[f"refcov_{ref:g}"]
+            tag = ref if ref == "auto" else f"{ref:g}"
+            row[f"ref_{tag}"] = float(dc @ (M @ dc))
+            row[f"refcov_{tag}"] = float((D * M.diagonal() / (1 + lam_r**2 * nu)).sum())
+            for key in (*NOISES, "res_auto", "min_auto") if ref == "auto" else NOISES:
+                row[f"rgsure_{key}_{tag}"] = row[f"ref_{tag}"] + 2 * hd * sig[key] ** 2 * row[f"refcov_{tag}"]
     if spectra is not None:  # everything a rule at this motion reads, for rules tried offline
         spectra.mkdir(parents=True, exist_ok=True)
         np.savez(spectra / f"{stem}.npz", nu=nu.numpy(), beta=beta.numpy(), M=M.numpy(), Utx=(U.T @ x).numpy(),
@@ -183,10 +192,15 @@ def report(paths: list[Path], keys: list[str] | None) -> None:
         print(f"| {s['kind']} {s['size']}²/{s['frames']} {float(s['noise']):g} s{s['seed']} | {rec['frame_px'][0]} / "
               f"{rec['frames']} | {rec['model_error']:.2f} | {sg['true']:.3g} / {sg['ls']:.3g} / {sg['est']:.3g} / "
               f"{sg['res']:.3g} | {pk['lam']:.3g} ({pk['psnr']:.2f}) | " + " | ".join(cells) + " |")
-    print(f"\n{len(recs)} sets\n\n| pick | summed Δ dB | sets > 0.5 dB under the peak | median log2(pick/peak) |\n|---|---|---|---|")
+    print(f"\n{len(recs)} sets; Δ: the pick's PSNR (log-interpolated on the grid) less the grid's peak at the final "
+          "motion; against `auto`: the pick's Δ less auto's (its own answer)\n\n| pick | summed Δ dB | sets > 0.5 dB under "
+          "the peak | median log2(pick/peak) | against auto: summed, better / worse by > 0.1 dB, worst |\n|---|---|---|---|---|")
+    base = np.array(sums["auto"])[:, 0]
     for k in names:
         a = np.array(sums[k])
-        print(f"| {k} | {a[:, 0].sum():+.2f} | {int((a[:, 0] < -0.5).sum())} | {np.median(a[:, 1]):+.2f} |")
+        v = a[:, 0] - base
+        print(f"| {k} | {a[:, 0].sum():+.2f} | {int((a[:, 0] < -0.5).sum())} | {np.median(a[:, 1]):+.2f} | "
+              f"{v.sum():+.2f}, {int((v > 0.1).sum())} / {int((v < -0.1).sum())}, {v.min():+.2f} |")
 
 
 def main(argv=None):
