@@ -53,6 +53,15 @@ NOISES = ("true", "ls", "est", "res")
 REFS = (0.25, 0.5, 1.0)  # the reference image's weight, x GCV's minimum on the grid
 
 
+def reference_terms(D: torch.Tensor, D_r: torch.Tensor, beta: torch.Tensor, M: torch.Tensor) -> tuple[float, float]:
+    """(||f - f_r||^2, tr Cov(f, f_r) / s^2) in spectral() coordinates: f = U (D beta), f_r = U (D_r beta),
+    M = U^T U; Cov(f, f_r) = s^2 (G + lam^2 R)^-1 G (G + lam_r^2 R)^-1 = s^2 U diag(D D_r) U^T (U^T G U = I).
+    The reference GSURE is the first + 2 s^2 the second: E of it = E||f - x||^2 + E||f_r - x||^2
+    - 2 (E f - x).(E f_r - x), the image's error up to a constant where the reference is unbiased."""
+    dc = (D - D_r) * beta
+    return float(dc @ (M @ dc)), float((D * D_r * M.diagonal()).sum())
+
+
 def run_set(spec, root: Path, grid, spectra: Path | None = None) -> dict:
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     stem = f"{root.name}_{spec['kind'].replace(':', '_').replace('@', '_')}_{spec['seed']}"
@@ -134,13 +143,10 @@ def run_set(spec, root: Path, grid, spectra: Path | None = None) -> dict:
     sig["min_auto"] = min(sig["est"], sig["res_auto"])  # the smaller of the filter's and the fit's (srnoise's form)
     for ref in (*REFS, "auto"):
         lam_r = lam_auto if ref == "auto" else gcv_min["lam"] * ref
-        c_r = beta / (1 + lam_r**2 * nu)
+        D_r = 1 / (1 + lam_r**2 * nu)
+        tag = ref if ref == "auto" else f"{ref:g}"
         for row in rows:
-            D = 1 / (1 + row["lam"] ** 2 * nu)
-            dc = D * beta - c_r
-            tag = ref if ref == "auto" else f"{ref:g}"
-            row[f"ref_{tag}"] = float(dc @ (M @ dc))
-            row[f"refcov_{tag}"] = float((D * M.diagonal() / (1 + lam_r**2 * nu)).sum())
+            row[f"ref_{tag}"], row[f"refcov_{tag}"] = reference_terms(1 / (1 + row["lam"] ** 2 * nu), D_r, beta, M)
             for key in (*NOISES, "res_auto", "min_auto") if ref == "auto" else NOISES:
                 row[f"rgsure_{key}_{tag}"] = row[f"ref_{tag}"] + 2 * hd * sig[key] ** 2 * row[f"refcov_{tag}"]
     if spectra is not None:  # everything a rule at this motion reads, for rules tried offline
