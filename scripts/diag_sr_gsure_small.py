@@ -176,8 +176,21 @@ def pick_keys(rec) -> list[str]:
     return ["gcv", "risk"] + [k for k in rec["rows"][0] if k.startswith(("gsure_", "egcv_", "rgsure_"))]
 
 
+def derived(rec) -> None:
+    """Two GCV variants read from the stored curve, for comparison: gamma 1.5 (srsmallw's lever) and the largest
+    weight whose GCV is within 1% of its minimum on the grid (its flat stretch)."""
+    rows, m = rec["rows"], rec["m"]
+    low = min(r["gcv"] for r in rows)
+    top = max(r["lam"] for r in rows if r["gcv"] <= 1.01 * low and r["lam"] >= min(rows, key=lambda q: q["gcv"])["lam"])
+    for r in rows:
+        r["gcv_g1.5"] = m * r["rss"] / (m - 1.5 * r["trH"]) ** 2
+        r["gcv_flat1%"] = 0.0 if r["lam"] == top else 1.0
+
+
 def report(paths: list[Path], keys: list[str] | None) -> None:
     recs = [r for path in paths for r in json.loads(path.read_text())]
+    for rec in recs:
+        derived(rec)
     names = ["auto", *(keys or pick_keys(recs[0]))]
     print("| set | frame px / K | model error | σ true / ls / est / res | peak λ (PSNR) | " + " | ".join(names) + " |")
     print("|---" * (5 + len(names)) + "|")
