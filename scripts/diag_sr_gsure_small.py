@@ -39,7 +39,7 @@ import torch
 from bench_lambda_sr import parse_set  # scripts/bench_lambda_sr.py: the same frame sets
 from curves_lambda_sr_risk import spectral  # scripts/curves_lambda_sr_risk.py (srunder): the exact spectral form
 from diag_sr_black_ground import problem  # scripts/diag_sr_black_ground.py (srlow16): the user's problem
-from diag_sr_small_weight import write_frames  # scripts/diag_sr_small_weight.py (srsmallw): noisy and noiseless
+from diag_sr_small_weight import interp_psnr, write_frames  # scripts/diag_sr_small_weight.py (srsmallw)
 
 from regrun.config import config_section
 from regrun.context import RunContext
@@ -119,7 +119,7 @@ def run_set(spec, root: Path, grid, spectra: Path | None = None) -> dict:
         f = U @ c
         trH = float(D.sum())
         rss = (bb - 2 * float(f @ Atb) + float(f @ (G @ f))) / hd
-        pred = (op.matvec(f)[: model.n_data] / model.sqrt_hd)
+        pred = op.matvec(f)[: model.n_data] / model.sqrt_hd
         row = {"lam": lam, "psnr": psnr(f.reshape(p.fine.m).numpy() + p.level, truth), "rss": rss, "trH": trH,
                "gcv": m * rss / (m - 1.2 * trH) ** 2, "risk": float(((pred - target) ** 2).sum()),
                "err": float(((f - x) ** 2).sum())}
@@ -165,11 +165,6 @@ def run_set(spec, root: Path, grid, spectra: Path | None = None) -> dict:
     for path in paths.values():
         path.unlink()
     return out
-
-
-def interp_psnr(rows, lam: float) -> float:
-    x = np.log([r["lam"] for r in rows])
-    return float(np.interp(math.log(lam), x, [r["psnr"] for r in rows]))
 
 
 def pick_keys(rec) -> list[str]:
