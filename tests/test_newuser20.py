@@ -42,3 +42,54 @@ def test_the_noise_bound_reads_the_residual_estimate_too():
     bare = fit_noise_note(Choice(lam=0.5, rule="gcv", sigma=5.0, noise_source="estimated", solves=5, at_edge=False,
                                  details={"noise_std_fit": "4.0"}))
     assert "at most about 4 " in bare, bare
+
+
+def test_a_constant_truth_is_refused_before_the_solve(device, tmp_path, monkeypatch, capsys):
+    # an all-constant truth ran the whole solve, then failed in the evaluation: "ValueError: math domain error",
+    # exit 1 (SR and CT alike)
+    np.save(tmp_path / "frames.npy", _frames())
+    np.save(tmp_path / "truth.npy", np.full((24, 24), 0.7))
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=frames.npy",
+                      "problem.truth=truth.npy", "problem.lambda_f=0.3"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "problem.truth=truth.npy is constant (every value 0.7)" in err, err
+    assert "status failed" in err
+    np.save(tmp_path / "sino.npy", _sinogram())
+    np.save(tmp_path / "ct_truth.npy", np.zeros((16, 16)))
+    code, err = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=sino.npy",
+                      "problem.truth_file=ct_truth.npy", "solver=fista_tv", "solver.lam=1"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "problem.truth_file=ct_truth.npy is constant (every value 0)" in err, err
+
+
+def test_an_empty_frame_file_is_named_empty(device, tmp_path, monkeypatch, capsys):
+    # a 0-byte frame (a copy cut short) was "cannot identify image file", read as a format regrun lacks
+    (tmp_path / "burst").mkdir()
+    for k, f in enumerate(_frames(3)):
+        Image.fromarray((200 * f.clip(0, 1)).astype(np.uint8)).save(tmp_path / "burst" / f"f{k}.png")
+    (tmp_path / "burst" / "f3.png").write_bytes(b"")
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=burst"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "f3.png: the file is empty (0 bytes" in err, err
+
+
+def test_an_answer_of_channels_a_png_cannot_hold_is_drawn_as_their_luminance(tmp_path):
+    # frames of 5 channels (a .npy's last axis) were solved, then the run failed writing reconstruction.png: exit 1,
+    # "Cannot handle this data type: (1, 1, 5), |u1"; 2 channels were written as grey and alpha
+    from regrun.problems.superres import SuperRes
+
+    grey = np.linspace(0, 200, 6 * 8).reshape(6, 8)
+    for channels in (2, 5):
+        image = np.stack([grey + 10 * c for c in range(channels)], -1)
+        stub = types.SimpleNamespace(colour=torch.full((2, channels, 3, 4), 250.0), frames=None)
+        path = SuperRes._answer_png(stub, image, tmp_path)
+        with Image.open(path) as png:
+            assert png.mode == "L", png.mode
+            drawn = np.asarray(png, dtype=float)
+        assert np.abs(drawn - np.rint(image.mean(-1))).max() == 0
+    rgb = np.stack([grey] * 3, -1)
+    stub = types.SimpleNamespace(colour=torch.full((2, 3, 3, 4), 250.0), frames=None)
+    with Image.open(SuperRes._answer_png(stub, rgb, tmp_path)) as png:
+        assert png.mode == "RGB"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import PACKAGE_DIR
-from ..errors import UserError
+from ..errors import UserError, check_truth_varies
 
 # FAIR's domains (x1 range, x2 range) for its 2D pairs; EPIslice has none in FAIR, so pixel units.
 FAIR_PAIRS = {
@@ -331,6 +331,9 @@ def _tiff64(path: Path) -> str | None:
 
 
 def _unreadable(path: Path, exc: Exception) -> UserError:
+    if path.stat().st_size == 0:
+        # Pillow's "cannot identify image file" read as a format regrun lacks; the file holds nothing (newuser20)
+        return UserError(f"cannot read image {path}: the file is empty (0 bytes: a copy or download cut short?)")
     return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
 
 
@@ -821,6 +824,7 @@ def read_truth(path: str | Path, colour: bool = False) -> np.ndarray:
         arr = to_fair_layout(np.moveaxis(arr, -1, 0) if arr.ndim == 3 else arr)
     else:
         arr = read_image_channels(path)
+    check_truth_varies(f"problem.truth={path}", arr)
     return luminance(arr) if arr.ndim == 3 and not colour else arr
 
 

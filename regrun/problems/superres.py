@@ -771,7 +771,12 @@ class SuperRes(Problem):
 
     def _answer_png(self, image: np.ndarray, fig_dir: Path) -> Path:
         """figures/reconstruction.png: `image` (answer's layout) at the frames' depth (16 bits where a frame exceeds
-        255, else 8; frames of at most 1 read as fractions of full scale), clipped to its range."""
+        255, else 8; frames of at most 1 read as fractions of full scale), clipped to its range. An array's channels
+        other than RGB(A) are drawn as their luminance (their mean): a PNG holds 1, 3 or 4 samples a pixel, and 2
+        read as grey and alpha (newuser20: 5 channels solved, then failed here, exit 1, "Cannot handle this data
+        type")."""
+        if image.ndim == 3 and image.shape[-1] not in (3, 4):
+            image = luminance(image, axis=-1)
         frames = self.colour if self.colour is not None else self.frames()
         top = float(frames.max())
         full = 65535 if top > 255 else 255
