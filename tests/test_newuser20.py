@@ -93,3 +93,20 @@ def test_an_answer_of_channels_a_png_cannot_hold_is_drawn_as_their_luminance(tmp
     stub = types.SimpleNamespace(colour=torch.full((2, 3, 3, 4), 250.0), frames=None)
     with Image.open(SuperRes._answer_png(stub, rgb, tmp_path)) as png:
         assert png.mode == "RGB"
+
+
+def test_a_sinogram_of_zeros_and_angles_all_alike_are_named_as_such(device, tmp_path, monkeypatch, capsys):
+    # an all-zero sinogram was "no view without positive attenuation cannot place the rotation axis ...; set
+    # problem.rotation_centre=geometric" (which runs on nothing); 40 angles all 0 "span 0, which reads as radians"
+    np.save(tmp_path / "zeros.npy", np.zeros((12, 24)))
+    np.savez(tmp_path / "same.npz", sinogram=_sinogram(), angles=np.zeros(12))
+    code, err = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=zeros.npy", "solver=fista_tv",
+                      "solver.lam=1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "problem.sinogram=zeros.npy: every value is 0: no object was scanned" in err, err
+    assert "rotation_centre" not in err, err
+    code, err = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=same.npz", "solver=fista_tv",
+                      "solver.lam=1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "its 12 'angles' are all 0: one angle per view" in err, err
+    assert "radians" not in err, err
