@@ -110,3 +110,16 @@ def test_a_sinogram_of_zeros_and_angles_all_alike_are_named_as_such(device, tmp_
     assert code == 2, err
     assert "its 12 'angles' are all 0: one angle per view" in err, err
     assert "radians" not in err, err
+
+
+def test_a_folder_given_for_an_array_file_is_named_a_folder(device, tmp_path, monkeypatch, capsys):
+    # problem.sinogram=data (a folder) was "file not found: data", as if it did not exist; a typo got no hint
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "scan.npy", _sinogram())
+    base = ["problem=ct_fewview", "problem.data=file", "solver=fista_tv", "solver.lam=1"]
+    code, err = _run([*base, "problem.sinogram=data"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "problem.sinogram: data is a folder; give one file in it (it holds scan.npy)" in err, err
+    code, err = _run([*base, "problem.sinogram=data/scan.nyp"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "file not found: data/scan.nyp; did you mean data/scan.npy?" in err, err

@@ -571,8 +571,15 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: t
     unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
     `what` (the setting or the kind of data) when the
     file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
+    if path.is_dir():
+        # a folder was "file not found: data", as if it did not exist (newuser20)
+        held = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in ARRAY_SUFFIXES + IMAGE_SUFFIXES), key=natural_key)
+        names = ", ".join(held[:6]) + (f" and {len(held) - 6} more" if len(held) > 6 else "")
+        raise UserError(f"{what}: {path} is a folder; give one file in it" +
+                        (f" (it holds {names})" if held else " (it holds no array or image file)"))
     if not path.is_file():
-        raise UserError(f"{what}: file not found: {path}")
+        raise UserError(f"{what}: file not found: {path}{_near_path(path)}")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
