@@ -123,3 +123,19 @@ def test_a_folder_given_for_an_array_file_is_named_a_folder(device, tmp_path, mo
     code, err = _run([*base, "problem.sinogram=data/scan.nyp"], tmp_path, monkeypatch, capsys, device)
     assert code == 2, err
     assert "file not found: data/scan.nyp; did you mean data/scan.npy?" in err, err
+
+
+def test_grey_frames_with_a_channel_axis_of_one_are_read_as_grey(tmp_path):
+    # (frames, rows, columns, 1) ran as a colour burst of 1 channel and failed after the solve (exit 1)
+    from regrun.imaging.io import read_frames
+
+    frames = _frames()
+    np.save(tmp_path / "f.npy", frames[..., None])
+    got = read_frames(tmp_path / "f.npy", colour=True)
+    assert got.shape == (4, 12, 12), got.shape
+    assert np.array_equal(got, read_frames(_save(tmp_path / "g.npy", frames), colour=True))
+
+
+def _save(path, arr):
+    np.save(path, arr)
+    return path

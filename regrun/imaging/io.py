@@ -775,6 +775,10 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         stack = read_array(path, key, "frames")
+        if stack.ndim == 4 and stack.shape[-1] == 1:
+            # grey frames with a channel axis of 1, as image-learning code keeps them, ran as a 1-channel colour
+            # burst, solved, then failed writing reconstruction.png, exit 1 (newuser20)
+            stack = stack[..., 0]
         if stack.ndim not in (3, 4):
             where = path if path.suffix.lower() == ".npy" else f"{path}:{key}"  # a .npy has no key
             raise UserError(f"{where} has shape {stack.shape}; the frames must have 3 dimensions "
