@@ -29,21 +29,6 @@ def _run(args, tmp_path, monkeypatch, capsys, device):
     return done.returncode, done.stdout + done.stderr
 
 
-def test_the_noise_bound_reads_the_residual_estimate_too():
-    # the summary said "the frames' noise is at most about 2.643" while /stats/noise_std_frames, the smaller of the
-    # two readings, held 2.506 (noise drawn 2.57): a merge had dropped the residual's reading from the bound
-    from regrun.optim.parameter_choice import Choice
-    from regrun.registration.superres_weight import fit_noise_note
-
-    note = fit_noise_note(Choice(lam=0.5, rule="gcv", sigma=5.0, noise_source="estimated: weak-texture patches of "
-                                 "the frames", solves=5, at_edge=False,
-                                 details={"noise_std_fit": "4.0", "noise_std_residual": "3.0"}))
-    assert "the frames' noise is at most about 3 " in note, note
-    bare = fit_noise_note(Choice(lam=0.5, rule="gcv", sigma=5.0, noise_source="estimated", solves=5, at_edge=False,
-                                 details={"noise_std_fit": "4.0"}))
-    assert "at most about 4 " in bare, bare
-
-
 def test_a_constant_truth_is_refused_before_the_solve(device, tmp_path, monkeypatch, capsys):
     # an all-constant truth ran the whole solve, then failed in the evaluation: "ValueError: math domain error",
     # exit 1 (SR and CT alike)

@@ -672,11 +672,8 @@ def fit_noise_note(choice: Choice) -> str:
     if choice.noise_source.startswith("given"):
         return note
     whose = "the luminance's" if "luminance" in choice.noise_source else "the frames'"
-    # the residual's patches (record_fit_noise's noise_std_residual) bound it too: a merge (3c565be9) left them out
-    # of the bound, which said 2.643 where /stats/noise_std_frames held 2.506 and the noise drawn was 2.57 (newuser20)
-    bound = min(fit, choice.sigma, float(choice.details.get("noise_std_residual", math.inf)))
     return (note + f"; both read scene detail or model error as noise, so {whose} noise is at most about "
-            f"{bound:.4g} (how far below, the frames cannot tell)")
+            f"{min(fit, choice.sigma):.4g} (how far below, the frames cannot tell)")
 
 
 @dataclass(frozen=True)
