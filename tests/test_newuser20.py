@@ -124,3 +124,26 @@ def test_grey_frames_with_a_channel_axis_of_one_are_read_as_grey(tmp_path):
 def _save(path, arr):
     np.save(path, arr)
     return path
+
+
+def test_your_frames_with_a_truth_report_bicubics_psnr_beside_the_answers(device, tmp_path):
+    # with problem.truth the run gave psnr and no bicubic beside it (CT gives psnr_fbp): the first thing a user
+    # compares with; scored against the same truth as psnr, bicubic of frame 0 (the frames' level kept)
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.metrics import psnr
+    from regrun.problems.superres import SuperRes
+    from regrun.solve_result import SolveResult
+
+    frames = 50 + 100 * _frames()
+    np.save(tmp_path / "f.npy", frames)
+    np.save(tmp_path / "t.npy", np.kron(frames[0], np.ones((2, 2))) + 1.0)  # rows, columns as stored
+    ctx = RunContext(device, torch.float64, 0, tmp_path)
+    p = SuperRes(config_section("problem", "superres", data="frames", frames=str(tmp_path / "f.npy"),
+                                truth=str(tmp_path / "t.npy"), lambda_f=0.3, factor=2), ctx)
+    w = ctx.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0] * 3)
+    metrics, _ = p.evaluate(SolveResult(solution={"w": w}, status="converged"))
+    up = torch.nn.functional.interpolate(p.frames()[0][None, None], size=tuple(p.fine.m), mode="bicubic",
+                                         align_corners=False)[0, 0]
+    assert abs(metrics["psnr_bicubic"] - psnr(up.cpu().numpy(), p.truth.cpu().numpy())) < 1e-9, metrics
+    assert 20 < metrics["psnr_bicubic"] < metrics["psnr"] + 20
