@@ -619,6 +619,13 @@ class CTFewView(Problem):
                    f"problem.angle_start; /data/angles_deg)")
             self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
                                    f"counted from {got}{self._radon_hint(sino.shape[1])}")
+        if sino.numel() and float(sino.max()) == float(sino.min()):
+            # an all-zero file was told "no view without positive attenuation cannot place the rotation axis ...;
+            # set problem.rotation_centre=geometric", advice that runs FISTA-TV on nothing (newuser20); checked after
+            # problem.views, so that too many views asked of a file is still named first
+            raise UserError(f"problem.sinogram={cfg.sinogram}: every value is {float(sino.max()):g}: no object was "
+                            "scanned, or the file was saved before its data (line integrals vary across the detector "
+                            "where rays cross an object)")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
             self._geometry(total, list(sino.shape[1:]))
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
@@ -842,11 +849,6 @@ class CTFewView(Problem):
         flipped, and raw detector counts instead of line integrals. Line integrals of an object inside the
         field of view are >= 0, near 0 where the rays miss it (the detector's ends) and largest through it."""
         what = f"problem.sinogram={name}"
-        if sino.size and float(sino.max()) == float(sino.min()):
-            # an all-zero file was told "no view without positive attenuation cannot place the rotation axis ...;
-            # set problem.rotation_centre=geometric", advice that runs FISTA-TV on nothing (newuser20)
-            raise UserError(f"{what}: every value is {float(sino.max()):g}: no object was scanned, or the file was "
-                            "saved before its data (line integrals vary across the detector where rays cross an object)")
         wrapped = wrapped_negatives(sino)
         if wrapped:  # before the raw-counts check, whose advice (-log) would be wrong for these (newuser13)
             raise UserError(f"{what}: {wrapped}")

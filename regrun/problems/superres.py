@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers
+from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers, check_truth_varies
 from ..imaging.grid import Grid
 from ..imaging.spline import EXTENSIONS
 from ..imaging.io import (
@@ -401,6 +401,8 @@ class SuperRes(Problem):
                                     "channels, or problem.channels=luminance")
                 self.truth_colour = truth
                 truth = torch.as_tensor(luminance(truth.numpy()), dtype=torch.float64)  # the solvers' history
+            # after its size and channels, which name the likelier mistake first
+            check_truth_varies(f"problem.truth={cfg.truth}", self.truth_colour if self.colour is not None else truth)
         self.w_true = None
         if cfg.get("true_motion"):
             w = torch.as_tensor(read_motion(cfg.true_motion), dtype=torch.float64).reshape(-1)
