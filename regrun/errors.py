@@ -84,3 +84,14 @@ def check_numbers(name: str, value, length: int | None = None, integer: bool = F
         if isinstance(item, bool) or not ok or not math.isfinite(item):
             raise UserError(f"{name}={list(items)!r}: {item!r} is not a finite {kind[:-1]}; it must be {shape}")
     return tuple(items)
+
+
+def check_truth_varies(name: str, arr) -> None:
+    """A truth a metric can be measured against: PSNR and SSIM take the truth's range. A constant truth (an
+    all-zero placeholder) ran the whole solve, then failed in the evaluation with "ValueError: math domain
+    error", exit 1, in super-resolution and in CT (newuser20)."""
+    if arr.numel() if hasattr(arr, "numel") else arr.size:
+        top, low = float(arr.max()), float(arr.min())
+        if top == low:
+            raise UserError(f"{name} is constant (every value {top:g}): PSNR and SSIM are measured against the "
+                            "truth's range; give the scene's truth, or leave it out")

@@ -166,6 +166,8 @@ FIELD_MEANINGS = {
     "J": "the objective value the solver minimises",
     "grad_norm": "norm of the objective's gradient",
     "psnr": "peak signal-to-noise ratio against the known truth, in dB (higher is better)",
+    "psnr_bicubic": "super-resolution from your frames: the PSNR of frame 0 upsampled by bicubic convolution against "
+                    "the same truth, in dB: the baseline psnr is held to",
     "ssim": "structural similarity against the known truth, 0-1 (higher is better)",
     "rel_error": "relative error ||x - x_true|| / ||x_true|| against the known truth (lower is better)",
     "tre": "target registration error: mean distance of the landmarks after registration, in domain units",

@@ -95,8 +95,14 @@ def test_problem_auto_applies_and_records_the_estimate(tmp_path):
 
 
 def test_problem_auto_errors_and_fallback(tmp_path):
-    with pytest.raises(UserError, match="without positive attenuation"):
+    # an all-zero file is named as such before the axis is tried (newuser20: "no view without positive attenuation"
+    # proposed rotation_centre=geometric, which ran on nothing); one view of zeros is the axis's to name
+    with pytest.raises(UserError, match="every value is 0: no object was scanned"):
         _problem(tmp_path, torch.zeros(VIEWS, N_DET, dtype=torch.float64))
+    dead = torch.sin(math.pi * (torch.arange(N_DET, dtype=torch.float64) + 0.5) / N_DET).repeat(VIEWS, 1)
+    dead[3] = 0.0
+    with pytest.raises(UserError, match="view 3 .*without positive attenuation"):
+        _problem(tmp_path, dead)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     with pytest.raises(UserError, match="problem.data=file"):
         CTFewView(config_section("problem", "ct_fewview", size=16, views=8, rotation_centre="auto"), ctx)

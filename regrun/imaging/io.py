@@ -331,6 +331,9 @@ def _tiff64(path: Path) -> str | None:
 
 
 def _unreadable(path: Path, exc: Exception) -> UserError:
+    if path.stat().st_size == 0:
+        # Pillow's "cannot identify image file" read as a format regrun lacks; the file holds nothing (newuser20)
+        return UserError(f"cannot read image {path}: the file is empty (0 bytes: a copy or download cut short?)")
     return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
 
 
@@ -568,8 +571,15 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: t
     unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
     `what` (the setting or the kind of data) when the
     file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
+    if path.is_dir():
+        # a folder was "file not found: data", as if it did not exist (newuser20)
+        held = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in ARRAY_SUFFIXES + IMAGE_SUFFIXES), key=natural_key)
+        names = ", ".join(held[:6]) + (f" and {len(held) - 6} more" if len(held) > 6 else "")
+        raise UserError(f"{what}: {path} is a folder; give one file in it" +
+                        (f" (it holds {names})" if held else " (it holds no array or image file)"))
     if not path.is_file():
-        raise UserError(f"{what}: file not found: {path}")
+        raise UserError(f"{what}: file not found: {path}{_near_path(path)}")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -765,6 +775,10 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         stack = read_array(path, key, "frames")
+        if stack.ndim == 4 and stack.shape[-1] == 1:
+            # grey frames with a channel axis of 1, as image-learning code keeps them, ran as a 1-channel colour
+            # burst, solved, then failed writing reconstruction.png, exit 1 (newuser20)
+            stack = stack[..., 0]
         if stack.ndim not in (3, 4):
             where = path if path.suffix.lower() == ".npy" else f"{path}:{key}"  # a .npy has no key
             raise UserError(f"{where} has shape {stack.shape}; the frames must have 3 dimensions "

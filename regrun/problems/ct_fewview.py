@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, check_choice, check_float, check_int
+from ..errors import UserError, check_choice, check_float, check_int, check_truth_varies
 from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint
 from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
@@ -619,6 +619,13 @@ class CTFewView(Problem):
                    f"problem.angle_start; /data/angles_deg)")
             self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
                                    f"counted from {got}{self._radon_hint(sino.shape[1])}")
+        if sino.numel() and float(sino.max()) == float(sino.min()):
+            # an all-zero file was told "no view without positive attenuation cannot place the rotation axis ...;
+            # set problem.rotation_centre=geometric", advice that runs FISTA-TV on nothing (newuser20); checked after
+            # problem.views, so that too many views asked of a file is still named first
+            raise UserError(f"problem.sinogram={cfg.sinogram}: every value is {float(sino.max()):g}: no object was "
+                            "scanned, or the file was saved before its data (line integrals vary across the detector "
+                            "where rays cross an object)")
         dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
             self._geometry(total, list(sino.shape[1:]))
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
@@ -644,8 +651,10 @@ class CTFewView(Problem):
         """problem.truth_file (data=file), on the CPU as read; None without one."""
         if cfg.data != "file" or cfg.truth_file is None:
             return None
-        return torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
-                                          "problem.truth_file"), device="cpu")
+        truth = torch.as_tensor(read_array(resolve_data_path(str(cfg.truth_file)), str(cfg.truth_key),
+                                           "problem.truth_file"), device="cpu")
+        check_truth_varies(f"problem.truth_file={cfg.truth_file}", truth)
+        return truth
 
     def _check_opposite_views(self, sino: torch.Tensor, angles) -> None:
         """A parallel scan's views 180 degrees apart (axis.opposite_views), measured where the scan has them."""
@@ -778,6 +787,11 @@ class CTFewView(Problem):
             raise UserError(f"{where}: its '{cfg.angles_key}' holds {angles.size} angles (shape {angles.shape}) "
                             f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees")
         span = float(angles.max() - angles.min())
+        if views > 1 and span == 0:
+            # all one angle was "span 0, which reads as radians" (newuser20): a placeholder array, not a unit
+            raise UserError(f"{where}: its {views} '{cfg.angles_key}' are all {float(angles[0]):g}: one angle per "
+                            "view, each view's own, in degrees (or problem.angles_key=null to spread the views evenly "
+                            "over problem.angle_range)")
         if views > 8 and span <= 2 * math.pi + 1e-9:
             # 9 or more views within 6.3 degrees is no CT scan; radians are the likely unit
             raise UserError(f"{where}: its {views} angles span {span:.4g}, which reads as radians: regrun takes "

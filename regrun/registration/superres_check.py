@@ -56,9 +56,15 @@ NOISE_FREE_RESIDUAL = 5e-3
 
 def bicubic_image(model) -> torch.Tensor:
     """Frame 0 upsampled to the fine grid by bicubic convolution (pixel centres aligned), (n,)."""
-    f0 = model.frames[0][None, None]
-    return torch.nn.functional.interpolate(f0, size=tuple(model.fine.m), mode="bicubic",
-                                           align_corners=False)[0, 0].reshape(-1)
+    return bicubic_upsample(model.frames[0], tuple(model.fine.m)).reshape(-1)
+
+
+def bicubic_upsample(frame: torch.Tensor, size: tuple) -> torch.Tensor:
+    """One frame, (m1, m2) or (channels, m1, m2), upsampled to `size` by bicubic convolution (pixel centres
+    aligned), in its own layout."""
+    up = torch.nn.functional.interpolate(frame.reshape(1, -1, *frame.shape[-2:]), size=size, mode="bicubic",
+                                         align_corners=False)
+    return up.reshape(*frame.shape[:-2], *size)
 
 
 def held_out_frames(model, w: torch.Tensor, factor: torch.Tensor | None = None,
