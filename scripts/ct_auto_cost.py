@@ -9,6 +9,7 @@ typed, as bench_lambda_ct.py reads them) or scripts/heldout_ct_sinograms.py `--u
 angles, run with `problem.size` and the truth typed).
 
     PYTHONPATH=. python scripts/ct_auto_cost.py CASE.npz [CASE.npz ...] --out OUT/cost.json [--set KEY=VALUE ...]
+    python scripts/ct_auto_cost.py --report MAIN.json NEW.json   # NEW's auto against MAIN's (typed CPU: MAIN's)
 """
 from __future__ import annotations
 
@@ -63,7 +64,31 @@ def run(args: list[str], out: Path) -> dict:
             "details": {k: str(v) for k, v in details.items()}}
 
 
+def report(before: Path, after: Path) -> None:
+    """A markdown table: each case's auto before and after (weight, PSNR, solves, CPU), the typed run's CPU (from
+    `before` where `after` has none), the CPU ratios; and whether the answers are the same to the digit."""
+    a, b = json.loads(before.read_text()), json.loads(after.read_text())
+    print("| case | lam before / after | PSNR before / after | grid | lam_solves before / after | auto CPU-s before / "
+          "after (wall) | typed CPU-s | ratio before / after |")
+    print("|---|---|---|---|---|---|---|---|")
+    same = moved = 0
+    for k in a:
+        if k not in b:
+            continue
+        x, y = a[k]["auto"], b[k]["auto"]
+        typed = (b[k].get("typed") or a[k].get("typed") or {}).get("cpu_s")
+        equal = x["lam"] == y["lam"] and x["psnr"] == y["psnr"]
+        same, moved = same + equal, moved + (not equal)
+        ratio = f"{x['cpu_s'] / typed:.2f} / {y['cpu_s'] / typed:.2f}" if typed else "-"
+        print(f"| {k} | {x['lam']:.6g} / {y['lam']:.6g} | {x['psnr']:.3f} / {y['psnr']:.3f} | {x['tv_grid']} / "
+              f"{y['tv_grid']} | {x['lam_solves']:g} / {y['lam_solves']:g} | {x['cpu_s']:.1f} ({x['wall_s']:.0f}) / "
+              f"{y['cpu_s']:.1f} ({y['wall_s']:.0f}) | {typed or float('nan'):.1f} | {ratio} |")
+    print(f"\nthe same weight and PSNR to the digit: {same}; moved: {moved}")
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--report":
+        return report(Path(sys.argv[2]), Path(sys.argv[3]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cases", type=Path, nargs="+")
     ap.add_argument("--out", type=Path, required=True, help="the JSON written (runs beside it)")
