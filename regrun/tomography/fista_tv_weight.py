@@ -803,7 +803,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     bound = ("an upper bound" if kept >= 1.0 - 1e-9 else
              f"an upper bound of the noise that reference keeps ({kept:.3g} of its variance): the views' own noise "
              f"may be up to {1.0 / math.sqrt(max(kept, 1e-12)):.3g}x it")
-    return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) * len(folds) + len(guarded) - reused[0] + int(final),
+    return Choice(lam=lam, rule="cv", sigma=sigma,
+                  solves=len(seen) * len(folds) + len(guarded) - reused[0] + int(final),
                   at_edge=bool(at_edge), curve=curve,
                   details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold),
                            "lam_cv_offsets": str(len(folds)), "lam_cv_grid": str(points), "lam_cv_weight": weight,
