@@ -46,7 +46,8 @@ def run(args: list[str], out: Path) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", "from regrun.console import regrun; regrun()",
                              "problem=ct_fewview", "problem.data=file", "solver=fista_tv", *args,
-                             f"hydra.run.dir={out}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             f"hydra.run.dir={out}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=out.parent)  # not a checkout's root: `python -c` puts the cwd before PYTHONPATH
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode()
