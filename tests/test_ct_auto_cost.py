@@ -106,3 +106,19 @@ def test_final_solve_makes_the_run_once(device, final):
         assert c.state is state
     again = choose_by_view_cv(p, fista, 10, s, 4, 20, 1.0, "raw", "none", grid=3)
     assert torch.equal(c.state, again.state) and c.solves == again.solves
+
+
+def test_the_pixel_grid_answer_says_what_the_finer_search_did_not_run_again():
+    from regrun.optim.parameter_choice import Choice
+    from regrun.tomography.fista_tv_weight import pixel_grid_check
+
+    def choice(lam, raw_min, solves, **details):
+        return Choice(lam=lam, rule="cv", sigma=1.0, noise_source="cv", solves=solves, at_edge=False,
+                      details={"lam_cv_raw_min": str(raw_min), **details})
+
+    fine = choice(1.0, 0.3, 9, lam_cv_runs_reused="9 training run(s) taken from the search before")
+    kept, on_pixel = pixel_grid_check(fine, lambda: choice(2.0, 0.2, 10))
+    assert on_pixel and kept.solves == 19 and kept.details["lam_cv_runs_reused"] == (
+        "the finer grid's search: 9 training run(s) taken from the search before")
+    kept, on_pixel = pixel_grid_check(choice(1.0, 0.1, 9, lam_cv_runs_reused="5 x"), lambda: choice(2.0, 0.2, 10))
+    assert not on_pixel and kept.solves == 19 and kept.details["lam_cv_runs_reused"] == "5 x"

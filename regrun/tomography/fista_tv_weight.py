@@ -887,6 +887,8 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice]) -> tuple[
     if a < f:
         pixel.details["lam_cv_pixel_grid"] = f"pixel grid (lam {pixel.lam:.6g}; the finer grid's {fine.lam:.6g}): {why}"
         pixel.solves += fine.solves
+        if "lam_cv_runs_reused" in fine.details:  # lam_solves counts the finer search's runs: so are those not run
+            pixel.details["lam_cv_runs_reused"] = f"the finer grid's search: {fine.details['lam_cv_runs_reused']}"
         return pixel, True
     fine.details["lam_cv_pixel_grid"] = f"finer grid kept (the pixel grid's lam {pixel.lam:.6g}): {why}"
     fine.solves += pixel.solves
