@@ -112,6 +112,11 @@ def test_solver_blocks_layout_changes_only_which_views_are_held_out(device):
     cfg = config_section("solver", "fista_tv", lam="auto", iters=10, lam_solves=4, lam_cv_grid=3, lam_cv_layout="auto")
     auto = FistaTV(cfg, ctx).solve(problem, Monitor())
     assert auto.metrics["lam_chosen"] == max(lam["interleaved"], lam["band"])
+    # the kept answer's run on all views alone (ctcost): its reconstruction bit for bit, one run fewer than both
+    won = out["band" if lam["band"] > lam["interleaved"] else "interleaved"]
+    assert torch.equal(auto.solution["x"], won.solution["x"])
+    both = out["interleaved"].metrics["lam_solves"] + out["band"].metrics["lam_solves"]
+    assert auto.metrics["lam_solves"] == both - 1
     assert "the larger of interleaved" in auto.stats["lam_cv_layout"]
     full = CTFewView(config_section("problem", "ct_fewview", size=16, views=24, noise="poisson", photons=1e4,
                                     geometry="fan"), ctx)

@@ -27,6 +27,7 @@ from ..tomography.fista_tv_weight import (
     DIVERGENCES,
     choose_fista_weight,
     fista_runs,
+    final_solve,
     pixel_grid_check,
 )
 from .base import Solver
@@ -138,7 +139,7 @@ class FistaTV(Solver):
 
         gen = self.ctx.generator(int(self.cfg.lam_seed))
 
-        def search(grid, fista, reference):
+        def search(grid, fista, reference, final=True):
             return choose_fista_weight(grid, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
                                        cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
                                        power_iters=int(self.cfg.power_iters), cv_reference=reference,
@@ -148,17 +149,22 @@ class FistaTV(Solver):
                                        cv_fit_cap=self.cv_fit_cap, cv_fit_cap_share=self.cv_fit_cap_share,
                                        cv_coverage_power=self.cv_coverage_power,
                                        cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
-                                       cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded)
+                                       cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded,
+                                       cv_final=final)
 
-        choice = search(grid, fista, str(self.cfg.lam_cv_reference))
-        if self.cv_pixel_grid and choice.rule == "cv" and grid.factor > 1 and str(self.cfg.tv_grid) == "auto":
+        check = (self.cv_pixel_grid and self.choice.rule == "cv" and grid.factor > 1
+                 and str(self.cfg.tv_grid) == "auto")
+        # with the check, each search's run on all views waits until the grid is decided: one run, not two
+        choice = search(grid, fista, str(self.cfg.lam_cv_reference), final=not check)
+        if check:
             # the same search on the output's pixel grid against the raw views, kept where it predicts them better
             pixel = UnknownGrid(problem, 1)
             L1 = lipschitz(pixel, self.cfg)
             fista1 = make_fista(pixel, self.cfg, L1)
-            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw"))
+            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False))
             if on_pixel:
                 grid, fista, L = pixel, fista1, L1
+            final_solve(choice, fista, iters, problem.sinogram)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)

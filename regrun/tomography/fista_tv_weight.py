@@ -515,7 +515,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       stop: Callable[[], bool] | None = None, fit_cap: float | None = None,
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
                       layout: str = "interleaved", blocks: int = 1, weighting: float | None = None,
-                      repick_guarded: bool = False, compare_raw: bool = False) -> Choice:
+                      repick_guarded: bool = False, compare_raw: bool = False, final: bool = True,
+                      cache: dict | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -546,12 +547,16 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     (band) are not weighted. `repick_guarded` (solver.lam_cv_repick_guarded): weight `dose`'s ramp re-pick (on
     the primary folds' grid spectra) runs also where the guard was consulted and kept the range's bottom; false:
     the guard's answer stands. `reference` auto: choose_reference (`compare_raw`: the held-out misfit against the
-    raw views too, from the same runs, in the details for it)."""
+    raw views too, from the same runs, in the details for it). `final` false: the run on all views is left to the
+    caller (final_solve; the Choice's state None), for a search whose answer may not be kept. `cache`: training
+    reconstructions by (layout, offset, weight), shared with another search on the same problem and FISTA (the
+    same folds): a run found there is not run again, its reconstruction bit for bit the same (`solves` counts the
+    runs made, `lam_cv_runs_reused` the others)."""
     if reference == "auto":
         return choose_reference(problem, fista, iters, settings, fold, power_iters, scale, weight, progress=progress,
                                 offsets=offsets, grid=grid, guard=guard, dose=dose, stop=stop, fit_cap=fit_cap,
                                 fit_cap_share=fit_cap_share, coverage_power=coverage_power, layout=layout,
-                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded)
+                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded, final=final)
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -559,6 +564,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
 
     trained: dict[int, torch.Tensor] = {}  # id(training FISTA) -> its views (for the training misfit)
     ray_weight: dict[int, torch.Tensor] = {}  # id(training FISTA) -> sqrt of its held-out rays' weights
+    fold_key: dict[int, tuple] = {}  # id(training FISTA) -> what names its folds in `cache`
+    reused = [0]  # training runs taken from `cache`
     notes: dict[str, str] = {}
 
     angles = getattr(getattr(problem, "geometry", None), "angles", None)
@@ -569,7 +576,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         if getattr(geometry, "kind", None) == "fan" and angular_coverage(geometry) < 1:
             return larger_of_layouts(problem, fista, iters, settings, fold, power_iters, scale, reference, weight,
                                      progress, offsets, grid, guard, dose, stop, fit_cap, fit_cap_share,
-                                     coverage_power, weighting=weighting, repick_guarded=repick_guarded)
+                                     coverage_power, weighting=weighting, repick_guarded=repick_guarded,
+                                     final=final)
         layout = "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
@@ -583,6 +591,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             train, held = view_split(b.shape[0], fold, k)
         sub = training_fista(problem, fista, train, power_iters)
         trained[id(sub)] = train.to(b.device)
+        fold_key[id(sub)] = (layout, bands, k)
         weighted = (coverage_weights(geometry, held, weighting)
                     if weighting is not None and held.dtype != torch.bool and b.ndim == 2 else None)
         if weighted is not None:
@@ -617,7 +626,14 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         raw_total = 0.0
         with torch.no_grad():
             for sub, held, views in runs:
-                x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
+                key = (*fold_key[id(sub)], lam_all)
+                if cache is not None and key in cache:
+                    x = cache[key]
+                    reused[0] += 1
+                else:
+                    x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
+                    if cache is not None:
+                        cache[key] = x
                 proj = problem.A.project(x)
                 tr = trained[id(sub)]
                 fit += float((proj[tr] - b[tr]).pow(2).sum())
@@ -764,8 +780,10 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             details["lam_cv_coverage"] = (f"{coverage:.4g} of the half turn measured: x "
                                           f"{coverage ** -coverage_power:.4g} (coverage ** -{coverage_power:g})")
             lam *= coverage ** -coverage_power
-    with torch.no_grad():
-        x = fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
+    if reused[0]:
+        details["lam_cv_runs_reused"] = (f"{reused[0]} training run(s) taken from the search before on the same "
+                                         f"folds (not run again)")
+    x = final_run(fista, lam, iters, b) if final else None
     # at the range's edge: the grid's best there, unless the guard found the other views' minimum inside
     # (the grid's ends are exp(log lo), exp(log hi): equal to lo and hi only to rounding)
     inside = settings.lo * (1 + 1e-9) < pick < settings.hi * (1 - 1e-9)
@@ -785,7 +803,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     bound = ("an upper bound" if kept >= 1.0 - 1e-9 else
              f"an upper bound of the noise that reference keeps ({kept:.3g} of its variance): the views' own noise "
              f"may be up to {1.0 / math.sqrt(max(kept, 1e-12)):.3g}x it")
-    return Choice(lam=lam, rule="cv", sigma=sigma, solves=len(seen) * len(folds) + len(guarded) + 1,
+    return Choice(lam=lam, rule="cv", sigma=sigma,
+                  solves=len(seen) * len(folds) + len(guarded) - reused[0] + int(final),
                   at_edge=bool(at_edge), curve=curve,
                   details={"lam_cv_reference": reference, "lam_cv_scale": f"{scale:g}", "lam_cv_fold": str(fold),
                            "lam_cv_offsets": str(len(folds)), "lam_cv_grid": str(points), "lam_cv_weight": weight,
@@ -802,26 +821,47 @@ def choose_reference(problem, fista, iters, settings, fold, power_iters, scale, 
     scikit-image's radon of an N^2 array), which h * b over-corrects; the search is then run again against `raw`
     (its runs counted too). Why: on such files the resolved views' held-out minimum lay 5x above the image optimum
     (fibres 144^2 radon, 60 views, 1e6 photons: pick 2.31, capped to 0.888, 34.30 dB; raw 0.435, 36.57 dB, the
-    optimum 0.44), in a field cropped to the object alike (docs/ct.md "(ctsmallw)"). No noise estimate: resolved."""
+    optimum 0.44), in a field cropped to the object alike (docs/ct.md "(ctsmallw)"). No noise estimate: resolved.
+    The raw search takes the resolved search's training runs where it tries the same weights (its first grid: the
+    same folds, the same reconstructions), and the resolved answer's run on all views is made only if it is kept
+    (docs/ct.md "(ctcost)")."""
+    final = kw.pop("final", True)
+    cache: dict = {}
     first = choose_by_view_cv(problem, fista, iters, settings, fold, power_iters, scale, "resolved", weight,
-                              compare_raw=True, **kw)
+                              compare_raw=True, final=False, cache=cache, **kw)
     raw_min, res_min, gain, noise = first.details.pop("_compare", (None, None, None, None))
     if noise is None:
         first.details["lam_cv_reference_auto"] = "resolved (no noise estimate for this geometry)"
-        return first
+        return final_solve(first, fista, iters, problem.sinogram) if final else first
     raw_excess, res_excess = raw_min - noise, res_min - noise * gain
     why = (f"the held-out misfit less its noise: raw views {raw_excess:.4g}, resolved {res_excess:.4g} "
            f"(noise variance {noise:.4g} x gain 1 and {gain:.4g})")
     if raw_excess >= res_excess:
         first.details["lam_cv_reference_auto"] = f"resolved: {why}"
         first.details["lam_cv_raw_min"] = f"{raw_min:.6g}"
-        return first
-    second = choose_by_view_cv(problem, fista, iters, settings, fold, power_iters, scale, "raw", weight, **kw)
+        return final_solve(first, fista, iters, problem.sinogram) if final else first
+    second = choose_by_view_cv(problem, fista, iters, settings, fold, power_iters, scale, "raw", weight, final=final,
+                               cache=cache, **kw)
     second.details["lam_cv_reference_auto"] = f"raw: {why}"
     second.details["lam_cv_resolved_answer"] = f"{first.lam:.6g}"
     return Choice(lam=second.lam, rule=second.rule, sigma=second.sigma, solves=first.solves + second.solves,
                   at_edge=second.at_edge, curve=second.curve, details=second.details,
                   noise_source=second.noise_source, state=second.state)
+
+
+def final_run(fista: Fista, lam: float, iters: int, b: torch.Tensor) -> torch.Tensor:
+    """cv's one FISTA-TV run on all views at the chosen weight (the answer)."""
+    with torch.no_grad():
+        return fista.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters)
+
+
+def final_solve(choice: Choice, fista: Fista, iters: int, b: torch.Tensor) -> Choice:
+    """A search made with final=False, its run on all views made now (counted in its solves); a Choice that
+    has its state is returned as it is."""
+    if choice.state is None:
+        choice.state = final_run(fista, choice.lam, iters, b)
+        choice.solves += 1
+    return choice
 
 
 def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice]) -> tuple[Choice, bool]:
@@ -835,7 +875,9 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice]) -> tuple[
     60 views, 1%: the grid optimum 29.57 dB on the 2x grid against 32.99 on the pixel grid, whose raw search picks
     it; docs/ct.md "(ctskradon)"). On data with detail below the pixel the finer grid predicts them better and is
     kept (its answer bit for bit). Where the finer search has no raw misfit (a reference that does not compute
-    one) or was stopped by the time limit, it stands and the pixel search is not run."""
+    one) or was stopped by the time limit, it stands and the pixel search is not run. Both searches may come
+    without their run on all views (final=False): the caller then makes the kept one's (final_solve), one run
+    instead of two (docs/ct.md "(ctcost)")."""
     if "lam_cv_raw_min" not in fine.details or "lam_search_stopped" in fine.details:
         return fine, False
     pixel = search_pixel()
@@ -845,6 +887,8 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice]) -> tuple[
     if a < f:
         pixel.details["lam_cv_pixel_grid"] = f"pixel grid (lam {pixel.lam:.6g}; the finer grid's {fine.lam:.6g}): {why}"
         pixel.solves += fine.solves
+        if "lam_cv_runs_reused" in fine.details:  # lam_solves counts the finer search's runs: so are those not run
+            pixel.details["lam_cv_runs_reused"] = f"the finer grid's search: {fine.details['lam_cv_runs_reused']}"
         return pixel, True
     fine.details["lam_cv_pixel_grid"] = f"finer grid kept (the pixel grid's lam {pixel.lam:.6g}): {why}"
     fine.solves += pixel.solves
@@ -852,7 +896,7 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice]) -> tuple[
 
 
 def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None,
-                      repick_guarded: bool = False) -> Choice:
+                      repick_guarded: bool = False, final: bool = True) -> Choice:
     """solver.lam_cv_layout=auto on a limited-range fan: both searches (every fold-th view held out, and a band
     of line directions, band_split), the larger answer (its reconstruction, its curve; the runs of both counted).
     Why: on a limited-range fan the held-out views see only the measured directions, and the answer falls short
@@ -861,10 +905,12 @@ def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float |
     textures and some low-noise scans (wood, breast at 1e6), where the views' answer was right (docs/ct.md,
     "Held-out blocks of views for limited-range fans? (ctfanblock)")."""
     both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting,
-                                 repick_guarded=repick_guarded)
+                                 repick_guarded=repick_guarded, final=False)
             for k in ("interleaved", "band")}
     win = max(both.values(), key=lambda c: c.lam)
     win.solves = sum(c.solves for c in both.values())
+    if final:  # the kept answer's run on all views alone (docs/ct.md "(ctcost)")
+        final_solve(win, fista, iters, problem.sinogram)
     win.details["lam_cv_layout"] = ("auto (a limited-range fan): the larger of " + ", ".join(
         f"{k} {c.lam:.6g}" for k, c in both.items()))
     return win
@@ -978,19 +1024,20 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
                         cv_blocks: int = 1, cv_weighting: float | None = None,
-                        cv_repick_guarded: bool = False) -> Choice:
+                        cv_repick_guarded: bool = False, cv_final: bool = True) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
     and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
     solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`). stop: the run's time limit (RunContext.out_of_time), which ends
-    either search with the best weight solved so far."""
+    either search with the best weight solved so far. cv_final false: cv's run on all views left to the caller
+    (final_solve)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
                                  cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
-                                 repick_guarded=cv_repick_guarded)
+                                 repick_guarded=cv_repick_guarded, final=cv_final)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
