@@ -608,7 +608,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     train_fit: dict[float, float] = {}  # the primary folds' misfit per bin in their own (training) views, raw data
     train_fit_ref: dict[float, float] = {}  # the same against the reference (resolved: h * b), as the held-out views
     raw_held: dict[float, float] = {}  # compare_raw: the primary folds' held-out misfit against the raw views
-    raw_spectra: dict[float, torch.Tensor] = {}  # compare_raw: their spectra (pixel_grid_check's ramp comparison)
+    raw_spectra: dict[float, torch.Tensor] = {}  # the primary folds' raw held-out spectra (pixel_grid_check's ramp)
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
@@ -629,6 +629,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                 if id(sub) in ray_weight:
                     residual = residual * ray_weight[id(sub)]
                 m = held_out_misfit(residual, weight)  # a ray mask's residual holds zeros: per held-out value
+                if reference == "raw" and runs is folds and residual.ndim >= 2:
+                    raw_spectrum = raw_spectrum + residual_spectrum(residual)
                 total += (m if held.dtype != torch.bool else m * residual.numel() / count) * held_views(held)
                 if compare_raw and runs is folds:
                     raw_res, raw_count = held_residual(proj, b, held)
@@ -649,8 +651,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         err = total / sum(held_views(h) for _, h, _ in runs)
         if compare_raw and runs is folds:
             raw_held[lam_all] = raw_total / sum(held_views(h) for _, h, _ in runs)
-            if torch.is_tensor(raw_spectrum):
-                raw_spectra[lam_all] = raw_spectrum
+        if torch.is_tensor(raw_spectrum):
+            raw_spectra[lam_all] = raw_spectrum
         if progress is not None:
             progress(lam_all, err)
         return err
@@ -741,9 +743,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         details["lam_cv_raw_min"] = f"{seen[best][1]:.6g}"
     # the same views' lowest ramp-weighted misfit against the raw views (pixel_grid_check's `ramp`): the image's
     # error as the held-out views sample it, where the plain misfit under-weights its high frequencies
-    ramp_from = spectra if reference == "raw" else raw_spectra if compare_raw else {}
-    if ramp_from:
-        details["lam_cv_raw_ramp_min"] = f"{min(weighted_misfit(v, 1.0, m_held) for v in ramp_from.values()):.6g}"
+    if raw_spectra:
+        details["lam_cv_raw_ramp_min"] = f"{min(weighted_misfit(v, 1.0, m_held) for v in raw_spectra.values()):.6g}"
     if compare_raw and raw_held:
         noise_raw, _ = noise_variance(b, getattr(problem, "geometry", None))
         details["lam_cv_held_raw"] = ", ".join(f"{a:.4g}: {raw_held[a]:.5g}" for a in sorted(raw_held))
