@@ -86,6 +86,9 @@ def test_the_pixel_grid_is_kept_where_it_predicts_the_held_out_views_better(devi
     pixel = ran[0]
     a, f = float(pixel.details["lam_cv_raw_min"]), float(fine.details["lam_cv_raw_min"])
     assert on_pixel == (data == "radon") == (a < f)
+    # the ramp-weighted minimum beside (solver.lam_cv_pixel_grid_misfit=ramp), from the same runs on both grids
+    ramps = [float(c.details["lam_cv_raw_ramp_min"]) for c in (pixel, fine)]
+    assert all(r > 0 for r in ramps) and ramps != [a, f]
     if on_pixel:
         assert choice.details["lam_cv_pixel_grid"].startswith("pixel grid")
         assert choice.lam == pixel.lam and torch.equal(choice.state, pixel.state)
@@ -111,4 +114,35 @@ def test_pixel_grid_check_is_on_for_a_users_sinogram_and_checked():
     assert compose(["problem=ct_fewview", "solver=fista_tv"]).solver.lam_cv_pixel_grid is False
     bad = config_section("solver", "fista_tv", lam_cv_pixel_grid="maybe")
     with pytest.raises(UserError, match="lam_cv_pixel_grid"):
+        FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
+
+@pytest.mark.parametrize("misfit", ["plain", "ramp"])
+def test_the_ramp_misfit_compares_the_ramp_weighted_minimum(misfit):
+    """solver.lam_cv_pixel_grid_misfit: plain compares the plain held-out raw misfits, ramp the ramp-weighted ones
+    (FB's gear 128^2/60/1e4: the pixel grid lower in the plain misfit, 3.5 dB worse in the image; docs/ct.md
+    "(ctcheck)"); where the finer grid has no ramp-weighted misfit, ramp keeps it and runs no pixel search."""
+    from regrun.optim.parameter_choice import Choice
+    from regrun.tomography.fista_tv_weight import pixel_grid_check
+
+    def choice(lam, plain, ramp):
+        details = {"lam_cv_raw_min": plain, **({} if ramp is None else {"lam_cv_raw_ramp_min": ramp})}
+        return Choice(lam=lam, rule="cv", sigma=1.0, noise_source="cv", solves=10, at_edge=False, details=details)
+
+    fine = choice(0.977, "1.26", "2.0")
+    kept, on_pixel = pixel_grid_check(fine, lambda: choice(0.355, "1.106", "2.5"), misfit)
+    assert on_pixel == (misfit == "plain") and kept.lam == (0.355 if misfit == "plain" else 0.977)
+    assert ("ramp: 2.5 and 2.0" if misfit == "plain" else "plain: 1.106 and 1.26") in kept.details["lam_cv_pixel_grid"]
+    ran = []
+    kept, on_pixel = pixel_grid_check(choice(0.977, "1.26", None), lambda: ran.append(1) or choice(0.355, "1.1", "1"),
+                                      misfit)
+    assert on_pixel == (misfit == "plain") and len(ran) == 1 if misfit == "plain" else (not on_pixel and not ran)
+
+
+def test_pixel_grid_misfit_is_checked():
+    from regrun.errors import UserError
+    from regrun.solvers.fista_tv import FistaTV
+
+    bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_misfit="rampe")
+    with pytest.raises(UserError, match="lam_cv_pixel_grid_misfit.*plain, ramp"):
         FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))

@@ -25,6 +25,7 @@ from ..tomography.fista_tv_weight import (
     CV_REFERENCE_CHOICES,
     CV_WEIGHTS,
     DIVERGENCES,
+    PIXEL_GRID_MISFITS,
     choose_fista_weight,
     fista_runs,
     final_solve,
@@ -70,6 +71,8 @@ class FistaTV(Solver):
         self.cv_coverage_power = (None if cfg.lam_cv_coverage_power is None else
                                   check_float("solver.lam_cv_coverage_power", cfg.lam_cv_coverage_power, 0.0))
         self.cv_pixel_grid = check_bool("solver.lam_cv_pixel_grid", cfg.lam_cv_pixel_grid)
+        check_choice("solver.lam_cv_pixel_grid_misfit", cfg.lam_cv_pixel_grid_misfit, PIXEL_GRID_MISFITS)
+        self.cv_pixel_grid_misfit = str(cfg.lam_cv_pixel_grid_misfit)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -161,7 +164,8 @@ class FistaTV(Solver):
             pixel = UnknownGrid(problem, 1)
             L1 = lipschitz(pixel, self.cfg)
             fista1 = make_fista(pixel, self.cfg, L1)
-            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False))
+            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False),
+                                                 self.cv_pixel_grid_misfit)
             if on_pixel:
                 grid, fista, L = pixel, fista1, L1
             final_solve(choice, fista, iters, problem.sinogram)
