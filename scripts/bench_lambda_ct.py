@@ -398,7 +398,9 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      else (None if args.cv_coverage_power < 0 else args.cv_coverage_power),
                                      cv_layout=layout.rstrip("0123456789"), cv_blocks=blocks,
                                      cv_weighting=weighting,
-                                     cv_repick_guarded=bool(cfg.lam_cv_repick_guarded))
+                                     cv_repick_guarded=bool(cfg.lam_cv_repick_guarded),
+                                     cv_few_views=cfg.lam_cv_few_views,
+                                     cv_few_offsets=int(cfg.lam_cv_few_offsets))
         fine = choice = search(ug, fista, reference)
         answer_grid, fine_psnr = ug, None
         if args.cv_pixel_grid and rule == "cv" and ug.factor > 1:  # solver.lam_cv_pixel_grid, as the solver runs it

@@ -487,6 +487,31 @@ def test_view_cv_first_grid_has_lam_cv_grid_weights(device):
     assert np.all((lam[5:] > lo) & (lam[5:] < hi))
 
 
+def test_few_view_scans_pool_offsets_at_the_full_weight_count(device):
+    """solver.lam_cv_few_views: on a scan of at most that many views, lam_cv_few_offsets offsets of the fold are
+    pooled, each trying every weight the single offset would (the runs times the offsets), and the search is the
+    plain lam_cv_offsets search with that many offsets and solves; on more views it is the default's, unchanged."""
+    from regrun.tomography.fista_tv import make_fista
+    from regrun.tomography.fista_tv_weight import choose_by_view_cv, choose_fista_weight
+
+    p = FakeCT(device, n=8, rows=15)
+    fista = make_fista(p, config_section("solver", "fista_tv", iters=10), None)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=1e-2, hi=100.0, solves=6, probes=1)
+
+    def auto(few):
+        return choose_fista_weight(p, fista, 10, s, "fd", torch.Generator(), cv_fold=8, cv_scale=1.0,
+                                   power_iters=20, cv_reference="raw", cv_weight="none", cv_grid=4,
+                                   cv_few_views=few, cv_few_offsets=4)
+
+    pooled, above = auto(15), auto(14)
+    assert pooled.details["lam_cv_offsets"] == "4" and len(pooled.curve["lam"]) == 6 and pooled.solves == 6 * 4 + 1
+    direct = choose_by_view_cv(p, fista, 10, replace(s, solves=24), 8, 20, 1.0, "raw", "none", offsets=4, grid=4)
+    assert pooled.lam == direct.lam and np.array_equal(pooled.curve["criterion"], direct.curve["criterion"])
+    plain = choose_by_view_cv(p, fista, 10, s, 8, 20, 1.0, "raw", "none", grid=4)
+    assert above.details["lam_cv_offsets"] == "1" and above.solves == 7 and above.lam == plain.lam
+    assert not np.array_equal(pooled.curve["criterion"], plain.curve["criterion"])
+
+
 def test_view_cv_pools_the_misfit_of_every_offset(device):
     """With two offsets each weight's criterion is the misfit summed over both folds' held-out views divided by
     their number (the folds recomputed one at a time with one offset each, at the same all-view weights), and
@@ -693,6 +718,8 @@ def test_bad_rule_range_and_weight():
     ("solver", "fista_tv", {"lam_cv_offsets": 0}, "solver.lam_cv_offsets=0"),
     ("solver", "fista_tv", {"lam_cv_offsets": 9}, "solver.lam_cv_offsets=9"),
     ("solver", "fista_tv", {"lam_cv_grid": 2}, "solver.lam_cv_grid=2"),
+    ("solver", "fista_tv", {"lam_cv_few_views": 0}, "solver.lam_cv_few_views=0"),
+    ("solver", "fista_tv", {"lam_cv_few_offsets": 0}, "solver.lam_cv_few_offsets=0"),
     ("solver", "fista_tv", {"lam_cv_guard": "maybe"}, "solver.lam_cv_guard='maybe'"),
     ("solver", "fista_tv", {"lam_cv_layout": "random"}, "solver.lam_cv_layout"),
     ("solver", "fista_tv", {"lam_cv_blocks": 0}, "solver.lam_cv_blocks"),

@@ -52,6 +52,9 @@ class FistaTV(Solver):
             raise UserError(f"solver.lam_cv_offsets={cfg.lam_cv_offsets}: at most solver.lam_cv_fold "
                             f"({cfg.lam_cv_fold}) offsets")
         check_float("solver.lam_cv_scale", cfg.lam_cv_scale, 0.0, strict=True)
+        if cfg.lam_cv_few_views is not None:
+            check_int("solver.lam_cv_few_views", cfg.lam_cv_few_views, 1)
+        check_int("solver.lam_cv_few_offsets", cfg.lam_cv_few_offsets, 1)
         if cfg.lam_cv_grid is not None:
             check_int("solver.lam_cv_grid", cfg.lam_cv_grid, 3)
         check_choice("solver.lam_cv_reference", cfg.lam_cv_reference, CV_REFERENCE_CHOICES)
@@ -153,7 +156,8 @@ class FistaTV(Solver):
                                        cv_coverage_power=self.cv_coverage_power,
                                        cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
                                        cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded,
-                                       cv_final=final)
+                                       cv_final=final, cv_few_views=self.cfg.lam_cv_few_views,
+                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets))
 
         check = (self.cv_pixel_grid and self.choice.rule == "cv" and grid.factor > 1
                  and str(self.cfg.tv_grid) == "auto")

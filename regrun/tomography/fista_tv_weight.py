@@ -41,6 +41,7 @@ Both agree to 0.3% (tests/test_parameter_choice.py); fd is the default for its c
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -1045,6 +1046,22 @@ def fista_runs(choice: Choice, settings: ChoiceSettings) -> int:
     return choice.solves * (1 + (settings.probes if settings.needs_trace else 0))
 
 
+def few_views_pool(views: int, fold: int, offsets: int, settings: ChoiceSettings, few_views: int | None,
+                   few_offsets: int) -> tuple[int, ChoiceSettings]:
+    """(offsets, settings) for a scan of `views` views: at most `few_views` of them (None: never), `few_offsets`
+    offsets of the fold pooled (at most the fold's, at least `offsets`), each offset at the full weight count: the
+    search's solves times the offsets. At 15 views fold 8 holds out two views an offset, and which two decides
+    the held-out curve's dip (EX's cat: the eight offsets' picks 0.32-1.91, docs/ct.md "(ctcat15)"); pooling at
+    the same runs (solver.lam_cv_offsets) halves the weights and lost more than it gained ("Third round"), so the
+    pool pays a training run per offset per weight where a run is cheap (few views: docs/ct.md "(ct15dip)")."""
+    if few_views is None or views > few_views:
+        return offsets, settings
+    pooled = max(offsets, min(few_offsets, min(fold, views)))
+    if pooled == offsets:
+        return offsets, settings
+    return pooled, replace(settings, solves=settings.solves // offsets * pooled)
+
+
 def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSettings, divergence: str,
                         generator: torch.Generator, progress=None, cv_fold: int | None = None,
                         cv_scale: float | None = None, power_iters: int | None = None,
@@ -1054,16 +1071,21 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_fit_cap: float | None = None, cv_fit_cap_share: float | None = None,
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
                         cv_blocks: int = 1, cv_weighting: float | None = None,
-                        cv_repick_guarded: bool = False, cv_final: bool = True) -> Choice:
+                        cv_repick_guarded: bool = False, cv_final: bool = True, cv_few_views: int | None = None,
+                        cv_few_offsets: int = 1) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
     and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
     solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
     divergence through FISTA (`divergence`). stop: the run's time limit (RunContext.out_of_time), which ends
     either search with the best weight solved so far. cv_final false: cv's run on all views left to the caller
-    (final_solve)."""
+    (final_solve). `cv_few_views`, `cv_few_offsets` (solver.lam_cv_few_views, solver.lam_cv_few_offsets): on a scan
+    of at most cv_few_views views, cv_few_offsets offsets of the fold pooled, each at the full `settings.solves`
+    (few_views_pool)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
+        cv_offsets, settings = few_views_pool(problem.sinogram.shape[0], cv_fold, cv_offsets, settings, cv_few_views,
+                                              cv_few_offsets)
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
                                  cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
