@@ -235,6 +235,19 @@ def _title_lines(draw, title: str, font, width: int) -> list[str]:
     return lines or [""]
 
 
+def _shared_domain_sizes(panels: Sequence[tuple]) -> list[tuple[int, int]]:
+    """Each panel's drawn size from (columns, own size, omega): panels over one domain (the same omega) at one size,
+    the finest one's. A frame has fewer pixels than the answer over the same field of view, and its own integer
+    enlargement drew it smaller (36-px frames at 252 px beside a 72-px answer at 288; newuser20's colour.png)."""
+    key = lambda omega: None if omega is None else tuple(round(float(v), 9) for v in omega)  # noqa: E731
+    finest = {}
+    for cols, size, omega in panels:
+        k = key(omega)
+        if k is not None and (k not in finest or cols > finest[k][0]):
+            finest[k] = (cols, size)
+    return [size if omega is None else finest[key(omega)][1] for _, size, omega in panels]
+
+
 def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: str) -> Path:
     """image_grid of image panels with PIL: per panel its title, the image (its domain's aspect, as imshow's
     extent) and a colour bar with round ticks; the suptitle above. Written with fast zlib."""
@@ -251,7 +264,10 @@ def _image_grid_pil(panels: Sequence[dict], path: Path, ncols: int, suptitle: st
         aspect = 1.0 if omega is None else ((omega[3] - omega[2]) / rows) / ((omega[1] - omega[0]) / cols)
         k = max(1, round(PANEL_SIDE / max(cols, rows * aspect)))
         size = (cols * k, max(1, round(rows * aspect * k)))
-        shown.append((Image.fromarray(pixels).resize(size, Image.NEAREST), bar, cmap, panel.get("title", "")))
+        shown.append((pixels, size, omega, bar, cmap, panel.get("title", "")))
+    sizes = _shared_domain_sizes([(pixels.shape[1], size, omega) for pixels, size, omega, *_ in shown])
+    shown = [(Image.fromarray(pixels).resize(drawn, Image.NEAREST), bar, cmap, title)
+             for (pixels, _, _, bar, cmap, title), drawn in zip(shown, sizes)]
     bar_w, gap, title_h, label_w = 14, 10, 22, 52
     cell_w = max(im.size[0] for im, *_ in shown) + gap + bar_w + label_w
     # a title wider than its cell is wrapped (newuser19: a phone's burst, IMG_20261207_081502_BURST001.png, ran

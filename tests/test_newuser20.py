@@ -147,3 +147,27 @@ def test_your_frames_with_a_truth_report_bicubics_psnr_beside_the_answers(device
                                          align_corners=False)[0, 0]
     assert abs(metrics["psnr_bicubic"] - psnr(up.cpu().numpy(), p.truth.cpu().numpy())) < 1e-9, metrics
     assert 20 < metrics["psnr_bicubic"] < metrics["psnr"] + 20
+
+
+def test_panels_over_one_domain_are_drawn_at_one_size(tmp_path):
+    """colour.png and superres.png: a frame (fewer pixels over the same field of view) was drawn at its own integer
+    enlargement, smaller than the answer beside it (36-px frames at 252 px against a 72-px answer at 288)."""
+    from scipy import ndimage
+
+    from regrun.plots import image_grid
+
+    omega = (0.0, 1.0, 0.0, 1.0)
+    panels = [dict(image=np.zeros((52, 72)), omega=omega, title="answer", vmin=0.0, vmax=1.0),
+              dict(image=np.zeros((26, 36)), omega=omega, title="frame 0", vmin=0.0, vmax=1.0)]
+    path = image_grid(panels, tmp_path / "g.png", ncols=2)
+    black = np.asarray(Image.open(path).convert("L")) == 0
+    labels, n = ndimage.label(black)
+    boxes = sorted(ndimage.find_objects(labels), key=lambda b: -(b[0].stop - b[0].start) * (b[1].stop - b[1].start))
+    shapes = [(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in boxes[:2]]
+    assert shapes[0] == shapes[1], shapes
+    # another domain keeps its own size
+    panels.append(dict(image=np.zeros((10, 10)), omega=(0.0, 2.0, 0.0, 2.0), title="elsewhere", vmin=0.0, vmax=1.0))
+    from regrun.plots import _shared_domain_sizes
+    sizes = _shared_domain_sizes([(72, (288, 208), omega), (36, (252, 182), omega), (10, (260, 260), (0, 2, 0, 2)),
+                                  (5, (255, 255), None)])
+    assert sizes == [(288, 208), (288, 208), (260, 260), (255, 255)]
