@@ -171,3 +171,20 @@ def test_panels_over_one_domain_are_drawn_at_one_size(tmp_path):
     sizes = _shared_domain_sizes([(72, (288, 208), omega), (36, (252, 182), omega), (10, (260, 260), (0, 2, 0, 2)),
                                   (5, (255, 255), None)])
     assert sizes == [(288, 208), (288, 208), (260, 260), (255, 255)]
+
+
+def test_a_folder_mixing_jpeg_and_lossless_frames_is_warned(device, tmp_path, monkeypatch, capsys):
+    # a folder of PNG and JPEG frames ran without a word, though JPEG's block error is read as data
+    (tmp_path / "burst").mkdir()
+    for k, f in enumerate(_frames(4)):
+        name = tmp_path / "burst" / f"f{k}.{'jpg' if k % 2 else 'png'}"
+        Image.fromarray((200 * f.clip(0, 1)).astype(np.uint8)).save(name, **({"quality": 90} if k % 2 else {}))
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=burst", "problem.lambda_f=0.3",
+                      "problem.motion_model=affine"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err
+    assert "the frames mix 2 JPEG file(s) (f1.jpg, f3.jpg) with 2 lossless one(s) (f0.png, f2.png)" in err, err
+    from pathlib import Path
+
+    from regrun.imaging.io import mixed_jpeg_warning
+    assert mixed_jpeg_warning([Path("a.jpg"), Path("b.JPEG")]) == ""
+    assert mixed_jpeg_warning([Path("a.png"), Path("b.tif")]) == ""

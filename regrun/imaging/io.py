@@ -658,6 +658,20 @@ def frame_files(path: Path) -> list[Path]:
                   key=lambda f: natural_key(f.name))
 
 
+def mixed_jpeg_warning(files: list[Path]) -> str:
+    """Where a frames folder mixes JPEG frames with lossless ones, the sentence that says so ('' otherwise): a
+    JPEG frame carries its compression's block error, which the model reads as data (JPEG frames cost a median
+    3.4 dB against lossless twins, docs/superres.md "(srjpeg)"), and a folder of both ran without a word
+    (newuser20)."""
+    jpeg = [f.name for f in files if f.suffix.lower() in (".jpg", ".jpeg")]
+    if not jpeg or len(jpeg) == len(files):
+        return ""
+    other = [f.name for f in files if f.suffix.lower() not in (".jpg", ".jpeg")]
+    return (f"the frames mix {len(jpeg)} JPEG file(s) ({', '.join(jpeg[:3])}{', ...' if len(jpeg) > 3 else ''}) with "
+            f"{len(other)} lossless one(s) ({', '.join(other[:3])}{', ...' if len(other) > 3 else ''}): JPEG's "
+            f"compression error is read as data; use the lossless files alone where you have them")
+
+
 def _exif_orientation(path: Path) -> int:
     from PIL import Image
 
