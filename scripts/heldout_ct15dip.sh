@@ -28,16 +28,7 @@ B="$OUT/heldout_9077/gear_128_15_1e+04.npz $OUT/heldout_9078/honeycomb_128_15_1e
 C="$OUT/heldout_9078/metal_128_30_1e+06.npz"
 SET="lam_cv_few_views=20 lam_cv_few_offsets=$K"
 # two processes at a time (one thread each)
-for h in A B; do
-  python scripts/bench_lambda_ct.py --cases ${!h} --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
-    --auto-rules cv --threads 1 --no-peer --out "$OUT/H$h" &
-done
-wait
-for h in A B; do
-  python scripts/bench_lambda_ct.py --cases ${!h} --reuse "$OUT/H$h.json" --auto-rules cv --threads 1 \
-    --set $SET --out "$OUT/Hv$h" &
-done
-wait
+bash "$(dirname "$0")/heldout_ct_lanes.sh" "$OUT" "$A" "$B" $SET
 python scripts/bench_lambda_ct.py --cases $C --no-grid --auto-rules cv --threads 1 --out "$OUT/HC" &
 python scripts/bench_lambda_ct.py --cases $C --no-grid --auto-rules cv --threads 1 --set $SET --out "$OUT/HvC" &
 wait

@@ -25,13 +25,4 @@ gen 8998 beach:128:15:1e4
 # two processes at a time (one thread each): seeds 9098-9099 and 9100's histt; the rest
 A=$(ls "$OUT"/heldout_909[89]/*.npz "$OUT"/heldout_9100/histt*.npz)
 B=$(ls "$OUT"/heldout_9100/motorcycle*.npz "$OUT"/heldout_899[78]/*.npz)
-for h in A B; do
-  python scripts/bench_lambda_ct.py --cases ${!h} --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
-    --auto-rules cv --threads 1 --no-peer --out "$OUT/H$h" &
-done
-wait
-for h in A B; do
-  python scripts/bench_lambda_ct.py --cases ${!h} --reuse "$OUT/H$h.json" --auto-rules cv --threads 1 \
-    --set "lam_cv_grid=$K" --out "$OUT/Hv$h" &
-done
-wait
+bash "$(dirname "$0")/heldout_ct_lanes.sh" "$OUT" "$A" "$B" "lam_cv_grid=$K"
