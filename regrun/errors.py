@@ -88,7 +88,7 @@ def check_numbers(name: str, value, length: int | None = None, integer: bool = F
 
 def check_truth_varies(name: str, arr) -> None:
     """A truth a metric can be measured against: PSNR and SSIM take the truth's range. A constant truth (an
-    all-zero placeholder) ran the whole solve, then failed in the evaluation with "ValueError: math domain
+    all-zero stand-in array) ran the whole solve, then failed in the evaluation with "ValueError: math domain
     error", exit 1, in super-resolution and in CT (newuser20)."""
     if arr.numel() if hasattr(arr, "numel") else arr.size:
         top, low = float(arr.max()), float(arr.min())

@@ -788,7 +788,7 @@ class CTFewView(Problem):
                             f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees")
         span = float(angles.max() - angles.min())
         if views > 1 and span == 0:
-            # all one angle was "span 0, which reads as radians" (newuser20): a placeholder array, not a unit
+            # all one angle was "span 0, which reads as radians" (newuser20): a filler array, not a unit
             raise UserError(f"{where}: its {views} '{cfg.angles_key}' are all {float(angles[0]):g}: one angle per "
                             "view, each view's own, in degrees (or problem.angles_key=null to spread the views evenly "
                             "over problem.angle_range)")
