@@ -1,0 +1,41 @@
+"""newuser21's pass on data of their own (session 36): what a fresh user met, each case failing on main
+(docs/superres.md, "A new user's pass on data of their own (newuser21)")."""
+import numpy as np
+from PIL import Image
+
+from cli_in_process import regrun_in_process
+
+SEED = 9634
+
+
+def _sinogram(views: int = 16, bins: int = 30) -> np.ndarray:
+    """A parallel scan of an off-centre ellipse and a bar (line integrals, (views, bins)), zero past the object."""
+    u = np.arange(bins) - (bins - 1) / 2
+    theta = np.deg2rad(np.arange(views) * 180.0 / views)[:, None]
+    shift = 3 * np.cos(theta)  # the ellipse's centre projected on the detector
+    width = np.sqrt((8 * np.cos(theta)) ** 2 + (5 * np.sin(theta)) ** 2)
+    return 2 * 40 / width * np.sqrt(np.clip(width ** 2 - (u - shift) ** 2, 0, None)) / 8
+
+
+def _run(args, tmp_path, monkeypatch, capsys, device):
+    done = regrun_in_process([*args, "figures=false", f"device={device.type}"], tmp_path, monkeypatch, capsys)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_an_8_bit_sinogram_with_wrapped_negatives_is_named_wrapped(device, tmp_path, monkeypatch, capsys):
+    # scaled to 0-255 and saved as uint8, the noise about 0 wrapped to 247-255 beside an object that peaks at 255
+    # too: no gap, and the file was refused as "the total attenuation varies by ...% between views ... not line
+    # integrals" (newuser20 left it)
+    from regrun.problems.ct_fewview import wrapped_negatives
+
+    sino = _sinogram()
+    noisy = sino + 0.01 * sino.max() * np.random.default_rng(SEED).standard_normal(sino.shape)
+    scaled = np.round(noisy / noisy.max() * 255)
+    Image.fromarray(scaled.astype(np.int64).astype(np.uint8)).save(tmp_path / "s8.png")
+    code, err = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s8.png", "problem.size=20",
+                      "solver=fista_tv", "solver.lam=1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "saved as unsigned 8-bit integers wrap to 256 - |v|" in err and "status failed" in err, err
+    # the same scan clipped at 0 first, and a noise-free one, are not called wrapped
+    assert wrapped_negatives(np.clip(scaled, 0, 255)) == ""
+    assert wrapped_negatives(np.round(sino / sino.max() * 255)) == ""
