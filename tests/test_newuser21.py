@@ -1,9 +1,11 @@
 """newuser21's pass on data of their own (session 36): what a fresh user met, each case failing on main
 (docs/superres.md, "A new user's pass on data of their own (newuser21)")."""
 import numpy as np
+import torch
 from PIL import Image
 
 from cli_in_process import regrun_in_process
+from regrun.problems.superres import two_levels
 
 SEED = 9634
 
@@ -39,3 +41,22 @@ def test_an_8_bit_sinogram_with_wrapped_negatives_is_named_wrapped(device, tmp_p
     # the same scan clipped at 0 first, and a noise-free one, are not called wrapped
     assert wrapped_negatives(np.clip(scaled, 0, 255)) == ""
     assert wrapped_negatives(np.round(sino / sino.max() * 255)) == ""
+
+
+def test_frames_of_two_values_are_refused_before_the_solve(device, tmp_path, monkeypatch, capsys):
+    # a bool array (a mask) and a folder of 1-bit PNGs ran the whole solve (54 s on newuser21's burst) and only then
+    # warned that the frames hold 2 distinct values
+    rng = np.random.default_rng(SEED + 1)
+    scene = np.cumsum(np.cumsum(rng.standard_normal((20, 20)), 0), 1)
+    masks = np.stack([np.roll(scene, k, axis=1)[2:16, 2:16] for k in range(4)]) > 0
+    np.save(tmp_path / "mask.npy", masks)
+    (tmp_path / "onebit").mkdir()
+    for k, m in enumerate(masks):
+        Image.fromarray(m).save(tmp_path / "onebit" / f"f{k}.png")  # mode "1", read as 0 and 255
+    for frames, shown in (("mask.npy", "0 and 1"), ("onebit", "0 and 255")):
+        code, err = _run(["problem=superres", "problem.data=frames", f"problem.frames={frames}",
+                          "problem.lambda_f=0.1"], tmp_path, monkeypatch, capsys, device)
+        assert code == 2, err
+        assert f"every frame holds only the values {shown}: a mask or a thresholded" in err, err
+        assert "regrun: solve" not in err, err  # refused while the data are read
+    two_levels(torch.as_tensor(np.where(masks, 2.0, 0.0) + (np.arange(4) == 2)[:, None, None]), "x")  # 3 values

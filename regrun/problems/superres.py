@@ -374,6 +374,7 @@ class SuperRes(Problem):
             raise UserError(f"problem.frames={cfg.frames}: frame {flat[0]}{name} is constant (every pixel "
                             f"{float(frames[flat[0]].flatten()[0]):g}){more}; frames must show the scene: leave a "
                             "blank or saturated frame out")
+        two_levels(frames if self.colour is None else self.colour, str(cfg.frames))
         self.levels_warning = few_levels_warning(frames if self.colour is None else self.colour)
         self.border_warning = fixed_border_warning(frames)
         self.repeat_warning = repeated_frames_warning(frames, self.frame_names)
@@ -1014,6 +1015,21 @@ def clipped_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str
     more = f", and {len(found) - 4} more" if len(found) > 4 else ""
     return (f"{len(found)} of the {frames.shape[0]} frames look clipped ({'; '.join(shown)}{more}): clipped pixels "
             f"(over- or under-exposed) do not follow the scene and pull the answer; leave such frames out")
+
+
+def two_levels(frames: torch.Tensor, name: str) -> None:
+    """Frames of two values at most (a bool array, 1-bit PNGs, a folder of 0/255 masks) are a mask or a thresholded
+    picture, not intensities: the few-levels warning came after the whole solve (54 s on newuser21's 12 frames of
+    43x31, a burst thresholded at half its range) and the answer was an image of a mask. A camera's frames hold
+    more values (their noise alone gives them); three levels and more keep the warning."""
+    if torch.unique(frames[0]).numel() > 2:
+        return
+    values = torch.unique(frames)
+    if values.numel() <= 2:
+        shown = " and ".join(f"{float(v):g}" for v in values)
+        raise UserError(f"problem.frames={name}: every frame holds only the values {shown}: a mask or a thresholded "
+                        "(boolean, 1-bit) picture, not the scene's grey levels, from which super-resolution reads "
+                        "the detail between pixels; give the frames as the camera saved them (8/16-bit or float)")
 
 
 def few_levels_warning(frames: torch.Tensor) -> str:
