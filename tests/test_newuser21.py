@@ -60,3 +60,54 @@ def test_frames_of_two_values_are_refused_before_the_solve(device, tmp_path, mon
         assert f"every frame holds only the values {shown}: a mask or a thresholded" in err, err
         assert "regrun: solve" not in err, err  # refused while the data are read
     two_levels(torch.as_tensor(np.where(masks, 2.0, 0.0) + (np.arange(4) == 2)[:, None, None]), "x")  # 3 values
+
+
+def _burst(tmp_path, count: int = 4) -> str:
+    """A folder of `count` 8-bit PNG frames of a smooth random scene, each moved by a pixel."""
+    rng = np.random.default_rng(SEED + 2)
+    scene = 128 + 10 * np.cumsum(np.cumsum(rng.standard_normal((20, 20)), 0), 1) / 20
+    (tmp_path / "burst").mkdir()
+    for k in range(count):
+        Image.fromarray(np.clip(scene[k:k + 12, 1:13], 0, 255).astype(np.uint8)).save(tmp_path / "burst" / f"f{k}.png")
+    return "problem.frames=burst"
+
+
+def test_an_empty_path_is_named_empty_not_read_as_the_working_folder(device, tmp_path, monkeypatch, capsys):
+    # `problem.frames=$FRAMES` with FRAMES unset: "no image files ... in the frames folder ."; the sinogram's
+    # "problem.sinogram: . is a folder"
+    for args in (["problem=superres", "problem.data=frames", "problem.frames="],
+                 ["problem=ct_fewview", "problem.data=file", "problem.sinogram=", "solver=fista_tv"]):
+        code, err = _run(args, tmp_path, monkeypatch, capsys, device)
+        assert code == 2, err
+        assert "a data path is empty (KEY= with nothing after '=', or a shell variable that was not set" in err, err
+
+
+def test_a_folder_given_as_the_truth_is_named_a_folder(device, tmp_path, monkeypatch, capsys):
+    # the frames' folder typed as problem.truth: "image file not found: burst", though it exists
+    frames = _burst(tmp_path)
+    code, err = _run(["problem=superres", "problem.data=frames", frames, "problem.truth=burst", "problem.lambda_f=0.1"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "image burst is a folder; give one file in it (it holds f0.png, f1.png, f2.png, f3.png)" in err, err
+
+
+def test_an_image_given_as_the_true_motion_says_what_a_motion_file_is(device, tmp_path, monkeypatch, capsys):
+    # problem.true_motion=truth.png was h5py's "Unable to synchronously open file (file signature not found)"
+    frames = _burst(tmp_path)
+    Image.fromarray(np.full((24, 24), 90, np.uint8)).save(tmp_path / "truth.png")
+    code, err = _run(["problem=superres", "problem.data=frames", frames, "problem.true_motion=truth.png",
+                      "problem.lambda_f=0.1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert ("motion file truth.png is not a .json, .npz or .h5/.hdf5 file: the true motion is 'w', 6 numbers per "
+            "frame after frame 0") in err and "(an image is problem.truth's)" in err, err
+    assert "signature" not in err
+
+
+def test_a_video_given_as_the_frames_is_named_a_video(device, tmp_path, monkeypatch, capsys):
+    # a phone's burst kept as a clip got the list of frame forms alone
+    (tmp_path / "burst.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=burst.mp4"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "burst.mp4 is a video, which regrun does not decode: save its frames as images, e.g. ffmpeg -i " \
+           "burst.mp4 frames/f%03d.png" in err, err

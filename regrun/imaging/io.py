@@ -38,7 +38,12 @@ HAND_LANDMARKS = np.array([
 
 
 def resolve_data_path(path: str | Path) -> Path:
-    """A relative path is looked up from the working directory, then from the source checkout's root."""
+    """A relative path is looked up from the working directory, then from the source checkout's root. An empty one
+    is refused: Path("") is the working directory, so `problem.frames=$FRAMES` with FRAMES unset read "no image files
+    ... in the frames folder ." and `problem.sinogram=` "problem.sinogram: . is a folder" (newuser21)."""
+    if not str(path).strip():
+        raise UserError("a data path is empty (KEY= with nothing after '=', or a shell variable that was not set, "
+                        "as in problem.frames=$FRAMES): give the file or folder")
     p = Path(path).expanduser()
     if p.is_absolute() or p.exists():
         return p
@@ -66,6 +71,8 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif")
 # .npy holds one array (numpy.save of the stack: the first thing a user with frames in NumPy writes; it was
 # refused while the message of an unreadable .h5 offered it)
 ARRAY_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
+# a phone keeps a burst as a clip: named as a video, with the line that writes its frames (newuser21)
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".3gp")
 FRAMES_KEY = "frames"  # the (frames, rows, columns) array in a .npz / .h5 frame file
 # what problem.frames may be, in every message that names it (one wording: userpass3 found one that left out .npy)
 FRAMES_FORMS = f"a folder of PNG/TIFF frames, a .npy file or a .npz/.h5 file with key '{FRAMES_KEY}'"
@@ -351,6 +358,8 @@ def read_image_pages(path: str | Path, first_only: bool = False) -> list[np.ndar
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():  # a truth given as the frames' folder was "image file not found" (newuser21)
+        raise UserError(f"image {_folder_not_file(path)}")
     if not path.is_file():
         raise UserError(f"image file not found: {path}")
     pages = []
@@ -419,6 +428,8 @@ def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"image {_folder_not_file(path)}")
     if not path.is_file():
         raise UserError(f"image file not found: {path}")
     try:
@@ -566,6 +577,15 @@ def _h5_shapes(path: Path) -> list[tuple[str, tuple]]:
     return found
 
 
+def _folder_not_file(path: Path) -> str:
+    """"PATH is a folder; give one file in it (it holds ...)": for a folder given where one file is read."""
+    held = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() in ARRAY_SUFFIXES + IMAGE_SUFFIXES), key=natural_key)
+    names = ", ".join(held[:6]) + (f" and {len(held) - 6} more" if len(held) > 6 else "")
+    return f"{path} is a folder; give one file in it" + (f" (it holds {names})" if held else
+                                                           " (it holds no array or image file)")
+
+
 def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: tuple | None = None) -> np.ndarray:
     """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
     unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
@@ -573,11 +593,7 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: t
     file is missing or unreadable, has no `key` (naming the keys found) or, with ndim, the wrong dimensions."""
     if path.is_dir():
         # a folder was "file not found: data", as if it did not exist (newuser20)
-        held = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.suffix.lower() in ARRAY_SUFFIXES + IMAGE_SUFFIXES), key=natural_key)
-        names = ", ".join(held[:6]) + (f" and {len(held) - 6} more" if len(held) > 6 else "")
-        raise UserError(f"{what}: {path} is a folder; give one file in it" +
-                        (f" (it holds {names})" if held else " (it holds no array or image file)"))
+        raise UserError(f"{what}: {_folder_not_file(path)}")
     if not path.is_file():
         raise UserError(f"{what}: file not found: {path}{_near_path(path)}")
     suffix = path.suffix.lower()
@@ -814,6 +830,11 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
         # an archive of the frames, as a download or a mail brings them (newuser11)
         packed = "; regrun does not unpack archives: unpack it and give the folder" if zipfile.is_zipfile(path) or \
             path.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar") else ""
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            # a phone's burst kept as a clip got the list of forms alone, nothing of how to get frames (newuser21)
+            packed = (f"; {path.name} is a video, which regrun does not decode: save its frames as images, e.g. "
+                      f"ffmpeg -i {path.name} frames/f%03d.png, and give the folder (a video's compression, like "
+                      "JPEG's, removes the detail between pixels that super-resolution recovers)")
         raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}"
                         f"{matlab_hint(path, key, frames=True)}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
@@ -901,6 +922,12 @@ def read_motion(path: str | Path) -> np.ndarray:
             with np.load(path) as data:
                 keys = list(data.files)
                 w = data["w"] if "w" in keys else None
+        elif path.suffix.lower() not in (".h5", ".hdf5"):
+            # a truth image given as the motion (problem.true_motion=truth.png) was h5py's "Unable to synchronously
+            # open file (file signature not found)" (newuser21)
+            raise UserError(f"motion file {path} is not a .json, .npz or .h5/.hdf5 file: the true motion is 'w', 6 "
+                            "numbers per frame after frame 0, as scripts/make_sr_frames.py writes it in motion.json"
+                            + (" (an image is problem.truth's)" if path.suffix.lower() in IMAGE_SUFFIXES else ""))
         else:
             import h5py
 
