@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import (compose, config_dir, group_file, group_options, key_owners, nearest_keys, paper_values,
                      quote_value, register_resolvers, searchpath_override, settings_replaced_by_value)
 from .console import STARTING, held_ctrl_c, informational, reader_left
-from .errors import UserError
+from .errors import SYNONYMS, UserError
 
 EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 3, "interrupted": 130}
 USER_ERROR_EXIT = 2
@@ -56,7 +56,8 @@ def _check_group_choices(overrides: list[str], user_dirs: tuple[Path, ...] = ())
             if choice not in valid and choice != "null":
                 # the allowed name it nearly spells (`device=CPU`, `solver=varpro`), as values get (newuser5)
                 starts = [v for v in valid if v.startswith(choice)]
-                near = [v for v in valid if v.lower() == choice.lower()] or \
+                near = [v for v in valid if v == SYNONYMS.get(choice.lower())] or \
+                    [v for v in valid if v.lower() == choice.lower()] or \
                     (starts if len(starts) == 1 else []) or difflib.get_close_matches(choice, valid, n=1, cutoff=0.6)
                 _error(f"unknown {key} {choice!r}{f'; did you mean {near[0]!r}?' if near else ''}; valid {key}s: "
                        f"{', '.join(valid)}")

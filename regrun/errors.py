@@ -25,13 +25,21 @@ def _as_yaml(value, other) -> str:
     return other(value)
 
 
+# Another name a user has for an allowed word, which spelling cannot find: the weight rule's name in the literature
+# (`lam_rule=morozov` was "allowed: discrepancy, gcv, sure" without a hint) and a GPU by its kind (`device=gpu` was
+# "did you mean 'cpu'?", newuser21).
+SYNONYMS = {"morozov": "discrepancy", "gpu": "cuda"}
+
+
 def _nearest(value, allowed) -> str:
-    """`; did you mean 'files'?` where the value is another spelling of one allowed: its case (`LM`) or a near
-    miss (`file` where the registration says `files` and CT `file`: userpass3)."""
+    """`; did you mean 'files'?` where the value is another spelling of one allowed: its case (`LM`), a near
+    miss (`file` where the registration says `files` and CT `file`: userpass3), or another name for it (SYNONYMS)."""
     import difflib
 
     words = [str(a) for a in allowed]
     text = str(value)
+    if SYNONYMS.get(text.lower()) in words:
+        return f"; did you mean {SYNONYMS[text.lower()]!r}?"
     same_case = [w for w in words if w.lower() == text.lower()]
     near = same_case or difflib.get_close_matches(text, words, n=1, cutoff=0.6)
     return f"; did you mean {near[0]!r}?" if near else ""

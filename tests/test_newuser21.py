@@ -111,3 +111,17 @@ def test_a_video_given_as_the_frames_is_named_a_video(device, tmp_path, monkeypa
     assert code == 2, err
     assert "burst.mp4 is a video, which regrun does not decode: save its frames as images, e.g. ffmpeg -i " \
            "burst.mp4 frames/f%03d.png" in err, err
+
+
+def test_another_name_for_an_allowed_word_is_pointed_to_it(device, tmp_path, monkeypatch, capsys):
+    # `problem.lam_rule=morozov` (the discrepancy principle's name in the literature) listed the rules without a
+    # hint; `device=gpu` was told "did you mean 'cpu'?"
+    frames = _burst(tmp_path)
+    code, err = _run(["problem=superres", "problem.data=frames", frames, "problem.lam_rule=morozov"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "problem.lam_rule='morozov' is not valid; allowed: discrepancy, gcv, sure; did you mean 'discrepancy'?" \
+        in err, err
+    done = regrun_in_process(["device=gpu"], tmp_path, monkeypatch, capsys)
+    assert done.returncode == 2, done.stderr
+    assert "unknown device 'gpu'; did you mean 'cuda'?" in done.stderr, done.stderr
