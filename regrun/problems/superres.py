@@ -29,7 +29,7 @@ from ..imaging.io import (
     fair_data_dir,
     frame_files,
     jpeg_dc_share,
-    mixed_jpeg_warning,
+    mixed_jpeg_warning, palette_warning,
     from_fair_layout,
     luminance,
     luminance_weights,
@@ -361,9 +361,10 @@ class SuperRes(Problem):
         self.n_frames = frames.shape[0]
         if folder.is_dir():
             self.jpeg_dc = jpeg_dc_share(frame_files(folder)[:self.n_frames], frames.numpy())
-            mixed = mixed_jpeg_warning(frame_files(folder)[:self.n_frames])
-            if mixed:
-                self.say(f"regrun: WARNING: {mixed}", err=True)
+            for said in (mixed_jpeg_warning(frame_files(folder)[:self.n_frames]),
+                         palette_warning(frame_files(folder)[:self.n_frames])):
+                if said:
+                    self.say(f"regrun: WARNING: {said}", err=True)
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
             # a folder's frame by its file's name, and what to do: "frame 3 is constant" left the user to count
