@@ -143,3 +143,20 @@ def test_colour_frames_stored_with_a_palette_are_warned(tmp_path):
     assert said.startswith("3 of the 3 frames (f0.png, f1.png, f2.png) are colour images stored with a palette of "
                            "at most 16 colours"), said
     assert palette_warning(frame_files(tmp_path / "grey")) == ""
+
+
+def test_jpeg_frames_noise_is_not_called_a_bound(device, tmp_path, monkeypatch, capsys):
+    # on newuser21's RGB burst saved as JPEG (quality 95) the console said "the luminance's noise is at most about
+    # 0.3052": the noise drawn was 1.70, JPEG having smoothed it out of the flat patches the filter reads
+    rng = np.random.default_rng(SEED + 4)
+    scene = 128 + 60 * np.sin(np.arange(24)[:, None] / 3.0) * np.cos(np.arange(24)[None, :] / 4.0)
+    (tmp_path / "jpg").mkdir()
+    for k in range(4):
+        frame = scene[k % 2:k % 2 + 16, k // 2:k // 2 + 16] + rng.normal(0, 3, (16, 16))
+        Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8)).save(tmp_path / "jpg" / f"f{k}.jpg", quality=95)
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=jpg", "problem.frames_check=false",
+                      "problem.motion_model=translation", "problem.lam_split_steps=0", "problem.gain_again=false",
+                      "solver.max_iter=2"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err
+    assert "on JPEG frames neither bounds the frames' noise: the compression smooths it out of flat patches" in err, err
+    assert "noise is at most about" not in err, err
