@@ -9,13 +9,17 @@ weight reaches), and with all at the grid's weight (main's one weight); GCV and 
 chroma frames, each channel and both together; the chroma's regulariser energy per noise variance against the
 luminance's (a prior's scale read off the images: under f ~ N(0, s^2 (L^T L)^-1) the best lam^2 is sigma^2 / s^2,
 and ||L f||^2 ~ n s^2, so lam_C^2 ||L f_C||^2 / sigma_C^2 = lam_Y^2 ||L f_Y||^2 / sigma_Y^2 carries the luminance's
-calibration over to the chroma).
+calibration over to the chroma). --factors K ...: `auto` again with problem.lam_chroma_factor=K, as the user would
+run it (the same frames, so the same luminance and weight: the chroma's effect alone); --grid 0 0 0: no grid.
 
     PYTHONPATH=. python scripts/diag_sr_colour_weight.py --out OUT/retina \\
+        --set rgb:sk:retina@1000:860,40,16,0.01,9511,rigid
+    PYTHONPATH=. python scripts/diag_sr_colour_weight.py --out OUT/retina --grid 0 0 0 --factors 2 \\
         --set rgb:sk:retina@1000:860,40,16,0.01,9511,rigid
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -37,7 +41,10 @@ from regrun.solvers.varpro_cg import VarProCG
 
 
 def main(argv=None):
-    args = set_grid_arguments(__doc__, [0.025, 1.6, 19], argv)
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--factors", type=float, nargs="*", default=[])
+    factors, rest = extra.parse_known_args(argv)
+    args = set_grid_arguments(__doc__, [0.025, 1.6, 19], rest)
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +66,21 @@ def main(argv=None):
            "sigma_est_luminance": noise_std_images(p.model.frames)}
     t0 = time.process_time()
     res = VarProCG(config_section("solver", "varpro_cg"), ctx).solve(p, Monitor())
-    out["run"] = {k: float(res.metrics[k]) for k in ("lam_chosen", "psnr", "motion_error") if k in res.metrics}
+    out["run"] = {k: float(res.metrics[k]) for k in ("lam_chosen", "motion_error") if k in res.metrics}
     out["run"]["cpu_s"] = time.process_time() - t0
+    out["run"]["psnr"] = float(p.evaluate(res)[0]["psnr"])  # the user's number: all channels
+    out["factors"] = {}
+    for k in factors.factors:
+        t0 = time.process_time()
+        pk = problem(paths["noisy"], ctx, lam_chroma_factor=k)
+        run = VarProCG(config_section("solver", "varpro_cg"), ctx).solve(pk, Monitor())
+        got = {"lam_chosen": float(run.metrics["lam_chosen"]), "psnr": float(pk.evaluate(run)[0]["psnr"])}
+        out["factors"][str(k)] = {**got, "cpu_s": time.process_time() - t0}
+        print(f"factor {k}: lam {got['lam_chosen']:.4g} PSNR {got['psnr']:.2f} (the default: "
+              f"{out['run']['lam_chosen']:.4g}, {out['run']['psnr']:.2f})", flush=True)
+    if int(args.grid[2]) < 1:
+        args.out.with_name(args.out.name + ".json").write_text(json.dumps(out, indent=1))
+        return
     lam_y = out["run"]["lam_chosen"]
     w = res.solution["w"].detach()
     s = p.weight_settings
