@@ -7,6 +7,7 @@ from test_superres_frames_level import _problem, write_sky
 
 from regrun.errors import UserError
 from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, luminance_weights
+from regrun.solve_result import SolveResult
 
 LAM = 0.3
 
@@ -57,6 +58,15 @@ def test_the_chroma_at_its_own_weight(device, rgb):
     assert torch.allclose(est, want, rtol=0, atol=1e-6 * float(want.abs().max()))
     # and not main's answer: the chroma moved (the ramps are smoothed more)
     assert float((est - low).abs().max()) > 1e-3
+
+
+def test_the_default_and_its_record(device, rgb):
+    """auto on colour frames: the chroma at the default factor (2: configs/problem/superres.yaml), recorded."""
+    p = _problem(device, rgb, lambda_f="auto")
+    assert p.lam_chroma_factor == 2.0
+    p.model.set_weight(LAM)
+    metrics, arrays = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
+    assert metrics["lam_chroma"] == pytest.approx(2 * LAM) and arrays["reconstruction"].shape[0] == 3
 
 
 def test_factor_one_and_a_typed_weight_are_mains(device, rgb):

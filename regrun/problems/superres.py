@@ -582,6 +582,8 @@ class SuperRes(Problem):
             arrays["reconstruction_luminance"] = est
             est = self.solve_channels(w, final.x, rtol).reshape(-1, *self.fine.m).cpu().numpy()
             arrays["reconstruction"] = est
+            if self.lam is None and self.lam_chroma_factor != 1.0:  # the chroma's weight (solve_chroma)
+                metrics["lam_chroma"] = self.lam_chroma_factor * self.model.lam
         truth = self.truth if self.truth_colour is None else self.truth_colour
         if truth is not None:
             tru = truth.cpu().numpy()
@@ -759,7 +761,8 @@ class SuperRes(Problem):
         are one multi-right-hand-side PCG from f_lum (each product one pass for all of them: ~10% less per
         column than one by one; a start scaled to the channel's mean, or with frame 0's chroma added, saves
         under 2 of ~130 iterations at 1e-12). RGB 256^2 from 16 frames: 3 channel solves 6.2 -> 3.7 CPU-s
-        (docs/superres.md, "srcolour")."""
+        (docs/superres.md, "srcolour"). With lambda_f=auto and problem.lam_chroma_factor != 1 the others are
+        instead the luminance's image plus their chroma's at that factor times the weight (solve_chroma)."""
         channels = self.colour.shape[1]
         a = luminance_weights(channels)
         last = max(range(channels), key=lambda c: a[c])
