@@ -197,6 +197,8 @@ class SuperRes(Problem):
         self.weight_se_t = (None if cfg.lam_se_t is None
                             else check_float("problem.lam_se_t", cfg.lam_se_t, 0.0, maximum=1e3))
         self.frames_check = check_bool("problem.frames_check", cfg.frames_check)
+        # auto, colour frames: the chroma's weight over the luminance's (solve_channels)
+        self.lam_chroma_factor = check_float("problem.lam_chroma_factor", cfg.lam_chroma_factor, 1.0, maximum=100.0)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.weight_climb_below_noise = check_bool("problem.lam_quasi_optimal_below_noise",
                                                    cfg.lam_quasi_optimal_below_noise)
@@ -582,6 +584,8 @@ class SuperRes(Problem):
             arrays["reconstruction_luminance"] = est
             est = self.solve_channels(w, final.x, rtol).reshape(-1, *self.fine.m).cpu().numpy()
             arrays["reconstruction"] = est
+            if self.lam is None and self.lam_chroma_factor != 1.0:  # the chroma's weight (solve_chroma)
+                metrics["lam_chroma"] = self.lam_chroma_factor * self.model.lam
         truth = self.truth if self.truth_colour is None else self.truth_colour
         if truth is not None:
             tru = truth.cpu().numpy()
@@ -759,7 +763,8 @@ class SuperRes(Problem):
         are one multi-right-hand-side PCG from f_lum (each product one pass for all of them: ~10% less per
         column than one by one; a start scaled to the channel's mean, or with frame 0's chroma added, saves
         under 2 of ~130 iterations at 1e-12). RGB 256^2 from 16 frames: 3 channel solves 6.2 -> 3.7 CPU-s
-        (docs/superres.md, "srcolour")."""
+        (docs/superres.md, "srcolour"). With lambda_f=auto and problem.lam_chroma_factor != 1 the others are
+        instead the luminance's image plus their chroma's at that factor times the weight (solve_chroma)."""
         channels = self.colour.shape[1]
         a = luminance_weights(channels)
         last = max(range(channels), key=lambda c: a[c])
@@ -767,11 +772,32 @@ class SuperRes(Problem):
         # every channel less the luminance's level (the luminance weights sum to 1: f_lum's level is theirs)
         frames = self.colour[:, others].movedim(1, 0) - self.level  # (channels - 1, frames, m1, m2)
         out = torch.empty(channels, f_lum.numel(), dtype=f_lum.dtype, device=f_lum.device)
-        if others:
+        factor = self.lam_chroma_factor if self.lam is None else 1.0  # a typed weight is the user's for all
+        if others and factor != 1.0:
+            out[others] = f_lum + self.solve_chroma(w, frames + self.level, factor, rtol)
+        elif others:
             b = torch.stack([self.model.rhs(d) for d in frames])
             out[others] = self.model.solve(w, self.final_iters, rtol, x0=f_lum, b=b).x
         out[last] = (f_lum - sum(a[c] * out[c] for c in others)) / a[last]
         return out + self.level if self.level else out
+
+    def solve_chroma(self, w: torch.Tensor, frames: torch.Tensor, factor: float, rtol: float) -> torch.Tensor:
+        """The chroma's images (k, n) at the final motion and factor times the luminance's weight: the frames of
+        each channel (k, frames, m1, m2) less the luminance's, solved as one multi-right-hand-side PCG. The operator
+        is linear and the same for every channel, so a channel's image is the luminance's plus its chroma's; the
+        luminance's weight is chosen on the luminance, where the fine detail is, and the chroma of a photo is
+        smoother (what chroma subsampling and demosaicking rely on), so it wants more smoothing (docs/superres.md,
+        "The colour image's weight (srcolour)"). From zero, to the bar the channels are solved to (the same fixed
+        initial image's residual): the chroma's absolute error that of main's channels."""
+        a = luminance_weights(self.colour.shape[1])
+        lum = sum(ac * self.colour[:, c] for c, ac in enumerate(a))  # the luminance the weight was chosen on
+        b = torch.stack([self.model.rhs(d - lum) for d in frames])
+        lam = self.model.lam
+        self.model.set_weight(factor * lam)
+        try:
+            return self.model.solve(w, self.final_iters, rtol, x0=b.new_zeros(math.prod(self.fine.m)), b=b).x
+        finally:
+            self.model.set_weight(lam)
 
     def answer(self, arrays):
         """Your frames' answer as you would open it, in the frames' orientation (results.h5 holds it in FAIR's

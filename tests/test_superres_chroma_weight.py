@@ -1,0 +1,82 @@
+"""problem.lam_chroma_factor (srcolour): with lambda_f=auto on colour frames, the chroma (each channel less the
+luminance) solved at that factor times the luminance's weight, the luminance's image kept as chosen."""
+import numpy as np
+import pytest
+import torch
+from test_superres_frames_level import _problem, write_sky
+
+from regrun.errors import UserError
+from regrun.imaging.io import FRAMES_KEY, TRUTH_KEY, luminance_weights
+from regrun.solve_result import SolveResult
+
+LAM = 0.3
+
+
+@pytest.fixture(scope="module")
+def rgb(tmp_path_factory):
+    """The sky's frames in three channels with a chroma of their own (a ramp across the rows in red, against it in
+    blue), so the chroma's weight has something to smooth."""
+    path = tmp_path_factory.mktemp("rgb")
+    data = np.load(write_sky(path / "grey.npz"))
+    rows = np.linspace(-1.0, 1.0, data[FRAMES_KEY].shape[-2])[:, None]
+    fine = np.linspace(-1.0, 1.0, data[TRUTH_KEY].shape[-2])[:, None]
+    tilt = np.array([4.0, 0.0, -6.0])
+    np.savez(path / "rgb.npz", **{FRAMES_KEY: data[FRAMES_KEY][..., None] + rows[..., None] * tilt,
+                                  TRUTH_KEY: data[TRUTH_KEY][..., None] + fine[..., None] * tilt, "w": data["w"]})
+    return path / "rgb.npz"
+
+
+def _channels(device, path, factor, lam_f="auto"):
+    """(the channels' images (3, n) at the true motion and weight LAM, the luminance's image, the problem)."""
+    p = _problem(device, path, lambda_f=lam_f, lam_chroma_factor=factor)
+    p.model.set_weight(LAM)  # auto's weight, as the solver leaves it set
+    p.model.settle_outside(p.w_true)
+    x = p.model.solve(p.w_true, 2000, 1e-12).x
+    return p.solve_channels(p.w_true, x, 1e-12), x, p
+
+
+def _direct(p, lam):
+    """Each channel's image at lam and the luminance's, by CG from the fixed start: no colour transform."""
+    p.model.set_weight(lam)
+    frames = [p.colour[:, c] - p.level for c in range(3)]
+    lum = sum(a * f for a, f in zip(luminance_weights(3), frames))
+    out = [p.model.solve(p.w_true, 2000, 1e-12, b=p.model.rhs(d)).x for d in (*frames, lum)]
+    p.model.set_weight(LAM)
+    return torch.stack(out[:3]) + p.level, out[3]
+
+
+def test_the_chroma_at_its_own_weight(device, rgb):
+    est, f_lum, p = _channels(device, rgb, 2.0)
+    assert p.model.lam == LAM  # the luminance's weight set back for what follows
+    # the answer's luminance is the luminance's image as chosen (the last channel follows from it)
+    a = luminance_weights(3)
+    assert torch.allclose(sum(ac * e for ac, e in zip(a, est)), f_lum + p.level, rtol=0, atol=1e-9)
+    # each channel: the luminance's image at LAM plus (channel less luminance) at 2 LAM, from direct solves
+    low, lum_low = _direct(p, LAM)
+    high, lum_high = _direct(p, 2 * LAM)
+    want = lum_low + (high - lum_high[None])
+    assert torch.allclose(est, want, rtol=0, atol=1e-6 * float(want.abs().max()))
+    # and not main's answer: the chroma moved (the ramps are smoothed more)
+    assert float((est - low).abs().max()) > 1e-3
+
+
+def test_the_default_and_its_record(device, rgb):
+    """auto on colour frames: the chroma at the default factor (2: configs/problem/superres.yaml), recorded."""
+    p = _problem(device, rgb, lambda_f="auto")
+    assert p.lam_chroma_factor == 2.0
+    p.model.set_weight(LAM)
+    metrics, arrays = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
+    assert metrics["lam_chroma"] == pytest.approx(2 * LAM) and arrays["reconstruction"].shape[0] == 3
+
+
+def test_factor_one_and_a_typed_weight_are_mains(device, rgb):
+    one, _, p = _channels(device, rgb, 1.0)
+    low, _ = _direct(p, LAM)
+    assert torch.allclose(one, low, rtol=0, atol=1e-6 * float(low.abs().max()))
+    typed, _, _ = _channels(device, rgb, 2.0, lam_f=LAM)  # a typed weight is the user's for every channel
+    assert torch.equal(typed, one)
+
+
+def test_a_factor_below_one_is_refused(device, rgb):
+    with pytest.raises(UserError, match=r"problem.lam_chroma_factor=0.5 must be >= 1"):
+        _problem(device, rgb, lambda_f="auto", lam_chroma_factor=0.5)
