@@ -61,9 +61,14 @@ def test_the_chroma_at_its_own_weight(device, rgb):
 
 
 def test_the_default_and_its_record(device, rgb):
-    """auto on colour frames: the chroma at the default factor (2: configs/problem/superres.yaml), recorded."""
+    """auto on colour frames: the default factor is 1 (configs/problem/superres.yaml: 2 lost held-out FC's colour
+    wheel), nothing recorded for the chroma; the opt-in factor 2 is recorded as the chroma's weight."""
     p = _problem(device, rgb, lambda_f="auto")
-    assert p.lam_chroma_factor == 2.0
+    assert p.lam_chroma_factor == 1.0
+    p.model.set_weight(LAM)
+    metrics, _ = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
+    assert "lam_chroma" not in metrics
+    p = _problem(device, rgb, lambda_f="auto", lam_chroma_factor=2.0)
     p.model.set_weight(LAM)
     metrics, arrays = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
     assert metrics["lam_chroma"] == pytest.approx(2 * LAM) and arrays["reconstruction"].shape[0] == 3
