@@ -9,7 +9,8 @@
 #     shells 112^2 60 views 1e4; fibres 96^2 30 views 1e4; mesh 104^2 45 views 3e4; rock 96^2 15 views 1e5.
 # Runs per file, one thread: main (grid optimum on the 2x unknown, 9 weights 0.01-100 and 3 golden steps; the
 # oracle peers; `auto` with the pixel-grid check as main runs it), `auto` again with the change
-# (lam_cv_pixel_grid_pick=$PICK, --reuse), and the grid optimum on the pixel grid (--tv-grid 1, the same grid).
+# (lam_cv_pixel_grid_pick=$PICK, --reuse); then, on the files it moved, the grid optimum on the pixel grid
+# (--tv-grid 1, the same grid).
 # Rule, counted separately for the radon files and the 4x-simulated files; "moved": the change's answer differs from
 # main's: (a) no moved file loses a target main meets (within 0.5 dB of the better of the two grid optima; above the
 # best oracle peer), (b) the change's PSNR minus main's summed over the moved files >= 0. The setting becomes the
@@ -38,10 +39,16 @@ case $what in
 esac
 for f in "${files[@]}"; do
   stem=$(basename "$f" .npz)
-  python "$bench" --cases "$f" --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 --auto-rules cv --cv-pixel-grid \
-      --threads 1 --out "$out/main_$stem"
-  python "$bench" --cases "$f" --reuse "$out/main_$stem.json" --auto-rules cv --cv-pixel-grid --threads 1 \
-      --set lam_cv_pixel_grid_pick="$PICK" --out "$out/${PICK}_$stem"
-  python "$bench" --cases "$f" --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 --auto-rules --tv-grid 1 --no-peer \
-      --threads 1 --out "$out/grid1_$stem"
+  [[ -e $out/main_$stem.json ]] || python "$bench" --cases "$f" --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
+      --auto-rules cv --cv-pixel-grid --threads 1 --out "$out/main_$stem"
+  [[ -e $out/${PICK}_$stem.json ]] || python "$bench" --cases "$f" --reuse "$out/main_$stem.json" --auto-rules cv \
+      --cv-pixel-grid --threads 1 --set lam_cv_pixel_grid_pick="$PICK" --out "$out/${PICK}_$stem"
 done
+for f in "${files[@]}"; do
+  stem=$(basename "$f" .npz)
+  moved=$(python -c "import json, sys; a, b = (json.load(open(x))['results'][0]['auto_cv']['lam'] for x in sys.argv[1:]); \
+print(int(a != b))" "$out/main_$stem.json" "$out/${PICK}_$stem.json")
+  [[ $moved == 1 && ! -e $out/grid1_$stem.json ]] && python "$bench" --cases "$f" --grid 9 --lam-lo 0.01 \
+      --lam-hi 100 --refine 3 --auto-rules --tv-grid 1 --no-peer --threads 1 --out "$out/grid1_$stem"
+done
+exit 0

@@ -513,17 +513,27 @@ def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=No
 PIXEL_GRID_PICKS = ("min", "one_se")  # solver.lam_cv_pixel_grid_pick
 
 
-def one_se_pick(lams: np.ndarray, per_view: np.ndarray) -> tuple[float, str]:
-    """The one-standard-error rule of cross-validation (Hastie, Tibshirani and Friedman, 7.10): the largest weight
-    whose held-out misfit is within one standard error of the lowest, the error over the held-out views (each
-    view's mean squared residual at the lowest weight, sd / sqrt(views)). `lams` sorted, `per_view` (weights,
-    views). Walks up from the lowest weight while the curve stays within; the crossing between the last weight
-    within and the first above is found on the straight line between them in log lam (the range's top where it
-    never leaves). Returns the weight and what it read."""
+def one_se_pick(lams: np.ndarray, per_view: np.ndarray) -> tuple[float | None, str]:
+    """The one-standard-error rule of cross-validation (Hastie, Tibshirani and Friedman, 7.10) where the held-out
+    curve cannot tell its lowest weight from the range's bottom: the largest weight whose held-out misfit is within
+    one standard error of the lowest, the error over the held-out views (each view's mean squared residual at the
+    lowest weight, sd / sqrt(views)). `lams` sorted (the range's bottom first), `per_view` (weights, views). Applied
+    only where the curve at the range's bottom is within that error of its lowest (a minimum inside the range, the
+    low side flat): there the lowest point is one of many the views cannot tell apart, and on the pixel grid of
+    4x-simulated files at 1e4 photons it lay 7x under the image's optimum (gear 128^2/60: 0.355, 22.67 dB, against
+    2.41, 26.40); where the curve rises on both sides its lowest point stands (the rule everywhere lost 0.54-0.88 dB
+    on all four radon dev files, whose curves rise 1.2-11 errors to the bottom; docs/ct.md "(ctpixgrid)"). Walks up
+    from the lowest weight while the curve stays within; the crossing between the last weight within and the first
+    above on the straight line between them in log lam (the range's top where it never leaves). Returns the weight
+    (None: the curve's lowest stands) and what it read."""
     curve = per_view.mean(1)
     best = int(np.argmin(curve))
     se = float(per_view[best].std(ddof=1) / math.sqrt(per_view.shape[1]))
     limit = curve[best] + se
+    read = (f"{per_view.shape[1]} held-out views, the lowest held-out misfit {curve[best]:.6g} at {lams[best]:.6g}, "
+            f"one standard error {se:.4g}, the range's bottom {curve[0]:.6g}")
+    if best == 0 or curve[0] > limit:
+        return None, f"the lowest stands ({read}: a rise to the bottom)"
     k = best
     while k + 1 < len(lams) and curve[k + 1] <= limit:
         k += 1
@@ -532,8 +542,7 @@ def one_se_pick(lams: np.ndarray, per_view: np.ndarray) -> tuple[float, str]:
     else:
         t = (limit - curve[k]) / (curve[k + 1] - curve[k])
         lam = float(math.exp(math.log(lams[k]) + t * (math.log(lams[k + 1]) - math.log(lams[k]))))
-    return lam, (f"{lam:.6g}: the largest weight within one standard error ({se:.4g}, {per_view.shape[1]} held-out "
-                 f"views) of the lowest held-out misfit {curve[best]:.6g} at {lams[best]:.6g}")
+    return lam, f"{lam:.6g}, the largest weight within one standard error of the lowest ({read}: flat below)"
 
 
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
@@ -782,17 +791,22 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         per = np.array([view_err[a].cpu().numpy() for a in lams_v])
         details["lam_cv_view_misfits"] = "; ".join(f"{a:.6g}: " + " ".join(f"{v:.6g}" for v in row)
                                                    for a, row in zip(lams_v, per))
-        if per.shape[1] >= 2:
-            details["lam_cv_pick_min"] = f"{pick:.6g}"
-            pick, details["lam_cv_one_se"] = one_se_pick(np.array(lams_v), per)
+        if per.shape[1] >= 2 and not guarded:
+            wide, details["lam_cv_one_se"] = one_se_pick(np.array(lams_v), per)
+            if wide is not None:
+                details["lam_cv_pick_min"] = f"{pick:.6g}"
+                pick = wide
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     # the figure draws the plain held-out misfit; where the ramp's re-pick or the scale moved the weight off its
     # pick, the legend and the summary say so (newuser19: "chosen lam = 4.42" beside a curve lowest at 3.37, its
     # parabola's pick 3.77, without a word of the ramp-weighted re-pick that took 4.42)
-    plain = float(details.get("lam_cv_pick_plain", pick))
-    moves = ([f"ramp-weighted re-pick {pick:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
-             if abs(pick / plain - 1.0) > 1e-3 else []) + ([f"x {used:.3g} (lam_cv_dose)"] if used != 1.0 else [])
+    ramped = float(details.get("lam_cv_pick_min", pick))  # the pick before the one-standard-error rule moved it
+    plain = float(details.get("lam_cv_pick_plain", ramped))
+    moves = ([f"ramp-weighted re-pick {ramped:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
+             if abs(ramped / plain - 1.0) > 1e-3 else []) + \
+        ([f"one-standard-error pick {pick:.3g} (lam_cv_pixel_grid_pick)"] if "lam_cv_pick_min" in details else []) + \
+        ([f"x {used:.3g} (lam_cv_dose)"] if used != 1.0 else [])
     if moves:
         details["lam_moved_by"] = f"{', '.join(moves)} from this curve's pick {plain:.3g}"
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
