@@ -85,8 +85,8 @@ def main(argv=None) -> int:
                "view_misfits": views, "psnr_grid": grid,
                "details": {k: v for k, v in d.items() if not k.startswith("_")},
                "search_cpu_s": c1 - c0, "cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0}
-        best = max(grid, key=grid.get)
-        out["pixel_grid_best"] = {"lam": best, "psnr": grid[best]}
+        best = max(grid, key=grid.get) if grid else None  # --grid 0: the curve and the two answers only
+        out["pixel_grid_best"] = {"lam": best, "psnr": grid[best]} if grid else None
         lams = sorted(views)
         per = np.array([views[a] for a in lams])
         curve = per.mean(1)
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
                            "rise_high_se": float((curve[-1] - curve[k]) / se)}
         results.append(out)
         print(f"{out['case']}: main {lam_main:.4g} ({out['main']['psnr']:.2f}), one_se {se_choice.lam:.4g} "
-              f"({out['one_se']['psnr']:.2f}), pixel grid best {best:.3g} ({grid[best]:.2f}); curve min "
+              f"({out['one_se']['psnr']:.2f}), pixel grid best {best} ({grid.get(best)}); curve min "
               f"{curve[k]:.4g} at {lams[k]:.3g}, se {se:.3g} over {per.shape[1]} views, rise to the ends "
               f"{out['flatness']['rise_low_se']:.2f} / {out['flatness']['rise_high_se']:.2f} se; "
               f"{out['cpu_s']:.1f} CPU-s, {out['wall_s']:.1f} s", flush=True)
