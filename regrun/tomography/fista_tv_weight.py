@@ -521,8 +521,9 @@ def one_se_pick(lams: np.ndarray, per_view: np.ndarray) -> tuple[float | None, s
     only where the curve at the range's bottom is within that error of its lowest (a minimum inside the range, the
     low side flat): there the lowest point is one of many the views cannot tell apart, and on the pixel grid of
     4x-simulated files at 1e4 photons it lay 7x under the image's optimum (gear 128^2/60: 0.355, 22.67 dB, against
-    2.41, 26.40); where the curve rises on both sides its lowest point stands (the rule everywhere lost 0.54-0.88 dB
-    on all four radon dev files, whose curves rise 1.2-11 errors to the bottom; docs/ct.md "(ctpixgrid)"). Walks up
+    2.41, 26.40); where the curve rises on both sides its lowest point stands (the rule everywhere lost 0.17-0.88 dB
+    on all 12 radon dev files, whose curves rise 1.2-69 errors to the bottom). Opt-in: a held-out radon file flat
+    below had its optimum below the lowest (truss 76^2/60/0.7%, -0.91 dB; docs/ct.md "(ctpixgrid)"). Walks up
     from the lowest weight while the curve stays within; the crossing between the last weight within and the first
     above on the straight line between them in log lam (the range's top where it never leaves). Returns the weight
     (None: the curve's lowest stands) and what it read."""
