@@ -38,14 +38,14 @@ case $what in
   *) echo "heldout_ctpixgrid.sh: $what is not radon or sim" >&2; exit 2 ;;
 esac
 for f in "${files[@]}"; do
-  stem=$(basename "$f" .npz)
+  stem=$(basename "$f" .npz); stem=${stem//./p}  # the bench's --out takes what follows a dot as a suffix (g0.7)
   [[ -e $out/main_$stem.json ]] || python "$bench" --cases "$f" --grid 9 --lam-lo 0.01 --lam-hi 100 --refine 3 \
       --auto-rules cv --cv-pixel-grid --threads 1 --out "$out/main_$stem"
   [[ -e $out/${PICK}_$stem.json ]] || python "$bench" --cases "$f" --reuse "$out/main_$stem.json" --auto-rules cv \
       --cv-pixel-grid --threads 1 --set lam_cv_pixel_grid_pick="$PICK" --out "$out/${PICK}_$stem"
 done
 for f in "${files[@]}"; do
-  stem=$(basename "$f" .npz)
+  stem=$(basename "$f" .npz); stem=${stem//./p}
   moved=$(python -c "import json, sys; a, b = (json.load(open(x))['results'][0]['auto_cv']['lam'] for x in sys.argv[1:]); \
 print(int(a != b))" "$out/main_$stem.json" "$out/${PICK}_$stem.json")
   [[ $moved == 1 && ! -e $out/grid1_$stem.json ]] && python "$bench" --cases "$f" --grid 9 --lam-lo 0.01 \
