@@ -383,7 +383,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         settings = ChoiceSettings.from_config(config_section("solver", "fista_tv", lam_rule=rule), "solver",
                                               CT_RULES)
         t0, c0 = time.perf_counter(), time.process_time()
-        search = lambda ugrid, ufista, reference: choose_fista_weight(  # noqa: E731
+        search = lambda ugrid, ufista, reference, pick="min": choose_fista_weight(  # noqa: E731
                                      ugrid, ufista, iters, settings, "fd", torch.Generator().manual_seed(0),
                                      cv_fold=int(fold), cv_scale=float(scale),
                                      power_iters=int(cfg.power_iters), cv_reference=reference,
@@ -400,13 +400,13 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_weighting=weighting,
                                      cv_repick_guarded=bool(cfg.lam_cv_repick_guarded),
                                      cv_few_views=cfg.lam_cv_few_views,
-                                     cv_few_offsets=int(cfg.lam_cv_few_offsets))
+                                     cv_few_offsets=int(cfg.lam_cv_few_offsets), cv_pick=pick)
         fine = choice = search(ug, fista, reference)
         answer_grid, fine_psnr = ug, None
         if args.cv_pixel_grid and rule == "cv" and ug.factor > 1:  # solver.lam_cv_pixel_grid, as the solver runs it
             pg = UnknownGrid(p, 1)
             f1 = make_fista(pg, cfg, lipschitz(pg, cfg))
-            choice, on_pixel = pixel_grid_check(fine, lambda: search(pg, f1, "raw"),
+            choice, on_pixel = pixel_grid_check(fine, lambda: search(pg, f1, "raw", str(cfg.lam_cv_pixel_grid_pick)),
                                                 str(cfg.lam_cv_pixel_grid_misfit))
             if on_pixel:  # judging only: the finer grid's answer, which the check replaced
                 answer_grid, fine_psnr = pg, psnr_of(ug.output(fine.state))

@@ -9,6 +9,11 @@ bin-integrated 2x model fits the truth's data at least as well as the pixel mode
 not on scikit-image radon files (which sample each bin's centre of a bilinearly rotated pixel image).
 
     PYTHONPATH=. python scripts/ct_pixel_grid_why.py CASE.npz [CASE.npz ...]
+
+`--views FOLD OFFSET`: the same misfits per held-out view of cv's fold (every FOLD-th view from OFFSET; the solver's
+primary fold is 8 4), against the raw views and, where the case holds them, the noise-free views, with the noise
+per view beside: which held-out views the data model misfits most (docs/ct.md "(ctpixgrid)": on FB's gear one of
+seven, the view where the pixel grid's held-out curve rises with the weight).
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ def shifted(geometry, frac: float):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cases", nargs="+")
+    ap.add_argument("--views", type=int, nargs=2, metavar=("FOLD", "OFFSET"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     print("| file | noise var | pixel model | 2x model | 2x model, bin integrated |")
@@ -59,6 +65,19 @@ def main(argv=None) -> int:
         noise = float(np.mean((d["sinogram"] - d["clean"]) ** 2)) if "clean" in d.files else float("nan")
         ms = [float(((m - b) ** 2).mean()) for m in (pix, sharp, box)]
         print(f"| {Path(path).stem} | {noise:.4g} | " + " | ".join(f"{v:.4g}" for v in ms) + " |", flush=True)
+        if args.views:
+            held = list(range(args.views[1], b.shape[0], args.views[0]))
+            clean = torch.as_tensor(d["clean"], dtype=b.dtype) if "clean" in d.files else None
+            rows = [("pixel model - raw", pix - b), ("2x model - raw", sharp - b)]
+            if clean is not None:
+                rows += [("pixel model - noise-free", pix - clean), ("2x model - noise-free", sharp - clean),
+                         ("noise", b - clean)]
+            print(f"  held-out views {held}")
+            for name, m in rows:
+                per = m.pow(2).flatten(1).mean(1)
+                print(f"  {name}: " + " ".join(f"{float(per[v]):.3f}" for v in held)
+                      + f" (all views: mean {float(per.mean()):.3f}, largest {float(per.max()):.3f} at view "
+                      f"{int(per.argmax())})", flush=True)
     return 0
 
 

@@ -146,3 +146,71 @@ def test_pixel_grid_misfit_is_checked():
     bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_misfit="rampe")
     with pytest.raises(UserError, match="lam_cv_pixel_grid_misfit.*plain, ramp"):
         FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
+
+def test_one_se_pick_widens_only_a_curve_flat_below_its_lowest():
+    """solver.lam_cv_pixel_grid_pick=one_se (docs/ct.md "(ctpixgrid)"): where the held-out curve at the range's bottom
+    is within one standard error (over the held-out views) of its lowest, the largest weight within that error, on
+    the straight line in log lam to the first weight above it; a curve rising to the bottom by more keeps its
+    lowest (None), as does one lowest at the bottom (the guard's case)."""
+    from regrun.tomography.fista_tv_weight import one_se_pick
+
+    lams = np.array([0.01, 0.1, 0.3, 1.0, 10.0])
+    spread = np.array([-0.2, 0.2])  # two views, sd 0.283, standard error 0.2
+    flat = np.array([1.15, 1.12, 1.10, 1.20, 1.60])[:, None] + spread  # FB gear's shape: flat below, lowest at 0.3
+    lam, why = one_se_pick(lams, flat)
+    assert lam == pytest.approx(10 ** ((1.30 - 1.20) / (1.60 - 1.20)))  # 1.30: lowest + error; 1 to 10 in log
+    assert "flat below" in why and "2 held-out views" in why
+    steep = np.array([1.50, 1.12, 1.10, 1.20, 1.60])[:, None] + spread  # the bottom 0.4 above: two errors
+    assert one_se_pick(lams, steep)[0] is None
+    assert one_se_pick(lams, np.array([1.0, 1.1, 1.2, 1.3, 1.4])[:, None] + spread)[0] is None
+    assert one_se_pick(lams, np.array([1.10, 1.10, 1.05, 1.10, 1.10])[:, None] + spread)[0] == 10.0  # never leaves
+
+
+@pytest.mark.parametrize("pick", ["min", "one_se"])
+def test_the_pixel_grid_pick_moves_only_the_pixel_searchs_weight(device, tmp_path, pick):
+    """The pick acts in the search it is given to (the solver gives it to the pixel grid's): the same runs, the same
+    held-out raw minimum (so the check keeps the same grid), the weight the one-standard-error rule's where it
+    applies, the curve's pick beside it; min is the search as before, bit for bit."""
+    from regrun.optim import parameter_choice as pc
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista
+    from regrun.tomography.fista_tv_weight import choose_fista_weight
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    p = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(radon_file(tmp_path)),
+                                 views=None, size=32, angle_start=90.0), ctx)
+    solver = config_section("solver", "fista_tv", iters=30)
+    g = UnknownGrid(p, 1)
+    fista = make_fista(g, solver, lipschitz(g, solver))
+    settings = pc.ChoiceSettings(rule="cv", noise=None, lo=0.01, hi=10.0, solves=5, probes=1)
+
+    def search(rule):
+        return choose_fista_weight(g, fista, 30, settings, "fd", torch.Generator(), cv_fold=4, cv_scale=1.0,
+                                   power_iters=20, cv_reference="raw", cv_weight="none", cv_pick=rule)
+
+    base, other = search("min"), search(pick)
+    assert other.details["lam_cv_raw_min"] == base.details["lam_cv_raw_min"]
+    assert np.array_equal(other.curve["criterion"], base.curve["criterion"])
+    if pick == "min":
+        assert other.lam == base.lam and torch.equal(other.state, base.state) and "lam_cv_one_se" not in other.details
+        return
+    rows = [r.split(": ") for r in other.details["lam_cv_view_misfits"].split("; ")]
+    assert len(rows) == len(base.curve["lam"]) and all(len(r[1].split()) == 12 for r in rows)  # 48 views, fold 4
+    if "lam_cv_pick_min" in other.details:
+        assert float(other.details["lam_cv_pick_min"]) == pytest.approx(float(base.details["lam_cv_pick"]), rel=1e-5)
+        assert other.lam > base.lam and "one-standard-error" in other.details["lam_moved_by"]
+    else:
+        assert other.lam == base.lam and other.details["lam_cv_one_se"].startswith("the lowest stands")
+
+
+def test_pixel_grid_pick_is_min_by_default_and_checked():
+    from regrun.config import compose
+    from regrun.errors import UserError
+    from regrun.solvers.fista_tv import FistaTV
+
+    user = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fista_tv"]
+    assert compose(user).solver.lam_cv_pixel_grid_pick == "min"
+    bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_pick="one-se")
+    with pytest.raises(UserError, match="lam_cv_pixel_grid_pick.*min, one_se"):
+        FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))

@@ -26,6 +26,7 @@ from ..tomography.fista_tv_weight import (
     CV_WEIGHTS,
     DIVERGENCES,
     PIXEL_GRID_MISFITS,
+    PIXEL_GRID_PICKS,
     choose_fista_weight,
     fista_runs,
     final_solve,
@@ -76,6 +77,8 @@ class FistaTV(Solver):
         self.cv_pixel_grid = check_bool("solver.lam_cv_pixel_grid", cfg.lam_cv_pixel_grid)
         check_choice("solver.lam_cv_pixel_grid_misfit", cfg.lam_cv_pixel_grid_misfit, PIXEL_GRID_MISFITS)
         self.cv_pixel_grid_misfit = str(cfg.lam_cv_pixel_grid_misfit)
+        check_choice("solver.lam_cv_pixel_grid_pick", cfg.lam_cv_pixel_grid_pick, PIXEL_GRID_PICKS)
+        self.cv_pixel_grid_pick = str(cfg.lam_cv_pixel_grid_pick)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -145,7 +148,7 @@ class FistaTV(Solver):
 
         gen = self.ctx.generator(int(self.cfg.lam_seed))
 
-        def search(grid, fista, reference, final=True):
+        def search(grid, fista, reference, final=True, pick="min"):
             return choose_fista_weight(grid, fista, iters, self.choice, str(self.cfg.lam_divergence), gen, progress,
                                        cv_fold=int(self.cfg.lam_cv_fold), cv_scale=float(self.cfg.lam_cv_scale),
                                        power_iters=int(self.cfg.power_iters), cv_reference=reference,
@@ -157,7 +160,7 @@ class FistaTV(Solver):
                                        cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
                                        cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded,
                                        cv_final=final, cv_few_views=self.cfg.lam_cv_few_views,
-                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets))
+                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets), cv_pick=pick)
 
         check = (self.cv_pixel_grid and self.choice.rule == "cv" and grid.factor > 1
                  and str(self.cfg.tv_grid) == "auto")
@@ -168,7 +171,8 @@ class FistaTV(Solver):
             pixel = UnknownGrid(problem, 1)
             L1 = lipschitz(pixel, self.cfg)
             fista1 = make_fista(pixel, self.cfg, L1)
-            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False),
+            choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False,
+                                                                       pick=self.cv_pixel_grid_pick),
                                                  self.cv_pixel_grid_misfit)
             if on_pixel:
                 grid, fista, L = pixel, fista1, L1

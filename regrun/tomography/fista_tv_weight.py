@@ -510,6 +510,42 @@ def view_cv_search(f, lo: float, hi: float, weights: int, points: int, second=No
     return parabola_min([s[0] for s in seen], [s[1] for s in seen]), values
 
 
+PIXEL_GRID_PICKS = ("min", "one_se")  # solver.lam_cv_pixel_grid_pick
+
+
+def one_se_pick(lams: np.ndarray, per_view: np.ndarray) -> tuple[float | None, str]:
+    """The one-standard-error rule of cross-validation (Hastie, Tibshirani and Friedman, 7.10) where the held-out
+    curve cannot tell its lowest weight from the range's bottom: the largest weight whose held-out misfit is within
+    one standard error of the lowest, the error over the held-out views (each view's mean squared residual at the
+    lowest weight, sd / sqrt(views)). `lams` sorted (the range's bottom first), `per_view` (weights, views). Applied
+    only where the curve at the range's bottom is within that error of its lowest (a minimum inside the range, the
+    low side flat): there the lowest point is one of many the views cannot tell apart, and on the pixel grid of
+    4x-simulated files at 1e4 photons it lay 7x under the image's optimum (gear 128^2/60: 0.355, 22.67 dB, against
+    2.41, 26.40); where the curve rises on both sides its lowest point stands (the rule everywhere lost 0.17-0.88 dB
+    on all 12 radon dev files, whose curves rise 1.2-69 errors to the bottom). Opt-in: a held-out radon file flat
+    below had its optimum below the lowest (truss 76^2/60/0.7%, -0.91 dB; docs/ct.md "(ctpixgrid)"). Walks up
+    from the lowest weight while the curve stays within; the crossing between the last weight within and the first
+    above on the straight line between them in log lam (the range's top where it never leaves). Returns the weight
+    (None: the curve's lowest stands) and what it read."""
+    curve = per_view.mean(1)
+    best = int(np.argmin(curve))
+    se = float(per_view[best].std(ddof=1) / math.sqrt(per_view.shape[1]))
+    limit = curve[best] + se
+    read = (f"{per_view.shape[1]} held-out views, the lowest held-out misfit {curve[best]:.6g} at {lams[best]:.6g}, "
+            f"one standard error {se:.4g}, the range's bottom {curve[0]:.6g}")
+    if best == 0 or curve[0] > limit:
+        return None, f"the lowest stands ({read}: a rise to the bottom)"
+    k = best
+    while k + 1 < len(lams) and curve[k + 1] <= limit:
+        k += 1
+    if k + 1 == len(lams):
+        lam = float(lams[-1])
+    else:
+        t = (limit - curve[k]) / (curve[k + 1] - curve[k])
+        lam = float(math.exp(math.log(lams[k]) + t * (math.log(lams[k + 1]) - math.log(lams[k]))))
+    return lam, f"{lam:.6g}, the largest weight within one standard error of the lowest ({read}: flat below)"
+
+
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None, guard: bool = False, dose: bool = False,
@@ -517,7 +553,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
                       layout: str = "interleaved", blocks: int = 1, weighting: float | None = None,
                       repick_guarded: bool = False, compare_raw: bool = False, final: bool = True,
-                      cache: dict | None = None) -> Choice:
+                      cache: dict | None = None, pick_rule: str = "min") -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -619,6 +655,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     train_fit_ref: dict[float, float] = {}  # the same against the reference (resolved: h * b), as the held-out views
     raw_held: dict[float, float] = {}  # compare_raw: the primary folds' held-out misfit against the raw views
     raw_spectra: dict[float, torch.Tensor] = {}  # the primary folds' raw held-out spectra (pixel_grid_check's ramp)
+    view_err: dict[float, torch.Tensor] = {}  # pick_rule one_se: the primary folds' held-out misfit per view
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
@@ -627,6 +664,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         fit, fit_ref, n_fit = 0.0, 0.0, 0
         raw_total = 0.0
         raw_spectrum = 0.0
+        per_view: list[torch.Tensor] = []
         with torch.no_grad():
             for sub, held, views in runs:
                 key = (*fold_key[id(sub)], lam_all)
@@ -660,6 +698,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                         raw_spectrum = raw_spectrum + residual_spectrum(raw_res)
                 if weight == "dose" and residual.ndim >= 2:  # a detector axis to weight along (a sinogram)
                     spectrum = spectrum + residual_spectrum(residual)
+                if pick_rule != "min" and runs is folds and held.dtype != torch.bool:
+                    per_view.append(residual.pow(2).flatten(1).mean(1))
         if weight == "dose" and runs is folds and torch.is_tensor(spectrum):
             spectra[lam_all] = spectrum
         if runs is folds:
@@ -670,6 +710,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             raw_held[lam_all] = raw_total / sum(held_views(h) for _, h, _ in runs)
         if torch.is_tensor(raw_spectrum):
             raw_spectra[lam_all] = raw_spectrum
+        if per_view:
+            view_err[lam_all] = torch.cat(per_view)
         if progress is not None:
             progress(lam_all, err)
         return err
@@ -744,14 +786,28 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     elif layout == "band":
         details["lam_cv_layout"] = ("band: the rays of a band of line directions held out" if bands else
                                     "band: not a 2-D scan's rays, every fold-th view held out instead")
+    if pick_rule != "min" and not stopped and len(view_err) >= 3:
+        check_choice("solver.lam_cv_pixel_grid_pick", pick_rule, PIXEL_GRID_PICKS)
+        lams_v = sorted(view_err)
+        per = np.array([view_err[a].cpu().numpy() for a in lams_v])
+        details["lam_cv_view_misfits"] = "; ".join(f"{a:.6g}: " + " ".join(f"{v:.6g}" for v in row)
+                                                   for a, row in zip(lams_v, per))
+        if per.shape[1] >= 2 and not guarded:
+            wide, details["lam_cv_one_se"] = one_se_pick(np.array(lams_v), per)
+            if wide is not None:
+                details["lam_cv_pick_min"] = f"{pick:.6g}"
+                pick = wide
     lam = pick * used
     details["lam_cv_pick"] = f"{pick:.6g}"  # the held-out views' best weight (all-view units), before the scale
     # the figure draws the plain held-out misfit; where the ramp's re-pick or the scale moved the weight off its
     # pick, the legend and the summary say so (newuser19: "chosen lam = 4.42" beside a curve lowest at 3.37, its
     # parabola's pick 3.77, without a word of the ramp-weighted re-pick that took 4.42)
-    plain = float(details.get("lam_cv_pick_plain", pick))
-    moves = ([f"ramp-weighted re-pick {pick:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
-             if abs(pick / plain - 1.0) > 1e-3 else []) + ([f"x {used:.3g} (lam_cv_dose)"] if used != 1.0 else [])
+    ramped = float(details.get("lam_cv_pick_min", pick))  # the pick before the one-standard-error rule moved it
+    plain = float(details.get("lam_cv_pick_plain", ramped))
+    moves = ([f"ramp-weighted re-pick {ramped:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
+             if abs(ramped / plain - 1.0) > 1e-3 else []) + \
+        ([f"one-standard-error pick {pick:.3g} (lam_cv_pixel_grid_pick)"] if "lam_cv_pick_min" in details else []) + \
+        ([f"x {used:.3g} (lam_cv_dose)"] if used != 1.0 else [])
     if moves:
         details["lam_moved_by"] = f"{', '.join(moves)} from this curve's pick {plain:.3g}"
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
@@ -1072,7 +1128,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
                         cv_blocks: int = 1, cv_weighting: float | None = None,
                         cv_repick_guarded: bool = False, cv_final: bool = True, cv_few_views: int | None = None,
-                        cv_few_offsets: int = 1) -> Choice:
+                        cv_few_offsets: int = 1, cv_pick: str = "min") -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
     and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
     solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -1080,7 +1136,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
     either search with the best weight solved so far. cv_final false: cv's run on all views left to the caller
     (final_solve). `cv_few_views`, `cv_few_offsets` (solver.lam_cv_few_views, solver.lam_cv_few_offsets): on a scan
     of at most cv_few_views views, cv_few_offsets offsets of the fold pooled, each at the full `settings.solves`
-    (few_views_pool)."""
+    (few_views_pool). `cv_pick`: cv's pick on its curve, `min` or `one_se` (one_se_pick; the pixel-grid check's
+    search under solver.lam_cv_pixel_grid_pick)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
@@ -1089,7 +1146,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
                                  cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
-                                 repick_guarded=cv_repick_guarded, final=cv_final)
+                                 repick_guarded=cv_repick_guarded, final=cv_final, pick_rule=cv_pick)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
