@@ -84,9 +84,10 @@ def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversa
     return p
 
 
-def case_from_file(path: Path):
+def case_from_file(path: Path, support: str | None = None):
     """A ct_fewview problem holding a held-out case made outside regrun (scripts/heldout_ct_sinograms.py): its
-    sinogram and truth; (object name, size, views, photons)."""
+    sinogram and truth; (object name, size, views, photons). `support`: a user's file's problem.support (None: the
+    default); the truth as made is kept whole (`truth_full`) to score both regions (regions_psnr)."""
     from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.problems.ct_fewview import CTFewView
@@ -98,13 +99,16 @@ def case_from_file(path: Path):
         # (problem.truth_file: the grid is the truth's); the grid the file alone implies is recorded beside it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         extra = json.loads(str(d["problem"]))
+        if support is not None:
+            extra["support"] = support
         sino = str((Path(path).parent / str(d["sinogram_file"])).resolve())
         read = {}
         for typed in (None, size):
             p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, sinogram=sino,
                                          size=typed, **extra), ctx)
             read[typed] = (p.shape[0], str(p.grid_from))
-        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        p.truth_full = torch.as_tensor(d["truth"], dtype=torch.float64)
+        p.truth = p.truth_full * p.mask
         p.file_grid_read = read[None]
         # scikit-image's SART peer on the file as its user holds it (radon's layout, angles and axis)
         p.skimage_user = np.load(sino).T
@@ -134,6 +138,19 @@ def case_from_file(path: Path):
     gauss = f", gaussian {float(d['noise_level']):g}" if float(d["noise_level"] if "noise_level" in d else 0) else ""
     name = f"{d['object']} (file{', fan' if geometry == 'fan' else ''}{lim}{gauss})"
     return p, (name, size, views, float(d["photons"]))
+
+
+def regions_psnr(problem, x: torch.Tensor) -> dict[str, float] | None:
+    """PSNR of `x` as the solver returns it (times the support) against the whole truth, inside the disk of
+    problem.mask_radius and over the square: a disk run and a square run compared on the same region (docs/ct.md
+    "(ctsquare)"). None without the whole truth (case files other than a user's radon file)."""
+    from regrun.metrics import psnr
+
+    if not hasattr(problem, "truth_full"):
+        return None
+    est, tru = (x * problem.mask).numpy(), problem.truth_full.numpy()
+    disk = problem._disk_mask(torch.device("cpu")).numpy()
+    return {"disk": psnr(est[disk], tru[disk]), "square": psnr(est.ravel(), tru.ravel())}
 
 
 def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
@@ -355,6 +372,7 @@ def run_case(obj, size, views, args, photons, problem=None):
                "tv_grid": ug.factor, "tv_grid_data": ug.data,
                "grid_best_lam": best_lam, "grid_best_psnr": -best_neg, "grid_s": t_grid,
                "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
+        out["grid_best_regions"] = regions_psnr(p, run(b, best_lam))
         if args.grid_rules:
             for rule in ("discrepancy", "gcv", "sure"):
                 i = int(np.argmin([r[rule] for r in rows]))
@@ -362,6 +380,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         if prev is not None:  # --regrid: this run's grid optimum beside the earlier run's FBP and peers
             out.update({k: v for k, v in prev.items() if k == "fbp_psnr" or k.startswith(PEERS) or
                         k in ("peer_weight",)})
+    out["support"] = p.support_region()
     if hasattr(p, "file_grid_read"):  # a user's file (ct_radon_files.py): the grid it implies with no size typed
         out["file_grid_read"] = list(p.file_grid_read)
     for spec in args.auto_rules:
@@ -416,6 +435,7 @@ def run_case(obj, size, views, args, photons, problem=None):
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        out[f"auto_{spec}"]["regions"] = regions_psnr(p, answer_grid.output(choice.state))
         if fine_psnr is not None:
             out[f"auto_{spec}"]["fine_grid"] = {"lam": fine.lam, "psnr": fine_psnr}
         if "lam_cv_uncapped" in choice.details:  # judging only: the answer without the cap (one more run)
@@ -533,6 +553,8 @@ def main(argv=None):
                          "prox_warm_start=true (docs/ct.md, \"(ctprox)\")")
     ap.add_argument("--regrid", action="store_true",
                     help="with --reuse: the grid optimum again (at --set / --iters), the earlier run's FBP and peers")
+    ap.add_argument("--support", choices=("auto", "disk", "square"), default=None,
+                    help="a user's file's problem.support (docs/ct.md \"(ctsquare)\"); default the problem's")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
     if args.regrid and args.reuse is None:
@@ -558,7 +580,7 @@ def main(argv=None):
         t0, c0 = time.perf_counter(), time.process_time()
         problem = None
         if args.cases:
-            problem, (obj, size, views, photons) = case_from_file(size)
+            problem, (obj, size, views, photons) = case_from_file(size, args.support)
         r = run_case(obj, size, views, args, photons, problem)
         r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         results.append(r)
