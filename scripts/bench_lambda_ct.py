@@ -140,15 +140,15 @@ def case_from_file(path: Path, support: str | None = None):
     return p, (name, size, views, float(d["photons"]))
 
 
-def regions_psnr(problem, x: torch.Tensor) -> dict[str, float] | None:
-    """PSNR of `x` as the solver returns it (times the support) against the whole truth, inside the disk of
+def regions_psnr(problem, x: torch.Tensor, masked: bool = True) -> dict[str, float] | None:
+    """PSNR of `x` as the solver returns it (times the support; `masked` False: as given) against the whole truth, inside the disk of
     problem.mask_radius and over the square: a disk run and a square run compared on the same region (docs/ct.md
     "(ctsquare)"). None without the whole truth (case files other than a user's radon file)."""
     from regrun.metrics import psnr
 
     if not hasattr(problem, "truth_full"):
         return None
-    est, tru = (x * problem.mask).numpy(), problem.truth_full.numpy()
+    est, tru = (x * problem.mask if masked else x).numpy(), problem.truth_full.numpy()
     disk = problem._disk_mask(torch.device("cpu")).numpy()
     return {"disk": psnr(est[disk], tru[disk]), "square": psnr(est.ravel(), tru.ravel())}
 
@@ -167,21 +167,34 @@ def sirt_tv_best(problem, iters: int, weights) -> tuple[float, float, torch.Tens
     x = torch.zeros(problem.shape, dtype=torch.float64)
     for _ in range(iters):
         x = (x + A.backproject((b - A.project(x)) / row) / col).clamp_min(0)
-    return tv_denoise_best(problem, x, weights)
+    return tv_denoise_best(problem, x, weights, "peer_psnr")
 
 
-def tv_denoise_best(problem, x: torch.Tensor, weights) -> tuple[float, float, torch.Tensor]:
+def tv_denoise_best(problem, x: torch.Tensor, weights, peer: str | None = None) -> tuple[float, float, torch.Tensor]:
     """scikit-image's Chambolle TV denoising of `x` at the weight (times x's maximum) with the best PSNR against
-    the truth (the peers' oracle second stage): (PSNR, weight, image)."""
+    the truth (the peers' oracle second stage): (PSNR, weight, image). `peer`: its name in note_regions."""
     from skimage.restoration import denoise_tv_chambolle
 
     s = x.numpy()
     best = (-math.inf, None, None)
     for w in weights:
-        im = torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max()))) * problem.mask
+        whole = torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max())))
+        note_regions(problem, peer, whole)
+        im = whole * problem.mask
         q = problem.quality(im)
         best = max(best, (q["psnr"], w, im), key=lambda t: t[0])
     return best
+
+
+def note_regions(problem, peer: str | None, im: torch.Tensor) -> None:
+    """The peer's oracle over each region (regions_psnr of its whole image), kept as the best so far in
+    problem.peer_regions[peer]: the peers scored on the disk and on the square alike (docs/ct.md "(ctsquare)")."""
+    found = None if peer is None else regions_psnr(problem, im, masked=False)
+    if found is None:
+        return
+    best = problem.__dict__.setdefault("peer_regions", {}).setdefault(peer, {})
+    for region, q in found.items():
+        best[region] = max(best.get(region, -math.inf), q)
 
 
 def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
@@ -202,8 +215,9 @@ def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
         for method, iters, options in settings:
             x = op._from_astra(op._op.reconstruct(method, b, iters, options), problem.sinogram).numpy()
             for w in weights:
-                q = problem.quality(torch.as_tensor(denoise_tv_chambolle(x, weight=w * float(x.max())))
-                                    * problem.mask)["psnr"]
+                im = torch.as_tensor(denoise_tv_chambolle(x, weight=w * float(x.max())))
+                note_regions(problem, name, im)
+                q = problem.quality(im * problem.mask)["psnr"]
                 best = max(best, (q, f"{method} {iters} it, TV {w}"), key=lambda t: t[0])
         out[name] = best
     return out
@@ -221,7 +235,7 @@ def skimage_sart_tv_peer(problem, weights, passes=SART_PASSES) -> tuple[float, s
         return None
     best = (-math.inf, "")
     for k, x in skimage_sart_passes(problem, passes):
-        q, w, _ = tv_denoise_best(problem, x, weights)
+        q, w, _ = tv_denoise_best(problem, x, weights, "skimage_sart_tv")
         best = max(best, (q, f"SART {k} passes, TV {w}"), key=lambda t: t[0])
     return best
 
@@ -463,6 +477,8 @@ def run_case(obj, size, views, args, photons, problem=None):
                 out[name], out[f"{name}_how"] = q, how
         except ImportError:
             pass
+        if getattr(p, "peer_regions", None):
+            out["peer_regions"] = p.peer_regions
     return out
 
 
