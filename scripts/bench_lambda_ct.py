@@ -357,7 +357,7 @@ def run_case(obj, size, views, args, photons, problem=None):
     prev = reused(args.reuse, obj, size, views, photons)
     if prev is not None and not args.regrid:  # the grid optimum and the peers from an earlier run on the same sinogram
         out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
-    elif args.no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
+    elif args.no_grid or args.peers_no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
         out = {"object": obj, "size": size, "views": views, "photons": photons, "tv_grid": ug.factor,
                "tv_grid_data": ug.data}
     else:
@@ -550,6 +550,8 @@ def main(argv=None):
     ap.add_argument("--no-grid", action="store_true",
                     help="only the auto rules, no grid optimum and no peers (a later change judged against an earlier "
                          "run's grid optimum and peers on the same sinograms when the CPU is short)")
+    ap.add_argument("--peers-no-grid", action="store_true",
+                    help="the auto rules and the peers, no grid optimum (docs/ct.md \"(ctsquare)\")")
     ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
                     help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
@@ -608,7 +610,7 @@ def main(argv=None):
               f"FBP {r.get('fbp_psnr', float('nan')):.2f}; {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU", flush=True)
         args.out.with_suffix(".json").write_text(json.dumps(
             {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
-    if args.auto_rules and not args.no_grid:
+    if args.auto_rules and not (args.no_grid or args.peers_no_grid):
         md = markdown(results, args.auto_rules)
         args.out.with_suffix(".md").write_text(md + "\n")
         print(md)
