@@ -61,7 +61,7 @@ for s in sq:
           f"{pr} | {', '.join(lost) or 'none'} |")
 for c in ct:
     if not all((out / f"{k}_{c}").with_suffix(".json").is_file() for k in "ms"):
-        print(f"control {c}: not run (session 36 ran none, CPU: their inputs were compared with main's instead, "
+        print(f"control {c}: not run (CPU: its inputs were compared with main's instead, "
               f"docs/ct.md \"(ctsquare)\")")
         continue
     m, a = load(f"m_{c}"), load(f"s_{c}")
