@@ -190,6 +190,10 @@ FIELD_MEANINGS = {
     "grid_from": "CT, your sinogram: where the reconstruction grid's size came from (problem.size typed, "
                  "problem.truth_file's shape, the default, or the file's detector where the object reaches past "
                  "the default grid)",
+    "support": "CT: the region the reconstruction is solved on and psnr, ssim and rel_error are computed over: "
+               "'square' (the whole grid) or 'disk R' (the disk of R times the grid's half width; problem.support)",
+    "psnr_disk": "CT, problem.support square: psnr inside the disk of problem.mask_radius, as a disk run computes it, "
+                 "in dB",
     "angles_deg": "CT: the views' angles used, in degrees (a file's own angles plus problem.angle_start, else spread "
                   "evenly over problem.angle_range from problem.angle_start)",
     "lam_chosen": "the regularisation weight the run chose (lambda_f or solver.lam)",

@@ -84,9 +84,10 @@ def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversa
     return p
 
 
-def case_from_file(path: Path):
+def case_from_file(path: Path, support: str | None = None):
     """A ct_fewview problem holding a held-out case made outside regrun (scripts/heldout_ct_sinograms.py): its
-    sinogram and truth; (object name, size, views, photons)."""
+    sinogram and truth; (object name, size, views, photons). `support`: a user's file's problem.support (None: the
+    default); the truth as made is kept whole (`truth_full`) to score both regions (regions_psnr)."""
     from regrun.config import config_section
     from regrun.context import RunContext
     from regrun.problems.ct_fewview import CTFewView
@@ -98,13 +99,16 @@ def case_from_file(path: Path):
         # (problem.truth_file: the grid is the truth's); the grid the file alone implies is recorded beside it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         extra = json.loads(str(d["problem"]))
+        if support is not None:
+            extra["support"] = support
         sino = str((Path(path).parent / str(d["sinogram_file"])).resolve())
         read = {}
         for typed in (None, size):
             p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, sinogram=sino,
                                          size=typed, **extra), ctx)
             read[typed] = (p.shape[0], str(p.grid_from))
-        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        p.truth_full = torch.as_tensor(d["truth"], dtype=torch.float64)
+        p.truth = p.truth_full * p.mask
         p.file_grid_read = read[None]
         # scikit-image's SART peer on the file as its user holds it (radon's layout, angles and axis)
         p.skimage_user = np.load(sino).T
@@ -136,6 +140,19 @@ def case_from_file(path: Path):
     return p, (name, size, views, float(d["photons"]))
 
 
+def regions_psnr(problem, x: torch.Tensor, masked: bool = True) -> dict[str, float] | None:
+    """PSNR of `x` as the solver returns it (times the support; `masked` False: as given) against the whole truth, inside the disk of
+    problem.mask_radius and over the square: a disk run and a square run compared on the same region (docs/ct.md
+    "(ctsquare)"). None without the whole truth (case files other than a user's radon file)."""
+    from regrun.metrics import psnr
+
+    if not hasattr(problem, "truth_full"):
+        return None
+    est, tru = (x * problem.mask if masked else x).numpy(), problem.truth_full.numpy()
+    disk = problem._disk_mask(torch.device("cpu")).numpy()
+    return {"disk": psnr(est[disk], tru[disk]), "square": psnr(est.ravel(), tru.ravel())}
+
+
 def sirt_tv_peer(problem, iters: int, weights) -> tuple[float, float]:
     """SIRT then TV denoising at the weight with the best PSNR against the truth (an oracle): (PSNR, weight)."""
     psnr, w, _ = sirt_tv_best(problem, iters, weights)
@@ -150,21 +167,34 @@ def sirt_tv_best(problem, iters: int, weights) -> tuple[float, float, torch.Tens
     x = torch.zeros(problem.shape, dtype=torch.float64)
     for _ in range(iters):
         x = (x + A.backproject((b - A.project(x)) / row) / col).clamp_min(0)
-    return tv_denoise_best(problem, x, weights)
+    return tv_denoise_best(problem, x, weights, "peer_psnr")
 
 
-def tv_denoise_best(problem, x: torch.Tensor, weights) -> tuple[float, float, torch.Tensor]:
+def tv_denoise_best(problem, x: torch.Tensor, weights, peer: str | None = None) -> tuple[float, float, torch.Tensor]:
     """scikit-image's Chambolle TV denoising of `x` at the weight (times x's maximum) with the best PSNR against
-    the truth (the peers' oracle second stage): (PSNR, weight, image)."""
+    the truth (the peers' oracle second stage): (PSNR, weight, image). `peer`: its name in note_regions."""
     from skimage.restoration import denoise_tv_chambolle
 
     s = x.numpy()
     best = (-math.inf, None, None)
     for w in weights:
-        im = torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max()))) * problem.mask
+        whole = torch.as_tensor(denoise_tv_chambolle(s, weight=w * float(s.max())))
+        note_regions(problem, peer, whole)
+        im = whole * problem.mask
         q = problem.quality(im)
         best = max(best, (q["psnr"], w, im), key=lambda t: t[0])
     return best
+
+
+def note_regions(problem, peer: str | None, im: torch.Tensor) -> None:
+    """The peer's oracle over each region (regions_psnr of its whole image), kept as the best so far in
+    problem.peer_regions[peer]: the peers scored on the disk and on the square alike (docs/ct.md "(ctsquare)")."""
+    found = None if peer is None else regions_psnr(problem, im, masked=False)
+    if found is None:
+        return
+    best = problem.__dict__.setdefault("peer_regions", {}).setdefault(peer, {})
+    for region, q in found.items():
+        best[region] = max(best.get(region, -math.inf), q)
 
 
 def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
@@ -185,8 +215,9 @@ def astra_tv_peers(problem, weights) -> dict[str, tuple[float, str]]:
         for method, iters, options in settings:
             x = op._from_astra(op._op.reconstruct(method, b, iters, options), problem.sinogram).numpy()
             for w in weights:
-                q = problem.quality(torch.as_tensor(denoise_tv_chambolle(x, weight=w * float(x.max())))
-                                    * problem.mask)["psnr"]
+                im = torch.as_tensor(denoise_tv_chambolle(x, weight=w * float(x.max())))
+                note_regions(problem, name, im)
+                q = problem.quality(im * problem.mask)["psnr"]
                 best = max(best, (q, f"{method} {iters} it, TV {w}"), key=lambda t: t[0])
         out[name] = best
     return out
@@ -204,7 +235,7 @@ def skimage_sart_tv_peer(problem, weights, passes=SART_PASSES) -> tuple[float, s
         return None
     best = (-math.inf, "")
     for k, x in skimage_sart_passes(problem, passes):
-        q, w, _ = tv_denoise_best(problem, x, weights)
+        q, w, _ = tv_denoise_best(problem, x, weights, "skimage_sart_tv")
         best = max(best, (q, f"SART {k} passes, TV {w}"), key=lambda t: t[0])
     return best
 
@@ -326,7 +357,7 @@ def run_case(obj, size, views, args, photons, problem=None):
     prev = reused(args.reuse, obj, size, views, photons)
     if prev is not None and not args.regrid:  # the grid optimum and the peers from an earlier run on the same sinogram
         out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
-    elif args.no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
+    elif args.no_grid or args.peers_no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
         out = {"object": obj, "size": size, "views": views, "photons": photons, "tv_grid": ug.factor,
                "tv_grid_data": ug.data}
     else:
@@ -355,6 +386,7 @@ def run_case(obj, size, views, args, photons, problem=None):
                "tv_grid": ug.factor, "tv_grid_data": ug.data,
                "grid_best_lam": best_lam, "grid_best_psnr": -best_neg, "grid_s": t_grid,
                "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
+        out["grid_best_regions"] = regions_psnr(p, run(b, best_lam))
         if args.grid_rules:
             for rule in ("discrepancy", "gcv", "sure"):
                 i = int(np.argmin([r[rule] for r in rows]))
@@ -362,6 +394,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         if prev is not None:  # --regrid: this run's grid optimum beside the earlier run's FBP and peers
             out.update({k: v for k, v in prev.items() if k == "fbp_psnr" or k.startswith(PEERS) or
                         k in ("peer_weight",)})
+    out["support"] = p.support_region()
     if hasattr(p, "file_grid_read"):  # a user's file (ct_radon_files.py): the grid it implies with no size typed
         out["file_grid_read"] = list(p.file_grid_read)
     for spec in args.auto_rules:
@@ -416,6 +449,7 @@ def run_case(obj, size, views, args, photons, problem=None):
                                "noise_source": choice.noise_source, "at_edge": choice.at_edge,
                                "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                "curve": {k: v.tolist() for k, v in choice.table().items()}, "stats": choice.details}
+        out[f"auto_{spec}"]["regions"] = regions_psnr(p, answer_grid.output(choice.state))
         if fine_psnr is not None:
             out[f"auto_{spec}"]["fine_grid"] = {"lam": fine.lam, "psnr": fine_psnr}
         if "lam_cv_uncapped" in choice.details:  # judging only: the answer without the cap (one more run)
@@ -443,6 +477,8 @@ def run_case(obj, size, views, args, photons, problem=None):
                 out[name], out[f"{name}_how"] = q, how
         except ImportError:
             pass
+        if getattr(p, "peer_regions", None):
+            out["peer_regions"] = p.peer_regions
     return out
 
 
@@ -514,6 +550,8 @@ def main(argv=None):
     ap.add_argument("--no-grid", action="store_true",
                     help="only the auto rules, no grid optimum and no peers (a later change judged against an earlier "
                          "run's grid optimum and peers on the same sinograms when the CPU is short)")
+    ap.add_argument("--peers-no-grid", action="store_true",
+                    help="the auto rules and the peers, no grid optimum (docs/ct.md \"(ctsquare)\")")
     ap.add_argument("--grid-rules", action=argparse.BooleanOptionalAction, default=False,
                     help="each data-space rule's criterion on the grid too (one more FISTA run per point)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True)
@@ -533,6 +571,8 @@ def main(argv=None):
                          "prox_warm_start=true (docs/ct.md, \"(ctprox)\")")
     ap.add_argument("--regrid", action="store_true",
                     help="with --reuse: the grid optimum again (at --set / --iters), the earlier run's FBP and peers")
+    ap.add_argument("--support", choices=("auto", "disk", "square"), default=None,
+                    help="a user's file's problem.support (docs/ct.md \"(ctsquare)\"); default the problem's")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
     if args.regrid and args.reuse is None:
@@ -558,7 +598,7 @@ def main(argv=None):
         t0, c0 = time.perf_counter(), time.process_time()
         problem = None
         if args.cases:
-            problem, (obj, size, views, photons) = case_from_file(size)
+            problem, (obj, size, views, photons) = case_from_file(size, args.support)
         r = run_case(obj, size, views, args, photons, problem)
         r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         results.append(r)
@@ -570,7 +610,7 @@ def main(argv=None):
               f"FBP {r.get('fbp_psnr', float('nan')):.2f}; {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU", flush=True)
         args.out.with_suffix(".json").write_text(json.dumps(
             {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
-    if args.auto_rules and not args.no_grid:
+    if args.auto_rules and not (args.no_grid or args.peers_no_grid):
         md = markdown(results, args.auto_rules)
         args.out.with_suffix(".md").write_text(md + "\n")
         print(md)
