@@ -74,14 +74,14 @@ def test_the_chroma_at_its_own_weight(device, rgb):
 
 
 def test_the_default_and_its_record(device, rgb):
-    """auto on colour frames: the default factor is 1 (configs/problem/superres.yaml: 2 lost held-out FC's colour
-    wheel), nothing recorded for the chroma; the opt-in factor 2 is recorded as the chroma's weight."""
-    p = _problem(device, rgb, lambda_f="auto")
-    assert p.lam_chroma_factor == 1.0
+    """auto on colour frames: the default factor is 2 behind the share's gate at 1 (configs/problem/superres.yaml:
+    srcolour2), recorded as the chroma's weight with the share; factor 1 records nothing for the chroma."""
+    p = _problem(device, rgb, lambda_f="auto", lam_chroma_factor=1.0)
     p.model.set_weight(LAM)
     metrics, _ = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
-    assert "lam_chroma" not in metrics
-    p = _problem(device, rgb, lambda_f="auto", lam_chroma_factor=2.0)
+    assert "lam_chroma" not in metrics and "chroma_share" not in metrics
+    p = _problem(device, rgb, lambda_f="auto")
+    assert p.lam_chroma_factor == 2.0 and p.lam_chroma_share_max == 1.0
     p.model.set_weight(LAM)
     metrics, arrays = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
     assert metrics["lam_chroma"] == pytest.approx(2 * LAM) and arrays["reconstruction"].shape[0] == 3
