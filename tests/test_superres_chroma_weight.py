@@ -15,20 +15,33 @@ LAM = 0.3
 @pytest.fixture(scope="module")
 def rgb(tmp_path_factory):
     """The sky's frames in three channels with a chroma of their own (a ramp across the rows in red, against it in
-    blue), so the chroma's weight has something to smooth."""
+    blue), so the chroma's weight has something to smooth: a wash over the sky, its chroma share 0.12 (under
+    problem.lam_chroma_share_max; 4x the ramps read 2.1)."""
     path = tmp_path_factory.mktemp("rgb")
     data = np.load(write_sky(path / "grey.npz"))
     rows = np.linspace(-1.0, 1.0, data[FRAMES_KEY].shape[-2])[:, None]
     fine = np.linspace(-1.0, 1.0, data[TRUTH_KEY].shape[-2])[:, None]
-    tilt = np.array([4.0, 0.0, -6.0])
+    tilt = np.array([1.0, 0.0, -1.5])
     np.savez(path / "rgb.npz", **{FRAMES_KEY: data[FRAMES_KEY][..., None] + rows[..., None] * tilt,
                                   TRUTH_KEY: data[TRUTH_KEY][..., None] + fine[..., None] * tilt, "w": data["w"]})
     return path / "rgb.npz"
 
 
-def _channels(device, path, factor, lam_f="auto"):
+@pytest.fixture(scope="module")
+def saturated(tmp_path_factory):
+    """The sky's frames scaled differently in each channel (3, 0, -1): the colour carries the picture's detail, its
+    chroma 14x the luminance's gradient energy (a colour wheel's 2.8, FC s9576)."""
+    path = tmp_path_factory.mktemp("saturated")
+    data = np.load(write_sky(path / "grey.npz"))
+    scale = np.array([3.0, 0.0, -1.0])
+    np.savez(path / "rgb.npz", **{FRAMES_KEY: data[FRAMES_KEY][..., None] * scale,
+                                  TRUTH_KEY: data[TRUTH_KEY][..., None] * scale, "w": data["w"]})
+    return path / "rgb.npz"
+
+
+def _channels(device, path, factor, lam_f="auto", **settings):
     """(the channels' images (3, n) at the true motion and weight LAM, the luminance's image, the problem)."""
-    p = _problem(device, path, lambda_f=lam_f, lam_chroma_factor=factor)
+    p = _problem(device, path, lambda_f=lam_f, lam_chroma_factor=factor, **settings)
     p.model.set_weight(LAM)  # auto's weight, as the solver leaves it set
     p.model.settle_outside(p.w_true)
     x = p.model.solve(p.w_true, 2000, 1e-12).x
@@ -61,14 +74,14 @@ def test_the_chroma_at_its_own_weight(device, rgb):
 
 
 def test_the_default_and_its_record(device, rgb):
-    """auto on colour frames: the default factor is 1 (configs/problem/superres.yaml: 2 lost held-out FC's colour
-    wheel), nothing recorded for the chroma; the opt-in factor 2 is recorded as the chroma's weight."""
-    p = _problem(device, rgb, lambda_f="auto")
-    assert p.lam_chroma_factor == 1.0
+    """auto on colour frames: the default factor is 2 behind the share's gate at 1 (configs/problem/superres.yaml:
+    srcolour2), recorded as the chroma's weight with the share; factor 1 records nothing for the chroma."""
+    p = _problem(device, rgb, lambda_f="auto", lam_chroma_factor=1.0)
     p.model.set_weight(LAM)
     metrics, _ = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
-    assert "lam_chroma" not in metrics
-    p = _problem(device, rgb, lambda_f="auto", lam_chroma_factor=2.0)
+    assert "lam_chroma" not in metrics and "chroma_share" not in metrics
+    p = _problem(device, rgb, lambda_f="auto")
+    assert p.lam_chroma_factor == 2.0 and p.lam_chroma_share_max == 1.0
     p.model.set_weight(LAM)
     metrics, arrays = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
     assert metrics["lam_chroma"] == pytest.approx(2 * LAM) and arrays["reconstruction"].shape[0] == 3
@@ -85,3 +98,32 @@ def test_factor_one_and_a_typed_weight_are_mains(device, rgb):
 def test_a_factor_below_one_is_refused(device, rgb):
     with pytest.raises(UserError, match=r"problem.lam_chroma_factor=0.5 must be >= 1"):
         _problem(device, rgb, lambda_f="auto", lam_chroma_factor=0.5)
+
+
+def test_the_chroma_share(device, rgb, saturated):
+    """The frames' chroma over their luminance in squared neighbour differences: the ramps' chroma is a wash (the
+    factor applies), the scaled sky's is its content: (3 - Y)^2 + Y^2 + (1 + Y)^2 over Y^2, Y = 3 a_R - a_B."""
+    p = _problem(device, rgb, lambda_f="auto", lam_chroma_factor=2.0)
+    assert p.chroma_share() < 0.5 and p.chroma_factor() == 2.0
+    y = 3 * luminance_weights(3)[0] - luminance_weights(3)[2]
+    p = _problem(device, saturated, lambda_f="auto", lam_chroma_factor=2.0)
+    assert p.chroma_share() == pytest.approx(((3 - y) ** 2 + y ** 2 + (1 + y) ** 2) / y ** 2, rel=1e-9)
+    assert p.chroma_factor() == 1.0
+
+
+def test_a_saturated_chroma_keeps_the_luminance_weight(device, saturated):
+    """At or above problem.lam_chroma_share_max the chroma is solved at the luminance's weight: factor 2 gives
+    factor 1's channels bit for bit and records the weight used and the share; .inf turns the gate off."""
+    one, _, _ = _channels(device, saturated, 1.0)
+    gated, _, p = _channels(device, saturated, 2.0)
+    assert torch.equal(gated, one)
+    p.model.set_weight(LAM)
+    metrics, _ = p.evaluate(SolveResult(solution={"w": p.w_true}, status="converged"))
+    assert metrics["lam_chroma"] == pytest.approx(LAM) and metrics["chroma_share"] > 10
+    free, _, _ = _channels(device, saturated, 2.0, lam_chroma_share_max=float("inf"))
+    assert float((free - one).abs().max()) > 1e-3
+
+
+def test_a_negative_share_bar_is_refused(device, rgb):
+    with pytest.raises(UserError, match=r"problem.lam_chroma_share_max=-1.0 must be >= 0"):
+        _problem(device, rgb, lambda_f="auto", lam_chroma_share_max=-1.0)
