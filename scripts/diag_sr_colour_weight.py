@@ -23,15 +23,13 @@ import argparse
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from diag_sr_black_ground import problem, set_grid_arguments  # scripts/diag_sr_black_ground.py (srlow16)
-from diag_sr_rgb_weight import write_set  # scripts/diag_sr_rgb_weight.py (srrgbweight)
+from diag_sr_rgb_weight import noisy_and_clean  # scripts/diag_sr_rgb_weight.py (srrgbweight)
 
 from regrun.config import config_section
-from regrun.context import RunContext
 from regrun.imaging.io import luminance_weights
 from regrun.metrics import psnr
 from regrun.monitor import Monitor
@@ -45,13 +43,7 @@ def main(argv=None):
     extra.add_argument("--factors", type=float, nargs="*", default=[])
     factors, rest = extra.parse_known_args(argv)
     args = set_grid_arguments(__doc__, [0.025, 1.6, 19], rest)
-    torch.set_num_threads(1)
-    ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    paths = {name: args.out.with_name(f"{args.out.name}_{name}.npz") for name in ("noisy", "clean")}
-    write_set(args.set, args.set["noise"], paths["noisy"])
-    write_set(args.set, 0.0, paths["clean"])
-    clean, p = problem(paths["clean"], ctx), problem(paths["noisy"], ctx)
+    clean, p, ctx, paths = noisy_and_clean(args)
     a = luminance_weights(p.colour.shape[1])
     last = max(range(len(a)), key=lambda c: a[c])
     others = [c for c in range(len(a)) if c != last]

@@ -44,15 +44,21 @@ def write_set(spec, noise, path: Path) -> None:
                       TRUTH_KEY: np.moveaxis(from_fair_layout(truth), 0, -1), "w": w})
 
 
-def main(argv=None):
-    args = set_grid_arguments(__doc__, [0.025, 0.4, 13], argv)
+def noisy_and_clean(args):
+    """The set's frames written with and without their noise (the same draw) and read as the user's command reads
+    them, one thread on the CPU: (the noiseless problem, the noisy one, the run context, the two files' paths)."""
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     paths = {name: args.out.with_name(f"{args.out.name}_{name}.npz") for name in ("noisy", "clean")}
     write_set(args.set, args.set["noise"], paths["noisy"])
     write_set(args.set, 0.0, paths["clean"])
-    clean, p = problem(paths["clean"], ctx), problem(paths["noisy"], ctx)
+    return problem(paths["clean"], ctx), problem(paths["noisy"], ctx), ctx, paths
+
+
+def main(argv=None):
+    args = set_grid_arguments(__doc__, [0.025, 0.4, 13], argv)
+    clean, p, ctx, _ = noisy_and_clean(args)
     if p.colour is None:
         print(f"diag_sr_rgb_weight: {args.set['kind']} is not a colour set (give an rgb: or colour kind)",
               file=sys.stderr)
