@@ -214,3 +214,43 @@ def test_pixel_grid_pick_is_min_by_default_and_checked():
     bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_pick="one-se")
     with pytest.raises(UserError, match="lam_cv_pixel_grid_pick.*min, one_se"):
         FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
+
+@pytest.mark.parametrize("edge", ["keep", "finer"])
+def test_pixel_grid_edge_finer_keeps_the_finer_grid_only_at_the_ranges_bottom(edge):
+    """solver.lam_cv_pixel_grid_edge=finer: where the pixel grid's held-out curve is lowest at lam_range's bottom
+    (FD bone 128^2/60/1e5: 0.8417 at 0.01 rising to 3.43 at 100, the 2x grid's lowest 0.8762), the finer grid's
+    answer stands; a pixel pick inside the range or at its top is kept as under keep (docs/ct.md "(ctedge)")."""
+    from regrun.optim.parameter_choice import Choice
+    from regrun.tomography.fista_tv_weight import pixel_grid_check
+
+    lams = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
+
+    def choice(lam, raw, crit=None, at_edge=False):
+        curve = {} if crit is None else {"lam": lams, "criterion": np.array(crit)}
+        return Choice(lam=lam, rule="cv", sigma=1.0, noise_source="cv", solves=10, at_edge=at_edge, curve=curve,
+                      details={"lam_cv_raw_min": raw})
+
+    fine = choice(0.42, "0.8762")
+    bottom = choice(0.00806, "0.8417", [0.8417, 0.8506, 0.943, 1.385, 3.43], at_edge=True)
+    kept, on_pixel = pixel_grid_check(fine, lambda: bottom, "plain", edge)
+    assert (kept is fine and not on_pixel and "lam_cv_pixel_grid_edge=finer" in kept.details["lam_cv_pixel_grid"]
+            if edge == "finer" else kept is bottom and on_pixel)
+    assert kept.solves == 20
+    inside = choice(0.355, "0.8417", [0.9, 0.85, 0.8417, 1.385, 3.43])
+    top = choice(90.0, "0.8417", [3.43, 1.385, 0.943, 0.8506, 0.8417], at_edge=True)
+    for pixel in (inside, top):
+        kept, on_pixel = pixel_grid_check(choice(0.42, "0.8762"), lambda: pixel, "plain", edge)
+        assert kept is pixel and on_pixel
+
+
+def test_pixel_grid_edge_is_keep_by_default_and_checked():
+    from regrun.config import compose
+    from regrun.errors import UserError
+    from regrun.solvers.fista_tv import FistaTV
+
+    user = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fista_tv"]
+    assert compose(user).solver.lam_cv_pixel_grid_edge == "keep"
+    bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_edge="fine")
+    with pytest.raises(UserError, match="lam_cv_pixel_grid_edge.*keep, finer"):
+        FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))

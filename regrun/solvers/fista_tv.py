@@ -25,6 +25,7 @@ from ..tomography.fista_tv_weight import (
     CV_REFERENCE_CHOICES,
     CV_WEIGHTS,
     DIVERGENCES,
+    PIXEL_GRID_EDGES,
     PIXEL_GRID_MISFITS,
     PIXEL_GRID_PICKS,
     choose_fista_weight,
@@ -79,6 +80,8 @@ class FistaTV(Solver):
         self.cv_pixel_grid_misfit = str(cfg.lam_cv_pixel_grid_misfit)
         check_choice("solver.lam_cv_pixel_grid_pick", cfg.lam_cv_pixel_grid_pick, PIXEL_GRID_PICKS)
         self.cv_pixel_grid_pick = str(cfg.lam_cv_pixel_grid_pick)
+        check_choice("solver.lam_cv_pixel_grid_edge", cfg.lam_cv_pixel_grid_edge, PIXEL_GRID_EDGES)
+        self.cv_pixel_grid_edge = str(cfg.lam_cv_pixel_grid_edge)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -173,7 +176,7 @@ class FistaTV(Solver):
             fista1 = make_fista(pixel, self.cfg, L1)
             choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False,
                                                                        pick=self.cv_pixel_grid_pick),
-                                                 self.cv_pixel_grid_misfit)
+                                                 self.cv_pixel_grid_misfit, self.cv_pixel_grid_edge)
             if on_pixel:
                 grid, fista, L = pixel, fista1, L1
             final_solve(choice, fista, iters, problem.sinogram)

@@ -936,9 +936,21 @@ def final_solve(choice: Choice, fista: Fista, iters: int, b: torch.Tensor) -> Ch
 
 
 PIXEL_GRID_MISFITS = ("plain", "ramp")  # solver.lam_cv_pixel_grid_misfit
+PIXEL_GRID_EDGES = ("keep", "finer")  # solver.lam_cv_pixel_grid_edge
 
 
-def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: str = "plain") -> tuple[Choice, bool]:
+def pixel_bottom(pixel: Choice) -> bool:
+    """Whether the pixel grid's search picked the range's bottom: flagged at the range's edge, its held-out curve
+    lowest at the smallest weight it tried (no minimum inside lam_range)."""
+    lams, crit = pixel.curve.get("lam"), pixel.curve.get("criterion")
+    if not pixel.at_edge or lams is None or crit is None or len(lams) == 0:
+        return False
+    lams = np.asarray(lams, dtype=float)
+    return bool(lams[int(np.argmin(np.asarray(crit, dtype=float)))] <= lams.min() * (1 + 1e-9))
+
+
+def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: str = "plain",
+                     edge: str = "keep") -> tuple[Choice, bool]:
     """solver.lam_cv_pixel_grid: after the search on the finer unknown (solver.tv_grid=auto's 2x grid), the same
     search on the output's pixel grid against the raw views (`search_pixel`); its answer replaces the finer grid's
     where its held-out views' lowest misfit against the raw views is below the finer grid's (the same folds; both
@@ -957,7 +969,11 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
     held-out views better (its image's error lower below 1/8 cycle per pixel, where a projection weights most) while
     its image was 3.5 dB worse, its error above 1/4 cycle per pixel twice the finer grid's (gear 128^2/60/1e4;
     docs/ct.md "(ctcheck)"); ramp did not tell them apart either (gear 1.348 against 1.525: moved as plain) and is
-    kept for judging. Without a ramp-weighted misfit on either grid the finer grid stands."""
+    kept for judging. Without a ramp-weighted misfit on either grid the finer grid stands. `edge`
+    (solver.lam_cv_pixel_grid_edge): `keep` decides as above; `finer` keeps the finer grid's answer where the pixel
+    grid's pick is the range's bottom (pixel_bottom), whatever the misfits: on FD's bone 128^2/60/1e5 that answer
+    was 2 dB worse, but on 7986's radon foam 1.05 dB better (docs/ct.md "(ctedge)"), so `keep` stays."""
+    check_choice("solver.lam_cv_pixel_grid_edge", edge, PIXEL_GRID_EDGES)
     key = "lam_cv_raw_min" if misfit == "plain" else "lam_cv_raw_ramp_min"
     if key not in fine.details or "lam_search_stopped" in fine.details:
         return fine, False
@@ -971,6 +987,11 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
     other = "lam_cv_raw_ramp_min" if misfit == "plain" else "lam_cv_raw_min"
     if other in pixel.details and other in fine.details:  # both comparisons in the record (judging them apart)
         why += f"; {'ramp' if misfit == 'plain' else 'plain'}: {pixel.details[other]} and {fine.details[other]}"
+    if a < f and edge == "finer" and pixel_bottom(pixel):
+        fine.details["lam_cv_pixel_grid"] = (f"finer grid kept (the pixel grid's lam {pixel.lam:.6g} at lam_range's "
+                                             f"bottom, lam_cv_pixel_grid_edge=finer): {why}")
+        fine.solves += pixel.solves
+        return fine, False
     if a < f:
         pixel.details["lam_cv_pixel_grid"] = f"pixel grid (lam {pixel.lam:.6g}; the finer grid's {fine.lam:.6g}): {why}"
         pixel.solves += fine.solves
