@@ -204,16 +204,20 @@ def test_the_pixel_grid_pick_moves_only_the_pixel_searchs_weight(device, tmp_pat
         assert other.lam == base.lam and other.details["lam_cv_one_se"].startswith("the lowest stands")
 
 
-def test_pixel_grid_pick_is_min_by_default_and_checked():
+@pytest.mark.parametrize("key, default, bad, allowed", [("lam_cv_pixel_grid_pick", "min", "one-se", "min, one_se"),
+                                                         ("lam_cv_pixel_grid_edge", "keep", "fine", "keep, finer")])
+def test_pixel_grid_setting_default_and_checked(key, default, bad, allowed):
+    """The pixel-grid check's opt-in settings (ctpixgrid's pick, ctedge's edge): main's behaviour by default for a
+    user's file, and a bad value one line naming what is allowed."""
     from regrun.config import compose
     from regrun.errors import UserError
     from regrun.solvers.fista_tv import FistaTV
 
     user = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fista_tv"]
-    assert compose(user).solver.lam_cv_pixel_grid_pick == "min"
-    bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_pick="one-se")
-    with pytest.raises(UserError, match="lam_cv_pixel_grid_pick.*min, one_se"):
-        FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))
+    assert compose(user).solver[key] == default
+    cfg = config_section("solver", "fista_tv", **{key: bad})
+    with pytest.raises(UserError, match=f"{key}.*{allowed}"):
+        FistaTV(cfg, RunContext(torch.device("cpu"), F64, 0, Path(".")))
 
 
 @pytest.mark.parametrize("edge", ["keep", "finer"])
@@ -242,15 +246,3 @@ def test_pixel_grid_edge_finer_keeps_the_finer_grid_only_at_the_ranges_bottom(ed
     for pixel in (inside, top):
         kept, on_pixel = pixel_grid_check(choice(0.42, "0.8762"), lambda: pixel, "plain", edge)
         assert kept is pixel and on_pixel
-
-
-def test_pixel_grid_edge_is_keep_by_default_and_checked():
-    from regrun.config import compose
-    from regrun.errors import UserError
-    from regrun.solvers.fista_tv import FistaTV
-
-    user = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fista_tv"]
-    assert compose(user).solver.lam_cv_pixel_grid_edge == "keep"
-    bad = config_section("solver", "fista_tv", lam_cv_pixel_grid_edge="fine")
-    with pytest.raises(UserError, match="lam_cv_pixel_grid_edge.*keep, finer"):
-        FistaTV(bad, RunContext(torch.device("cpu"), F64, 0, Path(".")))
