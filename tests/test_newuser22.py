@@ -1,0 +1,34 @@
+"""newuser22's pass on data of their own (session 37): what newuser21 left and a fresh user met, each case failing
+on main (docs/superres.md, "A new user's pass on data of their own (newuser22)")."""
+import numpy as np
+
+from cli_in_process import regrun_in_process
+
+SEED = 9675
+
+
+def _run(args, tmp_path, monkeypatch, capsys, device):
+    done = regrun_in_process([*args, "figures=false", f"device={device.type}"], tmp_path, monkeypatch, capsys)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _sinogram(views: int = 16, bins: int = 30) -> np.ndarray:
+    """A parallel scan of an off-centre ellipse (line integrals, (views, bins)) over 180 degrees, zero past it."""
+    u = np.arange(bins) - (bins - 1) / 2
+    theta = np.deg2rad(np.arange(views) * 180.0 / views)[:, None]
+    shift = 3 * np.cos(theta)
+    width = np.sqrt((8 * np.cos(theta)) ** 2 + (5 * np.sin(theta)) ** 2)
+    return 2 * 40 / width * np.sqrt(np.clip(width ** 2 - (u - shift) ** 2, 0, None)) / 8
+
+
+def test_a_text_table_is_told_the_numpy_line_that_saves_it(device, tmp_path, monkeypatch, capsys):
+    # a CSV as frames or as the sinogram was told the forms regrun reads, not that numpy reads a table in one call
+    np.savetxt(tmp_path / "scan.csv", _sinogram(), delimiter=",")
+    code, err = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=scan.csv", "solver=fbp"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "numpy.save('scan.npy', numpy.loadtxt('scan.csv', delimiter=','))" in err, err
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=scan.csv", "problem.lambda_f=0.1"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "a text table, which regrun does not read (a table is one frame)" in err and "numpy.stack([" in err, err
