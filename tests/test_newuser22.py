@@ -32,3 +32,20 @@ def test_a_text_table_is_told_the_numpy_line_that_saves_it(device, tmp_path, mon
                      tmp_path, monkeypatch, capsys, device)
     assert code == 2, err
     assert "a text table, which regrun does not read (a table is one frame)" in err and "numpy.stack([" in err, err
+
+
+def _frames(count: int = 4, side: int = 12) -> np.ndarray:
+    """`count` grey frames of a smooth random scene, each moved by a pixel, in 0-255."""
+    rng = np.random.default_rng(SEED)
+    scene = 128 + 10 * np.cumsum(np.cumsum(rng.standard_normal((side + 8, side + 8)), 0), 1) / 20
+    return np.stack([scene[k:k + side, 1:side + 1] for k in range(count)])
+
+
+def test_two_channel_frames_are_refused_not_solved_as_colour(device, tmp_path, monkeypatch, capsys):
+    # grey beside a constant channel (an LA export's alpha kept as data) ran as a 2-channel colour burst
+    frames = _frames()
+    np.save(tmp_path / "la.npy", np.stack([frames, np.full_like(frames, 255.0)], -1))
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=la.npy", "problem.lambda_f=0.1"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "2 channels a pixel, which is neither grey nor colour" in err and "frames[..., 0]" in err, err

@@ -862,6 +862,12 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
             # without a word (userpass3)
             raise UserError(f"{path} has shape {stack.shape}: that looks like (frames, channels, rows, columns); "
                             "colour frames are (frames, rows, columns, channels): save numpy.moveaxis(frames, 1, -1)")
+        if stack.ndim == 4 and stack.shape[-1] == 2:
+            # grey beside a second channel (an LA export's alpha, a mask, a second sensor) was solved as a 2-channel
+            # colour burst, its motion fitted on the two channels' mean (newuser21)
+            raise UserError(f"{path} has shape {stack.shape}: 2 channels a pixel, which is neither grey nor colour "
+                            "(regrun reads (frames, rows, columns) grey, or (frames, rows, columns, 3) RGB): if the "
+                            "first is the picture and the second an alpha or a mask, save frames[..., 0]")
         if stack.ndim == 3 and 4 * stack.shape[2] <= min(stack.shape[:2]):
             # frames last, as numpy.dstack and MATLAB stack them: (64, 64, 8) ran as 64 frames of 64x8 pixels and
             # completed, its answer blamed on "the motion or lambda_f" (newuser3); real frames are not 4x
