@@ -49,3 +49,21 @@ def test_two_channel_frames_are_refused_not_solved_as_colour(device, tmp_path, m
                      tmp_path, monkeypatch, capsys, device)
     assert code == 2, err
     assert "2 channels a pixel, which is neither grey nor colour" in err and "frames[..., 0]" in err, err
+
+
+def test_a_pair_of_one_image_twice_is_refused(device, tmp_path, monkeypatch, capsys):
+    # one file given as template and reference (or two copies) registered for 30 s to the identity without a word
+    from PIL import Image
+
+    image = Image.fromarray(np.clip(_frames(1, 24)[0], 0, 255).astype(np.uint8))
+    image.save(tmp_path / "a.png")
+    image.save(tmp_path / "b.png")
+    for pair, said in ((("a.png", "a.png"), "are the same file"), (("a.png", "b.png"), "are identical pixels")):
+        code, err = _run(["problem.data=files", f"problem.template={pair[0]}", f"problem.reference={pair[1]}"],
+                         tmp_path, monkeypatch, capsys, device)
+        assert code == 2, err
+        assert said in err and "gives the identity, with nothing measured" in err, err
+    # one image turned by problem.rotate_template is a pair to register: not refused
+    code, err = _run(["problem.data=files", "problem.template=a.png", "problem.reference=a.png",
+                      "problem.rotate_template=10", "solver.max_iter=2"], tmp_path, monkeypatch, capsys, device)
+    assert "gives the identity" not in err, err

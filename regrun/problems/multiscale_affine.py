@@ -317,6 +317,14 @@ class MultiscaleAffine(Problem):
             raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
                             f"{r.shape[0]}x{r.shape[1]} (width x height)"
                             f"{turned_by_exif(Path(t_path), Path(r_path)) or advice}")
+        if cfg.data == "files" and np.array_equal(t, r) and not self.rotate_template:
+            # one file given twice (or two copies) registered for 30 s to the identity without a word (newuser21):
+            # with no difference there is no motion to measure, so no answer to give (problem.rotate_template makes
+            # one: the README's own check of a pair)
+            same = "the same file" if Path(t_path).resolve() == Path(r_path).resolve() else "identical pixels"
+            raise UserError(f"problem.template={cfg.template} and problem.reference={cfg.reference} are {same}: "
+                            "an image registered to itself gives the identity, with nothing measured; give the "
+                            "image to move as problem.template and the one it should match as problem.reference")
         m = t.shape
         if cfg.data == "files" and resize is None:
             self._size_hint(m)
