@@ -67,3 +67,17 @@ def test_a_pair_of_one_image_twice_is_refused(device, tmp_path, monkeypatch, cap
     code, err = _run(["problem.data=files", "problem.template=a.png", "problem.reference=a.png",
                       "problem.rotate_template=10", "solver.max_iter=2"], tmp_path, monkeypatch, capsys, device)
     assert "gives the identity" not in err, err
+
+
+def test_a_typed_weight_far_below_the_searched_range_is_warned(device, tmp_path, monkeypatch, capsys):
+    # lambda_f=1e-30 ran without a word, where auto's search at its range's bottom warns
+    from regrun.problems.superres import tiny_weight_warning
+
+    np.save(tmp_path / "f.npy", _frames())
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=f.npy", "problem.lambda_f=1e-30",
+                      "time_limit=1"], tmp_path, monkeypatch, capsys, device)
+    assert "problem.lambda_f=1e-30 is under 0.001 of problem.lam_range's bottom (0.001" in err, err
+    # 4 frames at factor 2 cannot determine the image: the advice was "use problem.lambda_f > 0", typed as 1e-30
+    assert "one too small to count" in err and "use a larger problem.lambda_f" in err, err
+    assert tiny_weight_warning(1e-2, 1e-3) == tiny_weight_warning(0.0, 1e-3) == tiny_weight_warning(None, 1e-3) == ""
+    assert tiny_weight_warning(9e-7, 1e-3)
