@@ -81,3 +81,19 @@ def test_a_typed_weight_far_below_the_searched_range_is_warned(device, tmp_path,
     assert "one too small to count" in err and "use a larger problem.lambda_f" in err, err
     assert tiny_weight_warning(1e-2, 1e-3) == tiny_weight_warning(0.0, 1e-3) == tiny_weight_warning(None, 1e-3) == ""
     assert tiny_weight_warning(9e-7, 1e-3)
+
+
+def test_metrics_against_a_truth_in_other_units_are_marked_where_printed(device, tmp_path, monkeypatch, capsys):
+    # a 16-bit truth of 8-bit frames printed "psnr = -43.9" bare, above the warning that names the scale
+    frames = _frames(6)
+    np.save(tmp_path / "f.npy", frames)
+    np.save(tmp_path / "truth.npy", 257 * np.kron(frames[0], np.ones((2, 2))))
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=f.npy", "problem.lambda_f=0.1",
+                      "problem.truth=truth.npy", "problem.factor=2", "problem.motion_model=translation"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err
+    lines = {line.split("=")[0].strip(): line for line in err.splitlines() if line.startswith("  ")}
+    for key in ("psnr", "ssim", "rel_error", "psnr_bicubic"):
+        assert lines[key].endswith("(against a truth in other units: see the WARNING below)"), lines[key]
+    assert "against a truth" not in lines["data_rel_residual"] and "truth_scale" in lines, err
+    assert "times problem.truth" in err, err

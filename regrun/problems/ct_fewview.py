@@ -1150,6 +1150,8 @@ class CTFewView(Problem):
             disk = self._disk_mask(self.ctx.device).cpu().numpy()
             metrics["psnr_disk"] = psnr(x.detach().cpu().numpy()[disk], self.truth.cpu().numpy()[disk])
         self.truth_warning = self._truth_orientation(x) or self._truth_scale(x)
+        if self.truth_scale_off is not None:  # the console marks the metrics that compare the two scales
+            metrics["truth_scale"] = self.truth_scale_off
         if result.solution.get("label") == "fbp":
             reference = x
         else:

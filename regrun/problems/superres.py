@@ -611,6 +611,7 @@ class SuperRes(Problem):
             if found is not None:
                 scale, as_given, scaled = found
                 self.truth_scale_off = scale
+                metrics["truth_scale"] = scale  # the console marks the metrics that compare the two scales
                 self.truth_warning = (
                     f"the answer is {scale:.4g} times problem.truth (rel_error {scaled:.3g} against the truth so "
                     f"scaled, {as_given:.3g} as given): the frames are not in the truth's units (8-bit frames hold "
