@@ -18,7 +18,7 @@ def _sinogram(views: int = 16, bins: int = 30) -> np.ndarray:
     theta = np.deg2rad(np.arange(views) * 180.0 / views)[:, None]
     shift = 3 * np.cos(theta)
     width = np.sqrt((8 * np.cos(theta)) ** 2 + (5 * np.sin(theta)) ** 2)
-    return 2 * 40 / width * np.sqrt(np.clip(width ** 2 - (u - shift) ** 2, 0, None)) / 8
+    return 2 * 8 * 5 / width ** 2 * np.sqrt(np.clip(width ** 2 - (u - shift) ** 2, 0, None))  # area 40 pi each
 
 
 def test_a_text_table_is_told_the_numpy_line_that_saves_it(device, tmp_path, monkeypatch, capsys):
@@ -97,3 +97,38 @@ def test_metrics_against_a_truth_in_other_units_are_marked_where_printed(device,
         assert lines[key].endswith("(against a truth in other units: see the WARNING below)"), lines[key]
     assert "against a truth" not in lines["data_rel_residual"] and "truth_scale" in lines, err
     assert "times problem.truth" in err, err
+
+
+def test_views_over_two_turns_and_two_views_at_one_angle_are_warned(device, tmp_path, monkeypatch, capsys):
+    # angle_range=720 on a half-turn file and an angle list with one angle twice both ran without a word
+    from regrun.problems.ct_fewview import repeated_angles_warning
+
+    sino = _sinogram()
+    np.save(tmp_path / "s.npy", sino)
+    angles = np.arange(16) * 180.0 / 16
+    angles[5] = angles[4]
+    np.savez(tmp_path / "dup.npz", sinogram=sino, angles=angles)
+    base = ["problem=ct_fewview", "problem.data=file", "solver=fbp", "problem.size=20"]
+    code, err = _run([*base, "problem.sinogram=s.npy", "problem.angle_range=720"], tmp_path, monkeypatch, capsys,
+                     device)
+    assert code == 0, err
+    assert "spreads the 16 views of problem.sinogram=s.npy (no angles in it) over 2 turns: view k and view k + 8 " \
+        "stand at one angle" in err, err
+    code, err = _run([*base, "problem.sinogram=dup.npz"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and "views 4 and 5 are both at 45 degrees (its 'angles')" in err, err
+    code, err = _run([*base, "problem.sinogram=s.npy"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and " turns" not in err and "degrees (its" not in err, err  # the file as it is: no word
+    assert repeated_angles_warning(np.arange(37) * 10.0, "f", "angles").startswith(
+        "problem.sinogram=f: views 0 and 36 are both at 0 degrees (its 'angles', a turn apart counted as one)")
+    assert repeated_angles_warning(np.arange(36) * 10.0, "f", "angles") == ""
+
+
+def test_the_ct_error_panel_says_where_the_error_is_scored(device):
+    # a file solved and scored on the whole square (problem.support=auto) had its error panel titled "inside the mask"
+    import types
+
+    from regrun.problems.ct_fewview import CTFewView
+
+    assert CTFewView.error_title(types.SimpleNamespace(support="square", mask_radius=0.95)) == "error (the whole square)"
+    assert CTFewView.error_title(types.SimpleNamespace(support="disk", mask_radius=0.95)) == \
+        "error (inside the disk of 0.95 of the half width)"
