@@ -132,3 +132,20 @@ def test_the_ct_error_panel_says_where_the_error_is_scored(device):
     assert CTFewView.error_title(types.SimpleNamespace(support="square", mask_radius=0.95)) == "error (the whole square)"
     assert CTFewView.error_title(types.SimpleNamespace(support="disk", mask_radius=0.95)) == \
         "error (inside the disk of 0.95 of the half width)"
+
+
+def test_the_end_line_says_the_iteration_count_and_the_progress_counts_weights(device, tmp_path, monkeypatch,
+                                                                                capsys):
+    # "solver max_iter: lam=1 as given; 140 FISTA iterations x 5 cv iterations" read as a failure (and "cv" as the
+    # cross-validation); lam=auto's progress counted 9, then 18, of something, the results 19 solves
+    np.save(tmp_path / "s.npy", _sinogram())
+    base = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=20", "solver=fista_tv",
+            "solver.iters=4", "solver.inner_iters=2", "progress=true"]
+    code, err = _run([*base, "solver.lam=1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err
+    assert ("regrun: solver stopped at its iteration count (max_iter): lam=1 as given; 4 FISTA iterations x 2 "
+            "TV-prox iterations (prox cv)") in err, err
+    code, err = _run([*base, "solver.lam=auto", "solver.lam_solves=3", "solver.tv_grid=1"], tmp_path, monkeypatch,
+                     capsys, device)
+    assert code == 0, err
+    assert "weights tried (the progress line's count; a solve is one FISTA run of 4 iterations)" in err, err
