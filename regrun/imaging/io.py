@@ -341,6 +341,12 @@ def _unreadable(path: Path, exc: Exception) -> UserError:
     if path.stat().st_size == 0:
         # Pillow's "cannot identify image file" read as a format regrun lacks; the file holds nothing (newuser20)
         return UserError(f"cannot read image {path}: the file is empty (0 bytes: a copy or download cut short?)")
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        # a registration pair saved with numpy.save was told Pillow's "cannot identify image file" (newuser22)
+        return UserError(f"cannot read image {path}: an array file, where an image file is read here (PNG, TIFF, "
+                         f"JPEG, ...): save it as a float TIFF, which keeps its values, PIL.Image.fromarray(numpy."
+                         f"load('{path.name}').astype('float32')).save('{path.stem}.tif') (an .npz/.h5's array "
+                         "by its name)")
     return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
 
 
@@ -868,6 +874,10 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
             raise UserError(f"{path} has shape {stack.shape}: 2 channels a pixel, which is neither grey nor colour "
                             "(regrun reads (frames, rows, columns) grey, or (frames, rows, columns, 3) RGB): if the "
                             "first is the picture and the second an alpha or a mask, save frames[..., 0]")
+        if stack.ndim == 4 and stack.shape[-1] == 4 and float(np.ptp(stack[..., 3])) == 0.0:
+            # RGBA frames with an opaque alpha, as an RGBA PNG's are read: the alpha ran as a fourth colour channel,
+            # a quarter of the luminance the motion is fitted on and a plane of the answer (newuser22)
+            stack = stack[..., :3]
         if stack.ndim == 3 and 4 * stack.shape[2] <= min(stack.shape[:2]):
             # frames last, as numpy.dstack and MATLAB stack them: (64, 64, 8) ran as 64 frames of 64x8 pixels and
             # completed, its answer blamed on "the motion or lambda_f" (newuser3); real frames are not 4x

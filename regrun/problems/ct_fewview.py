@@ -520,7 +520,14 @@ class CTFewView(Problem):
         start = math.radians(check_float("problem.angle_start", self.cfg.angle_start))
         if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
             return self.file_angles + start
-        return uniform_angles(views, False) * (math.radians(self._angle_range()) / math.pi) + start
+        span = self._angle_range()
+        if views > 8 and span <= 2 * math.pi + 1e-9:
+            # angle_range=3.14159 spread 30 views over 3.1 degrees and ran (newuser22); a file's angle list of
+            # 9 or more views within 6.3 degrees is refused so (_read_angles)
+            raise UserError(f"problem.angle_range={self.cfg.angle_range:g} spreads {views} views over {span:g} "
+                            "degrees, which reads as radians: regrun takes degrees (180 for a half turn, 360 for a "
+                            "full one; left out, the beam's own)")
+        return uniform_angles(views, False) * (math.radians(span) / math.pi) + start
 
     def _geometry(self, views: int, detector, centre: str | None = None, axis_bins: float | None = None) -> Geometry:
         """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
@@ -735,6 +742,13 @@ class CTFewView(Problem):
         """A file without angles spread over more than a turn (problem.angle_range > 360): views a turn apart then
         claim one position. newuser21's 180-degree file of 36 views at angle_range=720 ran without a word, views
         k and k + 18 told to be at one angle; a scan turning twice is rare, a typo or degrees-for-radians is not."""
+        start = float(self.cfg.angle_start)
+        quarter = round(start / (math.pi / 2))
+        if quarter and abs(start - quarter * math.pi / 2) < RADIAN_START_TOLERANCE:
+            # angle_start=1.5708 (radon's 90 degrees typed in radians) turned the scan 1.6 degrees (newuser22)
+            self.turns_warning = (f"problem.angle_start={start:g} is {QUARTER_NAMES.get(quarter, f'{quarter} pi/2')} in radians, but regrun takes "
+                                  f"degrees: the views start {start:g} degrees from regrun's 0; for a quarter-turn "
+                                  f"offset type problem.angle_start={quarter * 90:g}")
         given = self.cfg.angle_range
         if self.file_angles is not None or given is None or self._angle_range() <= 360.0:
             return
@@ -1253,6 +1267,11 @@ class CTFewView(Problem):
         suffix = (", central slice" if self.kind == "cone" else
                   ", drawn as reconstruction.npy is stored (row 0 at the top)" if stored else "")
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
+
+
+RADIAN_START_TOLERANCE = 1e-3  # an angle_start this near a multiple of pi/2 (1.5708, 3.1416, -1.571) reads as
+# radians: no scan starts 1.57 degrees off a convention's 0 by design, and 1.571 is pi/2 to 4e-4
+QUARTER_NAMES = {1: "pi/2", 2: "pi", 3: "3 pi/2", 4: "2 pi", -1: "-pi/2", -2: "-pi"}
 
 
 def repeated_angles_warning(angles: np.ndarray, name: str, key: str) -> str:
