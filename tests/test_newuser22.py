@@ -183,3 +183,17 @@ def test_angles_typed_in_radians_are_named(device, tmp_path, monkeypatch, capsys
     assert "type problem.angle_start=90" in err, err
     code, err = _run([*base, "problem.angle_start=90"], tmp_path, monkeypatch, capsys, device)
     assert code == 0 and "in radians" not in err, err
+
+
+def test_a_key_without_its_group_or_in_another_problems_name_is_pointed_home(device, tmp_path, monkeypatch,
+                                                                             capsys):
+    # `--explain lambda_f` was told that `regrun --explain lambda_f` lists a group's keys; superres's
+    # problem.truth_file (CT's name) was told "add problem=ct_fewview"
+    code, err = _run(["--explain", "lambda_f"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "it is problem.lambda_f of problem=superres: `regrun --explain problem.lambda_f " \
+        "problem=superres`" in err, err
+    np.save(tmp_path / "f.npy", _frames())
+    code, err = _run(["problem=superres", "problem.data=frames", "problem.frames=f.npy", "problem.truth_file=t.png"],
+                     tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "superres (this run's problem) calls it problem.truth;" in err, err
+    assert "add problem=ct_fewview" not in err, err
