@@ -197,3 +197,22 @@ def test_a_key_without_its_group_or_in_another_problems_name_is_pointed_home(dev
                      tmp_path, monkeypatch, capsys, device)
     assert code == 2 and "superres (this run's problem) calls it problem.truth;" in err, err
     assert "add problem=ct_fewview" not in err, err
+
+
+def test_another_fields_names_are_offered_regruns_own(device, tmp_path, capsys):
+    # motion_model=similarity was listed the models; lam_rule=lcurve told "did you mean 'sure'?"; regrun-collect of
+    # a results.h5 was "is not a folder" without the folder
+    import pytest
+
+    from regrun import collect
+    from regrun.errors import UserError, check_choice
+
+    with pytest.raises(UserError, match=r"did you mean 'affine'\? \(regrun has no similarity model"):
+        check_choice("problem.motion_model", "similarity", ("translation", "rigid", "affine", "auto"))
+    with pytest.raises(UserError, match=r"did you mean 'gcv'\? \(regrun has no L-curve rule"):
+        check_choice("problem.lam_rule", "lcurve", ("discrepancy", "gcv", "sure"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.h5").write_bytes(b"")
+    with pytest.raises(SystemExit):
+        collect.main([str(tmp_path / "run" / "results.h5")])
+    assert f"is not a folder: give its folder, regrun-collect {tmp_path / 'run'}" in capsys.readouterr().err
