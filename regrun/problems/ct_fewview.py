@@ -458,6 +458,7 @@ class CTFewView(Problem):
         self.full_turn: dict | None = None
         self.full_turn_warning = ""
         self.turns_warning = ""  # data=file: views given more than one turn, or two views one angle (_check_turns)
+        self.start_warning = ""  # data=file: an angle_start that reads as radians (_check_turns)
         # data=file, fan over a full turn: how its rays match their opposite rays as read and with the detector
         # reversed (/data/fan_pairing), and the warning where reversed fits far better (newuser17's leftover)
         self.fan_pairing: dict | None = None
@@ -741,14 +742,16 @@ class CTFewView(Problem):
     def _check_turns(self, views: int) -> None:
         """A file without angles spread over more than a turn (problem.angle_range > 360): views a turn apart then
         claim one position. newuser21's 180-degree file of 36 views at angle_range=720 ran without a word, views
-        k and k + 18 told to be at one angle; a scan turning twice is rare, a typo or degrees-for-radians is not."""
+        k and k + 18 told to be at one angle; a scan turning twice is rare, a typo or degrees-for-radians is not.
+        Also an angle_start that reads as radians (RADIAN_START_TOLERANCE), file angles or not."""
         start = float(self.cfg.angle_start)
         quarter = round(start / (math.pi / 2))
         if quarter and abs(start - quarter * math.pi / 2) < RADIAN_START_TOLERANCE:
             # angle_start=1.5708 (radon's 90 degrees typed in radians) turned the scan 1.6 degrees (newuser22)
-            self.turns_warning = (f"problem.angle_start={start:g} is {QUARTER_NAMES.get(quarter, f'{quarter} pi/2')} in radians, but regrun takes "
-                                  f"degrees: the views start {start:g} degrees from regrun's 0; for a quarter-turn "
-                                  f"offset type problem.angle_start={quarter * 90:g}")
+            named = QUARTER_NAMES.get(quarter, f"{quarter} pi/2")
+            self.start_warning = (f"problem.angle_start={start:g} is {named} in radians, but regrun takes degrees: "
+                                  f"the views start {start:g} degrees from regrun's 0; for a quarter-turn offset type "
+                                  f"problem.angle_start={quarter * 90:g}")
         given = self.cfg.angle_range
         if self.file_angles is not None or given is None or self._angle_range() <= 360.0:
             return
@@ -1095,6 +1098,7 @@ class CTFewView(Problem):
 
     def warnings(self, metrics):
         return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.turns_warning,
+                            self.start_warning,
                             self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
