@@ -455,6 +455,9 @@ def _task(cfg: DictConfig):
     return outcome
 
 
+TRUTH_COMPARED = ("psnr", "ssim", "rel_error", "loss_at_chosen")  # metrics against a truth (their key's start)
+
+
 def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
     """The metrics (with the paper's values) and the end line; errors and warnings on stderr."""
     if outcome.status == "completed":
@@ -470,6 +473,9 @@ def _report_outcome(cfg: DictConfig, outcome, reporter) -> None:
                           cap_value(claims.get(key), lambda k: OmegaConf.select(cfg, k, default=None)),
                           outcome.stopped)
                 ref = f"   (paper: {paper[key]:.4g}, {c.tolerance}: {c.verdict})"
+            if "truth_scale" in outcome.metrics and key.startswith(TRUTH_COMPARED):
+                # PSNR -43.9 dB stood bare above the warning that the truth is in other units (newuser21)
+                ref += "   (against a truth in other units: see the WARNING below)"
             reporter.line(f"  {key:<{width}} = {value:.6g}{ref}")
         _say_answer(outcome.out_dir, reporter)
         for warning in outcome.warnings:

@@ -843,7 +843,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for d in args.dirs:
         if not d.is_dir():
-            parser.exit(2, f"regrun-collect: error: {d} is not a folder\n")
+            # a run's results.h5 given (as regrun's end line names the file of a failed run) was "is not a folder"
+            # with no word of which folder (newuser22)
+            folder = (f": give its folder, regrun-collect {d.parent}" if d.is_file() and d.name == "results.h5"
+                      else "")
+            parser.exit(2, f"regrun-collect: error: {d} is not a folder{folder}\n")
     out = args.out or (args.dirs[0] / "collected")
     try:
         written = collect(args.dirs, out, args.iterations, args.keep_all, args.metrics, args.plots,

@@ -198,6 +198,12 @@ def nested_keys(cfg: DictConfig, group: str, rest: str) -> list[str]:
             if isinstance(v, DictConfig) and OmegaConf.select(v, rest, default=_MISSING) is not _MISSING]
 
 
+# a user's file keys as another problem names them: (this problem, the other's key) -> this problem's key
+ANALOG_KEYS = {("superres", "truth_file"): "truth", ("superres", "sinogram"): "frames",
+               ("superres", "sinogram_key"): "frames_key", ("ct_fewview", "frames"): "sinogram",
+               ("ct_fewview", "frames_key"): "sinogram_key"}
+
+
 def key_owners(key: str, cfg: DictConfig | None) -> str:
     """For a problem/solver key the run's option does not have (`problem.frames` with the default problem,
     `solver.lam` on fbp): which other options have it and what to add, or that those solvers do not fit the
@@ -223,6 +229,11 @@ def key_owners(key: str, cfg: DictConfig | None) -> str:
                     f"{chosen}, this run's solver for problem {problem}; `regrun --explain solver problem={problem}` "
                     f"lists {chosen}'s keys")
         owners = fitting
+    own = ANALOG_KEYS.get((chosen, rest))
+    if own:
+        # superres's problem.truth_file was told "add problem=ct_fewview", a problem the user did not mean (newuser22)
+        return (f"{chosen} (this run's {group}) calls it {group}.{own}; {key} is a key of {group} "
+                f"{', '.join(owners)}")
     return (f"it is a key of {group} {', '.join(owners)}, not of {chosen} (this run's {group}); add "
             f"{group}={owners[0]}" + (" (or another of them)" if len(owners) > 1 else ""))
 

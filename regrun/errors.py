@@ -28,7 +28,14 @@ def _as_yaml(value, other) -> str:
 # Another name a user has for an allowed word, which spelling cannot find: the weight rule's name in the literature
 # (`lam_rule=morozov` was "allowed: discrepancy, gcv, sure" without a hint) and a GPU by its kind (`device=gpu` was
 # "did you mean 'cpu'?", newuser21).
-SYNONYMS = {"morozov": "discrepancy", "gpu": "cuda"}
+SYNONYMS = {"morozov": "discrepancy", "gpu": "cuda", "similarity": "affine", "lcurve": "gcv", "l-curve": "gcv",
+            "l_curve": "gcv"}
+# why the synonym is offered where it is not the same thing: `motion_model=similarity` was listed the models, and
+# `lam_rule=lcurve` told "did you mean 'sure'?", a rule that needs the noise level (newuser22)
+SYNONYM_NOTES = {"similarity": "regrun has no similarity model (turn, scale, shift); affine holds it",
+                 "lcurve": "regrun has no L-curve rule; gcv, the default, needs no noise level either",
+                 "l-curve": "regrun has no L-curve rule; gcv, the default, needs no noise level either",
+                 "l_curve": "regrun has no L-curve rule; gcv, the default, needs no noise level either"}
 
 
 def _nearest(value, allowed) -> str:
@@ -39,7 +46,8 @@ def _nearest(value, allowed) -> str:
     words = [str(a) for a in allowed]
     text = str(value)
     if SYNONYMS.get(text.lower()) in words:
-        return f"; did you mean {SYNONYMS[text.lower()]!r}?"
+        note = SYNONYM_NOTES.get(text.lower())
+        return f"; did you mean {SYNONYMS[text.lower()]!r}?" + (f" ({note})" if note else "")
     same_case = [w for w in words if w.lower() == text.lower()]
     near = same_case or difflib.get_close_matches(text, words, n=1, cutoff=0.6)
     return f"; did you mean {near[0]!r}?" if near else ""

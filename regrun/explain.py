@@ -238,6 +238,16 @@ def explain(key: str, overrides: list[str]) -> str:
         # the nearest keys, as a run's unknown override gets them (`--explain solver.max_iters` named none: userpass3)
         near = nearest_keys(key, cfg)
         hint = f"; did you mean {' or '.join(f'`{k}`' for k in near)}?" if near else ""
+        if not rest and group not in GROUPS:
+            # a key typed without its group, `--explain lambda_f`, was told that `regrun --explain lambda_f` (the
+            # command just typed) lists a group's keys (newuser22): the groups whose options have it
+            found = [(g, o) for g in ("problem", "solver") for o in options_with_key(g, key)]
+            if found:
+                g, o = found[0]
+                hint = (f"; it is {g}.{key} of {', '.join(f'{g2}={o2}' for g2, o2 in found)}: `regrun --explain "
+                        f"{g}.{key} {g}={o}`")
+            raise UserError(f"unknown config key {key!r}{hint} (`regrun --help` lists the groups and top-level "
+                            "keys; `regrun --explain problem` lists a group's keys)")
         raise UserError(f"unknown config key {key!r}{hint} (`regrun --help` lists the groups and top-level keys; "
                         f"`regrun --explain {group}` lists a group's keys)")
     lines = [f"{key} = {_shown(value)}"]

@@ -23,6 +23,7 @@ from .record import (ResultsFile, ResultsWriteError, device_facts, disk_full, gi
                      start_peak_memory)
 from .registry import check_pair
 from .second_solve import Answer, answer_metrics, second_look
+from .solve_result import status_words
 from .summary import check_claims, stop_reason, write_run_summary
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -254,7 +255,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                 if result.figures is not None:
                     result.figures(problem, result, metrics, fig_dir)
         ctrl_c.check()  # a Ctrl-C that a finaliser swallowed after the solver's last step
-        message = f"solver {result.status}: {result.message}"
+        message = f"solver {status_words(result.status)}: {result.message}"
         # a failure the verdicts name: the solver's own (bilevel's line search) or the time limit cutting the solve
         # short; an optimizer that stalled in round-off (SciPy's "bad approximation", LM's damping limit) has
         # status "stopped" too, but its answer is the converged one (docs/ct.md, "Verdict of outer_iterations")
@@ -268,7 +269,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         if result.status == "diverged" or not _finite_metrics(metrics):
             status = "diverged"
             bad = _non_finite(metrics)
-            error = f"solver {result.status}: {result.message}" + (f"; not finite: {bad}" if bad else "")
+            error = f"solver {status_words(result.status)}: {result.message}" + (f"; not finite: {bad}" if bad else "")
         else:
             status = "completed"
     except UserError as exc:

@@ -7,6 +7,14 @@ from typing import Any, Callable
 import numpy as np
 
 SOLVER_STATUSES = ("converged", "max_iter", "stopped", "diverged")
+# how the end line says a status: "solver max_iter: lam=1 as given; 140 FISTA iterations" read as a failure or as
+# a setting's name to a user (the lead, newuser21); a fixed-count solver such as FISTA-TV always ends so
+STATUS_WORDS = {"max_iter": "stopped at its iteration count (max_iter)"}
+
+
+def status_words(status: str) -> str:
+    """A solver status as the end line and the run's message say it."""
+    return STATUS_WORDS.get(status, status)
 
 
 @dataclass

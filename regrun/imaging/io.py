@@ -341,6 +341,12 @@ def _unreadable(path: Path, exc: Exception) -> UserError:
     if path.stat().st_size == 0:
         # Pillow's "cannot identify image file" read as a format regrun lacks; the file holds nothing (newuser20)
         return UserError(f"cannot read image {path}: the file is empty (0 bytes: a copy or download cut short?)")
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        # a registration pair saved with numpy.save was told Pillow's "cannot identify image file" (newuser22)
+        return UserError(f"cannot read image {path}: an array file, where an image file is read here (PNG, TIFF, "
+                         f"JPEG, ...): save it as a float TIFF, which keeps its values, PIL.Image.fromarray(numpy."
+                         f"load('{path.name}').astype('float32')).save('{path.stem}.tif') (an .npz/.h5's array "
+                         "by its name)")
     return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
 
 
@@ -528,6 +534,25 @@ def _bad_lines(bad: np.ndarray, axes: tuple) -> str:
     return "; ".join(parts)
 
 
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")  # numbers as text, one table row a line
+
+
+def text_table_hint(path: Path, frames: bool = False) -> str:
+    """For numbers saved as text (a spreadsheet's or MATLAB's writematrix CSV), the line of numpy that reads it and
+    saves the array regrun reads; '' for any other file. The forms alone were said (newuser21), though numpy reads
+    such a table in one call."""
+    if path.suffix.lower() not in TEXT_SUFFIXES:
+        return ""
+    sep = {".csv": "','", ".tsv": "'\\t'"}.get(path.suffix.lower())
+    load = f"numpy.loadtxt('{{name}}'{'' if sep is None else f', delimiter={sep}'})"
+    if frames:  # a text table is one 2-D array: one frame, so the frames are a stack of such tables
+        return (f"; {path.name} is a text table, which regrun does not read (a table is one frame): stack the "
+                f"frames' tables and save them, numpy.save('frames.npy', numpy.stack([{load.format(name='f0' + path.suffix)}, "
+                f"{load.format(name='f1' + path.suffix)}, ...]))")
+    return (f"; {path.name} is a text table, which regrun does not read: save it as an array, "
+            f"numpy.save('{path.stem}.npy', {load.format(name=path.name)})")
+
+
 def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False) -> str:
     """For a MATLAB .mat file (which regrun does not read: a user's sinogram or frames from MATLAB were refused as
     "not a .npy, .npz, .h5/.hdf5 ..." without a word of how to convert it, newuser13), its arrays and the line of
@@ -617,7 +642,7 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: t
             keys, arr = [], _read_grey_page(path, what)
         else:
             raise UserError(f"{what}: {path} is not a .npy, .npz, .h5/.hdf5 or grey .tif/.png file"
-                            f"{matlab_hint(path, key, angles=what == 'problem.sinogram')}")
+                            f"{matlab_hint(path, key, angles=what == 'problem.sinogram')}{text_table_hint(path)}")
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{what}: cannot read {path}: {exc or type(exc).__name__} (.npy from numpy.save, .npz from "
                         "numpy.savez, .h5, or a grey .tif/.png expected)") from None
@@ -843,6 +868,16 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
             # without a word (userpass3)
             raise UserError(f"{path} has shape {stack.shape}: that looks like (frames, channels, rows, columns); "
                             "colour frames are (frames, rows, columns, channels): save numpy.moveaxis(frames, 1, -1)")
+        if stack.ndim == 4 and stack.shape[-1] == 2:
+            # grey beside a second channel (an LA export's alpha, a mask, a second sensor) was solved as a 2-channel
+            # colour burst, its motion fitted on the two channels' mean (newuser21)
+            raise UserError(f"{path} has shape {stack.shape}: 2 channels a pixel, which is neither grey nor colour "
+                            "(regrun reads (frames, rows, columns) grey, or (frames, rows, columns, 3) RGB): if the "
+                            "first is the picture and the second an alpha or a mask, save frames[..., 0]")
+        if stack.ndim == 4 and stack.shape[-1] == 4 and float(np.ptp(stack[..., 3])) == 0.0:
+            # RGBA frames with an opaque alpha, as an RGBA PNG's are read: the alpha ran as a fourth colour channel,
+            # a quarter of the luminance the motion is fitted on and a plane of the answer (newuser22)
+            stack = stack[..., :3]
         if stack.ndim == 3 and 4 * stack.shape[2] <= min(stack.shape[:2]):
             # frames last, as numpy.dstack and MATLAB stack them: (64, 64, 8) ran as 64 frames of 64x8 pixels and
             # completed, its answer blamed on "the motion or lambda_f" (newuser3); real frames are not 4x
@@ -861,7 +896,7 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
                       f"ffmpeg -i {path.name} frames/f%03d.png, and give the folder (a video's compression, like "
                       "JPEG's, removes the detail between pixels that super-resolution recovers)")
         raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}"
-                        f"{matlab_hint(path, key, frames=True)}")
+                        f"{matlab_hint(path, key, frames=True)}{text_table_hint(path, frames=True)}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "

@@ -40,8 +40,11 @@ class CholeskyLSQ:
         gram = normal_matrix(op, chunk) if gram is None else gram
         factor, info = torch.linalg.cholesky_ex(gram)
         if int(info) != 0:
-            raise UserError("the normal matrix A^T A is singular (no regulariser and too few frames?): use "
-                            "problem.lambda_f > 0 or solver.linear=cg")
+            # "use problem.lambda_f > 0" was told to a run at lambda_f=1e-30 (newuser22): a weight that small
+            # leaves the matrix as singular as none
+            raise UserError("the normal matrix A^T A is singular (no regulariser, or one too small to count, and "
+                            "too few frames?): use a larger problem.lambda_f (lambda_f=auto chooses one) or "
+                            "solver.linear=cg")
         self.factor = factor
 
     def solve_normal(self, rhs: torch.Tensor) -> torch.Tensor:

@@ -457,6 +457,8 @@ class CTFewView(Problem):
         # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
         self.full_turn: dict | None = None
         self.full_turn_warning = ""
+        self.turns_warning = ""  # data=file: views given more than one turn, or two views one angle (_check_turns)
+        self.start_warning = ""  # data=file: an angle_start that reads as radians (_check_turns)
         # data=file, fan over a full turn: how its rays match their opposite rays as read and with the detector
         # reversed (/data/fan_pairing), and the warning where reversed fits far better (newuser17's leftover)
         self.fan_pairing: dict | None = None
@@ -519,7 +521,14 @@ class CTFewView(Problem):
         start = math.radians(check_float("problem.angle_start", self.cfg.angle_start))
         if self.file_angles is not None and views == len(self.file_angles):  # the file's own angles
             return self.file_angles + start
-        return uniform_angles(views, False) * (math.radians(self._angle_range()) / math.pi) + start
+        span = self._angle_range()
+        if views > 8 and span <= 2 * math.pi + 1e-9:
+            # angle_range=3.14159 spread 30 views over 3.1 degrees and ran (newuser22); a file's angle list of
+            # 9 or more views within 6.3 degrees is refused so (_read_angles)
+            raise UserError(f"problem.angle_range={self.cfg.angle_range:g} spreads {views} views over {span:g} "
+                            "degrees, which reads as radians: regrun takes degrees (180 for a half turn, 360 for a "
+                            "full one; left out, the beam's own)")
+        return uniform_angles(views, False) * (math.radians(span) / math.pi) + start
 
     def _geometry(self, views: int, detector, centre: str | None = None, axis_bins: float | None = None) -> Geometry:
         """The scan from the config: `views` angles over angle_range, `detector` pixel counts (None: the
@@ -671,6 +680,7 @@ class CTFewView(Problem):
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
         self._check_full_turn(sino)
+        self._check_turns(total)
         self._check_fan_pairing(sino, dense)
         truth = None
         if cfg.truth_file is not None:
@@ -728,6 +738,32 @@ class CTFewView(Problem):
                 f"/data/fan_pairing): its detector runs the other way round against the rotation (or the orbit is "
                 f"clockwise), which no turn of problem.angle_start makes up for: save numpy.fliplr(sinogram) and run "
                 f"that (a clockwise orbit then gives the image mirrored; a truth file's orientation check names it)")
+
+    def _check_turns(self, views: int) -> None:
+        """A file without angles spread over more than a turn (problem.angle_range > 360): views a turn apart then
+        claim one position. newuser21's 180-degree file of 36 views at angle_range=720 ran without a word, views
+        k and k + 18 told to be at one angle; a scan turning twice is rare, a typo or degrees-for-radians is not.
+        Also an angle_start that reads as radians (RADIAN_START_TOLERANCE), file angles or not."""
+        start = float(self.cfg.angle_start)
+        quarter = round(start / (math.pi / 2))
+        if quarter and abs(start - quarter * math.pi / 2) < RADIAN_START_TOLERANCE:
+            # angle_start=1.5708 (radon's 90 degrees typed in radians) turned the scan 1.6 degrees (newuser22)
+            named = QUARTER_NAMES.get(quarter, f"{quarter} pi/2")
+            self.start_warning = (f"problem.angle_start={start:g} is {named} in radians, but regrun takes degrees: "
+                                  f"the views start {start:g} degrees from regrun's 0; for a quarter-turn offset type "
+                                  f"problem.angle_start={quarter * 90:g}")
+        given = self.cfg.angle_range
+        if self.file_angles is not None or given is None or self._angle_range() <= 360.0:
+            return
+        turns = self._angle_range() / 360.0
+        apart = views / turns
+        pair = (f": view k and view k + {apart:g} stand at one angle" if apart == int(apart) and apart < views
+                else "")
+        self.turns_warning = (
+            f"problem.angle_range={given:g} spreads the {views} views of problem.sinogram="
+            f"{Path(str(self.cfg.sinogram)).name} (no angles in it) over {turns:.3g} turns{pair}; a scan of one turn "
+            f"or less is read with problem.angle_range at its span (180 for a parallel beam's half turn, 360 for a "
+            f"full one; left out, the beam's own)")
 
     def _check_full_turn(self, sino: torch.Tensor) -> None:
         """A parallel file without angles, its views spread over 180 degrees by default: read over 360 instead,
@@ -834,6 +870,7 @@ class CTFewView(Problem):
             raise UserError(f"{where}: its {views} angles span {span:.4g}, which reads as radians: regrun takes "
                             f"degrees (save numpy.degrees(angles))")
         self.file_angles = torch.as_tensor(np.radians(angles), dtype=torch.float64)
+        self.turns_warning = repeated_angles_warning(angles, Path(str(cfg.sinogram)).name, str(cfg.angles_key))
 
     def _axis_geometry(self, sino: torch.Tensor, total: int) -> Geometry:
         """rotation_centre=auto: the scan with the rotation axis where the data put it on the detector
@@ -1060,7 +1097,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning,
+        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.turns_warning,
+                            self.start_warning,
                             self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
@@ -1150,6 +1188,8 @@ class CTFewView(Problem):
             disk = self._disk_mask(self.ctx.device).cpu().numpy()
             metrics["psnr_disk"] = psnr(x.detach().cpu().numpy()[disk], self.truth.cpu().numpy()[disk])
         self.truth_warning = self._truth_orientation(x) or self._truth_scale(x)
+        if self.truth_scale_off is not None:  # the console marks the metrics that compare the two scales
+            metrics["truth_scale"] = self.truth_scale_off
         if result.solution.get("label") == "fbp":
             reference = x
         else:
@@ -1178,6 +1218,13 @@ class CTFewView(Problem):
         top = float(inside.max()) if inside.size else 0.0
         return 0.0, (top if top > 0 and math.isfinite(top) else 1.0)
 
+    def error_title(self) -> str:
+        """The error panel's title: where the error is scored (support_region), in words. "inside the mask" titled
+        a file solved and scored on the whole square too (problem.support=auto on a picture filling it: newuser21)."""
+        if self.support == "square":
+            return "error (the whole square)"
+        return f"error (inside the disk of {self.mask_radius:g} of the half width)"
+
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         mid = (lambda a: a[..., a.shape[-1] // 2]) if self.kind == "cone" else (lambda a: a)  # noqa: E731
@@ -1204,7 +1251,7 @@ class CTFewView(Problem):
         if "error" in arrays:
             err = mid(np.asarray(arrays["error"]))
             bound = float(np.abs(err).max()) or 1.0
-            panels.append(dict(image=err, title="error (inside the mask)", cmap="RdBu_r", vmin=-bound, vmax=bound,
+            panels.append(dict(image=err, title=self.error_title(), cmap="RdBu_r", vmin=-bound, vmax=bound,
                                colorbar=True))
         # your sinogram's 2-D images are drawn as reconstruction.npy and problem.truth_file are stored, row 0 at the
         # top: in regrun's layout (x1 right, x2 up) a user's own truth file was drawn a quarter turn from how it was
@@ -1225,3 +1272,28 @@ class CTFewView(Problem):
                   ", drawn as reconstruction.npy is stored (row 0 at the top)" if stored else "")
         return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
 
+
+RADIAN_START_TOLERANCE = 1e-3  # an angle_start this near a multiple of pi/2 (1.5708, 3.1416, -1.571) reads as
+# radians: no scan starts 1.57 degrees off a convention's 0 by design, and 1.571 is pi/2 to 4e-4
+QUARTER_NAMES = {1: "pi/2", 2: "pi", 3: "3 pi/2", 4: "2 pi", -1: "-pi/2", -2: "-pi"}
+
+
+def repeated_angles_warning(angles: np.ndarray, name: str, key: str) -> str:
+    """Views of a file's angle list at one angle (within 1e-6 degrees, a turn apart counted as one): ran without a
+    word (newuser21). A view measured twice is data, so it is a warning; an angle list off by one is the likelier
+    cause. '' where every view has its own angle."""
+    where = np.round(np.mod(np.asarray(angles, dtype=np.float64), 360.0), 6)
+    where[where == 360.0] = 0.0
+    _, first, counts = np.unique(where, return_index=True, return_counts=True)
+    if counts.max() < 2:
+        return ""
+    at = where[first[np.argmax(counts)]]
+    views = np.flatnonzero(where == at)
+    shown = (" and ".join(map(str, views)) if len(views) == 2 else ", ".join(map(str, views[:4]))
+             + (", ..." if len(views) > 4 else ""))
+    turn = ", a turn apart counted as one" if len(set(np.asarray(angles)[views].round(6))) > 1 else ""
+    extra = int((counts - 1).sum()) - (len(views) - 1)
+    more = f"; {extra} more view(s) share an angle with another" if extra else ""
+    return (f"problem.sinogram={name}: views {shown} are {'both' if len(views) == 2 else 'all'} at {at:g} degrees "
+            f"(its '{key}'{turn}{more}): a view measured twice is used as given, but an "
+            f"angle list shifted or repeated by a slip reads the views at the wrong angles")

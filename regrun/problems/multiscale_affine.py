@@ -180,6 +180,7 @@ class MultiscaleAffine(Problem):
         self.carry = USER_CARRY if cfg.data == "files" else 1  # solver.carry=auto's value
         self.shift_scan = check_float("problem.shift_scan", self._setting("shift_scan"), 0.0, maximum=1.0)
         self.w_true = None
+        self.same_warning = ""  # data=files: the template and the reference one image (_load_images)
         self.ref_landmarks = self.tmpl_landmarks = None
         # problem.resize on a user's pair: each image's own pixels per cell of the N x N grid, along x1 and x2
         # (its width / N, height / N), by which results are reported in the user's pixels (None: cells are pixels)
@@ -317,6 +318,15 @@ class MultiscaleAffine(Problem):
             raise UserError(f"template {t_path} is {t.shape[0]}x{t.shape[1]} but reference {r_path} is "
                             f"{r.shape[0]}x{r.shape[1]} (width x height)"
                             f"{turned_by_exif(Path(t_path), Path(r_path)) or advice}")
+        if cfg.data == "files" and np.array_equal(t, r) and not self.rotate_template:
+            # one file given twice (or two copies) registered for 30 s to the identity without a word (newuser21);
+            # a warning, not a refusal: an image against itself is also the plain check that a registration
+            # returns the identity (problem.rotate_template turns it into a pair, the README's own check)
+            same = "the same file" if Path(t_path).resolve() == Path(r_path).resolve() else "identical pixels"
+            self.same_warning = (f"problem.template={cfg.template} and problem.reference={cfg.reference} are "
+                                 f"{same}: an image registered to itself gives the identity, with nothing measured "
+                                 "(problem.rotate_template=DEGREES turns the template to make a pair of one image)")
+            self.ctx.reporter.line(f"regrun: WARNING: {self.same_warning}", err=True)
         m = t.shape
         if cfg.data == "files" and resize is None:
             self._size_hint(m)
@@ -791,7 +801,7 @@ class MultiscaleAffine(Problem):
         (calibrated on the labelled pairs of scripts/bench_simpleitk.py --suite wide: docs/registration.md).
         Synthetic pairs know their truth: poor when it is missed by more than a pixel. FAIR's pairs show two
         subjects (two hands, two heads), whose residual no alignment removes: no residual verdict there."""
-        out = []
+        out = [self.same_warning] if self.same_warning else []
         # the lines are drawn in cells of the grid registered on; the metrics are in the reference's own pixels
         # (problem.resize: cell_px of them per cell)
         px = self.cell_px

@@ -189,6 +189,9 @@ class SuperRes(Problem):
         if self.lam is not None:
             check_float("problem.lambda_f", self.lam, 0.0, maximum=1e6)
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
+        self.weight_warning = tiny_weight_warning(self.lam, self.weight_settings.lo)
+        if self.weight_warning:  # said before the solve it spoils, and with the warnings at the end
+            self.say(f"regrun: WARNING: {self.weight_warning}", err=True)
         floor_gamma(cfg)
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
@@ -608,6 +611,7 @@ class SuperRes(Problem):
             if found is not None:
                 scale, as_given, scaled = found
                 self.truth_scale_off = scale
+                metrics["truth_scale"] = scale  # the console marks the metrics that compare the two scales
                 self.truth_warning = (
                     f"the answer is {scale:.4g} times problem.truth (rel_error {scaled:.3g} against the truth so "
                     f"scaled, {as_given:.3g} as given): the frames are not in the truth's units (8-bit frames hold "
@@ -706,7 +710,7 @@ class SuperRes(Problem):
             check = [check[0] + f"; frame {worst}{name} is fitted {metrics['frames_misfit_worst_ratio']:.3g} times "
                      f"worse (RMS residual) than the median of the other frames (frames_misfit_worst): a frame of "
                      f"another scene, or with a blur or a flash? leave it out and run again"]
-        return ([w for w in (self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
+        return ([w for w in (self.weight_warning, self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
@@ -1069,6 +1073,20 @@ def clipped_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str
     more = f", and {len(found) - 4} more" if len(found) > 4 else ""
     return (f"{len(found)} of the {frames.shape[0]} frames look clipped ({'; '.join(shown)}{more}): clipped pixels "
             f"(over- or under-exposed) do not follow the scene and pull the answer; leave such frames out")
+
+
+TINY_WEIGHT_FACTOR = 1e-3  # a typed lambda_f under this times lam_range's bottom is warned: its regulariser,
+# lambda_f^2 ||L f||^2, is then a millionth or less of its weight at the smallest weight auto tries, in effect off
+# (newuser21's lambda_f=1e-30 ran without a word; 0 is the user's plain "no regulariser" and is not warned)
+
+
+def tiny_weight_warning(lam: float | None, lo: float) -> str:
+    """A typed lambda_f > 0 far below the weights auto searches (TINY_WEIGHT_FACTOR); '' otherwise."""
+    if lam is None or not 0.0 < lam < TINY_WEIGHT_FACTOR * lo:
+        return ""
+    return (f"problem.lambda_f={lam:g} is under {TINY_WEIGHT_FACTOR:g} of problem.lam_range's bottom ({lo:g}, the "
+            f"smallest weight lambda_f=auto tries): the regulariser lambda_f^2 ||L f||^2 is in effect off, so the "
+            f"image fits the frames' noise (lambda_f=0 says so plainly; lambda_f=auto chooses a weight from the frames)")
 
 
 def two_levels(frames: torch.Tensor, name: str) -> None:
