@@ -5,11 +5,10 @@
 # grid's answer it replaced (fine_grid), the two grids' lowest held-out raw misfits and their per-view misfits
 # (lam_cv_raw_views), from which every margin is judged without another run. Files that kept the finer grid are
 # kept by any margin (a margin only makes the move harder) and are not run.
-#     bash scripts/ctmargin_dev.sh OUT [0|1]     # PART 0 / 1: every other file, two processes side by side
+#     bash scripts/ctmargin_dev.sh OUT & bash scripts/ctmargin_dev.sh OUT   # two processes side by side
 #     python scripts/ctmargin_table.py OUT        # the table
 set -euo pipefail
-out=${1:?usage: ctmargin_dev.sh OUT [PART]}
-part=${2:-}
+out=${1:?usage: ctmargin_dev.sh OUT}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PYTHONPATH=$here
@@ -37,11 +36,14 @@ mk s7997 $S --seed 7997 --out "$out/s7997" --cases bone:96:15:1e4
 mk s7998 $S --seed 7998 --images coffee moon --out "$out/s7998" --cases bone:128:60:1e5 battery:128:15:1e5 \
     astronaut:128:30:1e5
 mk s9612 $S --seed 9612 --out "$out/s9612" --cases shells:112:60:1e4 rock:96:15:1e5
-files=("$out"/r*/*_case.npz "$out"/s7984/*.npz "$out"/s9*/*.npz "$out"/s799*/*.npz)
-for k in "${!files[@]}"; do
-  f=${files[$k]}
-  [[ -n $part && $((k % 2)) != "$part" ]] && continue
+# the 4x-simulated files first (the check's losses are there), then the radon files, the two filling the square last
+files=("$out"/s7984/*.npz "$out"/s9*/*.npz "$out"/s799*/*.npz)
+square=()
+for f in "$out"/r*/*_case.npz; do [[ $f == *_sq* ]] && square+=("$f") || files+=("$f"); done
+files+=("${square[@]}")
+for f in "${files[@]}"; do  # each file taken by the first free process (a lock per file)
   stem=$(basename "$(dirname "$f")")_$(basename "$f" .npz); stem=${stem//./p}
-  [[ -e $out/main_$stem.json ]] || python "$here/scripts/bench_lambda_ct.py" --cases "$f" --no-grid --no-peer \
-      --auto-rules cv --cv-pixel-grid --threads 1 --out "$out/main_$stem"
+  [[ -e $out/main_$stem.json ]] || ! mkdir "$out/main_$stem.lock" 2>/dev/null || \
+      python "$here/scripts/bench_lambda_ct.py" --cases "$f" --no-grid --no-peer --auto-rules cv --cv-pixel-grid \
+      --threads 1 --out "$out/main_$stem"
 done

@@ -25,19 +25,27 @@ def row(path: Path) -> dict:
     s = re.search(r"= ([0-9.e+-]+|inf) standard errors \(([0-9.e+-]+)\) over (\d+)", lead)
     pixel = why.startswith("pixel grid")
     fine = a.get("fine_grid")
+    lams, crit = a["curve"].get("lam", []), a["curve"].get("criterion", [])
+    bottom = bool(a["at_edge"] and lams and lams[crit.index(min(crit))] <= min(lams) * (1 + 1e-9))
     return {"file": path.stem.removeprefix("main_"), "radon": "_case" in path.stem,
             "pixel_min": float(m.group(1)) if m else None, "fine_min": float(m.group(2)) if m else None,
             "ratio": float(st["lam_cv_pixel_grid_ratio"]) if "lam_cv_pixel_grid_ratio" in st else None,
             "lead_se": float(s.group(1)) if s else None, "se": float(s.group(2)) if s else None,
-            "views": int(s.group(3)) if s else None, "kept": "pixel" if pixel else "finer",
+            "views": int(s.group(3)) if s else None, "kept": "pixel" if pixel else "finer", "bottom": bottom,
             "lam": a["lam"], "psnr": a["psnr"],
             "fine_lam": fine["lam"] if fine else a["lam"], "fine_psnr": fine["psnr"] if fine else a["psnr"],
             "cpu_s": a.get("cpu_s"), "wall_s": a.get("seconds")}
 
 
 def keeps_pixel(r: dict, margin: str) -> bool:
+    """Whether the pixel grid is kept under `margin`: a ratio m, `se` / `seK` (the lead above K standard errors), or
+    either with the prefix `bottom` (the margin only where the pixel grid's pick is lam_range's bottom)."""
     if r["kept"] != "pixel":
         return False
+    if margin.startswith("bottom"):
+        if not r["bottom"]:
+            return True
+        margin = margin[len("bottom"):]
     if margin.startswith("se"):
         k = float(margin[2:] or 1)
         return r["lead_se"] is None or r["lead_se"] > k
@@ -47,7 +55,7 @@ def keeps_pixel(r: dict, margin: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--margins", nargs="*", default=["0.8", "0.85", "0.9", "0.95", "se", "se2"])
+    ap.add_argument("--margins", nargs="*", default=["0.85", "0.9", "0.95", "se", "se2", "bottom0.9", "bottomse"])
     args = ap.parse_args()
     rows = [row(p) for p in sorted(args.runs)]
     print("| file | kind | lowest raw misfit pixel / 2x | ratio | lead in SE (SE, views) | main keeps | main: lam, PSNR "
@@ -69,7 +77,8 @@ def main() -> None:
         ratio = "–" if r["ratio"] is None else f"{r['ratio']:.3f}"
         mins = "–" if r["pixel_min"] is None else f"{r['pixel_min']:.4g} / {r['fine_min']:.4g}"
         cpu = "–" if r["cpu_s"] is None else f"{r['cpu_s']:.0f} ({r['wall_s']:.0f})"
-        print(f"| {r['file']} | {'radon' if r['radon'] else '4x-sim'} | {mins} | {ratio} | {lead} | {r['kept']} | "
+        print(f"| {r['file']} | {'radon' if r['radon'] else '4x-sim'} | {mins} | {ratio} | {lead} | {r['kept']}"
+              f"{' (bottom)' if r['bottom'] else ''} | "
               f"{r['lam']:.4g}, {r['psnr']:.2f} | {r['fine_lam']:.4g}, {r['fine_psnr']:.2f} | {d:+.2f} | "
               + " | ".join(cells) + f" | {cpu} |")
     print()
