@@ -440,7 +440,8 @@ def run_case(obj, size, views, args, photons, problem=None):
             pg = UnknownGrid(p, 1)
             f1 = make_fista(pg, cfg, lipschitz(pg, cfg))
             choice, on_pixel = pixel_grid_check(fine, lambda: search(pg, f1, "raw", str(cfg.lam_cv_pixel_grid_pick)),
-                                                str(cfg.lam_cv_pixel_grid_misfit), str(cfg.lam_cv_pixel_grid_edge))
+                                                str(cfg.lam_cv_pixel_grid_misfit), str(cfg.lam_cv_pixel_grid_edge),
+                                                cfg.lam_cv_pixel_grid_margin)
             if on_pixel:  # judging only: the finer grid's answer, which the check replaced
                 answer_grid, fine_psnr = pg, psnr_of(ug.output(fine.state))
         out[f"auto_{spec}"] = {"lam": choice.lam, "psnr": psnr_of(answer_grid.output(choice.state)),

@@ -89,6 +89,13 @@ def test_the_pixel_grid_is_kept_where_it_predicts_the_held_out_views_better(devi
     # the ramp-weighted minimum beside (solver.lam_cv_pixel_grid_misfit=ramp), from the same runs on both grids
     ramps = [float(c.details["lam_cv_raw_ramp_min"]) for c in (pixel, fine)]
     assert all(r > 0 for r in ramps) and ramps != [a, f]
+    # each held-out view's raw misfit at each grid's lowest (48 views, fold 4: 12), their mean the lowest, and the
+    # pixel grid's lead read from them (solver.lam_cv_pixel_grid_margin)
+    for c, low in ((pixel, a), (fine, f)):
+        views = np.array(c.details["lam_cv_raw_views"].split(), dtype=float)
+        assert len(views) == 12 and views.mean() == pytest.approx(low, rel=1e-5)
+    assert float(choice.details["lam_cv_pixel_grid_ratio"]) == pytest.approx(a / f, rel=1e-5)
+    assert "standard errors" in choice.details["lam_cv_pixel_grid_lead"]
     if on_pixel:
         assert choice.details["lam_cv_pixel_grid"].startswith("pixel grid")
         assert choice.lam == pixel.lam and torch.equal(choice.state, pixel.state)
@@ -205,10 +212,12 @@ def test_the_pixel_grid_pick_moves_only_the_pixel_searchs_weight(device, tmp_pat
 
 
 @pytest.mark.parametrize("key, default, bad, allowed", [("lam_cv_pixel_grid_pick", "min", "one-se", "min, one_se"),
-                                                         ("lam_cv_pixel_grid_edge", "keep", "fine", "keep, finer")])
+                                                         ("lam_cv_pixel_grid_edge", "keep", "fine", "keep, finer"),
+                                                         ("lam_cv_pixel_grid_margin", "none", 1.5,
+                                                          "none, se or a number m with 0 < m <= 1")])
 def test_pixel_grid_setting_default_and_checked(key, default, bad, allowed):
-    """The pixel-grid check's opt-in settings (ctpixgrid's pick, ctedge's edge): main's behaviour by default for a
-    user's file, and a bad value one line naming what is allowed."""
+    """The pixel-grid check's opt-in settings (ctpixgrid's pick, ctedge's edge, ctmargin's margin): main's behaviour
+    by default for a user's file, and a bad value one line naming what is allowed."""
     from regrun.config import compose
     from regrun.errors import UserError
     from regrun.solvers.fista_tv import FistaTV
@@ -246,3 +255,32 @@ def test_pixel_grid_edge_finer_keeps_the_finer_grid_only_at_the_ranges_bottom(ed
     for pixel in (inside, top):
         kept, on_pixel = pixel_grid_check(choice(0.42, "0.8762"), lambda: pixel, "plain", edge)
         assert kept is pixel and on_pixel
+
+
+@pytest.mark.parametrize("margin", ["none", 0.9, "se"])
+def test_pixel_grid_margin_keeps_the_finer_grid_where_the_lead_is_small(margin):
+    """solver.lam_cv_pixel_grid_margin (docs/ct.md "(ctmargin)"): none moves on any lead; a number m keeps the finer
+    grid where the pixel grid's lowest is not below m x the finer grid's; se where the lead is within one standard
+    error of the two grids' per-view difference (the same held-out views, paired). A wide lead moves under all."""
+    from regrun.optim.parameter_choice import Choice
+    from regrun.tomography.fista_tv_weight import pixel_grid_check
+
+    def choice(lam, raw, views):
+        details = {"lam_cv_raw_min": raw, **({} if views is None else {"lam_cv_raw_views": views})}
+        return Choice(lam=lam, rule="cv", sigma=1.0, noise_source="cv", solves=10, at_edge=False, details=details)
+
+    # differences -0.25 0.15 -0.05 -0.05: the lead 0.05, its standard error 0.0816; the ratio 0.95
+    fine, close = choice(1.0, "1.0", "0.8 1.2 1.0 1.0"), choice(0.5, "0.95", "0.55 1.35 0.95 0.95")
+    kept, on_pixel = pixel_grid_check(fine, lambda: close, "plain", "keep", margin)
+    assert on_pixel == (margin == "none") and kept is (close if margin == "none" else fine) and kept.solves == 20
+    assert kept.details["lam_cv_pixel_grid_ratio"] == "0.95"
+    assert "0.612 standard errors (0.08165) over 4 held-out views" in kept.details["lam_cv_pixel_grid_lead"]
+    if margin != "none":
+        assert f"lam_cv_pixel_grid_margin={margin}" in kept.details["lam_cv_pixel_grid"]
+    far = choice(0.5, "0.7125", "0.5 0.9 0.7 0.75")  # the lead 0.2875, its error 0.0125: 23 errors; ratio 0.71
+    kept, on_pixel = pixel_grid_check(choice(1.0, "1.0", "0.8 1.2 1.0 1.0"), lambda: far, "plain", "keep", margin)
+    assert on_pixel and kept is far
+    # no per-view misfits (a ray mask's held-out rays): se decides as none
+    kept, on_pixel = pixel_grid_check(choice(1.0, "1.0", None), lambda: choice(0.5, "0.95", None), "plain", "keep",
+                                      margin)
+    assert on_pixel == (margin != 0.9)

@@ -28,6 +28,7 @@ from ..tomography.fista_tv_weight import (
     PIXEL_GRID_EDGES,
     PIXEL_GRID_MISFITS,
     PIXEL_GRID_PICKS,
+    check_margin,
     choose_fista_weight,
     fista_runs,
     final_solve,
@@ -82,6 +83,7 @@ class FistaTV(Solver):
         self.cv_pixel_grid_pick = str(cfg.lam_cv_pixel_grid_pick)
         check_choice("solver.lam_cv_pixel_grid_edge", cfg.lam_cv_pixel_grid_edge, PIXEL_GRID_EDGES)
         self.cv_pixel_grid_edge = str(cfg.lam_cv_pixel_grid_edge)
+        self.cv_pixel_grid_margin = check_margin(cfg.lam_cv_pixel_grid_margin)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -184,7 +186,8 @@ class FistaTV(Solver):
             fista1 = make_fista(pixel, self.cfg, L1)
             choice, on_pixel = pixel_grid_check(choice, lambda: search(pixel, fista1, "raw", final=False,
                                                                        pick=self.cv_pixel_grid_pick),
-                                                 self.cv_pixel_grid_misfit, self.cv_pixel_grid_edge)
+                                                 self.cv_pixel_grid_misfit, self.cv_pixel_grid_edge,
+                                                 self.cv_pixel_grid_margin)
             if on_pixel:
                 grid, fista, L = pixel, fista1, L1
                 # the weight chosen, typed, solved on the 2x grid tv_grid=auto gives: 31.12 dB against auto's
@@ -195,6 +198,8 @@ class FistaTV(Solver):
             final_solve(choice, fista, iters, problem.sinogram)
         x = grid.output(choice.state * fista.mask)
         metrics = {**choice.metrics(), "lam_fista_runs": float(fista_runs(choice, self.choice))}
+        if "lam_cv_pixel_grid_ratio" in choice.details:  # the pixel grid's misfit over the finer grid's (margin)
+            metrics["lam_cv_pixel_grid_ratio"] = float(choice.details["lam_cv_pixel_grid_ratio"])
         if problem.truth is not None:  # how far the rule's curve is from the truth's (judging only)
             metrics["loss_at_chosen"] = masked_loss(x, problem.truth, problem.mask)
 
