@@ -7,6 +7,7 @@ from test_superres_chroma_weight import rgb, saturated  # noqa: F401 (the fixtur
 from test_superres_frames_level import _problem
 
 from regrun.config import config_section
+from regrun.errors import UserError
 from regrun.imaging.io import luminance_weights
 from regrun.monitor import Monitor
 from regrun.registration import superres_weight as sw
@@ -74,3 +75,14 @@ def test_below_the_bar_bit_identical_and_above_it_the_channels_rule(device, rgb,
     lam = max(set(tables[0]["lam"]) & set(tables[1]["lam"]))  # a weight of the grid both searches valued
     off_value, on_value = (float(t["criterion"][t["lam"] == lam][0]) for t in tables)
     assert abs(on_value - off_value) > 1e-3 * abs(off_value)
+
+
+def test_the_search_again_on_saturated_frames(device, rgb, saturated):  # noqa: F811
+    """problem.lam_rechoose_move_saturated: null keeps lam_rechoose_move; a number replaces it only for auto on
+    colour frames at or above the chroma share's bar; a negative one is refused with one line."""
+    default = _problem(device, saturated, lambda_f="auto").rechoose
+    assert _problem(device, saturated, lambda_f="auto", lam_rechoose_move_saturated=0.0).rechoose.move == 0.0
+    for path, lam in ((rgb, "auto"), (saturated, LAM)):
+        assert _problem(device, path, lambda_f=lam, lam_rechoose_move_saturated=0.0).rechoose == default
+    with pytest.raises(UserError, match=r"problem.lam_rechoose_move_saturated=-1.0 must be >= 0"):
+        _problem(device, saturated, lambda_f="auto", lam_rechoose_move_saturated=-1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -320,6 +321,14 @@ class SuperRes(Problem):
         if self.colour is not None:
             self.colour = ctx.tensor(self.colour)
             self.truth_colour = None if self.truth_colour is None else ctx.tensor(self.truth_colour)
+        saturated_move = (None if cfg.lam_rechoose_move_saturated is None else check_float(
+            "problem.lam_rechoose_move_saturated", cfg.lam_rechoose_move_saturated, 0.0, maximum=1e3))
+        if (saturated_move is not None and self.colour is not None and self.lam is None and self.lam_from is None
+                and self.chroma_share() >= self.lam_chroma_share_max):
+            # the motion pre-registered on a saturated picture's luminance (little of its detail) leaves the first
+            # search's weight high even where the solver moves it little (GH's wheel s9651: 0.14 px, 0.65 -> 0.45
+            # searched again); docs/superres.md, "The weight on saturated colour frames (srwheel)"
+            self.rechoose = replace(self.rechoose, move=saturated_move)
         if self.gain_true is not None:
             self.gain_true = ctx.tensor(self.gain_true)
 
