@@ -325,9 +325,9 @@ class SuperRes(Problem):
             "problem.lam_rechoose_move_saturated", cfg.lam_rechoose_move_saturated, 0.0, maximum=1e3))
         if (saturated_move is not None and self.colour is not None and self.lam is None and self.lam_from is None
                 and self.chroma_share() >= self.lam_chroma_share_max):
-            # the motion pre-registered on a saturated picture's luminance (little of its detail) leaves the first
-            # search's weight high even where the solver moves it little (GH's wheel s9651: 0.14 px, 0.65 -> 0.45
-            # searched again); docs/superres.md, "The weight on saturated colour frames (srwheel)"
+            # the first search, at the pre-registered motion, left GH's wheel s9651 high though the solver moved it
+            # 0.14 px (searched again 0.65 -> 0.45, +1.18 dB); opt-in, as held-out GW's coffee lost 0.58 dB by it
+            # (docs/superres.md, "The weight on saturated colour frames (srwheel)")
             self.rechoose = replace(self.rechoose, move=saturated_move)
         if self.gain_true is not None:
             self.gain_true = ctx.tensor(self.gain_true)
