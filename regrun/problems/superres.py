@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,8 @@ class SuperRes(Problem):
         self.lam_chroma_factor = check_float("problem.lam_chroma_factor", cfg.lam_chroma_factor, 1.0, maximum=100.0)
         self.lam_chroma_share_max = check_float("problem.lam_chroma_share_max", cfg.lam_chroma_share_max, 0.0,
                                                 allow_inf=True)
+        # auto, colour frames at or above that share: the rule reads the channels' misfit, not the luminance's
+        self.lam_channels_saturated = check_bool("problem.lam_channels_saturated", cfg.lam_channels_saturated)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.weight_climb_below_noise = check_bool("problem.lam_quasi_optimal_below_noise",
                                                    cfg.lam_quasi_optimal_below_noise)
@@ -321,6 +324,14 @@ class SuperRes(Problem):
         if self.colour is not None:
             self.colour = ctx.tensor(self.colour)
             self.truth_colour = None if self.truth_colour is None else ctx.tensor(self.truth_colour)
+        saturated_move = (None if cfg.lam_rechoose_move_saturated is None else check_float(
+            "problem.lam_rechoose_move_saturated", cfg.lam_rechoose_move_saturated, 0.0, maximum=1e3))
+        if (saturated_move is not None and self.colour is not None and self.lam is None and self.lam_from is None
+                and self.chroma_share() >= self.lam_chroma_share_max):
+            # the first search, at the pre-registered motion, left GH's wheel s9651 high though the solver moved it
+            # 0.14 px (searched again 0.65 -> 0.45, +1.18 dB); opt-in, as held-out GW's coffee lost 0.58 dB by it
+            # (docs/superres.md, "The weight on saturated colour frames (srwheel)")
+            self.rechoose = replace(self.rechoose, move=saturated_move)
         if self.gain_true is not None:
             self.gain_true = ctx.tensor(self.gain_true)
 
@@ -797,6 +808,18 @@ class SuperRes(Problem):
         if self.lam is not None or self.lam_chroma_factor == 1.0:
             return 1.0
         return 1.0 if self.chroma_share() >= self.lam_chroma_share_max else self.lam_chroma_factor
+
+    def weight_channels(self) -> torch.Tensor | None:
+        """The colour channels' frames as the weight's rule reads them (channels, data: each as
+        superres_weight.frame_data reads the luminance's), where problem.lam_channels_saturated is on, lambda_f=auto
+        and the frames' chroma share is at or above problem.lam_chroma_share_max: there the colour is the picture's
+        content and the luminance carries little of its detail (docs/superres.md, "The weight on saturated colour
+        frames (srwheel)"); else None (the luminance's misfit, as before)."""
+        if (self.colour is None or not self.lam_channels_saturated or self.lam is not None
+                or self.lam_from is not None or self.chroma_share() < self.lam_chroma_share_max):
+            return None
+        mask = self.model.data_mask()
+        return ((self.colour.movedim(1, 0) - self.level) * mask).reshape(self.colour.shape[1], -1)
 
     def chroma_share(self) -> float:
         """The frames' chroma (every channel less the luminance) against their luminance: the sum of squared

@@ -398,10 +398,23 @@ def frame_data(model) -> tuple[torch.Tensor, int]:
     return (model.frames * mask).reshape(-1), int(mask.sum())
 
 
-def evaluate_at(model, solve: ImageSolve, probes, lam: float, decided=None) -> Fit:
+def channel_misfit(solve: ImageSolve, lam: float, f: torch.Tensor, joint: torch.Tensor) -> tuple[float, float]:
+    """(misfit, misfit + lam^2 h_f ||L f||^2 over h_d) of the channels' frames `joint` (channels, data: each as
+    frame_data) at lam, each the mean over the channels: GCV and the marginal likelihood of the channels stacked
+    (the operator and so the trace are the same for each) read with the luminance's m and trace. One more block
+    solve a weight, to the image's bar from the luminance's image."""
+    preds, images = solve.prediction(lam, bar=1.0, start=f.detach().expand(joint.shape[0], -1).clone())(joint)
+    rss = float((preds - joint).pow(2).sum()) / joint.shape[0]
+    reg = float((images * solve.regulariser_normal(images)).sum()) / joint.shape[0]
+    return rss, rss + lam**2 * reg / float(solve.model.sqrt_hd) ** 2
+
+
+def evaluate_at(model, solve: ImageSolve, probes, lam: float, decided=None, joint=None) -> Fit:
     """The image and the rule's inputs at lam. decided(rss, m, trace) -> bool (PCG path, the search's own bar):
     whether the rule's value read with the probes solved to PROBE_LOOSE_FACTOR's bar lies far enough above the
-    lowest solved so far; if not, the probes' block goes on from there to the search's bar."""
+    lowest solved so far; if not, the probes' block goes on from there to the search's bar. joint: the colour
+    channels' frames (SuperRes.weight_channels), whose misfit the rule reads instead of the luminance's
+    (channel_misfit); the image (the climb's change, the warm starts) stays the luminance's."""
     d, m = frame_data(model)
     predict = solve.prediction(lam)
     if solve.cholesky and probes is not None:
@@ -409,13 +422,16 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float, decided=None) -> F
         preds, images = predict(torch.stack((d, *probes)))
         pred, f = preds[0], images[0]
         trace = sum(float((z * t).sum()) for z, t in zip(probes, preds[1:])) / len(probes)
+        misfit = channel_misfit(solve, lam, f, joint) if joint is not None else None
     else:
         pred, f = predict(d)
+        misfit = channel_misfit(solve, lam, f, joint) if joint is not None else None
         if probes is None:
             trace = math.nan
         elif decided is not None and not solve.accurate:
             trace = solve.trace(solve.prediction(lam, bar=PROBE_LOOSE_FACTOR), d, probes)
-            if not decided(float((pred - d).pow(2).sum()), m, trace):
+            rss = misfit[0] if misfit is not None else float((pred - d).pow(2).sum())
+            if not decided(rss, m, trace):
                 trace = solve.trace(solve.prediction(lam, start=solve.z0), d, probes)
         else:
             trace = solve.trace(predict, d, probes)
@@ -428,6 +444,8 @@ def evaluate_at(model, solve: ImageSolve, probes, lam: float, decided=None) -> F
     # the marginal likelihood's inputs (parameter_choice.marginal_floor). frame units: the solve minimises
     # h_d ||A f - d||^2 + lam^2 h_f ||L f||^2; regulariser_normal is h_f L^T L
     fit.energy = fit.rss + lam**2 * float((f * solve.regulariser_normal(f)).sum()) / float(solve.model.sqrt_hd) ** 2
+    if misfit is not None:
+        fit.rss, fit.energy = misfit
     fit.null = 1
     if solve.cholesky:  # from the weight's factor, at hand now
         fit.logdet = solve.marginal_logdet(lam)
@@ -441,8 +459,9 @@ class Evaluator:
     the weight in use, and recheck asks for the chosen weight again (2 of 20 image solves at 48^2). value(fit):
     the rule's value (GCV's, on the PCG path: the probes' first bar, PROBE_LOOSE_FACTOR), else None."""
 
-    def __init__(self, model, solve: ImageSolve, probes, value: Callable[[Fit], float] | None = None):
-        self.model, self.solve, self.probes, self.value = model, solve, probes, value
+    def __init__(self, model, solve: ImageSolve, probes, value: Callable[[Fit], float] | None = None,
+                 joint: torch.Tensor | None = None):
+        self.model, self.solve, self.probes, self.value, self.joint = model, solve, probes, value, joint
         self.fits: dict[float, Fit] = {}
         # the climb's start weight and its Fit as the search solved it, before change() solved it again
         self.first_solve: tuple[float, Fit | None] = (math.nan, None)
@@ -458,7 +477,7 @@ class Evaluator:
         fit = self.fits.get(lam)
         if fit is None:
             fit = self.fits[lam] = evaluate_at(self.model, self.solve, self.probes, lam,
-                                               self.decided if self.value is not None else None)
+                                               self.decided if self.value is not None else None, self.joint)
         elif self.probes is not None and math.isnan(fit.trace):
             # a climbed weight's trace (the chosen one's): to the search's own bar and from its probes' images at
             # the weights around it, as every trace on the curve was solved (from the climb's last weight, to
@@ -481,7 +500,7 @@ class Evaluator:
         """The image alone at lam (no trace: the climb reads only its change; choose(image=...))."""
         lam = float(lam)
         if lam not in self.fits:
-            self.fits[lam] = evaluate_at(self.model, self.solve, None, lam)
+            self.fits[lam] = evaluate_at(self.model, self.solve, None, lam, joint=self.joint)
         return self.fits[lam]
 
     def change(self, lam: float) -> float:
@@ -493,7 +512,7 @@ class Evaluator:
             self.solve.accurate = True
             # the image again, not the probes: the climb compares images, and the rule's value here is known
             known = self.fits.get(float(lam))
-            fit = evaluate_at(self.model, self.solve, None, float(lam))
+            fit = evaluate_at(self.model, self.solve, None, float(lam), joint=self.joint)
             if known is not None:
                 fit.trace = known.trace
             self.fits[float(lam)] = fit
@@ -524,7 +543,9 @@ def weight_evaluator(problem, w: torch.Tensor, settings, generator: torch.Genera
     if settings.rule == "gcv" and not solve.cholesky and PROBE_LOOSE_FACTOR > PROBE_RTOL_FACTOR:
         def value(fit: Fit) -> float:
             return criterion(settings.rule, fit, sigma, settings.tau, settings.gamma)
-    return Evaluator(model, solve, probes, value), sigma, source
+    channels = getattr(problem, "weight_channels", None)
+    joint = channels() if channels is not None else None
+    return Evaluator(model, solve, probes, value, joint), sigma, source
 
 
 def _solved(bar):
