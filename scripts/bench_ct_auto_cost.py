@@ -170,7 +170,6 @@ def parts_child(case: Path, out: Path, typed: float | None, extra: list[str]) ->
     t_start = time.process_time()
     import regrun.cli  # noqa: F401  (imports charged to `imports`)
     import regrun.solvers.fista_tv as solver
-    import regrun.tomography.fista_tv as ftv
     import regrun.tomography.fista_tv_weight as fw
     from regrun.optim.fista import Fista
     from regrun.optim.tv_prox import TVProx
