@@ -82,7 +82,6 @@ class FistaTV(Solver):
         self.cv_pixel_grid_pick = str(cfg.lam_cv_pixel_grid_pick)
         check_choice("solver.lam_cv_pixel_grid_edge", cfg.lam_cv_pixel_grid_edge, PIXEL_GRID_EDGES)
         self.cv_pixel_grid_edge = str(cfg.lam_cv_pixel_grid_edge)
-        self.cv_iters = None if cfg.lam_cv_iters is None else check_int("solver.lam_cv_iters", cfg.lam_cv_iters, 1)
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -164,8 +163,7 @@ class FistaTV(Solver):
                                        cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
                                        cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded,
                                        cv_final=final, cv_few_views=self.cfg.lam_cv_few_views,
-                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets), cv_pick=pick,
-                                       cv_iters=self.cv_iters)
+                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets), cv_pick=pick)
 
         check = (self.cv_pixel_grid and self.choice.rule == "cv" and grid.factor > 1
                  and str(self.cfg.tv_grid) == "auto")

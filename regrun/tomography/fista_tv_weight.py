@@ -559,7 +559,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
                       layout: str = "interleaved", blocks: int = 1, weighting: float | None = None,
                       repick_guarded: bool = False, compare_raw: bool = False, final: bool = True,
-                      cache: dict | None = None, pick_rule: str = "min", train_iters: int | None = None) -> Choice:
+                      cache: dict | None = None, pick_rule: str = "min") -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -594,14 +594,12 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     caller (final_solve; the Choice's state None), for a search whose answer may not be kept. `cache`: training
     reconstructions by (layout, offset, weight), shared with another search on the same problem and FISTA (the
     same folds): a run found there is not run again, its reconstruction bit for bit the same (`solves` counts the
-    runs made, `lam_cv_runs_reused` the others). `train_iters` (solver.lam_cv_iters; None: `iters`): each training
-    run's FISTA iterations, opt-in (docs/ct.md "What `auto` costs on a user's sinogram, and where (ctcost)")."""
+    runs made, `lam_cv_runs_reused` the others)."""
     if reference == "auto":
         return choose_reference(problem, fista, iters, settings, fold, power_iters, scale, weight, progress=progress,
                                 offsets=offsets, grid=grid, guard=guard, dose=dose, stop=stop, fit_cap=fit_cap,
                                 fit_cap_share=fit_cap_share, coverage_power=coverage_power, layout=layout,
-                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded, final=final,
-                                train_iters=train_iters)
+                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded, final=final)
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -622,7 +620,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             return larger_of_layouts(problem, fista, iters, settings, fold, power_iters, scale, reference, weight,
                                      progress, offsets, grid, guard, dose, stop, fit_cap, fit_cap_share,
                                      coverage_power, weighting=weighting, repick_guarded=repick_guarded,
-                                     final=final, train_iters=train_iters)
+                                     final=final)
         layout = "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
@@ -680,8 +678,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                     x = cache[key]
                     reused[0] += 1
                 else:
-                    x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device),
-                                  iters if train_iters is None else train_iters)
+                    x = sub.solve(torch.tensor(lam_all / views, dtype=b.dtype, device=b.device), iters)
                     if cache is not None:
                         cache[key] = x
                 proj = problem.A.project(x)
@@ -1013,7 +1010,7 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
 
 
 def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None,
-                      repick_guarded: bool = False, final: bool = True, train_iters: int | None = None) -> Choice:
+                      repick_guarded: bool = False, final: bool = True) -> Choice:
     """solver.lam_cv_layout=auto on a limited-range fan: both searches (every fold-th view held out, and a band
     of line directions, band_split), the larger answer (its reconstruction, its curve; the runs of both counted).
     Why: on a limited-range fan the held-out views see only the measured directions, and the answer falls short
@@ -1022,7 +1019,7 @@ def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float |
     textures and some low-noise scans (wood, breast at 1e6), where the views' answer was right (docs/ct.md,
     "Held-out blocks of views for limited-range fans? (ctfanblock)")."""
     both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting,
-                                 repick_guarded=repick_guarded, final=False, train_iters=train_iters)
+                                 repick_guarded=repick_guarded, final=False)
             for k in ("interleaved", "band")}
     win = max(both.values(), key=lambda c: c.lam)
     win.solves = sum(c.solves for c in both.values())
@@ -1158,7 +1155,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
                         cv_blocks: int = 1, cv_weighting: float | None = None,
                         cv_repick_guarded: bool = False, cv_final: bool = True, cv_few_views: int | None = None,
-                        cv_few_offsets: int = 1, cv_pick: str = "min", cv_iters: int | None = None) -> Choice:
+                        cv_few_offsets: int = 1, cv_pick: str = "min") -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
     and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
     solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -1167,8 +1164,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
     (final_solve). `cv_few_views`, `cv_few_offsets` (solver.lam_cv_few_views, solver.lam_cv_few_offsets): on a scan
     of at most cv_few_views views, cv_few_offsets offsets of the fold pooled, each at the full `settings.solves`
     (few_views_pool). `cv_pick`: cv's pick on its curve, `min` or `one_se` (one_se_pick; the pixel-grid check's
-    search under solver.lam_cv_pixel_grid_pick). `cv_iters` (solver.lam_cv_iters; None: `iters`): the training runs'
-    FISTA iterations (the run on all views makes `iters`)."""
+    search under solver.lam_cv_pixel_grid_pick)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
@@ -1177,8 +1173,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
                                  cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
-                                 repick_guarded=cv_repick_guarded, final=cv_final, pick_rule=cv_pick,
-                                 train_iters=cv_iters)
+                                 repick_guarded=cv_repick_guarded, final=cv_final, pick_rule=cv_pick)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
