@@ -16,6 +16,11 @@ chose. The table gives, per case and code, the median CPU of auto and of typed, 
         --code ../main . [--repeats 2] [--set KEY=VALUE ...]
     PYTHONPATH=. python scripts/bench_ct_auto_cost.py --table OUT/cost.json     # the table again
 
+`--fista CASE.npz` times, in this process, one training run of `auto`'s search (the first fold, 7/8 of the views) and
+one run on all views, each with session 36's code paths (the stepwise TV prox, the products on all views) and with
+today's, alternately `--repeats` times (low noise: the same process, the same data), checking their images equal bit
+for bit.
+
 `--parts CASE.npz` instead runs `auto` (and, with `--typed LAM`, the typed command) in this process, one thread,
 with timers round the stages of the search, and prints the process CPU-s per part: the searches' FISTA runs (their
 projector, TV prox and the rest of each step), the run on all views, the power methods for the steps, the
@@ -238,6 +243,50 @@ def parts(a) -> None:
             print(f"  {v:8.2f}  {100 * v / r['cpu_s']:5.1f}%  {k}")
 
 
+def fista_ab(case: Path, work: Path, repeats: int) -> None:
+    import torch
+
+    from regrun.config import compose
+    from regrun.context import RunContext
+    from regrun.optim.tv_prox import TVProx
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista
+    from regrun.tomography.fista_tv_weight import training_fista, view_split
+    from regrun.tomography.xray import XRayTransform
+
+    torch.set_num_threads(1)
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = compose(["problem=ct_fewview", "problem.data=file", "solver=fista_tv", *command(case, work)])
+    problem = CTFewView(cfg.problem, RunContext(torch.device("cpu"), torch.float64, 0, work))
+    grid = UnknownGrid(problem, 1)  # the output's pixel grid: auto's only one above 128^2
+    fista = make_fista(grid, cfg.solver, lipschitz(grid, cfg.solver))
+    train = view_split(problem.sinogram.shape[0], int(cfg.solver.lam_cv_fold))[0]
+    lam = torch.tensor(1.0, dtype=torch.float64)
+    iters = int(cfg.solver.iters)
+    plain, products = TVProx._plain, XRayTransform.view_products
+    times: dict[tuple[str, str], list[float]] = {}
+    images: dict[tuple[str, str], torch.Tensor] = {}
+    for _ in range(repeats):
+        for code in ("session 36", "today"):
+            TVProx._plain = (lambda self, *a: False) if code == "session 36" else plain
+            XRayTransform.view_products = (lambda self, *a: None) if code == "session 36" else products
+            for run in ("training run", "run on all views"):
+                sub = training_fista(grid, fista, train, int(cfg.solver.power_iters)) if run == "training run" \
+                    else fista
+                t0 = time.process_time()
+                x = sub.solve(lam, iters)
+                times.setdefault((run, code), []).append(time.process_time() - t0)
+                images.setdefault((run, code), x)
+    TVProx._plain, XRayTransform.view_products = plain, products
+    print(f"{case.stem}: {tuple(problem.shape)}, {problem.sinogram.shape[0]} views, {iters} FISTA iterations, "
+          f"lam 1, CPU-s per run (median of {repeats}; the load {os.getloadavg()[0]:.1f})")
+    for run in ("training run", "run on all views"):
+        old = statistics.median(times[(run, "session 36")])
+        new = statistics.median(times[(run, "today")])
+        same = torch.equal(images[(run, "session 36")], images[(run, "today")])
+        print(f"  {run}: session 36 {old:.2f}, today {new:.2f}: x {old / new:.2f}; images bit for bit: {same}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cases", type=Path, nargs="*")
@@ -248,10 +297,13 @@ def main() -> None:
     ap.add_argument("--table", type=Path)
     ap.add_argument("--parts", type=Path, help="one case: the CPU per stage of auto in one process")
     ap.add_argument("--parts-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--fista", type=Path, help="one case: a training run and a run on all views, old paths vs new")
     ap.add_argument("--typed", type=float, help="--parts: also the command with this weight typed")
     a = ap.parse_args()
     if a.table:
         return table(a.table)
+    if a.fista:
+        return fista_ab(a.fista.resolve(), (a.out or Path("bench_ct_auto_cost_fista")).resolve(), a.repeats)
     if a.parts_child:
         return parts_child(a.parts_child.resolve(), a.out.resolve(), a.typed, a.extra)
     if a.out is None:
