@@ -51,7 +51,7 @@ def image_hash(path: Path) -> str:
     import h5py
 
     with h5py.File(path) as f:
-        key = next((k for k in ("result/x", "solution/x", "result/image") if k in f), None)
+        key = next((k for k in ("result/reconstruction", "result/x") if k in f), None)
         return hashlib.sha256(f[key][()].tobytes()).hexdigest()[:16] if key else "-"
 
 
