@@ -76,6 +76,7 @@ def run(args: list[str], out: Path, code: Path) -> dict:
         m = {k: float(v[()]) for k, v in f["metrics"].items() if v.shape == ()}
         grid = int(f["stats/tv_grid"][()]) if "stats/tv_grid" in f else None
     return {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": wall, "load": load, "psnr": m.get("psnr"),
+            "peak_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
             "lam": m.get("lam_chosen", m.get("lam")), "lam_solves": m.get("lam_solves"), "tv_grid": grid,
             "hash": image_hash(out / "results.h5")}
 
@@ -109,8 +110,8 @@ def bench(a) -> None:
 def table(path: Path) -> None:
     rows = json.loads(path.read_text())
     print("| case | code | lam, PSNR | same answer as the first code | lam_solves | auto CPU-s (wall) | typed CPU-s "
-          "(wall) | ratio auto / typed | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "(wall) | ratio auto / typed | auto peak MB | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for case, row in rows.items():
         first = row["auto"][row["codes"][0]][0]
         for name in row["codes"]:
@@ -124,9 +125,10 @@ def table(path: Path) -> None:
             tc = statistics.median(r["cpu_s"] for r in typeds) if typeds else float("nan")
             tw = statistics.median(r["wall_s"] for r in typeds) if typeds else float("nan")
             loads = [r["load"] for r in autos + typeds]
+            peak = max(r.get("peak_mb", float("nan")) for r in autos)
             print(f"| {case} | {name} | {autos[0]['lam']:.6g}, {autos[0]['psnr']:.3f} | {'yes' if same else 'NO'} | "
                   f"{autos[0]['lam_solves']:g} | {ac:.1f} ({aw:.0f}) | {tc:.1f} ({tw:.0f}) | {ac / tc:.2f} | "
-                  f"{min(loads):.1f}-{max(loads):.1f} |")
+                  f"{peak:.0f} | {min(loads):.1f}-{max(loads):.1f} |")
 
 
 # --- --parts: the stages' CPU in one process -------------------------------------------------------------------
