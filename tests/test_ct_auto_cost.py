@@ -3,6 +3,7 @@ an answer not kept, the answers bit for bit those of every search making its own
 `/metrics/lam_solves` the FISTA runs actually made."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_ct_pixel_grid import radon_file
@@ -122,3 +123,81 @@ def test_the_pixel_grid_answer_says_what_the_finer_search_did_not_run_again():
         "the finer grid's search: 9 training run(s) taken from the search before")
     kept, on_pixel = pixel_grid_check(choice(1.0, 0.1, 9, lam_cv_runs_reused="5 x"), lambda: choice(2.0, 0.2, 10))
     assert not on_pixel and kept.solves == 19 and kept.details["lam_cv_runs_reused"] == "5 x"
+
+
+@pytest.mark.parametrize("tv_grid", ["auto", 1])
+def test_auto_bit_for_bit_with_the_in_place_prox_and_the_training_views_projector(device, tmp_path, monkeypatch, tv_grid):
+    """session 37's speed-ups (ctcost: the cv prox in place where nothing is differentiated, the training runs' products
+    on their own views from the cached matrices) leave `auto`'s answer on a user's radon file bit for bit: the weight,
+    the image and the curve, on the 2x grid with the pixel-grid check and on the pixel grid alone."""
+    from regrun.optim.tv_prox import TVProx
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+    from regrun.tomography.xray import XRayTransform
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    problem = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(radon_file(tmp_path)),
+                                       views=None, size=32, angle_start=90.0), ctx)
+    cfg = config_section("solver", "fista_tv", lam="auto", iters=15, lam_solves=5, lam_cv_grid=3, lam_cv_fold=4,
+                         tv_grid=tv_grid, lam_cv_pixel_grid=True, lam_cv_reference="auto")
+    used = []
+    products = XRayTransform.view_products
+
+    def counted(self, *a):
+        used.append(products(self, *a))
+        return used[-1]
+
+    monkeypatch.setattr(XRayTransform, "view_products", counted)
+    now = FistaTV(cfg, ctx).solve(problem, Monitor())
+    # the pixel grid's folds took the restricted products (the 2x grid's projector caches no matrices: None there)
+    assert [p is not None for p in used] == ([False, True] if tv_grid == "auto" else [True])
+    monkeypatch.setattr(XRayTransform, "view_products", lambda self, *a: None)
+    monkeypatch.setattr(TVProx, "_plain", lambda self, *a: False)
+    before = FistaTV(cfg, ctx).solve(problem, Monitor())
+    assert now.stats["tv_grid"] == before.stats["tv_grid"] and now.metrics["lam_chosen"] == before.metrics["lam_chosen"]
+    assert torch.equal(now.solution["x"], before.solution["x"])
+    curve, was = now.tables["lam_curve"], before.tables["lam_curve"]
+    assert set(curve) == set(was) and all(np.array_equal(np.asarray(curve[k]), np.asarray(was[k]), equal_nan=True)
+                                          for k in curve)
+
+
+@pytest.mark.parametrize("key, default, bad, says", [("tv_grid_cache_mb", 0, -1, "tv_grid_cache_mb=-1.0 must be >= 0"),
+                                                     ("tv_grid_cache_mb", 0, "big", "tv_grid_cache_mb='big' must be a number")])
+def test_auto_cost_setting_default_and_checked(key, default, bad, says):
+    """ctcost's opt-in setting (session 37): main's behaviour by default for a user's file, a bad value one line."""
+    from regrun.config import compose
+    from regrun.errors import UserError
+    from regrun.solvers.fista_tv import FistaTV
+
+    user = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fista_tv"]
+    assert compose(user).solver[key] == default
+    with pytest.raises(UserError, match=says):
+        FistaTV(config_section("solver", "fista_tv", **{key: bad}), RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
+
+def test_tv_grid_cache_moves_the_answer_by_rounding_only(device, tmp_path, monkeypatch):
+    """solver.tv_grid_cache_mb > 0: the 2x grid's projector keeps its matrices; `auto`'s answer on a radon file is the
+    on-the-fly one's to rounding (the products differ in the last bits)."""
+    from regrun.problems.ct_fewview import CTFewView
+    from regrun.solvers.fista_tv import FistaTV
+    from regrun.tomography.xray import XRayTransform
+
+    built, build = [], XRayTransform._build
+
+    def counting(self, *a):
+        built.append(self.geometry.volume.shape)
+        return build(self, *a)
+
+    monkeypatch.setattr(XRayTransform, "_build", counting)
+
+    ctx = RunContext(device, F64, 0, Path("."))
+    problem = CTFewView(config_section("problem", "ct_fewview", data="file", sinogram=str(radon_file(tmp_path)),
+                                       views=None, size=32, angle_start=90.0), ctx)
+    runs = {mb: FistaTV(config_section("solver", "fista_tv", lam="auto", iters=15, lam_solves=5, lam_cv_grid=3,
+                                       lam_cv_fold=4, tv_grid=2, lam_cv_reference="resolved", tv_grid_cache_mb=mb),
+                        ctx).solve(problem, Monitor()) for mb in (0, 64)}
+    assert runs[0].stats["tv_grid"] == runs[64].stats["tv_grid"] == 2
+    assert built.count((64, 64)) == 1  # the 2x grid's matrices, built by the cached run alone
+    assert runs[64].metrics["lam_chosen"] == pytest.approx(runs[0].metrics["lam_chosen"], rel=1e-9)
+    x0, x1 = runs[0].solution["x"], runs[64].solution["x"]
+    assert float((x1 - x0).abs().max()) <= 1e-10 * float(x0.abs().max())

@@ -38,6 +38,8 @@ def check_tv_grid(cfg) -> None:
     elif not 1 <= check_int("solver.tv_grid", cfg.tv_grid, 1) <= TV_GRID_MAX:
         raise UserError(f"solver.tv_grid={cfg.tv_grid}: auto, or 1 (the output's pixel grid) to {TV_GRID_MAX}")
     check_choice("solver.tv_grid_data", cfg.tv_grid_data, TV_GRID_DATA)
+    if cfg.get("tv_grid_cache_mb") is not None:
+        check_float("solver.tv_grid_cache_mb", cfg.tv_grid_cache_mb, 0.0)
 
 
 class _UpSample:
@@ -77,7 +79,7 @@ class UnknownGrid:
     the model the fit uses. TV on the finer grid is weighted by 1 / factor (`tv_scale`): an edge is factor times
     longer in fine pixels, so lam keeps its units (per output pixel of edge length) across tv_grid."""
 
-    def __init__(self, problem, factor: int = 1, data: str = "fine"):
+    def __init__(self, problem, factor: int = 1, data: str = "fine", cache_mb: float = 0.0):
         self.problem, self.factor, self.data = problem, int(factor), data
         self.tv_scale = 1.0 / self.factor
         if self.factor == 1:
@@ -99,8 +101,9 @@ class UnknownGrid:
         else:
             from .xray import XRayTransform
 
-            # no ray cache: the fine grid's rays are 2-4x as many per view as the output's
-            self.A = XRayTransform(self.geometry, cache_mb=0)
+            # no ray cache by default: the fine grid's rays are 2-4x as many per view as the output's
+            # (solver.tv_grid_cache_mb; a cache's products differ from the on-the-fly ones in the last bits)
+            self.A = XRayTransform(self.geometry, cache_mb=cache_mb)
 
     def __getattr__(self, name):  # what FISTA does not see differently: the problem's own
         return getattr(self.problem, name)
@@ -128,8 +131,9 @@ def tv_grid_factor(cfg, shape) -> int:
 
 
 def unknown_grid(problem, cfg) -> UnknownGrid:
-    """The problem on solver.tv_grid's grid with its data model (tv_grid_choice)."""
-    return UnknownGrid(problem, *tv_grid_choice(cfg, problem.shape))
+    """The problem on solver.tv_grid's grid with its data model (tv_grid_choice), its projector's ray cache
+    solver.tv_grid_cache_mb (0 where the config has none: grid_search, bilevel)."""
+    return UnknownGrid(problem, *tv_grid_choice(cfg, problem.shape), cache_mb=float(cfg.get("tv_grid_cache_mb") or 0))
 
 
 def lipschitz(problem, cfg) -> float:

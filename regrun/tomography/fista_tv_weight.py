@@ -244,6 +244,9 @@ def training_fista(problem, fista: Fista, train: torch.Tensor, power_iters: int)
     zero in the held-out views, its own step 1/L (power method, as a fixed-lam run on that data would take)."""
     b = problem.sinogram
     train = train.to(b.device)
+    # the cached projector's products on the training views alone: the same numbers, 1/fold less work
+    views = getattr(problem.A, "view_products", None)
+    products = views(train, b.dtype, b.device) if views is not None and train.dtype != torch.bool else None
 
     def project(x):
         return problem.A.project(x)[train]
@@ -252,6 +255,9 @@ def training_fista(problem, fista: Fista, train: torch.Tensor, power_iters: int)
         full = torch.zeros_like(b)
         full[train] = y
         return problem.A.backproject(full)
+
+    if products is not None:
+        project, backproject = products
 
     mask = fista.mask
 

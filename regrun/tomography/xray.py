@@ -575,6 +575,45 @@ class XRayTransform(Projector):
                                                           self.max_samples, device)
         return self._symmetric[key]
 
+    def view_products(self, views: torch.Tensor, dtype, device):
+        """(project, backproject) restricted to the views `views` (ascending indices): project(x) = project(x)[views],
+        backproject(y) = backproject of the sinogram that is y in those views and 0 in the others, bit for bit
+        (the cached A's rows of those rays, and A^T's rows without the other rays' entries, in the same order: a
+        CSR product adds each row's entries in order, and the entries dropped added zeros), from the cached
+        matrices; None where A and A^T are not cached whole (then the caller projects all views). Why: `auto`'s
+        training runs projected all views and dropped the held-out ones (fold 8: 1/8 of the projector's work;
+        docs/ct.md "(ctcost)")."""
+        mats = self._matrices(dtype, device)
+        if mats is None or views.numel() == 0 or bool((views[1:] <= views[:-1]).any()):
+            return None
+        a = mats[0]
+        per_view = self.geometry.n_rays // self.geometry.views
+        views = views.to(device=device, dtype=torch.int64)
+        rays = (views[:, None] * per_view + torch.arange(per_view, device=device)).reshape(-1)
+        crow, col, val = a.crow_indices().long(), a.col_indices(), a.values()
+        counts = (crow[1:] - crow[:-1])[rays]
+        first = torch.cumsum(counts, 0) - counts
+        entry = torch.repeat_interleave(crow[:-1][rays] - first, counts) + torch.arange(int(counts.sum()),
+                                                                                       device=device)
+        cols, vals = col[entry], val[entry]
+        n = self.geometry.volume.size
+        sub = _csr(counts, cols, vals, (len(rays), n))
+        order = torch.sort(cols, stable=True)[1]  # rows of A^T: the rays ascending, as in A^T
+        row = torch.repeat_interleave(torch.arange(len(rays), device=device, dtype=cols.dtype), counts)
+        sub_t = _csr(torch.bincount(cols.long(), minlength=n), row[order], vals[order], (n, len(rays)))
+        out_shape = (len(views), *self.out_shape[1:])
+
+        def project(x):
+            xf, batch = self._flat(x, self.in_shape, "volume")
+            with torch.no_grad():
+                return (sub @ xf.T).T.reshape(*batch, *out_shape)
+
+        def backproject(y):
+            yf, batch = self._flat(y, out_shape, "sinogram")
+            with torch.no_grad():
+                return (sub_t @ yf.T).T.reshape(*batch, *self.in_shape)
+        return project, backproject
+
     # --- plain products -----------------------------------------------------------------------------------
     def project(self, x: torch.Tensor) -> torch.Tensor:
         xf, batch = self._flat(x, self.in_shape, "volume")
