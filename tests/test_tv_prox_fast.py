@@ -61,3 +61,18 @@ def test_fista_tv_run_unchanged_and_derivatives_keep_the_stepwise_path(device):
     x = make().solve(lam_g, 5, diff_mode("unrolled"))
     (grad,) = torch.autograd.grad(x.sum(), lam_g)
     assert torch.isfinite(grad) and grad != 0
+
+
+def test_a_prox_whose_primal_step_is_replaced_runs_that_step(device):
+    # scripts/diag_ct_sart_gap.py clips the primal step to a box on the instance; the in-place path skipped it
+    # (CI, session 37: the box's bound was exceeded 2x)
+    g = torch.Generator().manual_seed(9676)
+    b = torch.randn((20, 18), generator=g, dtype=F64).to(device).abs() * 3
+    prox = TVProx("cv", 2)
+    mu = torch.tensor(0.05, dtype=F64, device=device)
+    plain = prox._cv_primal
+    prox._cv_primal = lambda u, v, b, mu: plain(u, v, b, mu).clamp_max(1.0)
+    with torch.no_grad():
+        assert not prox._plain(b, mu, None)
+        out, _ = prox.warm(b, mu, 5)
+    assert float(out.max()) <= 1.0 < float(b.max())

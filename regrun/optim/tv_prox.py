@@ -262,7 +262,11 @@ class TVProx:
         forward-mode tangent: FISTA's runs at a fixed weight and every training run of `auto`'s search), 2-D or 3-D
         images of at least two pixels an axis."""
         tensors = (b, mu) + (tuple(state) if state is not None else ())
-        return (self.method == "cv" and self.cv_steps == "9"
+        # a step replaced on the instance or in a subclass (scripts/diag_ct_sart_gap.py's box clips the primal step)
+        # is that step, which the in-place path would skip: such a prox runs step by step
+        own = (not {"_cv_primal", "step", "output"} & vars(self).keys()
+               and type(self)._cv_primal is TVProx._cv_primal and type(self).step is TVProx.step)
+        return (own and self.method == "cv" and self.cv_steps == "9"
                 and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors if torch.is_tensor(t)))
                 and all(not torch.is_tensor(t) or fwad.unpack_dual(t).tangent is None for t in tensors)
                 and self.ndim in (2, 3) and b.dim() >= self.ndim and min(b.shape[-self.ndim:]) >= 2)
