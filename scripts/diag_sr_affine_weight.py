@@ -38,7 +38,7 @@ def linear_part(p: SuperRes, w: torch.Tensor) -> dict[str, float]:
     a = t[:, :4].reshape(-1, 2, 2) - torch.eye(2, dtype=t.dtype)
     x = p.model.x - p.model.x.mean(0)  # the fine grid's points about their centre
     d = torch.einsum("qij,nj->qni", a, x)
-    h = float(p.fine.h[0]) if hasattr(p.fine, "h") else float(x[:, 0].max() - x[:, 0].min()) / (p.fine.m[0] - 1)
+    h = float(p.fine.h[0])
     return {"max_abs_A_minus_I": float(a.abs().max()), "rms_linear_px": float(d.pow(2).sum(-1).mean().sqrt()) / h}
 
 
