@@ -7,7 +7,7 @@ import torch
 
 from ..errors import UserError, check_bool, check_choice, check_float, check_int
 from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
-from ..record import weight_setting
+from ..record import LEARNED_LAM, run_values, weight_setting
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -45,8 +45,12 @@ class FistaTV(Solver):
         super().__init__(cfg, ctx)
         check_fista_options(cfg)
         check_tv_grid(cfg)
-        # a number, from:RUN (a learned weight), or auto (None: chosen from the data)
-        self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting("solver.lam", cfg.lam)
+        # a number, from:RUN (a weight learned, or chosen by auto, there), or auto (None: chosen from the data). A CT
+        # auto run's weight was refused ("learned no weight") though super-resolution's from: reads lam_chosen: a
+        # user who let auto choose on one scan and wants that weight on the next could not have it (newuser22, 24)
+        self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting(
+            "solver.lam", cfg.lam, names=(LEARNED_LAM, "lam_chosen"), problem="ct_fewview")
+        self.carried = carried_grid(self.lam_from, cfg) if self.lam_from else {}
         # the search settings are checked even at a fixed weight, so a typo never waits for `auto`
         choice = ChoiceSettings.from_config(cfg, "solver", CT_RULES)
         check_choice("solver.lam_divergence", cfg.lam_divergence, DIVERGENCES)
@@ -90,6 +94,9 @@ class FistaTV(Solver):
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
         grid = unknown_grid(problem, self.cfg)  # the problem itself at tv_grid 1
+        if "factor" in self.carried:  # the grid the carried weight was chosen on (carried_grid)
+            grid = UnknownGrid(problem, self.carried["factor"], self.carried.get("data", "fine"),
+                               cache_mb=float(self.cfg.get("tv_grid_cache_mb") or 0))
         L = lipschitz(grid, self.cfg)
         fista = make_fista(grid, self.cfg, L)
         if self.choice is not None:
@@ -124,9 +131,11 @@ class FistaTV(Solver):
         stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0, **self._grid_stats(grid)}
         if self.lam_from:
             stats["lam_from"] = self.lam_from
+            stats.update({k: v for k, v in self.carried.items() if k in ("lam_from_metric", "tv_grid_from")})
         # which weight and whence, as the auto run's message says it: a carried weight's run said only its
         # iteration counts (newuser10)
-        whence = f"from {self.lam_from} (that run's /metrics/lam_learned)" if self.lam_from else "as given"
+        whence = (f"from {self.lam_from} (that run's /metrics/{self.carried['lam_from_metric']}"
+                  f"{self.carried.get('words', '')})" if self.lam_from else "as given")
         return SolveResult(solution={"x": x, "label": label}, status="max_iter",
                            # "x 5 cv iterations" read as cross-validation beside lam=auto's "by cv" (newuser22)
                            message=f"lam={self.lam:.4g} {whence}; {k + 1} FISTA iterations x {self.cfg.inner_iters} "
@@ -217,3 +226,25 @@ class FistaTV(Solver):
                            stats={**choice.stats(), "lipschitz": L, "tau": fista.tau,
                                   "seconds": time.perf_counter() - t0, **self._grid_stats(grid)},
                            figures=figures)
+
+
+def carried_grid(path: str, cfg) -> dict:
+    """What solver.lam=from:RUN carries beside the weight: which metric held it (lam_learned: bilevel or
+    grid_search; lam_chosen: fista_tv's auto), and, where that run was fista_tv's and solver.tv_grid is left at
+    auto here, the unknown's grid it solved on (its /stats/tv_grid, tv_grid_data): auto's pixel-grid check can
+    keep the output's pixel grid, and its weight solved on the 2x grid is another answer (newuser22's file: 31.12
+    dB typed against auto's 33.54). A typed tv_grid is the user's; a learning run's weight (its solvers have no
+    tv_grid) keeps tv_grid's own reading. `words`: the message's clause."""
+    got = run_values(path, (f"metrics/{LEARNED_LAM}", "metrics/lam_chosen", "stats/tv_grid", "stats/tv_grid_data",
+                            "stats/lam_rule"))
+    out = {"lam_from_metric": LEARNED_LAM if f"metrics/{LEARNED_LAM}" in got else "lam_chosen"}
+    rule = f", chosen there by {got['stats/lam_rule']}" if "stats/lam_rule" in got else ""
+    if str(cfg.tv_grid) != "auto" or "stats/tv_grid" not in got:
+        return {**out, "words": rule}
+    factor = int(got["stats/tv_grid"])
+    out.update(factor=factor, tv_grid_from=f"{path}: /stats/tv_grid {factor}")
+    if factor > 1:
+        out["data"] = str(got.get("stats/tv_grid_data", "fine"))
+    where = "the output's pixel grid" if factor == 1 else f"the {factor}x grid"
+    return {**out, "words": f"{rule}; solved on {where}, as there (solver.tv_grid={factor}; type solver.tv_grid "
+                            "to choose another)"}

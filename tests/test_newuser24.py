@@ -1,0 +1,55 @@
+"""newuser24's pass on scans of their own (session 38): what newuser22 left and a fresh user met, each case failing
+on main (docs/ct.md, "A new user's pass on scans of their own (newuser24)")."""
+import re
+from pathlib import Path
+
+import numpy as np
+
+from cli_in_process import regrun_in_process
+
+SEED = 9670
+
+
+def _run(args, tmp_path, monkeypatch, capsys, device, figures=False):
+    done = regrun_in_process([*args, f"figures={str(figures).lower()}", f"device={device.type}"], tmp_path,
+                             monkeypatch, capsys)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _out(console: str) -> Path:
+    return Path(console.split(" -> ")[-1].split()[0])
+
+
+def _sinogram(views: int = 16, bins: int = 30) -> np.ndarray:
+    """A parallel scan of an off-centre ellipse (line integrals, (views, bins)) over 180 degrees, zero past it."""
+    u = np.arange(bins) - (bins - 1) / 2
+    theta = np.deg2rad(np.arange(views) * 180.0 / views)[:, None]
+    shift = 3 * np.cos(theta)
+    width = np.sqrt((8 * np.cos(theta)) ** 2 + (5 * np.sin(theta)) ** 2)
+    return 2 * 8 * 5 / width ** 2 * np.sqrt(np.clip(width ** 2 - (u - shift) ** 2, 0, None))  # area 40 pi each
+
+
+CT = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=20", "solver=fista_tv",
+      "solver.iters=4"]
+
+
+def test_a_weight_auto_chose_is_carried_from_that_run_on_the_grid_it_was_chosen_on(device, tmp_path, monkeypatch,
+                                                                                   capsys):
+    # solver.lam=from:RUN of a CT auto run was refused ("learned no weight"), though super-resolution's reads
+    # lam_chosen; carried, it is solved on the grid auto kept (here the pixel grid), so the answer is auto's
+    np.save(tmp_path / "s.npy", _sinogram())
+    code, err = _run([*CT, "solver.lam_solves=3"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and "gives this answer with solver.tv_grid=1" in err, err
+    auto_dir = _out(err)
+    auto = np.load(auto_dir / "reconstruction.npy")
+    code, out = _run([*CT, f"solver.lam=from:{auto_dir}"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0, out
+    assert "(that run's /metrics/lam_chosen, chosen there by cv; solved on the output's pixel grid, as there " \
+           "(solver.tv_grid=1" in out, out
+    carried = np.load(_out(out) / "reconstruction.npy")
+    assert np.allclose(carried, auto, rtol=1e-4, atol=1e-6 * np.abs(auto).max())
+    # a typed tv_grid is the user's: the 2x grid gives another answer
+    code, out = _run([*CT, f"solver.lam=from:{auto_dir}", "solver.tv_grid=2"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and "solved on" not in out, out
+    assert not np.allclose(np.load(_out(out) / "reconstruction.npy"), auto, rtol=1e-4,
+                           atol=1e-6 * np.abs(auto).max())
