@@ -53,3 +53,24 @@ def test_a_weight_auto_chose_is_carried_from_that_run_on_the_grid_it_was_chosen_
     assert code == 0 and "solved on" not in out, out
     assert not np.allclose(np.load(_out(out) / "reconstruction.npy"), auto, rtol=1e-4,
                            atol=1e-6 * np.abs(auto).max())
+
+
+def test_the_ct_answer_is_also_an_image_file_a_viewer_opens(device, tmp_path, monkeypatch, capsys):
+    # CT wrote reconstruction.npy alone: no image of the reconstruction a user opens beside it (newuser22)
+    from PIL import Image
+
+    np.save(tmp_path / "s.npy", _sinogram())
+    code, out = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=20",
+                      "solver=fbp"], tmp_path, monkeypatch, capsys, device, figures=True)
+    assert code == 0, out
+    run = _out(out)
+    answer = np.load(run / "reconstruction.npy")
+    tif = np.asarray(Image.open(run / "reconstruction.tif"))
+    assert tif.dtype == np.float32 and tif.shape == answer.shape
+    assert np.allclose(tif, answer, rtol=1e-6, atol=1e-6 * np.abs(answer).max())
+    png = Image.open(run / "figures" / "reconstruction.png")
+    pixels = np.asarray(png).astype(float)
+    assert png.size == answer.shape[::-1] and pixels.max() > 255  # 16 bits, row 0 at the top as stored
+    inside = answer > 0.2 * answer.max()
+    assert np.corrcoef(pixels[inside], answer[inside])[0, 1] > 0.999
+    assert "`reconstruction.tif` holds the same array" in (run / "summary.md").read_text()

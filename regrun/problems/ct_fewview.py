@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int, check_truth_varies
-from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint
+from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint, write_png16
 from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
@@ -1270,7 +1270,21 @@ class CTFewView(Problem):
                                                                                self.kind == "cone" else "")))
         suffix = (", central slice" if self.kind == "cone" else
                   ", drawn as reconstruction.npy is stored (row 0 at the top)" if stored else "")
-        return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
+        paths = [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
+        answer = self.answer(arrays)
+        if answer is not None:
+            paths.append(self.answer_png(mid(np.asarray(answer)), (lo, hi), fig_dir))
+        return paths
+
+    @staticmethod
+    def answer_png(image: np.ndarray, span: tuple[float, float], fig_dir: Path) -> Path:
+        """figures/reconstruction.png: the answer as reconstruction.npy stores it (row 0 at the top; a cone's
+        central slice), 16 bits from 0 to the panels' top (display_range), to look at beside the float
+        reconstruction.tif; CT wrote no picture of the reconstruction alone (newuser22, newuser24)."""
+        top = span[1] if span[1] > 0 else 1.0
+        path = fig_dir / "reconstruction.png"
+        write_png16(path, np.clip(np.rint(np.nan_to_num(image) / top * 65535), 0, 65535))
+        return path
 
 
 RADIAN_START_TOLERANCE = 1e-3  # an angle_start this near a multiple of pi/2 (1.5708, 3.1416, -1.571) reads as
