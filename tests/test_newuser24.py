@@ -1,6 +1,5 @@
 """newuser24's pass on scans of their own (session 38): what newuser22 left and a fresh user met, each case failing
 on main (docs/ct.md, "A new user's pass on scans of their own (newuser24)")."""
-import re
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +73,18 @@ def test_the_ct_answer_is_also_an_image_file_a_viewer_opens(device, tmp_path, mo
     inside = answer > 0.2 * answer.max()
     assert np.corrcoef(pixels[inside], answer[inside])[0, 1] > 0.999
     assert "`reconstruction.tif` holds the same array" in (run / "summary.md").read_text()
+
+
+def test_angles_or_a_flat_field_in_a_file_of_their_own_are_told_how_regrun_reads_them(device, tmp_path, monkeypatch,
+                                                                                        capsys):
+    # problem.angles=angles.txt was told "did you mean problem.angles_key or problem.angle_start?", which read as
+    # if either took the file; a flat field typed beside counts likewise
+    np.save(tmp_path / "s.npy", _sinogram())
+    np.savetxt(tmp_path / "angles.txt", np.arange(16) * 180.0 / 16)
+    base = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fbp"]
+    for typed, said in (("problem.angles=angles.txt", "numpy.savez('scan.npz', sinogram=numpy.load('S.npy'), "
+                                                       "angles=numpy.loadtxt('angles.txt'))"),
+                        ("problem.flat=flat.tif", "numpy.save('scan.npy', -numpy.log(counts / flat))")):
+        code, err = _run([*base, typed], tmp_path, monkeypatch, capsys, device)
+        assert code == 2 and said in err and "did you mean" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
