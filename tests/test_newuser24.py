@@ -88,3 +88,22 @@ def test_angles_or_a_flat_field_in_a_file_of_their_own_are_told_how_regrun_reads
         code, err = _run([*base, typed], tmp_path, monkeypatch, capsys, device)
         assert code == 2 and said in err and "did you mean" not in err, err
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_matlab_radon_file_is_told_to_save_its_transpose(device, tmp_path, monkeypatch, capsys):
+    # MATLAB's radon and fanbeam write R as (n_u, views); the .mat hint saved it as it stood, and that file was then
+    # refused as "30 angles but 95 views" with no word of the transpose
+    import scipy.io
+
+    sino = _sinogram()  # (16, 30): (views, n_u)
+    scipy.io.savemat(tmp_path / "scan.mat", {"R": sino.T, "theta": np.arange(16) * 180.0 / 16})
+    base = ["problem=ct_fewview", "problem.data=file", "solver=fbp"]
+    code, err = _run([*base, "problem.sinogram=scan.mat"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "sinogram=scipy.io.loadmat('scan.mat')['R'].T, angles=" in err, err
+    np.savez(tmp_path / "as_it_stood.npz", sinogram=sino.T, angles=np.arange(16) * 180.0 / 16)
+    code, err = _run([*base, "problem.sinogram=as_it_stood.npz"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "its second axis holds 16" in err and "save sinogram.T" in err, err
+    mat = scipy.io.loadmat(tmp_path / "scan.mat")  # the line the hint gives, run: the file reads
+    np.savez(tmp_path / "scan.npz", sinogram=mat["R"].T, angles=mat["theta"].ravel())
+    code, err = _run([*base, "problem.sinogram=scan.npz", "problem.size=20"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err

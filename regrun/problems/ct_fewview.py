@@ -641,7 +641,7 @@ class CTFewView(Problem):
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})"
                             f"{slices_hint() if sino.ndim == 3 else ''}")
         total = sino.shape[0]
-        self._read_angles(total)  # before the checks: the grid read from the detector needs the views' angles
+        self._read_angles(total, tuple(sino.shape))  # before the checks: the grid read from the detector needs them
         fan_line = ""
         if self.kind != "parallel" and self._size_default and cfg.detector is None:
             fan_line = self._grid_from_fan_detector(sino.numpy(), Path(str(cfg.sinogram)).name)
@@ -826,7 +826,7 @@ class CTFewView(Problem):
                 f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
                 f"quarter; a radon file also shifted, the disk's rim lost)")
 
-    def _read_angles(self, views: int) -> None:
+    def _read_angles(self, views: int, shape: tuple = ()) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
         checked against the sinogram's views and kept for the geometry (self.file_angles, radians)."""
         cfg = self.cfg
@@ -857,8 +857,13 @@ class CTFewView(Problem):
         if angles.ndim == 2 and 1 in angles.shape:  # a vector MATLAB saved as a row, (1, n): "60 angles (shape
             angles = angles.reshape(-1)           # (1, 60)) but ... 60 views" refused it (newuser15)
         if angles.ndim != 1 or len(angles) != views:
+            # a (n_u, views) array, as MATLAB's radon and fanbeam write it, was told the counts alone: the way out
+            # is a transpose (newuser24: a .mat saved as the hint then said, 30 angles against 95 "views")
+            flipped = (f"; its second axis holds {shape[1]}: if the array is (n_u, views), as MATLAB's radon and "
+                       f"fanbeam and scikit-image's radon write it, save sinogram.T"
+                       if len(shape) == 2 and angles.size == shape[1] != views else "")
             raise UserError(f"{where}: its '{cfg.angles_key}' holds {angles.size} angles (shape {angles.shape}) "
-                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees")
+                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees{flipped}")
         span = float(angles.max() - angles.min())
         if views > 1 and span == 0:
             # all one angle was "span 0, which reads as radians" (newuser20): a filler array, not a unit
