@@ -107,3 +107,21 @@ def test_a_matlab_radon_file_is_told_to_save_its_transpose(device, tmp_path, mon
     np.savez(tmp_path / "scan.npz", sinogram=mat["R"].T, angles=mat["theta"].ravel())
     code, err = _run([*base, "problem.sinogram=scan.npz", "problem.size=20"], tmp_path, monkeypatch, capsys, device)
     assert code == 0, err
+
+
+def test_a_learned_weight_solved_on_the_finer_grid_says_where_it_was_learned(device, tmp_path, monkeypatch, capsys):
+    # grid_search learns on the output's pixel grid; fista_tv on a file solves on tv_grid=auto's 2x grid, without a
+    # word (newuser24's file: 28.91 dB there, 31.11 on the pixel grid)
+    import h5py
+
+    run = tmp_path / "learn"
+    run.mkdir()
+    with h5py.File(run / "results.h5", "w") as f:  # a grid_search run's results as learned_lam reads them
+        f.attrs.update(schema_version=1, status="completed", problem="ct_fewview", solver="grid_search")
+        f["metrics/lam_learned"] = 0.7
+    np.save(tmp_path / "s.npy", _sinogram())
+    code, out = _run([*CT, f"solver.lam=from:{run}"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and "(that run's /metrics/lam_learned; learned on the output's pixel grid, solved here on the " \
+                         "2x grid of solver.tv_grid=auto: solver.tv_grid=1 solves it where it was learned)" in out, out
+    code, out = _run([*CT, f"solver.lam=from:{run}", "solver.tv_grid=1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and "(that run's /metrics/lam_learned);" in out, out
