@@ -145,3 +145,14 @@ def test_a_voxel_size_that_puts_the_answer_in_other_units_than_the_truth_is_name
     code, out = _run([*base, "problem.voxel=0.5", "problem.truth_file=truth_mm.npy"], tmp_path, monkeypatch, capsys,
                      device)
     assert code == 0 and "WARNING" not in out, out
+
+
+def test_counts_are_told_the_numpy_line_and_the_level_the_detector_ends_give(device, tmp_path, monkeypatch, capsys):
+    # 16-bit counts with a flat field were told "-log(counts / counts_without_object)" in words alone
+    counts = np.round(20000 * np.exp(-0.05 * _sinogram())).astype(np.uint16)
+    np.save(tmp_path / "counts.npy", counts)
+    code, err = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=counts.npy", "solver=fbp"],
+                     tmp_path, monkeypatch, capsys, device)
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("regrun: error:")]
+    assert code == 2 and "numpy.save('scan.npy', -numpy.log(counts / flat))" in line, err
+    assert "the unobstructed ends' level, 2e+04 here" in line, err

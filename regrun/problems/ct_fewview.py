@@ -971,7 +971,10 @@ class CTFewView(Problem):
             clip = f", its {low} counts <= 0 (down to {float(sino.min()):.4g}) {CLIP_COUNTS}" if low else ""
             raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
-                            f"integrals -log(counts / counts_without_object){clip}")
+                            f"integrals -log(counts / counts_without_object){clip}: numpy.save('scan.npy', "
+                            f"-numpy.log(counts / flat)), flat a flat-field scan's mean over its frames (a dark "
+                            f"scan subtracted from both first), or without one the unobstructed ends' level, "
+                            f"{ends:.4g} here")
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
         if self.kind == "parallel" and sino.ndim == 2:
             shadow = covering_detector(self.shape, self.voxel)[0][0] * self.voxel / spacing  # the corners' rays too
