@@ -102,6 +102,9 @@ class FistaTV(Solver):
         if self.choice is not None:
             return self._solve_auto(grid, monitor, fista, L, t0)
         lam = torch.tensor(self.lam, dtype=problem.sinogram.dtype, device=problem.sinogram.device)
+        scale = carried_scale_warning(self.lam_from, problem.sinogram, self.lam) if self.lam_from else ""
+        if scale:  # said before the solve it spoils, and in the end line's warnings
+            self.ctx.reporter.line(f"regrun: WARNING: {scale}", err=True)
         iters = int(self.cfg.iters)
         mask = fista.mask
         truth = problem.truth
@@ -139,7 +142,8 @@ class FistaTV(Solver):
         return SolveResult(solution={"x": x, "label": label}, status="max_iter",
                            # "x 5 cv iterations" read as cross-validation beside lam=auto's "by cv" (newuser22)
                            message=f"lam={self.lam:.4g} {whence}; {k + 1} FISTA iterations x {self.cfg.inner_iters} "
-                                   f"TV-prox iterations (prox {self.cfg.prox})",
+                                   f"TV-prox iterations (prox {self.cfg.prox})"
+                                   + (f"; WARNING: {scale}" if scale else ""),
                            n_iter=k + 1, metrics=metrics,
                            stats=stats)
 
@@ -259,3 +263,27 @@ def carried_grid(path: str, cfg) -> dict:
     where = "the output's pixel grid" if factor == 1 else f"the {factor}x grid"
     return {**out, "words": f"{rule}; solved on {where}, as there (solver.tv_grid={factor}; type solver.tv_grid "
                             "to choose another)"}
+
+
+CARRIED_SCALE = 4.0  # a carried weight's scan whose largest line integrals differ from this one's by more than this
+# factor (either way) is named: lam's units follow the data's (TV of x against the squared misfit: b -> c b asks
+# c lam), and newuser24's weight from a scan in pixel units (largest line integral 57.9) on the same object's scan
+# from counts (-log(counts / flat): 1.74) gave 20.47 dB, under FBP's 25.16 (auto there: 32.68)
+
+
+def carried_scale_warning(path: str, sinogram: torch.Tensor, lam: float) -> str:
+    """'' unless the run at `path` (solver.lam=from:) solved a sinogram whose 99th percentile of |value| differs
+    from `sinogram`'s by more than CARRIED_SCALE; a run without its sinogram (none stored) says nothing."""
+    import numpy as np
+
+    theirs = run_values(path, ("data/sinogram",)).get("data/sinogram")
+    if theirs is None:
+        return ""
+    a = float(np.percentile(np.abs(np.asarray(theirs)), 99))
+    b = float(np.percentile(np.abs(sinogram.detach().cpu().numpy()), 99))
+    if a <= 0 or b <= 0 or 1 / CARRIED_SCALE <= b / a <= CARRIED_SCALE:
+        return ""
+    return (f"the weight carried from {path} was chosen on a sinogram whose largest line integrals are {a:.4g} "
+            f"(99th percentile), this one's {b:.4g}: {b / a:.3g} times; the weight's units follow the data's (a "
+            f"sinogram c times larger asks a weight c times larger), so it is another weight here: give the scans "
+            f"in one unit, solver.lam={lam * b / a:.4g} (scaled), or solver.lam=auto")
