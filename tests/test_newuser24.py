@@ -175,3 +175,16 @@ def test_a_weight_carried_from_a_scan_in_other_units_is_warned(device, tmp_path,
         assert code == 0, out
         assert ("regrun: WARNING: the weight carried from" in out and "0.0333 times" in out
                 and "solver.lam=0.02333 (scaled)" in out) == warned, out
+
+
+def test_a_detector_of_matlabs_radon_width_names_the_grid_matlab_projected(device, tmp_path, monkeypatch, capsys):
+    # MATLAB's radon of a 64^2 image writes 95 bins, which read as radon(circle=False) of 67^2 without a word
+    from regrun.problems.ct_fewview import matlab_radon_grid
+
+    assert [matlab_radon_grid(w) for w in (95, 185, 367, 729)] == [64, 128, 256, 512]
+    sino = np.pad(_sinogram(16, 30), ((0, 0), (13, 12)))  # 55 bins: MATLAB's for a 36^2 image, radon's for 38^2
+    np.save(tmp_path / "m.npy", sino)
+    code, out = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=m.npy", "solver=fbp"], tmp_path,
+                     monkeypatch, capsys, device)
+    assert code == 0 and "55 bins is also MATLAB's radon of a 36x36 image: type problem.size=36 for a file from " \
+                         "MATLAB" in out, out

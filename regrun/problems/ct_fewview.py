@@ -167,6 +167,15 @@ def detector_readings(n_u: int) -> list[tuple[int, str]]:
     return out
 
 
+def matlab_radon_grid(n_u: int) -> int | None:
+    """The N whose N x N image MATLAB's radon projects onto n_u bins (2 ceil(norm(size - floor((size - 1) / 2) - 1))
+    + 3, its documented width: 2 ceil(N / sqrt 2) + 3 for even N, 2 ceil((N - 1) / sqrt 2) + 3 for odd N), the
+    roundest where two do, or None."""
+    found = [n for n in range(max(1, int((n_u - 3) / 2 * math.sqrt(2)) - 3), int((n_u - 3) / 2 * math.sqrt(2)) + 5)
+             if 2 * math.ceil(math.hypot(*(2 * [n - (n - 1) // 2 - 1]))) + 3 == n_u]
+    return max(found, key=lambda n: ((n & -n), n)) if found else None
+
+
 def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray,
               disk: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[int, str]:
     """The grid a parallel file's detector implies (docs/ct.md "(ctsize)"): of detector_readings, those whose square
@@ -1002,9 +1011,14 @@ class CTFewView(Problem):
                  or not disk_holds(first, last, n_u, self.mask_radius * n * self.voxel / 2))
         disk = (first, last, self.mask_radius) if self.size_reading == "disk" else None
         grid, convention = file_grid(n_u, widths, angles, disk)
+        matlab = matlab_radon_grid(n_u)
+        # MATLAB's radon writes 2 ceil(N / sqrt 2) + 3 bins: a 64^2 image's 95 read as radon(circle=False)'s 67
+        # (newuser24); not a reading of its own (untested on MATLAB's own files), a word where it differs
+        also = (f"; {n_u} bins is also MATLAB's radon of a {matlab}x{matlab} image: type problem.size={matlab} for a "
+                f"file from MATLAB" if matlab and matlab != grid else "")
         if grid == n:
             return (f"regrun: problem.size={n}: the default, the grid {name}'s {n_u}-pixel detector implies "
-                    f"({convention})")
+                    f"({convention}){also}")
         narrower = grid < n and n_u < reach
         why = (f"since the object reaches past the default {n}-voxel grid" if crops and grid > n else
                f"since it is narrower than the covering detector of the default {n}-voxel grid" if narrower else
@@ -1012,7 +1026,7 @@ class CTFewView(Problem):
         self.shape = (grid, grid)
         self.grid_from = f"the file's {n_u}-pixel detector ({convention})"
         return (f"regrun: problem.size={grid}: the grid {name}'s {n_u}-pixel detector implies ({convention}), "
-                f"{why} (problem.size=N sets it)")
+                f"{why} (problem.size=N sets it){also}")
 
     def _grid_from_fan_detector(self, sino: np.ndarray, name: str) -> str:
         """No size typed, no truth file, a fan (or cone) file: the grid its detector implies at the typed distances
