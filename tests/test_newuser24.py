@@ -188,3 +188,20 @@ def test_a_detector_of_matlabs_radon_width_names_the_grid_matlab_projected(devic
                      monkeypatch, capsys, device)
     assert code == 0 and "55 bins is also MATLAB's radon of a 36x36 image: type problem.size=36 for a file from " \
                          "MATLAB" in out, out
+
+
+def test_a_cone_answer_is_one_tiff_page_a_slice(device, tmp_path):
+    from PIL import Image
+
+    from regrun.imaging.answer import write_answer
+
+    volume = np.random.default_rng(SEED).random((6, 5, 3))  # [..., k] slice k along the axis, as the answer
+    write_answer(tmp_path, "ct_fewview", volume)
+    with Image.open(tmp_path / "reconstruction.tif") as tif:
+        pages = []
+        for k in range(tif.n_frames):
+            tif.seek(k)
+            pages.append(np.asarray(tif, dtype=np.float64))
+    assert np.allclose(np.stack(pages, -1), volume, rtol=1e-6)
+    write_answer(tmp_path, "superres", volume[..., 0])  # no copy for a problem whose picture is written elsewhere
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reconstruction.npy", "reconstruction.tif"]
