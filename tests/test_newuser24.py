@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from cli_in_process import regrun_in_process
+from test_newuser22 import _sinogram  # an off-centre ellipse's parallel scan, (views, bins)
 
 SEED = 9670
 
@@ -17,15 +18,6 @@ def _run(args, tmp_path, monkeypatch, capsys, device, figures=False):
 
 def _out(console: str) -> Path:
     return Path(console.split(" -> ")[-1].split()[0])
-
-
-def _sinogram(views: int = 16, bins: int = 30) -> np.ndarray:
-    """A parallel scan of an off-centre ellipse (line integrals, (views, bins)) over 180 degrees, zero past it."""
-    u = np.arange(bins) - (bins - 1) / 2
-    theta = np.deg2rad(np.arange(views) * 180.0 / views)[:, None]
-    shift = 3 * np.cos(theta)
-    width = np.sqrt((8 * np.cos(theta)) ** 2 + (5 * np.sin(theta)) ** 2)
-    return 2 * 8 * 5 / width ** 2 * np.sqrt(np.clip(width ** 2 - (u - shift) ** 2, 0, None))  # area 40 pi each
 
 
 CT = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=20", "solver=fista_tv",
