@@ -16,8 +16,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import (compose, config_dir, group_file, group_options, key_owners, nearest_keys, paper_values,
-                     quote_value, register_resolvers, searchpath_override, settings_replaced_by_value)
+from .config import (compose, config_dir, field_key_hint, group_file, group_options, key_owners, nearest_keys,
+                     paper_values, quote_value, register_resolvers, searchpath_override, settings_replaced_by_value)
 from .console import STARTING, held_ctrl_c, informational, reader_left
 from .errors import SYNONYMS, UserError
 
@@ -163,6 +163,9 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     base = _compose_without_unknown([o for o in overrides if o != bad])
     near = [] if base is None else nearest_keys(key.lstrip("+~"), base)
     message = f"unknown config key {key!r} in {bad!r}"
+    field = field_key_hint(key.lstrip("+~"), base)
+    if field:
+        return f"{message}: {field}"
     owners = key_owners(key.lstrip("+~"), base)
     if owners:
         # `problem.frames=DIR` without problem=superres said "did you mean `problem.name` or `problem.resize`?",

@@ -204,6 +204,30 @@ ANALOG_KEYS = {("superres", "truth_file"): "truth", ("superres", "sinogram"): "f
                ("ct_fewview", "frames_key"): "sinogram_key"}
 
 
+# Keys a user of the field types for what CT reads another way: the answer instead of "did you mean
+# problem.angles_key or problem.angle_start?" (newuser24: angles in a text file beside the sinogram, a flat field)
+_ANGLES_HINT = ("regrun reads the views' angles from the sinogram's own .npz/.h5 file (problem.angles_key names "
+                "the array there), not from a file of their own: numpy.savez('scan.npz', sinogram=numpy.load("
+                "'S.npy'), angles=numpy.loadtxt('angles.txt')) (degrees, one per view), then "
+                "problem.sinogram=scan.npz; evenly spread views need none (problem.angle_start, "
+                "problem.angle_range)")
+_FLAT_HINT = ("regrun reads line integrals, not counts and their flat field: numpy.save('scan.npy', "
+              "-numpy.log(counts / flat)) (flat: the counts without the object, the mean of the flat images, a dark "
+              "image subtracted from both first), then problem.sinogram=scan.npy")
+FIELD_KEYS = {"angles": _ANGLES_HINT, "theta": _ANGLES_HINT, "angles_file": _ANGLES_HINT, "angle_file": _ANGLES_HINT,
+              "flat": _FLAT_HINT, "flat_field": _FLAT_HINT, "flatfield": _FLAT_HINT, "i0": _FLAT_HINT,
+              "dark": _FLAT_HINT, "dark_field": _FLAT_HINT}
+
+
+def field_key_hint(key: str, cfg: DictConfig | None) -> str:
+    """For a problem key CT does not have but a user of the field types (FIELD_KEYS), on a CT run: what regrun reads
+    instead, with the line that converts; '' otherwise."""
+    group, _, rest = key.partition(".")
+    if group != "problem" or cfg is None or cfg.hydra.runtime.choices.get("problem") != "ct_fewview":
+        return ""
+    return FIELD_KEYS.get(rest.lower(), "")
+
+
 def key_owners(key: str, cfg: DictConfig | None) -> str:
     """For a problem/solver key the run's option does not have (`problem.frames` with the default problem,
     `solver.lam` on fbp): which other options have it and what to add, or that those solvers do not fit the

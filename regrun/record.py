@@ -589,6 +589,19 @@ def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...
     return value
 
 
+def run_values(path: str | Path, names: tuple[str, ...]) -> dict:
+    """The datasets `names` ("metrics/lam_chosen", "stats/tv_grid") of the run at `path` (its results file or run
+    folder, as `learned_lam` read it: call that first, it says what is wrong with the path), those it holds,
+    bytes read as text. A weight carried from: another run is solved as that run solved it (newuser24)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / FILENAME if (p / FILENAME).exists() else p / (FILENAME + PARTIAL_SUFFIX)
+    with h5py.File(p, "r") as f:
+        found = {name: f[name][()] for name in names if name in f}
+    return {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+            for k, v in found.items()}
+
+
 def weight_setting(key: str, value: Any, **read) -> tuple[float, str | None]:
     """A fixed regularization weight from its setting: a number >= 0, or `from:PATH` (the weight a learning run
     stored, `learned_lam`, which `read` is passed on to). Returns (weight, PATH or None)."""

@@ -19,12 +19,21 @@ ANSWERS = {
                    "per pixel; a sinogram from scikit-image's `radon`, read with `problem.angle_start=90`, gives it "
                    "as radon's input image was stored (row 0 at the top), and so does an ASTRA parallel scan read "
                    "with it. The 2-D figures draw it, and the truth file, as stored, row 0 at the top (docs/ct.md, "
-                   "'Angles')")),
+                   "'Angles'). `reconstruction.tif` holds the same array as a 32-bit float TIFF (a 3-D one slice a "
+                   "page) for an image viewer (Fiji/ImageJ, napari), in the same units; "
+                   "`figures/reconstruction.png` a 16-bit picture of it from 0 to its largest value in the disk, "
+                   "to look at")),
     "multiscale_affine": ("registered.npy",
                           ("the template moved onto the reference by the affine found, on the reference's pixels, as "
                           "your images are stored (rows from the top), in the template's grey values, loaded with "
                           "`numpy.load`")),
 }
+
+
+# The answer as an image file besides, for the problems whose answer is in the data's own units (floats) and not
+# drawn at the data's depth elsewhere: CT wrote reconstruction.npy alone, which an image viewer does not open
+# (newuser22, newuser24); super-resolution writes figures/reconstruction.png at the frames' depth.
+IMAGE_COPIES = {"ct_fewview": "reconstruction.tif"}
 
 
 def answer_name(problem: str) -> str:
@@ -37,7 +46,21 @@ def write_answer(out_dir: Path, problem: str, image: np.ndarray) -> Path:
     out as ANSWERS says). Returns its path."""
     path = Path(out_dir) / answer_name(problem)
     np.save(path, np.asarray(image, dtype=np.float64))
+    if problem in IMAGE_COPIES:
+        write_float_tiff(Path(out_dir) / IMAGE_COPIES[problem], image)
     return path
+
+
+def write_float_tiff(path: Path, image: np.ndarray) -> None:
+    """`image` as a 32-bit float TIFF as it is stored (row 0 the first row): (rows, columns) one page, (rows,
+    columns, slices) one page a slice. Float keeps the units (a 16-bit file would need a scale the user must
+    know); Pillow writes it (a float32 array is its mode F), so nothing beyond the core is needed."""
+    from PIL import Image
+
+    arr = np.asarray(image, dtype=np.float32)
+    pages = [arr] if arr.ndim == 2 else [arr[..., k] for k in range(arr.shape[-1])]
+    first, *rest = [Image.fromarray(np.ascontiguousarray(page)) for page in pages]
+    first.save(path, format="TIFF", save_all=bool(rest), append_images=rest)
 
 
 def answer_line(out_dir: Path, problem: str) -> str | None:

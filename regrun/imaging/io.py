@@ -584,6 +584,13 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
     per_view = [other for other, shape in found[1:] if angles and len(shape) <= 2 and shape and min(shape) >= 1
                 and int(np.prod(shape)) in found[0][1] and int(np.prod(shape)) == max(shape) > 1]
     if per_view:
+        views = int(np.prod(dict(found)[per_view[0]]))
+        if len(found[0][1]) == 2 and found[0][1][1] == views != found[0][1][0]:
+            # one column a view, as MATLAB's radon and fanbeam write R: saved as it stood, the file was then refused
+            # as 30 angles against 95 views (newuser24); a -v7.3 load's own .T already turns it
+            sino = load.format(name=name)
+            sino = sino[:-2] if sino.endswith(".T") else sino + ".T"
+            save = save.replace(f"{key}={load.format(name=name)}", f"{key}={sino}")
         save = (f"{save[:-1]}, angles={load.format(name=per_view[0])}.ravel()) (angles in degrees, one per view: "
                 f"numpy.degrees of them if they are radians)")
     layout = (" (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)"

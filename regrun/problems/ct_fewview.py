@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int, check_truth_varies
-from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint
+from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint, write_png16
 from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
@@ -165,6 +165,15 @@ def detector_readings(n_u: int) -> list[tuple[int, str]]:
         out.append((2 * n_u // 3, "ASTRA's 1.5 N bins"))
     out.append((n_u, "a detector as wide as the grid: radon(circle=True), ASTRA's N bins"))
     return out
+
+
+def matlab_radon_grid(n_u: int) -> int | None:
+    """The N whose N x N image MATLAB's radon projects onto n_u bins (2 ceil(norm(size - floor((size - 1) / 2) - 1))
+    + 3, its documented width: 2 ceil(N / sqrt 2) + 3 for even N, 2 ceil((N - 1) / sqrt 2) + 3 for odd N), the
+    roundest where two do, or None."""
+    found = [n for n in range(max(1, int((n_u - 3) / 2 * math.sqrt(2)) - 3), int((n_u - 3) / 2 * math.sqrt(2)) + 5)
+             if 2 * math.ceil(math.hypot(*(2 * [n - (n - 1) // 2 - 1]))) + 3 == n_u]
+    return max(found, key=lambda n: ((n & -n), n)) if found else None
 
 
 def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray,
@@ -641,7 +650,7 @@ class CTFewView(Problem):
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})"
                             f"{slices_hint() if sino.ndim == 3 else ''}")
         total = sino.shape[0]
-        self._read_angles(total)  # before the checks: the grid read from the detector needs the views' angles
+        self._read_angles(total, tuple(sino.shape))  # before the checks: the grid read from the detector needs them
         fan_line = ""
         if self.kind != "parallel" and self._size_default and cfg.detector is None:
             fan_line = self._grid_from_fan_detector(sino.numpy(), Path(str(cfg.sinogram)).name)
@@ -826,7 +835,7 @@ class CTFewView(Problem):
                 f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
                 f"quarter; a radon file also shifted, the disk's rim lost)")
 
-    def _read_angles(self, views: int) -> None:
+    def _read_angles(self, views: int, shape: tuple = ()) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
         checked against the sinogram's views and kept for the geometry (self.file_angles, radians)."""
         cfg = self.cfg
@@ -857,8 +866,13 @@ class CTFewView(Problem):
         if angles.ndim == 2 and 1 in angles.shape:  # a vector MATLAB saved as a row, (1, n): "60 angles (shape
             angles = angles.reshape(-1)           # (1, 60)) but ... 60 views" refused it (newuser15)
         if angles.ndim != 1 or len(angles) != views:
+            # a (n_u, views) array, as MATLAB's radon and fanbeam write it, was told the counts alone: the way out
+            # is a transpose (newuser24: a .mat saved as the hint then said, 30 angles against 95 "views")
+            flipped = (f"; its second axis holds {shape[1]}: if the array is (n_u, views), as MATLAB's radon and "
+                       f"fanbeam and scikit-image's radon write it, save sinogram.T"
+                       if len(shape) == 2 and angles.size == shape[1] != views else "")
             raise UserError(f"{where}: its '{cfg.angles_key}' holds {angles.size} angles (shape {angles.shape}) "
-                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees")
+                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees{flipped}")
         span = float(angles.max() - angles.min())
         if views > 1 and span == 0:
             # all one angle was "span 0, which reads as radians" (newuser20): a filler array, not a unit
@@ -966,7 +980,10 @@ class CTFewView(Problem):
             clip = f", its {low} counts <= 0 (down to {float(sino.min()):.4g}) {CLIP_COUNTS}" if low else ""
             raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
-                            f"integrals -log(counts / counts_without_object){clip}")
+                            f"integrals -log(counts / counts_without_object){clip}: numpy.save('scan.npy', "
+                            f"-numpy.log(counts / flat)), flat a flat-field scan's mean over its frames (a dark "
+                            f"scan subtracted from both first), or without one the unobstructed ends' level, "
+                            f"{ends:.4g} here")
         self.baseline_warning = baseline_offset(edge, float(sino.max()), what)
         if self.kind == "parallel" and sino.ndim == 2:
             shadow = covering_detector(self.shape, self.voxel)[0][0] * self.voxel / spacing  # the corners' rays too
@@ -994,9 +1011,14 @@ class CTFewView(Problem):
                  or not disk_holds(first, last, n_u, self.mask_radius * n * self.voxel / 2))
         disk = (first, last, self.mask_radius) if self.size_reading == "disk" else None
         grid, convention = file_grid(n_u, widths, angles, disk)
+        matlab = matlab_radon_grid(n_u)
+        # MATLAB's radon writes 2 ceil(N / sqrt 2) + 3 bins: a 64^2 image's 95 read as radon(circle=False)'s 67
+        # (newuser24); not a reading of its own (untested on MATLAB's own files), a word where it differs
+        also = (f"; {n_u} bins is also MATLAB's radon of a {matlab}x{matlab} image: type problem.size={matlab} for a "
+                f"file from MATLAB" if matlab and matlab != grid else "")
         if grid == n:
             return (f"regrun: problem.size={n}: the default, the grid {name}'s {n_u}-pixel detector implies "
-                    f"({convention})")
+                    f"({convention}){also}")
         narrower = grid < n and n_u < reach
         why = (f"since the object reaches past the default {n}-voxel grid" if crops and grid > n else
                f"since it is narrower than the covering detector of the default {n}-voxel grid" if narrower else
@@ -1004,7 +1026,7 @@ class CTFewView(Problem):
         self.shape = (grid, grid)
         self.grid_from = f"the file's {n_u}-pixel detector ({convention})"
         return (f"regrun: problem.size={grid}: the grid {name}'s {n_u}-pixel detector implies ({convention}), "
-                f"{why} (problem.size=N sets it)")
+                f"{why} (problem.size=N sets it){also}")
 
     def _grid_from_fan_detector(self, sino: np.ndarray, name: str) -> str:
         """No size typed, no truth file, a fan (or cone) file: the grid its detector implies at the typed distances
@@ -1140,6 +1162,17 @@ class CTFewView(Problem):
         m = self.mask.cpu().numpy()
         est, tru = x.detach().cpu().numpy() * m, self.truth.cpu().numpy() * m
         found = truth_scale(est, tru, m)
+        voxel = float(self.cfg.voxel)
+        if found is None and voxel != 1.0:
+            found = self._voxel_scale(est, tru, m, voxel)
+            if found:
+                self.truth_scale_off = found[0]
+                scale, as_given, scaled = found
+                return (f"the reconstruction is {scale:.4g} times problem.truth_file (rel_error {scaled:.3g} against "
+                        f"the truth so scaled, {as_given:.3g} as given), about 1/problem.voxel: problem.voxel={voxel:g} "
+                        f"reads the line integrals as per unit of length and gives the reconstruction per that unit "
+                        f"(1/{voxel:g} times per pixel); a truth per pixel compares with problem.voxel=1, or give "
+                        f"the truth divided by {voxel:g}")
         if found is None:
             return ""
         scale, as_given, scaled = found
@@ -1148,6 +1181,20 @@ class CTFewView(Problem):
                 f"scaled, {as_given:.3g} as given): the sinogram is not in the truth's units (line integrals in units "
                 f"of problem.voxel; an image file holds them times the factor it was saved with: divide by it), "
                 f"so psnr, ssim and rel_error compare two scales")
+
+    @staticmethod
+    def _voxel_scale(est: np.ndarray, tru: np.ndarray, m: np.ndarray, voxel: float):
+        """(scale, rel_error as given, so scaled) where a typed problem.voxel explains the truth file's scale (within
+        VOXEL_SCALE_TOLERANCE of 1/voxel, the scaled truth fitting at most half as badly), inside truth_scale's
+        [1/2, 2]: voxel 0.5 (a pixel size in mm) gave PSNR 7.3 dB against 24.1 at 1 without a word (newuser24)."""
+        power = float((tru * tru).sum())
+        if power <= 0:
+            return None
+        scale = float((est * tru).sum()) / power
+        as_given, scaled = rel_error(est, tru, m), rel_error(est, scale * tru, m)
+        if abs(scale * voxel - 1.0) > VOXEL_SCALE_TOLERANCE or scaled > 0.5 * as_given:
+            return None
+        return scale, as_given, scaled
 
     # --- judging a solution -------------------------------------------------------------------------------
     def inputs(self):
@@ -1270,9 +1317,25 @@ class CTFewView(Problem):
                                                                                self.kind == "cone" else "")))
         suffix = (", central slice" if self.kind == "cone" else
                   ", drawn as reconstruction.npy is stored (row 0 at the top)" if stored else "")
-        return [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
+        paths = [image_grid(panels, fig_dir / "ct_fewview.png", ncols=3, suptitle=self.label + suffix)]
+        answer = self.answer(arrays)
+        if answer is not None:
+            paths.append(self.answer_png(mid(np.asarray(answer)), (lo, hi), fig_dir))
+        return paths
+
+    @staticmethod
+    def answer_png(image: np.ndarray, span: tuple[float, float], fig_dir: Path) -> Path:
+        """figures/reconstruction.png: the answer as reconstruction.npy stores it (row 0 at the top; a cone's
+        central slice), 16 bits from 0 to the panels' top (display_range), to look at beside the float
+        reconstruction.tif; CT wrote no picture of the reconstruction alone (newuser22, newuser24)."""
+        top = span[1] if span[1] > 0 else 1.0
+        path = fig_dir / "reconstruction.png"
+        write_png16(path, np.clip(np.rint(np.nan_to_num(image) / top * 65535), 0, 65535))
+        return path
 
 
+VOXEL_SCALE_TOLERANCE = 0.15  # a truth file this near 1/problem.voxel times the answer is named as the voxel's
+# scale: FBP and FISTA-TV keep an object's mean within a few percent (newuser24's 64^2 file: 2.03 at voxel 0.5)
 RADIAN_START_TOLERANCE = 1e-3  # an angle_start this near a multiple of pi/2 (1.5708, 3.1416, -1.571) reads as
 # radians: no scan starts 1.57 degrees off a convention's 0 by design, and 1.571 is pi/2 to 4e-4
 QUARTER_NAMES = {1: "pi/2", 2: "pi", 3: "3 pi/2", 4: "2 pi", -1: "-pi/2", -2: "-pi"}

@@ -7,7 +7,7 @@ import torch
 
 from ..errors import UserError, check_bool, check_choice, check_float, check_int
 from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
-from ..record import weight_setting
+from ..record import LEARNED_LAM, run_values, weight_setting
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -45,8 +45,12 @@ class FistaTV(Solver):
         super().__init__(cfg, ctx)
         check_fista_options(cfg)
         check_tv_grid(cfg)
-        # a number, from:RUN (a learned weight), or auto (None: chosen from the data)
-        self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting("solver.lam", cfg.lam)
+        # a number, from:RUN (a weight learned, or chosen by auto, there), or auto (None: chosen from the data). A CT
+        # auto run's weight was refused ("learned no weight") though super-resolution's from: reads lam_chosen: a
+        # user who let auto choose on one scan and wants that weight on the next could not have it (newuser22, 24)
+        self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting(
+            "solver.lam", cfg.lam, names=(LEARNED_LAM, "lam_chosen"), problem="ct_fewview")
+        self.carried = carried_grid(self.lam_from, cfg) if self.lam_from else {}
         # the search settings are checked even at a fixed weight, so a typo never waits for `auto`
         choice = ChoiceSettings.from_config(cfg, "solver", CT_RULES)
         check_choice("solver.lam_divergence", cfg.lam_divergence, DIVERGENCES)
@@ -90,11 +94,17 @@ class FistaTV(Solver):
     def solve(self, problem, monitor) -> SolveResult:
         t0 = time.perf_counter()
         grid = unknown_grid(problem, self.cfg)  # the problem itself at tv_grid 1
+        if "factor" in self.carried:  # the grid the carried weight was chosen on (carried_grid)
+            grid = UnknownGrid(problem, self.carried["factor"], self.carried.get("data", "fine"),
+                               cache_mb=float(self.cfg.get("tv_grid_cache_mb") or 0))
         L = lipschitz(grid, self.cfg)
         fista = make_fista(grid, self.cfg, L)
         if self.choice is not None:
             return self._solve_auto(grid, monitor, fista, L, t0)
         lam = torch.tensor(self.lam, dtype=problem.sinogram.dtype, device=problem.sinogram.device)
+        scale = carried_scale_warning(self.lam_from, problem.sinogram, self.lam) if self.lam_from else ""
+        if scale:  # said before the solve it spoils, and in the end line's warnings
+            self.ctx.reporter.line(f"regrun: WARNING: {scale}", err=True)
         iters = int(self.cfg.iters)
         mask = fista.mask
         truth = problem.truth
@@ -124,15 +134,29 @@ class FistaTV(Solver):
         stats = {"lipschitz": L, "tau": fista.tau, "seconds": time.perf_counter() - t0, **self._grid_stats(grid)}
         if self.lam_from:
             stats["lam_from"] = self.lam_from
+            stats.update({k: v for k, v in self.carried.items() if k in ("lam_from_metric", "tv_grid_from")})
         # which weight and whence, as the auto run's message says it: a carried weight's run said only its
         # iteration counts (newuser10)
-        whence = f"from {self.lam_from} (that run's /metrics/lam_learned)" if self.lam_from else "as given"
+        whence = (f"from {self.lam_from} (that run's /metrics/{self.carried['lam_from_metric']}"
+                  f"{self.carried.get('words', '')}{self._learned_grid_words(grid)})" if self.lam_from else "as given")
         return SolveResult(solution={"x": x, "label": label}, status="max_iter",
                            # "x 5 cv iterations" read as cross-validation beside lam=auto's "by cv" (newuser22)
                            message=f"lam={self.lam:.4g} {whence}; {k + 1} FISTA iterations x {self.cfg.inner_iters} "
-                                   f"TV-prox iterations (prox {self.cfg.prox})",
+                                   f"TV-prox iterations (prox {self.cfg.prox})"
+                                   + (f"; WARNING: {scale}" if scale else ""),
                            n_iter=k + 1, metrics=metrics,
                            stats=stats)
+
+    def _learned_grid_words(self, grid) -> str:
+        """A learning run's weight (grid_search, bilevel: their FISTA runs on the output's pixel grid) solved here on
+        tv_grid=auto's finer grid, said: newuser24's grid_search weight from 30 views of a training scan gave 28.91
+        dB on the 2x grid and 31.11 on the pixel grid it was learned on (that file's pixel grid was 2 dB better at
+        every weight, so this is a word, not a change of grid)."""
+        if (self.carried.get("lam_from_metric") != LEARNED_LAM or "factor" in self.carried or grid.factor == 1
+                or str(self.cfg.tv_grid) != "auto"):
+            return ""
+        return (f"; learned on the output's pixel grid, solved here on the {grid.factor}x grid of "
+                "solver.tv_grid=auto: solver.tv_grid=1 solves it where it was learned")
 
     def _grid_stats(self, grid) -> dict:
         return {"tv_grid": grid.factor, **({"tv_grid_data": grid.data} if grid.factor > 1 else {})}
@@ -217,3 +241,49 @@ class FistaTV(Solver):
                            stats={**choice.stats(), "lipschitz": L, "tau": fista.tau,
                                   "seconds": time.perf_counter() - t0, **self._grid_stats(grid)},
                            figures=figures)
+
+
+def carried_grid(path: str, cfg) -> dict:
+    """What solver.lam=from:RUN carries beside the weight: which metric held it (lam_learned: bilevel or
+    grid_search; lam_chosen: fista_tv's auto), and, where that run was fista_tv's and solver.tv_grid is left at
+    auto here, the unknown's grid it solved on (its /stats/tv_grid, tv_grid_data): auto's pixel-grid check can
+    keep the output's pixel grid, and its weight solved on the 2x grid is another answer (newuser22's file: 31.12
+    dB typed against auto's 33.54). A typed tv_grid is the user's; a learning run's weight (its solvers have no
+    tv_grid) keeps tv_grid's own reading. `words`: the message's clause."""
+    got = run_values(path, (f"metrics/{LEARNED_LAM}", "metrics/lam_chosen", "stats/tv_grid", "stats/tv_grid_data",
+                            "stats/lam_rule"))
+    out = {"lam_from_metric": LEARNED_LAM if f"metrics/{LEARNED_LAM}" in got else "lam_chosen"}
+    rule = f", chosen there by {got['stats/lam_rule']}" if "stats/lam_rule" in got else ""
+    if str(cfg.tv_grid) != "auto" or "stats/tv_grid" not in got:
+        return {**out, "words": rule}
+    factor = int(got["stats/tv_grid"])
+    out.update(factor=factor, tv_grid_from=f"{path}: /stats/tv_grid {factor}")
+    if factor > 1:
+        out["data"] = str(got.get("stats/tv_grid_data", "fine"))
+    where = "the output's pixel grid" if factor == 1 else f"the {factor}x grid"
+    return {**out, "words": f"{rule}; solved on {where}, as there (solver.tv_grid={factor}; type solver.tv_grid "
+                            "to choose another)"}
+
+
+CARRIED_SCALE = 4.0  # a carried weight's scan whose largest line integrals differ from this one's by more than this
+# factor (either way) is named: lam's units follow the data's (TV of x against the squared misfit: b -> c b asks
+# c lam), and newuser24's weight from a scan in pixel units (largest line integral 57.9) on the same object's scan
+# from counts (-log(counts / flat): 1.74) gave 20.47 dB, under FBP's 25.16 (auto there: 32.68)
+
+
+def carried_scale_warning(path: str, sinogram: torch.Tensor, lam: float) -> str:
+    """'' unless the run at `path` (solver.lam=from:) solved a sinogram whose 99th percentile of |value| differs
+    from `sinogram`'s by more than CARRIED_SCALE; a run without its sinogram (none stored) says nothing."""
+    import numpy as np
+
+    theirs = run_values(path, ("data/sinogram",)).get("data/sinogram")
+    if theirs is None:
+        return ""
+    a = float(np.percentile(np.abs(np.asarray(theirs)), 99))
+    b = float(np.percentile(np.abs(sinogram.detach().cpu().numpy()), 99))
+    if a <= 0 or b <= 0 or 1 / CARRIED_SCALE <= b / a <= CARRIED_SCALE:
+        return ""
+    return (f"the weight carried from {path} was chosen on a sinogram whose largest line integrals are {a:.4g} "
+            f"(99th percentile), this one's {b:.4g}: {b / a:.3g} times; the weight's units follow the data's (a "
+            f"sinogram c times larger asks a weight c times larger), so it is another weight here: give the scans "
+            f"in one unit, solver.lam={lam * b / a:.4g} (scaled), or solver.lam=auto")
