@@ -1030,8 +1030,9 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
     the finer grid's answer there only where the pixel grid's lead is within one standard error of the per-view
     difference (pixel_grid_lead; without per-view misfits as `keep`): a pick at the bottom is where the pixel
     grid's curve has no minimum and its lead is least sure; on the 31 dev files the check moved it returned both
-    bones (4x-simulated, +2.47 dB) and kept the radon foam (4.77 errors) and FD's battery (docs/ct.md
-    "(ctbottom)"). `margin`
+    bones (4x-simulated, +2.47 dB) and kept the radon foam (4.77 errors) and FD's battery, but on 11 held-out files
+    it moved none: a 4x-simulated battery -1.54 dB on the pixel grid led by 1.11 errors (docs/ct.md
+    "(ctbottom)"), so `keep` stays. `margin`
     (solver.lam_cv_pixel_grid_margin): `none` decides as above; a number m keeps the pixel grid only where its
     lowest misfit is below m x the finer grid's; `se` only where its lead exceeds one standard error of the
     difference over the held-out views (pixel_grid_lead; without per-view misfits as `none`). Neither separates
