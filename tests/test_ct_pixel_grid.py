@@ -212,7 +212,7 @@ def test_the_pixel_grid_pick_moves_only_the_pixel_searchs_weight(device, tmp_pat
 
 
 @pytest.mark.parametrize("key, default, bad, allowed", [("lam_cv_pixel_grid_pick", "min", "one-se", "min, one_se"),
-                                                         ("lam_cv_pixel_grid_edge", "keep", "fine", "keep, finer"),
+                                                         ("lam_cv_pixel_grid_edge", "keep", "fine", "keep, finer, se"),
                                                          ("lam_cv_pixel_grid_margin", "none", 1.5,
                                                           "none, se or a number m with 0 < m <= 1")])
 def test_pixel_grid_setting_default_and_checked(key, default, bad, allowed):
@@ -284,3 +284,43 @@ def test_pixel_grid_margin_keeps_the_finer_grid_where_the_lead_is_small(margin):
     kept, on_pixel = pixel_grid_check(choice(1.0, "1.0", None), lambda: choice(0.5, "0.95", None), "plain", "keep",
                                       margin)
     assert on_pixel == (margin != 0.9)
+
+
+def test_pixel_grid_edge_se_keeps_the_finer_grid_at_the_bottom_only_within_one_error():
+    """solver.lam_cv_pixel_grid_edge=se (docs/ct.md "(ctbottom)"): at lam_range's bottom the pixel grid is kept only
+    where its lead exceeds one standard error of the per-view difference. FD bone 128^2/60/1e5's recorded per-view
+    misfits against a finer grid 0.85 errors behind (FD bone's own: 0.94) go back to the finer grid; the same curve
+    leading by 78 errors (7986's radon foam led by 4.8) stays, and a pick inside the range with a lead under one error is decided as under keep."""
+    from regrun.optim.parameter_choice import Choice
+    from regrun.tomography.fista_tv_weight import pixel_grid_check
+
+    lams = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
+
+    def choice(lam, views, crit=None, at_edge=False):
+        curve = {} if crit is None else {"lam": lams, "criterion": np.array(crit)}
+        raw = f"{np.mean(np.array(views.split(), dtype=float)):.6g}"
+        return Choice(lam=lam, rule="cv", sigma=1.0, noise_source="cv", solves=10, at_edge=at_edge, curve=curve,
+                      details={"lam_cv_raw_min": raw, "lam_cv_raw_views": views})
+
+    pixel_views = "0.963568 0.659506 0.737142 0.833009 0.71867 1.12305 0.856781"  # FD bone's, as recorded
+    rising = [0.8417, 0.8506, 0.943, 1.385, 3.43]
+    close = "1.11357 0.579506 0.837142 0.783009 0.83867 1.02305 0.956781"  # the lead 0.0343, its error 0.0401
+    far = "1.21357 0.899506 0.977142 1.06301 0.96867 1.36305 1.08678"  # the lead 0.24, its error 0.0031
+    for fine_views, edge, on in ((close, "se", False), (close, "keep", True), (far, "se", True)):
+        fine = choice(0.42, fine_views)
+        bottom = choice(0.00806, pixel_views, rising, at_edge=True)
+        kept, on_pixel = pixel_grid_check(fine, lambda: bottom, "plain", edge)
+        assert on_pixel == on and kept is (bottom if on else fine) and kept.solves == 20
+        if not on:
+            assert "lam_cv_pixel_grid_edge=se, ratio 0.9609" in kept.details["lam_cv_pixel_grid"]
+            assert "0.855 standard errors" in kept.details["lam_cv_pixel_grid"]
+    inside = choice(0.355, pixel_views, [0.9, 0.85, 0.8417, 1.385, 3.43])
+    kept, on_pixel = pixel_grid_check(choice(0.42, close), lambda: inside, "plain", "se")
+    assert on_pixel and kept is inside
+    # no per-view misfits (a ray mask's held-out rays): se decides as keep
+    bare = Choice(lam=0.00806, rule="cv", sigma=1.0, noise_source="cv", solves=10, at_edge=True,
+                  curve={"lam": lams, "criterion": np.array(rising)}, details={"lam_cv_raw_min": "0.8417"})
+    kept, on_pixel = pixel_grid_check(Choice(lam=0.42, rule="cv", sigma=1.0, noise_source="cv", solves=10,
+                                             at_edge=False, details={"lam_cv_raw_min": "0.8762"}),
+                                      lambda: bare, "plain", "se")
+    assert on_pixel and kept is bare

@@ -958,7 +958,7 @@ def final_solve(choice: Choice, fista: Fista, iters: int, b: torch.Tensor) -> Ch
 
 
 PIXEL_GRID_MISFITS = ("plain", "ramp")  # solver.lam_cv_pixel_grid_misfit
-PIXEL_GRID_EDGES = ("keep", "finer")  # solver.lam_cv_pixel_grid_edge
+PIXEL_GRID_EDGES = ("keep", "finer", "se")  # solver.lam_cv_pixel_grid_edge
 PIXEL_GRID_MARGINS = ("none", "se")  # solver.lam_cv_pixel_grid_margin, or a number in (0, 1]
 
 
@@ -1026,7 +1026,13 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
     kept for judging. Without a ramp-weighted misfit on either grid the finer grid stands. `edge`
     (solver.lam_cv_pixel_grid_edge): `keep` decides as above; `finer` keeps the finer grid's answer where the pixel
     grid's pick is the range's bottom (pixel_bottom), whatever the misfits: on FD's bone 128^2/60/1e5 that answer
-    was 2 dB worse, but on 7986's radon foam 1.05 dB better (docs/ct.md "(ctedge)"), so `keep` stays. `margin`
+    was 2 dB worse, but on 7986's radon foam 1.05 dB better (docs/ct.md "(ctedge)"), so `keep` stays; `se` keeps
+    the finer grid's answer there only where the pixel grid's lead is within one standard error of the per-view
+    difference (pixel_grid_lead; without per-view misfits as `keep`): a pick at the bottom is where the pixel
+    grid's curve has no minimum and its lead is least sure; on the 31 dev files the check moved it returned both
+    bones (4x-simulated, +2.47 dB) and kept the radon foam (4.77 errors) and FD's battery, but on 11 held-out files
+    it moved none: a 4x-simulated battery -1.54 dB on the pixel grid led by 1.11 errors (docs/ct.md
+    "(ctbottom)"), so `keep` stays. `margin`
     (solver.lam_cv_pixel_grid_margin): `none` decides as above; a number m keeps the pixel grid only where its
     lowest misfit is below m x the finer grid's; `se` only where its lead exceeds one standard error of the
     difference over the held-out views (pixel_grid_lead; without per-view misfits as `none`). Neither separates
@@ -1059,9 +1065,10 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
                                              f"within lam_cv_pixel_grid_margin={margin}, {lead}): {why}")
         fine.solves += pixel.solves
         return fine, False
-    if a < f and edge == "finer" and pixel_bottom(pixel):
+    if a < f and (edge == "finer" or edge == "se" and se is not None and f - a <= se) and pixel_bottom(pixel):
         fine.details["lam_cv_pixel_grid"] = (f"finer grid kept (the pixel grid's lam {pixel.lam:.6g} at lam_range's "
-                                             f"bottom, lam_cv_pixel_grid_edge=finer): {why}")
+                                             f"bottom, lam_cv_pixel_grid_edge={edge}"
+                                             f"{f', {lead}' if edge == 'se' else ''}): {why}")
         fine.solves += pixel.solves
         return fine, False
     if a < f:
