@@ -109,9 +109,11 @@ def gap_dropped(z: dict[str, float], gaps: dict[str, float], gap_ratio: float | 
     (problem.motion_model_ratio) of what the shifts took off a parameter (z(none, translation), scored). On text and
     line art drawn with shifts the extra parameters fit the sharp edges' model error (7-16% of the misfit, z far
     over its bar) with 0.05-0.28 fine px of linear motion in no direction a rotation takes (gap ratio 0.98-1.09,
-    shifts' gain 330-1470x theirs), where a rigid draw's rotation, even turned +-0.2-0.4 deg, brings the rigid end
-    near the affine answer (0.47-0.71), and an affine draw turned +-0.5 deg whose scales no rotation takes (ratio
-    1.20) reads the shifts' gain 27x its own (docs/superres.md, "srtext")."""
+    shifts' gain 330-970x theirs), where a rigid draw's rotation brings the rigid end near the affine answer (dev:
+    +-10 deg 0.015-0.52, turned +-0.2-0.45 deg 0.47-0.71; but held-out text turned +-0.3 deg 0.89), and an affine
+    draw turned +-0.5 deg whose scales no rotation takes (ratio 1.20) reads the shifts' gain 27x its own. Off by
+    default: held-out XT lost 0.63 dB on a page, the translation answer's weight searched again lower
+    (docs/superres.md, "srtext")."""
     if gap_ratio is None or ratio is None or "none_translation" not in z:
         return False
     t, r = gaps.get("motion_model_end_gap_translation"), gaps.get("motion_model_end_gap_rigid")
