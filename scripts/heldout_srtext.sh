@@ -21,6 +21,9 @@
 #   scripts/heldout_srtext.sh OUTDIR                                   # main: grid, peer, auto; frames OUTDIR/XT_frames
 #   scripts/heldout_srtext.sh OUTDIR motion_model_gap_ratio=0.85       # auto again, the setting given, same frames
 #   python scripts/report_sr_acceptance.py OUTDIR/XT_*.json --against OUTDIR/XTv_*.json --name gap
+# Run on 2026-12-07 (docs/superres.md "srtext"): two sets share the lanes' output name XT_translation_1_9738
+# (text@40:220 and lineart), so the later overwrote the earlier; text's main run was repeated to its own name and the
+# candidate run set by set with each output named by its image too.
 set -euo pipefail
 A="1:sk:page@70:260,24,16,0.01,9737,translation  1:sk:text@40:220,28,8,0.005,9738,translation \
    1:handwriting,32,16,0.01,9677,translation  1:sk:coffee@110:130,36,16,0.01,9678,translation \
