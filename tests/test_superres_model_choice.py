@@ -15,6 +15,7 @@ from regrun.problems.superres import SuperRes
 from regrun.registration.superres_model_choice import (
     choice_line,
     end_gaps,
+    gap_dropped,
     misfit_z,
     pick,
 )
@@ -99,6 +100,61 @@ def test_a_shift_drawn_burst_keeps_translation_where_noise_passes_the_bar(shift_
                                                                   metrics["motion_model_z_rigid_affine"])
 
 
+def test_the_gap_ratio_keeps_translation_where_the_rotation_takes_none_of_the_affine_move():
+    # page s9715 (translation drawn, affine kept; docs/superres.md "srtext"): the rigid end as far from the affine
+    # answer as the translation end, the shifts' gain 426x affine's; a rigid draw turned +-0.2 deg (hubble s9220,
+    # affine kept): the rotation takes a third of the move; an affine draw turned +-0.5 deg (astronaut s5771): no
+    # rotation, but its scales take off 1/27 of the shifts' gain a parameter
+    page = ({"translation_rigid": 2.05, "rigid_affine": 10.5, "none_translation": 4470.0},
+            {"motion_model_end_gap_translation": 0.174, "motion_model_end_gap_rigid": 0.175})
+    turned = ({"translation_rigid": 80.6, "rigid_affine": 2.14, "none_translation": 66500.0},
+              {"motion_model_end_gap_translation": 0.057, "motion_model_end_gap_rigid": 0.038})
+    scaled = ({"translation_rigid": 5.15, "rigid_affine": 4.48, "none_translation": 140.0},
+              {"motion_model_end_gap_translation": 0.329, "motion_model_end_gap_rigid": 0.396})
+    assert gap_dropped(*page, 0.85, 100.0) and not gap_dropped(*page, None, 100.0)
+    assert not gap_dropped(*page, 1.1, 100.0) and not gap_dropped(*page, 0.85, 1000.0)
+    assert not gap_dropped(*page, 0.85, None)  # no scale for the extra parameters' gain: off
+    assert not gap_dropped(*turned, 0.85, 100.0) and gap_dropped(*turned, 0.6, 100.0)
+    assert not gap_dropped(*scaled, 0.85, 100.0) and gap_dropped(*scaled, 0.85, 20.0)
+    # the shifts' gain not scored, or no gaps: nothing to read
+    assert not gap_dropped({k: v for k, v in page[0].items() if k != "none_translation"}, page[1], 0.85, 100.0)
+    assert not gap_dropped(page[0], {}, 0.85, 100.0)
+    assert not gap_dropped(page[0], {**page[1], "motion_model_end_gap_translation": 0.0}, 0.85, 100.0)
+    scores = {"motion_model_z_translation_rigid": 2.05, "motion_model_z_rigid_affine": 10.5, "motion_model_sigma": 0.2,
+              "motion_model_z_none_translation": 4470.0, "motion_model_gap_dropped": 1.0,
+              "motion_model_end_gap_ratio": 1.006}
+    line = choice_line("translation", scores, 2.0, 100.0, 1300.0, 0.85)
+    assert "motion model translation" in line and "1.01x as far" in line and "motion_model_gap_ratio" in line
+    assert "under 1/100 of what the shifts take off" in line
+
+
+@pytest.mark.parametrize("drawn,gap_ratio", [("translation", None), ("translation", 0.85), ("rigid", 0.85)])
+def test_a_burst_keeps_translation_where_the_rigid_end_is_no_nearer_the_affine_answer(drawn, gap_ratio, ctx):
+    # the bar so low (1e-6) that noise passes it: z alone keeps a larger model on frames moved by shifts alone; the
+    # ends' gaps then read about 1 (the rotation takes none of the affine answer's move) where a rigid draw's read
+    # far under it, and the shifts' gain (~1e3-1e4 a parameter) is over motion_model_ratio (100) times the noise's;
+    # the shifts' own ratio is off so that the gaps decide
+    moves = {"motion.scale": [1.0, 1.0], **({"motion.angle": 0.0} if drawn == "translation" else {})}
+    p = SuperRes(config_section("problem", "superres", size=16, n_frames=5, noise=0.01, lambda_f=0.1,
+                                motion_model="auto", motion_model_z=1e-6, motion_model_shift_ratio=None,
+                                motion_model_gap_ratio=gap_ratio, **moves), ctx)
+    solver = VarProCG(config_section("solver", "varpro_cg"), ctx)
+    metrics = {}
+    again = p.solve_again(metrics, solver.solve(p, Monitor()), solver)
+    if gap_ratio is None:  # main's choice: a larger model kept, no gap ratio recorded, the shifts' gain not scored
+        assert metrics["motion_model_chosen"] > 0 and "motion_model_end_gap_ratio" not in metrics
+        assert "motion_model_z_none_translation" not in metrics
+        return
+    ratio = metrics["motion_model_end_gap_rigid"] / metrics["motion_model_end_gap_translation"]
+    assert metrics["motion_model_end_gap_ratio"] == pytest.approx(ratio)
+    if drawn == "rigid":
+        assert ratio < 0.5 and metrics["motion_model_chosen"] > 0 and "motion_model_gap_dropped" not in metrics
+        return
+    assert ratio >= 0.85 and metrics["motion_model_chosen"] == MOTION_MODELS.index("translation")
+    assert metrics["motion_model_gap_dropped"] == 1.0 and again[0] == {"motion_model": "translation"}
+    assert "motion_model_shift_dropped" not in metrics
+
+
 @pytest.mark.parametrize("drawn", ["translation", "affine"])
 def test_auto_chooses_the_model_the_frames_were_moved_by(drawn, ctx):
     # affine: scales of +-15% (at +-5% on 8-px frames from 4 moved ones the rigid model fits as well: z 1.9)
@@ -159,6 +215,9 @@ def test_a_named_model_is_not_chosen_and_bad_values_are_one_line(ctx):
     with pytest.raises(UserError, match="motion_model_shift_ratio"):  # at or under 1: rigid must beat the shifts
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_shift_ratio=0.5), ctx)
+    with pytest.raises(UserError, match="motion_model_gap_ratio"):  # at or under 0: every larger model dropped
+        SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
+                                motion_model_gap_ratio=0), ctx)
     with pytest.raises(UserError, match="motion_model_check_factor"):  # under 1: a better answer discarded
         SuperRes(config_section("problem", "superres", size=12, n_frames=3, motion_model="auto",
                                 motion_model_check_factor=0.5), ctx)

@@ -233,6 +233,9 @@ class SuperRes(Problem):
         shift = cfg.motion_model_shift_ratio  # superres_model_choice.pick's; None: off
         self.motion_shift_ratio = (None if shift is None
                                    else check_float("problem.motion_model_shift_ratio", shift, 1.0, strict=True))
+        gap = cfg.motion_model_gap_ratio  # superres_model_choice.gap_dropped's; None: off
+        self.motion_gap_ratio = (None if gap is None
+                                 else check_float("problem.motion_model_gap_ratio", gap, 0.0, strict=True))
         check_choice("problem.motion_model_noise", cfg.motion_model_noise,
                      ("images", "smaller", "fit", "larger", "residual"))
         self.motion_noise = cfg.motion_model_noise
@@ -660,9 +663,11 @@ class SuperRes(Problem):
         with self.ctx.phase("motion model choice"):
             chosen, scores = choose_motion_model(self, result, solver, self.with_changes, self.motion_z,
                                                  locked=not areas_plausible(metrics), ratio=self.motion_ratio,
-                                                 shift_ratio=self.motion_shift_ratio)
+                                                 shift_ratio=self.motion_shift_ratio,
+                                                 gap_ratio=self.motion_gap_ratio)
         metrics.update(scores)
-        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio, self.motion_shift_ratio)
+        line = choice_line(chosen, scores, self.motion_z, self.motion_ratio, self.motion_shift_ratio,
+                           self.motion_gap_ratio)
         if chosen == "affine":
             self.ctx.reporter.line(f"regrun: {line}")
             return None

@@ -102,6 +102,25 @@ def shift_dropped(z: dict[str, float], shift_ratio: float | None) -> bool:
     return z["none_translation"] >= shift_ratio * max(z["translation_rigid"], z.get("rigid_affine", -math.inf))
 
 
+def gap_dropped(z: dict[str, float], gaps: dict[str, float], gap_ratio: float | None, ratio: float | None) -> bool:
+    """Whether problem.motion_model_gap_ratio keeps translation: the rigid end lies at least gap_ratio times as far
+    from the affine answer as the translation end does (end_gaps: the rotation takes none of the affine answer's move
+    beyond the shifts), and neither larger model's extra parameters take off more than 1/ratio
+    (problem.motion_model_ratio) of what the shifts took off a parameter (z(none, translation), scored). On text and
+    line art drawn with shifts the extra parameters fit the sharp edges' model error (7-16% of the misfit, z far
+    over its bar) with 0.05-0.28 fine px of linear motion in no direction a rotation takes (gap ratio 0.98-1.09,
+    shifts' gain 330-970x theirs), where a rigid draw's rotation brings the rigid end near the affine answer (dev:
+    +-10 deg 0.015-0.52, turned +-0.2-0.45 deg 0.47-0.71; but held-out text turned +-0.3 deg 0.89), and an affine
+    draw turned +-0.5 deg whose scales no rotation takes (ratio 1.20) reads the shifts' gain 27x its own. Off by
+    default: held-out XT lost 0.63 dB on a page, the translation answer's weight searched again lower
+    (docs/superres.md, "srtext")."""
+    if gap_ratio is None or ratio is None or "none_translation" not in z:
+        return False
+    t, r = gaps.get("motion_model_end_gap_translation"), gaps.get("motion_model_end_gap_rigid")
+    return (t is not None and r is not None and t > 0 and r >= gap_ratio * t
+            and z["none_translation"] >= ratio * max(z["translation_rigid"], z.get("rigid_affine", -math.inf)))
+
+
 def affine_dropped(z: dict[str, float], bar: float, ratio: float | None) -> bool:
     """Whether problem.motion_model_ratio drops an affine answer z alone would keep: z(rigid, affine) over the bar,
     but under z(translation, rigid) / ratio (so rigid's rotation is needed: z(translation, rigid) > ratio * bar)."""
@@ -130,14 +149,18 @@ def choice_noise(problem) -> float:
 
 
 def choose_motion_model(problem, result, solver, candidate, bar: float, locked: bool = False,
-                        ratio: float | None = None, shift_ratio: float | None = None) -> tuple[str, dict[str, float]]:
+                        ratio: float | None = None, shift_ratio: float | None = None,
+                        gap_ratio: float | None = None) -> tuple[str, dict[str, float]]:
     """(the chosen model, metrics) after the affine answer `result`: candidate(changes) builds the problem again
     with those config changes; `solver` runs each smaller model at the answer's weight. locked: the affine answer's
     areas are implausible, so it is not scored (motion_model_affine_dropped; no rigid_affine z). The metrics (the
     results file's /metrics): motion_model_chosen (its index in MOTION_MODELS), motion_model_z_<small>_<big>,
     motion_model_rss_<model>, the noise sigma used and the choice's CPU seconds. shift_ratio: where z alone would
     keep a larger model than translation, the shifts' gain is scored too (shift_misfits: two more image solves;
-    motion_model_z_none_translation) and pick reads it (motion_model_shift_dropped where it changes the model)."""
+    motion_model_z_none_translation) and pick reads it (motion_model_shift_dropped where it changes the model).
+    gap_ratio: where the pick is still rigid or affine, translation if gap_dropped (motion_model_gap_dropped; the
+    ratio of the ends' gaps recorded as motion_model_end_gap_ratio; the shifts' gain scored as for shift_ratio);
+    never where the affine answer is locked (its gaps measure a motion off by pixels, not its linear part)."""
     t0 = time.process_time()
     given = problem.cfg.get("lam_noise")
     sigma = float(given) if given is not None else choice_noise(problem)
@@ -156,14 +179,23 @@ def choose_motion_model(problem, result, solver, candidate, bar: float, locked: 
     misfits = data_misfits(last, ends)
     z = misfit_z(misfits, sigma, problem.model.sqrt_hd ** 2, problem.model.q)
     before = pick(z, bar, ratio)
-    if shift_ratio is not None and before != "translation":
+    if (shift_ratio is not None or gap_ratio is not None) and before != "translation":
         z.update(misfit_z(shift_misfits(last, ends["translation"]), sigma, problem.model.sqrt_hd ** 2,
                           problem.model.q))
     chosen = pick(z, bar, ratio, shift_ratio)
+    shifted = chosen != before
+    gap_record = {}
+    if gap_ratio is not None and not locked and chosen != "translation":
+        t = gaps["motion_model_end_gap_translation"]
+        gap_record["motion_model_end_gap_ratio"] = gaps["motion_model_end_gap_rigid"] / t if t > 0 else math.nan
+        if gap_dropped(z, gaps, gap_ratio, ratio):
+            chosen = "translation"
+            gap_record["motion_model_gap_dropped"] = 1.0
     metrics = {"motion_model_chosen": float(MOTION_MODELS.index(chosen)), "motion_model_sigma": sigma,
                **({"motion_model_affine_dropped": 1.0} if locked else {}),
                **({"motion_model_ratio_dropped": 1.0} if affine_dropped(z, bar, ratio) else {}),
-               **({"motion_model_shift_dropped": 1.0} if chosen != before else {}),
+               **({"motion_model_shift_dropped": 1.0} if shifted else {}),
+               **gap_record,
                **{f"motion_model_z_{k}": v for k, v in z.items()},
                **{f"motion_model_rss_{k}": v for k, v in misfits.items()},
                **gaps, "motion_model_choice_s": time.process_time() - t0}
@@ -182,7 +214,7 @@ def end_gaps(model, ends: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def choice_line(chosen: str, metrics: dict[str, float], bar: float, ratio: float | None = None,
-                shift_ratio: float | None = None) -> str:
+                shift_ratio: float | None = None, gap_ratio: float | None = None) -> str:
     """The run's log line: the model and each pair's score (none where the frames' noise estimate is 0)."""
     if "motion_model_z_translation_rigid" not in metrics:
         return (f"motion model {chosen}, not chosen (problem.motion_model=auto): the frames' noise estimate is "
@@ -195,6 +227,10 @@ def choice_line(chosen: str, metrics: dict[str, float], bar: float, ratio: float
                if metrics.get("motion_model_affine_dropped") else
                f" (the larger models' extra parameters take off under 1/{shift_ratio:g} of what the shifts take off a "
                f"parameter: problem.motion_model_shift_ratio)" if metrics.get("motion_model_shift_dropped") else
+               f" (the rigid end lies {metrics['motion_model_end_gap_ratio']:.3g}x as far from the affine answer as the "
+               f"translation end, at least {gap_ratio:g}, and the larger models' extra parameters take off under "
+               f"1/{ratio:g} of what the shifts take off a parameter: problem.motion_model_gap_ratio)"
+               if metrics.get("motion_model_gap_dropped") else
                f" (affine's extra parameters take off under 1/{ratio:g} of what rigid's rotation takes off a "
                f"parameter: problem.motion_model_ratio)" if metrics.get("motion_model_ratio_dropped") else "")
     return (f"motion model {chosen}, chosen from the frames (problem.motion_model=auto){dropped}: the misfit a larger "
