@@ -12,6 +12,7 @@ paper's (4.1). Data: the paper's hands case, a synthetic phantom (no inverse cri
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from ..config import option_node
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers, check_truth_varies
 from ..imaging.grid import Grid
 from ..imaging.spline import EXTENSIONS
@@ -193,6 +195,10 @@ class SuperRes(Problem):
         self.weight_warning = tiny_weight_warning(self.lam, self.weight_settings.lo)
         if self.weight_warning:  # said before the solve it spoils, and with the warnings at the end
             self.say(f"regrun: WARNING: {self.weight_warning}", err=True)
+        # a candidate motion model's copy is given the answer's weight: its search settings are the run's, not typed
+        self.unused_warning = unused_search_warning(cfg, self.lam, self.lam_from) if announce else ""
+        if self.unused_warning:
+            self.say_once(self.unused_warning)
         floor_gamma(cfg)
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
@@ -355,6 +361,10 @@ class SuperRes(Problem):
             self.say(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
                      f"{Path(str(cfg.frames)).name}")
         folder = resolve_data_path(cfg.frames)
+        key_said = unused_frames_key_warning(cfg.frames_key, folder)
+        if key_said:
+            self.unused_warning = "; ".join(w for w in (self.unused_warning, key_said) if w)
+            self.say_once(key_said)
         if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
             every = [f.name for f in frame_files(folder)]
             names = self.frame_names = every[:frames.shape[0]]
@@ -710,6 +720,12 @@ class SuperRes(Problem):
         if self.announce:
             self.ctx.reporter.line(text, err=err)
 
+    def say_once(self, text: str) -> None:
+        """A warning said before the solve, not again when a second look builds the problem anew."""
+        if text not in self.ctx.said:
+            self.ctx.said.add(text)
+            self.say(f"regrun: WARNING: {text}", err=True)
+
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
@@ -721,7 +737,7 @@ class SuperRes(Problem):
             check = [check[0] + f"; frame {worst}{name} is fitted {metrics['frames_misfit_worst_ratio']:.3g} times "
                      f"worse (RMS residual) than the median of the other frames (frames_misfit_worst): a frame of "
                      f"another scene, or with a blur or a flash? leave it out and run again"]
-        return ([w for w in (self.weight_warning, self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
+        return ([w for w in (self.weight_warning, self.unused_warning, self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
@@ -1096,6 +1112,54 @@ def clipped_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str
     more = f", and {len(found) - 4} more" if len(found) > 4 else ""
     return (f"{len(found)} of the {frames.shape[0]} frames look clipped ({'; '.join(shown)}{more}): clipped pixels "
             f"(over- or under-exposed) do not follow the scene and pull the answer; leave such frames out")
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> dict:
+    return option_node("problem", "superres", [])  # read once: a read per key took 1.2 s at a typed weight
+
+
+def shipped_default(key: str):
+    """problem.KEY's value in configs/problem/superres.yaml, as written (None where it has none)."""
+    return _shipped().get(key)
+
+
+# problem.lam_* that only lambda_f=auto reads; lam_noise is not among them: the motion model's choice
+# (problem.motion_model=auto) scores its misfits against it at any weight
+SEARCH_ONLY_EXCEPT = ("lam_noise",)
+
+
+def unused_search_warning(cfg, lam: float | None, lam_from: str | None) -> str:
+    """The search's settings (problem.lam_*) set away from superres.yaml's values while lambda_f is a number or
+    from:RUN, which they do not touch; '' otherwise. newuser22's problem.lam_rule=discrepancy beside
+    problem.lambda_f=0.5 ran as if not typed, and on generated frames, whose lambda_f is 1e-2 unless typed, the rule
+    typed alone chose nothing (newuser23)."""
+    if lam is None:
+        return ""
+    changed = []
+    for key in cfg:
+        if not str(key).startswith("lam_") or key in SEARCH_ONLY_EXCEPT:
+            continue
+        value = cfg[key]
+        value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        if value != shipped_default(str(key)):
+            changed.append(f"problem.{key}={value}")
+    if not changed:
+        return ""
+    fixed = f"from {lam_from}" if lam_from else f"problem.lambda_f={lam:g}"
+    return (f"{' and '.join(changed)} {'is' if len(changed) == 1 else 'are'} not used: the weight is fixed "
+            f"({fixed}), and the problem.lam_* settings choose it only with problem.lambda_f=auto")
+
+
+def unused_frames_key_warning(key, path: Path) -> str:
+    """problem.frames_key set away from superres.yaml's value for frames that are no .npz/.h5 file, which has no
+    names to pick from; '' otherwise (newuser22: on a .npy, one array, it was ignored without a word)."""
+    if str(key) == str(shipped_default("frames_key")) or path.suffix.lower() in (".npz", ".h5", ".hdf5"):
+        return ""
+    what = ("a folder of image files" if path.is_dir() else
+            "a .npy file, one array without a name" if path.suffix.lower() == ".npy" else "one image file")
+    return (f"problem.frames_key={key} is not used: it names an array inside a .npz or .h5 file, and {path.name} is "
+            f"{what}, read whole")
 
 
 TINY_WEIGHT_FACTOR = 1e-3  # a typed lambda_f under this times lam_range's bottom is warned: its regulariser,
