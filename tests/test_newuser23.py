@@ -68,3 +68,68 @@ def test_search_settings_with_auto_are_not_called_unused():
     said = unused_search_warning(cfg, 0.3, "from:old_run")
     assert said.startswith("problem.lam_rule=discrepancy is not used: the weight is fixed (from from:old_run)"), said
     assert unused_search_warning(OmegaConf.merge(cfg, {"lam_rule": "gcv"}), 0.3, None) == ""
+
+
+def test_a_text_list_of_frame_files_is_told_to_give_their_folder(device, tmp_path, monkeypatch, capsys):
+    # a list of image files, one a line, was told it was a text table of numbers, "a table is one frame"
+    from PIL import Image
+
+    (tmp_path / "burst").mkdir()
+    for k, frame in enumerate(_frames()):
+        Image.fromarray(frame.clip(0, 255).astype(np.uint8)).save(tmp_path / "burst" / f"f{k}.png")
+    (tmp_path / "list.txt").write_text("".join(f"burst/f{k}.png\n" for k in range(4)))
+    code, err = _run([*FRAMES, "problem.frames=list.txt"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "list.txt lists the 4 image files of the folder burst" in err and "problem.frames=burst" in err, err
+    assert "text table" not in err, err
+    (tmp_path / "list.txt").write_text("burst/f3.png\nburst/f1.png\n")  # another order: a folder of their own
+    code, err = _run([*FRAMES, "problem.frames=list.txt"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "lists 2 image files: regrun reads a folder of frames" in err, err
+
+
+def test_a_rule_typed_as_the_weight_names_the_rule_setting(device, tmp_path, monkeypatch, capsys):
+    # problem.lambda_f=gcv (or AUTO) got the forms of a weight alone
+    np.save(tmp_path / "f.npy", _frames())
+    for typed, said in (("gcv", "written problem.lam_rule=gcv beside problem.lambda_f=auto"),
+                        ("AUTO", "write problem.lambda_f=auto, in lower case")):
+        code, err = _run([*FRAMES, "problem.frames=f.npy", f"problem.lambda_f={typed}"], tmp_path, monkeypatch,
+                         capsys, device)
+        assert code == 2 and said in err, err
+
+
+def test_a_truth_of_another_factor_names_the_factor_that_fits(device, tmp_path, monkeypatch, capsys):
+    np.save(tmp_path / "f.npy", _frames())
+    np.save(tmp_path / "truth.npy", np.ones((24, 24)) + np.arange(24))  # 2x the 12 px frames
+    code, err = _run([*FRAMES, "problem.frames=f.npy", "problem.truth=truth.npy", "problem.factor=3",
+                      "problem.lambda_f=0.1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    assert "the frames at problem.factor=3 give 36x36: the truth is 2 times the frames a side, problem.factor=2" in err
+
+
+def test_a_nan_in_a_frame_stack_is_named_by_frame_row_and_column(device, tmp_path, monkeypatch, capsys):
+    frames = _frames()
+    frames[2, 5, 7] = np.nan
+    np.save(tmp_path / "f.npy", frames)
+    code, err = _run([*FRAMES, "problem.frames=f.npy", "problem.lambda_f=0.1"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "(the first nan at frame 2, row 5, column 7)" in err, err
+
+
+def test_ctrl_c_in_the_second_look_keeps_the_first_answer(device, tmp_path, monkeypatch, capsys):
+    # a Ctrl-C in the motion model's choice, after a complete first answer, left a results file without it
+    import h5py
+
+    from regrun.problems.superres import SuperRes
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SuperRes, "solve_again", stopped)
+    np.save(tmp_path / "f.npy", _frames())
+    code, err = _run([*FRAMES, "problem.frames=f.npy", "problem.lambda_f=0.1", "hydra.run.dir=out"], tmp_path,
+                     monkeypatch, capsys, device)
+    assert code == 130, err
+    assert "the first answer, complete before the run's second look at it, is kept" in err, err
+    with h5py.File(tmp_path / "out" / "results.h5") as f:
+        assert f.attrs["status"] == "interrupted"
+        assert f["first_solve/result/reconstruction"].shape == (24, 24)
+        assert f["first_solve/metrics/frames_check_ratio"][()] > 0

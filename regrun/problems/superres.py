@@ -426,8 +426,13 @@ class SuperRes(Problem):
         if cfg.get("truth"):
             truth = torch.as_tensor(read_truth(cfg.truth, colour=self.colour is not None), dtype=torch.float64)
             if tuple(truth.shape[-2:]) != (m1, m2):
+                # a truth 2x the frames with problem.factor=3 typed: the factor that fits it, not the sizes alone
+                # (newuser23)
+                k = truth.shape[-2] // frames.shape[1]
+                fits = (f": the truth is {k} times the frames a side, problem.factor={k}" if k >= 2 and
+                        tuple(truth.shape[-2:]) == (k * frames.shape[1], k * frames.shape[2]) else "")
                 raise UserError(f"problem.truth is {truth.shape[-2]}x{truth.shape[-1]} pixels (width x height); "
-                                f"the frames at problem.factor={self.factor} give {m1}x{m2}")
+                                f"the frames at problem.factor={self.factor} give {m1}x{m2}{fits}")
             if self.colour is not None:
                 if truth.dim() != 3 or truth.shape[0] != self.colour.shape[1]:
                     raise UserError(f"problem.truth={cfg.truth} has {1 if truth.dim() == 2 else truth.shape[0]} "
