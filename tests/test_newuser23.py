@@ -65,8 +65,8 @@ def test_search_settings_with_auto_are_not_called_unused():
 
     cfg = compose(["problem=superres", "problem.lam_rule=discrepancy"]).problem
     assert unused_search_warning(cfg, None, None) == ""  # lambda_f=auto: the rule is read
-    said = unused_search_warning(cfg, 0.3, "from:old_run")
-    assert said.startswith("problem.lam_rule=discrepancy is not used: the weight is fixed (from from:old_run)"), said
+    said = unused_search_warning(cfg, 0.3, "old_run")
+    assert said.startswith("problem.lam_rule=discrepancy is not used: the weight is fixed (from old_run)"), said
     assert unused_search_warning(OmegaConf.merge(cfg, {"lam_rule": "gcv"}), 0.3, None) == ""
 
 
@@ -133,3 +133,47 @@ def test_ctrl_c_in_the_second_look_keeps_the_first_answer(device, tmp_path, monk
         assert f.attrs["status"] == "interrupted"
         assert f["first_solve/result/reconstruction"].shape == (24, 24)
         assert f["first_solve/metrics/frames_check_ratio"][()] > 0
+
+
+def test_the_figure_says_the_psnr_beside_bicubic_and_the_weight(device, tmp_path, monkeypatch, capsys):
+    # the reconstruction's panel said "rel. error 0.032" alone: not the PSNR a reader compares, nor the weight
+    import regrun.problems.superres as superres
+
+    titles = []
+
+    def grid(panels, path, **kwargs):
+        titles.extend(p["title"] for p in panels)
+        return path
+
+    monkeypatch.setattr(superres, "image_grid", grid)
+    frames = _frames(4, 12)
+    np.save(tmp_path / "f.npy", frames)
+    np.save(tmp_path / "truth.npy", np.kron(frames[0], np.ones((2, 2))))
+    done = regrun_in_process([*FRAMES, "problem.frames=f.npy", "problem.truth=truth.npy", "problem.lambda_f=0.1",
+                              f"device={device.type}"], tmp_path, monkeypatch, capsys)
+    assert done.returncode == 0, done.stderr
+    shown = next(t for t in titles if t.startswith("reconstruction"))
+    assert "PSNR" in shown and "dB (bicubic " in shown and shown.endswith("lambda_f 0.1 (typed)"), shown
+
+
+def test_collect_plots_auto_at_the_weight_it_chose_among_typed_weights(tmp_path, monkeypatch):
+    # a sweep problem.lambda_f=auto,0.1,... was plotted by category: auto at one end, its weight nowhere on the axis
+    import regrun.collect as collect
+
+    drawn = {}
+
+    def finish(plt, fig, axes, path, shared, **kwargs):
+        drawn["x"] = sorted(float(x) for line in axes[0].get_lines() for x in line.get_xdata())
+        drawn["label"] = axes[0].get_xlabel()
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(collect, "_finish", finish)
+    runs = [collect.Run(tmp_path / str(k), {"status": "completed", "solver": "varpro_cg"},
+                        {"problem.lambda_f": lam, "problem.name": "superres"}, [], metrics, {})
+            for k, (lam, metrics) in enumerate((("auto", {"psnr": 32.6, "lam_chosen": 0.57}), (0.1, {"psnr": 27.1}),
+                                                (1.0, {"psnr": 30.7})))]
+    collect.plot_metrics(runs, ["problem.lambda_f"], ["psnr"], tmp_path)
+    assert drawn["x"] == [0.1, 0.57, 0.57, 1.0], drawn  # the curve's three points and auto's star at 0.57
+    assert drawn["label"] == "problem.lambda_f (auto at the weight it chose)", drawn
+    assert collect.weight_used(runs[1], "problem.lambda_f") == 0.1

@@ -904,6 +904,24 @@ class SuperRes(Problem):
             Image.fromarray(values.astype(np.uint8)).save(path)
         return path
 
+    @staticmethod
+    def _scores(metrics) -> str:
+        """PSNR beside bicubic's, the numbers a reader of the figure compares first: the panel said the relative
+        error alone, and the figure did not say which weight made the image (newuser23)."""
+        if not math.isfinite(metrics.get("psnr", math.nan)):
+            return ""
+        bicubic = metrics.get("psnr_bicubic")
+        return f"PSNR {metrics['psnr']:.2f} dB" + (f" (bicubic {bicubic:.2f})" if bicubic is not None else "") + ", "
+
+    def _weight_words(self, metrics) -> str:
+        """', lambda_f 0.573 (auto)': the weight the image was solved at, and how it was set."""
+        lam = metrics.get("lam_chosen", self.lam)
+        if lam is None:
+            return ""
+        how = "auto" if "lam_chosen" in metrics and self.lam is None else f"from {self.lam_from}" if self.lam_from \
+            else "typed"
+        return f", lambda_f {lam:.3g} ({how})"
+
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         # colour runs are drawn by their luminance (the motion's frames); the channels are in the results file
@@ -920,13 +938,15 @@ class SuperRes(Problem):
                            f"error (reconstruction - {scale:.4g} x truth: other units)")
             panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=tmin, vmax=tmax),
                       dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
-                           title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
+                           title=f"reconstruction, {self._scores(metrics)}rel. error {metrics['rel_error']:.3f}"
+                                 f"{self._weight_words(metrics)}"),
                       dict(image=est - (tru if scale is None else scale * tru), omega=self.omega, title=error_title,
                            cmap="RdBu_r")]
         else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
             vmin, vmax = float(est.min()), float(est.max())
             res = np.asarray(arrays["data_residual"])
-            panels = [dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax, title="reconstruction"),
+            panels = [dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
+                           title=f"reconstruction{self._weight_words(metrics)}"),
                       dict(image=res[0], omega=self.omega, title="data residual, frame 0", cmap="RdBu_r",
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
