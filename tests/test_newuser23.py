@@ -177,3 +177,11 @@ def test_collect_plots_auto_at_the_weight_it_chose_among_typed_weights(tmp_path,
     assert drawn["x"] == [0.1, 0.57, 0.57, 1.0], drawn  # the curve's three points and auto's star at 0.57
     assert drawn["label"] == "problem.lambda_f (auto at the weight it chose)", drawn
     assert collect.weight_used(runs[1], "problem.lambda_f") == 0.1
+
+
+def test_the_weight_curve_table_says_what_its_columns_are():
+    from regrun.record import describe
+
+    assert describe("tables/lam_curve", "criterion", "superres").startswith("the rule's value at that weight")
+    assert "influence matrix's trace" in describe("tables/lam_curve", "trace", "superres")
+    assert describe("tables/other", "criterion", "superres").startswith("column 'criterion' of the table 'other'")
