@@ -185,3 +185,17 @@ def test_the_weight_curve_table_says_what_its_columns_are():
     assert describe("tables/lam_curve", "criterion", "superres").startswith("the rule's value at that weight")
     assert "influence matrix's trace" in describe("tables/lam_curve", "trace", "superres")
     assert describe("tables/other", "criterion", "superres").startswith("column 'criterion' of the table 'other'")
+
+
+def test_a_matlab_stack_is_told_a_line_that_puts_its_frames_first(device, tmp_path, monkeypatch, capsys):
+    # the line saved MATLAB's rows x columns x frames as it was: 10 frames of 24x24 read as 24 frames of 24x10
+    import scipy.io
+
+    frames = _frames(8, 24)
+    scipy.io.savemat(tmp_path / "b.mat", {"burst": np.moveaxis(frames, 0, -1)})
+    code, err = _run([*FRAMES, "problem.frames=b.mat"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2, err
+    line = "numpy.moveaxis(scipy.io.loadmat('b.mat')['burst'], -1, 0)"
+    assert line in err and "its 8 frames of 24x24 moved to the front" in err, err
+    monkeypatch.chdir(tmp_path)
+    assert np.array_equal(eval(line, {"numpy": np, "scipy": scipy}), frames)  # the line, run as printed

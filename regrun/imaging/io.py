@@ -612,8 +612,12 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
     if not found:
         return f"; {path.name} is a MATLAB file, which regrun does not read, and no array could be listed from it"
     arrays = ", ".join(f"{name} {shape}" for name, shape in found[:6]) + (", ..." if len(found) > 6 else "")
-    name = found[0][0]
-    save = (f"numpy.save('{path.stem}.npy', {load.format(name=name)})" if frames else
+    name, shape = found[0]
+    # MATLAB stacks frames last (rows x columns x frames): the line saved them so, and the .npy it wrote of 10 frames
+    # of 24x24 read as 24 frames of 24x10 (newuser23); where the last side is the smallest it moves them first
+    last = frames and len(shape) in (3, 4) and shape[-1] < min(shape[:2])
+    read = f"numpy.moveaxis({load.format(name=name)}, -1, 0)" if last else load.format(name=name)
+    save = (f"numpy.save('{path.stem}.npy', {read})" if frames else
             f"numpy.savez('{path.stem}.npz', {key}={load.format(name=name)})")
     # MATLAB saves a vector as a row, (1, n): the views' angles are n values, n one of the sinogram's sides
     per_view = [other for other, shape in found[1:] if angles and len(shape) <= 2 and shape and min(shape) >= 1
@@ -621,8 +625,8 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
     if per_view:
         save = (f"{save[:-1]}, angles={load.format(name=per_view[0])}.ravel()) (angles in degrees, one per view: "
                 f"numpy.degrees of them if they are radians)")
-    layout = (" (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)"
-              if frames else "")
+    layout = (f" (frames first: its {shape[-1]} frames of {shape[1]}x{shape[0]} moved to the front)" if last else
+              " (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)" if frames else "")
     return (f"; {path.name} is a MATLAB file, which regrun does not read (its arrays: {arrays}): convert it in "
             f"Python, e.g. {save}{layout}")
 

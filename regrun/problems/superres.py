@@ -194,7 +194,7 @@ class SuperRes(Problem):
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.weight_warning = tiny_weight_warning(self.lam, self.weight_settings.lo)
         if self.weight_warning:  # said before the solve it spoils, and with the warnings at the end
-            self.say(f"regrun: WARNING: {self.weight_warning}", err=True)
+            self.say_once(self.weight_warning)
         # a candidate motion model's copy is given the answer's weight: its search settings are the run's, not typed
         self.unused_warning = unused_search_warning(cfg, self.lam, self.lam_from) if announce else ""
         if self.unused_warning:
@@ -382,7 +382,7 @@ class SuperRes(Problem):
         elif folder.suffix.lower() in ARRAY_SUFFIXES and frames.dim() == 3:
             self.layout_warning = frames_layout_warning(folder.name, frames.shape)
             if self.layout_warning:  # said now too: it came only after the solve, 22 s on 8 small frames (newuser18)
-                self.say(f"regrun: WARNING: {self.layout_warning}", err=True)
+                self.say_once(self.layout_warning)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -392,7 +392,7 @@ class SuperRes(Problem):
             for said in (mixed_jpeg_warning(frame_files(folder)[:self.n_frames]),
                          palette_warning(frame_files(folder)[:self.n_frames])):
                 if said:
-                    self.say(f"regrun: WARNING: {said}", err=True)
+                    self.say_once(said)
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
             # a folder's frame by its file's name, and what to do: "frame 3 is constant" left the user to count
