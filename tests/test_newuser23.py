@@ -199,3 +199,15 @@ def test_a_matlab_stack_is_told_a_line_that_puts_its_frames_first(device, tmp_pa
     assert line in err and "its 8 frames of 24x24 moved to the front" in err, err
     monkeypatch.chdir(tmp_path)
     assert np.array_equal(eval(line, {"numpy": np, "scipy": scipy}), frames)  # the line, run as printed
+
+
+def test_from_a_run_whose_weight_was_typed_names_that_weight(device, tmp_path, monkeypatch, capsys):
+    # problem.lambda_f=from:RUN of a run with lambda_f=0.3 typed was told "learned no weight" alone
+    np.save(tmp_path / "f.npy", _frames())
+    code, err = _run([*FRAMES, "problem.frames=f.npy", "problem.lambda_f=0.3", "hydra.run.dir=typed"], tmp_path,
+                     monkeypatch, capsys, device)
+    assert code == 0, err
+    code, err = _run([*FRAMES, "problem.frames=f.npy", "problem.lambda_f=from:typed"], tmp_path, monkeypatch, capsys,
+                     device)
+    assert code == 2, err
+    assert "learned no weight" in err and "its weight was typed, problem.lambda_f=0.3: type it here too" in err, err
