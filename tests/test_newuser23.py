@@ -3,20 +3,15 @@ on main (docs/superres.md, "A new user's pass on frames of their own (newuser23)
 import numpy as np
 
 from cli_in_process import regrun_in_process
+from test_newuser22 import _run  # the CLI in process, with figures off, on the device fixture's device
 
 SEED = 9699
 
 
-def _run(args, tmp_path, monkeypatch, capsys, device):
-    done = regrun_in_process([*args, "figures=false", f"device={device.type}"], tmp_path, monkeypatch, capsys)
-    return done.returncode, done.stdout + done.stderr
-
-
 def _frames(count: int = 4, side: int = 12) -> np.ndarray:
-    """`count` grey frames of a smooth random scene, each moved by a pixel, in 0-255."""
-    rng = np.random.default_rng(SEED)
-    scene = 128 + 10 * np.cumsum(np.cumsum(rng.standard_normal((side + 8, side + 8)), 0), 1) / 20
-    return np.stack([scene[k:k + side, 1:side + 1] for k in range(count)])
+    """`count` grey frames in 0-255 of one smooth random scene, frame k moved k pixels down."""
+    field = np.random.default_rng(SEED).standard_normal((side + 8, side + 8)).cumsum(0).cumsum(1)
+    return np.stack([128 + field[k:k + side, 1:side + 1] / 2 for k in range(count)])
 
 
 FRAMES = ["problem=superres", "problem.data=frames", "time_limit=1", "problem.motion_model=rigid",
