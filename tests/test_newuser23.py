@@ -148,7 +148,7 @@ def test_the_figure_says_the_psnr_beside_bicubic_and_the_weight(device, tmp_path
                               f"device={device.type}"], tmp_path, monkeypatch, capsys)
     assert done.returncode == 0, done.stderr
     shown = next(t for t in titles if t.startswith("reconstruction"))
-    assert "PSNR" in shown and "dB (bicubic " in shown and shown.endswith("lambda_f 0.1 (typed)"), shown
+    assert "PSNR" in shown and "dB (bicubic " in shown and shown.endswith("lambda_f 0.1 (fixed)"), shown
 
 
 def test_collect_plots_auto_at_the_weight_it_chose_among_typed_weights(tmp_path, monkeypatch):

@@ -904,22 +904,23 @@ class SuperRes(Problem):
             Image.fromarray(values.astype(np.uint8)).save(path)
         return path
 
-    @staticmethod
-    def _scores(metrics) -> str:
+    def _scores(self, metrics) -> str:
         """PSNR beside bicubic's, the numbers a reader of the figure compares first: the panel said the relative
-        error alone, and the figure did not say which weight made the image (newuser23)."""
-        if not math.isfinite(metrics.get("psnr", math.nan)):
+        error alone, and the figure did not say which weight made the image (newuser23). None against a truth in
+        other units, whose PSNR compares two scales (truth_warning)."""
+        if self.truth_scale_off is not None or not math.isfinite(metrics.get("psnr", math.nan)):
             return ""
         bicubic = metrics.get("psnr_bicubic")
         return f"PSNR {metrics['psnr']:.2f} dB" + (f" (bicubic {bicubic:.2f})" if bicubic is not None else "") + ", "
 
     def _weight_words(self, metrics) -> str:
-        """', lambda_f 0.573 (auto)': the weight the image was solved at, and how it was set."""
+        """', lambda_f 0.573 (auto)': the weight the image was solved at, and how it was set (fixed: typed, or
+        generated data's default)."""
         lam = metrics.get("lam_chosen", self.lam)
         if lam is None:
             return ""
         how = "auto" if "lam_chosen" in metrics and self.lam is None else f"from {self.lam_from}" if self.lam_from \
-            else "typed"
+            else "fixed"
         return f", lambda_f {lam:.3g} ({how})"
 
     def figures(self, result, metrics, fig_dir: Path):
