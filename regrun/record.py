@@ -554,22 +554,6 @@ def _typed_weight(run: Path, key: str) -> float | None:
     return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
 
-def _typed_weight(f: h5py.File, key: str) -> str:
-    """Where the run's own `key` was a number (typed): the words that say so and what to type; '' otherwise. A
-    from: of a run with a typed weight was told "learned no weight" alone (newuser23)."""
-    import yaml
-
-    try:
-        node = yaml.safe_load(_read(f["config/resolved"]))
-        for part in key.split("."):
-            node = node[part]
-    except (KeyError, TypeError, AttributeError, yaml.YAMLError):
-        return ""
-    if isinstance(node, bool) or not isinstance(node, (int, float)):
-        return ""
-    return f"; its weight was typed, {key}={node:g}: type it here too, {key}={node:g}"
-
-
 def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...] = (LEARNED_LAM,),
                 problem: str | None = None) -> float:
     """The weight a completed learning run chose (/metrics/lam_learned), `path` its results file or run folder.
@@ -606,7 +590,9 @@ def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...
         found = [f"metrics/{n}" for n in names if f"metrics/{n}" in f]
         if not found:
             solver = str(f.attrs.get("solver", "?"))
-            typed = _typed_weight(f, key)
+            # a run whose weight was typed was told "learned no weight" alone (newuser23)
+            value = _typed_weight(p.parent, key) if p.name == FILENAME else None
+            typed = "" if value is None else f"; its weight was typed, {key}={value:g}: type it here too, {key}={value:g}"
             if names == (LEARNED_LAM,):
                 raise UserError(f"{where}: that run (solver {solver}) learned no weight: no /metrics/{LEARNED_LAM} "
                                 f"(the solvers bilevel and grid_search write it){typed}")

@@ -247,6 +247,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         tables = result.tables
         results.write("result", arrays)
         results.write("metrics", metrics)
+        first_written = True  # the answer kept is written: a later stop loses nothing of the first
         results.write("stats", result.stats)
         results.write("paper", paper_values(cfg))
         answer = problem.answer(arrays)
