@@ -563,6 +563,21 @@ def _numeric(values: Iterable[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+# the weight settings a sweep compares `auto` against typed values in (issue 16's question), and the metrics that
+# hold the weight an auto or learning run took: plotted as categories, auto sat at one end, 0.1 at the other, the
+# axis saying nothing of where auto's weight lay among the typed ones (newuser23)
+WEIGHT_KEYS = ("problem.lambda_f", "solver.lam")
+WEIGHT_TAKEN = ("lam_chosen", "lam_learned", "lam")
+
+
+def weight_used(run: Run, param: str) -> float | None:
+    """The weight a run solved at: its typed problem.lambda_f / solver.lam, else the one it chose or learned."""
+    value = run.config.get(param)
+    if _numeric([value]):
+        return float(value)
+    return next((float(run.metrics[m]) for m in WEIGHT_TAKEN if isinstance(run.metrics.get(m), float)), None)
+
+
 def _label(run: Run, keys: Sequence[str], with_solver: bool = False) -> str:
     parts = [str(run.attrs.get("solver", "?"))] if with_solver else []
     parts += [f"{k.split('.')[-1]}={_fmt(run.config.get(k))}" for k in keys]
@@ -655,6 +670,10 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
         groups = {_label(members[0], others, several_solvers): members for members in curves}
         drawn = [r for members in curves for r in members]
         values = [r.config.get(param) for r in drawn]
+        by_weight = (param in WEIGHT_KEYS and not _numeric(values)
+                     and all(weight_used(r, param) is not None for r in drawn))
+        if by_weight:  # auto or from:RUN at the weight it took, marked, among the typed weights
+            values = [weight_used(r, param) for r in drawn]
         numeric = _numeric(values)
         categories = sorted({repr(v) for v in values}) if not numeric else []
         here = [m for m in metrics if any(m in r.metrics for r in drawn)]  # another problem's metrics: empty panels
@@ -662,13 +681,19 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
         styles = {label: _style(k, len(groups)) for k, label in enumerate(groups)}
         for ax, m in zip(axes, here):
             for label, members in groups.items():
-                pts = [(r.config.get(param), r.metrics.get(m)) for r in members if r.metrics.get(m) is not None]
+                at = (lambda r: weight_used(r, param)) if by_weight else (lambda r: r.config.get(param))  # noqa: E731
+                pts = [(at(r), r.metrics.get(m), r) for r in members if r.metrics.get(m) is not None]
                 if numeric:
                     pts.sort(key=lambda p: p[0])
                     x = [p[0] for p in pts]
                 else:
                     x = [categories.index(repr(p[0])) for p in pts]
                 ax.plot(x, [p[1] for p in pts], linestyle="-" if numeric else "none", label=label, **styles[label])
+                for xk, yk, r in pts if by_weight else []:
+                    if not _numeric([r.config.get(param)]):
+                        word = str(r.config.get(param)).split(":")[0]
+                        ax.plot([xk], [yk], marker="*", markersize=14, color="k", linestyle="none")
+                        ax.annotate(word, (xk, yk), textcoords="offset points", xytext=(6, 6), fontsize=8)
             if numeric:
                 xs = np.asarray([v for v in values], dtype=float)
                 if np.all(xs > 0) and xs.max() / xs.min() >= 100:
@@ -684,7 +709,7 @@ def plot_metrics(runs: list[Run], params: list[str], metrics: list[str], plot_di
             paper = {r.paper[m] for r in drawn if m in r.paper}
             for value in paper:
                 ax.axhline(value, color="k", linestyle=":", linewidth=1, label="paper")
-            ax.set_xlabel(param)
+            ax.set_xlabel(f"{param} (auto at the weight it chose)" if by_weight else param)
             ax.set_title(m, fontsize=10)
         _, labels = _legend_entries(axes[:len(here)])
         shared = len(groups) > 1 or "paper" in labels

@@ -24,6 +24,9 @@ class RunContext:
     # whether the run's time_limit has passed (the run sets it to its TimeLimit's): read by work that runs outside
     # the solver's monitored iterations, as the regularization weight's search, to stop with what it has
     out_of_time: Callable[[], bool] = lambda: False
+    # lines a problem says once per run, though a second look builds it again from the config (Problem.say_once):
+    # a typed setting's warning was said three times before the solve's end (newuser23)
+    said: set[str] = field(default_factory=set)
 
     def phase(self, name: str, total: int | None = None, every: float | None = None, upto: bool = False
               ) -> contextlib.AbstractContextManager:

@@ -201,6 +201,17 @@ FIELD_MEANINGS = {
     "score": "the detection score: the root's occurrence map summed (about the number of objects)",
     "n_detected": "the number of instances found (rows of /tables/detections)",
 }
+# the weight search's curve, /tables/lam_curve (figures/lam_curve.png): its columns were "column 'criterion' of the
+# table 'lam_curve'", which a reader who did not run it could not read (newuser23)
+TABLE_COLUMN_MEANINGS = {
+    ("lam_curve", "lam"): "a weight the search tried (problem.lambda_f or solver.lam), in the order tried",
+    ("lam_curve", "criterion"): "the rule's value at that weight (problem.lam_rule or solver.lam_rule, named in the "
+                                "status message), lower is better: the search takes its least before any walk from "
+                                "it; the weight the run kept is /metrics/lam_chosen",
+    ("lam_curve", "rss"): "the squared data misfit ||r||^2 at that weight (CT's cv: of the held-out views)",
+    ("lam_curve", "trace"): "tr H, the influence matrix's trace (the fit's degrees of freedom) at that weight, as the "
+                            "rule estimated it; NaN where the rule needs none",
+}
 # a name whose meaning differs by problem: CT's reconstruction was described as "the super-resolved image" with a
 # reconstruction.npy beside it as stored (newuser13); CT's, since newuser17, is the array as held
 # Detection keeps its images as drawn, not in FAIR's layout (newuser14: flipud(a.T) of the scene gave a mirrored,
@@ -250,6 +261,8 @@ def describe(group: str, key: str, problem: str | None = None) -> str:
         return FIELD_MEANINGS[key]
     unit = next((u for suffix, u in UNIT_SUFFIXES.items() if key.endswith(suffix)), "")
     where = f"; {PROBLEM_DOCS[problem]} describes the problem's names" if problem in PROBLEM_DOCS else ""
+    if top == "tables" and (group.split("/", 1)[-1], key) in TABLE_COLUMN_MEANINGS:
+        return TABLE_COLUMN_MEANINGS[group.split("/", 1)[-1], key]
     if top == "tables" and group != "tables":
         return f"column {key!r} of the table {group.split('/', 1)[1]!r}" + (f", {unit}" if unit else "") + where
     return f"{group_meaning(top, problem)}: {key!r}" + (f", {unit}" if unit else "") + where
@@ -577,12 +590,15 @@ def learned_lam(path: str | Path, key: str = "solver.lam", names: tuple[str, ...
         found = [f"metrics/{n}" for n in names if f"metrics/{n}" in f]
         if not found:
             solver = str(f.attrs.get("solver", "?"))
+            # a run whose weight was typed was told "learned no weight" alone (newuser23)
+            value = _typed_weight(p.parent, key) if p.name == FILENAME else None
+            typed = "" if value is None else f"; its weight was typed, {key}={value:g}: type it here too, {key}={value:g}"
             if names == (LEARNED_LAM,):
                 raise UserError(f"{where}: that run (solver {solver}) learned no weight: no /metrics/{LEARNED_LAM} "
-                                "(the solvers bilevel and grid_search write it)")
+                                f"(the solvers bilevel and grid_search write it){typed}")
             raise UserError(f"{where}: that run (solver {solver}) learned no weight: none of "
                             f"{', '.join('/metrics/' + n for n in names)} (a run with the weight auto writes "
-                            "lam_chosen)")
+                            f"lam_chosen){typed}")
         value = float(f[found[0]][()])
     if not np.isfinite(value) or value < 0:
         raise UserError(f"{where}: the stored weight {value!r} is not a finite number >= 0")

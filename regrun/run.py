@@ -192,6 +192,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
     arrays: dict = {}
     tables: dict = {}  # the solver's tables once evaluated (a detection's positions, for summary.md)
     monitor = device = ctx = None
+    # the first answer, complete, and whether the results file holds it: a Ctrl-C in the motion model's choice, after
+    # 20 s of a 40 s run, left summary.md's metrics of it and a results file without them (newuser23)
+    first, first_written = None, False
     capture = reporter.capture()
     try:
         capture.__enter__()
@@ -231,7 +234,9 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                                       solver_cls(cfg.solver, ctx))
 
         def write_first(first):  # kept if the second solve is stopped
+            nonlocal first_written
             results.write("first_solve", {"result": first.arrays, "metrics": first.metrics})
+            first_written = True
 
         first = solve_and_evaluate(problem, solver)
         metrics, arrays = first.metrics, first.arrays  # the summary's, should what follows be stopped
@@ -242,6 +247,7 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
         tables = result.tables
         results.write("result", arrays)
         results.write("metrics", metrics)
+        first_written = True  # the answer kept is written: a later stop loses nothing of the first
         results.write("stats", result.stats)
         results.write("paper", paper_values(cfg))
         answer = problem.answer(arrays)
@@ -294,6 +300,13 @@ def run(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None,
                     results.write("history", monitor.history.as_arrays())
                 except Exception:  # the partial history is a courtesy; the status must still be written
                     pass
+        if status != "completed" and first is not None and not first_written:
+            try:
+                write_first(first)  # defined where first is set
+                error = (f"{error}; the first answer, complete before the run's second look at it, is kept in the "
+                         "results file's /first_solve (result and metrics)")
+            except Exception:  # a courtesy, as the partial history: the status must still be written
+                pass
         if status != "completed" and ctx is not None and ctx.kept_metrics and not metrics:
             try:  # what the solver had finished measuring before the run stopped
                 metrics = dict(ctx.kept_metrics)

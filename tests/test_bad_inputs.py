@@ -79,7 +79,7 @@ def data(tmp_path_factory):
 CASES = {
     # non-finite or absurd values in files
     "frames NaN": (SR + ["problem.frames={d}/frames_nan.npz"], ["frames_nan.npz:frames", "NaN or infinite",
-                                                                "index (1, "], True),
+                                                                "at frame 1, "], True),  # newuser23: by axis
     "frames Inf": (SR + ["problem.frames={d}/frames_inf.npz"], ["frames_inf.npz", "NaN or infinite"], True),
     "frames huge": (SR + ["problem.frames={d}/frames_huge.npz"], ["frames_huge.npz", "within +-1e+15"], True),
     "truth Inf": (SR + ["problem.frames={d}/frames.npz", "problem.truth={d}/truth_inf.npz"],

@@ -55,8 +55,8 @@ def test_matlab_frames_say_how_to_convert_them(device, tmp_path, monkeypatch, ca
     got = _sr(["problem.frames=burst.mat"], tmp_path, monkeypatch, capsys, device)
     assert got.returncode == 2, got.stderr
     assert ("burst.mat is a MATLAB file, which regrun does not read (its arrays: burst (14, 16, 4)): convert it in "
-            "Python, e.g. numpy.save('burst.npy', scipy.io.loadmat('burst.mat')['burst']) (frames first: "
-            "numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)") in got.stderr, got.stderr
+            "Python, e.g. numpy.save('burst.npy', numpy.moveaxis(scipy.io.loadmat('burst.mat')['burst'], -1, 0)) "
+            "(frames first: its 4 frames of 16x14 moved to the front)") in got.stderr, got.stderr  # newuser23
 
 
 def test_problem_noise_on_your_own_frames_is_refused(device, tmp_path, monkeypatch, capsys):

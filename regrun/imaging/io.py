@@ -6,6 +6,7 @@ is the cell at x1 = i-th pixel column from the left and x2 = j-th pixel row from
 them) and converted the same way, so a PNG folder and an array file of the same frames read identically."""
 from __future__ import annotations
 
+import os
 import re
 import struct
 import zipfile
@@ -89,16 +90,23 @@ _DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 VALUE_LIMIT = 1e15
 
 
+# a frame stack's axes as an array file holds them (frames, rows, columns[, channels]), for check_values' words
+FRAME_AXES = ("frame", "row", "column", "channel")
+
+
 def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT, axes: tuple | None = None) -> np.ndarray:
     """`arr` when every value is finite and within +-limit; else a one-line UserError naming `what` (the file
     and key), how many values are bad, the first one's index, and what is allowed. `axes`, a sinogram's
-    ("view", "detector bin"): the index by those names, and whole bins or views that are bad named as such."""
+    ("view", "detector bin"): the index by those names, and whole bins or views that are bad named as such; a
+    frame stack's (FRAME_AXES): the index by its axes' names."""
     bad = ~np.isfinite(arr)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f"the first {arr[first]} at index {first}"
         if axes is not None and len(axes) == arr.ndim == 2:
             where = _bad_lines(bad, axes) or f"the first {arr[first]} at {axes[0]} {first[0]}, {axes[1]} {first[1]}"
+        elif axes is not None and 3 <= arr.ndim <= len(axes):  # a stack of frames: index (3, 5, 7) left to count
+            where = f"the first {arr[first]} at " + ", ".join(f"{a} {i}" for a, i in zip(axes, first))
         raise UserError(f"{what}: {int(bad.sum())} value(s) are NaN or infinite ({where}); every value must be a "
                         "finite number")
     big = np.abs(arr) > limit
@@ -553,6 +561,33 @@ def text_table_hint(path: Path, frames: bool = False) -> str:
             f"numpy.save('{path.stem}.npy', {load.format(name=path.name)})")
 
 
+def frame_list_hint(path: Path) -> str:
+    """For a text file that lists image files, one a line (`ls frames/*.png > list.txt`, a microscope's or a script's
+    frame list), what to give instead: the folder where it holds just those, in that order, else how to make one;
+    '' for any other file. Such a list was told it was a text table of numbers, "a table is one frame" (newuser23)."""
+    if path.suffix.lower() not in TEXT_SUFFIXES + (".lst",) or not path.is_file() or path.stat().st_size > 1 << 20:
+        return ""
+    try:
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError):
+        return ""
+    named = [Path(ln) if Path(ln).is_absolute() else path.parent / ln for ln in lines]
+    if not named or not all(f.suffix.lower() in IMAGE_SUFFIXES for f in named):
+        return ""
+    missing = [ln for ln, f in zip(lines, named) if not f.is_file()]
+    if missing:
+        return (f"; {path.name} lists {len(lines)} image files, {len(missing)} of them not found (a path in it is "
+                f"read from the list's folder): {missing[0]}")
+    folders = {f.resolve().parent for f in named}
+    folder = folders.pop() if len(folders) == 1 else None
+    if folder is not None and [f.name for f in frame_files(folder)] == [f.name for f in named]:
+        return (f"; {path.name} lists the {len(named)} image files of the folder {folder.name}, in the order regrun "
+                f"reads them: give the folder, problem.frames={os.path.relpath(folder)}")
+    return (f"; {path.name} lists {len(named)} image files: regrun reads a folder of frames, in the order of the "
+            f"numbers in their names, so copy them into a folder of their own under names numbered in your list's "
+            f"order (f00{named[0].suffix}, f01{named[0].suffix}, ...) and give that folder")
+
+
 def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False) -> str:
     """For a MATLAB .mat file (which regrun does not read: a user's sinogram or frames from MATLAB were refused as
     "not a .npy, .npz, .h5/.hdf5 ..." without a word of how to convert it, newuser13), its arrays and the line of
@@ -577,8 +612,12 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
     if not found:
         return f"; {path.name} is a MATLAB file, which regrun does not read, and no array could be listed from it"
     arrays = ", ".join(f"{name} {shape}" for name, shape in found[:6]) + (", ..." if len(found) > 6 else "")
-    name = found[0][0]
-    save = (f"numpy.save('{path.stem}.npy', {load.format(name=name)})" if frames else
+    name, shape = found[0]
+    # MATLAB stacks frames last (rows x columns x frames): the line saved them so, and the .npy it wrote of 10 frames
+    # of 24x24 read as 24 frames of 24x10 (newuser23); where the last side is the smallest it moves them first
+    last = frames and len(shape) in (3, 4) and shape[-1] < min(shape[:2])
+    read = f"numpy.moveaxis({load.format(name=name)}, -1, 0)" if last else load.format(name=name)
+    save = (f"numpy.save('{path.stem}.npy', {read})" if frames else
             f"numpy.savez('{path.stem}.npz', {key}={load.format(name=name)})")
     # MATLAB saves a vector as a row, (1, n): the views' angles are n values, n one of the sinogram's sides
     per_view = [other for other, shape in found[1:] if angles and len(shape) <= 2 and shape and min(shape) >= 1
@@ -593,8 +632,8 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
             save = save.replace(f"{key}={load.format(name=name)}", f"{key}={sino}")
         save = (f"{save[:-1]}, angles={load.format(name=per_view[0])}.ravel()) (angles in degrees, one per view: "
                 f"numpy.degrees of them if they are radians)")
-    layout = (" (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)"
-              if frames else "")
+    layout = (f" (frames first: its {shape[-1]} frames of {shape[1]}x{shape[0]} moved to the front)" if last else
+              " (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)" if frames else "")
     return (f"; {path.name} is a MATLAB file, which regrun does not read (its arrays: {arrays}): convert it in "
             f"Python, e.g. {save}{layout}")
 
@@ -861,7 +900,7 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
                                 "(rows, columns[, channels]): all frames must have the same size and channels")
         stack = np.stack(frames)
     elif path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
-        stack = read_array(path, key, "frames")
+        stack = read_array(path, key, "frames", axes=FRAME_AXES)
         if stack.ndim == 4 and stack.shape[-1] == 1:
             # grey frames with a channel axis of 1, as image-learning code keeps them, ran as a 1-channel colour
             # burst, solved, then failed writing reconstruction.png, exit 1 (newuser20)
@@ -903,7 +942,8 @@ def read_frames(path: str | Path, colour: bool = False, key: str = FRAMES_KEY) -
                       f"ffmpeg -i {path.name} frames/f%03d.png, and give the folder (a video's compression, like "
                       "JPEG's, removes the detail between pixels that super-resolution recovers)")
         raise UserError(f"frames file {path} must be {FRAMES_FORMS}, or {STACK_FORMS}{packed}"
-                        f"{matlab_hint(path, key, frames=True)}{text_table_hint(path, frames=True)}")
+                        f"{matlab_hint(path, key, frames=True)}"
+                        f"{frame_list_hint(path) or text_table_hint(path, frames=True)}")
     elif any(c in str(path) for c in "*?[") and path.parent.is_dir():
         # a pattern the shell left as typed (`problem.frames=burst/*.png`): the folder is what is meant (newuser3)
         raise UserError(f"frames not found: {path} is a pattern, and regrun reads every frame of a folder: give "

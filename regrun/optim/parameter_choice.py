@@ -69,11 +69,23 @@ def check_weight(name: str, value) -> float | None:
         lam = float(value)
     except (TypeError, ValueError):
         raise UserError(f"{name}={value!r} must be a number >= 0, 'auto' (chosen from the data) or "
-                        "from:RUN (the weight an earlier run chose or learned)") from None
+                        f"from:RUN (the weight an earlier run chose or learned){_weight_word_hint(name, value)}"
+                        ) from None
     if not math.isfinite(lam) or lam < 0:
         raise UserError(f"{name}={value!r} must be a finite number >= 0, 'auto' (chosen from the data) "
                         "or from:RUN (the weight an earlier run chose or learned)")
     return lam
+
+
+def _weight_word_hint(name: str, value) -> str:
+    """A rule's name typed as the weight (problem.lambda_f=gcv) or auto in capitals: what was meant (newuser23)."""
+    word = str(value).strip().lower()
+    if word == "auto":
+        return f": write {name}=auto, in lower case"
+    if word in RULES + ("cv",):
+        return (f": {word} is a rule that chooses the weight, written {name.rsplit('.', 1)[0]}.lam_rule={word} beside "
+                f"{name}=auto")
+    return ""
 
 
 def check_rule(name: str, rule, rules: tuple[str, ...] = RULES) -> str:

@@ -12,6 +12,7 @@ paper's (4.1). Data: the paper's hands case, a synthetic phantom (no inverse cri
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from ..config import option_node
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_numbers, check_truth_varies
 from ..imaging.grid import Grid
 from ..imaging.spline import EXTENSIONS
@@ -192,7 +194,11 @@ class SuperRes(Problem):
         self.weight_settings = frame_weight_settings(cfg)  # checked even at a fixed weight
         self.weight_warning = tiny_weight_warning(self.lam, self.weight_settings.lo)
         if self.weight_warning:  # said before the solve it spoils, and with the warnings at the end
-            self.say(f"regrun: WARNING: {self.weight_warning}", err=True)
+            self.say_once(self.weight_warning)
+        # a candidate motion model's copy is given the answer's weight: its search settings are the run's, not typed
+        self.unused_warning = unused_search_warning(cfg, self.lam, self.lam_from) if announce else ""
+        if self.unused_warning:
+            self.say_once(self.unused_warning)
         floor_gamma(cfg)
         self.rechoose = RechooseSettings.from_config(cfg)
         self.weight_cv = CVSettings.from_config(cfg)  # auto: the cross-validation's walk at the final motion
@@ -358,6 +364,10 @@ class SuperRes(Problem):
             self.say(f"regrun: problem.n_frames={count}: the first {count} of the {total} frames in "
                      f"{Path(str(cfg.frames)).name}")
         folder = resolve_data_path(cfg.frames)
+        key_said = unused_frames_key_warning(cfg.frames_key, folder)
+        if key_said:
+            self.unused_warning = "; ".join(w for w in (self.unused_warning, key_said) if w)
+            self.say_once(key_said)
         if folder.is_dir():  # the order used, in the results file; said where by name alone it would differ
             every = [f.name for f in frame_files(folder)]
             names = self.frame_names = every[:frames.shape[0]]
@@ -375,7 +385,7 @@ class SuperRes(Problem):
         elif folder.suffix.lower() in ARRAY_SUFFIXES and frames.dim() == 3:
             self.layout_warning = frames_layout_warning(folder.name, frames.shape)
             if self.layout_warning:  # said now too: it came only after the solve, 22 s on 8 small frames (newuser18)
-                self.say(f"regrun: WARNING: {self.layout_warning}", err=True)
+                self.say_once(self.layout_warning)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -385,7 +395,7 @@ class SuperRes(Problem):
             for said in (mixed_jpeg_warning(frame_files(folder)[:self.n_frames]),
                          palette_warning(frame_files(folder)[:self.n_frames])):
                 if said:
-                    self.say(f"regrun: WARNING: {said}", err=True)
+                    self.say_once(said)
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
             # a folder's frame by its file's name, and what to do: "frame 3 is constant" left the user to count
@@ -419,8 +429,13 @@ class SuperRes(Problem):
         if cfg.get("truth"):
             truth = torch.as_tensor(read_truth(cfg.truth, colour=self.colour is not None), dtype=torch.float64)
             if tuple(truth.shape[-2:]) != (m1, m2):
+                # a truth 2x the frames with problem.factor=3 typed: the factor that fits it, not the sizes alone
+                # (newuser23)
+                k = truth.shape[-2] // frames.shape[1]
+                fits = (f": the truth is {k} times the frames a side, problem.factor={k}" if k >= 2 and
+                        tuple(truth.shape[-2:]) == (k * frames.shape[1], k * frames.shape[2]) else "")
                 raise UserError(f"problem.truth is {truth.shape[-2]}x{truth.shape[-1]} pixels (width x height); "
-                                f"the frames at problem.factor={self.factor} give {m1}x{m2}")
+                                f"the frames at problem.factor={self.factor} give {m1}x{m2}{fits}")
             if self.colour is not None:
                 if truth.dim() != 3 or truth.shape[0] != self.colour.shape[1]:
                     raise UserError(f"problem.truth={cfg.truth} has {1 if truth.dim() == 2 else truth.shape[0]} "
@@ -715,6 +730,12 @@ class SuperRes(Problem):
         if self.announce:
             self.ctx.reporter.line(text, err=err)
 
+    def say_once(self, text: str) -> None:
+        """A warning said before the solve, not again when a second look builds the problem anew."""
+        if text not in self.ctx.said:
+            self.ctx.said.add(text)
+            self.say(f"regrun: WARNING: {text}", err=True)
+
     def warnings(self, metrics: dict[str, float]) -> list[str]:
         """lambda_f's search at the edge of its range (range_edge_warning), then the held-out frames check
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
@@ -726,7 +747,7 @@ class SuperRes(Problem):
             check = [check[0] + f"; frame {worst}{name} is fitted {metrics['frames_misfit_worst_ratio']:.3g} times "
                      f"worse (RMS residual) than the median of the other frames (frames_misfit_worst): a frame of "
                      f"another scene, or with a blur or a flash? leave it out and run again"]
-        return ([w for w in (self.weight_warning, self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
+        return ([w for w in (self.weight_warning, self.unused_warning, self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
@@ -888,6 +909,25 @@ class SuperRes(Problem):
             Image.fromarray(values.astype(np.uint8)).save(path)
         return path
 
+    def _scores(self, metrics) -> str:
+        """PSNR beside bicubic's, the numbers a reader of the figure compares first: the panel said the relative
+        error alone, and the figure did not say which weight made the image (newuser23). None against a truth in
+        other units, whose PSNR compares two scales (truth_warning)."""
+        if self.truth_scale_off is not None or not math.isfinite(metrics.get("psnr", math.nan)):
+            return ""
+        bicubic = metrics.get("psnr_bicubic")
+        return f"PSNR {metrics['psnr']:.2f} dB" + (f" (bicubic {bicubic:.2f})" if bicubic is not None else "") + ", "
+
+    def _weight_words(self, metrics) -> str:
+        """', lambda_f 0.573 (auto)': the weight the image was solved at, and how it was set (fixed: typed, or
+        generated data's default)."""
+        lam = metrics.get("lam_chosen", self.lam)
+        if lam is None:
+            return ""
+        how = "auto" if "lam_chosen" in metrics and self.lam is None else f"from {self.lam_from}" if self.lam_from \
+            else "fixed"
+        return f", lambda_f {lam:.3g} ({how})"
+
     def figures(self, result, metrics, fig_dir: Path):
         arrays = getattr(self, "_evaluated", None) or self.evaluate(result)[1]
         # colour runs are drawn by their luminance (the motion's frames); the channels are in the results file
@@ -904,13 +944,15 @@ class SuperRes(Problem):
                            f"error (reconstruction - {scale:.4g} x truth: other units)")
             panels = [dict(image=tru, omega=self.omega, title="reference (truth)", vmin=tmin, vmax=tmax),
                       dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
-                           title=f"reconstruction, rel. error {metrics['rel_error']:.3f}"),
+                           title=f"reconstruction, {self._scores(metrics)}rel. error {metrics['rel_error']:.3f}"
+                                 f"{self._weight_words(metrics)}"),
                       dict(image=est - (tru if scale is None else scale * tru), omega=self.omega, title=error_title,
                            cmap="RdBu_r")]
         else:  # a user's frames without a truth: the reconstruction and how well it explains the frames
             vmin, vmax = float(est.min()), float(est.max())
             res = np.asarray(arrays["data_residual"])
-            panels = [dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax, title="reconstruction"),
+            panels = [dict(image=est, omega=self.omega, vmin=vmin, vmax=vmax,
+                           title=f"reconstruction{self._weight_words(metrics)}"),
                       dict(image=res[0], omega=self.omega, title="data residual, frame 0", cmap="RdBu_r",
                            colorbar=True),
                       dict(image=res[-1], omega=self.omega, title=f"data residual, frame {res.shape[0] - 1}",
@@ -1101,6 +1143,54 @@ def clipped_frames_warning(frames: torch.Tensor, names: list[str] | None) -> str
     more = f", and {len(found) - 4} more" if len(found) > 4 else ""
     return (f"{len(found)} of the {frames.shape[0]} frames look clipped ({'; '.join(shown)}{more}): clipped pixels "
             f"(over- or under-exposed) do not follow the scene and pull the answer; leave such frames out")
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> dict:
+    return option_node("problem", "superres", [])  # read once: a read per key took 1.2 s at a typed weight
+
+
+def shipped_default(key: str):
+    """problem.KEY's value in configs/problem/superres.yaml, as written (None where it has none)."""
+    return _shipped().get(key)
+
+
+# problem.lam_* that only lambda_f=auto reads; lam_noise is not among them: the motion model's choice
+# (problem.motion_model=auto) scores its misfits against it at any weight
+SEARCH_ONLY_EXCEPT = ("lam_noise",)
+
+
+def unused_search_warning(cfg, lam: float | None, lam_from: str | None) -> str:
+    """The search's settings (problem.lam_*) set away from superres.yaml's values while lambda_f is a number or
+    from:RUN, which they do not touch; '' otherwise. newuser22's problem.lam_rule=discrepancy beside
+    problem.lambda_f=0.5 ran as if not typed, and on generated frames, whose lambda_f is 1e-2 unless typed, the rule
+    typed alone chose nothing (newuser23)."""
+    if lam is None:
+        return ""
+    changed = []
+    for key in cfg:
+        if not str(key).startswith("lam_") or key in SEARCH_ONLY_EXCEPT:
+            continue
+        value = cfg[key]
+        value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        if value != shipped_default(str(key)):
+            changed.append(f"problem.{key}={value}")
+    if not changed:
+        return ""
+    fixed = f"from {lam_from}" if lam_from else f"problem.lambda_f={lam:g}"
+    return (f"{' and '.join(changed)} {'is' if len(changed) == 1 else 'are'} not used: the weight is fixed "
+            f"({fixed}), and the problem.lam_* settings choose it only with problem.lambda_f=auto")
+
+
+def unused_frames_key_warning(key, path: Path) -> str:
+    """problem.frames_key set away from superres.yaml's value for frames that are no .npz/.h5 file, which has no
+    names to pick from; '' otherwise (newuser22: on a .npy, one array, it was ignored without a word)."""
+    if str(key) == str(shipped_default("frames_key")) or path.suffix.lower() in (".npz", ".h5", ".hdf5"):
+        return ""
+    what = ("a folder of image files" if path.is_dir() else
+            "a .npy file, one array without a name" if path.suffix.lower() == ".npy" else "one image file")
+    return (f"problem.frames_key={key} is not used: it names an array inside a .npz or .h5 file, and {path.name} is "
+            f"{what}, read whole")
 
 
 TINY_WEIGHT_FACTOR = 1e-3  # a typed lambda_f under this times lam_range's bottom is warned: its regulariser,
