@@ -197,3 +197,19 @@ def test_a_cone_answer_is_one_tiff_page_a_slice(device, tmp_path):
     assert np.allclose(np.stack(pages, -1), volume, rtol=1e-6)
     write_answer(tmp_path, "superres", volume[..., 0])  # no copy for a problem whose picture is written elsewhere
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reconstruction.npy", "reconstruction.tif"]
+
+
+def test_an_answer_equal_to_its_truth_is_completed_not_diverged(device, tmp_path, monkeypatch, capsys):
+    # a run given its own earlier answer as the truth has PSNR +inf (no error at all) and ended "diverged"
+    import h5py
+
+    np.save(tmp_path / "s.npy", _sinogram())
+    fbp = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=20", "solver=fbp"]
+    code, out = _run(fbp, tmp_path, monkeypatch, capsys, device)
+    assert code == 0, out
+    first = _out(out) / "reconstruction.npy"
+    code, out = _run([*fbp, f"problem.truth_file={first}"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0, out
+    with h5py.File(_out(out) / "results.h5") as f:
+        assert f.attrs["status"] == "completed", dict(f.attrs)
+        assert f["metrics/psnr"][()] == np.inf
