@@ -213,3 +213,11 @@ def test_an_answer_equal_to_its_truth_is_completed_not_diverged(device, tmp_path
     with h5py.File(_out(out) / "results.h5") as f:
         assert f.attrs["status"] == "completed", dict(f.attrs)
         assert f["metrics/psnr"][()] == np.inf
+
+
+def test_a_rule_typed_as_the_ct_weight_names_the_rule_setting(device, tmp_path, monkeypatch, capsys):
+    # solver.lam=cv was told only the forms a weight takes, not that cv is written solver.lam_rule=cv (newuser23)
+    np.save(tmp_path / "s.npy", _sinogram())
+    code, out = _run([*CT, "solver.lam=cv"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "cv is a rule that chooses the weight, written solver.lam_rule=cv beside solver.lam=auto" \
+        in out, out

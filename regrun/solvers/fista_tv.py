@@ -6,8 +6,8 @@ import time
 import torch
 
 from ..errors import UserError, check_bool, check_choice, check_float, check_int
-from ..optim.parameter_choice import ChoiceSettings, curve_figure, is_auto
-from ..record import LEARNED_LAM, run_values, weight_setting
+from ..optim.parameter_choice import ChoiceSettings, check_weight, curve_figure, is_auto
+from ..record import FROM_PREFIX, LEARNED_LAM, run_values, weight_setting
 from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
@@ -48,6 +48,8 @@ class FistaTV(Solver):
         # a number, from:RUN (a weight learned, or chosen by auto, there), or auto (None: chosen from the data). A CT
         # auto run's weight was refused ("learned no weight") though super-resolution's from: reads lam_chosen: a
         # user who let auto choose on one scan and wants that weight on the next could not have it (newuser22, 24)
+        if isinstance(cfg.lam, str) and not is_auto(cfg.lam) and not cfg.lam.startswith(FROM_PREFIX):
+            check_weight("solver.lam", cfg.lam)  # solver.lam=cv or AUTO: told the rule's setting, as lambda_f is
         self.lam, self.lam_from = (None, None) if is_auto(cfg.lam) else weight_setting(
             "solver.lam", cfg.lam, names=(LEARNED_LAM, "lam_chosen"), problem="ct_fewview")
         self.carried = carried_grid(self.lam_from, cfg) if self.lam_from else {}
