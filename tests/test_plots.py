@@ -182,3 +182,22 @@ def test_lam_curve_of_a_climb_that_stopped_at_once_shows_the_step_it_tried(tmp_p
     figures[-1].canvas.draw()
     labels = [t.get_text() for t in whole.get_xticklabels() if t.get_text()]
     assert labels and all(text.replace(".", "").isdigit() for text in labels)  # 0.2, 0.5, 1, 2: no 2x10^-1
+
+
+def test_the_weight_curve_names_the_setting_a_user_types(tmp_path, monkeypatch):
+    # its axis and its chosen line said "lam", which names no setting of CT's solver.lam or SR's problem.lambda_f
+    import regrun.plots as plots
+    from regrun.optim.parameter_choice import Choice, curve_figure
+
+    made = []
+    real = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    lam = np.array([0.01, 0.1, 1.0, 10.0])
+    crit = np.array([0.4, 0.2, 0.3, 0.9])
+    choice = Choice(lam=0.1, rule="gcv", sigma=1.0, noise_source="given", solves=4, at_edge=False,
+                    curve={"lam": lam, "criterion": crit, "rss": crit, "trace": np.full(lam.size, np.nan)})
+    curve_figure(choice, tmp_path / "lam_curve.png", setting="problem.lambda_f")
+    fig, axes = made[0]
+    ax = axes[0][0]
+    assert ax.get_xlabel() == "problem.lambda_f"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1].startswith("chosen problem.lambda_f = 0.1")

@@ -689,7 +689,7 @@ def _spaced_labels(values: np.ndarray, ratio: float = 1.3) -> list[str]:
     return labels
 
 
-def curve_figure(choice: Choice, path, title: str = ""):
+def curve_figure(choice: Choice, path, title: str = "", setting: str = "lam"):
     """The rule's curve over lam with the chosen weight marked: the whole search (log y when every value is positive
     and they span more than a decade, so that the steep side does not flatten the minimum into a line) beside a
     linear zoom on the points around the minimum, where the choice is made. Where the weight went on up from the
@@ -738,10 +738,10 @@ def curve_figure(choice: Choice, path, title: str = ""):
     moved = f" ({choice.details['lam_moved_by']})" if "lam_moved_by" in choice.details else ""
     for a in (ax, zoom):
         # wrapped: CT's moved pick (newuser19) is a long line, and a legend as wide squeezed the plot off the figure
-        a.axvline(choice.lam, color="C3", ls="--", label=textwrap.fill(f"chosen lam = {choice.lam:.3g}" + moved, 60))
+        a.axvline(choice.lam, color="C3", ls="--", label=textwrap.fill(f"chosen {setting} = {choice.lam:.3g}" + moved, 60))
         if climbed:
             a.axvline(lam[best], color="C7", ls=":", label=f"{choice.rule} minimum = {lam[best]:.3g}")
-        a.set_xlabel("lam")
+        a.set_xlabel(setting)  # the setting a user types (newuser23: "lam" named no setting of theirs)
         a.set_ylabel(f"{choice.rule} criterion")
     shown = np.isfinite(change[near])
     if shown.any():

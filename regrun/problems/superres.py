@@ -983,7 +983,8 @@ class SuperRes(Problem):
             paths.append(convergence(result.history, fig_dir / "convergence.png", keys=("J", "grad_norm"),
                                      title=f"{self.label}: {result.solution.get('label', '')}"))
         if self.weight_choice is not None:
-            paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png"))
+            paths.append(curve_figure(self.weight_choice, fig_dir / "lam_curve.png",
+                                      setting="problem.lambda_f"))
         return paths
 
 

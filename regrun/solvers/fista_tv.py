@@ -230,7 +230,7 @@ class FistaTV(Solver):
             metrics["loss_at_chosen"] = masked_loss(x, problem.truth, problem.mask)
 
         def figures(problem, result, metrics, fig_dir):
-            return [curve_figure(choice, fig_dir / "lam_curve.png")]
+            return [curve_figure(choice, fig_dir / "lam_curve.png", setting="solver.lam")]
 
         # "prox cv" (Condat-Vu) and "by cv" (cross-validation) said apart: "FISTA-TV (cv), lam=0.52 (cv)" did not
         return SolveResult(solution={"x": x, "label": f"FISTA-TV (prox {self.cfg.prox}), lam={choice.lam:.4g} "
