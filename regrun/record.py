@@ -174,7 +174,9 @@ FIELD_MEANINGS = {
     "tre_initial": "target registration error before registration, in domain units",
     "disp_rmse": "RMS distance between the found and the true transformation over the grid, in pixels",
     "w": "the transformation or motion parameters found (registration: as the solver parametrises it; "
-         "super-resolution: each frame's affine after frame 0)",
+         "super-resolution: each frame's motion after frame 0, six numbers a frame, (A11, A12, A21, A22, b1, b2): frame "
+         "j shows at a point x what the reconstruction holds at A x + b, before its blur and sampling, x and A x + b "
+         "in the domain's units (problem.omega))",
     "w_affine": "the affine y = A x + b found, as (a11, a12, a21, a22, b1, b2), x in the reference's and y in "
                 "the template's coordinates (FAIR's: x1 column, x2 row from the bottom)",
     "w_true": "the true transformation's parameters (synthetic data)",

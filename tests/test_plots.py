@@ -201,3 +201,4 @@ def test_the_weight_curve_names_the_setting_a_user_types(tmp_path, monkeypatch):
     ax = axes[0][0]
     assert ax.get_xlabel() == "problem.lambda_f"
     assert [t.get_text() for t in ax.get_legend().get_texts()][-1].startswith("chosen problem.lambda_f = 0.1")
+

@@ -160,3 +160,14 @@ def test_paper_fig5_ordering():
         res = VarProCG(solver_cfg(jacobian=kind, cg_iters=50), CTX).solve(p, Monitor())
         errs[kind] = p.evaluate(res)[0]["rel_error"]
     assert errs["full"] < 0.13 and errs["none"] > 2 * errs["full"]
+
+
+def test_the_results_file_says_the_order_of_a_frames_six_motion_numbers():
+    # /result/w was "each frame's affine after frame 0", its six numbers in no order a reader could tell (newuser23)
+    from regrun.imaging.transforms import affine
+    from regrun.record import FIELD_MEANINGS
+
+    assert "(A11, A12, A21, A22, b1, b2)" in FIELD_MEANINGS["w"]
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype=torch.float64)
+    x = torch.tensor([1.0, 10.0], dtype=torch.float64)
+    assert affine(w, x).tolist() == [1 + 20 + 5, 3 + 40 + 6]  # the order the description gives: A x + b
