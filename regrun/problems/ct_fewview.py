@@ -774,7 +774,8 @@ class CTFewView(Problem):
         one line; recorded as /data/matlab_radon."""
         cfg = self.cfg
         n_u, views = matlab["R"].shape
-        self.file_angles = torch.as_tensor(np.radians(matlab["theta"] + 90.0), dtype=torch.float64)
+        # as problem.angle_start=90 adds it: the same answer as those settings typed, to the last bit
+        self.file_angles = torch.as_tensor(np.radians(matlab["theta"]), dtype=torch.float64) + math.radians(90.0)
         self.turns_warning = repeated_angles_warning(matlab["theta"], name, "theta")
         grid = matlab_radon_grid(n_u)
         if self._size_default and grid is not None:
