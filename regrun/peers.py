@@ -117,7 +117,7 @@ def _sart(run, data: dict[str, Any]) -> PeerRow:
     centre = str(cfg.get("problem.rotation_centre"))
     if centre == "auto":  # a file's axis, estimated: the convention it matched (/data/rotation_axis)
         centre = str((data.get("rotation_axis") or {}).get("convention", "estimated"))
-        if centre not in ("geometric", "index"):
+        if centre not in ("geometric", "index", "matlab"):  # matlab: a MATLAB radon file's, not estimated
             return PeerRow(name, note="not shown: the rotation axis was estimated off both conventions "
                                       "(problem.rotation_centre=auto); the conversion to scikit-image takes "
                                       "geometric or index")

@@ -192,6 +192,8 @@ FIELD_MEANINGS = {
     "grid_from": "CT, your sinogram: where the reconstruction grid's size came from (problem.size typed, "
                  "problem.truth_file's shape, the default, or the file's detector where the object reaches past "
                  "the default grid)",
+    "matlab_radon": "CT, your sinogram: a MATLAB radon file (R, xp, theta) read as MATLAB wrote it: R's shape (bins, "
+                    "views), the degrees added to theta, the grid and where it came from, the rotation centre used",
     "support": "CT: the region the reconstruction is solved on and psnr, ssim and rel_error are computed over: "
                "'square' (the whole grid) or 'disk R' (the disk of R times the grid's half width; problem.support)",
     "psnr_disk": "CT, problem.support square: psnr inside the disk of problem.mask_radius, as a disk run computes it, "

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int, check_truth_varies
-from ..imaging.io import array_shapes, read_array, read_optional_array, resolve_data_path, slices_hint, write_png16
+from ..imaging.io import array_shapes, check_values, read_array, read_optional_array, resolve_data_path, slices_hint, write_png16
 from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
@@ -167,13 +167,63 @@ def detector_readings(n_u: int) -> list[tuple[int, str]]:
     return out
 
 
+def matlab_radon_width(n: int) -> int:
+    """The bins MATLAB's radon writes for an n x n image, 2 ceil(norm(size - floor((size - 1) / 2) - 1)) + 3."""
+    return 2 * math.ceil(math.hypot(*(2 * [n - (n - 1) // 2 - 1]))) + 3
+
+
 def matlab_radon_grid(n_u: int) -> int | None:
     """The N whose N x N image MATLAB's radon projects onto n_u bins (2 ceil(norm(size - floor((size - 1) / 2) - 1))
     + 3, its documented width: 2 ceil(N / sqrt 2) + 3 for even N, 2 ceil((N - 1) / sqrt 2) + 3 for odd N), the
     roundest where two do, or None."""
     found = [n for n in range(max(1, int((n_u - 3) / 2 * math.sqrt(2)) - 3), int((n_u - 3) / 2 * math.sqrt(2)) + 5)
-             if 2 * math.ceil(math.hypot(*(2 * [n - (n - 1) // 2 - 1]))) + 3 == n_u]
+             if matlab_radon_width(n) == n_u]
     return max(found, key=lambda n: ((n & -n), n)) if found else None
+
+
+def read_matlab_radon(path: Path, key: str) -> dict | None:
+    """MATLAB's `save scan.mat R xp theta` after `[R, xp] = radon(I, theta)` (or the same three in an .npz): R (bins
+    x views), xp (its bins' positions) and theta (degrees), as MATLAB's shapes have them; None where the file is not
+    that (no R, xp and theta, or it holds `key`: the reading regrun had). Such a file was refused (.mat) or needed a
+    transpose, size and centre typed by hand (newuser24, docs/ct.md "(ctmatlab)")."""
+    suffix = path.suffix.lower()
+    if suffix not in (".mat", ".npz") or not path.is_file():
+        return None
+    names = ("R", "xp", "theta")
+    try:
+        if suffix == ".npz":
+            with np.load(path) as data:
+                if key in data.files or not all(n in data.files for n in names):
+                    return None
+                found = {n: np.asarray(data[n], dtype=np.float64) for n in names}
+        else:
+            import h5py
+
+            if h5py.is_hdf5(path):  # MATLAB's -v7.3: HDF5 with each array's axes reversed
+                with h5py.File(path, "r") as data:
+                    if key in data or not all(n in data for n in names):
+                        return None
+                    found = {n: np.asarray(data[n][()], dtype=np.float64).T for n in names}
+            else:
+                from scipy.io import loadmat
+
+                data = loadmat(str(path))
+                if key in data or not all(n in data for n in names):
+                    return None
+                found = {n: np.asarray(data[n], dtype=np.float64) for n in names}
+    except (OSError, ValueError, TypeError, NotImplementedError):
+        return None  # unreadable: read_array says so, as for any file
+    r, xp, theta = found["R"], found["xp"].ravel(), found["theta"].ravel()
+    what = f"problem.sinogram={path.name}"
+    if r.ndim != 2 or len(xp) != r.shape[0] or len(theta) != r.shape[1]:
+        raise UserError(f"{what}: read as MATLAB's radon output, R {r.shape} needs one row per xp value ({len(xp)}) "
+                        f"and one column per theta ({len(theta)}), as [R, xp] = radon(I, theta) returns them")
+    b = (len(xp) - 1) // 2
+    if len(xp) % 2 == 0 or not np.allclose(xp, np.arange(-b, b + 1)):
+        raise UserError(f"{what}: its xp ({xp[0]:g} to {xp[-1]:g}, {len(xp)} values) is not MATLAB radon's unit "
+                        f"bins -b..b; regrun reads R's rows as those (save R.T as 'sinogram' with its 'angles' for "
+                        f"another detector)")
+    return {"R": r, "xp": xp, "theta": theta}
 
 
 def file_grid(n_u: int, widths: np.ndarray, angles: np.ndarray,
@@ -473,6 +523,7 @@ class CTFewView(Problem):
         self.fan_pairing: dict | None = None
         self.fan_pairing_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
+        self.matlab: dict | None = None  # data=file: MATLAB's radon R, xp, theta read as such (/data/matlab_radon)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
             self.views = check_int("problem.views", cfg.views, 1)
@@ -642,15 +693,22 @@ class CTFewView(Problem):
         if cfg.sinogram is None:
             raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
                             "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
-        sino = torch.as_tensor(read_array(resolve_data_path(str(cfg.sinogram)), str(cfg.sinogram_key),
-                                          "problem.sinogram", axes=("view", "detector bin")),
-                               device="cpu")  # to the run's device later
+        path = resolve_data_path(str(cfg.sinogram))
+        matlab = read_matlab_radon(path, str(cfg.sinogram_key)) if self.kind == "parallel" else None
+        if matlab is not None:
+            sino = torch.as_tensor(check_values(np.ascontiguousarray(matlab["R"].T), f"problem.sinogram: {path}:R.T",
+                                                axes=("view", "detector bin")), device="cpu")
+            self._read_matlab(matlab, path.name)
+        else:
+            sino = torch.as_tensor(read_array(path, str(cfg.sinogram_key), "problem.sinogram",
+                                              axes=("view", "detector bin")), device="cpu")  # to the run's device later
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})"
                             f"{slices_hint() if sino.ndim == 3 else ''}")
         total = sino.shape[0]
-        self._read_angles(total, tuple(sino.shape))  # before the checks: the grid read from the detector needs them
+        if matlab is None:  # before the checks: the grid read from the detector needs them
+            self._read_angles(total, tuple(sino.shape))
         fan_line = ""
         if self.kind != "parallel" and self._size_default and cfg.detector is None:
             fan_line = self._grid_from_fan_detector(sino.numpy(), Path(str(cfg.sinogram)).name)
@@ -664,7 +722,8 @@ class CTFewView(Problem):
                             f"({Path(str(cfg.sinogram)).name}{angles}): leave it out or give problem.views=null "
                             f"to use all {total}, or at most {total}")
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
-            got = (f"its {len(self.file_angles)} angles ('{cfg.angles_key}', "
+            key = "'theta' + 90" if self.matlab else f"'{cfg.angles_key}'"
+            got = (f"its {len(self.file_angles)} angles ({key}, "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
                    " degrees)" + (f", each plus problem.angle_start={float(cfg.angle_start):g}"
                                   if float(cfg.angle_start) != 0.0 else "") if self.file_angles is not None else
@@ -673,7 +732,7 @@ class CTFewView(Problem):
                    f"{self._angle_range():g} degrees from {float(cfg.angle_start):g} (problem.angle_range, "
                    f"problem.angle_start; /data/angles_deg)")
             self.ctx.reporter.line(f"regrun: problem.views={total}: every view of {Path(str(cfg.sinogram)).name}, "
-                                   f"counted from {got}{self._radon_hint(sino.shape[1])}")
+                                   f"counted from {got}{'' if self.matlab else self._radon_hint(sino.shape[1])}")
         if sino.numel() and float(sino.max()) == float(sino.min()):
             # an all-zero file was told "no view without positive attenuation cannot place the rotation axis ...;
             # set problem.rotation_centre=geometric", advice that runs FISTA-TV on nothing (newuser20); checked after
@@ -681,8 +740,12 @@ class CTFewView(Problem):
             raise UserError(f"problem.sinogram={cfg.sinogram}: every value is {float(sino.max()):g}: no object was "
                             "scanned, or the file was saved before its data (line integrals vary across the detector "
                             "where rays cross an object)")
-        dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
-            self._geometry(total, list(sino.shape[1:]))
+        if self.matlab and cfg.rotation_centre == "auto":  # the file's maker says where its axis is
+            self.axis = {"method": "matlab_file", "convention": "matlab"}
+            dense = self._geometry(total, list(sino.shape[1:]), "matlab")
+        else:
+            dense = self._axis_geometry(sino, total) if cfg.rotation_centre == "auto" else \
+                self._geometry(total, list(sino.shape[1:]))
         keep = [int(round(k * total / self.views)) for k in range(self.views)]
         self.geometry = Geometry(dense.kind, dense.volume, dense.detector, tuple(dense.vectors[k] for k in keep),
                                  dense.sod, dense.odd, tuple(dense.angles[k] for k in keep))
@@ -701,6 +764,42 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _read_matlab(self, matlab: dict, name: str) -> None:
+        """A MATLAB radon file (read_matlab_radon) read as MATLAB wrote it: its angles theta + 90 degrees (MATLAB's x'
+        at theta 0 runs along the columns, regrun's u along x1, the rows, at 0: u = (-sin, cos) of theta in rows and
+        columns, regrun's u at theta + 90), no size typed the grid whose MATLAB width is its bins, and the axis at
+        MATLAB's centre pixel unless rotation_centre is typed (_read_user_data). Read as regrun's own scan with
+        the size typed, an emulated 64^2 file lost 2.88 dB to the half-pixel centre alone (newuser24). Says it in
+        one line; recorded as /data/matlab_radon."""
+        cfg = self.cfg
+        n_u, views = matlab["R"].shape
+        # as problem.angle_start=90 adds it: the same answer as those settings typed, to the last bit
+        self.file_angles = torch.as_tensor(np.radians(matlab["theta"]), dtype=torch.float64) + math.radians(90.0)
+        self.turns_warning = repeated_angles_warning(matlab["theta"], name, "theta")
+        grid = matlab_radon_grid(n_u)
+        if self._size_default and grid is not None:
+            self.shape = (grid, grid)
+            self._size_default = False
+            self.grid_from = f"the MATLAB file's xp ({n_u} bins: MATLAB's radon of {grid}x{grid})"
+            also = [n for n in range(grid - 2, grid + 3) if n != grid and matlab_radon_width(n) == n_u]
+            size = (f"the grid {grid}x{grid}, whose radon MATLAB writes on {n_u} bins (2 ceil(norm(size - "
+                    f"floor((size - 1) / 2) - 1)) + 3" + (f"; {also[0]}x{also[0]} too: problem.size={also[0]} for "
+                                                          "that" if also else "") + ")")
+        else:
+            size = f"the grid {self.shape[0]}x{self.shape[1]} of {self.grid_from}"
+        typed = str(cfg.rotation_centre) != "auto"
+        pixel = (self.shape[0] + 1) // 2 - 1
+        centre = (f"the rotation axis of problem.rotation_centre={cfg.rotation_centre}" if typed else
+                  f"the rotation axis at MATLAB's centre pixel floor((N + 1) / 2) ({pixel} counted from 0; "
+                  "problem.rotation_centre=matlab)")
+        self.matlab = {"R_shape": [n_u, views], "theta_offset_deg": 90.0, "grid": list(self.shape),
+                       "grid_from": self.grid_from, "centre": str(cfg.rotation_centre) if typed else "matlab"}
+        self.ctx.reporter.line(
+            f"regrun: {name} read as MATLAB's [R, xp] = radon(I, theta) wrote it: R ({n_u}, {views}) turned to "
+            f"{views} views of {n_u} bins, each view at theta + 90 degrees (MATLAB's theta 0 projects onto the "
+            f"columns, regrun's 90), {size}, {centre}; reconstruction.npy comes out as I was stored "
+            f"(/data/matlab_radon)")
 
     @staticmethod
     def _read_truth_file(cfg) -> torch.Tensor | None:
@@ -1212,6 +1311,8 @@ class CTFewView(Problem):
             out["fan_pairing"] = self.fan_pairing
         if self.cfg.data == "file":
             out["grid_from"] = self.grid_from
+        if self.matlab is not None:
+            out["matlab_radon"] = self.matlab
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out

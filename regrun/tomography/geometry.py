@@ -143,18 +143,21 @@ def uniform_angles(views: int, full_circle: bool) -> torch.Tensor:
     return torch.arange(views, dtype=torch.float64, device="cpu") * (span / views)
 
 
-CENTRES = ("geometric", "index")
+CENTRES = ("geometric", "index", "matlab")
 
 
 def rotation_centre(shape, voxel: float, convention: str) -> tuple[float, ...]:
     """Where the rotation axis sits relative to the grid's geometric centre, per axis: `geometric` at the
     centre ((n - 1) / 2 in pixels, as ASTRA: 0), `index` at pixel n // 2 (scikit-image's radon/iradon: half a
-    voxel up along each even axis). Data made in one convention and reconstructed in the other lose 3-10 dB
-    on even grids (docs/ct.md, "FBP")."""
+    voxel up along each even axis), `matlab` at pixel (n + 1) // 2 - 1 (MATLAB's and Octave's radon, their
+    floor((n + 1) / 2) counted from 1: half a voxel down along each even axis, docs/ct.md "(ctmatlab)"). Data made
+    in one convention and reconstructed in another lose 3-10 dB on even grids (docs/ct.md, "FBP")."""
     if convention not in CENTRES:
         raise UserError(f"rotation centre {convention!r} is not valid; allowed: {', '.join(CENTRES)}")
     if convention == "geometric":
         return tuple(0.0 for _ in shape)
+    if convention == "matlab":
+        return tuple(((n + 1) // 2 - 1 - (n - 1) / 2) * voxel for n in shape)
     return tuple((n // 2 - (n - 1) / 2) * voxel for n in shape)
 
 
