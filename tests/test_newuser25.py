@@ -1,0 +1,40 @@
+"""newuser25's pass on pairs, photos and sweeps of their own (session 38), each case failing on main
+(docs/registration.md, "A new user's pass on pairs, photos and sweeps of their own (newuser25)")."""
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from test_newuser22 import _run  # the CLI in process, with figures off, on the device fixture's device
+
+SEED = 9746
+
+
+def _pair(tmp_path, invert: bool, size=(40, 48)):
+    """A smooth random picture R and T, R turned 6 degrees and shifted (2, -3) px, dark for light if `invert`."""
+    r = ndimage.gaussian_filter(np.random.default_rng(SEED).standard_normal(size), 3)
+    r = (r - r.min()) / (r.max() - r.min())
+    t = ndimage.shift(ndimage.rotate(r, 6, reshape=False, mode="nearest"), (2, -3), mode="nearest")
+    Image.fromarray((255 * r).astype(np.uint8)).save(tmp_path / "R.png")
+    Image.fromarray((255 * (1 - t if invert else t)).astype(np.uint8)).save(tmp_path / "T.png")
+
+
+PAIR = ["problem.data=files", "problem.template=T.png", "problem.reference=R.png"]
+
+
+def test_an_inverted_template_is_told_to_use_mi_not_ncc(device, tmp_path, monkeypatch, capsys):
+    # an inverted pair's ncc path ended at the truth (correlation -0.999) and was not kept; the poor-fit warning said
+    # "try ... problem.distance=ncc for intensity changes", which the user then ran to the same end (newuser25)
+    _pair(tmp_path, invert=True)
+    code, err = _run(PAIR, tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err
+    assert "the template looks inverted in contrast (dark for light)" in err and "problem.distance=mi" in err, err
+    assert "problem.distance=ncc for intensity changes" not in err, err
+
+
+def test_the_inverted_line_needs_an_end_more_anti_than_positively_correlated():
+    from regrun.problems.multiscale_affine import MultiscaleAffine as Problem
+
+    problem = Problem.__new__(Problem)
+    for rho, inverted in (((), False), ((0.17, -0.999), True), ((0.99, -0.6), False), ((0.1, -0.4), False)):
+        problem.path_correlations = rho
+        assert problem._inverted() is inverted, rho
