@@ -38,3 +38,16 @@ def test_the_inverted_line_needs_an_end_more_anti_than_positively_correlated():
     for rho, inverted in (((), False), ((0.17, -0.999), True), ((0.99, -0.6), False), ((0.1, -0.4), False)):
         problem.path_correlations = rho
         assert problem._inverted() is inverted, rho
+
+
+def test_simpleitk_key_names_are_told_regruns(device, tmp_path, monkeypatch, capsys):
+    # problem.fixed / problem.moving got "did you mean `problem.pair` or `problem.name`?", problem.mask "`problem.omega`
+    # or `problem.normalise`?" (newuser25, a SimpleITK user's words)
+    code, err = _run(["problem.data=files", "problem.fixed=R.png", "problem.moving=T.png"], tmp_path, monkeypatch,
+                     capsys, device)
+    assert code == 2 and "regrun's fixed image is problem.reference, the moving one problem.template" in err, err
+    code, err = _run([*PAIR, "problem.fixed_mask=M.png"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "regrun's registration takes no mask image" in err and "crop both images" in err, err
+    # another problem's unknown key keeps the nearest keys
+    code, err = _run(["problem=superres", "problem.mask=M.png"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "no mask image" not in err and "did you mean" in err, err
