@@ -51,3 +51,28 @@ def test_simpleitk_key_names_are_told_regruns(device, tmp_path, monkeypatch, cap
     # another problem's unknown key keeps the nearest keys
     code, err = _run(["problem=superres", "problem.mask=M.png"], tmp_path, monkeypatch, capsys, device)
     assert code == 2 and "no mask image" not in err and "did you mean" in err, err
+
+
+def test_a_slurm_partition_the_cluster_lacks_is_one_line(device, tmp_path, monkeypatch, capsys):
+    # hydra.launcher.partition=nope: each job's sbatch failed alone ("invalid partition specified"), "2 failed",
+    # exit 1 (newuser25, on the local cluster); the cluster's partitions are sinfo's
+    from cli_in_process import regrun_in_process
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in (("scontrol", "echo 'MaxArraySize            = 1001'"), ("sinfo", "printf 'debug*\\ngpu\\n'")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    got = regrun_in_process(["-m", "hydra/launcher=slurm", "hydra.launcher.partition=nope", "seed=1,2",
+                             "+ci=multiscale_affine__single_scale", f"device={device.type}",
+                             "hydra.sweep.dir=sweep"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stdout + got.stderr
+    assert got.stderr.strip() == ("regrun: error: hydra.launcher.partition=nope names no partition of this cluster "
+                                  "(nope); sinfo lists debug, gpu; no job started"), got.stderr
+    assert not (tmp_path / "sweep").exists()
+    from regrun.slurm import check_partition
+
+    check_partition("debug")  # the default partition, marked debug* by sinfo, and a list of known ones pass
+    check_partition("gpu,debug")
+    check_partition(None)
