@@ -76,3 +76,16 @@ def test_a_slurm_partition_the_cluster_lacks_is_one_line(device, tmp_path, monke
     check_partition("debug")  # the default partition, marked debug* by sinfo, and a list of known ones pass
     check_partition("gpu,debug")
     check_partition(None)
+
+
+def test_a_photo_smaller_than_the_template_is_told_the_largest_scale_that_fits(device, tmp_path, monkeypatch, capsys):
+    # a 200x160 photo with crabs smaller than the template was told "(1: the same, 2: twice as large)", two values
+    # that both fail there (newuser25)
+    Image.fromarray(np.full((30, 40, 3), 90, np.uint8)).save(tmp_path / "tiny.png")
+    base = ["problem=crab_detection", "problem.template=robot", "problem.scene.source=file",
+            "problem.scene.path=tiny.png"]
+    code, err = _run(base, tmp_path, monkeypatch, capsys, device)
+    # the robot is 176x160: 30/160 = 0.1875 and 40/176 = 0.227, so at most 0.18
+    assert code == 2 and "give their size relative to the template, at most 0.18 for this scene" in err, err
+    code, err = _run([*base, "problem.scene.object_scale=2"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "the 40x30 px scene (width x height) becomes 20x15 px, smaller than" in err, err
