@@ -29,6 +29,7 @@ def test_an_inverted_template_is_told_to_use_mi_not_ncc(device, tmp_path, monkey
     assert code == 0, err
     assert "the template looks inverted in contrast (dark for light)" in err and "problem.distance=mi" in err, err
     assert "problem.distance=ncc for intensity changes" not in err, err
+    assert "px a side" not in err, err  # 40x48: not a small pair
 
 
 def test_the_inverted_line_needs_an_end_more_anti_than_positively_correlated():
@@ -89,3 +90,12 @@ def test_a_photo_smaller_than_the_template_is_told_the_largest_scale_that_fits(d
     assert code == 2 and "give their size relative to the template, at most 0.18 for this scene" in err, err
     code, err = _run([*base, "problem.scene.object_scale=2"], tmp_path, monkeypatch, capsys, device)
     assert code == 2 and "the 40x30 px scene (width x height) becomes 20x15 px, smaller than" in err, err
+
+
+def test_a_pair_under_16_px_a_side_is_warned(device, tmp_path, monkeypatch, capsys):
+    # two 6x6 crops of different content completed without a word at correlation -0.77: the verdict's noise estimate
+    # reads nothing on 36 pixels (newuser25)
+    _pair(tmp_path, invert=False, size=(8, 8))
+    code, err = _run(PAIR, tmp_path, monkeypatch, capsys, device)
+    assert code == 0, err
+    assert "the pair is registered on a 8x8 grid, under 16 px a side" in err, err

@@ -70,6 +70,10 @@ GAIN_STEP_WARN_PX = 0.32
 # a dark-for-light match: an inverted template, which mi registers and ssd/ncc's verdict only calls a poor fit
 # (newuser25: an inverted pair's ncc path ended at the truth at -0.999 and the warning said "try ncc")
 INVERTED_CORRELATION = -0.5
+# users' files smaller than this on a side are warned: the pyramid's coarsest level (solver.min_size's default) is
+# 16 cells, and a 6x6 pair of different content completed silently at correlation -0.77 (newuser25): on so few
+# pixels the noise estimate, and so the verdict, reads nothing
+SMALL_PAIR_SIDE = 16
 # ... or when the gain-fitted distance, minimised again from the answer on the level of half the resolution and then
 # on the images themselves, reaches a lower minimum farther away than that line (the same 0.32 px): a false minimum
 # of the fine level that a coarser view of the images does not have (issue 20: the horse silhouette 2.54 px off
@@ -859,6 +863,10 @@ class MultiscaleAffine(Problem):
                            f"the answer by {metrics['gain_step_px']:.2g} px ({above(step_line, GAIN_STEP_WARN_PX)}): it is "
                            f"not the best fit up to an intensity gain and offset (an intensity change pulls ssd "
                            f"off; try problem.distance=ncc)")
+        if self.cfg.data == "files" and min(m, n) < SMALL_PAIR_SIDE:
+            out.append(f"the pair is registered on a {m}x{n} grid, under {SMALL_PAIR_SIDE} px a side: an affine map's "
+                       f"6 numbers from {m * n} pixels are poorly determined and the fit's verdict cannot tell a "
+                       f"good fit from a failed one; register larger images (or a larger problem.resize)")
         if self.cfg.data == "synthetic" and metrics.get("disp_rmse", 0.0) > 1.0:
             out.append(f"poor fit: the known transform is missed by {metrics['disp_rmse']:.3g} px")
         if metrics.get("overlap", 1.0) < 0.25:
