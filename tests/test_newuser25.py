@@ -99,3 +99,12 @@ def test_a_pair_under_16_px_a_side_is_warned(device, tmp_path, monkeypatch, caps
     code, err = _run(PAIR, tmp_path, monkeypatch, capsys, device)
     assert code == 0, err
     assert "the pair is registered on a 8x8 grid, under 16 px a side" in err, err
+
+
+def test_an_image_cut_short_is_told_so(device, tmp_path, monkeypatch, capsys):
+    # a PNG cut short in a copy was "cannot read image T.png: Truncated File Read" (newuser25)
+    _pair(tmp_path, invert=False)
+    whole = (tmp_path / "T.png").read_bytes()
+    (tmp_path / "T.png").write_bytes(whole[:len(whole) // 2])
+    code, err = _run(PAIR, tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "the file ends before its image does" in err and "cut short?" in err, err
