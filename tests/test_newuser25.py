@@ -108,3 +108,11 @@ def test_an_image_cut_short_is_told_so(device, tmp_path, monkeypatch, capsys):
     (tmp_path / "T.png").write_bytes(whole[:len(whole) // 2])
     code, err = _run(PAIR, tmp_path, monkeypatch, capsys, device)
     assert code == 2 and "the file ends before its image does" in err and "cut short?" in err, err
+
+
+def test_a_detection_threshold_given_as_a_percentage_is_one_line(device, tmp_path, monkeypatch, capsys):
+    # problem.detect_threshold=50 ran to "nothing detected" under a warning about the objects' size (newuser25)
+    code, err = _run(["problem=crab_detection", "problem.detect_threshold=50"], tmp_path, monkeypatch, capsys,
+                     device)
+    assert code == 2 and "problem.detect_threshold=50 is above 1.5, which no instance reaches" in err, err
+    assert "a percentage p is p/100" in err, err

@@ -53,6 +53,10 @@ from ..solve_result import SolveResult
 from .base import Problem
 
 SOURCES = ("generated", "paper", "file")
+# an instance's score is the share of one object's mass in its cell, about 1 for a whole object (1.003 the highest
+# in docs/detection.md's runs): a threshold above this detects nothing, and problem.detect_threshold=50 (a
+# percentage) ran to "nothing detected" under a warning about the objects' size (newuser25)
+MAX_THRESHOLD = 1.5
 BACKGROUNDS = ("clutter", "beach", "mixed")
 
 
@@ -114,6 +118,10 @@ class CrabDetection(Problem):
         if self.scale not in (1, 2):
             raise UserError(f"problem.scale={self.scale} is not valid; allowed: 1 (full size), 2 (downscaled by 2)")
         self.threshold = check_float("problem.detect_threshold", cfg.detect_threshold, 0.0)
+        if self.threshold > MAX_THRESHOLD:
+            raise UserError(f"problem.detect_threshold={cfg.detect_threshold} is above {MAX_THRESHOLD}, which no "
+                            f"instance reaches: a score is the share of one object found, about 1 for a whole "
+                            f"object (0.5 by default; a percentage p is p/100)")
         sc = cfg.scene
         check_choice("problem.scene.source", sc.source, SOURCES)
         if sc.source != "file" and sc.get("path") is not None:  # it ran the other scene and never read the photo
