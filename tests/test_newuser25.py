@@ -116,3 +116,13 @@ def test_a_detection_threshold_given_as_a_percentage_is_one_line(device, tmp_pat
                      device)
     assert code == 2 and "problem.detect_threshold=50 is above 1.5, which no instance reaches" in err, err
     assert "a percentage p is p/100" in err, err
+
+
+def test_an_image_given_as_the_detection_template_is_told_a_template_is_a_yaml(device, tmp_path, monkeypatch, capsys):
+    # problem.template=mycrab.png was told the allowed values alone, as if mistyped (newuser25)
+    Image.fromarray(np.full((30, 40), 90, np.uint8)).save(tmp_path / "mycrab.png")
+    code, err = _run(["problem=crab_detection", "problem.template=mycrab.png"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "(mycrab.png is an image: a template of your own is a YAML file that names its image" in err, \
+        err
+    code, err = _run(["problem=crab_detection", "problem.template=crabb"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "is an image" not in err and "is not valid; allowed" in err, err
