@@ -32,7 +32,7 @@ def test_an_inverted_template_is_told_to_use_mi_not_ncc(device, tmp_path, monkey
     assert "px a side" not in err, err  # 40x48: not a small pair
 
 
-def test_the_inverted_line_needs_an_end_more_anti_than_positively_correlated():
+def test_the_inverted_line_needs_an_end_more_anti_than_positively_correlated(device):
     from regrun.problems.multiscale_affine import MultiscaleAffine as Problem
 
     problem = Problem.__new__(Problem)

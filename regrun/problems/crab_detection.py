@@ -173,7 +173,7 @@ class CrabDetection(Problem):
                 raise UserError(f"problem.scene.object_scale={k:g}: the {photo_size[1]}x{photo_size[0]} px scene "
                                 f"(width x height){made} smaller than the template's {full.size[1]}x{full.size[0]} "
                                 f"px: objects that large fill more than the whole scene; give their size relative "
-                                f"to the template, at most {largest:g} for this scene (0.5: half as large)")
+                                f"to the template, at most {largest:g} for this scene (below 1: smaller than the template)")
         tiles = [resample_scene(scene, size) for size in sizes]
         # photo px per detection px, per axis (rounded sizes make rows and columns differ slightly), per tile
         self.factors = [(self.scale * photo_size[0] / h, self.scale * photo_size[1] / w) for h, w in sizes]
