@@ -219,13 +219,26 @@ FIELD_KEYS = {"angles": _ANGLES_HINT, "theta": _ANGLES_HINT, "angles_file": _ANG
               "dark": _FLAT_HINT, "dark_field": _FLAT_HINT}
 
 
+# ... and what a registration user of SimpleITK or elastix types: "fixed"/"moving" got "did you mean problem.pair or
+# problem.name?", a mask "problem.omega or problem.normalise?" (newuser25)
+_FIXED_HINT = "regrun's fixed image is problem.reference, the moving one problem.template (problem.data=files)"
+_MASK_HINT = ("regrun's registration takes no mask image: the reference points that map outside the template are "
+              "left out (problem.outside=mask, the default for your files); to leave a region out, crop both images "
+              "to the part that should count (problem.resize=N if the crops then differ in size)")
+REGISTRATION_FIELD_KEYS = {"fixed": _FIXED_HINT, "moving": _FIXED_HINT, "fixed_image": _FIXED_HINT,
+                           "moving_image": _FIXED_HINT, "mask": _MASK_HINT, "fixed_mask": _MASK_HINT,
+                           "moving_mask": _MASK_HINT, "fixed_image_mask": _MASK_HINT,
+                           "moving_image_mask": _MASK_HINT}
+
+
 def field_key_hint(key: str, cfg: DictConfig | None) -> str:
-    """For a problem key CT does not have but a user of the field types (FIELD_KEYS), on a CT run: what regrun reads
-    instead, with the line that converts; '' otherwise."""
+    """For a problem key CT (FIELD_KEYS) or registration (REGISTRATION_FIELD_KEYS) does not have but a user of the
+    field types, on such a run: what regrun reads instead; '' otherwise."""
     group, _, rest = key.partition(".")
-    if group != "problem" or cfg is None or cfg.hydra.runtime.choices.get("problem") != "ct_fewview":
+    if group != "problem" or cfg is None:
         return ""
-    return FIELD_KEYS.get(rest.lower(), "")
+    table = {"ct_fewview": FIELD_KEYS, "multiscale_affine": REGISTRATION_FIELD_KEYS}
+    return table.get(cfg.hydra.runtime.choices.get("problem"), {}).get(rest.lower(), "")
 
 
 def key_owners(key: str, cfg: DictConfig | None) -> str:

@@ -53,6 +53,28 @@ def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
 
 
+def check_partition(partition: Any) -> None:
+    """A UserError when `partition` (sbatch's --partition: one name or several, comma-separated) names one that
+    sinfo does not list: each job's sbatch failed alone with "invalid partition specified" and the sweep ended
+    "2 failed", exit 1 (newuser25). Nothing is said when sinfo cannot be asked (sbatch then has the last word)."""
+    from .errors import UserError
+
+    if partition is None:
+        return
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return
+    # sinfo marks the default partition with a trailing *
+    known = [ln.strip().rstrip("*") for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or not known:
+        return
+    missing = [p for p in str(partition).split(",") if p.strip() not in known]
+    if missing:
+        raise UserError(f"hydra.launcher.partition={partition} names no partition of this cluster "
+                        f"({', '.join(missing)}); sinfo lists {', '.join(known)}; no job started")
+
+
 def in_queue(job_ids: Sequence[str]) -> set[str] | None:
     """The ids (`<array>_<task>` or plain) among job_ids that squeue still lists; None when squeue fails, so
     that a flaky controller is not taken for every job having died."""

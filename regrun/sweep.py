@@ -630,10 +630,11 @@ def run_sweep(base: DictConfig, config_loader: Any, launcher: Any, arguments: Se
 
     array_size = None
     if "slurm" in str(base.hydra.launcher.get("_target_", "")).lower() and any(j.state == "pending" for j in jobs):
-        from .slurm import max_array_size
+        from .slurm import check_partition, max_array_size
 
-        try:  # before the sweep's folder: a machine without a cluster is one line, nothing made
+        try:  # before the sweep's folder: a machine without a cluster, or a partition it lacks, is one line
             array_size = max_array_size()
+            check_partition(base.hydra.launcher.partition)
         except UserError as exc:
             print(f"regrun: error: {exc}", file=sys.stderr)
             sys.exit(2)

@@ -276,7 +276,7 @@ def test_a_users_file_reports_detections_only(tmp_path):
     Image.fromarray(tiny).save(tmp_path / "tiny.png")
     ov[5] = f"problem.scene.path={tmp_path / 'tiny.png'}"
     outcome = run(compose(ov), tmp_path / "tiny", ov)
-    assert outcome.status == "failed" and outcome.user_error and "50x50 px (width x height), smaller than" in outcome.error
+    assert outcome.status == "failed" and outcome.user_error and "50x50 px scene (width x height) is smaller than" in outcome.error
 
 
 # ---- extraction's progress (issue 19) -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..imaging.io import resolve_data_path, upright
+from ..imaging.io import IMAGE_SUFFIXES, resolve_data_path, upright
 from .drawing import ellipse, segment, texture
 
 # The crab's hierarchy (notes §1): parent -> children, children in the order of the parent's scene channels.
@@ -417,5 +417,10 @@ def load_template(kind: str, data_dir: str = "../shared/refine_data", version: s
         return load_template_file(kind)
     if kind in example_names():
         return load_template_file(EXAMPLES_DIR / f"{kind}.yaml")
-    raise UserError(f"problem.template={kind!r} is not valid; allowed: {', '.join(BUILT_IN + tuple(example_names()))}"
-                    ", or the path of a template YAML file (PATH.yaml: docs/detection.md, 'A template of your own')")
+    # an image given as the template was told only the allowed values, as if the path were mistyped (newuser25)
+    picture = (f" ({Path(kind).name} is an image: a template of your own is a YAML file that names its image and "
+               f"the parts in it, their joints and articulation)"
+               if isinstance(kind, str) and Path(kind).suffix.lower() in IMAGE_SUFFIXES else "")
+    raise UserError(f"problem.template={kind!r} is not valid{picture}; allowed: "
+                    f"{', '.join(BUILT_IN + tuple(example_names()))}, or the path of a template YAML file (PATH.yaml: "
+                    "docs/detection.md, 'A template of your own')")

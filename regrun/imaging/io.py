@@ -355,6 +355,10 @@ def _unreadable(path: Path, exc: Exception) -> UserError:
                          f"JPEG, ...): save it as a float TIFF, which keeps its values, PIL.Image.fromarray(numpy."
                          f"load('{path.name}').astype('float32')).save('{path.stem}.tif') (an .npz/.h5's array "
                          "by its name)")
+    if "truncated" in str(exc).lower():
+        # Pillow's "Truncated File Read" named no cause a user acts on (newuser25: a PNG cut short in a copy)
+        return UserError(f"cannot read image {path}: the file ends before its image does ({path.stat().st_size} "
+                         f"bytes: a copy or download cut short? Pillow: {exc})")
     return UserError(f"cannot read image {path}: {_tiff64(path) or exc}")
 
 

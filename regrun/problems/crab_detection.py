@@ -53,6 +53,10 @@ from ..solve_result import SolveResult
 from .base import Problem
 
 SOURCES = ("generated", "paper", "file")
+# an instance's score is the share of one object's mass in its cell, about 1 for a whole object (1.003 the highest
+# in docs/detection.md's runs): a threshold above this detects nothing, and problem.detect_threshold=50 (a
+# percentage) ran to "nothing detected" under a warning about the objects' size (newuser25)
+MAX_THRESHOLD = 1.5
 BACKGROUNDS = ("clutter", "beach", "mixed")
 
 
@@ -114,6 +118,10 @@ class CrabDetection(Problem):
         if self.scale not in (1, 2):
             raise UserError(f"problem.scale={self.scale} is not valid; allowed: 1 (full size), 2 (downscaled by 2)")
         self.threshold = check_float("problem.detect_threshold", cfg.detect_threshold, 0.0)
+        if self.threshold > MAX_THRESHOLD:
+            raise UserError(f"problem.detect_threshold={cfg.detect_threshold} is above {MAX_THRESHOLD}, which no "
+                            f"instance reaches: a score is the share of one object found, about 1 for a whole "
+                            f"object (0.5 by default; a percentage p is p/100)")
         sc = cfg.scene
         check_choice("problem.scene.source", sc.source, SOURCES)
         if sc.source != "file" and sc.get("path") is not None:  # it ran the other scene and never read the photo
@@ -158,11 +166,14 @@ class CrabDetection(Problem):
         for k, size in zip(self.object_scales, sizes):
             if size[0] < full.size[0] or size[1] < full.size[1]:
                 # sizes are (rows, columns); said as width x height, as every other size a user reads
-                raise UserError(f"problem.scene.object_scale={k:g} makes the {photo_size[1]}x{photo_size[0]} px "
-                                f"scene {size[1]}x{size[0]} px (width x height), smaller than the template's "
-                                f"{full.size[1]}x{full.size[0]} px: objects that large fill more than the whole "
-                                "scene; give their "
-                                "size relative to the template (1: the same, 2: twice as large)")
+                # the advice names the largest scale that fits: "(1: the same, 2: twice as large)" alone offered a
+                # user with a 200x160 photo two values that both fail, where 0.5 was theirs (newuser25)
+                largest = math.floor(100 * min(photo_size[0] / full.size[0], photo_size[1] / full.size[1])) / 100
+                made = " is" if size == photo_size else f" becomes {size[1]}x{size[0]} px,"
+                raise UserError(f"problem.scene.object_scale={k:g}: the {photo_size[1]}x{photo_size[0]} px scene "
+                                f"(width x height){made} smaller than the template's {full.size[1]}x{full.size[0]} "
+                                f"px: objects that large fill more than the whole scene; give their size relative "
+                                f"to the template, at most {largest:g} for this scene (below 1: smaller than the template)")
         tiles = [resample_scene(scene, size) for size in sizes]
         # photo px per detection px, per axis (rounded sizes make rows and columns differ slightly), per tile
         self.factors = [(self.scale * photo_size[0] / h, self.scale * photo_size[1] / w) for h, w in sizes]

@@ -66,6 +66,14 @@ MISFIT_WARN_PX = 0.45
 # middle of the verdict's two lines (silent within 0.1 px, warned beyond 1 px): the step estimates the distance to
 # that distance's minimum (not calibrated on pairs; docs/registration.md, "The verdict's transform check")
 GAIN_STEP_WARN_PX = 0.32
+# a path's end whose T(y) correlates with R at -0.5 or below, more strongly than the kept end does positively, is
+# a dark-for-light match: an inverted template, which mi registers and ssd/ncc's verdict only calls a poor fit
+# (newuser25: an inverted pair's ncc path ended at the truth at -0.999 and the warning said "try ncc")
+INVERTED_CORRELATION = -0.5
+# users' files smaller than this on a side are warned: the pyramid's coarsest level (solver.min_size's default) is
+# 16 cells, and a 6x6 pair of different content completed silently at correlation -0.77 (newuser25): on so few
+# pixels the noise estimate, and so the verdict, reads nothing
+SMALL_PAIR_SIDE = 16
 # ... or when the gain-fitted distance, minimised again from the answer on the level of half the resolution and then
 # on the images themselves, reaches a lower minimum farther away than that line (the same 0.32 px): a false minimum
 # of the fine level that a coarser view of the images does not have (issue 20: the horse silhouette 2.54 px off
@@ -181,6 +189,7 @@ class MultiscaleAffine(Problem):
         self.shift_scan = check_float("problem.shift_scan", self._setting("shift_scan"), 0.0, maximum=1.0)
         self.w_true = None
         self.same_warning = ""  # data=files: the template and the reference one image (_load_images)
+        self.path_correlations: tuple[float, ...] = ()  # solver=multilevel's two paths' ends (note_path_ends)
         self.ref_landmarks = self.tmpl_landmarks = None
         # problem.resize on a user's pair: each image's own pixels per cell of the N x N grid, along x1 and x2
         # (its width / N, height / N), by which results are reported in the user's pixels (None: cells are pixels)
@@ -795,6 +804,15 @@ class MultiscaleAffine(Problem):
         excess = (r2[keep] / share[keep] - noise**2).clamp(min=0)
         return float(((2 * excess).sqrt() / g2[keep].sqrt()).median())
 
+    def note_path_ends(self, correlations) -> None:
+        """The correlations with R of the ends of solver=multilevel's paths, for the verdict's inverted-contrast
+        line (warnings)."""
+        self.path_correlations = tuple(float(c) for c in correlations)
+
+    def _inverted(self) -> bool:
+        rho = self.path_correlations
+        return bool(rho) and min(rho) <= INVERTED_CORRELATION and -min(rho) > max(rho)
+
     def warnings(self, metrics):
         """The verdict. Users' files: a fit is poor when its gain-fitted residual is what a misalignment above
         MISFIT_WARN_PX would leave, or when less than FIT_QUALITY_WARN of the removable misfit was removed
@@ -824,6 +842,12 @@ class MultiscaleAffine(Problem):
                            f"fit_quality {q:.2f} (warning below {FIT_QUALITY_WARN}): the registration has failed, "
                            f"or the reference is no function of the template's intensity (modalities that show "
                            f"different structures); this verdict cannot tell those apart")
+            elif (misfit > misfit_line or q < FIT_QUALITY_WARN) and self._inverted():
+                out.append(f"poor fit: the residual left is what a misalignment of {misfit:.2g} px would leave "
+                           f"({above(misfit_line, MISFIT_WARN_PX)}), but a path's end correlates "
+                           f"{min(self.path_correlations):.3f} with the reference: the template looks inverted in "
+                           f"contrast (dark for light), which ssd and ncc do not register; use problem.distance=mi "
+                           f"(docs/registration.md, \"Other modalities\")")
             elif misfit > misfit_line or q < FIT_QUALITY_WARN:
                 out.append(f"poor fit: the residual left is what a misalignment of {misfit:.2g} px would leave "
                            f"({above(misfit_line, MISFIT_WARN_PX)}), fit_quality {q:.2f} (warning below "
@@ -839,6 +863,10 @@ class MultiscaleAffine(Problem):
                            f"the answer by {metrics['gain_step_px']:.2g} px ({above(step_line, GAIN_STEP_WARN_PX)}): it is "
                            f"not the best fit up to an intensity gain and offset (an intensity change pulls ssd "
                            f"off; try problem.distance=ncc)")
+        if self.cfg.data == "files" and min(m, n) < SMALL_PAIR_SIDE:
+            out.append(f"the pair is registered on a {m}x{n} grid, under {SMALL_PAIR_SIDE} px a side: an affine map's "
+                       f"6 numbers from {m * n} pixels are poorly determined and the fit's verdict cannot tell a "
+                       f"good fit from a failed one; register larger images (or a larger problem.resize)")
         if self.cfg.data == "synthetic" and metrics.get("disp_rmse", 0.0) > 1.0:
             out.append(f"poor fit: the known transform is missed by {metrics['disp_rmse']:.3g} px")
         if metrics.get("overlap", 1.0) < 0.25:

@@ -198,6 +198,7 @@ class Multilevel(Solver):
         other = problem.with_distance(distance)
         w2, out2, _, _, _ = self._pyramid(other, monitor, rows, path=1)
         rho = [problem.overlap_correlation(v) for v in (w, w2)]
+        problem.note_path_ends(rho)
         # an end whose overlap is not admitted loses (as in _best_starts)
         scores = [r if problem.overlap_admitted(v) else -math.inf for r, v in zip(rho, (w, w2))]
         won = scores[1] > scores[0]
