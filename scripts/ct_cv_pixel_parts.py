@@ -9,7 +9,8 @@ with the file's noise-free sinogram and truth (scripts/heldout_ct_sinograms.py's
 4x-finer simulation holds and the pixel grid cannot), and of the weight-dependent parts |A (x - t)|^2 is the image
 error the held-out views see and 2 <A (x - t), A t - c> what the model error adds to it. Also per weight: the same
 cv run on the noise-free training views (cv_clean: x trained on c, scored against c: the model error's own
-preference), the model's best fit to the noise-free held-out views (least squares on all views, CG; what of
+preference), on data without model error (cv_consistent: A t plus the same noise, trained and scored on it, and
+consistent_psnr its all-view run's PSNR), the ramp-weighted misfits (cv_ramp, image_ramp, cv_clean_ramp), the model's best fit to the noise-free held-out views (least squares on all views, CG; what of
 |A t - c|^2 a pixel image can reach) and the PSNR of the all-view run. docs/ct.md "(cttruss)".
 
     python scripts/ct_cv_pixel_parts.py FILE.npz [FILE.npz ...] --out OUT/parts.json --threads 1
@@ -33,7 +34,7 @@ def parts(path: str, lo: float, hi: float, points: int, cg_iters: int) -> dict:
     from regrun.config import config_section
     from regrun.optim.scalar_search import log_grid
     from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista
-    from regrun.tomography.fista_tv_weight import training_fista, view_split
+    from regrun.tomography.fista_tv_weight import held_out_misfit, training_fista, view_split
 
     d = np.load(path)
     p, (obj, size, views, photons) = case_from_file(Path(path))
@@ -49,6 +50,7 @@ def parts(path: str, lo: float, hi: float, points: int, cg_iters: int) -> dict:
     sub = training_fista(p, fista, train, int(cfg.power_iters))
     share = b.shape[0] / len(train)  # an all-view weight lam is lam / share on the training views
     A = p.A.project
+    consistent = A(t) + (b - clean)
     n_held = held.numel() * b.shape[1]
 
     def mean_sq(r):
@@ -83,8 +85,14 @@ def parts(path: str, lo: float, hi: float, points: int, cg_iters: int) -> dict:
             xn = sub.solve(w, iters)
             sub.data = clean[train]
             xc = sub.solve(w, iters)
+            # the counterfactual without model error: data the pixel model holds exactly (A t) plus the same noise
+            sub.data = consistent[train]
+            xk = sub.solve(w, iters)
             sub.data = b[train]
             xa = fista.solve(torch.tensor(lam, dtype=torch.float64), iters)
+            fista.data = consistent
+            xka = fista.solve(torch.tensor(lam, dtype=torch.float64), iters)
+            fista.data = b
         pn, pt = A(xn)[held], A(t)[held]
         row = {"lam": lam, "psnr": p.quality(ug.output(xa) * mask)["psnr"],
                "cv": mean_sq(pn - b[held]),
@@ -93,15 +101,24 @@ def parts(path: str, lo: float, hi: float, points: int, cg_iters: int) -> dict:
                "image": mean_sq(pn - pt),
                "model_cross": 2 * float(((pn - pt) * (pt - clean[held])).sum()) / n_held,
                "cv_clean": mean_sq(A(xc)[held] - clean[held]),
-               "train_psnr": p.quality(xn * mask)["psnr"]}
+               "train_psnr": p.quality(xn * mask)["psnr"],
+               # the ramp-weighted misfit (solver.lam_cv_weight=ramp's): the held-out views' image error by
+               # the projection-slice theorem, where the plain one weights each frequency by 1 / |f| more
+               "cv_ramp": held_out_misfit(pn - b[held], "ramp"), "image_ramp": held_out_misfit(pn - pt, "ramp"),
+               "cv_clean_ramp": held_out_misfit(A(xc)[held] - clean[held], "ramp"),
+               "cv_consistent": mean_sq(A(xk)[held] - consistent[held]),
+               "consistent_psnr": p.quality(ug.output(xka) * mask)["psnr"]}
         out["rows"].append(row)
         print(f"{obj} lam {lam:.4g}: psnr {row['psnr']:.2f} cv {row['cv']:.5g} signal {row['signal']:.5g} "
               f"image {row['image']:.5g} model_cross {row['model_cross']:+.5g} noise_cross "
-              f"{row['noise_cross']:+.4g} cv_clean {row['cv_clean']:.5g}", flush=True)
+              f"{row['noise_cross']:+.4g} cv_clean {row['cv_clean']:.5g} train_psnr {row['train_psnr']:.2f} cv_ramp "
+              f"{row['cv_ramp']:.5g} image_ramp {row['image_ramp']:.5g} cv_consistent {row['cv_consistent']:.5g} "
+              f"consistent_psnr {row['consistent_psnr']:.2f}", flush=True)
     rows = out["rows"]
-    for key in ("psnr", "cv", "signal", "image", "cv_clean"):
+    for key in ("psnr", "train_psnr", "cv", "signal", "image", "cv_clean", "cv_ramp", "image_ramp",
+                "cv_clean_ramp", "cv_consistent", "consistent_psnr"):
         vals = [r[key] for r in rows]
-        i = int(np.argmax(vals) if key == "psnr" else np.argmin(vals))
+        i = int(np.argmax(vals) if key.endswith("psnr") else np.argmin(vals))
         out[f"best_{key}"] = {"lam": rows[i]["lam"], "value": vals[i], "psnr": rows[i]["psnr"]}
     return out
 
