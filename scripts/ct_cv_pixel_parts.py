@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def parts(path: str, lo: float, hi: float, points: int, cg_iters: int) -> dict:
+def parts(path: str, lo: float, hi: float, points: int, cg_iters: int, offset: int | None = None) -> dict:
     from bench_lambda_ct import case_from_file
     from regrun.config import config_section
     from regrun.optim.scalar_search import log_grid
@@ -46,7 +46,7 @@ def parts(path: str, lo: float, hi: float, points: int, cg_iters: int) -> dict:
     ug = UnknownGrid(p, 1)
     fista = make_fista(ug, cfg, lipschitz(ug, cfg))
     fold = min(int(cfg.lam_cv_fold), b.shape[0])
-    train, held = view_split(b.shape[0], fold)
+    train, held = view_split(b.shape[0], fold, offset)
     sub = training_fista(p, fista, train, int(cfg.power_iters))
     share = b.shape[0] / len(train)  # an all-view weight lam is lam / share on the training views
     A = p.A.project
@@ -130,6 +130,8 @@ def main(argv=None):
     ap.add_argument("--lam-hi", type=float, default=3.0)
     ap.add_argument("--points", type=int, default=16)
     ap.add_argument("--cg-iters", type=int, default=200)
+    ap.add_argument("--offset", type=int, default=None,
+                    help="the fold's offset (default the interior one, fold // 2, cv's primary)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
@@ -137,7 +139,7 @@ def main(argv=None):
     res = []
     for f in args.files:
         t0, c0 = time.perf_counter(), time.process_time()
-        r = parts(f, args.lam_lo, args.lam_hi, args.points, args.cg_iters)
+        r = parts(f, args.lam_lo, args.lam_hi, args.points, args.cg_iters, args.offset)
         r["wall_s"], r["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         res.append(r)
         Path(args.out).write_text(json.dumps(res, indent=1))
