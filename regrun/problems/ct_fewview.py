@@ -211,6 +211,7 @@ def read_matlab_radon(path: Path, key: str) -> dict | None:
                 if key in data or not all(n in data for n in names):
                     return None
                 found = {n: np.asarray(data[n], dtype=np.float64) for n in names}
+    # scipy's loadmat raises NotImplementedError for MATLAB formats it cannot read (not a stub of ours)
     except (OSError, ValueError, TypeError, NotImplementedError):
         return None  # unreadable: read_array says so, as for any file
     r, xp, theta = found["R"], found["xp"].ravel(), found["theta"].ravel()
