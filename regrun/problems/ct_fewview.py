@@ -405,6 +405,40 @@ def axis_bin(value) -> float | None:
     return number
 
 
+def stuck_bins(views: np.ndarray) -> list[tuple[int, int]]:
+    """(bin, row) of a (views, n_u, n_v) scan's detector pixels that read one value in every view while pixels on
+    both sides of them along the row vary (dead_readings)."""
+    still = np.ptp(views, axis=0) == 0
+    bins = []
+    for row in range(still.shape[1]):
+        moving = np.flatnonzero(~still[:, row])
+        if moving.size >= 2:
+            bins.extend((int(u), row) for u in np.flatnonzero(still[moving[0]:moving[-1], row]) + moving[0])
+    return bins
+
+
+def fill_dead_bins(sino: np.ndarray) -> tuple[np.ndarray, list[int], list[float]]:
+    """A (views, n_u) scan with its dead detector bins (NaN in every view, or one value in every view between
+    varying bins: stuck_bins) replaced in each view by the straight line between the nearest live bins on either
+    side (the nearest one's value past the last): (scan, the bins filled, the values they read). Two dead bins of a
+    257-bin radon scan took FBP from 28.41 to 7.09 dB as read; filled, 28.37 (newuser27)."""
+    gone = ~np.isfinite(sino).any(axis=0)
+    if sino.shape[0] < 3 or sino.shape[1] < 3 or gone.all():
+        return sino, [], []
+    live = np.where(gone, 0.0, sino)
+    dead = sorted(set(np.flatnonzero(gone).tolist()) | {u for u, _ in stuck_bins(live[:, :, None])})
+    if not dead:
+        return sino, [], []
+    values = [float("nan") if gone[u] else float(sino[0, u]) for u in dead]
+    keep = np.setdiff1d(np.arange(sino.shape[1]), dead)
+    if keep.size < 2:
+        return sino, [], []
+    out = sino.copy()
+    for k in range(sino.shape[0]):
+        out[k, dead] = np.interp(dead, keep, sino[k, keep])
+    return out, dead, values
+
+
 def dead_readings(sino: np.ndarray, what: str) -> str:
     """A warning naming detector bins that read the same value in every view while bins on both sides of them
     vary (a dead or stuck detector pixel), and views that read one value in every bin while others vary (a view
@@ -416,24 +450,19 @@ def dead_readings(sino: np.ndarray, what: str) -> str:
     views = sino.reshape(sino.shape[0], sino.shape[1], -1)  # (views, n_u, n_v): a cone's rows of the detector
     if views.shape[0] < 3 or views.shape[1] < 3:
         return ""
-    still = np.ptp(views, axis=0) == 0
-    bins = []
-    for row in range(still.shape[1]):
-        moving = np.flatnonzero(~still[:, row])
-        if moving.size >= 2:
-            bins.extend((u, row) for u in np.flatnonzero(still[moving[0]:moving[-1], row]) + moving[0])
+    bins = stuck_bins(views)
     flat_views = np.ptp(views.reshape(views.shape[0], -1), axis=1) == 0
     dead_views = np.flatnonzero(flat_views) if not flat_views.all() else np.array([], dtype=int)
     parts = []
     if bins:
-        cone = still.shape[1] > 1
+        cone = views.shape[2] > 1
         names = [f"({u}, {v})" if cone else str(u) for u, v in bins]
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         values = sorted({float(views[0, u, v]) for u, v in bins})
         parts.append(f"detector {'pixels (u, v)' if cone else 'bins'} {shown} (of {views.shape[1]}) read "
                      f"{', '.join(f'{x:.4g}' for x in values[:3])} in every view while bins on both sides vary: "
-                     "dead or stuck detector pixels, which draw rings; replace them by their neighbours along the "
-                     "detector (interpolate) in the file")
+                     "dead or stuck detector pixels, which draw rings; problem.dead_bins=fill interpolates them "
+                     "from their neighbours along the detector (or do so in the file)")
     if dead_views.size:
         shown = ", ".join(str(int(k)) for k in dead_views[:8]) + (
             f" and {dead_views.size - 8} more" if dead_views.size > 8 else "")
@@ -539,6 +568,7 @@ class CTFewView(Problem):
         self.fan_pairing: dict | None = None
         self.fan_pairing_warning = ""
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
+        self.dead_bins: dict | None = None  # data=file, dead_bins=fill: the bins filled and what they read
         self.matlab: dict | None = None  # data=file: MATLAB's radon R, xp, theta read as such (/data/matlab_radon)
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
@@ -723,14 +753,19 @@ class CTFewView(Problem):
             raise UserError("problem.data=file needs problem.sinogram=PATH (.npy, .npz or .h5, shape (views, n_u) "
                             "or (views, n_u, n_v); or a grey TIFF/PNG, one view per row)")
         path = resolve_data_path(str(cfg.sinogram))
+        check_choice("problem.dead_bins", cfg.dead_bins, ("fill", "keep"))
+        fill = cfg.dead_bins == "fill"
         matlab = read_matlab_radon(path, str(cfg.sinogram_key)) if self.kind == "parallel" else None
         if matlab is not None:
             sino = torch.as_tensor(check_values(np.ascontiguousarray(matlab["R"].T), f"problem.sinogram: {path}:R.T",
-                                                axes=("view", "detector bin")), device="cpu")
+                                                axes=("view", "detector bin"), dead_bins=fill), device="cpu")
             self._read_matlab(matlab, path.name)
         else:
             sino = torch.as_tensor(read_array(path, str(cfg.sinogram_key), "problem.sinogram",
-                                              axes=("view", "detector bin")), device="cpu")  # to the run's device later
+                                              axes=("view", "detector bin"), dead_bins=fill),
+                                   device="cpu")  # to the run's device later
+        if fill and sino.ndim == 2:
+            sino = self._fill_dead_bins(sino, path.name)
         if sino.ndim != len(self.shape):
             raise UserError(f"problem.sinogram has shape {tuple(sino.shape)}; a {self.kind} beam needs "
                             f"{len(self.shape)} dimensions (views, n_u{', n_v' if self.kind == 'cone' else ''})"
@@ -802,6 +837,22 @@ class CTFewView(Problem):
             truth = fbp(dense, sino, str(cfg.truth_filter))
         sino = sino[keep]
         return sino, truth
+
+    def _fill_dead_bins(self, sino: torch.Tensor, name: str) -> torch.Tensor:
+        """problem.dead_bins=fill: the scan's dead detector bins interpolated along the detector (fill_dead_bins),
+        said in one line and recorded in /data/dead_bins."""
+        filled, dead, values = fill_dead_bins(sino.numpy())
+        if not dead:
+            return sino
+        self.dead_bins = {"bins": dead, "read": values}
+        shown = ", ".join(map(str, dead[:8])) + (f" and {len(dead) - 8} more" if len(dead) > 8 else "")
+        read = sorted({"NaN" if math.isnan(v) else f"{v:.4g}" for v in values})
+        self.ctx.reporter.line(
+            f"regrun: problem.sinogram={name}: detector bin{'s' if len(dead) > 1 else ''} {shown} (of "
+            f"{sino.shape[1]}) read {', '.join(read[:3])} in every view while bins on both sides vary (dead or "
+            f"stuck detector pixels, which draw rings): each view's value there interpolated from the nearest live "
+            f"bins along the detector (problem.dead_bins=fill; keep reads them as they are; /data/dead_bins)")
+        return torch.as_tensor(filled)
 
     def _read_matlab(self, matlab: dict, name: str) -> None:
         """A MATLAB radon file (read_matlab_radon) read as MATLAB wrote it: its angles theta + 90 degrees (MATLAB's x'
@@ -1351,6 +1402,8 @@ class CTFewView(Problem):
             out["grid_from"] = self.grid_from
         if self.matlab is not None:
             out["matlab_radon"] = self.matlab
+        if self.dead_bins is not None:
+            out["dead_bins"] = self.dead_bins
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
