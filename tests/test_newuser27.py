@@ -103,3 +103,26 @@ def test_a_truncated_scan_is_named(device, tmp_path, monkeypatch, capsys):
     np.save(tmp_path / "s.npy", _ellipse_scan(17.5))  # the whole object in the field: not named
     code, out = _run([*FBP, "problem.rotation_centre=geometric"], tmp_path, monkeypatch, capsys, device)
     assert code == 0 and "both ends of the detector" not in out, out
+
+
+def test_auto_at_the_ranges_bottom_on_an_answer_in_small_units_is_warned(device):
+    # an ASTRA scan in mm (attenuation 0.02 per mm): auto's cv stopped at lam_range's bottom, 0.01, without a word
+    # (33.43 dB); the range 100x lower gave 0.026 (34.78): the weight scales with the image's units
+    from types import SimpleNamespace
+
+    import torch
+
+    from regrun.solve_result import SolveResult
+    from regrun.solvers.fista_tv import bottom_in_small_units
+
+    mask = torch.ones(4, 4, dtype=torch.bool, device=device)
+    problem = SimpleNamespace(mask=mask)
+
+    def result(lam, top):
+        return SolveResult(solution={"x": torch.full((4, 4), top, dtype=torch.float64, device=device)},
+                           status="max_iter", metrics={"lam_chosen": lam})
+    said = bottom_in_small_units(result(0.01, 0.05), problem, 0.01, 100.0)
+    assert "lam=auto chose 0.01, solver.lam_range's bottom end ([0.01, 100]), on an answer whose values reach only " \
+           "0.05" in said and "solver.lam_range=[0.0001,100]" in said, said
+    assert bottom_in_small_units(result(0.02, 0.05), problem, 0.01, 100.0) == ""  # inside the range
+    assert bottom_in_small_units(result(0.01, 1.5), problem, 0.01, 100.0) == ""  # an image of values about 1

@@ -580,6 +580,7 @@ class CTFewView(Problem):
         self.dead_warning = ""  # data=file: detector bins or views that read one value throughout
         self.size_warning = ""  # data=file: an object wider than the grid (its detector reads it past the shadow)
         self.truncation_warning = ""  # data=file: a truncated (interior) scan, both detector ends reading the object
+        self.lam_range_warning = ""  # fista_tv lam=auto at lam_range's bottom on an answer in small units
         # data=file, parallel: how the views 180 degrees apart mirror each other (/data/opposite_views), and the
         # warning where they do not as a parallel beam's do (a fan-beam file run as parallel: newuser10)
         self.opposite: dict | None = None
@@ -1340,7 +1341,7 @@ class CTFewView(Problem):
         return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.turns_warning,
                             self.start_warning,
                             self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning,
-                            self.truncation_warning) if w]
+                            self.truncation_warning, self.lam_range_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
