@@ -126,3 +126,18 @@ def test_auto_at_the_ranges_bottom_on_an_answer_in_small_units_is_warned(device)
            "0.05" in said and "solver.lam_range=[0.0001,100]" in said, said
     assert bottom_in_small_units(result(0.02, 0.05), problem, 0.01, 100.0) == ""  # inside the range
     assert bottom_in_small_units(result(0.01, 1.5), problem, 0.01, 100.0) == ""  # an image of values about 1
+
+
+def test_a_detector_spacing_in_mm_with_the_voxel_left_at_1_names_problem_voxel(device, tmp_path, monkeypatch,
+                                                                                capsys):
+    # ASTRA's det_width (0.4 mm) typed alone was told "problem.size=80 reconstructs on the grid this detector
+    # covers" for a 256-voxel scan of 0.25 mm voxels: the spacing counts in problem.voxel's unit
+    np.save(tmp_path / "s.npy", _ellipse_scan(17.5))
+    code, out = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=24",
+                      "problem.detector_spacing=0.4", "solver=fbp"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "if problem.detector_spacing=0.4 is in a physical unit (ASTRA's det_width in its volume " \
+                         "geometry's unit, e.g. mm), give the voxel's edge in that unit too, problem.voxel=" in out, out
+    code, out = _run(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=24",
+                      "problem.detector_spacing=0.4", "problem.voxel=0.4", "solver=fbp"], tmp_path, monkeypatch,
+                     capsys, device)
+    assert code == 0, out

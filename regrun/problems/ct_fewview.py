@@ -1184,6 +1184,12 @@ class CTFewView(Problem):
             if self.kind == "parallel" and not hint and fit >= 8:
                 # the usual cause: the default size (128) with a smaller scan; say the size that fits it
                 hint = f"; problem.size={fit} reconstructs on the grid this detector covers"
+            if self.cfg.detector_spacing is not None and self.voxel == 1.0 and spacing < 1.0:
+                # ASTRA's det_width in mm typed with the voxel left at 1 was told problem.size=80 for a 256-voxel
+                # scan of 0.25 mm voxels (newuser27): the spacing counts in problem.voxel's unit
+                hint += (f"; if problem.detector_spacing={spacing:g} is in a physical unit (ASTRA's det_width in "
+                         f"its volume geometry's unit, e.g. mm), give the voxel's edge in that unit too, "
+                         f"problem.voxel=...")
             raise UserError(f"{what}: {n_u} detector pixels of width {spacing:g} cover {n_u * spacing:g}, less "
                             f"than the {self.shape[0]}-voxel grid's width {needed:g} (problem.size, problem.voxel, "
                             f"problem.detector_spacing){hint}")
