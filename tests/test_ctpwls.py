@@ -43,16 +43,18 @@ def test_weights_are_the_transmission_floored_and_of_mean_one(device):
     assert data_weights(p, _cfg()) == (None, 0.0)  # the default: no weights
 
 
-def test_weighted_operator_adjoint(device):
+@pytest.mark.parametrize("tv_grid, geometry", [(1, "parallel"), (2, "parallel"), (1, "fan")])
+def test_weighted_operator_adjoint(device, tv_grid, geometry):
     """The operator the weighted gradient and step use, M A^T W A M, is symmetric (dot test), on all views and
-    on a cv fold's training views (their own products)."""
-    pr = _problem(device)
-    cfg = _cfg(data_weight="poisson", data_weight_transmission=0.05)
-    fista = make_fista(pr, cfg, lipschitz(pr, cfg))
+    on a cv fold's training views (their own products), on the finer tv_grid and a fan beam too."""
+    pr = _problem(device, size=12, geometry=geometry)
+    cfg = _cfg(data_weight="poisson", data_weight_transmission=0.05, tv_grid=tv_grid)
+    g = unknown_grid(pr, cfg)
+    fista = make_fista(g, cfg, lipschitz(g, cfg))
     assert fista.weights is not None and float(fista.weights.std()) > 0.1  # the weights do vary here
-    sub = training_fista(pr, fista, view_split(pr.sinogram.shape[0], 4, 1)[0], 20)
+    sub = training_fista(g, fista, view_split(pr.sinogram.shape[0], 4, 1)[0], 20)
     gen = torch.Generator().manual_seed(3)
-    x, z = (torch.rand(pr.shape, generator=gen, dtype=F64).to(device) for _ in range(2))
+    x, z = (torch.rand(g.shape, generator=gen, dtype=F64).to(device) for _ in range(2))
     for f in (fista, sub):
         normal = lambda v: f._masked(f.backproject(f._weighted(f.project(f._masked(v)))))  # noqa: E731
         lhs, rhs = (normal(x) * z).sum(), (x * normal(z)).sum()
