@@ -39,8 +39,8 @@ def check_fista_options(cfg) -> None:
 
 def check_data_weight(cfg) -> None:
     """solver.data_weight and data_weight_transmission (fista_tv's; grid_search and bilevel have neither)."""
-    check_choice("solver.data_weight", str(cfg.get("data_weight", "none")), DATA_WEIGHTS)
-    t = cfg.get("data_weight_transmission")
+    check_choice("solver.data_weight", str(cfg.data_weight), DATA_WEIGHTS)
+    t = cfg.data_weight_transmission
     if t is not None and not 0 < check_float("solver.data_weight_transmission", t, 0.0, strict=True) < 1:
         raise UserError(f"solver.data_weight_transmission={t}: null (the sinogram is -log(I/I0) itself) or a "
                         "transmission in (0, 1), the share of the photons the largest line integral lets through")
@@ -54,7 +54,7 @@ def data_weights(sinogram: torch.Tensor, cfg) -> tuple[torch.Tensor | None, floa
     sinogram's values into -log(I/I0): 1 (solver.data_weight_transmission null: a scanner's -log of its counts) or
     -log(T) / the sinogram's largest value (T given: data in other units whose densest ray transmits T, as
     regrun's own simulations with problem.min_transmission 0.05). (None, 0.0) for `none`."""
-    if str(cfg.get("data_weight", "none")) == "none":
+    if cfg.get("data_weight") in (None, "none"):  # grid_search's and bilevel's configs have no such key
         return None, 0.0
     t = cfg.get("data_weight_transmission")
     finite = torch.nan_to_num(sinogram, nan=0.0, posinf=0.0, neginf=0.0)
