@@ -56,8 +56,11 @@ class Fista:
     def __init__(self, project: Apply, backproject: Apply, data: torch.Tensor, image_shape: tuple[int, ...],
                  prox: TVProx, inner_iters: int, mask: torch.Tensor | None = None, lipschitz: float | None = None,
                  power_iters: int = 20, paper: bool = False, restart: str = "none", tv_scale: float = 1.0,
-                 warm_start: bool = False):
+                 warm_start: bool = False, weights: torch.Tensor | None = None):
         self.project, self.backproject = project, backproject
+        # the data term's per-ray weights W (solver.data_weight: 1/2 (A x - d)^T W (A x - d); None: plain least
+        # squares, the code path as before it, so `none` keeps every number bit for bit)
+        self.weights = weights
         # TV's weight is lam * tv_scale (1 / the grid factor when the unknown lies on a grid finer than the
         # output: regrun.tomography.fista_tv.UnknownGrid), so lam keeps its units across grids
         self.tv_scale = float(tv_scale)
@@ -74,19 +77,23 @@ class Fista:
         self.inner_mode = diff_mode("unrolled")
         if lipschitz is None:
             ones = torch.ones(self.shape, dtype=data.dtype, device=data.device)
-            lipschitz = power_method(lambda x: self._masked(self.backproject(self.project(x))), ones, power_iters)
+            lipschitz = power_method(lambda x: self._masked(self.backproject(self._weighted(self.project(x)))), ones,
+                                     power_iters)
         self.L = float(lipschitz)
         self.tau = 1.0 / self.L
 
     def _masked(self, x):
         return x if self.mask is None else x * self.mask
 
+    def _weighted(self, r):
+        return r if self.weights is None else r * self.weights
+
     def data_gradient(self, y: torch.Tensor) -> torch.Tensor:
-        """M A^T (A y - d)."""
+        """M A^T W (A y - d) (W = I without weights)."""
         if self.paper:
             with torch.no_grad():
-                return self._masked(self.backproject(self.project(y.detach()) - self.data))
-        return self._masked(self.backproject(self.project(y) - self.data))
+                return self._masked(self.backproject(self._weighted(self.project(y.detach()) - self.data)))
+        return self._masked(self.backproject(self._weighted(self.project(y) - self.data)))
 
     def prox_gradient(self, y: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """T(y) = prox(y - tau grad f(y), lam tau)."""
@@ -127,11 +134,11 @@ class Fista:
                        output=lambda s: s[0], fixed_point=self.prox_gradient)
 
     def objective(self, x: torch.Tensor, lam) -> float:
-        """1/2 ||A x - d||^2 + lam tv_scale TV(x), for monitoring."""
+        """1/2 (A x - d)^T W (A x - d) + lam tv_scale TV(x), for monitoring."""
         with torch.no_grad():
             r = self.project(x) - self.data
             tv = pointwise_norm(self.prox.grad(x), self.prox.ndim).sum()
-            return float(0.5 * (r * r).sum() + float(lam) * self.tv_scale * tv)
+            return float(0.5 * (r * self._weighted(r)).sum() + float(lam) * self.tv_scale * tv)
 
 
 def disk_mask(shape: tuple[int, ...], radius: float = 0.95, dtype=torch.float64, device=None) -> torch.Tensor:

@@ -12,11 +12,13 @@ from ..registry import register_solver
 from ..solve_result import SolveResult
 from ..tomography.fista_tv import (
     UnknownGrid,
+    check_data_weight,
     check_fista_options,
     check_tv_grid,
     lipschitz,
     make_fista,
     masked_loss,
+    data_weights,
     unknown_grid,
 )
 from ..tomography.fista_tv_weight import (
@@ -45,6 +47,7 @@ class FistaTV(Solver):
         super().__init__(cfg, ctx)
         check_fista_options(cfg)
         check_tv_grid(cfg)
+        check_data_weight(cfg)
         # a number, from:RUN (a weight learned, or chosen by auto, there), or auto (None: chosen from the data). A CT
         # auto run's weight was refused ("learned no weight") though super-resolution's from: reads lam_chosen: a
         # user who let auto choose on one scan and wants that weight on the next could not have it (newuser22, 24)
@@ -163,7 +166,13 @@ class FistaTV(Solver):
                 "solver.tv_grid=auto: solver.tv_grid=1 solves it where it was learned")
 
     def _grid_stats(self, grid) -> dict:
-        return {"tv_grid": grid.factor, **({"tv_grid_data": grid.data} if grid.factor > 1 else {})}
+        """The unknown's grid, and solver.data_weight where it weighs the misfit (its kappa: the factor that made
+        the sinogram's values -log(I/I0))."""
+        stats = {"tv_grid": grid.factor, **({"tv_grid_data": grid.data} if grid.factor > 1 else {})}
+        if str(self.cfg.data_weight) != "none":
+            stats.update(data_weight=str(self.cfg.data_weight),
+                         data_weight_kappa=data_weights(grid.sinogram, self.cfg)[1])
+        return stats
 
     def _solve_auto(self, grid, monitor, fista, L, t0) -> SolveResult:
         """lam by the rule from the sinogram alone; the history is the search (one row per weight tried), the

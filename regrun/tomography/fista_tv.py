@@ -2,6 +2,8 @@
 bilevel loss against the problem's ground truth."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import UserError, check_choice, check_float, check_int
@@ -14,6 +16,12 @@ TV_GRID_DATA = ("fine", "pixel")
 # solver.tv_grid_auto_above: what tv_grid=auto does above tv_grid_auto_size
 TV_GRID_ABOVE = ("output_grid", "pixel", "fine")
 TV_GRID_MAX = 4  # the unknown's grid at most 4x finer per axis (16x the pixels in 2-D: the cost grows as k^ndim)
+DATA_WEIGHTS = ("none", "poisson")  # solver.data_weight
+# solver.data_weight=poisson: a ray's transmission is floored here before it weighs the ray. A ray at or below zero
+# transmission (counts clamped or lost: -log gives +inf or NaN) carries no photon statistics to weigh it by; a weight
+# of exactly 0 would drop it silently, this floor keeps it in the fit at 1/1000 of an unattenuated ray's say (at 1e4
+# photons that is the weight of 10 counts), so it cannot pull the answer and no NaN reaches FISTA
+TRANSMISSION_FLOOR = 1e-3
 
 
 def check_fista_options(cfg) -> None:
@@ -27,6 +35,40 @@ def check_fista_options(cfg) -> None:
     check_choice("solver.cv_steps", str(cfg.cv_steps), CV_STEPS)
     if cfg.cv_sigma is not None:
         check_float("solver.cv_sigma", cfg.cv_sigma, 0.0, strict=True)
+
+
+def check_data_weight(cfg) -> None:
+    """solver.data_weight and data_weight_transmission (fista_tv's; grid_search and bilevel have neither)."""
+    check_choice("solver.data_weight", str(cfg.data_weight), DATA_WEIGHTS)
+    t = cfg.data_weight_transmission
+    if t is not None and not 0 < check_float("solver.data_weight_transmission", t, 0.0, strict=True) < 1:
+        raise UserError(f"solver.data_weight_transmission={t}: null (the sinogram is -log(I/I0) itself) or a "
+                        "transmission in (0, 1), the share of the photons the largest line integral lets through")
+
+
+def data_weights(sinogram: torch.Tensor, cfg) -> tuple[torch.Tensor | None, float]:
+    """(W, kappa): solver.data_weight=poisson's per-ray weights, the inverse of -log's Poisson variance up to a
+    constant (Var p_i ~ 1 / (I0 exp(-kappa p_i)): Sauer and Bouman 1993, Fessler's PWLS), w_i = exp(-kappa p_i)
+    from the measured sinogram, the transmission floored at TRANSMISSION_FLOOR, normalised to mean 1 so that lam
+    keeps its meaning (a uniform W is plain least squares); on the sinogram's device and dtype. kappa turns the
+    sinogram's values into -log(I/I0): 1 (solver.data_weight_transmission null: a scanner's -log of its counts) or
+    -log(T) / the sinogram's largest value (T given: data in other units whose densest ray transmits T, as
+    regrun's own simulations with problem.min_transmission 0.05). (None, 0.0) for `none`."""
+    if cfg.get("data_weight") in (None, "none"):  # grid_search's and bilevel's configs have no such key
+        return None, 0.0
+    t = cfg.get("data_weight_transmission")
+    finite = torch.nan_to_num(sinogram, nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(finite.max())
+    if t is None:
+        kappa = 1.0
+    elif top <= 0:
+        raise UserError(f"solver.data_weight_transmission={t}: the sinogram's largest value is {top:.4g}, so no "
+                        "line integral to scale by it; leave it null or use solver.data_weight=none")
+    else:
+        kappa = -math.log(float(t)) / top
+    trans = torch.exp(-kappa * torch.nan_to_num(sinogram, nan=math.inf))  # NaN: no transmission measured
+    w = trans.clamp_min(TRANSMISSION_FLOOR)
+    return w / w.mean(), kappa
 
 
 def check_tv_grid(cfg) -> None:
@@ -137,17 +179,21 @@ def unknown_grid(problem, cfg) -> UnknownGrid:
 
 
 def lipschitz(problem, cfg) -> float:
-    """L ~ ||M A||^2 by the power method on M A^T A from ones (the paper: 20 iterations)."""
+    """L ~ ||M A||^2 by the power method on M A^T A from ones (the paper: 20 iterations); M A^T W A with
+    solver.data_weight's weights (data_weights)."""
     mask = problem.mask.to(problem.sinogram.dtype)
     ones = torch.ones(problem.shape, dtype=problem.sinogram.dtype, device=problem.sinogram.device)
-    return power_method(lambda x: mask * problem.A.backproject(problem.A.project(x)), ones, int(cfg.power_iters))
+    w, _ = data_weights(problem.sinogram, cfg)
+    weigh = (lambda y: y) if w is None else (lambda y: w * y)
+    return power_method(lambda x: mask * problem.A.backproject(weigh(problem.A.project(x))), ones, int(cfg.power_iters))
 
 
 def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = False,
                storage: str | None = None, restart: str = "none") -> Fista:
-    """FISTA-TV on the problem's data. paper=True: the released code's graph (projector outside autograd,
-    aCV with the dual gradient dropped, float16 storage). restart: regrun.optim.fista.RESTARTS (bilevel's
-    solver.restart; fista_tv and grid_search run plain FISTA, as the paper)."""
+    """FISTA-TV on the problem's data, its misfit weighted by solver.data_weight's weights (data_weights; fista_tv's
+    setting, plain least squares where the config has none). paper=True: the released code's graph (projector
+    outside autograd, aCV with the dual gradient dropped, float16 storage). restart: regrun.optim.fista.RESTARTS
+    (bilevel's solver.restart; fista_tv and grid_search run plain FISTA, as the paper)."""
     method = "acv" if paper else (method or str(cfg.prox))
     storage = "float16" if paper else (storage or str(cfg.storage))
     prox = TVProx(method, len(problem.shape), cv_steps=str(cfg.cv_steps), sigma=cfg.cv_sigma,
@@ -155,7 +201,8 @@ def make_fista(problem, cfg, L: float, method: str | None = None, paper: bool = 
     mask = problem.mask.to(problem.sinogram.dtype)
     return Fista(problem.A, problem.A.adjoint, problem.sinogram, problem.shape, prox, int(cfg.inner_iters),
                  mask=mask, lipschitz=L, paper=paper, restart="none" if paper else restart,
-                 tv_scale=getattr(problem, "tv_scale", 1.0), warm_start=bool(cfg.prox_warm_start))
+                 tv_scale=getattr(problem, "tv_scale", 1.0), warm_start=bool(cfg.prox_warm_start),
+                 weights=data_weights(problem.sinogram, cfg)[0])
 
 
 def require_truth(problem, solver: str):

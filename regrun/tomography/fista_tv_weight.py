@@ -261,13 +261,16 @@ def training_fista(problem, fista: Fista, train: torch.Tensor, power_iters: int)
 
     mask = fista.mask
 
+    # solver.data_weight's weights on the training rays: the training objective is the all-view one restricted
+    w = None if fista.weights is None else fista.weights[train]
+
     def normal(x):
-        y = backproject(project(x))
+        y = backproject(project(x) if w is None else w * project(x))
         return y if mask is None else y * mask
 
     L = power_method(normal, torch.ones(problem.shape, dtype=b.dtype, device=b.device), power_iters)
     return Fista(project, backproject, b[train], problem.shape, fista.prox, fista.inner_iters, mask=mask,
-                 lipschitz=L, tv_scale=fista.tv_scale, warm_start=fista.warm_start)
+                 lipschitz=L, tv_scale=fista.tv_scale, warm_start=fista.warm_start, weights=w)
 
 
 def cv_reference(problem, reference: str) -> tuple[torch.Tensor, str]:
@@ -1266,7 +1269,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         if dual is None:
             dual = Fista(linear_dual(problem.A.project), linear_dual(problem.A.backproject), b, problem.shape,
                          fista.prox, fista.inner_iters, mask=fista.mask, lipschitz=fista.L,
-                         tv_scale=fista.tv_scale, warm_start=fista.warm_start)
+                         tv_scale=fista.tv_scale, warm_start=fista.warm_start, weights=fista.weights)
         with fwad.dual_level(), torch.no_grad():
             dual.data = fwad.make_dual(b, z)
             x = dual.solve(torch.tensor(lam, dtype=b.dtype, device=b.device), iters, diff_mode("unrolled"))
