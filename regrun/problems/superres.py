@@ -396,6 +396,10 @@ class SuperRes(Problem):
                          palette_warning(frame_files(folder)[:self.n_frames])):
                 if said:
                     self.say_once(said)
+        elif folder.suffix.lower() in IMAGE_SUFFIXES and self.colour is not None:
+            said = palette_warning([folder])  # an animated GIF's pages, each snapped to its palette (newuser26)
+            if said:
+                self.say_once(said)
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
             # a folder's frame by its file's name, and what to do: "frame 3 is constant" left the user to count
