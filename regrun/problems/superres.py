@@ -1005,8 +1005,8 @@ class SuperRes(Problem):
 STRAY_FRAME_RATIO = 2.0
 # ... and named where the check passes at this many times: at real sizes one bad frame among many leaves the answer
 # above bicubic, so the check passes and the frame went unnamed (newuser26: 12 frames of 128^2, frame 7 blurred 5 px
-# along the rows, 4.57x, 31.50 dB against 33.94 with it left out; a hand across 25% of frame 5, see docs/superres.md
-# "(newuser26)"); clean frames: 1.01-1.05 on newuser26's 9 sets of 90x144 to 256^2, 1.11 on newuser19's
+# along the rows, 4.57x, 31.50 dB against 33.94 with it left out; a hand across 13% of frame 5, 5.95x, 31.10 against
+# 33.99); clean frames: 1.01-1.05 on newuser26's 13 clean sets of 90x144 to 256^2, 1.11 on newuser19's
 STRAY_FRAME_ALONE_RATIO = 3.0
 
 
