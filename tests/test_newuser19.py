@@ -120,7 +120,7 @@ def test_the_frame_of_another_scene_is_named_in_the_frames_check_warning(device,
     metrics.update(frames_misfit_worst_ratio=1.1)  # no frame stands out: none named
     assert "is fitted" not in " ".join(p.warnings(metrics))
     metrics.update(frames_check_ratio=0.3, frames_check_ratio_1=0.3, frames_check_ratio_2=0.3,
-                   frames_misfit_worst_ratio=3.0)  # the check passes: nothing said at all about frames
+                   frames_misfit_worst_ratio=2.5)  # the check passes: nothing said about frames under 3x (newuser26)
     assert "is fitted" not in " ".join(p.warnings(metrics))
 
 

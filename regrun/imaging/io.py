@@ -775,24 +775,32 @@ def palette_warning(files: list[Path]) -> str:
     pngquant, an image optimiser or a GIF export writes them), the sentence that says so ('' otherwise): each pixel
     is snapped to the nearest palette colour, an error the model reads as data. newuser21's RGB burst with a
     64-colour palette per frame: 31.57 dB against 34.58 from the same frames as RGB PNGs, with no word. A grey
-    palette (256 grey entries) loses nothing and is not named."""
+    palette (256 grey entries) loses nothing and is not named. One file of many pages (an animated GIF, a phone
+    clip saved as GIF) is looked at page by page: every GIF page is palette-coded, though Pillow hands pages after
+    the first over as RGB, and such a clip ran without a word (newuser26)."""
     from PIL import Image
 
-    counts = []
+    counts, total = [], 0
     for f in files:
         with Image.open(f) as img:
-            if img.mode not in ("P", "PA"):
-                continue
-            colours = img.convert("RGB").getcolors(maxcolors=256) or []
-            if any(r != g or g != b for _, (r, g, b) in colours):
-                counts.append((f.name, len(colours)))
+            pages = getattr(img, "n_frames", 1) if len(files) == 1 else 1
+            for k in range(pages):
+                img.seek(k)
+                total += 1
+                if img.mode not in ("P", "PA") and img.format != "GIF":
+                    continue
+                colours = img.convert("RGB").getcolors(maxcolors=256) or []
+                if any(r != g or g != b for _, (r, g, b) in colours):
+                    counts.append((f.name if pages == 1 else f"page {k}", len(colours)))
     if not counts:
         return ""
     most = max(n for _, n in counts)
-    return (f"{len(counts)} of the {len(files)} frames ({', '.join(name for name, _ in counts[:3])}"
+    where = f" of {files[0].name}" if total > len(files) else ""
+    return (f"{len(counts)} of the {total} frames{where} ({', '.join(name for name, _ in counts[:3])}"
             f"{', ...' if len(counts) > 3 else ''}) are colour images stored with a palette of at most {most} "
             "colours (a PNG optimiser or a GIF export): every pixel was snapped to a palette colour, an error read "
-            "as data; save the frames as RGB (Pillow: image.convert('RGB')) from the camera's originals")
+            "as data; save the frames as RGB (Pillow: image.convert('RGB')) from the camera's originals"
+            + (" (a clip's from its video: ffmpeg -i clip.mp4 frames/f%03d.png)" if where else ""))
 
 
 def _exif_orientation(path: Path) -> int:

@@ -255,6 +255,7 @@ class SuperRes(Problem):
         self.colour = None  # (frames, channels, m1, m2) of a colour burst (problem.channels=auto)
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
         self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
+        self.overlay_warning = ""  # a patch at an edge of one value in every frame (fixed_overlay_warning)
         self.repeat_warning = ""  # frames that are the same pixels (repeated_frames_warning)
         self.clip_warning = ""  # a frame clipped far more than the others (clipped_frames_warning)
         self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
@@ -396,6 +397,10 @@ class SuperRes(Problem):
                          palette_warning(frame_files(folder)[:self.n_frames])):
                 if said:
                     self.say_once(said)
+        elif folder.suffix.lower() in IMAGE_SUFFIXES and self.colour is not None:
+            said = palette_warning([folder])  # an animated GIF's pages, each snapped to its palette (newuser26)
+            if said:
+                self.say_once(said)
         flat = [k for k in range(self.n_frames) if float(frames[k].max()) == float(frames[k].min())]
         if flat:  # no edge to register and nothing to super-resolve; the motion would be undetermined
             # a folder's frame by its file's name, and what to do: "frame 3 is constant" left the user to count
@@ -409,6 +414,9 @@ class SuperRes(Problem):
         two_levels(frames if self.colour is None else self.colour, str(cfg.frames))
         self.levels_warning = few_levels_warning(frames if self.colour is None else self.colour)
         self.border_warning = fixed_border_warning(frames)
+        self.overlay_warning = fixed_overlay_warning(frames)
+        if self.overlay_warning:  # said now too: a 128^2 burst's run takes minutes, and the crop is the user's
+            self.say_once(self.overlay_warning)
         self.repeat_warning = repeated_frames_warning(frames, self.frame_names)
         self.clip_warning = clipped_frames_warning(frames, self.frame_names)
         m1, m2 = (self.factor * s for s in frames.shape[1:])
@@ -741,18 +749,20 @@ class SuperRes(Problem):
         (frames_check_warnings) and, on small frames, its caution where the answer may be no better than bicubic
         (registration/superres_small.caution; silent where the check already warned)."""
         check = self.frames_check_warnings(metrics)
-        if check and metrics.get("frames_misfit_worst_ratio", 0.0) >= STRAY_FRAME_RATIO:
-            worst = int(metrics["frames_misfit_worst"])
-            name = (f" ({self.frame_names[worst]})" if self.frame_names and worst < len(self.frame_names) else "")
-            check = [check[0] + f"; frame {worst}{name} is fitted {metrics['frames_misfit_worst_ratio']:.3g} times "
-                     f"worse (RMS residual) than the median of the other frames (frames_misfit_worst): a frame of "
-                     f"another scene, or with a blur or a flash? leave it out and run again"]
-        return ([w for w in (self.weight_warning, self.unused_warning, self.noise_warning, self.levels_warning, self.border_warning, self.repeat_warning,
+        ratio = metrics.get("frames_misfit_worst_ratio", 0.0)
+        if check and ratio >= STRAY_FRAME_RATIO:
+            check = [check[0] + f"; {worst_frame(metrics, self.frame_names)}: a frame of another scene, or with a "
+                     f"blur or a flash? leave it out and run again"]
+        stray = ([f"{worst_frame(metrics, self.frame_names)}, though the frames check passes: a frame with a blur, a "
+                  f"flash or something crossing it (a hand, a bird) pulls the answer; leave it out and run again"]
+                 if not check and ratio >= STRAY_FRAME_ALONE_RATIO else [])
+        return ([w for w in (self.weight_warning, self.unused_warning, self.noise_warning, self.levels_warning, self.border_warning,
+                                self.overlay_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
                 + self.range_edge_warning(metrics)
-                + exposure_warning(metrics) + check + ([] if check else small_frames_caution(metrics)))
+                + exposure_warning(metrics) + check + stray + ([] if check else small_frames_caution(metrics)))
 
     def range_edge_warning(self, metrics: dict[str, float]) -> list[str]:
         """lam_at_range_edge = 1 (the search's log grid lowest at an end of problem.lam_range) was recorded without a
@@ -993,6 +1003,19 @@ class SuperRes(Problem):
 # put that frame at 2.81x the others' median (the other frames 0.95-1.15x the median of all eight); the same burst
 # clean: its worst frame 1.11x; with frame 3 blurred 5 px along the rows instead, 3.35x
 STRAY_FRAME_RATIO = 2.0
+# ... and named where the check passes at this many times: at real sizes one bad frame among many leaves the answer
+# above bicubic, so the check passes and the frame went unnamed (newuser26: 12 frames of 128^2, frame 7 blurred 5 px
+# along the rows, 4.57x, 31.50 dB against 33.94 with it left out; a hand across 13% of frame 5, 5.95x, 31.10 against
+# 33.99); clean frames: 1.01-1.05 on newuser26's 13 clean sets of 90x144 to 256^2, 1.11 on newuser19's
+STRAY_FRAME_ALONE_RATIO = 3.0
+
+
+def worst_frame(metrics: dict[str, float], names: list[str] | None) -> str:
+    """'frame K (NAME) is fitted R times worse ...': the frame the answer fits worst (frame_misfits), for a warning."""
+    worst = int(metrics["frames_misfit_worst"])
+    name = f" ({names[worst]})" if names and worst < len(names) else ""
+    return (f"frame {worst}{name} is fitted {metrics['frames_misfit_worst_ratio']:.3g} times worse (RMS residual) than "
+            f"the median of the other frames (frames_misfit_worst)")
 
 
 def frame_misfits(residual: np.ndarray) -> dict[str, float]:
@@ -1266,6 +1289,44 @@ def fixed_border_warning(frames: torch.Tensor) -> str:
             f"({', '.join(str(w) for w in widths)} px) hold one value in every frame: a border fixed to the camera "
             f"(a mask, a frame, vignetting clipped to black) is no part of the moving scene, and the motion and the "
             f"exposure check read it as scene: crop it from the frames")
+
+
+# fixed_overlay_warning: pixels that hold one value in every frame, touching an edge of the frames, at least this many
+# and at most OVERLAY_MAX_SHARE of a frame. newuser26: a timestamp burnt into the corner of 12 frames of 128^2 (a
+# black box, white digits, the seconds changing) took the answer from 34.03 dB to 22.97 (32.13 against 34.61 on the
+# rows away from the box) with no word, the frames check passing at 0.91; cropped away: 34.31. A camera's noise
+# makes each frame's pixels differ; a larger share is a noise-free drawing's flat ground, not an overlay
+OVERLAY_MIN_PIXELS = 20
+OVERLAY_MAX_SHARE = 0.05
+
+
+def fixed_overlay_warning(frames: torch.Tensor) -> str:
+    """A patch fixed to the camera (a timestamp, a logo, a scale bar burnt into every frame) ran without a word and
+    pulled the motion toward none (newuser26). Names the rows and columns of the pixels that hold one value in
+    every frame, where they touch an edge, are few (OVERLAY_MIN_PIXELS to OVERLAY_MAX_SHARE of a frame) and hold two
+    values or more (a box and its text): an area clipped in every frame holds the frames' end value alone. Lines
+    fixed along a whole edge are fixed_border_warning's."""
+    from scipy import ndimage
+
+    fixed = from_fair_layout((frames == frames[:1]).all(0).cpu().numpy())
+    image = from_fair_layout(frames[0].cpu().numpy())
+    # the largest patch (a box's text joined to it across 2 px): a bright scene's few pixels clipped in every frame
+    # elsewhere stretched the named rows (78-127 for a box in rows 114-127)
+    patches, count = ndimage.label(ndimage.binary_dilation(fixed, iterations=2))
+    if count:
+        sizes = np.bincount(patches[fixed], minlength=count + 1)
+        fixed = fixed & (patches == int(np.argmax(sizes)))
+    rows, cols = np.nonzero(fixed)
+    count, (h, w) = rows.size, fixed.shape
+    if not OVERLAY_MIN_PIXELS <= count <= OVERLAY_MAX_SHARE * h * w or np.unique(image[fixed]).size < 2:
+        return ""
+    r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()
+    if (r1 - r0 + 1 == h or c1 - c0 + 1 == w) or not (r0 == 0 or c0 == 0 or r1 == h - 1 or c1 == w - 1):
+        return ""
+    return (f"{count} pixels of the frames, in rows {r0}-{r1} and columns {c0}-{c1} (row 0 at the top), hold one "
+            f"value in every frame, which a camera's noise never gives: an overlay burnt into the frames (a timestamp, "
+            f"a logo, a scale bar) is fixed to the camera, no part of the moving scene, and pulls the motion toward "
+            f"none: crop it from the frames (rows or columns past it)")
 
 
 def exposure_warning(metrics: dict[str, float]) -> list[str]:
