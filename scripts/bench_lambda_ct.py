@@ -114,6 +114,14 @@ def case_from_file(path: Path, support: str | None = None):
         p.skimage_user = np.load(sino).T
         level = float(d["noise_level"])
         return p, (str(d["object"]), size, views, float(d["photons"]) if not level else -level)
+    if "counts_file" in d:  # scripts/ct_counts_files.py: a detector's counts, flats and darks, read as regrun reads them
+        ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        row = int(d["slice"])
+        p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, size=size,
+                                     sinogram=str((Path(path).parent / str(d["counts_file"])).resolve()),
+                                     slice=None if row < 0 else row), ctx)
+        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        return p, (f"{d['object']} (counts)", size, views, float(d["photons"]))
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         # seed 4721 on: a fan beam's file too (the user gives problem.geometry=fan)
