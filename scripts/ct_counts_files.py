@@ -74,12 +74,13 @@ def core_slice(parts: dict, fine: int, z: float) -> np.ndarray:
     return img * body
 
 
-def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: float):
-    """(counts (views, rows, n_det) uint16, flats, darks, angles in degrees, truths (rows, size, size)) of one
-    scan; the line integrals in reconstruction voxels times the scan's attenuation scale, the truths likewise."""
+def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: float, factor: int | None = None):
+    """(counts (views, rows, n_det) uint16, flats, darks, angles in degrees, truths (rows, size, size), the
+    attenuation scale) of one scan; the line integrals in reconstruction voxels times that scale, the truths
+    likewise; the object drawn on a grid `factor` times finer (default: 512 samples across, at least 2)."""
     rng = np.random.default_rng(seed)
     parts = core(seed)
-    factor = max(2, 512 // size)
+    factor = max(2, 512 // size) if factor is None else factor
     fine = factor * size
     theta = angles(views)
     n_det = detector_bins(size)

@@ -723,7 +723,7 @@ class CTFewView(Problem):
                             f"{slices_hint() if sino.ndim == 3 else ''}")
         total = sino.shape[0]
         if matlab is None:  # before the checks: the grid read from the detector needs them
-            self._read_angles(total, tuple(sino.shape), None if keys is None else keys.angles)
+            self._read_angles(total, tuple(sino.shape), *(() if keys is None else (keys.angles, keys.data)))
         fan_line = ""
         if self.kind != "parallel" and self._size_default and cfg.detector is None:
             fan_line = self._grid_from_fan_detector(sino.numpy(), Path(str(cfg.sinogram)).name)
@@ -993,10 +993,10 @@ class CTFewView(Problem):
                 f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
                 f"quarter; a radon file also shifted, the disk's rim lost)")
 
-    def _read_angles(self, views: int, shape: tuple = (), key: str | None = None) -> None:
+    def _read_angles(self, views: int, shape: tuple = (), key: str | None = None, data_key: str | None = None) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view), or
-        under `key` (a Data Exchange file's exchange/theta): checked against the sinogram's views and kept for the
-        geometry (self.file_angles, radians)."""
+        under `key` (a Data Exchange file's exchange/theta; a counts file's projections are `data_key`): checked
+        against the sinogram's views and kept for the geometry (self.file_angles, radians)."""
         cfg = self.cfg
         if cfg.angles_key is None:  # the user's word that the file holds no angles: angle_range's even spread
             return
@@ -1032,7 +1032,7 @@ class CTFewView(Problem):
                        f"fanbeam and scikit-image's radon write it, save sinogram.T"
                        if len(shape) == 2 and angles.size == shape[1] != views else "")
             raise UserError(f"{where}: its '{key}' holds {angles.size} angles (shape {angles.shape}) "
-                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees{flipped}")
+                            f"but its '{data_key or cfg.sinogram_key}' {views} views: one angle per view, in degrees{flipped}")
         span = float(angles.max() - angles.min())
         if views > 1 and span == 0:
             # all one angle was "span 0, which reads as radians" (newuser20): a filler array, not a unit

@@ -75,8 +75,8 @@ def _frames_mean(field: np.ndarray, frame: tuple, name: str, where: str) -> tupl
         return field, 1
     if field.ndim == len(frame) + 1 and field.shape[1:] == frame and field.shape[0] >= 1:
         return field.mean(axis=0), field.shape[0]
-    raise UserError(f"{where}: its {name} has shape {field.shape}, its projections {frame} each: a {name} is "
-                    f"frames of one projection's shape, (frames, {', '.join(map(str, frame))}), or one such frame")
+    raise UserError(f"{where}: its {name} has shape {field.shape}, its projections {frame} each: give frames "
+                    f"of one projection's shape, (frames, {', '.join(map(str, frame))}), or one such frame")
 
 
 @dataclass
