@@ -22,8 +22,8 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.counts import EXCHANGE, counts_keys, normalise, read_counts, take_slice
 from ..tomography.axis import conventions_within, estimate_axis, fan_pairing, full_turn, opposite_views
+from ..tomography.counts import counts_keys, normalise, read_counts, take_slice
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
