@@ -119,3 +119,25 @@ def test_a_stack_of_line_integrals_reads_the_row_typed_and_is_refused_without(sc
     assert code == 0 and "row 3 of its 5-row stack" in out, out
     with h5py.File(run / "results.h5", "r") as f:
         assert np.array_equal(f["data/sinogram"][()], stack[:, 3])
+
+
+def test_line_integrals_saved_beside_their_flat_read_as_before_and_as_their_counts_read(scan, device, tmp_path, monkeypatch, capsys):
+    # a file holding problem.sinogram_key stays line integrals whatever lies beside it; a Data Exchange file without
+    # flats too (its /exchange/data then read as the key names it)
+    counts, flats, darks, deg, _ = scan
+    sino = load_script("ct_counts_files").by_hand(counts, flats, darks, 2)
+    np.savez(tmp_path / "plain.npz", sinogram=sino, angles=deg)
+    np.savez(tmp_path / "beside.npz", sinogram=sino, angles=deg, flat=flats[:, 2], dark=darks[:, 2])
+    with h5py.File(tmp_path / "normalised.h5", "w") as f:
+        f["exchange/data"], f["exchange/theta"] = sino, deg
+    read = []
+    for name in ("plain.npz", "beside.npz", "normalised.h5"):
+        key = ["problem.sinogram_key=exchange/data", "problem.angles_key=exchange/theta"] if name.endswith("h5") else []
+        code, out, run = _run([f"problem.sinogram={name}", *key], tmp_path, monkeypatch, capsys, device)
+        assert code == 0 and "(/data/counts)" not in out, out
+        read.append(np.load(run / "reconstruction.npy"))
+    assert np.array_equal(read[0], read[1]) and np.array_equal(read[0], read[2])
+    np.savez(tmp_path / "counts.npz", data=counts, flat=flats, dark=darks, angles=deg)  # and the counts they came from
+    code, out, run = _run(["problem.sinogram=counts.npz", "problem.slice=2"], tmp_path, monkeypatch, capsys, device)
+    assert code == 0 and "(/data/counts)" in out, out
+    assert np.allclose(np.load(run / "reconstruction.npy"), read[0], rtol=0, atol=1e-9 * np.abs(read[0]).max())

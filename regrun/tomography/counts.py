@@ -8,9 +8,9 @@ darks averaged over their frames, then -log((data - dark) / (flat - dark)). Two 
 - APS's Data Exchange HDF5 (TomoPy, dxchange, tomocupy): /exchange/data (projections, rows, columns),
   /exchange/data_white and /exchange/data_dark (frames, rows, columns), /exchange/theta (degrees, one per
   projection);
-- an .npz or .h5 of regrun's names: the counts under problem.sinogram_key or `data`, the flats under
-  problem.flat_key (`flat`), the darks under problem.dark_key (`dark`, optional), the angles under
-  problem.angles_key (`angles`, degrees, optional).
+- an .npz or .h5 of regrun's names: the counts under `data`, the flats under problem.flat_key (`flat`), the darks
+  under problem.dark_key (`dark`, optional), the angles under problem.angles_key (`angles`, degrees, optional);
+  a file that holds problem.sinogram_key (`sinogram`) is line integrals, as before.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..imaging.io import array_shapes, read_array
 # Data Exchange's names (dxchange's writer and readers, TomoPy's tutorials)
 EXCHANGE = {"data": "exchange/data", "flat": "exchange/data_white", "dark": "exchange/data_dark",
             "angles": "exchange/theta"}
-COUNTS_DATA_KEY = "data"  # an .npz/.h5 of counts: its projections' name where problem.sinogram_key is not in it
+COUNTS_DATA_KEY = "data"  # an .npz/.h5 of counts: its projections' name
 
 
 @dataclass
@@ -49,24 +49,23 @@ def counts_keys(path: Path, sinogram_key: str, flat_key: str | None, dark_key: s
         names = {name.strip("/") for name, _ in array_shapes(path)}
     except (OSError, ValueError):
         return None  # read_array names what is wrong with the file
-    if EXCHANGE["data"] in names and sinogram_key.strip("/") not in names:
-        if EXCHANGE["flat"] not in names:
-            raise UserError(f"problem.sinogram={path.name} is a Data Exchange file whose /exchange/data has no "
-                            f"/exchange/data_white beside it: regrun normalises counts by their flat field; give the "
-                            f"flats there, or save line integrals -log(counts / flat) under 'sinogram'")
+    key = sinogram_key.strip("/")
+    if EXCHANGE["data"] in names and EXCHANGE["flat"] in names and (key == EXCHANGE["data"] or key not in names):
+        # without its flats a Data Exchange file is read as before (line integrals under problem.sinogram_key)
         return CountsKeys("data_exchange", EXCHANGE["data"], EXCHANGE["flat"],
                           EXCHANGE["dark"] if EXCHANGE["dark"] in names else None,
                           None if angles_key is None else EXCHANGE["angles"] if EXCHANGE["angles"] in names else None)
-    if flat_key is None or flat_key.strip("/") not in names:
+    # a file holding problem.sinogram_key is read as before, a flat beside it or not: line integrals saved with
+    # the flat they came from stay line integrals
+    if flat_key is None or flat_key.strip("/") not in names or key in names:
         return None
-    data = sinogram_key if sinogram_key.strip("/") in names else COUNTS_DATA_KEY
-    if data not in names:
-        raise UserError(f"problem.sinogram={path.name} holds a flat field '{flat_key}' but no counts under "
-                        f"'{sinogram_key}' or '{COUNTS_DATA_KEY}' (arrays: {', '.join(sorted(names))}): save the "
-                        f"projections' counts as '{COUNTS_DATA_KEY}' or name them with problem.sinogram_key=NAME")
+    if COUNTS_DATA_KEY not in names:
+        raise UserError(f"problem.sinogram={path.name} holds a flat field '{flat_key}' but no '{sinogram_key}' "
+                        f"and no counts under '{COUNTS_DATA_KEY}' (arrays: {', '.join(sorted(names))}): save the "
+                        f"projections' counts as '{COUNTS_DATA_KEY}' beside '{flat_key}'")
     dark = dark_key if dark_key is not None and dark_key.strip("/") in names else None
     angles = angles_key if angles_key is not None and angles_key.strip("/") in names else None
-    return CountsKeys("keys", data, flat_key, dark, angles)
+    return CountsKeys("keys", COUNTS_DATA_KEY, flat_key, dark, angles)
 
 
 def _frames_mean(field: np.ndarray, frame: tuple, name: str, where: str) -> tuple[np.ndarray, int]:
