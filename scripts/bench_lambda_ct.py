@@ -121,6 +121,8 @@ def case_from_file(path: Path, support: str | None = None):
                                      sinogram=str((Path(path).parent / str(d["counts_file"])).resolve()),
                                      slice=None if row < 0 else row), ctx)
         p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        # the peers read the axis the file's estimate took (rotation_centre=auto is no convention they know)
+        p.cfg.rotation_centre = str((p.axis or {}).get("convention", "auto"))
         return p, (f"{d['object']} (counts)", size, views, float(d["photons"]))
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
@@ -249,9 +251,12 @@ def skimage_sart_tv_peer(problem, weights, passes=SART_PASSES) -> tuple[float, s
 
 
 def skimage_sart_takes(problem) -> bool:
-    """scikit-image's SART takes a parallel beam over 180 degrees only."""
+    """scikit-image's SART takes a parallel beam over 180 degrees only, its axis at one of the conventions."""
+    from regrun.tomography.geometry import CENTRES
+
     cfg = problem.cfg
-    return str(cfg.geometry) == "parallel" and cfg.angle_range in (None, 180, 180.0)
+    return (str(cfg.geometry) == "parallel" and cfg.angle_range in (None, 180, 180.0)
+            and (hasattr(problem, "skimage_user") or str(cfg.rotation_centre) in CENTRES))
 
 
 def skimage_sart_passes(problem, passes=SART_PASSES, sinogram=None):
