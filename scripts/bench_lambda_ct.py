@@ -372,7 +372,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
     elif args.no_grid or args.peers_no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
         out = {"object": obj, "size": size, "views": views, "photons": photons, "tv_grid": ug.factor,
-               "tv_grid_data": ug.data}
+               "tv_grid_data": ug.data, "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
     else:
         t0 = time.perf_counter()
         grid = log_grid(args.lam_lo, args.lam_hi, args.grid)
