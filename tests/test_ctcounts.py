@@ -92,6 +92,7 @@ def test_counts_at_or_below_the_dark_are_clipped_and_counted(scan, device, tmp_p
     ("flat", "its flat field 'exchange/data_white' has shape (10, 5, 35), its projections (5, 36) each"),
     ("slice", "problem.slice=7 is outside the stack's 5 detector rows"),
     ("theta", "its 'exchange/theta' holds 15 angles (shape (15,)) but its 'exchange/data' 16 views"),
+    ("cone", "scan.h5's counts are a stack (16, 5, 36) (views, rows, columns): regrun reconstructs one slice"),
 ])
 def test_a_bad_counts_file_is_one_line_exit_2(scan, typed, said, device, tmp_path, monkeypatch, capsys):
     counts, flats, darks, deg, _ = scan
@@ -102,6 +103,8 @@ def test_a_bad_counts_file_is_one_line_exit_2(scan, typed, said, device, tmp_pat
         args.append("problem.slice=7")
     if typed == "theta":
         deg = deg[:-1]
+    if typed == "cone":
+        args.append("problem.geometry=cone")
     _exchange(tmp_path / "scan.h5", counts, flats, darks, deg)
     code, out, _ = _run(args, tmp_path, monkeypatch, capsys, device)
     assert code == 2 and said in out, out

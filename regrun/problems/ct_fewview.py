@@ -808,10 +808,16 @@ class CTFewView(Problem):
             stack = (f"; row {row} of its {rows} detector rows" +
                      (f" (problem.slice={self.cfg.slice})" if self.cfg.slice is not None else
                       " (the middle row; problem.slice=ROW for another)"))
+        elif counts.data.ndim == 3:
+            # a detector's stack is (views, rows, columns), a cone file regrun's (views, n_u, n_v): which way its
+            # rows run along the axis is not in the file
+            raise UserError(f"{path.name}'s counts are a stack {counts.data.shape} (views, rows, columns): regrun "
+                            f"reconstructs one slice of it with a parallel beam (problem.geometry=parallel, "
+                            f"problem.slice=ROW); for a {self.kind} beam save its line integrals in regrun's layout "
+                            f"(docs/ct.md '(ctcounts)')")
         elif self.cfg.slice is not None:
             raise UserError(f"problem.slice={self.cfg.slice} takes a row of a parallel beam's stack (views, rows, "
-                            f"columns); {path.name}'s counts have shape {counts.data.shape} on a {self.kind} beam: "
-                            f"leave problem.slice out")
+                            f"columns); {path.name}'s counts have shape {counts.data.shape}: leave problem.slice out")
         line, info, self.counts_warning = normalise(counts)
         if stack:
             info.update(slice=row, rows=rows)
