@@ -121,6 +121,9 @@ def _sart(run, data: dict[str, Any]) -> PeerRow:
             return PeerRow(name, note="not shown: the rotation axis was estimated off both conventions "
                                       "(problem.rotation_centre=auto); the conversion to scikit-image takes "
                                       "geometric or index")
+    if centre not in ("geometric", "index", "matlab"):  # a typed detector bin (TomoPy's center), off the conventions
+        return PeerRow(name, note=f"not shown: the rotation axis was typed at detector bin {centre} "
+                                  "(problem.rotation_centre); the conversion to scikit-image takes geometric or index")
     frame = SkimageFrame(truth.shape[0], sino.shape[1], sino.shape[0], centre)
     sk = np.ascontiguousarray(sino.T) / voxel  # detector x views, in pixel units
     try:

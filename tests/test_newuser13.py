@@ -130,10 +130,12 @@ def test_nan_in_a_sinogram_names_the_bin_or_view(where, device, tmp_path, monkey
     else:
         sino[7, 12] = np.nan
     np.savez(tmp_path / "s.npz", sinogram=sino, angles=angles)
-    got = _ct(["problem.sinogram=s.npz"], tmp_path, monkeypatch, capsys, device)
+    # problem.dead_bins=keep: a NaN bin refused as before (the default, fill, interpolates it: test_newuser27)
+    got = _ct(["problem.sinogram=s.npz", "problem.dead_bins=keep"], tmp_path, monkeypatch, capsys, device)
     assert got.returncode == 2, got.stderr
-    said = {"bin": "24 value(s) are NaN or infinite (detector bin 20 in every view: dead detector pixels? replace "
-                   "them by their neighbours along the detector (interpolate) in the file)",
+    said = {"bin": "24 value(s) are NaN or infinite (detector bin 20 in every view: dead detector pixels? "
+                   "problem.dead_bins=fill interpolates them from their neighbours along the detector (or do so in "
+                   "the file))",
             "view": "34 value(s) are NaN or infinite (view 7 in every detector bin: a view the detector missed? leave "
                     "it out of the file with its angle)",
             "one": "1 value(s) are NaN or infinite (the first nan at view 7, detector bin 12)"}[where]

@@ -94,12 +94,16 @@ VALUE_LIMIT = 1e15
 FRAME_AXES = ("frame", "row", "column", "channel")
 
 
-def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT, axes: tuple | None = None) -> np.ndarray:
+def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT, axes: tuple | None = None,
+                 dead_bins: bool = False) -> np.ndarray:
     """`arr` when every value is finite and within +-limit; else a one-line UserError naming `what` (the file
     and key), how many values are bad, the first one's index, and what is allowed. `axes`, a sinogram's
     ("view", "detector bin"): the index by those names, and whole bins or views that are bad named as such; a
-    frame stack's (FRAME_AXES): the index by its axes' names."""
+    frame stack's (FRAME_AXES): the index by its axes' names. `dead_bins`: a 2-D sinogram's bins non-finite in
+    every view pass (problem.dead_bins=fill interpolates them)."""
     bad = ~np.isfinite(arr)
+    if dead_bins and arr.ndim == 2:
+        bad &= ~bad.all(axis=0)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f"the first {arr[first]} at index {first}"
@@ -109,7 +113,7 @@ def check_values(arr: np.ndarray, what: str, limit: float = VALUE_LIMIT, axes: t
             where = f"the first {arr[first]} at " + ", ".join(f"{a} {i}" for a, i in zip(axes, first))
         raise UserError(f"{what}: {int(bad.sum())} value(s) are NaN or infinite ({where}); every value must be a "
                         "finite number")
-    big = np.abs(arr) > limit
+    big = np.abs(np.where(np.isfinite(arr), arr, 0.0)) > limit  # dead_bins: the bins let through
     if big.any():
         first = tuple(int(i) for i in np.argwhere(big)[0])
         raise UserError(f"{what}: {int(big.sum())} value(s) beyond +-{limit:g} (the first {arr[first]:g} at index "
@@ -540,7 +544,8 @@ def _bad_lines(bad: np.ndarray, axes: tuple) -> str:
     parts = []
     if cols.size:
         parts.append(f"{axes[1]}{'s' if cols.size > 1 else ''} {named(cols)} in every {axes[0]}: dead detector "
-                     "pixels? replace them by their neighbours along the detector (interpolate) in the file")
+                     "pixels? problem.dead_bins=fill interpolates them from their neighbours along the detector (or do "
+                     "so in the file)")
     if rows.size:
         parts.append(f"{axes[0]}{'s' if rows.size > 1 else ''} {named(rows)} in every {axes[1]}: a view the "
                      "detector missed? leave it out of the file with its angle")
@@ -662,7 +667,8 @@ def _folder_not_file(path: Path) -> str:
                                                            " (it holds no array or image file)")
 
 
-def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: tuple | None = None) -> np.ndarray:
+def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: tuple | None = None,
+               dead_bins: bool = False) -> np.ndarray:
     """The array `key` of a .npz or .h5/.hdf5 file, or the one array of a .npy file or of a grey PNG/TIFF (key
     unused; row 0 the image's top row), as float64 in the file's own layout. A one-line UserError starting with
     `what` (the setting or the kind of data) when the
@@ -714,7 +720,8 @@ def read_array(path: Path, key: str, what: str, ndim: int | None = None, axes: t
                         f"{', '.join(name for name, _ in keys) or 'none'}{shapes}{hint}")
     if ndim is not None and arr.ndim != ndim:
         raise UserError(f"{path}:{key} has shape {arr.shape}; the {what} must have {ndim} dimensions")
-    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"), axes=axes)
+    return check_values(arr, f"{what}: {path}" + ("" if suffix == ".npy" or not keys else f":{key}"), axes=axes,
+                        dead_bins=dead_bins)
 
 
 def read_optional_array(path: Path, key: str, what: str) -> np.ndarray | None:

@@ -102,7 +102,9 @@ class FistaTV(Solver):
         L = lipschitz(grid, self.cfg)
         fista = make_fista(grid, self.cfg, L)
         if self.choice is not None:
-            return self._solve_auto(grid, monitor, fista, L, t0)
+            result = self._solve_auto(grid, monitor, fista, L, t0)
+            problem.lam_range_warning = bottom_in_small_units(result, problem, self.choice.lo, self.choice.hi)
+            return result
         lam = torch.tensor(self.lam, dtype=problem.sinogram.dtype, device=problem.sinogram.device)
         scale = carried_scale_warning(self.lam_from, problem.sinogram, self.lam) if self.lam_from else ""
         if scale:  # said before the solve it spoils, and in the end line's warnings
@@ -271,6 +273,30 @@ CARRIED_SCALE = 4.0  # a carried weight's scan whose largest line integrals diff
 # factor (either way) is named: lam's units follow the data's (TV of x against the squared misfit: b -> c b asks
 # c lam), and newuser24's weight from a scan in pixel units (largest line integral 57.9) on the same object's scan
 # from counts (-log(counts / flat): 1.74) gave 20.47 dB, under FBP's 25.16 (auto there: 32.68)
+
+
+SMALL_UNITS = 0.1  # an answer whose largest value inside the mask is below this is not in lam_range's units
+
+
+def bottom_in_small_units(result: SolveResult, problem, lo: float, hi: float) -> str:
+    """`auto`'s weight at solver.lam_range's bottom on an answer far below the range's units: the range was chosen
+    on images of values about 1 (line integrals in pixels); a scan in physical units (attenuation per mm, line
+    integrals of a few) wants a weight as much smaller. newuser27's ASTRA scan in mm (values up to 0.05): `auto`
+    0.01, the bottom, 33.43 dB; with the range 100x lower at its bottom 0.026 and 34.78, and typed 0.003 and 0.001
+    28.27 and 24.70, so its best lay inside the wider range and above the bottom, which the search could not see.
+    Only said: the weight rule is unchanged. '' where it does not apply."""
+    lam = result.metrics.get("lam_chosen")
+    x = result.solution.get("x")
+    if lam is None or x is None or lam > lo * (1 + 1e-9) or getattr(problem, "mask", None) is None:
+        return ""
+    top = float((x.detach() * problem.mask).abs().max())
+    if not 0 < top < SMALL_UNITS:
+        return ""
+    return (f"lam=auto chose {lam:.4g}, solver.lam_range's bottom end ([{lo:g}, {hi:g}]), on an answer whose values "
+            f"reach only {top:.3g}: the range is for images of values about 1 (line integrals in pixel units) and "
+            f"the weight scales with the image's units, so the search could go no lower than it may need; run again "
+            f"with solver.lam_range=[{lo / 100:g},{hi:g}] (an ASTRA scan in mm: 0.01 at the bottom, 33.43 dB; so "
+            f"widened, 0.026 and 34.78)")
 
 
 def carried_scale_warning(path: str, sinogram: torch.Tensor, lam: float) -> str:
