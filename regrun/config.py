@@ -211,9 +211,11 @@ _ANGLES_HINT = ("regrun reads the views' angles from the sinogram's own .npz/.h5
                 "'S.npy'), angles=numpy.loadtxt('angles.txt')) (degrees, one per view), then "
                 "problem.sinogram=scan.npz; evenly spread views need none (problem.angle_start, "
                 "problem.angle_range)")
-_FLAT_HINT = ("regrun reads line integrals, not counts and their flat field: numpy.save('scan.npy', "
-              "-numpy.log(counts / flat)) (flat: the counts without the object, the mean of the flat images, a dark "
-              "image subtracted from both first), then problem.sinogram=scan.npy")
+_FLAT_HINT = ("regrun reads counts with their flat and dark fields from the one file that holds them: "
+              "numpy.savez('scan.npz', data=counts, flat=flats, dark=darks) (frames first; a stack's (views, rows, "
+              "columns) reconstructs problem.slice's row) or a Data Exchange .h5 (/exchange/data, data_white, "
+              "data_dark, theta), then problem.sinogram=scan.npz (docs/ct.md '(ctcounts)'); or line integrals: "
+              "numpy.save('scan.npy', -numpy.log(counts / flat))")
 FIELD_KEYS = {"angles": _ANGLES_HINT, "theta": _ANGLES_HINT, "angles_file": _ANGLES_HINT, "angle_file": _ANGLES_HINT,
               "flat": _FLAT_HINT, "flat_field": _FLAT_HINT, "flatfield": _FLAT_HINT, "i0": _FLAT_HINT,
               "dark": _FLAT_HINT, "dark_field": _FLAT_HINT}

@@ -114,6 +114,16 @@ def case_from_file(path: Path, support: str | None = None):
         p.skimage_user = np.load(sino).T
         level = float(d["noise_level"])
         return p, (str(d["object"]), size, views, float(d["photons"]) if not level else -level)
+    if "counts_file" in d:  # scripts/ct_counts_files.py: a detector's counts, flats and darks, read as regrun reads them
+        ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
+        row = int(d["slice"])
+        p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, size=size,
+                                     sinogram=str((Path(path).parent / str(d["counts_file"])).resolve()),
+                                     slice=None if row < 0 else row), ctx)
+        p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
+        # the peers read the axis the file's estimate took (rotation_centre=auto is no convention they know)
+        p.cfg.rotation_centre = str((p.axis or {}).get("convention", "auto"))
+        return p, (f"{d['object']} (counts)", size, views, float(d["photons"]))
     if "angles" in d:  # seed 4621 on: a user's file (its angles in degrees): read as `problem.data=file` reads it
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         # seed 4721 on: a fan beam's file too (the user gives problem.geometry=fan)
@@ -241,9 +251,12 @@ def skimage_sart_tv_peer(problem, weights, passes=SART_PASSES) -> tuple[float, s
 
 
 def skimage_sart_takes(problem) -> bool:
-    """scikit-image's SART takes a parallel beam over 180 degrees only."""
+    """scikit-image's SART takes a parallel beam over 180 degrees only, its axis at one of the conventions."""
+    from regrun.tomography.geometry import CENTRES
+
     cfg = problem.cfg
-    return str(cfg.geometry) == "parallel" and cfg.angle_range in (None, 180, 180.0)
+    return (str(cfg.geometry) == "parallel" and cfg.angle_range in (None, 180, 180.0)
+            and (hasattr(problem, "skimage_user") or str(cfg.rotation_centre) in CENTRES))
 
 
 def skimage_sart_passes(problem, passes=SART_PASSES, sinogram=None):
@@ -359,7 +372,7 @@ def run_case(obj, size, views, args, photons, problem=None):
         out = {k: v for k, v in prev.items() if not k.startswith("auto_") and k not in ("wall_s", "cpu_s")}
     elif args.no_grid or args.peers_no_grid:  # only the auto rules: the grid optimum and the peers come from another run, merged later
         out = {"object": obj, "size": size, "views": views, "photons": photons, "tv_grid": ug.factor,
-               "tv_grid_data": ug.data}
+               "tv_grid_data": ug.data, "fbp_psnr": p.quality(p.fbp() * p.mask)["psnr"]}
     else:
         t0 = time.perf_counter()
         grid = log_grid(args.lam_lo, args.lam_hi, args.grid)

@@ -496,8 +496,9 @@ def slices_hint() -> str:
     for a parallel beam ("needs 2 dimensions"), a circle with no way out named."""
     return (": a stack of slices? a parallel or fan beam reconstructs one slice: numpy.save one 2-D "
             "(views, n_u) sinogram of it, a[k] if the stack a is (slices, views, n_u), a[:, k, :] if it is a "
-            "detector's projections (views, rows, n_u); a cone beam (problem.geometry=cone) reads the 3-D array "
-            "(views, n_u, n_v) from .npy")
+            "detector's projections (views, rows, n_u), or problem.slice=ROW reads row ROW of the latter (counts "
+            "with flat fields: their file read whole, docs/ct.md '(ctcounts)'); a cone beam "
+            "(problem.geometry=cone) reads the 3-D array (views, n_u, n_v) from .npy")
 
 
 def _read_grey_page(path: Path, what: str) -> np.ndarray:

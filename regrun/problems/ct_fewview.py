@@ -23,6 +23,7 @@ from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from ..tomography.axis import conventions_within, estimate_axis, fan_pairing, full_turn, opposite_views
+from ..tomography.counts import counts_keys, normalise, read_counts, take_slice
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.geometry import (
     CENTRES,
@@ -598,6 +599,10 @@ class CTFewView(Problem):
         self.file_angles: torch.Tensor | None = None  # data=file: the views' angles the file carries (radians)
         self.dead_bins: dict | None = None  # data=file, dead_bins=fill: the bins filled and what they read
         self.matlab: dict | None = None  # data=file: MATLAB's radon R, xp, theta read as such (/data/matlab_radon)
+        # data=file of counts with flat and dark fields: what was read and done (/data/counts), and the warning for
+        # counts at or below the dark (tomography.counts)
+        self.counts: dict | None = None
+        self.counts_warning = ""
         dtype, device = ctx.dtype, ctx.device
         if cfg.data == "synthetic":
             self.views = check_int("problem.views", cfg.views, 1)
@@ -784,14 +789,23 @@ class CTFewView(Problem):
         check_choice("problem.dead_bins", cfg.dead_bins, ("fill", "keep"))
         fill = cfg.dead_bins == "fill"
         matlab = read_matlab_radon(path, str(cfg.sinogram_key)) if self.kind == "parallel" else None
+        keys = None if matlab is not None else counts_keys(path, str(cfg.sinogram_key), cfg.flat_key, cfg.dark_key,
+                                                           cfg.angles_key)
         if matlab is not None:
             sino = torch.as_tensor(check_values(np.ascontiguousarray(matlab["R"].T), f"problem.sinogram: {path}:R.T",
                                                 axes=("view", "detector bin"), dead_bins=fill), device="cpu")
             self._read_matlab(matlab, path.name)
+        elif keys is not None:
+            sino = torch.as_tensor(self._read_counts(path, keys), device="cpu")
         else:
-            sino = torch.as_tensor(read_array(path, str(cfg.sinogram_key), "problem.sinogram",
-                                              axes=("view", "detector bin"), dead_bins=fill),
-                                   device="cpu")  # to the run's device later
+            sino = read_array(path, str(cfg.sinogram_key), "problem.sinogram", axes=("view", "detector bin"),
+                              dead_bins=fill)
+            if sino.ndim == 3 and self.kind == "parallel" and cfg.slice is not None:
+                row, rows = self._slice_row(sino.shape)
+                sino = sino[:, row]
+                self.counts_line(path.name, f"row {row} of its {rows}-row stack (views, rows, columns), "
+                                 f"problem.slice={cfg.slice}")
+            sino = torch.as_tensor(sino, device="cpu")  # to the run's device later
         if fill and sino.ndim == 2:
             sino = self._fill_dead_bins(sino, path.name)
         if sino.ndim != len(self.shape):
@@ -800,7 +814,7 @@ class CTFewView(Problem):
                             f"{slices_hint() if sino.ndim == 3 else ''}")
         total = sino.shape[0]
         if matlab is None:  # before the checks: the grid read from the detector needs them
-            self._read_angles(total, tuple(sino.shape))
+            self._read_angles(total, tuple(sino.shape), *(() if keys is None else (keys.angles, keys.data)))
         fan_line = ""
         if self.kind != "parallel" and self._size_default and cfg.detector is None:
             fan_line = self._grid_from_fan_detector(sino.numpy(), Path(str(cfg.sinogram)).name)
@@ -814,7 +828,8 @@ class CTFewView(Problem):
                             f"({Path(str(cfg.sinogram)).name}{angles}): leave it out or give problem.views=null "
                             f"to use all {total}, or at most {total}")
         if cfg.views is None:  # ux4: a user's scan has the views it has; the count is the file's, said once
-            key = "'theta' + 90" if self.matlab else f"'{cfg.angles_key}'"
+            key = ("'theta' + 90" if self.matlab else f"'{keys.angles}'" if keys is not None and keys.angles
+                   else f"'{cfg.angles_key}'")
             got = (f"its {len(self.file_angles)} angles ({key}, "
                    f"{math.degrees(float(self.file_angles[0])):.4g} to {math.degrees(float(self.file_angles[-1])):.4g}"
                    " degrees)" + (f", each plus problem.angle_start={float(cfg.angle_start):g}"
@@ -881,6 +896,55 @@ class CTFewView(Problem):
             f"stuck detector pixels, which draw rings): each view's value there interpolated from the nearest live "
             f"bins along the detector (problem.dead_bins=fill; keep reads them as they are; /data/dead_bins)")
         return torch.as_tensor(filled)
+
+    def _slice_row(self, shape: tuple) -> tuple[int, int]:
+        """problem.slice for a parallel beam's stack of `shape` (views, rows, columns): (its row, the rows); the
+        middle row where none is typed."""
+        typed = self.cfg.slice
+        rows = shape[1]
+        row = rows // 2 if typed is None else check_int("problem.slice", typed, 0)
+        if row >= rows:
+            raise UserError(f"problem.slice={row} is outside the stack's {rows} detector rows (shape {tuple(shape)}, "
+                            f"views x rows x columns): 0 to {rows - 1}, or null for the middle row, {rows // 2}")
+        return row, rows
+
+    def counts_line(self, name: str, what: str) -> None:
+        """The one console line that says how a stack's slice or a counts file was read."""
+        self.ctx.reporter.line(f"regrun: problem.sinogram={name}: {what}")
+
+    def _read_counts(self, path: Path, keys) -> np.ndarray:
+        """A counts file (tomography.counts) as line integrals: a parallel beam's stack (views, rows, columns) cut to
+        problem.slice's row first (the middle row by default), then -log((data - dark) / (flat - dark)) with the
+        fields' means. Says what it did in one line; recorded as /data/counts."""
+        counts = read_counts(path, keys)
+        stack = ""
+        if counts.data.ndim == 3 and self.kind == "parallel":
+            row, rows = self._slice_row(counts.data.shape)
+            take_slice(counts, row)
+            stack = (f"; row {row} of its {rows} detector rows" +
+                     (f" (problem.slice={self.cfg.slice})" if self.cfg.slice is not None else
+                      " (the middle row; problem.slice=ROW for another)"))
+        elif counts.data.ndim == 3:
+            # a detector's stack is (views, rows, columns), a cone file regrun's (views, n_u, n_v): which way its
+            # rows run along the axis is not in the file
+            raise UserError(f"{path.name}'s counts are a stack {counts.data.shape} (views, rows, columns): regrun "
+                            f"reconstructs one slice of it with a parallel beam (problem.geometry=parallel, "
+                            f"problem.slice=ROW); for a {self.kind} beam save its line integrals in regrun's layout "
+                            f"(docs/ct.md '(ctcounts)')")
+        elif self.cfg.slice is not None:
+            raise UserError(f"problem.slice={self.cfg.slice} takes a row of a parallel beam's stack (views, rows, "
+                            f"columns); {path.name}'s counts have shape {counts.data.shape}: leave problem.slice out")
+        line, info, self.counts_warning = normalise(counts)
+        if stack:
+            info.update(slice=row, rows=rows)
+        self.counts = info
+        layout = "Data Exchange" if keys.layout == "data_exchange" else f"'{keys.data}', '{keys.flat}'"
+        dark = f" and {counts.darks} dark{'s' if counts.darks != 1 else ''}" if keys.dark else ", no dark field"
+        self.counts_line(path.name, f"counts ({layout}) read as -log((data - dark) / (flat - dark)), the mean of "
+                         f"its {counts.flats} flat{'s' if counts.flats != 1 else ''}{dark}; incident counts per ray "
+                         f"{info['incident_counts_mean']:.4g} above the dark (mean; {info['incident_counts_min']:.4g}"
+                         f" to {info['incident_counts_max']:.4g}){stack} (/data/counts)")
+        return line
 
     def _read_matlab(self, matlab: dict, name: str) -> None:
         """A MATLAB radon file (read_matlab_radon) read as MATLAB wrote it: its angles theta + 90 degrees (MATLAB's x'
@@ -1051,12 +1115,14 @@ class CTFewView(Problem):
                 f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
                 f"quarter; a radon file also shifted, the disk's rim lost)")
 
-    def _read_angles(self, views: int, shape: tuple = ()) -> None:
-        """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view):
-        checked against the sinogram's views and kept for the geometry (self.file_angles, radians)."""
+    def _read_angles(self, views: int, shape: tuple = (), key: str | None = None, data_key: str | None = None) -> None:
+        """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view), or
+        under `key` (a Data Exchange file's exchange/theta; a counts file's projections are `data_key`): checked
+        against the sinogram's views and kept for the geometry (self.file_angles, radians)."""
         cfg = self.cfg
         if cfg.angles_key is None:  # the user's word that the file holds no angles: angle_range's even spread
             return
+        key = str(cfg.angles_key) if key is None else key
         path = resolve_data_path(str(cfg.sinogram))
         if (Path(str(cfg.angles_key)).suffix.lower() in FILE_SUFFIXES
                 or resolve_data_path(str(cfg.angles_key)).is_file()):
@@ -1066,7 +1132,7 @@ class CTFewView(Problem):
                             f"array inside the sinogram's .npz/.h5 file: regrun reads no angles from a file beside "
                             f"{path.name}; save both in one, numpy.savez('scan.npz', sinogram=S, angles=A) (A in "
                             f"degrees, one per view), and give problem.sinogram=scan.npz")
-        angles = read_optional_array(path, str(cfg.angles_key), "problem.angles_key")
+        angles = read_optional_array(path, key, "problem.angles_key")
         where = f"problem.sinogram={cfg.sinogram}"
         if angles is None:
             # angles under another name were ignored without a word: 10.9 dB against 19.2 with them (newuser5)
@@ -1074,7 +1140,7 @@ class CTFewView(Problem):
                         if tuple(shape) in ((views,), (1, views), (views, 1))
                         and name.strip("/") != str(cfg.sinogram_key).strip("/")]
             if per_view:
-                raise UserError(f"{where} holds no '{cfg.angles_key}' array but '{per_view[0]}' holds {views} values, "
+                raise UserError(f"{where} holds no '{key}' array but '{per_view[0]}' holds {views} values, "
                                 f"one per view: if they are the views' angles in degrees give "
                                 f"problem.angles_key={per_view[0]}; if not, problem.angles_key=null spreads the views "
                                 f"evenly over problem.angle_range")
@@ -1087,12 +1153,12 @@ class CTFewView(Problem):
             flipped = (f"; its second axis holds {shape[1]}: if the array is (n_u, views), as MATLAB's radon and "
                        f"fanbeam and scikit-image's radon write it, save sinogram.T"
                        if len(shape) == 2 and angles.size == shape[1] != views else "")
-            raise UserError(f"{where}: its '{cfg.angles_key}' holds {angles.size} angles (shape {angles.shape}) "
-                            f"but its '{cfg.sinogram_key}' {views} views: one angle per view, in degrees{flipped}")
+            raise UserError(f"{where}: its '{key}' holds {angles.size} angles (shape {angles.shape}) "
+                            f"but its '{data_key or cfg.sinogram_key}' {views} views: one angle per view, in degrees{flipped}")
         span = float(angles.max() - angles.min())
         if views > 1 and span == 0:
             # all one angle was "span 0, which reads as radians" (newuser20): a filler array, not a unit
-            raise UserError(f"{where}: its {views} '{cfg.angles_key}' are all {float(angles[0]):g}: one angle per "
+            raise UserError(f"{where}: its {views} '{key}' are all {float(angles[0]):g}: one angle per "
                             "view, each view's own, in degrees (or problem.angles_key=null to spread the views evenly "
                             "over problem.angle_range)")
         if views > 8 and span <= 2 * math.pi + 1e-9:
@@ -1100,7 +1166,7 @@ class CTFewView(Problem):
             raise UserError(f"{where}: its {views} angles span {span:.4g}, which reads as radians: regrun takes "
                             f"degrees (save numpy.degrees(angles))")
         self.file_angles = torch.as_tensor(np.radians(angles), dtype=torch.float64)
-        self.turns_warning = repeated_angles_warning(angles, Path(str(cfg.sinogram)).name, str(cfg.angles_key))
+        self.turns_warning = repeated_angles_warning(angles, Path(str(cfg.sinogram)).name, key)
 
     def _axis_geometry(self, sino: torch.Tensor, total: int) -> Geometry:
         """rotation_centre=auto: the scan with the rotation axis where the data put it on the detector
@@ -1347,7 +1413,7 @@ class CTFewView(Problem):
         return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.turns_warning,
                             self.start_warning,
                             self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning,
-                            self.truncation_warning, self.lam_range_warning) if w]
+                            self.truncation_warning, self.lam_range_warning, self.counts_warning) if w]
 
     def _truth_orientation(self, x: torch.Tensor) -> str:
         """A user's truth file against the reconstruction turned and mirrored (2-D): a sinogram whose angles start
@@ -1442,6 +1508,8 @@ class CTFewView(Problem):
             out["matlab_radon"] = self.matlab
         if self.dead_bins is not None:
             out["dead_bins"] = self.dead_bins
+        if self.counts is not None:
+            out["counts"] = self.counts
         if self.truth is not None:
             out["truth"] = self.truth.cpu().numpy()
         return out
