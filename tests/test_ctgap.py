@@ -1,6 +1,5 @@
 """ctgap: a view missing from a parallel scan saved without angles is named (docs/ct.md, "A view missing from a
 scan without angles (ctgap)"). On main the 59 views left of 60 were spread evenly over 180 degrees without a word."""
-from pathlib import Path
 
 import numpy as np
 
