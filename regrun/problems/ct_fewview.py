@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, check_choice, check_float, check_int, check_truth_varies
+from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_truth_varies
 from ..imaging.io import array_shapes, check_values, read_array, read_optional_array, resolve_data_path, slices_hint, write_png16
 from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
@@ -1096,8 +1096,8 @@ class CTFewView(Problem):
         """A parallel file without angles whose views' centres of mass fit the sinusoid far better with a view
         put back (tomography/gaps.py): newuser27's 60-view scan less view 23 ran 1.45 dB below the same views with
         their angles, without a word. Not where the views were read as another turn (_check_full_turn's warning)."""
-        if (self.kind != "parallel" or sino.ndim != 2 or self.file_angles is not None or self.matlab
-                or self.full_turn_warning):
+        if (not check_bool("problem.missing_views", self.cfg.missing_views) or self.kind != "parallel"
+                or sino.ndim != 2 or self.file_angles is not None or self.matlab or self.full_turn_warning):
             return
         self.gap_warning = gap_warning(sino.numpy(), self._angle_range(),
                                        f"problem.sinogram={Path(str(self.cfg.sinogram)).name}")[0]
