@@ -108,7 +108,8 @@ def gap_warning(sino: np.ndarray, span_deg: float, what: str) -> tuple[str, Gap 
     slots = sorted(set(range(gap.total)) - set(np.rint(gap.angles * gap.total / span_deg).astype(int).tolist()))
     return (f"{what}: its {n} views were spread evenly over {span_deg:g} degrees (the file holds no angles), but "
             f"their centres of mass along the detector fit the sinusoid a parallel beam draws {gap.ratio:.0f} times "
-            f"better (residual; likelihood ratio {gap.score:.0f} over the bar {GAP_BAR:g}) with {lost} missing after "
+            f"better (the residual; a likelihood ratio of {gap.score:.0f} after the positions tried, the bar "
+            f"{GAP_BAR:g}) with {lost} missing after "
             f"{where} (counted from 0), {gap.total} views in all: if so, save the angles with the views, "
             f"numpy.savez('scan.npz', sinogram=S, angles=numpy.delete(numpy.arange({gap.total}) * {span_deg:g} / "
             f"{gap.total}, {slots})), and give problem.sinogram=scan.npz"), gap
