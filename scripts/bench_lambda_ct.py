@@ -84,6 +84,9 @@ def make_case(obj: str, size: int, views: int, photons: float, seed: int, oversa
     return p
 
 
+COUNTS_AIR = False  # --counts-air-correction: problem.counts_air_correction for the counts cases (docs/ct.md "(ctdrift)")
+
+
 def case_from_file(path: Path, support: str | None = None):
     """A ct_fewview problem holding a held-out case made outside regrun (scripts/heldout_ct_sinograms.py): its
     sinogram and truth; (object name, size, views, photons). `support`: a user's file's problem.support (None: the
@@ -119,7 +122,7 @@ def case_from_file(path: Path, support: str | None = None):
         row = int(d["slice"])
         p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, size=size,
                                      sinogram=str((Path(path).parent / str(d["counts_file"])).resolve()),
-                                     slice=None if row < 0 else row), ctx)
+                                     slice=None if row < 0 else row, counts_air_correction=COUNTS_AIR), ctx)
         p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
         # the peers read the axis the file's estimate took (rotation_centre=auto is no convention they know)
         p.cfg.rotation_centre = str((p.axis or {}).get("convention", "auto"))
@@ -585,10 +588,14 @@ def main(argv=None):
                          "prox_warm_start=true (docs/ct.md, \"(ctprox)\")")
     ap.add_argument("--regrid", action="store_true",
                     help="with --reuse: the grid optimum again (at --set / --iters), the earlier run's FBP and peers")
+    ap.add_argument("--counts-air-correction", action="store_true", help="counts cases (scripts/ct_counts_files.py): "
+                    "problem.counts_air_correction=true, each view scaled by its air columns (docs/ct.md \"(ctdrift)\")")
     ap.add_argument("--support", choices=("auto", "disk", "square"), default=None,
                     help="a user's file's problem.support (docs/ct.md \"(ctsquare)\"); default the problem's")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench/lambda_ct"))
     args = ap.parse_args(argv)
+    global COUNTS_AIR
+    COUNTS_AIR = args.counts_air_correction
     if args.regrid and args.reuse is None:
         ap.error("--regrid needs --reuse (the run whose peers it keeps)")
     # cv's settings as `regrun problem=ct_fewview problem.data=file solver=fista_tv` composes them for a parallel

@@ -23,7 +23,7 @@ from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
 from ..tomography.axis import conventions_within, estimate_axis, fan_pairing, full_turn, opposite_views
-from ..tomography.counts import counts_keys, normalise, read_counts, take_slice
+from ..tomography.counts import air_correct, counts_keys, normalise, read_counts, take_slice
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.gaps import gap_warning
 from ..tomography.geometry import (
@@ -938,6 +938,15 @@ class CTFewView(Problem):
             raise UserError(f"problem.slice={self.cfg.slice} takes a row of a parallel beam's stack (views, rows, "
                             f"columns); {path.name}'s counts have shape {counts.data.shape}: leave problem.slice out")
         line, info, self.counts_warning = normalise(counts)
+        air = ""
+        if check_bool("problem.counts_air_correction", self.cfg.counts_air_correction):
+            line, extra, warning = air_correct(line, counts)
+            info.update(extra)
+            self.counts_warning = "; ".join(w for w in (self.counts_warning, warning) if w)
+            if extra["air_corrected"]:
+                air = (f"; each view scaled so that its {extra['air_columns_left']} + {extra['air_columns_right']} "
+                       f"air columns read transmission 1 (line integrals shifted by {extra['view_offset_min']:.3g} "
+                       f"to {extra['view_offset_max']:.3g})")
         if stack:
             info.update(slice=row, rows=rows)
         self.counts = info
@@ -946,7 +955,7 @@ class CTFewView(Problem):
         self.counts_line(path.name, f"counts ({layout}) read as -log((data - dark) / (flat - dark)), the mean of "
                          f"its {counts.flats} flat{'s' if counts.flats != 1 else ''}{dark}; incident counts per ray "
                          f"{info['incident_counts_mean']:.4g} above the dark (mean; {info['incident_counts_min']:.4g}"
-                         f" to {info['incident_counts_max']:.4g}){stack} (/data/counts)")
+                         f" to {info['incident_counts_max']:.4g}){stack}{air} (/data/counts)")
         return line
 
     def _read_matlab(self, matlab: dict, name: str) -> None:

@@ -187,3 +187,49 @@ def normalise(counts: Counts) -> tuple[np.ndarray, dict, str]:
         info["flat_variance_per_count"] = counts.flat_scatter
         info["incident_photons_estimate"] = float(incident.mean()) / counts.flat_scatter
     return line, info, warning
+
+
+AIR_SIGMAS = 5.0  # a column is air while its mean over the views stays within this many noise deviations of the end's
+AIR_MARGIN = 2  # columns dropped at the inner edge of each air run: the object's edge reaches them in part
+AIR_MIN = 4  # fewer free columns than this at both ends together: not corrected (the offsets' own noise)
+
+
+def air_correct(line: np.ndarray, counts: Counts) -> tuple[np.ndarray, dict, str]:
+    """Each view (row of `line`, views x columns) shifted so that its air columns read zero line integral: the
+    counts of a view scaled by its beam's intensity as the air beside the object saw it (TomoPy's normalize_bg and
+    normalize_roi, tomopy/prep/normalize.py: the air at both ends set to transmission 1; here one factor per view,
+    the mean over both ends' air, as a gain drift scales the whole detector). The air columns are read from the
+    data: from each end of the detector, the columns whose mean over the views stays within AIR_SIGMAS deviations
+    (each ray's Poisson noise from the flat's counts and the flats' variance per count, over the views and the flat
+    frames) of the end column's, the last AIR_MARGIN of the run dropped. The two end columns must agree likewise (else the object
+    reaches one of them). (line, what was done, a warning where too few columns are free: then nothing is
+    changed)."""
+    views, n = line.shape
+    per_count = counts.flat_scatter if counts.flat_scatter else 1.0
+    incident = np.maximum(counts.flat - counts.dark, 1e-12)
+    mean = line.mean(axis=0)
+    # a column's mean over the views: the views' Poisson noise over `views` and its mean flat's over `flats` frames
+    # (the flat's error is the column's own, the same in every view: with 10 flats and 60 views the larger part)
+    tol = AIR_SIGMAS * np.sqrt(per_count / incident * (1 / views + 1 / max(counts.flats, 1)))
+    runs = []
+    for cols in (np.arange(n), np.arange(n)[::-1]):
+        end = cols[0]
+        dev = np.abs(mean[cols] - mean[end]) > np.hypot(tol[cols], tol[end])
+        run = int(np.argmax(dev)) if dev.any() else n
+        runs.append(max(run - AIR_MARGIN, 0))
+    agree = abs(mean[0] - mean[-1]) <= np.hypot(tol[0], tol[-1])
+    left, right = runs if agree else (0, 0)
+    if left + right > n // 2:  # no object in the slice, or noise too large to tell: read as given
+        left = right = 0
+    info = {"air_correction": True, "air_columns_left": left, "air_columns_right": right}
+    if left + right < AIR_MIN:
+        info["air_corrected"] = False
+        why = ("the detector's two end columns read different mean line integrals, so the object reaches at least "
+               "one of them" if not agree else f"only {left + right} columns at the detector's ends read air")
+        return line, info, (f"problem.counts_air_correction=true: {why}; the views are not corrected (leave "
+                            f"{AIR_MIN} or more columns of air beside the object, or set it false)")
+    air = np.r_[np.arange(left), np.arange(n - right, n)]
+    offset = line[:, air].mean(axis=1)
+    info.update(air_corrected=True, view_offset_min=float(offset.min()), view_offset_max=float(offset.max()),
+                view_offset_span=float(offset.max() - offset.min()))
+    return line - offset[:, None], info, ""
