@@ -1,4 +1,4 @@
-"""solver.lam_range_units (docs/ct.md, "(ctunits)"): `auto`'s weights searched in the image's units, so a scan given in
+"""solver.lam_range_units=auto (opt-in; docs/ct.md, "(ctunits)"): `auto`'s weights searched in the image's units, so a scan given in
 other units (line integrals per mm, a few) is searched at the same relative weights as in pixel units."""
 import json
 from pathlib import Path
@@ -24,7 +24,8 @@ def _scan(views: int = 16, bins: int = 30) -> np.ndarray:
 
 
 AUTO = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=20", "solver=fista_tv",
-        "solver.iters=40", "solver.lam_solves=5", "solver.tv_grid=1", "figures=false"]
+        "solver.iters=40", "solver.lam_solves=5", "solver.tv_grid=1", "figures=false",
+        "solver.lam_range_units=auto"]
 
 
 def _run(args, tmp_path, monkeypatch, capsys, device):

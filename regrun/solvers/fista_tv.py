@@ -346,7 +346,8 @@ def bottom_in_small_units(result: SolveResult, problem, lo: float, hi: float) ->
             f"reach only {top:.3g}: the range is for images of values about 1 (line integrals in pixel units) and "
             f"the weight scales with the image's units, so the search could go no lower than it may need; run again "
             f"with solver.lam_range=[{lo / 100:g},{hi:g}] (an ASTRA scan in mm: 0.01 at the bottom, 33.43 dB; so "
-            f"widened, 0.026 and 34.78)")
+            f"widened, 0.026 and 34.78), or solver.lam_range_units=auto (the range in the image's units: docs/ct.md "
+            f"\"(ctunits)\")")
 
 
 def carried_scale_warning(path: str, sinogram: torch.Tensor, lam: float) -> str:
