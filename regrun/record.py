@@ -168,6 +168,9 @@ FIELD_MEANINGS = {
     "psnr": "peak signal-to-noise ratio against the known truth, in dB (higher is better)",
     "psnr_bicubic": "super-resolution from your frames: the PSNR of frame 0 upsampled by bicubic convolution against "
                     "the same truth, in dB: the baseline psnr is held to",
+    "truth_rescaled": "super-resolution from your frames: the factor problem.truth was read at, where its image file "
+                      "holds another full scale than the frames' (8 bits, 16 bits, floats in [0, 1]) and fits them "
+                      "at that ratio: the truth compared at the frames' scale",
     "ssim": "structural similarity against the known truth, 0-1 (higher is better)",
     "rel_error": "relative error ||x - x_true|| / ||x_true|| against the known truth (lower is better)",
     "tre": "target registration error: mean distance of the landmarks after registration, in domain units",

@@ -442,6 +442,23 @@ def sample_bits(path: Path) -> int | None:
     return None
 
 
+def full_scale(path: str | Path, values: np.ndarray) -> float | None:
+    """What full scale reads as in an image file or a folder of them (its first file), as read_image keeps it: 255
+    (8 bits a sample), 65535 (16 bits), 1.0 (floats within [0, 1], `values` the array read from it); None where the
+    file does not say (floats beyond 1, 32-bit integers, array files, whose units are what their maker chose)."""
+    path = resolve_data_path(path)
+    if path.is_dir():
+        files = frame_files(path)
+        path = files[0] if files else path
+    if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        return None
+    bits = sample_bits(path)
+    if bits is not None:
+        return float(2 ** bits - 1)
+    finite = values[np.isfinite(values)]
+    return 1.0 if finite.size and float(finite.min()) >= 0.0 and float(finite.max()) <= 1.0 else None
+
+
 def read_image(path: str | Path, resize: int | None = None) -> np.ndarray:
     """A grayscale image as float64 in FAIR's layout: flipped up-down, then transposed, so that [i, j] is the
     cell at x1 = i-th column from the left and x2 = j-th row from the bottom. RGB is converted to gray;

@@ -31,6 +31,7 @@ from ..imaging.io import (
     IMAGE_SUFFIXES,
     fair_data_dir,
     frame_files,
+    full_scale,
     jpeg_dc_share,
     mixed_jpeg_warning, palette_warning,
     from_fair_layout,
@@ -261,6 +262,7 @@ class SuperRes(Problem):
         self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
         self.truth_warning = ""  # a user's truth in other units than the frames (metrics.truth_scale)
         self.truth_scale_off: float | None = None  # ... and the answer's scale against it, for the figures
+        self.truth_rescaled: float | None = None  # a truth file of another bit depth, read at the frames' (truth_rescale)
         self.truth_colour = None  # (channels, m1, m2)
         self.frame_names = None  # a frames folder's file names in the order used (recorded as /data/frame_files)
         self.jpeg_dc = 0.0  # JPEG frames: their quantised block means' share of the frames' mean (jpeg_dc_share)
@@ -453,6 +455,14 @@ class SuperRes(Problem):
                 truth = torch.as_tensor(luminance(truth.numpy()), dtype=torch.float64)  # the solvers' history
             # after its size and channels, which name the likelier mistake first
             check_truth_varies(f"problem.truth={cfg.truth}", self.truth_colour if self.colour is not None else truth)
+            found = truth_rescale(cfg.frames, frames, cfg.truth, truth, self.truth_colour, (m1, m2))
+            if found is not None:
+                self.truth_rescaled, words = found
+                truth = truth * self.truth_rescaled
+                if self.truth_colour is not None:
+                    self.truth_colour = self.truth_colour * self.truth_rescaled
+                self.say(f"regrun: problem.truth={Path(str(cfg.truth)).name} holds {words}: the truth read at the "
+                         f"frames' scale, times {self.truth_rescaled:g} (/metrics/truth_rescaled)")
         self.w_true = None
         if cfg.get("true_motion"):
             w = torch.as_tensor(read_motion(cfg.true_motion), dtype=torch.float64).reshape(-1)
@@ -644,6 +654,8 @@ class SuperRes(Problem):
                 metrics["psnr_bicubic"] = psnr(bicubic_upsample(frame0, tuple(self.fine.m)).cpu().numpy(), tru)
             # frames scaled to 0-1 beside a truth of 0-255 read PSNR 3.0 dB, bicubic's the same, without a word
             # (newuser10); the CT truth file's check (newuser9)
+            if self.truth_rescaled is not None:
+                metrics["truth_rescaled"] = self.truth_rescaled
             found = truth_scale(est, tru) if self.cfg.truth is not None else None
             if found is not None:
                 scale, as_given, scaled = found
@@ -1274,6 +1286,37 @@ def _fixed_lines(frames: torch.Tensor) -> int:
     while k < frames.shape[1] - 1 and bool((frames[:, k] == frames[0, k, 0]).all()):
         k += 1
     return k
+
+
+# truth_rescale: the truth's least-squares scale to bicubic of frame 0 within this share of the two files' full scales'
+# ratio. newuser28: 16-bit PNG frames beside a float32 TIFF truth in [0, 1] printed psnr -97.16 (the answer 65514
+# times the truth), 8-bit frames beside a 16-bit PNG truth -0.80 (0.00389 = 1/257), each under truth_scale's
+# warning; read at the frames' scale both give the 37.46 of the truth at the frames' depth. The files' depths say
+# the ratio; the fit only confirms it, so a truth that is another picture, or was saved stretched to its own range,
+# keeps the warning
+TRUTH_RESCALE_TOLERANCE = 0.1
+FULL_SCALE_WORDS = {255.0: "8-bit values (0-255)", 65535.0: "16-bit values (0-65535)", 1.0: "floats in [0, 1]"}
+
+
+def truth_rescale(frames_path, frames: torch.Tensor, truth_path, truth: torch.Tensor, truth_colour, fine_m
+                  ) -> tuple[float, str] | None:
+    """(the factor the truth is read at, the words for it) where the frames' and the truth's image files hold
+    different full scales (io.full_scale: 8 bits, 16 bits, floats in [0, 1]) and the truth fits bicubic of frame 0
+    at their ratio; else None. `frames` (frames, m1, m2) the luminance, `truth` the luminance (FAIR's layout)."""
+    into = full_scale(frames_path, frames.numpy())
+    given = full_scale(truth_path, (truth if truth_colour is None else truth_colour).numpy())
+    if into is None or given is None or into == given:
+        return None
+    ratio = into / given
+    t = truth.numpy()
+    power = float((t * t).sum())
+    if power <= 0:
+        return None
+    fitted = float((bicubic_upsample(frames[0], tuple(fine_m)).cpu().numpy() * t).sum()) / power
+    if abs(fitted / ratio - 1.0) > TRUTH_RESCALE_TOLERANCE:
+        return None
+    return ratio, (f"{FULL_SCALE_WORDS.get(given, f'values up to {given:g}')}, the frames "
+                   f"{FULL_SCALE_WORDS.get(into, f'values up to {into:g}')}")
 
 
 def fixed_border_warning(frames: torch.Tensor) -> str:

@@ -1,0 +1,56 @@
+"""newuser28's pass from a fresh clone (session 40): data kinds the earlier passes had not tried; each case fails on
+main (docs/ct.md, "A new user's pass (newuser28)")."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+SEED = 9800
+
+
+def _fine(side: int = 24) -> np.ndarray:
+    """A smooth random scene in 40-200 (8-bit units), side x side."""
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(np.random.default_rng(SEED).standard_normal((side, side)), 2.0, mode="wrap")
+    return 40 + 160 * (field - field.min()) / np.ptp(field)
+
+
+def _superres(device, tmp_path, frames: str, truth: str):
+    from regrun.config import config_section
+    from regrun.context import RunContext
+    from regrun.problems.superres import SuperRes
+
+    cfg = config_section("problem", "superres", data="frames", frames=str(tmp_path / frames),
+                         truth=str(tmp_path / truth))
+    return SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
+
+
+@pytest.mark.parametrize("bits, truth_kind, factor", [(16, "tif", 65535.0), (8, "png16", 1 / 257), (8, "other", None),
+                                                       (8, "png8", None)])
+def test_a_truth_file_of_another_depth_is_read_at_the_frames_scale(bits, truth_kind, factor, device, tmp_path):
+    # 16-bit PNG frames beside a float32 TIFF truth in [0, 1] printed psnr -97.16, 8-bit frames beside a 16-bit PNG
+    # truth -0.80, each under the "other units" warning; read at the frames' scale: 37.46 dB, as a truth saved at the
+    # frames' depth (newuser28)
+    fine = _fine()
+    (tmp_path / "f").mkdir()
+    top = 65535 if bits == 16 else 255
+    for k in range(4):
+        frame = np.roll(fine, k, axis=1).reshape(12, 2, 12, 2).mean((1, 3)) / 255
+        Image.fromarray(np.round(frame * top).astype(np.uint16 if bits == 16 else np.uint8)).save(
+            tmp_path / "f" / f"f{k}.png")
+    unit = fine / 255
+    if truth_kind == "tif":
+        Image.fromarray(unit.astype(np.float32)).save(tmp_path / "truth.tif")  # a float32 TIFF (mode F)
+    elif truth_kind == "other":  # another picture in [0, 1]: no ratio of depths fits it, so the warning stays
+        Image.fromarray(np.random.default_rng(SEED).uniform(0, 1, unit.shape).astype(np.float32)).save(
+            tmp_path / "truth.tif")
+    elif truth_kind == "png16":
+        Image.fromarray(np.round(unit * 65535).astype(np.uint16)).save(tmp_path / "truth.png")
+    else:  # the frames' own depth: nothing to do
+        Image.fromarray(np.round(unit * 255).astype(np.uint8)).save(tmp_path / "truth.png")
+    p = _superres(device, tmp_path, "f", "truth.tif" if truth_kind in ("tif", "other") else "truth.png")
+    assert p.truth_rescaled == (None if factor is None else pytest.approx(factor))
+    if factor is not None:
+        # the truth now in the frames' units: its top near the frames' own top
+        assert abs(float(p.truth.max()) / (fine.max() / 255 * top) - 1) < 0.01
