@@ -54,3 +54,28 @@ def test_a_truth_file_of_another_depth_is_read_at_the_frames_scale(bits, truth_k
     if factor is not None:
         # the truth now in the frames' units: its top near the frames' own top
         assert abs(float(p.truth.max()) / (fine.max() / 255 * top) - 1) < 0.01
+
+
+@pytest.mark.parametrize("version", ["v5", "v7.3"])
+def test_a_matlab_file_line_saves_its_largest_array_as_the_sinogram(version, device, tmp_path):
+    # an ASTRA-MATLAB user's workspace (angles (1, 60) in radians, sino (60, 256)) was told to save `angles` as the
+    # sinogram, the first array by name, and its radians as they stood (newuser28)
+    import h5py
+    import scipy.io
+
+    from regrun.imaging.io import matlab_hint
+
+    sino = np.random.default_rng(SEED).uniform(0, 1, (60, 32))
+    angles = np.linspace(0, np.pi, 60, endpoint=False)[None, :]
+    path = tmp_path / "scan.mat"
+    if version == "v5":
+        scipy.io.savemat(path, {"angles": angles, "sino": sino})
+        load = "scipy.io.loadmat('scan.mat')['{}']"
+    else:
+        with h5py.File(path, "w") as f:  # MATLAB's -v7.3: HDF5, each array stored transposed
+            f["angles"], f["sino"] = angles.T, sino.T
+        load = "numpy.asarray(h5py.File('scan.mat')['{}']).T"
+    said = matlab_hint(path, "sinogram", angles=True)
+    assert "(its arrays: angles (1, 60), sino (60, 32))" in said, said
+    assert (f"numpy.savez('scan.npz', sinogram={load.format('sino')}, angles=numpy.degrees({load.format('angles')}"
+            f".ravel())) (its angles read as radians: regrun takes degrees)") in said, said

@@ -639,6 +639,10 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
     if not found:
         return f"; {path.name} is a MATLAB file, which regrun does not read, and no array could be listed from it"
     arrays = ", ".join(f"{name} {shape}" for name, shape in found[:6]) + (", ..." if len(found) > 6 else "")
+    # the data is the largest array of two sides or more, not the first listed: an ASTRA user's -v7.3 workspace of
+    # `angles` (1, 60) and `sino` (60, 256) was told to save its angles as the sinogram (newuser28; names sort)
+    data = max(found, key=lambda item: int(np.prod(item[1])) if len(item[1]) >= 2 else -1)
+    found = [data, *(item for item in found if item is not data)]
     name, shape = found[0]
     # MATLAB stacks frames last (rows x columns x frames): the line saved them so, and the .npy it wrote of 10 frames
     # of 24x24 read as 24 frames of 24x10 (newuser23); where the last side is the smallest it moves them first
@@ -657,12 +661,34 @@ def matlab_hint(path: Path, key: str, frames: bool = False, angles: bool = False
             sino = load.format(name=name)
             sino = sino[:-2] if sino.endswith(".T") else sino + ".T"
             save = save.replace(f"{key}={load.format(name=name)}", f"{key}={sino}")
-        save = (f"{save[:-1]}, angles={load.format(name=per_view[0])}.ravel()) (angles in degrees, one per view: "
-                f"numpy.degrees of them if they are radians)")
+        angle_load = f"{load.format(name=per_view[0])}.ravel()"
+        if _radians(path, per_view[0]):  # ASTRA's and most MATLAB code's angles; regrun refuses them then
+            save = f"{save[:-1]}, angles=numpy.degrees({angle_load})) (its angles read as radians: regrun takes degrees)"
+        else:
+            save = (f"{save[:-1]}, angles={angle_load}) (angles in degrees, one per view: numpy.degrees of them if "
+                    f"they are radians)")
     layout = (f" (frames first: its {shape[-1]} frames of {shape[1]}x{shape[0]} moved to the front)" if last else
               " (frames first: numpy.moveaxis(a, -1, 0) for a MATLAB stack of rows x columns x frames)" if frames else "")
     return (f"; {path.name} is a MATLAB file, which regrun does not read (its arrays: {arrays}): convert it in "
             f"Python, e.g. {save}{layout}")
+
+
+def _radians(path: Path, name: str) -> bool:
+    """Whether a .mat file's array `name` (the views' angles) reads as radians by the rule a sinogram file's angles
+    are refused by (problems/ct_fewview.py, _read_angles): more than 8 values spanning at most 2 pi."""
+    import h5py
+
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as data:
+                values = np.asarray(data[name], dtype=np.float64).ravel()
+        else:
+            from scipy.io import loadmat
+
+            values = np.asarray(loadmat(str(path), variable_names=[name])[name], dtype=np.float64).ravel()
+    except (OSError, ValueError, TypeError, KeyError, NotImplementedError):
+        return False
+    return values.size > 8 and bool(np.isfinite(values).all()) and 0 < float(np.ptp(values)) <= 2 * np.pi + 1e-9
 
 
 def _h5_shapes(path: Path) -> list[tuple[str, tuple]]:
