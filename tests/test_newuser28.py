@@ -79,3 +79,35 @@ def test_a_matlab_file_line_saves_its_largest_array_as_the_sinogram(version, dev
     assert "(its arrays: angles (1, 60), sino (60, 32))" in said, said
     assert (f"numpy.savez('scan.npz', sinogram={load.format('sino')}, angles=numpy.degrees({load.format('angles')}"
             f".ravel())) (its angles read as radians: regrun takes degrees)") in said, said
+
+
+def _blobs(angles_deg: np.ndarray, n_u: int = 36, noise: float = 0.0) -> np.ndarray:
+    """A parallel scan (views, n_u) of two Gaussian blobs off the axis, exact line integrals, bins 1 px apart."""
+    u = np.arange(n_u) - (n_u - 1) / 2
+    th = np.radians(angles_deg)[:, None]
+    p = sum(a * np.exp(-(u - (x * np.cos(th) + y * np.sin(th))) ** 2 / (2 * s * s))
+            for a, x, y, s in ((3.0, 5.0, 2.0, 2.5), (2.0, -4.0, -6.0, 1.5), (1.0, 0.0, 0.0, 7.0)))
+    return p + noise * p.max() * np.random.default_rng(SEED).standard_normal(p.shape)
+
+
+@pytest.mark.parametrize("incl, noise", [(True, 0.0), (True, 0.01), (False, 0.01)])
+def test_a_turn_measured_at_both_ends_is_named(incl, noise, device, tmp_path, monkeypatch, capsys):
+    # 121 views 0 to 360 degrees inclusive without angles (numpy.linspace(0, 360, 121)): read over 180, FBP 7.23 dB
+    # without a word, 17.46-18.07 read over the turn (newuser28); the same turn without its endpoint is not named
+    from cli_in_process import regrun_in_process
+
+    from regrun.tomography.axis import repeated_end
+
+    sino = _blobs(np.linspace(0, 360, 41, endpoint=incl), noise=noise)
+    assert (repeated_end(sino) < 0.1) if incl else (repeated_end(sino) > 1.0)  # judged either way, not left None
+    np.save(tmp_path / "s.npy", sino)
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "problem.size=24",
+                             f"device={device.type}", "figures=false", "hydra.run.dir=run"], tmp_path, monkeypatch,
+                            capsys)
+    assert got.returncode == 0, got.stderr
+    said = "view 40 repeats view 0" in got.stderr
+    assert said == incl, got.stderr
+    if incl:
+        assert ("a turn measured at both ends, as numpy.linspace(0, 360, 41) or tomopy.angles(41, 0, 360) give, whose "
+                "views stand 9 degrees apart? Leave the last view out of the file (a[:-1]) and type "
+                "problem.angle_range=360") in got.stderr, got.stderr

@@ -22,7 +22,8 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import conventions_within, estimate_axis, fan_pairing, full_turn, opposite_views
+from ..tomography.axis import (REPEATED_END_RATIO, conventions_within, estimate_axis, fan_pairing, full_turn,
+                               opposite_views, repeated_end)
 from ..tomography.counts import air_correct, counts_keys, normalise, read_counts, take_slice
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.gaps import gap_warning
@@ -591,6 +592,8 @@ class CTFewView(Problem):
         # degrees (/data/full_turn), and the warning where they do (a 360-degree scan read over 180: newuser13)
         self.full_turn: dict | None = None
         self.full_turn_warning = ""
+        self.repeated_end: float | None = None  # data=file, no angles: the last view's misfit to the first (/data)
+        self.repeated_end_warning = ""
         self.turns_warning = ""  # data=file: views given more than one turn, or two views one angle (_check_turns)
         self.start_warning = ""  # data=file: an angle_start that reads as radians (_check_turns)
         # data=file, fan over a full turn: how its rays match their opposite rays as read and with the detector
@@ -870,6 +873,7 @@ class CTFewView(Problem):
         self.label = f"{Path(str(cfg.sinogram)).name}, {self.kind}, {self.views} of {total} views"
         self._check_opposite_views(sino, dense.angles)
         self._check_full_turn(sino)
+        self._check_repeated_end(sino)
         self._check_turns(total)
         self._check_fan_pairing(sino, dense)
         self._check_gap(sino)
@@ -1101,12 +1105,31 @@ class CTFewView(Problem):
                 f"much the views differ from their mean; /data/full_turn): a scan over 360 degrees? "
                 f"problem.angle_range=360 reads it so (a fan beam: problem.geometry=fan)")
 
+    def _check_repeated_end(self, sino: torch.Tensor) -> None:
+        """A file without angles whose last view repeats its first (axis.repeated_end): a turn measured at both
+        ends, its views spread evenly a step off. Said with the way to read it; the views are read as before."""
+        if sino.ndim != 2 or self.file_angles is not None or self.matlab:
+            return
+        self.repeated_end = repeated_end(sino)
+        if self.repeated_end is None or self.repeated_end >= REPEATED_END_RATIO:
+            return
+        n, span, name = sino.shape[0], self._angle_range(), Path(str(self.cfg.sinogram)).name
+        self.full_turn_warning = ""  # this names the full turn, and how to read it
+        self.repeated_end_warning = (
+            f"problem.sinogram={name} holds no angles, so its {n} views were spread over {span:g} degrees, "
+            f"{span / n:.4g} apart; but view {n - 1} repeats view 0 (their difference is {self.repeated_end:.2f} of "
+            f"neighbouring views', /data/repeated_end): a turn measured at both ends, as numpy.linspace(0, 360, {n}) "
+            f"or tomopy.angles({n}, 0, 360) give, whose views stand {360 / (n - 1):.4g} degrees apart? Leave the last "
+            f"view out of the file (a[:-1]) and type problem.angle_range=360, or save the views' angles with it "
+            f"(numpy.savez('scan.npz', sinogram=a, angles=numpy.linspace(0, 360, {n})))")
+
     def _check_gap(self, sino: torch.Tensor) -> None:
         """A parallel file without angles whose views' centres of mass fit the sinusoid far better with a view
         put back (tomography/gaps.py): newuser27's 60-view scan less view 23 ran 1.45 dB below the same views with
         their angles, without a word. Not where the views were read as another turn (_check_full_turn's warning)."""
         if (not check_bool("problem.missing_views", self.cfg.missing_views) or self.kind != "parallel"
-                or sino.ndim != 2 or self.file_angles is not None or self.matlab or self.full_turn_warning):
+                or sino.ndim != 2 or self.file_angles is not None or self.matlab or self.full_turn_warning
+                or self.repeated_end_warning):
             return
         self.gap_warning = gap_warning(sino.numpy(), self._angle_range(),
                                        f"problem.sinogram={Path(str(self.cfg.sinogram)).name}")[0]
@@ -1432,7 +1455,8 @@ class CTFewView(Problem):
         return float((self.A.project(x) - self.sinogram).norm() / self.sinogram.norm())
 
     def warnings(self, metrics):
-        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning, self.turns_warning,
+        return [w for w in (self.distance_warning, self.geometry_warning, self.full_turn_warning,
+                            self.repeated_end_warning, self.turns_warning,
                             self.start_warning,
                             self.fan_pairing_warning, self.axis_warning, self.truth_warning, self.baseline_warning, self.dead_warning, self.size_warning,
                             self.truncation_warning, self.lam_range_warning, self.counts_warning, self.gap_warning) if w]
@@ -1522,6 +1546,8 @@ class CTFewView(Problem):
             out["opposite_views"] = self.opposite
         if self.full_turn is not None:
             out["full_turn"] = self.full_turn
+        if self.repeated_end is not None:
+            out["repeated_end"] = self.repeated_end
         if self.fan_pairing is not None:
             out["fan_pairing"] = self.fan_pairing
         if self.cfg.data == "file":
