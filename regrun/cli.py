@@ -163,7 +163,8 @@ def _unknown_key(bad: str, overrides: list[str]) -> str:
     base = _compose_without_unknown([o for o in overrides if o != bad])
     near = [] if base is None else nearest_keys(key.lstrip("+~"), base)
     message = f"unknown config key {key!r} in {bad!r}"
-    field = field_key_hint(key.lstrip("+~"), base)
+    sinogram = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "problem.sinogram"), "")
+    field = field_key_hint(key.lstrip("+~"), base, bad.split("=", 1)[1] if "=" in bad else "", sinogram)
     if field:
         return f"{message}: {field}"
     owners = key_owners(key.lstrip("+~"), base)

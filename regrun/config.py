@@ -233,14 +233,68 @@ REGISTRATION_FIELD_KEYS = {"fixed": _FIXED_HINT, "moving": _FIXED_HINT, "fixed_i
                            "moving_image_mask": _MASK_HINT}
 
 
-def field_key_hint(key: str, cfg: DictConfig | None) -> str:
+def field_key_hint(key: str, cfg: DictConfig | None, value: str = "", sinogram: str = "") -> str:
     """For a problem key CT (FIELD_KEYS) or registration (REGISTRATION_FIELD_KEYS) does not have but a user of the
-    field types, on such a run: what regrun reads instead; '' otherwise."""
+    field types, on such a run: what regrun reads instead; '' otherwise. `value` the value typed: an angles text
+    file that exists gets the numpy line that reads it (angles_text_line), and `sinogram` (problem.sinogram as
+    typed) the line that loads it: numpy.load of a TIFF fails."""
     group, _, rest = key.partition(".")
     if group != "problem" or cfg is None:
         return ""
     table = {"ct_fewview": FIELD_KEYS, "multiscale_affine": REGISTRATION_FIELD_KEYS}
-    return table.get(cfg.hydra.runtime.choices.get("problem"), {}).get(rest.lower(), "")
+    hint = table.get(cfg.hydra.runtime.choices.get("problem"), {}).get(rest.lower(), "")
+    found = angles_text_line(value) if hint == _ANGLES_HINT else None
+    name = Path(sinogram.strip().strip("'\"")).name
+    if found is not None and name:
+        load = (f"numpy.load('{name}')" if name.lower().endswith(".npy") else
+                f"numpy.asarray(PIL.Image.open('{name}'))" if name.lower().endswith((".tif", ".tiff", ".png")) else "")
+        if load:
+            hint = hint.replace("numpy.load('S.npy')", load)
+    if found is not None:
+        line, values = found
+        hint = hint.replace("numpy.loadtxt('angles.txt')", line).replace(
+            "(degrees, one per view)", f"(its {values.size} values, {values.min():g} to {values.max():g}"
+            + (": radians, so numpy.degrees" if line.startswith("numpy.degrees") else " degrees") + ", one per view)")
+    return hint
+
+
+def angles_text_line(value: str) -> tuple | None:
+    """The numpy line that reads a text or CSV file of angles, one column (its header lines skipped, its delimiter
+    given), and the values it reads; None where `value` names no such file. The hint's own numpy.loadtxt('angles.txt')
+    failed on newuser28's angles.csv, whose first line is its column's name (ValueError: could not convert string
+    'angle_deg')."""
+    import numpy as np
+
+    path = Path(value.strip().strip("'\""))
+    try:
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            return None
+        lines = path.read_text(errors="replace").splitlines()
+    except (OSError, ValueError):
+        return None
+    skip = 0  # the lines before the first of numbers alone: a header, a blank line
+    for line in lines:
+        fields = [x for x in re.split(r"[,;\s]+", line.strip()) if x]
+        try:
+            if fields and [float(x) for x in fields]:
+                break
+        except ValueError:
+            pass
+        skip += 1
+    if skip >= len(lines):
+        return None
+    delimiter = next((d for d in (",", ";", "\t") if d in lines[skip]), None)
+    try:
+        values = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=1)
+    except ValueError:
+        return None
+    if values.ndim != 1 or not values.size or not np.isfinite(values).all():
+        return None
+    args = "".join([f"'{path.name}'", f", delimiter={delimiter!r}" if delimiter else "",
+                    f", skiprows={skip}" if skip else ""])
+    line = f"numpy.loadtxt({args})"
+    radians = values.size > 8 and float(values.max() - values.min()) <= 2 * np.pi + 1e-9  # as a file's are refused
+    return (f"numpy.degrees({line})" if radians else line), values
 
 
 def key_owners(key: str, cfg: DictConfig | None) -> str:

@@ -74,7 +74,8 @@ def test_angles_or_a_flat_field_in_a_file_of_their_own_are_told_how_regrun_reads
     np.save(tmp_path / "s.npy", _sinogram())
     np.savetxt(tmp_path / "angles.txt", np.arange(16) * 180.0 / 16)
     base = ["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.npy", "solver=fbp"]
-    for typed, said in (("problem.angles=angles.txt", "numpy.savez('scan.npz', sinogram=numpy.load('S.npy'), "
+    # (the file typed named in the line since newuser28, which also reads the angles file typed)
+    for typed, said in (("problem.angles=angles.txt", "numpy.savez('scan.npz', sinogram=numpy.load('s.npy'), "
                                                        "angles=numpy.loadtxt('angles.txt'))"),
                         ("problem.flat=flat.tif", "numpy.save('scan.npy', -numpy.log(counts / flat))")):
         code, err = _run([*base, typed], tmp_path, monkeypatch, capsys, device)

@@ -111,3 +111,22 @@ def test_a_turn_measured_at_both_ends_is_named(incl, noise, device, tmp_path, mo
         assert ("a turn measured at both ends, as numpy.linspace(0, 360, 41) or tomopy.angles(41, 0, 360) give, whose "
                 "views stand 9 degrees apart? Leave the last view out of the file (a[:-1]) and type "
                 "problem.angle_range=360") in got.stderr, got.stderr
+
+
+@pytest.mark.parametrize("text, line, said", [
+    ("angle_deg\n0.0\n4.0\n8.0\n12.0\n", "numpy.loadtxt('a.csv', skiprows=1)", "(its 4 values, 0 to 12 degrees"),
+    ("# theta\n0;6;12;18\n", "numpy.loadtxt('a.csv', delimiter=';', skiprows=1)", "(its 4 values, 0 to 18 degrees"),
+    ("\n".join(f"{a:.6f}" for a in np.linspace(0, np.pi, 12, endpoint=False)), "numpy.degrees(numpy.loadtxt('a.csv'))",
+     "(its 12 values, 0 to 2.87979: radians, so numpy.degrees")])
+def test_an_angles_file_typed_gets_the_line_that_reads_it(text, line, said, device, tmp_path, monkeypatch, capsys):
+    # problem.angles=angles.csv was told numpy.loadtxt('angles.txt'), which fails on a CSV whose first line names
+    # its column (ValueError: could not convert string 'angle_deg'), and numpy.load of the TIFF sinogram typed
+    from cli_in_process import regrun_in_process
+
+    (tmp_path / "a.csv").write_text(text)
+    Image.fromarray(_blobs(np.arange(4) * 6.0).astype(np.float32)).save(tmp_path / "s.tif")
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.tif", "problem.angles=a.csv",
+                             f"device={device.type}"], tmp_path, monkeypatch, capsys)
+    assert got.returncode == 2, got.stderr
+    assert (f"numpy.savez('scan.npz', sinogram=numpy.asarray(PIL.Image.open('s.tif')), angles={line}) {said}"
+            in got.stderr), got.stderr
