@@ -130,3 +130,21 @@ def test_an_angles_file_typed_gets_the_line_that_reads_it(text, line, said, devi
     assert got.returncode == 2, got.stderr
     assert (f"numpy.savez('scan.npz', sinogram=numpy.asarray(PIL.Image.open('s.tif')), angles={line}) {said}"
             in got.stderr), got.stderr
+
+
+@pytest.mark.parametrize("n_u, object_bins, finer", [(96, 80, True), (96, 30, None), (84, 64, False)])
+def test_a_detector_finer_than_the_grid_is_named_beside_the_larger_grid(n_u, object_bins, finer, device):
+    # a 1024-bin detector of half-voxel bins round a 512 grid (the truth's) was told "problem.size=722" alone, which
+    # a truth of 512 refuses; problem.detector_spacing=0.5 reads it (FISTA-TV 37.84 dB, newuser28)
+    from regrun.problems.ct_fewview import beyond_grid
+
+    u = np.arange(n_u) - (n_u - 1) / 2
+    sino = np.tile(np.sqrt(np.clip((object_bins / 2) ** 2 - u ** 2, 0, None)), (6, 1))  # a disk's views
+    said = beyond_grid(sino, 34.0, 24, float(n_u), "s.npy")  # a 24 grid's shadow: 34 bins
+    if finer is None:
+        assert said == ""  # the object within the shadow: nothing to say
+        return
+    assert "reach past the 24-voxel grid's shadow" in said, said
+    # 84 bins are no whole multiple of 24
+    assert ("1/4 of a voxel (a detector finer than the grid: 96 bins across 24 voxels), problem.detector_spacing=0.25 "
+            "reads them so" in said) == finer, said

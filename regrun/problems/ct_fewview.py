@@ -98,9 +98,18 @@ def beyond_grid(sino: np.ndarray, reach: float, size: int, width: float, what: s
     fit = fitting_size(size, width)
     grid = (f"problem.size={fit} reconstructs on the grid this detector covers" if fit > size else
             "a larger problem.size or problem.voxel takes in the whole object")
+    # a detector finer than the grid (1024 bins of half a voxel round a 512 grid, newuser28) reads the same way: the
+    # object's shadow then counts twice the bins it would at one voxel a bin. Named where the detector's width in bins
+    # is a whole multiple of the grid's and the object, at that many bins a voxel, fits the grid's shadow
+    k, finer = n_u / size, ""
+    inside = np.flatnonzero(profile - base > 0.05 * height)
+    if width == n_u and k >= 2 and k == int(k) and (inside[-1] - inside[0] + 1) / k <= reach:
+        finer = (f"; or, if its bins are 1/{k:g} of a voxel (a detector finer than the grid: {n_u} bins across "
+                 f"{size} voxels), problem.detector_spacing={1 / k:g} reads them so")
     return (f"{what}: its {n_u} detector pixels reach past the {size}-voxel grid's shadow ({reach:.0f} pixels), and "
             f"there they read up to {100 * past / height:.0f}% of the largest line integral: the object is wider than "
-            f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}")
+            f"the grid, so the reconstruction misses what lies outside it (problem.size, problem.voxel); {grid}"
+            f"{finer}")
 
 
 GRID_MARGIN_BINS = 4.0  # a reading's square may hold an object whose measured width passes its shadow by this
