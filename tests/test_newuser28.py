@@ -125,8 +125,8 @@ def test_an_angles_file_typed_gets_the_line_that_reads_it(text, line, said, devi
 
     (tmp_path / "a.csv").write_text(text)
     Image.fromarray(_blobs(np.arange(4) * 6.0).astype(np.float32)).save(tmp_path / "s.tif")
-    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.tif", "problem.angles=a.csv",
-                             f"device={device.type}"], tmp_path, monkeypatch, capsys)
+    got = regrun_in_process(["problem=ct_fewview", "problem.data=file", "problem.sinogram=s.tif",
+                             "problem.angles=a.csv", f"device={device.type}"], tmp_path, monkeypatch, capsys)
     assert got.returncode == 2, got.stderr
     assert (f"numpy.savez('scan.npz', sinogram=numpy.asarray(PIL.Image.open('s.tif')), angles={line}) {said}"
             in got.stderr), got.stderr
