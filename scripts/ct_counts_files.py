@@ -19,12 +19,22 @@ Each scan writes, under OUT:
   mean dark)) in numpy (the bench reads it as `problem.data=file` reads a sinogram with angles);
 - NAME_nodark.npz: the same slice normalised without the dark, -log(data / mean flat), the common slip.
 
+LAYOUT files (docs/ct.md "Flat and dark fields as a beamline gives them (ctflats)") writes the same scan twice, as
+one file and as a beamline's separate files: NAME.npz (data, flat, dark; no angles, as a folder of TIFFs has none)
+and NAME_tiffs/ with proj/ (one 16-bit TIFF per projection, p_0000.tif ...), flats_before.tif and flats_after.tif
+(multi-page TIFFs: the flats taken before the projections and after them) and darks/ (a folder of TIFFs); four
+bench cases read them: NAME_counts.npz (the one file, the mean flat), NAME_files_counts.npz (the separate files,
+the mean flat), NAME_ends_counts.npz and NAME_files_ends_counts.npz (the same with problem.flat_positions=ends:
+each projection's flat interpolated between the before and the after flats). Each case holds `line_true`, the
+slice's noise-free line integrals, for the flats' band and ring errors (scripts/ctflats_dev.py).
+
 Usage: python scripts/ct_counts_files.py --seed SEED --out OUT --scans SPEC [SPEC ...]
-  SPEC = SIZE:VIEWS:I0:ROWS:LAYOUT[:SLICE] (LAYOUT dx or npz; SLICE a row, or left out for the middle row).
+  SPEC = SIZE:VIEWS:I0:ROWS:LAYOUT[:SLICE] (LAYOUT dx, npz or files; SLICE a row, or left out for the middle row).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -104,7 +114,37 @@ def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: flo
     flat_gain = np.r_[np.ones(FLATS // 2), np.full(FLATS - FLATS // 2, 1 + drift)]
     flats = read(incident[None] * flat_gain[:, None, None]).astype(np.uint16)
     darks = read(np.zeros((DARKS, rows, n_det))).astype(np.uint16)
-    return counts, flats, darks, np.degrees(theta), kappa * np.stack(truths), kappa
+    return counts, flats, darks, np.degrees(theta), kappa * np.stack(truths), kappa, kappa * clean
+
+
+def write_tiffs(path: Path, frames: np.ndarray) -> None:
+    """uint16 frames as a beamline writes them: a folder of one TIFF per frame (`path` a folder) or one multi-page
+    TIFF (`path` a .tif file)."""
+    from PIL import Image
+
+    pages = [Image.fromarray(np.ascontiguousarray(f, dtype=np.uint16)) for f in frames]
+    if path.suffix == ".tif":
+        pages[0].save(path, save_all=True, append_images=pages[1:])
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    for k, page in enumerate(pages):
+        page.save(path / f"p_{k:04d}.tif")
+
+
+def write_files(out: Path, name: str, counts, flats, darks) -> dict[str, dict]:
+    """The scan as one .npz and as a beamline's separate files (LAYOUT files); the bench cases' counts file and
+    problem settings, by case name."""
+    np.savez(out / f"{name}.npz", data=counts, flat=flats, dark=darks)
+    folder = out / f"{name}_tiffs"
+    write_tiffs(folder / "proj", counts)
+    write_tiffs(folder / "flats_before.tif", flats[:FLATS // 2])
+    write_tiffs(folder / "flats_after.tif", flats[FLATS // 2:])
+    write_tiffs(folder / "darks", darks)
+    files = {"flat": [f"{name}_tiffs/flats_before.tif", f"{name}_tiffs/flats_after.tif"],
+             "dark": f"{name}_tiffs/darks"}
+    return {"counts": (f"{name}.npz", {}), "files_counts": (f"{name}_tiffs/proj", files),
+            "ends_counts": (f"{name}.npz", {"flat_positions": "ends"}),
+            "files_ends_counts": (f"{name}_tiffs/proj", {**files, "flat_positions": "ends"})}
 
 
 def by_hand(counts, flats, darks, row: int, dark: bool = True) -> np.ndarray:
@@ -129,9 +169,18 @@ def main(argv=None):
         row = int(fields[5]) if len(fields) > 5 else None
         drift = args.drift[i] if len(args.drift) > 1 else args.drift[0]
         seed = args.seed * 100 + i
-        counts, flats, darks, deg, truths, kappa = scan(size, views, photons, rows, seed, drift)
+        counts, flats, darks, deg, truths, kappa, lines = scan(size, views, photons, rows, seed, drift)
         name = f"core_{size}_{views}_{seed}_{layout}"
         take = rows // 2 if row is None else row
+        if layout == "files":
+            common = dict(truth=truths[take], object="core files", size=size, views=views, photons=photons,
+                          kappa=kappa, drift=drift, row=take, line_true=lines[:, take])
+            for case, (counts_file, problem) in write_files(args.out, name, counts, flats, darks).items():
+                np.savez(args.out / f"{name}_{case}.npz", counts_file=counts_file, slice=-1 if row is None else row,
+                         problem=json.dumps(problem), **common)
+            print(f"{name}: {counts.shape} counts, I0 {photons:g}, drift {drift:g}, slice {take} of {rows}, one "
+                  f"file and {name}_tiffs/", flush=True)
+            continue
         if layout == "dx":
             import h5py
 
