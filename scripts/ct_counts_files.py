@@ -84,10 +84,13 @@ def core_slice(parts: dict, fine: int, z: float) -> np.ndarray:
     return img * body
 
 
-def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: float, factor: int | None = None):
+def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: float, factor: int | None = None,
+         shift: float = 0.0):
     """(counts (views, rows, n_det) uint16, flats, darks, angles in degrees, truths (rows, size, size), the
     attenuation scale) of one scan; the line integrals in reconstruction voxels times that scale, the truths
-    likewise; the object drawn on a grid `factor` times finer (default: 512 samples across, at least 2)."""
+    likewise; the object drawn on a grid `factor` times finer (default: 512 samples across, at least 2). `shift`:
+    the beam profile's pattern moves across the detector by this many radians of its cosine over the scan (a beam
+    that wanders, not only dims: the flats after see it moved; docs/ct.md "(ctflats)")."""
     rng = np.random.default_rng(seed)
     parts = core(seed)
     factor = max(2, 512 // size) if factor is None else factor
@@ -103,16 +106,20 @@ def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: flo
     clean = np.stack(clean, axis=1)  # (views, rows, n_det)
     kappa = -math.log(FLOOR) / clean.max()
     u = np.linspace(-1, 1, n_det)
-    incident = photons * (1 + PROFILE * np.cos(2.2 * u + 0.4 * (seed % 7)))[None, :] * np.ones((rows, 1))
+    def profile(t):  # (len(t), rows, n_det): the beam at times t of the scan (0 its start, 1 its end)
+        beam = 1 + PROFILE * np.cos(2.2 * u[None, :] + 0.4 * (seed % 7) + shift * np.asarray(t, float)[:, None])
+        return photons * beam[:, None, :] * np.ones((1, rows, 1))
+
     dark = DARK_LEVEL + DARK_PATTERN * rng.standard_normal((rows, n_det))
-    gain = 1 + drift * np.arange(views) / max(views - 1, 1)
+    t = np.arange(views) / max(views - 1, 1)
+    gain = 1 + drift * t
 
     def read(rate):
         return np.clip(np.round(rng.poisson(rate) + dark + READ_NOISE * rng.standard_normal(rate.shape)), 0, 65535)
 
-    counts = read(incident[None] * gain[:, None, None] * np.exp(-kappa * clean)).astype(np.uint16)
-    flat_gain = np.r_[np.ones(FLATS // 2), np.full(FLATS - FLATS // 2, 1 + drift)]
-    flats = read(incident[None] * flat_gain[:, None, None]).astype(np.uint16)
+    counts = read(profile(t) * gain[:, None, None] * np.exp(-kappa * clean)).astype(np.uint16)
+    flat_t = np.r_[np.zeros(FLATS // 2), np.ones(FLATS - FLATS // 2)]
+    flats = read(profile(flat_t) * (1 + drift * flat_t)[:, None, None]).astype(np.uint16)
     darks = read(np.zeros((DARKS, rows, n_det))).astype(np.uint16)
     return counts, flats, darks, np.degrees(theta), kappa * np.stack(truths), kappa, kappa * clean
 
@@ -161,6 +168,8 @@ def main(argv=None):
     ap.add_argument("--scans", nargs="+", required=True, help="SIZE:VIEWS:I0:ROWS:LAYOUT[:SLICE]")
     ap.add_argument("--drift", type=float, nargs="+", default=[0.03], help="gain drift over the scan, one per scan "
                     "or one for all")
+    ap.add_argument("--shift", type=float, default=0.0, help="the beam profile's move across the detector over the "
+                    "scan, radians of its cosine (0: it only dims; docs/ct.md \"(ctflats)\")")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for i, spec in enumerate(args.scans):
@@ -169,7 +178,8 @@ def main(argv=None):
         row = int(fields[5]) if len(fields) > 5 else None
         drift = args.drift[i] if len(args.drift) > 1 else args.drift[0]
         seed = args.seed * 100 + i
-        counts, flats, darks, deg, truths, kappa, lines = scan(size, views, photons, rows, seed, drift)
+        counts, flats, darks, deg, truths, kappa, lines = scan(size, views, photons, rows, seed, drift,
+                                                               shift=args.shift)
         name = f"core_{size}_{views}_{seed}_{layout}"
         take = rows // 2 if row is None else row
         if layout == "files":
