@@ -138,3 +138,18 @@ def test_a_dark_without_flats_for_line_integrals_is_one_line(scan, device, tmp_p
     code, out, _ = _run(["problem.sinogram=line.npy", "problem.dark=darks.npy"], tmp_path, monkeypatch, capsys,
                         device)
     assert code == 2 and "problem.dark=darks.npy applies to counts, and line.npy holds no flat fields" in out, out
+
+
+def test_a_typed_flat_replaces_a_data_exchange_files_own(scan, device, tmp_path, monkeypatch, capsys):
+    counts, flats, darks, deg = scan[:4]
+    _beamline(tmp_path, scan)
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f["exchange/data"], f["exchange/data_white"], f["exchange/data_dark"] = counts, flats, darks
+        f["exchange/theta"] = deg
+    code, out, run = _run(["problem.sinogram=scan.h5", "problem.flat=scan_tiffs/flats_before.tif"], tmp_path,
+                          monkeypatch, capsys, device)
+    assert code == 0 and "counts (Data Exchange) read as" in out and "(problem.flat: flats_before.tif: 5 pages)" in out
+    sino, info = _recorded(run)
+    assert np.allclose(sino, load_script("ct_counts_files").by_hand(counts, flats[:5], darks, ROWS // 2), rtol=0,
+                       atol=1e-12)
+    assert info["flats"] == 5 and info["darks"] == 10, out
