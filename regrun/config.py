@@ -214,11 +214,13 @@ _ANGLES_HINT = ("regrun reads the views' angles from the sinogram's own .npz/.h5
 _FLAT_HINT = ("regrun reads counts with their flat and dark fields from the one file that holds them: "
               "numpy.savez('scan.npz', data=counts, flat=flats, dark=darks) (frames first; a stack's (views, rows, "
               "columns) reconstructs problem.slice's row) or a Data Exchange .h5 (/exchange/data, data_white, "
-              "data_dark, theta), then problem.sinogram=scan.npz (docs/ct.md '(ctcounts)'); or line integrals: "
-              "numpy.save('scan.npy', -numpy.log(counts / flat))")
+              "data_dark, theta), then problem.sinogram=scan.npz (docs/ct.md '(ctcounts)'); flats and darks in "
+              "files or folders of their own are problem.flat=PATH and problem.dark=PATH ('(ctflats)'); or line "
+              "integrals: numpy.save('scan.npy', -numpy.log(counts / flat))")
+# problem.flat and problem.dark are keys of their own since ctflats
 FIELD_KEYS = {"angles": _ANGLES_HINT, "theta": _ANGLES_HINT, "angles_file": _ANGLES_HINT, "angle_file": _ANGLES_HINT,
-              "flat": _FLAT_HINT, "flat_field": _FLAT_HINT, "flatfield": _FLAT_HINT, "i0": _FLAT_HINT,
-              "dark": _FLAT_HINT, "dark_field": _FLAT_HINT}
+              "flat_field": _FLAT_HINT, "flatfield": _FLAT_HINT, "i0": _FLAT_HINT, "dark_field": _FLAT_HINT,
+              "flats": _FLAT_HINT, "darks": _FLAT_HINT}
 
 
 # ... and what a registration user of SimpleITK or elastix types: "fixed"/"moving" got "did you mean problem.pair or

@@ -120,9 +120,17 @@ def case_from_file(path: Path, support: str | None = None):
     if "counts_file" in d:  # scripts/ct_counts_files.py: a detector's counts, flats and darks, read as regrun reads them
         ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
         row = int(d["slice"])
+        # flats and darks in files of their own and where they were taken (ct_counts_files.py LAYOUT files,
+        # docs/ct.md "(ctflats)"), their paths beside the case
+        extra = json.loads(str(d["problem"])) if "problem" in d else {}
+        here = Path(path).parent
+        for key in ("flat", "dark"):
+            if key in extra:
+                extra[key] = ([str((here / p).resolve()) for p in extra[key]] if isinstance(extra[key], list)
+                              else str((here / extra[key]).resolve()))
         p = CTFewView(config_section("problem", "ct_fewview", data="file", views=None, size=size,
-                                     sinogram=str((Path(path).parent / str(d["counts_file"])).resolve()),
-                                     slice=None if row < 0 else row, counts_air_correction=COUNTS_AIR), ctx)
+                                     sinogram=str((here / str(d["counts_file"])).resolve()),
+                                     slice=None if row < 0 else row, counts_air_correction=COUNTS_AIR, **extra), ctx)
         p.truth = torch.as_tensor(d["truth"], dtype=torch.float64) * p.mask
         # the peers read the axis the file's estimate took (rotation_centre=auto is no convention they know)
         p.cfg.rotation_centre = str((p.axis or {}).get("convention", "auto"))

@@ -19,12 +19,22 @@ Each scan writes, under OUT:
   mean dark)) in numpy (the bench reads it as `problem.data=file` reads a sinogram with angles);
 - NAME_nodark.npz: the same slice normalised without the dark, -log(data / mean flat), the common slip.
 
+LAYOUT files (docs/ct.md "Flat and dark fields as a beamline gives them (ctflats)") writes the same scan twice, as
+one file and as a beamline's separate files: NAME.npz (data, flat, dark; no angles, as a folder of TIFFs has none)
+and NAME_tiffs/ with proj/ (one 16-bit TIFF per projection, p_0000.tif ...), flats_before.tif and flats_after.tif
+(multi-page TIFFs: the flats taken before the projections and after them) and darks/ (a folder of TIFFs); four
+bench cases read them: NAME_counts.npz (the one file, the mean flat), NAME_files_counts.npz (the separate files,
+the mean flat), NAME_ends_counts.npz and NAME_files_ends_counts.npz (the same with problem.flat_positions=ends:
+each projection's flat interpolated between the before and the after flats). Each case holds `line_true`, the
+slice's noise-free line integrals, for the flats' band and ring errors (scripts/ctflats_dev.py).
+
 Usage: python scripts/ct_counts_files.py --seed SEED --out OUT --scans SPEC [SPEC ...]
-  SPEC = SIZE:VIEWS:I0:ROWS:LAYOUT[:SLICE] (LAYOUT dx or npz; SLICE a row, or left out for the middle row).
+  SPEC = SIZE:VIEWS:I0:ROWS:LAYOUT[:SLICE] (LAYOUT dx, npz or files; SLICE a row, or left out for the middle row).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -74,10 +84,13 @@ def core_slice(parts: dict, fine: int, z: float) -> np.ndarray:
     return img * body
 
 
-def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: float, factor: int | None = None):
+def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: float, factor: int | None = None,
+         shift: float = 0.0):
     """(counts (views, rows, n_det) uint16, flats, darks, angles in degrees, truths (rows, size, size), the
     attenuation scale) of one scan; the line integrals in reconstruction voxels times that scale, the truths
-    likewise; the object drawn on a grid `factor` times finer (default: 512 samples across, at least 2)."""
+    likewise; the object drawn on a grid `factor` times finer (default: 512 samples across, at least 2). `shift`:
+    the beam profile's pattern moves across the detector by this many radians of its cosine over the scan (a beam
+    that wanders, not only dims: the flats after see it moved; docs/ct.md "(ctflats)")."""
     rng = np.random.default_rng(seed)
     parts = core(seed)
     factor = max(2, 512 // size) if factor is None else factor
@@ -93,18 +106,52 @@ def scan(size: int, views: int, photons: float, rows: int, seed: int, drift: flo
     clean = np.stack(clean, axis=1)  # (views, rows, n_det)
     kappa = -math.log(FLOOR) / clean.max()
     u = np.linspace(-1, 1, n_det)
-    incident = photons * (1 + PROFILE * np.cos(2.2 * u + 0.4 * (seed % 7)))[None, :] * np.ones((rows, 1))
+    def profile(t):  # (len(t), rows, n_det): the beam at times t of the scan (0 its start, 1 its end)
+        beam = 1 + PROFILE * np.cos(2.2 * u[None, :] + 0.4 * (seed % 7) + shift * np.asarray(t, float)[:, None])
+        return photons * beam[:, None, :] * np.ones((1, rows, 1))
+
     dark = DARK_LEVEL + DARK_PATTERN * rng.standard_normal((rows, n_det))
-    gain = 1 + drift * np.arange(views) / max(views - 1, 1)
+    t = np.arange(views) / max(views - 1, 1)
+    gain = 1 + drift * t
 
     def read(rate):
         return np.clip(np.round(rng.poisson(rate) + dark + READ_NOISE * rng.standard_normal(rate.shape)), 0, 65535)
 
-    counts = read(incident[None] * gain[:, None, None] * np.exp(-kappa * clean)).astype(np.uint16)
-    flat_gain = np.r_[np.ones(FLATS // 2), np.full(FLATS - FLATS // 2, 1 + drift)]
-    flats = read(incident[None] * flat_gain[:, None, None]).astype(np.uint16)
+    counts = read(profile(t) * gain[:, None, None] * np.exp(-kappa * clean)).astype(np.uint16)
+    flat_t = np.r_[np.zeros(FLATS // 2), np.ones(FLATS - FLATS // 2)]
+    flats = read(profile(flat_t) * (1 + drift * flat_t)[:, None, None]).astype(np.uint16)
     darks = read(np.zeros((DARKS, rows, n_det))).astype(np.uint16)
-    return counts, flats, darks, np.degrees(theta), kappa * np.stack(truths), kappa
+    return counts, flats, darks, np.degrees(theta), kappa * np.stack(truths), kappa, kappa * clean
+
+
+def write_tiffs(path: Path, frames: np.ndarray) -> None:
+    """uint16 frames as a beamline writes them: a folder of one TIFF per frame (`path` a folder) or one multi-page
+    TIFF (`path` a .tif file)."""
+    from PIL import Image
+
+    pages = [Image.fromarray(np.ascontiguousarray(f, dtype=np.uint16)) for f in frames]
+    if path.suffix == ".tif":
+        pages[0].save(path, save_all=True, append_images=pages[1:])
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    for k, page in enumerate(pages):
+        page.save(path / f"p_{k:04d}.tif")
+
+
+def write_files(out: Path, name: str, counts, flats, darks) -> dict[str, dict]:
+    """The scan as one .npz and as a beamline's separate files (LAYOUT files); the bench cases' counts file and
+    problem settings, by case name."""
+    np.savez(out / f"{name}.npz", data=counts, flat=flats, dark=darks)
+    folder = out / f"{name}_tiffs"
+    write_tiffs(folder / "proj", counts)
+    write_tiffs(folder / "flats_before.tif", flats[:FLATS // 2])
+    write_tiffs(folder / "flats_after.tif", flats[FLATS // 2:])
+    write_tiffs(folder / "darks", darks)
+    files = {"flat": [f"{name}_tiffs/flats_before.tif", f"{name}_tiffs/flats_after.tif"],
+             "dark": f"{name}_tiffs/darks"}
+    return {"counts": (f"{name}.npz", {}), "files_counts": (f"{name}_tiffs/proj", files),
+            "ends_counts": (f"{name}.npz", {"flat_positions": "ends"}),
+            "files_ends_counts": (f"{name}_tiffs/proj", {**files, "flat_positions": "ends"})}
 
 
 def by_hand(counts, flats, darks, row: int, dark: bool = True) -> np.ndarray:
@@ -121,6 +168,8 @@ def main(argv=None):
     ap.add_argument("--scans", nargs="+", required=True, help="SIZE:VIEWS:I0:ROWS:LAYOUT[:SLICE]")
     ap.add_argument("--drift", type=float, nargs="+", default=[0.03], help="gain drift over the scan, one per scan "
                     "or one for all")
+    ap.add_argument("--shift", type=float, default=0.0, help="the beam profile's move across the detector over the "
+                    "scan, radians of its cosine (0: it only dims; docs/ct.md \"(ctflats)\")")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for i, spec in enumerate(args.scans):
@@ -129,9 +178,19 @@ def main(argv=None):
         row = int(fields[5]) if len(fields) > 5 else None
         drift = args.drift[i] if len(args.drift) > 1 else args.drift[0]
         seed = args.seed * 100 + i
-        counts, flats, darks, deg, truths, kappa = scan(size, views, photons, rows, seed, drift)
+        counts, flats, darks, deg, truths, kappa, lines = scan(size, views, photons, rows, seed, drift,
+                                                               shift=args.shift)
         name = f"core_{size}_{views}_{seed}_{layout}"
         take = rows // 2 if row is None else row
+        if layout == "files":
+            common = dict(truth=truths[take], object="core files", size=size, views=views, photons=photons,
+                          kappa=kappa, drift=drift, row=take, line_true=lines[:, take])
+            for case, (counts_file, problem) in write_files(args.out, name, counts, flats, darks).items():
+                np.savez(args.out / f"{name}_{case}.npz", counts_file=counts_file, slice=-1 if row is None else row,
+                         problem=json.dumps(problem), **common)
+            print(f"{name}: {counts.shape} counts, I0 {photons:g}, drift {drift:g}, slice {take} of {rows}, one "
+                  f"file and {name}_tiffs/", flush=True)
+            continue
         if layout == "dx":
             import h5py
 

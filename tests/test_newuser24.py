@@ -77,10 +77,13 @@ def test_angles_or_a_flat_field_in_a_file_of_their_own_are_told_how_regrun_reads
     # (the file typed named in the line since newuser28, which also reads the angles file typed)
     for typed, said in (("problem.angles=angles.txt", "numpy.savez('scan.npz', sinogram=numpy.load('s.npy'), "
                                                        "angles=numpy.loadtxt('angles.txt'))"),
-                        ("problem.flat=flat.tif", "numpy.save('scan.npy', -numpy.log(counts / flat))")):
+                        ("problem.flat_field=flat.tif", "numpy.save('scan.npy', -numpy.log(counts / flat))")):
         code, err = _run([*base, typed], tmp_path, monkeypatch, capsys, device)
         assert code == 2 and said in err and "did you mean" not in err, err
         assert len(err.strip().splitlines()) == 1, err
+    # problem.flat is a key since ctflats (docs/ct.md "(ctflats)"): the flats' file is read, a missing one named
+    code, err = _run([*base, "problem.flat=flat.tif"], tmp_path, monkeypatch, capsys, device)
+    assert code == 2 and "regrun: error: problem.flat: file not found: flat.tif" in err, err
 
 
 def test_a_matlab_radon_file_is_told_to_save_its_transpose(device, tmp_path, monkeypatch, capsys):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from ..errors import UserError, check_bool, check_choice, check_float, check_int, check_truth_varies
 from ..imaging.io import array_shapes, check_values, read_array, read_optional_array, resolve_data_path, slices_hint, write_png16
@@ -24,7 +25,8 @@ from ..registry import register_problem
 from ..solve_result import SolveResult
 from ..tomography.axis import (REPEATED_END_RATIO, conventions_within, estimate_axis, fan_pairing, full_turn,
                                opposite_views, repeated_end)
-from ..tomography.counts import air_correct, counts_keys, normalise, read_counts, take_slice
+from ..tomography.counts import (Fields, air_correct, counts_keys, files_keys, normalise, read_counts,
+                                 take_slice)
 from ..tomography.fbp import FILTERS, fbp
 from ..tomography.gaps import gap_warning
 from ..tomography.geometry import (
@@ -802,15 +804,23 @@ class CTFewView(Problem):
         path = resolve_data_path(str(cfg.sinogram))
         check_choice("problem.dead_bins", cfg.dead_bins, ("fill", "keep"))
         fill = cfg.dead_bins == "fill"
-        matlab = read_matlab_radon(path, str(cfg.sinogram_key)) if self.kind == "parallel" else None
+        fields = self._typed_fields()
+        matlab = read_matlab_radon(path, str(cfg.sinogram_key)) if self.kind == "parallel" and not fields else None
         keys = None if matlab is not None else counts_keys(path, str(cfg.sinogram_key), cfg.flat_key, cfg.dark_key,
                                                            cfg.angles_key)
+        if keys is None and fields is not None:
+            if not fields.flat:
+                typed = "problem.dark" if cfg.dark is not None else "problem.flat_positions"
+                raise UserError(f"{typed}={cfg.get(typed.split('.')[1])} applies to counts, and {path.name} holds no "
+                                f"flat fields: give them too, problem.flat=PATH (a file or a folder of TIFFs); a file "
+                                f"of line integrals needs neither")
+            keys = files_keys(path, str(cfg.sinogram_key), cfg.angles_key)
         if matlab is not None:
             sino = torch.as_tensor(check_values(np.ascontiguousarray(matlab["R"].T), f"problem.sinogram: {path}:R.T",
                                                 axes=("view", "detector bin"), dead_bins=fill), device="cpu")
             self._read_matlab(matlab, path.name)
         elif keys is not None:
-            sino = torch.as_tensor(self._read_counts(path, keys), device="cpu")
+            sino = torch.as_tensor(self._read_counts(path, keys, fields), device="cpu")
         else:
             sino = read_array(path, str(cfg.sinogram_key), "problem.sinogram", axes=("view", "detector bin"),
                               dead_bins=fill)
@@ -928,11 +938,35 @@ class CTFewView(Problem):
         """The one console line that says how a stack's slice or a counts file was read."""
         self.ctx.reporter.line(f"regrun: problem.sinogram={name}: {what}")
 
-    def _read_counts(self, path: Path, keys) -> np.ndarray:
+    def _typed_fields(self) -> Fields | None:
+        """problem.flat (a path or a list of them), problem.dark and problem.flat_positions as typed; None where none
+        is (the counts file's own fields, averaged: every earlier reading)."""
+        cfg = self.cfg
+        flat, dark, positions = cfg.get("flat"), cfg.get("dark"), cfg.get("flat_positions")
+        if flat is None and dark is None and positions is None:
+            return None
+        if isinstance(flat, str) or flat is None:
+            flat = None if flat is None else [flat]
+        elif not flat or not all(isinstance(p, str) for p in flat):
+            raise UserError(f"problem.flat={flat}: a file or folder of flat fields, or a list of them "
+                            f"(problem.flat=[before.tif,after.tif])")
+        if dark is not None and not isinstance(dark, str):
+            raise UserError(f"problem.dark={dark}: one file or folder of dark fields")
+        if isinstance(positions, str) or positions is None:
+            typed = positions
+        else:
+            typed = list(positions) if OmegaConf.is_list(positions) or isinstance(positions, (list, tuple)) \
+                else [positions]
+        return Fields([resolve_data_path(p) for p in flat] if flat else None,
+                      None if dark is None else resolve_data_path(dark), typed)
+
+    def _read_counts(self, path: Path, keys, fields: Fields | None = None) -> np.ndarray:
         """A counts file (tomography.counts) as line integrals: a parallel beam's stack (views, rows, columns) cut to
         problem.slice's row first (the middle row by default), then -log((data - dark) / (flat - dark)) with the
-        fields' means. Says what it did in one line; recorded as /data/counts."""
-        counts = read_counts(path, keys)
+        fields' means (problem.flat and problem.dark where typed; each projection's own flat interpolated between
+        those taken before and after it where problem.flat_positions says when). Says what it did in one line;
+        recorded as /data/counts."""
+        counts = read_counts(path, keys, fields)
         stack = ""
         if counts.data.ndim == 3 and self.kind == "parallel":
             row, rows = self._slice_row(counts.data.shape)
@@ -965,8 +999,11 @@ class CTFewView(Problem):
         self.counts = info
         layout = "Data Exchange" if keys.layout == "data_exchange" else f"'{keys.data}', '{keys.flat}'"
         dark = f" and {counts.darks} dark{'s' if counts.darks != 1 else ''}" if keys.dark else ", no dark field"
-        self.counts_line(path.name, f"counts ({layout}) read as -log((data - dark) / (flat - dark)), the mean of "
-                         f"its {counts.flats} flat{'s' if counts.flats != 1 else ''}{dark}; incident counts per ray "
+        flats = f"the mean of its {counts.flats} flat{'s' if counts.flats != 1 else ''}{dark}"
+        if fields is not None:
+            layout, flats = self._fields_said(keys, counts, info, fields)
+        self.counts_line(path.name, f"counts ({layout}) read as -log((data - dark) / (flat - dark)), "
+                         f"{flats}; incident counts per ray "
                          f"{info['incident_counts_mean']:.4g} above the dark (mean; {info['incident_counts_min']:.4g}"
                          f" to {info['incident_counts_max']:.4g}){stack}{air} (/data/counts)")
         return line
@@ -1168,6 +1205,26 @@ class CTFewView(Problem):
                 f"regrun's: for a file from scikit-image's radon or ASTRA type problem.angle_start=90, which gives "
                 f"reconstruction.npy as radon's or ASTRA's input image was stored (read from 0 it comes out turned a "
                 f"quarter; a radon file also shifted, the disk's rim lost)")
+
+    @staticmethod
+    def _fields_said(keys, counts, info: dict, fields: Fields) -> tuple[str, str]:
+        """(where the counts were read from, how the flats and darks were used), for the console line, where
+        problem.flat, problem.dark or problem.flat_positions is typed."""
+        layout = ("Data Exchange" if keys.layout == "data_exchange" else f"'{keys.data}', '{keys.flat}'"
+                  if keys.layout == "keys" else f"projections: {info['data_read']}")
+        flat = f"{counts.flats} flat{'s' if counts.flats != 1 else ''}"
+        if fields.flat:
+            flat += f" (problem.flat: {'; '.join(info['flat_read'])})"
+        dark = (f"{counts.darks} dark{'s' if counts.darks != 1 else ''}" if counts.darks else "no dark field")
+        if fields.dark is not None:
+            dark += f" (problem.dark: {info['dark_read'][0]})"
+        if counts.flat_groups is None:
+            return layout, f"the mean of its {flat}; the mean of its {dark}"
+        at = " and ".join(f"{int(p)} ({n} frame{'s' if n != 1 else ''})" for p, n in
+                          zip(counts.flat_at, info["flat_frames_at"]))
+        return layout, (f"its {flat} taken at projections {at} interpolated linearly over the projection index "
+                        f"(problem.flat_positions; their level changes by {info['flat_level_change']:+.2%} from the "
+                        f"first to the last); the mean of its {dark}")
 
     def _read_angles(self, views: int, shape: tuple = (), key: str | None = None, data_key: str | None = None) -> None:
         """The views' angles an .npz/.h5 sinogram carries under problem.angles_key (degrees, one per view), or

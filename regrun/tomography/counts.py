@@ -11,16 +11,25 @@ darks averaged over their frames, then -log((data - dark) / (flat - dark)). Two 
 - an .npz or .h5 of regrun's names: the counts under `data`, the flats under problem.flat_key (`flat`), the darks
   under problem.dark_key (`dark`, optional), the angles under problem.angles_key (`angles`, degrees, optional);
   a file that holds problem.sinogram_key (`sinogram`) is line integrals, as before.
+
+Flats and darks in files of their own, as beamlines write them (docs/ct.md "Flat and dark fields as a beamline
+gives them (ctflats)"): problem.flat=PATH and problem.dark=PATH, each a file the sinogram reader reads or a folder
+of TIFF/PNG frames (ANKA's radios/, flats/, darks/; ALS 8.3.2's *bak_*.tif and *drk_*.tif), replace the fields a
+counts file holds; with problem.flat typed the projections may be a folder of TIFFs or a multi-page TIFF too.
+Flats taken at several points of the scan (before and after, or every N projections) are interpolated linearly
+over the projection index where problem.flat_positions says where each was taken, as ESRF's nabu does
+(FlatFieldArrays, interpolation="linear"; TomoPy's normalize_nf takes the nearest set instead).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..imaging.io import array_shapes, read_array
+from ..imaging.io import (ARRAY_IMAGE_SUFFIXES, IMAGE_SUFFIXES, array_shapes, frame_files, from_fair_layout,
+                          read_array, read_image_pages)
 
 # Data Exchange's names (dxchange's writer and readers, TomoPy's tutorials)
 EXCHANGE = {"data": "exchange/data", "flat": "exchange/data_white", "dark": "exchange/data_dark",
@@ -68,14 +77,73 @@ def counts_keys(path: Path, sinogram_key: str, flat_key: str | None, dark_key: s
     return CountsKeys("keys", COUNTS_DATA_KEY, flat_key, dark, angles)
 
 
-def _frames_mean(field: np.ndarray, frame: tuple, name: str, where: str) -> tuple[np.ndarray, int]:
-    """A flat's or dark's frames averaged: (frames, *frame) or one frame of the projections' shape."""
+def files_keys(path: Path, sinogram_key: str, angles_key: str | None) -> CountsKeys:
+    """Where the projections' counts are when problem.flat is typed and their file holds no flats of its own: a
+    folder of TIFFs or an image file (read_frames), an .npy's array, or an .npz/.h5's problem.sinogram_key, `data`
+    or /exchange/data, the first it holds; its angles as counts_keys finds them."""
+    names = {name.strip("/") for name, _ in array_shapes(path)} if path.is_file() else set()
+    key = next((k for k in (sinogram_key.strip("/"), COUNTS_DATA_KEY, EXCHANGE["data"]) if k in names),
+               sinogram_key)
+    angles = (None if angles_key is None else EXCHANGE["angles"] if key == EXCHANGE["data"] and
+              EXCHANGE["angles"] in names else angles_key if angles_key.strip("/") in names else None)
+    return CountsKeys("files", key, "", None, angles)
+
+
+def _as_frames(field: np.ndarray, frame: tuple, name: str, where: str) -> np.ndarray:
+    """A flat's or dark's frames, (frames, *frame), from (frames, *frame) or one frame of the projections' shape."""
     if field.shape == frame:
-        return field, 1
+        return field[None]
     if field.ndim == len(frame) + 1 and field.shape[1:] == frame and field.shape[0] >= 1:
-        return field.mean(axis=0), field.shape[0]
+        return field
     raise UserError(f"{where}: its {name} has shape {field.shape}, its projections {frame} each: give frames "
                     f"of one projection's shape, (frames, {', '.join(map(str, frame))}), or one such frame")
+
+
+def _frames_mean(field: np.ndarray, frame: tuple, name: str, where: str) -> tuple[np.ndarray, int]:
+    """A flat's or dark's frames averaged: (frames, *frame) or one frame of the projections' shape."""
+    frames = _as_frames(field, frame, name, where)
+    return (field, 1) if field.shape == frame else (frames.mean(axis=0), frames.shape[0])
+
+
+# an .npz/.h5 given as problem.flat or problem.dark: the names its fields may have (regrun's, then Data Exchange's)
+FIELD_NAMES = {"problem.flat": ("flat", EXCHANGE["flat"]), "problem.dark": ("dark", EXCHANGE["dark"]),
+               "problem.sinogram": (COUNTS_DATA_KEY, EXCHANGE["data"])}
+
+
+def read_frames(path: Path, what: str, key: str | None = None) -> tuple[np.ndarray, str]:
+    """A detector's frames as a beamline writes them, in their own layout (row 0 the top row): a folder of TIFF/PNG
+    images, one or more frames each, in natural order (image_2 before image_10) -> (frames, rows, columns); one
+    image file, its pages (a multi-page TIFF: (pages, rows, columns); one page: (rows, columns)); an .npy its
+    array; an .npz/.h5 the array `key` or the first of FIELD_NAMES[what] it holds, else its one array. (the array,
+    what was read, said in the console line and /data/counts)."""
+    if path.is_dir():
+        files = frame_files(path)
+        if not files:
+            raise UserError(f"{what}={path} is a folder without an image file ({', '.join(IMAGE_SUFFIXES)}) in it: "
+                            f"give the folder of the TIFF frames, or one file (.tif of one or more pages, .npy, "
+                            f".npz, .h5)")
+        pages = [(f.name, page) for f in files for page in read_image_pages(f)]
+        source = f"a folder of {len(files)} image file{'s' if len(files) != 1 else ''}, {len(pages)} frames"
+    elif path.is_file() and path.suffix.lower() in ARRAY_IMAGE_SUFFIXES:
+        pages = [(f"page {k}", page) for k, page in enumerate(read_image_pages(path))]
+        source = f"{len(pages)} page{'s' if len(pages) != 1 else ''}"
+    else:
+        names = [n.strip("/") for n, _ in array_shapes(path)] if path.is_file() else []
+        if key is None:
+            key = next((n for n in FIELD_NAMES.get(what, ()) if n in names), names[0] if len(names) == 1 else
+                       FIELD_NAMES.get(what, ("",))[0])
+        arr = read_array(path, key, what)
+        return arr, "its array" if path.suffix.lower() == ".npy" else f"its '{key}'"
+    for name, page in pages:
+        if page.ndim != 2:
+            raise UserError(f"{what}={path}: {name} is a colour image: a detector's frames are grey (8/16-bit or "
+                            f"float)")
+        if page.shape != pages[0][1].shape:
+            # FAIR's layout holds (columns, rows): reversed, rows come first
+            raise UserError(f"{what}={path}: {name} has shape {page.shape[::-1]}, {pages[0][0]} "
+                            f"{pages[0][1].shape[::-1]} (rows, columns): every frame of one detector's size")
+    stack = from_fair_layout(np.stack([page for _, page in pages]))
+    return (stack[0] if len(pages) == 1 and not path.is_dir() else stack), source
 
 
 @dataclass
@@ -91,20 +159,107 @@ class Counts:
     flat_scatter: float | None
     keys: CountsKeys
     flat_top: float  # the flat frames' largest reading (a saturated detector's ceiling)
+    # problem.flat_positions: the flats' means at each projection index they were taken at, (groups, *frame), and
+    # those indices, increasing; None: the mean flat serves every projection
+    flat_groups: np.ndarray | None = None
+    flat_at: np.ndarray | None = None
+    sources: dict = field(default_factory=dict)  # what problem.flat, problem.dark and a TIFF stack were read as
 
 
-def read_counts(path: Path, keys: CountsKeys) -> Counts:
-    """The arrays of a counts file, the fields averaged over their frames; a flat or dark of another shape than a
-    projection's is a one-line UserError."""
+@dataclass
+class Fields:
+    """problem.flat (its files or folders), problem.dark and problem.flat_positions as typed: None keeps the
+    counts file's own fields and their mean."""
+    flat: list[Path] | None = None
+    dark: Path | None = None
+    positions: object = None
+
+
+def flat_positions(typed, frames: int, per_file: list[int] | None, views: int) -> np.ndarray | None:
+    """problem.flat_positions as each flat frame's projection index, or None (every flat averaged, as TomoPy's
+    normalize does). `ends`: flats taken before the projections and after them, at index 0 and views - 1 (ALS 8.3.2's
+    numbering of such flats, dxchange's read_als_832: 0000 and the last projection's), the first and second
+    problem.flat file's frames where two are listed, else the first and second half of the frames; a list: one
+    index per frame, or one per problem.flat file."""
+    if typed is None:
+        return None
+    allowed = (f"null (the mean of every flat), ends (the first half of the flats' frames, or the first of two "
+               f"problem.flat files, before the projections, the rest after), or a list of projection indices, 0 to "
+               f"{views}, one per flat frame ({frames} here)" + (f" or per problem.flat file ({len(per_file)})"
+                                                                  if per_file and len(per_file) > 1 else ""))
+    if isinstance(typed, str):
+        if typed != "ends":
+            raise UserError(f"problem.flat_positions={typed}: give {allowed}")
+        if per_file is not None and len(per_file) == 2:
+            return np.repeat([0, views - 1], per_file)
+        if per_file is not None and len(per_file) > 2 or frames % 2:
+            raise UserError(f"problem.flat_positions=ends splits the flats into those before and those after the "
+                            f"projections, but {frames} frames in {len(per_file or [1])} file(s) do not halve: give "
+                            f"{allowed}")
+        return np.repeat([0, views - 1], frames // 2)
+    try:
+        values = [int(v) for v in typed]
+        exact = all(not isinstance(v, bool) and float(v) == int(v) for v in typed)
+    except (TypeError, ValueError):
+        raise UserError(f"problem.flat_positions={typed}: give {allowed}") from None
+    if not exact:
+        raise UserError(f"problem.flat_positions={list(typed)}: give {allowed}")
+    if per_file is not None and len(values) == len(per_file) != frames:
+        values = list(np.repeat(values, per_file))
+    if len(values) != frames:
+        raise UserError(f"problem.flat_positions holds {len(values)} position(s), the flat fields {frames} frames: "
+                        f"give {allowed}")
+    if min(values) < 0 or max(values) > views:
+        raise UserError(f"problem.flat_positions={list(typed)}: a position outside the scan's {views} projections; "
+                        f"give {allowed}")
+    return np.asarray(values)
+
+
+def flat_weights(at: np.ndarray, views: int) -> np.ndarray:
+    """(views, groups): each projection's flat as a linear interpolation over the projection index between the
+    flats taken before and after it, the nearest one beyond the first or last (nabu's FlatFieldArrays,
+    interpolation="linear": w1 = 1 - (idx - prev) / delta, w2 = 1 - (next - idx) / delta)."""
+    index = np.arange(views, dtype=np.float64)
+    return np.stack([np.interp(index, at, np.eye(len(at))[g]) for g in range(len(at))], axis=1)
+
+
+def _typed_frames(paths: list[Path], what: str, frame: tuple, name: str,
+                  sources: dict) -> tuple[np.ndarray, list[int]]:
+    """Every frame of problem.flat's or problem.dark's files, (frames, *frame), and each file's frame count; what
+    each was read as in `sources` (`flat_read`, `dark_read`)."""
+    parts = []
+    for path in paths:
+        arr, said = read_frames(path, what)
+        parts.append(_as_frames(arr, frame, name, f"{what}={path}"))
+        sources.setdefault(f"{what.split('.')[1]}_read", []).append(f"{path.name}: {said}")
+    return np.concatenate(parts), [len(part) for part in parts]
+
+
+def read_counts(path: Path, keys: CountsKeys, fields: Fields | None = None) -> Counts:
+    """The arrays of a counts file, the fields averaged over their frames (problem.flat and problem.dark, typed,
+    in place of the file's own); a flat or dark of another shape than a projection's is a one-line UserError."""
     where = f"problem.sinogram={path.name}"
-    data = read_array(path, keys.data, "problem.sinogram")
+    fields = fields or Fields()
+    sources: dict = {}
+    if keys.layout == "files":
+        data, sources["data_read"] = read_frames(path, "problem.sinogram", None if path.is_dir() else keys.data)
+    else:
+        data = read_array(path, keys.data, "problem.sinogram")
     if data.ndim not in (2, 3):
         raise UserError(f"{where}: its counts '{keys.data}' have shape {data.shape}: projections (views, columns) "
                         f"or a stack (views, rows, columns)")
     frame = data.shape[1:]
-    flat_frames = read_array(path, keys.flat, "problem.flat_key")
-    flat, flats = _frames_mean(flat_frames, frame, f"flat field '{keys.flat}'", where)
-    if keys.dark is None:
+    per_file = None
+    if fields.flat:
+        flat_frames, per_file = _typed_frames(fields.flat, "problem.flat", frame, "flat field", sources)
+        flat, flats = flat_frames.mean(axis=0), flat_frames.shape[0]
+    else:
+        flat_frames = read_array(path, keys.flat, "problem.flat_key")
+        flat, flats = _frames_mean(flat_frames, frame, f"flat field '{keys.flat}'", where)
+    if fields.dark is not None:
+        dark_frames, _ = _typed_frames([fields.dark], "problem.dark", frame, "dark field", sources)
+        dark, darks = dark_frames.mean(axis=0), dark_frames.shape[0]
+    elif keys.dark is None:
         dark, darks = np.zeros(frame), 0
     else:
         dark, darks = _frames_mean(read_array(path, keys.dark, "problem.dark_key"), frame,
@@ -119,12 +274,21 @@ def read_counts(path: Path, keys: CountsKeys) -> Counts:
             level = float(means.mean())
             scaled = above * (level / means).reshape((flats,) + (1,) * len(frame))
             scatter = float(np.mean(scaled.var(axis=0, ddof=1)) / level)
-    return Counts(data, flat, dark, flats, darks, scatter, keys, float(flat_frames.max()))
+    counts = Counts(data, flat, dark, flats, darks, scatter, keys, float(flat_frames.max()), sources=sources)
+    at = flat_positions(fields.positions, flats, per_file, data.shape[0])
+    if at is not None:
+        frames = _as_frames(flat_frames, frame, "flat field", where)
+        counts.flat_at = np.unique(at)
+        counts.flat_groups = np.stack([frames[at == p].mean(axis=0) for p in counts.flat_at])
+        sources["flat_frames_at"] = [int((at == p).sum()) for p in counts.flat_at]
+    return counts
 
 
 def take_slice(counts: Counts, row: int) -> None:
     """Row `row` of a stack (views, rows, columns): the counts and fields become that row's, (views, columns)."""
     counts.data, counts.flat, counts.dark = counts.data[:, row], counts.flat[row], counts.dark[row]
+    if counts.flat_groups is not None:
+        counts.flat_groups = counts.flat_groups[:, row]
 
 
 CEILING_BITS = (8, 10, 12, 14, 16)  # detectors' integer ranges: a reading at 2^bits - 1 is the ceiling
@@ -154,9 +318,17 @@ def normalise(counts: Counts) -> tuple[np.ndarray, dict, str]:
     the dark). Readings at or below the dark are clipped to the smallest reading above it, so that a ray the
     object stopped reads the largest attenuation the scan measured rather than an infinite one."""
     incident = counts.flat - counts.dark
-    dead = int((incident <= 0).sum())
+    # each group of flats' own level where they are interpolated: a convex mix of levels above the dark stays above
+    lowest = incident if counts.flat_groups is None else (counts.flat_groups - counts.dark).min(axis=0)
+    if (lowest <= 0).mean() > 0.5:
+        # most of the detector "dead": not pixels but the two fields swapped (problem.flat=darks/ problem.dark=flats/)
+        raise UserError(f"problem.sinogram: its dark field reads above its flat field at {(lowest <= 0).mean():.0%} "
+                        f"of the detector's pixels (means {float(counts.dark.mean()):.4g} and "
+                        f"{float(counts.flat.mean()):.4g} counts): are the flat (beam on, no object) and the dark "
+                        f"(beam off) swapped? problem.flat names the flats, problem.dark the darks")
+    dead = int((lowest <= 0).sum())
     if dead:
-        first = int(np.argwhere(incident <= 0)[0][-1])
+        first = int(np.argwhere(lowest <= 0)[0][-1])
         raise UserError(f"problem.sinogram: its mean flat field is at or below its mean dark field at {dead} "
                         f"detector pixel{'s' if dead != 1 else ''} (the first column {first}): no beam reaches "
                         f"them, so no transmission can be read there; crop those columns from the data, flats and "
@@ -176,7 +348,11 @@ def normalise(counts: Counts) -> tuple[np.ndarray, dict, str]:
                    f"the scan measured (-log is undefined at 0)")
     ceiling = saturated(counts, counts.flat_top)
     warning = "; ".join(w for w in (warning, ceiling) if w)
-    line = -np.log(above / incident)
+    if counts.flat_groups is None:
+        line = -np.log(above / incident)
+    else:
+        per_view = np.tensordot(flat_weights(counts.flat_at, len(above)), counts.flat_groups, axes=1) - counts.dark
+        line = -np.log(above / per_view)
     info = {"normalisation": "-log((data - mean dark) / (mean flat - mean dark))", "layout": counts.keys.layout,
             "data_key": counts.keys.data, "flat_key": counts.keys.flat, "dark_key": counts.keys.dark or "none",
             "flats": counts.flats, "darks": counts.darks, "clipped": clipped,
@@ -186,6 +362,11 @@ def normalise(counts: Counts) -> tuple[np.ndarray, dict, str]:
         # the dose in photons where the detector integrates (counts per photon = the variance per count)
         info["flat_variance_per_count"] = counts.flat_scatter
         info["incident_photons_estimate"] = float(incident.mean()) / counts.flat_scatter
+    info.update(counts.sources)
+    if counts.flat_groups is not None:
+        levels = (counts.flat_groups - counts.dark).reshape(len(counts.flat_at), -1).mean(axis=1)
+        info.update(flat_interpolation="linear over the projection index", flat_positions=counts.flat_at,
+                    flat_levels=levels, flat_level_change=float(levels[-1] / levels[0] - 1))
     return line, info, warning
 
 
