@@ -97,6 +97,9 @@ def test_the_noise_share_reads_the_kept_views_and_off_is_bit_for_bit(device):
     on = _search(p, dose=True, fit_cap=0.25, fit_cap_share=0.1, view_outlier=3.0)[3]
     share = lambda c: float(c.details["lam_cv_dose"].split(" = ")[1].split(" of")[0])  # noqa: E731
     assert share(on) > 2 * share(off)
+    # what the pixel-grid check compares (every held-out view, plain and ramp-weighted) is not trimmed
+    assert on.details["lam_cv_raw_min"] == off.details["lam_cv_raw_min"]
+    assert on.details["lam_cv_raw_ramp_min"] == off.details["lam_cv_raw_ramp_min"]
     plain = _cracked(device, crack=False)
     base = _search(plain, dose=True, fit_cap=0.25)[3]
     same = _search(plain, dose=True, fit_cap=0.25, view_outlier=3.0)[3]

@@ -810,6 +810,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         details["lam_search_stopped"] = f"time limit, after {tried} weight{'s' if tried != 1 else ''}"
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     held_best = seen[best][1]  # the held-out misfit at the pick, as the noise share and the cap read it
+    m_pick = m_held  # the held-out values the ramp re-pick's spectra hold
     if view_outlier is not None and not stopped and not guarded and len(view_fit) >= 3:
         lams_v = sorted(view_fit)
         per = np.array([view_fit[a].cpu().numpy() for a in lams_v])
@@ -820,7 +821,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             pick, held_best = parabola_min(lams_v, trimmed), float(trimmed.min())
             if view_spectra:
                 spectra = {a: view_spectra[a][torch.as_tensor(~out, device=b.device)].sum(0) for a in lams_v}
-                m_held = m_held * int((~out).sum()) // len(out)
+                m_pick = m_held * int((~out).sum()) // len(out)
     used = scale
     if dose or weight == "dose":
         noise, how = noise_variance(b, getattr(problem, "geometry", None))
@@ -844,7 +845,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             kept_bottom = bool(guarded) and pick <= settings.lo * (1 + 1e-9)
             if power > 0 and (not guarded or repick_guarded and kept_bottom) and not stopped and len(spectra) >= 3:
                 lams_seen = sorted(spectra)
-                pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
+                pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_pick) for a in lams_seen])
     if layout == "blocks":
         details["lam_cv_layout"] = f"blocks: the held-out views in {blocks} run(s) of neighbouring angles"
     elif layout == "band":
