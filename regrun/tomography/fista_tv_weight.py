@@ -811,7 +811,9 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     best = min(range(len(seen)), key=lambda i: seen[i][1])
     held_best = seen[best][1]  # the held-out misfit at the pick, as the noise share and the cap read it
     m_pick = m_held  # the held-out values the ramp re-pick's spectra hold
-    if view_outlier is not None and not stopped and not guarded and len(view_fit) >= 3:
+    if view_outlier is not None and guarded:  # the guard's other offset decided where the first grid had no minimum
+        details["lam_cv_view_outlier"] = "not read: the guard was consulted (the first grid lowest at its bottom)"
+    elif view_outlier is not None and not stopped and len(view_fit) >= 3:
         lams_v = sorted(view_fit)
         per = np.array([view_fit[a].cpu().numpy() for a in lams_v])
         out, details["lam_cv_view_outlier"] = outlier_views(per[lams_v.index(seen[best][0])], view_outlier)
