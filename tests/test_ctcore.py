@@ -117,3 +117,32 @@ def test_view_outlier_off_by_default_and_checked():
     cfg = config_section("solver", "fista_tv", lam_cv_view_outlier=1.0)
     with pytest.raises(UserError, match="solver.lam_cv_view_outlier=1.0 must be > 1"):
         FistaTV(cfg, RunContext(torch.device("cpu"), F64, 0, Path(".")))
+
+
+def test_the_views_table_is_what_the_search_minimises(tmp_path):
+    """scripts/ctcore_files.py's dev draw and its twins, and scripts/ctcore_views.py's per-view misfits: their mean at
+    offset 4 is the held-out misfit cv's search computes at the same all-view weights (raw views, pixel grid)."""
+    from script_module import load_script
+
+    from regrun.optim import parameter_choice as pc
+    from regrun.tomography.fista_tv import UnknownGrid, lipschitz, make_fista
+    from regrun.tomography.fista_tv_weight import choose_by_view_cv
+
+    files, views = load_script("ctcore_files"), load_script("ctcore_views")
+    files.main(["--seed", "8036", "--out", str(tmp_path), "--scans", "24:16:1e4:3:npz"])
+    name = tmp_path / "core_24_16_803600_npz"
+    notch = np.load(f"{name}_notch.npz")
+    assert notch["notch"].shape == (16,) and notch["notch"].max() > 3 * np.median(notch["notch"])
+    assert np.load(f"{name}_li.npz")["sinogram"].shape == np.load(f"{name}_hand.npz")["sinogram"].shape
+    table = views.views_table(Path(f"{name}_counts.npz"), [4], points=3, lo=0.1, hi=10.0, iters=10)
+    per = np.array(table["offsets"]["4"]["per_view"])
+    assert table["offsets"]["4"]["held"] == [4, 12] and per.shape == (3, 2)
+    p, _ = load_script("bench_lambda_ct").case_from_file(Path(f"{name}_counts.npz"))
+    cfg = config_section("solver", "fista_tv", lam=1.0, iters=10, tv_grid=1)
+    ug = UnknownGrid(p, 1)
+    s = pc.ChoiceSettings(rule="cv", noise=None, lo=0.1, hi=10.0, solves=3, probes=1)
+    c = choose_by_view_cv(ug, make_fista(ug, cfg, lipschitz(ug, cfg)), 10, s, 8, int(cfg.power_iters), 1.0, "raw",
+                          "none", grid=3)
+    assert list(c.curve["criterion"]) == pytest.approx(per.mean(1).tolist(), rel=1e-10)
+    r = views.picks(table, "4")
+    assert set(r["picks"]) == {"mean", "median", "geometric", "without_worst"} and len(r["ratios"]) == 2
