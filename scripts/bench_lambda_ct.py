@@ -457,7 +457,8 @@ def run_case(obj, size, views, args, photons, problem=None):
                                      cv_weighting=weighting,
                                      cv_repick_guarded=bool(cfg.lam_cv_repick_guarded),
                                      cv_few_views=cfg.lam_cv_few_views,
-                                     cv_few_offsets=int(cfg.lam_cv_few_offsets), cv_pick=pick)
+                                     cv_few_offsets=int(cfg.lam_cv_few_offsets), cv_pick=pick,
+                                     cv_view_outlier=cfg.get("lam_cv_view_outlier"))
         fine = choice = search(ug, fista, reference)
         answer_grid, fine_psnr = ug, None
         if args.cv_pixel_grid and rule == "cv" and ug.factor > 1:  # solver.lam_cv_pixel_grid, as the solver runs it

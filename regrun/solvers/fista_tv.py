@@ -97,6 +97,8 @@ class FistaTV(Solver):
         check_choice("solver.lam_cv_pixel_grid_edge", cfg.lam_cv_pixel_grid_edge, PIXEL_GRID_EDGES)
         self.cv_pixel_grid_edge = str(cfg.lam_cv_pixel_grid_edge)
         self.cv_pixel_grid_margin = check_margin(cfg.lam_cv_pixel_grid_margin)
+        self.cv_view_outlier = (None if cfg.lam_cv_view_outlier is None else
+                                check_float("solver.lam_cv_view_outlier", cfg.lam_cv_view_outlier, 1.0, strict=True))
         self.choice = choice if self.lam is None else None
         self.compare_gp = bool(cfg.compare_gp)
 
@@ -230,7 +232,8 @@ class FistaTV(Solver):
                                        cv_layout=str(self.cfg.lam_cv_layout), cv_blocks=int(self.cfg.lam_cv_blocks),
                                        cv_weighting=self.cv_weighting, cv_repick_guarded=self.cv_repick_guarded,
                                        cv_final=final, cv_few_views=self.cfg.lam_cv_few_views,
-                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets), cv_pick=pick)
+                                       cv_few_offsets=int(self.cfg.lam_cv_few_offsets), cv_pick=pick,
+                                       cv_view_outlier=self.cv_view_outlier)
 
         # with the check, each search's run on all views waits until the grid is decided: one run, not two
         typed, grid_factor = "", grid.factor

@@ -555,6 +555,25 @@ def one_se_pick(lams: np.ndarray, per_view: np.ndarray) -> tuple[float | None, s
     return lam, f"{lam:.6g}, the largest weight within one standard error of the lowest ({read}: flat below)"
 
 
+def outlier_views(misfits: np.ndarray, limit: float) -> tuple[np.ndarray, str]:
+    """The held-out views to leave out of cv's pick (solver.lam_cv_view_outlier): those whose misfit at the search's
+    best weight (`misfits`, one per held-out view) is over `limit` x the held-out views' median, where at least 4
+    views are held out and 3 stay; and what it read. Why: a view that looks along a long thin feature (a crack
+    1-2 pixels wide seen edge-on) holds a deep narrow notch that views 3 degrees off do not predict; its misfit,
+    5.9-8.3x the other views', falls as the weight falls and drags the mean's minimum 3x under the image's
+    optimum (ctcounts' core 128^2/60/1e4: 0.058 against 0.18, -2.9 dB), where the other offsets of the fold, which
+    hold no such view, pick 0.15-0.22 (docs/ct.md "(ctcore)")."""
+    misfits = np.asarray(misfits, dtype=float)
+    median = float(np.median(misfits))
+    out = misfits > limit * median
+    if len(misfits) < 4 or len(misfits) - int(out.sum()) < 3:
+        out[:] = False
+    ratios = " ".join(f"{v / median:.3g}" for v in misfits)
+    left = ", ".join(str(i) for i in np.flatnonzero(out))
+    return out, (f"{'held-out view(s) ' + left + ' left out' if out.any() else 'none left out'}: each held-out "
+                 f"view's misfit over their median {median:.4g} at the best weight: {ratios} (limit {limit:g})")
+
+
 def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSettings, fold: int, power_iters: int,
                       scale: float, reference: str, weight: str, progress=None, offsets: int = 1,
                       grid: int | None = None, guard: bool = False, dose: bool = False,
@@ -562,7 +581,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                       fit_cap_share: float | None = None, coverage_power: float | None = None,
                       layout: str = "interleaved", blocks: int = 1, weighting: float | None = None,
                       repick_guarded: bool = False, compare_raw: bool = False, final: bool = True,
-                      cache: dict | None = None, pick_rule: str = "min") -> Choice:
+                      cache: dict | None = None, pick_rule: str = "min",
+                      view_outlier: float | None = None) -> Choice:
     """The weight minimising the held-out views' squared misfit against `reference` (cv_reference; see the module
     docstring), pooled over `offsets` folds (cv_offsets: each weight costs one training run per offset): a log
     grid of `grid` of the `settings.solves // offsets` weights (None: about half), golden-section steps with
@@ -597,12 +617,15 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     caller (final_solve; the Choice's state None), for a search whose answer may not be kept. `cache`: training
     reconstructions by (layout, offset, weight), shared with another search on the same problem and FISTA (the
     same folds): a run found there is not run again, its reconstruction bit for bit the same (`solves` counts the
-    runs made, `lam_cv_runs_reused` the others)."""
+    runs made, `lam_cv_runs_reused` the others). `view_outlier` (solver.lam_cv_view_outlier, R; None: off): held-out
+    views whose misfit at the search's best weight is over R x the held-out views' median are left out of the pick
+    and of what reads the pick's misfit after it (the ramp re-pick, the noise share, the cap): outlier_views."""
     if reference == "auto":
         return choose_reference(problem, fista, iters, settings, fold, power_iters, scale, weight, progress=progress,
                                 offsets=offsets, grid=grid, guard=guard, dose=dose, stop=stop, fit_cap=fit_cap,
                                 fit_cap_share=fit_cap_share, coverage_power=coverage_power, layout=layout,
-                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded, final=final)
+                                blocks=blocks, weighting=weighting, repick_guarded=repick_guarded, final=final,
+                                view_outlier=view_outlier)
     b = problem.sinogram
     target, against, gain = reference_and_gain(problem, reference)
     fold = min(fold, b.shape[0])  # fewer views than the fold: one view held out
@@ -623,7 +646,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             return larger_of_layouts(problem, fista, iters, settings, fold, power_iters, scale, reference, weight,
                                      progress, offsets, grid, guard, dose, stop, fit_cap, fit_cap_share,
                                      coverage_power, weighting=weighting, repick_guarded=repick_guarded,
-                                     final=final)
+                                     final=final, view_outlier=view_outlier)
         layout = "interleaved"
     bands = layout == "band" and angles is not None and len(angles) == b.shape[0] and b.ndim == 2
 
@@ -666,6 +689,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     raw_spectra: dict[float, torch.Tensor] = {}  # the primary folds' raw held-out spectra (pixel_grid_check's ramp)
     view_err: dict[float, torch.Tensor] = {}  # pick_rule one_se: the primary folds' held-out misfit per view
     raw_views: dict[float, torch.Tensor] = {}  # the primary folds' held-out raw misfit per view (pixel_grid_check)
+    view_fit: dict[float, torch.Tensor] = {}  # view_outlier: the primary folds' held-out misfit per view
+    view_spectra: dict[float, torch.Tensor] = {}  # view_outlier, weight dose: their residual spectra per view
 
     def misfit(lam_all: float, runs) -> float:
         """The held-out misfit pooled over the folds `runs` (summed over their held-out views over their number)."""
@@ -676,6 +701,8 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         raw_spectrum = 0.0
         per_view: list[torch.Tensor] = []
         raw_view: list[torch.Tensor] = []
+        own_view: list[torch.Tensor] = []
+        own_spectra: list[torch.Tensor] = []
         with torch.no_grad():
             for sub, held, views in runs:
                 key = (*fold_key[id(sub)], lam_all)
@@ -715,6 +742,10 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
                     spectrum = spectrum + residual_spectrum(residual)
                 if pick_rule != "min" and runs is folds and held.dtype != torch.bool:
                     per_view.append(residual.pow(2).flatten(1).mean(1))
+                if view_outlier is not None and runs is folds and held.dtype != torch.bool:
+                    own_view.append(residual.pow(2).flatten(1).mean(1))
+                    if weight == "dose" and residual.ndim >= 2:
+                        own_spectra += [residual_spectrum(residual[i:i + 1]) for i in range(residual.shape[0])]
         if weight == "dose" and runs is folds and torch.is_tensor(spectrum):
             spectra[lam_all] = spectrum
         if runs is folds:
@@ -727,6 +758,10 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             raw_spectra[lam_all] = raw_spectrum
         if per_view:
             view_err[lam_all] = torch.cat(per_view)
+        if own_view:
+            view_fit[lam_all] = torch.cat(own_view)
+        if own_spectra:
+            view_spectra[lam_all] = torch.stack(own_spectra)
         if raw_view:
             raw_views[lam_all] = torch.cat(raw_view)
         if progress is not None:
@@ -774,12 +809,27 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
         tried = len(seen) + len(guarded)
         details["lam_search_stopped"] = f"time limit, after {tried} weight{'s' if tried != 1 else ''}"
     best = min(range(len(seen)), key=lambda i: seen[i][1])
+    held_best = seen[best][1]  # the held-out misfit at the pick, as the noise share and the cap read it
+    m_pick = m_held  # the held-out values the ramp re-pick's spectra hold
+    if view_outlier is not None and guarded:  # the guard's other offset decided where the first grid had no minimum
+        details["lam_cv_view_outlier"] = "not read: the guard was consulted (the first grid lowest at its bottom)"
+    elif view_outlier is not None and not stopped and len(view_fit) >= 3:
+        lams_v = sorted(view_fit)
+        per = np.array([view_fit[a].cpu().numpy() for a in lams_v])
+        out, details["lam_cv_view_outlier"] = outlier_views(per[lams_v.index(seen[best][0])], view_outlier)
+        if out.any():
+            details["lam_cv_pick_all_views"] = f"{pick:.6g}"
+            trimmed = per[:, ~out].mean(1)
+            pick, held_best = parabola_min(lams_v, trimmed), float(trimmed.min())
+            if view_spectra:
+                spectra = {a: view_spectra[a][torch.as_tensor(~out, device=b.device)].sum(0) for a in lams_v}
+                m_pick = m_held * int((~out).sum()) // len(out)
     used = scale
     if dose or weight == "dose":
         noise, how = noise_variance(b, getattr(problem, "geometry", None))
         gain_held = held_gain(folds)
         if dose:
-            used, details["lam_cv_dose"] = dose_scale(scale, noise, gain_held, seen[best][1], how)
+            used, details["lam_cv_dose"] = dose_scale(scale, noise, gain_held, held_best, how)
         if weight == "dose":
             # the ramp's power is the noise's share over NOISE_LIMITED_SHARE (what the scale fades by): where the
             # held-out misfit is noise-limited, the image error that decides the optimum is mostly noise at high
@@ -787,7 +837,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             # restores; where it is undersampling or model error (sub-pixel detail, high in frequency too), the
             # ramp would reward fitting that detail, so none (docs/ct.md, "Eighth round"). Same runs: the spectra
             # of the residuals the search computed, reweighted
-            power = noise_limited(noise, gain_held, seen[best][1])
+            power = noise_limited(noise, gain_held, held_best)
             details["lam_cv_pick_plain"] = f"{pick:.6g}"
             details["lam_cv_ramp_power"] = f"{power:.3f}"
             # repick_guarded: also where the guard was consulted and kept the range's bottom (both folds lowest
@@ -797,7 +847,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             kept_bottom = bool(guarded) and pick <= settings.lo * (1 + 1e-9)
             if power > 0 and (not guarded or repick_guarded and kept_bottom) and not stopped and len(spectra) >= 3:
                 lams_seen = sorted(spectra)
-                pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_held) for a in lams_seen])
+                pick = parabola_min(lams_seen, [weighted_misfit(spectra[a], power, m_pick) for a in lams_seen])
     if layout == "blocks":
         details["lam_cv_layout"] = f"blocks: the held-out views in {blocks} run(s) of neighbouring angles"
     elif layout == "band":
@@ -821,12 +871,15 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
     # parabola's pick 3.77, without a word of the ramp-weighted re-pick that took 4.42)
     ramped = float(details.get("lam_cv_pick_min", pick))  # the pick before the one-standard-error rule moved it
     plain = float(details.get("lam_cv_pick_plain", ramped))
-    moves = ([f"ramp-weighted re-pick {ramped:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
+    whole = float(details.get("lam_cv_pick_all_views", plain))  # the pick before outlier views were left out
+    moves = ([f"held-out views left out, their pick {plain:.3g} (lam_cv_view_outlier)"]
+             if "lam_cv_pick_all_views" in details else []) + \
+        ([f"ramp-weighted re-pick {ramped:.3g} (lam_cv_ramp_power {details['lam_cv_ramp_power']})"]
              if abs(ramped / plain - 1.0) > 1e-3 else []) + \
         ([f"one-standard-error pick {pick:.3g} (lam_cv_pixel_grid_pick)"] if "lam_cv_pick_min" in details else []) + \
         ([f"x {used:.3g} (lam_cv_dose)"] if used != 1.0 else [])
     if moves:
-        details["lam_moved_by"] = f"{', '.join(moves)} from this curve's pick {plain:.3g}"
+        details["lam_moved_by"] = f"{', '.join(moves)} from this curve's pick {whole:.3g}"
     details["lam_cv_train_fit"] = ", ".join(f"{a:.4g}: {train_fit[a]:.5g}" for a in sorted(train_fit))
     details["lam_cv_train_fit_ref"] = ", ".join(f"{a:.4g}: {train_fit_ref[a]:.5g}" for a in sorted(train_fit_ref))
     if reference == "raw":  # the lowest held-out misfit against the raw views (pixel_grid_check compares it)
@@ -848,7 +901,7 @@ def choose_by_view_cv(problem, fista: Fista, iters: int, settings: ChoiceSetting
             details["_compare_views"] = " ".join(f"{v:.6g}" for v in raw_views[at].tolist())
     if fit_cap is not None and not stopped:
         noise_fc = noise_variance(b, getattr(problem, "geometry", None))[0]
-        held_fc = seen[best][1]
+        held_fc = held_best
         gain_fc = held_gain(folds)
         rise, widen = fit_cap_rise(fit_cap, noise_fc, gain_fc, held_fc, fit_cap_share)
         if widen > 1:
@@ -1086,7 +1139,8 @@ def pixel_grid_check(fine: Choice, search_pixel: Callable[[], Choice], misfit: s
 
 
 def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float | None = None,
-                      repick_guarded: bool = False, final: bool = True) -> Choice:
+                      repick_guarded: bool = False, final: bool = True,
+                      view_outlier: float | None = None) -> Choice:
     """solver.lam_cv_layout=auto on a limited-range fan: both searches (every fold-th view held out, and a band
     of line directions, band_split), the larger answer (its reconstruction, its curve; the runs of both counted).
     Why: on a limited-range fan the held-out views see only the measured directions, and the answer falls short
@@ -1095,7 +1149,7 @@ def larger_of_layouts(problem, fista, iters, settings, *args, weighting: float |
     textures and some low-noise scans (wood, breast at 1e6), where the views' answer was right (docs/ct.md,
     "Held-out blocks of views for limited-range fans? (ctfanblock)")."""
     both = {k: choose_by_view_cv(problem, fista, iters, settings, *args, layout=k, weighting=weighting,
-                                 repick_guarded=repick_guarded, final=False)
+                                 repick_guarded=repick_guarded, final=False, view_outlier=view_outlier)
             for k in ("interleaved", "band")}
     win = max(both.values(), key=lambda c: c.lam)
     win.solves = sum(c.solves for c in both.values())
@@ -1231,7 +1285,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
                         cv_coverage_power: float | None = None, cv_layout: str = "interleaved",
                         cv_blocks: int = 1, cv_weighting: float | None = None,
                         cv_repick_guarded: bool = False, cv_final: bool = True, cv_few_views: int | None = None,
-                        cv_few_offsets: int = 1, cv_pick: str = "min") -> Choice:
+                        cv_few_offsets: int = 1, cv_pick: str = "min",
+                        cv_view_outlier: float | None = None) -> Choice:
     """The weight by `settings.rule`: cv here (cv_fold, cv_offsets, cv_scale, cv_guard, cv_dose, cv_repick_guarded
     and power_iters: solver.lam_cv_fold, solver.lam_cv_offsets, solver.lam_cv_scale, solver.lam_cv_guard,
     solver.lam_cv_dose, solver.lam_cv_repick_guarded and solver.power_iters), the others by regrun.optim.parameter_choice.choose with the
@@ -1240,7 +1295,7 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
     (final_solve). `cv_few_views`, `cv_few_offsets` (solver.lam_cv_few_views, solver.lam_cv_few_offsets): on a scan
     of at most cv_few_views views, cv_few_offsets offsets of the fold pooled, each at the full `settings.solves`
     (few_views_pool). `cv_pick`: cv's pick on its curve, `min` or `one_se` (one_se_pick; the pixel-grid check's
-    search under solver.lam_cv_pixel_grid_pick)."""
+    search under solver.lam_cv_pixel_grid_pick). `cv_view_outlier`: solver.lam_cv_view_outlier (outlier_views)."""
     if settings.rule == "cv":
         if None in (cv_fold, cv_scale, power_iters, cv_reference, cv_weight):
             raise ValueError("rule cv needs cv_fold, cv_scale, cv_reference, cv_weight and power_iters")
@@ -1249,7 +1304,8 @@ def choose_fista_weight(problem, fista: Fista, iters: int, settings: ChoiceSetti
         return choose_by_view_cv(problem, fista, iters, settings, cv_fold, power_iters, cv_scale, cv_reference,
                                  cv_weight, progress, cv_offsets, cv_grid, cv_guard, cv_dose, stop, cv_fit_cap,
                                  cv_fit_cap_share, cv_coverage_power, cv_layout, cv_blocks, cv_weighting,
-                                 repick_guarded=cv_repick_guarded, final=cv_final, pick_rule=cv_pick)
+                                 repick_guarded=cv_repick_guarded, final=cv_final, pick_rule=cv_pick,
+                                 view_outlier=cv_view_outlier)
     check_choice("solver.lam_divergence", divergence, DIVERGENCES)
     b = problem.sinogram
     sigma, source = sinogram_noise(problem, settings)
