@@ -151,7 +151,12 @@ def test_quasi_optimality_and_its_gate_only_for_frames_over_their_size_limits():
     ev = SimpleNamespace(change=lambda lam: 0.0)
     for side, on, expected in ((32, True, None), (33, True, ev.change), (48, False, None)):
         model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
-        prob = SimpleNamespace(weight_quasi_optimal=on, model=model)
+        prob = SimpleNamespace(weight_quasi_optimal=on, weight_quasi_optimal_small=False, model=model)
+        assert sw.quasi_optimal(prob, ev) is expected
+    # problem.lam_quasi_optimal_small (opt-in) lowers the limit to QUASI_OPTIMAL_SMALL_MIN_FRAME
+    for side, on, expected in ((16, True, None), (17, True, ev.change), (24, False, None)):
+        model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
+        prob = SimpleNamespace(weight_quasi_optimal=on, weight_quasi_optimal_small=True, model=model)
         assert sw.quasi_optimal(prob, ev) is expected
     # the gate on the climb (problem.lam_quasi_optimal_below_noise) acts on frames over CLIMB_GATE_MIN_FRAME only
     for side, on, expected in ((16, True, False), (17, True, True), (48, False, False)):

@@ -558,14 +558,21 @@ def _solved(bar):
 # to quasi-optimality's minimum was no better (0 to -0.27 dB at the final motion: docs/superres.md, "Eleventh
 # round"). The same size as the pre-registration's global start (superres_model.PYRAMID_MIN).
 QUASI_OPTIMAL_MIN_FRAME = 32
+# problem.lam_quasi_optimal_small (opt-in): the climb also on frames over this many pixels a side. Held-out FK's cell
+# 48^2/16 0.5% (24 px frames): GCV's minimum 0.0879 (47.28 dB) against quasi-optimality's first minimum above it at
+# 0.2, the PSNR's peak (51.27); the frames of 17-32 px also get the split walk (superres_cv.SPLIT_MIN_FRAME), from
+# the climbed weight (docs/superres.md, "The three misses of held-out FK (srfk)").
+QUASI_OPTIMAL_SMALL_MIN_FRAME = 16
 
 
 def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
     """choose()'s `change` (the image's change per unit log lambda) when the weight goes up from the rule's minimum
-    to quasi-optimality's (problem.lam_quasi_optimal, frames over QUASI_OPTIMAL_MIN_FRAME a side), else None.
+    to quasi-optimality's (problem.lam_quasi_optimal, frames over QUASI_OPTIMAL_MIN_FRAME a side, or over
+    QUASI_OPTIMAL_SMALL_MIN_FRAME with problem.lam_quasi_optimal_small), else None.
     The climb's length is not known in advance and lies beyond the search's cap: at its first step the progress
     bar turns open-ended (no total, no ETA) rather than show a cap and an ETA the climb overruns."""
-    on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > QUASI_OPTIMAL_MIN_FRAME
+    limit = QUASI_OPTIMAL_SMALL_MIN_FRAME if problem.weight_quasi_optimal_small else QUASI_OPTIMAL_MIN_FRAME
+    on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > limit
     return _climb(evaluate, bar) if on else None
 
 
