@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import h5py
-import numpy as np
 import torch
 from diag_sr_black_ground import problem  # scripts/diag_sr_black_ground.py (srlow16): the user's problem
 
