@@ -561,7 +561,8 @@ QUASI_OPTIMAL_MIN_FRAME = 32
 # problem.lam_quasi_optimal_small (opt-in): the climb also on frames over this many pixels a side. Held-out FK's cell
 # 48^2/16 0.5% (24 px frames): GCV's minimum 0.0879 (47.28 dB) against quasi-optimality's first minimum above it at
 # 0.2, the PSNR's peak (51.27); the frames of 17-32 px also get the split walk (superres_cv.SPLIT_MIN_FRAME), from
-# the climbed weight (docs/superres.md, "The three misses of held-out FK (srfk)").
+# the climbed weight; opt-in: seen moons and a stained slide lost 0.36-0.63 dB (docs/superres.md, "The three misses
+# of held-out FK (srfk)").
 QUASI_OPTIMAL_SMALL_MIN_FRAME = 16
 
 
@@ -825,7 +826,8 @@ def rechoose_move(problem) -> float:
     or 0 (any move) with problem.lam_rechoose_after_floor_climb where the weight in use was climbed from a binding
     marginal-likelihood floor: that climb read quasi-optimality at the pre-registered motion, where the image's
     change falls slowly on misregistered text (held-out FK's text 24^2/16 1%: 0.110 -> 0.879, 21.05 dB; searched
-    again at the final motion, 0.244 px away, 0.110 and 24.74: docs/superres.md, "(srfk)")."""
+    again at the final motion, 0.244 px away, 0.110 and 24.74; opt-in: held-out FKH's coins 20^2/16 lost 0.67 dB,
+    where the climb had been right: docs/superres.md, "(srfk)")."""
     choice = problem.weight_choice
     details = getattr(choice, "details", None) or {}
     climbed = "lam_rule_below_floor" in details and choice.lam > float(details.get("lam_rule_minimum", math.inf))
