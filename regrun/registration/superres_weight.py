@@ -831,7 +831,7 @@ def rechoose_move(problem) -> float:
     choice = problem.weight_choice
     details = getattr(choice, "details", None) or {}
     climbed = "lam_rule_below_floor" in details and choice.lam > float(details.get("lam_rule_minimum", math.inf))
-    return 0.0 if problem.rechoose.after_floor_climb and climbed else problem.rechoose.move
+    return 0.0 if climbed and problem.rechoose.after_floor_climb else problem.rechoose.move
 
 
 def motion_move(model, w_from: torch.Tensor, w_to: torch.Tensor) -> float:
