@@ -731,6 +731,8 @@ def test_bad_rule_range_and_weight():
     ("problem", "superres", {"lam_gcv_gamma": float("nan")}, "problem.lam_gcv_gamma=nan"),
     ("problem", "superres", {"lam_cg_rtol": 0.1}, "problem.lam_cg_rtol=0.1"),
     ("problem", "superres", {"lam_quasi_optimal_below_noise": "yes"}, "problem.lam_quasi_optimal_below_noise"),
+    ("problem", "superres", {"lam_quasi_optimal_small": "yes"}, "problem.lam_quasi_optimal_small"),
+    ("problem", "superres", {"lam_rechoose_after_floor_climb": "yes"}, "problem.lam_rechoose_after_floor_climb"),
 ])
 def test_bad_weight_settings_are_rejected_before_any_solve(section, name, overrides, message):
     from regrun.problems.superres import SuperRes

@@ -151,7 +151,12 @@ def test_quasi_optimality_and_its_gate_only_for_frames_over_their_size_limits():
     ev = SimpleNamespace(change=lambda lam: 0.0)
     for side, on, expected in ((32, True, None), (33, True, ev.change), (48, False, None)):
         model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
-        prob = SimpleNamespace(weight_quasi_optimal=on, model=model)
+        prob = SimpleNamespace(weight_quasi_optimal=on, weight_quasi_optimal_small=False, model=model)
+        assert sw.quasi_optimal(prob, ev) is expected
+    # problem.lam_quasi_optimal_small (opt-in) lowers the limit to QUASI_OPTIMAL_SMALL_MIN_FRAME
+    for side, on, expected in ((16, True, None), (17, True, ev.change), (24, False, None)):
+        model = SimpleNamespace(coarse=SimpleNamespace(m=(side, side + 10)))
+        prob = SimpleNamespace(weight_quasi_optimal=on, weight_quasi_optimal_small=True, model=model)
         assert sw.quasi_optimal(prob, ev) is expected
     # the gate on the climb (problem.lam_quasi_optimal_below_noise) acts on frames over CLIMB_GATE_MIN_FRAME only
     for side, on, expected in ((16, True, False), (17, True, True), (48, False, False)):
@@ -261,3 +266,17 @@ def test_preconditioner_factor_is_its_square_root(device):
     dense = apply(eye).T
     assert torch.allclose(e @ e.T, dense, rtol=0, atol=1e-10 * float(dense.abs().max()))
     assert fac.logdet_inverse() == pytest.approx(float(torch.linalg.slogdet(dense)[1]), rel=1e-9)
+
+
+def test_search_again_after_a_floors_climb_whatever_the_move_only_when_asked():
+    """problem.lam_rechoose_after_floor_climb: a weight climbed from a binding marginal-likelihood floor is searched
+    again at the final motion after any move (the threshold 0); a floor that bound without a climb, a climb from
+    the rule's own minimum, or the setting off keep problem.lam_rechoose_move."""
+    from types import SimpleNamespace
+
+    floor = {"lam_rule_below_floor": "0.0879", "lam_rule_minimum": "0.11"}
+    for on, lam, details, expected in ((True, 0.879, floor, 0.0), (False, 0.879, floor, 0.25),
+                                       (True, 0.11, floor, 0.25), (True, 0.3, {"lam_rule_minimum": "0.1"}, 0.25)):
+        prob = SimpleNamespace(weight_choice=SimpleNamespace(lam=lam, details=details),
+                               rechoose=sw.RechooseSettings(times=1, gain=0.2, move=0.25, after_floor_climb=on))
+        assert sw.rechoose_move(prob) == expected

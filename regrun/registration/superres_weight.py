@@ -558,14 +558,22 @@ def _solved(bar):
 # to quasi-optimality's minimum was no better (0 to -0.27 dB at the final motion: docs/superres.md, "Eleventh
 # round"). The same size as the pre-registration's global start (superres_model.PYRAMID_MIN).
 QUASI_OPTIMAL_MIN_FRAME = 32
+# problem.lam_quasi_optimal_small (opt-in): the climb also on frames over this many pixels a side. Held-out FK's cell
+# 48^2/16 0.5% (24 px frames): GCV's minimum 0.0879 (47.28 dB) against quasi-optimality's first minimum above it at
+# 0.2, the PSNR's peak (51.27); the frames of 17-32 px also get the split walk (superres_cv.SPLIT_MIN_FRAME), from
+# the climbed weight; opt-in: seen moons and a stained slide lost 0.36-0.63 dB (docs/superres.md, "The three misses
+# of held-out FK (srfk)").
+QUASI_OPTIMAL_SMALL_MIN_FRAME = 16
 
 
 def quasi_optimal(problem, evaluate: "Evaluator", bar=None):
     """choose()'s `change` (the image's change per unit log lambda) when the weight goes up from the rule's minimum
-    to quasi-optimality's (problem.lam_quasi_optimal, frames over QUASI_OPTIMAL_MIN_FRAME a side), else None.
+    to quasi-optimality's (problem.lam_quasi_optimal, frames over QUASI_OPTIMAL_MIN_FRAME a side, or over
+    QUASI_OPTIMAL_SMALL_MIN_FRAME with problem.lam_quasi_optimal_small), else None.
     The climb's length is not known in advance and lies beyond the search's cap: at its first step the progress
     bar turns open-ended (no total, no ETA) rather than show a cap and an ETA the climb overruns."""
-    on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > QUASI_OPTIMAL_MIN_FRAME
+    limit = QUASI_OPTIMAL_SMALL_MIN_FRAME if problem.weight_quasi_optimal_small else QUASI_OPTIMAL_MIN_FRAME
+    on = problem.weight_quasi_optimal and min(problem.model.coarse.m) > limit
     return _climb(evaluate, bar) if on else None
 
 
@@ -762,7 +770,7 @@ def recheck(problem, w: torch.Tensor, ctx) -> dict[str, float]:
     if last is not None and torch.equal(last[0], w.detach()):  # the last search's motion: its set-up, same probes
         evaluate = last[1]
         fit = evaluate(choice.lam)
-    elif problem.weight_moves and problem.weight_moves[-1] <= problem.rechoose.move:
+    elif problem.weight_moves and problem.weight_moves[-1] <= rechoose_move(problem):
         # not searched again, as the motion moved at most lam_rechoose_move since the last search: that search's
         # own value at the weight (a set-up and a solve at the final motion, ~5 CPU-s at 256x256, for a value
         # the move cannot have changed much)
@@ -797,6 +805,7 @@ class RechooseSettings:
     gain: float
     move: float  # problem.lam_rechoose_move: fine pixels the motion must have moved for a search again
     image: bool = True  # problem.lam_rechoose_image: under the gain, the answer's image at the new weight
+    after_floor_climb: bool = False  # problem.lam_rechoose_after_floor_climb: any move, after a floor's climb
 
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
@@ -807,7 +816,22 @@ class RechooseSettings:
         return cls(times=check_int("problem.lam_rechoose", cfg.lam_rechoose, 0),
                    gain=with_gains if bool(cfg.gain) else without,
                    move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3),
-                   image=check_bool("problem.lam_rechoose_image", cfg.lam_rechoose_image))
+                   image=check_bool("problem.lam_rechoose_image", cfg.lam_rechoose_image),
+                   after_floor_climb=check_bool("problem.lam_rechoose_after_floor_climb",
+                                                cfg.lam_rechoose_after_floor_climb))
+
+
+def rechoose_move(problem) -> float:
+    """The fine pixels the motion must have moved for a search again at the final motion: problem.lam_rechoose_move,
+    or 0 (any move) with problem.lam_rechoose_after_floor_climb where the weight in use was climbed from a binding
+    marginal-likelihood floor: that climb read quasi-optimality at the pre-registered motion, where the image's
+    change falls slowly on misregistered text (held-out FK's text 24^2/16 1%: 0.110 -> 0.879, 21.05 dB; searched
+    again at the final motion, 0.244 px away, 0.110 and 24.74; opt-in: held-out FKH's coins 20^2/16 lost 0.67 dB,
+    where the climb had been right: docs/superres.md, "(srfk)")."""
+    choice = problem.weight_choice
+    details = getattr(choice, "details", None) or {}
+    climbed = "lam_rule_below_floor" in details and choice.lam > float(details.get("lam_rule_minimum", math.inf))
+    return 0.0 if climbed and problem.rechoose.after_floor_climb else problem.rechoose.move
 
 
 def motion_move(model, w_from: torch.Tensor, w_to: torch.Tensor) -> float:
@@ -896,7 +920,7 @@ def solve_rounds(problem, ctx, start, monitor, run: Callable, motion: Callable[[
     for _ in range(problem.rechoose.times):
         w = motion(out)
         problem.weight_moves.append(motion_move(problem.model, problem.weight_search_motion, w))
-        if problem.weight_moves[-1] <= problem.rechoose.move:
+        if problem.weight_moves[-1] <= rechoose_move(problem):
             # the motion the weight was searched at is (nearly) the final one: the same curve again, a search's
             # CPU (half of auto's at 256x256 from 16 frames) for nothing (docs/superres.md, "Eighth round")
             break
@@ -1021,6 +1045,6 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
     if moves:  # fine pixels the motion moved from the last search's to the run's end (searched again above
         # problem.lam_rechoose_move)
         metrics["lam_motion_move"] = moves[-1]
-        if moves[-1] <= problem.rechoose.move:
+        if moves[-1] <= rechoose_move(problem):
             note += f" (not searched again: the motion moved {moves[-1]:.2g} px since)"
     return metrics, stats, tables, note + fit_noise_note(choice, getattr(problem, "jpeg_dc", 0.0) > 0)
