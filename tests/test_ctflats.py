@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cli_in_process import regrun_in_process
+from cli_in_process import ct_file_fbp
 from script_module import load_script
 
 SEED = 8039
@@ -24,11 +24,7 @@ def scan():
 
 
 def _run(args, tmp_path, monkeypatch, capsys, device):
-    done = regrun_in_process(["problem=ct_fewview", "problem.data=file", "solver=fbp", "figures=false",
-                              f"problem.size={SIZE}", f"device={device.type}", *args], tmp_path, monkeypatch, capsys)
-    out = done.stdout + done.stderr
-    return done.returncode, out if done.returncode == 0 else done.stderr, (
-        Path(out.split(" -> ")[-1].split()[0]) if done.returncode == 0 else None)
+    return ct_file_fbp(args, SIZE, tmp_path, monkeypatch, capsys, device)
 
 
 def _recorded(run: Path):
