@@ -686,6 +686,8 @@ def _radians(path: Path, name: str) -> bool:
             from scipy.io import loadmat
 
             values = np.asarray(loadmat(str(path), variable_names=[name])[name], dtype=np.float64).ravel()
+    # NotImplementedError: what scipy's loadmat raises for a MATLAB format it cannot read (not a stub); any
+    # unreadable array only means the hint cannot tell radians, so it names none
     except (OSError, ValueError, TypeError, KeyError, NotImplementedError):
         return False
     return values.size > 8 and bool(np.isfinite(values).all()) and 0 < float(np.ptp(values)) <= 2 * np.pi + 1e-9
