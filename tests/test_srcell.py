@@ -55,4 +55,6 @@ def test_the_climb_from_a_low_weight_reaches_quasi_optimalitys_minimum(device):
     ev, _, _ = weight_evaluator(p, w, p.weight_settings, torch.Generator().manual_seed(0))
     expected = quasi_optimal_above(ev.change, ev.image, start, p.weight_settings.hi)
     assert lam > start and lam == pytest.approx(expected, rel=1e-12)
-    assert out == {"lam_stay_climb": lam}
+    assert set(out) == {"lam_split_stay_climb", "lam_split_stay_fall"} and out["lam_split_stay_climb"] == lam
+    assert out["lam_split_stay_fall"] == pytest.approx(1 - ev.change(lam) / ev.change(start), rel=1e-9)
+    assert 0 < out["lam_split_stay_fall"] < 1

@@ -361,7 +361,9 @@ def stay_climb_on(problem) -> bool:
 def stay_climb(problem, w: torch.Tensor, choice, out: dict) -> float:
     """The weight quasi-optimality's climb reaches from choice.lam at motion w (the climb's gate as choose()'s on
     these frames: skipped where the fit at its start is not below the noise's level); its readings in `out`
-    (lam_stay_climb: the weight reached, lam_stay_climb_skipped: the misfit's ratio where the gate skipped it)."""
+    (lam_split_stay_climb: the weight reached; lam_split_stay_fall: the share by which the image's change per log
+    weight fell from the start to there, no new solve; lam_split_stay_skipped: the misfit's ratio to the noise's
+    level where the gate skipped it)."""
     from ..optim.parameter_choice import CLIMB_SKIP_RATIO, quasi_optimal_above
     from .superres_weight import climb_gated, climb_level, weight_evaluator
 
@@ -373,10 +375,11 @@ def stay_climb(problem, w: torch.Tensor, choice, out: dict) -> float:
         level = climb_level(problem, settings)
         ratio = fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
         if ratio >= CLIMB_SKIP_RATIO:
-            out["lam_stay_climb_skipped"] = ratio
+            out["lam_split_stay_skipped"] = ratio
             return choice.lam
-    lam = quasi_optimal_above(evaluate.change, lambda x: evaluate.image(x), choice.lam, settings.hi)
-    out["lam_stay_climb"] = lam
+    lam = quasi_optimal_above(evaluate.change, evaluate.image, choice.lam, settings.hi)
+    out["lam_split_stay_climb"] = lam
+    out["lam_split_stay_fall"] = 1.0 - evaluate.change(lam) / evaluate.change(choice.lam)
     return lam
 
 
