@@ -364,16 +364,14 @@ def stay_climb(problem, w: torch.Tensor, choice, out: dict) -> float:
     (lam_split_stay_climb: the weight reached; lam_split_stay_fall: the share by which the image's change per log
     weight fell from the start to there, no new solve; lam_split_stay_skipped: the misfit's ratio to the noise's
     level where the gate skipped it)."""
-    from ..optim.parameter_choice import CLIMB_SKIP_RATIO, quasi_optimal_above
+    from ..optim.parameter_choice import CLIMB_SKIP_RATIO, misfit_ratio, quasi_optimal_above
     from .superres_weight import climb_gated, climb_level, weight_evaluator
 
     settings = problem.weight_settings
     generator = torch.Generator().manual_seed(int(problem.cfg.lam_seed))
     evaluate, _, _ = weight_evaluator(problem, w, settings, generator)
     if climb_gated(problem):
-        fit = evaluate(choice.lam)
-        level = climb_level(problem, settings)
-        ratio = fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
+        ratio = misfit_ratio(evaluate(choice.lam), climb_level(problem, settings))
         if ratio >= CLIMB_SKIP_RATIO:
             out["lam_split_stay_skipped"] = ratio
             return choice.lam
