@@ -58,3 +58,17 @@ def test_the_climb_from_a_low_weight_reaches_quasi_optimalitys_minimum(device):
     assert set(out) == {"lam_split_stay_climb", "lam_split_stay_fall"} and out["lam_split_stay_climb"] == lam
     assert out["lam_split_stay_fall"] == pytest.approx(1 - ev.change(lam) / ev.change(start), rel=1e-9)
     assert 0 < out["lam_split_stay_fall"] < 1
+
+
+def test_a_climb_whose_change_fell_less_than_the_bar_keeps_the_walks_weight(device, monkeypatch):
+    """A climb that moved but whose image change fell by less than STAY_CLIMB_MIN_FALL returns the walk's weight,
+    its readings recorded all the same (FG's camera: 0.004 over one step, -0.29 dB where kept)."""
+    p, w = _problem(device, lam_split_stay_climb=True, size=16, n_frames=8, noise=0.005)
+    p.model.settle_outside(w)
+    choice = Choice(lam=1e-3, rule="gcv", sigma=1.0, noise_source="given", solves=1, at_edge=False)
+    kept = {}
+    assert cv.stay_climb(p, w, choice, kept) > 1e-3
+    monkeypatch.setattr(cv, "STAY_CLIMB_MIN_FALL", kept["lam_split_stay_fall"] + 1e-6)
+    out = {}
+    assert cv.stay_climb(p, w, choice, out) == 1e-3
+    assert out["lam_split_stay_climb"] == kept["lam_split_stay_climb"] > 1e-3
