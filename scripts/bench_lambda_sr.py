@@ -995,7 +995,9 @@ def run_set(ctx, root, spec, args, reuse=None):
                                "split_coarse": res.metrics.get("lam_split_coarse", math.nan),
                                # its first comparison's readings (superres_cv.split_readings; srwalk)
                                **{f"split_{k}": res.metrics.get(f"lam_split_{k}", math.nan)
-                                  for k in ("fall", "bias", "var", "t", "moved")},
+                                  for k in ("fall", "bias", "var", "t", "moved",
+                                            # problem.lam_split_stay_climb's climb after a stay (srcell)
+                                            "stay_climb", "stay_fall", "stay_skipped")},
                                # GCV's one-standard-error walk (problem.lam_se_t): the weight before it, its CPU
                                "se_from": res.metrics.get("lam_se_from", math.nan),
                                "se_evaluations": res.metrics.get("lam_se_evaluations", 0.0),

@@ -464,6 +464,12 @@ class _SearchStopped(Exception):
     """choose()'s stop() said the run is out of time."""
 
 
+def misfit_ratio(fit: Fit, level: float) -> float:
+    """The fit's misfit over the discrepancy principle's level at noise `level`, ||A x - b||^2 / ((m - tr H)
+    level^2): the climb's gate (CLIMB_SKIP_RATIO)."""
+    return fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
+
+
 def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: float, noise_source: str,
            progress: Callable[[float, float], None] | None = None, top: float | None = None,
            lazy: bool = False, change: Callable[[float], float] | None = None,
@@ -545,7 +551,7 @@ def choose(evaluate: Callable[[float], Fit], settings: ChoiceSettings, sigma: fl
         if change is not None and climb_below_noise and floor is None:
             fit = seen[best][2]
             level = sigma if climb_sigma is None else climb_sigma
-            ratio = fit.rss / max((fit.m - fit.trace) * level**2, 1e-300)
+            ratio = misfit_ratio(fit, level)
             if ratio >= CLIMB_SKIP_RATIO:  # the misfit at the noise's level: a larger weight only fits the frames worse
                 details["lam_climb_skipped"] = f"misfit {ratio:.3g}x the noise's"
                 change = None

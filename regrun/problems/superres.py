@@ -216,6 +216,7 @@ class SuperRes(Problem):
         self.lam_channels_saturated = check_bool("problem.lam_channels_saturated", cfg.lam_channels_saturated)
         self.weight_quasi_optimal = check_bool("problem.lam_quasi_optimal", cfg.lam_quasi_optimal)
         self.weight_quasi_optimal_small = check_bool("problem.lam_quasi_optimal_small", cfg.lam_quasi_optimal_small)
+        self.weight_stay_climb = check_bool("problem.lam_split_stay_climb", cfg.lam_split_stay_climb)
         self.weight_climb_below_noise = check_bool("problem.lam_quasi_optimal_below_noise",
                                                    cfg.lam_quasi_optimal_below_noise)
         self.lam_probes_cg = check_int("problem.lam_probes_cg", cfg.lam_probes_cg, 1)

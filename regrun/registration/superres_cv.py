@@ -344,6 +344,51 @@ def split_walk(images, lam: float, steps: int, down: int = 1, gap: int | None = 
     return at, risks
 
 
+# problem.lam_split_stay_climb (opt-in): on frames of 17 to superres_weight.QUASI_OPTIMAL_MIN_FRAME px a side (where
+# the climb does not run before the walk), where the walk took no step either way, quasi-optimality's climb from the
+# weight in use at the final motion. Why only there: srfk's climb before the walk on these frames gained on FK's cell
+# 48^2/16 0.5% (+3.65 dB; the walk had stayed, t -0.58) and lost on two moons and a stained slide (-0.36 to -0.63),
+# where the walk from GCV's minimum had already stepped up (docs/superres.md, "The weight on clean, smooth frames
+# (srcell)").
+# The climb after a stay is kept only where the image's change per log weight fell by at least this share from the
+# walk's weight to the climb's end: on 6 seen sets whose walk stayed and whose climb moved, FK's cell fell 0.34 over
+# 3 steps of sqrt(2) (+3.69 dB), the five single steps 0.004-0.045 (FG's retina +0.56; FA's stained slide, FE's cat,
+# FG's astronaut and camera -0.12 to -0.29): a nearly flat change is no sign of an image ruined by noise.
+STAY_CLIMB_MIN_FALL = 0.1
+
+
+def stay_climb_on(problem) -> bool:
+    """Whether the climb after a walk that stayed runs (problem.lam_split_stay_climb, frames of at most
+    QUASI_OPTIMAL_MIN_FRAME px a side, problem.lam_quasi_optimal on)."""
+    from .superres_weight import QUASI_OPTIMAL_MIN_FRAME
+    return (getattr(problem, "weight_stay_climb", False) and problem.weight_quasi_optimal
+            and min(problem.model.coarse.m) <= QUASI_OPTIMAL_MIN_FRAME)
+
+
+def stay_climb(problem, w: torch.Tensor, choice, out: dict) -> float:
+    """The weight quasi-optimality's climb reaches from choice.lam at motion w where the image's change per log
+    weight fell by STAY_CLIMB_MIN_FALL or more on the way, else choice.lam (the climb's gate as choose()'s on
+    these frames: skipped where the fit at its start is not below the noise's level); its readings in `out`
+    (lam_split_stay_climb: the weight reached; lam_split_stay_fall: the share by which the image's change per log
+    weight fell from the start to there, no new solve; lam_split_stay_skipped: the misfit's ratio to the noise's
+    level where the gate skipped it)."""
+    from ..optim.parameter_choice import CLIMB_SKIP_RATIO, misfit_ratio, quasi_optimal_above
+    from .superres_weight import climb_gated, climb_level, weight_evaluator
+
+    settings = problem.weight_settings
+    generator = torch.Generator().manual_seed(int(problem.cfg.lam_seed))
+    evaluate, _, _ = weight_evaluator(problem, w, settings, generator)
+    if climb_gated(problem):
+        ratio = misfit_ratio(evaluate(choice.lam), climb_level(problem, settings))
+        if ratio >= CLIMB_SKIP_RATIO:
+            out["lam_split_stay_skipped"] = ratio
+            return choice.lam
+    lam = quasi_optimal_above(evaluate.change, evaluate.image, choice.lam, settings.hi)
+    out["lam_split_stay_climb"] = lam
+    out["lam_split_stay_fall"] = 1.0 - evaluate.change(lam) / evaluate.change(choice.lam)
+    return lam if out["lam_split_stay_fall"] >= STAY_CLIMB_MIN_FALL else choice.lam
+
+
 def split_readings(images, lam: float, reached: float, step: float = CV_STEP) -> dict[str, float]:
     """The walk's first comparison (at lam and lam * step against the reference lam / CV_STEP), recorded so that
     its moves can be sorted without the truth (docs/superres.md, "When does the split walk's step up help?
@@ -385,6 +430,8 @@ def frames_split(problem, w: torch.Tensor) -> dict[str, float]:
         out["lam_split_coarse"] = lam
         lam = split_refine(images, choice.lam, settings.split_refine_down, settings.split_step, gap=gap)
     out["lam_split_evaluations"] = float(len(cache))
+    if lam == choice.lam and stay_climb_on(problem):
+        lam = stay_climb(problem, w, choice, out)
     _adopt(problem, model, choice, lam, "lam_split_from")
     out["lam_split_s"] = time.process_time() - t0
     return out
