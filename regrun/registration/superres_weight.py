@@ -876,6 +876,8 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
                         climb_below_noise=climb_gated(problem), climb_sigma=climb_level(problem, settings))
     record_gamma(new, settings)
     record_fit_noise(new, evaluate)
+    if floor_climbed(used):
+        new.details["lam_after_floor_climb"] = "1"
     searched = evaluate.solves
     if "lam_small_gamma_weight" in new.details:  # search_weight took the second gamma's weight: the fall on its curve
         settings = replace(settings, gamma=problem.weight_floor_gamma)
@@ -1035,6 +1037,8 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
         metrics.update(lam_first=first.lam, lam_rechosen=last.lam, lam_searches=float(len(searches)),
                        lam_solves=float(solves), solver_runs=float(problem.weight_runs),
                        lam_criterion_fall=problem.weight_falls[-1])
+        # 1 where the search again followed a floor's climb (problem.lam_rechoose_climb's trigger, on or off: srfm)
+        metrics["lam_after_floor_climb"] = float(any("lam_after_floor_climb" in c.details for c in searches))
         note = (f"; lambda_f: {choice.lam:.4g} by {choice.rule} (searched {len(searches)} times: "
                 f"{' -> '.join(f'{c.lam:.3g}' for c in searches)} at the pre-registered then the solver's final "
                 f"motions; {solves} solves of the image, solver runs: "
