@@ -60,7 +60,8 @@ def curves(frames: Path, clean: Path, run: Path, lams, model: str) -> dict:
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     with h5py.File(run / "results.h5", "r") as h5:
         final = torch.tensor(h5["result/w"][()])
-        lam_first, lam_chosen = (float(h5["metrics"][k][()]) for k in ("lam_first", "lam_chosen"))
+        lam_chosen = float(h5["metrics/lam_chosen"][()])
+        lam_first = float(h5["metrics/lam_first"][()]) if "lam_first" in h5["metrics"] else lam_chosen
     c = problem(clean, ctx, motion_model=model)
     clean_frames = c.model.frames + c.level
     p = problem(frames, ctx, motion_model=model)
