@@ -45,3 +45,21 @@ def test_the_setting_is_read_and_a_bad_value_is_one_users_error(device):
         .climb_after_floor_climb is True
     with pytest.raises(UserError, match="problem.lam_rechoose_climb"):
         SuperRes(config_section("problem", "superres", size=8, n_frames=2, lam_rechoose_climb="yes"), ctx)
+
+
+def test_the_curves_risk_against_the_given_frames_is_the_runs_misfit(device):
+    """diag_srfm_curve.py's risk (the prediction against the noiseless frames on the data mask), given the noisy
+    frames themselves, is the search's own misfit at every weight: the risk's target is built on the same data,
+    mask and units as GCV's."""
+    from script_module import load_script
+
+    diag = load_script("diag_srfm_curve")
+    ctx = RunContext(device, torch.float64, 0, Path("."))
+    p = SuperRes(config_section("problem", "superres", size=12, n_frames=3, noise=0.02, outside="drop",
+                                lambda_f="auto"), ctx)
+    w = p.w_true + 0.01 * torch.randn(p.w_true.shape, generator=torch.Generator().manual_seed(1),
+                                      dtype=torch.float64).to(device)
+    rows = diag.at_motion(p, w, p.model.frames + p.level, [0.05, 0.2], ctx)
+    for r in rows:
+        assert r["risk"] == pytest.approx(r["rss"], rel=1e-8) and r["rss"] > 0
+    assert rows[0]["trace"] > rows[1]["trace"]  # less smoothing, more degrees of freedom
