@@ -976,6 +976,8 @@ def run_set(ctx, root, spec, args, reuse=None):
                                # the weight at the pre-registered motion, before the search at the final motion
                                "lam_first": res.metrics.get("lam_first", res.metrics["lam_chosen"]),
                                "lam_rechosen": res.metrics.get("lam_rechosen", math.nan),
+                               # 1 where the search again followed a floor's climb (lam_rechoose_climb's trigger)
+                               "after_floor_climb": res.metrics.get("lam_after_floor_climb", math.nan),
                                "solver_runs": res.metrics.get("solver_runs", 1.0),
                                "criterion_fall": res.metrics.get("lam_criterion_fall", math.nan),
                                # the run again's two starts: 1 where the pre-registration's run was kept

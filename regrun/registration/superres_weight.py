@@ -806,6 +806,7 @@ class RechooseSettings:
     move: float  # problem.lam_rechoose_move: fine pixels the motion must have moved for a search again
     image: bool = True  # problem.lam_rechoose_image: under the gain, the answer's image at the new weight
     after_floor_climb: bool = False  # problem.lam_rechoose_after_floor_climb: any move, after a floor's climb
+    climb_after_floor_climb: bool = False  # problem.lam_rechoose_climb: the search again climbs, after a floor's climb
 
     @classmethod
     def from_config(cls, cfg) -> "RechooseSettings":
@@ -818,7 +819,8 @@ class RechooseSettings:
                    move=check_float("problem.lam_rechoose_move", cfg.lam_rechoose_move, 0.0, maximum=1e3),
                    image=check_bool("problem.lam_rechoose_image", cfg.lam_rechoose_image),
                    after_floor_climb=check_bool("problem.lam_rechoose_after_floor_climb",
-                                                cfg.lam_rechoose_after_floor_climb))
+                                                cfg.lam_rechoose_after_floor_climb),
+                   climb_after_floor_climb=check_bool("problem.lam_rechoose_climb", cfg.lam_rechoose_climb))
 
 
 def rechoose_move(problem) -> float:
@@ -828,10 +830,25 @@ def rechoose_move(problem) -> float:
     change falls slowly on misregistered text (held-out FK's text 24^2/16 1%: 0.110 -> 0.879, 21.05 dB; searched
     again at the final motion, 0.244 px away, 0.110 and 24.74; opt-in: held-out FKH's coins 20^2/16 lost 0.67 dB,
     where the climb had been right: docs/superres.md, "(srfk)")."""
-    choice = problem.weight_choice
+    return 0.0 if floor_climbed(problem.weight_choice) and problem.rechoose.after_floor_climb else problem.rechoose.move
+
+
+def floor_climbed(choice) -> bool:
+    """Whether a search's weight was climbed (quasi-optimality) from a binding marginal-likelihood floor."""
     details = getattr(choice, "details", None) or {}
-    climbed = "lam_rule_below_floor" in details and choice.lam > float(details.get("lam_rule_minimum", math.inf))
-    return 0.0 if climbed and problem.rechoose.after_floor_climb else problem.rechoose.move
+    return "lam_rule_below_floor" in details and choice.lam > float(details.get("lam_rule_minimum", math.inf))
+
+
+def rechoose_change(problem, evaluate: "Evaluator", bar=None):
+    """The search again's `change` (choose()'s climb from the rule's minimum): quasi_optimal's, or with
+    problem.lam_rechoose_climb, where the weight in use was climbed from a binding floor, the climb at any frame size
+    even where no floor binds at the final motion. Why: on frames of 32 px and less only a binding floor climbs, and
+    at the final motion GCV's minimum can lie flat with the floor at it (held-out FM's horse 28^2/16 1%, 14 px frames:
+    0.311 by the floor's climb at the pre-registered motion, 0.0612 at the final one with GCV within 0.05% over
+    0.05-0.088, 27.02 dB; quasi-optimality's minimum there 0.2, the PSNR's peak 30.04: docs/superres.md, "(srfm)")."""
+    if problem.rechoose.climb_after_floor_climb and floor_climbed(problem.weight_choice):
+        return floor_climb(problem, evaluate, bar)
+    return quasi_optimal(problem, evaluate, bar)
 
 
 def motion_move(model, w_from: torch.Tensor, w_to: torch.Tensor) -> float:
@@ -854,11 +871,13 @@ def rechoose(problem, w: torch.Tensor, ctx, bar=None) -> bool:
     used, settings = problem.weight_choice, problem.weight_settings
     evaluate, sigma, source = weight_evaluator(problem, w, settings, ctx.generator(int(problem.cfg.lam_seed)))
     new = search_weight(problem, evaluate, settings, sigma, source, progress=_solved(bar), top=used.lam,
-                        lazy=not evaluate.solve.cholesky, change=quasi_optimal(problem, evaluate, bar),
+                        lazy=not evaluate.solve.cholesky, change=rechoose_change(problem, evaluate, bar),
                         image=evaluate.image, floor_change=floor_climb(problem, evaluate, bar), stop=ctx.out_of_time,
                         climb_below_noise=climb_gated(problem), climb_sigma=climb_level(problem, settings))
     record_gamma(new, settings)
     record_fit_noise(new, evaluate)
+    if floor_climbed(used):
+        new.details["lam_after_floor_climb"] = "1"
     searched = evaluate.solves
     if "lam_small_gamma_weight" in new.details:  # search_weight took the second gamma's weight: the fall on its curve
         settings = replace(settings, gamma=problem.weight_floor_gamma)
@@ -1018,6 +1037,8 @@ def weight_outputs(choice: Choice | Carried | None, problem=None) -> tuple[dict,
         metrics.update(lam_first=first.lam, lam_rechosen=last.lam, lam_searches=float(len(searches)),
                        lam_solves=float(solves), solver_runs=float(problem.weight_runs),
                        lam_criterion_fall=problem.weight_falls[-1])
+        # 1 where the search again followed a floor's climb (problem.lam_rechoose_climb's trigger, on or off: srfm)
+        metrics["lam_after_floor_climb"] = float(any("lam_after_floor_climb" in c.details for c in searches))
         note = (f"; lambda_f: {choice.lam:.4g} by {choice.rule} (searched {len(searches)} times: "
                 f"{' -> '.join(f'{c.lam:.3g}' for c in searches)} at the pre-registered then the solver's final "
                 f"motions; {solves} solves of the image, solver runs: "
