@@ -514,6 +514,30 @@ def dead_readings(sino: np.ndarray, what: str) -> str:
 CLIP_COUNTS = "clipped to a small positive floor first (-log is undefined there)"
 
 
+TRANSMISSION_ENDS = (0.8, 1.25)  # the unobstructed rays of I/I0 read 1 up to the flat's drift and the noise
+TRANSMISSION_MAX = 1.5  # no count ratio lies further above 1 than its noise allows; raw counts reach 10^3 and more
+
+
+def transmission_hint(sino: np.ndarray, ends: float, name: str) -> str:
+    """Where a sinogram that is highest at the detector's ends holds I/I0 (the counts already divided by the flat
+    field: its ends read 1), what to type; '' for raw counts. A transmission file was told "these look like raw
+    detector counts ... -numpy.log(counts / flat), flat a flat-field scan's mean", a flat it had divided by already
+    (newuser29)."""
+    top = float(sino.max())
+    if not (TRANSMISSION_ENDS[0] <= ends <= TRANSMISSION_ENDS[1] and top <= TRANSMISSION_MAX):
+        return ""
+    low = int((sino <= 0).sum())
+    read = f"numpy.load('{Path(name).name}')" if Path(name).suffix.lower() == ".npy" else "transmission"
+    # the floor the file's smallest positive value: 1e-6 made each dead ray a spike of 13.8 that the axis's check
+    # then refused as 26% of the views' total attenuation
+    floor = float(sino[sino > 0].min()) if low else 0.0
+    arg = f"numpy.clip({read}, {floor:.3g}, None)" if low else read
+    clip = f"; its {low} values <= 0 are raised to its smallest positive one, {floor:.3g} (-log is undefined there)" if low else ""
+    return (f"every value within [{float(sino.min()):.4g}, {top:.4g}], the rays that miss it about 1: these look like "
+            f"transmission I/I0 (counts already divided by the flat field), not line integrals; give -log(I/I0)"
+            f"{clip}: numpy.save('scan.npy', -numpy.log({arg}))")
+
+
 def negative_values(sino: np.ndarray) -> str:
     """What a sinogram's values below 0 say, for a message about data that are not line integrals: dark-subtracted
     raw counts fall below 0 where the object absorbs most, through the detector's middle; the noise of true line
@@ -1379,6 +1403,10 @@ class CTFewView(Problem):
         if ends > 0.5 * float(sino.max()) and ends > centre:
             low = int((sino <= 0).sum())  # dark-subtracted counts: -log of these fails (newuser7)
             clip = f", its {low} counts <= 0 (down to {float(sino.min()):.4g}) {CLIP_COUNTS}" if low else ""
+            transmission = transmission_hint(sino, ends, name)
+            if transmission:
+                raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
+                                f"lower through it ({centre:.4g}): {transmission}")
             raise UserError(f"{what}: highest at the detector's ends ({ends:.4g}) where rays miss the object, "
                             f"lower through it ({centre:.4g}): these look like raw detector counts; give line "
                             f"integrals -log(counts / counts_without_object){clip}: numpy.save('scan.npy', "
