@@ -48,3 +48,34 @@ def test_raw_counts_are_still_told_as_counts(device, tmp_path, monkeypatch, caps
     got = _ct(["problem.sinogram=c.npy"], tmp_path, monkeypatch, capsys, device)
     assert got.returncode == 2 and "these look like raw detector counts" in got.stderr, got.stderr
     assert "transmission" not in got.stderr, got.stderr
+
+
+def test_a_report_names_a_refused_preset_its_reason_and_the_way_to_give_its_data(tmp_path, monkeypatch, capsys):
+    # `regrun-report --quick REP` from a clone without ../shared/fair_data: "superres_fig5: exit 2 (log: ...)" and
+    # at the end "1 of 19 presets without a run", exit 1; the reason (FAIR's images not found) only in the log
+    # (newuser29)
+    from regrun import report
+
+    refused = ("regrun: error: job 0 (+experiment=superres_fig5): problem.data_dir=../shared/fair_data: no such "
+               "folder; give problem.data_dir=PATH; no job started")
+
+    class Sweep:
+        def __init__(self, cmd, stdout=None, **kwargs):
+            stdout.write("regrun: checking 1 job\n" + refused + "\n")
+
+        def wait(self, timeout=None):
+            return 2
+
+    monkeypatch.setattr(report.subprocess, "Popen", Sweep)
+    out = tmp_path / "rep"
+    with pytest.raises(SystemExit) as end:
+        report.main([str(out), "--quick", "--preset", "superres_fig5"])
+    assert end.value.code == 1
+    got = capsys.readouterr()
+    assert (f"regrun-report: superres_fig5: exit 2 (log: {out / 'logs' / 'superres_fig5.log'}): error: job 0 "
+            "(+experiment=superres_fig5): problem.data_dir=../shared/fair_data: no such folder") in got.err, got.err
+    last = got.out.strip().splitlines()[-1]
+    assert last.endswith(f"; 1 of 1 preset without a run (superres_fig5: refused, the reason above and in "
+                         f"{out / 'logs'}); `regrun-report --quick --preset superres_fig5 {out} problem.data_dir=PATH` "
+                         f"runs it on your copy of the data, then `regrun-report --collect --quick {out}` writes the "
+                         "whole page"), last
