@@ -629,6 +629,7 @@ class CTFewView(Problem):
         self.full_turn_warning = ""
         self.repeated_end: float | None = None  # data=file, no angles: the last view's misfit to the first (/data)
         self.repeated_end_warning = ""
+        self.repeated_end_mirrored: float | None = None  # the same against the first view mirrored (/data)
         self.turns_warning = ""  # data=file: views given more than one turn, or two views one angle (_check_turns)
         self.start_warning = ""  # data=file: an angle_start that reads as radians (_check_turns)
         # data=file, fan over a full turn: how its rays match their opposite rays as read and with the detector
@@ -1181,9 +1182,10 @@ class CTFewView(Problem):
         if sino.ndim != 2 or self.file_angles is not None or self.matlab:
             return
         self.repeated_end = repeated_end(sino)
-        if self.repeated_end is None or self.repeated_end >= REPEATED_END_RATIO:
-            return
         n, span, name = sino.shape[0], self._angle_range(), Path(str(self.cfg.sinogram)).name
+        if self.repeated_end is None or self.repeated_end >= REPEATED_END_RATIO:
+            self._check_mirrored_end(sino, n, span, name)
+            return
         self.full_turn_warning = ""  # this names the full turn, and how to read it
         self.repeated_end_warning = (
             f"problem.sinogram={name} holds no angles, so its {n} views were spread over {span:g} degrees, "
@@ -1192,6 +1194,23 @@ class CTFewView(Problem):
             f"or tomopy.angles({n}, 0, 360) give, whose views stand {360 / (n - 1):.4g} degrees apart? Leave the last "
             f"view out of the file (a[:-1]) and type problem.angle_range=360, or save the views' angles with it "
             f"(numpy.savez('scan.npz', sinogram=a, angles=numpy.linspace(0, 360, {n})))")
+
+    def _check_mirrored_end(self, sino: torch.Tensor, n: int, span: float, name: str) -> None:
+        """A parallel file without angles read over 180 degrees whose last view is its first mirrored about the axis:
+        a half turn measured at both ends (numpy.linspace(0, 180, n)), its views spread a step off. newuser29's 61
+        views of a cell crop: FBP 29.55 dB without a word, 30.97 with the last view left out, 30.99 with its angles."""
+        if self.kind != "parallel" or span != 180.0 or self.axis is None or "offset_bins" not in self.axis:
+            return
+        self.repeated_end_mirrored = repeated_end(sino, (sino.shape[1] - 1) / 2 + float(self.axis["offset_bins"]))
+        if self.repeated_end_mirrored is None or self.repeated_end_mirrored >= REPEATED_END_RATIO:
+            return
+        self.repeated_end_warning = (
+            f"problem.sinogram={name} holds no angles, so its {n} views were spread over 180 degrees, "
+            f"{180 / n:.4g} apart; but view {n - 1} is view 0 mirrored about the rotation axis (their difference is "
+            f"{self.repeated_end_mirrored:.2f} of neighbouring views', /data/repeated_end_mirrored): a half turn "
+            f"measured at both ends, as numpy.linspace(0, 180, {n}) gives, whose views stand {180 / (n - 1):.4g} "
+            f"degrees apart? Leave the last view out of the file (a[:-1]), or save the views' angles with it "
+            f"(numpy.savez('scan.npz', sinogram=a, angles=numpy.linspace(0, 180, {n})))")
 
     def _check_gap(self, sino: torch.Tensor) -> None:
         """A parallel file without angles whose views' centres of mass fit the sinusoid far better with a view
@@ -1642,6 +1661,8 @@ class CTFewView(Problem):
             out["full_turn"] = self.full_turn
         if self.repeated_end is not None:
             out["repeated_end"] = self.repeated_end
+        if self.repeated_end_mirrored is not None:
+            out["repeated_end_mirrored"] = self.repeated_end_mirrored
         if self.fan_pairing is not None:
             out["fan_pairing"] = self.fan_pairing
         if self.cfg.data == "file":
