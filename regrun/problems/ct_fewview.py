@@ -23,8 +23,8 @@ from ..metrics import psnr, rel_error, ssim, truth_scale
 from ..plots import image_grid
 from ..registry import register_problem
 from ..solve_result import SolveResult
-from ..tomography.axis import (REPEATED_END_RATIO, conventions_within, estimate_axis, fan_pairing, full_turn,
-                               opposite_views, repeated_end)
+from ..tomography.axis import (MIRROR_NOISE_FLOOR, REPEATED_END_RATIO, conventions_within, estimate_axis, fan_pairing,
+                               full_turn, opposite_views, repeated_end)
 from ..tomography.counts import (Fields, air_correct, counts_keys, files_keys, normalise, read_counts,
                                  take_slice)
 from ..tomography.fbp import FILTERS, fbp
@@ -1201,7 +1201,8 @@ class CTFewView(Problem):
         views of a cell crop: FBP 29.55 dB without a word, 30.97 with the last view left out, 30.99 with its angles."""
         if self.kind != "parallel" or span != 180.0 or self.axis is None or "offset_bins" not in self.axis:
             return
-        self.repeated_end_mirrored = repeated_end(sino, (sino.shape[1] - 1) / 2 + float(self.axis["offset_bins"]))
+        self.repeated_end_mirrored = repeated_end(sino, (sino.shape[1] - 1) / 2 + float(self.axis["offset_bins"]),
+                                                  floor=MIRROR_NOISE_FLOOR)
         if self.repeated_end_mirrored is None or self.repeated_end_mirrored >= REPEATED_END_RATIO:
             return
         self.repeated_end_warning = (
