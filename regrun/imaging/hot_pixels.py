@@ -8,9 +8,10 @@ import warnings
 
 import numpy as np
 
-HOT_FACTOR = 8.0  # a pixel's excess over its 8 neighbours' median, in robust noise units, in every frame. Dev
-# (newuser29): 12 seen burst sets (lead batch FK's ten, 8-16 frames 20-32 px, 0.5-3% noise, a deep field's stars
-# among them; newuser29's own two, make_sr_frames' noise-free 8 frames): none named at 8 (notes in the docs)
+HOT_FACTOR = 8.0  # a pixel's excess over its neighbours' prediction, in robust noise units, in every frame. Dev
+# (newuser29): 13 seen bursts (lead batch FK's ten, 8-16 frames of 10-32 px, 0.5-3% noise, a deep field's stars and a
+# clock's edge among them; newuser29's own clean two; make_sr_frames' 8 frames): none named; newuser29's 8 planted
+# (5 at 65535, 3 warm at 0.6 of full scale): 7 named, the warm one missed dips to 7.8 units in one frame
 HOT_FLOOR = 0.01  # the noise unit is at least this share of the frames' range: a noise-free drawing's MAD is 0
 HOT_MIN_FRAMES = 4  # fewer frames can put one scene feature on one pixel by chance
 HOT_MAX_CLUSTER = 2  # pixels side by side (a defect's cluster); a larger patch is the scene's
