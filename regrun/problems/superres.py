@@ -45,7 +45,7 @@ from ..imaging.io import (
     resolve_data_path,
     write_png16,
 )
-from ..imaging.hot_pixels import fill_hot_pixels, find_hot_pixels
+from ..imaging.hot_pixels import fill_hot_pixels, find_hot_pixels, mosaic_share
 from ..imaging.synthetic import block_sample, spline_frames, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
@@ -261,6 +261,7 @@ class SuperRes(Problem):
         self.overlay_warning = ""  # a patch at an edge of one value in every frame (fixed_overlay_warning)
         self.hot_warning = ""  # a camera's hot or dead pixels named, problem.hot_pixels=keep (_hot_pixels)
         self.hot_pixels = None  # their (row, column) as stored, (n, 2), where any were found
+        self.mosaic_warning = ""  # grey frames holding a colour filter array's 2x2 pattern (hot_pixels.mosaic_share)
         self.repeat_warning = ""  # frames that are the same pixels (repeated_frames_warning)
         self.clip_warning = ""  # a frame clipped far more than the others (clipped_frames_warning)
         self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
@@ -394,6 +395,16 @@ class SuperRes(Problem):
             if self.layout_warning:  # said now too: it came only after the solve, 22 s on 8 small frames (newuser18)
                 self.say_once(self.layout_warning)
         frames = self._hot_pixels(frames, cfg)
+        # on the frames as stored: the alternating sums' signs and order are the file's rows and columns
+        mosaic = mosaic_share(np.stack([from_fair_layout(f) for f in frames.numpy()])) if frames.dim() == 3 else None
+        if mosaic is not None:
+            self.mosaic_warning = (
+                f"every frame holds a 2x2 pattern fixed to the sensor: its rows and its columns alternate in level "
+                f"({mosaic[0]:+.3f} and {mosaic[1]:+.3f} of the mean, in every frame), as a colour filter array's "
+                f"sites do: a raw Bayer mosaic read as one grey channel? regrun solves it as a grey scene, each "
+                f"colour's level drawn as detail; demosaic the frames to RGB first (or bin each 2x2 cell into one RGB "
+                f"pixel)")
+            self.say_once(self.mosaic_warning)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -800,7 +811,7 @@ class SuperRes(Problem):
                   f"flash or something crossing it (a hand, a bird) pulls the answer; leave it out and run again"]
                  if not check and ratio >= STRAY_FRAME_ALONE_RATIO else [])
         return ([w for w in (self.weight_warning, self.unused_warning, self.noise_warning, self.levels_warning, self.border_warning,
-                                self.overlay_warning, self.hot_warning, self.repeat_warning,
+                                self.overlay_warning, self.hot_warning, self.mosaic_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
