@@ -45,6 +45,7 @@ from ..imaging.io import (
     resolve_data_path,
     write_png16,
 )
+from ..imaging.hot_pixels import fill_hot_pixels, find_hot_pixels, mosaic_share
 from ..imaging.synthetic import block_sample, spline_frames, textured_phantom
 from ..imaging.transforms import affine, affine_about
 from ..linalg.differences import pool
@@ -259,6 +260,9 @@ class SuperRes(Problem):
         self.levels_warning = ""  # a user's frames of few distinct values (few_levels_warning)
         self.border_warning = ""  # a border of one value in every frame (fixed_border_warning)
         self.overlay_warning = ""  # a patch at an edge of one value in every frame (fixed_overlay_warning)
+        self.hot_warning = ""  # a camera's hot or dead pixels named, problem.hot_pixels=keep (_hot_pixels)
+        self.hot_pixels = None  # their (row, column) as stored, (n, 2), where any were found
+        self.mosaic_warning = ""  # grey frames holding a colour filter array's 2x2 pattern (hot_pixels.mosaic_share)
         self.repeat_warning = ""  # frames that are the same pixels (repeated_frames_warning)
         self.clip_warning = ""  # a frame clipped far more than the others (clipped_frames_warning)
         self.layout_warning = ""  # an array file whose shape reads as frames last too (frames_layout_warning)
@@ -391,6 +395,17 @@ class SuperRes(Problem):
             self.layout_warning = frames_layout_warning(folder.name, frames.shape)
             if self.layout_warning:  # said now too: it came only after the solve, 22 s on 8 small frames (newuser18)
                 self.say_once(self.layout_warning)
+        frames = self._hot_pixels(frames, cfg)
+        # on the frames as stored: the alternating sums' signs and order are the file's rows and columns
+        mosaic = mosaic_share(np.stack([from_fair_layout(f) for f in frames.numpy()])) if frames.dim() == 3 else None
+        if mosaic is not None:
+            self.mosaic_warning = (
+                f"every frame holds a 2x2 pattern fixed to the sensor: its rows and its columns alternate in level "
+                f"({mosaic[0]:+.3f} and {mosaic[1]:+.3f} of the mean, in every frame), as a colour filter array's "
+                f"sites do: a raw Bayer mosaic read as one grey channel? regrun solves it as a grey scene, each "
+                f"colour's level drawn as detail; demosaic the frames to RGB first (or bin each 2x2 cell into one RGB "
+                f"pixel)")
+            self.say_once(self.mosaic_warning)
         if frames.dim() == 4:  # (frames, channels, m1, m2)
             self.colour = frames
             frames = torch.as_tensor(luminance(frames.numpy()), dtype=torch.float64)
@@ -574,6 +589,8 @@ class SuperRes(Problem):
             out["w_true"] = self.w_true.cpu().numpy()
         if self.frame_names is not None:
             out["frame_files"] = np.array(self.frame_names)
+        if self.hot_pixels is not None:
+            out["hot_pixels"] = self.hot_pixels
         return out
 
     def evaluate(self, result: SolveResult):
@@ -752,6 +769,30 @@ class SuperRes(Problem):
         if self.announce:
             self.ctx.reporter.line(text, err=err)
 
+    def _hot_pixels(self, frames: torch.Tensor, cfg) -> torch.Tensor:
+        """A camera's hot or dead pixels (imaging/hot_pixels.py): named (/data/hot_pixels, rows and columns as
+        stored), and with problem.hot_pixels=fill each replaced by its neighbours' median in every frame."""
+        check_choice("problem.hot_pixels", cfg.hot_pixels, ("keep", "fill"))
+        hot = find_hot_pixels(frames.numpy())
+        if not hot.any():
+            return frames
+        rows, cols = np.nonzero(from_fair_layout(hot))
+        self.hot_pixels = np.stack((rows, cols), axis=1)
+        shown = ", ".join(f"({r}, {c})" for r, c in zip(rows[:8], cols[:8])) + (
+            f" and {rows.size - 8} more" if rows.size > 8 else "")
+        what = (f"{rows.size} pixel{'s' if rows.size != 1 else ''} of the frames, at (row, column) {shown} (row 0 at "
+                f"the top), read far above or below {'their' if rows.size != 1 else 'its'} 8 neighbours in every "
+                f"frame: a camera's hot or dead pixel{'s' if rows.size != 1 else ''}, fixed to the sensor while the "
+                f"scene moves (/data/hot_pixels)")
+        if cfg.hot_pixels == "fill":
+            self.say(f"regrun: problem.hot_pixels=fill: {what}, each replaced by its neighbours' median in every "
+                     f"frame")
+            return torch.as_tensor(fill_hot_pixels(frames.numpy(), hot), dtype=frames.dtype)
+        self.hot_warning = (f"{what}; the answer draws them as scene: problem.hot_pixels=fill replaces each by its "
+                            f"neighbours' median")
+        self.say_once(self.hot_warning)
+        return frames
+
     def say_once(self, text: str) -> None:
         """A warning said before the solve, not again when a second look builds the problem anew."""
         if text not in self.ctx.said:
@@ -771,7 +812,7 @@ class SuperRes(Problem):
                   f"flash or something crossing it (a hand, a bird) pulls the answer; leave it out and run again"]
                  if not check and ratio >= STRAY_FRAME_ALONE_RATIO else [])
         return ([w for w in (self.weight_warning, self.unused_warning, self.noise_warning, self.levels_warning, self.border_warning,
-                                self.overlay_warning, self.repeat_warning,
+                                self.overlay_warning, self.hot_warning, self.mosaic_warning, self.repeat_warning,
                                 self.clip_warning,
                                 self.truth_warning, self.layout_warning) if w]
                 + motion_range_warning(metrics)
