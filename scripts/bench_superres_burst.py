@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 from bench_superres_frames import (  # scripts/bench_superres_frames.py
     scores,
     sitk_motion,
+    sitk_one_thread,
     solve_channels,
 )
 
@@ -99,11 +99,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench_superres_burst.json")
     args = ap.parse_args(argv)
-    try:
-        import SimpleITK as sitk
-    except ImportError:
-        sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    sitk = sitk_one_thread()
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
