@@ -40,6 +40,7 @@ from bench_superres_frames import (  # scripts/bench_superres_frames.py
     sitk_motion,
     sitk_one_thread,
     solve_channels,
+    write_peer_rows,
 )
 
 from regrun.config import config_section
@@ -121,10 +122,7 @@ def main(argv=None):
             row["oracle"] = scores(po, solve_channels(po, theta))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"rows": rows, "settings": vars(args), "simpleitk_version": sitk.Version_VersionString(),
-                   "torch_threads": torch.get_num_threads()}, f, indent=1)
+    write_peer_rows(args.out, rows, args, sitk)
 
 
 if __name__ == "__main__":

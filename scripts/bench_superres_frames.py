@@ -78,6 +78,14 @@ def sitk_one_thread():
     return sitk
 
 
+def write_peer_rows(out, rows: list, args, sitk) -> None:
+    """The rows beside the settings and the peer's version and thread count, which a timing needs to be read."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"rows": rows, "settings": vars(args), "simpleitk_version": sitk.Version_VersionString(),
+                   "torch_threads": torch.get_num_threads()}, f, indent=1)
+
+
 def sitk_motion(problem, iterations: int = 300, gain: bool = False, rounds: int = 10, gtol: float = 1e-4):
     """Each frame j registered to frame 0 (fixed = frame j, moving = frame 0: the transform maps frame j's
     points to frame 0's, which is the model's y_j), as regrun's w (6 per frame, flat); a pyramid of 2 levels
