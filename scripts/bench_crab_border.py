@@ -16,12 +16,12 @@ reported missing; any other instance is a false detection. CPU time is the detec
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import time
 from pathlib import Path
 
 import torch
+from rows_csv import write_rows_csv  # scripts/rows_csv.py
 
 from regrun.config import compose
 from regrun.detection.calibration import load_calibration
@@ -135,13 +135,7 @@ def main(argv=None):
           f"{sum(r['found'] for r in rest)}; false detections {sum(r['false_detections'] for r in rows)}; far parts "
           f"{sum(r['far_parts'] for r in rows)}; outside parts reported missing in "
           f"{sum(r['outside_parts_missing'] for r in rows if r['found'])}/{sum(r['found'] for r in rows)} found")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    print(f"-> {out}")
+    write_rows_csv(Path(args.out), rows)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from rows_csv import write_rows_csv  # scripts/rows_csv.py
 
 import regrun.detection.unrolled_registrar as U
 from regrun.config import compose
@@ -1168,12 +1169,7 @@ def main(argv=None):
             ok = [abs(r[f"at{q}_{lb}_pct"]) for r in rows if r[f"at{q}_{lb}_pct"] != ""]
             print(f"ETA error at {q}% by {lb}: median {sorted(ok)[len(ok) // 2]:.0f}%, worst {max(ok):.0f}% "
                   f"over {len(ok)} runs")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    print(f"-> {out}")
+    write_rows_csv(out, rows)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ on the template (extraction), see docs/detection.md "Descent vs exhaustive searc
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import time
 from pathlib import Path
 
 import torch
+from rows_csv import write_rows_csv  # scripts/rows_csv.py
 
 from regrun.config import compose
 from regrun.detection.calibration import truth_joint
@@ -69,13 +69,7 @@ def main(argv=None):
             row["margin"] = round(row["best_false_loss"] / true_loss, 2) if true_loss > 0 else math.inf
             rows.append(row)
             print(", ".join(f"{a}={b}" for a, b in row.items()), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    print(f"-> {out}")
+    write_rows_csv(Path(args.out), rows)
 
 
 if __name__ == "__main__":

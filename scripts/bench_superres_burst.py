@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +38,9 @@ import torch
 from bench_superres_frames import (  # scripts/bench_superres_frames.py
     scores,
     sitk_motion,
+    sitk_one_thread,
     solve_channels,
+    write_peer_rows,
 )
 
 from regrun.config import config_section
@@ -99,11 +100,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench_superres_burst.json")
     args = ap.parse_args(argv)
-    try:
-        import SimpleITK as sitk
-    except ImportError:
-        sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    sitk = sitk_one_thread()
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
@@ -125,10 +122,7 @@ def main(argv=None):
             row["oracle"] = scores(po, solve_channels(po, theta))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"rows": rows, "settings": vars(args), "simpleitk_version": sitk.Version_VersionString(),
-                   "torch_threads": torch.get_num_threads()}, f, indent=1)
+    write_peer_rows(args.out, rows, args, sitk)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,25 @@ def exact_psnr(problem, w) -> float:
     return psnr(f.cpu().numpy() + problem.level, problem.truth.cpu().numpy())
 
 
+def sitk_one_thread():
+    """SimpleITK, run on one thread so that its CPU-s compare with regrun's single-threaded ones; or exit naming the
+    install line (it is a bench extra, not a dependency)."""
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    return sitk
+
+
+def write_peer_rows(out, rows: list, args, sitk) -> None:
+    """The rows beside the settings and the peer's version and thread count, which a timing needs to be read."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"rows": rows, "settings": vars(args), "simpleitk_version": sitk.Version_VersionString(),
+                   "torch_threads": torch.get_num_threads()}, f, indent=1)
+
+
 def sitk_motion(problem, iterations: int = 300, gain: bool = False, rounds: int = 10, gtol: float = 1e-4):
     """Each frame j registered to frame 0 (fixed = frame j, moving = frame 0: the transform maps frame j's
     points to frame 0's, which is the model's y_j), as regrun's w (6 per frame, flat); a pyramid of 2 levels
@@ -221,11 +240,7 @@ def main(argv=None):
             rows = linear_sweep(ctx, Path(tmp), args)
             summary = {}
         else:
-            try:
-                import SimpleITK as sitk
-            except ImportError:
-                sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
-            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+            sitk = sitk_one_thread()
             rows = compare(ctx, Path(tmp), args)
             summary = {"simpleitk_version": sitk.Version_VersionString()}
             for size in args.sizes:

@@ -54,7 +54,7 @@ from regrun.imaging.synthetic import superres_burst
 from regrun.problems.superres import SuperRes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_superres_frames import scores, sitk_motion, solve_channels  # noqa: E402  (scripts/bench_superres_frames.py)
+from bench_superres_frames import scores, sitk_motion, sitk_one_thread, solve_channels, write_peer_rows  # noqa: E402  (scripts/bench_superres_frames.py)
 
 
 def write_set(root: Path, size: int, frames: int, noise: float, supersample: int, seed: int,
@@ -139,11 +139,7 @@ def main(argv=None):
         rows = [r for name in args.plot_from for r in json.loads(Path(name).read_text())["rows"]]
         plot(sorted(rows, key=lambda r: (r["frames"], r["pixels"])), args.plot)
         return
-    try:
-        import SimpleITK as sitk
-    except ImportError:
-        sys.exit("SimpleITK is not installed: pip install -e .[bench]  (or pip install SimpleITK)")
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    sitk = sitk_one_thread()
     torch.set_num_threads(1)
     ctx = RunContext(torch.device("cpu"), torch.float64, 0, Path("."))
     rows = []
@@ -179,10 +175,7 @@ def main(argv=None):
                     row["gain_over_peer_best_db"] = row["psnr_regrun"] - row["psnr_peer_best"]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"rows": rows, "settings": vars(args), "simpleitk_version": sitk.Version_VersionString(),
-                   "torch_threads": torch.get_num_threads()}, f, indent=1)
+    write_peer_rows(args.out, rows, args, sitk)
     if args.plot:
         plot(rows, args.plot)
 
