@@ -228,3 +228,20 @@ def test_a_raw_bayer_burst_read_as_grey_is_named(raw, device, tmp_path, capsys):
     p = SuperRes(cfg, RunContext(device, torch.float64, 0, tmp_path))
     said = "a raw Bayer mosaic read as one grey channel? regrun solves it as a grey scene"
     assert (said in capsys.readouterr().err) == raw and bool(p.mosaic_warning) == raw
+
+
+def test_a_view_mirrored_about_its_centre_is_the_view_reversed_on_its_device(device):
+    """mirrored_view about the detector's centre bin is the view flipped, exactly, and stays on the run's device;
+    half a bin off, each bin is the mean of its two mirrored neighbours; past the detector's ends it is zero."""
+    import torch
+
+    from regrun.tomography.axis import mirrored_view
+
+    view = torch.arange(7, dtype=torch.float64, device=device) ** 2
+    out = mirrored_view(view, 3.0)
+    assert out.device == view.device
+    torch.testing.assert_close(out, view.flip(0))
+    half = mirrored_view(view, 3.25)  # bin i sees 6.5 - i: the mean of bins 6 - i and 7 - i, zero past the end
+    expect = torch.tensor([(36 + 0) / 2, (25 + 36) / 2, (16 + 25) / 2, (9 + 16) / 2, (4 + 9) / 2, (1 + 4) / 2,
+                           (0 + 1) / 2], dtype=torch.float64, device=device)
+    torch.testing.assert_close(half, expect)

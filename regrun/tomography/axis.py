@@ -253,7 +253,7 @@ MIRROR_NOISE_FLOOR = 1.0  # the mirrored check judges only where neighbouring vi
 def mirrored_view(view: torch.Tensor, axis_bin: float) -> torch.Tensor:
     """A parallel view as seen half a turn later: mirrored about the rotation axis at detector bin `axis_bin`
     (counted from 0), linearly interpolated, zero past the detector's ends."""
-    u = 2.0 * axis_bin - torch.arange(view.shape[0], dtype=torch.float64)
+    u = 2.0 * axis_bin - torch.arange(view.shape[0], dtype=torch.float64, device=view.device)
     lo = torch.floor(u)
     frac = u - lo
     lo = lo.long()
